@@ -1,0 +1,88 @@
+"""The emulator's request/response values and its route type.
+
+The HTTP server (``server.py``) parses bytes off the socket into a
+:class:`Request`, asks the application (``app.py``) for a :class:`Response`,
+and applies faults and latency on the way out. Handlers are plain synchronous
+functions: the emulator's work per request is small, and keeping handlers
+free of I/O makes them easy to test without sockets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harvester.emulator.site import Site
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One parsed HTTP request.
+
+    ``path`` is the percent-decoded path without the query string;
+    ``raw_path`` keeps the original request target (path and query) for
+    redirects and cache keys. ``query`` keeps every pair in order, including
+    repeats and blank values, because OMERO.web accepts repeated ids
+    (``?id=1&id=2``). Header names are lower-case. ``inject`` carries fault
+    decisions the server made that only the application can act on (for
+    example ``"imgdata_exception"``).
+    """
+
+    method: str
+    path: str
+    raw_path: str
+    query: tuple[tuple[str, str], ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    client: str = "127.0.0.1"
+    base_url: str = "http://127.0.0.1"
+    inject: frozenset[str] = frozenset()
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """The first value of query parameter ``name``, or ``default``."""
+        for key, value in self.query:
+            if key == name:
+                return value
+        return default
+
+    def params(self, name: str) -> list[str]:
+        """Every value of query parameter ``name``, in request order."""
+        return [value for key, value in self.query if key == name]
+
+    @property
+    def is_ajax(self) -> bool:
+        """Django's ``is_ajax``: the XHR header changes several error answers."""
+        return self.headers.get("x-requested-with", "") == "XMLHttpRequest"
+
+
+@dataclass(slots=True)
+class Response:
+    """What a handler answers. ``route`` names the route for the stats page."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/html; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    route: str = ""
+
+
+Handler = Callable[["Site", Request, "re.Match[str]"], Response]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A URL pattern and its handler.
+
+    ``pattern`` is matched with ``fullmatch`` against ``Request.path``.
+    ``cached`` marks paths that IDR's nginx proxy caches: those never carry
+    ``Set-Cookie`` (the proxy hides it), the others set ``sessionid_idr``.
+    ``name`` labels the route in ``/__emulator__/stats``.
+    """
+
+    name: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    methods: frozenset[str] = frozenset({"GET", "HEAD"})
+    cached: bool = False

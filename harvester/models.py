@@ -1,0 +1,69 @@
+"""Values shared across the harvester: what is fetched, and for which image.
+
+Everything here is a small immutable value with no I/O, so that the walker,
+the fetchers, the store, the planner and the index can pass them around and
+serialise them to journals and plans without knowing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Artifact(StrEnum):
+    """Per-image files the harvester can fetch (``--artifacts``)."""
+
+    THUMBNAIL = "thumbnail"
+    IMGDATA = "imgdata"
+    RENDER = "render"
+    METADATA = "metadata"
+    STACK = "stack"
+
+
+DEFAULT_ARTIFACTS: tuple[Artifact, ...] = (
+    Artifact.THUMBNAIL,
+    Artifact.IMGDATA,
+    Artifact.RENDER,
+    Artifact.METADATA,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """One image to harvest, with the context the walk found it in.
+
+    The context (screen, plate, well, field, project, dataset) and the map
+    annotation ``labels`` of its well or image go into ``index.csv``; they are
+    journaled once per image so that the index can be rebuilt from journals
+    alone. ``labels`` keeps OMERO's ordered key/value pairs, duplicates included.
+    """
+
+    image_id: int
+    image_name: str = ""
+    screen_id: int | None = None
+    plate_id: int | None = None
+    plate_name: str = ""
+    well_id: int | None = None
+    well_row: int | None = None
+    well_column: int | None = None
+    field: int | None = None
+    run_id: int | None = None
+    project_id: int | None = None
+    dataset_id: int | None = None
+    dataset_name: str = ""
+    labels: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (labels as lists of pairs)."""
+        data = asdict(self)
+        data["labels"] = [list(pair) for pair in self.labels]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImageRef:
+        """Inverse of :meth:`to_json`; unknown keys are ignored for forward compatibility."""
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        known["labels"] = tuple(tuple(pair) for pair in data.get("labels", ()))
+        return cls(**known)
