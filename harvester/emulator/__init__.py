@@ -1,0 +1,246 @@
+"""An emulator of the IDR / OMERO.web HTTP API on loopback, with faults and politeness stats.
+
+Three ways to run it:
+
+* ``async with serve(preset="demo") as emu:`` from async code (tests, the demo command);
+* ``with running_emulator(preset="demo") as emu:`` (or ``EmulatorThread(...)``) from sync code;
+* ``harvester emulate`` / ``python -m harvester.emulator`` as its own process
+  (``spawn_emulator(args)`` starts one and returns its base URL).
+
+The first two run the server on its own event loop in a background thread, so
+the caller's event loop (the harvester's) never shares work with the server and
+sync tests can use it too. The handle exposes ``base_url``, ``stats()``,
+``reset_stats()`` and ``app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import anyio
+
+from harvester.emulator.faults import FaultSpec, parse_faults
+from harvester.emulator.server import Application, EmulatorServer
+from harvester.emulator.stats import Stats
+
+__all__ = [
+    "EmulatorThread",
+    "build_application",
+    "running_emulator",
+    "serve",
+    "spawn_emulator",
+    "start_emulator",
+]
+
+MODES = ("omeroweb", "microservice")
+START_TIMEOUT_S = 30.0
+
+
+def build_application(
+    preset: str = "demo", seed: int = 0, mode: str = "omeroweb", **site_options: Any
+) -> Application:
+    """Build the IDR application (``app.build_app``); ``ValueError`` on bad preset or mode."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+    # Imported here: heavy (numpy, Pillow), and only needed when serving IDR.
+    from harvester.emulator.app import build_app  # type: ignore[import-not-found,unused-ignore]
+
+    try:
+        app: Application = build_app(preset, seed, mode, **site_options)
+    except KeyError as exc:  # a preset lookup that did not say what was wrong
+        raise ValueError(f"unknown preset {preset!r} ({exc})") from None
+    return app
+
+
+def _fault_spec(faults: str | FaultSpec | None, latency_ms: float, jitter_ms: float) -> FaultSpec:
+    spec = faults if isinstance(faults, FaultSpec) else parse_faults(faults)
+    return spec.with_latency(latency_ms or None, jitter_ms or None)
+
+
+class EmulatorThread:
+    """An emulator serving on a background thread with its own event loop.
+
+    Either pass ``app`` (any object with ``handle(Request) -> Response``) or
+    the ``build_app`` arguments (``preset``, ``seed``, ``mode``, site options).
+    ``start()`` returns once the server accepts connections; ``stop()`` closes
+    it and joins the thread. Also a context manager.
+    """
+
+    def __init__(
+        self,
+        preset: str = "demo",
+        seed: int = 0,
+        mode: str = "omeroweb",
+        latency_ms: float = 0,
+        jitter_ms: float = 0,
+        faults: str | FaultSpec | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        app: Application | None = None,
+        **site_options: Any,
+    ) -> None:
+        self.spec = _fault_spec(faults, latency_ms, jitter_ms)
+        self.app: Application = (
+            app if app is not None else build_application(preset, seed, mode, **site_options)
+        )
+        self.server = EmulatorServer(
+            self.app, host=host, port=port, faults=self.spec, stats=Stats()
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stopped: asyncio.Event | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT`` of the running server."""
+        return self.server.base_url
+
+    def stats(self) -> dict[str, Any]:
+        """The same dict as ``GET /__emulator__/stats``."""
+        return self.server.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero the stats and restart the fault sequence (like ``/__emulator__/reset``)."""
+        self.server.stats.reset()
+        self.server.faults.reset()
+
+    def start(self) -> EmulatorThread:
+        """Start serving; raises ``OSError`` if the address cannot be bound."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._run, name="harvester-emulator", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(START_TIMEOUT_S):
+            raise RuntimeError("emulator did not start in time")
+        if self._error is not None:
+            self._thread.join()
+            self._thread = None
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        self._stopped = asyncio.Event()
+        try:
+            await self.server.start()
+        except BaseException as exc:  # handed to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        await self._stopped.wait()
+        await self.server.close()
+
+    def stop(self) -> None:
+        """Stop serving and join the thread (idempotent)."""
+        thread, loop, stopped = self._thread, self._loop, self._stopped
+        if thread is None or loop is None or stopped is None:
+            return
+        if not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop closed meanwhile
+                loop.call_soon_threadsafe(stopped.set)
+        thread.join(START_TIMEOUT_S)
+        self._thread = None
+
+    def __enter__(self) -> EmulatorThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_emulator(**kwargs: Any) -> EmulatorThread:
+    """Start an :class:`EmulatorThread` (call ``.stop()`` when done)."""
+    return EmulatorThread(**kwargs).start()
+
+
+@contextmanager
+def running_emulator(**kwargs: Any) -> Iterator[EmulatorThread]:
+    """Sync context manager: a started :class:`EmulatorThread`, stopped on exit."""
+    emu = EmulatorThread(**kwargs).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@asynccontextmanager
+async def serve(
+    preset: str = "demo",
+    seed: int = 0,
+    mode: str = "omeroweb",
+    latency_ms: float = 0,
+    jitter_ms: float = 0,
+    faults: str | FaultSpec | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    app: Application | None = None,
+    **site_options: Any,
+) -> AsyncIterator[EmulatorThread]:
+    """Async context manager: an emulator on its own thread; yields the handle.
+
+    Starting and stopping run in a worker thread so the caller's loop keeps running.
+    """
+    emu = EmulatorThread(
+        preset, seed, mode, latency_ms, jitter_ms, faults, host, port, app, **site_options
+    )
+    await anyio.to_thread.run_sync(emu.start)
+    try:
+        yield emu
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(emu.stop)
+
+
+def spawn_emulator(
+    args: Sequence[str] = (), *, timeout: float = START_TIMEOUT_S
+) -> tuple[subprocess.Popen[str], str]:
+    """Run ``python -m harvester.emulator ARGS`` and wait for its ``serving URL`` line.
+
+    Returns the process (the caller terminates it) and the base URL. Raises
+    ``RuntimeError`` with the process's stderr if it exits or stays silent.
+    """
+    # Kept open past this function on purpose: the child writes to it while it runs.
+    stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harvester.emulator", *args],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout)
+    text = line[0].strip() if line else ""
+    if not text.startswith("serving "):
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(5)
+        stderr.seek(0)
+        detail = stderr.read().strip() or f"no 'serving' line within {timeout:g} s"
+        stderr.close()
+        raise RuntimeError(f"emulator did not start: {detail}")
+    stderr.close()
+    return proc, text.split(" ", 1)[1]

@@ -1,0 +1,105 @@
+"""``harvester emulate``: run the IDR emulator as a process until SIGINT/SIGTERM.
+
+Prints exactly one line, ``serving http://HOST:PORT``, once the socket accepts
+connections (scripts and ``spawn_emulator`` wait for it). Bad input (unknown
+preset or mode, bad fault spec, address in use) prints one ``error: ...`` line
+on stderr and exits 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import signal
+import sys
+
+from harvester.emulator import MODES, build_application
+from harvester.emulator.faults import parse_faults
+from harvester.emulator.server import EmulatorServer
+
+__all__ = ["add_arguments", "build_parser", "main", "run"]
+
+EXIT_USAGE = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the emulator's options to ``parser`` (shared by both entry points)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 = any free port")
+    parser.add_argument("--preset", default="demo", help="catalogue preset (default demo)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+    parser.add_argument(
+        "--mode",
+        default="omeroweb",
+        help="rendering endpoints: omeroweb (classic) or microservice (IDR's image-region)",
+    )
+    parser.add_argument("--latency-ms", type=float, default=None, help="fixed delay per answer")
+    parser.add_argument("--jitter-ms", type=float, default=None, help="extra random delay, 0..J ms")
+    parser.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help="fault spec, e.g. '503:5%%,429:2%%,retry-after:2s|date,reset:1%%,seed:7'",
+    )
+    parser.add_argument(
+        "--imgdata-exception",
+        action="store_true",
+        help="answer every imgData with 200 + an 'Exception' body (IDR after its Zarr migration)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m harvester.emulator``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m harvester.emulator",
+        description="Serve the IDR / OMERO.web API emulator on loopback.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return EXIT_USAGE
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit code (0, or 2 on bad input)."""
+    try:
+        if args.mode not in MODES:
+            raise ValueError(f"unknown mode {args.mode!r} (choose from {', '.join(MODES)})")
+        if not 0 <= args.port <= 65535:
+            raise ValueError(f"port {args.port} out of range 0-65535")
+        spec = parse_faults(args.faults).with_latency(args.latency_ms, args.jitter_ms)
+        options = {"imgdata_exception": True} if getattr(args, "imgdata_exception", False) else {}
+        app = build_application(args.preset, args.seed, args.mode, **options)
+    except ValueError as exc:
+        return _error(str(exc))
+    server = EmulatorServer(app, host=args.host, port=args.port, faults=spec)
+    return asyncio.run(_serve(server, args.host, args.port))
+
+
+async def _serve(server: EmulatorServer, host: str, port: int) -> int:
+    try:
+        await server.start()
+    except OSError as exc:
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        return _error(f"cannot listen on {host}:{port}: {reason or exc}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    print(f"serving {server.base_url}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await server.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m harvester.emulator``."""
+    return run(build_parser().parse_args(argv))

@@ -1,0 +1,564 @@
+"""The emulator's HTTP/1.1 server: an ``asyncio.Protocol`` around an application.
+
+Why a hand-written protocol rather than uvicorn or h11: the emulator must be
+fast enough never to be a harvester benchmark's bottleneck (>= 3,000 small
+requests/s on two cores), and it must misbehave on purpose at the byte level
+(reset a connection mid-body, announce more bytes than it sends, trickle a
+body). Owning the socket makes both simple; the HTTP subset a harvester uses
+(request line, headers, Content-Length bodies, keep-alive, pipelining) is small.
+
+The application is any object with ``handle(Request) -> Response`` (see
+``http.py``); it runs synchronously on the event loop. Latency is applied with
+``loop.call_later``, so slow answers never block other connections. Paths under
+``/__emulator__/`` are the control plane (stats, reset): never faulted, never
+counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, unquote
+
+from harvester.emulator.faults import TRICKLE_PIECES, FaultInjector, FaultSpec
+from harvester.emulator.http import Request, Response
+from harvester.emulator.stats import Stats
+
+__all__ = ["Application", "EmulatorServer", "CONTROL_PREFIX"]
+
+logger = logging.getLogger(__name__)
+
+CONTROL_PREFIX = "/__emulator__/"
+MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_PIPELINED = 64
+KEEPALIVE_TIMEOUT_S = 75.0
+RESET_DELAY_S = 0.02
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+class Application(Protocol):
+    """What the server serves: H2's ``App`` or any test double."""
+
+    def handle(self, req: Request) -> Response: ...
+
+
+class _DateCache:
+    """The ``Date`` header value, formatted once per second."""
+
+    __slots__ = ("second", "value")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.value = b""
+
+    def get(self) -> bytes:
+        now = int(time.time())
+        if now != self.second:
+            self.second = now
+            self.value = formatdate(now, usegmt=True).encode("ascii")
+        return self.value
+
+
+_DATE = _DateCache()
+
+
+def _fault_page(status: int, title: str, text: str = "") -> bytes:
+    """An nginx-style HTML error page (what IDR's proxy sends for 5xx/429)."""
+    body = f"<center><h1>{status} {title}</h1></center>\r\n"
+    if text:
+        body += f"<p>{text}</p>\r\n"
+    return (
+        f"<html>\r\n<head><title>{status} {title}</title></head>\r\n<body>\r\n{body}"
+        "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    ).encode()
+
+
+MAINTENANCE_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>IDR maintenance</title></head>\n<body>\n"
+    b"<h1>The Image Data Resource is undergoing maintenance</h1>\n"
+    b"<p>Please try again later.</p>\n</body></html>\n"
+)
+HTML200_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Error</title></head>\n<body>\n"
+    b"<h1>Something went wrong</h1>\n<p>An error occurred while serving your request.</p>\n"
+    b"</body></html>\n"
+)
+
+
+def fault_response(kind: str, retry_after: str | None) -> Response:
+    """The answer the server sends instead of the application's for ``kind``."""
+    html = "text/html"
+    if kind == "maintenance":
+        headers = [("Retry-After", retry_after)] if retry_after else []
+        return Response(503, MAINTENANCE_PAGE, html, headers)
+    if kind in ("429", "ratelimit"):
+        headers = [("Retry-After", retry_after or "1")]
+        return Response(429, _fault_page(429, "Too Many Requests"), html, headers)
+    if kind == "html200":
+        return Response(200, HTML200_PAGE, "text/html; charset=utf-8")
+    status = int(kind)
+    return Response(status, _fault_page(status, _REASONS.get(status, "Error")), html)
+
+
+class _Parsed:
+    """One request off the wire, before the server turns it into a ``Request``."""
+
+    __slots__ = ("method", "target", "version", "headers", "body")
+
+    def __init__(
+        self, method: str, target: str, version: str, headers: dict[str, str], body: bytes
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.body = body
+
+
+class _BadRequest(Exception):
+    pass
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parses requests and answers them in order."""
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.client = "127.0.0.1"
+        self.buffer = bytearray()
+        self.pending: deque[_Parsed] = deque()
+        self.busy = False
+        self.closing = False
+        self.paused = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.idle: asyncio.TimerHandle | None = None
+        # (route, status, path, fault) of the request in flight, for connection_lost.
+        self.active: tuple[str, int, str, str | None] | None = None
+
+    # -- asyncio callbacks ------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            self.client = str(peer[0])
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):  # not a TCP socket
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.add(self)
+        self._arm_idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.server.connections.discard(self)
+        for handle in (self.timer, self.idle):
+            if handle is not None:
+                handle.cancel()
+        self.timer = self.idle = None
+        self._finish_active()
+        self.pending.clear()
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.buffer += data
+        try:
+            self._parse()
+        except _BadRequest as exc:
+            self._send_error(400, str(exc))
+            return
+        if not self.busy:
+            self._next()
+
+    # -- parsing ------------------------------------------------------------------
+    def _parse(self) -> None:
+        buf = self.buffer
+        while buf:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD_BYTES:
+                    raise _BadRequest("request head too large")
+                return
+            head = bytes(buf[:end]).decode("latin-1")
+            lines = head.split("\r\n")
+            while lines and not lines[0]:  # tolerate stray CRLF between requests
+                lines.pop(0)
+            if not lines:
+                del buf[: end + 4]
+                continue
+            parts = lines[0].split(" ")
+            if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+                raise _BadRequest("malformed request line")
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                name, sep, value = line.partition(":")
+                if not sep or not name or name != name.strip():
+                    raise _BadRequest("malformed header line")
+                key = name.lower()
+                value = value.strip()
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                raise _BadRequest("chunked request bodies are not supported")
+            length_text = headers.get("content-length", "0")
+            if not length_text.isdigit() or int(length_text) > MAX_BODY_BYTES:
+                raise _BadRequest("bad Content-Length")
+            length = int(length_text)
+            if len(buf) < end + 4 + length:
+                return
+            body = bytes(buf[end + 4 : end + 4 + length])
+            del buf[: end + 4 + length]
+            self.pending.append(_Parsed(parts[0], parts[1], parts[2], headers, body))
+            if len(self.pending) >= MAX_PIPELINED and self.transport is not None:
+                self.transport.pause_reading()
+                self.paused = True
+                return
+
+    # -- answering ---------------------------------------------------------------
+    def _next(self) -> None:
+        while self.pending and not self.busy and not self.closing:
+            if self.paused and self.transport is not None and len(self.pending) < MAX_PIPELINED:
+                self.paused = False
+                self.transport.resume_reading()
+            self.busy = True
+            if self.idle is not None:
+                self.idle.cancel()
+                self.idle = None
+            self._dispatch(self.pending.popleft())
+        if not self.busy and not self.closing:
+            self._arm_idle()
+
+    def _dispatch(self, parsed: _Parsed) -> None:
+        server = self.server
+        keep_alive = _keep_alive(parsed)
+        req = server.make_request(parsed, self.client)
+        if req.path.startswith(CONTROL_PREFIX):
+            resp = server.control(req)
+            self._write(req.method, resp, keep_alive)
+            self._done(keep_alive)
+            return
+        server.stats.begin(self.client)
+        decision = server.faults.decide(req.path, self.client)
+        kind = decision.kind
+        if decision.replaces:
+            assert kind is not None
+            resp = fault_response(kind, decision.retry_after)
+            resp.route = server.route_name(req)
+        else:
+            if kind == "exception":
+                req = _with_inject(req, "imgdata_exception")
+            resp = server.call_app(req)
+        if not resp.route:
+            resp.route = server.route_name(req)
+        self.active = (resp.route, resp.status, req.path, kind)
+        if decision.delay_s > 0:
+            self.timer = self.loop.call_later(
+                decision.delay_s, self._answer, req.method, resp, keep_alive, kind, decision
+            )
+        else:
+            self._answer(req.method, resp, keep_alive, kind, decision)
+
+    def _answer(
+        self, method: str, resp: Response, keep_alive: bool, kind: str | None, decision: Any
+    ) -> None:
+        self.timer = None
+        if self.transport is None or self.closing:
+            return
+        if kind == "reset":
+            self._partial(resp, method, reset=True)
+        elif kind == "truncate":
+            self._partial(resp, method, reset=False)
+        elif kind == "trickle":
+            self._trickle(resp, method, keep_alive, decision.trickle_delay_s)
+        else:
+            self._finish_active()
+            self._write(method, resp, keep_alive)
+            self._done(keep_alive)
+
+    def _finish_active(self) -> None:
+        if self.active is not None:
+            route, status, path, fault = self.active
+            self.active = None
+            self.server.stats.end(route, status, path, fault)
+
+    def _done(self, keep_alive: bool) -> None:
+        self.busy = False
+        if not keep_alive:
+            self.closing = True
+            if self.transport is not None:
+                self.transport.close()
+            return
+        if self.pending:
+            self._next()
+        else:
+            self._arm_idle()
+
+    def _write(self, method: str, resp: Response, keep_alive: bool) -> None:
+        assert self.transport is not None
+        head, body = _serialize(method, resp, keep_alive, len(resp.body))
+        if body:
+            self.transport.write(head + body if len(body) < 65536 else head)
+            if len(body) >= 65536:
+                self.transport.write(body)
+        else:
+            self.transport.write(head)
+
+    def _partial(self, resp: Response, method: str, *, reset: bool) -> None:
+        """Send the head and half the body, then reset (RST) or close (FIN)."""
+        assert self.transport is not None
+        body = b"" if method == "HEAD" else resp.body
+        head, _ = _serialize(method, resp, False, len(resp.body))
+        self._finish_active()
+        self.closing = True
+        self.transport.write(head + body[: len(body) // 2])
+        if reset:
+            self.timer = self.loop.call_later(RESET_DELAY_S, self._abort)
+        else:
+            self.transport.close()
+
+    def _abort(self) -> None:
+        self.timer = None
+        transport = self.transport
+        if transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # SO_LINGER 0: closing sends RST instead of FIN.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+
+    def _trickle(self, resp: Response, method: str, keep_alive: bool, delay: float) -> None:
+        assert self.transport is not None
+        head, body = _serialize(method, resp, keep_alive, len(resp.body))
+        self.transport.write(head)
+        if not body:
+            self._finish_active()
+            self._done(keep_alive)
+            return
+        size = max(1, -(-len(body) // TRICKLE_PIECES))
+        pieces = deque(body[i : i + size] for i in range(0, len(body), size))
+
+        def step() -> None:
+            self.timer = None
+            if self.transport is None or self.closing:
+                return
+            piece = pieces.popleft()
+            if not pieces:
+                self._finish_active()
+                self.transport.write(piece)
+                self._done(keep_alive)
+            else:
+                self.transport.write(piece)
+                self.timer = self.loop.call_later(delay, step)
+
+        self.timer = self.loop.call_later(delay, step)
+
+    def _send_error(self, status: int, text: str) -> None:
+        if self.transport is None:
+            return
+        self.closing = True
+        self.pending.clear()
+        body = f"{status} {_REASONS.get(status, '')}: {text}\n".encode()
+        resp = Response(status, body, "text/plain; charset=utf-8")
+        if not self.busy:
+            self._write("GET", resp, False)
+        self.transport.close()
+
+    def _arm_idle(self) -> None:
+        if self.idle is None and self.transport is not None:
+            self.idle = self.loop.call_later(KEEPALIVE_TIMEOUT_S, self._idle_timeout)
+
+    def _idle_timeout(self) -> None:
+        self.idle = None
+        if not self.busy and self.transport is not None:
+            self.closing = True
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        """Close the connection now (server shutdown)."""
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _keep_alive(parsed: _Parsed) -> bool:
+    connection = parsed.headers.get("connection", "").lower()
+    if parsed.version == "HTTP/1.0":
+        return "keep-alive" in connection
+    return "close" not in connection
+
+
+def _with_inject(req: Request, flag: str) -> Request:
+    return Request(
+        req.method,
+        req.path,
+        req.raw_path,
+        req.query,
+        req.headers,
+        req.client,
+        req.base_url,
+        req.inject | {flag},
+    )
+
+
+def _serialize(method: str, resp: Response, keep_alive: bool, length: int) -> tuple[bytes, bytes]:
+    """Status line + headers, and the body to send (none for HEAD, 204, 304)."""
+    status = resp.status
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+    has_date = False
+    for name, value in resp.headers:
+        lines.append(f"{name}: {value}")
+        if name.lower() == "date":
+            has_date = True
+    if resp.content_type:
+        lines.append(f"Content-Type: {resp.content_type}")
+    bodyless = status in (204, 304) or 100 <= status < 200
+    if not bodyless:
+        lines.append(f"Content-Length: {length}")
+    if not keep_alive:
+        lines.append("Connection: close")
+    head = "\r\n".join(lines).encode("latin-1")
+    if not has_date:
+        head += b"\r\nDate: " + _DATE.get()
+    head += b"\r\n\r\n"
+    body = b"" if bodyless or method == "HEAD" else resp.body
+    return head, body
+
+
+class EmulatorServer:
+    """Binds a listening socket and serves ``app`` with faults and stats.
+
+    Use from inside a running event loop: ``await server.start()`` then
+    ``await server.close()``. ``base_url`` is known once started.
+    """
+
+    def __init__(
+        self,
+        app: Application,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultSpec | None = None,
+        stats: Stats | None = None,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.spec = faults or FaultSpec()
+        self.faults = FaultInjector(self.spec)
+        self.stats = stats or Stats()
+        self.connections: set[_Connection] = set()
+        self.base_url = ""
+        self._server: asyncio.AbstractServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wildcard = host in ("0.0.0.0", "::", "")
+        self._route_name: Callable[[Request], str] | None = _route_namer(app)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "server not started"
+        return self._loop
+
+    async def start(self) -> None:
+        """Bind and start accepting; raises ``OSError`` if the address is unusable."""
+        self._loop = asyncio.get_running_loop()
+        self._server = await self._loop.create_server(
+            lambda: _Connection(self), self.host, self.port, backlog=1024, reuse_address=True
+        )
+        sockname = self._server.sockets[0].getsockname()
+        self.port = int(sockname[1])
+        bound = str(sockname[0])
+        shown = f"[{bound}]" if ":" in bound else bound
+        self.base_url = f"http://{shown}:{self.port}"
+        # The fault clock (maintenance windows) starts when we accept connections.
+        self.faults = FaultInjector(self.spec)
+        logger.info("emulator serving %s", self.base_url)
+
+    async def close(self) -> None:
+        """Stop accepting, drop every open connection and wait for the listener to close."""
+        if self._server is None:
+            return
+        self._server.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+        await self._server.wait_closed()
+        self._server = None
+
+    # -- per-request helpers used by connections -----------------------------------
+    def make_request(self, parsed: _Parsed, client: str) -> Request:
+        target = parsed.target
+        if target.startswith(("http://", "https://")):  # absolute-form (proxies)
+            slash = target.find("/", target.find("//") + 2)
+            target = target[slash:] if slash >= 0 else "/"
+        raw_path, _, query = target.partition("?")
+        path = unquote(raw_path) if "%" in raw_path else raw_path
+        base_url = self.base_url
+        if self._wildcard and "host" in parsed.headers:
+            base_url = f"http://{parsed.headers['host']}"
+        return Request(
+            method=parsed.method.upper(),
+            path=path,
+            raw_path=target,
+            query=tuple(parse_qsl(query, keep_blank_values=True)) if query else (),
+            headers=parsed.headers,
+            client=client,
+            base_url=base_url,
+        )
+
+    def call_app(self, req: Request) -> Response:
+        try:
+            return self.app.handle(req)
+        except Exception:
+            logger.exception("emulator application failed on %s %s", req.method, req.raw_path)
+            return Response(500, b"Internal Server Error\n", "text/plain; charset=utf-8")
+
+    def route_name(self, req: Request) -> str:
+        """Stats label for a request the application did not (or could not) name."""
+        if self._route_name is not None:
+            try:
+                name = self._route_name(req)
+            except Exception:  # a stats label is never worth a failed request
+                name = ""
+            if name:
+                return name
+        return "unrouted"
+
+    def control(self, req: Request) -> Response:
+        """The ``/__emulator__/`` control plane: stats and reset."""
+        name = req.path[len(CONTROL_PREFIX) :].strip("/")
+        if name == "stats" and req.method in ("GET", "HEAD") and req.param("reset") is None:
+            return _json(self.stats.snapshot())
+        if name == "reset" or (name == "stats" and req.param("reset") is not None):
+            self.stats.reset()
+            self.faults.reset()
+            return _json({"reset": True})
+        if name == "health":
+            return _json({"ok": True, "base_url": self.base_url})
+        return Response(404, b'{"message": "unknown control path"}', "application/json")
+
+
+def _json(obj: Any) -> Response:
+    return Response(
+        200, json.dumps(obj).encode(), "application/json", [("Cache-Control", "no-store")]
+    )
+
+
+def _route_namer(app: Any) -> Callable[[Request], str] | None:
+    """The application's optional ``route_name(req) -> str`` (labels faulted answers)."""
+    namer = getattr(app, "route_name", None)
+    return namer if callable(namer) else None

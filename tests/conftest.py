@@ -1,0 +1,100 @@
+"""Shared fixtures: the anyio backend and in-process emulators on ephemeral ports.
+
+``emulator`` is the IDR emulator (demo preset) on a background thread;
+``make_emulator(**kwargs)`` starts others (presets, faults, modes, or a custom
+``app=``) and stops them all at teardown. ``fake_app`` is a tiny application
+for tests of the server itself (it does not need the IDR catalogue).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from harvester.emulator import EmulatorThread
+from harvester.emulator.http import Request, Response
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run async tests on asyncio only (trio is installed but not used)."""
+    return "asyncio"
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[Callable[..., EmulatorThread]]:
+    """Factory: ``make_emulator(preset=..., faults=..., mode=..., app=...)`` -> started handle."""
+    started: list[EmulatorThread] = []
+
+    def factory(**kwargs: Any) -> EmulatorThread:
+        emu = EmulatorThread(**kwargs).start()
+        started.append(emu)
+        return emu
+
+    yield factory
+    for emu in reversed(started):
+        emu.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: Callable[..., EmulatorThread]) -> EmulatorThread:
+    """The IDR emulator, demo preset, seed 0, no faults; ``.base_url``, ``.stats()``."""
+    return make_emulator(preset="demo")
+
+
+class FakeApp:
+    """A minimal application for server tests.
+
+    ``/json/...`` echoes the parsed request as JSON; ``/thumb/{n}/`` answers n
+    bytes of image/jpeg (route ``image:thumb``); ``/webgateway/imgData/{id}/``
+    honours the ``imgdata_exception`` injection; anything else is 404.
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def handle(self, req: Request) -> Response:
+        self.calls += 1
+        if req.path.startswith("/json/"):
+            body = {
+                "method": req.method,
+                "path": req.path,
+                "raw_path": req.raw_path,
+                "query": [list(pair) for pair in req.query],
+                "client": req.client,
+                "base_url": req.base_url,
+                "inject": sorted(req.inject),
+                "headers": dict(req.headers),
+            }
+            return Response(200, json.dumps(body).encode(), "application/json", route="json")
+        match = re.fullmatch(r"/thumb/(\d+)/", req.path)
+        if match:
+            size = int(match[1])
+            data = bytes((i * 7) % 251 for i in range(size))
+            return Response(200, data, "image/jpeg", route="image:thumb")
+        match = re.fullmatch(r"/webgateway/imgData/(\d+)/", req.path)
+        if match:
+            if "imgdata_exception" in req.inject:
+                obj: dict[str, Any] = {"Exception": "Zarr image cannot be read"}
+            else:
+                obj = {"id": int(match[1]), "size": {"width": 659}}
+            return Response(200, json.dumps(obj).encode(), "application/json", route="imgData")
+        return Response(404, b"<h1>Not Found</h1>", "text/html; charset=utf-8", route="404")
+
+    def route_name(self, req: Request) -> str:
+        """Stats label for faulted answers (what the real app will also offer)."""
+        if req.path.startswith("/json/"):
+            return "json"
+        if req.path.startswith("/thumb/"):
+            return "image:thumb"
+        return "imgData" if "imgData" in req.path else "404"
+
+
+@pytest.fixture
+def fake_app() -> FakeApp:
+    """A fresh :class:`FakeApp`."""
+    return FakeApp()

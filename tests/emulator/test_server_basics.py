@@ -1,0 +1,156 @@
+"""The emulator's HTTP/1.1 server over real loopback sockets (with a fake application)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from harvester.emulator import EmulatorThread, running_emulator, serve
+
+
+@pytest.fixture
+def emu(make_emulator: Callable[..., EmulatorThread], fake_app: Any) -> EmulatorThread:
+    """A server around the fake application."""
+    return make_emulator(app=fake_app)
+
+
+def _raw(base_url: str, payload: bytes, *, until_close: bool = True) -> bytes:
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+            if not until_close:
+                break
+        return b"".join(chunks)
+
+
+def test_get_parses_path_query_and_client(emu: EmulatorThread) -> None:
+    """The app sees the percent-decoded path, every query pair in order, client ip and base URL."""
+    r = httpx.get(f"{emu.base_url}/json/a%20b/?id=1&id=2&blank=&q=x+y")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["path"] == "/json/a b/"
+    assert body["raw_path"] == "/json/a%20b/?id=1&id=2&blank=&q=x+y"
+    assert body["query"] == [["id", "1"], ["id", "2"], ["blank", ""], ["q", "x y"]]
+    assert body["client"] == "127.0.0.1"
+    assert body["base_url"] == emu.base_url
+    assert r.headers["content-length"] == str(len(r.content))
+    assert "date" in r.headers
+
+
+def test_keep_alive_reuses_one_connection(emu: EmulatorThread) -> None:
+    """Many requests on one httpx client travel over a single kept-alive connection."""
+    seen = set()
+    with httpx.Client(base_url=emu.base_url) as client:
+        for _ in range(20):
+            r = client.get("/json/")
+            seen.add(r.json()["headers"]["host"])
+            assert r.status_code == 200
+            assert r.headers.get("connection") != "close"
+    assert len(seen) == 1
+    assert emu.stats()["requests"] == 20
+
+
+def test_head_has_length_but_no_body(emu: EmulatorThread) -> None:
+    """HEAD answers the GET headers (Content-Length included) without a body."""
+    r = httpx.head(f"{emu.base_url}/thumb/1234/")
+    assert r.status_code == 200
+    assert r.headers["content-length"] == "1234"
+    assert r.content == b""
+
+
+def test_unknown_path_is_404_and_post_body_is_read(emu: EmulatorThread) -> None:
+    """Unknown paths get the app's 404; a POST body is consumed and the connection stays usable."""
+    with httpx.Client(base_url=emu.base_url) as client:
+        assert client.get("/nowhere/").status_code == 404
+        r = client.post("/json/", content=b"x" * 5000)
+        assert r.json()["method"] == "POST"
+        assert client.get("/json/").status_code == 200
+
+
+def test_pipelined_requests_answered_in_order(emu: EmulatorThread) -> None:
+    """Two pipelined requests in one write get two answers in request order."""
+    payload = (
+        b"GET /json/first/ HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /json/second/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    data = _raw(emu.base_url, payload)
+    assert data.count(b"HTTP/1.1 200 OK") == 2
+    assert data.index(b"/json/first/") < data.index(b"/json/second/")
+
+
+def test_http10_closes_and_bad_request_is_400(emu: EmulatorThread) -> None:
+    """HTTP/1.0 without keep-alive is closed after the answer; garbage gets 400 and a close."""
+    data = _raw(emu.base_url, b"GET /json/ HTTP/1.0\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200 OK")
+    assert b"Connection: close" in data
+    data = _raw(emu.base_url, b"NONSENSE\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 400 ")
+
+
+def test_control_paths_are_not_counted(emu: EmulatorThread) -> None:
+    """/__emulator__/stats and reset are served as JSON and never counted."""
+    with httpx.Client(base_url=emu.base_url) as client:
+        client.get("/json/")
+        stats = client.get("/__emulator__/stats").json()
+        assert stats["requests"] == 1
+        assert client.get("/__emulator__/stats").json()["requests"] == 1
+        assert client.post("/__emulator__/reset").json() == {"reset": True}
+        assert client.get("/__emulator__/stats").json()["requests"] == 0
+        client.get("/json/")
+        assert client.get("/__emulator__/stats?reset=1").status_code == 200
+    assert emu.stats()["requests"] == 0
+
+
+async def test_many_concurrent_clients(emu: EmulatorThread) -> None:
+    """64 concurrent requests over 16 connections all succeed with intact bodies."""
+    async with httpx.AsyncClient(
+        base_url=emu.base_url, limits=httpx.Limits(max_connections=16)
+    ) as client:
+        results: list[int] = []
+
+        async def one(i: int) -> None:
+            r = await client.get(f"/thumb/{1000 + i}/")
+            assert len(r.content) == 1000 + i
+            results.append(r.status_code)
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for i in range(64):
+                    tg.start_soon(one, i)
+    assert results == [200] * 64
+    stats = emu.stats()
+    assert stats["by_route"]["image:thumb"] == {"200": 64}
+    assert stats["image_requests"] == 64
+    assert 1 <= stats["peak_concurrency"] <= 16
+
+
+async def test_serve_async_context_manager(fake_app: Any) -> None:
+    """serve() yields a running server from async code and stops it on exit."""
+    async with serve(app=fake_app) as emu, httpx.AsyncClient() as client:
+        r = await client.get(f"{emu.base_url}/json/")
+        assert r.status_code == 200
+        base = emu.base_url
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"{base}/json/", timeout=2)
+
+
+def test_running_emulator_port_in_use(fake_app: Any) -> None:
+    """Binding a port that is taken raises OSError from start()."""
+    with running_emulator(app=fake_app) as emu:
+        port = int(emu.base_url.rsplit(":", 1)[1])
+        with pytest.raises(OSError):
+            EmulatorThread(app=fake_app, port=port).start()
+        assert json.loads(httpx.get(f"{emu.base_url}/__emulator__/health").text)["ok"] is True
