@@ -1,0 +1,196 @@
+"""The emulator's router: one :class:`Request` in, one :class:`Response` out.
+
+Route modules each expose ``ROUTES``; :class:`App` composes them and adds what
+IDR's nginx proxy and Django middleware do around every view:
+
+* ``HEAD`` is answered as ``GET`` (the server drops the body);
+* a GET without the final ``/`` whose slash form is a route -> ``301``
+  (Django ``APPEND_SLASH``), query kept;
+* unknown paths -> Django's 404 page (a short body for XHR requests);
+* paths outside IDR's public URL filter (downloads, ``ome_tiff``...) ->
+  ``302 /webclient/login/?url=...`` -> ``302 /webclient/?experimenter=-1``
+  -> ``200`` HTML, or ``403`` empty with the XHR header;
+* ``/mapr/api/*`` (except ``config``) -> ``302 /searchengine/apidocs/``;
+* ``Access-Control-Allow-Origin: *`` everywhere, ``X-OMERO-ApiVersion: 0.2``
+  on JSON-API answers, and ``Set-Cookie: sessionid_idr`` only on OMERO.web
+  views the proxy does not cache (it hides Set-Cookie on cached ones).
+
+:meth:`App.handle` never raises: a bug in a handler becomes a 500 text answer
+(logged), so the server never drops a connection because of the app.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+from harvester.emulator.catalogue import PRESETS, Catalogue
+from harvester.emulator.http import Request, Response, Route
+from harvester.emulator.routes_common import django_404, text_response
+from harvester.emulator.site import Site
+
+logger = logging.getLogger(__name__)
+
+#: Route modules in matching order; a missing module is skipped (development).
+ROUTE_MODULES: tuple[str, ...] = (
+    "harvester.emulator.routes_images",
+    "harvester.emulator.routes_webclient",
+    "harvester.emulator.routes_webgateway",
+    "harvester.emulator.routes_jsonapi",
+    "harvester.emulator.routes_search",
+    "harvester.emulator.routes_misc",
+)
+
+API_VERSION = "0.2"
+
+# IDR's public URL filter excludes these (idr-api.md §0, §13.6): not logged in.
+_BLOCKED_RE = re.compile(
+    r"^/(webclient/(action|annotate_(file|tags|comment|rating|map)|script_ui|ome_tiff"
+    r"|figure_script|render_image_download)|webgateway/(archived_files|download_as))"
+)
+# The proxy's cache location (one unanchored regex; `_*` and `/*` mean "zero or more").
+_CACHED_RE = re.compile(
+    r"/webclient/metadata|/webclient/render|/webclient/get_thumbnail|/webgateway/metadata"
+    r"|/webgateway/render|/webgateway/get_thumbnail|/webclient/api|/webclient/search|/api"
+    r"|/webclient/img_detail|/iviewer|/figure|/gallery-api"
+)
+_MAPR_API_RE = re.compile(r"^/mapr/api/(?!config/)")
+
+
+def _load_routes(modules: Iterable[str]) -> list[Route]:
+    routes: list[Route] = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            if exc.name != name:
+                raise
+            logger.debug("route module %s not available yet", name)
+            continue
+        routes.extend(getattr(module, "ROUTES", []))
+    return routes
+
+
+def _first_segment(path: str) -> str:
+    return path.split("/", 2)[1] if path.count("/") >= 1 else ""
+
+
+class App:
+    """Request -> Response for one :class:`Site`."""
+
+    def __init__(self, site: Site, routes: list[Route] | None = None) -> None:
+        self.site = site
+        self.routes = routes if routes is not None else _load_routes(ROUTE_MODULES)
+        # Dispatch by first path segment: keeps the per-request regex work small.
+        self._by_segment: dict[str, list[Route]] = {}
+        self._generic: list[Route] = []
+        for route in self.routes:
+            prefix = re.match(r"\^?/([A-Za-z0-9_.-]+)/", route.pattern.pattern)
+            if prefix:
+                self._by_segment.setdefault(prefix.group(1), []).append(route)
+            else:
+                self._generic.append(route)
+
+    # -- matching -----------------------------------------------------------
+    def _match(self, path: str) -> tuple[Route, re.Match[str]] | None:
+        candidates = self._by_segment.get(_first_segment(path), [])
+        for route in (*candidates, *self._generic):
+            m = route.pattern.fullmatch(path)
+            if m is not None:
+                return route, m
+        return None
+
+    def handle(self, req: Request) -> Response:
+        """Answer ``req``; never raises."""
+        try:
+            resp = self._handle(req)
+        except Exception:  # a handler bug must not kill the connection
+            logger.exception("emulator handler failed for %s", req.raw_path)
+            resp = text_response(500, "Internal emulator error", "text/plain; charset=utf-8")
+            resp.route = resp.route or "error"
+        resp.headers.append(("Access-Control-Allow-Origin", "*"))
+        return resp
+
+    def _handle(self, req: Request) -> Response:
+        path = req.path
+        if _BLOCKED_RE.match(path):
+            return self._not_logged_in(req)
+        if path == "/webclient":
+            return _redirect(302, "/webclient/?experimenter=-1", "redirect")
+        if path.startswith("/webclient/login"):
+            return _redirect(302, "/webclient/?experimenter=-1", "login")
+        if _MAPR_API_RE.match(path):
+            return _redirect(302, "/searchengine/apidocs/", "mapr")
+        found = self._match(path)
+        if found is None:
+            if not path.endswith("/") and self._match(path + "/") is not None:
+                query = req.raw_path.partition("?")
+                location = path + "/" + (query[1] + query[2] if query[1] else "")
+                return _redirect(301, quote(location, safe="/?&=%:;,+$@!*'()~"), "slash")
+            resp = django_404(req)
+            resp.route = "404"
+            return resp
+        route, match = found
+        method = "GET" if req.method == "HEAD" else req.method
+        if method not in route.methods and req.method not in route.methods:
+            if path.startswith("/api/"):
+                resp = text_response(403, '{"message": "Not logged in"}', "application/json")
+                resp.headers.append(("X-OMERO-ApiVersion", API_VERSION))
+            else:
+                resp = self._not_logged_in(req)
+            resp.route = route.name
+            return resp
+        resp = route.handler(self.site, req, match)
+        if not resp.route:
+            resp.route = route.name
+        if path.startswith("/api/"):
+            resp.headers.append(("X-OMERO-ApiVersion", API_VERSION))
+        if (
+            path.startswith(("/webclient/", "/webgateway/"))
+            and not route.cached
+            and not _CACHED_RE.search(path)
+        ):
+            resp.headers.append(
+                ("Set-Cookie", f"sessionid_idr={self.site.session_token}; HttpOnly; Path=/")
+            )
+        return resp
+
+    @staticmethod
+    def _not_logged_in(req: Request) -> Response:
+        """``login_required`` for a path outside the public filter."""
+        if req.is_ajax:
+            return Response(
+                status=403, body=b"", content_type="text/html; charset=utf-8", route="blocked"
+            )
+        location = "/webclient/login/?url=" + quote(req.raw_path, safe="")
+        return _redirect(302, location, "blocked")
+
+
+def _redirect(status: int, location: str, route: str) -> Response:
+    return Response(
+        status=status,
+        body=b"",
+        content_type="text/html; charset=utf-8",
+        headers=[("Location", location)],
+        route=route,
+    )
+
+
+def build_site(preset: str = "demo", seed: int = 0, mode: str = "omeroweb", **options: Any) -> Site:
+    """A :class:`Site`; ``ValueError`` (one line) for a bad preset, mode or option."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    fields = set(Site.__dataclass_fields__) - {"catalogue", "mode"}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ValueError(f"unknown site option {unknown[0]!r} (known: {', '.join(sorted(fields))})")
+    return Site(Catalogue(preset, seed), mode=mode, **options)  # type: ignore[arg-type]
+
+
+def build_app(preset: str = "demo", seed: int = 0, mode: str = "omeroweb", **options: Any) -> App:
+    """The emulator application for a preset/seed/mode (see :func:`build_site`)."""
+    return App(build_site(preset, seed, mode, **options))

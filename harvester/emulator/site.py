@@ -1,0 +1,58 @@
+"""The emulated site: one catalogue plus the switches that change how IDR answers.
+
+Route handlers receive the :class:`Site` and read everything from it, so one
+process can serve several differently configured sites (tests do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from harvester.emulator.catalogue import Catalogue
+
+Mode = Literal["omeroweb", "microservice"]
+MODES: tuple[str, ...] = ("omeroweb", "microservice")
+
+#: webclient/api default ``limit`` (``omero.web.page_size`` on IDR).
+WEBCLIENT_PAGE_SIZE = 500
+#: JSON API default and maximum ``limit`` (``omero.web.api.max_limit`` on IDR).
+API_DEFAULT_LIMIT = 200
+API_MAX_LIMIT = 1000
+#: Search engine page size (``PAGE_SIZE`` of omero_search_engine).
+SEARCH_PAGE_SIZE = 1000
+
+
+@dataclass
+class Site:
+    """A catalogue served in one mode with optional IDR quirks.
+
+    ``imgdata_exception`` serves every imgData as 200 + ``Exception``;
+    ``migration_2026`` blocks renders as IDR did in 2026 (idr-api.md §0);
+    ``api_base_url`` overrides the base of ``url:*`` links (default: the
+    request's own base URL, never the production host);
+    ``search_page_size`` lets tests page the search engine with small pages.
+    """
+
+    catalogue: Catalogue
+    mode: Mode = "omeroweb"
+    imgdata_exception: bool = False
+    migration_2026: bool = False
+    api_base_url: str | None = None
+    search_page_size: int = SEARCH_PAGE_SIZE
+    webclient_page_size: int = WEBCLIENT_PAGE_SIZE
+    session_token: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
+        if self.search_page_size < 1:
+            raise ValueError("search_page_size must be >= 1")
+        if not self.session_token:
+            seed = f"{self.catalogue.preset}:{self.catalogue.seed}".encode()
+            self.session_token = hashlib.sha256(seed).hexdigest()[:32]
+
+    def base_url(self, request_base: str) -> str:
+        """Base of absolute links: the override, else the request's own base."""
+        return (self.api_base_url or request_base).rstrip("/")
