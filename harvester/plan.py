@@ -1,0 +1,422 @@
+"""A harvest plan: the full work list, walked once, read by every shard.
+
+On a cluster, letting N array tasks each walk the same screen multiplies the
+listing requests by N. ``harvester plan`` walks once and writes
+``DIR/plan/images.jsonl`` (one image per line: ``ImageRef.to_json()`` plus the
+``artifacts`` to fetch for it) and ``DIR/plan/plan.json`` (totals and where
+the plan came from). ``harvester harvest --from-plan DIR --shard K/N`` then
+streams the lines and keeps its own images, without any walk.
+
+A plan is either complete or absent: both files are written into a private
+temporary folder, made durable (fsync of files and folder), and the folder is
+renamed to ``DIR/plan`` in one step. A reader that finds ``plan.json`` can
+trust that ``images.jsonl`` is whole; it still checks the line count against
+the totals so that a plan damaged later is reported, not half-harvested.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from harvester.errors import UsageError
+from harvester.models import Artifact, ImageRef
+
+if TYPE_CHECKING:
+    from harvester.config import HarvestConfig
+    from harvester.walk import StudySink
+
+log = logging.getLogger(__name__)
+
+PLAN_DIRNAME = "plan"
+IMAGES_FILE = "images.jsonl"
+META_FILE = "plan.json"
+PLAN_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInfo:
+    """The contents of ``plan.json``: what was planned, from where, and how much."""
+
+    images: int
+    artifacts: dict[str, int]
+    targets: dict[str, list[int]]
+    base_url: str
+    created: float
+    format: int = PLAN_FORMAT
+    tool: str = "harvester"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (the on-disk form of ``plan.json``)."""
+        data: dict[str, Any] = {
+            "tool": self.tool,
+            "format": self.format,
+            "images": self.images,
+            "artifacts": dict(self.artifacts),
+            "targets": {k: list(v) for k, v in self.targets.items()},
+            "base_url": self.base_url,
+            "created": self.created,
+        }
+        data.update(self.extra)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlanInfo:
+        """Inverse of :meth:`to_json`; unknown keys are kept in ``extra``."""
+        known = {"tool", "format", "images", "artifacts", "targets", "base_url", "created"}
+        return cls(
+            images=int(data["images"]),
+            artifacts={str(k): int(v) for k, v in dict(data.get("artifacts", {})).items()},
+            targets={str(k): [int(i) for i in v] for k, v in dict(data.get("targets", {})).items()},
+            base_url=str(data.get("base_url", "")),
+            created=float(data.get("created", 0.0)),
+            format=int(data.get("format", PLAN_FORMAT)),
+            tool=str(data.get("tool", "harvester")),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+def plan_dir(path: Path) -> Path:
+    """The plan folder for ``path``: the harvest DIR (-> DIR/plan) or the plan folder itself."""
+    path = Path(path)
+    if (path / META_FILE).is_file() and not (path / PLAN_DIRNAME / META_FILE).is_file():
+        return path
+    return path / PLAN_DIRNAME
+
+
+def _plan_error(message: str, where: Path) -> UsageError:
+    return UsageError(
+        message, hint=f"write a plan first: harvester plan [CONFIG] [targets] --out {where}"
+    )
+
+
+def read_plan_info(path: Path) -> PlanInfo:
+    """Read ``plan.json`` of the plan in ``path`` (the harvest DIR or its ``plan`` folder)."""
+    pdir = plan_dir(path)
+    meta = pdir / META_FILE
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _plan_error(f"no harvest plan in {path} ({meta} not found)", Path(path)) from None
+    except (OSError, ValueError) as exc:
+        raise _plan_error(f"unreadable harvest plan {meta}: {exc}", Path(path)) from None
+    if not isinstance(data, dict) or data.get("tool") != "harvester" or "images" not in data:
+        raise _plan_error(f"{meta} is not a harvester plan", Path(path))
+    if int(data.get("format", 0)) > PLAN_FORMAT:
+        raise UsageError(
+            f"{meta} has plan format {data.get('format')}; this harvester reads up to {PLAN_FORMAT}"
+        )
+    return PlanInfo.from_json(data)
+
+
+def iter_plan_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Stream the raw JSON objects of ``images.jsonl`` (memory O(1) in the plan size).
+
+    Raises :class:`UsageError` if the plan is absent, or (after the last line)
+    if its line count disagrees with ``plan.json``: a damaged plan must not be
+    taken for a smaller study.
+    """
+    info = read_plan_info(path)
+    images = plan_dir(path) / IMAGES_FILE
+    count = 0
+    try:
+        fh = images.open("r", encoding="utf-8")
+    except FileNotFoundError:
+        raise _plan_error(f"harvest plan {images} is missing", Path(path)) from None
+    with fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise UsageError(f"harvest plan {images} line {lineno} is not JSON") from None
+            if not isinstance(record, dict) or "image_id" not in record:
+                raise UsageError(f"harvest plan {images} line {lineno} has no image_id")
+            count += 1
+            yield record
+    if count != info.images:
+        raise UsageError(
+            f"harvest plan {images} has {count} images but plan.json says {info.images}: "
+            "the plan is damaged; write it again with `harvester plan ... --force`"
+        )
+
+
+def read_plan(path: Path) -> Iterator[ImageRef]:
+    """Stream the planned images of the plan in ``path`` (harvest DIR or plan folder)."""
+    for record in iter_plan_records(path):
+        yield ImageRef.from_json(record)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class PlanWriter:
+    """Writes a plan into a private temporary folder; :meth:`commit` publishes it.
+
+    Use as a context manager: leaving the block without ``commit()`` (an
+    error, Ctrl-C) removes the temporary folder, so no partial plan is ever
+    visible. Images seen twice (an image listed in two datasets) are kept once,
+    in the context where they were first found.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        artifacts: Sequence[Artifact | str],
+        targets: dict[str, list[int]] | None = None,
+        base_url: str = "",
+        force: bool = False,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.final = self.out_dir / PLAN_DIRNAME
+        if (self.final / META_FILE).exists() and not force:
+            raise UsageError(
+                f"{self.final} already holds a plan",
+                hint="pass --force to replace it (only while no shard is reading it)",
+            )
+        self.artifacts = [str(Artifact(a)) for a in artifacts]
+        self.targets = {k: list(v) for k, v in (targets or {}).items() if v}
+        self.base_url = base_url
+        self.force = force
+        tag = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.tmp = self.out_dir / f"{PLAN_DIRNAME}.tmp-{tag}"
+        self._seen: set[int] = set()
+        self._fh: IO[str] | None = None
+        self.info: PlanInfo | None = None
+
+    def __enter__(self) -> PlanWriter:
+        try:
+            self.tmp.mkdir(parents=True)
+            self._fh = (self.tmp / IMAGES_FILE).open("w", encoding="utf-8")
+        except OSError as exc:
+            from harvester.errors import StorageError
+
+            raise StorageError(f"cannot write a plan into {self.out_dir}: {exc}") from exc
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def add(self, ref: ImageRef) -> bool:
+        """Append one image; returns False (and writes nothing) if it was already planned."""
+        if self._fh is None:
+            raise RuntimeError("PlanWriter.add() outside its `with` block")
+        if ref.image_id in self._seen:
+            return False
+        self._seen.add(ref.image_id)
+        record = ref.to_json()
+        record["artifacts"] = self.artifacts
+        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        return True
+
+    def commit(self, **extra: Any) -> PlanInfo:
+        """Make the plan durable and publish it as ``DIR/plan`` in one rename."""
+        if self._fh is None:
+            raise RuntimeError("PlanWriter.commit() outside its `with` block")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self._fh = None
+        n = len(self._seen)
+        info = PlanInfo(
+            images=n,
+            artifacts={a: n for a in self.artifacts},
+            targets=self.targets,
+            base_url=self.base_url,
+            created=time.time(),
+            extra=extra,
+        )
+        meta = self.tmp / META_FILE
+        with meta.open("w", encoding="utf-8") as fh:
+            json.dump(info.to_json(), fh, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        _fsync_dir(self.tmp)
+        old: Path | None = None
+        if self.final.exists():
+            old = self.out_dir / f"{PLAN_DIRNAME}.old-{self.tmp.name.split('.tmp-', 1)[1]}"
+            self.final.rename(old)
+        self.tmp.rename(self.final)
+        _fsync_dir(self.out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        self.info = info
+        log.info("plan written: %s (%d images)", self.final, n)
+        return info
+
+
+def write_plan(
+    out_dir: Path,
+    refs: Iterable[ImageRef],
+    *,
+    artifacts: Sequence[Artifact | str],
+    targets: dict[str, list[int]] | None = None,
+    base_url: str = "",
+    force: bool = False,
+) -> PlanInfo:
+    """Write the plan of ``refs`` into ``out_dir/plan`` atomically and return its totals."""
+    with PlanWriter(
+        out_dir, artifacts=artifacts, targets=targets, base_url=base_url, force=force
+    ) as writer:
+        for ref in refs:
+            writer.add(ref)
+        return writer.commit()
+
+
+async def write_plan_async(
+    out_dir: Path,
+    refs: AsyncIterable[ImageRef],
+    *,
+    artifacts: Sequence[Artifact | str],
+    targets: dict[str, list[int]] | None = None,
+    base_url: str = "",
+    force: bool = False,
+) -> PlanInfo:
+    """:func:`write_plan` for an async stream of images (the walker's output).
+
+    Lines go to a buffered file, so the rare blocking write is a memory copy;
+    the fsyncs happen once, at commit.
+    """
+    with PlanWriter(
+        out_dir, artifacts=artifacts, targets=targets, base_url=base_url, force=force
+    ) as writer:
+        async for ref in refs:
+            writer.add(ref)
+        return writer.commit()
+
+
+def _targets_of(config: HarvestConfig) -> dict[str, list[int]]:
+    return {
+        "screens": list(config.screens),
+        "projects": list(config.projects),
+        "plates": list(config.plates),
+        "datasets": list(config.datasets),
+        "images": list(config.images),
+    }
+
+
+async def plan_targets(
+    config: HarvestConfig,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    study: StudySink | None = None,
+    on_image: Callable[[ImageRef], None] | None = None,
+) -> PlanInfo:
+    """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
+
+    A walk with failures (a plate listing that failed for good) publishes
+    nothing: an incomplete plan would silently shrink the harvest of every
+    shard. ``study`` receives the study-level metadata, so that a plan-driven
+    harvest (which does not walk) still gets it, written once.
+    """
+    import anyio
+
+    from harvester.client import Client, ClientSettings
+    from harvester.errors import RemoteError
+    from harvester.walk import Walker, preflight
+
+    if not config.has_targets or config.from_plan is not None:
+        raise UsageError(
+            "nothing to plan: give targets (--screen, --project, --plate, --dataset, --image, "
+            "--ids-from) or a config file that lists them"
+        )
+    settings = ClientSettings(
+        base_url=config.base_url,
+        concurrency=config.concurrency,
+        rate=config.rate,
+        burst=config.burst,
+        max_retries=config.max_retries,
+        timeout=config.timeout,
+        headers=config.headers,
+        cookies=config.cookies,
+    )
+    targets = _targets_of(config)
+    extra: dict[str, Any] = {}
+    if config.ids_from is not None:
+        extra["ids_from"] = str(config.ids_from)
+    async with Client(settings) as client:
+        prefetched = await preflight(
+            client,
+            screens=config.screens,
+            projects=config.projects,
+            plates=config.plates,
+            datasets=config.datasets,
+            images=config.images,
+        )
+        send, receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
+        walker = Walker(
+            client,
+            send,
+            walk_concurrency=config.walk_concurrency,
+            study=study,
+            on_image=on_image,
+            prefetched=prefetched,
+        )
+
+        async def produce() -> None:
+            async with send:
+                await walker.walk(
+                    screens=config.screens,
+                    projects=config.projects,
+                    plates=config.plates,
+                    datasets=config.datasets,
+                    images=config.images,
+                    ids_file=config.ids_from,
+                )
+
+        with PlanWriter(
+            out_dir,
+            artifacts=config.artifacts,
+            targets={k: v for k, v in targets.items() if v},
+            base_url=_public_url(config.base_url),
+            force=force,
+        ) as writer:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(produce)
+                async with receive:
+                    async for ref in receive:
+                        writer.add(ref)
+            failures = walker.stats.failures
+            if failures:
+                first = failures[0]
+                raise RemoteError(
+                    f"the walk failed for {len(failures)} listing(s), first: {first.what}: "
+                    f"{first.reason}; no plan was written (it would miss their images)",
+                    hint="run `harvester plan` again later (with --force if a plan exists)",
+                )
+            return writer.commit(**extra)
+
+
+def _public_url(url: str) -> str:
+    """The base URL without credentials (a plan is shared with every task and log)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"

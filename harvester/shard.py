@@ -1,0 +1,73 @@
+"""Deterministic sharding of images across independent processes.
+
+Several harvester processes (SLURM array tasks, or plain background jobs)
+share one output folder without talking to each other. Each one needs to
+know, from the image id alone, whether an image is its own: the split must
+be complete (every image belongs to some shard), disjoint (to exactly one),
+balanced, and identical on every machine and Python version. Python's
+``hash()`` is salted per process, so the shard is taken from a fixed
+cryptographic hash (BLAKE2b, 8-byte digest) of the decimal id instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from harvester.errors import UsageError
+
+_SHARD_RE = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+
+
+def _check_n(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UsageError(f"number of shards must be an integer >= 1, got {n!r}")
+
+
+def shard_of(image_id: int, n: int) -> int:
+    """The shard (0 <= shard < n) that owns ``image_id``; stable across machines."""
+    _check_n(n)
+    digest = hashlib.blake2b(str(int(image_id)).encode("ascii"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % n
+
+
+def in_shard(image_id: int, k: int, n: int) -> bool:
+    """Whether shard ``k`` of ``n`` owns ``image_id``."""
+    _check_n(n)
+    if not 0 <= k < n:
+        raise UsageError(f"shard index must satisfy 0 <= K < N, got {k}/{n}")
+    return shard_of(image_id, n) == k
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Shard ``k`` of ``n`` (``str()`` gives the ``K/N`` form used on the command line)."""
+
+    k: int
+    n: int
+
+    def owns(self, image_id: int) -> bool:
+        """Whether this shard owns ``image_id``."""
+        return shard_of(image_id, self.n) == self.k
+
+    def __str__(self) -> str:
+        return f"{self.k}/{self.n}"
+
+
+def parse_shard(text: str) -> Shard:
+    """Parse ``K/N`` (0 <= K < N); raise :class:`UsageError` with the expected form."""
+    match = _SHARD_RE.fullmatch(text)
+    if match is None:
+        raise UsageError(
+            f"invalid shard {text!r}: expected K/N with integers 0 <= K < N, e.g. 0/4",
+            hint="shards are numbered from 0: a 4-way split is 0/4, 1/4, 2/4 and 3/4",
+        )
+    k, n = int(match.group(1)), int(match.group(2))
+    if n < 1:
+        raise UsageError(f"invalid shard {text!r}: the number of shards N must be at least 1")
+    if k >= n:
+        raise UsageError(
+            f"invalid shard {text!r}: K must be below N (shards are numbered 0 to {n - 1})"
+        )
+    return Shard(k, n)

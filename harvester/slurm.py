@@ -1,0 +1,291 @@
+"""SLURM job arrays for a sharded harvest: write the sbatch script, submit it.
+
+We do not schedule anything ourselves: SLURM already runs arrays, queues,
+limits and restarts. ``harvester slurm`` only writes a script a user can
+read and edit (``DIR/harvest.sbatch``) whose array task K of N runs
+``harvester harvest ... --shard K/N`` with the same Python interpreter that
+wrote it (so a virtual environment keeps working inside the job). Each task
+gets ``total rate / max parallel tasks`` so that the tasks running at once
+together never exceed the rate the user chose for the whole run. Rerunning
+the script resumes: the harvest skips what the journals record as done.
+
+With ``--submit`` it runs ``sbatch --parsable`` and then submits a small
+follow-up job (``DIR/index.sbatch``, ``--dependency=afterany:<array>``) that
+rebuilds ``index.csv`` once every task has ended, because shards that end at
+the same moment cannot know which of them is last.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harvester.errors import HarvesterError, UsageError
+
+log = logging.getLogger(__name__)
+
+SCRIPT_NAME = "harvest.sbatch"
+INDEX_SCRIPT_NAME = "index.sbatch"
+LOG_DIRNAME = "logs"
+
+_TIME_RE = re.compile(r"\d+(-\d+(:\d+(:\d+)?)?)?|\d+:\d+(:\d+)?|\d+-\d+")
+_MEM_RE = re.compile(r"\d+[KMGT]?", re.IGNORECASE)
+_NAME_RE = re.compile(r"[A-Za-z0-9_.+-]+")
+
+
+@dataclass(frozen=True)
+class SlurmJob:
+    """Everything needed to write the array script.
+
+    ``harvest_args`` are the arguments after ``harvester harvest`` that every
+    task shares (config file, targets or ``--from-plan``, ``--out`` ...);
+    ``--shard``, ``--rate`` and ``--concurrency`` are added per task here.
+    ``rate`` and ``concurrency`` are the totals for the whole array.
+    """
+
+    out_dir: Path
+    tasks: int
+    harvest_args: Sequence[str]
+    max_parallel: int | None = None
+    rate: float | None = 10.0
+    concurrency: int | None = None
+    partition: str | None = None
+    time_limit: str | None = None
+    cpus: int | None = None
+    mem: str | None = None
+    job_name: str = "harvester"
+    python: str = field(default_factory=lambda: sys.executable)
+
+    def __post_init__(self) -> None:
+        if self.tasks < 1:
+            raise UsageError(f"--tasks must be at least 1, got {self.tasks}")
+        if self.max_parallel is not None and self.max_parallel < 1:
+            raise UsageError(f"--max-parallel must be at least 1, got {self.max_parallel}")
+        if self.rate is not None and not (self.rate > 0 and math.isfinite(self.rate)):
+            raise UsageError(f"the total rate must be a positive number or 'none', got {self.rate}")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise UsageError(f"--concurrency must be at least 1, got {self.concurrency}")
+        if self.cpus is not None and self.cpus < 1:
+            raise UsageError(f"--cpus must be at least 1, got {self.cpus}")
+        if self.time_limit is not None and not _TIME_RE.fullmatch(self.time_limit):
+            raise UsageError(
+                f"invalid --time {self.time_limit!r}",
+                hint="SLURM forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS (e.g. 12:00:00)",
+            )
+        if self.mem is not None and not _MEM_RE.fullmatch(self.mem):
+            raise UsageError(f"invalid --mem {self.mem!r}", hint="e.g. 4G or 4000M")
+        if self.partition is not None and not _NAME_RE.fullmatch(self.partition):
+            raise UsageError(f"invalid --partition {self.partition!r}")
+        if not _NAME_RE.fullmatch(self.job_name):
+            raise UsageError(f"invalid job name {self.job_name!r}")
+
+    @property
+    def parallel(self) -> int:
+        """How many tasks may run at once (``%M`` of ``--array``)."""
+        return min(self.tasks, self.max_parallel or self.tasks)
+
+    @property
+    def task_rate(self) -> float | None:
+        """Requests/s per task so that ``parallel`` tasks together stay within ``rate``."""
+        if self.rate is None:
+            return None
+        return self.rate / self.parallel
+
+    @property
+    def task_concurrency(self) -> int | None:
+        """Concurrent requests per task (total split across running tasks, at least 1)."""
+        if self.concurrency is None:
+            return None
+        return max(1, self.concurrency // self.parallel)
+
+    @property
+    def script_path(self) -> Path:
+        return self.out_dir / SCRIPT_NAME
+
+    @property
+    def log_dir(self) -> Path:
+        return self.out_dir / LOG_DIRNAME
+
+
+def format_rate(rate: float | None) -> str:
+    """The ``--rate`` value for the command line (``none`` = unlimited), without float noise."""
+    if rate is None:
+        return "none"
+    text = f"{rate:.6f}".rstrip("0").rstrip(".")
+    return text if text and float(text) > 0 else f"{rate:.3g}"
+
+
+def task_command(job: SlurmJob) -> list[str]:
+    """The harvest command of one task, with ``$K/$N`` left for the shell to fill in."""
+    cmd = [job.python, "-m", "harvester", "harvest", *job.harvest_args]
+    cmd += ["--rate", format_rate(job.task_rate)]
+    if job.task_concurrency is not None:
+        cmd += ["--concurrency", str(job.task_concurrency)]
+    return cmd
+
+
+def render_script(job: SlurmJob) -> str:
+    """The sbatch array script, meant to be read (and edited) by a person."""
+    out = job.out_dir
+    q = shlex.quote
+    sb = [
+        f"#SBATCH --job-name={job.job_name}",
+        f"#SBATCH --array=0-{job.tasks - 1}%{job.parallel}",
+        f"#SBATCH --output={out / LOG_DIRNAME}/harvest-%A_%a.log",
+        "#SBATCH --open-mode=append",
+        "#SBATCH --ntasks=1",
+    ]
+    if job.partition:
+        sb.append(f"#SBATCH --partition={job.partition}")
+    if job.time_limit:
+        sb.append(f"#SBATCH --time={job.time_limit}")
+    if job.cpus:
+        sb.append(f"#SBATCH --cpus-per-task={job.cpus}")
+    if job.mem:
+        sb.append(f"#SBATCH --mem={job.mem}")
+    rate_note = (
+        f"{format_rate(job.rate)} requests/s in total = {format_rate(job.task_rate)}/s per task"
+        f" x {job.parallel} tasks at once"
+        if job.rate is not None
+        else "no request-rate limit (--rate none)"
+    )
+    cmd = " ".join(q(a) for a in task_command(job))
+    created = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    lines = [
+        "#!/bin/bash",
+        f"# harvester job array, written by `harvester slurm` on {created}.",
+        f"# {job.tasks} shards, at most {job.parallel} running at once; {rate_note}.",
+        "#",
+        f"# Submit:  sbatch {q(str(job.script_path))}",
+        "# Resume:  submit the same script again; every task skips the work its",
+        "#          journal (or another task's) already records as done.",
+        f"# Follow:  squeue -u $USER;  tail -f {q(str(job.log_dir))}/harvest-<jobid>_<task>.log;",
+        f"#          {q(job.python)} -m harvester status {q(str(out))}",
+        f"# Index:   {q(job.python)} -m harvester index {q(str(out))}  (safe at any time)",
+        *sb,
+        "",
+        "set -euo pipefail",
+        'K="${SLURM_ARRAY_TASK_ID:?submit this script with sbatch: it is a job array}"',
+        f'N="${{SLURM_ARRAY_TASK_COUNT:-{job.tasks}}}"',
+        'echo "harvester shard $K/$N: job ${SLURM_ARRAY_JOB_ID:-?}_$K on $(hostname) at $(date)"',
+        "",
+        f'exec {cmd} --shard "$K/$N"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_index_script(job: SlurmJob) -> str:
+    """A one-task job that rebuilds index.csv after the array (submitted as a dependency)."""
+    q = shlex.quote
+    return "\n".join(
+        [
+            "#!/bin/bash",
+            "# harvester: rebuild index.csv from every shard's journal once the array has ended.",
+            f"#SBATCH --job-name={job.job_name}-index",
+            f"#SBATCH --output={job.log_dir}/index-%j.log",
+            "#SBATCH --ntasks=1",
+            *([f"#SBATCH --partition={job.partition}"] if job.partition else []),
+            "set -euo pipefail",
+            f"exec {q(job.python)} -m harvester index {q(str(job.out_dir))}",
+            "",
+        ]
+    )
+
+
+def write_scripts(job: SlurmJob) -> tuple[Path, Path]:
+    """Write ``DIR/harvest.sbatch`` and ``DIR/index.sbatch``; create ``DIR/logs``."""
+    try:
+        job.log_dir.mkdir(parents=True, exist_ok=True)
+        for path, text in (
+            (job.script_path, render_script(job)),
+            (job.out_dir / INDEX_SCRIPT_NAME, render_index_script(job)),
+        ):
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.chmod(0o755)
+            tmp.replace(path)
+    except OSError as exc:
+        from harvester.errors import StorageError
+
+        raise StorageError(f"cannot write the SLURM scripts into {job.out_dir}: {exc}") from exc
+    return job.script_path, job.out_dir / INDEX_SCRIPT_NAME
+
+
+def _sbatch(args: list[str], cwd: Path) -> str:
+    exe = shutil.which("sbatch")
+    if exe is None:
+        raise UsageError(
+            "sbatch not found on PATH: cannot submit to SLURM from this machine",
+            hint=f"run this on a SLURM login node, or submit later with: sbatch {args[-1]}",
+        )
+    try:
+        proc = subprocess.run(
+            [exe, "--parsable", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HarvesterError(f"sbatch failed: {exc}") from exc
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise HarvesterError(
+            f"sbatch exited with {proc.returncode}: {detail[-1] if detail else 'no message'}"
+        )
+    job_id = proc.stdout.strip().split(";", 1)[0]
+    if not job_id.isdigit():
+        raise HarvesterError(f"sbatch printed no job id: {proc.stdout.strip()!r}")
+    return job_id
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """Job ids of a submission: the array and the index job that follows it."""
+
+    array_id: str
+    index_id: str | None
+
+
+def submit(job: SlurmJob, *, index_job: bool = True) -> Submitted:
+    """Submit the written array script (and the index job depending on it)."""
+    array_id = _sbatch([str(job.script_path)], cwd=job.out_dir)
+    index_id: str | None = None
+    if index_job:
+        index_id = _sbatch(
+            [f"--dependency=afterany:{array_id}", str(job.out_dir / INDEX_SCRIPT_NAME)],
+            cwd=job.out_dir,
+        )
+    log.info("submitted array %s (index job %s)", array_id, index_id)
+    return Submitted(array_id, index_id)
+
+
+def follow_text(job: SlurmJob, sub: Submitted) -> str:
+    """How to follow a submitted array (printed by the CLI)."""
+    q = shlex.quote
+    out = q(str(job.out_dir))
+    lines = [
+        f"submitted job array {sub.array_id}: {job.tasks} tasks, at most {job.parallel} at once",
+        f"  queue:    squeue -j {sub.array_id}",
+        f"  logs:     tail -f {q(str(job.log_dir))}/harvest-{sub.array_id}_*.log",
+        f"  progress: harvester status {out}",
+        f"  cancel:   scancel {sub.array_id}",
+        f"  resume:   sbatch {q(str(job.script_path))}   (finished work is skipped)",
+    ]
+    if sub.index_id:
+        lines.append(
+            f"  index:    job {sub.index_id} rebuilds {out}/index.csv when the array ends"
+            f" (or run: harvester index {out})"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""Shard assignment: complete, disjoint, balanced, stable across machines."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harvester.errors import UsageError
+from harvester.shard import Shard, in_shard, parse_shard, shard_of
+
+# Pinned values: any change of hash, encoding or reduction breaks these, which
+# would silently reshuffle every running multi-shard harvest.
+GOLDEN = {
+    0: (1, 2, 789),
+    1: (2, 2, 910),
+    2: (0, 1, 100),
+    3: (1, 4, 561),
+    42: (2, 1, 738),
+    1000: (2, 5, 474),
+    2302: (0, 4, 544),
+    1884807: (2, 5, 598),
+    3414013: (0, 3, 512),
+    9999999: (0, 0, 240),
+    15000000: (1, 4, 129),
+    123456789: (1, 1, 737),
+}
+
+# No example database: a .hypothesis folder in the repository root makes the
+# next pytest run fail under filterwarnings=error (norecursedirs replaces ".*").
+NODB = settings(database=None)
+
+ids = st.integers(min_value=0, max_value=2**53)
+counts = st.integers(min_value=1, max_value=64)
+
+
+def test_golden_values_are_stable() -> None:
+    """shard_of gives the pinned shards for 4, 7 and 1000 shards on every machine."""
+    for image_id, (s4, s7, s1000) in GOLDEN.items():
+        assert (shard_of(image_id, 4), shard_of(image_id, 7), shard_of(image_id, 1000)) == (
+            s4,
+            s7,
+            s1000,
+        ), image_id
+
+
+def test_hash_is_blake2b_of_decimal_id() -> None:
+    """The documented definition: BLAKE2b-64 of the decimal id, big-endian, modulo N."""
+    digest = hashlib.blake2b(b"1884807", digest_size=8).digest()
+    assert shard_of(1884807, 97) == int.from_bytes(digest, "big") % 97
+
+
+@NODB
+@given(ids, counts)
+def test_exactly_one_shard_owns_each_image(image_id: int, n: int) -> None:
+    """Complete and disjoint: exactly one k in 0..N-1 owns any image id."""
+    owners = [k for k in range(n) if in_shard(image_id, k, n)]
+    assert owners == [shard_of(image_id, n)]
+    assert 0 <= owners[0] < n
+
+
+@NODB
+@given(ids, counts)
+def test_shard_is_a_pure_function(image_id: int, n: int) -> None:
+    """The same id and N give the same shard, whatever else was computed before."""
+    first = shard_of(image_id, n)
+    shard_of(image_id + 1, n + 1)
+    assert shard_of(image_id, n) == first
+    assert Shard(first, n).owns(image_id)
+
+
+@settings(max_examples=8, deadline=None, database=None)
+@given(
+    start=st.integers(min_value=0, max_value=15_000_000),
+    n=st.sampled_from([2, 3, 4, 7, 8, 16]),
+)
+def test_split_is_balanced_on_realistic_ranges(start: int, n: int) -> None:
+    """Consecutive IDR-like ids (20,000 per shard) split within 5 % of the even share."""
+    even = 20_000
+    counter = Counter(shard_of(i, n) for i in range(start, start + even * n))
+    assert set(counter) == set(range(n))
+    # 5 % is 7 standard deviations of a fair split: a failure means a biased hash.
+    assert max(abs(c - even) for c in counter.values()) <= 0.05 * even, counter
+
+
+def test_balance_over_a_large_range_is_within_two_percent() -> None:
+    """200,000 ids over 4 shards land within 2 % of 50,000 each."""
+    counter = Counter(shard_of(i, 4) for i in range(1_000_000, 1_200_000))
+    assert all(abs(c - 50_000) <= 1_000 for c in counter.values()), counter
+
+
+@pytest.mark.parametrize(
+    ("text", "k", "n"), [("0/4", 0, 4), ("3/4", 3, 4), (" 1 / 2 ", 1, 2), ("0/1", 0, 1)]
+)
+def test_parse_shard_accepts_k_of_n(text: str, k: int, n: int) -> None:
+    """K/N with 0 <= K < N parses; str() gives the canonical form back."""
+    shard = parse_shard(text)
+    assert (shard.k, shard.n) == (k, n)
+    assert str(shard) == f"{k}/{n}"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("4/4", "K must be below N"),
+        ("5/4", "K must be below N"),
+        ("0/0", "at least 1"),
+        ("-1/4", "expected K/N"),
+        ("1", "expected K/N"),
+        ("a/b", "expected K/N"),
+        ("1/2/3", "expected K/N"),
+        ("", "expected K/N"),
+    ],
+)
+def test_parse_shard_rejects_bad_input_clearly(text: str, needle: str) -> None:
+    """Malformed or out-of-range shards raise UsageError naming the rule."""
+    with pytest.raises(UsageError, match=needle):
+        parse_shard(text)
+
+
+def test_in_shard_rejects_out_of_range_k() -> None:
+    """in_shard refuses k outside 0..N-1 and N below 1 instead of answering False."""
+    with pytest.raises(UsageError):
+        in_shard(1, 4, 4)
+    with pytest.raises(UsageError):
+        in_shard(1, 0, 0)
