@@ -1,0 +1,546 @@
+"""The harvester's HTTP client: the only module that imports httpx.
+
+One :class:`Client` per run wraps one ``httpx.AsyncClient`` (HTTP/1.1,
+keep-alive, connection pool sized to the concurrency cap) and adds, per
+request:
+
+* politeness -- every *attempt* takes a concurrency slot and a rate token
+  from the :class:`~harvester.ratelimit.AdaptiveLimiter` and keeps the slot
+  until the body is read; overload answers slow the whole run down;
+* retries -- the one policy of :mod:`harvester.retry`, honouring Retry-After;
+* validation -- a response is returned only if its status is 2xx, its
+  Content-Type fits what was expected, its body starts with the right magic
+  bytes (or parses as JSON and is not an HTML page), and its length equals
+  Content-Length; then the caller's ``check`` runs.
+
+httpx exceptions are translated once, here, into :mod:`harvester.errors`.
+Credentials (headers, cookies, secret query parameters) never appear in a
+:class:`Fetched`, an error message, a log line or a ``repr``: every URL that
+leaves this module goes through :func:`redact_url`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType, TracebackType
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from harvester import __version__
+from harvester.errors import (
+    ConfigError,
+    FetchError,
+    InvalidBodyError,
+    OverloadError,
+    PermanentError,
+    ServerStatusError,
+    TransientError,
+    TransportError,
+    is_secret_name,
+    redact_url,
+)
+from harvester.ratelimit import AdaptiveLimiter
+from harvester.retry import RetryEvent, RetryPolicy, parse_retry_after, set_testing, zero_waits
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "Client",
+    "ClientSettings",
+    "ClientStats",
+    "Expect",
+    "Fetched",
+    "RetryEvent",
+    "redact_url",
+    "set_testing",
+    "zero_waits",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONCURRENCY = 8
+DEFAULT_RATE: float | None = 10.0
+DEFAULT_BURST = 1
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_BACKOFF_BASE = 0.5
+DEFAULT_BACKOFF_CAP = 30.0
+DEFAULT_USER_AGENT = f"harvester/{__version__}"
+#: Redirect hops followed within one attempt when ``follow_redirects`` is on.
+MAX_REDIRECTS = 5
+#: Headers sent unless the user overrides them. ``X-Requested-With`` makes
+#: OMERO.web (Django) answer a missing login with 403 instead of a redirect to
+#: an HTML login page, and 404/500 with short plain bodies instead of pages.
+DEFAULT_HEADERS: Mapping[str, str] = MappingProxyType({"X-Requested-With": "XMLHttpRequest"})
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+# Retryable statuses (issue 3): overload answers slow the run down as well.
+_OVERLOAD_STATUSES = frozenset({429, 503, 504})
+_SERVER_STATUSES = frozenset({408, 500, 502})
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+
+class Expect(StrEnum):
+    """What a request must return for its body to be kept."""
+
+    JSON = "json"
+    JPEG = "jpeg"
+    PNG = "png"
+    IMAGE = "image"  # JPEG, PNG or TIFF, recognised by magic bytes
+    ANY = "any"  # any 2xx body of the announced length
+
+
+_NOT_PARSED: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A validated answer. ``url`` is redacted; ``body`` is exactly what was sent."""
+
+    url: str
+    status: int
+    content_type: str
+    body: bytes
+    _parsed: Any = field(default=_NOT_PARSED, repr=False, compare=False)
+
+    def json(self) -> Any:
+        """The body parsed as JSON (parsed once, during validation, when JSON was expected)."""
+        if self._parsed is not _NOT_PARSED:
+            return self._parsed
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to talk to one server. Validated on construction (bad values: ConfigError).
+
+    ``rate=None`` lifts the rate limit. ``headers`` and ``cookies`` may hold
+    credentials: they are sent, never shown (the ``repr`` hides their values).
+    """
+
+    base_url: str
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate: float | None = DEFAULT_RATE
+    burst: int = DEFAULT_BURST
+    max_retries: int = DEFAULT_MAX_RETRIES
+    timeout: float = DEFAULT_TIMEOUT
+    backoff_base: float = DEFAULT_BACKOFF_BASE
+    backoff_cap: float = DEFAULT_BACKOFF_CAP
+    headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    cookies: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    follow_redirects: bool = False
+    user_agent: str = DEFAULT_USER_AGENT
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                f"base URL must be an http(s) URL, got {redact_url(self.base_url)!r}",
+                hint="for example --base-url https://idr.openmicroscopy.org",
+            )
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.rate is not None and not (self.rate > 0 and self.rate != float("inf")):
+            raise ConfigError(
+                f"rate must be a positive number of requests per second, got {self.rate}",
+                hint="use --rate none to lift the limit",
+            )
+        if self.burst < 1:
+            raise ConfigError(f"burst must be at least 1, got {self.burst}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be 0 or more, got {self.max_retries}")
+        if not self.timeout > 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout}")
+        if self.backoff_base < 0 or self.backoff_cap < 0:
+            raise ConfigError("backoff_base and backoff_cap must be 0 or more")
+
+    def __repr__(self) -> str:
+        hidden_headers = {name: "***" for name in self.headers}
+        hidden_cookies = {name: "***" for name in self.cookies}
+        return (
+            f"ClientSettings(base_url={redact_url(self.base_url)!r}, "
+            f"concurrency={self.concurrency}, rate={self.rate}, burst={self.burst}, "
+            f"max_retries={self.max_retries}, timeout={self.timeout}, "
+            f"backoff_base={self.backoff_base}, backoff_cap={self.backoff_cap}, "
+            f"headers={hidden_headers}, cookies={hidden_cookies}, "
+            f"follow_redirects={self.follow_redirects}, user_agent={self.user_agent!r})"
+        )
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters for the progress display and the final summary."""
+
+    requests: int = 0  # attempts sent (retries and redirect hops included)
+    retries: int = 0
+    bytes_in: int = 0
+    overload_events: int = 0  # 429/503/504/timeouts seen
+    slowdowns: int = 0  # times the adaptive limiter halved the limits
+    current_concurrency: int = 0
+    current_rate: float | None = None
+    in_flight: int = 0
+
+
+class Client:
+    """Polite, retrying, validating GETs against one OMERO.web server.
+
+    Use as ``async with Client(settings) as client: await client.get(...)``.
+    ``on_retry`` receives a :class:`RetryEvent` before every retry sleep.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        on_retry: Callable[[RetryEvent], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._on_retry_hook = on_retry
+        base = settings.base_url if settings.base_url.endswith("/") else settings.base_url + "/"
+        self._base = base
+        self._origin = _origin(base)
+        self._base_redacted = redact_url(base)
+        self._secrets = _secret_values(settings)
+        self.limiter = AdaptiveLimiter(settings.concurrency, settings.rate, settings.burst)
+        self.retry = RetryPolicy(
+            max_retries=settings.max_retries,
+            backoff_base=settings.backoff_base,
+            backoff_cap=settings.backoff_cap,
+            on_retry=self._on_retry,
+        )
+        self.stats = ClientStats(
+            current_concurrency=settings.concurrency, current_rate=settings.rate
+        )
+        headers = {"User-Agent": settings.user_agent, **DEFAULT_HEADERS, **settings.headers}
+        cookies = httpx.Cookies()
+        host = urlsplit(base).hostname or ""
+        for name, value in settings.cookies.items():
+            # Bound to the base host: never sent anywhere else.
+            cookies.set(name, value, domain=host)
+        self._http = httpx.AsyncClient(
+            base_url=base,
+            headers=headers,
+            cookies=cookies,
+            timeout=httpx.Timeout(settings.timeout),
+            limits=httpx.Limits(
+                max_connections=settings.concurrency,
+                max_keepalive_connections=settings.concurrency,
+            ),
+            follow_redirects=False,  # redirects are decided here, per hop
+            http1=True,
+            http2=False,
+            trust_env=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"Client({self.settings!r})"
+
+    async def __aenter__(self) -> Client:
+        await self._http.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._http.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        """Close the connection pool (same as leaving ``async with``)."""
+        await self._http.aclose()
+
+    def url_for(self, path: str) -> str:
+        """The absolute, redacted URL of ``path`` (for failure records)."""
+        return redact_url(self._base + path.lstrip("/"))
+
+    async def get(
+        self,
+        path: str,
+        expect: Expect,
+        check: Callable[[Fetched], None] | None = None,
+    ) -> Fetched:
+        """GET ``path`` (relative to the base URL, query included), validated, with retries.
+
+        Raises :class:`PermanentError` for answers retrying cannot fix and the
+        last :class:`TransientError` once retries are exhausted. ``check`` may
+        raise :class:`InvalidBodyError` (retried) or :class:`PermanentError`.
+        """
+        url = self._resolve(path)
+
+        async def attempt() -> Fetched:
+            return await self._attempt(url, expect, check)
+
+        return await self.retry.call(attempt)
+
+    # -- one attempt ---------------------------------------------------------
+
+    def _resolve(self, path: str) -> str:
+        if "://" not in path:
+            return self._base + path.lstrip("/")
+        if _origin(path) != self._origin:
+            raise PermanentError("refusing a request to another host", url=path)
+        return path
+
+    async def _attempt(
+        self, url: str, expect: Expect, check: Callable[[Fetched], None] | None
+    ) -> Fetched:
+        limiter = self.limiter
+        stats = self.stats
+        await limiter.acquire()
+        stats.in_flight += 1
+        try:
+            response = await self._send(url)
+            hops = 0
+            while 300 <= response.status_code < 400 and response.status_code != 304:
+                url = self._redirect_target(url, response)
+                hops += 1
+                if hops > MAX_REDIRECTS:
+                    raise PermanentError("too many redirects", url=url, status=response.status_code)
+                await limiter.acquire_token()
+                response = await self._send(url)
+            fetched = self._validate(url, response, expect)
+            if check is not None:
+                check(fetched)
+        except TransientError as error:
+            if error.overload:
+                stats.overload_events += 1
+                if limiter.on_overload():
+                    stats.slowdowns += 1
+                    stats.current_concurrency = limiter.concurrency
+                    stats.current_rate = limiter.rate
+            raise
+        finally:
+            stats.in_flight -= 1
+            limiter.release()
+        if limiter.degraded:
+            limiter.on_success()
+            stats.current_concurrency = limiter.concurrency
+            stats.current_rate = limiter.rate
+        return fetched
+
+    async def _send(self, url: str) -> httpx.Response:
+        """One HTTP exchange, body read; httpx errors translated to ours."""
+        self.stats.requests += 1
+        try:
+            response = await self._http.get(url)
+        except httpx.TimeoutException as exc:
+            raise TransportError(
+                f"timed out ({_describe(exc, self._secrets)})", url=url, overload=True
+            ) from None
+        except httpx.ConnectError as exc:
+            if _is_tls_failure(exc):
+                raise PermanentError(
+                    f"TLS failure: {_describe(exc, self._secrets)}",
+                    url=url,
+                    hint="check the base URL's scheme and the server's certificate",
+                ) from None
+            raise TransportError(
+                f"cannot connect ({_describe(exc, self._secrets)})", url=url
+            ) from None
+        except httpx.RemoteProtocolError as exc:
+            raise TransportError(
+                f"incomplete answer ({_describe(exc, self._secrets)})", url=url
+            ) from None
+        except httpx.DecodingError as exc:
+            raise InvalidBodyError(
+                f"body cannot be decoded ({_describe(exc, self._secrets)})", url=url
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise PermanentError(
+                f"invalid URL ({_describe(exc, self._secrets)})", url=url
+            ) from None
+        except httpx.TransportError as exc:  # read/write errors, resets, proxy errors
+            raise TransportError(
+                f"connection failed ({_describe(exc, self._secrets)})", url=url
+            ) from None
+        self.stats.bytes_in += response.num_bytes_downloaded
+        return response
+
+    def _redirect_target(self, url: str, response: httpx.Response) -> str:
+        status = response.status_code
+        location = response.headers.get("location")
+        if not location:
+            raise PermanentError("redirect without a Location", url=url, status=status)
+        target = str(urljoin(url, str(location)))
+        if _origin(target) != self._origin:
+            raise PermanentError(
+                f"redirect to another host refused ({redact_url(target)})",
+                url=url,
+                status=status,
+                hint="harvester never follows a redirect off the base URL's host",
+            )
+        if not self.settings.follow_redirects:
+            raise PermanentError(
+                f"redirect not followed ({redact_url(target)})",
+                url=url,
+                status=status,
+                hint="check the base URL, or allow redirects (follow_redirects)",
+            )
+        return target
+
+    def _validate(self, url: str, response: httpx.Response, expect: Expect) -> Fetched:
+        status = response.status_code
+        if not 200 <= status < 300:
+            raise _status_error(url, response, self._secrets)
+        body = response.content
+        headers = response.headers
+        length = headers.get("content-length")
+        if length is not None and "content-encoding" not in headers:
+            try:
+                declared = int(length)
+            except ValueError:
+                declared = -1
+            if declared != len(body):
+                raise TransportError(
+                    f"truncated body: {len(body)} of {length} bytes", url=url, status=status
+                )
+        content_type = headers.get("content-type", "")
+        parsed: Any = _NOT_PARSED
+        if expect is Expect.JSON:
+            parsed = _check_json(url, status, content_type, body)
+        elif expect is not Expect.ANY:
+            _check_image(url, status, content_type, body, expect)
+        return Fetched(
+            url=redact_url(url), status=status, content_type=content_type, body=body, _parsed=parsed
+        )
+
+    def _on_retry(self, event: RetryEvent) -> None:
+        self.stats.retries += 1
+        if self._on_retry_hook is not None:
+            self._on_retry_hook(event)
+
+
+# -- helpers (pure) ----------------------------------------------------------
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _secret_values(settings: ClientSettings) -> tuple[str, ...]:
+    """Values that must be scrubbed from any text we repeat from elsewhere."""
+    values = list(settings.cookies.values())
+    values += [v for k, v in settings.headers.items() if is_secret_name(k)]
+    return tuple(v for v in values if len(v) >= 4)
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
+    """A short, credential-free description of a foreign exception."""
+    message = str(exc) or type(exc).__name__
+    if "://" in message:
+        message = " ".join(redact_url(word) for word in message.split(" "))
+    return _scrub(message, secrets)[:300]
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in str(exc)
+
+
+def _server_message(response: httpx.Response, secrets: tuple[str, ...]) -> str:
+    """The server's own short explanation (a JSON ``message``), if any."""
+    content_type = response.headers.get("content-type", "")
+    if "json" not in content_type or len(response.content) > 65536:
+        return ""
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        return ""
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, str):
+        return ""
+    return ": " + _scrub(" ".join(message.split())[:200], secrets)
+
+
+def _status_error(url: str, response: httpx.Response, secrets: tuple[str, ...]) -> FetchError:
+    status = response.status_code
+    reason = f"HTTP {status} {response.reason_phrase}".rstrip() + _server_message(response, secrets)
+    if status in _OVERLOAD_STATUSES:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return OverloadError(reason, url=url, status=status, retry_after=retry_after)
+    if status in _SERVER_STATUSES:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return ServerStatusError(reason, url=url, status=status, retry_after=retry_after)
+    return PermanentError(reason, url=url, status=status)
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _looks_html(body: bytes) -> bool:
+    head = body[:512].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<!--", b"<?xml"))
+
+
+def _check_json(url: str, status: int, content_type: str, body: bytes) -> Any:
+    media = _media_type(content_type)
+    if media == "text/html" or _looks_html(body):
+        raise InvalidBodyError(
+            f"HTML page with status {status} where JSON was expected", url=url, status=status
+        )
+    if media and not ("json" in media or "javascript" in media or media == "text/plain"):
+        raise InvalidBodyError(
+            f"Content-Type {media} where JSON was expected", url=url, status=status
+        )
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise InvalidBodyError(
+            f"JSON does not parse ({type(exc).__name__} at byte {getattr(exc, 'pos', '?')})",
+            url=url,
+            status=status,
+        ) from None
+
+
+def _check_image(url: str, status: int, content_type: str, body: bytes, expect: Expect) -> None:
+    media = _media_type(content_type)
+    if media == "text/html" or _looks_html(body):
+        raise InvalidBodyError(
+            f"HTML page with status {status} where an image was expected", url=url, status=status
+        )
+    if media and not (media.startswith("image/") or media == "application/octet-stream"):
+        raise InvalidBodyError(
+            f"Content-Type {media} where an image was expected", url=url, status=status
+        )
+    if expect is Expect.JPEG:
+        ok = body.startswith(_JPEG_MAGIC)
+    elif expect is Expect.PNG:
+        ok = body.startswith(_PNG_MAGIC)
+    else:
+        ok = body.startswith((_JPEG_MAGIC, _PNG_MAGIC, *_TIFF_MAGICS))
+    if not ok:
+        start = body[:8].hex(" ") or "nothing"
+        raise InvalidBodyError(
+            f"body is not a {expect.value.upper()} image (starts with {start})",
+            url=url,
+            status=status,
+        )

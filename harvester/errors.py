@@ -1,0 +1,206 @@
+"""Every error the harvester raises on purpose, as one small hierarchy.
+
+Retryability is a *class*, never string matching: the retry policy
+(``retry.py``) retries :class:`TransientError` and nothing else, and the CLI
+maps the top-level classes to exit codes in one place::
+
+    HarvesterError                 .hint: printed by the CLI as "hint: ..."
+    ├── UsageError                 bad arguments or configuration -> exit 2
+    │   └── ConfigError
+    ├── RemoteError                the server cannot be used at all -> exit 2
+    ├── FetchError                 one request failed for good (.url redacted, .status, .reason)
+    │   ├── TransientError         retryable (.retry_after, .overload)
+    │   │   ├── TransportError     connect/read errors, resets, timeouts, truncated bodies
+    │   │   ├── OverloadError      429, 503, 504: the server asks us to slow down
+    │   │   ├── ServerStatusError  408, 500, 502
+    │   │   └── InvalidBodyError   HTML with 200, wrong magic bytes, bad JSON, imgData "Exception"
+    │   └── PermanentError         never retried: any other 4xx, refused redirects
+    └── StorageError               disk full, read-only, not writable -> exit 2 (1 mid-run)
+
+Credentials must never leak through an error message. :func:`redact_url`
+lives here (the lowest layer) so that :class:`FetchError` can redact every
+URL it is given, whoever builds it; ``client.py`` re-exports it.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+__all__ = [
+    "ConfigError",
+    "FetchError",
+    "HarvesterError",
+    "InvalidBodyError",
+    "OverloadError",
+    "PermanentError",
+    "RemoteError",
+    "ServerStatusError",
+    "StorageError",
+    "TransientError",
+    "TransportError",
+    "UsageError",
+    "is_secret_name",
+    "redact_url",
+]
+
+REDACTED = "REDACTED"
+
+# Query parameter / header / cookie names whose values are secrets. Matching is
+# deliberately broad (substring, case-insensitive): redacting a harmless value
+# costs nothing, leaking a session key (OMERO's ``bsession=``) costs a lot.
+_SECRET_NAME = re.compile(
+    r"key|token|session|passw|pwd|secret|auth|sig|csrf|cred|cookie|jwt|bearer",
+    re.IGNORECASE,
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a query parameter, header or cookie called ``name`` holds a secret."""
+    return _SECRET_NAME.search(name) is not None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with every credential replaced by ``REDACTED``.
+
+    Redacts the password of ``user:password@host`` and the value of any query
+    parameter whose (percent-decoded) name looks secret (``bsession``,
+    ``api_key``, ``token``, ``password``...). Everything else is kept byte for
+    byte, so a redacted URL still identifies the request; the function is
+    idempotent. Fast path: URLs without ``?`` or ``@`` are returned as is.
+    """
+    if "?" not in url and "@" not in url:
+        return url
+    head, sep_frag, fragment = url.partition("#")
+    base, sep_q, query = head.partition("?")
+    scheme_end = base.find("://")
+    if scheme_end >= 0:
+        authority_start = scheme_end + 3
+        slash = base.find("/", authority_start)
+        authority_end = len(base) if slash < 0 else slash
+        authority = base[authority_start:authority_end]
+        at = authority.rfind("@")
+        if at >= 0:
+            userinfo = authority[:at]
+            if ":" in userinfo:
+                user = userinfo.split(":", 1)[0]
+                authority = f"{user}:{REDACTED}{authority[at:]}"
+                base = base[:authority_start] + authority + base[authority_end:]
+    if sep_q:
+        parts = query.split("&")
+        for index, part in enumerate(parts):
+            name, eq, _value = part.partition("=")
+            if eq and is_secret_name(unquote(name)):
+                parts[index] = f"{name}={REDACTED}"
+        query = "&".join(parts)
+    return base + sep_q + query + sep_frag + fragment
+
+
+class HarvesterError(Exception):
+    """Base of every error the harvester raises on purpose.
+
+    ``hint`` is a short next step for the user ("re-run the same command to
+    resume"); the CLI prints it on its own line.
+    """
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class UsageError(HarvesterError):
+    """Bad command-line arguments or settings (exit code 2)."""
+
+
+class ConfigError(UsageError):
+    """A configuration file or value is invalid (exit code 2)."""
+
+
+class RemoteError(HarvesterError):
+    """The server cannot be used at all: unreachable, or not an OMERO.web server."""
+
+
+class StorageError(HarvesterError):
+    """The output folder cannot take our files: full, read-only, not writable."""
+
+
+class FetchError(HarvesterError):
+    """One request failed for good (after any retries).
+
+    ``url`` is always redacted (the constructor redacts whatever it gets);
+    ``status`` is the HTTP status or ``None`` when no answer arrived;
+    ``reason`` is a short human explanation without the URL.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        url: str = "",
+        status: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.url = redact_url(url)
+        self.status = status
+        self.reason = reason
+        message = reason
+        if status is not None and str(status) not in reason:
+            message = f"{reason} (HTTP {status})"
+        if self.url:
+            message = f"{message}: {self.url}"
+        super().__init__(message, hint=hint)
+
+
+class TransientError(FetchError):
+    """A failure that may go away: the retry policy retries these.
+
+    ``retry_after`` is the server's Retry-After in seconds (already parsed),
+    which overrides the backoff. ``overload`` marks answers that mean "you are
+    too fast" (429, 503, 504, timeouts): the adaptive limiter slows the whole
+    run down when it sees one.
+    """
+
+    retryable = True
+    overload: bool = False
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        url: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+        overload: bool | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(reason, url=url, status=status, hint=hint)
+        self.retry_after = retry_after
+        if overload is not None:
+            self.overload = overload
+
+
+class TransportError(TransientError):
+    """No complete answer: connect/read errors, resets, timeouts, truncated bodies."""
+
+
+class OverloadError(TransientError):
+    """429, 503 or 504: the server is overloaded or in maintenance."""
+
+    overload = True
+
+
+class ServerStatusError(TransientError):
+    """408, 500 or 502: a server-side failure worth another try."""
+
+
+class InvalidBodyError(TransientError):
+    """Status 200 but the body is not what was asked for (HTML page, bad magic, bad JSON)."""
+
+
+class PermanentError(FetchError):
+    """A failure that retrying cannot fix: other 4xx answers, refused redirects."""

@@ -1,0 +1,379 @@
+"""Politeness: a request-rate limit, a concurrency cap, and an overload slowdown.
+
+:class:`TokenBucket` spaces request *starts*: a steady ``rate`` per second
+with up to ``burst`` back to back (GCRA, the arithmetic form of a token
+bucket), plus a hard guarantee that no window of one second ever holds more
+than ``max(floor(rate), burst)`` starts. A plain token bucket does not give
+that guarantee (a full bucket plus one second of refill is ``burst + rate``),
+and the guarantee is what servers and our emulator measure. The window is
+padded by :data:`WINDOW_MARGIN` so that network jitter between our start and
+the server's arrival time cannot push one request too many into a window.
+Waiters are served first come, first served.
+
+:class:`AdaptiveLimiter` combines a resizable concurrency cap with the bucket
+and adapts both (AIMD, like TCP and scrapy's AutoThrottle): an overload signal
+(429, 503, 504, timeout) halves concurrency and rate, at most once per
+cool-down period, down to floors of 1 request in flight and
+:data:`MIN_RATE` per second; a streak of successes adds one slot and a tenth
+of the user's rate back, never above the user's settings. Every *attempt*
+(retries included) takes a slot and a token, and keeps the slot until its
+body is read, so the user's limits hold whatever the retry policy does.
+
+Clocks are monotonic (``time.monotonic``) and injectable for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+import anyio
+
+__all__ = [
+    "MIN_RATE",
+    "WINDOW_MARGIN",
+    "AdaptiveLimiter",
+    "Slots",
+    "TokenBucket",
+]
+
+log = logging.getLogger(__name__)
+
+#: Seconds added to the one-second window: starts are kept so that any
+#: 1.05-second window holds at most the allowed count, leaving 50 ms for
+#: jitter between our clock and the server's.
+WINDOW_MARGIN = 0.05
+#: The adaptive slowdown never goes below this many requests per second.
+MIN_RATE = 0.5
+#: At most one slowdown per this many seconds: one overload burst (many
+#: in-flight requests answered 503 together) must count as one signal.
+DEFAULT_COOLDOWN = 2.0
+
+
+class TokenBucket:
+    """Space request starts to ``rate`` per second with ``burst`` back to back.
+
+    ``await acquire()`` returns when the caller may start one request. The
+    number of starts in any window of ``1 + WINDOW_MARGIN`` seconds is at most
+    :attr:`window_limit` ``= max(floor(rate), burst, 1)``.
+    """
+
+    __slots__ = (
+        "_burst",
+        "_clock",
+        "_interval",
+        "_lock",
+        "_rate",
+        "_recent",
+        "_tat",
+        "_window",
+    )
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 1,
+        *,
+        window: float = 1.0 + WINDOW_MARGIN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not rate > 0 or math.isinf(rate):
+            raise ValueError(f"rate must be a positive number, got {rate}")
+        if burst < 1:
+            raise ValueError(f"burst must be >= 1, got {burst}")
+        self._clock = clock
+        self._window = window
+        self._tat = -math.inf  # GCRA "theoretical arrival time" of the next start
+        self._lock = anyio.Lock()
+        self._rate = rate
+        self._burst = burst
+        self._interval = 1.0 / rate
+        self._recent: deque[float] = deque(maxlen=self.window_limit)
+
+    @property
+    def rate(self) -> float:
+        """Current requests per second."""
+        return self._rate
+
+    @property
+    def burst(self) -> int:
+        """Current number of starts allowed back to back."""
+        return self._burst
+
+    @property
+    def window_limit(self) -> int:
+        """Most starts any one-second window may hold."""
+        return max(int(self._rate), self._burst, 1)
+
+    def set_rate(self, rate: float, burst: int | None = None) -> None:
+        """Change the rate (and burst) for starts not yet granted."""
+        if not rate > 0 or math.isinf(rate):
+            raise ValueError(f"rate must be a positive number, got {rate}")
+        self._rate = rate
+        self._interval = 1.0 / rate
+        if burst is not None:
+            self._burst = max(1, burst)
+        limit = self.window_limit
+        if limit != self._recent.maxlen:
+            self._recent = deque(self._recent, maxlen=limit)
+
+    def _ready_at(self) -> float:
+        """Earliest clock time at which the next start conforms."""
+        ready = self._tat - (self._burst - 1) * self._interval
+        recent = self._recent
+        if len(recent) == recent.maxlen:
+            ready = max(ready, recent[0] + self._window)
+        return ready
+
+    def _grant(self, now: float) -> None:
+        self._tat = max(self._tat, now) + self._interval
+        self._recent.append(now)
+
+    def try_acquire(self) -> bool:
+        """Take a start without waiting if one is free and nobody is queued."""
+        if self._lock.locked():
+            return False
+        now = self._clock()
+        if now >= self._ready_at():
+            self._grant(now)
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Wait for the next start (first come, first served)."""
+        if self.try_acquire():
+            return
+        # One waiter at a time sleeps; the others queue on the (FIFO) lock. The
+        # start is recorded at the *actual* wake-up time, so a late wake-up can
+        # never squeeze two starts closer than allowed.
+        async with self._lock:
+            while True:
+                now = self._clock()
+                ready = self._ready_at()
+                if now >= ready:
+                    self._grant(now)
+                    return
+                await anyio.sleep(ready - now)
+
+
+class Slots:
+    """A resizable, first-come-first-served counting semaphore.
+
+    Unlike ``anyio.CapacityLimiter`` it is not tied to the borrowing task and
+    costs no event-loop round trip when a slot is free. Shrinking the limit
+    never interrupts holders: new acquirers wait until enough have released.
+    """
+
+    __slots__ = ("_in_use", "_limit", "_waiters")
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        self._limit = limit
+        self._in_use = 0
+        self._waiters: deque[anyio.Event] = deque()
+
+    @property
+    def limit(self) -> int:
+        """Slots that may be held at once."""
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"limit must be >= 1, got {value}")
+        self._limit = value
+        self._wake()
+
+    @property
+    def in_use(self) -> int:
+        """Slots currently held."""
+        return self._in_use
+
+    @property
+    def waiting(self) -> int:
+        """Tasks queued for a slot."""
+        return len(self._waiters)
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting in line if none is free."""
+        if self._in_use < self._limit and not self._waiters:
+            self._in_use += 1
+            return
+        event = anyio.Event()
+        self._waiters.append(event)
+        try:
+            await event.wait()
+        except BaseException:
+            if event.is_set():  # the slot was handed to us as we were cancelled
+                self.release()
+            else:
+                self._waiters.remove(event)
+            raise
+
+    def release(self) -> None:
+        """Give a slot back (hands it to the longest waiter, if any)."""
+        self._in_use -= 1
+        if self._waiters:
+            self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._in_use < self._limit:
+            self._in_use += 1
+            self._waiters.popleft().set()
+
+
+class AdaptiveLimiter:
+    """Concurrency cap + rate limit that slow down on overload and recover.
+
+    ``concurrency`` and ``rate`` are the user's ceilings (``rate=None`` means
+    no rate limit; then only concurrency adapts). Use
+    ``await acquire()`` / ``release()`` around each attempt, and report the
+    outcome with :meth:`on_overload` or :meth:`on_success`.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_cooldown",
+        "_last_decrease",
+        "_streak",
+        "_bucket",
+        "_slots",
+        "burst",
+        "max_concurrency",
+        "max_rate",
+        "min_rate",
+        "overload_events",
+        "recover_after",
+        "slowdowns",
+    )
+
+    def __init__(
+        self,
+        concurrency: int,
+        rate: float | None = None,
+        burst: int = 1,
+        *,
+        min_rate: float = MIN_RATE,
+        cooldown: float = DEFAULT_COOLDOWN,
+        recover_after: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if rate is not None and (not rate > 0 or math.isinf(rate)):
+            raise ValueError(f"rate must be a positive number or None, got {rate}")
+        self.max_concurrency = concurrency
+        self.max_rate = rate
+        self.burst = burst
+        self.min_rate = min(min_rate, rate) if rate is not None else min_rate
+        self._cooldown = cooldown
+        # A streak long enough that every in-flight request of the current
+        # concurrency has had a chance to see the overload, and then some.
+        self.recover_after = recover_after if recover_after is not None else 2 * concurrency + 8
+        self._clock = clock
+        self._slots = Slots(concurrency)
+        self._bucket = TokenBucket(rate, burst, clock=clock) if rate is not None else None
+        self._last_decrease = -math.inf
+        self._streak = 0
+        self.overload_events = 0
+        self.slowdowns = 0
+
+    @property
+    def concurrency(self) -> int:
+        """Requests currently allowed in flight."""
+        return self._slots.limit
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per second currently allowed (``None``: unlimited)."""
+        return self._bucket.rate if self._bucket is not None else None
+
+    @property
+    def in_flight(self) -> int:
+        """Requests holding a slot right now."""
+        return self._slots.in_use
+
+    @property
+    def degraded(self) -> bool:
+        """Whether an overload slowdown is in effect."""
+        return self._slots.limit < self.max_concurrency or (
+            self._bucket is not None
+            and self.max_rate is not None
+            and self._bucket.rate < self.max_rate
+        )
+
+    async def acquire(self) -> None:
+        """Wait for a concurrency slot, then for a rate token.
+
+        Slot first: a token taken while waiting for a slot would be spent late,
+        and several late starts could bunch together inside one window.
+        """
+        await self._slots.acquire()
+        bucket = self._bucket
+        if bucket is not None and not bucket.try_acquire():
+            try:
+                await bucket.acquire()
+            except BaseException:
+                self._slots.release()
+                raise
+
+    async def acquire_token(self) -> None:
+        """Take a rate token only (extra requests inside one attempt, e.g. redirects)."""
+        if self._bucket is not None:
+            await self._bucket.acquire()
+
+    def release(self) -> None:
+        """Give back the slot taken by :meth:`acquire`."""
+        self._slots.release()
+
+    def on_success(self) -> None:
+        """One request succeeded: after a streak, recover a step towards the user's limits."""
+        if not self.degraded:
+            return
+        self._streak += 1
+        if self._streak < self.recover_after:
+            return
+        self._streak = 0
+        if self._slots.limit < self.max_concurrency:
+            self._slots.limit = self._slots.limit + 1
+        bucket = self._bucket
+        if bucket is not None and self.max_rate is not None and bucket.rate < self.max_rate:
+            new_rate = min(self.max_rate, bucket.rate + max(self.max_rate / 10.0, self.min_rate))
+            bucket.set_rate(new_rate, self._burst_for(new_rate))
+        log.info("server recovered: concurrency %d, rate %s", self.concurrency, self.rate)
+
+    def on_overload(self) -> bool:
+        """The server signalled overload; halve limits unless recently done. True if slowed."""
+        self.overload_events += 1
+        self._streak = 0
+        now = self._clock()
+        if now - self._last_decrease < self._cooldown:
+            return False
+        self._last_decrease = now
+        changed = False
+        if self._slots.limit > 1:
+            self._slots.limit = max(1, self._slots.limit // 2)
+            changed = True
+        bucket = self._bucket
+        if bucket is not None and bucket.rate > self.min_rate:
+            new_rate = max(self.min_rate, bucket.rate / 2.0)
+            bucket.set_rate(new_rate, self._burst_for(new_rate))
+            changed = True
+        if changed:
+            self.slowdowns += 1
+            log.warning(
+                "server overloaded: slowing down to concurrency %d, rate %s",
+                self.concurrency,
+                self.rate,
+            )
+        return changed
+
+    def _burst_for(self, rate: float) -> int:
+        """Burst scaled with the rate, so a slowed run does not burst at full size."""
+        if self.max_rate is None:
+            return self.burst
+        return max(1, int(self.burst * rate / self.max_rate))
