@@ -1,0 +1,355 @@
+"""Which requests make up a stack, what they are called on disk, how they decode.
+
+Pure planning plus small synchronous file helpers, so that it can be tested
+without a server and called from worker threads:
+
+* :class:`Geometry` — sizes, pixel sizes and pyramid levels read from imgData;
+* :func:`plan_requests` — one :class:`PlaneRequest` per (t, z, c) plane, or per
+  region of a plane when the plane is larger than the server renders at once;
+* :func:`render_url` — the fully specified render URL (z and t in the path, a
+  window and colour for *every* channel, one channel active, ``m=g``), built
+  byte-identically on every run so that proxy caches hit;
+* staging names, atomic staging writes and a cheap completeness check;
+* :func:`decode_grey` — Pillow decoding of a rendered PNG/JPEG to one 8-bit band.
+
+Pillow is the decoder: it is already a dependency (the emulator encodes with
+it), it is mature and well maintained, and it reads both JPEG and PNG, so no
+second codec library (imagecodecs) is needed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from harvester.window import ChannelWindow
+
+#: IDR's image-region microservice renders at most 3192 x 3192 in one request.
+DEFAULT_MAX_PLANE: Final = 3192
+#: Its ``maxTileLength``; regions are never asked bigger than this.
+DEFAULT_MAX_TILE: Final = 2048
+
+PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC: Final = b"\xff\xd8"
+_PNG_TRAILER: Final = b"IEND\xaeB`\x82"
+_JPEG_TRAILER: Final = b"\xff\xd9"
+
+
+class PlaneError(ValueError):
+    """A rendered plane is not what was asked (format, size)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """The parts of imgData a stack needs, validated once."""
+
+    image_id: int
+    name: str
+    size_x: int
+    size_y: int
+    size_z: int
+    size_c: int
+    size_t: int
+    pixel_type: str
+    physical_size_x: float | None = None
+    physical_size_y: float | None = None
+    physical_size_z: float | None = None
+    levels: int = 1
+    acquisition_ts: float | None = None
+
+    @property
+    def plane_count(self) -> int:
+        """Number of (t, z, c) planes."""
+        return self.size_t * self.size_z * self.size_c
+
+    @classmethod
+    def from_imgdata(cls, imgdata: Mapping[str, Any]) -> Geometry:
+        """Read imgData; :class:`PlaneError` if it has no usable ``size``."""
+        size = imgdata.get("size")
+        if not isinstance(size, Mapping):
+            raise PlaneError("imgData has no size (rendering engine failure?)")
+        try:
+            dims = [int(size[key]) for key in ("width", "height", "z", "c", "t")]
+            image_id = int(imgdata["id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlaneError(f"imgData size is incomplete: {size!r}") from exc
+        if min(dims) < 1:
+            raise PlaneError(f"imgData size has an empty dimension: {size!r}")
+        meta = imgdata.get("meta") if isinstance(imgdata.get("meta"), Mapping) else {}
+        assert isinstance(meta, Mapping)
+        pixel_size = imgdata.get("pixel_size")
+        pixel_size = pixel_size if isinstance(pixel_size, Mapping) else {}
+        levels = imgdata.get("levels")
+        timestamp = meta.get("imageTimestamp")
+        return cls(
+            image_id=image_id,
+            name=str(meta.get("imageName") or ""),
+            size_x=dims[0],
+            size_y=dims[1],
+            size_z=dims[2],
+            size_c=dims[3],
+            size_t=dims[4],
+            pixel_type=str(meta.get("pixelsType") or ""),
+            physical_size_x=_positive(pixel_size.get("x")),
+            physical_size_y=_positive(pixel_size.get("y")),
+            physical_size_z=_positive(pixel_size.get("z")),
+            levels=int(levels) if isinstance(levels, int) and levels > 1 else 1,
+            acquisition_ts=float(timestamp) if isinstance(timestamp, int | float) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A rectangle in full-resolution pixels."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaneRequest:
+    """One HTTP request of a stack: a whole plane, or one region of it."""
+
+    t: int
+    z: int
+    c: int
+    region: Region | None  # None: the whole plane
+    index: int  # region number within the plane (0 for whole planes)
+    url: str
+
+    @property
+    def stem(self) -> str:
+        """Staging file name without extension; sorts in TZC order."""
+        return f"t{self.t:05d}-z{self.z:05d}-c{self.c:03d}-r{self.index:04d}"
+
+
+def region_grid(size_x: int, size_y: int, max_plane: int, max_tile: int) -> list[Region] | None:
+    """Regions covering a plane, or None when the plane fits in one request.
+
+    Regions are at most ``min(max_plane, max_tile)`` on a side and laid out
+    row by row; the last row/column takes the remainder, so reassembly is a
+    plain copy of each region to its offset.
+    """
+    if size_x <= max_plane and size_y <= max_plane:
+        return None
+    step = max(16, min(max_plane, max_tile))
+    return [
+        Region(x, y, min(step, size_x - x), min(step, size_y - y))
+        for y in range(0, size_y, step)
+        for x in range(0, size_x, step)
+    ]
+
+
+def channel_spec(windows: Sequence[ChannelWindow], active: int) -> str:
+    """The ``c=`` value: every channel with window and colour, only ``active`` on.
+
+    The active channel is drawn white (``m=g`` ignores colour, but IDR's
+    microservice rejects any entry without one); inactive ones keep their own
+    colour so the request is still complete.
+    """
+    parts = []
+    for window in windows:
+        number = window.index + 1
+        if window.index == active:
+            parts.append(f"{number}|{window.text}$FFFFFF")
+        else:
+            parts.append(f"-{number}|{window.text}${window.color}")
+    return ",".join(parts)
+
+
+def render_url(
+    image_id: int,
+    z: int,
+    t: int,
+    channel: int,
+    windows: Sequence[ChannelWindow],
+    region: Region | None = None,
+) -> str:
+    """Fully specified greyscale render URL of one channel of one plane.
+
+    ``format=png`` makes IDR's microservice answer losslessly; omero-web
+    ignores it and answers JPEG, for which ``q=1.0`` asks the best quality.
+    The caller detects which came back by magic bytes.
+    """
+    query = f"c={channel_spec(windows, channel)}&m=g"
+    if region is None:
+        route = "render_image"
+    else:
+        route = "render_image_region"
+        query += f"&region={region.x},{region.y},{region.width},{region.height}"
+    query += "&format=png&q=1.0"
+    return f"webgateway/{route}/{image_id}/{z}/{t}/?{query}"
+
+
+def plan_requests(
+    geometry: Geometry,
+    windows: Sequence[ChannelWindow],
+    *,
+    max_plane: int = DEFAULT_MAX_PLANE,
+    max_tile: int = DEFAULT_MAX_TILE,
+) -> list[PlaneRequest]:
+    """Every request of the stack, in TZC (then region) order."""
+    regions = region_grid(geometry.size_x, geometry.size_y, max_plane, max_tile)
+    requests = []
+    for t in range(geometry.size_t):
+        for z in range(geometry.size_z):
+            for c in range(geometry.size_c):
+                if regions is None:
+                    url = render_url(geometry.image_id, z, t, c, windows)
+                    requests.append(PlaneRequest(t, z, c, None, 0, url))
+                    continue
+                for index, region in enumerate(regions):
+                    url = render_url(geometry.image_id, z, t, c, windows, region)
+                    requests.append(PlaneRequest(t, z, c, region, index, url))
+    return requests
+
+
+def image_format(body: bytes) -> str:
+    """``"png"`` or ``"jpeg"`` from magic bytes; :class:`PlaneError` otherwise."""
+    if body.startswith(PNG_MAGIC):
+        return "png"
+    if body.startswith(JPEG_MAGIC):
+        return "jpeg"
+    raise PlaneError(f"not a PNG or JPEG (starts {body[:8]!r})")
+
+
+def extension(fmt: str) -> str:
+    """Staging file extension for a format."""
+    return ".png" if fmt == "png" else ".jpg"
+
+
+def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray[np.uint8]:
+    """Decode a greyscale render to a 2-D uint8 array (height, width).
+
+    ``m=g`` renders carry R = G = B; a PNG's first band is exact, a JPEG is
+    converted to luminance, which averages the small per-band JPEG errors.
+    ``expected`` = (width, height) is checked so a wrong-sized answer is never
+    stacked.
+    """
+    fmt = image_format(body)
+    with Image.open(io.BytesIO(body)) as img:
+        if expected is not None and img.size != expected:
+            raise PlaneError(f"rendered plane is {img.size}, expected {expected}")
+        if img.mode == "L":
+            grey = np.asarray(img, dtype=np.uint8)
+        elif fmt == "png":
+            grey = np.asarray(img.convert("RGB"), dtype=np.uint8)[:, :, 0]
+        else:
+            grey = np.asarray(img.convert("L"), dtype=np.uint8)
+    return np.ascontiguousarray(grey)
+
+
+def probe_size(body: bytes) -> tuple[int, int]:
+    """(width, height) from the image header, without decoding pixels."""
+    image_format(body)
+    try:
+        with Image.open(io.BytesIO(body)) as img:
+            return img.size
+    except OSError as exc:
+        raise PlaneError(f"unreadable image: {exc}") from exc
+
+
+def looks_complete(path: Path) -> bool:
+    """Cheap check that a staged file was written whole (magic + trailer).
+
+    Staged files are renamed into place complete, but a power loss can leave
+    a renamed file empty or short; those are refetched rather than stacked.
+    """
+    try:
+        size = path.stat().st_size
+        if size < 16:
+            return False
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            fh.seek(-16, os.SEEK_END)
+            tail = fh.read()
+    except OSError:
+        return False
+    if head.startswith(PNG_MAGIC):
+        return tail.endswith(_PNG_TRAILER)
+    if head.startswith(JPEG_MAGIC):
+        return tail.rstrip(b"\x00").endswith(_JPEG_TRAILER)
+    return False
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file beside it and a rename."""
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def staged_files(staging: Path) -> dict[str, Path]:
+    """Complete staged planes by stem (one directory listing + trailer checks)."""
+    found: dict[str, Path] = {}
+    try:
+        entries = list(os.scandir(staging))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        stem, dot, ext = entry.name.rpartition(".")
+        if dot and ext in ("png", "jpg") and looks_complete(Path(entry.path)):
+            found[stem] = Path(entry.path)
+    return found
+
+
+def read_plane(
+    geometry: Geometry,
+    requests: Sequence[PlaneRequest],
+    files: Mapping[str, Path],
+) -> NDArray[np.uint8]:
+    """Decode and reassemble one (t, z, c) plane from its staged request files."""
+    if len(requests) == 1 and requests[0].region is None:
+        body = files[requests[0].stem].read_bytes()
+        return decode_grey(body, (geometry.size_x, geometry.size_y))
+    plane = np.zeros((geometry.size_y, geometry.size_x), dtype=np.uint8)
+    for request in requests:
+        region = request.region
+        assert region is not None
+        body = files[request.stem].read_bytes()
+        tile = decode_grey(body, (region.width, region.height))
+        plane[region.y : region.y + region.height, region.x : region.x + region.width] = tile
+    return plane
+
+
+def pyramid_shapes(size_y: int, size_x: int, levels: int) -> list[tuple[int, int]]:
+    """(height, width) of each pyramid level; each level halves both sides."""
+    shapes = [(size_y, size_x)]
+    for _ in range(1, levels):
+        height, width = shapes[-1]
+        if height < 2 or width < 2:
+            break
+        shapes.append((height // 2, width // 2))
+    return shapes
+
+
+def halve(plane: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """2 x 2 mean (rounded half up), dropping an odd last row/column."""
+    height, width = plane.shape[0] // 2 * 2, plane.shape[1] // 2 * 2
+    blocks = plane[:height, :width].astype(np.uint16)
+    total = blocks[0::2, 0::2] + blocks[1::2, 0::2] + blocks[0::2, 1::2] + blocks[1::2, 1::2]
+    return ((total + 2) // 4).astype(np.uint8)
+
+
+def _positive(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        if math.isfinite(number) and number > 0:
+            return number
+    return None

@@ -1,0 +1,142 @@
+"""Planning plane requests, staging files and decoding renders (no server)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from harvester.planes import (
+    Geometry,
+    PlaneError,
+    decode_grey,
+    halve,
+    looks_complete,
+    plan_requests,
+    pyramid_shapes,
+    read_plane,
+    region_grid,
+    render_url,
+    staged_files,
+    write_atomic,
+)
+from harvester.window import ChannelWindow
+
+WINDOWS = (
+    ChannelWindow(0, "DAPI", "0000FF", 0, 65535),
+    ChannelWindow(1, "GFP", "00FF00", 10, 500.5),
+)
+
+
+def _geometry(**kw: int) -> Geometry:
+    sizes = {"size_x": 64, "size_y": 48, "size_z": 3, "size_c": 2, "size_t": 2}
+    sizes.update(kw)
+    return Geometry(image_id=42, name="x", pixel_type="uint16", **sizes)
+
+
+def _png(array: np.ndarray, mode: str = "RGB") -> bytes:
+    buf = io.BytesIO()
+    img = Image.fromarray(np.stack([array] * 3, axis=-1) if mode == "RGB" else array)
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_render_url_is_fully_specified() -> None:
+    """One channel active, every channel with window and colour, m=g, z/t in the path."""
+    url = render_url(42, 2, 1, 1, WINDOWS)
+    assert url == (
+        "webgateway/render_image/42/2/1/?c=-1|0:65535$0000FF,2|10:500.5$FFFFFF&m=g&format=png&q=1.0"
+    )
+
+
+def test_plan_order_and_stems() -> None:
+    """Requests come in T, Z, C order with sortable staging names."""
+    requests = plan_requests(_geometry(), WINDOWS)
+    assert len(requests) == 12
+    assert [(r.t, r.z, r.c) for r in requests[:3]] == [(0, 0, 0), (0, 0, 1), (0, 1, 0)]
+    stems = [r.stem for r in requests]
+    assert stems == sorted(stems) and len(set(stems)) == 12
+    assert plan_requests(_geometry(), WINDOWS) == requests
+
+
+def test_large_plane_becomes_regions() -> None:
+    """A plane above max_plane is covered exactly by region requests of <= max_tile."""
+    grid = region_grid(5000, 3300, 3192, 2048)
+    assert grid is not None
+    covered = np.zeros((3300, 5000), dtype=np.uint8)
+    for region in grid:
+        assert region.width <= 2048 and region.height <= 2048
+        covered[region.y : region.y + region.height, region.x : region.x + region.width] += 1
+    assert (covered == 1).all()
+    assert region_grid(3192, 3192, 3192, 2048) is None
+    requests = plan_requests(
+        _geometry(size_x=100, size_y=40, size_z=1, size_t=1), WINDOWS, max_plane=64, max_tile=32
+    )
+    assert "render_image_region/42/0/0/?c=" in requests[0].url
+    assert "&region=0,0,32,32&" in requests[0].url
+    assert len(requests) == 2 * 4 * 2
+
+
+def test_read_plane_reassembles_regions(tmp_path: Path) -> None:
+    """Regions staged as PNG are stitched back to the exact plane."""
+    geometry = _geometry(size_x=100, size_y=40, size_z=1, size_t=1, size_c=1)
+    truth = np.random.default_rng(1).integers(0, 256, (40, 100), dtype=np.uint8)
+    requests = plan_requests(geometry, WINDOWS[:1], max_plane=64, max_tile=32)
+    for request in requests:
+        r = request.region
+        assert r is not None
+        write_atomic(
+            tmp_path / f"{request.stem}.png", _png(truth[r.y : r.y + r.height, r.x : r.x + r.width])
+        )
+    files = staged_files(tmp_path)
+    assert set(files) == {r.stem for r in requests}
+    assert (read_plane(geometry, requests, files) == truth).all()
+
+
+def test_decode_checks_size_and_format() -> None:
+    """Decoding refuses wrong sizes and non-images; greyscale PNGs decode exactly."""
+    truth = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert (decode_grey(_png(truth, "L"), (4, 3)) == truth).all()
+    with pytest.raises(PlaneError):
+        decode_grey(_png(truth), (3, 4))
+    with pytest.raises(PlaneError):
+        decode_grey(b"<html>", None)
+
+
+def test_truncated_staged_file_is_not_complete(tmp_path: Path) -> None:
+    """A short or empty staged file fails the trailer check and will be refetched."""
+    body = _png(np.zeros((8, 8), dtype=np.uint8))
+    good, short, empty = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    good.write_bytes(body)
+    short.write_bytes(body[:-5])
+    empty.write_bytes(b"")
+    assert looks_complete(good)
+    assert not looks_complete(short) and not looks_complete(empty)
+    assert set(staged_files(tmp_path)) == {"a"}
+
+
+def test_pyramid_helpers() -> None:
+    """Levels halve both sides; halving averages 2x2 blocks rounding half up."""
+    assert pyramid_shapes(4000, 5001, 3) == [(4000, 5001), (2000, 2500), (1000, 1250)]
+    plane = np.array([[0, 1, 9], [1, 1, 9]], dtype=np.uint8)
+    assert halve(plane).tolist() == [[1]]
+
+
+def test_geometry_from_imgdata() -> None:
+    """imgData sizes, pixel sizes (µm), levels and name are read; Exception bodies refused."""
+    geometry = Geometry.from_imgdata(
+        {
+            "id": 5,
+            "meta": {"imageName": "a", "pixelsType": "uint8", "imageTimestamp": 10.0},
+            "size": {"width": 30, "height": 20, "z": 4, "t": 2, "c": 3},
+            "pixel_size": {"x": 0.5, "y": 0.5, "z": None},
+            "levels": 3,
+        }
+    )
+    assert (geometry.size_x, geometry.size_y, geometry.plane_count) == (30, 20, 24)
+    assert (geometry.physical_size_x, geometry.physical_size_z, geometry.levels) == (0.5, None, 3)
+    with pytest.raises(PlaneError):
+        Geometry.from_imgdata({"id": 5, "meta": {}, "Exception": "boom"})
