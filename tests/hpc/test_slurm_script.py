@@ -1,0 +1,189 @@
+"""The sbatch array script: readable, correct shard/rate arithmetic, honest submission."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harvester.errors import HarvesterError, UsageError
+from harvester.slurm import (
+    SlurmJob,
+    follow_text,
+    format_rate,
+    render_script,
+    submit,
+    task_command,
+    write_scripts,
+)
+
+
+def job(tmp_path: Path, **kw: object) -> SlurmJob:
+    base: dict[str, object] = {
+        "out_dir": tmp_path / "out dir",
+        "tasks": 8,
+        "harvest_args": ["/cfg/a b.toml", "--out", str(tmp_path / "out dir"), "--screen", "2302"],
+        "rate": 10.0,
+        "python": "/venv/bin/python",
+    }
+    base.update(kw)
+    return SlurmJob(**base)  # type: ignore[arg-type]
+
+
+def sbatch_lines(script: str) -> list[str]:
+    return [line for line in script.splitlines() if line.startswith("#SBATCH")]
+
+
+def test_array_directive_limits_parallel_tasks(tmp_path: Path) -> None:
+    """--tasks 8 --max-parallel 3 gives --array=0-7%3 and per-task logs in DIR/logs."""
+    script = render_script(job(tmp_path, max_parallel=3))
+    lines = sbatch_lines(script)
+    assert "#SBATCH --array=0-7%3" in lines
+    assert f"#SBATCH --output={tmp_path / 'out dir' / 'logs'}/harvest-%A_%a.log" in lines
+    assert script.startswith("#!/bin/bash\n")
+
+
+def test_rate_is_split_across_tasks_running_at_once(tmp_path: Path) -> None:
+    """A total rate of 10/s over at most 4 running tasks gives each task --rate 2.5."""
+    j = job(tmp_path, max_parallel=4, concurrency=8)
+    assert j.task_rate == 2.5
+    cmd = task_command(j)
+    assert cmd[cmd.index("--rate") + 1] == "2.5"
+    assert cmd[cmd.index("--concurrency") + 1] == "2"
+    assert "--rate 2.5" in render_script(j)
+
+
+def test_parallel_defaults_to_all_tasks(tmp_path: Path) -> None:
+    """Without --max-parallel every task may run at once, and the rate splits N ways."""
+    j = job(tmp_path, tasks=3, rate=1.0)
+    assert j.parallel == 3
+    assert "#SBATCH --array=0-2%3" in sbatch_lines(render_script(j))
+    assert format_rate(j.task_rate) == "0.333333"
+
+
+def test_unlimited_rate_stays_unlimited(tmp_path: Path) -> None:
+    """--rate none is passed to every task as --rate none."""
+    cmd = task_command(job(tmp_path, rate=None))
+    assert cmd[cmd.index("--rate") + 1] == "none"
+
+
+def test_command_uses_this_interpreter_and_shard_from_slurm(tmp_path: Path) -> None:
+    """The task runs `<python> -m harvester harvest ... --shard $K/$N` with quoted paths."""
+    script = render_script(job(tmp_path))
+    exec_line = next(line for line in script.splitlines() if line.startswith("exec "))
+    assert exec_line.startswith("exec /venv/bin/python -m harvester harvest ")
+    assert exec_line.endswith('--shard "$K/$N"')
+    assert "'/cfg/a b.toml'" in exec_line
+    assert 'K="${SLURM_ARRAY_TASK_ID:?' in script
+    assert 'N="${SLURM_ARRAY_TASK_COUNT:-8}"' in script
+    words = shlex.split(exec_line.replace('"$K/$N"', "K/N"))
+    assert words[words.index("--screen") + 1] == "2302"
+
+
+def test_optional_resources_appear_only_when_given(tmp_path: Path) -> None:
+    """--partition/--time/--cpus/--mem become #SBATCH lines only when set."""
+    bare = sbatch_lines(render_script(job(tmp_path)))
+    assert not any(x in " ".join(bare) for x in ("--partition", "--time", "--cpus", "--mem"))
+    full = sbatch_lines(
+        render_script(job(tmp_path, partition="short", time_limit="1-02:00:00", cpus=2, mem="4G"))
+    )
+    for expected in ("--partition=short", "--time=1-02:00:00", "--cpus-per-task=2", "--mem=4G"):
+        assert f"#SBATCH {expected}" in full
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [
+        ({"tasks": 0}, "--tasks"),
+        ({"max_parallel": 0}, "--max-parallel"),
+        ({"time_limit": "forever"}, "--time"),
+        ({"mem": "lots"}, "--mem"),
+        ({"partition": "a;rm -rf /"}, "--partition"),
+        ({"rate": -1.0}, "rate"),
+        ({"cpus": 0}, "--cpus"),
+    ],
+)
+def test_bad_values_are_usage_errors(tmp_path: Path, kw: dict[str, object], needle: str) -> None:
+    """Impossible or unsafe values are refused before any script is written."""
+    with pytest.raises(UsageError, match=needle):
+        job(tmp_path, **kw)
+
+
+def test_script_is_valid_bash_and_refuses_to_run_outside_slurm(tmp_path: Path) -> None:
+    """The written script parses with bash -n and, run by hand, says to use sbatch."""
+    j = job(tmp_path)
+    script, index = write_scripts(j)
+    assert (tmp_path / "out dir" / "logs").is_dir()
+    assert script.stat().st_mode & stat.S_IXUSR
+    for path in (script, index):
+        subprocess.run(["bash", "-n", str(path)], check=True, timeout=30)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    proc = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, timeout=30, env=env, check=False
+    )
+    assert proc.returncode != 0
+    assert "submit this script with sbatch" in proc.stderr
+
+
+def _fake_sbatch(bindir: Path, log: Path, answer: str = "4242", rc: int = 0) -> None:
+    bindir.mkdir(parents=True, exist_ok=True)
+    fake = bindir / "sbatch"
+    fake.write_text(
+        f"#!/bin/sh\necho \"$@\" >> {shlex.quote(str(log))}\n"
+        f"[ {rc} = 0 ] || {{ echo 'sbatch: error: invalid partition' >&2; exit {rc}; }}\n"
+        f"echo '{answer};cluster'\n"
+    )
+    fake.chmod(0o755)
+
+
+def test_submit_runs_sbatch_parsable_then_the_index_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """submit() calls sbatch --parsable on the array, then the index job afterany:<id>."""
+    calls = tmp_path / "calls.txt"
+    _fake_sbatch(tmp_path / "bin", calls)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    j = job(tmp_path)
+    write_scripts(j)
+    sub = submit(j)
+    assert (sub.array_id, sub.index_id) == ("4242", "4242")
+    lines = calls.read_text().splitlines()
+    assert lines[0] == f"--parsable {j.script_path}"
+    assert lines[1].startswith("--parsable --dependency=afterany:4242 ")
+    text = follow_text(j, sub)
+    assert "squeue -j 4242" in text and "harvester status" in text and "tail -f" in text
+
+
+def test_missing_sbatch_is_a_clear_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without sbatch on PATH, --submit fails with a hint to submit the script later."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    j = job(tmp_path)
+    write_scripts(j)
+    with pytest.raises(UsageError, match="sbatch not found") as err:
+        submit(j)
+    assert err.value.hint is not None and str(j.script_path) in err.value.hint
+
+
+def test_sbatch_failure_reports_its_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing sbatch surfaces its own error line, not a traceback."""
+    _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt", rc=1)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    j = job(tmp_path)
+    write_scripts(j)
+    with pytest.raises(HarvesterError, match="invalid partition"):
+        submit(j)
+
+
+def test_default_python_is_the_running_interpreter(tmp_path: Path) -> None:
+    """Without an explicit python the script uses sys.executable (works inside a venv)."""
+    j = SlurmJob(out_dir=tmp_path, tasks=2, harvest_args=[])
+    assert task_command(j)[0] == sys.executable
