@@ -28,7 +28,7 @@ item                   meaning
 ``only:P[|P...]``      restrict the faults (not latency) to paths starting with P
 =====================  ==============================================================
 
-Rates are ``5%`` or a fraction (``0.05``); durations are ``20ms``, ``1.5s``, ``2m`` or a
+Rates are ``5%`` or a fraction (``0.05``); durations are ``20ms``, ``1.5s``, ``2m``, ``1h`` or a
 bare number of milliseconds. The random rates are exclusive bands of one draw per
 request, so their sum may not exceed 100%. Decisions come from one
 ``random.Random(seed)`` consumed in request order: the same seed and the same
@@ -76,7 +76,7 @@ DEFAULT_RETRY_AFTER_S = 1
 DEFAULT_TRICKLE_DELAY_S = 0.05
 TRICKLE_PIECES = 8
 
-_DURATION = re.compile(r"(?P<num>\d+(?:\.\d+)?)(?P<unit>ms|s|m)?")
+_DURATION = re.compile(r"(?P<num>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")
 _RATE = re.compile(r"(?P<num>\d+(?:\.\d+)?)(?P<pct>%)?")
 
 
@@ -133,7 +133,7 @@ def _duration(item: str, text: str) -> float:
         raise ValueError(f"bad fault item {item!r}: {text!r} is not a duration like 20ms or 2s")
     num = float(match["num"])
     unit = match["unit"] or "ms"
-    return num * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
+    return num * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
 
 
 def _rate(item: str, text: str) -> float:

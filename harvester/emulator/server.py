@@ -27,11 +27,11 @@ from collections import deque
 from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 from harvester.emulator.faults import TRICKLE_PIECES, FaultInjector, FaultSpec
-from harvester.emulator.http import Request, Response
+from harvester.emulator.http import Request, Response, Route
 from harvester.emulator.stats import Stats
 
 __all__ = ["Application", "EmulatorServer", "CONTROL_PREFIX"]
@@ -559,6 +559,24 @@ def _json(obj: Any) -> Response:
 
 
 def _route_namer(app: Any) -> Callable[[Request], str] | None:
-    """The application's optional ``route_name(req) -> str`` (labels faulted answers)."""
+    """How to label answers the application did not produce (faulted ones).
+
+    Prefers the application's own ``route_name(req) -> str``; else, when it
+    exposes its ``routes`` (``list[Route]``), the first route whose pattern
+    fullmatches the path (``"404"`` when none does).
+    """
     namer = getattr(app, "route_name", None)
-    return namer if callable(namer) else None
+    if callable(namer):
+        return cast("Callable[[Request], str]", namer)
+    routes = getattr(app, "routes", None)
+    if isinstance(routes, list) and all(isinstance(r, Route) for r in routes):
+        table: list[Route] = routes
+
+        def by_pattern(req: Request) -> str:
+            for route in table:
+                if route.pattern.fullmatch(req.path):
+                    return route.name
+            return "404"
+
+        return by_pattern
+    return None

@@ -1,0 +1,104 @@
+"""`harvester emulate` / `python -m harvester.emulator`: the serving line, clean stops, errors."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from harvester.cli.emulate import register
+from harvester.emulator import spawn_emulator
+from harvester.emulator.cli import main
+
+
+def _stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str]:
+    proc.send_signal(signum)
+    out, _ = proc.communicate(timeout=15)
+    return proc.returncode, out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serving_line_then_clean_stop(signum: int) -> None:
+    """The process prints one `serving URL` line, answers there, and exits 0 on SIGTERM/SIGINT."""
+    proc, base_url = spawn_emulator(["--port", "0", "--seed", "1"])
+    try:
+        assert base_url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{base_url}/__emulator__/stats", timeout=5).json()["requests"] == 0
+        assert httpx.get(f"{base_url}/webclient/", timeout=5).status_code == 200
+    finally:
+        code, rest = _stop(proc, signum)
+    assert code == 0
+    assert rest == ""  # nothing after the single serving line
+
+
+def test_faults_and_latency_flags_apply() -> None:
+    """--faults and --latency-ms reach the running server."""
+    proc, base_url = spawn_emulator(["--faults", "503:100%,seed:2", "--latency-ms", "5"])
+    try:
+        r = httpx.get(f"{base_url}/webclient/", timeout=5)
+        assert r.status_code == 503
+    finally:
+        assert _stop(proc, signal.SIGTERM)[0] == 0
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str], code: int, needle: str) -> None:
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert needle in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--preset", "nope"], "nope"),
+        (["--faults", "503:5%,bogus:1"], "bogus:1"),
+        (["--mode", "fast"], "fast"),
+        (["--port", "70000"], "70000"),
+        (["--latency-ms", "-3"], "latency"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    """Unknown preset, bad fault spec, bad mode or port: one `error:` line, exit 2."""
+    _one_error_line(capsys, main(argv), needle)
+
+
+def test_port_in_use_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """A port already taken gives `error: cannot listen ...: address already in use`, exit 2."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        _one_error_line(capsys, main(["--port", str(port)]), "address already in use")
+
+
+def test_register_adds_emulate_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    """cli/emulate.register wires `emulate` with the same options and runner."""
+    parser = argparse.ArgumentParser(prog="harvester")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["emulate", "--preset", "nope", "--port", "0"])
+    _one_error_line(capsys, args.run(args), "nope")
+
+
+def test_subprocess_error_has_no_traceback() -> None:
+    """From a real process, a bad fault spec prints exactly one stderr line and exits 2."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "harvester.emulator", "--faults", "reset:200%"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("error: ")

@@ -1,0 +1,155 @@
+"""Every fault kind, observed the way a client sees it over a real socket."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from harvester.emulator import EmulatorThread
+
+Factory = Callable[..., EmulatorThread]
+
+
+def _emu(make_emulator: Factory, fake_app: Any, faults: str) -> EmulatorThread:
+    return make_emulator(app=fake_app, faults=faults)
+
+
+def test_reset_mid_body(make_emulator: Factory, fake_app: Any) -> None:
+    """reset: the client gets headers and part of the body, then a broken connection."""
+    emu = _emu(make_emulator, fake_app, "reset:100%")
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        httpx.get(f"{emu.base_url}/thumb/200000/", timeout=5)
+    assert emu.stats()["faults"] == {"reset": 1}
+
+
+def test_truncate_short_body(make_emulator: Factory, fake_app: Any) -> None:
+    """truncate: fewer bytes than Content-Length announce, then the connection closes."""
+    emu = _emu(make_emulator, fake_app, "truncate:100%")
+    with (
+        httpx.Client(base_url=emu.base_url, timeout=5) as client,
+        client.stream("GET", "/thumb/10000/") as r,
+    ):
+        assert r.headers["content-length"] == "10000"
+        received = bytearray()
+        with pytest.raises(httpx.RemoteProtocolError, match="incomplete|complete message"):
+            for chunk in r.iter_raw():
+                received += chunk
+    assert len(received) == 5000
+
+
+def test_trickle_delivers_whole_body_in_pieces(make_emulator: Factory, fake_app: Any) -> None:
+    """trickle: the body is complete and correct but arrives in several slow pieces."""
+    emu = _emu(make_emulator, fake_app, "trickle:100%,trickle-delay:20ms")
+    expected = httpx.get(f"{emu.base_url}/__emulator__/health").status_code
+    assert expected == 200
+    with (
+        httpx.Client(base_url=emu.base_url, timeout=5) as client,
+        client.stream("GET", "/thumb/8000/") as r,
+    ):
+        chunks = list(r.iter_raw())
+    assert b"".join(chunks) == bytes((i * 7) % 251 for i in range(8000))
+    assert len(chunks) >= 2
+    assert emu.stats()["faults"] == {"trickle": 1}
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_status_faults_are_html_pages(make_emulator: Factory, fake_app: Any, status: int) -> None:
+    """5xx faults answer that status with an HTML error page, counted under the route."""
+    emu = _emu(make_emulator, fake_app, f"{status}:100%")
+    r = httpx.get(f"{emu.base_url}/json/", timeout=5)
+    assert r.status_code == status
+    assert r.headers["content-type"].startswith("text/html")
+    assert str(status).encode() in r.content
+    assert emu.stats()["by_route"] == {"json": {str(status): 1}}
+    assert fake_app.calls == 0
+
+
+def test_429_retry_after_seconds_and_date(make_emulator: Factory, fake_app: Any) -> None:
+    """429 carries Retry-After as delta seconds or as an HTTP-date in the future."""
+    emu = _emu(make_emulator, fake_app, "429:100%,retry-after:2s")
+    r = httpx.get(f"{emu.base_url}/json/", timeout=5)
+    assert (r.status_code, r.headers["retry-after"]) == (429, "2")
+    emu = _emu(make_emulator, fake_app, "429:100%,retry-after:3s|date,seed:5")
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        values = {client.get("/json/").headers["retry-after"] for _ in range(30)}
+    assert "3" in values
+    dates = [v for v in values if v != "3"]
+    assert dates
+    assert parsedate_to_datetime(dates[0]).timestamp() >= time.time()
+
+
+def test_html200_replaces_the_answer(make_emulator: Factory, fake_app: Any) -> None:
+    """html200: status 200 but an HTML page where a thumbnail was expected."""
+    emu = _emu(make_emulator, fake_app, "html200:100%")
+    r = httpx.get(f"{emu.base_url}/thumb/100/", timeout=5)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.content.lstrip().startswith(b"<!DOCTYPE html>")
+
+
+def test_exception_injection_reaches_imgdata_only(make_emulator: Factory, fake_app: Any) -> None:
+    """exception: imgData answers 200 + "Exception"; other routes are untouched."""
+    emu = _emu(make_emulator, fake_app, "exception:100%")
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        r = client.get("/webgateway/imgData/5/")
+        assert r.status_code == 200
+        assert "Exception" in r.json()
+        assert client.get("/json/").json()["inject"] == []
+
+
+def test_maintenance_window_answers_503_html(make_emulator: Factory, fake_app: Any) -> None:
+    """Inside the maintenance window every request gets a 503 HTML page; before it, none."""
+    emu = _emu(make_emulator, fake_app, "maintenance:1h@0s")
+    r = httpx.get(f"{emu.base_url}/json/", timeout=5)
+    assert r.status_code == 503
+    assert r.headers["content-type"].startswith("text/html")
+    assert b"maintenance" in r.content
+    assert int(r.headers["retry-after"]) > 3000
+    later = _emu(make_emulator, fake_app, "maintenance:1h@1h")
+    assert httpx.get(f"{later.base_url}/json/", timeout=5).status_code == 200
+
+
+def test_ratelimit_answers_429_past_n_per_second(make_emulator: Factory, fake_app: Any) -> None:
+    """ratelimit:N/s lets N requests through per second per client, then answers 429."""
+    emu = _emu(make_emulator, fake_app, "ratelimit:3/s")
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        statuses = [client.get("/json/").status_code for _ in range(8)]
+    assert statuses[:3] == [200, 200, 200]
+    assert 429 in statuses
+    assert emu.stats()["faults"]["ratelimit"] == statuses.count(429)
+
+
+def test_only_restricts_faults_to_prefixes(make_emulator: Factory, fake_app: Any) -> None:
+    """only:/thumb/ faults thumbnails and leaves other paths alone; control paths never fault."""
+    emu = _emu(make_emulator, fake_app, "503:100%,only:/thumb/")
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        assert client.get("/json/").status_code == 200
+        assert client.get("/thumb/10/").status_code == 503
+        assert client.get("/__emulator__/stats").status_code == 200
+
+
+async def test_peak_concurrency_counts_slow_parallel_requests(
+    make_emulator: Factory, fake_app: Any
+) -> None:
+    """N parallel requests held by latency give peak_concurrency N and peak_rate_1s N."""
+    emu = _emu(make_emulator, fake_app, "latency:600ms")
+    n = 8
+    async with httpx.AsyncClient(
+        base_url=emu.base_url, limits=httpx.Limits(max_connections=n), timeout=10
+    ) as client:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for i in range(n):
+                    tg.start_soon(client.get, f"/thumb/{i + 1}/")
+    stats = emu.stats()
+    assert stats["peak_concurrency"] == n
+    assert stats["peak_rate_1s"] == n
+    assert stats["peak_rate_1s_by_client"] == {"127.0.0.1": n}
+    assert stats["in_flight"] == 0
+    assert stats["by_route"] == {"image:thumb": {"200": n}}
