@@ -1,0 +1,266 @@
+"""Rate limit, concurrency slots and the adaptive overload slowdown."""
+
+from __future__ import annotations
+
+import random
+
+import anyio
+import anyio.lowlevel
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harvester.ratelimit import WINDOW_MARGIN, AdaptiveLimiter, Slots, TokenBucket
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """Most of ``times`` inside any closed interval of length ``window``."""
+    times = sorted(times)
+    best = start = 0
+    for end, t in enumerate(times):
+        while t - times[start] > window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def drive(bucket: TokenBucket, clock: FakeClock, count: int, rng: random.Random) -> list[float]:
+    """Grant ``count`` starts, moving the clock in small random steps (jittery callers)."""
+    granted: list[float] = []
+    while len(granted) < count:
+        if bucket.try_acquire():
+            granted.append(clock.now)
+        else:
+            clock.now += rng.choice([0.0005, 0.003, 0.02, 0.07])
+    return granted
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    rate=st.floats(min_value=0.3, max_value=60.0),
+    burst=st.integers(min_value=1, max_value=12),
+    seed=st.integers(min_value=0, max_value=1000),
+)
+def test_no_one_second_window_exceeds_max_of_rate_and_burst(
+    rate: float, burst: int, seed: int
+) -> None:
+    """However callers arrive, no 1 s window (+ margin) holds more than max(rate, burst) starts."""
+    clock = FakeClock()
+    bucket = TokenBucket(rate, burst, clock=clock)
+    granted = drive(bucket, clock, 80, random.Random(seed))
+    limit = max(int(rate), burst, 1)
+    assert bucket.window_limit == limit
+    assert max_in_window(granted, 1.0 + WINDOW_MARGIN - 1e-9) <= limit
+
+
+def test_burst_then_steady_rate() -> None:
+    """A full bucket grants `burst` starts at once, then one per 1/rate seconds."""
+    clock = FakeClock()
+    bucket = TokenBucket(4.0, 3, clock=clock)
+    assert [bucket.try_acquire() for _ in range(4)] == [True, True, True, False]
+    clock.now += 0.25
+    assert bucket.try_acquire()
+    assert not bucket.try_acquire()
+
+
+def test_long_run_rate_is_close_to_configured() -> None:
+    """Over a long run the granted rate is the configured rate, less the jitter margin."""
+    clock = FakeClock()
+    bucket = TokenBucket(10.0, 1, clock=clock)
+    rng = random.Random(1)
+    granted: list[float] = []
+    while len(granted) < 200:  # callers that sleep until the bucket is ready, waking ~1 ms late
+        clock.now = max(clock.now, bucket._ready_at()) + rng.uniform(0.0, 0.002)
+        if bucket.try_acquire():
+            granted.append(clock.now)
+    observed = (len(granted) - 1) / (granted[-1] - granted[0])
+    assert 9.0 <= observed <= 10.0
+
+
+def test_set_rate_changes_spacing() -> None:
+    """set_rate() applies to the next starts."""
+    clock = FakeClock()
+    bucket = TokenBucket(10.0, 1, clock=clock)
+    assert bucket.try_acquire()
+    bucket.set_rate(1.0)
+    clock.now += 0.5
+    assert not bucket.try_acquire()
+    clock.now += 1.0
+    assert bucket.try_acquire()
+
+
+@pytest.mark.parametrize("rate", [0.0, -1.0, float("inf"), float("nan")])
+def test_bad_rate_is_refused(rate: float) -> None:
+    """A rate that is not a positive finite number is a ValueError."""
+    with pytest.raises(ValueError):
+        TokenBucket(rate)
+
+
+async def test_acquire_waits_and_serves_in_arrival_order() -> None:
+    """Waiters on the bucket are served first come, first served."""
+    bucket = TokenBucket(100.0, 1)
+    order: list[int] = []
+
+    async def worker(index: int) -> None:
+        await bucket.acquire()
+        order.append(index)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for index in range(10):
+                tg.start_soon(worker, index)
+                await anyio.lowlevel.checkpoint()
+    assert order == list(range(10))
+
+
+async def test_slots_cap_and_fifo_handover() -> None:
+    """Slots never lets more than `limit` holders in, and hands over in arrival order."""
+    slots = Slots(2)
+    order: list[int] = []
+    peak = 0
+
+    async def worker(index: int) -> None:
+        nonlocal peak
+        await slots.acquire()
+        try:
+            order.append(index)
+            peak = max(peak, slots.in_use)
+            await anyio.sleep(0.01)
+        finally:
+            slots.release()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for index in range(8):
+                tg.start_soon(worker, index)
+                await anyio.lowlevel.checkpoint()
+    assert peak == 2
+    assert order == list(range(8))
+    assert slots.in_use == 0
+
+
+async def test_slots_shrink_and_grow() -> None:
+    """Shrinking the limit holds new acquirers back; growing it lets waiters in."""
+    slots = Slots(3)
+    for _ in range(3):
+        await slots.acquire()
+    slots.limit = 1
+    slots.release()
+    slots.release()
+    assert slots.in_use == 1
+    entered = anyio.Event()
+
+    async def waiter() -> None:
+        await slots.acquire()
+        entered.set()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.sleep(0.01)
+            assert not entered.is_set()
+            slots.limit = 2
+            await entered.wait()
+    assert slots.in_use == 2
+
+
+async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
+    """A waiter cancelled while queued leaves the count untouched."""
+    slots = Slots(1)
+    await slots.acquire()
+    with anyio.move_on_after(0.05):
+        await slots.acquire()
+    assert slots.waiting == 0
+    slots.release()
+    assert slots.in_use == 0
+
+
+def test_overload_halves_concurrency_and_rate_once_per_cooldown() -> None:
+    """An overload halves both limits; a second signal inside the cool-down does nothing."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(8, 10.0, clock=clock, cooldown=2.0)
+    assert limiter.on_overload()
+    assert (limiter.concurrency, limiter.rate) == (4, 5.0)
+    assert not limiter.on_overload()
+    assert (limiter.concurrency, limiter.rate) == (4, 5.0)
+    clock.now += 2.5
+    assert limiter.on_overload()
+    assert (limiter.concurrency, limiter.rate) == (2, 2.5)
+    assert limiter.overload_events == 3
+    assert limiter.slowdowns == 2
+
+
+def test_overload_floors_are_one_request_and_half_a_request_per_second() -> None:
+    """Repeated overload never goes below 1 concurrent request and 0.5 r/s."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(32, 20.0, clock=clock)
+    for _ in range(20):
+        limiter.on_overload()
+        clock.now += 10
+    assert (limiter.concurrency, limiter.rate) == (1, 0.5)
+    assert not limiter.on_overload()
+
+
+def test_recovery_is_additive_and_never_above_user_settings() -> None:
+    """Successes recover one step per streak, up to (never above) the user's limits."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(8, 10.0, clock=clock, recover_after=5)
+    limiter.on_overload()
+    assert (limiter.concurrency, limiter.rate) == (4, 5.0)
+    for _ in range(4):
+        limiter.on_success()
+    assert (limiter.concurrency, limiter.rate) == (4, 5.0)
+    limiter.on_success()
+    assert (limiter.concurrency, limiter.rate) == (5, 6.0)
+    for _ in range(200):
+        limiter.on_success()
+    assert (limiter.concurrency, limiter.rate) == (8, 10.0)
+    assert not limiter.degraded
+
+
+def test_overload_resets_the_success_streak() -> None:
+    """An overload in the middle of a streak restarts it."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(8, None, clock=clock, recover_after=3, cooldown=0.0)
+    limiter.on_overload()
+    limiter.on_success()
+    limiter.on_success()
+    clock.now += 1
+    limiter.on_overload()
+    assert limiter.concurrency == 2
+    limiter.on_success()
+    limiter.on_success()
+    assert limiter.concurrency == 2
+    limiter.on_success()
+    assert limiter.concurrency == 3
+
+
+def test_unlimited_rate_adapts_concurrency_only() -> None:
+    """With rate=None only concurrency slows down; the rate stays unlimited."""
+    limiter = AdaptiveLimiter(6, None, clock=FakeClock())
+    assert limiter.on_overload()
+    assert (limiter.concurrency, limiter.rate) == (3, None)
+
+
+async def test_acquire_takes_slot_and_token() -> None:
+    """acquire() holds a concurrency slot until release()."""
+    limiter = AdaptiveLimiter(2, None)
+    await limiter.acquire()
+    await limiter.acquire()
+    assert limiter.in_flight == 2
+    with anyio.move_on_after(0.05) as scope:
+        await limiter.acquire()
+    assert scope.cancelled_caught
+    limiter.release()
+    limiter.release()
+    assert limiter.in_flight == 0
