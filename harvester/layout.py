@@ -1,0 +1,205 @@
+"""Where every harvested file lives inside the output folder DIR, and how names become paths.
+
+The layout is a pure function of ids, so that any process (a resume, another shard, ``status``,
+``verify``, ``index``) finds a file from the journal record alone::
+
+    DIR/
+      harvest.json                 marker: tool + layout version
+      runs/<run-id>/config.json    resolved config of each run (secrets removed)
+      journals/<writer>.jsonl      one append-only journal per process
+      journals/<writer>.pending    temp files of the batch a writer is committing (crash clean-up)
+      images/<AAA>/<BBB>/<image_id>.<kind>.<ext>
+      study/screen-<id>/...  study/plate-<id>/...  study/project-<id>/...  study/dataset-<id>/...
+      staging/<image_id>/...       per-image plane staging for stacks
+      index.csv
+
+``AAA = image_id // 1_000_000`` and ``BBB = image_id // 1000 % 1000`` (both 3 digits, wider past
+999), so a leaf folder holds at most 1,000 ids x 5 kinds (+ their short-lived temp files) and a
+middle folder at most 1,000 leaves: IDR's ~15 M ids make 16 top folders. Study folders are named
+by id, never by server-supplied names; any name that must reach a path goes through
+:func:`sanitize_component`.
+
+Temporary files are ``<target>.tmp-<writer>`` beside the target: each process has its own writer
+name, so two processes never share a temp file, and ``rename`` makes the final name appear
+atomically with complete content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+import time
+from pathlib import Path, PurePosixPath
+
+LAYOUT_VERSION = 1
+"""Bumped whenever an existing DIR could no longer be read the same way."""
+
+TOOL_NAME = "harvester"
+MARKER_NAME = "harvest.json"
+JOURNALS_DIR = "journals"
+RUNS_DIR = "runs"
+IMAGES_DIR = "images"
+STUDY_DIR = "study"
+STAGING_DIR = "staging"
+INDEX_NAME = "index.csv"
+TEMP_INFIX = ".tmp-"
+
+MAX_COMPONENT_BYTES = 100
+"""Cap for a sanitised name (UTF-8 bytes), far below every filesystem's 255-byte limit so that a
+temp suffix and an extension still fit."""
+
+ARTIFACT_FILES: dict[str, str] = {
+    "thumbnail": "jpg",
+    "imgdata": "json",
+    "render": "jpg",
+    "metadata": "json",
+    "stack": "ome.tif",
+}
+"""Per-image kinds and their default extension (render may be ``png`` with ``render_format``)."""
+
+STUDY_KINDS: tuple[str, ...] = ("screen", "plate", "project", "dataset")
+
+
+def _bucket(image_id: int) -> tuple[str, str]:
+    return f"{image_id // 1_000_000:03d}", f"{image_id // 1000 % 1000:03d}"
+
+
+def _check_id(object_id: int) -> None:
+    if isinstance(object_id, bool) or not isinstance(object_id, int) or object_id < 0:
+        raise ValueError(f"object id must be a non-negative integer, got {object_id!r}")
+
+
+def image_dir(image_id: int) -> str:
+    """Relative folder (POSIX form) that holds every file of ``image_id``."""
+    _check_id(image_id)
+    top, leaf = _bucket(image_id)
+    return f"{IMAGES_DIR}/{top}/{leaf}"
+
+
+def image_path(image_id: int, kind: str, ext: str | None = None) -> str:
+    """Relative path of one per-image artifact, e.g. ``images/000/002/2345.thumbnail.jpg``.
+
+    ``ext`` overrides the default extension of ``kind`` (a PNG render is ``render.png``).
+    """
+    if kind not in ARTIFACT_FILES:
+        raise ValueError(
+            f"unknown artifact kind {kind!r}; expected one of {sorted(ARTIFACT_FILES)}"
+        )
+    suffix = ARTIFACT_FILES[kind] if ext is None else sanitize_component(ext.lstrip("."))
+    return f"{image_dir(image_id)}/{image_id}.{kind}.{suffix}"
+
+
+def study_dir(kind: str, object_id: int) -> str:
+    """Relative folder of one study object, e.g. ``study/plate-4101``."""
+    if kind not in STUDY_KINDS:
+        raise ValueError(f"unknown study kind {kind!r}; expected one of {list(STUDY_KINDS)}")
+    _check_id(object_id)
+    return f"{STUDY_DIR}/{kind}-{object_id}"
+
+
+def study_path(kind: str, object_id: int, filename: str) -> str:
+    """Relative path of one study file, e.g. ``study/plate-4101/grid-0.json`` (name sanitised)."""
+    return f"{study_dir(kind, object_id)}/{sanitize_component(filename)}"
+
+
+def staging_dir(out_dir: Path, image_id: int) -> Path:
+    """Per-image staging folder for stack planes (removed by its user when the stack is done)."""
+    _check_id(image_id)
+    return out_dir / STAGING_DIR / str(image_id)
+
+
+def journals_dir(out_dir: Path) -> Path:
+    """Folder holding every process's journal."""
+    return out_dir / JOURNALS_DIR
+
+
+def journal_path(out_dir: Path, writer: str) -> Path:
+    """The journal file of one writer."""
+    return out_dir / JOURNALS_DIR / f"{check_writer(writer)}.jsonl"
+
+
+def pending_path(out_dir: Path, writer: str) -> Path:
+    """The intent file listing the temp files a writer is committing right now."""
+    return out_dir / JOURNALS_DIR / f"{check_writer(writer)}.pending"
+
+
+def run_config_path(out_dir: Path, run_id: str) -> Path:
+    """Where the resolved configuration of run ``run_id`` is saved."""
+    return out_dir / RUNS_DIR / sanitize_component(run_id) / "config.json"
+
+
+def index_path(out_dir: Path) -> Path:
+    """The ``index.csv`` of DIR."""
+    return out_dir / INDEX_NAME
+
+
+def temp_path(target: Path, writer: str) -> Path:
+    """The temp name beside ``target`` used by ``writer`` (unique per process)."""
+    return target.with_name(f"{target.name}{TEMP_INFIX}{writer}")
+
+
+def resolve(out_dir: Path, rel_path: str) -> Path:
+    """``out_dir / rel_path`` after proving the relative path cannot leave ``out_dir``.
+
+    Raises ValueError for absolute paths, ``..``/``.``/empty parts, backslashes, NUL or control
+    characters: relative paths come from our own layout functions, so anything else is a bug.
+    """
+    if not rel_path or rel_path.startswith("/") or "\\" in rel_path:
+        raise ValueError(f"not a safe relative path: {rel_path!r}")
+    parts = rel_path.split("/")
+    for part in parts:
+        if part in ("", ".", "..") or any(ord(ch) < 32 or ord(ch) == 127 for ch in part):
+            raise ValueError(f"not a safe relative path: {rel_path!r}")
+    return out_dir.joinpath(*PurePosixPath(rel_path).parts)
+
+
+def _is_unsafe_char(ch: str) -> bool:
+    code = ord(ch)
+    # C0/C1 control characters, DEL and lone surrogates (unencodable in UTF-8 file names).
+    return code < 32 or 127 <= code < 160 or 0xD800 <= code <= 0xDFFF
+
+
+def sanitize_component(name: str) -> str:
+    """Turn any server-supplied string into one safe path component.
+
+    Control characters (NUL included) are dropped, ``/`` and ``\\`` become ``_``, surrounding
+    whitespace is stripped, ``""``/``"."``/``".."`` become ``_``/``_.``/``_..``, and a name longer
+    than 100 UTF-8 bytes is cut at a character boundary and given ``~`` plus 10 hex digits of its
+    SHA-256, so that two long names with a common prefix stay distinct. The result never contains a
+    separator and is never ``.`` or ``..``: joined to DIR it stays inside DIR.
+    """
+    cleaned = "".join(
+        "_" if ch in "/\\" else ch for ch in str(name) if not _is_unsafe_char(ch)
+    ).strip()
+    if cleaned in ("", ".", ".."):
+        cleaned = "_" + cleaned
+    encoded = cleaned.encode("utf-8")
+    if len(encoded) <= MAX_COMPONENT_BYTES:
+        return cleaned
+    digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    keep = MAX_COMPONENT_BYTES - len(digest) - 1
+    head = encoded[:keep].decode("utf-8", "ignore").rstrip()
+    return f"{head}~{digest}"
+
+
+def check_writer(writer: str) -> str:
+    """Return ``writer`` if it is usable verbatim in file names, else raise ValueError."""
+    if not writer or sanitize_component(writer) != writer or len(writer.encode()) > 150:
+        raise ValueError(f"writer name must be a short safe file name component, got {writer!r}")
+    return writer
+
+
+def new_run_id() -> str:
+    """A fresh, sortable, collision-resistant run id, e.g. ``20261126T055033Z-3f9a1c``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def make_writer(run_id: str, shard: tuple[int, int] | None = None) -> str:
+    """``<host>-<pid>-<run-id>[-shard-K-of-N]``: the name of this process's journal and temps."""
+    host = sanitize_component(socket.gethostname() or "host").replace(" ", "_")[:40]
+    name = f"{host}-{os.getpid()}-{sanitize_component(run_id)}"
+    if shard is not None:
+        name += f"-shard-{shard[0]}-of-{shard[1]}"
+    return check_writer(name)

@@ -1,0 +1,892 @@
+"""Atomic, durable, resumable writes into DIR with group commit.
+
+Rules (README "On-disk layout"):
+
+* Nothing appears under its final name unless complete: bytes go to ``<target>.tmp-<writer>``
+  beside the target, are made durable, then renamed (atomic) and the folder is fsynced.
+* A file is journaled only after its bytes and its name are durable; the journal is the only
+  truth a rerun reads (no stat of artifact files).
+* Group commit: ``put_*`` only queue (bounded: backpressure). One committer task takes up to
+  ``batch_size`` items or what arrives within ``flush_interval`` seconds, and in a worker thread
+  writes every temp file, makes them durable together, renames them, fsyncs each touched folder
+  once, and appends the batch's records to this process's journal with one write + one fsync.
+
+Durability of a batch (``sync``): ``"syncfs"`` flushes the whole filesystem once with
+``syncfs(2)``; ``"fsync"`` fsyncs every temp file from a small thread pool; ``"none"`` skips both
+(tmpfs benchmarks). ``"auto"`` (default) picks syncfs on Linux >= 5.8 (earlier kernels do not
+report write-back errors through syncfs) and fsync elsewhere. Measured on this machine's virtio
+disk, 64 files of 5 KB: one fsync each, sequential 16 ms; 8 threads in parallel 6 ms; one syncfs
+1.5-5 ms (it also flushes other processes' dirty pages, hence the spread). The journal's
+ext4/jbd2 commit is shared by concurrent fsyncs, which is why the pool beats the loop, and syncfs
+needs a single journal commit for the whole batch, which is why it wins.
+
+Crash clean-up without a stat storm: before a batch creates temp files, their relative paths are
+written to ``journals/<writer>.pending`` (truncated again when the batch is done, deleted on clean
+close). :meth:`Store.open` lists ``journals/`` once and, for each ``.pending`` file of a writer
+that is gone (same host and its pid dead, a zombie or reused; other hosts: untouched for an hour),
+removes exactly the temp files it lists. No lock is held anywhere, so a killed process cannot
+leave one behind.
+
+Errors (ENOSPC, EDQUOT, EROFS, EACCES, EFBIG...) become :class:`StorageError` with a one-line
+message: the temp files of the failed batch are removed, everything journaled before is untouched,
+the store stops accepting, and ``put_*``/``flush``/leaving ``open`` raise it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import logging
+import os
+import platform
+import secrets
+import shutil
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from harvester import __version__
+from harvester.errors import StorageError, UsageError, redact_url
+from harvester.journal import Journal, JournalState
+from harvester.layout import (
+    JOURNALS_DIR,
+    LAYOUT_VERSION,
+    MARKER_NAME,
+    STUDY_KINDS,
+    TEMP_INFIX,
+    check_writer,
+    pending_path,
+    resolve,
+    run_config_path,
+    sanitize_component,
+    study_dir,
+    temp_path,
+)
+from harvester.models import ImageRef
+
+logger = logging.getLogger(__name__)
+
+SyncMode = Literal["auto", "syncfs", "fsync", "none"]
+
+STALE_AFTER = 3600.0
+"""Seconds after which another host's non-empty pending file is considered abandoned: a live
+writer rewrites it at every batch, and a batch never takes an hour."""
+
+DRAIN_TIMEOUT = 1.5
+"""On cancellation (Ctrl-C) the queued items get this long to be committed."""
+
+_RESUME_HINT = "free the problem and re-run the same command to resume; finished files are kept"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def storage_error(exc: OSError, what: str) -> StorageError:
+    """Translate an OSError about ``what`` into a one-line StorageError with a hint."""
+    code = exc.errno
+    if code == errno.ENOSPC:
+        msg = f"disk full while writing {what}"
+        hint = "free some space (or choose another --out) and re-run the same command to resume"
+    elif code == errno.EDQUOT:
+        msg = f"disk quota exceeded while writing {what}"
+        hint = "free some space (or choose another --out) and re-run the same command to resume"
+    elif code == errno.EROFS:
+        msg = f"read-only filesystem: cannot write {what}"
+        hint = "choose a writable --out folder"
+    elif code in (errno.EACCES, errno.EPERM):
+        msg = f"permission denied: cannot write {what}"
+        hint = "choose a writable --out folder or fix its permissions"
+    elif code == errno.EFBIG:
+        msg = f"file too large for this filesystem or process limit while writing {what}"
+        hint = _RESUME_HINT
+    else:
+        msg = f"cannot write {what}: {exc.strerror or exc}"
+        hint = _RESUME_HINT
+    return StorageError(msg, hint=hint)
+
+
+# --------------------------------------------------------------------------- syncfs
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    try:
+        parts = platform.release().split(".")
+        return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (
+            major,
+            minor,
+        )
+    except (IndexError, ValueError):
+        return False
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn  # type: ignore[no-any-return,unused-ignore]
+
+
+_SYNCFS = _load_syncfs()
+
+
+def resolve_sync_mode(mode: SyncMode) -> Literal["syncfs", "fsync", "none"]:
+    """The concrete durability method for ``mode`` on this machine."""
+    if mode == "auto":
+        return "syncfs" if _SYNCFS is not None and _kernel_at_least(5, 8) else "fsync"
+    if mode == "syncfs" and _SYNCFS is None:
+        return "fsync"
+    return mode
+
+
+def _syncfs(fd: int) -> None:
+    assert _SYNCFS is not None
+    if _SYNCFS(fd) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+# --------------------------------------------------------------------------- liveness / pending
+
+
+def _proc_start(pid: int) -> int | None:
+    """Start time (clock ticks since boot) of ``pid`` from /proc, None where unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _process_alive(pid: int, start: int | None) -> bool:
+    """Whether ``pid`` is still the (non-zombie) process that started at ``start``."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return True  # no /proc: trust kill(0)
+    if fields and fields[0] in (b"Z", b"X"):
+        return False
+    return not (start is not None and len(fields) > 19 and int(fields[19]) != start)
+
+
+_HOST = socket.gethostname()
+
+
+class PendingFile:
+    """``journals/<writer>.pending``: the temp files this writer is creating right now.
+
+    Line 1 is a JSON header naming the owner (host, pid, process start time); the following
+    lines are temp paths relative to DIR. Rewritten (no fsync: a killed process's page cache
+    survives) before every batch and truncated back to the header after it.
+    """
+
+    def __init__(self, out_dir: Path, writer: str) -> None:
+        self.path = pending_path(out_dir, writer)
+        pid = os.getpid()
+        header = {"writer": writer, "host": _HOST, "pid": pid, "start": _proc_start(pid)}
+        self._header = (json.dumps(header) + "\n").encode()
+        self._fd: int | None = os.open(
+            self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
+        )
+        os.pwrite(self._fd, self._header, 0)
+        self._dirty = False
+
+    def begin(self, rel_temps: Sequence[str]) -> None:
+        """Announce the temp files about to be created."""
+        assert self._fd is not None
+        data = self._header + "".join(p + "\n" for p in rel_temps).encode("utf-8")
+        os.pwrite(self._fd, data, 0)
+        os.ftruncate(self._fd, len(data))
+        self._dirty = True
+
+    def end(self) -> None:
+        """The announced temp files are gone (renamed or removed)."""
+        if self._fd is not None and self._dirty:
+            os.ftruncate(self._fd, len(self._header))
+            self._dirty = False
+
+    def close(self) -> None:
+        """Close and delete (a clean exit leaves nothing to clean up)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            with suppress(FileNotFoundError):
+                self.path.unlink()
+
+
+def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
+    """Remove the temp files of writers that died; return how many files were removed.
+
+    Lists ``journals/`` once; reads only ``.pending`` files; removes only paths they list that
+    carry the temp infix. Cost is proportional to the number of dead writers' in-flight batches,
+    never to the size of DIR.
+    """
+    folder = out_dir / JOURNALS_DIR
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.endswith(".pending")]
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    own = f"{own_writer}.pending" if own_writer else None
+    for entry in entries:
+        if entry.name == own:
+            continue
+        try:
+            raw = Path(entry.path).read_bytes()
+            mtime = entry.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        lines = raw.decode("utf-8", "replace").split("\n")
+        try:
+            header = json.loads(lines[0])
+            host, pid, start = header["host"], int(header["pid"]), header.get("start")
+        except (ValueError, KeyError, TypeError):
+            host, pid, start = None, -1, None
+        if host == _HOST:
+            if _process_alive(pid, start):
+                continue
+        elif time.time() - mtime < STALE_AFTER:
+            continue
+        for rel in lines[1:]:
+            if TEMP_INFIX not in rel:
+                continue
+            try:
+                resolve(out_dir, rel).unlink()
+                removed += 1
+            except (FileNotFoundError, ValueError):
+                pass
+        with suppress(FileNotFoundError):
+            Path(entry.path).unlink()
+        logger.info("removed %d temp file(s) left by dead writer %s", removed, entry.name)
+    return removed
+
+
+# --------------------------------------------------------------------------- out dir marker
+
+
+def _ephemeral_writer(tag: str) -> str:
+    host = sanitize_component(_HOST or "host").replace(" ", "_")[:40]
+    return check_writer(f"{tag}-{host}-{os.getpid()}-{secrets.token_hex(3)}")
+
+
+def atomic_write_bytes(out_dir: Path, target: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write one file under DIR atomically (temp beside it, fsync, rename, fsync folder).
+
+    Its temp file is announced in a pending file of its own, so a crash mid-way is cleaned up
+    by the next :meth:`Store.open` like any other. Raises OSError (callers translate).
+    """
+    writer = _ephemeral_writer("w")
+    (out_dir / JOURNALS_DIR).mkdir(parents=True, exist_ok=True)
+    pending = PendingFile(out_dir, writer)
+    tmp = temp_path(target, writer)
+    try:
+        pending.begin([tmp.relative_to(out_dir).as_posix()])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            _write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+        if durable:
+            _fsync_dir(target.parent)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    finally:
+        pending.end()
+        pending.close()
+
+
+def read_marker(out_dir: Path) -> dict[str, Any] | None:
+    """The parsed ``harvest.json`` of DIR, None when absent; UsageError when foreign or newer."""
+    try:
+        raw = (out_dir / MARKER_NAME).read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        marker = json.loads(raw)
+    except ValueError:
+        marker = None
+    if not isinstance(marker, dict) or marker.get("tool") != "harvester":
+        raise UsageError(
+            f"{out_dir} holds a {MARKER_NAME} that was not written by harvester",
+            hint="choose another --out folder",
+        )
+    layout = marker.get("layout")
+    if not isinstance(layout, int) or layout > LAYOUT_VERSION:
+        raise UsageError(
+            f"{out_dir} uses on-disk layout version {layout!r}; this harvester "
+            f"{__version__} understands up to {LAYOUT_VERSION}",
+            hint="upgrade harvester, or choose another --out folder",
+        )
+    return marker
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Create DIR (and its marker) or check that an existing DIR is ours and writable."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise StorageError(
+            f"output folder {out_dir} is a file, not a folder", hint="choose another --out"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if read_marker(out_dir) is None:
+            marker = {"tool": "harvester", "layout": LAYOUT_VERSION, "version": __version__}
+            atomic_write_bytes(out_dir, out_dir / MARKER_NAME, json.dumps(marker).encode())
+        (out_dir / JOURNALS_DIR).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, f"output folder {out_dir}") from exc
+
+
+def check_existing_out_dir(out_dir: Path) -> None:
+    """For read-only commands: DIR must exist and be a harvester folder (UsageError otherwise)."""
+    if not out_dir.is_dir():
+        raise UsageError(f"{out_dir} is not a folder", hint="pass the --out folder of a harvest")
+    if read_marker(out_dir) is None and not (out_dir / JOURNALS_DIR).is_dir():
+        raise UsageError(
+            f"{out_dir} is not a harvester output folder (no {MARKER_NAME})",
+            hint="pass the --out folder of a harvest",
+        )
+
+
+# --------------------------------------------------------------------------- the store
+
+
+@dataclass
+class StoreStats:
+    """Counters of what this store committed (for the run summary and progress)."""
+
+    files: int = 0
+    bytes: int = 0
+    batches: int = 0
+    records: int = 0
+
+
+@dataclass
+class _Part:
+    rel_path: str
+    target: Path
+    data: bytes | None = None
+    src: Path | None = None
+    sha256: str | None = None
+    size: int = 0
+
+
+@dataclass
+class _Item:
+    kind: str = ""
+    object_id: int = 0
+    parts: list[_Part] = field(default_factory=list)
+    record: dict[str, Any] | None = None
+
+
+class Store:
+    """Durable, journaled writes into DIR for one process (see the module docstring).
+
+    Use :meth:`open`; ``state`` is the folded journals at open time, kept up to date with this
+    store's own commits, so the pipeline can skip done work without any request or stat.
+    """
+
+    state: JournalState
+    stats: StoreStats
+
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        run_id: str,
+        writer: str,
+        batch_size: int,
+        flush_interval: float,
+        sync: SyncMode,
+        threads: int,
+    ) -> None:
+        if batch_size < 1 or flush_interval < 0 or threads < 1:
+            raise ValueError("batch_size and threads must be >= 1, flush_interval >= 0")
+        try:
+            check_writer(writer)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        self.out_dir = out_dir
+        self.run_id = run_id
+        self.writer = writer
+        self.sync_mode = resolve_sync_mode(sync)
+        self.state = JournalState()
+        self.stats = StoreStats()
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._threads = threads
+        self._limiter = anyio.CapacityLimiter(1)
+        self._pool: ThreadPoolExecutor | None = None
+        self._send: MemoryObjectSendStream[_Item]
+        self._recv: MemoryObjectReceiveStream[_Item]
+        self._send, self._recv = anyio.create_memory_object_stream[_Item](batch_size * 2)
+        self._journal: Journal | None = None
+        self._pending: PendingFile | None = None
+        self._dir_fd: int | None = None
+        self._dirs_made: set[Path] = set()
+        self._error: StorageError | None = None
+        self._queued = 0
+        self._committed = 0
+        self._progress = anyio.Event()
+        self._committer_done = anyio.Event()
+        self._collect_scope: anyio.CancelScope | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        out_dir: Path,
+        *,
+        run_id: str,
+        writer: str,
+        batch_size: int = 64,
+        flush_interval: float = 0.05,
+        shard: str | None = None,
+        argv: Sequence[str] = (),
+        sync: SyncMode = "auto",
+        threads: int = 8,
+    ) -> AsyncIterator[Store]:
+        """Prepare DIR, clean up after dead writers, load the journals, start the committer.
+
+        Leaving the block commits everything queued (on an exception or cancellation: for at
+        most ``DRAIN_TIMEOUT`` seconds), closes the journal and raises the StorageError that
+        stopped the store, if any. ``shard`` ("K/N") and ``argv`` (already redacted) go into
+        this writer's "run" record.
+        """
+        out_dir = Path(out_dir)
+        store = cls(
+            out_dir,
+            run_id=run_id,
+            writer=writer,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            sync=sync,
+            threads=threads,
+        )
+        await anyio.to_thread.run_sync(store._open_sync, shard, list(argv))
+        body_exc: BaseException | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(store._committer)
+                try:
+                    yield store
+                except BaseException as exc:
+                    body_exc = exc
+                    await store._shutdown(DRAIN_TIMEOUT)
+                else:
+                    await store._shutdown(None)
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(store._close_sync)
+        if body_exc is not None:
+            raise body_exc
+        if store._error is not None:
+            raise store._copy_error()
+
+    def _open_sync(self, shard: str | None, argv: list[str]) -> None:
+        prepare_out_dir(self.out_dir)
+        try:
+            clean_stale_temps(self.out_dir, own_writer=self.writer)
+            self.state = JournalState.load(self.out_dir)
+            self._journal = Journal(self.out_dir, self.writer)
+            self._pending = PendingFile(self.out_dir, self.writer)
+            self._dir_fd = os.open(self.out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            run = {
+                "rec": "run",
+                "run": self.run_id,
+                "writer": self.writer,
+                "shard": shard,
+                "started": time.time(),
+                "argv": argv,
+            }
+            self._journal.append([run])
+            self.state.apply(run)
+        except OSError as exc:
+            self._close_sync()
+            raise storage_error(exc, f"output folder {self.out_dir}") from exc
+
+    def _close_sync(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        if self._pending is not None:
+            try:
+                self._pending.close()
+            except OSError as exc:  # read-only or gone: the next open cleans up
+                logger.debug("could not remove pending file: %s", exc)
+            self._pending = None
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    async def _shutdown(self, drain_seconds: float | None) -> None:
+        self._send.close()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(drain_seconds):
+            await self._committer_done.wait()
+        if not self._committer_done.is_set():
+            logger.warning("stopping with uncommitted files; they will be fetched again")
+
+    # ------------------------------------------------------------------ public API
+
+    async def put_bytes(self, kind: str, object_id: int, rel_path: str, data: bytes) -> None:
+        """Queue ``data`` for ``DIR/rel_path``; journaled as done once durable."""
+        part = _Part(rel_path, self._target(rel_path), data=bytes(data))
+        await self._queue(_Item(kind, object_id, [part]))
+
+    async def put_file(
+        self,
+        kind: str,
+        object_id: int,
+        rel_path: str,
+        tmp_path: Path,
+        sha256: str | None = None,
+    ) -> None:
+        """Queue a finished file (e.g. a stack OME-TIFF) to be moved to ``DIR/rel_path``.
+
+        The file is moved (renamed, or copied across filesystems), so ``tmp_path`` is gone once
+        it is committed. ``sha256`` saves re-reading it when the caller already knows it.
+        """
+        part = _Part(rel_path, self._target(rel_path), src=Path(tmp_path), sha256=sha256)
+        await self._queue(_Item(kind, object_id, [part]))
+
+    async def put_study(self, kind: str, object_id: int, files: Mapping[str, bytes]) -> None:
+        """Queue the files (name -> bytes) of one study object as ONE done record.
+
+        Files go to ``study/<kind>-<id>/<sanitised name>``; the record's ``path`` is the first
+        file, the others are listed in ``files`` as {"path", "size", "sha256"}.
+        """
+        if kind not in STUDY_KINDS or not files:
+            raise ValueError(f"put_study needs a study kind {STUDY_KINDS} and at least one file")
+        base = study_dir(kind, object_id)
+        parts = []
+        for name, data in files.items():
+            rel = f"{base}/{sanitize_component(name)}"
+            parts.append(_Part(rel, self._target(rel), data=bytes(data)))
+        await self._queue(_Item(kind, object_id, parts))
+
+    async def record_image(self, ref: ImageRef) -> None:
+        """Journal an image and its context (for index.csv and ``status``'s pending count)."""
+        await self._queue(_Item(record={"rec": "image", "ref": ref.to_json()}))
+
+    async def record_failure(
+        self, kind: str, object_id: int, url: str, status: int | None, reason: str
+    ) -> None:
+        """Journal a failure (URL redacted); a later done record supersedes it."""
+        rec = {
+            "rec": "failed",
+            "kind": kind,
+            "id": object_id,
+            "url": redact_url(url),
+            "status": status,
+            "reason": reason,
+        }
+        await self._queue(_Item(record=rec))
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is durable and journaled."""
+        target = self._queued
+        while self._committed < target:
+            if self._error is not None:
+                raise self._copy_error()
+            if self._committer_done.is_set():
+                break
+            if self._collect_scope is not None:
+                self._collect_scope.cancel()
+            await self._progress.wait()
+        if self._error is not None:
+            raise self._copy_error()
+
+    async def save_run_config(self, config: Mapping[str, Any]) -> Path:
+        """Write ``runs/<run-id>/config.json`` atomically (the caller removes secrets)."""
+        target = run_config_path(self.out_dir, self.run_id)
+        data = (json.dumps(dict(config), indent=2, sort_keys=True, default=str) + "\n").encode()
+        try:
+            await anyio.to_thread.run_sync(atomic_write_bytes, self.out_dir, target, data)
+        except OSError as exc:
+            raise storage_error(exc, str(target)) from exc
+        return target
+
+    # ------------------------------------------------------------------ queue
+
+    def _target(self, rel_path: str) -> Path:
+        return resolve(self.out_dir, rel_path)
+
+    def _copy_error(self) -> StorageError:
+        assert self._error is not None
+        return StorageError(str(self._error), hint=self._error.hint)
+
+    async def _queue(self, item: _Item) -> None:
+        if self._error is not None:
+            raise self._copy_error()
+        try:
+            await self._send.send(item)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            if self._error is not None:
+                raise self._copy_error() from None
+            raise StorageError("the store is closed") from None
+        self._queued += 1
+
+    async def _committer(self) -> None:
+        try:
+            async with self._recv:
+                closed = False
+                while not closed:
+                    try:
+                        batch = [await self._recv.receive()]
+                    except anyio.EndOfStream:
+                        return
+                    closed = self._take_ready(batch)
+                    if not closed and len(batch) < self._batch_size and self._flush_interval:
+                        with anyio.move_on_after(self._flush_interval) as scope:
+                            self._collect_scope = scope
+                            while len(batch) < self._batch_size:
+                                try:
+                                    batch.append(await self._recv.receive())
+                                except anyio.EndOfStream:
+                                    closed = True
+                                    break
+                                closed = self._take_ready(batch)
+                                if closed:
+                                    break
+                        self._collect_scope = None
+                    with anyio.CancelScope(shield=True):
+                        ok = await self._commit(batch)
+                    if not ok:
+                        return
+        finally:
+            self._committer_done.set()
+            self._wake()
+
+    def _take_ready(self, batch: list[_Item]) -> bool:
+        """Move already-queued items into ``batch``; True when the stream has ended."""
+        while len(batch) < self._batch_size:
+            try:
+                batch.append(self._recv.receive_nowait())
+            except anyio.WouldBlock:
+                return False
+            except anyio.EndOfStream:
+                return True
+        return False
+
+    def _wake(self) -> None:
+        self._progress.set()
+        self._progress = anyio.Event()
+
+    async def _commit(self, batch: list[_Item]) -> bool:
+        try:
+            records = await anyio.to_thread.run_sync(
+                self._commit_sync, batch, limiter=self._limiter
+            )
+        except StorageError as exc:
+            self._error = exc
+            logger.error("%s", exc)
+            await self._recv.aclose()
+            self._wake()
+            return False
+        except Exception as exc:  # a bug must still stop the run cleanly
+            logger.exception("store commit failed")
+            self._error = StorageError(f"internal error while storing files: {exc!r}")
+            await self._recv.aclose()
+            self._wake()
+            return False
+        for rec in records:
+            self.state.apply(rec)
+        self._committed += len(batch)
+        self._wake()
+        return True
+
+    # ------------------------------------------------------------------ worker thread
+
+    def _ensure_dir(self, folder: Path, new_parents: set[Path]) -> None:
+        if folder in self._dirs_made:
+            return
+        missing = []
+        probe = folder
+        while not probe.is_dir():
+            missing.append(probe)
+            probe = probe.parent
+        for path in reversed(missing):
+            with suppress(FileExistsError):
+                path.mkdir()
+            new_parents.add(path.parent)
+        self._dirs_made.add(folder)
+
+    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> None:
+        if len(items) <= 1:
+            for item in items:
+                fn(item)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="store-sync")
+        for _ in self._pool.map(fn, items):
+            pass
+
+    def _commit_sync(self, batch: list[_Item]) -> list[dict[str, Any]]:
+        """Write, make durable, rename, fsync folders, journal: all or StorageError."""
+        assert self._journal is not None and self._pending is not None
+        parts = [part for item in batch for part in item.parts]
+        temps: list[tuple[Path, Path]] = []
+        fds: list[int] = []
+        renamed = 0
+        what = "the journal"
+        try:
+            if parts:
+                self._pending.begin(
+                    [
+                        temp_path(p.target, self.writer).relative_to(self.out_dir).as_posix()
+                        for p in parts
+                    ]
+                )
+            dirs: set[Path] = set()
+            for part in parts:
+                what = part.rel_path
+                self._ensure_dir(part.target.parent, dirs)
+                tmp = temp_path(part.target, self.writer)
+                if part.data is not None:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+                    temps.append((tmp, part.target))
+                    fds.append(fd)
+                    _write_all(fd, part.data)
+                    part.size = len(part.data)
+                    part.sha256 = hashlib.sha256(part.data).hexdigest()
+                else:
+                    assert part.src is not None
+                    self._adopt(part, tmp)
+                    temps.append((tmp, part.target))
+                    if self.sync_mode == "fsync":
+                        fds.append(os.open(tmp, os.O_RDONLY | os.O_CLOEXEC))
+            what = "a batch of files"
+            if parts and self.sync_mode == "syncfs":
+                assert self._dir_fd is not None
+                _syncfs(self._dir_fd)
+            elif parts and self.sync_mode == "fsync":
+                self._map(os.fsync, fds)
+            for fd in fds:
+                os.close(fd)
+            fds.clear()
+            for tmp, final in temps:
+                os.replace(tmp, final)
+                renamed += 1
+                dirs.add(final.parent)
+            if self.sync_mode != "none":
+                self._map(_fsync_dir, sorted(dirs))
+            records = self._records(batch)
+            what = "the journal"
+            self._journal.append(records)
+            self._pending.end()
+            return records
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            for tmp, _ in temps[renamed:]:
+                with suppress(OSError):
+                    tmp.unlink()
+            with suppress(OSError):
+                self._pending.end()
+            raise storage_error(exc, what) from exc
+
+    def _adopt(self, part: _Part, tmp: Path) -> None:
+        assert part.src is not None
+        try:
+            os.rename(part.src, tmp)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.copyfile(part.src, tmp)
+            os.unlink(part.src)
+        part.size = os.stat(tmp).st_size
+        if part.sha256 is None:
+            digest = hashlib.sha256()
+            with open(tmp, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+            part.sha256 = digest.hexdigest()
+
+    def _records(self, batch: list[_Item]) -> list[dict[str, Any]]:
+        now = time.time()
+        records: list[dict[str, Any]] = []
+        files = nbytes = 0
+        for item in batch:
+            if item.record is not None:
+                rec = dict(item.record)
+                rec["t"] = now
+                if rec["rec"] == "failed":
+                    rec["run"] = self.run_id
+                records.append(rec)
+                continue
+            first = item.parts[0]
+            rec = {
+                "rec": "done",
+                "kind": item.kind,
+                "id": item.object_id,
+                "path": first.rel_path,
+                "size": first.size,
+                "sha256": first.sha256,
+                "t": now,
+                "run": self.run_id,
+            }
+            if len(item.parts) > 1:
+                rec["files"] = [
+                    {"path": p.rel_path, "size": p.size, "sha256": p.sha256} for p in item.parts[1:]
+                ]
+            records.append(rec)
+            files += len(item.parts)
+            nbytes += sum(p.size for p in item.parts)
+        self.stats.files += files
+        self.stats.bytes += nbytes
+        self.stats.batches += 1
+        self.stats.records += len(records)
+        return records
