@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import multiprocessing as mp
 import signal
 import sys
@@ -126,7 +127,7 @@ async def _client(
     futures: list[asyncio.Future[None]] = []
     for _ in range(conns):
         fut: asyncio.Future[None] = loop.create_future()
-        _, proto = await loop.create_connection(lambda f=fut: _Conn(requests, f), host, port)
+        _, proto = await loop.create_connection(functools.partial(_Conn, requests, fut), host, port)
         protos.append(proto)
         futures.append(fut)
     await asyncio.sleep(max(0.0, start_at - time.time()))
