@@ -1,8 +1,117 @@
-"""Command-line entry point (placeholder until the CLI lands)."""
+"""The ``harvester`` command: argument parsing, dispatch, and errors -> exit codes.
+
+Exit codes (one place): 0 everything done; 1 finished with failures (listed);
+2 usage, configuration or remote/storage error; 130 interrupted. Every
+:class:`~harvester.errors.HarvesterError` becomes one ``error: ...`` line (plus
+``hint: ...``) on stderr; a traceback only with ``--debug``.
+
+Subcommands live in modules that expose ``register(subparsers)``; each is
+imported guarded, so one broken or missing module does not take the others down.
+"""
 
 from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from harvester import __version__
+
+EXIT_OK = 0
+EXIT_FAILURES = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+SUBCOMMAND_MODULES = ("harvester.cli.harvest", "harvester.cli.emulate", "harvester.cli.hpc")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``error: ...`` + ``hint: ...``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        print(f"hint: see '{self.prog} --help'", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand registered."""
+    parser = _Parser(
+        prog="harvester",
+        description="Mirror image data out of IDR and any OMERO.web server: "
+        "fast, polite, resumable.",
+    )
+    parser.add_argument("--version", action="version", version=f"harvester {__version__}")
+    subparsers = parser.add_subparsers(
+        title="commands", dest="command", metavar="COMMAND", parser_class=_Parser
+    )
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:  # a module still missing or broken must not stop the rest
+            logging.getLogger(__name__).debug("subcommands of %s unavailable: %s", name, exc)
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def _wants_debug(argv: Sequence[str]) -> bool:
+    return "--debug" in argv
+
+
+def _setup_logging(debug: bool, quiet: bool) -> None:
+    level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        # httpx logs every request at INFO; keep it quiet unless debugging.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``harvester`` command; returns the process exit code."""
-    return 0
+    from harvester.errors import HarvesterError, StorageError
+
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = _wants_debug(args_list)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    run: Any = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    _setup_logging(debug, bool(getattr(args, "quiet", False)))
+    try:
+        code = run(args)
+        return int(code) if code is not None else EXIT_OK
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except HarvesterError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        if isinstance(exc, StorageError) and getattr(exc, "mid_run", False):
+            return EXIT_FAILURES
+        return EXIT_USAGE
+    except OSError as exc:
+        if debug:
+            traceback.print_exc()
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # a bug: one line unless debugging
+        if debug:
+            traceback.print_exc()
+        else:
+            print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print("hint: re-run with --debug for the traceback", file=sys.stderr)
+        return EXIT_FAILURES

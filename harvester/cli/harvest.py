@@ -1,0 +1,320 @@
+"""``harvester harvest``, ``status``, ``verify`` and ``demo``: the user's commands.
+
+Only this module (and its siblings in ``cli/``) prints. Parsing turns flags
+into config overrides (``config.resolve``), the pipeline runs under
+``anyio.run``, and the summary is printed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+#: Failures listed in the summary (the journal keeps them all).
+MAX_LISTED_FAILURES = 20
+
+TARGET_FLAGS = (
+    ("--screen", "screens", "screen id (repeatable)"),
+    ("--project", "projects", "project id (repeatable)"),
+    ("--plate", "plates", "plate id (repeatable)"),
+    ("--dataset", "datasets", "dataset id (repeatable)"),
+    ("--image", "images", "image id (repeatable)"),
+)
+
+
+def _id(text: str) -> int:
+    value = text.strip()
+    if not value.isdigit() or int(value) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a numeric id")
+    return int(value)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def register(subparsers: Any) -> None:
+    """Add ``harvest``, ``status``, ``verify`` and ``demo``."""
+    harvest = subparsers.add_parser(
+        "harvest",
+        help="harvest screens, projects, plates, datasets or images into DIR (resumable)",
+        description="Walk the targets and fetch each image's artifacts into DIR. "
+        "Flags override the config file. Rerun the same command to resume.",
+    )
+    harvest.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
+    harvest.add_argument("--base-url", help="OMERO.web base URL (default: IDR)")
+    for flag, dest, text in TARGET_FLAGS:
+        harvest.add_argument(flag, dest=dest, action="append", type=_id, metavar="ID", help=text)
+    harvest.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
+    harvest.add_argument("--out", type=Path, metavar="DIR", help="output folder")
+    harvest.add_argument(
+        "--artifacts", help="comma list of thumbnail,imgdata,render,metadata,stack (or all)"
+    )
+    harvest.add_argument(
+        "--concurrency", type=_positive_int, metavar="N", help="requests in flight (default 8)"
+    )
+    harvest.add_argument("--rate", metavar="R", help="requests per second, or 'none' (default 10)")
+    harvest.add_argument("--burst", type=_positive_int, metavar="B", help="rate burst (default 1)")
+    harvest.add_argument("--max-retries", type=_positive_int, metavar="N", help="default 5")
+    harvest.add_argument("--timeout", type=_number, metavar="S", help="seconds (default 30)")
+    harvest.add_argument("--thumbnail-size", type=_positive_int, metavar="N", help="default 96")
+    harvest.add_argument(
+        "--window", choices=("full", "rendering", "minmax"), help="stack intensity window"
+    )
+    harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
+    harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
+    harvest.add_argument("--dry-run", action="store_true", help="walk and count; fetch nothing")
+    harvest.add_argument("--quiet", action="store_true", help="no progress bars, errors only")
+    harvest.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
+    harvest.set_defaults(run=run_harvest_command)
+
+    status = subparsers.add_parser(
+        "status", help="done, failed and pending artifacts of DIR, per kind and writer"
+    )
+    status.add_argument("out", type=Path, metavar="DIR")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    status.set_defaults(run=run_status_command)
+
+    verify = subparsers.add_parser(
+        "verify", help="re-check every recorded file (size, sha256, decodes)"
+    )
+    verify.add_argument("out", type=Path, metavar="DIR")
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    verify.set_defaults(run=run_verify_command)
+
+    demo = subparsers.add_parser(
+        "demo",
+        help="start the built-in IDR emulator and harvest its demo screen (under a minute)",
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("harvester-demo"),
+        metavar="DIR",
+        help="default ./harvester-demo",
+    )
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
+    demo.set_defaults(run=run_demo_command)
+
+
+# --------------------------------------------------------------------------- harvest
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Flags given on the command line (None = not given, the file decides)."""
+    values: dict[str, Any] = {
+        "base_url": args.base_url,
+        "ids_from": args.ids_from,
+        "out": args.out,
+        "artifacts": args.artifacts,
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+        "burst": args.burst,
+        "max_retries": args.max_retries,
+        "timeout": args.timeout,
+        "thumbnail_size": args.thumbnail_size,
+        "window": args.window,
+        "shard": args.shard,
+        "from_plan": args.from_plan,
+    }
+    for _flag, dest, _text in TARGET_FLAGS:
+        if getattr(args, dest):
+            values[dest] = list(getattr(args, dest))
+    for flag in ("dry_run", "quiet", "debug"):
+        if getattr(args, flag):
+            values[flag] = True
+    return values
+
+
+def run_harvest_command(args: argparse.Namespace) -> int:
+    """``harvester harvest``."""
+    import anyio
+
+    from harvester.config import resolve
+    from harvester.errors import UsageError
+    from harvester.pipeline import run_harvest
+    from harvester.progress import Progress
+
+    cfg = resolve(args.config, overrides_from_args(args))
+    if cfg.out is None:
+        raise UsageError(
+            "no output folder given", hint="add --out DIR (or out = ... in the config)"
+        )
+    progress = Progress(enabled=not cfg.quiet)
+    argv = sys.argv[1:]
+    with progress.shown():
+        summary = anyio.run(
+            lambda: run_harvest(cfg, argv=argv, progress=progress, handle_signals=True)
+        )
+    print_summary(summary, quiet=cfg.quiet, resume=_resume_command(argv))
+    return summary.exit_code
+
+
+def _resume_command(argv: list[str]) -> str:
+    return "harvester " + shlex.join(argv) if argv else "the same command"
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def print_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> None:
+    """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems)."""
+    out = sys.stdout
+    if summary.dry_run:
+        print(
+            f"dry run: {summary.images} images found, {summary.pending} artifacts to fetch "
+            f"({summary.requests} listing requests)",
+            file=out,
+        )
+        for line in summary.walk_failures:
+            print(f"walk failed: {line}", file=sys.stderr)
+        return
+    if not quiet or not summary.ok or summary.interrupted:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
+        print(
+            f"done {summary.done}{f' ({kinds})' if kinds else ''}, skipped {summary.skipped} "
+            f"(already done), failed {summary.failed}; images {summary.images}",
+            file=out,
+        )
+        print(
+            f"{_human_bytes(summary.bytes)} stored, {summary.requests} requests, "
+            f"{summary.retries} retries, {summary.elapsed:.1f} s, "
+            f"{summary.rate:.1f} requests/s"
+            + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else ""),
+            file=out,
+        )
+        if summary.index_rows is not None:
+            print(f"index: {summary.out_dir / 'index.csv'} ({summary.index_rows} rows)", file=out)
+    for kind, why in sorted(summary.given_up.items()):
+        skipped = summary.not_requested.get(kind, 0)
+        print(f"stopped requesting {kind}: {why}; {skipped} not requested", file=sys.stderr)
+    for line in summary.walk_failures[:MAX_LISTED_FAILURES]:
+        print(f"walk failed: {line}", file=sys.stderr)
+    for failure in summary.failures[:MAX_LISTED_FAILURES]:
+        status = f"HTTP {failure.status}" if failure.status is not None else "no answer"
+        print(
+            f"failed: {failure.kind} of image {failure.image_id}: {status}: {failure.reason}"
+            + (f" <{failure.url}>" if failure.url else ""),
+            file=sys.stderr,
+        )
+    hidden = summary.failed - min(summary.failed, MAX_LISTED_FAILURES)
+    if hidden > 0:
+        print(f"... and {hidden} more failures (harvester status DIR)", file=sys.stderr)
+    if summary.interrupted:
+        print(
+            f"interrupted: every finished file is kept and journaled; resume with: {resume}",
+            file=sys.stderr,
+        )
+    elif not summary.ok:
+        print(f"rerun to retry the failures: {resume}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- status / verify
+def _require_dir(out: Path) -> None:
+    from harvester.errors import UsageError
+
+    if not out.is_dir():
+        raise UsageError(
+            f"{str(out)!r} is not a harvest folder", hint="give the --out DIR of a harvest"
+        )
+
+
+def _as_jsonable(report: Any) -> Any:
+    for name in ("to_json", "as_dict", "to_dict"):
+        method = getattr(report, name, None)
+        if callable(method):
+            return method()
+    import dataclasses
+
+    if dataclasses.is_dataclass(report) and not isinstance(report, type):
+        return dataclasses.asdict(report)
+    return report
+
+
+def _as_text(report: Any) -> str:
+    for name in ("format", "to_text", "render"):
+        method = getattr(report, name, None)
+        if callable(method):
+            return str(method())
+    return json.dumps(_as_jsonable(report), indent=2, default=str)
+
+
+def run_status_command(args: argparse.Namespace) -> int:
+    """``harvester status DIR [--json]``."""
+    from harvester.status import collect_status
+
+    _require_dir(args.out)
+    report = collect_status(args.out)
+    if args.json:
+        print(json.dumps(_as_jsonable(report), indent=2, default=str))
+    else:
+        print(_as_text(report))
+    return 0
+
+
+def run_verify_command(args: argparse.Namespace) -> int:
+    """``harvester verify DIR``: exit 1 when damaged or missing files were found."""
+    from harvester import verify as verify_mod
+
+    _require_dir(args.out)
+    func: Any = getattr(verify_mod, "verify_dir", None) or getattr(verify_mod, "verify", None)
+    report = func(args.out)
+    if getattr(args, "json", False):
+        print(json.dumps(_as_jsonable(report), indent=2, default=str))
+    else:
+        print(_as_text(report))
+    bad = getattr(report, "bad", None)
+    if bad is None:
+        bad = getattr(report, "problems", None)
+    if bad is None:
+        damaged = getattr(report, "damaged", ()) or ()
+        missing = getattr(report, "missing", ()) or ()
+        bad = list(damaged) + list(missing)
+    count = bad if isinstance(bad, int) else len(bad)
+    if count:
+        print(f"{count} damaged or missing files: rerun the harvest to refetch exactly those")
+    return 1 if count else 0
+
+
+# --------------------------------------------------------------------------- demo
+def run_demo_command(args: argparse.Namespace) -> int:
+    """``harvester demo``: emulator in-process + a harvest of its demo screen."""
+    import anyio
+
+    from harvester.demo import DEMO_SCREEN_ID, run_demo
+    from harvester.progress import Progress
+
+    progress = Progress(enabled=not args.quiet)
+    print(f"starting the IDR emulator and harvesting its demo screen {DEMO_SCREEN_ID} ...")
+    with progress.shown():
+        summary, base_url = anyio.run(lambda: run_demo(args.out, progress=progress))
+    print(f"emulator was serving {base_url}")
+    print_summary(summary, resume=f"harvester demo --out {shlex.quote(str(args.out))}")
+    out = args.out
+    print(f"files: {out / 'images'} (thumbnails, renders, imgData, metadata)")
+    print(f"study metadata: {out / 'study'}   index: {out / 'index.csv'}")
+    print(f"next: harvester status {shlex.quote(str(out))}")
+    return int(summary.exit_code)

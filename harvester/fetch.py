@@ -1,0 +1,400 @@
+"""Consumers: fetch, validate and store the artifacts of one image.
+
+Per image, :meth:`Fetcher.fetch_image` looks up which of the selected
+artifacts are already done (``store.state``, loaded from the journals) and
+sends no request for those; an image whose artifacts are all done costs
+nothing. The rest are fetched in a fixed order, imgData first, because the
+``render`` URL and the ``stack`` planes are built from imgData's default
+plane, channel windows and colours (imgData is fetched even when not
+selected, then not stored; when it is already stored the file on disk is read
+instead of asking again).
+
+Validation beyond what the client checks (status, content type, magic bytes,
+JSON parse, Content-Length) is artifact-specific: imgData with an
+``Exception`` key is an :class:`~harvester.errors.InvalidBodyError` (retried,
+then a failure with the server's message); metadata must carry the image.
+
+Give-up rule: when one artifact kind fails for good with the same answer
+(status and reason, digits ignored) for ``give_up_after`` images in a row, that
+kind is not requested again in this run (IDR answers 403 to every server-side
+render of images it has not converted); the summary says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from harvester import layout, urls
+from harvester.client import Client, Expect, Fetched
+from harvester.errors import FetchError, InvalidBodyError, PermanentError
+from harvester.models import Artifact, ImageRef
+from harvester.store import Store
+
+logger = logging.getLogger(__name__)
+
+#: Order of work within one image: imgdata first (render and stack need it).
+FETCH_ORDER = (
+    Artifact.IMGDATA,
+    Artifact.METADATA,
+    Artifact.THUMBNAIL,
+    Artifact.RENDER,
+    Artifact.STACK,
+)
+
+
+def artifact_path(image_id: int, artifact: Artifact, render_format: str = "jpeg") -> str:
+    """Relative path of an artifact file (``layout.image_path``; a PNG render is ``.png``)."""
+    ext = "png" if artifact is Artifact.RENDER and render_format == "png" else None
+    return layout.image_path(image_id, artifact.value, ext)
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """The part of the configuration the fetchers need."""
+
+    artifacts: tuple[Artifact, ...]
+    out_dir: Path
+    thumbnail_size: int = 96
+    render_format: str = "jpeg"
+    render_quality: float = 0.9
+    window: str = "rendering"
+    max_plane: int | None = None
+    give_up_after: int = 20
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One artifact that failed for good in this run."""
+
+    kind: str
+    image_id: int
+    url: str
+    status: int | None
+    reason: str
+
+
+@dataclass
+class FetchStats:
+    """Counters for progress and the summary."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes: int = 0
+    images: int = 0
+    images_untouched: int = 0
+    done_by_kind: dict[str, int] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+    given_up: dict[str, str] = field(default_factory=dict)
+    not_requested: dict[str, int] = field(default_factory=dict)
+    max_failures_kept: int = 1000
+
+
+class GiveUp:
+    """Tracks identical permanent failures in a row, per artifact kind."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._streak: dict[str, tuple[str, int]] = {}
+        self.stopped: dict[str, str] = {}
+
+    @staticmethod
+    def signature(status: int | None, reason: str) -> str:
+        """Same answer = same status and reason once numbers (image ids) are blanked."""
+        return f"{status}|{re.sub(r'[0-9]+', '#', reason)[:200]}"
+
+    def success(self, kind: str) -> None:
+        self._streak.pop(kind, None)
+
+    def failure(self, kind: str, status: int | None, reason: str) -> bool:
+        """Count one failure; True when this kind must not be requested any more."""
+        sig = self.signature(status, reason)
+        previous, count = self._streak.get(kind, ("", 0))
+        count = count + 1 if previous == sig else 1
+        self._streak[kind] = (sig, count)
+        if count >= self.limit and kind not in self.stopped:
+            shown = f"HTTP {status}: {reason}" if status is not None else reason
+            self.stopped[kind] = f"{count} images in a row failed with the same answer ({shown})"
+            logger.warning("not requesting %s any more in this run: %s", kind, self.stopped[kind])
+        return kind in self.stopped
+
+
+def check_imgdata(fetched: Fetched) -> None:
+    """imgData answers 200 with an ``Exception`` key when the server cannot read the pixels."""
+    body = fetched.json()
+    if not isinstance(body, dict):
+        raise InvalidBodyError(
+            "imgData is not a JSON object", url=fetched.url, status=fetched.status
+        )
+    if "Exception" in body:
+        raise InvalidBodyError(
+            f"imgData Exception: {str(body['Exception'])[:300]}",
+            url=fetched.url,
+            status=fetched.status,
+        )
+    if "ConcurrencyException" in body:
+        raise InvalidBodyError(
+            "imgData ConcurrencyException (server busy)", url=fetched.url, status=fetched.status
+        )
+    if not isinstance(body.get("size"), dict) or not isinstance(body.get("channels"), list):
+        raise InvalidBodyError(
+            "imgData without size or channels", url=fetched.url, status=fetched.status
+        )
+
+
+def check_metadata(image_id: int) -> Callable[[Fetched], None]:
+    """The JSON API must answer with this very image."""
+
+    def check(fetched: Fetched) -> None:
+        body = fetched.json()
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or data.get("@id") != image_id:
+            raise InvalidBodyError(
+                f"JSON API answer is not image {image_id}", url=fetched.url, status=fetched.status
+            )
+
+    return check
+
+
+def _hex_color(value: object) -> str:
+    text = str(value or "FFFFFF").lstrip("#").upper()
+    if re.fullmatch(r"[0-9A-F]{6}", text):
+        return text
+    return "FFFFFF"
+
+
+def render_path_from_imgdata(
+    image_id: int, imgdata: dict[str, Any], quality: float, fmt: str = "jpeg"
+) -> str:
+    """The render URL for imgData's default plane with its saved rendering settings.
+
+    Every channel is listed with window and colour (inactive ones negated),
+    so the request means the same thing on OMERO.web and on IDR's
+    image-region microservice, and the URL depends only on imgData.
+    """
+    rdefs = imgdata.get("rdefs") or {}
+    channels: list[urls.ChannelSpec] = []
+    for index, channel in enumerate(imgdata.get("channels") or [], start=1):
+        window = channel.get("window") or {}
+        start = float(window.get("start", window.get("min", 0.0)))
+        end = float(window.get("end", window.get("max", 255.0)))
+        channels.append(
+            urls.ChannelSpec(
+                index=index,
+                active=bool(channel.get("active", True)),
+                start=start,
+                end=end,
+                color=_hex_color(channel.get("color")),
+            )
+        )
+    model = "g" if str(rdefs.get("model", "color")).lower().startswith("g") else "c"
+    z = int(rdefs.get("defaultZ", 0) or 0)
+    t = int(rdefs.get("defaultT", 0) or 0)
+    return urls.render_image(image_id, z, t, channels, model, quality, fmt)
+
+
+class Fetcher:
+    """Fetches the selected artifacts of images; one instance shared by all workers."""
+
+    def __init__(
+        self,
+        client: Client,
+        store: Store,
+        settings: FetchSettings,
+        *,
+        on_done: Callable[[str, int], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.settings = settings
+        self.stats = FetchStats()
+        self.give_up = GiveUp(settings.give_up_after)
+        self.on_done = on_done
+        self.on_failed = on_failed
+
+    # ------------------------------------------------------------ decisions
+    def pending(self, image_id: int) -> list[Artifact]:
+        """Selected artifacts not yet done (no request, no stat: journal state only)."""
+        done = self.store.state.done
+        return [
+            a
+            for a in FETCH_ORDER
+            if a in self.settings.artifacts and (a.value, image_id) not in done
+        ]
+
+    # ------------------------------------------------------------ work
+    async def fetch_image(self, ref: ImageRef) -> None:
+        """Fetch every pending artifact of one image (imgData first)."""
+        todo = self.pending(ref.image_id)
+        self.stats.images += 1
+        skipped = len(self.settings.artifacts) - len(todo)
+        self.stats.skipped += skipped
+        if not todo:
+            self.stats.images_untouched += 1
+            return
+        if Artifact.IMGDATA.value in self.give_up.stopped:
+            # Without imgData neither render nor stack can be built: skip them all.
+            dependent = (Artifact.IMGDATA, Artifact.RENDER, Artifact.STACK)
+            for artifact in todo:
+                if artifact in dependent:
+                    kind = artifact.value
+                    self.stats.not_requested[kind] = self.stats.not_requested.get(kind, 0) + 1
+            todo = [a for a in todo if a not in dependent]
+        imgdata: dict[str, Any] | None = None
+        imgdata_error: FetchError | None = None
+        needs_imgdata = Artifact.IMGDATA in todo or any(
+            a in todo and a.value not in self.give_up.stopped
+            for a in (Artifact.RENDER, Artifact.STACK)
+        )
+        if needs_imgdata:
+            try:
+                imgdata = await self._imgdata(ref.image_id, store=Artifact.IMGDATA in todo)
+            except FetchError as exc:
+                imgdata_error = exc
+        for artifact in todo:
+            if artifact is Artifact.IMGDATA:
+                continue
+            kind = artifact.value
+            if kind in self.give_up.stopped:
+                self.stats.not_requested[kind] = self.stats.not_requested.get(kind, 0) + 1
+                continue
+            try:
+                if artifact is Artifact.METADATA:
+                    await self._simple(
+                        ref.image_id,
+                        artifact,
+                        urls.image_metadata(ref.image_id),
+                        Expect.JSON,
+                        check_metadata(ref.image_id),
+                    )
+                elif artifact is Artifact.THUMBNAIL:
+                    await self._simple(
+                        ref.image_id,
+                        artifact,
+                        urls.thumbnail(ref.image_id, self.settings.thumbnail_size),
+                        Expect.JPEG,
+                        None,
+                    )
+                elif artifact is Artifact.RENDER:
+                    if imgdata is None:
+                        await self._needs_imgdata(ref.image_id, kind, imgdata_error)
+                        continue
+                    fmt = self.settings.render_format
+                    await self._simple(
+                        ref.image_id,
+                        artifact,
+                        render_path_from_imgdata(
+                            ref.image_id, imgdata, self.settings.render_quality, fmt
+                        ),
+                        Expect.PNG if fmt == "png" else Expect.JPEG,
+                        None,
+                    )
+                elif artifact is Artifact.STACK:
+                    if imgdata is None:
+                        await self._needs_imgdata(ref.image_id, kind, imgdata_error)
+                        continue
+                    await self._stack(ref, imgdata)
+            except FetchError as exc:
+                await self._failed(ref.image_id, kind, exc.url, exc.status, exc.reason)
+
+    async def _needs_imgdata(self, image_id: int, kind: str, error: FetchError | None) -> None:
+        reason = f"needs imgData, which failed: {error.reason}" if error else "needs imgData"
+        await self._failed(
+            image_id, kind, error.url if error else "", error.status if error else None, reason
+        )
+
+    async def _imgdata(self, image_id: int, *, store: bool) -> dict[str, Any]:
+        """imgData as a dict: read from disk when stored, else fetched (stored if selected)."""
+        record = self.store.state.done.get((Artifact.IMGDATA.value, image_id))
+        if record is not None and not store:
+            try:
+                data = await anyio.Path(self.settings.out_dir / record["path"]).read_bytes()
+                stored = json.loads(data)
+                if isinstance(stored, dict) and "size" in stored:
+                    return stored
+            except (OSError, ValueError, KeyError):
+                logger.debug("stored imgData of %s unreadable; fetching it again", image_id)
+        path = urls.imgdata(image_id)
+        try:
+            fetched = await self.client.get(path, Expect.JSON, check_imgdata)
+        except FetchError as exc:
+            if store:
+                await self._failed(
+                    image_id, Artifact.IMGDATA.value, exc.url, exc.status, exc.reason
+                )
+            raise
+        if store:
+            await self._put(image_id, Artifact.IMGDATA, fetched.body)
+        parsed = fetched.json()
+        return parsed if isinstance(parsed, dict) else {}
+
+    async def _simple(
+        self,
+        image_id: int,
+        artifact: Artifact,
+        path: str,
+        expect: Expect,
+        check: Callable[[Fetched], None] | None,
+    ) -> None:
+        fetched = await self.client.get(path, expect, check)
+        await self._put(image_id, artifact, fetched.body)
+
+    async def _stack(self, ref: ImageRef, imgdata: dict[str, Any]) -> None:
+        from harvester.stack import harvest_stack  # imported late: optional heavy module
+
+        await harvest_stack(
+            self.client,
+            self.store,
+            ref,
+            imgdata,
+            window=self.settings.window,
+            out_dir=self.settings.out_dir,
+            max_plane=self.settings.max_plane,
+        )
+        self._count_done(Artifact.STACK.value, 0)
+
+    async def _put(self, image_id: int, artifact: Artifact, body: bytes) -> None:
+        rel = artifact_path(image_id, artifact, self.settings.render_format)
+        await self.store.put_bytes(artifact.value, image_id, rel, body)
+        self._count_done(artifact.value, len(body))
+
+    def _count_done(self, kind: str, nbytes: int) -> None:
+        self.give_up.success(kind)
+        self.stats.done += 1
+        self.stats.bytes += nbytes
+        self.stats.done_by_kind[kind] = self.stats.done_by_kind.get(kind, 0) + 1
+        if self.on_done is not None:
+            self.on_done(kind, nbytes)
+
+    async def _failed(
+        self, image_id: int, kind: str, url: str, status: int | None, reason: str
+    ) -> None:
+        await self.store.record_failure(kind, image_id, url, status, reason)
+        self.stats.failed += 1
+        if len(self.stats.failures) < self.stats.max_failures_kept:
+            self.stats.failures.append(Failure(kind, image_id, url, status, reason))
+        self.give_up.failure(kind, status, reason)
+        self.stats.given_up = dict(self.give_up.stopped)
+        if self.on_failed is not None:
+            self.on_failed(kind)
+
+
+__all__ = [
+    "FETCH_ORDER",
+    "FetchSettings",
+    "Fetcher",
+    "Failure",
+    "PermanentError",
+    "artifact_path",
+    "check_imgdata",
+    "render_path_from_imgdata",
+]

@@ -1,0 +1,510 @@
+"""One harvest run: walkers -> bounded queue -> workers -> store, owned by one task group.
+
+::
+
+    preflight (is it OMERO? do the targets exist?)
+        |
+    walker(s) --ImageRef--> [memory object stream, queue_size] --> N workers
+     (walk.py, or a plan file)                                      (fetch.py)
+                                                                        |
+                                                           store (group commit, journal)
+
+Every producer and consumer holds its own clone of its end of the stream, so
+the stream closes by itself when the last walker finishes and the workers then
+drain it and stop. One task group owns every task; SIGINT/SIGTERM cancel that
+group only, after which the store is flushed (every finished file is
+journaled), ``index.csv`` is rewritten and the summary says how to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from harvester import __version__, layout, urls
+from harvester.client import Client, ClientSettings, Expect
+from harvester.config import HarvestConfig
+from harvester.errors import (
+    FetchError,
+    InvalidBodyError,
+    PermanentError,
+    RemoteError,
+    StorageError,
+    UsageError,
+    redact_url,
+)
+from harvester.fetch import Failure, Fetcher, FetchSettings
+from harvester.journal import JournalState
+from harvester.models import ImageRef
+from harvester.store import Store
+from harvester.walk import SeenIds, Walker, WalkStats, check_ids_file, preflight
+
+logger = logging.getLogger(__name__)
+
+#: A probe answer larger than this is not OMERO's small API root document.
+PROBE_MAX_BYTES = 64 * 1024
+
+
+class ProgressSink(Protocol):
+    """What the pipeline reports while it runs (``progress.Progress`` draws it)."""
+
+    def discovered(self, count: int = 1) -> None: ...
+    def done(self, kind: str, nbytes: int) -> None: ...
+    def failed(self, kind: str) -> None: ...
+    def skipped(self, count: int) -> None: ...
+
+
+class _NoProgress:
+    def discovered(self, count: int = 1) -> None:
+        return None
+
+    def done(self, kind: str, nbytes: int) -> None:
+        return None
+
+    def failed(self, kind: str) -> None:
+        return None
+
+    def skipped(self, count: int) -> None:
+        return None
+
+
+@dataclass
+class RunSummary:
+    """What one run did, for the CLI's final report and for tests."""
+
+    out_dir: Path
+    run_id: str = ""
+    images: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes: int = 0
+    requests: int = 0
+    retries: int = 0
+    elapsed: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+    walk_failures: list[str] = field(default_factory=list)
+    given_up: dict[str, str] = field(default_factory=dict)
+    not_requested: dict[str, int] = field(default_factory=dict)
+    done_by_kind: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+    dry_run: bool = False
+    pending: int = 0
+    index_rows: int | None = None
+    slowdowns: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Mean requests per second over the run."""
+        return self.requests / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.walk_failures or self.not_requested)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done, 1 finished with failures, 130 interrupted."""
+        if self.interrupted:
+            return 130
+        return 0 if self.ok else 1
+
+
+# --------------------------------------------------------------------------- checks
+def check_out_dir(out: Path) -> None:
+    """Refuse an output folder we cannot use, before anything is sent."""
+    if out.exists() and not out.is_dir():
+        raise StorageError(
+            f"output folder {str(out)!r} is a file", hint="choose a folder with --out DIR"
+        )
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise StorageError(
+            f"output folder {str(out)!r} cannot be written",
+            hint="check the permissions, or choose another folder with --out DIR",
+        )
+
+
+def client_settings(cfg: HarvestConfig, **changes: Any) -> ClientSettings:
+    values: dict[str, Any] = {
+        "base_url": cfg.base,
+        "concurrency": cfg.concurrency,
+        "rate": cfg.rate,
+        "burst": cfg.burst,
+        "max_retries": cfg.max_retries,
+        "timeout": cfg.timeout,
+        "headers": dict(cfg.headers),
+        "cookies": dict(cfg.cookies),
+    }
+    values.update(changes)
+    return ClientSettings(**values)
+
+
+async def probe_server(cfg: HarvestConfig) -> None:
+    """Make sure ``base_url`` is an OMERO.web server before walking anything.
+
+    ``api/`` answers a tiny JSON version list on every OMERO.web with the JSON
+    API; anything else (an HTML page, garbage, a huge body, no answer) is a
+    :class:`RemoteError` with a one-line reason. Few retries: an unreachable
+    host should fail in seconds, not after a full backoff schedule.
+    """
+    settings = client_settings(
+        cfg, max_retries=min(cfg.max_retries, 1), timeout=min(cfg.timeout, 15.0), rate=None
+    )
+    shown = settings.base_url
+    hint = "check --base-url (e.g. https://idr.openmicroscopy.org)"
+    async with Client(settings) as client:
+        try:
+            fetched = await client.get(urls.api_root(), Expect.JSON)
+        except InvalidBodyError as exc:
+            raise RemoteError(
+                f"{shown} does not look like an OMERO.web server ({exc.reason})", hint=hint
+            ) from None
+        except PermanentError as exc:
+            raise RemoteError(
+                f"{shown} does not look like an OMERO.web server "
+                f"(api/ answered {exc.status or ''} {exc.reason})".replace("  ", " "),
+                hint=hint,
+            ) from None
+        except FetchError as exc:
+            raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
+    if len(fetched.body) > PROBE_MAX_BYTES:
+        raise RemoteError(
+            f"{shown} does not look like an OMERO.web server "
+            f"(api/ answered {len(fetched.body)} bytes of JSON)",
+            hint=hint,
+        )
+    body = fetched.json()
+    versions = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(versions, list) or not any(
+        isinstance(v, dict) and ("url:base" in v or "version" in v) for v in versions
+    ):
+        raise RemoteError(
+            f"{shown} does not look like an OMERO.web server (api/ is not the JSON API root)",
+            hint=hint,
+        )
+
+
+# --------------------------------------------------------------------------- store adapter
+class StoreStudy:
+    """Study metadata into the store: one journaled record per object (``put_study``).
+
+    The main file (``plate.json``...) goes first: it is the record's ``path``.
+    A rerun skips objects whose record is done, so their requests are not sent.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def wants(self, kind: str, object_id: int) -> bool:
+        return not self.store.state.is_done(kind, object_id)
+
+    async def save(self, kind: str, object_id: int, files: dict[str, bytes]) -> None:
+        main = f"{kind}.json"
+        ordered = {main: files[main]} if main in files else {}
+        ordered.update((name, data) for name, data in files.items() if name != main)
+        await self.store.put_study(kind, object_id, ordered)
+
+
+def public_argv(argv: Sequence[str]) -> list[str]:
+    """The command line with any credential in a URL redacted (for journals and configs)."""
+    return [redact_url(arg) for arg in argv]
+
+
+# --------------------------------------------------------------------------- the run
+class Harvest:
+    """One run of the pipeline; see the module docstring."""
+
+    def __init__(
+        self,
+        cfg: HarvestConfig,
+        *,
+        argv: Sequence[str] = (),
+        progress: ProgressSink | None = None,
+        handle_signals: bool = False,
+    ) -> None:
+        if cfg.out is None:
+            raise UsageError("no output folder", hint="add --out DIR")
+        if not cfg.has_targets:
+            raise UsageError(
+                "nothing to harvest",
+                hint="name --screen, --project, --plate, --dataset, --image or --ids-from",
+            )
+        self.cfg = cfg
+        self.out: Path = cfg.out
+        self.argv = list(argv)
+        self.progress: ProgressSink = progress or _NoProgress()
+        self.handle_signals = handle_signals
+        self.summary = RunSummary(out_dir=self.out, dry_run=cfg.dry_run)
+        self.walk_stats: WalkStats | None = None
+        self._shard = cfg.shard_spec
+
+    # ---------------------------------------------------------------- entry
+    async def run(self) -> RunSummary:
+        started = time.monotonic()
+        cfg = self.cfg
+        if cfg.ids_from is not None:
+            check_ids_file(cfg.ids_from)
+        if cfg.from_plan is None:
+            check_out_dir(self.out)
+            await probe_server(cfg)
+        else:
+            check_out_dir(self.out)
+        try:
+            if cfg.dry_run:
+                await self._dry_run()
+            else:
+                await self._real_run()
+        finally:
+            self.summary.elapsed = time.monotonic() - started
+        return self.summary
+
+    def _keep(self) -> Any:
+        if self._shard is None:
+            return None
+        from harvester.shard import in_shard
+
+        k, n = self._shard
+        return lambda image_id: in_shard(image_id, k, n)
+
+    async def _preflight(self, client: Client, state: JournalState | None) -> dict[Any, Any]:
+        cfg = self.cfg
+        # Images whose every artifact is done need no check (a rerun sends no image request).
+        images = [
+            i
+            for i in cfg.images
+            if state is None or any((a.value, i) not in state.done for a in cfg.artifacts)
+        ]
+        return await preflight(
+            client,
+            screens=cfg.screens,
+            projects=cfg.projects,
+            plates=cfg.plates,
+            datasets=cfg.datasets,
+            images=images,
+        )
+
+    async def _produce(
+        self,
+        client: Client,
+        send: ObjectSendStream[ImageRef],
+        study: StoreStudy | None,
+        prefetched: dict[Any, Any],
+    ) -> None:
+        cfg = self.cfg
+        async with send:
+            if cfg.from_plan is not None:
+                await self._produce_plan(send)
+                return
+            walker = Walker(
+                client,
+                send,
+                walk_concurrency=cfg.walk_concurrency,
+                study=study,
+                keep=self._keep(),
+                on_image=lambda _ref: self.progress.discovered(1),
+                prefetched=prefetched,
+            )
+            self.walk_stats = walker.stats
+            await walker.walk(
+                screens=cfg.screens,
+                projects=cfg.projects,
+                plates=cfg.plates,
+                datasets=cfg.datasets,
+                images=cfg.images,
+                ids_file=cfg.ids_from,
+            )
+
+    async def _produce_plan(self, send: ObjectSendStream[ImageRef]) -> None:
+        from harvester.plan import read_plan
+
+        assert self.cfg.from_plan is not None
+        keep = self._keep()
+        seen = SeenIds()
+        stats = WalkStats()
+        self.walk_stats = stats
+        for ref in read_plan(self.cfg.from_plan):
+            if not seen.add(ref.image_id):
+                stats.duplicates += 1
+                continue
+            if keep is not None and not keep(ref.image_id):
+                stats.out_of_shard += 1
+                continue
+            await send.send(ref)
+            stats.images += 1
+            self.progress.discovered(1)
+
+    async def _consume(
+        self, receive: ObjectReceiveStream[ImageRef], fetcher: Fetcher, store: Store
+    ) -> None:
+        async with receive:
+            async for ref in receive:
+                if store.state.images.get(ref.image_id) != ref:
+                    await store.record_image(ref)
+                before = fetcher.stats.skipped
+                await fetcher.fetch_image(ref)
+                if fetcher.stats.skipped > before:
+                    self.progress.skipped(fetcher.stats.skipped - before)
+
+    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                logger.warning(
+                    "interrupted (%s): finishing what is written", signal.Signals(signum).name
+                )
+                self.summary.interrupted = True
+                scope.cancel()
+                return
+
+    async def _real_run(self) -> None:
+        cfg = self.cfg
+        run_id = layout.new_run_id()
+        writer = layout.make_writer(run_id, self._shard)
+        self.summary.run_id = run_id
+        self.out.mkdir(parents=True, exist_ok=True)
+        async with Store.open(
+            self.out, run_id=run_id, writer=writer, shard=cfg.shard, argv=public_argv(self.argv)
+        ) as store:
+            await store.save_run_config(
+                {
+                    "tool": "harvester",
+                    "version": __version__,
+                    "run": run_id,
+                    "writer": writer,
+                    "argv": public_argv(self.argv),
+                    "config": cfg.to_public(),
+                }
+            )
+            save_study = self._shard is None or self._shard[0] == 0
+            study = StoreStudy(store) if save_study else None
+            async with Client(client_settings(cfg)) as client:
+                fetcher = Fetcher(
+                    client,
+                    store,
+                    FetchSettings(
+                        artifacts=cfg.artifacts,
+                        out_dir=self.out,
+                        thumbnail_size=cfg.thumbnail_size,
+                        render_format=cfg.render_format,
+                        render_quality=cfg.render_quality,
+                        window=cfg.window,
+                        max_plane=cfg.max_plane,
+                        give_up_after=cfg.give_up_after,
+                    ),
+                    on_done=self.progress.done,
+                    on_failed=self.progress.failed,
+                )
+                try:
+                    with anyio.CancelScope() as work:
+                        prefetched = (
+                            await self._preflight(client, store.state)
+                            if cfg.from_plan is None
+                            else {}
+                        )
+                        await self._pipeline(client, store, fetcher, study, prefetched, work)
+                finally:
+                    self._collect(fetcher, client)
+            # Leaving the store flushes: every finished file is journaled.
+        await self._write_index()
+
+    async def _pipeline(
+        self,
+        client: Client,
+        store: Store,
+        fetcher: Fetcher,
+        study: StoreStudy | None,
+        prefetched: dict[Any, Any],
+        work: anyio.CancelScope,
+    ) -> None:
+        cfg = self.cfg
+        send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
+        workers = max(2, cfg.concurrency * 2)
+        async with anyio.create_task_group() as outer:
+            if self.handle_signals and threading.current_thread() is threading.main_thread():
+                outer.start_soon(self._watch_signals, work)
+            async with anyio.create_task_group() as tg, send, receive:
+                tg.start_soon(self._produce, client, send.clone(), study, prefetched)
+                for _ in range(workers):
+                    tg.start_soon(self._consume, receive.clone(), fetcher, store)
+                # The original ends are closed: the stream ends with the last walker.
+            outer.cancel_scope.cancel()  # work finished: stop watching for signals
+
+    def _collect(self, fetcher: Fetcher, client: Client) -> None:
+        s = self.summary
+        fs = fetcher.stats
+        s.images = self.walk_stats.images if self.walk_stats else fs.images
+        s.done, s.skipped, s.failed, s.bytes = fs.done, fs.skipped, fs.failed, fs.bytes
+        s.failures = list(fs.failures)
+        s.given_up = dict(fetcher.give_up.stopped)
+        s.not_requested = dict(fs.not_requested)
+        s.done_by_kind = dict(fs.done_by_kind)
+        s.requests = client.stats.requests
+        s.retries = client.stats.retries
+        s.slowdowns = client.stats.slowdowns
+        if self.walk_stats is not None:
+            s.walk_failures = [
+                f"{f.what}: {f.reason}"
+                + (f" (HTTP {f.status})" if f.status else "")
+                + (f" {f.url}" if f.url else "")
+                for f in self.walk_stats.failures
+            ]
+
+    async def _write_index(self) -> None:
+        try:
+            from harvester.index import write_index
+        except ImportError:  # pragma: no cover - during development only
+            logger.warning("index.csv not written: harvester.index is missing")
+            return
+        self.summary.index_rows = await anyio.to_thread.run_sync(write_index, self.out)
+
+    async def _dry_run(self) -> None:
+        """Walk without storing: count images and the artifacts that would be fetched."""
+        cfg = self.cfg
+        state = (
+            await anyio.to_thread.run_sync(JournalState.load, self.out)
+            if (self.out / layout.MARKER_NAME).exists()
+            else JournalState()
+        )
+        pending = 0
+        async with Client(client_settings(cfg)) as client:
+            prefetched = await self._preflight(client, state) if cfg.from_plan is None else {}
+            send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._produce, client, send, None, prefetched)
+                async with receive:
+                    async for ref in receive:
+                        pending += sum(
+                            1 for a in cfg.artifacts if (a.value, ref.image_id) not in state.done
+                        )
+            self.summary.requests = client.stats.requests
+            self.summary.retries = client.stats.retries
+        self.summary.pending = pending
+        if self.walk_stats is not None:
+            self.summary.images = self.walk_stats.images
+            self.summary.walk_failures = [f"{f.what}: {f.reason}" for f in self.walk_stats.failures]
+
+
+async def run_harvest(
+    cfg: HarvestConfig,
+    *,
+    argv: Iterable[str] = (),
+    progress: ProgressSink | None = None,
+    handle_signals: bool = False,
+) -> RunSummary:
+    """Run one harvest to the end (or to an interruption) and return its summary."""
+    harvest = Harvest(cfg, argv=list(argv), progress=progress, handle_signals=handle_signals)
+    return await harvest.run()

@@ -1,0 +1,116 @@
+"""tqdm progress bars that logging does not break.
+
+Three bars on stderr: images discovered by the walk, artifacts done (with
+failures and skips in the postfix) and bytes stored (with the rate). Log
+records emitted while the bars are shown go through ``tqdm.write`` (via
+``tqdm.contrib.logging.logging_redirect_tqdm``), so a warning prints above
+the bars instead of tearing them. ``Progress(enabled=False)`` (``--quiet``)
+draws nothing and costs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from tqdm import tqdm  # type: ignore[import-untyped]
+from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
+
+#: Redraw at most this often: the bars must not cost the pipeline throughput.
+MIN_INTERVAL = 0.2
+
+
+class Progress:
+    """Implements ``pipeline.ProgressSink`` with tqdm bars."""
+
+    def __init__(self, *, enabled: bool = True, file: TextIO | None = None) -> None:
+        self.enabled = enabled
+        self.file = file or sys.stderr
+        self.images = 0
+        self.artifacts = 0
+        self.failures = 0
+        self.skips = 0
+        self.bytes = 0
+        self._bars: list[Any] = []
+        self._images_bar: Any = None
+        self._done_bar: Any = None
+        self._bytes_bar: Any = None
+        self._last_postfix = 0.0
+
+    def open(self) -> None:
+        """Create the bars (called when the run starts)."""
+        if not self.enabled or self._bars:
+            return
+        common: dict[str, Any] = {
+            "file": self.file,
+            "mininterval": MIN_INTERVAL,
+            "dynamic_ncols": True,
+            "leave": True,
+        }
+        self._images_bar = tqdm(desc="images found", unit=" img", position=0, **common)
+        self._done_bar = tqdm(desc="artifacts   ", unit=" file", position=1, **common)
+        self._bytes_bar = tqdm(
+            desc="stored      ",
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            position=2,
+            **common,
+        )
+        self._bars = [self._images_bar, self._done_bar, self._bytes_bar]
+
+    def close(self) -> None:
+        """Finish the bars (final counts stay on screen)."""
+        self._postfix(force=True)
+        for bar in self._bars:
+            bar.close()
+        self._bars = []
+
+    @contextlib.contextmanager
+    def shown(self) -> Iterator[Progress]:
+        """Bars open for the block, logging redirected through ``tqdm.write``."""
+        if not self.enabled:
+            yield self
+            return
+        self.open()
+        try:
+            with logging_redirect_tqdm(loggers=[logging.getLogger()]):
+                yield self
+        finally:
+            self.close()
+
+    # ---------------------------------------------------------------- ProgressSink
+    def discovered(self, count: int = 1) -> None:
+        self.images += count
+        if self._images_bar is not None:
+            self._images_bar.update(count)
+
+    def done(self, kind: str, nbytes: int) -> None:
+        self.artifacts += 1
+        self.bytes += nbytes
+        if self._done_bar is not None:
+            self._done_bar.update(1)
+        if self._bytes_bar is not None and nbytes:
+            self._bytes_bar.update(nbytes)
+        self._postfix()
+
+    def failed(self, kind: str) -> None:
+        self.failures += 1
+        self._postfix(force=True)
+
+    def skipped(self, count: int) -> None:
+        self.skips += count
+        self._postfix()
+
+    def _postfix(self, *, force: bool = False) -> None:
+        if self._done_bar is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_postfix < MIN_INTERVAL:
+            return
+        self._last_postfix = now
+        self._done_bar.set_postfix(failed=self.failures, skipped=self.skips, refresh=False)

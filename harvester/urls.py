@@ -1,0 +1,189 @@
+"""Every URL the harvester requests, built in one place so that they are byte-stable.
+
+IDR's nginx proxy caches most read routes for a day keyed by the raw request
+URI, so the same request must be spelled with the same bytes on every run and
+by every process: parameters always in the same order, numbers always
+formatted by :func:`num`, and characters that an HTTP client would otherwise
+percent-encode on its own (``|``) encoded here already. Paths are relative to
+the base URL (no leading slash) and always end with ``/`` (OMERO.web answers
+301 otherwise).
+
+Thumbnail choice: for the default size (96, IDR's ``thumb_default_size``) we
+request ``webgateway/render_thumbnail/{id}/`` without a size. That is the exact
+URL the plate grids advertise (``thumb_url``) and the web UI requests, so it is
+the one most likely already in IDR's proxy cache, and it is served from
+OMERO's cached thumbnail (``direct=False``); a sized URL renders from pixels,
+which IDR can no longer do for most images since its 2026 migration (404).
+Other sizes use ``webgateway/render_thumbnail/{id}/{size}/``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+DEFAULT_THUMBNAIL_SIZE = 96
+WEBCLIENT_PAGE = 500  # IDR's omero.web.page_size
+API_PAGE = 1000  # IDR's omero.web.api.max_limit
+ANNOTATION_BATCH = 200  # ids per annotations request (gunicorn request-line limit)
+
+
+def num(value: float) -> str:
+    """Format a number the same way every time: integral values without ``.0``.
+
+    ``repr`` of a float is the shortest round-tripping form and does not depend
+    on the locale, so ``0.1`` stays ``0.1`` and ``250.0`` becomes ``250``.
+    """
+    if isinstance(value, bool):
+        raise TypeError("a bool is not a number here")
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        raise ValueError(f"cannot put {value!r} in a URL")
+    if value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+# ----------------------------------------------------------------- probing
+def api_root() -> str:
+    """JSON API version list: answers on every OMERO.web with the API enabled."""
+    return "api/"
+
+
+def containers() -> str:
+    """webclient tree root (fallback probe for servers without the JSON API)."""
+    return "webclient/api/containers/?page=1&limit=1"
+
+
+# ----------------------------------------------------------------- JSON API objects
+def screen(screen_id: int) -> str:
+    return f"api/v0/m/screens/{screen_id}/"
+
+
+def project(project_id: int) -> str:
+    return f"api/v0/m/projects/{project_id}/"
+
+
+def plate(plate_id: int) -> str:
+    return f"api/v0/m/plates/{plate_id}/"
+
+
+def dataset(dataset_id: int) -> str:
+    return f"api/v0/m/datasets/{dataset_id}/"
+
+
+def image_metadata(image_id: int) -> str:
+    """The ``metadata`` artifact: the JSON API image, with pixels and channels."""
+    return f"api/v0/m/images/{image_id}/"
+
+
+def screen_plates_api(screen_id: int, offset: int, limit: int = API_PAGE) -> str:
+    return f"api/v0/m/screens/{screen_id}/plates/?offset={offset}&limit={limit}"
+
+
+def plate_wells(plate_id: int, offset: int, limit: int = API_PAGE) -> str:
+    """JSON API wells: column-major, WellSamples give images, fields and runs."""
+    return f"api/v0/m/plates/{plate_id}/wells/?offset={offset}&limit={limit}"
+
+
+# ----------------------------------------------------------------- webclient tree
+def screen_plates(screen_id: int, page: int, limit: int = WEBCLIENT_PAGE) -> str:
+    return f"webclient/api/plates/?id={screen_id}&page={page}&limit={limit}"
+
+
+def plate_runs(plate_id: int) -> str:
+    return f"webclient/api/plate_acquisitions/?id={plate_id}"
+
+
+def project_datasets(project_id: int, page: int, limit: int = WEBCLIENT_PAGE) -> str:
+    return f"webclient/api/datasets/?id={project_id}&page={page}&limit={limit}"
+
+
+def dataset_images(dataset_id: int, page: int, limit: int = WEBCLIENT_PAGE) -> str:
+    return f"webclient/api/images/?id={dataset_id}&page={page}&limit={limit}"
+
+
+def map_annotations(kind: str, ids: Iterable[int]) -> str:
+    """``webclient/api/annotations/?type=map&well=1&well=2`` (ids in the given order)."""
+    if kind not in ("screen", "project", "plate", "dataset", "well", "image"):
+        raise ValueError(f"no map annotations for {kind!r}")
+    id_list = list(ids)
+    if not id_list or len(id_list) > ANNOTATION_BATCH:
+        raise ValueError(f"1..{ANNOTATION_BATCH} ids per annotations request")
+    return "webclient/api/annotations/?type=map&" + "&".join(f"{kind}={i}" for i in id_list)
+
+
+def plate_grid(plate_id: int, field: int) -> str:
+    return f"webgateway/plate/{plate_id}/{field}/"
+
+
+# ----------------------------------------------------------------- per-image artifacts
+def imgdata(image_id: int) -> str:
+    """The ``imgdata`` artifact (not proxy-cached on IDR)."""
+    return f"webclient/imgData/{image_id}/"
+
+
+def thumbnail(image_id: int, size: int = DEFAULT_THUMBNAIL_SIZE) -> str:
+    """The ``thumbnail`` artifact; see the module docstring for the URL choice."""
+    if size == DEFAULT_THUMBNAIL_SIZE:
+        return f"webgateway/render_thumbnail/{image_id}/"
+    return f"webgateway/render_thumbnail/{image_id}/{size}/"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    """One entry of ``c=``: 1-based index, active flag, window and colour."""
+
+    index: int
+    active: bool
+    start: float
+    end: float
+    color: str  # RRGGBB
+
+    def render(self) -> str:
+        sign = "" if self.active else "-"
+        # "|" is not allowed raw in a query (RFC 3986): encode it ourselves so no client does.
+        return f"{sign}{self.index}%7C{num(self.start)}:{num(self.end)}${self.color.upper()}"
+
+
+def render_image(
+    image_id: int,
+    z: int,
+    t: int,
+    channels: Sequence[ChannelSpec],
+    model: str,
+    quality: float,
+    fmt: str = "jpeg",
+) -> str:
+    """The ``render`` artifact in the fully specified form both OMERO.web and IDR's
+    image-region microservice accept: z and t in the path, every channel with
+    window and colour, the model, the quality."""
+    if model not in ("c", "g"):
+        raise ValueError(f"rendering model must be 'c' or 'g', not {model!r}")
+    if not channels:
+        raise ValueError("at least one channel is needed")
+    c = ",".join(ch.render() for ch in channels)
+    url = f"webgateway/render_image/{image_id}/{z}/{t}/?c={c}&m={model}&q={num(quality)}"
+    if fmt != "jpeg":
+        url += f"&format={fmt}"
+    return url
+
+
+def render_plane_region(
+    image_id: int,
+    z: int,
+    t: int,
+    channels: Sequence[ChannelSpec],
+    model: str,
+    region: tuple[int, int, int, int],
+    fmt: str = "png",
+) -> str:
+    """A region of one plane (used by the stack fetcher for tiles of big planes)."""
+    c = ",".join(ch.render() for ch in channels)
+    x, y, w, h = region
+    return (
+        f"webgateway/render_image_region/{image_id}/{z}/{t}/"
+        f"?c={c}&m={model}&region={x},{y},{w},{h}&format={fmt}"
+    )

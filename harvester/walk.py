@@ -1,0 +1,548 @@
+"""Producers: expand screens, projects, plates, datasets and ids into ImageRefs.
+
+Each target is expanded page by page and every image found is sent into a
+bounded anyio memory object stream; when the stream is full the walker waits,
+so memory stays flat however large the study is (only one page of wells or
+images is held per running walker). Several plates or datasets are walked at
+once (``walk_concurrency``).
+
+Sources used (cheapest complete ones):
+
+* screen -> plates: ``webclient/api/plates/?id=`` (paged by 500; ``childCount``
+  is the number of runs);
+* plate -> images: the JSON API wells ``api/v0/m/plates/{id}/wells/`` (1000 wells
+  a request, column-major). Their WellSamples give every field and run of every
+  well with the image id and name in one request, where the plate grids
+  (``webgateway/plate/{id}/{field}/``) would need one request per field; the
+  grids are still saved as study metadata;
+* project -> datasets -> images: ``webclient/api/datasets/?id=`` and
+  ``webclient/api/images/?id=`` (paged by 500);
+* labels: ``webclient/api/annotations/?type=map&well=..`` (or ``image=``) in
+  batches of at most 200 ids; pairs are kept in server order, duplicates too.
+
+Study metadata (screen/project JSON with annotations, plate JSON with runs,
+grids, wells and well annotations, dataset JSON with images and image
+annotations) goes to a :class:`StudySink` when one is given (not in dry runs,
+and only by shard 0 of a sharded run).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+from anyio.abc import ObjectSendStream
+
+from harvester import urls
+from harvester.client import Client, Expect
+from harvester.errors import FetchError, PermanentError, UsageError
+from harvester.models import ImageRef
+
+logger = logging.getLogger(__name__)
+
+Labels = tuple[tuple[str, str], ...]
+
+
+class StudySink(Protocol):
+    """Where study-level metadata goes (the pipeline adapts the store to this)."""
+
+    def wants(self, kind: str, object_id: int) -> bool:
+        """False when this study object's files are already saved (skip the requests)."""
+
+    async def save(self, kind: str, object_id: int, files: dict[str, bytes]) -> None:
+        """Save the files (name -> bytes) describing one study object."""
+
+
+@dataclass
+class WalkFailure:
+    """A walk request that failed for good: the images under it are missing."""
+
+    what: str
+    url: str
+    status: int | None
+    reason: str
+
+
+@dataclass
+class WalkStats:
+    """What the walk found; read by the pipeline for progress and the summary."""
+
+    images: int = 0
+    duplicates: int = 0
+    out_of_shard: int = 0
+    plates: int = 0
+    datasets: int = 0
+    failures: list[WalkFailure] = field(default_factory=list)
+
+
+class SeenIds:
+    """Image ids already sent, as a growable bitmap (15 M ids = 2 MB).
+
+    A Python set of a million ints costs ~60 MB; ids on IDR are dense and
+    below ~2**24, so a bitmap is both smaller and faster. Ids beyond
+    ``_BITMAP_LIMIT`` fall back to a set.
+    """
+
+    _BITMAP_LIMIT = 1 << 31
+
+    def __init__(self) -> None:
+        self._bits = bytearray()
+        self._big: set[int] = set()
+
+    def add(self, image_id: int) -> bool:
+        """Record ``image_id``; True when it was new."""
+        if image_id >= self._BITMAP_LIMIT or image_id < 0:
+            if image_id in self._big:
+                return False
+            self._big.add(image_id)
+            return True
+        byte, bit = divmod(image_id, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits) // 2)))
+        mask = 1 << bit
+        if self._bits[byte] & mask:
+            return False
+        self._bits[byte] |= mask
+        return True
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Serialise merged metadata the way OMERO.web does (default separators)."""
+    return json.dumps(obj).encode("utf-8")
+
+
+def labels_by_parent(annotations_body: Any, parent_class: str) -> dict[int, list[tuple[str, str]]]:
+    """Map annotation key/value pairs per parent id, de-duplicated on (annotation, parent)."""
+    out: dict[int, list[tuple[str, str]]] = {}
+    seen: set[tuple[int, int]] = set()
+    for ann in (annotations_body or {}).get("annotations", []) or []:
+        if not isinstance(ann, dict) or ann.get("class") != "MapAnnotationI":
+            continue
+        parent = (ann.get("link") or {}).get("parent") or {}
+        if parent.get("class") != parent_class or not isinstance(parent.get("id"), int):
+            continue
+        key = (int(ann.get("id") or 0), parent["id"])
+        if key in seen:
+            continue
+        seen.add(key)
+        pairs = out.setdefault(parent["id"], [])
+        for pair in ann.get("values") or []:
+            if isinstance(pair, list | tuple) and len(pair) == 2:
+                pairs.append((str(pair[0]), str(pair[1])))
+    return out
+
+
+def read_ids_file(path: Path) -> Iterator[int]:
+    """Image ids, one a line; blank lines and ``#`` comments ignored.
+
+    Raises UsageError naming the first junk line (checked lazily while
+    streaming, so a 10-million-line file is never held in memory).
+    """
+    try:
+        handle = path.open("r", encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read ids file {str(path)!r}: {exc.strerror or exc}",
+            hint="--ids-from takes a text file with one image id a line",
+        ) from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            if not text.isdigit() or int(text) <= 0:
+                shown = text if len(text) <= 40 else text[:37] + "..."
+                raise UsageError(
+                    f"{path}: line {number}: {shown!r} is not an image id",
+                    hint="one positive integer a line; '#' starts a comment",
+                )
+            yield int(text)
+
+
+def check_ids_file(path: Path) -> int:
+    """Validate a whole ids file up front (before any request); returns the id count."""
+    return sum(1 for _ in read_ids_file(path))
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Walker:
+    """Expands targets into ImageRefs on ``send``; one instance per run.
+
+    ``keep(ref)`` decides whether a found image goes to the queue (shard
+    filtering); ``on_image`` is called for every queued image (progress).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        send: ObjectSendStream[ImageRef],
+        *,
+        walk_concurrency: int = 4,
+        study: StudySink | None = None,
+        keep: Callable[[int], bool] | None = None,
+        on_image: Callable[[ImageRef], None] | None = None,
+        prefetched: dict[tuple[str, int], Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.send = send
+        self.study = study
+        self.keep = keep
+        self.on_image = on_image
+        self.stats = WalkStats()
+        self.seen = SeenIds()
+        self._limiter = anyio.CapacityLimiter(walk_concurrency)
+        self._prefetched = dict(prefetched or {})
+
+    # ------------------------------------------------------------ plumbing
+    async def _json(self, path: str) -> Any:
+        fetched = await self.client.get(path, Expect.JSON)
+        return fetched.json()
+
+    async def _object(self, kind: str, object_id: int, path: str) -> Any:
+        """A single object's JSON, reusing what the preflight check already fetched."""
+        cached = self._prefetched.pop((kind, object_id), None)
+        if cached is not None:
+            return cached
+        return await self._json(path)
+
+    def _fail(self, what: str, exc: FetchError) -> None:
+        logger.warning("walk of %s failed: %s", what, exc)
+        self.stats.failures.append(WalkFailure(what, exc.url, exc.status, exc.reason))
+
+    async def _emit(self, ref: ImageRef) -> None:
+        if not self.seen.add(ref.image_id):
+            self.stats.duplicates += 1
+            return
+        if self.keep is not None and not self.keep(ref.image_id):
+            self.stats.out_of_shard += 1
+            return
+        await self.send.send(ref)
+        self.stats.images += 1
+        if self.on_image is not None:
+            self.on_image(ref)
+
+    async def _labels(
+        self, kind: str, parent_class: str, ids: Sequence[int]
+    ) -> tuple[dict[int, list[tuple[str, str]]], list[Any]]:
+        """Labels of many objects (batched), plus the raw annotation lists for the study files."""
+        labels: dict[int, list[tuple[str, str]]] = {}
+        raw: list[Any] = []
+        for batch in _chunks(ids, urls.ANNOTATION_BATCH):
+            body = await self._json(urls.map_annotations(kind, batch))
+            raw.extend(body.get("annotations", []) if isinstance(body, dict) else [])
+            for parent_id, pairs in labels_by_parent(body, parent_class).items():
+                labels.setdefault(parent_id, []).extend(pairs)
+        return labels, raw
+
+    async def _save(self, kind: str, object_id: int, files: dict[str, bytes]) -> None:
+        if self.study is not None:
+            await self.study.save(kind, object_id, files)
+
+    def _wants(self, kind: str, object_id: int) -> bool:
+        return self.study is not None and self.study.wants(kind, object_id)
+
+    async def _paged_webclient(self, make: Callable[[int], str], key: str) -> list[dict[str, Any]]:
+        """Every item of a ``webclient/api`` list (no totals: stop on a short page)."""
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            body = await self._json(make(page))
+            chunk = body.get(key, []) if isinstance(body, dict) else []
+            items.extend(item for item in chunk if isinstance(item, dict))
+            if len(chunk) < urls.WEBCLIENT_PAGE:
+                return items
+            page += 1
+
+    # ------------------------------------------------------------ entry point
+    async def walk(
+        self,
+        *,
+        screens: Iterable[int] = (),
+        projects: Iterable[int] = (),
+        plates: Iterable[int] = (),
+        datasets: Iterable[int] = (),
+        images: Iterable[int] = (),
+        ids_file: Path | None = None,
+    ) -> WalkStats:
+        """Walk every target; returns when every found image has been sent."""
+        async with anyio.create_task_group() as tg:
+            for screen_id in screens:
+                await self.walk_screen(screen_id, tg)
+            for project_id in projects:
+                await self.walk_project(project_id, tg)
+            for plate_id in plates:
+                tg.start_soon(self._limited, self.walk_plate, plate_id, None, None)
+            for dataset_id in datasets:
+                tg.start_soon(self._limited, self.walk_dataset, dataset_id, None, None)
+        await self.walk_images(list(images))
+        if ids_file is not None:
+            batch: list[int] = []
+            for image_id in read_ids_file(ids_file):
+                batch.append(image_id)
+                if len(batch) >= urls.ANNOTATION_BATCH:
+                    await self.walk_images(batch, names=False)
+                    batch = []
+            if batch:
+                await self.walk_images(batch, names=False)
+        return self.stats
+
+    async def _limited(
+        self,
+        func: Callable[[int, int | None, str | None], Awaitable[None]],
+        object_id: int,
+        parent_id: int | None,
+        name: str | None,
+    ) -> None:
+        async with self._limiter:
+            await func(object_id, parent_id, name)
+
+    # ------------------------------------------------------------ screens and plates
+    async def walk_screen(self, screen_id: int, tg: anyio.abc.TaskGroup) -> None:
+        """Screen -> plates (paged) -> one plate walk each, ``walk_concurrency`` at once."""
+        try:
+            plates = await self._paged_webclient(
+                lambda page: urls.screen_plates(screen_id, page), "plates"
+            )
+            if self._wants("screen", screen_id):
+                screen = await self._object("screen", screen_id, urls.screen(screen_id))
+                _, annotations = await self._labels("screen", "ScreenI", [screen_id])
+                await self._save(
+                    "screen",
+                    screen_id,
+                    {
+                        "screen.json": json_bytes(screen),
+                        "annotations.json": json_bytes({"annotations": annotations}),
+                        "plates.json": json_bytes({"plates": plates}),
+                    },
+                )
+        except FetchError as exc:
+            self._fail(f"screen {screen_id}", exc)
+            return
+        for plate in plates:
+            if isinstance(plate.get("id"), int):
+                tg.start_soon(
+                    self._limited,
+                    self.walk_plate,
+                    plate["id"],
+                    screen_id,
+                    str(plate.get("name", "")),
+                )
+
+    async def walk_plate(self, plate_id: int, screen_id: int | None, name: str | None) -> None:
+        """Every field of every well of one plate, from the JSON API wells."""
+        self.stats.plates += 1
+        save = self._wants("plate", plate_id)
+        try:
+            plate_obj: Any = None
+            if save or name is None:
+                plate_obj = await self._object("plate", plate_id, urls.plate(plate_id))
+                if name is None:
+                    name = str(((plate_obj or {}).get("data") or {}).get("Name", ""))
+            wells_all: list[Any] = []
+            well_annotations: list[Any] = []
+            max_fields = 0
+            offset = 0
+            while True:
+                body = await self._json(urls.plate_wells(plate_id, offset))
+                wells = [w for w in body.get("data", []) if isinstance(w, dict)]
+                total = int((body.get("meta") or {}).get("totalCount", 0))
+                well_ids = [w["@id"] for w in wells if isinstance(w.get("@id"), int)]
+                labels, raw = (
+                    await self._labels("well", "WellI", well_ids) if well_ids else ({}, [])
+                )
+                if save:
+                    wells_all.extend(wells)
+                    well_annotations.extend(raw)
+                for well in wells:
+                    samples = well.get("WellSamples") or []
+                    max_fields = max(max_fields, len(samples))
+                    well_labels: Labels = tuple(labels.get(well.get("@id", -1), ()))
+                    for index, sample in enumerate(samples):
+                        image = (sample or {}).get("Image") or {}
+                        if not isinstance(image.get("@id"), int):
+                            continue
+                        run = (sample.get("PlateAcquisition") or {}).get("@id")
+                        await self._emit(
+                            ImageRef(
+                                image_id=image["@id"],
+                                image_name=str(image.get("Name", "")),
+                                screen_id=screen_id,
+                                plate_id=plate_id,
+                                plate_name=name or "",
+                                well_id=well.get("@id"),
+                                well_row=well.get("Row"),
+                                well_column=well.get("Column"),
+                                field=index,
+                                run_id=run if isinstance(run, int) else None,
+                                labels=well_labels,
+                            )
+                        )
+                offset += len(wells)
+                if not wells or offset >= total:
+                    break
+            if save:
+                runs = await self._json(urls.plate_runs(plate_id))
+                files = {
+                    "plate.json": json_bytes(plate_obj),
+                    "runs.json": json_bytes(runs),
+                    "wells.json": json_bytes(
+                        {"data": wells_all, "meta": {"totalCount": len(wells_all)}}
+                    ),
+                    "well-annotations.json": json_bytes({"annotations": well_annotations}),
+                }
+                for field_index in range(max(max_fields, 1)):
+                    grid = await self._json(urls.plate_grid(plate_id, field_index))
+                    files[f"grid-{field_index}.json"] = json_bytes(grid)
+                await self._save("plate", plate_id, files)
+        except FetchError as exc:
+            self._fail(f"plate {plate_id}", exc)
+
+    # ------------------------------------------------------------ projects and datasets
+    async def walk_project(self, project_id: int, tg: anyio.abc.TaskGroup) -> None:
+        """Project -> datasets (paged) -> one dataset walk each."""
+        try:
+            datasets = await self._paged_webclient(
+                lambda page: urls.project_datasets(project_id, page), "datasets"
+            )
+            if self._wants("project", project_id):
+                project = await self._object("project", project_id, urls.project(project_id))
+                _, annotations = await self._labels("project", "ProjectI", [project_id])
+                await self._save(
+                    "project",
+                    project_id,
+                    {
+                        "project.json": json_bytes(project),
+                        "annotations.json": json_bytes({"annotations": annotations}),
+                        "datasets.json": json_bytes({"datasets": datasets}),
+                    },
+                )
+        except FetchError as exc:
+            self._fail(f"project {project_id}", exc)
+            return
+        for dataset in datasets:
+            if isinstance(dataset.get("id"), int):
+                tg.start_soon(
+                    self._limited,
+                    self.walk_dataset,
+                    dataset["id"],
+                    project_id,
+                    str(dataset.get("name", "")),
+                )
+
+    async def walk_dataset(self, dataset_id: int, project_id: int | None, name: str | None) -> None:
+        """Dataset -> images (paged by 500), labels from the images' map annotations."""
+        self.stats.datasets += 1
+        save = self._wants("dataset", dataset_id)
+        try:
+            dataset_obj: Any = None
+            if save or name is None:
+                dataset_obj = await self._object("dataset", dataset_id, urls.dataset(dataset_id))
+                if name is None:
+                    name = str(((dataset_obj or {}).get("data") or {}).get("Name", ""))
+            images_all: list[Any] = []
+            annotations_all: list[Any] = []
+            page = 1
+            while True:
+                body = await self._json(urls.dataset_images(dataset_id, page))
+                chunk = [i for i in body.get("images", []) if isinstance(i, dict)]
+                ids = [i["id"] for i in chunk if isinstance(i.get("id"), int)]
+                labels, raw = await self._labels("image", "ImageI", ids) if ids else ({}, [])
+                if save:
+                    images_all.extend(chunk)
+                    annotations_all.extend(raw)
+                for item in chunk:
+                    if not isinstance(item.get("id"), int):
+                        continue
+                    await self._emit(
+                        ImageRef(
+                            image_id=item["id"],
+                            image_name=str(item.get("name", "")),
+                            project_id=project_id,
+                            dataset_id=dataset_id,
+                            dataset_name=name or "",
+                            labels=tuple(labels.get(item["id"], ())),
+                        )
+                    )
+                if len(chunk) < urls.WEBCLIENT_PAGE:
+                    break
+                page += 1
+            if save:
+                await self._save(
+                    "dataset",
+                    dataset_id,
+                    {
+                        "dataset.json": json_bytes(dataset_obj),
+                        "images.json": json_bytes({"images": images_all}),
+                        "image-annotations.json": json_bytes({"annotations": annotations_all}),
+                    },
+                )
+        except FetchError as exc:
+            self._fail(f"dataset {dataset_id}", exc)
+
+    # ------------------------------------------------------------ single images
+    async def walk_images(self, image_ids: Sequence[int], *, names: bool = True) -> None:
+        """Single images: labels from their own map annotations; names from the
+        preflight check when it fetched them (``--image``), else left empty."""
+        todo = list(image_ids)
+        if not todo:
+            return
+        try:
+            labels: dict[int, list[tuple[str, str]]] = {}
+            for batch in _chunks(todo, urls.ANNOTATION_BATCH):
+                found, _ = await self._labels("image", "ImageI", batch)
+                labels.update(found)
+        except FetchError as exc:
+            self._fail(f"labels of {len(todo)} images", exc)
+        for image_id in todo:
+            name = ""
+            cached = self._prefetched.pop(("image", image_id), None) if names else None
+            if isinstance(cached, dict):
+                name = str((cached.get("data") or {}).get("Name", ""))
+            await self._emit(
+                ImageRef(image_id=image_id, image_name=name, labels=tuple(labels.get(image_id, ())))
+            )
+
+
+async def preflight(
+    client: Client,
+    *,
+    screens: Iterable[int] = (),
+    projects: Iterable[int] = (),
+    plates: Iterable[int] = (),
+    datasets: Iterable[int] = (),
+    images: Iterable[int] = (),
+) -> dict[tuple[str, int], Any]:
+    """Check that every named target exists (one JSON API request each).
+
+    An unknown id is a :class:`UsageError` before anything is fetched; the
+    bodies are returned so the walk does not ask again.
+    """
+    found: dict[tuple[str, int], Any] = {}
+    checks = (
+        [("screen", i, urls.screen(i)) for i in screens]
+        + [("project", i, urls.project(i)) for i in projects]
+        + [("plate", i, urls.plate(i)) for i in plates]
+        + [("dataset", i, urls.dataset(i)) for i in datasets]
+        + [("image", i, urls.image_metadata(i)) for i in images]
+    )
+    for kind, object_id, path in checks:
+        try:
+            fetched = await client.get(path, Expect.JSON)
+        except PermanentError as exc:
+            if exc.status == 404:
+                raise UsageError(
+                    f"{kind} {object_id} not found on the server",
+                    hint=f"check the {kind} id (screens and projects have separate ids)",
+                ) from None
+            raise
+        found[(kind, object_id)] = fetched.json()
+    return found
