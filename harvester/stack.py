@@ -1,0 +1,431 @@
+"""The ``stack`` artifact: every (t, z, c) plane of an image as one OME-TIFF.
+
+Flow for one image (:func:`harvest_stack`):
+
+1. imgData -> :class:`~harvester.planes.Geometry` and one window per channel
+   (:mod:`harvester.window`);
+2. the server's render limits (``OPTIONS`` on the render route, else the
+   configured/default 3192 px) decide whether planes are fetched whole or as
+   ``render_image_region`` regions;
+3. missing requests are fetched through the shared client (its rate limit,
+   concurrency and retries apply) and each answer is written atomically to
+   ``DIR/staging/<image_id>/`` — a crash or kill loses at most the requests in
+   flight, and a rerun fetches only what is not staged;
+4. once every request is staged, the OME-TIFF is assembled in a worker thread
+   plane by plane (bounded memory) to a temp file, handed to
+   :meth:`Store.put_file <harvester.store.Store.put_file>`, and after the
+   store has journaled it the staging folder is removed.
+
+A ``stack.json`` in the staging folder records the request set (windows, limits,
+sizes); if a rerun would ask for different planes (another ``--window``), the
+stale staging is discarded rather than mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import anyio
+import numpy as np
+from numpy.typing import NDArray
+
+from harvester import layout
+from harvester.client import Client, Expect, Fetched
+from harvester.errors import (
+    FetchError,
+    InvalidBodyError,
+    PermanentError,
+    StorageError,
+    redact_url,
+)
+from harvester.ometiff import StackMetadata, write_ome_tiff
+from harvester.planes import (
+    DEFAULT_MAX_PLANE,
+    DEFAULT_MAX_TILE,
+    Geometry,
+    PlaneError,
+    PlaneRequest,
+    extension,
+    image_format,
+    plan_requests,
+    probe_size,
+    read_plane,
+    staged_files,
+    write_atomic,
+)
+from harvester.window import WindowError, choose_windows
+
+if TYPE_CHECKING:  # only a type: keeps this module importable on its own
+    from harvester.models import ImageRef
+
+logger = logging.getLogger(__name__)
+
+#: Requests of one image in flight at once (the client's own limits still apply).
+DEFAULT_PLANE_CONCURRENCY: Final = 4
+#: The journal/layout kind of the artifact (``Artifact.STACK.value``).
+STACK_KIND: Final = "stack"
+STAGING_RECORD: Final = "stack.json"
+ASSEMBLY_NAME: Final = "assembly.ome.tif.tmp"
+_STAGING_VERSION: Final = 1
+
+
+class StackStore(Protocol):
+    """What a stack needs from :class:`harvester.store.Store` (durable adoption + flush)."""
+
+    async def put_file(
+        self,
+        kind: str,
+        object_id: int,
+        rel_path: str,
+        tmp_path: Path,
+        sha256: str | None = None,
+    ) -> None:
+        """Adopt a finished temp file as ``rel_path`` and journal it."""
+
+    async def flush(self) -> None:
+        """Return once everything queued is durable and journaled."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderLimits:
+    """The largest plane and region the server renders in one request."""
+
+    max_plane: int = DEFAULT_MAX_PLANE
+    max_tile: int = DEFAULT_MAX_TILE
+    source: str = "default"  # "options", "config" or "default"
+
+
+_limits_cache: weakref.WeakKeyDictionary[Any, RenderLimits] = weakref.WeakKeyDictionary()
+
+
+def parse_options(body: Mapping[str, Any]) -> RenderLimits | None:
+    """Limits from the microservice's ``OPTIONS`` JSON, or None if it has none.
+
+    The answer looks like ``{"provider": "ImageRegionMicroservice", "options":
+    {"maxTileLength": 2048, "maxPlaneWidth": 3192, "maxPlaneHeight": 3192}}``.
+    """
+    options = body.get("options")
+    if not isinstance(options, Mapping):
+        return None
+    sides = [options.get("maxPlaneWidth"), options.get("maxPlaneHeight")]
+    plane = [v for v in sides if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    if not plane:
+        return None
+    tile = options.get("maxTileLength")
+    max_tile = tile if isinstance(tile, int) and not isinstance(tile, bool) and tile > 0 else None
+    return RenderLimits(
+        max_plane=min(plane), max_tile=max_tile or DEFAULT_MAX_TILE, source="options"
+    )
+
+
+async def discover_limits(client: Client, image_id: int) -> RenderLimits:
+    """Ask the render route's ``OPTIONS`` once per client; defaults when unsupported.
+
+    omero-web answers OPTIONS with nothing useful (or an error); any failure
+    simply means "use the defaults".
+    """
+    cached = _limits_cache.get(client)
+    if cached is not None:
+        return cached
+    limits = RenderLimits()
+    options = getattr(client, "options", None)
+    if options is not None:
+        try:
+            fetched: Fetched = await options(f"webgateway/render_image/{image_id}/0/0/")
+            parsed = parse_options(json.loads(fetched.body))
+        except (FetchError, ValueError, TypeError, AttributeError) as exc:
+            logger.debug("OPTIONS gave no render limits (%s); using defaults", exc)
+            parsed = None
+        if parsed is not None:
+            limits = parsed
+    logger.info(
+        "render limits: plane %d px, region %d px (%s)",
+        limits.max_plane,
+        limits.max_tile,
+        limits.source,
+    )
+    _limits_cache[client] = limits
+    return limits
+
+
+def _record(
+    geometry: Geometry, window: str, limits: RenderLimits, requests: Sequence[PlaneRequest]
+) -> dict[str, Any]:
+    """What identifies a staging area's content: same record = planes reusable."""
+    digest = hashlib.sha256("\n".join(r.url for r in requests).encode()).hexdigest()
+    return {
+        "version": _STAGING_VERSION,
+        "image_id": geometry.image_id,
+        "window": window,
+        "size": [
+            geometry.size_t,
+            geometry.size_z,
+            geometry.size_c,
+            geometry.size_y,
+            geometry.size_x,
+        ],
+        "max_plane": limits.max_plane,
+        "max_tile": limits.max_tile,
+        "requests": len(requests),
+        "urls_sha256": digest,
+    }
+
+
+def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]:
+    """Create or reuse the staging folder; return the complete staged files by stem.
+
+    A folder staged for a different request set is emptied first.
+    """
+    record_path = staging / STAGING_RECORD
+    try:
+        previous = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    if previous != record and staging.exists():
+        logger.info("staging %s was for other requests; starting it afresh", staging)
+        shutil.rmtree(staging)
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+        if previous != record:
+            write_atomic(record_path, json.dumps(record, indent=1).encode())
+    except OSError as exc:
+        raise StorageError(f"cannot create staging folder {staging}: {exc}") from exc
+    return staged_files(staging)
+
+
+def _plane_check(request: PlaneRequest, geometry: Geometry) -> Any:
+    """A client ``check``: the answer is a PNG/JPEG of exactly the asked size."""
+    if request.region is None:
+        expected = (geometry.size_x, geometry.size_y)
+    else:
+        expected = (request.region.width, request.region.height)
+
+    def check(fetched: Fetched) -> None:
+        try:
+            size = probe_size(fetched.body)
+        except PlaneError as exc:
+            raise InvalidBodyError(str(exc), url=fetched.url) from exc
+        if size != expected:
+            raise InvalidBodyError(
+                f"rendered plane is {size[0]}x{size[1]}, expected {expected[0]}x{expected[1]}",
+                url=fetched.url,
+            )
+
+    return check
+
+
+async def fetch_missing(
+    client: Client,
+    geometry: Geometry,
+    missing: Sequence[PlaneRequest],
+    staging: Path,
+    *,
+    concurrency: int = DEFAULT_PLANE_CONCURRENCY,
+) -> None:
+    """Fetch and stage ``missing`` requests; the first failure stops the rest and is raised."""
+    pending: Iterator[PlaneRequest] = iter(missing)
+    errors: list[FetchError | StorageError] = []
+
+    async def worker(scope: anyio.CancelScope) -> None:
+        for request in pending:
+            try:
+                fetched = await client.get(
+                    request.url, Expect.IMAGE, check=_plane_check(request, geometry)
+                )
+                target = staging / (request.stem + extension(image_format(fetched.body)))
+                await anyio.to_thread.run_sync(write_atomic, target, fetched.body)
+            except FetchError as exc:
+                errors.append(exc)
+                scope.cancel()
+                return
+            except OSError as exc:
+                errors.append(StorageError(f"cannot stage plane in {staging}: {exc}"))
+                scope.cancel()
+                return
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(max(1, min(concurrency, len(missing)))):
+            tg.start_soon(worker, tg.cancel_scope)
+    if errors:
+        raise errors[0]
+
+
+def source_format(files: Mapping[str, Path]) -> str:
+    """``png``, ``jpeg`` or ``png+jpeg`` from the staged files' extensions."""
+    kinds = sorted({"png" if p.suffix == ".png" else "jpeg" for p in files.values()})
+    return "+".join(kinds) or "png"
+
+
+def assemble(
+    geometry: Geometry,
+    requests: Sequence[PlaneRequest],
+    files: Mapping[str, Path],
+    meta: StackMetadata,
+    out_path: Path,
+) -> None:
+    """Write the OME-TIFF from staged files, one plane in memory at a time."""
+    by_plane: dict[tuple[int, int, int], list[PlaneRequest]] = {}
+    for request in requests:
+        by_plane.setdefault((request.t, request.z, request.c), []).append(request)
+
+    def source(t: int, z: int, c: int) -> NDArray[np.uint8]:
+        return read_plane(geometry, by_plane[(t, z, c)], files)
+
+    write_ome_tiff(out_path, meta, source)
+
+
+_TIME_UNITS: Final = {
+    "SECOND": 1.0,
+    "MILLISECOND": 1e-3,
+    "MICROSECOND": 1e-6,
+    "NANOSECOND": 1e-9,
+    "MINUTE": 60.0,
+    "HOUR": 3600.0,
+}
+
+
+def parse_time_increment(body: Mapping[str, Any]) -> float | None:
+    """Seconds between time points from ``/api/v0/m/images/{id}/``, if stated.
+
+    imgData does not carry it; the JSON API's ``Pixels.TimeIncrement`` does,
+    as a unit object (``{"Unit": "SECOND", "Value": 30.0}``) or a number.
+    """
+    data = body.get("data")
+    pixels = data.get("Pixels") if isinstance(data, Mapping) else None
+    value = pixels.get("TimeIncrement") if isinstance(pixels, Mapping) else None
+    if isinstance(value, Mapping):
+        number, unit = value.get("Value"), str(value.get("Unit") or "SECOND").upper()
+        scale = _TIME_UNITS.get(unit)
+        if isinstance(number, int | float) and scale is not None and number > 0:
+            return float(number) * scale
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+async def fetch_time_increment(client: Client, image_id: int) -> float | None:
+    """Best effort: one JSON API request; any failure means "unknown"."""
+    try:
+        fetched = await client.get(f"api/v0/m/images/{image_id}/", Expect.JSON)
+        body = fetched.json()
+    except (FetchError, ValueError) as exc:
+        logger.debug("no TimeIncrement for image %d: %s", image_id, exc)
+        return None
+    return parse_time_increment(body) if isinstance(body, Mapping) else None
+
+
+def _server_of(client: Client) -> str:
+    settings = getattr(client, "settings", None)
+    base = getattr(settings, "base_url", None)
+    return redact_url(str(base)) if base else "unknown server"
+
+
+async def harvest_stack(
+    client: Client,
+    store: StackStore,
+    ref: ImageRef,
+    imgdata: dict[str, Any],
+    *,
+    window: str,
+    out_dir: Path,
+    max_plane: int | None = None,
+    max_tile: int | None = None,
+    server: str | None = None,
+    time_increment: float | None = None,
+    plane_concurrency: int = DEFAULT_PLANE_CONCURRENCY,
+    ask_time_increment: bool = True,
+) -> None:
+    """Fetch every plane of ``ref`` (resuming from staging) and store its OME-TIFF.
+
+    ``max_plane``/``max_tile`` override what the server's OPTIONS says (None:
+    ask, else 3192/2048). ``time_increment`` (seconds) goes into the OME-XML;
+    imgData does not carry it, so for time series it is otherwise asked from
+    the JSON API (``ask_time_increment``). Raises
+    :class:`~harvester.errors.PermanentError` when imgData cannot describe a
+    stack, the client's :class:`~harvester.errors.FetchError` when a plane
+    fails for good (staged planes are kept for the next run), and
+    :class:`~harvester.errors.StorageError` on disk trouble.
+    """
+    try:
+        geometry = Geometry.from_imgdata(imgdata)
+        windows = choose_windows(imgdata, window)
+    except (PlaneError, WindowError) as exc:
+        raise PermanentError(f"stack of image {ref.image_id}: {exc}") from exc
+    if max_plane is not None:
+        limits = RenderLimits(max_plane, max_tile or DEFAULT_MAX_TILE, "config")
+    else:
+        limits = await discover_limits(client, ref.image_id)
+        if max_tile is not None:
+            limits = RenderLimits(limits.max_plane, max_tile, limits.source)
+    requests = plan_requests(
+        geometry, windows, max_plane=limits.max_plane, max_tile=limits.max_tile
+    )
+    staging = layout.staging_dir(out_dir, ref.image_id)
+    record = _record(geometry, window, limits, requests)
+    files = await anyio.to_thread.run_sync(prepare_staging, staging, record)
+    missing = [r for r in requests if r.stem not in files]
+    logger.info(
+        "stack %d: %d planes, %d requests, %d staged, %d to fetch",
+        ref.image_id,
+        geometry.plane_count,
+        len(requests),
+        len(requests) - len(missing),
+        len(missing),
+    )
+    if missing:
+        await fetch_missing(client, geometry, missing, staging, concurrency=plane_concurrency)
+        files = await anyio.to_thread.run_sync(staged_files, staging)
+        lost = [r.stem for r in requests if r.stem not in files]
+        if lost:
+            raise StorageError(f"staged planes vanished from {staging}: {lost[:3]}")
+    if time_increment is None and geometry.size_t > 1 and ask_time_increment:
+        time_increment = await fetch_time_increment(client, ref.image_id)
+    meta = StackMetadata(
+        image_id=geometry.image_id,
+        name=geometry.name or ref.image_name,
+        server=server or _server_of(client),
+        size_x=geometry.size_x,
+        size_y=geometry.size_y,
+        size_z=geometry.size_z,
+        size_c=geometry.size_c,
+        size_t=geometry.size_t,
+        windows=windows,
+        window_mode=window,
+        source_format=source_format(files),
+        pixel_type=geometry.pixel_type,
+        physical_size_x=geometry.physical_size_x,
+        physical_size_y=geometry.physical_size_y,
+        physical_size_z=geometry.physical_size_z,
+        time_increment=time_increment,
+        acquisition_ts=geometry.acquisition_ts,
+        levels=geometry.levels,
+        extra=(
+            ("requests", str(len(requests))),
+            ("max_plane", f"{limits.max_plane} ({limits.source})"),
+        ),
+    )
+    tmp = staging / ASSEMBLY_NAME
+    try:
+        await anyio.to_thread.run_sync(assemble, geometry, requests, files, meta, tmp)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write stack of image {ref.image_id}: {exc}") from exc
+    except PlaneError as exc:
+        # A staged file that passed the trailer check but does not decode:
+        # drop the staging so the next run refetches, and report it.
+        await anyio.to_thread.run_sync(shutil.rmtree, staging, True)
+        raise InvalidBodyError(f"stack of image {ref.image_id}: {exc}") from exc
+    rel_path = layout.image_path(ref.image_id, STACK_KIND)
+    await store.put_file(STACK_KIND, ref.image_id, rel_path, tmp)
+    await store.flush()
+    await anyio.to_thread.run_sync(shutil.rmtree, staging, True)
+    logger.info("stack %d stored as %s", ref.image_id, rel_path)
