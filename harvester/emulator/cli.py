@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="answer every imgData with 200 + an 'Exception' body (IDR after its Zarr migration)",
     )
+    parser.add_argument(
+        "--migration-2026",
+        action="store_true",
+        help="block renders as IDR did in 2026 (403 renders, 404 sized thumbnails)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= args.port <= 65535:
             raise ValueError(f"port {args.port} out of range 0-65535")
         spec = parse_faults(args.faults).with_latency(args.latency_ms, args.jitter_ms)
-        options = {"imgdata_exception": True} if getattr(args, "imgdata_exception", False) else {}
+        options = {
+            name: True
+            for name in ("imgdata_exception", "migration_2026")
+            if getattr(args, name, False)
+        }
         app = build_application(args.preset, args.seed, args.mode, **options)
     except ValueError as exc:
         return _error(str(exc))

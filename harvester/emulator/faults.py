@@ -26,6 +26,8 @@ item                   meaning
 ``ratelimit:N/s``      per client IP: 429 once N requests were served in the last 1 s
 ``seed:N``             seed of the decisions (default 0)
 ``only:P[|P...]``      restrict the faults (not latency) to paths starting with P
+                       (P starts with ``/``) or to route names matching the glob P
+                       (``only:image*|imgData``)
 =====================  ==============================================================
 
 Rates are ``5%`` or a fraction (``0.05``); durations are ``20ms``, ``1.5s``, ``2m``, ``1h`` or a
@@ -46,6 +48,7 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
+from fnmatch import fnmatchcase
 
 __all__ = [
     "Decision",
@@ -94,6 +97,7 @@ class FaultSpec:
     maintenance: tuple[float, float] | None = None  # (start offset, duration)
     ratelimit: int | None = None
     only: tuple[str, ...] = ()
+    only_routes: tuple[str, ...] = ()
 
     def rate(self, kind: str) -> float:
         """The configured rate of ``kind`` (0.0 when absent)."""
@@ -157,6 +161,7 @@ def parse_faults(spec: str | None) -> FaultSpec:
     maintenance: tuple[float, float] | None = None
     ratelimit: int | None = None
     only: list[str] = []
+    only_routes: list[str] = []
     for raw in spec.split(","):
         item = raw.strip()
         if not item:
@@ -186,12 +191,11 @@ def parse_faults(spec: str | None) -> FaultSpec:
                 raise ValueError(f"bad fault item {item!r}: expected ratelimit:N/s with N >= 1")
             ratelimit = int(match[1])
         elif name == "only":
-            prefixes = [p.strip() for p in value.split("|") if p.strip()]
-            if not prefixes or any(not p.startswith("/") for p in prefixes):
-                raise ValueError(
-                    f"bad fault item {item!r}: only: takes path prefixes starting with /"
-                )
-            only.extend(prefixes)
+            targets = [p.strip() for p in value.split("|") if p.strip()]
+            if not targets:
+                raise ValueError(f"bad fault item {item!r}: only: takes path prefixes or routes")
+            only.extend(p for p in targets if p.startswith("/"))
+            only_routes.extend(p for p in targets if not p.startswith("/"))
         else:
             raise ValueError(f"unknown fault item {item!r} (known: {', '.join(_KNOWN)})")
     total = sum(rates.values())
@@ -208,6 +212,7 @@ def parse_faults(spec: str | None) -> FaultSpec:
         maintenance=maintenance,
         ratelimit=ratelimit,
         only=tuple(only),
+        only_routes=tuple(only_routes),
     )
 
 
@@ -294,8 +299,12 @@ class FaultInjector:
             self._rng = random.Random(self.spec.seed)
             self._served.clear()
 
-    def decide(self, path: str, client: str, now: float | None = None) -> Decision:
-        """The decision for one request to ``path`` from ``client`` at monotonic ``now``."""
+    def decide(self, path: str, client: str, now: float | None = None, route: str = "") -> Decision:
+        """The decision for one request to ``path`` from ``client`` at monotonic ``now``.
+
+        ``route`` (the route name) only matters when the spec restricts faults
+        to route names with ``only:``.
+        """
         spec = self.spec
         if not spec.active:
             return NO_FAULT
@@ -307,7 +316,7 @@ class FaultInjector:
             jitter = self._rng.random() * spec.jitter_s if spec.jitter_s else 0.0
             form_pick = self._rng.random()
             delay = spec.latency_s + jitter
-            eligible = not spec.only or path.startswith(spec.only)
+            eligible = self._eligible(path, route)
             if not eligible:
                 return Decision(delay_s=delay) if delay else NO_FAULT
             if spec.maintenance is not None:
@@ -335,6 +344,14 @@ class FaultInjector:
                 return Decision(delay_s=delay) if delay else NO_FAULT
             retry_after = self._retry_after(form_pick) if kind == "429" else None
             return Decision(kind, delay, retry_after, spec.trickle_delay_s)
+
+    def _eligible(self, path: str, route: str) -> bool:
+        spec = self.spec
+        if not spec.only and not spec.only_routes:
+            return True
+        if spec.only and path.startswith(spec.only):
+            return True
+        return any(fnmatchcase(route, pattern) for pattern in spec.only_routes)
 
     def _retry_after(self, pick: float) -> str:
         forms = self.spec.retry_after_forms

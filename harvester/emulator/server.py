@@ -253,7 +253,8 @@ class _Connection(asyncio.Protocol):
             self._done(keep_alive)
             return
         server.stats.begin(self.client)
-        decision = server.faults.decide(req.path, self.client)
+        route = server.route_name(req) if server.spec.only_routes else ""
+        decision = server.faults.decide(req.path, self.client, route=route)
         kind = decision.kind
         if decision.replaces:
             assert kind is not None

@@ -132,6 +132,10 @@ def test_only_restricts_faults_to_prefixes(make_emulator: Factory, fake_app: Any
         assert client.get("/json/").status_code == 200
         assert client.get("/thumb/10/").status_code == 503
         assert client.get("/__emulator__/stats").status_code == 200
+    by_route = _emu(make_emulator, fake_app, "503:100%,only:image:*")
+    with httpx.Client(base_url=by_route.base_url, timeout=5) as client:
+        assert client.get("/json/").status_code == 200
+        assert client.get("/thumb/10/").status_code == 503
 
 
 async def test_peak_concurrency_counts_slow_parallel_requests(

@@ -42,7 +42,7 @@ def test_full_spec_parses() -> None:
         ("503:60%,500:60%", "100%"),
         ("seed:x", "seed:x"),
         ("reset", "reset"),
-        ("only:webgateway", "only:webgateway"),
+        ("only:|", "only:|"),
     ],
 )
 def test_bad_specs_name_the_item(text: str, needle: str) -> None:
@@ -103,6 +103,10 @@ def test_exception_only_on_imgdata_and_only_filter() -> None:
     assert other.kind is None
     assert other.delay_s == pytest.approx(0.01)
     assert inj.decide("/api/v0/m/screens/", "c", 0.0).kind == "503"
+    inj = FaultInjector(parse_faults("503:100%,only:image*|imgData"))
+    assert inj.decide("/x/", "c", 0.0, route="image:thumbnail").kind == "503"
+    assert inj.decide("/x/", "c", 0.0, route="imgData").kind == "503"
+    assert inj.decide("/x/", "c", 0.0, route="plates").kind is None
 
 
 def test_maintenance_window_bounds() -> None:
