@@ -33,7 +33,6 @@ from harvester.models import Artifact, ImageRef
 
 if TYPE_CHECKING:
     from harvester.config import HarvestConfig
-    from harvester.walk import StudySink
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +197,12 @@ class PlanWriter:
         self.targets = {k: list(v) for k, v in (targets or {}).items() if v}
         self.base_url = base_url
         self.force = force
+        from harvester.walk import SeenIds
+
         tag = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.tmp = self.out_dir / f"{PLAN_DIRNAME}.tmp-{tag}"
-        self._seen: set[int] = set()
+        self._seen = SeenIds()
+        self._count = 0
         self._fh: IO[str] | None = None
         self.info: PlanInfo | None = None
 
@@ -225,9 +227,9 @@ class PlanWriter:
         """Append one image; returns False (and writes nothing) if it was already planned."""
         if self._fh is None:
             raise RuntimeError("PlanWriter.add() outside its `with` block")
-        if ref.image_id in self._seen:
+        if not self._seen.add(ref.image_id):
             return False
-        self._seen.add(ref.image_id)
+        self._count += 1
         record = ref.to_json()
         record["artifacts"] = self.artifacts
         self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
@@ -241,7 +243,7 @@ class PlanWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
-        n = len(self._seen)
+        n = self._count
         info = PlanInfo(
             images=n,
             artifacts={a: n for a in self.artifacts},
@@ -325,20 +327,25 @@ async def plan_targets(
     out_dir: Path,
     *,
     force: bool = False,
-    study: StudySink | None = None,
+    argv: Sequence[str] = (),
     on_image: Callable[[ImageRef], None] | None = None,
 ) -> PlanInfo:
     """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
 
-    A walk with failures (a plate listing that failed for good) publishes
-    nothing: an incomplete plan would silently shrink the harvest of every
-    shard. ``study`` receives the study-level metadata, so that a plan-driven
-    harvest (which does not walk) still gets it, written once.
+    The walk also saves the study-level metadata (screen, plates, wells,
+    project, datasets) into DIR through the store, exactly as a single
+    harvest would: a plan-driven harvest does not walk, so the planner is the
+    one writer of those files. A walk with failures (a plate listing that
+    failed for good) publishes no plan: an incomplete plan would silently
+    shrink the harvest of every shard.
     """
     import anyio
 
-    from harvester.client import Client, ClientSettings
+    from harvester import layout
+    from harvester.client import Client
     from harvester.errors import RemoteError
+    from harvester.pipeline import StoreStudy, check_out_dir, client_settings, probe_server
+    from harvester.store import Store
     from harvester.walk import Walker, preflight
 
     if not config.has_targets or config.from_plan is not None:
@@ -346,21 +353,17 @@ async def plan_targets(
             "nothing to plan: give targets (--screen, --project, --plate, --dataset, --image, "
             "--ids-from) or a config file that lists them"
         )
-    settings = ClientSettings(
-        base_url=config.base_url,
-        concurrency=config.concurrency,
-        rate=config.rate,
-        burst=config.burst,
-        max_retries=config.max_retries,
-        timeout=config.timeout,
-        headers=config.headers,
-        cookies=config.cookies,
-    )
-    targets = _targets_of(config)
+    await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
+    await probe_server(config)
     extra: dict[str, Any] = {}
     if config.ids_from is not None:
         extra["ids_from"] = str(config.ids_from)
-    async with Client(settings) as client:
+    run_id = layout.new_run_id()
+    writer_name = layout.check_writer(layout.make_writer(run_id) + "-plan")
+    async with (
+        Store.open(out_dir, run_id=run_id, writer=writer_name, argv=argv) as store,
+        Client(client_settings(config)) as client,
+    ):
         prefetched = await preflight(
             client,
             screens=config.screens,
@@ -374,7 +377,7 @@ async def plan_targets(
             client,
             send,
             walk_concurrency=config.walk_concurrency,
-            study=study,
+            study=StoreStudy(store),
             on_image=on_image,
             prefetched=prefetched,
         )
@@ -390,11 +393,12 @@ async def plan_targets(
                     ids_file=config.ids_from,
                 )
 
+        targets = {k: v for k, v in _targets_of(config).items() if v}
         with PlanWriter(
             out_dir,
             artifacts=config.artifacts,
-            targets={k: v for k, v in targets.items() if v},
-            base_url=_public_url(config.base_url),
+            targets=targets,
+            base_url=public_url(config.base_url),
             force=force,
         ) as writer:
             async with anyio.create_task_group() as tg:
@@ -413,7 +417,18 @@ async def plan_targets(
             return writer.commit(**extra)
 
 
-def _public_url(url: str) -> str:
+def _prepare_out_dir(out_dir: Path, force: bool, check: Callable[[Path], None]) -> None:
+    """Refuse an existing plan (unless forced) or an unusable DIR; create DIR."""
+    if (out_dir / PLAN_DIRNAME / META_FILE).exists() and not force:
+        raise UsageError(
+            f"{out_dir / PLAN_DIRNAME} already holds a plan",
+            hint="pass --force to replace it (only while no shard is reading it)",
+        )
+    check(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def public_url(url: str) -> str:
     """The base URL without credentials (a plan is shared with every task and log)."""
     from urllib.parse import urlsplit
 

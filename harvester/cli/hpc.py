@@ -31,7 +31,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder DIR")
     parser.add_argument("--base-url", help="OMERO.web base URL (default: IDR)")
     for flag, dest, text in TARGET_FLAGS:
-        parser.add_argument(flag, dest=dest, action="append", metavar="ID", help=text)
+        parser.add_argument(flag, dest=dest, action="append", type=_id, metavar="ID", help=text)
     parser.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
     parser.add_argument("--artifacts", help="comma list: thumbnail,imgdata,render,metadata,stack")
     parser.add_argument(
@@ -52,17 +52,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "rate": args.rate,
     }
     for _flag, dest, _text in TARGET_FLAGS:
-        raw = getattr(args, dest)
-        if raw:
-            values[dest] = [_int_id(dest, v) for v in raw]
+        if getattr(args, dest):
+            values[dest] = list(getattr(args, dest))
     return values
 
 
-def _int_id(dest: str, value: str) -> int:
-    text = value.strip()
-    if not text.isdigit():
-        raise UsageError(f"--{dest.rstrip('s')}: {value!r} is not a numeric id")
-    return int(text)
+def _id(text: str) -> int:
+    value = text.strip()
+    if not value.isdigit() or int(value) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a numeric id")
+    return int(value)
 
 
 def register(subparsers: Any) -> None:
@@ -76,6 +75,7 @@ def register(subparsers: Any) -> None:
     _add_common(plan)
     plan.add_argument("--force", action="store_true", help="replace an existing plan")
     plan.add_argument("--quiet", action="store_true", help="print only errors")
+    plan.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     plan.set_defaults(run=run_plan)
 
     slurm = subparsers.add_parser(
@@ -95,6 +95,7 @@ def register(subparsers: Any) -> None:
     slurm.add_argument("--mem", help="memory per task, e.g. 4G")
     slurm.add_argument("--job-name", default="harvester", help="SLURM job name")
     slurm.add_argument("--submit", action="store_true", help="submit with sbatch")
+    slurm.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     slurm.set_defaults(run=run_slurm)
 
     index = subparsers.add_parser(
@@ -102,6 +103,7 @@ def register(subparsers: Any) -> None:
         help="rebuild DIR/index.csv from every journal (safe while shards run)",
     )
     index.add_argument("out", type=Path, metavar="DIR", help="output folder")
+    index.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     index.set_defaults(run=run_index)
 
 
@@ -114,24 +116,14 @@ def run_plan(args: argparse.Namespace) -> int:
 
     config = resolve(args.config, _overrides(args))
     out = Path(args.out)
-    study = _study_sink(out)
-    info = anyio.run(lambda: plan_targets(config, out, force=args.force, study=study))
+    argv = ["plan", *sys.argv[2:]]
+    info = anyio.run(lambda: plan_targets(config, out, force=args.force, argv=argv))
     if not args.quiet:
         kinds = ", ".join(f"{n} {k}" for k, n in info.artifacts.items())
         print(f"planned {info.images} images ({kinds}) in {out / 'plan'}")
         print(f"next: harvester slurm ... --out {out} --from-plan {out} --tasks N --submit")
         print(f"  or: harvester harvest --out {out} --from-plan {out} --shard K/N")
     return 0
-
-
-def _study_sink(out: Path) -> Any:
-    """The pipeline's store-backed study sink, so the plan saves study metadata once."""
-    try:
-        from harvester import pipeline
-    except ImportError:  # pragma: no cover - pipeline not installed
-        return None
-    factory = getattr(pipeline, "study_sink_for", None)
-    return factory(out) if factory is not None else None
 
 
 def run_slurm(args: argparse.Namespace) -> int:
@@ -147,24 +139,24 @@ def run_slurm(args: argparse.Namespace) -> int:
     if args.config is not None:
         harvest_args.append(str(Path(args.config).resolve()))
     harvest_args += ["--out", str(out)]
-    if args.base_url:
-        harvest_args += ["--base-url", args.base_url]
+    base_url = args.base_url
     for flag, dest, _text in TARGET_FLAGS:
         for value in getattr(args, dest) or ():
-            harvest_args += [flag, str(_int_id(dest, value))]
+            harvest_args += [flag, str(value)]
     if args.ids_from:
         harvest_args += ["--ids-from", str(Path(args.ids_from).resolve())]
+    artifacts = args.artifacts
     if args.from_plan:
-        from harvester.plan import read_plan_info
-
-        read_plan_info(args.from_plan)  # a missing plan is an error now, not in N tasks
+        base_url, artifacts = _check_plan(args.from_plan, config, base_url, artifacts)
         harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
     elif not config.has_targets:
         raise UsageError(
             "nothing to harvest: give targets, a config file that lists them, or --from-plan DIR"
         )
-    if args.artifacts:
-        harvest_args += ["--artifacts", args.artifacts]
+    if base_url:
+        harvest_args += ["--base-url", base_url]
+    if artifacts:
+        harvest_args += ["--artifacts", artifacts]
     job = SlurmJob(
         out_dir=out,
         tasks=args.tasks,
@@ -187,6 +179,31 @@ def run_slurm(args: argparse.Namespace) -> int:
     submitted = submit(job)
     print(follow_text(job, submitted))
     return 0
+
+
+def _check_plan(
+    plan_path: Path, config: Any, base_url: str | None, artifacts: str | None
+) -> tuple[str | None, str | None]:
+    """Read the plan now (not N times in the queue); default URL and artifacts from it.
+
+    A plan lists image ids of one server: harvesting them from another would
+    fetch the wrong images, so a differing base URL is refused.
+    """
+    from harvester.config import DEFAULT_BASE_URL
+    from harvester.plan import public_url, read_plan_info
+
+    info = read_plan_info(plan_path)
+    if base_url is None and config.base_url == DEFAULT_BASE_URL and info.base_url:
+        base_url = info.base_url
+    chosen = public_url(base_url or config.base_url).rstrip("/")
+    if info.base_url and chosen != info.base_url.rstrip("/"):
+        raise UsageError(
+            f"the plan in {plan_path} was made for {info.base_url}, not {chosen}",
+            hint="use the same --base-url as `harvester plan`, or plan again",
+        )
+    if artifacts is None and info.artifacts:
+        artifacts = ",".join(info.artifacts)
+    return base_url, artifacts
 
 
 def run_index(args: argparse.Namespace) -> int:

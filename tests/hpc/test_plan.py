@@ -109,7 +109,7 @@ def test_killed_planner_leaves_no_visible_plan(tmp_path: Path) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    proc = subprocess.run([sys.executable, "-c", code], timeout=60, check=False)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, timeout=60, check=False)
     assert proc.returncode == -9
     assert not (tmp_path / "plan").exists()
     with pytest.raises(UsageError, match="no harvest plan"):

@@ -134,7 +134,7 @@ def _fake_sbatch(bindir: Path, log: Path, answer: str = "4242", rc: int = 0) -> 
     bindir.mkdir(parents=True, exist_ok=True)
     fake = bindir / "sbatch"
     fake.write_text(
-        f"#!/bin/sh\necho \"$@\" >> {shlex.quote(str(log))}\n"
+        f'#!/bin/sh\necho "$@" >> {shlex.quote(str(log))}\n'
         f"[ {rc} = 0 ] || {{ echo 'sbatch: error: invalid partition' >&2; exit {rc}; }}\n"
         f"echo '{answer};cluster'\n"
     )
