@@ -134,6 +134,7 @@ class EmulatorThread:
         self._loop = loop
         try:
             loop.run_until_complete(self._main())
+            loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()
 
@@ -211,17 +212,23 @@ async def serve(
 
 
 def spawn_emulator(
-    args: Sequence[str] = (), *, timeout: float = START_TIMEOUT_S
+    args: Sequence[str] = (),
+    *,
+    timeout: float = START_TIMEOUT_S,
+    command: Sequence[str] | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
     """Run ``python -m harvester.emulator ARGS`` and wait for its ``serving URL`` line.
 
-    Returns the process (the caller terminates it) and the base URL. Raises
-    ``RuntimeError`` with the process's stderr if it exits or stays silent.
+    ``command`` replaces the program part (e.g. ``[python, "-m", "harvester",
+    "emulate"]``). Returns the process (the caller terminates it, e.g. with
+    SIGTERM) and the base URL. Raises ``RuntimeError`` with the process's
+    stderr if it exits or stays silent.
     """
+    program = list(command) if command else [sys.executable, "-m", "harvester.emulator"]
     # Kept open past this function on purpose: the child writes to it while it runs.
     stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harvester.emulator", *args],
+        [*program, *args],
         stdout=subprocess.PIPE,
         stderr=stderr,
         stdin=subprocess.DEVNULL,

@@ -497,6 +497,9 @@ class EmulatorServer:
         self._server.close()
         for conn in list(self.connections):
             conn.shutdown()
+        # Let the aborted transports run connection_lost before the loop goes away.
+        for _ in range(3):
+            await asyncio.sleep(0)
         await self._server.wait_closed()
         self._server = None
 

@@ -102,3 +102,14 @@ def test_subprocess_error_has_no_traceback() -> None:
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("error: ")
+
+
+def test_harvester_emulate_subcommand_serves() -> None:
+    """`python -m harvester emulate` prints the serving line and stops on SIGTERM."""
+    command = [sys.executable, "-m", "harvester", "emulate"]
+    proc, base_url = spawn_emulator(["--port", "0"], command=command)
+    try:
+        assert httpx.get(f"{base_url}/webclient/", timeout=5).status_code == 200
+    finally:
+        code, rest = _stop(proc, signal.SIGTERM)
+    assert (code, rest) == (0, "")

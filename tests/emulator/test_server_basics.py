@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -154,3 +155,34 @@ def test_running_emulator_port_in_use(fake_app: Any) -> None:
         with pytest.raises(OSError):
             EmulatorThread(app=fake_app, port=port).start()
         assert json.loads(httpx.get(f"{emu.base_url}/__emulator__/health").text)["ok"] is True
+
+
+def test_real_app_routes_label_stats(make_emulator: Callable[..., EmulatorThread]) -> None:
+    """With the IDR app, stats use its route names, faulted answers included."""
+    emu = make_emulator(preset="demo", faults="503:100%,only:/xx/")
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        assert client.get("/webclient/").status_code == 200
+        assert client.get("/xx/").status_code == 503
+        assert client.get("/nothing/here/").status_code == 404
+    by_route = emu.stats()["by_route"]
+    assert by_route["webclient_home"] == {"200": 1}
+    assert by_route["404"] == {"404": 1, "503": 1}
+
+
+def test_stop_with_open_and_busy_connections(fake_app: Any) -> None:
+    """Stopping while a kept-alive connection waits on a slow answer is clean (no warnings)."""
+    emu = EmulatorThread(app=fake_app, faults="latency:5s").start()
+    host, port = emu.base_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"GET /json/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(100):
+            if emu.stats()["in_flight"] == 1:
+                break
+            time.sleep(0.01)
+        emu.stop()
+        try:
+            data = sock.recv(100)
+        except ConnectionResetError:
+            data = b""
+        assert data == b""
+    emu.stop()  # idempotent
