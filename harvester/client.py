@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,49 @@ _SERVER_STATUSES = frozenset({408, 500, 502})
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+
+# Values of the user's secret headers and cookies, so that log lines and
+# repeated server messages can be scrubbed of them (see _RedactingFilter).
+_KNOWN_SECRETS: set[str] = set()
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
+_COOKIE_IN_TEXT = re.compile(
+    r"((?:set-)?cookie['\"]?\s*[,:=]\s*b?['\"]?)[^'\"\r\n]*", re.IGNORECASE
+)
+
+
+class _RedactingFilter(logging.Filter):
+    """Scrub URLs, cookie headers and known secrets from httpx/httpcore log records.
+
+    httpx logs every request URL at INFO ("HTTP Request: GET <url>") and
+    httpcore logs response headers (Set-Cookie included) at DEBUG. Filters run
+    only for records that pass the level check, so this costs nothing unless
+    such logging is on.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "://" in message:
+            message = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), message)
+        if "ookie" in message or "OOKIE" in message:
+            message = _COOKIE_IN_TEXT.sub(lambda m: m.group(1) + "***", message)
+        message = _scrub(message, tuple(_KNOWN_SECRETS))
+        record.msg = message
+        record.args = None
+        return True
+
+
+_LOG_FILTER = _RedactingFilter()
+for _name in (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+):
+    logging.getLogger(_name).addFilter(_LOG_FILTER)
 
 
 class Expect(StrEnum):
@@ -211,6 +255,7 @@ class Client:
         self._origin = _origin(base)
         self._base_redacted = redact_url(base)
         self._secrets = _secret_values(settings)
+        _KNOWN_SECRETS.update(self._secrets)
         self.limiter = AdaptiveLimiter(settings.concurrency, settings.rate, settings.burst)
         self.retry = RetryPolicy(
             max_retries=settings.max_retries,

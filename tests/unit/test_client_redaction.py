@@ -1,0 +1,143 @@
+"""Credentials never leak: URLs, errors, Fetched, logs and reprs are redacted."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import pytest
+
+from harvester.client import Client, ClientSettings, Expect, redact_url
+from harvester.errors import ConfigError, FetchError, PermanentError, TransportError
+
+SECRET = "s3cr3t-VALUE-42"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://h/x/?bsession=abc", "http://h/x/?bsession=REDACTED"),
+        (
+            "http://h/x/?id=1&api_key=k&token=t&page=2",
+            "http://h/x/?id=1&api_key=REDACTED&token=REDACTED&page=2",
+        ),
+        ("http://h/?Password=p&SessionID=s", "http://h/?Password=REDACTED&SessionID=REDACTED"),
+        ("http://h/?client_secret=x#frag", "http://h/?client_secret=REDACTED#frag"),
+        ("http://h/?%62session=x", "http://h/?%62session=REDACTED"),  # percent-encoded name
+        ("http://user:pw@h:8080/p?x=1", "http://user:REDACTED@h:8080/p?x=1"),
+        ("http://h/p/?id=1&id=2&c=1|0:255$FF0000", "http://h/p/?id=1&id=2&c=1|0:255$FF0000"),
+        ("http://h/p/", "http://h/p/"),
+        ("webgateway/x/?bsession=1", "webgateway/x/?bsession=REDACTED"),
+        ("http://h/?flag&key", "http://h/?flag&key"),  # names without values stay
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    """Secret query values and URL passwords are replaced; everything else is byte-identical."""
+    assert redact_url(url) == expected
+    assert redact_url(expected) == expected  # idempotent
+
+
+def test_fetch_errors_redact_whatever_url_they_get() -> None:
+    """A FetchError built with a secret URL never shows the secret."""
+    error = TransportError("reset", url=f"http://h/x/?bsession={SECRET}", status=None)
+    assert SECRET not in str(error)
+    assert SECRET not in repr(error)
+    assert SECRET not in error.url
+
+
+def test_settings_repr_hides_headers_cookies_and_url_secrets() -> None:
+    """repr(ClientSettings) and repr(Client) show header/cookie names but never values."""
+    settings = ClientSettings(
+        base_url=f"http://h/?bsession={SECRET}",
+        headers={"Authorization": f"Bearer {SECRET}"},
+        cookies={"sessionid": SECRET},
+    )
+    assert SECRET not in repr(settings)
+    assert "Authorization" in repr(settings)
+    assert SECRET not in repr(Client(settings))
+
+
+def test_bad_base_url_error_is_redacted() -> None:
+    """A ConfigError about the base URL does not repeat a secret in it."""
+    with pytest.raises(ConfigError) as info:
+        ClientSettings(base_url=f"ftp://h/?token={SECRET}")
+    assert SECRET not in str(info.value)
+
+
+async def test_secrets_absent_from_fetched_errors_and_logs(
+    server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Query secrets, headers and cookies reach the server but never Fetched.url, errors or logs."""
+    server.script(
+        server.Reply(status=503),
+        server.Reply(body=b"{}", content_type="application/json"),
+    )
+    caplog.set_level(logging.DEBUG)
+    settings = ClientSettings(
+        server.base_url,
+        rate=None,
+        headers={"X-Api-Token": SECRET},
+        cookies={"sessionid_idr": SECRET},
+    )
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            got = await client.get(f"api/v0/?bsession={SECRET}", Expect.JSON)
+    assert server.requests[0].target == f"/api/v0/?bsession={SECRET}"  # sent as built
+    assert server.requests[0].headers["x-api-token"] == SECRET
+    assert SECRET in server.requests[0].headers["cookie"]
+    assert got.url == f"{server.base_url}/api/v0/?bsession=REDACTED"
+    assert SECRET not in repr(got)
+    assert any("retry" in r.getMessage() for r in caplog.records)
+    assert all(SECRET not in r.getMessage() for r in caplog.records)
+
+
+async def test_secret_echoed_by_server_message_is_scrubbed(server: Any) -> None:
+    """A server error message that echoes a cookie value is scrubbed from the reason."""
+    body = b'{"message": "bad session ' + SECRET.encode() + b'"}'
+    server.script(server.Reply(status=403, body=body, content_type="application/json"))
+    settings = ClientSettings(server.base_url, rate=None, cookies={"sessionid_idr": SECRET})
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(PermanentError) as info:
+                await client.get(f"x/?bsession={SECRET}", Expect.JSON)
+    assert "bad session" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+async def test_connection_error_does_not_leak_url_secret() -> None:
+    """An unreachable server's error shows the redacted URL only."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = ClientSettings(f"http://127.0.0.1:{port}", rate=None, max_retries=0)
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(FetchError) as info:
+                await client.get(f"x/?token={SECRET}", Expect.ANY)
+    assert SECRET not in str(info.value)
+    assert info.value.__cause__ is None
+    assert client.url_for(f"x/?token={SECRET}").endswith("x/?token=REDACTED")
+
+
+async def test_server_session_cookie_is_not_logged(
+    server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Set-Cookie session token from the server never appears in debug logs."""
+    server.script(
+        server.Reply(
+            body=b"{}",
+            content_type="application/json",
+            headers=[("Set-Cookie", f"sessionid_idr={SECRET}; HttpOnly; Path=/")],
+        )
+    )
+    caplog.set_level(logging.DEBUG)
+    with anyio.fail_after(10):
+        async with Client(ClientSettings(server.base_url, rate=None)) as client:
+            await client.get("webclient/?experimenter=-1", Expect.JSON)
+            await client.get("api/v0/", Expect.JSON)
+    assert SECRET in server.requests[1].headers["cookie"]  # the session is kept
+    assert any("ookie" in r.getMessage() for r in caplog.records)
+    assert all(SECRET not in r.getMessage() for r in caplog.records)
