@@ -314,6 +314,7 @@ class ScreenSpec:
     pixels: PixelsSpec
     acquisition_ts: float
     salt: int = 0
+    ts_ref_plate: int = 0  # the plate whose first image is taken at exactly acquisition_ts
 
     @property
     def n_plates(self) -> int:
@@ -558,6 +559,7 @@ def _demo(seed: int) -> tuple[list[ScreenSpec], list[ProjectSpec]]:
         pixels=demo_pixels,
         acquisition_ts=1404512029.0,
         salt=seed,
+        ts_ref_plate=target_plate,
     )
     project = ProjectSpec(
         id=DEMO_PROJECT_ID,
@@ -1092,7 +1094,7 @@ class Catalogue:
             image_id,
             name,
             spec.pixels,
-            spec.acquisition_ts + plate_index * 3600 + pos * 10 + fld,
+            spec.acquisition_ts + (plate_index - spec.ts_ref_plate) * 3600 + pos * 10 + fld,
             well_id=well.id,
             well_sample_id=spec.wellsample_base + offset,
             field=fld,

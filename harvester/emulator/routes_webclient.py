@@ -1,0 +1,336 @@
+"""``/webclient/api/*``: the tree JSON of OMERO.web's webclient (idr-api.md §2).
+
+Semantics reproduced from ``omeroweb/webclient/views.py`` and ``tree.py``:
+``page`` is 1-based (default 1), ``limit`` defaults to ``omero.web.page_size``
+(500 on IDR) with no maximum, ``page=0`` (or negative) disables paging, no
+totals are reported, lists are ordered by ``lower(name), id`` (plate
+acquisitions by id). A non-integer ``page``/``limit``/``id``/``group`` is a
+400 ``Invalid parameter value`` -- except in ``api/annotations/`` whose
+parsing is unguarded and so fails with Django's 500 page. Keys appear in the
+order the real marshal functions insert them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import Any, TypeVar
+
+from harvester.emulator.catalogue import (
+    OWNER_FIRST,
+    OWNER_ID,
+    OWNER_LAST,
+    OWNER_OMENAME,
+    MapAnn,
+)
+from harvester.emulator.http import Request, Response, Route
+from harvester.emulator.routes_common import (
+    BadParam,
+    django_500,
+    int_param,
+    json_response,
+    py_int,
+    text_response,
+    to_bool,
+)
+from harvester.emulator.site import Site
+
+T = TypeVar("T")
+
+#: ``ANNOTATIONS_LIMIT`` = ``PAGE * 100`` (50 000 on IDR).
+ANNOTATIONS_LIMIT_FACTOR = 100
+_NO_PERMS = {"canDelete": False, "canAnnotate": False, "canLink": False, "canEdit": False}
+
+
+def _server_tz() -> tzinfo:
+    """``omero.web.time_zone`` (Europe/London by default); UTC if tzdata is missing."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo("Europe/London")
+    except Exception:  # pragma: no cover - depends on the host's tzdata
+        return UTC
+
+
+SERVER_TZ = _server_tz()
+
+
+def marshal_date(ts: float) -> str:
+    """``tree._marshal_date``: whole seconds, ISO-8601 with the server's offset."""
+    return datetime.fromtimestamp(int(ts), SERVER_TZ).isoformat()
+
+
+def page_slice(items: Sequence[T], page: int, limit: int) -> list[T]:
+    """``params.page((page-1)*limit, limit)`` only when ``page > 0``."""
+    if page <= 0 or limit <= 0:
+        return list(items)
+    start = (page - 1) * limit
+    return list(items[start : start + limit])
+
+
+class _Paging:
+    """``page``/``limit``/``group`` as every list view parses them (400 on junk)."""
+
+    def __init__(self, site: Site, req: Request) -> None:
+        page = int_param(req, "page", 1)
+        limit = int_param(req, "limit", site.webclient_page_size)
+        int_param(req, "group", -1)
+        assert page is not None and limit is not None
+        self.page = page
+        self.limit = limit
+
+    def window(self) -> tuple[int, int | None]:
+        """(offset, limit or None for everything)."""
+        if self.page <= 0 or self.limit <= 0:
+            return 0, None
+        return (self.page - 1) * self.limit, self.limit
+
+
+def _bad_request() -> Response:
+    return text_response(400, "Invalid parameter value")
+
+
+def _container(obj_id: int, name: str, child_count: int) -> dict[str, Any]:
+    """``_marshal_project/_dataset/_screen/_plate``: the five keys in their order."""
+    return {
+        "id": obj_id,
+        "name": name,
+        "ownerId": OWNER_ID,
+        "childCount": child_count,
+        "permsCss": "",
+    }
+
+
+# -- lists ------------------------------------------------------------------
+
+
+def api_containers(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``api/containers/``: projects, orphaned datasets, screens, orphaned plates."""
+    try:
+        paging = _Paging(site, req)
+        int_param(req, "id", -1)
+    except BadParam:
+        return _bad_request()
+    cat = site.catalogue
+    projects = [_container(p.id, p.name, p.n_datasets) for p in cat.projects()]
+    screens = [_container(s.id, s.name, s.n_plates) for s in cat.screens()]
+    # Every dataset/plate has a parent here, so the orphan lists are empty; IDR
+    # disables the "orphaned" images container (omero.client.ui.tree.orphans).
+    body = {
+        "projects": page_slice(projects, paging.page, paging.limit),
+        "datasets": [],
+        "screens": page_slice(screens, paging.page, paging.limit),
+        "plates": [],
+    }
+    return json_response(body)
+
+
+def api_plates(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``api/plates/?id=<screen>``: childCount = number of runs."""
+    try:
+        paging = _Paging(site, req)
+        screen_id = int_param(req, "id")
+    except BadParam:
+        return _bad_request()
+    cat = site.catalogue
+    plates = cat.all_plates() if screen_id is None else cat.plates(screen_id)
+    items = page_slice(plates, paging.page, paging.limit)
+    return json_response({"plates": [_container(p.id, p.name, len(p.run_ids)) for p in items]})
+
+
+def api_plate_acquisitions(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``api/plate_acquisitions/?id=<plate>``: runs by id; ``id`` is mandatory."""
+    try:
+        paging = _Paging(site, req)
+        plate_id = int_param(req, "id")
+    except BadParam:
+        return _bad_request()
+    if plate_id is None:
+        return text_response(400, "id (plate) must be specified")
+    runs = page_slice(site.catalogue.runs(plate_id), paging.page, paging.limit)
+    out = []
+    for run in runs:
+        start = datetime.fromtimestamp(run.start_ms / 1000.0, UTC).replace(tzinfo=None)
+        end = datetime.fromtimestamp(run.end_ms / 1000.0, UTC).replace(tzinfo=None)
+        # IDR's runs are unnamed: the name falls back to "<start> - <end>" (UTC).
+        out.append({"id": run.id, "name": f"{start} - {end}", "ownerId": OWNER_ID, "permsCss": ""})
+    return json_response({"acquisitions": out})
+
+
+def api_datasets(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``api/datasets/?id=<project>``: childCount = number of images."""
+    try:
+        paging = _Paging(site, req)
+        project_id = int_param(req, "id")
+    except BadParam:
+        return _bad_request()
+    cat = site.catalogue
+    datasets = cat.all_datasets() if project_id is None else cat.datasets(project_id)
+    items = page_slice(datasets, paging.page, paging.limit)
+    return json_response({"datasets": [_container(d.id, d.name, d.n_images) for d in items]})
+
+
+def api_images(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``api/images/?id=<dataset>`` with ``sizeXYZ`` (no sizeC) and ``date``."""
+    try:
+        paging = _Paging(site, req)
+        dataset_id = int_param(req, "id")
+        int_param(req, "experimenter_id", -1)
+    except BadParam:
+        return _bad_request()
+    load_pixels = to_bool(req.param("sizeXYZ"))
+    with_date = to_bool(req.param("date"))
+    thumb_version = to_bool(req.param("thumbVersion"))
+    cat = site.catalogue
+    offset, limit = paging.window()
+    if dataset_id is not None:
+        ids = cat.dataset_image_ids(dataset_id, offset, limit)
+    else:
+        # Without an id OMERO lists every image; here: every project image,
+        # dataset by dataset (HCS images are not in datasets).
+        every = itertools.chain.from_iterable(
+            cat.dataset_image_ids(d.id) for d in cat.all_datasets()
+        )
+        stop = None if limit is None else offset + limit
+        ids = list(itertools.islice(every, offset, stop))
+    out = []
+    for image_id in ids:
+        info = cat.image(image_id)
+        if info is None:  # pragma: no cover - ids come from the catalogue
+            continue
+        item: dict[str, Any] = {
+            "id": info.id,
+            "name": info.name,
+            "ownerId": OWNER_ID,
+            "permsCss": "",
+        }
+        if info.fileset_id is not None:
+            item["filesetId"] = info.fileset_id
+        if load_pixels:
+            item.update(
+                {
+                    "sizeX": info.size_x,
+                    "sizeY": info.size_y,
+                    "sizeZ": info.size_z,
+                    "sizeT": info.size_t,
+                }
+            )
+        if with_date:
+            item["date"] = marshal_date(info.acquisition_ts + 86_400)  # import (creation) time
+            item["acqDate"] = marshal_date(info.acquisition_ts)
+        if thumb_version:
+            item["thumbVersion"] = 1
+        out.append(item)
+    return json_response({"images": out})
+
+
+# -- annotations ---------------------------------------------------------------
+
+_ANN_PARAMS: tuple[tuple[str, str], ...] = (
+    ("project", "Project"),
+    ("dataset", "Dataset"),
+    ("image", "Image"),
+    ("screen", "Screen"),
+    ("plate", "Plate"),
+    ("acquisition", "PlateAcquisition"),
+    ("well", "Well"),
+)
+
+
+def marshal_annotation(ann: MapAnn) -> dict[str, Any]:
+    """``tree._marshal_annotation`` for a map annotation and its link."""
+    return {
+        "id": ann.id,
+        "ns": ann.ns,
+        "name": None,
+        "description": None,
+        "owner": {"id": OWNER_ID},
+        "date": marshal_date(ann.ts),
+        "permissions": dict(_NO_PERMS),
+        "link": {
+            "id": ann.link_id,
+            "owner": {"id": OWNER_ID},
+            "parent": {"id": ann.parent_id, "class": ann.parent_class, "name": ann.parent_name},
+            "date": marshal_date(ann.ts),
+            "permissions": dict(_NO_PERMS),
+        },
+        "class": "MapAnnotationI",
+        "values": [[k, v] for k, v in ann.values],
+    }
+
+
+def _annotations_of(site: Site, dtype: str, obj_id: int) -> list[MapAnn]:
+    cat = site.catalogue
+    if dtype in ("Screen", "Project"):
+        ann = cat.study_annotation("screen" if dtype == "Screen" else "project", obj_id)
+        return [] if ann is None else [ann]
+    if dtype == "Well":
+        return cat.well_annotations(obj_id)
+    if dtype == "Image":
+        return cat.image_annotations(obj_id)
+    return []  # datasets, plates, runs carry no map annotations here
+
+
+def api_annotations(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``api/annotations/``: one entry per link, paged per object type, ordered by ns."""
+    try:
+        page = int_param(req, "page", 1)
+        limit = int_param(req, "limit", site.webclient_page_size * ANNOTATIONS_LIMIT_FACTOR)
+        assert page is not None and limit is not None
+        ids = {p: [py_int(v) for v in req.params(p)] for p, _ in _ANN_PARAMS}
+    except BadParam as exc:
+        return django_500(req, "ValueError", str(exc))
+    ann_type = req.param("type")
+    ns = req.param("ns")
+    annotations: list[dict[str, Any]] = []
+    if ann_type in (None, "map"):
+        for param, dtype in _ANN_PARAMS:
+            found: list[MapAnn] = []
+            for obj_id in dict.fromkeys(ids[param]):
+                found += _annotations_of(site, dtype, obj_id)
+            if ns is not None:
+                found = [a for a in found if a.ns == ns]
+            found.sort(key=lambda a: a.ns)  # "order by ch.ns" (stable within ns here)
+            annotations += [marshal_annotation(a) for a in page_slice(found, page, limit)]
+    experimenters = (
+        [
+            {
+                "id": OWNER_ID,
+                "omeName": OWNER_OMENAME,
+                "firstName": OWNER_FIRST,
+                "lastName": OWNER_LAST,
+            }
+        ]
+        if annotations
+        else []
+    )
+    return json_response({"annotations": annotations, "experimenters": experimenters})
+
+
+ROUTES: list[Route] = [
+    Route(
+        "webclient_api_annotations",
+        re.compile(r"/webclient/api/annotations/"),
+        api_annotations,
+        cached=True,
+    ),
+    Route(
+        "webclient_api_containers",
+        re.compile(r"/webclient/api/containers/"),
+        api_containers,
+        cached=True,
+    ),
+    Route("webclient_api_plates", re.compile(r"/webclient/api/plates/"), api_plates, cached=True),
+    Route(
+        "webclient_api_plate_acquisitions",
+        re.compile(r"/webclient/api/plate_acquisitions/"),
+        api_plate_acquisitions,
+        cached=True,
+    ),
+    Route(
+        "webclient_api_datasets", re.compile(r"/webclient/api/datasets/"), api_datasets, cached=True
+    ),
+    Route("webclient_api_images", re.compile(r"/webclient/api/images/"), api_images, cached=True),
+]

@@ -1,0 +1,341 @@
+"""Non-image webgateway JSON: plate grids, well children, well data, bulk tables.
+
+Reproduces ``webgateway/views.py`` (v5.26.0) and ``plategrid.py``:
+
+* ``plate/{pid}/[{field}/[{acq}/]]``: the grid is sized from the highest
+  occupied row/column of the plate's wells, then ``layout=expand`` (IDR's
+  default) doubles 8x12 until it fits; ``shrink`` drops leading empty
+  rows/columns, ``trim`` neither. Cells are ``null`` without an image at that
+  field; ``collabels`` are integers, ``rowlabels`` letters; ``thumb_url`` is
+  relative (``?size=`` adds the size). An unknown plate makes the view
+  *return* ``Http404`` (the class), which ``@jsonp`` cannot serialise: 500
+  JSON ``{"message": "Object of type type is not JSON serializable", ...}``.
+* ``well/{id}/children/``: images of a well (``simpleMarshal`` + position),
+  unknown well -> 500 ``text/javascript`` body ``""``.
+* ``table/{Type}/{id}/query/``: a small bulk-annotation table per well;
+  failures are HTTP 200 ``{"error": ...}`` as on IDR.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from harvester.emulator.catalogue import (
+    OWNER_FIRST,
+    OWNER_LAST,
+    Catalogue,
+    Plate,
+    Well,
+    row_letter,
+)
+from harvester.emulator.http import Request, Response, Route
+from harvester.emulator.routes_common import (
+    TEXT_JAVASCRIPT,
+    jsonp_response,
+    text_response,
+    webgateway_error,
+)
+from harvester.emulator.routes_webclient import SERVER_TZ
+from harvester.emulator.site import Site
+
+AUTHOR = f"{OWNER_FIRST} {OWNER_LAST}"
+LAYOUTS = ("expand", "shrink", "trim")
+DEFAULT_LAYOUT = "expand"  # omero.web.plate_layout
+
+
+def _int_or(text: str | None, default: int | None) -> int | None:
+    """``getIntOrDefault`` / ``int(x or 0)`` with a fallback: never raises."""
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def _thumb_url(image_id: int, size: int | None) -> str:
+    if size is None:
+        return f"/webgateway/render_thumbnail/{image_id}/"
+    return f"/webgateway/render_thumbnail/{image_id}/{size}/"
+
+
+def grid_size(wells: list[Well], layout: str) -> tuple[int, int]:
+    """(rows, cols) of the grid: max occupied well + 1, expanded to 8x12*2^k."""
+    rows = max((w.row for w in wells), default=-1) + 1
+    cols = max((w.col for w in wells), default=-1) + 1
+    if layout != "expand":
+        return rows, cols
+    r, c = 8, 12
+    while rows > r or cols > c:
+        r, c = r * 2, c * 2
+    return r, c
+
+
+def plate_grid(
+    cat: Catalogue,
+    plate: Plate,
+    field: int,
+    acquisition: int | None,
+    size: int | None,
+    layout: str,
+) -> dict[str, Any] | None:
+    """``PlateGrid.metadata``; None when ``shrink`` finds no image (``min([])``)."""
+    wells = cat.wells(plate.id)
+    rows, cols = grid_size(wells, layout)
+    results: list[tuple[Well, int]] = []
+    run_ok = acquisition is None or acquisition in plate.run_ids
+    if run_ok:
+        for well in wells:
+            ids = cat.well_image_ids(well)
+            if 0 <= field < len(ids):
+                results.append((well, ids[field]))
+    min_row = min_col = 0
+    if layout == "shrink":
+        if not results:
+            return None
+        min_row = min(w.row for w, _ in results)
+        min_col = min(w.col for w, _ in results)
+    collabels = list(range(1, cols + 1))[min_col:]
+    rowlabels = [row_letter(r) for r in range(rows)][min_row:]
+    grid: list[list[dict[str, Any] | None]] = [[None] * len(collabels) for _ in rowlabels]
+    image_sizes: list[dict[str, int]] = []
+    for well, image_id in results:
+        info = cat.image(image_id)
+        if info is None:  # pragma: no cover - ids come from the catalogue
+            continue
+        grid[well.row - min_row][well.col - min_col] = {
+            "type": "Image",
+            "id": image_id,
+            "name": info.name,
+            "description": "",
+            "author": AUTHOR,
+            "date": int(info.acquisition_ts),
+            "wellId": well.id,
+            "field": field,
+            "thumb_url": _thumb_url(image_id, size),
+        }
+        if not image_sizes:
+            image_sizes.append({"x": info.size_x, "y": info.size_y, "image_id": image_id})
+    return {
+        "grid": grid,
+        "collabels": collabels,
+        "rowlabels": rowlabels,
+        "image_sizes": image_sizes,
+    }
+
+
+def plate_grid_view(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``webgateway/plate/{pid}/[{field}/[{acquisition}/]]``."""
+    pid_text, field_text, acq_text = match.group("pid", "field", "acq")
+    field = _int_or(field_text or "0", 0)
+    acquisition = _int_or(acq_text, None) if acq_text is not None else None
+    size = _int_or(req.param("size"), None)
+    layout = req.param("layout") or DEFAULT_LAYOUT
+    if layout not in LAYOUTS:
+        layout = DEFAULT_LAYOUT
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return webgateway_error(
+            req, f"invalid literal for int() with base 10: {pid_text!r}", "webgateway/plategrid.py"
+        )
+    plate = site.catalogue.plate(pid)
+    if plate is None:
+        return webgateway_error(req, "Object of type type is not JSON serializable")
+    assert field is not None
+    grid = plate_grid(site.catalogue, plate, field, acquisition, size, layout)
+    if grid is None:
+        return webgateway_error(req, "min() arg is an empty sequence", "webgateway/plategrid.py")
+    return jsonp_response(req, grid)
+
+
+def _run_name(cat: Catalogue, run_id: int) -> str:
+    """``PlateAcquisitionWrapper.getName``: '<start> - <end>' in server local time."""
+    run = cat.run(run_id)
+    if run is None:  # pragma: no cover - only called for existing runs
+        return f"Run {run_id}"
+    start = datetime.fromtimestamp(run.start_ms // 1000, SERVER_TZ).replace(tzinfo=None)
+    end = datetime.fromtimestamp(run.end_ms // 1000, SERVER_TZ).replace(tzinfo=None)
+    return f"{start} - {end}"
+
+
+def well_children(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``webgateway/well/{id}/children/[?run=]``: images of the well with positions."""
+    cat = site.catalogue
+    well = cat.well(int(match.group("wid")))
+    if well is None:
+        return text_response(500, '""', TEXT_JAVASCRIPT)
+    run = _int_or(req.param("run"), None)
+    out: list[dict[str, Any]] = []
+    for fld, image_id in enumerate(cat.well_image_ids(well)):
+        info = cat.image(image_id)
+        if info is None:  # pragma: no cover
+            continue
+        if run is not None and info.run_id is not None and info.run_id != run:
+            continue
+        item: dict[str, Any] = {
+            "type": "Image",
+            "id": image_id,
+            "name": info.name,
+            "description": "",
+            "author": AUTHOR,
+            "date": float(int(info.acquisition_ts)),
+            "thumb_url": _thumb_url(image_id, None),
+        }
+        item["position"] = well_sample_position(fld)
+        if info.run_id is not None:
+            item["name"] += f" [Run: {_run_name(cat, info.run_id)}]"
+        out.append(item)
+    return jsonp_response(req, out)
+
+
+def well_sample_position(field: int) -> dict[str, dict[str, Any]]:
+    """Stage position of a field: a 3-column raster, 250 um apart."""
+    return {
+        "x": {"value": float(field % 3) * 250.0, "unit": "MICROMETER"},
+        "y": {"value": float(field // 3) * 250.0, "unit": "MICROMETER"},
+    }
+
+
+def well_data(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``webgateway/wellData/{id}/``: the well's simpleMarshal (first image)."""
+    cat = site.catalogue
+    well = cat.well(int(match.group("wid")))
+    if well is None:
+        return text_response(500, '""', TEXT_JAVASCRIPT)
+    plate = cat.plate(well.plate_id)
+    assert plate is not None
+    body: dict[str, Any] = {
+        "type": "Well",
+        "id": well.id,
+        "name": "",
+        "description": "",
+    }
+    ids = cat.well_image_ids(well)
+    if ids:
+        info = cat.image(ids[0])
+        assert info is not None
+        body["image"] = {
+            "type": "Image",
+            "id": info.id,
+            "name": info.name,
+            "description": "",
+            "author": AUTHOR,
+            "date": float(int(info.acquisition_ts)),
+            "thumb_url": _thumb_url(info.id, None),
+        }
+    body["wellPos"] = f"{row_letter(well.row)}{well.col + 1}"
+    body["plateId"] = plate.id
+    body["wellId"] = well.id
+    return jsonp_response(req, body)
+
+
+# -- bulk annotation tables ----------------------------------------------------
+
+_TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Plate", "PlateColumn"),
+    ("Well", "WellColumn"),
+    ("Plate_Well", "StringColumn"),
+    ("Characteristics [Organism]", "StringColumn"),
+    ("siRNA Identifier", "StringColumn"),
+    ("Gene Identifier", "StringColumn"),
+    ("Gene Symbol", "StringColumn"),
+    ("Has Phenotype", "StringColumn"),
+    ("Phenotype 1", "StringColumn"),
+    ("Phenotype 1 Term Accession", "StringColumn"),
+    ("Plate Name", "StringColumn"),
+    ("Well Name", "StringColumn"),
+)
+
+
+def _table_row(cat: Catalogue, well: Well) -> list[Any]:
+    plate = cat.plate(well.plate_id)
+    assert plate is not None and well.sample is not None
+    gene = cat.gene_of(well.spec, well.sample)
+    pheno = gene.phenotypes[0] if gene.phenotypes else ("", "")
+    wname = f"{row_letter(well.row).lower()}{well.col + 1}"
+    return [
+        plate.id,
+        well.id,
+        f"{plate.name}_{row_letter(well.row)}{well.col + 1}",
+        "Homo sapiens",
+        gene.sirna,
+        gene.ensembl,
+        gene.symbol,
+        "yes" if gene.phenotypes else "no",
+        pheno[0],
+        pheno[1],
+        plate.name,
+        wname,
+    ]
+
+
+def table_query(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``webgateway/table/{Type}[.path]/{id}/query/?query=``: the screen's well table."""
+    cat = site.catalogue
+    obj_type, obj_id = match.group("type"), int(match.group("oid"))
+    query = req.param("query", "*") or "*"
+    root = obj_type.split(".", 1)[0]
+    screen = None
+    plate: Plate | None = None
+    if root == "Screen" and obj_type.endswith("wells"):
+        well = cat.well(obj_id)
+        plate = cat.plate(well.plate_id) if well else None
+        screen = cat.screen(plate.screen_id) if plate else None
+    elif root == "Plate":
+        plate = cat.plate(obj_id)
+        screen = cat.screen(plate.screen_id) if plate else None
+    elif root == "Screen":
+        screen = cat.screen(obj_id)
+    if screen is None:
+        return jsonp_response(req, {"error": "Could not retrieve bulk annotations table"})
+    plates = [plate] if root == "Plate" and plate is not None else cat.plates(screen.id)
+    wells = [w for p in plates for w in cat.wells(p.id) if w.sample is not None]
+    if query == "*":
+        rows = wells
+    else:
+        m = re.fullmatch(r"Well-(\d+)", query)
+        if m is None:
+            return jsonp_response(req, {"error": f"Error executing query: {query}"})
+        rows = [w for w in wells if w.id == int(m.group(1))]
+    offset = max(0, _int_or(req.param("offset"), 0) or 0)
+    limit = _int_or(req.param("limit"), None)
+    picked = rows[offset : None if limit is None else offset + limit]
+    body = {
+        "data": {
+            "column_types": [t for _, t in _TABLE_COLUMNS],
+            "columns": [c for c, _ in _TABLE_COLUMNS],
+            "rows": [_table_row(cat, w) for w in picked],
+        },
+        "meta": {"rowCount": len(wells), "totalCount": len(rows), "limit": limit, "offset": offset},
+        "id": 15_000_000 + screen.id,
+        "annId": 8_000_000 + screen.id,
+        "owner": AUTHOR,
+        "addedBy": AUTHOR,
+        "parentType": "Screen",
+        "parentId": screen.id,
+        "addedOn": int(screen.spec.acquisition_ts * 1000) + 86_400_000 * 60,
+    }
+    return jsonp_response(req, body)
+
+
+ROUTES: list[Route] = [
+    Route(
+        "webgateway_plate_grid",
+        re.compile(r"/webgateway/plate/(?P<pid>[^/]+)/(?:(?P<field>[^/]+)/)?(?:(?P<acq>[^/]+)/)?"),
+        plate_grid_view,
+    ),
+    Route(
+        "webgateway_well_children",
+        re.compile(r"/webgateway/well/(?P<wid>\d+)/children/"),
+        well_children,
+    ),
+    Route("webgateway_well_data", re.compile(r"/webgateway/wellData/(?P<wid>\d+)/"), well_data),
+    Route(
+        "webgateway_table_query",
+        re.compile(r"/webgateway/table/(?P<type>[A-Za-z.]+)/(?P<oid>\d+)/query/"),
+        table_query,
+    ),
+]
