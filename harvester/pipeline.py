@@ -175,9 +175,11 @@ async def probe_server(cfg: HarvestConfig) -> None:
                 f"{shown} does not look like an OMERO.web server ({exc.reason})", hint=hint
             ) from None
         except PermanentError as exc:
+            if exc.status == 404 and await _probe_webclient(client):
+                logger.warning("%s has no JSON API (api/ 404): plates cannot be walked", shown)
+                return
             raise RemoteError(
-                f"{shown} does not look like an OMERO.web server "
-                f"(api/ answered {exc.status or ''} {exc.reason})".replace("  ", " "),
+                f"{shown} does not look like an OMERO.web server (api/ answered {exc.reason})",
                 hint=hint,
             ) from None
         except FetchError as exc:
@@ -197,6 +199,16 @@ async def probe_server(cfg: HarvestConfig) -> None:
             f"{shown} does not look like an OMERO.web server (api/ is not the JSON API root)",
             hint=hint,
         )
+
+
+async def _probe_webclient(client: Client) -> bool:
+    """Second chance for servers without the JSON API: the webclient tree answers JSON."""
+    try:
+        fetched = await client.get(urls.containers(), Expect.JSON)
+    except FetchError:
+        return False
+    body = fetched.json()
+    return isinstance(body, dict) and bool({"screens", "projects"} & set(body))
 
 
 # --------------------------------------------------------------------------- store adapter
@@ -281,22 +293,28 @@ class Harvest:
         k, n = self._shard
         return lambda image_id: in_shard(image_id, k, n)
 
-    async def _preflight(self, client: Client, state: JournalState | None) -> dict[Any, Any]:
+    async def _preflight_containers(self, client: Client) -> dict[Any, Any]:
+        """Screens, projects, plates, datasets: checked before DIR is touched."""
         cfg = self.cfg
-        # Images whose every artifact is done need no check (a rerun sends no image request).
-        images = [
-            i
-            for i in cfg.images
-            if state is None or any((a.value, i) not in state.done for a in cfg.artifacts)
-        ]
+        if cfg.from_plan is not None:
+            return {}
         return await preflight(
             client,
             screens=cfg.screens,
             projects=cfg.projects,
             plates=cfg.plates,
             datasets=cfg.datasets,
-            images=images,
         )
+
+    async def _preflight_images(self, client: Client, state: JournalState) -> dict[Any, Any]:
+        """``--image`` ids, except those whose every artifact is done (a rerun asks nothing)."""
+        cfg = self.cfg
+        if cfg.from_plan is not None:
+            return {}
+        images = [
+            i for i in cfg.images if any((a.value, i) not in state.done for a in cfg.artifacts)
+        ]
+        return await preflight(client, images=images)
 
     async def _produce(
         self,
@@ -375,23 +393,27 @@ class Harvest:
         run_id = layout.new_run_id()
         writer = layout.make_writer(run_id, self._shard)
         self.summary.run_id = run_id
-        self.out.mkdir(parents=True, exist_ok=True)
-        async with Store.open(
-            self.out, run_id=run_id, writer=writer, shard=cfg.shard, argv=public_argv(self.argv)
-        ) as store:
-            await store.save_run_config(
-                {
-                    "tool": "harvester",
-                    "version": __version__,
-                    "run": run_id,
-                    "writer": writer,
-                    "argv": public_argv(self.argv),
-                    "config": cfg.to_public(),
-                }
-            )
-            save_study = self._shard is None or self._shard[0] == 0
-            study = StoreStudy(store) if save_study else None
-            async with Client(client_settings(cfg)) as client:
+        async with Client(client_settings(cfg)) as client:
+            prefetched = await self._preflight_containers(client)
+            async with Store.open(
+                self.out,
+                run_id=run_id,
+                writer=writer,
+                shard=cfg.shard,
+                argv=public_argv(self.argv),
+            ) as store:
+                await store.save_run_config(
+                    {
+                        "tool": "harvester",
+                        "version": __version__,
+                        "run": run_id,
+                        "writer": writer,
+                        "argv": public_argv(self.argv),
+                        "config": cfg.to_public(),
+                    }
+                )
+                save_study = self._shard is None or self._shard[0] == 0
+                study = StoreStudy(store) if save_study else None
                 fetcher = Fetcher(
                     client,
                     store,
@@ -410,15 +432,11 @@ class Harvest:
                 )
                 try:
                     with anyio.CancelScope() as work:
-                        prefetched = (
-                            await self._preflight(client, store.state)
-                            if cfg.from_plan is None
-                            else {}
-                        )
+                        prefetched.update(await self._preflight_images(client, store.state))
                         await self._pipeline(client, store, fetcher, study, prefetched, work)
                 finally:
                     self._collect(fetcher, client)
-            # Leaving the store flushes: every finished file is journaled.
+                # Leaving the store flushes: every finished file is journaled.
         await self._write_index()
 
     async def _pipeline(
@@ -481,7 +499,8 @@ class Harvest:
         )
         pending = 0
         async with Client(client_settings(cfg)) as client:
-            prefetched = await self._preflight(client, state) if cfg.from_plan is None else {}
+            prefetched = await self._preflight_containers(client)
+            prefetched.update(await self._preflight_images(client, state))
             send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._produce, client, send, None, prefetched)

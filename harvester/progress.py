@@ -5,7 +5,8 @@ failures and skips in the postfix) and bytes stored (with the rate). Log
 records emitted while the bars are shown go through ``tqdm.write`` (via
 ``tqdm.contrib.logging.logging_redirect_tqdm``), so a warning prints above
 the bars instead of tearing them. ``Progress(enabled=False)`` (``--quiet``)
-draws nothing and costs nothing.
+draws nothing and costs nothing; bars are only drawn on a terminal, and only
+from the first image on, so an early error is printed alone.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ class Progress:
     """Implements ``pipeline.ProgressSink`` with tqdm bars."""
 
     def __init__(self, *, enabled: bool = True, file: TextIO | None = None) -> None:
-        self.enabled = enabled
         self.file = file or sys.stderr
+        # Bars only on a terminal: in logs and pipes they are noise (tqdm's disable=None rule).
+        isatty = getattr(self.file, "isatty", None)
+        self.enabled = enabled and bool(isatty and isatty())
         self.images = 0
         self.artifacts = 0
         self.failures = 0
@@ -42,7 +45,7 @@ class Progress:
         self._last_postfix = 0.0
 
     def open(self) -> None:
-        """Create the bars (called when the run starts)."""
+        """Create the bars (on the first event of the run)."""
         if not self.enabled or self._bars:
             return
         common: dict[str, Any] = {
@@ -76,7 +79,6 @@ class Progress:
         if not self.enabled:
             yield self
             return
-        self.open()
         try:
             with logging_redirect_tqdm(loggers=[logging.getLogger()]):
                 yield self
@@ -86,10 +88,14 @@ class Progress:
     # ---------------------------------------------------------------- ProgressSink
     def discovered(self, count: int = 1) -> None:
         self.images += count
+        if self.enabled and not self._bars:
+            self.open()  # lazily: nothing is drawn before the first image (errors stay clean)
         if self._images_bar is not None:
             self._images_bar.update(count)
 
     def done(self, kind: str, nbytes: int) -> None:
+        if self.enabled and not self._bars:
+            self.open()
         self.artifacts += 1
         self.bytes += nbytes
         if self._done_bar is not None:

@@ -1,0 +1,216 @@
+"""Bad input to the CLI: one-line ``error:`` (+ ``hint:``), exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.emulator.http import Request, Response
+
+API_ROOT = json.dumps({"data": [{"version": "0", "url:base": "http://x/api/v0/"}]}).encode()
+
+
+class ScriptedApp:
+    """Answers ``api/`` with ``root`` and everything else with a 404 JSON (unknown ids)."""
+
+    def __init__(self, root: tuple[int, bytes, str]) -> None:
+        self.root = root
+
+    def handle(self, req: Request) -> Response:
+        if req.path == "/api/":
+            status, body, ctype = self.root
+            return Response(status, body, ctype, route="api")
+        if req.path.startswith("/api/v0/m/"):
+            body = json.dumps({"message": "Object not found", "stacktrace": ""}).encode()
+            return Response(404, body, "application/json", route="api")
+        return Response(404, b"<html><h1>Not Found</h1></html>", "text/html", route="404")
+
+    def route_name(self, req: Request) -> str:
+        return "api"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def assert_one_error(err: str, *needles: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    assert all(line.startswith(("error: ", "hint: ")) for line in lines), err
+    for needle in needles:
+        assert needle in errors[0], err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["harvest", "--screen", "abc", "--out", "D"], "'abc' is not a numeric id"),
+        (["harvest", "--image", "-5", "--out", "D"], "--image"),
+        (["harvest", "--screen", "1", "--out", "D", "--concurrency", "0"], "concurrency"),
+        (["harvest", "--screen", "1", "--out", "D", "--rate", "-1"], "rate"),
+        (["harvest", "--screen", "1", "--out", "D", "--rate", "fast"], "rate"),
+        (["harvest", "--screen", "1", "--out", "D", "--artifacts", "thumb"], "thumb"),
+        (["harvest", "--screen", "1", "--out", "D", "--shard", "4/2"], "shard"),
+        (["harvest", "--screen", "1", "--out", "D", "--base-url", "idr.org"], "base"),
+        (["harvest", "--screen", "1"], "output folder"),
+        (["harvest", "--out", "D"], "nothing to harvest"),
+        (["harvest", "missing.toml", "--out", "D"], "not found"),
+        (["status", "no-such-dir"], "not a harvest folder"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+def test_usage_errors(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    needle: str,
+) -> None:
+    """Each bad argument gives exactly one error line naming the problem, exit 2, no files."""
+    monkeypatch.chdir(tmp_path)
+    code, err = run(capsys, *argv)
+    assert code == 2
+    assert_one_error(err, needle)
+    assert not (tmp_path / "D").exists()
+
+
+def test_unknown_config_key_names_nearest(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A config with a typo'd key names the key and suggests the nearest valid one."""
+    config = tmp_path / "c.toml"
+    config.write_text("screens = [1]\nconcurency = 4\n", encoding="utf-8")
+    code, err = run(capsys, "harvest", str(config), "--out", str(tmp_path / "D"))
+    assert code == 2
+    assert_one_error(err, "concurency")
+    assert "hint: did you mean 'concurrency'?" in err
+
+
+def test_output_folder_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--out naming a file (or a path below one) is refused before any request."""
+    target = tmp_path / "file"
+    target.write_text("keep me", encoding="utf-8")
+    for out in (target, target / "sub"):
+        code, err = run(
+            capsys,
+            "harvest",
+            "--screen",
+            "1",
+            "--out",
+            str(out),
+            "--base-url",
+            "http://127.0.0.1:9",
+        )
+        assert code == 2
+        assert_one_error(err, "output folder")
+    assert target.read_text(encoding="utf-8") == "keep me"
+
+
+def test_ids_file_junk_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A junk line in --ids-from is named by its line number; blank lines and comments pass."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# my ids\n123\n\n456  # ok\nabc\n", encoding="utf-8")
+    code, err = run(
+        capsys,
+        "harvest",
+        "--ids-from",
+        str(ids),
+        "--out",
+        str(tmp_path / "D"),
+        "--base-url",
+        "http://127.0.0.1:9",
+    )
+    assert code == 2
+    assert_one_error(err, "line 5", "abc")
+    assert not (tmp_path / "D").exists()
+
+
+def test_unreachable_host(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A base URL nobody listens on is a clear 'cannot reach' error, exit 2."""
+    code, err = run(
+        capsys,
+        "harvest",
+        "--screen",
+        "1",
+        "--out",
+        str(tmp_path / "D"),
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--timeout",
+        "2",
+    )
+    assert code == 2
+    assert_one_error(err, "cannot reach", "127.0.0.1:9")
+    assert not (tmp_path / "D").exists()
+
+
+@pytest.mark.parametrize(
+    ("root", "needle"),
+    [
+        ((200, b"<html><body>Welcome</body></html>", "text/html"), "not look like an OMERO"),
+        ((200, b"\x00\x01garbage{", "application/json"), "not look like an OMERO"),
+        ((200, json.dumps({"x": "y" * 200_000}).encode(), "application/json"), "bytes of JSON"),
+        ((200, b'{"data": []}', "application/json"), "not the JSON API root"),
+        ((404, b"<html>nope</html>", "text/html"), "not look like an OMERO"),
+    ],
+)
+def test_not_omero(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    root: tuple[int, bytes, str],
+    needle: str,
+) -> None:
+    """HTML, garbage, a huge JSON body or no API at the base URL: one clear error, exit 2."""
+    emu = make_emulator(app=ScriptedApp(root))
+    code, err = run(
+        capsys,
+        "harvest",
+        "--screen",
+        "1",
+        "--out",
+        str(tmp_path / "D"),
+        "--base-url",
+        emu.base_url,
+        "--max-retries",
+        "0",
+    )
+    assert code == 2
+    assert_one_error(err, needle)
+    assert not (tmp_path / "D").exists()
+
+
+@pytest.mark.parametrize("flag", ["--screen", "--plate", "--project", "--dataset", "--image"])
+def test_unknown_ids(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    flag: str,
+) -> None:
+    """An id the server does not know is one 'not found' error, exit 2, nothing fetched."""
+    app = ScriptedApp((200, API_ROOT, "application/json"))
+    emu = make_emulator(app=app)
+    code, err = run(
+        capsys,
+        "harvest",
+        flag,
+        "999999",
+        "--out",
+        str(tmp_path / "D"),
+        "--base-url",
+        emu.base_url,
+        "--max-retries",
+        "0",
+    )
+    assert code == 2
+    assert_one_error(err, "999999", "not found")
+    assert not (tmp_path / "D").exists() or flag == "--image"
