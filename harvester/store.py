@@ -477,6 +477,7 @@ class Store:
         self._progress = anyio.Event()
         self._committer_done = anyio.Event()
         self._collect_scope: anyio.CancelScope | None = None
+        self._committer_scope: anyio.CancelScope | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -578,6 +579,8 @@ class Store:
             await self._committer_done.wait()
         if not self._committer_done.is_set():
             logger.warning("stopping with uncommitted files; they will be fetched again")
+            if self._committer_scope is not None:
+                self._committer_scope.cancel()
 
     # ------------------------------------------------------------------ public API
 
@@ -680,35 +683,42 @@ class Store:
         self._queued += 1
 
     async def _committer(self) -> None:
+        # Shielded: when the caller is cancelled (Ctrl-C), the queued items must still be
+        # committed during shutdown; _shutdown cancels this scope itself after the drain timeout.
         try:
-            async with self._recv:
-                closed = False
-                while not closed:
-                    try:
-                        batch = [await self._recv.receive()]
-                    except anyio.EndOfStream:
-                        return
-                    closed = self._take_ready(batch)
-                    if not closed and len(batch) < self._batch_size and self._flush_interval:
-                        with anyio.move_on_after(self._flush_interval) as scope:
-                            self._collect_scope = scope
-                            while len(batch) < self._batch_size:
-                                try:
-                                    batch.append(await self._recv.receive())
-                                except anyio.EndOfStream:
-                                    closed = True
-                                    break
-                                closed = self._take_ready(batch)
-                                if closed:
-                                    break
-                        self._collect_scope = None
-                    with anyio.CancelScope(shield=True):
-                        ok = await self._commit(batch)
-                    if not ok:
-                        return
+            with anyio.CancelScope(shield=True) as scope:
+                self._committer_scope = scope
+                await self._commit_loop()
         finally:
             self._committer_done.set()
             self._wake()
+
+    async def _commit_loop(self) -> None:
+        async with self._recv:
+            closed = False
+            while not closed:
+                try:
+                    batch = [await self._recv.receive()]
+                except anyio.EndOfStream:
+                    return
+                closed = self._take_ready(batch)
+                if not closed and len(batch) < self._batch_size and self._flush_interval:
+                    with anyio.move_on_after(self._flush_interval) as collect:
+                        self._collect_scope = collect
+                        while len(batch) < self._batch_size:
+                            try:
+                                batch.append(await self._recv.receive())
+                            except anyio.EndOfStream:
+                                closed = True
+                                break
+                            closed = self._take_ready(batch)
+                            if closed:
+                                break
+                    self._collect_scope = None
+                with anyio.CancelScope(shield=True):
+                    ok = await self._commit(batch)
+                if not ok:
+                    return
 
     def _take_ready(self, batch: list[_Item]) -> bool:
         """Move already-queued items into ``batch``; True when the stream has ended."""

@@ -1,0 +1,205 @@
+"""``harvester verify DIR``: re-check every file the journals call done.
+
+For each done record (and each extra file of a study record): the file exists, has the journaled
+size and SHA-256, and decodes (JPEG/PNG with Pillow, JSON with ``json``, TIFF page by page with
+tifffile). Problems are reported as *missing* or *damaged*, and an ``"invalid"`` record per bad
+artifact is appended to verify's own journal (``journals/verify-<host>-<pid>-<token>.jsonl``), so
+that :class:`~harvester.journal.JournalState` no longer counts it done and the next ``harvest``
+refetches exactly those. The checks run in a few threads (hashing and decoding release the GIL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harvester.journal import Journal, JournalState
+from harvester.layout import check_writer, resolve, sanitize_component
+from harvester.store import check_existing_out_dir, storage_error
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad file: ``status`` is "missing" or "damaged"."""
+
+    kind: str
+    id: int
+    path: str
+    status: str
+    reason: str
+
+
+@dataclass
+class VerifyReport:
+    """The result of :func:`verify`."""
+
+    checked: int = 0
+    ok: int = 0
+    bytes: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    journal: str | None = None
+
+    @property
+    def missing(self) -> list[Problem]:
+        return [p for p in self.problems if p.status == "missing"]
+
+    @property
+    def damaged(self) -> list[Problem]:
+        return [p for p in self.problems if p.status == "damaged"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "checked": self.checked,
+            "ok": self.ok,
+            "bytes": self.bytes,
+            "missing": len(self.missing),
+            "damaged": len(self.damaged),
+            "problems": [asdict(p) for p in self.problems],
+            "journal": self.journal,
+        }
+
+    def format_text(self) -> str:
+        """Human-readable summary: one line per problem, then the totals."""
+        lines = [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.problems]
+        lines.append(
+            f"checked {self.checked} files ({self.bytes:,} bytes): {self.ok} ok, "
+            f"{len(self.damaged)} damaged, {len(self.missing)} missing"
+        )
+        if self.problems:
+            lines.append("run the same harvest again to refetch exactly these")
+        return "\n".join(lines)
+
+
+def _decode_image(path: Path) -> None:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+
+
+def _decode_json(path: Path) -> None:
+    json.loads(path.read_bytes())
+
+
+def _decode_tiff(path: Path) -> None:
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        if not tif.pages:
+            raise ValueError("TIFF has no pages")
+        for page in tif.pages:
+            page.asarray()
+
+
+def decoder_for(rel_path: str) -> Callable[[Path], None] | None:
+    """The decoder that proves a file of this name is usable, None for unknown types."""
+    name = rel_path.lower()
+    if name.endswith((".jpg", ".jpeg", ".png")):
+        return _decode_image
+    if name.endswith(".json"):
+        return _decode_json
+    if name.endswith((".tif", ".tiff")):
+        return _decode_tiff
+    return None
+
+
+def check_file(out_dir: Path, rel_path: str, size: int | None, sha256: str | None) -> str | None:
+    """None when the file is fine, else ``"missing: ..."``/``"damaged: ..."``."""
+    try:
+        path = resolve(out_dir, rel_path)
+    except ValueError:
+        return "damaged: unsafe path in journal"
+    try:
+        actual = os.stat(path).st_size
+    except FileNotFoundError:
+        return "missing: file does not exist"
+    if size is not None and actual != size:
+        return f"damaged: size {actual} bytes, journal says {size}"
+    if sha256 is not None:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            return "damaged: sha256 differs from the journal"
+    decode = decoder_for(rel_path)
+    if decode is not None:
+        try:
+            decode(path)
+        except Exception as exc:  # any decoder failure means the file is unusable
+            return f"damaged: does not decode ({type(exc).__name__}: {str(exc)[:80]})"
+    return None
+
+
+def _check_record(out_dir: Path, rec: dict[str, Any]) -> tuple[int, int, list[str]]:
+    """(files checked, bytes, problems as "path\\x00status: reason") for one done record."""
+    files = [rec] + [f for f in rec.get("files", ()) if isinstance(f, dict)]
+    problems = []
+    nbytes = 0
+    for f in files:
+        rel = str(f.get("path"))
+        reason = check_file(out_dir, rel, f.get("size"), f.get("sha256"))
+        nbytes += int(f.get("size") or 0)
+        if reason is not None:
+            problems.append(f"{rel}\x00{reason}")
+    return len(files), nbytes, problems
+
+
+def _verify_writer() -> str:
+    host = sanitize_component(socket.gethostname() or "host").replace(" ", "_")[:40]
+    return check_writer(f"verify-{host}-{os.getpid()}-{secrets.token_hex(3)}")
+
+
+def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> VerifyReport:
+    """Check every done file of DIR; journal the bad ones as invalid (unless ``mark_invalid``
+    is False) so the next harvest refetches exactly those."""
+    out_dir = Path(out_dir)
+    check_existing_out_dir(out_dir)
+    state = JournalState.load(out_dir)
+    report = VerifyReport()
+    records = [state.done[key] for key in sorted(state.done)]
+    invalid: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="verify") as pool:
+        results = pool.map(lambda rec: _check_record(out_dir, rec), records)
+        for rec, (count, nbytes, problems) in zip(records, results, strict=True):
+            report.checked += count
+            report.bytes += nbytes
+            report.ok += count - len(problems)
+            for entry in problems:
+                rel, reason = entry.split("\x00", 1)
+                status, _, detail = reason.partition(": ")
+                report.problems.append(Problem(rec["kind"], rec["id"], rel, status, detail))
+            if problems:
+                invalid.append(
+                    {
+                        "rec": "invalid",
+                        "kind": rec["kind"],
+                        "id": rec["id"],
+                        "path": rec["path"],
+                        "reason": "; ".join(p.split("\x00", 1)[1] for p in problems),
+                        "t": time.time(),
+                    }
+                )
+    if invalid and mark_invalid:
+        writer = _verify_writer()
+        try:
+            with Journal(out_dir, writer) as journal:
+                journal.append(invalid)
+                report.journal = str(journal.path.relative_to(out_dir))
+        except OSError as exc:
+            raise storage_error(exc, "the verify journal") from exc
+        logger.info("marked %d artifact(s) invalid in %s", len(invalid), report.journal)
+    return report

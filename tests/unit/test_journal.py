@@ -1,0 +1,209 @@
+"""Journals: append/read, torn and garbled lines, and the folded JournalState."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harvester.journal import Journal, JournalState, encode_records, read_all, read_journal
+from harvester.models import ImageRef
+
+
+def done(kind: str, i: int, t: float, path: str = "p", run: str = "r1") -> dict[str, Any]:
+    return {
+        "rec": "done",
+        "kind": kind,
+        "id": i,
+        "path": path,
+        "size": 1,
+        "sha256": "x",
+        "t": t,
+        "run": run,
+    }
+
+
+def test_append_writes_compact_lines_and_read_all_returns_them(tmp_path: Path) -> None:
+    """Records appended by two writers are all read back, in write order per journal."""
+    with Journal(tmp_path, "w1") as j1, Journal(tmp_path, "w2") as j2:
+        j1.append([done("thumbnail", 1, 1.0), done("thumbnail", 2, 2.0)])
+        j2.append([done("render", 1, 3.0)])
+        j1.append([])
+    lines = (tmp_path / "journals" / "w1.jsonl").read_text().splitlines()
+    assert lines[0].startswith('{"rec":"done","kind":"thumbnail","id":1,')
+    assert [(r["kind"], r["id"]) for r in read_all(tmp_path)] == [
+        ("thumbnail", 1),
+        ("thumbnail", 2),
+        ("render", 1),
+    ]
+
+
+def test_torn_last_line_is_skipped_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A last line cut mid-record (killed writer) is ignored without a warning."""
+    path = tmp_path / "journals" / "w.jsonl"
+    path.parent.mkdir()
+    data = encode_records([done("thumbnail", 1, 1.0), done("thumbnail", 2, 2.0)])
+    path.write_bytes(data[:-17])
+    with caplog.at_level(logging.WARNING):
+        recs = list(read_journal(path))
+    assert [r["id"] for r in recs] == [1]
+    assert not caplog.records
+
+
+def test_garbled_middle_line_is_skipped_with_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A garbled line between good ones is skipped, logged, and the rest is kept."""
+    path = tmp_path / "journals" / "w.jsonl"
+    path.parent.mkdir()
+    good = encode_records([done("thumbnail", 1, 1.0)])
+    path.write_bytes(
+        good
+        + b'{"rec":"done","ki\x00\x00garbage\n'
+        + b"[1,2]\n"
+        + encode_records([done("thumbnail", 3, 3.0)])
+    )
+    with caplog.at_level(logging.WARNING):
+        recs = list(read_journal(path))
+    assert [r["id"] for r in recs] == [1, 3]
+    assert sum("garbled" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_garbled_last_line_and_nul_tail_tolerated(tmp_path: Path) -> None:
+    """A NUL-filled or garbled tail (power loss) is ignored."""
+    path = tmp_path / "journals" / "w.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(encode_records([done("thumbnail", 1, 1.0)]) + b"\x00" * 100 + b"\n{bad\n")
+    assert [r["id"] for r in read_journal(path)] == [1]
+
+
+def test_reopened_journal_with_torn_tail_starts_on_a_new_line(tmp_path: Path) -> None:
+    """Appending after a torn tail never glues a good record onto the broken one."""
+    with Journal(tmp_path, "w") as j:
+        j.append([done("thumbnail", 1, 1.0)])
+    path = tmp_path / "journals" / "w.jsonl"
+    with open(path, "ab") as fh:
+        fh.write(b'{"rec":"done","kind":"thu')
+    with Journal(tmp_path, "w") as j:
+        j.append([done("thumbnail", 2, 2.0)])
+    assert [r["id"] for r in read_journal(path)] == [1, 2]
+
+
+def test_large_records_span_read_chunks(tmp_path: Path) -> None:
+    """Lines that cross the reader's chunk boundary are parsed whole."""
+    big = [dict(done("metadata", i, float(i)), pad="z" * 300_000) for i in range(30)]
+    with Journal(tmp_path, "w") as j:
+        j.append(big)
+    assert [r["id"] for r in read_all(tmp_path)] == list(range(30))
+
+
+def test_state_done_failed_invalid_semantics() -> None:
+    """done wins over earlier failures; invalid removes earlier done; a later done wins again."""
+    recs: list[dict[str, Any]] = [
+        {
+            "rec": "failed",
+            "kind": "render",
+            "id": 1,
+            "url": "u",
+            "status": 503,
+            "reason": "x",
+            "t": 1.0,
+            "run": "r",
+        },
+        done("render", 1, 2.0),
+        {
+            "rec": "failed",
+            "kind": "render",
+            "id": 2,
+            "url": "u",
+            "status": 403,
+            "reason": "no",
+            "t": 1.0,
+            "run": "r",
+        },
+        done("thumbnail", 5, 1.0),
+        {"rec": "invalid", "kind": "thumbnail", "id": 5, "path": "p", "reason": "sha", "t": 2.0},
+        done("imgdata", 7, 1.0),
+        {"rec": "invalid", "kind": "imgdata", "id": 7, "path": "p", "reason": "sha", "t": 2.0},
+        done("imgdata", 7, 3.0, path="new"),
+    ]
+    for order in (recs, list(reversed(recs))):
+        state = JournalState.from_records([dict(r) for r in order])
+        assert set(state.done) == {("render", 1), ("imgdata", 7)}
+        assert state.done[("imgdata", 7)]["path"] == "new"
+        assert set(state.failed) == {("render", 2)}
+        assert state.is_done("render", 1) and not state.is_done("thumbnail", 5)
+
+
+def test_duplicate_done_records_are_harmless(tmp_path: Path) -> None:
+    """Two writers journaling the same artifact yield one done entry (the latest)."""
+    with Journal(tmp_path, "a") as a, Journal(tmp_path, "b") as b:
+        a.append([done("thumbnail", 1, 1.0, run="ra")])
+        b.append([done("thumbnail", 1, 2.0, run="rb")])
+    state = JournalState.load(tmp_path)
+    assert len(state.done) == 1 and state.done[("thumbnail", 1)]["run"] == "rb"
+
+
+def test_images_and_runs_are_loaded(tmp_path: Path) -> None:
+    """Image records become ImageRefs (labels kept), run records are listed."""
+    ref = ImageRef(9, image_name="n", plate_id=3, labels=(("Gene", "A"), ("Gene", "B")))
+    with Journal(tmp_path, "w") as j:
+        j.append(
+            [
+                {
+                    "rec": "run",
+                    "run": "r1",
+                    "writer": "w",
+                    "shard": None,
+                    "started": 1.0,
+                    "argv": [],
+                },
+                {"rec": "image", "ref": ref.to_json(), "t": 1.0},
+            ]
+        )
+    state = JournalState.load(tmp_path)
+    assert state.images[9] == ref
+    assert state.runs[0]["run"] == "r1"
+
+
+def test_load_of_missing_dir_is_empty(tmp_path: Path) -> None:
+    """A DIR without journals has nothing done."""
+    state = JournalState.load(tmp_path / "nothing")
+    assert not state.done and not state.failed and not state.images
+
+
+def test_apply_tracks_live_commits() -> None:
+    """apply() updates done/failed/images the way a fresh load would."""
+    state = JournalState()
+    state.apply(
+        {
+            "rec": "failed",
+            "kind": "render",
+            "id": 1,
+            "url": "u",
+            "status": None,
+            "reason": "r",
+            "t": 1.0,
+            "run": "r",
+        }
+    )
+    assert ("render", 1) in state.failed
+    state.apply(done("render", 1, 2.0))
+    assert ("render", 1) in state.done and ("render", 1) not in state.failed
+    state.apply({"rec": "image", "ref": ImageRef(4).to_json(), "t": 2.0})
+    assert 4 in state.images
+    state.apply({"rec": "invalid", "kind": "render", "id": 1, "path": "p", "reason": "x", "t": 3.0})
+    assert not state.is_done("render", 1)
+
+
+def test_journal_lines_are_plain_json(tmp_path: Path) -> None:
+    """Each journal line is one JSON object ending with a newline (greppable, jq-able)."""
+    with Journal(tmp_path, "w") as j:
+        j.append([done("thumbnail", 1, 1.0)])
+    raw = (tmp_path / "journals" / "w.jsonl").read_bytes()
+    assert raw.endswith(b"\n") and json.loads(raw)["sha256"] == "x"

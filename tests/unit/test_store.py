@@ -1,0 +1,244 @@
+"""Store: atomic durable writes, group commit, journaling, marker checks, stale temp clean-up."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from harvester.errors import StorageError, UsageError
+from harvester.journal import JournalState, read_all
+from harvester.layout import image_path, make_writer, new_run_id
+from harvester.models import ImageRef
+from harvester.store import PendingFile, Store, clean_stale_temps, prepare_out_dir
+
+
+def temp_files(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("sync", ["auto", "syncfs", "fsync", "none"])
+async def test_put_bytes_writes_files_and_journals_them(tmp_path: Path, sync: str) -> None:
+    """Every queued file lands complete under its final name and is journaled done with sha256."""
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run), sync=sync) as store:  # type: ignore[arg-type]
+            for i in range(200):
+                await store.put_bytes("thumbnail", i, image_path(i, "thumbnail"), b"J%d" % i)
+            await store.flush()
+            assert store.state.is_done("thumbnail", 199)
+            assert store.stats.files == 200
+    state = JournalState.load(tmp_path)
+    assert len(state.done) == 200
+    rec = state.done[("thumbnail", 7)]
+    assert (tmp_path / rec["path"]).read_bytes() == b"J7"
+    assert rec["size"] == 2 and rec["sha256"] == hashlib.sha256(b"J7").hexdigest()
+    assert rec["run"] == run
+    assert temp_files(tmp_path) == []
+    assert not list((tmp_path / "journals").glob("*.pending"))
+    marker = json.loads((tmp_path / "harvest.json").read_text())
+    assert marker["tool"] == "harvester" and marker["layout"] == 1
+
+
+async def test_batches_group_many_files_per_journal_append(tmp_path: Path) -> None:
+    """Queued files are committed in groups (fewer batches than files)."""
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(
+            tmp_path, run_id=run, writer=make_writer(run), batch_size=50
+        ) as store:
+            async with anyio.create_task_group() as tg:
+                for i in range(300):
+                    tg.start_soon(store.put_bytes, "imgdata", i, image_path(i, "imgdata"), b"{}")
+            await store.flush()
+            assert store.stats.files == 300
+            assert store.stats.batches < 300
+
+
+async def test_records_failures_images_and_run(tmp_path: Path) -> None:
+    """Failures (URL redacted), image refs and the run record reach the journal."""
+    run = new_run_id()
+    writer = make_writer(run, shard=(1, 4))
+    ref = ImageRef(5, image_name="a", labels=(("Gene", "X"),))
+    async with Store.open(
+        tmp_path, run_id=run, writer=writer, shard="1/4", argv=["harvest"]
+    ) as store:
+        await store.record_image(ref)
+        await store.record_failure("render", 5, "http://h/x?bsession=SECRET", 403, "forbidden")
+    recs = list(read_all(tmp_path))
+    assert recs[0] == {
+        **recs[0],
+        "rec": "run",
+        "run": run,
+        "writer": writer,
+        "shard": "1/4",
+        "argv": ["harvest"],
+    }
+    assert "SECRET" not in (tmp_path / "journals" / f"{writer}.jsonl").read_text()
+    state = JournalState.load(tmp_path)
+    assert state.images[5] == ref
+    assert state.failed[("render", 5)]["status"] == 403
+
+
+async def test_later_done_supersedes_failure_in_live_state(tmp_path: Path) -> None:
+    """A failure followed by a successful retry counts as done, not failed."""
+    run = new_run_id()
+    async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+        await store.record_failure("render", 1, "http://h/r", 503, "busy")
+        await store.flush()
+        assert ("render", 1) in store.state.failed
+        await store.put_bytes("render", 1, image_path(1, "render"), b"x")
+        await store.flush()
+        assert ("render", 1) not in store.state.failed
+    assert not JournalState.load(tmp_path).failed
+
+
+async def test_put_study_writes_one_record_for_several_files(tmp_path: Path) -> None:
+    """A study object's files share one done record listing the extra files."""
+    run = new_run_id()
+    async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+        await store.put_study("plate", 7, {"plate.json": b"{}", "../grid-0.json": b"[]"})
+    rec = JournalState.load(tmp_path).done[("plate", 7)]
+    assert rec["path"] == "study/plate-7/plate.json"
+    assert rec["files"] == [
+        {
+            "path": "study/plate-7/.._grid-0.json",
+            "size": 2,
+            "sha256": hashlib.sha256(b"[]").hexdigest(),
+        }
+    ]
+    assert (tmp_path / "study" / "plate-7" / ".._grid-0.json").read_bytes() == b"[]"
+
+
+async def test_put_file_adopts_a_finished_file(tmp_path: Path) -> None:
+    """put_file moves a staged file into place and journals its size and hash."""
+    out = tmp_path / "out"
+    run = new_run_id()
+    async with Store.open(out, run_id=run, writer=make_writer(run)) as store:
+        staged = out / "staging" / "3" / "stack.tmp"
+        staged.parent.mkdir(parents=True)
+        staged.write_bytes(b"II*\x00" + b"\x01" * 1000)
+        await store.put_file("stack", 3, image_path(3, "stack"), staged)
+    rec = JournalState.load(out).done[("stack", 3)]
+    assert rec["size"] == 1004
+    assert (out / rec["path"]).read_bytes()[:4] == b"II*\x00"
+    assert not staged.exists()
+
+
+async def test_rejects_paths_outside_dir(tmp_path: Path) -> None:
+    """A relative path that could escape DIR is refused before anything is written."""
+    run = new_run_id()
+    async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+        with pytest.raises(ValueError):
+            await store.put_bytes("thumbnail", 1, "../escape.jpg", b"x")
+    assert not (tmp_path.parent / "escape.jpg").exists()
+
+
+async def test_save_run_config(tmp_path: Path) -> None:
+    """The run's config is saved under runs/<run-id>/config.json."""
+    run = new_run_id()
+    async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+        path = await store.save_run_config({"artifacts": ["thumbnail"], "rate": 10.0})
+    assert path == tmp_path / "runs" / run / "config.json"
+    assert json.loads(path.read_text())["artifacts"] == ["thumbnail"]
+
+
+async def test_exit_commits_queued_items_when_body_raises(tmp_path: Path) -> None:
+    """Files queued before an exception in the caller are still committed (Ctrl-C keeps work)."""
+    run = new_run_id()
+    with pytest.raises(RuntimeError):
+        async with Store.open(
+            tmp_path, run_id=run, writer=make_writer(run), flush_interval=1.0
+        ) as store:
+            await store.put_bytes("thumbnail", 1, image_path(1, "thumbnail"), b"x")
+            raise RuntimeError("boom")
+    assert JournalState.load(tmp_path).is_done("thumbnail", 1)
+
+
+async def test_exit_commits_queued_items_on_cancellation(tmp_path: Path) -> None:
+    """A cancelled caller still gets already-queued files committed before the store closes."""
+    run = new_run_id()
+    with anyio.fail_after(10), anyio.CancelScope() as scope:
+        async with Store.open(
+            tmp_path, run_id=run, writer=make_writer(run), flush_interval=1.0
+        ) as store:
+            await store.put_bytes("thumbnail", 1, image_path(1, "thumbnail"), b"x")
+            scope.cancel()
+            await anyio.sleep(5)
+    assert JournalState.load(tmp_path).is_done("thumbnail", 1)
+    assert temp_files(tmp_path) == []
+
+
+async def test_state_at_open_reflects_previous_runs(tmp_path: Path) -> None:
+    """A second store sees the first one's done artifacts without touching any artifact file."""
+    for n in range(2):
+        run = new_run_id()
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+            if n == 0:
+                await store.put_bytes("metadata", 11, image_path(11, "metadata"), b"{}")
+            else:
+                assert store.state.is_done("metadata", 11)
+                assert len(store.state.runs) == 2
+
+
+def test_out_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    """--out pointing at a file is a clear StorageError."""
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(StorageError, match="is a file"):
+        prepare_out_dir(target)
+
+
+@pytest.mark.parametrize(
+    ("marker", "match"),
+    [
+        ({"tool": "other", "layout": 1}, "not written by harvester"),
+        ({"tool": "harvester", "layout": 99}, "layout version 99"),
+        ("garbage", "not written by harvester"),
+    ],
+)
+def test_foreign_or_newer_marker_is_refused(tmp_path: Path, marker: object, match: str) -> None:
+    """A DIR marked by another tool or a newer layout is refused before anything is written."""
+    raw = marker if isinstance(marker, str) else json.dumps(marker)
+    (tmp_path / "harvest.json").write_text(raw)
+    with pytest.raises(UsageError, match=match):
+        prepare_out_dir(tmp_path)
+    assert not (tmp_path / "journals").exists()
+
+
+async def test_invalid_writer_name_is_refused(tmp_path: Path) -> None:
+    """A writer name that is not a safe file name is a UsageError."""
+    with pytest.raises(UsageError):
+        async with Store.open(tmp_path, run_id="r", writer="../x"):
+            pass
+
+
+def test_stale_temps_of_a_dead_writer_are_removed(tmp_path: Path) -> None:
+    """Temp files listed by a dead process's pending file are removed, others are kept."""
+    prepare_out_dir(tmp_path)
+    code = (
+        "import sys, pathlib\n"
+        "from harvester.store import PendingFile\n"
+        "p = PendingFile(pathlib.Path(sys.argv[1]), 'deadwriter')\n"
+        "p.begin(['images/000/000/1.thumbnail.jpg.tmp-deadwriter'])\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=30)
+    leaf = tmp_path / "images" / "000" / "000"
+    leaf.mkdir(parents=True)
+    stale = leaf / "1.thumbnail.jpg.tmp-deadwriter"
+    stale.write_bytes(b"partial")
+    live_pending = PendingFile(tmp_path, "livewriter")
+    live_pending.begin(["images/000/000/2.thumbnail.jpg.tmp-livewriter"])
+    live = leaf / "2.thumbnail.jpg.tmp-livewriter"
+    live.write_bytes(b"in progress")
+    try:
+        assert clean_stale_temps(tmp_path, own_writer="me") == 1
+        assert not stale.exists() and live.exists()
+        assert not (tmp_path / "journals" / "deadwriter.pending").exists()
+    finally:
+        live_pending.close()
