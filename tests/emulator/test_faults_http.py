@@ -157,3 +157,17 @@ async def test_peak_concurrency_counts_slow_parallel_requests(
     assert stats["peak_rate_1s_by_client"] == {"127.0.0.1": n}
     assert stats["in_flight"] == 0
     assert stats["by_route"] == {"image:thumb": {"200": n}}
+
+
+def test_same_seed_same_faults_over_http(make_emulator: Factory, fake_app: Any) -> None:
+    """Two emulators with the same spec and seed fault the same requests of a sequence."""
+    spec = "500:20%,503:20%,429:10%,seed:11"
+
+    def statuses() -> list[int]:
+        emu = _emu(make_emulator, fake_app, spec)
+        with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+            return [client.get(f"/json/{i}/").status_code for i in range(40)]
+
+    first = statuses()
+    assert first == statuses()
+    assert {200, 500, 503, 429} <= set(first)

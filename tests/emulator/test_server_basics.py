@@ -186,3 +186,12 @@ def test_stop_with_open_and_busy_connections(fake_app: Any) -> None:
             data = b""
         assert data == b""
     emu.stop()  # idempotent
+
+
+def test_options_and_connection_close_reach_the_app(emu: EmulatorThread) -> None:
+    """OPTIONS goes to the app; `Connection: close` from the client is honoured."""
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        assert client.request("OPTIONS", "/json/").json()["method"] == "OPTIONS"
+        r = client.get("/json/", headers={"Connection": "close"})
+        assert r.headers["connection"] == "close"
+        assert client.get("/json/").status_code == 200  # httpx reconnects
