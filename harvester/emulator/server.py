@@ -146,8 +146,8 @@ class _Connection(asyncio.Protocol):
         self.paused = False
         self.timer: asyncio.TimerHandle | None = None
         self.idle: asyncio.TimerHandle | None = None
-        # (route, status, path, fault) of the request in flight, for connection_lost.
-        self.active: tuple[str, int, str, str | None] | None = None
+        # (route, status, path, fault, target) of the request in flight, for connection_lost.
+        self.active: tuple[str, int, str, str | None, str] | None = None
 
     # -- asyncio callbacks ------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -170,6 +170,9 @@ class _Connection(asyncio.Protocol):
             if handle is not None:
                 handle.cancel()
         self.timer = self.idle = None
+        if self.active is not None and self.active[3] is None:
+            # The client left before its answer was complete (its timeout, or ours).
+            self.active = (*self.active[:3], "client_closed", self.active[4])
         self._finish_active()
         self.pending.clear()
         self.transport = None
@@ -266,7 +269,7 @@ class _Connection(asyncio.Protocol):
             resp = server.call_app(req)
         if not resp.route:
             resp.route = server.route_name(req)
-        self.active = (resp.route, resp.status, req.path, kind)
+        self.active = (resp.route, resp.status, req.path, kind, req.raw_path)
         if decision.delay_s > 0:
             self.timer = self.loop.call_later(
                 decision.delay_s, self._answer, req.method, resp, keep_alive, kind, decision
@@ -293,9 +296,9 @@ class _Connection(asyncio.Protocol):
 
     def _finish_active(self) -> None:
         if self.active is not None:
-            route, status, path, fault = self.active
+            route, status, path, fault, target = self.active
             self.active = None
-            self.server.stats.end(route, status, path, fault)
+            self.server.stats.end(route, status, path, fault, target)
 
     def _done(self, keep_alive: bool) -> None:
         self.busy = False

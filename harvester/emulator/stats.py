@@ -6,8 +6,13 @@ arrived in the busiest 1-second window (overall and per client IP).
 
 A request is *in flight* from the moment it is parsed until its last byte is
 handed to the socket (latency and trickling included). Its *arrival* is the
-moment it is parsed. The server's event loop records; other threads may read a
-snapshot at any time, so every method takes one short lock.
+moment it is parsed. ``image_requests_repeated`` counts image requests answered
+200 without a fault whose exact path and query had already been answered so
+since the last reset: a harvester that never refetches what it already has
+keeps it at 0 (retries after faults do not count).
+
+The server's event loop records; other threads may read a snapshot at any
+time, so every method takes one short lock.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ IMAGE_PATH = re.compile(
 )
 
 WINDOW_S = 1.0
+#: Distinct image URLs remembered for ``image_requests_repeated`` (bounds memory).
+MAX_TRACKED_URLS = 2_000_000
 
 
 def is_image_request(path: str, route: str = "") -> bool:
@@ -64,6 +71,9 @@ class Stats:
     def _reset_locked(self) -> None:
         self.requests = 0
         self.image_requests = 0
+        self.image_requests_repeated = 0
+        self._seen_images: set[int] = set()
+        self.by_client: dict[str, int] = {}
         self.by_route: dict[str, dict[int, int]] = {}
         self.by_status: dict[int, int] = {}
         self.faults: dict[str, int] = {}
@@ -84,6 +94,7 @@ class Stats:
         now = self._clock() if now is None else now
         with self._lock:
             self.requests += 1
+            self.by_client[client] = self.by_client.get(client, 0) + 1
             self.in_flight += 1
             if self.in_flight > self.peak_concurrency:
                 self.peak_concurrency = self.in_flight
@@ -93,8 +104,19 @@ class Stats:
                 window = self._rate_by_client[client] = _Window()
             window.add(now)
 
-    def end(self, route: str, status: int, path: str, fault: str | None = None) -> None:
-        """The request's last byte was written (or its connection died)."""
+    def end(
+        self,
+        route: str,
+        status: int,
+        path: str,
+        fault: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        """The request's last byte was written (or its connection died).
+
+        ``target`` is the raw request target (path and query) used to spot
+        repeated image requests; it defaults to ``path``.
+        """
         with self._lock:
             self.in_flight = max(0, self.in_flight - 1)
             per_route = self.by_route.get(route)
@@ -106,6 +128,12 @@ class Stats:
                 self.faults[fault] = self.faults.get(fault, 0) + 1
             if is_image_request(path, route):
                 self.image_requests += 1
+                if status == 200 and fault in (None, "trickle"):
+                    key = hash(target or path)
+                    if key in self._seen_images:
+                        self.image_requests_repeated += 1
+                    elif len(self._seen_images) < MAX_TRACKED_URLS:
+                        self._seen_images.add(key)
 
     def snapshot(self) -> dict[str, Any]:
         """The JSON-ready view served at ``/__emulator__/stats`` (status codes as strings)."""
@@ -124,5 +152,7 @@ class Stats:
                     client: window.peak for client, window in sorted(self._rate_by_client.items())
                 },
                 "image_requests": self.image_requests,
+                "image_requests_repeated": self.image_requests_repeated,
+                "requests_by_client": dict(sorted(self.by_client.items())),
                 "faults": dict(sorted(self.faults.items())),
             }

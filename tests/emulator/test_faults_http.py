@@ -171,3 +171,32 @@ def test_same_seed_same_faults_over_http(make_emulator: Factory, fake_app: Any) 
     first = statuses()
     assert first == statuses()
     assert {200, 500, 503, 429} <= set(first)
+
+
+def test_repeated_image_requests_are_counted(make_emulator: Factory, fake_app: Any) -> None:
+    """A second 200 for the same image URL counts as repeated; retries after faults do not."""
+    emu = make_emulator(app=fake_app)
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        for path in ("/thumb/10/", "/thumb/11/", "/thumb/10/", "/json/", "/json/"):
+            client.get(path)
+    stats = emu.stats()
+    assert (stats["image_requests"], stats["image_requests_repeated"]) == (3, 1)
+    assert stats["requests_by_client"] == {"127.0.0.1": 5}
+    faulty = _emu(make_emulator, fake_app, "truncate:100%")
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(f"{faulty.base_url}/thumb/10/", timeout=5)
+    assert faulty.stats()["image_requests_repeated"] == 0
+
+
+def test_client_leaving_early_is_recorded(make_emulator: Factory, fake_app: Any) -> None:
+    """A client that times out during latency shows up as a client_closed fault."""
+    emu = _emu(make_emulator, fake_app, "latency:2s")
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(f"{emu.base_url}/thumb/10/", timeout=0.2)
+    for _ in range(200):
+        if emu.stats()["in_flight"] == 0:
+            break
+        time.sleep(0.01)
+    stats = emu.stats()
+    assert stats["faults"] == {"client_closed": 1}
+    assert stats["image_requests_repeated"] == 0
