@@ -13,6 +13,7 @@ import asyncio
 import errno
 import signal
 import sys
+from typing import NoReturn
 
 from harvester.emulator import MODES, build_application
 from harvester.emulator.faults import parse_faults
@@ -23,11 +24,21 @@ __all__ = ["add_arguments", "build_parser", "main", "run"]
 EXIT_USAGE = 2
 
 
+def _presets() -> str:
+    try:
+        from harvester.emulator.catalogue import PRESETS
+    except ImportError:  # pragma: no cover - catalogue missing during development
+        return "see the README"
+    return ", ".join(PRESETS)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the emulator's options to ``parser`` (shared by both entry points)."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 = any free port")
-    parser.add_argument("--preset", default="demo", help="catalogue preset (default demo)")
+    parser.add_argument(
+        "--preset", default="demo", help=f"catalogue preset: {_presets()} (default demo)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument(
         "--mode",
@@ -54,9 +65,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one ``error: ...`` line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m harvester.emulator``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m harvester.emulator",
         description="Serve the IDR / OMERO.web API emulator on loopback.",
     )

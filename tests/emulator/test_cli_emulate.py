@@ -113,3 +113,11 @@ def test_harvester_emulate_subcommand_serves() -> None:
     finally:
         code, rest = _stop(proc, signal.SIGTERM)
     assert (code, rest) == (0, "")
+
+
+def test_argparse_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m harvester.emulator --port abc` gives one error line and exit 2."""
+    with pytest.raises(SystemExit) as info:
+        main(["--port", "abc"])
+    assert info.value.code == 2
+    _one_error_line(capsys, 2, "--port")
