@@ -513,7 +513,12 @@ class Store:
             sync=sync,
             threads=threads,
         )
-        await anyio.to_thread.run_sync(store._open_sync, shard, list(argv))
+        try:
+            await anyio.to_thread.run_sync(store._open_sync, shard, list(argv))
+        except BaseException:
+            store._send.close()
+            store._recv.close()
+            raise
         body_exc: BaseException | None = None
         try:
             async with anyio.create_task_group() as tg:
