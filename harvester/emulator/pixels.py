@@ -67,7 +67,7 @@ Region = tuple[int, int, int, int]
 FloatArray = npt.NDArray[np.float64]
 
 _CACHE_PLANES = 48
-_CACHE_MAX_PIXELS = 4_194_304  # only planes up to 2048 x 2048 are cached
+_CACHE_MAX_BYTES = 48 * 1024 * 1024  # cached planes never hold more than this
 _MAX_CELLS_PER_SIDE = 32
 _MIN_CELL = 40
 _NOISE_SIDE = 256
@@ -77,11 +77,18 @@ _V = TypeVar("_V")
 
 
 class _LRU(OrderedDict[_K, _V]):
-    """A tiny thread-safe LRU (planes are asked for by the server thread and by tests)."""
+    """A tiny thread-safe LRU bounded by entries and, optionally, by total weight (bytes).
 
-    def __init__(self, size: int) -> None:
+    Planes are asked for by the server thread and by tests at once; the
+    weight bound keeps memory flat whatever the images' sizes.
+    """
+
+    def __init__(self, size: int, max_weight: int | None = None) -> None:
         super().__init__()
         self.size = size
+        self.max_weight = max_weight
+        self.weights: dict[_K, int] = {}
+        self.total = 0
         self.lock = threading.Lock()
 
     def lookup(self, key: _K) -> _V | None:
@@ -91,12 +98,25 @@ class _LRU(OrderedDict[_K, _V]):
                 self.move_to_end(key)
             return value
 
-    def store(self, key: _K, value: _V) -> None:
+    def store(self, key: _K, value: _V, weight: int = 0) -> None:
         with self.lock:
+            if self.max_weight is not None and weight > self.max_weight:
+                return
+            self.total += weight - self.weights.get(key, 0)
+            self.weights[key] = weight
             self[key] = value
             self.move_to_end(key)
-            while len(self) > self.size:
-                self.popitem(last=False)
+            while len(self) > self.size or (
+                self.max_weight is not None and self.total > self.max_weight
+            ):
+                old, _ = self.popitem(last=False)
+                self.total -= self.weights.pop(old, 0)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.clear()
+            self.weights.clear()
+            self.total = 0
 
 
 def dtype_of(pixel_type: str) -> np.dtype[np.generic]:
@@ -161,7 +181,9 @@ class _Blobs:
 
 
 _BLOBS: _LRU[tuple[int, int, int, int, int], _Blobs] = _LRU(256)
-_PLANES: _LRU[tuple[ImageInfo, int, int, int, int], np.ndarray] = _LRU(_CACHE_PLANES)
+_PLANES: _LRU[tuple[ImageInfo, int, int, int, int], np.ndarray] = _LRU(
+    _CACHE_PLANES, _CACHE_MAX_BYTES
+)
 
 # Per-channel character (cycled): presence probability, relative size, brightness.
 _PRESENCE = (0.85, 0.6, 0.3, 0.95)
@@ -346,8 +368,8 @@ def plane(
     gx, gy = level_grids(image, level, region)
     result = quantise(sample(image, z, t, c, gx, gy), image.pixel_type)
     result.setflags(write=False)
-    if region is None and width * height <= _CACHE_MAX_PIXELS:
-        _PLANES.store(key, result)
+    if region is None:
+        _PLANES.store(key, result, result.nbytes)
     return result
 
 
@@ -360,7 +382,5 @@ def thumbnail_grids(image: ImageInfo, width: int, height: int) -> tuple[Grid, Gr
 
 def clear_caches() -> None:
     """Forget cached planes and blob tables (tests and memory checks)."""
-    with _PLANES.lock:
-        _PLANES.clear()
-    with _BLOBS.lock:
-        _BLOBS.clear()
+    _PLANES.reset()
+    _BLOBS.reset()

@@ -75,8 +75,8 @@ PLAIN = "text/plain"
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "tif": "image/tiff"}
 VERTX_404 = b"<html><body><h1>Resource not found</h1></body></html>"
 
-_THUMBS: _LRU[tuple[Any, ...], bytes] = _LRU(8192)
-_RENDERS: _LRU[tuple[Any, ...], tuple[bytes, str]] = _LRU(128)
+_THUMBS: _LRU[tuple[Any, ...], bytes] = _LRU(4096, 32 * 1024 * 1024)
+_RENDERS: _LRU[tuple[Any, ...], tuple[bytes, str]] = _LRU(256, 32 * 1024 * 1024)
 _PLACEHOLDERS: dict[int, bytes] = {}
 
 
@@ -152,7 +152,7 @@ def _thumbnail_bytes(
         return None
     width, height = (longest, h) if h is not None else render.thumbnail_size(image, longest)
     data = render.encode(render.render_thumbnail(image, width, height, z, t), "jpeg")
-    _THUMBS.store(key, data)
+    _THUMBS.store(key, data, len(data))
     return data
 
 
@@ -225,7 +225,7 @@ def _cached_render(
         return Response(status=200, body=hit[0], content_type=hit[1])
     resp = make()
     if resp.status == 200:
-        _RENDERS.store(key, (resp.body, resp.content_type))
+        _RENDERS.store(key, (resp.body, resp.content_type), len(resp.body))
     return resp
 
 
