@@ -104,6 +104,11 @@ class App:
                 return route, m
         return None
 
+    def route_name(self, req: Request) -> str:
+        """Stats label for ``req`` without answering it (used for faulted requests)."""
+        found = self._match(req.path)
+        return found[0].name if found is not None else "404"
+
     def handle(self, req: Request) -> Response:
         """Answer ``req``; never raises."""
         try:
