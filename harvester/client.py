@@ -25,7 +25,7 @@ import json
 import logging
 import re
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
@@ -47,7 +47,7 @@ from harvester.errors import (
     is_secret_name,
     redact_url,
 )
-from harvester.ratelimit import AdaptiveLimiter
+from harvester.ratelimit import AdaptiveLimiter, Stamp
 from harvester.retry import RetryEvent, RetryPolicy, parse_retry_after, set_testing, zero_waits
 
 __all__ = [
@@ -343,18 +343,22 @@ class Client:
     ) -> Fetched:
         limiter = self.limiter
         stats = self.stats
-        await limiter.acquire()
+        stamp = await limiter.acquire()
         stats.in_flight += 1
         try:
-            response = await self._send(url)
+            response = await self._send(url, stamp)
             hops = 0
             while 300 <= response.status_code < 400 and response.status_code != 304:
                 url = self._redirect_target(url, response)
                 hops += 1
                 if hops > MAX_REDIRECTS:
                     raise PermanentError("too many redirects", url=url, status=response.status_code)
-                await limiter.acquire_token()
-                response = await self._send(url)
+                hop_stamp = await limiter.acquire_token()
+                try:
+                    response = await self._send(url, hop_stamp)
+                finally:
+                    if hop_stamp is not None:
+                        hop_stamp.pending = False
             fetched = self._validate(url, response, expect)
             if check is not None:
                 check(fetched)
@@ -368,18 +372,35 @@ class Client:
             raise
         finally:
             stats.in_flight -= 1
-            limiter.release()
+            limiter.release(stamp)
         if limiter.degraded:
             limiter.on_success()
             stats.current_concurrency = limiter.concurrency
             stats.current_rate = limiter.rate
         return fetched
 
-    async def _send(self, url: str) -> httpx.Response:
-        """One HTTP exchange, body read; httpx errors translated to ours."""
+    def _trace_for(self, stamp: Stamp) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+        """An httpcore trace hook that reports when the request headers are written."""
+        limiter = self.limiter
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            if event == "http11.send_request_headers.complete":
+                limiter.sent(stamp)
+
+        return trace
+
+    async def _send(self, url: str, stamp: Stamp | None) -> httpx.Response:
+        """One HTTP exchange, body read; httpx errors translated to ours.
+
+        With a rate limit, the stamp of the rate token is refined to the moment
+        the request leaves (see :class:`~harvester.ratelimit.Stamp`).
+        """
         self.stats.requests += 1
         try:
-            response = await self._http.get(url)
+            if stamp is None:
+                response = await self._http.get(url)
+            else:
+                response = await self._http.get(url, extensions={"trace": self._trace_for(stamp)})
         except httpx.TimeoutException as exc:
             raise TransportError(
                 f"timed out ({_describe(exc, self._secrets)})", url=url, overload=True

@@ -37,6 +37,7 @@ __all__ = [
     "WINDOW_MARGIN",
     "AdaptiveLimiter",
     "Slots",
+    "Stamp",
     "TokenBucket",
 ]
 
@@ -53,12 +54,36 @@ MIN_RATE = 0.5
 DEFAULT_COOLDOWN = 2.0
 
 
+class Stamp:
+    """The time of one granted start, refined once the request is really sent.
+
+    A grant is not an arrival: a new connection's handshake, or a busy event
+    loop, can delay the request after its grant. The client reports the moment
+    the request headers were written (:meth:`TokenBucket.sent`); until then a
+    *pending* stamp counts as "inside every current window", so a late send can
+    never squeeze into a window that is already full.
+    """
+
+    __slots__ = ("pending", "time")
+
+    def __init__(self, time: float, pending: bool) -> None:
+        self.time = time
+        self.pending = pending
+
+
+#: Poll interval while the window is full only because of pending stamps.
+_PENDING_POLL = 0.005
+
+
 class TokenBucket:
     """Space request starts to ``rate`` per second with ``burst`` back to back.
 
     ``await acquire()`` returns when the caller may start one request. The
     number of starts in any window of ``1 + WINDOW_MARGIN`` seconds is at most
-    :attr:`window_limit` ``= max(floor(rate), burst, 1)``.
+    :attr:`window_limit` ``= max(floor(rate), burst, 1)``. Callers that can
+    tell when the request actually left (``acquire(track=True)``, then
+    :meth:`sent` and :meth:`done`) make the guarantee hold for send times, not
+    just grant times.
     """
 
     __slots__ = (
@@ -91,7 +116,7 @@ class TokenBucket:
         self._rate = rate
         self._burst = burst
         self._interval = 1.0 / rate
-        self._recent: deque[float] = deque(maxlen=self.window_limit)
+        self._recent: deque[Stamp] = deque()
 
     @property
     def rate(self) -> float:
@@ -116,46 +141,71 @@ class TokenBucket:
         self._interval = 1.0 / rate
         if burst is not None:
             self._burst = max(1, burst)
-        limit = self.window_limit
-        if limit != self._recent.maxlen:
-            self._recent = deque(self._recent, maxlen=limit)
 
-    def _ready_at(self) -> float:
-        """Earliest clock time at which the next start conforms."""
+    def sent(self, stamp: Stamp) -> None:
+        """The request of ``stamp`` has just been written to the socket."""
+        stamp.time = max(stamp.time, self._clock())
+        stamp.pending = False
+
+    @staticmethod
+    def done(stamp: Stamp) -> None:
+        """The request of ``stamp`` is over (if never sent, its grant time stands)."""
+        stamp.pending = False
+
+    def _ready_at(self, now: float) -> float:
+        """Earliest clock time at which the next start conforms (``now`` if it does)."""
         ready = self._tat - (self._burst - 1) * self._interval
         recent = self._recent
-        if len(recent) == recent.maxlen:
-            ready = max(ready, recent[0] + self._window)
-        return ready
+        horizon = now - self._window
+        while recent and not recent[0].pending and recent[0].time <= horizon - self._window:
+            recent.popleft()  # far outside any window that matters now
+        limit = self.window_limit
+        if len(recent) < limit:
+            return ready
+        # Times inside the window; a pending stamp may still arrive now.
+        inside = sorted(
+            now if s.pending else s.time for s in recent if s.pending or s.time > horizon
+        )
+        if len(inside) < limit:
+            return ready
+        kth = inside[-limit]  # the limit-th most recent start
+        if kth >= now:  # only pending stamps fill the window: wait for them to be sent
+            return max(ready, now + _PENDING_POLL)
+        return max(ready, kth + self._window)
 
-    def _grant(self, now: float) -> None:
+    def _grant(self, now: float, track: bool) -> Stamp:
         self._tat = max(self._tat, now) + self._interval
-        self._recent.append(now)
+        stamp = Stamp(now, track)
+        self._recent.append(stamp)
+        return stamp
 
-    def try_acquire(self) -> bool:
+    def try_acquire(self, *, track: bool = False) -> Stamp | None:
         """Take a start without waiting if one is free and nobody is queued."""
         if self._lock.locked():
-            return False
+            return None
         now = self._clock()
-        if now >= self._ready_at():
-            self._grant(now)
-            return True
-        return False
+        if now >= self._ready_at(now):
+            return self._grant(now, track)
+        return None
 
-    async def acquire(self) -> None:
-        """Wait for the next start (first come, first served)."""
-        if self.try_acquire():
-            return
+    async def acquire(self, *, track: bool = False) -> Stamp:
+        """Wait for the next start (first come, first served).
+
+        With ``track=True`` the caller must later call :meth:`sent` (when the
+        request leaves) and/or :meth:`done` (always, when it is over).
+        """
+        stamp = self.try_acquire(track=track)
+        if stamp is not None:
+            return stamp
         # One waiter at a time sleeps; the others queue on the (FIFO) lock. The
         # start is recorded at the *actual* wake-up time, so a late wake-up can
         # never squeeze two starts closer than allowed.
         async with self._lock:
             while True:
                 now = self._clock()
-                ready = self._ready_at()
+                ready = self._ready_at(now)
                 if now >= ready:
-                    self._grant(now)
-                    return
+                    return self._grant(now, track)
                 await anyio.sleep(ready - now)
 
 
@@ -306,28 +356,42 @@ class AdaptiveLimiter:
             and self._bucket.rate < self.max_rate
         )
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> Stamp | None:
         """Wait for a concurrency slot, then for a rate token.
 
         Slot first: a token taken while waiting for a slot would be spent late,
-        and several late starts could bunch together inside one window.
+        and several late starts could bunch together inside one window. Returns
+        the token's :class:`Stamp` (``None`` without a rate limit): report
+        :meth:`sent` when the request leaves, and pass it to :meth:`release`.
         """
         await self._slots.acquire()
         bucket = self._bucket
-        if bucket is not None and not bucket.try_acquire():
+        if bucket is None:
+            return None
+        stamp = bucket.try_acquire(track=True)
+        if stamp is None:
             try:
-                await bucket.acquire()
+                stamp = await bucket.acquire(track=True)
             except BaseException:
                 self._slots.release()
                 raise
+        return stamp
 
-    async def acquire_token(self) -> None:
+    async def acquire_token(self) -> Stamp | None:
         """Take a rate token only (extra requests inside one attempt, e.g. redirects)."""
-        if self._bucket is not None:
-            await self._bucket.acquire()
+        if self._bucket is None:
+            return None
+        return await self._bucket.acquire(track=True)
 
-    def release(self) -> None:
-        """Give back the slot taken by :meth:`acquire`."""
+    def sent(self, stamp: Stamp | None) -> None:
+        """The request holding ``stamp`` has been written to the socket."""
+        if stamp is not None and self._bucket is not None:
+            self._bucket.sent(stamp)
+
+    def release(self, stamp: Stamp | None = None) -> None:
+        """Give back the slot taken by :meth:`acquire` (and settle its stamp)."""
+        if stamp is not None:
+            stamp.pending = False
         self._slots.release()
 
     def on_success(self) -> None:

@@ -67,7 +67,7 @@ def test_burst_then_steady_rate() -> None:
     """A full bucket grants `burst` starts at once, then one per 1/rate seconds."""
     clock = FakeClock()
     bucket = TokenBucket(4.0, 3, clock=clock)
-    assert [bucket.try_acquire() for _ in range(4)] == [True, True, True, False]
+    assert [bucket.try_acquire() is not None for _ in range(4)] == [True, True, True, False]
     clock.now += 0.25
     assert bucket.try_acquire()
     assert not bucket.try_acquire()
@@ -80,11 +80,26 @@ def test_long_run_rate_is_close_to_configured() -> None:
     rng = random.Random(1)
     granted: list[float] = []
     while len(granted) < 200:  # callers that sleep until the bucket is ready, waking ~1 ms late
-        clock.now = max(clock.now, bucket._ready_at()) + rng.uniform(0.0, 0.002)
+        clock.now = max(clock.now, bucket._ready_at(clock.now)) + rng.uniform(0.0, 0.002)
         if bucket.try_acquire():
             granted.append(clock.now)
     observed = (len(granted) - 1) / (granted[-1] - granted[0])
     assert 9.0 <= observed <= 10.0
+
+
+def test_pending_start_fills_the_window_until_sent() -> None:
+    """A granted but not yet sent request counts as arriving now; its send time then counts."""
+    clock = FakeClock()
+    bucket = TokenBucket(2.0, 2, clock=clock)
+    first = bucket.try_acquire(track=True)
+    assert first is not None
+    assert bucket.try_acquire(track=True) is not None
+    clock.now += 1.2  # the first request was slow to connect: sent only now
+    bucket.sent(first)
+    clock.now += 0.1
+    assert bucket.try_acquire() is None  # first's send is 0.1 s ago: the window is full
+    clock.now += 1.0
+    assert bucket.try_acquire() is not None
 
 
 def test_set_rate_changes_spacing() -> None:
