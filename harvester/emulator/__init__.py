@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -220,34 +221,40 @@ def spawn_emulator(
     """Run ``python -m harvester.emulator ARGS`` and wait for its ``serving URL`` line.
 
     ``command`` replaces the program part (e.g. ``[python, "-m", "harvester",
-    "emulate"]``). Returns the process (the caller terminates it, e.g. with
-    SIGTERM) and the base URL. Raises ``RuntimeError`` with the process's
-    stderr if it exits or stays silent.
+    "emulate"]``). Returns the process (the caller stops it: SIGTERM, then
+    ``wait()``) and the base URL. Raises ``RuntimeError`` with the process's
+    stderr if it exits or stays silent. The child's stdout and stderr go to
+    temporary files, not pipes, so nothing is left for the caller to drain or
+    close.
     """
     program = list(command) if command else [sys.executable, "-m", "harvester.emulator"]
-    # Kept open past this function on purpose: the child writes to it while it runs.
-    stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [*program, *args],
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    line: list[str] = []
-    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    reader.join(timeout)
-    text = line[0].strip() if line else ""
-    if not text.startswith("serving "):
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [*program, *args],
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            text=True,  # no pipes; only types the Popen as str like most callers expect
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            out.seek(0)
+            first = out.readline()
+            if first.endswith(b"\n"):
+                text = first.decode("utf-8", "replace").strip()
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        if text.startswith("serving "):
+            return proc, text.split(" ", 1)[1]
         if proc.poll() is None:
             proc.kill()
         proc.wait(5)
-        stderr.seek(0)
-        detail = stderr.read().strip() or f"no 'serving' line within {timeout:g} s"
-        stderr.close()
-        raise RuntimeError(f"emulator did not start: {detail}")
-    stderr.close()
-    return proc, text.split(" ", 1)[1]
+        err.seek(0)
+        detail = err.read().decode("utf-8", "replace").strip()
+        raise RuntimeError(
+            f"emulator did not start: {detail or f'no serving line within {timeout:g} s'}"
+        )

@@ -16,24 +16,38 @@ from harvester.emulator import spawn_emulator
 from harvester.emulator.cli import main
 
 
-def _stop(proc: subprocess.Popen[str], signum: int) -> tuple[int, str]:
+def _stop(proc: subprocess.Popen[str], signum: int) -> int:
     proc.send_signal(signum)
-    out, _ = proc.communicate(timeout=15)
-    return proc.returncode, out
+    return proc.wait(15)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serving_line_then_clean_stop(signum: int) -> None:
-    """The process prints one `serving URL` line, answers there, and exits 0 on SIGTERM/SIGINT."""
-    proc, base_url = spawn_emulator(["--port", "0", "--seed", "1"])
+    """The process prints exactly one `serving URL` line, answers there, exits 0 on a signal."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harvester.emulator", "--port", "0", "--seed", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        assert base_url.startswith("http://127.0.0.1:")
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("serving http://127.0.0.1:")
+        base_url = line.split()[1]
         assert httpx.get(f"{base_url}/__emulator__/stats", timeout=5).json()["requests"] == 0
         assert httpx.get(f"{base_url}/webclient/", timeout=5).status_code == 200
     finally:
-        code, rest = _stop(proc, signum)
-    assert code == 0
-    assert rest == ""  # nothing after the single serving line
+        proc.send_signal(signum)
+        rest, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert (rest, err) == ("", "")
+
+
+def test_spawn_reports_startup_failure() -> None:
+    """spawn_emulator raises with the child's error line when the emulator cannot start."""
+    with pytest.raises(RuntimeError, match="unknown preset"):
+        spawn_emulator(["--preset", "nope"])
 
 
 def test_faults_and_latency_flags_apply() -> None:
@@ -43,7 +57,7 @@ def test_faults_and_latency_flags_apply() -> None:
         r = httpx.get(f"{base_url}/webclient/", timeout=5)
         assert r.status_code == 503
     finally:
-        assert _stop(proc, signal.SIGTERM)[0] == 0
+        assert _stop(proc, signal.SIGTERM) == 0
 
 
 def _one_error_line(capsys: pytest.CaptureFixture[str], code: int, needle: str) -> None:
@@ -105,14 +119,13 @@ def test_subprocess_error_has_no_traceback() -> None:
 
 
 def test_harvester_emulate_subcommand_serves() -> None:
-    """`python -m harvester emulate` prints the serving line and stops on SIGTERM."""
+    """`python -m harvester emulate` prints the serving line and stops on SIGTERM with 0."""
     command = [sys.executable, "-m", "harvester", "emulate"]
     proc, base_url = spawn_emulator(["--port", "0"], command=command)
     try:
         assert httpx.get(f"{base_url}/webclient/", timeout=5).status_code == 200
     finally:
-        code, rest = _stop(proc, signal.SIGTERM)
-    assert (code, rest) == (0, "")
+        assert _stop(proc, signal.SIGTERM) == 0
 
 
 def test_argparse_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
