@@ -1,0 +1,117 @@
+"""index.csv: one row per harvested image from the journals, labels as columns, atomic."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import anyio
+
+from harvester.index import COLUMNS, write_index
+from harvester.journal import Journal
+from harvester.layout import image_path, make_writer, new_run_id
+from harvester.models import ImageRef
+from harvester.store import Store
+
+
+def read_index(out: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO((out / "index.csv").read_text(encoding="utf-8"))))
+
+
+async def harvest(out: Path) -> None:
+    run = new_run_id()
+    refs = [
+        ImageRef(
+            1001,
+            image_name="A1, field 0",
+            screen_id=2302,
+            plate_id=4101,
+            plate_name="P\u00e9 1",
+            well_id=7,
+            well_row=0,
+            well_column=0,
+            field=0,
+            labels=(("Gene Symbol", "TP53"), ("Phenotype", "round"), ("Phenotype", "big")),
+        ),
+        ImageRef(
+            1002,
+            image_name="img",
+            project_id=5,
+            dataset_id=6,
+            dataset_name="ds",
+            labels=(("Gene Symbol", "BRCA1"), ("image_id", "clash")),
+        ),
+        ImageRef(1003, image_name="walked but nothing fetched"),
+    ]
+    async with Store.open(out, run_id=run, writer=make_writer(run)) as store:
+        for ref in refs:
+            await store.record_image(ref)
+        await store.put_bytes("thumbnail", 1001, image_path(1001, "thumbnail"), b"j")
+        await store.put_bytes("render", 1001, image_path(1001, "render"), b"j")
+        await store.put_bytes("imgdata", 1002, image_path(1002, "imgdata"), b"{}")
+        await store.put_bytes("metadata", 1004, image_path(1004, "metadata"), b"{}")
+        await store.put_study("plate", 4101, {"plate.json": b"{}"})
+
+
+def test_index_rows_columns_and_labels(tmp_path: Path) -> None:
+    """Rows for every image with a done artifact, ids, names, paths and label columns."""
+    anyio.run(harvest, tmp_path)
+    assert write_index(tmp_path) == 3
+    rows = read_index(tmp_path)
+    header = list(rows[0].keys())
+    assert header[: len(COLUMNS)] == list(COLUMNS)
+    assert header[len(COLUMNS) :] == ["Gene Symbol", "Phenotype", "label:image_id"]
+    by_id = {r["image_id"]: r for r in rows}
+    assert list(by_id) == ["1001", "1002", "1004"]
+    a = by_id["1001"]
+    assert (a["screen_id"], a["plate_id"], a["plate_name"], a["well_row"], a["field"]) == (
+        "2302",
+        "4101",
+        "P\u00e9 1",
+        "0",
+        "0",
+    )
+    assert a["thumbnail_path"] == "images/000/001/1001.thumbnail.jpg"
+    assert a["render_path"] == "images/000/001/1001.render.jpg"
+    assert a["imgdata_path"] == "" and a["metadata_path"] == ""
+    assert a["Gene Symbol"] == "TP53" and a["Phenotype"] == "round | big"
+    assert a["image_name"] == "A1, field 0"
+    b = by_id["1002"]
+    assert (b["project_id"], b["dataset_id"], b["dataset_name"]) == ("5", "6", "ds")
+    assert b["label:image_id"] == "clash" and b["image_id"] == "1002" and b["Phenotype"] == ""
+    assert by_id["1004"]["metadata_path"] and by_id["1004"]["screen_id"] == ""
+
+
+def test_index_is_replaced_atomically_and_leaves_no_temp(tmp_path: Path) -> None:
+    """A rebuild replaces the old index in one rename; no temp or pending file remains."""
+    (tmp_path / "index.csv").write_text("old\n")
+    anyio.run(harvest, tmp_path)
+    inode_before = (tmp_path / "index.csv").stat().st_ino
+    write_index(tmp_path)
+    assert (tmp_path / "index.csv").stat().st_ino != inode_before
+    assert read_index(tmp_path)[0]["image_id"] == "1001"
+    assert [p for p in tmp_path.rglob("*") if ".tmp-" in p.name or p.suffix == ".pending"] == []
+
+
+def test_index_ignores_a_journal_still_being_written(tmp_path: Path) -> None:
+    """A half-written last line of another writer's journal is skipped (safe while shards run)."""
+    anyio.run(harvest, tmp_path)
+    with Journal(tmp_path, "other-shard") as j:
+        j.append([])
+    with open(tmp_path / "journals" / "other-shard.jsonl", "ab") as fh:
+        fh.write(b'{"rec":"done","kind":"thumbnail","id":5,"pa')
+    assert write_index(tmp_path) == 3
+
+
+async def open_and_close(out: Path) -> None:
+    run = new_run_id()
+    async with Store.open(out, run_id=run, writer=make_writer(run)):
+        pass
+
+
+def test_index_of_empty_dir_has_header_only(tmp_path: Path) -> None:
+    """Without any done artifact the index is just the header."""
+    anyio.run(open_and_close, tmp_path)
+    assert write_index(tmp_path) == 0
+    assert (tmp_path / "index.csv").read_text().splitlines() == [",".join(COLUMNS)]
