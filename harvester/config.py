@@ -130,6 +130,10 @@ def parse_shard(value: object) -> tuple[int, int] | None:
     return k, n
 
 
+_INT_LIST_KEYS = ("screens", "projects", "plates", "datasets", "images")
+_PATH_KEYS = ("ids_from", "out", "from_plan")
+
+
 @dataclass(frozen=True)
 class HarvestConfig:
     """Everything one run needs to know; see ``configs/default.toml`` for each key."""
@@ -165,6 +169,16 @@ class HarvestConfig:
     give_up_after: int = DEFAULT_GIVE_UP_AFTER
 
     def __post_init__(self) -> None:
+        # Normalise what Python callers may pass loosely (lists, strings, str paths).
+        object.__setattr__(self, "artifacts", parse_artifacts(list(self.artifacts)))
+        for key in _INT_LIST_KEYS:
+            object.__setattr__(self, key, _as_int_list(key, list(getattr(self, key))))
+        for key in _PATH_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, str):
+                object.__setattr__(self, key, Path(value))
+        if isinstance(self.rate, str):
+            object.__setattr__(self, "rate", parse_rate(self.rate))
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(
@@ -255,8 +269,6 @@ class HarvestConfig:
 
 
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(HarvestConfig))
-_INT_LIST_KEYS = ("screens", "projects", "plates", "datasets", "images")
-_PATH_KEYS = ("ids_from", "out", "from_plan")
 _BOOL_KEYS = ("dry_run", "quiet", "debug")
 _MAPPING_KEYS = ("headers", "cookies")
 

@@ -154,20 +154,24 @@ def client_settings(cfg: HarvestConfig, **changes: Any) -> ClientSettings:
     return ClientSettings(**values)
 
 
-async def probe_server(cfg: HarvestConfig) -> None:
+async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = None) -> None:
     """Make sure ``base_url`` is an OMERO.web server before walking anything.
 
     ``api/`` answers a tiny JSON version list on every OMERO.web with the JSON
     API; anything else (an HTML page, garbage, a huge body, no answer) is a
     :class:`RemoteError` with a one-line reason. Few retries: an unreachable
     host should fail in seconds, not after a full backoff schedule.
+    ``share_limits_of``: the run's client, whose concurrency and rate limits
+    the probe shares, so that it counts towards the run's politeness.
     """
     settings = client_settings(
-        cfg, max_retries=min(cfg.max_retries, 1), timeout=min(cfg.timeout, 15.0), rate=None
+        cfg, max_retries=min(cfg.max_retries, 1), timeout=min(cfg.timeout, 15.0)
     )
     shown = settings.base_url
     hint = "check --base-url (e.g. https://idr.openmicroscopy.org)"
     async with Client(settings) as client:
+        if share_limits_of is not None:
+            client.limiter = share_limits_of.limiter
         try:
             fetched = await client.get(urls.api_root(), Expect.JSON)
         except InvalidBodyError as exc:
@@ -271,16 +275,16 @@ class Harvest:
         cfg = self.cfg
         if cfg.ids_from is not None:
             check_ids_file(cfg.ids_from)
-        if cfg.from_plan is None:
-            check_out_dir(self.out)
-            await probe_server(cfg)
-        else:
-            check_out_dir(self.out)
+        check_out_dir(self.out)
         try:
-            if cfg.dry_run:
-                await self._dry_run()
-            else:
-                await self._real_run()
+            async with Client(client_settings(cfg)) as client:
+                await probe_server(cfg, share_limits_of=client)
+                if cfg.dry_run:
+                    await self._dry_run(client)
+                else:
+                    await self._real_run(client)
+            if not cfg.dry_run:
+                await self._write_index()
         finally:
             self.summary.elapsed = time.monotonic() - started
         return self.summary
@@ -388,56 +392,54 @@ class Harvest:
                 scope.cancel()
                 return
 
-    async def _real_run(self) -> None:
+    async def _real_run(self, client: Client) -> None:
         cfg = self.cfg
         run_id = layout.new_run_id()
         writer = layout.make_writer(run_id, self._shard)
         self.summary.run_id = run_id
-        async with Client(client_settings(cfg)) as client:
-            prefetched = await self._preflight_containers(client)
-            async with Store.open(
-                self.out,
-                run_id=run_id,
-                writer=writer,
-                shard=cfg.shard,
-                argv=public_argv(self.argv),
-            ) as store:
-                await store.save_run_config(
-                    {
-                        "tool": "harvester",
-                        "version": __version__,
-                        "run": run_id,
-                        "writer": writer,
-                        "argv": public_argv(self.argv),
-                        "config": cfg.to_public(),
-                    }
-                )
-                save_study = self._shard is None or self._shard[0] == 0
-                study = StoreStudy(store) if save_study else None
-                fetcher = Fetcher(
-                    client,
-                    store,
-                    FetchSettings(
-                        artifacts=cfg.artifacts,
-                        out_dir=self.out,
-                        thumbnail_size=cfg.thumbnail_size,
-                        render_format=cfg.render_format,
-                        render_quality=cfg.render_quality,
-                        window=cfg.window,
-                        max_plane=cfg.max_plane,
-                        give_up_after=cfg.give_up_after,
-                    ),
-                    on_done=self.progress.done,
-                    on_failed=self.progress.failed,
-                )
-                try:
-                    with anyio.CancelScope() as work:
-                        prefetched.update(await self._preflight_images(client, store.state))
-                        await self._pipeline(client, store, fetcher, study, prefetched, work)
-                finally:
-                    self._collect(fetcher, client)
-                # Leaving the store flushes: every finished file is journaled.
-        await self._write_index()
+        prefetched = await self._preflight_containers(client)
+        async with Store.open(
+            self.out,
+            run_id=run_id,
+            writer=writer,
+            shard=cfg.shard,
+            argv=public_argv(self.argv),
+        ) as store:
+            await store.save_run_config(
+                {
+                    "tool": "harvester",
+                    "version": __version__,
+                    "run": run_id,
+                    "writer": writer,
+                    "argv": public_argv(self.argv),
+                    "config": cfg.to_public(),
+                }
+            )
+            save_study = self._shard is None or self._shard[0] == 0
+            study = StoreStudy(store) if save_study else None
+            fetcher = Fetcher(
+                client,
+                store,
+                FetchSettings(
+                    artifacts=cfg.artifacts,
+                    out_dir=self.out,
+                    thumbnail_size=cfg.thumbnail_size,
+                    render_format=cfg.render_format,
+                    render_quality=cfg.render_quality,
+                    window=cfg.window,
+                    max_plane=cfg.max_plane,
+                    give_up_after=cfg.give_up_after,
+                ),
+                on_done=self.progress.done,
+                on_failed=self.progress.failed,
+            )
+            try:
+                with anyio.CancelScope() as work:
+                    prefetched.update(await self._preflight_images(client, store.state))
+                    await self._pipeline(client, store, fetcher, study, prefetched, work)
+            finally:
+                self._collect(fetcher, client)
+            # Leaving the store flushes: every finished file is journaled.
 
     async def _pipeline(
         self,
@@ -489,7 +491,7 @@ class Harvest:
             return
         self.summary.index_rows = await anyio.to_thread.run_sync(write_index, self.out)
 
-    async def _dry_run(self) -> None:
+    async def _dry_run(self, client: Client) -> None:
         """Walk without storing: count images and the artifacts that would be fetched."""
         cfg = self.cfg
         state = (
@@ -498,19 +500,18 @@ class Harvest:
             else JournalState()
         )
         pending = 0
-        async with Client(client_settings(cfg)) as client:
-            prefetched = await self._preflight_containers(client)
-            prefetched.update(await self._preflight_images(client, state))
-            send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._produce, client, send, None, prefetched)
-                async with receive:
-                    async for ref in receive:
-                        pending += sum(
-                            1 for a in cfg.artifacts if (a.value, ref.image_id) not in state.done
-                        )
-            self.summary.requests = client.stats.requests
-            self.summary.retries = client.stats.retries
+        prefetched = await self._preflight_containers(client)
+        prefetched.update(await self._preflight_images(client, state))
+        send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._produce, client, send, None, prefetched)
+            async with receive:
+                async for ref in receive:
+                    pending += sum(
+                        1 for a in cfg.artifacts if (a.value, ref.image_id) not in state.done
+                    )
+        self.summary.requests = client.stats.requests
+        self.summary.retries = client.stats.retries
         self.summary.pending = pending
         if self.walk_stats is not None:
             self.summary.images = self.walk_stats.images

@@ -1,0 +1,198 @@
+"""End-to-end harvests of the demo screen and project over loopback sockets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from harvester.emulator import EmulatorThread
+from harvester.emulator.catalogue import (
+    DEMO_IMAGE_ID,
+    DEMO_PLATE_ID,
+    DEMO_PLATE_IDS,
+    DEMO_PROJECT_IMAGE_IDS,
+    DEMO_SCREEN_ID,
+    DEMO_WELL_ID,
+)
+from tests.integration.conftest import DEMO_IMAGES, Reference, content, harvest, temp_files
+
+KINDS = ("thumbnail", "imgdata", "render", "metadata")
+
+
+def read_index(out: Path) -> list[dict[str, str]]:
+    with (out / "index.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_demo_harvest_complete(reference: Reference) -> None:
+    """Every image of the screen and project gets its four artifacts; exit code 0."""
+    summary = reference.summary
+    assert summary.exit_code == 0
+    assert summary.failed == 0 and not summary.walk_failures
+    assert summary.images == DEMO_IMAGES
+    assert summary.done == DEMO_IMAGES * len(KINDS)
+    files = list((reference.out / "images").rglob("*.*"))
+    assert len(files) == DEMO_IMAGES * len(KINDS)
+    assert temp_files(reference.out) == []
+
+
+def test_every_file_decodes(reference: Reference) -> None:
+    """JPEGs decode to images of the expected size, JSON parses and names its image."""
+    for path in (reference.out / "images").rglob("*"):
+        if not path.is_file():
+            continue
+        image_id = int(path.name.split(".", 1)[0])
+        if path.suffix == ".jpg":
+            with Image.open(path) as img:
+                img.load()
+                assert img.format == "JPEG"
+                if ".render." in path.name:
+                    assert img.size == (659, 493) or image_id in DEMO_PROJECT_IMAGE_IDS
+                else:
+                    assert max(img.size) == 96
+        else:
+            body = json.loads(path.read_bytes())
+            if ".imgdata." in path.name:
+                assert body["id"] == image_id and "Exception" not in body
+            else:
+                assert body["data"]["@id"] == image_id
+
+
+def test_index_rows_ids_and_labels(reference: Reference, emulator: EmulatorThread) -> None:
+    """index.csv has one row per image with the right context and the well's map labels."""
+    rows = read_index(reference.out)
+    assert len(rows) == DEMO_IMAGES
+    assert len({row["image_id"] for row in rows}) == DEMO_IMAGES
+    by_id = {int(row["image_id"]): row for row in rows}
+    row = by_id[DEMO_IMAGE_ID]
+    assert row["screen_id"] == str(DEMO_SCREEN_ID)
+    assert row["plate_id"] == str(DEMO_PLATE_ID)
+    assert row["plate_name"] == "1988"
+    assert row["well_id"] == str(DEMO_WELL_ID)
+    assert row["image_name"] == "1988 [Well A-1; Field #1]"
+    assert row["field"] == "0"
+    for kind in KINDS:
+        assert (reference.out / row[f"{kind}_path"]).is_file()
+    assert {int(r["plate_id"]) for r in rows if r["plate_id"]} == set(DEMO_PLATE_IDS)
+    assert {i for i in by_id if by_id[i]["project_id"] == "51"} == set(DEMO_PROJECT_IMAGE_IDS)
+    # Labels: the well's map annotations as the server gives them.
+    body = httpx.get(
+        f"{emulator.base_url}/webclient/api/annotations/?type=map&well={DEMO_WELL_ID}"
+    ).json()
+    pairs = [tuple(p) for ann in body["annotations"] for p in ann["values"]]
+    assert pairs
+    for key, value in pairs:
+        assert value in row[key].split(" | ")
+
+
+def test_study_metadata_saved(reference: Reference) -> None:
+    """Screen, plate (grid, runs, wells, annotations) and project metadata are stored."""
+    screen = reference.out / "study" / f"screen-{DEMO_SCREEN_ID}"
+    assert json.loads((screen / "screen.json").read_bytes())["data"]["@id"] == DEMO_SCREEN_ID
+    annotations = json.loads((screen / "annotations.json").read_bytes())["annotations"]
+    assert any(["Study Type", "high content screen"] in a["values"] for a in annotations)
+    plates = json.loads((screen / "plates.json").read_bytes())["plates"]
+    assert {p["id"] for p in plates} == set(DEMO_PLATE_IDS)
+    plate = reference.out / "study" / f"plate-{DEMO_PLATE_ID}"
+    for name in ("plate.json", "runs.json", "wells.json", "well-annotations.json", "grid-0.json"):
+        assert json.loads((plate / name).read_bytes()) is not None
+    assert (reference.out / "study" / "project-51" / "datasets.json").is_file()
+    assert (reference.out / "study" / "dataset-51" / "images.json").is_file()
+    configs = list((reference.out / "runs").glob("*/config.json"))
+    assert len(configs) == 1
+    assert json.loads(configs[0].read_bytes())["config"]["screens"] == [DEMO_SCREEN_ID]
+
+
+def test_second_run_sends_no_image_request_and_changes_nothing(
+    reference: Reference, tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A rerun of a complete harvest asks for no image and leaves every file untouched."""
+    out = tmp_path / "copy"
+    shutil.copytree(reference.out, out, copy_function=shutil.copy2)
+
+    def snapshot() -> dict[str, tuple[bytes, int]]:
+        return {
+            str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for folder in ("images", "study")
+            for p in (out / folder).rglob("*")
+            if p.is_file()
+        }
+
+    before = snapshot()
+    index_before = (out / "index.csv").read_bytes()
+    emu = make_emulator(preset="demo")
+    summary = harvest(emu.base_url, out, screens=(DEMO_SCREEN_ID,), projects=(51,))
+    stats = emu.stats()
+    assert summary.exit_code == 0
+    assert summary.done == 0
+    assert summary.skipped == DEMO_IMAGES * len(KINDS)
+    assert stats["image_requests"] == 0
+    assert snapshot() == before
+    assert (out / "index.csv").read_bytes() == index_before
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """--dry-run walks and counts but fetches and writes nothing."""
+    out = tmp_path / "dry"
+    summary = harvest(emulator.base_url, out, plates=(DEMO_PLATE_ID,), dry_run=True)
+    assert summary.images == 8
+    assert summary.pending == 8 * len(KINDS)
+    assert not out.exists()
+    assert emulator.stats()["image_requests"] == 0
+
+
+def test_give_up_on_identical_failures(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """When renders answer 403 every time, the harvester stops asking after 20 and says so."""
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "migr"
+    summary = harvest(
+        emu.base_url,
+        out,
+        screens=(DEMO_SCREEN_ID,),
+        artifacts=("thumbnail", "render"),
+        max_retries=0,
+    )
+    stats = emu.stats()
+    assert summary.exit_code == 1
+    assert "render" in summary.given_up
+    assert summary.not_requested["render"] == 80 - 20
+    assert summary.done_by_kind["thumbnail"] == 80
+    render_requests = sum(
+        n
+        for route, counts in stats["by_route"].items()
+        if "render_image" in route
+        for n in counts.values()
+    )
+    assert render_requests <= 20 + 8  # the limit, plus those already in flight
+
+
+def test_ids_file_and_images(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """--ids-from (comments, blanks) and --image targets harvest exactly those images."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# two images\n1884801\n\n1884802  # second\n", encoding="utf-8")
+    out = tmp_path / "ids"
+    summary = harvest(
+        emulator.base_url,
+        out,
+        ids_from=ids,
+        images=(DEMO_IMAGE_ID, 1884801),
+        artifacts=("metadata",),
+    )
+    assert summary.exit_code == 0
+    assert summary.images == 3
+    rows = read_index(out)
+    assert sorted(int(r["image_id"]) for r in rows) == sorted([1884801, 1884802, DEMO_IMAGE_ID])
+    assert content(out, "images").keys() == {
+        f"images/{i // 1_000_000:03d}/{i // 1000 % 1000:03d}/{i}.metadata.json"
+        for i in (1884801, 1884802, DEMO_IMAGE_ID)
+    }
+    _ = io  # keep the import list stable for later tests
