@@ -100,6 +100,10 @@ class StatusReport:
             "failures": self.failures,
         }
 
+    def to_text(self) -> str:
+        """Alias of :meth:`format_text` (the CLI looks for ``to_text``)."""
+        return self.format_text()
+
     def format_text(self) -> str:
         """Human-readable table (what ``status`` prints)."""
         lines = [f"{self.out_dir}: {self.images} images known, artifacts {','.join(self.selected)}"]
@@ -135,7 +139,13 @@ def selected_kinds(out_dir: Path, state: JournalState) -> list[str]:
             config = json.loads(run_config_path(out_dir, str(run.get("run"))).read_bytes())
         except (OSError, ValueError):
             continue
-        artifacts = config.get("artifacts") if isinstance(config, dict) else None
+        if not isinstance(config, dict):
+            continue
+        # The pipeline nests the resolved config under "config"; accept both shapes.
+        nested = config.get("config")
+        artifacts = config.get("artifacts")
+        if artifacts is None and isinstance(nested, dict):
+            artifacts = nested.get("artifacts")
         if isinstance(artifacts, str):
             artifacts = [a.strip() for a in artifacts.split(",") if a.strip()]
         if isinstance(artifacts, list) and artifacts:

@@ -71,6 +71,10 @@ class VerifyReport:
             "journal": self.journal,
         }
 
+    def to_text(self) -> str:
+        """Alias of :meth:`format_text` (the CLI looks for ``to_text``)."""
+        return self.format_text()
+
     def format_text(self) -> str:
         """Human-readable summary: one line per problem, then the totals."""
         lines = [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.problems]
@@ -78,8 +82,6 @@ class VerifyReport:
             f"checked {self.checked} files ({self.bytes:,} bytes): {self.ok} ok, "
             f"{len(self.damaged)} damaged, {len(self.missing)} missing"
         )
-        if self.problems:
-            lines.append("run the same harvest again to refetch exactly these")
         return "\n".join(lines)
 
 

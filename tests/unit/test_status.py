@@ -18,7 +18,7 @@ async def shard_run(out: Path, k: int, ids: list[int], artifacts: list[str]) -> 
     run = new_run_id()
     writer = make_writer(run, shard=(k, 2))
     async with Store.open(out, run_id=run, writer=writer, shard=f"{k}/2") as store:
-        await store.save_run_config({"artifacts": artifacts})
+        await store.save_run_config({"run": run, "config": {"artifacts": artifacts}})
         for i in ids:
             await store.record_image(ImageRef(i))
             await store.put_bytes("thumbnail", i, image_path(i, "thumbnail"), b"12345")
