@@ -45,6 +45,8 @@ SCENARIOS = (
         ("/webclient/api/plates/?id=2302", "/webclient/api/annotations/?type=map&screen=2302"),
     ),
     Scenario("json: api/v0 screen", ("/api/v0/m/screens/2302/",)),
+    Scenario("json: plate grid", ("/webgateway/plate/7361/0/", "/webgateway/plate/7368/0/")),
+    Scenario("json: imgData", tuple(f"/webgateway/imgData/{i}/" for i in DEMO_IMAGES)),
     Scenario(
         "thumbnail 96",
         tuple(f"/webgateway/render_thumbnail/{i}/96/" for i in DEMO_IMAGES),
