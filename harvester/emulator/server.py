@@ -30,7 +30,7 @@ from http import HTTPStatus
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
-from harvester.emulator.faults import TRICKLE_PIECES, FaultInjector, FaultSpec
+from harvester.emulator.faults import TRICKLE_PIECES, Decision, FaultInjector, FaultSpec
 from harvester.emulator.http import Request, Response, Route
 from harvester.emulator.stats import Stats
 
@@ -278,7 +278,7 @@ class _Connection(asyncio.Protocol):
             self._answer(req.method, resp, keep_alive, kind, decision)
 
     def _answer(
-        self, method: str, resp: Response, keep_alive: bool, kind: str | None, decision: Any
+        self, method: str, resp: Response, keep_alive: bool, kind: str | None, decision: Decision
     ) -> None:
         self.timer = None
         if self.transport is None or self.closing:
