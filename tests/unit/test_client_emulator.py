@@ -52,7 +52,7 @@ async def harvest(
 async def test_fault_mix_ends_with_bodies_identical_to_a_fault_free_run(
     make_emulator: Callable[..., Any],
 ) -> None:
-    """Under 503/429/reset/truncate/html200/exception faults every request succeeds, byte-identical."""
+    """Under a mix of faults every request succeeds with bodies identical to a clean run."""
     jobs = requests_for(IMAGE_IDS)
     clean = make_emulator(preset="demo")
     faulty = make_emulator(
