@@ -95,9 +95,41 @@ def journal_files(out_dir: Path) -> list[Path]:
     return [folder / name for name in sorted(names)]
 
 
+def _parse_lines(lines: list[bytes]) -> list[Any] | None:
+    """Fast path: parse many complete lines with ONE json.loads of a JSON array.
+
+    Per-line ``json.loads`` spends most of its time in Python-level wrappers; one C-level parse
+    of ``[line,line,...]`` is several times faster. Returns None when the chunk holds a bad line
+    (or lines that do not map one-to-one to objects): the caller then parses line by line.
+    """
+    good = [line for line in lines if line.strip(b"\x00 \t\r")]
+    if not good:
+        return []
+    try:
+        parsed = json.loads(b"[" + b",".join(good) + b"]")
+    except ValueError:
+        return None
+    if len(parsed) != len(good) or not all(type(rec) is dict for rec in parsed):
+        return None
+    return parsed  # type: ignore[no-any-return]
+
+
+def _parse_slow(
+    lines: list[bytes], first_lineno: int
+) -> Iterator[tuple[int, dict[str, Any] | None, bytes]]:
+    """Line by line: (line number, record or None when garbled, raw line)."""
+    for offset, line in enumerate(lines):
+        if not line.strip(b"\x00 \t\r"):
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            rec = None
+        yield first_lineno + offset, rec if isinstance(rec, dict) else None, line
+
+
 def read_journal(path: Path) -> Iterator[dict[str, Any]]:
     """Records of one journal, complete lines only (see the module docstring)."""
-    loads = json.loads
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed in finally; generator keeps it open
     except FileNotFoundError:
@@ -112,27 +144,22 @@ def read_journal(path: Path) -> Iterator[dict[str, Any]]:
                 break
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()  # after the last newline: incomplete (torn or still being written)
-            for line in lines:
-                lineno += 1
-                if pending_bad is not None:
-                    logger.warning(
-                        "skipping garbled line %d of journal %s: %r",
-                        pending_bad[0],
-                        path,
-                        pending_bad[1][:80],
-                    )
+            fast = _parse_lines(lines)
+            if fast is not None:
+                if fast and pending_bad is not None:
+                    _warn_garbled(path, pending_bad)
                     pending_bad = None
-                if not line.strip(b"\x00 \t\r"):
-                    continue
-                try:
-                    rec = loads(line)
-                except ValueError:
-                    pending_bad = (lineno, line)
-                    continue
-                if isinstance(rec, dict):
-                    yield rec
-                else:
-                    pending_bad = (lineno, line)
+                yield from fast
+            else:
+                for number, rec, raw in _parse_slow(lines, lineno + 1):
+                    if pending_bad is not None:
+                        _warn_garbled(path, pending_bad)
+                        pending_bad = None
+                    if rec is None:
+                        pending_bad = (number, raw)
+                    else:
+                        yield rec
+            lineno += len(lines)
         if pending_bad is not None:
             # A garbled *last* complete line is the classic power-loss tail: tolerated quietly.
             logger.debug("ignoring garbled last line %d of journal %s", pending_bad[0], path)
@@ -140,6 +167,10 @@ def read_journal(path: Path) -> Iterator[dict[str, Any]]:
             logger.debug("ignoring incomplete last line of journal %s", path)
     finally:
         fh.close()
+
+
+def _warn_garbled(path: Path, bad: tuple[int, bytes]) -> None:
+    logger.warning("skipping garbled line %d of journal %s: %r", bad[0], path, bad[1][:80])
 
 
 def read_all(out_dir: Path) -> Iterator[dict[str, Any]]:
@@ -183,10 +214,15 @@ class JournalState:
         invalid: dict[Key, dict[str, Any]] = {}
         image_raw: dict[int, tuple[float, dict[str, Any]]] = {}
         runs: list[dict[str, Any]] = []
+        kinds: dict[Any, Any] = {}
         for rec in records:
             kind = rec.get("rec")
             try:
                 if kind == "done":
+                    # Share the few distinct strings of millions of records (memory).
+                    rec["rec"] = "done"
+                    rec["kind"] = kinds.setdefault(rec["kind"], rec["kind"])
+                    rec["run"] = kinds.setdefault(rec.get("run"), rec.get("run"))
                     key = (rec["kind"], rec["id"])
                     prev = done.get(key)
                     if prev is None or rec["t"] >= prev["t"]:
