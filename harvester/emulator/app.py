@@ -123,6 +123,8 @@ class App:
     def _handle(self, req: Request) -> Response:
         path = req.path
         if _BLOCKED_RE.match(path):
+            if not path.endswith("/"):  # CommonMiddleware appends the slash before the view
+                return _redirect(301, _with_slash(req), "slash")
             return self._not_logged_in(req)
         if path == "/webclient":
             return _redirect(302, "/webclient/?experimenter=-1", "redirect")
@@ -133,9 +135,7 @@ class App:
         found = self._match(path)
         if found is None:
             if not path.endswith("/") and self._match(path + "/") is not None:
-                query = req.raw_path.partition("?")
-                location = path + "/" + (query[1] + query[2] if query[1] else "")
-                return _redirect(301, quote(location, safe="/?&=%:;,+$@!*'()~"), "slash")
+                return _redirect(301, _with_slash(req), "slash")
             resp = django_404(req)
             resp.route = "404"
             return resp
@@ -173,6 +173,13 @@ class App:
             )
         location = "/webclient/login/?url=" + quote(req.raw_path, safe="")
         return _redirect(302, location, "blocked")
+
+
+def _with_slash(req: Request) -> str:
+    """The request's path with "/" appended, query string kept (as Django builds it)."""
+    _, sep, query = req.raw_path.partition("?")
+    location = req.path + "/" + (sep + query if sep else "")
+    return quote(location, safe="/?&=%:;,+$@!*'()~")
 
 
 def _redirect(status: int, location: str, route: str) -> Response:

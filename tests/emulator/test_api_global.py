@@ -158,3 +158,10 @@ def test_bad_preset_mode_or_option_fail_fast() -> None:
         with pytest.raises(ValueError) as info:
             build_app(**kwargs)  # type: ignore[arg-type]
         assert "\n" not in str(info.value)
+
+
+def test_blocked_path_without_slash_gets_the_slash_first(app: App) -> None:
+    """APPEND_SLASH runs before login_required: 301 to the slash URL, then the 302 chain."""
+    resp = call(app, "/webgateway/archived_files/download/9762957?x=1")
+    assert resp.status == 301
+    assert header(resp, "Location") == "/webgateway/archived_files/download/9762957/?x=1"
