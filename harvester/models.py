@@ -7,7 +7,7 @@ serialise them to journals and plans without knowing each other.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -53,7 +53,7 @@ class ImageRef:
     project_id: int | None = None
     dataset_id: int | None = None
     dataset_name: str = ""
-    labels: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    labels: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (labels as lists of pairs)."""
