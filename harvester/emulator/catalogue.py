@@ -1221,17 +1221,29 @@ class Catalogue:
         )
 
     def image_annotations(self, image_id: int) -> list[MapAnn]:
-        """Per-image mapr annotations (project images only; HCS ones sit on wells)."""
+        """Per-image mapr annotations.
+
+        Project images carry their own; HCS images carry the same shared
+        annotations as their well (IDR links mapr annotations to wells *and*
+        images), through their own links.
+        """
         loc = self.locate(image_id)
-        if loc is None or loc.project is None:
+        if loc is None:
+            return []
+        spec: ScreenSpec | ProjectSpec
+        if loc.project is not None:
+            spec = loc.project.spec
+        elif loc.screen is not None:
+            spec = loc.screen.spec
+        else:  # pragma: no cover - every image has one parent kind
             return []
         return self._sample_anns(
-            self.gene_of(loc.project.spec, loc.sample),
+            self.gene_of(spec, loc.sample),
             _IMAGE_LINK_BASE + image_id * 4,
             "ImageI",
             image_id,
             loc.image.name,
-            loc.project.spec.acquisition_ts + 86_400 * 31,
+            spec.acquisition_ts + 86_400 * 31,
         )
 
     def sample_values(self, loc: ImageLocation) -> list[tuple[str, str]]:

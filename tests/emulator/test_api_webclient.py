@@ -243,3 +243,13 @@ def test_images_without_id_lists_project_images() -> None:
     app = build_app("demo")
     ids = [i["id"] for i in get_json(app, "/webclient/api/images/?limit=3&page=2")["images"]]
     assert ids == list(c.DEMO_PROJECT_IMAGE_IDS[3:6])
+
+
+def test_hcs_image_shares_its_wells_annotations(app: App) -> None:
+    """image=<HCS image> returns the well's (shared) annotation ids through ImageI links."""
+    by_well = get_json(app, f"/webclient/api/annotations/?type=map&well={c.DEMO_WELL_ID}")
+    by_image = get_json(app, f"/webclient/api/annotations/?type=map&image={c.DEMO_IMAGE_ID}")
+    well_anns, image_anns = by_well["annotations"], by_image["annotations"]
+    assert [a["id"] for a in image_anns] == [a["id"] for a in well_anns]
+    assert {a["link"]["parent"]["class"] for a in image_anns} == {"ImageI"}
+    assert not {a["link"]["id"] for a in image_anns} & {a["link"]["id"] for a in well_anns}
