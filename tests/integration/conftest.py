@@ -36,6 +36,7 @@ class Reference:
 
     out: Path
     summary: RunSummary
+    base_url: str
 
 
 def harvest(base_url: str, out: Path, **values: Any) -> RunSummary:
@@ -52,13 +53,21 @@ def harvest(base_url: str, out: Path, **values: Any) -> RunSummary:
         return anyio.run(lambda: run_harvest(cfg))
 
 
-def content(out: Path, *folders: str) -> dict[str, str]:
-    """rel path -> sha256 of every file under the given folders of DIR."""
+def content(out: Path, *folders: str, base_url: str = "") -> dict[str, str]:
+    """rel path -> sha256 of every file under the given folders of DIR.
+
+    The JSON API embeds the server's own base URL in ``url:*`` links; with
+    ``base_url`` it is replaced by a placeholder so that harvests from two
+    emulators on different ports compare equal.
+    """
     found: dict[str, str] = {}
     for folder in folders:
         for path in sorted((out / folder).rglob("*")):
             if path.is_file():
-                found[str(path.relative_to(out))] = hashlib.sha256(path.read_bytes()).hexdigest()
+                data = path.read_bytes()
+                if base_url:
+                    data = data.replace(base_url.encode(), b"BASE")
+                found[str(path.relative_to(out))] = hashlib.sha256(data).hexdigest()
     return found
 
 
@@ -73,7 +82,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
     out = tmp_path_factory.mktemp("reference") / "harvest"
     with EmulatorThread(preset="demo") as emu:
         summary = harvest(emu.base_url, out, screens=(DEMO_SCREEN,), projects=(DEMO_PROJECT,))
-    yield Reference(out, summary)
+        base_url = emu.base_url
+    yield Reference(out, summary, base_url)
 
 
 def cli_env() -> dict[str, str]:
