@@ -24,9 +24,11 @@ and ``F`` fields per well::
 Project spec: dataset ``d`` holds ``n`` images; ``dataset id = dataset_base + d``
 and ``image id = image_base + d * n + j`` (sample index ``s = d * n + j``).
 
-Per-sample map annotations (mapr gene / siRNA / phenotype) depend only on the
+Per-sample map annotations (mapr gene / siRNA / phenotype; linked to the
+well and to each of its images, or to the project image) depend only on the
 gene of the sample, ``g(s) = (s * 7 + salt) % len(GENES)``, so searches can be
-counted and paged arithmetically.
+counted and paged arithmetically. Screens and projects carry one study
+annotation (``idr.openmicroscopy.org/study/info``).
 
 Presets and their ids
 ---------------------
@@ -40,20 +42,27 @@ demo       screen 2302 "idr0056-stojic-lncrnas/screenB": 10 plates of 96 wells
            Field #1]' in well 1475376 of plate 7375. Project 51
            "idr0021-lawo-pericentriolarmaterial/experimentA" with datasets 51
            and 52 of 4 images each (ids 1884801-1884808). 88 images in all.
-fields     screen 1101: plates 3001-3002 (8x12), 12 imaged wells x 3 fields,
-           4 empty wells (D1-D4, no WellSamples), one run each.
-plate384   screen 1201: plate 4001 of 16x24 wells, all 384 imaged, 1 field.
-zstack     project 1301, dataset 5301: 3 images 256x256, sizeZ 12, 2 channels.
-timeseries project 1401, dataset 5401: 3 images 128x128, sizeZ 3, sizeT 20.
+fields     screen 1101: plates 3001-3002 (8x12), 12 imaged wells (A1-C4) x 3
+           fields = 72 images (ids 2100001-2100072), 4 empty wells (D1-D4, no
+           WellSamples), one run each.
+plate384   screen 1201: plate 4001 of 16x24 wells, all 384 imaged, 1 field
+           (images 2300001-2300384).
+zstack     project 1301, dataset 5301: images 1300001-1300003, 256x256,
+           sizeZ 12, 2 channels.
+timeseries project 1401, dataset 5401: images 1400001-1400003, 128x128,
+           sizeZ 3, sizeT 20.
 tiled      project 1501, dataset 5501: image 1500001 8000x6000 (5 levels,
            tiles 256) and image 1500002 512x512 (not tiled).
-bigscreen  screen 1601: 1200 plates (ids 20001-21200), 1 well x 1 field each.
-bigproject project 1701: 600 datasets (ids 30001-30600), 1 image each.
+bigscreen  screen 1601: 1200 plates (ids 20001-21200), 1 well x 1 field each
+           (images 3100001-3101200).
+bigproject project 1701: 600 datasets (ids 30001-30600), 1 image each
+           (images 3200001-3200600).
 huge       project 1801: 1000 datasets (ids 40001-41000) x 1000 images
            (ids 10000001-11000000) = 1,000,000 images.
-names      screen 1901 + project 1951 with hostile names ('../', '/', NUL,
-           control characters, 1,000-character names) on plates, datasets
-           and images.
+names      screen 1901 (plates 60001-60007, images from 4100001) + project
+           1951 (datasets 61001-61007, images from 4200001) with hostile names
+           ('../', '/', '\\', NUL, control characters, '..', 1,000-character
+           names) on screen, project, plates, datasets and images.
 ========== ===================================================================
 """
 
