@@ -277,26 +277,21 @@ def run_status_command(args: argparse.Namespace) -> int:
 
 def run_verify_command(args: argparse.Namespace) -> int:
     """``harvester verify DIR``: exit 1 when damaged or missing files were found."""
-    from harvester import verify as verify_mod
+    from harvester.verify import verify
 
     _require_dir(args.out)
-    func: Any = getattr(verify_mod, "verify_dir", None) or getattr(verify_mod, "verify", None)
-    report = func(args.out)
-    if getattr(args, "json", False):
+    report = verify(args.out)
+    if args.json:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))
     else:
         print(_as_text(report))
-    bad = getattr(report, "bad", None)
-    if bad is None:
-        bad = getattr(report, "problems", None)
-    if bad is None:
-        damaged = getattr(report, "damaged", ()) or ()
-        missing = getattr(report, "missing", ()) or ()
-        bad = list(damaged) + list(missing)
-    count = bad if isinstance(bad, int) else len(bad)
-    if count:
-        print(f"{count} damaged or missing files: rerun the harvest to refetch exactly those")
-    return 1 if count else 0
+    if report.problems:
+        print(
+            f"{len(report.problems)} damaged or missing files: "
+            f"run the same harvest again to refetch exactly those"
+        )
+        return 1
+    return 0
 
 
 # --------------------------------------------------------------------------- demo
