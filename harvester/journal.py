@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class Journal:
     def __init__(self, out_dir: Path, writer: str) -> None:
         self.path = journal_path(out_dir, writer)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
         self._fd: int | None = os.open(
             self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
         )
@@ -64,12 +66,19 @@ class Journal:
             _write_all(self._fd, b"\n")
 
     def append(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Append ``records`` with one write and one fdatasync (durable when this returns)."""
+        """Append ``records`` with one write and one fdatasync (durable when this returns).
+
+        Thread-safe: the store commits two batches at once from worker threads.
+        """
         if not records:
             return
         if self._fd is None:
             raise ValueError(f"journal {self.path} is closed")
-        _write_all(self._fd, encode_records(records))
+        data = encode_records(records)
+        # One writer thread at a time so batches never interleave; the fsync runs unlocked so
+        # that concurrent batches share the disk flush.
+        with self._lock:
+            _write_all(self._fd, data)
         os.fdatasync(self._fd)
 
     def close(self) -> None:

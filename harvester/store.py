@@ -84,6 +84,9 @@ STALE_AFTER = 3600.0
 """Seconds after which another host's non-empty pending file is considered abandoned: a live
 writer rewrites it at every batch, and a batch never takes an hour."""
 
+COMMITS_IN_FLIGHT = 2
+"""Batches committed at once: while one waits for its fsyncs the next one writes its files."""
+
 DRAIN_TIMEOUT = 1.5
 """On cancellation (Ctrl-C) the queued items get this long to be committed."""
 
@@ -462,13 +465,14 @@ class Store:
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._threads = threads
-        self._limiter = anyio.CapacityLimiter(1)
+        self._parallel = COMMITS_IN_FLIGHT
+        self._limiter = anyio.CapacityLimiter(self._parallel)
         self._pool: ThreadPoolExecutor | None = None
         self._send: MemoryObjectSendStream[_Item]
         self._recv: MemoryObjectReceiveStream[_Item]
         self._send, self._recv = anyio.create_memory_object_stream[_Item](batch_size * 2)
         self._journal: Journal | None = None
-        self._pending: PendingFile | None = None
+        self._pendings: list[PendingFile] = []
         self._dir_fd: int | None = None
         self._dirs_made: set[Path] = set()
         self._error: StorageError | None = None
@@ -476,8 +480,9 @@ class Store:
         self._committed = 0
         self._progress = anyio.Event()
         self._committer_done = anyio.Event()
-        self._collect_scope: anyio.CancelScope | None = None
+        self._collect_scopes: set[anyio.CancelScope] = set()
         self._committer_scope: anyio.CancelScope | None = None
+        self._loops_scope: anyio.CancelScope | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -545,7 +550,10 @@ class Store:
             clean_stale_temps(self.out_dir, own_writer=self.writer)
             self.state = JournalState.load(self.out_dir)
             self._journal = Journal(self.out_dir, self.writer)
-            self._pending = PendingFile(self.out_dir, self.writer)
+            self._pendings = [
+                PendingFile(self.out_dir, self.writer if n == 0 else f"{self.writer}-c{n}")
+                for n in range(self._parallel)
+            ]
             self._dir_fd = os.open(self.out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             run = {
                 "rec": "run",
@@ -565,12 +573,12 @@ class Store:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-        if self._pending is not None:
+        for pending in self._pendings:
             try:
-                self._pending.close()
+                pending.close()
             except OSError as exc:  # read-only or gone: the next open cleans up
                 logger.debug("could not remove pending file: %s", exc)
-            self._pending = None
+        self._pendings = []
         if self._dir_fd is not None:
             os.close(self._dir_fd)
             self._dir_fd = None
@@ -651,8 +659,8 @@ class Store:
                 raise self._copy_error()
             if self._committer_done.is_set():
                 break
-            if self._collect_scope is not None:
-                self._collect_scope.cancel()
+            for scope in list(self._collect_scopes):
+                scope.cancel()
             await self._progress.wait()
         if self._error is not None:
             raise self._copy_error()
@@ -690,46 +698,52 @@ class Store:
     async def _committer(self) -> None:
         # Shielded: when the caller is cancelled (Ctrl-C), the queued items must still be
         # committed during shutdown; _shutdown cancels this scope itself after the drain timeout.
+        # COMMITS_IN_FLIGHT loops share the queue, so that one batch's files are written while
+        # the previous batch waits for its fsyncs (the disk, not the CPU, is the bottleneck).
         try:
             with anyio.CancelScope(shield=True) as scope:
                 self._committer_scope = scope
-                await self._commit_loop()
+                async with anyio.create_task_group() as tg:
+                    self._loops_scope = tg.cancel_scope
+                    with self._recv:
+                        for n in range(self._parallel):
+                            tg.start_soon(self._commit_loop, self._recv.clone(), n)
         finally:
             self._committer_done.set()
             self._wake()
 
-    async def _commit_loop(self) -> None:
-        async with self._recv:
+    async def _commit_loop(self, recv: MemoryObjectReceiveStream[_Item], n: int) -> None:
+        async with recv:
             closed = False
             while not closed:
                 try:
-                    batch = [await self._recv.receive()]
+                    batch = [await recv.receive()]
                 except anyio.EndOfStream:
                     return
-                closed = self._take_ready(batch)
+                closed = self._take_ready(recv, batch)
                 if not closed and len(batch) < self._batch_size and self._flush_interval:
                     with anyio.move_on_after(self._flush_interval) as collect:
-                        self._collect_scope = collect
+                        self._collect_scopes.add(collect)
                         while len(batch) < self._batch_size:
                             try:
-                                batch.append(await self._recv.receive())
+                                batch.append(await recv.receive())
                             except anyio.EndOfStream:
                                 closed = True
                                 break
-                            closed = self._take_ready(batch)
+                            closed = self._take_ready(recv, batch)
                             if closed:
                                 break
-                    self._collect_scope = None
+                    self._collect_scopes.discard(collect)
                 with anyio.CancelScope(shield=True):
-                    ok = await self._commit(batch)
+                    ok = await self._commit(batch, n)
                 if not ok:
                     return
 
-    def _take_ready(self, batch: list[_Item]) -> bool:
+    def _take_ready(self, recv: MemoryObjectReceiveStream[_Item], batch: list[_Item]) -> bool:
         """Move already-queued items into ``batch``; True when the stream has ended."""
         while len(batch) < self._batch_size:
             try:
-                batch.append(self._recv.receive_nowait())
+                batch.append(recv.receive_nowait())
             except anyio.WouldBlock:
                 return False
             except anyio.EndOfStream:
@@ -740,28 +754,35 @@ class Store:
         self._progress.set()
         self._progress = anyio.Event()
 
-    async def _commit(self, batch: list[_Item]) -> bool:
+    async def _commit(self, batch: list[_Item], n: int) -> bool:
         try:
             records = await anyio.to_thread.run_sync(
-                self._commit_sync, batch, limiter=self._limiter
+                self._commit_sync, batch, self._pendings[n], limiter=self._limiter
             )
-        except StorageError as exc:
-            self._error = exc
-            logger.error("%s", exc)
-            await self._recv.aclose()
-            self._wake()
-            return False
-        except Exception as exc:  # a bug must still stop the run cleanly
-            logger.exception("store commit failed")
-            self._error = StorageError(f"internal error while storing files: {exc!r}")
-            await self._recv.aclose()
+        except Exception as exc:
+            if isinstance(exc, StorageError):
+                self._error = exc
+                logger.error("%s", exc)
+            else:  # a bug must still stop the run cleanly
+                logger.exception("store commit failed")
+                self._error = StorageError(f"internal error while storing files: {exc!r}")
+            if self._loops_scope is not None:
+                self._loops_scope.cancel()
             self._wake()
             return False
         for rec in records:
             self.state.apply(rec)
+        self._count(batch, len(records))
         self._committed += len(batch)
         self._wake()
         return True
+
+    def _count(self, batch: list[_Item], records: int) -> None:
+        for item in batch:
+            self.stats.files += len(item.parts)
+            self.stats.bytes += sum(p.size for p in item.parts)
+        self.stats.batches += 1
+        self.stats.records += records
 
     # ------------------------------------------------------------------ worker thread
 
@@ -789,9 +810,9 @@ class Store:
         for _ in self._pool.map(fn, items):
             pass
 
-    def _commit_sync(self, batch: list[_Item]) -> list[dict[str, Any]]:
+    def _commit_sync(self, batch: list[_Item], pending: PendingFile) -> list[dict[str, Any]]:
         """Write, make durable, rename, fsync folders, journal: all or StorageError."""
-        assert self._journal is not None and self._pending is not None
+        assert self._journal is not None
         parts = [part for item in batch for part in item.parts]
         temps: list[tuple[Path, Path]] = []
         fds: list[int] = []
@@ -799,7 +820,7 @@ class Store:
         what = "the journal"
         try:
             if parts:
-                self._pending.begin(
+                pending.begin(
                     [
                         temp_path(p.target, self.writer).relative_to(self.out_dir).as_posix()
                         for p in parts
@@ -841,7 +862,7 @@ class Store:
             records = self._records(batch)
             what = "the journal"
             self._journal.append(records)
-            self._pending.end()
+            pending.end()
             return records
         except OSError as exc:
             for fd in fds:
@@ -850,7 +871,7 @@ class Store:
                 with suppress(OSError):
                     tmp.unlink()
             with suppress(OSError):
-                self._pending.end()
+                pending.end()
             raise storage_error(exc, what) from exc
 
     def _adopt(self, part: _Part, tmp: Path) -> None:
@@ -873,7 +894,6 @@ class Store:
     def _records(self, batch: list[_Item]) -> list[dict[str, Any]]:
         now = time.time()
         records: list[dict[str, Any]] = []
-        files = nbytes = 0
         for item in batch:
             if item.record is not None:
                 rec = dict(item.record)
@@ -898,10 +918,4 @@ class Store:
                     {"path": p.rel_path, "size": p.size, "sha256": p.sha256} for p in item.parts[1:]
                 ]
             records.append(rec)
-            files += len(item.parts)
-            nbytes += sum(p.size for p in item.parts)
-        self.stats.files += files
-        self.stats.bytes += nbytes
-        self.stats.batches += 1
-        self.stats.records += len(records)
         return records
