@@ -57,6 +57,7 @@ class Journal:
         self.path = journal_path(out_dir, writer)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._broken: OSError | None = None
         self._fd: int | None = os.open(
             self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
         )
@@ -78,7 +79,15 @@ class Journal:
         # One writer thread at a time so batches never interleave; the fsync runs unlocked so
         # that concurrent batches share the disk flush.
         with self._lock:
-            _write_all(self._fd, data)
+            if self._broken is not None:
+                # A failed write may have left a torn line: appending after it would glue a good
+                # record onto it, so this journal takes nothing more (a new run gets a new one).
+                raise OSError(self._broken.errno, f"journal unusable after: {self._broken}")
+            try:
+                _write_all(self._fd, data)
+            except OSError as exc:
+                self._broken = exc
+                raise
         os.fdatasync(self._fd)
 
     def close(self) -> None:

@@ -207,3 +207,32 @@ def test_journal_lines_are_plain_json(tmp_path: Path) -> None:
         j.append([done("thumbnail", 1, 1.0)])
     raw = (tmp_path / "journals" / "w.jsonl").read_bytes()
     assert raw.endswith(b"\n") and json.loads(raw)["sha256"] == "x"
+
+
+def test_failed_append_leaves_torn_line_and_refuses_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails half-way (disk full) is torn at most once; later appends are refused."""
+    import errno
+    import os
+
+    import harvester.journal as journal_mod
+
+    real_write = os.write
+    calls = {"n": 0}
+
+    def half_then_enospc(fd: int, data: bytes | memoryview) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, bytes(data)[:10])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with Journal(tmp_path, "w") as j:
+        j.append([done("thumbnail", 1, 1.0)])
+        monkeypatch.setattr(journal_mod.os, "write", half_then_enospc)
+        with pytest.raises(OSError):
+            j.append([done("thumbnail", 2, 2.0)])
+        monkeypatch.setattr(journal_mod.os, "write", real_write)
+        with pytest.raises(OSError, match="journal unusable"):
+            j.append([done("thumbnail", 3, 3.0)])
+    assert [r["id"] for r in read_all(tmp_path)] == [1]
