@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -196,15 +197,22 @@ def build_ome_xml(meta: StackMetadata) -> str:
 
 
 def _plane_iter(
-    meta: StackMetadata, source: PlaneSource, level: int, tiled: bool
+    meta: StackMetadata, source: PlaneSource, tiled: bool, keep: Path | None
 ) -> Iterator[NDArray[np.uint8]]:
-    """Planes (or their tiles) of one pyramid level, in page order."""
+    """Planes (or their tiles) of one resolution, in page order.
+
+    With ``keep``, each plane's 2x-downsampled copy is saved there as
+    ``<page>.npy`` for the next resolution, so that level reads this level's
+    small copy instead of decoding the full-resolution renders again.
+    """
+    page = 0
     for t in range(meta.size_t):
         for z in range(meta.size_z):
             for c in range(meta.size_c):
                 plane = source(t, z, c)
-                for _ in range(level):
-                    plane = halve(plane)
+                if keep is not None:
+                    np.save(keep / f"{page}.npy", halve(plane), allow_pickle=False)
+                page += 1
                 if not tiled:
                     yield plane
                     continue
@@ -214,33 +222,61 @@ def _plane_iter(
                         yield plane[y : y + TILE, x : x + TILE]
 
 
-def write_ome_tiff(path: Path, meta: StackMetadata, source: PlaneSource) -> None:
+def _cached_source(meta: StackMetadata, folder: Path) -> PlaneSource:
+    """Read the planes a previous pass saved in ``folder`` (by page number)."""
+
+    def source(t: int, z: int, c: int) -> NDArray[np.uint8]:
+        page = (t * meta.size_z + z) * meta.size_c + c
+        plane: NDArray[np.uint8] = np.load(folder / f"{page}.npy", allow_pickle=False)
+        return plane
+
+    return source
+
+
+def write_ome_tiff(
+    path: Path, meta: StackMetadata, source: PlaneSource, *, scratch: Path | None = None
+) -> None:
     """Write the whole stack to ``path`` (overwriting), streaming plane by plane.
 
-    ``source`` is called once per plane and pyramid level; it should read
-    from disk, not from memory, to keep memory bounded.
+    ``source`` is called once per plane; it should read from disk, not from
+    memory, to keep memory bounded. Pyramid levels are computed from the
+    previous level, kept meanwhile as ``.npy`` files in ``scratch`` (default:
+    a folder beside ``path``; removed afterwards; about a third of the
+    uncompressed level-0 size).
     """
     shapes = pyramid_shapes(meta.size_y, meta.size_x, meta.levels)
     tiled = max(meta.size_x, meta.size_y) >= TILE_THRESHOLD or len(shapes) > 1
     pages = meta.size_t * meta.size_z * meta.size_c
     bigtiff = pages * meta.size_x * meta.size_y * 4 // 3 >= _BIGTIFF_BYTES
     tile = (TILE, TILE) if tiled else None
-    with tifffile.TiffWriter(path, bigtiff=bigtiff, ome=False) as tif:
-        for level, (height, width) in enumerate(shapes):
-            # Level 0 carries the OME-XML and announces the SubIFDs; each
-            # further level fills one SubIFD of every page, in page order.
-            tif.write(
-                _plane_iter(meta, source, level, tiled),
-                shape=(pages, height, width),
-                dtype=np.uint8,
-                photometric="minisblack",
-                compression="zlib",
-                tile=tile,
-                metadata=None,
-                description=build_ome_xml(meta) if level == 0 else None,
-                subifds=(len(shapes) - 1 or None) if level == 0 else None,
-                subfiletype=1 if level else None,
-            )
+    work = scratch if scratch is not None else path.with_name(path.name + ".levels")
+    try:
+        with tifffile.TiffWriter(path, bigtiff=bigtiff, ome=False) as tif:
+            for level, (height, width) in enumerate(shapes):
+                keep = None
+                if level + 1 < len(shapes):
+                    keep = work / str(level + 1)
+                    keep.mkdir(parents=True, exist_ok=True)
+                level_source = source if level == 0 else _cached_source(meta, work / str(level))
+                # Level 0 carries the OME-XML and announces the SubIFDs; each
+                # further level fills one SubIFD of every page, in page order.
+                tif.write(
+                    _plane_iter(meta, level_source, tiled, keep),
+                    shape=(pages, height, width),
+                    dtype=np.uint8,
+                    photometric="minisblack",
+                    compression="zlib",
+                    tile=tile,
+                    metadata=None,
+                    description=build_ome_xml(meta) if level == 0 else None,
+                    subifds=(len(shapes) - 1 or None) if level == 0 else None,
+                    subfiletype=1 if level else None,
+                )
+                if level > 0:
+                    shutil.rmtree(work / str(level), ignore_errors=True)
+    finally:
+        if len(shapes) > 1:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def level_shapes(meta: StackMetadata) -> Sequence[tuple[int, int]]:

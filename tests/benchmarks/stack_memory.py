@@ -102,19 +102,41 @@ def main() -> int:
             stage(staging, n, args.size)
             out = Path(tmp) / f"stack-{n}.ome.tif"
             result = subprocess.run(
-                [sys.executable, __file__, "--size", str(args.size), "--child", str(staging),
-                 str(n), str(out)],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--size",
+                    str(args.size),
+                    "--child",
+                    str(staging),
+                    str(n),
+                    str(out),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             )
             stats = json.loads(result.stdout.strip().splitlines()[-1])
             raw_mb = n * args.size * args.size / 2**20
-            rows.append((n, raw_mb, stats["base_kb"] / 1024, stats["peak_kb"] / 1024,
-                         stats["seconds"], out.stat().st_size / 2**20))
-    print(f"{'planes':>7} {'raw MB':>8} {'RSS before MB':>14} {'peak RSS MB':>12} "
-          f"{'growth MB':>10} {'seconds':>8} {'file MB':>8}")
+            rows.append(
+                (
+                    n,
+                    raw_mb,
+                    stats["base_kb"] / 1024,
+                    stats["peak_kb"] / 1024,
+                    stats["seconds"],
+                    out.stat().st_size / 2**20,
+                )
+            )
+    print(
+        f"{'planes':>7} {'raw MB':>8} {'RSS before MB':>14} {'peak RSS MB':>12} "
+        f"{'growth MB':>10} {'seconds':>8} {'file MB':>8}"
+    )
     for n, raw_mb, base_mb, peak_mb, seconds, file_mb in rows:
-        print(f"{n:>7} {raw_mb:>8.1f} {base_mb:>14.1f} {peak_mb:>12.1f} "
-              f"{peak_mb - base_mb:>10.1f} {seconds:>8.2f} {file_mb:>8.2f}")
+        print(
+            f"{n:>7} {raw_mb:>8.1f} {base_mb:>14.1f} {peak_mb:>12.1f} "
+            f"{peak_mb - base_mb:>10.1f} {seconds:>8.2f} {file_mb:>8.2f}"
+        )
     first, last = rows[0], rows[-1]
     growth = (last[3] - last[2]) - (first[3] - first[2])
     if growth > 0.25 * (last[1] - first[1]) and last[1] > first[1]:

@@ -1,0 +1,283 @@
+"""The stack artifact end to end against the emulator over loopback sockets.
+
+Each test harvests one image with a real Client, reads the OME-TIFF back with
+tifffile and compares it with the emulator's ground-truth rendering
+(``render.render_plane``): exactly for PNG (microservice), within JPEG
+tolerance for JPEG (omero-web mode).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import numpy as np
+import pytest
+import tifffile
+import xmlschema
+from stack_support import DirStore
+
+from harvester.client import Client, ClientSettings, Expect
+from harvester.emulator import EmulatorThread
+from harvester.emulator.catalogue import (
+    DEMO_IMAGE_ID,
+    TILED_IMAGE_ID,
+    TILED_SMALL_IMAGE_ID,
+    TIMESERIES_SIZE_T,
+    ZSTACK_SIZE_Z,
+)
+from harvester.emulator.render import render_plane
+from harvester.models import ImageRef
+from harvester.ometiff import OME_XSD
+from harvester.planes import Geometry, plan_requests
+from harvester.stack import RenderLimits, harvest_stack
+from harvester.window import choose_windows
+
+ZSTACK_IMAGE_ID = 1_300_001
+TIMESERIES_IMAGE_ID = 1_400_001
+JPEG_TOLERANCE = 12  # max abs difference of a q=1.0 JPEG render, grey values
+Factory = Callable[..., EmulatorThread]
+
+
+@pytest.fixture(scope="module")
+def schema() -> xmlschema.XMLSchema:
+    """The OME 2016-06 schema shipped in the package."""
+    return xmlschema.XMLSchema(str(OME_XSD))
+
+
+async def _harvest(
+    emu: EmulatorThread, image_id: int, out: Path, window: str = "rendering", **kwargs: Any
+) -> tuple[Path, dict[str, Any]]:
+    """Harvest one stack into ``out``; return the file and the imgData used."""
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
+    store = DirStore(out)
+    with anyio.fail_after(120):
+        async with Client(settings) as client:
+            fetched = await client.get(f"webgateway/imgData/{image_id}/", Expect.JSON)
+            imgdata = fetched.json()
+            await harvest_stack(
+                client, store, ImageRef(image_id), imgdata, window=window, out_dir=out, **kwargs
+            )
+    assert len(store.done) == 1
+    kind, object_id, rel_path = store.done[0]
+    assert (kind, object_id) == ("stack", image_id)
+    assert not (out / "staging" / str(image_id)).exists()
+    return out / rel_path, imgdata
+
+
+def _truth(emu: EmulatorThread, imgdata: dict[str, Any], window: str) -> np.ndarray:
+    """Ground truth TZCYX from the emulator's renderer, with the harvester's own c= strings."""
+    geometry = Geometry.from_imgdata(imgdata)
+    image = emu.app.site.catalogue.image(geometry.image_id)  # type: ignore[attr-defined]
+    windows = choose_windows(imgdata, window)
+    truth = np.zeros(
+        (geometry.size_t, geometry.size_z, geometry.size_c, geometry.size_y, geometry.size_x),
+        dtype=np.uint8,
+    )
+    for request in plan_requests(geometry, windows, max_plane=10**9):
+        c_spec = parse_qs(urlsplit(request.url).query)["c"][0]
+        rgb = render_plane(image, request.z, request.t, c_spec, "g")
+        truth[request.t, request.z, request.c] = rgb[:, :, 0]
+    return truth
+
+
+def _read(path: Path) -> tuple[np.ndarray, str, dict[str, Any], int]:
+    """Data (TZCYX, singletons kept), axes, parsed OME-XML and number of levels."""
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        data = tif.asarray(squeeze=False)
+        ome = tifffile.xml2dict(tif.ome_metadata)["OME"]
+        axes = series.get_axes(False)
+        if axes.endswith("S"):  # one sample per pixel: drop tifffile's samples axis
+            data, axes = data[..., 0], axes[:-1]
+        return data, axes, ome, len(series.levels)
+
+
+def _check_metadata(ome: dict[str, Any], imgdata: dict[str, Any], window: str, fmt: str) -> None:
+    pixels = ome["Image"]["Pixels"]
+    size = imgdata["size"]
+    assert (
+        pixels["SizeX"],
+        pixels["SizeY"],
+        pixels["SizeZ"],
+        pixels["SizeC"],
+        pixels["SizeT"],
+    ) == (size["width"], size["height"], size["z"], size["c"], size["t"])
+    assert pixels["DimensionOrder"] == "XYCZT" and pixels["Type"] == "uint8"
+    for axis in ("x", "y", "z"):
+        expected = imgdata["pixel_size"].get(axis)
+        if expected:
+            assert pixels[f"PhysicalSize{axis.upper()}"] == pytest.approx(expected)
+            assert pixels[f"PhysicalSize{axis.upper()}Unit"] == "µm"
+    channels = pixels["Channel"] if isinstance(pixels["Channel"], list) else [pixels["Channel"]]
+    assert [c["Name"] for c in channels] == [c["label"] for c in imgdata["channels"]]
+    description = ome["Image"]["Description"]
+    assert "not raw data" in description and f"window '{window}'" in description
+    pairs = {
+        m["K"]: m["value"] for m in ome["StructuredAnnotations"]["MapAnnotation"]["Value"]["M"]
+    }
+    assert pairs["format"] == fmt and pairs["window_mode"] == window
+    for k, w in enumerate(choose_windows(imgdata, window)):
+        assert pairs[f"window.c{k}"] == f"{w.text.replace(':', '..')}"
+
+
+async def test_zstack_png_exact(
+    make_emulator: Factory, tmp_path: Path, schema: xmlschema.XMLSchema
+) -> None:
+    """A z-stack from the microservice is TZCYX uint8 equal to the ground truth, XML valid."""
+    emu = make_emulator(preset="zstack", mode="microservice")
+    path, imgdata = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
+    data, axes, ome, _ = _read(path)
+    assert axes == "TZCYX" and data.dtype == np.uint8
+    assert data.shape == (1, ZSTACK_SIZE_Z, 2, 256, 256)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
+    _check_metadata(ome, imgdata, "rendering", "png")
+    with tifffile.TiffFile(path) as tif:
+        schema.validate(tif.ome_metadata)
+
+
+async def test_timeseries_png_exact(
+    make_emulator: Factory, tmp_path: Path, schema: xmlschema.XMLSchema
+) -> None:
+    """A time series keeps every t and z, with window `full` recorded per channel."""
+    emu = make_emulator(preset="timeseries", mode="microservice")
+    path, imgdata = await _harvest(emu, TIMESERIES_IMAGE_ID, tmp_path / "out", window="full")
+    data, axes, ome, _ = _read(path)
+    assert data.shape == (TIMESERIES_SIZE_T, 3, 1, 128, 128)
+    assert (data == _truth(emu, imgdata, "full")).all()
+    _check_metadata(ome, imgdata, "full", "png")
+    with tifffile.TiffFile(path) as tif:
+        schema.validate(tif.ome_metadata)
+
+
+async def test_multichannel_jpeg_within_tolerance(make_emulator: Factory, tmp_path: Path) -> None:
+    """omero-web answers JPEG: the stack is within JPEG tolerance and says it was JPEG."""
+    emu = make_emulator(preset="demo", mode="omeroweb")
+    path, imgdata = await _harvest(emu, DEMO_IMAGE_ID, tmp_path / "out", window="minmax")
+    data, axes, ome, _ = _read(path)
+    assert data.shape == (1, 1, 4, 493, 659)
+    diff = np.abs(data.astype(np.int16) - _truth(emu, imgdata, "minmax").astype(np.int16))
+    assert diff.max() <= JPEG_TOLERANCE
+    _check_metadata(ome, imgdata, "minmax", "jpeg")
+    assert "JPEG q=1.0 (lossy)" in ome["Image"]["Description"]
+
+
+async def test_multichannel_png_exact(make_emulator: Factory, tmp_path: Path) -> None:
+    """Four channels from the microservice are each rendered alone and exact."""
+    emu = make_emulator(preset="demo", mode="microservice")
+    path, imgdata = await _harvest(emu, DEMO_IMAGE_ID, tmp_path / "out", window="minmax")
+    data, _, ome, _ = _read(path)
+    assert (data == _truth(emu, imgdata, "minmax")).all()
+    _check_metadata(ome, imgdata, "minmax", "png")
+
+
+async def test_regions_reassemble_exactly(make_emulator: Factory, tmp_path: Path) -> None:
+    """A plane over max_plane is fetched as regions and stitched back bit for bit."""
+    emu = make_emulator(preset="tiled", mode="microservice")
+    path, imgdata = await _harvest(
+        emu, TILED_SMALL_IMAGE_ID, tmp_path / "out", max_plane=200, max_tile=160
+    )
+    data, _, _, _ = _read(path)
+    assert data.shape == (1, 1, 3, 512, 512)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
+    routes = emu.stats()["by_route"]
+    region_calls = sum(sum(v.values()) for k, v in routes.items() if "region" in k)
+    assert region_calls == 3 * 4 * 4
+
+
+@pytest.mark.slow
+async def test_tiled_image_pyramid(
+    make_emulator: Factory, tmp_path: Path, schema: xmlschema.XMLSchema
+) -> None:
+    """An 8000x6000 pyramid image: regions under the 3192 limit, tiled file with levels."""
+    emu = make_emulator(preset="tiled", mode="microservice")
+    path, imgdata = await _harvest(emu, TILED_IMAGE_ID, tmp_path / "out")
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        assert series.get_shape(False)[:5] == (1, 1, 3, 6000, 8000)
+        assert len(series.levels) == imgdata["levels"]
+        assert tif.pages[0].is_tiled and tif.pages[0].tilewidth == 512
+        schema.validate(tif.ome_metadata)
+        plane = series.asarray(key=1)  # channel 1
+    image = emu.app.site.catalogue.image(TILED_IMAGE_ID)  # type: ignore[attr-defined]
+    windows = choose_windows(imgdata, "rendering")
+    whole = plan_requests(Geometry.from_imgdata(imgdata), windows, max_plane=10**9)
+    c_spec = parse_qs(urlsplit(whole[1].url).query)["c"][0]
+    window = (3000, 2000, 600, 400)  # straddles region borders at 2048
+    truth = render_plane(image, 0, 0, c_spec, "g", region=window)[:, :, 0]
+    assert (plane[2000:2400, 3000:3600] == truth).all()
+
+
+def _render_calls(emu: EmulatorThread) -> int:
+    routes = emu.stats()["by_route"]
+    return sum(sum(v.values()) for k, v in routes.items() if "render" in k)
+
+
+def test_kill_and_resume(make_emulator: Factory, tmp_path: Path) -> None:
+    """kill -9 mid-stack, rerun: only missing planes are fetched; file equals a clean run's."""
+    emu = make_emulator(preset="zstack", mode="microservice", latency_ms=40)
+    killed_out = tmp_path / "killed"
+    staging = killed_out / "staging" / str(ZSTACK_IMAGE_ID)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("stack_child.py")),
+            emu.base_url,
+            str(ZSTACK_IMAGE_ID),
+            str(killed_out),
+            "rendering",
+        ],
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if staging.exists() and len(list(staging.glob("*.png"))) >= 6:
+                break
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    time.sleep(0.5)  # let the server finish (and count) the request the child had in flight
+    staged = len(list(staging.glob("*.png")))
+    assert 6 <= staged < ZSTACK_SIZE_Z * 2
+    emu.reset_stats()
+    resumed, _ = anyio.run(_harvest, emu, ZSTACK_IMAGE_ID, killed_out)
+    assert _render_calls(emu) == ZSTACK_SIZE_Z * 2 - staged
+    clean, _ = anyio.run(_harvest, emu, ZSTACK_IMAGE_ID, tmp_path / "clean")
+    assert resumed.read_bytes() == clean.read_bytes()
+
+
+async def test_stale_staging_for_other_window_is_discarded(
+    make_emulator: Factory, tmp_path: Path
+) -> None:
+    """Planes staged with another window are not mixed in: the rerun fetches all planes."""
+    emu = make_emulator(preset="zstack", mode="microservice")
+    out = tmp_path / "out"
+    staging = out / "staging" / str(ZSTACK_IMAGE_ID)
+    staging.mkdir(parents=True)
+    (staging / "stack.json").write_text('{"window": "full"}')
+    (staging / "t00000-z00000-c000-r0000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 40)
+    path, imgdata = await _harvest(emu, ZSTACK_IMAGE_ID, out)
+    assert _render_calls(emu) == ZSTACK_SIZE_Z * 2
+    data, _, _, _ = _read(path)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
+
+
+async def test_limits_default_without_options(make_emulator: Factory, tmp_path: Path) -> None:
+    """Against omero-web (no OPTIONS limits) the defaults are used and recorded."""
+    emu = make_emulator(preset="zstack", mode="omeroweb")
+    path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
+    _, _, ome, _ = _read(path)
+    pairs = {
+        m["K"]: m["value"] for m in ome["StructuredAnnotations"]["MapAnnotation"]["Value"]["M"]
+    }
+    assert pairs["max_plane"] == f"{RenderLimits().max_plane} (default)"
