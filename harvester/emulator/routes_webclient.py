@@ -273,22 +273,20 @@ def _annotations_of(site: Site, dtype: str, obj_id: int) -> list[MapAnn]:
     return []  # datasets, plates, runs carry no map annotations here
 
 
-def api_annotations(site: Site, req: Request, match: re.Match[str]) -> Response:
-    """``api/annotations/``: one entry per link, paged per object type, ordered by ns."""
-    try:
-        page = int_param(req, "page", 1)
-        limit = int_param(req, "limit", site.webclient_page_size * ANNOTATIONS_LIMIT_FACTOR)
-        assert page is not None and limit is not None
-        ids = {p: [py_int(v) for v in req.params(p)] for p, _ in _ANN_PARAMS}
-    except BadParam as exc:
-        return django_500(req, "ValueError", str(exc))
-    ann_type = req.param("type")
-    ns = req.param("ns")
+def _marshal_all(
+    site: Site,
+    ids: dict[str, list[int]],
+    ann_type: str | None,
+    ns: str | None,
+    page: int,
+    limit: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``tree.marshal_annotations``: one query per object type, each paged and ns-ordered."""
     annotations: list[dict[str, Any]] = []
     if ann_type in (None, "map"):
         for param, dtype in _ANN_PARAMS:
             found: list[MapAnn] = []
-            for obj_id in dict.fromkeys(ids[param]):
+            for obj_id in dict.fromkeys(ids.get(param, [])):
                 found += _annotations_of(site, dtype, obj_id)
             if ns is not None:
                 found = [a for a in found if a.ns == ns]
@@ -306,7 +304,98 @@ def api_annotations(site: Site, req: Request, match: re.Match[str]) -> Response:
         if annotations
         else []
     )
-    return json_response({"annotations": annotations, "experimenters": experimenters})
+    return annotations, experimenters
+
+
+_LINEAGE_CLASSES = (
+    "ImageI",
+    "DatasetI",
+    "ProjectI",
+    "PlateI",
+    "PlateAcquisitionI",
+    "WellI",
+    "ScreenI",
+)
+_PARAM_OF_CLASS = {
+    "ImageI": "image",
+    "DatasetI": "dataset",
+    "ProjectI": "project",
+    "PlateI": "plate",
+    "PlateAcquisitionI": "acquisition",
+    "WellI": "well",
+    "ScreenI": "screen",
+}
+
+
+def _lineage(site: Site, ids: dict[str, list[int]]) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """``tree.marshal_lineage``: parents of the requested objects, and their ids by param."""
+    cat = site.catalogue
+    lineage: dict[str, dict[str, list[dict[str, Any]]]] = {k: {} for k in _LINEAGE_CLASSES}
+    parents: dict[str, list[int]] = {}
+
+    def add(ref: dict[str, Any], cls: str, obj_id: int | None) -> None:
+        if obj_id is None:
+            return
+        lineage[cls].setdefault(str(obj_id), []).append(ref)
+        if obj_id not in ids.get(_PARAM_OF_CLASS[cls], []):
+            parents.setdefault(_PARAM_OF_CLASS[cls], []).append(obj_id)
+
+    for image_id in dict.fromkeys(ids.get("image", [])):
+        loc = cat.locate(image_id)
+        if loc is None:
+            continue
+        ref = {"id": image_id, "class": "ImageI", "name": loc.image.name}
+        add(ref, "DatasetI", loc.dataset.id if loc.dataset else None)
+        add(ref, "ProjectI", loc.project.id if loc.project else None)
+        add(ref, "PlateAcquisitionI", loc.image.run_id)
+        add(ref, "WellI", loc.well.id if loc.well else None)
+        add(ref, "PlateI", loc.plate.id if loc.plate else None)
+        add(ref, "ScreenI", loc.screen.id if loc.screen else None)
+    for well_id in dict.fromkeys(ids.get("well", [])):
+        well = cat.well(well_id)
+        plate = cat.plate(well.plate_id) if well else None
+        if well is None or plate is None:
+            continue
+        ref = {"id": well_id, "class": "WellI", "name": well.label}
+        add(ref, "PlateI", plate.id)
+        add(ref, "ScreenI", plate.screen_id)
+    for plate_id in dict.fromkeys(ids.get("plate", [])):
+        plate = cat.plate(plate_id)
+        if plate is not None:
+            add({"id": plate_id, "class": "PlateI", "name": plate.name}, "ScreenI", plate.screen_id)
+    for dataset_id in dict.fromkeys(ids.get("dataset", [])):
+        dataset = cat.dataset(dataset_id)
+        if dataset is not None:
+            ref = {"id": dataset_id, "class": "DatasetI", "name": dataset.name}
+            add(ref, "ProjectI", dataset.project_id)
+    return lineage, {k: list(dict.fromkeys(v)) for k, v in parents.items()}
+
+
+def api_annotations(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``api/annotations/``: one entry per link, paged per object type, ordered by ns.
+
+    ``parents=true`` adds ``parents: {annotations, lineage}``: the annotations
+    of every container above the requested objects and, per container, which
+    requested objects sit below it.
+    """
+    try:
+        page = int_param(req, "page", 1)
+        limit = int_param(req, "limit", site.webclient_page_size * ANNOTATIONS_LIMIT_FACTOR)
+        assert page is not None and limit is not None
+        ids = {p: [py_int(v) for v in req.params(p)] for p, _ in _ANN_PARAMS}
+    except BadParam as exc:
+        return django_500(req, "ValueError", str(exc))
+    ann_type = req.param("type")
+    ns = req.param("ns")
+    annotations, experimenters = _marshal_all(site, ids, ann_type, ns, page, limit)
+    body: dict[str, Any] = {"annotations": annotations, "experimenters": experimenters}
+    if to_bool(req.param("parents")):
+        lineage, parent_ids = _lineage(site, ids)
+        parent_anns, parent_exps = _marshal_all(site, parent_ids, ann_type, ns, page, limit)
+        if parent_exps and not experimenters:
+            body["experimenters"] = parent_exps
+        body["parents"] = {"annotations": parent_anns, "lineage": lineage}
+    return json_response(body)
 
 
 ROUTES: list[Route] = [

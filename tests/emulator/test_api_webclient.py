@@ -253,3 +253,31 @@ def test_hcs_image_shares_its_wells_annotations(app: App) -> None:
     assert [a["id"] for a in image_anns] == [a["id"] for a in well_anns]
     assert {a["link"]["parent"]["class"] for a in image_anns} == {"ImageI"}
     assert not {a["link"]["id"] for a in image_anns} & {a["link"]["id"] for a in well_anns}
+
+
+def test_annotations_parents_lineage(app: App) -> None:
+    """parents=true adds the containers' annotations and the lineage of the requested image."""
+    body = get_json(
+        app, f"/webclient/api/annotations/?type=map&image={c.DEMO_IMAGE_ID}&parents=true"
+    )
+    assert list(body) == ["annotations", "experimenters", "parents"]
+    assert {a["link"]["parent"]["class"] for a in body["annotations"]} == {"ImageI"}
+    parents = body["parents"]
+    assert list(parents) == ["annotations", "lineage"]
+    lineage = parents["lineage"]
+    assert list(lineage) == [
+        "ImageI",
+        "DatasetI",
+        "ProjectI",
+        "PlateI",
+        "PlateAcquisitionI",
+        "WellI",
+        "ScreenI",
+    ]
+    ref = {"id": c.DEMO_IMAGE_ID, "class": "ImageI", "name": "1988 [Well A-1; Field #1]"}
+    assert lineage["ScreenI"] == {str(c.DEMO_SCREEN_ID): [ref]}
+    assert lineage["WellI"] == {str(c.DEMO_WELL_ID): [ref]}
+    classes = {a["link"]["parent"]["class"] for a in parents["annotations"]}
+    assert classes == {"ScreenI", "WellI"}
+    study = [a for a in parents["annotations"] if a["ns"] == c.NS_STUDY]
+    assert len(study) == 1
