@@ -727,6 +727,53 @@ def dataset(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
     return {"data": v}
 
 
+def _experimenter(ctx: Ctx, listed: bool) -> dict[str, Any]:
+    v = _head("Experimenter", OWNER_ID)
+    v.update(_details()["owner"])
+    v["@type"], v["@id"] = OME + "Experimenter", OWNER_ID
+    if listed:
+        v["url:experimenter"] = ctx.url(f"m/experimenters/{OWNER_ID}/")
+    v["url:experimentergroups"] = ctx.url(f"m/experimenters/{OWNER_ID}/experimentergroups/")
+    return v
+
+
+def _group(ctx: Ctx, listed: bool) -> dict[str, Any]:
+    v = _head("ExperimenterGroup", GROUP_ID)
+    v["Name"] = GROUP_NAME
+    if listed:
+        v["url:experimentergroup"] = ctx.url(f"m/experimentergroups/{GROUP_ID}/")
+    v["url:experimenters"] = ctx.url(f"m/experimentergroups/{GROUP_ID}/experimenters/")
+    return v
+
+
+def experimenters(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
+    """The public user is the only experimenter."""
+    group = match.groupdict().get("group_id")
+    items = [] if group is not None and int(group) != GROUP_ID else [OWNER_ID]
+    return _list(ctx, _eager(items), lambda _: _experimenter(ctx, True))
+
+
+def experimenter(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
+    obj_id = int(match.group("obj_id"))
+    if obj_id != OWNER_ID:
+        raise _not_found("Experimenter", obj_id)
+    return {"data": _experimenter(ctx, False)}
+
+
+def groups(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
+    """The public group is the only group."""
+    member = match.groupdict().get("experimenter_id")
+    items = [] if member is not None and int(member) != OWNER_ID else [GROUP_ID]
+    return _list(ctx, _eager(items), lambda _: _group(ctx, True))
+
+
+def group(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
+    obj_id = int(match.group("obj_id"))
+    if obj_id != GROUP_ID:
+        raise _not_found("ExperimenterGroup", obj_id)
+    return {"data": _group(ctx, False)}
+
+
 def rois(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
     return _list(ctx, _eager([]), lambda r: {})
 
@@ -780,4 +827,18 @@ ROUTES: list[Route] = [
     _route("image_datasets", _V + r"m/images/(?P<image_id>\d+)/datasets/", datasets),
     _route("image_rois", _V + r"m/images/(?P<image_id>\d+)/rois/", rois),
     _route("rois", _V + r"m/rois/", rois),
+    _route("experimenters", _V + r"m/experimenters/", experimenters),
+    _route("experimenter", _V + r"m/experimenters/(?P<obj_id>\d+)/", experimenter),
+    _route(
+        "experimenter_groups",
+        _V + r"m/experimenters/(?P<experimenter_id>\d+)/experimentergroups/",
+        groups,
+    ),
+    _route("experimentergroups", _V + r"m/experimentergroups/", groups),
+    _route("experimentergroup", _V + r"m/experimentergroups/(?P<obj_id>\d+)/", group),
+    _route(
+        "experimentergroup_experimenters",
+        _V + r"m/experimentergroups/(?P<group_id>\d+)/experimenters/",
+        experimenters,
+    ),
 ]

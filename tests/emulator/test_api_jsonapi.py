@@ -287,3 +287,25 @@ def test_huge_image_listing_pages_without_materialising() -> None:
     everything = get_json(app, "/api/v0/m/images/?limit=1&offset=999999")
     assert everything["meta"]["totalCount"] == c.HUGE_IMAGE_COUNT
     assert everything["data"][0]["@id"] == c.HUGE_FIRST_IMAGE_ID + 999_999
+
+
+def test_every_base_link_that_lists_objects_answers(app: App) -> None:
+    """Each list link of /api/v0/ (experimenters, groups, ... ) answers 200 JSON."""
+    base = get_json(app, "/api/v0/")
+    for key in (
+        "url:experimenters",
+        "url:experimentergroups",
+        "url:projects",
+        "url:datasets",
+        "url:images",
+        "url:screens",
+        "url:plates",
+        "url:rois",
+        "url:token",
+        "url:servers",
+    ):
+        path = base[key][len(BASE) :]
+        assert call(app, path).status == 200, key
+    owner = get_json(app, f"/api/v0/m/experimenters/{c.OWNER_ID}/")["data"]
+    assert owner["UserName"] == "public" and owner["@type"] == OME + "Experimenter"
+    get_json(app, "/api/v0/m/experimenters/99/", status=404)
