@@ -21,11 +21,12 @@ leaves this module goes through :func:`redact_url`.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import re
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
@@ -91,6 +92,28 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
 
+def _skip_httpcore_sniffio_probe() -> None:
+    """Stop httpcore from re-importing a missing ``sniffio`` on every request.
+
+    httpcore asks ``sniffio`` which event loop runs each time it creates a lock
+    or an event (about ten times per request). When sniffio is not installed
+    (anyio 4 no longer needs it) every one of those is a *failed* import that
+    searches sys.path, which cost most of a request's CPU time. Without
+    sniffio httpcore assumes asyncio anyway, so answer that directly. With
+    sniffio installed nothing is changed.
+    """
+    if importlib.util.find_spec("sniffio") is not None:
+        return
+    try:
+        from httpcore import _synchronization
+    except ImportError:  # pragma: no cover - httpcore layout changed
+        return
+    if callable(getattr(_synchronization, "current_async_library", None)):
+        _synchronization.current_async_library = lambda: "asyncio"
+
+
+_skip_httpcore_sniffio_probe()
+
 # Values of the user's secret headers and cookies, so that log lines and
 # repeated server messages can be scrubbed of them (see _RedactingFilter).
 _KNOWN_SECRETS: set[str] = set()
@@ -132,6 +155,77 @@ for _name in (
     "httpcore.socks",
 ):
     logging.getLogger(_name).addFilter(_LOG_FILTER)
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A response body stream that hands its connection back when closed."""
+
+    __slots__ = ("_inner", "_release")
+
+    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._inner = inner
+        self._release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        release, self._release = self._release, None
+        try:
+            await self._inner.aclose()
+        finally:
+            if release is not None:
+                release()
+
+
+class _SpreadTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 keep-alive connections, one single-connection pool per slot.
+
+    httpcore's pool scans every connection (with a ``poll`` syscall per idle
+    one) on every request and every release, which at 32 connections cost more
+    CPU than the rest of a request. The client already caps requests in
+    flight (:class:`~harvester.ratelimit.Slots`), so each request simply takes
+    an idle one-connection transport (most recently used first, so warm
+    connections are reused) and gives it back when its body is closed. One
+    SSL context is shared (loading CA certificates per transport is slow).
+    """
+
+    def __init__(self, size: int, *, https: bool) -> None:
+        self._context = (
+            httpx.create_ssl_context() if https else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        )
+        self._all: list[httpx.AsyncHTTPTransport] = []
+        self._idle: list[httpx.AsyncHTTPTransport] = [self._make() for _ in range(size)]
+
+    def _make(self) -> httpx.AsyncHTTPTransport:
+        transport = httpx.AsyncHTTPTransport(
+            verify=self._context,
+            http1=True,
+            http2=False,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            retries=0,
+        )
+        self._all.append(transport)
+        return transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        idle = self._idle
+        # More requests than slots only if the caller bypasses the limiter: grow.
+        transport = idle.pop() if idle else self._make()
+        try:
+            response = await transport.handle_async_request(request)
+        except BaseException:
+            idle.append(transport)
+            raise
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        response.stream = _ReleasingStream(stream, lambda: idle.append(transport))
+        return response
+
+    async def aclose(self) -> None:
+        for transport in self._all:
+            await transport.aclose()
 
 
 class Expect(StrEnum):
@@ -277,13 +371,8 @@ class Client:
             headers=headers,
             cookies=cookies,
             timeout=httpx.Timeout(settings.timeout),
-            limits=httpx.Limits(
-                max_connections=settings.concurrency,
-                max_keepalive_connections=settings.concurrency,
-            ),
+            transport=_SpreadTransport(settings.concurrency, https=base.startswith("https:")),
             follow_redirects=False,  # redirects are decided here, per hop
-            http1=True,
-            http2=False,
             trust_env=False,
         )
 
