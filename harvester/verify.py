@@ -126,17 +126,19 @@ def check_file(out_dir: Path, rel_path: str, size: int | None, sha256: str | Non
         return "damaged: unsafe path in journal"
     try:
         actual = os.stat(path).st_size
+        if size is not None and actual != size:
+            return f"damaged: size {actual} bytes, journal says {size}"
+        if sha256 is not None:
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+            if digest.hexdigest() != sha256:
+                return "damaged: sha256 differs from the journal"
     except FileNotFoundError:
         return "missing: file does not exist"
-    if size is not None and actual != size:
-        return f"damaged: size {actual} bytes, journal says {size}"
-    if sha256 is not None:
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-        if digest.hexdigest() != sha256:
-            return "damaged: sha256 differs from the journal"
+    except OSError as exc:
+        return f"damaged: cannot be read ({exc.strerror or exc})"
     decode = decoder_for(rel_path)
     if decode is not None:
         try:

@@ -64,6 +64,7 @@ def test_study_path_sanitises_file_name() -> None:
         study_path("well", 1, "x.json")
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=20_000_000))
 def test_leaf_folder_holds_at_most_1000_ids(image_id: int) -> None:
     """Every id of a leaf folder lies in one aligned block of 1,000 ids."""
@@ -99,7 +100,7 @@ def test_sanitize_keeps_ordinary_names_and_distinguishes_long_ones() -> None:
     assert sanitize_component("a" * 500 + "1") != sanitize_component("a" * 500 + "2")
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=1200))
 def test_sanitized_component_never_escapes_dir(name: str) -> None:
     """For any string, DIR/sanitized is a direct child of DIR."""
@@ -113,6 +114,7 @@ def test_sanitized_component_never_escapes_dir(name: str) -> None:
     assert sanitize_component(out) == out
 
 
+@settings(deadline=None)
 @given(st.text(max_size=200))
 def test_resolve_accepts_only_paths_inside_dir(rel: str) -> None:
     """resolve() either returns a path strictly inside DIR or raises ValueError."""

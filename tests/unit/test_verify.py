@@ -116,3 +116,19 @@ def test_verify_refuses_a_folder_that_is_not_a_harvest(tmp_path: Path) -> None:
     """verify on a random folder is a clear usage error."""
     with pytest.raises(UsageError):
         verify(tmp_path)
+
+
+def test_unreadable_path_is_damaged_not_a_crash(tmp_path: Path) -> None:
+    """A folder where a file should be is reported as damaged instead of stopping verify."""
+
+    async def put() -> None:
+        run = new_run_id()
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+            await store.put_bytes("imgdata", 4, image_path(4, "imgdata"), b"{}")
+
+    anyio.run(put)
+    target = tmp_path / image_path(4, "imgdata")
+    target.unlink()
+    target.mkdir()
+    (problem,) = verify(tmp_path).problems
+    assert problem.status == "damaged" and problem.kind == "imgdata"
