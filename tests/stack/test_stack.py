@@ -147,13 +147,15 @@ async def test_zstack_png_exact(
 async def test_timeseries_png_exact(
     make_emulator: Factory, tmp_path: Path, schema: xmlschema.XMLSchema
 ) -> None:
-    """A time series keeps every t and z, with window `full` recorded per channel."""
+    """A time series keeps every t and z, window `full` per channel, TimeIncrement from the API."""
     emu = make_emulator(preset="timeseries", mode="microservice")
     path, imgdata = await _harvest(emu, TIMESERIES_IMAGE_ID, tmp_path / "out", window="full")
     data, axes, ome, _ = _read(path)
     assert data.shape == (TIMESERIES_SIZE_T, 3, 1, 128, 128)
     assert (data == _truth(emu, imgdata, "full")).all()
     _check_metadata(ome, imgdata, "full", "png")
+    pixels = ome["Image"]["Pixels"]
+    assert (pixels["TimeIncrement"], pixels["TimeIncrementUnit"]) == (30.0, "s")
     with tifffile.TiffFile(path) as tif:
         schema.validate(tif.ome_metadata)
 
@@ -281,3 +283,67 @@ async def test_limits_default_without_options(make_emulator: Factory, tmp_path: 
         m["K"]: m["value"] for m in ome["StructuredAnnotations"]["MapAnnotation"]["Value"]["M"]
     }
     assert pairs["max_plane"] == f"{RenderLimits().max_plane} (default)"
+
+
+async def test_real_store_journals_the_stack(make_emulator: Factory, tmp_path: Path) -> None:
+    """With harvester.store.Store the OME-TIFF lands under images/ with a done record."""
+    from harvester.journal import JournalState
+    from harvester.layout import make_writer, new_run_id
+    from harvester.store import Store
+
+    emu = make_emulator(preset="zstack", mode="microservice")
+    out = tmp_path / "out"
+    run_id = new_run_id()
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
+    with anyio.fail_after(60):
+        async with (
+            Client(settings) as client,
+            Store.open(out, run_id=run_id, writer=make_writer(run_id)) as store,
+        ):
+            imgdata = (
+                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
+            ).json()
+            await harvest_stack(
+                client, store, ImageRef(ZSTACK_IMAGE_ID), imgdata, window="rendering", out_dir=out
+            )
+            assert not (out / "staging" / str(ZSTACK_IMAGE_ID)).exists()
+    record = JournalState.load(out).done[("stack", ZSTACK_IMAGE_ID)]
+    path = out / record["path"]
+    assert record["path"].endswith(f"{ZSTACK_IMAGE_ID}.stack.ome.tif")
+    assert path.stat().st_size == record["size"]
+    data, axes, _, _ = _read(path)
+    assert axes == "TZCYX" and data.shape == (1, ZSTACK_SIZE_Z, 2, 256, 256)
+
+
+async def test_failed_plane_keeps_staging(make_emulator: Factory, tmp_path: Path) -> None:
+    """A plane that fails for good raises FetchError; staged planes stay for the next run."""
+    from harvester.errors import FetchError
+
+    flaky = make_emulator(
+        preset="zstack", mode="microservice", faults="500:30%,seed:5,only:/webgateway/render"
+    )
+    out = tmp_path / "out"
+    staging = out / "staging" / str(ZSTACK_IMAGE_ID)
+    settings = ClientSettings(base_url=flaky.base_url, concurrency=1, rate=None, max_retries=0)
+    with anyio.fail_after(60):
+        async with Client(settings) as client:
+            imgdata = (
+                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
+            ).json()
+            with pytest.raises(FetchError):
+                await harvest_stack(
+                    client,
+                    DirStore(out),
+                    ImageRef(ZSTACK_IMAGE_ID),
+                    imgdata,
+                    window="rendering",
+                    out_dir=out,
+                    plane_concurrency=1,
+                )
+    staged = len(list(staging.glob("*.png")))
+    assert staged < ZSTACK_SIZE_Z * 2
+    emu = make_emulator(preset="zstack", mode="microservice")
+    path, imgdata = await _harvest(emu, ZSTACK_IMAGE_ID, out)
+    assert _render_calls(emu) == ZSTACK_SIZE_Z * 2 - staged
+    data, _, _, _ = _read(path)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
