@@ -18,7 +18,9 @@ report write-back errors through syncfs) and fsync elsewhere. Measured on this m
 disk, 64 files of 5 KB: one fsync each, sequential 16 ms; 8 threads in parallel 6 ms; one syncfs
 1.5-5 ms (it also flushes other processes' dirty pages, hence the spread). The journal's
 ext4/jbd2 commit is shared by concurrent fsyncs, which is why the pool beats the loop, and syncfs
-needs a single journal commit for the whole batch, which is why it wins.
+needs a single journal commit for the whole batch, which is why it wins. syncfs only covers DIR's
+own filesystem: files in a folder that lives elsewhere (a symlinked ``images/``) are fsynced one by
+one (one stat per folder finds out).
 
 Crash clean-up without a stat storm: before a batch creates temp files, their relative paths are
 written to ``journals/<writer>.pending`` (truncated again when the batch is done, deleted on clean
@@ -474,7 +476,8 @@ class Store:
         self._journal: Journal | None = None
         self._pendings: list[PendingFile] = []
         self._dir_fd: int | None = None
-        self._dirs_made: set[Path] = set()
+        self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
+        self._root_dev = -1
         self._error: StorageError | None = None
         self._queued = 0
         self._committed = 0
@@ -555,6 +558,7 @@ class Store:
                 for n in range(self._parallel)
             ]
             self._dir_fd = os.open(self.out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._root_dev = os.fstat(self._dir_fd).st_dev
             run = {
                 "rec": "run",
                 "run": self.run_id,
@@ -786,9 +790,13 @@ class Store:
 
     # ------------------------------------------------------------------ worker thread
 
-    def _ensure_dir(self, folder: Path, new_parents: set[Path]) -> None:
-        if folder in self._dirs_made:
-            return
+    def _ensure_dir(self, folder: Path, new_parents: set[Path]) -> bool:
+        """Create ``folder`` if needed (its new entries' parents go to ``new_parents`` for the
+        folder fsync); return whether it is on DIR's filesystem, which one syncfs covers (a
+        folder symlinked elsewhere gets per-file fsyncs instead). One stat per folder, cached."""
+        same_fs = self._dirs_made.get(folder)
+        if same_fs is not None:
+            return same_fs
         missing = []
         probe = folder
         while not probe.is_dir():
@@ -798,7 +806,9 @@ class Store:
             with suppress(FileExistsError):
                 path.mkdir()
             new_parents.add(path.parent)
-        self._dirs_made.add(folder)
+        same_fs = os.stat(folder).st_dev == self._root_dev
+        self._dirs_made[folder] = same_fs
+        return same_fs
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> None:
         if len(items) <= 1:
@@ -816,6 +826,7 @@ class Store:
         parts = [part for item in batch for part in item.parts]
         temps: list[tuple[Path, Path]] = []
         fds: list[int] = []
+        sync_fds: list[int] = []
         renamed = 0
         what = "the journal"
         try:
@@ -829,7 +840,10 @@ class Store:
             dirs: set[Path] = set()
             for part in parts:
                 what = part.rel_path
-                self._ensure_dir(part.target.parent, dirs)
+                same_fs = self._ensure_dir(part.target.parent, dirs)
+                needs_fsync = self.sync_mode == "fsync" or (
+                    self.sync_mode == "syncfs" and not same_fs
+                )
                 tmp = temp_path(part.target, self.writer)
                 if part.data is not None:
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -842,14 +856,16 @@ class Store:
                     assert part.src is not None
                     self._adopt(part, tmp)
                     temps.append((tmp, part.target))
-                    if self.sync_mode == "fsync":
-                        fds.append(os.open(tmp, os.O_RDONLY | os.O_CLOEXEC))
+                    if needs_fsync:
+                        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+                        fds.append(fd)
+                if needs_fsync:
+                    sync_fds.append(fds[-1])
             what = "a batch of files"
-            if parts and self.sync_mode == "syncfs":
+            if parts and self.sync_mode == "syncfs" and len(sync_fds) < len(parts):
                 assert self._dir_fd is not None
                 _syncfs(self._dir_fd)
-            elif parts and self.sync_mode == "fsync":
-                self._map(os.fsync, fds)
+            self._map(os.fsync, sync_fds)
             for fd in fds:
                 os.close(fd)
             fds.clear()

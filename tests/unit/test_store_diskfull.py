@@ -124,3 +124,19 @@ def test_file_size_limit_is_a_clear_error(tmp_path: Path) -> None:
     assert set(state.done) == {("thumbnail", 1)}
     assert (out / image_path(1, "thumbnail")).read_bytes() == b"small"
     assert [p for p in out.rglob("*") if ".tmp-" in p.name] == []
+
+
+async def test_folder_on_another_filesystem_is_still_committed(
+    tmp_path: Path, small_fs: Path
+) -> None:
+    """DIR/images symlinked to another filesystem: files committed (fsynced, not only syncfs)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (small_fs / "images").mkdir()
+    (out / "images").symlink_to(small_fs / "images")
+    run = new_run_id()
+    async with Store.open(out, run_id=run, writer=make_writer(run), sync="syncfs") as store:
+        for i in range(5):
+            await store.put_bytes("thumbnail", i, image_path(i, "thumbnail"), b"t%d" % i)
+    assert JournalState.load(out).is_done("thumbnail", 4)
+    assert (small_fs / "images" / "000" / "000" / "4.thumbnail.jpg").read_bytes() == b"t4"
