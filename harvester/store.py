@@ -294,17 +294,20 @@ def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
                 continue
         elif time.time() - mtime < STALE_AFTER:
             continue
+        count = 0
         for rel in lines[1:]:
             if TEMP_INFIX not in rel:
                 continue
             try:
                 resolve(out_dir, rel).unlink()
-                removed += 1
+                count += 1
             except (FileNotFoundError, ValueError):
                 pass
+        removed += count
         with suppress(FileNotFoundError):
             Path(entry.path).unlink()
-        logger.info("removed %d temp file(s) left by dead writer %s", removed, entry.name)
+        if count:
+            logger.info("removed %d temp file(s) left by dead writer %s", count, entry.name)
     return removed
 
 
