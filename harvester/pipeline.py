@@ -268,6 +268,7 @@ class Harvest:
         self.summary = RunSummary(out_dir=self.out, dry_run=cfg.dry_run)
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
+        self._store_opened = False
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -285,6 +286,12 @@ class Harvest:
                     await self._real_run(client)
             if not cfg.dry_run:
                 await self._write_index()
+        except StorageError as exc:
+            # Once files were being written, a storage failure is "finished with failures"
+            # (exit 1): everything journaled so far is kept and a rerun resumes.
+            if self._store_opened:
+                exc.mid_run = True  # type: ignore[attr-defined]
+            raise
         finally:
             self.summary.elapsed = time.monotonic() - started
         return self.summary
@@ -405,6 +412,7 @@ class Harvest:
             shard=cfg.shard,
             argv=public_argv(self.argv),
         ) as store:
+            self._store_opened = True
             await store.save_run_config(
                 {
                     "tool": "harvester",
