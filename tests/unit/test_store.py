@@ -242,3 +242,24 @@ def test_stale_temps_of_a_dead_writer_are_removed(tmp_path: Path) -> None:
         assert not (tmp_path / "journals" / "deadwriter.pending").exists()
     finally:
         live_pending.close()
+
+
+def test_other_hosts_pending_files_wait_an_hour(tmp_path: Path) -> None:
+    """Another host's temp files are left alone while fresh and removed once abandoned."""
+    import os
+    import time
+
+    prepare_out_dir(tmp_path)
+    leaf = tmp_path / "images" / "000" / "000"
+    leaf.mkdir(parents=True)
+    for name, age in (("fresh", 60.0), ("old", 7200.0)):
+        pending = tmp_path / "journals" / f"{name}.pending"
+        rel = f"images/000/000/1.thumbnail.jpg.tmp-{name}"
+        header = json.dumps({"writer": name, "host": "another-host", "pid": 1, "start": None})
+        pending.write_text(f"{header}\n{rel}\n")
+        (tmp_path / rel).write_bytes(b"x")
+        past = time.time() - age
+        os.utime(pending, (past, past))
+    assert clean_stale_temps(tmp_path) == 1
+    assert (leaf / "1.thumbnail.jpg.tmp-fresh").exists()
+    assert not (leaf / "1.thumbnail.jpg.tmp-old").exists()
