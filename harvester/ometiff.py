@@ -32,6 +32,7 @@ import numpy as np
 import tifffile
 from numpy.typing import NDArray
 
+from harvester import __version__
 from harvester.planes import halve, pyramid_shapes
 from harvester.window import ChannelWindow
 
@@ -125,7 +126,7 @@ def build_ome_xml(meta: StackMetadata) -> str:
         f"{q}OME",
         {
             f"{{{XSI_NS}}}schemaLocation": SCHEMA_LOCATION,
-            "Creator": "harvester",
+            "Creator": f"harvester {__version__}",
         },
     )
     image = ET.SubElement(root, f"{q}Image", {"ID": "Image:0", "Name": _clean(meta.name)})
