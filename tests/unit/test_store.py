@@ -263,3 +263,16 @@ def test_other_hosts_pending_files_wait_an_hour(tmp_path: Path) -> None:
     assert clean_stale_temps(tmp_path) == 1
     assert (leaf / "1.thumbnail.jpg.tmp-fresh").exists()
     assert not (leaf / "1.thumbnail.jpg.tmp-old").exists()
+
+
+def test_sync_mode_environment_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$HARVESTER_SYNC picks the durability method behind "auto"; bad values are ignored."""
+    from harvester.store import resolve_sync_mode
+
+    monkeypatch.setenv("HARVESTER_SYNC", "none")
+    assert resolve_sync_mode("auto") == "none"
+    monkeypatch.setenv("HARVESTER_SYNC", "fsync")
+    assert resolve_sync_mode("auto") == "fsync"
+    monkeypatch.setenv("HARVESTER_SYNC", "bogus")
+    assert resolve_sync_mode("auto") in ("syncfs", "fsync")
+    assert resolve_sync_mode("fsync") == "fsync"
