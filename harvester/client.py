@@ -179,6 +179,10 @@ class _ReleasingStream(httpx.AsyncByteStream):
                 release()
 
 
+def _cookie_header(cookies: Mapping[str, str]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in cookies.items())
+
+
 class _SpreadTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 keep-alive connections, one single-connection pool per slot.
 
@@ -189,14 +193,55 @@ class _SpreadTransport(httpx.AsyncBaseTransport):
     an idle one-connection transport (most recently used first, so warm
     connections are reused) and gives it back when its body is closed. One
     SSL context is shared (loading CA certificates per transport is slow).
+
+    Cookies are kept here too, as a plain name -> value jar bound to the base
+    URL's origin: sent only to that origin, updated from its Set-Cookie
+    answers (which are then removed, so httpx's own jar stays empty). httpx's
+    jar goes through http.cookiejar on every request and answer, which cost
+    more than a tenth of a request's CPU time; OMERO needs no more than one
+    session cookie with ``Path=/``.
     """
 
-    def __init__(self, size: int, *, https: bool) -> None:
+    def __init__(
+        self,
+        size: int,
+        *,
+        origin: tuple[str, str, int | None],
+        cookies: Mapping[str, str],
+    ) -> None:
+        https = origin[0] == "https"
         self._context = (
             httpx.create_ssl_context() if https else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         )
+        self._origin = origin
+        self.cookies: dict[str, str] = dict(cookies)
+        self._cookie_header = _cookie_header(self.cookies)
         self._all: list[httpx.AsyncHTTPTransport] = []
         self._idle: list[httpx.AsyncHTTPTransport] = [self._make() for _ in range(size)]
+
+    def _same_origin(self, url: httpx.URL) -> bool:
+        scheme = url.scheme
+        port = url.port or (443 if scheme == "https" else 80)
+        return (scheme, url.host, port) == self._origin
+
+    def _take_cookies(self, response: httpx.Response, same_origin: bool) -> None:
+        headers = response.headers
+        changed = False
+        for line in headers.get_list("set-cookie") if same_origin else ():
+            pair, _, attributes = line.partition(";")
+            name, eq, value = pair.partition("=")
+            name = name.strip()
+            if not eq or not name:
+                continue
+            value = value.strip().strip('"')
+            if not value or re.search(r"max-age\s*=\s*(0|-)", attributes, re.IGNORECASE):
+                changed |= self.cookies.pop(name, None) is not None
+            elif self.cookies.get(name) != value:
+                self.cookies[name] = value
+                changed = True
+        del headers["set-cookie"]
+        if changed:
+            self._cookie_header = _cookie_header(self.cookies)
 
     def _make(self) -> httpx.AsyncHTTPTransport:
         transport = httpx.AsyncHTTPTransport(
@@ -210,6 +255,9 @@ class _SpreadTransport(httpx.AsyncBaseTransport):
         return transport
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        same_origin = self._same_origin(request.url)
+        if self._cookie_header and same_origin:
+            request.headers["Cookie"] = self._cookie_header
         idle = self._idle
         # More requests than slots only if the caller bypasses the limiter: grow.
         transport = idle.pop() if idle else self._make()
@@ -218,6 +266,8 @@ class _SpreadTransport(httpx.AsyncBaseTransport):
         except BaseException:
             idle.append(transport)
             raise
+        if "set-cookie" in response.headers:
+            self._take_cookies(response, same_origin)
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
         response.stream = _ReleasingStream(stream, lambda: idle.append(transport))
@@ -361,17 +411,14 @@ class Client:
             current_concurrency=settings.concurrency, current_rate=settings.rate
         )
         headers = {"User-Agent": settings.user_agent, **DEFAULT_HEADERS, **settings.headers}
-        cookies = httpx.Cookies()
-        host = urlsplit(base).hostname or ""
-        for name, value in settings.cookies.items():
-            # Bound to the base host: never sent anywhere else.
-            cookies.set(name, value, domain=host)
+        self._transport = _SpreadTransport(
+            settings.concurrency, origin=self._origin, cookies=settings.cookies
+        )
         self._http = httpx.AsyncClient(
             base_url=base,
             headers=headers,
-            cookies=cookies,
             timeout=httpx.Timeout(settings.timeout),
-            transport=_SpreadTransport(settings.concurrency, https=base.startswith("https:")),
+            transport=self._transport,
             follow_redirects=False,  # redirects are decided here, per hop
             trust_env=False,
         )

@@ -307,3 +307,28 @@ async def test_query_string_is_sent_as_built(server: Any) -> None:
     path = "webgateway/render_image/5/0/0/?c=1|0:255$FF0000,-2|0:255$00FF00&m=c&q=0.9"
     await fetch(server, server.Reply(body=JPEG, content_type="image/jpeg"), Expect.JPEG, path=path)
     assert server.requests[0].target == "/" + path
+
+
+async def test_session_cookie_is_kept_updated_and_deleted(server: Any) -> None:
+    """Server cookies join the user's cookies on later requests; Max-Age=0 removes them."""
+    server.script(
+        server.Reply(
+            body=b"{}",
+            content_type="application/json",
+            headers=[("Set-Cookie", "sessionid_idr=one; HttpOnly; Path=/")],
+        ),
+        server.Reply(
+            body=b"{}",
+            content_type="application/json",
+            headers=[
+                ("Set-Cookie", 'sessionid_idr=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0')
+            ],
+        ),
+        server.Reply(body=b"{}", content_type="application/json"),
+    )
+    with anyio.fail_after(10):
+        async with Client(settings(server, cookies={"csrftoken": "abc"})) as client:
+            for _ in range(3):
+                await client.get("api/v0/", Expect.JSON)
+    cookies = [req.headers.get("cookie") for req in server.requests]
+    assert cookies == ["csrftoken=abc", "csrftoken=abc; sessionid_idr=one", "csrftoken=abc"]
