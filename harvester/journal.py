@@ -43,6 +43,10 @@ def encode_records(records: Iterable[Mapping[str, Any]]) -> bytes:
     return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode("ascii")
 
 
+# fdatasync is enough for appends (it flushes the size change too); macOS lacks it.
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -88,7 +92,7 @@ class Journal:
             except OSError as exc:
                 self._broken = exc
                 raise
-        os.fdatasync(self._fd)
+        _datasync(self._fd)
 
     def close(self) -> None:
         """Close the file (idempotent)."""
