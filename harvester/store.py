@@ -242,6 +242,7 @@ class PendingFile:
     """
 
     def __init__(self, out_dir: Path, writer: str) -> None:
+        self.writer = writer
         self.path = pending_path(out_dir, writer)
         pid = os.getpid()
         header = {"writer": writer, "host": _HOST, "pid": pid, "start": _proc_start(pid)}
@@ -840,7 +841,12 @@ class Store:
     def _commit_sync(self, batch: list[_Item], pending: PendingFile) -> list[dict[str, Any]]:
         """Write, make durable, rename, fsync folders, journal: all or StorageError."""
         assert self._journal is not None
-        parts = [part for item in batch for part in item.parts]
+        all_parts = [part for item in batch for part in item.parts]
+        # The same target twice in one batch (an image walked twice): write it once, the last
+        # bytes win, every item still gets its done record.
+        unique = {part.target: part for part in all_parts}
+        parts = list(unique.values())
+        tag = pending.writer  # per committer loop: two batches in flight never share a temp
         temps: list[tuple[Path, Path]] = []
         fds: list[int] = []
         sync_fds: list[int] = []
@@ -849,10 +855,7 @@ class Store:
         try:
             if parts:
                 pending.begin(
-                    [
-                        temp_path(p.target, self.writer).relative_to(self.out_dir).as_posix()
-                        for p in parts
-                    ]
+                    [temp_path(p.target, tag).relative_to(self.out_dir).as_posix() for p in parts]
                 )
             dirs: set[Path] = set()
             for part in parts:
@@ -861,7 +864,7 @@ class Store:
                 needs_fsync = self.sync_mode == "fsync" or (
                     self.sync_mode == "syncfs" and not same_fs
                 )
-                tmp = temp_path(part.target, self.writer)
+                tmp = temp_path(part.target, tag)
                 if part.data is not None:
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
                     temps.append((tmp, part.target))
@@ -892,6 +895,9 @@ class Store:
                 dirs.add(final.parent)
             if self.sync_mode != "none":
                 self._map(_fsync_dir, sorted(dirs))
+            for part in all_parts:
+                winner = unique[part.target]
+                part.size, part.sha256 = winner.size, winner.sha256
             records = self._records(batch)
             what = "the journal"
             self._journal.append(records)

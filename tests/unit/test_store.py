@@ -276,3 +276,19 @@ def test_sync_mode_environment_override(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("HARVESTER_SYNC", "bogus")
     assert resolve_sync_mode("auto") in ("syncfs", "fsync")
     assert resolve_sync_mode("fsync") == "fsync"
+
+
+async def test_same_target_queued_many_times_is_written_once_complete(tmp_path: Path) -> None:
+    """Duplicates in one batch and across batches in flight end as one complete file, no temps."""
+    run = new_run_id()
+    rel = image_path(1, "thumbnail")
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run), batch_size=3) as store:
+            async with anyio.create_task_group() as tg:
+                for _ in range(40):
+                    tg.start_soon(store.put_bytes, "thumbnail", 1, rel, b"same bytes")
+    assert (tmp_path / rel).read_bytes() == b"same bytes"
+    rec = JournalState.load(tmp_path).done[("thumbnail", 1)]
+    assert rec["sha256"] == hashlib.sha256(b"same bytes").hexdigest()
+    assert temp_files(tmp_path) == []
+    assert sum(1 for r in read_all(tmp_path) if r["rec"] == "done") == 40
