@@ -283,10 +283,12 @@ async def test_same_target_queued_many_times_is_written_once_complete(tmp_path: 
     run = new_run_id()
     rel = image_path(1, "thumbnail")
     with anyio.fail_after(20):
-        async with Store.open(tmp_path, run_id=run, writer=make_writer(run), batch_size=3) as store:
-            async with anyio.create_task_group() as tg:
-                for _ in range(40):
-                    tg.start_soon(store.put_bytes, "thumbnail", 1, rel, b"same bytes")
+        async with (
+            Store.open(tmp_path, run_id=run, writer=make_writer(run), batch_size=3) as store,
+            anyio.create_task_group() as tg,
+        ):
+            for _ in range(40):
+                tg.start_soon(store.put_bytes, "thumbnail", 1, rel, b"same bytes")
     assert (tmp_path / rel).read_bytes() == b"same bytes"
     rec = JournalState.load(tmp_path).done[("thumbnail", 1)]
     assert rec["sha256"] == hashlib.sha256(b"same bytes").hexdigest()
