@@ -157,8 +157,10 @@ class TokenBucket:
         ready = self._tat - (self._burst - 1) * self._interval
         recent = self._recent
         horizon = now - self._window
-        while recent and not recent[0].pending and recent[0].time <= horizon - self._window:
-            recent.popleft()  # far outside any window that matters now
+        # Stamps are in grant order and a send is never before its grant, so a
+        # settled stamp at the left that is outside the window stays outside.
+        while recent and not recent[0].pending and recent[0].time <= horizon:
+            recent.popleft()
         limit = self.window_limit
         if len(recent) < limit:
             return ready
