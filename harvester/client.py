@@ -384,6 +384,8 @@ class Client:
 
     Use as ``async with Client(settings) as client: await client.get(...)``.
     ``on_retry`` receives a :class:`RetryEvent` before every retry sleep.
+    ``limiter`` shares another client's limits (e.g. a probe counted towards
+    the run's politeness); by default each client has its own.
     """
 
     def __init__(
@@ -391,6 +393,7 @@ class Client:
         settings: ClientSettings,
         *,
         on_retry: Callable[[RetryEvent], None] | None = None,
+        limiter: AdaptiveLimiter | None = None,
     ) -> None:
         self.settings = settings
         self._on_retry_hook = on_retry
@@ -400,7 +403,11 @@ class Client:
         self._base_redacted = redact_url(base)
         self._secrets = _secret_values(settings)
         _KNOWN_SECRETS.update(self._secrets)
-        self.limiter = AdaptiveLimiter(settings.concurrency, settings.rate, settings.burst)
+        self.limiter = (
+            limiter
+            if limiter is not None
+            else AdaptiveLimiter(settings.concurrency, settings.rate, settings.burst)
+        )
         self.retry = RetryPolicy(
             max_retries=settings.max_retries,
             backoff_base=settings.backoff_base,

@@ -200,3 +200,17 @@ async def test_overload_error_after_retries_is_overload(server: Any) -> None:
             with pytest.raises(OverloadError) as info:
                 await client.get("t/", Expect.JPEG)
     assert info.value.status == 503
+
+
+async def test_two_clients_sharing_a_limiter_share_the_concurrency_cap(server: Any) -> None:
+    """Clients built with the same limiter never exceed its concurrency together."""
+    server.script(server.Reply(body=JPEG, content_type="image/jpeg", delay=0.05))
+    first = make(server, concurrency=2)
+    second = Client(
+        ClientSettings(server.base_url, rate=None, concurrency=2), limiter=first.limiter
+    )
+    with anyio.fail_after(10):
+        async with first, second, anyio.create_task_group() as tg:
+            for index in range(6):
+                tg.start_soon((first if index % 2 else second).get, f"t/{index}/", Expect.JPEG)
+    assert server.peak_in_flight == 2
