@@ -169,9 +169,8 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
     )
     shown = settings.base_url
     hint = "check --base-url (e.g. https://idr.openmicroscopy.org)"
-    async with Client(settings) as client:
-        if share_limits_of is not None:
-            client.limiter = share_limits_of.limiter
+    shared = share_limits_of.limiter if share_limits_of is not None else None
+    async with Client(settings, limiter=shared) as client:
         try:
             fetched = await client.get(urls.api_root(), Expect.JSON)
         except InvalidBodyError as exc:
