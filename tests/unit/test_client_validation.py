@@ -332,3 +332,15 @@ async def test_session_cookie_is_kept_updated_and_deleted(server: Any) -> None:
                 await client.get("api/v0/", Expect.JSON)
     cookies = [req.headers.get("cookie") for req in server.requests]
     assert cookies == ["csrftoken=abc", "csrftoken=abc; sessionid_idr=one", "csrftoken=abc"]
+
+
+async def test_tls_failure_is_permanent_with_a_hint(server: Any) -> None:
+    """Speaking TLS to a server that does not (or a bad certificate) is a PermanentError."""
+    https_url = server.base_url.replace("http://", "https://")
+    with anyio.fail_after(10):
+        async with Client(ClientSettings(https_url, rate=None, max_retries=3)) as client:
+            with pytest.raises(PermanentError) as info:
+                await client.get("x/", Expect.ANY)
+    assert "TLS failure" in info.value.reason
+    assert info.value.hint is not None
+    assert len(server.requests) <= 1
