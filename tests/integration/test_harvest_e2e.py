@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from PIL import Image
 
 from harvester.emulator import EmulatorThread
@@ -213,3 +215,36 @@ def test_stack_artifact_through_the_pipeline(
         assert tif.is_ome
         assert tif.series[0].asarray().size > 0
     assert all(row["stack_path"] for row in read_index(out))
+
+
+def test_hostile_names_and_secrets(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Names with '../', '/', NUL never make paths; header/cookie secrets reach no file or log."""
+    from harvester.emulator.catalogue import NAMES_PROJECT_ID, NAMES_SCREEN_ID
+
+    emu = make_emulator(preset="names")
+    out = tmp_path / "names"
+    caplog.set_level("DEBUG")
+    summary = harvest(
+        emu.base_url,
+        out,
+        screens=(NAMES_SCREEN_ID,),
+        projects=(NAMES_PROJECT_ID,),
+        headers={"X-Api-Key": "SEKRET-HEADER"},
+        cookies={"sessionid": "SEKRET-COOKIE"},
+        artifacts=("thumbnail", "metadata"),
+    )
+    assert summary.exit_code == 0
+    id_named = re.compile(r"\d+(\.[a-z]+)+|\d{3}|(screen|plate|project|dataset)-\d+")
+    for path in out.rglob("*"):
+        assert path.resolve().is_relative_to(out.resolve())
+        rel = path.relative_to(out).parts
+        if rel[0] == "images" or (rel[0] == "study" and len(rel) == 2):
+            assert id_named.fullmatch(rel[-1]), rel  # ids only: no server name in a path
+        if path.is_file():
+            assert b"SEKRET" not in path.read_bytes()
+    assert "SEKRET" not in caplog.text
+    assert any("../" in row["image_name"] for row in read_index(out))
