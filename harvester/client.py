@@ -1,8 +1,9 @@
-"""The harvester's HTTP client: the only module that imports httpx.
+"""The harvester's HTTP client: the only module that imports httpx (and httpcore).
 
-One :class:`Client` per run wraps one ``httpx.AsyncClient`` (HTTP/1.1,
-keep-alive, connection pool sized to the concurrency cap) and adds, per
-request:
+One :class:`Client` per run holds HTTP/1.1 keep-alive connections to one
+origin, as many as the concurrency cap, on httpcore (httpx's connection
+layer; see :class:`_Connections` for why not ``httpx.AsyncClient``), and adds,
+per request:
 
 * politeness -- every *attempt* takes a concurrency slot and a rate token
   from the :class:`~harvester.ratelimit.AdaptiveLimiter` and keeps the slot
@@ -13,7 +14,9 @@ request:
   bytes (or parses as JSON and is not an HTML page), and its length equals
   Content-Length; then the caller's ``check`` runs.
 
-httpx exceptions are translated once, here, into :mod:`harvester.errors`.
+Transport exceptions are translated once, here, into :mod:`harvester.errors`.
+Requests never leave the base URL's origin (scheme, host, port): absolute
+URLs and redirects elsewhere are refused, so cookies cannot go anywhere else.
 Credentials (headers, cookies, secret query parameters) never appear in a
 :class:`Fetched`, an error message, a log line or a ``repr``: every URL that
 leaves this module goes through :func:`redact_url`.
@@ -26,13 +29,15 @@ import json
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from harvester import __version__
@@ -157,49 +162,46 @@ for _name in (
     logging.getLogger(_name).addFilter(_LOG_FILTER)
 
 
-class _ReleasingStream(httpx.AsyncByteStream):
-    """A response body stream that hands its connection back when closed."""
-
-    __slots__ = ("_inner", "_release")
-
-    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
-        self._inner = inner
-        self._release: Callable[[], None] | None = release
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
-
-    async def aclose(self) -> None:
-        release, self._release = self._release, None
-        try:
-            await self._inner.aclose()
-        finally:
-            if release is not None:
-                release()
+def _cookie_header(cookies: Mapping[str, str]) -> bytes:
+    return "; ".join(f"{name}={value}" for name, value in cookies.items()).encode("latin-1")
 
 
-def _cookie_header(cookies: Mapping[str, str]) -> str:
-    return "; ".join(f"{name}={value}" for name, value in cookies.items())
+class _Answer:
+    """One raw HTTP answer: status, lower-case headers, body (decoded), raw length."""
+
+    __slots__ = ("body", "headers", "raw_length", "reason", "status")
+
+    def __init__(
+        self, status: int, reason: str, headers: dict[str, str], body: bytes, raw_length: int
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.raw_length = raw_length
 
 
-class _SpreadTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 keep-alive connections, one single-connection pool per slot.
+# Request targets go on the wire exactly as urls.py built them; only bytes
+# that cannot appear in a request line (space, controls, non-ASCII) are escaped.
+_UNSAFE_TARGET = re.compile(r"[^\x21-\x7e]")
+_TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%") + "%"
 
-    httpcore's pool scans every connection (with a ``poll`` syscall per idle
-    one) on every request and every release, which at 32 connections cost more
-    CPU than the rest of a request. The client already caps requests in
-    flight (:class:`~harvester.ratelimit.Slots`), so each request simply takes
-    an idle one-connection transport (most recently used first, so warm
-    connections are reused) and gives it back when its body is closed. One
-    SSL context is shared (loading CA certificates per transport is slow).
 
-    Cookies are kept here too, as a plain name -> value jar bound to the base
-    URL's origin: sent only to that origin, updated from its Set-Cookie
-    answers (which are then removed, so httpx's own jar stays empty). httpx's
-    jar goes through http.cookiejar on every request and answer, which cost
-    more than a tenth of a request's CPU time; OMERO needs no more than one
-    session cookie with ``Path=/``.
+class _Connections:
+    """HTTP/1.1 keep-alive connections to the base URL's origin, one per slot.
+
+    Built on httpcore, httpx's own connection layer: each slot gets a
+    single-connection pool, taken from an idle stack (most recently used
+    first, so warm connections are reused) for exactly one exchange. Measured
+    against one ``httpx.AsyncClient`` with a 32-connection pool this costs
+    about a third of the CPU per request: httpcore's pool scans every
+    connection (a ``poll`` syscall per idle one) on each request and release,
+    and httpx's request/response models, URL merging and ``http.cookiejar``
+    add the rest. The client already caps requests in flight, so a pool of
+    pools needs no further locking.
+
+    Cookies: a plain name -> value jar bound to this one origin (OMERO needs
+    a single ``Path=/`` session cookie), updated from Set-Cookie answers.
     """
 
     def __init__(
@@ -207,27 +209,93 @@ class _SpreadTransport(httpx.AsyncBaseTransport):
         size: int,
         *,
         origin: tuple[str, str, int | None],
+        headers: Mapping[str, str],
         cookies: Mapping[str, str],
+        timeout: float,
     ) -> None:
-        https = origin[0] == "https"
-        self._context = (
-            httpx.create_ssl_context() if https else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        )
-        self._origin = origin
+        scheme, host, port = origin
+        default_port = 443 if scheme == "https" else 80
+        host_header = f"[{host}]" if ":" in host else host
+        if port is not None and port != default_port:
+            host_header = f"{host_header}:{port}"
+        self._scheme = scheme.encode("ascii")
+        self._host = host.encode("idna") if not host.isascii() else host.encode("ascii")
+        self._port = port
+        self._ssl = httpx.create_ssl_context() if scheme == "https" else None
+        base_headers = {"Host": host_header, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
+        base_headers.update(headers)
+        self._headers = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in base_headers.items()
+        ]
+        self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         self.cookies: dict[str, str] = dict(cookies)
         self._cookie_header = _cookie_header(self.cookies)
-        self._all: list[httpx.AsyncHTTPTransport] = []
-        self._idle: list[httpx.AsyncHTTPTransport] = [self._make() for _ in range(size)]
+        self._all: list[httpcore.AsyncConnectionPool] = []
+        self._idle: list[httpcore.AsyncConnectionPool] = [self._make() for _ in range(size)]
 
-    def _same_origin(self, url: httpx.URL) -> bool:
-        scheme = url.scheme
-        port = url.port or (443 if scheme == "https" else 80)
-        return (scheme, url.host, port) == self._origin
+    def _make(self) -> httpcore.AsyncConnectionPool:
+        pool = httpcore.AsyncConnectionPool(
+            ssl_context=self._ssl,
+            max_connections=1,
+            max_keepalive_connections=1,
+            http1=True,
+            http2=False,
+            retries=0,
+        )
+        self._all.append(pool)
+        return pool
 
-    def _take_cookies(self, response: httpx.Response, same_origin: bool) -> None:
-        headers = response.headers
+    async def get(self, target: str, trace: Any = None) -> _Answer:
+        """One GET of ``target`` (path and query), body read; httpcore errors propagate."""
+        if _UNSAFE_TARGET.search(target):
+            target = quote(target, safe=_TARGET_SAFE)
+        headers = self._headers
+        if self._cookie_header:
+            headers = [*headers, (b"Cookie", self._cookie_header)]
+        extensions: dict[str, Any] = {"timeout": self._timeouts}
+        if trace is not None:
+            extensions["trace"] = trace
+        url = httpcore.URL(
+            scheme=self._scheme, host=self._host, port=self._port, target=target.encode("ascii")
+        )
+        idle = self._idle
+        # More requests than slots only if a caller bypasses the limiter: grow.
+        pool = idle.pop() if idle else self._make()
+        try:
+            response = await pool.request("GET", url, headers=headers, extensions=extensions)
+        finally:
+            idle.append(pool)
+        raw = response.content
+        found: dict[str, str] = {}
+        set_cookies: list[str] | None = None
+        for raw_name, raw_value in response.headers:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            if name == "set-cookie":
+                set_cookies = [*(set_cookies or ()), value]
+            elif name in found:
+                found[name] = f"{found[name]}, {value}"
+            else:
+                found[name] = value
+        if set_cookies:
+            self._take_cookies(set_cookies)
+        body = raw
+        encoding = found.get("content-encoding")
+        if encoding and encoding != "identity":
+            body = _decode(raw, encoding)
+        reason = response.extensions.get("reason_phrase", b"")
+        return _Answer(
+            response.status,
+            reason.decode("latin-1") if isinstance(reason, bytes) else "",
+            found,
+            body,
+            len(raw),
+        )
+
+    def _take_cookies(self, lines: list[str]) -> None:
         changed = False
-        for line in headers.get_list("set-cookie") if same_origin else ():
+        for line in lines:
             pair, _, attributes = line.partition(";")
             name, eq, value = pair.partition("=")
             name = name.strip()
@@ -239,43 +307,36 @@ class _SpreadTransport(httpx.AsyncBaseTransport):
             elif self.cookies.get(name) != value:
                 self.cookies[name] = value
                 changed = True
-        del headers["set-cookie"]
         if changed:
             self._cookie_header = _cookie_header(self.cookies)
 
-    def _make(self) -> httpx.AsyncHTTPTransport:
-        transport = httpx.AsyncHTTPTransport(
-            verify=self._context,
-            http1=True,
-            http2=False,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            retries=0,
-        )
-        self._all.append(transport)
-        return transport
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        same_origin = self._same_origin(request.url)
-        if self._cookie_header and same_origin:
-            request.headers["Cookie"] = self._cookie_header
-        idle = self._idle
-        # More requests than slots only if the caller bypasses the limiter: grow.
-        transport = idle.pop() if idle else self._make()
-        try:
-            response = await transport.handle_async_request(request)
-        except BaseException:
-            idle.append(transport)
-            raise
-        if "set-cookie" in response.headers:
-            self._take_cookies(response, same_origin)
-        stream = response.stream
-        assert isinstance(stream, httpx.AsyncByteStream)
-        response.stream = _ReleasingStream(stream, lambda: idle.append(transport))
-        return response
-
     async def aclose(self) -> None:
-        for transport in self._all:
-            await transport.aclose()
+        for pool in self._all:
+            await pool.aclose()
+
+
+def _decode(raw: bytes, encoding: str) -> bytes:
+    """Undo a gzip/deflate Content-Encoding (the only ones we advertise)."""
+    try:
+        codings = [c.strip().lower() for c in encoding.split(",")]
+        data = raw
+        for coding in reversed(codings):
+            if coding in ("gzip", "x-gzip"):
+                data = zlib.decompress(data, 16 + zlib.MAX_WBITS)
+            elif coding == "deflate":
+                try:
+                    data = zlib.decompress(data)
+                except zlib.error:
+                    data = zlib.decompress(data, -zlib.MAX_WBITS)
+            elif coding != "identity":
+                raise _UndecodableBody(f"unsupported Content-Encoding {coding!r}")
+        return data
+    except zlib.error as exc:
+        raise _UndecodableBody(f"{encoding} body does not decompress ({exc})") from None
+
+
+class _UndecodableBody(Exception):
+    """A Content-Encoding we cannot undo (turned into InvalidBodyError)."""
 
 
 class Expect(StrEnum):
@@ -418,23 +479,18 @@ class Client:
             current_concurrency=settings.concurrency, current_rate=settings.rate
         )
         headers = {"User-Agent": settings.user_agent, **DEFAULT_HEADERS, **settings.headers}
-        self._transport = _SpreadTransport(
-            settings.concurrency, origin=self._origin, cookies=settings.cookies
-        )
-        self._http = httpx.AsyncClient(
-            base_url=base,
+        self._connections = _Connections(
+            settings.concurrency,
+            origin=self._origin,
             headers=headers,
-            timeout=httpx.Timeout(settings.timeout),
-            transport=self._transport,
-            follow_redirects=False,  # redirects are decided here, per hop
-            trust_env=False,
+            cookies=settings.cookies,
+            timeout=settings.timeout,
         )
 
     def __repr__(self) -> str:
         return f"Client({self.settings!r})"
 
     async def __aenter__(self) -> Client:
-        await self._http.__aenter__()
         return self
 
     async def __aexit__(
@@ -443,11 +499,16 @@ class Client:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._http.__aexit__(exc_type, exc, tb)
+        await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (same as leaving ``async with``)."""
-        await self._http.aclose()
+        """Close every connection (same as leaving ``async with``)."""
+        await self._connections.aclose()
+
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """The cookies currently sent (user's and server's); never log the values."""
+        return MappingProxyType(self._connections.cookies)
 
     def url_for(self, path: str) -> str:
         """The absolute, redacted URL of ``path`` (for failure records)."""
@@ -491,11 +552,11 @@ class Client:
         try:
             response = await self._send(url, stamp)
             hops = 0
-            while 300 <= response.status_code < 400 and response.status_code != 304:
+            while 300 <= response.status < 400 and response.status != 304:
                 url = self._redirect_target(url, response)
                 hops += 1
                 if hops > MAX_REDIRECTS:
-                    raise PermanentError("too many redirects", url=url, status=response.status_code)
+                    raise PermanentError("too many redirects", url=url, status=response.status)
                 hop_stamp = await limiter.acquire_token()
                 try:
                     response = await self._send(url, hop_stamp)
@@ -532,53 +593,47 @@ class Client:
 
         return trace
 
-    async def _send(self, url: str, stamp: Stamp | None) -> httpx.Response:
-        """One HTTP exchange, body read; httpx errors translated to ours.
+    async def _send(self, url: str, stamp: Stamp | None) -> _Answer:
+        """One HTTP exchange, body read; httpcore errors translated to ours.
 
         With a rate limit, the stamp of the rate token is refined to the moment
         the request leaves (see :class:`~harvester.ratelimit.Stamp`).
         """
         self.stats.requests += 1
+        secrets = self._secrets
+        trace = self._trace_for(stamp) if stamp is not None else None
         try:
-            if stamp is None:
-                response = await self._http.get(url)
-            else:
-                response = await self._http.get(url, extensions={"trace": self._trace_for(stamp)})
-        except httpx.TimeoutException as exc:
+            answer = await self._connections.get(_target_of(url), trace)
+        except httpcore.TimeoutException as exc:
             raise TransportError(
-                f"timed out ({_describe(exc, self._secrets)})", url=url, overload=True
+                f"timed out ({_describe(exc, secrets)})", url=url, overload=True
             ) from None
-        except httpx.ConnectError as exc:
+        except httpcore.ConnectError as exc:
             if _is_tls_failure(exc):
                 raise PermanentError(
-                    f"TLS failure: {_describe(exc, self._secrets)}",
+                    f"TLS failure: {_describe(exc, secrets)}",
                     url=url,
                     hint="check the base URL's scheme and the server's certificate",
                 ) from None
+            raise TransportError(f"cannot connect ({_describe(exc, secrets)})", url=url) from None
+        except httpcore.RemoteProtocolError as exc:
             raise TransportError(
-                f"cannot connect ({_describe(exc, self._secrets)})", url=url
+                f"incomplete answer ({_describe(exc, secrets)})", url=url
             ) from None
-        except httpx.RemoteProtocolError as exc:
+        except _UndecodableBody as exc:
+            raise InvalidBodyError(f"body cannot be decoded ({exc})", url=url) from None
+        except httpcore.UnsupportedProtocol as exc:
+            raise PermanentError(f"invalid URL ({_describe(exc, secrets)})", url=url) from None
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.ProxyError) as exc:
+            # read/write errors, resets, proxy errors
             raise TransportError(
-                f"incomplete answer ({_describe(exc, self._secrets)})", url=url
+                f"connection failed ({_describe(exc, secrets)})", url=url
             ) from None
-        except httpx.DecodingError as exc:
-            raise InvalidBodyError(
-                f"body cannot be decoded ({_describe(exc, self._secrets)})", url=url
-            ) from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise PermanentError(
-                f"invalid URL ({_describe(exc, self._secrets)})", url=url
-            ) from None
-        except httpx.TransportError as exc:  # read/write errors, resets, proxy errors
-            raise TransportError(
-                f"connection failed ({_describe(exc, self._secrets)})", url=url
-            ) from None
-        self.stats.bytes_in += response.num_bytes_downloaded
-        return response
+        self.stats.bytes_in += answer.raw_length
+        return answer
 
-    def _redirect_target(self, url: str, response: httpx.Response) -> str:
-        status = response.status_code
+    def _redirect_target(self, url: str, response: _Answer) -> str:
+        status = response.status
         location = response.headers.get("location")
         if not location:
             raise PermanentError("redirect without a Location", url=url, status=status)
@@ -599,21 +654,23 @@ class Client:
             )
         return target
 
-    def _validate(self, url: str, response: httpx.Response, expect: Expect) -> Fetched:
-        status = response.status_code
+    def _validate(self, url: str, response: _Answer, expect: Expect) -> Fetched:
+        status = response.status
         if not 200 <= status < 300:
             raise _status_error(url, response, self._secrets)
-        body = response.content
+        body = response.body
         headers = response.headers
         length = headers.get("content-length")
-        if length is not None and "content-encoding" not in headers:
+        if length is not None:
             try:
                 declared = int(length)
             except ValueError:
                 declared = -1
-            if declared != len(body):
+            if declared != response.raw_length:
                 raise TransportError(
-                    f"truncated body: {len(body)} of {length} bytes", url=url, status=status
+                    f"truncated body: {response.raw_length} of {length} bytes",
+                    url=url,
+                    status=status,
                 )
         content_type = headers.get("content-type", "")
         parsed: Any = _NOT_PARSED
@@ -639,6 +696,14 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     scheme = parts.scheme.lower()
     port = parts.port or {"http": 80, "https": 443}.get(scheme)
     return scheme, (parts.hostname or "").lower(), port
+
+
+def _target_of(url: str) -> str:
+    """Path and query of an absolute URL, as sent in the request line."""
+    authority = url.find("://")
+    slash = url.find("/", authority + 3 if authority >= 0 else 0)
+    target = url[slash:] if slash >= 0 else "/"
+    return target.partition("#")[0]
 
 
 def _secret_values(settings: ClientSettings) -> tuple[str, ...]:
@@ -674,13 +739,13 @@ def _is_tls_failure(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in str(exc)
 
 
-def _server_message(response: httpx.Response, secrets: tuple[str, ...]) -> str:
+def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     """The server's own short explanation (a JSON ``message``), if any."""
     content_type = response.headers.get("content-type", "")
-    if "json" not in content_type or len(response.content) > 65536:
+    if "json" not in content_type or len(response.body) > 65536:
         return ""
     try:
-        data = json.loads(response.content)
+        data = json.loads(response.body)
     except ValueError:
         return ""
     message = data.get("message") if isinstance(data, dict) else None
@@ -689,9 +754,9 @@ def _server_message(response: httpx.Response, secrets: tuple[str, ...]) -> str:
     return ": " + _scrub(" ".join(message.split())[:200], secrets)
 
 
-def _status_error(url: str, response: httpx.Response, secrets: tuple[str, ...]) -> FetchError:
-    status = response.status_code
-    reason = f"HTTP {status} {response.reason_phrase}".rstrip() + _server_message(response, secrets)
+def _status_error(url: str, response: _Answer, secrets: tuple[str, ...]) -> FetchError:
+    status = response.status
+    reason = f"HTTP {status} {response.reason}".rstrip() + _server_message(response, secrets)
     if status in _OVERLOAD_STATUSES:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return OverloadError(reason, url=url, status=status, retry_after=retry_after)

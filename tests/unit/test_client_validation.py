@@ -344,3 +344,32 @@ async def test_tls_failure_is_permanent_with_a_hint(server: Any) -> None:
     assert "TLS failure" in info.value.reason
     assert info.value.hint is not None
     assert len(server.requests) <= 1
+
+
+async def test_gzip_body_is_decoded_and_length_checked_on_the_wire(server: Any) -> None:
+    """A gzip-encoded JSON answer is decoded; Content-Length is checked against wire bytes."""
+    import gzip
+
+    raw = gzip.compress(b'{"data": [1, 2, 3]}')
+    reply = server.Reply(
+        body=raw, content_type="application/json", headers=[("Content-Encoding", "gzip")]
+    )
+    got = await fetch(server, reply, Expect.JSON)
+    assert got.json() == {"data": [1, 2, 3]}
+    assert got.body == b'{"data": [1, 2, 3]}'
+    assert server.requests[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+async def test_undecodable_gzip_is_invalid_body(server: Any) -> None:
+    """A body announced as gzip that does not decompress is an InvalidBodyError."""
+    reply = server.Reply(
+        body=b"not gzip", content_type="application/json", headers=[("Content-Encoding", "gzip")]
+    )
+    error = await fails(server, reply, Expect.JSON)
+    assert isinstance(error, InvalidBodyError)
+
+
+async def test_unsafe_characters_in_a_path_are_escaped(server: Any) -> None:
+    """Spaces and non-ASCII in a path are percent-encoded; everything else is kept."""
+    await fetch(server, server.Reply(body=b"x"), Expect.ANY, path="a b/é?q=1|2")
+    assert server.requests[0].target == "/a%20b/%C3%A9?q=1|2"
