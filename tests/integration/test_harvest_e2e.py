@@ -248,3 +248,48 @@ def test_hostile_names_and_secrets(
             assert b"SEKRET" not in path.read_bytes()
     assert "SEKRET" not in caplog.text
     assert any("../" in row["image_name"] for row in read_index(out))
+
+
+def test_every_field_of_every_well(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Several fields per well and empty wells: every field becomes a row; grids per field saved."""
+    from harvester.emulator.catalogue import FIELDS_PLATE_IDS, FIELDS_SCREEN_ID
+
+    emu = make_emulator(preset="fields")
+    out = tmp_path / "fields"
+    summary = harvest(emu.base_url, out, screens=(FIELDS_SCREEN_ID,), artifacts=("metadata",))
+    assert summary.exit_code == 0
+    rows = read_index(out)
+    assert len(rows) == len(FIELDS_PLATE_IDS) * 12 * 3
+    per_well: dict[str, set[str]] = {}
+    for row in rows:
+        per_well.setdefault(row["well_id"], set()).add(row["field"])
+    assert all(fields == {"0", "1", "2"} for fields in per_well.values())
+    for plate_id in FIELDS_PLATE_IDS:
+        for field in range(3):
+            grid = json.loads(
+                (out / "study" / f"plate-{plate_id}" / f"grid-{field}.json").read_bytes()
+            )
+            ids = {cell["id"] for line in grid["grid"] for cell in line if cell}
+            assert ids == {
+                int(r["image_id"])
+                for r in rows
+                if r["plate_id"] == str(plate_id) and r["field"] == str(field)
+            }
+
+
+def test_shards_split_the_work(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """Shards 0/2 and 1/2 fetch disjoint halves that add up; only shard 0 saves study files."""
+    out = tmp_path / "sharded"
+    first = harvest(emulator.base_url, out, plates=(DEMO_PLATE_ID,), artifacts=("metadata",),
+                    shard="0/2")  # fmt: skip
+    assert (out / "study" / f"plate-{DEMO_PLATE_ID}" / "plate.json").is_file()
+    study_after_first = sorted(p.name for p in (out / "study").iterdir())
+    second = harvest(emulator.base_url, out, plates=(DEMO_PLATE_ID,), artifacts=("metadata",),
+                     shard="1/2")  # fmt: skip
+    assert first.exit_code == second.exit_code == 0
+    assert first.done + second.done == 8
+    assert first.done > 0 and second.done > 0
+    assert sorted(p.name for p in (out / "study").iterdir()) == study_after_first
+    assert len(read_index(out)) == 8
