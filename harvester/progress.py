@@ -2,9 +2,10 @@
 
 Three bars on stderr: images discovered by the walk, artifacts done (with
 failures and skips in the postfix) and bytes stored (with the rate). Log
-records emitted while the bars are shown go through ``tqdm.write`` (via
-``tqdm.contrib.logging.logging_redirect_tqdm``), so a warning prints above
-the bars instead of tearing them. ``Progress(enabled=False)`` (``--quiet``)
+records emitted while the bars are shown go through ``tqdm.write`` (the
+root logger's console handlers writing to the bars' stream are swapped for a
+:class:`TqdmHandler` meanwhile), so a warning prints above the bars instead
+of tearing them. ``Progress(enabled=False)`` (``--quiet``)
 draws nothing and costs nothing; bars are only drawn on a terminal, and only
 from the first image on, so an early error is printed alone.
 """
@@ -19,7 +20,6 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from tqdm import tqdm  # type: ignore[import-untyped]
-from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
 
 #: Redraw at most this often: the bars must not cost the pipeline throughput.
 MIN_INTERVAL = 0.2
@@ -75,15 +75,27 @@ class Progress:
 
     @contextlib.contextmanager
     def shown(self) -> Iterator[Progress]:
-        """Bars open for the block, logging redirected through ``tqdm.write``."""
+        """Bars open for the block, logging to the same stream redirected through ``tqdm.write``."""
         if not self.enabled:
             yield self
             return
+        root = logging.getLogger()
+        swapped: list[tuple[logging.Handler, TqdmHandler]] = []
+        for handler in list(root.handlers):
+            if isinstance(handler, logging.StreamHandler) and handler.stream is self.file:
+                replacement = TqdmHandler(self.file)
+                replacement.setLevel(handler.level)
+                replacement.setFormatter(handler.formatter)
+                root.removeHandler(handler)
+                root.addHandler(replacement)
+                swapped.append((handler, replacement))
         try:
-            with logging_redirect_tqdm(loggers=[logging.getLogger()]):
-                yield self
+            yield self
         finally:
             self.close()
+            for original, replacement in swapped:
+                root.removeHandler(replacement)
+                root.addHandler(original)
 
     # ---------------------------------------------------------------- ProgressSink
     def discovered(self, count: int = 1) -> None:
@@ -120,3 +132,17 @@ class Progress:
             return
         self._last_postfix = now
         self._done_bar.set_postfix(failed=self.failures, skipped=self.skips, refresh=False)
+
+
+class TqdmHandler(logging.Handler):
+    """Writes log records with ``tqdm.write`` so that they print above the bars."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # logging must never break the run
+            self.handleError(record)
