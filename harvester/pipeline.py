@@ -18,24 +18,27 @@ journaled), ``index.csv`` is rewritten and the summary says how to resume.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester import __version__, layout, urls
 from harvester.client import Client, ClientSettings, Expect
 from harvester.config import HarvestConfig
 from harvester.errors import (
     FetchError,
+    HarvesterError,
     InvalidBodyError,
     PermanentError,
     RemoteError,
@@ -53,6 +56,34 @@ logger = logging.getLogger(__name__)
 
 #: A probe answer larger than this is not OMERO's small API root document.
 PROBE_MAX_BYTES = 64 * 1024
+
+
+@contextlib.contextmanager
+def unwrap_errors() -> Iterator[None]:
+    """Turn a task group's ExceptionGroup holding a HarvesterError into that error.
+
+    A worker that hits a full disk (StorageError) or a walker that meets an
+    unknown id (UsageError) fails the whole group; the CLI maps the error, not
+    the group, to a message and an exit code. Anything else is re-raised as is.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        for exc in leaves:
+            if isinstance(exc, HarvesterError):
+                raise exc from group
+        if leaves and all(isinstance(exc, KeyboardInterrupt) for exc in leaves):
+            raise KeyboardInterrupt from group
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
 
 
 class ProgressSink(Protocol):
@@ -459,7 +490,21 @@ class Harvest:
     ) -> None:
         cfg = self.cfg
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
-        workers = max(2, cfg.concurrency * 2)
+        with unwrap_errors():
+            await self._run_tasks(client, store, fetcher, study, prefetched, work, send, receive)
+
+    async def _run_tasks(
+        self,
+        client: Client,
+        store: Store,
+        fetcher: Fetcher,
+        study: StoreStudy | None,
+        prefetched: dict[Any, Any],
+        work: anyio.CancelScope,
+        send: MemoryObjectSendStream[ImageRef],
+        receive: MemoryObjectReceiveStream[ImageRef],
+    ) -> None:
+        workers = max(2, self.cfg.concurrency * 2)
         async with anyio.create_task_group() as outer:
             if self.handle_signals and threading.current_thread() is threading.main_thread():
                 outer.start_soon(self._watch_signals, work)
@@ -510,13 +555,14 @@ class Harvest:
         prefetched = await self._preflight_containers(client)
         prefetched.update(await self._preflight_images(client, state))
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._produce, client, send, None, prefetched)
-            async with receive:
-                async for ref in receive:
-                    pending += sum(
-                        1 for a in cfg.artifacts if (a.value, ref.image_id) not in state.done
-                    )
+        with unwrap_errors():
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._produce, client, send, None, prefetched)
+                async with receive:
+                    async for ref in receive:
+                        pending += sum(
+                            1 for a in cfg.artifacts if (a.value, ref.image_id) not in state.done
+                        )
         self.summary.requests = client.stats.requests
         self.summary.retries = client.stats.retries
         self.summary.pending = pending

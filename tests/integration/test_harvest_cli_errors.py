@@ -214,3 +214,24 @@ def test_unknown_ids(
     assert code == 2
     assert_one_error(err, "999999", "not found")
     assert not (tmp_path / "D").exists() or flag == "--image"
+
+
+def test_storage_failure_mid_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A write failure mid-run is one clear error, exit 1; what was journaled stays done."""
+    import shutil
+
+    out = tmp_path / "D"
+    common = ["--base-url", emulator.base_url, "--plate", "7375", "--out", str(out),
+              "--rate", "none", "--quiet"]  # fmt: skip
+    assert main(["harvest", *common, "--artifacts", "metadata"]) == 0
+    capsys.readouterr()
+    shutil.rmtree(out / "images")
+    (out / "images").write_text("not a folder", encoding="utf-8")
+    code, err = run(capsys, "harvest", *common)
+    assert code == 1
+    assert "error: cannot write images/" in err
+    assert main(["status", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["kinds"]["metadata"]["done"] == 8
