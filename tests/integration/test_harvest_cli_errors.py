@@ -65,6 +65,10 @@ def assert_one_error(err: str, *needles: str) -> None:
         (["harvest", "--out", "D"], "nothing to harvest"),
         (["harvest", "missing.toml", "--out", "D"], "not found"),
         (["status", "no-such-dir"], "not a harvest folder"),
+        (["verify", "no-such-dir"], "not a harvest folder"),
+        (["harvest", "--ids-from", "nope.txt", "--out", "D"], "cannot read ids file"),
+        (["harvest", "--screen", "1", "--out", "D", "--timeout", "soon"], "soon"),
+        (["harvest", "--screen", "1", "--out", "D", "--window", "wide"], "wide"),
         (["frobnicate"], "frobnicate"),
     ],
 )
