@@ -39,8 +39,8 @@ import anyio
 from anyio.abc import ObjectSendStream
 
 from harvester import urls
-from harvester.client import Client, Expect
-from harvester.errors import FetchError, PermanentError, UsageError
+from harvester.client import Client, Expect, Fetched
+from harvester.errors import FetchError, InvalidBodyError, PermanentError, UsageError
 from harvester.models import ImageRef
 
 logger = logging.getLogger(__name__)
@@ -169,6 +169,18 @@ def check_ids_file(path: Path) -> int:
     return sum(1 for _ in read_ids_file(path))
 
 
+def _json_object(fetched: Fetched) -> None:
+    """Every listing OMERO.web serves is a JSON object; a list or string is not it."""
+    if not isinstance(fetched.json(), dict):
+        raise InvalidBodyError("expected a JSON object", url=fetched.url, status=fetched.status)
+
+
+def _items(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The objects listed under ``key`` (missing, null or odd entries ignored)."""
+    value = body.get(key)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -203,9 +215,11 @@ class Walker:
         self._prefetched = dict(prefetched or {})
 
     # ------------------------------------------------------------ plumbing
-    async def _json(self, path: str) -> Any:
-        fetched = await self.client.get(path, Expect.JSON)
-        return fetched.json()
+    async def _json(self, path: str) -> dict[str, Any]:
+        """A listing as a JSON object (anything else is an invalid body, retried)."""
+        fetched = await self.client.get(path, Expect.JSON, _json_object)
+        body: dict[str, Any] = fetched.json()
+        return body
 
     async def _object(self, kind: str, object_id: int, path: str) -> Any:
         """A single object's JSON, reusing what the preflight check already fetched."""
@@ -238,7 +252,7 @@ class Walker:
         raw: list[Any] = []
         for batch in _chunks(ids, urls.ANNOTATION_BATCH):
             body = await self._json(urls.map_annotations(kind, batch))
-            raw.extend(body.get("annotations", []) if isinstance(body, dict) else [])
+            raw.extend(_items(body, "annotations"))
             for parent_id, pairs in labels_by_parent(body, parent_class).items():
                 labels.setdefault(parent_id, []).extend(pairs)
         return labels, raw
@@ -256,8 +270,8 @@ class Walker:
         page = 1
         while True:
             body = await self._json(make(page))
-            chunk = body.get(key, []) if isinstance(body, dict) else []
-            items.extend(item for item in chunk if isinstance(item, dict))
+            chunk = _items(body, key)
+            items.extend(chunk)
             if len(chunk) < urls.WEBCLIENT_PAGE:
                 return items
             page += 1
@@ -353,7 +367,7 @@ class Walker:
             offset = 0
             while True:
                 body = await self._json(urls.plate_wells(plate_id, offset))
-                wells = [w for w in body.get("data", []) if isinstance(w, dict)]
+                wells = _items(body, "data")
                 total = int((body.get("meta") or {}).get("totalCount", 0))
                 well_ids = [w["@id"] for w in wells if isinstance(w.get("@id"), int)]
                 labels, raw = (
@@ -387,7 +401,8 @@ class Walker:
                             )
                         )
                 offset += len(wells)
-                if not wells or offset >= total:
+                # totalCount is exact on OMERO; without it, a short page is the last one.
+                if not wells or (offset >= total if total else len(wells) < urls.API_PAGE):
                     break
             if save:
                 runs = await self._json(urls.plate_runs(plate_id))
@@ -453,7 +468,7 @@ class Walker:
             page = 1
             while True:
                 body = await self._json(urls.dataset_images(dataset_id, page))
-                chunk = [i for i in body.get("images", []) if isinstance(i, dict)]
+                chunk = _items(body, "images")
                 ids = [i["id"] for i in chunk if isinstance(i.get("id"), int)]
                 labels, raw = await self._labels("image", "ImageI", ids) if ids else ({}, [])
                 if save:
