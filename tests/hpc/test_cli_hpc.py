@@ -1,0 +1,154 @@
+"""`harvester plan`, `harvester slurm` and `harvester index` from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+
+def plan(emulator: EmulatorThread, out: Path, *extra: str) -> int:
+    return main(
+        ["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out), *extra]
+    )
+
+
+def test_plan_writes_work_list_and_study_metadata(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester plan` lists every image once and saves the study files, then says what next."""
+    out = tmp_path / "out"
+    assert plan(emulator, out, "--artifacts", "thumbnail") == 0
+    said = capsys.readouterr().out
+    assert "planned 8 images (8 thumbnail)" in said
+    assert "--from-plan" in said
+    lines = (out / "plan" / "images.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["image_id"] for line in lines) == list(range(1884801, 1884809))
+    meta = json.loads((out / "plan" / "plan.json").read_text())
+    assert meta["images"] == 8 and meta["targets"] == {"projects": [51]}
+    assert meta["base_url"] == emulator.base_url
+    assert (out / "study" / "project-51" / "project.json").is_file()
+    assert (out / "study" / "dataset-52" / "images.json").is_file()
+
+
+def test_second_plan_needs_force(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan is not silently replaced: exit 2 with a --force hint; --force replaces it."""
+    out = tmp_path / "out"
+    assert plan(emulator, out, "--quiet") == 0
+    assert plan(emulator, out) == 2
+    err = capsys.readouterr().err
+    assert "already holds a plan" in err and "--force" in err
+    assert plan(emulator, out, "--force", "--quiet") == 0
+
+
+def test_plan_of_unknown_project_writes_nothing(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown target is a one-line error (exit 2) and no plan appears."""
+    out = tmp_path / "out"
+    code = main(["plan", "--base-url", emulator.base_url, "--project", "999999", "--out", str(out)])
+    assert code == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (out / "plan").exists()
+
+
+def test_plan_without_targets_is_a_usage_error(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing to plan: exit 2 naming the target flags."""
+    code = main(["plan", "--base-url", emulator.base_url, "--out", str(tmp_path)])
+    assert code == 2
+    assert "nothing to plan" in capsys.readouterr().err
+
+
+def test_slurm_writes_script_from_plan_without_submitting(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --submit the script is written (URL and artifacts taken from the plan)."""
+    out = tmp_path / "out"
+    assert plan(emulator, out, "--artifacts", "thumbnail,imgdata", "--quiet") == 0
+    code = main(
+        ["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "6",
+         "--max-parallel", "2", "--rate", "4", "--time", "2:00:00", "--mem", "2G"]
+    )  # fmt: skip
+    assert code == 0
+    said = capsys.readouterr().out
+    assert f"wrote {out.resolve() / 'harvest.sbatch'}" in said and "sbatch " in said
+    script = (out / "harvest.sbatch").read_text()
+    assert "#SBATCH --array=0-5%2" in script
+    assert "#SBATCH --time=2:00:00" in script and "#SBATCH --mem=2G" in script
+    assert f"--base-url {emulator.base_url}" in script
+    assert "--artifacts thumbnail,imgdata" in script
+    assert "--rate 2 " in script
+    assert f"--from-plan {out.resolve()}" in script
+
+
+def test_slurm_refuses_a_plan_of_another_server(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Plan ids belong to one server: a different --base-url is refused (exit 2)."""
+    out = tmp_path / "out"
+    assert plan(emulator, out, "--quiet") == 0
+    code = main(
+        ["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
+         "--base-url", "http://127.0.0.1:9"]
+    )  # fmt: skip
+    assert code == 2
+    assert "was made for" in capsys.readouterr().err
+
+
+def test_slurm_without_plan_or_targets_fails_early(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing plan is reported now, not by N tasks in the queue."""
+    code = main(["slurm", "--out", str(tmp_path), "--from-plan", str(tmp_path), "--tasks", "2"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no harvest plan" in err and "harvester plan" in err
+    assert main(["slurm", "--out", str(tmp_path), "--tasks", "2"]) == 2
+    assert "nothing to harvest" in capsys.readouterr().err
+
+
+def test_slurm_submit_without_sbatch_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--submit on a machine without sbatch: exit 2, script kept, hint to submit it later."""
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    code = main(["slurm", "--out", str(tmp_path), "--screen", "2302", "--tasks", "2", "--submit"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "sbatch not found" in err and "harvest.sbatch" in err
+    assert (tmp_path / "harvest.sbatch").is_file()
+
+
+def test_index_rebuilds_from_journals(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester index DIR` rewrites index.csv from the journals alone."""
+    out = tmp_path / "out"
+    code = main(
+        ["harvest", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
+         "--artifacts", "thumbnail", "--rate", "none", "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    before = (out / "index.csv").read_bytes()
+    os.remove(out / "index.csv")
+    capsys.readouterr()
+    assert main(["index", str(out)]) == 0
+    assert "(8 images)" in capsys.readouterr().out
+    assert (out / "index.csv").read_bytes() == before
+
+
+def test_index_of_missing_folder_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester index` on a folder that does not exist: exit 2, one line."""
+    assert main(["index", str(tmp_path / "nope")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
