@@ -164,6 +164,7 @@ class HarvestConfig:
     from_plan: Path | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     cookies: Mapping[str, str] = field(default_factory=dict)
+    follow_redirects: bool = False
     queue_size: int = DEFAULT_QUEUE_SIZE
     walk_concurrency: int = DEFAULT_WALK_CONCURRENCY
     give_up_after: int = DEFAULT_GIVE_UP_AFTER
@@ -269,7 +270,7 @@ class HarvestConfig:
 
 
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(HarvestConfig))
-_BOOL_KEYS = ("dry_run", "quiet", "debug")
+_BOOL_KEYS = ("dry_run", "quiet", "debug", "follow_redirects")
 _MAPPING_KEYS = ("headers", "cookies")
 
 

@@ -180,6 +180,7 @@ def client_settings(cfg: HarvestConfig, **changes: Any) -> ClientSettings:
         "timeout": cfg.timeout,
         "headers": dict(cfg.headers),
         "cookies": dict(cfg.cookies),
+        "follow_redirects": cfg.follow_redirects,
     }
     values.update(changes)
     return ClientSettings(**values)
