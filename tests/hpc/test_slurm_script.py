@@ -187,3 +187,36 @@ def test_default_python_is_the_running_interpreter(tmp_path: Path) -> None:
     """Without an explicit python the script uses sys.executable (works inside a venv)."""
     j = SlurmJob(out_dir=tmp_path, tasks=2, harvest_args=[])
     assert task_command(j)[0] == sys.executable
+
+
+@pytest.mark.parametrize(
+    ("task", "count", "shard"),
+    [("2", "8", "2/8"), ("0", "8", "0/8"), ("5", "2", "5/8")],
+)
+def test_task_runs_its_shard_even_in_a_partial_resubmission(
+    tmp_path: Path, task: str, count: str, shard: str
+) -> None:
+    """Task K runs --shard K/N; resubmitting only some tasks keeps the written N."""
+    record = tmp_path / "argv.txt"
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/bin/sh\necho "$@" > {shlex.quote(str(record))}\n')
+    fake.chmod(0o755)
+    j = job(tmp_path, python=str(fake))
+    script, _ = write_scripts(j)
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": task, "SLURM_ARRAY_TASK_COUNT": count}
+    subprocess.run(["bash", str(script)], env=env, check=True, timeout=30, capture_output=True)
+    argv = record.read_text().split()
+    assert argv[:3] == ["-m", "harvester", "harvest"]
+    assert argv[argv.index("--shard") + 1] == shard
+    assert argv[argv.index("--rate") + 1] == "1.25"
+
+
+def test_task_outside_the_split_refuses_to_run(tmp_path: Path) -> None:
+    """An array index past the written shard count exits 2 instead of harvesting nothing."""
+    script, _ = write_scripts(job(tmp_path, python="/bin/false"))
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": "8", "SLURM_ARRAY_TASK_COUNT": "9"}
+    proc = subprocess.run(
+        ["bash", str(script)], env=env, timeout=30, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert "outside shards 0..7" in proc.stderr
