@@ -45,6 +45,7 @@ class Req:
     headers: dict[str, str]
     arrived: float
     index: int
+    connection: int = 0
 
 
 @dataclass
@@ -53,7 +54,8 @@ class Reply:
 
     ``truncate`` sends only that many body bytes (with the full Content-Length)
     and closes; ``reset`` aborts the connection (RST) before answering;
-    ``delay`` sleeps before answering; ``content_length`` overrides the header.
+    ``delay`` sleeps before answering; ``content_length`` overrides the header;
+    ``close`` closes the connection after a complete answer (no keep-alive).
     """
 
     status: int = 200
@@ -64,6 +66,7 @@ class Reply:
     truncate: int | None = None
     reset: bool = False
     content_length: int | None = None
+    close: bool = False
 
 
 Handler = Callable[[Req], Reply]
@@ -96,6 +99,7 @@ class ScriptServer:
         self.requests: list[Req] = []
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.connections = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -161,6 +165,8 @@ class ScriptServer:
         self._loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        connection = self.connections
         try:
             first = await reader.read(1)
             if first == b"\x16":  # a TLS ClientHello on a plain port: answer like nginx
@@ -182,6 +188,7 @@ class ScriptServer:
                         headers[name.strip().lower()] = value.strip()
                 with self._lock:
                     req = Req(method, target, headers, time.monotonic(), len(self.requests))
+                    req.connection = connection
                     self.requests.append(req)
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -214,7 +221,7 @@ class ScriptServer:
         body = reply.body if reply.truncate is None else reply.body[: reply.truncate]
         writer.write(head + (body if req.method != "HEAD" else b""))
         await writer.drain()
-        if reply.truncate is not None or reply.content_length is not None:
+        if reply.truncate is not None or reply.content_length is not None or reply.close:
             writer.close()
             return False
         return True

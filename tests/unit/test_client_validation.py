@@ -373,3 +373,29 @@ async def test_unsafe_characters_in_a_path_are_escaped(server: Any) -> None:
     """Spaces and non-ASCII in a path are percent-encoded; everything else is kept."""
     await fetch(server, server.Reply(body=b"x"), Expect.ANY, path="a b/é?q=1|2")
     assert server.requests[0].target == "/a%20b/%C3%A9?q=1|2"
+
+
+async def test_connections_are_kept_alive_and_reopened_when_the_server_closes(
+    server: Any,
+) -> None:
+    """Answers reuse one connection; a server-closed connection is replaced without a retry."""
+    server.script(
+        server.Reply(body=JPEG, content_type="image/jpeg"),
+        server.Reply(body=JPEG, content_type="image/jpeg", close=True),
+        server.Reply(body=JPEG, content_type="image/jpeg"),
+    )
+    with anyio.fail_after(10):
+        async with Client(settings(server, concurrency=1)) as client:
+            for _ in range(4):
+                await client.get("t/", Expect.JPEG)
+                await anyio.sleep(0.02)  # let the close arrive before the next request
+            assert client.stats.retries == 0
+    connections = [req.connection for req in server.requests]
+    assert connections[0] == connections[1] != connections[2] == connections[3]
+
+
+async def test_large_body_arrives_intact(server: Any) -> None:
+    """A body much larger than one socket read is returned byte for byte."""
+    body = JPEG + bytes(range(256)) * 4000
+    got = await fetch(server, server.Reply(body=body, content_type="image/jpeg"), Expect.JPEG)
+    assert got.body == body
