@@ -58,7 +58,7 @@ async def test_fault_mix_ends_with_bodies_identical_to_a_fault_free_run(
     faulty = make_emulator(
         preset="demo",
         faults="503:10%,429:5%,retry-after:1s|date,reset:5%,truncate:5%,html200:3%,"
-        "exception:5%,seed:11",
+        "exception:5%,trickle:5%,trickle-delay:10ms,seed:11",
     )
     with anyio.fail_after(60):
         expected = await harvest(ClientSettings(clean.base_url, rate=None), jobs)
