@@ -19,6 +19,7 @@ from harvester.emulator import spawn_emulator
 # Small but real: the demo screen (80 images in 10 plates) and project (8 images).
 TARGETS = ["--screen", "2302", "--project", "51"]
 ARTIFACTS = "thumbnail,imgdata,metadata"
+IMAGES = 88
 # Folders whose content must be identical however many processes wrote DIR.
 COMPARED = ("images", "study")
 
@@ -125,9 +126,14 @@ def assert_same_output(reference: Path, candidate: Path) -> None:
 
 
 def image_request_counts(stats: dict[str, Any]) -> dict[str, int]:
-    """Requests per image route (routes whose name says they serve one image)."""
+    """Requests per per-image route: one route per artifact (thumbnail, imgdata, metadata)."""
     counts: dict[str, int] = {}
     for route, by_status in stats["by_route"].items():
-        if route.startswith("image:") or "imgdata" in route.lower() or "thumb" in route.lower():
+        if route.startswith("image:") or route == "api_image":
             counts[route] = sum(by_status.values())
     return counts
+
+
+def assert_each_image_fetched_once(counts: dict[str, int]) -> None:
+    """One request per image and artifact: 88 images x (thumbnail, imgdata, metadata)."""
+    assert counts == {"image:thumbnail": IMAGES, "image:imgdata": IMAGES, "api_image": IMAGES}
