@@ -168,6 +168,42 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - someone else's live process
+        return True
+    return True
+
+
+def clean_stale_plan_temps(out_dir: Path) -> int:
+    """Remove ``plan.tmp-*``/``plan.old-*`` folders left by dead planners on this host.
+
+    Folders are named ``plan.tmp-<host>-<pid>-<random>``; only those of this
+    host whose process is gone are removed (another host's planner may still
+    be writing on a shared filesystem). Returns how many were removed.
+    """
+    host = socket.gethostname()
+    removed = 0
+    try:
+        entries = list(os.scandir(out_dir))
+    except OSError:
+        return 0
+    for entry in entries:
+        for prefix in (f"{PLAN_DIRNAME}.tmp-", f"{PLAN_DIRNAME}.old-"):
+            if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
+                continue
+            parts = entry.name[len(prefix) :].rsplit("-", 2)
+            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+                continue
+            if int(parts[1]) != os.getpid() and not _pid_alive(int(parts[1])):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed += 1
+    return removed
+
+
 class PlanWriter:
     """Writes a plan into a private temporary folder; :meth:`commit` publishes it.
 
@@ -201,6 +237,7 @@ class PlanWriter:
 
         tag = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.tmp = self.out_dir / f"{PLAN_DIRNAME}.tmp-{tag}"
+        clean_stale_plan_temps(self.out_dir)
         self._seen = SeenIds()
         self._count = 0
         self._fh: IO[str] | None = None

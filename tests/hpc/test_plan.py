@@ -114,6 +114,10 @@ def test_killed_planner_leaves_no_visible_plan(tmp_path: Path) -> None:
     assert not (tmp_path / "plan").exists()
     with pytest.raises(UsageError, match="no harvest plan"):
         read_plan_info(tmp_path)
+    assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == ["plan.tmp"]
+    # The next planner removes the dead planner's leftovers.
+    write_plan(tmp_path, refs(2), artifacts=ARTS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan"]
 
 
 def test_existing_plan_needs_force_and_is_replaced_whole(tmp_path: Path) -> None:
