@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from harvest_helpers import DEMO_IMAGES, Reference, start_cli
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
-from tests.integration.conftest import DEMO_IMAGES, Reference, start_cli
 
 
 def test_harvest_command_exit_0_and_summary(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harvest_helpers import DEMO_IMAGES, Reference, content, harvest, temp_files
 from PIL import Image
 
 from harvester.emulator import EmulatorThread
@@ -22,7 +23,6 @@ from harvester.emulator.catalogue import (
     DEMO_SCREEN_ID,
     DEMO_WELL_ID,
 )
-from tests.integration.conftest import DEMO_IMAGES, Reference, content, harvest, temp_files
 
 KINDS = ("thumbnail", "imgdata", "render", "metadata")
 

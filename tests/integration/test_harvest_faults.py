@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from harvester.emulator import EmulatorThread
-from tests.integration.conftest import (
+from harvest_helpers import (
     DEMO_PROJECT,
     DEMO_SCREEN,
     Reference,
@@ -14,6 +13,8 @@ from tests.integration.conftest import (
     harvest,
     temp_files,
 )
+
+from harvester.emulator import EmulatorThread
 
 FAULTS = "503:5%,429:3%,reset:2%,truncate:2%,html200:1%,seed:7"
 

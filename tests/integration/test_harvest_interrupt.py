@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harvester.emulator import EmulatorThread
-from tests.integration.conftest import (
+from harvest_helpers import (
     DEMO_PROJECT,
     DEMO_SCREEN,
     Reference,
@@ -20,6 +19,8 @@ from tests.integration.conftest import (
     start_cli,
     temp_files,
 )
+
+from harvester.emulator import EmulatorThread
 
 
 def cli_args(base_url: str, out: Path) -> list[str]:

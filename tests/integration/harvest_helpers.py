@@ -1,0 +1,91 @@
+"""Helpers for the end-to-end tests (a module with a unique name: importable
+under both ``pytest`` and ``python -m pytest``)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+import harvester
+from harvester.config import HarvestConfig
+from harvester.pipeline import RunSummary, run_harvest
+from harvester.retry import zero_waits
+
+DEMO_SCREEN = 2302
+DEMO_PROJECT = 51
+DEMO_IMAGES = 88  # 80 in the screen, 8 in the project
+SMALL_PLATE = 7375  # 8 images
+
+
+@dataclass
+class Reference:
+    """A completed fault-free harvest."""
+
+    out: Path
+    summary: RunSummary
+    base_url: str
+
+
+def harvest(base_url: str, out: Path, **values: Any) -> RunSummary:
+    """Run one in-process harvest (no retry sleeps) and return its summary."""
+    settings: dict[str, Any] = {
+        "base_url": base_url,
+        "out": out,
+        "rate": None,
+        "quiet": True,
+    }
+    settings.update(values)
+    cfg = HarvestConfig(**settings)
+    with zero_waits():
+        return anyio.run(lambda: run_harvest(cfg))
+
+
+def content(out: Path, *folders: str, base_url: str = "") -> dict[str, str]:
+    """rel path -> sha256 of every file under the given folders of DIR.
+
+    The JSON API embeds the server's own base URL in ``url:*`` links; with
+    ``base_url`` it is replaced by a placeholder so that harvests from two
+    emulators on different ports compare equal.
+    """
+    found: dict[str, str] = {}
+    for folder in folders:
+        for path in sorted((out / folder).rglob("*")):
+            if path.is_file():
+                data = path.read_bytes()
+                if base_url:
+                    data = data.replace(base_url.encode(), b"BASE")
+                found[str(path.relative_to(out))] = hashlib.sha256(data).hexdigest()
+    return found
+
+
+def temp_files(out: Path) -> list[Path]:
+    """Leftover temporary files anywhere in DIR."""
+    return [p for p in out.rglob("*") if ".tmp-" in p.name or p.name.endswith(".tmp")]
+
+
+def cli_env() -> dict[str, str]:
+    """Environment for ``python -m harvester`` subprocesses using this very package."""
+    env = dict(os.environ)
+    root = str(Path(harvester.__file__).absolute().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    """Start ``python -m harvester ARGS`` (its output captured)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harvester", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=cwd,
+    )
