@@ -7,7 +7,7 @@ serialise them to journals and plans without knowing each other.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -57,7 +57,9 @@ class ImageRef:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (labels as lists of pairs)."""
-        data = asdict(self)
+        # Built by hand rather than with dataclasses.asdict, which deep-copies:
+        # this runs once per image on the hot path.
+        data: dict[str, Any] = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["labels"] = [list(pair) for pair in self.labels]
         return data
 
