@@ -28,17 +28,24 @@ TARGET_FLAGS = (
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder DIR")
-    parser.add_argument("--base-url", help="OMERO.web base URL (default: IDR)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder DIR")
+    parser.add_argument("--base-url", metavar="URL", help="OMERO.web base URL (default: IDR)")
     for flag, dest, text in TARGET_FLAGS:
         parser.add_argument(flag, dest=dest, action="append", type=_id, metavar="ID", help=text)
     parser.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
-    parser.add_argument("--artifacts", help="comma list: thumbnail,imgdata,render,metadata,stack")
     parser.add_argument(
-        "--concurrency", type=int, help="concurrent requests (total, for slurm: all tasks)"
+        "--artifacts", metavar="LIST", help="comma list: thumbnail,imgdata,render,metadata,stack"
     )
     parser.add_argument(
-        "--rate", help="requests/s, or 'none' (total: for slurm split across running tasks)"
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="concurrent requests (total, for slurm: all tasks)",
+    )
+    parser.add_argument(
+        "--rate",
+        metavar="R",
+        help="requests/s, or 'none' (total: for slurm split across running tasks)",
     )
 
 
@@ -87,13 +94,17 @@ def register(subparsers: Any) -> None:
     )
     _add_common(slurm)
     slurm.add_argument("--from-plan", type=Path, metavar="DIR", help="use a plan (no walk)")
-    slurm.add_argument("--tasks", type=int, required=True, help="number of shards N")
-    slurm.add_argument("--max-parallel", type=int, help="tasks running at once (default: all)")
-    slurm.add_argument("--partition", help="SLURM partition")
-    slurm.add_argument("--time", dest="time_limit", help="time limit per task, e.g. 12:00:00")
-    slurm.add_argument("--cpus", type=int, help="CPUs per task")
-    slurm.add_argument("--mem", help="memory per task, e.g. 4G")
-    slurm.add_argument("--job-name", default="harvester", help="SLURM job name")
+    slurm.add_argument("--tasks", type=int, required=True, metavar="N", help="number of shards N")
+    slurm.add_argument(
+        "--max-parallel", type=int, metavar="M", help="tasks running at once (default: all)"
+    )
+    slurm.add_argument("--partition", metavar="P", help="SLURM partition")
+    slurm.add_argument(
+        "--time", dest="time_limit", metavar="T", help="time limit per task, e.g. 12:00:00"
+    )
+    slurm.add_argument("--cpus", type=int, metavar="C", help="CPUs per task")
+    slurm.add_argument("--mem", metavar="M", help="memory per task, e.g. 4G")
+    slurm.add_argument("--job-name", default="harvester", metavar="NAME", help="SLURM job name")
     slurm.add_argument("--submit", action="store_true", help="submit with sbatch")
     slurm.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     slurm.set_defaults(run=run_slurm)
