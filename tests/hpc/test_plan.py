@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,11 +71,11 @@ def test_duplicate_images_are_planned_once(tmp_path: Path) -> None:
 async def test_async_writer_matches_sync_writer(tmp_path: Path) -> None:
     """write_plan_async over an async stream writes the same images file as write_plan."""
 
-    async def agen() -> object:
+    async def agen() -> AsyncIterator[ImageRef]:
         for ref in refs(20):
             yield ref
 
-    await write_plan_async(tmp_path / "a", agen(), artifacts=ARTS)  # type: ignore[arg-type]
+    await write_plan_async(tmp_path / "a", agen(), artifacts=ARTS)
     write_plan(tmp_path / "b", refs(20), artifacts=ARTS)
     a = (tmp_path / "a" / "plan" / "images.jsonl").read_bytes()
     assert a == (tmp_path / "b" / "plan" / "images.jsonl").read_bytes()
@@ -169,7 +169,7 @@ def test_reading_is_streaming(tmp_path: Path) -> None:
     # appending a line now is still seen: the reader has not slurped the file
     with images.open("a") as fh:
         fh.write(json.dumps(ImageRef(image_id=1).to_json()) + "\n")
-    rest = []
+    rest: list[ImageRef] = []
     with pytest.raises(UsageError, match="101 images"):
         rest.extend(it)
     assert len(rest) == 100
