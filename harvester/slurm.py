@@ -116,6 +116,14 @@ class SlurmJob:
         return self.out_dir / LOG_DIRNAME
 
 
+def _sbatch_path(path: Path) -> str:
+    """A path for an ``#SBATCH`` line: double-quoted when it holds whitespace."""
+    text = str(path)
+    if '"' in text:
+        raise UsageError(f"output folder {text!r} contains a double quote; choose another")
+    return f'"{text}"' if any(c.isspace() for c in text) else text
+
+
 def format_rate(rate: float | None) -> str:
     """The ``--rate`` value for the command line (``none`` = unlimited), without float noise."""
     if rate is None:
@@ -140,7 +148,7 @@ def render_script(job: SlurmJob) -> str:
     sb = [
         f"#SBATCH --job-name={job.job_name}",
         f"#SBATCH --array=0-{job.tasks - 1}%{job.parallel}",
-        f"#SBATCH --output={out / LOG_DIRNAME}/harvest-%A_%a.log",
+        f"#SBATCH --output={_sbatch_path(job.log_dir / 'harvest-%A_%a.log')}",
         "#SBATCH --open-mode=append",
         "#SBATCH --ntasks=1",
     ]
@@ -199,7 +207,7 @@ def render_index_script(job: SlurmJob) -> str:
             "#!/bin/bash",
             "# harvester: rebuild index.csv from every shard's journal once the array has ended.",
             f"#SBATCH --job-name={job.job_name}-index",
-            f"#SBATCH --output={job.log_dir}/index-%j.log",
+            f"#SBATCH --output={_sbatch_path(job.log_dir / 'index-%j.log')}",
             "#SBATCH --ntasks=1",
             *([f"#SBATCH --partition={job.partition}"] if job.partition else []),
             "set -euo pipefail",

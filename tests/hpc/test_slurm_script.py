@@ -44,7 +44,7 @@ def test_array_directive_limits_parallel_tasks(tmp_path: Path) -> None:
     script = render_script(job(tmp_path, max_parallel=3))
     lines = sbatch_lines(script)
     assert "#SBATCH --array=0-7%3" in lines
-    assert f"#SBATCH --output={tmp_path / 'out dir' / 'logs'}/harvest-%A_%a.log" in lines
+    assert f'#SBATCH --output="{tmp_path / "out dir" / "logs"}/harvest-%A_%a.log"' in lines
     assert script.startswith("#!/bin/bash\n")
 
 
