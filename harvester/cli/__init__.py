@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except HarvesterError as exc:
-        if debug:
+        if debug or getattr(args, "debug", False):
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         if exc.hint:
@@ -103,13 +103,13 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_FAILURES
         return EXIT_USAGE
     except OSError as exc:
-        if debug:
+        if debug or getattr(args, "debug", False):
             traceback.print_exc()
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # a bug: one line unless debugging
-        if debug:
+        if debug or getattr(args, "debug", False):
             traceback.print_exc()
         else:
             print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -154,6 +155,9 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     from harvester.progress import Progress
 
     cfg = resolve(args.config, overrides_from_args(args))
+    if cfg.debug:  # `debug = true` in the config file counts like --debug
+        args.debug = True
+        logging.getLogger().setLevel(logging.DEBUG)
     if cfg.out is None:
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
