@@ -24,7 +24,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,6 +53,9 @@ from harvester.store import Store
 from harvester.walk import SeenIds, Walker, WalkStats, check_ids_file, preflight
 
 logger = logging.getLogger(__name__)
+
+#: Bodies fetched by the preflight checks, keyed by (kind, id), reused by the walk.
+Prefetched = dict[tuple[str, int], Any]
 
 #: A probe answer larger than this is not OMERO's small API root document.
 PROBE_MAX_BYTES = 64 * 1024
@@ -327,15 +330,20 @@ class Harvest:
             self.summary.elapsed = time.monotonic() - started
         return self.summary
 
-    def _keep(self) -> Any:
+    def _keep(self) -> Callable[[int], bool] | None:
+        """The shard filter for found images (None: keep everything)."""
         if self._shard is None:
             return None
         from harvester.shard import in_shard
 
         k, n = self._shard
-        return lambda image_id: in_shard(image_id, k, n)
 
-    async def _preflight_containers(self, client: Client) -> dict[Any, Any]:
+        def keep(image_id: int) -> bool:
+            return in_shard(image_id, k, n)
+
+        return keep
+
+    async def _preflight_containers(self, client: Client) -> Prefetched:
         """Screens, projects, plates, datasets: checked before DIR is touched."""
         cfg = self.cfg
         if cfg.from_plan is not None:
@@ -348,7 +356,7 @@ class Harvest:
             datasets=cfg.datasets,
         )
 
-    async def _preflight_images(self, client: Client, state: JournalState) -> dict[Any, Any]:
+    async def _preflight_images(self, client: Client, state: JournalState) -> Prefetched:
         """``--image`` ids, except those whose every artifact is done (a rerun asks nothing)."""
         cfg = self.cfg
         if cfg.from_plan is not None:
@@ -363,7 +371,7 @@ class Harvest:
         client: Client,
         send: ObjectSendStream[ImageRef],
         study: StoreStudy | None,
-        prefetched: dict[Any, Any],
+        prefetched: Prefetched,
     ) -> None:
         cfg = self.cfg
         async with send:
@@ -486,7 +494,7 @@ class Harvest:
         store: Store,
         fetcher: Fetcher,
         study: StoreStudy | None,
-        prefetched: dict[Any, Any],
+        prefetched: Prefetched,
         work: anyio.CancelScope,
     ) -> None:
         cfg = self.cfg
@@ -500,7 +508,7 @@ class Harvest:
         store: Store,
         fetcher: Fetcher,
         study: StoreStudy | None,
-        prefetched: dict[Any, Any],
+        prefetched: Prefetched,
         work: anyio.CancelScope,
         send: MemoryObjectSendStream[ImageRef],
         receive: MemoryObjectReceiveStream[ImageRef],
