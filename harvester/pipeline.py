@@ -24,7 +24,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -372,6 +372,7 @@ class Harvest:
         send: ObjectSendStream[ImageRef],
         study: StoreStudy | None,
         prefetched: Prefetched,
+        known: Mapping[int, ImageRef],
     ) -> None:
         cfg = self.cfg
         async with send:
@@ -386,6 +387,7 @@ class Harvest:
                 keep=self._keep(),
                 on_image=lambda _ref: self.progress.discovered(1),
                 prefetched=prefetched,
+                known=known,
             )
             self.walk_stats = walker.stats
             await walker.walk(
@@ -518,7 +520,9 @@ class Harvest:
             if self.handle_signals and threading.current_thread() is threading.main_thread():
                 outer.start_soon(self._watch_signals, work)
             async with anyio.create_task_group() as tg, send, receive:
-                tg.start_soon(self._produce, client, send.clone(), study, prefetched)
+                tg.start_soon(
+                    self._produce, client, send.clone(), study, prefetched, store.state.images
+                )
                 for _ in range(workers):
                     tg.start_soon(self._consume, receive.clone(), fetcher, store)
                 # The original ends are closed: the stream ends with the last walker.
@@ -566,7 +570,7 @@ class Harvest:
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
         with unwrap_errors():
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._produce, client, send, None, prefetched)
+                tg.start_soon(self._produce, client, send, None, prefetched, state.images)
                 async with receive:
                     async for ref in receive:
                         pending += sum(

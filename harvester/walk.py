@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -175,6 +175,15 @@ def _json_object(fetched: Fetched) -> None:
         raise InvalidBodyError("expected a JSON object", url=fetched.url, status=fetched.status)
 
 
+def _first_image_id(well: dict[str, Any]) -> int | None:
+    """The image of a well's first WellSample (its labels are the well's)."""
+    samples = well.get("WellSamples")
+    if not isinstance(samples, list) or not samples or not isinstance(samples[0], dict):
+        return None
+    image_id = (samples[0].get("Image") or {}).get("@id")
+    return image_id if isinstance(image_id, int) else None
+
+
 def _items(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     """The objects listed under ``key`` (missing, null or odd entries ignored)."""
     value = body.get(key)
@@ -203,6 +212,7 @@ class Walker:
         keep: Callable[[int], bool] | None = None,
         on_image: Callable[[ImageRef], None] | None = None,
         prefetched: dict[tuple[str, int], Any] | None = None,
+        known: Mapping[int, ImageRef] | None = None,
     ) -> None:
         self.client = client
         self.send = send
@@ -213,6 +223,7 @@ class Walker:
         self.seen = SeenIds()
         self._limiter = anyio.CapacityLimiter(walk_concurrency)
         self._prefetched = dict(prefetched or {})
+        self._known: Mapping[int, ImageRef] = known or {}
 
     # ------------------------------------------------------------ plumbing
     async def _json(self, path: str) -> dict[str, Any]:
@@ -256,6 +267,23 @@ class Walker:
             for parent_id, pairs in labels_by_parent(body, parent_class).items():
                 labels.setdefault(parent_id, []).extend(pairs)
         return labels, raw
+
+    def _known_labels(self, image_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]] | None:
+        """Labels an earlier run journaled for every one of ``image_ids``, else None.
+
+        A resumed walk still lists plates and datasets (to find every image)
+        but need not ask for annotations it already has: a page whose images
+        are all known takes its labels from the journal.
+        """
+        if not self._known or not image_ids:
+            return None
+        found: dict[int, list[tuple[str, str]]] = {}
+        for image_id in image_ids:
+            ref = self._known.get(image_id)
+            if ref is None:
+                return None
+            found[image_id] = list(ref.labels)
+        return found
 
     async def _save(self, kind: str, object_id: int, files: dict[str, bytes]) -> None:
         if self.study is not None:
@@ -370,9 +398,20 @@ class Walker:
                 wells = _items(body, "data")
                 total = int((body.get("meta") or {}).get("totalCount", 0))
                 well_ids = [w["@id"] for w in wells if isinstance(w.get("@id"), int)]
-                labels, raw = (
-                    await self._labels("well", "WellI", well_ids) if well_ids else ({}, [])
-                )
+                first_image = {
+                    w["@id"]: image_id
+                    for w in wells
+                    if isinstance(w.get("@id"), int)
+                    and isinstance(image_id := _first_image_id(w), int)
+                }
+                known = None if save else self._known_labels(list(first_image.values()))
+                raw: list[Any] = []
+                if known is not None:
+                    labels = {well: known[image] for well, image in first_image.items()}
+                elif well_ids:
+                    labels, raw = await self._labels("well", "WellI", well_ids)
+                else:
+                    labels, raw = {}, []
                 if save:
                     wells_all.extend(wells)
                     well_annotations.extend(raw)
@@ -470,7 +509,14 @@ class Walker:
                 body = await self._json(urls.dataset_images(dataset_id, page))
                 chunk = _items(body, "images")
                 ids = [i["id"] for i in chunk if isinstance(i.get("id"), int)]
-                labels, raw = await self._labels("image", "ImageI", ids) if ids else ({}, [])
+                known = None if save else self._known_labels(ids)
+                raw: list[Any] = []
+                if known is not None:
+                    labels = known
+                elif ids:
+                    labels, raw = await self._labels("image", "ImageI", ids)
+                else:
+                    labels, raw = {}, []
                 if save:
                     images_all.extend(chunk)
                     annotations_all.extend(raw)
@@ -513,8 +559,10 @@ class Walker:
         try:
             labels: dict[int, list[tuple[str, str]]] = {}
             for batch in _chunks(todo, urls.ANNOTATION_BATCH):
-                found, _ = await self._labels("image", "ImageI", batch)
-                labels.update(found)
+                known = self._known_labels(batch)
+                if known is None:
+                    known, _ = await self._labels("image", "ImageI", batch)
+                labels.update(known)
         except FetchError as exc:
             self._fail(f"labels of {len(todo)} images", exc)
         for image_id in todo:
@@ -522,6 +570,8 @@ class Walker:
             cached = self._prefetched.pop(("image", image_id), None) if names else None
             if isinstance(cached, dict):
                 name = str((cached.get("data") or {}).get("Name", ""))
+            elif image_id in self._known:
+                name = self._known[image_id].image_name
             await self._emit(
                 ImageRef(image_id=image_id, image_name=name, labels=tuple(labels.get(image_id, ())))
             )

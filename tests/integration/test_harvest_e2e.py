@@ -114,7 +114,7 @@ def test_study_metadata_saved(reference: Reference) -> None:
 def test_second_run_sends_no_image_request_and_changes_nothing(
     reference: Reference, tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """A rerun of a complete harvest asks for no image and leaves every file untouched."""
+    """A rerun of a complete harvest asks for no image or label and changes no file."""
     out = tmp_path / "copy"
     shutil.copytree(reference.out, out, copy_function=shutil.copy2)
 
@@ -135,6 +135,8 @@ def test_second_run_sends_no_image_request_and_changes_nothing(
     assert summary.done == 0
     assert summary.skipped == DEMO_IMAGES * len(KINDS)
     assert stats["image_requests"] == 0
+    # Labels come from the journal: only the listings needed to find the images are asked.
+    assert "webclient_api_annotations" not in stats["by_route"]
     assert snapshot() == before
     assert (out / "index.csv").read_bytes() == index_before
 
