@@ -165,6 +165,7 @@ class HarvestConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     cookies: Mapping[str, str] = field(default_factory=dict)
     follow_redirects: bool = False
+    labels: bool = True
     queue_size: int = DEFAULT_QUEUE_SIZE
     walk_concurrency: int = DEFAULT_WALK_CONCURRENCY
     give_up_after: int = DEFAULT_GIVE_UP_AFTER
@@ -270,7 +271,7 @@ class HarvestConfig:
 
 
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(HarvestConfig))
-_BOOL_KEYS = ("dry_run", "quiet", "debug", "follow_redirects")
+_BOOL_KEYS = ("dry_run", "quiet", "debug", "follow_redirects", "labels")
 _MAPPING_KEYS = ("headers", "cookies")
 
 

@@ -388,6 +388,7 @@ class Harvest:
                 on_image=lambda _ref: self.progress.discovered(1),
                 prefetched=prefetched,
                 known=known,
+                labels=cfg.labels,
             )
             self.walk_stats = walker.stats
             await walker.walk(

@@ -213,8 +213,10 @@ class Walker:
         on_image: Callable[[ImageRef], None] | None = None,
         prefetched: dict[tuple[str, int], Any] | None = None,
         known: Mapping[int, ImageRef] | None = None,
+        labels: bool = True,
     ) -> None:
         self.client = client
+        self.labels = labels
         self.send = send
         self.study = study
         self.keep = keep
@@ -271,10 +273,15 @@ class Walker:
     def _known_labels(self, image_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]] | None:
         """Labels an earlier run journaled for every one of ``image_ids``, else None.
 
+        With ``labels=False`` every image gets no labels and nothing is asked
+        (annotations fetched for study files anyway still label their images).
+
         A resumed walk still lists plates and datasets (to find every image)
         but need not ask for annotations it already has: a page whose images
         are all known takes its labels from the journal.
         """
+        if not self.labels:
+            return {image_id: [] for image_id in image_ids}  # labels not wanted: no request
         if not self._known or not image_ids:
             return None
         found: dict[int, list[tuple[str, str]]] = {}

@@ -81,6 +81,12 @@ def register(subparsers: Any) -> None:
     )
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
     harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
+    harvest.add_argument(
+        "--no-labels",
+        dest="no_labels",
+        action="store_true",
+        help="skip the map-annotation requests made only for index.csv labels",
+    )
     harvest.add_argument("--dry-run", action="store_true", help="walk and count; fetch nothing")
     harvest.add_argument("--quiet", action="store_true", help="no progress bars, errors only")
     harvest.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
@@ -142,6 +148,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for flag in ("dry_run", "quiet", "debug"):
         if getattr(args, flag):
             values[flag] = True
+    if args.no_labels:
+        values["labels"] = False
     return values
 
 

@@ -20,7 +20,7 @@ def test_harvest_command_exit_0_and_summary(
     out = tmp_path / "h"
     code = main(
         ["harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out", str(out),
-         "--rate", "none", "--artifacts", "thumbnail,metadata"]
+         "--rate", "none", "--artifacts", "thumbnail,metadata", "--no-labels"]
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err

@@ -295,3 +295,19 @@ def test_shards_split_the_work(tmp_path: Path, emulator: EmulatorThread) -> None
     assert first.done > 0 and second.done > 0
     assert sorted(p.name for p in (out / "study").iterdir()) == study_after_first
     assert len(read_index(out)) == 8
+
+
+def test_no_labels_skips_annotation_requests(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """--no-labels (labels = false) sends no annotation request for ids-from images."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("1884801\n1884802\n", encoding="utf-8")
+    summary = harvest(
+        emulator.base_url,
+        tmp_path / "nolabels",
+        ids_from=ids,
+        artifacts=("metadata",),
+        labels=False,
+    )
+    assert summary.exit_code == 0
+    assert "webclient_api_annotations" not in emulator.stats()["by_route"]
+    assert len(read_index(tmp_path / "nolabels")) == 2
