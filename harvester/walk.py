@@ -223,6 +223,7 @@ class Walker:
         self.on_image = on_image
         self.stats = WalkStats()
         self.seen = SeenIds()
+        self.walk_concurrency = walk_concurrency
         self._limiter = anyio.CapacityLimiter(walk_concurrency)
         self._prefetched = dict(prefetched or {})
         self._known: Mapping[int, ImageRef] = known or {}
@@ -334,15 +335,32 @@ class Walker:
                 tg.start_soon(self._limited, self.walk_dataset, dataset_id, None, None)
         await self.walk_images(list(images))
         if ids_file is not None:
+            await self.walk_ids_file(ids_file)
+        return self.stats
+
+    async def walk_ids_file(self, path: Path) -> None:
+        """Ids from a file, in batches of 200 whose labels are fetched
+        ``walk_concurrency`` batches at a time (so label latency overlaps the
+        fetching); the file is streamed, never held whole."""
+        slots = anyio.Semaphore(self.walk_concurrency)
+
+        async def one(batch: list[int]) -> None:
+            try:
+                await self.walk_images(batch, names=False)
+            finally:
+                slots.release()
+
+        async with anyio.create_task_group() as tg:
             batch: list[int] = []
-            for image_id in read_ids_file(ids_file):
+            for image_id in read_ids_file(path):
                 batch.append(image_id)
                 if len(batch) >= urls.ANNOTATION_BATCH:
-                    await self.walk_images(batch, names=False)
+                    await slots.acquire()
+                    tg.start_soon(one, batch)
                     batch = []
             if batch:
-                await self.walk_images(batch, names=False)
-        return self.stats
+                await slots.acquire()
+                tg.start_soon(one, batch)
 
     async def _limited(
         self,

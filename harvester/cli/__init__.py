@@ -71,6 +71,25 @@ def _setup_logging(debug: bool, quiet: bool) -> None:
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+def _first_meaningful(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first HarvesterError (else KeyboardInterrupt, else the first error) in a group."""
+    from harvester.errors import HarvesterError
+
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            stack[:0] = list(exc.exceptions)
+        else:
+            leaves.append(exc)
+    for kind in (HarvesterError, KeyboardInterrupt):
+        for exc in leaves:
+            if isinstance(exc, kind):
+                return exc
+    return leaves[0] if leaves else group
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``harvester`` command; returns the process exit code."""
     from harvester.errors import HarvesterError, StorageError
@@ -88,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     _setup_logging(debug, bool(getattr(args, "quiet", False)))
     try:
-        code = run(args)
+        try:
+            code = run(args)
+        except BaseExceptionGroup as group:
+            # A task group failed: report the error that matters, not the group.
+            raise _first_meaningful(group) from group
         return int(code) if code is not None else EXIT_OK
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
