@@ -784,7 +784,9 @@ class Store:
         except Exception as exc:
             if isinstance(exc, StorageError):
                 self._error = exc
-                logger.error("%s", exc)
+                # Raised again to the caller (the CLI prints it as one "error:" line):
+                # logging it as an error too would print it twice.
+                logger.debug("store stopped: %s", exc)
             else:  # a bug must still stop the run cleanly
                 logger.exception("store commit failed")
                 self._error = StorageError(f"internal error while storing files: {exc!r}")

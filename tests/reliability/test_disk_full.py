@@ -1,0 +1,81 @@
+"""Disk full through the CLI: a small tmpfs mounted by the test fills up mid-harvest."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from reliability_helpers import (
+    DEMO_IMAGES,
+    DEMO_PROJECT,
+    DEMO_SCREEN,
+    Harvested,
+    assert_artifacts_recorded_once,
+    assert_one_line_error,
+    assert_verify_clean,
+    cli,
+    content,
+    done_counts,
+    harvest_args,
+    temp_files,
+)
+
+from harvester.emulator import EmulatorThread
+
+SMALL = "3m"  # the demo screen + project need about 10 MB
+LARGE = "64m"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs mounted for this test (needs root; skipped with the reason otherwise)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SMALL}", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {made.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_disk_full_clear_error_nothing_lost_rerun_completes(
+    reference: Harvested,
+    small_disk: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """ENOSPC mid-run: one 'error:' line, non-zero exit, no traceback; every file journaled
+    before stays intact (verify clean), no temp file left; after the disk grows, the same
+    command completes and equals a clean harvest, each artifact journaled once."""
+    emu = make_emulator(preset="demo")
+    out = small_disk / "harvest"
+    argv = harvest_args(
+        emu.base_url,
+        out,
+        "--screen", str(DEMO_SCREEN),
+        "--project", str(DEMO_PROJECT),
+        rate="none",
+    )  # fmt: skip
+    full = cli(*argv)
+    assert full.returncode in (1, 2), full.stderr
+    error = assert_one_line_error(full.stderr, "disk full")
+    assert "images/" in error or "journals/" in error, error  # names what it was writing
+    kept = done_counts(out)  # every recorded file still has its size and sha256
+    assert sum(kept.values()) > 0, "the disk filled before anything was recorded"
+    assert temp_files(out) == []
+    assert_verify_clean(out)
+    grown = subprocess.run(["mount", "-o", f"remount,size={LARGE}", str(small_disk)], check=False)
+    assert grown.returncode == 0
+    rerun = cli(*argv)
+    assert rerun.returncode == 0, rerun.stderr
+    assert content(out, emu.base_url) == content(reference.out, reference.base_url)
+    assert_artifacts_recorded_once(out, DEMO_IMAGES)
+    assert temp_files(out) == []
