@@ -261,11 +261,34 @@ class Walker:
     async def _labels(
         self, kind: str, parent_class: str, ids: Sequence[int]
     ) -> tuple[dict[int, list[tuple[str, str]]], list[Any]]:
-        """Labels of many objects (batched), plus the raw annotation lists for the study files."""
+        """Labels of many objects, plus the raw annotation lists for the study files.
+
+        Batches of 200 ids are requested at once (the client's limits still
+        apply), so a 500-image page costs one round trip, not three; results
+        are merged in batch order, so the outcome does not depend on timing.
+        """
+        batches = list(_chunks(ids, urls.ANNOTATION_BATCH))
+        bodies: list[dict[str, Any] | None] = [None] * len(batches)
+        errors: list[FetchError] = []
+
+        async def fetch(index: int, batch: Sequence[int]) -> None:
+            try:
+                bodies[index] = await self._json(urls.map_annotations(kind, batch))
+            except FetchError as exc:  # re-raised below, outside the task group
+                errors.append(exc)
+
+        if len(batches) == 1:
+            await fetch(0, batches[0])
+        else:
+            async with anyio.create_task_group() as tg:
+                for index, batch in enumerate(batches):
+                    tg.start_soon(fetch, index, batch)
+        if errors:
+            raise errors[0]
         labels: dict[int, list[tuple[str, str]]] = {}
         raw: list[Any] = []
-        for batch in _chunks(ids, urls.ANNOTATION_BATCH):
-            body = await self._json(urls.map_annotations(kind, batch))
+        for body in bodies:
+            assert body is not None
             raw.extend(_items(body, "annotations"))
             for parent_id, pairs in labels_by_parent(body, parent_class).items():
                 labels.setdefault(parent_id, []).extend(pairs)
