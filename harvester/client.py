@@ -429,8 +429,8 @@ class _Connections:
         self._all.append(pool)
         return pool
 
-    async def get(self, target: str, trace: Any = None) -> _Answer:
-        """One GET of ``target`` (path and query), body read; httpcore errors propagate."""
+    async def get(self, target: str, trace: Any = None, method: str = "GET") -> _Answer:
+        """One request (GET unless told) of ``target``, body read; httpcore errors propagate."""
         if _UNSAFE_TARGET.search(target):
             target = quote(target, safe=_TARGET_SAFE)
         headers = self._headers
@@ -446,7 +446,7 @@ class _Connections:
         # More requests than slots only if a caller bypasses the limiter: grow.
         pool = idle.pop() if idle else self._make()
         try:
-            response = await pool.request("GET", url, headers=headers, extensions=extensions)
+            response = await pool.request(method, url, headers=headers, extensions=extensions)
         finally:
             idle.append(pool)
         raw = response.content
@@ -716,6 +716,26 @@ class Client:
 
         return await self.retry.call(attempt)
 
+    async def options(self, path: str) -> Fetched:
+        """OPTIONS ``path`` once, expecting JSON; no retries.
+
+        IDR's image-region microservice advertises its limits this way
+        (``{"options": {"maxPlaneWidth": 3192, ...}}``); classic OMERO.web
+        answers something else, which raises a :class:`FetchError` and lets
+        the caller fall back to its defaults. The rate limit and the
+        concurrency cap apply as for every request.
+        """
+        url = self._resolve(path)
+        limiter = self.limiter
+        stamp = await limiter.acquire()
+        self.stats.in_flight += 1
+        try:
+            response = await self._send(url, stamp, method="OPTIONS")
+        finally:
+            self.stats.in_flight -= 1
+            limiter.release(stamp)
+        return self._validate(url, response, Expect.JSON)
+
     # -- one attempt ---------------------------------------------------------
 
     def _resolve(self, path: str) -> str:
@@ -776,7 +796,7 @@ class Client:
 
         return trace
 
-    async def _send(self, url: str, stamp: Stamp | None) -> _Answer:
+    async def _send(self, url: str, stamp: Stamp | None, method: str = "GET") -> _Answer:
         """One HTTP exchange, body read; httpcore errors translated to ours.
 
         With a rate limit, the stamp of the rate token is refined to the moment
@@ -786,7 +806,7 @@ class Client:
         secrets = self._secrets
         trace = self._trace_for(stamp) if stamp is not None else None
         try:
-            answer = await self._connections.get(_target_of(url), trace)
+            answer = await self._connections.get(_target_of(url), trace, method)
         except httpcore.TimeoutException as exc:
             raise TransportError(
                 f"timed out ({_describe(exc, secrets)})", url=url, overload=True

@@ -113,3 +113,25 @@ async def test_burst_setting_is_respected_by_the_emulator_count(
     with anyio.fail_after(60):
         await harvest(settings, jobs)
     assert emu.stats()["peak_rate_1s"] <= 6
+
+
+async def test_options_reads_the_microservice_render_limits(
+    make_emulator: Callable[..., Any],
+) -> None:
+    """OPTIONS on a render path returns the microservice's advertised plane and tile limits."""
+    from harvester.errors import FetchError
+    from harvester.stack import discover_limits
+
+    micro = make_emulator(preset="demo", mode="microservice")
+    async with Client(ClientSettings(base_url=micro.base_url, rate=None)) as client:
+        fetched = await client.options(f"webgateway/render_image/{DEMO_IMAGE_ID}/0/0/")
+        options = fetched.json()["options"]
+        assert (options["maxPlaneWidth"], options["maxTileLength"]) == (3192, 2048)
+        limits = await discover_limits(client, DEMO_IMAGE_ID)
+        assert (limits.max_plane, limits.max_tile, limits.source) == (3192, 2048, "options")
+
+    classic = make_emulator(preset="demo", mode="omeroweb")
+    async with Client(ClientSettings(base_url=classic.base_url, rate=None)) as client:
+        with pytest.raises(FetchError):
+            await client.options(f"webgateway/render_image/{DEMO_IMAGE_ID}/0/0/")
+        assert (await discover_limits(client, DEMO_IMAGE_ID)).source == "default"
