@@ -24,6 +24,14 @@ from urllib.parse import urlsplit
 
 from harvester.errors import ConfigError
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
+from harvester.select import (
+    Condition,
+    check_fraction,
+    check_sample,
+    check_seed,
+    parse_label_keys,
+    parse_where,
+)
 
 DEFAULT_BASE_URL = "https://idr.openmicroscopy.org"
 DEFAULT_CONCURRENCY = 8
@@ -169,6 +177,12 @@ class HarvestConfig:
     queue_size: int = DEFAULT_QUEUE_SIZE
     walk_concurrency: int = DEFAULT_WALK_CONCURRENCY
     give_up_after: int = DEFAULT_GIVE_UP_AFTER
+    # training-data selection (harvester/select.py)
+    where: tuple[Condition, ...] = ()
+    sample: int | None = None
+    sample_fraction: float | None = None
+    seed: int = 0
+    label_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Normalise what Python callers may pass loosely (lists, strings, str paths).
@@ -223,6 +237,16 @@ class HarvestConfig:
                 f"render_format: {self.render_format!r} is not one of {', '.join(RENDER_FORMATS)}"
             )
         parse_shard(self.shard)
+        object.__setattr__(self, "where", parse_where(self.where))
+        object.__setattr__(self, "label_keys", parse_label_keys(self.label_keys))
+        check_sample(self.sample)
+        check_fraction(self.sample_fraction)
+        check_seed(self.seed)
+        if self.where and not self.labels:
+            raise ConfigError(
+                "where: selecting by annotation needs labels",
+                hint="remove --no-labels (labels = false)",
+            )
 
     # ------------------------------------------------------------------ derived
     @property
@@ -258,7 +282,7 @@ class HarvestConfig:
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, tuple):
-                value = [str(v) if isinstance(v, Artifact) else v for v in value]
+                value = [str(v) if isinstance(v, Artifact | Condition) else v for v in value]
             out[f.name] = value
         # A URL may carry a session key (?bsession=...): keep scheme, host and path only.
         parts = urlsplit(self.base_url)
@@ -314,6 +338,14 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return value.strip()
     if key == "max_plane" and (value is None or value == 0):
         return None
+    if key == "where":
+        return parse_where(value)
+    if key == "label_keys":
+        return parse_label_keys(value)
+    if key == "sample":
+        return check_sample(value)
+    if key == "sample_fraction":
+        return check_fraction(value)
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{key}: expected an integer, got {value!r}")

@@ -1,0 +1,428 @@
+"""Training-data selection: which walked images a run fetches, and the labelled index.
+
+Three filters sit between the walker's stream and the workers, in this order:
+
+1. ``where`` -- conditions on the image's labels (map annotations of its well or
+   image, :attr:`ImageRef.labels`). ``KEY=VALUE`` (exact), ``KEY~TEXT``
+   (case-insensitive contains) and ``KEY!=VALUE`` (the image has no such
+   value; an image without the key passes). Keys compare case-insensitively.
+   Positive conditions on one key are OR-ed, every ``!=`` must hold, and
+   different keys are AND-ed.
+2. ``sample_fraction`` F -- keep an image iff ``hash(seed, id) / 2**64 < F``:
+   streaming, decided per image.
+3. ``sample`` N -- keep the N images with the smallest ``hash(seed, id)``: a
+   bounded heap (memory O(N)), so the whole walk must finish before the first
+   selected image goes to the workers.
+
+``hash`` is blake2b of ``"<seed>:<image id>"`` (8 bytes, big-endian), so the
+selection depends only on the set of walked images, never on walk order,
+concurrency or timing, and a rerun selects the same images (which are then
+skipped as done: no image request). Shard filtering (``--shard K/N``) comes
+*after* these filters when any of them is active: every shard walks
+everything, computes the same global selection and keeps its own part, so the
+union over shards is exactly the single-process selection.
+
+The labelled index: with ``label_keys`` the index gains a ``label`` column (the
+values of those keys, one key's values joined with ``;``, keys joined with
+``|``) and a ``label_id`` column (0-based rank of the label among the distinct
+non-empty labels, sorted), and ``DIR/labels.csv`` lists every label with its
+id and image count (the class balance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from harvester.errors import ConfigError
+from harvester.models import ImageRef
+
+logger = logging.getLogger(__name__)
+
+Op = Literal["=", "!=", "~"]
+Labels = Sequence[tuple[str, str]]
+
+#: Separators of the ``label`` column: between keys, and between one key's values.
+KEY_SEPARATOR = "|"
+VALUE_SEPARATOR = ";"
+LABELS_FILE = "labels.csv"
+_HASH_SPACE = 1 << 64
+
+
+# --------------------------------------------------------------------------- parsing
+@dataclass(frozen=True)
+class Condition:
+    """One ``--where`` term: ``key`` ``op`` ``value`` (key compared case-insensitively)."""
+
+    key: str
+    op: Op
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.key}{self.op}{self.value}"
+
+
+def parse_condition(text: object) -> Condition:
+    """``"Gene Symbol=CDK1"`` -> Condition; a one-line ConfigError for anything else."""
+    if not isinstance(text, str):
+        raise ConfigError(f"where: expected a string like 'KEY=VALUE', got {text!r}")
+    cut = min((i for i in (text.find("="), text.find("~")) if i >= 0), default=-1)
+    if cut < 0:
+        raise ConfigError(
+            f"where: {text!r} is not KEY=VALUE, KEY!=VALUE or KEY~TEXT",
+            hint="e.g. --where 'Gene Symbol=CDK1'",
+        )
+    op: Op = "~" if text[cut] == "~" else "="
+    key_end = cut
+    if op == "=" and cut > 0 and text[cut - 1] == "!":
+        op, key_end = "!=", cut - 1
+    key, value = text[:key_end].strip(), text[cut + 1 :].strip()
+    if not key:
+        raise ConfigError(f"where: {text!r} has no key before {op!r}")
+    if not value:
+        raise ConfigError(f"where: {text!r} has no value after {op!r}")
+    return Condition(key, op, value)
+
+
+def parse_where(value: object) -> tuple[Condition, ...]:
+    """A string or a list of strings -> conditions (config key ``where``)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ConfigError(f"where: expected a list of 'KEY=VALUE' strings, got {value!r}")
+    return tuple(c if isinstance(c, Condition) else parse_condition(c) for c in items)
+
+
+def parse_label_keys(value: object) -> tuple[str, ...]:
+    """A string or a list of non-empty strings (config key ``label_keys``)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(k, str) for k in items):
+        raise ConfigError(f"label_keys: expected a list of annotation keys, got {value!r}")
+    keys = tuple(k.strip() for k in items)
+    if any(not k for k in keys):
+        raise ConfigError("label_keys: an annotation key cannot be empty")
+    return keys
+
+
+def check_sample(value: object) -> int | None:
+    """``sample``: None or an integer >= 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"sample: {value!r} must be an integer of at least 1")
+    return value
+
+
+def check_fraction(value: object) -> float | None:
+    """``sample_fraction``: None or a number in (0, 1]."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ConfigError(f"sample_fraction: {value!r} must be a number in (0, 1]")
+    return float(value)
+
+
+def check_seed(value: object) -> int:
+    """``seed``: any integer."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"seed: {value!r} must be an integer")
+    return value
+
+
+# --------------------------------------------------------------------------- matching
+def _fold(text: str) -> str:
+    return text.strip().casefold()
+
+
+def matches(labels: Labels, where: Sequence[Condition]) -> bool:
+    """Whether an image with ``labels`` satisfies every condition (see the module doc)."""
+    if not where:
+        return True
+    values: dict[str, list[str]] = {}
+    for key, value in labels:
+        values.setdefault(_fold(key), []).append(value.strip())
+    by_key: dict[str, list[Condition]] = {}
+    for cond in where:
+        by_key.setdefault(_fold(cond.key), []).append(cond)
+    for key, conds in by_key.items():
+        have = values.get(key, [])
+        positive = [c for c in conds if c.op != "!="]
+        if positive and not any(_holds(c, v) for c in positive for v in have):
+            return False
+        if any(v == c.value for c in conds if c.op == "!=" for v in have):
+            return False
+    return True
+
+
+def _holds(cond: Condition, value: str) -> bool:
+    if cond.op == "~":
+        return cond.value.casefold() in value.casefold()
+    return value == cond.value
+
+
+def image_hash(seed: int, image_id: int) -> int:
+    """A stable 64-bit hash of (seed, image id): the same on every machine and run."""
+    digest = hashlib.blake2b(f"{seed}:{image_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def in_fraction(seed: int, image_id: int, fraction: float) -> bool:
+    """``hash / 2**64 < fraction`` (fraction 1 keeps everything)."""
+    return fraction >= 1 or image_hash(seed, image_id) < fraction * _HASH_SPACE
+
+
+# --------------------------------------------------------------------------- selection
+@dataclass(frozen=True)
+class Selection:
+    """The selection settings of one run; ``active`` is False when nothing is filtered."""
+
+    where: tuple[Condition, ...] = ()
+    sample: int | None = None
+    fraction: float | None = None
+    seed: int = 0
+    shard: tuple[int, int] | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> Selection:
+        """From a HarvestConfig (where, sample, sample_fraction, seed, shard)."""
+        return cls(
+            where=tuple(cfg.where),
+            sample=cfg.sample,
+            fraction=cfg.sample_fraction,
+            seed=cfg.seed,
+            shard=cfg.shard_spec,
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.where) or self.sample is not None or self.fraction is not None
+
+    def admits(self, ref: ImageRef) -> bool:
+        """The per-image filters (where, fraction): streaming, no state."""
+        if not matches(ref.labels, self.where):
+            return False
+        return self.fraction is None or in_fraction(self.seed, ref.image_id, self.fraction)
+
+    def in_shard(self, image_id: int) -> bool:
+        if self.shard is None:
+            return True
+        from harvester.shard import in_shard
+
+        return in_shard(image_id, *self.shard)
+
+    def describe(self) -> str:
+        """One line for the run summary, e.g. ``where Phenotype~mitotic, sample 10 (seed 0)``."""
+        parts = []
+        if self.where:
+            parts.append("where " + " and ".join(str(c) for c in self.where))
+        if self.fraction is not None:
+            parts.append(f"fraction {self.fraction:g}")
+        if self.sample is not None:
+            parts.append(f"sample {self.sample}")
+        if self.sample is not None or self.fraction is not None:
+            parts.append(f"seed {self.seed}")
+        return ", ".join(parts)
+
+
+class BottomN:
+    """The ``n`` images with the smallest ``(hash, id)``, kept in a bounded max-heap."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.seed = seed
+        self._heap: list[tuple[int, int, ImageRef]] = []  # (-hash, -id, ref)
+
+    def offer(self, ref: ImageRef) -> None:
+        item = (-image_hash(self.seed, ref.image_id), -ref.image_id, ref)
+        if len(self._heap) < self.n:
+            heapq.heappush(self._heap, item)
+        elif item[:2] > self._heap[0][:2]:
+            heapq.heapreplace(self._heap, item)
+
+    def result(self) -> list[ImageRef]:
+        """The kept images in image-id order (deterministic, good disk locality)."""
+        return sorted((ref for _h, _i, ref in self._heap), key=lambda r: r.image_id)
+
+
+def select_refs(refs: Iterable[ImageRef], selection: Selection) -> list[ImageRef]:
+    """The synchronous form of :func:`run_stage` (tests, planning from lists)."""
+    kept = [ref for ref in refs if selection.admits(ref)]
+    if selection.sample is not None:
+        bottom = BottomN(selection.sample, selection.seed)
+        for ref in kept:
+            bottom.offer(ref)
+        kept = bottom.result()
+    return [ref for ref in kept if selection.in_shard(ref.image_id)]
+
+
+@dataclass
+class SelectStats:
+    """What the selection stage saw and let through (for the run summary)."""
+
+    walked: int = 0
+    matched: int = 0
+    selected: int = 0
+    out_of_shard: int = 0
+    description: str = ""
+    sampling: bool = field(default=False)
+
+    def summary(self) -> str:
+        text = f"selected {self.selected} of {self.walked} walked images ({self.description})"
+        if self.out_of_shard:
+            text += f"; {self.out_of_shard} selected images belong to other shards"
+        return text
+
+
+async def run_stage(
+    selection: Selection,
+    receive: ObjectReceiveStream[ImageRef],
+    send: ObjectSendStream[ImageRef],
+    stats: SelectStats,
+    on_selected: Callable[[ImageRef], None] | None = None,
+) -> None:
+    """Forward the selected images of ``receive`` to ``send``, then close both.
+
+    Without ``sample`` every image is decided as it arrives; with ``sample``
+    nothing is forwarded until ``receive`` ends (the walk finished).
+    """
+    stats.description = selection.describe()
+    bottom = BottomN(selection.sample, selection.seed) if selection.sample is not None else None
+
+    async def forward(ref: ImageRef) -> None:
+        if not selection.in_shard(ref.image_id):
+            stats.out_of_shard += 1
+            return
+        await send.send(ref)
+        stats.selected += 1
+        if on_selected is not None:
+            on_selected(ref)
+
+    async with receive, send:
+        async for ref in receive:
+            stats.walked += 1
+            if not selection.admits(ref):
+                continue
+            stats.matched += 1
+            if bottom is None:
+                await forward(ref)
+            else:
+                bottom.offer(ref)
+        if bottom is not None:
+            logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
+            for ref in bottom.result():
+                await forward(ref)
+
+
+@asynccontextmanager
+async def selecting(
+    selection: Selection,
+    send: ObjectSendStream[ImageRef],
+    stats: SelectStats,
+    *,
+    buffer: int = 1000,
+    on_selected: Callable[[ImageRef], None] | None = None,
+) -> AsyncIterator[ObjectSendStream[ImageRef]]:
+    """A send stream for the walker whose images reach ``send`` only if selected.
+
+    The stage runs in a task of its own for the duration of the block; leaving
+    the block closes the walker's end, the stage drains, flushes the sample
+    and closes ``send``.
+    """
+    inner_send, inner_receive = anyio.create_memory_object_stream[ImageRef](buffer)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_stage, selection, inner_receive, send, stats, on_selected)
+        async with inner_send:
+            yield inner_send
+
+
+# --------------------------------------------------------------------------- labelled index
+def label_of(labels: Labels, keys: Sequence[str]) -> str:
+    """The ``label`` cell: per key its distinct values (``;``), keys joined by ``|``.
+
+    Empty when the image has none of the keys; a missing key among several
+    leaves an empty part so that positions stay meaningful.
+    """
+    if not keys:
+        return ""
+    values: dict[str, list[str]] = {}
+    for key, value in labels:
+        bucket = values.setdefault(_fold(key), [])
+        if value.strip() not in bucket:
+            bucket.append(value.strip())
+    parts = [VALUE_SEPARATOR.join(values.get(_fold(k), ())) for k in keys]
+    return "" if not any(parts) else KEY_SEPARATOR.join(parts)
+
+
+def recorded_label_keys(out_dir: Path) -> tuple[str, ...]:
+    """``label_keys`` of the newest run of DIR that set them (so ``harvester index`` keeps them)."""
+    from harvester.layout import RUNS_DIR
+
+    runs = out_dir / RUNS_DIR
+    if not runs.is_dir():
+        return ()
+    for run in sorted((p for p in runs.iterdir() if p.is_dir()), reverse=True):
+        try:
+            data = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        keys = (data.get("config") or {}).get("label_keys") if isinstance(data, dict) else None
+        if isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
+            return tuple(keys)
+    return ()
+
+
+def write_labelled_index(out_dir: Path, label_keys: Sequence[str] | None = None) -> int:
+    """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
+
+    ``label_keys=None``: the keys recorded by the newest run that set any
+    (see :func:`recorded_label_keys`); none recorded -> the plain index.
+    Returns the number of rows.
+    """
+    from harvester import index
+    from harvester.journal import JournalState
+    from harvester.layout import index_path
+    from harvester.store import atomic_write_bytes, storage_error
+
+    out_dir = Path(out_dir)
+    keys = tuple(label_keys) if label_keys is not None else recorded_label_keys(out_dir)
+    if not keys:
+        return index.write_index(out_dir)
+    state = JournalState.load(out_dir)
+    header, rows = index.build_rows(state)
+    labels = [label_of(_ref_labels(state, row), keys) for row in rows]
+    ids = {label: n for n, label in enumerate(sorted({lb for lb in labels if lb}))}
+    at = len(index.COLUMNS)
+    extra = [f"label:{h}" if h in ("label", "label_id") else h for h in header[at:]]
+    header = header[:at] + ["label", "label_id"] + extra
+    rows = [
+        row[:at] + [label, str(ids[label]) if label else ""] + row[at:]
+        for row, label in zip(rows, labels, strict=True)
+    ]
+    counts = Counter(lb for lb in labels if lb)
+    table = [[label, str(n), str(counts[label])] for label, n in ids.items()]
+    files = {
+        index_path(out_dir): index.render_csv(header, rows),
+        out_dir / LABELS_FILE: index.render_csv(["label", "label_id", "images"], table),
+    }
+    for target, data in files.items():
+        try:
+            atomic_write_bytes(out_dir, target, data)
+        except OSError as exc:
+            raise storage_error(exc, str(target)) from exc
+    logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
+    return len(rows)
+
+
+def _ref_labels(state: Any, row: list[str]) -> Labels:
+    ref = state.images.get(int(row[0]))
+    return ref.labels if ref is not None else ()
