@@ -150,7 +150,11 @@ class App:
             resp.route = route.name
             return resp
         resp = route.handler(self.site, req, match)
-        if not resp.route:
+        if req.method == "OPTIONS":
+            # A capability probe, not a fetch: counted apart from the route's
+            # GETs so that "requests per image route" stays a count of fetches.
+            resp.route = "options"
+        elif not resp.route:
             resp.route = route.name
         if path.startswith("/api/"):
             resp.headers.append(("X-OMERO-ApiVersion", API_VERSION))
