@@ -49,6 +49,7 @@ from harvester.errors import (
 from harvester.fetch import Failure, Fetcher, FetchSettings
 from harvester.journal import JournalState
 from harvester.models import ImageRef
+from harvester.select import Selection, SelectStats, selecting, write_labelled_index
 from harvester.store import Store
 from harvester.walk import SeenIds, Walker, WalkStats, check_ids_file, preflight
 
@@ -136,6 +137,7 @@ class RunSummary:
     pending: int = 0
     index_rows: int | None = None
     slowdowns: int = 0
+    selection: str = ""
 
     @property
     def rate(self) -> float:
@@ -303,6 +305,9 @@ class Harvest:
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
         self._store_opened = False
+        # Training-data selection: when active it also applies the shard filter (after sampling).
+        self._selection = Selection.from_config(cfg)
+        self.select_stats = SelectStats()
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -332,7 +337,7 @@ class Harvest:
 
     def _keep(self) -> Callable[[int], bool] | None:
         """The shard filter for found images (None: keep everything)."""
-        if self._shard is None:
+        if self._shard is None or self._selection.active:
             return None
         from harvester.shard import in_shard
 
@@ -374,7 +379,28 @@ class Harvest:
         prefetched: Prefetched,
         known: Mapping[int, ImageRef],
     ) -> None:
+        if self._selection.active:
+            async with selecting(
+                self._selection,
+                send,
+                self.select_stats,
+                buffer=self.cfg.queue_size,
+                on_selected=lambda _ref: self.progress.discovered(1),
+            ) as inner:
+                await self._produce_all(client, inner, study, prefetched, known)
+        else:
+            await self._produce_all(client, send, study, prefetched, known)
+
+    async def _produce_all(
+        self,
+        client: Client,
+        send: ObjectSendStream[ImageRef],
+        study: StoreStudy | None,
+        prefetched: Prefetched,
+        known: Mapping[int, ImageRef],
+    ) -> None:
         cfg = self.cfg
+        found = None if self._selection.active else self.progress.discovered
         async with send:
             if cfg.from_plan is not None:
                 await self._produce_plan(send)
@@ -385,7 +411,7 @@ class Harvest:
                 walk_concurrency=cfg.walk_concurrency,
                 study=study,
                 keep=self._keep(),
-                on_image=lambda _ref: self.progress.discovered(1),
+                on_image=(lambda _ref: found(1)) if found is not None else None,
                 prefetched=prefetched,
                 known=known,
                 labels=cfg.labels,
@@ -417,7 +443,8 @@ class Harvest:
                 continue
             await send.send(ref)
             stats.images += 1
-            self.progress.discovered(1)
+            if not self._selection.active:
+                self.progress.discovered(1)
 
     async def _consume(
         self, receive: ObjectReceiveStream[ImageRef], fetcher: Fetcher, store: Store
@@ -533,6 +560,9 @@ class Harvest:
         s = self.summary
         fs = fetcher.stats
         s.images = self.walk_stats.images if self.walk_stats else fs.images
+        if self._selection.active:
+            s.images = self.select_stats.selected
+            s.selection = self.select_stats.summary()
         s.done, s.skipped, s.failed, s.bytes = fs.done, fs.skipped, fs.failed, fs.bytes
         s.failures = list(fs.failures)
         s.given_up = dict(fetcher.give_up.stopped)
@@ -550,12 +580,10 @@ class Harvest:
             ]
 
     async def _write_index(self) -> None:
-        try:
-            from harvester.index import write_index
-        except ImportError:  # pragma: no cover - during development only
-            logger.warning("index.csv not written: harvester.index is missing")
-            return
-        self.summary.index_rows = await anyio.to_thread.run_sync(write_index, self.out)
+        keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
+        self.summary.index_rows = await anyio.to_thread.run_sync(
+            write_labelled_index, self.out, keys
+        )
 
     async def _dry_run(self, client: Client) -> None:
         """Walk without storing: count images and the artifacts that would be fetched."""
@@ -583,6 +611,9 @@ class Harvest:
         if self.walk_stats is not None:
             self.summary.images = self.walk_stats.images
             self.summary.walk_failures = [f"{f.what}: {f.reason}" for f in self.walk_stats.failures]
+        if self._selection.active:
+            self.summary.images = self.select_stats.selected
+            self.summary.selection = self.select_stats.summary()
 
 
 async def run_harvest(

@@ -87,6 +87,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="skip the map-annotation requests made only for index.csv labels",
     )
+    add_selection_flags(harvest)
     harvest.add_argument("--dry-run", action="store_true", help="walk and count; fetch nothing")
     harvest.add_argument("--quiet", action="store_true", help="no progress bars, errors only")
     harvest.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
@@ -124,6 +125,63 @@ def register(subparsers: Any) -> None:
     demo.set_defaults(run=run_demo_command)
 
 
+def add_selection_flags(parser: argparse.ArgumentParser) -> None:
+    """Training-data selection flags (harvester/select.py); also used by ``plan``/``slurm``."""
+    group = parser.add_argument_group("training-data selection")
+    group.add_argument(
+        "--where",
+        action="append",
+        metavar="KEY=VALUE",
+        help="only images whose annotations match: KEY=VALUE, KEY!=VALUE, KEY~TEXT "
+        "(repeatable: same key = any of, different keys = all of)",
+    )
+    group.add_argument(
+        "--sample", type=int, metavar="N", help="N images chosen by a stable hash of (seed, id)"
+    )
+    group.add_argument(
+        "--sample-fraction",
+        type=_number,
+        metavar="F",
+        help="keep each image with probability F (stable hash, streaming)",
+    )
+    group.add_argument("--seed", type=int, metavar="S", help="seed of the sample (default 0)")
+    group.add_argument(
+        "--label-key",
+        dest="label_keys",
+        action="append",
+        metavar="KEY",
+        help="annotation key(s) for the label/label_id columns of index.csv (repeatable)",
+    )
+
+
+def selection_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config overrides of :func:`add_selection_flags` (None = not given)."""
+    return {
+        "where": args.where,
+        "sample": args.sample,
+        "sample_fraction": args.sample_fraction,
+        "seed": args.seed,
+        "label_keys": args.label_keys,
+    }
+
+
+def selection_argv(args: argparse.Namespace) -> list[str]:
+    """The selection flags again, for a command line built from ``args`` (slurm tasks)."""
+    out: list[str] = []
+    for value in args.where or ():
+        out += ["--where", value]
+    for flag, value in (
+        ("--sample", args.sample),
+        ("--sample-fraction", args.sample_fraction),
+        ("--seed", args.seed),
+    ):
+        if value is not None:
+            out += [flag, str(value)]
+    for value in args.label_keys or ():
+        out += ["--label-key", value]
+    return out
+
+
 # --------------------------------------------------------------------------- harvest
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Flags given on the command line (None = not given, the file decides)."""
@@ -141,6 +199,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "window": args.window,
         "shard": args.shard,
         "from_plan": args.from_plan,
+        **selection_overrides(args),
     }
     for _flag, dest, _text in TARGET_FLAGS:
         if getattr(args, dest):
@@ -201,6 +260,8 @@ def print_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> Non
             f"({summary.requests} listing requests)",
             file=out,
         )
+        if getattr(summary, "selection", ""):
+            print(summary.selection, file=out)
         for line in summary.walk_failures:
             print(f"walk failed: {line}", file=sys.stderr)
         return
@@ -218,6 +279,8 @@ def print_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> Non
             + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else ""),
             file=out,
         )
+        if getattr(summary, "selection", ""):
+            print(summary.selection, file=out)
         if summary.index_rows is not None:
             print(f"index: {summary.out_dir / 'index.csv'} ({summary.index_rows} rows)", file=out)
     for kind, why in sorted(summary.given_up.items()):
