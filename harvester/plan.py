@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -382,6 +382,7 @@ async def plan_targets(
     from harvester.client import Client
     from harvester.errors import RemoteError
     from harvester.pipeline import StoreStudy, check_out_dir, client_settings, probe_server
+    from harvester.select import Selection, SelectStats, run_stage
     from harvester.store import Store
     from harvester.walk import Walker, preflight
 
@@ -410,9 +411,17 @@ async def plan_targets(
             images=config.images,
         )
         send, receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
+        # With selection flags the plan holds the selected images only (the whole
+        # selection: shards of a plan-driven harvest split it, they do not re-sample).
+        selection = Selection.from_config(replace(config, shard=None))
+        selected = SelectStats()
+        walk_send, walk_receive = send, receive
+        if selection.active:
+            walk_send, walk_receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
+            extra["selection"] = selection.describe()
         walker = Walker(
             client,
-            send,
+            walk_send,
             walk_concurrency=config.walk_concurrency,
             study=StoreStudy(store),
             on_image=on_image,
@@ -420,7 +429,7 @@ async def plan_targets(
         )
 
         async def produce() -> None:
-            async with send:
+            async with walk_send:
                 await walker.walk(
                     screens=config.screens,
                     projects=config.projects,
@@ -440,6 +449,8 @@ async def plan_targets(
         ) as writer:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(produce)
+                if selection.active:
+                    tg.start_soon(run_stage, selection, walk_receive, send, selected)
                 async with receive:
                     async for ref in receive:
                         writer.add(ref)
@@ -451,6 +462,8 @@ async def plan_targets(
                     f"{first.reason}; no plan was written (it would miss their images)",
                     hint="run `harvester plan` again later (with --force if a plan exists)",
                 )
+            if selection.active:
+                extra["walked"] = selected.walked
             return writer.commit(**extra)
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harvester.cli.harvest import add_selection_flags, selection_argv, selection_overrides
 from harvester.errors import UsageError
 
 TARGET_FLAGS = (
@@ -47,6 +48,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="R",
         help="requests/s, or 'none' (total: for slurm split across running tasks)",
     )
+    add_selection_flags(parser)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -57,6 +59,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "artifacts": args.artifacts,
         "concurrency": args.concurrency,
         "rate": args.rate,
+        **selection_overrides(args),
     }
     for _flag, dest, _text in TARGET_FLAGS:
         if getattr(args, dest):
@@ -114,6 +117,13 @@ def register(subparsers: Any) -> None:
         help="rebuild DIR/index.csv from every journal (safe while shards run)",
     )
     index.add_argument("out", type=Path, metavar="DIR", help="output folder")
+    index.add_argument(
+        "--label-key",
+        dest="label_keys",
+        action="append",
+        metavar="KEY",
+        help="annotation key(s) for the label/label_id columns (default: those of the last run)",
+    )
     index.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     index.set_defaults(run=run_index)
 
@@ -132,6 +142,9 @@ def run_plan(args: argparse.Namespace) -> int:
     if not args.quiet:
         kinds = ", ".join(f"{n} {k}" for k, n in info.artifacts.items())
         print(f"planned {info.images} images ({kinds}) in {out / 'plan'}")
+        if "selection" in info.extra:
+            walked = info.extra.get("walked")
+            print(f"selected {info.images} of {walked} walked images ({info.extra['selection']})")
         print(f"next: harvester slurm ... --out {out} --from-plan {out} --tasks N --submit")
         print(f"  or: harvester harvest --out {out} --from-plan {out} --shard K/N")
     return 0
@@ -164,6 +177,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         raise UsageError(
             "nothing to harvest: give targets, a config file that lists them, or --from-plan DIR"
         )
+    harvest_args += selection_argv(args)
     if base_url:
         harvest_args += ["--base-url", base_url]
     if artifacts:
@@ -219,11 +233,11 @@ def _check_plan(
 
 def run_index(args: argparse.Namespace) -> int:
     """``harvester index DIR``: rebuild index.csv from all journals."""
-    from harvester.index import write_index
+    from harvester.select import write_labelled_index
 
     out = Path(args.out)
     if not out.is_dir():
         raise UsageError(f"{out} is not a folder")
-    rows = write_index(out)
+    rows = write_labelled_index(out, args.label_keys or None)
     print(f"wrote {out / 'index.csv'} ({rows} images)")
     return 0
