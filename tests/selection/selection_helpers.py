@@ -1,0 +1,89 @@
+"""Helpers for the training-data selection tests (a uniquely named module, so that
+``pytest`` and ``python -m pytest`` both import it)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+import harvester
+from harvester.config import HarvestConfig
+from harvester.emulator import build_application
+from harvester.emulator.http import Request, Response
+from harvester.pipeline import RunSummary, run_harvest
+from harvester.retry import zero_waits
+
+DEMO_SCREEN = 2302
+DEMO_IMAGES_IN_SCREEN = 80
+#: Demo image ids are 9762xxx (screen) and 18848xx (project): 7 digits, unlike well/plate ids.
+_IMAGE_ID = re.compile(r"(?<!\d)(9762\d{3}|18848\d{2})(?!\d)")
+
+
+class RecordingApp:
+    """The demo emulator application, remembering which image ids each request named."""
+
+    def __init__(self, preset: str = "demo") -> None:
+        self.inner = build_application(preset, 0, "omeroweb")
+        self.lock = threading.Lock()
+        self.image_ids: list[int] = []
+
+    def handle(self, req: Request) -> Response:
+        found = _IMAGE_ID.findall(req.raw_path)
+        if found and "annotation" not in req.raw_path:
+            with self.lock:
+                self.image_ids.extend(int(i) for i in found)
+        return self.inner.handle(req)
+
+    def take(self) -> set[int]:
+        """Image ids named since the last call (then forgets them)."""
+        with self.lock:
+            ids, self.image_ids = set(self.image_ids), []
+        return ids
+
+
+def harvest(base_url: str, out: Path, **values: Any) -> RunSummary:
+    """One in-process harvest of thumbnails (no retry sleeps, no rate limit)."""
+    settings: dict[str, Any] = {
+        "base_url": base_url,
+        "out": out,
+        "rate": None,
+        "quiet": True,
+        "artifacts": ("thumbnail",),
+    }
+    settings.update(values)
+    cfg = HarvestConfig(**settings)
+    with zero_waits():
+        return anyio.run(lambda: run_harvest(cfg))
+
+
+def index_rows(out: Path) -> list[dict[str, str]]:
+    """The rows of DIR/index.csv as dicts."""
+    with (out / "index.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def index_ids(out: Path) -> set[int]:
+    return {int(row["image_id"]) for row in index_rows(out)}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m harvester ARGS`` with this very package; bounded in time."""
+    env = dict(os.environ)
+    root = str(Path(harvester.__file__).absolute().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run(
+        [sys.executable, "-m", "harvester", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )

@@ -1,0 +1,109 @@
+"""Selection through the command line and the config file: flags, summary line, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from selection_helpers import DEMO_SCREEN, index_rows, run_cli
+
+from harvester.config import resolve
+from harvester.emulator import EmulatorThread
+from harvester.errors import ConfigError
+
+
+def test_cli_flags_select_sample_and_label(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """harvest --where/--sample/--seed/--label-key: exit 0, a selection line, a labelled index."""
+    out = tmp_path / "train"
+    result = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN),
+        "--out", str(out), "--rate", "none", "--artifacts", "thumbnail",
+        "--where", "Phenotype~mitotic", "--where", "Gene Symbol!=PLK1",
+        "--sample", "5", "--seed", "4", "--label-key", "Gene Symbol", "--label-key", "Phenotype",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "selected 5 of 80 walked images (where Phenotype~mitotic and Gene Symbol!=PLK1" in (
+        result.stdout
+    )
+    rows = index_rows(out)
+    assert len(rows) == 5
+    for row in rows:
+        gene, phenotype = row["label"].split("|")
+        assert gene == row["Gene Symbol"] != "PLK1"
+        assert "mitotic" in phenotype
+        assert row["label_id"].isdigit()
+    assert emulator.stats()["image_requests"] == 5
+
+
+def test_dry_run_counts_the_selection(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """--dry-run with --sample reports the selected images and fetches nothing."""
+    result = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN),
+        "--out", str(tmp_path / "dry"), "--rate", "none", "--sample", "7", "--dry-run",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "dry run: 7 images found, 28 artifacts to fetch" in result.stdout
+    assert emulator.stats()["image_requests"] == 0
+
+
+def test_config_file_keys(tmp_path: Path) -> None:
+    """where, sample, sample_fraction, seed and label_keys are config-file keys; flags win."""
+    path = tmp_path / "train.toml"
+    path.write_text(
+        'screens = [2302]\nwhere = "Phenotype~mitotic"\nsample = 10\nsample_fraction = 1\n'
+        'seed = 3\nlabel_keys = ["Phenotype"]\n',
+        encoding="utf-8",
+    )
+    cfg = resolve(path, {"seed": 9})
+    assert [str(c) for c in cfg.where] == ["Phenotype~mitotic"]
+    assert (cfg.sample, cfg.sample_fraction, cfg.seed, cfg.label_keys) == (
+        10, 1.0, 9, ("Phenotype",)
+    )  # fmt: skip
+    assert cfg.to_public()["where"] == ["Phenotype~mitotic"]
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('where = ["Gene Symbol"]', "where: 'Gene Symbol' is not KEY=VALUE"),
+        ('where = ["Gene Symbol="]', "has no value"),
+        ("where = 3", "where: expected a list"),
+        ("sample = 0", "sample: 0 must be an integer of at least 1"),
+        ("sample = 2.5", "sample: 2.5 must be an integer"),
+        ("sample_fraction = 0", "sample_fraction: 0 must be a number in (0, 1]"),
+        ("sample_fraction = 1.5", "sample_fraction: 1.5 must be a number in (0, 1]"),
+        ('seed = "x"', "seed: expected an integer"),
+        ('label_keys = [""]', "label_keys: an annotation key cannot be empty"),
+        ('where = ["a=b"]\nlabels = false', "selecting by annotation needs labels"),
+    ],
+)
+def test_config_errors(tmp_path: Path, toml: str, message: str) -> None:
+    """Bad selection settings in a config file are one-line ConfigErrors."""
+    path = tmp_path / "bad.toml"
+    path.write_text(f"screens = [2302]\n{toml}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        resolve(path)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--where", "nonsense"], "error: where: 'nonsense' is not KEY=VALUE"),
+        (["--sample", "0"], "error: sample: 0 must be an integer of at least 1"),
+        (["--sample-fraction", "2"], "error: sample_fraction: 2.0 must be a number in (0, 1]"),
+    ],
+)
+def test_cli_errors_exit_2_before_any_request(
+    emulator: EmulatorThread, tmp_path: Path, flags: list[str], message: str
+) -> None:
+    """Bad selection flags: exit 2, one error line, nothing sent, nothing written."""
+    out = tmp_path / "never"
+    result = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--screen", "2302", "--out", str(out), *flags
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0].startswith(message)
+    assert emulator.stats()["requests"] == 0
+    assert not out.exists()

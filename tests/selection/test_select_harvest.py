@@ -1,0 +1,196 @@
+"""Selection end to end against the emulator over loopback sockets: exactly the selected
+images are requested and indexed, samples are stable across runs, concurrency and shards."""
+
+from __future__ import annotations
+
+import csv
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+from selection_helpers import (
+    DEMO_IMAGES_IN_SCREEN,
+    DEMO_SCREEN,
+    RecordingApp,
+    harvest,
+    index_ids,
+    index_rows,
+    run_cli,
+)
+
+from harvester.config import HarvestConfig
+from harvester.emulator import EmulatorThread
+from harvester.models import ImageRef
+from harvester.plan import plan_targets, read_plan
+from harvester.select import Selection, parse_condition, select_refs
+
+Recording = tuple[EmulatorThread, RecordingApp]
+
+
+def expected(refs: dict[int, ImageRef], **selection: Any) -> set[int]:
+    """The image ids ``select_refs`` picks from the demo screen's images."""
+    return {r.image_id for r in select_refs(list(refs.values()), Selection(**selection))}
+
+
+def test_where_fetches_and_indexes_exactly_the_matching_images(
+    recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """--where Phenotype~mitotic: only matching images are requested and listed in index.csv."""
+    emu, app = recording
+    where = (parse_condition("Phenotype~MITOTIC"),)
+    want = expected(demo_refs, where=where)
+    assert 0 < len(want) < DEMO_IMAGES_IN_SCREEN
+    out = tmp_path / "sel"
+    summary = harvest(emu.base_url, out, screens=(DEMO_SCREEN,), where=["Phenotype~MITOTIC"])
+    assert summary.exit_code == 0
+    assert app.take() == want
+    assert summary.images == len(want)
+    assert f"selected {len(want)} of {DEMO_IMAGES_IN_SCREEN} walked images" in summary.selection
+    rows = index_rows(out)
+    assert {int(r["image_id"]) for r in rows} == want
+    assert all("mitotic" in r["Phenotype"].lower() for r in rows)
+
+
+def test_or_within_a_key_and_across_keys(
+    recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """Two values of one key widen the selection; a second key's != narrows it."""
+    emu, app = recording
+    genes = sorted({v for r in demo_refs.values() for k, v in r.labels if k == "Gene Symbol"})
+    terms = [f"Gene Symbol={genes[0]}", f"Gene Symbol={genes[1]}"]
+    conds = tuple(parse_condition(t) for t in terms)
+    want = expected(demo_refs, where=conds)
+    assert want == {
+        r.image_id for r in demo_refs.values() if dict(r.labels).get("Gene Symbol") in genes[:2]
+    }
+    harvest(emu.base_url, tmp_path / "a", screens=(DEMO_SCREEN,), where=terms)
+    assert app.take() == want == index_ids(tmp_path / "a")
+    narrower = [*terms, "Phenotype!=mitotic arrest"]
+    want2 = expected(demo_refs, where=tuple(parse_condition(t) for t in narrower))
+    harvest(emu.base_url, tmp_path / "b", screens=(DEMO_SCREEN,), where=narrower)
+    assert app.take() == want2 == index_ids(tmp_path / "b")
+    assert want2 <= want
+
+
+def test_sample_is_deterministic_and_independent_of_concurrency(
+    recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """--sample 12: the same images for concurrency 1 and 16, walk concurrency 1 and 4."""
+    emu, app = recording
+    want = expected(demo_refs, sample=12, seed=5)
+    harvest(
+        emu.base_url,
+        tmp_path / "a",
+        screens=(DEMO_SCREEN,),
+        sample=12,
+        seed=5,
+        concurrency=1,
+        walk_concurrency=1,
+    )
+    assert app.take() == want == index_ids(tmp_path / "a")
+    harvest(
+        emu.base_url,
+        tmp_path / "b",
+        screens=(DEMO_SCREEN,),
+        sample=12,
+        seed=5,
+        concurrency=16,
+        walk_concurrency=4,
+    )
+    assert app.take() == want == index_ids(tmp_path / "b")
+    assert expected(demo_refs, sample=12, seed=6) != want
+
+
+def test_rerun_with_same_flags_sends_no_image_request(recording: Recording, tmp_path: Path) -> None:
+    """A rerun of a sampled, filtered harvest selects the same, done images: no image request."""
+    emu, app = recording
+    values = {"screens": (DEMO_SCREEN,), "where": ["Phenotype~a"], "sample": 9}
+    first = harvest(emu.base_url, tmp_path, **values)
+    assert first.done == 9
+    app.take()
+    emu.reset_stats()
+    again = harvest(emu.base_url, tmp_path, **values)
+    assert again.exit_code == 0 and again.done == 0 and again.skipped == 9
+    assert app.take() == set()
+    assert emu.stats()["image_requests"] == 0
+
+
+def test_shards_union_equals_single_process_sample(
+    recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """--sample 15 with --shard 0/2 and 1/2: disjoint requests whose union is the sample."""
+    emu, app = recording
+    want = expected(demo_refs, sample=15)
+    out = tmp_path / "sharded"
+    fetched = []
+    for k in range(2):
+        harvest(emu.base_url, out, screens=(DEMO_SCREEN,), sample=15, shard=f"{k}/2")
+        fetched.append(app.take())
+    assert fetched[0] | fetched[1] == want
+    assert not fetched[0] & fetched[1]
+    assert index_ids(out) == want
+
+
+def test_fraction_streams_the_hash_selection(
+    recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """--sample-fraction 0.25 fetches exactly the images whose hash falls below a quarter."""
+    emu, app = recording
+    want = expected(demo_refs, fraction=0.25, seed=2)
+    assert 0 < len(want) < DEMO_IMAGES_IN_SCREEN
+    harvest(emu.base_url, tmp_path, screens=(DEMO_SCREEN,), sample_fraction=0.25, seed=2)
+    assert app.take() == want == index_ids(tmp_path)
+
+
+def test_label_keys_make_label_columns_and_labels_csv(
+    recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """--label-key Phenotype: label/label_id columns, labels.csv counts; `index` keeps them."""
+    emu, _app = recording
+    harvest(
+        emu.base_url,
+        tmp_path,
+        screens=(DEMO_SCREEN,),
+        where=["Phenotype~e"],
+        label_keys=["Phenotype"],
+    )
+    rows = index_rows(tmp_path)
+    assert rows and all(
+        r["label"]
+        == ";".join(
+            dict.fromkeys(v for k, v in demo_refs[int(r["image_id"])].labels if k == "Phenotype")
+        )
+        for r in rows
+    )
+    with (tmp_path / "labels.csv").open(encoding="utf-8", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [t["label"] for t in table] == sorted(t["label"] for t in table)
+    assert sum(int(t["images"]) for t in table) == len(rows)
+    ids = {t["label"]: t["label_id"] for t in table}
+    assert all(r["label_id"] == ids[r["label"]] for r in rows)
+    (tmp_path / "index.csv").unlink()
+    result = run_cli("index", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert [r["label"] for r in index_rows(tmp_path)] == [r["label"] for r in rows]
+
+
+async def test_plan_holds_only_the_selection(
+    recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """`plan --sample` writes the sampled images only; plan-driven shards fetch exactly them."""
+    emu, app = recording
+    want = expected(demo_refs, sample=10, seed=1)
+    cfg = HarvestConfig(
+        base_url=emu.base_url, out=tmp_path, screens=(DEMO_SCREEN,), rate=None, sample=10, seed=1
+    )
+    with anyio.fail_after(60):
+        info = await plan_targets(cfg, tmp_path)
+    assert info.images == 10 and info.extra["walked"] == DEMO_IMAGES_IN_SCREEN
+    assert {r.image_id for r in read_plan(tmp_path)} == want
+    app.take()
+    for shard in ("0/2", "1/2"):
+        await anyio.to_thread.run_sync(
+            partial(harvest, emu.base_url, tmp_path, from_plan=tmp_path, shard=shard)
+        )
+    assert app.take() == want == index_ids(tmp_path)
