@@ -386,6 +386,7 @@ class Harvest:
                 self.select_stats,
                 buffer=self.cfg.queue_size,
                 on_selected=lambda _ref: self.progress.discovered(1),
+                walk_complete=lambda: not (self.walk_stats and self.walk_stats.failures),
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:

@@ -38,7 +38,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -273,13 +273,18 @@ class SelectStats:
     matched: int = 0
     selected: int = 0
     out_of_shard: int = 0
+    withheld: int = 0
     description: str = ""
-    sampling: bool = field(default=False)
 
     def summary(self) -> str:
         text = f"selected {self.selected} of {self.walked} walked images ({self.description})"
         if self.out_of_shard:
             text += f"; {self.out_of_shard} selected images belong to other shards"
+        if self.withheld:
+            text += (
+                f"; sample of {self.withheld} NOT fetched: the walk was incomplete, and a sample"
+                " of part of the walk is not the sample (rerun when the listings answer)"
+            )
         return text
 
 
@@ -289,11 +294,16 @@ async def run_stage(
     send: ObjectSendStream[ImageRef],
     stats: SelectStats,
     on_selected: Callable[[ImageRef], None] | None = None,
+    walk_complete: Callable[[], bool] | None = None,
 ) -> None:
     """Forward the selected images of ``receive`` to ``send``, then close both.
 
     Without ``sample`` every image is decided as it arrives; with ``sample``
-    nothing is forwarded until ``receive`` ends (the walk finished).
+    nothing is forwarded until ``receive`` ends (the walk finished). If
+    ``walk_complete()`` then says some listing failed, the sample is withheld:
+    the bottom N of part of the walk differ from the bottom N of all of it, so
+    fetching them would put images into DIR that a complete rerun would not
+    select.
     """
     stats.description = selection.describe()
     bottom = BottomN(selection.sample, selection.seed) if selection.sample is not None else None
@@ -317,6 +327,13 @@ async def run_stage(
                 await forward(ref)
             else:
                 bottom.offer(ref)
+        if bottom is not None and walk_complete is not None and not walk_complete():
+            kept = bottom.result()
+            stats.withheld = len(kept)
+            logger.warning(
+                "the walk was incomplete: the sample of %d images is not fetched", len(kept)
+            )
+            bottom = None
         if bottom is not None:
             logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
             for ref in bottom.result():
@@ -331,6 +348,7 @@ async def selecting(
     *,
     buffer: int = 1000,
     on_selected: Callable[[ImageRef], None] | None = None,
+    walk_complete: Callable[[], bool] | None = None,
 ) -> AsyncIterator[ObjectSendStream[ImageRef]]:
     """A send stream for the walker whose images reach ``send`` only if selected.
 
@@ -340,7 +358,7 @@ async def selecting(
     """
     inner_send, inner_receive = anyio.create_memory_object_stream[ImageRef](buffer)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(run_stage, selection, inner_receive, send, stats, on_selected)
+        tg.start_soon(run_stage, selection, inner_receive, send, stats, on_selected, walk_complete)
         async with inner_send:
             yield inner_send
 

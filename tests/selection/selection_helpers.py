@@ -34,8 +34,12 @@ class RecordingApp:
         self.inner = build_application(preset, 0, "omeroweb")
         self.lock = threading.Lock()
         self.image_ids: list[int] = []
+        #: Requests whose path contains this text answer 404 (a listing that fails for good).
+        self.fail = ""
 
     def handle(self, req: Request) -> Response:
+        if self.fail and self.fail in req.raw_path:
+            return Response(404, b"not found", "text/plain", route="test:fail")
         found = _IMAGE_ID.findall(req.raw_path)
         if found and "annotation" not in req.raw_path:
             with self.lock:

@@ -194,3 +194,19 @@ async def test_plan_holds_only_the_selection(
             partial(harvest, emu.base_url, tmp_path, from_plan=tmp_path, shard=shard)
         )
     assert app.take() == want == index_ids(tmp_path)
+
+
+def test_sample_of_an_incomplete_walk_is_not_fetched(
+    recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """A plate listing failing for good: no sampled image is fetched (exit 1); a rerun is exact."""
+    emu, app = recording
+    app.fail = "plates/7375/wells"
+    summary = harvest(emu.base_url, tmp_path, screens=(DEMO_SCREEN,), sample=10)
+    assert summary.exit_code == 1 and summary.walk_failures
+    assert "sample of 10 NOT fetched" in summary.selection
+    assert app.take() == set()
+    app.fail = ""
+    again = harvest(emu.base_url, tmp_path, screens=(DEMO_SCREEN,), sample=10)
+    assert again.exit_code == 0
+    assert app.take() == expected(demo_refs, sample=10) == index_ids(tmp_path)
