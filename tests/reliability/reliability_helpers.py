@@ -77,9 +77,12 @@ def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
     )
 
 
-def harvest_args(base_url: str, out: Path, *targets: str, **flags: str) -> list[str]:
-    """``harvest`` argv: targets as given (e.g. ``"--screen", "2302"``), quiet, flags."""
-    argv = ["harvest", "--base-url", base_url, *targets, "--out", str(out), "--quiet"]
+def harvest_args(
+    base_url: str, out: Path, *targets: str, quiet: bool = True, **flags: str
+) -> list[str]:
+    """``harvest`` argv: targets as given (e.g. ``"--screen", "2302"``), --quiet, flags."""
+    argv = ["harvest", "--base-url", base_url, *targets, "--out", str(out)]
+    argv += ["--quiet"] if quiet else []
     for name, value in flags.items():
         argv += ["--" + name.replace("_", "-"), value]
     return argv
