@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 import httpcore
 import httpx
@@ -52,7 +52,6 @@ from harvester.errors import (
     ServerStatusError,
     TransientError,
     TransportError,
-    is_secret_name,
     redact_url,
 )
 from harvester.ratelimit import AdaptiveLimiter, Stamp
@@ -922,7 +921,10 @@ class Client:
     ) -> None:
         self.settings = settings
         self._on_retry_hook = on_retry
-        base = settings.base_url if settings.base_url.endswith("/") else settings.base_url + "/"
+        # A query on the base URL (``?bsession=KEY``: OMERO.web's session login) is sent
+        # with every request, after the request's own query; it is never shown.
+        base, _, self._base_query = settings.base_url.partition("#")[0].partition("?")
+        base = base if base.endswith("/") else base + "/"
         self._base = base
         self._origin = _origin(base)
         self._base_redacted = redact_url(base)
@@ -978,6 +980,13 @@ class Client:
         """The absolute, redacted URL of ``path`` (for failure records)."""
         return redact_url(self._base + path.lstrip("/"))
 
+    def _absolute(self, path: str) -> str:
+        """``path`` joined to the base URL, the base URL's query appended (if any)."""
+        url = self._base + path.lstrip("/")
+        if self._base_query:
+            url += ("&" if "?" in url else "?") + self._base_query
+        return url
+
     async def get(
         self,
         path: str,
@@ -1021,7 +1030,7 @@ class Client:
 
     def _resolve(self, path: str) -> str:
         if "://" not in path:
-            return self._base + path.lstrip("/")
+            return self._absolute(path)
         if _origin(path) != self._origin:
             raise PermanentError("refusing a request to another host", url=path)
         return path
@@ -1193,7 +1202,10 @@ def _target_of(url: str) -> str:
 def _secret_values(settings: ClientSettings) -> tuple[str, ...]:
     """Values that must be scrubbed from any text we repeat from elsewhere."""
     values = list(settings.cookies.values())
-    values += [v for k, v in settings.headers.items() if is_secret_name(k)]
+    # Every header the user adds may carry a credential, whatever its name.
+    values += list(settings.headers.values())
+    query = settings.base_url.partition("#")[0].partition("?")[2]
+    values += [v for _k, v in parse_qsl(query, keep_blank_values=True)]
     return tuple(v for v in values if len(v) >= 4)
 
 

@@ -198,7 +198,7 @@ class HarvestConfig:
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(
-                f"base_url: {self.base_url!r} is not an http(s) URL",
+                f"base_url: {self.base_url.partition('?')[0]!r} is not an http(s) URL",
                 hint="e.g. https://idr.openmicroscopy.org",
             )
         positive = {

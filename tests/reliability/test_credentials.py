@@ -1,0 +1,73 @@
+"""Credentials (header, cookie, URL query secret) never reach output, logs or files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from reliability_helpers import DEMO_PROJECT, cli
+
+from harvester.client import Client, ClientSettings, Expect
+from harvester.emulator import EmulatorThread
+
+SECRETS = ("AUTHSECRET1", "APIKEYSECRET2", "CUSTOMSECRET3", "COOKIESECRET4", "URLSECRET5")
+
+
+def test_secrets_never_written(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A harvest with secret headers, a cookie and ?bsession= in the base URL, under retried
+    faults and permanent 404s, with --debug: the secrets appear in no stdout/stderr line and
+    in no file of DIR (saved config, journals, index.csv, artifacts), and the run reports its
+    failures (so error paths ran)."""
+    emu = make_emulator(
+        preset="demo", faults="503:8%,reset:4%,html200:3%,seed:3", migration_2026=True
+    )
+    out = tmp_path / "out"
+    config = tmp_path / "private.toml"
+    config.write_text(
+        f'base_url = "{emu.base_url}/?bsession=URLSECRET5"\n'
+        f"projects = [{DEMO_PROJECT}]\n"
+        'rate = "none"\nmax_retries = 6\n'
+        'artifacts = ["thumbnail", "metadata"]\nthumbnail_size = 64\n'
+        "[headers]\n"
+        'Authorization = "Bearer AUTHSECRET1"\n'
+        '"X-Api-Key" = "APIKEYSECRET2"\n'
+        '"X-Custom" = "CUSTOMSECRET3"\n'
+        "[cookies]\n"
+        'sessionid = "COOKIESECRET4"\n',
+        encoding="utf-8",
+    )
+    proc = cli("harvest", str(config), "--out", str(out), "--debug")
+    # Sized thumbnails answer 404 (IDR in 2026): permanent failures, listed with their URL.
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "failed: thumbnail of image" in proc.stderr
+    assert "retry" in proc.stderr  # debug lines of the retried faults were written
+    text = proc.stdout + proc.stderr
+    for secret in SECRETS:
+        assert secret not in text, (secret, [ln for ln in text.splitlines() if secret in ln][:3])
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.parent.parent.name == "runs" for p in files)  # the saved config exists
+    for path in files:
+        data = path.read_bytes()
+        for secret in SECRETS:
+            assert secret.encode() not in data, (secret, str(path.relative_to(out)))
+    # The same secrets were really sent (the emulator did not ignore the whole config).
+    assert emu.stats()["requests"] > 20
+
+
+async def test_base_url_query_sent_with_every_request(
+    make_emulator: Callable[..., EmulatorThread], fake_app: Any
+) -> None:
+    """Regression: a base URL with ``?bsession=KEY`` keeps working (the key follows each
+    request's own query instead of swallowing the path) and never shows in Fetched.url."""
+    emu = make_emulator(app=fake_app)
+    settings = ClientSettings(base_url=f"{emu.base_url}/?bsession=URLSECRET5", rate=None)
+    async with Client(settings) as client:
+        plain = (await client.get("json/a/", Expect.JSON)).json()
+        queried = await client.get("json/b/?limit=2", Expect.JSON)
+    assert plain["path"] == "/json/a/"
+    assert plain["query"] == [["bsession", "URLSECRET5"]]
+    assert queried.json()["query"] == [["limit", "2"], ["bsession", "URLSECRET5"]]
+    assert "URLSECRET5" not in queried.url
