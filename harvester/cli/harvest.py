@@ -240,7 +240,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
 
 
 def _resume_command(argv: list[str]) -> str:
-    return "harvester " + shlex.join(argv) if argv else "the same command"
+    """The command to run again, as printed: credentials in URLs (?bsession=) redacted."""
+    from harvester.pipeline import public_argv
+
+    return "harvester " + shlex.join(public_argv(argv)) if argv else "the same command"
 
 
 def _human_bytes(n: float) -> str:

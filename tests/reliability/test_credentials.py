@@ -71,3 +71,27 @@ async def test_base_url_query_sent_with_every_request(
     assert plain["query"] == [["bsession", "URLSECRET5"]]
     assert queried.json()["query"] == [["limit", "2"], ["bsession", "URLSECRET5"]]
     assert "URLSECRET5" not in queried.url
+
+
+def test_url_secret_on_the_command_line_not_echoed(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Regression: ``--base-url URL?bsession=KEY`` with failures: the printed 'rerun' command,
+    the journals and the saved config show the URL without the key."""
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "out"
+    proc = cli(
+        "harvest",
+        "--base-url", f"{emu.base_url}/?bsession=URLSECRET5",
+        "--project", str(DEMO_PROJECT),
+        "--artifacts", "thumbnail",
+        "--thumbnail-size", "64",
+        "--out", str(out),
+        "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "rerun to retry the failures: harvester harvest --base-url" in proc.stderr
+    assert "URLSECRET5" not in proc.stdout + proc.stderr
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert b"URLSECRET5" not in path.read_bytes(), path
