@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 Labels = tuple[tuple[str, str], ...]
 
+#: Targets checked at once by :func:`preflight` (the client's caps apply too).
+PREFLIGHT_CONCURRENCY = 8
+
 
 class StudySink(Protocol):
     """Where study-level metadata goes (the pipeline adapts the store to this)."""
@@ -637,9 +640,11 @@ async def preflight(
     """Check that every named target exists (one JSON API request each).
 
     An unknown id is a :class:`UsageError` before anything is fetched; the
-    bodies are returned so the walk does not ask again.
+    bodies are returned so the walk does not ask again. The checks run
+    ``PREFLIGHT_CONCURRENCY`` at a time (a rerun naming 100 datasets would
+    otherwise wait 100 round trips before starting); the error raised is
+    the one of the first failing target in the order given, as before.
     """
-    found: dict[tuple[str, int], Any] = {}
     checks = (
         [("screen", i, urls.screen(i)) for i in screens]
         + [("project", i, urls.project(i)) for i in projects]
@@ -647,15 +652,28 @@ async def preflight(
         + [("dataset", i, urls.dataset(i)) for i in datasets]
         + [("image", i, urls.image_metadata(i)) for i in images]
     )
-    for kind, object_id, path in checks:
-        try:
-            fetched = await client.get(path, Expect.JSON)
-        except PermanentError as exc:
-            if exc.status == 404:
-                raise UsageError(
-                    f"{kind} {object_id} not found on the server",
-                    hint=f"check the {kind} id (screens and projects have separate ids)",
-                ) from None
-            raise
-        found[(kind, object_id)] = fetched.json()
+    outcomes: list[Fetched | FetchError | None] = [None] * len(checks)
+    limiter = anyio.CapacityLimiter(PREFLIGHT_CONCURRENCY)
+
+    async def check(n: int, path: str) -> None:
+        async with limiter:
+            try:
+                outcomes[n] = await client.get(path, Expect.JSON)
+            except FetchError as exc:
+                outcomes[n] = exc
+
+    async with anyio.create_task_group() as tg:
+        for n, (_, _, path) in enumerate(checks):
+            tg.start_soon(check, n, path)
+    found: dict[tuple[str, int], Any] = {}
+    for (kind, object_id, _), outcome in zip(checks, outcomes, strict=True):
+        if isinstance(outcome, PermanentError) and outcome.status == 404:
+            raise UsageError(
+                f"{kind} {object_id} not found on the server",
+                hint=f"check the {kind} id (screens and projects have separate ids)",
+            ) from None
+        if isinstance(outcome, FetchError):
+            raise outcome
+        assert outcome is not None
+        found[(kind, object_id)] = outcome.json()
     return found
