@@ -69,7 +69,8 @@ def test_ten_sigkills_then_resume_equal_uninterrupted(
     total = DEMO_IMAGES * 4
     # Each kill waits until the journal has grown by a seeded step (so every life makes
     # progress and the kills spread over the whole run), then a seeded extra moment.
-    steps = sorted(rng.sample(range(1, total - 20), KILLS))
+    # Steps stop at 80% of the artifacts so that no life can finish before its kill.
+    steps = sorted(rng.sample(range(1, int(total * 0.8)), KILLS))
     lives = 0
     for step in steps:
         before = journaled_done(out)
@@ -79,7 +80,9 @@ def test_ten_sigkills_then_resume_equal_uninterrupted(
         try:
             if step > 5:
                 wait_for_done(out, target, proc)
-            time.sleep(rng.random() * 0.08)
+                time.sleep(rng.random() * 0.03)
+            else:  # during start-up or the walk, before any artifact is journaled
+                time.sleep(0.3 + rng.random() * 0.4)
         finally:
             proc.kill()
             proc.communicate(timeout=30)
