@@ -481,6 +481,7 @@ class Harvest:
             writer=writer,
             shard=cfg.shard,
             argv=public_argv(self.argv),
+            lock=True,  # a second run of this DIR and shard is refused (harvester.runlock)
         ) as store:
             self._store_opened = True
             await store.save_run_config(

@@ -78,6 +78,7 @@ from harvester.layout import (
     temp_path,
 )
 from harvester.models import ImageRef
+from harvester.runlock import acquire_run_lock, release_run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -494,6 +495,7 @@ class Store:
         self._journal: Journal | None = None
         self._pendings: list[PendingFile] = []
         self._dir_fd: int | None = None
+        self._lock_fd: int | None = None
         self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
         self._root_dev = -1
         self._error: StorageError | None = None
@@ -521,13 +523,16 @@ class Store:
         argv: Sequence[str] = (),
         sync: SyncMode = "auto",
         threads: int = 8,
+        lock: bool = False,
     ) -> AsyncIterator[Store]:
         """Prepare DIR, clean up after dead writers, load the journals, start the committer.
 
         Leaving the block commits everything queued (on an exception or cancellation: for at
         most ``DRAIN_TIMEOUT`` seconds), closes the journal and raises the StorageError that
         stopped the store, if any. ``shard`` ("K/N") and ``argv`` (already redacted) go into
-        this writer's "run" record.
+        this writer's "run" record. ``lock``: hold DIR's run lock for ``shard``
+        (:mod:`harvester.runlock`; a harvest run refuses to share DIR with another run of the
+        same shard). The store itself is safe with several writers either way.
         """
         out_dir = Path(out_dir)
         store = cls(
@@ -540,7 +545,7 @@ class Store:
             threads=threads,
         )
         try:
-            await anyio.to_thread.run_sync(store._open_sync, shard, list(argv))
+            await anyio.to_thread.run_sync(store._open_sync, shard, list(argv), lock)
         except BaseException:
             store._send.close()
             store._recv.close()
@@ -565,8 +570,14 @@ class Store:
         if store._error is not None:
             raise store._copy_error()
 
-    def _open_sync(self, shard: str | None, argv: list[str]) -> None:
+    def _open_sync(self, shard: str | None, argv: list[str], lock: bool = False) -> None:
         prepare_out_dir(self.out_dir)
+        if lock:
+            try:
+                # One run per DIR and shard: a second one is refused before it writes anything.
+                self._lock_fd = acquire_run_lock(self.out_dir, shard)
+            except OSError as exc:
+                raise storage_error(exc, f"output folder {self.out_dir}") from exc
         try:
             clean_stale_temps(self.out_dir, own_writer=self.writer)
             self.state = JournalState.load(self.out_dir)
@@ -590,6 +601,9 @@ class Store:
         except OSError as exc:
             self._close_sync()
             raise storage_error(exc, f"output folder {self.out_dir}") from exc
+        except BaseException:
+            self._close_sync()
+            raise
 
     def _close_sync(self) -> None:
         if self._journal is not None:
@@ -607,6 +621,8 @@ class Store:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        release_run_lock(self._lock_fd)  # last: nothing of this run is left to write
+        self._lock_fd = None
 
     async def _shutdown(self, drain_seconds: float | None) -> None:
         self._send.close()
