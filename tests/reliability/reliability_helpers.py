@@ -105,10 +105,17 @@ def content(out: Path, base_url: str) -> dict[str, str]:
 
 
 def every_file(out: Path) -> dict[str, bytes]:
-    """rel path -> bytes of every regular file under DIR (to prove nothing changed)."""
+    """rel path -> bytes of every regular file under DIR (to prove nothing changed).
+
+    ``locks/`` is left out: a run lock names its latest holder, it holds no data.
+    """
     if not out.exists():
         return {}
-    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in out.rglob("*")
+        if p.is_file() and p.relative_to(out).parts[0] != "locks"
+    }
 
 
 def temp_files(out: Path) -> list[Path]:
