@@ -18,6 +18,7 @@ by their timestamp ``t`` so that the order in which journals are read does not m
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -136,36 +137,45 @@ def _parse_lines(lines: list[bytes]) -> list[Any] | None:
     return parsed  # type: ignore[no-any-return]
 
 
-def _parse_slow(
-    lines: list[bytes], first_lineno: int
-) -> Iterator[tuple[int, dict[str, Any] | None, bytes]]:
-    """Line by line: (line number, record or None when garbled, raw line)."""
-    for offset, line in enumerate(lines):
-        if not line.strip(b"\x00 \t\r"):
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            rec = None
-        yield first_lineno + offset, rec if isinstance(rec, dict) else None, line
-
-
 def read_journal(path: Path) -> Iterator[dict[str, Any]]:
     """Records of one journal, complete lines only (see the module docstring)."""
+    return _read_from(path, _Mark())
+
+
+@dataclass
+class _Mark:
+    """Where a read of one journal starts and, once it is exhausted, where the next may resume.
+
+    ``offset``/``lines`` end after the last complete line, or before a garbled last line (which
+    the next read must see again: lines after it make it a garbled *middle* line, warned about).
+    """
+
+    offset: int = 0
+    lines: int = 0
+
+
+def _read_from(path: Path, mark: _Mark) -> Iterator[dict[str, Any]]:
+    """Records of ``path`` from ``mark``; advances ``mark`` when the generator is exhausted."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed in finally; generator keeps it open
     except FileNotFoundError:
         return
     try:
+        fh.seek(mark.offset)
         rest = b""
-        lineno = 0
+        lineno = mark.lines
+        consumed = mark.offset  # file offset of the first byte not yet split into lines
         pending_bad: tuple[int, bytes] | None = None
+        pending_at = (0, 0)  # (offset, lines before it) of the pending garbled line
         while True:
             chunk = fh.read(_CHUNK)
             if not chunk:
                 break
-            lines = (rest + chunk).split(b"\n")
+            data = rest + chunk
+            lines = data.split(b"\n")
             rest = lines.pop()  # after the last newline: incomplete (torn or still being written)
+            base = consumed
+            consumed += len(data) - len(rest)
             fast = _parse_lines(lines)
             if fast is not None:
                 if fast and pending_bad is not None:
@@ -173,18 +183,31 @@ def read_journal(path: Path) -> Iterator[dict[str, Any]]:
                     pending_bad = None
                 yield from fast
             else:
-                for number, rec, raw in _parse_slow(lines, lineno + 1):
+                at = base
+                for offset, line in enumerate(lines):
+                    line_at = at
+                    at += len(line) + 1
+                    if not line.strip(b"\x00 \t\r"):
+                        continue
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        rec = None
                     if pending_bad is not None:
                         _warn_garbled(path, pending_bad)
                         pending_bad = None
-                    if rec is None:
-                        pending_bad = (number, raw)
-                    else:
+                    if isinstance(rec, dict):
                         yield rec
+                    else:
+                        pending_bad = (lineno + offset + 1, line)
+                        pending_at = (line_at, lineno + offset)
             lineno += len(lines)
         if pending_bad is not None:
             # A garbled *last* complete line is the classic power-loss tail: tolerated quietly.
             logger.debug("ignoring garbled last line %d of journal %s", pending_bad[0], path)
+            mark.offset, mark.lines = pending_at
+        else:
+            mark.offset, mark.lines = consumed, lineno
         if rest.strip(b"\x00 \t\r"):
             logger.debug("ignoring incomplete last line of journal %s", path)
     finally:
@@ -225,59 +248,37 @@ class JournalState:
 
     @classmethod
     def load(cls, out_dir: Path) -> JournalState:
-        """Fold every journal of DIR. Reads journals only: no artifact file is touched."""
-        return cls.from_records(read_all(out_dir))
+        """Fold every journal of DIR. Reads journals only: no artifact file is touched.
+
+        The fold of the last DIR loaded is kept (one per process): loading the same DIR again
+        parses only what was appended since, provided every journal read before is still there
+        with the same bytes up to where it was read (checked with a hash; else a full reload).
+        A harvest loads DIR when it opens the store and again for index.csv at the end.
+        """
+        global _memo
+        folder = journals_dir(out_dir)
+        with _MEMO_LOCK:
+            memo = _memo if _memo is not None and _memo.folder == folder else None
+            _memo = None
+            paths = journal_files(out_dir)
+            if memo is not None and not memo.still_valid(paths):
+                memo = None
+            if memo is None:
+                memo = _Memo(folder)
+            for path in paths:
+                mark = memo.marks.setdefault(path.name, _Mark())
+                memo.fold.add(_read_from(path, mark), path.name)
+                memo.digests[path.name] = _prefix_digest(path, mark.offset)
+            state = memo.fold.state()
+            _memo = memo
+        return state
 
     @classmethod
     def from_records(cls, records: Iterable[dict[str, Any]]) -> JournalState:
         """Fold records given in any order (ties in ``t`` resolve in favour of the later one)."""
-        done: dict[Key, dict[str, Any]] = {}
-        failed: dict[Key, dict[str, Any]] = {}
-        invalid: dict[Key, dict[str, Any]] = {}
-        image_raw: dict[int, tuple[float, dict[str, Any]]] = {}
-        runs: list[dict[str, Any]] = []
-        kinds: dict[Any, Any] = {}
-        for rec in records:
-            kind = rec.get("rec")
-            try:
-                if kind == "done":
-                    # Share the few distinct strings of millions of records (memory).
-                    rec["rec"] = "done"
-                    rec["kind"] = kinds.setdefault(rec["kind"], rec["kind"])
-                    rec["run"] = kinds.setdefault(rec.get("run"), rec.get("run"))
-                    key = (rec["kind"], rec["id"])
-                    prev = done.get(key)
-                    if prev is None or rec["t"] >= prev["t"]:
-                        done[key] = rec
-                elif kind == "image":
-                    ref = rec["ref"]
-                    image_id = ref["image_id"]
-                    t = rec.get("t", 0.0)
-                    old = image_raw.get(image_id)
-                    if old is None or t >= old[0]:
-                        image_raw[image_id] = (t, ref)
-                elif kind == "failed":
-                    key = (rec["kind"], rec["id"])
-                    prev = failed.get(key)
-                    if prev is None or rec["t"] >= prev["t"]:
-                        failed[key] = rec
-                elif kind == "invalid":
-                    key = (rec["kind"], rec["id"])
-                    prev = invalid.get(key)
-                    if prev is None or rec["t"] >= prev["t"]:
-                        invalid[key] = rec
-                elif kind == "run":
-                    runs.append(dict(rec))
-            except (KeyError, TypeError) as exc:
-                logger.warning("skipping malformed journal record %r (%s)", rec, exc)
-        for key, inv in invalid.items():
-            rec_done = done.get(key)
-            if rec_done is not None and rec_done["t"] <= inv["t"]:
-                del done[key]
-        for key in [k for k in failed if k in done]:
-            del failed[key]
-        images = {i: ImageRef.from_json(ref) for i, (_, ref) in image_raw.items()}
-        return cls(done=done, failed=failed, images=images, invalid=invalid, runs=runs)
+        fold = _Fold()
+        fold.add(records)
+        return fold.state()
 
     def is_done(self, kind: str, object_id: int) -> bool:
         """True when ``(kind, object_id)`` is journaled done and not invalidated since."""
@@ -303,3 +304,132 @@ class JournalState:
             self.done.pop(key, None)
         elif kind == "run":
             self.runs.append(dict(rec))
+
+
+class _Fold:
+    """Every journal record folded, before invalid records and done artifacts prune it.
+
+    Kept unpruned so that more records can be folded in later (see :meth:`JournalState.load`);
+    :meth:`state` derives a :class:`JournalState` with fresh containers each time. Each kept
+    record remembers its journal's name: ``JournalState.load`` of the whole DIR reads journals
+    in name order with ties in ``t`` going to the later record, so (t, journal name) decides
+    here, which gives the same result whatever order the records arrive in.
+    """
+
+    def __init__(self) -> None:
+        self.done: dict[Key, dict[str, Any]] = {}
+        self.failed: dict[Key, dict[str, Any]] = {}
+        self.invalid: dict[Key, dict[str, Any]] = {}
+        self.images: dict[int, tuple[float, ImageRef]] = {}
+        self.source: dict[tuple[str, Any], str] = {}  # (record type, key) -> journal name
+        self.runs: dict[str, list[dict[str, Any]]] = {}  # journal name -> its run records
+        self.kinds: dict[Any, Any] = {}
+
+    def add(self, records: Iterable[dict[str, Any]], source: str = "") -> None:
+        """Fold ``records`` of journal ``source`` in (a tie in ``t`` goes to the later one)."""
+        done, failed, invalid, images = self.done, self.failed, self.invalid, self.images
+        kinds, sources = self.kinds, self.source
+        runs = self.runs.setdefault(source, [])
+        for rec in records:
+            kind = rec.get("rec")
+            try:
+                if kind == "done":
+                    # Share the few distinct strings of millions of records (memory).
+                    rec["rec"] = "done"
+                    rec["kind"] = kinds.setdefault(rec["kind"], rec["kind"])
+                    rec["run"] = kinds.setdefault(rec.get("run"), rec.get("run"))
+                    key = (rec["kind"], rec["id"])
+                    prev = done.get(key)
+                    if prev is None or _newer(rec["t"], source, prev["t"], sources, "d", key):
+                        done[key] = rec
+                        sources["d", key] = source
+                elif kind == "image":
+                    ref = rec["ref"]
+                    image_id = ref["image_id"]
+                    t = rec.get("t", 0.0)
+                    old = images.get(image_id)
+                    if old is None or _newer(t, source, old[0], sources, "i", image_id):
+                        images[image_id] = (t, ImageRef.from_json(ref))
+                        sources["i", image_id] = source
+                elif kind == "failed":
+                    key = (rec["kind"], rec["id"])
+                    prev = failed.get(key)
+                    if prev is None or _newer(rec["t"], source, prev["t"], sources, "f", key):
+                        failed[key] = rec
+                        sources["f", key] = source
+                elif kind == "invalid":
+                    key = (rec["kind"], rec["id"])
+                    prev = invalid.get(key)
+                    if prev is None or _newer(rec["t"], source, prev["t"], sources, "v", key):
+                        invalid[key] = rec
+                        sources["v", key] = source
+                elif kind == "run":
+                    runs.append(dict(rec))
+            except (KeyError, TypeError) as exc:
+                logger.warning("skipping malformed journal record %r (%s)", rec, exc)
+
+    def state(self) -> JournalState:
+        """The folded state: done minus what a later invalid record voids; failures not done."""
+        done = dict(self.done)
+        for key, inv in self.invalid.items():
+            rec_done = done.get(key)
+            if rec_done is not None and rec_done["t"] <= inv["t"]:
+                del done[key]
+        failed = {key: rec for key, rec in self.failed.items() if key not in done}
+        return JournalState(
+            done=done,
+            failed=failed,
+            images={image_id: ref for image_id, (_, ref) in self.images.items()},
+            invalid=dict(self.invalid),
+            runs=[dict(run) for name in sorted(self.runs) for run in self.runs[name]],
+        )
+
+
+def _newer(
+    t: Any, source: str, prev_t: Any, sources: dict[tuple[str, Any], str], kind: str, key: Any
+) -> bool:
+    """Does a record (t, source) replace the kept one? Ties in t: the later journal name wins."""
+    if t != prev_t:
+        return bool(t > prev_t)
+    return source >= sources.get((kind, key), "")
+
+
+@dataclass
+class _Memo:
+    """The fold of one DIR's journals and how far each journal was read."""
+
+    folder: Path
+    fold: _Fold = field(default_factory=_Fold)
+    marks: dict[str, _Mark] = field(default_factory=dict)
+    digests: dict[str, bytes] = field(default_factory=dict)
+
+    def still_valid(self, paths: Sequence[Path]) -> bool:
+        """True when every journal read before is present with the same bytes as read."""
+        names = {path.name for path in paths}
+        if not names.issuperset(self.marks):
+            return False
+        return all(
+            _prefix_digest(self.folder / name, mark.offset) == self.digests.get(name)
+            for name, mark in self.marks.items()
+        )
+
+
+_MEMO_LOCK = threading.Lock()
+_memo: _Memo | None = None
+
+
+def _prefix_digest(path: Path, length: int) -> bytes:
+    """Hash of the first ``length`` bytes of ``path`` (b"" when it is shorter or missing)."""
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as fh:
+            left = length
+            while left > 0:
+                block = fh.read(min(left, _CHUNK))
+                if not block:
+                    return b""
+                digest.update(block)
+                left -= len(block)
+    except OSError:
+        return b""
+    return digest.digest()
