@@ -360,7 +360,16 @@ class Fetcher:
             out_dir=self.settings.out_dir,
             max_plane=self.settings.max_plane,
         )
-        self._count_done(Artifact.STACK.value, 0)
+        # harvest_stack has flushed: the journaled record knows the file's size.
+        record = self.store.state.done.get((Artifact.STACK.value, ref.image_id)) or {}
+        size = record.get("size")
+        if not isinstance(size, int):
+            rel = artifact_path(ref.image_id, Artifact.STACK)
+            try:
+                size = (await anyio.Path(self.settings.out_dir / rel).stat()).st_size
+            except OSError:
+                size = 0
+        self._count_done(Artifact.STACK.value, size)
 
     async def _put(self, image_id: int, artifact: Artifact, body: bytes) -> None:
         rel = artifact_path(image_id, artifact, self.settings.render_format)
