@@ -212,6 +212,22 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def refuse_targets_with_plan(args: argparse.Namespace) -> None:
+    """A plan fixes the images: targets beside ``--from-plan`` would be silently ignored."""
+    from harvester.errors import UsageError
+
+    if getattr(args, "from_plan", None) is None:
+        return
+    given = [flag for flag, dest, _text in TARGET_FLAGS if getattr(args, dest, None)]
+    if getattr(args, "ids_from", None) is not None:
+        given.append("--ids-from")
+    if given:
+        raise UsageError(
+            f"--from-plan harvests the plan's images; {'/'.join(given)} cannot be added "
+            "(plan them with `harvester plan`, or drop --from-plan)"
+        )
+
+
 def run_harvest_command(args: argparse.Namespace) -> int:
     """``harvester harvest``."""
     import anyio
@@ -221,6 +237,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     from harvester.pipeline import run_harvest
     from harvester.progress import Progress
 
+    refuse_targets_with_plan(args)
     cfg = resolve(args.config, overrides_from_args(args))
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True

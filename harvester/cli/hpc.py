@@ -15,7 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harvester.cli.harvest import add_selection_flags, selection_argv, selection_overrides
+from harvester.cli.harvest import (
+    add_selection_flags,
+    refuse_targets_with_plan,
+    selection_argv,
+    selection_overrides,
+)
 from harvester.errors import UsageError
 
 TARGET_FLAGS = (
@@ -156,6 +161,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     from harvester.slurm import SlurmJob, follow_text, submit, write_scripts
 
     # Validate everything the tasks will see, now rather than N times in the queue.
+    refuse_targets_with_plan(args)
     config = resolve(args.config, _overrides(args))
     out = Path(args.out).resolve()
     rate = parse_rate(args.rate) if args.rate is not None else config.rate

@@ -70,6 +70,9 @@ def assert_one_error(err: str, *needles: str) -> None:
         (["harvest", "--screen", "1", "--out", "D", "--timeout", "soon"], "soon"),
         (["harvest", "--screen", "1", "--out", "D", "--window", "wide"], "wide"),
         (["frobnicate"], "frobnicate"),
+        (["harvest", "--from-plan", "P", "--screen", "2302", "--out", "D"], "--screen"),
+        (["harvest", "--from-plan", "P", "--ids-from", "i.txt", "--out", "D"], "--from-plan"),
+        (["slurm", "--from-plan", "P", "--plate", "1", "--out", "D", "--tasks", "2"], "--plate"),
     ],
 )
 def test_usage_errors(
