@@ -90,6 +90,18 @@ def _first_meaningful(group: BaseExceptionGroup[BaseException]) -> BaseException
     return leaves[0] if leaves else group
 
 
+def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
+    """``interrupted`` plus, for a harvest, the (redacted) command that resumes it."""
+    if getattr(args, "command", None) != "harvest":
+        return "interrupted"
+    from harvester.cli.harvest import _resume_command
+
+    return (
+        "interrupted: every finished file is kept and journaled; "
+        f"resume with: {_resume_command(argv)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``harvester`` command; returns the process exit code."""
     from harvester.errors import HarvesterError, StorageError
@@ -114,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             raise _first_meaningful(group) from group
         return int(code) if code is not None else EXIT_OK
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        # Interrupted before the harvest's own handler took over (probe, early
+        # walk): nothing is lost either, so say how to resume all the same.
+        print(_interrupted_line(args, args_list), file=sys.stderr)
         return EXIT_INTERRUPTED
     except HarvesterError as exc:
         if debug or getattr(args, "debug", False):

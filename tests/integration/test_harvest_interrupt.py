@@ -119,3 +119,31 @@ def test_ctrl_c_exits_130_and_resumes(
     assert summary.exit_code == 0
     assert summary.skipped >= kept - 20  # study records are not per-image artifacts
     assert_same_as_reference(out, emu.base_url, reference)
+
+
+def test_ctrl_c_during_probe_prints_redacted_resume_line(tmp_path: Path) -> None:
+    """SIGINT while the server probe is still waiting: exit 130 and the resume line, no secret."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.settimeout(30)
+        port = listener.getsockname()[1]
+        base = f"http://bob:PASSW0RD@127.0.0.1:{port}/?bsession=SECRET"
+        proc = start_cli(*cli_args(base, tmp_path / "early"))
+        try:
+            conn, _addr = listener.accept()  # the probe is connected and waits for an answer
+            with conn:
+                time.sleep(0.2)
+                proc.send_signal(signal.SIGINT)
+                _stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "resume with: harvester harvest" in stderr
+    assert f"127.0.0.1:{port}" in stderr
+    assert "PASSW0RD" not in stderr and "SECRET" not in stderr
+    assert "Traceback" not in stderr
