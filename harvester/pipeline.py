@@ -204,7 +204,8 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
     settings = client_settings(
         cfg, max_retries=min(cfg.max_retries, 1), timeout=min(cfg.timeout, 15.0)
     )
-    shown = settings.base_url.partition("?")[0]  # a base-URL query may hold a session key
+    # A base-URL query may hold a session key, the authority a password.
+    shown = redact_url(settings.base_url.partition("?")[0])
     hint = "check --base-url (e.g. https://idr.openmicroscopy.org)"
     shared = share_limits_of.limiter if share_limits_of is not None else None
     async with Client(settings, limiter=shared) as client:

@@ -161,6 +161,39 @@ def test_unreachable_host(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://bob:PASSW0RD@127.0.0.1:9",
+        "http://127.0.0.1:9/?bsession=PASSW0RD",
+        "http://bob:PASSW0RD@127.0.0.1:9/?bsession=PASSW0RD",
+    ],
+)
+def test_probe_errors_hide_credentials(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    base_url: str,
+) -> None:
+    """'cannot reach' and 'not OMERO' errors name the server without password or session key."""
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"),
+        "--base-url", base_url, "--timeout", "2",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "cannot reach", "127.0.0.1:9")
+    assert "PASSW0RD" not in err
+    emu = make_emulator(app=ScriptedApp((200, b"<html>Welcome</html>", "text/html")))
+    secret_url = base_url.replace("127.0.0.1:9", emu.base_url.removeprefix("http://"))
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"),
+        "--base-url", secret_url, "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "not look like an OMERO", emu.base_url.removeprefix("http://"))
+    assert "PASSW0RD" not in err
+
+
+@pytest.mark.parametrize(
     ("root", "needle"),
     [
         ((200, b"<html><body>Welcome</body></html>", "text/html"), "not look like an OMERO"),
