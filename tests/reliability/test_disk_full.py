@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,8 +18,10 @@ from reliability_helpers import (
     assert_one_line_error,
     assert_verify_clean,
     cli,
+    cli_env,
     content,
     done_counts,
+    every_file,
     harvest_args,
     temp_files,
 )
@@ -67,7 +71,7 @@ def test_disk_full_clear_error_nothing_lost_rerun_completes(
     full = cli(*argv)
     assert full.returncode in (1, 2), full.stderr
     error = assert_one_line_error(full.stderr, "disk full")
-    assert "images/" in error or "journals/" in error, error  # names what it was writing
+    assert error.split("while writing ")[1].startswith(("images/", "study/", "journals/")), error
     kept = done_counts(out)  # every recorded file still has its size and sha256
     assert sum(kept.values()) > 0, "the disk filled before anything was recorded"
     assert temp_files(out) == []
@@ -78,4 +82,42 @@ def test_disk_full_clear_error_nothing_lost_rerun_completes(
     assert rerun.returncode == 0, rerun.stderr
     assert content(out, emu.base_url) == content(reference.out, reference.base_url)
     assert_artifacts_recorded_once(out, DEMO_IMAGES)
+    assert temp_files(out) == []
+
+
+def test_file_size_limit_clear_error_then_rerun(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """RLIMIT_FSIZE (no root needed): the first file over the limit stops the run with one
+    'error:' line naming it, exit 1, no traceback; what was recorded verifies clean, no temp
+    file is left, and the same command without the limit completes."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "harvest"
+    argv = harvest_args(emu.base_url, out, "--project", str(DEMO_PROJECT), rate="none")
+    first = cli(*argv, "--artifacts", "thumbnail,metadata")  # recorded before the limit
+    assert first.returncode == 0, first.stderr
+    recorded = every_file(out / "images")
+
+    def limit() -> None:  # renders are ~20 KB; thumbnails and JSON fit under 8 KB
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8000, 8000))
+
+    limited = subprocess.run(
+        [sys.executable, "-m", "harvester", *argv],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        preexec_fn=limit,
+        timeout=120,
+        check=False,
+    )
+    assert limited.returncode == 1, limited.stderr
+    assert_one_line_error(limited.stderr, "file too large", "images/")
+    assert sum(done_counts(out).values()) >= 16
+    changed = [k for k, v in recorded.items() if every_file(out / "images").get(k) != v]
+    assert changed == []
+    assert temp_files(out) == []
+    assert_verify_clean(out)
+    rerun = cli(*argv)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_artifacts_recorded_once(out, 8)
     assert temp_files(out) == []
