@@ -49,6 +49,8 @@ class VerifyReport:
     ok: int = 0
     bytes: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: Marked invalid by an earlier verify and not refetched since (still not usable).
+    awaiting: list[Problem] = field(default_factory=list)
     journal: str | None = None
 
     @property
@@ -68,6 +70,7 @@ class VerifyReport:
             "missing": len(self.missing),
             "damaged": len(self.damaged),
             "problems": [asdict(p) for p in self.problems],
+            "awaiting_refetch": [asdict(p) for p in self.awaiting],
             "journal": self.journal,
         }
 
@@ -78,10 +81,13 @@ class VerifyReport:
     def format_text(self) -> str:
         """Human-readable summary: one line per problem, then the totals."""
         lines = [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.problems]
+        lines += [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.awaiting]
         lines.append(
             f"checked {self.checked} files ({self.bytes:,} bytes): {self.ok} ok, "
             f"{len(self.damaged)} damaged, {len(self.missing)} missing"
         )
+        if self.awaiting:
+            lines.append(f"{len(self.awaiting)} marked damaged, awaiting refetch by harvest")
         return "\n".join(lines)
 
 
@@ -175,6 +181,19 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
     state = JournalState.load(out_dir)
     report = VerifyReport()
     records = [state.done[key] for key in sorted(state.done)]
+    # Marked invalid earlier and not done again since: the bad file may still be on
+    # disk, so it is neither ok nor freshly damaged, but it is still a problem.
+    for key in sorted(k for k in state.invalid if k not in state.done):
+        inv = state.invalid[key]
+        report.awaiting.append(
+            Problem(
+                inv["kind"],
+                inv["id"],
+                str(inv.get("path", "")),
+                "awaiting refetch",
+                str(inv.get("reason", "marked damaged by verify")),
+            )
+        )
     invalid: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="verify") as pool:
         results = pool.map(lambda rec: _check_record(out_dir, rec), records)

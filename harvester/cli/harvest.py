@@ -380,9 +380,10 @@ def run_verify_command(args: argparse.Namespace) -> int:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))
     else:
         print(_as_text(report))
-    if report.problems:
+    awaiting = len(getattr(report, "awaiting", ()))
+    if report.problems or awaiting:
         print(
-            f"{len(report.problems)} damaged or missing files: "
+            f"{len(report.problems) + awaiting} damaged or missing files: "
             f"run the same harvest again to refetch exactly those"
         )
         return 1

@@ -132,3 +132,25 @@ def test_unreadable_path_is_damaged_not_a_crash(tmp_path: Path) -> None:
     target.mkdir()
     (problem,) = verify(tmp_path).problems
     assert problem.status == "damaged" and problem.kind == "imgdata"
+
+
+def test_second_verify_still_reports_files_awaiting_refetch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second verify before any harvest reports the marked files and exits 1; after it, 0."""
+    from harvester.cli import main
+
+    anyio.run(harvest, tmp_path)
+    state = JournalState.load(tmp_path)
+    (tmp_path / state.done[("thumbnail", 1)]["path"]).write_bytes(b"not a jpeg")
+    assert main(["verify", str(tmp_path)]) == 1
+    assert "1 damaged" in capsys.readouterr().out
+    again = verify(tmp_path)
+    assert not again.problems
+    assert [(p.kind, p.id) for p in again.awaiting] == [("thumbnail", 1)]
+    assert main(["verify", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "1 marked damaged, awaiting refetch by harvest" in out
+    assert anyio.run(harvest, tmp_path) == 1
+    assert main(["verify", str(tmp_path)]) == 0
+    assert "awaiting" not in capsys.readouterr().out
