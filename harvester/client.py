@@ -1236,8 +1236,15 @@ def _is_tls_failure(exc: BaseException) -> bool:
 
 
 def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
-    """The server's own short explanation (a JSON ``message``), if any."""
+    """The server's own short explanation (a JSON ``message`` or a short plain text), if any.
+
+    IDR's image-region microservice explains a 400 in a text/plain body
+    (``Requested shape ... > max plane size 3192 * 3192``): that is the reason.
+    """
     content_type = response.headers.get("content-type", "")
+    if _media_type(content_type) == "text/plain" and 0 < len(response.body) <= 2048:
+        text = " ".join(response.body.decode("utf-8", "replace").split())
+        return ": " + _scrub(text[:200], secrets) if text else ""
     if "json" not in content_type or len(response.body) > 65536:
         return ""
     try:

@@ -165,6 +165,15 @@ async def test_json_error_message_from_server_is_in_reason(server: Any) -> None:
     assert "Traceback" not in error.reason
 
 
+async def test_plain_text_error_from_server_is_in_reason(server: Any) -> None:
+    """A 400 with a text/plain explanation (IDR's microservice) keeps the server's words."""
+    body = b"Requested shape [1, 1, 1, 6000, 8000] > max plane size 3192 * 3192"
+    reply = server.Reply(status=400, body=body, content_type="text/plain")
+    error = await fails(server, reply, Expect.JPEG)
+    assert isinstance(error, PermanentError) and error.status == 400
+    assert error.reason.endswith(": " + body.decode())
+
+
 async def test_overload_answer_carries_retry_after(server: Any) -> None:
     """A 503 with Retry-After: 7 carries retry_after=7 and the overload flag."""
     reply = server.Reply(
