@@ -37,6 +37,7 @@ from harvester.client import Client, Expect, Fetched
 from harvester.errors import FetchError, InvalidBodyError, PermanentError
 from harvester.models import Artifact, ImageRef
 from harvester.store import Store
+from harvester.window import WindowError, choose_windows
 
 logger = logging.getLogger(__name__)
 
@@ -164,11 +165,28 @@ def check_metadata(image_id: int) -> Callable[[Fetched], None]:
     return check
 
 
-def _hex_color(value: object) -> str:
-    text = str(value or "FFFFFF").lstrip("#").upper()
-    if re.fullmatch(r"[0-9A-F]{6}", text):
-        return text
-    return "FFFFFF"
+def render_channels(imgdata: dict[str, Any]) -> list[urls.ChannelSpec]:
+    """Every channel's saved window and colour, read by :mod:`harvester.window`.
+
+    The same reading as the ``stack`` artifact's ``--window rendering``, so
+    both artifacts agree on what imgData means; only the active flag is
+    render-specific. :class:`PermanentError` when imgData has no windows.
+    """
+    try:
+        windows = choose_windows(imgdata, "rendering")
+    except WindowError as exc:
+        raise PermanentError(f"render: {exc}") from exc
+    raw = imgdata.get("channels") or []
+    return [
+        urls.ChannelSpec(
+            index=w.index + 1,
+            active=bool(raw[w.index].get("active", True)),
+            start=w.start,
+            end=w.end,
+            color=w.color,
+        )
+        for w in windows
+    ]
 
 
 def render_path_from_imgdata(
@@ -180,25 +198,17 @@ def render_path_from_imgdata(
     so the request means the same thing on OMERO.web and on IDR's
     image-region microservice, and the URL depends only on imgData.
     """
+    model, z, t = render_plane_of(imgdata)
+    return urls.render_image(image_id, z, t, render_channels(imgdata), model, quality, fmt)
+
+
+def render_plane_of(imgdata: dict[str, Any]) -> tuple[str, int, int]:
+    """(model ``c``/``g``, default z, default t) of imgData's rendering settings."""
     rdefs = imgdata.get("rdefs") or {}
-    channels: list[urls.ChannelSpec] = []
-    for index, channel in enumerate(imgdata.get("channels") or [], start=1):
-        window = channel.get("window") or {}
-        start = float(window.get("start", window.get("min", 0.0)))
-        end = float(window.get("end", window.get("max", 255.0)))
-        channels.append(
-            urls.ChannelSpec(
-                index=index,
-                active=bool(channel.get("active", True)),
-                start=start,
-                end=end,
-                color=_hex_color(channel.get("color")),
-            )
-        )
     model = "g" if str(rdefs.get("model", "color")).lower().startswith("g") else "c"
     z = int(rdefs.get("defaultZ", 0) or 0)
     t = int(rdefs.get("defaultT", 0) or 0)
-    return urls.render_image(image_id, z, t, channels, model, quality, fmt)
+    return model, z, t
 
 
 class Fetcher:

@@ -141,7 +141,8 @@ def _pair(window: Mapping[str, Any], low: str, high: str, index: int) -> tuple[f
 
 
 def _color(value: object) -> str:
-    text = str(value or "FFFFFF").upper()
+    """``RRGGBB`` upper case (a leading ``#`` dropped); white when not a colour."""
+    text = str(value or "FFFFFF").lstrip("#").upper()
     if len(text) != 6 or any(ch not in "0123456789ABCDEF" for ch in text):
         return "FFFFFF"
     return text

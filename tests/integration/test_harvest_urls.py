@@ -46,6 +46,22 @@ def test_greyscale_model() -> None:
     assert "&m=g&" in render_path_from_imgdata(1, data, 0.9)
 
 
+def test_render_and_stack_read_windows_and_colours_alike() -> None:
+    """The render URL uses window.py's reading of imgData: '#' colours, widened empty windows."""
+    from harvester.window import choose_windows
+
+    data = dict(
+        IMGDATA,
+        channels=[
+            {"color": "#00ff00", "active": True, "window": {"start": 7.0, "end": 7.0}},
+            {"color": "FF0000", "active": False, "window": {"start": 0.1, "end": 65535.0}},
+        ],
+    )
+    windows = choose_windows(data, "rendering")
+    assert [(w.color, w.text) for w in windows] == [("00FF00", "7:8"), ("FF0000", "0.1:65535")]
+    assert "?c=1%7C7:8$00FF00,-2%7C0.1:65535$FF0000&" in render_path_from_imgdata(1, data, 0.9)
+
+
 def test_thumbnail_default_size_is_the_cached_url() -> None:
     """Size 96 uses the unsized URL (IDR's cached thumbnail), others put the size in the path."""
     assert urls.thumbnail(5) == "webgateway/render_thumbnail/5/"
