@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 import anyio
 from anyio.abc import ObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from harvester import urls
 from harvester.client import Client, Expect, Fetched
@@ -221,6 +222,7 @@ class Walker:
         self.client = client
         self.labels = labels
         self.send = send
+        self._send_nowait = send.send_nowait if isinstance(send, MemoryObjectSendStream) else None
         self.study = study
         self.keep = keep
         self.on_image = on_image
@@ -256,7 +258,13 @@ class Walker:
         if self.keep is not None and not self.keep(ref.image_id):
             self.stats.out_of_shard += 1
             return
-        await self.send.send(ref)
+        if self._send_nowait is None:
+            await self.send.send(ref)
+        else:  # no checkpoint while the queue has room (anyio's send() checkpoints every item)
+            try:
+                self._send_nowait(ref)
+            except anyio.WouldBlock:
+                await self.send.send(ref)
         self.stats.images += 1
         if self.on_image is not None:
             self.on_image(ref)
