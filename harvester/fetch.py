@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -36,10 +36,25 @@ from harvester import layout, urls
 from harvester.client import Client, Expect, Fetched
 from harvester.errors import FetchError, InvalidBodyError, PermanentError
 from harvester.models import Artifact, ImageRef
+from harvester.planes import (
+    DEFAULT_MAX_PLANE,
+    DEFAULT_MAX_TILE,
+    PlaneError,
+    Region,
+    probe_size,
+    region_grid,
+    stitch_rgb,
+)
 from harvester.store import Store
 from harvester.window import WindowError, choose_windows
 
+if TYPE_CHECKING:
+    from harvester.stack import RenderLimits
+
 logger = logging.getLogger(__name__)
+
+#: Regions of one big render in flight at once (the client's limits still apply).
+RENDER_REGION_CONCURRENCY = 4
 
 #: Order of work within one image: imgdata first (render and stack need it).
 FETCH_ORDER = (
@@ -298,16 +313,7 @@ class Fetcher:
                     if imgdata is None:
                         await self._needs_imgdata(ref.image_id, kind, imgdata_error)
                         continue
-                    fmt = self.settings.render_format
-                    await self._simple(
-                        ref.image_id,
-                        artifact,
-                        render_path_from_imgdata(
-                            ref.image_id, imgdata, self.settings.render_quality, fmt
-                        ),
-                        Expect.PNG if fmt == "png" else Expect.JPEG,
-                        None,
-                    )
+                    await self._render(ref.image_id, imgdata)
                 elif artifact is Artifact.STACK:
                     if imgdata is None:
                         await self._needs_imgdata(ref.image_id, kind, imgdata_error)
@@ -357,6 +363,90 @@ class Fetcher:
     ) -> None:
         fetched = await self.client.get(path, expect, check)
         await self._put(image_id, artifact, fetched.body)
+
+    async def _render(self, image_id: int, imgdata: dict[str, Any]) -> None:
+        """The default plane as one image; planes bigger than the server renders at
+        once (IDR's microservice: 3192 px) are fetched as regions and stitched."""
+        fmt = self.settings.render_format
+        quality = self.settings.render_quality
+        size = imgdata.get("size") if isinstance(imgdata.get("size"), dict) else {}
+        assert isinstance(size, dict)
+        width, height = int(size.get("width") or 0), int(size.get("height") or 0)
+        regions: list[Region] | None = None
+        if max(width, height) > (self.settings.max_plane or DEFAULT_MAX_PLANE):
+            limits = await self._render_limits(image_id)
+            regions = region_grid(width, height, limits.max_plane, limits.max_tile)
+        if regions is None:
+            await self._simple(
+                image_id,
+                Artifact.RENDER,
+                render_path_from_imgdata(image_id, imgdata, quality, fmt),
+                Expect.PNG if fmt == "png" else Expect.JPEG,
+                None,
+            )
+            return
+        model, z, t = render_plane_of(imgdata)
+        channels = render_channels(imgdata)
+        paths = [
+            urls.render_plane_region(
+                image_id, z, t, channels, model, (r.x, r.y, r.width, r.height), "png"
+            )
+            for r in regions
+        ]
+        bodies = await self._get_all(paths, regions)
+        try:
+            body = await anyio.to_thread.run_sync(
+                stitch_rgb, (width, height), list(zip(regions, bodies, strict=True)), fmt, quality
+            )
+        except (PlaneError, OSError) as exc:
+            raise InvalidBodyError(f"render of image {image_id}: {exc}", url=paths[0]) from exc
+        await self._put(image_id, Artifact.RENDER, body)
+
+    async def _render_limits(self, image_id: int) -> RenderLimits:
+        """The configured ``max_plane``, else what the server advertises (stack.py's discovery)."""
+        from harvester.stack import RenderLimits, discover_limits  # late: heavy module
+
+        if self.settings.max_plane is not None:
+            return RenderLimits(self.settings.max_plane, DEFAULT_MAX_TILE, "config")
+        return await discover_limits(self.client, image_id)
+
+    async def _get_all(self, paths: list[str], regions: list[Region]) -> list[bytes]:
+        """Fetch region images a few at a time; the first failure is raised."""
+        bodies: list[bytes] = [b""] * len(paths)
+        errors: list[FetchError] = []
+        todo = iter(range(len(paths)))
+
+        def check_size(region: Region) -> Callable[[Fetched], None]:
+            def check(fetched: Fetched) -> None:
+                try:
+                    got = probe_size(fetched.body)
+                except PlaneError as exc:
+                    raise InvalidBodyError(str(exc), url=fetched.url) from exc
+                if got != (region.width, region.height):
+                    raise InvalidBodyError(
+                        f"rendered region is {got[0]}x{got[1]}, "
+                        f"expected {region.width}x{region.height}",
+                        url=fetched.url,
+                    )
+
+            return check
+
+        async def worker(scope: anyio.CancelScope) -> None:
+            for i in todo:
+                try:
+                    fetched = await self.client.get(paths[i], Expect.IMAGE, check_size(regions[i]))
+                except FetchError as exc:
+                    errors.append(exc)
+                    scope.cancel()
+                    return
+                bodies[i] = fetched.body
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(RENDER_REGION_CONCURRENCY, len(paths))):
+                tg.start_soon(worker, tg.cancel_scope)
+        if errors:
+            raise errors[0]
+        return bodies
 
     async def _stack(self, ref: ImageRef, imgdata: dict[str, Any]) -> None:
         from harvester.stack import harvest_stack  # imported late: optional heavy module

@@ -328,6 +328,35 @@ def read_plane(
     return plane
 
 
+def stitch_rgb(
+    size: tuple[int, int],
+    tiles: Sequence[tuple[Region, bytes]],
+    fmt: str = "jpeg",
+    quality: float = 0.9,
+) -> bytes:
+    """Reassemble rendered regions (PNG/JPEG) into one RGB image of ``size`` = (w, h).
+
+    The ``render`` artifact of a plane larger than the server renders at once
+    is asked as :func:`region_grid` regions and encoded here: JPEG at
+    ``quality`` (0-1] or PNG. Each region must have exactly its asked size.
+    """
+    canvas = Image.new("RGB", size)
+    for region, body in tiles:
+        image_format(body)
+        with Image.open(io.BytesIO(body)) as tile:
+            if tile.size != (region.width, region.height):
+                raise PlaneError(
+                    f"rendered region is {tile.size}, expected {(region.width, region.height)}"
+                )
+            canvas.paste(tile.convert("RGB"), (region.x, region.y))
+    out = io.BytesIO()
+    if fmt == "png":
+        canvas.save(out, "PNG")
+    else:
+        canvas.save(out, "JPEG", quality=max(1, min(100, round(quality * 100))))
+    return out.getvalue()
+
+
 def pyramid_shapes(size_y: int, size_x: int, levels: int) -> list[tuple[int, int]]:
     """(height, width) of each pyramid level; each level halves both sides."""
     shapes = [(size_y, size_x)]

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from harvest_helpers import DEMO_IMAGES, Reference, content, harvest, temp_files
 from PIL import Image
 
+from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import (
     DEMO_IMAGE_ID,
@@ -312,3 +316,71 @@ def test_no_labels_skips_annotation_requests(tmp_path: Path, emulator: EmulatorT
     assert summary.exit_code == 0
     assert "webclient_api_annotations" not in emulator.stats()["by_route"]
     assert len(read_index(tmp_path / "nolabels")) == 2
+
+
+def _render_truth(emu: EmulatorThread, image_id: int, out: Path) -> tuple[Any, Any]:
+    """(our stored render, the emulator's ground truth of imgData's default rendering)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from harvester.emulator.render import render_plane
+    from harvester.fetch import render_path_from_imgdata
+
+    imgdata = json.loads(next((out / "images").rglob(f"{image_id}.imgdata.json")).read_bytes())
+    query = parse_qs(urlsplit(render_path_from_imgdata(image_id, imgdata, 0.9)).query)
+    image = emu.app.site.catalogue.image(image_id)  # type: ignore[attr-defined]
+    rdefs = imgdata["rdefs"]
+    truth = render_plane(
+        image, rdefs["defaultZ"], rdefs["defaultT"], unquote(query["c"][0]), query["m"][0]
+    )
+    with Image.open(next((out / "images").rglob(f"{image_id}.render.jpg"))) as stored:
+        assert stored.format == "JPEG"
+        got = np.asarray(stored.convert("RGB"), dtype=np.int16)
+    return got, truth.astype(np.int16)
+
+
+def test_render_of_a_plane_over_the_limit_is_stitched_from_regions(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Over max_plane, render is fetched as regions and stitched into one JPEG of the plane."""
+    from harvester.emulator.catalogue import TILED_SMALL_IMAGE_ID
+    from harvester.fetch import render_path_from_imgdata
+
+    emu = make_emulator(preset="tiled", mode="microservice")
+    out = tmp_path / "render"
+    summary = harvest(
+        emu.base_url,
+        out,
+        images=(TILED_SMALL_IMAGE_ID,),
+        artifacts=("render", "imgdata"),
+        max_plane=300,
+    )
+    assert summary.exit_code == 0, summary.failures
+    got, truth = _render_truth(emu, TILED_SMALL_IMAGE_ID, out)
+    assert got.shape == truth.shape == (512, 512, 3)
+    # As close to the truth as the server's own whole-plane JPEG at the same quality.
+    imgdata = json.loads(next((out / "images").rglob("*.imgdata.json")).read_bytes())
+    whole = httpx.get(
+        emu.base_url + "/" + render_path_from_imgdata(TILED_SMALL_IMAGE_ID, imgdata, 0.9)
+    )
+    with Image.open(io.BytesIO(whole.content)) as direct:
+        server_error = np.abs(np.asarray(direct.convert("RGB"), dtype=np.int16) - truth).mean()
+    assert float(np.abs(got - truth).mean()) <= float(server_error) + 0.5
+    routes = emu.stats()["by_route"]
+    assert sum(sum(v.values()) for k, v in routes.items() if "region" in k) == 4
+
+
+@pytest.mark.slow
+def test_render_of_an_8000_px_image_on_the_microservice(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """IDR's microservice refuses planes over 3192 px: the render is still made (regions)."""
+    from harvester.emulator.catalogue import TILED_IMAGE_ID, TILED_PROJECT_ID
+
+    emu = make_emulator(preset="tiled", mode="microservice")
+    out = tmp_path / "tiled"
+    code = main(["harvest", "--base-url", emu.base_url, "--project", str(TILED_PROJECT_ID),
+                 "--rate", "none", "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    got, truth = _render_truth(emu, TILED_IMAGE_ID, out)
+    assert got.shape == truth.shape == (6000, 8000, 3)
+    assert float(np.abs(got - truth).mean()) < 8.0  # JPEG q=0.9 of a noisy colour image
