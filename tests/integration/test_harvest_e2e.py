@@ -384,3 +384,26 @@ def test_render_of_an_8000_px_image_on_the_microservice(
     got, truth = _render_truth(emu, TILED_IMAGE_ID, out)
     assert got.shape == truth.shape == (6000, 8000, 3)
     assert float(np.abs(got - truth).mean()) < 8.0  # JPEG q=0.9 of a noisy colour image
+
+
+def test_stack_ome_xml_carries_the_servers_image_name(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The OME-XML Image Name is the server's name (hostile ones XML-cleaned), not a file name."""
+    import tifffile
+
+    from harvester.emulator.catalogue import NAMES_PROJECT_ID
+
+    emu = make_emulator(preset="names")
+    out = tmp_path / "names"
+    summary = harvest(emu.base_url, out, projects=(NAMES_PROJECT_ID,), artifacts=("stack",))
+    assert summary.exit_code == 0
+    stacks = sorted((out / "images").rglob("*.stack.ome.tif"))
+    assert len(stacks) >= 7
+    for path in stacks:
+        image_id = int(path.name.split(".")[0])
+        name = emu.app.site.catalogue.image(image_id).name  # type: ignore[attr-defined]
+        expected = re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", "", name)
+        with tifffile.TiffFile(path) as tif:
+            ome = tifffile.xml2dict(tif.ome_metadata)["OME"]
+        assert str(ome["Image"]["Name"]) == expected
