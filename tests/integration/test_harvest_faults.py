@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from harvest_helpers import (
     DEMO_PROJECT,
     DEMO_SCREEN,
@@ -59,3 +63,57 @@ def test_concurrency_and_rate_never_exceeded(
     assert stats["requests"] > 25
     assert stats["peak_concurrency"] <= 3
     assert stats["peak_rate_1s"] <= 20  # README: no 1-s window holds more than max(R, B)
+
+
+class _ArrivalLog:
+    """Wraps the emulator's app and records when each plate's wells were asked."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.arrivals: list[float] = []
+
+    def handle(self, req: Any) -> Any:
+        if re.fullmatch(r"/api/v0/m/plates/\d+/wells/", req.path):
+            self.arrivals.append(time.monotonic())
+        return self.app.handle(req)
+
+    def route_name(self, req: Any) -> str:
+        return str(self.app.route_name(req))
+
+
+def _peak_overlap(arrivals: list[float], duration: float) -> int:
+    """Most requests in flight at once, each lasting ``duration`` from its arrival."""
+    events = sorted([(t, 1) for t in arrivals] + [(t + duration, -1) for t in arrivals])
+    peak = running = 0
+    for _t, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+@pytest.mark.parametrize(("walk_concurrency", "at_least", "at_most"), [(4, 2, 4), (1, 1, 1)])
+def test_plates_are_walked_several_at_once(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    walk_concurrency: int,
+    at_least: int,
+    at_most: int,
+) -> None:
+    """walk_concurrency >= 2 lists several plates' wells at once; 1 lists one at a time."""
+    from harvester.emulator.app import build_app
+
+    latency = 0.15
+    log = _ArrivalLog(build_app("demo"))
+    emu = make_emulator(app=log, latency_ms=latency * 1000)
+    summary = harvest(
+        emu.base_url,
+        tmp_path / "walk",
+        screens=(DEMO_SCREEN,),
+        dry_run=True,
+        concurrency=8,
+        walk_concurrency=walk_concurrency,
+    )
+    assert summary.images == 80
+    assert len(log.arrivals) >= 9  # every plate with images listed its wells
+    # Half the latency: a request answered after the other arrived overlapped it for sure.
+    assert at_least <= _peak_overlap(log.arrivals, latency / 2) <= at_most
