@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import numpy as np
@@ -34,10 +33,10 @@ from harvester.emulator.catalogue import (
     TIMESERIES_SIZE_T,
     ZSTACK_SIZE_Z,
 )
+from harvester.emulator.pixels import pixel_range
 from harvester.emulator.render import render_plane
 from harvester.models import ImageRef
 from harvester.ometiff import OME_XSD
-from harvester.planes import Geometry, plan_requests
 from harvester.stack import RenderLimits, harvest_stack
 from harvester.window import choose_windows
 
@@ -73,19 +72,43 @@ async def _harvest(
     return out / rel_path, imgdata
 
 
+def _expected_windows(image: Any, window: str) -> list[tuple[float, float]]:
+    """Each channel's window straight from the emulator's catalogue (not from imgData)."""
+    if window == "rendering":
+        return [(ch.start, ch.end) for ch in image.channels]
+    if window == "minmax":
+        return [(ch.window_min, ch.window_max) for ch in image.channels]
+    assert window == "full"
+    return [pixel_range(image.pixel_type)] * image.size_c
+
+
+def _c_spec(image: Any, window: str, active: int) -> str:
+    """A ``c=`` string written here from the catalogue: only ``active`` on, every window."""
+    parts = []
+    for k, (start, end) in enumerate(_expected_windows(image, window)):
+        if k == active:
+            parts.append(f"{k + 1}|{start!r}:{end!r}$FFFFFF")
+        else:
+            parts.append(f"-{k + 1}|{start!r}:{end!r}${image.channels[k].color}")
+    return ",".join(parts)
+
+
 def _truth(emu: EmulatorThread, imgdata: dict[str, Any], window: str) -> np.ndarray:
-    """Ground truth TZCYX from the emulator's renderer, with the harvester's own c= strings."""
-    geometry = Geometry.from_imgdata(imgdata)
-    image = emu.app.site.catalogue.image(geometry.image_id)  # type: ignore[attr-defined]
-    windows = choose_windows(imgdata, window)
+    """Ground truth TZCYX from the emulator's renderer and catalogue alone.
+
+    The windows come from the catalogue's ChannelInfo (start/end, window_min/max)
+    or the pixel type's range, so a harvester misreading imgData cannot agree
+    with itself here.
+    """
+    image = emu.app.site.catalogue.image(int(imgdata["id"]))  # type: ignore[attr-defined]
     truth = np.zeros(
-        (geometry.size_t, geometry.size_z, geometry.size_c, geometry.size_y, geometry.size_x),
-        dtype=np.uint8,
+        (image.size_t, image.size_z, image.size_c, image.size_y, image.size_x), dtype=np.uint8
     )
-    for request in plan_requests(geometry, windows, max_plane=10**9):
-        c_spec = parse_qs(urlsplit(request.url).query)["c"][0]
-        rgb = render_plane(image, request.z, request.t, c_spec, "g")
-        truth[request.t, request.z, request.c] = rgb[:, :, 0]
+    for t in range(image.size_t):
+        for z in range(image.size_z):
+            for c in range(image.size_c):
+                rgb = render_plane(image, z, t, _c_spec(image, window, c), "g")
+                truth[t, z, c] = rgb[:, :, 0]
     return truth
 
 
@@ -210,9 +233,7 @@ async def test_tiled_image_pyramid(
         schema.validate(tif.ome_metadata)
         plane = series.asarray(key=1)  # channel 1
     image = emu.app.site.catalogue.image(TILED_IMAGE_ID)  # type: ignore[attr-defined]
-    windows = choose_windows(imgdata, "rendering")
-    whole = plan_requests(Geometry.from_imgdata(imgdata), windows, max_plane=10**9)
-    c_spec = parse_qs(urlsplit(whole[1].url).query)["c"][0]
+    c_spec = _c_spec(image, "rendering", 1)
     window = (3000, 2000, 600, 400)  # straddles region borders at 2048
     truth = render_plane(image, 0, 0, c_spec, "g", region=window)[:, :, 0]
     assert (plane[2000:2400, 3000:3600] == truth).all()
