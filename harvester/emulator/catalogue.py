@@ -18,8 +18,11 @@ and ``F`` fields per well::
     sample index s = p * P + position index        (dense over imaged wells)
     image id       = image_base + s * F + field
     well sample id = wellsample_base + s * F + field
-    run id         = run_base + p                  (one run per plate, except
-                                                    the zero-run plates)
+    run id         = run_base + p * R + k // (F / R) (R runs per plate, usually
+                                                    one; none for zero-run plates)
+
+``F`` counts a well's WellSamples over all its runs; WellSample index ``k``
+(0-based) belongs to run ``k // (F / R)`` and is field ``k % (F / R)`` of it.
 
 Project spec: dataset ``d`` holds ``n`` images; ``dataset id = dataset_base + d``
 and ``image id = image_base + d * n + j`` (sample index ``s = d * n + j``).
@@ -218,6 +221,30 @@ from harvester.emulator.catalogue_presets import (
 )
 from harvester.emulator.catalogue_presets import (
     PRESETS as PRESETS,
+)
+from harvester.emulator.catalogue_presets import (
+    RUNS_FIELDS_PER_RUN as RUNS_FIELDS_PER_RUN,
+)
+from harvester.emulator.catalogue_presets import (
+    RUNS_FIRST_IMAGE_ID as RUNS_FIRST_IMAGE_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    RUNS_FIRST_RUN_ID as RUNS_FIRST_RUN_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    RUNS_IMAGE_COUNT as RUNS_IMAGE_COUNT,
+)
+from harvester.emulator.catalogue_presets import (
+    RUNS_IMAGED_WELLS as RUNS_IMAGED_WELLS,
+)
+from harvester.emulator.catalogue_presets import (
+    RUNS_PER_PLATE as RUNS_PER_PLATE,
+)
+from harvester.emulator.catalogue_presets import (
+    RUNS_PLATE_IDS as RUNS_PLATE_IDS,
+)
+from harvester.emulator.catalogue_presets import (
+    RUNS_SCREEN_ID as RUNS_SCREEN_ID,
 )
 from harvester.emulator.catalogue_presets import (
     TILED_DATASET_ID as TILED_DATASET_ID,
@@ -461,7 +488,10 @@ class Catalogue:
     @staticmethod
     def _plate(spec: ScreenSpec, index: int) -> Plate:
         pid = spec.plate_ids[index]
-        runs = () if pid in spec.zero_run_plates else (spec.run_base + index,)
+        first = spec.run_base + index * spec.runs_per_plate
+        runs = (
+            () if pid in spec.zero_run_plates else tuple(range(first, first + spec.runs_per_plate))
+        )
         return Plate(pid, spec.plate_names[index], index, spec.id, spec.rows, spec.cols, runs, spec)
 
     def runs(self, plate_id: int) -> list[Run]:
@@ -469,20 +499,40 @@ class Catalogue:
         plate = self.plate(plate_id)
         if plate is None:
             return []
-        start = int(plate.spec.acquisition_ts * 1000) + plate.index * 3_600_000
+        spec = plate.spec
+        start = int(spec.acquisition_ts * 1000) + plate.index * 3_600_000
+        length = 1_800_000 // spec.runs_per_plate
         return [
-            Run(rid, plate_id, f"Run {rid}", plate.spec.fields, start, start + 1_800_000)
-            for rid in plate.run_ids
+            Run(
+                rid,
+                plate_id,
+                f"Run {rid}",
+                spec.fields_per_run,
+                start + r * length,
+                start + (r + 1) * length,
+            )
+            for r, rid in enumerate(plate.run_ids)
         ]
 
     def run(self, run_id: int) -> Run | None:
         for spec in self._screens:
-            index = run_id - spec.run_base
+            index, r = divmod(run_id - spec.run_base, spec.runs_per_plate)
             if 0 <= index < spec.n_plates:
                 pid = spec.plate_ids[index]
                 if pid not in spec.zero_run_plates:
-                    return self.runs(pid)[0]
+                    return self.runs(pid)[r]
         return None
+
+    def run_samples(self, run_id: int) -> range:
+        """The WellSample indices (in every imaged well) that belong to a run."""
+        run = self.run(run_id)
+        if run is None:
+            return range(0)
+        plate = self.plate(run.plate_id)
+        assert plate is not None
+        per_run = plate.spec.fields_per_run
+        first = plate.run_ids.index(run_id) * per_run
+        return range(first, first + per_run)
 
     def wells(self, plate_id: int) -> list[Well]:
         """Existing wells of a plate in row-major order (imaged and empty)."""
@@ -625,7 +675,7 @@ class Catalogue:
             well_id=well.id,
             well_sample_id=spec.wellsample_base + offset,
             field=fld,
-            run_id=plate.run_ids[0] if plate.run_ids else None,
+            run_id=plate.run_ids[fld // spec.fields_per_run] if plate.run_ids else None,
             fileset_id=700_000 + spec.id * 10_000 + plate_index,
         )
         return ImageLocation(info, self._screen(spec), plate, well, sample=sample)

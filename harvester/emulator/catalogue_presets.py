@@ -20,6 +20,11 @@ demo       screen 2302 "idr0056-stojic-lncrnas/screenB": 10 plates of 96 wells
 fields     screen 1101: plates 3001-3002 (8x12), 12 imaged wells (A1-C4) x 3
            fields = 72 images (ids 2100001-2100072), 4 empty wells (D1-D4, no
            WellSamples), one run each.
+runs       screen 1151: plates 3101-3102 (8x12), 4 imaged wells (A1-A4), each
+           with 2 runs (PlateAcquisitions) x 3 fields = 6 WellSamples: indices
+           0-2 in the plate's first run, 3-5 in its second (field within the
+           run = index - 3 * run number); runs 103101-103102 (plate 3101) and
+           103103-103104 (plate 3102); 48 images (ids 2150001-2150048).
 plate384   screen 1201: plate 4001 of 16x24 wells, all 384 imaged, 1 field
            (images 2300001-2300384).
 zstack     project 1301, dataset 5301: images 1300001-1300003, 256x256,
@@ -53,6 +58,7 @@ from harvester.emulator.model import ChannelInfo
 PRESETS: tuple[str, ...] = (
     "demo",
     "fields",
+    "runs",
     "plate384",
     "zstack",
     "timeseries",
@@ -128,6 +134,14 @@ FIELDS_PLATE_IDS: tuple[int, ...] = (3001, 3002)
 FIELDS_PER_WELL = 3
 FIELDS_IMAGED_WELLS = 12
 FIELDS_EMPTY_WELLS = 4
+RUNS_SCREEN_ID = 1151
+RUNS_PLATE_IDS: tuple[int, ...] = (3101, 3102)
+RUNS_PER_PLATE = 2
+RUNS_FIELDS_PER_RUN = 3
+RUNS_IMAGED_WELLS = 4
+RUNS_FIRST_IMAGE_ID = 2_150_001
+RUNS_FIRST_RUN_ID = 103_101  # runs of plate p (0-based): 103101 + 2p, 103102 + 2p
+RUNS_IMAGE_COUNT = len(RUNS_PLATE_IDS) * RUNS_IMAGED_WELLS * RUNS_PER_PLATE * RUNS_FIELDS_PER_RUN
 PLATE384_SCREEN_ID = 1201
 PLATE384_PLATE_ID = 4001
 ZSTACK_PROJECT_ID = 1301
@@ -279,7 +293,7 @@ class ScreenSpec:
     cols: int
     positions: tuple[tuple[int, int], ...]
     empty_positions: tuple[tuple[int, int], ...]
-    fields: int
+    fields: int  # WellSamples per imaged well, over all of its runs
     zero_run_plates: frozenset[int]
     well_base: int
     image_base: int
@@ -289,6 +303,13 @@ class ScreenSpec:
     acquisition_ts: float
     salt: int = 0
     ts_ref_plate: int = 0  # the plate whose first image is taken at exactly acquisition_ts
+    #: Runs per plate; WellSample index k belongs to run k // fields_per_run.
+    runs_per_plate: int = 1
+
+    @property
+    def fields_per_run(self) -> int:
+        """WellSamples of one well in one run (``MaximumFieldCount``)."""
+        return max(1, self.fields // self.runs_per_plate)
 
     @property
     def n_plates(self) -> int:
@@ -478,6 +499,7 @@ def _hcs(
     zero_run: frozenset[int] = frozenset(),
     well_base: int,
     image_base: int,
+    runs_per_plate: int = 1,
 ) -> ScreenSpec:
     names = plate_names or tuple(f"plate-{i + 1:04d}" for i in range(len(plate_ids)))
     return ScreenSpec(
@@ -506,6 +528,7 @@ def _hcs(
         pixels=pixels,
         acquisition_ts=1463841504.0,
         salt=seed,
+        runs_per_plate=runs_per_plate,
     )
 
 
@@ -563,6 +586,23 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
                 empty=empty,
                 well_base=2_000_001,
                 image_base=2_100_001,
+            )
+        ], []
+    if name == "runs":
+        return [
+            _hcs(
+                RUNS_SCREEN_ID,
+                "idr9011-emulated-runs/screenA",
+                RUNS_PLATE_IDS,
+                8,
+                12,
+                tuple((0, c) for c in range(RUNS_IMAGED_WELLS)),
+                RUNS_PER_PLATE * RUNS_FIELDS_PER_RUN,
+                small,
+                seed,
+                well_base=2_050_001,
+                image_base=RUNS_FIRST_IMAGE_ID,
+                runs_per_plate=RUNS_PER_PLATE,
             )
         ], []
     if name == "plate384":

@@ -384,8 +384,14 @@ def _plate_list_item(ctx: Ctx, p: Plate) -> dict[str, Any]:
     return v
 
 
-def _wellsample_index(ctx: Ctx, plate: Plate) -> list[int]:
-    return [0, plate.spec.fields - 1] if plate.spec.positions else []
+def _wellsample_index(ctx: Ctx, plate: Plate, run_id: int | None = None) -> list[int]:
+    """``[min, max]`` WellSample index of the plate, or of one of its runs."""
+    if not plate.spec.positions:
+        return []
+    if run_id is not None:
+        samples = ctx.cat.run_samples(run_id)
+        return [samples[0], samples[-1]] if samples else []
+    return [0, plate.spec.fields - 1]
 
 
 def _run_list_item(ctx: Ctx, run: Run) -> dict[str, Any]:
@@ -393,7 +399,7 @@ def _run_list_item(ctx: Ctx, run: Run) -> dict[str, Any]:
     v["url:plateacquisition"] = ctx.url(f"m/plateacquisitions/{run.id}/")
     plate = ctx.cat.plate(run.plate_id)
     assert plate is not None
-    idx = _wellsample_index(ctx, plate)
+    idx = _wellsample_index(ctx, plate, run.id)
     v["omero:wellsampleIndex"] = idx
     v["url:wellsampleindex_wells"] = (
         [
@@ -428,14 +434,19 @@ def _image_list_item(ctx: Ctx, info: ImageInfo) -> dict[str, Any]:
     return v
 
 
-def _encode_well(ctx: Ctx, well: Well, *, pixels: bool, index: int | None = None) -> dict[str, Any]:
+def _encode_well(
+    ctx: Ctx, well: Well, *, pixels: bool, index: int | None = None, run_id: int | None = None
+) -> dict[str, Any]:
     cat = ctx.cat
     v = _head("Well", well.id)
     v["Column"] = well.col
     v["Row"] = well.row
     samples = []
+    in_run = cat.run_samples(run_id) if run_id is not None else None
     for fld, image_id in enumerate(cat.well_image_ids(well)):
         if index is not None and fld != index:
+            continue
+        if in_run is not None and fld not in in_run:
             continue
         info = cat.image(image_id)
         assert info is not None and info.well_sample_id is not None
@@ -466,8 +477,10 @@ def _encode_well(ctx: Ctx, well: Well, *, pixels: bool, index: int | None = None
     return v
 
 
-def _well_list_item(ctx: Ctx, well: Well, index: int | None = None) -> dict[str, Any]:
-    v = _encode_well(ctx, well, pixels=False, index=index)
+def _well_list_item(
+    ctx: Ctx, well: Well, index: int | None = None, run_id: int | None = None
+) -> dict[str, Any]:
+    v = _encode_well(ctx, well, pixels=False, index=index, run_id=run_id)
     v["url:well"] = ctx.url(f"m/wells/{well.id}/")
     v["url:plates"] = ctx.url(f"m/wells/{well.id}/plates/")
     return v
@@ -573,11 +586,19 @@ def wells(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
     else:
         items = [w for s in cat.screens() for p in cat.plates(s.id) for w in cat.wells(p.id)]
     items = _column_major(items)
-    if index is not None or run_id is not None:
+    rid = int(run_id) if run_id is not None else None
+    if index is not None or rid is not None:
         # Only wells with a sample at that index (or in that run) are listed.
-        want = index if index is not None else 0
-        items = [w for w in items if want < len(cat.well_image_ids(w))]
-    return _list(ctx, _eager(items), lambda w: _well_list_item(ctx, w, index))
+        in_run = cat.run_samples(rid) if rid is not None else None
+
+        def listed(well: Well) -> bool:
+            count = len(cat.well_image_ids(well))
+            if index is not None:
+                return index < count and (in_run is None or index in in_run)
+            return in_run is not None and any(k < count for k in in_run)
+
+        items = [w for w in items if listed(w)]
+    return _list(ctx, _eager(items), lambda w: _well_list_item(ctx, w, index, rid))
 
 
 def projects(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
@@ -670,7 +691,7 @@ def run_view(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
     v = encode_run(run)
     p = ctx.cat.plate(run.plate_id)
     assert p is not None
-    idx = _wellsample_index(ctx, p)
+    idx = _wellsample_index(ctx, p, rid)
     v["omero:wellsampleIndex"] = idx
     v["url:wellsampleindex_wells"] = (
         [

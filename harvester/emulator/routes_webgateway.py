@@ -86,11 +86,15 @@ def plate_grid(
     rows, cols = grid_size(wells, layout)
     results: list[tuple[Well, int]] = []
     run_ok = acquisition is None or acquisition in plate.run_ids
+    # With an acquisition, ``field`` counts from the run's lowest WellSample index.
+    offset = cat.run_samples(acquisition)[0] if acquisition is not None and run_ok else 0
+    per_run = cat.run_samples(acquisition) if acquisition is not None and run_ok else None
     if run_ok:
         for well in wells:
             ids = cat.well_image_ids(well)
-            if 0 <= field < len(ids):
-                results.append((well, ids[field]))
+            index = offset + field
+            if field >= 0 and index < len(ids) and (per_run is None or index in per_run):
+                results.append((well, ids[index]))
     min_row = min_col = 0
     if layout == "shrink":
         if not results:
