@@ -1,9 +1,10 @@
 """``DIR/index.csv``: one row per harvested image, rebuilt from the journals alone.
 
-Columns: the fixed :data:`COLUMNS` (ids, names, well position, field, the relative path of every
-artifact kind, empty where not fetched), then one column per map-annotation key found on any
-image, sorted; an image with a key twice gets its values joined with ``" | "``. A key that equals
-a fixed column name is prefixed ``label:`` so it cannot overwrite it.
+Columns: the fixed :data:`COLUMNS` (ids, names, well position, field, run id (PlateAcquisition;
+``field`` counts from that run's first WellSample, as OMERO's plate grids do), the relative path
+of every artifact kind, empty where not fetched), then one column per map-annotation key found on
+any image, sorted; an image with a key twice gets its values joined with ``" | "``. A key that
+equals a fixed column name is prefixed ``label:`` so it cannot overwrite it.
 
 The file is written to a temp name beside it and renamed, so readers see the old index or the new
 one, never a half. Journals are read line by line taking complete lines only, which makes it safe
@@ -34,6 +35,7 @@ COLUMNS: tuple[str, ...] = (
     "well_row",
     "well_column",
     "field",
+    "run_id",
     "project_id",
     "dataset_id",
     "dataset_name",
@@ -83,6 +85,7 @@ def build_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
                 _cell(ref.well_row),
                 _cell(ref.well_column),
                 _cell(ref.field),
+                _cell(ref.run_id),
                 _cell(ref.project_id),
                 _cell(ref.dataset_id),
                 ref.dataset_name,

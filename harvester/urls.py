@@ -115,8 +115,11 @@ def map_annotations(kind: str, ids: Iterable[int]) -> str:
     return "webclient/api/annotations/?type=map&" + "&".join(f"{kind}={i}" for i in id_list)
 
 
-def plate_grid(plate_id: int, field: int) -> str:
-    return f"webgateway/plate/{plate_id}/{field}/"
+def plate_grid(plate_id: int, field: int, run_id: int | None = None) -> str:
+    """A plate grid; with ``run_id`` the field counts from that run's first WellSample."""
+    if run_id is None:
+        return f"webgateway/plate/{plate_id}/{field}/"
+    return f"webgateway/plate/{plate_id}/{field}/{run_id}/"
 
 
 # ----------------------------------------------------------------- per-image artifacts

@@ -451,6 +451,7 @@ class Walker:
             wells_all: list[Any] = []
             well_annotations: list[Any] = []
             max_fields = 0
+            run_fields: dict[int, int] = {}  # run id -> fields per well (the most seen)
             offset = 0
             while True:
                 body = await self._json(urls.plate_wells(plate_id, offset))
@@ -478,11 +479,17 @@ class Walker:
                     samples = well.get("WellSamples") or []
                     max_fields = max(max_fields, len(samples))
                     well_labels: Labels = tuple(labels.get(well.get("@id", -1), ()))
+                    run_first: dict[int, int] = {}  # run id -> its lowest WellSample index
                     for index, sample in enumerate(samples):
                         image = (sample or {}).get("Image") or {}
                         if not isinstance(image.get("@id"), int):
                             continue
                         run = (sample.get("PlateAcquisition") or {}).get("@id")
+                        # OMERO: within a run, a field counts from the run's first WellSample.
+                        field_index = index
+                        if isinstance(run, int):
+                            field_index = index - run_first.setdefault(run, index)
+                            run_fields[run] = max(run_fields.get(run, 0), field_index + 1)
                         await self._emit(
                             ImageRef(
                                 image_id=image["@id"],
@@ -493,7 +500,7 @@ class Walker:
                                 well_id=well.get("@id"),
                                 well_row=well.get("Row"),
                                 well_column=well.get("Column"),
-                                field=index,
+                                field=field_index,
                                 run_id=run if isinstance(run, int) else None,
                                 labels=well_labels,
                             )
@@ -512,9 +519,15 @@ class Walker:
                     ),
                     "well-annotations.json": json_bytes({"annotations": well_annotations}),
                 }
-                for field_index in range(max(max_fields, 1)):
-                    grid = await self._json(urls.plate_grid(plate_id, field_index))
-                    files[f"grid-{field_index}.json"] = json_bytes(grid)
+                if len(run_fields) > 1:  # one grid per run and field within the run
+                    for run_id, count in sorted(run_fields.items()):
+                        for field_index in range(count):
+                            grid = await self._json(urls.plate_grid(plate_id, field_index, run_id))
+                            files[f"grid-{run_id}-{field_index}.json"] = json_bytes(grid)
+                else:
+                    for field_index in range(max(max_fields, 1)):
+                        grid = await self._json(urls.plate_grid(plate_id, field_index))
+                        files[f"grid-{field_index}.json"] = json_bytes(grid)
                 await self._save("plate", plate_id, files)
         except FetchError as exc:
             self._fail(f"plate {plate_id}", exc)

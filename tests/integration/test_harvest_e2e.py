@@ -286,6 +286,44 @@ def test_every_field_of_every_well(
             }
 
 
+def test_every_image_of_every_run(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Plates with 2 runs: every image once, (run_id, field within run) as the catalogue says."""
+    from harvester.emulator import catalogue as cat_mod
+
+    emu = make_emulator(preset="runs")
+    cat = emu.app.site.catalogue  # type: ignore[attr-defined]
+    out = tmp_path / "runs"
+    summary = harvest(emu.base_url, out, screens=(cat_mod.RUNS_SCREEN_ID,), artifacts=("metadata",))
+    assert summary.exit_code == 0
+    rows = read_index(out)
+    ids = [int(r["image_id"]) for r in rows]
+    assert sorted(ids) == list(
+        range(cat_mod.RUNS_FIRST_IMAGE_ID, cat_mod.RUNS_FIRST_IMAGE_ID + cat_mod.RUNS_IMAGE_COUNT)
+    )
+    per_run = cat_mod.RUNS_FIELDS_PER_RUN
+    for row in rows:
+        info = cat.image(int(row["image_id"]))
+        plate = cat.plate(int(row["plate_id"]))
+        # Independent of the harvester: WellSample index k of run r is field k - r * per_run.
+        run_number = plate.run_ids.index(info.run_id)
+        assert (int(row["run_id"]), int(row["field"])) == (
+            info.run_id,
+            info.field - run_number * per_run,
+        )
+    for plate_id in cat_mod.RUNS_PLATE_IDS:
+        folder = out / "study" / f"plate-{plate_id}"
+        for run_id in cat.plate(plate_id).run_ids:
+            for field in range(per_run):
+                grid = json.loads((folder / f"grid-{run_id}-{field}.json").read_bytes())
+                assert {cell["id"] for line in grid["grid"] for cell in line if cell} == {
+                    int(r["image_id"])
+                    for r in rows
+                    if r["run_id"] == str(run_id) and r["field"] == str(field)
+                }
+
+
 def test_shards_split_the_work(tmp_path: Path, emulator: EmulatorThread) -> None:
     """Shards 0/2 and 1/2 fetch disjoint halves that add up; only shard 0 saves study files."""
     out = tmp_path / "sharded"
