@@ -448,7 +448,7 @@ def report(
         )
     sections = [
         (
-            [f"1. {images:,} thumbnails, c=32", "wall s (median)", "min-max", "vs aria2c"]
+            [f"1. {images:,} thumbnails, c=32", "wall s (median)", "min-max", "time vs aria2c"]
             + [f"efficiency (ideal {ideal:.2f} s)", "speed-up vs sequential", "note"],
             rows,
         )
