@@ -342,239 +342,6 @@ class _AsyncioBackend(httpcore.AsyncNetworkBackend):
 
 _PLAIN_BACKEND = _AsyncioBackend()
 
-# Answers larger than this before the blank line are refused, like h11 (httpcore's parser).
-_MAX_HEAD = 16 * 1024
-_HTTP11_LOG = logging.getLogger("httpcore.http11")  # redacted by _RedactingFilter
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?")
-_FIELD_NAME = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-_BAD_FIELD_VALUE = re.compile(rb"[\x00\r\n]")
-
-
-class _PlainConnection:
-    """One HTTP/1.1 keep-alive connection over plain TCP, parsed here.
-
-    httpcore (h11, its connection state machines, anyio locks, events and
-    shield scopes) cost about 1,900 Python function calls and most of the
-    client's CPU time per request; a harvest sends one GET at a time per
-    connection and needs only status, headers and a Content-Length or chunked
-    body, so this reads them straight from the protocol's buffer. Errors are
-    raised as httpcore's exception types so that :meth:`Client._send`
-    translates both paths the same way. TLS connections stay on httpcore.
-    """
-
-    __slots__ = ("_host", "_port", "_protocol", "_timeout", "_transport")
-
-    def __init__(self, host: str, port: int, timeout: float) -> None:
-        self._host = host
-        self._port = port
-        self._timeout = timeout
-        self._transport: asyncio.Transport | None = None
-        self._protocol: _Protocol | None = None
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-        self._transport = None
-        self._protocol = None
-
-    async def _connect(self) -> tuple[asyncio.Transport, _Protocol]:
-        stream = await _PLAIN_BACKEND.connect_tcp(self._host, self._port, self._timeout)
-        assert isinstance(stream, _AsyncioStream)
-        self._transport, self._protocol = stream._transport, stream._protocol
-        return stream._transport, stream._protocol
-
-    async def request(
-        self, head: bytes, trace: Any
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
-        """Send ``head`` (a complete GET request) and read the whole answer."""
-        transport, protocol = self._transport, self._protocol
-        if (
-            transport is None
-            or protocol is None
-            or transport.is_closing()
-            or protocol.eof
-            or protocol.chunks
-        ):  # never used, or closed (or written to) by the server while idle
-            self.close()
-            transport, protocol = await self._connect()
-        try:
-            answer, keep = await self._exchange(transport, protocol, head, trace)
-        except BaseException:
-            self.close()
-            raise
-        if not keep:
-            self.close()
-        return answer
-
-    async def _read(self, protocol: _Protocol) -> bytes:
-        """The next bytes received, b"" at end of stream; read timeout as httpcore."""
-        chunks = protocol.chunks
-        if not chunks and not protocol.eof:
-            waiter: asyncio.Future[None] = protocol.loop.create_future()
-            protocol.waiter = waiter
-            timer = protocol.loop.call_later(self._timeout, _expire, waiter)
-            try:
-                await waiter
-            except TimeoutError:
-                raise httpcore.ReadTimeout("read timed out") from None
-            finally:
-                timer.cancel()
-                protocol.waiter = None
-        if chunks:
-            return chunks.popleft()
-        if protocol.error is not None:
-            raise httpcore.ReadError(str(protocol.error) or "connection lost")
-        return b""
-
-    async def _exchange(
-        self, transport: asyncio.Transport, protocol: _Protocol, head: bytes, trace: Any
-    ) -> tuple[tuple[int, bytes, list[tuple[bytes, bytes]], bytes], bool]:
-        if protocol.error is not None:
-            raise httpcore.WriteError("connection closed")
-        transport.write(head)
-        if protocol.paused:
-            drained: asyncio.Future[None] = protocol.loop.create_future()
-            protocol.drained = drained
-            timer = protocol.loop.call_later(self._timeout, _expire, drained)
-            try:
-                await drained
-            except TimeoutError:
-                raise httpcore.WriteTimeout("write timed out") from None
-            finally:
-                timer.cancel()
-        if trace is not None:
-            await trace("http11.send_request_headers.complete", {})
-        if _HTTP11_LOG.isEnabledFor(logging.DEBUG):
-            _HTTP11_LOG.debug("send_request_headers.complete request=%r", head.split(b" ", 1)[0])
-        buf = b""
-        while True:  # skip informational (1xx) answers
-            end = buf.find(b"\r\n\r\n")
-            while end < 0:
-                if len(buf) > _MAX_HEAD:
-                    raise httpcore.RemoteProtocolError("answer head too long")
-                data = await self._read(protocol)
-                if not data:
-                    raise httpcore.RemoteProtocolError(
-                        "peer closed connection without sending complete message head"
-                        if buf
-                        else "Server disconnected without sending a response."
-                    )
-                buf += data
-                end = buf.find(b"\r\n\r\n", max(0, len(buf) - len(data) - 3))
-            lines = buf[:end].split(b"\r\n")
-            buf = buf[end + 4 :]
-            match = _STATUS_LINE.fullmatch(lines[0])
-            if match is None:
-                raise httpcore.RemoteProtocolError("malformed status line")
-            status = int(match.group(2))
-            if not 100 <= status < 200 or status == 101:
-                break
-        headers: list[tuple[bytes, bytes]] = []
-        length: int | None = None
-        chunked = False
-        keep = match.group(1) == b"1"
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or _FIELD_NAME.fullmatch(name) is None:
-                raise httpcore.RemoteProtocolError("malformed header line")
-            value = value.strip(b" \t")
-            headers.append((name, value))
-            lower = name.lower()
-            if lower == b"content-length":
-                if not value.isdigit() or (length is not None and int(value) != length):
-                    raise httpcore.RemoteProtocolError("bad Content-Length")
-                length = int(value)
-            elif lower == b"transfer-encoding":
-                if value.lower() != b"chunked":
-                    raise httpcore.RemoteProtocolError("unsupported Transfer-Encoding")
-                chunked = True
-            elif lower == b"connection" and b"close" in value.lower():
-                keep = False
-        if status in (204, 304):
-            body = b""
-        elif chunked:
-            body, buf = await self._chunked(protocol, buf)
-        elif length is not None:
-            parts = [buf]
-            got = len(buf)
-            while got < length:
-                data = await self._read(protocol)
-                if not data:
-                    raise httpcore.RemoteProtocolError(
-                        "peer closed connection without sending complete message body: "
-                        f"received {got} bytes, expected {length}"
-                    )
-                parts.append(data)
-                got += len(data)
-            joined = b"".join(parts)
-            body, buf = joined[:length], joined[length:]
-        else:  # delimited by the end of the connection
-            parts = [buf]
-            while data := await self._read(protocol):
-                parts.append(data)
-            body, buf, keep = b"".join(parts), b"", False
-        if buf:  # bytes after the answer: the connection's state is unknown
-            keep = False
-        reason = match.group(3) or b""
-        if _HTTP11_LOG.isEnabledFor(logging.DEBUG):  # the lines httpcore would log
-            _HTTP11_LOG.debug(
-                "receive_response_headers.complete return_value=%r",
-                (b"HTTP/1." + match.group(1), status, reason, headers),
-            )
-            _HTTP11_LOG.debug("receive_response_body.complete")
-        return (status, reason, headers, body), keep
-
-    async def _chunked(self, protocol: _Protocol, buf: bytes) -> tuple[bytes, bytes]:
-        """A chunked body (trailers dropped) and the bytes after it."""
-        parts: list[bytes] = []
-        while True:
-            end = buf.find(b"\r\n")
-            while end < 0:
-                if len(buf) > _MAX_HEAD:
-                    raise httpcore.RemoteProtocolError("chunk size line too long")
-                data = await self._read(protocol)
-                if not data:
-                    raise httpcore.RemoteProtocolError("peer closed connection in a chunked body")
-                buf += data
-                end = buf.find(b"\r\n")
-            size_text = buf[:end].split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise httpcore.RemoteProtocolError("bad chunk size") from None
-            buf = buf[end + 2 :]
-            if size == 0:
-                while True:  # trailers up to the blank line
-                    end = buf.find(b"\r\n")
-                    while end < 0:
-                        data = await self._read(protocol)
-                        if not data:
-                            raise httpcore.RemoteProtocolError(
-                                "peer closed connection in a chunked body"
-                            )
-                        buf += data
-                        end = buf.find(b"\r\n")
-                    line, buf = buf[:end], buf[end + 2 :]
-                    if not line:
-                        return b"".join(parts), buf
-            while len(buf) < size + 2:
-                data = await self._read(protocol)
-                if not data:
-                    raise httpcore.RemoteProtocolError("peer closed connection in a chunked body")
-                buf += data
-            if buf[size : size + 2] != b"\r\n":
-                raise httpcore.RemoteProtocolError("bad chunk end")
-            parts.append(buf[:size])
-            buf = buf[size + 2 :]
-
-
-def _headers_ok(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    """True when every header can go on the wire as is (else httpcore judges them)."""
-    return all(
-        _FIELD_NAME.fullmatch(name) is not None and _BAD_FIELD_VALUE.search(value) is None
-        for name, value in headers
-    )
-
 
 def _cookie_header(cookies: Mapping[str, str]) -> bytes:
     return "; ".join(f"{name}={value}" for name, value in cookies.items()).encode("latin-1")
@@ -647,16 +414,6 @@ class _Connections:
         self._cookie_header = _cookie_header(self.cookies)
         self._all: list[httpcore.AsyncConnectionPool] = []
         self._idle: list[httpcore.AsyncConnectionPool] = [self._make() for _ in range(size)]
-        # Plain HTTP with well-formed headers goes through _PlainConnection;
-        # anything else (TLS, odd user headers) through httpcore as before.
-        self._plain_host = host
-        self._plain_timeout = timeout
-        self._plain = self._ssl is None and port is not None and _headers_ok(self._headers)
-        self._head_fields = b"".join(
-            name + b": " + value + b"\r\n" for name, value in self._headers
-        )
-        self._plain_all: list[_PlainConnection] = []
-        self._plain_idle: list[_PlainConnection] = []
 
     def _make(self) -> httpcore.AsyncConnectionPool:
         pool = httpcore.AsyncConnectionPool(
@@ -675,16 +432,9 @@ class _Connections:
         """One request (GET unless told) of ``target``, body read; httpcore errors propagate."""
         if _UNSAFE_TARGET.search(target):
             target = quote(target, safe=_TARGET_SAFE)
-        cookie = self._cookie_header
-        if (
-            self._plain
-            and method != "HEAD"
-            and (not cookie or _BAD_FIELD_VALUE.search(cookie) is None)
-        ):
-            return await self._get_plain(target, trace, method, cookie)
         headers = self._headers
-        if cookie:
-            headers = [*headers, (b"Cookie", cookie)]
+        if self._cookie_header:
+            headers = [*headers, (b"Cookie", self._cookie_header)]
         extensions: dict[str, Any] = {"timeout": self._timeouts}
         if trace is not None:
             extensions["trace"] = trace
@@ -698,46 +448,10 @@ class _Connections:
             response = await pool.request(method, url, headers=headers, extensions=extensions)
         finally:
             idle.append(pool)
-        reason = response.extensions.get("reason_phrase", b"")
-        return self._answer(
-            response.status,
-            reason if isinstance(reason, bytes) else b"",
-            response.headers,
-            response.content,
-        )
-
-    async def _get_plain(self, target: str, trace: Any, method: str, cookie: bytes) -> _Answer:
-        """The same exchange as :meth:`get` on a :class:`_PlainConnection`."""
-        head = b"".join(
-            (
-                method.encode("ascii"),
-                b" ",
-                target.encode("ascii"),
-                b" HTTP/1.1\r\n",
-                self._head_fields,
-                b"Cookie: " + cookie + b"\r\n" if cookie else b"",
-                b"\r\n",
-            )
-        )
-        idle = self._plain_idle
-        if idle:
-            connection = idle.pop()
-        else:
-            assert self._port is not None
-            connection = _PlainConnection(self._plain_host, self._port, self._plain_timeout)
-            self._plain_all.append(connection)
-        try:
-            status, reason, raw_headers, raw = await connection.request(head, trace)
-        finally:
-            idle.append(connection)
-        return self._answer(status, reason, raw_headers, raw)
-
-    def _answer(
-        self, status: int, reason: bytes, raw_headers: Iterable[tuple[bytes, bytes]], raw: bytes
-    ) -> _Answer:
+        raw = response.content
         found: dict[str, str] = {}
         set_cookies: list[str] | None = None
-        for raw_name, raw_value in raw_headers:
+        for raw_name, raw_value in response.headers:
             name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")
             if name == "set-cookie":
@@ -752,7 +466,14 @@ class _Connections:
         encoding = found.get("content-encoding")
         if encoding and encoding != "identity":
             body = _decode(raw, encoding)
-        return _Answer(status, reason.decode("latin-1"), found, body, len(raw))
+        reason = response.extensions.get("reason_phrase", b"")
+        return _Answer(
+            response.status,
+            reason.decode("latin-1") if isinstance(reason, bytes) else "",
+            found,
+            body,
+            len(raw),
+        )
 
     def _take_cookies(self, lines: list[str]) -> None:
         changed = False
@@ -772,8 +493,6 @@ class _Connections:
             self._cookie_header = _cookie_header(self.cookies)
 
     async def aclose(self) -> None:
-        for connection in self._plain_all:
-            connection.close()
         for pool in self._all:
             await pool.aclose()
 
