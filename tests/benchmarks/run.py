@@ -220,9 +220,17 @@ def make_tools(
     tools: list[Tool] = []
 
     def harvester(out: Path) -> ChildRun:
+        # --no-labels: the same work as aria2c and curl (thumbnails only); with
+        # labels the harvester also fetches ~17 MB of annotation JSON for index.csv.
         return run_child(
             harvester_argv(
-                emu.base_url, out, "--ids-from", str(ids_file), "--artifacts", "thumbnail"
+                emu.base_url,
+                out,
+                "--ids-from",
+                str(ids_file),
+                "--artifacts",
+                "thumbnail",
+                "--no-labels",
             )
         )
 
