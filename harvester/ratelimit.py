@@ -52,6 +52,11 @@ MIN_RATE = 0.5
 #: At most one slowdown per this many seconds: one overload burst (many
 #: in-flight requests answered 503 together) must count as one signal.
 DEFAULT_COOLDOWN = 2.0
+#: Quiet seconds (no overload signal) after which a slowed run recovers one
+#: step even without a long success streak: under sporadic overload (a 503
+#: now and then) streaks keep breaking, and a run would otherwise sit at the
+#: floor long after the server has recovered.
+DEFAULT_RECOVER_INTERVAL = 5.0
 
 
 class Stamp:
@@ -290,7 +295,10 @@ class AdaptiveLimiter:
     __slots__ = (
         "_clock",
         "_cooldown",
+        "_last_change",
         "_last_decrease",
+        "_last_overload",
+        "_recover_interval",
         "_streak",
         "_bucket",
         "_slots",
@@ -312,6 +320,7 @@ class AdaptiveLimiter:
         min_rate: float = MIN_RATE,
         cooldown: float = DEFAULT_COOLDOWN,
         recover_after: int | None = None,
+        recover_interval: float = DEFAULT_RECOVER_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if concurrency < 1:
@@ -329,7 +338,10 @@ class AdaptiveLimiter:
         self._clock = clock
         self._slots = Slots(concurrency)
         self._bucket = TokenBucket(rate, burst, clock=clock) if rate is not None else None
+        self._recover_interval = recover_interval
         self._last_decrease = -math.inf
+        self._last_overload = -math.inf
+        self._last_change = -math.inf
         self._streak = 0
         self.overload_events = 0
         self.slowdowns = 0
@@ -397,13 +409,23 @@ class AdaptiveLimiter:
         self._slots.release()
 
     def on_success(self) -> None:
-        """One request succeeded: after a streak, recover a step towards the user's limits."""
+        """One request succeeded: recover a step towards the user's limits.
+
+        A step is taken after a streak of ``recover_after`` successes, or once
+        ``recover_interval`` seconds have passed with no overload signal and no
+        other step (whichever comes first), so that sporadic overload does not
+        pin the run at its floor.
+        """
         if not self.degraded:
             return
         self._streak += 1
         if self._streak < self.recover_after:
-            return
+            now = self._clock()
+            quiet_since = max(self._last_overload, self._last_change)
+            if now - quiet_since < self._recover_interval:
+                return
         self._streak = 0
+        self._last_change = self._clock()
         if self._slots.limit < self.max_concurrency:
             self._slots.limit = self._slots.limit + 1
         bucket = self._bucket
@@ -417,9 +439,11 @@ class AdaptiveLimiter:
         self.overload_events += 1
         self._streak = 0
         now = self._clock()
+        self._last_overload = now
         if now - self._last_decrease < self._cooldown:
             return False
         self._last_decrease = now
+        self._last_change = now
         changed = False
         if self._slots.limit > 1:
             self._slots.limit = max(1, self._slots.limit // 2)

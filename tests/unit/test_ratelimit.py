@@ -279,3 +279,34 @@ async def test_acquire_takes_slot_and_token() -> None:
     limiter.release()
     limiter.release()
     assert limiter.in_flight == 0
+
+
+def test_quiet_time_recovers_without_a_long_streak() -> None:
+    """After recover_interval seconds with no overload a step is taken, even mid-streak."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(8, 10.0, clock=clock, recover_after=100, recover_interval=5.0)
+    limiter.on_overload()
+    assert (limiter.concurrency, limiter.rate) == (4, 5.0)
+    clock.now += 4.9
+    limiter.on_success()
+    assert (limiter.concurrency, limiter.rate) == (4, 5.0)
+    clock.now += 0.2
+    limiter.on_success()
+    assert (limiter.concurrency, limiter.rate) == (5, 6.0)
+    clock.now += 1.0  # the step itself restarts the quiet period
+    limiter.on_success()
+    assert (limiter.concurrency, limiter.rate) == (5, 6.0)
+
+
+def test_sporadic_overload_does_not_pin_the_run_at_its_floor() -> None:
+    """A 503 every 20 s with successes in between keeps the rate well above the floor."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(8, 10.0, clock=clock)
+    for second in range(600):
+        clock.now += 1.0
+        if second % 20 == 0:
+            limiter.on_overload()
+        else:
+            limiter.on_success()
+    assert limiter.rate is not None and limiter.rate >= 4.0
+    assert limiter.concurrency >= 3
