@@ -61,8 +61,7 @@ def register(subparsers: Any) -> None:
     )
     harvest.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
     harvest.add_argument("--base-url", help="OMERO.web base URL (default: IDR)")
-    for flag, dest, text in TARGET_FLAGS:
-        harvest.add_argument(flag, dest=dest, action="append", type=_id, metavar="ID", help=text)
+    add_target_flags(harvest)
     harvest.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
     harvest.add_argument("--out", type=Path, metavar="DIR", help="output folder")
     harvest.add_argument(
@@ -123,6 +122,21 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     demo.set_defaults(run=run_demo_command)
+
+
+def add_target_flags(parser: argparse.ArgumentParser) -> None:
+    """``--screen``/``--project``/``--plate``/``--dataset``/``--image`` (repeatable ids)."""
+    for flag, dest, text in TARGET_FLAGS:
+        parser.add_argument(flag, dest=dest, action="append", type=_id, metavar="ID", help=text)
+
+
+def target_overrides(args: argparse.Namespace) -> dict[str, list[int]]:
+    """Config overrides of :func:`add_target_flags` (only the flags given)."""
+    return {
+        dest: list(getattr(args, dest))
+        for _flag, dest, _text in TARGET_FLAGS
+        if getattr(args, dest)
+    }
 
 
 def add_selection_flags(parser: argparse.ArgumentParser) -> None:
@@ -200,10 +214,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "shard": args.shard,
         "from_plan": args.from_plan,
         **selection_overrides(args),
+        **target_overrides(args),
     }
-    for _flag, dest, _text in TARGET_FLAGS:
-        if getattr(args, dest):
-            values[dest] = list(getattr(args, dest))
     for flag in ("dry_run", "quiet", "debug"):
         if getattr(args, flag):
             values[flag] = True

@@ -16,28 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from harvester.cli.harvest import (
+    TARGET_FLAGS,
     add_selection_flags,
+    add_target_flags,
     refuse_targets_with_plan,
     selection_argv,
     selection_overrides,
+    target_overrides,
 )
 from harvester.errors import UsageError
-
-TARGET_FLAGS = (
-    ("--screen", "screens", "screen id (repeatable)"),
-    ("--project", "projects", "project id (repeatable)"),
-    ("--plate", "plates", "plate id (repeatable)"),
-    ("--dataset", "datasets", "dataset id (repeatable)"),
-    ("--image", "images", "image id (repeatable)"),
-)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder DIR")
     parser.add_argument("--base-url", metavar="URL", help="OMERO.web base URL (default: IDR)")
-    for flag, dest, text in TARGET_FLAGS:
-        parser.add_argument(flag, dest=dest, action="append", type=_id, metavar="ID", help=text)
+    add_target_flags(parser)
     parser.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
     parser.add_argument(
         "--artifacts", metavar="LIST", help="comma list: thumbnail,imgdata,render,metadata,stack"
@@ -65,18 +59,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "concurrency": args.concurrency,
         "rate": args.rate,
         **selection_overrides(args),
+        **target_overrides(args),
     }
-    for _flag, dest, _text in TARGET_FLAGS:
-        if getattr(args, dest):
-            values[dest] = list(getattr(args, dest))
     return values
-
-
-def _id(text: str) -> int:
-    value = text.strip()
-    if not value.isdigit() or int(value) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a numeric id")
-    return int(value)
 
 
 def register(subparsers: Any) -> None:
