@@ -394,21 +394,25 @@ def _wellsample_index(ctx: Ctx, plate: Plate, run_id: int | None = None) -> list
     return [0, plate.spec.fields - 1]
 
 
+def _put_wellsample_index(
+    ctx: Ctx, v: dict[str, Any], base: str, plate: Plate, run_id: int | None = None
+) -> None:
+    """Set ``omero:wellsampleIndex`` and its ``{base}wellsampleindex/{i}/wells/`` URLs."""
+    idx = _wellsample_index(ctx, plate, run_id)
+    v["omero:wellsampleIndex"] = idx
+    v["url:wellsampleindex_wells"] = (
+        [ctx.url(f"{base}wellsampleindex/{i}/wells/") for i in range(idx[0], idx[1] + 1)]
+        if idx
+        else []
+    )
+
+
 def _run_list_item(ctx: Ctx, run: Run) -> dict[str, Any]:
     v = encode_run(run)
     v["url:plateacquisition"] = ctx.url(f"m/plateacquisitions/{run.id}/")
     plate = ctx.cat.plate(run.plate_id)
     assert plate is not None
-    idx = _wellsample_index(ctx, plate, run.id)
-    v["omero:wellsampleIndex"] = idx
-    v["url:wellsampleindex_wells"] = (
-        [
-            ctx.url(f"m/plateacquisitions/{run.id}/wellsampleindex/{i}/wells/")
-            for i in range(idx[0], idx[1] + 1)
-        ]
-        if idx
-        else []
-    )
+    _put_wellsample_index(ctx, v, f"m/plateacquisitions/{run.id}/", plate, run.id)
     return v
 
 
@@ -673,13 +677,7 @@ def plate(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
     v["url:screens"] = ctx.url(f"m/plates/{pid}/screens/")
     v["url:wells"] = ctx.url(f"m/plates/{pid}/wells/")
     v["url:plateacquisitions"] = ctx.url(f"m/plates/{pid}/plateacquisitions/")
-    idx = _wellsample_index(ctx, p)
-    v["omero:wellsampleIndex"] = idx
-    v["url:wellsampleindex_wells"] = (
-        [ctx.url(f"m/plates/{pid}/wellsampleindex/{i}/wells/") for i in range(idx[0], idx[1] + 1)]
-        if len(idx) == 2
-        else []
-    )
+    _put_wellsample_index(ctx, v, f"m/plates/{pid}/", p)
     return {"data": v}
 
 
@@ -691,16 +689,7 @@ def run_view(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
     v = encode_run(run)
     p = ctx.cat.plate(run.plate_id)
     assert p is not None
-    idx = _wellsample_index(ctx, p, rid)
-    v["omero:wellsampleIndex"] = idx
-    v["url:wellsampleindex_wells"] = (
-        [
-            ctx.url(f"m/plateacquisitions/{rid}/wellsampleindex/{i}/wells/")
-            for i in range(idx[0], idx[1] + 1)
-        ]
-        if idx
-        else []
-    )
+    _put_wellsample_index(ctx, v, f"m/plateacquisitions/{rid}/", p, rid)
     return {"data": v}
 
 
