@@ -17,7 +17,7 @@ import difflib
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -398,8 +398,3 @@ def resolve(
         return HarvestConfig(**values)
     except TypeError as exc:  # pragma: no cover - keys are checked above
         raise ConfigError(str(exc)) from None
-
-
-def with_values(config: HarvestConfig, **changes: Any) -> HarvestConfig:
-    """A copy with some keys changed (validated again)."""
-    return replace(config, **changes)

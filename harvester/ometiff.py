@@ -23,7 +23,7 @@ import datetime as dt
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -278,8 +278,3 @@ def write_ome_tiff(
     finally:
         if len(shapes) > 1:
             shutil.rmtree(work, ignore_errors=True)
-
-
-def level_shapes(meta: StackMetadata) -> Sequence[tuple[int, int]]:
-    """(height, width) of every resolution written for ``meta``."""
-    return pyramid_shapes(meta.size_y, meta.size_x, meta.levels)

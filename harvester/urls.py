@@ -79,10 +79,6 @@ def image_metadata(image_id: int) -> str:
     return f"api/v0/m/images/{image_id}/"
 
 
-def screen_plates_api(screen_id: int, offset: int, limit: int = API_PAGE) -> str:
-    return f"api/v0/m/screens/{screen_id}/plates/?offset={offset}&limit={limit}"
-
-
 def plate_wells(plate_id: int, offset: int, limit: int = API_PAGE) -> str:
     """JSON API wells: column-major, WellSamples give images, fields and runs."""
     return f"api/v0/m/plates/{plate_id}/wells/?offset={offset}&limit={limit}"

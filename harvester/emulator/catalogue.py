@@ -971,12 +971,6 @@ class Catalogue:
         return out
 
 
-@functools.lru_cache(maxsize=16)
-def get_catalogue(preset: str = DEFAULT_PRESET, seed: int = 0) -> Catalogue:
-    """A shared catalogue per ``(preset, seed)`` (catalogues are immutable)."""
-    return Catalogue(preset, seed)
-
-
 def _image_info(
     image_id: int,
     name: str,

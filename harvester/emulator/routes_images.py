@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 import re
 from collections.abc import Callable
@@ -642,11 +641,6 @@ def _imgdata(site: Any, req: Request, m: re.Match[str]) -> Response:
             if rv is None:
                 break
     return jsonp_response(req, rv)
-
-
-def imgdata_json(site: Any, image: ImageInfo) -> bytes:
-    """imgData bytes as served (for tests and callers that compare bodies)."""
-    return json.dumps(image_data(site, image)).encode("ascii")
 
 
 # -- routes -----------------------------------------------------------------
