@@ -48,7 +48,8 @@ def encode_records(records: Iterable[Mapping[str, Any]]) -> bytes:
 _datasync = getattr(os, "fdatasync", os.fsync)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """``os.write`` until every byte of ``data`` is written (a write may be partial)."""
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -69,7 +70,7 @@ class Journal:
         # A reused journal whose last line was torn must not glue our first record onto it.
         size = os.fstat(self._fd).st_size
         if size and os.pread(self._fd, 1, size - 1) != b"\n":
-            _write_all(self._fd, b"\n")
+            write_all(self._fd, b"\n")
 
     def append(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Append ``records`` with one write and one fdatasync (durable when this returns).
@@ -89,7 +90,7 @@ class Journal:
                 # record onto it, so this journal takes nothing more (a new run gets a new one).
                 raise OSError(self._broken.errno, f"journal unusable after: {self._broken}")
             try:
-                _write_all(self._fd, data)
+                write_all(self._fd, data)
             except OSError as exc:
                 self._broken = exc
                 raise

@@ -62,7 +62,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from harvester import __version__
 from harvester.errors import StorageError, UsageError, redact_url
-from harvester.journal import Journal, JournalState
+from harvester.journal import Journal, JournalState, write_all
 from harvester.layout import (
     JOURNALS_DIR,
     LAYOUT_VERSION,
@@ -189,13 +189,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 # --------------------------------------------------------------------------- liveness / pending
@@ -350,7 +343,7 @@ def atomic_write_bytes(out_dir: Path, target: Path, data: bytes, *, durable: boo
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:
@@ -887,7 +880,7 @@ class Store:
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
                     temps.append((tmp, part.target))
                     fds.append(fd)
-                    _write_all(fd, part.data)
+                    write_all(fd, part.data)
                     part.size = len(part.data)
                     part.sha256 = hashlib.sha256(part.data).hexdigest()
                 else:
