@@ -55,7 +55,16 @@ from harvester.errors import (
     redact_url,
 )
 from harvester.ratelimit import AdaptiveLimiter, Stamp
-from harvester.retry import RetryEvent, RetryPolicy, parse_retry_after, set_testing, zero_waits
+from harvester.retry import (
+    DEFAULT_BACKOFF_BASE,
+    DEFAULT_BACKOFF_CAP,
+    DEFAULT_MAX_RETRIES,
+    RetryEvent,
+    RetryPolicy,
+    parse_retry_after,
+    set_testing,
+    zero_waits,
+)
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -75,10 +84,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 8
 DEFAULT_RATE: float | None = 10.0
 DEFAULT_BURST = 1
-DEFAULT_MAX_RETRIES = 5
 DEFAULT_TIMEOUT = 30.0
-DEFAULT_BACKOFF_BASE = 0.5
-DEFAULT_BACKOFF_CAP = 30.0
 DEFAULT_USER_AGENT = f"harvester/{__version__}"
 #: Redirect hops followed within one attempt when ``follow_redirects`` is on.
 MAX_REDIRECTS = 5
