@@ -22,8 +22,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harvester.client import DEFAULT_BURST as DEFAULT_BURST
+from harvester.client import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
+from harvester.client import DEFAULT_RATE as DEFAULT_RATE
+from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from harvester.errors import ConfigError
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
+from harvester.retry import DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES
 from harvester.select import (
     Condition,
     check_fraction,
@@ -32,22 +37,17 @@ from harvester.select import (
     parse_label_keys,
     parse_where,
 )
+from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
+from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
+from harvester.window import WINDOW_MODES as WINDOWS
 
 DEFAULT_BASE_URL = "https://idr.openmicroscopy.org"
-DEFAULT_CONCURRENCY = 8
-DEFAULT_RATE: float | None = 10.0
-DEFAULT_BURST = 1
-DEFAULT_MAX_RETRIES = 5
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_THUMBNAIL_SIZE = 96
 DEFAULT_RENDER_FORMAT = "jpeg"
 DEFAULT_RENDER_QUALITY = 0.9
-DEFAULT_WINDOW = "rendering"
 DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_WALK_CONCURRENCY = 4
 DEFAULT_GIVE_UP_AFTER = 20
 
-WINDOWS = ("full", "rendering", "minmax")
 RENDER_FORMATS = ("jpeg", "png")
 #: Values that never reach disk, logs or error messages.
 SECRET_KEYS = ("headers", "cookies")

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harvester.window import WINDOW_MODES
+
 __all__ = ["register"]
 
 #: Failures listed in the summary (the journal keeps them all).
@@ -75,9 +77,7 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("--max-retries", type=_positive_int, metavar="N", help="default 5")
     harvest.add_argument("--timeout", type=_number, metavar="S", help="seconds (default 30)")
     harvest.add_argument("--thumbnail-size", type=_positive_int, metavar="N", help="default 96")
-    harvest.add_argument(
-        "--window", choices=("full", "rendering", "minmax"), help="stack intensity window"
-    )
+    harvest.add_argument("--window", choices=WINDOW_MODES, help="stack intensity window")
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
     harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
     harvest.add_argument(
