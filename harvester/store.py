@@ -69,6 +69,7 @@ from harvester.layout import (
     MARKER_NAME,
     STUDY_KINDS,
     TEMP_INFIX,
+    TOOL_NAME,
     check_writer,
     pending_path,
     resolve,
@@ -370,7 +371,7 @@ def read_marker(out_dir: Path) -> dict[str, Any] | None:
         marker = json.loads(raw)
     except ValueError:
         marker = None
-    if not isinstance(marker, dict) or marker.get("tool") != "harvester":
+    if not isinstance(marker, dict) or marker.get("tool") != TOOL_NAME:
         raise UsageError(
             f"{out_dir} holds a {MARKER_NAME} that was not written by harvester",
             hint="choose another --out folder",
@@ -394,7 +395,7 @@ def prepare_out_dir(out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         if read_marker(out_dir) is None:
-            marker = {"tool": "harvester", "layout": LAYOUT_VERSION, "version": __version__}
+            marker = {"tool": TOOL_NAME, "layout": LAYOUT_VERSION, "version": __version__}
             atomic_write_bytes(out_dir, out_dir / MARKER_NAME, json.dumps(marker).encode())
         (out_dir / JOURNALS_DIR).mkdir(exist_ok=True)
     except OSError as exc:
