@@ -409,33 +409,55 @@ class Walker:
     # ------------------------------------------------------------ screens and plates
     async def walk_screen(self, screen_id: int, tg: anyio.abc.TaskGroup) -> None:
         """Screen -> plates (paged) -> one plate walk each, ``walk_concurrency`` at once."""
+        await self._walk_parent(
+            "screen",
+            screen_id,
+            "ScreenI",
+            urls.screen(screen_id),
+            "plates",
+            lambda page: urls.screen_plates(screen_id, page),
+            self.walk_plate,
+            tg,
+        )
+
+    async def _walk_parent(
+        self,
+        kind: str,
+        object_id: int,
+        ann_class: str,
+        object_path: str,
+        children: str,
+        children_page: Callable[[int], str],
+        walk_child: Callable[[int, int | None, str | None], Awaitable[None]],
+        tg: anyio.abc.TaskGroup,
+    ) -> None:
+        """A screen or project: list its ``children`` (paged); save the object, its
+        annotations and that list if wanted; then one ``walk_child`` each (limited)."""
         try:
-            plates = await self._paged_webclient(
-                lambda page: urls.screen_plates(screen_id, page), "plates"
-            )
-            if self._wants("screen", screen_id):
-                screen = await self._object("screen", screen_id, urls.screen(screen_id))
-                _, annotations = await self._labels("screen", "ScreenI", [screen_id])
+            items = await self._paged_webclient(children_page, children)
+            if self._wants(kind, object_id):
+                obj = await self._object(kind, object_id, object_path)
+                _, annotations = await self._labels(kind, ann_class, [object_id])
                 await self._save(
-                    "screen",
-                    screen_id,
+                    kind,
+                    object_id,
                     {
-                        "screen.json": json_bytes(screen),
+                        f"{kind}.json": json_bytes(obj),
                         "annotations.json": json_bytes({"annotations": annotations}),
-                        "plates.json": json_bytes({"plates": plates}),
+                        f"{children}.json": json_bytes({children: items}),
                     },
                 )
         except FetchError as exc:
-            self._fail(f"screen {screen_id}", exc)
+            self._fail(f"{kind} {object_id}", exc)
             return
-        for plate in plates:
-            if isinstance(plate.get("id"), int):
+        for child in items:
+            if isinstance(child.get("id"), int):
                 tg.start_soon(
                     self._limited,
-                    self.walk_plate,
-                    plate["id"],
-                    screen_id,
-                    str(plate.get("name", "")),
+                    walk_child,
+                    child["id"],
+                    object_id,
+                    str(child.get("name", "")),
                 )
 
     async def walk_plate(self, plate_id: int, screen_id: int | None, name: str | None) -> None:
@@ -535,34 +557,16 @@ class Walker:
     # ------------------------------------------------------------ projects and datasets
     async def walk_project(self, project_id: int, tg: anyio.abc.TaskGroup) -> None:
         """Project -> datasets (paged) -> one dataset walk each."""
-        try:
-            datasets = await self._paged_webclient(
-                lambda page: urls.project_datasets(project_id, page), "datasets"
-            )
-            if self._wants("project", project_id):
-                project = await self._object("project", project_id, urls.project(project_id))
-                _, annotations = await self._labels("project", "ProjectI", [project_id])
-                await self._save(
-                    "project",
-                    project_id,
-                    {
-                        "project.json": json_bytes(project),
-                        "annotations.json": json_bytes({"annotations": annotations}),
-                        "datasets.json": json_bytes({"datasets": datasets}),
-                    },
-                )
-        except FetchError as exc:
-            self._fail(f"project {project_id}", exc)
-            return
-        for dataset in datasets:
-            if isinstance(dataset.get("id"), int):
-                tg.start_soon(
-                    self._limited,
-                    self.walk_dataset,
-                    dataset["id"],
-                    project_id,
-                    str(dataset.get("name", "")),
-                )
+        await self._walk_parent(
+            "project",
+            project_id,
+            "ProjectI",
+            urls.project(project_id),
+            "datasets",
+            lambda page: urls.project_datasets(project_id, page),
+            self.walk_dataset,
+            tg,
+        )
 
     async def walk_dataset(self, dataset_id: int, project_id: int | None, name: str | None) -> None:
         """Dataset -> images (paged by 500), labels from the images' map annotations."""
