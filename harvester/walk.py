@@ -247,6 +247,17 @@ class Walker:
             return cached
         return await self._json(path)
 
+    async def _named(
+        self, kind: str, object_id: int, path: str, save: bool, name: str | None
+    ) -> tuple[Any, str | None]:
+        """The object's JSON if it is saved or its name unknown (else None), and its name."""
+        obj: Any = None
+        if save or name is None:
+            obj = await self._object(kind, object_id, path)
+            if name is None:
+                name = str(((obj or {}).get("data") or {}).get("Name", ""))
+        return obj, name
+
     def _fail(self, what: str, exc: FetchError) -> None:
         logger.warning("walk of %s failed: %s", what, exc)
         self.stats.failures.append(WalkFailure(what, exc.url, exc.status, exc.reason))
@@ -465,11 +476,7 @@ class Walker:
         self.stats.plates += 1
         save = self._wants("plate", plate_id)
         try:
-            plate_obj: Any = None
-            if save or name is None:
-                plate_obj = await self._object("plate", plate_id, urls.plate(plate_id))
-                if name is None:
-                    name = str(((plate_obj or {}).get("data") or {}).get("Name", ""))
+            plate_obj, name = await self._named("plate", plate_id, urls.plate(plate_id), save, name)
             wells_all: list[Any] = []
             well_annotations: list[Any] = []
             max_fields = 0
@@ -573,11 +580,9 @@ class Walker:
         self.stats.datasets += 1
         save = self._wants("dataset", dataset_id)
         try:
-            dataset_obj: Any = None
-            if save or name is None:
-                dataset_obj = await self._object("dataset", dataset_id, urls.dataset(dataset_id))
-                if name is None:
-                    name = str(((dataset_obj or {}).get("data") or {}).get("Name", ""))
+            dataset_obj, name = await self._named(
+                "dataset", dataset_id, urls.dataset(dataset_id), save, name
+            )
             images_all: list[Any] = []
             annotations_all: list[Any] = []
             page = 1
