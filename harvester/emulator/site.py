@@ -10,10 +10,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 
+from harvester.emulator import MODES
 from harvester.emulator.catalogue import Catalogue
 
 Mode = Literal["omeroweb", "microservice"]
-MODES: tuple[str, ...] = ("omeroweb", "microservice")
 
 #: webclient/api default ``limit`` (``omero.web.page_size`` on IDR).
 WEBCLIENT_PAGE_SIZE = 500
