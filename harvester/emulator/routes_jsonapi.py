@@ -20,7 +20,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from harvester.emulator.catalogue import (
     GROUP_ID,
@@ -652,16 +652,25 @@ def _not_found(kind: str, obj_id: int) -> ApiError:
     return ApiError(404, f"{kind} {obj_id} not found")
 
 
+_T = TypeVar("_T")
+
+
+def _lookup(match: re.Match[str], find: Callable[[int], _T | None], kind: str) -> tuple[int, _T]:
+    """The path's ``obj_id`` and its object; a 404 ApiError when there is none."""
+    obj_id = int(match.group("obj_id"))
+    obj = find(obj_id)
+    if obj is None:
+        raise _not_found(kind, obj_id)
+    return obj_id, obj
+
+
 def _child_count(ctx: Ctx, v: dict[str, Any], count: int) -> None:
     if ctx.req.param("childCount") == "true":
         v["omero:childCount"] = count
 
 
 def screen(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
-    sid = int(match.group("obj_id"))
-    s = ctx.cat.screen(sid)
-    if s is None:
-        raise _not_found("Screen", sid)
+    sid, s = _lookup(match, ctx.cat.screen, "Screen")
     v = encode_screen(s)
     _child_count(ctx, v, s.n_plates)
     v["url:plates"] = ctx.url(f"m/screens/{sid}/plates/")
@@ -669,10 +678,7 @@ def screen(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
 
 
 def plate(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
-    pid = int(match.group("obj_id"))
-    p = ctx.cat.plate(pid)
-    if p is None:
-        raise _not_found("Plate", pid)
+    pid, p = _lookup(match, ctx.cat.plate, "Plate")
     v = encode_plate(p)
     v["url:screens"] = ctx.url(f"m/plates/{pid}/screens/")
     v["url:wells"] = ctx.url(f"m/plates/{pid}/wells/")
@@ -682,10 +688,7 @@ def plate(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
 
 
 def run_view(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
-    rid = int(match.group("obj_id"))
-    run = ctx.cat.run(rid)
-    if run is None:
-        raise _not_found("PlateAcquisition", rid)
+    rid, run = _lookup(match, ctx.cat.run, "PlateAcquisition")
     v = encode_run(run)
     p = ctx.cat.plate(run.plate_id)
     assert p is not None
@@ -694,20 +697,14 @@ def run_view(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
 
 
 def well(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
-    wid = int(match.group("obj_id"))
-    w = ctx.cat.well(wid)
-    if w is None:
-        raise _not_found("Well", wid)
+    wid, w = _lookup(match, ctx.cat.well, "Well")
     v = _encode_well(ctx, w, pixels=True)
     v["url:plates"] = ctx.url(f"m/wells/{wid}/plates/")
     return {"data": v}
 
 
 def image(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
-    iid = int(match.group("obj_id"))
-    info = ctx.cat.image(iid)
-    if info is None:
-        raise _not_found("Image", iid)
+    iid, info = _lookup(match, ctx.cat.image, "Image")
     v = encode_image(info, pixels=True, channels=True)
     v["url:datasets"] = ctx.url(f"m/images/{iid}/datasets/")
     v["url:rois"] = ctx.url(f"m/images/{iid}/rois/")
@@ -715,10 +712,7 @@ def image(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
 
 
 def project(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
-    pid = int(match.group("obj_id"))
-    p = ctx.cat.project(pid)
-    if p is None:
-        raise _not_found("Project", pid)
+    pid, p = _lookup(match, ctx.cat.project, "Project")
     v = encode_project(p)
     _child_count(ctx, v, p.n_datasets)
     v["url:datasets"] = ctx.url(f"m/projects/{pid}/datasets/")
@@ -726,10 +720,7 @@ def project(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
 
 
 def dataset(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
-    did = int(match.group("obj_id"))
-    d = ctx.cat.dataset(did)
-    if d is None:
-        raise _not_found("Dataset", did)
+    did, d = _lookup(match, ctx.cat.dataset, "Dataset")
     v = encode_dataset(d)
     _child_count(ctx, v, d.n_images)
     v["url:images"] = ctx.url(f"m/datasets/{did}/images/")
