@@ -196,10 +196,19 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
+def _host_component() -> str:
+    """This host's name as the ``<host>`` part of a writer name."""
+    return sanitize_component(socket.gethostname() or "host").replace(" ", "_")[:40]
+
+
 def make_writer(run_id: str, shard: tuple[int, int] | None = None) -> str:
     """``<host>-<pid>-<run-id>[-shard-K-of-N]``: the name of this process's journal and temps."""
-    host = sanitize_component(socket.gethostname() or "host").replace(" ", "_")[:40]
-    name = f"{host}-{os.getpid()}-{sanitize_component(run_id)}"
+    name = f"{_host_component()}-{os.getpid()}-{sanitize_component(run_id)}"
     if shard is not None:
         name += f"-shard-{shard[0]}-of-{shard[1]}"
     return check_writer(name)
+
+
+def ephemeral_writer(tag: str) -> str:
+    """``<tag>-<host>-<pid>-<random>``: the writer of one short task (verify, an atomic write)."""
+    return check_writer(f"{tag}-{_host_component()}-{os.getpid()}-{secrets.token_hex(3)}")

@@ -44,7 +44,6 @@ import json
 import logging
 import os
 import platform
-import secrets
 import shutil
 import socket
 import sys
@@ -71,6 +70,7 @@ from harvester.layout import (
     TEMP_INFIX,
     TOOL_NAME,
     check_writer,
+    ephemeral_writer,
     pending_path,
     resolve,
     run_config_path,
@@ -324,18 +324,13 @@ def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
 # --------------------------------------------------------------------------- out dir marker
 
 
-def _ephemeral_writer(tag: str) -> str:
-    host = sanitize_component(_HOST or "host").replace(" ", "_")[:40]
-    return check_writer(f"{tag}-{host}-{os.getpid()}-{secrets.token_hex(3)}")
-
-
 def atomic_write_bytes(out_dir: Path, target: Path, data: bytes, *, durable: bool = True) -> None:
     """Write one file under DIR atomically (temp beside it, fsync, rename, fsync folder).
 
     Its temp file is announced in a pending file of its own, so a crash mid-way is cleaned up
     by the next :meth:`Store.open` like any other. Raises OSError (callers translate).
     """
-    writer = _ephemeral_writer("w")
+    writer = ephemeral_writer("w")
     (out_dir / JOURNALS_DIR).mkdir(parents=True, exist_ok=True)
     pending = PendingFile(out_dir, writer)
     tmp = temp_path(target, writer)

@@ -14,8 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
-import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harvester.journal import Journal, JournalState
-from harvester.layout import check_writer, resolve, sanitize_component
+from harvester.layout import ephemeral_writer, resolve
 from harvester.store import check_existing_out_dir, storage_error
 
 logger = logging.getLogger(__name__)
@@ -168,11 +166,6 @@ def _check_record(out_dir: Path, rec: dict[str, Any]) -> tuple[int, int, list[st
     return len(files), nbytes, problems
 
 
-def _verify_writer() -> str:
-    host = sanitize_component(socket.gethostname() or "host").replace(" ", "_")[:40]
-    return check_writer(f"verify-{host}-{os.getpid()}-{secrets.token_hex(3)}")
-
-
 def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> VerifyReport:
     """Check every done file of DIR; journal the bad ones as invalid (unless ``mark_invalid``
     is False) so the next harvest refetches exactly those."""
@@ -217,7 +210,7 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
                     }
                 )
     if invalid and mark_invalid:
-        writer = _verify_writer()
+        writer = ephemeral_writer("verify")
         try:
             with Journal(out_dir, writer) as journal:
                 journal.append(invalid)
