@@ -38,12 +38,12 @@ def _id(text: str) -> int:
     return int(value)
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str) -> int:
+    """An integer flag; its range is checked by ``HarvestConfig`` (``--max-retries 0`` is valid)."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    return value
 
 
 def _number(text: str) -> float:
@@ -70,13 +70,13 @@ def register(subparsers: Any) -> None:
         "--artifacts", help="comma list of thumbnail,imgdata,render,metadata,stack (or all)"
     )
     harvest.add_argument(
-        "--concurrency", type=_positive_int, metavar="N", help="requests in flight (default 8)"
+        "--concurrency", type=_integer, metavar="N", help="requests in flight (default 8)"
     )
     harvest.add_argument("--rate", metavar="R", help="requests per second, or 'none' (default 10)")
-    harvest.add_argument("--burst", type=_positive_int, metavar="B", help="rate burst (default 1)")
-    harvest.add_argument("--max-retries", type=_positive_int, metavar="N", help="default 5")
+    harvest.add_argument("--burst", type=_integer, metavar="B", help="rate burst (default 1)")
+    harvest.add_argument("--max-retries", type=_integer, metavar="N", help="default 5")
     harvest.add_argument("--timeout", type=_number, metavar="S", help="seconds (default 30)")
-    harvest.add_argument("--thumbnail-size", type=_positive_int, metavar="N", help="default 96")
+    harvest.add_argument("--thumbnail-size", type=_integer, metavar="N", help="default 96")
     harvest.add_argument("--window", choices=WINDOW_MODES, help="stack intensity window")
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
     harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
