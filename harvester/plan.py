@@ -483,5 +483,8 @@ def public_url(url: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+    return f"{parts.scheme}://{host}{port}{parts.path}"

@@ -180,3 +180,13 @@ def test_writer_outside_with_block_is_an_error(tmp_path: Path) -> None:
     writer = PlanWriter(tmp_path, artifacts=ARTS)
     with pytest.raises(RuntimeError):
         writer.add(ImageRef(image_id=1))
+
+
+def test_public_url_drops_credentials_and_keeps_ipv6_brackets() -> None:
+    """A plan's base URL has no user, password or query, and an IPv6 host stays a valid URL."""
+    from harvester.plan import public_url
+
+    assert public_url("http://bob:pw@Example.org:8080/idr/?bsession=S") == (
+        "http://example.org:8080/idr/"
+    )
+    assert public_url("http://[::1]:8080/idr/") == "http://[::1]:8080/idr/"
