@@ -26,7 +26,7 @@ from harvester.client import DEFAULT_BURST as DEFAULT_BURST
 from harvester.client import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
 from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
-from harvester.errors import ConfigError
+from harvester.errors import ConfigError, UsageError
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.retry import DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES
 from harvester.select import (
@@ -37,6 +37,7 @@ from harvester.select import (
     parse_label_keys,
     parse_where,
 )
+from harvester.shard import parse_shard as shard_spec
 from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
 from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
 from harvester.window import WINDOW_MODES as WINDOWS
@@ -125,17 +126,14 @@ def parse_rate(value: object) -> float | None:
 
 
 def parse_shard(value: object) -> tuple[int, int] | None:
-    """``"K/N"`` (0-based K) -> ``(K, N)``."""
+    """``"K/N"`` (0-based K) -> ``(K, N)``; the rules and messages are :mod:`harvester.shard`'s."""
     if value is None:
         return None
-    text = str(value).strip()
-    left, sep, right = text.partition("/")
-    if not sep or not left.isdigit() or not right.isdigit():
-        raise ConfigError(f"shard: {text!r} is not of the form K/N", hint="e.g. --shard 0/4")
-    k, n = int(left), int(right)
-    if n < 1 or not 0 <= k < n:
-        raise ConfigError(f"shard: {text!r} needs 0 <= K < N", hint="shards are numbered 0..N-1")
-    return k, n
+    try:
+        shard = shard_spec(str(value).strip())
+    except UsageError as error:
+        raise ConfigError(str(error), hint=error.hint) from None
+    return shard.k, shard.n
 
 
 _INT_LIST_KEYS = ("screens", "projects", "plates", "datasets", "images")
