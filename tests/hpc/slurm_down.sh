@@ -17,31 +17,8 @@ PURGE=0
 say() { printf '[slurm_down] %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || { say "ERROR: must run as root"; exit 1; }
 
-running() {
-  local state
-  state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-daemon_pid() {
-  local pid
-  [ -s "$1" ] || return 1
-  pid=$(tr -dc '0-9' <"$1")
-  [ -n "$pid" ] && running "$pid" || return 1
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] || return 1
-  echo "$pid"
-}
-stop_daemon() {
-  local pid i
-  if pid=$(daemon_pid "$1" "$2"); then
-    say "stopping $2 (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 100); do running "$pid" || break; sleep 0.1; done
-    if running "$pid"; then say "$2 ($pid) alive after 10 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null; sleep 0.2; fi
-  else
-    say "$2: not running (nothing to stop)"
-  fi
-  rm -f "$1"
-}
+# shellcheck source=tests/hpc/slurm_common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/slurm_common.sh"
 
 rc=0
 if daemon_pid "$RUN/slurmctld.pid" slurmctld >/dev/null; then
