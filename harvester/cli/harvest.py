@@ -92,21 +92,19 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     harvest.set_defaults(run=run_harvest_command)
 
-    status = subparsers.add_parser(
-        "status", help="done, failed and pending artifacts of DIR, per kind and writer"
-    )
-    status.add_argument("out", type=Path, metavar="DIR")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    status.set_defaults(run=run_status_command)
-
-    verify = subparsers.add_parser(
-        "verify", help="re-check every recorded file (size, sha256, decodes)"
-    )
-    verify.add_argument("out", type=Path, metavar="DIR")
-    verify.add_argument("--json", action="store_true", help="machine-readable output")
-    verify.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    verify.set_defaults(run=run_verify_command)
+    for name, help_text, run in (
+        (
+            "status",
+            "done, failed and pending artifacts of DIR, per kind and writer",
+            run_status_command,
+        ),
+        ("verify", "re-check every recorded file (size, sha256, decodes)", run_verify_command),
+    ):
+        report = subparsers.add_parser(name, help=help_text)
+        report.add_argument("out", type=Path, metavar="DIR")
+        report.add_argument("--json", action="store_true", help="machine-readable output")
+        report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        report.set_defaults(run=run)
 
     demo = subparsers.add_parser(
         "demo",
