@@ -12,6 +12,9 @@ without a server and called from worker threads:
 * staging names, atomic staging writes and a cheap completeness check;
 * :func:`decode_grey` — Pillow decoding of a rendered PNG/JPEG to one 8-bit band.
 
+numpy and Pillow are imported inside the functions that use them, so that
+planning (and a harvest that never decodes a plane) does not load them.
+
 Pillow is the decoder: it is already a dependency (the emulator encodes with
 it), it is mature and well maintained, and it reads both JPEG and PNG, so no
 second codec library (imagecodecs) is needed.
@@ -25,13 +28,17 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
-
-import numpy as np
-from numpy.typing import NDArray
-from PIL import Image
+from typing import TYPE_CHECKING, Any, Final
 
 from harvester.window import ChannelWindow
+
+if TYPE_CHECKING:
+    # numpy and Pillow are imported by the functions that decode or build
+    # pixels, not here: fetch imports this module for its planning helpers on
+    # every harvest, and a thumbnails-only run must not pay ~90 ms of start-up
+    # for libraries it never calls (tests/unit/test_startup_imports.py).
+    import numpy as np
+    from numpy.typing import NDArray
 
 #: IDR's image-region microservice renders at most 3192 x 3192 in one request.
 DEFAULT_MAX_PLANE: Final = 3192
@@ -237,6 +244,9 @@ def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray
     ``expected`` = (width, height) is checked so a wrong-sized answer is never
     stacked.
     """
+    import numpy as np
+    from PIL import Image
+
     fmt = image_format(body)
     with Image.open(io.BytesIO(body)) as img:
         if expected is not None and img.size != expected:
@@ -252,6 +262,8 @@ def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray
 
 def probe_size(body: bytes) -> tuple[int, int]:
     """(width, height) from the image header, without decoding pixels."""
+    from PIL import Image
+
     image_format(body)
     try:
         with Image.open(io.BytesIO(body)) as img:
@@ -318,6 +330,8 @@ def read_plane(
     if len(requests) == 1 and requests[0].region is None:
         body = files[requests[0].stem].read_bytes()
         return decode_grey(body, (geometry.size_x, geometry.size_y))
+    import numpy as np
+
     plane = np.zeros((geometry.size_y, geometry.size_x), dtype=np.uint8)
     for request in requests:
         region = request.region
@@ -340,6 +354,8 @@ def stitch_rgb(
     is asked as :func:`region_grid` regions and encoded here: JPEG at
     ``quality`` (0-1] or PNG. Each region must have exactly its asked size.
     """
+    from PIL import Image
+
     canvas = Image.new("RGB", size)
     for region, body in tiles:
         image_format(body)
@@ -370,6 +386,8 @@ def pyramid_shapes(size_y: int, size_x: int, levels: int) -> list[tuple[int, int
 
 def halve(plane: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """2 x 2 mean (rounded half up), dropping an odd last row/column."""
+    import numpy as np
+
     height, width = plane.shape[0] // 2 * 2, plane.shape[1] // 2 * 2
     blocks = plane[:height, :width].astype(np.uint16)
     total = blocks[0::2, 0::2] + blocks[1::2, 0::2] + blocks[0::2, 1::2] + blocks[1::2, 1::2]

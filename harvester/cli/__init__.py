@@ -16,7 +16,7 @@ import importlib
 import logging
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from harvester import __version__
@@ -30,7 +30,41 @@ SUBCOMMAND_MODULES = ("harvester.cli.harvest", "harvester.cli.emulate", "harvest
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``error: ...`` + ``hint: ...``), exit code 2."""
+    """argparse with one-line errors (``error: ...`` + ``hint: ...``), exit code 2.
+
+    A subcommand may also *defer* adding its arguments until it is the command
+    being parsed (:meth:`defer_arguments`): ``harvester emulate`` needs the
+    emulator package for its options, and importing that on every ``harvester
+    harvest`` would add tens of milliseconds to each run's start-up. The
+    top-level help lists subcommands by their ``help`` text only, so it does
+    not need them either.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred: list[Callable[[argparse.ArgumentParser], None]] = []
+
+    def defer_arguments(self, add: Callable[[argparse.ArgumentParser], None]) -> None:
+        """Call ``add(self)`` just before this parser first parses (or prints help)."""
+        self._deferred.append(add)
+
+    def _add_deferred(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)(self)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._add_deferred()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._add_deferred()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._add_deferred()
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         print(f"error: {message}", file=sys.stderr)

@@ -1,0 +1,122 @@
+"""Start-up of ``harvester harvest`` loads only what the run needs.
+
+A harvest's start-up (process start to first request) counts in every run and
+in the 10,000-thumbnail benchmark, and most of it is importing modules. numpy
+and Pillow (~90 ms) are needed only to decode or stitch planes, tifffile only
+to write stacks, and the emulator package only for ``harvester emulate``; a
+thumbnails-only harvest must not load any of them. These tests check which
+modules a fresh process loaded (not how long it took), so they fail only when
+an import creeps back, whatever the machine's speed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import harvester
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+#: Modules a thumbnails-only harvest never calls into.
+NOT_FOR_THUMBNAILS = ("numpy", "PIL", "tifffile", "harvester.emulator")
+
+#: Runs the ``harvester`` command like ``python -m harvester`` and, at exit
+#: (also after ``sys.exit``), writes which watched modules were loaded.
+_WRAPPER = """
+import atexit, json, runpy, sys
+report, watched, argv = sys.argv[1], sys.argv[2].split(","), sys.argv[3:]
+
+def dump():
+    loaded = sorted(name for name in watched if name in sys.modules)
+    with open(report, "w") as fh:
+        json.dump(loaded, fh)
+
+atexit.register(dump)
+sys.argv = ["harvester", *argv]
+runpy.run_module("harvester", run_name="__main__")
+"""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(harvester.__file__).absolute().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _run_cli(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run ``harvester ARGV`` in a fresh interpreter; (process, watched modules it loaded)."""
+    report = tmp_path / "loaded.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, str(report), ",".join(NOT_FOR_THUMBNAILS), *argv],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
+    loaded = json.loads(report.read_text()) if report.exists() else ["<no report>"]
+    return proc, loaded
+
+
+def test_thumbnail_harvest_loads_no_image_library_nor_emulator(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A real thumbnails-only harvest stores its thumbnail without numpy/PIL/tifffile/emulator."""
+    out = tmp_path / "out"
+    proc, loaded = _run_cli(
+        tmp_path,
+        "harvest",
+        "--base-url",
+        emulator.base_url,
+        "--image",
+        "9762957",
+        "--out",
+        str(out),
+        "--artifacts",
+        "thumbnail",
+        "--no-labels",
+        "--rate",
+        "none",
+        "--quiet",
+    )
+    assert proc.returncode == 0, proc.stderr
+    thumbnails = list((out / "images").rglob("9762957.thumbnail.jpg"))
+    assert len(thumbnails) == 1
+    assert thumbnails[0].read_bytes()[:3] == b"\xff\xd8\xff"
+    assert loaded == []
+
+
+@pytest.mark.parametrize("argv", [["harvest", "--help"], ["--help"], ["status", "--help"]])
+def test_help_loads_no_image_library_nor_emulator(tmp_path: Path, argv: list[str]) -> None:
+    """Building the parser (every subcommand registered) imports none of the heavy modules."""
+    proc, loaded = _run_cli(tmp_path, *argv)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: harvester" in proc.stdout
+    assert loaded == []
+
+
+def test_emulate_help_still_lists_the_emulator_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``emulate`` adds its options only when chosen, so they are all in its help."""
+    assert main(["--help"]) == 0
+    assert "emulate" in capsys.readouterr().out
+    assert main(["emulate", "--help"]) == 0
+    text = capsys.readouterr().out
+    for flag in ("--host", "--port", "--preset", "--faults", "--latency-ms", "--migration-2026"):
+        assert flag in text
+    assert "huge" in text  # the preset list comes from the emulator's catalogue
+
+
+def test_emulate_errors_are_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad ``emulate`` flag is still one ``error:`` line and a hint, exit 2."""
+    assert main(["emulate", "--port", "abc"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: argument --port: invalid int value")
+    assert err[1] == "hint: see 'harvester emulate --help'"
