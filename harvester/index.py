@@ -109,14 +109,27 @@ def render_csv(header: list[str], rows: list[list[str]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+def current_state(out_dir: Path, state: JournalState | None = None) -> JournalState:
+    """What every journal of DIR says now, for the index.
+
+    ``state``: what this process already knows, typically a running harvest's
+    ``Store.state`` (loaded when the store opened, kept current with its own commits). Only what
+    other writers (shards) appended since it was loaded is then read, instead of every journal
+    again (see :meth:`JournalState.catch_up`); the rows still include every writer's images.
+    A state not loaded from DIR (``JournalState.from_records``) is taken as it is.
+    """
+    if state is None:
+        return JournalState.load(Path(out_dir))
+    return state.catch_up()
+
+
 def write_index(out_dir: Path, state: JournalState | None = None) -> int:
     """Rebuild ``DIR/index.csv`` atomically from every journal; return the number of rows.
 
-    ``state`` saves re-reading the journals when the caller has just folded them.
+    ``state`` (see :func:`current_state`) saves re-reading what this process already folded.
     """
     out_dir = Path(out_dir)
-    if state is None:
-        state = JournalState.load(out_dir)
+    state = current_state(out_dir, state)
     header, rows = build_rows(state)
     target = index_path(out_dir)
     try:

@@ -56,12 +56,24 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
+# Records this process appended to each journal (by absolute path), so that a live
+# JournalState can tell whether it has folded in every record its own writer journaled.
+_APPENDED: dict[str, int] = {}
+_APPENDED_LOCK = threading.Lock()
+
+
+def _appended_to(path: Path) -> int:
+    with _APPENDED_LOCK:
+        return _APPENDED.get(os.path.abspath(path), 0)
+
+
 class Journal:
     """One writer's append-only journal file (``DIR/journals/<writer>.jsonl``)."""
 
     def __init__(self, out_dir: Path, writer: str) -> None:
         self.path = journal_path(out_dir, writer)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._key = os.path.abspath(self.path)
         self._lock = threading.Lock()
         self._broken: OSError | None = None
         self._fd: int | None = os.open(
@@ -94,6 +106,8 @@ class Journal:
             except OSError as exc:
                 self._broken = exc
                 raise
+            with _APPENDED_LOCK:
+                _APPENDED[self._key] = _APPENDED.get(self._key, 0) + len(records)
         _datasync(self._fd)
 
     def close(self) -> None:
@@ -246,6 +260,8 @@ class JournalState:
     images: dict[int, ImageRef] = field(default_factory=dict)
     invalid: dict[Key, dict[str, Any]] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # Set by load(): where the journals were read up to, for catch_up().
+    _origin: _Origin | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, out_dir: Path) -> JournalState:
@@ -253,7 +269,9 @@ class JournalState:
 
         The fold of the last DIR loaded is kept (one per process): loading the same DIR again
         parses only what was appended since, provided every journal read before is still there
-        with the same bytes up to where it was read (checked with a hash; else a full reload).
+        with the same bytes up to where it was read (else a full reload). That is checked on
+        the first and last 64 KiB of what was read, not all of it: journals are only appended
+        to, and this tells one that grew from one that was replaced or truncated.
         A harvest loads DIR when it opens the store and again for index.csv at the end.
         """
         global _memo
@@ -269,10 +287,60 @@ class JournalState:
             for path in paths:
                 mark = memo.marks.setdefault(path.name, _Mark())
                 memo.fold.add(_read_from(path, mark), path.name)
-                memo.digests[path.name] = _prefix_digest(path, mark.offset)
+                memo.digests[path.name] = _edge_digest(path, mark.offset)
             state = memo.fold.state()
             _memo = memo
+            state._origin = _Origin(
+                out_dir=Path(out_dir),
+                marks={name: _Mark(m.offset, m.lines) for name, m in memo.marks.items()},
+                samples=dict(memo.digests),
+                appended={path.name: _appended_to(path) for path in paths},
+                run_sources=memo.fold.run_sources(),
+            )
         return state
+
+    def catch_up(self) -> JournalState:
+        """This state plus whatever other journals of its DIR appended since it was loaded.
+
+        For a state from :meth:`load` that a live writer has kept current with :meth:`apply`
+        (a running :class:`~harvester.store.Store`'s ``state``): instead of reading and folding
+        every journal again, only the lines other writers appended since the load are read and
+        merged in, exactly as a fresh :meth:`load` would fold them. This process's own journal
+        is not read: every record it journaled was applied (checked by counting; if not, or if a
+        journal was replaced, or a merge would need what the fold pruned, it falls back to a
+        full :meth:`load`). The result may be this very object when nothing was appended: treat
+        it as read-only. A state not made by :meth:`load` is returned as it is.
+        """
+        origin = self._origin
+        if origin is None:
+            return self
+        merged = self._merge_appended(origin)
+        return merged if merged is not None else JournalState.load(origin.out_dir)
+
+    def _merge_appended(self, origin: _Origin) -> JournalState | None:
+        """:meth:`catch_up`'s fast path; None when only a full load gives the exact answer."""
+        if not origin.mergeable or (origin.applied and origin.live is None):
+            return None
+        paths = journal_files(origin.out_dir)
+        if not {path.name for path in paths}.issuperset(origin.marks):
+            return None  # a journal read before is gone
+        if origin.live is not None:
+            ours = journals_dir(origin.out_dir) / origin.live
+            if _appended_to(ours) - origin.appended.get(origin.live, 0) != origin.applied:
+                return None  # journaled records that were never applied (or the reverse)
+        fold = _Fold()
+        for path in paths:
+            name = path.name
+            if name == origin.live:
+                continue
+            old = origin.marks.get(name)
+            if old is not None and _edge_digest(path, old.offset) != origin.samples.get(name):
+                return None  # rewritten rather than appended to
+            mark = _Mark(old.offset, old.lines) if old is not None else _Mark()
+            fold.add(_read_from(path, mark), name)
+        if fold.empty():
+            return self
+        return _merge(self, origin, fold)
 
     @classmethod
     def from_records(cls, records: Iterable[dict[str, Any]]) -> JournalState:
@@ -286,8 +354,23 @@ class JournalState:
         return (kind, object_id) in self.done
 
     def apply(self, rec: Mapping[str, Any]) -> None:
-        """Fold one record that is newer than everything seen (the live store's commits)."""
+        """Fold one record that is newer than everything seen (the live store's commits).
+
+        The records applied to a loaded state are taken to be its writer's own journal, which
+        the first "run" record applied names; :meth:`catch_up` then skips that journal.
+        """
         kind = rec.get("rec")
+        origin = self._origin
+        if origin is not None:
+            origin.applied += 1
+            if kind == "run":
+                name = f"{rec.get('writer')}{JOURNAL_SUFFIX}"
+                if origin.live is None:
+                    origin.live = name
+                origin.mergeable &= origin.live == name
+                origin.run_sources.append(name)
+            elif kind == "invalid":
+                origin.mergeable = False  # it may revive a failure the fold pruned
         if kind == "done":
             key = (rec["kind"], rec["id"])
             self.done[key] = dict(rec)
@@ -369,6 +452,16 @@ class _Fold:
             except (KeyError, TypeError) as exc:
                 logger.warning("skipping malformed journal record %r (%s)", rec, exc)
 
+    def empty(self) -> bool:
+        """True when no record was folded in."""
+        return not (
+            self.done or self.failed or self.invalid or self.images or any(self.runs.values())
+        )
+
+    def run_sources(self) -> list[str]:
+        """The journal name of each run record, in the order :meth:`state` lists them."""
+        return [name for name in sorted(self.runs) for _ in self.runs[name]]
+
     def state(self) -> JournalState:
         """The folded state: done minus what a later invalid record voids; failures not done."""
         done = dict(self.done)
@@ -396,6 +489,81 @@ def _newer(
 
 
 @dataclass
+class _Origin:
+    """Where a loaded :class:`JournalState` was read from, for :meth:`JournalState.catch_up`.
+
+    ``marks``/``samples``: how far each journal was read and a digest of that prefix's edges;
+    ``appended``: this process's appends to each journal at load time (see ``_APPENDED``);
+    ``run_sources``: the journal of each of the state's runs; ``live``/``applied``: the
+    journal whose records :meth:`JournalState.apply` folded in, and how many there were.
+    """
+
+    out_dir: Path
+    marks: dict[str, _Mark]
+    samples: dict[str, bytes]
+    appended: dict[str, int]
+    run_sources: list[str]
+    live: str | None = None
+    applied: int = 0
+    mergeable: bool = True
+
+
+def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | None:
+    """``live`` with the records of other journals in ``fold``, as one fold of all would be.
+
+    ``live`` is pruned (a done record voided by "invalid" is gone, failures of done artifacts
+    are gone), so where the answer depends on a pruned record, or on the journal name that
+    breaks a tie in ``t``, this returns None and the caller loads in full.
+    """
+    done, failed, invalid = dict(live.done), dict(live.failed), dict(live.invalid)
+    images = dict(live.images)
+    for key, rec in fold.invalid.items():
+        cur = invalid.get(key)
+        if cur is not None and rec["t"] == cur["t"]:
+            return None
+        if cur is None or rec["t"] > cur["t"]:
+            invalid[key] = rec
+    for key, rec in fold.done.items():
+        cur = done.get(key)
+        if cur is not None and rec["t"] == cur["t"]:
+            return None
+        if cur is None or rec["t"] > cur["t"]:
+            done[key] = rec
+    for key in fold.done.keys() | fold.invalid.keys():
+        kept, inv = done.get(key), invalid.get(key)
+        if kept is not None and inv is not None and kept["t"] <= inv["t"]:
+            if key in live.done:
+                return None  # its failures, pruned from live, would count again
+            del done[key]
+        if key in done:
+            failed.pop(key, None)
+    for key, rec in fold.failed.items():
+        if key in done:
+            continue
+        cur = failed.get(key)
+        if cur is not None and rec["t"] == cur["t"]:
+            return None
+        if cur is None or rec["t"] > cur["t"]:
+            failed[key] = rec
+    for image_id, (_, ref) in fold.images.items():
+        cur_ref = images.get(image_id)
+        if cur_ref is not None and cur_ref != ref:
+            return None  # which is newer needs the time of live's record, not kept
+        images[image_id] = ref
+    runs = sorted(
+        zip(origin.run_sources + fold.run_sources(), live.runs + fold.state().runs, strict=True),
+        key=lambda pair: pair[0],
+    )
+    return JournalState(
+        done=done,
+        failed=failed,
+        images=images,
+        invalid=invalid,
+        runs=[run for _, run in runs],
+    )
+
+
+@dataclass
 class _Memo:
     """The fold of one DIR's journals and how far each journal was read."""
 
@@ -410,7 +578,7 @@ class _Memo:
         if not names.issuperset(self.marks):
             return False
         return all(
-            _prefix_digest(self.folder / name, mark.offset) == self.digests.get(name)
+            _edge_digest(self.folder / name, mark.offset) == self.digests.get(name)
             for name, mark in self.marks.items()
         )
 
@@ -419,18 +587,24 @@ _MEMO_LOCK = threading.Lock()
 _memo: _Memo | None = None
 
 
-def _prefix_digest(path: Path, length: int) -> bytes:
-    """Hash of the first ``length`` bytes of ``path`` (b"" when it is shorter or missing)."""
+_EDGE = 64 << 10
+
+
+def _edge_digest(path: Path, length: int) -> bytes:
+    """Hash of the first and last 64 KiB of ``path``'s first ``length`` bytes (b"" if shorter).
+
+    Journals are only ever appended to, so this tells a journal that grew (same edges) from
+    one that was replaced or truncated without reading all of it.
+    """
     digest = hashlib.blake2b(digest_size=16)
     try:
         with open(path, "rb") as fh:
-            left = length
-            while left > 0:
-                block = fh.read(min(left, _CHUNK))
-                if not block:
-                    return b""
-                digest.update(block)
-                left -= len(block)
+            if os.fstat(fh.fileno()).st_size < length:
+                return b""
+            digest.update(fh.read(min(length, _EDGE)))
+            if length > _EDGE:
+                fh.seek(max(_EDGE, length - _EDGE))
+                digest.update(fh.read(length - fh.tell()))
     except OSError:
         return b""
-    return digest.digest()
+    return digest.digest() + length.to_bytes(8, "little")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 
@@ -65,7 +66,24 @@ class ImageRef:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ImageRef:
-        """Inverse of :meth:`to_json`; unknown keys are ignored for forward compatibility."""
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        known["labels"] = tuple(tuple(pair) for pair in data.get("labels", ()))
-        return cls(**known)
+        """Inverse of :meth:`to_json`; unknown keys are ignored for forward compatibility.
+
+        Runs once per image record when journals are loaded, so a record with every field
+        (what :meth:`to_json` writes) is built positionally in one step; one with keys missing
+        (an older or hand-written record) takes the slower path that leaves them at defaults.
+        """
+        labels = data.get("labels")
+        pairs = tuple(map(tuple, labels)) if labels else ()
+        try:
+            scalars: tuple[Any, ...] = _SCALARS_OF(data)
+        except KeyError:
+            known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+            known["labels"] = pairs
+            return cls(**known)
+        make: Any = cls  # positional, in field order: mypy cannot count a starred tuple
+        return make(*scalars, pairs)  # type: ignore[no-any-return]
+
+
+# Every field of ImageRef but the last (labels), in declaration order, read from a JSON dict.
+_SCALARS_OF = itemgetter(*tuple(ImageRef.__dataclass_fields__)[:-1])
+assert tuple(ImageRef.__dataclass_fields__)[-1] == "labels"
