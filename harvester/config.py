@@ -13,9 +13,7 @@ is what gets saved in ``DIR/runs/<run-id>/config.json``.
 
 from __future__ import annotations
 
-import difflib
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -91,6 +89,8 @@ def parse_artifacts(value: object) -> tuple[Artifact, ...]:
             chosen.update(Artifact)
             continue
         if name not in valid:
+            import difflib  # only on this error path: not part of every start-up
+
             near = difflib.get_close_matches(name, valid, n=1)
             hint = f"did you mean {near[0]!r}?" if near else f"valid: {', '.join(valid)}"
             raise ConfigError(f"artifacts: unknown artifact {name!r}", hint=hint)
@@ -354,6 +354,8 @@ def check_keys(data: Mapping[str, Any], source: str) -> None:
     """Refuse unknown keys, naming the nearest valid one."""
     for key in data:
         if key not in KEYS:
+            import difflib  # only on this error path: not part of every start-up
+
             near = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
             hint = (
                 f"did you mean {near[0]!r}?" if near else "see configs/default.toml for every key"
@@ -363,6 +365,8 @@ def check_keys(data: Mapping[str, Any], source: str) -> None:
 
 def load_toml(path: Path) -> dict[str, Any]:
     """Read a config file; relative paths inside it are relative to the file."""
+    import tomllib  # only with a config file: a flags-only run does not load the parser
+
     try:
         with path.open("rb") as handle:
             raw = tomllib.load(handle)

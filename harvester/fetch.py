@@ -36,19 +36,11 @@ from harvester import layout, urls
 from harvester.client import Client, Expect, Fetched
 from harvester.errors import FetchError, InvalidBodyError, PermanentError
 from harvester.models import Artifact, ImageRef
-from harvester.planes import (
-    DEFAULT_MAX_PLANE,
-    DEFAULT_MAX_TILE,
-    PlaneError,
-    Region,
-    probe_size,
-    region_grid,
-    stitch_rgb,
-)
 from harvester.store import Store
 from harvester.window import WindowError, choose_windows
 
 if TYPE_CHECKING:
+    from harvester.planes import Region
     from harvester.stack import RenderLimits
 
 logger = logging.getLogger(__name__)
@@ -367,6 +359,10 @@ class Fetcher:
     async def _render(self, image_id: int, imgdata: dict[str, Any]) -> None:
         """The default plane as one image; planes bigger than the server renders at
         once (IDR's microservice: 3192 px) are fetched as regions and stitched."""
+        # Imported here, not at the top: only renders use the plane helpers
+        # (regions, stitching), so other runs do not load them at start-up.
+        from harvester.planes import DEFAULT_MAX_PLANE, PlaneError, region_grid, stitch_rgb
+
         fmt = self.settings.render_format
         quality = self.settings.render_quality
         size = imgdata.get("size") if isinstance(imgdata.get("size"), dict) else {}
@@ -404,6 +400,7 @@ class Fetcher:
 
     async def _render_limits(self, image_id: int) -> RenderLimits:
         """The configured ``max_plane``, else what the server advertises (stack.py's discovery)."""
+        from harvester.planes import DEFAULT_MAX_TILE
         from harvester.stack import RenderLimits, discover_limits  # late: heavy module
 
         if self.settings.max_plane is not None:
@@ -412,6 +409,8 @@ class Fetcher:
 
     async def _get_all(self, paths: list[str], regions: list[Region]) -> list[bytes]:
         """Fetch region images a few at a time; the first failure is raised."""
+        from harvester.planes import PlaneError, probe_size
+
         bodies: list[bytes] = [b""] * len(paths)
         errors: list[FetchError] = []
         todo = iter(range(len(paths)))
