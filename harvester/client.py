@@ -126,6 +126,46 @@ def _skip_httpcore_sniffio_probe() -> None:
 
 _skip_httpcore_sniffio_probe()
 
+
+def _stop_httpcore_lock_yields() -> None:
+    """Make httpcore's uncontended lock acquisitions not yield to the event loop.
+
+    httpcore takes three asyncio locks per request (the connection's request
+    lock, and its state lock before the request and when the response is
+    closed). anyio's ``Lock`` yields to the event loop on every uncontended
+    acquire, for fairness; here no lock is ever contended (one connection per
+    concurrency slot, one request per connection), so each yield only delays
+    the request by one turn of a busy event loop. The three yields cost 3% of
+    the wall time of the 10,000-thumbnail benchmark. anyio's own
+    ``fast_acquire`` option turns the yield off; a cancellation is still seen
+    at the acquire. Without that option (anyio < 4.5) nothing changes.
+    """
+    try:
+        from httpcore import _synchronization
+    except ImportError:  # pragma: no cover - httpcore layout changed
+        return
+    lock_class = getattr(_synchronization, "AsyncLock", None)
+    setup = getattr(lock_class, "setup", None)
+    if lock_class is None or setup is None or getattr(setup, "_harvester_fast", False):
+        return
+    try:
+        import anyio
+
+        anyio.Lock(fast_acquire=True)
+    except TypeError:  # pragma: no cover - anyio < 4.5
+        return
+
+    def fast_setup(self: Any) -> None:
+        setup(self)
+        if getattr(self, "_backend", None) == "asyncio":
+            self._anyio_lock = anyio.Lock(fast_acquire=True)
+
+    fast_setup._harvester_fast = True  # type: ignore[attr-defined]
+    lock_class.setup = fast_setup
+
+
+_stop_httpcore_lock_yields()
+
 # Values of the user's secret headers and cookies, so that log lines and
 # repeated server messages can be scrubbed of them (see _RedactingFilter).
 _KNOWN_SECRETS: set[str] = set()

@@ -454,9 +454,15 @@ class Harvest:
         # Queued refs are taken without a checkpoint while there are any (anyio's receive()
         # checkpoints on every item, a third of a resumed run's CPU time); an empty queue is
         # awaited as before, so the task still yields and sees cancellation there.
+        # There are twice as many workers as concurrency slots, so that requests keep flowing
+        # while some workers sleep in a retry back-off or assemble a stack. A worker takes a ref
+        # only once a slot is free for it (limiter.standby): the spares wait empty-handed, and a
+        # busy worker keeps its slot from one image to the next (see ratelimit.Slots).
         nowait = receive.receive_nowait if isinstance(receive, MemoryObjectReceiveStream) else None
+        limiter = fetcher.client.limiter
         async with receive:
             while True:
+                await limiter.standby()
                 try:
                     if nowait is None:
                         raise anyio.WouldBlock
@@ -465,8 +471,10 @@ class Harvest:
                     try:
                         ref = await receive.receive()
                     except anyio.EndOfStream:
+                        limiter.end_standby()
                         return
                 except anyio.EndOfStream:
+                    limiter.end_standby()
                     return
                 if store.state.images.get(ref.image_id) != ref:
                     await store.record_image(ref)

@@ -24,6 +24,7 @@ Clocks are monotonic (``time.monotonic``) and injectable for tests.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -217,14 +218,23 @@ class TokenBucket:
 
 
 class Slots:
-    """A resizable, first-come-first-served counting semaphore.
+    """A resizable, first-come-first-served counting semaphore with a standby line.
 
     Unlike ``anyio.CapacityLimiter`` it is not tied to the borrowing task and
     costs no event-loop round trip when a slot is free. Shrinking the limit
     never interrupts holders: new acquirers wait until enough have released.
+
+    Tasks with work in hand queue in :meth:`acquire` and get a released slot at
+    once, in order. Tasks without work yet (spare pipeline workers) wait in
+    :meth:`standby` instead, which returns when a slot has stayed free for one
+    turn of the event loop: so a worker that releases its slot and asks again
+    straight away (the next thumbnail) keeps it without handing it over, which
+    would delay its next request by a turn of a busy loop; the spares take over
+    only when a worker really steps away (a retry's back-off, a stack being
+    assembled) and hold no queued work while they wait.
     """
 
-    __slots__ = ("_in_use", "_limit", "_waiters")
+    __slots__ = ("_in_use", "_limit", "_offer_scheduled", "_standby", "_waiters")
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
@@ -232,6 +242,8 @@ class Slots:
         self._limit = limit
         self._in_use = 0
         self._waiters: deque[anyio.Event] = deque()
+        self._standby: deque[anyio.Event] = deque()
+        self._offer_scheduled = False
 
     @property
     def limit(self) -> int:
@@ -244,6 +256,7 @@ class Slots:
             raise ValueError(f"limit must be >= 1, got {value}")
         self._limit = value
         self._wake()
+        self._schedule_offer()
 
     @property
     def in_use(self) -> int:
@@ -254,6 +267,11 @@ class Slots:
     def waiting(self) -> int:
         """Tasks queued for a slot."""
         return len(self._waiters)
+
+    @property
+    def on_standby(self) -> int:
+        """Tasks waiting in :meth:`standby`."""
+        return len(self._standby)
 
     async def acquire(self) -> None:
         """Take a slot, waiting in line if none is free."""
@@ -276,11 +294,54 @@ class Slots:
         self._in_use -= 1
         if self._waiters:
             self._wake()
+        else:
+            self._schedule_offer()
+
+    async def standby(self) -> None:
+        """Wait, without taking one, until a slot is free and nobody queues for it.
+
+        Returns at once when that is already so; the caller then takes its work
+        and calls :meth:`acquire` (which may still wait: the slot is not reserved).
+        """
+        if self._in_use < self._limit and not self._waiters:
+            return
+        event = anyio.Event()
+        self._standby.append(event)
+        try:
+            await event.wait()
+        except BaseException:
+            if not event.is_set():
+                self._standby.remove(event)
+            raise
+
+    def end_standby(self) -> None:
+        """Release every task in :meth:`standby` (the work has run out: let them see it)."""
+        while self._standby:
+            self._standby.popleft().set()
 
     def _wake(self) -> None:
         while self._waiters and self._in_use < self._limit:
             self._in_use += 1
             self._waiters.popleft().set()
+
+    def _schedule_offer(self) -> None:
+        """Offer free slots to standby tasks after this turn of the event loop."""
+        if not self._standby or self._offer_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on asyncio (trio): offer now
+            self._offer()
+            return
+        self._offer_scheduled = True
+        loop.call_soon(self._offer)
+
+    def _offer(self) -> None:
+        self._offer_scheduled = False
+        free = self._limit - self._in_use
+        while self._standby and free > 0 and not self._waiters:
+            self._standby.popleft().set()
+            free -= 1
 
 
 class AdaptiveLimiter:
@@ -407,6 +468,14 @@ class AdaptiveLimiter:
         if stamp is not None:
             stamp.pending = False
         self._slots.release()
+
+    async def standby(self) -> None:
+        """Wait until a concurrency slot has stayed free (see :meth:`Slots.standby`)."""
+        await self._slots.standby()
+
+    def end_standby(self) -> None:
+        """Let every task in :meth:`standby` go (see :meth:`Slots.end_standby`)."""
+        self._slots.end_standby()
 
     def on_success(self) -> None:
         """One request succeeded: recover a step towards the user's limits.

@@ -491,6 +491,7 @@ class Store:
         self._queued = 0
         self._committed = 0
         self._progress = anyio.Event()
+        self._batch_ready = anyio.Event()
         self._committer_done = anyio.Event()
         self._collect_scopes: set[anyio.CancelScope] = set()
         self._committer_scope: anyio.CancelScope | None = None
@@ -615,6 +616,7 @@ class Store:
 
     async def _shutdown(self, drain_seconds: float | None) -> None:
         self._send.close()
+        self._signal_batch_ready()
         with anyio.CancelScope(shield=True), anyio.move_on_after(drain_seconds):
             await self._committer_done.wait()
         if not self._committer_done.is_set():
@@ -715,7 +717,16 @@ class Store:
         if self._error is not None:
             raise self._copy_error()
         try:
-            await self._send.send(item)
+            # Without a wait while the queue has room: anyio's send() yields to the
+            # event loop on every item, which delays the worker's next request by a turn.
+            try:
+                self._send.send_nowait(item)
+            except anyio.WouldBlock:
+                self._signal_batch_ready()
+                await self._send.send(item)
+            else:
+                if self._send.statistics().current_buffer_used >= self._batch_size:
+                    self._signal_batch_ready()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             if self._error is not None:
                 raise self._copy_error() from None
@@ -749,18 +760,14 @@ class Store:
                     return
                 closed = self._take_ready(recv, batch)
                 if not closed and len(batch) < self._batch_size and self._flush_interval:
+                    # Wait for a full batch (signalled by _queue) or the flush interval, then
+                    # take what is there: waking once per queued item would add a turn of the
+                    # event loop per file to the workers' requests.
                     with anyio.move_on_after(self._flush_interval) as collect:
                         self._collect_scopes.add(collect)
-                        while len(batch) < self._batch_size:
-                            try:
-                                batch.append(await recv.receive())
-                            except anyio.EndOfStream:
-                                closed = True
-                                break
-                            closed = self._take_ready(recv, batch)
-                            if closed:
-                                break
+                        await self._batch_ready.wait()
                     self._collect_scopes.discard(collect)
+                    closed = self._take_ready(recv, batch)
                 with anyio.CancelScope(shield=True):
                     ok = await self._commit(batch, n)
                 if not ok:
@@ -780,6 +787,11 @@ class Store:
     def _wake(self) -> None:
         self._progress.set()
         self._progress = anyio.Event()
+
+    def _signal_batch_ready(self) -> None:
+        """Wake the commit loops that are collecting a batch (a new event for the next one)."""
+        self._batch_ready.set()
+        self._batch_ready = anyio.Event()
 
     async def _commit(self, batch: list[_Item], n: int) -> bool:
         try:

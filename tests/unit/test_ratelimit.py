@@ -310,3 +310,96 @@ def test_sporadic_overload_does_not_pin_the_run_at_its_floor() -> None:
             limiter.on_success()
     assert limiter.rate is not None and limiter.rate >= 4.0
     assert limiter.concurrency >= 3
+
+
+async def test_a_worker_that_asks_again_at_once_keeps_its_slot() -> None:
+    """Release then acquire in the same turn: no hand-over to a task on standby."""
+    slots = Slots(1)
+    await slots.acquire()
+    woken = anyio.Event()
+
+    async def spare() -> None:
+        await slots.standby()
+        woken.set()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(spare)
+            await anyio.sleep(0.01)
+            assert slots.on_standby == 1
+            for _ in range(20):  # one image after another, no await in between
+                slots.release()
+                await slots.acquire()
+            await anyio.sleep(0.01)
+            assert not woken.is_set()  # the slot never stayed free
+            slots.release()  # the worker steps away (a back-off, a stack being built)
+            await woken.wait()
+    assert slots.in_use == 0
+
+
+async def test_a_released_slot_goes_to_a_waiting_acquirer_before_standby() -> None:
+    """Work in hand (a retry after its back-off) comes before spares without work."""
+    slots = Slots(1)
+    await slots.acquire()
+    order: list[str] = []
+
+    async def retry() -> None:
+        await slots.acquire()
+        order.append("retry")
+        await anyio.sleep(0.01)
+        slots.release()
+
+    async def spare() -> None:
+        await slots.standby()
+        order.append("spare")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(spare)
+            await anyio.sleep(0.01)
+            tg.start_soon(retry)
+            await anyio.sleep(0.01)
+            slots.release()
+    assert order == ["retry", "spare"]
+    assert slots.in_use == 0
+
+
+async def test_standby_returns_at_once_when_a_slot_is_free_and_end_standby_frees_all() -> None:
+    slots = Slots(2)
+    with anyio.fail_after(1):
+        await slots.standby()  # nothing held: no wait
+    await slots.acquire()
+    await slots.acquire()
+    released = 0
+
+    async def spare() -> None:
+        nonlocal released
+        await slots.standby()
+        released += 1
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(spare)
+            await anyio.sleep(0.01)
+            assert released == 0 and slots.on_standby == 3
+            slots.end_standby()  # the queue has ended: let them all see it
+    assert released == 3
+    assert slots.in_use == 2
+
+
+async def test_growing_the_limit_wakes_a_task_on_standby() -> None:
+    slots = Slots(1)
+    await slots.acquire()
+    woken = anyio.Event()
+
+    async def spare() -> None:
+        await slots.standby()
+        woken.set()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(spare)
+            await anyio.sleep(0.01)
+            slots.limit = 2  # recovery after an overload slowdown
+            await woken.wait()
