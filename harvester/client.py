@@ -40,7 +40,6 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 import httpcore
-import httpx
 
 from harvester import __version__
 from harvester.errors import (
@@ -389,6 +388,17 @@ class _AsyncioBackend(httpcore.AsyncNetworkBackend):
 _PLAIN_BACKEND = _AsyncioBackend()
 
 
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's verifying TLS context (certifi's CA bundle, SSL_CERT_FILE/SSL_CERT_DIR honoured).
+
+    httpx is imported here, not at module level: plain-http runs (a local
+    OMERO.web, the emulator) do not pay its import time at start-up.
+    """
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 def _cookie_header(cookies: Mapping[str, str]) -> bytes:
     return "; ".join(f"{name}={value}" for name, value in cookies.items()).encode("latin-1")
 
@@ -448,7 +458,7 @@ class _Connections:
         self._scheme = scheme.encode("ascii")
         self._host = host.encode("idna") if not host.isascii() else host.encode("ascii")
         self._port = port
-        self._ssl = httpx.create_ssl_context() if scheme == "https" else None
+        self._ssl = _ssl_context() if scheme == "https" else None
         base_headers = {"Host": host_header, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
         base_headers.update(headers)
         self._headers = [
