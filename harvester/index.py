@@ -18,7 +18,7 @@ import io
 import logging
 from pathlib import Path
 
-from harvester.journal import JournalState
+from harvester.journal import JournalState, paused_gc
 from harvester.layout import ARTIFACT_FILES, index_path
 from harvester.models import ImageRef
 from harvester.store import atomic_write_bytes, storage_error
@@ -48,55 +48,89 @@ COLUMNS: tuple[str, ...] = (
 LABEL_JOIN = " | "
 
 
+# The artifact kinds with a path column, in column order.
+PATH_KINDS: tuple[str, ...] = ("thumbnail", "imgdata", "metadata", "render", "stack")
+
+
 def _cell(value: object) -> str:
     return "" if value is None else str(value)
 
 
 def label_columns(refs: list[ImageRef]) -> dict[str, str]:
     """Map each annotation key to its column name (sorted keys, collisions prefixed)."""
-    keys = sorted({key for ref in refs for key, _ in ref.labels})
+    return _columns_of({key for ref in refs for key, _ in ref.labels})
+
+
+def _columns_of(keys: set[str]) -> dict[str, str]:
     fixed = set(COLUMNS)
-    return {key: (f"label:{key}" if key in fixed else key) for key in keys}
+    return {key: (f"label:{key}" if key in fixed else key) for key in sorted(keys)}
+
+
+def _label_values(labels: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Each key's value; a key given several times gets its values joined in order."""
+    values = dict(labels)
+    if len(values) < len(labels):  # a repeated key (rare): join its values
+        joined: dict[str, list[str]] = {}
+        for key, value in labels:
+            joined.setdefault(key, []).append(value)
+        values = {key: LABEL_JOIN.join(parts) for key, parts in joined.items()}
+    return values
 
 
 def build_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the index: images with at least one done artifact, by id."""
-    paths: dict[int, dict[str, str]] = {}
+    with paused_gc():
+        return _build_rows(state)
+
+
+def _build_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
+    # Written for speed (it runs at the end of every harvest, over every image of DIR): one
+    # list of path cells per image, label values as one dict per image, no call per cell.
+    slot = {kind: n for n, kind in enumerate(PATH_KINDS)}
+    paths: dict[int, list[str]] = {}
+    blank = [""] * len(PATH_KINDS)
     for (kind, object_id), rec in state.done.items():
         if kind in ARTIFACT_FILES:
-            paths.setdefault(object_id, {})[kind] = rec["path"]
-    refs = [state.images.get(image_id) or ImageRef(image_id) for image_id in sorted(paths)]
-    labels = label_columns(refs)
+            cells = paths.get(object_id)
+            if cells is None:
+                cells = paths[object_id] = blank.copy()
+            n = slot.get(kind)
+            if n is not None:
+                cells[n] = rec["path"]
+    images = state.images
+    refs = [images.get(image_id) or ImageRef(image_id) for image_id in sorted(paths)]
+    values = [_label_values(ref.labels) if ref.labels else None for ref in refs]
+    keys: set[str] = set()
+    for found in values:
+        if found:
+            keys.update(found)
+    labels = _columns_of(keys)
     header = list(COLUMNS) + list(labels.values())
+    order = list(labels)
+    empty = [""] * len(order)
     rows = []
-    for ref in refs:
-        done = paths[ref.image_id]
-        values: dict[str, list[str]] = {}
-        for key, value in ref.labels:
-            values.setdefault(key, []).append(value)
-        rows.append(
-            [
-                str(ref.image_id),
-                ref.image_name,
-                _cell(ref.screen_id),
-                _cell(ref.plate_id),
-                ref.plate_name,
-                _cell(ref.well_id),
-                _cell(ref.well_row),
-                _cell(ref.well_column),
-                _cell(ref.field),
-                _cell(ref.run_id),
-                _cell(ref.project_id),
-                _cell(ref.dataset_id),
-                ref.dataset_name,
-                done.get("thumbnail", ""),
-                done.get("imgdata", ""),
-                done.get("metadata", ""),
-                done.get("render", ""),
-                done.get("stack", ""),
-            ]
-            + [LABEL_JOIN.join(values.get(key, ())) for key in labels]
-        )
+    for ref, found in zip(refs, values, strict=True):
+        screen_id, plate_id, well_id = ref.screen_id, ref.plate_id, ref.well_id
+        well_row, well_column, field = ref.well_row, ref.well_column, ref.field
+        run_id, project_id, dataset_id = ref.run_id, ref.project_id, ref.dataset_id
+        row = [
+            str(ref.image_id),
+            ref.image_name,
+            "" if screen_id is None else str(screen_id),
+            "" if plate_id is None else str(plate_id),
+            ref.plate_name,
+            "" if well_id is None else str(well_id),
+            "" if well_row is None else str(well_row),
+            "" if well_column is None else str(well_column),
+            "" if field is None else str(field),
+            "" if run_id is None else str(run_id),
+            "" if project_id is None else str(project_id),
+            "" if dataset_id is None else str(dataset_id),
+            ref.dataset_name,
+        ]
+        row += paths[ref.image_id]
+        row += list(map(found.get, order, empty)) if found else empty
+        rows.append(row)
     return header, rows
 
 
@@ -104,9 +138,10 @@ def render_csv(header: list[str], rows: list[list[str]]) -> bytes:
     """CSV bytes (UTF-8, ``\\n`` line ends, minimal quoting)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
+    with paused_gc():
+        writer.writerow(header)
+        writer.writerows(rows)
+        return buffer.getvalue().encode("utf-8")
 
 
 def current_state(out_dir: Path, state: JournalState | None = None) -> JournalState:

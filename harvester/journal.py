@@ -18,12 +18,14 @@ by their timestamp ``t`` so that the order in which journals are read does not m
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,36 @@ JOURNAL_SUFFIX = ".jsonl"
 _CHUNK = 4 << 20
 
 Key = tuple[str, int]
+
+
+_GC_LOCK = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Run the body without the cyclic garbage collector (restored afterwards).
+
+    Folding journals or building index rows makes hundreds of thousands of small dicts and
+    lists that are never garbage; each allocation burst triggers collections that walk every
+    live object again, which cost 2-3x the work itself for 100,000 images. Nothing made here
+    holds reference cycles, so pausing is safe; nested or concurrent pauses (threads) share one
+    pause that ends with the last of them.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _GC_LOCK:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def encode_records(records: Iterable[Mapping[str, Any]]) -> bytes:
@@ -276,7 +308,7 @@ class JournalState:
         """
         global _memo
         folder = journals_dir(out_dir)
-        with _MEMO_LOCK:
+        with _MEMO_LOCK, paused_gc():
             memo = _memo if _memo is not None and _memo.folder == folder else None
             _memo = None
             paths = journal_files(out_dir)
