@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import socket
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 LAYOUT_VERSION = 1
 """Bumped whenever an existing DIR could no longer be read the same way."""
@@ -140,6 +141,9 @@ def temp_path(target: Path, writer: str) -> Path:
     return target.with_name(f"{target.name}{TEMP_INFIX}{writer}")
 
 
+_CONTROL_CHAR = re.compile("[\x00-\x1f\x7f]")
+
+
 def resolve(out_dir: Path, rel_path: str) -> Path:
     """``out_dir / rel_path`` after proving the relative path cannot leave ``out_dir``.
 
@@ -149,10 +153,9 @@ def resolve(out_dir: Path, rel_path: str) -> Path:
     if not rel_path or rel_path.startswith("/") or "\\" in rel_path:
         raise ValueError(f"not a safe relative path: {rel_path!r}")
     parts = rel_path.split("/")
-    for part in parts:
-        if part in ("", ".", "..") or any(ord(ch) < 32 or ord(ch) == 127 for ch in part):
-            raise ValueError(f"not a safe relative path: {rel_path!r}")
-    return out_dir.joinpath(*PurePosixPath(rel_path).parts)
+    if _CONTROL_CHAR.search(rel_path) or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"not a safe relative path: {rel_path!r}")
+    return out_dir.joinpath(*parts)
 
 
 def _is_unsafe_char(ch: str) -> bool:
