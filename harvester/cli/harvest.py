@@ -240,15 +240,18 @@ def refuse_targets_with_plan(args: argparse.Namespace) -> None:
 
 def run_harvest_command(args: argparse.Namespace) -> int:
     """``harvester harvest``."""
-    import anyio
+    from harvester.cli import start_up
 
-    from harvester.config import resolve
-    from harvester.errors import UsageError
-    from harvester.pipeline import run_harvest
-    from harvester.progress import Progress
+    with start_up():  # the imports below are most of a harvest's start-up
+        import anyio
 
-    refuse_targets_with_plan(args)
-    cfg = resolve(args.config, overrides_from_args(args))
+        from harvester.config import resolve
+        from harvester.errors import UsageError
+        from harvester.pipeline import run_harvest
+        from harvester.progress import Progress
+
+        refuse_targets_with_plan(args)
+        cfg = resolve(args.config, overrides_from_args(args))
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True
         logging.getLogger().setLevel(logging.DEBUG)

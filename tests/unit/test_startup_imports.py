@@ -11,11 +11,13 @@ an import creeps back, whatever the machine's speed.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,16 +29,23 @@ from harvester.emulator import EmulatorThread
 NOT_FOR_THUMBNAILS = ("numpy", "PIL", "tifffile", "harvester.emulator")
 
 #: Runs the ``harvester`` command like ``python -m harvester`` and, at exit
-#: (also after ``sys.exit``), writes which watched modules were loaded.
+#: (also after ``sys.exit``), writes which watched modules were loaded and
+#: whether garbage collection was on when the first connection was opened.
 _WRAPPER = """
-import atexit, json, runpy, sys
+import atexit, gc, json, runpy, sys
 report, watched, argv = sys.argv[1], sys.argv[2].split(","), sys.argv[3:]
+gc_at_connect = []
+
+def on_event(event, args):
+    if event == "socket.connect" and not gc_at_connect:
+        gc_at_connect.append(gc.isenabled())
 
 def dump():
     loaded = sorted(name for name in watched if name in sys.modules)
     with open(report, "w") as fh:
-        json.dump(loaded, fh)
+        json.dump({"loaded": loaded, "gc_at_connect": gc_at_connect}, fh)
 
+sys.addaudithook(on_event)
 atexit.register(dump)
 sys.argv = ["harvester", *argv]
 runpy.run_module("harvester", run_name="__main__")
@@ -50,8 +59,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run_cli(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Run ``harvester ARGV`` in a fresh interpreter; (process, watched modules it loaded)."""
+def _run_cli(
+    tmp_path: Path, *argv: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, list[Any]]]:
+    """Run ``harvester ARGV`` in a fresh interpreter; (process, the wrapper's report)."""
     report = tmp_path / "loaded.json"
     proc = subprocess.run(
         [sys.executable, "-c", _WRAPPER, str(report), ",".join(NOT_FOR_THUMBNAILS), *argv],
@@ -60,16 +71,21 @@ def _run_cli(tmp_path: Path, *argv: str) -> tuple[subprocess.CompletedProcess[st
         env=_env(),
         timeout=120,
     )
-    loaded = json.loads(report.read_text()) if report.exists() else ["<no report>"]
-    return proc, loaded
+    assert report.exists(), proc.stderr
+    found: dict[str, list[Any]] = json.loads(report.read_text())
+    return proc, found
 
 
 def test_thumbnail_harvest_loads_no_image_library_nor_emulator(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
-    """A real thumbnails-only harvest stores its thumbnail without numpy/PIL/tifffile/emulator."""
+    """A real thumbnails-only harvest stores its thumbnail without numpy/PIL/tifffile/emulator.
+
+    Garbage collection, paused while start-up imports, is on again by the time
+    the first request goes out (a week-long run must collect its garbage).
+    """
     out = tmp_path / "out"
-    proc, loaded = _run_cli(
+    proc, found = _run_cli(
         tmp_path,
         "harvest",
         "--base-url",
@@ -89,16 +105,17 @@ def test_thumbnail_harvest_loads_no_image_library_nor_emulator(
     thumbnails = list((out / "images").rglob("9762957.thumbnail.jpg"))
     assert len(thumbnails) == 1
     assert thumbnails[0].read_bytes()[:3] == b"\xff\xd8\xff"
-    assert loaded == []
+    assert found["loaded"] == []
+    assert found["gc_at_connect"] == [True]
 
 
 @pytest.mark.parametrize("argv", [["harvest", "--help"], ["--help"], ["status", "--help"]])
 def test_help_loads_no_image_library_nor_emulator(tmp_path: Path, argv: list[str]) -> None:
     """Building the parser (every subcommand registered) imports none of the heavy modules."""
-    proc, loaded = _run_cli(tmp_path, *argv)
+    proc, found = _run_cli(tmp_path, *argv)
     assert proc.returncode == 0, proc.stderr
     assert "usage: harvester" in proc.stdout
-    assert loaded == []
+    assert found["loaded"] == []
 
 
 def test_emulate_help_still_lists_the_emulator_options(
@@ -120,3 +137,18 @@ def test_emulate_errors_are_unchanged(capsys: pytest.CaptureFixture[str]) -> Non
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("error: argument --port: invalid int value")
     assert err[1] == "hint: see 'harvester emulate --help'"
+
+
+def test_in_process_main_leaves_garbage_collection_as_it_was(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Called in-process (not as the process's command), main pauses GC only during
+    start-up, re-enables it, also after an error there, and freezes nothing of the caller's."""
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    assert main(["--help"]) == 0
+    assert main(["harvest", "--bogus"]) == 2
+    assert main(["harvest", "--image", "1", "--out", str(tmp_path), "--concurrency", "0"]) == 2
+    assert "concurrency" in capsys.readouterr().err
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
