@@ -27,6 +27,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,13 @@ class _Mark:
 
 def _read_from(path: Path, mark: _Mark) -> Iterator[dict[str, Any]]:
     """Records of ``path`` from ``mark``; advances ``mark`` when the generator is exhausted."""
+    # chain.from_iterable hands the records of each parsed chunk over in C, without resuming a
+    # generator per record (a tenth of the time of loading 100,000 images).
+    return chain.from_iterable(_read_batches(path, mark))
+
+
+def _read_batches(path: Path, mark: _Mark) -> Iterator[list[dict[str, Any]]]:
+    """:func:`_read_from`, a list of records at a time."""
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed in finally; generator keeps it open
     except FileNotFoundError:
@@ -228,8 +236,9 @@ def _read_from(path: Path, mark: _Mark) -> Iterator[dict[str, Any]]:
                 if fast and pending_bad is not None:
                     _warn_garbled(path, pending_bad)
                     pending_bad = None
-                yield from fast
+                yield fast
             else:
+                good: list[dict[str, Any]] = []
                 at = base
                 for offset, line in enumerate(lines):
                     line_at = at
@@ -244,10 +253,11 @@ def _read_from(path: Path, mark: _Mark) -> Iterator[dict[str, Any]]:
                         _warn_garbled(path, pending_bad)
                         pending_bad = None
                     if isinstance(rec, dict):
-                        yield rec
+                        good.append(rec)
                     else:
                         pending_bad = (lineno + offset + 1, line)
                         pending_at = (line_at, lineno + offset)
+                yield good
             lineno += len(lines)
         if pending_bad is not None:
             # A garbled *last* complete line is the classic power-loss tail: tolerated quietly.
@@ -437,14 +447,17 @@ class _Fold:
         self.failed: dict[Key, dict[str, Any]] = {}
         self.invalid: dict[Key, dict[str, Any]] = {}
         self.images: dict[int, tuple[float, ImageRef]] = {}
-        self.source: dict[tuple[str, Any], str] = {}  # (record type, key) -> journal name
+        # Journal name of each kept record, by record type ("d", "i", "f", "v") and key.
+        self.source: dict[str, dict[Any, str]] = {"d": {}, "i": {}, "f": {}, "v": {}}
         self.runs: dict[str, list[dict[str, Any]]] = {}  # journal name -> its run records
         self.kinds: dict[Any, Any] = {}
 
     def add(self, records: Iterable[dict[str, Any]], source: str = "") -> None:
         """Fold ``records`` of journal ``source`` in (a tie in ``t`` goes to the later one)."""
+        # Runs once per record of every journal: locals, no call per record but from_json.
         done, failed, invalid, images = self.done, self.failed, self.invalid, self.images
-        kinds, sources = self.kinds, self.source
+        kinds = self.kinds
+        src_d, src_i, src_f, src_v = (self.source[k] for k in ("d", "i", "f", "v"))
         runs = self.runs.setdefault(source, [])
         for rec in records:
             kind = rec.get("rec")
@@ -452,33 +465,35 @@ class _Fold:
                 if kind == "done":
                     # Share the few distinct strings of millions of records (memory).
                     rec["rec"] = "done"
-                    rec["kind"] = kinds.setdefault(rec["kind"], rec["kind"])
-                    rec["run"] = kinds.setdefault(rec.get("run"), rec.get("run"))
-                    key = (rec["kind"], rec["id"])
+                    kind = rec["kind"] = kinds.setdefault(rec["kind"], rec["kind"])
+                    run = rec.get("run")
+                    rec["run"] = kinds.setdefault(run, run)
+                    key = (kind, rec["id"])
                     prev = done.get(key)
-                    if prev is None or _newer(rec["t"], source, prev["t"], sources, "d", key):
+                    t = rec["t"]
+                    if prev is None or _newer(t, source, prev["t"], src_d, key):
                         done[key] = rec
-                        sources["d", key] = source
+                        src_d[key] = source
                 elif kind == "image":
                     ref = rec["ref"]
                     image_id = ref["image_id"]
                     t = rec.get("t", 0.0)
                     old = images.get(image_id)
-                    if old is None or _newer(t, source, old[0], sources, "i", image_id):
+                    if old is None or _newer(t, source, old[0], src_i, image_id):
                         images[image_id] = (t, ImageRef.from_json(ref))
-                        sources["i", image_id] = source
+                        src_i[image_id] = source
                 elif kind == "failed":
                     key = (rec["kind"], rec["id"])
                     prev = failed.get(key)
-                    if prev is None or _newer(rec["t"], source, prev["t"], sources, "f", key):
+                    if prev is None or _newer(rec["t"], source, prev["t"], src_f, key):
                         failed[key] = rec
-                        sources["f", key] = source
+                        src_f[key] = source
                 elif kind == "invalid":
                     key = (rec["kind"], rec["id"])
                     prev = invalid.get(key)
-                    if prev is None or _newer(rec["t"], source, prev["t"], sources, "v", key):
+                    if prev is None or _newer(rec["t"], source, prev["t"], src_v, key):
                         invalid[key] = rec
-                        sources["v", key] = source
+                        src_v[key] = source
                 elif kind == "run":
                     runs.append(dict(rec))
             except (KeyError, TypeError) as exc:
@@ -511,13 +526,11 @@ class _Fold:
         )
 
 
-def _newer(
-    t: Any, source: str, prev_t: Any, sources: dict[tuple[str, Any], str], kind: str, key: Any
-) -> bool:
+def _newer(t: Any, source: str, prev_t: Any, sources: dict[Any, str], key: Any) -> bool:
     """Does a record (t, source) replace the kept one? Ties in t: the later journal name wins."""
     if t != prev_t:
         return bool(t > prev_t)
-    return source >= sources.get((kind, key), "")
+    return source >= sources.get(key, "")
 
 
 @dataclass
