@@ -19,8 +19,6 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from tqdm import tqdm  # type: ignore[import-untyped]
-
 #: Redraw at most this often: the bars must not cost the pipeline throughput.
 MIN_INTERVAL = 0.2
 
@@ -48,6 +46,9 @@ class Progress:
         """Create the bars (on the first event of the run)."""
         if not self.enabled or self._bars:
             return
+        # Imported here: a run without a terminal (logs, pipes, the benchmark) never needs it.
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
         common: dict[str, Any] = {
             "file": self.file,
             "mininterval": MIN_INTERVAL,
@@ -142,6 +143,8 @@ class TqdmHandler(logging.Handler):
         self.stream = stream
 
     def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
         try:
             tqdm.write(self.format(record), file=self.stream)
         except Exception:  # logging must never break the run

@@ -21,7 +21,6 @@ that failure as its first attempt so the accounting is exact.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import time
@@ -110,6 +109,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         if seconds != seconds or seconds in (float("inf"), float("-inf")):
             return None
         return max(0.0, seconds)
+    import email.utils  # only an HTTP-date Retry-After needs it
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

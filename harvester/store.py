@@ -43,7 +43,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import shutil
 import socket
 import sys
@@ -130,7 +129,7 @@ def storage_error(exc: OSError, what: str) -> StorageError:
 
 def _kernel_at_least(major: int, minor: int) -> bool:
     try:
-        parts = platform.release().split(".")
+        parts = os.uname().release.split(".")
         return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (
             major,
             minor,

@@ -27,7 +27,7 @@ from harvester.cli import main
 from harvester.emulator import EmulatorThread
 
 #: Modules a plain-http thumbnails-only harvest never calls into.
-NOT_FOR_THUMBNAILS = ("numpy", "PIL", "tifffile", "harvester.emulator", "httpx")
+NOT_FOR_THUMBNAILS = ("numpy", "PIL", "tifffile", "harvester.emulator", "httpx", "tqdm")
 
 #: Runs the ``harvester`` command like ``python -m harvester`` and, at exit
 #: (also after ``sys.exit``), writes which watched modules were loaded and
