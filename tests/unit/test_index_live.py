@@ -227,3 +227,67 @@ def test_a_state_not_loaded_from_a_folder_is_indexed_as_given(tmp_path: Path) ->
         other.append([image(2, 1.0), done(2, 1.0)])
     assert write_index(tmp_path, state) == 1
     assert (tmp_path / "index.csv").read_bytes() == render_csv(*build_rows(state))
+
+
+def _reference_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
+    """The index rows as the first, plain implementation built them (the format's oracle)."""
+    from harvester.index import COLUMNS, LABEL_JOIN
+    from harvester.layout import ARTIFACT_FILES
+
+    paths: dict[int, dict[str, str]] = {}
+    for (kind, object_id), rec in state.done.items():
+        if kind in ARTIFACT_FILES:
+            paths.setdefault(object_id, {})[kind] = rec["path"]
+    refs = [state.images.get(image_id) or ImageRef(image_id) for image_id in sorted(paths)]
+    keys = sorted({key for ref in refs for key, _ in ref.labels})
+    labels = {key: (f"label:{key}" if key in COLUMNS else key) for key in keys}
+    rows = []
+    for ref in refs:
+        done_paths = paths[ref.image_id]
+        values: dict[str, list[str]] = {}
+        for key, value in ref.labels:
+            values.setdefault(key, []).append(value)
+        cells = [getattr(ref, column) for column in COLUMNS[:13]]
+        rows.append(
+            ["" if cell is None else str(cell) for cell in cells]
+            + [
+                done_paths.get(kind, "")
+                for kind in ("thumbnail", "imgdata", "metadata", "render", "stack")
+            ]
+            + [LABEL_JOIN.join(values.get(key, ())) for key in labels]
+        )
+    return list(COLUMNS) + list(labels.values()), rows
+
+
+@pytest.mark.parametrize(
+    "label_sets",
+    [
+        [()],
+        [(("Gene Symbol", "ECT2"),), ()],
+        [(("b", "1"), ("a", "2")), (("a", "3"), ("b", "4")), (("c", 'x, "quoted"\n'),)],
+        [(("Phenotype", "round"), ("Phenotype", "big"), ("image_id", "clash")), (("x", ""),)],
+    ],
+    ids=["no labels", "one key", "keys in different orders", "repeated and clashing keys"],
+)
+def test_rows_are_those_of_the_plain_implementation(label_sets: list[Any]) -> None:
+    """Label columns, joined repeats, quoting and empty cells: the index format is unchanged."""
+    records: list[Rec] = []
+    for n in range(12):
+        ref = ImageRef(
+            100 + n,
+            image_name=f"img {n}",
+            screen_id=2302 if n % 2 else None,
+            plate_id=n or None,
+            well_row=n % 3,
+            well_column=0,
+            field=0 if n % 4 else None,
+            dataset_name="ds" if n % 3 else "",
+            labels=label_sets[n % len(label_sets)],
+        )
+        records.append({"rec": "image", "ref": ref.to_json(), "t": 1.0})
+        records.append(done(100 + n, 1.0, kind="thumbnail" if n % 5 else "render"))
+        if n % 3 == 0:
+            records.append(done(100 + n, 1.0, kind="stack"))
+    records.append(done(999, 1.0))  # an artifact whose image record is missing
+    state = JournalState.from_records(records)
+    assert render_csv(*build_rows(state)) == render_csv(*_reference_rows(state))
