@@ -357,7 +357,10 @@ class JournalState:
         if origin is None:
             return self
         merged = self._merge_appended(origin)
-        return merged if merged is not None else JournalState.load(origin.out_dir)
+        if merged is not None:
+            return merged
+        logger.debug("journals of %s: reading them all again", origin.out_dir)
+        return JournalState.load(origin.out_dir)
 
     def _merge_appended(self, origin: _Origin) -> JournalState | None:
         """:meth:`catch_up`'s fast path; None when only a full load gives the exact answer."""
@@ -371,6 +374,7 @@ class JournalState:
             if _appended_to(ours) - origin.appended.get(origin.live, 0) != origin.applied:
                 return None  # journaled records that were never applied (or the reverse)
         fold = _Fold()
+        read = 0
         for path in paths:
             name = path.name
             if name == origin.live:
@@ -380,6 +384,8 @@ class JournalState:
                 return None  # rewritten rather than appended to
             mark = _Mark(old.offset, old.lines) if old is not None else _Mark()
             fold.add(_read_from(path, mark), name)
+            read += mark.lines - (old.lines if old is not None else 0)
+        logger.debug("journals of %s: %d lines appended by other writers", origin.out_dir, read)
         if fold.empty():
             return self
         return _merge(self, origin, fold)
