@@ -394,8 +394,9 @@ class JournalState:
     def from_records(cls, records: Iterable[dict[str, Any]]) -> JournalState:
         """Fold records given in any order (ties in ``t`` resolve in favour of the later one)."""
         fold = _Fold()
-        fold.add(records)
-        return fold.state()
+        with paused_gc():
+            fold.add(records)
+            return fold.state()
 
     def is_done(self, kind: str, object_id: int) -> bool:
         """True when ``(kind, object_id)`` is journaled done and not invalidated since."""
