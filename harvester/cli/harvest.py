@@ -38,7 +38,7 @@ def _id(text: str) -> int:
     return int(value)
 
 
-def _integer(text: str) -> int:
+def integer_arg(text: str) -> int:
     """An integer flag; its range is checked by ``HarvestConfig`` (``--max-retries 0`` is valid)."""
     try:
         return int(text)
@@ -70,13 +70,13 @@ def register(subparsers: Any) -> None:
         "--artifacts", help="comma list of thumbnail,imgdata,render,metadata,stack (or all)"
     )
     harvest.add_argument(
-        "--concurrency", type=_integer, metavar="N", help="requests in flight (default 8)"
+        "--concurrency", type=integer_arg, metavar="N", help="requests in flight (default 8)"
     )
     harvest.add_argument("--rate", metavar="R", help="requests per second, or 'none' (default 10)")
-    harvest.add_argument("--burst", type=_integer, metavar="B", help="rate burst (default 1)")
-    harvest.add_argument("--max-retries", type=_integer, metavar="N", help="default 5")
+    harvest.add_argument("--burst", type=integer_arg, metavar="B", help="rate burst (default 1)")
+    harvest.add_argument("--max-retries", type=integer_arg, metavar="N", help="default 5")
     harvest.add_argument("--timeout", type=_number, metavar="S", help="seconds (default 30)")
-    harvest.add_argument("--thumbnail-size", type=_integer, metavar="N", help="default 96")
+    harvest.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
     harvest.add_argument("--window", choices=WINDOW_MODES, help="stack intensity window")
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
     harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
@@ -148,7 +148,10 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> None:
         "(repeatable: same key = any of, different keys = all of)",
     )
     group.add_argument(
-        "--sample", type=int, metavar="N", help="N images chosen by a stable hash of (seed, id)"
+        "--sample",
+        type=integer_arg,
+        metavar="N",
+        help="N images chosen by a stable hash of (seed, id)",
     )
     group.add_argument(
         "--sample-fraction",
@@ -156,7 +159,9 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="keep each image with probability F (stable hash, streaming)",
     )
-    group.add_argument("--seed", type=int, metavar="S", help="seed of the sample (default 0)")
+    group.add_argument(
+        "--seed", type=integer_arg, metavar="S", help="seed of the sample (default 0)"
+    )
     group.add_argument(
         "--label-key",
         dest="label_keys",

@@ -19,6 +19,7 @@ from harvester.cli.harvest import (
     TARGET_FLAGS,
     add_selection_flags,
     add_target_flags,
+    integer_arg,
     refuse_targets_with_plan,
     selection_argv,
     selection_overrides,
@@ -38,7 +39,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=integer_arg,
         metavar="N",
         help="concurrent requests (total, for slurm: all tasks)",
     )
@@ -87,15 +88,17 @@ def register(subparsers: Any) -> None:
     )
     _add_common(slurm)
     slurm.add_argument("--from-plan", type=Path, metavar="DIR", help="use a plan (no walk)")
-    slurm.add_argument("--tasks", type=int, required=True, metavar="N", help="number of shards N")
     slurm.add_argument(
-        "--max-parallel", type=int, metavar="M", help="tasks running at once (default: all)"
+        "--tasks", type=integer_arg, required=True, metavar="N", help="number of shards N"
+    )
+    slurm.add_argument(
+        "--max-parallel", type=integer_arg, metavar="M", help="tasks running at once (default: all)"
     )
     slurm.add_argument("--partition", metavar="P", help="SLURM partition")
     slurm.add_argument(
         "--time", dest="time_limit", metavar="T", help="time limit per task, e.g. 12:00:00"
     )
-    slurm.add_argument("--cpus", type=int, metavar="C", help="CPUs per task")
+    slurm.add_argument("--cpus", type=integer_arg, metavar="C", help="CPUs per task")
     slurm.add_argument("--mem", metavar="M", help="memory per task, e.g. 4G")
     slurm.add_argument("--job-name", default="harvester", metavar="NAME", help="SLURM job name")
     slurm.add_argument("--submit", action="store_true", help="submit with sbatch")
