@@ -453,17 +453,21 @@ class _Fold:
         self.done: dict[Key, dict[str, Any]] = {}
         self.failed: dict[Key, dict[str, Any]] = {}
         self.invalid: dict[Key, dict[str, Any]] = {}
-        self.images: dict[int, tuple[float, ImageRef]] = {}
+        # The kept image's ref and its record's t apart: a (t, ref) pair per image would be
+        # one more object for the garbage collector to walk for as long as the fold is kept.
+        self.images: dict[int, ImageRef] = {}
+        self.image_t: dict[int, Any] = {}
         # Journal name of each kept record, by record type ("d", "i", "f", "v") and key.
         self.source: dict[str, dict[Any, str]] = {"d": {}, "i": {}, "f": {}, "v": {}}
         self.runs: dict[str, list[dict[str, Any]]] = {}  # journal name -> its run records
         self.kinds: dict[Any, Any] = {}
+        self.labels: dict[Any, Any] = {}  # one tuple per distinct labels (ImageRef.from_json)
 
     def add(self, records: Iterable[dict[str, Any]], source: str = "") -> None:
         """Fold ``records`` of journal ``source`` in (a tie in ``t`` goes to the later one)."""
         # Runs once per record of every journal: locals, no call per record but from_json.
         done, failed, invalid, images = self.done, self.failed, self.invalid, self.images
-        kinds = self.kinds
+        image_t, kinds, labels = self.image_t, self.kinds, self.labels
         src_d, src_i, src_f, src_v = (self.source[k] for k in ("d", "i", "f", "v"))
         runs = self.runs.setdefault(source, [])
         for rec in records:
@@ -485,9 +489,10 @@ class _Fold:
                     ref = rec["ref"]
                     image_id = ref["image_id"]
                     t = rec.get("t", 0.0)
-                    old = images.get(image_id)
-                    if old is None or _newer(t, source, old[0], src_i, image_id):
-                        images[image_id] = (t, ImageRef.from_json(ref))
+                    old = image_t.get(image_id)
+                    if old is None or _newer(t, source, old, src_i, image_id):
+                        images[image_id] = ImageRef.from_json(ref, labels)
+                        image_t[image_id] = t
                         src_i[image_id] = source
                 elif kind == "failed":
                     key = (rec["kind"], rec["id"])
@@ -527,7 +532,7 @@ class _Fold:
         return JournalState(
             done=done,
             failed=failed,
-            images={image_id: ref for image_id, (_, ref) in self.images.items()},
+            images=dict(self.images),
             invalid=dict(self.invalid),
             runs=[dict(run) for name in sorted(self.runs) for run in self.runs[name]],
         )
@@ -597,7 +602,7 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
             return None
         if cur is None or rec["t"] > cur["t"]:
             failed[key] = rec
-    for image_id, (_, ref) in fold.images.items():
+    for image_id, ref in fold.images.items():
         cur_ref = images.get(image_id)
         if cur_ref is not None and cur_ref != ref:
             return None  # which is newer needs the time of live's record, not kept

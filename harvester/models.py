@@ -65,15 +65,23 @@ class ImageRef:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImageRef:
+    def from_json(cls, data: dict[str, Any], shared: dict[Any, Any] | None = None) -> ImageRef:
         """Inverse of :meth:`to_json`; unknown keys are ignored for forward compatibility.
 
         Runs once per image record when journals are loaded, so a record with every field
         (what :meth:`to_json` writes) is built positionally in one step; one with keys missing
         (an older or hand-written record) takes the slower path that leaves them at defaults.
+        ``shared``: a dict through which refs with equal labels share one labels tuple (the
+        fields of a well, the images of a gene): for 100,000 images of a study that is some
+        700,000 fewer objects to keep and for the garbage collector to walk.
         """
         labels = data.get("labels")
         pairs = tuple(map(tuple, labels)) if labels else ()
+        if shared is not None and pairs:
+            try:  # noqa: SIM105 - once per image: a try costs less than contextlib.suppress
+                pairs = shared.setdefault(pairs, pairs)
+            except TypeError:  # a value that is not a string (not written by to_json)
+                pass
         try:
             scalars: tuple[Any, ...] = _SCALARS_OF(data)
         except KeyError:

@@ -236,3 +236,35 @@ def test_failed_append_leaves_torn_line_and_refuses_more(
         with pytest.raises(OSError, match="journal unusable"):
             j.append([done("thumbnail", 3, 3.0)])
     assert [r["id"] for r in read_all(tmp_path)] == [1]
+
+
+def test_image_records_round_trip_and_older_records_load(tmp_path: Path) -> None:
+    """Image refs come back equal from the journal, also without some keys or with new ones."""
+    full = ImageRef(
+        7,
+        image_name="a",
+        screen_id=1,
+        plate_id=2,
+        plate_name="p",
+        well_id=3,
+        well_row=0,
+        well_column=4,
+        field=1,
+        run_id=9,
+        labels=(("Gene", "X"), ("Gene", "Y")),
+    )
+    twin = ImageRef(8, image_name="b", labels=(("Gene", "X"), ("Gene", "Y")))
+    old_style = {"image_id": 9, "image_name": "old", "labels": [["k", "v"]]}
+    newer = dict(ImageRef(10).to_json(), future_key=[1, 2])
+    with Journal(tmp_path, "w") as journal:
+        journal.append(
+            [{"rec": "image", "ref": ref, "t": 1.0} for ref in (full.to_json(), twin.to_json())]
+            + [
+                {"rec": "image", "ref": old_style, "t": 1.0},
+                {"rec": "image", "ref": newer, "t": 1.0},
+            ]
+        )
+    images = JournalState.load(tmp_path).images
+    assert images[7] == full and images[8] == twin
+    assert images[9] == ImageRef(9, image_name="old", labels=(("k", "v"),))
+    assert images[10] == ImageRef(10)
