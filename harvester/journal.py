@@ -314,7 +314,8 @@ class JournalState:
         with the same bytes up to where it was read (else a full reload). That is checked on
         the first and last 64 KiB of what was read, not all of it: journals are only appended
         to, and this tells one that grew from one that was replaced or truncated.
-        A harvest loads DIR when it opens the store and again for index.csv at the end.
+        (A harvest loads DIR once, when its store opens; for index.csv it catches that state
+        up with :meth:`catch_up` instead of loading again.)
         """
         global _memo
         folder = journals_dir(out_dir)
