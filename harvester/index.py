@@ -159,12 +159,34 @@ def _build_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
 
 def render_csv(header: list[str], rows: list[list[str]]) -> bytes:
     """CSV bytes (UTF-8, ``\\n`` line ends, minimal quoting)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
     with paused_gc():
+        plain = _plain_csv(header, rows)
+        if plain is not None:
+            return plain.encode("utf-8")
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
         return buffer.getvalue().encode("utf-8")
+
+
+def _plain_csv(header: list[str], rows: list[list[str]]) -> str | None:
+    """The CSV text when no cell needs quoting (then it is the cells joined), else None.
+
+    Minimal quoting quotes only a cell holding the delimiter, a quote or a line break, which
+    the joined text shows at once: more commas or newlines than the joins put in, or any
+    quote or carriage return. Joining is several times faster than the csv module.
+    """
+    try:
+        text = "\n".join([",".join(header), *map(",".join, rows)]) + "\n"
+    except TypeError:  # a cell that is not a string: leave it to the csv module
+        return None
+    commas = len(header) - 1 + sum(map(len, rows)) - len(rows)
+    if '"' in text or "\r" in text or text.count("\n") != len(rows) + 1:
+        return None
+    if text.count(",") != commas or min([len(header), *map(len, rows)]) < 2:
+        return None  # (a row of one empty cell is written as "" by the csv module)
+    return text
 
 
 def current_state(out_dir: Path, state: JournalState | None = None) -> JournalState:

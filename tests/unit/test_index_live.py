@@ -291,3 +291,28 @@ def test_rows_are_those_of_the_plain_implementation(label_sets: list[Any]) -> No
     records.append(done(999, 1.0))  # an artifact whose image record is missing
     state = JournalState.from_records(records)
     assert render_csv(*build_rows(state)) == render_csv(*_reference_rows(state))
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["plain", "", " spaced ", "caf\u00e9 \u4e2d", "tab\there", "nul\x00", "back\\slash"],
+        ["comma, inside", "x"],
+        ['a "quote"', "x"],
+        ["line\nbreak", "x"],
+        ["carriage\rreturn", "x"],
+        ["only one cell"],
+        [""],
+    ],
+    ids=["no quoting", "comma", "quote", "newline", "carriage return", "one cell", "one empty"],
+)
+def test_csv_bytes_are_the_csv_modules(cells: list[str]) -> None:
+    """Whatever the cells hold, index.csv bytes are what the csv module writes."""
+    header = [f"h{n}" for n in range(len(cells))]
+    rows = [cells, [f"r{n}" for n in range(len(cells))], cells]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    assert render_csv(header, rows) == buffer.getvalue().encode("utf-8")
+    assert render_csv(header, []) == (",".join(header) + "\n").encode("utf-8")
