@@ -59,16 +59,8 @@ LABEL_JOIN = " | "
 PATH_KINDS: tuple[str, ...] = ("thumbnail", "imgdata", "metadata", "render", "stack")
 
 
-def _cell(value: object) -> str:
-    return "" if value is None else str(value)
-
-
-def label_columns(refs: list[ImageRef]) -> dict[str, str]:
-    """Map each annotation key to its column name (sorted keys, collisions prefixed)."""
-    return _columns_of({key for ref in refs for key, _ in ref.labels})
-
-
 def _columns_of(keys: set[str]) -> dict[str, str]:
+    """Map each annotation key to its column name (sorted keys, collisions prefixed)."""
     fixed = set(COLUMNS)
     return {key: (f"label:{key}" if key in fixed else key) for key in sorted(keys)}
 
@@ -106,7 +98,8 @@ def build_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
 
 def _build_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
     # Written for speed (it runs at the end of every harvest, over every image of DIR): one
-    # list of path cells per image, label values as one dict per image, no call per cell.
+    # list of path cells per image, no call per cell, label cells by one itemgetter per
+    # distinct key sequence (see _label_cells).
     slot = {kind: n for n, kind in enumerate(PATH_KINDS)}
     paths: dict[int, list[str]] = {}
     blank = [""] * len(PATH_KINDS)
@@ -120,11 +113,19 @@ def _build_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
                 cells[n] = rec["path"]
     images = state.images
     refs = [images.get(image_id) or ImageRef(image_id) for image_id in sorted(paths)]
-    # Each image's label keys and values as two tuples; the distinct key sequences.
-    split: list[tuple[tuple[str, ...], tuple[str, ...]] | None] = [
-        tuple(zip(*ref.labels, strict=True)) if ref.labels else None  # type: ignore[misc]
-        for ref in refs
-    ]
+    # Each image's label keys and values as two tuples, split once per labels tuple (refs
+    # loaded from journals share equal ones; by id, as every tuple is alive until the end).
+    by_id: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    split: list[tuple[tuple[str, ...], tuple[str, ...]] | None] = []
+    for ref in refs:
+        pairs = ref.labels
+        if not pairs:
+            split.append(None)
+            continue
+        got = by_id.get(id(pairs))
+        if got is None:
+            got = by_id[id(pairs)] = tuple(zip(*pairs, strict=True))  # type: ignore[assignment]
+        split.append(got)
     sequences = {pair[0]: None for pair in split if pair is not None}
     labels = _columns_of({key for keys in sequences for key in keys})
     header = list(COLUMNS) + list(labels.values())
