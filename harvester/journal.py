@@ -304,6 +304,8 @@ class JournalState:
     runs: list[dict[str, Any]] = field(default_factory=list)
     # Set by load(): where the journals were read up to, for catch_up().
     _origin: _Origin | None = field(default=None, init=False, repr=False, compare=False)
+    # Equal labels tuples shared by the refs (ImageRef.from_json), those apply() adds too.
+    _labels: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, out_dir: Path) -> JournalState:
@@ -430,7 +432,7 @@ class JournalState:
             if key not in self.done:
                 self.failed[key] = dict(rec)
         elif kind == "image":
-            ref = ImageRef.from_json(rec["ref"])
+            ref = ImageRef.from_json(rec["ref"], self._labels)
             self.images[ref.image_id] = ref
         elif kind == "invalid":
             key = (rec["kind"], rec["id"])
@@ -530,13 +532,15 @@ class _Fold:
             if rec_done is not None and rec_done["t"] <= inv["t"]:
                 del done[key]
         failed = {key: rec for key, rec in self.failed.items() if key not in done}
-        return JournalState(
+        state = JournalState(
             done=done,
             failed=failed,
             images=dict(self.images),
             invalid=dict(self.invalid),
             runs=[dict(run) for name in sorted(self.runs) for run in self.runs[name]],
         )
+        state._labels = self.labels
+        return state
 
 
 def _newer(t: Any, source: str, prev_t: Any, sources: dict[Any, str], key: Any) -> bool:
