@@ -268,3 +268,38 @@ def test_image_records_round_trip_and_older_records_load(tmp_path: Path) -> None
     assert images[7] == full and images[8] == twin
     assert images[9] == ImageRef(9, image_name="old", labels=(("k", "v"),))
     assert images[10] == ImageRef(10)
+
+
+def test_second_load_sees_appends_and_a_rewritten_journal(tmp_path: Path) -> None:
+    """Loading DIR again reads what was appended, and all of a journal that was rewritten."""
+    with Journal(tmp_path, "w") as journal:
+        journal.append([done("thumbnail", i, 1.0) for i in range(3)])
+    assert len(JournalState.load(tmp_path).done) == 3
+    with Journal(tmp_path, "w") as journal:
+        journal.append([done("thumbnail", 3, 2.0)])
+    assert sorted(i for _, i in JournalState.load(tmp_path).done) == [0, 1, 2, 3]
+    # Same length, other records: a rewrite (not an append) must not be folded onto the old.
+    path = tmp_path / "journals" / "w.jsonl"
+    old = path.read_bytes()
+    path.write_bytes(encode_records([done("thumbnail", i, 1.0, path="q") for i in range(4)]))
+    assert len(path.read_bytes()) == len(old)
+    assert {rec["path"] for rec in JournalState.load(tmp_path).done.values()} == {"q"}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_loading_leaves_the_garbage_collector_as_it_was(tmp_path: Path, enabled: bool) -> None:
+    """Loads pause the cyclic collector while folding, and give it back as they found it."""
+    import gc
+
+    with Journal(tmp_path, "w") as journal:
+        journal.append([done("thumbnail", 1, 1.0), {"rec": "image", "ref": ImageRef(1).to_json()}])
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        JournalState.load(tmp_path)
+        JournalState.from_records(read_all(tmp_path))
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()
