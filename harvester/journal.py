@@ -370,8 +370,9 @@ class JournalState:
         if not origin.mergeable or (origin.applied and origin.live is None):
             return None
         paths = journal_files(origin.out_dir)
-        if not {path.name for path in paths}.issuperset(origin.marks):
-            return None  # a journal read before is gone
+        names = {path.name for path in paths}
+        if not names.issuperset(origin.marks) or (origin.live and origin.live not in names):
+            return None  # a journal read before, or this writer's own, is gone
         if origin.live is not None:
             ours = journals_dir(origin.out_dir) / origin.live
             if _appended_to(ours) - origin.appended.get(origin.live, 0) != origin.applied:

@@ -200,13 +200,19 @@ def _remove_other(out: Path) -> None:
     (out / "journals" / "a.jsonl").unlink()
 
 
+def _remove_own(out: Path) -> None:
+    (out / "journals" / "me.jsonl").unlink()
+
+
 def _unapplied_own(out: Path) -> None:
     # A commit whose journal write went through but whose records never reached the state.
     with Journal(out, "me") as own:
         own.append([image(8, 8.0), done(8, 8.0)])
 
 
-@pytest.mark.parametrize("change", [_truncate_other, _replace_other, _remove_other, _unapplied_own])
+@pytest.mark.parametrize(
+    "change", [_truncate_other, _replace_other, _remove_other, _remove_own, _unapplied_own]
+)
 def test_catch_up_after_journals_changed_behind_its_back(
     tmp_path: Path, change: Callable[[Path], None]
 ) -> None:
