@@ -424,18 +424,29 @@ _UNSAFE_TARGET = re.compile(r"[^\x21-\x7e]")
 _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%") + "%"
 
 
+class _Slot:
+    """One keep-alive connection (opened on first use, replaced when closed or stale)."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self) -> None:
+        self.connection: httpcore.AsyncHTTP11Connection | None = None
+
+
 class _Connections:
     """HTTP/1.1 keep-alive connections to the base URL's origin, one per slot.
 
-    Built on httpcore, httpx's own connection layer: each slot gets a
-    single-connection pool, taken from an idle stack (most recently used
-    first, so warm connections are reused) for exactly one exchange. Measured
-    against one ``httpx.AsyncClient`` with a 32-connection pool this costs
-    about a third of the CPU per request: httpcore's pool scans every
-    connection (a ``poll`` syscall per idle one) on each request and release,
+    Built on httpcore, httpx's own connection layer: each concurrency slot owns
+    one ``httpcore.AsyncHTTP11Connection``, taken from an idle stack (most
+    recently used first, so warm connections are reused) for exactly one
+    exchange. The client already caps requests in flight, so no pool is
+    needed: measured against one ``httpx.AsyncClient`` with a 32-connection
+    pool this costs a fifth of the CPU per request (httpcore's pool scans every
+    connection, a ``poll`` syscall per idle one, on each request and release,
     and httpx's request/response models, URL merging and ``http.cookiejar``
-    add the rest. The client already caps requests in flight, so a pool of
-    pools needs no further locking.
+    add the rest), and against a single-connection httpcore pool per slot
+    another third less. A connection is reopened when the server has closed
+    it, as httpcore's pool would.
 
     Cookies: a plain name -> value jar bound to this one origin (OMERO needs
     a single ``Path=/`` session cookie), updated from Set-Cookie answers.
@@ -458,31 +469,55 @@ class _Connections:
         self._scheme = scheme.encode("ascii")
         self._host = host.encode("idna") if not host.isascii() else host.encode("ascii")
         self._port = port
+        self._origin = httpcore.Origin(self._scheme, self._host, port or default_port)
         self._ssl = _ssl_context() if scheme == "https" else None
+        if self._ssl is not None:
+            self._ssl.set_alpn_protocols(["http/1.1"])
+        self._tls_backend = httpcore.AnyIOBackend()
         base_headers = {"Host": host_header, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
         base_headers.update(headers)
         self._headers = [
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, value in base_headers.items()
         ]
+        self._timeout = timeout
         self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         self.cookies: dict[str, str] = dict(cookies)
         self._cookie_header = _cookie_header(self.cookies)
-        self._all: list[httpcore.AsyncConnectionPool] = []
-        self._idle: list[httpcore.AsyncConnectionPool] = [self._make() for _ in range(size)]
+        self._all: list[_Slot] = []
+        self._idle: list[_Slot] = [self._make() for _ in range(size)]
 
-    def _make(self) -> httpcore.AsyncConnectionPool:
-        pool = httpcore.AsyncConnectionPool(
-            ssl_context=self._ssl,
-            max_connections=1,
-            max_keepalive_connections=1,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=None if self._ssl is not None else _PLAIN_BACKEND,
-        )
-        self._all.append(pool)
-        return pool
+    def _make(self) -> _Slot:
+        slot = _Slot()
+        self._all.append(slot)
+        return slot
+
+    async def _open(self) -> httpcore.AsyncNetworkStream:
+        """A new TCP (plain) or TLS stream to the origin; httpcore errors propagate."""
+        host = self._host.decode("ascii")
+        port = self._origin.port
+        if self._ssl is None:
+            return await _PLAIN_BACKEND.connect_tcp(host, port, timeout=self._timeout)
+        stream = await self._tls_backend.connect_tcp(host, port, timeout=self._timeout)
+        try:
+            return await stream.start_tls(self._ssl, server_hostname=host, timeout=self._timeout)
+        except BaseException:
+            await stream.aclose()
+            raise
+
+    async def _connection(self, slot: _Slot) -> httpcore.AsyncHTTP11Connection:
+        """The slot's connection if it can take a request now, else a new one."""
+        connection = slot.connection
+        if connection is not None:
+            # has_expired(): the server closed the idle connection (it is readable at EOF).
+            if connection.is_idle() and not connection.has_expired():
+                return connection
+            slot.connection = None
+            await connection.aclose()
+        stream = await self._open()
+        connection = httpcore.AsyncHTTP11Connection(origin=self._origin, stream=stream)
+        slot.connection = connection
+        return connection
 
     async def get(self, target: str, trace: Any = None, method: str = "GET") -> _Answer:
         """One request (GET unless told) of ``target``, body read; httpcore errors propagate."""
@@ -497,13 +532,19 @@ class _Connections:
         url = httpcore.URL(
             scheme=self._scheme, host=self._host, port=self._port, target=target.encode("ascii")
         )
+        request = httpcore.Request(method, url, headers=headers, extensions=extensions)
         idle = self._idle
         # More requests than slots only if a caller bypasses the limiter: grow.
-        pool = idle.pop() if idle else self._make()
+        slot = idle.pop() if idle else self._make()
         try:
-            response = await pool.request(method, url, headers=headers, extensions=extensions)
+            connection = await self._connection(slot)
+            response = await connection.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         finally:
-            idle.append(pool)
+            idle.append(slot)
         raw = response.content
         found: dict[str, str] = {}
         set_cookies: list[str] | None = None
@@ -549,8 +590,10 @@ class _Connections:
             self._cookie_header = _cookie_header(self.cookies)
 
     async def aclose(self) -> None:
-        for pool in self._all:
-            await pool.aclose()
+        for slot in self._all:
+            connection, slot.connection = slot.connection, None
+            if connection is not None:
+                await connection.aclose()
 
 
 def _decode(raw: bytes, encoding: str) -> bytes:
