@@ -309,6 +309,9 @@ class Harvest:
         # Training-data selection: when active it also applies the shard filter (after sampling).
         self._selection = Selection.from_config(cfg)
         self.select_stats = SelectStats()
+        # The store's journal state, kept current by its commits: index.csv is built from it
+        # plus what other writers appended (not from every journal read again).
+        self._journal_state: JournalState | None = None
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -508,6 +511,7 @@ class Harvest:
             lock=True,  # a second run of this DIR and shard is refused (harvester.runlock)
         ) as store:
             self._store_opened = True
+            self._journal_state = store.state
             await store.save_run_config(
                 {
                     "tool": "harvester",
@@ -608,7 +612,7 @@ class Harvest:
     async def _write_index(self) -> None:
         keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
         self.summary.index_rows = await anyio.to_thread.run_sync(
-            write_labelled_index, self.out, keys
+            write_labelled_index, self.out, keys, self._journal_state
         )
 
     async def _dry_run(self, client: Client) -> None:

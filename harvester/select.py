@@ -40,13 +40,16 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import ConfigError
 from harvester.models import ImageRef
+
+if TYPE_CHECKING:
+    from harvester.journal import JournalState
 
 logger = logging.getLogger(__name__)
 
@@ -399,23 +402,26 @@ def recorded_label_keys(out_dir: Path) -> tuple[str, ...]:
     return ()
 
 
-def write_labelled_index(out_dir: Path, label_keys: Sequence[str] | None = None) -> int:
+def write_labelled_index(
+    out_dir: Path, label_keys: Sequence[str] | None = None, state: JournalState | None = None
+) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
     ``label_keys=None``: the keys recorded by the newest run that set any
     (see :func:`recorded_label_keys`); none recorded -> the plain index.
-    Returns the number of rows.
+    ``state``: the journal state this process already holds (a harvest's ``Store.state``);
+    only what other writers appended since it was loaded is read
+    (:func:`harvester.index.current_state`). Returns the number of rows.
     """
     from harvester import index
-    from harvester.journal import JournalState
     from harvester.layout import index_path
     from harvester.store import atomic_write_bytes, storage_error
 
     out_dir = Path(out_dir)
     keys = tuple(label_keys) if label_keys is not None else recorded_label_keys(out_dir)
     if not keys:
-        return index.write_index(out_dir)
-    state = JournalState.load(out_dir)
+        return index.write_index(out_dir, state)
+    state = index.current_state(out_dir, state)
     header, rows = index.build_rows(state)
     labels = [label_of(_ref_labels(state, row), keys) for row in rows]
     ids = {label: n for n, label in enumerate(sorted({lb for lb in labels if lb}))}
