@@ -210,7 +210,11 @@ def write_index(out_dir: Path, state: JournalState | None = None) -> int:
     ``state`` (see :func:`current_state`) saves re-reading what this process already folded.
     """
     out_dir = Path(out_dir)
-    state = current_state(out_dir, state)
+    return write_index_of(out_dir, current_state(out_dir, state))
+
+
+def write_index_of(out_dir: Path, state: JournalState) -> int:
+    """Write ``DIR/index.csv`` of exactly ``state`` (already current: nothing is read again)."""
     header, rows = build_rows(state)
     target = index_path(out_dir)
     try:

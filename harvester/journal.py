@@ -31,7 +31,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from harvester.layout import journal_path, journals_dir
+from harvester.layout import journal_path, journals_dir, run_config_path
 from harvester.models import ImageRef
 
 logger = logging.getLogger(__name__)
@@ -284,6 +284,46 @@ def read_all(out_dir: Path) -> Iterator[dict[str, Any]]:
 def writer_of(path: Path) -> str:
     """The writer name of a journal file."""
     return path.name[: -len(JOURNAL_SUFFIX)]
+
+
+def runs_newest_last(state: JournalState) -> list[str]:
+    """The run ids of DIR's "run" records, oldest first, newest last.
+
+    Ordered by the time each run's store opened (``started``, sub-second), ties by run id,
+    and never by run id alone: an id (:func:`harvester.layout.new_run_id`) holds its start
+    time to the second only, then a random suffix, so two runs that start within one second
+    (the shards of a job array, a quick rerun) would be ordered by chance. Runs of several
+    hosts are ordered by their hosts' clocks, as their ids would be. A run id with several
+    records counts from its latest; a record without ``started`` counts as oldest.
+    """
+    started: dict[str, float] = {}
+    for rec in state.runs:
+        run = rec.get("run")
+        if not isinstance(run, str) or not run:
+            continue
+        t = rec.get("started")
+        at = float(t) if isinstance(t, int | float) and not isinstance(t, bool) else 0.0
+        started[run] = max(started.get(run, at), at)
+    return sorted(started, key=lambda run: (started[run], run))
+
+
+def saved_run_configs(out_dir: Path, state: JournalState) -> Iterator[dict[str, Any]]:
+    """The configuration each run of DIR saved (``runs/<run>/config.json``), newest run first.
+
+    The one reader of saved configs, for the settings a later command takes from the newest
+    run that recorded them (``status``: the artifact kinds; ``index``: the label keys).
+    ``state`` names the runs and their order (:func:`runs_newest_last`). A run without a
+    readable config (a plan, a run killed before saving it) is skipped. The pipeline nests
+    the resolved configuration under ``"config"``; a file without it is taken as it is.
+    """
+    for run in reversed(runs_newest_last(state)):
+        try:
+            data = json.loads(run_config_path(out_dir, run).read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            nested = data.get("config")
+            yield nested if isinstance(nested, dict) else data
 
 
 @dataclass

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -384,19 +383,15 @@ def label_of(labels: Labels, keys: Sequence[str]) -> str:
     return "" if not any(parts) else KEY_SEPARATOR.join(parts)
 
 
-def recorded_label_keys(out_dir: Path) -> tuple[str, ...]:
-    """``label_keys`` of the newest run of DIR that set them (so ``harvester index`` keeps them)."""
-    from harvester.layout import RUNS_DIR
+def recorded_label_keys(out_dir: Path, state: JournalState) -> tuple[str, ...]:
+    """``label_keys`` of the newest run of DIR that set them (so ``harvester index`` keeps them).
 
-    runs = out_dir / RUNS_DIR
-    if not runs.is_dir():
-        return ()
-    for run in sorted((p for p in runs.iterdir() if p.is_dir()), reverse=True):
-        try:
-            data = json.loads((run / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        keys = (data.get("config") or {}).get("label_keys") if isinstance(data, dict) else None
+    "Newest" as :func:`harvester.journal.runs_newest_last` orders the runs of ``state``.
+    """
+    from harvester.journal import saved_run_configs
+
+    for config in saved_run_configs(out_dir, state):
+        keys = config.get("label_keys")
         if isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
             return tuple(keys)
     return ()
@@ -418,10 +413,10 @@ def write_labelled_index(
     from harvester.store import atomic_write_bytes, storage_error
 
     out_dir = Path(out_dir)
-    keys = tuple(label_keys) if label_keys is not None else recorded_label_keys(out_dir)
-    if not keys:
-        return index.write_index(out_dir, state)
     state = index.current_state(out_dir, state)
+    keys = tuple(label_keys) if label_keys is not None else recorded_label_keys(out_dir, state)
+    if not keys:
+        return index.write_index_of(out_dir, state)
     header, rows = index.build_rows(state)
     labels = [label_of(_ref_labels(state, row), keys) for row in rows]
     ids = {label: n for n, label in enumerate(sorted({lb for lb in labels if lb}))}

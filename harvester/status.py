@@ -11,15 +11,19 @@ for). No artifact file is stat-ed.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harvester.journal import JournalState, journal_files, read_journal, writer_of
-from harvester.layout import run_config_path
+from harvester.journal import (
+    JournalState,
+    journal_files,
+    read_journal,
+    saved_run_configs,
+    writer_of,
+)
 from harvester.models import DEFAULT_ARTIFACTS
 from harvester.store import check_existing_out_dir
 
@@ -133,19 +137,12 @@ class StatusReport:
 
 
 def selected_kinds(out_dir: Path, state: JournalState) -> list[str]:
-    """Artifact kinds asked for by the latest run (its saved config), else the defaults."""
-    for run in sorted(state.runs, key=lambda r: r.get("started") or 0.0, reverse=True):
-        try:
-            config = json.loads(run_config_path(out_dir, str(run.get("run"))).read_bytes())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(config, dict):
-            continue
-        # The pipeline nests the resolved config under "config"; accept both shapes.
-        nested = config.get("config")
+    """Artifact kinds asked for by the newest run that saved them, else the defaults.
+
+    "Newest" as :func:`harvester.journal.runs_newest_last` orders runs (by start time).
+    """
+    for config in saved_run_configs(out_dir, state):
         artifacts = config.get("artifacts")
-        if artifacts is None and isinstance(nested, dict):
-            artifacts = nested.get("artifacts")
         if isinstance(artifacts, str):
             artifacts = [a.strip() for a in artifacts.split(",") if a.strip()]
         if isinstance(artifacts, list) and artifacts:

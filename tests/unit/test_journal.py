@@ -216,8 +216,6 @@ def test_failed_append_leaves_torn_line_and_refuses_more(
     import errno
     import os
 
-    import harvester.journal as journal_mod
-
     real_write = os.write
     calls = {"n": 0}
 
@@ -229,10 +227,11 @@ def test_failed_append_leaves_torn_line_and_refuses_more(
 
     with Journal(tmp_path, "w") as j:
         j.append([done("thumbnail", 1, 1.0)])
-        monkeypatch.setattr(journal_mod.os, "write", half_then_enospc)
+        # harvester.journal writes with os.write: patch the os module it holds (this one).
+        monkeypatch.setattr(os, "write", half_then_enospc)
         with pytest.raises(OSError):
             j.append([done("thumbnail", 2, 2.0)])
-        monkeypatch.setattr(journal_mod.os, "write", real_write)
+        monkeypatch.setattr(os, "write", real_write)
         with pytest.raises(OSError, match="journal unusable"):
             j.append([done("thumbnail", 3, 3.0)])
     assert [r["id"] for r in read_all(tmp_path)] == [1]
@@ -303,3 +302,29 @@ def test_loading_leaves_the_garbage_collector_as_it_was(tmp_path: Path, enabled:
     finally:
         if was:
             gc.enable()
+
+
+def test_runs_newest_last_orders_by_start_time_not_by_run_id() -> None:
+    """Run ids hold their start to the second, then a random suffix: two runs of one second
+    sort by chance by id, so the newest run is the one whose store opened last."""
+    from harvester.journal import runs_newest_last
+
+    def run(run_id: str, started: float | None) -> dict[str, Any]:
+        return {"rec": "run", "run": run_id, "writer": f"h-1-{run_id}", "started": started}
+
+    state = JournalState.from_records(
+        [
+            run("20261126T090000Z-000000", 1000.7),  # last by name order, newest by time
+            run("20261126T090000Z-ffffff", 1000.2),
+            run("20261126T085959Z-aaaaaa", 999.5),
+            run("20261126T085959Z-bbbbbb", None),  # no start time: oldest
+            run("20261126T085959Z-aaaaaa", 998.0),  # a second record: its latest start counts
+        ]
+    )
+    assert runs_newest_last(state) == [
+        "20261126T085959Z-bbbbbb",
+        "20261126T085959Z-aaaaaa",
+        "20261126T090000Z-ffffff",
+        "20261126T090000Z-000000",
+    ]
+    assert runs_newest_last(JournalState()) == []
