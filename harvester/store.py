@@ -397,14 +397,21 @@ def prepare_out_dir(out_dir: Path) -> None:
 
 
 def check_existing_out_dir(out_dir: Path) -> None:
-    """For read-only commands: DIR must exist and be a harvester folder (UsageError otherwise)."""
+    """For the commands that read a harvest (status, verify, index): DIR must be one.
+
+    The one place that words a wrong DIR for them, so that every command says the same:
+    ``DIR does not exist``, ``DIR is a file, not a folder``, or ``DIR is not a harvester folder
+    (no harvest.json)``, each a UsageError (exit 2) with a hint; a foreign or newer
+    ``harvest.json`` is refused as :func:`read_marker` says. A folder with journals but no
+    marker is accepted (its journals are what these commands read).
+    """
+    hint = "give the --out folder of a harvest"
     if not out_dir.is_dir():
-        raise UsageError(f"{out_dir} is not a folder", hint="pass the --out folder of a harvest")
+        if out_dir.exists():
+            raise UsageError(f"{out_dir} is a file, not a folder", hint=hint)
+        raise UsageError(f"{out_dir} does not exist", hint=hint)
     if read_marker(out_dir) is None and not (out_dir / JOURNALS_DIR).is_dir():
-        raise UsageError(
-            f"{out_dir} is not a harvester output folder (no {MARKER_NAME})",
-            hint="pass the --out folder of a harvest",
-        )
+        raise UsageError(f"{out_dir} is not a harvester folder (no {MARKER_NAME})", hint=hint)
 
 
 # --------------------------------------------------------------------------- the store

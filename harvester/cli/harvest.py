@@ -346,15 +346,6 @@ def print_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> Non
 
 
 # --------------------------------------------------------------------------- status / verify
-def _require_dir(out: Path) -> None:
-    from harvester.errors import UsageError
-
-    if not out.is_dir():
-        raise UsageError(
-            f"{str(out)!r} is not a harvest folder", hint="give the --out DIR of a harvest"
-        )
-
-
 def _as_jsonable(report: Any) -> Any:
     for name in ("to_json", "as_dict", "to_dict"):
         method = getattr(report, name, None)
@@ -379,8 +370,7 @@ def run_status_command(args: argparse.Namespace) -> int:
     """``harvester status DIR [--json]``."""
     from harvester.status import collect_status
 
-    _require_dir(args.out)
-    report = collect_status(args.out)
+    report = collect_status(args.out)  # a wrong DIR: see harvester.store.check_existing_out_dir
     if args.json:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))
     else:
@@ -392,8 +382,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
     """``harvester verify DIR``: exit 1 when damaged or missing files were found."""
     from harvester.verify import verify
 
-    _require_dir(args.out)
-    report = verify(args.out)
+    report = verify(args.out)  # a wrong DIR: see harvester.store.check_existing_out_dir
     if args.json:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))
     else:

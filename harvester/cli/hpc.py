@@ -228,10 +228,10 @@ def _check_plan(
 def run_index(args: argparse.Namespace) -> int:
     """``harvester index DIR``: rebuild index.csv from all journals."""
     from harvester.select import write_labelled_index
+    from harvester.store import check_existing_out_dir
 
     out = Path(args.out)
-    if not out.is_dir():
-        raise UsageError(f"{out} is not a folder")
+    check_existing_out_dir(out)  # the same words as status and verify for a wrong DIR
     rows = write_labelled_index(out, args.label_keys or None)
     print(f"wrote {out / 'index.csv'} ({rows} images)")
     return 0

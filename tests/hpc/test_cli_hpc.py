@@ -151,4 +151,4 @@ def test_index_of_missing_folder_is_a_usage_error(
 ) -> None:
     """`harvester index` on a folder that does not exist: exit 2, one line."""
     assert main(["index", str(tmp_path / "nope")]) == 2
-    assert "is not a folder" in capsys.readouterr().err
+    assert f"error: {tmp_path / 'nope'} does not exist" in capsys.readouterr().err

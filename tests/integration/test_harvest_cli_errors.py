@@ -64,8 +64,8 @@ def assert_one_error(err: str, *needles: str) -> None:
         (["harvest", "--screen", "1"], "output folder"),
         (["harvest", "--out", "D"], "nothing to harvest"),
         (["harvest", "missing.toml", "--out", "D"], "not found"),
-        (["status", "no-such-dir"], "not a harvest folder"),
-        (["verify", "no-such-dir"], "not a harvest folder"),
+        (["status", "no-such-dir"], "no-such-dir does not exist"),
+        (["verify", "no-such-dir"], "no-such-dir does not exist"),
         (["harvest", "--ids-from", "nope.txt", "--out", "D"], "cannot read ids file"),
         (["harvest", "--screen", "1", "--out", "D", "--timeout", "soon"], "soon"),
         (["harvest", "--screen", "1", "--out", "D", "--window", "wide"], "wide"),
@@ -88,6 +88,49 @@ def test_usage_errors(
     assert code == 2
     assert_one_error(err, needle)
     assert not (tmp_path / "D").exists()
+
+
+@pytest.mark.parametrize("command", ["status", "verify", "index"])
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda d: None, "does not exist"),
+        (lambda d: d.write_text("keep me", encoding="utf-8"), "is a file, not a folder"),
+        (lambda d: d.mkdir(), "is not a harvester folder (no harvest.json)"),
+    ],
+    ids=["missing", "file", "not-a-harvest"],
+)
+def test_commands_reading_a_harvest_word_a_wrong_dir_alike(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: str,
+    make: Callable[[Path], object],
+    says: str,
+) -> None:
+    """status, verify and index refuse a DIR that is no harvest with the same line and hint,
+    exit 2, and write nothing (index used to write an empty index.csv into any folder)."""
+    out = tmp_path / "D"
+    make(out)
+    before = sorted(tmp_path.rglob("*"))
+    code, err = run(capsys, command, str(out))
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {out} {says}",
+        "hint: give the --out folder of a harvest",
+    ]
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_path_below_a_file_does_not_exist(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A DIR below a file (not a folder at all) is reported as missing, not as an OS error."""
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    out = tmp_path / "file" / "D"
+    for command in ("status", "verify", "index"):
+        code, err = run(capsys, command, str(out))
+        assert code == 2
+        assert_one_error(err, f"{out} does not exist")
 
 
 def test_unknown_config_key_names_nearest(

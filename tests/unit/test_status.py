@@ -61,7 +61,7 @@ async def test_status_without_saved_config_uses_default_artifacts(tmp_path: Path
 
 def test_status_of_a_folder_that_is_not_a_harvest_is_refused(tmp_path: Path) -> None:
     """status on a random folder is a clear usage error."""
-    with pytest.raises(UsageError, match="not a harvester output folder"):
+    with pytest.raises(UsageError, match="not a harvester folder \\(no harvest.json\\)"):
         collect_status(tmp_path)
     with pytest.raises(UsageError):
         collect_status(tmp_path / "missing")
