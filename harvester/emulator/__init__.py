@@ -11,6 +11,12 @@ The first two run the server on its own event loop in a background thread, so
 the caller's event loop (the harvester's) never shares work with the server and
 sync tests can use it too. The handle exposes ``base_url``, ``stats()``,
 ``reset_stats()`` and ``app``.
+
+All three serve HTTPS instead of plain HTTP when given a certificate:
+``ssl_context=`` (a server ``ssl.SSLContext``) in Python, ``--tls-cert FILE
+[--tls-key FILE]`` on the command line; ``base_url`` then starts with
+``https://``. ``idle_timeout_s=`` / ``--idle-timeout S`` sets how long an idle
+keep-alive connection is kept open (75 s by default).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -30,7 +37,7 @@ from typing import Any
 import anyio
 
 from harvester.emulator.faults import FaultSpec, parse_faults
-from harvester.emulator.server import Application, EmulatorServer
+from harvester.emulator.server import KEEPALIVE_TIMEOUT_S, Application, EmulatorServer
 from harvester.emulator.stats import Stats
 
 __all__ = [
@@ -72,8 +79,10 @@ class EmulatorThread:
 
     Either pass ``app`` (any object with ``handle(Request) -> Response``) or
     the ``build_app`` arguments (``preset``, ``seed``, ``mode``, site options).
-    ``start()`` returns once the server accepts connections; ``stop()`` closes
-    it and joins the thread. Also a context manager.
+    ``ssl_context`` serves HTTPS; ``idle_timeout_s`` closes keep-alive
+    connections idle that long. ``start()`` returns once the server accepts
+    connections; ``stop()`` closes it and joins the thread. Also a context
+    manager.
     """
 
     def __init__(
@@ -87,6 +96,8 @@ class EmulatorThread:
         host: str = "127.0.0.1",
         port: int = 0,
         app: Application | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        idle_timeout_s: float = KEEPALIVE_TIMEOUT_S,
         **site_options: Any,
     ) -> None:
         self.spec = _fault_spec(faults, latency_ms, jitter_ms)
@@ -94,7 +105,13 @@ class EmulatorThread:
             app if app is not None else build_application(preset, seed, mode, **site_options)
         )
         self.server = EmulatorServer(
-            self.app, host=host, port=port, faults=self.spec, stats=Stats()
+            self.app,
+            host=host,
+            port=port,
+            faults=self.spec,
+            stats=Stats(),
+            ssl_context=ssl_context,
+            idle_timeout_s=idle_timeout_s,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -104,17 +121,16 @@ class EmulatorThread:
 
     @property
     def base_url(self) -> str:
-        """``http://HOST:PORT`` of the running server."""
+        """``http://HOST:PORT`` (``https://`` with TLS) of the running server."""
         return self.server.base_url
 
     def stats(self) -> dict[str, Any]:
-        """The same dict as ``GET /__emulator__/stats``."""
-        return self.server.stats.snapshot()
+        """The same dict as ``GET /__emulator__/stats`` (connection counts included)."""
+        return self.server.stats_snapshot()
 
     def reset_stats(self) -> None:
         """Zero the stats and restart the fault sequence (like ``/__emulator__/reset``)."""
-        self.server.stats.reset()
-        self.server.faults.reset()
+        self.server.reset_stats()
 
     def start(self) -> EmulatorThread:
         """Start serving; raises ``OSError`` if the address cannot be bound."""
@@ -195,6 +211,8 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     app: Application | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    idle_timeout_s: float = KEEPALIVE_TIMEOUT_S,
     **site_options: Any,
 ) -> AsyncIterator[EmulatorThread]:
     """Async context manager: an emulator on its own thread; yields the handle.
@@ -202,7 +220,18 @@ async def serve(
     Starting and stopping run in a worker thread so the caller's loop keeps running.
     """
     emu = EmulatorThread(
-        preset, seed, mode, latency_ms, jitter_ms, faults, host, port, app, **site_options
+        preset,
+        seed,
+        mode,
+        latency_ms,
+        jitter_ms,
+        faults,
+        host,
+        port,
+        app,
+        ssl_context=ssl_context,
+        idle_timeout_s=idle_timeout_s,
+        **site_options,
     )
     await anyio.to_thread.run_sync(emu.start)
     try:

@@ -1,9 +1,10 @@
 """``harvester emulate``: run the IDR emulator as a process until SIGINT/SIGTERM.
 
-Prints exactly one line, ``serving http://HOST:PORT``, once the socket accepts
-connections (scripts and ``spawn_emulator`` wait for it). Bad input (unknown
-preset or mode, bad fault spec, address in use) prints one ``error: ...`` line
-on stderr and exits 2, without a traceback.
+Prints exactly one line, ``serving http://HOST:PORT`` (``https://`` with
+``--tls-cert``), once the socket accepts connections (scripts and
+``spawn_emulator`` wait for it). Bad input (unknown preset or mode, bad fault
+spec, address in use, an unreadable certificate or key) prints one
+``error: ...`` line on stderr and exits 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import argparse
 import asyncio
 import errno
 import signal
+import ssl
 import sys
 from typing import NoReturn
 
 from harvester.emulator import MODES, build_application
 from harvester.emulator.faults import parse_faults
-from harvester.emulator.server import EmulatorServer
+from harvester.emulator.server import KEEPALIVE_TIMEOUT_S, EmulatorServer
 
 __all__ = ["add_arguments", "build_parser", "main", "run"]
 
@@ -63,6 +65,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="block renders as IDR did in 2026 (403 renders, 404 sized thumbnails)",
     )
+    parser.add_argument(
+        "--tls-cert",
+        default=None,
+        metavar="FILE",
+        help="serve HTTPS with this PEM certificate chain (leaf first)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=None,
+        metavar="FILE",
+        help="PEM private key of --tls-cert (default: read from the --tls-cert file)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=KEEPALIVE_TIMEOUT_S,
+        metavar="S",
+        help=f"close keep-alive connections idle for S seconds (default {KEEPALIVE_TIMEOUT_S:g})",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +109,27 @@ def _error(message: str) -> int:
     return EXIT_USAGE
 
 
+def server_ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The server TLS context for ``--tls-cert``/``--tls-key``; ``None`` for plain HTTP.
+
+    ``ValueError`` with a one-line reason when the files are missing, not PEM,
+    or the key does not match the certificate.
+    """
+    if cert is None:
+        if key is not None:
+            raise ValueError("--tls-key needs --tls-cert")
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        raise ValueError(f"cannot read TLS certificate or key: {exc.filename}") from None
+    except (OSError, ssl.SSLError) as exc:
+        detail = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+        raise ValueError(f"cannot load TLS certificate {cert!r} / key {key!r}: {detail}") from None
+    return context
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code (0, or 2 on bad input)."""
     try:
@@ -101,10 +143,20 @@ def run(args: argparse.Namespace) -> int:
             for name in ("imgdata_exception", "migration_2026")
             if getattr(args, name, False)
         }
+        if not args.idle_timeout > 0:
+            raise ValueError(f"--idle-timeout must be > 0 seconds, not {args.idle_timeout:g}")
+        context = server_ssl_context(args.tls_cert, args.tls_key)
         app = build_application(args.preset, args.seed, args.mode, **options)
     except ValueError as exc:
         return _error(str(exc))
-    server = EmulatorServer(app, host=args.host, port=args.port, faults=spec)
+    server = EmulatorServer(
+        app,
+        host=args.host,
+        port=args.port,
+        faults=spec,
+        ssl_context=context,
+        idle_timeout_s=args.idle_timeout,
+    )
     return asyncio.run(_serve(server, args.host, args.port))
 
 

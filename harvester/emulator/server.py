@@ -12,6 +12,11 @@ The application is any object with ``handle(Request) -> Response`` (see
 ``loop.call_later``, so slow answers never block other connections. Paths under
 ``/__emulator__/`` are the control plane (stats, reset): never faulted, never
 counted.
+
+TLS is optional (``ssl_context=``): asyncio's own TLS layer wraps the same
+protocol, so every behaviour and fault above is the same over HTTPS (IDR is
+reached over HTTPS; the harvester's TLS path deserves the same tests as its
+plain one). A connection is counted once its TLS handshake has completed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import struct
 import time
 from collections import deque
@@ -44,6 +50,11 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_PIPELINED = 64
 KEEPALIVE_TIMEOUT_S = 75.0
 RESET_DELAY_S = 0.02
+#: How long a TLS close waits for the client's close_notify before dropping the
+#: socket. asyncio waits 30 s by default; front ends like nginx send their
+#: close_notify and close at once, so a closed keep-alive connection is gone
+#: (and no longer counted as open) promptly.
+TLS_SHUTDOWN_TIMEOUT_S = 1.0
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
@@ -161,6 +172,7 @@ class _Connection(asyncio.Protocol):
             with contextlib.suppress(OSError):  # not a TCP socket
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.connections.add(self)
+        self.server.connections_accepted += 1
         self._arm_idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -386,7 +398,7 @@ class _Connection(asyncio.Protocol):
 
     def _arm_idle(self) -> None:
         if self.idle is None and self.transport is not None:
-            self.idle = self.loop.call_later(KEEPALIVE_TIMEOUT_S, self._idle_timeout)
+            self.idle = self.loop.call_later(self.server.idle_timeout_s, self._idle_timeout)
 
     def _idle_timeout(self) -> None:
         self.idle = None
@@ -449,6 +461,12 @@ class EmulatorServer:
 
     Use from inside a running event loop: ``await server.start()`` then
     ``await server.close()``. ``base_url`` is known once started.
+
+    ``ssl_context`` (a server-side ``ssl.SSLContext`` with its certificate
+    chain loaded) serves HTTPS instead of HTTP; ``base_url`` then starts with
+    ``https://``. ``idle_timeout_s`` is how long a kept-alive connection may
+    sit idle before the server closes it (as a real front end does), so that
+    tests can make clients meet closed keep-alive connections.
     """
 
     def __init__(
@@ -459,14 +477,23 @@ class EmulatorServer:
         port: int = 0,
         faults: FaultSpec | None = None,
         stats: Stats | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        idle_timeout_s: float = KEEPALIVE_TIMEOUT_S,
     ) -> None:
+        if not idle_timeout_s > 0:
+            raise ValueError(f"idle timeout must be > 0 seconds, not {idle_timeout_s!r}")
         self.app = app
         self.host = host
         self.port = port
         self.spec = faults or FaultSpec()
         self.faults = FaultInjector(self.spec)
         self.stats = stats or Stats()
+        self.ssl_context = ssl_context
+        self.idle_timeout_s = float(idle_timeout_s)
+        self.scheme = "https" if ssl_context is not None else "http"
         self.connections: set[_Connection] = set()
+        #: Connections accepted (TLS handshake done) since start or the last stats reset.
+        self.connections_accepted = 0
         self.base_url = ""
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -482,13 +509,19 @@ class EmulatorServer:
         """Bind and start accepting; raises ``OSError`` if the address is unusable."""
         self._loop = asyncio.get_running_loop()
         self._server = await self._loop.create_server(
-            lambda: _Connection(self), self.host, self.port, backlog=1024, reuse_address=True
+            lambda: _Connection(self),
+            self.host,
+            self.port,
+            backlog=1024,
+            reuse_address=True,
+            ssl=self.ssl_context,
+            ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT_S if self.ssl_context else None,
         )
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])
         bound = str(sockname[0])
         shown = f"[{bound}]" if ":" in bound else bound
-        self.base_url = f"http://{shown}:{self.port}"
+        self.base_url = f"{self.scheme}://{shown}:{self.port}"
         # The fault clock (maintenance windows) starts when we accept connections.
         self.faults = FaultInjector(self.spec)
         logger.info("emulator serving %s", self.base_url)
@@ -506,6 +539,24 @@ class EmulatorServer:
         await self._server.wait_closed()
         self._server = None
 
+    def stats_snapshot(self) -> dict[str, Any]:
+        """The stats plus connection counts: what ``/__emulator__/stats`` serves.
+
+        ``connections`` counts connections accepted since the last reset (a
+        keep-alive client makes far fewer than its requests);
+        ``open_connections`` is how many are open now.
+        """
+        snapshot = self.stats.snapshot()
+        snapshot["connections"] = self.connections_accepted
+        snapshot["open_connections"] = len(self.connections)
+        return snapshot
+
+    def reset_stats(self) -> None:
+        """Zero the stats and the connection count; restart the fault sequence."""
+        self.stats.reset()
+        self.faults.reset()
+        self.connections_accepted = 0
+
     # -- per-request helpers used by connections -----------------------------------
     def make_request(self, parsed: _Parsed, client: str) -> Request:
         target = parsed.target
@@ -516,7 +567,7 @@ class EmulatorServer:
         path = unquote(raw_path) if "%" in raw_path else raw_path
         base_url = self.base_url
         if self._wildcard and "host" in parsed.headers:
-            base_url = f"http://{parsed.headers['host']}"
+            base_url = f"{self.scheme}://{parsed.headers['host']}"
         return Request(
             method=parsed.method.upper(),
             path=path,
@@ -549,10 +600,9 @@ class EmulatorServer:
         """The ``/__emulator__/`` control plane: stats and reset."""
         name = req.path[len(CONTROL_PREFIX) :].strip("/")
         if name == "stats" and req.method in ("GET", "HEAD") and req.param("reset") is None:
-            return _json(self.stats.snapshot())
+            return _json(self.stats_snapshot())
         if name == "reset" or (name == "stats" and req.param("reset") is not None):
-            self.stats.reset()
-            self.faults.reset()
+            self.reset_stats()
             return _json({"reset": True})
         if name == "health":
             return _json({"ok": True, "base_url": self.base_url})
