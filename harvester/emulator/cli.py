@@ -119,14 +119,23 @@ def server_ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | No
         if key is not None:
             raise ValueError("--tls-key needs --tls-cert")
         return None
+    for what, path in (("certificate", cert), ("key", key)):
+        if path is None:
+            continue
+        try:  # load_cert_chain's own errors do not say which file is missing
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"cannot read TLS {what} {path}: {exc.strerror or exc}") from None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
         context.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise ValueError(f"cannot read TLS certificate or key: {exc.filename}") from None
     except (OSError, ssl.SSLError) as exc:
         detail = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
-        raise ValueError(f"cannot load TLS certificate {cert!r} / key {key!r}: {detail}") from None
+        if "PEM lib" in str(detail):  # OpenSSL's words for "no certificate or key found"
+            detail = "no PEM certificate and private key found (a key file: --tls-key)"
+        shown = f"{cert} (key {key})" if key else cert
+        raise ValueError(f"cannot load TLS certificate {shown}: {detail}") from None
     return context
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 import pytest
 import trustme
-from harvest_helpers import DEMO_PROJECT, SMALL_PLATE, content
+from harvest_helpers import DEMO_PROJECT, SMALL_PLATE, Reference, content, harvest, temp_files
 
 from harvester import urls
 from harvester.cli import main
@@ -138,6 +138,39 @@ def test_https_harvest_keeps_connections_alive(runs: tuple[Run, Run]) -> None:
     assert stats["by_status"] == {"200": stats["requests"]}
     assert 1 <= stats["connections"] <= CONCURRENCY + 1
     assert stats["requests"] >= 10 * stats["connections"]
+
+
+def test_tls_connections_broken_mid_answer_are_retried(
+    reference: Reference,
+    tmp_path: Path,
+    trusting: Pki,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Resets and truncated bodies inside TLS are retried on new connections: same bytes.
+
+    A reset drops the TCP connection under the TLS session; a truncation
+    closes the session cleanly (close_notify) before the announced length.
+    """
+    emu = make_emulator(
+        preset="demo",
+        ssl_context=trusting.server_context("127.0.0.1"),
+        # Not on the server probe (api/), which retries once only.
+        faults="reset:10%,truncate:10%,503:5%,seed:11,only:/webgateway/|/webclient/|/api/v0/m/",
+    )
+    out = tmp_path / "faults"
+    summary = harvest(
+        emu.base_url, out, plates=(SMALL_PLATE,), projects=(DEMO_PROJECT,), max_retries=8,
+        concurrency=CONCURRENCY,
+    )  # fmt: skip
+    stats = emu.stats()
+    assert summary.exit_code == 0, summary.failures[:3]
+    assert stats["faults"].get("reset", 0) > 0 and stats["faults"].get("truncate", 0) > 0
+    assert summary.retries > 0
+    got = content(out, "images", base_url=emu.base_url)
+    expected = content(reference.out, "images", base_url=reference.base_url)
+    assert len(got) == IMAGES * 4
+    assert got.items() <= expected.items()
+    assert temp_files(out) == []
 
 
 async def test_keep_alive_connections_closed_by_the_server_are_replaced(trusting: Pki) -> None:
