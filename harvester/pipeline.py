@@ -216,6 +216,9 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
                 f"{shown} does not look like an OMERO.web server ({exc.reason})", hint=hint
             ) from None
         except PermanentError as exc:
+            if exc.status is None and exc.reason.startswith("TLS failure"):
+                # Not "not OMERO": the server was never heard; keep the client's certificate hint.
+                raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
             if exc.status == 404 and await _probe_webclient(client):
                 logger.warning("%s has no JSON API (api/ 404): plates cannot be walked", shown)
                 return

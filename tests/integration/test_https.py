@@ -257,11 +257,6 @@ def test_untrusted_certificate_is_one_error_exit_2(
     assert untrusted.stats()["connections"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.probe_server reports a TLS failure as 'does not look like an OMERO.web "
-    "server' with the generic --base-url hint, dropping the client's certificate hint",
-)
 def test_untrusted_certificate_error_says_tls_and_hints_at_the_certificate(
     tmp_path: Path, untrusted: EmulatorThread, capsys: pytest.CaptureFixture[str]
 ) -> None:
