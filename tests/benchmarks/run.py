@@ -278,6 +278,18 @@ def make_tools(
     else:
         tools.append(Tool("curl --parallel 32", _missing, work / "curl", note="missing"))
 
+    floor_script = work / "floor.py"
+    floor_script.write_text(FLOOR_CLIENT)
+    floor_urls = work / "floor-urls.txt"
+    floor_urls.write_text("".join(f"{u}\n" for u in thumb_urls))
+
+    def floor_client(out: Path) -> ChildRun:
+        return run_child([sys.executable, str(floor_script), str(floor_urls), str(out)])
+
+    tools.append(
+        Tool("floor: minimal asyncio loop", floor_client, work / "floor", note="reference")
+    )
+
     sample = thumb_urls[:sequential]
     seq_script = work / "sequential.py"
     seq_script.write_text(SEQUENTIAL_LOOP)
@@ -316,6 +328,40 @@ with httpx.Client(timeout=30) as client:
         r = client.get(url)
         r.raise_for_status()
         (out / (url.rstrip("/").rsplit("/", 1)[1] + ".jpg")).write_bytes(r.content)
+"""
+
+
+#: Not a contender: what the emulator allows a client that does nothing but
+#: ask and write (32 keep-alive sockets, no validation, retries or durability).
+FLOOR_CLIENT = """
+import asyncio, sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+urls = Path(sys.argv[1]).read_text().split()
+out = Path(sys.argv[2])
+where = urlsplit(urls[0])
+
+async def worker(todo):
+    reader, writer = await asyncio.open_connection(where.hostname, where.port)
+    while todo:
+        url = todo.pop()
+        path = urlsplit(url).path
+        writer.write(f"GET {path} HTTP/1.1\\r\\nHost: {where.netloc}\\r\\n\\r\\n".encode())
+        head = await reader.readuntil(b"\\r\\n\\r\\n")
+        length = 0
+        for line in head.split(b"\\r\\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        body = await reader.readexactly(length)
+        (out / (path.rstrip("/").rsplit("/", 1)[1] + ".jpg")).write_bytes(body)
+    writer.close()
+
+async def main():
+    todo = list(reversed(urls))
+    await asyncio.gather(*(worker(todo) for _ in range(32)))
+
+asyncio.run(main())
 """
 
 
@@ -478,7 +524,10 @@ def report(
             ]
         ]
         for t in tools:
-            if t.name in ("aria2c -j 32", "curl --parallel 32") and t.cpus:
+            if (
+                t.name in ("aria2c -j 32", "curl --parallel 32", "floor: minimal asyncio loop")
+                and t.cpus
+            ):
                 cost_rows.append(
                     [
                         t.name,
