@@ -431,6 +431,11 @@ class JournalState:
             read += mark.lines - (old.lines if old is not None else 0)
         logger.debug("journals of %s: %d lines appended by other writers", origin.out_dir, read)
         if fold.empty():
+            # Nothing new: this state as it is, its runs in journal-name order as a load gives.
+            if len(origin.run_sources) == len(self.runs):
+                pairs = sorted(zip(origin.run_sources, self.runs, strict=True), key=lambda p: p[0])
+                origin.run_sources[:] = [source for source, _ in pairs]
+                self.runs[:] = [run for _, run in pairs]
             return self
         return _merge(self, origin, fold)
 
@@ -702,8 +707,11 @@ def _edge_digest(path: Path, length: int) -> bytes:
     digest = hashlib.blake2b(digest_size=16)
     try:
         with open(path, "rb") as fh:
-            if os.fstat(fh.fileno()).st_size < length:
+            info = os.fstat(fh.fileno())
+            if info.st_size < length:
                 return b""
+            # A copy put in its place (rsync, a restore) is a new inode even with equal edges.
+            digest.update(info.st_ino.to_bytes(8, "little"))
             digest.update(fh.read(min(length, _EDGE)))
             if length > _EDGE:
                 fh.seek(max(_EDGE, length - _EDGE))

@@ -234,7 +234,7 @@ class Slots:
     assembled) and hold no queued work while they wait.
     """
 
-    __slots__ = ("_in_use", "_limit", "_offer_scheduled", "_standby", "_waiters")
+    __slots__ = ("_in_use", "_limit", "_offer_loop", "_standby", "_waiters")
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
@@ -243,7 +243,9 @@ class Slots:
         self._in_use = 0
         self._waiters: deque[anyio.Event] = deque()
         self._standby: deque[anyio.Event] = deque()
-        self._offer_scheduled = False
+        # The loop an offer is scheduled on (None: none pending). A loop that closed before
+        # running it dropped the callback: a later loop schedules its own.
+        self._offer_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def limit(self) -> int:
@@ -326,18 +328,20 @@ class Slots:
 
     def _schedule_offer(self) -> None:
         """Offer free slots to standby tasks after this turn of the event loop."""
-        if not self._standby or self._offer_scheduled:
+        if not self._standby:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not on asyncio (trio): offer now
             self._offer()
             return
-        self._offer_scheduled = True
+        if self._offer_loop is loop:
+            return
+        self._offer_loop = loop
         loop.call_soon(self._offer)
 
     def _offer(self) -> None:
-        self._offer_scheduled = False
+        self._offer_loop = None
         free = self._limit - self._in_use
         while self._standby and free > 0 and not self._waiters:
             self._standby.popleft().set()

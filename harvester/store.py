@@ -731,7 +731,9 @@ class Store:
                 self._signal_batch_ready()
                 await self._send.send(item)
             else:
-                if self._send.statistics().current_buffer_used >= self._batch_size:
+                # Once, when the buffer first holds a full batch (not again for every item
+                # queued while the commit loops are busy writing).
+                if self._send.statistics().current_buffer_used == self._batch_size:
                     self._signal_batch_ready()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             if self._error is not None:

@@ -184,6 +184,20 @@ def test_catch_up_equals_a_fold_of_every_journal(tmp_path: Path, name: str) -> N
     _same(state.catch_up(), JournalState.from_records(read_all(tmp_path)))
 
 
+def test_catch_up_with_nothing_appended_lists_runs_as_a_load_does(tmp_path: Path) -> None:
+    """This writer's journal sorts before the others': its run is not simply last."""
+    with Journal(tmp_path, "zz") as other:
+        other.append([run_rec("zz"), image(1, 1.0), done(1, 1.0)])
+    state = JournalState.load(tmp_path)
+    with Journal(tmp_path, "aa") as own:
+        for rec in [run_rec("aa"), image(2, 2.0), done(2, 2.0)]:
+            own.append([rec])
+            state.apply(rec)
+    caught_up = state.catch_up()
+    _same(caught_up, JournalState.from_records(read_all(tmp_path)))
+    assert [run["writer"] for run in caught_up.runs] == ["aa", "zz"]
+
+
 def _truncate_other(out: Path) -> None:
     path = out / "journals" / "a.jsonl"
     path.write_bytes(path.read_bytes().split(b"\n", 1)[0] + b"\n")
