@@ -32,6 +32,7 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 LAYOUT_VERSION = 1
@@ -109,6 +110,26 @@ def staging_dir(out_dir: Path, image_id: int) -> Path:
     """Per-image staging folder for stack planes (removed by its user when the stack is done)."""
     _check_id(image_id)
     return out_dir / STAGING_DIR / str(image_id)
+
+
+def finished_staging(out_dir: Path, stack_done: Callable[[int], bool]) -> list[Path]:
+    """Staging folders of images whose stack is already recorded as done.
+
+    A run stopped between journaling a stack and removing its staging folder
+    leaves one behind; nothing will ever read it again. One ``scandir`` of
+    ``DIR/staging`` (usually absent).
+    """
+    try:
+        entries = list(os.scandir(out_dir / STAGING_DIR))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [
+        Path(entry.path)
+        for entry in entries
+        if entry.name.isdigit()
+        and entry.is_dir(follow_symlinks=False)
+        and stack_done(int(entry.name))
+    ]
 
 
 def journals_dir(out_dir: Path) -> Path:

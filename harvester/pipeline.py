@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -48,7 +49,7 @@ from harvester.errors import (
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings
 from harvester.journal import JournalState
-from harvester.models import ImageRef
+from harvester.models import Artifact, ImageRef
 from harvester.select import Selection, SelectStats, selecting, write_labelled_index
 from harvester.store import Store
 from harvester.walk import SeenIds, Walker, WalkStats, check_ids_file, preflight
@@ -515,6 +516,7 @@ class Harvest:
         ) as store:
             self._store_opened = True
             self._journal_state = store.state
+            await self._remove_finished_staging(store)
             await store.save_run_config(
                 {
                     "tool": "harvester",
@@ -611,6 +613,18 @@ class Harvest:
                 + (f" {f.url}" if f.url else "")
                 for f in self.walk_stats.failures
             ]
+
+    async def _remove_finished_staging(self, store: Store) -> None:
+        """Remove stack staging folders left by a run stopped just after storing the stack."""
+        done = store.state.done
+        stack = Artifact.STACK.value
+        leftovers = await anyio.to_thread.run_sync(
+            layout.finished_staging, self.out, lambda image_id: (stack, image_id) in done
+        )
+        for folder in leftovers:
+            await anyio.to_thread.run_sync(shutil.rmtree, folder, True)
+        if leftovers:
+            logger.info("removed %d staging folders of stacks already stored", len(leftovers))
 
     async def _write_index(self) -> None:
         keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
