@@ -576,7 +576,7 @@ class Store:
                 raise storage_error(exc, f"output folder {self.out_dir}") from exc
         try:
             clean_stale_temps(self.out_dir, own_writer=self.writer)
-            self.state = JournalState.load(self.out_dir)
+            self.state = JournalState.load(self.out_dir, remember=False)
             self._journal = Journal(self.out_dir, self.writer)
             self._pendings = [
                 PendingFile(self.out_dir, self.writer if n == 0 else f"{self.writer}-c{n}")

@@ -328,3 +328,36 @@ def test_runs_newest_last_orders_by_start_time_not_by_run_id() -> None:
         "20261126T090000Z-000000",
     ]
     assert runs_newest_last(JournalState()) == []
+
+
+def test_a_load_that_does_not_remember_keeps_only_the_state(tmp_path: Path) -> None:
+    """A harvest's store loads once: the fold kept for later loads would be memory for nothing."""
+    import gc
+    import tracemalloc
+
+    with Journal(tmp_path, "w1") as journal:
+        journal.append(
+            [
+                record
+                for n in range(5_000)
+                for record in (
+                    {"rec": "image", "t": 1.0, "ref": {"image_id": n + 1, "labels": [["k", "v"]]}},
+                    {"rec": "done", "kind": "thumbnail", "id": n + 1, "path": f"i/{n}", "t": 1.0},
+                )
+            ]
+        )
+
+    def retained(remember: bool) -> tuple[int, JournalState]:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            state = JournalState.load(tmp_path, remember=remember)
+            gc.collect()
+            return tracemalloc.get_traced_memory()[0], state
+        finally:
+            tracemalloc.stop()
+
+    lean, lean_state = retained(False)
+    full, full_state = retained(True)
+    assert lean_state.done == full_state.done and lean_state.images == full_state.images
+    assert lean < full * 0.9
