@@ -49,6 +49,7 @@ from harvester.errors import (
     OverloadError,
     PermanentError,
     ServerStatusError,
+    TLSError,
     TransientError,
     TransportError,
     redact_url,
@@ -129,13 +130,13 @@ _skip_httpcore_sniffio_probe()
 def _stop_httpcore_lock_yields() -> None:
     """Make httpcore's uncontended lock acquisitions not yield to the event loop.
 
-    httpcore takes three asyncio locks per request (the connection's request
-    lock, and its state lock before the request and when the response is
-    closed). anyio's ``Lock`` yields to the event loop on every uncontended
-    acquire, for fairness; here no lock is ever contended (one connection per
-    concurrency slot, one request per connection), so each yield only delays
-    the request by one turn of a busy event loop. The three yields cost 3% of
-    the wall time of the 10,000-thumbnail benchmark. anyio's own
+    httpcore takes its connection's state lock twice per request (before the
+    request and when the response is closed; with its pool, a third lock and
+    an event besides). anyio's ``Lock`` yields to the event loop on every
+    uncontended acquire, for fairness; here no lock is ever contended (one
+    connection per concurrency slot, one request per connection), so each
+    yield only delays the request by one turn of a busy event loop: about 3%
+    of the wall time of the 10,000-thumbnail benchmark. anyio's own
     ``fast_acquire`` option turns the yield off; a cancellation is still seen
     at the acquire. Without that option (anyio < 4.5) nothing changes.
     """
@@ -921,7 +922,7 @@ class Client:
             ) from None
         except httpcore.ConnectError as exc:
             if _is_tls_failure(exc):
-                raise PermanentError(
+                raise TLSError(
                     f"TLS failure: {_describe(exc, secrets)}",
                     url=url,
                     hint="check the base URL's scheme and the server's certificate",

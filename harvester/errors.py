@@ -37,6 +37,7 @@ __all__ = [
     "RemoteError",
     "ServerStatusError",
     "StorageError",
+    "TLSError",
     "TransientError",
     "TransportError",
     "UsageError",
@@ -204,3 +205,10 @@ class InvalidBodyError(TransientError):
 
 class PermanentError(FetchError):
     """A failure that retrying cannot fix: other 4xx answers, refused redirects."""
+
+
+class TLSError(PermanentError):
+    """The TLS handshake failed (untrusted certificate, wrong host name, not TLS at all).
+
+    The server was never heard, so callers must not call it "not OMERO".
+    """

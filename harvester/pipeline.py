@@ -44,6 +44,7 @@ from harvester.errors import (
     PermanentError,
     RemoteError,
     StorageError,
+    TLSError,
     UsageError,
     redact_url,
 )
@@ -216,10 +217,10 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             raise RemoteError(
                 f"{shown} does not look like an OMERO.web server ({exc.reason})", hint=hint
             ) from None
+        except TLSError as exc:
+            # Not "not OMERO": the server was never heard; keep the client's certificate hint.
+            raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
         except PermanentError as exc:
-            if exc.status is None and exc.reason.startswith("TLS failure"):
-                # Not "not OMERO": the server was never heard; keep the client's certificate hint.
-                raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
             if exc.status == 404 and await _probe_webclient(client):
                 logger.warning("%s has no JSON API (api/ 404): plates cannot be walked", shown)
                 return
@@ -618,11 +619,14 @@ class Harvest:
         """Remove stack staging folders left by a run stopped just after storing the stack."""
         done = store.state.done
         stack = Artifact.STACK.value
-        leftovers = await anyio.to_thread.run_sync(
-            layout.finished_staging, self.out, lambda image_id: (stack, image_id) in done
-        )
-        for folder in leftovers:
-            await anyio.to_thread.run_sync(shutil.rmtree, folder, True)
+
+        def remove() -> list[Path]:
+            found = layout.finished_staging(self.out, lambda image_id: (stack, image_id) in done)
+            for folder in found:
+                shutil.rmtree(folder, ignore_errors=True)
+            return found
+
+        leftovers = await anyio.to_thread.run_sync(remove)
         if leftovers:
             logger.info("removed %d staging folders of stacks already stored", len(leftovers))
 

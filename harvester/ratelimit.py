@@ -275,9 +275,13 @@ class Slots:
         """Tasks waiting in :meth:`standby`."""
         return len(self._standby)
 
+    def _free_for_newcomer(self) -> bool:
+        """A slot is free and nobody queues for one (so no one is passed over)."""
+        return self._in_use < self._limit and not self._waiters
+
     async def acquire(self) -> None:
         """Take a slot, waiting in line if none is free."""
-        if self._in_use < self._limit and not self._waiters:
+        if self._free_for_newcomer():
             self._in_use += 1
             return
         event = anyio.Event()
@@ -305,7 +309,7 @@ class Slots:
         Returns at once when that is already so; the caller then takes its work
         and calls :meth:`acquire` (which may still wait: the slot is not reserved).
         """
-        if self._in_use < self._limit and not self._waiters:
+        if self._free_for_newcomer():
             return
         event = anyio.Event()
         self._standby.append(event)

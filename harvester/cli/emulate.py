@@ -34,13 +34,14 @@ def register(subparsers: Any) -> None:
         help="serve the IDR API emulator on loopback",
         description=(
             "Serve an emulator of the IDR / OMERO.web HTTP API (synthetic, deterministic data, "
-            "optional faults). Prints one line 'serving http://HOST:PORT' once ready; "
+            "optional faults). Prints one line 'serving http://HOST:PORT' (https:// with "
+            "--tls-cert) once ready; "
             "stops on Ctrl-C or SIGTERM."
         ),
     )
     defer = getattr(parser, "defer_arguments", None)
     if callable(defer):  # harvester's own parser: add the options only when needed
         defer(_add_arguments)
-    else:  # any other argparse parser: add them now
+    else:  # a plain argparse parser (embedding, tests): add them now
         _add_arguments(parser)
     parser.set_defaults(run=_run)

@@ -15,6 +15,7 @@ from harvester.errors import (
     OverloadError,
     PermanentError,
     ServerStatusError,
+    TLSError,
     TransientError,
     TransportError,
 )
@@ -348,7 +349,7 @@ async def test_tls_failure_is_permanent_with_a_hint(server: Any) -> None:
     https_url = server.base_url.replace("http://", "https://")
     with anyio.fail_after(10):
         async with Client(ClientSettings(https_url, rate=None, max_retries=3)) as client:
-            with pytest.raises(PermanentError) as info:
+            with pytest.raises(TLSError) as info:
                 await client.get("x/", Expect.ANY)
     assert "TLS failure" in info.value.reason
     assert info.value.hint is not None

@@ -7,6 +7,7 @@ import random
 import anyio
 import anyio.lowlevel
 import pytest
+from anyio.abc import TaskGroup
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -312,20 +313,26 @@ def test_sporadic_overload_does_not_pin_the_run_at_its_floor() -> None:
     assert limiter.concurrency >= 3
 
 
-async def test_a_worker_that_asks_again_at_once_keeps_its_slot() -> None:
-    """Release then acquire in the same turn: no hand-over to a task on standby."""
-    slots = Slots(1)
-    await slots.acquire()
+async def _spare_on_standby(slots: Slots, tg: TaskGroup) -> anyio.Event:
+    """Start a spare worker waiting in ``standby``; the event is set once it is let go."""
     woken = anyio.Event()
 
     async def spare() -> None:
         await slots.standby()
         woken.set()
 
+    tg.start_soon(spare)
+    await anyio.sleep(0.01)
+    return woken
+
+
+async def test_a_worker_that_asks_again_at_once_keeps_its_slot() -> None:
+    """Release then acquire in the same turn: no hand-over to a task on standby."""
+    slots = Slots(1)
+    await slots.acquire()
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(spare)
-            await anyio.sleep(0.01)
+            woken = await _spare_on_standby(slots, tg)
             assert slots.on_standby == 1
             for _ in range(20):  # one image after another, no await in between
                 slots.release()
@@ -391,15 +398,9 @@ async def test_standby_returns_at_once_when_a_slot_is_free_and_end_standby_frees
 async def test_growing_the_limit_wakes_a_task_on_standby() -> None:
     slots = Slots(1)
     await slots.acquire()
-    woken = anyio.Event()
-
-    async def spare() -> None:
-        await slots.standby()
-        woken.set()
-
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(spare)
-            await anyio.sleep(0.01)
+            woken = await _spare_on_standby(slots, tg)
+            assert not woken.is_set()
             slots.limit = 2  # recovery after an overload slowdown
             await woken.wait()
