@@ -61,9 +61,10 @@ async def test_a_request_on_a_warm_connection_waits_only_for_its_answer(
             return await client.get(f"webgateway/render_thumbnail/{image_id}/", Expect.JPEG)
 
         turns = await _repeat(40, fetch)
-    # One wake-up when the answer arrives (a second if it comes in two reads); httpcore's
-    # three lock acquisitions per request used to add three more.
-    assert turns <= 40 * 2
+    # One wake-up when the answer arrives (measured: exactly 40), with room for an answer now
+    # and then arriving in two reads; one more yield per request (80) fails, as did httpcore's
+    # lock acquisitions (160).
+    assert turns <= 60
 
 
 async def test_queueing_a_file_in_the_store_does_not_yield(tmp_path: Path) -> None:
