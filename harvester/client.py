@@ -1,9 +1,8 @@
-"""The harvester's HTTP client: the only module that imports httpx (and httpcore).
+"""The harvester's HTTP client: polite, retrying, validating GETs to one origin.
 
 One :class:`Client` per run holds HTTP/1.1 keep-alive connections to one
-origin, as many as the concurrency cap, on httpcore (httpx's connection
-layer; see :class:`_Connections` for why not ``httpx.AsyncClient``), and adds,
-per request:
+origin, as many as the concurrency cap (:mod:`harvester.http1`; httpx only
+supplies the verifying TLS context), and adds, per request:
 
 * politeness -- every *attempt* takes a concurrency slot and a rate token
   from the :class:`~harvester.ratelimit.AdaptiveLimiter` and keeps the slot
@@ -24,22 +23,17 @@ leaves this module goes through :func:`redact_url`.
 
 from __future__ import annotations
 
-import asyncio
-import importlib.util
 import json
 import logging
 import re
 import ssl
 import zlib
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
-
-import httpcore
 
 from harvester import __version__
 from harvester.errors import (
@@ -53,6 +47,14 @@ from harvester.errors import (
     TransientError,
     TransportError,
     redact_url,
+)
+from harvester.http1 import (
+    BadAnswer,
+    ConnectFailed,
+    ConnectionLost,
+    HTTP1Connection,
+    HTTPTimeout,
+    open_connection,
 )
 from harvester.ratelimit import AdaptiveLimiter, Stamp
 from harvester.retry import (
@@ -104,291 +106,6 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
 
-def _skip_httpcore_sniffio_probe() -> None:
-    """Stop httpcore from re-importing a missing ``sniffio`` on every request.
-
-    httpcore asks ``sniffio`` which event loop runs each time it creates a lock
-    or an event (about ten times per request). When sniffio is not installed
-    (anyio 4 no longer needs it) every one of those is a *failed* import that
-    searches sys.path, which cost most of a request's CPU time. Without
-    sniffio httpcore assumes asyncio anyway, so answer that directly. With
-    sniffio installed nothing is changed.
-    """
-    if importlib.util.find_spec("sniffio") is not None:
-        return
-    try:
-        from httpcore import _synchronization
-    except ImportError:  # pragma: no cover - httpcore layout changed
-        return
-    if callable(getattr(_synchronization, "current_async_library", None)):
-        _synchronization.current_async_library = lambda: "asyncio"
-
-
-_skip_httpcore_sniffio_probe()
-
-
-def _stop_httpcore_lock_yields() -> None:
-    """Make httpcore's uncontended lock acquisitions not yield to the event loop.
-
-    httpcore takes its connection's state lock twice per request (before the
-    request and when the response is closed; with its pool, a third lock and
-    an event besides). anyio's ``Lock`` yields to the event loop on every
-    uncontended acquire, for fairness; here no lock is ever contended (one
-    connection per concurrency slot, one request per connection), so each
-    yield only delays the request by one turn of a busy event loop: about 3%
-    of the wall time of the 10,000-thumbnail benchmark. anyio's own
-    ``fast_acquire`` option turns the yield off; a cancellation is still seen
-    at the acquire. Without that option (anyio < 4.5) nothing changes.
-    """
-    try:
-        from httpcore import _synchronization
-    except ImportError:  # pragma: no cover - httpcore layout changed
-        return
-    lock_class = getattr(_synchronization, "AsyncLock", None)
-    setup = getattr(lock_class, "setup", None)
-    if lock_class is None or setup is None or getattr(setup, "_harvester_fast", False):
-        return
-    try:
-        import anyio
-
-        anyio.Lock(fast_acquire=True)
-    except TypeError:  # pragma: no cover - anyio < 4.5
-        return
-
-    def fast_setup(self: Any) -> None:
-        setup(self)
-        if getattr(self, "_backend", None) == "asyncio":
-            self._anyio_lock = anyio.Lock(fast_acquire=True)
-
-    fast_setup._harvester_fast = True  # type: ignore[attr-defined]
-    lock_class.setup = fast_setup
-
-
-_stop_httpcore_lock_yields()
-
-# Values of the user's secret headers and cookies, so that log lines and
-# repeated server messages can be scrubbed of them (see _RedactingFilter).
-_KNOWN_SECRETS: set[str] = set()
-_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
-_COOKIE_IN_TEXT = re.compile(
-    r"((?:set-)?cookie['\"]?\s*[,:=]\s*b?['\"]?)[^'\"\r\n]*", re.IGNORECASE
-)
-
-
-class _RedactingFilter(logging.Filter):
-    """Scrub URLs, cookie headers and known secrets from httpx/httpcore log records.
-
-    httpx logs every request URL at INFO ("HTTP Request: GET <url>") and
-    httpcore logs response headers (Set-Cookie included) at DEBUG. Filters run
-    only for records that pass the level check, so this costs nothing unless
-    such logging is on.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "://" in message:
-            message = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), message)
-        if "ookie" in message or "OOKIE" in message:
-            message = _COOKIE_IN_TEXT.sub(lambda m: m.group(1) + "***", message)
-        message = _scrub(message, tuple(_KNOWN_SECRETS))
-        record.msg = message
-        record.args = None
-        return True
-
-
-_LOG_FILTER = _RedactingFilter()
-for _name in (
-    "httpx",
-    "httpcore",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "httpcore.socks",
-):
-    logging.getLogger(_name).addFilter(_LOG_FILTER)
-
-
-class _Protocol(asyncio.Protocol):
-    """Receives bytes for one plain-HTTP connection (see :class:`_AsyncioBackend`)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.chunks: deque[bytes] = deque()
-        self.eof = False
-        self.error: BaseException | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.drained: asyncio.Future[None] | None = None
-        self.paused = False
-
-    def data_received(self, data: bytes) -> None:
-        self.chunks.append(data)
-        self._wake()
-
-    def eof_received(self) -> bool:
-        self.eof = True
-        self._wake()
-        return False  # let the transport close itself
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        self.eof = True
-        self.error = exc
-        self._wake()
-        self.resume_writing()
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        drained, self.drained = self.drained, None
-        if drained is not None and not drained.done():
-            drained.set_result(None)
-
-    def _wake(self) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-
-def _expire(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
-
-
-class _AsyncioStream(httpcore.AsyncNetworkStream):
-    """A plain TCP stream on asyncio's transport/protocol, for httpcore.
-
-    Replaces httpcore's anyio stream, which opens an anyio cancel scope for
-    every read and write, pauses/resumes the socket's reader (two epoll
-    syscalls) per read, and answers "is the idle connection readable?" with a
-    ``poll`` and a ``getpeername`` syscall per request: together about a
-    sixth of a harvest's CPU time at high request rates.
-    """
-
-    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
-        self._transport = transport
-        self._protocol = protocol
-
-    # httpcore's stream/backend interface takes timeouts as arguments.
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-        protocol = self._protocol
-        chunks = protocol.chunks
-        if not chunks and not protocol.eof:
-            waiter: asyncio.Future[None] = protocol.loop.create_future()
-            protocol.waiter = waiter
-            timer = protocol.loop.call_later(timeout, _expire, waiter) if timeout else None
-            try:
-                await waiter
-            except TimeoutError:
-                raise httpcore.ReadTimeout("read timed out") from None
-            finally:
-                if timer is not None:
-                    timer.cancel()
-                protocol.waiter = None
-        if not chunks:
-            if protocol.error is not None:
-                raise httpcore.ReadError(str(protocol.error) or "connection lost")
-            return b""
-        data = chunks.popleft()
-        if len(data) > max_bytes:
-            chunks.appendleft(data[max_bytes:])
-            data = data[:max_bytes]
-        return data
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        if not buffer:
-            return
-        transport = self._transport
-        protocol = self._protocol
-        if transport.is_closing() or protocol.error is not None:
-            raise httpcore.WriteError("connection closed")
-        transport.write(buffer)
-        if protocol.paused:
-            drained: asyncio.Future[None] = protocol.loop.create_future()
-            protocol.drained = drained
-            timer = protocol.loop.call_later(timeout, _expire, drained) if timeout else None
-            try:
-                await drained
-            except TimeoutError:
-                raise httpcore.WriteTimeout("write timed out") from None
-            finally:
-                if timer is not None:
-                    timer.cancel()
-
-    async def aclose(self) -> None:
-        self._transport.close()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.UnsupportedProtocol("TLS is served by httpcore's own backend")
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":  # idle keep-alive connection: did the server close it?
-            return bool(self._protocol.chunks) or self._protocol.eof
-        if info == "socket":
-            return self._transport.get_extra_info("socket")
-        if info == "client_addr":
-            return self._transport.get_extra_info("sockname")
-        if info == "server_addr":
-            return self._transport.get_extra_info("peername")
-        return None
-
-
-class _AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """Plain-TCP connections straight on asyncio; anything else goes to httpcore's default."""
-
-    def __init__(self) -> None:
-        self._fallback = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio (trio): httpcore's anyio backend
-            return await self._fallback.connect_tcp(
-                host, port, timeout, local_address, socket_options
-            )
-        local = (local_address, 0) if local_address else None
-        try:
-            async with asyncio.timeout(timeout):
-                transport, protocol = await loop.create_connection(
-                    lambda: _Protocol(loop), host, port, local_addr=local
-                )
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"connect to {host}:{port} timed out") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        sock = transport.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
-        return _AsyncioStream(transport, protocol)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return await self._fallback.connect_unix_socket(path, timeout, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-_PLAIN_BACKEND = _AsyncioBackend()
-
-
 def _ssl_context() -> ssl.SSLContext:
     """httpx's verifying TLS context (certifi's CA bundle, SSL_CERT_FILE/SSL_CERT_DIR honoured).
 
@@ -423,6 +140,10 @@ class _Answer:
 # that cannot appear in a request line (space, controls, non-ASCII) are escaped.
 _UNSAFE_TARGET = re.compile(r"[^\x21-\x7e]")
 _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%") + "%"
+# What may be sent as a header name (an RFC 9110 token) and value (no line breaks or controls).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
+_COOKIE_PART = re.compile(r"[^\x00-\x20\x7f;,\"\\]*")
 
 
 class _Slot:
@@ -431,23 +152,19 @@ class _Slot:
     __slots__ = ("connection",)
 
     def __init__(self) -> None:
-        self.connection: httpcore.AsyncHTTP11Connection | None = None
+        self.connection: HTTP1Connection | None = None
 
 
 class _Connections:
     """HTTP/1.1 keep-alive connections to the base URL's origin, one per slot.
 
-    Built on httpcore, httpx's own connection layer: each concurrency slot owns
-    one ``httpcore.AsyncHTTP11Connection``, taken from an idle stack (most
-    recently used first, so warm connections are reused) for exactly one
-    exchange. The client already caps requests in flight, so no pool is
-    needed: measured against one ``httpx.AsyncClient`` with a 32-connection
-    pool this costs a fifth of the CPU per request (httpcore's pool scans every
-    connection, a ``poll`` syscall per idle one, on each request and release,
-    and httpx's request/response models, URL merging and ``http.cookiejar``
-    add the rest), and against a single-connection httpcore pool per slot
-    another third less. A connection is reopened when the server has closed
-    it, as httpcore's pool would.
+    Each concurrency slot owns one :class:`~harvester.http1.HTTP1Connection`,
+    taken from an idle stack (most recently used first, so warm connections
+    are reused) for exactly one exchange. The client already caps requests in
+    flight, so no pool is needed. A connection is reopened when the server has
+    closed it or the last answer left it unusable. The request head is built
+    here: the fixed header lines once, only the request line and the cookies
+    per request.
 
     Cookies: a plain name -> value jar bound to this one origin (OMERO needs
     a single ``Path=/`` session cookie), updated from Set-Cookie answers.
@@ -467,24 +184,25 @@ class _Connections:
         host_header = f"[{host}]" if ":" in host else host
         if port is not None and port != default_port:
             host_header = f"{host_header}:{port}"
-        self._scheme = scheme.encode("ascii")
-        self._host = host.encode("idna") if not host.isascii() else host.encode("ascii")
-        self._port = port
-        self._origin = httpcore.Origin(self._scheme, self._host, port or default_port)
+        self._host = host.encode("idna").decode("ascii") if not host.isascii() else host
+        self._port = port or default_port
         self._ssl = _ssl_context() if scheme == "https" else None
         if self._ssl is not None:
             self._ssl.set_alpn_protocols(["http/1.1"])
-        self._tls_backend = httpcore.AnyIOBackend()
-        base_headers = {"Host": host_header, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
+        base_headers = {
+            "Host": host_header.encode("idna").decode("ascii")
+            if not host_header.isascii()
+            else host_header,
+            "Accept": "*/*",
+            "Accept-Encoding": "gzip, deflate",
+        }
         base_headers.update(headers)
-        self._headers = [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in base_headers.items()
-        ]
+        self._fields = b"".join(
+            f"{name}: {value}\r\n".encode("latin-1") for name, value in base_headers.items()
+        )
         self._timeout = timeout
-        self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         self.cookies: dict[str, str] = dict(cookies)
-        self._cookie_header = _cookie_header(self.cookies)
+        self._cookie_line = _cookie_line(self.cookies)
         self._all: list[_Slot] = []
         self._idle: list[_Slot] = [self._make() for _ in range(size)]
 
@@ -493,85 +211,44 @@ class _Connections:
         self._all.append(slot)
         return slot
 
-    async def _open(self) -> httpcore.AsyncNetworkStream:
-        """A new TCP (plain) or TLS stream to the origin; httpcore errors propagate."""
-        host = self._host.decode("ascii")
-        port = self._origin.port
-        if self._ssl is None:
-            return await _PLAIN_BACKEND.connect_tcp(host, port, timeout=self._timeout)
-        stream = await self._tls_backend.connect_tcp(host, port, timeout=self._timeout)
-        try:
-            return await stream.start_tls(self._ssl, server_hostname=host, timeout=self._timeout)
-        except BaseException:
-            await stream.aclose()
-            raise
-
-    async def _connection(self, slot: _Slot) -> httpcore.AsyncHTTP11Connection:
-        """The slot's connection if it can take a request now, else a new one."""
-        connection = slot.connection
-        if connection is not None:
-            # has_expired(): the server closed the idle connection (it is readable at EOF).
-            if connection.is_idle() and not connection.has_expired():
-                return connection
-            slot.connection = None
-            await connection.aclose()
-        stream = await self._open()
-        connection = httpcore.AsyncHTTP11Connection(origin=self._origin, stream=stream)
-        slot.connection = connection
-        return connection
-
-    async def get(self, target: str, trace: Any = None, method: str = "GET") -> _Answer:
-        """One request (GET unless told) of ``target``, body read; httpcore errors propagate."""
+    async def get(
+        self, target: str, on_sent: Callable[[], None] | None = None, method: str = "GET"
+    ) -> _Answer:
+        """One request (GET unless told) of ``target``, body read; http1 errors propagate."""
         if _UNSAFE_TARGET.search(target):
             target = quote(target, safe=_TARGET_SAFE)
-        headers = self._headers
-        if self._cookie_header:
-            headers = [*headers, (b"Cookie", self._cookie_header)]
-        extensions: dict[str, Any] = {"timeout": self._timeouts}
-        if trace is not None:
-            extensions["trace"] = trace
-        url = httpcore.URL(
-            scheme=self._scheme, host=self._host, port=self._port, target=target.encode("ascii")
+        head = b"%s %s HTTP/1.1\r\n%s%s\r\n" % (
+            method.encode("ascii"),
+            target.encode("ascii"),
+            self._fields,
+            self._cookie_line,
         )
-        request = httpcore.Request(method, url, headers=headers, extensions=extensions)
         idle = self._idle
         # More requests than slots only if a caller bypasses the limiter: grow.
         slot = idle.pop() if idle else self._make()
         try:
-            connection = await self._connection(slot)
-            response = await connection.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
+            connection = slot.connection
+            if connection is None or not connection.reusable:
+                slot.connection = None
+                if connection is not None:
+                    connection.close()
+                connection = await open_connection(
+                    self._host, self._port, connect_timeout=self._timeout, ssl_context=self._ssl
+                )
+                slot.connection = connection
+            answer = await connection.request(
+                head, idle_timeout=self._timeout, head_request=method == "HEAD", on_sent=on_sent
+            )
         finally:
             idle.append(slot)
-        raw = response.content
-        found: dict[str, str] = {}
-        set_cookies: list[str] | None = None
-        for raw_name, raw_value in response.headers:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            if name == "set-cookie":
-                set_cookies = [*(set_cookies or ()), value]
-            elif name in found:
-                found[name] = f"{found[name]}, {value}"
-            else:
-                found[name] = value
-        if set_cookies:
-            self._take_cookies(set_cookies)
+        if answer.set_cookie:
+            self._take_cookies(answer.set_cookie)
+        raw = answer.body
         body = raw
-        encoding = found.get("content-encoding")
+        encoding = answer.headers.get("content-encoding")
         if encoding and encoding != "identity":
             body = _decode(raw, encoding)
-        reason = response.extensions.get("reason_phrase", b"")
-        return _Answer(
-            response.status,
-            reason.decode("latin-1") if isinstance(reason, bytes) else "",
-            found,
-            body,
-            len(raw),
-        )
+        return _Answer(answer.status, answer.reason, answer.headers, body, len(raw))
 
     def _take_cookies(self, lines: list[str]) -> None:
         changed = False
@@ -585,16 +262,26 @@ class _Connections:
             if not value or re.search(r"max-age\s*=\s*(0|-)", attributes, re.IGNORECASE):
                 changed |= self.cookies.pop(name, None) is not None
             elif self.cookies.get(name) != value:
+                if not (_COOKIE_PART.fullmatch(name) and _COOKIE_PART.fullmatch(value)):
+                    continue  # would break the Cookie line: never sent back
                 self.cookies[name] = value
                 changed = True
+                log.debug("server set cookie %r (value not shown)", name)
         if changed:
-            self._cookie_header = _cookie_header(self.cookies)
+            self._cookie_line = _cookie_line(self.cookies)
 
     async def aclose(self) -> None:
         for slot in self._all:
             connection, slot.connection = slot.connection, None
             if connection is not None:
-                await connection.aclose()
+                connection.close()
+
+
+def _cookie_line(cookies: Mapping[str, str]) -> bytes:
+    """The ``Cookie:`` header line (with its line end), or nothing without cookies."""
+    if not cookies:
+        return b""
+    return b"Cookie: " + _cookie_header(cookies) + b"\r\n"
 
 
 def _decode(raw: bytes, encoding: str) -> bytes:
@@ -694,6 +381,7 @@ class ClientSettings:
             raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout}")
         if self.backoff_base < 0 or self.backoff_cap < 0:
             raise ConfigError("backoff_base and backoff_cap must be 0 or more")
+        _check_header_fields(self.headers, self.cookies, self.user_agent)
 
     def __repr__(self) -> str:
         hidden_headers = {name: "***" for name in self.headers}
@@ -748,7 +436,6 @@ class Client:
         self._origin = _origin(base)
         self._base_redacted = redact_url(base)
         self._secrets = _secret_values(settings)
-        _KNOWN_SECRETS.update(self._secrets)
         self.limiter = (
             limiter
             if limiter is not None
@@ -895,53 +582,52 @@ class Client:
             stats.current_rate = limiter.rate
         return fetched
 
-    def _trace_for(self, stamp: Stamp) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
-        """An httpcore trace hook that reports when the request headers are written."""
+    def _sent_hook(self, stamp: Stamp) -> Callable[[], None]:
+        """Reports to the limiter when the request head has been written."""
         limiter = self.limiter
 
-        async def trace(event: str, info: dict[str, Any]) -> None:
-            if event == "http11.send_request_headers.complete":
-                limiter.sent(stamp)
+        def sent() -> None:
+            limiter.sent(stamp)
 
-        return trace
+        return sent
 
     async def _send(self, url: str, stamp: Stamp | None, method: str = "GET") -> _Answer:
-        """One HTTP exchange, body read; httpcore errors translated to ours.
+        """One HTTP exchange, body read; transfer errors translated to ours.
 
         With a rate limit, the stamp of the rate token is refined to the moment
         the request leaves (see :class:`~harvester.ratelimit.Stamp`).
         """
         self.stats.requests += 1
         secrets = self._secrets
-        trace = self._trace_for(stamp) if stamp is not None else None
+        on_sent = self._sent_hook(stamp) if stamp is not None else None
         try:
-            answer = await self._connections.get(_target_of(url), trace, method)
-        except httpcore.TimeoutException as exc:
+            answer = await self._connections.get(_target_of(url), on_sent, method)
+        except HTTPTimeout as exc:
             raise TransportError(
                 f"timed out ({_describe(exc, secrets)})", url=url, overload=True
             ) from None
-        except httpcore.ConnectError as exc:
-            if _is_tls_failure(exc):
+        except ConnectFailed as exc:
+            if exc.tls:
                 raise TLSError(
                     f"TLS failure: {_describe(exc, secrets)}",
                     url=url,
                     hint="check the base URL's scheme and the server's certificate",
                 ) from None
             raise TransportError(f"cannot connect ({_describe(exc, secrets)})", url=url) from None
-        except httpcore.RemoteProtocolError as exc:
+        except BadAnswer as exc:
+            raise TransportError(f"invalid answer ({_describe(exc, secrets)})", url=url) from None
+        except ConnectionLost as exc:
+            # Resets, and servers closing the connection before the answer was complete.
             raise TransportError(
                 f"incomplete answer ({_describe(exc, secrets)})", url=url
             ) from None
         except _UndecodableBody as exc:
             raise InvalidBodyError(f"body cannot be decoded ({exc})", url=url) from None
-        except httpcore.UnsupportedProtocol as exc:
-            raise PermanentError(f"invalid URL ({_describe(exc, secrets)})", url=url) from None
-        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.ProxyError) as exc:
-            # read/write errors, resets, proxy errors
-            raise TransportError(
-                f"connection failed ({_describe(exc, secrets)})", url=url
-            ) from None
         self.stats.bytes_in += answer.raw_length
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %d (%d bytes)", method, redact_url(url), answer.status, answer.raw_length
+            )
         return answer
 
     def _redirect_target(self, url: str, response: _Answer) -> str:
@@ -1043,15 +729,38 @@ def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
     return _scrub(message, secrets)[:300]
 
 
-def _is_tls_failure(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            break
-        if isinstance(seen, ssl.SSLError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in str(exc)
+def _check_header_fields(
+    headers: Mapping[str, str], cookies: Mapping[str, str], user_agent: str
+) -> None:
+    """Refuse headers and cookies that cannot go on the wire as given (values never shown).
+
+    A line break in a value would end the header early and start another one
+    (header injection); non-Latin-1 text has no HTTP/1.1 encoding.
+    """
+    for name, value in (*headers.items(), ("User-Agent", user_agent)):
+        if not _HEADER_NAME.fullmatch(name):
+            raise ConfigError(f"headers: {name!r} is not a valid header name")
+        if not _HEADER_VALUE.fullmatch(value) or not _is_latin1(value):
+            raise ConfigError(
+                f"headers: the value of {name!r} holds a line break, a control character "
+                "or non-Latin-1 text"
+            )
+    for name, value in cookies.items():
+        if not name or not _COOKIE_PART.fullmatch(name) or not _is_latin1(name):
+            raise ConfigError(f"cookies: {name!r} is not a valid cookie name")
+        if not _COOKIE_PART.fullmatch(value) or not _is_latin1(value):
+            raise ConfigError(
+                f"cookies: the value of {name!r} holds a space, ';', ',', a quote, "
+                "a control character or non-Latin-1 text"
+            )
+
+
+def _is_latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:

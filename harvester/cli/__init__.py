@@ -131,9 +131,6 @@ def _wants_debug(argv: Sequence[str]) -> bool:
 def _setup_logging(debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if not debug:
-        # httpx logs every request at INFO; keep it quiet unless debugging.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _first_meaningful(group: BaseExceptionGroup[BaseException]) -> BaseException:

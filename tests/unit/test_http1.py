@@ -1,0 +1,413 @@
+"""harvester.http1: answers parsed right however the bytes arrive, failures fail fast.
+
+Two halves. Over a real loopback socket, a raw server writes scripted bytes
+(split, delayed, cut off, or nothing at all) and the tests check what a caller
+sees: the body, whether the connection is kept, the error and how soon.
+Without sockets, a property test feeds generated answers in random pieces to
+the parser and to h11 (httpx's HTTP/1.1 parser, installed with httpx) and
+requires the same status, headers and body from both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import h11
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harvester.http1 import (
+    MAX_HEAD_BYTES,
+    Answer,
+    BadAnswer,
+    ConnectFailed,
+    ConnectionLost,
+    HTTP1Connection,
+    HTTPTimeout,
+    open_connection,
+)
+
+pytestmark = pytest.mark.anyio
+
+HEAD = b"GET /x HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+@dataclass
+class Script:
+    """What the raw server writes for one request: pieces with a pause before each."""
+
+    pieces: Sequence[bytes]
+    pause: float = 0.0
+    close: bool = False
+
+
+@dataclass
+class RawServer:
+    scripts: list[Script]
+    port: int = 0
+    requests: list[bytes] = field(default_factory=list)
+    connections: int = 0
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator[RawServer]:
+    state = RawServer(scripts=[])
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        state.connections += 1
+        try:
+            while state.scripts:
+                head = await reader.readuntil(b"\r\n\r\n")
+                state.requests.append(head)
+                script = state.scripts.pop(0)
+                for piece in script.pieces:
+                    if script.pause:
+                        await asyncio.sleep(script.pause)
+                    writer.write(piece)
+                    await writer.drain()
+                if script.close:
+                    return
+            # Keep the connection open and silent until the client goes away.
+            await reader.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        server.close()
+
+
+async def ask(server: RawServer, *scripts: Script, idle_timeout: float = 5.0) -> list[Answer]:
+    """One connection, one request per script; the answers."""
+    server.scripts.extend(scripts)
+    connection = await open_connection("127.0.0.1", server.port, connect_timeout=5)
+    try:
+        return [await connection.request(HEAD, idle_timeout=idle_timeout) for _ in scripts]
+    finally:
+        connection.close()
+
+
+def bytewise(data: bytes) -> list[bytes]:
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+# ---------------------------------------------------------------------------- framing
+async def test_content_length_body_in_tiny_pieces_and_connection_kept(
+    raw_server: RawServer,
+) -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 11\r\n\r\nhello world"
+    first, second = await ask(raw_server, Script(bytewise(answer)), Script([answer]))
+    assert (first.status, first.reason, first.body) == (200, "OK", b"hello world")
+    assert first.headers["content-type"] == "image/jpeg"
+    assert second.body == b"hello world"
+    assert raw_server.connections == 1  # kept alive
+
+
+async def test_chunked_body_with_extensions_and_trailers(raw_server: RawServer) -> None:
+    answer = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;name=value\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
+    first, second = await ask(raw_server, Script(bytewise(answer)), Script([answer]))
+    assert first.body == second.body == b"hello 0123456789"
+    assert raw_server.connections == 1
+
+
+async def test_body_until_close_and_connection_not_reused(raw_server: RawServer) -> None:
+    raw_server.scripts.append(Script([b"HTTP/1.1 200 OK\r\n\r\nall of ", b"this"], close=True))
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    answer = await connection.request(HEAD, idle_timeout=5)
+    assert answer.body == b"all of this"
+    assert not connection.reusable
+
+
+async def test_interim_answers_are_skipped(raw_server: RawServer) -> None:
+    (answer,) = await ask(
+        raw_server,
+        Script(
+            [
+                b"HTTP/1.1 100 Continue\r\n\r\n",
+                b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            ]
+        ),
+    )
+    assert (answer.status, answer.body) == (200, b"ok")
+    assert "link" not in answer.headers
+
+
+async def test_no_body_for_204_304_and_head(raw_server: RawServer) -> None:
+    raw_server.scripts += [
+        Script([b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n"]),
+        Script([b"HTTP/1.1 304 Not Modified\r\n\r\n"]),
+        Script([b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"]),
+    ]
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    try:
+        no_content = await connection.request(HEAD, idle_timeout=5)
+        not_modified = await connection.request(HEAD, idle_timeout=5)
+        head = await connection.request(HEAD, idle_timeout=5, head_request=True)
+        assert [a.status for a in (no_content, not_modified, head)] == [204, 304, 200]
+        assert no_content.body == not_modified.body == head.body == b""
+        assert connection.reusable
+    finally:
+        connection.close()
+
+
+async def test_bare_lf_line_ends_folded_and_repeated_headers(raw_server: RawServer) -> None:
+    (answer,) = await ask(
+        raw_server,
+        Script(
+            [
+                b"HTTP/1.1 200\nX-Long: one\n two\nVary: a\nVary: b\n"
+                b"Set-Cookie: a=1; Path=/\nSet-Cookie: b=2\nContent-Length: 0\n\n"
+            ]
+        ),
+    )
+    assert answer.reason == ""
+    assert answer.headers["x-long"] == "one two"
+    assert answer.headers["vary"] == "a, b"
+    assert answer.set_cookie == ["a=1; Path=/", "b=2"]
+    assert "set-cookie" not in answer.headers
+
+
+@pytest.mark.parametrize(
+    ("status_line", "connection_header", "kept"),
+    [
+        (b"HTTP/1.1 200 OK", b"", True),
+        (b"HTTP/1.1 200 OK", b"Connection: close\r\n", False),
+        (b"HTTP/1.0 200 OK", b"", False),
+        (b"HTTP/1.0 200 OK", b"Connection: Keep-Alive\r\n", True),
+    ],
+)
+async def test_keep_alive_follows_version_and_connection_header(
+    raw_server: RawServer, status_line: bytes, connection_header: bytes, kept: bool
+) -> None:
+    raw_server.scripts.append(
+        Script([status_line + b"\r\n" + connection_header + b"Content-Length: 2\r\n\r\nok"])
+    )
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    try:
+        assert (await connection.request(HEAD, idle_timeout=5)).body == b"ok"
+        assert connection.reusable is kept
+    finally:
+        connection.close()
+
+
+async def test_bytes_beyond_the_answer_make_the_connection_unusable(
+    raw_server: RawServer,
+) -> None:
+    raw_server.scripts.append(Script([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"]))
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    try:
+        assert (await connection.request(HEAD, idle_timeout=5)).body == b"ok"
+        assert not connection.reusable
+    finally:
+        connection.close()
+
+
+# ---------------------------------------------------------------------------- failures
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (b"SSH-2.0-OpenSSH_9.6\r\n", "not an HTTP answer"),
+        (b"HTTP/1.1 2OO OK\r\n\r\n", "invalid status line"),
+        (b"HTTP/2 200\r\n\r\n", "invalid status line"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 12, 13\r\n\r\n", "invalid Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "invalid Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "invalid header line"),
+        (b"HTTP/1.1 200 OK\r\n folded-first: x\r\n\r\n", "continuation line"),
+        (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "101"),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "invalid chunk size",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
+            "longer than its declared size",
+        ),
+    ],
+)
+async def test_malformed_answers_fail_at_once(
+    raw_server: RawServer, reply: bytes, message: str
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(BadAnswer, match=message):
+        await ask(raw_server, Script([reply]), idle_timeout=30)
+    assert time.monotonic() - started < 10  # not after the 30-second timeout
+
+
+async def test_endless_headers_are_refused(raw_server: RawServer) -> None:
+    filler = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+    pieces = [b"HTTP/1.1 200 OK\r\n"] + [filler] * (MAX_HEAD_BYTES // len(filler) + 2)
+    with pytest.raises(BadAnswer, match="longer than 64 KiB"):
+        await ask(raw_server, Script(pieces))
+
+
+async def test_close_mid_body_says_how_much_arrived(raw_server: RawServer) -> None:
+    script = Script([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n1234"], close=True)
+    with pytest.raises(ConnectionLost, match="after 4 of 10 body bytes"):
+        await ask(raw_server, script)
+
+
+async def test_close_without_answering(raw_server: RawServer) -> None:
+    with pytest.raises(ConnectionLost, match="without answering"):
+        await ask(raw_server, Script([], close=True))
+
+
+async def test_close_inside_a_chunked_body(raw_server: RawServer) -> None:
+    script = Script([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"], close=True)
+    with pytest.raises(ConnectionLost, match="inside the chunked body"):
+        await ask(raw_server, script)
+
+
+async def test_silent_server_times_out_and_connection_is_dropped(raw_server: RawServer) -> None:
+    raw_server.scripts.append(Script([b"HTTP/1.1 200 OK\r\n"]))  # then nothing
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    started = time.monotonic()
+    with pytest.raises(HTTPTimeout, match="no answer within 0.3 s"):
+        await connection.request(HEAD, idle_timeout=0.3)
+    assert 0.25 < time.monotonic() - started < 5
+    assert not connection.reusable
+
+
+async def test_timeout_counts_silence_not_the_whole_answer(raw_server: RawServer) -> None:
+    """A slow but steady answer (3 x 0.15 s) outlives a 0.3-second idle timeout."""
+    script = Script(
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", b"ab", b"cd", b"ef"], pause=0.15
+    )
+    (answer,) = await ask(raw_server, script, idle_timeout=0.3)
+    assert answer.body == b"abcdef"
+
+
+async def test_cancelled_request_leaves_no_reusable_connection(raw_server: RawServer) -> None:
+    raw_server.scripts.append(Script([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"]))
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    task = asyncio.ensure_future(connection.request(HEAD, idle_timeout=5))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not connection.reusable
+    with pytest.raises(ConnectionLost):
+        await connection.request(HEAD, idle_timeout=5)
+
+
+async def test_refused_connection_is_connect_failed() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(ConnectFailed) as info:
+        await open_connection("127.0.0.1", port, connect_timeout=5)
+    assert not info.value.tls
+
+
+# ---------------------------------------------------------------------------- h11 as oracle
+class _Transport(asyncio.Transport):
+    """Stands in for the socket: the property test drives the parser's callbacks itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_names = st.text(_TOKEN_CHARS, min_size=1, max_size=12).filter(
+    lambda n: n.lower() not in ("content-length", "transfer-encoding", "connection", "set-cookie")
+)
+_values = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20)
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> tuple[bytes, int, list[tuple[str, str]], bytes, list[int]]:
+    status = draw(st.sampled_from([200, 201, 206, 301, 404, 429, 500, 503]))
+    headers = draw(st.lists(st.tuples(_names, _values), max_size=6))
+    # Sizes drawn outright: hypothesis's own binary() rarely goes past a few dozen bytes.
+    size = draw(st.integers(0, 3000))
+    pattern = draw(st.binary(min_size=1, max_size=16))
+    body = (pattern * (size // len(pattern) + 1))[:size]
+    chunked = draw(st.booleans())
+    head = f"HTTP/1.1 {status} Whatever\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers)
+    if chunked:
+        sizes = draw(st.lists(st.integers(1, 512), max_size=8))
+        parts, at = [], 0
+        for size in sizes:
+            piece = body[at : at + size]
+            if piece:
+                parts.append(b"%x\r\n%s\r\n" % (len(piece), piece))
+            at += size
+        if at < len(body):
+            parts.append(b"%x\r\n%s\r\n" % (len(body) - at, body[at:]))
+        wire = (
+            (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + b"".join(parts) + b"0\r\n\r\n"
+        )
+    else:
+        wire = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    cuts = sorted(draw(st.lists(st.integers(0, len(wire)), max_size=10)))
+    return wire, status, headers, body, cuts
+
+
+def _h11_parse(wire: bytes) -> tuple[int, dict[str, str], bytes]:
+    conn = h11.Connection(h11.CLIENT)
+    conn.send(h11.Request(method="GET", target="/x", headers=[("Host", "test")]))
+    conn.receive_data(wire)
+    status, headers, body = 0, {}, b""
+    while True:
+        event = conn.next_event()
+        if isinstance(event, h11.Response):
+            status = event.status_code
+            for name, value in event.headers:
+                key = name.decode()
+                text = value.decode("latin-1")
+                headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            return status, headers, body
+        else:
+            raise AssertionError(f"h11 stopped at {event!r}")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers())
+def test_same_answer_as_h11_however_the_bytes_are_split(
+    case: tuple[bytes, int, list[tuple[str, str]], bytes, list[int]],
+) -> None:
+    wire, status, _headers, body, cuts = case
+    loop = asyncio.new_event_loop()
+    try:
+        connection = HTTP1Connection(loop)
+        connection.connection_made(_Transport())
+        # A parser that stalls on some split fails here (HTTPTimeout), not by hanging.
+        task = loop.create_task(connection.request(HEAD, idle_timeout=1))
+        loop.run_until_complete(asyncio.sleep(0))  # the request is written
+        edges = [0, *cuts, len(wire)]
+        for start, end in zip(edges, edges[1:], strict=False):
+            if end > start:
+                connection.data_received(wire[start:end])
+        answer = loop.run_until_complete(task)
+    finally:
+        loop.close()
+    expected_status, expected_headers, expected_body = _h11_parse(wire)
+    assert (answer.status, answer.body) == (expected_status, expected_body) == (status, body)
+    assert answer.headers == expected_headers
+    assert connection.reusable
