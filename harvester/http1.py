@@ -51,6 +51,9 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 256
 #: A chunk-size line or a trailer line, at most.
 MAX_LINE_BYTES = 8 * 1024
+#: Digits of a Content-Length, at most (10**18 bytes is far past any answer; and int()
+#: refuses more than 4300 digits with a ValueError that must not escape data_received).
+_MAX_LENGTH_DIGITS = 18
 
 _HEAD_END = re.compile(rb"\n\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n]*))?\r?")
@@ -145,6 +148,7 @@ class HTTP1Connection(asyncio.Protocol):
         self._remaining = 0
         self._chunks: list[bytes] = []
         self._line_budget = 0
+        self._head_scanned = 0
         # Inactivity timeout.
         self._timeout = 0.0
         self._last_activity = 0.0
@@ -183,6 +187,7 @@ class HTTP1Connection(asyncio.Protocol):
         waiter: asyncio.Future[Answer] = loop.create_future()
         self._waiter = waiter
         self._phase = _HEAD
+        self._head_scanned = 0
         self._no_body = head_request
         self._received_any = False
         self._timeout = idle_timeout
@@ -241,8 +246,31 @@ class HTTP1Connection(asyncio.Protocol):
             self._fail(exc)
 
     def eof_received(self) -> bool:
+        if self._phase == _UNTIL_CLOSE and not self._closure_alert_received():
+            # RFC 9112 9.8: over TLS an unframed body is complete only with the closure
+            # alert; a bare TCP close may be an attacker (or a crash) cutting it short.
+            self._closed = True
+            self._fail(ConnectionLost("TLS connection closed without close_notify mid-body"))
+            return False
         self._at_end(None)
         return False  # let the transport close itself
+
+    def _closure_alert_received(self) -> bool:
+        """False only for TLS whose peer closed TCP without sending close_notify.
+
+        asyncio's TLS transport calls eof_received (and then connection_lost(None))
+        both after the alert and after a bare TCP close. Once all application data
+        has been read, the TLS object answers a read with b"" only when the alert
+        arrived; without it, it still wants bytes (SSLWantReadError).
+        """
+        transport = self._transport
+        tls = transport.get_extra_info("ssl_object") if transport is not None else None
+        if not isinstance(tls, ssl.SSLObject):
+            return True  # plain TCP: the close is the end of the body
+        try:
+            return tls.read(1) == b""
+        except ssl.SSLError:
+            return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._at_end(exc)
@@ -287,12 +315,15 @@ class HTTP1Connection(asyncio.Protocol):
                 remaining = self._remaining
                 if len(buffer) < remaining:
                     return
-                self._chunks.append(bytes(buffer[:remaining]))
+                # One copy out of the buffer (a slice first would be a second one: tens of
+                # MB of transient memory for a big rendered image).
+                with memoryview(buffer) as view:
+                    self._chunks.append(bytes(view[:remaining]))
                 del buffer[:remaining]
                 self._complete()
                 return
             elif phase == _CHUNK_SIZE_LINE:
-                line = self._take_line()
+                line = self._take_line(trailer=False)
                 if line is None:
                     return
                 size_text = line.split(b";", 1)[0].strip(b" \t")
@@ -308,21 +339,22 @@ class HTTP1Connection(asyncio.Protocol):
                 if not buffer:
                     return
                 take = min(self._remaining, len(buffer))
-                self._chunks.append(bytes(buffer[:take]))
+                with memoryview(buffer) as view:
+                    self._chunks.append(bytes(view[:take]))
                 del buffer[:take]
                 self._remaining -= take
                 if self._remaining:
                     return
                 self._phase = _CHUNK_END
             elif phase == _CHUNK_END:
-                line = self._take_line()
+                line = self._take_line(trailer=False)
                 if line is None:
                     return
                 if line:
                     raise BadAnswer("chunk data longer than its declared size")
                 self._phase = _CHUNK_SIZE_LINE
             elif phase == _TRAILERS:
-                line = self._take_line()
+                line = self._take_line(trailer=True)
                 if line is None:
                     return
                 if not line:
@@ -334,17 +366,23 @@ class HTTP1Connection(asyncio.Protocol):
                     buffer.clear()
                 return
 
-    def _take_line(self) -> bytes | None:
-        """One line (without its line end) off the buffer, or None until it is complete."""
+    def _take_line(self, *, trailer: bool) -> bytes | None:
+        """One line (without its line end) off the buffer, or None until it is complete.
+
+        Every line is capped at MAX_LINE_BYTES. Only the trailer lines share the
+        MAX_HEAD_BYTES budget of a head: chunk-size lines come once per chunk,
+        and a big answer streamed in small chunks has thousands of them.
+        """
         buffer = self._buffer
-        end = buffer.find(b"\n")
+        end = buffer.find(b"\n", 0, MAX_LINE_BYTES + 1)
         if end < 0:
             if len(buffer) > MAX_LINE_BYTES:
                 raise BadAnswer("line in a chunked body too long")
             return None
-        self._line_budget += end + 1
-        if self._line_budget > MAX_HEAD_BYTES:
-            raise BadAnswer("chunked body framing too long")
+        if trailer:
+            self._line_budget += end + 1
+            if self._line_budget > MAX_HEAD_BYTES:
+                raise BadAnswer("chunked body trailers too long")
         line = bytes(buffer[:end])
         del buffer[: end + 1]
         return line[:-1] if line.endswith(b"\r") else line
@@ -354,11 +392,15 @@ class HTTP1Connection(asyncio.Protocol):
         buffer = self._buffer
         if len(buffer) >= 5 and not buffer.startswith(b"HTTP/"):
             raise BadAnswer("not an HTTP answer")
-        found = _HEAD_END.search(buffer)
+        # Search only the bytes not searched before (less the 2 an end could straddle):
+        # a head trickling in small pieces is not scanned again from its start each time.
+        found = _HEAD_END.search(buffer, self._head_scanned)
         if found is None:
             if len(buffer) > MAX_HEAD_BYTES:
                 raise BadAnswer(f"answer headers longer than {MAX_HEAD_BYTES // 1024} KiB")
+            self._head_scanned = max(0, len(buffer) - 2)
             return False
+        self._head_scanned = 0
         if found.start() > MAX_HEAD_BYTES:
             raise BadAnswer(f"answer headers longer than {MAX_HEAD_BYTES // 1024} KiB")
         lines = bytes(buffer[: found.start()]).split(b"\n")
@@ -388,6 +430,10 @@ class HTTP1Connection(asyncio.Protocol):
             return False
         coding = headers.get("transfer-encoding")
         if coding is not None:
+            if minor == b"0":
+                # RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 answer is faulty framing;
+                # read it, but close the connection afterwards.
+                self._keep_alive = False
             if coding.rsplit(",", 1)[-1].strip().lower() == "chunked":
                 self._phase = _CHUNK_SIZE_LINE
             else:
@@ -397,7 +443,12 @@ class HTTP1Connection(asyncio.Protocol):
         length = headers.get("content-length")
         if length is not None:
             values = {v.strip() for v in length.split(",")}
-            if len(values) != 1 or not (value := values.pop()).isdigit() or not value.isascii():
+            if (
+                len(values) != 1
+                or not (value := values.pop()).isdigit()
+                or not value.isascii()
+                or len(value) > _MAX_LENGTH_DIGITS
+            ):
                 raise BadAnswer("invalid Content-Length")
             self._remaining = int(value)
             self._phase = _LENGTH

@@ -11,12 +11,16 @@ requires the same status, headers and body from both.
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import h11
 import pytest
+import trustme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -370,7 +374,8 @@ def _h11_parse(wire: bytes) -> tuple[int, dict[str, str], bytes]:
     conn = h11.Connection(h11.CLIENT)
     conn.send(h11.Request(method="GET", target="/x", headers=[("Host", "test")]))
     conn.receive_data(wire)
-    status, headers, body = 0, {}, b""
+    status, body = 0, b""
+    headers: dict[str, str] = {}
     while True:
         event = conn.next_event()
         if isinstance(event, h11.Response):
@@ -411,3 +416,196 @@ def test_same_answer_as_h11_however_the_bytes_are_split(
     assert (answer.status, answer.body) == (expected_status, expected_body) == (status, body)
     assert answer.headers == expected_headers
     assert connection.reusable
+
+
+# ---------------------------------------------------------------------------- review findings
+async def test_large_chunked_body_in_small_chunks_is_read_whole(raw_server: RawServer) -> None:
+    """The chunk framing of a big answer is not capped like its headers.
+
+    A proxy streaming a rendered image or a gzip'd JSON list can send
+    thousands of small chunks; counting every chunk-size line against the
+    64 KiB head budget refused any such answer past a few MB.
+    """
+    body = bytes(range(256)) * 4096  # 1 MiB
+    framing = b"".join(b"%x\r\n%s\r\n" % (64, body[i : i + 64]) for i in range(0, len(body), 64))
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framing + b"0\r\n\r\n"
+    (got,) = await ask(raw_server, Script([answer]))
+    assert got.body == body
+
+
+async def test_endless_trailers_are_still_refused(raw_server: RawServer) -> None:
+    filler = b"X-Trailer: " + b"a" * 1000 + b"\r\n"
+    pieces = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"]
+    pieces += [filler] * (MAX_HEAD_BYTES // len(filler) + 2)
+    with pytest.raises(BadAnswer, match="too long"):
+        await ask(raw_server, Script(pieces))
+
+
+async def test_overlong_chunk_size_line_is_refused(raw_server: RawServer) -> None:
+    line = b"2;" + b"x" * (16 * 1024) + b"\r\n"
+    reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"ok\r\n0\r\n\r\n"
+    with pytest.raises(BadAnswer, match="too long"):
+        await ask(raw_server, Script([reply]))
+
+
+async def test_absurd_content_length_is_a_bad_answer(
+    raw_server: RawServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past 4300 digits int() raises ValueError: it must not escape data_received."""
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: " + b"1" * 5000 + b"\r\n\r\n"
+    with pytest.raises(BadAnswer, match="invalid Content-Length"):
+        await ask(raw_server, Script([reply]))
+    assert "Fatal error" not in caplog.text
+
+
+async def test_http10_answer_with_transfer_encoding_is_not_reused(raw_server: RawServer) -> None:
+    """RFC 9112 6.1: HTTP/1.0 with Transfer-Encoding is faulty framing; close afterwards."""
+    raw_server.scripts.append(
+        Script(
+            [
+                b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+            ]
+        )
+    )
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    try:
+        assert (await connection.request(HEAD, idle_timeout=5)).body == b"ok"
+        assert not connection.reusable
+    finally:
+        connection.close()
+
+
+# ------------------------------------------------------------------- TLS over loopback
+@pytest.fixture(scope="module")
+def test_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+async def _tls_server(
+    ca: trustme.CA, reply: bytes, *, close_notify: bool
+) -> tuple[asyncio.Server, int]:
+    """A TLS server answering one request with ``reply``, then closing.
+
+    ``close_notify=False`` drops the TCP connection under TLS without the
+    closure alert: the truncation RFC 9112 9.8 warns about.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        if close_notify:
+            writer.close()
+        else:
+            raw = writer.transport.get_extra_info("socket")
+            raw.shutdown(socket.SHUT_RDWR)  # FIN on the TCP level, no close_notify
+            writer.transport.abort()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def _client_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
+@pytest.mark.parametrize("close_notify", [True, False])
+async def test_tls_body_until_close_needs_the_closure_alert(
+    test_ca: trustme.CA, close_notify: bool
+) -> None:
+    """Over TLS an unframed body is complete only with close_notify (RFC 9112 9.8)."""
+    server, port = await _tls_server(
+        test_ca, b"HTTP/1.1 200 OK\r\n\r\nall of this", close_notify=close_notify
+    )
+    try:
+        connection = await open_connection(
+            "localhost", port, connect_timeout=5, ssl_context=_client_context(test_ca)
+        )
+        try:
+            if close_notify:
+                assert (await connection.request(HEAD, idle_timeout=5)).body == b"all of this"
+            else:
+                with pytest.raises(ConnectionLost):
+                    await connection.request(HEAD, idle_timeout=5)
+        finally:
+            connection.close()
+    finally:
+        server.close()
+
+
+async def test_tls_framed_body_survives_a_missing_closure_alert(test_ca: trustme.CA) -> None:
+    """Content-Length says when the answer is complete; the missing alert does not matter."""
+    server, port = await _tls_server(
+        test_ca, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", close_notify=False
+    )
+    try:
+        connection = await open_connection(
+            "localhost", port, connect_timeout=5, ssl_context=_client_context(test_ca)
+        )
+        try:
+            assert (await connection.request(HEAD, idle_timeout=5)).body == b"ok"
+        finally:
+            connection.close()
+    finally:
+        server.close()
+
+
+async def test_untrusted_certificate_is_a_tls_connect_failure(test_ca: trustme.CA) -> None:
+    server, port = await _tls_server(test_ca, b"", close_notify=True)
+    try:
+        with pytest.raises(ConnectFailed, match="certificate verify failed") as info:
+            await open_connection(
+                "localhost", port, connect_timeout=5, ssl_context=ssl.create_default_context()
+            )
+        assert info.value.tls
+    finally:
+        server.close()
+
+
+def _parse_offline(pieces: Sequence[bytes]) -> Answer:
+    """The parser fed ``pieces`` straight, without sockets (as in the h11 comparison)."""
+    loop = asyncio.new_event_loop()
+    try:
+        connection = HTTP1Connection(loop)
+        connection.connection_made(_Transport())
+        task = loop.create_task(connection.request(HEAD, idle_timeout=60))
+        loop.run_until_complete(asyncio.sleep(0))
+        for piece in pieces:
+            connection.data_received(piece)
+        return loop.run_until_complete(task)
+    finally:
+        loop.close()
+
+
+def test_big_body_is_copied_out_of_the_buffer_once() -> None:
+    """A 16 MB Content-Length body peaks at about twice its size, not three times."""
+    size = 16 << 20
+    wire = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"y" * size
+    pieces = [wire[i : i + 256 * 1024] for i in range(0, len(wire), 256 * 1024)]
+    del wire
+    tracemalloc.start()
+    try:
+        answer = _parse_offline(pieces)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(answer.body) == size
+    assert peak < 2.5 * size
+
+
+def test_head_in_one_byte_pieces() -> None:
+    """The end of the head is found however it trickles in (the search resumes, not restarts)."""
+    head = (
+        b"HTTP/1.1 200 OK\r\n"
+        + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 100) for i in range(100))
+        + b"Content-Length: 2\r\n\r\nok"
+    )
+    answer = _parse_offline(bytewise(head))
+    assert (answer.status, answer.body, answer.headers["x-h99"]) == (200, b"ok", "v" * 100)
+    lf_only = head.replace(b"\r\n", b"\n")
+    assert _parse_offline(bytewise(lf_only)).body == b"ok"
