@@ -21,9 +21,12 @@ What an answer may look like (RFC 9112): a status line ``HTTP/1.x NNN
 reason``; header lines (obsolete line folding joined, LF-only line ends
 accepted, as h11 does); interim 1xx answers skipped; a body framed by
 ``Transfer-Encoding: chunked`` (trailers read and dropped), by
-``Content-Length``, or by the server closing the connection; no body for HEAD,
-204 and 304. Anything else is a :class:`BadAnswer`, never a hang: headers are
-capped at 64 KiB and a silent server at the caller's timeout.
+``Content-Length``, or by the server closing the connection (over TLS only with
+its closure alert, RFC 9112 9.8); no body for HEAD, 204 and 304. A connection
+is not reused after an answer with doubtful framing (bytes beyond it,
+Transfer-Encoding beside Content-Length or in HTTP/1.0). Anything else is a
+:class:`BadAnswer`, never a hang: headers and trailers are capped at 64 KiB,
+each chunk-size line at 8 KiB, and a silent server at the caller's timeout.
 """
 
 from __future__ import annotations
@@ -430,9 +433,10 @@ class HTTP1Connection(asyncio.Protocol):
             return False
         coding = headers.get("transfer-encoding")
         if coding is not None:
-            if minor == b"0":
-                # RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 answer is faulty framing;
-                # read it, but close the connection afterwards.
+            if minor == b"0" or "content-length" in headers:
+                # RFC 9112 6.1 and 6.3: Transfer-Encoding in an HTTP/1.0 answer, or with a
+                # Content-Length, is faulty framing (response splitting, smuggling): read it
+                # by its Transfer-Encoding, but do not send the next request after it.
                 self._keep_alive = False
             if coding.rsplit(",", 1)[-1].strip().lower() == "chunked":
                 self._phase = _CHUNK_SIZE_LINE

@@ -458,15 +458,20 @@ async def test_absurd_content_length_is_a_bad_answer(
     assert "Fatal error" not in caplog.text
 
 
-async def test_http10_answer_with_transfer_encoding_is_not_reused(raw_server: RawServer) -> None:
-    """RFC 9112 6.1: HTTP/1.0 with Transfer-Encoding is faulty framing; close afterwards."""
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n",
+    ],
+    ids=["http10", "with-content-length"],
+)
+async def test_transfer_encoding_with_faulty_framing_is_not_reused(
+    raw_server: RawServer, head: bytes
+) -> None:
+    """RFC 9112 6.1/6.3: Transfer-Encoding in HTTP/1.0 or beside Content-Length: close after."""
     raw_server.scripts.append(
-        Script(
-            [
-                b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
-            ]
-        )
+        Script([head + b"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"])
     )
     connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
     try:
