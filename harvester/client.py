@@ -35,6 +35,8 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
+import anyio
+
 from harvester import __version__
 from harvester.errors import (
     ConfigError,
@@ -54,6 +56,7 @@ from harvester.http1 import (
     ConnectionLost,
     HTTP1Connection,
     HTTPTimeout,
+    TransferError,
     open_connection,
 )
 from harvester.ratelimit import AdaptiveLimiter, Stamp
@@ -196,9 +199,13 @@ class _Connections:
             "Accept": "*/*",
             "Accept-Encoding": "gzip, deflate",
         }
-        base_headers.update(headers)
+        # Names are case-insensitive: a user's "host" or "user-agent" replaces ours, never
+        # goes out beside it (nginx answers a doubled Host with 400).
+        merged = {name.lower(): (name, value) for name, value in base_headers.items()}
+        for name, value in headers.items():
+            merged[name.lower()] = (name, value)
         self._fields = b"".join(
-            f"{name}: {value}\r\n".encode("latin-1") for name, value in base_headers.items()
+            f"{name}: {value}\r\n".encode("latin-1") for name, value in merged.values()
         )
         self._timeout = timeout
         self.cookies: dict[str, str] = dict(cookies)
@@ -269,6 +276,34 @@ class _Connections:
                 log.debug("server set cookie %r (value not shown)", name)
         if changed:
             self._cookie_line = _cookie_line(self.cookies)
+
+    async def preconnect(self) -> int:
+        """Open the connection of every idle slot that has none, all at once; how many opened.
+
+        A failure is not reported here: the slot stays empty and the request
+        that takes it connects again and meets (and reports) the error.
+        """
+        opened = 0
+
+        async def connect(slot: _Slot) -> None:
+            nonlocal opened
+            try:
+                connection = await open_connection(
+                    self._host, self._port, connect_timeout=self._timeout, ssl_context=self._ssl
+                )
+            except TransferError:
+                return
+            if slot.connection is None:
+                slot.connection = connection
+                opened += 1
+            else:  # a request connected this slot meanwhile
+                connection.close()
+
+        async with anyio.create_task_group() as group:
+            for slot in self._idle:
+                if slot.connection is None:
+                    group.start_soon(connect, slot)
+        return opened
 
     async def aclose(self) -> None:
         for slot in self._all:
@@ -472,6 +507,15 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    async def preconnect(self) -> int:
+        """Open every concurrency slot's connection now, concurrently; how many were opened.
+
+        For idle time that would otherwise be wasted (the server probe's round
+        trip): the first requests then leave at once instead of each waiting
+        for its connection. Failures are left for the requests to meet and report.
+        """
+        return await self._connections.preconnect()
 
     async def aclose(self) -> None:
         """Close every connection (same as leaving ``async with``)."""
@@ -740,6 +784,9 @@ def _check_header_fields(
     for name, value in (*headers.items(), ("User-Agent", user_agent)):
         if not _HEADER_NAME.fullmatch(name):
             raise ConfigError(f"headers: {name!r} is not a valid header name")
+        if name.lower() in ("content-length", "transfer-encoding"):
+            # A GET with a body length makes the server wait for a body: every request times out.
+            raise ConfigError(f"headers: {name!r} is set by the HTTP layer and cannot be given")
         if not _HEADER_VALUE.fullmatch(value) or not _is_latin1(value):
             raise ConfigError(
                 f"headers: the value of {name!r} holds a line break, a control character "

@@ -165,10 +165,23 @@ class HTTP1Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close the connection now (an answer being awaited fails)."""
+        if self._phase != _IDLE:
+            self._abort()
+        else:
+            self._closed = True
+            if self._transport is not None:
+                self._transport.close()
+        self._fail(ConnectionLost("connection closed by the client"))
+
+    def _abort(self) -> None:
+        """Drop the connection at once: after a failure there is nothing to say goodbye to.
+
+        (``close()`` on a TLS transport would wait, in the background, up to 30 s for a
+        dead peer's closure alert.)
+        """
         self._closed = True
         if self._transport is not None:
-            self._transport.close()
-        self._fail(ConnectionLost("connection closed by the client"))
+            self._transport.abort()
 
     # -------------------------------------------------------------- request
     async def request(
@@ -205,8 +218,7 @@ class HTTP1Connection(asyncio.Protocol):
             # Cancelled (or failed): the answer's remaining bytes would be read as the next
             # answer's, so this connection is finished.
             if self._phase != _IDLE:
-                self._closed = True
-                self._transport.close()
+                self._abort()
                 self._phase = _IDLE
             raise
         finally:
@@ -220,9 +232,7 @@ class HTTP1Connection(asyncio.Protocol):
             return
         quiet = self._loop.time() - self._last_activity
         if quiet >= self._timeout:
-            self._closed = True
-            if self._transport is not None:
-                self._transport.close()
+            self._abort()
             self._fail(HTTPTimeout(f"no answer within {self._timeout:g} s"))
         else:
             self._timer = self._loop.call_later(self._timeout - quiet, self._check_inactivity)
@@ -243,9 +253,7 @@ class HTTP1Connection(asyncio.Protocol):
         try:
             self._advance()
         except BadAnswer as exc:
-            self._closed = True
-            if self._transport is not None:
-                self._transport.close()
+            self._abort()
             self._fail(exc)
 
     def eof_received(self) -> bool:

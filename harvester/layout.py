@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -217,7 +216,7 @@ def check_writer(writer: str) -> str:
 
 def new_run_id() -> str:
     """A fresh, sortable, collision-resistant run id, e.g. ``20261126T055033Z-3f9a1c``."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
 def _host_component() -> str:
@@ -235,4 +234,4 @@ def make_writer(run_id: str, shard: tuple[int, int] | None = None) -> str:
 
 def ephemeral_writer(tag: str) -> str:
     """``<tag>-<host>-<pid>-<random>``: the writer of one short task (verify, an atomic write)."""
-    return check_writer(f"{tag}-{_host_component()}-{os.getpid()}-{secrets.token_hex(3)}")
+    return check_writer(f"{tag}-{_host_component()}-{os.getpid()}-{os.urandom(3).hex()}")

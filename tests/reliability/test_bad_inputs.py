@@ -229,6 +229,22 @@ CASES: dict[str, Case] = {
         _config('base_url = "{emulator}"\nprojects = [51]\nheaders = "X-Key: 1"\n'),
         ("headers",),
     ),
+    # A line break would end the header and start another (header injection): refused before
+    # anything is sent, naming the header, never showing its value.
+    "config-header-line-break": Case(
+        _config(
+            'base_url = "{emulator}"\nprojects = [51]\n'
+            'headers = { "X-Key" = "SECRET-VALUE-9\\r\\nX-Evil: 1" }\n'
+        ),
+        ("headers", "X-Key", "line break"),
+    ),
+    "config-cookie-semicolon": Case(
+        _config(
+            'base_url = "{emulator}"\nprojects = [51]\n'
+            'cookies = { "sessionid" = "SECRET-VALUE-9; admin=1" }\n'
+        ),
+        ("cookies", "sessionid"),
+    ),
     "flag-bad-artifact": Case(_h("--project", "51", "--artifacts", "thumb,render"), ("thumb",)),
     "flag-zero-timeout": Case(_h("--project", "51", "--timeout", "0"), ("timeout",)),
     "flag-rate-word": Case(_h("--project", "51", "--rate", "fast"), ("rate",)),
@@ -271,6 +287,7 @@ def test_bad_input(name: str, servers: Servers, case_dir: Path) -> None:
     changed = sorted(k for k, v in before.items() if after.get(k) != v)
     assert changed == [], changed
     assert temp_files(out) == []
+    assert "SECRET-VALUE-9" not in proc.stderr + proc.stdout
     if name.startswith("redirect-other-host"):
         assert servers.target_requests == []  # not followed: no request, so no cookie either
         assert "COOKIE-SECRET-1" not in proc.stderr + proc.stdout

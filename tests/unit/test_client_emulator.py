@@ -10,7 +10,7 @@ import pytest
 
 from harvester.client import Client, ClientSettings, Expect, Fetched
 from harvester.emulator.catalogue import DEMO_IMAGE_ID, DEMO_PROJECT_IMAGE_IDS
-from harvester.errors import InvalidBodyError
+from harvester.errors import InvalidBodyError, TransportError
 
 IMAGE_IDS = (DEMO_IMAGE_ID, *DEMO_PROJECT_IMAGE_IDS)
 
@@ -135,3 +135,38 @@ async def test_options_reads_the_microservice_render_limits(
         with pytest.raises(FetchError):
             await client.options(f"webgateway/render_image/{DEMO_IMAGE_ID}/0/0/")
         assert (await discover_limits(client, DEMO_IMAGE_ID)).source == "default"
+
+
+async def test_preconnect_opens_every_slot_and_requests_reuse_those_connections(
+    make_emulator: Callable[..., Any],
+) -> None:
+    """preconnect() opens one connection per concurrency slot; the requests that follow use
+    them (no new connection), and a second preconnect opens nothing."""
+    emu = make_emulator(preset="demo")
+    settings = ClientSettings(emu.base_url, concurrency=4, rate=None)
+    async with Client(settings) as client:
+        assert await client.preconnect() == 4
+        assert await client.preconnect() == 0
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for path, expect, check in requests_for(IMAGE_IDS):
+                    tg.start_soon(client.get, path, expect, check)
+    stats = emu.stats()
+    assert stats["connections"] == 4
+    assert stats["requests"] == len(requests_for(IMAGE_IDS))
+
+
+async def test_preconnect_to_a_closed_port_reports_nothing_and_requests_still_fail_clearly() -> (
+    None
+):
+    """A failed preconnect is silent; the request that needs the connection reports it."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connections are refused
+        settings = ClientSettings(f"http://127.0.0.1:{port}", concurrency=3, max_retries=0)
+        async with Client(settings) as client:
+            assert await client.preconnect() == 0
+            with pytest.raises(TransportError, match="cannot connect"):
+                await client.get("api/v0/", Expect.JSON)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from harvester.client import Client, ClientSettings, Expect, Fetched
 from harvester.errors import (
+    ConfigError,
     FetchError,
     InvalidBodyError,
     OverloadError,
@@ -409,3 +411,42 @@ async def test_large_body_arrives_intact(server: Any) -> None:
     body = JPEG + bytes(range(256)) * 4000
     got = await fetch(server, server.Reply(body=body, content_type="image/jpeg"), Expect.JPEG)
     assert got.body == body
+
+
+async def test_user_headers_replace_ours_whatever_their_case() -> None:
+    """A user's ``host`` or ``user-agent`` replaces the client's own, never goes beside it
+    (nginx answers a doubled Host with 400)."""
+    heads: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        settings = ClientSettings(
+            f"http://127.0.0.1:{port}",
+            rate=None,
+            headers={"host": "idr.example", "user-agent": "lab-mirror/2"},
+        )
+        async with Client(settings) as client:
+            await client.get("api/v0/", Expect.JSON)
+    finally:
+        server.close()
+    lines = [line.lower() for line in heads[0].split(b"\r\n")]
+    assert [line for line in lines if line.startswith(b"host:")] == [b"host: idr.example"]
+    assert [line for line in lines if line.startswith(b"user-agent:")] == [
+        b"user-agent: lab-mirror/2"
+    ]
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding"])
+def test_framing_headers_cannot_be_given(name: str) -> None:
+    """A body length on a GET would make the server wait for a body: refused up front."""
+    with pytest.raises(ConfigError, match="set by the HTTP layer"):
+        ClientSettings("http://127.0.0.1:9", headers={name: "5"})
