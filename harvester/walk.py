@@ -229,9 +229,9 @@ class Walker:
         self.stats = WalkStats()
         self.seen = SeenIds()
         self.walk_concurrency = walk_concurrency
-        # The walk yields after every this many images, so that requests go out while the
-        # queue is being filled (at the start: not ~5 ms later, once 1,000 images are queued).
-        self._round = client.settings.concurrency
+        # The walk yields once after this many images, so that the first round of requests
+        # goes out while the queue is being filled (not ~5 ms later, once 1,000 are queued).
+        self._first_round = client.settings.concurrency
         self._limiter = anyio.CapacityLimiter(walk_concurrency)
         self._prefetched = dict(prefetched or {})
         self._known: Mapping[int, ImageRef] = known or {}
@@ -282,7 +282,7 @@ class Walker:
         self.stats.images += 1
         if self.on_image is not None:
             self.on_image(ref)
-        if self.stats.images % self._round == 0:
+        if self.stats.images == self._first_round:
             await anyio.lowlevel.checkpoint()
 
     async def _labels(
