@@ -319,6 +319,11 @@ def _cookie_line(cookies: Mapping[str, str]) -> bytes:
     return b"Cookie: " + _cookie_header(cookies) + b"\r\n"
 
 
+#: A Content-Encoded body larger than this once decoded is refused: a few kilobytes of gzip
+#: can claim gigabytes ("zip bomb"), and OMERO.web's largest JSON answers are megabytes.
+MAX_DECODED_BYTES = 256 * 1024 * 1024
+
+
 def _decode(raw: bytes, encoding: str) -> bytes:
     """Undo a gzip/deflate Content-Encoding (the only ones we advertise)."""
     try:
@@ -326,17 +331,30 @@ def _decode(raw: bytes, encoding: str) -> bytes:
         data = raw
         for coding in reversed(codings):
             if coding in ("gzip", "x-gzip"):
-                data = zlib.decompress(data, 16 + zlib.MAX_WBITS)
+                data = _inflate(data, 16 + zlib.MAX_WBITS)
             elif coding == "deflate":
                 try:
-                    data = zlib.decompress(data)
+                    data = _inflate(data, zlib.MAX_WBITS)
                 except zlib.error:
-                    data = zlib.decompress(data, -zlib.MAX_WBITS)
+                    data = _inflate(data, -zlib.MAX_WBITS)
             elif coding != "identity":
                 raise _UndecodableBody(f"unsupported Content-Encoding {coding!r}")
         return data
     except zlib.error as exc:
         raise _UndecodableBody(f"{encoding} body does not decompress ({exc})") from None
+
+
+def _inflate(data: bytes, wbits: int) -> bytes:
+    """One zlib/gzip/raw-deflate stream, decoded to at most :data:`MAX_DECODED_BYTES`."""
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(data, MAX_DECODED_BYTES + 1)
+    if len(out) > MAX_DECODED_BYTES:
+        raise _UndecodableBody(
+            f"body decompresses to more than {MAX_DECODED_BYTES // (1024 * 1024)} MiB"
+        )
+    if not inflater.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return out
 
 
 class _UndecodableBody(Exception):

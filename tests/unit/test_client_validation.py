@@ -450,3 +450,27 @@ def test_framing_headers_cannot_be_given(name: str) -> None:
     """A body length on a GET would make the server wait for a body: refused up front."""
     with pytest.raises(ConfigError, match="set by the HTTP layer"):
         ClientSettings("http://127.0.0.1:9", headers={name: "5"})
+
+
+async def test_gzip_bomb_is_refused_not_inflated(server: Any, monkeypatch: Any) -> None:
+    """A body whose Content-Encoding decodes to more than the cap is an invalid body (the
+    cap is lowered to 1 MiB here; the real one is 256 MiB), not an out-of-memory crash."""
+    import gzip
+
+    from harvester import client as client_module
+
+    monkeypatch.setattr(client_module, "MAX_DECODED_BYTES", 1024 * 1024)
+    bomb = gzip.compress(b"{" + b" " * (4 * 1024 * 1024) + b"}")
+    fits = gzip.compress(b"{" + b" " * (512 * 1024) + b"}")
+    server.script(
+        server.Reply(
+            body=bomb, content_type="application/json", headers=[("Content-Encoding", "gzip")]
+        ),
+        server.Reply(
+            body=fits, content_type="application/json", headers=[("Content-Encoding", "gzip")]
+        ),
+    )
+    async with Client(settings(server, max_retries=0)) as client:
+        with pytest.raises(InvalidBodyError, match="decompresses to more than 1 MiB"):
+            await client.get("api/v0/a", Expect.JSON)
+        assert (await client.get("api/v0/b", Expect.JSON)).json() == {}
