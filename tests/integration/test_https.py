@@ -1,10 +1,11 @@
 """Harvesting over HTTPS, end to end, against the emulator serving TLS on loopback.
 
 IDR is reached over HTTPS, and the client opens its TLS connections itself
-(httpcore's backend with httpx's verifying context), so the HTTPS path gets
-its own proof: the same files as over plain HTTP, kept-alive connections, a
-keep-alive connection closed by the server replaced without a failed request,
-and certificates that must be refused (an unknown CA, another host name).
+(asyncio's TLS transport under harvester.http1, with httpx's verifying
+context), so the HTTPS path gets its own proof: the same files as over plain
+HTTP, kept-alive connections, a keep-alive connection closed by the server
+replaced without a failed request, and certificates that must be refused (an
+unknown CA, another host name).
 
 Certificates come from ``trustme`` (a test CA made in memory). The client
 trusts that CA the way a user would point it at a private CA: through
