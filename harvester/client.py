@@ -281,28 +281,29 @@ class _Connections:
         """Open the connection of every idle slot that has none, all at once; how many opened.
 
         A failure is not reported here: the slot stays empty and the request
-        that takes it connects again and meets (and reports) the error.
+        that takes it connects again and meets (and reports) the error. The
+        slots being connected are out of the idle stack meanwhile, so that no
+        request takes one half-connected.
         """
         opened = 0
+        slots = [slot for slot in self._idle if slot.connection is None]
+        self._idle[:] = [slot for slot in self._idle if slot.connection is not None]
 
         async def connect(slot: _Slot) -> None:
             nonlocal opened
             try:
-                connection = await open_connection(
+                slot.connection = await open_connection(
                     self._host, self._port, connect_timeout=self._timeout, ssl_context=self._ssl
                 )
-            except TransferError:
-                return
-            if slot.connection is None:
-                slot.connection = connection
                 opened += 1
-            else:  # a request connected this slot meanwhile
-                connection.close()
+            except TransferError:
+                pass
+            finally:
+                self._idle.append(slot)
 
         async with anyio.create_task_group() as group:
-            for slot in self._idle:
-                if slot.connection is None:
-                    group.start_soon(connect, slot)
+            for slot in slots:
+                group.start_soon(connect, slot)
         return opened
 
     async def aclose(self) -> None:
@@ -326,6 +327,8 @@ MAX_DECODED_BYTES = 256 * 1024 * 1024
 
 def _decode(raw: bytes, encoding: str) -> bytes:
     """Undo a gzip/deflate Content-Encoding (the only ones we advertise)."""
+    if not raw:
+        return raw  # an empty body labelled gzip (nginx keeps the header; HEAD, 204) is empty
     try:
         codings = [c.strip().lower() for c in encoding.split(",")]
         data = raw
@@ -345,16 +348,27 @@ def _decode(raw: bytes, encoding: str) -> bytes:
 
 
 def _inflate(data: bytes, wbits: int) -> bytes:
-    """One zlib/gzip/raw-deflate stream, decoded to at most :data:`MAX_DECODED_BYTES`."""
-    inflater = zlib.decompressobj(wbits)
-    out = inflater.decompress(data, MAX_DECODED_BYTES + 1)
-    if len(out) > MAX_DECODED_BYTES:
-        raise _UndecodableBody(
-            f"body decompresses to more than {MAX_DECODED_BYTES // (1024 * 1024)} MiB"
-        )
-    if not inflater.eof:
-        raise zlib.error("incomplete or truncated stream")
-    return out
+    """zlib, gzip (every member) or raw deflate, decoded to at most :data:`MAX_DECODED_BYTES`.
+
+    A gzip body may be several members (concatenated gzip files): all are decoded, as
+    ``gzip.decompress`` does; bytes after a zlib or raw deflate stream are ignored.
+    """
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        out = inflater.decompress(data, MAX_DECODED_BYTES + 1 - size)
+        size += len(out)
+        if size > MAX_DECODED_BYTES:
+            raise _UndecodableBody(
+                f"body decompresses to more than {MAX_DECODED_BYTES // (1024 * 1024)} MiB"
+            )
+        if not inflater.eof:
+            raise zlib.error("incomplete or truncated stream")
+        parts.append(out)
+        data = inflater.unused_data
+        if not data or wbits != 16 + zlib.MAX_WBITS:
+            return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class _UndecodableBody(Exception):

@@ -261,7 +261,10 @@ async def probe_and_preconnect(cfg: HarvestConfig, client: Client) -> None:
             await probe_server(cfg, share_limits_of=client)
         except Exception as exc:  # re-raised as itself, not inside an exception group
             failure = exc
-            group.cancel_scope.cancel()
+        # Either way the wait ends with the probe: a connection still being opened is
+        # dropped (its request connects again), so a server that answers the probe but
+        # drops other connection attempts cannot hold the run for --timeout.
+        group.cancel_scope.cancel()
     if failure is not None:
         raise failure
 
