@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -460,7 +460,9 @@ class Fetcher:
             max_plane=self.settings.max_plane,
         )
         # harvest_stack has flushed: the journaled record knows the file's size.
-        record = self.store.state.done.get((Artifact.STACK.value, ref.image_id)) or {}
+        record: Mapping[str, Any] = (
+            self.store.state.done.get((Artifact.STACK.value, ref.image_id)) or {}
+        )
         size = record.get("size")
         if not isinstance(size, int):
             rel = artifact_path(ref.image_id, Artifact.STACK)

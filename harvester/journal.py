@@ -326,18 +326,113 @@ def saved_run_configs(out_dir: Path, state: JournalState) -> Iterator[dict[str, 
             yield nested if isinstance(nested, dict) else data
 
 
+#: The keys a done record is written with, in that order (see the module docstring).
+_DONE_KEYS = ("kind", "id", "path", "size", "sha256", "t", "run")
+_DONE_KEY_SET = frozenset(_DONE_KEYS)
+
+
+def _packed_sha256(value: Any) -> Any:
+    """A lower-case hex SHA-256 as its 32 bytes; anything else as it was written."""
+    # islower(): no upper-case hex (it would come back lower-case); len(raw): fromhex skips
+    # spaces. What passes both reads back exactly as written.
+    if type(value) is not str or len(value) != 64 or not value.islower():
+        return value
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return value
+    return raw if len(raw) == 32 else value
+
+
+class DoneRecord(Mapping[str, Any]):
+    """One "done" record, read-only, in much less memory than the dict it was parsed from.
+
+    A harvest holds one per stored artifact for the whole run, and every task of a SLURM
+    array folds the whole folder's journals: for a million-image screen with three artifacts,
+    three million of them. Here the values sit in slots (a dict of eight keys alone is 272
+    bytes) and the SHA-256 is 32 bytes instead of 64 hex characters. It reads like the dict
+    (``rec["path"]``, ``rec.get("files")``, ``dict(rec)``, equality with dicts) and gives the
+    same keys in the same order; keys beyond the usual ones (``files`` of a multi-file record)
+    are kept in a small dict. An unset slot is a key the record did not have.
+    """
+
+    __slots__ = ("kind", "id", "path", "size", "sha256", "t", "run", "_extra")
+    kind: str
+    id: int
+    path: str
+    size: int
+    sha256: Any
+    t: float
+    run: Any
+    _extra: dict[str, Any] | None
+
+    @classmethod
+    def from_json(cls, rec: Mapping[str, Any]) -> DoneRecord:
+        """From a parsed journal line (or any mapping with ``"rec": "done"``)."""
+        obj = cls.__new__(cls)
+        if len(rec) == 8 and rec.get("rec") == "done":
+            # The usual record, exactly the keys the store writes (journal loading's hot path).
+            try:
+                obj.kind, obj.id, obj.path = rec["kind"], rec["id"], rec["path"]
+                obj.size, obj.sha256 = rec["size"], _packed_sha256(rec["sha256"])
+                obj.t, obj.run, obj._extra = rec["t"], rec["run"], None
+                return obj
+            except KeyError:
+                obj = cls.__new__(cls)
+        extra: dict[str, Any] | None = None
+        for key, value in rec.items():
+            if key in _DONE_KEY_SET:
+                setattr(obj, key, _packed_sha256(value) if key == "sha256" else value)
+            elif key != "rec":
+                if extra is None:
+                    extra = {}
+                extra[key] = value
+        obj._extra = extra
+        return obj
+
+    def __getitem__(self, key: str) -> Any:
+        if key in _DONE_KEY_SET:
+            try:
+                value = getattr(self, key)
+            except AttributeError:
+                raise KeyError(key) from None
+            return value.hex() if key == "sha256" and type(value) is bytes else value
+        if key == "rec":
+            return "done"
+        extra = self._extra
+        if extra is not None and key in extra:
+            return extra[key]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        yield "rec"
+        for key in _DONE_KEYS:
+            if hasattr(self, key):
+                yield key
+        if self._extra is not None:
+            yield from self._extra
+
+    def __len__(self) -> int:
+        present = sum(1 for key in _DONE_KEYS if hasattr(self, key))
+        return 1 + present + (len(self._extra) if self._extra is not None else 0)
+
+    def __repr__(self) -> str:
+        return f"DoneRecord({dict(self)!r})"
+
+
 @dataclass
 class JournalState:
     """What the journals of DIR say, folded.
 
-    ``done[(kind, id)]``: the latest "done" record not superseded by a later "invalid";
+    ``done[(kind, id)]``: the latest "done" record (a :class:`DoneRecord`) not superseded by a
+    later "invalid";
     ``failed[(kind, id)]``: the latest failure of something that is not done;
     ``images[id]``: the latest :class:`ImageRef` journaled for that image;
     ``invalid[(kind, id)]``: the latest "invalid" record (kept for reports);
     ``runs``: every "run" record.
     """
 
-    done: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    done: dict[Key, DoneRecord] = field(default_factory=dict)
     failed: dict[Key, dict[str, Any]] = field(default_factory=dict)
     images: dict[int, ImageRef] = field(default_factory=dict)
     invalid: dict[Key, dict[str, Any]] = field(default_factory=dict)
@@ -475,7 +570,7 @@ class JournalState:
                 origin.mergeable = False  # it may revive a failure the fold pruned
         if kind == "done":
             key = (rec["kind"], rec["id"])
-            self.done[key] = dict(rec)
+            self.done[key] = DoneRecord.from_json(rec)
             self.failed.pop(key, None)
         elif kind == "failed":
             key = (rec["kind"], rec["id"])
@@ -503,7 +598,7 @@ class _Fold:
     """
 
     def __init__(self) -> None:
-        self.done: dict[Key, dict[str, Any]] = {}
+        self.done: dict[Key, DoneRecord] = {}
         self.failed: dict[Key, dict[str, Any]] = {}
         self.invalid: dict[Key, dict[str, Any]] = {}
         # The kept image's ref and its record's t apart: a (t, ref) pair per image would be
@@ -533,10 +628,10 @@ class _Fold:
                     run = rec.get("run")
                     rec["run"] = kinds.setdefault(run, run)
                     key = (kind, rec["id"])
-                    prev = done.get(key)
+                    kept = done.get(key)
                     t = rec["t"]
-                    if prev is None or _newer(t, source, prev["t"], src_d, key):
-                        done[key] = rec
+                    if kept is None or _newer(t, source, kept["t"], src_d, key):
+                        done[key] = DoneRecord.from_json(rec)
                         src_d[key] = source
                 elif kind == "image":
                     ref = rec["ref"]
@@ -635,12 +730,12 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
             return None
         if cur is None or rec["t"] > cur["t"]:
             invalid[key] = rec
-    for key, rec in fold.done.items():
-        cur = done.get(key)
-        if cur is not None and rec["t"] == cur["t"]:
+    for key, done_rec in fold.done.items():
+        cur_done = done.get(key)
+        if cur_done is not None and done_rec["t"] == cur_done["t"]:
             return None
-        if cur is None or rec["t"] > cur["t"]:
-            done[key] = rec
+        if cur_done is None or done_rec["t"] > cur_done["t"]:
+            done[key] = done_rec
     for key in fold.done.keys() | fold.invalid.keys():
         kept, inv = done.get(key), invalid.get(key)
         if kept is not None and inv is not None and kept["t"] <= inv["t"]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,23 +180,23 @@ def collect_status(out_dir: Path) -> StatusReport:
             shard = f"{m.group(1)}/{m.group(2)}"
         writers[name] = WriterStatus(name, run.get("run"), shard, run.get("started"))
 
-    def writer(rec: dict[str, Any]) -> WriterStatus:
+    def writer(rec: Mapping[str, Any]) -> WriterStatus:
         name = str(rec.get("_writer"))
         if name not in writers:
             writers[name] = WriterStatus(name, rec.get("run"))
         return writers[name]
 
-    for (kind, _), rec in state.done.items():
-        size = int(rec.get("size") or 0) + sum(
-            int(f.get("size") or 0) for f in rec.get("files", ())
+    for (kind, _), done_rec in state.done.items():
+        size = int(done_rec.get("size") or 0) + sum(
+            int(f.get("size") or 0) for f in done_rec.get("files", ())
         )
         ks = report.kinds.setdefault(kind, KindStatus())
         ks.done += 1
         ks.bytes += size
-        w = writer(rec)
+        w = writer(done_rec)
         w.done += 1
         w.bytes += size
-        run = report.runs.setdefault(str(rec.get("run")), {"done": 0, "failed": 0, "bytes": 0})
+        run = report.runs.setdefault(str(done_rec.get("run")), {"done": 0, "failed": 0, "bytes": 0})
         run["done"] += 1
         run["bytes"] += size
     for (kind, object_id), rec in sorted(state.failed.items(), key=lambda kv: kv[1]["t"]):
