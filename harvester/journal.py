@@ -352,8 +352,13 @@ class DoneRecord(Mapping[str, Any]):
     three million of them. Here the values sit in slots (a dict of eight keys alone is 272
     bytes) and the SHA-256 is 32 bytes instead of 64 hex characters. It reads like the dict
     (``rec["path"]``, ``rec.get("files")``, ``dict(rec)``, equality with dicts) and gives the
-    same keys in the same order; keys beyond the usual ones (``files`` of a multi-file record)
-    are kept in a small dict. An unset slot is a key the record did not have.
+    same keys; keys beyond the usual ones (``files`` of a multi-file record) are kept in a
+    small dict. An unset slot is a key the record did not have. Keys come in the order the
+    store writes them ("rec", the usual keys, then the others as written), which is the
+    journal's order for every record the store wrote; a line written in another order reads
+    back in this one (nothing depends on it: only ``json.dumps(dict(rec))`` would show it).
+    Read the SHA-256 as ``rec["sha256"]`` (the hex string); the ``sha256`` attribute holds
+    the packed bytes. Unlike the dicts, instances are tracked by the garbage collector.
     """
 
     __slots__ = ("kind", "id", "path", "size", "sha256", "t", "run", "_extra")

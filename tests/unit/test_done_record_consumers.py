@@ -161,3 +161,11 @@ def test_status_verify_and_index_are_identical_to_dict_records(
     assert compact == as_dicts
     assert '"damaged": 2' in compact["verify_json"]  # the bad file and the upper-case digest
     assert "old-writer" in compact["status_text"]
+
+
+def test_a_line_in_another_order_reads_back_in_the_stores_order() -> None:
+    """Documented, not hidden: equal to the line, keys in the order the store writes them."""
+    line = {"t": 1.0, "files": [], "id": 7, "rec": "done", "kind": "stack", "_writer": "w1"}
+    rec = DoneRecord.from_json(line)
+    assert rec == line
+    assert list(rec) == ["rec", "kind", "id", "t", "files", "_writer"]
