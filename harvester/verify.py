@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -152,7 +152,7 @@ def check_file(out_dir: Path, rel_path: str, size: int | None, sha256: str | Non
     return None
 
 
-def _check_record(out_dir: Path, rec: dict[str, Any]) -> tuple[int, int, list[str]]:
+def _check_record(out_dir: Path, rec: Mapping[str, Any]) -> tuple[int, int, list[str]]:
     """(files checked, bytes, problems as "path\\x00status: reason") for one done record."""
     files = [rec] + [f for f in rec.get("files", ()) if isinstance(f, dict)]
     problems = []

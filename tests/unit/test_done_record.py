@@ -96,4 +96,4 @@ def test_takes_less_than_half_the_memory_of_the_dicts() -> None:
     finally:
         tracemalloc.stop()
     assert len(dicts) == len(compact)
-    assert as_compact < 0.6 * as_dicts, (as_compact, as_dicts)
+    assert as_compact < 0.5 * as_dicts, (as_compact, as_dicts)
