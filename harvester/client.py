@@ -23,6 +23,7 @@ leaves this module goes through :func:`redact_url`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -34,8 +35,6 @@ from enum import StrEnum
 from types import MappingProxyType, TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
-
-import anyio
 
 from harvester import __version__
 from harvester.errors import (
@@ -150,12 +149,17 @@ _COOKIE_PART = re.compile(r"[^\x00-\x20\x7f;,\"\\]*")
 
 
 class _Slot:
-    """One keep-alive connection (opened on first use, replaced when closed or stale)."""
+    """One keep-alive connection (opened on first use, replaced when closed or stale).
 
-    __slots__ = ("connection",)
+    ``connecting``: a background task opening the slot's connection ahead of its first
+    request (:meth:`_Connections.start_preconnect`); the request waits for it.
+    """
+
+    __slots__ = ("connecting", "connection")
 
     def __init__(self) -> None:
         self.connection: HTTP1Connection | None = None
+        self.connecting: asyncio.Task[None] | None = None
 
 
 class _Connections:
@@ -234,6 +238,10 @@ class _Connections:
         # More requests than slots only if a caller bypasses the limiter: grow.
         slot = idle.pop() if idle else self._make()
         try:
+            if slot.connecting is not None:
+                # Opened ahead of time and not finished yet: wait for it (not cancelling it if
+                # this request is cancelled), then use it, or connect as usual if it failed.
+                await asyncio.wait((slot.connecting,))
             connection = slot.connection
             if connection is None or not connection.reusable:
                 slot.connection = None
@@ -277,36 +285,49 @@ class _Connections:
         if changed:
             self._cookie_line = _cookie_line(self.cookies)
 
-    async def preconnect(self) -> int:
-        """Open the connection of every idle slot that has none, all at once; how many opened.
+    def start_preconnect(self) -> list[asyncio.Task[None]]:
+        """Start opening the connection of every slot that has none, in the background.
 
-        A failure is not reported here: the slot stays empty and the request
-        that takes it connects again and meets (and reports) the error. The
-        slots being connected are out of the idle stack meanwhile, so that no
-        request takes one half-connected.
+        A request that takes such a slot waits for its connection instead of opening
+        another. A failure is not reported here: the slot stays empty and its request
+        connects again and meets (and reports) the error. Returns the tasks started.
         """
-        opened = 0
-        slots = [slot for slot in self._idle if slot.connection is None]
-        self._idle[:] = [slot for slot in self._idle if slot.connection is not None]
+        loop = asyncio.get_running_loop()
+        tasks = []
+        for slot in self._idle:  # not the slots in use: their requests connect them
+            if slot.connection is None and slot.connecting is None:
+                slot.connecting = loop.create_task(self._preconnect(slot))
+                tasks.append(slot.connecting)
+        return tasks
 
-        async def connect(slot: _Slot) -> None:
-            nonlocal opened
-            try:
-                slot.connection = await open_connection(
-                    self._host, self._port, connect_timeout=self._timeout, ssl_context=self._ssl
-                )
-                opened += 1
-            except TransferError:
-                pass
-            finally:
-                self._idle.append(slot)
+    async def preconnect(self) -> int:
+        """:meth:`start_preconnect` and wait for it; how many connections were opened."""
+        empty = [slot for slot in self._idle if slot.connection is None and slot.connecting is None]
+        tasks = self.start_preconnect()
+        if tasks:
+            await asyncio.wait(tasks)
+        return sum(1 for slot in empty if slot.connection is not None)
 
-        async with anyio.create_task_group() as group:
-            for slot in slots:
-                group.start_soon(connect, slot)
-        return opened
+    async def _preconnect(self, slot: _Slot) -> None:
+        try:
+            connection = await open_connection(
+                self._host, self._port, connect_timeout=self._timeout, ssl_context=self._ssl
+            )
+        except TransferError:
+            return
+        finally:
+            slot.connecting = None
+        if slot.connection is None:
+            slot.connection = connection
+        else:  # cannot happen while a request waits for us; never leak a socket anyway
+            connection.close()
 
     async def aclose(self) -> None:
+        pending = [slot.connecting for slot in self._all if slot.connecting is not None]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
         for slot in self._all:
             connection, slot.connection = slot.connection, None
             if connection is not None:
@@ -540,13 +561,19 @@ class Client:
     ) -> None:
         await self.aclose()
 
-    async def preconnect(self) -> int:
-        """Open every concurrency slot's connection now, concurrently; how many were opened.
+    def start_preconnect(self) -> None:
+        """Start opening every concurrency slot's connection, in the background.
 
         For idle time that would otherwise be wasted (the server probe's round
-        trip): the first requests then leave at once instead of each waiting
-        for its connection. Failures are left for the requests to meet and report.
+        trip): the first requests then leave at once instead of each waiting for
+        its connection, and a request whose slot is still connecting waits for
+        that connection rather than opening another. Failures are left for the
+        requests to meet and report. Leaving the client cancels what is unfinished.
         """
+        self._connections.start_preconnect()
+
+    async def preconnect(self) -> int:
+        """:meth:`start_preconnect` and wait for it; how many connections were opened."""
         return await self._connections.preconnect()
 
     async def aclose(self) -> None:

@@ -248,25 +248,16 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
 
 
 async def probe_and_preconnect(cfg: HarvestConfig, client: Client) -> None:
-    """:func:`probe_server`, with ``client``'s connections opened during its round trip.
+    """:func:`probe_server`, with ``client``'s connections being opened during its round trip.
 
     The probe's answer is a round trip of idle time before the run can start;
-    opening the run's keep-alive connections meanwhile lets the first requests
-    leave at once. Nothing in DIR is touched either way.
+    opening the run's keep-alive connections meanwhile (in the background: the
+    run never waits for them, a request whose connection is still being opened
+    waits for that one) lets the first requests leave at once. Nothing in DIR is
+    touched either way.
     """
-    failure: BaseException | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(client.preconnect)
-        try:
-            await probe_server(cfg, share_limits_of=client)
-        except Exception as exc:  # re-raised as itself, not inside an exception group
-            failure = exc
-        # Either way the wait ends with the probe: a connection still being opened is
-        # dropped (its request connects again), so a server that answers the probe but
-        # drops other connection attempts cannot hold the run for --timeout.
-        group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+    client.start_preconnect()
+    await probe_server(cfg, share_limits_of=client)
 
 
 async def _probe_webclient(client: Client) -> bool:

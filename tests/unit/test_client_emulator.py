@@ -170,3 +170,40 @@ async def test_preconnect_to_a_closed_port_reports_nothing_and_requests_still_fa
             assert await client.preconnect() == 0
             with pytest.raises(TransportError, match="cannot connect"):
                 await client.get("api/v0/", Expect.JSON)
+
+
+async def test_requests_wait_for_connections_being_opened_instead_of_opening_more(
+    make_emulator: Callable[..., Any],
+) -> None:
+    """Requests sent right after start_preconnect() (the run's first round, with the probe
+    answered before the connections are up) use those connections: no second connection per
+    slot, however the opening and the requests interleave."""
+    emu = make_emulator(preset="demo")
+    settings = ClientSettings(emu.base_url, concurrency=4, rate=None)
+    async with Client(settings) as client:
+        client.start_preconnect()
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for path, expect, check in requests_for(IMAGE_IDS):
+                    tg.start_soon(client.get, path, expect, check)
+    stats = emu.stats()
+    assert stats["connections"] == 4
+    assert stats["requests"] == len(requests_for(IMAGE_IDS))
+
+
+async def test_leaving_the_client_cancels_unfinished_preconnects() -> None:
+    """A run that ends before its connections are up (or fails at the probe) leaves no
+    connection attempt behind."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)  # accepts nothing: connects stay pending in the backlog or time out
+        port = listener.getsockname()[1]
+        settings = ClientSettings(f"http://127.0.0.1:{port}", concurrency=3, timeout=30)
+        with anyio.fail_after(5):
+            async with Client(settings) as client:
+                client.start_preconnect()
+                await anyio.sleep(0.05)
+        pending = [slot.connecting for slot in client._connections._all if slot.connecting]
+        assert pending == []
