@@ -137,6 +137,19 @@ async def test_options_reads_the_microservice_render_limits(
         assert (await discover_limits(client, DEMO_IMAGE_ID)).source == "default"
 
 
+async def fetch_all_at_once(client: Client) -> None:
+    """Every job of IMAGE_IDS at once (the client's slots bound how many are in flight)."""
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for path, expect, check in requests_for(IMAGE_IDS):
+                tg.start_soon(client.get, path, expect, check)
+
+
+def assert_one_connection_per_slot(stats: dict[str, Any], *, slots: int) -> None:
+    assert stats["connections"] == slots
+    assert stats["requests"] == len(requests_for(IMAGE_IDS))
+
+
 async def test_preconnect_opens_every_slot_and_requests_reuse_those_connections(
     make_emulator: Callable[..., Any],
 ) -> None:
@@ -147,13 +160,8 @@ async def test_preconnect_opens_every_slot_and_requests_reuse_those_connections(
     async with Client(settings) as client:
         assert await client.preconnect() == 4
         assert await client.preconnect() == 0
-        with anyio.fail_after(10):
-            async with anyio.create_task_group() as tg:
-                for path, expect, check in requests_for(IMAGE_IDS):
-                    tg.start_soon(client.get, path, expect, check)
-    stats = emu.stats()
-    assert stats["connections"] == 4
-    assert stats["requests"] == len(requests_for(IMAGE_IDS))
+        await fetch_all_at_once(client)
+    assert_one_connection_per_slot(emu.stats(), slots=4)
 
 
 async def test_preconnect_to_a_closed_port_reports_nothing_and_requests_still_fail_clearly() -> (
@@ -182,13 +190,8 @@ async def test_requests_wait_for_connections_being_opened_instead_of_opening_mor
     settings = ClientSettings(emu.base_url, concurrency=4, rate=None)
     async with Client(settings) as client:
         client.start_preconnect()
-        with anyio.fail_after(10):
-            async with anyio.create_task_group() as tg:
-                for path, expect, check in requests_for(IMAGE_IDS):
-                    tg.start_soon(client.get, path, expect, check)
-    stats = emu.stats()
-    assert stats["connections"] == 4
-    assert stats["requests"] == len(requests_for(IMAGE_IDS))
+        await fetch_all_at_once(client)
+    assert_one_connection_per_slot(emu.stats(), slots=4)
 
 
 async def test_leaving_the_client_cancels_unfinished_preconnects() -> None:
