@@ -188,18 +188,17 @@ class _Connections:
     ) -> None:
         scheme, host, port = origin
         default_port = 443 if scheme == "https" else 80
-        host_header = f"[{host}]" if ":" in host else host
+        # An internationalised host name goes on the wire (and into Host) in its IDNA form.
+        self._host = host.encode("idna").decode("ascii") if not host.isascii() else host
+        host_header = f"[{self._host}]" if ":" in self._host else self._host
         if port is not None and port != default_port:
             host_header = f"{host_header}:{port}"
-        self._host = host.encode("idna").decode("ascii") if not host.isascii() else host
         self._port = port or default_port
         self._ssl = _ssl_context() if scheme == "https" else None
         if self._ssl is not None:
             self._ssl.set_alpn_protocols(["http/1.1"])
         base_headers = {
-            "Host": host_header.encode("idna").decode("ascii")
-            if not host_header.isascii()
-            else host_header,
+            "Host": host_header,
             "Accept": "*/*",
             "Accept-Encoding": "gzip, deflate",
         }

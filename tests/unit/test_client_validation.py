@@ -474,3 +474,20 @@ async def test_gzip_bomb_is_refused_not_inflated(server: Any, monkeypatch: Any) 
         with pytest.raises(InvalidBodyError, match="decompresses to more than 1 MiB"):
             await client.get("api/v0/a", Expect.JSON)
         assert (await client.get("api/v0/b", Expect.JSON)).json() == {}
+
+
+@pytest.mark.parametrize(
+    ("base_url", "host_line"),
+    [
+        ("http://bücher.example:8080", b"Host: xn--bcher-kva.example:8080\r\n"),
+        ("https://idr.openmicroscopy.org", b"Host: idr.openmicroscopy.org\r\n"),
+        ("http://[::1]:4080", b"Host: [::1]:4080\r\n"),
+    ],
+)
+def test_host_header_is_ascii_and_names_the_port_only_when_not_the_default(
+    base_url: str, host_line: bytes
+) -> None:
+    """An internationalised host name goes into Host in its IDNA form (as it is resolved)."""
+    client = Client(ClientSettings(base_url))
+    head = client._connections._fields
+    assert head.startswith(host_line), head
