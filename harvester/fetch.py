@@ -237,6 +237,9 @@ class Fetcher:
         self.give_up = GiveUp(settings.give_up_after)
         self.on_done = on_done
         self.on_failed = on_failed
+        #: Answers the run already holds, by request path (the preflight check of an ``--image``
+        #: target is that image's metadata): each is stored once instead of asked for again.
+        self.answered: dict[str, Fetched] = {}
 
     # ------------------------------------------------------------ decisions
     def pending(self, image_id: int) -> list[Artifact]:
@@ -353,7 +356,14 @@ class Fetcher:
         expect: Expect,
         check: Callable[[Fetched], None] | None,
     ) -> None:
-        fetched = await self.client.get(path, expect, check)
+        fetched = self.answered.pop(path, None)
+        if fetched is not None and check is not None:
+            try:
+                check(fetched)
+            except FetchError:
+                fetched = None  # not good enough to keep: asked for again, with retries
+        if fetched is None:
+            fetched = await self.client.get(path, expect, check)
         await self._put(image_id, artifact, fetched.body)
 
     async def _render(self, image_id: int, imgdata: dict[str, Any]) -> None:

@@ -383,15 +383,21 @@ class Harvest:
             datasets=cfg.datasets,
         )
 
-    async def _preflight_images(self, client: Client, state: JournalState) -> Prefetched:
-        """``--image`` ids, except those whose every artifact is done (a rerun asks nothing)."""
+    async def _preflight_images(
+        self, client: Client, state: JournalState, fetcher: Fetcher | None = None
+    ) -> Prefetched:
+        """``--image`` ids, except those whose every artifact is done (a rerun asks nothing).
+
+        The check's answer is the image's metadata artifact: handed to ``fetcher`` so that
+        it is stored, not asked for a second time."""
         cfg = self.cfg
         if cfg.from_plan is not None:
             return {}
         images = [
             i for i in cfg.images if any((a.value, i) not in state.done for a in cfg.artifacts)
         ]
-        return await preflight(client, images=images)
+        answers = fetcher.answered if fetcher is not None else None
+        return await preflight(client, images=images, answers=answers)
 
     async def _produce(
         self,
@@ -561,7 +567,7 @@ class Harvest:
             )
             try:
                 with anyio.CancelScope() as work:
-                    prefetched.update(await self._preflight_images(client, store.state))
+                    prefetched.update(await self._preflight_images(client, store.state, fetcher))
                     await self._pipeline(client, store, fetcher, study, prefetched, work)
             finally:
                 self._collect(fetcher, client)

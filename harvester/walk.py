@@ -671,11 +671,15 @@ async def preflight(
     plates: Iterable[int] = (),
     datasets: Iterable[int] = (),
     images: Iterable[int] = (),
+    answers: dict[str, Fetched] | None = None,
 ) -> dict[tuple[str, int], Any]:
     """Check that every named target exists (one JSON API request each).
 
     An unknown id is a :class:`UsageError` before anything is fetched; the
-    bodies are returned so the walk does not ask again. The checks run
+    bodies are returned so the walk does not ask again. ``answers``, when
+    given, also receives each image's whole answer by request path: it is the
+    image's metadata artifact, which the fetcher then stores without asking
+    again (:attr:`harvester.fetch.Fetcher.answered`). The checks run
     ``PREFLIGHT_CONCURRENCY`` at a time (a rerun naming 100 datasets would
     otherwise wait 100 round trips before starting); the error raised is
     the one of the first failing target in the order given, as before.
@@ -701,7 +705,7 @@ async def preflight(
         for n, (_, _, path) in enumerate(checks):
             tg.start_soon(check, n, path)
     found: dict[tuple[str, int], Any] = {}
-    for (kind, object_id, _), outcome in zip(checks, outcomes, strict=True):
+    for (kind, object_id, path), outcome in zip(checks, outcomes, strict=True):
         if isinstance(outcome, PermanentError) and outcome.status == 404:
             raise UsageError(
                 f"{kind} {object_id} not found on the server",
@@ -711,4 +715,6 @@ async def preflight(
             raise outcome
         assert outcome is not None
         found[(kind, object_id)] = outcome.json()
+        if answers is not None and kind == "image":
+            answers[path] = outcome
     return found

@@ -204,6 +204,25 @@ def test_ids_file_and_images(tmp_path: Path, emulator: EmulatorThread) -> None:
     }
 
 
+def test_image_target_metadata_is_asked_for_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An --image target's existence check is its metadata: stored from that answer, not
+    asked for a second time, and byte-identical to a direct GET of the same URL."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "one"
+    summary = harvest(emu.base_url, out, images=(DEMO_IMAGE_ID, 1884801))
+    assert summary.exit_code == 0
+    assert emu.stats()["by_route"]["api_image"] == {"200": 2}
+    for image_id in (DEMO_IMAGE_ID, 1884801):
+        stored = out / (
+            f"images/{image_id // 1_000_000:03d}/{image_id // 1000 % 1000:03d}/"
+            f"{image_id}.metadata.json"
+        )
+        direct = httpx.get(f"{emu.base_url}/api/v0/m/images/{image_id}/", timeout=10)
+        assert stored.read_bytes() == direct.content
+
+
 def test_stack_artifact_through_the_pipeline(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
