@@ -119,10 +119,6 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _cookie_header(cookies: Mapping[str, str]) -> bytes:
-    return "; ".join(f"{name}={value}" for name, value in cookies.items()).encode("latin-1")
-
-
 class _Answer:
     """One raw HTTP answer: status, lower-case headers, body (decoded), raw length."""
 
@@ -246,10 +242,7 @@ class _Connections:
                 slot.connection = None
                 if connection is not None:
                     connection.close()
-                connection = await open_connection(
-                    self._host, self._port, connect_timeout=self._timeout, ssl_context=self._ssl
-                )
-                slot.connection = connection
+                connection = slot.connection = await self._open()
             answer = await connection.request(
                 head, idle_timeout=self._timeout, head_request=method == "HEAD", on_sent=on_sent
             )
@@ -307,11 +300,15 @@ class _Connections:
             await asyncio.wait(tasks)
         return sum(1 for slot in empty if slot.connection is not None)
 
+    async def _open(self) -> HTTP1Connection:
+        """A new connection to the origin (TLS for https); http1 errors propagate."""
+        return await open_connection(
+            self._host, self._port, connect_timeout=self._timeout, ssl_context=self._ssl
+        )
+
     async def _preconnect(self, slot: _Slot) -> None:
         try:
-            connection = await open_connection(
-                self._host, self._port, connect_timeout=self._timeout, ssl_context=self._ssl
-            )
+            connection = await self._open()
         except TransferError:
             return
         finally:
@@ -337,7 +334,8 @@ def _cookie_line(cookies: Mapping[str, str]) -> bytes:
     """The ``Cookie:`` header line (with its line end), or nothing without cookies."""
     if not cookies:
         return b""
-    return b"Cookie: " + _cookie_header(cookies) + b"\r\n"
+    pairs = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    return f"Cookie: {pairs}\r\n".encode("latin-1")
 
 
 #: A Content-Encoded body larger than this once decoded is refused: a few kilobytes of gzip

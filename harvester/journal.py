@@ -24,12 +24,12 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harvester.layout import journal_path, journals_dir, run_config_path
 from harvester.models import ImageRef
@@ -729,18 +729,8 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
     """
     done, failed, invalid = dict(live.done), dict(live.failed), dict(live.invalid)
     images = dict(live.images)
-    for key, rec in fold.invalid.items():
-        cur = invalid.get(key)
-        if cur is not None and rec["t"] == cur["t"]:
-            return None
-        if cur is None or rec["t"] > cur["t"]:
-            invalid[key] = rec
-    for key, done_rec in fold.done.items():
-        cur_done = done.get(key)
-        if cur_done is not None and done_rec["t"] == cur_done["t"]:
-            return None
-        if cur_done is None or done_rec["t"] > cur_done["t"]:
-            done[key] = done_rec
+    if not (_take_newer(invalid, fold.invalid) and _take_newer(done, fold.done)):
+        return None
     for key in fold.done.keys() | fold.invalid.keys():
         kept, inv = done.get(key), invalid.get(key)
         if kept is not None and inv is not None and kept["t"] <= inv["t"]:
@@ -749,14 +739,8 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
             del done[key]
         if key in done:
             failed.pop(key, None)
-    for key, rec in fold.failed.items():
-        if key in done:
-            continue
-        cur = failed.get(key)
-        if cur is not None and rec["t"] == cur["t"]:
-            return None
-        if cur is None or rec["t"] > cur["t"]:
-            failed[key] = rec
+    if not _take_newer(failed, fold.failed, skip=done):
+        return None
     for image_id, ref in fold.images.items():
         cur_ref = images.get(image_id)
         if cur_ref is not None and cur_ref != ref:
@@ -773,6 +757,30 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
         invalid=invalid,
         runs=[run for _, run in runs],
     )
+
+
+_Rec = TypeVar("_Rec", bound=Mapping[str, Any])
+
+
+def _take_newer(
+    into: dict[Key, _Rec], records: Mapping[Key, _Rec], *, skip: Container[Key] = ()
+) -> bool:
+    """Put each of ``records`` in ``into`` where it is newer (by ``t``) than what is there.
+
+    False on a tie in ``t``: the journal name would break it, and ``into`` does not
+    keep it, so only a full load gives the exact answer. Keys in ``skip`` are left out.
+    """
+    for key, rec in records.items():
+        if key in skip:
+            continue
+        cur = into.get(key)
+        if cur is not None:
+            if rec["t"] == cur["t"]:
+                return False
+            if rec["t"] < cur["t"]:
+                continue
+        into[key] = rec
+    return True
 
 
 @dataclass

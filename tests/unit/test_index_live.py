@@ -145,6 +145,17 @@ CASES: dict[str, Case] = {
         {"a": [done(1, 2.0)]},
     ),
     "tie in t": ([], [done(1, 5.0, path="mine.jpg")], {"a": [done(1, 5.0, path="theirs.jpg")]}),
+    # A tie goes to the later journal name: here the other writer's ("zz" after "me").
+    "tie in t, theirs sorts later": (
+        [],
+        [done(1, 5.0, path="mine.jpg")],
+        {"zz": [done(1, 5.0, path="theirs.jpg")]},
+    ),
+    "tie in t of failures, theirs sorts later": (
+        [],
+        [failed(1, 5.0)],
+        {"zz": [{**failed(1, 5.0), "reason": "theirs"}]},
+    ),
     "same image described differently": (
         [],
         [image(1, 5.0, "mine")],
