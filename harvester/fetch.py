@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ import anyio
 
 from harvester import layout, urls
 from harvester.client import Client, Expect, Fetched
+from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import FetchError, InvalidBodyError, PermanentError
 from harvester.models import Artifact, ImageRef
 from harvester.store import Store
@@ -172,6 +173,47 @@ def check_metadata(image_id: int) -> Callable[[Fetched], None]:
     return check
 
 
+def id_only_request(
+    image_id: int, artifact: Artifact, settings: FetchSettings
+) -> EarlyRequest | None:
+    """The request of an artifact whose URL needs only the image id (None for the others).
+
+    One definition for the fetcher and for the head start
+    (:mod:`harvester.early`), so that an early answer is the one the fetcher
+    would have asked for, validated the same way.
+    """
+    if artifact is Artifact.IMGDATA:
+        return urls.imgdata(image_id), Expect.JSON, check_imgdata
+    if artifact is Artifact.METADATA:
+        return urls.image_metadata(image_id), Expect.JSON, check_metadata(image_id)
+    if artifact is Artifact.THUMBNAIL:
+        return urls.thumbnail(image_id, settings.thumbnail_size), Expect.JPEG, None
+    return None
+
+
+def head_start_requests(
+    image_ids: Iterable[int], settings: FetchSettings, limit: int
+) -> list[EarlyRequest]:
+    """The first ``limit`` id-only requests a new folder's run makes, in the fetcher's order.
+
+    imgData comes first whenever render or stack is selected, as the fetcher
+    asks for it then too (not stored unless selected).
+    """
+    selected = set(settings.artifacts)
+    if selected & {Artifact.RENDER, Artifact.STACK}:
+        selected.add(Artifact.IMGDATA)
+    requests: list[EarlyRequest] = []
+    for image_id in image_ids:
+        for artifact in FETCH_ORDER:
+            if len(requests) >= limit:
+                return requests
+            if artifact in selected:
+                request = id_only_request(image_id, artifact, settings)
+                if request is not None:
+                    requests.append(request)
+    return requests
+
+
 def render_channels(imgdata: dict[str, Any]) -> list[urls.ChannelSpec]:
     """Every channel's saved window and colour, read by :mod:`harvester.window`.
 
@@ -229,6 +271,7 @@ class Fetcher:
         *,
         on_done: Callable[[str, int], None] | None = None,
         on_failed: Callable[[str], None] | None = None,
+        early: EarlyAnswers | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -237,9 +280,9 @@ class Fetcher:
         self.give_up = GiveUp(settings.give_up_after)
         self.on_done = on_done
         self.on_failed = on_failed
-        #: Answers the run already holds, by request path (the preflight check of an ``--image``
-        #: target is that image's metadata): each is stored once instead of asked for again.
-        self.answered: dict[str, Fetched] = {}
+        #: Answers the run already holds or has in flight, by request path (an ``--image``
+        #: target's existence check, the head start): each is used once instead of a request.
+        self.early = early if early is not None else EarlyAnswers()
 
     # ------------------------------------------------------------ decisions
     def pending(self, image_id: int) -> list[Artifact]:
@@ -288,22 +331,9 @@ class Fetcher:
                 self.stats.not_requested[kind] = self.stats.not_requested.get(kind, 0) + 1
                 continue
             try:
-                if artifact is Artifact.METADATA:
-                    await self._simple(
-                        ref.image_id,
-                        artifact,
-                        urls.image_metadata(ref.image_id),
-                        Expect.JSON,
-                        check_metadata(ref.image_id),
-                    )
-                elif artifact is Artifact.THUMBNAIL:
-                    await self._simple(
-                        ref.image_id,
-                        artifact,
-                        urls.thumbnail(ref.image_id, self.settings.thumbnail_size),
-                        Expect.JPEG,
-                        None,
-                    )
+                request = id_only_request(ref.image_id, artifact, self.settings)
+                if request is not None:
+                    await self._simple(ref.image_id, artifact, *request)
                 elif artifact is Artifact.RENDER:
                     if imgdata is None:
                         await self._needs_imgdata(ref.image_id, kind, imgdata_error)
@@ -336,7 +366,7 @@ class Fetcher:
                 logger.debug("stored imgData of %s unreadable; fetching it again", image_id)
         path = urls.imgdata(image_id)
         try:
-            fetched = await self.client.get(path, Expect.JSON, check_imgdata)
+            fetched = await self._answer(path, Expect.JSON, check_imgdata)
         except FetchError as exc:
             if store:
                 await self._failed(
@@ -356,7 +386,17 @@ class Fetcher:
         expect: Expect,
         check: Callable[[Fetched], None] | None,
     ) -> None:
-        fetched = self.answered.pop(path, None)
+        fetched = await self._answer(path, expect, check)
+        await self._put(image_id, artifact, fetched.body)
+
+    async def _answer(
+        self, path: str, expect: Expect, check: Callable[[Fetched], None] | None
+    ) -> Fetched:
+        """The early answer for ``path`` if there is a good one, else the client's.
+
+        An early request's final error is raised as the fetcher's own would be.
+        """
+        fetched = await self.early.take(path)
         if fetched is not None and check is not None:
             try:
                 check(fetched)
@@ -364,7 +404,7 @@ class Fetcher:
                 fetched = None  # not good enough to keep: asked for again, with retries
         if fetched is None:
             fetched = await self.client.get(path, expect, check)
-        await self._put(image_id, artifact, fetched.body)
+        return fetched
 
     async def _render(self, image_id: int, imgdata: dict[str, Any]) -> None:
         """The default plane as one image; planes bigger than the server renders at

@@ -37,6 +37,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from harvester import __version__, layout, urls
 from harvester.client import Client, ClientSettings, Expect
 from harvester.config import HarvestConfig
+from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
     FetchError,
     HarvesterError,
@@ -48,12 +49,12 @@ from harvester.errors import (
     UsageError,
     redact_url,
 )
-from harvester.fetch import Failure, Fetcher, FetchSettings
+from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.journal import JournalState
 from harvester.models import Artifact, ImageRef
 from harvester.select import Selection, SelectStats, selecting, write_labelled_index
 from harvester.store import Store
-from harvester.walk import SeenIds, Walker, WalkStats, check_ids_file, preflight
+from harvester.walk import SeenIds, Walker, WalkStats, check_ids_file, first_ids, preflight
 
 logger = logging.getLogger(__name__)
 
@@ -340,11 +341,22 @@ class Harvest:
         check_out_dir(self.out)
         try:
             async with Client(client_settings(cfg)) as client:
-                await probe_and_preconnect(cfg, client)
-                if cfg.dry_run:
-                    await self._dry_run(client)
-                else:
-                    await self._real_run(client)
+                with unwrap_errors():
+                    async with anyio.create_task_group() as early_tasks:
+                        early = EarlyAnswers()
+                        head_start = self._head_start_plan()
+                        # First round: every slot but the probe's, while the probe is out.
+                        first_round = cfg.concurrency - 1
+                        early.send(early_tasks, client, head_start[:first_round])
+                        await probe_and_preconnect(cfg, client)
+                        # The server is OMERO.web: the second round leaves as the first one's
+                        # answers free their slots, covering the store's opening.
+                        early.send(early_tasks, client, head_start[first_round:])
+                        if cfg.dry_run:
+                            await self._dry_run(client)
+                        else:
+                            await self._real_run(client, early)
+                        early_tasks.cancel_scope.cancel()  # what an interrupted run never took
             if not cfg.dry_run:
                 await self._write_index()
         except StorageError as exc:
@@ -356,6 +368,42 @@ class Harvest:
         finally:
             self.summary.elapsed = time.monotonic() - started
         return self.summary
+
+    def _head_start_plan(self) -> list[EarlyRequest]:
+        """The image requests to send before the store is open (see :mod:`harvester.early`).
+
+        Two rounds of the run's concurrency, but only where the first images are
+        known without walking and none can be done yet: an ``--ids-from``-only run
+        (no sampling) into a folder that is not a harvest yet. Elsewhere (a resume,
+        a walk, a plan, a dry run) nothing is sent early.
+        """
+        cfg = self.cfg
+        walks = cfg.screens or cfg.projects or cfg.plates or cfg.datasets or cfg.images
+        if (
+            cfg.dry_run
+            or cfg.ids_from is None
+            or walks
+            or cfg.from_plan is not None
+            or self._selection.active
+            or (self.out / layout.MARKER_NAME).exists()
+        ):
+            return []
+        count = 2 * cfg.concurrency - 1
+        ids = first_ids(cfg.ids_from, count, self._keep())
+        return head_start_requests(ids, self._fetch_settings(), count)
+
+    def _fetch_settings(self) -> FetchSettings:
+        cfg = self.cfg
+        return FetchSettings(
+            artifacts=cfg.artifacts,
+            out_dir=self.out,
+            thumbnail_size=cfg.thumbnail_size,
+            render_format=cfg.render_format,
+            render_quality=cfg.render_quality,
+            window=cfg.window,
+            max_plane=cfg.max_plane,
+            give_up_after=cfg.give_up_after,
+        )
 
     def _keep(self) -> Callable[[int], bool] | None:
         """The shard filter for found images (None: keep everything)."""
@@ -396,7 +444,7 @@ class Harvest:
         images = [
             i for i in cfg.images if any((a.value, i) not in state.done for a in cfg.artifacts)
         ]
-        answers = fetcher.answered if fetcher is not None else None
+        answers = fetcher.early if fetcher is not None else None
         return await preflight(client, images=images, answers=answers)
 
     async def _produce(
@@ -520,7 +568,7 @@ class Harvest:
                 scope.cancel()
                 return
 
-    async def _real_run(self, client: Client) -> None:
+    async def _real_run(self, client: Client, early: EarlyAnswers) -> None:
         cfg = self.cfg
         run_id = layout.new_run_id()
         writer = layout.make_writer(run_id, self._shard)
@@ -552,18 +600,10 @@ class Harvest:
             fetcher = Fetcher(
                 client,
                 store,
-                FetchSettings(
-                    artifacts=cfg.artifacts,
-                    out_dir=self.out,
-                    thumbnail_size=cfg.thumbnail_size,
-                    render_format=cfg.render_format,
-                    render_quality=cfg.render_quality,
-                    window=cfg.window,
-                    max_plane=cfg.max_plane,
-                    give_up_after=cfg.give_up_after,
-                ),
+                self._fetch_settings(),
                 on_done=self.progress.done,
                 on_failed=self.progress.failed,
+                early=early,
             )
             try:
                 with anyio.CancelScope() as work:

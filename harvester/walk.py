@@ -28,9 +28,10 @@ and only by shard 0 of a sharded run).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +42,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from harvester import urls
 from harvester.client import Client, Expect, Fetched
+from harvester.early import EarlyAnswers
 from harvester.errors import FetchError, InvalidBodyError, PermanentError, UsageError
 from harvester.models import ImageRef
 
@@ -141,7 +143,7 @@ def labels_by_parent(annotations_body: Any, parent_class: str) -> dict[int, list
     return out
 
 
-def read_ids_file(path: Path) -> Iterator[int]:
+def read_ids_file(path: Path) -> Generator[int, None, None]:
     """Image ids, one a line; blank lines and ``#`` comments ignored.
 
     Raises UsageError naming the first junk line (checked lazily while
@@ -168,9 +170,68 @@ def read_ids_file(path: Path) -> Iterator[int]:
             yield int(text)
 
 
-def check_ids_file(path: Path) -> int:
-    """Validate a whole ids file up front (before any request); returns the id count."""
-    return sum(1 for _ in read_ids_file(path))
+def first_ids(path: Path, count: int, keep: Callable[[int], bool] | None = None) -> list[int]:
+    """The first ``count`` distinct ids of an ids file that ``keep`` accepts; reads no further."""
+    found: list[int] = []
+    seen: set[int] = set()
+    if count <= 0:
+        return found
+    with contextlib.closing(read_ids_file(path)) as ids:
+        for image_id in ids:
+            if image_id in seen or (keep is not None and not keep(image_id)):
+                continue
+            seen.add(image_id)
+            found.append(image_id)
+            if len(found) >= count:
+                break
+    return found
+
+
+#: What the lines of a plain ids file are made of: digits and line ends (\n or \r\n).
+_PLAIN_ID_BYTES = b"0123456789\r\n"
+_CHECK_BLOCK = 1 << 20
+
+
+def check_ids_file(path: Path) -> None:
+    """Validate a whole ids file up front (before anything is written).
+
+    It runs before every ``--ids-from`` harvest, so the common file (nothing
+    but numbers without leading zeros, one a line) is checked a megabyte at a
+    time with a few byte-string scans, several times faster than parsing each
+    line. Anything else (comments, blanks, a junk line, an unreadable file)
+    goes through :func:`read_ids_file`, which accepts it or names the first
+    bad line exactly as the walk will.
+    """
+    if _plain_ids_file(path):
+        return
+    for _ in read_ids_file(path):
+        pass
+
+
+def _plain_ids_file(path: Path) -> bool:
+    """True if ``path`` is a plain ids file (False: not necessarily bad, look closer)."""
+    try:
+        with path.open("rb") as handle:
+            rest = b""
+            while block := handle.read(_CHECK_BLOCK):
+                block = rest + block
+                cut = block.rfind(b"\n") + 1
+                block, rest = block[:cut], block[cut:]
+                if not _plain_id_lines(block):
+                    return False
+    except OSError:
+        return False
+    return _plain_id_lines(rest)
+
+
+def _plain_id_lines(lines: bytes) -> bool:
+    """Whole lines of digits only, none starting with 0 (so none is 0), CR only before LF."""
+    return (
+        not lines.translate(None, _PLAIN_ID_BYTES)
+        and not lines.startswith(b"0")
+        and b"\n0" not in lines
+        and lines.count(b"\r") == lines.count(b"\r\n")
+    )
 
 
 def _json_object(fetched: Fetched) -> None:
@@ -671,15 +732,15 @@ async def preflight(
     plates: Iterable[int] = (),
     datasets: Iterable[int] = (),
     images: Iterable[int] = (),
-    answers: dict[str, Fetched] | None = None,
+    answers: EarlyAnswers | None = None,
 ) -> dict[tuple[str, int], Any]:
     """Check that every named target exists (one JSON API request each).
 
     An unknown id is a :class:`UsageError` before anything is fetched; the
     bodies are returned so the walk does not ask again. ``answers``, when
-    given, also receives each image's whole answer by request path: it is the
+    given, also holds each image's whole answer by request path: it is the
     image's metadata artifact, which the fetcher then stores without asking
-    again (:attr:`harvester.fetch.Fetcher.answered`). The checks run
+    again (:attr:`harvester.fetch.Fetcher.early`). The checks run
     ``PREFLIGHT_CONCURRENCY`` at a time (a rerun naming 100 datasets would
     otherwise wait 100 round trips before starting); the error raised is
     the one of the first failing target in the order given, as before.
@@ -716,5 +777,5 @@ async def preflight(
         assert outcome is not None
         found[(kind, object_id)] = outcome.json()
         if answers is not None and kind == "image":
-            answers[path] = outcome
+            answers.hold(path, outcome)
     return found

@@ -10,13 +10,16 @@ import psutil
 from harvester.emulator import EmulatorThread
 from harvester.emulator import catalogue as c
 
-RSS_LIMIT = 300 * 1024 * 1024
+#: What listing 100,000 images may add to the process (about 30 MB measured): a bound on
+#: growth, not on the total, which depends on what earlier tests left in the process.
+RSS_GROWTH_LIMIT = 100 * 1024 * 1024
 
 
-def test_walking_100k_images_of_huge_stays_under_300_mb(
+def test_walking_100k_images_of_huge_adds_under_100_mb(
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
-    """100 datasets x 1,000 images listed over sockets (plus 1,000 imgData) keep RSS < 300 MB."""
+    """100 datasets x 1,000 images listed over sockets (plus 1,000 imgData) add < 100 MB RSS."""
+    rss_before = psutil.Process().memory_info().rss
     emu = make_emulator(preset="huge")
     seen = 0
     last_id = 0
@@ -35,4 +38,4 @@ def test_walking_100k_images_of_huge_stays_under_300_mb(
                 assert meta.status_code == 200 and meta.json()["id"] == image["id"]
     assert seen == 100_000
     # The emulator runs in this process (a thread), so this bounds client + server together.
-    assert psutil.Process().memory_info().rss < RSS_LIMIT
+    assert psutil.Process().memory_info().rss - rss_before < RSS_GROWTH_LIMIT

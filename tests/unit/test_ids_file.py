@@ -1,0 +1,93 @@
+"""The up-front check of an ``--ids-from`` file agrees with the walk's reading of it.
+
+``check_ids_file`` takes a fast path (byte scans a block at a time) for plain files and
+falls back to :func:`read_ids_file` for anything else; whatever the file, it must accept
+exactly what the walk accepts and name the same first bad line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harvester import walk
+from harvester.errors import UsageError
+from harvester.walk import check_ids_file, first_ids, read_ids_file
+
+#: Pieces of files the fast path may take (zeros among them), and of odd or bad ones.
+PLAIN_PIECES = ["7", "12", "100", "0", "00", "05", "\r\n", "\n", "\n"]
+OTHER_PIECES = [" ", "\t", "\r", "#", "x", "٣"]
+FILES = st.one_of(
+    st.lists(st.sampled_from(PLAIN_PIECES), max_size=30),
+    st.lists(st.sampled_from(PLAIN_PIECES + OTHER_PIECES), max_size=30),
+)
+
+
+def _verdict(fn: object, path: Path) -> str:
+    try:
+        fn(path)  # type: ignore[operator]
+    except UsageError as exc:
+        return f"error: {exc}"
+    return "ok"
+
+
+def _walk_reading(path: Path) -> None:
+    for _ in read_ids_file(path):
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=FILES, block=st.sampled_from([3, 8, 1 << 20]))
+def test_check_agrees_with_the_walk(
+    tmp_path_factory: pytest.TempPathFactory, pieces: list[str], block: int
+) -> None:
+    """Same verdict and message as reading every line, at any block size (lines and CRLF
+    pairs cut between blocks included)."""
+    path = tmp_path_factory.mktemp("ids") / "ids.txt"
+    path.write_bytes("".join(pieces).encode("utf-8"))
+    saved = walk._CHECK_BLOCK
+    walk._CHECK_BLOCK = block
+    try:
+        assert _verdict(check_ids_file, path) == _verdict(_walk_reading, path)
+    finally:
+        walk._CHECK_BLOCK = saved
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1\n2\n0\n",  # zero is not an image id
+        "1\n2\n3 4\n",  # two numbers on one line
+        "1\r2\n",  # a lone CR ends a line in text mode: two ids
+        "1\r0\n",  # ... so this second line is a zero
+        "007\n",  # leading zeros: 7
+    ],
+)
+def test_odd_plain_looking_files(tmp_path: Path, text: str) -> None:
+    """Files made only of digits, blanks and line ends that the fast path leaves alone."""
+    path = tmp_path / "ids.txt"
+    path.write_bytes(text.encode())
+    assert not walk._plain_ids_file(path)
+    assert _verdict(check_ids_file, path) == _verdict(_walk_reading, path)
+
+
+def test_a_junk_line_past_the_first_megabyte(tmp_path: Path) -> None:
+    """The fast path reads block by block: a bad line deep in a big file is still named."""
+    path = tmp_path / "ids.txt"
+    good = "".join(f"{n}\n" for n in range(1, 300_001))  # ~2 MB
+    path.write_text(good + "banana\n" + "5\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"line 300001: 'banana' is not an image id"):
+        check_ids_file(path)
+
+
+def test_first_ids_reads_only_what_it_needs(tmp_path: Path) -> None:
+    """The head start's first ids: distinct, kept by the filter, and a junk line further
+    down is not reached (the up-front check reports it)."""
+    path = tmp_path / "ids.txt"
+    path.write_text("# mine\n5\n5\n6\n7\n8\n9\nbanana\n", encoding="utf-8")
+    assert first_ids(path, 3) == [5, 6, 7]
+    assert first_ids(path, 2, keep=lambda i: i % 2 == 0) == [6, 8]
+    assert first_ids(path, 0) == []
