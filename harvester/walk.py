@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,13 +162,17 @@ def read_ids_file(path: Path) -> Generator[int, None, None]:
             text = line.split("#", 1)[0].strip()
             if not text:
                 continue
-            if not text.isdigit() or int(text) <= 0:
+            try:
+                image_id = int(text) if text.isdigit() else 0
+            except ValueError:  # "²" (a digit int() refuses), or more digits than int() reads
+                image_id = 0
+            if image_id <= 0:
                 shown = text if len(text) <= 40 else text[:37] + "..."
                 raise UsageError(
                     f"{path}: line {number}: {shown!r} is not an image id",
                     hint="one positive integer a line; '#' starts a comment",
                 )
-            yield int(text)
+            yield image_id
 
 
 def first_ids(path: Path, count: int, keep: Callable[[int], bool] | None = None) -> list[int]:
@@ -209,7 +214,14 @@ def check_ids_file(path: Path) -> None:
 
 
 def _plain_ids_file(path: Path) -> bool:
-    """True if ``path`` is a plain ids file (False: not necessarily bad, look closer)."""
+    """True if ``path`` is a plain ids file (False: not necessarily bad, look closer).
+
+    A line of as many digits as ``int()`` reads at most (4300 unless configured) or
+    more is left to :func:`read_ids_file`, which names it: digits alone do not make
+    an id there. Checking that also stops a huge line from being carried from block
+    to block.
+    """
+    longest = sys.get_int_max_str_digits()  # 0: int() reads any number of digits
     try:
         with path.open("rb") as handle:
             rest = b""
@@ -217,11 +229,24 @@ def _plain_ids_file(path: Path) -> bool:
                 block = rest + block
                 cut = block.rfind(b"\n") + 1
                 block, rest = block[:cut], block[cut:]
-                if not _plain_id_lines(block):
+                if not _plain_id_lines(block) or (
+                    longest and (len(rest) >= longest or not _lines_shorter(block, longest))
+                ):
                     return False
     except OSError:
         return False
-    return _plain_id_lines(rest)
+    return _plain_id_lines(rest) and not (longest and len(rest) >= longest)
+
+
+def _lines_shorter(lines: bytes, limit: int) -> bool:
+    """Every line of ``lines`` (whole lines, the last ending in \\n) is shorter than ``limit``.
+
+    One ``find`` per ``limit // 2`` bytes, not a look at every line: if each such
+    window holds a line end, no two line ends are ``limit`` bytes apart. (It may
+    answer False for a line a little shorter; the caller then looks closer.)
+    """
+    step = max(1, limit // 2)
+    return all(lines.find(b"\n", start, start + step) >= 0 for start in range(0, len(lines), step))
 
 
 def _plain_id_lines(lines: bytes) -> bool:

@@ -19,7 +19,8 @@ from harvester.walk import check_ids_file, first_ids, read_ids_file
 
 #: Pieces of files the fast path may take (zeros among them), and of odd or bad ones.
 PLAIN_PIECES = ["7", "12", "100", "0", "00", "05", "\r\n", "\n", "\n"]
-OTHER_PIECES = [" ", "\t", "\r", "#", "x", "٣"]
+#: "²" is a digit int() refuses; the long run of digits is more than int() reads (4300).
+OTHER_PIECES = [" ", "\t", "\r", "#", "x", "٣", "²", "\ufeff", "9" * 5000]
 FILES = st.one_of(
     st.lists(st.sampled_from(PLAIN_PIECES), max_size=30),
     st.lists(st.sampled_from(PLAIN_PIECES + OTHER_PIECES), max_size=30),
@@ -64,6 +65,8 @@ def test_check_agrees_with_the_walk(
         "1\r2\n",  # a lone CR ends a line in text mode: two ids
         "1\r0\n",  # ... so this second line is a zero
         "007\n",  # leading zeros: 7
+        "1\n" + "1" * 5000 + "\n",  # more digits than int() reads: not an image id
+        "1\n" + "1" * 5000,  # ... also as the last line, without its line end
     ],
 )
 def test_odd_plain_looking_files(tmp_path: Path, text: str) -> None:
@@ -91,3 +94,25 @@ def test_first_ids_reads_only_what_it_needs(tmp_path: Path) -> None:
     assert first_ids(path, 3) == [5, 6, 7]
     assert first_ids(path, 2, keep=lambda i: i % 2 == 0) == [6, 8]
     assert first_ids(path, 0) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("5\n\u00b2\n", "'\u00b2'"),  # a digit (str.isdigit) that int() refuses
+        ("5\n" + "7" * 5000 + "\n", "'" + "7" * 37 + "...'"),  # more digits than int() reads
+    ],
+)
+def test_ids_int_cannot_read_are_junk_lines(tmp_path: Path, text: str, shown: str) -> None:
+    """A line of digits that is no integer Python reads is named like any junk line (a
+    usage error before anything is sent), by the up-front check and by the walk alike,
+    not an internal error."""
+    path = tmp_path / "ids.txt"
+    path.write_text(text, encoding="utf-8")
+    message = f"line 2: {shown} is not an image id"
+    with pytest.raises(UsageError) as checked:
+        check_ids_file(path)
+    assert message in str(checked.value)
+    with pytest.raises(UsageError) as walked:
+        _walk_reading(path)
+    assert str(walked.value) == str(checked.value)
