@@ -197,9 +197,10 @@ def current_state(out_dir: Path, state: JournalState | None = None) -> JournalSt
     ``Store.state`` (loaded when the store opened, kept current with its own commits). Only what
     other writers (shards) appended since it was loaded is then read, instead of every journal
     again (see :meth:`JournalState.catch_up`); the rows still include every writer's images.
-    A state not loaded from DIR (``JournalState.from_records``) is taken as it is.
+    A state not loaded from DIR (``JournalState.from_records``) is taken as it is; one loaded
+    for a shard's images only (``JournalState.partial``) is not enough: DIR is read in full.
     """
-    if state is None:
+    if state is None or state.partial:
         return JournalState.load(Path(out_dir))
     return state.catch_up()
 

@@ -24,14 +24,14 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harvester.layout import journal_path, journals_dir, run_config_path
+from harvester.layout import ARTIFACT_FILES, journal_path, journals_dir, run_config_path
 from harvester.models import ImageRef
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ JOURNAL_SUFFIX = ".jsonl"
 _CHUNK = 4 << 20
 
 Key = tuple[str, int]
+
+#: Which image ids a loaded state keeps records of (a shard's filter; None keeps every image).
+ImageFilter = Callable[[int], bool]
 
 
 _GC_LOCK = threading.Lock()
@@ -448,8 +451,17 @@ class JournalState:
     _labels: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
-    def load(cls, out_dir: Path, *, remember: bool = True) -> JournalState:
+    def load(
+        cls, out_dir: Path, *, remember: bool = True, images: ImageFilter | None = None
+    ) -> JournalState:
         """Fold every journal of DIR. Reads journals only: no artifact file is touched.
+
+        ``images``: keep the records of the images it accepts only (artifacts, image refs,
+        their failures); study and run records are all kept. A shard's run passes its
+        shard test: it never looks at another shard's images, and holding every shard's
+        records would make each of N tasks hold the whole folder's state. Such a state
+        is partial: :func:`harvester.index.current_state` reads DIR in full instead of
+        catching it up. It is not remembered for a later load.
 
         ``remember=False`` keeps no fold for a later load (a harvest's store, which loads once
         and then catches up with :meth:`catch_up`): the fold holds about a fifth more memory
@@ -467,26 +479,36 @@ class JournalState:
         folder = journals_dir(out_dir)
         with _MEMO_LOCK, paused_gc():
             memo = _memo if _memo is not None and _memo.folder == folder else None
-            _memo = None
+            if images is not None:
+                memo, remember = None, False  # a filtered fold is no use to a later load
+            else:
+                _memo = None
             paths = journal_files(out_dir)
             if memo is not None and not memo.still_valid(paths):
                 memo = None
             if memo is None:
-                memo = _Memo(folder)
+                memo = _Memo(folder, _Fold(images))
             for path in paths:
                 mark = memo.marks.setdefault(path.name, _Mark())
                 memo.fold.add(_read_from(path, mark), path.name)
                 memo.digests[path.name] = _edge_digest(path, mark.offset)
             state = memo.fold.state()
-            _memo = memo if remember else None
+            if images is None:
+                _memo = memo if remember else None
             state._origin = _Origin(
                 out_dir=Path(out_dir),
                 marks={name: _Mark(m.offset, m.lines) for name, m in memo.marks.items()},
                 samples=dict(memo.digests),
                 appended={path.name: _appended_to(path) for path in paths},
                 run_sources=memo.fold.run_sources(),
+                images=images,
             )
         return state
+
+    @property
+    def partial(self) -> bool:
+        """True for a state loaded with an image filter (see :meth:`load`)."""
+        return self._origin is not None and self._origin.images is not None
 
     def catch_up(self) -> JournalState:
         """This state plus whatever other journals of its DIR appended since it was loaded.
@@ -507,7 +529,7 @@ class JournalState:
         if merged is not None:
             return merged
         logger.debug("journals of %s: reading them all again", origin.out_dir)
-        return JournalState.load(origin.out_dir)
+        return JournalState.load(origin.out_dir, images=origin.images)
 
     def _merge_appended(self, origin: _Origin) -> JournalState | None:
         """:meth:`catch_up`'s fast path; None when only a full load gives the exact answer."""
@@ -521,7 +543,7 @@ class JournalState:
             ours = journals_dir(origin.out_dir) / origin.live
             if _appended_to(ours) - origin.appended.get(origin.live, 0) != origin.applied:
                 return None  # journaled records that were never applied (or the reverse)
-        fold = _Fold()
+        fold = _Fold(origin.images)
         read = 0
         for path in paths:
             name = path.name
@@ -602,7 +624,8 @@ class _Fold:
     here, which gives the same result whatever order the records arrive in.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, images: ImageFilter | None = None) -> None:
+        self.keep = images  # see JournalState.load
         self.done: dict[Key, DoneRecord] = {}
         self.failed: dict[Key, dict[str, Any]] = {}
         self.invalid: dict[Key, dict[str, Any]] = {}
@@ -623,9 +646,12 @@ class _Fold:
         image_t, kinds, labels = self.image_t, self.kinds, self.labels
         src_d, src_i, src_f, src_v = (self.source[k] for k in ("d", "i", "f", "v"))
         runs = self.runs.setdefault(source, [])
+        keep = self.keep
         for rec in records:
             kind = rec.get("rec")
             try:
+                if keep is not None and not _kept(rec, keep):
+                    continue
                 if kind == "done":
                     # Share the few distinct strings of millions of records (memory).
                     rec["rec"] = "done"
@@ -693,6 +719,15 @@ class _Fold:
         return state
 
 
+def _kept(rec: Mapping[str, Any], keep: ImageFilter) -> bool:
+    """Does an image filter keep this record? (Records of no image are always kept.)"""
+    if rec.get("rec") == "image":
+        return bool(keep(rec["ref"]["image_id"]))
+    if rec.get("kind") in ARTIFACT_FILES:
+        return bool(keep(rec["id"]))
+    return True
+
+
 def _newer(t: Any, source: str, prev_t: Any, sources: dict[Any, str], key: Any) -> bool:
     """Does a record (t, source) replace the kept one? Ties in t: the later journal name wins."""
     if t != prev_t:
@@ -718,6 +753,7 @@ class _Origin:
     live: str | None = None
     applied: int = 0
     mergeable: bool = True
+    images: ImageFilter | None = None  # the filter the state was loaded with
 
 
 def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | None:

@@ -139,6 +139,8 @@ class RunSummary:
     dry_run: bool = False
     pending: int = 0
     index_rows: int | None = None
+    #: A shard run leaves index.csv to ``harvester index`` (see Harvest.run).
+    index_deferred: bool = False
     slowdowns: int = 0
     selection: str = ""
 
@@ -358,7 +360,13 @@ class Harvest:
                             await self._real_run(client, early)
                         early_tasks.cancel_scope.cancel()  # what an interrupted run never took
             if not cfg.dry_run:
-                await self._write_index()
+                if self._shard_images() is None:
+                    await self._write_index()
+                else:
+                    # Shards end at different times: each would write a partial or racing
+                    # index, from the whole folder's journals that it does not hold (its
+                    # store loads its own images only). `harvester index` writes it once.
+                    self.summary.index_deferred = True
         except StorageError as exc:
             # Once files were being written, a storage failure is "finished with failures"
             # (exit 1): everything journaled so far is kept and a rerun resumes.
@@ -406,17 +414,22 @@ class Harvest:
         )
 
     def _keep(self) -> Callable[[int], bool] | None:
-        """The shard filter for found images (None: keep everything)."""
-        if self._shard is None or self._selection.active:
+        """The shard filter for found images (None: keep everything; a selection applies
+        the shard itself, after sampling)."""
+        return None if self._selection.active else self._shard_images()
+
+    def _shard_images(self) -> Callable[[int], bool] | None:
+        """Is an image this run's? None when every image is (no shard, or one of one)."""
+        if self._shard is None or self._shard[1] == 1:
             return None
         from harvester.shard import in_shard
 
         k, n = self._shard
 
-        def keep(image_id: int) -> bool:
+        def mine(image_id: int) -> bool:
             return in_shard(image_id, k, n)
 
-        return keep
+        return mine
 
     async def _preflight_containers(self, client: Client) -> Prefetched:
         """Screens, projects, plates, datasets: checked before DIR is touched."""
@@ -581,6 +594,7 @@ class Harvest:
             shard=cfg.shard,
             argv=public_argv(self.argv),
             lock=True,  # a second run of this DIR and shard is refused (harvester.runlock)
+            images=self._shard_images(),  # a shard holds its own images' records only
         ) as store:
             self._store_opened = True
             self._journal_state = store.state
@@ -698,8 +712,9 @@ class Harvest:
     async def _dry_run(self, client: Client) -> None:
         """Walk without storing: count images and the artifacts that would be fetched."""
         cfg = self.cfg
+        mine = self._shard_images()
         state = (
-            await anyio.to_thread.run_sync(JournalState.load, self.out)
+            await anyio.to_thread.run_sync(lambda: JournalState.load(self.out, images=mine))
             if (self.out / layout.MARKER_NAME).exists()
             else JournalState()
         )

@@ -60,7 +60,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from harvester import __version__
 from harvester.errors import StorageError, UsageError, redact_url
-from harvester.journal import Journal, JournalState, write_all
+from harvester.journal import ImageFilter, Journal, JournalState, write_all
 from harvester.layout import (
     JOURNALS_DIR,
     LAYOUT_VERSION,
@@ -520,6 +520,7 @@ class Store:
         sync: SyncMode = "auto",
         threads: int = 8,
         lock: bool = False,
+        images: ImageFilter | None = None,
     ) -> AsyncIterator[Store]:
         """Prepare DIR, clean up after dead writers, load the journals, start the committer.
 
@@ -528,7 +529,9 @@ class Store:
         stopped the store, if any. ``shard`` ("K/N") and ``argv`` (already redacted) go into
         this writer's "run" record. ``lock``: hold DIR's run lock for ``shard``
         (:mod:`harvester.runlock`; a harvest run refuses to share DIR with another run of the
-        same shard). The store itself is safe with several writers either way.
+        same shard). The store itself is safe with several writers either way. ``images``:
+        load the journal records of these images only (a shard's; see
+        :meth:`JournalState.load`), so that ``state`` does not grow with the other shards.
         """
         out_dir = Path(out_dir)
         store = cls(
@@ -541,7 +544,7 @@ class Store:
             threads=threads,
         )
         try:
-            await anyio.to_thread.run_sync(store._open_sync, shard, list(argv), lock)
+            await anyio.to_thread.run_sync(store._open_sync, shard, list(argv), lock, images)
         except BaseException:
             store._send.close()
             store._recv.close()
@@ -566,7 +569,13 @@ class Store:
         if store._error is not None:
             raise store._copy_error()
 
-    def _open_sync(self, shard: str | None, argv: list[str], lock: bool = False) -> None:
+    def _open_sync(
+        self,
+        shard: str | None,
+        argv: list[str],
+        lock: bool = False,
+        images: ImageFilter | None = None,
+    ) -> None:
         prepare_out_dir(self.out_dir)
         if lock:
             try:
@@ -576,7 +585,7 @@ class Store:
                 raise storage_error(exc, f"output folder {self.out_dir}") from exc
         try:
             clean_stale_temps(self.out_dir, own_writer=self.writer)
-            self.state = JournalState.load(self.out_dir, remember=False)
+            self.state = JournalState.load(self.out_dir, remember=False, images=images)
             self._journal = Journal(self.out_dir, self.writer)
             self._pendings = [
                 PendingFile(self.out_dir, self.writer if n == 0 else f"{self.writer}-c{n}")

@@ -321,6 +321,12 @@ def print_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> Non
             print(summary.selection, file=out)
         if summary.index_rows is not None:
             print(f"index: {summary.out_dir / 'index.csv'} ({summary.index_rows} rows)", file=out)
+        elif summary.index_deferred:
+            print(
+                "index: not rebuilt by a shard; once every shard has ended run "
+                f"`harvester index {summary.out_dir}` (the SLURM script queues it)",
+                file=out,
+            )
     for kind, why in sorted(summary.given_up.items()):
         skipped = summary.not_requested.get(kind, 0)
         print(f"stopped requesting {kind}: {why}; {skipped} not requested", file=sys.stderr)

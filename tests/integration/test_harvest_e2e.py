@@ -356,7 +356,38 @@ def test_shards_split_the_work(tmp_path: Path, emulator: EmulatorThread) -> None
     assert first.done + second.done == 8
     assert first.done > 0 and second.done > 0
     assert sorted(p.name for p in (out / "study").iterdir()) == study_after_first
+    # A shard leaves index.csv to `harvester index`, which sees every shard's images.
+    assert first.index_deferred and second.index_deferred
+    assert not (out / "index.csv").exists()
+    assert main(["index", str(out)]) == 0
     assert len(read_index(out)) == 8
+
+
+def test_a_shard_resumes_from_its_own_records(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A shard's store loads its own images' records only, and that is all a rerun needs:
+    rerunning each shard sends no image request, and a shard that failed some images
+    fetches exactly those again."""
+    emu = make_emulator(preset="demo", faults="500:100%,only:/webgateway/render_thumbnail/")
+    out = tmp_path / "resharded"
+    for shard in ("0/2", "1/2"):
+        summary = harvest(emu.base_url, out, plates=(DEMO_PLATE_ID,), max_retries=0,
+                          artifacts=("metadata", "thumbnail"), shard=shard)  # fmt: skip
+        assert summary.exit_code == 1 and summary.failed == summary.done  # every thumbnail
+    fixed = make_emulator(preset="demo")
+    fixed_done = 0
+    for shard in ("0/2", "1/2"):
+        again = harvest(fixed.base_url, out, plates=(DEMO_PLATE_ID,),
+                        artifacts=("metadata", "thumbnail"), shard=shard)  # fmt: skip
+        assert again.exit_code == 0 and again.done == again.skipped  # its thumbnails only
+        fixed_done += again.done
+    assert fixed_done == 8
+    by_route = fixed.stats()["by_route"]
+    assert "api_image" not in by_route  # metadata was done: not asked again
+    assert main(["index", str(out)]) == 0
+    rows = read_index(out)
+    assert len(rows) == 8 and all(r["thumbnail_path"] and r["metadata_path"] for r in rows)
 
 
 def test_no_labels_skips_annotation_requests(tmp_path: Path, emulator: EmulatorThread) -> None:

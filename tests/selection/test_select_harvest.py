@@ -23,7 +23,7 @@ from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
 from harvester.plan import plan_targets, read_plan
-from harvester.select import Selection, parse_condition, select_refs
+from harvester.select import Selection, parse_condition, select_refs, write_labelled_index
 
 Recording = tuple[EmulatorThread, RecordingApp]
 
@@ -129,6 +129,7 @@ def test_shards_union_equals_single_process_sample(
         fetched.append(app.take())
     assert fetched[0] | fetched[1] == want
     assert not fetched[0] & fetched[1]
+    write_labelled_index(out)  # `harvester index` (a shard leaves it to the index step)
     assert index_ids(out) == want
 
 
@@ -193,6 +194,7 @@ async def test_plan_holds_only_the_selection(
         await anyio.to_thread.run_sync(
             partial(harvest, emu.base_url, tmp_path, from_plan=tmp_path, shard=shard)
         )
+    write_labelled_index(tmp_path)  # `harvester index`, as the SLURM script's index job
     assert app.take() == want == index_ids(tmp_path)
 
 
