@@ -52,6 +52,9 @@ __all__ = [
 MAX_HEAD_BYTES = 64 * 1024
 #: Header lines of one answer, at most.
 MAX_HEADERS = 256
+#: Interim (1xx) answers before the real one, at most: a server that keeps sending them
+#: would otherwise hold a request forever while never going silent for the idle timeout.
+MAX_INTERIM_ANSWERS = 16
 #: A chunk-size line or a trailer line, at most.
 MAX_LINE_BYTES = 8 * 1024
 #: Digits of a Content-Length, at most (10**18 bytes is far past any answer; and int()
@@ -152,6 +155,7 @@ class HTTP1Connection(asyncio.Protocol):
         self._chunks: list[bytes] = []
         self._line_budget = 0
         self._head_scanned = 0
+        self._interim = 0
         # Inactivity timeout.
         self._timeout = 0.0
         self._last_activity = 0.0
@@ -204,6 +208,7 @@ class HTTP1Connection(asyncio.Protocol):
         self._waiter = waiter
         self._phase = _HEAD
         self._head_scanned = 0
+        self._interim = 0
         self._no_body = head_request
         self._received_any = False
         self._timeout = idle_timeout
@@ -427,6 +432,9 @@ class HTTP1Connection(asyncio.Protocol):
         if status < 200:
             if status == 101:
                 raise BadAnswer("unexpected 101 Switching Protocols")
+            self._interim += 1
+            if self._interim > MAX_INTERIM_ANSWERS:
+                raise BadAnswer(f"more than {MAX_INTERIM_ANSWERS} interim (1xx) answers")
             return True  # an interim answer (100 Continue, 103 Early Hints): the real one follows
         self._status = status
         self._reason = reason.decode("latin-1") if reason else ""

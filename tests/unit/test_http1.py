@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from harvester.http1 import (
     MAX_HEAD_BYTES,
+    MAX_INTERIM_ANSWERS,
     Answer,
     BadAnswer,
     ConnectFailed,
@@ -147,6 +148,17 @@ async def test_interim_answers_are_skipped(raw_server: RawServer) -> None:
     )
     assert (answer.status, answer.body) == (200, b"ok")
     assert "link" not in answer.headers
+
+
+async def test_endless_interim_answers_are_refused(raw_server: RawServer) -> None:
+    """A server sending 1xx after 1xx (never silent, never answering) does not hold the
+    request forever: past MAX_INTERIM_ANSWERS it is a bad answer; up to it, fine."""
+    interim = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+    final = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    (answer,) = await ask(raw_server, Script([interim] * MAX_INTERIM_ANSWERS + [final]))
+    assert (answer.status, answer.body) == (200, b"ok")
+    with pytest.raises(BadAnswer, match="interim"):
+        await ask(raw_server, Script([interim] * (MAX_INTERIM_ANSWERS + 1), pause=0.001))
 
 
 async def test_no_body_for_204_304_and_head(raw_server: RawServer) -> None:
