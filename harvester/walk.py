@@ -265,13 +265,17 @@ def _json_object(fetched: Fetched) -> None:
         raise InvalidBodyError("expected a JSON object", url=fetched.url, status=fetched.status)
 
 
-def _first_image_id(well: dict[str, Any]) -> int | None:
-    """The image of a well's first WellSample (its labels are the well's)."""
+def _first_image_id(well: dict[str, Any], keep: Callable[[int], bool] | None) -> int | None:
+    """The image of the well's first WellSample that ``keep`` accepts (every field of a
+    well carries the well's labels, so any of them tells them); None if there is none."""
     samples = well.get("WellSamples")
-    if not isinstance(samples, list) or not samples or not isinstance(samples[0], dict):
+    if not isinstance(samples, list):
         return None
-    image_id = (samples[0].get("Image") or {}).get("@id")
-    return image_id if isinstance(image_id, int) else None
+    for sample in samples:
+        image_id = ((sample if isinstance(sample, dict) else {}).get("Image") or {}).get("@id")
+        if isinstance(image_id, int) and (keep is None or keep(image_id)):
+            return image_id
+    return None
 
 
 def _items(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -415,14 +419,19 @@ class Walker:
 
         A resumed walk still lists plates and datasets (to find every image)
         but need not ask for annotations it already has: a page whose images
-        are all known takes its labels from the journal.
+        are all known takes its labels from the journal. A shard's walk needs
+        the labels of its own images only (its store holds no others).
         """
         if not self.labels:
             return {image_id: [] for image_id in image_ids}  # labels not wanted: no request
         if not self._known or not image_ids:
             return None
         found: dict[int, list[tuple[str, str]]] = {}
+        keep = self.keep
         for image_id in image_ids:
+            if keep is not None and not keep(image_id):
+                found[image_id] = []  # another shard's: dropped, its labels are not needed
+                continue
             ref = self._known.get(image_id)
             if ref is None:
                 return None
@@ -582,7 +591,7 @@ class Walker:
                     w["@id"]: image_id
                     for w in wells
                     if isinstance(w.get("@id"), int)
-                    and isinstance(image_id := _first_image_id(w), int)
+                    and isinstance(image_id := _first_image_id(w, self.keep), int)
                 }
                 known = None if save else self._known_labels(list(first_image.values()))
                 raw: list[Any] = []

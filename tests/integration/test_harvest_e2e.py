@@ -390,6 +390,33 @@ def test_a_shard_resumes_from_its_own_records(
     assert len(rows) == 8 and all(r["thumbnail_path"] and r["metadata_path"] for r in rows)
 
 
+def test_resumed_shard_walks_take_their_labels_from_the_journal(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Each shard's store holds only its own images, and that is enough: rerunning the
+    shards of a screen asks for no annotations (labels of its own images come from the
+    journal, other shards' images need none), and index.csv has the labels a single
+    process gives."""
+    single = tmp_path / "single"
+    assert harvest(make_emulator(preset="demo").base_url, single, screens=(DEMO_SCREEN_ID,),
+                   artifacts=("metadata",)).exit_code == 0  # fmt: skip
+    out = tmp_path / "sharded"
+    first = make_emulator(preset="demo")
+    for shard in ("0/2", "1/2"):
+        assert harvest(first.base_url, out, screens=(DEMO_SCREEN_ID,), artifacts=("metadata",),
+                       shard=shard).exit_code == 0  # fmt: skip
+    again = make_emulator(preset="demo")
+    for shard in ("0/2", "1/2"):
+        summary = harvest(again.base_url, out, screens=(DEMO_SCREEN_ID,), artifacts=("metadata",),
+                          shard=shard)  # fmt: skip
+        assert summary.exit_code == 0 and summary.done == 0 and summary.skipped > 0
+    stats = again.stats()
+    assert stats["image_requests"] == 0
+    assert "webclient_api_annotations" not in stats["by_route"]
+    assert main(["index", str(out)]) == 0
+    assert (out / "index.csv").read_bytes() == (single / "index.csv").read_bytes()
+
+
 def test_no_labels_skips_annotation_requests(tmp_path: Path, emulator: EmulatorThread) -> None:
     """--no-labels (labels = false) sends no annotation request for ids-from images."""
     ids = tmp_path / "ids.txt"
