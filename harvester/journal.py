@@ -480,7 +480,7 @@ class JournalState:
         with _MEMO_LOCK, paused_gc():
             memo = _memo if _memo is not None and _memo.folder == folder else None
             if images is not None:
-                memo, remember = None, False  # a filtered fold is no use to a later load
+                memo = None  # a filtered fold: neither taken from nor kept for other loads
             else:
                 _memo = None
             paths = journal_files(out_dir)
