@@ -62,6 +62,8 @@ class SlurmJob:
     time_limit: str | None = None
     cpus: int | None = None
     mem: str | None = None
+    #: Memory of the index job, which reads every shard's records (the tasks read their own).
+    index_mem: str | None = None
     job_name: str = "harvester"
     python: str = field(default_factory=lambda: sys.executable)
 
@@ -83,6 +85,8 @@ class SlurmJob:
             )
         if self.mem is not None and not _MEM_RE.fullmatch(self.mem):
             raise UsageError(f"invalid --mem {self.mem!r}", hint="e.g. 4G or 4000M")
+        if self.index_mem is not None and not _MEM_RE.fullmatch(self.index_mem):
+            raise UsageError(f"invalid --index-mem {self.index_mem!r}", hint="e.g. 4G or 4000M")
         if self.partition is not None and not _NAME_RE.fullmatch(self.partition):
             raise UsageError(f"invalid --partition {self.partition!r}")
         if not _NAME_RE.fullmatch(self.job_name):
@@ -210,6 +214,7 @@ def render_index_script(job: SlurmJob) -> str:
             f"#SBATCH --output={_sbatch_path(job.log_dir / 'index-%j.log')}",
             "#SBATCH --ntasks=1",
             *([f"#SBATCH --partition={job.partition}"] if job.partition else []),
+            *([f"#SBATCH --mem={job.index_mem}"] if job.index_mem else []),
             "set -euo pipefail",
             f"exec {q(job.python)} -m harvester index {q(str(job.out_dir))}",
             "",

@@ -99,7 +99,13 @@ def register(subparsers: Any) -> None:
         "--time", dest="time_limit", metavar="T", help="time limit per task, e.g. 12:00:00"
     )
     slurm.add_argument("--cpus", type=integer_arg, metavar="C", help="CPUs per task")
-    slurm.add_argument("--mem", metavar="M", help="memory per task, e.g. 4G")
+    slurm.add_argument("--mem", metavar="M", help="memory per task, e.g. 1G")
+    slurm.add_argument(
+        "--index-mem",
+        metavar="M",
+        help="memory of the job that rebuilds index.csv from every shard, e.g. 4G "
+        "(about 2.4 KB per image; default: the cluster's)",
+    )
     slurm.add_argument("--job-name", default="harvester", metavar="NAME", help="SLURM job name")
     slurm.add_argument("--submit", action="store_true", help="submit with sbatch")
     slurm.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
@@ -187,6 +193,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         time_limit=args.time_limit,
         cpus=args.cpus,
         mem=args.mem,
+        index_mem=args.index_mem,
         job_name=args.job_name,
         python=sys.executable,
     )

@@ -16,6 +16,7 @@ from harvester.slurm import (
     SlurmJob,
     follow_text,
     format_rate,
+    render_index_script,
     render_script,
     submit,
     task_command,
@@ -96,6 +97,16 @@ def test_optional_resources_appear_only_when_given(tmp_path: Path) -> None:
         assert f"#SBATCH {expected}" in full
 
 
+def test_index_job_gets_its_own_memory(tmp_path: Path) -> None:
+    """The index job reads every shard's records, the tasks their own: --index-mem sizes it
+    apart (and only it); without it the index job asks for nothing (the cluster's default)."""
+    assert not any("--mem" in line for line in sbatch_lines(render_index_script(job(tmp_path))))
+    sized = job(tmp_path, mem="1G", index_mem="6G")
+    assert "#SBATCH --mem=6G" in sbatch_lines(render_index_script(sized))
+    assert "#SBATCH --mem=1G" in sbatch_lines(render_script(sized))
+    assert "#SBATCH --mem=6G" not in sbatch_lines(render_script(sized))
+
+
 @pytest.mark.parametrize(
     ("kw", "needle"),
     [
@@ -103,6 +114,7 @@ def test_optional_resources_appear_only_when_given(tmp_path: Path) -> None:
         ({"max_parallel": 0}, "--max-parallel"),
         ({"time_limit": "forever"}, "--time"),
         ({"mem": "lots"}, "--mem"),
+        ({"index_mem": "6 GB"}, "--index-mem"),
         ({"partition": "a;rm -rf /"}, "--partition"),
         ({"rate": -1.0}, "rate"),
         ({"cpus": 0}, "--cpus"),
