@@ -18,12 +18,13 @@ from pathlib import Path
 import anyio
 import pytest
 from harvest_helpers import harvest, start_cli
-from test_head_start import IDS, _emulator, _ids_file
+from test_head_start import IDS, ArrivalLog, _emulator, _ids_file
 
 from harvester.cli import main
 from harvester.client import Expect
 from harvester.early import EarlyAnswers
-from harvester.emulator import EmulatorThread
+from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator.http import Request, Response
 from harvester.errors import FetchError, PermanentError
 
 
@@ -243,3 +244,79 @@ async def test_an_early_failure_is_raised_once() -> None:
         with pytest.raises(PermanentError):
             await early.take("a/")
         assert await early.take("a/") is None
+
+
+class _BusyAtFirst(ArrivalLog):
+    """The first ``busy`` thumbnail requests are answered 503 (a server under load)."""
+
+    def __init__(self, app: object, busy: int) -> None:
+        super().__init__(app)
+        self.busy = busy
+
+    def handle(self, req: Request) -> Response:
+        answer = super().handle(req)
+        if "render_thumbnail" in req.path:
+            with self._lock:
+                if self.busy > 0:
+                    self.busy -= 1
+                    return Response(503, b"busy", "text/plain")
+        return answer
+
+
+def test_overload_during_the_head_start_slows_the_run_down(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """503s to the early requests slow the run's shared limiter down (they are the run's
+    own requests); their retries then succeed and nothing is lost or asked for twice
+    beyond the retries."""
+    log = _BusyAtFirst(build_application("huge"), busy=3)
+    emu = make_emulator(app=log, latency_ms=100)
+    summary = harvest(
+        emu.base_url,
+        tmp_path / "busy",
+        ids_from=_ids_file(tmp_path, IDS[:12]),
+        artifacts=("thumbnail",),
+        concurrency=4,
+        labels=False,
+    )
+    assert summary.exit_code == 0 and summary.done == 12
+    assert summary.slowdowns >= 1 and summary.retries == 3
+    assert sorted(set(log.thumbnail_requests())) == IDS[:12]
+    assert len(log.thumbnail_requests()) == 12 + 3
+    assert emu.stats()["peak_concurrency"] <= 4
+
+
+def test_no_head_start_with_an_image_target_or_a_sample(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """--image beside --ids-from (its existence check is its metadata, held for the fetcher)
+    and --sample (which ids are kept is known only after the walk) send nothing early; each
+    image's metadata is asked for once."""
+    emu, log = _emulator(make_emulator)
+    ids = _ids_file(tmp_path, IDS[1:8])
+    mixed = harvest(
+        emu.base_url,
+        tmp_path / "mixed",
+        images=(IDS[0],),
+        ids_from=ids,
+        artifacts=("thumbnail", "metadata"),
+        concurrency=4,
+        labels=False,
+    )
+    assert mixed.exit_code == 0 and mixed.done == 2 * 8
+    assert log.early_thumbnails() == []
+    paths = [p for _, p in log.arrivals]
+    assert all(paths.count(f"/api/v0/m/images/{i}/") == 1 for i in IDS[:8])
+    log.arrivals.clear()
+    sampled = harvest(
+        emu.base_url,
+        tmp_path / "sampled",
+        ids_from=ids,
+        artifacts=("thumbnail",),
+        concurrency=4,
+        labels=False,
+        sample=3,
+    )
+    assert sampled.exit_code == 0 and sampled.done == 3
+    assert log.early_thumbnails() == []
+    assert len(log.thumbnail_requests()) == 3

@@ -116,3 +116,12 @@ def test_ids_int_cannot_read_are_junk_lines(tmp_path: Path, text: str, shown: st
     with pytest.raises(UsageError) as walked:
         _walk_reading(path)
     assert str(walked.value) == str(checked.value)
+
+
+def test_a_folder_or_a_missing_file_is_named(tmp_path: Path) -> None:
+    """Not a readable file (a folder, nothing there): the check says so as the walk does."""
+    for path in (tmp_path, tmp_path / "missing.txt"):
+        assert not walk._plain_ids_file(path)
+        verdict = _verdict(check_ids_file, path)
+        assert verdict.startswith(f"error: cannot read ids file {str(path)!r}")
+        assert verdict == _verdict(_walk_reading, path)
