@@ -63,6 +63,8 @@ Prefetched = dict[tuple[str, int], Any]
 
 #: A probe answer larger than this is not OMERO's small API root document.
 PROBE_MAX_BYTES = 64 * 1024
+#: The probe's time limit at most (an unreachable host should fail in seconds).
+PROBE_TIMEOUT = 15.0
 
 
 @contextlib.contextmanager
@@ -207,7 +209,7 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
     the probe shares, so that it counts towards the run's politeness.
     """
     settings = client_settings(
-        cfg, max_retries=min(cfg.max_retries, 1), timeout=min(cfg.timeout, 15.0)
+        cfg, max_retries=min(cfg.max_retries, 1), timeout=min(cfg.timeout, PROBE_TIMEOUT)
     )
     # A base-URL query may hold a session key, the authority a password.
     shown = redact_url(settings.base_url.partition("?")[0])
@@ -349,8 +351,16 @@ class Harvest:
                         head_start = self._head_start_plan()
                         # First round: every slot but the probe's, while the probe is out.
                         first_round = cfg.concurrency - 1
-                        early.send(early_tasks, client, head_start[:first_round])
+                        # Not answered within the probe's time limit: dropped, freeing their
+                        # slots for the probe's retry (a silent server fails in the probe's time).
+                        early.send(
+                            early_tasks,
+                            client,
+                            head_start[:first_round],
+                            within=min(cfg.timeout, PROBE_TIMEOUT),
+                        )
                         await probe_and_preconnect(cfg, client)
+                        early.lift_time_limits()
                         # The server is OMERO.web: the second round leaves as the first one's
                         # answers free their slots, covering the store's opening.
                         early.send(early_tasks, client, head_start[first_round:])
@@ -394,6 +404,7 @@ class Harvest:
             or cfg.from_plan is not None
             or self._selection.active
             or (self.out / layout.MARKER_NAME).exists()
+            or (self.out / layout.JOURNALS_DIR).exists()  # a harvest whose marker is gone
         ):
             return []
         count = 2 * cfg.concurrency - 1
