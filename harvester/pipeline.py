@@ -54,7 +54,15 @@ from harvester.journal import JournalState
 from harvester.models import Artifact, ImageRef
 from harvester.select import Selection, SelectStats, selecting, write_labelled_index
 from harvester.store import Store
-from harvester.walk import SeenIds, Walker, WalkStats, check_ids_file, first_ids, preflight
+from harvester.walk import (
+    SeenIds,
+    Walker,
+    WalkStats,
+    check_ids_file,
+    first_ids,
+    preflight,
+    spool_ids_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -335,13 +343,14 @@ class Harvest:
         # The store's journal state, kept current by its commits: index.csv is built from it
         # plus what other writers appended (not from every journal read again).
         self._journal_state: JournalState | None = None
+        # --ids-from as the run reads it (a temporary copy of a pipe; see _check_ids_file).
+        self._ids_file: Path | None = cfg.ids_from
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
         started = time.monotonic()
         cfg = self.cfg
-        if cfg.ids_from is not None:
-            check_ids_file(cfg.ids_from)
+        spooled = self._check_ids_file()
         check_out_dir(self.out)
         try:
             async with Client(client_settings(cfg)) as client:
@@ -385,7 +394,26 @@ class Harvest:
             raise
         finally:
             self.summary.elapsed = time.monotonic() - started
+            if spooled is not None:
+                spooled.unlink(missing_ok=True)
         return self.summary
+
+    def _check_ids_file(self) -> Path | None:
+        """Check ``--ids-from`` before anything else; a source readable once is spooled.
+
+        ``-`` is standard input. Returns the temporary copy of a pipe or device (see
+        :func:`~harvester.walk.spool_ids_file`), which the run reads instead and removes.
+        """
+        path = self.cfg.ids_from
+        if path is None:
+            return None
+        if str(path) == "-":  # the ids on standard input
+            path = Path("/dev/stdin")
+        if path.is_file() or path.is_dir() or not path.exists():
+            check_ids_file(path)  # a folder or a missing file: the check names the problem
+            return None
+        self._ids_file = spool_ids_file(path)
+        return self._ids_file
 
     def _head_start_plan(self) -> list[EarlyRequest]:
         """The image requests to send before the store is open (see :mod:`harvester.early`).
@@ -408,7 +436,8 @@ class Harvest:
         ):
             return []
         count = 2 * cfg.concurrency - 1
-        ids = first_ids(cfg.ids_from, count, self._keep())
+        assert self._ids_file is not None
+        ids = first_ids(self._ids_file, count, self._keep())
         return head_start_requests(ids, self._fetch_settings(), count)
 
     def _fetch_settings(self) -> FetchSettings:
@@ -524,7 +553,7 @@ class Harvest:
                 plates=cfg.plates,
                 datasets=cfg.datasets,
                 images=cfg.images,
-                ids_file=cfg.ids_from,
+                ids_file=self._ids_file,
             )
 
     async def _produce_plan(self, send: ObjectSendStream[ImageRef]) -> None:

@@ -31,7 +31,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +197,36 @@ def first_ids(path: Path, count: int, keep: Callable[[int], bool] | None = None)
 #: What the lines of a plain ids file are made of: digits and line ends (\n or \r\n).
 _PLAIN_ID_BYTES = b"0123456789\r\n"
 _CHECK_BLOCK = 1 << 20
+
+
+def spool_ids_file(path: Path) -> Path:
+    """Read an ids source that can be read only once (a pipe, ``<(cmd)``, a device) to a
+    temporary file, checking every line; returns that file, which the caller removes.
+
+    A harvest reads its ids file more than once (the up-front check, the head start's
+    first ids, the walk): from a pipe the first reading would leave nothing for the walk.
+    The copy has one id a line, in the source's order (a bad line is named by its number
+    in the source); it goes to the system's temporary folder, never into DIR.
+    """
+    spooled: Path | None = None
+    try:
+        handle, name = tempfile.mkstemp(prefix="harvester-ids-", suffix=".txt")
+        spooled = Path(name)
+        with os.fdopen(handle, "w", encoding="ascii") as out:
+            for image_id in read_ids_file(path):
+                out.write(f"{image_id}\n")
+    except OSError as exc:
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
+        raise UsageError(
+            f"cannot copy the ids of {str(path)!r} to a temporary file: {exc.strerror or exc}",
+            hint="set TMPDIR to a folder with room, or give --ids-from a regular file",
+        ) from None
+    except BaseException:
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
+        raise
+    return spooled
 
 
 def check_ids_file(path: Path) -> None:

@@ -8,8 +8,13 @@ run with the usual one line and writes nothing; a dry run sends no image request
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from harvest_helpers import harvest, start_cli
+from harvest_helpers import content, harvest, start_cli
 from test_head_start import IDS, ArrivalLog, _emulator, _ids_file
 
 from harvester.cli import main
@@ -315,3 +320,88 @@ def test_no_head_start_with_an_image_target_or_a_sample(
     assert sampled.exit_code == 0 and sampled.done == 3
     assert log.early_thumbnails() == []
     assert len(log.thumbnail_requests()) == 3
+
+
+def _feed_fifo(path: Path, text: str) -> threading.Event:
+    """A FIFO at ``path`` that the first reader reads ``text`` from (like ``<(cmd)``); any
+    later reader gets end-of-file at once instead of blocking the test forever. Set the
+    returned event to stop."""
+    os.mkfifo(path)
+    stop = threading.Event()
+
+    def feed() -> None:
+        with path.open("w", encoding="utf-8") as pipe:  # blocks until the harvest opens it
+            pipe.write(text)
+        while not stop.wait(0.02):
+            # Opens only while a reader waits in open(), which then reads nothing.
+            with contextlib.suppress(OSError):
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+    threading.Thread(target=feed, daemon=True).start()
+    return stop
+
+
+def _spooled_copies() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("harvester-ids-*.txt")}
+
+
+def test_ids_from_a_pipe_is_read_once_and_harvested_whole(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """--ids-from <(cmd): a pipe can be read once, but the run reads its ids file for the
+    check, the head start and the walk. Every id is harvested, and the temporary copy is
+    gone afterwards (none in DIR either)."""
+    emu = make_emulator(preset="huge")
+    before = _spooled_copies()
+    fifo = tmp_path / "ids.fifo"
+    feeder = _feed_fifo(fifo, "# from a pipe\n" + "".join(f"{i}\n" for i in IDS[:12]))
+    out = tmp_path / "piped"
+    summary = harvest(
+        emu.base_url, out, ids_from=fifo, artifacts=("thumbnail",), concurrency=4, labels=False
+    )
+    feeder.set()
+    assert summary.exit_code == 0 and summary.images == 12 and summary.done == 12
+    assert len(content(out, "images")) == 12
+    assert _spooled_copies() == before
+    assert not any("harvester-ids-" in p.name for p in out.rglob("*"))
+
+
+def test_a_junk_line_in_a_pipe_is_named_and_nothing_is_written(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu = make_emulator(preset="huge")
+    before = _spooled_copies()
+    fifo = tmp_path / "ids.fifo"
+    feeder = _feed_fifo(fifo, f"{IDS[0]}\n{IDS[1]}\nbanana\n")
+    out = tmp_path / "never"
+    code = main(
+        ["harvest", "--base-url", emu.base_url, "--out", str(out), "--ids-from", str(fifo)]
+        + ["--artifacts", "thumbnail", "--rate", "none", "--quiet"]
+    )
+    feeder.set()
+    err = capsys.readouterr().err
+    assert code == 2 and "line 3: 'banana' is not an image id" in err and "Traceback" not in err
+    assert not out.exists()
+    assert _spooled_copies() == before
+    assert emu.stats()["requests"] == 0
+
+
+def test_ids_from_standard_input(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`... | harvester harvest --ids-from -`: the ids come from standard input."""
+    emu = make_emulator(preset="huge")
+    out = tmp_path / "stdin"
+    ids = "".join(f"{i}\n" for i in IDS[:6])
+    proc = subprocess.run(
+        [sys.executable, "-m", "harvester", "harvest", "--base-url", emu.base_url]
+        + ["--out", str(out), "--ids-from", "-", "--artifacts", "thumbnail", "--no-labels"]
+        + ["--rate", "none", "--quiet"],
+        input=ids,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(content(out, "images")) == 6
