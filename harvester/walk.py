@@ -147,13 +147,14 @@ def labels_by_parent(annotations_body: Any, parent_class: str) -> dict[int, list
 
 
 def read_ids_file(path: Path) -> Generator[int, None, None]:
-    """Image ids, one a line; blank lines and ``#`` comments ignored.
+    """Image ids, one a line; blank lines and ``#`` comments ignored (and a UTF-8 byte
+    order mark at the start, which Windows editors write).
 
     Raises UsageError naming the first junk line (checked lazily while
     streaming, so a 10-million-line file is never held in memory).
     """
     try:
-        handle = path.open("r", encoding="utf-8", errors="replace")
+        handle = path.open("r", encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise UsageError(
             f"cannot read ids file {str(path)!r}: {exc.strerror or exc}",

@@ -125,3 +125,11 @@ def test_a_folder_or_a_missing_file_is_named(tmp_path: Path) -> None:
         verdict = _verdict(check_ids_file, path)
         assert verdict.startswith(f"error: cannot read ids file {str(path)!r}")
         assert verdict == _verdict(_walk_reading, path)
+
+
+def test_a_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Windows editors start UTF-8 files with a BOM: it is not part of the first id."""
+    path = tmp_path / "ids.txt"
+    path.write_bytes("\ufeff5\r\n6\r\n".encode())
+    check_ids_file(path)
+    assert list(read_ids_file(path)) == [5, 6]
