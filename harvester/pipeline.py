@@ -50,7 +50,7 @@ from harvester.errors import (
     redact_url,
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
-from harvester.journal import JournalState
+from harvester.journal import JournalState, saved_run_configs
 from harvester.models import Artifact, ImageRef
 from harvester.select import Selection, SelectStats, selecting, write_labelled_index
 from harvester.store import Store
@@ -345,6 +345,8 @@ class Harvest:
         self._journal_state: JournalState | None = None
         # --ids-from as the run reads it (a temporary copy of a pipe; see _check_ids_file).
         self._ids_file: Path | None = cfg.ids_from
+        # Did an earlier run of DIR skip labels? (see _note_runs_without_labels)
+        self._labels_skipped_before = False
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -439,6 +441,18 @@ class Harvest:
         assert self._ids_file is not None
         ids = first_ids(self._ids_file, count, self._keep())
         return head_start_requests(ids, self._fetch_settings(), count)
+
+    def _note_runs_without_labels(self, state: JournalState) -> None:
+        """Remember whether an earlier run of DIR ran with ``labels = false``.
+
+        Its images were journaled without labels that were never asked for, which
+        looks like "asked, none": this run must not take them from the journal.
+        Read from the runs' saved configurations, only when this run wants labels.
+        """
+        if self.cfg.labels:
+            self._labels_skipped_before = any(
+                config.get("labels") is False for config in saved_run_configs(self.out, state)
+            )
 
     def _fetch_settings(self) -> FetchSettings:
         cfg = self.cfg
@@ -545,6 +559,7 @@ class Harvest:
                 prefetched=prefetched,
                 known=known,
                 labels=cfg.labels,
+                empty_labels_known=not self._labels_skipped_before,
             )
             self.walk_stats = walker.stats
             await walker.walk(
@@ -638,6 +653,7 @@ class Harvest:
         ) as store:
             self._store_opened = True
             self._journal_state = store.state
+            self._note_runs_without_labels(store.state)
             await self._remove_finished_staging(store)
             await store.save_run_config(
                 {
@@ -759,6 +775,7 @@ class Harvest:
             else JournalState()
         )
         pending = 0
+        self._note_runs_without_labels(state)
         prefetched = await self._preflight_containers(client)
         prefetched.update(await self._preflight_images(client, state))
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)

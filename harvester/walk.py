@@ -341,9 +341,13 @@ class Walker:
         prefetched: dict[tuple[str, int], Any] | None = None,
         known: Mapping[int, ImageRef] | None = None,
         labels: bool = True,
+        empty_labels_known: bool = True,
     ) -> None:
         self.client = client
         self.labels = labels
+        # False when an earlier run of DIR did not ask for labels: a journaled image without
+        # labels may then never have been asked (see _known_labels).
+        self._empty_labels_known = empty_labels_known
         self.send = send
         self._send_nowait = send.send_nowait if isinstance(send, MemoryObjectSendStream) else None
         self.study = study
@@ -453,7 +457,10 @@ class Walker:
         A resumed walk still lists plates and datasets (to find every image)
         but need not ask for annotations it already has: a page whose images
         are all known takes its labels from the journal. A shard's walk needs
-        the labels of its own images only (its store holds no others).
+        the labels of its own images only (its store holds no others). An image
+        journaled without labels counts as known only if every earlier run asked
+        for labels (``empty_labels_known``): after a ``--no-labels`` run, turning
+        labels on fetches them.
         """
         if not self.labels:
             return {image_id: [] for image_id in image_ids}  # labels not wanted: no request
@@ -466,7 +473,7 @@ class Walker:
                 found[image_id] = []  # another shard's: dropped, its labels are not needed
                 continue
             ref = self._known.get(image_id)
-            if ref is None:
+            if ref is None or not (ref.labels or self._empty_labels_known):
                 return None
             found[image_id] = list(ref.labels)
         return found

@@ -433,6 +433,29 @@ def test_no_labels_skips_annotation_requests(tmp_path: Path, emulator: EmulatorT
     assert len(read_index(tmp_path / "nolabels")) == 2
 
 
+def test_labels_turned_on_after_a_no_labels_run_are_fetched(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder first harvested with --no-labels, then with labels: the images journaled
+    without labels were never asked, so the labelled run asks (and index.csv has the
+    annotation columns a labelled first run gives); a further rerun asks nothing."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{i}\n" for i in sorted(DEMO_PROJECT_IMAGE_IDS)[:5]), encoding="utf-8")
+    emu = make_emulator(preset="demo")
+    reference = tmp_path / "labelled"
+    harvest(emu.base_url, reference, ids_from=ids, artifacts=("metadata",))
+    out = tmp_path / "later"
+    harvest(emu.base_url, out, ids_from=ids, artifacts=("metadata",), labels=False)
+    assert "Phenotype" not in read_index(out)[0]
+    later = make_emulator(preset="demo")
+    assert harvest(later.base_url, out, ids_from=ids, artifacts=("metadata",)).exit_code == 0
+    assert "webclient_api_annotations" in later.stats()["by_route"]
+    assert (out / "index.csv").read_bytes() == (reference / "index.csv").read_bytes()
+    again = make_emulator(preset="demo")
+    assert harvest(again.base_url, out, ids_from=ids, artifacts=("metadata",)).exit_code == 0
+    assert "webclient_api_annotations" not in again.stats()["by_route"]  # labels journaled now
+
+
 def _render_truth(emu: EmulatorThread, image_id: int, out: Path) -> tuple[Any, Any]:
     """(our stored render, the emulator's ground truth of imgData's default rendering)."""
     from urllib.parse import parse_qs, unquote, urlsplit
