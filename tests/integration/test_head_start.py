@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harvest_helpers import content, harvest, temp_files
 
@@ -20,6 +21,7 @@ from harvester.cli import main
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue_presets import HUGE_FIRST_IMAGE_ID
 from harvester.emulator.http import Request, Response
+from harvester.pipeline import RunSummary
 from harvester.shard import in_shard
 
 LATENCY_MS = 400
@@ -76,6 +78,14 @@ def _ids_file(folder: Path, ids: list[int]) -> Path:
     return path
 
 
+def harvest_thumbnails(emu: EmulatorThread, out: Path, ids: list[int], **values: Any) -> RunSummary:
+    """Thumbnails of ``ids`` (an ids file beside ``out``), no labels, concurrency 8 unless told."""
+    settings: dict[str, Any] = {"artifacts": ("thumbnail",), "concurrency": 8, "labels": False}
+    settings.update(values)
+    ids_file = _ids_file(out.parent, ids)
+    return harvest(emu.base_url, out, ids_from=ids_file, **settings)
+
+
 def test_first_requests_leave_during_the_probe(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
@@ -83,14 +93,7 @@ def test_first_requests_leave_during_the_probe(
     before the probe's answer is back; every thumbnail is asked for once and stored."""
     emu, log = _emulator(make_emulator)
     out = tmp_path / "new"
-    summary = harvest(
-        emu.base_url,
-        out,
-        ids_from=_ids_file(tmp_path, IDS),
-        artifacts=("thumbnail",),
-        concurrency=8,
-        labels=False,
-    )
+    summary = harvest_thumbnails(emu, out, IDS)
     assert summary.exit_code == 0 and summary.done == len(IDS)
     assert sorted(log.early_thumbnails()) == IDS[:7]
     assert sorted(log.thumbnail_requests()) == IDS
@@ -106,26 +109,9 @@ def test_no_head_start_into_an_existing_harvest(
     what is done there is only known once its journals are read, after the probe."""
     emu, log = _emulator(make_emulator)
     out = tmp_path / "grow"
-    assert (
-        harvest(
-            emu.base_url,
-            out,
-            ids_from=_ids_file(tmp_path, IDS[:5]),
-            artifacts=("thumbnail",),
-            concurrency=8,
-            labels=False,
-        ).exit_code
-        == 0
-    )
+    assert harvest_thumbnails(emu, out, IDS[:5]).exit_code == 0
     log.arrivals.clear()
-    summary = harvest(
-        emu.base_url,
-        out,
-        ids_from=_ids_file(tmp_path, IDS[:12]),
-        artifacts=("thumbnail",),
-        concurrency=8,
-        labels=False,
-    )
+    summary = harvest_thumbnails(emu, out, IDS[:12])
     assert summary.exit_code == 0 and summary.done == 7 and summary.skipped == 5
     assert log.early_thumbnails() == []
     assert sorted(log.thumbnail_requests()) == IDS[5:12]
@@ -137,15 +123,7 @@ def test_head_start_keeps_to_the_shard(
     """--shard 1/3: only ids of the shard are asked for early (and at all)."""
     emu, log = _emulator(make_emulator)
     mine = [i for i in IDS if in_shard(i, 1, 3)]
-    summary = harvest(
-        emu.base_url,
-        tmp_path / "sharded",
-        ids_from=_ids_file(tmp_path, IDS),
-        artifacts=("thumbnail",),
-        concurrency=4,
-        labels=False,
-        shard="1/3",
-    )
+    summary = harvest_thumbnails(emu, tmp_path / "sharded", IDS, concurrency=4, shard="1/3")
     assert summary.exit_code == 0 and summary.done == len(mine)
     assert sorted(log.early_thumbnails()) == mine[:3]
     assert sorted(log.thumbnail_requests()) == mine
@@ -181,14 +159,8 @@ def test_early_failures_are_recorded_once(
     emu, log = _emulator(make_emulator)
     unknown = 99_999_999_999
     ids = [IDS[0], unknown, *IDS[1:10]]
-    out = tmp_path / "mixed"
-    summary = harvest(
-        emu.base_url,
-        out,
-        ids_from=_ids_file(tmp_path, ids),
-        artifacts=("thumbnail", "metadata"),
-        concurrency=6,
-        labels=False,
+    summary = harvest_thumbnails(
+        emu, tmp_path / "mixed", ids, artifacts=("thumbnail", "metadata"), concurrency=6
     )
     assert summary.exit_code == 1
     assert summary.failed == 2 and summary.done == 2 * 10
