@@ -720,12 +720,19 @@ class _Fold:
 
 
 def _kept(rec: Mapping[str, Any], keep: ImageFilter) -> bool:
-    """Does an image filter keep this record? (Records of no image are always kept.)"""
+    """Does an image filter keep this record? (Records of no image are always kept.)
+
+    The filter sees int ids only: a record of an image kind whose id is anything else (a
+    hand-edited or foreign line) is no shard's image and is dropped here, where the
+    filter (a shard test, which takes ``int()`` of it) could otherwise raise and stop the
+    load that a full load gets through."""
     if rec.get("rec") == "image":
-        return bool(keep(rec["ref"]["image_id"]))
-    if rec.get("kind") in ARTIFACT_FILES:
-        return bool(keep(rec["id"]))
-    return True
+        image_id = rec["ref"]["image_id"]
+    elif type(kind := rec.get("kind")) is str and kind in ARTIFACT_FILES:
+        image_id = rec["id"]
+    else:
+        return True
+    return type(image_id) is int and bool(keep(image_id))
 
 
 def _newer(t: Any, source: str, prev_t: Any, sources: dict[Any, str], key: Any) -> bool:
