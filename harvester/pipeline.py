@@ -353,8 +353,8 @@ class Harvest:
         started = time.monotonic()
         cfg = self.cfg
         spooled = self._check_ids_file()
-        check_out_dir(self.out)
         try:
+            check_out_dir(self.out)  # in the try: a refused folder still removes the copy
             async with Client(client_settings(cfg)) as client:
                 with unwrap_errors():
                     async with anyio.create_task_group() as early_tasks:
@@ -410,6 +410,13 @@ class Harvest:
         if path is None:
             return None
         if str(path) == "-":  # the ids on standard input
+            if os.isatty(0):  # /dev/stdin is descriptor 0, whatever sys.stdin is
+                # Nothing piped in: the run would wait, silently, for ids typed by hand.
+                raise UsageError(
+                    "--ids-from -: standard input is a terminal, not a list of ids",
+                    hint="pipe the ids in (cmd | harvester harvest --ids-from - ...) "
+                    "or name a file",
+                )
             path = Path("/dev/stdin")
         if path.is_file() or path.is_dir() or not path.exists():
             check_ids_file(path)  # a folder or a missing file: the check names the problem

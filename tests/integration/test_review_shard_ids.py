@@ -1,0 +1,81 @@
+"""Review of --ids-from from a pipe or standard input (the spooled copy)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from harvest_helpers import cli_env
+
+from harvester.cli import main
+
+
+def _spooled_copies() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("harvester-ids-*.txt")}
+
+
+def _feed_fifo(path: Path, text: str) -> threading.Event:
+    """A FIFO read once (like ``<(cmd)``); later readers get end-of-file. Set to stop."""
+    os.mkfifo(path)
+    stop = threading.Event()
+
+    def feed() -> None:
+        with path.open("w", encoding="utf-8") as pipe:
+            pipe.write(text)
+        while not stop.wait(0.02):
+            with contextlib.suppress(OSError):
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+    threading.Thread(target=feed, daemon=True).start()
+    return stop
+
+
+def test_a_spooled_copy_is_removed_when_the_output_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pipe is copied before the output folder is checked: a refused --out (a file)
+    must not leave the copy of the ids in the temporary folder."""
+    before = _spooled_copies()
+    fifo = tmp_path / "ids.fifo"
+    feeder = _feed_fifo(fifo, "1\n2\n3\n")
+    out = tmp_path / "a-file"
+    out.write_text("not a folder")
+    code = main(
+        ["harvest", "--base-url", "http://127.0.0.1:9", "--out", str(out), "--ids-from", str(fifo)]
+        + ["--quiet"]
+    )
+    feeder.set()
+    err = capsys.readouterr().err
+    assert code != 0 and "is a file" in err
+    assert _spooled_copies() == before
+
+
+def test_ids_from_dash_on_a_terminal_is_refused_not_waited_for(tmp_path: Path) -> None:
+    """`--ids-from -` typed at a terminal (nothing piped in) would wait silently for ids
+    to be typed: a one-line usage error instead, nothing written or copied."""
+    before = _spooled_copies()
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harvester", "harvest", "--base-url", "http://127.0.0.1:9"]
+            + ["--out", str(tmp_path / "out"), "--ids-from", "-", "--quiet"],
+            stdin=follower,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=cli_env(),
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert proc.returncode == 2, proc.stderr
+    assert "standard input is a terminal" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+    assert _spooled_copies() == before
