@@ -464,10 +464,10 @@ class Walker:
         """
         if not self.labels:
             return {image_id: [] for image_id in image_ids}  # labels not wanted: no request
-        if not self._known or not image_ids:
+        keep = self.keep
+        if not image_ids or (not self._known and keep is None):
             return None
         found: dict[int, list[tuple[str, str]]] = {}
-        keep = self.keep
         for image_id in image_ids:
             if keep is not None and not keep(image_id):
                 found[image_id] = []  # another shard's: dropped, its labels are not needed
@@ -635,7 +635,11 @@ class Walker:
                 }
                 known = None if save else self._known_labels(list(first_image.values()))
                 raw: list[Any] = []
-                if known is not None:
+                if not (save or first_image):
+                    # No image of this page is emitted (none, or none of this shard's):
+                    # their labels are not needed, and the plate's files are not saved.
+                    labels = {}
+                elif known is not None:
                     labels = {well: known[image] for well, image in first_image.items()}
                 elif well_ids:
                     labels, raw = await self._labels("well", "WellI", well_ids)
