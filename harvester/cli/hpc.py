@@ -168,7 +168,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         for value in getattr(args, dest) or ():
             harvest_args += [flag, str(value)]
     if args.ids_from:
-        harvest_args += ["--ids-from", str(Path(args.ids_from).resolve())]
+        harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from)))]
     artifacts = args.artifacts
     if args.from_plan:
         base_url, artifacts = _check_plan(args.from_plan, config, base_url, artifacts)
@@ -205,6 +205,23 @@ def run_slurm(args: argparse.Namespace) -> int:
     submitted = submit(job)
     print(follow_text(job, submitted))
     return 0
+
+
+def _task_ids_file(path: Path) -> Path:
+    """``--ids-from`` for the tasks, checked now: each task reads it later, on its node.
+
+    A pipe (``<(cmd)``, ``-``) is gone by then (``harvester harvest`` copies one for its
+    own run, a job cannot), and a missing or junk file would fail every task in the queue.
+    """
+    from harvester.walk import check_ids_file
+
+    if str(path) == "-" or (path.exists() and not path.is_file() and not path.is_dir()):
+        raise UsageError(
+            f"--ids-from {str(path)!r}: the tasks read it later, so it must be a regular file",
+            hint="save the ids first (cmd > ids.txt) on a filesystem the nodes share",
+        )
+    check_ids_file(path)  # a missing file, a folder or a junk line: named once, here
+    return path.resolve()
 
 
 def _check_plan(
