@@ -451,8 +451,8 @@ class Walker:
     def _known_labels(self, image_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]] | None:
         """Labels an earlier run journaled for every one of ``image_ids``, else None.
 
-        With ``labels=False`` every image gets no labels and nothing is asked
-        (annotations fetched for study files anyway still label their images).
+        With ``labels=False`` nothing is asked: an image gets the labels journaled for it,
+        else none (annotations fetched for study files anyway still label their images).
 
         A resumed walk still lists plates and datasets (to find every image)
         but need not ask for annotations it already has: a page whose images
@@ -463,7 +463,13 @@ class Walker:
         labels on fetches them.
         """
         if not self.labels:
-            return {image_id: [] for image_id in image_ids}  # labels not wanted: no request
+            # Labels not wanted: no request. Those an earlier run journaled stay (the
+            # image is journaled again if its ref changes: "none" would erase them).
+            known = self._known
+            return {
+                image_id: list(ref.labels) if (ref := known.get(image_id)) is not None else []
+                for image_id in image_ids
+            }
         keep = self.keep
         if not image_ids or (not self._known and keep is None):
             return None
