@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harvest_helpers import harvest
 
+from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import DEMO_SCREEN_ID, HUGE_FIRST_IMAGE_ID
 from harvester.shard import shard_of
@@ -58,3 +59,69 @@ def test_ids_of_other_shards_only_ask_no_annotations(
                       shard=f"0/{N}")  # fmt: skip
     assert summary.exit_code == 0 and summary.images == 0 and summary.done == 0
     assert _annotation_requests(emu) == 0
+
+
+def _ids(tmp_path: Path, count: int) -> Path:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{HUGE_FIRST_IMAGE_ID + i}\n" for i in range(count)))
+    return ids
+
+
+def test_verify_then_shards_refetch_exactly_their_invalid_files(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """verify's invalid records are image records like any other: after one damaged
+    thumbnail per shard, each shard refetches its own damaged file only, its dry run
+    counts exactly that, and the index then has every image."""
+    ids = _ids(tmp_path, 24)
+    out = tmp_path / "out"
+    emu = make_emulator(preset="huge")
+    whole = harvest(emu.base_url, out, ids_from=ids, artifacts=("thumbnail",), labels=False)
+    assert whole.exit_code == 0 and whole.done == 24
+    by_shard: dict[int, Path] = {}
+    for path in sorted((out / "images").rglob("*.jpg")):
+        image_id = int(path.name.split(".")[0].split("_")[0])
+        by_shard.setdefault(shard_of(image_id, 2), path)
+    assert sorted(by_shard) == [0, 1]
+    for path in by_shard.values():
+        path.write_bytes(b"not a jpeg")
+    assert main(["verify", str(out)]) != 0
+    again = make_emulator(preset="huge")
+    for k in (0, 1):
+        dry = harvest(again.base_url, out, ids_from=ids, artifacts=("thumbnail",), labels=False,
+                      shard=f"{k}/2", dry_run=True)  # fmt: skip
+        assert dry.exit_code == 0 and dry.pending == 1
+        run = harvest(again.base_url, out, ids_from=ids, artifacts=("thumbnail",), labels=False,
+                      shard=f"{k}/2")  # fmt: skip
+        assert run.exit_code == 0 and run.done == 1 and run.index_rows is None
+    assert again.stats()["image_requests"] == 2
+    assert all(p.read_bytes()[:2] == b"\xff\xd8" for p in by_shard.values())
+    assert main(["verify", str(out)]) == 0
+    assert main(["index", str(out)]) == 0
+    assert len((out / "index.csv").read_text().splitlines()) == 25
+
+
+def test_sampled_shards_split_the_sample_and_resume_with_nothing_to_do(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """With --sample the walker keeps every image and the selection applies the shard:
+    two shards fetch the sample of a single run between them, once, and a rerun of
+    each (stores holding their own images only) fetches nothing."""
+    ids = _ids(tmp_path, 40)
+    emu = make_emulator(preset="huge")
+    single = harvest(emu.base_url, tmp_path / "single", ids_from=ids, artifacts=("thumbnail",),
+                     labels=False, sample=10)  # fmt: skip
+    assert single.exit_code == 0 and single.done == 10
+    out = tmp_path / "out"
+    done = [harvest(emu.base_url, out, ids_from=ids, artifacts=("thumbnail",), labels=False,
+                    sample=10, shard=f"{k}/2").done for k in (0, 1)]  # fmt: skip
+    assert sum(done) == 10
+    assert sorted(p.name for p in (out / "images").rglob("*.jpg")) == sorted(
+        p.name for p in (tmp_path / "single" / "images").rglob("*.jpg")
+    )
+    again = make_emulator(preset="huge")
+    for k in (0, 1):
+        rerun = harvest(again.base_url, out, ids_from=ids, artifacts=("thumbnail",),
+                        labels=False, sample=10, shard=f"{k}/2")  # fmt: skip
+        assert rerun.exit_code == 0 and rerun.done == 0
+    assert again.stats()["image_requests"] == 0
