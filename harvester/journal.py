@@ -563,7 +563,20 @@ class JournalState:
                 origin.run_sources[:] = [source for source, _ in pairs]
                 self.runs[:] = [run for _, run in pairs]
             return self
-        return _merge(self, origin, fold)
+        merged = _merge(self, origin, fold)
+        if merged is not None and origin.images is not None:
+            # Still one shard's images only: it must say so (JournalState.partial, which
+            # index.current_state checks); not mergeable, a later catch_up loads again.
+            merged._origin = _Origin(
+                out_dir=origin.out_dir,
+                marks={},
+                samples={},
+                appended={},
+                run_sources=[],
+                mergeable=False,
+                images=origin.images,
+            )
+        return merged
 
     @classmethod
     def from_records(cls, records: Iterable[dict[str, Any]]) -> JournalState:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from harvester.index import current_state
 from harvester.journal import Journal, JournalState
 from harvester.shard import in_shard
 
@@ -55,3 +56,20 @@ def test_a_run_record_with_an_odd_kind_key_is_kept(tmp_path: Path) -> None:
     with Journal(tmp_path, "w9") as journal:
         journal.append([run])
     assert JournalState.load(tmp_path, images=_mine).runs == JournalState.load(tmp_path).runs
+
+
+def test_a_caught_up_filtered_state_is_still_partial(tmp_path: Path) -> None:
+    """catch_up of a shard's state merges the other writers' new lines into a new state:
+    that state holds the shard's images only too, so it must still say so, and an index
+    built from it must read the whole folder (not list the shard's images only)."""
+    mine_ids = [i for i in range(1000, 1040) if _mine(i)]
+    with Journal(tmp_path, "w0") as journal:
+        journal.append([_done(i) for i in range(1000, 1020)])
+    state = JournalState.load(tmp_path, remember=False, images=_mine)
+    with Journal(tmp_path, "w1") as journal:
+        journal.append([{**_done(i), "t": 2.0} for i in range(1020, 1040)])
+    caught = state.catch_up()
+    assert caught is not state and caught.partial
+    assert sorted(i for _, i in caught.done) == mine_ids
+    assert sorted(i for _, i in current_state(tmp_path, caught).done) == list(range(1000, 1040))
+    assert sorted(i for _, i in caught.catch_up().done) == mine_ids
