@@ -403,7 +403,7 @@ class Harvest:
     def _check_ids_file(self) -> Path | None:
         """Check ``--ids-from`` before anything else; a source readable once is spooled.
 
-        ``-`` is standard input. Returns the temporary copy of a pipe or device (see
+        ``-`` is standard input. Returns the temporary copy of it, a pipe or a device (see
         :func:`~harvester.walk.spool_ids_file`), which the run reads instead and removes.
         """
         path = self.cfg.ids_from
@@ -417,7 +417,10 @@ class Harvest:
                     hint="pipe the ids in (cmd | harvester harvest --ids-from - ...) "
                     "or name a file",
                 )
-            path = Path("/dev/stdin")
+            # Always copied, even a file redirected in (`< ids.txt`): reopening /dev/stdin
+            # is not a fresh read of it everywhere (a dup of descriptor 0 on macOS).
+            self._ids_file = spool_ids_file(Path("/dev/stdin"))
+            return self._ids_file
         if path.is_file() or path.is_dir() or not path.exists():
             check_ids_file(path)  # a folder or a missing file: the check names the problem
             return None

@@ -9,12 +9,15 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from harvest_helpers import cli_env
 
 from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.emulator.catalogue import HUGE_FIRST_IMAGE_ID
 
 
 def _spooled_copies() -> set[str]:
@@ -79,3 +82,28 @@ def test_ids_from_dash_on_a_terminal_is_refused_not_waited_for(tmp_path: Path) -
     assert "standard input is a terminal" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
     assert _spooled_copies() == before
+
+
+def test_ids_from_dash_redirected_from_a_file(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester harvest --ids-from - < ids.txt`: standard input is then a regular file,
+    not a pipe. The run reads its ids from it, not from a file named '-'."""
+    emu = make_emulator(preset="huge")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{HUGE_FIRST_IMAGE_ID + i}\n" for i in range(5)))
+    out = tmp_path / "out"
+    with ids.open("rb") as stdin:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harvester", "harvest", "--base-url", emu.base_url]
+            + ["--out", str(out), "--ids-from", "-", "--artifacts", "thumbnail"]
+            + ["--no-labels", "--rate", "none", "--quiet"],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env=cli_env(),
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((out / "images").rglob("*.jpg"))) == 5
