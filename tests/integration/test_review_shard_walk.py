@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from harvest_helpers import harvest
 
 from harvester.cli import main
@@ -125,3 +126,28 @@ def test_sampled_shards_split_the_sample_and_resume_with_nothing_to_do(
                         labels=False, sample=10, shard=f"{k}/2")  # fmt: skip
         assert rerun.exit_code == 0 and rerun.done == 0
     assert again.stats()["image_requests"] == 0
+
+
+def test_shard_zero_of_one_is_a_whole_run_and_writes_the_index(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--shard 0/1 owns every image: it loads the whole folder and writes index.csv itself
+    (no 'run harvester index' line), like a run without --shard."""
+    ids = _ids(tmp_path, 6)
+    emu = make_emulator(preset="huge")
+    out = tmp_path / "out"
+    code = main(
+        ["harvest", "--base-url", emu.base_url, "--out", str(out), "--ids-from", str(ids)]
+        + ["--artifacts", "thumbnail", "--no-labels", "--rate", "none", "--shard", "0/1"]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0 and "(6 rows)" in printed and "harvester index" not in printed
+    assert len((out / "index.csv").read_text().splitlines()) == 7
+    code = main(
+        ["harvest", "--base-url", emu.base_url, "--out", str(out), "--ids-from", str(ids)]
+        + ["--artifacts", "thumbnail", "--no-labels", "--rate", "none", "--shard", "0/2"]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0 and f"harvester index {out}" in printed
