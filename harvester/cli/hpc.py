@@ -11,6 +11,7 @@ The workflow for a study too big for one process::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,15 @@ def run_plan(args: argparse.Namespace) -> int:
     from harvester.config import resolve
     from harvester.plan import plan_targets
 
-    config = resolve(args.config, _overrides(args))
+    overrides = _overrides(args)
+    if overrides["ids_from"] == "-":  # standard input, as for harvest (the walk reads it once)
+        if os.isatty(0):
+            raise UsageError(
+                "--ids-from -: standard input is a terminal, not a list of ids",
+                hint="pipe the ids in (cmd | harvester plan --ids-from - ...) or name a file",
+            )
+        overrides["ids_from"] = "/dev/stdin"
+    config = resolve(args.config, overrides)
     out = Path(args.out)
     argv = ["plan", *sys.argv[2:]]
     info = anyio.run(lambda: plan_targets(config, out, force=args.force, argv=argv))

@@ -107,3 +107,24 @@ def test_ids_from_dash_redirected_from_a_file(
         )
     assert proc.returncode == 0, proc.stderr
     assert len(list((out / "images").rglob("*.jpg"))) == 5
+
+
+def test_plan_takes_its_ids_from_standard_input(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`cmd | harvester plan --ids-from - --out DIR`: the plan lists the piped ids (the
+    cluster workflow's first step takes --ids-from as harvest does)."""
+    emu = make_emulator(preset="huge")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "harvester", "plan", "--base-url", emu.base_url]
+        + ["--out", str(out), "--ids-from", "-", "--artifacts", "thumbnail"],
+        input="".join(f"{HUGE_FIRST_IMAGE_ID + i}\n" for i in range(7)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=cli_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "planned 7 images" in proc.stdout
