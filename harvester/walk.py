@@ -532,7 +532,7 @@ class Walker:
     async def walk_ids_file(self, path: Path) -> None:
         """Ids from a file, in batches of 200 whose labels are fetched
         ``walk_concurrency`` batches at a time (so label latency overlaps the
-        fetching); the file is streamed, never held whole."""
+        fetching); the file is streamed, never held whole. A shard batches its own ids."""
         slots = anyio.Semaphore(self.walk_concurrency)
 
         async def one(batch: list[int]) -> None:
@@ -541,9 +541,19 @@ class Walker:
             finally:
                 slots.release()
 
+        keep = self.keep
         async with anyio.create_task_group() as tg:
             batch: list[int] = []
             for image_id in read_ids_file(path):
+                if keep is not None and not keep(image_id):
+                    # Another shard's (counted as _emit would): batches hold this shard's
+                    # ids only, so that N shards send one labels request per 200 of their
+                    # own ids, not N for every 200 ids of the file.
+                    if self.seen.add(image_id):
+                        self.stats.out_of_shard += 1
+                    else:
+                        self.stats.duplicates += 1
+                    continue
                 batch.append(image_id)
                 if len(batch) >= urls.ANNOTATION_BATCH:
                     await slots.acquire()

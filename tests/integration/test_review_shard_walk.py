@@ -151,3 +151,20 @@ def test_shard_zero_of_one_is_a_whole_run_and_writes_the_index(
     )
     printed = capsys.readouterr().out
     assert code == 0 and f"harvester index {out}" in printed
+
+
+def test_a_shard_asks_labels_for_batches_of_its_own_ids(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An ids file of 1,000 ids split 64 ways: each task's own ~16 ids fit in one
+    annotations request, where batching the file's ids (200 a request) sent 5 per task,
+    320 for the array instead of about 64."""
+    ids = _ids(tmp_path, 1000)
+    mine = [
+        HUGE_FIRST_IMAGE_ID + i for i in range(1000) if shard_of(HUGE_FIRST_IMAGE_ID + i, N) == 0
+    ]
+    emu = make_emulator(preset="huge")
+    summary = harvest(emu.base_url, tmp_path / "out", ids_from=ids, artifacts=("thumbnail",),
+                      shard=f"0/{N}")  # fmt: skip
+    assert summary.exit_code == 0 and summary.images == summary.done == len(mine)
+    assert 0 < len(mine) <= 200 and _annotation_requests(emu) == 1
