@@ -324,10 +324,17 @@ class _Connections:
             task.cancel()
         if pending:
             await asyncio.wait(pending)
+        closed = 0
         for slot in self._all:
             connection, slot.connection = slot.connection, None
             if connection is not None:
                 connection.close()
+                closed += 1
+        if closed or pending:
+            # asyncio closes a transport's socket one loop turn after close()/abort(): let
+            # that happen here, so a caller that ends its event loop next leaves none open.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
 
 
 def _cookie_line(cookies: Mapping[str, str]) -> bytes:
