@@ -392,12 +392,21 @@ class Walker:
         logger.warning("walk of %s failed: %s", what, exc)
         self.stats.failures.append(WalkFailure(what, exc.url, exc.status, exc.reason))
 
+    def _out_of_shard(self, image_id: int) -> bool:
+        """True for another shard's image, counted once as out of shard, then as a duplicate."""
+        if self.keep is None or self.keep(image_id):
+            return False
+        if self.seen.add(image_id):
+            self.stats.out_of_shard += 1
+        else:
+            self.stats.duplicates += 1
+        return True
+
     async def _emit(self, ref: ImageRef) -> None:
+        if self._out_of_shard(ref.image_id):
+            return
         if not self.seen.add(ref.image_id):
             self.stats.duplicates += 1
-            return
-        if self.keep is not None and not self.keep(ref.image_id):
-            self.stats.out_of_shard += 1
             return
         if self._send_nowait is None:
             await self.send.send(ref)
@@ -541,18 +550,12 @@ class Walker:
             finally:
                 slots.release()
 
-        keep = self.keep
         async with anyio.create_task_group() as tg:
             batch: list[int] = []
             for image_id in read_ids_file(path):
-                if keep is not None and not keep(image_id):
-                    # Another shard's (counted as _emit would): batches hold this shard's
-                    # ids only, so that N shards send one labels request per 200 of their
-                    # own ids, not N for every 200 ids of the file.
-                    if self.seen.add(image_id):
-                        self.stats.out_of_shard += 1
-                    else:
-                        self.stats.duplicates += 1
+                if self._out_of_shard(image_id):
+                    # Batches hold this shard's ids only, so that N shards send one labels
+                    # request per 200 of their own ids, not N for every 200 ids of the file.
                     continue
                 batch.append(image_id)
                 if len(batch) >= urls.ANNOTATION_BATCH:
