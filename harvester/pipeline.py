@@ -62,6 +62,7 @@ from harvester.walk import (
     first_ids,
     preflight,
     spool_ids_file,
+    standard_input_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -409,17 +410,10 @@ class Harvest:
         path = self.cfg.ids_from
         if path is None:
             return None
-        if str(path) == "-":  # the ids on standard input
-            if os.isatty(0):  # /dev/stdin is descriptor 0, whatever sys.stdin is
-                # Nothing piped in: the run would wait, silently, for ids typed by hand.
-                raise UsageError(
-                    "--ids-from -: standard input is a terminal, not a list of ids",
-                    hint="pipe the ids in (cmd | harvester harvest --ids-from - ...) "
-                    "or name a file",
-                )
+        if str(path) == "-":
             # Always copied, even a file redirected in (`< ids.txt`): reopening /dev/stdin
             # is not a fresh read of it everywhere (a dup of descriptor 0 on macOS).
-            self._ids_file = spool_ids_file(Path("/dev/stdin"))
+            self._ids_file = spool_ids_file(standard_input_ids("harvest"))
             return self._ids_file
         if path.is_file() or path.is_dir() or not path.exists():
             check_ids_file(path)  # a folder or a missing file: the check names the problem

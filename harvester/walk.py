@@ -200,6 +200,20 @@ _PLAIN_ID_BYTES = b"0123456789\r\n"
 _CHECK_BLOCK = 1 << 20
 
 
+def standard_input_ids(command: str) -> Path:
+    """Where ``--ids-from -`` reads: standard input, which must not be a terminal.
+
+    Nothing piped in, a run would wait silently for ids typed by hand: a usage error.
+    ``command`` names the command in the hint.
+    """
+    if os.isatty(0):  # /dev/stdin is descriptor 0, whatever sys.stdin is
+        raise UsageError(
+            "--ids-from -: standard input is a terminal, not a list of ids",
+            hint=f"pipe the ids in (cmd | harvester {command} --ids-from - ...) or name a file",
+        )
+    return Path("/dev/stdin")
+
+
 def spool_ids_file(path: Path) -> Path:
     """Read an ids source that can be read only once (a pipe, ``<(cmd)``, a device) to a
     temporary file, checking every line; returns that file, which the caller removes.

@@ -11,7 +11,6 @@ The workflow for a study too big for one process::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -137,12 +136,9 @@ def run_plan(args: argparse.Namespace) -> int:
 
     overrides = _overrides(args)
     if overrides["ids_from"] == "-":  # standard input, as for harvest (the walk reads it once)
-        if os.isatty(0):
-            raise UsageError(
-                "--ids-from -: standard input is a terminal, not a list of ids",
-                hint="pipe the ids in (cmd | harvester plan --ids-from - ...) or name a file",
-            )
-        overrides["ids_from"] = "/dev/stdin"
+        from harvester.walk import standard_input_ids
+
+        overrides["ids_from"] = str(standard_input_ids("plan"))
     config = resolve(args.config, overrides)
     out = Path(args.out)
     argv = ["plan", *sys.argv[2:]]
