@@ -449,6 +449,8 @@ class JournalState:
     _origin: _Origin | None = field(default=None, init=False, repr=False, compare=False)
     # Equal labels tuples shared by the refs (ImageRef.from_json), those apply() adds too.
     _labels: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # The image filter a load kept (see load()); caught-up states keep saying so.
+    _images: ImageFilter | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(
@@ -503,12 +505,13 @@ class JournalState:
                 run_sources=memo.fold.run_sources(),
                 images=images,
             )
+            state._images = images
         return state
 
     @property
     def partial(self) -> bool:
         """True for a state loaded with an image filter (see :meth:`load`)."""
-        return self._origin is not None and self._origin.images is not None
+        return self._images is not None
 
     def catch_up(self) -> JournalState:
         """This state plus whatever other journals of its DIR appended since it was loaded.
@@ -564,18 +567,8 @@ class JournalState:
                 self.runs[:] = [run for _, run in pairs]
             return self
         merged = _merge(self, origin, fold)
-        if merged is not None and origin.images is not None:
-            # Still one shard's images only: it must say so (JournalState.partial, which
-            # index.current_state checks); not mergeable, a later catch_up loads again.
-            merged._origin = _Origin(
-                out_dir=origin.out_dir,
-                marks={},
-                samples={},
-                appended={},
-                run_sources=[],
-                mergeable=False,
-                images=origin.images,
-            )
+        if merged is not None:
+            merged._images = origin.images  # still one shard's images only, if it was
         return merged
 
     @classmethod
