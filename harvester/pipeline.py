@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester import __version__, layout, urls
@@ -359,23 +359,7 @@ class Harvest:
             async with Client(client_settings(cfg)) as client:
                 with unwrap_errors():
                     async with anyio.create_task_group() as early_tasks:
-                        early = EarlyAnswers()
-                        head_start = self._head_start_plan()
-                        # First round: every slot but the probe's, while the probe is out.
-                        first_round = cfg.concurrency - 1
-                        # Not answered within the probe's time limit: dropped, freeing their
-                        # slots for the probe's retry (a silent server fails in the probe's time).
-                        early.send(
-                            early_tasks,
-                            client,
-                            head_start[:first_round],
-                            within=min(cfg.timeout, PROBE_TIMEOUT),
-                        )
-                        await probe_and_preconnect(cfg, client)
-                        early.lift_time_limits()
-                        # The server is OMERO.web: the second round leaves as the first one's
-                        # answers free their slots, covering the store's opening.
-                        early.send(early_tasks, client, head_start[first_round:])
+                        early = await self._probe_with_head_start(early_tasks, client)
                         if cfg.dry_run:
                             await self._dry_run(client)
                         else:
@@ -400,6 +384,25 @@ class Harvest:
             if spooled is not None:
                 spooled.unlink(missing_ok=True)
         return self.summary
+
+    async def _probe_with_head_start(self, tg: TaskGroup, client: Client) -> EarlyAnswers:
+        """Probe the server while the head start's first round is out (:mod:`harvester.early`).
+
+        The first round takes every slot but the probe's; a request of it not answered
+        within the probe's time limit is dropped, freeing its slot for the probe's retry
+        (a silent server fails in the probe's time). Once the server is known to be
+        OMERO.web, the second round leaves as the first one's answers free their slots,
+        covering the store's opening. Returns the answers, held or in flight, in ``tg``.
+        """
+        cfg = self.cfg
+        early = EarlyAnswers()
+        head_start = self._head_start_plan()
+        first_round = cfg.concurrency - 1
+        early.send(tg, client, head_start[:first_round], within=min(cfg.timeout, PROBE_TIMEOUT))
+        await probe_and_preconnect(cfg, client)
+        early.lift_time_limits()
+        early.send(tg, client, head_start[first_round:])
+        return early
 
     def _check_ids_file(self) -> Path | None:
         """Check ``--ids-from`` before anything else; a source readable once is spooled.
