@@ -23,7 +23,7 @@ from pathlib import Path
 import anyio
 import pytest
 from harvest_helpers import content, harvest, start_cli
-from test_head_start import IDS, ArrivalLog, _emulator, _ids_file
+from test_head_start import IDS, ArrivalLog, _emulator, _ids_file, harvest_thumbnails
 
 from harvester.cli import main
 from harvester.client import Expect
@@ -40,25 +40,11 @@ def test_no_head_start_into_a_harvest_without_its_marker(
     what is done) is resumed without asking for any done thumbnail a second time."""
     emu, log = _emulator(make_emulator)
     out = tmp_path / "grow"
-    first = harvest(
-        emu.base_url,
-        out,
-        ids_from=_ids_file(tmp_path, IDS[:5]),
-        artifacts=("thumbnail",),
-        concurrency=8,
-        labels=False,
-    )
+    first = harvest_thumbnails(emu, out, IDS[:5])
     assert first.exit_code == 0 and first.done == 5
     (out / "harvest.json").unlink()
     log.arrivals.clear()
-    summary = harvest(
-        emu.base_url,
-        out,
-        ids_from=_ids_file(tmp_path, IDS[:12]),
-        artifacts=("thumbnail",),
-        concurrency=8,
-        labels=False,
-    )
+    summary = harvest_thumbnails(emu, out, IDS[:12])
     assert summary.exit_code == 0 and summary.done == 7 and summary.skipped == 5
     assert sorted(log.thumbnail_requests()) == IDS[5:12]
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pty
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from harvest_helpers import cli_env
+from test_head_start_review import _feed_fifo
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -22,22 +21,6 @@ from harvester.emulator.catalogue import HUGE_FIRST_IMAGE_ID
 
 def _spooled_copies() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("harvester-ids-*.txt")}
-
-
-def _feed_fifo(path: Path, text: str) -> threading.Event:
-    """A FIFO read once (like ``<(cmd)``); later readers get end-of-file. Set to stop."""
-    os.mkfifo(path)
-    stop = threading.Event()
-
-    def feed() -> None:
-        with path.open("w", encoding="utf-8") as pipe:
-            pipe.write(text)
-        while not stop.wait(0.02):
-            with contextlib.suppress(OSError):
-                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-
-    threading.Thread(target=feed, daemon=True).start()
-    return stop
 
 
 def test_a_spooled_copy_is_removed_when_the_output_folder_is_refused(
