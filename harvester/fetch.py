@@ -396,7 +396,8 @@ class Fetcher:
 
         An early request's final error is raised as the fetcher's own would be.
         """
-        fetched = await self.early.take(path)
+        # Most requests of a run have no early answer: skip the await once none is left.
+        fetched = await self.early.take(path) if self.early else None
         if fetched is not None and check is not None:
             try:
                 check(fetched)
