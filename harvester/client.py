@@ -89,6 +89,10 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_RATE: float | None = 10.0
 DEFAULT_BURST = 1
 DEFAULT_TIMEOUT = 30.0
+#: Bytes per second an answer must average over each timeout-long window once its first
+#: byte has come (0: no minimum). Far below any working link; it ends a server trickling
+#: a byte every few seconds, which the idle timeout alone never would.
+DEFAULT_MIN_SPEED = 1024.0
 DEFAULT_USER_AGENT = f"harvester/{__version__}"
 #: Redirect hops followed within one attempt when ``follow_redirects`` is on.
 MAX_REDIRECTS = 5
@@ -181,6 +185,7 @@ class _Connections:
         headers: Mapping[str, str],
         cookies: Mapping[str, str],
         timeout: float,
+        min_speed: float = 0.0,
     ) -> None:
         scheme, host, port = origin
         default_port = 443 if scheme == "https" else 80
@@ -207,6 +212,7 @@ class _Connections:
             f"{name}: {value}\r\n".encode("latin-1") for name, value in merged.values()
         )
         self._timeout = timeout
+        self._min_speed = min_speed
         self.cookies: dict[str, str] = dict(cookies)
         self._cookie_line = _cookie_line(self.cookies)
         self._all: list[_Slot] = []
@@ -244,7 +250,11 @@ class _Connections:
                     connection.close()
                 connection = slot.connection = await self._open()
             answer = await connection.request(
-                head, idle_timeout=self._timeout, head_request=method == "HEAD", on_sent=on_sent
+                head,
+                idle_timeout=self._timeout,
+                head_request=method == "HEAD",
+                on_sent=on_sent,
+                min_speed=self._min_speed,
             )
         finally:
             idle.append(slot)
@@ -444,6 +454,7 @@ class ClientSettings:
     burst: int = DEFAULT_BURST
     max_retries: int = DEFAULT_MAX_RETRIES
     timeout: float = DEFAULT_TIMEOUT
+    min_speed: float = DEFAULT_MIN_SPEED
     backoff_base: float = DEFAULT_BACKOFF_BASE
     backoff_cap: float = DEFAULT_BACKOFF_CAP
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
@@ -471,6 +482,10 @@ class ClientSettings:
             raise ConfigError(f"max_retries must be 0 or more, got {self.max_retries}")
         if not self.timeout > 0:
             raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout}")
+        if not 0 <= self.min_speed < float("inf"):
+            raise ConfigError(
+                f"min_speed must be 0 (no minimum) or more bytes per second, got {self.min_speed}"
+            )
         if self.backoff_base < 0 or self.backoff_cap < 0:
             raise ConfigError("backoff_base and backoff_cap must be 0 or more")
         _check_header_fields(self.headers, self.cookies, self.user_agent)
@@ -482,6 +497,7 @@ class ClientSettings:
             f"ClientSettings(base_url={redact_url(self.base_url)!r}, "
             f"concurrency={self.concurrency}, rate={self.rate}, burst={self.burst}, "
             f"max_retries={self.max_retries}, timeout={self.timeout}, "
+            f"min_speed={self.min_speed}, "
             f"backoff_base={self.backoff_base}, backoff_cap={self.backoff_cap}, "
             f"headers={hidden_headers}, cookies={hidden_cookies}, "
             f"follow_redirects={self.follow_redirects}, user_agent={self.user_agent!r})"
@@ -549,6 +565,7 @@ class Client:
             headers=headers,
             cookies=settings.cookies,
             timeout=settings.timeout,
+            min_speed=settings.min_speed,
         )
 
     def __repr__(self) -> str:

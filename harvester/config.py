@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from harvester.client import DEFAULT_BURST as DEFAULT_BURST
 from harvester.client import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
+from harvester.client import DEFAULT_MIN_SPEED as DEFAULT_MIN_SPEED
 from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from harvester.errors import ConfigError, UsageError
@@ -158,6 +159,7 @@ class HarvestConfig:
     burst: int = DEFAULT_BURST
     max_retries: int = DEFAULT_MAX_RETRIES
     timeout: float = DEFAULT_TIMEOUT
+    min_speed: float = DEFAULT_MIN_SPEED
     thumbnail_size: int = DEFAULT_THUMBNAIL_SIZE
     render_format: str = DEFAULT_RENDER_FORMAT
     render_quality: float = DEFAULT_RENDER_QUALITY
@@ -224,6 +226,14 @@ class HarvestConfig:
             raise ConfigError(f"max_retries: {self.max_retries!r} must be an integer >= 0")
         if not isinstance(self.timeout, int | float) or not self.timeout > 0:
             raise ConfigError(f"timeout: {self.timeout!r} must be a positive number of seconds")
+        if (
+            isinstance(self.min_speed, bool)
+            or not isinstance(self.min_speed, int | float)
+            or not 0 <= self.min_speed < math.inf
+        ):
+            raise ConfigError(
+                f"min_speed: {self.min_speed!r} must be 0 (no minimum) or more bytes per second"
+            )
         if self.rate is not None:
             parse_rate(self.rate)
         if not isinstance(self.render_quality, int | float) or not 0 < self.render_quality <= 1:
@@ -324,7 +334,7 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return parse_artifacts(value)
     if key == "rate":
         return parse_rate(value)
-    if key in ("timeout", "render_quality"):
+    if key in ("timeout", "render_quality", "min_speed"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         return float(value)

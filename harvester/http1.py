@@ -26,7 +26,11 @@ its closure alert, RFC 9112 9.8); no body for HEAD, 204 and 304. A connection
 is not reused after an answer with doubtful framing (bytes beyond it,
 Transfer-Encoding beside Content-Length or in HTTP/1.0). Anything else is a
 :class:`BadAnswer`, never a hang: headers and trailers are capped at 64 KiB,
-each chunk-size line at 8 KiB, and a silent server at the caller's timeout.
+each chunk-size line at 8 KiB, a silent server at the caller's timeout, and a
+server trickling bytes (one every few seconds keeps a connection from ever being
+silent) at the caller's minimum speed, averaged over each timeout-long window
+from the answer's first byte on (curl's ``--speed-limit``/``--speed-time``,
+aria2's ``--lowest-speed-limit``; both off by default there).
 """
 
 from __future__ import annotations
@@ -80,7 +84,10 @@ class ConnectFailed(TransferError):
 
 
 class HTTPTimeout(TransferError):
-    """Connecting, or waiting for the answer's next bytes, took longer than the timeout."""
+    """Connecting, or waiting for the answer's next bytes, took longer than the timeout.
+
+    Also an answer arriving slower than the minimum speed (:meth:`HTTP1Connection.request`).
+    """
 
 
 class ConnectionLost(TransferError):
@@ -156,10 +163,14 @@ class HTTP1Connection(asyncio.Protocol):
         self._line_budget = 0
         self._head_scanned = 0
         self._interim = 0
-        # Inactivity timeout.
+        # Inactivity timeout, and the minimum speed over each timeout-long window (the
+        # window starts at the answer's first byte: the wait for it is the timeout's job).
         self._timeout = 0.0
         self._last_activity = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._min_speed = 0.0
+        self._window_start: float | None = None
+        self._window_bytes = 0
 
     # -------------------------------------------------------------- state
     @property
@@ -195,10 +206,13 @@ class HTTP1Connection(asyncio.Protocol):
         idle_timeout: float,
         head_request: bool = False,
         on_sent: Callable[[], None] | None = None,
+        min_speed: float = 0.0,
     ) -> Answer:
         """Write ``head`` (a complete request head, no body) and return the answer.
 
         ``idle_timeout``: the longest wait for the answer's next bytes.
+        ``min_speed``: bytes per second the answer must average over each
+        ``idle_timeout``-long window from its first byte on (0: no minimum).
         ``on_sent`` runs once the head is handed to the socket.
         """
         if not self.reusable or self._transport is None:
@@ -212,6 +226,9 @@ class HTTP1Connection(asyncio.Protocol):
         self._no_body = head_request
         self._received_any = False
         self._timeout = idle_timeout
+        self._min_speed = min_speed
+        self._window_start = None  # no byte yet
+        self._window_bytes = 0
         self._last_activity = loop.time()
         self._timer = loop.call_at(self._last_activity + idle_timeout, self._check_inactivity)
         self._transport.write(head)
@@ -235,12 +252,38 @@ class HTTP1Connection(asyncio.Protocol):
         self._timer = None
         if self._phase == _IDLE:
             return
-        quiet = self._loop.time() - self._last_activity
+        now = self._loop.time()
+        quiet = now - self._last_activity
         if quiet >= self._timeout:
             self._abort()
             self._fail(HTTPTimeout(f"no answer within {self._timeout:g} s"))
-        else:
-            self._timer = self._loop.call_later(self._timeout - quiet, self._check_inactivity)
+            return
+        if self._too_slow(now):
+            return
+        self._timer = self._loop.call_later(self._timeout - quiet, self._check_inactivity)
+
+    def _too_slow(self, now: float) -> bool:
+        """Fail the answer if its last full window averaged less than the minimum speed.
+
+        Checked when the inactivity timer fires, about once per timeout while bytes
+        keep coming; each check that passes starts a new window.
+        """
+        start = self._window_start
+        if not self._min_speed or start is None or now - start < self._timeout:
+            return False
+        elapsed = now - start
+        if self._window_bytes >= self._min_speed * elapsed:
+            self._window_start = now
+            self._window_bytes = 0
+            return False
+        self._abort()
+        self._fail(
+            HTTPTimeout(
+                f"answer slower than {self._min_speed:g} bytes/s "
+                f"({self._window_bytes} bytes in {elapsed:.0f} s)"
+            )
+        )
+        return True
 
     # -------------------------------------------------------------- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -253,7 +296,10 @@ class HTTP1Connection(asyncio.Protocol):
             self._keep_alive = False
             return
         self._received_any = True
-        self._last_activity = self._loop.time()
+        now = self._last_activity = self._loop.time()
+        if self._window_start is None:
+            self._window_start = now
+        self._window_bytes += len(data)
         self._buffer += data
         try:
             self._advance()

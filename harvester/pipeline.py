@@ -199,6 +199,7 @@ def client_settings(cfg: HarvestConfig, **changes: Any) -> ClientSettings:
         "burst": cfg.burst,
         "max_retries": cfg.max_retries,
         "timeout": cfg.timeout,
+        "min_speed": cfg.min_speed,
         "headers": dict(cfg.headers),
         "cookies": dict(cfg.cookies),
         "follow_redirects": cfg.follow_redirects,

@@ -75,7 +75,18 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("--rate", metavar="R", help="requests per second, or 'none' (default 10)")
     harvest.add_argument("--burst", type=integer_arg, metavar="B", help="rate burst (default 1)")
     harvest.add_argument("--max-retries", type=integer_arg, metavar="N", help="default 5")
-    harvest.add_argument("--timeout", type=_number, metavar="S", help="seconds (default 30)")
+    harvest.add_argument(
+        "--timeout",
+        type=_number,
+        metavar="S",
+        help="longest wait for an answer's next bytes (default 30)",
+    )
+    harvest.add_argument(
+        "--min-speed",
+        type=_number,
+        metavar="B",
+        help="bytes/s an answer must average over each --timeout window; 0: none (default 1024)",
+    )
     harvest.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
     harvest.add_argument("--window", choices=WINDOW_MODES, help="stack intensity window")
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
@@ -212,6 +223,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "burst": args.burst,
         "max_retries": args.max_retries,
         "timeout": args.timeout,
+        "min_speed": args.min_speed,
         "thumbnail_size": args.thumbnail_size,
         "window": args.window,
         "shard": args.shard,

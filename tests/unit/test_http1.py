@@ -305,6 +305,52 @@ async def test_timeout_counts_silence_not_the_whole_answer(raw_server: RawServer
     assert answer.body == b"abcdef"
 
 
+async def test_trickling_server_is_cut_at_the_minimum_speed(raw_server: RawServer) -> None:
+    """A byte every 0.1 s never leaves the line silent for the 0.3 s idle timeout; the
+    minimum speed (100 bytes/s over each 0.3 s window) ends it in about a window, not 10 s."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+    raw_server.scripts.append(Script([head, *bytewise(b"x" * 100)], pause=0.1))
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    started = time.monotonic()
+    with pytest.raises(HTTPTimeout, match=r"answer slower than 100 bytes/s \(\d+ bytes in"):
+        await connection.request(HEAD, idle_timeout=0.3, min_speed=100)
+    assert time.monotonic() - started < 2
+    assert not connection.reusable
+
+
+async def test_slow_answer_finishes_without_or_above_the_minimum_speed(
+    raw_server: RawServer,
+) -> None:
+    """The same trickle (about 10 bytes/s) completes with no minimum, and with one below it."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n"
+    script = Script([head, *bytewise(b"abcdefgh")], pause=0.1)
+    (answer,) = await ask(raw_server, script, idle_timeout=0.3)
+    assert answer.body == b"abcdefgh"
+    raw_server.scripts.append(Script([head, *bytewise(b"abcdefgh")], pause=0.1))
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    try:
+        answer = await connection.request(HEAD, idle_timeout=0.3, min_speed=2)
+    finally:
+        connection.close()
+    assert answer.body == b"abcdefgh"
+
+
+async def test_wait_for_the_first_byte_is_not_held_against_the_speed(
+    raw_server: RawServer,
+) -> None:
+    """A server thinking 0.25 s (within the 0.3 s idle timeout) and then answering fast is
+    fine at a high minimum speed: the speed window starts at the answer's first byte."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
+    script = Script([head + b"ab", b"cd"], pause=0.25)
+    raw_server.scripts.append(script)
+    connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
+    try:
+        answer = await connection.request(HEAD, idle_timeout=0.3, min_speed=1000)
+    finally:
+        connection.close()
+    assert answer.body == b"abcd"
+
+
 async def test_cancelled_request_leaves_no_reusable_connection(raw_server: RawServer) -> None:
     raw_server.scripts.append(Script([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"]))
     connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
