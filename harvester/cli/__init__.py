@@ -16,9 +16,11 @@ import contextlib
 import gc
 import importlib
 import logging
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import Any, NoReturn
 
 from harvester import __version__
@@ -181,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     _setup_logging(debug, bool(getattr(args, "quiet", False)))
+    if _process_entry:
+        signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     try:
         return _run_command(run, args, args_list, debug)
     finally:
@@ -188,6 +192,22 @@ def main(argv: list[str] | None = None) -> int:
             # The process ends next: the interpreter's last collection need not walk
             # every object the run kept (a resumed 100,000-image journal state: ~0.6 s).
             gc.freeze()
+
+
+def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (``kill``, SLURM's ``scancel``) ends a command as Ctrl-C does.
+
+    Python's default for SIGTERM ends the process on the spot: no ``finally`` runs, so a
+    harvest stopped during its server probe left its temporary copy of ``--ids-from -``
+    behind and printed nothing. A running harvest watches SIGTERM itself (and drains);
+    before and after that, this handler passes the signal on to SIGINT's handler (asyncio's,
+    which cancels the run, or Python's, which raises KeyboardInterrupt).
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job of a script) or default: still stop
+        raise KeyboardInterrupt
 
 
 def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug: bool) -> int:

@@ -147,3 +147,49 @@ def test_ctrl_c_during_probe_prints_redacted_resume_line(tmp_path: Path) -> None
     assert f"127.0.0.1:{port}" in stderr
     assert "PASSW0RD" not in stderr and "SECRET" not in stderr
     assert "Traceback" not in stderr
+
+
+def test_sigterm_during_probe_exits_130_and_removes_the_ids_copy(tmp_path: Path) -> None:
+    """SIGTERM (scancel, kill) before the run's own signal watcher starts: the same clean
+    interruption as Ctrl-C, and the temporary copy of ``--ids-from -`` is removed."""
+    import socket
+    import subprocess
+    import sys
+
+    from harvest_helpers import cli_env
+
+    spool_dir = tmp_path / "tmp"
+    spool_dir.mkdir()
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{n}\n" for n in range(1, 101)))
+    with socket.socket() as listener, ids.open() as stdin:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        listener.settimeout(30)
+        port = listener.getsockname()[1]
+        args = ["harvest", "--base-url", f"http://127.0.0.1:{port}", "--ids-from", "-"]
+        args += ["--out", str(tmp_path / "early"), "--quiet"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harvester", *args],
+            stdin=stdin,  # `-` is copied even when it is a file redirected in
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**cli_env(), "TMPDIR": str(spool_dir)},
+        )
+        try:
+            conn, _addr = listener.accept()  # the probe is connected and waits for an answer
+            with conn:
+                assert [p.name for p in spool_dir.iterdir()][0].startswith("harvester-ids-")
+                time.sleep(0.2)
+                proc.send_signal(signal.SIGTERM)
+                _stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "resume with: harvester harvest" in stderr
+    assert "Traceback" not in stderr
+    assert list(spool_dir.iterdir()) == []
+    assert not (tmp_path / "early").exists()
