@@ -9,7 +9,11 @@ handed to the socket (latency and trickling included). Its *arrival* is the
 moment it is parsed. ``image_requests_repeated`` counts image requests answered
 200 without a fault whose exact path and query had already been answered so
 since the last reset: a harvester that never refetches what it already has
-keeps it at 0 (retries after faults do not count).
+keeps it at 0 (retries after faults do not count). ``first_arrival`` and
+``last_answer`` are the ``time.monotonic()`` readings of the first arrival and of
+the last answer's end since the last reset (None before): on Linux that clock is
+the machine's, so a benchmark can split a client process's wall time into
+start-up, transfer and wind-down with no help from the client.
 
 The server's event loop records; other threads may read a snapshot at any
 time, so every method takes one short lock.
@@ -81,6 +85,8 @@ class Stats:
         self.peak_concurrency = 0
         self._rate = _Window()
         self._rate_by_client: dict[str, _Window] = {}
+        self.first_arrival: float | None = None
+        self.last_answer: float | None = None
 
     def reset(self) -> None:
         """Zero every counter. Requests in flight stay in flight."""
@@ -93,6 +99,8 @@ class Stats:
         """A request was parsed: count its arrival and raise the in-flight count."""
         now = self._clock() if now is None else now
         with self._lock:
+            if self.first_arrival is None:
+                self.first_arrival = now
             self.requests += 1
             self.by_client[client] = self.by_client.get(client, 0) + 1
             self.in_flight += 1
@@ -117,7 +125,9 @@ class Stats:
         ``target`` is the raw request target (path and query) used to spot
         repeated image requests; it defaults to ``path``.
         """
+        now = self._clock()
         with self._lock:
+            self.last_answer = now
             self.in_flight = max(0, self.in_flight - 1)
             per_route = self.by_route.get(route)
             if per_route is None:
@@ -155,4 +165,6 @@ class Stats:
                 "image_requests_repeated": self.image_requests_repeated,
                 "requests_by_client": dict(sorted(self.by_client.items())),
                 "faults": dict(sorted(self.faults.items())),
+                "first_arrival": self.first_arrival,
+                "last_answer": self.last_answer,
             }

@@ -17,7 +17,10 @@ huge --latency-ms 20``) so that the ratios between tools hold:
    extrapolated). All write to the same tmpfs (``/dev/shm``); a second
    harvester figure writes to the real disk to show what durability costs.
    Each tool runs ``--runs`` times, interleaved; the table shows the median.
-   The latency-bound ideal is ``images x latency / 32``.
+   The latency-bound ideal is ``images x latency / 32``. Section 1b splits
+   each run's wall time at the emulator's first arrival and last answer
+   (``/__emulator__/stats``, machine-wide monotonic clock): process start-up,
+   transfer, and wind-down, the same way for every tool.
 2. Client cost: CPU seconds (user + system) per 1,000 requests of the
    harvester process alone (``os.wait4`` resource usage of that child).
 3. Memory: peak RSS of ``harvester harvest --dry-run`` walking 10,000 images
@@ -78,6 +81,8 @@ class ChildRun:
     cpu: float  # user + system seconds of the child (and its waited children)
     max_rss_mb: float
     stderr: str
+    started: float = 0.0  # time.monotonic() just before the child was started
+    ended: float = 0.0  # time.monotonic() once it had been waited for
 
 
 def run_child(argv: Sequence[str], *, cwd: Path | None = None, log: Path | None = None) -> ChildRun:
@@ -89,12 +94,13 @@ def run_child(argv: Sequence[str], *, cwd: Path | None = None, log: Path | None 
     """
     err_path = log or Path(tempfile.mkstemp(prefix="bench-", suffix=".log")[1])
     with open(err_path, "wb") as err:
-        start = time.perf_counter()
+        started = time.monotonic()
         proc = subprocess.Popen(
             list(argv), cwd=cwd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=_env()
         )
         _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
+        ended = time.monotonic()
+        wall = ended - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     text = err_path.read_text(errors="replace")
     if log is None:
@@ -106,6 +112,8 @@ def run_child(argv: Sequence[str], *, cwd: Path | None = None, log: Path | None 
         cpu=usage.ru_utime + usage.ru_stime,
         max_rss_mb=usage.ru_maxrss / 1024,
         stderr=text[-2000:],
+        started=started,
+        ended=ended,
     )
 
 
@@ -149,6 +157,11 @@ class Emulator:
             stats: dict[str, object] = json.load(resp)
         return stats
 
+    def reset(self) -> None:
+        """Zero the emulator's counters (and its first-arrival / last-answer times)."""
+        with urllib.request.urlopen(self.base_url + "/__emulator__/stats?reset", timeout=10):
+            pass
+
     def image_requests(self) -> int:
         value = self.stats().get("image_requests", 0)
         return int(value) if isinstance(value, int) else 0
@@ -180,6 +193,17 @@ class Tool:
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
+    #: Per run: exec -> first request at the server, first request -> last answer sent,
+    #: last answer -> process reaped (the emulator's and this script's monotonic clocks).
+    phases: list[tuple[float, float, float]] = field(default_factory=list)
+
+
+def phases_of(run: ChildRun, stats: dict[str, object]) -> tuple[float, float, float] | None:
+    """Split a child's wall time at the server's first arrival and last answer."""
+    first, last = stats.get("first_arrival"), stats.get("last_answer")
+    if not isinstance(first, float) or not isinstance(last, float):
+        return None
+    return first - run.started, last - first, run.ended - last
 
 
 def count_files(folder: Path, suffix: str = ".jpg") -> tuple[int, int]:
@@ -389,10 +413,14 @@ def throughput(
             out = tool.root / f"run-{r}"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
-            before = emu.requests()
+            emu.reset()
             result = tool.run(out)
             check(result, tool.name)
-            sent = emu.requests() - before
+            stats = emu.stats()
+            sent = int(stats["requests"])  # type: ignore[call-overload]
+            split = phases_of(result, stats)
+            if split is not None:
+                tool.phases.append(split)
             files, _ = count_files(out)
             want = expected if tool.scale == 1.0 else round(expected / tool.scale)
             if files != want:
@@ -510,6 +538,26 @@ def report(
             rows,
         )
     ]
+    phase_rows = [
+        [
+            t.name,
+            *(f"{statistics.median(p[k] for p in t.phases) * 1000:.0f}" for k in range(3)),
+        ]
+        for t in tools
+        if t.phases and t.scale == 1.0
+    ]
+    if phase_rows:
+        sections.append(
+            (
+                [
+                    "1b. where the time goes",
+                    "exec -> 1st request ms",
+                    "1st request -> last answer ms",
+                ]
+                + ["last answer -> exit ms"],
+                phase_rows,
+            )
+        )
     harv = by_name["harvester (tmpfs)"]
     if harv.cpus:
         per_k = statistics.median(

@@ -114,6 +114,27 @@ def test_control_paths_are_not_counted(emu: EmulatorThread) -> None:
     assert emu.stats()["requests"] == 0
 
 
+def test_first_arrival_and_last_answer_bracket_a_clients_requests(
+    make_emulator: Callable[..., EmulatorThread], fake_app: Any
+) -> None:
+    """Machine-wide monotonic times: a client's requests lie between them; reset clears them."""
+    import time
+
+    emu = make_emulator(app=fake_app, faults="latency:50ms")
+    assert emu.stats()["first_arrival"] is None and emu.stats()["last_answer"] is None
+    with httpx.Client(base_url=emu.base_url) as client:
+        before = time.monotonic()
+        client.get("/json/")
+        client.get("/json/")
+        after = time.monotonic()
+        stats = client.get("/__emulator__/stats").json()  # the control path moves neither
+        assert before <= stats["first_arrival"] < stats["last_answer"] <= after
+        assert stats["last_answer"] - stats["first_arrival"] >= 0.05  # the second answer's wait
+        client.post("/__emulator__/reset")
+    stats = emu.stats()
+    assert stats["first_arrival"] is None and stats["last_answer"] is None
+
+
 async def test_many_concurrent_clients(emu: EmulatorThread) -> None:
     """64 concurrent requests over 16 connections all succeed with intact bodies."""
     async with httpx.AsyncClient(
