@@ -675,7 +675,10 @@ class Walker:
                 elif known is not None:
                     labels = {well: known[image] for well, image in first_image.items()}
                 elif well_ids:
-                    labels, raw = await self._labels("well", "WellI", well_ids)
+                    # The study files need every well's annotations; a shard's images only
+                    # their own wells' (a 64-shard walk asked for every well 64 times).
+                    asked = well_ids if save else list(first_image)
+                    labels, raw = await self._labels("well", "WellI", asked)
                 else:
                     labels, raw = {}, []
                 if save:
@@ -772,7 +775,10 @@ class Walker:
                 if known is not None:
                     labels = known
                 elif ids:
-                    labels, raw = await self._labels("image", "ImageI", ids)
+                    # As for plates: all for the study files, else this shard's images only.
+                    keep = self.keep
+                    asked = ids if save or keep is None else [i for i in ids if keep(i)]
+                    labels, raw = await self._labels("image", "ImageI", asked)
                 else:
                     labels, raw = {}, []
                 if save:
