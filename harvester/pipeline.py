@@ -511,13 +511,19 @@ class Harvest:
     ) -> Prefetched:
         """``--image`` ids, except those whose every artifact is done (a rerun asks nothing).
 
+        A shard checks the ids it owns only: the others are other shards' to check (and
+        its store, holding its own images' records, could not tell whether they are done).
         The check's answer is the image's metadata artifact: handed to ``fetcher`` so that
         it is stored, not asked for a second time."""
         cfg = self.cfg
         if cfg.from_plan is not None:
             return {}
+        mine = self._shard_images()
         images = [
-            i for i in cfg.images if any((a.value, i) not in state.done for a in cfg.artifacts)
+            i
+            for i in cfg.images
+            if (mine is None or mine(i))
+            and any((a.value, i) not in state.done for a in cfg.artifacts)
         ]
         answers = fetcher.early if fetcher is not None else None
         return await preflight(client, images=images, answers=answers)

@@ -1,4 +1,4 @@
-"""A shard asks for the labels of its own images only (plates' wells and datasets' images).
+"""A shard asks the server about its own images only: labels, and --image checks.
 
 A ``--shard K/N`` walk lists every plate and dataset, but keeps 1/N of the images. It asked
 the annotations of every well (or image) of a page holding any of its images: a 64-task
@@ -21,6 +21,7 @@ from harvest_helpers import harvest
 from harvester.cli import main
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue import DEMO_PROJECT_ID, DEMO_SCREEN_ID
+from harvester.shard import in_shard
 
 SHARDS = 4
 _ASKED = re.compile(r"/webclient/api/annotations/\?type=map&(well|image)=")
@@ -95,3 +96,33 @@ def test_each_shard_asks_the_labels_of_its_own_wells_and_images(
     assert savers < SHARDS  # some shards saved no study files: their asks are theirs alone
     # Every image's labels arrived all the same: the shards' rows are the whole run's.
     assert seen == expected
+
+
+def _image_checks(emu: EmulatorThread) -> int:
+    return sum(int(n) for n in emu.stats()["by_route"].get("api_image", {}).values())
+
+
+def test_a_shard_checks_only_its_own_image_ids_and_a_rerun_none(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``--image`` ids are checked before the walk; a shard checks the ids it owns (the others
+    are other shards' to check), so a rerun of a finished shard asks nothing at all (it used
+    to check every other shard's ids again: its store holds its own images' records only)."""
+    listing = make_emulator(preset="demo")
+    found = tmp_path / "found"
+    assert harvest(listing.base_url, found, projects=(DEMO_PROJECT_ID,),
+                   artifacts=("thumbnail",)).exit_code == 0  # fmt: skip
+    ids = tuple(int(row["image_id"]) for row in _rows(found))
+    for k in range(2):
+        own = [i for i in ids if in_shard(i, k, 2)]
+        assert 0 < len(own) < len(ids)
+        out = tmp_path / f"images-{k}"
+        first = make_emulator(preset="demo")
+        assert harvest(first.base_url, out, images=ids, artifacts=("thumbnail",),
+                       shard=f"{k}/2").exit_code == 0  # fmt: skip
+        assert _image_checks(first) == len(own)
+        assert len(list(out.glob("images/**/*.jpg"))) == len(own)
+        again = make_emulator(preset="demo")
+        rerun = harvest(again.base_url, out, images=ids, artifacts=("thumbnail",), shard=f"{k}/2")
+        assert rerun.exit_code == 0 and rerun.done == 0
+        assert again.stats()["image_requests"] == 0
