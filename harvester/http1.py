@@ -164,7 +164,8 @@ class HTTP1Connection(asyncio.Protocol):
         self._head_scanned = 0
         self._interim = 0
         # Inactivity timeout, and the minimum speed over each timeout-long window (the
-        # window starts at the answer's first byte: the wait for it is the timeout's job).
+        # window starts at the answer's first byte, interim 1xx answers not counted: the
+        # wait for it is the timeout's job).
         self._timeout = 0.0
         self._last_activity = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -280,7 +281,7 @@ class HTTP1Connection(asyncio.Protocol):
         self._fail(
             HTTPTimeout(
                 f"answer slower than {self._min_speed:g} bytes/s "
-                f"({self._window_bytes} bytes in {elapsed:.0f} s)"
+                f"({self._window_bytes} bytes in {elapsed:.1f} s)"
             )
         )
         return True
@@ -481,6 +482,10 @@ class HTTP1Connection(asyncio.Protocol):
             self._interim += 1
             if self._interim > MAX_INTERIM_ANSWERS:
                 raise BadAnswer(f"more than {MAX_INTERIM_ANSWERS} interim (1xx) answers")
+            # The speed window starts with the real answer: a server still thinking (102
+            # Processing, 103 Early Hints) is the idle timeout's, as one saying nothing is.
+            self._window_start = None
+            self._window_bytes = 0
             return True  # an interim answer (100 Continue, 103 Early Hints): the real one follows
         self._status = status
         self._reason = reason.decode("latin-1") if reason else ""
