@@ -820,15 +820,19 @@ class Walker:
         todo = list(image_ids)
         if not todo:
             return
+        # A shard asks for its own images' labels only (the others are dropped below):
+        # ``--image`` ids are every shard's, as plate wells and dataset pages are.
+        keep = self.keep
+        asked = todo if keep is None else [i for i in todo if keep(i)]
         try:
             labels: dict[int, list[tuple[str, str]]] = {}
-            for batch in _chunks(todo, urls.ANNOTATION_BATCH):
+            for batch in _chunks(asked, urls.ANNOTATION_BATCH):
                 known = self._known_labels(batch)
                 if known is None:
                     known, _ = await self._labels("image", "ImageI", batch)
                 labels.update(known)
         except FetchError as exc:
-            self._fail(f"labels of {len(todo)} images", exc)
+            self._fail(f"labels of {len(asked)} images", exc)
         for image_id in todo:
             name = ""
             cached = self._prefetched.pop(("image", image_id), None) if names else None
