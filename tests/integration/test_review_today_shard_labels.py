@@ -113,3 +113,33 @@ def test_with_a_selection_every_shard_asks_every_label_and_the_union_is_the_sele
         assert app.asked == set(ids)
         union |= {int(r["image_id"]) for r in _rows(out)}
     assert union == expected
+
+
+def test_with_where_and_sample_every_shard_selects_by_every_label_of_plates_and_datasets(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``--where`` and ``--sample`` over plates and datasets with ``--shard``: the shard
+    that saves no study files (it would ask only its own wells' and images' labels without
+    a selection) still gets every label, and the shards together select what a single run
+    selects."""
+    from harvester.emulator.catalogue import DEMO_SCREEN_ID
+
+    values: dict[str, Any] = {
+        "screens": (DEMO_SCREEN_ID,),
+        "projects": (DEMO_PROJECT_ID,),
+        "artifacts": ("metadata",),
+        "where": ["Phenotype~e"],
+        "sample": 10,  # of the images the labels let through: every shard needs them all
+    }
+    single = tmp_path / "single"
+    assert harvest(make_emulator(preset="demo").base_url, single, **values).exit_code == 0
+    rows = _rows(single)
+    expected = {r["image_id"]: _labels(r) for r in rows}
+    assert len(rows) == 10
+    found: dict[str, dict[str, str]] = {}
+    for k in range(2):
+        out = tmp_path / f"where-{k}"
+        emu = make_emulator(preset="demo")
+        assert harvest(emu.base_url, out, shard=f"{k}/2", **values).exit_code == 0
+        found.update({r["image_id"]: _labels(r) for r in _rows(out)})
+    assert found == expected
