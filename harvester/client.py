@@ -480,9 +480,11 @@ class ClientSettings:
             raise ConfigError(f"burst must be at least 1, got {self.burst}")
         if self.max_retries < 0:
             raise ConfigError(f"max_retries must be 0 or more, got {self.max_retries}")
-        if not self.timeout > 0:
+        # A bool is an int to Python: `timeout=True` would be one second (HarvestConfig
+        # refuses it; so does the Python API here).
+        if isinstance(self.timeout, bool) or not self.timeout > 0:
             raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout}")
-        if not 0 <= self.min_speed < float("inf"):
+        if isinstance(self.min_speed, bool) or not 0 <= self.min_speed < float("inf"):
             raise ConfigError(
                 f"min_speed must be 0 (no minimum) or more bytes per second, got {self.min_speed}"
             )

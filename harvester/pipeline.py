@@ -518,7 +518,8 @@ class Harvest:
         cfg = self.cfg
         if cfg.from_plan is not None:
             return {}
-        mine = self._shard_images()
+        # Under a selection every shard walks every id (the selection is global): all checked.
+        mine = None if self._selection.active else self._shard_images()
         images = [
             i
             for i in cfg.images
@@ -641,14 +642,24 @@ class Harvest:
                     self.progress.skipped(fetcher.stats.skipped - before)
 
     async def _watch_signals(self, scope: anyio.CancelScope) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                logger.warning(
-                    "interrupted (%s): finishing what is written", signal.Signals(signum).name
-                )
-                self.summary.interrupted = True
-                scope.cancel()
-                return
+        # When the receiver closes, asyncio puts SIGTERM back to the default (the process
+        # dies on the spot) and SIGINT to Python's: the handlers from before are restored
+        # instead (the CLI's SIGTERM = Ctrl-C, asyncio's SIGINT, or an ignored SIGINT), so
+        # the wind-down (journal flush, index.csv, summary) is still interrupted cleanly.
+        before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    logger.warning(
+                        "interrupted (%s): finishing what is written", signal.Signals(signum).name
+                    )
+                    self.summary.interrupted = True
+                    scope.cancel()
+                    return
+        finally:
+            for signum, handler in before.items():
+                if handler is not None:
+                    signal.signal(signum, handler)
 
     async def _real_run(self, client: Client, early: EarlyAnswers) -> None:
         cfg = self.cfg

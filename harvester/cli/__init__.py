@@ -201,13 +201,29 @@ def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
     harvest stopped during its server probe left its temporary copy of ``--ids-from -``
     behind and printed nothing. A running harvest watches SIGTERM itself (and drains);
     before and after that, this handler passes the signal on to SIGINT's handler (asyncio's,
-    which cancels the run, or Python's, which raises KeyboardInterrupt).
+    which cancels the run, or Python's, which raises KeyboardInterrupt). With SIGINT
+    ignored (a background job of a script) inside a running event loop, KeyboardInterrupt
+    is raised from a loop callback, between two steps: raised here, at any bytecode, it can
+    land inside anyio's own bookkeeping ("exit a cancel scope that isn't the current ...").
     """
     handler = signal.getsignal(signal.SIGINT)
     if callable(handler):
         handler(signal.SIGINT, frame)
-    else:  # SIGINT ignored (a background job of a script) or default: still stop
+        return
+    loop = _running_loop()
+    if loop is None:
         raise KeyboardInterrupt
+    loop.call_soon_threadsafe(_raise_keyboard_interrupt)
+
+
+def _running_loop() -> Any:
+    """The asyncio loop running in this thread, if any (asyncio not even loaded: none)."""
+    asyncio = sys.modules.get("asyncio")
+    return None if asyncio is None else asyncio.events._get_running_loop()
+
+
+def _raise_keyboard_interrupt() -> NoReturn:
+    raise KeyboardInterrupt
 
 
 def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug: bool) -> int:

@@ -56,12 +56,6 @@ def _project_ids(tmp_path: Path, base_url: str) -> list[int]:
         return [int(row["image_id"]) for row in csv.DictReader(handle)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="asyncio puts SIG_DFL back for SIGTERM when the run's signal receiver closes: "
-    "needs Harvest._watch_signals to restore the CLI's handler (review report); remove this "
-    "mark with that change",
-)
 def test_sigterm_after_the_runs_signal_watcher_is_still_a_clean_interruption(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:

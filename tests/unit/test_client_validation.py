@@ -491,3 +491,20 @@ def test_host_header_is_ascii_and_names_the_port_only_when_not_the_default(
     client = Client(ClientSettings(base_url))
     head = client._connections._fields
     assert head.startswith(host_line), head
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"timeout": True},
+        {"timeout": 0},
+        {"min_speed": True},
+        {"min_speed": -1},
+        {"min_speed": float("nan")},
+        {"min_speed": float("inf")},
+    ],
+)
+def test_timeout_and_min_speed_refuse_bools_and_impossible_values(changes: dict[str, Any]) -> None:
+    """The Python API refuses what the config file and the command line refuse."""
+    with pytest.raises(ConfigError, match="timeout|min_speed"):
+        ClientSettings("http://127.0.0.1:9", **changes)
