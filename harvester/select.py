@@ -429,8 +429,8 @@ def write_labelled_index(
     ]
     counts = Counter(lb for lb in labels if lb)
     table = [[label, str(n), str(counts[label])] for label, n in ids.items()]
-    files = {
-        index_path(out_dir): index.render_csv(header, rows),
+    files: dict[Path, bytes | Iterable[bytes]] = {
+        index_path(out_dir): index.csv_pieces(header, rows),
         out_dir / LABELS_FILE: index.render_csv(["label", "label_id", "images"], table),
     }
     for target, data in files.items():

@@ -47,7 +47,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -323,9 +323,13 @@ def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
 # --------------------------------------------------------------------------- out dir marker
 
 
-def atomic_write_bytes(out_dir: Path, target: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write_bytes(
+    out_dir: Path, target: Path, data: bytes | Iterable[bytes], *, durable: bool = True
+) -> None:
     """Write one file under DIR atomically (temp beside it, fsync, rename, fsync folder).
 
+    ``data``: the bytes, or pieces of them written one after another (a big index.csv is
+    rendered a slice of rows at a time, never held whole: see :func:`harvester.index.csv_pieces`).
     Its temp file is announced in a pending file of its own, so a crash mid-way is cleaned up
     by the next :meth:`Store.open` like any other. Raises OSError (callers translate).
     """
@@ -338,7 +342,8 @@ def atomic_write_bytes(out_dir: Path, target: Path, data: bytes, *, durable: boo
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            write_all(fd, data)
+            for piece in (data,) if isinstance(data, bytes | bytearray) else data:
+                write_all(fd, piece)
             if durable:
                 os.fsync(fd)
         finally:
