@@ -104,7 +104,7 @@ def register(subparsers: Any) -> None:
         "--index-mem",
         metavar="M",
         help="memory of the job that rebuilds index.csv from every shard, e.g. 4G "
-        "(about 2.4 KB per image; default: the cluster's)",
+        "(about 2 KB per image; default: the cluster's)",
     )
     slurm.add_argument("--job-name", default="harvester", metavar="NAME", help="SLURM job name")
     slurm.add_argument("--submit", action="store_true", help="submit with sbatch")
