@@ -455,9 +455,11 @@ class Harvest:
 
         Its images were journaled without labels that were never asked for, which
         looks like "asked, none": this run must not take them from the journal.
-        Read from the runs' saved configurations, only when this run wants labels.
+        Read from the runs' saved configurations, only when this run wants labels and
+        walks: a run from a plan takes its images and labels from the plan (each task of
+        a 1,000-task array read every other task's config.json for nothing).
         """
-        if self.cfg.labels:
+        if self.cfg.labels and self.cfg.from_plan is None:
             self._labels_skipped_before = any(
                 config.get("labels") is False for config in saved_run_configs(self.out, state)
             )

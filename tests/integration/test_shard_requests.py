@@ -126,3 +126,34 @@ def test_a_shard_checks_only_its_own_image_ids_and_a_rerun_none(
         rerun = harvest(again.base_url, out, images=ids, artifacts=("thumbnail",), shard=f"{k}/2")
         assert rerun.exit_code == 0 and rerun.done == 0
         assert again.stats()["image_requests"] == 0
+
+
+def test_a_run_from_a_plan_reads_no_other_runs_config(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: Any
+) -> None:
+    """Shards of a plan take images and labels from the plan: they need not know whether an
+    earlier run skipped labels, so they do not read every run's config.json (a 1,000-task
+    array on a shared filesystem: a million small reads). A walking run still does."""
+    import harvester.pipeline as pipeline
+
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "out"
+    plan = ["plan", "--base-url", emu.base_url, "--project", str(DEMO_PROJECT_ID), "--out"]
+    assert main([*plan, str(out)]) == 0
+    real = pipeline.saved_run_configs
+    readers: list[Path] = []
+
+    def counted(out_dir: Path, state: Any) -> Any:
+        readers.append(out_dir)
+        return real(out_dir, state)
+
+    monkeypatch.setattr(pipeline, "saved_run_configs", counted)
+    for k in range(2):
+        summary = harvest(emu.base_url, out, from_plan=out, shard=f"{k}/2",
+                          artifacts=("thumbnail",))  # fmt: skip
+        assert summary.exit_code == 0
+    assert readers == []
+    assert len(list(out.glob("images/**/*.jpg"))) == 8
+    walked = harvest(emu.base_url, out, projects=(DEMO_PROJECT_ID,), artifacts=("thumbnail",))
+    assert walked.exit_code == 0 and walked.done == 0
+    assert readers == [out]
