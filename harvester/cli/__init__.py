@@ -189,9 +189,25 @@ def main(argv: list[str] | None = None) -> int:
         return _run_command(run, args, args_list, debug)
     finally:
         if _process_entry:
+            _outcome_decided()
             # The process ends next: the interpreter's last collection need not walk
             # every object the run kept (a resumed 100,000-image journal state: ~0.6 s).
             gc.freeze()
+
+
+def _outcome_decided() -> None:
+    """From here on a SIGTERM is ignored: the command's outcome is decided and reported.
+
+    Its summary or its ``interrupted ... resume with`` line is printed and its exit code is
+    known; all that is left is returning it. A SIGTERM arriving now (a second ``kill``;
+    ``scancel`` and ``srun`` both signalling the step) would otherwise raise
+    KeyboardInterrupt out of that reporting: a traceback, and a killed-by-SIGINT status
+    instead of the code. Only as the process's own command (``main()`` with ``sys.argv``):
+    in-process callers keep their handlers. SIGINT stays as it is (a second Ctrl-C still
+    stops whatever might hang on the way out).
+    """
+    if _process_entry:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
@@ -240,6 +256,7 @@ def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug
     except KeyboardInterrupt:
         # Interrupted before the harvest's own handler took over (probe, early
         # walk): nothing is lost either, so say how to resume all the same.
+        _outcome_decided()
         print(_interrupted_line(args, args_list), file=sys.stderr)
         return EXIT_INTERRUPTED
     except HarvesterError as exc:

@@ -1,0 +1,104 @@
+"""Review of 9c3dc7a (SIGTERM a clean interruption to the last moment): its last moments.
+
+Once a command's outcome is decided (its summary or its ``interrupted`` line printed, its
+exit code known), a SIGTERM that still arrives (a second ``kill``, ``scancel`` and ``srun``
+both signalling the step) must not turn that outcome into a KeyboardInterrupt traceback
+and a killed-by-SIGINT exit status: the run's exit code and its resume line stand.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import DEMO_PROJECT, cli_env
+
+from harvester.emulator import EmulatorThread
+
+# Runs the CLI as `python -m harvester` does. SIGTERM is sent to itself at the moments
+# named by the first argument:
+#   decided: when `main` is about to return the exit code of a finished harvest (its
+#            last gc.freeze, after the command returned);
+#   twice:   when index.csv is written (an interruption), and again while the
+#            `interrupted ... resume with` line is being printed.
+_CHILD = textwrap.dedent(
+    """
+    import gc, os, signal, sys
+    import harvester.cli as cli
+    import harvester.pipeline as pipeline
+
+    def terminate():
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    moment = sys.argv.pop(1)
+    if moment == "decided":
+        real_run, returned = cli._run_command, []
+
+        def run_command(*args):
+            code = real_run(*args)
+            returned.append(code)
+            return code
+
+        class Gc:
+            def __getattr__(self, name):
+                return getattr(gc, name)
+
+            def freeze(self):
+                if returned:
+                    terminate()
+                gc.freeze()
+
+        cli._run_command, cli.gc = run_command, Gc()
+    else:
+        real_index, real_line = pipeline.write_labelled_index, cli._interrupted_line
+
+        def write_labelled_index(*args, **kwargs):
+            terminate()
+            return real_index(*args, **kwargs)
+
+        def interrupted_line(*args):
+            terminate()
+            return real_line(*args)
+
+        pipeline.write_labelled_index = write_labelled_index
+        cli._interrupted_line = interrupted_line
+    sys.argv[0] = "harvester"
+    sys.exit(cli.main())
+    """
+)
+
+
+def _harvest(moment: str, base_url: str, out: Path) -> subprocess.CompletedProcess[str]:
+    args = ["harvest", "--base-url", base_url, "--project", str(DEMO_PROJECT), "--out", str(out)]
+    args += ["--artifacts", "thumbnail", "--rate", "none"]
+    return subprocess.run(
+        [sys.executable, "-c", _CHILD, moment, *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
+    )
+
+
+def test_sigterm_once_the_exit_code_is_decided_keeps_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    emu = make_emulator(preset="demo")
+    proc = _harvest("decided", emu.base_url, tmp_path / "out")
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 0, (proc.returncode, proc.stderr)  # not -2: killed by SIGINT
+    assert "failed 0" in proc.stdout  # the summary of the finished run
+    assert (tmp_path / "out" / "index.csv").is_file()
+
+
+def test_a_second_sigterm_while_the_interruption_is_reported(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    emu = make_emulator(preset="demo")
+    proc = _harvest("twice", emu.base_url, tmp_path / "out")
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 130, (proc.returncode, proc.stderr)
+    assert "resume with: harvester harvest" in proc.stderr
