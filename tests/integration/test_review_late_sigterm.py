@@ -8,10 +8,12 @@ and a killed-by-SIGINT exit status: the run's exit code and its resume line stan
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -200,3 +202,48 @@ def test_emulate_a_second_sigterm_while_it_closes() -> None:
             proc.communicate(timeout=30)
     assert "Traceback" not in stderr
     assert proc.returncode in (0, 130), (proc.returncode, stderr)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pipeline.Harvest._check_ids_file copies --ids-from - in the event loop's thread: "
+    "the interruption waits for the read, i.e. for the pipe to close",
+)
+def test_sigterm_while_the_ids_pipe_is_still_open(tmp_path: Path) -> None:
+    """``producer | harvester harvest --ids-from -`` with SIGTERM sent to harvester alone
+    (``kill``, ``timeout``): it stops while the producer still writes, its copy removed."""
+    spool_dir = tmp_path / "tmp"
+    spool_dir.mkdir()
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"1\n2\n3\n")
+        args = ["harvest", "--base-url", "http://127.0.0.1:9", "--ids-from", "-"]
+        args += ["--out", str(tmp_path / "out"), "--quiet"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harvester", *args],
+            stdin=read_end,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**cli_env(), "TMPDIR": str(spool_dir)},
+        )
+        os.close(read_end)
+        read_end = -1
+        for _ in range(600):  # until the copy has begun (bounded)
+            if list(spool_dir.iterdir()) or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        try:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)  # bounded: the pipe stays open meanwhile
+        finally:
+            os.close(write_end)
+            write_end = -1
+            _stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert list(spool_dir.iterdir()) == []
