@@ -322,6 +322,7 @@ class Harvest:
         argv: Sequence[str] = (),
         progress: ProgressSink | None = None,
         handle_signals: bool = False,
+        ids_copy: Path | None = None,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -347,6 +348,8 @@ class Harvest:
         self._journal_state: JournalState | None = None
         # --ids-from as the run reads it (a temporary copy of a pipe; see _check_ids_file).
         self._ids_file: Path | None = cfg.ids_from
+        # That copy, when the caller made it already (copy_of_ids_source); the run removes it.
+        self._ids_copy = ids_copy
         # Did an earlier run of DIR skip labels? (see _note_runs_without_labels)
         self._labels_skipped_before = False
 
@@ -414,16 +417,12 @@ class Harvest:
         path = self.cfg.ids_from
         if path is None:
             return None
-        if str(path) == "-":
-            # Always copied, even a file redirected in (`< ids.txt`): reopening /dev/stdin
-            # is not a fresh read of it everywhere (a dup of descriptor 0 on macOS).
-            self._ids_file = spool_ids_file(standard_input_ids("harvest"))
-            return self._ids_file
-        if path.is_file() or path.is_dir() or not path.exists():
+        copy = self._ids_copy if self._ids_copy is not None else copy_of_ids_source(path)
+        if copy is None:
             check_ids_file(path)  # a folder or a missing file: the check names the problem
             return None
-        self._ids_file = spool_ids_file(path)
-        return self._ids_file
+        self._ids_file = copy
+        return copy
 
     def _head_start_plan(self) -> list[EarlyRequest]:
         """The image requests to send before the store is open (see :mod:`harvester.early`).
@@ -825,13 +824,40 @@ class Harvest:
             self.summary.selection = self.select_stats.summary()
 
 
+def copy_of_ids_source(path: Path | None) -> Path | None:
+    """A temporary copy of an ``--ids-from`` source that can be read only once, else None.
+
+    ``-`` (standard input; always copied, even a file redirected in: reopening /dev/stdin
+    is not a fresh read of it everywhere, a dup of descriptor 0 on macOS), a pipe, ``<(cmd)``
+    or a device are copied (:func:`~harvester.walk.spool_ids_file`); a regular file, a folder
+    or a missing path are not (None: the run checks them where they are). The command line
+    makes the copy before its event loop starts: the copy waits for the producer to end,
+    and a Ctrl-C or SIGTERM meanwhile must interrupt that wait, which it cannot while the
+    event loop's own thread is blocked in the read.
+    """
+    if path is None:
+        return None
+    if str(path) == "-":
+        return spool_ids_file(standard_input_ids("harvest"))
+    if path.is_file() or path.is_dir() or not path.exists():
+        return None
+    return spool_ids_file(path)
+
+
 async def run_harvest(
     cfg: HarvestConfig,
     *,
     argv: Iterable[str] = (),
     progress: ProgressSink | None = None,
     handle_signals: bool = False,
+    ids_copy: Path | None = None,
 ) -> RunSummary:
-    """Run one harvest to the end (or to an interruption) and return its summary."""
-    harvest = Harvest(cfg, argv=list(argv), progress=progress, handle_signals=handle_signals)
+    """Run one harvest to the end (or to an interruption) and return its summary.
+
+    ``ids_copy``: the copy of a read-once ``--ids-from`` source already made
+    (:func:`copy_of_ids_source`), which the run reads and removes.
+    """
+    harvest = Harvest(
+        cfg, argv=list(argv), progress=progress, handle_signals=handle_signals, ids_copy=ids_copy
+    )
     return await harvest.run()

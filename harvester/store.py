@@ -324,7 +324,11 @@ def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
 
 
 def atomic_write_bytes(
-    out_dir: Path, target: Path, data: bytes | Iterable[bytes], *, durable: bool = True
+    out_dir: Path,
+    target: Path,
+    data: bytes | bytearray | memoryview | Iterable[bytes],
+    *,
+    durable: bool = True,
 ) -> None:
     """Write one file under DIR atomically (temp beside it, fsync, rename, fsync folder).
 
@@ -342,8 +346,9 @@ def atomic_write_bytes(
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            for piece in (data,) if isinstance(data, bytes | bytearray) else data:
-                write_all(fd, piece)
+            pieces = (data,) if isinstance(data, bytes | bytearray | memoryview) else data
+            for piece in pieces:
+                write_all(fd, memoryview(piece))
             if durable:
                 os.fsync(fd)
         finally:

@@ -257,14 +257,14 @@ def refuse_targets_with_plan(args: argparse.Namespace) -> None:
 
 def run_harvest_command(args: argparse.Namespace) -> int:
     """``harvester harvest``."""
-    from harvester.cli import start_up
+    from harvester.cli import _outcome_decided, start_up
 
     with start_up():  # the imports below are most of a harvest's start-up
         import anyio
 
         from harvester.config import resolve
         from harvester.errors import UsageError
-        from harvester.pipeline import run_harvest
+        from harvester.pipeline import copy_of_ids_source, run_harvest
         from harvester.progress import Progress
 
         refuse_targets_with_plan(args)
@@ -278,10 +278,20 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         )
     progress = Progress(enabled=not cfg.quiet)
     argv = sys.argv[1:]
-    with progress.shown():
-        summary = anyio.run(
-            lambda: run_harvest(cfg, argv=argv, progress=progress, handle_signals=True)
-        )
+    # Before the event loop: copying a pipe waits for its producer, and Ctrl-C or SIGTERM
+    # must be able to interrupt that wait (see copy_of_ids_source).
+    ids_copy = copy_of_ids_source(cfg.ids_from)
+    try:
+        with progress.shown():
+            summary = anyio.run(
+                lambda: run_harvest(
+                    cfg, argv=argv, progress=progress, handle_signals=True, ids_copy=ids_copy
+                )
+            )
+    finally:
+        if ids_copy is not None:
+            ids_copy.unlink(missing_ok=True)
+    _outcome_decided()  # a SIGTERM now would cut the summary and change the exit code
     print_summary(summary, quiet=cfg.quiet, resume=_resume_command(argv))
     return summary.exit_code
 
@@ -420,6 +430,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     """``harvester demo``: emulator in-process + a harvest of its demo screen."""
     import anyio
 
+    from harvester.cli import _outcome_decided
     from harvester.demo import DEMO_SCREEN_ID, run_demo
     from harvester.progress import Progress
 
@@ -428,6 +439,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     with progress.shown():
         summary, base_url = anyio.run(lambda: run_demo(args.out, progress=progress))
     print(f"emulator was serving {base_url}")
+    _outcome_decided()
     print_summary(summary, resume=f"harvester demo --out {shlex.quote(str(args.out))}")
     out = args.out
     print(f"files: {out / 'images'} (thumbnails, renders, imgData, metadata)")

@@ -177,15 +177,25 @@ async def _serve(server: EmulatorServer, host: str, port: int) -> int:
         return _error(f"cannot listen on {host}:{port}: {reason or exc}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM)
+    before = {signum: signal.getsignal(signum) for signum in signals}
+    for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     print(f"serving {server.base_url}", flush=True)
     try:
         await stop.wait()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await server.close()
+        # Handlers kept while the server closes (a second SIGTERM meanwhile is one more
+        # stop.set, not a kill), then the ones from before put back (asyncio would leave
+        # SIGTERM at its default).
+        try:
+            await server.close()
+        finally:
+            for signum in signals:
+                loop.remove_signal_handler(signum)
+                handler = before[signum]
+                if handler is not None:
+                    signal.signal(signum, handler)
     return 0
 
 

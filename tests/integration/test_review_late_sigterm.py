@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from harvest_helpers import DEMO_PROJECT, cli_env, harvest
 
 from harvester.emulator import EmulatorThread
@@ -178,11 +177,6 @@ _EMULATE_CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harvester/emulator/cli.py _serve removes its signal handlers before it closes the "
-    "server: SIGTERM is SIG_DFL meanwhile (killed, -15)",
-)
 def test_emulate_a_second_sigterm_while_it_closes() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", _EMULATE_CHILD, "emulate", "--port", "0"],
@@ -204,11 +198,6 @@ def test_emulate_a_second_sigterm_while_it_closes() -> None:
     assert proc.returncode in (0, 130), (proc.returncode, stderr)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.Harvest._check_ids_file copies --ids-from - in the event loop's thread: "
-    "the interruption waits for the read, i.e. for the pipe to close",
-)
 def test_sigterm_while_the_ids_pipe_is_still_open(tmp_path: Path) -> None:
     """``producer | harvester harvest --ids-from -`` with SIGTERM sent to harvester alone
     (``kill``, ``timeout``): it stops while the producer still writes, its copy removed."""

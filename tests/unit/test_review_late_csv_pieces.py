@@ -85,14 +85,7 @@ def test_a_failing_later_piece_leaves_no_temp_and_no_pending_record(tmp_path: Pa
     [
         bytes,
         bytearray,
-        pytest.param(
-            memoryview,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=TypeError,
-                reason="store.atomic_write_bytes iterates a memoryview (its ints) as pieces",
-            ),
-        ),
+        memoryview,
     ],
 )
 def test_any_bytes_like_whole_is_written_as_is(tmp_path: Path, kind: type) -> None:
