@@ -3,10 +3,12 @@ under both ``pytest`` and ``python -m pytest``)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,3 +91,21 @@ def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
         env=cli_env(),
         cwd=cwd,
     )
+
+
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """A CLI child that is never left running: killed and waited for if the block fails."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+
+
+def interrupt(proc: subprocess.Popen[str], signum: int) -> str:
+    """Send ``signum`` to the CLI child and wait for it to end; its standard error."""
+    proc.send_signal(signum)
+    _stdout, stderr = proc.communicate(timeout=30)
+    return stderr

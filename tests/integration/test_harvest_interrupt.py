@@ -16,6 +16,8 @@ from harvest_helpers import (
     Reference,
     content,
     harvest,
+    interrupt,
+    reaped,
     start_cli,
     temp_files,
 )
@@ -101,14 +103,9 @@ def test_ctrl_c_exits_130_and_resumes(
     emu = make_emulator(preset="demo", latency_ms=20)
     out = tmp_path / "interrupted"
     proc = start_cli(*cli_args(emu.base_url, out))
-    try:
+    with reaped(proc):
         wait_for_files(out, 20)
-        proc.send_signal(signal.SIGINT)
-        _stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
+        stderr = interrupt(proc, signal.SIGINT)
     assert proc.returncode == 130, stderr
     assert "resume with: harvester harvest" in stderr
     assert "Traceback" not in stderr
@@ -132,16 +129,11 @@ def test_ctrl_c_during_probe_prints_redacted_resume_line(tmp_path: Path) -> None
         port = listener.getsockname()[1]
         base = f"http://bob:PASSW0RD@127.0.0.1:{port}/?bsession=SECRET"
         proc = start_cli(*cli_args(base, tmp_path / "early"))
-        try:
+        with reaped(proc):
             conn, _addr = listener.accept()  # the probe is connected and waits for an answer
             with conn:
                 time.sleep(0.2)
-                proc.send_signal(signal.SIGINT)
-                _stdout, stderr = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate(timeout=30)
+                stderr = interrupt(proc, signal.SIGINT)
     assert proc.returncode == 130, stderr
     assert "resume with: harvester harvest" in stderr
     assert f"127.0.0.1:{port}" in stderr
@@ -177,17 +169,12 @@ def test_sigterm_during_probe_exits_130_and_removes_the_ids_copy(tmp_path: Path)
             text=True,
             env={**cli_env(), "TMPDIR": str(spool_dir)},
         )
-        try:
+        with reaped(proc):
             conn, _addr = listener.accept()  # the probe is connected and waits for an answer
             with conn:
                 assert [p.name for p in spool_dir.iterdir()][0].startswith("harvester-ids-")
                 time.sleep(0.2)
-                proc.send_signal(signal.SIGTERM)
-                _stdout, stderr = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate(timeout=30)
+                stderr = interrupt(proc, signal.SIGTERM)
     assert proc.returncode == 130, stderr
     assert "resume with: harvester harvest" in stderr
     assert "Traceback" not in stderr

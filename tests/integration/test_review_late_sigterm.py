@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harvest_helpers import DEMO_PROJECT, cli_env, harvest
+from harvest_helpers import DEMO_PROJECT, cli_env, harvest, interrupt, reaped
 
 from harvester.emulator import EmulatorThread
 
@@ -185,15 +185,10 @@ def test_emulate_a_second_sigterm_while_it_closes() -> None:
         text=True,
         env=cli_env(),
     )
-    try:
+    with reaped(proc):
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("serving ")
-        proc.send_signal(signal.SIGTERM)
-        _stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
+        stderr = interrupt(proc, signal.SIGTERM)
     assert "Traceback" not in stderr
     assert proc.returncode in (0, 130), (proc.returncode, stderr)
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harvest_helpers import DEMO_PROJECT, cli_env, harvest
+from harvest_helpers import DEMO_PROJECT, cli_env, harvest, interrupt, reaped
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -112,15 +112,10 @@ def test_sigterm_during_the_probe_with_sigint_ignored(tmp_path: Path, command: s
             env={**cli_env(), "TMPDIR": str(spool_dir)},
             preexec_fn=_ignore_sigint,
         )
-        try:
+        with reaped(proc):
             conn, _addr = listener.accept()  # the probe is connected and waits for an answer
             with conn:
-                proc.send_signal(signal.SIGTERM)
-                _stdout, stderr = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate(timeout=30)
+                stderr = interrupt(proc, signal.SIGTERM)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr
     assert "Traceback" not in stderr
