@@ -8,12 +8,17 @@ with a warning. Records (keys exactly these, compact JSON)::
 
     {"rec": "done",    "kind", "id", "path", "size", "sha256", "t", "run"[, "files"]}
     {"rec": "failed",  "kind", "id", "url", "status", "reason", "t", "run"}
-    {"rec": "image",   "ref": ImageRef.to_json(), "t"}
+    {"rec": "image",   "ref": ImageRef.to_json(), "t"[, "labels_asked": false]}
     {"rec": "invalid", "kind", "id", "path", "reason", "t"}          (written by verify)
     {"rec": "run",     "run", "writer", "shard", "started", "argv"}
 
 :class:`JournalState` folds every journal into "what is done / failed / known", ordering records
 by their timestamp ``t`` so that the order in which journals are read does not matter.
+
+``"labels_asked": false`` marks an image journaled by a ``--no-labels`` run without labels: its
+empty labels mean "never asked", not "asked, none", so a later run with labels asks for them
+(and journals the image again, without the mark). Journals of 0.1.3 and before lack the mark
+(see ``Harvest._legacy_runs_without_labels``).
 """
 
 from __future__ import annotations
@@ -310,7 +315,9 @@ def runs_newest_last(state: JournalState) -> list[str]:
     return sorted(started, key=lambda run: (started[run], run))
 
 
-def saved_run_configs(out_dir: Path, state: JournalState) -> Iterator[dict[str, Any]]:
+def saved_run_configs(
+    out_dir: Path, state: JournalState, *, whole: bool = False
+) -> Iterator[dict[str, Any]]:
     """The configuration each run of DIR saved (``runs/<run>/config.json``), newest run first.
 
     The one reader of saved configs, for the settings a later command takes from the newest
@@ -318,6 +325,7 @@ def saved_run_configs(out_dir: Path, state: JournalState) -> Iterator[dict[str, 
     ``state`` names the runs and their order (:func:`runs_newest_last`). A run without a
     readable config (a plan, a run killed before saving it) is skipped. The pipeline nests
     the resolved configuration under ``"config"``; a file without it is taken as it is.
+    ``whole``: the file's whole object (with the harvester ``"version"`` that wrote it).
     """
     for run in reversed(runs_newest_last(state)):
         try:
@@ -326,7 +334,7 @@ def saved_run_configs(out_dir: Path, state: JournalState) -> Iterator[dict[str, 
             continue
         if isinstance(data, dict):
             nested = data.get("config")
-            yield nested if isinstance(nested, dict) else data
+            yield nested if isinstance(nested, dict) and not whole else data
 
 
 #: The keys a done record is written with, in that order (see the module docstring).
@@ -437,7 +445,9 @@ class JournalState:
     ``failed[(kind, id)]``: the latest failure of something that is not done;
     ``images[id]``: the latest :class:`ImageRef` journaled for that image;
     ``invalid[(kind, id)]``: the latest "invalid" record (kept for reports);
-    ``runs``: every "run" record.
+    ``runs``: every "run" record;
+    ``labels_unasked``: the images whose latest image record says its labels were never asked
+    (``"labels_asked": false``, written by ``--no-labels`` runs).
     """
 
     done: dict[Key, DoneRecord] = field(default_factory=dict)
@@ -445,6 +455,7 @@ class JournalState:
     images: dict[int, ImageRef] = field(default_factory=dict)
     invalid: dict[Key, dict[str, Any]] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    labels_unasked: set[int] = field(default_factory=set)
     # Set by load(): where the journals were read up to, for catch_up().
     _origin: _Origin | None = field(default=None, init=False, repr=False, compare=False)
     # Equal labels tuples shared by the refs (ImageRef.from_json), those apply() adds too.
@@ -612,6 +623,10 @@ class JournalState:
         elif kind == "image":
             ref = ImageRef.from_json(rec["ref"], self._labels)
             self.images[ref.image_id] = ref
+            if rec.get("labels_asked") is False:
+                self.labels_unasked.add(ref.image_id)
+            else:
+                self.labels_unasked.discard(ref.image_id)
         elif kind == "invalid":
             key = (rec["kind"], rec["id"])
             self.invalid[key] = dict(rec)
@@ -639,6 +654,7 @@ class _Fold:
         # one more object for the garbage collector to walk for as long as the fold is kept.
         self.images: dict[int, ImageRef] = {}
         self.image_t: dict[int, Any] = {}
+        self.unasked: set[int] = set()  # see JournalState.labels_unasked
         # Journal name of each kept record, by record type ("d", "i", "f", "v") and key.
         self.source: dict[str, dict[Any, str]] = {"d": {}, "i": {}, "f": {}, "v": {}}
         self.runs: dict[str, list[dict[str, Any]]] = {}  # journal name -> its run records
@@ -649,7 +665,7 @@ class _Fold:
         """Fold ``records`` of journal ``source`` in (a tie in ``t`` goes to the later one)."""
         # Runs once per record of every journal: locals, no call per record but from_json.
         done, failed, invalid, images = self.done, self.failed, self.invalid, self.images
-        image_t, kinds, labels = self.image_t, self.kinds, self.labels
+        image_t, kinds, labels, unasked = self.image_t, self.kinds, self.labels, self.unasked
         src_d, src_i, src_f, src_v = (self.source[k] for k in ("d", "i", "f", "v"))
         runs = self.runs.setdefault(source, [])
         keep = self.keep
@@ -679,6 +695,10 @@ class _Fold:
                         images[image_id] = ImageRef.from_json(ref, labels)
                         image_t[image_id] = t
                         src_i[image_id] = source
+                        if rec.get("labels_asked") is False:
+                            unasked.add(image_id)
+                        else:
+                            unasked.discard(image_id)
                 elif kind == "failed":
                     key = (rec["kind"], rec["id"])
                     prev = failed.get(key)
@@ -720,6 +740,7 @@ class _Fold:
             images=dict(self.images),
             invalid=dict(self.invalid),
             runs=[dict(run) for name in sorted(self.runs) for run in self.runs[name]],
+            labels_unasked=set(self.unasked),
         )
         state._labels = self.labels
         return state
@@ -790,11 +811,15 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
             failed.pop(key, None)
     if not _take_newer(failed, fold.failed, skip=done):
         return None
+    unasked = set(live.labels_unasked)
     for image_id, ref in fold.images.items():
         cur_ref = images.get(image_id)
-        if cur_ref is not None and cur_ref != ref:
+        other_unasked = image_id in fold.unasked
+        if cur_ref is not None and (cur_ref != ref or (image_id in unasked) != other_unasked):
             return None  # which is newer needs the time of live's record, not kept
         images[image_id] = ref
+        if other_unasked:
+            unasked.add(image_id)
     runs = sorted(
         zip(origin.run_sources + fold.run_sources(), live.runs + fold.state().runs, strict=True),
         key=lambda pair: pair[0],
@@ -805,6 +830,7 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
         images=images,
         invalid=invalid,
         runs=[run for _, run in runs],
+        labels_unasked=unasked,
     )
 
 

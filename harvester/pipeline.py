@@ -25,7 +25,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -350,8 +350,10 @@ class Harvest:
         self._ids_file: Path | None = cfg.ids_from
         # That copy, when the caller made it already (copy_of_ids_source); the run removes it.
         self._ids_copy = ids_copy
-        # Did an earlier run of DIR skip labels? (see _note_runs_without_labels)
+        # Did a run of 0.1.3 or before skip labels here? Which images did a --no-labels run
+        # journal without asking? (see _note_runs_without_labels)
         self._labels_skipped_before = False
+        self._unasked: Container[int] = ()
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -450,18 +452,25 @@ class Harvest:
         return head_start_requests(ids, self._fetch_settings(), count)
 
     def _note_runs_without_labels(self, state: JournalState) -> None:
-        """Remember whether an earlier run of DIR ran with ``labels = false``.
+        """Remember whether a run of harvester 0.1.3 or before ran here with ``labels = false``.
 
-        Its images were journaled without labels that were never asked for, which
-        looks like "asked, none": this run must not take them from the journal.
-        Read from the runs' saved configurations, only when this run wants labels and
-        walks: a run from a plan takes its images and labels from the plan (each task of
-        a 1,000-task array read every other task's config.json for nothing).
+        Since 0.1.4 a ``--no-labels`` run marks each image it journals without asking
+        (``state.labels_unasked``); before, such an image looked like "asked, none", so
+        after any such run no empty labels can be trusted. Read from the runs' saved
+        configurations, only when this run wants labels and walks: a run from a plan takes
+        its images and labels from the plan (each task of a 1,000-task array read every
+        other task's config.json for nothing).
         """
         if self.cfg.labels and self.cfg.from_plan is None:
             self._labels_skipped_before = any(
-                config.get("labels") is False for config in saved_run_configs(self.out, state)
+                _config_of(saved).get("labels") is False and not _marks_unasked_labels(saved)
+                for saved in saved_run_configs(self.out, state, whole=True)
             )
+        self._unasked = state.labels_unasked
+
+    def _empty_labels_known(self, image_id: int) -> bool:
+        """Is an image's empty labels tuple in the journal "asked, none"? (See the walker.)"""
+        return not self._labels_skipped_before and image_id not in self._unasked
 
     def _fetch_settings(self) -> FetchSettings:
         cfg = self.cfg
@@ -575,7 +584,7 @@ class Harvest:
                 prefetched=prefetched,
                 known=known,
                 labels=cfg.labels,
-                empty_labels_known=not self._labels_skipped_before,
+                empty_labels_known=self._empty_labels_known,
             )
             self.walk_stats = walker.stats
             await walker.walk(
@@ -619,6 +628,9 @@ class Harvest:
         # busy worker keeps its slot from one image to the next (see ratelimit.Slots).
         nowait = receive.receive_nowait if isinstance(receive, MemoryObjectReceiveStream) else None
         limiter = fetcher.client.limiter
+        # Were this run's labels asked? (A plan's were, when it was made.) An image journaled
+        # by a --no-labels run is journaled again once they are, without the "not asked" mark.
+        labels_asked = self.cfg.labels or self.cfg.from_plan is not None
         async with receive:
             while True:
                 await limiter.standby()
@@ -635,8 +647,11 @@ class Harvest:
                 except anyio.EndOfStream:
                     limiter.end_standby()
                     return
-                if store.state.images.get(ref.image_id) != ref:
-                    await store.record_image(ref)
+                state = store.state
+                if state.images.get(ref.image_id) != ref or (
+                    labels_asked and ref.image_id in state.labels_unasked
+                ):
+                    await store.record_image(ref, labels_asked=labels_asked or bool(ref.labels))
                 before = fetcher.stats.skipped
                 await fetcher.fetch_image(ref)
                 if fetcher.stats.skipped > before:
@@ -822,6 +837,21 @@ class Harvest:
         if self._selection.active:
             self.summary.images = self.select_stats.selected
             self.summary.selection = self.select_stats.summary()
+
+
+def _config_of(saved: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The resolved configuration in a saved ``runs/<run>/config.json`` (nested, or the file)."""
+    nested = saved.get("config")
+    return nested if isinstance(nested, Mapping) else saved
+
+
+def _marks_unasked_labels(saved: Mapping[str, Any]) -> bool:
+    """Did the harvester that saved this run mark images journaled without labels (0.1.4+)?"""
+    try:
+        version = tuple(int(part) for part in str(saved.get("version", "")).split(".")[:3])
+    except ValueError:
+        return False
+    return version >= (0, 1, 4)
 
 
 def copy_of_ids_source(path: Path | None) -> Path | None:

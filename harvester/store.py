@@ -687,9 +687,16 @@ class Store:
             parts.append(_Part(rel, self._target(rel), data=bytes(data)))
         await self._queue(_Item(kind, object_id, parts))
 
-    async def record_image(self, ref: ImageRef) -> None:
-        """Journal an image and its context (for index.csv and ``status``'s pending count)."""
-        await self._queue(_Item(record={"rec": "image", "ref": ref.to_json()}))
+    async def record_image(self, ref: ImageRef, *, labels_asked: bool = True) -> None:
+        """Journal an image and its context (for index.csv and ``status``'s pending count).
+
+        ``labels_asked=False``: its labels were not asked for (a ``--no-labels`` run), so
+        its empty labels are not "none" (see :class:`~harvester.journal.JournalState`).
+        """
+        record: dict[str, Any] = {"rec": "image", "ref": ref.to_json()}
+        if not labels_asked:
+            record["labels_asked"] = False
+        await self._queue(_Item(record=record))
 
     async def record_failure(
         self, kind: str, object_id: int, url: str, status: int | None, reason: str

@@ -355,7 +355,7 @@ class Walker:
         prefetched: dict[tuple[str, int], Any] | None = None,
         known: Mapping[int, ImageRef] | None = None,
         labels: bool = True,
-        empty_labels_known: bool = True,
+        empty_labels_known: Callable[[int], bool] | None = None,
     ) -> None:
         self.client = client
         self.labels = labels
@@ -482,8 +482,8 @@ class Walker:
         are all known takes its labels from the journal. A shard's walk needs
         the labels of its own images only (its store holds no others). An image
         journaled without labels counts as known only if every earlier run asked
-        for labels (``empty_labels_known``): after a ``--no-labels`` run, turning
-        labels on fetches them.
+        for labels (``empty_labels_known(image_id)``, None: every one): an image a
+        ``--no-labels`` run journaled without asking is asked when labels are turned on.
         """
         if not self.labels:
             # Labels not wanted: no request. Those an earlier run journaled stay (the
@@ -502,7 +502,9 @@ class Walker:
                 found[image_id] = []  # another shard's: dropped, its labels are not needed
                 continue
             ref = self._known.get(image_id)
-            if ref is None or not (ref.labels or self._empty_labels_known):
+            if ref is None or not (
+                ref.labels or self._empty_labels_known is None or self._empty_labels_known(image_id)
+            ):
                 return None
             found[image_id] = list(ref.labels)
         return found

@@ -143,9 +143,9 @@ def test_a_run_from_a_plan_reads_no_other_runs_config(
     real = pipeline.saved_run_configs
     readers: list[Path] = []
 
-    def counted(out_dir: Path, state: Any) -> Any:
+    def counted(out_dir: Path, state: Any, **options: Any) -> Any:
         readers.append(out_dir)
-        return real(out_dir, state)
+        return real(out_dir, state, **options)
 
     monkeypatch.setattr(pipeline, "saved_run_configs", counted)
     for k in range(2):

@@ -361,3 +361,35 @@ def test_a_load_that_does_not_remember_keeps_only_the_state(tmp_path: Path) -> N
     full, full_state = retained(True)
     assert lean_state.done == full_state.done and lean_state.images == full_state.images
     assert lean < full * 0.9
+
+
+def _image(image_id: int, t: float, *, asked: bool = True) -> dict[str, Any]:
+    rec: dict[str, Any] = {"rec": "image", "ref": ImageRef(image_id).to_json(), "t": t}
+    if not asked:
+        rec["labels_asked"] = False
+    return rec
+
+
+def test_images_journaled_without_asking_labels_are_told_apart(tmp_path: Path) -> None:
+    """``"labels_asked": false`` on an image's latest record puts it in ``labels_unasked``,
+    however the state is built (load, apply, catch-up of another writer's lines); a later
+    record without the mark takes it out, an older one does not."""
+    with Journal(tmp_path, "a") as a, Journal(tmp_path, "b") as b:
+        a.append([_image(1, 1.0, asked=False), _image(2, 1.0, asked=False), _image(3, 1.0)])
+        b.append([_image(2, 2.0), _image(1, 0.5)])  # 2 asked later; 1's record is older
+    state = JournalState.load(tmp_path, remember=False)
+    assert state.labels_unasked == {1}
+    assert JournalState.from_records([*read_all(tmp_path)]).labels_unasked == {1}
+    state.apply(_image(1, 3.0))
+    state.apply(_image(4, 3.0, asked=False))
+    assert state.labels_unasked == {4}
+    with Journal(tmp_path, "c") as c:  # another writer, meanwhile
+        c.append([_image(5, 4.0, asked=False), _image(3, 4.0, asked=False)])
+    live = JournalState.load(tmp_path)
+    assert live.labels_unasked == {1, 3, 5}
+    with Journal(tmp_path, "d") as d:
+        d.append([_image(6, 5.0, asked=False)])
+    assert live.catch_up().labels_unasked == {1, 3, 5, 6}
+    with Journal(tmp_path, "e") as e:  # the same ref, now asked: the merge cannot tell which
+        e.append([_image(3, 6.0)])  # is newer from the state alone, so it reads all again
+    assert live.catch_up().labels_unasked == {1, 5, 6}
