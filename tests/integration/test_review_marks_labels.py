@@ -16,6 +16,7 @@ import pytest
 from harvest_helpers import harvest
 from test_labels_not_asked import TARGETS, Unlabelled, _annotation_requests, _run
 
+from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.journal import JournalState
 
@@ -102,3 +103,20 @@ def test_a_dry_run_asks_for_unasked_labels_and_marks_nothing(
     # The labelled run journals the images again, unmarked: index.csv keeps its bytes.
     assert _run(make_emulator(app=Unlabelled()), out) > 0
     assert (out / "index.csv").read_bytes() == index
+
+
+def test_a_run_from_a_plan_journals_the_plans_labels_as_asked(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A plan's labels were asked when it was made: a run from it (even with --no-labels)
+    journals the images a --no-labels run marked again, unmarked; a walk then asks nothing."""
+    out = tmp_path / "out"
+    _run(make_emulator(app=Unlabelled()), out, labels=False)
+    assert JournalState.load(out, remember=False).labels_unasked
+    emu = make_emulator(app=Unlabelled())
+    targets = ["--screen", str(TARGETS["screens"][0]), "--project", str(TARGETS["projects"][0])]
+    assert main(["plan", "--base-url", emu.base_url, *targets, "--out", str(out)]) == 0
+    summary = harvest(emu.base_url, out, from_plan=out, labels=False, artifacts=("metadata",))
+    assert summary.exit_code == 0
+    assert JournalState.load(out, remember=False).labels_unasked == set()
+    assert _run(make_emulator(app=Unlabelled()), out) == 0
