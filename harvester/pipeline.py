@@ -648,10 +648,15 @@ class Harvest:
                     limiter.end_standby()
                     return
                 state = store.state
-                if state.images.get(ref.image_id) != ref or (
-                    labels_asked and ref.image_id in state.labels_unasked
-                ):
-                    await store.record_image(ref, labels_asked=labels_asked or bool(ref.labels))
+                journaled = state.images.get(ref.image_id)
+                unasked = ref.image_id in state.labels_unasked
+                if journaled != ref or (labels_asked and unasked):
+                    # Without labels the walker gives an image the labels journaled for it
+                    # (Walker._known_labels): those of an unmarked image were asked.
+                    asked = (
+                        labels_asked or bool(ref.labels) or (journaled is not None and not unasked)
+                    )
+                    await store.record_image(ref, labels_asked=asked)
                 before = fetcher.stats.skipped
                 await fetcher.fetch_image(ref)
                 if fetcher.stats.skipped > before:

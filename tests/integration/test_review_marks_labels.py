@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from harvest_helpers import harvest
 from test_labels_not_asked import TARGETS, Unlabelled, _annotation_requests, _run
 
@@ -52,11 +51,6 @@ def test_asked_none_images_stay_asked_through_a_no_labels_run(
     assert _run(make_emulator(app=Unlabelled()), out) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the pipeline.py change of the d86e16c review: Harvest._consume marks only "
-    "images whose labels were not journaled before (remove this marker with it)",
-)
 def test_asked_none_images_journaled_again_by_a_no_labels_run_stay_asked(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
