@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 from pathlib import Path
@@ -187,13 +188,29 @@ def _render_piece(header: list[str] | None, rows: list[list[str]]) -> bytes:
     with paused_gc():
         plain = _plain_csv(header, rows)
         if plain is not None:
-            return plain.encode("utf-8")
+            return _utf8(plain)
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         if header is not None:
             writer.writerow(header)
         writer.writerows(rows)
-        return buffer.getvalue().encode("utf-8")
+        return _utf8(buffer.getvalue())
+
+
+#: A UTF-16 surrogate on its own: JSON may carry one (``"\\ud800"``), UTF-8 cannot.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8 of ``text``; a lone surrogate (from a server's JSON) becomes U+FFFD.
+
+    Server-supplied names and labels reach index.csv as they came; one broken escape in an
+    image name must not fail the whole index at the end of a harvest.
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
 def _plain_csv(header: list[str] | None, rows: list[list[str]]) -> str | None:

@@ -140,3 +140,25 @@ def test_index_written_in_pieces_is_byte_identical(
         assert len(pieces) == len(rows) == 3
         assert b"".join(pieces) == index.render_csv(header, rows)
         assert b'"A1, field 0"' in pieces[0] and b'"' not in pieces[1]
+
+
+def test_a_lone_surrogate_from_the_server_does_not_fail_the_index(tmp_path: Path) -> None:
+    """JSON can carry a lone surrogate ("\\ud800") in a name or label; UTF-8 cannot. The index
+    is still written, with U+FFFD in its place (it used to fail with UnicodeEncodeError at the
+    end of the harvest)."""
+    from harvester.select import write_labelled_index
+
+    async def journal() -> None:
+        run = new_run_id()
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+            await store.record_image(
+                ImageRef(7, image_name="a\ud800b", labels=(("Gene", "x\udfffy"),))
+            )
+            await store.put_bytes("thumbnail", 7, image_path(7, "thumbnail"), b"j")
+
+    anyio.run(journal)
+    assert write_index(tmp_path) == 1
+    rows = read_index(tmp_path)
+    assert rows[0]["image_name"] == "a\ufffdb" and rows[0]["Gene"] == "x\ufffdy"
+    assert write_labelled_index(tmp_path, ["Gene"]) == 1
+    assert "x\ufffdy" in (tmp_path / "labels.csv").read_text(encoding="utf-8")
