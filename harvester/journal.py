@@ -18,7 +18,7 @@ by their timestamp ``t`` so that the order in which journals are read does not m
 ``"labels_asked": false`` marks an image journaled by a ``--no-labels`` run without labels: its
 empty labels mean "never asked", not "asked, none", so a later run with labels asks for them
 (and journals the image again, without the mark). Journals of 0.1.3 and before lack the mark
-(see ``Harvest._legacy_runs_without_labels``).
+(see ``Harvest._note_runs_without_labels``).
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def encode_records(records: Iterable[Mapping[str, Any]]) -> bytes:
 _datasync = getattr(os, "fdatasync", os.fsync)
 
 
-def write_all(fd: int, data: bytes | memoryview) -> None:
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     """``os.write`` until every byte of ``data`` is written (a write may be partial)."""
     view = memoryview(data)
     while view:
@@ -333,8 +333,14 @@ def saved_run_configs(
         except (OSError, ValueError):
             continue
         if isinstance(data, dict):
-            nested = data.get("config")
-            yield nested if isinstance(nested, dict) and not whole else data
+            yield data if whole else run_config_of(data)
+
+
+def run_config_of(saved: dict[str, Any]) -> dict[str, Any]:
+    """The resolved configuration in a saved ``runs/<run>/config.json``: nested under
+    ``"config"`` as the pipeline writes it, else the file's object as it is."""
+    nested = saved.get("config")
+    return nested if isinstance(nested, dict) else saved
 
 
 #: The keys a done record is written with, in that order (see the module docstring).

@@ -50,7 +50,7 @@ from harvester.errors import (
     redact_url,
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
-from harvester.journal import JournalState, saved_run_configs
+from harvester.journal import JournalState, run_config_of, saved_run_configs
 from harvester.models import Artifact, ImageRef
 from harvester.select import Selection, SelectStats, selecting, write_labelled_index
 from harvester.store import Store
@@ -463,7 +463,7 @@ class Harvest:
         """
         if self.cfg.labels and self.cfg.from_plan is None:
             self._labels_skipped_before = any(
-                _config_of(saved).get("labels") is False and not _marks_unasked_labels(saved)
+                run_config_of(saved).get("labels") is False and not _marks_unasked_labels(saved)
                 for saved in saved_run_configs(self.out, state, whole=True)
             )
         self._unasked = state.labels_unasked
@@ -842,12 +842,6 @@ class Harvest:
         if self._selection.active:
             self.summary.images = self.select_stats.selected
             self.summary.selection = self.select_stats.summary()
-
-
-def _config_of(saved: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The resolved configuration in a saved ``runs/<run>/config.json`` (nested, or the file)."""
-    nested = saved.get("config")
-    return nested if isinstance(nested, Mapping) else saved
 
 
 def _marks_unasked_labels(saved: Mapping[str, Any]) -> bool:

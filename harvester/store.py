@@ -348,7 +348,7 @@ def atomic_write_bytes(
         try:
             pieces = (data,) if isinstance(data, bytes | bytearray | memoryview) else data
             for piece in pieces:
-                write_all(fd, memoryview(piece))
+                write_all(fd, piece)
             if durable:
                 os.fsync(fd)
         finally:

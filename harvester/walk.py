@@ -416,6 +416,11 @@ class Walker:
             self.stats.duplicates += 1
         return True
 
+    def _own(self, image_ids: Sequence[int]) -> list[int]:
+        """The ids of ``image_ids`` this walk keeps (all of them without a shard filter)."""
+        keep = self.keep
+        return list(image_ids) if keep is None else [i for i in image_ids if keep(i)]
+
     async def _emit(self, ref: ImageRef) -> None:
         if self._out_of_shard(ref.image_id):
             return
@@ -778,8 +783,7 @@ class Walker:
                     labels = known
                 elif ids:
                     # As for plates: all for the study files, else this shard's images only.
-                    keep = self.keep
-                    asked = ids if save or keep is None else [i for i in ids if keep(i)]
+                    asked = ids if save else self._own(ids)
                     labels, raw = await self._labels("image", "ImageI", asked)
                 else:
                     labels, raw = {}, []
@@ -824,8 +828,7 @@ class Walker:
             return
         # A shard asks for its own images' labels only (the others are dropped below):
         # ``--image`` ids are every shard's, as plate wells and dataset pages are.
-        keep = self.keep
-        asked = todo if keep is None else [i for i in todo if keep(i)]
+        asked = self._own(todo)
         try:
             labels: dict[int, list[tuple[str, str]]] = {}
             for batch in _chunks(asked, urls.ANNOTATION_BATCH):
