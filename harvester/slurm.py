@@ -6,7 +6,11 @@ read and edit (``DIR/harvest.sbatch``) whose array task K of N runs
 ``harvester harvest ... --shard K/N`` with the same Python interpreter that
 wrote it (so a virtual environment keeps working inside the job). Each task
 gets ``total rate / max parallel tasks`` so that the tasks running at once
-together never exceed the rate the user chose for the whole run. Rerunning
+together never exceed the rate the user chose for the whole run; the burst is
+each task's own (a burst cannot be split), which the script header spells out
+when it lets the tasks together start more than the total rate in a second
+(see :attr:`SlurmJob.burst_note`). Other harvest flags (``--timeout``,
+``--max-retries``, ``--no-labels`` ...) are in ``harvest_args``, as given. Rerunning
 the script resumes: the harvest skips what the journals record as done.
 
 With ``--submit`` it runs ``sbatch --parsable`` and then submits a small
@@ -49,7 +53,9 @@ class SlurmJob:
     ``harvest_args`` are the arguments after ``harvester harvest`` that every
     task shares (config file, targets or ``--from-plan``, ``--out`` ...);
     ``--shard``, ``--rate`` and ``--concurrency`` are added per task here.
-    ``rate`` and ``concurrency`` are the totals for the whole array.
+    ``rate`` and ``concurrency`` are the totals for the whole array; ``burst`` is the
+    burst each task gets (from its ``--burst`` in ``harvest_args`` or its config file),
+    used here only to say what it means for the array as a whole.
     """
 
     out_dir: Path
@@ -58,6 +64,7 @@ class SlurmJob:
     max_parallel: int | None = None
     rate: float | None = 10.0
     concurrency: int | None = None
+    burst: int = 1
     partition: str | None = None
     time_limit: str | None = None
     cpus: int | None = None
@@ -76,6 +83,8 @@ class SlurmJob:
             raise UsageError(f"the total rate must be a positive number or 'none', got {self.rate}")
         if self.concurrency is not None and self.concurrency < 1:
             raise UsageError(f"--concurrency must be at least 1, got {self.concurrency}")
+        if self.burst < 1:
+            raise UsageError(f"--burst must be at least 1, got {self.burst}")
         if self.cpus is not None and self.cpus < 1:
             raise UsageError(f"--cpus must be at least 1, got {self.cpus}")
         if self.time_limit is not None and not _TIME_RE.fullmatch(self.time_limit):
@@ -110,6 +119,24 @@ class SlurmJob:
         if self.concurrency is None:
             return None
         return max(1, self.concurrency // self.parallel)
+
+    @property
+    def burst_note(self) -> str | None:
+        """What a per-task burst above the per-task rate allows across the array, or None.
+
+        Each task's limiter allows max(task rate, burst) starts in any 1-second window,
+        so the tasks running at once together allow max(rate, parallel x burst): with a
+        burst above the task's share of the rate, that is more than the total ``--rate``.
+        """
+        if self.rate is None or self.task_rate is None or self.burst <= self.task_rate:
+            return None
+        peak = self.parallel * self.burst
+        fix = "--max-parallel or --burst" if self.burst > 1 else "--max-parallel"
+        return (
+            f"the burst ({self.burst}) is per task: {self.parallel} tasks at once may start up "
+            f"to {peak} requests in one second, above the total --rate "
+            f"{format_rate(self.rate)}; lower {fix} to stay within it"
+        )
 
     @property
     def script_path(self) -> Path:
@@ -176,6 +203,7 @@ def render_script(job: SlurmJob) -> str:
         "#!/bin/bash",
         f"# harvester job array, written by `harvester slurm` on {created}.",
         f"# {job.tasks} shards, at most {job.parallel} running at once; {rate_note}.",
+        *([f"# Note:    {job.burst_note}."] if job.burst_note else []),
         "#",
         f"# Submit:  sbatch {q(str(job.script_path))}",
         "# Resume:  submit the same script again; every task skips the work its",

@@ -25,7 +25,21 @@ from harvester.cli.harvest import (
     selection_overrides,
     target_overrides,
 )
+from harvester.cli.harvest import _number as number_arg
 from harvester.errors import UsageError
+from harvester.window import WINDOW_MODES
+
+#: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
+#: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
+#: ``--rate`` and ``--concurrency`` are not here: they are totals, split per task.
+TASK_VALUE_FLAGS = (
+    ("--burst", "burst"),
+    ("--max-retries", "max_retries"),
+    ("--timeout", "timeout"),
+    ("--min-speed", "min_speed"),
+    ("--thumbnail-size", "thumbnail_size"),
+    ("--window", "window"),
+)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +62,53 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="R",
         help="requests/s, or 'none' (total: for slurm split across running tasks)",
     )
+    _add_client_flags(parser)
     add_selection_flags(parser)
+
+
+def _add_client_flags(parser: argparse.ArgumentParser) -> None:
+    """How each request is sent: ``plan`` walks the server with them, ``slurm`` tasks fetch.
+
+    The same parsers as ``harvester harvest`` (ranges are checked by ``HarvestConfig``), so
+    a value is refused here exactly as a harvest would refuse it.
+    """
+    parser.add_argument(
+        "--burst",
+        type=integer_arg,
+        metavar="B",
+        help="rate burst (default 1); for slurm per task, not split like --rate: the tasks "
+        "running at once may start up to max(rate, M x B) requests in one second",
+    )
+    parser.add_argument("--max-retries", type=integer_arg, metavar="N", help="default 5")
+    parser.add_argument(
+        "--timeout",
+        type=number_arg,
+        metavar="S",
+        help="longest wait for an answer's next bytes (default 30)",
+    )
+    parser.add_argument(
+        "--min-speed",
+        type=number_arg,
+        metavar="B",
+        help="bytes/s an answer must average over each --timeout window; 0: none (default 1024)",
+    )
+
+
+def _add_task_flags(parser: argparse.ArgumentParser) -> None:
+    """Harvest flags that only matter when images are fetched: ``slurm`` passes them on."""
+    parser.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
+    parser.add_argument("--window", choices=WINDOW_MODES, help="stack intensity window")
+    parser.add_argument(
+        "--no-labels",
+        dest="no_labels",
+        action="store_true",
+        help="skip the map-annotation requests made only for index.csv labels",
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="tasks print only problems into their logs (this command still says what it wrote)",
+    )
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,10 +119,51 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "artifacts": args.artifacts,
         "concurrency": args.concurrency,
         "rate": args.rate,
+        "burst": args.burst,
+        "max_retries": args.max_retries,
+        "timeout": args.timeout,
+        "min_speed": args.min_speed,
         **selection_overrides(args),
         **target_overrides(args),
     }
     return values
+
+
+def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`_overrides` plus the flags only ``slurm`` has, as harvest turns them into keys."""
+    values = _overrides(args)
+    values["thumbnail_size"] = args.thumbnail_size
+    values["window"] = args.window
+    if args.no_labels:
+        values["labels"] = False
+    if args.quiet:
+        values["quiet"] = True
+    return values
+
+
+def _arg_text(value: object) -> str:
+    """A flag value for the task's command line: ``12`` rather than ``12.0`` for a float."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def task_flags_argv(args: argparse.Namespace) -> list[str]:
+    """The per-task harvest flags given to ``slurm``, again, for each task's command line.
+
+    Only the flags given: a value that came from the config file reaches the task through
+    that file (which the task reads too), so a flag still wins over the file there as here.
+    """
+    out: list[str] = []
+    for flag, dest in TASK_VALUE_FLAGS:
+        value = getattr(args, dest)
+        if value is not None:
+            out += [flag, _arg_text(value)]
+    if args.no_labels:
+        out.append("--no-labels")
+    if args.quiet:
+        out.append("--quiet")
+    return out
 
 
 def register(subparsers: Any) -> None:
@@ -87,6 +188,7 @@ def register(subparsers: Any) -> None:
         "that run at once. Submitting the same script again resumes.",
     )
     _add_common(slurm)
+    _add_task_flags(slurm)
     slurm.add_argument("--from-plan", type=Path, metavar="DIR", help="use a plan (no walk)")
     slurm.add_argument(
         "--tasks", type=integer_arg, required=True, metavar="N", help="number of shards N"
@@ -161,7 +263,7 @@ def run_slurm(args: argparse.Namespace) -> int:
 
     # Validate everything the tasks will see, now rather than N times in the queue.
     refuse_targets_with_plan(args)
-    config = resolve(args.config, _overrides(args))
+    config = resolve(args.config, _task_overrides(args))
     out = Path(args.out).resolve()
     rate = parse_rate(args.rate) if args.rate is not None else config.rate
     harvest_args: list[str] = []
@@ -183,6 +285,7 @@ def run_slurm(args: argparse.Namespace) -> int:
             "nothing to harvest: give targets, a config file that lists them, or --from-plan DIR"
         )
     harvest_args += selection_argv(args)
+    harvest_args += task_flags_argv(args)
     if base_url:
         harvest_args += ["--base-url", base_url]
     if artifacts:
@@ -194,6 +297,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         max_parallel=args.max_parallel,
         rate=rate,
         concurrency=args.concurrency if args.concurrency is not None else config.concurrency,
+        burst=config.burst,
         partition=args.partition,
         time_limit=args.time_limit,
         cpus=args.cpus,
@@ -204,6 +308,8 @@ def run_slurm(args: argparse.Namespace) -> int:
     )
     script, _index = write_scripts(job)
     print(f"wrote {script} ({job.tasks} tasks, at most {job.parallel} at once)")
+    if job.burst_note:
+        print(f"note: {job.burst_note}")
     if not args.submit:
         print(f"submit with: sbatch {script}   (or rerun with --submit)")
         return 0

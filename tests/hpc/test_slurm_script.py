@@ -118,6 +118,7 @@ def test_index_job_gets_its_own_memory(tmp_path: Path) -> None:
         ({"partition": "a;rm -rf /"}, "--partition"),
         ({"rate": -1.0}, "rate"),
         ({"cpus": 0}, "--cpus"),
+        ({"burst": 0}, "--burst"),
     ],
 )
 def test_bad_values_are_usage_errors(tmp_path: Path, kw: dict[str, object], needle: str) -> None:

@@ -1,0 +1,224 @@
+"""`harvester slurm` passes the per-task harvest flags on to every task of the array.
+
+A user on a cluster sets --timeout, --min-speed, --max-retries, --burst, --no-labels ...
+on `harvester slurm` as on `harvester harvest`: each task's command line in
+DIR/harvest.sbatch carries them, `harvester harvest` accepts that command line, a bad
+value is refused now (one line, exit 2, no script) rather than N times in the queue, and
+a flag wins over the config file in the task exactly as in a harvest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import build_parser, main
+from harvester.cli.harvest import overrides_from_args
+from harvester.config import HarvestConfig, resolve
+from harvester.emulator import EmulatorThread
+from harvester.journal import run_config_of
+from harvester.shard import in_shard
+from harvester.slurm import SlurmJob
+
+FLAGS = [
+    "--timeout", "12", "--min-speed", "0", "--max-retries", "9", "--burst", "3",
+    "--thumbnail-size", "128", "--window", "full", "--no-labels", "--quiet",
+]  # fmt: skip
+
+#: Config keys the flags above set, and the values a task must end up with.
+EXPECTED = {
+    "timeout": 12.0,
+    "min_speed": 0.0,
+    "max_retries": 9,
+    "burst": 3,
+    "thumbnail_size": 128,
+    "window": "full",
+    "labels": False,
+    "quiet": True,
+}
+
+
+def slurm(out: Path, *extra: str) -> int:
+    return main(["slurm", "--out", str(out), "--screen", "2302", "--tasks", "4", *extra])
+
+
+def task_words(out: Path, shard: str = "0/4") -> list[str]:
+    """The harvest arguments of one task, as bash would pass them (after `-m harvester`)."""
+    script = (out / "harvest.sbatch").read_text()
+    exec_line = next(line for line in script.splitlines() if line.startswith("exec "))
+    words = shlex.split(exec_line.removeprefix("exec ").replace('"$K/$N"', shard))
+    assert words[1:4] == ["-m", "harvester", "harvest"]
+    return words[3:]
+
+
+def task_config(out: Path) -> HarvestConfig:
+    """What `harvester harvest` makes of a task's command line: its parser, then its config."""
+    args = build_parser().parse_args(task_words(out))
+    return resolve(args.config, overrides_from_args(args))
+
+
+def harvest_config(*argv: str) -> HarvestConfig:
+    """What `harvester harvest` makes of the same flags given to it directly."""
+    args = build_parser().parse_args(["harvest", *argv])
+    return resolve(args.config, overrides_from_args(args))
+
+
+def test_task_command_line_carries_the_flags(tmp_path: Path) -> None:
+    """Each flag appears on the task's command line as harvest spells it, with its value."""
+    out = tmp_path / "out"
+    assert slurm(out, *FLAGS) == 0
+    words = task_words(out)
+    for flag, value in zip(FLAGS[0:12:2], FLAGS[1:12:2], strict=True):
+        assert words[words.index(flag) + 1] == value, flag
+    assert "--no-labels" in words and "--quiet" in words
+    assert words[-2:] == ["--shard", "0/4"]
+
+
+def test_task_command_line_is_accepted_by_harvest(tmp_path: Path) -> None:
+    """harvest's own parser and validation accept the task line and get every value back."""
+    out = tmp_path / "out"
+    assert slurm(out, "--rate", "8", "--concurrency", "8", *FLAGS) == 0
+    cfg = task_config(out)
+    for key, value in EXPECTED.items():
+        assert getattr(cfg, key) == value, key
+    assert (cfg.shard, cfg.rate, cfg.concurrency) == ("0/4", 2.0, 2)  # totals still split
+    assert cfg.screens == (2302,)
+
+
+def test_a_task_runs_with_the_flags_against_the_emulator(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Running the written script as array task 0 of 2 harvests shard 0 with those settings."""
+    out = tmp_path / "out dir"
+    code = main(
+        ["slurm", "--out", str(out), "--base-url", emulator.base_url, "--project", "51",
+         "--artifacts", "thumbnail", "--rate", "none", "--tasks", "2", *FLAGS]
+    )  # fmt: skip
+    assert code == 0
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "2"}
+    proc = subprocess.run(
+        ["bash", str(out / "harvest.sbatch")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    thumbs = sorted(int(p.name.split(".")[0]) for p in out.glob("images/*/*/*.thumbnail.jpg"))
+    assert thumbs == [i for i in range(1884801, 1884809) if in_shard(i, 0, 2)]
+    assert thumbs, "shard 0 of the 8 demo project images is empty: pick another shard"
+    (saved,) = out.glob("runs/*/config.json")
+    run_cfg = run_config_of(json.loads(saved.read_text()))
+    for key, value in EXPECTED.items():
+        assert run_cfg[key] == value, key
+    assert run_cfg["shard"] == "0/2"
+
+
+@pytest.mark.parametrize(
+    ("bad", "needle"),
+    [
+        # harvest's own messages (its parsers, then HarvestConfig), not "unrecognized arguments"
+        (["--timeout", "-1"], "error: timeout: -1.0 must be a positive number"),
+        (["--timeout", "nan"], "error: timeout: nan must be a positive number"),
+        (["--min-speed", "x"], "error: argument --min-speed: 'x' is not a number"),
+        (["--min-speed", "inf"], "error: min_speed: inf must be 0"),
+        (["--window", "bogus"], "error: argument --window: invalid choice: 'bogus'"),
+        (["--max-retries", "-1"], "error: max_retries: -1 must be an integer >= 0"),
+        (["--max-retries", "two"], "error: argument --max-retries: 'two' is not an integer"),
+        (["--burst", "0"], "error: burst: 0 must be an integer of at least 1"),
+        (["--thumbnail-size", "0"], "error: thumbnail_size: 0 must be an integer of at least 1"),
+        (["--no-labels", "--where", "Gene=PLK1"], "error: where: selecting by annotation needs"),
+    ],
+)
+def test_a_bad_value_is_one_line_and_no_script(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: list[str], needle: str
+) -> None:
+    """Refused as harvest refuses it: exit 2, one `error:` line (and a hint), nothing written."""
+    out = tmp_path / "out"
+    assert slurm(out, *bad) == 2
+    err = capsys.readouterr().err.splitlines()
+    errors = [line for line in err if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(needle), err
+    assert all(line.startswith(("error:", "hint:")) for line in err), err
+    assert not (out / "harvest.sbatch").exists()
+
+
+def test_flags_and_config_file_combine_as_for_harvest(tmp_path: Path) -> None:
+    """The task reads the config file too: a flag wins, the file fills in the rest,
+    exactly the configuration `harvester harvest CONFIG <same flags>` resolves to."""
+    config = tmp_path / "study.toml"
+    config.write_text(
+        'screens = [2302]\ntimeout = 5.0\nmax_retries = 2\nwindow = "minmax"\n'
+        "labels = false\nburst = 2\nthumbnail_size = 64\n"
+    )
+    out = tmp_path / "out"
+    flags = ["--timeout", "12", "--burst", "4"]
+    assert main(["slurm", str(config), "--out", str(out), "--tasks", "4", *flags]) == 0
+    words = task_words(out)
+    assert words[1] == str(config.resolve())
+    assert "--max-retries" not in words and "--window" not in words  # from the file, in the task
+    task = task_config(out)
+    direct = harvest_config(str(config), "--out", str(out), *flags)
+    for key in (*EXPECTED, "screens"):
+        assert getattr(task, key) == getattr(direct, key), key
+    assert (task.timeout, task.burst, task.max_retries, task.window) == (12.0, 4, 2, "minmax")
+    assert task.labels is False and task.thumbnail_size == 64
+
+
+def test_a_bad_value_in_the_config_file_writes_no_script(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file's values are checked now as well, not by each task in the queue."""
+    config = tmp_path / "study.toml"
+    config.write_text("screens = [2302]\nmin_speed = -5\n")
+    out = tmp_path / "out"
+    assert main(["slurm", str(config), "--out", str(out), "--tasks", "4"]) == 2
+    assert "min_speed" in capsys.readouterr().err
+    assert not (out / "harvest.sbatch").exists()
+
+
+def test_without_the_flags_the_task_line_is_unchanged(tmp_path: Path) -> None:
+    """No flag given, none added: the task takes harvest's defaults (or the file's)."""
+    out = tmp_path / "out"
+    assert slurm(out) == 0
+    words = task_words(out)
+    for flag, _value in zip(FLAGS[0:12:2], FLAGS[1:12:2], strict=True):
+        assert flag not in words
+    assert "--no-labels" not in words and "--quiet" not in words
+
+
+def test_burst_is_per_task_and_the_script_says_what_that_allows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A burst above a task's share of the rate lets the array exceed the total in a
+    second: the command and the script say by how much; within the share, nothing is said."""
+    out = tmp_path / "out"
+    assert slurm(out, "--rate", "10", "--burst", "3") == 0  # 2.5/s per task, burst 3 each
+    note = "4 tasks at once may start up to 12 requests in one second"
+    assert note in capsys.readouterr().out
+    assert note in (out / "harvest.sbatch").read_text()
+    assert slurm(out, "--rate", "10", "--burst", "2") == 0
+    assert "may start up to" not in capsys.readouterr().out
+    assert "may start up to" not in (out / "harvest.sbatch").read_text()
+    assert SlurmJob(out_dir=out, tasks=4, harvest_args=[], rate=None, burst=9).burst_note is None
+
+
+def test_plan_takes_the_request_flags_and_checks_them(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester plan` walks the server: it takes --timeout/--max-retries/--burst/--min-speed
+    (refusing a bad one before any request, no plan written) like harvest."""
+    out = tmp_path / "out"
+    base = ["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out)]
+    assert main([*base, "--timeout", "-1"]) == 2
+    assert "timeout" in capsys.readouterr().err
+    assert not (out / "plan").exists()
+    good = ["--timeout", "12", "--max-retries", "9", "--burst", "3", "--min-speed", "0"]
+    assert main([*base, *good, "--quiet"]) == 0
+    assert len((out / "plan" / "images.jsonl").read_text().splitlines()) == 8
