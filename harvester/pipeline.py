@@ -55,6 +55,7 @@ from harvester.models import Artifact, ImageRef
 from harvester.select import Selection, SelectStats, selecting, write_labelled_index
 from harvester.store import Store
 from harvester.walk import (
+    AskedRef,
     SeenIds,
     Walker,
     WalkStats,
@@ -630,6 +631,7 @@ class Harvest:
         limiter = fetcher.client.limiter
         # Were this run's labels asked? (A plan's were, when it was made.) An image journaled
         # by a --no-labels run is journaled again once they are, without the "not asked" mark.
+        # A --no-labels walk asks them too where it saves the study files (an AskedRef).
         labels_asked = self.cfg.labels or self.cfg.from_plan is not None
         async with receive:
             while True:
@@ -650,12 +652,11 @@ class Harvest:
                 state = store.state
                 journaled = state.images.get(ref.image_id)
                 unasked = ref.image_id in state.labels_unasked
-                if journaled != ref or (labels_asked and unasked):
+                asked_now = labels_asked or isinstance(ref, AskedRef)
+                if journaled != ref or (asked_now and unasked):
                     # Without labels the walker gives an image the labels journaled for it
                     # (Walker._known_labels): those of an unmarked image were asked.
-                    asked = (
-                        labels_asked or bool(ref.labels) or (journaled is not None and not unasked)
-                    )
+                    asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
                     await store.record_image(ref, labels_asked=asked)
                 before = fetcher.stats.skipped
                 await fetcher.fetch_image(ref)

@@ -36,6 +36,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,6 +53,32 @@ from harvester.models import ImageRef
 logger = logging.getLogger(__name__)
 
 Labels = tuple[tuple[str, str], ...]
+
+#: Every field of an ImageRef, in declaration order (what AskedRef compares).
+_REF_VALUES = attrgetter(*ImageRef.__dataclass_fields__)
+
+
+class AskedRef(ImageRef):
+    """An :class:`ImageRef` whose labels this walk asked the server for.
+
+    A ``--no-labels`` walk still fetches the map annotations of the plates and datasets
+    whose study files it saves (a first run into a new folder): the images found there
+    carry the labels the server gave, "none" included. The pipeline journals such a ref
+    as asked (``isinstance(ref, AskedRef)``), so that a later run with labels does not ask
+    for them again. The fact rides on the queued item: no per-image set is kept, however
+    large the study. It is the same image in the same context, so it compares and hashes
+    equal to the plain ref with the same values (the journal's, a plan's).
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ImageRef):
+            return bool(_REF_VALUES(self) == _REF_VALUES(other))
+        return NotImplemented
+
+    __hash__ = ImageRef.__hash__
+
 
 #: Targets checked at once by :func:`preflight` (the client's caps apply too).
 PREFLIGHT_CONCURRENCY = 8
@@ -675,6 +702,7 @@ class Walker:
                 }
                 known = None if save else self._known_labels(list(first_image.values()))
                 raw: list[Any] = []
+                asked_page = False  # were this page's labels asked for (not taken as known)?
                 if not (save or first_image):
                     # No image of this page is emitted (none, or none of this shard's):
                     # their labels are not needed, and the plate's files are not saved.
@@ -686,6 +714,7 @@ class Walker:
                     # their own wells' (a 64-shard walk asked for every well 64 times).
                     asked = well_ids if save else list(first_image)
                     labels, raw = await self._labels("well", "WellI", asked)
+                    asked_page = True  # every well of an image emitted below was asked
                 else:
                     labels, raw = {}, []
                 if save:
@@ -695,6 +724,7 @@ class Walker:
                     samples = well.get("WellSamples") or []
                     max_fields = max(max_fields, len(samples))
                     well_labels: Labels = tuple(labels.get(well.get("@id", -1), ()))
+                    make = AskedRef if asked_page and isinstance(well.get("@id"), int) else ImageRef
                     run_first: dict[int, int] = {}  # run id -> its lowest WellSample index
                     for index, sample in enumerate(samples):
                         image = (sample or {}).get("Image") or {}
@@ -707,7 +737,7 @@ class Walker:
                             field_index = index - run_first.setdefault(run, index)
                             run_fields[run] = max(run_fields.get(run, 0), field_index + 1)
                         await self._emit(
-                            ImageRef(
+                            make(
                                 image_id=image["@id"],
                                 image_name=str(image.get("Name", "")),
                                 screen_id=screen_id,
@@ -779,12 +809,14 @@ class Walker:
                 ids = [i["id"] for i in chunk if isinstance(i.get("id"), int)]
                 known = None if save else self._known_labels(ids)
                 raw: list[Any] = []
+                make: type[ImageRef] = ImageRef
                 if known is not None:
                     labels = known
                 elif ids:
                     # As for plates: all for the study files, else this shard's images only.
                     asked = ids if save else self._own(ids)
                     labels, raw = await self._labels("image", "ImageI", asked)
+                    make = AskedRef  # every image emitted below was asked
                 else:
                     labels, raw = {}, []
                 if save:
@@ -794,7 +826,7 @@ class Walker:
                     if not isinstance(item.get("id"), int):
                         continue
                     await self._emit(
-                        ImageRef(
+                        make(
                             image_id=item["id"],
                             image_name=str(item.get("name", "")),
                             project_id=project_id,
@@ -829,12 +861,16 @@ class Walker:
         # A shard asks for its own images' labels only (the others are dropped below):
         # ``--image`` ids are every shard's, as plate wells and dataset pages are.
         asked = self._own(todo)
+        # The ids whose labels were asked for here (not taken from the journal): at most the
+        # ids given, which are held already.
+        fetched: set[int] = set()
         try:
             labels: dict[int, list[tuple[str, str]]] = {}
             for batch in _chunks(asked, urls.ANNOTATION_BATCH):
                 known = self._known_labels(batch)
                 if known is None:
                     known, _ = await self._labels("image", "ImageI", batch)
+                    fetched.update(batch)
                 labels.update(known)
         except FetchError as exc:
             self._fail(f"labels of {len(asked)} images", exc)
@@ -845,8 +881,9 @@ class Walker:
                 name = str((cached.get("data") or {}).get("Name", ""))
             elif image_id in self._known:
                 name = self._known[image_id].image_name
+            make = AskedRef if image_id in fetched else ImageRef
             await self._emit(
-                ImageRef(image_id=image_id, image_name=name, labels=tuple(labels.get(image_id, ())))
+                make(image_id=image_id, image_name=name, labels=tuple(labels.get(image_id, ())))
             )
 
 

@@ -6,6 +6,11 @@ the run after that asks nothing, even for images that truly have no labels. Befo
 empty label list could not be told from "never asked", so after any ``--no-labels`` run
 every label-less image was asked again on every run (and still is in folders where a run of
 0.1.3 or before skipped labels: nothing marks its images).
+
+A --no-labels run asks for no annotation where the study files are saved already: a first
+run into a new folder saves them, asks every annotation for them, and journals its images as
+asked (see test_labels_first_run.py). :func:`journal_unasked_images` makes a folder whose
+images were truly journaled without asking.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harvest_helpers import harvest
+from harvest_helpers import DEMO_IMAGES, harvest
 
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue import DEMO_PROJECT_ID, DEMO_SCREEN_ID
+from harvester.journal import JournalState
 
 TARGETS: dict[str, Any] = {"screens": (DEMO_SCREEN_ID,), "projects": (DEMO_PROJECT_ID,)}
 NO_LABELS = json.dumps({"annotations": [], "experimenters": []}).encode()
@@ -52,11 +58,23 @@ def _run(emu: EmulatorThread, out: Path, **values: Any) -> int:
     return _annotation_requests(emu)
 
 
+def journal_unasked_images(out: Path, make_emulator: Callable[..., EmulatorThread]) -> None:
+    """A folder where a --no-labels run journaled every image but one without asking.
+
+    A --no-labels sample of one image saves the study files (their annotations asked, that
+    image journaled as asked); the --no-labels run of everything then finds the study files
+    saved, sends no annotation request and marks each image it journals.
+    """
+    _run(make_emulator(app=Unlabelled()), out, labels=False, sample=1)
+    assert _run(make_emulator(app=Unlabelled()), out, labels=False) == 0
+    assert len(JournalState.load(out, remember=False).labels_unasked) == DEMO_IMAGES - 1
+
+
 def test_label_less_images_are_asked_once_after_a_no_labels_run(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     out = tmp_path / "out"
-    _run(make_emulator(app=Unlabelled()), out, labels=False)  # (the study files' annotations)
+    journal_unasked_images(out, make_emulator)
     assert _run(make_emulator(app=Unlabelled()), out) > 0  # the images' labels, asked once
     assert _run(make_emulator(app=Unlabelled()), out) == 0
     assert _run(make_emulator(app=Unlabelled()), out) == 0
@@ -79,7 +97,7 @@ def test_a_folder_where_an_old_harvester_skipped_labels_is_still_asked(
 ) -> None:
     """A --no-labels run of 0.1.3 marked nothing: its images' empty labels stay untrusted."""
     out = tmp_path / "out"
-    _run(make_emulator(app=Unlabelled()), out, labels=False)
+    journal_unasked_images(out, make_emulator)
     for config in out.glob("runs/*/config.json"):
         saved = json.loads(config.read_text())
         config.write_text(json.dumps({**saved, "version": "0.1.3"}))

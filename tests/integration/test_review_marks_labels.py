@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from harvest_helpers import harvest
-from test_labels_not_asked import TARGETS, Unlabelled, _annotation_requests, _run
+from test_labels_not_asked import (
+    TARGETS,
+    Unlabelled,
+    _annotation_requests,
+    _run,
+    journal_unasked_images,
+)
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -73,7 +79,7 @@ def test_shard_runs_ask_each_unasked_image_once(
     """A whole --no-labels run, then two shard runs with labels: each shard asks for its own
     unasked images and marks them asked; a later whole run asks nothing."""
     out = tmp_path / "out"
-    _run(make_emulator(app=Unlabelled()), out, labels=False)
+    journal_unasked_images(out, make_emulator)
     marked = {r["ref"]["image_id"] for r in _image_records(out) if r.get("labels_asked") is False}
     assert marked
     asked = [_run(make_emulator(app=Unlabelled()), out, shard=shard) for shard in ("0/2", "1/2")]
@@ -86,7 +92,7 @@ def test_a_dry_run_asks_for_unasked_labels_and_marks_nothing(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     out = tmp_path / "out"
-    _run(make_emulator(app=Unlabelled()), out, labels=False)
+    journal_unasked_images(out, make_emulator)
     before = {p.name: p.read_bytes() for p in out.glob("journals/*.jsonl")}
     index = (out / "index.csv").read_bytes()
     emu = make_emulator(app=Unlabelled())
@@ -105,8 +111,7 @@ def test_a_run_from_a_plan_journals_the_plans_labels_as_asked(
     """A plan's labels were asked when it was made: a run from it (even with --no-labels)
     journals the images a --no-labels run marked again, unmarked; a walk then asks nothing."""
     out = tmp_path / "out"
-    _run(make_emulator(app=Unlabelled()), out, labels=False)
-    assert JournalState.load(out, remember=False).labels_unasked
+    journal_unasked_images(out, make_emulator)
     emu = make_emulator(app=Unlabelled())
     targets = ["--screen", str(TARGETS["screens"][0]), "--project", str(TARGETS["projects"][0])]
     assert main(["plan", "--base-url", emu.base_url, *targets, "--out", str(out)]) == 0
