@@ -351,9 +351,10 @@ class Harvest:
         self._ids_file: Path | None = cfg.ids_from
         # That copy, when the caller made it already (copy_of_ids_source); the run removes it.
         self._ids_copy = ids_copy
-        # Did a run of 0.1.3 or before skip labels here? Which images did a --no-labels run
-        # journal without asking? (see _note_runs_without_labels)
-        self._labels_skipped_before = False
+        # Did a run of 0.1.3 or before skip labels here (None: not read yet)? Which images
+        # did a --no-labels run journal without asking? (see _note_runs_without_labels)
+        self._labels_skipped_before: bool | None = False
+        self._runs_state: JournalState | None = None
         self._unasked: Container[int] = ()
 
     # ---------------------------------------------------------------- entry
@@ -460,18 +461,29 @@ class Harvest:
         after any such run no empty labels can be trusted. Read from the runs' saved
         configurations, only when this run wants labels and walks: a run from a plan takes
         its images and labels from the plan (each task of a 1,000-task array read every
-        other task's config.json for nothing).
+        other task's config.json for nothing). Read when first needed, not here: only a
+        journaled image without labels and without the mark raises the question (one
+        config.json per earlier run, read once; a fresh folder or a resume whose images
+        all have labels reads none).
         """
         if self.cfg.labels and self.cfg.from_plan is None:
-            self._labels_skipped_before = any(
-                run_config_of(saved).get("labels") is False and not _marks_unasked_labels(saved)
-                for saved in saved_run_configs(self.out, state, whole=True)
-            )
+            self._labels_skipped_before = None
+            self._runs_state = state
         self._unasked = state.labels_unasked
 
     def _empty_labels_known(self, image_id: int) -> bool:
         """Is an image's empty labels tuple in the journal "asked, none"? (See the walker.)"""
-        return not self._labels_skipped_before and image_id not in self._unasked
+        if image_id in self._unasked:
+            return False
+        skipped = self._labels_skipped_before
+        if skipped is None:
+            state = self._runs_state
+            skipped = state is not None and any(
+                run_config_of(saved).get("labels") is False and not _marks_unasked_labels(saved)
+                for saved in saved_run_configs(self.out, state, whole=True)
+            )
+            self._labels_skipped_before = skipped
+        return not skipped
 
     def _fetch_settings(self) -> FetchSettings:
         cfg = self.cfg

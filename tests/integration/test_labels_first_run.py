@@ -24,9 +24,10 @@ from typing import Any
 from harvest_helpers import DEMO_IMAGES, harvest
 from test_labels_not_asked import TARGETS, Unlabelled, _annotation_requests, _run
 
+from harvester import pipeline
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue import DEMO_PROJECT_IMAGE_IDS
-from harvester.journal import JournalState
+from harvester.journal import JournalState, saved_run_configs
 from harvester.models import ImageRef
 from harvester.walk import AskedRef
 
@@ -172,3 +173,26 @@ def test_an_asked_ref_is_the_same_image_as_the_plain_ref() -> None:
     assert asked != ImageRef(**{**values, "image_name": "b"})
     assert ImageRef(**{**values, "labels": (("k", "v"),)}) != asked
     assert asked.to_json() == plain.to_json()
+
+
+def test_saved_configs_are_read_once_and_only_for_an_unlabelled_journaled_image(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: Any
+) -> None:
+    """Whether a harvester of 0.1.3 skipped labels here is read from every run's config.json:
+    a labelled resume whose images all have labels never needs to know (reads none); one
+    with label-less images reads them once, not once per image."""
+    calls: list[int] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return saved_run_configs(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "saved_run_configs", counting)
+    labelled, unlabelled = tmp_path / "labelled", tmp_path / "unlabelled"
+    _run(make_emulator(preset="demo"), labelled)
+    assert _run(make_emulator(preset="demo"), labelled) == 0
+    assert calls == []
+    _run(make_emulator(app=Unlabelled()), unlabelled)
+    calls.clear()
+    assert _run(make_emulator(app=Unlabelled()), unlabelled) == 0
+    assert calls == [1]
