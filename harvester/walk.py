@@ -19,6 +19,8 @@ Sources used (cheapest complete ones):
   ``webclient/api/images/?id=`` (paged by 500);
 * labels: ``webclient/api/annotations/?type=map&well=..`` (or ``image=``) in
   batches of at most 200 ids; pairs are kept in server order, duplicates too.
+  An image whose labels this walk asked for is sent as an :class:`AskedRef`
+  (also without labels wanted, where the study files needed the annotations).
 
 Study metadata (screen/project JSON with annotations, plate JSON with runs,
 grids, wells and well annotations, dataset JSON with images and image

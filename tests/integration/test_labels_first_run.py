@@ -151,6 +151,19 @@ def test_shards_of_a_first_no_labels_run(
     assert _run(make_emulator(app=Unlabelled()), out) == 0
 
 
+def test_a_no_labels_run_that_fetches_the_annotations_clears_the_marks(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Images marked by shard 1 (unchanged since: nothing else would journal them again) are
+    journaled as asked by a whole --no-labels run that saves the study files."""
+    out = tmp_path / "out"
+    assert _run(make_emulator(app=Unlabelled()), out, labels=False, shard="1/2") == 0
+    assert _unasked(out)
+    assert _run(make_emulator(app=Unlabelled()), out, labels=False) > 0
+    assert _unasked(out) == set()
+    assert _run(make_emulator(app=Unlabelled()), out) == 0
+
+
 def test_a_dry_run_after_a_first_no_labels_run_asks_nothing(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
