@@ -10,6 +10,9 @@ The file is written to a temp name beside it and renamed, so readers see the old
 one, never a half. Journals are read line by line taking complete lines only, which makes it safe
 to rebuild the index while shards are still appending.
 
+Rows are made while the file is written, a piece at a time (:class:`IndexRows`,
+:func:`csv_pieces`): no list of every row is held, only the state they come from.
+
 At the end of a harvest the rows come from the state the run's store kept (see
 :func:`current_state`): only the lines other writers appended meanwhile are read, so writing the
 index of 10,000 images takes about 20 ms instead of re-reading every journal (about 140 ms).
@@ -21,7 +24,8 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -59,6 +63,13 @@ LABEL_JOIN = " | "
 # The artifact kinds with a path column, in column order.
 PATH_KINDS: tuple[str, ...] = ("thumbnail", "imgdata", "metadata", "render", "stack")
 
+# The key of a (key, value) label pair.
+_KEY = itemgetter(0)
+
+# Labels tuples whose cells a row iteration keeps at most (a bound, not a tuning: most
+# images share their tuple with their neighbours by id, the fields of one well).
+_LABEL_CACHE = 4096
+
 
 def _columns_of(keys: set[str]) -> dict[str, str]:
     """Map each annotation key to its column name (sorted keys, collisions prefixed)."""
@@ -92,96 +103,159 @@ def _label_cells(keys: tuple[str, ...], order: list[str]) -> Callable[[tuple[str
 
 
 def build_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the index: images with at least one done artifact, by id."""
+    """Header and rows of the index, every row in one list (small states and tests).
+
+    Writing the index does not call this: it streams :class:`IndexRows` instead.
+    """
+    rows = IndexRows(state)
     with paused_gc():
-        return _build_rows(state)
+        return rows.header, list(rows)
 
 
-def _build_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
-    # Written for speed (it runs at the end of every harvest, over every image of DIR): one
-    # list of path cells per image, no call per cell, label cells by one itemgetter per
-    # distinct key sequence (see _label_cells).
-    slot = {kind: n for n, kind in enumerate(PATH_KINDS)}
-    paths: dict[int, list[str]] = {}
-    blank = [""] * len(PATH_KINDS)
-    for (kind, object_id), rec in state.done.items():
-        if kind in ARTIFACT_FILES:
-            cells = paths.get(object_id)
-            if cells is None:
-                cells = paths[object_id] = blank.copy()
-            n = slot.get(kind)
-            if n is not None:
-                cells[n] = rec["path"]
-    images = state.images
-    refs = [images.get(image_id) or ImageRef(image_id) for image_id in sorted(paths)]
-    # Each image's label keys and values as two tuples, split once per labels tuple (refs
-    # loaded from journals share equal ones; by id, as every tuple is alive until the end).
-    by_id: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-    split: list[tuple[tuple[str, ...], tuple[str, ...]] | None] = []
-    for ref in refs:
-        pairs = ref.labels
-        if not pairs:
-            split.append(None)
-            continue
-        got = by_id.get(id(pairs))
-        if got is None:
-            got = by_id[id(pairs)] = tuple(zip(*pairs, strict=True))  # type: ignore[assignment]
-        split.append(got)
-    sequences = {pair[0]: None for pair in split if pair is not None}
-    labels = _columns_of({key for keys in sequences for key in keys})
-    header = list(COLUMNS) + list(labels.values())
-    order = list(labels)
-    cells_of = {keys: _label_cells(keys, order) for keys in sequences}
-    empty = [""] * len(order)
-    rows = []
-    for ref, found in zip(refs, split, strict=True):
-        screen_id, plate_id, well_id = ref.screen_id, ref.plate_id, ref.well_id
-        well_row, well_column, field = ref.well_row, ref.well_column, ref.field
-        run_id, project_id, dataset_id = ref.run_id, ref.project_id, ref.dataset_id
-        row = [
-            str(ref.image_id),
-            ref.image_name,
-            "" if screen_id is None else str(screen_id),
-            "" if plate_id is None else str(plate_id),
-            ref.plate_name,
-            "" if well_id is None else str(well_id),
-            "" if well_row is None else str(well_row),
-            "" if well_column is None else str(well_column),
-            "" if field is None else str(field),
-            "" if run_id is None else str(run_id),
-            "" if project_id is None else str(project_id),
-            "" if dataset_id is None else str(dataset_id),
-            ref.dataset_name,
-        ]
-        row += paths[ref.image_id]
-        row += cells_of[found[0]](found[1]) if found is not None else empty
-        rows.append(row)
-    return header, rows
+class IndexRows:
+    """The rows of index.csv for one journal state, built only as they are iterated.
+
+    Why: holding every row of a folder before writing it was the biggest cost of
+    ``harvester index`` beside the state itself (~45 MB per 100,000 labelled images, as
+    much again as the rows' text). Making an ``IndexRows`` is the first pass over the state:
+    which images get a row (those with at least one done artifact, by id) and which label
+    columns there are (one per annotation key of any image: the header depends on every
+    row, so it is known before the first row is made). Iterating is the second pass: each
+    row is built from the state when it is asked for and can be dropped once written.
+    Iterating again builds the rows again (the labelled index of :mod:`harvester.select`
+    walks them twice). The state must not change in between.
+    """
+
+    def __init__(self, state: JournalState) -> None:
+        self._state = state
+        with paused_gc():
+            kinds: set[str] = set()
+            ids: set[int] = set()
+            for kind, object_id in state.done:
+                if kind in ARTIFACT_FILES:
+                    kinds.add(kind)
+                    ids.add(object_id)
+            self._ids = sorted(ids)
+            del ids
+            # Only the path kinds some image has are looked up per row (thumbnails only:
+            # one lookup instead of five).
+            self._kinds = tuple((n, kind) for n, kind in enumerate(PATH_KINDS) if kind in kinds)
+            sequences = self._key_sequences()
+        labels = _columns_of({key for keys in sequences for key in keys})
+        self.header: list[str] = list(COLUMNS) + list(labels.values())
+        order = list(labels)
+        self._cells_of = {keys: _label_cells(keys, order) for keys in sequences}
+        self._empty = [""] * len(order)
+
+    def _key_sequences(self) -> dict[tuple[str, ...], None]:
+        """The distinct sequences of label keys of the images with a row, in first-seen order."""
+        images = self._state.images
+        sequences: dict[tuple[str, ...], None] = {}
+        last: object = None
+        for image_id in self._ids:
+            ref = images.get(image_id)
+            if ref is None:
+                continue
+            pairs = ref.labels
+            if not pairs or pairs is last:  # refs loaded from journals share equal tuples
+                continue
+            last = pairs
+            sequences[tuple(map(_KEY, pairs))] = None
+        return sequences
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def refs(self) -> Iterator[ImageRef]:
+        """The image of each row, in row order (a bare ``ImageRef(id)`` if none was journaled)."""
+        images = self._state.images
+        for image_id in self._ids:
+            yield images.get(image_id) or ImageRef(image_id)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        # Written for speed (it runs at the end of every harvest, over every image of DIR): no
+        # call per cell; the label cells of one labels tuple are made once and reused while
+        # it is in a small cache (images of a well or a gene share one tuple), by one
+        # itemgetter per distinct key sequence (see _label_cells).
+        done = self._state.done
+        kinds = self._kinds
+        cells_of = self._cells_of
+        empty = self._empty
+        blank = [""] * len(PATH_KINDS)
+        cache: dict[int, tuple[tuple[tuple[str, str], ...], list[str]]] = {}
+        for ref in self.refs():
+            image_id = ref.image_id
+            screen_id, plate_id, well_id = ref.screen_id, ref.plate_id, ref.well_id
+            well_row, well_column, field = ref.well_row, ref.well_column, ref.field
+            run_id, project_id, dataset_id = ref.run_id, ref.project_id, ref.dataset_id
+            row = [
+                str(image_id),
+                ref.image_name,
+                "" if screen_id is None else str(screen_id),
+                "" if plate_id is None else str(plate_id),
+                ref.plate_name,
+                "" if well_id is None else str(well_id),
+                "" if well_row is None else str(well_row),
+                "" if well_column is None else str(well_column),
+                "" if field is None else str(field),
+                "" if run_id is None else str(run_id),
+                "" if project_id is None else str(project_id),
+                "" if dataset_id is None else str(dataset_id),
+                ref.dataset_name,
+            ]
+            paths = blank.copy()
+            for n, kind in kinds:
+                rec = done.get((kind, image_id))
+                if rec is not None:
+                    paths[n] = rec["path"]
+            row += paths
+            pairs = ref.labels
+            if pairs:
+                hit = cache.get(id(pairs))
+                if hit is None or hit[0] is not pairs:
+                    if len(cache) >= _LABEL_CACHE:
+                        cache.clear()
+                    keys, values = zip(*pairs, strict=True)
+                    hit = cache[id(pairs)] = (pairs, cells_of[keys](values))
+                row += hit[1]
+            else:
+                row += empty
+            yield row
 
 
-#: Rows rendered at a time by :func:`csv_pieces` (a few MB of text for a labelled index).
-CSV_PIECE_ROWS = 20_000
+#: Rows made and rendered at a time by :func:`csv_pieces`: about 1 MB of text for a labelled
+#: index, ~5 MB at the peak with the rows (20,000 rows took ~22 MB and were no faster).
+CSV_PIECE_ROWS = 5_000
 
 
-def render_csv(header: list[str], rows: list[list[str]]) -> bytes:
+def render_csv(header: list[str], rows: Sequence[list[str]]) -> bytes:
     """CSV bytes (UTF-8, ``\\n`` line ends, minimal quoting)."""
     return b"".join(csv_pieces(header, rows, len(rows) or 1))
 
 
 def csv_pieces(
-    header: list[str], rows: list[list[str]], piece_rows: int | None = None
+    header: list[str], rows: Iterable[list[str]], piece_rows: int | None = None
 ) -> Iterator[bytes]:
     """The CSV bytes of :func:`render_csv`, ``piece_rows`` (:data:`CSV_PIECE_ROWS`) rows at a time.
 
     Written piece by piece, a million-row index never exists whole as one text and one
-    bytes object beside its rows (for 100,000 labelled images that was ~40 MB more at the
-    peak of ``harvester index``). The bytes are the same: each piece takes the fast join
-    when none of its cells needs quoting, the csv module otherwise.
+    bytes object (for 100,000 labelled images that was ~40 MB more at the peak of
+    ``harvester index``); with ``rows`` an :class:`IndexRows` (or any iterator), not as rows
+    either: each piece's rows are made, rendered and dropped before the next. The bytes are
+    the same: each piece takes the fast join when none of its cells needs quoting, the csv
+    module otherwise.
     """
     size = piece_rows or CSV_PIECE_ROWS
-    for start in range(0, max(len(rows), 1), size):
-        piece = rows[start : start + size]
-        yield _render_piece(header if start == 0 else None, piece)
+    remaining = iter(rows)
+    first = True
+    while True:
+        with paused_gc():  # the rows are lists made by the thousand (see paused_gc)
+            piece = list(islice(remaining, size))
+        if not piece and not first:
+            return
+        yield _render_piece(header if first else None, piece)
+        first = False
+        del piece
 
 
 def _render_piece(header: list[str] | None, rows: list[list[str]]) -> bytes:
@@ -264,10 +338,14 @@ def write_index(out_dir: Path, state: JournalState | None = None) -> int:
 
 def write_index_of(out_dir: Path, state: JournalState) -> int:
     """Write ``DIR/index.csv`` of exactly ``state`` (already current: nothing is read again)."""
-    header, rows = build_rows(state)
+    rows = IndexRows(state)
     target = index_path(out_dir)
     try:
-        atomic_write_bytes(out_dir, target, csv_pieces(header, rows))
+        # One pause for the whole write: between pieces the collector would otherwise move
+        # each piece's rows into older generations and soon walk the whole state again
+        # (~20% more time for 100,000 images).
+        with paused_gc():
+            atomic_write_bytes(out_dir, target, csv_pieces(rows.header, rows))
     except OSError as exc:
         raise storage_error(exc, str(target)) from exc
     logger.info("wrote %s (%d images)", target, len(rows))
