@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
-from harvester.index import COLUMNS, write_index
+from harvester.index import COLUMNS, PATH_KINDS, write_index
 from harvester.journal import Journal
 from harvester.layout import image_path, make_writer, new_run_id
 from harvester.models import ImageRef
@@ -162,3 +165,101 @@ def test_a_lone_surrogate_from_the_server_does_not_fail_the_index(tmp_path: Path
     assert rows[0]["image_name"] == "a\ufffdb" and rows[0]["Gene"] == "x\ufffdy"
     assert write_labelled_index(tmp_path, ["Gene"]) == 1
     assert "x\ufffdy" in (tmp_path / "labels.csv").read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- demo preset
+DEMO_SCREEN = 2302
+
+
+@pytest.fixture(scope="module")
+def demo_harvest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A labelled harvest of the emulator's demo screen and the index.csv it ended with."""
+    from harvester.config import HarvestConfig
+    from harvester.emulator import EmulatorThread
+    from harvester.pipeline import run_harvest
+    from harvester.retry import zero_waits
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    with EmulatorThread(preset="demo") as emu:
+        cfg = HarvestConfig(
+            base_url=emu.base_url, out=out, rate=None, quiet=True, screens=(DEMO_SCREEN,)
+        )
+        with zero_waits():
+            summary = anyio.run(lambda: run_harvest(cfg))
+    assert summary.failed == 0 and summary.done > 0
+    return out, (out / "index.csv").read_bytes()
+
+
+def _journaled(out: Path) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, str]]]:
+    """The image records and the done paths per image, read from the journal lines with the
+    json module alone (a clean harvest: no failure or invalid record to fold)."""
+    images: dict[int, dict[str, Any]] = {}
+    paths: dict[int, dict[str, str]] = {}
+    for journal in sorted((out / "journals").glob("*.jsonl")):
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            if rec["rec"] == "image":
+                images[rec["ref"]["image_id"]] = rec["ref"]
+            elif rec["rec"] == "done" and rec["kind"] in PATH_KINDS:
+                paths.setdefault(rec["id"], {})[rec["kind"]] = rec["path"]
+    return images, paths
+
+
+def _oracle(out: Path, label_keys: tuple[str, ...] = ()) -> bytes:
+    """index.csv as the format says, written by the csv module (no code of harvester.index)."""
+    from harvester.select import label_of
+
+    images, paths = _journaled(out)
+    keys = sorted({key for image_id in paths for key, _ in images[image_id]["labels"]})
+    header = list(COLUMNS) + [f"label:{k}" if k in COLUMNS else k for k in keys]
+    rows = []
+    for image_id in sorted(paths):
+        ref = images[image_id]
+        values: dict[str, list[str]] = {}
+        for key, value in ref["labels"]:
+            values.setdefault(key, []).append(value)
+        rows.append(
+            ["" if ref[c] is None else str(ref[c]) for c in COLUMNS[:13]]
+            + [paths[image_id].get(kind, "") for kind in PATH_KINDS]
+            + [" | ".join(values.get(key, ())) for key in keys]
+        )
+    if label_keys:
+        at = len(COLUMNS)
+        labels = [
+            label_of(tuple(map(tuple, images[int(row[0])]["labels"])), label_keys) for row in rows
+        ]
+        ids = {label: str(n) for n, label in enumerate(sorted(set(labels) - {""}))}
+        header[at:at] = ["label", "label_id"]
+        for row, label in zip(rows, labels, strict=True):
+            row[at:at] = [label, ids.get(label, "")]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def test_demo_index_bytes_are_the_formats_however_they_are_written(
+    demo_harvest: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index.csv of a labelled demo harvest (rows built while the file is written) is the
+    csv module's rendering of the journals: at the end of the harvest, rebuilt with
+    ``harvester index``, and in pieces of one row; with ``--label-key`` too."""
+    from harvester import index
+    from harvester.cli import main
+
+    harvested, at_end = demo_harvest
+    out = tmp_path / "out"
+    shutil.copytree(harvested, out)
+    expected = _oracle(out)
+    assert at_end == expected
+    assert expected.count(b"\n") == 81 and b",ECT2," in expected  # 80 labelled images
+    assert main(["index", str(out)]) == 0
+    assert (out / "index.csv").read_bytes() == expected
+    monkeypatch.setattr(index, "CSV_PIECE_ROWS", 1)
+    assert write_index(out) == 80
+    assert (out / "index.csv").read_bytes() == expected
+    monkeypatch.undo()
+    keys = ("Gene Symbol", "Phenotype")
+    assert main(["index", str(out), "--label-key", keys[0], "--label-key", keys[1]]) == 0
+    assert (out / "index.csv").read_bytes() == _oracle(out, keys)
