@@ -46,7 +46,7 @@ def integer_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
-def _number(text: str) -> float:
+def number_arg(text: str) -> float:
     try:
         return float(text)
     except ValueError:
@@ -77,13 +77,13 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("--max-retries", type=integer_arg, metavar="N", help="default 5")
     harvest.add_argument(
         "--timeout",
-        type=_number,
+        type=number_arg,
         metavar="S",
         help="longest wait for an answer's next bytes (default 30)",
     )
     harvest.add_argument(
         "--min-speed",
-        type=_number,
+        type=number_arg,
         metavar="B",
         help="bytes/s an answer must average over each --timeout window; 0: none (default 1024)",
     )
@@ -166,7 +166,7 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--sample-fraction",
-        type=_number,
+        type=number_arg,
         metavar="F",
         help="keep each image with probability F (stable hash, streaming)",
     )

@@ -20,12 +20,12 @@ from harvester.cli.harvest import (
     add_selection_flags,
     add_target_flags,
     integer_arg,
+    number_arg,
     refuse_targets_with_plan,
     selection_argv,
     selection_overrides,
     target_overrides,
 )
-from harvester.cli.harvest import _number as number_arg
 from harvester.errors import UsageError
 from harvester.window import WINDOW_MODES
 
