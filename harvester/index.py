@@ -66,8 +66,9 @@ PATH_KINDS: tuple[str, ...] = ("thumbnail", "imgdata", "metadata", "render", "st
 # The key of a (key, value) label pair.
 _KEY = itemgetter(0)
 
-# Labels tuples whose cells a row iteration keeps at most (a bound, not a tuning: most
-# images share their tuple with their neighbours by id, the fields of one well).
+# At most this many labels tuples have their cells kept while rows are made: a bound on
+# memory, not a tuning (refs loaded from journals share one tuple per distinct labels, the
+# fields of a well, the wells of a gene, so a study's rows mostly find theirs).
 _LABEL_CACHE = 4096
 
 
@@ -103,9 +104,9 @@ def _label_cells(keys: tuple[str, ...], order: list[str]) -> Callable[[tuple[str
 
 
 def build_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the index, every row in one list (small states and tests).
+    """Header and rows of the index, every row in one list (tests, small states).
 
-    Writing the index does not call this: it streams :class:`IndexRows` instead.
+    :func:`write_index_of` does not call this: it streams :class:`IndexRows` instead.
     """
     rows = IndexRows(state)
     with paused_gc():
@@ -122,8 +123,10 @@ class IndexRows:
     columns there are (one per annotation key of any image: the header depends on every
     row, so it is known before the first row is made). Iterating is the second pass: each
     row is built from the state when it is asked for and can be dropped once written.
-    Iterating again builds the rows again (the labelled index of :mod:`harvester.select`
-    walks them twice). The state must not change in between.
+    Iterating again builds the rows again, and :meth:`refs` gives the image of each row in
+    the same order (for cells computed from an image's labels, such as the ``label`` column
+    of :mod:`harvester.select`). The state must not change in between: a row follows the
+    header found when this was made.
     """
 
     def __init__(self, state: JournalState) -> None:
