@@ -426,6 +426,15 @@ class AdaptiveLimiter:
         return self._bucket.rate if self._bucket is not None else None
 
     @property
+    def rate_text(self) -> str:
+        """The current rate as the slow-down and recovery messages say it.
+
+        ``5 requests/s``, or ``no rate limit`` for ``--rate none`` (not "rate None").
+        """
+        rate = self.rate
+        return "no rate limit" if rate is None else f"{round(rate, 2):g} requests/s"
+
+    @property
     def in_flight(self) -> int:
         """Requests holding a slot right now."""
         return self._slots.in_use
@@ -509,7 +518,7 @@ class AdaptiveLimiter:
         if bucket is not None and self.max_rate is not None and bucket.rate < self.max_rate:
             new_rate = min(self.max_rate, bucket.rate + max(self.max_rate / 10.0, self.min_rate))
             bucket.set_rate(new_rate, self._burst_for(new_rate))
-        log.info("server recovered: concurrency %d, rate %s", self.concurrency, self.rate)
+        log.info("server recovered: concurrency %d, %s", self.concurrency, self.rate_text)
 
     def on_overload(self) -> bool:
         """The server signalled overload; halve limits unless recently done. True if slowed."""
@@ -533,9 +542,9 @@ class AdaptiveLimiter:
         if changed:
             self.slowdowns += 1
             log.warning(
-                "server overloaded: slowing down to concurrency %d, rate %s",
+                "server overloaded: slowing down to concurrency %d, %s",
                 self.concurrency,
-                self.rate,
+                self.rate_text,
             )
         return changed
 

@@ -1,7 +1,8 @@
 """The ``harvester`` command: argument parsing, dispatch, and errors -> exit codes.
 
 Exit codes (one place): 0 everything done; 1 finished with failures (listed);
-2 usage, configuration or remote/storage error; 130 interrupted. Every
+2 usage, configuration or remote/storage error; 130 interrupted; 141 (no message)
+when the reader of our output went away (``| head``). Every
 :class:`~harvester.errors.HarvesterError` becomes one ``error: ...`` line (plus
 ``hint: ...``) on stderr; a traceback only with ``--debug``.
 
@@ -16,6 +17,8 @@ import contextlib
 import gc
 import importlib
 import logging
+import os
+import re
 import signal
 import sys
 import traceback
@@ -29,6 +32,9 @@ EXIT_OK = 0
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: Our output was closed by its reader (``harvester status DIR --json | head -1``): the
+#: status a shell shows for a command that SIGPIPE ended (128 + 13), with no message.
+EXIT_OUTPUT_CLOSED = 141
 
 SUBCOMMAND_MODULES = ("harvester.cli.harvest", "harvester.cli.emulate", "harvester.cli.hpc")
 
@@ -99,10 +105,66 @@ class _Parser(argparse.ArgumentParser):
         self._add_deferred()
         return super().format_help()
 
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but arguments no parser knows are the subcommand's error.
+
+        argparse leaves them to the top-level parser, whose error would point at
+        ``harvester --help`` for ``harvester verify --jsn``; the subcommand's parser
+        knows the options the user can have meant (``--json``) and has the right help.
+        """
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._command_parser(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The parser of the subcommand in ``parsed`` (this parser when there is none)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+                if isinstance(chosen, argparse.ArgumentParser):
+                    return chosen
+        return self
+
     def error(self, message: str) -> NoReturn:
         print(f"error: {message}", file=sys.stderr)
-        print(f"hint: see '{self.prog} --help'", file=sys.stderr)
+        near = self._near_miss(message)
+        did_you_mean = f"did you mean {near}? " if near else ""
+        print(f"hint: {did_you_mean}see '{self.prog} --help'", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+    def _near_miss(self, message: str) -> str | None:
+        """What a mistyped option, command or choice in argparse's ``message`` probably meant.
+
+        ``--concurency`` -> ``--concurrency`` (this parser's long options), ``harvset`` ->
+        ``harvest`` and ``--window renderin`` -> ``rendering`` (the choices argparse lists
+        in an ``invalid choice`` error); None when nothing is close enough.
+        """
+        import ast  # here, not at start-up: only a usage error needs them
+        import difflib
+
+        unknown = message.removeprefix("unrecognized arguments: ")
+        if unknown != message:
+            options = [o for o in self._option_string_actions if o.startswith("--")]
+            for word in unknown.split():
+                if word.startswith("-"):
+                    near = difflib.get_close_matches(word.split("=", 1)[0], options, n=1)
+                    if near:
+                        return near[0]
+            return None
+        choice = re.search(r"invalid choice: (.+?) \(choose from (.+)\)$", message)
+        if choice is None:
+            return None
+        try:
+            typed = str(ast.literal_eval(choice[1]))
+            choices = [str(c) for c in ast.literal_eval(f"[{choice[2]}]")]
+        except (ValueError, SyntaxError):  # a newer argparse that does not quote them
+            typed = choice[1].strip("'\"")
+            choices = [c.strip("'\"") for c in choice[2].split(", ")]
+        near = difflib.get_close_matches(typed, choices, n=1)
+        return near[0] if near else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,6 +232,37 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``harvester`` command; returns the process exit code."""
     global _process_entry
     _process_entry = argv is None
+    try:
+        code = _main(argv)
+        if _process_entry:  # a closed pipe shows here, not in the interpreter's exit
+            sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _output_closed()
+
+
+def _output_closed() -> int:
+    """The reader of our output went away (``| head -1``): end quietly, exit 141.
+
+    A closed pipe is not an error of the command: as for any Unix tool ended by
+    SIGPIPE there is no message, and the exit status is the one a shell shows for
+    that. Python ignores SIGPIPE (the harvester's sockets need that), so the closed
+    pipe arrives as BrokenPipeError from a write or a flush, in any command; no
+    other BrokenPipeError reaches here (the client turns a server's closed
+    connection into a TransportError). As the Python documentation recommends, the
+    process's stdout and stderr are pointed at /dev/null, so that the interpreter's
+    own flush at exit does not fail again ("Exception ignored ... BrokenPipeError").
+    """
+    if _process_entry:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    return EXIT_OUTPUT_CLOSED
+
+
+def _main(argv: list[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = _wants_debug(args_list)
     try:
@@ -268,6 +361,8 @@ def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug
         if isinstance(exc, StorageError) and getattr(exc, "mid_run", False):
             return EXIT_FAILURES
         return EXIT_USAGE
+    except BrokenPipeError:
+        raise  # our output was closed: main() ends quietly
     except OSError as exc:
         if debug or getattr(args, "debug", False):
             traceback.print_exc()

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harvester.window import WINDOW_MODES
+from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 __all__ = ["register"]
 
@@ -88,7 +88,11 @@ def register(subparsers: Any) -> None:
         help="bytes/s an answer must average over each --timeout window; 0: none (default 1024)",
     )
     harvest.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
-    harvest.add_argument("--window", choices=WINDOW_MODES, help="stack intensity window")
+    harvest.add_argument(
+        "--window",
+        choices=WINDOW_MODES,
+        help=f"stack intensity window (default {DEFAULT_WINDOW})",
+    )
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
     harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
     harvest.add_argument(
@@ -119,7 +123,7 @@ def register(subparsers: Any) -> None:
 
     demo = subparsers.add_parser(
         "demo",
-        help="start the built-in IDR emulator and harvest its demo screen (under a minute)",
+        help="start the built-in IDR emulator and harvest its demo screen (a few seconds)",
     )
     demo.add_argument(
         "--out",
@@ -296,11 +300,62 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``: a count as a user reads it."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+#: The --ids-from value that stands for a pipe read once, in a resume hint.
+IDS_AGAIN = "FILE"
+
+
 def _resume_command(argv: list[str]) -> str:
-    """The command to run again, as printed: credentials in URLs (?bsession=) redacted."""
+    """The command to run again, as printed: credentials in URLs (?bsession=) redacted.
+
+    ``--ids-from`` of a source read once is no command to run again as is:
+    ``<(cmd)`` was ``/dev/fd/63``, a path gone when the shell's command ended,
+    so it is printed as ``--ids-from FILE`` plus what FILE must be; with ``-``
+    the command is right but the ids must be on standard input again.
+    """
     from harvester.pipeline import public_argv
 
-    return "harvester " + shlex.join(public_argv(argv)) if argv else "the same command"
+    if not argv:
+        return "the same command"
+    words = public_argv(argv)
+    read_once = ""
+    for n, word in enumerate(words):
+        flag, eq, value = word.partition("=")
+        if not (len(flag) >= 4 and "--ids-from".startswith(flag)):  # argparse's --ids too
+            continue
+        if not eq:
+            if n + 1 == len(words):
+                break
+            value = words[n + 1]
+        if value == "-":
+            read_once = " (the same ids on standard input again)"
+        elif _read_once(value):
+            read_once = (
+                f" ({IDS_AGAIN}: the same ids again, in a file or <(...);"
+                f" {value} could be read only once)"
+            )
+            words[n : n + (1 if eq else 2)] = [f"{flag}={IDS_AGAIN}"] if eq else [flag, IDS_AGAIN]
+        break
+    return "harvester " + shlex.join(words) + read_once
+
+
+def _read_once(path: str) -> bool:
+    """Whether an ``--ids-from`` path was a pipe, ``<(cmd)`` or a device: not there to reread.
+
+    The rule of :func:`harvester.pipeline.copy_of_ids_source` (which copies exactly
+    these), plus the descriptor paths by name: ``/dev/fd/63`` may already be closed.
+    """
+    if path.startswith(("/dev/fd/", "/proc/self/fd/", "/dev/stdin")):
+        return True
+    where = Path(path)
+    try:
+        return where.exists() and not (where.is_file() or where.is_dir())
+    except OSError:
+        return False
 
 
 def _human_bytes(n: float) -> str:
@@ -342,7 +397,8 @@ def print_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> Non
         if getattr(summary, "selection", ""):
             print(summary.selection, file=out)
         if summary.index_rows is not None:
-            print(f"index: {summary.out_dir / 'index.csv'} ({summary.index_rows} rows)", file=out)
+            rows = _count(summary.index_rows, "row")
+            print(f"index: {summary.out_dir / 'index.csv'} ({rows})", file=out)
         elif summary.index_deferred:
             print(
                 "index: not rebuilt by a shard; once every shard has ended run "
@@ -363,7 +419,7 @@ def print_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> Non
         )
     hidden = summary.failed - min(summary.failed, MAX_LISTED_FAILURES)
     if hidden > 0:
-        print(f"... and {hidden} more failures (harvester status DIR)", file=sys.stderr)
+        print(f"... and {_count(hidden, 'more failure')} (harvester status DIR)", file=sys.stderr)
     if summary.interrupted:
         print(
             f"interrupted: every finished file is kept and journaled; resume with: {resume}",
@@ -443,6 +499,6 @@ def run_demo_command(args: argparse.Namespace) -> int:
     print_summary(summary, resume=f"harvester demo --out {shlex.quote(str(args.out))}")
     out = args.out
     print(f"files: {out / 'images'} (thumbnails, renders, imgData, metadata)")
-    print(f"study metadata: {out / 'study'}   index: {out / 'index.csv'}")
+    print(f"study metadata: {out / 'study'}")  # the summary gave index.csv
     print(f"next: harvester status {shlex.quote(str(out))}")
     return int(summary.exit_code)

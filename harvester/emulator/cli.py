@@ -41,11 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset", default="demo", help=f"catalogue preset: {_presets()} (default demo)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the synthetic data (default 0)"
+    )
     parser.add_argument(
         "--mode",
         default="omeroweb",
-        help="rendering endpoints: omeroweb (classic) or microservice (IDR's image-region)",
+        help="rendering endpoints: omeroweb (classic) or microservice "
+        "(IDR's image-region; default omeroweb)",
     )
     parser.add_argument("--latency-ms", type=float, default=None, help="fixed delay per answer")
     parser.add_argument("--jitter-ms", type=float, default=None, help="extra random delay, 0..J ms")

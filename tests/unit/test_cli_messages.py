@@ -1,0 +1,320 @@
+"""What a new user reads: usage errors, hints, help texts and summaries of the real CLI.
+
+Each test runs the command as a user would (``main(argv)`` in-process, or ``python -m
+harvester`` in a subprocess where the process's own streams matter) and asserts the
+exit code and the exact words printed: a hint must point at the help of the command
+that was typed, name the flag that was probably meant, and never print a path or a
+count that is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import harvester
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+EXISTING_IMAGE = 1884801  # an image of the emulator's demo screen
+UNKNOWN_ID = 999_999_999
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``harvester ARGV`` in-process: (exit code, stdout, stderr)."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def flat(text: str) -> str:
+    """Help text with argparse's line wrapping undone (one space between words)."""
+    return " ".join(text.split())
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(harvester.__file__).absolute().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("COLUMNS", None)
+    return env
+
+
+# --------------------------------------------------------------------------- 1. usage errors
+@pytest.mark.parametrize(
+    ("argv", "error", "hint"),
+    [
+        (
+            ["verify", "--jsn", "mine"],
+            "error: unrecognized arguments: --jsn",
+            "hint: did you mean --json? see 'harvester verify --help'",
+        ),
+        (
+            ["harvest", "--screen", "1", "--out", "D", "--concurency", "4"],
+            "error: unrecognized arguments: --concurency",
+            "hint: did you mean --concurrency? see 'harvester harvest --help'",
+        ),
+        (
+            ["harvest", "--screen", "1", "--out", "D", "--concurency=4"],
+            "error: unrecognized arguments: --concurency=4",
+            "hint: did you mean --concurrency? see 'harvester harvest --help'",
+        ),
+        (
+            ["status", "D", "--zzz"],
+            "error: unrecognized arguments: --zzz",
+            "hint: see 'harvester status --help'",
+        ),
+        (
+            ["--jsn"],
+            "error: unrecognized arguments: --jsn",
+            "hint: see 'harvester --help'",
+        ),
+    ],
+)
+def test_unknown_flag_hint_names_the_subcommand_and_the_near_flag(
+    capsys: pytest.CaptureFixture[str], argv: list[str], error: str, hint: str
+) -> None:
+    """A mistyped flag: one error line, one hint line with the subcommand's help."""
+    code, _out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.splitlines() == [error, hint]
+
+
+def test_mistyped_command_suggests_the_near_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """`harvester harvset`: the hint says `harvest` (the error line lists every command)."""
+    code, _out, err = run(capsys, "harvset", "--screen", "1")
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: argument COMMAND: invalid choice")
+    assert lines[1] == "hint: did you mean harvest? see 'harvester --help'"
+
+
+def test_mistyped_choice_suggests_the_near_choice(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--window renderin`: the hint names `rendering` and the harvest help."""
+    code, _out, err = run(capsys, "harvest", "--screen", "1", "--out", "D", "--window", "renderin")
+    assert code == 2
+    assert err.splitlines()[1:] == ["hint: did you mean rendering? see 'harvester harvest --help'"]
+
+
+# --------------------------------------------------------------------------- 2. unknown ids
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the walk.py hint change in the CLI-messages report (walk.py is not ours)",
+)
+@pytest.mark.parametrize("kind", ["plate", "dataset", "image"])
+def test_unknown_id_hint_fits_the_kind(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, kind: str
+) -> None:
+    """An unknown plate/dataset/image id is not explained by screens and projects."""
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, f"--{kind}", str(UNKNOWN_ID),
+        "--out", str(tmp_path / "d"), "--quiet",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[0] == f"error: {kind} {UNKNOWN_ID} not found on the server"
+    assert "screens and projects" not in err
+    assert emulator.base_url in err.splitlines()[1]
+
+
+# --------------------------------------------------------------------------- 3. --out under a file
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the pipeline.check_out_dir change in the CLI-messages report (not ours)",
+)
+def test_out_under_a_regular_file_names_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--out afile/sub`: the cause is that afile is a file, not the permissions."""
+    (tmp_path / "afile").write_text("x")
+    code, _out, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "afile" / "sub")
+    )
+    assert code == 2
+    assert "is a file" in err.splitlines()[0] and "afile" in err.splitlines()[0]
+    assert "permissions" not in err
+
+
+# --------------------------------------------------------------------------- 4. closed stdout
+def _harvest_folder(tmp_path: Path, base_url: str) -> Path:
+    out = tmp_path / "h"
+    code = main(
+        ["harvest", "--base-url", base_url, "--image", str(EXISTING_IMAGE), "--out", str(out),
+         "--rate", "none", "--artifacts", "thumbnail", "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    return out
+
+
+@pytest.mark.parametrize("unbuffered", [False, True])
+@pytest.mark.parametrize("command", [["status", "--json"], ["verify"], ["harvest", "--help"]])
+def test_closed_stdout_ends_quietly(
+    tmp_path: Path, emulator: EmulatorThread, command: list[str], unbuffered: bool
+) -> None:
+    """`harvester status DIR --json | head -1`: no message, the SIGPIPE exit status (141).
+
+    The reading end is closed before the command starts, so its first write (or the
+    flush at exit, when stdout is block-buffered) meets a closed pipe every time.
+    """
+    argv = [command[0], str(_harvest_folder(tmp_path, emulator.base_url)), *command[1:]]
+    if command[0] == "harvest":
+        argv = command
+    env = cli_env()
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    else:
+        env.pop("PYTHONUNBUFFERED", None)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harvester", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == ""
+    # argparse's help swallows the failed write itself (then exit 0) when stdout is unbuffered
+    assert proc.returncode == 141 or (command[0] == "harvest" and proc.returncode == 0)
+
+
+# --------------------------------------------------------------------------- 5. --rate none
+def test_slowdown_warning_without_rate_limit(caplog: pytest.LogCaptureFixture) -> None:
+    """`--rate none` and an overload: the warning says 'no rate limit', not 'rate None'."""
+    from harvester.ratelimit import AdaptiveLimiter
+
+    limiter = AdaptiveLimiter(4, None)
+    with caplog.at_level("WARNING", logger="harvester.ratelimit"):
+        assert limiter.on_overload()
+    assert caplog.messages == ["server overloaded: slowing down to concurrency 2, no rate limit"]
+
+
+def test_slowdown_warning_with_rate_limit(caplog: pytest.LogCaptureFixture) -> None:
+    """With a rate limit the warning gives the new rate in requests per second."""
+    from harvester.ratelimit import AdaptiveLimiter
+
+    limiter = AdaptiveLimiter(4, 10.0)
+    with caplog.at_level("WARNING", logger="harvester.ratelimit"):
+        assert limiter.on_overload()
+    assert caplog.messages == ["server overloaded: slowing down to concurrency 2, 5 requests/s"]
+
+
+# --------------------------------------------------------------------------- 6. help texts
+def test_help_texts_give_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """--window, emulate's --seed and --mode show their defaults; demo says how long it takes."""
+    code, out, _err = run(capsys, "harvest", "--help")
+    assert code == 0
+    assert "stack intensity window (default rendering)" in flat(out)
+    code, out, _err = run(capsys, "emulate", "--help")
+    assert code == 0
+    assert "seed of the synthetic data (default 0)" in flat(out)
+    assert "(IDR's image-region; default omeroweb)" in flat(out)
+    code, out, _err = run(capsys, "--help")
+    assert code == 0
+    assert "harvest its demo screen (a few seconds)" in flat(out)
+    assert "under a minute" not in out
+
+
+@pytest.mark.xfail(strict=True, reason="the index help lives in cli/hpc.py: see the report")
+def test_index_help_names_the_newest_run_that_set_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = run(capsys, "index", "--help")
+    assert code == 0
+    assert "(default: those of the newest run that set any)" in flat(out)
+
+
+# --------------------------------------------------------------------------- 7. counts and paths
+def test_one_row_is_one_row(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A one-image harvest says `(1 row)`."""
+    out = tmp_path / "one"
+    code, printed, _err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--image", str(EXISTING_IMAGE),
+        "--out", str(out), "--rate", "none", "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert code == 0
+    assert f"index: {out / 'index.csv'} (1 row)\n" in printed
+
+
+def test_demo_prints_the_index_path_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`harvester demo`: the index line of the summary, not a second one with the study."""
+    out = tmp_path / "demo"
+    code, printed, _err = run(capsys, "demo", "--out", str(out), "--quiet")
+    assert code == 0
+    assert printed.count(str(out / "index.csv")) == 1
+    assert f"index: {out / 'index.csv'} (80 rows)" in printed
+    assert f"study metadata: {out / 'study'}\n" in printed
+
+
+# --------------------------------------------------------------------------- 8. read-once ids
+def _harvest_with_failure(
+    tmp_path: Path, base_url: str, source: str, **popen: object
+) -> subprocess.CompletedProcess[str]:
+    """A harvest of one good and one missing image (exit 1) with ids from ``source``."""
+    return subprocess.run(
+        [sys.executable, "-m", "harvester", "harvest", "--base-url", base_url,
+         "--ids-from", source, "--out", str(tmp_path / "o"), "--rate", "none",
+         "--artifacts", "thumbnail", "--quiet"],
+        capture_output=True, text=True, env=cli_env(), timeout=60, check=False,
+        **popen,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_resume_hint_after_ids_from_a_pipe(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """`--ids-from <(cmd)`: the rerun hint does not name the dead /dev/fd path."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n".encode())
+    os.close(write_end)
+    try:
+        proc = _harvest_with_failure(
+            tmp_path, emulator.base_url, f"/dev/fd/{read_end}", pass_fds=(read_end,)
+        )
+    finally:
+        os.close(read_end)
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("rerun to retry the failures: harvester harvest --base-url ")
+    assert "--ids-from FILE --out" in last
+    assert last.endswith(
+        f"(FILE: the same ids again, in a file or <(...); /dev/fd/{read_end} could be read "
+        "only once)"
+    )
+
+
+def test_resume_hint_after_ids_from_stdin(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """`--ids-from -`: the rerun hint says the ids go on standard input again."""
+    proc = _harvest_with_failure(
+        tmp_path,
+        emulator.base_url,
+        "-",
+        input=f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n",
+    )
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    assert "--ids-from - --out" in last
+    assert last.endswith("(the same ids on standard input again)")
+
+
+def test_resume_hint_after_ids_from_a_file_is_unchanged(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A regular ids file can be read again: the hint is the command as typed."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n")
+    proc = _harvest_with_failure(tmp_path, emulator.base_url, str(ids))
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    assert last.endswith(f"--ids-from {ids} --out {tmp_path / 'o'} --rate none "
+                         "--artifacts thumbnail --quiet")  # fmt: skip
