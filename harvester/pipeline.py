@@ -174,6 +174,28 @@ class RunSummary:
 
 
 # --------------------------------------------------------------------------- checks
+def resolve_config(
+    config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> HarvestConfig:
+    """:func:`harvester.config.resolve`, then a plan's settings (``harvester harvest``).
+
+    With ``--from-plan`` (or ``from_plan`` in the file) the plan's base URL and artifacts
+    are the run's unless a flag or the config file gives them, and a plan of another server
+    is refused (:func:`harvester.plan.apply_plan`, which ``harvester slurm`` uses too):
+    before anything is sent or written. Without a plan, exactly ``resolve``.
+    """
+    from harvester.config import resolve
+
+    given = dict(overrides or {})
+    cfg = resolve(config_file, given)
+    if cfg.from_plan is None:
+        return cfg
+    from harvester.plan import apply_plan, given_settings
+
+    cfg, _info = apply_plan(cfg, cfg.from_plan, given_settings(config_file, given))
+    return cfg
+
+
 def check_out_dir(out: Path) -> None:
     """Refuse an output folder we cannot use, before anything is sent."""
     if out.exists() and not out.is_dir():
@@ -363,6 +385,8 @@ class Harvest:
         cfg = self.cfg
         spooled = self._check_ids_file()
         try:
+            if cfg.from_plan is not None:
+                self._check_plan()
             check_out_dir(self.out)  # in the try: a refused folder still removes the copy
             async with Client(client_settings(cfg)) as client:
                 with unwrap_errors():
@@ -412,6 +436,19 @@ class Harvest:
         early.send(tg, client, head_start[first_round:])
         return early
 
+    def _check_plan(self) -> None:
+        """The plan is there and was made for this server: checked before DIR is touched.
+
+        (``plan.json`` only; a damaged ``images.jsonl`` is found as it is read.) A caller
+        that built the config with :func:`resolve_config` has had the plan's settings applied
+        and this check made already; a config built otherwise is checked here all the same.
+        """
+        from harvester.plan import check_plan_server, read_plan_info
+
+        assert self.cfg.from_plan is not None
+        info = read_plan_info(self.cfg.from_plan)
+        check_plan_server(self.cfg.base_url, info, self.cfg.from_plan)
+
     def _check_ids_file(self) -> Path | None:
         """Check ``--ids-from`` before anything else; a source readable once is spooled.
 
@@ -444,14 +481,20 @@ class Harvest:
             or walks
             or cfg.from_plan is not None
             or self._selection.active
-            or (self.out / layout.MARKER_NAME).exists()
-            or (self.out / layout.JOURNALS_DIR).exists()  # a harvest whose marker is gone
+            or not self._is_new_folder()
         ):
             return []
         count = 2 * cfg.concurrency - 1
         assert self._ids_file is not None
         ids = first_ids(self._ids_file, count, self._keep())
         return head_start_requests(ids, self._fetch_settings(), count)
+
+    def _is_new_folder(self) -> bool:
+        """Is DIR not a harvest yet (so nothing in it is done)? No marker, no journals."""
+        return not (
+            (self.out / layout.MARKER_NAME).exists()
+            or (self.out / layout.JOURNALS_DIR).exists()  # a harvest whose marker is gone
+        )
 
     def _note_runs_without_labels(self, state: JournalState) -> None:
         """Remember whether a run of harvester 0.1.3 or before ran here with ``labels = false``.
@@ -530,14 +573,14 @@ class Harvest:
         )
 
     async def _preflight_images(
-        self, client: Client, state: JournalState, fetcher: Fetcher | None = None
+        self, client: Client, state: JournalState, answers: EarlyAnswers | None = None
     ) -> Prefetched:
         """``--image`` ids, except those whose every artifact is done (a rerun asks nothing).
 
         A shard checks the ids it owns only: the others are other shards' to check (and
         its store, holding its own images' records, could not tell whether they are done).
-        The check's answer is the image's metadata artifact: handed to ``fetcher`` so that
-        it is stored, not asked for a second time."""
+        The check's answer is the image's metadata artifact: held in ``answers`` (the
+        fetcher's early answers) so that it is stored, not asked for a second time."""
         cfg = self.cfg
         if cfg.from_plan is not None:
             return {}
@@ -549,7 +592,6 @@ class Harvest:
             if (mine is None or mine(i))
             and any((a.value, i) not in state.done for a in cfg.artifacts)
         ]
-        answers = fetcher.early if fetcher is not None else None
         return await preflight(client, images=images, answers=answers)
 
     async def _produce(
@@ -701,6 +743,12 @@ class Harvest:
         writer = layout.make_writer(run_id, self._shard)
         self.summary.run_id = run_id
         prefetched = await self._preflight_containers(client)
+        # In a folder that is not a harvest yet nothing is done, so every --image id is
+        # checked now, before the store creates DIR: an unknown id leaves no new folder
+        # behind (as an unknown screen does). Elsewhere the check needs the journals.
+        new_folder = self._is_new_folder()
+        if new_folder:
+            prefetched.update(await self._preflight_images(client, JournalState(), early))
         async with Store.open(
             self.out,
             run_id=run_id,
@@ -736,7 +784,10 @@ class Harvest:
             )
             try:
                 with anyio.CancelScope() as work:
-                    prefetched.update(await self._preflight_images(client, store.state, fetcher))
+                    if not new_folder:
+                        prefetched.update(
+                            await self._preflight_images(client, store.state, fetcher.early)
+                        )
                     await self._pipeline(client, store, fetcher, study, prefetched, work)
             finally:
                 self._collect(fetcher, client)

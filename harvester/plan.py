@@ -23,7 +23,15 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -151,10 +159,109 @@ def iter_plan_records(path: Path) -> Iterator[dict[str, Any]]:
         )
 
 
+def iter_plan_ids(path: Path) -> Iterator[int]:
+    """Stream the image ids of the plan in ``path``, cheaply (``harvester status``).
+
+    A line written by :class:`PlanWriter` starts with ``{"image_id":<id>,`` (the first key
+    of :meth:`ImageRef.to_json`), read without parsing the rest of the line; any other
+    line is parsed whole. Same checks as :func:`iter_plan_records` (the line count
+    against ``plan.json`` included), at a fraction of the cost for millions of images.
+    """
+    info = read_plan_info(path)
+    images = plan_dir(path) / IMAGES_FILE
+    prefix = '{"image_id":'
+    start = len(prefix)
+    count = 0
+    try:
+        fh = images.open("r", encoding="utf-8")
+    except FileNotFoundError:
+        raise _plan_error(f"harvest plan {images} is missing", Path(path)) from None
+    with fh:
+        for lineno, line in enumerate(fh, start=1):
+            if line.startswith(prefix):
+                end = line.find(",", start)
+                text = line[start:end] if end > 0 else ""
+                if text.isdigit():
+                    count += 1
+                    yield int(text)
+                    continue
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                raise UsageError(f"harvest plan {images} line {lineno} is not JSON") from None
+            if not isinstance(record, dict) or "image_id" not in record:
+                raise UsageError(f"harvest plan {images} line {lineno} has no image_id")
+            count += 1
+            yield int(record["image_id"])
+    if count != info.images:
+        raise UsageError(
+            f"harvest plan {images} has {count} images but plan.json says {info.images}: "
+            "the plan is damaged; write it again with `harvester plan ... --force`"
+        )
+
+
 def read_plan(path: Path) -> Iterator[ImageRef]:
     """Stream the planned images of the plan in ``path`` (harvest DIR or plan folder)."""
     for record in iter_plan_records(path):
         yield ImageRef.from_json(record)
+
+
+# --------------------------------------------------------------------------- plan settings
+#: The settings a plan fixes for the runs that harvest it, unless the user gives them.
+PLAN_SETTINGS = ("base_url", "artifacts")
+
+
+def given_settings(config_file: Path | None, overrides: Mapping[str, Any]) -> set[str]:
+    """The config keys the user gave: a flag (an override that is not None) or the file.
+
+    A key in the config file counts even when its value is the default: ``base_url =
+    "https://idr.openmicroscopy.org"`` names IDR, it does not leave the choice open.
+    """
+    from harvester.config import load_toml
+
+    given = {key for key, value in overrides.items() if value is not None}
+    if config_file is not None:
+        given.update(load_toml(config_file))
+    return given
+
+
+def check_plan_server(base_url: str, info: PlanInfo, plan_path: Path) -> None:
+    """Refuse to harvest a plan from another server than the one it was made from.
+
+    A plan lists image ids of one server: the same ids elsewhere are other images (or
+    none), so the run would fill DIR with the wrong data under the planned context.
+    Compared without credentials (the plan stores none) or a trailing slash.
+    """
+    chosen = public_url(base_url).rstrip("/")
+    if info.base_url and chosen != info.base_url.rstrip("/"):
+        raise UsageError(
+            f"the plan in {plan_path} was made for {info.base_url}, not {chosen}",
+            hint="leave out --base-url (the plan's is used), or plan again for that server",
+        )
+
+
+def apply_plan(
+    config: HarvestConfig, plan_path: Path, given: Container[str]
+) -> tuple[HarvestConfig, PlanInfo]:
+    """``config`` with the plan's base URL and artifacts where the user gave none.
+
+    What ``harvester harvest --from-plan`` and ``harvester slurm --from-plan`` both do: the
+    plan was walked on one server for some artifacts, so those are the run's unless a flag
+    or the config file (``given``, see :func:`given_settings`) says otherwise; another
+    server is refused (:func:`check_plan_server`). Reads ``plan.json`` only.
+    """
+    info = read_plan_info(plan_path)
+    changes: dict[str, Any] = {}
+    if "base_url" not in given and info.base_url:
+        changes["base_url"] = info.base_url
+    if "artifacts" not in given and info.artifacts:
+        changes["artifacts"] = tuple(info.artifacts)
+    if changes:
+        config = replace(config, **changes)
+    check_plan_server(config.base_url, info, plan_path)
+    return config, info
 
 
 def _fsync_dir(path: Path) -> None:

@@ -7,6 +7,11 @@ for). No artifact file is stat-ed.
 * done: artifacts journaled done and not invalidated by ``verify``, with their bytes;
 * failed: the latest failure of something that is not done;
 * pending: images the walk journaled whose selected kinds are neither done nor failed.
+
+With a plan in ``DIR/plan`` (``harvester plan``), the plan's images count too, those no shard
+has reached yet (not journaled) included, and the plan's artifacts are the selected kinds
+until a run saves its own; ``plan`` sums up the planned work. The plan is streamed (its ids
+only, never held), so a plan of millions of images costs one pass over ``images.jsonl``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harvester.journal import (
     JournalState,
@@ -27,6 +32,9 @@ from harvester.journal import (
 )
 from harvester.models import DEFAULT_ARTIFACTS
 from harvester.store import check_existing_out_dir
+
+if TYPE_CHECKING:
+    from harvester.plan import PlanInfo
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +66,24 @@ class WriterStatus:
 
 
 @dataclass
+class PlanStatus:
+    """The planned work (``DIR/plan``): images, and their planned artifacts' states.
+
+    ``reached``: planned images some run has journaled; ``complete``: those with every
+    planned artifact done; ``done``/``failed``/``pending`` count (artifact, image) pairs
+    of the plan, so ``pending`` includes every artifact of the images not reached yet.
+    """
+
+    images: int
+    artifacts: list[str]
+    reached: int = 0
+    complete: int = 0
+    done: int = 0
+    failed: int = 0
+    pending: int = 0
+
+
+@dataclass
 class StatusReport:
     """The result of :func:`collect_status`; ``to_dict`` is the ``--json`` form."""
 
@@ -69,6 +95,7 @@ class StatusReport:
     runs: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     invalid: int = 0
+    plan: PlanStatus | None = None
 
     @property
     def done(self) -> int:
@@ -87,8 +114,8 @@ class StatusReport:
         return sum(k.bytes for k in self.kinds.values())
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (what ``status --json`` prints)."""
-        return {
+        """JSON-ready form (what ``status --json`` prints); ``plan`` only with a plan."""
+        data: dict[str, Any] = {
             "out_dir": self.out_dir,
             "selected": self.selected,
             "images": self.images,
@@ -104,6 +131,9 @@ class StatusReport:
             "runs": self.runs,
             "failures": self.failures,
         }
+        if self.plan is not None:
+            data["plan"] = asdict(self.plan)
+        return data
 
     def to_text(self) -> str:
         """Alias of :meth:`format_text` (the CLI looks for ``to_text``)."""
@@ -112,6 +142,13 @@ class StatusReport:
     def format_text(self) -> str:
         """Human-readable table (what ``status`` prints)."""
         lines = [f"{self.out_dir}: {self.images} images known, artifacts {','.join(self.selected)}"]
+        if self.plan is not None:
+            p = self.plan
+            lines.append(
+                f"plan: {p.images} images ({','.join(p.artifacts)}): {p.complete} complete, "
+                f"{p.reached} reached, {p.images - p.reached} not reached yet; "
+                f"artifacts {p.done} done, {p.failed} failed, {p.pending} pending"
+            )
         lines.append(f"{'kind':<12}{'done':>10}{'failed':>10}{'pending':>10}{'bytes':>16}")
         for name, k in sorted(self.kinds.items()):
             lines.append(f"{name:<12}{k.done:>10}{k.failed:>10}{k.pending:>10}{k.bytes:>16,}")
@@ -137,8 +174,11 @@ class StatusReport:
         return "\n".join(lines)
 
 
-def selected_kinds(out_dir: Path, state: JournalState) -> list[str]:
-    """Artifact kinds asked for by the newest run that saved them, else the defaults.
+def selected_kinds(
+    out_dir: Path, state: JournalState, planned: list[str] | None = None
+) -> list[str]:
+    """Artifact kinds asked for by the newest run that saved them, else ``planned`` (a
+    plan's, before any run harvested it), else the defaults.
 
     "Newest" as :func:`harvester.journal.runs_newest_last` orders runs (by start time).
     """
@@ -148,7 +188,52 @@ def selected_kinds(out_dir: Path, state: JournalState) -> list[str]:
             artifacts = [a.strip() for a in artifacts.split(",") if a.strip()]
         if isinstance(artifacts, list) and artifacts:
             return [str(a) for a in artifacts]
+    if planned:
+        return list(planned)
     return [a.value for a in DEFAULT_ARTIFACTS]
+
+
+def _plan_info(out_dir: Path) -> PlanInfo | None:
+    """The plan of DIR (``DIR/plan/plan.json``), or None when DIR holds none."""
+    from harvester.plan import META_FILE, PLAN_DIRNAME, read_plan_info
+
+    if not (out_dir / PLAN_DIRNAME / META_FILE).is_file():
+        return None
+    return read_plan_info(out_dir)
+
+
+def _count_plan(
+    out_dir: Path, info: PlanInfo, state: JournalState, selected: list[str]
+) -> tuple[PlanStatus, dict[str, int]]:
+    """One pass over the plan's ids: its :class:`PlanStatus`, and per selected kind the
+    artifacts pending for the planned images no run has journaled (the journaled ones are
+    counted with the journals)."""
+    from harvester.plan import iter_plan_ids
+
+    planned = list(info.artifacts)
+    plan = PlanStatus(images=info.images, artifacts=planned)
+    unreached = dict.fromkeys(selected, 0)
+    done, failed, images = state.done, state.failed, state.images
+    for image_id in iter_plan_ids(out_dir):
+        reached = image_id in images
+        plan.reached += reached
+        finished = 0
+        for kind in planned:
+            key = (kind, image_id)
+            if key in done:
+                finished += 1
+            elif key in failed:
+                plan.failed += 1
+            else:
+                plan.pending += 1
+        plan.done += finished
+        plan.complete += finished == len(planned)
+        if not reached:
+            for kind in selected:
+                key = (kind, image_id)
+                if key not in done and key not in failed:
+                    unreached[kind] += 1
+    return plan, unreached
 
 
 def _load_tagged(out_dir: Path) -> JournalState:
@@ -169,7 +254,9 @@ def collect_status(out_dir: Path) -> StatusReport:
     out_dir = Path(out_dir)
     check_existing_out_dir(out_dir)
     state = _load_tagged(out_dir)
-    report = StatusReport(out_dir=str(out_dir), selected=selected_kinds(out_dir, state))
+    info = _plan_info(out_dir)
+    planned = list(info.artifacts) if info is not None else None
+    report = StatusReport(out_dir=str(out_dir), selected=selected_kinds(out_dir, state, planned))
     report.images = len(state.images)
     report.invalid = len(state.invalid)
     writers: dict[str, WriterStatus] = {}
@@ -214,9 +301,12 @@ def collect_status(out_dir: Path) -> StatusReport:
                     "url": rec.get("url"),
                 }
             )
+    unreached: dict[str, int] = {}
+    if info is not None:
+        report.plan, unreached = _count_plan(out_dir, info, state, report.selected)
     for kind in report.selected:
         ks = report.kinds.setdefault(kind, KindStatus())
-        ks.pending = sum(
+        ks.pending = unreached.get(kind, 0) + sum(
             1
             for image_id in state.images
             if (kind, image_id) not in state.done and (kind, image_id) not in state.failed

@@ -251,19 +251,39 @@ def run_plan(args: argparse.Namespace) -> int:
         if "selection" in info.extra:
             walked = info.extra.get("walked")
             print(f"selected {info.images} of {walked} walked images ({info.extra['selection']})")
-        print(f"next: harvester slurm ... --out {out} --from-plan {out} --tasks N --submit")
-        print(f"  or: harvester harvest --out {out} --from-plan {out} --shard K/N")
+        for line in _plan_next_lines(args.config, out):
+            print(line)
     return 0
+
+
+def _plan_next_lines(config: Path | None, out: Path) -> list[str]:
+    """What to run after ``harvester plan``, as commands that work as written.
+
+    The plan holds the server and the artifacts (``harvest``/``slurm --from-plan`` take
+    them); a config file given to ``plan`` goes on too, for what else it sets (headers,
+    cookies, rate ...). Paths are shell-quoted.
+    """
+    import shlex
+
+    conf = f"{shlex.quote(str(config))} " if config is not None else ""
+    where = f"--out {shlex.quote(str(out))} --from-plan {shlex.quote(str(out))}"
+    return [
+        f"next: harvester slurm {conf}{where} --tasks N --submit",
+        f"  or: harvester harvest {conf}{where}   (one process; add --shard K/N for shard K of N)",
+    ]
 
 
 def run_slurm(args: argparse.Namespace) -> int:
     """``harvester slurm``: write the array script, optionally submit it."""
     from harvester.config import parse_rate, resolve
+    from harvester.pipeline import check_out_dir
     from harvester.slurm import SlurmJob, follow_text, submit, write_scripts
 
     # Validate everything the tasks will see, now rather than N times in the queue.
     refuse_targets_with_plan(args)
-    config = resolve(args.config, _task_overrides(args))
+    overrides = _task_overrides(args)
+    config = resolve(args.config, overrides)
+    check_out_dir(Path(args.out))  # a file, or no write access: the words `plan` uses
     out = Path(args.out).resolve()
     rate = parse_rate(args.rate) if args.rate is not None else config.rate
     harvest_args: list[str] = []
@@ -278,7 +298,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from)))]
     artifacts = args.artifacts
     if args.from_plan:
-        base_url, artifacts = _check_plan(args.from_plan, config, base_url, artifacts)
+        base_url, artifacts = _check_plan(args.from_plan, config, args.config, overrides)
         harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
     elif not config.has_targets:
         raise UsageError(
@@ -311,7 +331,8 @@ def run_slurm(args: argparse.Namespace) -> int:
     if job.burst_note:
         print(f"note: {job.burst_note}")
     if not args.submit:
-        print(f"submit with: sbatch {script}   (or rerun with --submit)")
+        for line in _submit_lines(script, _index):
+            print(line)
         return 0
     submitted = submit(job)
     print(follow_text(job, submitted))
@@ -335,28 +356,41 @@ def _task_ids_file(path: Path) -> Path:
     return path.resolve()
 
 
+def _submit_lines(script: Path, index_script: Path) -> list[str]:
+    """How to submit what ``slurm`` wrote without ``--submit``: the array, then the job
+    that rebuilds index.csv once every task has ended (what ``--submit`` queues itself)."""
+    import shlex
+
+    array, index = shlex.quote(str(script)), shlex.quote(str(index_script))
+    return [
+        f"submit with: sbatch {array}   (or rerun with --submit)",
+        f"then queue the index job (rebuilds index.csv when the array ends): "
+        f"sbatch --dependency=afterany:<jobid> {index}",
+        f"both at once: jid=$(sbatch --parsable {array}) && "
+        f"sbatch --dependency=afterany:${{jid%%;*}} {index}",
+    ]
+
+
 def _check_plan(
-    plan_path: Path, config: Any, base_url: str | None, artifacts: str | None
+    plan_path: Path, config: Any, config_file: Path | None, overrides: dict[str, Any]
 ) -> tuple[str | None, str | None]:
-    """Read the plan now (not N times in the queue); default URL and artifacts from it.
+    """Read the plan now (not N times in the queue): the base URL and artifacts of the tasks.
 
-    A plan lists image ids of one server: harvesting them from another would
-    fetch the wrong images, so a differing base URL is refused.
+    As ``harvester harvest --from-plan`` (:func:`harvester.plan.apply_plan`): the plan's
+    unless a flag or the config file gives them, a different server refused. A flag is
+    passed on as given; a plan's value is passed as a flag; a config file's reaches the
+    tasks through that file (None here: no flag added).
     """
-    from harvester.config import DEFAULT_BASE_URL
-    from harvester.plan import public_url, read_plan_info
+    from harvester.plan import apply_plan, given_settings
 
-    info = read_plan_info(plan_path)
-    if base_url is None and config.base_url == DEFAULT_BASE_URL and info.base_url:
-        base_url = info.base_url
-    chosen = public_url(base_url or config.base_url).rstrip("/")
-    if info.base_url and chosen != info.base_url.rstrip("/"):
-        raise UsageError(
-            f"the plan in {plan_path} was made for {info.base_url}, not {chosen}",
-            hint="use the same --base-url as `harvester plan`, or plan again",
-        )
-    if artifacts is None and info.artifacts:
-        artifacts = ",".join(info.artifacts)
+    given = given_settings(config_file, overrides)
+    config, _info = apply_plan(config, plan_path, given)
+    base_url = overrides.get("base_url")
+    artifacts = overrides.get("artifacts")
+    if "base_url" not in given:
+        base_url = config.base_url
+    if "artifacts" not in given:
+        artifacts = ",".join(str(a) for a in config.artifacts)
     return base_url, artifacts
 
 

@@ -1,0 +1,280 @@
+"""A plan drives what is harvested, and what status reports, from the README's commands.
+
+A new user runs `harvester plan`, then the `next:` command it prints. The plan fixes the
+server (its ids are that server's images) and the artifacts; `harvester harvest
+--from-plan` takes both unless the user gives them (a flag or the config file), and
+refuses another server before anything is written. `harvester status` counts the plan's
+images, those no shard has reached yet included. `harvester slurm` says how to queue the
+index job too, and refuses an --out that is a file in one line.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import anyio
+import pytest
+
+import harvester.cli.harvest as harvest_cli
+from harvester.cli import main
+from harvester.config import DEFAULT_BASE_URL
+from harvester.emulator import EmulatorThread
+from harvester.errors import UsageError
+from harvester.models import Artifact
+from harvester.pipeline import resolve_config, run_harvest
+
+#: Project 51 of the demo preset: 8 images, 1884801..1884808.
+PROJECT_IMAGES = list(range(1884801, 1884809))
+
+#: `harvester harvest` takes the plan's settings once it resolves its config through
+#: harvester.pipeline.resolve_config (the change to harvester/cli/harvest.py); until then
+#: the end-to-end CLI tests of that are expected to fail.
+CLI_WIRED = "resolve_config(" in inspect.getsource(harvest_cli)
+needs_cli = pytest.mark.xfail(
+    not CLI_WIRED, reason="harvester/cli/harvest.py must call resolve_config", strict=True
+)
+
+
+def make_plan(
+    emulator: EmulatorThread, out: Path, artifacts: str = "thumbnail,metadata", *extra: str
+) -> int:
+    return main(
+        ["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
+         "--artifacts", artifacts, "--quiet", *extra]
+    )  # fmt: skip
+
+
+def kinds_stored(out: Path) -> dict[str, int]:
+    """How many image files of each kind DIR holds."""
+    found: dict[str, int] = {}
+    for path in (out / "images").rglob("*.*"):
+        kind = path.name.split(".")[1]
+        found[kind] = found.get(kind, 0) + 1
+    return found
+
+
+def listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+# --------------------------------------------------------------------------- harvest
+@needs_cli
+def test_harvest_from_plan_takes_the_plans_server_and_artifacts(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --base-url, no --artifacts: the planned server is asked for the planned kinds."""
+    out = tmp_path / "study"
+    assert make_plan(emulator, out) == 0
+    code = main(
+        ["harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "--quiet"]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert kinds_stored(out) == {"thumbnail": 8, "metadata": 8}
+
+
+@needs_cli
+def test_the_next_hint_of_plan_runs_as_written(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The `or: harvester harvest ...` line `harvester plan` prints harvests the plan."""
+    out = tmp_path / "study"
+    capsys.readouterr()
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail"]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    line = next(text for text in said.splitlines() if "harvester harvest" in text)
+    command = line.split("or:", 1)[1].split("  (", 1)[0].strip()
+    words = shlex.split(command)
+    assert words[0] == "harvester" and "--base-url" not in words
+    assert main(words[1:]) == 0, capsys.readouterr().err
+    assert kinds_stored(out) == {"thumbnail": 8}
+
+
+def test_plan_settings_apply_unless_the_user_gave_them(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """resolve_config (what `harvest` calls): the plan's URL and artifacts fill what neither
+    a flag nor the config file set; given ones win; the run fetches exactly those."""
+    out = tmp_path / "study"
+    assert make_plan(emulator, out) == 0
+    planned = {"out": str(out), "from_plan": str(out), "rate": "none", "quiet": True}
+    cfg = resolve_config(None, planned)
+    assert cfg.base_url == emulator.base_url
+    assert cfg.artifacts == (Artifact.THUMBNAIL, Artifact.METADATA)
+    flagged = resolve_config(None, {**planned, "artifacts": "thumbnail"})
+    assert flagged.artifacts == (Artifact.THUMBNAIL,)
+    toml = tmp_path / "harvest.toml"
+    toml.write_text(f'base_url = "{emulator.base_url}/"\nartifacts = ["metadata"]\n')
+    assert resolve_config(toml, planned).artifacts == (Artifact.METADATA,)
+    summary = anyio.run(lambda: run_harvest(cfg))
+    assert summary.exit_code == 0 and summary.images == 8
+    assert kinds_stored(out) == {"thumbnail": 8, "metadata": 8}
+
+
+def test_a_config_file_naming_another_server_is_refused(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """base_url in the config file was given, even when it is IDR's (the default's) own."""
+    out = tmp_path / "study"
+    assert make_plan(emulator, out) == 0
+    toml = tmp_path / "idr.toml"
+    toml.write_text(f'base_url = "{DEFAULT_BASE_URL}"\n')
+    with pytest.raises(UsageError, match=f"was made for {emulator.base_url}, not "):
+        resolve_config(toml, {"out": str(out), "from_plan": str(out)})
+
+
+def test_harvest_of_a_plan_from_another_server_is_refused_and_writes_nothing(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another --base-url: one line, exit 2, no new folder and nothing added to the plan's."""
+    study = tmp_path / "study"
+    assert make_plan(emulator, study) == 0
+    before = listing(study)
+    other = tmp_path / "other"
+    for out in (study, other):
+        capsys.readouterr()
+        code = main(["harvest", "--out", str(out), "--from-plan", str(study),
+                     "--base-url", "http://127.0.0.1:9", "--shard", "0/2"])  # fmt: skip
+        assert code == 2
+        err = capsys.readouterr().err
+        assert f"error: the plan in {study} was made for {emulator.base_url}, not " in err
+        assert "hint: " in err and len(err.strip().splitlines()) == 2
+    assert listing(study) == before
+    assert not other.exists()
+
+
+def test_harvest_of_a_missing_plan_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--from-plan of a folder without a plan: exit 2 before a new folder is made."""
+    out = tmp_path / "new"
+    code = main(["harvest", "--out", str(out), "--from-plan", str(tmp_path / "none")])
+    assert code == 2
+    assert "no harvest plan" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- status
+def status_json(out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    data: dict[str, object] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def test_status_counts_the_plan_before_and_between_shards(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Right after `plan` every planned artifact is pending; after shard 0 of 2, the
+    images shard 1 has not reached are still pending; after both, none."""
+    out = tmp_path / "study"
+    assert make_plan(emulator, out) == 0
+    data = status_json(out, capsys)
+    assert data["selected"] == ["thumbnail", "metadata"]
+    assert data["plan"] == {
+        "images": 8, "artifacts": ["thumbnail", "metadata"], "reached": 0, "complete": 0,
+        "done": 0, "failed": 0, "pending": 16,
+    }  # fmt: skip
+    assert data["totals"]["pending"] == 16  # type: ignore[index]
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "plan: 8 images (thumbnail,metadata): 0 complete, 0 reached, 8 not reached yet" in text
+
+    shard = ["harvest", "--out", str(out), "--from-plan", str(out), "--base-url",
+             emulator.base_url, "--artifacts", "thumbnail,metadata", "--rate", "none",
+             "--quiet"]  # fmt: skip
+    assert main([*shard, "--shard", "0/2"]) == 0
+    mine = kinds_stored(out)["thumbnail"]
+    assert 0 < mine < 8
+    data = status_json(out, capsys)
+    plan = data["plan"]
+    assert plan == {
+        "images": 8, "artifacts": ["thumbnail", "metadata"], "reached": mine,
+        "complete": mine, "done": 2 * mine, "failed": 0, "pending": 2 * (8 - mine),
+    }  # fmt: skip
+    assert data["images"] == mine  # journaled images: unchanged meaning
+    assert data["totals"]["pending"] == 2 * (8 - mine)  # type: ignore[index]
+    assert data["kinds"]["thumbnail"]["pending"] == 8 - mine  # type: ignore[index]
+    assert main(["status", str(out)]) == 0
+    assert f"{8 - mine} not reached yet" in capsys.readouterr().out
+
+    assert main([*shard, "--shard", "1/2"]) == 0
+    plan = status_json(out, capsys)["plan"]
+    assert plan["complete"] == 8 and plan["pending"] == 0  # type: ignore[index]
+
+
+def test_status_without_a_plan_has_no_plan_key(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder harvested without a plan reports as before."""
+    out = tmp_path / "h"
+    assert main(["harvest", "--base-url", emulator.base_url, "--image", "1884801", "--out",
+                 str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    data = status_json(out, capsys)
+    assert "plan" not in data and data["images"] == 1
+
+
+# --------------------------------------------------------------------------- slurm
+def test_slurm_says_how_to_queue_the_index_job_and_that_line_works(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --submit: the printed one-liner submits the array, then index.sbatch
+    after it (afterany:<array id>), as --submit would."""
+    out = tmp_path / "study"
+    assert make_plan(emulator, out) == 0
+    capsys.readouterr()
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2"]) == 0
+    said = capsys.readouterr().out
+    index = out.resolve() / "index.sbatch"
+    assert f"sbatch --dependency=afterany:<jobid> {index}" in said
+    both = next(line for line in said.splitlines() if "--parsable" in line)
+    calls = tmp_path / "calls.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "sbatch"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(calls))}\necho 4242\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    command = both.split(":", 1)[1].strip()
+    subprocess.run(["bash", "-c", command], env=env, check=True, timeout=30)
+    assert calls.read_text().splitlines() == [
+        f"--parsable {out.resolve() / 'harvest.sbatch'}",
+        f"--dependency=afterany:4242 {index}",
+    ]
+
+
+def test_slurm_keeps_the_config_files_artifacts_over_the_plans(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """artifacts in the config file were given: the tasks read that file, so the plan's
+    artifacts are not forced on them with --artifacts."""
+    out = tmp_path / "study"
+    assert make_plan(emulator, out) == 0
+    toml = tmp_path / "c.toml"
+    toml.write_text('artifacts = ["thumbnail"]\n')
+    assert main(["slurm", str(toml), "--out", str(out), "--from-plan", str(out),
+                 "--tasks", "2"]) == 0  # fmt: skip
+    script = (out / "harvest.sbatch").read_text()
+    assert "--artifacts" not in script
+    assert f"--base-url {emulator.base_url}" in script
+
+
+def test_slurm_out_that_is_a_file_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out naming a regular file: the same words as `harvester plan`, exit 2."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep me\n")
+    for command in ("slurm", "plan"):
+        capsys.readouterr()
+        extra = ["--tasks", "2"] if command == "slurm" else ["--base-url", "http://127.0.0.1:9"]
+        assert main([command, "--out", str(afile), "--screen", "2302", *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"error: output folder {str(afile)!r} is a file" in err, err
+    assert afile.read_text() == "keep me\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
