@@ -42,7 +42,10 @@ from harvester.models import ImageRef
 logger = logging.getLogger(__name__)
 
 JOURNAL_SUFFIX = ".jsonl"
-_CHUNK = 4 << 20
+#: Bytes read and parsed at a time. A chunk's records exist twice while it is parsed (lines and
+#: dicts); with 4 MB chunks that transient was the peak of loading a 100,000-image folder
+#: (256 KB: 182 -> 141 MB for `harvester index`, and no slower).
+_CHUNK = 256 << 10
 
 Key = tuple[str, int]
 

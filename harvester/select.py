@@ -35,7 +35,7 @@ import hashlib
 import heapq
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -407,8 +407,12 @@ def write_labelled_index(
     ``state``: the journal state this process already holds (a harvest's ``Store.state``);
     only what other writers appended since it was loaded is read
     (:func:`harvester.index.current_state`). Returns the number of rows.
+
+    Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
+    of its label among all of them), then the rows, made while index.csv is written.
     """
     from harvester import index
+    from harvester.journal import paused_gc
     from harvester.layout import index_path
     from harvester.store import atomic_write_bytes, storage_error
 
@@ -417,31 +421,43 @@ def write_labelled_index(
     keys = tuple(label_keys) if label_keys is not None else recorded_label_keys(out_dir, state)
     if not keys:
         return index.write_index_of(out_dir, state)
-    header, rows = index.build_rows(state)
-    labels = [label_of(_ref_labels(state, row), keys) for row in rows]
-    ids = {label: n for n, label in enumerate(sorted({lb for lb in labels if lb}))}
+    rows = index.IndexRows(state)
+    with paused_gc():
+        counts = Counter(label for label in _labels_of(rows.refs(), keys) if label)
+    ids = {label: n for n, label in enumerate(sorted(counts))}
+    id_cells = {label: str(n) for label, n in ids.items()}
+    id_cells[""] = ""
     at = len(index.COLUMNS)
-    extra = [f"label:{h}" if h in ("label", "label_id") else h for h in header[at:]]
-    header = header[:at] + ["label", "label_id"] + extra
-    rows = [
-        row[:at] + [label, str(ids[label]) if label else ""] + row[at:]
-        for row, label in zip(rows, labels, strict=True)
-    ]
-    counts = Counter(lb for lb in labels if lb)
+    extra = [f"label:{h}" if h in ("label", "label_id") else h for h in rows.header[at:]]
+    header = rows.header[:at] + ["label", "label_id"] + extra
+
+    def labelled() -> Iterator[list[str]]:
+        for label, row in zip(_labels_of(rows.refs(), keys), rows, strict=True):
+            row[at:at] = (label, id_cells[label])
+            yield row
+
     table = [[label, str(n), str(counts[label])] for label, n in ids.items()]
     files: dict[Path, bytes | Iterable[bytes]] = {
-        index_path(out_dir): index.csv_pieces(header, rows),
+        index_path(out_dir): index.csv_pieces(header, labelled()),
         out_dir / LABELS_FILE: index.render_csv(["label", "label_id", "images"], table),
     }
     for target, data in files.items():
         try:
-            atomic_write_bytes(out_dir, target, data)
+            with paused_gc():  # see harvester.index.write_index_of
+                atomic_write_bytes(out_dir, target, data)
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
     return len(rows)
 
 
-def _ref_labels(state: Any, row: list[str]) -> Labels:
-    ref = state.images.get(int(row[0]))
-    return ref.labels if ref is not None else ()
+def _labels_of(refs: Iterable[ImageRef], keys: Sequence[str]) -> Iterator[str]:
+    """:func:`label_of` of each ref, computed once for a run of refs sharing one labels tuple
+    (the fields of a well, loaded from journals, share theirs)."""
+    last: object = None
+    label = ""
+    for ref in refs:
+        if ref.labels is not last:
+            last = ref.labels
+            label = label_of(ref.labels, keys)
+        yield label

@@ -49,7 +49,13 @@ from anyio.streams.memory import MemoryObjectSendStream
 from harvester import urls
 from harvester.client import Client, Expect, Fetched
 from harvester.early import EarlyAnswers
-from harvester.errors import FetchError, InvalidBodyError, PermanentError, UsageError
+from harvester.errors import (
+    FetchError,
+    InvalidBodyError,
+    PermanentError,
+    UsageError,
+    redact_url,
+)
 from harvester.models import ImageRef
 
 logger = logging.getLogger(__name__)
@@ -889,6 +895,16 @@ class Walker:
             )
 
 
+#: Why an id may be right yet not found: OMERO numbers each object type on its own, so a
+#: project's id given as a screen (or a screen's as a plate) names nothing or something else.
+_SEPARATE_IDS = {
+    "screen": " (screens and projects have separate ids)",
+    "project": " (screens and projects have separate ids)",
+    "plate": " (plates and screens have separate ids)",
+    "dataset": " (datasets and projects have separate ids)",
+}
+
+
 async def preflight(
     client: Client,
     *,
@@ -933,9 +949,10 @@ async def preflight(
     found: dict[tuple[str, int], Any] = {}
     for (kind, object_id, path), outcome in zip(checks, outcomes, strict=True):
         if isinstance(outcome, PermanentError) and outcome.status == 404:
+            server = redact_url(client.settings.base_url.partition("?")[0])
             raise UsageError(
                 f"{kind} {object_id} not found on the server",
-                hint=f"check the {kind} id (screens and projects have separate ids)",
+                hint=f"check the {kind} id on {server}{_SEPARATE_IDS.get(kind, '')}",
             ) from None
         if isinstance(outcome, FetchError):
             raise outcome

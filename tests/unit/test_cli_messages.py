@@ -102,10 +102,6 @@ def test_mistyped_choice_suggests_the_near_choice(capsys: pytest.CaptureFixture[
 
 
 # --------------------------------------------------------------------------- 2. unknown ids
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the walk.py hint change in the CLI-messages report (walk.py is not ours)",
-)
 @pytest.mark.parametrize("kind", ["plate", "dataset", "image"])
 def test_unknown_id_hint_fits_the_kind(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, kind: str
