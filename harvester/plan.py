@@ -238,7 +238,8 @@ def check_plan_server(base_url: str, info: PlanInfo, plan_path: Path) -> None:
     if info.base_url and chosen != info.base_url.rstrip("/"):
         raise UsageError(
             f"the plan in {plan_path} was made for {info.base_url}, not {chosen}",
-            hint="leave out --base-url (the plan's is used), or plan again for that server",
+            hint="leave the base URL out (no --base-url, no base_url in the config file: "
+            "the plan's is used), or plan again for that server",
         )
 
 
