@@ -4,7 +4,7 @@ The layout is a pure function of ids, so that any process (a resume, another sha
 ``verify``, ``index``) finds a file from the journal record alone::
 
     DIR/
-      harvest.json                 marker: tool + layout version
+      harvest.json                 marker: tool + layout version + the settings DIR keeps
       runs/<run-id>/config.json    resolved config of each run (secrets removed)
       journals/<writer>.jsonl      one append-only journal per process
       journals/<writer>.pending    temp files of the batch a writer is committing (crash clean-up)
@@ -12,6 +12,11 @@ The layout is a pure function of ids, so that any process (a resume, another sha
       study/screen-<id>/...  study/plate-<id>/...  study/project-<id>/...  study/dataset-<id>/...
       staging/<image_id>/...       per-image plane staging for stacks
       index.csv
+
+The marker's ``"settings"`` are those that shape a file's bytes but not its name
+(``thumbnail_size``, ``render_quality`` of JPEG renders, ``window`` of stacks): one folder,
+one value each (:mod:`harvester.folder_settings`). Readers need only ``"tool"`` and
+``"layout"``; other keys are kept as they are when the marker is rewritten.
 
 ``AAA = image_id // 1_000_000`` and ``BBB = image_id // 1000 % 1000`` (both 3 digits, wider past
 999), so a leaf folder holds at most 1,000 ids x 5 kinds (+ their short-lived temp files) and a

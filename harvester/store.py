@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -47,9 +48,9 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +61,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from harvester import __version__
 from harvester.errors import StorageError, UsageError, redact_url
+from harvester.folder_settings import SETTINGS_KEY, recorded_settings, settle
 from harvester.journal import ImageFilter, Journal, JournalState, write_all
 from harvester.layout import (
     JOURNALS_DIR,
@@ -78,7 +80,7 @@ from harvester.layout import (
     temp_path,
 )
 from harvester.models import ImageRef
-from harvester.runlock import acquire_run_lock, release_run_lock
+from harvester.runlock import LOCKS_DIR, acquire_run_lock, release_run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -390,20 +392,92 @@ def read_marker(out_dir: Path) -> dict[str, Any] | None:
     return marker
 
 
-def prepare_out_dir(out_dir: Path) -> None:
-    """Create DIR (and its marker) or check that an existing DIR is ours and writable."""
+MARKER_LOCK = "marker.lock"
+"""``DIR/locks/marker.lock``: held (flock) while the marker is created or given settings, so
+that processes starting together on one folder (SLURM shards) never lose each other's writes."""
+
+
+@contextmanager
+def _marker_lock(out_dir: Path) -> Iterator[None]:
+    """Hold DIR's marker lock; without flock support (some parallel filesystems), run unlocked."""
+    folder = out_dir / LOCKS_DIR
+    folder.mkdir(exist_ok=True)
+    fd = os.open(folder / MARKER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held for a marker write: milliseconds
+        except OSError as exc:
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+            logger.debug("marker written unlocked (%s cannot flock: %s)", folder, exc)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def check_settings(out_dir: Path, settings: Mapping[str, Any]) -> None:
+    """Refuse a run whose kept settings differ from DIR's (:mod:`harvester.folder_settings`).
+
+    Reads only (the marker; for a folder whose marker lacks a setting, the runs' saved
+    configurations, and the journals if those disagree with this run): a harvest calls it
+    before its first request, a dry run too. ``settings``: the run's
+    :func:`~harvester.folder_settings.run_settings`.
+    A new folder passes. :meth:`Store.open` checks again under the marker lock and records.
+    """
+    if not settings or not out_dir.is_dir():
+        return
+    marker = read_marker(out_dir)
+    if marker is None and not (out_dir / JOURNALS_DIR).is_dir():
+        return
+    settle(out_dir, recorded_settings(marker), settings)
+
+
+def prepare_out_dir(out_dir: Path, settings: Mapping[str, Any] | None = None) -> None:
+    """Create DIR (and its marker) or check that an existing DIR is ours and writable.
+
+    ``settings`` (:func:`~harvester.folder_settings.run_settings` of a harvest): refused with
+    a :class:`UsageError` when DIR keeps other values; those DIR does not keep yet are added
+    to its marker. The marker is only ever written under DIR's marker lock, after reading it
+    again there, so processes starting at once on one folder agree on one set of values; a
+    run whose settings DIR keeps already takes no lock and writes nothing.
+    """
     if out_dir.exists() and not out_dir.is_dir():
         raise StorageError(
             f"output folder {out_dir} is a file, not a folder", hint="choose another --out"
         )
+    wanted = dict(settings or {})
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if read_marker(out_dir) is None:
-            marker = {"tool": TOOL_NAME, "layout": LAYOUT_VERSION, "version": __version__}
-            atomic_write_bytes(out_dir, out_dir / MARKER_NAME, json.dumps(marker).encode())
+        marker = read_marker(out_dir)
+        if marker is not None:
+            recorded = recorded_settings(marker)
+            for name, value in wanted.items():  # a kept value never changes: no lock needed
+                if name in recorded and recorded[name] != value:
+                    settle(out_dir, recorded, {name: value})  # raises the refusal
+        if marker is None or any(name not in recorded_settings(marker) for name in wanted):
+            with _marker_lock(out_dir):
+                _write_marker(out_dir, wanted)
         (out_dir / JOURNALS_DIR).mkdir(exist_ok=True)
     except OSError as exc:
         raise storage_error(exc, f"output folder {out_dir}") from exc
+
+
+def _write_marker(out_dir: Path, wanted: Mapping[str, Any]) -> None:
+    """Create the marker or add settings to it (the caller holds the marker lock)."""
+    marker = read_marker(out_dir)  # again: another process may have written it meanwhile
+    recorded = recorded_settings(marker)
+    add, warnings = settle(out_dir, recorded, wanted)
+    if marker is not None and not add:
+        return
+    new: dict[str, Any] = (
+        dict(marker)  # other keys kept as they are (a later version's too)
+        if marker is not None
+        else {"tool": TOOL_NAME, "layout": LAYOUT_VERSION, "version": __version__}
+    )
+    new[SETTINGS_KEY] = {**recorded, **add}
+    atomic_write_bytes(out_dir, out_dir / MARKER_NAME, json.dumps(new).encode())
+    for line in warnings:
+        logger.warning("%s", line)
 
 
 def check_existing_out_dir(out_dir: Path) -> None:
@@ -531,6 +605,7 @@ class Store:
         threads: int = 8,
         lock: bool = False,
         images: ImageFilter | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[Store]:
         """Prepare DIR, clean up after dead writers, load the journals, start the committer.
 
@@ -542,6 +617,9 @@ class Store:
         same shard). The store itself is safe with several writers either way. ``images``:
         load the journal records of these images only (a shard's; see
         :meth:`JournalState.load`), so that ``state`` does not grow with the other shards.
+        ``settings``: the run's kept settings (:func:`~harvester.folder_settings.run_settings`),
+        checked against DIR's and recorded before anything else is written
+        (:func:`prepare_out_dir`); a conflict is a :class:`UsageError`.
         """
         out_dir = Path(out_dir)
         store = cls(
@@ -554,7 +632,9 @@ class Store:
             threads=threads,
         )
         try:
-            await anyio.to_thread.run_sync(store._open_sync, shard, list(argv), lock, images)
+            await anyio.to_thread.run_sync(
+                store._open_sync, shard, list(argv), lock, images, settings
+            )
         except BaseException:
             store._send.close()
             store._recv.close()
@@ -585,8 +665,9 @@ class Store:
         argv: list[str],
         lock: bool = False,
         images: ImageFilter | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        prepare_out_dir(self.out_dir)
+        prepare_out_dir(self.out_dir, settings)
         if lock:
             try:
                 # One run per DIR and shard: a second one is refused before it writes anything.

@@ -1,0 +1,170 @@
+"""A folder keeps the settings its files were made with (``harvest.json``, "settings").
+
+The new-user walkthrough's bug: a 96-px folder rerun with ``--thumbnail-size 128`` said
+"skipped (already done)" for the old thumbnails and wrote the new images at 128, so one
+folder held two sizes under names that do not say the size. Such a run is now refused
+before any request or write, with one error line naming the setting and both values.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+from pathlib import Path
+
+import pytest
+from harvest_helpers import SMALL_PLATE, reaped, start_cli, temp_files
+from PIL import Image
+
+from harvester import pipeline
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+#: The pipeline checks and records the settings through harvester.store (check_settings
+#: before the first request, Store.open(settings=...)): a change to harvester/pipeline.py
+#: that its owner applies. Until then these end-to-end tests are expected to fail.
+PIPELINE_WIRED = "check_settings(" in inspect.getsource(pipeline)
+pytestmark = pytest.mark.xfail(
+    not PIPELINE_WIRED, reason="harvester/pipeline.py must pass the run's settings", strict=True
+)
+
+
+def run(capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *extra: str) -> str:
+    """``harvester harvest`` of the small plate; asserts exit 0, returns standard error."""
+    code = main(["harvest", "--base-url", base_url, "--out", str(out), "--rate", "none",
+                 "--quiet", "--plate", str(SMALL_PLATE), *extra])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    return err
+
+
+def refused(capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *extra: str) -> str:
+    """The same, refused: exit 2, one ``error:`` line (and a ``hint:``); returns both lines."""
+    code = main(["harvest", "--base-url", base_url, "--out", str(out), "--rate", "none",
+                 "--quiet", "--plate", str(SMALL_PLATE), *extra])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err
+    assert [line.split(":")[0] for line in lines] == ["error", "hint"], err
+    return err
+
+
+def files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+def thumbnail_sizes(out: Path) -> set[tuple[int, int]]:
+    found = set()
+    for path in out.rglob("*.thumbnail.jpg"):
+        with Image.open(io.BytesIO(path.read_bytes())) as image:
+            found.add(image.size)
+    return found
+
+
+def settings(out: Path) -> dict[str, object]:
+    return json.loads((out / "harvest.json").read_bytes())["settings"]  # type: ignore[no-any-return]
+
+
+def test_another_thumbnail_size_is_refused_before_anything(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "thumbs"
+    run(capsys, emulator.base_url, out, "--artifacts", "thumbnail")
+    assert settings(out) == {"thumbnail_size": 96}
+    assert len(thumbnail_sizes(out)) == 1 and max(thumbnail_sizes(out))[0] == 96
+    before = files(out)
+    emulator.reset_stats()
+
+    err = refused(capsys, emulator.base_url, out, "--artifacts", "thumbnail",
+                  "--thumbnail-size", "128")  # fmt: skip
+    assert f"error: {out} holds thumbnails made with --thumbnail-size 96; this run asks for " \
+        "--thumbnail-size 128" in err  # fmt: skip
+    assert "hint: use another --out, or --thumbnail-size 96" in err
+    assert emulator.stats()["requests"] == 0  # not even the server probe
+    assert files(out) == before  # every file, byte for byte; nothing added
+    # A dry run is refused alike (it would count the old thumbnails as done) and writes nothing.
+    refused(capsys, emulator.base_url, out, "--thumbnail-size", "128", "--dry-run")
+    assert files(out) == before
+
+    # The same size again runs (nothing to do) and the folder keeps one size.
+    err = run(capsys, emulator.base_url, out, "--artifacts", "thumbnail", "--thumbnail-size", "96")
+    assert emulator.stats()["image_requests"] == 0
+    assert len(thumbnail_sizes(out)) == 1
+
+
+def test_window_matters_once_a_stack_is_fetched(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A thumbnails-only folder does not care about --window; its first stack run decides."""
+    out = tmp_path / "mixed"
+    run(capsys, emulator.base_url, out, "--artifacts", "thumbnail")
+    run(capsys, emulator.base_url, out, "--artifacts", "thumbnail", "--window", "minmax")
+    assert settings(out) == {"thumbnail_size": 96}
+    run(capsys, emulator.base_url, out, "--artifacts", "stack", "--window", "full")
+    assert settings(out) == {"thumbnail_size": 96, "window": "full"}
+    assert len(list(out.rglob("*.stack.ome.tif"))) == 8
+    before = files(out)
+    err = refused(capsys, emulator.base_url, out, "--artifacts", "all", "--window", "minmax")
+    assert "stacks made with --window full; this run asks for --window minmax" in err
+    assert "hint: use another --out, or --window full" in err
+    assert files(out) == before
+    run(capsys, emulator.base_url, out, "--artifacts", "thumbnail,stack", "--window", "full")
+
+
+def test_folder_of_an_older_harvester_adopts(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A marker without settings (0.1.4 and before): the sizes its thumbnails were made with
+    (journals + saved run configs) are the folder's; stacks, never fetched, take this run's."""
+    out = tmp_path / "old"
+    run(capsys, emulator.base_url, out, "--artifacts", "thumbnail")
+    (out / "harvest.json").write_text('{"tool": "harvester", "layout": 1, "version": "0.1.4"}')
+    before = files(out)
+    err = refused(capsys, emulator.base_url, out, "--artifacts", "thumbnail",
+                  "--thumbnail-size", "128")  # fmt: skip
+    assert "--thumbnail-size 96; this run asks for --thumbnail-size 128" in err
+    assert files(out) == before
+    run(capsys, emulator.base_url, out, "--artifacts", "thumbnail,stack", "--window", "minmax")
+    assert settings(out) == {"thumbnail_size": 96, "window": "minmax"}
+
+
+def test_shards_starting_together_on_a_new_folder(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """Two shards with the same settings, started at once on a new folder, both run; the
+    marker keeps their settings once, and no temp file is left."""
+    out = tmp_path / "sharded"
+    common = ["harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+              "--quiet", "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail,stack",
+              "--thumbnail-size", "128"]  # fmt: skip
+    procs = [start_cli(*common, "--shard", f"{k}/2") for k in range(2)]
+    for proc in procs:
+        with reaped(proc):
+            _out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+    assert settings(out) == {"thumbnail_size": 128, "window": "rendering"}
+    assert len(list(out.rglob("*.thumbnail.jpg"))) == 8
+    assert len(thumbnail_sizes(out)) == 1 and max(thumbnail_sizes(out))[0] == 128
+    assert temp_files(out) == []
+
+
+def test_racing_runs_with_different_sizes_never_mix(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Shards asking 96 and 128, started at once on a new folder: one runs, the other is
+    refused (exit 2), and the folder holds one thumbnail size."""
+    out = tmp_path / "race"
+    procs = [
+        start_cli("harvest", "--base-url", emulator.base_url, "--out", str(out),
+                  "--rate", "none", "--quiet", "--plate", str(SMALL_PLATE),
+                  "--artifacts", "thumbnail", "--thumbnail-size", size, "--shard", f"{k}/2")
+        for k, size in enumerate(("96", "128"))
+    ]  # fmt: skip
+    results = []
+    for proc in procs:
+        with reaped(proc):
+            results.append((proc.communicate(timeout=120)[1], proc))
+    assert sorted(proc.returncode for _err, proc in results) == [0, 2], results
+    err = next(err for err, proc in results if proc.returncode == 2)
+    assert "holds thumbnails made with --thumbnail-size" in err
+    assert len(thumbnail_sizes(out)) == 1
