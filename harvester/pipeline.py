@@ -207,6 +207,11 @@ def check_out_dir(out: Path) -> None:
         if probe.parent == probe:
             break
         probe = probe.parent
+    if probe != out and probe.exists() and not probe.is_dir():
+        raise StorageError(
+            f"output folder {str(out)!r} cannot be made: {str(probe)!r} is a file",
+            hint="choose a folder with --out DIR",
+        )
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise StorageError(
             f"output folder {str(out)!r} cannot be written",

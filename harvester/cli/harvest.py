@@ -266,13 +266,12 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     with start_up():  # the imports below are most of a harvest's start-up
         import anyio
 
-        from harvester.config import resolve
         from harvester.errors import UsageError
-        from harvester.pipeline import copy_of_ids_source, run_harvest
+        from harvester.pipeline import copy_of_ids_source, resolve_config, run_harvest
         from harvester.progress import Progress
 
         refuse_targets_with_plan(args)
-        cfg = resolve(args.config, overrides_from_args(args))
+        cfg = resolve_config(args.config, overrides_from_args(args))
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True
         logging.getLogger().setLevel(logging.DEBUG)

@@ -223,7 +223,8 @@ def register(subparsers: Any) -> None:
         dest="label_keys",
         action="append",
         metavar="KEY",
-        help="annotation key(s) for the label/label_id columns (default: those of the last run)",
+        help="annotation key(s) for the label/label_id columns "
+        "(default: those of the newest run that set any)",
     )
     index.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     index.set_defaults(run=run_index)
@@ -402,5 +403,5 @@ def run_index(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_existing_out_dir(out)  # the same words as status and verify for a wrong DIR
     rows = write_labelled_index(out, args.label_keys or None)
-    print(f"wrote {out / 'index.csv'} ({rows} images)")
+    print(f"wrote {out / 'index.csv'} ({rows} image{'' if rows == 1 else 's'})")
     return 0

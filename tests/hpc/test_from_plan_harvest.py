@@ -10,7 +10,6 @@ index job too, and refuses an --out that is a file in one line.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shlex
@@ -20,7 +19,6 @@ from pathlib import Path
 import anyio
 import pytest
 
-import harvester.cli.harvest as harvest_cli
 from harvester.cli import main
 from harvester.config import DEFAULT_BASE_URL
 from harvester.emulator import EmulatorThread
@@ -30,14 +28,6 @@ from harvester.pipeline import resolve_config, run_harvest
 
 #: Project 51 of the demo preset: 8 images, 1884801..1884808.
 PROJECT_IMAGES = list(range(1884801, 1884809))
-
-#: `harvester harvest` takes the plan's settings once it resolves its config through
-#: harvester.pipeline.resolve_config (the change to harvester/cli/harvest.py); until then
-#: the end-to-end CLI tests of that are expected to fail.
-CLI_WIRED = "resolve_config(" in inspect.getsource(harvest_cli)
-needs_cli = pytest.mark.xfail(
-    not CLI_WIRED, reason="harvester/cli/harvest.py must call resolve_config", strict=True
-)
 
 
 def make_plan(
@@ -63,7 +53,6 @@ def listing(root: Path) -> list[str]:
 
 
 # --------------------------------------------------------------------------- harvest
-@needs_cli
 def test_harvest_from_plan_takes_the_plans_server_and_artifacts(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -77,7 +66,6 @@ def test_harvest_from_plan_takes_the_plans_server_and_artifacts(
     assert kinds_stored(out) == {"thumbnail": 8, "metadata": 8}
 
 
-@needs_cli
 def test_the_next_hint_of_plan_runs_as_written(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -118,10 +118,6 @@ def test_unknown_id_hint_fits_the_kind(
 
 
 # --------------------------------------------------------------------------- 3. --out under a file
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the pipeline.check_out_dir change in the CLI-messages report (not ours)",
-)
 def test_out_under_a_regular_file_names_the_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -221,7 +217,6 @@ def test_help_texts_give_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
     assert "under a minute" not in out
 
 
-@pytest.mark.xfail(strict=True, reason="the index help lives in cli/hpc.py: see the report")
 def test_index_help_names_the_newest_run_that_set_keys(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _err = run(capsys, "index", "--help")
     assert code == 0
