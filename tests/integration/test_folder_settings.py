@@ -102,6 +102,9 @@ def test_window_matters_once_a_stack_is_fetched(
     run(capsys, emulator.base_url, out, "--artifacts", "thumbnail")
     run(capsys, emulator.base_url, out, "--artifacts", "thumbnail", "--window", "minmax")
     assert settings(out) == {"thumbnail_size": 96}
+    marker = (out / "harvest.json").read_bytes()
+    run(capsys, emulator.base_url, out, "--artifacts", "stack", "--window", "full", "--dry-run")
+    assert (out / "harvest.json").read_bytes() == marker  # a dry run writes no settings
     run(capsys, emulator.base_url, out, "--artifacts", "stack", "--window", "full")
     assert settings(out) == {"thumbnail_size": 96, "window": "full"}
     assert len(list(out.rglob("*.stack.ome.tif"))) == 8
