@@ -25,7 +25,7 @@ from harvester.emulator import EmulatorThread
 #: The pipeline checks and records the settings through harvester.store (check_settings
 #: before the first request, Store.open(settings=...)): a change to harvester/pipeline.py
 #: that its owner applies. Until then these end-to-end tests are expected to fail.
-PIPELINE_WIRED = "check_settings(" in inspect.getsource(pipeline)
+PIPELINE_WIRED = "check_settings" in inspect.getsource(pipeline)
 pytestmark = pytest.mark.xfail(
     not PIPELINE_WIRED, reason="harvester/pipeline.py must pass the run's settings", strict=True
 )
@@ -71,6 +71,7 @@ def settings(out: Path) -> dict[str, object]:
 def test_another_thumbnail_size_is_refused_before_anything(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """96 then 128: exit 2, one error line with both values, no request, no byte changed."""
     out = tmp_path / "thumbs"
     run(capsys, emulator.base_url, out, "--artifacts", "thumbnail")
     assert settings(out) == {"thumbnail_size": 96}
@@ -175,7 +176,7 @@ def test_racing_runs_with_different_sizes_never_mix(
 
 
 @pytest.mark.xfail(
-    "check_settings(" not in inspect.getsource(hpc_cli),
+    "check_settings" not in inspect.getsource(hpc_cli),
     reason="harvester/cli/hpc.py must check the settings before writing the script",
     strict=True,
 )

@@ -34,6 +34,7 @@ def test_defaults_are_the_tools_defaults() -> None:
 
 
 def test_a_run_keeps_only_the_settings_of_the_kinds_it_fetches() -> None:
+    """Only the kinds a run fetches count: a thumbnails run has no say on --window."""
     thumbs = HarvestConfig(artifacts=(Artifact.THUMBNAIL,), window="full")
     assert run_settings(thumbs) == {"thumbnail_size": 96}
     everything = HarvestConfig(artifacts=tuple(Artifact), thumbnail_size=128, window="minmax")
@@ -51,6 +52,7 @@ def test_a_run_keeps_only_the_settings_of_the_kinds_it_fetches() -> None:
 
 
 def test_new_folder_records_the_run_settings(tmp_path: Path) -> None:
+    """A new folder's marker holds the run's settings beside tool and layout."""
     out = tmp_path / "new"
     prepare_out_dir(out, {"thumbnail_size": 128})
     marker = marker_of(out)
@@ -60,6 +62,7 @@ def test_new_folder_records_the_run_settings(tmp_path: Path) -> None:
 
 
 def test_other_value_is_refused_and_nothing_changes(tmp_path: Path) -> None:
+    """Another size is refused (check and open alike) naming both values; no file changes."""
     out = tmp_path / "d"
     prepare_out_dir(out, {"thumbnail_size": 96})
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -125,6 +128,7 @@ THUMBS_96 = {"artifacts": ["thumbnail"], "thumbnail_size": 96, "window": "render
 
 
 def test_old_folder_takes_the_value_its_files_were_made_with(tmp_path: Path) -> None:
+    """A 0.1.4 folder keeps the size its thumbnails were made with; stacks take this run's."""
     out = tmp_path / "old"
     old_folder(out, {"r1": (THUMBS_96, ["images/000/000/1.thumbnail.jpg"])})
     with pytest.raises(UsageError, match="thumbnails made with --thumbnail-size 96"):
@@ -170,6 +174,7 @@ def test_old_folder_that_mixes_sizes_already(
 
 
 def test_old_render_quality_counts_jpeg_renders_only(tmp_path: Path) -> None:
+    """PNG renders made at another quality do not tie the JPEG renders' quality."""
     out = tmp_path / "old"
     png = {"artifacts": ["render"], "render_format": "png", "render_quality": 0.5}
     jpeg = {"artifacts": ["render"], "render_format": "jpeg", "render_quality": 0.9}
@@ -186,6 +191,7 @@ def test_old_render_quality_counts_jpeg_renders_only(tmp_path: Path) -> None:
 
 
 def test_readers_still_work_on_a_folder_with_settings(tmp_path: Path) -> None:
+    """status reads a folder whose marker holds settings."""
     out = tmp_path / "d"
     prepare_out_dir(out, {"thumbnail_size": 128, "window": "full"})
     assert collect_status(out) is not None
