@@ -19,6 +19,7 @@ journaled), ``index.csv`` is rewritten and the summary says how to resume.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -75,6 +76,9 @@ Prefetched = dict[tuple[str, int], Any]
 PROBE_MAX_BYTES = 64 * 1024
 #: The probe's time limit at most (an unreachable host should fail in seconds).
 PROBE_TIMEOUT = 15.0
+#: Answers of a server that is up but asks to come back later: the probe retries these with
+#: the run's own retry budget (an unreachable host still fails after one retry).
+SERVER_BUSY = frozenset({429, 502, 503, 504})
 
 
 @contextlib.contextmanager
@@ -255,7 +259,16 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
     shared = share_limits_of.limiter if share_limits_of is not None else None
     async with Client(settings, limiter=shared) as client:
         try:
-            fetched = await client.get(urls.api_root(), Expect.JSON)
+            try:
+                fetched = await client.get(urls.api_root(), Expect.JSON)
+            except FetchError as exc:
+                if exc.status not in SERVER_BUSY:
+                    raise
+                # The server is there and says "later" (maintenance, overload): worth the
+                # run's whole retry budget, its Retry-After honoured, before giving up.
+                patient = dataclasses.replace(client.settings, max_retries=cfg.max_retries)
+                async with Client(patient, limiter=shared) as again:
+                    fetched = await again.get(urls.api_root(), Expect.JSON)
         except InvalidBodyError as exc:
             raise RemoteError(
                 f"{shown} does not look like an OMERO.web server ({exc.reason})", hint=hint
@@ -272,6 +285,11 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
                 hint=hint,
             ) from None
         except FetchError as exc:
+            if exc.status in SERVER_BUSY:
+                raise RemoteError(
+                    f"{shown} is unavailable: {exc.reason} (maintenance or overload)",
+                    hint="try again later; a rerun resumes where this folder stands",
+                ) from None
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
     if len(fetched.body) > PROBE_MAX_BYTES:
         raise RemoteError(

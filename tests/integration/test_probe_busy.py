@@ -1,0 +1,64 @@
+"""A run started while the server is in maintenance: waited for, or one honest error line.
+
+The server probe fails fast on a host that does not answer (one retry), but a server that
+answers 503 is there and asks to come back later: the probe gives it the run's whole retry
+budget (found by the soak script: a SLURM task started inside a maintenance window ended at
+once with "cannot reach ... 503" and a hint to check --base-url).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+PROJECT = "51"  # the demo preset's project: 8 images
+
+
+def harvest(
+    capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *extra: str
+) -> tuple[int, str]:
+    code = main(
+        ["harvest", "--base-url", base_url, "--project", PROJECT, "--out", str(out),
+         "--artifacts", "thumbnail", "--rate", "none", "--quiet", *extra]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def test_a_busy_server_at_start_is_waited_for(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The server's API root answers 503 three times, then 200 (seeded): more than the
+    probe's quick retry covers, within the run's retry budget: everything is harvested."""
+    emu = make_emulator(preset="demo", faults="503:60%,only:api_versions,seed:64")
+    code, err = harvest(capsys, emu.base_url, tmp_path / "d")
+    assert code == 0, err
+    assert len(list((tmp_path / "d" / "images").rglob("*.thumbnail.jpg"))) == 8
+    assert emu.stats()["by_route"]["api_versions"] == {"503": 3, "200": 1}
+
+
+def test_a_server_still_busy_is_one_line_that_says_so(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Still 503 after the retries: exit 2, the server's answer named as such, a hint to
+    come back (not to check --base-url), and no output folder left behind."""
+    emu = make_emulator(preset="demo", faults="503:100%,only:api_versions")
+    out = tmp_path / "d"
+    code, err = harvest(capsys, emu.base_url, out, "--max-retries", "2")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines[0].startswith(f"error: {emu.base_url}/ is unavailable: "), lines
+    assert "503" in lines[0] and "(maintenance or overload)" in lines[0]
+    assert lines[1:] == ["hint: try again later; a rerun resumes where this folder stands"]
+    assert emu.stats()["by_route"]["api_versions"] == {"503": 2 + 3}  # quick try, then budget
+    assert not out.exists()
