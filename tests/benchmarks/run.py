@@ -136,10 +136,11 @@ def check(run: ChildRun, what: str) -> None:
 class Emulator:
     """``python -m harvester emulate`` as a subprocess, for the whole benchmark."""
 
-    def __init__(self, latency_ms: float) -> None:
+    def __init__(self, latency_ms: float, *extra: str) -> None:
+        """``extra``: more ``harvester emulate`` arguments (e.g. ``--faults SPEC``)."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "harvester", "emulate", "--preset", "huge"]
-            + ["--latency-ms", str(latency_ms), "--port", "0"],
+            + ["--latency-ms", str(latency_ms), "--port", "0", *extra],
             stdout=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
