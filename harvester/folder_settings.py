@@ -163,7 +163,8 @@ def _refusal(out_dir: Path, pin: Pinned, folder: list[Any], wanted: Any) -> Usag
     return UsageError(
         f"{out_dir} holds {pin.what} made with {values}; this run asks for {pin.spelled(wanted)}"
         " (the file names do not say it, so one folder keeps one value)",
-        hint=f"use another --out, or {pin.spelled(folder[0])}",
+        hint=f"use another --out, or {pin.spelled(folder[0])}"
+        + (" in the config file" if pin.flag.endswith("=") else ""),
     )
 
 

@@ -185,8 +185,9 @@ def test_old_render_quality_counts_jpeg_renders_only(tmp_path: Path) -> None:
             "r2": (jpeg, ["images/000/000/2.render.jpg"]),
         },
     )
-    with pytest.raises(UsageError, match=r"JPEG renders made with render_quality = 0\.9"):
+    with pytest.raises(UsageError, match=r"JPEG renders made with render_quality = 0\.9") as no:
         check_settings(out, {"render_quality": 0.5})
+    assert no.value.hint == "use another --out, or render_quality = 0.9 in the config file"
     prepare_out_dir(out, {"render_quality": 0.9})
 
 
