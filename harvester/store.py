@@ -475,9 +475,57 @@ def _write_marker(out_dir: Path, wanted: Mapping[str, Any]) -> None:
         else {"tool": TOOL_NAME, "layout": LAYOUT_VERSION, "version": __version__}
     )
     new[SETTINGS_KEY] = {**recorded, **add}
-    atomic_write_bytes(out_dir, out_dir / MARKER_NAME, json.dumps(new).encode())
+    data = json.dumps(new).encode()
+    if marker is None:
+        if not _create_new(out_dir, out_dir / MARKER_NAME, data):
+            _write_marker(out_dir, wanted)  # made meanwhile (unlocked): settle against it
+            return
+    else:
+        atomic_write_bytes(out_dir, out_dir / MARKER_NAME, data)
     for line in warnings:
         logger.warning("%s", line)
+
+
+#: link(2) errors meaning "this filesystem has no hard links": create by rename instead.
+_NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK})
+
+
+def _create_new(out_dir: Path, target: Path, data: bytes) -> bool:
+    """Create ``target`` with ``data`` atomically unless it exists; False when it did.
+
+    The marker lock makes this race-free where flock works; link(2), which refuses an
+    existing name, keeps the creation so where it does not (shards starting at once on a
+    parallel filesystem mounted without flock): the first marker wins, and every other
+    process reads it instead of replacing it. The temp file is announced like
+    :func:`atomic_write_bytes`'s, so a crash mid-way is cleaned up by the next open.
+    """
+    writer = ephemeral_writer("w")
+    (out_dir / JOURNALS_DIR).mkdir(parents=True, exist_ok=True)
+    pending = PendingFile(out_dir, writer)
+    tmp = temp_path(target, writer)
+    try:
+        pending.begin([tmp.relative_to(out_dir).as_posix()])
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise
+            os.replace(tmp, target)  # no hard links here: as atomic_write_bytes does
+        _fsync_dir(target.parent)
+        return True
+    finally:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+        pending.end()
+        pending.close()
 
 
 def check_existing_out_dir(out_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import threading
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harvester import config, urls, window
+from harvester import config, store, urls, window
 from harvester.config import HarvestConfig
 from harvester.errors import UsageError
 from harvester.folder_settings import PINNED, run_settings
@@ -198,10 +199,19 @@ def test_readers_still_work_on_a_folder_with_settings(tmp_path: Path) -> None:
     assert collect_status(out) is not None
 
 
-def test_racing_processes_agree_on_one_value(tmp_path: Path) -> None:
-    """Eight openers of one new folder at once, half asking 96 and half 128: the first to
-    take the marker lock decides, every opener with the other value is refused, and the
-    marker is never overwritten with the loser's value."""
+@pytest.mark.parametrize("flock", [True, False], ids=["flock", "no-flock"])
+def test_racing_processes_agree_on_one_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flock: bool
+) -> None:
+    """Eight openers of one new folder at once, half asking 96 and half 128: the first
+    decides, every opener with the other value is refused, and the marker is never
+    overwritten with the loser's value; on a filesystem without flock too (link(2))."""
+    if not flock:
+
+        def no_flock(fd: int, operation: int) -> None:
+            raise OSError(errno.ENOLCK, "no locks available")
+
+        monkeypatch.setattr(store.fcntl, "flock", no_flock)
     out = tmp_path / "race"
     results: list[object] = [None] * 8
     start = threading.Barrier(8)
