@@ -30,6 +30,11 @@ that is gone (same host and its pid dead, a zombie or reused; other hosts: untou
 removes exactly the temp files it lists. No lock is held anywhere, so a killed process cannot
 leave one behind.
 
+The marker ``harvest.json`` keeps the settings that shape files but not their names
+(:mod:`harvester.folder_settings`); it is created (link(2): the first one wins) or given a setting
+only under a flock on ``locks/marker.lock``, after reading it again there, and a run whose
+settings differ from the folder's is refused before it writes anything (:func:`prepare_out_dir`).
+
 Errors (ENOSPC, EDQUOT, EROFS, EACCES, EFBIG...) become :class:`StorageError` with a one-line
 message: the temp files of the failed batch are removed, everything journaled before is untouched,
 the store stops accepting, and ``put_*``/``flush``/leaving ``open`` raise it.
