@@ -51,10 +51,11 @@ from harvester.errors import (
     redact_url,
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
+from harvester.folder_settings import run_settings
 from harvester.journal import JournalState, run_config_of, saved_run_configs
 from harvester.models import Artifact, ImageRef
 from harvester.select import Selection, SelectStats, selecting, write_labelled_index
-from harvester.store import Store
+from harvester.store import Store, check_settings
 from harvester.walk import (
     AskedRef,
     SeenIds,
@@ -411,6 +412,10 @@ class Harvest:
             if cfg.from_plan is not None:
                 self._check_plan()
             check_out_dir(self.out)  # in the try: a refused folder still removes the copy
+            # DIR keeps the settings that shape its files (harvester.folder_settings): a run
+            # asking for other values is refused here, before any request (a dry run too).
+            # Inline: it reads harvest.json only (~20 us), the journals once in an old folder.
+            check_settings(self.out, run_settings(cfg))
             async with Client(client_settings(cfg)) as client:
                 with unwrap_errors():
                     async with anyio.create_task_group() as early_tasks:
@@ -780,6 +785,7 @@ class Harvest:
             argv=public_argv(self.argv),
             lock=True,  # a second run of this DIR and shard is refused (harvester.runlock)
             images=self._shard_images(),  # a shard holds its own images' records only
+            settings=run_settings(cfg),  # checked again and recorded under the marker lock
         ) as store:
             self._store_opened = True
             self._journal_state = store.state

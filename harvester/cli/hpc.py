@@ -311,6 +311,15 @@ def run_slurm(args: argparse.Namespace) -> int:
         harvest_args += ["--base-url", base_url]
     if artifacts:
         harvest_args += ["--artifacts", artifacts]
+    # A folder keeps the settings that shape its files: refused now, not in every task.
+    from dataclasses import replace
+
+    from harvester.config import parse_artifacts
+    from harvester.folder_settings import run_settings
+    from harvester.store import check_settings
+
+    kinds = parse_artifacts(artifacts) if artifacts else config.artifacts
+    check_settings(out, run_settings(replace(config, artifacts=kinds)))
     job = SlurmJob(
         out_dir=out,
         tasks=args.tasks,

@@ -8,7 +8,6 @@ before any request or write, with one error line naming the setting and both val
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 from pathlib import Path
@@ -17,18 +16,8 @@ import pytest
 from harvest_helpers import SMALL_PLATE, reaped, start_cli, temp_files
 from PIL import Image
 
-from harvester import pipeline
-from harvester.cli import hpc as hpc_cli
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
-
-#: The pipeline checks and records the settings through harvester.store (check_settings
-#: before the first request, Store.open(settings=...)): a change to harvester/pipeline.py
-#: that its owner applies. Until then these end-to-end tests are expected to fail.
-PIPELINE_WIRED = "check_settings" in inspect.getsource(pipeline)
-pytestmark = pytest.mark.xfail(
-    not PIPELINE_WIRED, reason="harvester/pipeline.py must pass the run's settings", strict=True
-)
 
 
 def run(capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *extra: str) -> str:
@@ -175,11 +164,6 @@ def test_racing_runs_with_different_sizes_never_mix(
     assert len(thumbnail_sizes(out)) == 1
 
 
-@pytest.mark.xfail(
-    "check_settings" not in inspect.getsource(hpc_cli),
-    reason="harvester/cli/hpc.py must check the settings before writing the script",
-    strict=True,
-)
 def test_slurm_refuses_before_writing_the_script(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
