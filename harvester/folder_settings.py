@@ -4,8 +4,10 @@
 ``--thumbnail-size 128`` used to skip the 96-px files as done and write the new
 images at 128, so one folder silently held two sizes that nothing on disk could
 tell apart. So DIR's marker (``harvest.json``) records, under ``"settings"``, the
-value of each such setting once a run fetches the kind it shapes, and a later run
-with another value for a kind it fetches is refused before any request or write.
+value of each such setting when a run that fetches the kind it shapes opens DIR (before
+its first file: one that ends before any still leaves the value, and a refusal then
+says that none is done), and a later run with another value for a kind it fetches is
+refused before any request or write.
 
 Which settings (read from :mod:`harvester.fetch`, :mod:`harvester.urls`,
 :mod:`harvester.stack`, :mod:`harvester.window`):
@@ -158,10 +160,18 @@ def _pin(name: str) -> Pinned:
     raise ValueError(f"{name!r} is not a setting a folder keeps")
 
 
-def _refusal(out_dir: Path, pin: Pinned, folder: list[Any], wanted: Any) -> UsageError:
+def _refusal(
+    out_dir: Path, pin: Pinned, folder: list[Any], wanted: Any, *, none_done: bool = False
+) -> UsageError:
     values = " and ".join(pin.spelled(v) if i == 0 else str(v) for i, v in enumerate(folder))
+    if none_done:
+        # The marker records a value when a run starts asking for the kind; a run that ended
+        # before its first file (interrupted, an unknown --image) leaves DIR without any.
+        held = f"{out_dir} has no {pin.what} yet but is set for {pin.what} made with {values}"
+    else:
+        held = f"{out_dir} holds {pin.what} made with {values}"
     return UsageError(
-        f"{out_dir} holds {pin.what} made with {values}; this run asks for {pin.spelled(wanted)}"
+        f"{held}; this run asks for {pin.spelled(wanted)}"
         " (the file names do not say it, so one folder keeps one value)",
         hint=f"use another --out, or {pin.spelled(folder[0])}"
         + (" in the config file" if pin.flag.endswith("=") else ""),
@@ -187,7 +197,8 @@ def settle(
         pin = _pin(name)
         if name in recorded:
             if recorded[name] != value:
-                raise _refusal(out_dir, pin, [recorded[name]], value)
+                none_done = not _any_done(out_dir, pin.suffix)  # the refusal's words only
+                raise _refusal(out_dir, pin, [recorded[name]], value, none_done=none_done)
             continue
         if history is None:
             history = _History(out_dir)
@@ -246,6 +257,30 @@ class _History:
                     (str(rec.get("path", "")), rec.get("run")) for rec in state.done.values()
                 ]
         return self._done
+
+
+def _any_done(out_dir: Path, suffix: str) -> bool:
+    """Does a journal of DIR hold a done record of a file ending with ``suffix``?
+
+    For a refusal's words only (is "holds thumbnails made with" true?), so on that path
+    alone: the journals' lines are scanned as bytes, stopping at the first match (a folder
+    holding such files matches early), never folded. A record ``verify`` invalidated since
+    still counts: the refusal then says "holds", as before.
+    """
+    needle = f'{suffix}"'.encode()
+    try:
+        entries = [e for e in os.scandir(out_dir / JOURNALS_DIR) if e.name.endswith(".jsonl")]
+    except OSError:
+        return True  # cannot tell: the words of a folder holding files
+    for entry in entries:
+        try:
+            with open(entry.path, "rb") as fh:
+                for line in fh:
+                    if needle in line and b'"done"' in line:
+                        return True
+        except OSError:
+            return True
+    return False
 
 
 def _saved_configs(out_dir: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
