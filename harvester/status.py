@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harvester.errors import UsageError
 from harvester.journal import (
     JournalState,
     journal_files,
@@ -96,6 +97,7 @@ class StatusReport:
     failures: list[dict[str, Any]] = field(default_factory=list)
     invalid: int = 0
     plan: PlanStatus | None = None
+    plan_error: str | None = None  # DIR/plan exists but cannot be read: the journals still count
 
     @property
     def done(self) -> int:
@@ -133,6 +135,8 @@ class StatusReport:
         }
         if self.plan is not None:
             data["plan"] = asdict(self.plan)
+        if self.plan_error is not None:
+            data["plan_error"] = self.plan_error
         return data
 
     def to_text(self) -> str:
@@ -148,6 +152,10 @@ class StatusReport:
                 f"plan: {p.images} images ({','.join(p.artifacts)}): {p.complete} complete, "
                 f"{p.reached} reached, {p.images - p.reached} not reached yet; "
                 f"artifacts {p.done} done, {p.failed} failed, {p.pending} pending"
+            )
+        if self.plan_error is not None:
+            lines.append(
+                f"plan: cannot be read ({self.plan_error}); counts below are the journals'"
             )
         lines.append(f"{'kind':<12}{'done':>10}{'failed':>10}{'pending':>10}{'bytes':>16}")
         for name, k in sorted(self.kinds.items()):
@@ -254,11 +262,18 @@ def collect_status(out_dir: Path) -> StatusReport:
     out_dir = Path(out_dir)
     check_existing_out_dir(out_dir)
     state = _load_tagged(out_dir)
-    info = _plan_info(out_dir)
+    # A plan that cannot be read (damaged, a newer format) must not hide the harvest itself:
+    # status reads the journals as it did before it counted plans, and says what is wrong.
+    plan_error: str | None = None
+    try:
+        info = _plan_info(out_dir)
+    except UsageError as exc:
+        info, plan_error = None, str(exc)
     planned = list(info.artifacts) if info is not None else None
     report = StatusReport(out_dir=str(out_dir), selected=selected_kinds(out_dir, state, planned))
     report.images = len(state.images)
     report.invalid = len(state.invalid)
+    report.plan_error = plan_error
     writers: dict[str, WriterStatus] = {}
     for run in state.runs:
         name = str(run.get("_writer") or run.get("writer"))
@@ -303,7 +318,10 @@ def collect_status(out_dir: Path) -> StatusReport:
             )
     unreached: dict[str, int] = {}
     if info is not None:
-        report.plan, unreached = _count_plan(out_dir, info, state, report.selected)
+        try:
+            report.plan, unreached = _count_plan(out_dir, info, state, report.selected)
+        except UsageError as exc:  # found as images.jsonl is read (its line count, last)
+            report.plan_error = str(exc)
     for kind in report.selected:
         ks = report.kinds.setdefault(kind, KindStatus())
         ks.pending = unreached.get(kind, 0) + sum(
