@@ -106,6 +106,7 @@ def test_a_run_refused_by_the_run_lock_leaves_harvest_json_as_it_was(
         assert code == 2 and "already being harvested" in err, err
         assert files(out) == before  # harvest.json included: no "window" recorded
         holder.kill()
+        holder.communicate(timeout=30)  # waited for, its pipe closed
     code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
                         "--artifacts", "stack", "--window", "full")  # fmt: skip
     assert code == 0, err
