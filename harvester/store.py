@@ -720,13 +720,23 @@ class Store:
         images: ImageFilter | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> None:
-        prepare_out_dir(self.out_dir, settings)
-        if lock:
-            try:
-                # One run per DIR and shard: a second one is refused before it writes anything.
-                self._lock_fd = acquire_run_lock(self.out_dir, shard)
-            except OSError as exc:
-                raise storage_error(exc, f"output folder {self.out_dir}") from exc
+        # In a harvest (a marker there), the run lock comes first: a run refused as a second
+        # run of this DIR and shard leaves harvest.json as it was (no setting recorded for a
+        # kind it never fetched). A new DIR's marker is created first, with the settings.
+        try:
+            early = lock and read_marker(self.out_dir) is not None
+        except OSError:
+            early = False  # DIR is a file, or unreadable: prepare_out_dir says so
+        if early:
+            self._take_run_lock(shard)
+        try:
+            prepare_out_dir(self.out_dir, settings)
+        except BaseException:
+            release_run_lock(self._lock_fd)
+            self._lock_fd = None
+            raise
+        if lock and not early:
+            self._take_run_lock(shard)
         try:
             clean_stale_temps(self.out_dir, own_writer=self.writer)
             self.state = JournalState.load(self.out_dir, remember=False, images=images)
@@ -753,6 +763,13 @@ class Store:
         except BaseException:
             self._close_sync()
             raise
+
+    def _take_run_lock(self, shard: str | None) -> None:
+        try:
+            # One run per DIR and shard: a second one is refused before it writes anything.
+            self._lock_fd = acquire_run_lock(self.out_dir, shard)
+        except OSError as exc:
+            raise storage_error(exc, f"output folder {self.out_dir}") from exc
 
     def _close_sync(self) -> None:
         if self._journal is not None:

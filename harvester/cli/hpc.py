@@ -298,9 +298,12 @@ def run_slurm(args: argparse.Namespace) -> int:
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from)))]
     artifacts = args.artifacts
-    if args.from_plan:
-        base_url, artifacts = _check_plan(args.from_plan, config, args.config, overrides)
-        harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
+    plan = args.from_plan or config.from_plan  # the flag, or from_plan in the config file
+    if plan:
+        # The tasks take the plan's server and artifacts (resolve_config): so do the checks.
+        base_url, artifacts = _check_plan(plan, config, args.config, overrides)
+        if args.from_plan:  # a config file's from_plan reaches the tasks through that file
+            harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
     elif not config.has_targets:
         raise UsageError(
             "nothing to harvest: give targets, a config file that lists them, or --from-plan DIR"

@@ -160,7 +160,7 @@ def test_racing_runs_with_different_sizes_never_mix(
             results.append((proc.communicate(timeout=120)[1], proc))
     assert sorted(proc.returncode for _err, proc in results) == [0, 2], results
     err = next(err for err, proc in results if proc.returncode == 2)
-    assert "holds thumbnails made with --thumbnail-size" in err
+    assert "thumbnails made with --thumbnail-size" in err
     assert len(thumbnail_sizes(out)) == 1
 
 

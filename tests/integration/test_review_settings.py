@@ -79,9 +79,6 @@ def test_from_plan_shards_with_the_size_in_the_file_or_as_a_flag(
     assert files(out) == before
 
 
-@pytest.mark.xfail(
-    strict=True, reason="until Store._open_sync takes the run lock before recording settings"
-)
 def test_a_run_refused_by_the_run_lock_leaves_harvest_json_as_it_was(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -135,9 +132,6 @@ def test_a_refusal_over_a_kind_with_no_file_says_none_is_done(
     assert "this run asks for --thumbnail-size 96" in err
 
 
-@pytest.mark.xfail(
-    strict=True, reason="until harvester slurm reads a config file's from_plan like --from-plan"
-)
 def test_slurm_with_the_plan_in_the_config_file_checks_the_plans_artifacts(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
