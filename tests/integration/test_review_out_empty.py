@@ -31,3 +31,19 @@ def test_an_empty_out_is_a_usage_error_and_writes_nothing(
     assert code == 2, err
     assert "--out" in err.splitlines()[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.xfail(strict=True, reason="waits for check_out_dir in harvester/pipeline.py")
+def test_an_out_that_is_a_broken_symlink_is_named_as_such(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A dangling symlink as DIR: exit 2, one line saying so (not "File exists" with a hint to
+    re-run to resume), and nothing is created at its target."""
+    out = tmp_path / "d"
+    out.symlink_to(tmp_path / "gone" / "x")
+    code = main(["harvest", "--base-url", emulator.base_url, "--project", "51", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "is a broken symbolic link" in err.splitlines()[0], err
+    assert "resume" not in err
+    assert not (tmp_path / "gone").exists()
