@@ -38,7 +38,7 @@ import anyio
 import anyio.abc
 
 from harvester.client import Client, Expect, Fetched
-from harvester.errors import FetchError
+from harvester.errors import FetchError, TransientError
 
 __all__ = ["EarlyAnswers", "EarlyRequest"]
 
@@ -90,6 +90,19 @@ class EarlyAnswers:
             tg.start_soon(self._fetch, client, path, expect, check, scope)
             started += 1
         return started
+
+    def drop_transient_failures(self) -> int:
+        """Forget the held final errors that were transient (busy, timed out); returns how many.
+
+        Called once the probe has passed: a head-start request that used up its retries while
+        the server was still refusing (a maintenance window the probe waited out with its
+        longer budget) tells nothing about the run; its taker asks again. Permanent errors
+        (404) and answers stay held.
+        """
+        dropped = [path for path, held in self._held.items() if isinstance(held, TransientError)]
+        for path in dropped:
+            del self._held[path]
+        return len(dropped)
 
     def lift_time_limits(self) -> None:
         """The requests sent with ``within`` run to their end (the server answered the probe)."""

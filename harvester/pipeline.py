@@ -207,6 +207,11 @@ def check_out_dir(out: Path) -> None:
         raise StorageError(
             f"output folder {str(out)!r} is a file", hint="choose a folder with --out DIR"
         )
+    if out.is_symlink() and not out.exists():  # dangling: mkdir says only "File exists"
+        raise StorageError(
+            f"output folder {str(out)!r} is a broken symbolic link (to {os.readlink(out)!r})",
+            hint="create the folder it points to, or choose another with --out DIR",
+        )
     probe = out
     while not probe.exists():
         if probe.parent == probe:
@@ -266,7 +271,9 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
                 if exc.status not in SERVER_BUSY:
                     raise
                 # The server is there and says "later" (maintenance, overload): worth the
-                # run's whole retry budget, its Retry-After honoured, before giving up.
+                # run's whole retry budget, its Retry-After honoured, before giving up. The
+                # next request is a retry too: it waits what the last answer asked for.
+                await anyio.sleep(client.retry.wait_for(2, exc))
                 patient = dataclasses.replace(client.settings, max_retries=cfg.max_retries)
                 async with Client(patient, limiter=shared) as again:
                     fetched = await again.get(urls.api_root(), Expect.JSON)
@@ -461,6 +468,7 @@ class Harvest:
         early.send(tg, client, head_start[:first_round], within=min(cfg.timeout, PROBE_TIMEOUT))
         await probe_and_preconnect(cfg, client)
         early.lift_time_limits()
+        early.drop_transient_failures()  # ended while the server was still refusing
         early.send(tg, client, head_start[first_round:])
         return early
 

@@ -35,6 +35,8 @@ EXIT_INTERRUPTED = 130
 #: Our output was closed by its reader (``harvester status DIR --json | head -1``): the
 #: status a shell shows for a command that SIGPIPE ended (128 + 13), with no message.
 EXIT_OUTPUT_CLOSED = 141
+#: Set by :func:`discard_stdout`: the command went on after its stdout's reader went away.
+_stdout_discarded = False
 
 SUBCOMMAND_MODULES = ("harvester.cli.harvest", "harvester.cli.emulate", "harvester.cli.hpc")
 
@@ -130,10 +132,28 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         print(f"error: {message}", file=sys.stderr)
+        misplaced = self._misplaced(message)
+        if misplaced is not None:
+            # `harvester --debug status DIR`: the option is right, its place is not (a
+            # "did you mean --debug?" would name what was typed).
+            print(f"hint: {misplaced} goes after the command: {self.prog} {misplaced} ...",
+                  file=sys.stderr)  # fmt: skip
+            raise SystemExit(EXIT_USAGE)
         near = self._near_miss(message)
         did_you_mean = f"did you mean {near}? " if near else ""
         print(f"hint: {did_you_mean}see '{self.prog} --help'", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+    def _misplaced(self, message: str) -> str | None:
+        """An unrecognized option that is this (sub)command's own, given before the command."""
+        unknown = message.removeprefix("unrecognized arguments: ")
+        if unknown == message:
+            return None
+        for word in unknown.split():
+            flag = word.split("=", 1)[0]
+            if flag.startswith("-") and flag in self._option_string_actions:
+                return flag
+        return None
 
     def _near_miss(self, message: str) -> str | None:
         """What a mistyped option, command or choice in argparse's ``message`` probably meant.
@@ -232,13 +252,36 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``harvester`` command; returns the process exit code."""
     global _process_entry
     _process_entry = argv is None
+    code = EXIT_OK
     try:
         code = _main(argv)
         if _process_entry:  # a closed pipe shows here, not in the interpreter's exit
             sys.stdout.flush()
+        if _stdout_discarded and code == EXIT_OK:
+            return EXIT_OUTPUT_CLOSED  # as if the flush above had met the closed pipe
         return code
     except BrokenPipeError:
-        return _output_closed()
+        closed = _output_closed()
+        # A command that failed says so (a harvest with failures: 1, interrupted: 130)
+        # whether or not its reader is still there: a script retrying on 1 must see 1.
+        return code if code != EXIT_OK else closed
+
+
+def discard_stdout() -> None:
+    """Point standard output at /dev/null after its reader went away (BrokenPipeError).
+
+    For a command that still has something to say on stderr (a harvest's failures and
+    rerun hint): what stdout's buffer still holds and every later line go nowhere instead
+    of raising again. Only for the process's own command (``main()`` with ``sys.argv``).
+    """
+    global _stdout_discarded
+    if not _process_entry:
+        return
+    _stdout_discarded = True
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _output_closed() -> int:

@@ -8,6 +8,7 @@ into config overrides (``config.resolve``), the pipeline runs under
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import shlex
@@ -46,6 +47,17 @@ def integer_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
+def folder_arg(text: str) -> Path:
+    """An output folder; an empty one is refused, not taken as the current folder.
+
+    ``--out "$OUT"`` with OUT unset is ``--out ""``, which as a Path is ``.``: a harvest would
+    spread harvest.json, images/, journals/ and index.csv over wherever it was started.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty folder name (an unset variable?)")
+    return Path(text)
+
+
 def number_arg(text: str) -> float:
     try:
         return float(text)
@@ -65,7 +77,7 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("--base-url", help="OMERO.web base URL (default: IDR)")
     add_target_flags(harvest)
     harvest.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
-    harvest.add_argument("--out", type=Path, metavar="DIR", help="output folder")
+    harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
     harvest.add_argument(
         "--artifacts", help="comma list of thumbnail,imgdata,render,metadata,stack (or all)"
     )
@@ -127,7 +139,7 @@ def register(subparsers: Any) -> None:
     )
     demo.add_argument(
         "--out",
-        type=Path,
+        type=folder_arg,
         default=Path("harvester-demo"),
         metavar="DIR",
         help="default ./harvester-demo",
@@ -295,7 +307,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         if ids_copy is not None:
             ids_copy.unlink(missing_ok=True)
     _outcome_decided()  # a SIGTERM now would cut the summary and change the exit code
-    print_summary(summary, quiet=cfg.quiet, resume=_resume_command(argv))
+    report_summary(summary, quiet=cfg.quiet, resume=_resume_command(argv))
     return summary.exit_code
 
 
@@ -365,21 +377,44 @@ def _human_bytes(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
-def print_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> None:
-    """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems)."""
+def report_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> None:
+    """:func:`print_summary`, whose stderr part (failures, rerun hint) outlives a closed stdout.
+
+    The totals go first, to stdout; if its reader went away (``| head -1``, a dead ``tee``)
+    they are dropped and the problems and the hint still reach stderr; the exit code stays
+    the run's (see :func:`harvester.cli.main`). A closed stderr too: nothing more to say.
+    """
+    from harvester.cli import discard_stdout
+
+    try:
+        print_summary(summary, quiet=quiet, resume=resume)
+    except BrokenPipeError:
+        discard_stdout()
+        with contextlib.suppress(BrokenPipeError):  # stderr closed as well: nobody listens
+            print_summary(summary, quiet=quiet, resume=resume, totals=False)
+
+
+def print_summary(
+    summary: Any, *, quiet: bool = False, resume: str = "", totals: bool = True
+) -> None:
+    """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems).
+
+    ``totals=False``: the stderr part only (stdout's reader went away, see report_summary).
+    """
     out = sys.stdout
     if summary.dry_run:
-        print(
-            f"dry run: {summary.images} images found, {summary.pending} artifacts to fetch "
-            f"({summary.requests} listing requests)",
-            file=out,
-        )
-        if getattr(summary, "selection", ""):
-            print(summary.selection, file=out)
+        if totals:
+            print(
+                f"dry run: {summary.images} images found, {summary.pending} artifacts to "
+                f"fetch ({summary.requests} listing requests)",
+                file=out,
+            )
+            if getattr(summary, "selection", ""):
+                print(summary.selection, file=out)
         for line in summary.walk_failures:
             print(f"walk failed: {line}", file=sys.stderr)
         return
-    if not quiet or not summary.ok or summary.interrupted:
+    if totals and (not quiet or not summary.ok or summary.interrupted):
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
         print(
             f"done {summary.done}{f' ({kinds})' if kinds else ''}, skipped {summary.skipped} "
@@ -495,7 +530,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
         summary, base_url = anyio.run(lambda: run_demo(args.out, progress=progress))
     print(f"emulator was serving {base_url}")
     _outcome_decided()
-    print_summary(summary, resume=f"harvester demo --out {shlex.quote(str(args.out))}")
+    report_summary(summary, resume=f"harvester demo --out {shlex.quote(str(args.out))}")
     out = args.out
     print(f"files: {out / 'images'} (thumbnails, renders, imgData, metadata)")
     print(f"study metadata: {out / 'study'}")  # the summary gave index.csv

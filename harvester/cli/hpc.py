@@ -19,6 +19,7 @@ from harvester.cli.harvest import (
     TARGET_FLAGS,
     add_selection_flags,
     add_target_flags,
+    folder_arg,
     integer_arg,
     number_arg,
     refuse_targets_with_plan,
@@ -44,7 +45,9 @@ TASK_VALUE_FLAGS = (
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder DIR")
+    parser.add_argument(
+        "--out", type=folder_arg, required=True, metavar="DIR", help="output folder DIR"
+    )
     parser.add_argument("--base-url", metavar="URL", help="OMERO.web base URL (default: IDR)")
     add_target_flags(parser)
     parser.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")

@@ -58,10 +58,6 @@ def harvest_args(base_url: str, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="waits for the closed-stdout handling in harvester/cli/__init__.py and harvest.py",
-)
 @pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "unbuffered"])
 def test_failures_keep_exit_1_and_their_report_when_stdout_is_closed(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread], unbuffered: bool

@@ -15,7 +15,6 @@ from harvester.cli import main
 from harvester.emulator import EmulatorThread
 
 
-@pytest.mark.xfail(strict=True, reason="waits for folder_arg on --out in harvester/cli/*.py")
 @pytest.mark.parametrize("command", ["harvest", "plan"])
 def test_an_empty_out_is_a_usage_error_and_writes_nothing(
     capsys: pytest.CaptureFixture[str],
@@ -33,7 +32,6 @@ def test_an_empty_out_is_a_usage_error_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="waits for check_out_dir in harvester/pipeline.py")
 def test_an_out_that_is_a_broken_symlink_is_named_as_such(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:

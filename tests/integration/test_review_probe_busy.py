@@ -40,9 +40,6 @@ class BusyRoot:
         return "api_versions"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="waits for probe_server to wait before its patient retry (pipeline.py)"
-)
 def test_every_repeated_probe_request_waits_what_the_server_asked(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,

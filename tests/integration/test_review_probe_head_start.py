@@ -53,9 +53,6 @@ def no_waits() -> Iterator[None]:
     retry.set_testing(before)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="waits for the pipeline to retry head-start failures after a busy probe"
-)
 @pytest.mark.usefixtures("no_waits")
 def test_a_maintenance_that_ends_during_the_probe_leaves_no_failure(
     capsys: pytest.CaptureFixture[str],

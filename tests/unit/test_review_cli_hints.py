@@ -14,7 +14,6 @@ import pytest
 from harvester.cli import main
 
 
-@pytest.mark.xfail(strict=True, reason="waits for _Parser.error in harvester/cli/__init__.py")
 @pytest.mark.parametrize(
     ("argv", "hint"),
     [
