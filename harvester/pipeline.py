@@ -296,7 +296,7 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             if exc.status in SERVER_BUSY:
                 raise RemoteError(
                     f"{shown} is unavailable: {exc.reason} (maintenance or overload)",
-                    hint="try again later; a rerun resumes where this folder stands",
+                    hint="the server asks to come back later: run the same command again then",
                 ) from None
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
     if len(fetched.body) > PROBE_MAX_BYTES:

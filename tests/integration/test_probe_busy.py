@@ -59,6 +59,7 @@ def test_a_server_still_busy_is_one_line_that_says_so(
     lines = err.strip().splitlines()
     assert lines[0].startswith(f"error: {emu.base_url}/ is unavailable: "), lines
     assert "503" in lines[0] and "(maintenance or overload)" in lines[0]
-    assert lines[1:] == ["hint: try again later; a rerun resumes where this folder stands"]
+    hint = "hint: the server asks to come back later: run the same command again then"
+    assert lines[1:] == [hint]
     assert emu.stats()["by_route"]["api_versions"] == {"503": 2 + 3}  # quick try, then budget
     assert not out.exists()
