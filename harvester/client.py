@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 from harvester import __version__
 from harvester.errors import (
+    BrokenAnswerError,
     ConfigError,
     FetchError,
     InvalidBodyError,
@@ -744,7 +745,7 @@ class Client:
             raise TransportError(f"invalid answer ({_describe(exc, secrets)})", url=url) from None
         except ConnectionLost as exc:
             # Resets, and servers closing the connection before the answer was complete.
-            raise TransportError(
+            raise BrokenAnswerError(
                 f"incomplete answer ({_describe(exc, secrets)})", url=url
             ) from None
         except _UndecodableBody as exc:

@@ -11,6 +11,7 @@ maps the top-level classes to exit codes in one place::
     ├── FetchError                 one request failed for good (.url redacted, .status, .reason)
     │   ├── TransientError         retryable (.retry_after, .overload)
     │   │   ├── TransportError     connect/read errors, resets, timeouts, truncated bodies
+    │   │   │   └── BrokenAnswerError  the server began answering, then broke off (reset, cut short)
     │   │   ├── OverloadError      429, 503, 504: the server asks us to slow down
     │   │   ├── ServerStatusError  408, 500, 502
     │   │   └── InvalidBodyError   HTML with 200, wrong magic bytes, bad JSON, imgData "Exception"
@@ -28,6 +29,7 @@ import re
 from urllib.parse import unquote
 
 __all__ = [
+    "BrokenAnswerError",
     "ConfigError",
     "FetchError",
     "HarvesterError",
@@ -187,6 +189,15 @@ class TransientError(FetchError):
 
 class TransportError(TransientError):
     """No complete answer: connect/read errors, resets, timeouts, truncated bodies."""
+
+
+class BrokenAnswerError(TransportError):
+    """The server took the request and began to answer, then the answer broke off.
+
+    Unlike a refused connection or silence, this is a server that is there (its proxy
+    resetting or cutting answers short under load), so the server probe gives it the
+    run's whole retry budget rather than failing fast.
+    """
 
 
 class OverloadError(TransientError):

@@ -40,6 +40,7 @@ from harvester.client import Client, ClientSettings, Expect
 from harvester.config import HarvestConfig
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
+    BrokenAnswerError,
     FetchError,
     HarvesterError,
     InvalidBodyError,
@@ -268,11 +269,12 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             try:
                 fetched = await client.get(urls.api_root(), Expect.JSON)
             except FetchError as exc:
-                if exc.status not in SERVER_BUSY:
+                if not _server_is_there(exc):
                     raise
-                # The server is there and says "later" (maintenance, overload): worth the
-                # run's whole retry budget, its Retry-After honoured, before giving up. The
-                # next request is a retry too: it waits what the last answer asked for.
+                # The server is there and says "later" (maintenance, overload), or its answers
+                # break off (a proxy resetting under load): worth the run's whole retry budget,
+                # Retry-After honoured, before giving up. The next request is a retry too: it
+                # waits what the last answer asked for.
                 await anyio.sleep(client.retry.wait_for(2, exc))
                 patient = dataclasses.replace(client.settings, max_retries=cfg.max_retries)
                 async with Client(patient, limiter=shared) as again:
@@ -298,6 +300,11 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
                     f"{shown} is unavailable: {exc.reason} (maintenance or overload)",
                     hint="the server asks to come back later: run the same command again then",
                 ) from None
+            if isinstance(exc, BrokenAnswerError):
+                raise RemoteError(
+                    f"{shown} keeps breaking off its answers: {exc.reason}",
+                    hint="the server (or a proxy before it) is struggling: try again later",
+                ) from None
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
     if len(fetched.body) > PROBE_MAX_BYTES:
         raise RemoteError(
@@ -314,6 +321,15 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             f"{shown} does not look like an OMERO.web server (api/ is not the JSON API root)",
             hint=hint,
         )
+
+
+def _server_is_there(exc: FetchError) -> bool:
+    """Did the probe's failure come from a server that is up (busy, or breaking off answers)?
+
+    Such a server gets the run's whole retry budget; silence, a refused connection or a
+    TLS failure keep the quick probe (an unreachable host fails in seconds).
+    """
+    return exc.status in SERVER_BUSY or isinstance(exc, BrokenAnswerError)
 
 
 async def probe_and_preconnect(cfg: HarvestConfig, client: Client) -> None:

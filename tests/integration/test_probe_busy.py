@@ -63,3 +63,37 @@ def test_a_server_still_busy_is_one_line_that_says_so(
     assert lines[1:] == [hint]
     assert emu.stats()["by_route"]["api_versions"] == {"503": 2 + 3}  # quick try, then budget
     assert not out.exists()
+
+
+def test_answers_that_break_off_at_start_are_retried_with_the_budget(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The API root's answer is reset three times, then whole (seeded): a server that is
+    there, so the probe retries past its quick try and the run harvests everything (found
+    by the soak: one reset too many at the probe ended a run with 'cannot reach')."""
+    emu = make_emulator(preset="demo", faults="reset:60%,only:api_versions,seed:64")
+    code, err = harvest(capsys, emu.base_url, tmp_path / "d")
+    assert code == 0, err
+    assert len(list((tmp_path / "d" / "images").rglob("*.thumbnail.jpg"))) == 8
+    assert emu.stats()["faults"] == {"reset": 3}
+
+
+def test_answers_that_keep_breaking_off_are_one_line_that_says_so(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Every answer of the API root reset: exit 2, one line naming what happens (not 'cannot
+    reach' with a hint to check --base-url), no output folder."""
+    emu = make_emulator(preset="demo", faults="reset:100%,only:api_versions")
+    out = tmp_path / "d"
+    code, err = harvest(capsys, emu.base_url, out, "--max-retries", "2")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines[0].startswith(f"error: {emu.base_url}/ keeps breaking off its answers: "), lines
+    hint = "hint: the server (or a proxy before it) is struggling: try again later"
+    assert lines[1:] == [hint]
+    assert emu.stats()["faults"] == {"reset": 2 + 3}  # quick try, then the budget
+    assert not out.exists()
