@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +272,18 @@ def dump_stacks(pid: int, path: Path) -> None:
 
 
 # ---------------------------------------------------------------- part 2
+@dataclass
+class Sample:
+    """One look at the running harvest (seconds since its start)."""
+
+    t: float
+    rss_mb: float
+    fds: int
+    done: int
+    cpu: float  # the harvester's user + system seconds so far
+    emu_cpu: float  # the emulator's
+
+
 def endurance(args: argparse.Namespace, work: Path) -> None:
     count = min(args.endurance_images, HUGE_IMAGE_COUNT)
     ids = work / "endurance-ids.txt"
@@ -281,7 +294,7 @@ def endurance(args: argparse.Namespace, work: Path) -> None:
         emu.base_url, out, "--ids-from", str(ids), "--no-labels",
         artifacts="thumbnail", rate="none", concurrency="32",
     )  # fmt: skip
-    samples: list[tuple[float, float, int, int]] = []  # (s, RSS MB, fds, done)
+    samples: list[Sample] = []
     try:
         counter = DoneCounter(out)
         started = time.monotonic()
@@ -292,9 +305,9 @@ def endurance(args: argparse.Namespace, work: Path) -> None:
                 stderr=err, cwd=REPO,
             )  # fmt: skip
         while proc.poll() is None:
-            sample = probe(proc.pid, counter)
+            sample = probe(proc.pid, emu.proc.pid, counter, time.monotonic() - started)
             if sample is not None:
-                samples.append((time.monotonic() - started, *sample))
+                samples.append(sample)
             time.sleep(2.0)
         wall = time.monotonic() - started
         stderr = log.read_text(errors="replace")
@@ -303,11 +316,10 @@ def endurance(args: argparse.Namespace, work: Path) -> None:
     if proc.returncode != 0 or len(samples) < 8:
         raise SystemExit(f"endurance run: exit {proc.returncode}, {stderr.strip()[-800:]}")
     quarter = len(samples) // 4
-    first = rate_between(samples[0], samples[quarter])
-    last = rate_between(samples[-quarter - 1], samples[-1])
-    early_rss = samples[quarter][1]
-    peak_rss = max(s[1] for s in samples)
-    grown = samples[-1][3] - samples[quarter][3]
+    head, tail = (samples[0], samples[quarter]), (samples[-quarter - 1], samples[-1])
+    early_rss = samples[quarter].rss_mb
+    peak_rss = max(s.rss_mb for s in samples)
+    grown = samples[-1].done - samples[quarter].done
     rows = [
         ("thumbnails", f"{count:,} in {wall:.0f} s ({count / wall:,.0f}/s)"),
         ("resident memory: at 25% / peak", f"{early_rss:.0f} MB / {peak_rss:.0f} MB"),
@@ -315,12 +327,31 @@ def endurance(args: argparse.Namespace, work: Path) -> None:
             "memory growth per image after 25%",
             f"{(peak_rss - early_rss) * 1e6 / max(grown, 1):,.0f} bytes",
         ),
-        ("open file descriptors: max", str(max(s[2] for s in samples))),
-        ("throughput: first quarter / last quarter", f"{first:,.0f}/s / {last:,.0f}/s"),
-        ("last / first", f"{last / first:.2f}"),
-    ]
+        ("open file descriptors: max", str(max(s.fds for s in samples))),
+        ("throughput: first / last quarter", pair(rate(*head), rate(*tail), "{:,.0f}/s")),
+        ("harvester CPU ms per image: first / last quarter", pair(
+            cpu_per_image(*head, emulator=False), cpu_per_image(*tail, emulator=False), "{:.3f}"
+        )),
+        ("emulator CPU ms per image: first / last quarter", pair(
+            cpu_per_image(*head, emulator=True), cpu_per_image(*tail, emulator=True), "{:.3f}"
+        )),
+    ]  # fmt: skip
     print("\n## 2. Endurance\n")
     print_table(rows)
+
+
+def rate(a: Sample, b: Sample) -> float:
+    return (b.done - a.done) / max(b.t - a.t, 1e-9)
+
+
+def cpu_per_image(a: Sample, b: Sample, *, emulator: bool) -> float:
+    spent = (b.emu_cpu - a.emu_cpu) if emulator else (b.cpu - a.cpu)
+    return spent * 1000 / max(b.done - a.done, 1)
+
+
+def pair(first: float, last: float, fmt: str) -> str:
+    """``first / last (last/first ratio)``: a drift over the run shows as a ratio off 1."""
+    return f"{fmt.format(first)} / {fmt.format(last)} ({last / first if first else 0:.2f})"
 
 
 class DoneCounter:
@@ -342,19 +373,22 @@ class DoneCounter:
         return self.done
 
 
-def probe(pid: int, counter: DoneCounter) -> tuple[float, int, int] | None:
-    """(RSS in MB, open descriptors, done records) of the running harvest, or None if gone."""
+def probe(pid: int, emu_pid: int, counter: DoneCounter, t: float) -> Sample | None:
+    """A :class:`Sample` of the running harvest, or None once it is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
         fds = len(os.listdir(f"/proc/{pid}/fd"))
+        cpu, emu_cpu = cpu_seconds(pid), cpu_seconds(emu_pid)
     except OSError:
         return None
     rss_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-    return rss_kb / 1024, fds, counter.count()
+    return Sample(t, rss_kb / 1024, fds, counter.count(), cpu, emu_cpu)
 
 
-def rate_between(a: tuple[float, float, int, int], b: tuple[float, float, int, int]) -> float:
-    return (b[3] - a[3]) / max(b[0] - a[0], 1e-9)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (``/proc/PID/stat`` fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def print_table(rows: list[tuple[str, str]]) -> None:
