@@ -133,30 +133,8 @@ def iter_plan_records(path: Path) -> Iterator[dict[str, Any]]:
     if its line count disagrees with ``plan.json``: a damaged plan must not be
     taken for a smaller study.
     """
-    info = read_plan_info(path)
-    images = plan_dir(path) / IMAGES_FILE
-    count = 0
-    try:
-        fh = images.open("r", encoding="utf-8")
-    except FileNotFoundError:
-        raise _plan_error(f"harvest plan {images} is missing", Path(path)) from None
-    with fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise UsageError(f"harvest plan {images} line {lineno} is not JSON") from None
-            if not isinstance(record, dict) or "image_id" not in record:
-                raise UsageError(f"harvest plan {images} line {lineno} has no image_id")
-            count += 1
-            yield record
-    if count != info.images:
-        raise UsageError(
-            f"harvest plan {images} has {count} images but plan.json says {info.images}: "
-            "the plan is damaged; write it again with `harvester plan ... --force`"
-        )
+    for lineno, line in _plan_lines(path):
+        yield _plan_record(path, lineno, line)
 
 
 def iter_plan_ids(path: Path) -> Iterator[int]:
@@ -167,10 +145,25 @@ def iter_plan_ids(path: Path) -> Iterator[int]:
     line is parsed whole. Same checks as :func:`iter_plan_records` (the line count
     against ``plan.json`` included), at a fraction of the cost for millions of images.
     """
-    info = read_plan_info(path)
-    images = plan_dir(path) / IMAGES_FILE
     prefix = '{"image_id":'
     start = len(prefix)
+    for lineno, line in _plan_lines(path):
+        if line.startswith(prefix):
+            end = line.find(",", start)
+            text = line[start:end] if end > 0 else ""
+            if text.isdigit():
+                yield int(text)
+                continue
+        yield int(_plan_record(path, lineno, line)["image_id"])
+
+
+def _plan_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of every non-blank line of the plan's ``images.jsonl``.
+
+    After the last line, their count must be the one ``plan.json`` gives (UsageError).
+    """
+    info = read_plan_info(path)
+    images = plan_dir(path) / IMAGES_FILE
     count = 0
     try:
         fh = images.open("r", encoding="utf-8")
@@ -178,28 +171,26 @@ def iter_plan_ids(path: Path) -> Iterator[int]:
         raise _plan_error(f"harvest plan {images} is missing", Path(path)) from None
     with fh:
         for lineno, line in enumerate(fh, start=1):
-            if line.startswith(prefix):
-                end = line.find(",", start)
-                text = line[start:end] if end > 0 else ""
-                if text.isdigit():
-                    count += 1
-                    yield int(text)
-                    continue
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise UsageError(f"harvest plan {images} line {lineno} is not JSON") from None
-            if not isinstance(record, dict) or "image_id" not in record:
-                raise UsageError(f"harvest plan {images} line {lineno} has no image_id")
-            count += 1
-            yield int(record["image_id"])
+            if line.strip():
+                count += 1
+                yield lineno, line
     if count != info.images:
         raise UsageError(
             f"harvest plan {images} has {count} images but plan.json says {info.images}: "
             "the plan is damaged; write it again with `harvester plan ... --force`"
         )
+
+
+def _plan_record(path: Path, lineno: int, line: str) -> dict[str, Any]:
+    """One line of ``images.jsonl`` parsed; UsageError naming the line when it is not one."""
+    images = plan_dir(path) / IMAGES_FILE
+    try:
+        record = json.loads(line)
+    except ValueError:
+        raise UsageError(f"harvest plan {images} line {lineno} is not JSON") from None
+    if not isinstance(record, dict) or "image_id" not in record:
+        raise UsageError(f"harvest plan {images} line {lineno} has no image_id")
+    return record
 
 
 def read_plan(path: Path) -> Iterator[ImageRef]:

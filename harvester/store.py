@@ -344,32 +344,48 @@ def atomic_write_bytes(
     Its temp file is announced in a pending file of its own, so a crash mid-way is cleaned up
     by the next :meth:`Store.open` like any other. Raises OSError (callers translate).
     """
+    with _announced_temp(out_dir, target) as tmp:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pieces = (data,) if isinstance(data, bytes | bytearray | memoryview) else data
+        _write_file(tmp, pieces, durable=durable)
+        os.replace(tmp, target)
+        if durable:
+            _fsync_dir(target.parent)
+
+
+@contextmanager
+def _announced_temp(out_dir: Path, target: Path) -> Iterator[Path]:
+    """A temp path beside ``target`` for one atomic write, removed if still there at the end.
+
+    It is announced in a pending file of its own while the block runs, so a crash mid-way
+    is cleaned up by the next :meth:`Store.open` like any other temp file.
+    """
     writer = ephemeral_writer("w")
     (out_dir / JOURNALS_DIR).mkdir(parents=True, exist_ok=True)
     pending = PendingFile(out_dir, writer)
     tmp = temp_path(target, writer)
     try:
         pending.begin([tmp.relative_to(out_dir).as_posix()])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            pieces = (data,) if isinstance(data, bytes | bytearray | memoryview) else data
-            for piece in pieces:
-                write_all(fd, piece)
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-        if durable:
-            _fsync_dir(target.parent)
-    except BaseException:
+        yield tmp
+    finally:
         with suppress(FileNotFoundError):
             tmp.unlink()
-        raise
-    finally:
         pending.end()
         pending.close()
+
+
+def _write_file(
+    path: Path, pieces: Iterable[bytes | bytearray | memoryview], *, durable: bool = True
+) -> None:
+    """Create ``path`` with ``pieces`` one after another (fsync'd when ``durable``)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        for piece in pieces:
+            write_all(fd, piece)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_marker(out_dir: Path) -> dict[str, Any] | None:
@@ -504,18 +520,8 @@ def _create_new(out_dir: Path, target: Path, data: bytes) -> bool:
     process reads it instead of replacing it. The temp file is announced like
     :func:`atomic_write_bytes`'s, so a crash mid-way is cleaned up by the next open.
     """
-    writer = ephemeral_writer("w")
-    (out_dir / JOURNALS_DIR).mkdir(parents=True, exist_ok=True)
-    pending = PendingFile(out_dir, writer)
-    tmp = temp_path(target, writer)
-    try:
-        pending.begin([tmp.relative_to(out_dir).as_posix()])
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with _announced_temp(out_dir, target) as tmp:
+        _write_file(tmp, (data,))
         try:
             os.link(tmp, target)
         except FileExistsError:
@@ -526,11 +532,6 @@ def _create_new(out_dir: Path, target: Path, data: bytes) -> bool:
             os.replace(tmp, target)  # no hard links here: as atomic_write_bytes does
         _fsync_dir(target.parent)
         return True
-    finally:
-        with suppress(FileNotFoundError):
-            tmp.unlink()
-        pending.end()
-        pending.close()
 
 
 def check_existing_out_dir(out_dir: Path) -> None:
