@@ -20,6 +20,7 @@ import fcntl
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 
 from harvester.errors import UsageError
@@ -77,9 +78,22 @@ def release_run_lock(fd: int | None) -> None:
         os.close(fd)
 
 
+#: How long a refused run waits for the holder to write its "pid N on HOST" line.
+HOLDER_WAIT = 0.5
+
+
 def _read_holder(fd: int) -> str:
-    """The holder's "pid N on HOST" line, or "" if unreadable."""
-    try:
-        return os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-    except OSError:
-        return ""
+    """The holder's "pid N on HOST" line, or "" if unreadable.
+
+    The holder writes it just after taking the lock: a run refused in between (two runs
+    started at the same instant) would read an empty file, so it looks again for a moment.
+    """
+    deadline = time.monotonic() + HOLDER_WAIT
+    while True:
+        try:
+            text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+        if text or time.monotonic() >= deadline:
+            return text
+        time.sleep(0.01)

@@ -27,3 +27,27 @@ def test_second_holder_refused_until_release(tmp_path: Path) -> None:
     release_run_lock(fd)
     again = acquire_run_lock(tmp_path, None)
     release_run_lock(again)
+
+
+def test_a_run_refused_before_the_holder_wrote_its_line_still_names_it(tmp_path: Path) -> None:
+    """Two runs started at the same instant: the winner writes "pid N on HOST" just after it
+    takes the lock, and the loser may look in between; it waits for the line (found by CI:
+    "already being harvested ... by another process" without the pid, 1 run in many)."""
+    import fcntl
+    import os
+    import threading
+
+    from harvester.runlock import LOCKS_DIR
+
+    (tmp_path / LOCKS_DIR).mkdir()
+    path = tmp_path / LOCKS_DIR / lock_name(None)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held, its line not written yet
+    writer = threading.Timer(0.1, lambda: os.pwrite(fd, b"pid 4242 on elsewhere\n", 0))
+    writer.start()
+    try:
+        with pytest.raises(UsageError, match=r"by another process \(pid 4242 on elsewhere\)"):
+            acquire_run_lock(tmp_path, None)
+    finally:
+        writer.join()
+        os.close(fd)
