@@ -425,6 +425,8 @@ class Harvest:
         self._labels_skipped_before: bool | None = False
         self._runs_state: JournalState | None = None
         self._unasked: Container[int] = ()
+        #: The fetching stage's scope while it runs: what a signal cancels (_watch_signals).
+        self._work_scope: anyio.CancelScope | None = None
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -439,23 +441,15 @@ class Harvest:
             # asking for other values is refused here, before any request (a dry run too).
             # Inline: it reads harvest.json only (~20 us), the journals once in an old folder.
             check_settings(self.out, run_settings(cfg))
-            async with Client(client_settings(cfg)) as client:
-                with unwrap_errors():
-                    async with anyio.create_task_group() as early_tasks:
-                        early = await self._probe_with_head_start(early_tasks, client)
-                        if cfg.dry_run:
-                            await self._dry_run(client)
-                        else:
-                            await self._real_run(client, early)
-                        early_tasks.cancel_scope.cancel()  # what an interrupted run never took
-            if not cfg.dry_run:
-                if self._shard_images() is None:
-                    await self._write_index()
-                else:
-                    # Shards end at different times: each would write a partial or racing
-                    # index, from the whole folder's journals that it does not hold (its
-                    # store loads its own images only). `harvester index` writes it once.
-                    self.summary.index_deferred = True
+            # One signal watcher for the whole run, from before the probe to after the index
+            # (see _watch_signals): a Ctrl-C or SIGTERM at any moment is an anyio
+            # cancellation, never asyncio's native cancel of the main task.
+            with anyio.CancelScope() as whole, unwrap_errors():
+                async with anyio.create_task_group() as watching:
+                    if self._watches_signals():
+                        await watching.start(self._watch_signals, whole)
+                    await self._run_stages(cfg)
+                    watching.cancel_scope.cancel()  # the run is over: stop watching
         except StorageError as exc:
             # Once files were being written, a storage failure is "finished with failures"
             # (exit 1): everything journaled so far is kept and a rerun resumes.
@@ -467,6 +461,30 @@ class Harvest:
             if spooled is not None:
                 spooled.unlink(missing_ok=True)
         return self.summary
+
+    def _watches_signals(self) -> bool:
+        """Signals are the run's to handle: asked for, and only Python's main thread gets them."""
+        return self.handle_signals and threading.current_thread() is threading.main_thread()
+
+    async def _run_stages(self, cfg: HarvestConfig) -> None:
+        """Probe, walk and fetch (or count, for a dry run), then write index.csv."""
+        async with Client(client_settings(cfg)) as client:
+            with unwrap_errors():
+                async with anyio.create_task_group() as early_tasks:
+                    early = await self._probe_with_head_start(early_tasks, client)
+                    if cfg.dry_run:
+                        await self._dry_run(client)
+                    else:
+                        await self._real_run(client, early)
+                    early_tasks.cancel_scope.cancel()  # what an interrupted run never took
+        if not cfg.dry_run:
+            if self._shard_images() is None:
+                await self._write_index()
+            else:
+                # Shards end at different times: each would write a partial or racing
+                # index, from the whole folder's journals that it does not hold (its
+                # store loads its own images only). `harvester index` writes it once.
+                self.summary.index_deferred = True
 
     async def _probe_with_head_start(self, tg: TaskGroup, client: Client) -> EarlyAnswers:
         """Probe the server while the head start's first round is out (:mod:`harvester.early`).
@@ -769,20 +787,37 @@ class Harvest:
                 if fetcher.stats.skipped > before:
                     self.progress.skipped(fetcher.stats.skipped - before)
 
-    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
-        # When the receiver closes, asyncio puts SIGTERM back to the default (the process
-        # dies on the spot) and SIGINT to Python's: the handlers from before are restored
-        # instead (the CLI's SIGTERM = Ctrl-C, asyncio's SIGINT, or an ignored SIGINT), so
-        # the wind-down (journal flush, index.csv, summary) is still interrupted cleanly.
+    async def _watch_signals(
+        self,
+        whole: anyio.CancelScope,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Turn the first SIGINT or SIGTERM into an orderly stop of the run.
+
+        While images are being fetched it cancels that work only (``self._work_scope``): the
+        store then commits every finished file and index.csv is rewritten. Before (probe,
+        store opening) and after (index.csv) it cancels the whole run. Either way it is an
+        anyio cancellation. Before this watcher covered the whole run, SIGINT in those
+        moments went to asyncio's own handler, which cancels the main task natively; twice
+        in the soak (under heavy load, SIGINT during the store's opening) such a run went on
+        harvesting as if no signal had come, which an anyio cancel scope cannot do.
+
+        When the receiver closes, asyncio puts SIGTERM back to the default (the process
+        dies on the spot) and SIGINT to Python's: the handlers from before are restored
+        instead (the CLI's SIGTERM = Ctrl-C, asyncio's SIGINT, or an ignored SIGINT), so
+        the rest (summary, exit) is still interrupted cleanly.
+        """
         before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                task_status.started()
                 async for signum in signals:
                     logger.warning(
                         "interrupted (%s): finishing what is written", signal.Signals(signum).name
                     )
                     self.summary.interrupted = True
-                    scope.cancel()
+                    (self._work_scope or whole).cancel()
                     return
         finally:
             for signum, handler in before.items():
@@ -837,12 +872,14 @@ class Harvest:
             )
             try:
                 with anyio.CancelScope() as work:
+                    self._work_scope = work  # what a signal cancels from now on
                     if not new_folder:
                         prefetched.update(
                             await self._preflight_images(client, store.state, fetcher.early)
                         )
-                    await self._pipeline(client, store, fetcher, study, prefetched, work)
+                    await self._pipeline(client, store, fetcher, study, prefetched)
             finally:
+                self._work_scope = None
                 self._collect(fetcher, client)
             # Leaving the store flushes: every finished file is journaled.
 
@@ -853,12 +890,11 @@ class Harvest:
         fetcher: Fetcher,
         study: StoreStudy | None,
         prefetched: Prefetched,
-        work: anyio.CancelScope,
     ) -> None:
         cfg = self.cfg
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
         with unwrap_errors():
-            await self._run_tasks(client, store, fetcher, study, prefetched, work, send, receive)
+            await self._run_tasks(client, store, fetcher, study, prefetched, send, receive)
 
     async def _run_tasks(
         self,
@@ -867,22 +903,17 @@ class Harvest:
         fetcher: Fetcher,
         study: StoreStudy | None,
         prefetched: Prefetched,
-        work: anyio.CancelScope,
         send: MemoryObjectSendStream[ImageRef],
         receive: MemoryObjectReceiveStream[ImageRef],
     ) -> None:
         workers = max(2, self.cfg.concurrency * 2)
-        async with anyio.create_task_group() as outer:
-            if self.handle_signals and threading.current_thread() is threading.main_thread():
-                outer.start_soon(self._watch_signals, work)
-            async with anyio.create_task_group() as tg, send, receive:
-                tg.start_soon(
-                    self._produce, client, send.clone(), study, prefetched, store.state.images
-                )
-                for _ in range(workers):
-                    tg.start_soon(self._consume, receive.clone(), fetcher, store)
-                # The original ends are closed: the stream ends with the last walker.
-            outer.cancel_scope.cancel()  # work finished: stop watching for signals
+        async with anyio.create_task_group() as tg, send, receive:
+            tg.start_soon(
+                self._produce, client, send.clone(), study, prefetched, store.state.images
+            )
+            for _ in range(workers):
+                tg.start_soon(self._consume, receive.clone(), fetcher, store)
+            # The original ends are closed: the stream ends with the last walker.
 
     def _collect(self, fetcher: Fetcher, client: Client) -> None:
         s = self.summary
