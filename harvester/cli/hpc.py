@@ -27,7 +27,7 @@ from harvester.cli.harvest import (
     selection_overrides,
     target_overrides,
 )
-from harvester.errors import UsageError
+from harvester.errors import UsageError, redact_url
 from harvester.window import WINDOW_MODES
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
@@ -314,6 +314,15 @@ def run_slurm(args: argparse.Namespace) -> int:
     harvest_args += selection_argv(args)
     harvest_args += task_flags_argv(args)
     if base_url:
+        if redact_url(base_url) != base_url:
+            # The script is a plain file other people may read (and sbatch keeps a copy):
+            # credentials go through the config file, which the script names, not copies.
+            raise UsageError(
+                "--base-url holds a password or a secret query parameter, which "
+                "harvest.sbatch would spell out on every task's command line",
+                hint="put base_url in the config file instead (the script passes the file "
+                "by name) and keep that file private",
+            )
         harvest_args += ["--base-url", base_url]
     if artifacts:
         harvest_args += ["--artifacts", artifacts]

@@ -222,3 +222,34 @@ def test_plan_takes_the_request_flags_and_checks_them(
     good = ["--timeout", "12", "--max-retries", "9", "--burst", "3", "--min-speed", "0"]
     assert main([*base, *good, "--quiet"]) == 0
     assert len((out / "plan" / "images.jsonl").read_text().splitlines()) == 8
+
+
+@pytest.mark.parametrize(
+    "url", ["http://bob:PASSW0RD@127.0.0.1:9/", "http://127.0.0.1:9/?bsession=SECRET"]
+)
+def test_credentials_in_base_url_never_reach_the_script(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    """harvest.sbatch is a plain file (and sbatch keeps a copy): a password or session key in
+    --base-url is refused with a hint to use the config file, and nothing is written."""
+    out = tmp_path / "out"
+    assert slurm(out, "--base-url", url) == 2
+    err = capsys.readouterr().err
+    assert "PASSW0RD" not in err and "SECRET" not in err
+    assert err.splitlines()[0].startswith("error: --base-url holds a password or a secret")
+    assert "config file" in err.splitlines()[1]
+    assert not (out / "harvest.sbatch").exists()
+
+
+def test_credentials_in_the_config_file_stay_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """base_url with a session key in the config file: the script names the file, and the
+    key is nowhere in it."""
+    config = tmp_path / "private.toml"
+    config.write_text('base_url = "http://127.0.0.1:9/?bsession=SECRET"\n')
+    out = tmp_path / "out"
+    assert main(["slurm", str(config), "--out", str(out), "--screen", "2302", "--tasks", "2"]) == 0
+    script = (out / "harvest.sbatch").read_text()
+    assert "SECRET" not in script
+    assert str(config.resolve()) in script
