@@ -1056,7 +1056,8 @@ class Store:
         fds: list[int] = []
         sync_fds: list[int] = []
         renamed = 0
-        what = "the journal"
+        # What an OSError was writing, as a path in DIR (the messages name the file).
+        what = pending.path.relative_to(self.out_dir).as_posix()
         try:
             if parts:
                 pending.begin(
@@ -1104,7 +1105,7 @@ class Store:
                 winner = unique[part.target]
                 part.size, part.sha256 = winner.size, winner.sha256
             records = self._records(batch)
-            what = "the journal"
+            what = self._journal.path.relative_to(self.out_dir).as_posix()
             self._journal.append(records)
             pending.end()
             return records
