@@ -269,9 +269,12 @@ def spawn_emulator(
         deadline = time.monotonic() + timeout
         text = ""
         while time.monotonic() < deadline:
-            out.seek(0)
-            first = out.readline()
-            if first.endswith(b"\n"):
+            # pread, not seek + read: the child writes through the same open file, whose
+            # offset a seek here would move back, so a newline printed after the text of
+            # the serving line (two writes) would land on its first byte.
+            head = os.pread(out.fileno(), 4096, 0)
+            first, newline, _rest = head.partition(b"\n")
+            if newline:
                 text = first.decode("utf-8", "replace").strip()
                 break
             if proc.poll() is not None:
