@@ -65,6 +65,39 @@ def number_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> None:
+    """How each request is sent: ``--burst``, ``--max-retries``, ``--timeout``, ``--min-speed``.
+
+    One definition for ``harvest``, ``plan`` and ``slurm``, so a value is parsed (and then
+    refused by ``HarvestConfig``) alike everywhere; only the burst's help differs (per task
+    for ``slurm``).
+    """
+    parser.add_argument("--burst", type=integer_arg, metavar="B", help=burst_help)
+    parser.add_argument("--max-retries", type=integer_arg, metavar="N", help="default 5")
+    parser.add_argument(
+        "--timeout",
+        type=number_arg,
+        metavar="S",
+        help="longest wait for an answer's next bytes (default 30)",
+    )
+    parser.add_argument(
+        "--min-speed",
+        type=number_arg,
+        metavar="B",
+        help="bytes/s an answer must average over each --timeout window; 0: none (default 1024)",
+    )
+
+
+def add_content_flags(parser: argparse.ArgumentParser) -> None:
+    """What shapes the fetched files: ``--thumbnail-size`` and the stacks' ``--window``."""
+    parser.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
+    parser.add_argument(
+        "--window",
+        choices=WINDOW_MODES,
+        help=f"stack intensity window (default {DEFAULT_WINDOW})",
+    )
+
+
 def register(subparsers: Any) -> None:
     """Add ``harvest``, ``status``, ``verify`` and ``demo``."""
     harvest = subparsers.add_parser(
@@ -85,26 +118,8 @@ def register(subparsers: Any) -> None:
         "--concurrency", type=integer_arg, metavar="N", help="requests in flight (default 8)"
     )
     harvest.add_argument("--rate", metavar="R", help="requests per second, or 'none' (default 10)")
-    harvest.add_argument("--burst", type=integer_arg, metavar="B", help="rate burst (default 1)")
-    harvest.add_argument("--max-retries", type=integer_arg, metavar="N", help="default 5")
-    harvest.add_argument(
-        "--timeout",
-        type=number_arg,
-        metavar="S",
-        help="longest wait for an answer's next bytes (default 30)",
-    )
-    harvest.add_argument(
-        "--min-speed",
-        type=number_arg,
-        metavar="B",
-        help="bytes/s an answer must average over each --timeout window; 0: none (default 1024)",
-    )
-    harvest.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
-    harvest.add_argument(
-        "--window",
-        choices=WINDOW_MODES,
-        help=f"stack intensity window (default {DEFAULT_WINDOW})",
-    )
+    add_request_flags(harvest, burst_help="rate burst (default 1)")
+    add_content_flags(harvest)
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
     harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
     harvest.add_argument(

@@ -17,18 +17,18 @@ from typing import Any
 
 from harvester.cli.harvest import (
     TARGET_FLAGS,
+    add_content_flags,
+    add_request_flags,
     add_selection_flags,
     add_target_flags,
     folder_arg,
     integer_arg,
-    number_arg,
     refuse_targets_with_plan,
     selection_argv,
     selection_overrides,
     target_overrides,
 )
 from harvester.errors import UsageError, redact_url
-from harvester.window import WINDOW_MODES
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
 #: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
@@ -70,37 +70,17 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_client_flags(parser: argparse.ArgumentParser) -> None:
-    """How each request is sent: ``plan`` walks the server with them, ``slurm`` tasks fetch.
-
-    The same parsers as ``harvester harvest`` (ranges are checked by ``HarvestConfig``), so
-    a value is refused here exactly as a harvest would refuse it.
-    """
-    parser.add_argument(
-        "--burst",
-        type=integer_arg,
-        metavar="B",
-        help="rate burst (default 1); for slurm per task, not split like --rate: the tasks "
-        "running at once may start up to max(rate, M x B) requests in one second",
-    )
-    parser.add_argument("--max-retries", type=integer_arg, metavar="N", help="default 5")
-    parser.add_argument(
-        "--timeout",
-        type=number_arg,
-        metavar="S",
-        help="longest wait for an answer's next bytes (default 30)",
-    )
-    parser.add_argument(
-        "--min-speed",
-        type=number_arg,
-        metavar="B",
-        help="bytes/s an answer must average over each --timeout window; 0: none (default 1024)",
+    """How each request is sent: ``plan`` walks the server with them, ``slurm`` tasks fetch."""
+    add_request_flags(
+        parser,
+        burst_help="rate burst (default 1); for slurm per task, not split like --rate: the "
+        "tasks running at once may start up to max(rate, M x B) requests in one second",
     )
 
 
 def _add_task_flags(parser: argparse.ArgumentParser) -> None:
     """Harvest flags that only matter when images are fetched: ``slurm`` passes them on."""
-    parser.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
-    parser.add_argument("--window", choices=WINDOW_MODES, help="stack intensity window")
+    add_content_flags(parser)
     parser.add_argument(
         "--no-labels",
         dest="no_labels",
