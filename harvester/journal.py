@@ -123,6 +123,8 @@ class Journal:
         self._fd: int | None = os.open(
             self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
         )
+        #: Records this object appended (a run that journaled only its "run" record did nothing).
+        self.appended = 0
         # A reused journal whose last line was torn must not glue our first record onto it.
         size = os.fstat(self._fd).st_size
         if size and os.pread(self._fd, 1, size - 1) != b"\n":
@@ -152,6 +154,7 @@ class Journal:
                 raise
             with _APPENDED_LOCK:
                 _APPENDED[self._key] = _APPENDED.get(self._key, 0) + len(records)
+            self.appended += len(records)
         _datasync(self._fd)
 
     def close(self) -> None:

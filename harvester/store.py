@@ -775,6 +775,8 @@ class Store:
     def _close_sync(self) -> None:
         if self._journal is not None:
             self._journal.close()
+            if self._journal.appended == 1 and self._error is None:
+                self._forget_empty_run(self._journal.path)
             self._journal = None
         for pending in self._pendings:
             try:
@@ -790,6 +792,26 @@ class Store:
             self._pool = None
         release_run_lock(self._lock_fd)  # last: nothing of this run is left to write
         self._lock_fd = None
+
+    def _forget_empty_run(self, journal: Path) -> None:
+        """Remove the journal and saved config of a run that journaled nothing but its start.
+
+        A rerun of a finished folder (an hourly cron sync, a SLURM requeue) changes nothing;
+        keeping its files would leave thousands of one-line journals and configs in a year.
+        The config goes first: a crash in between leaves a journal holding a run record only,
+        as before. Called with the run lock still held.
+        """
+        config = run_config_path(self.out_dir, self.run_id)
+        for path in (config, journal):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # read-only DIR: the files stay, as they did before
+                logger.debug("could not remove %s: %s", path, exc)
+                return
+        with suppress(OSError):
+            config.parent.rmdir()  # empty unless something else was put there
 
     async def _shutdown(self, drain_seconds: float | None) -> None:
         self._send.close()

@@ -130,8 +130,16 @@ def test_second_run_sends_no_image_request_and_changes_nothing(
             if p.is_file()
         }
 
+    def run_files() -> list[str]:
+        return sorted(
+            str(p.relative_to(out))
+            for folder in ("journals", "runs")
+            for p in (out / folder).rglob("*")
+        )
+
     before = snapshot()
     index_before = (out / "index.csv").read_bytes()
+    runs_before = run_files()
     emu = make_emulator(preset="demo")
     summary = harvest(emu.base_url, out, screens=(DEMO_SCREEN_ID,), projects=(51,))
     stats = emu.stats()
@@ -143,6 +151,10 @@ def test_second_run_sends_no_image_request_and_changes_nothing(
     assert "webclient_api_annotations" not in stats["by_route"]
     assert snapshot() == before
     assert (out / "index.csv").read_bytes() == index_before
+    # A run that changed nothing leaves no journal or saved config (an hourly sync would
+    # otherwise add two files an hour); the first run's are kept.
+    assert run_files() == runs_before
+    assert any(name.endswith(".jsonl") for name in runs_before)
 
 
 def test_dry_run_writes_nothing(tmp_path: Path, emulator: EmulatorThread) -> None:

@@ -22,6 +22,10 @@ def temp_files(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if ".tmp-" in p.name]
 
 
+def files_of(out: Path) -> list[Path]:
+    return sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+
+
 @pytest.mark.parametrize("sync", ["auto", "syncfs", "fsync", "none"])
 async def test_put_bytes_writes_files_and_journals_them(tmp_path: Path, sync: str) -> None:
     """Every queued file lands complete under its final name and is journaled done with sha256."""
@@ -144,8 +148,33 @@ async def test_save_run_config(tmp_path: Path) -> None:
     run = new_run_id()
     async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
         path = await store.save_run_config({"artifacts": ["thumbnail"], "rate": 10.0})
+        await store.put_bytes("thumbnail", 1, image_path(1, "thumbnail"), b"J")
     assert path == tmp_path / "runs" / run / "config.json"
     assert json.loads(path.read_text())["artifacts"] == ["thumbnail"]
+
+
+async def test_a_run_that_journaled_nothing_leaves_no_journal_or_config(tmp_path: Path) -> None:
+    """Only runs that recorded something keep their journal and config: a no-op rerun
+    (an hourly sync of a finished folder) removes its own, and nobody else's."""
+    first = new_run_id()
+    async with Store.open(tmp_path, run_id=first, writer=make_writer(first)) as store:
+        await store.save_run_config({"run": first})
+        await store.put_bytes("thumbnail", 1, image_path(1, "thumbnail"), b"J")
+    kept = files_of(tmp_path)
+    for n in range(3):
+        run = f"{first}-again-{n}"
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+            await store.save_run_config({"run": run})
+            assert store.state.is_done("thumbnail", 1)
+        assert not (tmp_path / "runs" / run).exists()
+    assert files_of(tmp_path) == kept
+    # A rerun that records a failure has done something worth keeping.
+    failing = f"{first}-failing"
+    async with Store.open(tmp_path, run_id=failing, writer=make_writer(failing)) as store:
+        await store.save_run_config({"run": failing})
+        await store.record_failure("thumbnail", 2, "http://x/2", 500, "server error")
+    assert (tmp_path / "runs" / failing / "config.json").is_file()
+    assert len(list((tmp_path / "journals").glob("*.jsonl"))) == 2
 
 
 async def test_exit_commits_queued_items_when_body_raises(tmp_path: Path) -> None:
