@@ -126,6 +126,12 @@ class RemoteError(HarvesterError):
     """The server cannot be used at all: unreachable, or not an OMERO.web server."""
 
 
+class ServerUnavailableError(RemoteError):
+    """The server is there but not serving: busy (429/502/503/504) or breaking off its answers,
+    through the run's whole retry budget. Exit code 75 (``EX_TEMPFAIL``): a wrapper (cron, a
+    SLURM epilog, a shell loop) can tell "try again later" from a mistake to fix."""
+
+
 class StorageError(HarvesterError):
     """The output folder cannot take our files: full, read-only, not writable."""
 

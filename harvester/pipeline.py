@@ -46,6 +46,7 @@ from harvester.errors import (
     InvalidBodyError,
     PermanentError,
     RemoteError,
+    ServerUnavailableError,
     StorageError,
     TLSError,
     UsageError,
@@ -296,12 +297,12 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             ) from None
         except FetchError as exc:
             if exc.status in SERVER_BUSY:
-                raise RemoteError(
+                raise ServerUnavailableError(
                     f"{shown} is unavailable: {exc.reason} (maintenance or overload)",
                     hint="the server asks to come back later: run the same command again then",
                 ) from None
             if isinstance(exc, BrokenAnswerError):
-                raise RemoteError(
+                raise ServerUnavailableError(
                     f"{shown} keeps breaking off its answers: {exc.reason}",
                     hint="the server (or a proxy before it) is struggling: try again later",
                 ) from None

@@ -31,6 +31,8 @@ from harvester import __version__
 EXIT_OK = 0
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
+#: The server is busy or breaking off its answers (sysexits.h ``EX_TEMPFAIL``): retry later.
+EXIT_TRY_LATER = 75
 EXIT_INTERRUPTED = 130
 #: Our output was closed by its reader (``harvester status DIR --json | head -1``): the
 #: status a shell shows for a command that SIGPIPE ended (128 + 13), with no message.
@@ -380,7 +382,7 @@ def _raise_keyboard_interrupt() -> NoReturn:
 
 def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug: bool) -> int:
     """Run a parsed command; errors become one line and an exit code (see :func:`main`)."""
-    from harvester.errors import HarvesterError, StorageError
+    from harvester.errors import HarvesterError, ServerUnavailableError, StorageError
 
     try:
         try:
@@ -403,6 +405,8 @@ def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug
             print(f"hint: {exc.hint}", file=sys.stderr)
         if isinstance(exc, StorageError) and getattr(exc, "mid_run", False):
             return EXIT_FAILURES
+        if isinstance(exc, ServerUnavailableError):
+            return EXIT_TRY_LATER
         return EXIT_USAGE
     except BrokenPipeError:
         raise  # our output was closed: main() ends quietly

@@ -50,12 +50,13 @@ def test_a_server_still_busy_is_one_line_that_says_so(
     tmp_path: Path,
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
-    """Still 503 after the retries: exit 2, the server's answer named as such, a hint to
-    come back (not to check --base-url), and no output folder left behind."""
+    """Still 503 after the retries: exit 75 (EX_TEMPFAIL, "try again later", which a wrapper
+    can tell from a mistake's 2), the server's answer named as such, a hint to come back (not
+    to check --base-url), and no output folder left behind."""
     emu = make_emulator(preset="demo", faults="503:100%,only:api_versions")
     out = tmp_path / "d"
     code, err = harvest(capsys, emu.base_url, out, "--max-retries", "2")
-    assert code == 2
+    assert code == 75
     lines = err.strip().splitlines()
     assert lines[0].startswith(f"error: {emu.base_url}/ is unavailable: "), lines
     assert "503" in lines[0] and "(maintenance or overload)" in lines[0]
@@ -85,12 +86,12 @@ def test_answers_that_keep_breaking_off_are_one_line_that_says_so(
     tmp_path: Path,
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
-    """Every answer of the API root reset: exit 2, one line naming what happens (not 'cannot
+    """Every answer of the API root reset: exit 75, one line naming what happens (not 'cannot
     reach' with a hint to check --base-url), no output folder."""
     emu = make_emulator(preset="demo", faults="reset:100%,only:api_versions")
     out = tmp_path / "d"
     code, err = harvest(capsys, emu.base_url, out, "--max-retries", "2")
-    assert code == 2
+    assert code == 75
     lines = err.strip().splitlines()
     assert lines[0].startswith(f"error: {emu.base_url}/ keeps breaking off its answers: "), lines
     hint = "hint: the server (or a proxy before it) is struggling: try again later"

@@ -64,7 +64,7 @@ def test_every_repeated_probe_request_waits_what_the_server_asked(
          "--max-retries", "2", "--quiet"]
     )  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 2, err
+    assert code == 75, err
     assert "is unavailable" in err and "Traceback" not in err
     assert not out.exists()
     requests = [n for n, (what, _) in enumerate(events) if what == "request"]
