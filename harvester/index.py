@@ -4,7 +4,8 @@ Columns: the fixed :data:`COLUMNS` (ids, names, well position, field, run id (Pl
 ``field`` counts from that run's first WellSample, as OMERO's plate grids do), the relative path
 of every artifact kind, empty where not fetched), then one column per map-annotation key found on
 any image, sorted; an image with a key twice gets its values joined with ``" | "``. A key that
-equals a fixed column name is prefixed ``label:`` so it cannot overwrite it.
+equals a fixed column name is prefixed ``label:`` (again, while that name is taken too) so it
+cannot overwrite it.
 
 The file is written to a temp name beside it and renamed, so readers see the old index or the new
 one, never a half. Journals are read line by line taking complete lines only, which makes it safe
@@ -74,8 +75,28 @@ _LABEL_CACHE = 4096
 
 def _columns_of(keys: set[str]) -> dict[str, str]:
     """Map each annotation key to its column name (sorted keys, collisions prefixed)."""
-    fixed = set(COLUMNS)
-    return {key: (f"label:{key}" if key in fixed else key) for key in sorted(keys)}
+    return unique_columns(sorted(keys), COLUMNS)
+
+
+def unique_columns(names: Sequence[str], taken: Iterable[str]) -> dict[str, str]:
+    """The column of each of ``names`` (distinct; kept in order): its own name where that is
+    not ``taken`` (nor another name's own), else prefixed ``label:`` until it is free.
+
+    Annotation keys are server-supplied: an ``image_id`` key next to a ``label:image_id`` key
+    must not give two columns one name (a CSV reader would keep one and drop the other).
+    """
+    used = set(taken)
+    own = {name for name in names if name not in used}
+    used |= own
+    columns: dict[str, str] = {}
+    for name in names:
+        column = name
+        if name not in own:
+            while column in used:
+                column = f"label:{column}"
+            used.add(column)
+        columns[name] = column
+    return columns
 
 
 def _label_cells(keys: tuple[str, ...], order: list[str]) -> Callable[[tuple[str, ...]], Any]:

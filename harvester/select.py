@@ -428,8 +428,8 @@ def write_labelled_index(
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
     at = len(index.COLUMNS)
-    extra = [f"label:{h}" if h in ("label", "label_id") else h for h in rows.header[at:]]
-    header = rows.header[:at] + ["label", "label_id"] + extra
+    ours = rows.header[:at] + ["label", "label_id"]
+    header = ours + list(index.unique_columns(rows.header[at:], ours).values())
 
     def labelled() -> Iterator[list[str]]:
         for label, row in zip(_labels_of(rows.refs(), keys), rows, strict=True):

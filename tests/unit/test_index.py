@@ -263,3 +263,41 @@ def test_demo_index_bytes_are_the_formats_however_they_are_written(
     keys = ("Gene Symbol", "Phenotype")
     assert main(["index", str(out), "--label-key", keys[0], "--label-key", keys[1]]) == 0
     assert (out / "index.csv").read_bytes() == _oracle(out, keys)
+
+
+async def _record(out: Path, labels: tuple[tuple[str, str], ...]) -> None:
+    run = new_run_id()
+    async with Store.open(out, run_id=run, writer=make_writer(run)) as store:
+        await store.record_image(ImageRef(1001, image_name="one", labels=labels))
+        await store.put_bytes("thumbnail", 1001, image_path(1001, "thumbnail"), b"j")
+
+
+def test_label_columns_never_share_a_name(tmp_path: Path) -> None:
+    """Server-supplied keys that equal a fixed column *and* its prefixed name keep one column
+    each, every value under its own (a CSV reader keeps one of two same-named columns)."""
+    labels = (("image_id", "a"), ("label:image_id", "b"), ("label:label:image_id", "c"))
+    anyio.run(_record, tmp_path, labels)
+    write_index(tmp_path)
+    header = next(csv.reader(io.StringIO((tmp_path / "index.csv").read_text(encoding="utf-8"))))
+    assert len(header) == len(set(header)) == len(COLUMNS) + 3
+    (row,) = read_index(tmp_path)
+    assert row["image_id"] == "1001"
+    # A key keeps its own name where that is free; the clashing one moves on to a free name.
+    assert row["label:image_id"] == "b" and row["label:label:image_id"] == "c"
+    assert row["label:label:label:image_id"] == "a"
+
+
+def test_labelled_index_columns_never_share_a_name(tmp_path: Path) -> None:
+    """The labelled index adds "label" and "label_id": keys named so (or named as their
+    prefixed form) still get a column each."""
+    from harvester.select import write_labelled_index
+
+    labels = (("label", "x"), ("label:label", "y"), ("label_id", "z"), ("Gene", "TP53"))
+    anyio.run(_record, tmp_path, labels)
+    write_labelled_index(tmp_path, ["Gene"])
+    header = next(csv.reader(io.StringIO((tmp_path / "index.csv").read_text(encoding="utf-8"))))
+    assert len(header) == len(set(header))
+    (row,) = read_index(tmp_path)
+    assert row["label"] == "TP53" and row["label_id"] == "0"
+    assert row["label:label"] == "y" and row["label:label:label"] == "x"
+    assert row["label:label_id"] == "z" and row["Gene"] == "TP53"
