@@ -127,6 +127,8 @@ class Journal:
         self.appended = 0
         # A reused journal whose last line was torn must not glue our first record onto it.
         size = os.fstat(self._fd).st_size
+        #: Did this object create the file (or find it empty)? Only then is it all its own.
+        self.started_empty = size == 0
         if size and os.pread(self._fd, 1, size - 1) != b"\n":
             write_all(self._fd, b"\n")
 

@@ -428,6 +428,7 @@ class Harvest:
         self._unasked: Container[int] = ()
         #: The fetching stage's scope while it runs: what a signal cancels (_watch_signals).
         self._work_scope: anyio.CancelScope | None = None
+        self._store: Store | None = None  # the run's store, once opened (closed after)
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -486,6 +487,44 @@ class Harvest:
                 # index, from the whole folder's journals that it does not hold (its
                 # store loads its own images only). `harvester index` writes it once.
                 self.summary.index_deferred = True
+            await self._forget_if_nothing_done()
+
+    async def _forget_if_nothing_done(self) -> None:
+        """Remove this run's journal and saved config if it recorded nothing and nothing
+        reads them (:meth:`Store.forget_run`): an hourly sync of a finished folder would
+        otherwise leave two small files an hour. A run that stopped short (interrupted, a
+        listing that failed) keeps them, as does one whose config a later command would
+        take as the newest: other label keys (``harvester index``) or other artifact kinds
+        (``harvester status``) than the newest earlier run's.
+        """
+        store, s = self._store, self.summary
+        if store is None or not store.journaled_nothing:
+            return
+        if s.interrupted or s.failed or s.walk_failures:
+            return
+        if await anyio.to_thread.run_sync(self._config_is_read, store.state):
+            return
+        if await anyio.to_thread.run_sync(store.forget_run):
+            logger.debug("nothing to record: removed this run's journal and saved config")
+
+    def _config_is_read(self, state: JournalState) -> bool:
+        """Would ``status`` or ``harvester index`` take something from this run's config?"""
+        mine = self.cfg.to_public()
+        newest: Mapping[str, Any] | None = None
+        keys: list[str] = []
+        for saved in saved_run_configs(self.out, state, whole=True):
+            if saved.get("run") == self.summary.run_id:
+                continue
+            config = run_config_of(saved)
+            if newest is None:
+                newest = config
+            found = config.get("label_keys")
+            if isinstance(found, list) and found:
+                keys = found
+                break
+        if newest is None or newest.get("artifacts") != mine["artifacts"]:
+            return True
+        return bool(mine["label_keys"]) and mine["label_keys"] != keys
 
     async def _probe_with_head_start(self, tg: TaskGroup, client: Client) -> EarlyAnswers:
         """Probe the server while the head start's first round is out (:mod:`harvester.early`).
@@ -848,6 +887,7 @@ class Harvest:
             settings=run_settings(cfg),  # checked again and recorded under the marker lock
         ) as store:
             self._store_opened = True
+            self._store = store
             self._journal_state = store.state
             self._note_runs_without_labels(store.state)
             await self._remove_finished_staging(store)

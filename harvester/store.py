@@ -626,6 +626,7 @@ class Store:
         self._recv: MemoryObjectReceiveStream[_Item]
         self._send, self._recv = anyio.create_memory_object_stream[_Item](batch_size * 2)
         self._journal: Journal | None = None
+        self._empty_journal: Path | None = None  # set on close: see journaled_nothing
         self._pendings: list[PendingFile] = []
         self._dir_fd: int | None = None
         self._lock_fd: int | None = None
@@ -775,8 +776,9 @@ class Store:
     def _close_sync(self) -> None:
         if self._journal is not None:
             self._journal.close()
-            if self._journal.appended == 1 and self._error is None:
-                self._forget_empty_run(self._journal.path)
+            journal = self._journal
+            if journal.started_empty and journal.appended == 1 and self._error is None:
+                self._empty_journal = journal.path
             self._journal = None
         for pending in self._pendings:
             try:
@@ -793,14 +795,26 @@ class Store:
         release_run_lock(self._lock_fd)  # last: nothing of this run is left to write
         self._lock_fd = None
 
-    def _forget_empty_run(self, journal: Path) -> None:
-        """Remove the journal and saved config of a run that journaled nothing but its start.
+    @property
+    def journaled_nothing(self) -> bool:
+        """Closed, this store's journal holds its "run" record and nothing else (its own file,
+        created by it: no file, failure or image was recorded), and no storage error."""
+        return self._empty_journal is not None
+
+    def forget_run(self) -> bool:
+        """Remove the journal and saved config of a closed run that journaled nothing.
 
         A rerun of a finished folder (an hourly cron sync, a SLURM requeue) changes nothing;
         keeping its files would leave thousands of one-line journals and configs in a year.
-        The config goes first: a crash in between leaves a journal holding a run record only,
-        as before. Called with the run lock still held.
+        The caller decides that nothing reads them either (the newest config's label keys
+        and artifacts are taken by ``harvester index`` and ``status``), and calls this after
+        index.csv is written (a live state treats its own journal gone as a reason to read
+        every journal again). The config goes first: a crash in between leaves a journal
+        holding a run record only, as before. Returns whether the files were removed.
         """
+        journal = self._empty_journal
+        if journal is None:
+            return False
         config = run_config_path(self.out_dir, self.run_id)
         for path in (config, journal):
             try:
@@ -809,9 +823,11 @@ class Store:
                 pass
             except OSError as exc:  # read-only DIR: the files stay, as they did before
                 logger.debug("could not remove %s: %s", path, exc)
-                return
+                return False
         with suppress(OSError):
             config.parent.rmdir()  # empty unless something else was put there
+        self._empty_journal = None
+        return True
 
     async def _shutdown(self, drain_seconds: float | None) -> None:
         self._send.close()

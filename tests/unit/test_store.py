@@ -153,19 +153,22 @@ async def test_save_run_config(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["artifacts"] == ["thumbnail"]
 
 
-async def test_a_run_that_journaled_nothing_leaves_no_journal_or_config(tmp_path: Path) -> None:
-    """Only runs that recorded something keep their journal and config: a no-op rerun
-    (an hourly sync of a finished folder) removes its own, and nobody else's."""
+async def test_a_run_that_journaled_nothing_can_forget_its_files(tmp_path: Path) -> None:
+    """Only a run that recorded nothing in a journal of its own can remove its journal and
+    config (forget_run): a no-op rerun removes its own and nobody else's; a run that
+    recorded a failure, or that reused a journal holding records, keeps everything."""
     first = new_run_id()
     async with Store.open(tmp_path, run_id=first, writer=make_writer(first)) as store:
         await store.save_run_config({"run": first})
         await store.put_bytes("thumbnail", 1, image_path(1, "thumbnail"), b"J")
+    assert not store.journaled_nothing and not store.forget_run()
     kept = files_of(tmp_path)
     for n in range(3):
         run = f"{first}-again-{n}"
         async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
             await store.save_run_config({"run": run})
             assert store.state.is_done("thumbnail", 1)
+        assert store.journaled_nothing and store.forget_run()
         assert not (tmp_path / "runs" / run).exists()
     assert files_of(tmp_path) == kept
     # A rerun that records a failure has done something worth keeping.
@@ -173,8 +176,13 @@ async def test_a_run_that_journaled_nothing_leaves_no_journal_or_config(tmp_path
     async with Store.open(tmp_path, run_id=failing, writer=make_writer(failing)) as store:
         await store.save_run_config({"run": failing})
         await store.record_failure("thumbnail", 2, "http://x/2", 500, "server error")
+    assert not store.journaled_nothing and not store.forget_run()
     assert (tmp_path / "runs" / failing / "config.json").is_file()
-    assert len(list((tmp_path / "journals").glob("*.jsonl"))) == 2
+    # The same writer again (library use): its journal holds the first run's done record.
+    async with Store.open(tmp_path, run_id=first, writer=make_writer(first)) as store:
+        pass
+    assert not store.journaled_nothing and not store.forget_run()
+    assert JournalState.load(tmp_path).is_done("thumbnail", 1)
 
 
 async def test_exit_commits_queued_items_when_body_raises(tmp_path: Path) -> None:
