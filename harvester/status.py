@@ -12,18 +12,26 @@ With a plan in ``DIR/plan`` (``harvester plan``), the plan's images count too, t
 has reached yet (not journaled) included, and the plan's artifacts are the selected kinds
 until a run saves its own; ``plan`` sums up the planned work. The plan is streamed (its ids
 only, never held), so a plan of millions of images costs one pass over ``images.jsonl``.
+
+A folder ``harvester slurm`` has prepared (``DIR/harvest.sbatch``) holds no ``harvest.json``
+until its first task starts, yet the script tells the user to follow it with ``status``: such a
+folder is reported as not started (the script, its task count, the plan it names), not refused.
+The script is read, never run; what cannot be read from it is left out. A folder with neither
+``harvest.json``, journals nor a script ``harvester slurm`` wrote is still refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harvester.errors import UsageError
+from harvester.errors import HarvesterError, UsageError
 from harvester.journal import (
     JournalState,
     journal_files,
@@ -31,6 +39,7 @@ from harvester.journal import (
     saved_run_configs,
     writer_of,
 )
+from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS
 from harvester.store import check_existing_out_dir
 
@@ -40,6 +49,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_FAILURE_SAMPLES = 20
+#: The writer name of ``harvester plan``'s journal ends so (:func:`harvester.plan.plan_targets`).
+PLAN_WRITER_SUFFIX = "-plan"
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 
 
@@ -85,6 +96,26 @@ class PlanStatus:
 
 
 @dataclass
+class SlurmStatus:
+    """What ``DIR/harvest.sbatch`` (written by ``harvester slurm``) says about the job array.
+
+    ``tasks``, ``from_plan`` and ``artifacts`` are read from the script, None when a user's
+    edit removed them; ``task_logs`` counts the tasks' ``logs/harvest-*.log`` files (a log
+    without any journal means a task ended before its harvest began).
+    """
+
+    script: str
+    config: str | None = None
+    index_script: str | None = None
+    logs: str | None = None
+    tasks: int | None = None
+    from_plan: str | None = None
+    artifacts: list[str] | None = None
+    task_logs: int = 0
+    newest_log: str | None = None
+
+
+@dataclass
 class StatusReport:
     """The result of :func:`collect_status`; ``to_dict`` is the ``--json`` form."""
 
@@ -98,6 +129,13 @@ class StatusReport:
     invalid: int = 0
     plan: PlanStatus | None = None
     plan_error: str | None = None  # DIR/plan exists but cannot be read: the journals still count
+    #: A harvest run (not ``harvester plan``) has journaled its start in DIR.
+    started: bool = True
+    #: ``harvest.json`` exists (a folder ``harvester slurm`` prepared has none until a task starts).
+    marker: bool = True
+    slurm: SlurmStatus | None = None
+    #: The plan counted when it is not ``DIR/plan`` (the job array's ``--from-plan``).
+    plan_path: str | None = None
 
     @property
     def done(self) -> int:
@@ -137,6 +175,11 @@ class StatusReport:
             data["plan"] = asdict(self.plan)
         if self.plan_error is not None:
             data["plan_error"] = self.plan_error
+        if self.plan_path is not None:
+            data["plan_path"] = self.plan_path
+        data["started"] = self.started
+        if self.slurm is not None:
+            data["slurm"] = asdict(self.slurm)
         return data
 
     def to_text(self) -> str:
@@ -146,17 +189,30 @@ class StatusReport:
     def format_text(self) -> str:
         """Human-readable table (what ``status`` prints)."""
         lines = [f"{self.out_dir}: {self.images} images known, artifacts {','.join(self.selected)}"]
+        if not self.started:
+            lines += self._not_started_lines()
         if self.plan is not None:
             p = self.plan
+            # "reached" includes "complete": the complete ones are named as a part of the
+            # reached, so that reached + not reached adds up to the plan's images.
+            where = f" {self.plan_path}" if self.plan_path is not None else ""
             lines.append(
-                f"plan: {p.images} images ({','.join(p.artifacts)}): {p.complete} complete, "
-                f"{p.reached} reached, {p.images - p.reached} not reached yet; "
+                f"plan{where}: {p.images} images ({','.join(p.artifacts)}): {p.reached} reached "
+                f"({p.complete} of them complete), {p.images - p.reached} not reached yet; "
                 f"artifacts {p.done} done, {p.failed} failed, {p.pending} pending"
             )
         if self.plan_error is not None:
             lines.append(
                 f"plan: cannot be read ({self.plan_error}); counts below are the journals'"
             )
+        if (
+            not self.started
+            and self.plan is None
+            and not any(k.done or k.failed for k in self.kinds.values())
+        ):
+            # Nothing walked, nothing planned: a table of zeros would read as "nothing to do".
+            lines.append("counts appear once a task has journaled the images it walked")
+            return "\n".join(lines)
         lines.append(f"{'kind':<12}{'done':>10}{'failed':>10}{'pending':>10}{'bytes':>16}")
         for name, k in sorted(self.kinds.items()):
             lines.append(f"{name:<12}{k.done:>10}{k.failed:>10}{k.pending:>10}{k.bytes:>16,}")
@@ -181,6 +237,34 @@ class StatusReport:
                 )
         return "\n".join(lines)
 
+    def _not_started_lines(self) -> list[str]:
+        """What a folder no harvest run has started in holds, and what comes next."""
+        q = shlex.quote
+        s = self.slurm
+        if s is None:
+            # A plan alone (``harvester plan``): it has journaled its study files, no image.
+            out = q(self.out_dir)
+            return [
+                "no harvest has started yet; next: harvester harvest --from-plan "
+                f"{out} --out {out}, or harvester slurm --from-plan {out} --out {out} --tasks N"
+            ]
+        tasks = f" ({s.tasks} tasks)" if s.tasks is not None else ""
+        lines = [
+            "no task has started yet"
+            + ("" if self.marker else f" (a task writes {MARKER_NAME} as it starts)"),
+            f"job array: {s.script}{tasks}, written by harvester slurm",
+            f"  not submitted yet: sbatch {q(s.script)}   submitted: squeue -u $USER shows "
+            "its queued tasks",
+        ]
+        if s.task_logs:
+            # A task that ran but left no journal stopped before its harvest began (a usage
+            # error, a missing module on the node): its log says why.
+            lines.append(
+                f"{s.task_logs} task log(s) in {s.logs} but no harvest journal yet: a task "
+                f"is starting, or ended before its harvest began; read {s.newest_log}"
+            )
+        return lines
+
 
 def selected_kinds(
     out_dir: Path, state: JournalState, planned: list[str] | None = None
@@ -201,13 +285,100 @@ def selected_kinds(
     return [a.value for a in DEFAULT_ARTIFACTS]
 
 
-def _plan_info(out_dir: Path) -> PlanInfo | None:
-    """The plan of DIR (``DIR/plan/plan.json``), or None when DIR holds none."""
+def _plan_info(out_dir: Path, elsewhere: str | None = None) -> tuple[Path, PlanInfo] | None:
+    """The plan counted for DIR and where it is: ``DIR/plan``, else ``elsewhere`` (the
+    ``--from-plan`` folder the job array's script names), else None.
+
+    A plan ``elsewhere`` that is gone is an error (``plan_error``): the tasks would fail too.
+    """
     from harvester.plan import META_FILE, PLAN_DIRNAME, read_plan_info
 
-    if not (out_dir / PLAN_DIRNAME / META_FILE).is_file():
+    if (out_dir / PLAN_DIRNAME / META_FILE).is_file():
+        return out_dir, read_plan_info(out_dir)
+    if elsewhere is None:
         return None
-    return read_plan_info(out_dir)
+    return Path(elsewhere), read_plan_info(Path(elsewhere))
+
+
+#: A script longer than this is not one ``harvester slurm`` wrote (they are about 2 KB).
+_MAX_SCRIPT_BYTES = 1 << 20
+_ARRAY_RE = re.compile(r"^#SBATCH\s+--array=0-(\d+)(?:%\d+)?\s*$")
+_WRITTEN_BY = "written by `harvester slurm`"
+_TASK_CMD = ["-m", "harvester", "harvest"]
+
+
+def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
+    """What ``DIR/harvest.sbatch`` says, if ``harvester slurm`` wrote it; None when DIR has
+    none or the file is someone else's (no header of ours and no ``-m harvester harvest``
+    task command). Never raises: a script that cannot be read is as good as none."""
+    from harvester.slurm import INDEX_SCRIPT_NAME, LOG_DIRNAME, SCRIPT_NAME
+
+    script = out_dir / SCRIPT_NAME
+    try:
+        if not script.is_file() or script.stat().st_size > _MAX_SCRIPT_BYTES:
+            return None
+        text = script.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    tasks: int | None = None
+    command: list[str] | None = None
+    for line in text.splitlines():
+        if m := _ARRAY_RE.match(line.strip()):
+            tasks = int(m.group(1)) + 1
+        elif line.startswith("exec ") and " -m harvester harvest " in line:
+            try:
+                words = shlex.split(line)
+            except ValueError:  # an edit left a quote open: the rest is still known
+                words = []
+            # exec <python> -m harvester harvest ARGS: keep ARGS (the tasks' shared ones)
+            command = next(
+                (words[i + 3 :] for i in range(len(words)) if words[i : i + 3] == _TASK_CMD), []
+            )
+    if command is None and _WRITTEN_BY not in text:
+        return None
+
+    def value(flag: str) -> str | None:
+        args = command or []
+        for i, arg in enumerate(args[:-1]):
+            if arg == flag:
+                return args[i + 1]
+        return None
+
+    status = SlurmStatus(script=str(script), tasks=tasks, from_plan=value("--from-plan"))
+    artifacts: object = value("--artifacts")
+    args = command or []
+    if args and not args[0].startswith("-"):  # harvest CONFIG ...: slurm puts the file first
+        status.config = args[0]
+        # The tasks read the file: its artifacts and from_plan count unless a flag overrides.
+        try:
+            from harvester.config import load_toml
+
+            settings = load_toml(Path(args[0]))
+        except (HarvesterError, OSError, ValueError):
+            settings = {}
+        if artifacts is None:
+            artifacts = settings.get("artifacts")
+        if status.from_plan is None and settings.get("from_plan") is not None:
+            status.from_plan = str(settings["from_plan"])
+    if artifacts is not None:
+        from harvester.config import parse_artifacts
+
+        with contextlib.suppress(HarvesterError):  # the tasks will refuse it and say why
+            status.artifacts = [a.value for a in parse_artifacts(artifacts)]
+    if (out_dir / INDEX_SCRIPT_NAME).is_file():
+        status.index_script = str(out_dir / INDEX_SCRIPT_NAME)
+    logs = out_dir / LOG_DIRNAME
+    if logs.is_dir():
+        status.logs = str(logs)
+        task_logs: list[tuple[float, str]] = []
+        with contextlib.suppress(OSError):  # a log removed meanwhile: counted as gone
+            for path in logs.glob("harvest-*.log"):
+                with contextlib.suppress(OSError):
+                    task_logs.append((path.stat().st_mtime, str(path)))
+        status.task_logs = len(task_logs)
+        if task_logs:
+            status.newest_log = max(task_logs)[1]
+    return status
 
 
 def _count_plan(
@@ -260,20 +431,39 @@ def _load_tagged(out_dir: Path) -> JournalState:
 def collect_status(out_dir: Path) -> StatusReport:
     """Aggregate every journal of DIR (all shards and runs) into a :class:`StatusReport`."""
     out_dir = Path(out_dir)
-    check_existing_out_dir(out_dir)
+    slurm = read_slurm_script(out_dir) if out_dir.is_dir() else None
+    marker = (out_dir / MARKER_NAME).exists()
+    if slurm is None or marker or (out_dir / JOURNALS_DIR).exists():
+        check_existing_out_dir(out_dir)  # else: prepared by `harvester slurm`, not started
     state = _load_tagged(out_dir)
     # A plan that cannot be read (damaged, a newer format) must not hide the harvest itself:
     # status reads the journals as it did before it counted plans, and says what is wrong.
     plan_error: str | None = None
+    plan_at: Path | None = None
+    info: PlanInfo | None = None
     try:
-        info = _plan_info(out_dir)
+        found = _plan_info(out_dir, slurm.from_plan if slurm is not None else None)
     except UsageError as exc:
-        info, plan_error = None, str(exc)
+        plan_error = str(exc)
+    else:
+        if found is not None:
+            plan_at, info = found
     planned = list(info.artifacts) if info is not None else None
+    if slurm is not None and slurm.artifacts and not planned:
+        planned = slurm.artifacts  # what every task will ask for
     report = StatusReport(out_dir=str(out_dir), selected=selected_kinds(out_dir, state, planned))
     report.images = len(state.images)
     report.invalid = len(state.invalid)
     report.plan_error = plan_error
+    report.marker = marker
+    report.slurm = slurm
+    if plan_at is not None and plan_at != out_dir:
+        report.plan_path = str(plan_at)
+    # `harvester plan` journals its start and study files too; a harvest run is any other.
+    report.started = any(
+        not str(run.get("_writer") or run.get("writer") or "").endswith(PLAN_WRITER_SUFFIX)
+        for run in state.runs
+    )
     writers: dict[str, WriterStatus] = {}
     for run in state.runs:
         name = str(run.get("_writer") or run.get("writer"))
@@ -317,9 +507,9 @@ def collect_status(out_dir: Path) -> StatusReport:
                 }
             )
     unreached: dict[str, int] = {}
-    if info is not None:
+    if info is not None and plan_at is not None:
         try:
-            report.plan, unreached = _count_plan(out_dir, info, state, report.selected)
+            report.plan, unreached = _count_plan(plan_at, info, state, report.selected)
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
     for kind in report.selected:

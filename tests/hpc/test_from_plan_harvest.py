@@ -171,7 +171,11 @@ def test_status_counts_the_plan_before_and_between_shards(
     assert data["totals"]["pending"] == 16  # type: ignore[index]
     assert main(["status", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "plan: 8 images (thumbnail,metadata): 0 complete, 0 reached, 8 not reached yet" in text
+    assert (
+        "plan: 8 images (thumbnail,metadata): 0 reached (0 of them complete), 8 not reached yet"
+        in text
+    )
+    assert data["started"] is False and "no harvest has started yet" in text
 
     shard = ["harvest", "--out", str(out), "--from-plan", str(out), "--base-url",
              emulator.base_url, "--artifacts", "thumbnail,metadata", "--rate", "none",
@@ -188,8 +192,12 @@ def test_status_counts_the_plan_before_and_between_shards(
     assert data["images"] == mine  # journaled images: unchanged meaning
     assert data["totals"]["pending"] == 2 * (8 - mine)  # type: ignore[index]
     assert data["kinds"]["thumbnail"]["pending"] == 8 - mine  # type: ignore[index]
+    assert data["started"] is True
     assert main(["status", str(out)]) == 0
-    assert f"{8 - mine} not reached yet" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    # reached + not reached = the plan's images; complete is a part of reached.
+    assert f": {mine} reached ({mine} of them complete), {8 - mine} not reached yet" in text
+    assert "has started yet" not in text
 
     assert main([*shard, "--shard", "1/2"]) == 0
     plan = status_json(out, capsys)["plan"]

@@ -1,0 +1,212 @@
+"""`harvester status` on a folder that `harvester slurm` or `harvester plan` prepared.
+
+`harvester slurm` writes DIR/harvest.sbatch, DIR/index.sbatch and DIR/logs/ but no
+harvest.json until a task starts, while the script tells the user to follow the array with
+`harvester status DIR`. Status says no task has started yet and what it knows (the script,
+its task count, the plan it names with its image count), exit 0, and `--json` says the same
+with added keys (`started`, `slurm`, `plan_path`), the existing ones unchanged. A folder
+that nothing of harvester's prepared is still refused. The plan line's numbers add up:
+reached + not reached = the plan's images, complete being a part of reached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+#: Project 51 of the demo preset: 8 images.
+PROJECT_IMAGES = 8
+#: The keys `status --json` had before it knew prepared folders: a script may rely on them.
+EXISTING_KEYS = {"out_dir", "selected", "images", "totals", "kinds", "writers", "runs", "failures"}
+
+
+def status(out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict[str, object]]:
+    """The text and the --json of `harvester status DIR`, each asserted to exit 0."""
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert main(["status", str(out), "--json"]) == 0
+    data: dict[str, object] = json.loads(capsys.readouterr().out)
+    return text, data
+
+
+def listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def run_task(script: Path, task: int, tasks: int) -> subprocess.CompletedProcess[str]:
+    """Run array task K of the script as SLURM would, its output into DIR/logs."""
+    env = {
+        **os.environ,
+        "SLURM_ARRAY_TASK_ID": str(task),
+        "SLURM_ARRAY_TASK_COUNT": str(tasks),
+        "SLURM_ARRAY_JOB_ID": "4242",
+    }
+    log = script.parent / "logs" / f"harvest-4242_{task}.log"
+    with log.open("a") as handle:
+        return subprocess.run(
+            ["bash", str(script)],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+            text=True,
+        )
+
+
+def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """slurm without --submit: status exits 0, names the script and its 2 tasks, prints
+    no table of zeros, writes nothing into DIR; --json keeps every existing key."""
+    out = tmp_path / "sl4"
+    assert main(["slurm", "--out", str(out), "--screen", "2302", "--tasks", "2"]) == 0
+    before = listing(out)
+    assert "harvest.json" not in before and "harvest.sbatch" in before
+    text, data = status(out, capsys)
+    script = out.resolve() / "harvest.sbatch"
+    lines = text.splitlines()
+    assert lines[0] == f"{out}: 0 images known, artifacts thumbnail,imgdata,render,metadata"
+    assert lines[1] == "no task has started yet (a task writes harvest.json as it starts)"
+    assert lines[2] == f"job array: {script} (2 tasks), written by harvester slurm"
+    assert f"not submitted yet: sbatch {script}" in lines[3] and "squeue -u $USER" in lines[3]
+    assert lines[-1] == "counts appear once a task has journaled the images it walked"
+    assert not any(line.startswith("kind") for line in lines)
+    assert "plan" not in text
+    assert set(data) >= EXISTING_KEYS
+    assert data["started"] is False
+    assert data["totals"] == {"done": 0, "failed": 0, "pending": 0, "bytes": 0, "invalid": 0}
+    assert data["writers"] == [] and "plan" not in data
+    slurm = data["slurm"]
+    assert isinstance(slurm, dict)
+    assert slurm["script"] == str(script) and slurm["tasks"] == 2
+    assert slurm["index_script"] == str(out.resolve() / "index.sbatch")
+    assert slurm["from_plan"] is None and slurm["task_logs"] == 0
+    assert listing(out) == before  # status only reads
+
+
+def test_status_takes_the_artifacts_of_the_config_file_the_tasks_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The script passes the config file by name: its artifacts are what the tasks ask for."""
+    toml = tmp_path / "c.toml"
+    toml.write_text('artifacts = ["metadata", "thumbnail"]\nscreens = [2302]\n')
+    out = tmp_path / "sl"
+    assert main(["slurm", str(toml), "--out", str(out), "--tasks", "3"]) == 0
+    text, data = status(out, capsys)
+    assert text.splitlines()[0] == f"{out}: 0 images known, artifacts thumbnail,metadata"
+    assert data["selected"] == ["thumbnail", "metadata"]
+    assert data["slurm"]["config"] == str(toml.resolve())  # type: ignore[index]
+    assert data["slurm"]["tasks"] == 3  # type: ignore[index]
+
+
+def test_status_counts_the_plan_the_job_array_names_before_and_after_a_task(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """slurm --from-plan PLAN --out DIR: before any task, status counts PLAN's 8 images as
+    not reached; after task 0 of 2 ran (the real script), the task's images are reached and
+    complete, harvest.json exists, and reached + not reached is still 8."""
+    plan = tmp_path / "plan"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(plan), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
+                 "--rate", "none"]) == 0  # fmt: skip
+    text, data = status(out, capsys)
+    assert "no task has started yet" in text
+    assert (
+        f"plan {plan.resolve()}: 8 images (thumbnail): 0 reached (0 of them complete), "
+        "8 not reached yet; artifacts 0 done, 0 failed, 8 pending"
+    ) in text
+    assert data["started"] is False and data["plan_path"] == str(plan.resolve())
+    assert data["plan"] == {
+        "images": 8, "artifacts": ["thumbnail"], "reached": 0, "complete": 0,
+        "done": 0, "failed": 0, "pending": 8,
+    }  # fmt: skip
+    assert data["kinds"] == {"thumbnail": {"done": 0, "failed": 0, "pending": 8, "bytes": 0}}
+
+    assert run_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    assert (out / "harvest.json").is_file()
+    mine = len(list((out / "images").rglob("*.thumbnail.jpg")))
+    assert 0 < mine < PROJECT_IMAGES
+    text, data = status(out, capsys)
+    assert data["started"] is True and "has started yet" not in text
+    assert (
+        f"plan {plan.resolve()}: 8 images (thumbnail): {mine} reached ({mine} of them "
+        f"complete), {8 - mine} not reached yet"
+    ) in text
+    assert data["plan"]["reached"] == mine  # type: ignore[index]
+    assert data["kinds"]["thumbnail"] == {  # type: ignore[index]
+        "done": mine, "failed": 0, "pending": 8 - mine, "bytes": data["totals"]["bytes"],  # type: ignore[index]
+    }  # fmt: skip
+
+
+def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ids file went away after slurm checked it: task 0 fails before harvest.json;
+    status still says no task has started, and names the task's log."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("1884801\n1884802\n")
+    out = tmp_path / "sl"
+    assert main(["slurm", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out",
+                 str(out), "--tasks", "2"]) == 0  # fmt: skip
+    ids.unlink()
+    assert run_task(out / "harvest.sbatch", 0, 2).returncode == 2
+    assert not (out / "harvest.json").exists()
+    text, data = status(out, capsys)
+    log = out / "logs" / "harvest-4242_0.log"
+    assert "cannot read ids file" in log.read_text()
+    assert "no task has started yet" in text
+    assert (
+        f"1 task log(s) in {out / 'logs'} but no harvest journal yet: a task is starting, "
+        f"or ended before its harvest began; read {log}"
+    ) in text
+    assert data["slurm"]["task_logs"] == 1  # type: ignore[index]
+    assert data["slurm"]["newest_log"] == str(log)  # type: ignore[index]
+
+
+def test_status_of_a_plan_only_folder_says_what_comes_next(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester plan` alone: the plan is counted (as before) and status says no harvest
+    has started, with the two commands that start one."""
+    out = tmp_path / "p"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    text, data = status(out, capsys)
+    assert (
+        f"no harvest has started yet; next: harvester harvest --from-plan {out} --out {out}, "
+        f"or harvester slurm --from-plan {out} --out {out} --tasks N"
+    ) in text
+    assert "plan: 8 images (thumbnail): 0 reached (0 of them complete), 8 not reached" in text
+    assert data["started"] is False and "slurm" not in data and "plan_path" not in data
+
+
+@pytest.mark.parametrize(
+    "script",
+    [None, "#!/bin/sh\nexec make all\n", "#!/bin/bash\n# harvester job array? no\n"],
+    ids=["empty-folder", "someone-elses-script", "not-ours"],
+)
+def test_a_folder_harvester_did_not_prepare_is_still_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], script: str | None
+) -> None:
+    """No harvest.json, no journals, no script of harvester slurm: exit 2, the usual line."""
+    out = tmp_path / "foreign"
+    out.mkdir()
+    if script is not None:
+        (out / "harvest.sbatch").write_text(script)
+        (out / "logs").mkdir()
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {out} is not a harvester folder (no harvest.json)" in err
+    assert main(["status", str(out), "--json"]) == 2
