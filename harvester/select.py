@@ -27,17 +27,27 @@ values of those keys, one key's values joined with ``;``, keys joined with
 ``|``) and a ``label_id`` column (0-based rank of the label among the distinct
 non-empty labels, sorted), and ``DIR/labels.csv`` lists every label with its
 id and image count (the class balance).
+
+A key of ``where`` or ``label_keys`` that no image has is almost always a typo
+(``Phenotyp``): it would select nothing (or, with ``!=``, everything) or give
+empty labels, and the run would still end with exit 0. :class:`KeyCensus`
+notes the keys of the images seen (the walked images for ``where``, the
+index's images for ``label_keys``) and a warning names each key found on
+none of them, with the nearest known keys. Warnings, not errors: a key may
+be on images of a later walk, and the exit code says whether the data was
+fetched, not whether it was the data meant.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import heapq
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -183,6 +193,128 @@ def in_fraction(seed: int, image_id: int, fraction: float) -> bool:
     return fraction >= 1 or image_hash(seed, image_id) < fraction * _HASH_SPACE
 
 
+# --------------------------------------------------------------------------- unknown keys
+#: Known keys listed in a warning when none is close to the unknown one.
+KNOWN_KEYS_SHOWN = 5
+
+
+class KeyCensus:
+    """Which of the ``wanted`` keys the images seen have, and which keys they have at all.
+
+    Keys are compared as the selection compares them (:func:`_fold`: stripped,
+    case-insensitive). Cheap on the hot path: an image sharing the previous
+    image's labels tuple (the fields of a well do) is only counted, and once
+    every wanted key was seen no key is looked at any more (the key list is
+    needed only for the suggestions of a warning).
+
+    ``unasked``: ids of images whose labels were never fetched (``--no-labels``,
+    :attr:`JournalState.labels_unasked`); such an image without labels says
+    nothing about a key, so it is counted apart (:attr:`unasked`), not as seen.
+    """
+
+    def __init__(self, wanted: Iterable[str], unasked: Container[int] = ()) -> None:
+        self.wanted: dict[str, str] = {}  # folded -> the spelling asked for (first one)
+        for key in wanted:
+            self.wanted.setdefault(_fold(key), key.strip())
+        self._missing = set(self.wanted)
+        self._unasked = unasked
+        self.keys: dict[str, str] = {}  # folded -> first spelling seen
+        self.images = 0  # images whose labels are known
+        self.unasked = 0  # images without labels because they were never asked
+        self._last: object = None
+
+    def see(self, ref: ImageRef) -> None:
+        """Count one image and note its keys."""
+        labels = ref.labels
+        if not labels and ref.image_id in self._unasked:
+            self.unasked += 1
+            return
+        self.images += 1
+        if labels is self._last or not self._missing:
+            return
+        self._last = labels
+        keys = self.keys
+        for key, _value in labels:
+            folded = _fold(key)
+            if folded not in keys:
+                keys[folded] = key.strip()
+                self._missing.discard(folded)
+
+    def watch(self, refs: Iterable[ImageRef]) -> Iterator[ImageRef]:
+        """``refs`` unchanged, each one seen on its way through."""
+        for ref in refs:
+            self.see(ref)
+            yield ref
+
+    def missing(self) -> list[str]:
+        """The wanted keys (as asked for) that no image seen has; none if no image was seen."""
+        if not self.images:
+            return []
+        return [spelling for folded, spelling in self.wanted.items() if folded in self._missing]
+
+    def hint(self, key: str) -> str:
+        """``did you mean 'Phenotype'?``, or a few known keys when none is close."""
+        if not self.keys:
+            return "these images have no annotations at all"
+        close = difflib.get_close_matches(_fold(key), list(self.keys), n=3)
+        if close:
+            return "did you mean " + " or ".join(repr(self.keys[k]) for k in close) + "?"
+        known = sorted(self.keys.values(), key=str.casefold)
+        shown = ", ".join(repr(k) for k in known[:KNOWN_KEYS_SHOWN])
+        more = len(known) - KNOWN_KEYS_SHOWN
+        return f"known keys: {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: str) -> list[str]:
+    """One warning line per ``where`` key on none of the images seen (``seen``: which ones).
+
+    Says what the typo does: a ``=``/``~`` term on an absent key matches no image,
+    a ``!=`` term excludes none.
+    """
+    lines = []
+    for key in census.missing():
+        conds = [c for c in where if _fold(c.key) == _fold(key)]
+        effect = (
+            "no image matches it" if any(c.op != "!=" for c in conds) else "it excludes no image"
+        )
+        terms = ", ".join(str(c) for c in conds)
+        lines.append(
+            f"--where key {key!r} ({terms}) is on none of the {census.images} {seen}, "
+            f"so {effect}; {census.hint(key)}"
+        )
+    return lines
+
+
+def unknown_label_keys(census: KeyCensus, seen: str) -> list[str]:
+    """One warning line per label key on none of the images seen; none if no labels are known.
+
+    Images whose labels were never fetched do not count: with only those, every
+    key would look unknown, so one line says that instead.
+    """
+    if not census.images:
+        if census.unasked:
+            keys = ", ".join(repr(k) for k in census.wanted.values())
+            return [
+                f"label key(s) {keys}: the labels of the {census.unasked} {seen} were never "
+                "fetched (--no-labels), so the label column is empty until a run with labels "
+                "fetches them"
+            ]
+        return []
+    missing = census.missing()
+    every = len(missing) == len(census.wanted)
+    lines = []
+    for key in missing:
+        effect = "every label is empty" if every else "its part of every label is empty"
+        others = (
+            f" (the labels of {census.unasked} more were never fetched)" if census.unasked else ""
+        )
+        lines.append(
+            f"label key {key!r} is on none of the {census.images} {seen}{others}, "
+            f"so {effect}; {census.hint(key)}"
+        )
+    return lines
+
+
 # --------------------------------------------------------------------------- selection
 @dataclass(frozen=True)
 class Selection:
@@ -277,6 +409,8 @@ class SelectStats:
     out_of_shard: int = 0
     withheld: int = 0
     description: str = ""
+    #: The warnings logged about ``where`` keys no walked image has (see :class:`KeyCensus`).
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = f"selected {self.selected} of {self.walked} walked images ({self.description})"
@@ -309,6 +443,7 @@ async def run_stage(
     """
     stats.description = selection.describe()
     bottom = BottomN(selection.sample, selection.seed) if selection.sample is not None else None
+    census = KeyCensus(c.key for c in selection.where)
 
     async def forward(ref: ImageRef) -> None:
         if not selection.in_shard(ref.image_id):
@@ -322,6 +457,7 @@ async def run_stage(
     async with receive, send:
         async for ref in receive:
             stats.walked += 1
+            census.see(ref)
             if not selection.admits(ref):
                 continue
             stats.matched += 1
@@ -329,6 +465,9 @@ async def run_stage(
                 await forward(ref)
             else:
                 bottom.offer(ref)
+        stats.warnings = unknown_where_keys(selection.where, census, "walked images")
+        for line in stats.warnings:
+            logger.warning("%s", line)
         if bottom is not None and walk_complete is not None and not walk_complete():
             kept = bottom.result()
             stats.withheld = len(kept)
@@ -422,8 +561,11 @@ def write_labelled_index(
     if not keys:
         return index.write_index_of(out_dir, state)
     rows = index.IndexRows(state)
+    census = KeyCensus(keys, state.labels_unasked)
     with paused_gc():
-        counts = Counter(label for label in _labels_of(rows.refs(), keys) if label)
+        counts = Counter(label for label in _labels_of(census.watch(rows.refs()), keys) if label)
+    for line in unknown_label_keys(census, f"images in {index_path(out_dir)}"):
+        logger.warning("%s", line)
     ids = {label: n for n, label in enumerate(sorted(counts))}
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
