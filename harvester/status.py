@@ -154,7 +154,12 @@ class StatusReport:
         return sum(k.bytes for k in self.kinds.values())
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (what ``status --json`` prints); ``plan`` only with a plan."""
+        """JSON-ready form (what ``status --json`` prints).
+
+        ``plan`` only with a plan (``plan_path`` when it is not ``DIR/plan``), ``slurm`` only
+        with a ``harvest.sbatch`` of ``harvester slurm``; ``started`` always. Keys are only
+        ever added: scripts read this.
+        """
         data: dict[str, Any] = {
             "out_dir": self.out_dir,
             "selected": self.selected,
