@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
@@ -50,7 +51,7 @@ _process_entry = False
 
 @contextlib.contextmanager
 def start_up() -> Iterator[None]:
-    """No cyclic garbage collection while a command loads its modules.
+    """No cyclic garbage collection, and no Ctrl-C or SIGTERM, while a command loads its modules.
 
     Start-up creates some 45,000 objects that live as long as the process
     (modules, classes, functions, the parser), and the collector runs over
@@ -60,16 +61,44 @@ def start_up() -> Iterator[None]:
     so far are also frozen (``gc.freeze``) so that later collections during the
     run skip them. In-process callers (tests) are never frozen, so nothing of
     theirs is kept from the collector.
+
+    SIGINT and SIGTERM are held (:func:`signals_held`) for the block and delivered as it ends.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield
+        with signals_held():
+            yield
     finally:
         if _process_entry:
             gc.freeze()
         if enabled:
             gc.enable()
+
+
+_HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while modules load; they are delivered when the block ends.
+
+    A KeyboardInterrupt raised inside an ``import`` leaves half-made modules behind that
+    Python does not undo: asyncio's package re-imported without its submodules' names
+    (``NameError: name 'coroutines' is not defined`` from the next import: a traceback and
+    exit 1 instead of 130), or a class whose ``__set_name__`` turned the interrupt into a
+    RuntimeError ("internal error"). Blocked in the kernel, a signal waits until the block
+    ends (a tenth of a second at most) and then interrupts at a safe point. Only as the
+    process's own command, in the main thread; blocks may nest.
+    """
+    if not _process_entry or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # a held signal is delivered here
 
 
 class _Parser(argparse.ArgumentParser):
@@ -244,6 +273,10 @@ def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
         return "interrupted"
     from harvester.cli.harvest import _resume_command
 
+    if not getattr(args, "harvest_begun", True):  # set by run_harvest_command
+        return (
+            f"interrupted before the harvest began, nothing written; run: {_resume_command(argv)}"
+        )
     return (
         "interrupted: every finished file is kept and journaled; "
         f"resume with: {_resume_command(argv)}"
@@ -310,19 +343,23 @@ def _output_closed() -> int:
 def _main(argv: list[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = _wants_debug(args_list)
+    if _process_entry:  # before the first held block, so a held SIGTERM ends it as Ctrl-C
+        signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     try:
         with start_up():
             parser = build_parser()
             args = parser.parse_args(args_list)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        _outcome_decided()
+        print("interrupted before the command started: nothing was done", file=sys.stderr)
+        return EXIT_INTERRUPTED
     run: Any = getattr(args, "run", None)
     if run is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     _setup_logging(debug, bool(getattr(args, "quiet", False)))
-    if _process_entry:
-        signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     try:
         return _run_command(run, args, args_list, debug)
     finally:

@@ -290,6 +290,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     """``harvester harvest``."""
     from harvester.cli import _outcome_decided, start_up
 
+    args.harvest_begun = False  # an interrupt before anyio.run finds nothing written yet
     with start_up():  # the imports below are most of a harvest's start-up
         import anyio
 
@@ -311,6 +312,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     # Before the event loop: copying a pipe waits for its producer, and Ctrl-C or SIGTERM
     # must be able to interrupt that wait (see copy_of_ids_source).
     ids_copy = copy_of_ids_source(cfg.ids_from)
+    args.harvest_begun = True
     try:
         with progress.shown():
             summary = anyio.run(
