@@ -56,7 +56,14 @@ from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.folder_settings import run_settings
 from harvester.journal import JournalState, run_config_of, saved_run_configs
 from harvester.models import Artifact, ImageRef
-from harvester.select import Selection, SelectStats, selecting, write_labelled_index
+from harvester.select import (
+    KeyCensus,
+    Selection,
+    SelectStats,
+    selecting,
+    unknown_label_keys,
+    write_labelled_index,
+)
 from harvester.store import Store, check_settings
 from harvester.walk import (
     AskedRef,
@@ -1014,6 +1021,9 @@ class Harvest:
         prefetched = await self._preflight_containers(client)
         prefetched.update(await self._preflight_images(client, state))
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
+        # A misspelt --label-key is worth a warning before the real run (select.KeyCensus).
+        wants_keys = cfg.label_keys and cfg.labels  # --no-labels walks fetch no labels
+        census = KeyCensus(cfg.label_keys, state.labels_unasked) if wants_keys else None
         with unwrap_errors():
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._produce, client, send, None, prefetched, state.images)
@@ -1022,6 +1032,10 @@ class Harvest:
                         pending += sum(
                             1 for a in cfg.artifacts if (a.value, ref.image_id) not in state.done
                         )
+                        if census is not None:
+                            census.see(ref)
+        for line in unknown_label_keys(census, "images found") if census is not None else ():
+            logger.warning("%s", line)
         self.summary.requests = client.stats.requests
         self.summary.retries = client.stats.retries
         self.summary.pending = pending

@@ -133,6 +133,24 @@ def test_misspelt_label_key_warns_on_harvest_and_on_index(
     assert any(row["label"] for row in index_rows(out))  # (some demo wells have no phenotype)
 
 
+def test_dry_run_warns_of_a_misspelt_label_key_and_not_without_labels(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A dry run is where a selection is tried out: a misspelt --label-key is named there
+    too, before anything is fetched; a --no-labels dry run fetches no labels, so it says
+    nothing about keys."""
+    out = tmp_path / "dry"
+    args = ("--screen", str(DEMO_SCREEN), "--label-key", "Phenotyp", "--dry-run")
+    code, _stdout, stderr = harvest_cli(emulator, out, *args)
+    assert code == 0, stderr
+    (line,) = warnings(stderr)
+    assert "label key 'Phenotyp'" in line and "did you mean 'Phenotype'?" in line
+    assert emulator.stats()["image_requests"] == 0 and not out.exists()
+    code, _stdout, stderr = harvest_cli(emulator, out, *args, "--no-labels")
+    assert code == 0, stderr
+    assert warnings(stderr) == []
+
+
 def test_labels_never_fetched_are_not_called_a_missing_key(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
