@@ -8,6 +8,7 @@ maps the top-level classes to exit codes in one place::
     ├── UsageError                 bad arguments or configuration -> exit 2
     │   └── ConfigError
     ├── RemoteError                the server cannot be used at all -> exit 2
+    │   └── ServerUnavailableError busy or breaking off its answers: try later -> exit 75
     ├── FetchError                 one request failed for good (.url redacted, .status, .reason)
     │   ├── TransientError         retryable (.retry_after, .overload)
     │   │   ├── TransportError     connect/read errors, resets, timeouts, truncated bodies
@@ -229,3 +230,24 @@ class TLSError(PermanentError):
 
     The server was never heard, so callers must not call it "not OMERO".
     """
+
+
+#: Statuses of a server that is there but not serving now (maintenance, overload).
+SERVER_BUSY = frozenset({429, 502, 503, 504})
+
+
+def unavailable(server: str, exc: FetchError, asked: str = "") -> ServerUnavailableError | None:
+    """The "try again later" error for ``exc``, if it says the server is busy or keeps breaking
+    off its answers (after the retries); None for any other failure. ``asked``: what the
+    failed request was for (" (asked for screen 3)"), when it was not the API root."""
+    if exc.status in SERVER_BUSY:
+        return ServerUnavailableError(
+            f"{server} is unavailable{asked}: {exc.reason} (maintenance or overload)",
+            hint="the server asks to come back later: run the same command again then",
+        )
+    if isinstance(exc, BrokenAnswerError):
+        return ServerUnavailableError(
+            f"{server} keeps breaking off its answers{asked}: {exc.reason}",
+            hint="the server (or a proxy before it) is struggling: try again later",
+        )
+    return None

@@ -40,17 +40,18 @@ from harvester.client import Client, ClientSettings, Expect
 from harvester.config import HarvestConfig
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
+    SERVER_BUSY,
     BrokenAnswerError,
     FetchError,
     HarvesterError,
     InvalidBodyError,
     PermanentError,
     RemoteError,
-    ServerUnavailableError,
     StorageError,
     TLSError,
     UsageError,
     redact_url,
+    unavailable,
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.folder_settings import run_settings
@@ -86,9 +87,6 @@ Prefetched = dict[tuple[str, int], Any]
 PROBE_MAX_BYTES = 64 * 1024
 #: The probe's time limit at most (an unreachable host should fail in seconds).
 PROBE_TIMEOUT = 15.0
-#: Answers of a server that is up but asks to come back later: the probe retries these with
-#: the run's own retry budget (an unreachable host still fails after one retry).
-SERVER_BUSY = frozenset({429, 502, 503, 504})
 
 
 @contextlib.contextmanager
@@ -303,16 +301,9 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
                 hint=hint,
             ) from None
         except FetchError as exc:
-            if exc.status in SERVER_BUSY:
-                raise ServerUnavailableError(
-                    f"{shown} is unavailable: {exc.reason} (maintenance or overload)",
-                    hint="the server asks to come back later: run the same command again then",
-                ) from None
-            if isinstance(exc, BrokenAnswerError):
-                raise ServerUnavailableError(
-                    f"{shown} keeps breaking off its answers: {exc.reason}",
-                    hint="the server (or a proxy before it) is struggling: try again later",
-                ) from None
+            busy = unavailable(shown, exc)
+            if busy is not None:
+                raise busy from None
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
     if len(fetched.body) > PROBE_MAX_BYTES:
         raise RemoteError(

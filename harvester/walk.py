@@ -55,6 +55,7 @@ from harvester.errors import (
     PermanentError,
     UsageError,
     redact_url,
+    unavailable,
 )
 from harvester.models import ImageRef
 
@@ -955,7 +956,10 @@ async def preflight(
                 hint=f"check the {kind} id on {server}{_SEPARATE_IDS.get(kind, '')}",
             ) from None
         if isinstance(outcome, FetchError):
-            raise outcome
+            server = redact_url(client.settings.base_url.partition("?")[0])
+            # Busy after the retries (a maintenance window that began after the check at
+            # start): "try again later", exit 75, as the check at start says it.
+            raise unavailable(server, outcome, f" (asked for {kind} {object_id})") or outcome
         assert outcome is not None
         found[(kind, object_id)] = outcome.json()
         if answers is not None and kind == "image":

@@ -1,8 +1,9 @@
 """The ``harvester`` command: argument parsing, dispatch, and errors -> exit codes.
 
 Exit codes (one place): 0 everything done; 1 finished with failures (listed);
-2 usage, configuration or remote/storage error; 130 interrupted; 141 (no message)
-when the reader of our output went away (``| head``). Every
+2 usage, configuration or remote/storage error; 75 the server is busy or breaking off its
+answers, try later (:class:`~harvester.errors.ServerUnavailableError`); 130 interrupted;
+141 (no message) when the reader of our output went away (``| head``). Every
 :class:`~harvester.errors.HarvesterError` becomes one ``error: ...`` line (plus
 ``hint: ...``) on stderr; a traceback only with ``--debug``.
 

@@ -98,3 +98,41 @@ def test_answers_that_keep_breaking_off_are_one_line_that_says_so(
     assert lines[1:] == [hint]
     assert emu.stats()["faults"] == {"reset": 2 + 3}  # quick try, then the budget
     assert not out.exists()
+
+
+def test_a_target_looked_up_while_the_server_is_busy_is_try_again_later(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The check at start passed, then the project itself answers 503 through the retries (a
+    maintenance window that began just then): exit 75 with the same words as at start and
+    the object asked for, not exit 2 with a bare HTTP line (found by review)."""
+    emu = make_emulator(preset="demo", faults="503:100%,only:api_project")
+    out = tmp_path / "d"
+    code, err = harvest(capsys, emu.base_url, out, "--max-retries", "1")
+    assert code == 75
+    lines = err.strip().splitlines()
+    assert lines[0].startswith(
+        f"error: {emu.base_url}/ is unavailable (asked for project {PROJECT}): "
+    ), lines
+    assert lines[1] == "hint: the server asks to come back later: run the same command again then"
+    assert not out.exists()
+
+
+def test_a_plan_whose_listings_are_all_busy_is_try_again_later(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """`harvester plan` of a project whose dataset listing stays busy: no plan, exit 75."""
+    emu = make_emulator(preset="demo", faults="503:100%,only:webclient_api_datasets")
+    out = tmp_path / "p"
+    code = main(
+        ["plan", "--base-url", emu.base_url, "--project", PROJECT, "--out", str(out),
+         "--rate", "none", "--max-retries", "1", "--quiet"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 75, err
+    assert "no plan was written" in err and "Traceback" not in err
+    assert not (out / "plan" / "plan.json").exists()
