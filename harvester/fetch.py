@@ -130,7 +130,9 @@ class GiveUp:
         count = count + 1 if previous == sig else 1
         self._streak[kind] = (sig, count)
         if count >= self.limit and kind not in self.stopped:
-            shown = f"HTTP {status}: {reason}" if status is not None else reason
+            shown = reason
+            if status is not None and not reason.startswith(f"HTTP {status}"):
+                shown = f"HTTP {status}: {reason}"
             self.stopped[kind] = f"{count} images in a row failed with the same answer ({shown})"
             logger.warning("not requesting %s any more in this run: %s", kind, self.stopped[kind])
         return kind in self.stopped

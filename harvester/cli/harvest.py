@@ -462,9 +462,8 @@ def print_summary(
     for line in summary.walk_failures[:MAX_LISTED_FAILURES]:
         print(f"walk failed: {line}", file=sys.stderr)
     for failure in summary.failures[:MAX_LISTED_FAILURES]:
-        status = f"HTTP {failure.status}" if failure.status is not None else "no answer"
         print(
-            f"failed: {failure.kind} of image {failure.image_id}: {status}: {failure.reason}"
+            f"failed: {failure.kind} of image {failure.image_id}: {_failure_text(failure)}"
             + (f" <{failure.url}>" if failure.url else ""),
             file=sys.stderr,
         )
@@ -477,7 +476,35 @@ def print_summary(
             file=sys.stderr,
         )
     elif not summary.ok:
+        if _refused_for_good(summary):
+            print(
+                "note: the server refused every one of these (HTTP 4xx): an id that does not "
+                "exist or is not public gets the same answer again",
+                file=sys.stderr,
+            )
         print(f"rerun to retry the failures: {resume}", file=sys.stderr)
+
+
+def _failure_text(failure: Any) -> str:
+    """``HTTP 404 Not Found: ...`` once, not ``HTTP 404: HTTP 404 Not Found: ...``."""
+    if failure.status is None:
+        return f"no answer: {failure.reason}"
+    prefix = f"HTTP {failure.status}"
+    reason = str(failure.reason)
+    return reason if reason.startswith(prefix) else f"{prefix}: {reason}"
+
+
+def _refused_for_good(summary: Any) -> bool:
+    """Did the run fail only on answers a rerun gets again (4xx other than 408 and 429)?"""
+    return (
+        not summary.walk_failures
+        and bool(summary.failures)
+        and len(summary.failures) == summary.failed
+        and all(
+            f.status is not None and 400 <= f.status < 500 and f.status not in (408, 429)
+            for f in summary.failures
+        )
+    )
 
 
 # --------------------------------------------------------------------------- status / verify

@@ -309,3 +309,27 @@ def test_resume_hint_after_ids_from_a_file_is_unchanged(
     last = proc.stderr.splitlines()[-1]
     assert last.endswith(f"--ids-from {ids} --out {tmp_path / 'o'} --rate none "
                          "--artifacts thumbnail --quiet")  # fmt: skip
+
+
+def test_ids_the_server_refuses_are_named_once_and_not_promised_to_a_rerun(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An --ids-from id the server does not have: each failure says its HTTP status once
+    ("HTTP 404 Not Found: ...", not "HTTP 404: HTTP 404 Not Found"), and a note says that a
+    rerun gets the same answer (found by a new-user walkthrough)."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{UNKNOWN_ID}\n")
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids),
+        "--out", str(tmp_path / "d"), "--artifacts", "thumbnail,metadata", "--rate", "none",
+    )  # fmt: skip
+    assert code == 1
+    failed = [line for line in err.splitlines() if line.startswith("failed: ")]
+    assert len(failed) == 2
+    assert all(": HTTP 404 Not Found" in line and "HTTP 404: HTTP" not in line for line in failed)
+    note, rerun = err.strip().splitlines()[-2:]
+    assert note == (
+        "note: the server refused every one of these (HTTP 4xx): an id that does not exist"
+        " or is not public gets the same answer again"
+    )
+    assert rerun.startswith("rerun to retry the failures: ")
