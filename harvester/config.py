@@ -302,6 +302,19 @@ class HarvestConfig:
         return out
 
 
+def _missing_hint(path: Path) -> str | None:
+    """Where a relative config path was looked for, and where the example configs live."""
+    if path.is_absolute():
+        return None
+    hint = f"a relative path is read from the current folder, {Path.cwd()}"
+    if path.parts[:1] == ("configs",):
+        hint += (
+            "; the example configs are in the configs/ folder of harvester's source checkout"
+            " (an installed package does not carry them)"
+        )
+    return hint
+
+
 KEYS: tuple[str, ...] = tuple(f.name for f in fields(HarvestConfig))
 _BOOL_KEYS = ("dry_run", "quiet", "debug", "follow_redirects", "labels")
 _MAPPING_KEYS = ("headers", "cookies")
@@ -381,7 +394,9 @@ def load_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             raw = tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} not found") from None
+        raise ConfigError(
+            f"config file {str(path)!r} not found", hint=_missing_hint(path)
+        ) from None
     except IsADirectoryError:
         raise ConfigError(f"config file {str(path)!r} is a directory") from None
     except tomllib.TOMLDecodeError as exc:

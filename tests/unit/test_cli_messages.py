@@ -333,3 +333,20 @@ def test_ids_the_server_refuses_are_named_once_and_not_promised_to_a_rerun(
         " or is not public gets the same answer again"
     )
     assert rerun.startswith("rerun to retry the failures: ")
+
+
+def test_a_missing_example_config_says_where_it_was_looked_for(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harvester harvest configs/demo.toml` outside the source checkout: the hint names the
+    folder the relative path was read from and where the example configs live."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "harvest", "configs/demo.toml", "--out", "x")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: config file 'configs/demo.toml' not found",
+        f"hint: a relative path is read from the current folder, {tmp_path}; the example"
+        " configs are in the configs/ folder of harvester's source checkout (an installed"
+        " package does not carry them)",
+    ]
+    assert not (tmp_path / "x").exists()
