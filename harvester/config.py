@@ -105,6 +105,7 @@ def parse_rate(value: object) -> float | None:
     """A request rate: positive number, or ``none``/``0``-free "unlimited" spelled ``none``."""
     if value is None:
         return None
+    shown = value.strip() if isinstance(value, str) else value  # as the user wrote it
     if isinstance(value, str):
         text = value.strip().lower()
         if text in ("none", "unlimited", "off"):
@@ -120,7 +121,7 @@ def parse_rate(value: object) -> float | None:
     rate = float(value)
     if not math.isfinite(rate) or rate <= 0:
         raise ConfigError(
-            f"rate: {value} must be a positive number of requests per second",
+            f"rate: {shown} must be a positive number of requests per second",
             hint="use --rate none to lift the limit",
         )
     return rate
@@ -369,6 +370,11 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return check_fraction(value)
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            raise ConfigError(
+                f"{key}: expected an integer, got the text {value!r}",
+                hint=f"write {key} = {value.strip()} without quotes",
+            )
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     return value
 

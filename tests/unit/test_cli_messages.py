@@ -350,3 +350,41 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
         " package does not carry them)",
     ]
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "flags", "lines"),
+    [
+        (
+            'concurrency = "4"\n',
+            (),
+            [
+                "error: concurrency: expected an integer, got the text '4'",
+                "hint: write concurrency = 4 without quotes",
+            ],
+        ),
+        (
+            "",
+            ("--rate", "-1"),
+            [
+                "error: rate: -1 must be a positive number of requests per second",
+                "hint: use --rate none to lift the limit",
+            ],
+        ),
+    ],
+)
+def test_values_are_quoted_back_as_written(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    config: str,
+    flags: tuple[str, ...],
+    lines: list[str],
+) -> None:
+    """A refused value is shown as the user typed it (`-1`, not `-1.0`), and a number in
+    quotes in a config file gets a hint to drop them."""
+    toml = tmp_path / "c.toml"
+    toml.write_text(config)
+    code, _out, err = run(capsys, "harvest", str(toml), "--out", str(tmp_path / "d"), *flags)
+    assert code == 2
+    assert err.splitlines() == lines
+    assert not (tmp_path / "d").exists()
