@@ -167,6 +167,8 @@ class RunSummary:
     index_deferred: bool = False
     slowdowns: int = 0
     selection: str = ""
+    #: The run's store opened DIR (before that, an interrupted run wrote nothing).
+    store_opened: bool = False
 
     @property
     def rate(self) -> float:
@@ -884,7 +886,7 @@ class Harvest:
             images=self._shard_images(),  # a shard holds its own images' records only
             settings=run_settings(cfg),  # checked again and recorded under the marker lock
         ) as store:
-            self._store_opened = True
+            self._store_opened = self.summary.store_opened = True
             self._store = store
             self._journal_state = store.state
             self._note_runs_without_labels(store.state)

@@ -275,9 +275,7 @@ def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
     from harvester.cli.harvest import _resume_command
 
     if not getattr(args, "harvest_begun", True):  # set by run_harvest_command
-        return (
-            f"interrupted before the harvest began, nothing written; run: {_resume_command(argv)}"
-        )
+        return f"interrupted before any file was harvested; run: {_resume_command(argv)}"
     return (
         "interrupted: every finished file is kept and journaled; "
         f"resume with: {_resume_command(argv)}"

@@ -470,7 +470,9 @@ def print_summary(
     hidden = summary.failed - min(summary.failed, MAX_LISTED_FAILURES)
     if hidden > 0:
         print(f"... and {_count(hidden, 'more failure')} (harvester status DIR)", file=sys.stderr)
-    if summary.interrupted:
+    if summary.interrupted and not summary.store_opened:
+        print(f"interrupted before any file was harvested; run: {resume}", file=sys.stderr)
+    elif summary.interrupted:
         print(
             f"interrupted: every finished file is kept and journaled; resume with: {resume}",
             file=sys.stderr,

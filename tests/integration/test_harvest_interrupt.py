@@ -135,7 +135,7 @@ def test_ctrl_c_during_probe_prints_redacted_resume_line(tmp_path: Path) -> None
                 time.sleep(0.2)
                 stderr = interrupt(proc, signal.SIGINT)
     assert proc.returncode == 130, stderr
-    assert "resume with: harvester harvest" in stderr
+    assert "interrupted before any file was harvested; run: harvester harvest" in stderr
     assert f"127.0.0.1:{port}" in stderr
     assert "PASSW0RD" not in stderr and "SECRET" not in stderr
     assert "Traceback" not in stderr
@@ -176,7 +176,7 @@ def test_sigterm_during_probe_exits_130_and_removes_the_ids_copy(tmp_path: Path)
                 time.sleep(0.2)
                 stderr = interrupt(proc, signal.SIGTERM)
     assert proc.returncode == 130, stderr
-    assert "resume with: harvester harvest" in stderr
+    assert "interrupted before any file was harvested; run: harvester harvest" in stderr
     assert "Traceback" not in stderr
     assert list(spool_dir.iterdir()) == []
     assert not (tmp_path / "early").exists()
