@@ -7,7 +7,8 @@ The layout is a pure function of ids, so that any process (a resume, another sha
       harvest.json                 marker: tool + layout version + the settings DIR keeps
       runs/<run-id>/config.json    resolved config of each run (secrets removed)
       journals/<writer>.jsonl      one append-only journal per process
-                                   (both removed by a run that journaled only its start)
+                                   (a rerun that recorded nothing and whose config nothing
+                                   reads removes both: Harvest._forget_if_nothing_done)
       journals/<writer>.pending    temp files of the batch a writer is committing (crash clean-up)
       images/<AAA>/<BBB>/<image_id>.<kind>.<ext>
       study/screen-<id>/...  study/plate-<id>/...  study/project-<id>/...  study/dataset-<id>/...
