@@ -351,6 +351,29 @@ def saved_run_configs(
             yield data if whole else run_config_of(data)
 
 
+def newest_saved_config(
+    out_dir: Path, state: JournalState, *, besides: str, tries: int = 3
+) -> dict[str, Any] | None:
+    """The configuration saved by the newest run of DIR other than ``besides`` (this run),
+    reading at most ``tries`` config files (runs without one, a plan or a killed run, are
+    passed over); None if none of them has one. Bounded on purpose: a rerun of every task
+    of a 1,000-task array must not read every other task's config (a million small reads
+    on a shared filesystem)."""
+    for run in reversed(runs_newest_last(state)):
+        if run == besides:
+            continue
+        if tries <= 0:
+            return None
+        tries -= 1
+        try:
+            data = json.loads(run_config_path(out_dir, run).read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return run_config_of(data)
+    return None
+
+
 def run_config_of(saved: dict[str, Any]) -> dict[str, Any]:
     """The resolved configuration in a saved ``runs/<run>/config.json``: nested under
     ``"config"`` as the pipeline writes it, else the file's object as it is."""

@@ -55,7 +55,12 @@ from harvester.errors import (
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.folder_settings import run_settings
-from harvester.journal import JournalState, run_config_of, saved_run_configs
+from harvester.journal import (
+    JournalState,
+    newest_saved_config,
+    run_config_of,
+    saved_run_configs,
+)
 from harvester.models import Artifact, ImageRef
 from harvester.select import (
     KeyCensus,
@@ -508,23 +513,17 @@ class Harvest:
             logger.debug("nothing to record: removed this run's journal and saved config")
 
     def _config_is_read(self, state: JournalState) -> bool:
-        """Would ``status`` or ``harvester index`` take something from this run's config?"""
+        """Would ``status`` or ``harvester index`` take something from this run's config?
+
+        Compared with the newest earlier run's config alone (one file read, usually): the
+        same artifact kinds, and no label keys or the same ones. Anything else (no earlier
+        config found, other values) keeps this run's files, which is what happened before.
+        """
         mine = self.cfg.to_public()
-        newest: Mapping[str, Any] | None = None
-        keys: list[str] = []
-        for saved in saved_run_configs(self.out, state, whole=True):
-            if saved.get("run") == self.summary.run_id:
-                continue
-            config = run_config_of(saved)
-            if newest is None:
-                newest = config
-            found = config.get("label_keys")
-            if isinstance(found, list) and found:
-                keys = found
-                break
+        newest = newest_saved_config(self.out, state, besides=self.summary.run_id)
         if newest is None or newest.get("artifacts") != mine["artifacts"]:
             return True
-        return bool(mine["label_keys"]) and mine["label_keys"] != keys
+        return bool(mine["label_keys"]) and newest.get("label_keys") != mine["label_keys"]
 
     async def _probe_with_head_start(self, tg: TaskGroup, client: Client) -> EarlyAnswers:
         """Probe the server while the head start's first round is out (:mod:`harvester.early`).

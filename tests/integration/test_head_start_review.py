@@ -121,7 +121,7 @@ def test_ctrl_c_while_probe_and_early_requests_are_out(tmp_path: Path) -> None:
                 proc.kill()
                 proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
-    assert "resume with: harvester harvest" in stderr
+    assert "interrupted before any file was harvested; run: harvester harvest" in stderr
     assert "Traceback" not in stderr
     assert not out.exists()
 

@@ -393,3 +393,25 @@ def test_images_journaled_without_asking_labels_are_told_apart(tmp_path: Path) -
     with Journal(tmp_path, "e") as e:  # the same ref, now asked: the merge cannot tell which
         e.append([_image(3, 6.0)])  # is newer from the state alone, so it reads all again
     assert live.catch_up().labels_unasked == {1, 5, 6}
+
+
+def test_newest_saved_config_reads_a_bounded_number_of_configs(tmp_path: Path) -> None:
+    """The config of the newest run besides this one, passing over runs without a config
+    (a plan, a killed run), but never reading more than ``tries`` files: a no-op rerun of a
+    1,000-task array must not read every task's config."""
+    from harvester.journal import newest_saved_config
+    from harvester.layout import run_config_path
+
+    state = JournalState()
+    for n in range(6):
+        state.apply({"rec": "run", "run": f"r{n}", "writer": f"w{n}", "started": float(n)})
+    for n in (0, 1, 2):
+        path = run_config_path(tmp_path, f"r{n}")
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"run": f"r{n}", "config": {"artifacts": [f"k{n}"]}}))
+    # r5 is this run; r4 and r3 saved nothing; r2 is the newest with a config.
+    assert newest_saved_config(tmp_path, state, besides="r5") == {"artifacts": ["k2"]}
+    assert newest_saved_config(tmp_path, state, besides="r5", tries=2) is None
+    assert newest_saved_config(tmp_path, state, besides="r2", tries=1) is None
+    assert newest_saved_config(tmp_path, state, besides="r4", tries=2) is None  # r5, r3
+    assert newest_saved_config(tmp_path, state, besides="r4", tries=3) == {"artifacts": ["k2"]}
