@@ -40,7 +40,6 @@ fetched, not whether it was the data meant.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import heapq
 import logging
@@ -256,6 +255,8 @@ class KeyCensus:
         """``did you mean 'Phenotype'?``, or a few known keys when none is close."""
         if not self.keys:
             return "these images have no annotations at all"
+        import difflib  # only when a key is missing: not on every run's start-up
+
         close = difflib.get_close_matches(_fold(key), list(self.keys), n=3)
         if close:
             return "did you mean " + " or ".join(repr(self.keys[k]) for k in close) + "?"

@@ -42,9 +42,9 @@ the store stops accepting, and ``put_*``/``flush``/leaving ``open`` raise it.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -145,9 +145,14 @@ def _kernel_at_least(major: int, minor: int) -> bool:
         return False
 
 
+@functools.cache
 def _load_syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs, looked up on first use: ctypes and libffi cost a harvest's start-up
+    ~2 ms before its first request, and a run on tmpfs (``none``) never needs them."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.syncfs
@@ -156,9 +161,6 @@ def _load_syncfs() -> Callable[[int], int] | None:
     fn.argtypes = [ctypes.c_int]
     fn.restype = ctypes.c_int
     return fn  # type: ignore[no-any-return,unused-ignore]
-
-
-_SYNCFS = _load_syncfs()
 
 
 SYNC_ENV = "HARVESTER_SYNC"
@@ -177,15 +179,18 @@ def resolve_sync_mode(mode: SyncMode) -> Literal["syncfs", "fsync", "none"]:
             return resolve_sync_mode(env)  # type: ignore[arg-type]
         if env not in ("", "auto"):
             logger.warning("ignoring %s=%r (expected auto, syncfs, fsync or none)", SYNC_ENV, env)
-        return "syncfs" if _SYNCFS is not None and _kernel_at_least(5, 8) else "fsync"
-    if mode == "syncfs" and _SYNCFS is None:
+        return "syncfs" if _load_syncfs() is not None and _kernel_at_least(5, 8) else "fsync"
+    if mode == "syncfs" and _load_syncfs() is None:
         return "fsync"
     return mode
 
 
 def _syncfs(fd: int) -> None:
-    assert _SYNCFS is not None
-    if _SYNCFS(fd) != 0:
+    syncfs = _load_syncfs()
+    assert syncfs is not None
+    if syncfs(fd) != 0:
+        import ctypes
+
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))
 

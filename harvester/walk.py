@@ -35,7 +35,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -261,6 +260,8 @@ def spool_ids_file(path: Path) -> Path:
     """
     spooled: Path | None = None
     try:
+        import tempfile  # only for --ids-from - or a pipe: not on every run's start-up
+
         handle, name = tempfile.mkstemp(prefix="harvester-ids-", suffix=".txt")
         spooled = Path(name)
         with os.fdopen(handle, "w", encoding="ascii") as out:
