@@ -479,7 +479,7 @@ async def plan_targets(
 
     from harvester import layout
     from harvester.client import Client
-    from harvester.errors import SERVER_BUSY, RemoteError, ServerUnavailableError
+    from harvester.errors import RemoteError, ServerUnavailableError
     from harvester.pipeline import StoreStudy, check_out_dir, client_settings, probe_server
     from harvester.select import Selection, SelectStats, run_stage
     from harvester.store import Store
@@ -557,7 +557,7 @@ async def plan_targets(
             if failures:
                 first = failures[0]
                 # All of them "busy" (a maintenance window): try later, exit 75; else exit 2.
-                busy = all(f.status in SERVER_BUSY for f in failures)
+                busy = all(f.busy for f in failures)
                 raise (ServerUnavailableError if busy else RemoteError)(
                     f"the walk failed for {len(failures)} listing(s), first: {first.what}: "
                     f"{first.reason}; no plan was written (it would miss their images)",

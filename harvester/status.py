@@ -247,6 +247,8 @@ class StatusReport:
         q = shlex.quote
         s = self.slurm
         if s is None:
+            if self.plan is None:  # no plan either: journals removed by hand, an early stop
+                return ["no harvest run is journaled in this folder"]
             # A plan alone (``harvester plan``): it has journaled its study files, no image.
             out = q(self.out_dir)
             return [
@@ -358,7 +360,12 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         try:
             from harvester.config import load_toml
 
-            settings = load_toml(Path(args[0]))
+            named = Path(args[0])
+            # A regular file of script size only: a FIFO or /dev/zero named there by hand
+            # would hang or exhaust `status` (found by review).
+            if not named.is_file() or named.stat().st_size > _MAX_SCRIPT_BYTES:
+                raise ValueError(f"{named} is not a small regular file")
+            settings = load_toml(named)
         except (HarvesterError, OSError, ValueError):
             settings = {}
         if artifacts is None:

@@ -110,6 +110,8 @@ class WalkFailure:
     url: str
     status: int | None
     reason: str
+    #: The server was busy or broke off its answers (:func:`~harvester.errors.unavailable`).
+    busy: bool = False
 
 
 @dataclass
@@ -441,7 +443,8 @@ class Walker:
 
     def _fail(self, what: str, exc: FetchError) -> None:
         logger.warning("walk of %s failed: %s", what, exc)
-        self.stats.failures.append(WalkFailure(what, exc.url, exc.status, exc.reason))
+        busy = unavailable("", exc) is not None
+        self.stats.failures.append(WalkFailure(what, exc.url, exc.status, exc.reason, busy))
 
     def _out_of_shard(self, image_id: int) -> bool:
         """True for another shard's image, counted once as out of shard, then as a duplicate."""

@@ -90,7 +90,9 @@ def signals_held() -> Iterator[None]:
     exit 1 instead of 130), or a class whose ``__set_name__`` turned the interrupt into a
     RuntimeError ("internal error"). Blocked in the kernel, a signal waits until the block
     ends (a tenth of a second at most) and then interrupts at a safe point. Only as the
-    process's own command, in the main thread; blocks may nest.
+    process's own command, in the main thread; blocks may nest. Keep the blocks to imports
+    and parsing: nothing that may wait (a file that is a FIFO, a slow mount) and nothing that
+    starts a process (a child keeps the blocked mask across exec) belongs inside.
     """
     if not _process_entry or threading.current_thread() is not threading.main_thread():
         yield

@@ -298,8 +298,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         from harvester.pipeline import copy_of_ids_source, resolve_config, run_harvest
         from harvester.progress import Progress
 
-        refuse_targets_with_plan(args)
-        cfg = resolve_config(args.config, overrides_from_args(args))
+    # Outside the held block: reading a config file may block (a FIFO, a slow mount), and
+    # Ctrl-C must be able to end that wait.
+    refuse_targets_with_plan(args)
+    cfg = resolve_config(args.config, overrides_from_args(args))
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True
         logging.getLogger().setLevel(logging.DEBUG)

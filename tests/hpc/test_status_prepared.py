@@ -210,3 +210,44 @@ def test_a_folder_harvester_did_not_prepare_is_still_refused(
     err = capsys.readouterr().err
     assert f"error: {out} is not a harvester folder (no harvest.json)" in err
     assert main(["status", str(out), "--json"]) == 2
+
+
+def test_a_script_naming_a_fifo_as_its_config_does_not_hang_status(tmp_path: Path) -> None:
+    """A harvest.sbatch edited to name a FIFO (or /dev/zero) as the config: status reads
+    only a small regular file there, so it answers instead of waiting forever (review)."""
+    toml = tmp_path / "c.toml"
+    toml.write_text('artifacts = ["metadata"]\nscreens = [2302]\n')
+    out = tmp_path / "sl"
+    assert main(["slurm", str(toml), "--out", str(out), "--tasks", "2"]) == 0
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    script = out / "harvest.sbatch"
+    script.write_text(script.read_text().replace(str(toml.resolve()), str(fifo)))
+    # In a child with a time limit: a regression would block on the FIFO, not the suite.
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "harvester", "status", str(out), "--json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["started"] is False
+    assert data["slurm"]["config"] == str(fifo)
+    assert data["selected"] == ["thumbnail", "imgdata", "render", "metadata"]  # the defaults
+
+
+def test_a_marker_without_runs_or_plan_does_not_suggest_a_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """harvest.json and an empty journals/ (journals deleted by hand): status says no run is
+    journaled, not "next: harvester harvest --from-plan DIR" for a plan that is not there."""
+    out = tmp_path / "d"
+    assert main(["harvest", "--base-url", emulator.base_url, "--project", "51",
+                 "--out", str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    for journal in (out / "journals").iterdir():
+        journal.unlink()
+    text, data = status(out, capsys)
+    assert "no harvest run is journaled in this folder" in text
+    assert "--from-plan" not in text
+    assert data["started"] is False

@@ -120,13 +120,16 @@ def test_a_target_looked_up_while_the_server_is_busy_is_try_again_later(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("fault", ["503", "reset"])
 def test_a_plan_whose_listings_are_all_busy_is_try_again_later(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     make_emulator: Callable[..., EmulatorThread],
+    fault: str,
 ) -> None:
-    """`harvester plan` of a project whose dataset listing stays busy: no plan, exit 75."""
-    emu = make_emulator(preset="demo", faults="503:100%,only:webclient_api_datasets")
+    """`harvester plan` of a project whose dataset listing stays busy (503) or keeps breaking
+    off (resets): no plan, exit 75, as `harvest` says of the same server."""
+    emu = make_emulator(preset="demo", faults=f"{fault}:100%,only:webclient_api_datasets")
     out = tmp_path / "p"
     code = main(
         ["plan", "--base-url", emu.base_url, "--project", PROJECT, "--out", str(out),
