@@ -401,11 +401,24 @@ def _check_plan(
 
 def run_index(args: argparse.Namespace) -> int:
     """``harvester index DIR``: rebuild index.csv from all journals."""
-    from harvester.select import write_labelled_index
+    from harvester.select import LABELS_FILE, write_labelled_index
     from harvester.store import check_existing_out_dir
 
     out = Path(args.out)
     check_existing_out_dir(out)  # the same words as status and verify for a wrong DIR
+    labels = out / LABELS_FILE
+    before = _identity(labels)
     rows = write_labelled_index(out, args.label_keys or None)
-    print(f"wrote {out / 'index.csv'} ({rows} image{'' if rows == 1 else 's'})")
+    # labels.csv is replaced by a rename (a new inode) when label keys were given or recorded.
+    also = f" and {labels}" if _identity(labels) not in (None, before) else ""
+    print(f"wrote {out / 'index.csv'} ({rows} image{'' if rows == 1 else 's'}){also}")
     return 0
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(inode, mtime) of a file, None if it is not there: tells a replaced file apart."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns

@@ -107,3 +107,21 @@ def test_cli_errors_exit_2_before_any_request(
     assert result.stderr.splitlines()[0].startswith(message)
     assert emulator.stats()["requests"] == 0
     assert not out.exists()
+
+
+def test_index_names_labels_csv_when_it_rewrote_it(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`harvester index` says it wrote labels.csv too when label keys made one, and only then."""
+    common = ["--base-url", emulator.base_url, "--plate", "7375", "--artifacts", "thumbnail"]
+    labelled, plain = tmp_path / "labelled", tmp_path / "plain"
+    assert run_cli("harvest", *common, "--out", str(labelled), "--label-key", "Gene Symbol",
+                   "--quiet").returncode == 0  # fmt: skip
+    assert run_cli("harvest", *common, "--out", str(plain), "--quiet").returncode == 0
+    result = run_cli("index", str(labelled))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"wrote {labelled / 'index.csv'} (8 images) and {labelled / 'labels.csv'}"
+    )
+    result = run_cli("index", str(plain))
+    assert result.stdout.strip() == f"wrote {plain / 'index.csv'} (8 images)"
