@@ -850,6 +850,9 @@ class Harvest:
         before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                # The CLI holds both signals from before the event loop until now (cli
+                # hold_signals): one that came meanwhile arrives here, as an orderly stop.
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
                 task_status.started()
                 async for signum in signals:
                     logger.warning(

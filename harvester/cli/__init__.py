@@ -94,14 +94,25 @@ def signals_held() -> Iterator[None]:
     and parsing: nothing that may wait (a file that is a FIFO, a slow mount) and nothing that
     starts a process (a child keeps the blocked mask across exec) belongs inside.
     """
-    if not _process_entry or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    before = hold_signals()
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # a held signal is delivered here
+        restore_signals(before)  # a held signal is delivered here
+
+
+def hold_signals() -> set[int | signal.Signals] | None:
+    """Block SIGINT and SIGTERM (see :func:`signals_held`); returns the mask to restore, or
+    None where nothing was held (an in-process caller, another thread)."""
+    if not _process_entry or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+
+
+def restore_signals(before: set[int | signal.Signals] | None) -> None:
+    """Undo :func:`hold_signals`: a signal that came meanwhile is delivered now."""
+    if before is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 class _Parser(argparse.ArgumentParser):

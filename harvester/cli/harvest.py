@@ -288,7 +288,7 @@ def refuse_targets_with_plan(args: argparse.Namespace) -> None:
 
 def run_harvest_command(args: argparse.Namespace) -> int:
     """``harvester harvest``."""
-    from harvester.cli import _outcome_decided, start_up
+    from harvester.cli import _outcome_decided, hold_signals, restore_signals, start_up
 
     args.harvest_begun = False  # an interrupt before anyio.run finds nothing written yet
     with start_up():  # the imports below are most of a harvest's start-up
@@ -315,6 +315,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     # must be able to interrupt that wait (see copy_of_ids_source).
     ids_copy = copy_of_ids_source(cfg.ids_from)
     args.harvest_begun = True
+    # Held from here until the run's signal watcher is in place (Harvest._watch_signals
+    # releases them): a KeyboardInterrupt raised while anyio builds its event loop left a
+    # half-made loop behind ("Exception ignored ... no attribute '_signal_handlers'").
+    held = hold_signals()
     try:
         with progress.shown():
             summary = anyio.run(
@@ -323,6 +327,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
                 )
             )
     finally:
+        restore_signals(held)  # idempotent; delivers a signal if the watcher never started
         if ids_copy is not None:
             ids_copy.unlink(missing_ok=True)
     _outcome_decided()  # a SIGTERM now would cut the summary and change the exit code

@@ -12,8 +12,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+
+from harvester.emulator import EmulatorThread
 
 CHILD = textwrap.dedent(
     """
@@ -53,3 +56,43 @@ def test_in_process_callers_keep_their_signals() -> None:
 
     with cli.start_up():
         assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+HARVEST_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    import anyio
+    from harvester.cli import main
+
+    real_run = anyio.run
+    signum = getattr(signal, sys.argv[1])
+
+    def run_after_a_signal(*args, **kwargs):
+        # The signal comes as anyio starts to build its event loop, as a Ctrl-C may.
+        os.kill(os.getpid(), signum)
+        return real_run(*args, **kwargs)
+
+    anyio.run = run_after_a_signal
+    sys.argv = ["harvester", *sys.argv[2:]]
+    sys.exit(main())
+    """
+)
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_event_loop_starts_reaches_the_runs_watcher(
+    signame: str, tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Held from before anyio.run until the run's watcher is in place: the watcher turns it
+    into an orderly stop (its own warning, exit 130) instead of a KeyboardInterrupt inside
+    the half-built event loop ("Exception ignored ... '_signal_handlers'")."""
+    out = tmp_path / "d"
+    result = subprocess.run(
+        [sys.executable, "-c", HARVEST_CHILD, signame, "harvest", "--base-url",
+         emulator.base_url, "--project", "51", "--out", str(out), "--rate", "none"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 130, result.stderr
+    assert f"interrupted ({signame}): finishing what is written" in result.stderr
+    assert "Exception ignored" not in result.stderr and "Traceback" not in result.stderr
+    assert "interrupted before any file was harvested" in result.stderr
