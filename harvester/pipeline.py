@@ -848,11 +848,13 @@ class Harvest:
         the rest (summary, exit) is still interrupted cleanly.
         """
         before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        both = (signal.SIGINT, signal.SIGTERM)
+        held_by_cli = False
         try:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            with anyio.open_signal_receiver(*both) as signals:
                 # The CLI holds both signals from before the event loop until now (cli
                 # hold_signals): one that came meanwhile arrives here, as an orderly stop.
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
+                held_by_cli = signal.SIGINT in signal.pthread_sigmask(signal.SIG_UNBLOCK, both)
                 task_status.started()
                 async for signum in signals:
                     logger.warning(
@@ -862,8 +864,15 @@ class Harvest:
                     (self._work_scope or whole).cancel()
                     return
         finally:
+            late = held_by_cli and not self.summary.interrupted
             for signum, handler in before.items():
-                if handler is not None:
+                if late:
+                    # The run ended by itself: a signal from now on comes too late to stop
+                    # it, and is dropped until the CLI has printed the summary (cli
+                    # drop_late_signals). Not blocked: anyio's worker threads would take it.
+                    # After an interruption a second Ctrl-C still gets through.
+                    signal.signal(signum, _too_late)
+                elif handler is not None:
                     signal.signal(signum, handler)
 
     async def _real_run(self, client: Client, early: EarlyAnswers) -> None:
@@ -1040,6 +1049,10 @@ class Harvest:
         if self._selection.active:
             self.summary.images = self.select_stats.selected
             self.summary.selection = self.select_stats.summary()
+
+
+def _too_late(signum: int, frame: object) -> None:
+    """The handler of a signal that comes after a run's work is done: nothing to stop."""
 
 
 def _marks_unasked_labels(saved: Mapping[str, Any]) -> bool:

@@ -115,6 +115,22 @@ def restore_signals(before: set[int | signal.Signals] | None) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
+def drop_late_signals(before: set[int | signal.Signals] | None) -> None:
+    """After a run that ended by itself has printed its summary: Ctrl-C works as usual again.
+
+    From the end of the run's work to here, the run's watcher left a handler that drops
+    SIGINT and SIGTERM (``pipeline._too_late``): such a signal came too late to stop
+    anything. Delivered to asyncio's own handler as anyio closed the event loop, a
+    KeyboardInterrupt raised between two of the loop's callbacks could skip the ones that
+    stop anyio's worker threads, and the process waited for them forever at exit (found by
+    a hunt of interrupted runs). SIGTERM stays ignored (:func:`_outcome_decided`).
+    """
+    if before is None:
+        return
+    restore_signals(before)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``error: ...`` + ``hint: ...``), exit code 2.
 

@@ -288,7 +288,13 @@ def refuse_targets_with_plan(args: argparse.Namespace) -> None:
 
 def run_harvest_command(args: argparse.Namespace) -> int:
     """``harvester harvest``."""
-    from harvester.cli import _outcome_decided, hold_signals, restore_signals, start_up
+    from harvester.cli import (
+        _outcome_decided,
+        drop_late_signals,
+        hold_signals,
+        restore_signals,
+        start_up,
+    )
 
     args.harvest_begun = False  # an interrupt before anyio.run finds nothing written yet
     with start_up():  # the imports below are most of a harvest's start-up
@@ -317,7 +323,8 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     args.harvest_begun = True
     # Held from here until the run's signal watcher is in place (Harvest._watch_signals
     # releases them): a KeyboardInterrupt raised while anyio builds its event loop left a
-    # half-made loop behind ("Exception ignored ... no attribute '_signal_handlers'").
+    # half-made loop behind ("Exception ignored ... no attribute '_signal_handlers'"). A run
+    # that ends by itself holds them again from its watcher's end to its summary (below).
     held = hold_signals()
     try:
         with progress.shown():
@@ -326,12 +333,15 @@ def run_harvest_command(args: argparse.Namespace) -> int:
                     cfg, argv=argv, progress=progress, handle_signals=True, ids_copy=ids_copy
                 )
             )
+    except BaseException:
+        restore_signals(held)  # a signal that came meanwhile is delivered now
+        raise
     finally:
-        restore_signals(held)  # idempotent; delivers a signal if the watcher never started
         if ids_copy is not None:
             ids_copy.unlink(missing_ok=True)
     _outcome_decided()  # a SIGTERM now would cut the summary and change the exit code
     report_summary(summary, quiet=cfg.quiet, resume=_resume_command(argv))
+    drop_late_signals(held)
     return summary.exit_code
 
 
