@@ -23,6 +23,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
@@ -315,6 +316,43 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``harvester`` command; returns the process exit code."""
     global _process_entry
     _process_entry = argv is None
+    result = _main_outcome(argv)
+    if _process_entry:
+        _leave_no_thread_waiting(result)
+    return result
+
+
+#: How long the process waits at its end for worker threads that are still finishing.
+THREAD_GRACE = 2.0
+
+
+def _leave_no_thread_waiting(code: int) -> None:
+    """End the process with ``code`` rather than wait forever for a stuck worker thread.
+
+    Every file and journal line is committed before the outcome is reported, so nothing is
+    left to do once ``main`` returns. Python still joins every non-daemon thread at exit,
+    and in about one run in 500 interrupted at the very moment their work ended, an
+    idle anyio worker thread was never told to stop (its stop callback lost with the event
+    loop): the process then hung after printing its summary. Threads get THREAD_GRACE
+    seconds to finish; any still there, the streams are flushed and the process ends.
+    """
+    deadline = time.monotonic() + THREAD_GRACE
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def _main_outcome(argv: list[str] | None) -> int:
     code = EXIT_OK
     try:
         code = _main(argv)

@@ -139,3 +139,28 @@ def test_a_signal_after_the_run_has_ended_changes_nothing(
     assert result.stdout.startswith("done 8 (thumbnail 8), skipped 0 (already done), failed 0")
     assert "interrupted" not in result.stderr and "Traceback" not in result.stderr
     assert len(list(out.rglob("*.thumbnail.jpg"))) == 8
+
+
+STUCK_THREAD_CHILD = textwrap.dedent(
+    """
+    import sys, threading
+    from harvester.cli import main
+
+    # A worker thread that nobody will ever stop (what a lost stop callback left behind).
+    threading.Thread(target=threading.Event().wait, name="stuck worker").start()
+    sys.argv = ["harvester", "status", sys.argv[1]]
+    sys.exit(main())
+    """
+)
+
+
+def test_a_stuck_worker_thread_does_not_keep_the_process_from_ending(tmp_path: Path) -> None:
+    """The command's outcome is reported and its exit code kept; a non-daemon thread that
+    never ends gets a short grace period, then the process ends anyway (it used to wait for
+    it forever after printing its summary)."""
+    result = subprocess.run(
+        [sys.executable, "-c", STUCK_THREAD_CHILD, str(tmp_path / "missing")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
