@@ -334,22 +334,24 @@ def _leave_no_thread_waiting(code: int) -> None:
     and in about one run in 500 interrupted at the very moment their work ended, an
     idle anyio worker thread was never told to stop (its stop callback lost with the event
     loop): the process then hung after printing its summary. Threads get THREAD_GRACE
-    seconds to finish; any still there, the streams are flushed and the process ends.
+    seconds to finish; any still there (or a Ctrl-C while waiting for them), the streams
+    are flushed and the process ends with ``code``.
     """
     deadline = time.monotonic() + THREAD_GRACE
-    for thread in threading.enumerate():
-        if thread is threading.main_thread() or thread.daemon:
-            continue
-        thread.join(max(0.0, deadline - time.monotonic()))
-    if any(
-        t.is_alive() and not t.daemon
-        for t in threading.enumerate()
-        if t is not threading.main_thread()
-    ):
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    try:
+        for thread in others:
+            if not thread.daemon:
+                thread.join(max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt:  # a Ctrl-C now asks not to wait any longer: the outcome stands
+        pass
+    else:
+        if not any(t.is_alive() and not t.daemon for t in others):
+            return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _main_outcome(argv: list[str] | None) -> int:

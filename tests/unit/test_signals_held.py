@@ -164,3 +164,43 @@ def test_a_stuck_worker_thread_does_not_keep_the_process_from_ending(tmp_path: P
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.startswith("error: ")
+
+
+CTRL_C_WHILE_WAITING_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    from harvester.cli import main
+
+    threading.Thread(target=threading.Event().wait, name="stuck worker").start()
+    main_id = threading.main_thread().ident
+
+    def press_ctrl_c_once_main_waits():
+        while True:
+            frame = sys._current_frames().get(main_id)
+            names = set()
+            while frame is not None:
+                names.add(frame.f_code.co_name)
+                frame = frame.f_back
+            if "_leave_no_thread_waiting" in names and "join" in names:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.005)
+
+    threading.Thread(target=press_ctrl_c_once_main_waits, daemon=True).start()
+    sys.argv = ["harvester", "status", sys.argv[1]]
+    sys.exit(main())
+    """
+)
+
+
+def test_ctrl_c_while_the_process_waits_for_a_thread_ends_it_with_its_code(
+    tmp_path: Path,
+) -> None:
+    """The outcome is reported; a Ctrl-C during the wait for a stuck thread ends the wait
+    (the command's exit code, no KeyboardInterrupt traceback: seen once in 800 hunted runs)."""
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_WAITING_CHILD, str(tmp_path / "missing")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
