@@ -251,3 +251,9 @@ def unavailable(server: str, exc: FetchError, asked: str = "") -> ServerUnavaila
             hint="the server (or a proxy before it) is struggling: try again later",
         )
     return None
+
+
+#: The logger of warnings that ``--quiet`` still prints: the run goes on, but will not give
+#: what was asked (a misspelt ``--where`` or ``--label-key`` key: an empty selection, empty
+#: labels). ``--quiet`` means "problems only"; these are the user's problem to fix.
+PROBLEMS_LOGGER = "harvester.problems"

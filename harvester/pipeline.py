@@ -40,6 +40,7 @@ from harvester.client import Client, ClientSettings, Expect
 from harvester.config import HarvestConfig
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
+    PROBLEMS_LOGGER,
     SERVER_BUSY,
     BrokenAnswerError,
     FetchError,
@@ -1039,7 +1040,7 @@ class Harvest:
                         if census is not None:
                             census.see(ref)
         for line in unknown_label_keys(census, "images found") if census is not None else ():
-            logger.warning("%s", line)
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
         self.summary.requests = client.stats.requests
         self.summary.retries = client.stats.retries
         self.summary.pending = pending

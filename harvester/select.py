@@ -53,13 +53,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from harvester.errors import ConfigError
+from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
 
 logger = logging.getLogger(__name__)
+#: Misspelt keys: shown under --quiet too (errors.PROBLEMS_LOGGER).
+problems = logging.getLogger(PROBLEMS_LOGGER)
 
 Op = Literal["=", "!=", "~"]
 Labels = Sequence[tuple[str, str]]
@@ -468,7 +470,7 @@ async def run_stage(
                 bottom.offer(ref)
         stats.warnings = unknown_where_keys(selection.where, census, "walked images")
         for line in stats.warnings:
-            logger.warning("%s", line)
+            problems.warning("%s", line)
         if bottom is not None and walk_complete is not None and not walk_complete():
             kept = bottom.result()
             stats.withheld = len(kept)
@@ -566,7 +568,7 @@ def write_labelled_index(
     with paused_gc():
         counts = Counter(label for label in _labels_of(census.watch(rows.refs()), keys) if label)
     for line in unknown_label_keys(census, f"images in {index_path(out_dir)}"):
-        logger.warning("%s", line)
+        problems.warning("%s", line)
     ids = {label: n for n, label in enumerate(sorted(counts))}
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""

@@ -275,8 +275,12 @@ def _wants_debug(argv: Sequence[str]) -> bool:
 
 
 def _setup_logging(debug: bool, quiet: bool) -> None:
+    from harvester.errors import PROBLEMS_LOGGER
+
     level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if quiet and not debug:  # "problems only": a run that cannot give what was asked is one
+        logging.getLogger(PROBLEMS_LOGGER).setLevel(logging.WARNING)
 
 
 def _first_meaningful(group: BaseExceptionGroup[BaseException]) -> BaseException:
