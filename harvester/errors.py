@@ -236,21 +236,35 @@ class TLSError(PermanentError):
 SERVER_BUSY = frozenset({429, 502, 503, 504})
 
 
+def server_is_there(exc: FetchError) -> bool:
+    """Did ``exc`` come from a server that is up but not serving: busy, or breaking off its
+    answers? (Silence, a refused connection or a TLS failure say nothing of the kind.)"""
+    return exc.status in SERVER_BUSY or isinstance(exc, BrokenAnswerError)
+
+
 def unavailable(server: str, exc: FetchError, asked: str = "") -> ServerUnavailableError | None:
     """The "try again later" error for ``exc``, if it says the server is busy or keeps breaking
     off its answers (after the retries); None for any other failure. ``asked``: what the
     failed request was for (" (asked for screen 3)"), when it was not the API root."""
+    if not server_is_there(exc):
+        return None
     if exc.status in SERVER_BUSY:
         return ServerUnavailableError(
             f"{server} is unavailable{asked}: {exc.reason} (maintenance or overload)",
             hint="the server asks to come back later: run the same command again then",
         )
-    if isinstance(exc, BrokenAnswerError):
-        return ServerUnavailableError(
-            f"{server} keeps breaking off its answers{asked}: {exc.reason}",
-            hint="the server (or a proxy before it) is struggling: try again later",
-        )
-    return None
+    return ServerUnavailableError(
+        f"{server} keeps breaking off its answers{asked}: {exc.reason}",
+        hint="the server (or a proxy before it) is struggling: try again later",
+    )
+
+
+def with_status(status: int | None, reason: str) -> str:
+    """``reason`` led by its HTTP status once: ``HTTP 404 Not Found: ...`` as the client words
+    it, ``HTTP 403: needs imgData ...`` where the reason does not say it (never twice)."""
+    if status is None or reason.startswith(f"HTTP {status}"):
+        return reason
+    return f"HTTP {status}: {reason}"
 
 
 #: The logger of warnings that ``--quiet`` still prints: the run goes on, but will not give

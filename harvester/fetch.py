@@ -35,7 +35,7 @@ import anyio
 from harvester import layout, urls
 from harvester.client import Client, Expect, Fetched
 from harvester.early import EarlyAnswers, EarlyRequest
-from harvester.errors import FetchError, InvalidBodyError, PermanentError
+from harvester.errors import FetchError, InvalidBodyError, PermanentError, with_status
 from harvester.models import Artifact, ImageRef
 from harvester.store import Store
 from harvester.window import WindowError, choose_windows
@@ -130,9 +130,7 @@ class GiveUp:
         count = count + 1 if previous == sig else 1
         self._streak[kind] = (sig, count)
         if count >= self.limit and kind not in self.stopped:
-            shown = reason
-            if status is not None and not reason.startswith(f"HTTP {status}"):
-                shown = f"HTTP {status}: {reason}"
+            shown = with_status(status, reason)
             self.stopped[kind] = f"{count} images in a row failed with the same answer ({shown})"
             logger.warning("not requesting %s any more in this run: %s", kind, self.stopped[kind])
         return kind in self.stopped

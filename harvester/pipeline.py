@@ -41,8 +41,6 @@ from harvester.config import HarvestConfig
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
     PROBLEMS_LOGGER,
-    SERVER_BUSY,
-    BrokenAnswerError,
     FetchError,
     HarvesterError,
     InvalidBodyError,
@@ -52,6 +50,7 @@ from harvester.errors import (
     TLSError,
     UsageError,
     redact_url,
+    server_is_there,
     unavailable,
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
@@ -283,7 +282,9 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             try:
                 fetched = await client.get(urls.api_root(), Expect.JSON)
             except FetchError as exc:
-                if not _server_is_there(exc):
+                # Such a server gets the run's whole retry budget; silence, a refused
+                # connection or a TLS failure keep the quick probe (fails in seconds).
+                if not server_is_there(exc):
                     raise
                 # The server is there and says "later" (maintenance, overload), or its answers
                 # break off (a proxy resetting under load): worth the run's whole retry budget,
@@ -328,15 +329,6 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             f"{shown} does not look like an OMERO.web server (api/ is not the JSON API root)",
             hint=hint,
         )
-
-
-def _server_is_there(exc: FetchError) -> bool:
-    """Did the probe's failure come from a server that is up (busy, or breaking off answers)?
-
-    Such a server gets the run's whole retry budget; silence, a refused connection or a
-    TLS failure keep the quick probe (an unreachable host fails in seconds).
-    """
-    return exc.status in SERVER_BUSY or isinstance(exc, BrokenAnswerError)
 
 
 async def probe_and_preconnect(cfg: HarvestConfig, client: Client) -> None:
@@ -846,7 +838,8 @@ class Harvest:
         When the receiver closes, asyncio puts SIGTERM back to the default (the process
         dies on the spot) and SIGINT to Python's: the handlers from before are restored
         instead (the CLI's SIGTERM = Ctrl-C, asyncio's SIGINT, or an ignored SIGINT), so
-        the rest (summary, exit) is still interrupted cleanly.
+        the rest (summary, exit) is still interrupted cleanly. A CLI run that ended by
+        itself gets :func:`_too_late` instead: nothing is left to stop.
         """
         before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         both = (signal.SIGINT, signal.SIGTERM)

@@ -46,7 +46,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -412,8 +412,6 @@ class SelectStats:
     out_of_shard: int = 0
     withheld: int = 0
     description: str = ""
-    #: The warnings logged about ``where`` keys no walked image has (see :class:`KeyCensus`).
-    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = f"selected {self.selected} of {self.walked} walked images ({self.description})"
@@ -468,8 +466,7 @@ async def run_stage(
                 await forward(ref)
             else:
                 bottom.offer(ref)
-        stats.warnings = unknown_where_keys(selection.where, census, "walked images")
-        for line in stats.warnings:
+        for line in unknown_where_keys(selection.where, census, "walked images"):
             problems.warning("%s", line)
         if bottom is not None and walk_complete is not None and not walk_complete():
             kept = bottom.result()

@@ -54,6 +54,7 @@ from harvester.errors import (
     PermanentError,
     UsageError,
     redact_url,
+    server_is_there,
     unavailable,
 )
 from harvester.models import ImageRef
@@ -443,7 +444,7 @@ class Walker:
 
     def _fail(self, what: str, exc: FetchError) -> None:
         logger.warning("walk of %s failed: %s", what, exc)
-        busy = unavailable("", exc) is not None
+        busy = server_is_there(exc)
         self.stats.failures.append(WalkFailure(what, exc.url, exc.status, exc.reason, busy))
 
     def _out_of_shard(self, image_id: int) -> bool:
@@ -952,15 +953,14 @@ async def preflight(
         for n, (_, _, path) in enumerate(checks):
             tg.start_soon(check, n, path)
     found: dict[tuple[str, int], Any] = {}
+    server = redact_url(client.settings.base_url.partition("?")[0])
     for (kind, object_id, path), outcome in zip(checks, outcomes, strict=True):
         if isinstance(outcome, PermanentError) and outcome.status == 404:
-            server = redact_url(client.settings.base_url.partition("?")[0])
             raise UsageError(
                 f"{kind} {object_id} not found on the server",
                 hint=f"check the {kind} id on {server}{_SEPARATE_IDS.get(kind, '')}",
             ) from None
         if isinstance(outcome, FetchError):
-            server = redact_url(client.settings.base_url.partition("?")[0])
             # Busy after the retries (a maintenance window that began after the check at
             # start): "try again later", exit 75, as the check at start says it.
             raise unavailable(server, outcome, f" (asked for {kind} {object_id})") or outcome

@@ -324,7 +324,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     # Held from here until the run's signal watcher is in place (Harvest._watch_signals
     # releases them): a KeyboardInterrupt raised while anyio builds its event loop left a
     # half-made loop behind ("Exception ignored ... no attribute '_signal_handlers'"). A run
-    # that ends by itself holds them again from its watcher's end to its summary (below).
+    # that ends by itself drops them from its watcher's end to its summary (below).
     held = hold_signals()
     try:
         with progress.shown():
@@ -506,11 +506,11 @@ def print_summary(
 
 def _failure_text(failure: Any) -> str:
     """``HTTP 404 Not Found: ...`` once, not ``HTTP 404: HTTP 404 Not Found: ...``."""
+    from harvester.errors import with_status
+
     if failure.status is None:
         return f"no answer: {failure.reason}"
-    prefix = f"HTTP {failure.status}"
-    reason = str(failure.reason)
-    return reason if reason.startswith(prefix) else f"{prefix}: {reason}"
+    return with_status(failure.status, str(failure.reason))
 
 
 def _refused_for_good(summary: Any) -> bool:
