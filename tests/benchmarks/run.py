@@ -501,6 +501,36 @@ def table(headers: list[str], rows: list[list[str]], markdown: bool) -> str:
     return "\n".join(out)
 
 
+def head_to_head(harv: Tool, tools: list[Tool]) -> list[list[str]]:
+    """The harvester against each full-size tool, round by round.
+
+    Why: the tools run one after another within each round, so a round's walls share the
+    machine's load of that moment; the per-round difference cancels the slow drift that
+    medians of separate columns keep. A lead is the other tool's wall minus the
+    harvester's (positive: the harvester was faster). Rounds where either run is missing
+    are skipped.
+    """
+    rows = []
+    for t in tools:
+        if t is harv or t.scale != 1.0 or t.name.startswith("harvester"):
+            continue
+        leads = [
+            (theirs - ours) * 1000 for ours, theirs in zip(harv.walls, t.walls, strict=False)
+        ]
+        if not leads:
+            continue
+        won = sum(lead > 0 for lead in leads)
+        rows.append(
+            [
+                t.name,
+                f"{won} of {len(leads)}",
+                f"{statistics.median(leads):+.0f}",
+                f"{min(leads):+.0f}..{max(leads):+.0f}",
+            ]
+        )
+    return rows
+
+
 def report(
     tools: list[Tool],
     images: int,
@@ -560,6 +590,15 @@ def report(
             )
         )
     harv = by_name["harvester (tmpfs)"]
+    duels = head_to_head(harv, tools)
+    if duels:
+        sections.append(
+            (
+                ["1c. harvester (tmpfs) against", "rounds won", "median lead ms"]
+                + ["lead min..max ms"],
+                duels,
+            )
+        )
     if harv.cpus:
         per_k = statistics.median(
             c / (r / 1000) for c, r in zip(harv.cpus, harv.requests, strict=True)
