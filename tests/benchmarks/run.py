@@ -514,9 +514,7 @@ def head_to_head(harv: Tool, tools: list[Tool]) -> list[list[str]]:
     for t in tools:
         if t is harv or t.scale != 1.0 or t.name.startswith("harvester"):
             continue
-        leads = [
-            (theirs - ours) * 1000 for ours, theirs in zip(harv.walls, t.walls, strict=False)
-        ]
+        leads = [(theirs - ours) * 1000 for ours, theirs in zip(harv.walls, t.walls, strict=False)]
         if not leads:
             continue
         won = sum(lead > 0 for lead in leads)
