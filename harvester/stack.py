@@ -14,7 +14,10 @@ Flow for one image (:func:`harvest_stack`):
 4. once every request is staged, the OME-TIFF is assembled in a worker thread
    plane by plane (bounded memory) to a temp file, handed to
    :meth:`Store.put_file <harvester.store.Store.put_file>`, and after the
-   store has journaled it the staging folder is removed.
+   store has journaled it the staging folder is removed (and ``DIR/staging``
+   once empty). A cancellation (Ctrl-C) stops the assembly at the next plane
+   and removes its temp file; once the file is whole, storing it and removing
+   the staging finish regardless, so a journaled stack is always counted.
 
 A ``stack.json`` in the staging folder records the request set (windows, limits,
 sizes); if a rerun would ask for different planes (another ``--window``), the
@@ -23,12 +26,14 @@ stale staging is discarded rather than mixed.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
 import shutil
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -193,7 +198,12 @@ def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]
         logger.info("staging %s was for other requests; starting it afresh", staging)
         shutil.rmtree(staging)
     try:
-        staging.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.mkdir(parents=True, exist_ok=True)
+        except FileNotFoundError:
+            # Another process removed DIR/staging as it emptied it (remove_staging)
+            # between our making it and our image's folder in it: make both again.
+            staging.mkdir(parents=True, exist_ok=True)
         if previous != record:
             write_atomic(record_path, json.dumps(record, indent=1).encode())
     except OSError as exc:
@@ -258,6 +268,18 @@ async def fetch_missing(
         raise errors[0]
 
 
+def remove_staging(staging: Path) -> None:
+    """Remove one image's staging folder, and ``DIR/staging`` too once it is empty.
+
+    ``DIR/staging`` holds stacks in progress only (README, on-disk layout): an
+    empty one left after the last stack is noise in a finished folder. It is
+    removed only when empty (``rmdir``), so another shard's staging is kept.
+    """
+    shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.suppress(OSError):  # not empty (another image in progress) or gone
+        staging.parent.rmdir()
+
+
 def source_format(files: Mapping[str, Path]) -> str:
     """``png``, ``jpeg`` or ``png+jpeg`` from the staged files' extensions."""
     kinds = sorted({"png" if p.suffix == ".png" else "jpeg" for p in files.values()})
@@ -270,16 +292,31 @@ def assemble(
     files: Mapping[str, Path],
     meta: StackMetadata,
     out_path: Path,
+    *,
+    between_planes: Callable[[], None] | None = None,
 ) -> None:
-    """Write the OME-TIFF from staged files, one plane in memory at a time."""
+    """Write the OME-TIFF from staged files, one plane in memory at a time.
+
+    ``between_planes`` is called before each plane is decoded; it may raise to
+    abandon the file (:func:`harvest_stack` passes anyio's
+    ``from_thread.check_cancelled``, so a Ctrl-C stops a long assembly at the
+    next plane instead of after the last). On any exception ``out_path`` is
+    removed: a half-written assembly is never left beside the staged planes.
+    """
     by_plane: dict[tuple[int, int, int], list[PlaneRequest]] = {}
     for request in requests:
         by_plane.setdefault((request.t, request.z, request.c), []).append(request)
 
     def source(t: int, z: int, c: int) -> NDArray[np.uint8]:
+        if between_planes is not None:
+            between_planes()
         return read_plane(geometry, by_plane[(t, z, c)], files)
 
-    write_ome_tiff(out_path, meta, source)
+    try:
+        write_ome_tiff(out_path, meta, source)
+    except BaseException:
+        out_path.unlink(missing_ok=True)
+        raise
 
 
 _TIME_UNITS: Final = {
@@ -415,17 +452,31 @@ async def harvest_stack(
     )
     tmp = staging / ASSEMBLY_NAME
     try:
-        await anyio.to_thread.run_sync(assemble, geometry, requests, files, meta, tmp)
+        await anyio.to_thread.run_sync(
+            functools.partial(
+                assemble,
+                geometry,
+                requests,
+                files,
+                meta,
+                tmp,
+                between_planes=anyio.from_thread.check_cancelled,
+            )
+        )
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise StorageError(f"cannot write stack of image {ref.image_id}: {exc}") from exc
     except PlaneError as exc:
         # A staged file that passed the trailer check but does not decode:
         # drop the staging so the next run refetches, and report it.
-        await anyio.to_thread.run_sync(shutil.rmtree, staging, True)
+        await anyio.to_thread.run_sync(remove_staging, staging)
         raise InvalidBodyError(f"stack of image {ref.image_id}: {exc}") from exc
     rel_path = layout.image_path(ref.image_id, STACK_KIND)
-    await store.put_file(STACK_KIND, ref.image_id, rel_path, tmp)
-    await store.flush()
-    await anyio.to_thread.run_sync(shutil.rmtree, staging, True)
+    # The stack is whole: hand it over, make it durable and drop its staging even if
+    # the run is interrupted meanwhile (a few seconds at most). Cancelled half-way,
+    # the file would be journaled but this function would not return, so the run's
+    # summary would not count it and its staging (the size of the stack) would stay.
+    with anyio.CancelScope(shield=True):
+        await store.put_file(STACK_KIND, ref.image_id, rel_path, tmp)
+        await store.flush()
+        await anyio.to_thread.run_sync(remove_staging, staging)
     logger.info("stack %d stored as %s", ref.image_id, rel_path)
