@@ -198,18 +198,26 @@ def build_ome_xml(meta: StackMetadata) -> str:
 
 
 def _plane_iter(
-    meta: StackMetadata, source: PlaneSource, tiled: bool, keep: Path | None
+    meta: StackMetadata,
+    source: PlaneSource,
+    tiled: bool,
+    keep: Path | None,
+    check: Callable[[], None] | None = None,
 ) -> Iterator[NDArray[np.uint8]]:
     """Planes (or their tiles) of one resolution, in page order.
 
     With ``keep``, each plane's 2x-downsampled copy is saved there as
     ``<page>.npy`` for the next resolution, so that level reads this level's
     small copy instead of decoding the full-resolution renders again.
+    ``check`` is called before each plane and each row of tiles (see
+    :func:`write_ome_tiff`).
     """
     page = 0
     for t in range(meta.size_t):
         for z in range(meta.size_z):
             for c in range(meta.size_c):
+                if check is not None:
+                    check()
                 plane = source(t, z, c)
                 if keep is not None:
                     np.save(keep / f"{page}.npy", halve(plane), allow_pickle=False)
@@ -219,6 +227,8 @@ def _plane_iter(
                 else:
                     height, width = plane.shape
                     for y in range(0, height, TILE):
+                        if check is not None and y:
+                            check()
                         for x in range(0, width, TILE):
                             # A copy, not a view: tifffile keeps the last chunk
                             # while asking for the next, and a view would keep
@@ -241,7 +251,12 @@ def _cached_source(meta: StackMetadata, folder: Path) -> PlaneSource:
 
 
 def write_ome_tiff(
-    path: Path, meta: StackMetadata, source: PlaneSource, *, scratch: Path | None = None
+    path: Path,
+    meta: StackMetadata,
+    source: PlaneSource,
+    *,
+    scratch: Path | None = None,
+    check: Callable[[], None] | None = None,
 ) -> None:
     """Write the whole stack to ``path`` (overwriting), streaming plane by plane.
 
@@ -249,7 +264,10 @@ def write_ome_tiff(
     memory, to keep memory bounded. Pyramid levels are computed from the
     previous level, kept meanwhile as ``.npy`` files in ``scratch`` (default:
     a folder beside ``path``; removed afterwards; about a third of the
-    uncompressed level-0 size).
+    uncompressed level-0 size). ``check`` is called before each plane and
+    each row of 512-px tiles, so an exception it raises (a cancellation)
+    abandons a big stack within a fraction of a plane; the caller removes
+    ``path`` then.
     """
     shapes = pyramid_shapes(meta.size_y, meta.size_x, meta.levels)
     tiled = max(meta.size_x, meta.size_y) >= TILE_THRESHOLD or len(shapes) > 1
@@ -268,7 +286,7 @@ def write_ome_tiff(
                 # Level 0 carries the OME-XML and announces the SubIFDs; each
                 # further level fills one SubIFD of every page, in page order.
                 tif.write(
-                    _plane_iter(meta, level_source, tiled, keep),
+                    _plane_iter(meta, level_source, tiled, keep, check),
                     shape=(pages, height, width),
                     dtype=np.uint8,
                     photometric="minisblack",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -329,8 +329,13 @@ def read_plane(
     geometry: Geometry,
     requests: Sequence[PlaneRequest],
     files: Mapping[str, Path],
+    check: Callable[[], None] | None = None,
 ) -> NDArray[np.uint8]:
-    """Decode and reassemble one (t, z, c) plane from its staged request files."""
+    """Decode and reassemble one (t, z, c) plane from its staged request files.
+
+    ``check`` is called before each region is decoded (a cancellation check:
+    a plane of a few hundred regions takes seconds).
+    """
     if len(requests) == 1 and requests[0].region is None:
         body = files[requests[0].stem].read_bytes()
         return decode_grey(body, (geometry.size_x, geometry.size_y))
@@ -340,6 +345,8 @@ def read_plane(
     for request in requests:
         region = request.region
         assert region is not None
+        if check is not None:
+            check()
         body = files[request.stem].read_bytes()
         tile = decode_grey(body, (region.width, region.height))
         plane[region.y : region.y + region.height, region.x : region.x + region.width] = tile

@@ -297,10 +297,11 @@ def assemble(
 ) -> None:
     """Write the OME-TIFF from staged files, one plane in memory at a time.
 
-    ``between_planes`` is called before each plane is decoded; it may raise to
-    abandon the file (:func:`harvest_stack` passes anyio's
-    ``from_thread.check_cancelled``, so a Ctrl-C stops a long assembly at the
-    next plane instead of after the last). On any exception ``out_path`` is
+    ``between_planes`` is called before each plane, each region of a plane
+    and each row of tiles; it may raise to abandon the file
+    (:func:`harvest_stack` passes anyio's ``from_thread.check_cancelled``, so
+    a Ctrl-C stops a long assembly within a fraction of a plane instead of
+    after the last plane). On any exception ``out_path`` is
     removed: a half-written assembly is never left beside the staged planes.
     """
     by_plane: dict[tuple[int, int, int], list[PlaneRequest]] = {}
@@ -308,12 +309,10 @@ def assemble(
         by_plane.setdefault((request.t, request.z, request.c), []).append(request)
 
     def source(t: int, z: int, c: int) -> NDArray[np.uint8]:
-        if between_planes is not None:
-            between_planes()
-        return read_plane(geometry, by_plane[(t, z, c)], files)
+        return read_plane(geometry, by_plane[(t, z, c)], files, between_planes)
 
     try:
-        write_ome_tiff(out_path, meta, source)
+        write_ome_tiff(out_path, meta, source, check=between_planes)
     except BaseException:
         out_path.unlink(missing_ok=True)
         raise

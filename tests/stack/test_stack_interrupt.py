@@ -150,3 +150,47 @@ async def test_staging_parent_removed_when_empty(make_emulator: Factory, tmp_pat
     assert await _run(emu, out, DirStore(out))
     assert not (out / "staging" / str(ZSTACK_IMAGE_ID)).exists()
     assert (other / "stack.json").is_file()
+
+
+async def test_cancel_mid_plane_stops_at_the_next_region(
+    make_emulator: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plane fetched as regions is abandoned between two regions: a big plane of
+    hundreds of regions no longer keeps an interrupted run for seconds."""
+    import harvester.planes as planes_module
+    from harvester.emulator.catalogue import TILED_SMALL_IMAGE_ID
+
+    emu = make_emulator(preset="tiled", mode="microservice")
+    out = tmp_path / "out"
+    scope = anyio.CancelScope()
+    decoded: list[int] = []
+    real_decode = planes_module.decode_grey
+
+    def decode_grey(*args: Any) -> Any:
+        decoded.append(1)
+        if len(decoded) == 2:
+            anyio.from_thread.run_sync(scope.cancel)
+        return real_decode(*args)
+
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
+    with anyio.fail_after(60):
+        async with Client(settings) as client:
+            imgdata = (
+                await client.get(f"webgateway/imgData/{TILED_SMALL_IMAGE_ID}/", Expect.JSON)
+            ).json()
+            monkeypatch.setattr(planes_module, "decode_grey", decode_grey)
+            store = DirStore(out)
+            with scope:
+                await harvest_stack(
+                    client,
+                    store,
+                    ImageRef(TILED_SMALL_IMAGE_ID),
+                    imgdata,
+                    window="rendering",
+                    out_dir=out,
+                    max_plane=200,
+                    max_tile=160,
+                )
+    assert len(decoded) == 2, f"{len(decoded)} of 16 regions of the first plane decoded"
+    assert store.done == []
+    assert not list(out.rglob(ASSEMBLY_NAME))
