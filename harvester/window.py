@@ -21,6 +21,7 @@ zero; it is widened to ``start..start+1`` and recorded as used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -86,14 +87,22 @@ def choose_windows(imgdata: Mapping[str, Any], mode: str) -> tuple[ChannelWindow
     channels = imgdata.get("channels")
     if not isinstance(size, Mapping) or not isinstance(channels, Sequence):
         raise WindowError("imgData has no size/channels (rendering engine failure?)")
-    size_c = int(size.get("c", 0))
+    try:
+        size_c = int(size.get("c", 0))
+    except (TypeError, ValueError) as exc:
+        raise WindowError(f"imgData sizeC is not a number: {size.get('c')!r}") from exc
     if size_c < 1 or len(channels) < size_c:
         raise WindowError(f"imgData lists {len(channels)} channels for sizeC={size_c}")
     full = _full_range(imgdata) if mode == "full" else None
     windows = []
     for index in range(size_c):
         channel = channels[index]
-        window = channel.get("window") or {}
+        if not isinstance(channel, Mapping):
+            # A malformed answer is this image's failure, not an AttributeError
+            # out of the render or stack code.
+            raise WindowError(f"channel {index} in imgData is not an object: {channel!r:.40}")
+        window = channel.get("window")
+        window = window if isinstance(window, Mapping) else {}
         if full is not None:
             start, end = full
         elif mode == "rendering":
@@ -122,7 +131,7 @@ def _full_range(imgdata: Mapping[str, Any]) -> tuple[float, float]:
     if (
         isinstance(pixel_range, Sequence)
         and len(pixel_range) == 2
-        and all(isinstance(v, int | float) for v in pixel_range)
+        and all(isinstance(v, int | float) and math.isfinite(v) for v in pixel_range)
         and pixel_range[1] > pixel_range[0]
     ):
         return float(pixel_range[0]), float(pixel_range[1])
@@ -135,9 +144,13 @@ def _full_range(imgdata: Mapping[str, Any]) -> tuple[float, float]:
 
 def _pair(window: Mapping[str, Any], low: str, high: str, index: int) -> tuple[float, float]:
     try:
-        return float(window[low]), float(window[high])
+        pair = float(window[low]), float(window[high])
     except (KeyError, TypeError, ValueError) as exc:
         raise WindowError(f"channel {index} has no window {low}/{high} in imgData") from exc
+    if not all(math.isfinite(v) for v in pair):
+        # "nan"/"inf" would go into every plane URL and the OME-XML.
+        raise WindowError(f"channel {index} window {low}/{high} is not finite: {pair}")
+    return pair
 
 
 def _color(value: object) -> str:

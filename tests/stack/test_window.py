@@ -64,15 +64,28 @@ def test_labels_colours_and_emission() -> None:
     ]
 
 
+_GOOD = {"window": {"start": 0, "end": 1}}
+
+
 @pytest.mark.parametrize(
     "data",
     [
         {"id": 7, "meta": {}, "perms": {}, "Exception": "Error instantiating pixel buffer"},
         _imgdata(channels=[]),
+        # A server's malformed imgData is a WindowError (the image's failure), never a
+        # ValueError/AttributeError out of the render or stack code:
+        _imgdata(size={"width": 10, "height": 8, "z": 1, "t": 1, "c": "two"}),
+        _imgdata(size={"width": 10, "height": 8, "z": 1, "t": 1, "c": None}),
+        _imgdata(channels=[None, None]),
+        _imgdata(channels=["DAPI", "GFP"]),
+        _imgdata(channels=[{"window": 5}, {"window": 5}]),
+        _imgdata(channels=[{"window": {"start": 0, "end": float("nan")}}, _GOOD]),
+        _imgdata(channels=[{"window": {"start": float("-inf"), "end": 1}}, _GOOD]),
     ],
 )
 def test_unusable_imgdata(data: dict[str, Any]) -> None:
-    """imgData without size or with too few channels is refused with WindowError."""
+    """imgData without size, with too few or malformed channels, or a window that is
+    not a finite number pair, is refused with WindowError."""
     with pytest.raises(WindowError):
         choose_windows(data, "rendering")
 
