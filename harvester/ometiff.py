@@ -117,6 +117,17 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+def _date(timestamp: float | None) -> str | None:
+    """``YYYY-MM-DDTHH:MM:SS`` (UTC) of a timestamp, None if datetime cannot show it."""
+    if timestamp is None:
+        return None
+    try:
+        stamp = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
+    except (ValueError, OverflowError, OSError):  # NaN, beyond year 9999, platform limits
+        return None
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def build_ome_xml(meta: StackMetadata) -> str:
     """The OME-XML (2016-06 schema) for ``meta``, ASCII-only; validates against ome.xsd."""
     ET.register_namespace("", OME_NS)
@@ -130,9 +141,9 @@ def build_ome_xml(meta: StackMetadata) -> str:
         },
     )
     image = ET.SubElement(root, f"{q}Image", {"ID": "Image:0", "Name": _clean(meta.name)})
-    if meta.acquisition_ts is not None:
-        stamp = dt.datetime.fromtimestamp(meta.acquisition_ts, tz=dt.UTC)
-        ET.SubElement(image, f"{q}AcquisitionDate").text = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = _date(meta.acquisition_ts)
+    if stamp is not None:
+        ET.SubElement(image, f"{q}AcquisitionDate").text = stamp
     ET.SubElement(image, f"{q}Description").text = _clean(meta.provenance())
     pixels_attrs = {
         "ID": "Pixels:0",

@@ -110,7 +110,7 @@ class Geometry:
             physical_size_y=_positive(pixel_size.get("y")),
             physical_size_z=_positive(pixel_size.get("z")),
             levels=int(levels) if isinstance(levels, int) and levels > 1 else 1,
-            acquisition_ts=float(timestamp) if isinstance(timestamp, int | float) else None,
+            acquisition_ts=_timestamp(timestamp),
         )
 
 
@@ -410,6 +410,23 @@ def halve(plane: NDArray[np.uint8]) -> NDArray[np.uint8]:
     total += 2
     total //= 4
     return total.astype(np.uint8)
+
+
+#: Seconds since 1970 that make a four-digit year (1970..9999) for AcquisitionDate.
+_TIMESTAMP_RANGE: Final = (0.0, 253_402_300_799.0)
+
+
+def _timestamp(value: object) -> float | None:
+    """imgData's ``imageTimestamp`` (seconds since 1970) if it can be a date, else None.
+
+    NaN, a bool or a value beyond year 9999 (milliseconds, say) would make the
+    OME-XML's AcquisitionDate fail the whole stack; the date is optional.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        if math.isfinite(number) and _TIMESTAMP_RANGE[0] <= number <= _TIMESTAMP_RANGE[1]:
+            return number
+    return None
 
 
 def _positive(value: object) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,12 @@ def test_written_bytes_are_reproducible(tmp_path: Path) -> None:
     for path in paths:
         write_ome_tiff(path, _meta(30, 20), lambda t, z, c: data[t, z, c])
     assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+def test_out_of_range_acquisition_time_is_left_out() -> None:
+    """A timestamp datetime cannot represent leaves AcquisitionDate out instead of
+    failing the whole stack (ValueError/OverflowError from fromtimestamp)."""
+    for stamp in (1.5e15, -1e20, float("nan")):
+        meta = replace(_meta(60, 40), acquisition_ts=stamp)
+        assert "AcquisitionDate" not in build_ome_xml(meta)
+    assert "<AcquisitionDate>2014-07-04T22:13:49<" in build_ome_xml(_meta(60, 40))

@@ -140,3 +140,17 @@ def test_geometry_from_imgdata() -> None:
     assert (geometry.physical_size_x, geometry.physical_size_z, geometry.levels) == (0.5, None, 3)
     with pytest.raises(PlaneError):
         Geometry.from_imgdata({"id": 5, "meta": {}, "Exception": "boom"})
+
+
+@pytest.mark.parametrize("stamp", [float("nan"), float("inf"), True, 1.5e15, -1e20, "2017"])
+def test_geometry_ignores_an_impossible_timestamp(stamp: object) -> None:
+    """An imageTimestamp that is no date (NaN, a bool, out of datetime's range) is
+    dropped: it made the OME-XML's AcquisitionDate raise while the stack was assembled."""
+    geometry = Geometry.from_imgdata(
+        {
+            "id": 5,
+            "meta": {"imageTimestamp": stamp},
+            "size": {"width": 3, "height": 2, "z": 1, "t": 1, "c": 1},
+        }
+    )
+    assert geometry.acquisition_ts is None
