@@ -75,6 +75,12 @@ logger = logging.getLogger(__name__)
 
 #: Requests of one image in flight at once (the client's own limits still apply).
 DEFAULT_PLANE_CONCURRENCY: Final = 4
+#: The largest plane (bytes at 8 bits) stacked. Assembly holds about 2.5 planes
+#: at its peak (the plane, its halved copy, a decoded region), so 2 GiB (a
+#: 46,000 x 46,000 px plane) peaks near 5 GB. A whole-slide plane of
+#: 100,000 x 100,000 px would need ~25 GB: killed by the kernel, and killed again
+#: on every rerun, after thousands of region requests each time.
+MAX_PLANE_BYTES: Final = 2 * 1024**3
 #: The journal/layout kind of the artifact (``Artifact.STACK.value``).
 STACK_KIND: Final = "stack"
 STAGING_RECORD: Final = "stack.json"
@@ -396,6 +402,14 @@ async def harvest_stack(
         windows = choose_windows(imgdata, window)
     except (PlaneError, WindowError) as exc:
         raise PermanentError(f"stack of image {ref.image_id}: {exc}") from exc
+    plane_bytes = geometry.size_x * geometry.size_y
+    if plane_bytes > MAX_PLANE_BYTES:
+        raise PermanentError(
+            f"stack of image {ref.image_id}: one plane is {geometry.size_x}x{geometry.size_y} px "
+            f"({plane_bytes / 1024**3:.1f} GiB in memory); stacks are made of planes up to "
+            f"{MAX_PLANE_BYTES // 1024**3} GiB (assembly holds ~2.5 planes); "
+            "use the image's OME-Zarr or original files"
+        )
     if max_plane is not None:
         limits = RenderLimits(max_plane, max_tile or DEFAULT_MAX_TILE, "config")
     else:

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
 
-from harvester.stack import RenderLimits, discover_limits, parse_options, parse_time_increment
+import pytest
+
+from harvester.errors import PermanentError
+from harvester.models import ImageRef
+from harvester.stack import (
+    RenderLimits,
+    discover_limits,
+    harvest_stack,
+    parse_options,
+    parse_time_increment,
+)
 
 
 def test_parse_microservice_options() -> None:
@@ -65,3 +77,29 @@ async def test_discover_limits_asks_once() -> None:
     assert await discover_limits(client, 2) == RenderLimits(1000, 512, "options")  # type: ignore[arg-type]
     assert client.calls == 1
     assert await discover_limits(_PlainClient(), 1) == RenderLimits()  # type: ignore[arg-type]
+
+
+async def test_plane_too_big_to_assemble_fails_before_any_request() -> None:
+    """A whole-slide plane (100,000 x 80,000 px = 7.5 GiB, ~19 GB at assembly) is this
+    image's failure, said in one line, before a request: assembling it would get the
+    process killed for memory, and again on every rerun after re-asking its regions."""
+
+    class NoClient:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"no request expected (client.{name})")
+
+    imgdata = {
+        "id": 9,
+        "meta": {"pixelsType": "uint8"},
+        "size": {"width": 100_000, "height": 80_000, "z": 1, "t": 1, "c": 1},
+        "channels": [{"label": "C", "color": "FFFFFF", "window": {"start": 0, "end": 255}}],
+    }
+    with pytest.raises(PermanentError, match=r"100000x80000 px \(7\.5 GiB in memory\)"):
+        await harvest_stack(
+            cast(Any, NoClient()),
+            cast(Any, None),
+            ImageRef(9),
+            imgdata,
+            window="rendering",
+            out_dir=Path("/nonexistent"),
+        )
