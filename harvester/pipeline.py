@@ -993,6 +993,9 @@ class Harvest:
             found = layout.finished_staging(self.out, lambda image_id: (stack, image_id) in done)
             for folder in found:
                 shutil.rmtree(folder, ignore_errors=True)
+            if found:  # staging/ holds stacks in progress: none left, no folder either
+                with contextlib.suppress(OSError):  # not empty: another stack's planes
+                    (self.out / layout.STAGING_DIR).rmdir()
             return found
 
         leftovers = await anyio.to_thread.run_sync(remove)

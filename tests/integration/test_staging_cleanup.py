@@ -42,3 +42,20 @@ def test_next_run_removes_staging_of_stored_stacks_only(
     assert stacks[0].read_bytes() == stored
     # Only the probe: the stored stack is not fetched again.
     assert emulator.stats()["requests"] - requests_before == 1
+
+
+def test_next_run_removes_the_emptied_staging_folder(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """``staging/`` holds stacks in progress: once the last leftover goes, the folder goes too."""
+    out = tmp_path / "out"
+    assert _harvest_stack(emulator, out) == 0
+    leftover = out / "staging" / str(DEMO_IMAGE_ID)
+    leftover.mkdir(parents=True)  # as if killed between journaling the stack and cleaning up
+    (leftover / "z0-c0-t0.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+
+    assert _harvest_stack(emulator, out) == 0
+    assert not (out / "staging").exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["harvest.json", "images", "index.csv", "journals", "locks", "runs"]
+    )
