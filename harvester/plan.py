@@ -48,6 +48,9 @@ PLAN_DIRNAME = "plan"
 IMAGES_FILE = "images.jsonl"
 META_FILE = "plan.json"
 PLAN_FORMAT = 1
+#: The writer name of ``harvester plan``'s journal ends so: ``harvester status`` tells the
+#: walk that wrote the plan apart from the harvest runs by it (a plan is not a started task).
+PLAN_WRITER_SUFFIX = "-plan"
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,7 +499,7 @@ async def plan_targets(
     if config.ids_from is not None:
         extra["ids_from"] = str(config.ids_from)
     run_id = layout.new_run_id()
-    writer_name = layout.check_writer(layout.make_writer(run_id) + "-plan")
+    writer_name = layout.check_writer(layout.make_writer(run_id) + PLAN_WRITER_SUFFIX)
     async with (
         Store.open(out_dir, run_id=run_id, writer=writer_name, argv=argv) as store,
         Client(client_settings(config)) as client,

@@ -139,6 +139,22 @@ class SlurmJob:
         )
 
     @property
+    def parallel_note(self) -> str | None:
+        """The split of the total rate when ``--max-parallel`` was not given, or None.
+
+        Without it the rate is split as if every task ran at once; a cluster that runs
+        fewer at a time (a small partition, a per-user limit) then harvests at a fraction
+        of the rate the user chose, with nothing saying why.
+        """
+        if self.max_parallel is not None or self.tasks < 2 or self.task_rate is None:
+            return None
+        return (
+            f"without --max-parallel the total --rate {format_rate(self.rate)} is split as "
+            f"if all {self.tasks} tasks ran at once ({format_rate(self.task_rate)}/s each); "
+            "if the cluster runs fewer at a time, give --max-parallel with that number"
+        )
+
+    @property
     def script_path(self) -> Path:
         return self.out_dir / SCRIPT_NAME
 
@@ -170,6 +186,17 @@ def task_command(job: SlurmJob) -> list[str]:
     if job.task_concurrency is not None:
         cmd += ["--concurrency", str(job.task_concurrency)]
     return cmd
+
+
+def resume_command(job: SlurmJob) -> str:
+    """Resubmit the array and queue the index job after it, as one shell line.
+
+    ``sbatch harvest.sbatch`` alone resumes the harvest but leaves index.csv as the first
+    array's index job wrote it (short by every image the resumed tasks add).
+    """
+    q = shlex.quote
+    array, index = q(str(job.script_path)), q(str(job.out_dir / INDEX_SCRIPT_NAME))
+    return f"jid=$(sbatch --parsable {array}) && sbatch --dependency=afterany:${{jid%%;*}} {index}"
 
 
 def render_script(job: SlurmJob) -> str:
@@ -207,7 +234,9 @@ def render_script(job: SlurmJob) -> str:
         "#",
         f"# Submit:  sbatch {q(str(job.script_path))}",
         "# Resume:  submit the same script again; every task skips the work its",
-        "#          journal (or another task's) already records as done.",
+        "#          journal (or another task's) already records as done. Queue the",
+        "#          index job after it too, or index.csv keeps the first array's images:",
+        f"#          {resume_command(job)}",
         f"# Follow:  squeue -u $USER;  tail -f {q(str(job.log_dir))}/harvest-<jobid>_<task>.log;",
         f"#          {q(job.python)} -m harvester status {q(str(out))}",
         f"# Index:   {q(job.python)} -m harvester index {q(str(out))}  (safe at any time)",
@@ -329,7 +358,8 @@ def follow_text(job: SlurmJob, sub: Submitted) -> str:
         f"  logs:     tail -f {q(str(job.log_dir))}/harvest-{sub.array_id}_*.log",
         f"  progress: harvester status {out}",
         f"  cancel:   scancel {sub.array_id}",
-        f"  resume:   sbatch {q(str(job.script_path))}   (finished work is skipped)",
+        f"  resume:   {resume_command(job)}",
+        "            (finished work is skipped; the index job rebuilds index.csv after it)",
     ]
     if sub.index_id:
         lines.append(

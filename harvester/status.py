@@ -41,6 +41,7 @@ from harvester.journal import (
 )
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS
+from harvester.plan import PLAN_WRITER_SUFFIX
 from harvester.store import check_existing_out_dir
 
 if TYPE_CHECKING:
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_FAILURE_SAMPLES = 20
-#: The writer name of ``harvester plan``'s journal ends so (:func:`harvester.plan.plan_targets`).
-PLAN_WRITER_SUFFIX = "-plan"
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 
 

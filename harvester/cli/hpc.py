@@ -28,7 +28,7 @@ from harvester.cli.harvest import (
     selection_overrides,
     target_overrides,
 )
-from harvester.errors import UsageError, redact_url
+from harvester.errors import HarvesterError, UsageError, redact_url
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
 #: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
@@ -335,6 +335,8 @@ def run_slurm(args: argparse.Namespace) -> int:
     print(f"wrote {script} ({job.tasks} tasks, at most {job.parallel} at once)")
     if job.burst_note:
         print(f"note: {job.burst_note}")
+    if job.parallel_note:
+        print(f"note: {job.parallel_note}")
     if not args.submit:
         for line in _submit_lines(script, _index):
             print(line)
@@ -405,6 +407,7 @@ def run_index(args: argparse.Namespace) -> int:
     from harvester.store import check_existing_out_dir
 
     out = Path(args.out)
+    _refuse_unstarted_array(out)
     check_existing_out_dir(out)  # the same words as status and verify for a wrong DIR
     labels = out / LABELS_FILE
     before = _identity(labels)
@@ -412,7 +415,64 @@ def run_index(args: argparse.Namespace) -> int:
     # labels.csv is replaced by a rename (a new inode) when label keys were given or recorded.
     also = f" and {labels}" if _identity(labels) not in (None, before) else ""
     print(f"wrote {out / 'index.csv'} ({rows} image{'' if rows == 1 else 's'}){also}")
+    short = _plan_shortfall(out, rows)
+    if short:
+        print(short)
     return 0
+
+
+def _refuse_unstarted_array(out: Path) -> None:
+    """A folder ``harvester slurm`` prepared, before any task wrote ``harvest.json``.
+
+    The index job queued after an array whose every task failed early (a typo in the
+    script, a module missing on the nodes) lands here: "not a harvester folder" would send
+    the user looking for a wrong path, when the folder is right and the tasks' logs say why.
+    """
+    from harvester.layout import JOURNALS_DIR, MARKER_NAME
+    from harvester.status import read_slurm_script
+
+    if not out.is_dir() or (out / MARKER_NAME).exists() or (out / JOURNALS_DIR).is_dir():
+        return
+    slurm = read_slurm_script(out)
+    if slurm is None:
+        return
+    where = f"; their logs: {slurm.logs}" if slurm.task_logs and slurm.logs else ""
+    raise UsageError(
+        f"nothing to index in {out}: no task of its job array has started a harvest yet "
+        f"(no {MARKER_NAME}){where}",
+        hint=f"harvester status {out} says what the tasks did; "
+        "run harvester index again once a task has harvested",
+    )
+
+
+def _plan_shortfall(out: Path, rows: int) -> str | None:
+    """One line when ``DIR/plan`` holds more images than index.csv lists, else None.
+
+    The index job runs once the array has ended, however its tasks ended: a cancelled or
+    failed task leaves a short index.csv behind with exit 0, and a resubmitted array does
+    not requeue the index job. Counting rows against the plan's total (its ``plan.json``,
+    no pass over the images) says so where the user reads the result.
+    """
+    from harvester.plan import META_FILE, plan_dir, read_plan_info
+    from harvester.status import read_slurm_script
+
+    plan: Path | None = out
+    if not (plan_dir(out) / META_FILE).is_file():  # the array's --from-plan, if elsewhere
+        slurm = read_slurm_script(out)
+        plan = Path(slurm.from_plan) if slurm is not None and slurm.from_plan else None
+    if plan is None or not (plan_dir(plan) / META_FILE).is_file():
+        return None
+    try:
+        planned = read_plan_info(plan).images
+    except HarvesterError:
+        return None  # `harvester status DIR` reports a plan that cannot be read
+    if rows >= planned:
+        return None
+    return (
+        f"note: index.csv lists {rows} of the plan's {planned} images; {planned - rows} are "
+        f"not harvested yet (a task still running, failed or cancelled: harvester status {out});"
+        " run harvester index again after the resubmitted array"
+    )
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -1,0 +1,128 @@
+"""What an HPC user meets around the index job and a resumed array.
+
+- The index job queued after an array whose every task failed early runs `harvester index`
+  on a folder `harvester slurm` prepared but no task wrote `harvest.json` into: it says that
+  no task has started a harvest (and where the logs are), exit 2, instead of calling the
+  right folder "not a harvester folder".
+- An index written while shards are short of the plan (a task running, failed or scancel-ed)
+  says how many planned images it lacks; once every shard has run, it says nothing more.
+- The resume line `harvester slurm --submit` prints, and the script's header, queue the index
+  job again: a resubmitted array alone leaves index.csv as the first array's index job wrote it.
+- Without --max-parallel, `harvester slurm` says the rate is split as if every task ran at
+  once (16 shards on a 2-core cluster otherwise harvest at 1/8 of the chosen rate, unexplained).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.slurm import SlurmJob, Submitted, follow_text, render_script
+
+#: Project 51 of the demo preset: 8 images.
+PROJECT_IMAGES = 8
+
+
+def run_task(script: Path, task: int, tasks: int) -> int:
+    """Run array task K of the script as SLURM would (its output into DIR/logs)."""
+    env = {
+        **os.environ,
+        "SLURM_ARRAY_TASK_ID": str(task),
+        "SLURM_ARRAY_TASK_COUNT": str(tasks),
+        "SLURM_ARRAY_JOB_ID": "77",
+    }
+    log = script.parent / "logs" / f"harvest-77_{task}.log"
+    with log.open("a") as handle:
+        proc = subprocess.run(
+            ["bash", str(script)],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+        )
+    return proc.returncode
+
+
+def test_index_of_a_prepared_folder_no_task_started_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "study"
+    assert main(["slurm", "--out", str(out), "--base-url", "http://127.0.0.1:9",
+                 "--screen", "1", "--tasks", "2"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["index", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        f"error: nothing to index in {out}: no task of its job array has started a harvest "
+        "yet (no harvest.json)"
+    )
+    assert err[1].startswith(f"hint: harvester status {out} says what the tasks did")
+    assert not (out / "index.csv").exists() and not (out / "harvest.json").exists()
+    # Tasks that ran and failed before their harvest began leave their logs: named.
+    (out / "logs" / "harvest-5_0.log").write_text("error: unrecognized arguments: --rte\n")
+    assert main(["index", str(out)]) == 2
+    assert f"; their logs: {out / 'logs'}" in capsys.readouterr().err.splitlines()[0]
+    # A folder nothing of harvester's prepared keeps the usual words.
+    (tmp_path / "empty").mkdir()
+    assert main(["index", str(tmp_path / "empty")]) == 2
+    assert "is not a harvester folder (no harvest.json)" in capsys.readouterr().err
+
+
+def test_index_says_how_far_short_of_the_plan_it_is(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(plan), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    out = tmp_path / "run"  # the plan elsewhere: the script's --from-plan names it
+    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
+                 "--rate", "none"]) == 0  # fmt: skip
+    assert run_task(out / "harvest.sbatch", 0, 2) == 0
+    mine = len(list((out / "images").rglob("*.thumbnail.jpg")))
+    assert 0 < mine < PROJECT_IMAGES
+    capsys.readouterr()
+    assert main(["index", str(out)]) == 0  # short, yet written: safe at any time
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"wrote {out / 'index.csv'} ({mine} images)"
+    assert lines[1].startswith(
+        f"note: index.csv lists {mine} of the plan's {PROJECT_IMAGES} images; "
+        f"{PROJECT_IMAGES - mine} are not harvested yet"
+    )
+    assert len((out / "index.csv").read_text().splitlines()) == 1 + mine
+
+    assert run_task(out / "harvest.sbatch", 1, 2) == 0
+    assert main(["index", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"wrote {out / 'index.csv'} ({PROJECT_IMAGES} images)"]
+
+
+def test_resume_lines_queue_the_index_job_again(tmp_path: Path) -> None:
+    job = SlurmJob(out_dir=tmp_path, tasks=4, harvest_args=["--out", str(tmp_path)])
+    requeue = (
+        f"jid=$(sbatch --parsable {tmp_path}/harvest.sbatch) && "
+        f"sbatch --dependency=afterany:${{jid%%;*}} {tmp_path}/index.sbatch"
+    )
+    text = follow_text(job, Submitted("12", "13"))
+    assert f"  resume:   {requeue}" in text.splitlines()
+    assert f"#          {requeue}" in render_script(job).splitlines()
+
+
+def test_slurm_says_how_the_rate_is_split_without_max_parallel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["slurm", "--out", str(tmp_path / "a"), "--base-url", "http://127.0.0.1:9",
+            "--screen", "1", "--tasks", "16", "--rate", "10"]  # fmt: skip
+    assert main(args) == 0
+    assert (
+        "note: without --max-parallel the total --rate 10 is split as if all 16 tasks ran "
+        "at once (0.625/s each); if the cluster runs fewer at a time, give --max-parallel "
+        "with that number"
+    ) in capsys.readouterr().out.splitlines()
+    assert main([*args, "--max-parallel", "2"]) == 0
+    assert "without --max-parallel" not in capsys.readouterr().out
