@@ -261,8 +261,13 @@ def unavailable(server: str, exc: FetchError, asked: str = "") -> ServerUnavaila
 
 def with_status(status: int | None, reason: str) -> str:
     """``reason`` led by its HTTP status once: ``HTTP 404 Not Found: ...`` as the client words
-    it, ``HTTP 403: needs imgData ...`` where the reason does not say it (never twice)."""
-    if status is None or reason.startswith(f"HTTP {status}"):
+    it, ``HTTP 403: needs imgData ...`` where the reason does not say it (never twice).
+
+    A 2xx status is left out: the server said yes and the body was wrong (an imgData
+    ``Exception``, an HTML page), which the reason says; "HTTP 200: ... failed" read as a
+    contradiction.
+    """
+    if status is None or 200 <= status < 300 or reason.startswith(f"HTTP {status}"):
         return reason
     return f"HTTP {status}: {reason}"
 

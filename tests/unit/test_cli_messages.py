@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -388,3 +389,21 @@ def test_values_are_quoted_back_as_written(
     assert code == 2
     assert err.splitlines() == lines
     assert not (tmp_path / "d").exists()
+
+
+def test_a_failure_with_status_200_does_not_lead_with_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Any
+) -> None:
+    """imgData answering 200 with an ``Exception`` (IDR after its Zarr migration) is a failure
+    whose line says why, not "HTTP 200: ..." (the server said yes; the body was wrong)."""
+    emu = make_emulator(preset="demo", imgdata_exception=True)
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emu.base_url, "--image", str(EXISTING_IMAGE),
+        "--out", str(tmp_path / "d"), "--artifacts", "imgdata,stack", "--rate", "none",
+        "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 1
+    failed = [line for line in err.splitlines() if line.startswith("failed: ")]
+    assert len(failed) == 2
+    assert all("imgData Exception" in line for line in failed)
+    assert not any("HTTP 200" in line for line in failed)
