@@ -331,12 +331,15 @@ def run_slurm(args: argparse.Namespace) -> int:
         job_name=args.job_name,
         python=sys.executable,
     )
+    _refuse_other_split(out, job.tasks)
     script, _index = write_scripts(job)
     print(f"wrote {script} ({job.tasks} tasks, at most {job.parallel} at once)")
     if job.burst_note:
         print(f"note: {job.burst_note}")
     if job.parallel_note:
         print(f"note: {job.parallel_note}")
+    if plan and (args.where or args.sample is not None or args.sample_fraction is not None):
+        print(f"note: {_reselection_note(plan)}")
     if not args.submit:
         for line in _submit_lines(script, _index):
             print(line)
@@ -344,6 +347,76 @@ def run_slurm(args: argparse.Namespace) -> int:
     submitted = submit(job)
     print(follow_text(job, submitted))
     return 0
+
+
+def _reselection_note(plan: Path) -> str:
+    """Selection flags given with ``--from-plan``: the tasks select again within the plan.
+
+    A plan holds the images of the selection it was made with; a second selection narrows
+    them (each task keeps the selected images of its shard), so the plan's other images are
+    never harvested, and ``status``/``index`` count them as not harvested yet for good.
+    """
+    from harvester.plan import read_plan_info
+
+    info = read_plan_info(plan)
+    made = info.extra.get("selection")
+    holds = f"{info.images} images" + (f" selected by {made}" if made else ", no selection")
+    return (
+        f"the plan holds {holds}; the selection given here selects again among them, and "
+        "harvester status and index will count the plan's other images as not harvested "
+        "(to change the selection, make a new plan with it: harvester plan ... --force)"
+    )
+
+
+def _refuse_other_split(out: Path, tasks: int) -> None:
+    """Refuse a script of N shards while a run with another split harvests DIR.
+
+    Each run locks ``DIR/locks/shard-K-of-N.lock`` (``all.lock`` unsharded), which keeps two
+    runs of the same shard apart; shards of different N (an array rewritten with another
+    ``--tasks`` while the first still runs, or a plain harvest beside it) overlap in images
+    but not in locks, so both would fetch the same images: twice the load on the server. A
+    held lock is seen by trying a shared ``flock`` on it without waiting (released at once).
+    """
+    import contextlib
+    import errno
+    import fcntl
+    import os
+    import re
+
+    from harvester.runlock import LOCKS_DIR
+
+    try:
+        names = sorted(p.name for p in (out / LOCKS_DIR).glob("*.lock"))
+    except OSError:
+        return
+    for name in names:
+        m = re.fullmatch(r"shard-(\d+)-of-(\d+)\.lock|(all)\.lock", name)
+        if m is None or (m.group(2) is not None and int(m.group(2)) == tasks):
+            continue
+        try:
+            fd = os.open(out / LOCKS_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    continue  # a filesystem without flock: runs there go unlocked too
+                holder = ""
+                with contextlib.suppress(OSError):
+                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                which = f"shard {m.group(1)}/{m.group(2)}" if m.group(2) else "all images"
+                raise UsageError(
+                    f"{out} is being harvested with another split ({which}"
+                    + (f", {holder}" if holder else "")
+                    + f"): its images overlap the {tasks} shards of this script, which "
+                    "would fetch them a second time",
+                    hint="wait for that run to end (or scancel it), then write the script "
+                    "again; a resubmitted array of the same --tasks resumes its work",
+                ) from None
+        finally:
+            os.close(fd)
 
 
 def _task_ids_file(path: Path) -> Path:

@@ -126,3 +126,49 @@ def test_slurm_says_how_the_rate_is_split_without_max_parallel(
     ) in capsys.readouterr().out.splitlines()
     assert main([*args, "--max-parallel", "2"]) == 0
     assert "without --max-parallel" not in capsys.readouterr().out
+
+
+def test_slurm_refuses_another_split_while_a_run_holds_the_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A running shard 0/2 (its lock held, as a task holds it) and a script of 4 shards:
+    refused, nothing written; the same 2 shards (a resubmission) are written."""
+    from harvester.runlock import acquire_run_lock, release_run_lock
+
+    out = tmp_path / "study"
+    out.mkdir()
+    args = ["slurm", "--out", str(out), "--base-url", "http://127.0.0.1:9", "--screen", "1"]
+    fd = acquire_run_lock(out, "0/2")
+    try:
+        capsys.readouterr()
+        assert main([*args, "--tasks", "4"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err[0].startswith(
+            f"error: {out} is being harvested with another split (shard 0/2, pid {os.getpid()}"
+        )
+        assert err[0].endswith("which would fetch them a second time")
+        assert not (out / "harvest.sbatch").exists()
+        assert main([*args, "--tasks", "2"]) == 0
+        assert (out / "harvest.sbatch").is_file()
+    finally:
+        release_run_lock(fd)
+    assert main([*args, "--tasks", "4"]) == 0  # once that run has ended
+
+
+def test_slurm_says_a_selection_with_a_plan_selects_again_within_it(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(plan),
+                 "--artifacts", "thumbnail", "--sample", "6", "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    base = ["slurm", "--from-plan", str(plan), "--out", str(tmp_path / "run"), "--tasks", "2"]
+    assert main([*base, "--sample", "3"]) == 0
+    assert (
+        "note: the plan holds 6 images selected by sample 6, seed 0; the selection given here "
+        "selects again among them, and harvester status and index will count the plan's other "
+        "images as not harvested (to change the selection, make a new plan with it: "
+        "harvester plan ... --force)"
+    ) in capsys.readouterr().out.splitlines()
+    assert main(base) == 0
+    assert "selects again" not in capsys.readouterr().out
