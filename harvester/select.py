@@ -96,6 +96,11 @@ def parse_condition(text: object) -> Condition:
             f"where: {text!r} is not KEY=VALUE, KEY!=VALUE or KEY~TEXT",
             hint="e.g. --where 'Gene Symbol=CDK1'",
         )
+    if text[cut] == "~" and cut > 0 and text[cut - 1] == "!":
+        raise ConfigError(
+            f"where: {text!r}: '!~' (does not contain) is not supported",
+            hint="exclude exact values with KEY!=VALUE (repeatable)",
+        )
     op: Op = "~" if text[cut] == "~" else "="
     key_end = cut
     if op == "=" and cut > 0 and text[cut - 1] == "!":
@@ -181,6 +186,26 @@ def _holds(cond: Condition, value: str) -> bool:
     if cond.op == "~":
         return cond.value.casefold() in value.casefold()
     return value == cond.value
+
+
+def describe_where(where: Sequence[Condition]) -> str:
+    """The conditions as :func:`matches` combines them: ``(A=x or A=y) and B!=z``.
+
+    Why: joining every term with "and" (as the summary did) told a user who gave two
+    values of one key that an image needed both, when either is enough.
+    """
+    groups: dict[str, list[Condition]] = {}
+    for cond in where:
+        groups.setdefault(_fold(cond.key), []).append(cond)
+    parts: list[str] = []
+    for conds in groups.values():
+        positive = [str(c) for c in conds if c.op != "!="]
+        if len(positive) > 1:
+            parts.append("(" + " or ".join(positive) + ")")
+        else:
+            parts += positive
+        parts += [str(c) for c in conds if c.op == "!="]
+    return " and ".join(parts)
 
 
 def image_hash(seed: int, image_id: int) -> int:
@@ -361,7 +386,7 @@ class Selection:
         """One line for the run summary, e.g. ``where Phenotype~mitotic, sample 10 (seed 0)``."""
         parts = []
         if self.where:
-            parts.append("where " + " and ".join(str(c) for c in self.where))
+            parts.append("where " + describe_where(self.where))
         if self.fraction is not None:
             parts.append(f"fraction {self.fraction:g}")
         if self.sample is not None:
@@ -423,6 +448,24 @@ class SelectStats:
                 " of part of the walk is not the sample (rerun when the listings answer)"
             )
         return text
+
+    def index_note(self, index_rows: int | None) -> str:
+        """A line when index.csv lists more images than this (unsharded) run selected.
+
+        Why: index.csv lists every image of DIR, so a smaller ``--sample`` than last time, a
+        second ``--where`` into the same DIR, or annotations that changed on the server
+        since an earlier run leave rows this selection did not pick, and the run said only
+        ``selected 5 of 72`` beside ``index: ... (10 rows)``. Empty when the rows fit (or the
+        sample was withheld: then nothing of this run is in the index to compare with).
+        """
+        if index_rows is None or self.withheld or index_rows <= self.selected:
+            return ""
+        extra = index_rows - self.selected
+        return (
+            f"index.csv lists {index_rows} images, {extra} more than this run selected: it lists"
+            " every image harvested into this folder (earlier selections, or images whose"
+            " annotations no longer match); harvest each training set into a folder of its own"
+        )
 
 
 async def run_stage(
@@ -559,13 +602,19 @@ def write_labelled_index(
     state = index.current_state(out_dir, state)
     keys = tuple(label_keys) if label_keys is not None else recorded_label_keys(out_dir, state)
     if not keys:
-        return index.write_index_of(out_dir, state)
+        rows_written = index.write_index_of(out_dir, state)
+        _remove_stale_labels(out_dir)
+        return rows_written
     rows = index.IndexRows(state)
     census = KeyCensus(keys, state.labels_unasked)
+    clashes: dict[tuple[str, str], None] = {}
     with paused_gc():
-        counts = Counter(label for label in _labels_of(census.watch(rows.refs()), keys) if label)
+        labels = _labels_of(census.watch(rows.refs()), keys, clashes)
+        counts = Counter(label for label in labels if label)
     for line in unknown_label_keys(census, f"images in {index_path(out_dir)}"):
         problems.warning("%s", line)
+    if clashes:
+        problems.warning("%s", separator_clash_line(list(clashes)))
     ids = {label: n for n, label in enumerate(sorted(counts))}
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
@@ -593,13 +642,76 @@ def write_labelled_index(
     return len(rows)
 
 
-def _labels_of(refs: Iterable[ImageRef], keys: Sequence[str]) -> Iterator[str]:
+def _remove_stale_labels(out_dir: Path) -> None:
+    """Remove a ``labels.csv`` left beside an index.csv that has no label columns now.
+
+    Why: ``harvester index DIR --label-key K`` is not recorded, so a later harvest or
+    ``harvester index`` without keys writes a plain index; the old labels.csv would then
+    describe label ids that index.csv no longer has, and a training script reading both
+    would fail on the missing ``label`` column (or trust a stale class balance).
+    """
+    from harvester.store import storage_error
+
+    target = out_dir / LABELS_FILE
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise storage_error(exc, str(target)) from exc
+    problems.warning(
+        "removed %s: index.csv has no label columns now (no --label-key given, and no run of "
+        "this folder recorded any); add --label-key KEY to get them back",
+        target,
+    )
+
+
+def _labels_of(
+    refs: Iterable[ImageRef],
+    keys: Sequence[str],
+    clashes: dict[tuple[str, str], None] | None = None,
+) -> Iterator[str]:
     """:func:`label_of` of each ref, computed once for a run of refs sharing one labels tuple
-    (the fields of a well, loaded from journals, share theirs)."""
+    (the fields of a well, loaded from journals, share theirs).
+
+    ``clashes``: filled with the (key, value) pairs of label keys whose value holds a
+    separator of the label column (see :func:`separator_clash_line`).
+    """
     last: object = None
     label = ""
+    wanted = {_fold(k) for k in keys}
     for ref in refs:
         if ref.labels is not last:
             last = ref.labels
             label = label_of(ref.labels, keys)
+            if clashes is not None and (VALUE_SEPARATOR in label or KEY_SEPARATOR in label):
+                for key, value in ref.labels:
+                    if _fold(key) in wanted and (
+                        VALUE_SEPARATOR in value or KEY_SEPARATOR in value
+                    ):
+                        clashes.setdefault((key.strip(), value.strip()), None)
         yield label
+
+
+#: Values named in the warning about values holding a separator.
+CLASHES_SHOWN = 3
+
+
+def separator_clash_line(clashes: Sequence[tuple[str, str]]) -> str:
+    """The warning for label values that hold ``;`` or ``|``.
+
+    Why: the label column joins one key's values with ``;`` and keys with ``|``, so the one
+    value ``'x;y'`` and the two values ``'x'`` and ``'y'`` give the same label and the same
+    ``label_id``: two classes become one with no word. The label is kept as it is (the
+    annotation columns of index.csv still hold each value apart); the user is told.
+    """
+    shown = ", ".join(f"{k}={v!r}" for k, v in clashes[:CLASHES_SHOWN])
+    more = len(clashes) - CLASHES_SHOWN
+    if more > 0:
+        shown += f" and {more} more"
+    return (
+        f"{len(clashes)} label value(s) hold {VALUE_SEPARATOR!r} or {KEY_SEPARATOR!r}, which"
+        f" the label column puts between values and keys ({shown}): such a value reads as"
+        " several, and its images may share a label_id with images that have each part as a"
+        " value of its own; the annotation columns of index.csv keep the values apart"
+    )

@@ -1,0 +1,161 @@
+"""index.csv and labels.csv as a training script reads them (csv module, no pandas).
+
+Found by an ML-engineer walkthrough of "Collecting training data": a labels.csv left beside a
+plain index.csv, label values holding the label column's separators merging two classes
+without a word, a selection summary that said "and" for terms that are OR-ed, ``!~`` read as
+a key ``KEY!``, and index.csv listing more images than the run selected with no word.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import pytest
+
+from harvester.errors import PROBLEMS_LOGGER, ConfigError
+from harvester.layout import image_path, make_writer, new_run_id
+from harvester.models import ImageRef
+from harvester.select import (
+    LABELS_FILE,
+    Selection,
+    SelectStats,
+    parse_condition,
+    parse_where,
+    write_labelled_index,
+)
+from harvester.store import Store
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def make_dir(out: Path, images: dict[int, Labels]) -> None:
+    """A harvest folder whose images each have a thumbnail and the given labels."""
+
+    async def fill() -> None:
+        run = new_run_id()
+        async with Store.open(out, run_id=run, writer=make_writer(run)) as store:
+            for image_id, labels in images.items():
+                await store.record_image(ImageRef(image_id, labels=labels))
+                path = image_path(image_id, "thumbnail")
+                await store.put_bytes("thumbnail", image_id, path, b"jpeg")
+
+    anyio.run(fill)
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def problem_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
+
+
+HOSTILE = ["a, b", 'say "hi"', "line\nbreak", "\u00fcmlaut \u2713", "cr\r\nlf", "tab\tx"]
+
+
+def test_hostile_values_round_trip_and_labels_agree(tmp_path: Path) -> None:
+    """Commas, quotes, line breaks and non-ASCII survive csv.reader; label_id and the class
+    counts of labels.csv agree with index.csv row by row; every path exists."""
+    images: dict[int, Labels] = {100 + n: (("Kind", v),) for n, v in enumerate(HOSTILE)}
+    images[200] = (("Other", "no kind"),)
+    make_dir(tmp_path, images)
+    assert write_labelled_index(tmp_path, ["kind"]) == len(images)
+    rows = read(tmp_path / "index.csv")
+    assert [r["image_id"] for r in rows] == [str(i) for i in sorted(images)]
+    by_id = {int(r["image_id"]): r for r in rows}
+    for n, value in enumerate(HOSTILE):
+        assert by_id[100 + n]["label"] == value
+        assert by_id[100 + n]["Kind"] == value
+    assert (by_id[200]["label"], by_id[200]["label_id"]) == ("", "")
+    table = read(tmp_path / LABELS_FILE)
+    ids = {t["label"]: t["label_id"] for t in table}
+    assert sorted(ids) == sorted(HOSTILE)
+    assert [t["label_id"] for t in table] == [str(n) for n in range(len(HOSTILE))]
+    assert all(ids[r["label"]] == r["label_id"] for r in rows if r["label"])
+    assert {t["label"]: int(t["images"]) for t in table} == Counter(
+        r["label"] for r in rows if r["label"]
+    )
+    assert all((tmp_path / r["thumbnail_path"]).is_file() for r in rows)
+
+
+def test_plain_index_removes_a_stale_labels_csv(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`harvester index --label-key` is not recorded: a later plain index must not leave
+    labels.csv describing label ids index.csv no longer has."""
+    make_dir(tmp_path, {1: (("Kind", "a"),), 2: (("Kind", "b"),)})
+    write_labelled_index(tmp_path, ["Kind"])
+    assert (tmp_path / LABELS_FILE).exists()
+    with caplog.at_level(logging.WARNING):
+        assert write_labelled_index(tmp_path) == 2  # no keys given, none recorded
+    assert "label" not in read(tmp_path / "index.csv")[0]
+    assert not (tmp_path / LABELS_FILE).exists()
+    (line,) = problem_lines(caplog)
+    assert line.startswith(f"removed {tmp_path / LABELS_FILE}: index.csv has no label columns")
+    caplog.clear()
+    write_labelled_index(tmp_path)  # nothing to remove: no word
+    assert problem_lines(caplog) == []
+
+
+def test_value_holding_a_separator_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """One value 'x;y' and two values 'x', 'y' share a label_id: the user is told which."""
+    make_dir(
+        tmp_path, {1: (("Kind", "x;y"),), 2: (("Kind", "x"), ("Kind", "y")), 3: (("Kind", "z"),)}
+    )
+    with caplog.at_level(logging.WARNING):
+        write_labelled_index(tmp_path, ["Kind"])
+    rows = {r["image_id"]: r for r in read(tmp_path / "index.csv")}
+    assert rows["1"]["label_id"] == rows["2"]["label_id"]  # the merge the warning is about
+    (line,) = problem_lines(caplog)
+    assert line.startswith("1 label value(s) hold ';' or '|'")
+    assert "Kind='x;y'" in line
+
+
+def test_no_separator_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Several values and several keys joined by the label format itself are not a clash."""
+    make_dir(tmp_path, {1: (("Kind", "x"), ("Kind", "y"), ("Gene", "G"))})
+    with caplog.at_level(logging.WARNING):
+        write_labelled_index(tmp_path, ["Kind", "Gene"])
+    assert read(tmp_path / "index.csv")[0]["label"] == "x;y|G"
+    assert problem_lines(caplog) == []
+
+
+@pytest.mark.parametrize(
+    ("terms", "text"),
+    [
+        (
+            ["Phenotype=a", "phenotype=b", "Gene!=P"],
+            "where (Phenotype=a or phenotype=b) and Gene!=P",
+        ),
+        (["A~x", "B=y"], "where A~x and B=y"),
+        (["A!=x", "A!=y"], "where A!=x and A!=y"),
+        (["A=x", "B=y", "A~z"], "where (A=x or A~z) and B=y"),
+    ],
+)
+def test_summary_says_or_for_terms_on_one_key(terms: Sequence[str], text: str) -> None:
+    """The run summary describes the selection as it is applied: same key = any of."""
+    assert Selection(where=parse_where(list(terms))).describe() == text
+
+
+def test_not_contains_is_refused() -> None:
+    """'Phenotype!~x' was read as key 'Phenotype!' contains 'x': it selected nothing."""
+    with pytest.raises(ConfigError, match="'!~' .does not contain. is not supported"):
+        parse_condition("Phenotype!~mitotic")
+
+
+def test_index_note_when_index_lists_more_than_the_selection() -> None:
+    """A smaller --sample than last time leaves rows in index.csv: the run says how many."""
+    stats = SelectStats(walked=72, matched=30, selected=5)
+    note = stats.index_note(10)
+    assert note.startswith("index.csv lists 10 images, 5 more than this run selected")
+    assert "a folder of its own" in note
+    assert stats.index_note(5) == ""
+    assert stats.index_note(4) == ""  # some selected images failed: nothing extra
+    assert stats.index_note(None) == ""  # a shard: no index written
+    assert SelectStats(selected=0, withheld=5).index_note(10) == ""
