@@ -10,8 +10,12 @@ Shapes follow ``omero_marshal`` encoders: each object starts with ``@type``,
 ``limit`` defaults to 200, a negative one falls back to 200, anything above
 1000 is clamped silently, ``limit=0`` gives no data but the real total;
 unknown query parameters are ignored; wells are ordered column-major.
-Errors: unknown id -> 404 JSON with a stack trace, bad ``offset``/``limit`` ->
-400 JSON without one, bad ``group`` -> 500 JSON.
+Errors: unknown id -> 404 JSON with a stack trace, bad ``offset``/``limit``/``owner``
+-> 400 JSON without one; on lists, a non-integer filter (``?screen=abc``) or
+``group`` -> 500 JSON with one (``getIntOrDefault`` raises outside the view's
+``try``; ``json_response`` turns any other exception into a 500). Single-object
+views never read ``group``. Checks run in the view's order: ``get_opts``'s
+``offset``/``limit``/``owner`` first, then the filters, then ``group``.
 """
 
 from __future__ import annotations
@@ -250,15 +254,45 @@ class Ctx:
         except BadParam as exc:
             raise ApiError(400, str(exc), trace=False) from None
 
+    def window(self) -> tuple[int, int]:
+        """``ObjectsView.get_opts``: ``offset``, ``limit`` and ``owner`` inside its ``try``.
+
+        Junk in any of them is a ``BadRequestError`` (400, no trace). ``owner`` is
+        parsed but does not filter: every emulated object belongs to the public user.
+        """
+        offset = self.param_int("offset")
+        limit = self.param_int("limit")
+        self.param_int("owner")
+        if offset is None or offset < 0:
+            offset = 0
+        if limit is None or limit < 0:
+            limit = API_DEFAULT_LIMIT
+        return offset, min(limit, API_MAX_LIMIT)
+
     def filter_int(self, name: str) -> int | None:
-        """Filter ids use ``getIntOrDefault``: junk is ignored (the filter is off)."""
+        """A list filter (``?screen=``, ``?dataset=``...) parsed by ``getIntOrDefault``.
+
+        omero-web parses filters after ``get_opts``'s ``try``: junk raises a bare
+        ``ValueError``, which ``json_response`` answers with 500 JSON and a stack
+        trace (not "ignored": a harvester passing a bad id must see an error).
+        """
         value = self.req.param(name)
         if value is None:
             return None
         try:
-            return int(value)
-        except ValueError:
-            return None
+            return py_int(value)
+        except BadParam as exc:
+            self.window()  # get_opts ran first: its 400 wins
+            raise ApiError(500, str(exc)) from None
+
+    def check_group(self) -> None:
+        """``ObjectsView.get`` reads ``group`` last, outside any ``try`` -> 500 on junk."""
+        group = self.req.param("group")
+        if group is not None:
+            try:
+                py_int(group)
+            except BadParam as exc:
+                raise ApiError(500, str(exc)) from None
 
 
 def _ctx(site: Site, req: Request) -> Ctx:
@@ -273,14 +307,6 @@ def _api_response(
     def handler(site: Site, req: Request, match: re.Match[str]) -> Response:
         ctx = _ctx(site, req)
         try:
-            group = req.param("group")
-            if group is not None:
-                try:
-                    int(group)
-                except ValueError:
-                    raise ApiError(
-                        500, f"invalid literal for int() with base 10: {group!r}"
-                    ) from None
             return json_response(fn(ctx, match))
         except ApiError as exc:
             body: dict[str, Any] = {"message": exc.message}
@@ -312,23 +338,14 @@ def _eager(objs: list[Any]) -> Listing:
     return Listing(len(objs), lambda off, lim: objs[off : off + lim])
 
 
-def _window(ctx: Ctx) -> tuple[int, int]:
-    offset = ctx.param_int("offset")
-    limit = ctx.param_int("limit")
-    if offset is None or offset < 0:
-        offset = 0
-    if limit is None or limit < 0:
-        limit = API_DEFAULT_LIMIT
-    return offset, min(limit, API_MAX_LIMIT)
-
-
 def _list(
     ctx: Ctx,
     listing: Listing,
     encode: Callable[[Any], dict[str, Any]],
     child_count: Callable[[Any], int] | None = None,
 ) -> dict[str, Any]:
-    offset, limit = _window(ctx)
+    offset, limit = ctx.window()
+    ctx.check_group()
     objs = listing.items(offset, limit) if limit > 0 else []
     data = []
     with_counts = ctx.req.param("childCount") == "true" and child_count is not None
