@@ -19,7 +19,8 @@ HTML = "text/html; charset=utf-8"
 JAVASCRIPT = "application/javascript"
 TEXT_JAVASCRIPT = "text/javascript"
 
-_CALLBACK_RE = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
+# webgateway/views.py VALID_JS_VARIABLE: one identifier, no dotted paths.
+_CALLBACK_RE = re.compile(r"^[a-zA-Z_$][0-9a-zA-Z_$]*$")
 
 
 class BadParam(Exception):
@@ -97,13 +98,26 @@ def django_500(req: Request, exc_type: str, message: str) -> Response:
     return text_response(500, page)
 
 
-def webgateway_error(req: Request, message: str, where: str = "webgateway/views.py") -> Response:
-    """``@jsonp``'s 500 for an exception: JSON ``{"message", "stacktrace"}``."""
-    return jsonp_response(
-        req,
-        {"message": message, "stacktrace": traceback_text("TypeError", message, where)},
-        500,
+def webgateway_error(
+    req: Request,
+    message: str,
+    where: str = "webgateway/views.py",
+    exc_type: str = "TypeError",
+) -> Response:
+    """``@jsonp``'s 500 for an exception: JSON ``{"message", "stacktrace"}``.
+
+    Its ``except`` branch returns a plain ``JsonResponse``: never wrapped in a
+    ``?callback=``, whatever the request asked for (webgateway/views.py jsonp).
+    """
+    del req  # same answer for every request; kept for the call sites' symmetry
+    return json_response(
+        {"message": message, "stacktrace": traceback_text(exc_type, message, where)}, 500
     )
+
+
+def webgateway_value_error(req: Request, exc: BadParam) -> Response:
+    """``@jsonp``'s 500 for ``int()`` of junk (``getIntOrDefault``/``get_longs`` raise)."""
+    return webgateway_error(req, str(exc), exc_type="ValueError")
 
 
 def py_int(text: str) -> int:

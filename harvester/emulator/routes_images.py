@@ -54,10 +54,15 @@ from harvester.emulator.pixels import _LRU, level_shape, pixel_range
 from harvester.emulator.routes_common import (
     HTML,
     TEXT_JAVASCRIPT,
+    BadParam,
     django_404,
+    django_500,
+    int_param,
     jsonp_response,
+    py_int,
     text_response,
     webgateway_error,
+    webgateway_value_error,
 )
 
 #: Default thumbnail size (``thumb_default_size``) and get_thumbnails batch cap.
@@ -159,7 +164,14 @@ def _thumbnail_bytes(
 
 
 def _thumb_query(req: Request) -> tuple[int | None, int | None]:
-    return _int_or_none(req.param("z")), _int_or_none(req.param("t"))
+    """``_render_thumbnail``'s ``getIntOrDefault`` of ``z``, ``t``, ``rdefId``.
+
+    Raises :class:`BadParam` on junk, as omero-web's ``int()`` does: a Django 500
+    page from ``render_thumbnail``, 500 JSON from the ``@jsonp`` views.
+    """
+    z, t = int_param(req, "z"), int_param(req, "t")
+    int_param(req, "rdefId")
+    return z, t
 
 
 def _data_uri(data: bytes) -> str:
@@ -168,7 +180,10 @@ def _data_uri(data: bytes) -> str:
 
 # -- thumbnails -------------------------------------------------------------
 def _gw_thumbnail(site: Any, req: Request, m: re.Match[str]) -> Response:
-    z, t = _thumb_query(req)
+    try:
+        z, t = _thumb_query(req)
+    except BadParam as exc:
+        return django_500(req, "ValueError", str(exc))
     data = _thumbnail_bytes(site, int(m["iid"]), _int_or_none(m["w"]), _int_or_none(m["h"]), z, t)
     if data is None:
         return django_404(req)
@@ -176,7 +191,10 @@ def _gw_thumbnail(site: Any, req: Request, m: re.Match[str]) -> Response:
 
 
 def _wc_thumbnail(site: Any, req: Request, m: re.Match[str]) -> Response:
-    z, t = _thumb_query(req)
+    try:
+        z, t = _thumb_query(req)
+    except BadParam as exc:
+        return django_500(req, "ValueError", str(exc))
     w = _int_or_none(m.groupdict().get("w"))
     data = _thumbnail_bytes(site, int(m["iid"]), w, None, z, t)
     if data is None:  # _defcb=defaultThumbnail: PNG bytes, JPEG label (trap §14.3)
@@ -186,11 +204,10 @@ def _wc_thumbnail(site: Any, req: Request, m: re.Match[str]) -> Response:
 
 def _get_thumbnails(site: Any, req: Request, m: re.Match[str]) -> Response:
     w = _int_or_none(m["w"])
-    ids: list[int] = []
-    for raw in req.params("id"):
-        value = _int_or_none(raw)
-        if value is not None:
-            ids.append(value)
+    try:  # get_longs: long() of every id, junk raises -> @jsonp's 500 JSON
+        ids = [py_int(raw) for raw in req.params("id")]
+    except BadParam as exc:
+        return webgateway_value_error(req, exc)
     ids = list(set(ids))  # as OMERO.web: duplicates removed, set order
     size = THUMB_DEFAULT if w is None else w
     if len(ids) > THUMBNAILS_BATCH:
@@ -204,10 +221,15 @@ def _get_thumbnails(site: Any, req: Request, m: re.Match[str]) -> Response:
 
 
 def _get_thumbnail(site: Any, req: Request, m: re.Match[str]) -> Response:
-    z, t = _thumb_query(req)
+    try:
+        z, t = _thumb_query(req)
+    except BadParam as exc:
+        return webgateway_value_error(req, exc)
     data = _thumbnail_bytes(site, int(m["iid"]), _int_or_none(m["w"]), _int_or_none(m["h"]), z, t)
-    if data is None:
-        return webgateway_error(req, "Failed to render thumbnail")
+    if data is None:  # _render_thumbnail raises Http404, which @jsonp turns into a 500
+        return webgateway_error(
+            req, "Failed to render thumbnail", exc_type="django.http.response.Http404"
+        )
     return jsonp_response(req, _data_uri(data))
 
 

@@ -33,9 +33,12 @@ from harvester.emulator.catalogue import (
 from harvester.emulator.http import Request, Response, Route
 from harvester.emulator.routes_common import (
     TEXT_JAVASCRIPT,
+    BadParam,
+    int_param,
     jsonp_response,
     text_response,
     webgateway_error,
+    webgateway_value_error,
 )
 from harvester.emulator.routes_webclient import SERVER_TZ
 from harvester.emulator.site import Site
@@ -135,17 +138,16 @@ def plate_grid_view(site: Site, req: Request, match: re.Match[str]) -> Response:
     pid_text, field_text, acq_text = match.group("pid", "field", "acq")
     field = _int_or(field_text or "0", 0)
     acquisition = _int_or(acq_text, None) if acq_text is not None else None
-    size = _int_or(req.param("size"), None)
+    try:  # thumbsize = getIntOrDefault(request, "size", None): junk raises
+        size = int_param(req, "size")
+    except BadParam as exc:
+        return webgateway_value_error(req, exc)
     layout = req.param("layout") or DEFAULT_LAYOUT
     if layout not in LAYOUTS:
         layout = DEFAULT_LAYOUT
-    try:
-        pid = int(pid_text)
-    except ValueError:
-        return webgateway_error(
-            req, f"invalid literal for int() with base 10: {pid_text!r}", "webgateway/plategrid.py"
-        )
-    plate = site.catalogue.plate(pid)
+    # urls.py matches every id with [0-9]+: anything else never reaches the view
+    # (Django's 404 page), so these parse.
+    plate = site.catalogue.plate(int(pid_text))
     if plate is None:
         return webgateway_error(req, "Object of type type is not JSON serializable")
     assert field is not None
@@ -169,9 +171,12 @@ def well_children(site: Site, req: Request, match: re.Match[str]) -> Response:
     """``webgateway/well/{id}/children/[?run=]``: images of the well with positions."""
     cat = site.catalogue
     well = cat.well(int(match.group("wid")))
+    try:  # acq = getIntOrDefault(request, "run", None), read before the well check
+        run = int_param(req, "run")
+    except BadParam as exc:
+        return webgateway_value_error(req, exc)
     if well is None:
         return text_response(500, '""', TEXT_JAVASCRIPT)
-    run = _int_or(req.param("run"), None)
     out: list[dict[str, Any]] = []
     for fld, image_id in enumerate(cat.well_image_ids(well)):
         info = cat.image(image_id)
@@ -328,7 +333,9 @@ def table_query(site: Site, req: Request, match: re.Match[str]) -> Response:
 ROUTES: list[Route] = [
     Route(
         "webgateway_plate_grid",
-        re.compile(r"/webgateway/plate/(?P<pid>[^/]+)/(?:(?P<field>[^/]+)/)?(?:(?P<acq>[^/]+)/)?"),
+        re.compile(
+            r"/webgateway/plate/(?P<pid>[0-9]+)/(?:(?P<field>[0-9]+)/)?(?:(?P<acq>[0-9]+)/)?"
+        ),
         plate_grid_view,
     ),
     Route(

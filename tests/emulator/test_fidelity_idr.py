@@ -103,3 +103,85 @@ def test_single_object_views_do_not_read_group(app: App) -> None:
     assert resp.status == 200
     assert body(resp)["data"]["@id"] == 2302
     assert call(app, "/api/v0/m/screens/?group=x").status == 500
+
+
+# -- webgateway: routes, @jsonp and getIntOrDefault ---------------------------------------
+# omeroweb/webgateway/urls.py (every id is [0-9]+):
+#     r"^plate/(?P<pid>[0-9]+)/(?:(?P<field>[0-9]+)/)?$"   (5.26 adds an acquisition id)
+# omeroweb/webgateway/views.py:
+#     VALID_JS_VARIABLE = re.compile(r"^[a-zA-Z_$][0-9a-zA-Z_$]*$")
+#     jsonp: except Exception as ex: ... return JsonResponse(
+#                {"message": str(ex), "stacktrace": trace}, status=status)   # no callback
+#     plateGrid_json:       thumbsize = getIntOrDefault(request, "size", None)
+#     listWellImages_json:  acq = getIntOrDefault(request, "run", None)
+#     get_thumbnails_json:  image_ids = get_longs(request, "id")   # long() of each
+#     _render_thumbnail:    z = getIntOrDefault(request, "z", None) ... raise Http404(
+#                               "Failed to render thumbnail")
+
+
+@pytest.mark.parametrize(
+    "url", ["/webgateway/plate/abc/", "/webgateway/plate/7375/abc/", "/webgateway/plate/7375/0/x/"]
+)
+def test_plate_grid_non_numeric_path_is_django_404(app: App, url: str) -> None:
+    """No route matches: Django's HTML 404, not the view's JSON 500 or a grid."""
+    resp = call(app, url)
+    assert resp.status == 404
+    assert resp.content_type == "text/html; charset=utf-8"
+    assert b"Page not found" in resp.body
+
+
+@pytest.mark.parametrize(
+    ("url", "bad"),
+    [
+        ("/webgateway/plate/7375/?size=big", "big"),
+        ("/webgateway/well/1475376/children/?run=r1", "r1"),
+        ("/webgateway/well/1/children/?run=r1", "r1"),  # parsed before the well lookup
+        ("/webgateway/get_thumbnails/?id=9762957&id=abc", "abc"),
+        ("/webgateway/get_thumbnail/9762957/?z=top", "top"),
+    ],
+)
+def test_jsonp_views_turn_int_junk_into_500_json(app: App, url: str, bad: str) -> None:
+    """A junk integer parameter is @jsonp's 500 JSON with a ValueError trace."""
+    resp = call(app, url + "&callback=cb" if "?" in url else url)
+    assert resp.status == 500
+    assert resp.content_type == "application/json"  # the except branch ignores callback
+    err = body(resp)
+    assert err["message"] == f"invalid literal for int() with base 10: '{bad}'"
+    assert "ValueError: invalid literal" in err["stacktrace"]
+
+
+def test_get_thumbnail_unknown_image_is_http404_as_500_json(app: App) -> None:
+    """_render_thumbnail raises Http404; inside @jsonp that is a 500 JSON answer."""
+    resp = call(app, "/webgateway/get_thumbnail/999/")
+    assert resp.status == 500
+    err = body(resp)
+    assert err["message"] == "Failed to render thumbnail"
+    assert "django.http.response.Http404: Failed to render thumbnail" in err["stacktrace"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/webgateway/render_thumbnail/9762957/?z=top", "/webclient/render_thumbnail/9762957/?t=x"],
+)
+def test_render_thumbnail_int_junk_is_django_500_page(app: App, url: str) -> None:
+    """render_thumbnail is not @jsonp: the ValueError reaches Django's 500 page."""
+    resp = call(app, url)
+    assert resp.status == 500
+    assert resp.content_type == "text/html; charset=utf-8"
+    assert b"Server Error (500)" in resp.body
+
+
+@pytest.mark.parametrize("callback", ["a.b", "jQuery.fn", "cb()", "1x"])
+def test_jsonp_callback_must_be_one_identifier(app: App, callback: str) -> None:
+    """VALID_JS_VARIABLE allows no dots: 'a.b' is 400 'Invalid callback'."""
+    resp = call(app, f"/webgateway/imgData/9762957/?callback={callback}")
+    assert resp.status == 400
+    assert resp.body == b"Invalid callback"
+
+
+def test_jsonp_callback_identifier_still_wraps(app: App) -> None:
+    """A plain identifier (with $ and _) wraps the JSON in application/javascript."""
+    resp = call(app, "/webgateway/imgData/9762957/meta/?callback=$cb_1")
+    assert resp.status == 200
+    assert resp.content_type == "application/javascript"
+    assert resp.body.startswith(b"$cb_1({") and resp.body.endswith(b"})")
