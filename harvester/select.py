@@ -549,10 +549,13 @@ async def selecting(
 
 # --------------------------------------------------------------------------- labelled index
 def label_of(labels: Labels, keys: Sequence[str]) -> str:
-    """The ``label`` cell: per key its distinct values (``;``), keys joined by ``|``.
+    """The ``label`` cell: per key its distinct values, sorted (``;``), keys joined by ``|``.
 
     Empty when the image has none of the keys; a missing key among several
-    leaves an empty part so that positions stay meaningful.
+    leaves an empty part so that positions stay meaningful. One key's values are
+    sorted (by code point) because the server's order is not part of the label: two
+    wells annotated ``a``, ``b`` and ``b``, ``a`` (annotations linked in another
+    order) are one class, and gave two labels and two label ids when kept in order.
     """
     if not keys:
         return ""
@@ -561,7 +564,7 @@ def label_of(labels: Labels, keys: Sequence[str]) -> str:
         bucket = values.setdefault(_fold(key), [])
         if value.strip() not in bucket:
             bucket.append(value.strip())
-    parts = [VALUE_SEPARATOR.join(values.get(_fold(k), ())) for k in keys]
+    parts = [VALUE_SEPARATOR.join(sorted(values.get(_fold(k), ()))) for k in keys]
     return "" if not any(parts) else KEY_SEPARATOR.join(parts)
 
 

@@ -159,3 +159,22 @@ def test_index_note_when_index_lists_more_than_the_selection() -> None:
     assert stats.index_note(4) == ""  # some selected images failed: nothing extra
     assert stats.index_note(None) == ""  # a shard: no index written
     assert SelectStats(selected=0, withheld=5).index_note(10) == ""
+
+
+def test_one_set_of_values_is_one_label_whatever_the_order(tmp_path: Path) -> None:
+    """Values linked in another order (a, b / b, a) are one class: one label, one label_id."""
+    make_dir(
+        tmp_path,
+        {
+            1: (("Phenotype", "mitotic delay"), ("Phenotype", "increased DNA area")),
+            2: (("Phenotype", "increased DNA area"), ("Phenotype", "mitotic delay")),
+        },
+    )
+    write_labelled_index(tmp_path, ["Phenotype"])
+    rows = read(tmp_path / "index.csv")
+    assert {(r["label"], r["label_id"]) for r in rows} == {
+        ("increased DNA area;mitotic delay", "0")
+    }
+    assert read(tmp_path / LABELS_FILE) == [
+        {"label": "increased DNA area;mitotic delay", "label_id": "0", "images": "2"}
+    ]
