@@ -6,8 +6,10 @@ Semantics reproduced from ``omeroweb/webclient/views.py`` and ``tree.py``:
 totals are reported, lists are ordered by ``lower(name), id`` (plate
 acquisitions by id). A non-integer ``page``/``limit``/``id``/``group`` is a
 400 ``Invalid parameter value`` -- except in ``api/annotations/`` whose
-parsing is unguarded and so fails with Django's 500 page. Keys appear in the
-order the real marshal functions insert them.
+parsing is unguarded and so fails with Django's 500 page. A ``group`` the
+public user is not in is a 403 ``Not a member of Group: N`` (containers,
+datasets, images, plates; ``plate_acquisitions`` ignores ``group``). Keys
+appear in the order the real marshal functions insert them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
 
 from harvester.emulator.catalogue import (
+    GROUP_ID,
     OWNER_FIRST,
     OWNER_ID,
     OWNER_LAST,
@@ -70,16 +73,35 @@ def page_slice(items: Sequence[T], page: int, limit: int) -> list[T]:
     return list(items[start : start + limit])
 
 
-class _Paging:
-    """``page``/``limit``/``group`` as every list view parses them (400 on junk)."""
+#: Groups IDR's public user belongs to: the system "user" group (1) and the
+#: public data group. ``conn.isValidGroup(gid)`` accepts these and -1 (all).
+PUBLIC_USER_GROUPS = (-1, 1, GROUP_ID)
 
-    def __init__(self, site: Site, req: Request) -> None:
+
+class _Paging:
+    """``page``/``limit`` (and ``group`` unless told not to) as list views parse them.
+
+    Junk in any is a 400 ``Invalid parameter value``. ``api/plate_acquisitions/``
+    never reads ``group`` (``with_group=False``).
+    """
+
+    def __init__(self, site: Site, req: Request, with_group: bool = True) -> None:
         page = int_param(req, "page", 1)
         limit = int_param(req, "limit", site.webclient_page_size)
-        int_param(req, "group", -1)
-        assert page is not None and limit is not None
+        group = int_param(req, "group", -1) if with_group else -1
+        assert page is not None and limit is not None and group is not None
         self.page = page
         self.limit = limit
+        self.group = group
+
+    def forbidden(self) -> Response | None:
+        """``if not conn.isValidGroup(group_id): HttpResponseForbidden(...)`` (views.py).
+
+        Checked after every parameter parsed (a junk one is still a 400 first).
+        """
+        if self.group in PUBLIC_USER_GROUPS:
+            return None
+        return text_response(403, f"Not a member of Group: {self.group}")
 
     def window(self) -> tuple[int, int | None]:
         """(offset, limit or None for everything)."""
@@ -113,6 +135,8 @@ def api_containers(site: Site, req: Request, match: re.Match[str]) -> Response:
         int_param(req, "id", -1)
     except BadParam:
         return _bad_request()
+    if (forbidden := paging.forbidden()) is not None:
+        return forbidden
     cat = site.catalogue
     projects = [_container(p.id, p.name, p.n_datasets) for p in cat.projects()]
     screens = [_container(s.id, s.name, s.n_plates) for s in cat.screens()]
@@ -134,6 +158,8 @@ def api_plates(site: Site, req: Request, match: re.Match[str]) -> Response:
         screen_id = int_param(req, "id")
     except BadParam:
         return _bad_request()
+    if (forbidden := paging.forbidden()) is not None:
+        return forbidden
     cat = site.catalogue
     plates = cat.all_plates() if screen_id is None else cat.plates(screen_id)
     items = page_slice(plates, paging.page, paging.limit)
@@ -143,7 +169,7 @@ def api_plates(site: Site, req: Request, match: re.Match[str]) -> Response:
 def api_plate_acquisitions(site: Site, req: Request, match: re.Match[str]) -> Response:
     """``api/plate_acquisitions/?id=<plate>``: runs by id; ``id`` is mandatory."""
     try:
-        paging = _Paging(site, req)
+        paging = _Paging(site, req, with_group=False)
         plate_id = int_param(req, "id")
     except BadParam:
         return _bad_request()
@@ -166,6 +192,8 @@ def api_datasets(site: Site, req: Request, match: re.Match[str]) -> Response:
         project_id = int_param(req, "id")
     except BadParam:
         return _bad_request()
+    if (forbidden := paging.forbidden()) is not None:
+        return forbidden
     cat = site.catalogue
     datasets = cat.all_datasets() if project_id is None else cat.datasets(project_id)
     items = page_slice(datasets, paging.page, paging.limit)
@@ -180,6 +208,8 @@ def api_images(site: Site, req: Request, match: re.Match[str]) -> Response:
         int_param(req, "experimenter_id", -1)
     except BadParam:
         return _bad_request()
+    if (forbidden := paging.forbidden()) is not None:
+        return forbidden
     load_pixels = to_bool(req.param("sizeXYZ"))
     with_date = to_bool(req.param("date"))
     thumb_version = to_bool(req.param("thumbVersion"))

@@ -185,3 +185,41 @@ def test_jsonp_callback_identifier_still_wraps(app: App) -> None:
     assert resp.status == 200
     assert resp.content_type == "application/javascript"
     assert resp.body.startswith(b"$cb_1({") and resp.body.endswith(b"})")
+
+
+# -- webclient/api: group membership ---------------------------------------------------
+# omeroweb/webclient/views.py, api_container_list / api_dataset_list / api_image_list /
+# api_plate_list, after parsing page/limit/group/id inside a try (400 on junk):
+#     if not conn.isValidGroup(group_id):
+#         return HttpResponseForbidden("Not a member of Group: %s" % group_id)
+# api_plate_acquisition_list parses only page, limit and id (no group).
+# IDR's public user is in the "user" system group (1) and the public data group.
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/webclient/api/containers/",
+        "/webclient/api/plates/?id=2302",
+        "/webclient/api/datasets/?id=51",
+        "/webclient/api/images/?id=51",
+    ],
+)
+def test_webclient_list_foreign_group_is_403(app: App, path: str) -> None:
+    """A group the public user is not in: 403 text, not data from every group."""
+    sep = "&" if "?" in path else "?"
+    resp = call(app, f"{path}{sep}group=5")
+    assert resp.status == 403
+    assert resp.content_type == "text/html; charset=utf-8"
+    assert resp.body == b"Not a member of Group: 5"
+    for ok in ("-1", "1", "3"):
+        assert call(app, f"{path}{sep}group={ok}").status == 200
+    assert call(app, f"{path}{sep}group=x").body == b"Invalid parameter value"
+
+
+def test_plate_acquisitions_ignore_group(app: App) -> None:
+    """api_plate_acquisition_list never reads ``group``: junk or foreign, same answer."""
+    plain = call(app, "/webclient/api/plate_acquisitions/?id=7375")
+    for group in ("5", "x"):
+        other = call(app, f"/webclient/api/plate_acquisitions/?id=7375&group={group}")
+        assert other.status == 200 and other.body == plain.body
