@@ -6,7 +6,14 @@ stay correct, but the server gets twice the load the user configured. So a run
 takes an exclusive ``flock`` on ``DIR/locks/<shard>.lock`` (``all.lock`` without
 ``--shard``, ``shard-K-of-N.lock`` with it) for as long as its store is open, and
 a second run of the same shard is refused with a one-line error naming the
-holder. Runs of different shards (HPC job arrays) do not conflict.
+holder. Runs of different shards of one split (HPC job arrays) do not conflict.
+
+Shards of different splits do: shard 0/2 holds half of the images and shard 0/4
+a quarter, much of it the same quarter, and an unsharded run holds them all. Their
+locks have different names, so after taking its own lock a run also looks at the
+locks of every other split in DIR (a shared ``flock`` probe, dropped at once) and
+is refused, naming the holder, while one of them is held. Two such runs starting
+at the same instant may both be refused, never both run.
 
 The kernel drops the lock when its holder dies (SIGKILL included), so a crash
 never leaves a stale lock. Filesystems without ``flock`` support (some parallel
@@ -25,7 +32,13 @@ from pathlib import Path
 
 from harvester.errors import UsageError
 
-__all__ = ["LOCKS_DIR", "acquire_run_lock", "lock_name", "release_run_lock"]
+__all__ = [
+    "LOCKS_DIR",
+    "acquire_run_lock",
+    "lock_name",
+    "other_split_holding",
+    "release_run_lock",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +82,71 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
         raise
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    other = other_split_holding(out_dir, shard)
+    if other is not None:
+        os.close(fd)
+        raise UsageError(
+            f"{out_dir} is being harvested by another process {other}: shards of different"
+            " counts (or a run without --shard) hold the same images",
+            hint="wait for it to finish, or use its --shard count "
+            "(harvester slurm: the same --tasks)",
+        )
     return fd
+
+
+def _split_of(name: str) -> str | None:
+    """The shard count N of ``shard-K-of-N.lock`` ("all" for ``all.lock``), None for other files.
+
+    ``all`` is a split of its own: even shard 0/1 (the same images) is another run's lock file.
+    """
+    if name == lock_name(None):
+        return "all"
+    stem, _, n = name.removesuffix(".lock").rpartition("-of-")
+    if not stem.startswith("shard-") or not n.isdigit() or not name.endswith(".lock"):
+        return None
+    return n
+
+
+def other_split_holding(out_dir: Path, shard: str | None) -> str | None:
+    """Who holds DIR with another split than ``shard``'s, or None.
+
+    As ``as shard 0/2 (pid N on HOST)`` or ``without --shard (...)``. Each lock file of
+    another split is probed with a non-blocking shared ``flock``, released at once: it
+    succeeds on a free file (left by an earlier run) and fails on a held one. Files of
+    ``shard``'s own split are not opened, so the tasks of one job array never look at
+    each other's locks. Also used by ``harvester slurm`` before it writes a script.
+    """
+    folder = out_dir / LOCKS_DIR
+    mine = _split_of(lock_name(shard))
+    try:
+        with os.scandir(folder) as entries:
+            others = sorted(e.name for e in entries if _split_of(e.name) not in (None, mine))
+    except OSError:  # no locks folder yet: nobody holds anything
+        return None
+    for name in others:
+        try:
+            fd = os.open(folder / name, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:  # removed meanwhile, or unreadable: nobody to refuse for
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    continue  # a filesystem without flock: runs there go unlocked too
+                holder = _read_holder(fd)
+                theirs = "without --shard" if name == lock_name(None) else _shard_text(name)
+                return theirs + (f" ({holder})" if holder else "")
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    return None
+
+
+def _shard_text(name: str) -> str:
+    """``as shard 0/2`` for ``shard-0-of-2.lock``."""
+    k, _, n = name.removeprefix("shard-").removesuffix(".lock").partition("-of-")
+    return f"as shard {k}/{n}"
 
 
 def release_run_lock(fd: int | None) -> None:

@@ -371,52 +371,20 @@ def _reselection_note(plan: Path) -> str:
 def _refuse_other_split(out: Path, tasks: int) -> None:
     """Refuse a script of N shards while a run with another split harvests DIR.
 
-    Each run locks ``DIR/locks/shard-K-of-N.lock`` (``all.lock`` unsharded), which keeps two
-    runs of the same shard apart; shards of different N (an array rewritten with another
-    ``--tasks`` while the first still runs, or a plain harvest beside it) overlap in images
-    but not in locks, so both would fetch the same images: twice the load on the server. A
-    held lock is seen by trying a shared ``flock`` on it without waiting (released at once).
+    Each run locks ``DIR/locks/shard-K-of-N.lock`` (``all.lock`` unsharded), and a task of
+    this script would be refused by the run lock anyway (:mod:`harvester.runlock`); saying
+    it now, before the script is written and queued, spares an array of failed tasks.
     """
-    import contextlib
-    import errno
-    import fcntl
-    import os
-    import re
+    from harvester.runlock import other_split_holding
 
-    from harvester.runlock import LOCKS_DIR
-
-    try:
-        names = sorted(p.name for p in (out / LOCKS_DIR).glob("*.lock"))
-    except OSError:
-        return
-    for name in names:
-        m = re.fullmatch(r"shard-(\d+)-of-(\d+)\.lock|(all)\.lock", name)
-        if m is None or (m.group(2) is not None and int(m.group(2)) == tasks):
-            continue
-        try:
-            fd = os.open(out / LOCKS_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    continue  # a filesystem without flock: runs there go unlocked too
-                holder = ""
-                with contextlib.suppress(OSError):
-                    holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-                which = f"shard {m.group(1)}/{m.group(2)}" if m.group(2) else "all images"
-                raise UsageError(
-                    f"{out} is being harvested with another split ({which}"
-                    + (f", {holder}" if holder else "")
-                    + f"): its images overlap the {tasks} shards of this script, which "
-                    "would fetch them a second time",
-                    hint="wait for that run to end (or scancel it), then write the script "
-                    "again; a resubmitted array of the same --tasks resumes its work",
-                ) from None
-        finally:
-            os.close(fd)
+    other = other_split_holding(out, f"0/{tasks}")
+    if other is not None:
+        raise UsageError(
+            f"{out} is being harvested by another process {other}: its images overlap the "
+            f"{tasks} shards of this script, which would fetch them a second time",
+            hint="wait for that run to end (or scancel it), then write the script "
+            "again; a resubmitted array of the same --tasks resumes its work",
+        )
 
 
 def _task_ids_file(path: Path) -> Path:

@@ -144,7 +144,7 @@ def test_slurm_refuses_another_split_while_a_run_holds_the_folder(
         assert main([*args, "--tasks", "4"]) == 2
         err = capsys.readouterr().err.splitlines()
         assert err[0].startswith(
-            f"error: {out} is being harvested with another split (shard 0/2, pid {os.getpid()}"
+            f"error: {out} is being harvested by another process as shard 0/2 (pid {os.getpid()}"
         )
         assert err[0].endswith("which would fetch them a second time")
         assert not (out / "harvest.sbatch").exists()

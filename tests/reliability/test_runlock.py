@@ -22,8 +22,6 @@ def test_second_holder_refused_until_release(tmp_path: Path) -> None:
     assert fd is not None
     with pytest.raises(UsageError, match=r"already being harvested .* \(pid \d+ on "):
         acquire_run_lock(tmp_path, None)
-    other = acquire_run_lock(tmp_path, "0/2")  # another shard: no conflict
-    release_run_lock(other)
     release_run_lock(fd)
     again = acquire_run_lock(tmp_path, None)
     release_run_lock(again)
@@ -51,3 +49,35 @@ def test_a_run_refused_before_the_holder_wrote_its_line_still_names_it(tmp_path:
     finally:
         writer.join()
         os.close(fd)
+
+
+def test_a_run_of_another_split_is_refused_while_one_holds_the_folder(tmp_path: Path) -> None:
+    """Shard 0/2 and shard 0/4 (or a run without --shard) hold many of the same images: while
+    one runs, the other is refused with the holder named, and its own lock is given back
+    (found by an HPC walkthrough: two arrays with different --tasks fetched images twice).
+    Shards of the same split still share the folder."""
+    held = acquire_run_lock(tmp_path, "0/2")
+    assert held is not None
+    with pytest.raises(
+        UsageError, match=r"harvested by another process as shard 0/2 \(pid \d+ on "
+    ):
+        acquire_run_lock(tmp_path, "0/4")
+    with pytest.raises(UsageError, match=r"as shard 0/2 .*different counts"):
+        acquire_run_lock(tmp_path, None)
+    same_split = acquire_run_lock(tmp_path, "1/2")
+    release_run_lock(same_split)
+    release_run_lock(held)
+    # The refused runs kept nothing: both take their locks now, and a leftover lock file of
+    # another split that nobody holds refuses nobody.
+    quarter = acquire_run_lock(tmp_path, "0/4")
+    release_run_lock(quarter)
+    whole = acquire_run_lock(tmp_path, None)
+    with pytest.raises(UsageError, match=r"harvested by another process without --shard \(pid "):
+        acquire_run_lock(tmp_path, "3/4")
+    with pytest.raises(UsageError, match=r"without --shard"):
+        acquire_run_lock(tmp_path, "0/1")  # the same images as a run without --shard
+    release_run_lock(whole)
+    assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == [
+        "all.lock", "shard-0-of-1.lock", "shard-0-of-2.lock", "shard-0-of-4.lock",
+        "shard-1-of-2.lock", "shard-3-of-4.lock",
+    ]  # fmt: skip
