@@ -343,6 +343,67 @@ def unknown_label_keys(census: KeyCensus, seen: str) -> list[str]:
     return lines
 
 
+class ValueCensus:
+    """Whether each ``KEY=VALUE`` term of ``where`` matched a value of any image seen.
+
+    Why: ``=`` is exact and case-sensitive, so ``--where 'Phenotype=Mitotic arrest'`` on a
+    study whose value is ``mitotic arrest`` selected nothing, with exit 0 and no word (the
+    key is right, so the misspelt-key warning says nothing). For each ``=`` term on no
+    value, the census keeps a value of the same key equal to it but for case or spaces,
+    for the warning (:meth:`lines`). Like :class:`KeyCensus`, a labels tuple shared with
+    the previous image (the fields of a well) is not looked at again.
+    """
+
+    def __init__(self, where: Sequence[Condition]) -> None:
+        self._terms = [c for c in where if c.op == "="]
+        self._hit: set[Condition] = set()
+        self._near: dict[Condition, str] = {}
+        self._last: object = None
+
+    def see(self, labels: Labels) -> None:
+        """Note the values of one image."""
+        if labels is self._last or len(self._hit) == len(self._terms):
+            return
+        self._last = labels
+        for key, value in labels:
+            for cond in self._terms:
+                if cond in self._hit or _fold(key) != _fold(cond.key):
+                    continue
+                if value.strip() == cond.value:
+                    self._hit.add(cond)
+                elif _fold(value) == _fold(cond.value):
+                    self._near.setdefault(cond, value.strip())
+
+    def lines(self, census: KeyCensus, seen: str, matched: int) -> list[str]:
+        """One warning per ``=`` term whose key is known but whose value no image has.
+
+        A value that is there but for case or spaces is named whatever else matched; a value
+        simply absent is reported only when no image matched at all (``matched`` 0): a list
+        of genes run over several studies would otherwise warn for each gene a study lacks.
+        """
+        if not census.images:
+            return []
+        missing = {_fold(k) for k in census.missing()}  # those have their own warning
+        lines = []
+        for cond in self._terms:
+            if cond in self._hit or _fold(cond.key) in missing:
+                continue
+            near = self._near.get(cond)
+            if near is None and matched:
+                continue
+            hint = (
+                f"did you mean '{cond.key}={near}'?"
+                if near is not None
+                else f"'=' is exact and case-sensitive; '{cond.key}~TEXT' matches a part of a"
+                " value in any case"
+            )
+            lines.append(
+                f"--where {str(cond)!r}: no value of key {cond.key!r} on the {census.images}"
+                f" {seen} is {cond.value!r}, so this term matches no image; {hint}"
+            )
+        return lines
+
+
 # --------------------------------------------------------------------------- selection
 @dataclass(frozen=True)
 class Selection:
@@ -488,6 +549,7 @@ async def run_stage(
     stats.description = selection.describe()
     bottom = BottomN(selection.sample, selection.seed) if selection.sample is not None else None
     census = KeyCensus(c.key for c in selection.where)
+    values = ValueCensus(selection.where)
 
     async def forward(ref: ImageRef) -> None:
         if not selection.in_shard(ref.image_id):
@@ -502,6 +564,7 @@ async def run_stage(
         async for ref in receive:
             stats.walked += 1
             census.see(ref)
+            values.see(ref.labels)
             if not selection.admits(ref):
                 continue
             stats.matched += 1
@@ -510,6 +573,8 @@ async def run_stage(
             else:
                 bottom.offer(ref)
         for line in unknown_where_keys(selection.where, census, "walked images"):
+            problems.warning("%s", line)
+        for line in values.lines(census, "walked images", stats.matched):
             problems.warning("%s", line)
         if bottom is not None and walk_complete is not None and not walk_complete():
             kept = bottom.result()

@@ -1,0 +1,81 @@
+"""A ``KEY=VALUE`` term whose value no image has, but for case, is named with the right value.
+
+Found by an ML-engineer walkthrough: ``--where 'Phenotype=Mitotic arrest'`` (the study says
+``mitotic arrest``) selected 0 of 80 images with exit 0 and no word, because ``=`` is exact
+and the key itself was right, so the misspelt-key warning stayed silent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from selection_helpers import DEMO_SCREEN, run_cli
+
+from harvester.emulator import EmulatorThread
+from harvester.models import ImageRef
+from harvester.select import KeyCensus, ValueCensus, parse_where
+
+
+def dry_run(emulator: EmulatorThread, out: Path, *where: str) -> tuple[int, str, list[str]]:
+    args = [a for term in where for a in ("--where", term)]
+    result = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+        "--screen", str(DEMO_SCREEN), "--dry-run", *args,
+    )  # fmt: skip
+    lines = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    return result.returncode, result.stdout, lines
+
+
+def test_value_in_the_wrong_case_is_named(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """Exit 0 (a warning), 0 selected, and the warning gives the study's spelling."""
+    code, stdout, lines = dry_run(emulator, tmp_path / "x", "Phenotype=Mitotic Arrest")
+    assert code == 0
+    assert "selected 0 of 80 walked images" in stdout
+    assert lines == [
+        "WARNING harvester.problems: --where 'Phenotype=Mitotic Arrest': no value of key"
+        " 'Phenotype' on the 80 walked images is 'Mitotic Arrest', so this term matches no"
+        " image; did you mean 'Phenotype=mitotic arrest'?"
+    ]
+
+
+def test_absent_value_warns_only_when_nothing_matched(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A gene list over several studies: a gene this study lacks is no problem while another
+    matched; alone it selects nothing, and the warning says '=' is exact."""
+    code, stdout, lines = dry_run(
+        emulator, tmp_path / "y", "Gene Symbol=CDC20", "Gene Symbol=NOSUCH"
+    )
+    assert code == 0
+    assert lines == []
+    assert "selected 0 " not in stdout
+    _code, _stdout, lines = dry_run(emulator, tmp_path / "z", "Gene Symbol=NOSUCH")
+    (line,) = lines
+    assert line.endswith("'=' is exact and case-sensitive; 'Gene Symbol~TEXT' matches a part of a"
+                         " value in any case")  # fmt: skip
+
+
+def test_value_census_alone() -> None:
+    """Matched terms, unknown keys (their own warning) and images of shared labels."""
+    where = parse_where(["kind=A", "kind=b", "Other=x"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    shared = (("Kind", " a "), ("Kind", "B"))
+    for n in range(3):
+        ref = ImageRef(n, labels=shared)
+        keys.see(ref)
+        values.see(ref.labels)
+    lines = values.lines(keys, "images", matched=0)
+    assert lines == [
+        "--where 'kind=A': no value of key 'kind' on the 3 images is 'A', so this term matches"
+        " no image; did you mean 'kind=a'?",
+        "--where 'kind=b': no value of key 'kind' on the 3 images is 'b', so this term matches"
+        " no image; did you mean 'kind=B'?",
+    ]  # 'Other' is on no image: the misspelt-key warning names it, not this one
+    assert ValueCensus(where).lines(KeyCensus(["kind"]), "images", matched=0) == []
+
+
+def test_right_values_no_warning(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """The study's own spelling: no warning, images selected."""
+    code, stdout, lines = dry_run(emulator, tmp_path / "w", "Phenotype=mitotic arrest")
+    assert code == 0 and lines == []
+    assert "selected 0 " not in stdout
