@@ -653,15 +653,21 @@ def _imgdata(site: Any, req: Request, m: re.Match[str]) -> Response:
     if image is None:
         return _empty(403)  # public user: HttpResponseForbidden()
     if site.imgdata_exception or site.migration_2026 or "imgdata_exception" in req.inject:
-        rv: Any = image_data_exception(site, image)
-    else:
-        rv = image_data(site, image)
+        # imageMarshal returns this early ("Return what we have already"), before
+        # its key selection: webgateway/imgData/{id}/{key}/ gets the whole body.
+        return jsonp_response(req, image_data_exception(site, image))
+    rv: Any = image_data(site, image)
     key = m.groupdict().get("key")
     if key is not None:
+        # marshal.py: for k in key.split("."): rv = rv.get(k, {}); {} -> None.
+        # Stepping into a non-dict is an AttributeError, which @jsonp makes a 500.
         for part in key.split("."):
-            rv = rv.get(part) if isinstance(rv, dict) else None
-            if rv is None:
-                break
+            if not isinstance(rv, dict):
+                message = f"'{type(rv).__name__}' object has no attribute 'get'"
+                return webgateway_error(req, message, "webgateway/marshal.py", "AttributeError")
+            rv = rv.get(part, {})
+        if rv == {}:
+            rv = None
     return jsonp_response(req, rv)
 
 

@@ -223,3 +223,44 @@ def test_plate_acquisitions_ignore_group(app: App) -> None:
     for group in ("5", "x"):
         other = call(app, f"/webclient/api/plate_acquisitions/?id=7375&group={group}")
         assert other.status == 200 and other.body == plain.body
+
+
+# -- imgData key selection -------------------------------------------------------------
+# omeroweb/webgateway/marshal.py imageMarshal (5.2x):
+#     except Exception as ex:  # Handle everything else.
+#         rv["Exception"] = ex.message
+#         return rv  # Return what we have already, in case it's useful
+#     ...
+#     if key is not None and rv is not None:
+#         for k in key.split("."):
+#             rv = rv.get(k, {})
+#         if rv == {}:
+#             rv = None
+
+
+def test_imgdata_key_selects_and_missing_is_null(app: App) -> None:
+    """Known keys give their value (falsy ones included); unknown ones give null."""
+    assert body(call(app, "/webgateway/imgData/9762957/meta.imageId/")) == 9762957
+    assert body(call(app, "/webgateway/imgData/9762957/meta.imageDescription/")) == ""
+    assert body(call(app, "/webgateway/imgData/9762957/tiles/")) is False
+    assert body(call(app, "/webgateway/imgData/9762957/nokey/")) is None
+    assert body(call(app, "/webgateway/imgData/9762957/size.nokey/")) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "type_name"),
+    [("meta.projectId.x", "NoneType"), ("size.width.x", "int"), ("meta.imageName.x", "str")],
+)
+def test_imgdata_key_through_a_leaf_is_500_json(app: App, key: str, type_name: str) -> None:
+    """``None.get``/``int.get`` raise AttributeError: @jsonp's 500 JSON, not null."""
+    resp = call(app, f"/webgateway/imgData/9762957/{key}/")
+    assert resp.status == 500
+    assert body(resp)["message"] == f"'{type_name}' object has no attribute 'get'"
+
+
+def test_imgdata_exception_body_ignores_the_key() -> None:
+    """The Exception answer returns before key selection: the whole 4-key body."""
+    exc_app = build_app("demo", imgdata_exception=True)
+    resp = call(exc_app, "/webgateway/imgData/9762957/size/")
+    assert resp.status == 200
+    assert list(body(resp)) == ["id", "meta", "perms", "Exception"]
