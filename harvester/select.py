@@ -359,20 +359,36 @@ class ValueCensus:
         self._hit: set[Condition] = set()
         self._near: dict[Condition, str] = {}
         self._last: object = None
+        # folded key -> folded value -> the terms not matched yet (a long gene list stays
+        # one dict lookup per label)
+        self._open: dict[str, dict[str, list[Condition]]] = {}
+        for cond in self._terms:
+            by_value = self._open.setdefault(_fold(cond.key), {})
+            by_value.setdefault(_fold(cond.value), []).append(cond)
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
-        if labels is self._last or len(self._hit) == len(self._terms):
+        if labels is self._last or not self._open:
             return
         self._last = labels
         for key, value in labels:
-            for cond in self._terms:
-                if cond in self._hit or _fold(key) != _fold(cond.key):
-                    continue
-                if value.strip() == cond.value:
+            by_value = self._open.get(_fold(key))
+            if by_value is None:
+                continue
+            conds = by_value.get(_fold(value))
+            if conds is None:
+                continue
+            value = value.strip()
+            for cond in conds:
+                if value == cond.value:
                     self._hit.add(cond)
-                elif _fold(value) == _fold(cond.value):
-                    self._near.setdefault(cond, value.strip())
+                else:
+                    self._near.setdefault(cond, value)
+            conds[:] = [c for c in conds if c not in self._hit]
+            if not conds:
+                del by_value[_fold(value)]
+                if not by_value:
+                    del self._open[_fold(key)]
 
     def lines(self, census: KeyCensus, seen: str, matched: int) -> list[str]:
         """One warning per ``=`` term whose key is known but whose value no image has.
