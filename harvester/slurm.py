@@ -194,9 +194,19 @@ def resume_command(job: SlurmJob) -> str:
     ``sbatch harvest.sbatch`` alone resumes the harvest but leaves index.csv as the first
     array's index job wrote it (short by every image the resumed tasks add).
     """
+    return resume_line(job.out_dir)
+
+
+def resume_line(out_dir: Path, tasks: str | None = None) -> str:
+    """:func:`resume_command` for the scripts in ``out_dir``; ``tasks``: only these array
+    tasks (``--array=3``: what an interrupted task's own log says to run again)."""
     q = shlex.quote
-    array, index = q(str(job.script_path)), q(str(job.out_dir / INDEX_SCRIPT_NAME))
-    return f"jid=$(sbatch --parsable {array}) && sbatch --dependency=afterany:${{jid%%;*}} {index}"
+    array, index = q(str(out_dir / SCRIPT_NAME)), q(str(out_dir / INDEX_SCRIPT_NAME))
+    only = f" --array={q(tasks)}" if tasks else ""
+    return (
+        f"jid=$(sbatch --parsable{only} {array}) && "
+        f"sbatch --dependency=afterany:${{jid%%;*}} {index}"
+    )
 
 
 def render_script(job: SlurmJob) -> str:

@@ -308,12 +308,10 @@ def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
         return "interrupted"
     from harvester.cli.harvest import _resume_command
 
+    resume = _resume_command(argv, getattr(args, "out", None))
     if not getattr(args, "harvest_begun", True):  # set by run_harvest_command
-        return f"interrupted before any file was harvested; run: {_resume_command(argv)}"
-    return (
-        "interrupted: every finished file is kept and journaled; "
-        f"resume with: {_resume_command(argv)}"
-    )
+        return f"interrupted before any file was harvested; run: {resume}"
+    return f"interrupted: every finished file is kept and journaled; resume with: {resume}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -340,7 +340,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         if ids_copy is not None:
             ids_copy.unlink(missing_ok=True)
     _outcome_decided()  # a SIGTERM now would cut the summary and change the exit code
-    report_summary(summary, quiet=cfg.quiet, resume=_resume_command(argv))
+    report_summary(summary, quiet=cfg.quiet, resume=_resume_command(argv, cfg.out))
     drop_late_signals(held)
     return summary.exit_code
 
@@ -354,18 +354,24 @@ def _count(n: int, noun: str) -> str:
 IDS_AGAIN = "FILE"
 
 
-def _resume_command(argv: list[str]) -> str:
+def _resume_command(argv: list[str], out: Path | None = None) -> str:
     """The command to run again, as printed: credentials in URLs (?bsession=) redacted.
 
     ``--ids-from`` of a source read once is no command to run again as is:
     ``<(cmd)`` was ``/dev/fd/63``, a path gone when the shell's command ended,
     so it is printed as ``--ids-from FILE`` plus what FILE must be; with ``-``
     the command is right but the ids must be on standard input again.
+
+    A task of a ``harvester slurm`` job array (``out``: its DIR, which holds the scripts) is
+    resumed by resubmitting that task, not by running its command on the login node.
     """
     from harvester.pipeline import public_argv
 
     if not argv:
         return "the same command"
+    slurm = _slurm_task_resume(argv, out)
+    if slurm is not None:
+        return slurm
     words = public_argv(argv)
     read_once = ""
     for n, word in enumerate(words):
@@ -386,6 +392,21 @@ def _resume_command(argv: list[str]) -> str:
             words[n : n + (1 if eq else 2)] = [f"{flag}={IDS_AGAIN}"] if eq else [flag, IDS_AGAIN]
         break
     return "harvester " + shlex.join(words) + read_once
+
+
+def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:
+    """``sbatch --array=K DIR/harvest.sbatch`` (and the index job after it) for a task of
+    the array that ``harvester slurm`` wrote into DIR; None for any other run."""
+    import os
+
+    from harvester.slurm import INDEX_SCRIPT_NAME, SCRIPT_NAME, resume_line
+
+    task = os.environ.get("SLURM_ARRAY_TASK_ID", "")
+    if out is None or not task.isdigit() or not any(w.startswith("--shard") for w in argv):
+        return None
+    if not ((out / SCRIPT_NAME).is_file() and (out / INDEX_SCRIPT_NAME).is_file()):
+        return None
+    return resume_line(out, task)
 
 
 def _read_once(path: str) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,3 +173,23 @@ def test_slurm_says_a_selection_with_a_plan_selects_again_within_it(
     ) in capsys.readouterr().out.splitlines()
     assert main(base) == 0
     assert "selects again" not in capsys.readouterr().out
+
+
+def test_a_task_with_failures_says_to_resubmit_itself_not_to_run_its_command(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """A task's log said ``rerun to retry the failures: harvester harvest ... --shard 1/2``,
+    which run as written harvests on the login node. It names the task's resubmission and
+    the index job after it instead (found by an HPC walkthrough)."""
+    emu = make_emulator(preset="demo", faults="503:100%,only:/webgateway/render_thumbnail")
+    out = tmp_path / "run"
+    assert main(["slurm", "--base-url", emu.base_url, "--project", "51", "--out", str(out),
+                 "--tasks", "2", "--rate", "none", "--artifacts", "thumbnail",
+                 "--max-retries", "0"]) == 0  # fmt: skip
+    assert run_task(out / "harvest.sbatch", 1, 2) == 1
+    log = (out / "logs" / "harvest-77_1.log").read_text()
+    rerun = [line for line in log.splitlines() if line.startswith("rerun to retry")]
+    assert rerun == [
+        f"rerun to retry the failures: jid=$(sbatch --parsable --array=1 {out}/harvest.sbatch)"
+        f" && sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch"
+    ], log
