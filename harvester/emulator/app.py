@@ -59,6 +59,9 @@ _CACHED_RE = re.compile(
     r"|/webclient/img_detail|/iviewer|/figure|/gallery-api"
 )
 _MAPR_API_RE = re.compile(r"^/mapr/api/(?!config/)")
+# /api/ views not wrapped in api/decorators.py json_response (which is what adds
+# X-OMERO-ApiVersion): LoginView answers with a plain JsonResponse.
+_PLAIN_API_VIEWS = frozenset({"api_login"})
 
 
 def _load_routes(modules: Iterable[str]) -> list[Route]:
@@ -156,7 +159,7 @@ class App:
             resp.route = "options"
         elif not resp.route:
             resp.route = route.name
-        if path.startswith("/api/"):
+        if path.startswith("/api/") and route.name not in _PLAIN_API_VIEWS:
             resp.headers.append(("X-OMERO-ApiVersion", API_VERSION))
         if (
             path.startswith(("/webclient/", "/webgateway/"))

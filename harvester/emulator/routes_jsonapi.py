@@ -47,6 +47,7 @@ from harvester.emulator.routes_common import (
     BadParam,
     json_response,
     py_int,
+    text_response,
     traceback_text,
 )
 from harvester.emulator.routes_webgateway import well_sample_position
@@ -801,6 +802,37 @@ def rois(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
 _V = r"/api/v0/"
 
 
+#: Django's CSRF failure page (django/views/csrf.py, DEBUG off), abridged.
+_CSRF_FAILURE_PAGE = (
+    '<!DOCTYPE html>\n<html lang="en">\n<head>\n'
+    '  <meta http-equiv="content-type" content="text/html; charset=utf-8">\n'
+    '  <meta name="robots" content="NONE,NOARCHIVE">\n'
+    "  <title>403 Forbidden</title>\n</head>\n<body>\n"
+    '<div id="summary">\n  <h1>Forbidden <span>(403)</span></h1>\n'
+    "  <p>CSRF verification failed. Request aborted.</p>\n"
+    "  <p>You are seeing this message because this site requires a CSRF cookie when "
+    "submitting forms. This cookie is required for security reasons, to ensure that your "
+    "browser is not being hijacked by third parties.</p>\n"
+    "</div>\n</body>\n</html>\n"
+)
+
+
+def api_login(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``/api/v0/login/`` (``webgateway.views.LoginView``), advertised as ``url:login``.
+
+    GET: ``JsonResponse({"message": "POST only with username, password, server and
+    csrftoken"}, status=405)`` -- a plain JsonResponse, so no ``X-OMERO-ApiVersion``.
+    POST: Django's CSRF middleware answers first. On IDR ``/api/*`` is proxy-cached
+    with ``Set-Cookie`` hidden, so ``token/`` never sets the ``csrftoken`` cookie and
+    every login POST fails the CSRF check (403 HTML): logging in is impossible there.
+    """
+    if req.method == "POST":
+        return text_response(403, _CSRF_FAILURE_PAGE)
+    return json_response(
+        {"message": "POST only with username, password, server and csrftoken"}, 405
+    )
+
+
 def _route(name: str, pattern: str, view: Callable[[Ctx, re.Match[str]], dict[str, Any]]) -> Route:
     return Route(f"api_{name}", re.compile(pattern), _api_response(view), cached=True)
 
@@ -810,6 +842,13 @@ ROUTES: list[Route] = [
     _route("base", _V, api_base),
     _route("token", _V + r"token/", api_token),
     _route("servers", _V + r"servers/", api_servers),
+    Route(
+        "api_login",
+        re.compile(_V + r"login/"),
+        api_login,
+        methods=frozenset({"GET", "HEAD", "POST"}),
+        cached=True,
+    ),
     _route("screens", _V + r"m/screens/", screens),
     _route("screen", _V + r"m/screens/(?P<obj_id>\d+)/", screen),
     _route("screen_plates", _V + r"m/screens/(?P<screen_id>\d+)/plates/", plates),

@@ -264,3 +264,34 @@ def test_imgdata_exception_body_ignores_the_key() -> None:
     resp = call(exc_app, "/webgateway/imgData/9762957/size/")
     assert resp.status == 200
     assert list(body(resp)) == ["id", "meta", "perms", "Exception"]
+
+
+# -- /api/v0/login/ -------------------------------------------------------------------
+# /api/v0/ advertises "url:login". omeroweb/webgateway/views.py LoginView.get:
+#     return JsonResponse({"message": ("POST only with username, password, "
+#                                      "server and csrftoken")}, status=405)
+# (a plain JsonResponse: no json_response decorator, so no X-OMERO-ApiVersion).
+# A POST meets Django's CsrfViewMiddleware first; on IDR token/ sets no csrftoken
+# cookie (the proxy hides Set-Cookie on /api/*), so it fails: 403 HTML.
+
+
+def test_api_login_get_is_405_json(app: App) -> None:
+    """Following url:login with GET: 405 and the view's message, not a 404 page."""
+    base = body(call(app, "/api/v0/"))
+    assert base["url:login"] == f"{BASE}/api/v0/login/"
+    resp = call(app, "/api/v0/login/")
+    assert resp.status == 405
+    assert resp.content_type == "application/json"
+    assert body(resp) == {"message": "POST only with username, password, server and csrftoken"}
+    assert not any(name == "X-OMERO-ApiVersion" for name, _ in resp.headers)
+
+
+def test_api_login_post_fails_csrf(app: App) -> None:
+    """POST without the CSRF cookie: Django's 403 CSRF page (HTML), never a session."""
+    resp = app.handle(
+        Request("POST", "/api/v0/login/", "/api/v0/login/", (), {}, "127.0.0.1", BASE)
+    )
+    assert resp.status == 403
+    assert resp.content_type == "text/html; charset=utf-8"
+    assert b"CSRF verification failed. Request aborted." in resp.body
+    assert not any(name == "Set-Cookie" for name, _ in resp.headers)
