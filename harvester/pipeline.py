@@ -545,11 +545,13 @@ class Harvest:
         that built the config with :func:`resolve_config` has had the plan's settings applied
         and this check made already; a config built otherwise is checked here all the same.
         """
-        from harvester.plan import check_plan_server, read_plan_info
+        from harvester.plan import check_plan_server, read_plan_info, reselection_note
 
         assert self.cfg.from_plan is not None
         info = read_plan_info(self.cfg.from_plan)
         check_plan_server(self.cfg.base_url, info, self.cfg.from_plan)
+        if self._selection.active:  # `--quiet` too: the rest of the plan is never harvested
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", reselection_note(info))
 
     def _check_ids_file(self) -> Path | None:
         """Check ``--ids-from`` before anything else; a source readable once is spooled.

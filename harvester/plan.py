@@ -110,6 +110,22 @@ def _plan_error(message: str, where: Path) -> UsageError:
     )
 
 
+def reselection_note(info: PlanInfo) -> str:
+    """What a selection given with ``--from-plan`` does: it selects again within the plan.
+
+    A plan holds the images of the selection it was made with; a second selection narrows
+    them, so the plan's other images are never harvested and ``status``/``index`` count
+    them as not harvested yet, for good. Said by ``harvester slurm`` and by the harvest.
+    """
+    made = info.extra.get("selection")
+    holds = f"{info.images} images" + (f" selected by {made}" if made else ", no selection")
+    return (
+        f"the plan holds {holds}; the selection given here selects again among them, and "
+        "harvester status and index will count the plan's other images as not harvested "
+        "(to change the selection, make a new plan with it: harvester plan ... --force)"
+    )
+
+
 def read_plan_info(path: Path) -> PlanInfo:
     """Read ``plan.json`` of the plan in ``path`` (the harvest DIR or its ``plan`` folder)."""
     pdir = plan_dir(path)

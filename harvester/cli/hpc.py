@@ -350,22 +350,10 @@ def run_slurm(args: argparse.Namespace) -> int:
 
 
 def _reselection_note(plan: Path) -> str:
-    """Selection flags given with ``--from-plan``: the tasks select again within the plan.
+    """Selection flags given with ``--from-plan``: see :func:`harvester.plan.reselection_note`."""
+    from harvester.plan import read_plan_info, reselection_note
 
-    A plan holds the images of the selection it was made with; a second selection narrows
-    them (each task keeps the selected images of its shard), so the plan's other images are
-    never harvested, and ``status``/``index`` count them as not harvested yet for good.
-    """
-    from harvester.plan import read_plan_info
-
-    info = read_plan_info(plan)
-    made = info.extra.get("selection")
-    holds = f"{info.images} images" + (f" selected by {made}" if made else ", no selection")
-    return (
-        f"the plan holds {holds}; the selection given here selects again among them, and "
-        "harvester status and index will count the plan's other images as not harvested "
-        "(to change the selection, make a new plan with it: harvester plan ... --force)"
-    )
+    return reselection_note(read_plan_info(plan))
 
 
 def _refuse_other_split(out: Path, tasks: int) -> None:

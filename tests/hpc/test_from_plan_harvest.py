@@ -274,3 +274,30 @@ def test_slurm_out_that_is_a_file_is_one_line_and_writes_nothing(
         assert f"error: output folder {str(afile)!r} is a file" in err, err
     assert afile.read_text() == "keep me\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_a_selection_given_with_a_plan_is_said_to_select_again_within_it(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`harvest --from-plan P --sample 3` on a plan of 6 sampled images harvests 3 of them
+    and says, as a problem (`--quiet` too), that status and index will count the other 3 as
+    not harvested (`harvester slurm` said it; a harvest run by hand said nothing)."""
+    plan = tmp_path / "plan"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(plan),
+                 "--artifacts", "thumbnail", "--sample", "6", "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    out = tmp_path / "run"
+    base = ["harvest", "--from-plan", str(plan), "--out", str(out), "--quiet", "--rate", "none"]
+    assert main([*base, "--sample", "3"]) == 0
+    problems = [r.getMessage() for r in caplog.records if r.name == "harvester.problems"]
+    assert [line.split(", and ")[0] for line in problems] == [
+        "the plan holds 6 images selected by sample 6, seed 0; the selection given here"
+        " selects again among them"
+    ]
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 3
+    caplog.clear()
+    assert main(base) == 0
+    assert not [r for r in caplog.records if r.name == "harvester.problems"]
