@@ -1009,6 +1009,17 @@ class Harvest:
         self.summary.index_rows = await anyio.to_thread.run_sync(
             write_labelled_index, self.out, keys, self._journal_state
         )
+        s = self.summary
+        if (
+            self._selection.active
+            and self._shard is None
+            and not (s.interrupted or s.walk_failures)
+        ):
+            # index.csv lists every image of DIR, not only this selection (a run cut short
+            # selected only part of it: nothing to compare then).
+            note = self.select_stats.index_note(s.index_rows)
+            if note:
+                logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
     async def _dry_run(self, client: Client) -> None:
         """Walk without storing: count images and the artifacts that would be fetched."""

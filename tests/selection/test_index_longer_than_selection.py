@@ -1,0 +1,41 @@
+"""A selection into a folder that already holds other images says index.csv lists more.
+
+Found by an ML-engineer walkthrough: ``--sample 10`` then ``--sample 5`` into the same DIR
+printed ``selected 5 ...`` beside ``index: ... (10 rows)`` and nothing else; a loader of
+index.csv trained on 10 images. ``index.csv`` lists every image of DIR (README), so the run
+says so as a problem (``--quiet`` too); a first selection into a new folder says nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from selection_helpers import DEMO_SCREEN, run_cli
+
+from harvester.emulator import EmulatorThread
+
+
+def harvest_sample(emulator: EmulatorThread, out: Path, n: int) -> tuple[int, list[str], int]:
+    """exit code, the problem lines, index.csv's row count."""
+    result = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+        "--screen", str(DEMO_SCREEN), "--artifacts", "thumbnail", "--sample", str(n), "--quiet",
+    )  # fmt: skip
+    problems = [line for line in result.stderr.splitlines() if "harvester.problems" in line]
+    rows = len((out / "index.csv").read_text().splitlines()) - 1
+    return result.returncode, problems, rows
+
+
+def test_a_smaller_sample_into_the_same_folder_is_told_the_index_is_longer(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    out = tmp_path / "train"
+    assert harvest_sample(emulator, out, 10) == (0, [], 10)
+    code, problems, rows = harvest_sample(emulator, out, 5)
+    assert (code, rows) == (0, 10)
+    assert problems == [
+        "WARNING harvester.problems: index.csv lists 10 images, 5 more than this run selected:"
+        " it lists every image harvested into this folder (earlier selections, or images whose"
+        " annotations no longer match); harvest each training set into a folder of its own"
+    ]
+    assert harvest_sample(emulator, out, 10) == (0, [], 10)  # the same selection again
