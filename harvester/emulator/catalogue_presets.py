@@ -43,6 +43,13 @@ names      screen 1901 (plates 60001-60007, images from 4100001) + project
            1951 (datasets 61001-61007, images from 4200001) with hostile names
            ('../', '/', '\\', NUL, control characters, '..', 1,000-character
            names) on screen, project, plates, datasets and images.
+idclash    IDR's independent id spaces colliding, as on the real server
+           (screen 51 is idr0003, project 51 is idr0021): screen 51 with plate
+           51 (4 imaged wells A1-A4, well ids 2400001-2400004, images
+           2450001-2450004) and project 51 with dataset 51 whose 4 images have
+           the well ids: 2400001-2400004. ``annotations/?screen=51`` and
+           ``?project=51``, ``?well=2400001`` and ``?image=2400001`` name
+           different objects (check ``link.parent``).
 ========== ===================================================================
 """
 
@@ -67,6 +74,7 @@ PRESETS: tuple[str, ...] = (
     "bigproject",
     "huge",
     "names",
+    "idclash",
 )
 DEFAULT_PRESET = "demo"
 
@@ -168,6 +176,12 @@ HUGE_IMAGES_PER_DATASET = 1000
 HUGE_FIRST_DATASET_ID = 40001
 HUGE_FIRST_IMAGE_ID = 10_000_001
 HUGE_IMAGE_COUNT = HUGE_DATASETS * HUGE_IMAGES_PER_DATASET
+#: ``idclash``: screen, plate, project and dataset all have id 51; the screen's
+#: wells and the project's images share ids 2400001-2400004.
+IDCLASH_ID = 51
+IDCLASH_IMAGES = 4
+IDCLASH_FIRST_WELL_ID = 2_400_001
+IDCLASH_FIRST_SCREEN_IMAGE_ID = 2_450_001
 NAMES_SCREEN_ID = 1901
 NAMES_PROJECT_ID = 1951
 LONG_NAME = "L" * 1000
@@ -765,6 +779,31 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
             seed,
             dataset_names=HOSTILE_NAMES,
             image_prefix="../img/\x01",
+        )
+        return [screen], [project]
+    if name == "idclash":
+        screen = _hcs(
+            IDCLASH_ID,
+            "idr0003-emulated-idclash/screenA",
+            (IDCLASH_ID,),
+            8,
+            12,
+            tuple((0, c) for c in range(IDCLASH_IMAGES)),
+            1,
+            small,
+            seed,
+            well_base=IDCLASH_FIRST_WELL_ID,
+            image_base=IDCLASH_FIRST_SCREEN_IMAGE_ID,
+        )
+        project = _proj(
+            IDCLASH_ID,
+            "idr0021-emulated-idclash/experimentA",
+            IDCLASH_ID,
+            1,
+            IDCLASH_IMAGES,
+            IDCLASH_FIRST_WELL_ID,  # project image ids = the screen's well ids
+            small,
+            seed + 1,  # other genes than the wells with the same ids: a mix-up shows
         )
         return [screen], [project]
     raise ValueError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")

@@ -295,3 +295,62 @@ def test_api_login_post_fails_csrf(app: App) -> None:
     assert resp.content_type == "text/html; charset=utf-8"
     assert b"CSRF verification failed. Request aborted." in resp.body
     assert not any(name == "Set-Cookie" for name, _ in resp.headers)
+
+
+# -- the id-collision trap (idr-api.md §2.1, §12, §14.9) ---------------------------------
+# "screens and projects have independent id spaces (screen 51 = idr0003 screenA,
+#  project 51 = idr0021 experimentA) -- asking ?screen=<project id> silently returns
+#  another study; check link.parent.name". Wells (>=45 217 ... 1 475 376) and images
+#  (~10^5 ... 15 190 881) share a numeric range on IDR too.
+
+
+@pytest.fixture(scope="module")
+def clash() -> App:
+    """The ``idclash`` preset: screen/plate/project/dataset 51, wells = project images."""
+    return build_app("idclash")
+
+
+def _parents(app: App, query: str) -> list[tuple[str, int, str]]:
+    anns = body(call(app, f"/webclient/api/annotations/?{query}"))["annotations"]
+    return sorted(
+        {
+            (a["link"]["parent"]["class"], a["link"]["parent"]["id"], a["link"]["parent"]["name"])
+            for a in anns
+        }
+    )
+
+
+def test_screen_and_project_51_are_different_studies(clash: App) -> None:
+    """Same number, two objects: only link.parent tells which one answered."""
+    assert _parents(clash, "type=map&screen=51") == [
+        ("ScreenI", 51, "idr0003-emulated-idclash/screenA")
+    ]
+    assert _parents(clash, "type=map&project=51") == [
+        ("ProjectI", 51, "idr0021-emulated-idclash/experimentA")
+    ]
+    screens = body(call(clash, "/api/v0/m/screens/51/"))["data"]
+    projects = body(call(clash, "/api/v0/m/projects/51/"))["data"]
+    assert screens["Name"] != projects["Name"]
+
+
+def test_well_and_image_with_one_id_carry_their_own_annotations(clash: App) -> None:
+    """?well=2400001 is well A1 of plate 51; ?image=2400001 is a project image."""
+    assert _parents(clash, "type=map&well=2400001") == [("WellI", 2400001, "A1")]
+    assert _parents(clash, "type=map&image=2400001") == [("ImageI", 2400001, "image0001.tif")]
+    genes = {
+        kind: {
+            v
+            for a in body(call(clash, f"/webclient/api/annotations/?type=map&{kind}=2400001"))[
+                "annotations"
+            ]
+            for k, v in a["values"]
+            if k == "Gene Symbol"
+        }
+        for kind in ("well", "image")
+    }
+    assert genes["well"] and genes["image"] and genes["well"] != genes["image"]
+    well = body(call(clash, "/api/v0/m/wells/2400001/"))["data"]
+    image_in_well = well["WellSamples"][0]["Image"]["@id"]
+    assert image_in_well == 2450001 != 2400001
+    grid = body(call(clash, "/webgateway/plate/51/"))
+    assert grid["grid"][0][0]["wellId"] == 2400001 and grid["grid"][0][0]["id"] == 2450001
