@@ -1,4 +1,4 @@
-"""tqdm progress bars that logging does not break.
+"""Progress: tqdm bars on a terminal, a line a minute in a log; logging breaks neither.
 
 Three bars on stderr: images discovered by the walk, artifacts done (with
 failures and skips in the postfix) and bytes stored (with the rate). Log
@@ -8,6 +8,11 @@ root logger's console handlers writing to the bars' stream are swapped for a
 of tearing them. ``Progress(enabled=False)`` (``--quiet``)
 draws nothing and costs nothing; bars are only drawn on a terminal, and only
 from the first image on, so an early error is printed alone.
+
+Where stderr is not a terminal (a SLURM task's log, ``2> run.log``, a pipe) bars
+would be noise, but a run of hours or days must still show it is alive: one
+``progress:`` line is printed every :data:`LINE_INTERVAL` seconds instead, at the
+first event after the interval (a run with nothing happening prints nothing new).
 """
 
 from __future__ import annotations
@@ -21,16 +26,30 @@ from typing import Any, TextIO
 
 #: Redraw at most this often: the bars must not cost the pipeline throughput.
 MIN_INTERVAL = 0.2
+#: Seconds between two ``progress:`` lines where stderr is not a terminal.
+LINE_INTERVAL = 60.0
 
 
 class Progress:
     """Implements ``pipeline.ProgressSink`` with tqdm bars."""
 
-    def __init__(self, *, enabled: bool = True, file: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        file: TextIO | None = None,
+        line_interval: float | None = None,
+    ) -> None:
         self.file = file or sys.stderr
         # Bars only on a terminal: in logs and pipes they are noise (tqdm's disable=None rule).
         isatty = getattr(self.file, "isatty", None)
-        self.enabled = enabled and bool(isatty and isatty())
+        on_terminal = bool(isatty and isatty())
+        self.enabled = enabled and on_terminal
+        #: Elsewhere, a line every ``line_interval`` seconds (see the module's docstring).
+        self.lines = enabled and not on_terminal
+        self._line_interval = LINE_INTERVAL if line_interval is None else line_interval
+        self._started = time.monotonic()
+        self._next_line = self._started + self._line_interval
         self.images = 0
         self.artifacts = 0
         self.failures = 0
@@ -105,6 +124,8 @@ class Progress:
             self.open()  # lazily: nothing is drawn before the first image (errors stay clean)
         if self._images_bar is not None:
             self._images_bar.update(count)
+        if self.lines:
+            self._line()
 
     def done(self, kind: str, nbytes: int) -> None:
         if self.enabled and not self._bars:
@@ -116,14 +137,38 @@ class Progress:
         if self._bytes_bar is not None and nbytes:
             self._bytes_bar.update(nbytes)
         self._postfix()
+        if self.lines:
+            self._line()
 
     def failed(self, kind: str) -> None:
         self.failures += 1
         self._postfix(force=True)
+        if self.lines:
+            self._line()
 
     def skipped(self, count: int) -> None:
         self.skips += count
         self._postfix()
+        if self.lines:
+            self._line()
+
+    def _line(self) -> None:
+        """One ``progress:`` line if the interval has passed (stderr is not a terminal)."""
+        now = time.monotonic()
+        if now < self._next_line:
+            return
+        self._next_line = now + self._line_interval
+        parts = [f"{self.images:,} images found"]
+        if self.artifacts or self.failures or self.skips:
+            parts.append(
+                f"{self.artifacts:,} files done, {self.failures:,} failed, "
+                f"{self.skips:,} skipped, {human_bytes(self.bytes)} stored"
+            )
+        elapsed = _elapsed(now - self._started)
+        try:
+            print(f"progress ({elapsed}): " + ", ".join(parts), file=self.file, flush=True)
+        except (OSError, ValueError):  # a closed or broken log must not end the run
+            self.lines = False
 
     def _postfix(self, *, force: bool = False) -> None:
         if self._done_bar is None:
@@ -133,6 +178,27 @@ class Progress:
             return
         self._last_postfix = now
         self._done_bar.set_postfix(failed=self.failures, skipped=self.skips, refresh=False)
+
+
+def human_bytes(n: float) -> str:
+    """``512 B``, ``1.5 KiB`` ... ``2.0 TiB``: sizes as the summary and progress lines say them."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _elapsed(seconds: float) -> str:
+    """``45s``, ``12m05s``, ``3h07m``, ``2d04h``: short enough for a line a minute."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 class TqdmHandler(logging.Handler):

@@ -424,14 +424,6 @@ def _read_once(path: str) -> bool:
         return False
 
 
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
-
-
 def report_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> None:
     """:func:`print_summary`, whose stderr part (failures, rerun hint) outlives a closed stdout.
 
@@ -456,6 +448,8 @@ def print_summary(
 
     ``totals=False``: the stderr part only (stdout's reader went away, see report_summary).
     """
+    from harvester.progress import human_bytes
+
     out = sys.stdout
     if summary.dry_run:
         if totals:
@@ -477,7 +471,7 @@ def print_summary(
             file=out,
         )
         print(
-            f"{_human_bytes(summary.bytes)} stored, {summary.requests} requests, "
+            f"{human_bytes(summary.bytes)} stored, {summary.requests} requests, "
             f"{summary.retries} retries, {summary.elapsed:.1f} s, "
             f"{summary.rate:.1f} requests/s"
             + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else ""),

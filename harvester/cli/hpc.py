@@ -219,6 +219,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
     from harvester.config import resolve
     from harvester.plan import plan_targets
+    from harvester.progress import Progress
 
     overrides = _overrides(args)
     if overrides["ids_from"] == "-":  # standard input, as for harvest (the walk reads it once)
@@ -228,7 +229,19 @@ def run_plan(args: argparse.Namespace) -> int:
     config = resolve(args.config, overrides)
     out = Path(args.out)
     argv = ["plan", *sys.argv[2:]]
-    info = anyio.run(lambda: plan_targets(config, out, force=args.force, argv=argv))
+    # Walking a big screen at the polite default rate takes hours: the images found are
+    # shown as a bar on a terminal, as a line a minute in a log (not with --quiet).
+    progress = Progress(enabled=not args.quiet)
+    with progress.shown():
+        info = anyio.run(
+            lambda: plan_targets(
+                config,
+                out,
+                force=args.force,
+                argv=argv,
+                on_image=lambda _ref: progress.discovered(),
+            )
+        )
     if not args.quiet:
         kinds = ", ".join(f"{n} {k}" for k, n in info.artifacts.items())
         print(f"planned {info.images} images ({kinds}) in {out / 'plan'}")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
+import pytest
+
+from harvester import progress as progress_module
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
 from harvester.progress import Progress
 
 
@@ -46,3 +52,59 @@ def test_quiet_and_pipes_draw_nothing() -> None:
             progress.discovered(1)
             progress.done("metadata", 10)
         assert out.getvalue() == ""
+
+
+def test_a_log_gets_a_progress_line_per_interval_instead_of_bars() -> None:
+    """Where stderr is not a terminal (a SLURM log), a run of days still shows it is alive:
+    a ``progress:`` line at the first event after each interval, no bar characters."""
+    log = io.StringIO()
+    progress = Progress(file=log, line_interval=0.0)
+    with progress.shown():
+        progress.discovered(3)
+        progress.done("thumbnail", 3 * 1024)
+        progress.failed("render")
+        progress.skipped(2)
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 4
+    assert all(line.startswith("progress (0s): ") for line in lines)
+    assert lines[0].endswith(": 3 images found")
+    assert lines[-1].endswith(": 3 images found, 1 files done, 1 failed, 2 skipped, 3.0 KiB stored")
+    slow = Progress(file=(quiet_log := io.StringIO()))  # the default: one a minute
+    slow.discovered(5)
+    slow.done("thumbnail", 10)
+    assert quiet_log.getvalue() == ""
+
+
+def test_plan_shows_its_walk_in_a_log(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`harvester plan` walked for hours at the polite rate with no output at all in a batch
+    log (found by an HPC walkthrough); it now shows the images found, and --quiet does not."""
+    monkeypatch.setattr(progress_module, "LINE_INTERVAL", 0.0)
+    args = ["plan", "--base-url", emulator.base_url, "--project", "51", "--rate", "none"]
+    assert main([*args, "--out", str(tmp_path / "p1")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": ", 1)[1] for line in err if line.startswith("progress (")] == [
+        f"{n} images found" for n in range(1, 9)
+    ]
+    assert main([*args, "--out", str(tmp_path / "p2"), "--quiet"]) == 0
+    assert "progress" not in capsys.readouterr().err
+
+
+def test_harvest_shows_its_files_in_a_log(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(progress_module, "LINE_INTERVAL", 0.0)
+    out = str(tmp_path / "d")
+    assert main(["harvest", "--base-url", emulator.base_url, "--project", "51", "--rate",
+                 "none", "--artifacts", "thumbnail", "--out", out]) == 0  # fmt: skip
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("progress")]
+    assert (
+        lines[-1].split(": ", 1)[1].startswith("8 images found, 8 files done, 0 failed, 0 skipped")
+    )
