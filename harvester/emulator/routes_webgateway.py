@@ -12,8 +12,10 @@ Reproduces ``webgateway/views.py`` (v5.26.0) and ``plategrid.py``:
   JSON ``{"message": "Object of type type is not JSON serializable", ...}``.
 * ``well/{id}/children/``: images of a well (``simpleMarshal`` + position),
   unknown well -> 500 ``text/javascript`` body ``""``.
-* ``table/{Type}/{id}/query/``: a small bulk-annotation table per well;
-  failures are HTTP 200 ``{"error": ...}`` as on IDR.
+* ``table/{Type}/{id}/query/`` and ``table/{fileid}/query/``: each screen's
+  bulk-annotation table (one row per imaged well), reached from the screen, a
+  plate of it or a well of it, as IDR attaches tables to screens; failures are
+  HTTP 200 ``{"error": ...}`` as on IDR.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from harvester.emulator.routes_common import (
     BadParam,
     int_param,
     jsonp_response,
+    py_int,
     text_response,
     webgateway_error,
     webgateway_value_error,
@@ -281,53 +284,111 @@ def _table_row(cat: Catalogue, well: Well) -> list[Any]:
     ]
 
 
-def table_query(site: Site, req: Request, match: re.Match[str]) -> Response:
-    """``webgateway/table/{Type}[.path]/{id}/query/?query=``: the screen's well table."""
-    cat = site.catalogue
-    obj_type, obj_id = match.group("type"), int(match.group("oid"))
-    query = req.param("query", "*") or "*"
-    root = obj_type.split(".", 1)[0]
-    screen = None
-    plate: Plate | None = None
-    if root == "Screen" and obj_type.endswith("wells"):
+#: Object paths that reach a screen's bulk table (IDR attaches every table to
+#: its Screen): ``Screen/{screen}``, ``Screen.plateLinks.child/{plate}``,
+#: ``Screen.plateLinks.child.wells/{well}``. Any other object has none.
+_SCREEN_TABLE_PATHS = ("Screen", "Screen.plateLinks.child", "Screen.plateLinks.child.wells")
+_NO_TABLE = {"error": "Could not retrieve bulk annotations table"}
+#: ``Word-N`` -> ``(Word==N)``, as perform_table_query rewrites it.
+_WORD_ID_RE = re.compile(r"^(\w+)-(\d+)")
+_EQ_RE = re.compile(r"\((\w+)==(\d+)\)")
+_TABLE_FILE_BASE = 15_000_000
+
+
+def _table_screen(cat: Catalogue, obj_type: str, obj_id: int) -> Any:
+    """The screen whose table ``obj_type``/``obj_id`` reaches, or None."""
+    if obj_type == "Screen":
+        return cat.screen(obj_id)
+    if obj_type == "Screen.plateLinks.child":
+        plate = cat.plate(obj_id)
+        return cat.screen(plate.screen_id) if plate else None
+    if obj_type == "Screen.plateLinks.child.wells":
         well = cat.well(obj_id)
         plate = cat.plate(well.plate_id) if well else None
-        screen = cat.screen(plate.screen_id) if plate else None
-    elif root == "Plate":
-        plate = cat.plate(obj_id)
-        screen = cat.screen(plate.screen_id) if plate else None
-    elif root == "Screen":
-        screen = cat.screen(obj_id)
-    if screen is None:
-        return jsonp_response(req, {"error": "Could not retrieve bulk annotations table"})
-    plates = [plate] if root == "Plate" and plate is not None else cat.plates(screen.id)
-    wells = [w for p in plates for w in cat.wells(p.id) if w.sample is not None]
+        return cat.screen(plate.screen_id) if plate else None
+    return None
+
+
+def _table_body(site: Site, req: Request, screen: Any) -> dict[str, Any]:
+    """``_table_query`` + ``perform_table_query`` on one screen's table.
+
+    ``query`` is mandatory; ``*`` pages the table (``totalCount`` = all rows);
+    ``Word-N`` becomes ``(Word==N)``, which (like ``(Plate==N)``/``(Well==N)``)
+    filters an integer column; anything else is ``Error executing query: ...``.
+    Junk ``offset``/``limit`` raise ``int()``'s ValueError (the caller's 500).
+    """
+    cat = site.catalogue
+    query = req.param("query")
+    if not query:
+        return {"error": "Must specify query parameter, use * to retrieve all"}
+    offset = py_int(req.param("offset") or "0")  # int(request.GET.get("offset", 0))
+    limit_text = req.param("limit")
+    limit = py_int(limit_text) if limit_text is not None else None
+    wells = [w for p in cat.plates(screen.id) for w in cat.wells(p.id) if w.sample is not None]
+    end = min(len(wells), offset + (limit if limit is not None else len(wells)))
     if query == "*":
-        rows = wells
+        picked, total = wells[offset:end], len(wells)
     else:
-        m = re.fullmatch(r"Well-(\d+)", query)
-        if m is None:
-            return jsonp_response(req, {"error": f"Error executing query: {query}"})
-        rows = [w for w in wells if w.id == int(m.group(1))]
-    offset = max(0, _int_or(req.param("offset"), 0) or 0)
-    limit = _int_or(req.param("limit"), None)
-    picked = rows[offset : None if limit is None else offset + limit]
-    body = {
+        word = _WORD_ID_RE.match(query)
+        if word:
+            query = f"({word.group(1)}=={word.group(2)})"
+        eq = _EQ_RE.fullmatch(query)
+        if eq is None or eq.group(1) not in ("Plate", "Well"):
+            return {"error": f"Error executing query: {query}"}
+        value = int(eq.group(2))
+        hits = [w for w in wells if (w.plate_id if eq.group(1) == "Plate" else w.id) == value]
+        picked, total = hits[offset:end], len(hits)
+    return {
         "data": {
             "column_types": [t for _, t in _TABLE_COLUMNS],
             "columns": [c for c, _ in _TABLE_COLUMNS],
             "rows": [_table_row(cat, w) for w in picked],
         },
-        "meta": {"rowCount": len(wells), "totalCount": len(rows), "limit": limit, "offset": offset},
-        "id": 15_000_000 + screen.id,
-        "annId": 8_000_000 + screen.id,
-        "owner": AUTHOR,
-        "addedBy": AUTHOR,
-        "parentType": "Screen",
-        "parentId": screen.id,
-        "addedOn": int(screen.spec.acquisition_ts * 1000) + 86_400_000 * 60,
+        "meta": {"rowCount": len(wells), "totalCount": total, "limit": limit, "offset": offset},
     }
+
+
+def table_query(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``webgateway/table/{Type}[.path]/{id}/query/`` (``object_table_query``).
+
+    Failures are HTTP 200 ``{"error": ...}`` as on IDR; the table's own error
+    (no query, bad query) replaces the generic one.
+    """
+    cat = site.catalogue
+    obj_type, obj_id = match.group("type"), int(match.group("oid"))
+    screen = _table_screen(cat, obj_type, obj_id) if obj_type in _SCREEN_TABLE_PATHS else None
+    if screen is None:
+        return jsonp_response(req, _NO_TABLE)
+    try:
+        body = _table_body(site, req, screen)
+    except BadParam as exc:
+        return webgateway_value_error(req, exc)
+    if "error" in body:
+        return jsonp_response(req, body)
+    body.update(
+        {
+            "id": _TABLE_FILE_BASE + screen.id,
+            "annId": 8_000_000 + screen.id,
+            "owner": AUTHOR,
+            "addedBy": AUTHOR,
+            "parentType": obj_type.split(".", 1)[0],
+            "parentId": screen.id,
+            "addedOn": int(screen.spec.acquisition_ts * 1000) + 86_400_000 * 60,
+        }
+    )
     return jsonp_response(req, body)
+
+
+def table_file_query(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``webgateway/table/{fileid}/query/`` (``table_query``): the table by file id."""
+    file_id = int(match.group("fid"))
+    screen = site.catalogue.screen(file_id - _TABLE_FILE_BASE)
+    if screen is None:
+        return jsonp_response(req, {"error": f"Table {file_id} not found"})
+    try:
+        return jsonp_response(req, _table_body(site, req, screen))
+    except BadParam as exc:
+        return webgateway_value_error(req, exc)
 
 
 ROUTES: list[Route] = [
@@ -346,7 +407,12 @@ ROUTES: list[Route] = [
     Route("webgateway_well_data", re.compile(r"/webgateway/wellData/(?P<wid>\d+)/"), well_data),
     Route(
         "webgateway_table_query",
-        re.compile(r"/webgateway/table/(?P<type>[A-Za-z.]+)/(?P<oid>\d+)/query/"),
+        re.compile(r"/webgateway/table/(?P<type>[\w.]+)/(?P<oid>\d+)/query/"),
         table_query,
+    ),
+    Route(
+        "webgateway_table_file_query",
+        re.compile(r"/webgateway/table/(?P<fid>\d+)/query/"),
+        table_file_query,
     ),
 ]
