@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from harvester.emulator.catalogue import PRESETS, Catalogue
 from harvester.emulator.http import Request, Response, Route
-from harvester.emulator.routes_common import django_404, text_response
+from harvester.emulator.routes_common import django_404, json_response, text_response
 from harvester.emulator.site import Site
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,14 @@ _CACHED_RE = re.compile(
     r"|/webclient/img_detail|/iviewer|/figure|/gallery-api"
 )
 _MAPR_API_RE = re.compile(r"^/mapr/api/(?!config/)")
+# Django's "safe" methods: CsrfViewMiddleware checks every other one.
+_CSRF_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: omeroweb/feedback/views.py csrf_failure (settings.CSRF_FAILURE_VIEW): JSON, 403.
+CSRF_FAILURE_MESSAGE = (
+    "CSRF Error. You need to include valid CSRF tokens for any POST, PUT, PATCH or DELETE"
+    " operations. You have to include CSRF token in the POST data or add the token to the"
+    " HTTP header."
+)
 # /api/ views not wrapped in api/decorators.py json_response (which is what adds
 # X-OMERO-ApiVersion): LoginView answers with a plain JsonResponse.
 _PLAIN_API_VIEWS = frozenset({"api_login"})
@@ -125,6 +133,18 @@ class App:
 
     def _handle(self, req: Request) -> Response:
         path = req.path
+        if (
+            req.method not in _CSRF_SAFE_METHODS
+            and path.endswith("/")
+            and not path.startswith("/searchengine/")
+            and (_BLOCKED_RE.match(path) or self._match(path) is not None)
+        ):
+            # Django's CsrfViewMiddleware runs before any resolved view (and so
+            # before login_required): without a CSRF token every unsafe request
+            # gets OMERO.web's CSRF_FAILURE_VIEW answer.
+            resp = json_response({"message": CSRF_FAILURE_MESSAGE}, 403)
+            resp.route = "csrf"
+            return resp
         if _BLOCKED_RE.match(path):
             if not path.endswith("/"):  # CommonMiddleware appends the slash before the view
                 return _redirect(301, _with_slash(req), "slash")

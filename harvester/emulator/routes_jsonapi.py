@@ -47,7 +47,6 @@ from harvester.emulator.routes_common import (
     BadParam,
     json_response,
     py_int,
-    text_response,
     traceback_text,
 )
 from harvester.emulator.routes_webgateway import well_sample_position
@@ -802,32 +801,15 @@ def rois(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
 _V = r"/api/v0/"
 
 
-#: Django's CSRF failure page (django/views/csrf.py, DEBUG off), abridged.
-_CSRF_FAILURE_PAGE = (
-    '<!DOCTYPE html>\n<html lang="en">\n<head>\n'
-    '  <meta http-equiv="content-type" content="text/html; charset=utf-8">\n'
-    '  <meta name="robots" content="NONE,NOARCHIVE">\n'
-    "  <title>403 Forbidden</title>\n</head>\n<body>\n"
-    '<div id="summary">\n  <h1>Forbidden <span>(403)</span></h1>\n'
-    "  <p>CSRF verification failed. Request aborted.</p>\n"
-    "  <p>You are seeing this message because this site requires a CSRF cookie when "
-    "submitting forms. This cookie is required for security reasons, to ensure that your "
-    "browser is not being hijacked by third parties.</p>\n"
-    "</div>\n</body>\n</html>\n"
-)
-
-
 def api_login(site: Site, req: Request, match: re.Match[str]) -> Response:
     """``/api/v0/login/`` (``webgateway.views.LoginView``), advertised as ``url:login``.
 
     GET: ``JsonResponse({"message": "POST only with username, password, server and
     csrftoken"}, status=405)`` -- a plain JsonResponse, so no ``X-OMERO-ApiVersion``.
-    POST: Django's CSRF middleware answers first. On IDR ``/api/*`` is proxy-cached
-    with ``Set-Cookie`` hidden, so ``token/`` never sets the ``csrftoken`` cookie and
-    every login POST fails the CSRF check (403 HTML): logging in is impossible there.
+    A POST never gets here: the app answers it with Django's CSRF failure first
+    (on IDR ``/api/*`` is proxy-cached with ``Set-Cookie`` hidden, so ``token/``
+    cannot set the ``csrftoken`` cookie a login needs).
     """
-    if req.method == "POST":
-        return text_response(403, _CSRF_FAILURE_PAGE)
     return json_response(
         {"message": "POST only with username, password, server and csrftoken"}, 405
     )

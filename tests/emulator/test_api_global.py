@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import parse_qsl, unquote
 
@@ -126,11 +127,25 @@ def test_head_is_answered_like_get(app: App) -> None:
     assert (head.status, head.content_type, head.body) == (get.status, get.content_type, get.body)
 
 
-def test_post_from_the_public_user_is_not_logged_in(app: App) -> None:
-    """Non-GET methods on read routes are refused like an anonymous user (403 JSON on /api/)."""
-    api = call(app, "/api/v0/m/screens/", method="POST")
-    assert api.status == 403 and api.body == b'{"message": "Not logged in"}'
-    assert call(app, "/webclient/api/plates/", method="DELETE").status == 302
+def test_unsafe_methods_fail_django_csrf_first(app: App) -> None:
+    """POST/PUT/DELETE without a CSRF token: OMERO.web's csrf_failure, 403 JSON.
+
+    omeroweb/settings.py CSRF_FAILURE_VIEW = "omeroweb.feedback.views.csrf_failure";
+    Django's CsrfViewMiddleware runs before the view (and its login_required).
+    """
+    message = (
+        "CSRF Error. You need to include valid CSRF tokens for any POST, PUT, PATCH or"
+        " DELETE operations. You have to include CSRF token in the POST data or add the"
+        " token to the HTTP header."
+    )
+    for path, method in (
+        ("/api/v0/m/screens/", "POST"),
+        ("/webclient/api/plates/", "DELETE"),
+        ("/webgateway/archived_files/download/1/", "PUT"),
+    ):
+        resp = call(app, path, method=method)
+        assert resp.status == 403 and resp.content_type == "application/json"
+        assert json.loads(resp.body) == {"message": message}
 
 
 def test_handler_bug_becomes_500_text_never_an_exception() -> None:

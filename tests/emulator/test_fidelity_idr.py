@@ -272,7 +272,9 @@ def test_imgdata_exception_body_ignores_the_key() -> None:
 #                                      "server and csrftoken")}, status=405)
 # (a plain JsonResponse: no json_response decorator, so no X-OMERO-ApiVersion).
 # A POST meets Django's CsrfViewMiddleware first; on IDR token/ sets no csrftoken
-# cookie (the proxy hides Set-Cookie on /api/*), so it fails: 403 HTML.
+# cookie (the proxy hides Set-Cookie on /api/*), so it fails with OMERO.web's
+# CSRF_FAILURE_VIEW (omeroweb/feedback/views.py csrf_failure): 403 JSON
+#     {"message": "CSRF Error. You need to include valid CSRF tokens for any POST, ..."}
 
 
 def test_api_login_get_is_405_json(app: App) -> None:
@@ -287,13 +289,13 @@ def test_api_login_get_is_405_json(app: App) -> None:
 
 
 def test_api_login_post_fails_csrf(app: App) -> None:
-    """POST without the CSRF cookie: Django's 403 CSRF page (HTML), never a session."""
+    """POST without the CSRF cookie: OMERO.web's 403 CSRF JSON, never a session."""
     resp = app.handle(
         Request("POST", "/api/v0/login/", "/api/v0/login/", (), {}, "127.0.0.1", BASE)
     )
     assert resp.status == 403
-    assert resp.content_type == "text/html; charset=utf-8"
-    assert b"CSRF verification failed. Request aborted." in resp.body
+    assert resp.content_type == "application/json"
+    assert body(resp)["message"].startswith("CSRF Error. You need to include valid CSRF tokens")
     assert not any(name == "Set-Cookie" for name, _ in resp.headers)
 
 
