@@ -65,9 +65,13 @@ def traceback_text(exc_type: str, message: str, where: str) -> str:
 
 
 def django_404(req: Request) -> Response:
-    """Django's 404: an HTML page, or a short plain body for XHR requests."""
+    """Django's 404: an HTML page, or an empty body for XHR requests.
+
+    omeroweb/feedback/views.py handler404: ``if request.is_ajax(): return
+    HttpResponseNotFound()`` -- no content, Django's default text/html type.
+    """
     if req.is_ajax:
-        return text_response(404, "Page Not Found", "text/plain; charset=utf-8")
+        return text_response(404, "")
     path = html.escape(req.path)
     page = (
         "<!DOCTYPE html>\n<html>\n<head>\n<title>OMERO.web - Page not found</title>\n"
@@ -85,10 +89,16 @@ def django_404(req: Request) -> Response:
 
 
 def django_500(req: Request, exc_type: str, message: str) -> Response:
-    """Django's 500 error page (HTML with the trace), short plain body for XHR."""
+    """Django's 500 error page (HTML with the trace); the bare trace for XHR.
+
+    omeroweb/feedback/views.py handler500: ``if request.is_ajax(): return
+    HttpResponseServerError(error500)`` -- the traceback and the request, as
+    text under Django's default text/html type.
+    """
+    raw_trace = traceback_text(exc_type, message, "webclient/views.py")
     if req.is_ajax:
-        return text_response(500, "Internal Server Error", "text/plain; charset=utf-8")
-    trace = html.escape(traceback_text(exc_type, message, "webclient/views.py"))
+        return text_response(500, f"{raw_trace}\n<WSGIRequest: GET '{req.raw_path}'>")
+    trace = html.escape(raw_trace)
     page = (
         "<!DOCTYPE html>\n<html>\n<head>\n<title>OMERO.web - Server Error</title>\n</head>\n"
         '<body>\n<div id="error">\n<h1>Server Error (500)</h1>\n'

@@ -444,3 +444,31 @@ def test_table_by_file_id(app: App) -> None:
     by_file = body(call(app, f"/webgateway/table/{by_obj['id']}/query/?query=*"))
     assert list(by_file) == ["data", "meta"] and by_file["data"] == by_obj["data"]
     assert body(call(app, "/webgateway/table/1/query/?query=*")) == {"error": "Table 1 not found"}
+
+
+# -- Django error handlers for XHR requests --------------------------------------------
+# omeroweb/feedback/views.py:
+#     def handler404(request, exception=None):
+#         if request.is_ajax(): return HttpResponseNotFound()        # empty, text/html
+#     def handler500(request):
+#         error500 = "%s\n%s" % (as_string, request_repr)
+#         if request.is_ajax(): return HttpResponseServerError(error500)
+XHR = {"x-requested-with": "XMLHttpRequest"}
+
+
+def test_xhr_404_is_empty_html(app: App) -> None:
+    """An XHR to an unknown path gets HttpResponseNotFound(): no body at all."""
+    resp = call(app, "/nothing/here/", headers=XHR)
+    assert resp.status == 404
+    assert resp.body == b""
+    assert resp.content_type == "text/html; charset=utf-8"
+
+
+def test_xhr_500_is_the_bare_traceback(app: App) -> None:
+    """An XHR hitting an unguarded int(): the traceback text, not a page."""
+    resp = call(app, "/webclient/api/annotations/?image=abc", headers=XHR)
+    assert resp.status == 500
+    assert resp.content_type == "text/html; charset=utf-8"
+    assert resp.body.startswith(b"Traceback (most recent call last):")
+    assert b"invalid literal for int() with base 10: 'abc'" in resp.body
+    assert b"<html>" not in resp.body
