@@ -412,7 +412,9 @@ def api_annotations(site: Site, req: Request, match: re.Match[str]) -> Response:
         page = int_param(req, "page", 1)
         limit = int_param(req, "limit", site.webclient_page_size * ANNOTATIONS_LIMIT_FACTOR)
         assert page is not None and limit is not None
-        ids = {p: [py_int(v) for v in req.params(p)] for p, _ in _ANN_PARAMS}
+        # get_list(): request.GET.getlist(name) without the "" values; the rest
+        # reach an unguarded int() (junk -> 500).
+        ids = {p: [py_int(v) for v in req.params(p) if v != ""] for p, _ in _ANN_PARAMS}
     except BadParam as exc:
         return django_500(req, "ValueError", str(exc))
     ann_type = req.param("type")

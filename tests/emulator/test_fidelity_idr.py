@@ -472,3 +472,18 @@ def test_xhr_500_is_the_bare_traceback(app: App) -> None:
     assert resp.body.startswith(b"Traceback (most recent call last):")
     assert b"invalid literal for int() with base 10: 'abc'" in resp.body
     assert b"<html>" not in resp.body
+
+
+def test_annotations_ignore_empty_ids(app: App) -> None:
+    """omeroweb/webclient/views.py get_list: ``[i for i in val if i != ""]``.
+
+    ``?image=`` (empty) is dropped, not an int() error; junk still is a 500.
+    """
+    resp = call(app, "/webclient/api/annotations/?type=map&image=&image=9762957")
+    assert resp.status == 200
+    assert {a["link"]["parent"]["id"] for a in body(resp)["annotations"]} == {9762957}
+    assert body(call(app, "/webclient/api/annotations/?image=")) == {
+        "annotations": [],
+        "experimenters": [],
+    }
+    assert call(app, "/webclient/api/annotations/?image=x").status == 500
