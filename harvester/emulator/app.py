@@ -159,7 +159,7 @@ class App:
         if found is None:
             if not path.endswith("/") and self._match(path + "/") is not None:
                 return _redirect(301, _with_slash(req), "slash")
-            resp = django_404(req)
+            resp = _flask_404() if path.startswith("/searchengine/") else django_404(req)
             resp.route = "404"
             return resp
         route, match = found
@@ -200,6 +200,19 @@ class App:
             )
         location = "/webclient/login/?url=" + quote(req.raw_path, safe="")
         return _redirect(302, location, "blocked")
+
+
+#: /searchengine/ is the search engine's Flask app (nginx ``^~ /searchengine``), so
+#: its unknown paths get Werkzeug's NotFound page, not OMERO.web's.
+_FLASK_404 = (
+    "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
+    "<p>The requested URL was not found on the server. If you entered the URL manually"
+    " please check your spelling and try again.</p>\n"
+)
+
+
+def _flask_404() -> Response:
+    return text_response(404, _FLASK_404)
 
 
 def _with_slash(req: Request) -> str:

@@ -487,3 +487,15 @@ def test_annotations_ignore_empty_ids(app: App) -> None:
         "experimenters": [],
     }
     assert call(app, "/webclient/api/annotations/?image=x").status == 500
+
+
+def test_searchengine_unknown_path_is_flasks_404(app: App) -> None:
+    """The search engine is a Flask app behind nginx ``^~ /searchengine`` (idr-api.md §0).
+
+    Werkzeug's NotFound body, not OMERO.web's page.
+    """
+    resp = call(app, "/searchengine/api/v1/resources/image/nosuchview/")
+    assert resp.status == 404
+    assert resp.content_type == "text/html; charset=utf-8"
+    assert resp.body.startswith(b"<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>")
+    assert b"OMERO.web" not in resp.body
