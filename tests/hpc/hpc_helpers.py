@@ -137,3 +137,27 @@ def image_request_counts(stats: dict[str, Any]) -> dict[str, int]:
 def assert_each_image_fetched_once(counts: dict[str, int]) -> None:
     """One request per image and artifact: 88 images x (thumbnail, imgdata, metadata)."""
     assert counts == {"image:thumbnail": IMAGES, "image:imgdata": IMAGES, "api_image": IMAGES}
+
+
+def run_array_task(
+    script: Path, task: int, tasks: int, job_id: str = "4242"
+) -> subprocess.CompletedProcess[str]:
+    """Run array task K of a ``harvester slurm`` script as SLURM would, its output appended
+    to ``DIR/logs/harvest-<job>_<K>.log`` (the script's own log name)."""
+    env = {
+        **os.environ,
+        "SLURM_ARRAY_TASK_ID": str(task),
+        "SLURM_ARRAY_TASK_COUNT": str(tasks),
+        "SLURM_ARRAY_JOB_ID": job_id,
+    }
+    log = script.parent / "logs" / f"harvest-{job_id}_{task}.log"
+    with log.open("a") as handle:
+        return subprocess.run(
+            ["bash", str(script)],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+            text=True,
+        )

@@ -15,11 +15,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hpc_helpers import run_array_task
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -27,27 +27,6 @@ from harvester.slurm import SlurmJob, Submitted, follow_text, render_script
 
 #: Project 51 of the demo preset: 8 images.
 PROJECT_IMAGES = 8
-
-
-def run_task(script: Path, task: int, tasks: int) -> int:
-    """Run array task K of the script as SLURM would (its output into DIR/logs)."""
-    env = {
-        **os.environ,
-        "SLURM_ARRAY_TASK_ID": str(task),
-        "SLURM_ARRAY_TASK_COUNT": str(tasks),
-        "SLURM_ARRAY_JOB_ID": "77",
-    }
-    log = script.parent / "logs" / f"harvest-77_{task}.log"
-    with log.open("a") as handle:
-        proc = subprocess.run(
-            ["bash", str(script)],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            timeout=120,
-            check=False,
-        )
-    return proc.returncode
 
 
 def test_index_of_a_prepared_folder_no_task_started_says_so(
@@ -84,7 +63,7 @@ def test_index_says_how_far_short_of_the_plan_it_is(
     out = tmp_path / "run"  # the plan elsewhere: the script's --from-plan names it
     assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
                  "--rate", "none"]) == 0  # fmt: skip
-    assert run_task(out / "harvest.sbatch", 0, 2) == 0
+    assert run_array_task(out / "harvest.sbatch", 0, 2, "77").returncode == 0
     mine = len(list((out / "images").rglob("*.thumbnail.jpg")))
     assert 0 < mine < PROJECT_IMAGES
     capsys.readouterr()
@@ -97,7 +76,7 @@ def test_index_says_how_far_short_of_the_plan_it_is(
     )
     assert len((out / "index.csv").read_text().splitlines()) == 1 + mine
 
-    assert run_task(out / "harvest.sbatch", 1, 2) == 0
+    assert run_array_task(out / "harvest.sbatch", 1, 2, "77").returncode == 0
     assert main(["index", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == [f"wrote {out / 'index.csv'} ({PROJECT_IMAGES} images)"]
@@ -186,7 +165,7 @@ def test_a_task_with_failures_says_to_resubmit_itself_not_to_run_its_command(
     assert main(["slurm", "--base-url", emu.base_url, "--project", "51", "--out", str(out),
                  "--tasks", "2", "--rate", "none", "--artifacts", "thumbnail",
                  "--max-retries", "0"]) == 0  # fmt: skip
-    assert run_task(out / "harvest.sbatch", 1, 2) == 1
+    assert run_array_task(out / "harvest.sbatch", 1, 2, "77").returncode == 1
     log = (out / "logs" / "harvest-77_1.log").read_text()
     rerun = [line for line in log.splitlines() if line.startswith("rerun to retry")]
     assert rerun == [

@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hpc_helpers import run_array_task
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -39,27 +40,6 @@ def status(out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict[str
 
 def listing(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-
-
-def run_task(script: Path, task: int, tasks: int) -> subprocess.CompletedProcess[str]:
-    """Run array task K of the script as SLURM would, its output into DIR/logs."""
-    env = {
-        **os.environ,
-        "SLURM_ARRAY_TASK_ID": str(task),
-        "SLURM_ARRAY_TASK_COUNT": str(tasks),
-        "SLURM_ARRAY_JOB_ID": "4242",
-    }
-    log = script.parent / "logs" / f"harvest-4242_{task}.log"
-    with log.open("a") as handle:
-        return subprocess.run(
-            ["bash", str(script)],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            timeout=120,
-            check=False,
-            text=True,
-        )
 
 
 def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
@@ -133,7 +113,7 @@ def test_status_counts_the_plan_the_job_array_names_before_and_after_a_task(
     }  # fmt: skip
     assert data["kinds"] == {"thumbnail": {"done": 0, "failed": 0, "pending": 8, "bytes": 0}}
 
-    assert run_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
     assert (out / "harvest.json").is_file()
     mine = len(list((out / "images").rglob("*.thumbnail.jpg")))
     assert 0 < mine < PROJECT_IMAGES
@@ -160,7 +140,7 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
     assert main(["slurm", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out",
                  str(out), "--tasks", "2"]) == 0  # fmt: skip
     ids.unlink()
-    assert run_task(out / "harvest.sbatch", 0, 2).returncode == 2
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 2
     assert not (out / "harvest.json").exists()
     text, data = status(out, capsys)
     log = out / "logs" / "harvest-4242_0.log"
