@@ -65,7 +65,7 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
     path = folder / lock_name(shard)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _lock_exclusive(fd)
     except OSError as exc:
         holder = _read_holder(fd)
         os.close(fd)
@@ -85,13 +85,41 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
     other = other_split_holding(out_dir, shard)
     if other is not None:
         os.close(fd)
+        # A run without --shard holds every image: no split can run beside it.
+        hint = (
+            "wait for it to finish"
+            if other.startswith("without --shard")
+            else "wait for it to finish, or use its --shard count (harvester slurm: the same"
+            " --tasks)"
+        )
         raise UsageError(
             f"{out_dir} is being harvested by another process {other}: shards of different"
             " counts (or a run without --shard) hold the same images",
-            hint="wait for it to finish, or use its --shard count "
-            "(harvester slurm: the same --tasks)",
+            hint=hint,
         )
     return fd
+
+
+#: How long a run keeps trying for its own lock before it is refused. Why: another
+#: split's :func:`other_split_holding` (or ``harvester slurm``) holds a shared ``flock``
+#: on this file for an instant while it looks; a run starting in that instant was refused
+#: as "already being harvested", naming whoever last ran with this lock (long gone).
+#: A real holder holds it for the whole run, so waiting this long refuses it all the same.
+PROBE_WAIT = 0.25
+
+
+def _lock_exclusive(fd: int) -> None:
+    """``flock(LOCK_EX | LOCK_NB)``, tried again for :data:`PROBE_WAIT` while it is busy."""
+    deadline = time.monotonic() + PROBE_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            busy = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+            if not busy or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.01)
 
 
 def _split_of(name: str) -> str | None:

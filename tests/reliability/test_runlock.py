@@ -74,10 +74,39 @@ def test_a_run_of_another_split_is_refused_while_one_holds_the_folder(tmp_path: 
     whole = acquire_run_lock(tmp_path, None)
     with pytest.raises(UsageError, match=r"harvested by another process without --shard \(pid "):
         acquire_run_lock(tmp_path, "3/4")
-    with pytest.raises(UsageError, match=r"without --shard"):
+    with pytest.raises(UsageError, match=r"without --shard") as refused:
         acquire_run_lock(tmp_path, "0/1")  # the same images as a run without --shard
+    # No --shard count runs beside a run of every image: the hint says only to wait.
+    assert refused.value.hint == "wait for it to finish"
     release_run_lock(whole)
     assert sorted(p.name for p in (tmp_path / "locks").iterdir()) == [
         "all.lock", "shard-0-of-1.lock", "shard-0-of-2.lock", "shard-0-of-4.lock",
         "shard-1-of-2.lock", "shard-3-of-4.lock",
     ]  # fmt: skip
+
+
+def test_another_splits_probe_does_not_refuse_a_run(tmp_path: Path) -> None:
+    """A run of another split (or ``harvester slurm``) probes this lock file with a shared
+    flock for an instant; a run taking its lock in that instant was refused as "already being
+    harvested", naming whoever last ran with the file (long gone). It now takes the lock."""
+    import fcntl
+    import os
+    import threading
+
+    from harvester.runlock import LOCKS_DIR
+
+    (tmp_path / LOCKS_DIR).mkdir()
+    path = tmp_path / LOCKS_DIR / lock_name(None)
+    path.write_text("pid 4242 on long-gone\n")  # left by an earlier run
+    probe = os.open(path, os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shard 0/2's probe, looking now
+    looked = threading.Timer(0.05, lambda: fcntl.flock(probe, fcntl.LOCK_UN))
+    looked.start()
+    try:
+        fd = acquire_run_lock(tmp_path, None)
+    finally:
+        looked.join()
+        os.close(probe)
+    assert fd is not None
+    assert path.read_text() == f"pid {os.getpid()} on {__import__('socket').gethostname()}\n"
+    release_run_lock(fd)
