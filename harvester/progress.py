@@ -18,6 +18,7 @@ first event after the interval (a run with nothing happening prints nothing new)
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import sys
 import time
@@ -40,13 +41,17 @@ class Progress:
         file: TextIO | None = None,
         line_interval: float | None = None,
     ) -> None:
-        self.file = file or sys.stderr
+        stream = file if file is not None else sys.stderr
+        # Python sets sys.stderr to None when fd 2 was closed at start (``2>&-``); print()
+        # to None writes to stdout, so the lines would land in the run's summary or a pipe.
+        has_stream = stream is not None
+        self.file: TextIO = stream if stream is not None else io.StringIO()  # never drawn on
         # Bars only on a terminal: in logs and pipes they are noise (tqdm's disable=None rule).
-        isatty = getattr(self.file, "isatty", None)
+        isatty = getattr(stream, "isatty", None)
         on_terminal = bool(isatty and isatty())
         self.enabled = enabled and on_terminal
         #: Elsewhere, a line every ``line_interval`` seconds (see the module's docstring).
-        self.lines = enabled and not on_terminal
+        self.lines = enabled and has_stream and not on_terminal
         self._line_interval = LINE_INTERVAL if line_interval is None else line_interval
         self._started = time.monotonic()
         self._next_line = self._started + self._line_interval

@@ -108,3 +108,20 @@ def test_harvest_shows_its_files_in_a_log(
     assert (
         lines[-1].split(": ", 1)[1].startswith("8 images found, 8 files done, 0 failed, 0 skipped")
     )
+
+
+def test_no_progress_lines_on_stdout_when_stderr_was_closed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started with stderr closed (``2>&-``), Python's sys.stderr is None, and print() to
+    None writes to stdout: the progress lines went into the summary on stdout (or the pipe
+    reading it). With nowhere to say it, progress says nothing."""
+    import sys
+
+    monkeypatch.setattr(sys, "stderr", None)
+    progress = Progress(line_interval=0.0)
+    with progress.shown():
+        progress.discovered(2)
+        progress.done("thumbnail", 10)
+    assert capsys.readouterr().out == ""
+    assert (progress.images, progress.artifacts) == (2, 1)
