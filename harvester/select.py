@@ -700,6 +700,7 @@ def write_labelled_index(
     if clashes:
         problems.warning("%s", separator_clash_line(list(clashes)))
     ids = {label: n for n, label in enumerate(sorted(counts))}
+    renumbered = renumbered_line(out_dir / LABELS_FILE, ids)
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
     at = len(index.COLUMNS)
@@ -722,8 +723,39 @@ def write_labelled_index(
                 atomic_write_bytes(out_dir, target, data)
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
+    if renumbered:
+        problems.warning("%s", renumbered)
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
     return len(rows)
+
+
+def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
+    """A warning when labels of the ``labels.csv`` being replaced lose their label_id.
+
+    Why: a model trained on an index.csv learns its ``label_id`` numbers. Rewriting the
+    index renumbers them with no word when a new label sorts before old ones, when a label's
+    images are gone, or once after upgrading to 0.1.7, which sorts one key's values in the
+    label (``b;a`` became ``a;b``). Empty when every earlier label keeps its id (or there
+    was no readable labels.csv).
+    """
+    import csv
+
+    try:
+        with previous.open(encoding="utf-8", newline="") as handle:
+            before = {row["label"]: row["label_id"] for row in csv.DictReader(handle)}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError):
+        return ""
+    moved = [label for label, n in before.items() if str(ids.get(label, "")) != n]
+    if not moved:
+        return ""
+    first = moved[0]
+    now = f"now {ids[first]}" if first in ids else "now no image has it"
+    return (
+        f"label ids changed: {len(moved)} of the {len(before)} labels of the previous"
+        f" {LABELS_FILE} have another label_id or are gone (e.g. {first!r} was"
+        f" {before[first]}, {now}); a model trained on the earlier label_ids must map them"
+        f" by label with the new {LABELS_FILE}"
+    )
 
 
 def _remove_stale_labels(out_dir: Path) -> None:

@@ -178,3 +178,26 @@ def test_one_set_of_values_is_one_label_whatever_the_order(tmp_path: Path) -> No
     assert read(tmp_path / LABELS_FILE) == [
         {"label": "increased DNA area;mitotic delay", "label_id": "0", "images": "2"}
     ]
+
+
+def test_renumbered_labels_are_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A folder indexed before values were sorted (labels.csv says 'b;a' is 1): the next
+    index renumbers it ('a;b' is 0, 'c' moves from 0 to 1) and says so, since a model trained
+    on the old label_ids would read the new ones wrong; an unchanged rewrite says nothing."""
+    make_dir(tmp_path, {1: (("Kind", "b"), ("Kind", "a")), 2: (("Kind", "c"),)})
+    (tmp_path / LABELS_FILE).write_text("label,label_id,images\nb;a,1,1\nc,0,1\n")
+    with caplog.at_level(logging.WARNING):
+        write_labelled_index(tmp_path, ["Kind"])
+    assert read(tmp_path / LABELS_FILE) == [
+        {"label": "a;b", "label_id": "0", "images": "1"},
+        {"label": "c", "label_id": "1", "images": "1"},
+    ]
+    (line,) = problem_lines(caplog)
+    assert line.startswith(
+        "label ids changed: 2 of the 2 labels of the previous labels.csv have another"
+        " label_id or are gone (e.g. 'b;a' was 1, now no image has it)"
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        write_labelled_index(tmp_path, ["Kind"])
+    assert problem_lines(caplog) == []
