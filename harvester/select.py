@@ -162,6 +162,12 @@ def _fold(text: str) -> str:
     return text.strip().casefold()
 
 
+def _fold_spaces(text: str) -> str:
+    """A value as :class:`ValueCensus` compares it for a ``did you mean``: case and runs of
+    spaces ignored (``Mitotic  arrest`` names ``mitotic arrest``), which :func:`_fold` keeps."""
+    return " ".join(text.split()).casefold()
+
+
 def matches(labels: Labels, where: Sequence[Condition]) -> bool:
     """Whether an image with ``labels`` satisfies every condition (see the module doc)."""
     if not where:
@@ -364,7 +370,7 @@ class ValueCensus:
         self._open: dict[str, dict[str, list[Condition]]] = {}
         for cond in self._terms:
             by_value = self._open.setdefault(_fold(cond.key), {})
-            by_value.setdefault(_fold(cond.value), []).append(cond)
+            by_value.setdefault(_fold_spaces(cond.value), []).append(cond)
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
@@ -375,7 +381,7 @@ class ValueCensus:
             by_value = self._open.get(_fold(key))
             if by_value is None:
                 continue
-            conds = by_value.get(_fold(value))
+            conds = by_value.get(_fold_spaces(value))
             if conds is None:
                 continue
             value = value.strip()
@@ -386,7 +392,7 @@ class ValueCensus:
                     self._near.setdefault(cond, value)
             conds[:] = [c for c in conds if c not in self._hit]
             if not conds:
-                del by_value[_fold(value)]
+                del by_value[_fold_spaces(value)]
                 if not by_value:
                     del self._open[_fold(key)]
 

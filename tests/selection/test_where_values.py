@@ -79,3 +79,18 @@ def test_right_values_no_warning(emulator: EmulatorThread, tmp_path: Path) -> No
     code, stdout, lines = dry_run(emulator, tmp_path / "w", "Phenotype=mitotic arrest")
     assert code == 0 and lines == []
     assert "selected 0 " not in stdout
+
+
+def test_value_with_other_spacing_is_named() -> None:
+    """The README promises a ``did you mean`` for a value that differs in case or spacing:
+    a doubled space inside the value (a copy from a spreadsheet) was named by no warning."""
+    where = parse_where(["Phenotype=Mitotic  arrest"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    ref = ImageRef(1, labels=(("Phenotype", "mitotic arrest"),))
+    keys.see(ref)
+    values.see(ref.labels)
+    assert values.lines(keys, "images", matched=0) == [
+        "--where 'Phenotype=Mitotic  arrest': no value of key 'Phenotype' on the 1 images is"
+        " 'Mitotic  arrest', so this term matches no image; did you mean 'Phenotype=mitotic"
+        " arrest'?"
+    ]
