@@ -74,6 +74,16 @@ def dataset(dataset_id: int) -> str:
     return f"api/v0/m/datasets/{dataset_id}/"
 
 
+def plate_screens(plate_id: int) -> str:
+    """The screens a plate belongs to (its parent, for a ``--plate`` target)."""
+    return f"api/v0/m/plates/{plate_id}/screens/"
+
+
+def dataset_projects(dataset_id: int) -> str:
+    """The projects a dataset belongs to (its parent, for a ``--dataset`` target)."""
+    return f"api/v0/m/datasets/{dataset_id}/projects/"
+
+
 def image_metadata(image_id: int) -> str:
     """The ``metadata`` artifact: the JSON API image, with pixels and channels."""
     return f"api/v0/m/images/{image_id}/"

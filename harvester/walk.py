@@ -592,13 +592,46 @@ class Walker:
             for project_id in projects:
                 await self.walk_project(project_id, tg)
             for plate_id in plates:
-                tg.start_soon(self._limited, self.walk_plate, plate_id, None, None)
+                tg.start_soon(self._limited, self._walk_target_plate, plate_id, None, None)
             for dataset_id in datasets:
-                tg.start_soon(self._limited, self.walk_dataset, dataset_id, None, None)
+                tg.start_soon(self._limited, self._walk_target_dataset, dataset_id, None, None)
         await self.walk_images(list(images))
         if ids_file is not None:
             await self.walk_ids_file(ids_file)
         return self.stats
+
+    async def _walk_target_plate(
+        self, plate_id: int, screen_id: int | None, name: str | None
+    ) -> None:
+        """A ``--plate`` target: its screen is asked first, for index.csv's ``screen_id``."""
+        if screen_id is None:
+            screen_id = await self._parent_id(urls.plate_screens(plate_id))
+        await self.walk_plate(plate_id, screen_id, name)
+
+    async def _walk_target_dataset(
+        self, dataset_id: int, project_id: int | None, name: str | None
+    ) -> None:
+        """A ``--dataset`` target: its project is asked first, for index.csv's ``project_id``."""
+        if project_id is None:
+            project_id = await self._parent_id(urls.dataset_projects(dataset_id))
+        await self.walk_dataset(dataset_id, project_id, name)
+
+    async def _parent_id(self, path: str) -> int | None:
+        """The id of the one parent listed at ``path``, else None.
+
+        Why: a walk from a screen or project gives its images the parent's id in
+        ``index.csv``; a plate or dataset given alone left it empty, so two harvests of one
+        screen's plates could not be told apart or merged by screen. One small request per
+        target. None when the server lists no parent or several (an object can be linked to
+        more than one), or when the request fails: the images are harvested all the same.
+        """
+        try:
+            body = await self._json(path)
+        except FetchError as exc:
+            logger.info("no parent id for %s: %s", path, exc)
+            return None
+        ids = [o.get("@id") for o in _items(body, "data") if isinstance(o, dict)]
+        return ids[0] if len(ids) == 1 and isinstance(ids[0], int) else None
 
     async def walk_ids_file(self, path: Path) -> None:
         """Ids from a file, in batches of 200 whose labels are fetched
