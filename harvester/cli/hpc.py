@@ -512,8 +512,8 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
         return None
     return (
         f"note: index.csv lists {rows} of the plan's {planned} images; {planned - rows} are "
-        f"not harvested yet (a task still running, failed or cancelled: harvester status {out});"
-        " run harvester index again after the resubmitted array"
+        f"not in it (a task still running, failed or cancelled, or images whose every file "
+        f"failed: harvester status {out}); run harvester index again after the resubmitted array"
     )
 
 

@@ -72,7 +72,8 @@ def test_index_says_how_far_short_of_the_plan_it_is(
     assert lines[0] == f"wrote {out / 'index.csv'} ({mine} images)"
     assert lines[1].startswith(
         f"note: index.csv lists {mine} of the plan's {PROJECT_IMAGES} images; "
-        f"{PROJECT_IMAGES - mine} are not harvested yet"
+        f"{PROJECT_IMAGES - mine} are not in it (a task still running, failed or cancelled, "
+        "or images whose every file failed"
     )
     assert len((out / "index.csv").read_text().splitlines()) == 1 + mine
 
