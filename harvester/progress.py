@@ -163,10 +163,10 @@ class Progress:
         if now < self._next_line:
             return
         self._next_line = now + self._line_interval
-        parts = [f"{self.images:,} images found"]
+        parts = [f"{_count(self.images, 'image')} found"]
         if self.artifacts or self.failures or self.skips:
             parts.append(
-                f"{self.artifacts:,} files done, {self.failures:,} failed, "
+                f"{_count(self.artifacts, 'file')} done, {self.failures:,} failed, "
                 f"{self.skips:,} skipped, {human_bytes(self.bytes)} stored"
             )
         elapsed = _elapsed(now - self._started)
@@ -192,6 +192,11 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 image``, ``2,048 images``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _elapsed(seconds: float) -> str:

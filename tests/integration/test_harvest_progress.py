@@ -68,7 +68,7 @@ def test_a_log_gets_a_progress_line_per_interval_instead_of_bars() -> None:
     assert len(lines) == 4
     assert all(line.startswith("progress (0s): ") for line in lines)
     assert lines[0].endswith(": 3 images found")
-    assert lines[-1].endswith(": 3 images found, 1 files done, 1 failed, 2 skipped, 3.0 KiB stored")
+    assert lines[-1].endswith(": 3 images found, 1 file done, 1 failed, 2 skipped, 3.0 KiB stored")
     slow = Progress(file=(quiet_log := io.StringIO()))  # the default: one a minute
     slow.discovered(5)
     slow.done("thumbnail", 10)
@@ -88,7 +88,7 @@ def test_plan_shows_its_walk_in_a_log(
     assert main([*args, "--out", str(tmp_path / "p1")]) == 0
     err = capsys.readouterr().err.splitlines()
     assert [line.split(": ", 1)[1] for line in err if line.startswith("progress (")] == [
-        f"{n} images found" for n in range(1, 9)
+        f"{n} image{'' if n == 1 else 's'} found" for n in range(1, 9)
     ]
     assert main([*args, "--out", str(tmp_path / "p2"), "--quiet"]) == 0
     assert "progress" not in capsys.readouterr().err
