@@ -100,6 +100,14 @@ class SlurmJob:
             raise UsageError(f"invalid --partition {self.partition!r}")
         if not _NAME_RE.fullmatch(self.job_name):
             raise UsageError(f"invalid job name {self.job_name!r}")
+        # The script names these in `#` comments and on command lines: a line break in one
+        # (a folder name, say) would end the comment and run the rest as a shell command.
+        for word in (str(self.out_dir), self.python, *self.harvest_args):
+            if "\n" in word or "\r" in word:
+                raise UsageError(
+                    f"{word!r} holds a line break, which a batch script cannot carry safely",
+                    hint="no line breaks in folder or file names or in flag values",
+                )
 
     @property
     def parallel(self) -> int:

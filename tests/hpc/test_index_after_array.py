@@ -173,3 +173,20 @@ def test_a_task_with_failures_says_to_resubmit_itself_not_to_run_its_command(
         f"rerun to retry the failures: jid=$(sbatch --parsable --array=1 {out}/harvest.sbatch)"
         f" && sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch"
     ], log
+
+
+def test_slurm_refuses_a_line_break_in_what_the_script_would_carry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The script names DIR in `#` comments and command lines: a folder name with a line
+    break would end a comment and run the rest as a shell command (found by a review)."""
+    out = tmp_path / "study\ntouch pwned"
+    args = ["slurm", "--out", str(out), "--base-url", "http://127.0.0.1:9", "--screen", "1",
+            "--tasks", "2"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: ") and "holds a line break" in err[0]
+    assert not (out / "harvest.sbatch").exists()
+    assert main([*args[:2], str(tmp_path / "ok"), *args[3:], "--where", "Gene=a\nb"]) == 2
+    assert "holds a line break" in capsys.readouterr().err
+    assert not (tmp_path / "ok" / "harvest.sbatch").exists()
