@@ -6,6 +6,13 @@ tifffile). Problems are reported as *missing* or *damaged*, and an ``"invalid"``
 artifact is appended to verify's own journal (``journals/verify-<host>-<pid>-<token>.jsonl``), so
 that :class:`~harvester.journal.JournalState` no longer counts it done and the next ``harvest``
 refetches exactly those. The checks run in a few threads (hashing and decoding release the GIL).
+
+verify is what a user reaches for when a folder looks damaged, so it keeps working and keeps
+its list of bad files when the folder itself is in trouble: on a read-only mount (the files are
+listed, and it says they could not be marked), with a ``harvest.json`` that no longer parses
+(the journals are read anyway), without journals (it says that nothing could be checked rather
+than "0 ok"), and without ``index.csv`` (it says how to rebuild it). Only regular files are
+opened: a folder or a FIFO where a file should be is named as such, never read.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import hashlib
 import json
 import logging
 import os
+import shlex
+import stat
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +30,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harvester.errors import UsageError
 from harvester.journal import Journal, JournalState
-from harvester.layout import ephemeral_writer, resolve
+from harvester.layout import (
+    IMAGES_DIR,
+    INDEX_NAME,
+    JOURNALS_DIR,
+    MARKER_NAME,
+    ephemeral_writer,
+    resolve,
+)
 from harvester.store import check_existing_out_dir, storage_error
 
 logger = logging.getLogger(__name__)
@@ -50,6 +67,12 @@ class VerifyReport:
     #: Marked invalid by an earlier verify and not refetched since (still not usable).
     awaiting: list[Problem] = field(default_factory=list)
     journal: str | None = None
+    #: Why the problems could not be marked invalid (a read-only mount): the next harvest
+    #: will not refetch them until a verify that can write runs.
+    unmarked: str | None = None
+    #: Things about the folder itself that a user must know (damaged marker, no journals,
+    #: no index.csv); one line each.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def missing(self) -> list[Problem]:
@@ -70,6 +93,8 @@ class VerifyReport:
             "problems": [asdict(p) for p in self.problems],
             "awaiting_refetch": [asdict(p) for p in self.awaiting],
             "journal": self.journal,
+            "unmarked": self.unmarked,
+            "notes": self.notes,
         }
 
     def to_text(self) -> str:
@@ -86,6 +111,12 @@ class VerifyReport:
         )
         if self.awaiting:
             lines.append(f"{len(self.awaiting)} marked damaged, awaiting refetch by harvest")
+        if self.unmarked is not None:
+            lines.append(
+                f"not marked for refetch ({self.unmarked}): a harvest will not refetch them "
+                "until verify runs where the folder can be written"
+            )
+        lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
@@ -129,7 +160,12 @@ def check_file(out_dir: Path, rel_path: str, size: int | None, sha256: str | Non
     except ValueError:
         return "damaged: unsafe path in journal"
     try:
-        actual = os.stat(path).st_size
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            return "damaged: a folder is where the file should be (remove it; a harvest cannot)"
+        if not stat.S_ISREG(st.st_mode):
+            return "damaged: not a regular file (a FIFO, socket or device is in its place)"
+        actual = st.st_size
         if size is not None and actual != size:
             return f"damaged: size {actual} bytes, journal says {size}"
         if sha256 is not None:
@@ -166,13 +202,88 @@ def _check_record(out_dir: Path, rec: Mapping[str, Any]) -> tuple[int, int, list
     return len(files), nbytes, problems
 
 
+def damaged_marker(out_dir: Path) -> str | None:
+    """Open DIR for reading as :func:`~harvester.store.check_existing_out_dir` does, except
+    that a ``harvest.json`` which no longer parses (empty, cut short, junk) in a folder that
+    holds journals is not a reason to refuse: return a note saying so instead of raising.
+
+    Why: such a folder is ours (its journals say so), and ``status``/``verify`` are what a
+    user runs to find out what state a damaged folder is in; "not written by harvester,
+    choose another --out folder" told them to abandon a week of downloads. A marker that
+    parses but names another tool, or a newer layout, is still refused.
+    """
+    try:
+        check_existing_out_dir(out_dir)
+    except UsageError as refused:
+        try:
+            raw = (out_dir / MARKER_NAME).read_bytes()
+        except OSError:
+            raise refused from None  # it says what is wrong with DIR
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) or not (out_dir / JOURNALS_DIR).is_dir():
+            raise  # another tool's marker, a newer layout, or not a harvest at all
+        return (
+            f"{MARKER_NAME} is damaged (not a JSON object, {len(raw)} bytes); the journals "
+            f"were read anyway. A harvest refuses this folder until {MARKER_NAME} is removed "
+            "(it is written again, with the settings the runs saved)"
+        )
+    return None
+
+
+def folder_notes(out_dir: Path, state: JournalState) -> list[str]:
+    """What is wrong with DIR beyond its files: no journal records anything although
+    ``images/`` holds files (journals deleted or left behind in a copy), or images are
+    journaled but ``index.csv`` is missing or not ours. Cheap: at most one file of
+    ``images/`` is looked at, and the first line of ``index.csv``."""
+    notes = []
+    if not state.done and _has_any_file(out_dir / IMAGES_DIR):
+        notes.append(
+            f"no journal records any file, yet {IMAGES_DIR}/ holds files: nothing could be "
+            f"checked (were {JOURNALS_DIR}/ deleted or left out of a copy?); a harvest would "
+            "fetch everything again"
+        )
+    rebuild = f"rebuild it with harvester index {shlex.quote(str(out_dir))}"
+    if state.images:
+        try:
+            with open(out_dir / INDEX_NAME, "rb") as fh:
+                head = fh.readline(4096)
+        except FileNotFoundError:
+            notes.append(f"{INDEX_NAME} is missing: {rebuild}")
+        except OSError as exc:
+            notes.append(f"{INDEX_NAME} cannot be read ({exc.strerror or exc})")
+        else:
+            if not head.startswith(b"image_id,"):
+                notes.append(
+                    f"{INDEX_NAME} is not an index harvester wrote (its first line is not the "
+                    f"header): {rebuild}"
+                )
+    return notes
+
+
+def _has_any_file(folder: Path) -> bool:
+    """Whether ``folder`` holds a file at any depth; stops at the first one found."""
+    try:
+        for _dirpath, _dirs, files in os.walk(folder):
+            if files:
+                return True
+    except OSError:
+        return False
+    return False
+
+
 def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> VerifyReport:
     """Check every done file of DIR; journal the bad ones as invalid (unless ``mark_invalid``
     is False) so the next harvest refetches exactly those."""
     out_dir = Path(out_dir)
-    check_existing_out_dir(out_dir)
+    marker_note = damaged_marker(out_dir)
     state = JournalState.load(out_dir)
     report = VerifyReport()
+    if marker_note is not None:
+        report.notes.append(marker_note)
+    report.notes += folder_notes(out_dir, state)
     records = [state.done[key] for key in sorted(state.done)]
     # Marked invalid earlier and not done again since: the bad file may still be on
     # disk, so it is neither ok nor freshly damaged, but it is still a problem.
@@ -216,6 +327,9 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
                 journal.append(invalid)
                 report.journal = str(journal.path.relative_to(out_dir))
         except OSError as exc:
-            raise storage_error(exc, "the verify journal") from exc
+            # The list of bad files is what the user ran verify for: a folder that cannot
+            # be written (a read-only mount, a full disk) must not swallow it.
+            report.unmarked = str(storage_error(exc, "the verify journal"))
+            return report
         logger.info("marked %d artifact(s) invalid in %s", len(invalid), report.journal)
     return report
