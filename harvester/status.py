@@ -18,6 +18,13 @@ until its first task starts, yet the script tells the user to follow it with ``s
 folder is reported as not started (the script, its task count, the plan it names), not refused.
 The script is read, never run; what cannot be read from it is left out. A folder with neither
 ``harvest.json``, journals nor a script ``harvester slurm`` wrote is still refused.
+
+A damaged folder is described, not refused: a ``harvest.json`` that no longer parses in a
+folder with journals, journals gone while ``images/`` holds files, a missing ``index.csv``
+(:func:`harvester.verify.folder_notes`, one ``note:`` line each). When no run's saved config
+can be read (``runs/`` deleted, a run killed before saving it) the artifact kinds are the
+ones the journals hold, not the defaults, which counted a ``render`` never asked for as
+pending for every image.
 """
 
 from __future__ import annotations
@@ -40,9 +47,9 @@ from harvester.journal import (
     writer_of,
 )
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
-from harvester.models import DEFAULT_ARTIFACTS
+from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.plan import PLAN_WRITER_SUFFIX
-from harvester.store import check_existing_out_dir
+from harvester.verify import damaged_marker, folder_notes
 
 if TYPE_CHECKING:
     from harvester.plan import PlanInfo
@@ -135,6 +142,10 @@ class StatusReport:
     slurm: SlurmStatus | None = None
     #: The plan counted when it is not ``DIR/plan`` (the job array's ``--from-plan``).
     plan_path: str | None = None
+    #: Where ``selected`` came from when no run's saved config could be read: "journals".
+    selected_from: str | None = None
+    #: What is wrong with the folder itself (damaged marker, journals gone, no index.csv).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -182,6 +193,10 @@ class StatusReport:
         if self.plan_path is not None:
             data["plan_path"] = self.plan_path
         data["started"] = self.started
+        if self.selected_from is not None:
+            data["selected_from"] = self.selected_from
+        if self.notes:
+            data["notes"] = self.notes
         if self.slurm is not None:
             data["slurm"] = asdict(self.slurm)
         return data
@@ -193,6 +208,9 @@ class StatusReport:
     def format_text(self) -> str:
         """Human-readable table (what ``status`` prints)."""
         lines = [f"{self.out_dir}: {self.images} images known, artifacts {','.join(self.selected)}"]
+        if self.selected_from == "journals":
+            lines[0] += " (as journaled: no run's saved config can be read)"
+        lines += [f"note: {n}" for n in self.notes]
         if not self.started:
             lines += self._not_started_lines()
         if self.plan is not None:
@@ -276,9 +294,13 @@ def selected_kinds(
     out_dir: Path, state: JournalState, planned: list[str] | None = None
 ) -> list[str]:
     """Artifact kinds asked for by the newest run that saved them, else ``planned`` (a
-    plan's, before any run harvested it), else the defaults.
+    plan's, before any run harvested it), else the kinds the journals hold (done or
+    failed), else the defaults.
 
     "Newest" as :func:`harvester.journal.runs_newest_last` orders runs (by start time).
+    The journals' kinds come before the defaults because a folder whose ``runs/`` was
+    deleted still holds what its runs asked for: the defaults would count a ``render`` no
+    run asked for as pending for every image.
     """
     for config in saved_run_configs(out_dir, state):
         artifacts = config.get("artifacts")
@@ -288,7 +310,14 @@ def selected_kinds(
             return [str(a) for a in artifacts]
     if planned:
         return list(planned)
-    return [a.value for a in DEFAULT_ARTIFACTS]
+    return journaled_kinds(state) or [a.value for a in DEFAULT_ARTIFACTS]
+
+
+def journaled_kinds(state: JournalState) -> list[str]:
+    """The artifact kinds with a done or failed record in the journals, in ``--artifacts``
+    order (study kinds such as ``plate`` are not artifacts and are left out)."""
+    seen = {kind for kind, _ in state.done} | {kind for kind, _ in state.failed}
+    return [a.value for a in Artifact if a.value in seen]
 
 
 def _plan_info(out_dir: Path, elsewhere: str | None = None) -> tuple[Path, PlanInfo] | None:
@@ -444,8 +473,11 @@ def collect_status(out_dir: Path) -> StatusReport:
     out_dir = Path(out_dir)
     slurm = read_slurm_script(out_dir) if out_dir.is_dir() else None
     marker = (out_dir / MARKER_NAME).exists()
+    marker_note: str | None = None
     if slurm is None or marker or (out_dir / JOURNALS_DIR).exists():
-        check_existing_out_dir(out_dir)  # else: prepared by `harvester slurm`, not started
+        # else: prepared by `harvester slurm`, not started. A marker that no longer parses
+        # in a folder with journals is a note, not a refusal (see harvester.verify).
+        marker_note = damaged_marker(out_dir)
     state = _load_tagged(out_dir)
     # A plan that cannot be read (damaged, a newer format) must not hide the harvest itself:
     # status reads the journals as it did before it counted plans, and says what is wrong.
@@ -463,6 +495,16 @@ def collect_status(out_dir: Path) -> StatusReport:
     if slurm is not None and slurm.artifacts and not planned:
         planned = slurm.artifacts  # what every task will ask for
     report = StatusReport(out_dir=str(out_dir), selected=selected_kinds(out_dir, state, planned))
+    if (
+        not planned
+        and report.selected
+        and report.selected == journaled_kinds(state)
+        and not any(True for _ in saved_run_configs(out_dir, state))
+    ):
+        report.selected_from = "journals"
+    if marker_note is not None:
+        report.notes.append(marker_note)
+    report.notes += folder_notes(out_dir, state)
     report.images = len(state.images)
     report.invalid = len(state.invalid)
     report.plan_error = plan_error

@@ -241,8 +241,8 @@ def folder_notes(out_dir: Path, state: JournalState) -> list[str]:
     notes = []
     if not state.done and _has_any_file(out_dir / IMAGES_DIR):
         notes.append(
-            f"no journal records any file, yet {IMAGES_DIR}/ holds files: nothing could be "
-            f"checked (were {JOURNALS_DIR}/ deleted or left out of a copy?); a harvest would "
+            f"no journal records any file, yet {IMAGES_DIR}/ holds files (were {JOURNALS_DIR}/ "
+            "deleted or left out of a copy?): they cannot be checked, and a harvest would "
             "fetch everything again"
         )
     rebuild = f"rebuild it with harvester index {shlex.quote(str(out_dir))}"
