@@ -73,6 +73,9 @@ class VerifyReport:
     #: Things about the folder itself that a user must know (damaged marker, no journals,
     #: no index.csv); one line each.
     notes: list[str] = field(default_factory=list)
+    #: images/ holds files that no journal records (journals deleted): nothing could be
+    #: checked, so "0 damaged" does not mean the folder is fine (the CLI may exit 1 on it).
+    unjournaled_files: bool = False
 
     @property
     def missing(self) -> list[Problem]:
@@ -95,6 +98,7 @@ class VerifyReport:
             "journal": self.journal,
             "unmarked": self.unmarked,
             "notes": self.notes,
+            "unjournaled_files": self.unjournaled_files,
         }
 
     def to_text(self) -> str:
@@ -239,7 +243,7 @@ def folder_notes(out_dir: Path, state: JournalState) -> list[str]:
     journaled but ``index.csv`` is missing or not ours. Cheap: at most one file of
     ``images/`` is looked at, and the first line of ``index.csv``."""
     notes = []
-    if not state.done and _has_any_file(out_dir / IMAGES_DIR):
+    if has_unjournaled_files(out_dir, state):
         notes.append(
             f"no journal records any file, yet {IMAGES_DIR}/ holds files (were {JOURNALS_DIR}/ "
             "deleted or left out of a copy?): they cannot be checked, and a harvest would "
@@ -263,6 +267,11 @@ def folder_notes(out_dir: Path, state: JournalState) -> list[str]:
     return notes
 
 
+def has_unjournaled_files(out_dir: Path, state: JournalState) -> bool:
+    """No journal records a done file, yet ``images/`` holds one (journals deleted)."""
+    return not state.done and _has_any_file(out_dir / IMAGES_DIR)
+
+
 def _has_any_file(folder: Path) -> bool:
     """Whether ``folder`` holds a file at any depth; stops at the first one found."""
     try:
@@ -284,6 +293,7 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
     if marker_note is not None:
         report.notes.append(marker_note)
     report.notes += folder_notes(out_dir, state)
+    report.unjournaled_files = has_unjournaled_files(out_dir, state)
     records = [state.done[key] for key in sorted(state.done)]
     # Marked invalid earlier and not done again since: the bad file may still be on
     # disk, so it is neither ok nor freshly damaged, but it is still a problem.

@@ -127,6 +127,7 @@ def test_deleted_journals_are_not_reported_as_all_ok(tmp_path: Path) -> None:
     assert "no journal records any file, yet images/ holds files" in note
     assert "fetch everything again" in note
     assert "note: no journal records any file" in report.format_text()
+    assert report.unjournaled_files and report.to_dict()["unjournaled_files"] is True
 
 
 def test_missing_or_foreign_index_is_noted_until_rebuilt(
@@ -151,3 +152,4 @@ def test_intact_folder_has_no_notes(tmp_path: Path) -> None:
     assert main(["index", str(tmp_path)]) == 0
     report = verify(tmp_path)
     assert report.notes == [] and report.unmarked is None and report.ok == 4
+    assert not report.unjournaled_files
