@@ -585,10 +585,19 @@ def run_verify_command(args: argparse.Namespace) -> int:
         print(_as_text(report))
     awaiting = len(getattr(report, "awaiting", ()))
     if report.problems or awaiting:
-        print(
-            f"{len(report.problems) + awaiting} damaged or missing files: "
-            f"run the same harvest again to refetch exactly those"
-        )
+        bad = len(report.problems) + awaiting
+        if report.unmarked is not None:  # a read-only DIR: nothing told the harvest yet
+            print(
+                f"{bad} damaged or missing files, not marked ({report.unmarked}): run verify "
+                f"again where {args.out} can be written, then the same harvest"
+            )
+        else:
+            print(
+                f"{bad} damaged or missing files: "
+                "run the same harvest again to refetch exactly those"
+            )
+        return 1
+    if report.unjournaled_files:  # nothing could be checked: "0 damaged" proves nothing
         return 1
     return 0
 

@@ -446,11 +446,15 @@ def _check_plan(
 def run_index(args: argparse.Namespace) -> int:
     """``harvester index DIR``: rebuild index.csv from all journals."""
     from harvester.select import LABELS_FILE, write_labelled_index
-    from harvester.store import check_existing_out_dir
+    from harvester.verify import damaged_marker
 
     out = Path(args.out)
     _refuse_unstarted_array(out)
-    check_existing_out_dir(out)  # the same words as status and verify for a wrong DIR
+    # The same words as status and verify for a wrong DIR; a damaged harvest.json in a folder
+    # with journals is a note, not a refusal (the index comes from the journals alone).
+    note = damaged_marker(out)
+    if note is not None:
+        print(f"note: {note}", file=sys.stderr)
     labels = out / LABELS_FILE
     before = _identity(labels)
     rows = write_labelled_index(out, args.label_keys or None)

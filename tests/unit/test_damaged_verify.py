@@ -82,6 +82,10 @@ def test_read_only_folder_still_lists_the_bad_files(
     assert code == 1
     assert f"missing: {image_path(2, 'imgdata')}" in out
     assert "not marked for refetch (read-only filesystem" in out
+    # The last line does not promise what a harvest cannot do yet (nothing was marked).
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("1 damaged or missing files, not marked (read-only filesystem")
+    assert "run the same harvest again" not in out
     assert JournalState.load(tmp_path).is_done("imgdata", 2)  # nothing was journaled
     report = verify(tmp_path)
     assert report.unmarked is not None and report.journal is None
@@ -128,6 +132,21 @@ def test_deleted_journals_are_not_reported_as_all_ok(tmp_path: Path) -> None:
     assert "fetch everything again" in note
     assert "note: no journal records any file" in report.format_text()
     assert report.unjournaled_files and report.to_dict()["unjournaled_files"] is True
+    assert main(["verify", str(tmp_path)]) == 1  # nothing could be checked: not a clean bill
+
+
+def test_index_of_a_folder_with_a_damaged_marker_is_written_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester index` read the journals fine but refused the folder as "not written by
+    harvester" when harvest.json was cut short; it now writes the index and says why the
+    marker matters (status and verify already did)."""
+    harvest(tmp_path)
+    (tmp_path / "harvest.json").write_bytes(b'{"tool": "harvester", "lay')
+    code, out = run_cli(["index", str(tmp_path)], capsys)
+    assert code == 0
+    assert f"wrote {tmp_path / 'index.csv'} (2 images)" in out
+    assert "note: harvest.json is damaged" in out
 
 
 def test_missing_or_foreign_index_is_noted_until_rebuilt(
