@@ -403,6 +403,15 @@ def read_marker(out_dir: Path) -> dict[str, Any] | None:
         marker = json.loads(raw)
     except ValueError:
         marker = None
+    if not isinstance(marker, dict) and (out_dir / JOURNALS_DIR).is_dir():
+        # Ours, by its journals, with the marker cut short or overwritten (a full disk, a
+        # bad copy): "choose another --out folder" would tell the user to give up the run.
+        raise UsageError(
+            f"{out_dir / MARKER_NAME} is damaged (not JSON, {len(raw)} bytes), but {out_dir} "
+            "holds harvest journals",
+            hint=f"remove {out_dir / MARKER_NAME} and run the same command again: it is "
+            "written again, its settings taken from the runs' saved configs",
+        )
     if not isinstance(marker, dict) or marker.get("tool") != TOOL_NAME:
         raise UsageError(
             f"{out_dir} holds a {MARKER_NAME} that was not written by harvester",
