@@ -232,7 +232,13 @@ class _Parser(argparse.ArgumentParser):
             options = [o for o in self._option_string_actions if o.startswith("--")]
             for word in unknown.split():
                 if word.startswith("-"):
-                    near = difflib.get_close_matches(word.split("=", 1)[0], options, n=1)
+                    typed = word.split("=", 1)[0]
+                    # A part of one option's name (--url: --base-url) before a look-alike
+                    # (--url: --burst, by letters): the part is what the user remembered.
+                    bare = typed.lstrip("-")
+                    within = [o for o in options if len(bare) >= 3 and bare in o[2:].split("-")]
+                    near = within[:1] if len(within) == 1 else []
+                    near = near or difflib.get_close_matches(typed, options, n=1)
                     if near:
                         return near[0]
             return None

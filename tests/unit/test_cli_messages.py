@@ -65,6 +65,16 @@ def cli_env() -> dict[str, str]:
             "error: unrecognized arguments: --concurency=4",
             "hint: did you mean --concurrency? see 'harvester harvest --help'",
         ),
+        (  # a part of the option's name, not the look-alike --burst (found by a walkthrough)
+            ["harvest", "--screen", "1", "--out", "D", "--url=http://x"],
+            "error: unrecognized arguments: --url=http://x",
+            "hint: did you mean --base-url? see 'harvester harvest --help'",
+        ),
+        (
+            ["harvest", "--screen", "1", "--out", "D", "--retries=3"],
+            "error: unrecognized arguments: --retries=3",
+            "hint: did you mean --max-retries? see 'harvester harvest --help'",
+        ),
         (
             ["status", "D", "--zzz"],
             "error: unrecognized arguments: --zzz",
