@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 LOCKS_DIR = "locks"
 #: flock() errors meaning "this filesystem cannot lock": run without the lock.
 _UNSUPPORTED = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
+#: flock() errors meaning "another process holds it".
+_HELD = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES})
 
 
 def lock_name(shard: str | None) -> str:
@@ -72,7 +74,7 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
         if exc.errno in _UNSUPPORTED:
             logger.debug("no run lock (%s does not support flock: %s)", folder, exc)
             return None
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+        if exc.errno in _HELD:
             which = f"shard {shard}" if shard else "this folder"
             raise UsageError(
                 f"{out_dir} is already being harvested ({which}) by another process"
@@ -116,7 +118,7 @@ def _lock_exclusive(fd: int) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except OSError as exc:
-            busy = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+            busy = exc.errno in _HELD
             if not busy or time.monotonic() >= deadline:
                 raise
         time.sleep(0.01)
@@ -160,7 +162,7 @@ def other_split_holding(out_dir: Path, shard: str | None) -> str | None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                if exc.errno not in _HELD:
                     continue  # a filesystem without flock: runs there go unlocked too
                 holder = _read_holder(fd)
                 theirs = "without --shard" if name == lock_name(None) else _shard_text(name)

@@ -49,7 +49,7 @@ from harvester.journal import (
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.plan import PLAN_WRITER_SUFFIX
-from harvester.verify import damaged_marker, folder_notes
+from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files
 
 if TYPE_CHECKING:
     from harvester.plan import PlanInfo
@@ -292,10 +292,11 @@ class StatusReport:
 
 def selected_kinds(
     out_dir: Path, state: JournalState, planned: list[str] | None = None
-) -> list[str]:
+) -> tuple[list[str], str]:
     """Artifact kinds asked for by the newest run that saved them, else ``planned`` (a
     plan's, before any run harvested it), else the kinds the journals hold (done or
-    failed), else the defaults.
+    failed), else the defaults; with where they came from: ``"config"``, ``"plan"``,
+    ``"journals"`` or ``"defaults"``.
 
     "Newest" as :func:`harvester.journal.runs_newest_last` orders runs (by start time).
     The journals' kinds come before the defaults because a folder whose ``runs/`` was
@@ -307,10 +308,13 @@ def selected_kinds(
         if isinstance(artifacts, str):
             artifacts = [a.strip() for a in artifacts.split(",") if a.strip()]
         if isinstance(artifacts, list) and artifacts:
-            return [str(a) for a in artifacts]
+            return [str(a) for a in artifacts], "config"
     if planned:
-        return list(planned)
-    return journaled_kinds(state) or [a.value for a in DEFAULT_ARTIFACTS]
+        return list(planned), "plan"
+    journaled = journaled_kinds(state)
+    if journaled:
+        return journaled, "journals"
+    return [a.value for a in DEFAULT_ARTIFACTS], "defaults"
 
 
 def journaled_kinds(state: JournalState) -> list[str]:
@@ -494,17 +498,14 @@ def collect_status(out_dir: Path) -> StatusReport:
     planned = list(info.artifacts) if info is not None else None
     if slurm is not None and slurm.artifacts and not planned:
         planned = slurm.artifacts  # what every task will ask for
-    report = StatusReport(out_dir=str(out_dir), selected=selected_kinds(out_dir, state, planned))
-    if (
-        not planned
-        and report.selected
-        and report.selected == journaled_kinds(state)
-        and not any(True for _ in saved_run_configs(out_dir, state))
-    ):
-        report.selected_from = "journals"
+    selected, source = selected_kinds(out_dir, state, planned)
+    report = StatusReport(out_dir=str(out_dir), selected=selected)
+    if source == "journals":  # no run's saved config names them: say where they came from
+        report.selected_from = source
     if marker_note is not None:
         report.notes.append(marker_note)
-    report.notes += folder_notes(out_dir, state)
+    unjournaled = has_unjournaled_files(out_dir, state)
+    report.notes += folder_notes(out_dir, state, unjournaled=unjournaled)
     report.images = len(state.images)
     report.invalid = len(state.invalid)
     report.plan_error = plan_error

@@ -393,6 +393,23 @@ def _write_file(
         os.close(fd)
 
 
+class DamagedMarkerError(UsageError):
+    """``harvest.json`` no longer parses, in a folder whose journals say it is ours.
+
+    A harvest is refused (it would write the marker again without the settings check);
+    ``status``, ``verify`` and ``index`` only note it (:func:`harvester.verify.damaged_marker`).
+    """
+
+    def __init__(self, out_dir: Path, size: int) -> None:
+        self.size = size
+        super().__init__(
+            f"{out_dir / MARKER_NAME} is damaged (not JSON, {size} bytes), but {out_dir} "
+            "holds harvest journals",
+            hint=f"remove {out_dir / MARKER_NAME} and run the same command again: it is "
+            "written again, its settings taken from the runs' saved configs",
+        )
+
+
 def read_marker(out_dir: Path) -> dict[str, Any] | None:
     """The parsed ``harvest.json`` of DIR, None when absent; UsageError when foreign or newer."""
     try:
@@ -406,12 +423,7 @@ def read_marker(out_dir: Path) -> dict[str, Any] | None:
     if not isinstance(marker, dict) and (out_dir / JOURNALS_DIR).is_dir():
         # Ours, by its journals, with the marker cut short or overwritten (a full disk, a
         # bad copy): "choose another --out folder" would tell the user to give up the run.
-        raise UsageError(
-            f"{out_dir / MARKER_NAME} is damaged (not JSON, {len(raw)} bytes), but {out_dir} "
-            "holds harvest journals",
-            hint=f"remove {out_dir / MARKER_NAME} and run the same command again: it is "
-            "written again, its settings taken from the runs' saved configs",
-        )
+        raise DamagedMarkerError(out_dir, len(raw))
     if not isinstance(marker, dict) or marker.get("tool") != TOOL_NAME:
         raise UsageError(
             f"{out_dir} holds a {MARKER_NAME} that was not written by harvester",

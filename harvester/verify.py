@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harvester.errors import UsageError
 from harvester.journal import Journal, JournalState
 from harvester.layout import (
     IMAGES_DIR,
@@ -40,7 +39,7 @@ from harvester.layout import (
     ephemeral_writer,
     resolve,
 )
-from harvester.store import check_existing_out_dir, storage_error
+from harvester.store import DamagedMarkerError, check_existing_out_dir, storage_error
 
 logger = logging.getLogger(__name__)
 
@@ -218,32 +217,22 @@ def damaged_marker(out_dir: Path) -> str | None:
     """
     try:
         check_existing_out_dir(out_dir)
-    except UsageError as refused:
-        try:
-            raw = (out_dir / MARKER_NAME).read_bytes()
-        except OSError:
-            raise refused from None  # it says what is wrong with DIR
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict) or not (out_dir / JOURNALS_DIR).is_dir():
-            raise  # another tool's marker, a newer layout, or not a harvest at all
+    except DamagedMarkerError as damaged:
         return (
-            f"{MARKER_NAME} is damaged (not a JSON object, {len(raw)} bytes); the journals "
+            f"{MARKER_NAME} is damaged (not a JSON object, {damaged.size} bytes); the journals "
             f"were read anyway. A harvest refuses this folder until {MARKER_NAME} is removed "
             "(it is written again, with the settings the runs saved)"
         )
     return None
 
 
-def folder_notes(out_dir: Path, state: JournalState) -> list[str]:
+def folder_notes(out_dir: Path, state: JournalState, *, unjournaled: bool) -> list[str]:
     """What is wrong with DIR beyond its files: no journal records anything although
-    ``images/`` holds files (journals deleted or left behind in a copy), or images are
-    journaled but ``index.csv`` is missing or not ours. Cheap: at most one file of
-    ``images/`` is looked at, and the first line of ``index.csv``."""
+    ``images/`` holds files (``unjournaled``, see :func:`has_unjournaled_files`: journals
+    deleted or left behind in a copy), or images are journaled but ``index.csv`` is missing
+    or not ours. Cheap: the first line of ``index.csv`` at most."""
     notes = []
-    if has_unjournaled_files(out_dir, state):
+    if unjournaled:
         notes.append(
             f"no journal records any file, yet {IMAGES_DIR}/ holds files (were {JOURNALS_DIR}/ "
             "deleted or left out of a copy?): they cannot be checked, and a harvest would "
@@ -292,8 +281,8 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
     report = VerifyReport()
     if marker_note is not None:
         report.notes.append(marker_note)
-    report.notes += folder_notes(out_dir, state)
     report.unjournaled_files = has_unjournaled_files(out_dir, state)
+    report.notes += folder_notes(out_dir, state, unjournaled=report.unjournaled_files)
     records = [state.done[key] for key in sorted(state.done)]
     # Marked invalid earlier and not done again since: the bad file may still be on
     # disk, so it is neither ok nor freshly damaged, but it is still a problem.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl, unquote
 
 import pytest
+from api_helpers import call as api_call
 
 from harvester.emulator import catalogue as c
 from harvester.emulator.app import App, build_app
-from harvester.emulator.http import Request, Response
+from harvester.emulator.http import Response
 
 BASE = "http://127.0.0.1:8123"
 OME = "http://www.openmicroscopy.org/Schemas/OME/2016-06#"
@@ -40,10 +40,8 @@ def app() -> App:
 
 
 def call(app: App, url: str, base: str = BASE) -> Response:
-    """Hand ``url`` to the app as the server would (with the server's base URL)."""
-    path, _, qs = url.partition("?")
-    query = tuple(parse_qsl(qs, keep_blank_values=True))
-    return app.handle(Request("GET", unquote(path), url, query, {}, "127.0.0.1", base))
+    """:func:`api_helpers.call` with the JSON API tests' server address."""
+    return api_call(app, url, base=base)
 
 
 def get_json(app: App, url: str, status: int = 200) -> Any:

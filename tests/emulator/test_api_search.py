@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import quote
+
+from api_helpers import call
 
 from harvester.emulator import catalogue as c
 from harvester.emulator.app import App, build_app
-from harvester.emulator.http import Request, Response
 
 SEARCH = "/searchengine/api/v1/resources/{}/search/?key={}&value={}"
 WRAPPER_KEYS = [
@@ -37,12 +38,6 @@ HIT_KEYS = {
     "owner_id",
     "group_id",
 }
-
-
-def call(app: App, url: str) -> Response:
-    """Hand ``url`` to the app as the server would."""
-    path, _, qs = url.partition("?")
-    return app.handle(Request("GET", unquote(path), url, tuple(parse_qsl(qs, True))))
 
 
 def search(app: App, resource: str, key: str, value: str, extra: str = "") -> Any:

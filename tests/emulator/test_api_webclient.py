@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl, unquote
 
 import pytest
+from api_helpers import call
 
 from harvester.emulator import catalogue as c
 from harvester.emulator.app import App, build_app
-from harvester.emulator.http import Request, Response
 
 # Key structure of the real body (idr-samples/
 # webclient_api_annotations_type_map_project_NON_IDR_2018.json),
@@ -51,13 +50,6 @@ CONTAINER_KEY_ORDER = ["id", "name", "ownerId", "childCount", "permsCss"]
 def app() -> App:
     """The demo application."""
     return build_app("demo")
-
-
-def call(app: App, url: str, headers: dict[str, str] | None = None) -> Response:
-    """Hand ``url`` to the app as the server would."""
-    path, _, qs = url.partition("?")
-    query = tuple(parse_qsl(qs, keep_blank_values=True))
-    return app.handle(Request("GET", unquote(path), url, query, headers or {}))
 
 
 def get_json(app: App, url: str) -> Any:

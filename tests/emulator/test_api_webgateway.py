@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl, unquote
 
 import pytest
+from api_helpers import call
 
 from harvester.emulator import catalogue as c
 from harvester.emulator.app import App, build_app
-from harvester.emulator.http import Request, Response
 
 # Keys of a grid cell in plategrid.py's insertion order, and the real body's top-level keys.
 CELL_KEYS = ["type", "id", "name", "description", "author", "date", "wellId", "field", "thumb_url"]
@@ -33,12 +32,6 @@ TABLE_KEYS = [
 def app() -> App:
     """The demo application."""
     return build_app("demo")
-
-
-def call(app: App, url: str) -> Response:
-    """Hand ``url`` to the app as the server would."""
-    path, _, qs = url.partition("?")
-    return app.handle(Request("GET", unquote(path), url, tuple(parse_qsl(qs, True))))
 
 
 def get_json(app: App, url: str) -> Any:

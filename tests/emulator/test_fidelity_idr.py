@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 import pytest
+from api_helpers import call as api_call
 
 from harvester.emulator.app import App, build_app
 from harvester.emulator.http import Request, Response
@@ -26,10 +27,8 @@ def app() -> App:
 
 
 def call(app: App, url: str, headers: dict[str, str] | None = None) -> Response:
-    """Hand ``url`` to the app as the server would."""
-    path, _, qs = url.partition("?")
-    query = tuple(parse_qsl(qs, keep_blank_values=True))
-    return app.handle(Request("GET", unquote(path), url, query, headers or {}, "127.0.0.1", BASE))
+    """:func:`api_helpers.call` with this file's server address."""
+    return api_call(app, url, headers, base=BASE)
 
 
 def body(resp: Response) -> Any:
