@@ -130,7 +130,7 @@ def register(subparsers: Any) -> None:
     )
     add_selection_flags(harvest)
     harvest.add_argument("--dry-run", action="store_true", help="walk and count; fetch nothing")
-    harvest.add_argument("--quiet", action="store_true", help="no progress bars, errors only")
+    harvest.add_argument("-q", "--quiet", action="store_true", help="no progress bars, errors only")
     harvest.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     harvest.set_defaults(run=run_harvest_command)
 
@@ -159,7 +159,7 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="default ./harvester-demo",
     )
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     demo.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     demo.set_defaults(run=run_demo_command)
 

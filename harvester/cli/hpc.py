@@ -88,6 +88,7 @@ def _add_task_flags(parser: argparse.ArgumentParser) -> None:
         help="skip the map-annotation requests made only for index.csv labels",
     )
     parser.add_argument(
+        "-q",
         "--quiet",
         action="store_true",
         help="tasks print only problems into their logs (this command still says what it wrote)",
@@ -159,7 +160,7 @@ def register(subparsers: Any) -> None:
     )
     _add_common(plan)
     plan.add_argument("--force", action="store_true", help="replace an existing plan")
-    plan.add_argument("--quiet", action="store_true", help="print only errors")
+    plan.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     plan.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     plan.set_defaults(run=run_plan)
 
