@@ -125,6 +125,19 @@ def storage_error(exc: OSError, what: str) -> StorageError:
     elif code == errno.EFBIG:
         msg = f"file too large for this filesystem or process limit while writing {what}"
         hint = _RESUME_HINT
+    elif code == errno.EISDIR:
+        # Someone made a folder where a file goes: rename(2) cannot replace it, and a harvest
+        # must not delete a folder it did not make. Named as verify names it.
+        msg = f"cannot write {what}: a folder is where the file should be"
+        hint = (
+            "move that folder away (a harvest never deletes what it did not write), then "
+            "re-run the same command to resume; finished files are kept"
+        )
+    elif code == errno.ENOTDIR:
+        msg = f"cannot write {what}: a file is where one of its folders should be"
+        hint = (
+            "move that file away, then re-run the same command to resume; finished files are kept"
+        )
     else:
         msg = f"cannot write {what}: {exc.strerror or exc}"
         hint = _RESUME_HINT
@@ -1120,6 +1133,7 @@ class Store:
         fds: list[int] = []
         sync_fds: list[int] = []
         renamed = 0
+        renaming = False
         # What an OSError was writing, as a path in DIR (the messages name the file).
         what = pending.path.relative_to(self.out_dir).as_posix()
         try:
@@ -1159,10 +1173,12 @@ class Store:
             for fd in fds:
                 os.close(fd)
             fds.clear()
+            renaming = True  # an error now is about temps[renamed]: named in the handler
             for tmp, final in temps:
                 os.replace(tmp, final)
                 renamed += 1
                 dirs.add(final.parent)
+            renaming = False
             if self.sync_mode != "none":
                 self._map(_fsync_dir, sorted(dirs))
             for part in all_parts:
@@ -1174,6 +1190,10 @@ class Store:
             pending.end()
             return records
         except OSError as exc:
+            if renaming and renamed < len(temps):
+                # Which file could not take its name (a folder in its place): said here, on
+                # the error path, rather than tracked per file on the hot one.
+                what = temps[renamed][1].relative_to(self.out_dir).as_posix()
             for fd in fds:
                 os.close(fd)
             for tmp, _ in temps[renamed:]:
