@@ -201,9 +201,13 @@ def _parse_lines(lines: list[bytes]) -> list[Any] | None:
     return parsed  # type: ignore[no-any-return]
 
 
-def read_journal(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of one journal, complete lines only (see the module docstring)."""
-    return _read_from(path, _Mark())
+def read_journal(path: Path, mark: ReadMark | None = None) -> Iterator[dict[str, Any]]:
+    """Records of one journal, complete lines only (see the module docstring).
+
+    ``mark``: once the records are all read, it says how many damaged lines were skipped
+    (``mark.damaged``), for ``status`` to report.
+    """
+    return _read_from(path, mark if mark is not None else _Mark())
 
 
 @dataclass
@@ -212,10 +216,20 @@ class _Mark:
 
     ``offset``/``lines`` end after the last complete line, or before a garbled last line (which
     the next read must see again: lines after it make it a garbled *middle* line, warned about).
+    ``damaged``: complete lines before ``offset`` that were skipped as damage: lines of NUL
+    bytes (what a crash leaves on some filesystems where a record was being written; nothing
+    else in a journal holds a NUL) and garbled middle lines. Recovery needs no count (a
+    rerun records again what they held), but ``verify``/``status`` say so: silently lost
+    records are how a user ends up wondering why a harvest fetched files again.
     """
 
     offset: int = 0
     lines: int = 0
+    damaged: int = 0
+
+
+#: Public name of a read position, for :func:`read_journal`'s ``mark``.
+ReadMark = _Mark
 
 
 def _read_from(path: Path, mark: _Mark) -> Iterator[dict[str, Any]]:
@@ -241,6 +255,7 @@ def _read_batches(path: Path, mark: _Mark) -> Iterator[list[dict[str, Any]]]:
         consumed = mark.offset  # file offset of the first byte not yet split into lines
         pending_bad: tuple[int, bytes] | None = None
         pending_at = (0, 0)  # (offset, lines before it) of the pending garbled line
+        damaged_at: list[int] = []  # offsets of the damaged lines met (see _Mark.damaged)
         while True:
             chunk = fh.read(_CHUNK)
             if not chunk:
@@ -256,8 +271,11 @@ def _read_batches(path: Path, mark: _Mark) -> Iterator[list[dict[str, Any]]]:
             consumed += len(data) - len(tail)
             fast = _parse_lines(lines)
             if fast is not None:
+                if len(fast) != len(lines):  # blank or NUL lines were skipped: find the NUL ones
+                    _nul_lines(lines, base, damaged_at)
                 if fast and pending_bad is not None:
                     _warn_garbled(path, pending_bad)
+                    damaged_at.append(pending_at[0])
                     pending_bad = None
                 yield fast
             else:
@@ -267,6 +285,8 @@ def _read_batches(path: Path, mark: _Mark) -> Iterator[list[dict[str, Any]]]:
                     line_at = at
                     at += len(line) + 1
                     if not line.strip(b"\x00 \t\r"):
+                        if b"\x00" in line:
+                            damaged_at.append(line_at)
                         continue
                     try:
                         rec = json.loads(line)
@@ -274,6 +294,7 @@ def _read_batches(path: Path, mark: _Mark) -> Iterator[list[dict[str, Any]]]:
                         rec = None
                     if pending_bad is not None:
                         _warn_garbled(path, pending_bad)
+                        damaged_at.append(pending_at[0])
                         pending_bad = None
                     if isinstance(rec, dict):
                         good.append(rec)
@@ -288,10 +309,22 @@ def _read_batches(path: Path, mark: _Mark) -> Iterator[list[dict[str, Any]]]:
             mark.offset, mark.lines = pending_at
         else:
             mark.offset, mark.lines = consumed, lineno
+        # Lines past the new offset (after a garbled last line) are read, and counted, again.
+        mark.damaged += sum(1 for at in damaged_at if at < mark.offset)
         if b"".join(rest).strip(b"\x00 \t\r"):
             logger.debug("ignoring incomplete last line of journal %s", path)
     finally:
         fh.close()
+
+
+def _nul_lines(lines: list[bytes], base: int, into: list[int]) -> None:
+    """Append to ``into`` the offsets of ``lines`` (starting at file offset ``base``) that
+    hold nothing but NUL bytes and blanks."""
+    at = base
+    for line in lines:
+        if b"\x00" in line and not line.strip(b"\x00 \t\r"):
+            into.append(at)
+        at += len(line) + 1
 
 
 def _warn_garbled(path: Path, bad: tuple[int, bytes]) -> None:
@@ -307,6 +340,24 @@ def read_all(out_dir: Path) -> Iterator[dict[str, Any]]:
 def writer_of(path: Path) -> str:
     """The writer name of a journal file."""
     return path.name[: -len(JOURNAL_SUFFIX)]
+
+
+def misnamed_journals(sources: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, str]:
+    """Of (journal file name, its run record) pairs: the journals none of whose run records
+    names the file's writer, with the writer the first of them names. A copy of a journal
+    (``journals/foo-copy.jsonl``) holds foo's records: read as a writer of its own it was a
+    phantom writer in ``status``, with foo's run and counts."""
+    named: dict[str, str] = {}
+    own: set[str] = set()
+    for name, run in sources:
+        writer = run.get("writer")
+        if not isinstance(writer, str) or not name.endswith(JOURNAL_SUFFIX):
+            continue
+        if writer == name[: -len(JOURNAL_SUFFIX)]:
+            own.add(name)
+        else:
+            named.setdefault(name, writer)
+    return {name: writer for name, writer in sorted(named.items()) if name not in own}
 
 
 def runs_newest_last(state: JournalState) -> list[str]:
@@ -554,7 +605,7 @@ class JournalState:
                 _memo = memo if remember else None
             state._origin = _Origin(
                 out_dir=Path(out_dir),
-                marks={name: _Mark(m.offset, m.lines) for name, m in memo.marks.items()},
+                marks={name: _Mark(m.offset, m.lines, m.damaged) for name, m in memo.marks.items()},
                 samples=dict(memo.digests),
                 appended={path.name: _appended_to(path) for path in paths},
                 run_sources=memo.fold.run_sources(),
@@ -562,6 +613,26 @@ class JournalState:
             )
             state._images = images
         return state
+
+    @property
+    def damaged_lines(self) -> dict[str, int]:
+        """Journal file name -> damaged lines skipped in it (see ``_Mark.damaged``), for a
+        state from :meth:`load`; empty for other states (the store's caught-up ones)."""
+        origin = self._origin
+        if origin is None:
+            return {}
+        return {name: mark.damaged for name, mark in sorted(origin.marks.items()) if mark.damaged}
+
+    @property
+    def misnamed_journals(self) -> dict[str, str]:
+        """Journal file name -> the writer its "run" records name, for journals none of whose
+        run records names the file's own writer (a journal copied or renamed by hand: a
+        writer's journal is ``<writer>.jsonl`` and starts with its run record). A state from
+        :meth:`load` only; empty for others."""
+        origin = self._origin
+        if origin is None:
+            return {}
+        return misnamed_journals(zip(origin.run_sources, self.runs, strict=False))
 
     @property
     def partial(self) -> bool:

@@ -41,7 +41,9 @@ from typing import TYPE_CHECKING, Any
 from harvester.errors import HarvesterError, UsageError
 from harvester.journal import (
     JournalState,
+    ReadMark,
     journal_files,
+    misnamed_journals,
     read_journal,
     saved_run_configs,
     writer_of,
@@ -459,17 +461,45 @@ def _count_plan(
     return plan, unreached
 
 
-def _load_tagged(out_dir: Path) -> JournalState:
-    """Fold every journal, tagging each record with the writer (journal) it came from."""
+@dataclass
+class _Tagged:
+    """The journals folded with each record's writer, and what reading them found amiss."""
+
+    state: JournalState
+    #: journal file name -> damaged lines skipped (see :class:`harvester.journal.ReadMark`)
+    damaged_lines: dict[str, int]
+    #: journal file name -> the writer its records belong to, when that is not its own name
+    misnamed: dict[str, str]
+
+
+def _load_tagged(out_dir: Path) -> _Tagged:
+    """Fold every journal, tagging each record with the writer (journal) it came from.
+
+    A journal whose run record names another writer (a copy, ``foo-copy.jsonl``) tags its
+    records with that writer: they count once, as that writer's, instead of making a phantom
+    writer with the same run and counts.
+    """
+    damaged: dict[str, int] = {}
+    runs: list[tuple[str, dict[str, Any]]] = []
 
     def records() -> Any:
         for path in journal_files(out_dir):
             writer = writer_of(path)
-            for rec in read_journal(path):
+            mark = ReadMark()
+            for rec in read_journal(path, mark):
+                if rec.get("rec") == "run":
+                    runs.append((path.name, rec))
+                    named = rec.get("writer")
+                    if writer == writer_of(path) and isinstance(named, str) and named:
+                        writer = named  # the first run record says whose records these are
                 rec["_writer"] = writer
                 yield rec
+            if mark.damaged:
+                damaged[path.name] = mark.damaged
 
-    return JournalState.from_records(records())
+    state = JournalState.from_records(records())
+    misnamed = misnamed_journals(runs)
+    return _Tagged(state, damaged, misnamed)
 
 
 def collect_status(out_dir: Path) -> StatusReport:
@@ -482,7 +512,8 @@ def collect_status(out_dir: Path) -> StatusReport:
         # else: prepared by `harvester slurm`, not started. A marker that no longer parses
         # in a folder with journals is a note, not a refusal (see harvester.verify).
         marker_note = damaged_marker(out_dir)
-    state = _load_tagged(out_dir)
+    tagged = _load_tagged(out_dir)
+    state = tagged.state
     # A plan that cannot be read (damaged, a newer format) must not hide the harvest itself:
     # status reads the journals as it did before it counted plans, and says what is wrong.
     plan_error: str | None = None
@@ -505,7 +536,13 @@ def collect_status(out_dir: Path) -> StatusReport:
     if marker_note is not None:
         report.notes.append(marker_note)
     unjournaled = has_unjournaled_files(out_dir, state)
-    report.notes += folder_notes(out_dir, state, unjournaled=unjournaled)
+    report.notes += folder_notes(
+        out_dir,
+        state,
+        unjournaled=unjournaled,
+        damaged_lines=tagged.damaged_lines,
+        misnamed=tagged.misnamed,
+    )
     report.images = len(state.images)
     report.invalid = len(state.invalid)
     report.plan_error = plan_error

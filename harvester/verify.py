@@ -226,12 +226,40 @@ def damaged_marker(out_dir: Path) -> str | None:
     return None
 
 
-def folder_notes(out_dir: Path, state: JournalState, *, unjournaled: bool) -> list[str]:
+def folder_notes(
+    out_dir: Path,
+    state: JournalState,
+    *,
+    unjournaled: bool,
+    damaged_lines: Mapping[str, int] | None = None,
+    misnamed: Mapping[str, str] | None = None,
+) -> list[str]:
     """What is wrong with DIR beyond its files: no journal records anything although
     ``images/`` holds files (``unjournaled``, see :func:`has_unjournaled_files`: journals
     deleted or left behind in a copy), or images are journaled but ``index.csv`` is missing
-    or not ours. Cheap: the first line of ``index.csv`` at most."""
+    or not ours. Cheap: the first line of ``index.csv`` at most.
+
+    Also, one line per journal: damaged lines skipped in it (``damaged_lines``, journal file
+    name -> count; default the state's own, see ``JournalState.damaged_lines``), and journals
+    that hold another writer's records (``misnamed``, name -> that writer; default
+    ``JournalState.misnamed_journals``)."""
     notes = []
+    if damaged_lines is None:
+        damaged_lines = state.damaged_lines
+    for name, count in sorted(damaged_lines.items()):
+        again = "the next verify marks" if name.startswith("verify-") else "a harvest does"
+        notes.append(
+            f"{JOURNALS_DIR}/{name}: {count} damaged line{'s' if count != 1 else ''} skipped "
+            f"(NUL bytes or not JSON, as a crash can leave); {again} again what "
+            f"{'they' if count != 1 else 'it'} recorded"
+        )
+    if misnamed is None:
+        misnamed = state.misnamed_journals
+    for name, writer in sorted(misnamed.items()):
+        notes.append(
+            f"{JOURNALS_DIR}/{name} is not a writer's own journal: it holds the records of "
+            f"writer {writer} (a copy, or renamed?); they count once, as {writer}'s"
+        )
     if unjournaled:
         notes.append(
             f"no journal records any file, yet {IMAGES_DIR}/ holds files (were {JOURNALS_DIR}/ "
