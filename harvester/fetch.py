@@ -9,6 +9,13 @@ plane, channel windows and colours (imgData is fetched even when not
 selected, then not stored; when it is already stored the file on disk is read
 instead of asking again).
 
+The JSON API image (``api/v0/m/images/{id}/``) is asked once per image: the
+``metadata`` artifact is that answer verbatim, and a time series' ``stack``
+needs from it only ``Pixels.TimeIncrement`` for its OME-XML. When both are
+selected the stack takes that one number from the metadata answer (or from the
+stored metadata file on a later run) instead of sending the request again; no
+body is kept beyond the image's metadata step.
+
 Validation beyond what the client checks (status, content type, magic bytes,
 JSON parse, Content-Length) is artifact-specific: imgData with an
 ``Exception`` key is an :class:`~harvester.errors.InvalidBodyError` (retried,
@@ -57,6 +64,17 @@ FETCH_ORDER = (
     Artifact.RENDER,
     Artifact.STACK,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class KnownTime:
+    """A stack's ``TimeIncrement`` (seconds, None: not stated) already known for one image.
+
+    Why: the stack would otherwise ask the JSON API image for it, the very request the
+    ``metadata`` artifact makes. Only this number is kept, not the answer's body.
+    """
+
+    seconds: float | None
 
 
 def artifact_path(image_id: int, artifact: Artifact, render_format: str = "jpeg") -> str:
@@ -323,16 +341,27 @@ class Fetcher:
                 imgdata = await self._imgdata(ref.image_id, store=Artifact.IMGDATA in todo)
             except FetchError as exc:
                 imgdata_error = exc
+        # The stack's TimeIncrement, once this image's metadata step has told it (KnownTime).
+        known_time: KnownTime | None = None
+        stack_pending = Artifact.STACK in todo
         for artifact in todo:
             if artifact is Artifact.IMGDATA:
                 continue
             kind = artifact.value
             if kind in self.give_up.stopped:
                 self.stats.not_requested[kind] = self.stats.not_requested.get(kind, 0) + 1
+                if artifact is Artifact.METADATA:
+                    # The JSON API image fails for every image: the stack does not ask it.
+                    known_time = KnownTime(None)
                 continue
             try:
                 request = id_only_request(ref.image_id, artifact, self.settings)
-                if request is not None:
+                if artifact is Artifact.METADATA and stack_pending and request is not None:
+                    # The stack's request would be this one: it gets its number from here,
+                    # and none at all if this failed for good (asked with retries already).
+                    known_time = KnownTime(None)
+                    known_time = await self._metadata(ref.image_id, *request)
+                elif request is not None:
                     await self._simple(ref.image_id, artifact, *request)
                 elif artifact is Artifact.RENDER:
                     if imgdata is None:
@@ -343,7 +372,7 @@ class Fetcher:
                     if imgdata is None:
                         await self._needs_imgdata(ref.image_id, kind, imgdata_error)
                         continue
-                    await self._stack(ref, imgdata)
+                    await self._stack(ref, imgdata, known_time)
             except FetchError as exc:
                 await self._failed(ref.image_id, kind, exc.url, exc.status, exc.reason)
 
@@ -388,6 +417,43 @@ class Fetcher:
     ) -> None:
         fetched = await self._answer(path, expect, check)
         await self._put(image_id, artifact, fetched.body)
+
+    async def _metadata(
+        self,
+        image_id: int,
+        path: str,
+        expect: Expect,
+        check: Callable[[Fetched], None] | None,
+    ) -> KnownTime:
+        """Store the metadata artifact and return the stack's TimeIncrement read from it.
+
+        The body is stored verbatim as by :meth:`_simple` and dropped here: only the
+        number leaves this method.
+        """
+        fetched = await self._answer(path, expect, check)
+        await self._put(image_id, Artifact.METADATA, fetched.body)
+        return KnownTime(_time_increment_of(fetched.json()))
+
+    async def _stored_time(self, image_id: int, imgdata: Mapping[str, Any]) -> KnownTime | None:
+        """The TimeIncrement from the stored metadata file (None: ask the server).
+
+        Only for a time series (the stack asks for nothing else), and only when a run
+        journaled the metadata artifact: its file is the answer the stack would get.
+        """
+        size = imgdata.get("size")
+        try:
+            size_t = int(size.get("t") or 1) if isinstance(size, Mapping) else 1
+        except (TypeError, ValueError):
+            return None
+        record = self.store.state.done.get((Artifact.METADATA.value, image_id))
+        if size_t <= 1 or record is None:
+            return None
+        try:
+            data = await anyio.Path(self.settings.out_dir / record["path"]).read_bytes()
+            return KnownTime(_time_increment_of(json.loads(data)))
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.debug("stored metadata of %s unreadable; the stack asks the server", image_id)
+            return None
 
     async def _answer(
         self, path: str, expect: Expect, check: Callable[[Fetched], None] | None
@@ -498,9 +564,13 @@ class Fetcher:
             raise errors[0]
         return bodies
 
-    async def _stack(self, ref: ImageRef, imgdata: dict[str, Any]) -> None:
+    async def _stack(
+        self, ref: ImageRef, imgdata: dict[str, Any], known_time: KnownTime | None = None
+    ) -> None:
         from harvester.stack import harvest_stack  # imported late: optional heavy module
 
+        if known_time is None:
+            known_time = await self._stored_time(ref.image_id, imgdata)
         await harvest_stack(
             self.client,
             self.store,
@@ -509,6 +579,8 @@ class Fetcher:
             window=self.settings.window,
             out_dir=self.settings.out_dir,
             max_plane=self.settings.max_plane,
+            time_increment=known_time.seconds if known_time is not None else None,
+            ask_time_increment=known_time is None,
         )
         # harvest_stack has flushed: the journaled record knows the file's size.
         record: Mapping[str, Any] = (
@@ -547,6 +619,13 @@ class Fetcher:
         self.stats.given_up = dict(self.give_up.stopped)
         if self.on_failed is not None:
             self.on_failed(kind)
+
+
+def _time_increment_of(body: Any) -> float | None:
+    """``Pixels.TimeIncrement`` of a JSON API image body, as the stack reads it."""
+    from harvester.stack import parse_time_increment  # a stack is pending: loaded anyway
+
+    return parse_time_increment(body) if isinstance(body, Mapping) else None
 
 
 __all__ = [
