@@ -49,6 +49,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import sys
@@ -69,9 +70,12 @@ from harvester.errors import StorageError, UsageError, redact_url
 from harvester.folder_settings import SETTINGS_KEY, recorded_settings, settle
 from harvester.journal import ImageFilter, Journal, JournalState, write_all
 from harvester.layout import (
+    IMAGES_DIR,
     JOURNALS_DIR,
     LAYOUT_VERSION,
     MARKER_NAME,
+    RUNS_DIR,
+    STUDY_DIR,
     STUDY_KINDS,
     TEMP_INFIX,
     TOOL_NAME,
@@ -84,6 +88,7 @@ from harvester.layout import (
     study_dir,
     temp_path,
 )
+from harvester.layout import _host_component as _host_in_writer
 from harvester.models import ImageRef
 from harvester.runlock import LOCKS_DIR, acquire_run_lock, release_run_lock
 
@@ -343,6 +348,128 @@ def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
         if count:
             logger.info("removed %d temp file(s) left by dead writer %s", count, entry.name)
     return removed
+
+
+# --------------------------------------------------------------------------- stray temps
+
+STRAYS_PREFIX = "strays-"
+"""``journals/strays-<writer>.pending``: stray temp files of a writer of this host that has
+ended, handed over by ``verify`` (:func:`hand_over_strays`) for the next harvest to remove."""
+
+_RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # layout.new_run_id
+
+
+def writer_pid_here(writer: str) -> int | None:
+    """The pid in ``writer`` when the name says it is a process of this host, else None.
+
+    Writer names (:mod:`harvester.layout`) are ``<host>-<pid>-<run-id>[-shard-K-of-N][-plan]``
+    (a store's, ``-c<n>`` for its second commit loop) or ``<tag>-<host>-<pid>-<6 hex>`` (one
+    short task's). Matched whole, against this host's own name part: a host whose name starts
+    with ours (``node`` and ``node-12``) cannot pass, since the parts after the pid have a
+    fixed form. A name of another form (a run id given by hand) gives None: its writer cannot
+    be probed, so nothing of it is ever removed.
+    """
+    host = re.escape(_host_in_writer())
+    m = re.fullmatch(
+        rf"{host}-(\d+)-{_RUN_ID}(?:-shard-\d+-of-\d+)?(?:-plan)?(?:-c\d+)?", writer
+    ) or re.fullmatch(rf"[a-z]+-{host}-(\d+)-[0-9a-f]{{6}}", writer)
+    return int(m.group(1)) if m else None
+
+
+@dataclass
+class StrayTemps:
+    """Temp files (``<target>.tmp-<writer>``) that no live pending file lists.
+
+    ``ended``: writer -> (its pid, the files), for writers of this host whose process is gone
+    (safe to remove: nobody writes them again); ``unknown``: the others, whose writer runs on
+    another host, is still running here, or has a name that says neither (never removed).
+    """
+
+    ended: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def paths(self) -> list[str]:
+        """Every stray, relative to DIR, sorted."""
+        return sorted([p for _, rels in self.ended.values() for p in rels] + self.unknown)
+
+    @property
+    def removable(self) -> int:
+        """How many belong to writers of this host that have ended."""
+        return sum(len(rels) for _, rels in self.ended.values())
+
+
+def find_stray_temps(out_dir: Path) -> StrayTemps:
+    """Temp files under DIR that no writer's pending file lists (a pending file lost, a copy
+    made while a harvest ran), with whether their writer has provably ended.
+
+    Lists every folder of ``images/``, ``study/`` and ``runs/`` (and DIR's own files): a cost
+    proportional to the folder, for ``verify``, which reads every file anyway; never for a
+    harvest's start-up. Paths listed by a ``strays-*`` pending file (handed over by an earlier
+    verify, not removed yet) are strays still. ``staging/`` is the stack code's (its own
+    temp names), ``journals/`` and ``locks/`` hold none.
+    """
+    found: list[str] = []
+    with suppress(OSError):
+        found += [e.name for e in os.scandir(out_dir) if TEMP_INFIX in e.name and e.is_file()]
+    for top in (IMAGES_DIR, STUDY_DIR, RUNS_DIR):
+        for dirpath, _dirs, files in os.walk(out_dir / top):
+            rel_dir = Path(dirpath).relative_to(out_dir).as_posix()
+            found += [f"{rel_dir}/{name}" for name in files if TEMP_INFIX in name]
+    strays = StrayTemps()
+    if not found:
+        return strays
+    listed = _listed_temps(out_dir)  # read after the walk: a temp made meanwhile is listed
+    for rel in sorted(found):
+        if rel in listed or not os.path.lexists(out_dir / rel):  # gone: renamed meanwhile
+            continue
+        writer = rel.rpartition(TEMP_INFIX)[2]
+        pid = writer_pid_here(writer)
+        if pid is not None and not _process_alive(pid, None):
+            strays.ended.setdefault(writer, (pid, []))[1].append(rel)
+        else:
+            strays.unknown.append(rel)
+    return strays
+
+
+def _listed_temps(out_dir: Path) -> set[str]:
+    """The temp paths every pending file but the ``strays-*`` ones lists."""
+    listed: set[str] = set()
+    try:
+        entries = [
+            e
+            for e in os.scandir(out_dir / JOURNALS_DIR)
+            if e.name.endswith(".pending") and not e.name.startswith(STRAYS_PREFIX)
+        ]
+    except OSError:
+        return listed
+    for entry in entries:
+        try:
+            raw = Path(entry.path).read_bytes()
+        except OSError:
+            continue
+        listed.update(raw.decode("utf-8", "replace").split("\n")[1:])
+    return listed
+
+
+def hand_over_strays(out_dir: Path, strays: StrayTemps) -> int:
+    """Write a pending file per ended writer of ``strays`` (``journals/strays-<writer>.pending``,
+    its header naming that writer's host and pid), so that the next harvest's
+    :func:`clean_stale_temps` removes them by its usual rule: on this host once the pid is
+    still dead (a pid reused since keeps them), elsewhere an hour after this file was written
+    (the writer was proven ended here). Returns how many files were handed over; raises
+    OSError (a read-only DIR: the caller reports them only)."""
+    count = 0
+    for writer, (pid, rels) in sorted(strays.ended.items()):
+        try:
+            path = pending_path(out_dir, f"{STRAYS_PREFIX}{writer}")
+        except ValueError:  # too long a name with the prefix: reported, not handed over
+            continue
+        header = {"writer": writer, "host": _HOST, "pid": pid, "start": None, "strays": True}
+        data = json.dumps(header) + "\n" + "".join(rel + "\n" for rel in rels)
+        atomic_write_bytes(out_dir, path, data.encode("utf-8"), durable=False)
+        count += len(rels)
+    return count
 
 
 # --------------------------------------------------------------------------- out dir marker

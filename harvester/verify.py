@@ -39,7 +39,14 @@ from harvester.layout import (
     ephemeral_writer,
     resolve,
 )
-from harvester.store import DamagedMarkerError, check_existing_out_dir, storage_error
+from harvester.store import (
+    DamagedMarkerError,
+    StrayTemps,
+    check_existing_out_dir,
+    find_stray_temps,
+    hand_over_strays,
+    storage_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +82,11 @@ class VerifyReport:
     #: images/ holds files that no journal records (journals deleted): nothing could be
     #: checked, so "0 damaged" does not mean the folder is fine (the CLI may exit 1 on it).
     unjournaled_files: bool = False
+    #: Temp files no pending file lists (see :func:`harvester.store.find_stray_temps`): how
+    #: many, the first few paths, and how many the next harvest removes (handed over).
+    stray_temps: int = 0
+    stray_samples: list[str] = field(default_factory=list)
+    strays_handed_over: int = 0
 
     @property
     def missing(self) -> list[Problem]:
@@ -98,6 +110,9 @@ class VerifyReport:
             "unmarked": self.unmarked,
             "notes": self.notes,
             "unjournaled_files": self.unjournaled_files,
+            "stray_temps": self.stray_temps,
+            "stray_temp_samples": self.stray_samples,
+            "strays_handed_over": self.strays_handed_over,
         }
 
     def to_text(self) -> str:
@@ -284,6 +299,48 @@ def folder_notes(
     return notes
 
 
+STRAY_SAMPLES = 3
+
+
+def stray_notes(
+    out_dir: Path, strays: StrayTemps, handed_over: int, why_not: str | None
+) -> list[str]:
+    """The lines that tell the user about stray temp files and who removes them.
+
+    ``handed_over``: how many the next harvest removes (their writers ended on this host);
+    ``why_not``: why none could be handed over although some could have (read-only DIR).
+    """
+    paths = strays.paths
+    if not paths:
+        return []
+    more = f" and {len(paths) - STRAY_SAMPLES} more" if len(paths) > STRAY_SAMPLES else ""
+    plural = len(paths) != 1
+    notes = [
+        f"{len(paths)} stray temporary file{'s' if plural else ''} that no "
+        f"{JOURNALS_DIR}/*.pending lists (left by a killed run whose pending file was lost, "
+        f"or copied in): {', '.join(paths[:STRAY_SAMPLES])}{more}"
+    ]
+    if handed_over:
+        notes.append(
+            f"{handed_over} of them {'was' if handed_over == 1 else 'were'} left by processes "
+            "of this host that have ended: "
+            "the next harvest removes them"
+        )
+    left = len(paths) - handed_over
+    if left:
+        reason = (
+            f"they could not be handed over ({why_not})"
+            if why_not is not None
+            else "their writers run on another host, still run here, or cannot be told: a "
+            "harvest never removes a temp file whose writer may be alive"
+        )
+        notes.append(
+            f"{left} of them stay: {reason}; when no harvest is running on this folder, "
+            f"remove them with: find {shlex.quote(str(out_dir))} -type f -name '*.tmp-*' -delete"
+        )
+    return notes
+
+
 def has_unjournaled_files(out_dir: Path, state: JournalState) -> bool:
     """No journal records a done file, yet ``images/`` holds one (journals deleted)."""
     return not state.done and _has_any_file(out_dir / IMAGES_DIR)
@@ -300,6 +357,24 @@ def _has_any_file(folder: Path) -> bool:
     return False
 
 
+def _check_strays(out_dir: Path, report: VerifyReport, *, hand_over: bool) -> None:
+    """Find stray temp files, hand those of ended writers of this host over to the next
+    harvest (unless ``hand_over`` is False: verify then writes nothing), and note them."""
+    strays = find_stray_temps(out_dir)
+    paths = strays.paths
+    report.stray_temps = len(paths)
+    report.stray_samples = paths[:STRAY_SAMPLES]
+    why_not: str | None = None
+    if hand_over and strays.removable:
+        try:
+            report.strays_handed_over = hand_over_strays(out_dir, strays)
+        except OSError as exc:
+            why_not = str(storage_error(exc, f"{JOURNALS_DIR}/"))
+    elif strays.removable:
+        why_not = "verify was asked not to write"
+    report.notes += stray_notes(out_dir, strays, report.strays_handed_over, why_not)
+
+
 def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> VerifyReport:
     """Check every done file of DIR; journal the bad ones as invalid (unless ``mark_invalid``
     is False) so the next harvest refetches exactly those."""
@@ -311,6 +386,7 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
         report.notes.append(marker_note)
     report.unjournaled_files = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(out_dir, state, unjournaled=report.unjournaled_files)
+    _check_strays(out_dir, report, hand_over=mark_invalid)
     records = [state.done[key] for key in sorted(state.done)]
     # Marked invalid earlier and not done again since: the bad file may still be on
     # disk, so it is neither ok nor freshly damaged, but it is still a problem.

@@ -7,13 +7,20 @@
   damaged lines were skipped.
 * A journal copied under another name is not a phantom writer in ``status``: its records count
   once, as the writer's they are, and a note names the file.
+* A temp file no pending file lists (the pending file was lost): ``verify`` counts and names
+  them; those whose writer provably ended (this host, pid gone) are handed over to the next
+  harvest, which removes them; others (another host, a live pid) are never removed, and the
+  note gives the command to run when no harvest is running.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import anyio
@@ -23,10 +30,10 @@ from PIL import Image
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.journal import JournalState
-from harvester.layout import image_path, make_writer, new_run_id
+from harvester.layout import _host_component, image_path, make_writer, new_run_id
 from harvester.models import ImageRef
 from harvester.status import collect_status
-from harvester.store import Store
+from harvester.store import PendingFile, Store, writer_pid_here
 from harvester.verify import verify
 
 KNOWN = 1884801  # an image of the demo preset's project 51 (8 images)
@@ -183,3 +190,92 @@ def test_a_copied_journal_is_not_a_phantom_writer(
     assert code == 0 and f"note: {note}" in text
     assert "foo-copy (run" not in text
     assert note in verify(out, mark_invalid=False).notes
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    return int(child.stdout)
+
+
+def test_writer_names_are_probed_on_this_host_only() -> None:
+    host = _host_component()
+    run = new_run_id()
+    assert writer_pid_here(f"{host}-42-{run}") == 42
+    assert writer_pid_here(f"{host}-42-{run}-shard-3-of-8-c1") == 42
+    assert writer_pid_here(f"w-{host}-42-0a1b2c") == 42
+    assert writer_pid_here(f"other{host}-42-{run}") is None
+    # A host whose name starts with ours, then "-<digits>": never read as our pid.
+    assert writer_pid_here(f"{host}-12-42-{run}") is None
+    assert writer_pid_here(f"w-{host}-12-42-0a1b2c") is None
+    assert writer_pid_here("w1") is None
+
+
+def test_stray_temps_are_reported_and_only_ended_writers_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    store_harvest(out)
+    host = _host_component()
+    dead = f"{host}-{dead_pid()}-{new_run_id()}"
+    live = make_writer(new_run_id())  # this process: alive
+    other = f"elsewhere-{os.getpid()}-{new_run_id()}"
+    strays = {
+        w: f"{image_path(i, 'thumbnail')}.tmp-{w}" for i, w in ((1, dead), (2, live), (3, other))
+    }
+    for rel in strays.values():
+        (out / rel).write_bytes(b"half a jpeg")
+    # A live writer's announced temp is not a stray.
+    announced = f"{image_path(4, 'thumbnail')}.tmp-{live}-c1"
+    (out / announced).parent.mkdir(parents=True, exist_ok=True)
+    pending = PendingFile(out, f"{live}-c1")
+    pending.begin([announced])
+    (out / announced).write_bytes(b"being written")
+    try:
+        code, text = cli(["verify", str(out)], capsys)
+        assert code == 0
+        assert "note: 3 stray temporary files that no journals/*.pending lists" in text
+        assert strays[dead] in text and announced not in text
+        assert (
+            "note: 1 of them was left by processes of this host that have ended: the next "
+            "harvest removes them"
+        ) in text
+        assert "note: 2 of them stay: their writers run on another host, still run here" in text
+        assert f"remove them with: find {out} -type f -name '*.tmp-*' -delete" in text
+        assert all((out / rel).exists() for rel in strays.values())  # verify removes nothing
+        report = verify(out).to_dict()
+        assert report["stray_temps"] == 3 and report["strays_handed_over"] == 1
+
+        store_harvest(out)  # the next harvest
+        assert not (out / strays[dead]).exists()
+        assert (out / strays[live]).read_bytes() == b"half a jpeg"
+        assert (out / strays[other]).read_bytes() == b"half a jpeg"
+        assert (out / announced).read_bytes() == b"being written"
+        code, text = cli(["verify", str(out)], capsys)
+        assert "note: 2 stray temporary files" in text and "the next harvest removes" not in text
+    finally:
+        pending.close()
+
+
+def test_strays_on_a_folder_verify_cannot_write_are_reported_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    store_harvest(out)
+    dead = f"{_host_component()}-{dead_pid()}-{new_run_id()}"
+    rel = f"{image_path(1, 'thumbnail')}.tmp-{dead}"
+    (out / rel).write_bytes(b"x")
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr("harvester.store.atomic_write_bytes", read_only)
+    report = verify(out)
+    assert report.stray_temps == 1 and report.strays_handed_over == 0
+    (note,) = [n for n in report.notes if n.startswith("1 of them stay")]
+    assert "could not be handed over (read-only filesystem" in note
+    assert "find " in note
+    store_harvest(out)
+    assert (out / rel).exists()  # nothing handed over: nothing removed
