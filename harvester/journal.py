@@ -342,7 +342,7 @@ def writer_of(path: Path) -> str:
     return path.name[: -len(JOURNAL_SUFFIX)]
 
 
-def misnamed_journals(sources: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, str]:
+def journals_of_other_writers(sources: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, str]:
     """Of (journal file name, its run record) pairs: the journals none of whose run records
     names the file's writer, with the writer the first of them names. A copy of a journal
     (``journals/foo-copy.jsonl``) holds foo's records: read as a writer of its own it was a
@@ -632,7 +632,7 @@ class JournalState:
         origin = self._origin
         if origin is None:
             return {}
-        return misnamed_journals(zip(origin.run_sources, self.runs, strict=False))
+        return journals_of_other_writers(zip(origin.run_sources, self.runs, strict=False))
 
     @property
     def partial(self) -> bool:

@@ -21,7 +21,11 @@ The script is read, never run; what cannot be read from it is left out. A folder
 
 A damaged folder is described, not refused: a ``harvest.json`` that no longer parses in a
 folder with journals, journals gone while ``images/`` holds files, a missing ``index.csv``
-(:func:`harvester.verify.folder_notes`, one ``note:`` line each). When no run's saved config
+(:func:`harvester.verify.folder_notes`, one ``note:`` line each), damaged journal lines that
+were skipped, a journal copied under another name (its records count once, as the writer's
+its run record names, not as a phantom writer). Stray temp files are ``verify``'s to find:
+that lists every folder of ``images/``, which status, run often while shards write, does not.
+When no run's saved config
 can be read (``runs/`` deleted, a run killed before saving it) the artifact kinds are the
 ones the journals hold, not the defaults, which counted a ``render`` never asked for as
 pending for every image.
@@ -43,7 +47,7 @@ from harvester.journal import (
     JournalState,
     ReadMark,
     journal_files,
-    misnamed_journals,
+    journals_of_other_writers,
     read_journal,
     saved_run_configs,
     writer_of,
@@ -498,7 +502,7 @@ def _load_tagged(out_dir: Path) -> _Tagged:
                 damaged[path.name] = mark.damaged
 
     state = JournalState.from_records(records())
-    misnamed = misnamed_journals(runs)
+    misnamed = journals_of_other_writers(runs)
     return _Tagged(state, damaged, misnamed)
 
 

@@ -28,7 +28,10 @@ written to ``journals/<writer>.pending`` (truncated again when the batch is done
 close). :meth:`Store.open` lists ``journals/`` once and, for each ``.pending`` file of a writer
 that is gone (same host and its pid dead, a zombie or reused; other hosts: untouched for an hour),
 removes exactly the temp files it lists. No lock is held anywhere, so a killed process cannot
-leave one behind.
+leave one behind. A temp file that no pending file lists (the pending file lost) is found only
+by ``verify``, which lists the folders (:func:`find_stray_temps`); those whose writer provably
+ended (a writer name of this host whose pid is gone) it lists in a pending file of their own,
+``journals/strays-<writer>.pending``, which the next open removes by the rule above.
 
 The marker ``harvest.json`` keeps the settings that shape files but not their names
 (:mod:`harvester.folder_settings`); it is created (link(2): the first one wins) or given a setting

@@ -13,6 +13,12 @@ listed, and it says they could not be marked), with a ``harvest.json`` that no l
 (the journals are read anyway), without journals (it says that nothing could be checked rather
 than "0 ok"), and without ``index.csv`` (it says how to rebuild it). Only regular files are
 opened: a folder or a FIFO where a file should be is named as such, never read.
+
+It also says what the journals' readers recover from silently: damaged journal lines skipped
+(NUL bytes a crash leaves, garbled lines), a journal copied under another name, and temp
+files no pending file lists (strays; those of writers that provably ended are handed over to
+the next harvest, see :func:`harvester.store.find_stray_temps`; the others are never removed
+by harvester, and the note says how to remove them when no harvest runs).
 """
 
 from __future__ import annotations
