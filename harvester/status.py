@@ -25,10 +25,9 @@ folder with journals, journals gone while ``images/`` holds files, a missing ``i
 were skipped, a journal copied under another name (its records count once, as the writer's
 its run record names, not as a phantom writer). Stray temp files are ``verify``'s to find:
 that lists every folder of ``images/``, which status, run often while shards write, does not.
-When no run's saved config
-can be read (``runs/`` deleted, a run killed before saving it) the artifact kinds are the
-ones the journals hold, not the defaults, which counted a ``render`` never asked for as
-pending for every image.
+When no run's saved config can be read (``runs/`` deleted, a run killed before saving it) the
+artifact kinds are the ones the journals hold, not the defaults, which counted a ``render``
+never asked for as pending for every image.
 """
 
 from __future__ import annotations

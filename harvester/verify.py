@@ -326,10 +326,13 @@ def stray_notes(
         f"{JOURNALS_DIR}/*.pending lists (left by a killed run whose pending file was lost, "
         f"or copied in): {', '.join(paths[:STRAY_SAMPLES])}{more}"
     ]
+
+    def some(n: int, one: str, many: str) -> str:
+        return ("it " + one) if not plural else f"{n} of them {one if n == 1 else many}"
+
     if handed_over:
         notes.append(
-            f"{handed_over} of them {'was' if handed_over == 1 else 'were'} left by processes "
-            "of this host that have ended: "
+            some(handed_over, "was", "were") + " left by processes of this host that have ended: "
             "the next harvest removes them"
         )
     left = len(paths) - handed_over
@@ -341,7 +344,7 @@ def stray_notes(
             "harvest never removes a temp file whose writer may be alive"
         )
         notes.append(
-            f"{left} of them stay: {reason}; when no harvest is running on this folder, "
+            some(left, "stays", "stay") + f": {reason}; when no harvest is running on this folder, "
             f"remove them with: find {shlex.quote(str(out_dir))} -type f -name '*.tmp-*' -delete"
         )
     return notes

@@ -274,7 +274,7 @@ def test_strays_on_a_folder_verify_cannot_write_are_reported_only(
     monkeypatch.setattr("harvester.store.atomic_write_bytes", read_only)
     report = verify(out)
     assert report.stray_temps == 1 and report.strays_handed_over == 0
-    (note,) = [n for n in report.notes if n.startswith("1 of them stay")]
+    (note,) = [n for n in report.notes if n.startswith("it stays: ")]
     assert "could not be handed over (read-only filesystem" in note
     assert "find " in note
     store_harvest(out)
