@@ -23,8 +23,9 @@ A damaged folder is described, not refused: a ``harvest.json`` that no longer pa
 folder with journals, journals gone while ``images/`` holds files, a missing ``index.csv``
 (:func:`harvester.verify.folder_notes`, one ``note:`` line each), damaged journal lines that
 were skipped, a journal copied under another name (its records count once, as the writer's
-its run record names, not as a phantom writer). Stray temp files are ``verify``'s to find:
-that lists every folder of ``images/``, which status, run often while shards write, does not.
+its run record names, not as a phantom writer), and temp files no pending file lists (found
+by listing the folders of ``images/``, no file stat-ed; ``verify`` hands those of ended
+writers to the next harvest, status only says so).
 When no run's saved config can be read (``runs/`` deleted, a run killed before saving it) the
 artifact kinds are the ones the journals hold, not the defaults, which counted a ``render``
 never asked for as pending for every image.
@@ -54,7 +55,8 @@ from harvester.journal import (
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.plan import PLAN_WRITER_SUFFIX
-from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files
+from harvester.store import find_stray_temps
+from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
     from harvester.plan import PlanInfo
@@ -546,6 +548,8 @@ def collect_status(out_dir: Path) -> StatusReport:
         damaged_lines=tagged.damaged_lines,
         misnamed=tagged.misnamed,
     )
+    # Lists the folders of images/ (no stat of a file): a fraction of reading the journals.
+    report.notes += stray_notes(out_dir, find_stray_temps(out_dir), 0, None, reporting_only=True)
     report.images = len(state.images)
     report.invalid = len(state.invalid)
     report.plan_error = plan_error

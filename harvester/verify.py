@@ -309,12 +309,19 @@ STRAY_SAMPLES = 3
 
 
 def stray_notes(
-    out_dir: Path, strays: StrayTemps, handed_over: int, why_not: str | None
+    out_dir: Path,
+    strays: StrayTemps,
+    handed_over: int,
+    why_not: str | None,
+    *,
+    reporting_only: bool = False,
 ) -> list[str]:
     """The lines that tell the user about stray temp files and who removes them.
 
     ``handed_over``: how many the next harvest removes (their writers ended on this host);
     ``why_not``: why none could be handed over although some could have (read-only DIR).
+    ``reporting_only`` (``status``, which writes nothing): the strays of ended writers are
+    said to be ``verify``'s to hand over, the others as usual.
     """
     paths = strays.paths
     if not paths:
@@ -330,7 +337,14 @@ def stray_notes(
     def some(n: int, one: str, many: str) -> str:
         return ("it " + one) if not plural else f"{n} of them {one if n == 1 else many}"
 
-    if handed_over:
+    if reporting_only and strays.removable:
+        notes.append(
+            some(strays.removable, "was", "were") + " left by processes of this host that have "
+            f"ended: harvester verify {shlex.quote(str(out_dir))} hands them to the next "
+            "harvest, which removes them"
+        )
+        handed_over = strays.removable  # not "left": said above
+    elif handed_over:
         notes.append(
             some(handed_over, "was", "were") + " left by processes of this host that have ended: "
             "the next harvest removes them"

@@ -234,6 +234,16 @@ def test_stray_temps_are_reported_and_only_ended_writers_removed(
     pending.begin([announced])
     (out / announced).write_bytes(b"being written")
     try:
+        code, text = cli(["status", str(out)], capsys)
+        assert code == 0
+        assert "note: 3 stray temporary files that no journals/*.pending lists" in text
+        assert (
+            f"note: 1 of them was left by processes of this host that have ended: harvester "
+            f"verify {out} hands them to the next harvest, which removes them"
+        ) in text
+        assert "note: 2 of them stay: their writers run on another host" in text
+        assert not list((out / "journals").glob("strays-*"))  # status writes nothing
+
         code, text = cli(["verify", str(out)], capsys)
         assert code == 0
         assert "note: 3 stray temporary files that no journals/*.pending lists" in text
