@@ -360,6 +360,8 @@ STRAYS_PREFIX = "strays-"
 ended, handed over by ``verify`` (:func:`hand_over_strays`) for the next harvest to remove."""
 
 _RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # layout.new_run_id
+_HOST_PART_MAX = 40  # layout._host_component cuts the host name to this
+_SHARED_HOST_NAMES = frozenset({"localhost", "localhost.localdomain", "host", "(none)"})
 
 
 def writer_pid_here(writer: str) -> int | None:
@@ -370,9 +372,14 @@ def writer_pid_here(writer: str) -> int | None:
     short task's). Matched whole, against this host's own name part: a host whose name starts
     with ours (``node`` and ``node-12``) cannot pass, since the parts after the pid have a
     fixed form. A name of another form (a run id given by hand) gives None: its writer cannot
-    be probed, so nothing of it is ever removed.
+    be probed, so nothing of it is ever removed. Nor when this host's name part may be shared
+    with other machines: cut to its 40 characters (layout's limit), or a container's default
+    (``localhost``): their pids are not ours to probe.
     """
-    host = re.escape(_host_in_writer())
+    ours = _host_in_writer()
+    if len(ours) >= _HOST_PART_MAX or ours.lower() in _SHARED_HOST_NAMES:
+        return None
+    host = re.escape(ours)
     m = re.fullmatch(
         rf"{host}-(\d+)-{_RUN_ID}(?:-shard-\d+-of-\d+)?(?:-plan)?(?:-c\d+)?", writer
     ) or re.fullmatch(rf"[a-z]+-{host}-(\d+)-[0-9a-f]{{6}}", writer)

@@ -213,6 +213,16 @@ def test_writer_names_are_probed_on_this_host_only() -> None:
     assert writer_pid_here("w1") is None
 
 
+@pytest.mark.parametrize("host", ["localhost", "x" * 40])
+def test_a_host_name_other_machines_may_share_proves_nothing(
+    host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name cut to 40 characters, or a container's "localhost", may be another machine's
+    too: its pids are not ours to probe, so its strays are never removed."""
+    monkeypatch.setattr("harvester.store._host_in_writer", lambda: host)
+    assert writer_pid_here(f"{host}-42-{new_run_id()}") is None
+
+
 def test_stray_temps_are_reported_and_only_ended_writers_removed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
