@@ -4,8 +4,9 @@ Each process appends to its own ``DIR/journals/<writer>.jsonl`` (opened with ``O
 writers never interleave and no lock is needed. A batch of records is one ``write`` and one
 ``fdatasync``. Readers take complete lines only: a torn last line (process killed mid-write, or a
 journal still being appended to) is skipped silently, and a garbled line in the middle is skipped
-with a warning; those, and lines of NUL bytes (what a crash leaves on some filesystems), are
-counted per journal for ``verify`` and ``status`` to report (:attr:`JournalState.damaged_lines`).
+with a warning. Garbled middle lines and lines of NUL bytes (what a crash leaves on some
+filesystems) are counted per journal, for ``verify`` and ``status`` to report
+(:attr:`JournalState.damaged_lines`); a torn or garbled last line is not.
 Records (keys exactly these, compact JSON)::
 
     {"rec": "done",    "kind", "id", "path", "size", "sha256", "t", "run"[, "files"]}
