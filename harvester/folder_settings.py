@@ -44,27 +44,47 @@ earlier run that fetched the kind used another value than this run's (one
 setting). If the folder holds artifacts made with several values already, this
 run may go on with one of them (recorded, with a warning naming the others and
 how to fetch them again); with none of them it is refused.
+
+The label keys (``--label-key``), kept apart from those settings: they shape only the
+``label``/``label_id`` columns and ``labels.csv``, which every index write makes again,
+so another value is never refused: the keys given last win. ``harvester index
+--label-key`` records them in ``DIR/label_keys.json`` (:func:`remember_label_keys`),
+as a harvest records its keys in its saved configuration, and every later index write
+given no keys takes the keys given last (:func:`remembered_label_keys`): a harvest
+resumed without ``--label-key``, ``harvester index DIR``, the index job of a SLURM array.
+``harvester index --no-label-key`` records "no keys", which drops the label columns.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harvester.errors import UsageError
+from harvester.errors import PROBLEMS_LOGGER, UsageError
 from harvester.journal import JournalState, run_config_of
-from harvester.layout import JOURNALS_DIR, RUNS_DIR
+from harvester.layout import JOURNALS_DIR, RUNS_DIR, run_config_path
 
 __all__ = [
+    "LABEL_KEYS_FILE",
     "PINNED",
     "SETTINGS_KEY",
+    "DamagedLabelKeysError",
+    "LabelKeysRecord",
     "Pinned",
+    "carry_label_keys",
+    "label_keys_path",
+    "read_label_keys_record",
     "recorded_settings",
+    "remember_label_keys",
+    "remembered_label_keys",
     "run_settings",
     "settle",
 ]
@@ -303,3 +323,192 @@ def _saved_configs(out_dir: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
         config = run_config_of(data)
         run = data.get("run") if isinstance(data.get("run"), str) else entry.name
         yield str(run), config
+
+
+# --------------------------------------------------------------------------- label keys
+LABEL_KEYS_FILE = "label_keys.json"
+"""``DIR/label_keys.json``: the label keys given last to ``harvester index`` (see below)."""
+
+#: A record is a few hundred bytes; anything longer is not one (read no more than this).
+_RECORD_LIMIT = 1 << 20
+
+#: Where a damaged record is said: shown under --quiet too, like a misspelt key.
+_problems = logging.getLogger(PROBLEMS_LOGGER)
+
+
+@dataclass(frozen=True)
+class LabelKeysRecord:
+    """What ``DIR/label_keys.json`` says.
+
+    ``keys``: the keys given last (``()``: dropped with ``--no-label-key``); ``at``: when
+    (``time.time()`` of the host that wrote it, compared with the ``started`` time of runs,
+    which come from their hosts' clocks too); ``by``: the command, for people reading it.
+    Nothing else is kept: no URL, header or cookie, so the file is safe to share with DIR.
+    """
+
+    keys: tuple[str, ...]
+    at: float
+    by: str
+
+
+class DamagedLabelKeysError(Exception):
+    """``DIR/label_keys.json`` is there but cannot be used; ``str()`` is one line naming it."""
+
+
+def label_keys_path(out_dir: Path) -> Path:
+    """``DIR/label_keys.json``."""
+    return Path(out_dir) / LABEL_KEYS_FILE
+
+
+def read_label_keys_record(out_dir: Path) -> LabelKeysRecord | None:
+    """The label keys DIR remembers; None when nothing was recorded (no file).
+
+    Raises :class:`DamagedLabelKeysError` for a file that cannot be read or is not a
+    record (cut short by hand, edited into junk, a folder in its place): one line naming
+    the file and what is wrong, never a traceback.
+    """
+    path = label_keys_path(out_dir)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_RECORD_LIMIT + 1)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise DamagedLabelKeysError(
+            f"{path} cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
+    if len(data) > _RECORD_LIMIT:
+        raise DamagedLabelKeysError(f"{path} is damaged (over {_RECORD_LIMIT} bytes)")
+    try:
+        obj = json.loads(data)
+    except ValueError:  # not JSON, or not UTF-8
+        raise DamagedLabelKeysError(f"{path} is damaged (not JSON, {len(data)} bytes)") from None
+    keys = obj.get("label_keys") if isinstance(obj, dict) else None
+    at = obj.get("at") if isinstance(obj, dict) else None
+    if (
+        not isinstance(keys, list)
+        or not all(isinstance(key, str) and key.strip() for key in keys)
+        or not isinstance(at, int | float)
+        or isinstance(at, bool)
+        or not math.isfinite(at)
+    ):
+        raise DamagedLabelKeysError(
+            f"{path} is damaged (not an object with a list of label_keys and a time 'at')"
+        )
+    by = obj.get("by")
+    return LabelKeysRecord(tuple(keys), float(at), by if isinstance(by, str) else "")
+
+
+def remember_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKeysRecord:
+    """Record ``keys`` (``()``: no label columns) as DIR's label keys, replacing any record.
+
+    Why: ``harvester index --label-key`` used to make a labelled index for that one write;
+    the next harvest or ``harvester index`` without keys wrote a plain one and removed
+    ``labels.csv``. Written atomically (a temp file beside it, made durable, renamed, as
+    index.csv is), so processes sharing DIR (shards, an index job) read the old record or
+    the new one, never half of one. Always written, even with the same keys: its time is
+    what makes it newer than the runs that came before it (:func:`remembered_label_keys`).
+    Raises :class:`~harvester.errors.StorageError` (one line) when DIR cannot be written.
+    """
+    from harvester.store import atomic_write_bytes, storage_error
+
+    now = time.time()
+    record = LabelKeysRecord(tuple(keys), now, by)
+    body = {
+        "label_keys": list(record.keys),
+        "at": now,
+        "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "by": by,
+    }
+    data = (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    path = label_keys_path(out_dir)
+    try:
+        atomic_write_bytes(Path(out_dir), path, data)
+    except OSError as exc:
+        raise storage_error(exc, str(path)) from exc
+    return record
+
+
+def carry_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> bool:
+    """Record a run's ``keys`` where DIR's record holds others; return whether it did.
+
+    For a harvest given ``--label-key`` that is about to remove its saved configuration
+    (a rerun that recorded nothing): that configuration is what says its keys were given
+    after the record, so without it a record of other keys, written by ``harvester
+    index`` in between, would win. Writes nothing where there is no record (the runs'
+    configurations decide), or where it holds these keys already (an hourly rerun
+    rewrites nothing). A damaged record is replaced.
+    """
+    try:
+        record = read_label_keys_record(out_dir)
+    except DamagedLabelKeysError:
+        record = LabelKeysRecord((), 0.0, "")
+    if record is None or record.keys == tuple(keys):
+        return False
+    remember_label_keys(out_dir, keys, by=by)
+    return True
+
+
+def remembered_label_keys(out_dir: Path, state: JournalState) -> tuple[str, ...]:
+    """The label keys for an index write given none: those given last (``()``: none).
+
+    Given last means: the keys of the newest run of DIR that was given any (its saved
+    configuration, as before ``label_keys.json`` existed), unless ``label_keys.json`` was
+    written after that run started, in which case the record's keys (possibly none: a
+    ``--no-label-key``). So ``harvester index --label-key A`` holds until a later
+    ``--label-key`` replaces it, whether given to ``harvester index`` or to a harvest, and
+    a harvest resumed without keys keeps A. Runs are ordered as
+    :func:`harvester.journal.runs_newest_last` orders them, and only the configurations of
+    runs newer than the record are read.
+
+    A damaged record is said in one warning line, and the keys are then those of the newest
+    run that set any (what they were before such records existed).
+    """
+    from harvester.journal import runs_newest_last
+
+    try:
+        record = read_label_keys_record(out_dir)
+    except DamagedLabelKeysError as exc:
+        _problems.warning(
+            "%s: the label keys given last to `harvester index` are unknown, so this index "
+            "takes those of the newest run that set any; to record them again: harvester "
+            "index %s --label-key KEY (or --no-label-key)",
+            exc,
+            out_dir,
+        )
+        record = None
+    started = _run_starts(state)
+    for run in reversed(runs_newest_last(state)):
+        if record is not None and started.get(run, 0.0) <= record.at:
+            break
+        keys = _saved_label_keys(out_dir, run)
+        if keys:
+            return keys
+    return record.keys if record is not None else ()
+
+
+def _run_starts(state: JournalState) -> dict[str, float]:
+    """When each run of ``state`` started (its latest "run" record; none: 0)."""
+    started: dict[str, float] = {}
+    for rec in state.runs:
+        run = rec.get("run")
+        if not isinstance(run, str) or not run:
+            continue
+        t = rec.get("started")
+        at = float(t) if isinstance(t, int | float) and not isinstance(t, bool) else 0.0
+        started[run] = max(started.get(run, at), at)
+    return started
+
+
+def _saved_label_keys(out_dir: Path, run: str) -> tuple[str, ...]:
+    """The ``label_keys`` run ``run`` saved in its configuration (none, or no config: ``()``)."""
+    try:
+        data = json.loads(run_config_path(Path(out_dir), run).read_bytes())
+    except (OSError, ValueError):
+        return ()
+    if not isinstance(data, dict):
+        return ()
+    keys = run_config_of(data).get("label_keys")
+    if isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
+        return tuple(keys)
+    return ()

@@ -202,13 +202,23 @@ def register(subparsers: Any) -> None:
         help="rebuild DIR/index.csv from every journal (safe while shards run)",
     )
     index.add_argument("out", type=Path, metavar="DIR", help="output folder")
-    index.add_argument(
+    keys = index.add_mutually_exclusive_group()
+    keys.add_argument(
         "--label-key",
         dest="label_keys",
         action="append",
         metavar="KEY",
-        help="annotation key(s) for the label/label_id columns "
+        help="annotation key(s) for the label/label_id columns, recorded in "
+        "DIR/label_keys.json: later index writes (harvest, index, the SLURM index job) keep "
+        "them until another --label-key or --no-label-key; without it, the keys given last "
         "(default: those of the newest run that set any)",
+    )
+    keys.add_argument(
+        "--no-label-key",
+        dest="no_label_key",
+        action="store_true",
+        help="drop the label/label_id columns and labels.csv, and record that later index "
+        "writes have none (not --no-labels, which is about fetching annotations)",
     )
     index.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     index.set_defaults(run=run_index)
@@ -445,11 +455,25 @@ def _check_plan(
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """``harvester index DIR``: rebuild index.csv from all journals."""
+    """``harvester index DIR``: rebuild index.csv from all journals.
+
+    Label keys given here (``--label-key``, or none with ``--no-label-key``) are recorded in
+    ``DIR/label_keys.json`` once the index is written, so every later index write given no
+    keys (a resumed harvest, ``harvester index DIR``, the SLURM index job) keeps them; an
+    interrupted or failed write records nothing. Without either flag the keys given last
+    are used (:func:`harvester.folder_settings.remembered_label_keys`).
+    """
+    from harvester.folder_settings import (
+        label_keys_path,
+        remember_label_keys,
+        remembered_label_keys,
+    )
+    from harvester.index import current_state
     from harvester.select import LABELS_FILE, write_labelled_index
     from harvester.verify import damaged_marker
 
     out = Path(args.out)
+    given = _given_label_keys(out, args)
     _refuse_unstarted_array(out)
     # The same words as status and verify for a wrong DIR; a damaged harvest.json in a folder
     # with journals is a note, not a refusal (the index comes from the journals alone).
@@ -457,15 +481,74 @@ def run_index(args: argparse.Namespace) -> int:
     if note is not None:
         print(f"note: {note}", file=sys.stderr)
     labels = out / LABELS_FILE
+    # Handed over to write_labelled_index (popped, not kept here): it catches the state up
+    # with what shards appended meanwhile, and two states of a big folder must not coexist.
+    states = [current_state(out)]
+    keys = given if given is not None else remembered_label_keys(out, states[0])
+    dropped = False
+    if not keys and given is not None and labels.exists():
+        # Asked for: removed here, so the index write's "removed labels.csv ... add
+        # --label-key" warning (meant for labels lost without asking) does not follow.
+        dropped = _remove(labels)
     before = _identity(labels)
-    rows = write_labelled_index(out, args.label_keys or None)
+    rows = write_labelled_index(out, keys, states.pop())
     # labels.csv is replaced by a rename (a new inode) when label keys were given or recorded.
     also = f" and {labels}" if _identity(labels) not in (None, before) else ""
     print(f"wrote {out / 'index.csv'} ({rows} image{'' if rows == 1 else 's'}){also}")
+    if given is not None:
+        remember_label_keys(out, given, by="harvester index")
+        record = label_keys_path(out)
+        if given:
+            names = ", ".join(repr(key) for key in given)
+            print(
+                f"label keys {names} recorded in {record}: later index writes keep them "
+                "until another --label-key or --no-label-key"
+            )
+        else:
+            gone = f"removed {labels}; " if dropped else ""
+            print(
+                f"{gone}no label keys recorded in {record}: later index writes have no "
+                "label columns until --label-key KEY"
+            )
     short = _plan_shortfall(out, rows)
     if short:
         print(short)
     return 0
+
+
+def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The keys given to ``harvester index`` (``()``: ``--no-label-key``), None if neither.
+
+    An empty key is refused rather than read as "no keys": ``--label-key "$KEY"`` with
+    ``KEY`` unset would otherwise drop the labels of DIR for good, as a typo.
+    """
+    from harvester.errors import ConfigError
+    from harvester.select import parse_label_keys
+
+    if args.no_label_key:
+        return ()
+    if not args.label_keys:
+        return None
+    try:
+        return parse_label_keys(args.label_keys)
+    except ConfigError:
+        raise UsageError(
+            "--label-key: an annotation key cannot be empty",
+            hint=f"to drop the label columns: harvester index {out} --no-label-key",
+        ) from None
+
+
+def _remove(path: Path) -> bool:
+    """Remove ``path``; False if it was not there. A file that cannot be removed: one line."""
+    from harvester.store import storage_error
+
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise storage_error(exc, str(path)) from exc
+    return True
 
 
 def _refuse_unstarted_array(out: Path) -> None:
