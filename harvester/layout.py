@@ -226,14 +226,19 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
-def _host_component() -> str:
+#: The ``<host>`` part of a writer name is cut to this many characters (so two hosts whose
+#: names differ only beyond it share one: ``store.writer_pid_here`` then proves nothing).
+HOST_PART_MAX = 40
+
+
+def host_component() -> str:
     """This host's name as the ``<host>`` part of a writer name."""
-    return sanitize_component(socket.gethostname() or "host").replace(" ", "_")[:40]
+    return sanitize_component(socket.gethostname() or "host").replace(" ", "_")[:HOST_PART_MAX]
 
 
 def make_writer(run_id: str, shard: tuple[int, int] | None = None) -> str:
     """``<host>-<pid>-<run-id>[-shard-K-of-N]``: the name of this process's journal and temps."""
-    name = f"{_host_component()}-{os.getpid()}-{sanitize_component(run_id)}"
+    name = f"{host_component()}-{os.getpid()}-{sanitize_component(run_id)}"
     if shard is not None:
         name += f"-shard-{shard[0]}-of-{shard[1]}"
     return check_writer(name)
@@ -241,4 +246,4 @@ def make_writer(run_id: str, shard: tuple[int, int] | None = None) -> str:
 
 def ephemeral_writer(tag: str) -> str:
     """``<tag>-<host>-<pid>-<random>``: the writer of one short task (verify, an atomic write)."""
-    return check_writer(f"{tag}-{_host_component()}-{os.getpid()}-{os.urandom(3).hex()}")
+    return check_writer(f"{tag}-{host_component()}-{os.getpid()}-{os.urandom(3).hex()}")

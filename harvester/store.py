@@ -73,6 +73,7 @@ from harvester.errors import StorageError, UsageError, redact_url
 from harvester.folder_settings import SETTINGS_KEY, recorded_settings, settle
 from harvester.journal import ImageFilter, Journal, JournalState, write_all
 from harvester.layout import (
+    HOST_PART_MAX,
     IMAGES_DIR,
     JOURNALS_DIR,
     LAYOUT_VERSION,
@@ -84,6 +85,7 @@ from harvester.layout import (
     TOOL_NAME,
     check_writer,
     ephemeral_writer,
+    host_component,
     pending_path,
     resolve,
     run_config_path,
@@ -91,7 +93,6 @@ from harvester.layout import (
     study_dir,
     temp_path,
 )
-from harvester.layout import _host_component as _host_in_writer
 from harvester.models import ImageRef
 from harvester.runlock import LOCKS_DIR, acquire_run_lock, release_run_lock
 
@@ -360,7 +361,6 @@ STRAYS_PREFIX = "strays-"
 ended, handed over by ``verify`` (:func:`hand_over_strays`) for the next harvest to remove."""
 
 _RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # layout.new_run_id
-_HOST_PART_MAX = 40  # layout._host_component cuts the host name to this
 _SHARED_HOST_NAMES = frozenset({"localhost", "localhost.localdomain", "host", "(none)"})
 
 
@@ -376,8 +376,8 @@ def writer_pid_here(writer: str) -> int | None:
     with other machines: cut to its 40 characters (layout's limit), or a container's default
     (``localhost``): their pids are not ours to probe.
     """
-    ours = _host_in_writer()
-    if len(ours) >= _HOST_PART_MAX or ours.lower() in _SHARED_HOST_NAMES:
+    ours = host_component()
+    if len(ours) >= HOST_PART_MAX or ours.lower() in _SHARED_HOST_NAMES:
         return None
     host = re.escape(ours)
     m = re.fullmatch(

@@ -30,7 +30,7 @@ from PIL import Image
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.journal import JournalState
-from harvester.layout import _host_component, image_path, make_writer, new_run_id
+from harvester.layout import host_component, image_path, make_writer, new_run_id
 from harvester.models import ImageRef
 from harvester.status import collect_status
 from harvester.store import PendingFile, Store, writer_pid_here
@@ -201,7 +201,7 @@ def dead_pid() -> int:
 
 
 def test_writer_names_are_probed_on_this_host_only() -> None:
-    host = _host_component()
+    host = host_component()
     run = new_run_id()
     assert writer_pid_here(f"{host}-42-{run}") == 42
     assert writer_pid_here(f"{host}-42-{run}-shard-3-of-8-c1") == 42
@@ -228,7 +228,7 @@ def test_stray_temps_are_reported_and_only_ended_writers_removed(
 ) -> None:
     out = tmp_path / "out"
     store_harvest(out)
-    host = _host_component()
+    host = host_component()
     dead = f"{host}-{dead_pid()}-{new_run_id()}"
     live = make_writer(new_run_id())  # this process: alive
     other = f"elsewhere-{os.getpid()}-{new_run_id()}"
@@ -284,7 +284,7 @@ def test_strays_on_a_folder_verify_cannot_write_are_reported_only(
 ) -> None:
     out = tmp_path / "out"
     store_harvest(out)
-    dead = f"{_host_component()}-{dead_pid()}-{new_run_id()}"
+    dead = f"{host_component()}-{dead_pid()}-{new_run_id()}"
     rel = f"{image_path(1, 'thumbnail')}.tmp-{dead}"
     (out / rel).write_bytes(b"x")
 
