@@ -219,7 +219,7 @@ def test_a_host_name_other_machines_may_share_proves_nothing(
 ) -> None:
     """A name cut to 40 characters, or a container's "localhost", may be another machine's
     too: its pids are not ours to probe, so its strays are never removed."""
-    monkeypatch.setattr("harvester.store._host_in_writer", lambda: host)
+    monkeypatch.setattr("harvester.store.host_component", lambda: host)
     assert writer_pid_here(f"{host}-42-{new_run_id()}") is None
 
 
