@@ -13,10 +13,12 @@ Everything runs the real command line against the emulator over loopback sockets
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from harvest_helpers import SMALL_PLATE, temp_files
+from harvest_helpers import SMALL_PLATE, cli_env, temp_files
 from label_keys_helpers import (
     DAMAGES,
     GENE,
@@ -184,3 +186,29 @@ def test_the_record_holds_nothing_secret(emulator: EmulatorThread, tmp_path: Pat
     for secret in ("s3cr3t", "c00kie", emulator.base_url, "127.0.0.1"):
         assert secret not in text
     assert temp_files(out) == []
+
+
+def test_two_index_commands_at_once_leave_one_whole_record(plate: Path) -> None:
+    """Processes sharing DIR (an index job, a user's ``harvester index``) writing the record
+    at once: each exits 0, the record is one of theirs, whole (temp file and rename), no
+    temp file is left, and the next index follows it."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "harvester", "index", str(plate), "--label-key", key],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+        for key in (GENE, "Phenotype", GENE, "Phenotype")
+    ]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    record = json.loads((plate / "label_keys.json").read_text(encoding="utf-8"))
+    assert record["label_keys"] in ([GENE], ["Phenotype"])
+    assert temp_files(plate) == []
+    index(plate)
+    remembered = labels(plate)
+    index(plate, "--label-key", *record["label_keys"])
+    assert labels(plate) == remembered
