@@ -22,6 +22,18 @@ skipped as done: no image request). Shard filtering (``--shard K/N``) comes
 everything, computes the same global selection and keeps its own part, so the
 union over shards is exactly the single-process selection.
 
+Labels on a resumed walk: without ``where``, labels do not decide a sample; they
+are needed only for the images this run may fetch (in its shard, in the fraction,
+and for ``sample``, at or below the sample's edge: the largest ``(hash, id)`` it
+kept). :class:`SampleReuse` gives the walker that test, so that a page whose
+images are journaled or cannot be fetched by this run sends no annotation request.
+The edge of a complete sample is kept in ``DIR/samples/<key>.json`` (the key: seed,
+sample, fraction and targets), so a resumed shard, which holds only its own images'
+records, knows which other images cannot be in the sample without asking their
+labels again. The sample itself is computed from the walk as before: if the
+catalogue changed, images kept beyond the recorded edge (images of the sample were
+removed) get their labels asked after the walk, before they are fetched.
+
 The labelled index: with ``label_keys`` the index gains a ``label`` column (the
 values of those keys, one key's values joined with ``;``, keys joined with
 ``|``) and a ``label_id`` column (0-based rank of the label among the distinct
@@ -42,9 +54,19 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -465,6 +487,27 @@ class Selection:
 
         return in_shard(image_id, *self.shard)
 
+    def labels_needed(self, edge: SampleEdge | None = None) -> Callable[[int], bool] | None:
+        """Which walked images this run may fetch, so that their labels matter (None: all).
+
+        Without ``where`` the labels do not decide the selection, so an image outside
+        the shard, the fraction or (with ``edge``, a complete earlier sample's) the
+        sample's edge needs none. With ``where`` every image's labels decide: None.
+        """
+        if self.where or not self.active:
+            return None
+        seed, fraction, shard = self.seed, self.fraction, self.shard
+        use_edge = edge if self.sample is not None else None
+
+        def needed(image_id: int) -> bool:
+            if shard is not None and not self.in_shard(image_id):
+                return False
+            if fraction is not None and not in_fraction(seed, image_id, fraction):
+                return False
+            return use_edge is None or use_edge.covers(seed, image_id)
+
+        return needed
+
     def describe(self) -> str:
         """One line for the run summary, e.g. ``where Phenotype~mitotic, sample 10 (seed 0)``."""
         parts = []
@@ -497,6 +540,191 @@ class BottomN:
     def result(self) -> list[ImageRef]:
         """The kept images in image-id order (deterministic, good disk locality)."""
         return sorted((ref for _h, _i, ref in self._heap), key=lambda r: r.image_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleEdge:
+    """The last image of a complete sample: the largest ``(hash, id)`` :class:`BottomN` kept.
+
+    Every image of the same walk at or below it is in the sample, none above it.
+    """
+
+    hash: int
+    image_id: int
+
+    @classmethod
+    def of(cls, seed: int, refs: Iterable[ImageRef]) -> SampleEdge | None:
+        """The edge of a sample (None when it is empty)."""
+        top = max(((image_hash(seed, r.image_id), r.image_id) for r in refs), default=None)
+        return None if top is None else cls(*top)
+
+    def covers(self, seed: int, image_id: int) -> bool:
+        """Is ``image_id`` at or below the edge (in the sample, if it was walked)?"""
+        return (image_hash(seed, image_id), image_id) <= (self.hash, self.image_id)
+
+
+#: Where the edges of complete samples are kept: ``DIR/samples/<key>.json``.
+SAMPLES_DIR = "samples"
+_SAMPLE_RECORD_VERSION = 1
+
+
+def sample_key(selection: Selection, targets: Mapping[str, Any]) -> dict[str, Any]:
+    """What decides a sample besides the catalogue: seed, size, fraction and targets."""
+    return {
+        "seed": selection.seed,
+        "sample": selection.sample,
+        "fraction": selection.fraction,
+        "targets": {k: v for k, v in sorted(targets.items()) if v},
+    }
+
+
+def sample_record_path(out_dir: Path, key: Mapping[str, Any]) -> Path:
+    """``DIR/samples/<16 hex digits of the key's sha256>.json``."""
+    canonical = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
+    name = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return Path(out_dir) / SAMPLES_DIR / f"{name}.json"
+
+
+def read_sample_edge(out_dir: Path, key: Mapping[str, Any]) -> SampleEdge | None:
+    """The edge recorded for ``key`` (None: none, unreadable, or made for another key)."""
+    path = sample_record_path(out_dir, key)
+    try:
+        data = json.loads(path.read_bytes())
+        if data.get("version") != _SAMPLE_RECORD_VERSION:
+            return None
+        # The key is stored in full: a digest clash or a hand-edited file is not trusted.
+        same = json.dumps(data.get("key"), sort_keys=True, default=str) == json.dumps(
+            dict(key), sort_keys=True, default=str
+        )
+        edge = data.get("edge")
+        if not same or not isinstance(edge, dict):
+            return None
+        hash_value, image_id = int(str(edge["hash"]), 16), edge["image_id"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        logger.debug("sample record %s not used: %s", path, exc)
+        return None
+    if isinstance(image_id, bool) or not isinstance(image_id, int):
+        return None
+    return SampleEdge(hash_value, image_id)
+
+
+def write_sample_edge(
+    out_dir: Path, key: Mapping[str, Any], edge: SampleEdge, walked: int, run_id: str
+) -> Path:
+    """Record the edge of a complete sample for ``key`` (atomically; OSError on failure)."""
+    from harvester.store import atomic_write_bytes
+
+    path = sample_record_path(out_dir, key)
+    record = {
+        "version": _SAMPLE_RECORD_VERSION,
+        "key": dict(key),
+        "edge": {"hash": f"{edge.hash:016x}", "image_id": edge.image_id},
+        "walked": walked,
+        "run": run_id,
+    }
+    data = (json.dumps(record, indent=1, sort_keys=True, default=str) + "\n").encode()
+    atomic_write_bytes(Path(out_dir), path, data)
+    return path
+
+
+class SampleReuse:
+    """Labels asked only for images this run may fetch, and an earlier sample's edge reused.
+
+    Made by the pipeline for a walking run with labels and a ``sample`` or
+    ``sample_fraction`` but no ``where`` (:meth:`for_run`). The walker takes
+    :attr:`needed` (which images need labels); the selection stage calls
+    :meth:`complete` once the sample is known: images kept beyond the recorded edge
+    whose labels the walk did not ask (the catalogue lost images of the earlier sample)
+    get them asked through :attr:`ask` (the walker's ``labels_of``), and the edge is
+    recorded when it is new.
+    """
+
+    def __init__(
+        self, selection: Selection, out_dir: Path, run_id: str, key: Mapping[str, Any]
+    ) -> None:
+        self.selection = selection
+        self.out_dir = Path(out_dir)
+        self.run_id = run_id
+        self.key = dict(key)
+        self.edge: SampleEdge | None = None
+        #: Write the edge when it is new (not in a dry run, which writes nothing).
+        self.record = True
+        self.needed: Callable[[int], bool] | None = selection.labels_needed()
+        #: Asks the labels of refs; None when that failed (the walker recorded the failure).
+        self.ask: Callable[[list[ImageRef]], Awaitable[list[ImageRef] | None]] | None = None
+
+    @classmethod
+    async def for_run(
+        cls, cfg: Any, selection: Selection, out_dir: Path, run_id: str
+    ) -> SampleReuse | None:
+        """The reuse of a run of ``cfg`` (a HarvestConfig), None where it does not apply."""
+        if not cfg.labels or cfg.from_plan is not None or selection.where:
+            return None
+        if selection.sample is None and selection.fraction is None:
+            return None
+        targets: dict[str, Any] = {
+            "screens": sorted(cfg.screens),
+            "projects": sorted(cfg.projects),
+            "plates": sorted(cfg.plates),
+            "datasets": sorted(cfg.datasets),
+            "images": sorted(cfg.images),
+            "ids_from": str(cfg.ids_from) if cfg.ids_from is not None else None,
+        }
+        reuse = cls(selection, out_dir, run_id, sample_key(selection, targets))
+        reuse.record = not cfg.dry_run
+        if selection.sample is not None:
+            reuse.edge = await anyio.to_thread.run_sync(read_sample_edge, reuse.out_dir, reuse.key)
+            if reuse.edge is not None:
+                logger.info(
+                    "reusing the edge of an earlier complete sample: labels are asked only "
+                    "for images at or below it"
+                )
+            reuse.needed = selection.labels_needed(reuse.edge)
+        return reuse
+
+    async def complete(self, kept: list[ImageRef], walked: int) -> list[ImageRef] | None:
+        """``kept`` (the global sample) with labels for every image of this shard.
+
+        None when asking the labels failed: the sample is then withheld, as for a failed
+        listing. Records the sample's edge when it differs from the one read.
+        """
+        needed, selection = self.needed, self.selection
+        if needed is not None:
+            from harvester.walk import AskedRef
+
+            missing = [
+                r
+                for r in kept
+                if selection.in_shard(r.image_id)
+                and not needed(r.image_id)
+                and not r.labels
+                and not isinstance(r, AskedRef)
+            ]
+            if missing:
+                if self.ask is None:
+                    return None
+                logger.info(
+                    "%d sampled images lie beyond the recorded sample edge (the catalogue "
+                    "changed): asking their labels",
+                    len(missing),
+                )
+                filled = await self.ask(missing)
+                if filled is None:
+                    return None
+                by_id = {r.image_id: r for r in filled}
+                kept = [by_id.get(r.image_id, r) for r in kept]
+        if selection.sample is not None:
+            edge = SampleEdge.of(selection.seed, kept)
+            if self.record and edge is not None and edge != self.edge:
+                try:
+                    await anyio.to_thread.run_sync(
+                        write_sample_edge, self.out_dir, self.key, edge, walked, self.run_id
+                    )
+                except OSError as exc:  # only a resume's saving is lost: warn, go on
+                    logger.warning("could not record the sample's edge: %s", exc)
+        return kept
 
 
 def select_refs(refs: Iterable[ImageRef], selection: Selection) -> list[ImageRef]:
@@ -558,6 +786,7 @@ async def run_stage(
     stats: SelectStats,
     on_selected: Callable[[ImageRef], None] | None = None,
     walk_complete: Callable[[], bool] | None = None,
+    reuse: SampleReuse | None = None,
 ) -> None:
     """Forward the selected images of ``receive`` to ``send``, then close both.
 
@@ -566,7 +795,8 @@ async def run_stage(
     ``walk_complete()`` then says some listing failed, the sample is withheld:
     the bottom N of part of the walk differ from the bottom N of all of it, so
     fetching them would put images into DIR that a complete rerun would not
-    select.
+    select. ``reuse``: labels for sampled images the walk did not ask (see
+    :class:`SampleReuse`); the edge of the complete sample is recorded.
     """
     stats.description = selection.describe()
     bottom = BottomN(selection.sample, selection.seed) if selection.sample is not None else None
@@ -607,7 +837,18 @@ async def run_stage(
             bottom = None
         if bottom is not None:
             logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
-            for ref in bottom.result():
+            sampled: list[ImageRef] | None = bottom.result()
+            if reuse is not None and sampled:
+                count = len(sampled)
+                sampled = await reuse.complete(sampled, stats.walked)
+                if sampled is None:
+                    stats.withheld = count
+                    logger.warning(
+                        "the labels of sampled images could not be asked: the sample of %d "
+                        "images is not fetched",
+                        count,
+                    )
+            for ref in sampled or ():
                 await forward(ref)
 
 
@@ -620,6 +861,7 @@ async def selecting(
     buffer: int = 1000,
     on_selected: Callable[[ImageRef], None] | None = None,
     walk_complete: Callable[[], bool] | None = None,
+    reuse: SampleReuse | None = None,
 ) -> AsyncIterator[ObjectSendStream[ImageRef]]:
     """A send stream for the walker whose images reach ``send`` only if selected.
 
@@ -629,7 +871,9 @@ async def selecting(
     """
     inner_send, inner_receive = anyio.create_memory_object_stream[ImageRef](buffer)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(run_stage, selection, inner_receive, send, stats, on_selected, walk_complete)
+        tg.start_soon(
+            run_stage, selection, inner_receive, send, stats, on_selected, walk_complete, reuse
+        )
         async with inner_send:
             yield inner_send
 
