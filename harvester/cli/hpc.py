@@ -460,8 +460,9 @@ def run_index(args: argparse.Namespace) -> int:
     Label keys given here (``--label-key``, or none with ``--no-label-key``) are recorded in
     ``DIR/label_keys.json`` once the index is written, so every later index write given no
     keys (a resumed harvest, ``harvester index DIR``, the SLURM index job) keeps them; an
-    interrupted or failed write records nothing. Without either flag the keys given last
-    are used (:func:`harvester.folder_settings.remembered_label_keys`).
+    interrupted or failed write records nothing (``--no-label-key`` has removed labels.csv
+    by then: the next index without keys writes it again). Without either flag the keys
+    given last are used (:func:`harvester.folder_settings.remembered_label_keys`).
     """
     from harvester.folder_settings import (
         label_keys_path,
@@ -481,6 +482,13 @@ def run_index(args: argparse.Namespace) -> int:
     if note is not None:
         print(f"note: {note}", file=sys.stderr)
     labels = out / LABELS_FILE
+    if given is not None and label_keys_path(out).is_dir():
+        # Said before the index is written, not after (the keys could not be recorded).
+        raise UsageError(
+            f"cannot record the label keys: {label_keys_path(out)} is a folder",
+            hint="move that folder away (harvester writes a file there), then run the "
+            "same command again",
+        )
     # Handed over to write_labelled_index (popped, not kept here): it catches the state up
     # with what shards appended meanwhile, and two states of a big folder must not coexist.
     states = [current_state(out)]

@@ -34,6 +34,7 @@ from label_keys_helpers import (
 )
 
 from harvester.emulator import EmulatorThread
+from harvester.folder_settings import carry_label_keys, remember_label_keys
 
 __all__ = ["plate"]  # the fixture, used by name
 
@@ -152,9 +153,13 @@ def test_a_damaged_record_is_one_warning_line(plate: Path, damage: bytes | None,
     assert "Traceback" not in result.stderr
     assert "label" not in rows(plate)[0]
     if damage is None:
+        before = (plate / "index.csv").read_bytes()
         refused = cli("index", str(plate), "--label-key", GENE)
-        assert refused.returncode == 2 and "Traceback" not in refused.stderr
-        assert refused.stderr.startswith("error: ") and str(record) in refused.stderr
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr.splitlines()[0] == (
+            f"error: cannot record the label keys: {record} is a folder"
+        )
+        assert (plate / "index.csv").read_bytes() == before  # refused before any write
         record.rmdir()
     fixed = index(plate, "--label-key", GENE)
     assert problem_lines(fixed.stderr) == []
@@ -212,3 +217,22 @@ def test_two_index_commands_at_once_leave_one_whole_record(plate: Path) -> None:
     remembered = labels(plate)
     index(plate, "--label-key", *record["label_keys"])
     assert labels(plate) == remembered
+
+
+def test_a_harvest_carries_its_keys_over_a_record_of_others(tmp_path: Path) -> None:
+    """What a rerun given ``--label-key`` that recorded nothing does before its saved
+    config goes (see the pipeline): a record of other keys takes its keys; no record, or
+    one of the same keys, is left as it is (an hourly rerun rewrites nothing)."""
+    record = tmp_path / "label_keys.json"
+    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest") is False
+    assert not record.exists()
+    remember_label_keys(tmp_path, [GENE], by="harvester index")
+    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest") is True
+    written = record.read_bytes()
+    assert json.loads(written)["label_keys"] == ["Phenotype"]
+    assert json.loads(written)["by"] == "harvester harvest"
+    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest") is False
+    assert record.read_bytes() == written
+    record.write_bytes(b"junk")
+    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest") is True
+    assert json.loads(record.read_bytes())["label_keys"] == ["Phenotype"]
