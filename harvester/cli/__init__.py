@@ -146,6 +146,8 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deferred: list[Callable[[argparse.ArgumentParser], None]] = []
+        #: The words this parser was given (a missing ``--out`` next to ``-o`` is explained).
+        self._given: list[str] = []
 
     def defer_arguments(self, add: Callable[[argparse.ArgumentParser], None]) -> None:
         """Call ``add(self)`` just before this parser first parses (or prints help)."""
@@ -159,6 +161,7 @@ class _Parser(argparse.ArgumentParser):
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         self._add_deferred()
+        self._given = list(args) if args is not None else []
         return super().parse_known_args(args, namespace)
 
     def format_usage(self) -> str:
@@ -201,10 +204,38 @@ class _Parser(argparse.ArgumentParser):
             print(f"hint: {misplaced} goes after the command: {self.prog} {misplaced} ...",
                   file=sys.stderr)  # fmt: skip
             raise SystemExit(EXIT_USAGE)
-        near = self._near_miss(message)
-        did_you_mean = f"did you mean {near}? " if near else ""
+        advice = self._advice(message)
+        near = None if advice else self._near_miss(message)
+        did_you_mean = advice or (f"did you mean {near}? " if near else "")
         print(f"hint: {did_you_mean}see '{self.prog} --help'", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+    def _unknown_flags(self, message: str) -> list[str]:
+        """The options an ``unrecognized arguments`` error names, without ``=value``.
+
+        For a missing required option (``plan -o D``: ``--out`` is required), the given words
+        that are another tool's name for it.
+        """
+        unknown = message.removeprefix("unrecognized arguments: ")
+        if unknown != message:
+            return [w.split("=", 1)[0] for w in unknown.split() if w.startswith("-")]
+        required = message.removeprefix("the following arguments are required: ")
+        if required == message:
+            return []
+        missing = set(required.split(", "))
+        return [w for w in self._given if FLAG_SYNONYMS.get(w.split("=", 1)[0]) in missing]
+
+    def _advice(self, message: str) -> str | None:
+        """A sentence for a flag of another tool that needs none here (``--resume``)."""
+        for typed in self._unknown_flags(message):
+            if typed in FLAG_ADVICE and (
+                typed != "--config" or "config" in self._positional_dests()
+            ):
+                return FLAG_ADVICE[typed].format(prog=self.prog) + "; "
+        return None
+
+    def _positional_dests(self) -> set[str]:
+        return {a.dest for a in self._actions if not a.option_strings}
 
     def _misplaced(self, message: str) -> str | None:
         """An unrecognized option that is this (sub)command's own, given before the command."""
@@ -227,20 +258,21 @@ class _Parser(argparse.ArgumentParser):
         import ast  # here, not at start-up: only a usage error needs them
         import difflib
 
-        unknown = message.removeprefix("unrecognized arguments: ")
-        if unknown != message:
+        flags = self._unknown_flags(message)
+        if flags or message.startswith("unrecognized arguments: "):
             options = [o for o in self._option_string_actions if o.startswith("--")]
-            for word in unknown.split():
-                if word.startswith("-"):
-                    typed = word.split("=", 1)[0]
-                    # A part of one option's name (--url: --base-url) before a look-alike
-                    # (--url: --burst, by letters): the part is what the user remembered.
-                    bare = typed.lstrip("-")
-                    within = [o for o in options if len(bare) >= 3 and bare in o[2:].split("-")]
-                    near = within[:1] if len(within) == 1 else []
-                    near = near or difflib.get_close_matches(typed, options, n=1)
-                    if near:
-                        return near[0]
+            for word in flags:
+                typed = word.split("=", 1)[0]
+                if FLAG_SYNONYMS.get(typed) in options:  # another tool's word for it
+                    return FLAG_SYNONYMS[typed]
+                # A part of one option's name (--url: --base-url) before a look-alike
+                # (--url: --burst, by letters): the part is what the user remembered.
+                bare = typed.lstrip("-")
+                within = [o for o in options if len(bare) >= 3 and bare in o[2:].split("-")]
+                near = within[:1] if len(within) == 1 else []
+                near = near or difflib.get_close_matches(typed, options, n=1)
+                if near:
+                    return near[0]
             return None
         choice = re.search(r"invalid choice: (.+?) \(choose from (.+)\)$", message)
         if choice is None:
@@ -253,6 +285,42 @@ class _Parser(argparse.ArgumentParser):
             choices = [c.strip("'\"") for c in choice[2].split(", ")]
         near = difflib.get_close_matches(typed, choices, n=1)
         return near[0] if near else None
+
+
+#: Other tools' words for our options (curl, wget, aria2c, rclone, GNU habits), offered as
+#: "did you mean" before any look-alike by letters: ``-j 8`` means ``--concurrency``, not the
+#: nearest spelling. Used only where the parser has the option.
+FLAG_SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(
+        ("-j", "--jobs", "--workers", "--threads", "--parallel", "--parallel-max",
+         "--connections", "--max-concurrent-downloads", "--transfers", "-x"),
+        "--concurrency",
+    ),
+    **dict.fromkeys(("-v", "--verbose", "-vv", "--log-level"), "--debug"),
+    **dict.fromkeys(("-s", "--silent", "--no-progress"), "--quiet"),
+    **dict.fromkeys(
+        ("-o", "-O", "-d", "-P", "--output", "--output-dir", "--dir", "--dest",
+         "--directory", "--target"),
+        "--out",
+    ),
+    **dict.fromkeys(("--server", "--host", "--endpoint", "--base", "--url"), "--base-url"),
+    **dict.fromkeys(("-n", "--dry", "--simulate", "--dryrun"), "--dry-run"),
+    **dict.fromkeys(("--tries", "--max-tries", "--retry", "--retries", "-t"), "--max-retries"),
+    **dict.fromkeys(("--tpslimit", "--limit-rate", "--rate-limit", "--max-rate"), "--rate"),
+    **dict.fromkeys(("-i", "--input-file", "--ids", "--id-file", "--ids-file"), "--ids-from"),
+    **dict.fromkeys(("--filter", "--select", "--query", "--include"), "--where"),
+    **dict.fromkeys(("--label", "--labels"), "--label-key"),
+    **dict.fromkeys(("--limit", "--max-images", "--count"), "--sample"),
+}  # fmt: skip
+
+#: Other tools' flags that need no counterpart here, with what to do instead.
+FLAG_ADVICE: dict[str, str] = {
+    **dict.fromkeys(
+        ("--resume", "--continue", "-c"),
+        "no flag is needed: the same command run again resumes",
+    ),
+    "--config": "the config file is the first argument ({prog} FILE.toml ...)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -75,6 +75,38 @@ def cli_env() -> dict[str, str]:
             "error: unrecognized arguments: --retries=3",
             "hint: did you mean --max-retries? see 'harvester harvest --help'",
         ),
+        (  # other tools' words: their meaning, not the nearest spelling (-j: --rate?)
+            ["harvest", "--screen", "1", "--out", "D", "-j", "8"],
+            "error: unrecognized arguments: -j",
+            "hint: did you mean --concurrency? see 'harvester harvest --help'",
+        ),
+        (
+            ["harvest", "--screen", "1", "--out", "D", "--verbose"],
+            "error: unrecognized arguments: --verbose",
+            "hint: did you mean --debug? see 'harvester harvest --help'",
+        ),
+        (  # plan requires --out: argparse reports that, not the unknown -o
+            ["plan", "--screen", "1", "-o", "D"],
+            "error: the following arguments are required: --out",
+            "hint: did you mean --out? see 'harvester plan --help'",
+        ),
+        (
+            ["harvest", "--screen", "1", "--out", "D", "--resume"],
+            "error: unrecognized arguments: --resume",
+            "hint: no flag is needed: the same command run again resumes; "
+            "see 'harvester harvest --help'",
+        ),
+        (
+            ["plan", "--screen", "1", "--out", "D", "--config=my.toml"],
+            "error: unrecognized arguments: --config=my.toml",
+            "hint: the config file is the first argument (harvester plan FILE.toml ...); "
+            "see 'harvester plan --help'",
+        ),
+        (  # status has no config file: no such advice there
+            ["status", "D", "--config"],
+            "error: unrecognized arguments: --config",
+            "hint: see 'harvester status --help'",
+        ),
         (
             ["status", "D", "--zzz"],
             "error: unrecognized arguments: --zzz",
