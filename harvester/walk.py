@@ -188,6 +188,10 @@ def read_ids_file(path: Path) -> Generator[int, None, None]:
     """Image ids, one a line; blank lines and ``#`` comments ignored (and a UTF-8 byte
     order mark at the start, which Windows editors write).
 
+    A CSV or TSV whose first line names an ``image_id`` column (a harvester's own
+    ``index.csv``, a table filtered in pandas or a spreadsheet) gives that column's ids:
+    picking a training set and fetching it again with other artifacts needs no ``cut``.
+
     Raises UsageError naming the first junk line (checked lazily while
     streaming, so a 10-million-line file is never held in memory).
     """
@@ -199,21 +203,67 @@ def read_ids_file(path: Path) -> Generator[int, None, None]:
             hint="--ids-from takes a text file with one image id a line",
         ) from None
     with handle:
+        first = True
         for number, line in enumerate(handle, start=1):
             text = line.split("#", 1)[0].strip()
             if not text:
                 continue
-            try:
-                image_id = int(text) if text.isdigit() else 0
-            except ValueError:  # "²" (a digit int() refuses), or more digits than int() reads
-                image_id = 0
-            if image_id <= 0:
-                shown = text if len(text) <= 40 else text[:37] + "..."
-                raise UsageError(
-                    f"{path}: line {number}: {shown!r} is not an image id",
-                    hint="one positive integer a line; '#' starts a comment",
-                )
-            yield image_id
+            if first:
+                first = False
+                column = _id_column(line)
+                if column is not None:
+                    yield from _csv_ids(path, handle, number, *column)
+                    return
+            yield _image_id(text, path, number, "one positive integer a line; '#' starts a comment")
+
+
+#: Header names of the column a CSV's ids are read from (lower case, without ``_``/spaces).
+_ID_HEADERS = frozenset({"imageid"})
+
+
+def _id_column(header: str) -> tuple[str, int] | None:
+    """(delimiter, index) of the image id column when ``header`` is a CSV/TSV header line."""
+    for delimiter in (",", "\t", ";"):
+        names = [_header_key(name) for name in header.split(delimiter)]
+        if len(names) > 1 or delimiter == ",":  # one column: no delimiter at all
+            for index, name in enumerate(names):
+                if name in _ID_HEADERS:
+                    return delimiter, index
+    return None
+
+
+def _header_key(name: str) -> str:
+    """``"Image ID"``, ``image_id`` and ``ImageId`` alike: spreadsheets rename columns."""
+    return name.strip().strip('"').lower().replace("_", "").replace(" ", "")
+
+
+def _csv_ids(
+    path: Path, rows: Iterable[str], header_line: int, delimiter: str, column: int
+) -> Generator[int, None, None]:
+    """The ``column`` of every row after a CSV header (quoted fields as the csv module reads)."""
+    import csv  # only for a CSV ids file
+
+    reader = csv.reader(rows, delimiter=delimiter)
+    hint = "the image_id column of a CSV holds one positive integer a row"
+    for row in reader:
+        number = header_line + reader.line_num
+        if not any(field.strip() for field in row):
+            continue
+        if column >= len(row):
+            raise UsageError(f"{path}: line {number}: no image_id field", hint=hint)
+        yield _image_id(row[column].strip(), path, number, hint)
+
+
+def _image_id(text: str, path: Path, number: int, hint: str) -> int:
+    """``text`` as an image id, or a UsageError naming line ``number`` of ``path``."""
+    try:
+        image_id = int(text) if text.isdigit() else 0
+    except ValueError:  # "²" (a digit int() refuses), or more digits than int() reads
+        image_id = 0
+    if image_id <= 0:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise UsageError(f"{path}: line {number}: {shown!r} is not an image id", hint=hint)
+    return image_id
 
 
 def first_ids(path: Path, count: int, keep: Callable[[int], bool] | None = None) -> list[int]:

@@ -133,3 +133,43 @@ def test_a_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path.write_bytes("\ufeff5\r\n6\r\n".encode())
     check_ids_file(path)
     assert list(read_ids_file(path)) == [5, 6]
+
+
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        # a harvester index.csv: names with commas and quotes, as the csv module writes them
+        (
+            'image_id,image_name,well\n11,"a, b",A1\n12,"say ""hi""",A2\n\n13,c,B1\n',
+            [11, 12, 13],
+        ),
+        ("name\tImage ID\tplate\nx\t21\tp\ny\t22\tp\n", [21, 22]),  # TSV, a renamed header
+        ("image_id\n31\n32\n", [31, 32]),  # one column
+        ("# chosen by hand\nImageId;label\n41;mitotic\n", [41]),  # a comment before it
+    ],
+)
+def test_a_csv_with_an_image_id_column_gives_that_column(
+    tmp_path: Path, text: str, ids: list[int]
+) -> None:
+    """An index.csv (or a table filtered in pandas) is an ids file: its image_id column."""
+    path = tmp_path / "chosen.csv"
+    path.write_text(text, encoding="utf-8")
+    assert list(read_ids_file(path)) == ids
+    check_ids_file(path)  # the up-front check accepts what the walk reads
+
+
+def test_a_bad_csv_row_is_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "chosen.csv"
+    path.write_text('image_id,name\n11,"two\nlines"\nx12,y\n', encoding="utf-8")
+    with pytest.raises(UsageError, match=r"chosen.csv: line 4: 'x12' is not an image id"):
+        check_ids_file(path)
+    path.write_text("name,image_id\nonly-a-name\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"line 2: no image_id field"):
+        list(read_ids_file(path))
+
+
+def test_a_header_without_an_id_column_is_still_a_junk_line(tmp_path: Path) -> None:
+    path = tmp_path / "chosen.csv"
+    path.write_text("id,name\n11,a\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"line 1: 'id,name' is not an image id"):
+        check_ids_file(path)
