@@ -115,6 +115,9 @@ class RenderLimits:
 
 
 _limits_cache: weakref.WeakKeyDictionary[Any, RenderLimits] = weakref.WeakKeyDictionary()
+#: One discovery per client at a time: the first stacks of a run start together, and each
+#: sent its own OPTIONS (the same answer) before the first one was cached.
+_limits_locks: weakref.WeakKeyDictionary[Any, anyio.Lock] = weakref.WeakKeyDictionary()
 
 
 def parse_options(body: Mapping[str, Any]) -> RenderLimits | None:
@@ -146,6 +149,18 @@ async def discover_limits(client: Client, image_id: int) -> RenderLimits:
     cached = _limits_cache.get(client)
     if cached is not None:
         return cached
+    lock = _limits_locks.get(client)
+    if lock is None:
+        lock = _limits_locks[client] = anyio.Lock()
+    async with lock:
+        cached = _limits_cache.get(client)
+        if cached is not None:  # another image asked while this one waited
+            return cached
+        return await _ask_limits(client, image_id)
+
+
+async def _ask_limits(client: Client, image_id: int) -> RenderLimits:
+    """One ``OPTIONS`` request; the limits are cached for ``client``."""
     limits = RenderLimits()
     options = getattr(client, "options", None)
     if options is not None:

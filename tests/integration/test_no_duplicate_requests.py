@@ -92,6 +92,7 @@ def test_metadata_and_stack_ask_the_json_api_once_per_image(
     stats = emu.stats()
     assert _count(stats, "api_image") == IMAGES
     assert _count(stats, "image:imgdata") == IMAGES
+    assert _count(stats, "options") == 1  # the render limits, asked once per run
     assert _count(stats, "image:render") == IMAGES * planes
     assert len(_files(both, ".metadata.json")) == IMAGES
     assert _time_increments(both) == [increment] * IMAGES
