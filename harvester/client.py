@@ -24,17 +24,20 @@ leaves this module goes through :func:`redact_url`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
+import os
 import re
 import ssl
+import urllib.request
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, quote, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
 
 from harvester import __version__
 from harvester.errors import (
@@ -58,6 +61,7 @@ from harvester.http1 import (
     HTTPTimeout,
     TransferError,
     open_connection,
+    open_tunnel,
 )
 from harvester.ratelimit import AdaptiveLimiter, Stamp
 from harvester.retry import (
@@ -78,7 +82,9 @@ __all__ = [
     "ClientStats",
     "Expect",
     "Fetched",
+    "Proxy",
     "RetryEvent",
+    "proxy_from_environment",
     "redact_url",
     "set_testing",
     "zero_waits",
@@ -187,6 +193,7 @@ class _Connections:
         cookies: Mapping[str, str],
         timeout: float,
         min_speed: float = 0.0,
+        proxy: Proxy | None = None,
     ) -> None:
         scheme, host, port = origin
         default_port = 443 if scheme == "https" else 80
@@ -212,6 +219,34 @@ class _Connections:
         self._fields = b"".join(
             f"{name}: {value}\r\n".encode("latin-1") for name, value in merged.values()
         )
+        # Request line and fixed header lines as one format (method, target, cookie line):
+        # the request head costs one formatting per request, with or without a proxy.
+        target_prefix = b""
+        proxy_fields = b""
+        if proxy is not None:
+            if proxy.authorization is not None:
+                proxy_fields = f"Proxy-Authorization: {proxy.authorization}\r\n".encode("ascii")
+            if self._ssl is None:
+                # Through an HTTP proxy a request names its origin (absolute form, RFC 9112
+                # 3.2.2); the proxy's credentials go with every request, to the proxy only
+                # (it removes them before forwarding, RFC 9110 11.7.2).
+                target_prefix = f"http://{host_header}".encode("ascii")
+                self._fields += proxy_fields
+                proxy_fields = b""
+            elif "user-agent" in merged:
+                # Proxies that filter by client see who is asking for the tunnel.
+                name, value = merged["user-agent"]
+                proxy_fields = f"{name}: {value}\r\n".encode("latin-1") + proxy_fields
+        self._proxy = proxy
+        # Over https the proxy sees only the CONNECT request: its fields go there alone.
+        self._proxy_fields = proxy_fields
+        self._head = (
+            b"%s "
+            + target_prefix
+            + b"%s HTTP/1.1\r\n"
+            + self._fields.replace(b"%", b"%%")
+            + b"%s\r\n"
+        )
         self._timeout = timeout
         self._min_speed = min_speed
         self.cookies: dict[str, str] = dict(cookies)
@@ -230,12 +265,7 @@ class _Connections:
         """One request (GET unless told) of ``target``, body read; http1 errors propagate."""
         if _UNSAFE_TARGET.search(target):
             target = quote(target, safe=_TARGET_SAFE)
-        head = b"%s %s HTTP/1.1\r\n%s%s\r\n" % (
-            method.encode("ascii"),
-            target.encode("ascii"),
-            self._fields,
-            self._cookie_line,
-        )
+        head = self._head % (method.encode("ascii"), target.encode("ascii"), self._cookie_line)
         idle = self._idle
         # More requests than slots only if a caller bypasses the limiter: grow.
         slot = idle.pop() if idle else self._make()
@@ -312,10 +342,31 @@ class _Connections:
         return sum(1 for slot in empty if slot.connection is not None)
 
     async def _open(self) -> HTTP1Connection:
-        """A new connection to the origin (TLS for https); http1 errors propagate."""
-        return await open_connection(
-            self._host, self._port, connect_timeout=self._timeout, ssl_context=self._ssl
-        )
+        """A new connection to the origin (TLS for https); http1 errors propagate.
+
+        Through a proxy: a connection to the proxy (http), or a CONNECT tunnel with
+        TLS to the origin inside (https). Errors then name the proxy.
+        """
+        proxy = self._proxy
+        if proxy is None:
+            return await open_connection(
+                self._host, self._port, connect_timeout=self._timeout, ssl_context=self._ssl
+            )
+        if self._ssl is not None:
+            return await open_tunnel(
+                (proxy.host, proxy.port),
+                self._host,
+                self._port,
+                connect_timeout=self._timeout,
+                ssl_context=self._ssl,
+                proxy_fields=self._proxy_fields,
+            )
+        try:
+            return await open_connection(proxy.host, proxy.port, connect_timeout=self._timeout)
+        except ConnectFailed as exc:
+            raise ConnectFailed(f"proxy {proxy.shown}: {exc}", tls=exc.tls) from None
+        except HTTPTimeout as exc:
+            raise HTTPTimeout(f"proxy {proxy.shown}: {exc}") from None
 
     async def _preconnect(self, slot: _Slot) -> None:
         try:
@@ -409,6 +460,88 @@ def _inflate(data: bytes, wbits: int) -> bytes:
 
 class _UndecodableBody(Exception):
     """A Content-Encoding we cannot undo (turned into InvalidBodyError)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """The HTTP proxy a run's requests go through (from the environment, see
+    :func:`proxy_from_environment`).
+
+    ``shown`` (``host:port``) and ``variable`` (the environment variable it came
+    from) are safe to show; ``authorization`` (the ``Proxy-Authorization`` value
+    made from the proxy URL's credentials) never is, and the ``repr`` hides it.
+    """
+
+    host: str
+    port: int
+    variable: str
+    authorization: str | None = field(default=None, repr=False)
+
+    @property
+    def shown(self) -> str:
+        """``host:port``, an IPv6 address in brackets: never the credentials."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+#: Proxy URL schemes understood: a plain-HTTP proxy (CONNECT tunnels for https origins).
+_PROXY_SCHEMES = ("http",)
+
+
+def proxy_from_environment(base_url: str) -> Proxy | None:
+    """The proxy for ``base_url``'s scheme from the environment, as urllib chooses it.
+
+    ``urllib.request.getproxies()`` (``http_proxy``/``https_proxy``, then ``all_proxy``;
+    lower case winning over upper case) and ``proxy_bypass()`` for ``no_proxy``
+    (``*``, host names with their subdomains, ``host:port``); curl, wget, pip and every
+    Python HTTP library honour the same variables, and an HPC node or an institutional
+    network may reach the internet only that way. A loopback origin is proxied unless
+    no_proxy names it, as in urllib and curl. Read once per :class:`Client`, never per
+    request. A proxy URL without a scheme is an http:// one (curl, urllib); without a
+    port, port 80 (urllib). Other proxy schemes (socks5://, https://) are a
+    :class:`ConfigError` naming the variable; the value itself is never repeated (it
+    may hold a password).
+    """
+    scheme, host, port = _origin(base_url)
+    proxies = urllib.request.getproxies()
+    key = scheme if proxies.get(scheme) else "all"
+    value = proxies.get(key)
+    if not value or not host:
+        return None
+    netloc = urlsplit(base_url).netloc.rpartition("@")[2]
+    if urllib.request.proxy_bypass(netloc) or urllib.request.proxy_bypass(host):
+        return None
+    variable = _proxy_variable(key, value)
+    parts = urlsplit(value if "://" in value else f"http://{value}")
+    proxy_scheme = parts.scheme.lower()
+    if proxy_scheme not in _PROXY_SCHEMES:
+        raise ConfigError(
+            f"{variable}: {proxy_scheme}:// proxies are not supported, only http:// ones",
+            hint=f"set {variable} to an http:// proxy, or add the server to no_proxy",
+        )
+    try:
+        proxy_port = parts.port or 80
+    except ValueError:
+        raise ConfigError(f"{variable}: the proxy URL has an invalid port") from None
+    proxy_host = parts.hostname
+    if not proxy_host:
+        raise ConfigError(
+            f"{variable}: the proxy URL names no host",
+            hint="for example http://proxy.example.org:3128",
+        )
+    authorization = None
+    if parts.username is not None:
+        user = unquote(parts.username)
+        password = unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        authorization = f"Basic {token}"
+    return Proxy(proxy_host, proxy_port, variable, authorization)
+
+
+def _proxy_variable(key: str, value: str) -> str:
+    """The name of the environment variable ``getproxies()`` took ``value`` from."""
+    wanted = f"{key}_proxy"
+    names = [name for name, v in os.environ.items() if name.lower() == wanted and v == value]
+    return wanted if wanted in names or not names else names[0]
 
 
 class Expect(StrEnum):
@@ -546,7 +679,14 @@ class Client:
         self._base = base
         self._origin = _origin(base)
         self._base_redacted = redact_url(base)
-        self._secrets = _secret_values(settings)
+        #: The HTTP proxy requests go through (proxy environment variables), or None.
+        self.proxy = proxy_from_environment(base)
+        self._secrets = _secret_values(settings, self.proxy)
+        if self.proxy is not None and limiter is None:
+            # Said once per run: the probe shares the run client's limiter.
+            log.debug(
+                "requests go through the proxy %s (%s)", self.proxy.shown, self.proxy.variable
+            )
         self.limiter = (
             limiter
             if limiter is not None
@@ -569,6 +709,7 @@ class Client:
             cookies=settings.cookies,
             timeout=settings.timeout,
             min_speed=settings.min_speed,
+            proxy=self.proxy,
         )
 
     def __repr__(self) -> str:
@@ -831,9 +972,14 @@ def _target_of(url: str) -> str:
     return target.partition("#")[0]
 
 
-def _secret_values(settings: ClientSettings) -> tuple[str, ...]:
+def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tuple[str, ...]:
     """Values that must be scrubbed from any text we repeat from elsewhere."""
     values = list(settings.cookies.values())
+    if proxy is not None and proxy.authorization is not None:
+        token = proxy.authorization.removeprefix("Basic ")
+        values.append(token)
+        _user, _, password = base64.b64decode(token).decode().partition(":")
+        values.append(password)
     # Every header the user adds may carry a credential, whatever its name.
     values += list(settings.headers.values())
     query = settings.base_url.partition("#")[0].partition("?")[2]

@@ -50,6 +50,7 @@ __all__ = [
     "HTTPTimeout",
     "TransferError",
     "open_connection",
+    "open_tunnel",
 ]
 
 #: Status line plus headers of one answer, at most (h11's default is 16 KiB).
@@ -188,6 +189,16 @@ class HTTP1Connection(asyncio.Protocol):
             if self._transport is not None:
                 self._transport.close()
         self._fail(ConnectionLost("connection closed by the client"))
+
+    def _tunnelled(self, transport: asyncio.Transport) -> None:
+        """Carry on over ``transport`` (TLS inside a proxy's CONNECT tunnel), as a new connection.
+
+        The CONNECT answer was this connection's only exchange with the proxy; what
+        it said about keep-alive concerns the proxy, not the origin behind the tunnel.
+        """
+        self._transport = transport
+        self._keep_alive = True
+        self._buffer.clear()
 
     def _abort(self) -> None:
         """Drop the connection at once: after a failure there is nothing to say goodbye to.
@@ -622,3 +633,73 @@ def _ssl_reason(exc: ssl.SSLError) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         return f"certificate verify failed: {exc.verify_message}"
     return exc.reason or str(exc) or type(exc).__name__
+
+
+async def open_tunnel(
+    proxy: tuple[str, int],
+    host: str,
+    port: int,
+    *,
+    connect_timeout: float,
+    ssl_context: ssl.SSLContext,
+    proxy_fields: bytes = b"",
+) -> HTTP1Connection:
+    """A TLS connection to ``host:port`` through an HTTP proxy's ``CONNECT`` tunnel.
+
+    What curl, urllib and httpx do for an https:// URL and an http:// proxy:
+    ``CONNECT host:port`` to the proxy in plain TCP, and on a 2xx answer TLS with the
+    origin over that same socket (asyncio's ``start_tls``), with the origin's server
+    name and certificate checks exactly as on a direct connection: the proxy only
+    relays bytes it cannot read. ``proxy_fields`` are header lines for the proxy
+    alone (``Proxy-Authorization``, ``User-Agent``), sent in the CONNECT request only.
+
+    Raises :class:`ConnectFailed` naming the proxy (host:port, never its
+    credentials) when it cannot be reached or refuses the tunnel, with ``tls=True``
+    when the TLS handshake with the origin failed; :class:`HTTPTimeout` when the
+    whole of it took longer than ``connect_timeout``.
+    """
+    loop = asyncio.get_running_loop()
+    proxy_host, proxy_port = proxy
+    shown = f"proxy {_authority(proxy_host, proxy_port)}"
+    authority = _authority(host, port).encode("ascii")
+    head = b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (authority, authority, proxy_fields)
+    transport: asyncio.Transport | None = None
+    try:
+        async with asyncio.timeout(connect_timeout):
+            try:
+                transport, connection = await loop.create_connection(
+                    lambda: HTTP1Connection(loop), proxy_host, proxy_port
+                )
+            except OSError as exc:
+                reason = exc.strerror or str(exc) or type(exc).__name__
+                raise ConnectFailed(f"{shown}: {reason}") from None
+            try:
+                # No body follows a 2xx CONNECT answer (RFC 9110 9.3.6): read it as a HEAD's.
+                answer = await connection.request(
+                    head, idle_timeout=connect_timeout, head_request=True
+                )
+            except TransferError as exc:
+                raise ConnectFailed(f"{shown}: CONNECT {authority.decode()}: {exc}") from None
+            if not 200 <= answer.status < 300:
+                status = f"HTTP {answer.status} {answer.reason}".rstrip()
+                raise ConnectFailed(f"{shown} refused CONNECT {authority.decode()}: {status}")
+            tls = await loop.start_tls(transport, connection, ssl_context, server_hostname=host)
+            if tls is None:  # only for a transport closed meanwhile
+                raise ConnectFailed(f"{shown} closed the tunnel to {authority.decode()}")
+            connection._tunnelled(tls)
+            transport = None  # handed over
+            return connection
+    except TimeoutError:
+        raise HTTPTimeout(f"connect to {host}:{port} through {shown} timed out") from None
+    except ssl.SSLError as exc:
+        raise ConnectFailed(_ssl_reason(exc), tls=True) from None
+    except OSError as exc:
+        raise ConnectFailed(exc.strerror or str(exc) or type(exc).__name__) from None
+    finally:
+        if transport is not None:
+            transport.abort()
+
+
+def _authority(host: str, port: int) -> str:
+    """``host:port`` as in a request target (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

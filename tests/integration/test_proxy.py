@@ -1,0 +1,286 @@
+"""Harvesting through an HTTP proxy named by the standard environment variables.
+
+On an HPC node or an institutional network the internet is often reachable
+only through a proxy named in ``http_proxy``/``https_proxy`` (curl, wget, pip
+and every Python HTTP library honour them), so the harvester does too. Every
+test runs a real forwarding proxy on loopback (``proxy_helpers``) between the
+client and the emulator, and sets the variables with ``monkeypatch`` only.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import trustme
+from harvest_helpers import DEMO_PROJECT, SMALL_PLATE, cli_env, content
+from proxy_helpers import ForwardingProxy
+
+from harvester.cli import main
+from harvester.client import Client, ClientSettings, Expect, proxy_from_environment
+from harvester.emulator import EmulatorThread
+from harvester.errors import ConfigError
+
+IMAGES = 16  # plate 7375 (8 fields) + project 51 (8 images)
+PROXY_USER = "harvuser"
+PROXY_PASSWORD = "pr0xy-SECRET-9"  # noqa: S105 (a test credential)
+PROXY_VARIABLES = (
+    "http_proxy", "https_proxy", "all_proxy", "no_proxy",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without proxy variables (CI machines may have some)."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _harvest(base_url: str, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(
+        ["harvest", "--base-url", base_url, "--plate", str(SMALL_PLATE),
+         "--project", str(DEMO_PROJECT), "--out", str(out), "--rate", "none",
+         "--concurrency", "4"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_harvest_through_http_proxy_stores_the_same_files(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With http_proxy set, every request goes through the proxy, in absolute form, on
+    kept-alive connections, and the files are byte for byte those of a direct harvest."""
+    direct = make_emulator(preset="demo")
+    code, output = _harvest(direct.base_url, tmp_path / "direct", capsys)
+    assert code == 0, output
+    proxied = make_emulator(preset="demo")
+    with ForwardingProxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        code, output = _harvest(proxied.base_url, tmp_path / "proxied", capsys)
+    assert code == 0, output
+    assert "failed 0" in output
+    files = content(tmp_path / "proxied", "images", "study", base_url=proxied.base_url)
+    assert len(files) >= IMAGES * 4
+    assert files == content(tmp_path / "direct", "images", "study", base_url=direct.base_url)
+    index = (tmp_path / "proxied" / "index.csv").read_bytes()
+    assert index == (tmp_path / "direct" / "index.csv").read_bytes()
+    seen = proxy.log.requests
+    served = proxied.stats()["requests"]
+    assert len(seen) == served > IMAGES * 4  # each request the server answered came this way
+    assert all(s.target.startswith(proxied.base_url + "/") for s in seen), seen[0]
+    assert all(s.header("Proxy-Authorization") is None for s in seen)
+    assert proxy.log.connections <= 4 + 1  # one per slot (+ the probe's): kept alive
+
+
+def test_no_proxy_bypasses_the_proxy(
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server named in no_proxy is reached directly: the proxy sees nothing of that run,
+    while a run with no_proxy naming other hosts only went through it."""
+    with ForwardingProxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        monkeypatch.setenv("no_proxy", "example.org,localhost")
+        code, output = _harvest(emulator.base_url, tmp_path / "proxied", capsys)
+        assert code == 0, output
+        through = len(proxy.log.requests)
+        assert through == emulator.stats()["requests"] > IMAGES * 4
+        monkeypatch.setenv("no_proxy", "example.org,127.0.0.1")
+        code, output = _harvest(emulator.base_url, tmp_path / "direct", capsys)
+    assert code == 0, output
+    assert len(proxy.log.requests) == through  # not one more
+    assert emulator.stats()["requests"] > 2 * IMAGES * 4
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "proxied"),
+    [
+        ("*", False),
+        ("example.org", False),  # the domain and its subdomains
+        (".example.org", False),
+        ("idr.example.org:8080", False),
+        ("localhost,other.org", True),
+        ("ample.org", True),  # a suffix of the name, not a domain of it
+        ("", True),
+    ],
+)
+def test_no_proxy_follows_urllib(
+    monkeypatch: pytest.MonkeyPatch, no_proxy: str, proxied: bool
+) -> None:
+    """no_proxy means what it means to urllib (and curl): '*', domains with their subdomains,
+    host:port."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.net:3128")
+    monkeypatch.setenv("no_proxy", no_proxy)
+    proxy = proxy_from_environment("https://idr.example.org:8080/")
+    assert (proxy is not None) == proxied
+    if proxy is not None:
+        assert (proxy.shown, proxy.variable) == ("proxy.example.net:3128", "HTTPS_PROXY")
+
+
+@pytest.mark.parametrize("value", ["socks5://127.0.0.1:1080", "https://proxy.example.net:3128"])
+def test_unsupported_proxy_scheme_is_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+) -> None:
+    """A socks5:// or https:// proxy is one error line naming the variable, exit 2."""
+    monkeypatch.setenv("all_proxy", value.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@"))
+    with pytest.raises(ConfigError, match="all_proxy"):
+        proxy_from_environment("http://127.0.0.1:9/")
+    code, output = _harvest("http://127.0.0.1:9", tmp_path / "out", capsys)
+    assert code == 2
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "all_proxy" in errors[0], output
+    assert "only http://" in errors[0]
+    assert PROXY_PASSWORD not in output
+
+
+def test_proxy_credentials_go_to_the_proxy_only_and_are_never_written(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials in the proxy URL reach the proxy as Proxy-Authorization on every request,
+    and appear in no output line (--debug) and no file of DIR."""
+    emu = make_emulator(preset="demo", faults="503:5%,reset:3%,seed:3")
+    out = tmp_path / "out"
+    with ForwardingProxy() as proxy:
+        proxy_url = proxy.url.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@")
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        proc = subprocess.run(
+            [sys.executable, "-m", "harvester", "harvest", "--base-url", emu.base_url,
+             "--project", str(DEMO_PROJECT), "--out", str(out), "--rate", "none",
+             "--max-retries", "8", "--debug"],
+            capture_output=True, text=True, env=cli_env(), timeout=120, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = proxy.log.requests
+    assert seen and len(seen) == emu.stats()["requests"]
+    assert {s.header("Proxy-Authorization") for s in seen} == {_basic(PROXY_USER, PROXY_PASSWORD)}
+    text = proc.stdout + proc.stderr
+    assert f"proxy 127.0.0.1:{proxy.port}" in text  # said once, host:port only
+    token = _basic(PROXY_USER, PROXY_PASSWORD).split()[1]
+    for secret in (PROXY_PASSWORD, token):
+        assert secret not in text, [line for line in text.splitlines() if secret in line][:3]
+        for path in out.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path.relative_to(out)
+
+
+# ---------------------------------------------------------------- https, CONNECT
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path]:
+    """A test CA and its PEM file."""
+    authority = trustme.CA()
+    ca_file = tmp_path_factory.mktemp("pki") / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    return authority, ca_file
+
+
+@pytest.fixture
+def tls_emulator(
+    ca: tuple[trustme.CA, Path],
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+) -> EmulatorThread:
+    """The emulator over TLS, its certificate (for 127.0.0.1) trusted via SSL_CERT_FILE."""
+    authority, ca_file = ca
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    return make_emulator(preset="demo", ssl_context=context)
+
+
+def test_https_harvest_through_connect_tunnels(
+    tmp_path: Path,
+    tls_emulator: EmulatorThread,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With https_proxy set, each connection is a CONNECT tunnel with TLS to the origin inside
+    (certificate checked for the origin's name): same files as a direct plain-HTTP harvest;
+    the credentials go in the CONNECT request only."""
+    direct = make_emulator(preset="demo")
+    code, output = _harvest(direct.base_url, tmp_path / "direct", capsys)
+    assert code == 0, output
+    with ForwardingProxy() as proxy:
+        proxy_url = proxy.url.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@")
+        monkeypatch.setenv("https_proxy", proxy_url)
+        code, output = _harvest(tls_emulator.base_url, tmp_path / "tls", capsys)
+    assert code == 0, output
+    files = content(tmp_path / "tls", "images", "study", base_url=tls_emulator.base_url)
+    assert len(files) >= IMAGES * 4
+    assert files == content(tmp_path / "direct", "images", "study", base_url=direct.base_url)
+    seen = proxy.log.requests
+    authority = tls_emulator.base_url.removeprefix("https://")
+    assert seen and {(s.method, s.target) for s in seen} == {("CONNECT", authority)}
+    assert {s.header("Proxy-Authorization") for s in seen} == {_basic(PROXY_USER, PROXY_PASSWORD)}
+    stats = tls_emulator.stats()
+    assert stats["connections"] == proxy.log.tunnels == len(seen)  # every connection tunnelled
+    assert stats["requests"] >= 10 * stats["connections"]  # kept alive inside the tunnels
+    assert PROXY_PASSWORD not in output
+
+
+async def test_tunnelled_requests_carry_no_proxy_credentials(
+    ca: tuple[trustme.CA, Path],
+    make_emulator: Callable[..., EmulatorThread],
+    fake_app: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inside a CONNECT tunnel the origin gets the usual request: no Proxy-Authorization."""
+    authority, ca_file = ca
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    emu = make_emulator(app=fake_app, ssl_context=context)
+    with ForwardingProxy() as proxy:
+        monkeypatch.setenv("https_proxy", proxy.url.replace("://", "://u:PW-SECRET-7@"))
+        async with Client(ClientSettings(emu.base_url, rate=None)) as client:
+            echoed = (await client.get("json/x/", Expect.JSON)).json()
+    headers = {name.lower() for name in echoed["headers"]}
+    assert "x-requested-with" in headers
+    assert not {"proxy-authorization", "proxy-connection"} & headers
+    assert [s.method for s in proxy.log.requests] == ["CONNECT"]
+
+
+def test_refused_connect_is_one_error_line_exit_2(
+    tmp_path: Path,
+    tls_emulator: EmulatorThread,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy answering CONNECT with 403: one error line naming the proxy (host:port, no
+    credentials) and the status, exit 2 as for an unreachable server; nothing is written."""
+    out = tmp_path / "out"
+    with ForwardingProxy(refuse_connect=403) as proxy:
+        monkeypatch.setenv("https_proxy", proxy.url.replace("://", "://u:PW-SECRET-7@"))
+        code, output = _harvest(tls_emulator.base_url, out, capsys)
+    assert code == 2
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    assert "cannot reach" in errors[0]
+    assert f"proxy 127.0.0.1:{proxy.port}" in errors[0]
+    assert "403" in errors[0]
+    assert "PW-SECRET-7" not in output and "u:" not in errors[0]
+    assert "Traceback" not in output
+    assert not out.exists()
+    assert tls_emulator.stats()["requests"] == 0
