@@ -127,11 +127,13 @@ def test_stack_added_later_reads_the_stored_metadata(
 # --------------------------------------------------------------------------- --sample resumed
 #: Demo screen and project: 88 images; the sample of 10 (seed 0) holds images of both.
 SAMPLE = 10
-#: Project 51 alone: images 1884801-1884808 in datasets 51 (801-804) and 52 (805-808).
-#: Its sample of 3 with seed 0 is 803, 804, 806; without 804 it is 802, 803, 806.
-PROJECT_ONLY_SAMPLE = 3
-SAMPLED_THEN_GONE = 1884804
-NEXT_IN_LINE = 1884802
+#: Catalogue changes: (targets, sample size, an image of the seed-0 sample, the image next in
+#: line). Project 51 alone: images 1884801-1884808 in datasets 51 (801-804) and 52 (805-808);
+#: its sample of 3 is 803, 804, 806, without 804 it is 802, 803, 806 (image annotations).
+#: Screen and project: without 9762963 (plate 7375) the sample of 10 takes 9762944, an image of
+#: plate 7370 whose well holds no other sampled image (well annotations).
+PROJECT_ONLY = ({"projects": (DEMO_PROJECT,)}, 3, 1884804, 1884802)
+SCREEN_TOO = ({"screens": (DEMO_SCREEN,), "projects": (DEMO_PROJECT,)}, SAMPLE, 9762963, 9762944)
 
 
 #: The walker takes the selection's labels test once pipeline.py passes it (helper-50's
@@ -143,7 +145,7 @@ wired = pytest.mark.skipif(
 
 
 class HidingApp:
-    """The demo application, with ``hidden`` image ids left out of dataset listings."""
+    """The demo application, with ``hidden`` image ids left out of dataset and well listings."""
 
     def __init__(self) -> None:
         self.inner: Any = build_application("demo")
@@ -154,6 +156,15 @@ class HidingApp:
         if self.hidden and req.path.startswith("/webclient/api/images/"):
             body = json.loads(answer.body)
             body["images"] = [i for i in body["images"] if i.get("id") not in self.hidden]
+            answer = dataclasses.replace(answer, body=json.dumps(body).encode())
+        elif self.hidden and re.fullmatch(r"/api/v0/m/plates/\d+/wells/", req.path):
+            body = json.loads(answer.body)
+            for well in body["data"]:
+                well["WellSamples"] = [
+                    ws
+                    for ws in well.get("WellSamples") or []
+                    if ws["Image"]["@id"] not in self.hidden
+                ]
             answer = dataclasses.replace(answer, body=json.dumps(body).encode())
         return answer
 
@@ -204,23 +215,26 @@ def test_sampled_shards_resumed_ask_no_annotations(tmp_path: Path, make_emulator
 
 
 @wired
-@pytest.mark.parametrize("gone_first", [False, True])
+@pytest.mark.parametrize(
+    ("case", "gone_first"),
+    [(PROJECT_ONLY, False), (PROJECT_ONLY, True), (SCREEN_TOO, False)],
+    ids=["dataset-image-removed", "dataset-image-added", "well-image-removed"],
+)
 def test_sample_resumed_after_the_catalogue_changed(
-    tmp_path: Path, make_emulator: Factory, gone_first: bool
+    tmp_path: Path,
+    make_emulator: Factory,
+    case: tuple[dict[str, Any], int, int, int],
+    gone_first: bool,
 ) -> None:
     """A sample rerun over a catalogue that lost (or gained) a sampled image is a fresh sample."""
+    targets, size, sampled, next_in_line = case
     app = HidingApp()
     emu = make_emulator(app=app)
-    values: dict[str, Any] = {
-        "projects": (DEMO_PROJECT,),
-        "artifacts": ("thumbnail",),
-        "sample": PROJECT_ONLY_SAMPLE,
-        "seed": 0,
-    }
+    values: dict[str, Any] = {**targets, "artifacts": ("thumbnail",), "sample": size, "seed": 0}
     out = tmp_path / "out"
-    app.hidden = {SAMPLED_THEN_GONE} if gone_first else set()
+    app.hidden = {sampled} if gone_first else set()
     assert harvest(emu.base_url, out, **values).exit_code == 0
-    app.hidden = set() if gone_first else {SAMPLED_THEN_GONE}
+    app.hidden = set() if gone_first else {sampled}
     emu.reset_stats()
     assert harvest(emu.base_url, out, **values).exit_code == 0
     # Removed: the image next in line, beyond the recorded edge, gets its labels (1 request).
@@ -229,8 +243,7 @@ def test_sample_resumed_after_the_catalogue_changed(
     assert emu.stats()["image_requests"] == 1
     fresh = tmp_path / "fresh"
     assert harvest(emu.base_url, fresh, **values).exit_code == 0
-    new = SAMPLED_THEN_GONE if gone_first else NEXT_IN_LINE
     rows, expected = _rows(out), _rows(fresh)
-    assert str(new) in expected
+    assert str(sampled if gone_first else next_in_line) in expected
     assert {i: rows[i] for i in expected} == expected  # same images, same labels
     assert set(_files(out, ".thumbnail.jpg")) == {f"{i}.thumbnail.jpg" for i in rows}
