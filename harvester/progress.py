@@ -1,7 +1,10 @@
 """Progress: tqdm bars on a terminal, a line a minute in a log; logging breaks neither.
 
 Three bars on stderr: images discovered by the walk, artifacts done (with
-failures and skips in the postfix) and bytes stored (with the rate). Log
+failures and skips in the postfix) and bytes stored (with the rate); a fourth,
+``images done``, from the first image whose work is over, which shows the share
+done and the time left once the walk has found every image (before that the
+total is unknown, and a time left would be a guess). Log
 records emitted while the bars are shown go through ``tqdm.write`` (the
 root logger's console handlers writing to the bars' stream are swapped for a
 :class:`TqdmHandler` meanwhile), so a warning prints above the bars instead
@@ -60,7 +63,11 @@ class Progress:
         self.failures = 0
         self.skips = 0
         self.bytes = 0
+        #: Images whose every artifact is done, skipped or failed; the walk is over.
+        self.finished = 0
+        self.walk_complete = False
         self._bars: list[Any] = []
+        self._finished_bar: Any = None
         self._images_bar: Any = None
         self._done_bar: Any = None
         self._bytes_bar: Any = None
@@ -91,12 +98,29 @@ class Progress:
         )
         self._bars = [self._images_bar, self._done_bar, self._bytes_bar]
 
+    def _open_finished_bar(self) -> None:
+        """The ``images done`` bar, on the first finished image (a plan never shows it)."""
+        from tqdm import tqdm
+
+        self._finished_bar = tqdm(
+            desc="images done ",
+            unit=" img",
+            position=3,
+            total=self.images if self.walk_complete else None,
+            file=self.file,
+            mininterval=MIN_INTERVAL,
+            dynamic_ncols=True,
+            leave=True,
+        )
+        self._bars.append(self._finished_bar)
+
     def close(self) -> None:
         """Finish the bars (final counts stay on screen)."""
         self._postfix(force=True)
         for bar in self._bars:
             bar.close()
         self._bars = []
+        self._finished_bar = None
 
     @contextlib.contextmanager
     def shown(self) -> Iterator[Progress]:
@@ -157,6 +181,32 @@ class Progress:
         if self.lines:
             self._line()
 
+    def image_finished(self) -> None:
+        """One image's work is over (each artifact done, skipped or failed)."""
+        self.finished += 1
+        if self.enabled:
+            if not self._bars:
+                self.open()
+            if self._finished_bar is None:
+                self._open_finished_bar()
+            self._finished_bar.update(1)
+        if self.lines:
+            self._line()
+
+    def walk_finished(self) -> None:
+        """Every image is found: from now on the share done and the time left are known."""
+        self.walk_complete = True
+        if self._finished_bar is not None:
+            self._finished_bar.total = self.images
+            self._finished_bar.refresh()
+
+    def time_left(self, now: float) -> float | None:
+        """Seconds until the last image is done at the rate so far; None before it is known."""
+        if not self.walk_complete or not self.finished or self.finished >= self.images:
+            return None
+        rate = self.finished / max(now - self._started, 1e-9)
+        return (self.images - self.finished) / rate
+
     def _line(self) -> None:
         """One ``progress:`` line if the interval has passed (stderr is not a terminal)."""
         now = time.monotonic()
@@ -164,6 +214,13 @@ class Progress:
             return
         self._next_line = now + self._line_interval
         parts = [f"{_count(self.images, 'image')} found"]
+        if self.finished:
+            done = f"{self.finished:,} finished"
+            if self.walk_complete and self.images:
+                done += f" ({100 * self.finished // self.images}%"
+                left = self.time_left(now)
+                done += f", about {_elapsed(left)} left)" if left is not None else ")"
+            parts.append(done)
         if self.artifacts or self.failures or self.skips:
             parts.append(
                 f"{_count(self.artifacts, 'file')} done, {self.failures:,} failed, "

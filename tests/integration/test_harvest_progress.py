@@ -106,7 +106,9 @@ def test_harvest_shows_its_files_in_a_log(
                  "none", "--artifacts", "thumbnail", "--out", out]) == 0  # fmt: skip
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("progress")]
     assert (
-        lines[-1].split(": ", 1)[1].startswith("8 images found, 8 files done, 0 failed, 0 skipped")
+        lines[-1]
+        .split(": ", 1)[1]
+        .startswith("8 images found, 8 finished (100%), 8 files done, 0 failed, 0 skipped")
     )
 
 
@@ -125,3 +127,35 @@ def test_no_progress_lines_on_stdout_when_stderr_was_closed(
         progress.done("thumbnail", 10)
     assert capsys.readouterr().out == ""
     assert (progress.images, progress.artifacts) == (2, 1)
+
+
+def test_images_done_and_time_left_once_the_walk_is_over() -> None:
+    """A log line says how many images are done and, once every image is found, the share
+    and the time left; before that it makes no guess (the total is not known)."""
+    log = io.StringIO()
+    progress = Progress(file=log, line_interval=0.0)
+    progress._started -= 100.0  # 100 s ago: 1 image done so far, 4 left at that rate
+    with progress.shown():
+        progress.discovered(5)
+        progress.image_finished()
+        progress.walk_finished()
+        progress.image_finished()
+    lines = log.getvalue().splitlines()
+    assert lines[1].endswith(": 5 images found, 1 finished")
+    assert lines[2].startswith("progress (1m40s): 5 images found, 2 finished (40%, about 2m")
+    assert lines[2].endswith(" left)")
+    assert progress.time_left(progress._started + 100.0) == pytest.approx(150.0)
+
+
+def test_the_images_done_bar_counts_to_the_walked_total() -> None:
+    term = FakeTerminal()
+    progress = Progress(file=term)
+    with progress.shown():
+        progress.discovered(4)
+        for _ in range(2):
+            progress.image_finished()
+        progress.walk_finished()
+        for _ in range(2):
+            progress.image_finished()
+    text = term.getvalue()
+    assert "images done" in text and "4/4" in text and "100%" in text
