@@ -54,7 +54,7 @@ from harvester.errors import (
     unavailable,
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
-from harvester.folder_settings import run_settings
+from harvester.folder_settings import carry_label_keys, run_settings
 from harvester.journal import (
     JournalState,
     newest_saved_config,
@@ -129,6 +129,8 @@ class ProgressSink(Protocol):
     def done(self, kind: str, nbytes: int) -> None: ...
     def failed(self, kind: str) -> None: ...
     def skipped(self, count: int) -> None: ...
+    def image_finished(self) -> None: ...
+    def walk_finished(self) -> None: ...
 
 
 class _NoProgress:
@@ -142,6 +144,12 @@ class _NoProgress:
         return None
 
     def skipped(self, count: int) -> None:
+        return None
+
+    def image_finished(self) -> None:
+        return None
+
+    def walk_finished(self) -> None:
         return None
 
 
@@ -500,6 +508,13 @@ class Harvest:
             return
         if s.interrupted or s.failed or s.walk_failures:
             return
+        if self.cfg.label_keys:
+            # Its config, which says these keys were given now, is about to go: where
+            # `harvester index --label-key` recorded other keys since, the record takes these.
+            keys = self.cfg.label_keys
+            await anyio.to_thread.run_sync(
+                lambda: carry_label_keys(self.out, keys, by="harvester harvest")
+            )
         if await anyio.to_thread.run_sync(self._config_is_read, store.state):
             return
         if await anyio.to_thread.run_sync(store.forget_run):
@@ -718,6 +733,8 @@ class Harvest:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
             await self._produce_all(client, send, study, prefetched, known)
+        if not (self.walk_stats and self.walk_stats.failures):  # else the total is short
+            self.progress.walk_finished()
 
     async def _produce_all(
         self,
@@ -820,6 +837,7 @@ class Harvest:
                 await fetcher.fetch_image(ref)
                 if fetcher.stats.skipped > before:
                     self.progress.skipped(fetcher.stats.skipped - before)
+                self.progress.image_finished()
 
     async def _watch_signals(
         self,
