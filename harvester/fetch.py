@@ -343,7 +343,7 @@ class Fetcher:
                 imgdata_error = exc
         # The stack's TimeIncrement, once this image's metadata step has told it (KnownTime).
         known_time: KnownTime | None = None
-        stack_pending = Artifact.STACK in todo
+        stack_pending = Artifact.STACK in todo and Artifact.STACK.value not in self.give_up.stopped
         for artifact in todo:
             if artifact is Artifact.IMGDATA:
                 continue

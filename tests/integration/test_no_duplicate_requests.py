@@ -124,6 +124,20 @@ def test_stack_added_later_reads_the_stored_metadata(
     assert _time_increments(out) == ["30.0"] * IMAGES
 
 
+def test_metadata_failing_for_good_is_not_asked_again_for_the_stack(
+    tmp_path: Path, make_emulator: Factory
+) -> None:
+    """The JSON API image failing after its retries is not asked once more by the stack."""
+    emu = make_emulator(preset="timeseries", faults="500:100%,only:api_image")
+    out = tmp_path / "out"
+    summary = harvest(emu.base_url, out, projects=(TIMESERIES_PROJECT_ID,),
+                      artifacts=("metadata", "stack"), max_retries=1)  # fmt: skip
+    assert summary.exit_code == 1  # the metadata failed
+    assert _count(emu.stats(), "api_image") == IMAGES * 2  # one try and one retry each
+    assert _files(out, ".metadata.json") == {}
+    assert _time_increments(out) == [""] * IMAGES  # stored, without the unknown increment
+
+
 # --------------------------------------------------------------------------- --sample resumed
 #: Demo screen and project: 88 images; the sample of 10 (seed 0) holds images of both.
 SAMPLE = 10
