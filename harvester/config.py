@@ -13,7 +13,9 @@ is what gets saved in ``DIR/runs/<run-id>/config.json``.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -282,14 +284,21 @@ class HarvestConfig:
         )
 
     def to_public(self) -> dict[str, Any]:
-        """A JSON-ready dict of every key, with secret values replaced by ``<redacted>``."""
+        """A JSON-ready dict of every key, with secret values replaced by ``<redacted>``.
+
+        What it saves is what ``harvester harvest --out DIR`` replays (see
+        :func:`recorded_overrides`), so: paths are made absolute (``--ids-from ids.txt``
+        means the file of the folder the run was started in, which a later resume need not
+        share), and ``withheld`` names what was used but not saved (``headers``,
+        ``cookies``, ``base_url``'s user and query): a resume must be given those again.
+        """
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in SECRET_KEYS:
                 value = {key: REDACTED for key in value}
             elif isinstance(value, Path):
-                value = str(value)
+                value = str(value if str(value) == "-" else value.absolute())
             elif isinstance(value, tuple):
                 value = [str(v) if isinstance(v, Artifact | Condition) else v for v in value]
             out[f.name] = value
@@ -300,6 +309,10 @@ class HarvestConfig:
             + (f":{parts.port}" if parts.port else "")
             + parts.path
         )
+        withheld = [key for key in SECRET_KEYS if getattr(self, key)]
+        if parts.username is not None or parts.password is not None or parts.query:
+            withheld.append("base_url")
+        out["withheld"] = withheld
         return out
 
 
@@ -431,3 +444,346 @@ def resolve(
         return HarvestConfig(**values)
     except TypeError as exc:  # pragma: no cover - keys are checked above
         raise ConfigError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- resume
+#: A run id starts with its UTC second (``layout.new_run_id``): runs of one second tie.
+_RUN_SECOND = len("20261126T090000Z")
+
+#: Saved settings a resume does not take from the newest run, and why: ``out`` is the
+#: command's own; ``headers``/``cookies`` were never saved; ``dry_run``/``quiet``/``debug``
+#: are about this terminal, not the folder; ``label_keys``: a harvest given none takes the
+#: keys given last, which may be newer than that run (``harvester index --label-key``,
+#: ``folder_settings.remembered_label_keys``) -- replaying the run's keys would undo them.
+NOT_REPLAYED = ("out", "headers", "cookies", "dry_run", "quiet", "debug", "label_keys")
+
+#: The flag of each setting that has one, for the commands printed (``--no-labels``,
+#: ``--where`` and the repeatable targets are handled where they are written).
+FLAGS: dict[str, str] = {
+    "base_url": "--base-url",
+    "screens": "--screen",
+    "projects": "--project",
+    "plates": "--plate",
+    "datasets": "--dataset",
+    "images": "--image",
+    "ids_from": "--ids-from",
+    "from_plan": "--from-plan",
+    "shard": "--shard",
+    "artifacts": "--artifacts",
+    "concurrency": "--concurrency",
+    "rate": "--rate",
+    "burst": "--burst",
+    "max_retries": "--max-retries",
+    "timeout": "--timeout",
+    "min_speed": "--min-speed",
+    "thumbnail_size": "--thumbnail-size",
+    "window": "--window",
+    "where": "--where",
+    "sample": "--sample",
+    "sample_fraction": "--sample-fraction",
+    "seed": "--seed",
+}
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """The newest harvest run of DIR that saved its settings (``runs/<run>/config.json``).
+
+    ``config``: its resolved configuration as :meth:`HarvestConfig.to_public` saved it;
+    ``argv``: its command line (credentials redacted), without the program name.
+    """
+
+    run: str
+    config: dict[str, Any]
+    argv: tuple[str, ...] = ()
+
+    @property
+    def base_url(self) -> str:
+        return str(self.config.get("base_url") or DEFAULT_BASE_URL)
+
+    @property
+    def shard(self) -> str | None:
+        shard = self.config.get("shard")
+        return shard if isinstance(shard, str) and shard else None
+
+    @property
+    def ids_read_once(self) -> str | None:
+        """``--ids-from`` of standard input, a pipe or ``<(cmd)``: read once, gone since."""
+        path = self.config.get("ids_from")
+        if not isinstance(path, str):
+            return None
+        if path == "-" or path.startswith(("/dev/fd/", "/proc/self/fd/", "/dev/stdin")):
+            return path
+        return None
+
+    @property
+    def withheld(self) -> list[str]:
+        """What the run used and did not save: ``headers``, ``cookies``, ``base_url``.
+
+        Saved by this version (``withheld``); for a config saved before, the secret
+        tables' names tell, and a redacted word in the command line tells of the URL's.
+        """
+        saved = self.config.get("withheld")
+        if isinstance(saved, list):
+            return [str(key) for key in saved]
+        out = [key for key in SECRET_KEYS if self.config.get(key)]
+        from harvester.errors import REDACTED as URL_REDACTED
+
+        if any(URL_REDACTED in word for word in self.argv):
+            out.append("base_url")
+        return out
+
+
+def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
+    """The start time the journals recorded for each of ``runs`` (first line of each of
+    their journals: the "run" record the store writes as it opens). Only for runs that
+    started within one second of each other, which their ids cannot order."""
+    from harvester.layout import JOURNALS_DIR
+
+    started: dict[str, float] = {}
+    try:
+        names = sorted(os.listdir(out_dir / JOURNALS_DIR))
+    except OSError:
+        return started
+    for name in names:
+        run = next((r for r in runs if f"-{r}." in name or f"-{r}-shard-" in name), None)
+        if run is None or not name.endswith(".jsonl"):
+            continue
+        try:
+            with open(out_dir / JOURNALS_DIR / name, "rb") as handle:
+                first = json.loads(handle.readline(1 << 16))
+        except (OSError, ValueError):
+            continue
+        at = first.get("started") if isinstance(first, dict) else None
+        if first.get("rec") == "run" and isinstance(at, int | float):
+            started[run] = max(started.get(run, 0.0), float(at))
+    return started
+
+
+def newest_recorded_run(out_dir: Path, *, tries: int | None = None) -> RecordedRun | None:
+    """The newest run of DIR whose saved configuration can be read, else None.
+
+    Newest as :func:`harvester.journal.runs_newest_last` has it (by start time), found
+    cheaply: ``runs/`` is listed once and run ids sort by their second; only runs of the
+    same second are ordered by the journals' start records. Every task of a job array
+    calls this at its start, so it reads no journal of another second and at most
+    ``tries`` config files (None: as many as it takes). A config without a ``base_url``
+    (not a harvest's) or that cannot be read is passed over: a plan, a killed run.
+    """
+    from harvester.layout import RUNS_DIR
+
+    try:
+        names = [entry.name for entry in os.scandir(out_dir / RUNS_DIR) if entry.is_dir()]
+    except OSError:
+        return None
+    seconds: dict[str, list[str]] = {}
+    for name in names:
+        seconds.setdefault(name[:_RUN_SECOND], []).append(name)
+    for second in sorted(seconds, reverse=True):
+        group = seconds[second]
+        if len(group) > 1:
+            started = _run_started(out_dir, set(group))
+            group.sort(key=lambda run: (started.get(run, 0.0), run), reverse=True)
+        for run in group:
+            if tries is not None:
+                if tries <= 0:
+                    return None
+                tries -= 1
+            try:
+                data = json.loads((out_dir / RUNS_DIR / run / "config.json").read_bytes())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(data, dict):
+                continue
+            nested = data.get("config")
+            config = nested if isinstance(nested, dict) else data
+            if not isinstance(config.get("base_url"), str):
+                continue
+            argv = data.get("argv")
+            words = tuple(str(w) for w in argv) if isinstance(argv, list) else ()
+            return RecordedRun(str(data.get("run") or run), config, words)
+    return None
+
+
+def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
+    """The run's saved settings as overrides of :func:`resolve` (what a resume replays).
+
+    Every setting but :data:`NOT_REPLAYED`, and only known keys (a config saved by another
+    version may hold others). ``rate``: None was "no limit" (an override of None means
+    "not given"), so it is replayed as ``"none"``; other None values are defaults.
+    """
+    out: dict[str, Any] = {}
+    for key, value in recorded.config.items():
+        if key not in KEYS or key in NOT_REPLAYED:
+            continue
+        if key == "rate" and value is None:
+            value = "none"
+        if value is None:
+            continue
+        out[key] = value
+    return out
+
+
+def normal_base_url(url: str) -> str:
+    """``scheme://host:port/path`` of a base URL, lower-case scheme and host, the scheme's
+    default port spelt out, no user, query or trailing slash: two spellings of one server
+    compare equal (``HTTPS://IDR.org/`` and ``https://idr.org:443``)."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = {"http": 80, "https": 443}.get(scheme)
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}{parts.path.rstrip('/')}"
+
+
+def _default_of(key: str) -> Any:
+    for f in fields(HarvestConfig):
+        if f.name == key:
+            return f.default
+    return None
+
+
+def recorded_flags(recorded: RecordedRun) -> list[str]:
+    """The run's settings as the flags of a command line, those that differ from the
+    defaults: what a resume replays, said in the user's words. Settings without a flag
+    (set in a config file) are left out."""
+    words: list[str] = []
+    config = recorded.config
+    for key, flag in FLAGS.items():
+        value = config.get(key)
+        if key == "artifacts" and isinstance(value, list):
+            if value == [a.value for a in DEFAULT_ARTIFACTS]:
+                continue
+            words += [flag, ",".join(str(v) for v in value)]
+            continue
+        if key == "rate":
+            if value == DEFAULT_RATE:
+                continue
+            words += [flag, "none" if value is None else f"{value:g}"]
+            continue
+        if value is None or value == () or value == [] or value == _default_of(key):
+            continue
+        if isinstance(value, list):
+            for item in value:
+                words += [flag, str(item)]
+        elif isinstance(value, float):
+            words += [flag, f"{value:g}"]
+        else:
+            words += [flag, str(value)]
+    if config.get("labels") is False:
+        words.append("--no-labels")
+    return words
+
+
+@dataclass(frozen=True)
+class ReplayProblem:
+    """Why the newest run cannot be resumed as ``harvester harvest --out DIR``, and the
+    command(s) that resume it instead (one line each)."""
+
+    reason: str
+    command: str
+
+
+def _secret_names(recorded: RecordedRun, key: str) -> str:
+    names = recorded.config.get(key)
+    listed = ", ".join(sorted(str(n) for n in names)) if isinstance(names, dict) else ""
+    return f"{key} ({listed})" if listed else key
+
+
+def replay_problem(
+    recorded: RecordedRun,
+    out_dir: Path,
+    *,
+    shard_given: bool = False,
+    secrets_given: frozenset[str] = frozenset(),
+) -> ReplayProblem | None:
+    """None when ``harvester harvest --out DIR`` does what the newest run's command did.
+
+    Not so, and the exact command(s) said instead of a guess:
+
+    * the run was one shard of a split (``shard_given``: the command names one, which
+      settles it): resuming that shard alone would leave the others as they are, and
+      running the split's images unsharded could meet a task still running; each shard
+      (or the ``harvester slurm`` array, resubmitted) resumes its own images;
+    * its ids came from standard input, a pipe or ``<(cmd)`` (read once), or from a
+      file that is gone: they must be given again;
+    * it used credentials (``secrets_given``: those the command gives again), which
+      are never saved: a resume without them would ask as nobody and record failures.
+    """
+    import shlex
+
+    q = shlex.quote(str(out_dir))
+    run = recorded.run
+    shard = recorded.shard
+    if shard is not None and not shard_given:
+        n = shard.partition("/")[2]
+        from harvester.slurm import INDEX_SCRIPT_NAME, SCRIPT_NAME, resume_line
+
+        if (out_dir / SCRIPT_NAME).is_file() and (out_dir / INDEX_SCRIPT_NAME).is_file():
+            command = resume_line(out_dir)
+        else:
+            last = int(n) - 1 if n.isdigit() else "N-1"
+            command = f"harvester harvest --out {q} --shard K/{n}, for each K from 0 to {last}"
+        return ReplayProblem(f"the newest run ({run}) was shard {shard} of a split", command)
+    ids = recorded.config.get("ids_from")
+    once = recorded.ids_read_once
+    gone = isinstance(ids, str) and once is None and not Path(ids).exists()
+    if once is not None or gone:
+        flags = recorded_flags(recorded)
+        if "--ids-from" in flags:
+            flags[flags.index("--ids-from") + 1] = "-" if once == "-" else "FILE"
+        command = f"harvester harvest --out {q} {shlex.join(flags)}"
+        if once == "-":
+            what = "standard input"
+            command += " (the same ids on standard input again)"
+        else:
+            what = str(ids)
+            command += " (FILE: the same ids again)"
+        why = "which is gone" if gone else "which cannot be read again"
+        return ReplayProblem(
+            f"the newest run ({run}) read its image ids from {what}, {why}", command
+        )
+    missing = [key for key in recorded.withheld if key not in secrets_given]
+    if missing:
+        said = [
+            "credentials in its --base-url" if key == "base_url" else _secret_names(recorded, key)
+            for key in missing
+        ]
+        tables = [key for key in missing if key in SECRET_KEYS]
+        command = "harvester harvest" + (" SECRETS.toml" if tables else "") + f" --out {q}"
+        if "base_url" in missing:
+            command += " --base-url URL"
+        notes = []
+        if tables:
+            notes.append(f"SECRETS.toml: {' and '.join(tables)} = {{...}} again")
+        if "base_url" in missing:
+            notes.append("URL: with its user or session again")
+        command += f" ({'; '.join(notes)})"
+        return ReplayProblem(
+            f"the newest run ({run}) sent {' and '.join(said)}, which are never saved", command
+        )
+    return None
+
+
+def resume_command(out_dir: Path) -> str:
+    """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
+    ``harvester harvest --out DIR`` when the newest run's settings can be replayed (see
+    :func:`replay_problem`), else the command(s) that resume it, with why."""
+    import shlex
+
+    recorded = newest_recorded_run(out_dir)
+    if recorded is None:
+        return (
+            "the harvest command that made it, again (no run's settings are saved in "
+            f"{shlex.quote(str(out_dir / 'runs'))})"
+        )
+    problem = replay_problem(recorded, out_dir)
+    if problem is None:
+        return f"harvester harvest --out {shlex.quote(str(out_dir))}"
+    return f"{problem.command} ({problem.reason})"

@@ -26,6 +26,12 @@ were skipped, a journal copied under another name (its records count once, as th
 its run record names, not as a phantom writer), and temp files no pending file lists (found
 by listing the folders of ``images/``, no file stat-ed; ``verify`` hands those of ended
 writers to the next harvest, status only says so).
+Every failure is in ``--json`` (``failures``, and ``failed_ids``: the ids of the images with
+a failed artifact, which ``--failed-ids`` prints one a line for ``harvest --ids-from``); the
+text lists the first :data:`MAX_FAILURE_SAMPLES` and says how to get the rest. When something
+is left to do, both say the command that resumes (``resume``,
+:func:`harvester.config.resume_command`): ``harvester harvest --out DIR`` when the newest
+run's settings can be replayed.
 When no run's saved config can be read (``runs/`` deleted, a run killed before saving it) the
 artifact kinds are the ones the journals hold, not the defaults, which counted a ``render``
 never asked for as pending for every image.
@@ -63,6 +69,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Failures listed by the text form (``--json`` and ``--failed-ids`` have all of them).
 MAX_FAILURE_SAMPLES = 20
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 
@@ -153,6 +160,11 @@ class StatusReport:
     selected_from: str | None = None
     #: What is wrong with the folder itself (damaged marker, journals gone, no index.csv).
     notes: list[str] = field(default_factory=list)
+    #: The ids of the images with at least one failed artifact, sorted (``--failed-ids``).
+    failed_ids: list[int] = field(default_factory=list)
+    #: The command that resumes DIR, when something is left to do
+    #: (:func:`harvester.config.resume_command`).
+    resume: str | None = None
 
     @property
     def done(self) -> int:
@@ -192,6 +204,7 @@ class StatusReport:
             "writers": [asdict(w) for w in self.writers],
             "runs": self.runs,
             "failures": self.failures,
+            "failed_ids": self.failed_ids,
         }
         if self.plan is not None:
             data["plan"] = asdict(self.plan)
@@ -206,6 +219,8 @@ class StatusReport:
             data["notes"] = self.notes
         if self.slurm is not None:
             data["slurm"] = asdict(self.slurm)
+        if self.resume is not None:
+            data["resume"] = self.resume
         return data
 
     def to_text(self) -> str:
@@ -259,11 +274,21 @@ class StatusReport:
                     f"{w.bytes:,} bytes"
                 )
         if self.failures:
-            lines.append(f"failures (first {len(self.failures)}):")
-            for f in self.failures:
+            shown = self.failures[:MAX_FAILURE_SAMPLES]
+            if len(shown) < len(self.failures):
+                q = shlex.quote(self.out_dir)
+                lines.append(
+                    f"failures (first {len(shown)} of {len(self.failures)}; all: harvester "
+                    f"status {q} --json, their image ids: harvester status {q} --failed-ids):"
+                )
+            else:
+                lines.append("failures:")
+            for f in shown:
                 lines.append(
                     f"  {f['kind']} {f['id']}: {f.get('status')} {f.get('reason')} {f.get('url')}"
                 )
+        if self.resume is not None:
+            lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
 
     def _not_started_lines(self) -> list[str]:
@@ -594,16 +619,17 @@ def collect_status(out_dir: Path) -> StatusReport:
         writer(rec).failed += 1
         run = report.runs.setdefault(str(rec.get("run")), {"done": 0, "failed": 0, "bytes": 0})
         run["failed"] += 1
-        if len(report.failures) < MAX_FAILURE_SAMPLES:
-            report.failures.append(
-                {
-                    "kind": kind,
-                    "id": object_id,
-                    "status": rec.get("status"),
-                    "reason": rec.get("reason"),
-                    "url": rec.get("url"),
-                }
-            )
+        # Every failure (``--json`` is where a script gets them all); the text shows the
+        # first MAX_FAILURE_SAMPLES and says how to get the rest.
+        report.failures.append(
+            {
+                "kind": kind,
+                "id": object_id,
+                "status": rec.get("status"),
+                "reason": rec.get("reason"),
+                "url": rec.get("url"),
+            }
+        )
     unreached: dict[str, int] = {}
     if info is not None and plan_at is not None:
         try:
@@ -618,4 +644,16 @@ def collect_status(out_dir: Path) -> StatusReport:
             if (kind, image_id) not in state.done and (kind, image_id) not in state.failed
         )
     report.writers = sorted(writers.values(), key=lambda w: (w.started or 0.0, w.writer))
+    report.failed_ids = failed_image_ids(state)
+    if report.started and (report.failed or report.pending):
+        from harvester.config import resume_command
+
+        report.resume = resume_command(out_dir)
     return report
+
+
+def failed_image_ids(state: JournalState) -> list[int]:
+    """The ids of images with at least one failed artifact (not study files), sorted: what
+    ``harvester status DIR --failed-ids`` prints, for ``harvest --ids-from`` to retry."""
+    artifacts = {a.value for a in Artifact}
+    return sorted({image_id for kind, image_id in state.failed if kind in artifacts})

@@ -20,7 +20,7 @@ from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 __all__ = ["register"]
 
-#: Failures listed in the summary (the journal keeps them all).
+#: Failures listed in the summary (the journal keeps them all; ``status --json`` has all).
 MAX_LISTED_FAILURES = 20
 
 TARGET_FLAGS = (
@@ -104,7 +104,9 @@ def register(subparsers: Any) -> None:
         "harvest",
         help="harvest screens, projects, plates, datasets or images into DIR (resumable)",
         description="Walk the targets and fetch each image's artifacts into DIR. "
-        "Flags override the config file. Rerun the same command to resume.",
+        "Flags override the config file. Rerun the same command to resume, or just "
+        "`harvester harvest --out DIR`: given no target, it takes the settings of DIR's "
+        "newest run (flags given now override them).",
     )
     harvest.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
     harvest.add_argument("--base-url", help="OMERO.web base URL (default: IDR)")
@@ -144,7 +146,19 @@ def register(subparsers: Any) -> None:
     ):
         report = subparsers.add_parser(name, help=help_text)
         report.add_argument("out", type=Path, metavar="DIR")
-        report.add_argument("--json", action="store_true", help="machine-readable output")
+        outputs = report.add_mutually_exclusive_group()
+        outputs.add_argument(
+            "--json",
+            action="store_true",
+            help="machine-readable output" + (" (every failure)" if name == "status" else ""),
+        )
+        if name == "status":
+            outputs.add_argument(
+                "--failed-ids",
+                action="store_true",
+                help="only the ids of images with a failed artifact, one a line, sorted "
+                "(for harvest --ids-from)",
+            )
         report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
         report.set_defaults(run=run)
 
@@ -315,6 +329,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
         )
+    if cfg.has_targets:
+        _warn_other_server(cfg, None)
+    else:  # `harvester harvest --out DIR`: the newest run's settings, flags given now on top
+        cfg = _resumed_config(args, cfg)
     progress = Progress(enabled=not cfg.quiet)
     argv = sys.argv[1:]
     # Before the event loop: copying a pipe waits for its producer, and Ctrl-C or SIGTERM
@@ -343,6 +361,114 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     report_summary(summary, quiet=cfg.quiet, resume=_resume_command(argv, cfg.out))
     drop_late_signals(held)
     return summary.exit_code
+
+
+def _resumed_config(args: argparse.Namespace, cfg: Any) -> Any:
+    """The configuration of ``harvester harvest --out DIR`` given no target: the newest run's
+    saved settings (:func:`harvester.config.recorded_overrides`), the config file's and the
+    flags given now on top, said in one line (unless ``--quiet``); the run then behaves as
+    the newest run's command. Retyping every target, ``--base-url`` and artifact to resume
+    was the only way, and one forgotten ``--base-url`` sent the run to IDR.
+
+    Refused (exit 2, one line and a hint with the exact command) where replaying would not
+    do what that command did: see :func:`harvester.config.replay_problem`. A DIR no run
+    saved settings in keeps the old ``nothing to harvest``.
+    """
+    from harvester.config import (
+        FLAGS,
+        KEYS,
+        SECRET_KEYS,
+        load_toml,
+        newest_recorded_run,
+        recorded_flags,
+        recorded_overrides,
+        replay_problem,
+    )
+    from harvester.errors import UsageError
+    from harvester.pipeline import resolve_config
+
+    out: Path = cfg.out
+    q = shlex.quote(str(out))
+    recorded = newest_recorded_run(out) if out.is_dir() else None
+    if recorded is None:
+        hint = "name --screen, --project, --plate, --dataset, --image, --ids-from or --from-plan"
+        if out.is_dir() and (out / "runs").is_dir():
+            hint += f" (no run of {out} saved readable settings in {out / 'runs'} to resume)"
+        elif (out / "plan" / "plan.json").is_file():
+            hint = f"harvest the plan in {out}: harvester harvest --from-plan {q} --out {q}"
+        raise UsageError("nothing to harvest", hint=hint)
+    in_file = set(load_toml(args.config)) if args.config is not None else set()
+    given = {k: v for k, v in overrides_from_args(args).items() if v is not None}
+    secrets_given = {key for key in SECRET_KEYS if getattr(cfg, key)}
+    if "base_url" in given or "base_url" in in_file:
+        secrets_given.add("base_url")
+    problem = replay_problem(
+        recorded,
+        out,
+        shard_given=cfg.shard is not None,
+        secrets_given=frozenset(secrets_given),
+    )
+    if problem is not None:
+        raise UsageError(
+            f"cannot resume {out} as its newest run did: {problem.reason}",
+            hint=f"run: {problem.command}",
+        )
+    values = {k: v for k, v in recorded_overrides(recorded).items() if k not in in_file}
+    values.update(given)
+    resumed = resolve_config(args.config, {k: v for k, v in values.items() if k in KEYS})
+    if not resumed.quiet:
+        now = [str(args.config)] if args.config is not None else []
+        for key, value in given.items():
+            if key == "out":
+                continue
+            flag = "--label-key" if key == "label_keys" else FLAGS.get(key)
+            if key == "labels":
+                now.append("--no-labels")
+            elif flag is None or isinstance(value, bool):
+                now.append("--" + key.replace("_", "-"))
+            else:
+                for item in value if isinstance(value, list) else [value]:
+                    now += [flag, str(item)]
+        line = f"resuming {out} with the settings of its newest run, {recorded.run}"
+        flags = shlex.join(recorded_flags(recorded))
+        print(
+            line
+            + (f": {flags}" if flags else " (all defaults)")
+            + (f"; given now: {shlex.join(now)}" if now else ""),
+            file=sys.stderr,
+        )
+    _warn_other_server(resumed, recorded)
+    return resumed
+
+
+def _warn_other_server(cfg: Any, recorded: Any) -> None:
+    """One warning when DIR's newest run asked another server (``--base-url``, compared as
+    scheme, host, port and path): image ids are one server's, so the ids done from the
+    other are skipped as done and the rest mixed in. Not refused: a folder may move from
+    http to https or to a mirror (see :mod:`harvester.folder_settings`), which the user
+    knows and harvester cannot. Reads ``runs/`` once and at most three saved configs
+    (every task of a job array does this at its start)."""
+    from harvester.config import newest_recorded_run, normal_base_url
+    from harvester.errors import PROBLEMS_LOGGER
+
+    out: Path = cfg.out
+    if recorded is None:
+        if not out.is_dir():
+            return
+        recorded = newest_recorded_run(out, tries=3)
+        if recorded is None:
+            return
+    if normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
+        return
+    logging.getLogger(PROBLEMS_LOGGER).warning(
+        "%s was harvested from %s (its newest run, %s); this run asks %s: image ids are one "
+        "server's, so ids done from %s are skipped as done and the rest mixed in",
+        out,
+        recorded.base_url,
+        recorded.run,
+        cfg.to_public()["base_url"],
+        recorded.base_url,
+    )
 
 
 def _count(n: int, noun: str) -> str:
@@ -501,7 +627,12 @@ def print_summary(
         )
     hidden = summary.failed - min(summary.failed, MAX_LISTED_FAILURES)
     if hidden > 0:
-        print(f"... and {_count(hidden, 'more failure')} (harvester status DIR)", file=sys.stderr)
+        q = shlex.quote(str(summary.out_dir))
+        print(
+            f"... and {_count(hidden, 'more failure')} (all: harvester status {q} --json; "
+            f"their image ids: harvester status {q} --failed-ids)",
+            file=sys.stderr,
+        )
     if summary.interrupted and not summary.store_opened:
         print(f"interrupted before any file was harvested; run: {resume}", file=sys.stderr)
     elif summary.interrupted:
@@ -563,10 +694,24 @@ def _as_text(report: Any) -> str:
 
 
 def run_status_command(args: argparse.Namespace) -> int:
-    """``harvester status DIR [--json]``."""
+    """``harvester status DIR [--json | --failed-ids]``."""
+    from harvester.models import Artifact
     from harvester.status import collect_status
 
     report = collect_status(args.out)  # a wrong DIR: see harvester.store.check_existing_out_dir
+    if args.failed_ids:
+        # stdout holds the ids and nothing else (`> retry.txt`); failed study files have no
+        # image id: they are said on stderr, as the plain resume retries them.
+        print("\n".join(map(str, report.failed_ids)), end="\n" if report.failed_ids else "")
+        kinds = {a.value for a in Artifact}
+        study = sum(1 for f in report.failures if f["kind"] not in kinds)
+        if study:
+            print(
+                f"note: {_count(study, 'study file')} failed too (no image id); "
+                f"{report.resume or 'the harvest'} retries them",
+                file=sys.stderr,
+            )
+        return 0
     if args.json:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))
     else:
@@ -585,17 +730,17 @@ def run_verify_command(args: argparse.Namespace) -> int:
         print(_as_text(report))
     awaiting = len(getattr(report, "awaiting", ()))
     if report.problems or awaiting:
+        from harvester.config import resume_command
+
         bad = len(report.problems) + awaiting
+        resume = resume_command(args.out)
         if report.unmarked is not None:  # a read-only DIR: nothing told the harvest yet
             print(
                 f"{bad} damaged or missing files, not marked ({report.unmarked}): run verify "
-                f"again where {args.out} can be written, then the same harvest"
+                f"again where {args.out} can be written, then: {resume}"
             )
         else:
-            print(
-                f"{bad} damaged or missing files: "
-                "run the same harvest again to refetch exactly those"
-            )
+            print(f"{bad} damaged or missing files: to refetch exactly those: {resume}")
         return 1
     if report.unjournaled_files:  # nothing could be checked: "0 damaged" proves nothing
         return 1

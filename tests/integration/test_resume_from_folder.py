@@ -1,0 +1,306 @@
+"""``harvester harvest --out DIR`` resumes the newest run's settings; status and verify say
+how to resume; ``status --failed-ids`` and ``status --json`` give every failure; another
+``--base-url`` on a folder is warned about.
+
+A first-time user had to retype the whole first command (targets, ``--base-url``,
+artifacts, selection) to resume, and one who forgot ``--base-url`` was sent to IDR. Every
+harvest runs as its own process (``python -m harvester``) against an emulator over real
+sockets, so the lines checked are exactly what a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from harvest_helpers import cli_env
+
+from harvester.emulator import EmulatorThread
+from harvester.emulator.faults import FaultInjector, FaultSpec
+
+PLATE = "7375"  # 8 images
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m harvester ARGS``, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "harvester", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+        check=False,
+    )
+
+
+def first_run(emu: EmulatorThread, out: Path, *extra: str) -> str:
+    """A harvest of plate 7375 (thumbnails and metadata); the run id it saved."""
+    proc = cli(
+        "harvest", "--base-url", emu.base_url, "--plate", PLATE, "--out", str(out),
+        "--artifacts", "thumbnail,metadata", "--rate", "none", "--no-labels", "-q", *extra,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    return newest_run(out)
+
+
+def newest_run(out: Path) -> str:
+    return sorted(p.name for p in (out / "runs").iterdir())[-1]
+
+
+def files(out: Path, kind: str) -> list[Path]:
+    return sorted((out / "images").rglob(f"*.{kind}.*"))
+
+
+def image_ids(out: Path, kind: str) -> list[int]:
+    return sorted(int(p.name.split(".")[0]) for p in files(out, kind))
+
+
+def test_resume_replays_the_newest_runs_settings(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """`harvest --out DIR` on a finished folder: one line naming the run, the first
+    command's server and artifacts, no image request, exit 0."""
+    out = tmp_path / "d"
+    run = first_run(emulator, out)
+    emulator.reset_stats()
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"resuming {out} with the settings of its newest run, {run}: --base-url "
+        f"{emulator.base_url} --plate {PLATE} --artifacts thumbnail,metadata --rate none "
+        "--no-labels"
+    ]
+    assert emulator.stats()["image_requests"] == 0
+    assert emulator.stats()["requests"] > 0  # it asked the emulator, not IDR
+    assert "done 0, skipped 16 (already done), failed 0; images 8" in proc.stdout
+    assert newest_run(out) == run  # a resume that recorded nothing leaves no run behind
+
+
+def test_flags_given_now_override_the_recorded_ones(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`--artifacts` given now wins; the rest (server, plate) is the newest run's;
+    `--quiet` silences the resume line."""
+    out = tmp_path / "d"
+    run = first_run(emulator, out)
+    assert files(out, "render") == []
+    proc = cli("harvest", "--out", str(out), "--artifacts", "thumbnail,metadata,render")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[0].endswith(
+        f"{run}: --base-url {emulator.base_url} --plate {PLATE} --artifacts "
+        "thumbnail,metadata --rate none --no-labels; given now: --artifacts "
+        "thumbnail,metadata,render"
+    )
+    assert len(files(out, "render")) == 8
+    emulator.reset_stats()
+    quiet = cli("harvest", "--out", str(out), "-q")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    assert emulator.stats()["image_requests"] == 0  # now the newest run asked for renders too
+
+
+def test_no_recorded_settings(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """No run's settings to resume: the old error, and a hint saying why."""
+    out = tmp_path / "d"
+    first_run(emulator, out)
+    for config in (out / "runs").glob("*/config.json"):
+        config.write_text("{not json")
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: nothing to harvest",
+        "hint: name --screen, --project, --plate, --dataset, --image, --ids-from or "
+        f"--from-plan (no run of {out} saved readable settings in {out / 'runs'} to resume)",
+    ]
+
+
+def test_a_shard_is_not_resumed_as_the_whole(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """The newest run was shard 0/2: refused with the exact commands; `--shard 1/2` given
+    resumes that shard with the recorded settings."""
+    out = tmp_path / "d"
+    run = first_run(emulator, out, "--shard", "0/2")
+    shard0 = image_ids(out, "thumbnail")
+    assert 0 < len(shard0) < 8
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: cannot resume {out} as its newest run did: the newest run ({run}) was "
+        "shard 0/2 of a split",
+        f"hint: run: harvester harvest --out {out} --shard K/2, for each K from 0 to 1",
+    ]
+    from harvester.config import resume_command
+
+    # What status and verify print when something is left (a shard journals its own
+    # images only, so status cannot count the other shard's as pending).
+    assert resume_command(out) == (
+        f"harvester harvest --out {out} --shard K/2, for each K from 0 to 1 "
+        f"(the newest run ({run}) was shard 0/2 of a split)"
+    )
+    proc = cli("harvest", "--out", str(out), "--shard", "1/2", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert len(image_ids(out, "thumbnail")) == 8
+
+
+def test_ids_from_standard_input_cannot_be_replayed(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    out = tmp_path / "d"
+    proc = cli(
+        "harvest", "--base-url", emulator.base_url, "--ids-from", "-", "--out", str(out),
+        "--artifacts", "thumbnail", "-q", stdin="1884801\n1884802\n",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    run = newest_run(out)
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: cannot resume {out} as its newest run did: the newest run ({run}) read "
+        "its image ids from standard input, which cannot be read again",
+        f"hint: run: harvester harvest --out {out} --base-url {emulator.base_url} "
+        "--ids-from - --artifacts thumbnail (the same ids on standard input again)",
+    ]
+
+
+def test_credentials_must_be_given_again(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """Headers are never saved: the resume says so; a file giving them again resumes."""
+    out = tmp_path / "d"
+    first = tmp_path / "first.toml"
+    first.write_text(
+        f'base_url = "{emulator.base_url}"\nplates = [{PLATE}]\nartifacts = ["thumbnail"]\n'
+        'headers = {X-Token = "SECRET-9"}\n'
+    )
+    assert cli("harvest", str(first), "--out", str(out), "-q").returncode == 0
+    run = newest_run(out)
+    assert "SECRET-9" not in (out / "runs" / run / "config.json").read_text()
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: cannot resume {out} as its newest run did: the newest run ({run}) sent "
+        "headers (X-Token), which are never saved",
+        f"hint: run: harvester harvest SECRETS.toml --out {out} (SECRETS.toml: headers = "
+        "{...} again)",
+    ]
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('headers = {X-Token = "SECRET-9"}\n')
+    emulator.reset_stats()
+    proc = cli("harvest", str(secrets), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[0].endswith(f"; given now: {secrets}")
+    assert emulator.stats()["image_requests"] == 0
+
+
+def test_failures_all_listed_and_resumed(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """80 failed imgData: the summary, `status`, `status --json` and `--failed-ids` give
+    all of them or say where they are; the printed resume command retries exactly them."""
+    emu = make_emulator(preset="demo", faults="exception:100%,only:/webclient/imgData/")
+    out = tmp_path / "d"
+    config = tmp_path / "patient.toml"
+    config.write_text("give_up_after = 1000\n")  # every image fails, none is skipped
+    proc = cli(
+        "harvest", str(config), "--base-url", emu.base_url, "--screen", "2302", "--out",
+        str(out), "--artifacts", "thumbnail,imgdata", "--rate", "none", "--no-labels", "-q",
+        "--max-retries", "0",
+    )  # fmt: skip
+    assert proc.returncode == 1
+    q = shlex.quote(str(out))
+    assert (
+        f"... and 60 more failures (all: harvester status {q} --json; their image ids: "
+        f"harvester status {q} --failed-ids)"
+    ) in proc.stderr.splitlines()
+    ids = image_ids(out, "thumbnail")
+    assert len(ids) == 80
+
+    failed = cli("status", str(out), "--failed-ids")
+    assert (failed.returncode, failed.stderr) == (0, "")
+    assert failed.stdout == "".join(f"{i}\n" for i in ids)
+    data = json.loads(cli("status", str(out), "--json").stdout)
+    assert len(data["failures"]) == 80 and data["failed_ids"] == ids
+    assert data["resume"] == f"harvester harvest --out {out}"
+    text = cli("status", str(out)).stdout.splitlines()
+    assert (
+        f"failures (first 20 of 80; all: harvester status {q} --json, their image ids: "
+        f"harvester status {q} --failed-ids):"
+    ) in text
+    assert text[-1] == f"to resume: harvester harvest --out {out}"
+    assert len([line for line in text if line.startswith("  imgdata ")]) == 20
+
+    emu.server.faults = FaultInjector(FaultSpec())  # the server is well again
+    emu.reset_stats()
+    proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert emu.stats()["by_route"]["image:imgdata"] == {"200": 80}
+    assert emu.stats()["image_requests"] == 80  # the failures, nothing else
+    assert len(files(out, "imgdata")) == 80
+    assert "to resume" not in cli("status", str(out)).stdout
+    assert cli("status", str(out), "--failed-ids").stdout == ""
+
+
+def test_verify_prints_the_command_that_refetches(tmp_path: Path, emulator: EmulatorThread) -> None:
+    out = tmp_path / "d"
+    first_run(emulator, out)
+    victim = files(out, "thumbnail")[0]
+    victim.write_bytes(b"not a jpeg")
+    proc = cli("verify", str(out))
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[-1] == (
+        f"1 damaged or missing files: to refetch exactly those: harvester harvest --out {out}"
+    )
+    emulator.reset_stats()
+    assert cli("harvest", "--out", str(out), "-q").returncode == 0
+    assert emulator.stats()["image_requests"] == 1
+    assert cli("verify", str(out)).returncode == 0
+
+
+def test_another_base_url_is_warned_about_once(
+    tmp_path: Path, emulator: EmulatorThread, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Server B on a folder harvested from A: one warning naming both; the run goes on.
+    Another spelling of A (upper case, default port spelt out) is not another server."""
+    out = tmp_path / "d"
+    run = first_run(emulator, out)
+    other = make_emulator(preset="demo")
+    proc = cli(
+        "harvest", "--base-url", other.base_url, "--plate", PLATE, "--out", str(out),
+        "--artifacts", "thumbnail,metadata", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"WARNING harvester.problems: {out} was harvested from {emulator.base_url} (its "
+        f"newest run, {run}); this run asks {other.base_url}: image ids are one server's, "
+        f"so ids done from {emulator.base_url} are skipped as done and the rest mixed in"
+    ]
+    assert other.stats()["image_requests"] == 0
+    same = emulator.base_url.replace("http://", "HTTP://") + "/"
+    proc = cli("harvest", "--base-url", same, "--plate", PLATE, "--out", str(out), "-q",
+               "--artifacts", "thumbnail,metadata")  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_status_and_json_failed_ids_conflict(tmp_path: Path, emulator: EmulatorThread) -> None:
+    out = tmp_path / "d"
+    first_run(emulator, out)
+    proc = cli("status", str(out), "--json", "--failed-ids")
+    assert proc.returncode == 2
+    assert "not allowed with argument" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("https://idr.openmicroscopy.org", "HTTPS://IDR.openmicroscopy.org:443/", True),
+        ("http://h:80/omero/", "http://h/omero", True),
+        ("http://h:8080", "http://h:8081", False),
+        ("http://h/omero", "http://h/", False),
+        ("http://h", "https://h", False),
+        ("https://u:pw@h/?bsession=x", "https://h", True),
+    ],
+)
+def test_normal_base_url(a: str, b: str, same: bool) -> None:
+    from harvester.config import normal_base_url
+
+    assert (normal_base_url(a) == normal_base_url(b)) is same
