@@ -24,13 +24,11 @@ leaves this module goes through :func:`redact_url`.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
 import re
 import ssl
-import urllib.request
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -501,7 +499,14 @@ def proxy_from_environment(base_url: str) -> Proxy | None:
     :class:`ConfigError` naming the variable; the value itself is never repeated (it
     may hold a password).
     """
-    scheme, host, port = _origin(base_url)
+    if not any(name[-6:].lower() == "_proxy" for name in os.environ):
+        # No proxy variable at all (getproxies() reads every NAME_proxy): the usual case
+        # costs neither urllib.request's import (~20 ms of start-up) nor a look-up.
+        return None
+    import base64
+    import urllib.request
+
+    scheme, host, _port = _origin(base_url)
     proxies = urllib.request.getproxies()
     key = scheme if proxies.get(scheme) else "all"
     value = proxies.get(key)
@@ -923,6 +928,14 @@ class Client:
     def _validate(self, url: str, response: _Answer, expect: Expect) -> Fetched:
         status = response.status
         if not 200 <= status < 300:
+            if status == 407 and self.proxy is not None:
+                # From the proxy, not the server: its credentials are missing or wrong.
+                raise PermanentError(
+                    f"proxy {self.proxy.shown} asks for credentials (HTTP 407)",
+                    url=url,
+                    status=status,
+                    hint=f"give them in {self.proxy.variable}: http://USER:PASSWORD@HOST:PORT",
+                )
             raise _status_error(url, response, self._secrets)
         body = response.body
         headers = response.headers
@@ -976,6 +989,8 @@ def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tupl
     """Values that must be scrubbed from any text we repeat from elsewhere."""
     values = list(settings.cookies.values())
     if proxy is not None and proxy.authorization is not None:
+        import base64
+
         token = proxy.authorization.removeprefix("Basic ")
         values.append(token)
         _user, _, password = base64.b64decode(token).decode().partition(":")

@@ -9,7 +9,9 @@ client sends it, over real sockets on an ephemeral port:
   client's connection and the one to the origin are kept alive;
 * ``CONNECT host:port`` opens a TCP connection to the origin, answers 200 and
   relays bytes both ways blindly (TLS inside: the proxy reads none of it), or
-  answers ``refuse_connect`` (e.g. 403) and closes.
+  answers ``refuse_connect`` (e.g. 403) and closes;
+* with ``require_auth`` (a ``Proxy-Authorization`` value), any request without
+  it is answered 407 Proxy Authentication Required, as squid does.
 
 Everything it saw is recorded (request line, headers with their original
 names, tunnels, client connections) for the tests to assert on. It runs its own
@@ -55,8 +57,11 @@ class ProxyLog:
 class ForwardingProxy:
     """``with ForwardingProxy() as proxy: ... proxy.url ... proxy.log``."""
 
-    def __init__(self, *, refuse_connect: int | None = None) -> None:
+    def __init__(
+        self, *, refuse_connect: int | None = None, require_auth: str | None = None
+    ) -> None:
         self.refuse_connect = refuse_connect
+        self.require_auth = require_auth
         self.log = ProxyLog()
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -121,7 +126,16 @@ class ForwardingProxy:
                     if line:
                         name, _, value = line.partition(":")
                         headers[name.strip()] = value.strip()
-                self.log.requests.append(Seen(method, target, headers))
+                seen = Seen(method, target, headers)
+                self.log.requests.append(seen)
+                wanted = self.require_auth
+                if wanted is not None and seen.header("Proxy-Authorization") != wanted:
+                    writer.write(
+                        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                        b'Proxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n'
+                    )
+                    await writer.drain()
+                    continue
                 if method == "CONNECT":
                     await self._tunnel(target, reader, writer)
                     return

@@ -284,3 +284,45 @@ def test_refused_connect_is_one_error_line_exit_2(
     assert "Traceback" not in output
     assert not out.exists()
     assert tls_emulator.stats()["requests"] == 0
+
+
+def test_unreachable_proxy_is_named_in_the_error(
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy nobody listens on: 'cannot reach' naming the proxy (not its password), exit 2."""
+    monkeypatch.setenv("http_proxy", "http://u:PW-SECRET-7@127.0.0.1:9")
+    code, output = _harvest(emulator.base_url, tmp_path / "out", capsys)
+    assert code == 2
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    assert "cannot reach" in errors[0] and "proxy 127.0.0.1:9" in errors[0]
+    assert "PW-SECRET-7" not in output
+    assert emulator.stats()["requests"] == 0
+
+
+def test_proxy_asking_for_credentials_is_one_error(
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 407 from the proxy is said to come from the proxy, and where credentials go; wrong
+    credentials are never shown; with the right ones the harvest works."""
+    wanted = _basic(PROXY_USER, PROXY_PASSWORD)
+    with ForwardingProxy(require_auth=wanted) as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url.replace("://", "://harvuser:WRONG-pw-1@"))
+        code, output = _harvest(emulator.base_url, tmp_path / "refused", capsys)
+        assert code == 2
+        errors = [line for line in output.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, output
+        assert f"proxy 127.0.0.1:{proxy.port} asks for credentials (HTTP 407)" in errors[0]
+        assert "WRONG-pw-1" not in output
+        assert emulator.stats()["requests"] == 0
+        proxy_url = proxy.url.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@")
+        monkeypatch.setenv("http_proxy", proxy_url)
+        code, output = _harvest(emulator.base_url, tmp_path / "out", capsys)
+    assert code == 0, output
+    assert emulator.stats()["requests"] > IMAGES * 4
