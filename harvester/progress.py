@@ -242,6 +242,20 @@ class Progress:
         self._done_bar.set_postfix(failed=self.failures, skipped=self.skips, refresh=False)
 
 
+def request_time_line(artifacts: int, rate: float | None, *, stacks: bool) -> str | None:
+    """How long ``artifacts`` requests take at ``rate`` (a dry run's or a plan's last line).
+
+    A week-long harvest is planned from this (a SLURM ``--time``, an allocation). At least one
+    request an artifact; a stack asks one a plane (and pieces of big planes), known only
+    from each image's imgData, so with stacks it is a lower bound. None without a limit.
+    """
+    if rate is None or artifacts <= 0:
+        return None
+    low = "at least " if stacks else ""
+    more = " (a stack asks one request a plane)" if stacks else ""
+    return f"at --rate {rate:g}/s: {low}{_elapsed(artifacts / rate)} of requests{more}"
+
+
 def human_bytes(n: float) -> str:
     """``512 B``, ``1.5 KiB`` ... ``2.0 TiB``: sizes as the summary and progress lines say them."""
     for unit in ("B", "KiB", "MiB", "GiB"):

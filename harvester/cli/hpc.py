@@ -230,7 +230,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
     from harvester.config import resolve
     from harvester.plan import plan_targets
-    from harvester.progress import Progress
+    from harvester.progress import Progress, request_time_line
 
     overrides = _overrides(args)
     if overrides["ids_from"] == "-":  # standard input, as for harvest (the walk reads it once)
@@ -256,6 +256,11 @@ def run_plan(args: argparse.Namespace) -> int:
     if not args.quiet:
         kinds = ", ".join(f"{n} {k}" for k, n in info.artifacts.items())
         print(f"planned {info.images} images ({kinds}) in {out / 'plan'}")
+        when = request_time_line(
+            sum(info.artifacts.values()), config.rate, stacks=bool(info.artifacts.get("stack"))
+        )
+        if when is not None:
+            print(when)
         if "selection" in info.extra:
             walked = info.extra.get("walked")
             print(f"selected {info.images} of {walked} walked images ({info.extra['selection']})")

@@ -1,0 +1,45 @@
+"""A plan (and a dry run) says how long its requests take at the rate: the figure a SLURM
+``--time`` or an allocation is chosen from."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from harvester.emulator import EmulatorThread
+from harvester.progress import request_time_line
+
+DEMO_SCREEN = "2302"  # 80 images
+
+
+def harvester(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harvester", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_plan_prints_the_time_its_requests_take_at_the_rate(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    common = ["--base-url", emulator.base_url, "--screen", DEMO_SCREEN]
+    plan = harvester("plan", *common, "--artifacts", "thumbnail,metadata", "--rate", "20",
+                     "--out", str(tmp_path / "a"))  # fmt: skip
+    assert plan.returncode == 0, plan.stderr
+    assert "at --rate 20/s: 8s of requests" in plan.stdout.splitlines()  # 160 requests
+
+    stacks = harvester("plan", *common, "--artifacts", "stack", "--rate", "16",
+                       "--out", str(tmp_path / "b"))  # fmt: skip
+    assert stacks.returncode == 0, stacks.stderr
+    assert (
+        "at --rate 16/s: at least 5s of requests (a stack asks one request a plane)"
+        in stacks.stdout.splitlines()
+    )
+
+
+def test_no_estimate_without_a_limit() -> None:
+    assert request_time_line(1000, None, stacks=False) is None
+    assert request_time_line(0, 5.0, stacks=False) is None
+    assert request_time_line(5 * 86400 * 10, 10.0, stacks=False) == (
+        "at --rate 10/s: 5d00h of requests"
+    )
