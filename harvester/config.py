@@ -560,14 +560,18 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
     return started
 
 
-def newest_recorded_run(out_dir: Path, *, tries: int | None = None) -> RecordedRun | None:
+def newest_recorded_run(
+    out_dir: Path, *, tries: int | None = None, order_ties: bool = True
+) -> RecordedRun | None:
     """The newest run of DIR whose saved configuration can be read, else None.
 
     Newest as :func:`harvester.journal.runs_newest_last` has it (by start time), found
     cheaply: ``runs/`` is listed once and run ids sort by their second; only runs of the
     same second are ordered by the journals' start records. Every task of a job array
     calls this at its start, so it reads no journal of another second and at most
-    ``tries`` config files (None: as many as it takes). A config without a ``base_url``
+    ``tries`` config files (None: as many as it takes); ``order_ties=False`` reads no journal
+    at all (runs of one second by id: the tasks of one array, started together, whose
+    order does not matter to the caller). A config without a ``base_url``
     (not a harvest's) or that cannot be read is passed over: a plan, a killed run.
     """
     from harvester.layout import RUNS_DIR
@@ -581,7 +585,8 @@ def newest_recorded_run(out_dir: Path, *, tries: int | None = None) -> RecordedR
         seconds.setdefault(name[:_RUN_SECOND], []).append(name)
     for second in sorted(seconds, reverse=True):
         group = seconds[second]
-        if len(group) > 1:
+        group.sort(reverse=True)
+        if len(group) > 1 and order_ties:
             started = _run_started(out_dir, set(group))
             group.sort(key=lambda run: (started.get(run, 0.0), run), reverse=True)
         for run in group:
@@ -679,6 +684,29 @@ def recorded_flags(recorded: RecordedRun) -> list[str]:
     if config.get("labels") is False:
         words.append("--no-labels")
     return words
+
+
+#: Settings with no flag (a config file's), said as ``key=value`` when not the default.
+_FILE_ONLY = (
+    "render_format",
+    "render_quality",
+    "max_plane",
+    "follow_redirects",
+    "queue_size",
+    "walk_concurrency",
+    "give_up_after",
+)
+
+
+def recorded_file_settings(recorded: RecordedRun) -> list[str]:
+    """The run's settings that no flag can give (from its config file), ``key=value``,
+    those that differ from the defaults: a resume replays them too, and says so."""
+    out = []
+    for key in _FILE_ONLY:
+        value = recorded.config.get(key)
+        if key in recorded.config and value != _default_of(key):
+            out.append(f"{key}={json.dumps(value)}")
+    return out
 
 
 @dataclass(frozen=True)

@@ -380,6 +380,7 @@ def _resumed_config(args: argparse.Namespace, cfg: Any) -> Any:
         SECRET_KEYS,
         load_toml,
         newest_recorded_run,
+        recorded_file_settings,
         recorded_flags,
         recorded_overrides,
         replay_problem,
@@ -431,6 +432,9 @@ def _resumed_config(args: argparse.Namespace, cfg: Any) -> Any:
                     now += [flag, str(item)]
         line = f"resuming {out} with the settings of its newest run, {recorded.run}"
         flags = shlex.join(recorded_flags(recorded))
+        from_file = recorded_file_settings(recorded)
+        if from_file:  # replayed too, though no flag says them
+            flags += f"{' ' if flags else ''}({', '.join(from_file)})"
         print(
             line
             + (f": {flags}" if flags else " (all defaults)")
@@ -446,8 +450,8 @@ def _warn_other_server(cfg: Any, recorded: Any) -> None:
     scheme, host, port and path): image ids are one server's, so the ids done from the
     other are skipped as done and the rest mixed in. Not refused: a folder may move from
     http to https or to a mirror (see :mod:`harvester.folder_settings`), which the user
-    knows and harvester cannot. Reads ``runs/`` once and at most three saved configs
-    (every task of a job array does this at its start)."""
+    knows and harvester cannot. Reads ``runs/`` once, at most three saved configs and no
+    journal (every task of a job array does this at its start)."""
     from harvester.config import newest_recorded_run, normal_base_url
     from harvester.errors import PROBLEMS_LOGGER
 
@@ -455,7 +459,7 @@ def _warn_other_server(cfg: Any, recorded: Any) -> None:
     if recorded is None:
         if not out.is_dir():
             return
-        recorded = newest_recorded_run(out, tries=3)
+        recorded = newest_recorded_run(out, tries=3, order_ties=False)
         if recorded is None:
             return
     if normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):

@@ -231,8 +231,10 @@ def test_failures_all_listed_and_resumed(
 
     emu.server.faults = FaultInjector(FaultSpec())  # the server is well again
     emu.reset_stats()
-    proc = cli("harvest", "--out", str(out), "-q")
+    proc = cli("harvest", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
+    # The config file's setting is replayed too, and said.
+    assert proc.stderr.splitlines()[0].endswith("--max-retries 0 --no-labels (give_up_after=1000)")
     assert emu.stats()["by_route"]["image:imgdata"] == {"200": 80}
     assert emu.stats()["image_requests"] == 80  # the failures, nothing else
     assert len(files(out, "imgdata")) == 80
@@ -304,3 +306,60 @@ def test_normal_base_url(a: str, b: str, same: bool) -> None:
     from harvester.config import normal_base_url
 
     assert (normal_base_url(a) == normal_base_url(b)) is same
+
+
+def test_a_plans_harvest_resumes_from_its_plan(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """The newest run harvested `--from-plan P`: the resume does the same (the plan's
+    server and images), and sends no image request once everything is done."""
+    plan = tmp_path / "plan"
+    out = tmp_path / "d"
+    made = cli(
+        "plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(plan),
+        "--artifacts", "thumbnail", "-q",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert cli("harvest", "--from-plan", str(plan), "--out", str(out), "-q").returncode == 0
+    run = newest_run(out)
+    assert len(files(out, "thumbnail")) == 8
+    files(out, "thumbnail")[0].unlink()
+    cli("verify", str(out))  # marks it missing: the resume refetches it
+    emulator.reset_stats()
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[0] == (
+        f"resuming {out} with the settings of its newest run, {run}: --base-url "
+        f"{emulator.base_url} --from-plan {plan} --artifacts thumbnail"
+    )
+    assert emulator.stats()["image_requests"] == 1
+    assert len(files(out, "thumbnail")) == 8
+
+
+def test_a_relative_ids_file_is_found_from_another_folder(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`--ids-from ids.txt` is saved as the file it was (an absolute path): a resume
+    started in another folder reads the same file."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "ids.txt").write_text("1884801\n1884802\n")
+    first = subprocess.run(
+        [sys.executable, "-m", "harvester", "harvest", "--base-url", emulator.base_url,
+         "--ids-from", "ids.txt", "--out", "d", "--artifacts", "thumbnail", "-q"],
+        cwd=work, env=cli_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    out = work / "d"
+    saved = json.loads((out / "runs" / newest_run(out) / "config.json").read_text())
+    assert saved["config"]["ids_from"] == str(work / "ids.txt")
+    files(out, "thumbnail")[0].unlink()
+    cli("verify", str(out))
+    emulator.reset_stats()
+    proc = cli("harvest", "--out", str(out), "-q")  # started in the test's folder
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert emulator.stats()["image_requests"] == 1
+    (work / "ids.txt").unlink()
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0].endswith(
+        f"read its image ids from {work / 'ids.txt'}, which is gone"
+    )

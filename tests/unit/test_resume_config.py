@@ -1,0 +1,103 @@
+"""What ``harvester harvest --out DIR`` takes from DIR: the newest run's saved settings.
+
+"Newest" is the rule ``status`` and ``index`` follow (``journal.runs_newest_last``): by
+start time, since run ids hold their second only and then a random suffix. The saved
+configuration must say what it could not save (credentials), and paths as the files they
+were, or a resume could not be exact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from harvester.config import (
+    HarvestConfig,
+    RecordedRun,
+    newest_recorded_run,
+    recorded_overrides,
+    replay_problem,
+    resolve,
+)
+from harvester.layout import make_writer
+from harvester.store import Store
+
+# One second, suffixes in the reverse of the order the runs start in below.
+FIRST = "20261126T090000Z-ffffff"
+SECOND = "20261126T090000Z-000000"
+
+
+async def run(out: Path, run_id: str, base_url: str) -> None:
+    async with Store.open(out, run_id=run_id, writer=make_writer(run_id)) as store:
+        cfg = HarvestConfig(base_url=base_url, screens=(1,))
+        await store.save_run_config({"run": run_id, "argv": [], "config": cfg.to_public()})
+
+
+def test_runs_of_one_second_are_ordered_by_their_start(tmp_path: Path) -> None:
+    anyio.run(run, tmp_path, FIRST, "http://first")
+    anyio.run(run, tmp_path, SECOND, "http://second")
+    newest = newest_recorded_run(tmp_path)
+    assert newest is not None and (newest.run, newest.base_url) == (SECOND, "http://second")
+
+
+def test_a_run_without_readable_settings_is_passed_over(tmp_path: Path) -> None:
+    anyio.run(run, tmp_path, "20261126T090000Z-aaaaaa", "http://older")
+    anyio.run(run, tmp_path, "20261126T090001Z-aaaaaa", "http://newer")
+    (tmp_path / "runs" / "20261126T090001Z-aaaaaa" / "config.json").write_text("{")
+    newest = newest_recorded_run(tmp_path)
+    assert newest is not None and newest.base_url == "http://older"
+    assert newest_recorded_run(tmp_path, tries=1) is None  # bounded reads give up
+
+
+def test_saved_settings_say_what_they_withheld(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ids.txt").write_text("1\n")
+    cfg = HarvestConfig(
+        base_url="https://u:pw@h.org/omero?bsession=S",
+        ids_from=Path("ids.txt"),
+        cookies={"sessionid": "S2"},
+    )
+    public = cfg.to_public()
+    assert public["withheld"] == ["cookies", "base_url"]
+    assert public["ids_from"] == str(tmp_path / "ids.txt")
+    assert public["base_url"] == "https://h.org/omero"
+    assert "S2" not in json.dumps(public) and "pw" not in json.dumps(public)
+    assert HarvestConfig(base_url="https://h.org").to_public()["withheld"] == []
+    recorded = RecordedRun("R", public)
+    problem = replay_problem(recorded, tmp_path / "d", secrets_given=frozenset())
+    assert problem is not None
+    assert problem.reason == (
+        "the newest run (R) sent cookies (sessionid) and credentials in its --base-url, "
+        "which are never saved"
+    )
+
+
+def test_replayed_settings_resolve_to_the_same_configuration(tmp_path: Path) -> None:
+    """Every replayed value goes back through resolve() to what was saved (rate none,
+    --where conditions, artifacts, a config file's settings)."""
+    cfg = resolve(
+        None,
+        {
+            "base_url": "http://h:8080",
+            "plates": [7375],
+            "artifacts": "thumbnail,stack",
+            "rate": "none",
+            "where": ["Gene Symbol!=CDK1", "Phenotype~mitotic"],
+            "sample": 5,
+            "seed": 3,
+            "labels": True,
+            "window": "full",
+            "max_plane": 4096,
+            "render_format": "png",
+            "label_keys": ["Gene Symbol"],
+            "out": tmp_path / "d",
+        },
+    )
+    replayed = resolve(None, {**recorded_overrides(RecordedRun("R", cfg.to_public())),
+                              "out": tmp_path / "d"})  # fmt: skip
+    assert replayed.to_public() == {**cfg.to_public(), "label_keys": []}
