@@ -678,6 +678,8 @@ async def open_tunnel(
                 answer = await connection.request(
                     head, idle_timeout=connect_timeout, head_request=True
                 )
+            except HTTPTimeout as exc:  # a silent proxy is a timeout, as a silent server is
+                raise HTTPTimeout(f"{shown}: CONNECT {authority.decode()}: {exc}") from None
             except TransferError as exc:
                 raise ConnectFailed(f"{shown}: CONNECT {authority.decode()}: {exc}") from None
             if not 200 <= answer.status < 300:
