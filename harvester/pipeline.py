@@ -64,6 +64,7 @@ from harvester.journal import (
 from harvester.models import Artifact, ImageRef
 from harvester.select import (
     KeyCensus,
+    SampleReuse,
     Selection,
     SelectStats,
     selecting,
@@ -420,6 +421,8 @@ class Harvest:
         # Training-data selection: when active it also applies the shard filter (after sampling).
         self._selection = Selection.from_config(cfg)
         self.select_stats = SelectStats()
+        # A sample's labels asked only where needed, and an earlier sample's edge (_produce).
+        self._sample_reuse: SampleReuse | None = None
         # The store's journal state, kept current by its commits: index.csv is built from it
         # plus what other writers appended (not from every journal read again).
         self._journal_state: JournalState | None = None
@@ -722,6 +725,9 @@ class Harvest:
         known: Mapping[int, ImageRef],
     ) -> None:
         if self._selection.active:
+            self._sample_reuse = await SampleReuse.for_run(
+                self.cfg, self._selection, self.out, self.summary.run_id
+            )
             async with selecting(
                 self._selection,
                 send,
@@ -729,6 +735,7 @@ class Harvest:
                 buffer=self.cfg.queue_size,
                 on_selected=lambda _ref: self.progress.discovered(1),
                 walk_complete=lambda: not (self.walk_stats and self.walk_stats.failures),
+                reuse=self._sample_reuse,
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
@@ -761,7 +768,10 @@ class Harvest:
                 known=known,
                 labels=cfg.labels,
                 empty_labels_known=self._empty_labels_known,
+                labels_for=self._sample_reuse.needed if self._sample_reuse else None,
             )
+            if self._sample_reuse is not None:
+                self._sample_reuse.ask = walker.labels_of
             self.walk_stats = walker.stats
             await walker.walk(
                 screens=cfg.screens,

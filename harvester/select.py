@@ -900,17 +900,15 @@ def label_of(labels: Labels, keys: Sequence[str]) -> str:
 
 
 def recorded_label_keys(out_dir: Path, state: JournalState) -> tuple[str, ...]:
-    """``label_keys`` of the newest run of DIR that set them (so ``harvester index`` keeps them).
+    """The label keys given last to DIR (so every index write given none keeps them).
 
-    "Newest" as :func:`harvester.journal.runs_newest_last` orders the runs of ``state``.
+    Those recorded by ``harvester index --label-key`` (``DIR/label_keys.json``; none after
+    ``--no-label-key``) unless a run started later was given keys, else those of the newest
+    run that set any: :func:`harvester.folder_settings.remembered_label_keys`.
     """
-    from harvester.journal import saved_run_configs
+    from harvester.folder_settings import remembered_label_keys
 
-    for config in saved_run_configs(out_dir, state):
-        keys = config.get("label_keys")
-        if isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
-            return tuple(keys)
-    return ()
+    return remembered_label_keys(out_dir, state)
 
 
 def write_labelled_index(
@@ -918,8 +916,8 @@ def write_labelled_index(
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
-    ``label_keys=None``: the keys recorded by the newest run that set any
-    (see :func:`recorded_label_keys`); none recorded -> the plain index.
+    ``label_keys=None``: the keys given last, by ``harvester index --label-key`` or a run
+    (see :func:`recorded_label_keys`); none -> the plain index.
     ``state``: the journal state this process already holds (a harvest's ``Store.state``);
     only what other writers appended since it was loaded is read
     (:func:`harvester.index.current_state`). Returns the number of rows.
@@ -1011,10 +1009,10 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
 def _remove_stale_labels(out_dir: Path) -> None:
     """Remove a ``labels.csv`` left beside an index.csv that has no label columns now.
 
-    Why: ``harvester index DIR --label-key K`` is not recorded, so a later harvest or
-    ``harvester index`` without keys writes a plain index; the old labels.csv would then
-    describe label ids that index.csv no longer has, and a training script reading both
-    would fail on the missing ``label`` column (or trust a stale class balance).
+    Why: an index written without label keys (none ever given, or dropped with
+    ``harvester index --no-label-key``) would leave the old labels.csv describing label ids
+    that index.csv no longer has, and a training script reading both would fail on the
+    missing ``label`` column (or trust a stale class balance).
     """
     from harvester.store import storage_error
 

@@ -446,9 +446,14 @@ class Walker:
         known: Mapping[int, ImageRef] | None = None,
         labels: bool = True,
         empty_labels_known: Callable[[int], bool] | None = None,
+        labels_for: Callable[[int], bool] | None = None,
     ) -> None:
         self.client = client
         self.labels = labels
+        # Images whose labels this run needs (None: every kept one): a sample without
+        # --where needs those it may fetch only (select.SampleReuse), so a resume whose
+        # such images are journaled asks no annotations again.
+        self.labels_for = labels_for
         # False when an earlier run of DIR did not ask for labels: a journaled image without
         # labels may then never have been asked (see _known_labels).
         self._empty_labels_known = empty_labels_known
@@ -589,21 +594,79 @@ class Walker:
                 image_id: list(ref.labels) if (ref := known.get(image_id)) is not None else []
                 for image_id in image_ids
             }
-        keep = self.keep
-        if not image_ids or (not self._known and keep is None):
+        keep, needed = self.keep, self.labels_for
+        if not image_ids or (not self._known and keep is None and needed is None):
             return None
         found: dict[int, list[tuple[str, str]]] = {}
         for image_id in image_ids:
             if keep is not None and not keep(image_id):
                 found[image_id] = []  # another shard's: dropped, its labels are not needed
                 continue
-            ref = self._known.get(image_id)
-            if ref is None or not (
-                ref.labels or self._empty_labels_known is None or self._empty_labels_known(image_id)
-            ):
+            ref = self._trusted(image_id)
+            if ref is not None:
+                found[image_id] = list(ref.labels)
+            elif needed is not None and not needed(image_id):
+                found[image_id] = []  # this run cannot fetch it: its labels are not needed
+            else:
                 return None
-            found[image_id] = list(ref.labels)
         return found
+
+    def _trusted(self, image_id: int) -> ImageRef | None:
+        """The journaled ref of an image whose labels the journal knows, else None.
+
+        Labels known: non-empty, or empty after a run that asked (``empty_labels_known``).
+        """
+        ref = self._known.get(image_id)
+        if ref is None or ref.labels or self._empty_labels_known is None:
+            return ref
+        return ref if self._empty_labels_known(image_id) else None
+
+    def _label_image(self, well: dict[str, Any]) -> int | None:
+        """The image of a well whose labels stand for the well's (every field carries them).
+
+        The first kept one, as before; with ``labels_for``, when the well holds an image
+        whose labels are needed, an image of the well whose labels are journaled if there
+        is one (they are the well's), else the first needed one: a well is asked for only
+        when an image of it needs labels that no journal holds.
+        """
+        first = _first_image_id(well, self.keep)
+        needed = self.labels_for
+        if first is None or needed is None:
+            return first
+        ids = [
+            i
+            for sample in well.get("WellSamples") or []
+            if isinstance(i := ((sample or {}).get("Image") or {}).get("@id"), int)
+            and (self.keep is None or self.keep(i))
+        ]
+        wanted = [i for i in ids if needed(i)]
+        if not wanted:
+            return first
+        return next((i for i in ids if self._trusted(i) is not None), wanted[0])
+
+    async def labels_of(self, refs: Sequence[ImageRef]) -> list[ImageRef] | None:
+        """``refs`` with the labels of their well (or image), asked now; None if that failed.
+
+        For sampled images whose labels the walk did not ask (select.SampleReuse): a
+        failure is recorded as the walk's, so the run ends with exit 1.
+        """
+        wells = sorted({r.well_id for r in refs if r.well_id is not None})
+        images = sorted({r.image_id for r in refs if r.well_id is None})
+        try:
+            by_well = (await self._labels("well", "WellI", wells))[0] if wells else {}
+            by_image = (await self._labels("image", "ImageI", images))[0] if images else {}
+        except FetchError as exc:
+            self._fail(f"labels of {len(refs)} sampled images", exc)
+            return None
+        out: list[ImageRef] = []
+        for ref in refs:
+            pairs = by_well.get(ref.well_id, []) if ref.well_id is not None else None
+            if pairs is None:
+                pairs = by_image.get(ref.image_id, [])
+            values = {name: getattr(ref, name) for name in ImageRef.__dataclass_fields__}
+            values["labels"] = tuple(pairs)
+            out.append(AskedRef(**values))
+        return out
 
     async def _save(self, kind: str, object_id: int, files: dict[str, bytes]) -> None:
         if self.study is not None:
@@ -795,7 +858,7 @@ class Walker:
                     w["@id"]: image_id
                     for w in wells
                     if isinstance(w.get("@id"), int)
-                    and isinstance(image_id := _first_image_id(w, self.keep), int)
+                    and isinstance(image_id := self._label_image(w), int)
                 }
                 known = None if save else self._known_labels(list(first_image.values()))
                 raw: list[Any] = []

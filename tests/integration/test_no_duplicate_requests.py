@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import inspect
 import json
 import re
 from collections.abc import Callable
@@ -35,7 +34,6 @@ from harvester.emulator.catalogue import (
     ZSTACK_PROJECT_ID,
     ZSTACK_SIZE_Z,
 )
-from harvester.walk import Walker
 
 Factory = Callable[..., EmulatorThread]
 #: Three images per preset (catalogue_presets: 1400001-1400003, 1300001-1300003).
@@ -150,14 +148,6 @@ PROJECT_ONLY = ({"projects": (DEMO_PROJECT,)}, 3, 1884804, 1884802)
 SCREEN_TOO = ({"screens": (DEMO_SCREEN,), "projects": (DEMO_PROJECT,)}, SAMPLE, 9762963, 9762944)
 
 
-#: The walker takes the selection's labels test once pipeline.py passes it (helper-50's
-#: report holds the walk.py and pipeline.py changes; select.py has its side).
-wired = pytest.mark.skipif(
-    "labels_for" not in inspect.signature(Walker).parameters,
-    reason="walk.py/pipeline.py do not pass select.SampleReuse yet",
-)
-
-
 class HidingApp:
     """The demo application, with ``hidden`` image ids left out of dataset and well listings."""
 
@@ -197,7 +187,6 @@ def _annotations(emu: EmulatorThread) -> int:
     return _count(emu.stats(), "webclient_api_annotations")
 
 
-@wired
 def test_sampled_shards_resumed_ask_no_annotations(tmp_path: Path, make_emulator: Factory) -> None:
     """Shards of a --sample rerun without a plan: no annotation or image request, same files."""
     emu = make_emulator(preset="demo")
@@ -228,7 +217,6 @@ def test_sampled_shards_resumed_ask_no_annotations(tmp_path: Path, make_emulator
     assert _rows(out) == _rows(whole)  # the same labels as one process asked for
 
 
-@wired
 @pytest.mark.parametrize(
     ("case", "gone_first"),
     [(PROJECT_ONLY, False), (PROJECT_ONLY, True), (SCREEN_TOO, False)],
