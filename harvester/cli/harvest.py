@@ -14,9 +14,12 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
+
+if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
+    from harvester.config import HarvestConfig, RecordedRun
 
 __all__ = ["register"]
 
@@ -363,7 +366,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def _resumed_config(args: argparse.Namespace, cfg: Any) -> Any:
+def _resumed_config(args: argparse.Namespace, cfg: HarvestConfig) -> HarvestConfig:
     """The configuration of ``harvester harvest --out DIR`` given no target: the newest run's
     saved settings (:func:`harvester.config.recorded_overrides`), the config file's and the
     flags given now on top, said in one line (unless ``--quiet``); the run then behaves as
@@ -388,7 +391,8 @@ def _resumed_config(args: argparse.Namespace, cfg: Any) -> Any:
     from harvester.errors import UsageError
     from harvester.pipeline import resolve_config
 
-    out: Path = cfg.out
+    out = cfg.out
+    assert out is not None  # checked by the caller
     q = shlex.quote(str(out))
     recorded = newest_recorded_run(out) if out.is_dir() else None
     if recorded is None:
@@ -445,7 +449,7 @@ def _resumed_config(args: argparse.Namespace, cfg: Any) -> Any:
     return resumed
 
 
-def _warn_other_server(cfg: Any, recorded: Any) -> None:
+def _warn_other_server(cfg: HarvestConfig, recorded: RecordedRun | None) -> None:
     """One warning when DIR's newest run asked another server (``--base-url``, compared as
     scheme, host, port and path): image ids are one server's, so the ids done from the
     other are skipped as done and the rest mixed in. Not refused: a folder may move from
@@ -455,9 +459,9 @@ def _warn_other_server(cfg: Any, recorded: Any) -> None:
     from harvester.config import newest_recorded_run, normal_base_url
     from harvester.errors import PROBLEMS_LOGGER
 
-    out: Path = cfg.out
+    out = cfg.out
     if recorded is None:
-        if not out.is_dir():
+        if out is None or not out.is_dir():
             return
         recorded = newest_recorded_run(out, tries=3, order_ties=False)
         if recorded is None:
