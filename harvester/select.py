@@ -435,12 +435,20 @@ class ValueCensus:
             near = self._near.get(cond)
             if near is None and matched:
                 continue
-            hint = (
-                f"did you mean '{cond.key}={near}'?"
-                if near is not None
-                else f"'=' is exact and case-sensitive; '{cond.key}~TEXT' matches a part of a"
-                " value in any case"
-            )
+            parts = [v.strip() for v in cond.value.split(",")]
+            if near is not None:
+                hint = f"did you mean '{cond.key}={near}'?"
+            elif len(parts) > 1 and all(parts):
+                # `Gene Symbol=ECT2,PLK1`: a list, as other tools write one; ours is the term
+                # repeated (terms on one key mean "any of").
+                hint = "for any of several values repeat the term: " + " ".join(
+                    f"--where {f'{cond.key}={v}'!r}" for v in parts
+                )
+            else:
+                hint = (
+                    f"'=' is exact and case-sensitive; '{cond.key}~TEXT' matches a part of a"
+                    " value in any case"
+                )
             lines.append(
                 f"--where {str(cond)!r}: no value of key {cond.key!r} on the {census.images}"
                 f" {seen} is {cond.value!r}, so this term matches no image; {hint}"

@@ -55,6 +55,23 @@ def test_absent_value_warns_only_when_nothing_matched(
                          " value in any case")  # fmt: skip
 
 
+def test_a_comma_list_gets_the_repeated_terms(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """`Gene Symbol=CDC20,PLK1` (a list, as other tools write one) matches no single value:
+    the warning spells the repeated terms that mean "any of"."""
+    code, stdout, lines = dry_run(emulator, tmp_path / "c", "Gene Symbol=CDC20,PLK1")
+    assert code == 0
+    assert "selected 0 of 80 walked images" in stdout
+    (line,) = lines
+    assert line.endswith(
+        "for any of several values repeat the term: --where 'Gene Symbol=CDC20'"
+        " --where 'Gene Symbol=PLK1'"
+    )
+    _code, stdout, lines = dry_run(
+        emulator, tmp_path / "d", "Gene Symbol=CDC20", "Gene Symbol=PLK1"
+    )
+    assert lines == [] and "selected 0 " not in stdout  # the spelling it names works
+
+
 def test_value_census_alone() -> None:
     """Matched terms, unknown keys (their own warning) and images of shared labels."""
     where = parse_where(["kind=A", "kind=b", "Other=x"])
