@@ -13,6 +13,12 @@ supplies the verifying TLS context), and adds, per request:
   bytes (or parses as JSON and is not an HTML page), and its length equals
   Content-Length; then the caller's ``check`` runs.
 
+The proxy environment variables are honoured as by curl and urllib
+(:func:`proxy_from_environment`, read once per client): an http:// origin is
+asked through the proxy in absolute form, an https:// one through a CONNECT
+tunnel with TLS to the origin inside; without a proxy a request costs exactly
+what it did before (the request head is one formatting either way).
+
 Transport exceptions are translated once, here, into :mod:`harvester.errors`.
 Requests never leave the base URL's origin (scheme, host, port): absolute
 URLs and redirects elsewhere are refused, so cookies cannot go anywhere else.
