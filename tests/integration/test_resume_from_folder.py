@@ -363,3 +363,23 @@ def test_a_relative_ids_file_is_found_from_another_folder(
     assert proc.stderr.splitlines()[0].endswith(
         f"read its image ids from {work / 'ids.txt'}, which is gone"
     )
+
+
+def test_a_resume_keeps_the_label_keys_given_last(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """The newest run's --label-key is not replayed: `harvester index --label-key` given
+    after it is newer, and a harvest given no keys takes the keys given last."""
+    import csv
+
+    out = tmp_path / "d"
+    proc = cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", PLATE, "--out", str(out),
+        "--artifacts", "thumbnail", "--label-key", "Gene Symbol", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert cli("index", str(out), "--label-key", "Phenotype").returncode == 0
+    with (out / "index.csv").open() as fh:
+        before = [row["label"] for row in csv.DictReader(fh)]
+    assert cli("harvest", "--out", str(out), "-q").returncode == 0
+    with (out / "index.csv").open() as fh:
+        after = [row["label"] for row in csv.DictReader(fh)]
+    assert after == before and any(after)
