@@ -9,6 +9,7 @@ IDR default, 10/s, would make the demo take half a minute for no reason).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import anyio
@@ -33,10 +34,19 @@ async def run_demo(
 
     emu = EmulatorThread(preset="demo")
     await anyio.to_thread.run_sync(emu.start)
+    # The emulator is this process's own, on loopback: a proxy named by the environment
+    # (http_proxy on an HPC node) could not reach it, so the demo's requests bypass it.
+    saved = os.environ.get("no_proxy")
+    bypass = (saved or os.environ.get("NO_PROXY", ""), "127.0.0.1")
+    os.environ["no_proxy"] = ",".join(name for name in bypass if name)
     try:
         summary = await run_harvest(
             demo_config(emu.base_url, out), progress=progress, handle_signals=handle_signals
         )
     finally:
+        if saved is None:
+            del os.environ["no_proxy"]
+        else:
+            os.environ["no_proxy"] = saved
         await anyio.to_thread.run_sync(emu.stop)
     return summary, emu.base_url

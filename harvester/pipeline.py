@@ -287,6 +287,12 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
     hint = "check --base-url (e.g. https://idr.openmicroscopy.org)"
     shared = share_limits_of.limiter if share_limits_of is not None else None
     async with Client(settings, limiter=shared) as client:
+        if client.proxy is not None:
+            # Through a proxy (proxy environment variables), the proxy is what may be wrong.
+            hint = (
+                f"requests go through the proxy {client.proxy.shown} (from "
+                f"{client.proxy.variable}): check it, or name the server in no_proxy"
+            )
         try:
             try:
                 fetched = await client.get(urls.api_root(), Expect.JSON)
@@ -311,6 +317,8 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             # Not "not OMERO": the server was never heard; keep the client's certificate hint.
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
         except PermanentError as exc:
+            if exc.status == 407 and client.proxy is not None:
+                raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
             if exc.status == 404 and await _probe_webclient(client):
                 logger.warning("%s has no JSON API (api/ 404): plates cannot be walked", shown)
                 return
@@ -1005,7 +1013,7 @@ class Harvest:
         s.done_by_kind = dict(fs.done_by_kind)
         s.requests = client.stats.requests
         s.retries = client.stats.retries
-        s.slowdowns = client.stats.slowdowns
+        s.slowdowns = client.limiter.slowdowns  # the probe shares it: its slowdowns count too
         if self.walk_stats is not None:
             s.walk_failures = [
                 f"{f.what}: {f.reason}"

@@ -9,6 +9,7 @@ for tests of the server itself (it does not need the IDR catalogue).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +18,14 @@ import pytest
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.http import Request, Response
+
+# The suite talks to emulators on loopback: a proxy set on the machine (CI runners often
+# have http_proxy without 127.0.0.1 in no_proxy) would take every request away from them.
+# Every NAME_proxy variable (what urllib.request.getproxies() reads) is dropped for the
+# whole session, subprocesses included; tests of the proxy support set theirs with
+# monkeypatch.
+for _name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+    del os.environ[_name]
 
 
 @pytest.fixture

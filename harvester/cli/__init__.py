@@ -317,7 +317,8 @@ FLAG_SYNONYMS: dict[str, str] = {
 FLAG_ADVICE: dict[str, str] = {
     **dict.fromkeys(
         ("--resume", "--continue", "-c"),
-        "no flag is needed: the same command run again resumes",
+        "no flag is needed: the same command run again resumes, and so does "
+        "`harvester harvest --out DIR` (with the settings of DIR's newest run)",
     ),
     "--config": "the config file is the first argument ({prog} FILE.toml ...)",
 }

@@ -299,6 +299,10 @@ def test_unreachable_proxy_is_named_in_the_error(
     errors = [line for line in output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, output
     assert "cannot reach" in errors[0] and "proxy 127.0.0.1:9" in errors[0]
+    assert (
+        "hint: requests go through the proxy 127.0.0.1:9 (from http_proxy): check it, or name"
+        " the server in no_proxy"
+    ) in output.splitlines()
     assert "PW-SECRET-7" not in output
     assert emulator.stats()["requests"] == 0
 
@@ -326,3 +330,17 @@ def test_proxy_asking_for_credentials_is_one_error(
         code, output = _harvest(emulator.base_url, tmp_path / "out", capsys)
     assert code == 0, output
     assert emulator.stats()["requests"] > IMAGES * 4
+
+
+def test_the_demo_bypasses_a_proxy_it_cannot_use(tmp_path: Path) -> None:
+    """`harvester demo` on a node with http_proxy set: its emulator is its own, on loopback,
+    where no proxy could reach it; the demo harvests it directly."""
+    env = {**cli_env(), "http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    env.pop("no_proxy", None)
+    env.pop("NO_PROXY", None)
+    demo = subprocess.run(
+        [sys.executable, "-m", "harvester", "demo", "--out", str(tmp_path / "demo"), "-q"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    assert (tmp_path / "demo" / "index.csv").is_file()
