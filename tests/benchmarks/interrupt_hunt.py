@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from loopback import drop_proxy_variables  # noqa: E402
 from run import _env  # noqa: E402  (the benchmark's child environment)
 
 #: Exit codes that are a clean outcome whatever the moment of the signal.
@@ -91,6 +92,7 @@ def one_run(base_url: str, out: Path, signum: int, delay: float) -> tuple[int, s
 
 
 def main() -> int:
+    drop_proxy_variables()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=400)
     parser.add_argument("--seed", type=int, default=1)

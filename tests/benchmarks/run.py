@@ -56,6 +56,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # runnable as a plain script from a checkout
     sys.path.insert(0, str(REPO))
 
+from loopback import drop_proxy_variables  # noqa: E402  (beside this script)
+
 from harvester import urls  # noqa: E402
 from harvester.emulator.catalogue_presets import (  # noqa: E402
     HUGE_FIRST_DATASET_ID,
@@ -652,6 +654,7 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
+    drop_proxy_variables()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per tool (median reported)")
     parser.add_argument("--images", type=int, default=10_000, help="thumbnails per run")

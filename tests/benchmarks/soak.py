@@ -53,6 +53,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from loopback import drop_proxy_variables  # noqa: E402
 from run import REPO, Emulator, _env  # noqa: E402  (the benchmark's emulator and child env)
 
 from harvester.emulator.catalogue_presets import (  # noqa: E402
@@ -398,6 +399,7 @@ def print_table(rows: list[tuple[str, str]]) -> None:
 
 
 def main() -> int:
+    drop_proxy_variables()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lives", type=int, default=40, help="killed runs before the last")
     parser.add_argument("--datasets", type=int, default=4, help="1,000 images each")
