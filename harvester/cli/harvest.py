@@ -35,11 +35,47 @@ TARGET_FLAGS = (
 )
 
 
-def _id(text: str) -> int:
+def _ids(text: str) -> list[int]:
+    """One id or a comma list (``--image 1,2``, as ``--artifacts`` takes a list)."""
+    ids = []
+    for part in text.split(","):
+        value = part.strip()
+        if not value.isdigit() or int(value) <= 0:
+            raise argparse.ArgumentTypeError(f"{part.strip() or text!r} is not a numeric id")
+        ids.append(int(value))
+    return ids
+
+
+class JoinedCommaLists(argparse.Action):
+    """``--artifacts thumbnail --artifacts metadata`` means both (the last one alone won)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        earlier = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, f"{earlier},{values}" if earlier else values)
+
+
+def sample_count(text: str) -> int:
+    """``--sample N``; a share (``10%``, ``0.1``) is ``--sample-fraction``'s, and said so."""
     value = text.strip()
-    if not value.isdigit() or int(value) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a numeric id")
-    return int(value)
+    share: float | None = None
+    try:
+        if value.endswith("%"):
+            share = float(value[:-1]) / 100
+        elif "." in value:
+            share = float(value)
+    except ValueError:
+        share = None
+    if share is not None and 0 < share <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a share of the images: use --sample-fraction {share:g}"
+        )
+    return integer_arg(text)
 
 
 def integer_arg(text: str) -> int:
@@ -117,7 +153,9 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
     harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
     harvest.add_argument(
-        "--artifacts", help="comma list of thumbnail,imgdata,render,metadata,stack (or all)"
+        "--artifacts",
+        action=JoinedCommaLists,
+        help="comma list of thumbnail,imgdata,render,metadata,stack (or all; repeatable)",
     )
     harvest.add_argument(
         "--concurrency", type=integer_arg, metavar="N", help="requests in flight (default 8)"
@@ -184,7 +222,14 @@ def register(subparsers: Any) -> None:
 def add_target_flags(parser: argparse.ArgumentParser) -> None:
     """``--screen``/``--project``/``--plate``/``--dataset``/``--image`` (repeatable ids)."""
     for flag, dest, text in TARGET_FLAGS:
-        parser.add_argument(flag, dest=dest, action="append", type=_id, metavar="ID", help=text)
+        parser.add_argument(
+            flag,
+            dest=dest,
+            action="extend",
+            type=_ids,
+            metavar="ID",
+            help=text.replace("(repeatable)", "(repeatable, or a comma list)"),
+        )
 
 
 def target_overrides(args: argparse.Namespace) -> dict[str, list[int]]:
@@ -208,7 +253,7 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--sample",
-        type=integer_arg,
+        type=sample_count,
         metavar="N",
         help="N images chosen by a stable hash of (seed, id)",
     )
@@ -361,7 +406,14 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         if ids_copy is not None:
             ids_copy.unlink(missing_ok=True)
     _outcome_decided()  # a SIGTERM now would cut the summary and change the exit code
-    report_summary(summary, quiet=cfg.quiet, resume=_resume_command(argv, cfg.out))
+    estimate = None
+    if summary.dry_run:
+        from harvester.progress import request_time_line
+
+        estimate = request_time_line(summary.pending, cfg.rate, stacks="stack" in cfg.artifacts)
+    report_summary(
+        summary, quiet=cfg.quiet, resume=_resume_command(argv, cfg.out), estimate=estimate
+    )
     drop_late_signals(held)
     return summary.exit_code
 
@@ -558,7 +610,9 @@ def _read_once(path: str) -> bool:
         return False
 
 
-def report_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> None:
+def report_summary(
+    summary: Any, *, quiet: bool = False, resume: str = "", estimate: str | None = None
+) -> None:
     """:func:`print_summary`, whose stderr part (failures, rerun hint) outlives a closed stdout.
 
     The totals go first, to stdout; if its reader went away (``| head -1``, a dead ``tee``)
@@ -568,7 +622,7 @@ def report_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> No
     from harvester.cli import discard_stdout
 
     try:
-        print_summary(summary, quiet=quiet, resume=resume)
+        print_summary(summary, quiet=quiet, resume=resume, estimate=estimate)
     except BrokenPipeError:
         discard_stdout()
         with contextlib.suppress(BrokenPipeError):  # stderr closed as well: nobody listens
@@ -576,11 +630,17 @@ def report_summary(summary: Any, *, quiet: bool = False, resume: str = "") -> No
 
 
 def print_summary(
-    summary: Any, *, quiet: bool = False, resume: str = "", totals: bool = True
+    summary: Any,
+    *,
+    quiet: bool = False,
+    resume: str = "",
+    totals: bool = True,
+    estimate: str | None = None,
 ) -> None:
     """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems).
 
     ``totals=False``: the stderr part only (stdout's reader went away, see report_summary).
+    ``estimate``: a dry run's time at the rate (:func:`harvester.progress.request_time_line`).
     """
     from harvester.progress import human_bytes
 
@@ -594,6 +654,8 @@ def print_summary(
             )
             if getattr(summary, "selection", ""):
                 print(summary.selection, file=out)
+            if estimate:
+                print(estimate, file=out)
         for line in summary.walk_failures:
             print(f"walk failed: {line}", file=sys.stderr)
         return

@@ -17,6 +17,7 @@ from typing import Any
 
 from harvester.cli.harvest import (
     TARGET_FLAGS,
+    JoinedCommaLists,
     add_content_flags,
     add_request_flags,
     add_selection_flags,
@@ -52,7 +53,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     add_target_flags(parser)
     parser.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
     parser.add_argument(
-        "--artifacts", metavar="LIST", help="comma list: thumbnail,imgdata,render,metadata,stack"
+        "--artifacts",
+        metavar="LIST",
+        action=JoinedCommaLists,
+        help="comma list: thumbnail,imgdata,render,metadata,stack (repeatable)",
     )
     parser.add_argument(
         "--concurrency",

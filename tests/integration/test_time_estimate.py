@@ -43,3 +43,17 @@ def test_no_estimate_without_a_limit() -> None:
     assert request_time_line(5 * 86400 * 10, 10.0, stacks=False) == (
         "at --rate 10/s: 5d00h of requests"
     )
+
+
+def test_a_dry_run_says_it_too_and_repeated_artifacts_add_up(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`--artifacts thumbnail --artifacts metadata` is both (the last one alone won before)."""
+    dry = harvester("harvest", "--base-url", emulator.base_url, "--screen", DEMO_SCREEN,
+                    "--artifacts", "thumbnail", "--artifacts", "metadata", "--rate", "20",
+                    "--dry-run", "--out", str(tmp_path / "d"))  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[-2:] == [
+        "dry run: 80 images found, 160 artifacts to fetch (22 listing requests)",
+        "at --rate 20/s: 8s of requests",
+    ]

@@ -1,0 +1,45 @@
+"""Target ids as comma lists, repeated --artifacts, and --sample given a share."""
+
+from __future__ import annotations
+
+import pytest
+
+from harvester.cli import build_parser, main
+
+
+def parse(*argv: str) -> object:
+    return build_parser().parse_args(["harvest", "--out", "D", *argv])
+
+
+def test_ids_take_a_comma_list_and_repeat() -> None:
+    args = parse("--image", "3,1", "--image", "2", "--screen", "7")
+    assert args.images == [3, 1, 2]  # type: ignore[attr-defined]
+    assert args.screens == [7]  # type: ignore[attr-defined]
+
+
+def test_repeated_artifacts_add_up() -> None:
+    args = parse("--artifacts", "thumbnail", "--artifacts", "metadata,stack")
+    assert args.artifacts == "thumbnail,metadata,stack"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--image", "1,x"], "error: argument --image: 'x' is not a numeric id"),
+        (["--image", "1,,2"], "error: argument --image: '1,,2' is not a numeric id"),
+        (
+            ["--sample", "10%"],
+            "error: argument --sample: '10%' is a share of the images: use --sample-fraction 0.1",
+        ),
+        (
+            ["--sample", "0.25"],
+            "error: argument --sample: '0.25' is a share of the images: use --sample-fraction 0.25",
+        ),
+        (["--sample", "ten"], "error: argument --sample: 'ten' is not an integer"),
+    ],
+)
+def test_bad_values_are_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], error: str
+) -> None:
+    assert main(["harvest", "--out", "D", *argv]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == error
