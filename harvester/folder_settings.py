@@ -449,7 +449,9 @@ def carry_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> bool:
     return True
 
 
-def remembered_label_keys(out_dir: Path, state: JournalState) -> tuple[str, ...]:
+def remembered_label_keys(
+    out_dir: Path, state: JournalState, *, warn: bool = True
+) -> tuple[str, ...]:
     """The label keys for an index write given none: those given last (``()``: none).
 
     Given last means: the keys of the newest run of DIR that was given any (its saved
@@ -461,21 +463,17 @@ def remembered_label_keys(out_dir: Path, state: JournalState) -> tuple[str, ...]
     :func:`harvester.journal.runs_newest_last` orders them, and only the configurations of
     runs newer than the record are read.
 
-    A damaged record is said in one warning line, and the keys are then those of the newest
-    run that set any (what they were before such records existed).
+    A damaged record is said in one warning line (``warn=False``: by the caller, as
+    ``status`` notes it), and the keys are then those of the newest run that set any (what
+    they were before such records existed).
     """
     from harvester.journal import runs_newest_last
 
     try:
         record = read_label_keys_record(out_dir)
     except DamagedLabelKeysError as exc:
-        _problems.warning(
-            "%s: the label keys given last to `harvester index` are unknown, so this index "
-            "takes those of the newest run that set any; to record them again: harvester "
-            "index %s --label-key KEY (or --no-label-key)",
-            exc,
-            out_dir,
-        )
+        if warn:
+            _problems.warning("%s", damaged_label_keys_note(exc, out_dir))
         record = None
     started = _run_starts(state)
     for run in reversed(runs_newest_last(state)):
@@ -485,6 +483,15 @@ def remembered_label_keys(out_dir: Path, state: JournalState) -> tuple[str, ...]
         if keys:
             return keys
     return record.keys if record is not None else ()
+
+
+def damaged_label_keys_note(exc: DamagedLabelKeysError, out_dir: Path) -> str:
+    """What a damaged ``label_keys.json`` means for the next index write, in one line."""
+    return (
+        f"{exc}: the label keys given last to `harvester index` are unknown, so an index "
+        "takes those of the newest run that set any; to record them again: harvester "
+        f"index {out_dir} --label-key KEY (or --no-label-key)"
+    )
 
 
 def _run_starts(state: JournalState) -> dict[str, float]:

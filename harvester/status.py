@@ -49,6 +49,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harvester.errors import HarvesterError, UsageError
+from harvester.folder_settings import (
+    DamagedLabelKeysError,
+    damaged_label_keys_note,
+    read_label_keys_record,
+    remembered_label_keys,
+)
 from harvester.journal import (
     JournalState,
     ReadMark,
@@ -165,6 +171,8 @@ class StatusReport:
     #: The command that resumes DIR, when something is left to do
     #: (:func:`harvester.config.resume_command`).
     resume: str | None = None
+    #: The label keys index.csv's ``label`` column is made of (given last; none: no column).
+    label_keys: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -205,6 +213,7 @@ class StatusReport:
             "runs": self.runs,
             "failures": self.failures,
             "failed_ids": self.failed_ids,
+            "label_keys": self.label_keys,
         }
         if self.plan is not None:
             data["plan"] = asdict(self.plan)
@@ -232,6 +241,9 @@ class StatusReport:
         lines = [f"{self.out_dir}: {self.images} images known, artifacts {','.join(self.selected)}"]
         if self.selected_from == "journals":
             lines[0] += " (as journaled: no run's saved config can be read)"
+        if self.label_keys:
+            keys = ", ".join(repr(k) for k in self.label_keys)
+            lines.append(f"label keys (index.csv's label column): {keys}")
         lines += [f"note: {n}" for n in self.notes]
         if not self.started:
             lines += self._not_started_lines()
@@ -573,6 +585,11 @@ def collect_status(out_dir: Path) -> StatusReport:
         damaged_lines=tagged.damaged_lines,
         misnamed=tagged.misnamed,
     )
+    try:
+        read_label_keys_record(out_dir)
+    except DamagedLabelKeysError as exc:
+        report.notes.append(damaged_label_keys_note(exc, out_dir))
+    report.label_keys = list(remembered_label_keys(out_dir, state, warn=False))
     # Lists the folders of images/ (no stat of a file): a fraction of reading the journals.
     report.notes += stray_notes(out_dir, find_stray_temps(out_dir), 0, None, reporting_only=True)
     report.images = len(state.images)
