@@ -235,7 +235,11 @@ def _redirect(status: int, location: str, route: str) -> Response:
 def build_site(preset: str = "demo", seed: int = 0, mode: str = "omeroweb", **options: Any) -> Site:
     """A :class:`Site`; ``ValueError`` (one line) for a bad preset, mode or option."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+        import difflib
+
+        near = difflib.get_close_matches(preset, list(PRESETS), n=1)
+        guess = f"did you mean {near[0]!r}? " if near else ""
+        raise ValueError(f"unknown preset {preset!r} ({guess}choose from {', '.join(PRESETS)})")
     fields = set(Site.__dataclass_fields__) - {"catalogue", "mode"}
     unknown = sorted(set(options) - fields)
     if unknown:

@@ -2,7 +2,8 @@
 
 Prints exactly one line, ``serving http://HOST:PORT`` (``https://`` with
 ``--tls-cert``), once the socket accepts connections (scripts and
-``spawn_emulator`` wait for it). Bad input (unknown preset or mode, bad fault
+``spawn_emulator`` wait for it); then, on stderr, the preset's screens and projects with
+a command that harvests one (:func:`targets_line`). Bad input (unknown preset or mode, bad fault
 spec, address in use, an unreadable certificate or key) prints one
 ``error: ...`` line on stderr and exits 2, without a traceback.
 """
@@ -107,6 +108,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def targets_line(base_url: str, preset: str, seed: int = 0) -> str:
+    """What the preset serves and a command to harvest it (stderr: stdout's one line stays).
+
+    A preset's ids are otherwise found only in ``catalogue_presets.py`` or by listing the
+    API; a first harvest of the emulator needs one.
+    """
+    from harvester.emulator.catalogue import Catalogue
+
+    catalogue = Catalogue(preset, seed)
+    parts = [f"screen {s.id} {s.name!r} ({s.n_plates} plates)" for s in catalogue.screens()]
+    parts += [f"project {p.id} {p.name!r} ({p.n_datasets} datasets)" for p in catalogue.projects()]
+    first = catalogue.screens()[:1] or catalogue.projects()[:1]
+    example = ""
+    if first:
+        flag = "--screen" if catalogue.screens() else "--project"
+        example = (
+            f"; try: harvester harvest --base-url {base_url} {flag} {first[0].id} "
+            f"--artifacts thumbnail --out {preset}-mirror"
+        )
+    return f"preset {preset}: {', '.join(parts)}{example}"
+
+
 def _error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr, flush=True)
     return EXIT_USAGE
@@ -169,14 +192,16 @@ def run(args: argparse.Namespace) -> int:
         ssl_context=context,
         idle_timeout_s=args.idle_timeout,
     )
-    return asyncio.run(_serve(server, args.host, args.port))
+    return asyncio.run(_serve(server, args.host, args.port, args.preset, args.seed))
 
 
-async def _serve(server: EmulatorServer, host: str, port: int) -> int:
+async def _serve(server: EmulatorServer, host: str, port: int, preset: str, seed: int) -> int:
     try:
         await server.start()
     except OSError as exc:
-        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        reason = exc.strerror
+        if exc.errno == errno.EADDRINUSE:
+            reason = "address already in use (another --port, or --port 0 for any free one)"
         return _error(f"cannot listen on {host}:{port}: {reason or exc}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -185,6 +210,7 @@ async def _serve(server: EmulatorServer, host: str, port: int) -> int:
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     print(f"serving {server.base_url}", flush=True)
+    print(targets_line(server.base_url, preset, seed), file=sys.stderr, flush=True)
     try:
         await stop.wait()
     finally:

@@ -41,7 +41,13 @@ def test_serving_line_then_clean_stop(signum: int) -> None:
         proc.send_signal(signum)
         rest, err = proc.communicate(timeout=15)
     assert proc.returncode == 0
-    assert (rest, err) == ("", "")
+    assert rest == ""
+    # stderr: what the preset serves and a command to harvest it (stdout keeps its one line)
+    assert err.splitlines() == [
+        "preset demo: screen 2302 'idr0056-stojic-lncrnas/screenB' (10 plates), project 51"
+        " 'idr0021-lawo-pericentriolarmaterial/experimentA' (2 datasets); try: harvester"
+        f" harvest --base-url {base_url} --screen 2302 --artifacts thumbnail --out demo-mirror"
+    ]
 
 
 def test_spawn_reports_startup_failure() -> None:
@@ -134,3 +140,16 @@ def test_argparse_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> Non
         main(["--port", "abc"])
     assert info.value.code == 2
     _one_error_line(capsys, 2, "--port")
+
+
+def test_a_mistyped_preset_and_a_taken_port_say_what_to_do(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One error line each, naming the near preset, or another --port / --port 0."""
+    _one_error_line(capsys, main(["--preset", "zstak"]), "did you mean 'zstack'?")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["--port", str(port)])
+    _one_error_line(capsys, code, "another --port, or --port 0 for any free one")
