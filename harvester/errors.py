@@ -17,6 +17,7 @@ maps the top-level classes to exit codes in one place::
     │   │   ├── ServerStatusError  408, 500, 502
     │   │   └── InvalidBodyError   HTML with 200, wrong magic bytes, bad JSON, imgData "Exception"
     │   └── PermanentError         never retried: any other 4xx, refused redirects
+    │       └── UnrenderableError  the server cannot open the image's pixels (imgData Exception)
     └── StorageError               disk full, read-only, not writable -> exit 2 (1 mid-run)
 
 Credentials must never leak through an error message. :func:`redact_url`
@@ -43,6 +44,7 @@ __all__ = [
     "TLSError",
     "TransientError",
     "TransportError",
+    "UnrenderableError",
     "UsageError",
     "is_secret_name",
     "redact_url",
@@ -223,6 +225,16 @@ class InvalidBodyError(TransientError):
 
 class PermanentError(FetchError):
     """A failure that retrying cannot fix: other 4xx answers, refused redirects."""
+
+
+class UnrenderableError(PermanentError):
+    """The server cannot open this image's pixels, so it renders nothing of it.
+
+    imgData says so in a 200 answer (``"Exception": "Error instantiating pixel buffer:
+    /OMERO/ManagedRepo/..."``): IDR answers it, every time, for each image it has not
+    converted to OME-Zarr. Asking again cannot help and costs the request IDR's proxy does
+    not cache, so it is not retried; render and stack, built from imgData, fail with it.
+    """
 
 
 class TLSError(PermanentError):

@@ -19,7 +19,18 @@ body is kept beyond the image's metadata step.
 Validation beyond what the client checks (status, content type, magic bytes,
 JSON parse, Content-Length) is artifact-specific: imgData with an
 ``Exception`` key is an :class:`~harvester.errors.InvalidBodyError` (retried,
-then a failure with the server's message); metadata must carry the image.
+then a failure with the server's message), except the one that says the server
+cannot open the image's pixels at all ("Error instantiating pixel buffer", IDR's
+answer for every image it has not converted to OME-Zarr), which is an
+:class:`~harvester.errors.UnrenderableError`: asking again gets the same answer,
+so it is not retried. ``{"ConcurrencyException": {"backOff": ms}}`` is retried
+after the server's ``backOff``. A render asked as PNG and answered with JPEG
+(classic OMERO.web ignores ``format=png``) fails at once, saying so; metadata
+must carry the image.
+
+:func:`failure_advice` reads a run's (or a folder's) failures and says what to
+do instead when a rerun cannot help: the final report and ``harvester status``
+print its hints.
 
 Give-up rule: when one artifact kind fails for good with the same answer
 (status and reason, digits ignored) for ``give_up_after`` images in a row, that
@@ -42,7 +53,13 @@ import anyio
 from harvester import layout, urls
 from harvester.client import Client, Expect, Fetched
 from harvester.early import EarlyAnswers, EarlyRequest
-from harvester.errors import FetchError, InvalidBodyError, PermanentError, with_status
+from harvester.errors import (
+    FetchError,
+    InvalidBodyError,
+    PermanentError,
+    UnrenderableError,
+    with_status,
+)
 from harvester.models import Artifact, ImageRef
 from harvester.store import Store
 from harvester.window import WindowError, choose_windows
@@ -154,27 +171,89 @@ class GiveUp:
         return kind in self.stopped
 
 
+#: imgData's ``Exception`` text when the server cannot open an image's pixels at all. OMERO
+#: words it "Error instantiating pixel buffer: /OMERO/ManagedRepo/..." (idr-api.md §6: IDR
+#: in 2026 for every image not converted to OME-Zarr); matched loosely (case, "pixels",
+#: "pixel_buffer", the exception class before it), as versions word it a little differently.
+_PIXEL_BUFFER = re.compile(r"pixels?[\s_-]*buffer", re.IGNORECASE)
+_CANNOT = re.compile(
+    r"instantiat|creat|open|initiali[sz]|cannot|can't|could not|unable|error|fail", re.IGNORECASE
+)
+
+#: The reason of a PNG render answered with JPEG (kept verbatim: :func:`failure_advice`
+#: recognises it in journals).
+PNG_IGNORED = "this server ignores format=png and answers JPEG"
+
+
+def pixels_unreadable(message: str) -> bool:
+    """Whether an imgData ``Exception`` message says the pixels cannot be opened at all."""
+    found = _PIXEL_BUFFER.search(message)
+    return found is not None and _CANNOT.search(message) is not None
+
+
+def _back_off(value: Any) -> float | None:
+    """Seconds from a ConcurrencyException's ``backOff`` (milliseconds); None if unusable."""
+    raw = value.get("backOff") if isinstance(value, dict) else None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        return None
+    try:
+        ms = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return ms / 1000.0 if ms == ms and 0.0 <= ms < float("inf") else None
+
+
 def check_imgdata(fetched: Fetched) -> None:
-    """imgData answers 200 with an ``Exception`` key when the server cannot read the pixels."""
+    """imgData answers 200 with an ``Exception`` key when the server cannot read the pixels.
+
+    The pixel-buffer Exception is an :class:`UnrenderableError` (never retried: IDR gives
+    it for good); any other Exception is retried. A ``ConcurrencyException`` (the server
+    is busy with this image, e.g. building its pyramid) is retried after its ``backOff``.
+    """
     body = fetched.json()
     if not isinstance(body, dict):
         raise InvalidBodyError(
             "imgData is not a JSON object", url=fetched.url, status=fetched.status
         )
     if "Exception" in body:
-        raise InvalidBodyError(
-            f"imgData Exception: {str(body['Exception'])[:300]}",
-            url=fetched.url,
-            status=fetched.status,
-        )
+        message = str(body["Exception"])
+        reason = f"imgData Exception: {message[:300]}"
+        if pixels_unreadable(message):
+            raise UnrenderableError(reason, url=fetched.url, status=fetched.status)
+        raise InvalidBodyError(reason, url=fetched.url, status=fetched.status)
     if "ConcurrencyException" in body:
         raise InvalidBodyError(
-            "imgData ConcurrencyException (server busy)", url=fetched.url, status=fetched.status
+            "imgData ConcurrencyException (server busy)",
+            url=fetched.url,
+            status=fetched.status,
+            retry_after=_back_off(body["ConcurrencyException"]),
         )
     if not isinstance(body.get("size"), dict) or not isinstance(body.get("channels"), list):
         raise InvalidBodyError(
             "imgData without size or channels", url=fetched.url, status=fetched.status
         )
+
+
+def check_png(fetched: Fetched) -> None:
+    """A render asked with ``format=png`` must be a PNG.
+
+    Classic OMERO.web ignores ``format`` and answers JPEG every time: asking again cannot
+    help, so that is a :class:`PermanentError` saying what to do; anything else that is
+    not a PNG (the client has checked it is an image) is retried as a bad body.
+    """
+    body = fetched.body
+    if body.startswith(b"\x89PNG\r\n\x1a\n"):
+        return
+    if body.startswith(b"\xff\xd8\xff"):
+        raise PermanentError(
+            f'{PNG_IGNORED}: set render_format = "jpeg" (or use the stack artifact)',
+            url=fetched.url,
+            status=fetched.status,
+        )
+    start = body[:8].hex(" ") or "nothing"
+    raise InvalidBodyError(
+        f"body is not a PNG image (starts with {start})", url=fetched.url, status=fetched.status
+    )
 
 
 def check_metadata(image_id: int) -> Callable[[Fetched], None]:
@@ -467,6 +546,8 @@ class Fetcher:
         if fetched is not None and check is not None:
             try:
                 check(fetched)
+            except PermanentError:
+                raise  # asking again gets the same answer (a pixel-buffer Exception)
             except FetchError:
                 fetched = None  # not good enough to keep: asked for again, with retries
         if fetched is None:
@@ -494,8 +575,8 @@ class Fetcher:
                 image_id,
                 Artifact.RENDER,
                 render_path_from_imgdata(image_id, imgdata, quality, fmt),
-                Expect.PNG if fmt == "png" else Expect.JPEG,
-                None,
+                Expect.IMAGE if fmt == "png" else Expect.JPEG,
+                check_png if fmt == "png" else None,
             )
             return
         model, z, t = render_plane_of(imgdata)
@@ -621,6 +702,101 @@ class Fetcher:
             self.on_failed(kind)
 
 
+# --------------------------------------------------------------------------- advice
+#: The hint for failures of images the server does not render (pixel-buffer Exceptions,
+#: renders refused with an empty 403 by IDR's proxy).
+HINT_NOT_RENDERED = (
+    "this server does not render these images (IDR since its move to OME-Zarr): "
+    "--artifacts thumbnail,metadata still works; pixels: IDR's OME-Zarr or the original files"
+)
+HINT_THUMBNAIL_96 = (
+    "this server serves 96 px thumbnails only: use --thumbnail-size 96 "
+    "(in another --out: a folder keeps one size)"
+)
+HINT_PNG_IGNORED = (
+    f'{PNG_IGNORED} (classic OMERO.web): set render_format = "jpeg" in the config, '
+    "or use the stack artifact"
+)
+_SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
+
+
+@dataclass(frozen=True, slots=True)
+class FailureAdvice:
+    """What a report says about failures beyond listing them.
+
+    ``hints``: one line per kind of cause a rerun cannot fix, each saying what to do
+    instead. ``rerun_helps``: False when every failure is of such a cause, so the report
+    must not end with "rerun to retry the failures" (the rerun would ask again, politely
+    but uselessly, and get the same answers).
+    """
+
+    hints: tuple[str, ...] = ()
+    rerun_helps: bool = True
+
+    def closing(self, resume: str) -> str:
+        """The report's last line: the rerun command, or why a plain rerun is no use."""
+        if self.rerun_helps:
+            return f"rerun to retry the failures: {resume}"
+        return (
+            "a rerun would get the same answers for these failures: follow the hint above "
+            f"(this folder resumes with: {resume})"
+        )
+
+
+def _field(failure: Failure | Mapping[str, Any], name: str) -> Any:
+    if isinstance(failure, Mapping):
+        return failure.get(name)
+    return getattr(failure, name, None)
+
+
+def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
+    """Which hint a failure needs: ``HINT_*``, or None (a rerun may fix it)."""
+    kind = str(_field(failure, "kind") or "")
+    status = _field(failure, "status")
+    reason = str(_field(failure, "reason") or "")
+    if kind in ("imgdata", "render", "stack") and "pixel" in reason.lower():
+        message = reason.partition("imgData Exception:")[2]
+        if message and pixels_unreadable(message):
+            return HINT_NOT_RENDERED
+    if kind in ("render", "stack") and status == 403 and ":" not in reason:
+        # IDR's proxy blocks server-side renders with an empty 403 (no server message).
+        return HINT_NOT_RENDERED
+    if kind == "render" and reason.startswith(PNG_IGNORED):
+        return HINT_PNG_IGNORED
+    if kind == "thumbnail" and status == 404:
+        sized = _SIZED_THUMBNAIL.search(str(_field(failure, "url") or ""))
+        if sized is not None and int(sized.group(1)) != 96:
+            return HINT_THUMBNAIL_96
+    return None
+
+
+def failure_advice(
+    failures: Iterable[Failure | Mapping[str, Any]],
+    *,
+    complete: bool = True,
+    done_by_kind: Mapping[str, int] | None = None,
+) -> FailureAdvice:
+    """Hints for failures a rerun cannot fix, and whether a rerun can help at all.
+
+    ``failures``: :class:`Failure` records (a run's summary) or the mappings of
+    ``harvester status`` (``kind``, ``status``, ``reason``, ``url``). ``complete``: they
+    are all of them (a summary keeps the first 1,000; walk failures are retried): when
+    False, a rerun is never said useless. ``done_by_kind``: artifacts done per kind; a
+    sized-thumbnail 404 is this server's rule only if no thumbnail of that size came.
+    """
+    causes: list[str] = []
+    unknown = False
+    for failure in failures:
+        cause = _cause(failure)
+        if cause == HINT_THUMBNAIL_96 and done_by_kind and done_by_kind.get("thumbnail"):
+            cause = None  # other thumbnails of this size came: these images lack one
+        if cause is None:
+            unknown = True
+        elif cause not in causes:
+            causes.append(cause)
+    return FailureAdvice(tuple(causes), rerun_helps=unknown or not complete or not causes)
+
+
 def _time_increment_of(body: Any) -> float | None:
     """``Pixels.TimeIncrement`` of a JSON API image body, as the stack reads it."""
     from harvester.stack import parse_time_increment  # a stack is pending: loaded anyway
@@ -630,11 +806,15 @@ def _time_increment_of(body: Any) -> float | None:
 
 __all__ = [
     "FETCH_ORDER",
+    "FailureAdvice",
     "FetchSettings",
     "Fetcher",
     "Failure",
     "PermanentError",
     "artifact_path",
     "check_imgdata",
+    "check_png",
+    "failure_advice",
+    "pixels_unreadable",
     "render_path_from_imgdata",
 ]

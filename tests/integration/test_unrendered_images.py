@@ -1,0 +1,262 @@
+"""Answers a rerun cannot change are not retried, and the run says what to do instead.
+
+IDR in 2026 (``migration_2026``): imgData answers 200 + "Error instantiating pixel
+buffer" for every image not converted to OME-Zarr, renders 403 with an empty body, sized
+thumbnails 404 (the 96 px one still works). A classic OMERO.web ignores ``format=png``
+and answers JPEG. Each costs one request per image (retries would ask the one endpoint
+IDR's proxy does not cache, for nothing), thumbnails and metadata still come, and
+:func:`harvester.fetch.failure_advice` gives one hint per cause and says a rerun cannot
+help. Transient answers (another imgData Exception, a ConcurrencyException with its
+``backOff``) are still retried. All over the emulator's real sockets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from harvest_helpers import DEMO_SCREEN, SMALL_PLATE, harvest
+
+from harvester.client import Client, ClientSettings, Expect
+from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator.http import Request, Response
+from harvester.fetch import (
+    HINT_NOT_RENDERED,
+    HINT_PNG_IGNORED,
+    HINT_THUMBNAIL_96,
+    PNG_IGNORED,
+    check_imgdata,
+    failure_advice,
+)
+from harvester.retry import RetryEvent
+
+SCREEN_IMAGES = 80
+PLATE_IMAGES = 8
+
+
+def files(out: Path, suffix: str) -> list[Path]:
+    return sorted(p for p in (out / "images").rglob(f"*{suffix}") if p.is_file())
+
+
+def route(emu: EmulatorThread, name: str) -> dict[str, int]:
+    return dict(emu.stats()["by_route"].get(name, {}))
+
+
+def test_migrated_screen_asks_imgdata_once_per_image_and_keeps_thumbnails(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The audit's run: screen 2302 from IDR as of 2026, default artifacts, 5 retries.
+
+    Before: every failed imgData cost 6 requests (204 for 34 images, 170 retries).
+    Now: one each, no retry; thumbnails and metadata of all 80 images are on disk; one hint.
+    """
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "d"
+    summary = harvest(emu.base_url, out, screens=(DEMO_SCREEN,), labels=False, max_retries=5)
+    imgdata_failures = [f for f in summary.failures if f.kind == "imgdata"]
+    assert summary.exit_code == 1
+    assert summary.retries == 0
+    assert imgdata_failures and "pixel buffer" in imgdata_failures[0].reason
+    assert route(emu, "image:imgdata") == {"200": len(imgdata_failures)}  # one request each
+    assert "imgdata" in summary.given_up  # the give-up rule still stops it after 20
+    assert len(files(out, ".thumbnail.jpg")) == SCREEN_IMAGES
+    assert len(files(out, ".metadata.json")) == SCREEN_IMAGES
+    assert files(out, ".imgdata.json") == [] and files(out, ".render.jpg") == []
+    advice = failure_advice(summary.failures, done_by_kind=summary.done_by_kind)
+    assert advice.hints == (HINT_NOT_RENDERED,)
+    assert not advice.rerun_helps
+    assert advice.closing("harvester harvest --out D") == (
+        "a rerun would get the same answers for these failures: follow the hint above "
+        "(this folder resumes with: harvester harvest --out D)"
+    )
+    assert HINT_NOT_RENDERED == (
+        "this server does not render these images (IDR since its move to OME-Zarr): "
+        "--artifacts thumbnail,metadata still works; pixels: IDR's OME-Zarr or the original "
+        "files"
+    )
+
+    # What the hint says works: the same folder, the artifacts the server still serves.
+    emu.reset_stats()
+    again = harvest(
+        emu.base_url, out, screens=(DEMO_SCREEN,), labels=False, artifacts=("thumbnail", "metadata")
+    )
+    assert (again.exit_code, again.failed, emu.stats()["image_requests"]) == (0, 0, 0)
+
+
+def test_a_stack_of_a_migrated_image_costs_one_imgdata_request(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """imgData, stack and render of one image: one imgData request, three failures, one hint."""
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "d"
+    image = 9762885
+    summary = harvest(
+        emu.base_url,
+        out,
+        images=(image,),
+        labels=False,
+        artifacts=("imgdata", "render", "stack", "thumbnail"),
+    )
+    assert summary.retries == 0
+    assert route(emu, "image:imgdata") == {"200": 1}
+    assert sorted(f.kind for f in summary.failures) == ["imgdata", "render", "stack"]
+    assert len(files(out, ".thumbnail.jpg")) == 1
+    advice = failure_advice(summary.failures, done_by_kind=summary.done_by_kind)
+    assert (advice.hints, advice.rerun_helps) == ((HINT_NOT_RENDERED,), False)
+
+
+def test_render_refused_with_an_empty_403_is_asked_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """imgData already on disk (harvested before the migration), renders now 403 empty:
+    one render request per image, and the same hint (a rerun gets 403 again)."""
+    out = tmp_path / "d"
+    before = make_emulator(preset="demo")
+    first = harvest(
+        before.base_url, out, plates=(SMALL_PLATE,), labels=False, artifacts=("imgdata",)
+    )
+    assert first.exit_code == 0
+    after = make_emulator(preset="demo", migration_2026=True)
+    summary = harvest(
+        after.base_url, out, plates=(SMALL_PLATE,), labels=False, artifacts=("imgdata", "render")
+    )
+    assert summary.exit_code == 1 and summary.retries == 0
+    assert route(after, "image:imgdata") == {}  # read from disk
+    assert sum(route(after, "image:render").values()) == PLATE_IMAGES
+    assert {(f.kind, f.status) for f in summary.failures} == {("render", 403)}
+    advice = failure_advice(summary.failures, done_by_kind=summary.done_by_kind)
+    assert (advice.hints, advice.rerun_helps) == ((HINT_NOT_RENDERED,), False)
+
+
+def test_sized_thumbnails_all_404_say_use_96(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """400 px thumbnails from IDR 2026: one 404 each, and the 96 px hint; 96 px works."""
+    emu = make_emulator(preset="demo", migration_2026=True)
+    summary = harvest(
+        emu.base_url,
+        tmp_path / "d",
+        plates=(SMALL_PLATE,),
+        labels=False,
+        artifacts=("thumbnail",),
+        thumbnail_size=400,
+    )
+    assert summary.exit_code == 1 and summary.retries == 0
+    assert route(emu, "image:thumbnail") == {"404": PLATE_IMAGES}
+    advice = failure_advice(summary.failures, done_by_kind=summary.done_by_kind)
+    assert (advice.hints, advice.rerun_helps) == ((HINT_THUMBNAIL_96,), False)
+    assert HINT_THUMBNAIL_96.startswith(
+        "this server serves 96 px thumbnails only: use --thumbnail-size 96"
+    )
+    ok = harvest(
+        emu.base_url, tmp_path / "e", plates=(SMALL_PLATE,), labels=False, artifacts=("thumbnail",)
+    )
+    assert ok.exit_code == 0 and len(files(tmp_path / "e", ".thumbnail.jpg")) == PLATE_IMAGES
+
+
+def test_png_render_answered_with_jpeg_fails_at_once_saying_why(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Classic OMERO.web ignores format=png: before, 6 requests per image and "body is not
+    a PNG image"; now one, a reason naming render_format, and the PNG hint."""
+    emu = make_emulator(preset="demo", mode="omeroweb")
+    out = tmp_path / "d"
+    summary = harvest(
+        emu.base_url,
+        out,
+        plates=(SMALL_PLATE,),
+        labels=False,
+        artifacts=("render",),
+        render_format="png",
+        max_retries=5,
+    )
+    assert summary.exit_code == 1 and summary.retries == 0
+    assert route(emu, "image:render") == {"200": PLATE_IMAGES}
+    assert len(summary.failures) == PLATE_IMAGES
+    assert all(f.reason.startswith(PNG_IGNORED) for f in summary.failures)
+    assert 'render_format = "jpeg"' in summary.failures[0].reason
+    assert files(out, ".render.png") == []
+    advice = failure_advice(summary.failures, done_by_kind=summary.done_by_kind)
+    assert (advice.hints, advice.rerun_helps) == ((HINT_PNG_IGNORED,), False)
+
+
+def test_png_render_from_the_microservice_is_kept(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """IDR's image-region service honours format=png: the check lets real PNGs through."""
+    emu = make_emulator(preset="demo", mode="microservice")
+    out = tmp_path / "d"
+    summary = harvest(
+        emu.base_url, out, plates=(SMALL_PLATE,), labels=False, artifacts=("render",),
+        render_format="png",
+    )  # fmt: skip
+    assert summary.exit_code == 0, summary.failures[:1]
+    pngs = files(out, ".render.png")
+    assert len(pngs) == PLATE_IMAGES
+    assert all(p.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for p in pngs)
+
+
+def test_other_imgdata_exceptions_are_still_retried(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An imgData Exception that is not about the pixel buffer (the emulator's transient
+    fault) is retried and the artifact ends present; nothing to hint."""
+    app = build_application("demo")
+
+    class OnceBroken:
+        """Each imgData first answers a lost-connection Exception, then the real body."""
+
+        def __init__(self) -> None:
+            self.seen: set[str] = set()
+
+        def handle(self, req: Request) -> Response:
+            if "/imgData/" in req.path and req.path not in self.seen:
+                self.seen.add(req.path)
+                body = {"id": 1, "Exception": "Ice.ConnectionLostException: recv() lost"}
+                return Response(200, json.dumps(body).encode(), "application/json", route="x")
+            return app.handle(req)
+
+    emu = make_emulator(app=OnceBroken())
+    out = tmp_path / "d"
+    summary = harvest(
+        emu.base_url, out, plates=(SMALL_PLATE,), labels=False, artifacts=("imgdata",)
+    )
+    assert summary.exit_code == 0
+    assert summary.retries == PLATE_IMAGES
+    assert len(files(out, ".imgdata.json")) == PLATE_IMAGES
+    advice = failure_advice([{"kind": "imgdata", "status": 200, "reason": "imgData Exception: x"}])
+    assert (advice.hints, advice.rerun_helps) == ((), True)
+
+
+@pytest.mark.anyio
+async def test_concurrency_exception_is_retried_after_its_back_off(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """``{"ConcurrencyException": {"backOff": 250}}`` (HTTP 200): retried, waiting 0.25 s
+    (the server's backOff, not the jittered backoff), until imgData comes."""
+    app = build_application("demo")
+    busy = {"left": 2}
+
+    class Busy:
+        def handle(self, req: Request) -> Response:
+            if "/imgData/" in req.path and busy["left"] > 0:
+                busy["left"] -= 1
+                body = b'{"ConcurrencyException": {"backOff": 250}}'
+                return Response(200, body, "application/json", route="busy")
+            return app.handle(req)
+
+    emu = make_emulator(app=Busy())
+    events: list[RetryEvent] = []
+    settings = ClientSettings(base_url=emu.base_url, rate=None)
+    with anyio.fail_after(30):
+        async with Client(settings, on_retry=events.append) as client:
+            fetched = await client.get("webclient/imgData/9762885/", Expect.JSON, check_imgdata)
+    body: Any = fetched.json()
+    assert "size" in body
+    assert [e.wait for e in events] == [0.25, 0.25]
+    assert all("ConcurrencyException" in e.error.reason for e in events)
+    assert emu.stats()["requests"] == 3
