@@ -77,6 +77,34 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
     return tuple(out)
 
 
+#: Targets that may be named as IDR shows them (``--screen idr0056``): kind -> names field.
+NAMED_TARGETS = {"screens": "screen_names", "projects": "project_names"}
+
+
+def _ids_and_names(key: str, value: object) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Screen or project targets: the numeric ids, and the names (any text not all digits).
+
+    A name is looked up on the server once per run (:mod:`harvester.names`), which turns it
+    into ids; ``2302`` and ``"2302"`` are ids, ``"idr0056"`` a name. Each name is kept once,
+    in the order given, without surrounding blanks.
+    """
+    items = value if isinstance(value, list | tuple) else [value]
+    ids: list[int] = []
+    names: list[str] = []
+    for item in items:
+        if isinstance(item, str) and not item.strip().isdigit():
+            name = item.strip()
+            if not name:
+                raise ConfigError(
+                    f"{key}: an empty name", hint="give an id (2302) or a name (idr0056)"
+                )
+            if name not in names:
+                names.append(name)
+        else:
+            ids.extend(_as_int_list(key, [item]))
+    return tuple(ids), tuple(names)
+
+
 def parse_artifacts(value: object) -> tuple[Artifact, ...]:
     """``"thumbnail,render"`` or a list of names -> artifacts in a canonical order."""
     if isinstance(value, str):
@@ -154,6 +182,12 @@ class HarvestConfig:
     plates: tuple[int, ...] = ()
     datasets: tuple[int, ...] = ()
     images: tuple[int, ...] = ()
+    #: ``--screen NAME``/``--project NAME`` (not all digits): matched against the server's
+    #: screen and project names once, after the server check, and replaced by their ids
+    #: (:func:`harvester.names.resolve_target_names`); empty in a resolved configuration.
+    #: Given as ``screens``/``projects`` (ids and names mixed), split here.
+    screen_names: tuple[str, ...] = ()
+    project_names: tuple[str, ...] = ()
     ids_from: Path | None = None
     out: Path | None = None
     artifacts: tuple[Artifact, ...] = DEFAULT_ARTIFACTS
@@ -191,7 +225,14 @@ class HarvestConfig:
         # Normalise what Python callers may pass loosely (lists, strings, str paths).
         object.__setattr__(self, "artifacts", parse_artifacts(list(self.artifacts)))
         for key in _INT_LIST_KEYS:
-            object.__setattr__(self, key, _as_int_list(key, list(getattr(self, key))))
+            names_key = NAMED_TARGETS.get(key)
+            if names_key is None:
+                object.__setattr__(self, key, _as_int_list(key, list(getattr(self, key))))
+                continue
+            ids, names = _ids_and_names(key, list(getattr(self, key)))
+            given = tuple(str(name).strip() for name in getattr(self, names_key))
+            object.__setattr__(self, key, ids)
+            object.__setattr__(self, names_key, tuple(dict.fromkeys((*given, *names))))
         for key in _PATH_KEYS:
             value = getattr(self, key)
             if isinstance(value, str):
@@ -276,6 +317,8 @@ class HarvestConfig:
         return bool(
             self.screens
             or self.projects
+            or self.screen_names
+            or self.project_names
             or self.plates
             or self.datasets
             or self.images
@@ -295,6 +338,8 @@ class HarvestConfig:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in _NAMES_KEYS and not value:
+                continue  # resolved into ids: a resume never looks names up again
             if f.name in SECRET_KEYS:
                 value = {key: REDACTED for key in value}
             elif isinstance(value, Path):
@@ -329,13 +374,19 @@ def _missing_hint(path: Path) -> str | None:
     return hint
 
 
-KEYS: tuple[str, ...] = tuple(f.name for f in fields(HarvestConfig))
+#: Not settings of their own: names are given in ``screens``/``projects`` (the file's keys
+#: and the flags), and a saved configuration holds the ids they resolved to.
+_NAMES_KEYS = tuple(NAMED_TARGETS.values())
+KEYS: tuple[str, ...] = tuple(f.name for f in fields(HarvestConfig) if f.name not in _NAMES_KEYS)
 _BOOL_KEYS = ("dry_run", "quiet", "debug", "follow_redirects", "labels")
 _MAPPING_KEYS = ("headers", "cookies")
 
 
 def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     """Turn one raw (TOML or CLI) value into the field's type, or raise ConfigError."""
+    if key in NAMED_TARGETS:
+        ids, names = _ids_and_names(key, value)
+        return (*ids, *names)  # split again by HarvestConfig
     if key in _INT_LIST_KEYS:
         return _as_int_list(key, value)
     if key in _PATH_KEYS:

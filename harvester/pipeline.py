@@ -409,6 +409,7 @@ class Harvest:
         progress: ProgressSink | None = None,
         handle_signals: bool = False,
         ids_copy: Path | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -422,6 +423,8 @@ class Harvest:
         self.argv = list(argv)
         self.progress: ProgressSink = progress or _NoProgress()
         self.handle_signals = handle_signals
+        #: Where the run's informational lines go (what a name resolved to); None: nowhere.
+        self.say = say
         self.summary = RunSummary(out_dir=self.out, dry_run=cfg.dry_run)
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
@@ -491,6 +494,11 @@ class Harvest:
             with unwrap_errors():
                 async with anyio.create_task_group() as early_tasks:
                     early = await self._probe_with_head_start(early_tasks, client)
+                    # Screen and project names become ids here, once: everything after
+                    # (the targets' check, sample keys, the saved config) sees ids only.
+                    from harvester.names import resolve_target_names
+
+                    self.cfg = await resolve_target_names(self.cfg, client, say=self.say)
                     if cfg.dry_run:
                         await self._dry_run(client)
                     else:
@@ -605,10 +613,12 @@ class Harvest:
         """
         cfg = self.cfg
         walks = cfg.screens or cfg.projects or cfg.plates or cfg.datasets or cfg.images
+        named = cfg.screen_names or cfg.project_names  # walks too, once resolved
         if (
             cfg.dry_run
             or cfg.ids_from is None
             or walks
+            or named
             or cfg.from_plan is not None
             or self._selection.active
             or not self._is_new_folder()
@@ -1137,13 +1147,20 @@ async def run_harvest(
     progress: ProgressSink | None = None,
     handle_signals: bool = False,
     ids_copy: Path | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Run one harvest to the end (or to an interruption) and return its summary.
 
     ``ids_copy``: the copy of a read-once ``--ids-from`` source already made
-    (:func:`copy_of_ids_source`), which the run reads and removes.
+    (:func:`copy_of_ids_source`), which the run reads and removes. ``say``: where
+    informational lines go (the CLI's standard error; what a screen name resolved to).
     """
     harvest = Harvest(
-        cfg, argv=list(argv), progress=progress, handle_signals=handle_signals, ids_copy=ids_copy
+        cfg,
+        argv=list(argv),
+        progress=progress,
+        handle_signals=handle_signals,
+        ids_copy=ids_copy,
+        say=say,
     )
     return await harvest.run()

@@ -484,8 +484,12 @@ async def plan_targets(
     force: bool = False,
     argv: Sequence[str] = (),
     on_image: Callable[[ImageRef], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> PlanInfo:
     """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
+
+    Screen and project names are looked up once after the server check
+    (:mod:`harvester.names`; ``say`` gets what each resolved to): the plan holds ids.
 
     The walk also saves the study-level metadata (screen, plates, wells,
     project, datasets) into DIR through the store, exactly as a single
@@ -511,6 +515,12 @@ async def plan_targets(
         )
     await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
     await probe_server(config)
+    if config.screen_names or config.project_names:
+        # Names become ids once, before the store opens: the plan records the ids.
+        from harvester.names import resolve_target_names
+
+        async with Client(client_settings(config)) as lister:
+            config = await resolve_target_names(config, lister, say=say)
     extra: dict[str, Any] = {}
     if config.ids_from is not None:
         extra["ids_from"] = str(config.ids_from)

@@ -74,6 +74,16 @@ def dataset(dataset_id: int) -> str:
     return f"api/v0/m/datasets/{dataset_id}/"
 
 
+def screens(offset: int, limit: int = API_PAGE) -> str:
+    """A page of every screen (``--screen NAME`` is matched against their names)."""
+    return f"api/v0/m/screens/?offset={offset}&limit={limit}"
+
+
+def projects(offset: int, limit: int = API_PAGE) -> str:
+    """A page of every project (``--project NAME`` is matched against their names)."""
+    return f"api/v0/m/projects/?offset={offset}&limit={limit}"
+
+
 def plate_screens(plate_id: int) -> str:
     """The screens a plate belongs to (its parent, for a ``--plate`` target)."""
     return f"api/v0/m/plates/{plate_id}/screens/"

@@ -27,8 +27,8 @@ __all__ = ["register"]
 MAX_LISTED_FAILURES = 20
 
 TARGET_FLAGS = (
-    ("--screen", "screens", "screen id (repeatable)"),
-    ("--project", "projects", "project id (repeatable)"),
+    ("--screen", "screens", "screen id or name, e.g. 2302 or idr0056 (repeatable)"),
+    ("--project", "projects", "project id or name, e.g. 51 or idr0021 (repeatable)"),
     ("--plate", "plates", "plate id (repeatable)"),
     ("--dataset", "datasets", "dataset id (repeatable)"),
     ("--image", "images", "image id (repeatable)"),
@@ -44,6 +44,30 @@ def _ids(text: str) -> list[int]:
             raise argparse.ArgumentTypeError(f"{part.strip() or text!r} is not a numeric id")
         ids.append(int(value))
     return ids
+
+
+def say_line(line: str) -> None:
+    """An informational line of a run on standard error (what a screen name resolved to):
+    stdout keeps the summary alone, and a closed stderr (``2>&-``) loses only this line."""
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError):
+            print(line, file=sys.stderr, flush=True)
+
+
+def _ids_or_names(text: str) -> list[int | str]:
+    """``--screen``/``--project``: ids and names as IDR shows them (``idr0056``, or
+    ``idr0056-stojic-lncrnas/screenB``), one or a comma list; a name is anything not all
+    digits, looked up on the server once the run has checked it (:mod:`harvester.names`)."""
+    out: list[int | str] = []
+    for part in text.split(","):
+        value = part.strip()
+        if value.isdigit():
+            out.extend(_ids(value))
+        elif value:
+            out.append(value)
+        else:
+            raise argparse.ArgumentTypeError(f"{text!r} holds an empty id or name")
+    return out
 
 
 class JoinedCommaLists(argparse.Action):
@@ -222,17 +246,18 @@ def register(subparsers: Any) -> None:
 def add_target_flags(parser: argparse.ArgumentParser) -> None:
     """``--screen``/``--project``/``--plate``/``--dataset``/``--image`` (repeatable ids)."""
     for flag, dest, text in TARGET_FLAGS:
+        named = dest in ("screens", "projects")
         parser.add_argument(
             flag,
             dest=dest,
             action="extend",
-            type=_ids,
-            metavar="ID",
+            type=_ids_or_names if named else _ids,
+            metavar="ID|NAME" if named else "ID",
             help=text.replace("(repeatable)", "(repeatable, or a comma list)"),
         )
 
 
-def target_overrides(args: argparse.Namespace) -> dict[str, list[int]]:
+def target_overrides(args: argparse.Namespace) -> dict[str, list[int | str]]:
     """Config overrides of :func:`add_target_flags` (only the flags given)."""
     return {
         dest: list(getattr(args, dest))
@@ -396,7 +421,12 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         with progress.shown():
             summary = anyio.run(
                 lambda: run_harvest(
-                    cfg, argv=argv, progress=progress, handle_signals=True, ids_copy=ids_copy
+                    cfg,
+                    argv=argv,
+                    progress=progress,
+                    handle_signals=True,
+                    ids_copy=ids_copy,
+                    say=None if cfg.quiet else say_line,
                 )
             )
     except BaseException:

@@ -1,0 +1,203 @@
+"""Screens and projects named as IDR shows them: ``--screen idr0056`` -> screen ids.
+
+Users copy ``idr0056-stojic-lncrnas/screenB``, or just the study ``idr0056``, from the
+IDR website; the harvest needs the numeric id. A name (anything not all digits) selects
+every screen (project) whose name equals it or starts with it followed by ``-`` or ``/``,
+case-insensitively: ``idr0056`` is every screen of study idr0056, the whole name is that
+one screen, and ``idr005`` is none (``6`` follows). A name ending in ``-`` or ``/``
+(``idr0056-stojic-lncrnas/``) is read without it.
+
+Resolution happens once per run, after the server check and before the targets are
+checked (:meth:`harvester.pipeline.Harvest._run_stages`, :func:`harvester.plan.plan_targets`),
+with one paged listing per kind that has names (IDR: one request each). The run goes on
+with ids only, so what it saves (``runs/<id>/config.json``, sample keys, plans) holds ids
+and a resume never looks names up again. A name that matches nothing is a
+:class:`~harvester.errors.UsageError` (exit 2, as an unknown id) naming the nearest names,
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harvester import urls
+from harvester.client import Client, Expect
+from harvester.config import HarvestConfig
+from harvester.errors import FetchError, HarvesterError, UsageError, redact_url, unavailable
+
+__all__ = ["matches", "resolve_target_names", "shown", "nearest_names"]
+
+#: A listing answer of more pages than this is not a server's list of studies (a loop guard).
+MAX_PAGES = 1000
+#: Matches named in the line that says what a name resolved to (the rest are counted).
+MAX_SHOWN = 10
+#: The longest name shown in a message (IDR's are under 80 characters).
+MAX_SHOWN_CHARS = 120
+
+#: kind -> (config field of ids, field of names, flag, listing URL builder)
+_KINDS: dict[str, tuple[str, str, str, Callable[[int], str]]] = {
+    "screen": ("screens", "screen_names", "--screen", urls.screens),
+    "project": ("projects", "project_names", "--project", urls.projects),
+}
+
+
+def shown(text: str) -> str:
+    """``text`` for a message: control and other unprintable characters as ``?``, cut short.
+
+    Names come from the user and from the server (which may hold any bytes, a line break
+    included): a message stays one line and cannot move the terminal's cursor.
+    """
+    clean = "".join(ch if ch.isprintable() else "?" for ch in text)
+    if len(clean) > MAX_SHOWN_CHARS:
+        clean = clean[: MAX_SHOWN_CHARS - 3] + "..."
+    return clean
+
+
+def _key(name: str) -> str:
+    """A name as compared: blanks and a trailing ``-`` or ``/`` dropped, case folded."""
+    return name.strip().rstrip("-/").casefold()
+
+
+def matches(name: str, candidate: str) -> bool:
+    """Does ``name`` (the user's) select ``candidate`` (a server's screen or project name)?
+
+    Equal, or ``candidate`` starts with it followed by ``-`` or ``/``; case-insensitive.
+    """
+    key, other = _key(name), candidate.casefold()
+    if not key:
+        return False
+    if other == key or other.rstrip("-/") == key:
+        return True
+    return other.startswith(key) and other[len(key)] in "-/"
+
+
+def nearest_names(name: str, names: Sequence[str], n: int = 3) -> list[str]:
+    """The names closest to ``name`` (difflib), shown as the user could type them.
+
+    Compared with each whole name and with its study parts (``idr0056``,
+    ``idr0056-stojic-lncrnas``): a short name is near a study, not a long name.
+    """
+    import difflib  # only on this error path
+
+    forms: dict[str, str] = {}
+    for full in names:
+        study, slash, _rest = full.partition("/")
+        parts = [study.partition("-")[0], study, full] if slash else [study.partition("-")[0], full]
+        for form in parts:
+            if form:
+                forms.setdefault(form.casefold(), form)
+    near = difflib.get_close_matches(_key(name), list(forms), n=n, cutoff=0.6)
+    return [forms[form] for form in near]
+
+
+async def _list_names(client: Client, kind: str) -> list[tuple[int, str]]:
+    """Every (id, name) of ``kind`` on the server: pages of ``api/v0/m/{kind}s/``."""
+    page = _KINDS[kind][3]
+    found: list[tuple[int, str]] = []
+    offset = 0
+    server = redact_url(client.settings.base_url.partition("?")[0])
+    for _ in range(MAX_PAGES):
+        try:
+            fetched = await client.get(page(offset), Expect.JSON)
+        except FetchError as exc:
+            # As the targets' check says it: busy is "try later" (exit 75), else the error.
+            busy = unavailable(server, exc, f" (listing the {kind}s to look names up)")
+            raise (busy or exc) from None
+        body: Any = fetched.json()
+        data = body.get("data") if isinstance(body, dict) else None
+        meta = body.get("meta") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise UsageError(
+                f"{server} did not list its {kind}s (no 'data' in {shown(page(offset))})",
+                hint=f"give the {kind} id instead of its name",
+            )
+        for item in data:
+            if not isinstance(item, dict):
+                continue
+            object_id, name = item.get("@id"), item.get("Name")
+            if isinstance(object_id, int) and not isinstance(object_id, bool):
+                found.append((object_id, name if isinstance(name, str) else ""))
+        offset += len(data)
+        total = meta.get("totalCount") if isinstance(meta, dict) else None
+        if not data or not isinstance(total, int) or offset >= total:
+            break
+    return found
+
+
+async def resolve_target_names(
+    cfg: HarvestConfig, client: Client, *, say: Callable[[str], None] | None = None
+) -> HarvestConfig:
+    """``cfg`` with its screen and project names replaced by the ids they select.
+
+    One listing per kind that has names (none at all without names: ``cfg`` is returned
+    as it is). Says one line per name (``--screen idr0056: screen 2302 (...)``) through
+    ``say`` (the command line's: it prints them on standard error unless ``--quiet``;
+    None says nothing). Ids already given are kept once,
+    in the order given, the names' ids after them. A name that selects nothing: UsageError
+    with the nearest names, before the caller writes anything.
+    """
+    if not (cfg.screen_names or cfg.project_names):
+        return cfg
+    changes: dict[str, Any] = {}
+    for kind, (ids_key, names_key, flag, _page) in _KINDS.items():
+        names: tuple[str, ...] = getattr(cfg, names_key)
+        if not names:
+            continue
+        listed = await _list_names(client, kind)
+        ids: list[int] = list(getattr(cfg, ids_key))
+        for name in names:
+            chosen = [(i, n) for i, n in listed if matches(name, n)]
+            if not chosen:
+                raise await _no_match(client, kind, flag, name, [n for _i, n in listed])
+            ids.extend(i for i, _n in chosen)
+            said = ", ".join(f"{i} ({shown(n)})" for i, n in chosen[:MAX_SHOWN])
+            if len(chosen) > MAX_SHOWN:
+                said += f" and {len(chosen) - MAX_SHOWN} more"
+            noun = kind if len(chosen) == 1 else f"{len(chosen)} {kind}s"
+            if say is not None:
+                say(f"{flag} {shown(name)}: {noun} {said}")
+        changes[ids_key] = tuple(dict.fromkeys(ids))
+        changes[names_key] = ()
+    return dataclasses.replace(cfg, **changes)
+
+
+async def _no_match(
+    client: Client, kind: str, flag: str, name: str, listed: list[str]
+) -> UsageError:
+    """The one-line error of a name that selects nothing: the nearest names in the hint,
+    or the other kind's flag when the name is a project's (a screen's) instead. That
+    costs one more listing, on this error path only."""
+    shown_name = shown(name)
+    error = UsageError(f"{flag} {shown_name!r}: no {kind} of that name on the server")
+    other = "project" if kind == "screen" else "screen"
+    with contextlib.suppress(HarvesterError):  # the hint is a help, not the error
+        theirs = [(i, n) for i, n in await _list_names(client, other) if matches(name, n)]
+        if theirs:
+            first_id, first_name = theirs[0]
+            error.hint = (
+                f"{shown_name!r} names {_count(len(theirs), other)}, e.g. {first_id} "
+                f"({shown(first_name)}): use {_KINDS[other][2]} {shown_name}"
+            )
+            return error
+    if not listed:
+        error.hint = f"the server lists no {kind}s; give a {kind} id"
+        return error
+    near = nearest_names(name, listed)
+    if near:
+        hint = "nearest: " + ", ".join(repr(shown(n)) for n in near)
+    elif len(listed) <= 3:
+        hint = f"the server's {kind}s: " + ", ".join(repr(shown(n)) for n in listed)
+    else:
+        hint = f"none of the server's {len(listed)} {kind}s is near"
+    error.hint = hint + (
+        f" (a name selects the {kind}s named so, or starting with it then '-' or '/';"
+        f" or give the {kind} id)"
+    )
+    return error
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
