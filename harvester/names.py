@@ -26,7 +26,15 @@ from typing import Any
 from harvester import urls
 from harvester.client import Client, Expect
 from harvester.config import HarvestConfig
-from harvester.errors import FetchError, HarvesterError, UsageError, redact_url, unavailable
+from harvester.errors import (
+    FetchError,
+    HarvesterError,
+    RemoteError,
+    UsageError,
+    redact_url,
+    unavailable,
+    with_status,
+)
 
 __all__ = ["matches", "resolve_target_names", "shown", "nearest_names"]
 
@@ -103,15 +111,21 @@ async def _list_names(client: Client, kind: str) -> list[tuple[int, str]]:
         try:
             fetched = await client.get(page(offset), Expect.JSON)
         except FetchError as exc:
-            # As the targets' check says it: busy is "try later" (exit 75), else the error.
+            # As the targets' check says it: busy is "try later" (exit 75); else exit 2.
             busy = unavailable(server, exc, f" (listing the {kind}s to look names up)")
-            raise (busy or exc) from None
+            if busy is not None:
+                raise busy from None
+            raise RemoteError(
+                f"cannot list the {kind}s of {server} to look up names: "
+                f"{shown(with_status(exc.status, exc.reason))}",
+                hint=f"give the {kind} id instead of its name",
+            ) from None
         body: Any = fetched.json()
         data = body.get("data") if isinstance(body, dict) else None
         meta = body.get("meta") if isinstance(body, dict) else None
         if not isinstance(data, list):
-            raise UsageError(
-                f"{server} did not list its {kind}s (no 'data' in {shown(page(offset))})",
+            raise RemoteError(
+                f"cannot list the {kind}s of {server} to look up names: no 'data' in its answer",
                 hint=f"give the {kind} id instead of its name",
             )
         for item in data:
@@ -141,6 +155,8 @@ async def resolve_target_names(
     """
     if not (cfg.screen_names or cfg.project_names):
         return cfg
+    if cfg.from_plan is not None:  # the plan's images are the run's: targets are not walked
+        return dataclasses.replace(cfg, screen_names=(), project_names=())
     changes: dict[str, Any] = {}
     for kind, (ids_key, names_key, flag, _page) in _KINDS.items():
         names: tuple[str, ...] = getattr(cfg, names_key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import shlex
 import subprocess
 import sys
 import threading
@@ -51,10 +52,14 @@ class ListingApp:
         self.page_cap = page_cap
         self.lock = threading.Lock()
         self.paths: list[str] = []
+        #: The screen and project listings answer this status (0: they answer).
+        self.fail_listings = 0
 
     def handle(self, req: Request) -> Response:
         with self.lock:
             self.paths.append(req.raw_path)
+        if self.fail_listings and req.raw_path.startswith(LISTING):
+            return Response(self.fail_listings, b"no", "text/plain", route="test:fail")
         if self.page_cap is not None and req.raw_path.startswith(LISTING):
             query = tuple(
                 (k, str(min(int(v), self.page_cap)) if k == "limit" else v) for k, v in req.query
@@ -309,3 +314,57 @@ def test_plan_with_a_name_records_ids(demo: tuple[str, ListingApp], tmp_path: Pa
     info = json.loads((out / "plan" / "plan.json").read_text())
     assert info["targets"] == {"screens": [DEMO_SCREEN]}
     assert len(app.listings()) == 1
+
+
+def test_slurm_tasks_resolve_the_names_themselves(
+    demo: tuple[str, ListingApp], tmp_path: Path
+) -> None:
+    """``harvester slurm`` writes the names into each task's command line (it sends no
+    request at submit time); a task run as the script runs it resolves them and harvests
+    its shard, and its saved config holds ids (``--out DIR --shard K/N`` resumes it)."""
+    base_url, app = demo
+    out = tmp_path / "d"
+    args = ["--base-url", base_url, "--screen", "idr0056", "--artifacts", "thumbnail"]
+    proc = run_cli("slurm", *args, "--rate", "none", "--out", str(out), "--tasks", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert app.listings() == []
+    script = (out / "harvest.sbatch").read_text()
+    exec_line = next(line for line in script.splitlines() if line.startswith("exec "))
+    words = shlex.split(exec_line.removeprefix("exec ").replace('"$K/$N"', "0/2"))
+    assert words[words.index("--screen") + 1] == "idr0056"
+    task = run_cli(*words[3:])
+    assert task.returncode == 0, task.stderr
+    assert f"--screen idr0056: screen {DEMO_SCREEN}" in task.stderr
+    assert _saved_config(out)["screens"] == [DEMO_SCREEN]
+    assert len(app.listings()) == 1
+
+
+def test_a_plan_run_does_not_look_names_up(demo: tuple[str, ListingApp], tmp_path: Path) -> None:
+    """With ``from_plan`` the plan's images are harvested: names beside it list nothing."""
+    base_url, app = demo
+    out = tmp_path / "d"
+    planned = run_cli("plan", "--base-url", base_url, "--screen", "2302", "--out", str(out))
+    assert planned.returncode == 0, planned.stderr
+    summary = _harvest(base_url, out, screens=("idr0056",), from_plan=out)
+    assert summary.exit_code == 0 and summary.done == 80
+    assert app.listings() == []
+    assert "screen_names" not in json.dumps(
+        [json.loads(p.read_text()) for p in (out / "runs").glob("*/config.json")]
+    )
+
+
+@pytest.mark.parametrize(("status", "code", "said"), [(404, 2, "cannot list"), (503, 75, "later")])
+def test_a_listing_that_fails_is_one_line_and_nothing_written(
+    demo: tuple[str, ListingApp], tmp_path: Path, status: int, code: int, said: str
+) -> None:
+    """A listing refused for good is exit 2; a busy server's is exit 75 ("try later")."""
+    base_url, app = demo
+    app.fail_listings = status
+    out = tmp_path / "d"
+    args = ["--base-url", base_url, "--project", "idr0021", "--max-retries", "0"]
+    proc = run_cli("harvest", *args, "--out", str(out))
+    assert proc.returncode == code, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "projects" in errors[0], proc.stderr
+    assert said in proc.stderr
+    assert not out.exists()
