@@ -261,29 +261,38 @@ async def fetch_missing(
     *,
     concurrency: int = DEFAULT_PLANE_CONCURRENCY,
 ) -> None:
-    """Fetch and stage ``missing`` requests; the first failure stops the rest and is raised."""
+    """Fetch and stage ``missing`` requests; the first failure stops the rest and is raised.
+
+    The first plane is asked alone, the others ``concurrency`` at a time after it: a server
+    that refuses this image's renders (IDR's proxy answers 403 to every one since its move
+    to OME-Zarr) costs one request, not one per worker already in flight.
+    """
     pending: Iterator[PlaneRequest] = iter(missing)
     errors: list[FetchError | StorageError] = []
+
+    async def fetch(request: PlaneRequest) -> None:
+        fetched = await client.get(request.url, Expect.IMAGE, check=_plane_check(request, geometry))
+        target = staging / (request.stem + extension(image_format(fetched.body)))
+        try:
+            await anyio.to_thread.run_sync(write_atomic, target, fetched.body)
+        except OSError as exc:
+            raise StorageError(f"cannot stage plane in {staging}: {exc}") from exc
 
     async def worker(scope: anyio.CancelScope) -> None:
         for request in pending:
             try:
-                fetched = await client.get(
-                    request.url, Expect.IMAGE, check=_plane_check(request, geometry)
-                )
-                target = staging / (request.stem + extension(image_format(fetched.body)))
-                await anyio.to_thread.run_sync(write_atomic, target, fetched.body)
-            except FetchError as exc:
+                await fetch(request)
+            except (FetchError, StorageError) as exc:
                 errors.append(exc)
                 scope.cancel()
                 return
-            except OSError as exc:
-                errors.append(StorageError(f"cannot stage plane in {staging}: {exc}"))
-                scope.cancel()
-                return
 
+    workers = max(1, min(concurrency, len(missing)))
+    if workers > 1:
+        await fetch(next(pending))  # raises its failure: nothing else was sent
+        workers = min(workers, len(missing) - 1)
     async with anyio.create_task_group() as tg:
-        for _ in range(max(1, min(concurrency, len(missing)))):
+        for _ in range(workers):
             tg.start_soon(worker, tg.cancel_scope)
     if errors:
         raise errors[0]
@@ -447,7 +456,14 @@ async def harvest_stack(
         len(missing),
     )
     if missing:
-        await fetch_missing(client, geometry, missing, staging, concurrency=plane_concurrency)
+        try:
+            await fetch_missing(client, geometry, missing, staging, concurrency=plane_concurrency)
+        except PermanentError:
+            # Refused for good (IDR's 403) before any plane came: a staging folder with
+            # only its stack.json would be kept for a resume that gets the same answer.
+            if not await anyio.to_thread.run_sync(staged_files, staging):
+                await anyio.to_thread.run_sync(remove_staging, staging)
+            raise
         files = await anyio.to_thread.run_sync(staged_files, staging)
         lost = [r.stem for r in requests if r.stem not in files]
         if lost:

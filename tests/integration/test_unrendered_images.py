@@ -109,11 +109,12 @@ def test_a_stack_of_a_migrated_image_costs_one_imgdata_request(
     assert (advice.hints, advice.rerun_helps) == ((HINT_NOT_RENDERED,), False)
 
 
-def test_render_refused_with_an_empty_403_is_asked_once(
+def test_render_and_stack_refused_with_an_empty_403_are_asked_once(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """imgData already on disk (harvested before the migration), renders now 403 empty:
-    one render request per image, and the same hint (a rerun gets 403 again)."""
+    one render request per image, and one plane request per stack (before: one per plane
+    worker in flight, 4 per image); the same hint (a rerun gets 403 again)."""
     out = tmp_path / "d"
     before = make_emulator(preset="demo")
     first = harvest(
@@ -122,12 +123,17 @@ def test_render_refused_with_an_empty_403_is_asked_once(
     assert first.exit_code == 0
     after = make_emulator(preset="demo", migration_2026=True)
     summary = harvest(
-        after.base_url, out, plates=(SMALL_PLATE,), labels=False, artifacts=("imgdata", "render")
+        after.base_url,
+        out,
+        plates=(SMALL_PLATE,),
+        labels=False,
+        artifacts=("imgdata", "render", "stack"),
     )
     assert summary.exit_code == 1 and summary.retries == 0
     assert route(after, "image:imgdata") == {}  # read from disk
-    assert sum(route(after, "image:render").values()) == PLATE_IMAGES
-    assert {(f.kind, f.status) for f in summary.failures} == {("render", 403)}
+    assert route(after, "image:render") == {"403": 2 * PLATE_IMAGES}
+    assert {(f.kind, f.status) for f in summary.failures} == {("render", 403), ("stack", 403)}
+    assert files(out, ".stack.ome.tif") == [] and not (out / "staging").exists()
     advice = failure_advice(summary.failures, done_by_kind=summary.done_by_kind)
     assert (advice.hints, advice.rerun_helps) == ((HINT_NOT_RENDERED,), False)
 
