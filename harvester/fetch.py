@@ -638,8 +638,17 @@ class Fetcher:
                     return
                 bodies[i] = fetched.body
 
+        workers = min(RENDER_REGION_CONCURRENCY, len(paths))
+        if workers > 1:
+            # The first region alone: a server refusing this image's renders for good
+            # (IDR's empty 403) costs one request, not one per worker in flight.
+            first = next(todo)
+            bodies[first] = (
+                await self.client.get(paths[first], Expect.IMAGE, check_size(regions[first]))
+            ).body
+            workers = min(workers, len(paths) - 1)
         async with anyio.create_task_group() as tg:
-            for _ in range(min(RENDER_REGION_CONCURRENCY, len(paths))):
+            for _ in range(workers):
                 tg.start_soon(worker, tg.cancel_scope)
         if errors:
             raise errors[0]

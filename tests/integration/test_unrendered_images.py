@@ -138,6 +138,31 @@ def test_render_and_stack_refused_with_an_empty_403_are_asked_once(
     assert (advice.hints, advice.rerun_helps) == ((HINT_NOT_RENDERED,), False)
 
 
+def test_a_big_render_refused_with_an_empty_403_asks_one_region(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A plane fetched as regions (``max_plane`` below its size): one region request per
+    image when renders are refused, not one per region worker in flight (before: 4)."""
+    out = tmp_path / "d"
+    before = make_emulator(preset="demo")
+    first = harvest(
+        before.base_url, out, plates=(SMALL_PLATE,), labels=False, artifacts=("imgdata",)
+    )
+    assert first.exit_code == 0
+    after = make_emulator(preset="demo", migration_2026=True)
+    summary = harvest(
+        after.base_url,
+        out,
+        plates=(SMALL_PLATE,),
+        labels=False,
+        artifacts=("imgdata", "render"),
+        max_plane=64,
+    )
+    assert summary.exit_code == 1 and summary.retries == 0
+    assert route(after, "image:render_region") == {"403": PLATE_IMAGES}
+    assert {(f.kind, f.status) for f in summary.failures} == {("render", 403)}
+
+
 def test_sized_thumbnails_all_404_say_use_96(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
