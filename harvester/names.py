@@ -149,9 +149,9 @@ async def resolve_target_names(
     One listing per kind that has names (none at all without names: ``cfg`` is returned
     as it is). Says one line per name (``--screen idr0056: screen 2302 (...)``) through
     ``say`` (the command line's: it prints them on standard error unless ``--quiet``;
-    None says nothing). Ids already given are kept once,
-    in the order given, the names' ids after them. A name that selects nothing: UsageError
-    with the nearest names, before the caller writes anything.
+    None says nothing). Ids already given come first, then each name's, each id once. A
+    name that selects nothing: UsageError with the nearest names, before the caller
+    writes anything. With ``from_plan`` nothing is listed (the plan's images are the run's).
     """
     if not (cfg.screen_names or cfg.project_names):
         return cfg
