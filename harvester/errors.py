@@ -16,7 +16,8 @@ maps the top-level classes to exit codes in one place::
     │   │   ├── OverloadError      429, 503, 504: the server asks us to slow down
     │   │   ├── ServerStatusError  408, 500, 502
     │   │   └── InvalidBodyError   HTML with 200, wrong magic bytes, bad JSON, imgData "Exception"
-    │   └── PermanentError         never retried: any other 4xx, refused redirects
+    │   │                          (not the pixel-buffer one: UnrenderableError)
+    │   └── PermanentError         never retried: any other 4xx, refused redirects, JPEG for PNG
     │       └── UnrenderableError  the server cannot open the image's pixels (imgData Exception)
     └── StorageError               disk full, read-only, not writable -> exit 2 (1 mid-run)
 
