@@ -142,6 +142,10 @@ class FetchStats:
     max_failures_kept: int = 1000
 
 
+#: A path in a failure's reason (up to a space or punctuation that ends it).
+_PATH_TOKEN = re.compile(r"/[^\s;,()<>\"']*")
+
+
 class GiveUp:
     """Tracks identical permanent failures in a row, per artifact kind."""
 
@@ -152,8 +156,14 @@ class GiveUp:
 
     @staticmethod
     def signature(status: int | None, reason: str) -> str:
-        """Same answer = same status and reason once numbers (image ids) are blanked."""
-        return f"{status}|{re.sub(r'[0-9]+', '#', reason)[:200]}"
+        """Same answer = same status and reason once numbers (image ids) and paths are blanked.
+
+        Paths: IDR's pixel-buffer Exception names each image's own file
+        (``/OMERO/ManagedRepo/.../Plate1-Blue-A-12-Scene-3.czi``), letters and all; it is
+        the same answer for every image all the same.
+        """
+        blanked = _PATH_TOKEN.sub("/*", reason)
+        return f"{status}|{re.sub(r'[0-9]+', '#', blanked)[:200]}"
 
     def success(self, kind: str) -> None:
         self._streak.pop(kind, None)

@@ -87,6 +87,40 @@ def test_migrated_screen_asks_imgdata_once_per_image_and_keeps_thumbnails(
     assert (again.exit_code, again.failed, emu.stats()["image_requests"]) == (0, 0, 0)
 
 
+def test_give_up_sees_one_answer_whatever_the_file_names(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Real IDR names each image's file in the Exception (letters, not only digits:
+    ``.../Plate1-Blue-A-12-Scene-3.czi``): still the same answer for the give-up rule,
+    which stops asking imgData after 20 of them instead of asking all 80 images."""
+    app = build_application("demo", migration_2026=True)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+
+    class NamedFiles:
+        def handle(self, req: Request) -> Response:
+            resp = app.handle(req)
+            if "/imgData/" in req.path:
+                body = json.loads(resp.body)
+                image = int(body["id"])
+                name = "".join(letters[(image // 26**i) % 26] for i in range(4))
+                body["Exception"] = (
+                    f"Error instantiating pixel buffer: /OMERO/ManagedRepo/demo_2/{name}/"
+                    f"Plate-{name.upper()}-Scene.czi"
+                )
+                resp = Response(200, json.dumps(body).encode(), resp.content_type, route=resp.route)
+            return resp
+
+    emu = make_emulator(app=NamedFiles())
+    summary = harvest(
+        emu.base_url, tmp_path / "d", screens=(DEMO_SCREEN,), labels=False,
+        artifacts=("thumbnail", "imgdata"),
+    )  # fmt: skip
+    assert "imgdata" in summary.given_up
+    asked = sum(route(emu, "image:imgdata").values())
+    assert asked == summary.failed < SCREEN_IMAGES
+    assert len(files(tmp_path / "d", ".thumbnail.jpg")) == SCREEN_IMAGES
+
+
 def test_a_stack_of_a_migrated_image_costs_one_imgdata_request(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
