@@ -680,6 +680,27 @@ def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
     return out
 
 
+def other_server_note(cfg: HarvestConfig) -> str | None:
+    """A warning when DIR's newest run asked another server (``--base-url``, compared as
+    scheme, host, port and path): image ids are one server's, so the ids done from the
+    other are skipped as done and the rest mixed in. Not a refusal: a folder may move from
+    http to https or to a mirror (see :mod:`harvester.folder_settings`), which the user
+    knows and harvester cannot. Said once the server check passed (a base URL that is not
+    a server at all is that error alone). Reads ``runs/`` once, at most three saved configs
+    and no journal (every task of a job array does this at its start)."""
+    out = cfg.out
+    if out is None or not out.is_dir():
+        return None
+    recorded = newest_recorded_run(out, tries=3, order_ties=False)
+    if recorded is None or normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
+        return None
+    return (
+        f"{out} was harvested from {recorded.base_url} (its newest run, {recorded.run}); this "
+        f"run asks {cfg.to_public()['base_url']}: image ids are one server's, so ids done from "
+        f"{recorded.base_url} are skipped as done and the rest mixed in"
+    )
+
+
 def normal_base_url(url: str) -> str:
     """``scheme://host:port/path`` of a base URL, lower-case scheme and host, the scheme's
     default port spelt out, no user, query or trailing slash: two spellings of one server

@@ -37,7 +37,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from harvester import __version__, layout, urls
 from harvester.client import Client, ClientSettings, Expect
-from harvester.config import HarvestConfig
+from harvester.config import HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
     PROBLEMS_LOGGER,
@@ -496,9 +496,12 @@ class Harvest:
                     early = await self._probe_with_head_start(early_tasks, client)
                     # Screen and project names become ids here, once: everything after
                     # (the targets' check, sample keys, the saved config) sees ids only.
-                    from harvester.names import resolve_target_names
+                    if self.cfg.screen_names or self.cfg.project_names:
+                        from harvester.names import resolve_target_names
 
-                    self.cfg = await resolve_target_names(self.cfg, client, say=self.say)
+                        self.cfg = await resolve_target_names(self.cfg, client, say=self.say)
+                    if (note := other_server_note(self.cfg)) is not None:
+                        logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
                     if cfg.dry_run:
                         await self._dry_run(client)
                     else:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
-    from harvester.config import HarvestConfig, RecordedRun
+    from harvester.config import HarvestConfig
 
 __all__ = ["register"]
 
@@ -402,10 +402,8 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
         )
-    if cfg.has_targets:
-        _warn_other_server(cfg, None)
-    else:  # `harvester harvest --out DIR`: the newest run's settings, flags given now on top
-        cfg = _resumed_config(args, cfg)
+    if not cfg.has_targets:  # `harvester harvest --out DIR`: the newest run's settings
+        cfg = _resumed_config(args, cfg)  # (flags given now on top)
     progress = Progress(enabled=not cfg.quiet)
     argv = sys.argv[1:]
     # Before the event loop: copying a pipe waits for its producer, and Ctrl-C or SIGTERM
@@ -527,38 +525,7 @@ def _resumed_config(args: argparse.Namespace, cfg: HarvestConfig) -> HarvestConf
             + (f"; given now: {shlex.join(now)}" if now else ""),
             file=sys.stderr,
         )
-    _warn_other_server(resumed, recorded)
     return resumed
-
-
-def _warn_other_server(cfg: HarvestConfig, recorded: RecordedRun | None) -> None:
-    """One warning when DIR's newest run asked another server (``--base-url``, compared as
-    scheme, host, port and path): image ids are one server's, so the ids done from the
-    other are skipped as done and the rest mixed in. Not refused: a folder may move from
-    http to https or to a mirror (see :mod:`harvester.folder_settings`), which the user
-    knows and harvester cannot. Reads ``runs/`` once, at most three saved configs and no
-    journal (every task of a job array does this at its start)."""
-    from harvester.config import newest_recorded_run, normal_base_url
-    from harvester.errors import PROBLEMS_LOGGER
-
-    out = cfg.out
-    if recorded is None:
-        if out is None or not out.is_dir():
-            return
-        recorded = newest_recorded_run(out, tries=3, order_ties=False)
-        if recorded is None:
-            return
-    if normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
-        return
-    logging.getLogger(PROBLEMS_LOGGER).warning(
-        "%s was harvested from %s (its newest run, %s); this run asks %s: image ids are one "
-        "server's, so ids done from %s are skipped as done and the rest mixed in",
-        out,
-        recorded.base_url,
-        recorded.run,
-        cfg.to_public()["base_url"],
-        recorded.base_url,
-    )
 
 
 def _count(n: int, noun: str) -> str:

@@ -25,6 +25,7 @@ from harvester.cli.harvest import (
     folder_arg,
     integer_arg,
     refuse_targets_with_plan,
+    say_line,
     selection_argv,
     selection_overrides,
     target_overrides,
@@ -255,6 +256,7 @@ def run_plan(args: argparse.Namespace) -> int:
                 force=args.force,
                 argv=argv,
                 on_image=lambda _ref: progress.discovered(),
+                say=None if args.quiet else say_line,
             )
         )
     if not args.quiet:

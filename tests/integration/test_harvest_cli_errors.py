@@ -53,7 +53,7 @@ def assert_one_error(err: str, *needles: str) -> None:
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["harvest", "--screen", "abc", "--out", "D"], "'abc' is not a numeric id"),
+        (["harvest", "--plate", "abc", "--out", "D"], "'abc' is not a numeric id"),
         (["harvest", "--image", "-5", "--out", "D"], "--image"),
         (["harvest", "--screen", "1", "--out", "D", "--concurrency", "0"], "concurrency"),
         (["harvest", "--screen", "1", "--out", "D", "--rate", "-1"], "rate"),

@@ -49,7 +49,7 @@ def test_unknown_key_names_nearest(tmp_path: Path) -> None:
         ("concurrency = 0\n", "concurrency"),
         ("concurrency = 'many'\n", "concurrency"),
         ("rate = -1\n", "rate"),
-        ("screens = ['abc']\n", "screens"),
+        ("plates = ['abc']\n", "plates"),
         ("artifacts = ['thumbnial']\n", "thumbnial"),
         ("window = 'wide'\n", "window"),
         ("base_url = 'ftp://x'\n", "base_url"),

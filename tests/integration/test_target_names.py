@@ -311,6 +311,7 @@ def test_plan_with_a_name_records_ids(demo: tuple[str, ListingApp], tmp_path: Pa
     proc = run_cli("plan", "--base-url", base_url, "--screen", "idr0056", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "planned 80 images" in proc.stdout
+    assert "--screen idr0056: screen 2302 (idr0056-stojic-lncrnas/screenB)" in proc.stderr
     info = json.loads((out / "plan" / "plan.json").read_text())
     assert info["targets"] == {"screens": [DEMO_SCREEN]}
     assert len(app.listings()) == 1

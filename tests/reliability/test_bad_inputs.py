@@ -177,7 +177,7 @@ CASES: dict[str, Case] = {
     "unknown-project": Case(_h("--project", "999999"), ("999999", "not found")),
     "unknown-dataset": Case(_h("--dataset", "999999"), ("999999", "not found")),
     "unknown-image": Case(_h("--image", "999999"), ("999999", "not found")),
-    "non-numeric-screen": Case(_h("--screen", "abc"), ("'abc'", "numeric")),
+    "non-numeric-screen": Case(_h("--screen", "abc"), ("'abc'", "no screen")),
     "non-numeric-image": Case(_h("--image", "12x"), ("'12x'", "numeric")),
     "negative-id": Case(_h("--plate", "-5"), ("--plate",)),
     "zero-id": Case(_h("--dataset", "0"), ("'0'", "numeric")),
@@ -213,7 +213,8 @@ CASES: dict[str, Case] = {
         ("concurrency",),
     ),
     "config-wrong-list-type": Case(
-        _config('base_url = "{emulator}"\nprojects = [51, "x"]\n'), ("projects",)
+        # (projects = [51, "x"] is a name now: plates take ids only)
+        _config('base_url = "{emulator}"\nplates = [7361, "x"]\n'), ("plates",)
     ),
     "config-negative-rate": Case(
         _config('base_url = "{emulator}"\nprojects = [51]\nrate = -1\n'), ("rate",)
