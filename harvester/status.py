@@ -173,6 +173,9 @@ class StatusReport:
     resume: str | None = None
     #: The label keys index.csv's ``label`` column is made of (given last; none: no column).
     label_keys: list[str] = field(default_factory=list)
+    #: What to do instead of a rerun for failures the server gives every time (the final
+    #: report's "hint:" lines, :func:`harvester.fetch.failure_advice`).
+    hints: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -230,6 +233,8 @@ class StatusReport:
             data["slurm"] = asdict(self.slurm)
         if self.resume is not None:
             data["resume"] = self.resume
+        if self.hints:
+            data["hints"] = self.hints
         return data
 
     def to_text(self) -> str:
@@ -299,6 +304,7 @@ class StatusReport:
                 lines.append(
                     f"  {f['kind']} {f['id']}: {f.get('status')} {f.get('reason')} {f.get('url')}"
                 )
+        lines += [f"hint: {hint}" for hint in self.hints]
         if self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
@@ -662,6 +668,11 @@ def collect_status(out_dir: Path) -> StatusReport:
         )
     report.writers = sorted(writers.values(), key=lambda w: (w.started or 0.0, w.writer))
     report.failed_ids = failed_image_ids(state)
+    if report.failures:
+        from harvester.fetch import failure_advice  # only a folder with failures needs it
+
+        done = {kind: ks.done for kind, ks in report.kinds.items()}
+        report.hints = list(failure_advice(report.failures, done_by_kind=done).hints)
     if report.started and (report.failed or report.pending):
         from harvester.config import resume_command
 

@@ -708,13 +708,22 @@ def print_summary(
             file=sys.stderr,
         )
     elif not summary.ok:
-        if _refused_for_good(summary):
+        from harvester.fetch import failure_advice
+
+        advice = failure_advice(
+            summary.failures,
+            complete=len(summary.failures) == summary.failed and not summary.walk_failures,
+            done_by_kind=summary.done_by_kind,
+        )
+        for hint in advice.hints:
+            print(f"hint: {hint}", file=sys.stderr)
+        if advice.rerun_helps and _refused_for_good(summary):
             print(
                 "note: the server refused every one of these (HTTP 4xx): an id that does not "
                 "exist or is not public gets the same answer again",
                 file=sys.stderr,
             )
-        print(f"rerun to retry the failures: {resume}", file=sys.stderr)
+        print(advice.closing(resume), file=sys.stderr)
 
 
 def _failure_text(failure: Any) -> str:

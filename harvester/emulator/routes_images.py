@@ -24,7 +24,8 @@ What each route answers, and the trap it reproduces (idr-api.md §4, §5, §6, �
 * ``webclient/imgData/{id}/``, ``webgateway/imgData/{id}/[{key}/]``: the
   5.26 key order; tiled extras for pyramids; unknown id -> ``403`` empty (public
   user); ``Site.imgdata_exception`` (or the ``imgdata_exception`` fault) -> 200
-  with only ``id, meta, perms, Exception``.
+  with only ``id, meta, perms, Exception`` (the site's: IDR's "Error instantiating
+  pixel buffer", for good; the fault's: a lost connection, which a retry gets past).
 * ``Site.migration_2026``: renders -> ``403`` empty, sized/z/t thumbnails ->
   404 (webgateway) or placeholder (webclient), imgData -> the Exception body.
 
@@ -636,15 +637,25 @@ def image_data(site: Any, image: ImageInfo) -> dict[str, Any]:
     return rv
 
 
-def image_data_exception(site: Any, image: ImageInfo) -> dict[str, Any]:
-    """The 200 body when the rendering engine cannot start (IDR 2026, idr-api.md §6)."""
+#: The ``exception`` fault's message: a rendering engine that failed this once (a lost
+#: connection to OMERO.server), which a retry gets past, unlike IDR's pixel-buffer answer.
+TRANSIENT_EXCEPTION = "Ice.ConnectionLostException: lost the rendering engine's connection"
+
+
+def image_data_exception(site: Any, image: ImageInfo, *, transient: bool = False) -> dict[str, Any]:
+    """The 200 body when the rendering engine cannot start (IDR 2026, idr-api.md §6).
+
+    ``transient``: the ``exception`` fault's body, whose message is not the pixel-buffer
+    one IDR gives for good (a harvester rightly does not retry that one).
+    """
     fileset = image.fileset_id if image.fileset_id is not None else image.id
     path = f"/OMERO/ManagedRepo/demo_2/Fileset_{fileset}/{image.id}.tif"
+    message = TRANSIENT_EXCEPTION if transient else f"Error instantiating pixel buffer: {path}"
     return {
         "id": image.id,
         "meta": image_meta(site, image),
         "perms": dict(_PERMS),
-        "Exception": f"Error instantiating pixel buffer: {path}",
+        "Exception": message,
     }
 
 
@@ -655,7 +666,8 @@ def _imgdata(site: Any, req: Request, m: re.Match[str]) -> Response:
     if site.imgdata_exception or site.migration_2026 or "imgdata_exception" in req.inject:
         # imageMarshal returns this early ("Return what we have already"), before
         # its key selection: webgateway/imgData/{id}/{key}/ gets the whole body.
-        return jsonp_response(req, image_data_exception(site, image))
+        transient = not (site.imgdata_exception or site.migration_2026)
+        return jsonp_response(req, image_data_exception(site, image, transient=transient))
     rv: Any = image_data(site, image)
     key = m.groupdict().get("key")
     if key is not None:

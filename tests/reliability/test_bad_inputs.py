@@ -214,7 +214,8 @@ CASES: dict[str, Case] = {
     ),
     "config-wrong-list-type": Case(
         # (projects = [51, "x"] is a name now: plates take ids only)
-        _config('base_url = "{emulator}"\nplates = [7361, "x"]\n'), ("plates",)
+        _config('base_url = "{emulator}"\nplates = [7361, "x"]\n'),
+        ("plates",),
     ),
     "config-negative-rate": Case(
         _config('base_url = "{emulator}"\nprojects = [51]\nrate = -1\n'), ("rate",)
