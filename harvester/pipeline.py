@@ -30,6 +30,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
@@ -37,7 +38,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from harvester import __version__, layout, urls
 from harvester.client import Client, ClientSettings, Expect
-from harvester.config import HarvestConfig, other_server_note
+from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
     PROBLEMS_LOGGER,
@@ -330,6 +331,8 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             busy = unavailable(shown, exc)
             if busy is not None:
                 raise busy from None
+            if client.proxy is None:
+                hint = _unreachable_hint(settings.base_url, hint)
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
     if len(fetched.body) > PROBE_MAX_BYTES:
         raise RemoteError(
@@ -346,6 +349,25 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             f"{shown} does not look like an OMERO.web server (api/ is not the JSON API root)",
             hint=hint,
         )
+
+
+def _unreachable_hint(base_url: str, default: str) -> str:
+    """What to check when nothing answered: "check --base-url (e.g. IDR)" helps little when
+    the URL is IDR's already, or this machine's own (an emulator not started)."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    if host in ("localhost", "::1") or host.startswith("127."):
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return (
+            f"nothing answers on this machine's port {port}: start the server there (the "
+            f"emulator: harvester emulate --port {port}), or check --base-url"
+        )
+    if host == urlsplit(DEFAULT_BASE_URL).hostname:
+        return (
+            "IDR did not answer from this machine: check its network access (behind a "
+            "proxy, set https_proxy; see README, Proxies)"
+        )
+    return default
 
 
 async def probe_and_preconnect(cfg: HarvestConfig, client: Client) -> None:
