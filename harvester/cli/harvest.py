@@ -674,6 +674,9 @@ def print_summary(
             print(summary.selection, file=out)
         if summary.index_rows is not None:
             rows = _count(summary.index_rows, "row")
+            if summary.interrupted and summary.index_rows < summary.images:
+                # "images 32" counts what the walk found; the index holds what was recorded
+                rows += f": the images recorded before the interruption, of {summary.images} found"
             print(f"index: {summary.out_dir / 'index.csv'} ({rows})", file=out)
         elif summary.index_deferred:
             print(

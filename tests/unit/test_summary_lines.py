@@ -1,0 +1,30 @@
+"""The summary's index line after a Ctrl-C: what the index holds beside what was found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harvester.cli.harvest import print_summary
+from harvester.pipeline import RunSummary
+
+
+def test_an_interrupted_run_says_what_its_index_holds(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    summary = RunSummary(out_dir=tmp_path, images=32, done=16, index_rows=16, interrupted=True)
+    print_summary(summary)
+    printed = capsys.readouterr().out
+    assert "; images 32\n" in printed
+    assert (
+        f"index: {tmp_path / 'index.csv'} (16 rows: the images recorded before the "
+        "interruption, of 32 found)\n"
+    ) in printed
+
+
+def test_a_finished_run_keeps_its_short_index_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    print_summary(RunSummary(out_dir=tmp_path, images=32, done=32, index_rows=32))
+    assert f"index: {tmp_path / 'index.csv'} (32 rows)\n" in capsys.readouterr().out
