@@ -354,14 +354,33 @@ class Submitted:
 
 
 def submit(job: SlurmJob, *, index_job: bool = True) -> Submitted:
-    """Submit the written array script (and the index job depending on it)."""
-    array_id = _sbatch([str(job.script_path)], cwd=job.out_dir)
+    """Submit the written array script (and the index job depending on it).
+
+    A refused submission (a wrong partition, an account limit) names what is already done
+    and the command that submits the rest: the scripts are written and stay, and an array
+    already queued must not be queued twice.
+    """
+    index = str(job.out_dir / INDEX_SCRIPT_NAME)
+    try:
+        array_id = _sbatch([str(job.script_path)], cwd=job.out_dir)
+    except HarvesterError as exc:
+        if exc.hint is None:
+            exc.hint = (
+                "the scripts are written; fix the cause (edit the #SBATCH lines if need be), "
+                f"then submit with: {resume_line(job.out_dir)}"
+            )
+        raise
     index_id: str | None = None
     if index_job:
-        index_id = _sbatch(
-            [f"--dependency=afterany:{array_id}", str(job.out_dir / INDEX_SCRIPT_NAME)],
-            cwd=job.out_dir,
-        )
+        try:
+            index_id = _sbatch([f"--dependency=afterany:{array_id}", index], cwd=job.out_dir)
+        except HarvesterError as exc:
+            if exc.hint is None:
+                exc.hint = (
+                    f"the array is queued as job {array_id}; index.csv is rebuilt by the "
+                    f"index job: sbatch --dependency=afterany:{array_id} {shlex.quote(index)}"
+                )
+            raise
     log.info("submitted array %s (index job %s)", array_id, index_id)
     return Submitted(array_id, index_id)
 

@@ -192,8 +192,40 @@ def test_sbatch_failure_reports_its_message(
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     j = job(tmp_path)
     write_scripts(j)
-    with pytest.raises(HarvesterError, match="invalid partition"):
+    with pytest.raises(HarvesterError, match="invalid partition") as err:
         submit(j)
+    # the scripts stay, and the hint is the command that submits both jobs once fixed
+    assert err.value.hint == (
+        "the scripts are written; fix the cause (edit the #SBATCH lines if need be), then "
+        f"submit with: jid=$(sbatch --parsable {shlex.quote(str(j.script_path))}) && sbatch "
+        f"--dependency=afterany:${{jid%%;*}} {shlex.quote(str(j.out_dir / 'index.sbatch'))}"
+    )
+    assert j.script_path.is_file()
+
+
+def test_an_index_job_refused_after_the_array_names_the_queued_array(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The array is queued; only the index job was refused: the hint submits that alone (the
+    array again would harvest twice at once)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "sbatch"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *--dependency*) echo "sbatch: error: QOSMaxSubmitJobPerUserLimit" >&2;'
+        " exit 1;; esac\necho '5151;cluster'\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    j = job(tmp_path)
+    write_scripts(j)
+    with pytest.raises(HarvesterError, match="QOSMaxSubmitJobPerUserLimit") as err:
+        submit(j)
+    assert err.value.hint == (
+        "the array is queued as job 5151; index.csv is rebuilt by the index job: "
+        f"sbatch --dependency=afterany:5151 {shlex.quote(str(j.out_dir / 'index.sbatch'))}"
+    )
 
 
 def test_default_python_is_the_running_interpreter(tmp_path: Path) -> None:
