@@ -16,6 +16,9 @@ selected the stack takes that one number from the metadata answer (or from the
 stored metadata file on a later run) instead of sending the request again; no
 body is kept beyond the image's metadata step.
 
+The ``rois`` artifact (opt-in) is asked last and needs nothing of the others: every
+page of the image's JSON API ROI listing, stored as one file (:mod:`harvester.rois`).
+
 Validation beyond what the client checks (status, content type, magic bytes,
 JSON parse, Content-Length) is artifact-specific: imgData with an
 ``Exception`` key is an :class:`~harvester.errors.InvalidBodyError` (retried,
@@ -80,6 +83,7 @@ FETCH_ORDER = (
     Artifact.THUMBNAIL,
     Artifact.RENDER,
     Artifact.STACK,
+    Artifact.ROIS,
 )
 
 
@@ -462,6 +466,8 @@ class Fetcher:
                         await self._needs_imgdata(ref.image_id, kind, imgdata_error)
                         continue
                     await self._stack(ref, imgdata, known_time)
+                elif artifact is Artifact.ROIS:
+                    await self._rois(ref.image_id)
             except FetchError as exc:
                 await self._failed(ref.image_id, kind, exc.url, exc.status, exc.reason)
 
@@ -694,6 +700,14 @@ class Fetcher:
             except OSError:
                 size = 0
         self._count_done(Artifact.STACK.value, size)
+
+    async def _rois(self, image_id: int) -> None:
+        """Every page of the image's ROIs, stored as one file (see :mod:`harvester.rois`)."""
+        from harvester.rois import fetch_rois, store_rois  # only runs that fetch ROIs
+
+        got = await fetch_rois(self.client, image_id)
+        await store_rois(self.store, image_id, artifact_path(image_id, Artifact.ROIS), got)
+        self._count_done(Artifact.ROIS.value, len(got.body))
 
     async def _put(self, image_id: int, artifact: Artifact, body: bytes) -> None:
         rel = artifact_path(image_id, artifact, self.settings.render_format)

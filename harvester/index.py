@@ -2,10 +2,11 @@
 
 Columns: the fixed :data:`COLUMNS` (ids, names, well position, field, run id (PlateAcquisition;
 ``field`` counts from that run's first WellSample, as OMERO's plate grids do), the relative path
-of every artifact kind, empty where not fetched), then one column per map-annotation key found on
-any image, sorted; an image with a key twice gets its values joined with ``" | "``. A key that
-equals a fixed column name is prefixed ``label:`` (again, while that name is taken too) so it
-cannot overwrite it.
+of every artifact kind, empty where not fetched), in a folder with ROIs the :data:`ROIS_COLUMNS`
+(``rois_path``, ``roi_count``; a folder without keeps its columns as they were), then one column
+per map-annotation key found on any image, sorted; an image with a key twice gets its values
+joined with ``" | "``. A key that equals a fixed column name is prefixed ``label:`` (again, while
+that name is taken too) so it cannot overwrite it.
 
 The file is written to a temp name beside it and renamed, so readers see the old index or the new
 one, never a half. Journals are read line by line taking complete lines only, which makes it safe
@@ -64,6 +65,11 @@ LABEL_JOIN = " | "
 # The artifact kinds with a path column, in column order.
 PATH_KINDS: tuple[str, ...] = ("thumbnail", "imgdata", "metadata", "render", "stack")
 
+#: Columns after :data:`COLUMNS` in a folder with ROIs (and only there: the index of a
+#: folder without them keeps exactly the columns it always had): the rois file and how
+#: many ROIs it holds (from its done record; empty when the record does not say).
+ROIS_COLUMNS: tuple[str, ...] = ("rois_path", "roi_count")
+
 # The key of a (key, value) label pair.
 _KEY = itemgetter(0)
 
@@ -73,9 +79,9 @@ _KEY = itemgetter(0)
 _LABEL_CACHE = 4096
 
 
-def _columns_of(keys: set[str]) -> dict[str, str]:
+def _columns_of(keys: set[str], fixed: Sequence[str] = COLUMNS) -> dict[str, str]:
     """Map each annotation key to its column name (sorted keys, collisions prefixed)."""
-    return unique_columns(sorted(keys), COLUMNS)
+    return unique_columns(sorted(keys), fixed)
 
 
 def unique_columns(names: Sequence[str], taken: Iterable[str]) -> dict[str, str]:
@@ -165,8 +171,13 @@ class IndexRows:
             # one lookup instead of five).
             self._kinds = tuple((n, kind) for n, kind in enumerate(PATH_KINDS) if kind in kinds)
             sequences = self._key_sequences()
-        labels = _columns_of({key for keys in sequences for key in keys})
-        self.header: list[str] = list(COLUMNS) + list(labels.values())
+        #: Whether the rows have the :data:`ROIS_COLUMNS` (some image's ROIs are done).
+        self.rois = "rois" in kinds
+        fixed = COLUMNS + ROIS_COLUMNS if self.rois else COLUMNS
+        #: How many columns come before the label columns.
+        self.fixed = len(fixed)
+        labels = _columns_of({key for keys in sequences for key in keys}, fixed)
+        self.header: list[str] = list(fixed) + list(labels.values())
         order = list(labels)
         self._cells_of = {keys: _label_cells(keys, order) for keys in sequences}
         self._empty = [""] * len(order)
@@ -206,6 +217,7 @@ class IndexRows:
         cells_of = self._cells_of
         empty = self._empty
         blank = [""] * len(PATH_KINDS)
+        rois = self.rois
         cache: dict[int, tuple[tuple[tuple[str, str], ...], list[str]]] = {}
         for ref in self.refs():
             image_id = ref.image_id
@@ -233,6 +245,13 @@ class IndexRows:
                 if rec is not None:
                     paths[n] = rec["path"]
             row += paths
+            if rois:
+                rec = done.get(("rois", image_id))
+                if rec is None:
+                    row += ("", "")
+                else:
+                    count = rec.get("roi_count")
+                    row += (rec["path"], "" if count is None else str(count))
             pairs = ref.labels
             if pairs:
                 hit = cache.get(id(pairs))

@@ -21,6 +21,9 @@ class Artifact(StrEnum):
     RENDER = "render"
     METADATA = "metadata"
     STACK = "stack"
+    #: The image's regions of interest (the JSON API's ``rois/`` listing, every page):
+    #: opt-in (``--artifacts rois`` or ``all``), not among the defaults.
+    ROIS = "rois"
 
 
 DEFAULT_ARTIFACTS: tuple[Artifact, ...] = (

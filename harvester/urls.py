@@ -99,6 +99,15 @@ def image_metadata(image_id: int) -> str:
     return f"api/v0/m/images/{image_id}/"
 
 
+def image_rois(image_id: int, offset: int, limit: int = API_PAGE) -> str:
+    """A page of the ``rois`` artifact: the image's ROIs with their shapes (JSON API).
+
+    Spelled like the other JSON API listings (``offset`` before ``limit``), so every run
+    asks the same bytes and IDR's proxy cache can answer.
+    """
+    return f"api/v0/m/images/{image_id}/rois/?offset={offset}&limit={limit}"
+
+
 def plate_wells(plate_id: int, offset: int, limit: int = API_PAGE) -> str:
     """JSON API wells: column-major, WellSamples give images, fields and runs."""
     return f"api/v0/m/plates/{plate_id}/wells/?offset={offset}&limit={limit}"

@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from harvester.emulator import rois
 from harvester.emulator.catalogue_presets import (
     _GENE_STEP as _GENE_STEP,
 )
@@ -86,6 +87,15 @@ from harvester.emulator.catalogue_presets import (
 )
 from harvester.emulator.catalogue_presets import (
     DEMO_IMAGES_PER_DATASET as DEMO_IMAGES_PER_DATASET,
+)
+from harvester.emulator.catalogue_presets import (
+    DEMO_MANY_ROIS_IMAGE_ID as DEMO_MANY_ROIS_IMAGE_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    DEMO_MOST_ROIS_IMAGE_ID as DEMO_MOST_ROIS_IMAGE_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    DEMO_NO_ROIS_IMAGE_ID as DEMO_NO_ROIS_IMAGE_ID,
 )
 from harvester.emulator.catalogue_presets import (
     DEMO_PIXEL_SIZE as DEMO_PIXEL_SIZE,
@@ -223,6 +233,9 @@ from harvester.emulator.catalogue_presets import (
     PRESETS as PRESETS,
 )
 from harvester.emulator.catalogue_presets import (
+    ROI_COUNTS as ROI_COUNTS,
+)
+from harvester.emulator.catalogue_presets import (
     RUNS_FIELDS_PER_RUN as RUNS_FIELDS_PER_RUN,
 )
 from harvester.emulator.catalogue_presets import (
@@ -298,6 +311,7 @@ from harvester.emulator.catalogue_presets import (
     build_specs as build_specs,
 )
 from harvester.emulator.model import ImageInfo
+from harvester.emulator.rois import Roi
 
 # Annotation and link id spaces (independent of every other id space).
 _STUDY_ANN_BASE = 1_000_000
@@ -638,6 +652,19 @@ class Catalogue:
         stop = n if limit is None else min(n, offset + limit)
         base = ds.spec.image_base + ds.index * n
         return list(range(base + max(0, offset), base + stop))
+
+    # -- regions of interest ---------------------------------------------------
+    def roi_count(self, image_id: int) -> int:
+        """How many ROIs an image has (0 for an unknown id: the listing is then empty)."""
+        return 0 if self.image(image_id) is None else rois.roi_count(image_id, self.seed)
+
+    def image_rois(self, image_id: int, offset: int = 0, limit: int | None = None) -> list[Roi]:
+        """The image's ROIs in id order (the server's), from ``offset``, at most ``limit``."""
+        info = self.image(image_id)
+        if info is None:
+            return []
+        count = rois.roi_count(image_id, self.seed)
+        return rois.image_rois(info, offset, count if limit is None else limit, self.seed)
 
     def image_datasets(self, image_id: int) -> list[Dataset]:
         loc = self.locate(image_id)

@@ -17,6 +17,9 @@ demo       screen 2302 "idr0056-stojic-lncrnas/screenB": 10 plates of 96 wells
            Field #1]' in well 1475376 of plate 7375. Project 51
            "idr0021-lawo-pericentriolarmaterial/experimentA" with datasets 51
            and 52 of 4 images each (ids 1884801-1884808). 88 images in all.
+           ROIs: image 1884801 has none, 1884802 has 1203 (two pages of the
+           JSON API's 1000), 1884806 has 2001 (three pages): ROI_COUNTS; every
+           other image of every preset has 0-4, seeded (emulator/rois.py).
 fields     screen 1101: plates 3001-3002 (8x12), 12 imaged wells (A1-C4) x 3
            fields = 72 images (ids 2100001-2100072), 4 empty wells (D1-D4, no
            WellSamples), one run each.
@@ -108,6 +111,15 @@ DEMO_DATASET_IDS: tuple[int, ...] = (51, 52)
 DEMO_IMAGES_PER_DATASET = 4
 DEMO_PROJECT_IMAGE_IDS: tuple[int, ...] = tuple(range(1884801, 1884809))
 DEMO_IMAGE_COUNT = DEMO_SCREEN_IMAGE_COUNT + len(DEMO_PROJECT_IMAGE_IDS)
+DEMO_NO_ROIS_IMAGE_ID = 1884801  # dataset 51: no ROIs (an empty list)
+DEMO_MANY_ROIS_IMAGE_ID = 1884802  # dataset 51: two pages of ROIs
+DEMO_MOST_ROIS_IMAGE_ID = 1884806  # dataset 52: three pages of ROIs
+#: Images whose ROI count is fixed (the others have 0-4, seeded: emulator/rois.py).
+ROI_COUNTS: dict[int, int] = {
+    DEMO_NO_ROIS_IMAGE_ID: 0,
+    DEMO_MANY_ROIS_IMAGE_ID: 1203,
+    DEMO_MOST_ROIS_IMAGE_ID: 2001,
+}
 DEMO_SIZE_X = 659
 DEMO_SIZE_Y = 493
 DEMO_PIXEL_SIZE = 0.6459

@@ -43,6 +43,7 @@ from harvester.emulator.catalogue import (
 )
 from harvester.emulator.http import Request, Response, Route
 from harvester.emulator.model import ChannelInfo, ImageInfo
+from harvester.emulator.rois import ROI_ID_STRIDE, Roi, Shape
 from harvester.emulator.routes_common import (
     BadParam,
     json_response,
@@ -792,8 +793,57 @@ def group(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
     return {"data": _group(ctx, False)}
 
 
+def encode_shape(shape: Shape) -> dict[str, Any]:
+    """A shape as omero_marshal's 2016-06 encoders write it: the ``Shape`` fields
+    (null ones omitted), then the kind's own geometry."""
+    v = _head(shape.kind, shape.id)
+    v["FillColor"] = 0  # transparent: outlines, as most drawn and computed ROIs are
+    v["StrokeColor"] = shape.stroke
+    v["StrokeWidth"] = {"@type": "TBD#LengthI", "Unit": "PIXEL", "Symbol": "pixel", "Value": 1.0}
+    _set(v, "TheC", shape.the_c)
+    v["TheT"] = shape.the_t
+    v["TheZ"] = shape.the_z
+    v.update(shape.geometry)
+    return v
+
+
+def encode_roi(roi: Roi) -> dict[str, Any]:
+    """A ROI with its shapes loaded (``RoisView`` sets ``load_shapes``)."""
+    v = _head("ROI", roi.id)
+    _set(v, "Name", roi.name)
+    if roi.shapes:
+        v["shapes"] = [encode_shape(s) for s in roi.shapes]
+    return v
+
+
+def _roi_list_item(ctx: Ctx, roi: Roi) -> dict[str, Any]:
+    v = encode_roi(roi)
+    v["url:roi"] = ctx.url(f"m/rois/{roi.id}/")
+    return v
+
+
 def rois(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
-    return _list(ctx, _eager([]), lambda r: {})
+    """``RoisView``: an image's ROIs (path or ``?image=``) in id order, shapes loaded.
+
+    Without an image every ROI of the server would be listed; the emulator lists
+    none then (nothing asks for that list, and for ``huge`` it would be millions).
+    """
+    cat = ctx.cat
+    image_id = _path_or_filter(ctx, match, "image_id", "image")
+    if image_id is None:
+        return _list(ctx, _eager([]), lambda r: {})
+    listing = Listing(cat.roi_count(image_id), lambda off, lim: cat.image_rois(image_id, off, lim))
+    return _list(ctx, listing, lambda r: _roi_list_item(ctx, r))
+
+
+def roi(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
+    """One ROI by id (``api_roi``, the target of each listed ROI's ``url:roi``)."""
+    roi_id = int(match.group("obj_id"))
+    image_id, index = divmod(roi_id - 1, ROI_ID_STRIDE)
+    found = ctx.cat.image_rois(image_id, index, 1) if roi_id > 0 else []
+    if not found or found[0].id != roi_id:
+        raise _not_found("Roi", roi_id)
+    return {"data": encode_roi(found[0])}
 
 
 # -- routes ----------------------------------------------------------------------
@@ -866,6 +916,7 @@ ROUTES: list[Route] = [
     _route("image_datasets", _V + r"m/images/(?P<image_id>\d+)/datasets/", datasets),
     _route("image_rois", _V + r"m/images/(?P<image_id>\d+)/rois/", rois),
     _route("rois", _V + r"m/rois/", rois),
+    _route("roi", _V + r"m/rois/(?P<obj_id>\d+)/", roi),
     _route("experimenters", _V + r"m/experimenters/", experimenters),
     _route("experimenter", _V + r"m/experimenters/(?P<obj_id>\d+)/", experimenter),
     _route(
