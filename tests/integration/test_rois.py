@@ -43,12 +43,13 @@ class CountingApp:
         self.app: App = build_app("demo")
         self.rois: list[str] = []
         self.fail: Callable[[Request], bool] = lambda req: False
+        self.status = 500
 
     def handle(self, req: Request) -> Response:
         if "/rois/" in req.path:
             self.rois.append(req.raw_path)
             if self.fail(req):
-                return text_response(500, "<h1>Server Error (500)</h1>")
+                return text_response(self.status, f"<h1>Error ({self.status})</h1>")
         return self.app.handle(req)
 
     def asked(self, image_id: int) -> list[str]:
@@ -243,3 +244,25 @@ def test_index_roi_count_comes_from_the_done_record() -> None:
     assert cells == {1: ["", ""], 2: [image_path(2, "rois"), "7"], 3: [image_path(3, "rois"), ""]}
     plain = IndexRows(JournalState.from_records([done("thumbnail", 1)]))
     assert plain.header == list(COLUMNS) and plain.fixed == at
+
+
+def test_a_server_without_rois_is_not_asked_for_every_image(
+    tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
+) -> None:
+    """An OMERO.web without the ROI listing (404 every time): the give-up rule stops
+    asking after ``give_up_after`` images in a row, as for the other kinds."""
+    emu, app = counting
+    app.fail, app.status = (lambda req: True), 404
+    summary = harvest(
+        emu.base_url,
+        tmp_path / "out",
+        screens=(c.DEMO_SCREEN_ID,),
+        artifacts=(Artifact.ROIS,),
+        give_up_after=3,
+    )
+    asked = {p.split("/rois/")[0] for p in app.rois}
+    assert len(asked) == len(app.rois)  # a 404 is not asked again
+    assert 3 <= len(asked) < c.DEMO_SCREEN_IMAGE_COUNT
+    assert "rois" in summary.given_up
+    assert summary.not_requested["rois"] == c.DEMO_SCREEN_IMAGE_COUNT - summary.failed
+    assert not list((tmp_path / "out").rglob("*.rois.json"))
