@@ -9,7 +9,7 @@ filesystems) are counted per journal, for ``verify`` and ``status`` to report
 (:attr:`JournalState.damaged_lines`); a torn or garbled last line is not.
 Records (keys exactly these, compact JSON)::
 
-    {"rec": "done",    "kind", "id", "path", "size", "sha256", "t", "run"[, "files"]}
+    {"rec": "done",    "kind", "id", "path", "size", "sha256", "t", "run"[, "files"][, "roi_count"]}
     {"rec": "failed",  "kind", "id", "url", "status", "reason", "t", "run"}
     {"rec": "image",   "ref": ImageRef.to_json(), "t"[, "labels_asked": false]}
     {"rec": "invalid", "kind", "id", "path", "reason", "t"}          (written by verify)

@@ -24,7 +24,6 @@ returns it with the bytes, for the journal record and index.csv's ``roi_count`` 
 
 from __future__ import annotations
 
-import inspect
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -136,22 +135,13 @@ async def fetch_rois(client: Client, image_id: int) -> RoisFile:
     return RoisFile(json.dumps(merged).encode("utf-8"), total, pages)
 
 
-#: Whether :meth:`Store.put_bytes` takes ``extra`` journal fields (see :func:`store_rois`).
-_STORE_TAKES_EXTRA = "extra" in inspect.signature(Store.put_bytes).parameters
-
-
 async def store_rois(store: Store, image_id: int, rel_path: str, got: RoisFile) -> None:
-    """Queue the rois file; its done record carries ``roi_count`` where the store can say it.
+    """Queue the rois file; its done record carries ``roi_count``.
 
     The journal keeps extra keys of a done record (:class:`~harvester.journal.DoneRecord`),
-    and index.csv's ``roi_count`` column reads it from there. Until the store takes extra
-    fields (``put_bytes(..., extra=...)``), the record has none and the column stays empty.
+    and index.csv's ``roi_count`` column reads it from there (no file is read back).
     """
-    if _STORE_TAKES_EXTRA:
-        fields: dict[str, Any] = {"extra": {ROI_COUNT_KEY: got.count}}
-        await store.put_bytes(ROIS_KIND, image_id, rel_path, got.body, **fields)
-    else:
-        await store.put_bytes(ROIS_KIND, image_id, rel_path, got.body)
+    await store.put_bytes(ROIS_KIND, image_id, rel_path, got.body, extra={ROI_COUNT_KEY: got.count})
 
 
 __all__ = [

@@ -959,7 +959,7 @@ def write_labelled_index(
     renumbered = renumbered_line(out_dir / LABELS_FILE, ids)
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
-    at = len(index.COLUMNS)
+    at = rows.fixed  # the core columns and those of kinds such as rois: labels come after
     ours = rows.header[:at] + ["label", "label_id"]
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
 

@@ -757,6 +757,8 @@ class _Item:
     object_id: int = 0
     parts: list[_Part] = field(default_factory=list)
     record: dict[str, Any] | None = None
+    #: More fields of the done record (a rois file's ``roi_count``, known when it is stored).
+    extra: Mapping[str, Any] | None = None
 
 
 class Store:
@@ -1017,10 +1019,19 @@ class Store:
 
     # ------------------------------------------------------------------ public API
 
-    async def put_bytes(self, kind: str, object_id: int, rel_path: str, data: bytes) -> None:
-        """Queue ``data`` for ``DIR/rel_path``; journaled as done once durable."""
+    async def put_bytes(
+        self,
+        kind: str,
+        object_id: int,
+        rel_path: str,
+        data: bytes,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Queue ``data`` for ``DIR/rel_path``; journaled as done once durable (with the
+        fields of ``extra`` in its done record)."""
         part = _Part(rel_path, self._target(rel_path), data=bytes(data))
-        await self._queue(_Item(kind, object_id, [part]))
+        await self._queue(_Item(kind, object_id, [part], extra=extra))
 
     async def put_file(
         self,
@@ -1379,6 +1390,8 @@ class Store:
                 "t": now,
                 "run": self.run_id,
             }
+            if item.extra:
+                rec.update(item.extra)
             if len(item.parts) > 1:
                 rec["files"] = [
                     {"path": p.rel_path, "size": p.size, "sha256": p.sha256} for p in item.parts[1:]

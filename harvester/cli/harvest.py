@@ -179,7 +179,7 @@ def register(subparsers: Any) -> None:
     harvest.add_argument(
         "--artifacts",
         action=JoinedCommaLists,
-        help="comma list of thumbnail,imgdata,render,metadata,stack (or all; repeatable)",
+        help="comma list of thumbnail,imgdata,render,metadata,stack,rois (or all; repeatable)",
     )
     harvest.add_argument(
         "--concurrency", type=integer_arg, metavar="N", help="requests in flight (default 8)"

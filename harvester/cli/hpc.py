@@ -57,7 +57,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--artifacts",
         metavar="LIST",
         action=JoinedCommaLists,
-        help="comma list: thumbnail,imgdata,render,metadata,stack (repeatable)",
+        help="comma list: thumbnail,imgdata,render,metadata,stack,rois (repeatable)",
     )
     parser.add_argument(
         "--concurrency",

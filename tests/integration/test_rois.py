@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from harvest_helpers import harvest
 
-from harvester import rois as rois_module
 from harvester.config import parse_artifacts
 from harvester.emulator import EmulatorThread
 from harvester.emulator import catalogue as c
@@ -219,10 +218,28 @@ def test_index_has_rois_columns_only_in_folders_with_rois(
     header = (with_rois / "index.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
     at = len(COLUMNS)
     assert header[:at] == list(COLUMNS) and header[at : at + 2] == ["rois_path", "roi_count"]
-    if rois_module._STORE_TAKES_EXTRA:  # the count travels in the done record
-        counts = {i: rows[i]["roi_count"] for i in DATASET_IMAGES}
-        want = {i: str(len(expected_ids(i))) for i in DATASET_IMAGES}
-        assert counts == want
+    counts = {i: rows[i]["roi_count"] for i in DATASET_IMAGES}  # from the done records
+    want = {i: str(len(expected_ids(i))) for i in DATASET_IMAGES}
+    assert counts == want
+
+
+def test_label_columns_follow_the_rois_columns(
+    tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
+) -> None:
+    """With label keys, ``label``/``label_id`` come after every fixed column (rois' too),
+    before the annotation columns."""
+    emu, _ = counting
+    out = tmp_path / "labelled"
+    harvest(
+        emu.base_url,
+        out,
+        datasets=(DATASET,),
+        artifacts=(Artifact.THUMBNAIL, Artifact.ROIS),
+        label_keys=("Gene Symbol",),
+    )
+    header = (out / "index.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    at = len(COLUMNS)
+    assert header[at : at + 4] == ["rois_path", "roi_count", "label", "label_id"]
 
 
 def test_index_roi_count_comes_from_the_done_record() -> None:
