@@ -56,6 +56,12 @@ SECRET_KEYS = ("headers", "cookies")
 REDACTED = "<redacted>"
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` is true of ``²`` too, which ``int()`` refuses
+    (an internal error instead of the one-line "not a numeric id")."""
+    return text.isascii() and text.isdigit()
+
+
 def _as_int_list(key: str, value: object) -> tuple[int, ...]:
     """Ids as a tuple of positive ints; a single int or numeric string is accepted."""
     items = value if isinstance(value, list | tuple) else [value]
@@ -65,7 +71,7 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
             raise ConfigError(f"{key}: {item!r} is not an id")
         if isinstance(item, int):
             number = item
-        elif isinstance(item, str) and item.strip().isdigit():
+        elif isinstance(item, str) and _is_number(item.strip()):
             number = int(item.strip())
         else:
             raise ConfigError(
@@ -92,7 +98,7 @@ def _ids_and_names(key: str, value: object) -> tuple[tuple[int, ...], tuple[str,
     ids: list[int] = []
     names: list[str] = []
     for item in items:
-        if isinstance(item, str) and not item.strip().isdigit():
+        if isinstance(item, str) and not _is_number(item.strip()):
             name = item.strip()
             if not name:
                 raise ConfigError(

@@ -40,7 +40,7 @@ def _ids(text: str) -> list[int]:
     ids = []
     for part in text.split(","):
         value = part.strip()
-        if not value.isdigit() or int(value) <= 0:
+        if not (value.isascii() and value.isdigit()) or int(value) <= 0:
             raise argparse.ArgumentTypeError(f"{part.strip() or text!r} is not a numeric id")
         ids.append(int(value))
     return ids
@@ -61,7 +61,7 @@ def _ids_or_names(text: str) -> list[int | str]:
     out: list[int | str] = []
     for part in text.split(","):
         value = part.strip()
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
             out.extend(_ids(value))
         elif value:
             out.append(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harvester.cli import build_parser, main
@@ -27,6 +29,8 @@ def test_repeated_artifacts_add_up() -> None:
     [
         (["--image", "1,x"], "error: argument --image: 'x' is not a numeric id"),
         (["--image", "1,,2"], "error: argument --image: '1,,2' is not a numeric id"),
+        # str.isdigit() is true of '²', which int() refuses: it was 'invalid _ids value'
+        (["--image", "²"], "error: argument --image: '²' is not a numeric id"),
         (
             ["--sample", "10%"],
             "error: argument --sample: '10%' is a share of the images: use --sample-fraction 0.1",
@@ -43,3 +47,18 @@ def test_bad_values_are_one_line(
 ) -> None:
     assert main(["harvest", "--out", "D", *argv]) == 2
     assert capsys.readouterr().err.splitlines()[0] == error
+
+
+@pytest.mark.parametrize("key", ["plates", "screens"])
+def test_a_superscript_digit_in_a_config_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    """'²' passes str.isdigit(): the config file's ids gave 'internal error: ValueError'."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'{key} = ["²"]\nbase_url = "http://127.0.0.1:9"\n', encoding="utf-8")
+    code = main(["harvest", str(config), "--out", str(tmp_path / "D"), "--dry-run"])
+    err = capsys.readouterr().err
+    assert "internal error" not in err
+    if key == "plates":
+        assert code == 2
+        assert err.splitlines()[0] == "error: plates: '²' is not a numeric id"
