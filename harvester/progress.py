@@ -65,6 +65,8 @@ class Progress:
         self.bytes = 0
         #: Images whose every artifact is done, skipped or failed; the walk is over.
         self.finished = 0
+        #: Of those, the images that needed a request: the time left is paced by these alone.
+        self.worked = 0
         self.walk_complete = False
         self._bars: list[Any] = []
         self._finished_bar: Any = None
@@ -181,9 +183,16 @@ class Progress:
         if self.lines:
             self._line()
 
-    def image_finished(self) -> None:
-        """One image's work is over (each artifact done, skipped or failed)."""
+    def image_finished(self, worked: bool = True) -> None:
+        """One image's work is over (each artifact done, skipped or failed).
+
+        ``worked=False``: every artifact was done already (a resume skips it at once). Such
+        images count as finished but not in the pace: a resume whose first 9,000 of 10,000
+        images are done finishes those in a second, and the time left said "1s" for hours.
+        """
         self.finished += 1
+        if worked:
+            self.worked += 1
         if self.enabled:
             if not self._bars:
                 self.open()
@@ -201,10 +210,14 @@ class Progress:
             self._finished_bar.refresh()
 
     def time_left(self, now: float) -> float | None:
-        """Seconds until the last image is done at the rate so far; None before it is known."""
-        if not self.walk_complete or not self.finished or self.finished >= self.images:
+        """Seconds until the last image is done at the rate so far; None before it is known.
+
+        The rate is that of the images that needed requests (see :meth:`image_finished`),
+        and every image left is taken to need them: an estimate on the long side.
+        """
+        if not self.walk_complete or not self.worked or self.finished >= self.images:
             return None
-        rate = self.finished / max(now - self._started, 1e-9)
+        rate = self.worked / max(now - self._started, 1e-9)
         return (self.images - self.finished) / rate
 
     def _line(self) -> None:

@@ -159,3 +159,18 @@ def test_the_images_done_bar_counts_to_the_walked_total() -> None:
             progress.image_finished()
     text = term.getvalue()
     assert "images done" in text and "4/4" in text and "100%" in text
+
+
+def test_time_left_is_paced_by_images_that_needed_requests() -> None:
+    """A resume skips its done images at once: counted in the pace, 900 done of 1,000 in
+    the first seconds made the time left of the 100 still to fetch look like seconds."""
+    progress = Progress(file=io.StringIO(), line_interval=3600.0)
+    progress.discovered(1000)
+    progress.walk_finished()
+    for _ in range(900):
+        progress.image_finished(worked=False)
+    for _ in range(10):
+        progress.image_finished()
+    # 10 images fetched in 100 s: the 90 left take 900 s (it said 9.9 s: 910 images / 100 s)
+    assert progress.time_left(progress._started + 100.0) == pytest.approx(900.0)
+    assert progress.finished == 910
