@@ -467,7 +467,7 @@ def remembered_label_keys(
     ``status`` notes it), and the keys are then those of the newest run that set any (what
     they were before such records existed).
     """
-    from harvester.journal import runs_newest_last
+    from harvester.journal import run_starts, runs_newest_last
 
     try:
         record = read_label_keys_record(out_dir)
@@ -475,7 +475,7 @@ def remembered_label_keys(
         if warn:
             _problems.warning("%s", damaged_label_keys_note(exc, out_dir))
         record = None
-    started = _run_starts(state)
+    started = run_starts(state)
     for run in reversed(runs_newest_last(state)):
         if record is not None and started.get(run, 0.0) <= record.at:
             break
@@ -492,19 +492,6 @@ def damaged_label_keys_note(exc: DamagedLabelKeysError, out_dir: Path) -> str:
         "takes those of the newest run that set any; to record them again: harvester "
         f"index {out_dir} --label-key KEY (or --no-label-key)"
     )
-
-
-def _run_starts(state: JournalState) -> dict[str, float]:
-    """When each run of ``state`` started (its latest "run" record; none: 0)."""
-    started: dict[str, float] = {}
-    for rec in state.runs:
-        run = rec.get("run")
-        if not isinstance(run, str) or not run:
-            continue
-        t = rec.get("started")
-        at = float(t) if isinstance(t, int | float) and not isinstance(t, bool) else 0.0
-        started[run] = max(started.get(run, at), at)
-    return started
 
 
 def _saved_label_keys(out_dir: Path, run: str) -> tuple[str, ...]:

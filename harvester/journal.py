@@ -373,6 +373,12 @@ def runs_newest_last(state: JournalState) -> list[str]:
     hosts are ordered by their hosts' clocks, as their ids would be. A run id with several
     records counts from its latest; a record without ``started`` counts as oldest.
     """
+    started = run_starts(state)
+    return sorted(started, key=lambda run: (started[run], run))
+
+
+def run_starts(state: JournalState) -> dict[str, float]:
+    """When each run of ``state`` started: its latest "run" record's ``started`` (none: 0)."""
     started: dict[str, float] = {}
     for rec in state.runs:
         run = rec.get("run")
@@ -381,7 +387,7 @@ def runs_newest_last(state: JournalState) -> list[str]:
         t = rec.get("started")
         at = float(t) if isinstance(t, int | float) and not isinstance(t, bool) else 0.0
         started[run] = max(started.get(run, at), at)
-    return sorted(started, key=lambda run: (started[run], run))
+    return started
 
 
 def saved_run_configs(
