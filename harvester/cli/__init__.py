@@ -494,17 +494,21 @@ def _main(argv: list[str] | None) -> int:
         with start_up():
             parser = build_parser()
             args = parser.parse_args(args_list)
+            run: Any = getattr(args, "run", None)
+            if run is not None:
+                # In the held block: a SIGTERM while the handlers are set up (a few ms) is
+                # "interrupted before the command started", not a KeyboardInterrupt traceback
+                # from between this block and _run_command's (an interrupt hunt, seed 5).
+                _setup_logging(debug, bool(getattr(args, "quiet", False)))
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
         _outcome_decided()
         print("interrupted before the command started: nothing was done", file=sys.stderr)
         return EXIT_INTERRUPTED
-    run: Any = getattr(args, "run", None)
     if run is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    _setup_logging(debug, bool(getattr(args, "quiet", False)))
     try:
         return _run_command(run, args, args_list, debug)
     finally:

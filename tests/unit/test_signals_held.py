@@ -204,3 +204,38 @@ def test_ctrl_c_while_the_process_waits_for_a_thread_ends_it_with_its_code(
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
+
+
+LOGGING_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    import harvester.cli as cli
+
+    real_setup = cli._setup_logging
+    signum = getattr(signal, sys.argv[1])
+
+    def setup_after_a_signal(*args, **kwargs):
+        # The signal lands while the logging handlers are set up, after the parse.
+        os.kill(os.getpid(), signum)
+        time.sleep(0.2)
+        return real_setup(*args, **kwargs)
+
+    cli._setup_logging = setup_after_a_signal
+    sys.argv = ["harvester", "status", sys.argv[2]]
+    sys.exit(cli.main())
+    """
+)
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_logging_is_set_up_is_interrupted_not_a_traceback(
+    signame: str, tmp_path: Path
+) -> None:
+    """Between the parse and the command (found by an interrupt hunt, seed 5): exit 130 with
+    the one-line message, no KeyboardInterrupt traceback."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOGGING_CHILD, signame, str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "interrupted before the command started: nothing was done\n"
