@@ -886,6 +886,9 @@ class Client:
                 f"timed out ({_describe(exc, secrets)})", url=url, overload=True
             ) from None
         except ConnectFailed as exc:
+            if exc.status == 407 and self.proxy is not None:
+                # CONNECT refused for credentials: the same ones get the same answer.
+                raise self._proxy_credentials_error(url) from None
             if exc.tls:
                 raise TLSError(
                     f"TLS failure: {_describe(exc, secrets)}",
@@ -931,17 +934,22 @@ class Client:
             )
         return target
 
+    def _proxy_credentials_error(self, url: str) -> PermanentError:
+        """A 407 from the proxy (a request's answer, or a refused CONNECT): not retried."""
+        assert self.proxy is not None
+        return PermanentError(
+            f"proxy {self.proxy.shown} asks for credentials (HTTP 407)",
+            url=url,
+            status=407,
+            hint=f"give them in {self.proxy.variable}: http://USER:PASSWORD@HOST:PORT",
+        )
+
     def _validate(self, url: str, response: _Answer, expect: Expect) -> Fetched:
         status = response.status
         if not 200 <= status < 300:
             if status == 407 and self.proxy is not None:
                 # From the proxy, not the server: its credentials are missing or wrong.
-                raise PermanentError(
-                    f"proxy {self.proxy.shown} asks for credentials (HTTP 407)",
-                    url=url,
-                    status=status,
-                    hint=f"give them in {self.proxy.variable}: http://USER:PASSWORD@HOST:PORT",
-                )
+                raise self._proxy_credentials_error(url)
             raise _status_error(url, response, self._secrets)
         body = response.body
         headers = response.headers

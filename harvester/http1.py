@@ -79,9 +79,11 @@ class TransferError(Exception):
 class ConnectFailed(TransferError):
     """The connection could not be opened (refused, unresolvable, TLS handshake failed)."""
 
-    def __init__(self, message: str, *, tls: bool = False) -> None:
+    def __init__(self, message: str, *, tls: bool = False, status: int | None = None) -> None:
         super().__init__(message)
         self.tls = tls
+        #: The status a proxy refused a CONNECT tunnel with (407: it wants credentials).
+        self.status = status
 
 
 class HTTPTimeout(TransferError):
@@ -684,7 +686,9 @@ async def open_tunnel(
                 raise ConnectFailed(f"{shown}: CONNECT {authority.decode()}: {exc}") from None
             if not 200 <= answer.status < 300:
                 status = f"HTTP {answer.status} {answer.reason}".rstrip()
-                raise ConnectFailed(f"{shown} refused CONNECT {authority.decode()}: {status}")
+                raise ConnectFailed(
+                    f"{shown} refused CONNECT {authority.decode()}: {status}", status=answer.status
+                )
             tls = await loop.start_tls(transport, connection, ssl_context, server_hostname=host)
             if tls is None:  # only for a transport closed meanwhile
                 raise ConnectFailed(f"{shown} closed the tunnel to {authority.decode()}")

@@ -344,3 +344,30 @@ def test_the_demo_bypasses_a_proxy_it_cannot_use(tmp_path: Path) -> None:
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr
     assert (tmp_path / "demo" / "index.csv").is_file()
+
+
+def test_connect_asked_for_credentials_is_one_error_not_retried(
+    tmp_path: Path,
+    tls_emulator: EmulatorThread,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 407 answering CONNECT (an https server behind a proxy wanting other credentials)
+    says where they go, as for http, and is not retried: the same credentials get the same
+    answer (it was a retried 'cannot connect', its hint saying only to check the proxy)."""
+    out = tmp_path / "out"
+    with ForwardingProxy(require_auth=_basic(PROXY_USER, PROXY_PASSWORD)) as proxy:
+        monkeypatch.setenv("https_proxy", proxy.url.replace("://", "://harvuser:WRONG-pw-2@"))
+        code, output = _harvest(tls_emulator.base_url, out, capsys)
+    assert code == 2
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    assert f"proxy 127.0.0.1:{proxy.port} asks for credentials (HTTP 407)" in errors[0]
+    assert "hint: give them in https_proxy: http://USER:PASSWORD@HOST:PORT" in output
+    assert "WRONG-pw-2" not in output
+    # The probe's tunnel and at most one per connection slot opened meanwhile
+    # (--concurrency 4); the probe's was asked again before (6)
+    assert {s.method for s in proxy.log.requests} == {"CONNECT"}
+    assert len(proxy.log.requests) <= 4 + 1
+    assert not out.exists()
+    assert tls_emulator.stats()["requests"] == 0
