@@ -678,7 +678,9 @@ class SampleReuse:
             "plates": sorted(cfg.plates),
             "datasets": sorted(cfg.datasets),
             "images": sorted(cfg.images),
-            "ids_from": str(cfg.ids_from) if cfg.ids_from is not None else None,
+            # As the saved config has it (HarvestConfig.to_public): a relative path and the
+            # absolute one a resume from DIR replays are one file, so one key.
+            "ids_from": _ids_source(cfg.ids_from),
         }
         reuse = cls(selection, out_dir, run_id, sample_key(selection, targets))
         reuse.record = not cfg.dry_run
@@ -733,6 +735,13 @@ class SampleReuse:
                 except OSError as exc:  # only a resume's saving is lost: warn, go on
                     logger.warning("could not record the sample's edge: %s", exc)
         return kept
+
+
+def _ids_source(path: Path | None) -> str | None:
+    """``--ids-from`` in a sample key: absolute (``-``, standard input, as it is)."""
+    if path is None:
+        return None
+    return str(path if str(path) == "-" else Path(path).absolute())
 
 
 def select_refs(refs: Iterable[ImageRef], selection: Selection) -> list[ImageRef]:
