@@ -68,6 +68,8 @@ class Progress:
         #: Of those, the images that needed a request: the time left is paced by these alone.
         self.worked = 0
         self.walk_complete = False
+        #: The run's image total when known before its walk ends (a plan's, :meth:`expect`).
+        self.expected: int | None = None
         self._bars: list[Any] = []
         self._finished_bar: Any = None
         self._images_bar: Any = None
@@ -108,7 +110,7 @@ class Progress:
             desc="images done ",
             unit=" img",
             position=3,
-            total=self.images if self.walk_complete else None,
+            total=self.total,
             file=self.file,
             mininterval=MIN_INTERVAL,
             dynamic_ncols=True,
@@ -202,6 +204,23 @@ class Progress:
         if self.lines:
             self._line()
 
+    def expect(self, total: int) -> None:
+        """The run's image total, known before its walk ends (a plan-driven run's).
+
+        Why: the walk hands images to a queue of ``queue_size`` (1000) and waits while it is
+        full, so it ends only when that many images are left: a total known from the walk
+        alone gave the share and the time left of the last 1000 images of a week-long run.
+        """
+        self.expected = total
+        if self._finished_bar is not None:
+            self._finished_bar.total = total
+            self._finished_bar.refresh()
+
+    @property
+    def total(self) -> int | None:
+        """How many images the run has: the walk's once it is over, else :meth:`expect`'s."""
+        return self.images if self.walk_complete else self.expected
+
     def walk_finished(self) -> None:
         """Every image is found: from now on the share done and the time left are known."""
         self.walk_complete = True
@@ -215,10 +234,11 @@ class Progress:
         The rate is that of the images that needed requests (see :meth:`image_finished`),
         and every image left is taken to need them: an estimate on the long side.
         """
-        if not self.walk_complete or not self.worked or self.finished >= self.images:
+        total = self.total
+        if total is None or not self.worked or self.finished >= total:
             return None
         rate = self.worked / max(now - self._started, 1e-9)
-        return (self.images - self.finished) / rate
+        return (total - self.finished) / rate
 
     def _line(self) -> None:
         """One ``progress:`` line if the interval has passed (stderr is not a terminal)."""
@@ -229,8 +249,9 @@ class Progress:
         parts = [f"{_count(self.images, 'image')} found"]
         if self.finished:
             done = f"{self.finished:,} finished"
-            if self.walk_complete and self.images:
-                done += f" ({100 * self.finished // self.images}%"
+            total = self.total
+            if total:
+                done += f" ({100 * min(self.finished, total) // total}%"
                 left = self.time_left(now)
                 done += f", about {_elapsed(left)} left)" if left is not None else ")"
             parts.append(done)

@@ -174,3 +174,20 @@ def test_time_left_is_paced_by_images_that_needed_requests() -> None:
     # 10 images fetched in 100 s: the 90 left take 900 s (it said 9.9 s: 910 images / 100 s)
     assert progress.time_left(progress._started + 100.0) == pytest.approx(900.0)
     assert progress.finished == 910
+
+
+def test_a_total_known_up_front_gives_the_time_left_before_the_walk_ends() -> None:
+    """A plan knows its images before they are handed on: the walk (the plan read into a
+    queue of 1000) ends only when 1000 are left, too late for a week-long run's estimate."""
+    log = io.StringIO()
+    progress = Progress(file=log, line_interval=0.0)
+    progress._started -= 100.0
+    with progress.shown():
+        progress.expect(50)
+        progress.discovered(20)
+        progress.image_finished()
+    last = log.getvalue().splitlines()[-1]
+    assert last.startswith("progress (1m40s): 20 images found, 1 finished (2%, about 1h21m")
+    assert progress.time_left(progress._started + 100.0) == pytest.approx(4900.0)
+    progress.walk_finished()  # the walk's own count wins once it is over
+    assert progress.total == 20
