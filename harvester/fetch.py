@@ -230,7 +230,7 @@ def check_imgdata(fetched: Fetched) -> None:
             "imgData is not a JSON object", url=fetched.url, status=fetched.status
         )
     if "Exception" in body:
-        message = str(body["Exception"])
+        message = " ".join(str(body["Exception"]).split())  # a Java trace: one line
         reason = f"imgData Exception: {message[:300]}"
         if pixels_unreadable(message):
             raise UnrenderableError(reason, url=fetched.url, status=fetched.status)
@@ -793,6 +793,9 @@ def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
             return HINT_NOT_RENDERED
     if kind in ("render", "stack") and status == 403 and ":" not in reason:
         # IDR's proxy blocks server-side renders with an empty 403 (no server message).
+        # Renders and stacks are asked only once the image's imgData came (this run or an
+        # earlier one), so the account sees the image: the refusal is the server's rule, not
+        # a private image (which answers imgData with 403 first).
         return HINT_NOT_RENDERED
     if kind == "render" and reason.startswith(PNG_IGNORED):
         return HINT_PNG_IGNORED

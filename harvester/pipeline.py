@@ -131,8 +131,9 @@ class ProgressSink(Protocol):
     def done(self, kind: str, nbytes: int) -> None: ...
     def failed(self, kind: str) -> None: ...
     def skipped(self, count: int) -> None: ...
-    def image_finished(self) -> None: ...
+    def image_finished(self, worked: bool = True) -> None: ...
     def walk_finished(self) -> None: ...
+    def expect(self, total: int) -> None: ...
 
 
 class _NoProgress:
@@ -148,10 +149,13 @@ class _NoProgress:
     def skipped(self, count: int) -> None:
         return None
 
-    def image_finished(self) -> None:
+    def image_finished(self, worked: bool = True) -> None:
         return None
 
     def walk_finished(self) -> None:
+        return None
+
+    def expect(self, total: int) -> None:
         return None
 
 
@@ -826,14 +830,24 @@ class Harvest:
             )
 
     async def _produce_plan(self, send: ObjectSendStream[ImageRef]) -> None:
-        from harvester.plan import read_plan
+        from harvester.plan import read_plan, read_plan_info
 
         assert self.cfg.from_plan is not None
         keep = self._keep()
         seen = SeenIds()
         stats = WalkStats()
         self.walk_stats = stats
-        for ref in read_plan(self.cfg.from_plan):
+        plan = self.cfg.from_plan
+        if not self._selection.active:
+            # The plan knows its images before they go through the queue (which the loop
+            # below waits on): the share done and the time left show from the start.
+            def count() -> int:
+                if keep is None:
+                    return read_plan_info(plan).images
+                return sum(1 for ref in read_plan(plan) if keep(ref.image_id))
+
+            self.progress.expect(await anyio.to_thread.run_sync(count))
+        for ref in read_plan(plan):
             if not seen.add(ref.image_id):
                 stats.duplicates += 1
                 continue
@@ -886,11 +900,14 @@ class Harvest:
                     # (Walker._known_labels): those of an unmarked image were asked.
                     asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
                     await store.record_image(ref, labels_asked=asked)
-                before = fetcher.stats.skipped
+                # This image's own count, taken before the fetch: stats.skipped also grows
+                # while it awaits (other consumers' images), which were then counted twice.
+                todo = len(fetcher.pending(ref.image_id))
+                skipped = len(fetcher.settings.artifacts) - todo
                 await fetcher.fetch_image(ref)
-                if fetcher.stats.skipped > before:
-                    self.progress.skipped(fetcher.stats.skipped - before)
-                self.progress.image_finished()
+                if skipped:
+                    self.progress.skipped(skipped)
+                self.progress.image_finished(worked=todo > 0)
 
     async def _watch_signals(
         self,

@@ -25,7 +25,7 @@ import io
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 #: Redraw at most this often: the bars must not cost the pipeline throughput.
@@ -276,18 +276,24 @@ class Progress:
         self._done_bar.set_postfix(failed=self.failures, skipped=self.skips, refresh=False)
 
 
-def request_time_line(artifacts: int, rate: float | None, *, stacks: bool) -> str | None:
+def request_time_line(artifacts: int, rate: float | None, *, kinds: Iterable[str]) -> str | None:
     """How long ``artifacts`` requests take at ``rate`` (a dry run's or a plan's last line).
 
-    A week-long harvest is planned from this (a SLURM ``--time``, an allocation). At least one
-    request an artifact; a stack asks one a plane (and pieces of big planes), known only
-    from each image's imgData, so with stacks it is a lower bound. None without a limit.
+    A week-long harvest is planned from this (a SLURM ``--time``, an allocation). One request
+    an artifact, the listings not counted; a stack asks one a plane (and pieces of big
+    planes) and rois one a page, known only as each image is fetched, so with those kinds it
+    is a lower bound. None without a limit.
     """
     if rate is None or artifacts <= 0:
         return None
-    low = "at least " if stacks else ""
-    more = " (a stack asks one request a plane)" if stacks else ""
+    several = [why for kind, why in _SEVERAL_REQUESTS.items() if kind in set(kinds)]
+    low = "at least " if several else ""
+    more = f" ({'; '.join(several)})" if several else ""
     return f"at --rate {rate:g}/s: {low}{_elapsed(artifacts / rate)} of requests{more}"
+
+
+#: Kinds that may take more than one request an image, and what for.
+_SEVERAL_REQUESTS = {"stack": "a stack asks one request a plane", "rois": "rois one a page"}
 
 
 def human_bytes(n: float) -> str:

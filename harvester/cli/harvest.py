@@ -438,7 +438,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     if summary.dry_run:
         from harvester.progress import request_time_line
 
-        estimate = request_time_line(summary.pending, cfg.rate, stacks="stack" in cfg.artifacts)
+        estimate = request_time_line(summary.pending, cfg.rate, kinds=cfg.artifacts)
     report_summary(
         summary, quiet=cfg.quiet, resume=_resume_command(argv, cfg.out), estimate=estimate
     )

@@ -263,7 +263,9 @@ def run_plan(args: argparse.Namespace) -> int:
         kinds = ", ".join(f"{n} {k}" for k, n in info.artifacts.items())
         print(f"planned {info.images} images ({kinds}) in {out / 'plan'}")
         when = request_time_line(
-            sum(info.artifacts.values()), config.rate, stacks=bool(info.artifacts.get("stack"))
+            sum(info.artifacts.values()),
+            config.rate,
+            kinds=[k for k, n in info.artifacts.items() if n],
         )
         if when is not None:
             print(when)

@@ -38,9 +38,13 @@ def test_plan_prints_the_time_its_requests_take_at_the_rate(
 
 
 def test_no_estimate_without_a_limit() -> None:
-    assert request_time_line(1000, None, stacks=False) is None
-    assert request_time_line(0, 5.0, stacks=False) is None
-    assert request_time_line(5 * 86400 * 10, 10.0, stacks=False) == (
+    assert request_time_line(1000, None, kinds=()) is None
+    assert request_time_line(0, 5.0, kinds=()) is None
+    assert request_time_line(100, 10.0, kinds=("thumbnail", "stack", "rois")) == (
+        "at --rate 10/s: at least 10s of requests (a stack asks one request a plane; rois one"
+        " a page)"
+    )
+    assert request_time_line(5 * 86400 * 10, 10.0, kinds=()) == (
         "at --rate 10/s: 5d00h of requests"
     )
 

@@ -325,3 +325,19 @@ async def test_concurrency_exception_is_retried_after_its_back_off(
     assert [e.wait for e in events] == [0.25, 0.25]
     assert all("ConcurrencyException" in e.error.reason for e in events)
     assert emu.stats()["requests"] == 3
+
+
+def test_a_java_trace_in_imgdata_is_one_line_of_reason() -> None:
+    """The server's Exception text (a stack trace with line breaks) becomes one line: the
+    summary and `status` print one line per failure."""
+    from harvester.client import Fetched
+    from harvester.errors import InvalidBodyError
+    from harvester.fetch import check_imgdata
+
+    trace = "omero.InternalException\n    at ome.io.Pixels.read(Pixels.java:42)\n\tat x.y"
+    body = json.dumps({"id": 1, "Exception": trace}).encode()
+    with pytest.raises(InvalidBodyError) as err:
+        check_imgdata(Fetched("u", 200, "application/json", body))
+    assert err.value.reason == (
+        "imgData Exception: omero.InternalException at ome.io.Pixels.read(Pixels.java:42) at x.y"
+    )
