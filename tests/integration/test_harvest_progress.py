@@ -191,3 +191,24 @@ def test_a_total_known_up_front_gives_the_time_left_before_the_walk_ends() -> No
     assert progress.time_left(progress._started + 100.0) == pytest.approx(4900.0)
     progress.walk_finished()  # the walk's own count wins once it is over
     assert progress.total == 20
+
+
+def test_a_resume_counts_each_image_skips_once(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """Adding metadata to 80 done thumbnails: 80 skipped, 80 images that worked (before: the
+    skip count was read around each await and took other workers' images too, 599)."""
+    import anyio
+
+    from harvester.config import HarvestConfig
+    from harvester.pipeline import run_harvest
+
+    def run(artifacts: tuple[str, ...], progress: Progress) -> None:
+        cfg = HarvestConfig(
+            base_url=emulator.base_url, out=tmp_path / "d", screens=(2302,),
+            artifacts=artifacts, rate=None, quiet=True, labels=False,
+        )  # fmt: skip
+        assert anyio.run(lambda: run_harvest(cfg, progress=progress)).exit_code == 0
+
+    run(("thumbnail",), Progress(enabled=False))
+    again = Progress(enabled=False)
+    run(("thumbnail", "metadata"), again)
+    assert (again.skips, again.artifacts, again.finished) == (80, 80, 80)
