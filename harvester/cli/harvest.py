@@ -468,7 +468,7 @@ def _resumed_config(args: argparse.Namespace, cfg: HarvestConfig) -> HarvestConf
         recorded_overrides,
         replay_problem,
     )
-    from harvester.errors import UsageError
+    from harvester.errors import ConfigError, UsageError
     from harvester.pipeline import resolve_config
 
     out = cfg.out
@@ -498,6 +498,15 @@ def _resumed_config(args: argparse.Namespace, cfg: HarvestConfig) -> HarvestConf
             f"cannot resume {out} as its newest run did: {problem.reason}",
             hint=f"run: {problem.command}",
         )
+    saved = out / "runs" / recorded.run / "config.json"
+    try:  # a saved file edited by hand: named, not an internal error or a nameless value
+        resolve_config(None, {k: v for k, v in recorded_overrides(recorded).items() if k in KEYS})
+    except ConfigError as exc:
+        raise UsageError(
+            f"cannot resume {out}: the settings its newest run saved in {saved} are damaged "
+            f"({exc})",
+            hint=f"fix or remove {saved}, or give the targets again",
+        ) from None
     values = {k: v for k, v in recorded_overrides(recorded).items() if k not in in_file}
     values.update(given)
     resumed = resolve_config(args.config, {k: v for k, v in values.items() if k in KEYS})

@@ -117,6 +117,25 @@ def test_no_recorded_settings(tmp_path: Path, emulator: EmulatorThread) -> None:
     ]
 
 
+def test_a_hand_edited_saved_value_names_its_file(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """A saved setting edited into junk: one error naming the file, with or without flags
+    given now (a flag made it an internal error: the resume line formatted the junk)."""
+    out = tmp_path / "d"
+    run = first_run(emulator, out)
+    saved = out / "runs" / run / "config.json"
+    data = json.loads(saved.read_text())
+    data["config"]["rate"] = "fast"
+    saved.write_text(json.dumps(data))
+    for extra in ((), ("--rate", "5")):
+        proc = cli("harvest", "--out", str(out), *extra)
+        assert proc.returncode == 2
+        assert proc.stderr.splitlines() == [
+            f"error: cannot resume {out}: the settings its newest run saved in {saved} are "
+            "damaged (rate: 'fast' is not a number)",
+            f"hint: fix or remove {saved}, or give the targets again",
+        ]
+
+
 def test_a_shard_is_not_resumed_as_the_whole(tmp_path: Path, emulator: EmulatorThread) -> None:
     """The newest run was shard 0/2: refused with the exact commands; `--shard 1/2` given
     resumes that shard with the recorded settings."""
