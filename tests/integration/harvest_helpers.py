@@ -81,6 +81,21 @@ def cli_env() -> dict[str, str]:
     return env
 
 
+def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m harvester ARGS`` with this very package, its output captured, bounded in
+    time; ``stdin``: text on its standard input (else none: a terminal would wait)."""
+    return subprocess.run(
+        [sys.executable, "-m", "harvester", *args],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+        check=False,
+    )
+
+
 def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
     """Start ``python -m harvester ARGS`` (its output captured)."""
     return subprocess.Popen(

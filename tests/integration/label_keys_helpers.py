@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import csv
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from harvest_helpers import SMALL_PLATE, cli_env
+from harvest_helpers import SMALL_PLATE
+from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
 
 GENE = "Gene Symbol"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m harvester ARGS`` with this very package; bounded in time."""
-    return subprocess.run(
-        [sys.executable, "-m", "harvester", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-        check=False,
-    )
 
 
 def harvest(emulator: EmulatorThread, out: Path, *flags: str) -> subprocess.CompletedProcess[str]:

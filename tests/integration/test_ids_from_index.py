@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
+
+from harvest_helpers import run_cli
 
 from harvester.emulator import EmulatorThread
 
 DEMO_SCREEN = "2302"
 
 
-def harvester(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harvester", *args], capture_output=True, text=True, timeout=120
-    )
-
-
 def test_an_index_filtered_by_label_is_harvested_again_with_other_artifacts(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
-    first = harvester(
+    first = run_cli(
         "harvest", "--base-url", emulator.base_url, "--screen", DEMO_SCREEN,
         "--artifacts", "thumbnail", "--rate", "none", "--out", str(tmp_path / "all"), "-q",
     )  # fmt: skip
@@ -36,7 +30,7 @@ def test_an_index_filtered_by_label_is_harvested_again_with_other_artifacts(
         writer.writeheader()
         writer.writerows(chosen)
 
-    again = harvester(
+    again = run_cli(
         "harvest", "--base-url", emulator.base_url, "--ids-from", str(picked),
         "--artifacts", "metadata", "--rate", "none", "--out", str(tmp_path / "picked"), "-q",
     )  # fmt: skip

@@ -19,24 +19,12 @@ from pathlib import Path
 
 import pytest
 from harvest_helpers import cli_env
+from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.faults import FaultInjector, FaultSpec
 
 PLATE = "7375"  # 8 images
-
-
-def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m harvester ARGS``, its output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "harvester", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-        check=False,
-    )
 
 
 def first_run(emu: EmulatorThread, out: Path, *extra: str) -> str:

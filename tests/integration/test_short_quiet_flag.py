@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from harvest_helpers import run_cli
 
 from harvester.emulator import EmulatorThread
 
 DEMO_SCREEN = "2302"
-
-
-def harvester(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harvester", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize("quiet", ["-q", "--quiet"])
@@ -36,11 +26,11 @@ def test_a_quiet_harvest_prints_nothing_but_still_harvests(
         "--rate",
         "none",
     ]
-    loud = harvester("harvest", *common, "--out", str(tmp_path / "loud"))
+    loud = run_cli("harvest", *common, "--out", str(tmp_path / "loud"))
     assert loud.returncode == 0, loud.stderr
     assert "done 80" in loud.stdout
 
-    run = harvester("harvest", *common, "--out", str(tmp_path / "quiet"), quiet)
+    run = run_cli("harvest", *common, "--out", str(tmp_path / "quiet"), quiet)
     assert run.returncode == 0, run.stderr
     assert (run.stdout, run.stderr) == ("", "")
     thumbnails = sorted((tmp_path / "quiet" / "images").rglob("*.thumbnail.jpg"))
@@ -50,7 +40,7 @@ def test_a_quiet_harvest_prints_nothing_but_still_harvests(
 def test_plan_and_slurm_take_the_short_flag(emulator: EmulatorThread, tmp_path: Path) -> None:
     """`plan -q` prints only errors; `slurm -q` passes --quiet on to every task."""
     out = tmp_path / "hpc"
-    plan = harvester(
+    plan = run_cli(
         "plan",
         "--base-url",
         emulator.base_url,
@@ -66,7 +56,7 @@ def test_plan_and_slurm_take_the_short_flag(emulator: EmulatorThread, tmp_path: 
     assert (plan.stdout, plan.stderr) == ("", "")
     assert (out / "plan" / "images.jsonl").is_file()
 
-    slurm = harvester("slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2", "-q")
+    slurm = run_cli("slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2", "-q")
     assert slurm.returncode == 0, slurm.stderr
     script = (out / "harvest.sbatch").read_text()
     assert "--quiet" in script

@@ -12,8 +12,6 @@ import csv
 import dataclasses
 import json
 import shlex
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Any
 
 import anyio
 import pytest
-from harvest_helpers import cli_env, content
+from harvest_helpers import content, harvest, run_cli
 
 from harvester.cli.harvest import _ids_or_names
 from harvester.config import HarvestConfig, resolve
@@ -98,30 +96,9 @@ def study(
     return make_emulator(app=app).base_url, app
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m harvester ARGS`` with this very package; bounded in time."""
-    return subprocess.run(
-        [sys.executable, "-m", "harvester", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-        check=False,
-    )
-
-
 def _harvest(base_url: str, out: Path, **values: Any) -> RunSummary:
-    settings: dict[str, Any] = {
-        "base_url": base_url,
-        "out": out,
-        "rate": None,
-        "quiet": True,
-        "artifacts": ("thumbnail",),
-    }
-    settings.update(values)
-    cfg = HarvestConfig(**settings)
-    with zero_waits():
-        return anyio.run(lambda: run_harvest(cfg))
+    """A thumbnails harvest in process (harvest_helpers.harvest with that default)."""
+    return harvest(base_url, out, **{"artifacts": ("thumbnail",), **values})
 
 
 def _saved_config(out: Path) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from harvest_helpers import run_cli
 
 from harvester.emulator import EmulatorThread
 from harvester.progress import request_time_line
@@ -13,22 +13,16 @@ from harvester.progress import request_time_line
 DEMO_SCREEN = "2302"  # 80 images
 
 
-def harvester(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harvester", *args], capture_output=True, text=True, timeout=120
-    )
-
-
 def test_plan_prints_the_time_its_requests_take_at_the_rate(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
     common = ["--base-url", emulator.base_url, "--screen", DEMO_SCREEN]
-    plan = harvester("plan", *common, "--artifacts", "thumbnail,metadata", "--rate", "20",
+    plan = run_cli("plan", *common, "--artifacts", "thumbnail,metadata", "--rate", "20",
                      "--out", str(tmp_path / "a"))  # fmt: skip
     assert plan.returncode == 0, plan.stderr
     assert "at --rate 20/s: 8s of requests" in plan.stdout.splitlines()  # 160 requests
 
-    stacks = harvester("plan", *common, "--artifacts", "stack", "--rate", "16",
+    stacks = run_cli("plan", *common, "--artifacts", "stack", "--rate", "16",
                        "--out", str(tmp_path / "b"))  # fmt: skip
     assert stacks.returncode == 0, stacks.stderr
     assert (
@@ -53,7 +47,7 @@ def test_a_dry_run_says_it_too_and_repeated_artifacts_add_up(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
     """`--artifacts thumbnail --artifacts metadata` is both (the last one alone won before)."""
-    dry = harvester("harvest", "--base-url", emulator.base_url, "--screen", DEMO_SCREEN,
+    dry = run_cli("harvest", "--base-url", emulator.base_url, "--screen", DEMO_SCREEN,
                     "--artifacts", "thumbnail", "--artifacts", "metadata", "--rate", "20",
                     "--dry-run", "--out", str(tmp_path / "d"))  # fmt: skip
     assert dry.returncode == 0, dry.stderr

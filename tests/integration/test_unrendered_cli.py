@@ -5,12 +5,11 @@ and gets the same answers), the same hint from ``harvester status``; files on di
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harvest_helpers import DEMO_SCREEN, SMALL_PLATE, cli_env
+from harvest_helpers import DEMO_SCREEN, SMALL_PLATE
+from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
 
@@ -26,19 +25,6 @@ PNG = (
     "hint: this server ignores format=png and answers JPEG (classic OMERO.web): "
     'set render_format = "jpeg" in the config, or use the stack artifact'
 )
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m harvester ARGS``, its output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "harvester", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def test_migrated_screen_ends_with_the_hint_not_a_rerun(
