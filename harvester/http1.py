@@ -36,9 +36,10 @@ aria2's ``--lowest-speed-limit``; both off by default there).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 __all__ = [
     "MAX_HEAD_BYTES",
@@ -612,7 +613,7 @@ async def open_connection(
     certificate check failed) or :class:`HTTPTimeout`.
     """
     loop = asyncio.get_running_loop()
-    try:
+    with _connect_errors(f"connect to {host}:{port} timed out"):
         async with asyncio.timeout(connect_timeout):
             _transport, connection = await loop.create_connection(
                 lambda: HTTP1Connection(loop),
@@ -621,13 +622,22 @@ async def open_connection(
                 ssl=ssl_context,
                 server_hostname=host if ssl_context is not None else None,
             )
+    return connection
+
+
+@contextlib.contextmanager
+def _connect_errors(timed_out: str) -> Iterator[None]:
+    """What opening a connection (direct or through a tunnel) may raise, as the client's
+    :class:`HTTPTimeout` (saying ``timed_out``) or :class:`ConnectFailed` (``tls=True`` for
+    the TLS handshake or the certificate check)."""
+    try:
+        yield
     except TimeoutError:
-        raise HTTPTimeout(f"connect to {host}:{port} timed out") from None
+        raise HTTPTimeout(timed_out) from None
     except ssl.SSLError as exc:
         raise ConnectFailed(_ssl_reason(exc), tls=True) from None
     except OSError as exc:
         raise ConnectFailed(exc.strerror or str(exc) or type(exc).__name__) from None
-    return connection
 
 
 def _ssl_reason(exc: ssl.SSLError) -> str:
@@ -667,40 +677,36 @@ async def open_tunnel(
     head = b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (authority, authority, proxy_fields)
     transport: asyncio.Transport | None = None
     try:
-        async with asyncio.timeout(connect_timeout):
-            try:
-                transport, connection = await loop.create_connection(
-                    lambda: HTTP1Connection(loop), proxy_host, proxy_port
-                )
-            except OSError as exc:
-                reason = exc.strerror or str(exc) or type(exc).__name__
-                raise ConnectFailed(f"{shown}: {reason}") from None
-            try:
-                # No body follows a 2xx CONNECT answer (RFC 9110 9.3.6): read it as a HEAD's.
-                answer = await connection.request(
-                    head, idle_timeout=connect_timeout, head_request=True
-                )
-            except HTTPTimeout as exc:  # a silent proxy is a timeout, as a silent server is
-                raise HTTPTimeout(f"{shown}: CONNECT {authority.decode()}: {exc}") from None
-            except TransferError as exc:
-                raise ConnectFailed(f"{shown}: CONNECT {authority.decode()}: {exc}") from None
-            if not 200 <= answer.status < 300:
-                status = f"HTTP {answer.status} {answer.reason}".rstrip()
-                raise ConnectFailed(
-                    f"{shown} refused CONNECT {authority.decode()}: {status}", status=answer.status
-                )
-            tls = await loop.start_tls(transport, connection, ssl_context, server_hostname=host)
-            if tls is None:  # only for a transport closed meanwhile
-                raise ConnectFailed(f"{shown} closed the tunnel to {authority.decode()}")
-            connection._tunnelled(tls)
-            transport = None  # handed over
-            return connection
-    except TimeoutError:
-        raise HTTPTimeout(f"connect to {host}:{port} through {shown} timed out") from None
-    except ssl.SSLError as exc:
-        raise ConnectFailed(_ssl_reason(exc), tls=True) from None
-    except OSError as exc:
-        raise ConnectFailed(exc.strerror or str(exc) or type(exc).__name__) from None
+        with _connect_errors(f"connect to {host}:{port} through {shown} timed out"):
+            async with asyncio.timeout(connect_timeout):
+                try:
+                    transport, connection = await loop.create_connection(
+                        lambda: HTTP1Connection(loop), proxy_host, proxy_port
+                    )
+                except OSError as exc:
+                    reason = exc.strerror or str(exc) or type(exc).__name__
+                    raise ConnectFailed(f"{shown}: {reason}") from None
+                try:
+                    # No body follows a 2xx CONNECT answer (RFC 9110 9.3.6): read it as a HEAD's.
+                    answer = await connection.request(
+                        head, idle_timeout=connect_timeout, head_request=True
+                    )
+                except HTTPTimeout as exc:  # a silent proxy is a timeout, as a silent server is
+                    raise HTTPTimeout(f"{shown}: CONNECT {authority.decode()}: {exc}") from None
+                except TransferError as exc:
+                    raise ConnectFailed(f"{shown}: CONNECT {authority.decode()}: {exc}") from None
+                if not 200 <= answer.status < 300:
+                    status = f"HTTP {answer.status} {answer.reason}".rstrip()
+                    raise ConnectFailed(
+                        f"{shown} refused CONNECT {authority.decode()}: {status}",
+                        status=answer.status,
+                    )
+                tls = await loop.start_tls(transport, connection, ssl_context, server_hostname=host)
+                if tls is None:  # only for a transport closed meanwhile
+                    raise ConnectFailed(f"{shown} closed the tunnel to {authority.decode()}")
+                connection._tunnelled(tls)
+                transport = None  # handed over
+                return connection
     finally:
         if transport is not None:
             transport.abort()
