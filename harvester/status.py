@@ -176,6 +176,8 @@ class StatusReport:
     #: What to do instead of a rerun for failures the server gives every time (the final
     #: report's "hint:" lines, :func:`harvester.fetch.failure_advice`).
     hints: list[str] = field(default_factory=list)
+    #: False when every failure is one the hints say a rerun cannot fix (and none is pending).
+    rerun_helps: bool = True
 
     @property
     def done(self) -> int:
@@ -305,7 +307,13 @@ class StatusReport:
                     f"  {f['kind']} {f['id']}: {f.get('status')} {f.get('reason')} {f.get('url')}"
                 )
         lines += [f"hint: {hint}" for hint in self.hints]
-        if self.resume is not None:
+        if self.resume is not None and not self.rerun_helps and not self.pending:
+            # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
+            lines.append(
+                "a rerun would get the same answers for these failures: follow the hint above "
+                f"(this folder resumes with: {self.resume})"
+            )
+        elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
 
@@ -672,7 +680,9 @@ def collect_status(out_dir: Path) -> StatusReport:
         from harvester.fetch import failure_advice  # only a folder with failures needs it
 
         done = {kind: ks.done for kind, ks in report.kinds.items()}
-        report.hints = list(failure_advice(report.failures, done_by_kind=done).hints)
+        advice = failure_advice(report.failures, done_by_kind=done)
+        report.hints = list(advice.hints)
+        report.rerun_helps = advice.rerun_helps
     if report.started and (report.failed or report.pending):
         from harvester.config import resume_command
 

@@ -70,6 +70,13 @@ def test_sized_thumbnails_and_png_renders_get_their_own_hints(
     assert THUMBNAIL_96 in proc.stderr.splitlines()
     assert "note: the server refused every one" not in proc.stderr
     assert "rerun to retry the failures" not in proc.stderr
+    # status: nothing pending and no failure a rerun could fix: no bare "to resume" promise
+    status = cli("status", str(tmp_path / "t")).stdout.splitlines()
+    assert status[-2] == THUMBNAIL_96
+    assert status[-1] == (
+        "a rerun would get the same answers for these failures: follow the hint above "
+        f"(this folder resumes with: harvester harvest --out {tmp_path / 't'})"
+    )
 
     classic = make_emulator(preset="demo", mode="omeroweb")
     config = tmp_path / "png.toml"
