@@ -214,7 +214,18 @@ def read_ids_file(path: Path) -> Generator[int, None, None]:
                 if column is not None:
                     yield from _csv_ids(path, handle, number, *column)
                     return
+                if not text.isdigit() and any(d in text for d in (",", "\t", ";")):
+                    # A table without the column (an index.csv cut without image_id): saying
+                    # "one integer a line" would read as if CSVs were not taken at all.
+                    yield _image_id(text, path, number, _NO_ID_COLUMN_HINT)
             yield _image_id(text, path, number, "one positive integer a line; '#' starts a comment")
+
+
+#: The hint for a CSV/TSV header line that names no image id column.
+_NO_ID_COLUMN_HINT = (
+    "a CSV or TSV needs an image_id column (or 'Image ID', 'ImageId') in its first line;"
+    " a plain ids file has one positive integer a line"
+)
 
 
 #: Header names of the column a CSV's ids are read from (lower case, without ``_``/spaces).

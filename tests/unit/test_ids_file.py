@@ -173,3 +173,17 @@ def test_a_header_without_an_id_column_is_still_a_junk_line(tmp_path: Path) -> N
     path.write_text("id,name\n11,a\n", encoding="utf-8")
     with pytest.raises(UsageError, match=r"line 1: 'id,name' is not an image id"):
         check_ids_file(path)
+
+
+@pytest.mark.parametrize("header", ["image_name,plate_id\n", "name\tplate\n", "Name;Plate\n"])
+def test_a_header_without_an_id_column_says_which_column_is_needed(
+    tmp_path: Path, header: str
+) -> None:
+    """An index.csv cut without its image_id column: the hint names the column, not "one
+    positive integer a line", which reads as if CSVs were not accepted at all."""
+    path = tmp_path / "chosen.csv"
+    path.write_text(header + "a,1\n", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        check_ids_file(path)
+    assert "is not an image id" in str(caught.value)
+    assert "image_id column" in (caught.value.hint or "")
