@@ -770,10 +770,17 @@ class FailureAdvice:
         """The report's last line: the rerun command, or why a plain rerun is no use."""
         if self.rerun_helps:
             return f"rerun to retry the failures: {resume}"
-        return (
-            "a rerun would get the same answers for these failures: follow the hint above "
-            f"(this folder resumes with: {resume})"
-        )
+        return no_rerun_line(len(self.hints), resume)
+
+
+def no_rerun_line(hints: int, resume: str) -> str:
+    """The closing line when no rerun can fix the failures: it points at every hint printed
+    above it ("the hint above" under two hints reads as the last one only)."""
+    above = "the hint above" if hints <= 1 else "the hints above"
+    return (
+        f"a rerun would get the same answers for these failures: follow {above} "
+        f"(this folder resumes with: {resume})"
+    )
 
 
 def _field(failure: Failure | Mapping[str, Any], name: str) -> Any:

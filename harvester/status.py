@@ -309,10 +309,9 @@ class StatusReport:
         lines += [f"hint: {hint}" for hint in self.hints]
         if self.resume is not None and not self.rerun_helps and not self.pending:
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
-            lines.append(
-                "a rerun would get the same answers for these failures: follow the hint above "
-                f"(this folder resumes with: {self.resume})"
-            )
+            from harvester.fetch import no_rerun_line  # only a folder with such failures
+
+            lines.append(no_rerun_line(len(self.hints), self.resume))
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
