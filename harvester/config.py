@@ -113,10 +113,11 @@ def _ids_and_names(key: str, value: object) -> tuple[tuple[int, ...], tuple[str,
 
 def parse_artifacts(value: object) -> tuple[Artifact, ...]:
     """``"thumbnail,render"`` or a list of names -> artifacts in a canonical order."""
+    # Case-insensitive (`ROIS`, `Thumbnail`): the kinds are lower case words, never two alike.
     if isinstance(value, str):
-        names = [part.strip() for part in value.split(",") if part.strip()]
+        names = [part.strip().lower() for part in value.split(",") if part.strip()]
     elif isinstance(value, list | tuple):
-        names = [str(part).strip() for part in value]
+        names = [str(part).strip().lower() for part in value]
     else:
         raise ConfigError(f"artifacts: expected a list of names, got {value!r}")
     valid = [a.value for a in Artifact]

@@ -740,7 +740,7 @@ class Fetcher:
 #: renders refused with an empty 403 by IDR's proxy).
 HINT_NOT_RENDERED = (
     "this server does not render these images (IDR since its move to OME-Zarr): "
-    "--artifacts thumbnail,metadata still works; pixels: IDR's OME-Zarr or the original files"
+    "--artifacts thumbnail,metadata,rois still work; pixels: IDR's OME-Zarr or the original files"
 )
 HINT_THUMBNAIL_96 = (
     "this server serves 96 px thumbnails only: use --thumbnail-size 96 "

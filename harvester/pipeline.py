@@ -332,7 +332,8 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
                 hint=hint,
             ) from None
         except FetchError as exc:
-            busy = unavailable(shown, exc)
+            through = f" (through the proxy {client.proxy.shown})" if client.proxy else ""
+            busy = unavailable(shown, exc, through)  # a proxy's 502 reads as the server's
             if busy is not None:
                 raise busy from None
             if client.proxy is None:

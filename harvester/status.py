@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harvester.errors import HarvesterError, UsageError
+from harvester.errors import HarvesterError, UsageError, with_status
 from harvester.folder_settings import (
     DamagedLabelKeysError,
     damaged_label_keys_note,
@@ -303,9 +303,10 @@ class StatusReport:
             else:
                 lines.append("failures:")
             for f in shown:
-                lines.append(
-                    f"  {f['kind']} {f['id']}: {f.get('status')} {f.get('reason')} {f.get('url')}"
-                )
+                # As the harvest's summary words it: the status leads only where it says
+                # something (a 2xx whose body was wrong is the reason alone).
+                reason = with_status(f.get("status"), str(f.get("reason") or ""))
+                lines.append(f"  {f['kind']} {f['id']}: {reason} {f.get('url')}")
         lines += [f"hint: {hint}" for hint in self.hints]
         if self.resume is not None and not self.rerun_helps and not self.pending:
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.

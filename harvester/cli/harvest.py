@@ -41,7 +41,11 @@ def _ids(text: str) -> list[int]:
     for part in text.split(","):
         value = part.strip()
         if not (value.isascii() and value.isdigit()) or int(value) <= 0:
-            raise argparse.ArgumentTypeError(f"{part.strip() or text!r} is not a numeric id")
+            named = " (names are taken by --screen and --project only)"
+            raise argparse.ArgumentTypeError(
+                f"{part.strip() or text!r} is not a numeric id"
+                + (named if value[:1].isalpha() else "")
+            )
         ids.append(int(value))
     return ids
 

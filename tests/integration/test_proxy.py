@@ -371,3 +371,25 @@ def test_connect_asked_for_credentials_is_one_error_not_retried(
     assert len(proxy.log.requests) <= 4 + 1
     assert not out.exists()
     assert tls_emulator.stats()["requests"] == 0
+
+
+def test_an_origin_the_proxy_cannot_reach_says_the_proxy_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through a proxy, a server that 'keeps breaking off its answers' (the proxy drops the
+    connection it cannot relay) is said with the proxy: its failure reads as the server's."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]  # nobody listens here once closed
+    with ForwardingProxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        code = main(
+            ["harvest", "--base-url", f"http://127.0.0.1:{dead}", "--plate", str(SMALL_PLATE),
+             "--out", str(tmp_path / "d"), "--rate", "none", "--max-retries", "1"]
+        )  # fmt: skip
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == 75, err
+    assert len(errors) == 1 and f"(through the proxy {proxy.url.split('://')[1]})" in errors[0]

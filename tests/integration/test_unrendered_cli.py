@@ -15,7 +15,7 @@ from harvester.emulator import EmulatorThread
 
 NOT_RENDERED = (
     "hint: this server does not render these images (IDR since its move to OME-Zarr): "
-    "--artifacts thumbnail,metadata still works; pixels: IDR's OME-Zarr or the original files"
+    "--artifacts thumbnail,metadata,rois still work; pixels: IDR's OME-Zarr or the original files"
 )
 THUMBNAIL_96 = (
     "hint: this server serves 96 px thumbnails only: use --thumbnail-size 96 "

@@ -75,7 +75,7 @@ def test_migrated_screen_asks_imgdata_once_per_image_and_keeps_thumbnails(
     )
     assert HINT_NOT_RENDERED == (
         "this server does not render these images (IDR since its move to OME-Zarr): "
-        "--artifacts thumbnail,metadata still works; pixels: IDR's OME-Zarr or the original "
+        "--artifacts thumbnail,metadata,rois still work; pixels: IDR's OME-Zarr or the original "
         "files"
     )
 

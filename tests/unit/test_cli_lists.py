@@ -27,7 +27,12 @@ def test_repeated_artifacts_add_up() -> None:
 @pytest.mark.parametrize(
     ("argv", "error"),
     [
-        (["--image", "1,x"], "error: argument --image: 'x' is not a numeric id"),
+        (["--image", "1,7x"], "error: argument --image: '7x' is not a numeric id"),
+        (
+            ["--plate", "idr0056"],
+            "error: argument --plate: 'idr0056' is not a numeric id (names are taken by"
+            " --screen and --project only)",
+        ),
         (["--image", "1,,2"], "error: argument --image: '1,,2' is not a numeric id"),
         # str.isdigit() is true of '²', which int() refuses: it was 'invalid _ids value'
         (["--image", "²"], "error: argument --image: '²' is not a numeric id"),
@@ -62,3 +67,24 @@ def test_a_superscript_digit_in_a_config_file_is_one_line(
     if key == "plates":
         assert code == 2
         assert err.splitlines()[0] == "error: plates: '²' is not a numeric id"
+
+
+def test_artifact_names_in_any_case() -> None:
+    from harvester.config import parse_artifacts
+    from harvester.models import Artifact
+
+    assert parse_artifacts("ROIS,Thumbnail") == (Artifact.THUMBNAIL, Artifact.ROIS)
+
+
+def test_status_leads_a_failure_with_its_status_only_where_it_says_something() -> None:
+    """A 2xx whose body was wrong is its reason alone (the summary words it so too)."""
+    from harvester.status import StatusReport
+
+    report = StatusReport(out_dir="D", selected=["imgdata"])
+    report.failures = [
+        {"kind": "imgdata", "id": 5, "status": 200, "reason": "imgData Exception: x", "url": "u"},
+        {"kind": "render", "id": 6, "status": 403, "reason": "Forbidden", "url": "v"},
+    ]
+    lines = report.format_text().splitlines()
+    assert "  imgdata 5: imgData Exception: x u" in lines
+    assert "  render 6: HTTP 403: Forbidden v" in lines
