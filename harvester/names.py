@@ -36,7 +36,7 @@ from harvester.errors import (
     with_status,
 )
 
-__all__ = ["matches", "resolve_target_names", "shown", "nearest_names"]
+__all__ = ["ids_of_names", "matches", "nearest_names", "resolve_target_names", "shown"]
 
 #: A listing answer of more pages than this is not a server's list of studies (a loop guard).
 MAX_PAGES = 1000
@@ -158,26 +158,45 @@ async def resolve_target_names(
     if cfg.from_plan is not None:  # the plan's images are the run's: targets are not walked
         return dataclasses.replace(cfg, screen_names=(), project_names=())
     changes: dict[str, Any] = {}
-    for kind, (ids_key, names_key, flag, _page) in _KINDS.items():
+    for kind, (ids_key, names_key, _flag, _page) in _KINDS.items():
         names: tuple[str, ...] = getattr(cfg, names_key)
         if not names:
             continue
-        listed = await _list_names(client, kind)
         ids: list[int] = list(getattr(cfg, ids_key))
-        for name in names:
-            chosen = [(i, n) for i, n in listed if matches(name, n)]
-            if not chosen:
-                raise await _no_match(client, kind, flag, name, [n for _i, n in listed])
-            ids.extend(i for i, _n in chosen)
-            said = ", ".join(f"{i} ({shown(n)})" for i, n in chosen[:MAX_SHOWN])
-            if len(chosen) > MAX_SHOWN:
-                said += f" and {len(chosen) - MAX_SHOWN} more"
-            noun = kind if len(chosen) == 1 else f"{len(chosen)} {kind}s"
-            if say is not None:
-                say(f"{flag} {shown(name)}: {noun} {said}")
+        for selected in (await ids_of_names(client, kind, names, say=say)).values():
+            ids.extend(selected)
         changes[ids_key] = tuple(dict.fromkeys(ids))
         changes[names_key] = ()
     return dataclasses.replace(cfg, **changes)
+
+
+async def ids_of_names(
+    client: Client,
+    kind: str,
+    names: Sequence[str],
+    *,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, list[int]]:
+    """Each name of ``kind`` ("screen", "project") -> the ids it selects, from one listing.
+
+    Says one line per name through ``say``; a name that selects nothing is a UsageError
+    naming the nearest names (see :func:`resolve_target_names`).
+    """
+    flag = _KINDS[kind][2]
+    listed = await _list_names(client, kind)
+    found: dict[str, list[int]] = {}
+    for name in names:
+        chosen = [(i, n) for i, n in listed if matches(name, n)]
+        if not chosen:
+            raise await _no_match(client, kind, flag, name, [n for _i, n in listed])
+        found[name] = [i for i, _n in chosen]
+        said = ", ".join(f"{i} ({shown(n)})" for i, n in chosen[:MAX_SHOWN])
+        if len(chosen) > MAX_SHOWN:
+            said += f" and {len(chosen) - MAX_SHOWN} more"
+        noun = kind if len(chosen) == 1 else f"{len(chosen)} {kind}s"
+        if say is not None:
+            say(f"{flag} {shown(name)}: {noun} {said}")
+    return found
 
 
 async def _no_match(

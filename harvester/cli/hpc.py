@@ -312,9 +312,12 @@ def run_slurm(args: argparse.Namespace) -> int:
         harvest_args.append(str(Path(args.config).resolve()))
     harvest_args += ["--out", str(out)]
     base_url = args.base_url
+    named = {} if args.from_plan or config.from_plan else _names_now(args, config)
     for flag, dest, _text in TARGET_FLAGS:
         for value in getattr(args, dest) or ():
-            harvest_args += [flag, str(value)]
+            ids = named.get(dest, {}).get(value) if isinstance(value, str) else None
+            for one in ids if ids is not None else [value]:
+                harvest_args += [flag, str(one)]
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from)))]
     artifacts = args.artifacts
@@ -384,6 +387,55 @@ def run_slurm(args: argparse.Namespace) -> int:
     submitted = submit(job)
     print(follow_text(job, submitted))
     return 0
+
+
+def _names_now(args: argparse.Namespace, config: Any) -> dict[str, dict[str, list[int]]]:
+    """The screen and project names given as flags, looked up once now: dest -> name -> ids.
+
+    Every task would look them up on its own: a name that matches nothing would fail each
+    of them in the queue, and a matching screen added on the server between two tasks'
+    starts would give them different targets. So the script carries the ids. The lookup
+    is the harvest's own (the server check, then one listing per kind). Where this machine
+    cannot reach the server (a login node without its network), the names go to the tasks
+    as given, which look them up themselves; said in a note. Names from a config file reach
+    the tasks through that file and are looked up there.
+    """
+    import anyio
+
+    from harvester.client import Client
+    from harvester.errors import RemoteError
+    from harvester.names import ids_of_names
+    from harvester.pipeline import client_settings, probe_server
+
+    wanted = {
+        kind: [v for v in getattr(args, f"{kind}s") or () if isinstance(v, str)]
+        for kind in ("screen", "project")
+    }
+    if not any(wanted.values()):
+        return {}
+    found: dict[str, dict[str, list[int]]] = {}
+
+    async def look_up() -> None:
+        await probe_server(config)
+        async with Client(client_settings(config)) as client:
+            for kind, names in wanted.items():
+                if names:
+                    found[f"{kind}s"] = await ids_of_names(client, kind, names, say=_say)
+
+    try:
+        anyio.run(look_up)
+    except RemoteError as exc:
+        if "does not look like an OMERO.web server" in str(exc):
+            raise  # the tasks would fail the same: say it now
+        # This machine cannot reach the server (a login node without its network, a busy
+        # server): the tasks look the names up themselves.
+        print(f"note: names not looked up here ({exc}); each task looks them up")
+        return {}
+    return found
+
+
+def _say(line: str) -> None:
+    print(line)
 
 
 def _reselection_note(plan: Path) -> str:

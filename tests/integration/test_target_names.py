@@ -294,27 +294,58 @@ def test_plan_with_a_name_records_ids(demo: tuple[str, ListingApp], tmp_path: Pa
     assert len(app.listings()) == 1
 
 
-def test_slurm_tasks_resolve_the_names_themselves(
+def test_slurm_looks_names_up_once_and_writes_ids(
     demo: tuple[str, ListingApp], tmp_path: Path
 ) -> None:
-    """``harvester slurm`` writes the names into each task's command line (it sends no
-    request at submit time); a task run as the script runs it resolves them and harvests
-    its shard, and its saved config holds ids (``--out DIR --shard K/N`` resumes it)."""
+    """``harvester slurm`` looks the names up once, at submit time: the script carries the
+    ids (every task the same targets, none of them listing), and a task run as the script
+    runs it harvests its shard with no listing of its own."""
     base_url, app = demo
     out = tmp_path / "d"
     args = ["--base-url", base_url, "--screen", "idr0056", "--artifacts", "thumbnail"]
     proc = run_cli("slurm", *args, "--rate", "none", "--out", str(out), "--tasks", "2")
     assert proc.returncode == 0, proc.stderr
-    assert app.listings() == []
+    assert f"--screen idr0056: screen {DEMO_SCREEN}" in proc.stdout
+    assert len(app.listings()) == 1
     script = (out / "harvest.sbatch").read_text()
     exec_line = next(line for line in script.splitlines() if line.startswith("exec "))
     words = shlex.split(exec_line.removeprefix("exec ").replace('"$K/$N"', "0/2"))
-    assert words[words.index("--screen") + 1] == "idr0056"
+    assert words[words.index("--screen") + 1] == str(DEMO_SCREEN)
+    assert "idr0056" not in script
     task = run_cli(*words[3:])
     assert task.returncode == 0, task.stderr
-    assert f"--screen idr0056: screen {DEMO_SCREEN}" in task.stderr
     assert _saved_config(out)["screens"] == [DEMO_SCREEN]
-    assert len(app.listings()) == 1
+    assert len(app.listings()) == 1  # the task listed nothing
+
+
+def test_slurm_refuses_a_name_that_matches_nothing_before_writing(
+    demo: tuple[str, ListingApp], tmp_path: Path
+) -> None:
+    """A typo fails once, at submit time, not in every task of the queue."""
+    base_url, _app = demo
+    out = tmp_path / "d"
+    proc = run_cli("slurm", "--base-url", base_url, "--screen", "idr0065", "--out", str(out),
+                   "--tasks", "2")  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[0] == (
+        "error: --screen 'idr0065': no screen of that name on the server"
+    )
+    assert not (out / "harvest.sbatch").exists()
+
+
+def test_slurm_unable_to_reach_the_server_leaves_names_to_the_tasks(tmp_path: Path) -> None:
+    """A login node without the server's network: a note, and the names go to the tasks."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    out = tmp_path / "d"
+    proc = run_cli("slurm", "--base-url", f"http://127.0.0.1:{dead}", "--screen", "idr0056",
+                   "--out", str(out), "--tasks", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "note: names not looked up here (cannot reach" in proc.stdout
+    assert "--screen idr0056" in (out / "harvest.sbatch").read_text()
 
 
 def test_a_plan_run_does_not_look_names_up(demo: tuple[str, ListingApp], tmp_path: Path) -> None:
