@@ -406,15 +406,20 @@ class Fetcher:
         ]
 
     # ------------------------------------------------------------ work
-    async def fetch_image(self, ref: ImageRef) -> None:
-        """Fetch every pending artifact of one image (imgData first)."""
+    async def fetch_image(self, ref: ImageRef) -> int:
+        """Fetch every pending artifact of one image (imgData first).
+
+        Returns how many of its artifacts were pending (the others are skipped as done):
+        the caller's progress counts this image's own skips from it, which ``stats.skipped``
+        cannot say (other workers' images add to it while this one awaits).
+        """
         todo = self.pending(ref.image_id)
+        pending = len(todo)
         self.stats.images += 1
-        skipped = len(self.settings.artifacts) - len(todo)
-        self.stats.skipped += skipped
+        self.stats.skipped += len(self.settings.artifacts) - pending
         if not todo:
             self.stats.images_untouched += 1
-            return
+            return 0
         if Artifact.IMGDATA.value in self.give_up.stopped:
             # Without imgData neither render nor stack can be built: skip them all.
             dependent = (Artifact.IMGDATA, Artifact.RENDER, Artifact.STACK)
@@ -470,6 +475,7 @@ class Fetcher:
                     await self._rois(ref.image_id)
             except FetchError as exc:
                 await self._failed(ref.image_id, kind, exc.url, exc.status, exc.reason)
+        return pending
 
     async def _needs_imgdata(self, image_id: int, kind: str, error: FetchError | None) -> None:
         reason = f"needs imgData, which failed: {error.reason}" if error else "needs imgData"

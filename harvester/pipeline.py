@@ -901,11 +901,10 @@ class Harvest:
                     # (Walker._known_labels): those of an unmarked image were asked.
                     asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
                     await store.record_image(ref, labels_asked=asked)
-                # This image's own count, taken before the fetch: stats.skipped also grows
-                # while it awaits (other consumers' images), which were then counted twice.
-                todo = len(fetcher.pending(ref.image_id))
+                # This image's own count (stats.skipped also grows while it awaits, with other
+                # consumers' images, which were then counted twice).
+                todo = await fetcher.fetch_image(ref)
                 skipped = len(fetcher.settings.artifacts) - todo
-                await fetcher.fetch_image(ref)
                 if skipped:
                     self.progress.skipped(skipped)
                 self.progress.image_finished(worked=todo > 0)

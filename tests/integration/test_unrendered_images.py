@@ -143,6 +143,19 @@ def test_a_stack_of_a_migrated_image_costs_one_imgdata_request(
     assert (advice.hints, advice.rerun_helps) == ((HINT_NOT_RENDERED,), False)
 
 
+def _migrated_after_imgdata(
+    make_emulator: Callable[..., EmulatorThread], out: Path
+) -> EmulatorThread:
+    """``out`` with the small plate's imgData harvested before IDR's migration; returns the
+    emulator of after it (renders refused with an empty 403)."""
+    before = make_emulator(preset="demo")
+    first = harvest(
+        before.base_url, out, plates=(SMALL_PLATE,), labels=False, artifacts=("imgdata",)
+    )
+    assert first.exit_code == 0
+    return make_emulator(preset="demo", migration_2026=True)
+
+
 def test_render_and_stack_refused_with_an_empty_403_are_asked_once(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
@@ -150,12 +163,7 @@ def test_render_and_stack_refused_with_an_empty_403_are_asked_once(
     one render request per image, and one plane request per stack (before: one per plane
     worker in flight, 4 per image); the same hint (a rerun gets 403 again)."""
     out = tmp_path / "d"
-    before = make_emulator(preset="demo")
-    first = harvest(
-        before.base_url, out, plates=(SMALL_PLATE,), labels=False, artifacts=("imgdata",)
-    )
-    assert first.exit_code == 0
-    after = make_emulator(preset="demo", migration_2026=True)
+    after = _migrated_after_imgdata(make_emulator, out)
     summary = harvest(
         after.base_url,
         out,
@@ -178,12 +186,7 @@ def test_a_big_render_refused_with_an_empty_403_asks_one_region(
     """A plane fetched as regions (``max_plane`` below its size): one region request per
     image when renders are refused, not one per region worker in flight (before: 4)."""
     out = tmp_path / "d"
-    before = make_emulator(preset="demo")
-    first = harvest(
-        before.base_url, out, plates=(SMALL_PLATE,), labels=False, artifacts=("imgdata",)
-    )
-    assert first.exit_code == 0
-    after = make_emulator(preset="demo", migration_2026=True)
+    after = _migrated_after_imgdata(make_emulator, out)
     summary = harvest(
         after.base_url,
         out,
