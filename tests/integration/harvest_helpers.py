@@ -81,6 +81,18 @@ def cli_env() -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port where connections are refused, for the block: bound and held, never
+    listening. (A port bound and closed at once may be taken meanwhile by another test's
+    server: a CI run found a harvest reaching an emulator on such a "closed" port.)"""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m harvester ARGS`` with this very package, its output captured, bounded in
     time; ``stdin``: text on its standard input (else none: a terminal would wait)."""

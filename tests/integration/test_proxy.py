@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from harvest_helpers import DEMO_PROJECT, SMALL_PLATE, cli_env, content
+from harvest_helpers import DEMO_PROJECT, SMALL_PLATE, cli_env, content, refused_port
 from proxy_helpers import ForwardingProxy
 
 from harvester.cli import main
@@ -378,12 +378,7 @@ def test_an_origin_the_proxy_cannot_reach_says_the_proxy_too(
 ) -> None:
     """Through a proxy, a server that 'keeps breaking off its answers' (the proxy drops the
     connection it cannot relay) is said with the proxy: its failure reads as the server's."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = probe.getsockname()[1]  # nobody listens here once closed
-    with ForwardingProxy() as proxy:
+    with refused_port() as dead, ForwardingProxy() as proxy:
         monkeypatch.setenv("http_proxy", proxy.url)
         code = main(
             ["harvest", "--base-url", f"http://127.0.0.1:{dead}", "--plate", str(SMALL_PLATE),

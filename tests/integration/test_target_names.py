@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import pytest
-from harvest_helpers import content, harvest, run_cli
+from harvest_helpers import content, harvest, refused_port, run_cli
 
 from harvester.cli.harvest import _ids_or_names
 from harvester.config import HarvestConfig, resolve
@@ -335,14 +335,10 @@ def test_slurm_refuses_a_name_that_matches_nothing_before_writing(
 
 def test_slurm_unable_to_reach_the_server_leaves_names_to_the_tasks(tmp_path: Path) -> None:
     """A login node without the server's network: a note, and the names go to the tasks."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = probe.getsockname()[1]
     out = tmp_path / "d"
-    proc = run_cli("slurm", "--base-url", f"http://127.0.0.1:{dead}", "--screen", "idr0056",
-                   "--out", str(out), "--tasks", "2")  # fmt: skip
+    with refused_port() as dead:
+        proc = run_cli("slurm", "--base-url", f"http://127.0.0.1:{dead}", "--screen", "idr0056",
+                       "--out", str(out), "--tasks", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "note: names not looked up here (cannot reach" in proc.stdout
     assert "--screen idr0056" in (out / "harvest.sbatch").read_text()

@@ -105,16 +105,18 @@ def servers() -> Iterator[Servers]:
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (target, other)]
     for thread in threads:
         thread.start()
-    with socket.socket() as sock:  # a port nobody listens on (bound, then closed)
-        sock.bind(("127.0.0.1", 0))
-        closed = sock.getsockname()[1]
-    with EmulatorThread(preset="demo") as emu:
+    # A port nobody listens on: bound and held, never listening, for the module's tests. A
+    # port closed at once could be taken meanwhile by an emulator of another test (a CI run
+    # found the harvest reaching one there: exit 0), connecting to a bound socket that does
+    # not listen is refused, and no other socket can bind it while it is held.
+    with socket.socket() as held, EmulatorThread(preset="demo") as emu:
+        held.bind(("127.0.0.1", 0))
         yield Servers(
             emulator=emu.base_url,
             other=f"http://127.0.0.1:{other.server_address[1]}",
             target=_NotOmero.target,
             target_requests=log,
-            closed_port=closed,
+            closed_port=held.getsockname()[1],
         )
     for server in (target, other):
         server.shutdown()
