@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -332,6 +333,25 @@ class HarvestConfig:
             or self.ids_from
             or self.from_plan
         )
+
+    def walk_targets(self) -> str:
+        """What this run walks, as flags in a fixed order (``--screen 1 --plate 5``).
+
+        The key of the walk's journal records (see the "walk" records in
+        :mod:`harvester.journal`): runs with the same targets, however they were typed,
+        have the same key, and ``status`` shows it to say which walk did not finish.
+        """
+        words: list[str] = []
+        for key in ("screens", "projects", "plates", "datasets", "images"):
+            flag = FLAGS[key]
+            for object_id in sorted(set(getattr(self, key))):
+                words += [flag, str(object_id)]
+        for key, flag in (("screen_names", "--screen"), ("project_names", "--project")):
+            for name in sorted(set(getattr(self, key))):
+                words += [flag, name]
+        if self.ids_from is not None:
+            words += ["--ids-from", str(self.ids_from)]
+        return shlex.join(words)
 
     def to_public(self) -> dict[str, Any]:
         """A JSON-ready dict of every key, with secret values replaced by ``<redacted>``.

@@ -14,6 +14,7 @@ Records (keys exactly these, compact JSON)::
     {"rec": "image",   "ref": ImageRef.to_json(), "t"[, "labels_asked": false]}
     {"rec": "invalid", "kind", "id", "path", "reason", "t"}          (written by verify)
     {"rec": "run",     "run", "writer", "shard", "started", "argv"}
+    {"rec": "walk",    "targets", "shard", "finished", "failures", "t", "run"}
 
 :class:`JournalState` folds every journal into "what is done / failed / known", ordering records
 by their timestamp ``t`` so that the order in which journals are read does not matter.
@@ -22,6 +23,15 @@ by their timestamp ``t`` so that the order in which journals are read does not m
 empty labels mean "never asked", not "asked, none", so a later run with labels asks for them
 (and journals the image again, without the mark). Journals of 0.1.3 and before lack the mark
 (see ``Harvest._note_runs_without_labels``).
+
+"walk" records say whether a run's walk of its targets listed everything: one with
+``"finished": false`` when the walk starts, one with ``"finished": true`` and the listings that
+failed for good (``failures``: ``{"what", "url", "status", "reason"}`` each) when it ends. The
+images under a failed listing, or not listed before a run stopped, were never journaled, so
+without these ``status`` would count none of them as pending and call the folder complete.
+``targets`` is the run's targets as flags (:func:`harvester.config.walk_targets`); the latest
+record per (targets, shard) is the one that counts, so a later walk of the same targets that
+finishes with no failure clears an earlier failure.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
@@ -51,6 +61,8 @@ JOURNAL_SUFFIX = ".jsonl"
 _CHUNK = 256 << 10
 
 Key = tuple[str, int]
+#: A walk's targets (as flags) and shard ("K/N", or None): see the "walk" records.
+WalkKey = tuple[str, str | None]
 
 #: Which image ids a loaded state keeps records of (a shard's filter; None keeps every image).
 ImageFilter = Callable[[int], bool]
@@ -551,7 +563,8 @@ class JournalState:
     ``invalid[(kind, id)]``: the latest "invalid" record (kept for reports);
     ``runs``: every "run" record;
     ``labels_unasked``: the images whose latest image record says its labels were never asked
-    (``"labels_asked": false``, written by ``--no-labels`` runs).
+    (``"labels_asked": false``, written by ``--no-labels`` runs);
+    ``walks[(targets, shard)]``: the latest "walk" record of those targets (and shard).
     """
 
     done: dict[Key, DoneRecord] = field(default_factory=dict)
@@ -560,6 +573,7 @@ class JournalState:
     invalid: dict[Key, dict[str, Any]] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
     labels_unasked: set[int] = field(default_factory=set)
+    walks: dict[WalkKey, dict[str, Any]] = field(default_factory=dict)
     # Set by load(): where the journals were read up to, for catch_up().
     _origin: _Origin | None = field(default=None, init=False, repr=False, compare=False)
     # Equal labels tuples shared by the refs (ImageRef.from_json), those apply() adds too.
@@ -757,6 +771,8 @@ class JournalState:
             self.done.pop(key, None)
         elif kind == "run":
             self.runs.append(dict(rec))
+        elif kind == "walk":
+            self.walks[_walk_key(rec)] = dict(rec)
 
 
 class _Fold:
@@ -780,7 +796,8 @@ class _Fold:
         self.image_t: dict[int, Any] = {}
         self.unasked: set[int] = set()  # see JournalState.labels_unasked
         # Journal name of each kept record, by record type ("d", "i", "f", "v") and key.
-        self.source: dict[str, dict[Any, str]] = {"d": {}, "i": {}, "f": {}, "v": {}}
+        self.source: dict[str, dict[Any, str]] = {"d": {}, "i": {}, "f": {}, "v": {}, "w": {}}
+        self.walks: dict[WalkKey, dict[str, Any]] = {}
         self.runs: dict[str, list[dict[str, Any]]] = {}  # journal name -> its run records
         self.kinds: dict[Any, Any] = {}
         self.labels: dict[Any, Any] = {}  # one tuple per distinct labels (ImageRef.from_json)
@@ -790,7 +807,8 @@ class _Fold:
         # Runs once per record of every journal: locals, no call per record but from_json.
         done, failed, invalid, images = self.done, self.failed, self.invalid, self.images
         image_t, kinds, labels, unasked = self.image_t, self.kinds, self.labels, self.unasked
-        src_d, src_i, src_f, src_v = (self.source[k] for k in ("d", "i", "f", "v"))
+        src_d, src_i, src_f, src_v, src_w = (self.source[k] for k in ("d", "i", "f", "v", "w"))
+        walks = self.walks
         runs = self.runs.setdefault(source, [])
         keep = self.keep
         for rec in records:
@@ -837,13 +855,24 @@ class _Fold:
                         src_v[key] = source
                 elif kind == "run":
                     runs.append(dict(rec))
+                elif kind == "walk":
+                    key_w = _walk_key(rec)
+                    prev = walks.get(key_w)
+                    if prev is None or _newer(rec["t"], source, prev["t"], src_w, key_w):
+                        walks[key_w] = rec
+                        src_w[key_w] = source
             except (KeyError, TypeError) as exc:
                 logger.warning("skipping malformed journal record %r (%s)", rec, exc)
 
     def empty(self) -> bool:
         """True when no record was folded in."""
         return not (
-            self.done or self.failed or self.invalid or self.images or any(self.runs.values())
+            self.done
+            or self.failed
+            or self.invalid
+            or self.images
+            or self.walks
+            or any(self.runs.values())
         )
 
     def run_sources(self) -> list[str]:
@@ -865,6 +894,7 @@ class _Fold:
             invalid=dict(self.invalid),
             runs=[dict(run) for name in sorted(self.runs) for run in self.runs[name]],
             labels_unasked=set(self.unasked),
+            walks=dict(self.walks),
         )
         state._labels = self.labels
         return state
@@ -935,6 +965,9 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
             failed.pop(key, None)
     if not _take_newer(failed, fold.failed, skip=done):
         return None
+    walks = dict(live.walks)
+    if not _take_newer(walks, fold.walks):
+        return None
     unasked = set(live.labels_unasked)
     for image_id, ref in fold.images.items():
         cur_ref = images.get(image_id)
@@ -955,14 +988,24 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
         invalid=invalid,
         runs=[run for _, run in runs],
         labels_unasked=unasked,
+        walks=walks,
     )
 
 
+def _walk_key(rec: Mapping[str, Any]) -> WalkKey:
+    """The (targets, shard) a "walk" record is about (KeyError/TypeError: malformed)."""
+    targets, shard = rec["targets"], rec.get("shard")
+    if not isinstance(targets, str) or not (shard is None or isinstance(shard, str)):
+        raise TypeError("walk record with targets or shard that is not a string")
+    return targets, shard
+
+
 _Rec = TypeVar("_Rec", bound=Mapping[str, Any])
+_K = TypeVar("_K", bound=Hashable)
 
 
 def _take_newer(
-    into: dict[Key, _Rec], records: Mapping[Key, _Rec], *, skip: Container[Key] = ()
+    into: dict[_K, _Rec], records: Mapping[_K, _Rec], *, skip: Container[_K] = ()
 ) -> bool:
     """Put each of ``records`` in ``into`` where it is newer (by ``t``) than what is there.
 

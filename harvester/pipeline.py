@@ -476,6 +476,10 @@ class Harvest:
         #: The fetching stage's scope while it runs: what a signal cancels (_watch_signals).
         self._work_scope: anyio.CancelScope | None = None
         self._store: Store | None = None  # the run's store, once opened (closed after)
+        #: The walk's targets (HarvestConfig.walk_targets) once it has ended (see _pipeline).
+        self._walk_ended: str | None = None
+        #: The latest "walk" record of those targets before this run (None: no such record).
+        self._walk_before: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -557,6 +561,9 @@ class Harvest:
             return
         if s.interrupted or s.failed or s.walk_failures:
             return
+        before = self._walk_before
+        if before is not None and (before.get("finished") is not True or before.get("failures")):
+            return  # this run's finished walk is what tells status the earlier one is mended
         if self.cfg.label_keys:
             # Its config, which says these keys were given now, is about to go: where
             # `harvester index --label-key` recorded other keys since, the record takes these.
@@ -821,6 +828,11 @@ class Harvest:
             if self._sample_reuse is not None:
                 self._sample_reuse.ask = walker.labels_of
             self.walk_stats = walker.stats
+            store = self._store  # None in a dry run: nothing is journaled
+            targets = cfg.walk_targets()
+            if store is not None:
+                self._walk_before = store.state.walks.get((targets, cfg.shard))
+                await store.record_walk(targets, cfg.shard, finished=False)
             await walker.walk(
                 screens=cfg.screens,
                 projects=cfg.projects,
@@ -829,6 +841,8 @@ class Harvest:
                 images=cfg.images,
                 ids_file=self._ids_file,
             )
+            # The walk listed all it could; journaled once every image it sent is (_pipeline).
+            self._walk_ended = targets
 
     async def _produce_plan(self, send: ObjectSendStream[ImageRef]) -> None:
         from harvester.plan import read_plan, read_plan_info
@@ -1031,6 +1045,17 @@ class Harvest:
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
         with unwrap_errors():
             await self._run_tasks(client, store, fetcher, study, prefetched, send, receive)
+        if self._walk_ended is not None:
+            # After the workers, and after what they queued is journaled (the store commits
+            # batches side by side, so queue order alone is no journal order): a run killed
+            # before this record leaves the walk "not finished" (images the walk sent but no
+            # worker took yet are in no journal: status cannot count them).
+            await store.flush()
+            failures = [
+                {"what": f.what, "url": f.url, "status": f.status, "reason": f.reason}
+                for f in (self.walk_stats.failures if self.walk_stats is not None else [])
+            ]
+            await store.record_walk(self._walk_ended, cfg.shard, finished=True, failures=failures)
 
     async def _run_tasks(
         self,

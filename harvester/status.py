@@ -178,6 +178,10 @@ class StatusReport:
     hints: list[str] = field(default_factory=list)
     #: False when every failure is one the hints say a rerun cannot fix (and none is pending).
     rerun_helps: bool = True
+    #: The walks that did not list everything (their latest "walk" record, see
+    #: :mod:`harvester.journal`): not finished, or with listings that failed for good. The
+    #: images they did not list are in no journal, so ``pending`` cannot count them.
+    walks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -237,6 +241,8 @@ class StatusReport:
             data["resume"] = self.resume
         if self.hints:
             data["hints"] = self.hints
+        if self.walks:
+            data["walks"] = self.walks
         return data
 
     def to_text(self) -> str:
@@ -307,8 +313,9 @@ class StatusReport:
                 # something (a 2xx whose body was wrong is the reason alone).
                 reason = with_status(f.get("status"), str(f.get("reason") or ""))
                 lines.append(f"  {f['kind']} {f['id']}: {reason} {f.get('url')}")
+        lines += self._walk_lines()
         lines += [f"hint: {hint}" for hint in self.hints]
-        if self.resume is not None and not self.rerun_helps and not self.pending:
+        if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
             from harvester.fetch import no_rerun_line  # only a folder with such failures
 
@@ -316,6 +323,46 @@ class StatusReport:
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
+
+    def _walk_lines(self) -> list[str]:
+        """The walks that did not list everything, and why the counts are short of them.
+
+        Unfinished walks of one target set are one line, however many shards (a job array
+        of 100 tasks still walking is one line, not 100).
+        """
+        lines: list[str] = []
+        unfinished: dict[str, list[dict[str, Any]]] = {}
+        for walk in self.walks:
+            if not walk.get("finished"):
+                unfinished.setdefault(walk["targets"], []).append(walk)
+        for targets, walks in unfinished.items():
+            what = f"walk of {targets}" if targets else "walk"
+            shards = [str(w["shard"]) for w in walks if w.get("shard")]
+            if shards:
+                listed = ", ".join(shards[:10]) + (", ..." if len(shards) > 10 else "")
+                where = f"in {len(shards)} shard(s) ({listed})"
+            else:
+                where = f"(run {walks[0].get('run')})"
+            lines.append(
+                f"{what} {where} has not finished: still running, or stopped; the images "
+                "it had not listed yet are not counted above"
+            )
+        for walk in self.walks:
+            if not walk.get("finished"):
+                continue
+            what = f"walk of {walk['targets']}" if walk["targets"] else "walk"
+            shard = f", shard {walk['shard']}" if walk.get("shard") else ""
+            failures = walk.get("failures") or []
+            lines.append(
+                f"{what} (run {walk.get('run')}{shard}): {len(failures)} listing(s) failed; "
+                "the images under them are not counted above:"
+            )
+            for f in failures[:MAX_FAILURE_SAMPLES]:
+                reason = with_status(f.get("status"), str(f.get("reason") or ""))
+                lines.append(f"  {f.get('what')}: {reason} {f.get('url') or ''}".rstrip())
+            if len(failures) > MAX_FAILURE_SAMPLES:
+                lines.append(f"  ... and {len(failures) - MAX_FAILURE_SAMPLES} more (--json)")
+        return lines
 
     def _not_started_lines(self) -> list[str]:
         """What a folder no harvest run has started in holds, and what comes next."""
@@ -683,11 +730,38 @@ def collect_status(out_dir: Path) -> StatusReport:
         advice = failure_advice(report.failures, done_by_kind=done)
         report.hints = list(advice.hints)
         report.rerun_helps = advice.rerun_helps
-    if report.started and (report.failed or report.pending):
+    report.walks = unfinished_walks(state)
+    if report.started and (report.failed or report.pending or report.walks):
         from harvester.config import resume_command
 
         report.resume = resume_command(out_dir)
     return report
+
+
+def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
+    """The walks whose latest record says they did not list everything, oldest first.
+
+    Per targets and shard only the latest "walk" record counts: a later walk of the same
+    targets that finished with no failure means everything under them was listed.
+    """
+    found = []
+    for (targets, shard), rec in sorted(state.walks.items(), key=lambda kv: kv[1].get("t", 0)):
+        failures = rec.get("failures")
+        failures = (
+            [f for f in failures if isinstance(f, dict)] if isinstance(failures, list) else []
+        )
+        if rec.get("finished") is True and not failures:
+            continue
+        found.append(
+            {
+                "targets": targets,
+                "shard": shard,
+                "run": rec.get("run"),
+                "finished": rec.get("finished") is True,
+                "failures": failures,
+            }
+        )
+    return found
 
 
 def failed_image_ids(state: JournalState) -> list[int]:

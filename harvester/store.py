@@ -805,6 +805,7 @@ class Store:
         self._send, self._recv = anyio.create_memory_object_stream[_Item](batch_size * 2)
         self._journal: Journal | None = None
         self._empty_journal: Path | None = None  # set on close: see journaled_nothing
+        self._walk_records = 0  # "walk" records queued: they alone are no work done
         self._pendings: list[PendingFile] = []
         self._dir_fd: int | None = None
         self._lock_fd: int | None = None
@@ -955,7 +956,8 @@ class Store:
         if self._journal is not None:
             self._journal.close()
             journal = self._journal
-            if journal.started_empty and journal.appended == 1 and self._error is None:
+            only_run = journal.appended - self._walk_records == 1
+            if journal.started_empty and only_run and self._error is None:
                 self._empty_journal = journal.path
             self._journal = None
         for pending in self._pendings:
@@ -976,7 +978,8 @@ class Store:
     @property
     def journaled_nothing(self) -> bool:
         """Closed, this store's journal holds its "run" record and nothing else (its own file,
-        created by it: no file, failure or image was recorded), and no storage error."""
+        created by it: no file, failure or image was recorded), and no storage error. Its
+        "walk" records do not count: whether they matter is the caller's to say."""
         return self._empty_journal is not None
 
     def forget_run(self) -> bool:
@@ -1087,6 +1090,30 @@ class Store:
             "status": status,
             "reason": reason,
         }
+        await self._queue(_Item(record=rec))
+
+    async def record_walk(
+        self,
+        targets: str,
+        shard: str | None,
+        *,
+        finished: bool,
+        failures: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Journal that the walk of ``targets`` started (``finished=False``) or ended.
+
+        ``failures``: the listings that failed for good (``what``, ``url``, ``status``,
+        ``reason``; URLs redacted here). See the "walk" records in :mod:`harvester.journal`.
+        """
+        rec = {
+            "rec": "walk",
+            "targets": targets,
+            "shard": shard,
+            "finished": finished,
+            "failures": [{**f, "url": redact_url(str(f.get("url") or ""))} for f in failures],
+            "run": self.run_id,
+        }
+        self._walk_records += 1
         await self._queue(_Item(record=rec))
 
     async def flush(self) -> None:

@@ -8,6 +8,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,3 +137,14 @@ def interrupt(proc: subprocess.Popen[str], signum: int) -> str:
     proc.send_signal(signum)
     _stdout, stderr = proc.communicate(timeout=30)
     return stderr
+
+
+def wait_for_files(out: Path, count: int, timeout: float = 30.0) -> None:
+    """Until at least ``count`` artifact files exist (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        images = out / "images"
+        if images.is_dir() and sum(1 for _ in images.rglob("*.*")) >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"fewer than {count} files after {timeout} s")

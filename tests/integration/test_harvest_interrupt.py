@@ -20,6 +20,7 @@ from harvest_helpers import (
     reaped,
     start_cli,
     temp_files,
+    wait_for_files,
 )
 
 from harvester.emulator import EmulatorThread
@@ -35,17 +36,6 @@ def cli_args(base_url: str, out: Path) -> list[str]:
         "--rate", "none",
         "--quiet",
     ]  # fmt: skip
-
-
-def wait_for_files(out: Path, count: int, timeout: float = 30.0) -> None:
-    """Until at least ``count`` artifact files exist (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        images = out / "images"
-        if images.is_dir() and sum(1 for _ in images.rglob("*.*")) >= count:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"fewer than {count} files after {timeout} s")
 
 
 def check_journals(out: Path) -> int:

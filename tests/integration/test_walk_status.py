@@ -1,0 +1,155 @@
+"""`status` knows when a walk did not list everything (its images are in no journal).
+
+A listing that failed for good, or a run stopped while it was still walking, leaves images
+that no journal names: ``pending`` cannot count them. The "walk" records say so, ``status``
+shows it with the command that resumes, and a later walk of the same targets that lists
+everything clears it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harvest_helpers import (
+    DEMO_SCREEN,
+    SMALL_PLATE,
+    harvest,
+    reaped,
+    run_cli,
+    start_cli,
+    wait_for_files,
+)
+
+from harvester.emulator import EmulatorThread
+from harvester.status import StatusReport, collect_status
+
+#: The demo screen's images (10 plates of 8).
+DEMO_IMAGES = 80
+
+
+def walk_records(out: Path) -> list[dict[str, object]]:
+    """Every "walk" record of DIR's journals, in file order."""
+    records = []
+    for journal in sorted((out / "journals").glob("*.jsonl")):
+        for line in journal.read_text().splitlines():
+            rec = json.loads(line)
+            if rec.get("rec") == "walk":
+                records.append(rec)
+    return records
+
+
+def test_a_failed_listing_shows_in_status_until_a_later_walk_lists_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    out = tmp_path / "d"
+    broken = make_emulator(preset="demo", faults="503:100%,only:api_plate_wells")
+    first = harvest(
+        broken.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",), max_retries=1
+    )
+    assert first.exit_code == 1 and first.walk_failures
+    assert first.done == 0  # no image was listed: none is journaled, none "pending"
+
+    report = collect_status(out)
+    assert report.pending == 0 and report.failed == 0
+    assert [w["targets"] for w in report.walks] == [f"--plate {SMALL_PLATE}"]
+    assert report.walks[0]["finished"] is True
+    assert report.walks[0]["failures"][0]["what"] == f"plate {SMALL_PLATE}"
+    assert report.resume == f"harvester harvest --out {out}"
+    text = report.format_text()
+    assert f"walk of --plate {SMALL_PLATE} (run {first.run_id}): 1 listing(s) failed" in text
+    assert f"plate {SMALL_PLATE}: HTTP 503" in text
+    assert f"to resume: harvester harvest --out {out}" in text
+
+    shown = run_cli("status", str(out), "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["walks"][0]["failures"][0]["status"] == 503
+    assert data["resume"] == f"harvester harvest --out {out}"
+
+    healthy = make_emulator(preset="demo")
+    second = harvest(healthy.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    assert (second.exit_code, second.done) == (0, 8)
+    report = collect_status(out)
+    assert report.walks == [] and report.resume is None
+    assert "walk of" not in report.format_text()
+    assert "walks" not in json.loads(run_cli("status", str(out), "--json").stdout)
+
+
+def test_a_run_killed_before_its_end_shows_an_unfinished_walk_and_the_resume_clears_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The walk counts as finished only once every image it sent is journaled, at the end
+    of the run: a kill -9 at any earlier moment leaves it "not finished"."""
+    slow = make_emulator(preset="demo", latency_ms=50)
+    out = tmp_path / "d"
+    args = ["--screen", str(DEMO_SCREEN), "--artifacts", "thumbnail", "--no-labels", "-q"]
+    proc = start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), *args)
+    with reaped(proc):
+        wait_for_files(out, 5)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+
+    report = collect_status(out)
+    assert [(w["targets"], w["finished"]) for w in report.walks] == [
+        (f"--screen {DEMO_SCREEN}", False)
+    ]
+    assert report.resume == f"harvester harvest --out {out}"
+    run = report.walks[0]["run"]
+    assert f"(run {run}) has not finished: still running, or stopped" in report.format_text()
+
+    fast = make_emulator(preset="demo")
+    resumed = run_cli("harvest", "--out", str(out), "--base-url", fast.base_url, "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    report = collect_status(out)
+    assert report.walks == [] and report.pending == 0 and report.resume is None
+    assert report.kinds["thumbnail"].done == DEMO_IMAGES
+    # The resume's walk counts as finished after its last image was journaled.
+    last = walk_records(out)[-1]
+    assert last["finished"] is True and last["failures"] == []
+
+
+def test_a_rerun_of_a_complete_folder_still_leaves_no_files_behind(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The walk records of a rerun that changed nothing go with its journal; a rerun that
+    mends an earlier failed walk keeps its journal, whose record says so."""
+    out = tmp_path / "d"
+    harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    journals = sorted(p.name for p in (out / "journals").iterdir())
+    again = harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    assert (again.exit_code, again.done) == (0, 0)
+    assert sorted(p.name for p in (out / "journals").iterdir()) == journals
+    assert collect_status(out).walks == []
+
+
+def test_unfinished_walks_of_a_job_array_are_one_line() -> None:
+    """100 tasks still walking one screen: one line naming the shards, not 100 lines."""
+    walks: list[dict[str, Any]] = [
+        {"targets": "--screen 3", "shard": f"{k}/100", "run": f"r{k}", "finished": False}
+        for k in range(100)
+    ]
+    walks.append(
+        {
+            "targets": "--screen 3",
+            "shard": "100/101",
+            "run": "r100",
+            "finished": True,
+            "failures": [{"what": "plate 9", "status": 503, "reason": "busy", "url": "u"}],
+        }
+    )
+    text = StatusReport(
+        out_dir="d", selected=["thumbnail"], started=True, walks=walks
+    ).format_text()
+    lines = [line for line in text.splitlines() if line.startswith("walk of")]
+    assert lines == [
+        "walk of --screen 3 in 100 shard(s) (0/100, 1/100, 2/100, 3/100, 4/100, 5/100, 6/100, "
+        "7/100, 8/100, 9/100, ...) has not finished: still running, or stopped; the images it "
+        "had not listed yet are not counted above",
+        "walk of --screen 3 (run r100, shard 100/101): 1 listing(s) failed; the images under "
+        "them are not counted above:",
+    ]
+    assert "  plate 9: HTTP 503: busy u" in text.splitlines()
