@@ -595,11 +595,12 @@ def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:
     the array that ``harvester slurm`` wrote into DIR; None for any other run."""
     import os
 
-    from harvester.slurm import INDEX_SCRIPT_NAME, SCRIPT_NAME, resume_line
-
     task = os.environ.get("SLURM_ARRAY_TASK_ID", "")
     if out is None or not task.isdigit() or not any(w.startswith("--shard") for w in argv):
         return None
+    # Only now: every run's summary passes here, and importing the module takes ~2 ms.
+    from harvester.slurm import INDEX_SCRIPT_NAME, SCRIPT_NAME, resume_line
+
     if not ((out / SCRIPT_NAME).is_file() and (out / INDEX_SCRIPT_NAME).is_file()):
         return None
     return resume_line(out, task)
