@@ -629,14 +629,9 @@ def _resumed_configs(
         if resumed.quiet:
             said.append((resumed, ""))
             continue
-        if len(replays) == 1:
-            line = f"resuming {out} with the settings of its newest run, {recorded.run}"
-        else:
-            whose = "its newest run" if recorded is sets[0] else "the newest run of these targets"
-            line = (
-                f"resuming {out} (target set {n + 1} of {len(replays)}) with the settings of "
-                f"{whose}, {recorded.run}"
-            )
+        whose = "its newest run" if recorded is sets[0] else "its newest run of these targets"
+        which = f" (target set {n + 1} of {len(replays)})" if len(replays) > 1 else ""
+        line = f"resuming {out}{which} with the settings of {whose}, {recorded.run}"
         flags = shlex.join(recorded_flags(recorded))
         from_file = recorded_file_settings(recorded)
         if from_file:  # replayed too, though no flag says them
