@@ -10,9 +10,11 @@ process against an emulator over real sockets: the lines checked are what a user
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from harvest_helpers import interrupt, reaped, start_cli
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
@@ -247,6 +249,27 @@ def test_one_replay_failing_does_not_stop_the_next_and_the_worst_code_wins(
     assert lines[-1].startswith("not resumed: an earlier run")
     assert emulator.stats()["image_requests"] == 1  # the damaged thumbnail, refetched
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_ctrl_c_stops_every_replay(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """Ctrl-C during the first of two replays: 130, and the second is not started."""
+    out = tmp_path / "d"
+    harvest_plate(emulator, out, PLATE)
+    harvest_plate(emulator, out, OTHER_PLATE)
+    for victim in (out / "images").rglob("*.thumbnail.jpg"):
+        victim.write_bytes(b"not a jpeg")
+    assert cli("verify", str(out)).returncode == 1
+    emulator.server.faults = FaultInjector(parse_faults("latency:300ms"))  # 16 refetches, slow
+    proc = start_cli("harvest", "--out", str(out), "--concurrency", "1")
+    with reaped(proc):
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first.startswith(f"resuming {out} (target set 1 of 2)"), first
+        stderr = first + interrupt(proc, signal.SIGINT)
+    assert proc.returncode == 130, stderr
+    assert "target set 2 of 2" not in stderr
+    assert f": harvester harvest --out {out} --concurrency 1" in stderr  # resume with / run
+    assert "Traceback" not in stderr
 
 
 def test_worst_exit_rule() -> None:
