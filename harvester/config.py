@@ -886,8 +886,8 @@ def recorded_file_settings(recorded: RecordedRun) -> list[str]:
 
 @dataclass(frozen=True)
 class ReplayProblem:
-    """Why the newest run cannot be resumed as ``harvester harvest --out DIR``, and the
-    command(s) that resume it instead (one line each)."""
+    """Why a run (the newest of its target set) cannot be resumed as ``harvester harvest
+    --out DIR``, and the command(s) that resume it instead (one line each)."""
 
     reason: str
     command: str

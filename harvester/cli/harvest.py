@@ -172,8 +172,9 @@ def register(subparsers: Any) -> None:
         help="harvest screens, projects, plates, datasets or images into DIR (resumable)",
         description="Walk the targets and fetch each image's artifacts into DIR. "
         "Flags override the config file. Rerun the same command to resume, or just "
-        "`harvester harvest --out DIR`: given no target, it takes the settings of DIR's "
-        "newest run (flags given now override them).",
+        "`harvester harvest --out DIR`: given no target, it harvests every set of targets "
+        "DIR's runs were given, each with the settings of its newest run (flags given now "
+        "override them).",
     )
     harvest.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
     harvest.add_argument("--base-url", help="OMERO.web base URL (default: IDR)")
