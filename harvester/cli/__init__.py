@@ -318,7 +318,7 @@ FLAG_ADVICE: dict[str, str] = {
     **dict.fromkeys(
         ("--resume", "--continue", "-c"),
         "no flag is needed: the same command run again resumes, and so does "
-        "`harvester harvest --out DIR` (with the settings of DIR's newest run)",
+        "`harvester harvest --out DIR` (the targets of DIR's runs, with their settings)",
     ),
     "--config": "the config file is the first argument ({prog} FILE.toml ...)",
 }
