@@ -751,8 +751,8 @@ def recorded_target_sets(out_dir: Path) -> list[RecordedRun]:
             recorded = _read_recorded(out_dir, run)
             if recorded is not None:
                 readable[run] = recorded
-    tied = {run for group in seconds.values() if len(group) > 1 for run in group}
-    started = _run_started(out_dir, tied & set(readable)) if tied & set(readable) else {}
+    tied = {run for group in seconds.values() if len(group) > 1 for run in group} & set(readable)
+    started = _run_started(out_dir, tied) if tied else {}
     newest_first = sorted(
         readable,
         key=lambda run: (run[:_RUN_SECOND], started.get(run, 0.0), run),
