@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
-    from harvester.config import HarvestConfig
+    from harvester.config import HarvestConfig, RecordedRun
 
 __all__ = ["register"]
 
@@ -571,7 +571,7 @@ def _resumed_configs(
     secrets_given = {key for key in SECRET_KEYS if getattr(cfg, key)}
     if "base_url" in given or "base_url" in in_file:
         secrets_given.add("base_url")
-    replays: list[tuple[HarvestConfig, Any]] = []
+    replays: list[tuple[HarvestConfig, RecordedRun]] = []
     refused: list[tuple[UsageError, str]] = []  # (the refusal of a lone set, its note)
     for n, recorded in enumerate(sets):
         which = replay_which(n)
