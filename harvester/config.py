@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -527,6 +528,8 @@ def resolve(
 # --------------------------------------------------------------------------- resume
 #: A run id starts with its UTC second (``layout.new_run_id``): runs of one second tie.
 _RUN_SECOND = len("20261126T090000Z")
+#: The end of a shard's journal name (``layout.make_writer``).
+_SHARD_SUFFIX = re.compile(r"-shard-\d+-of-\d+$")
 
 #: Saved settings a resume does not take from the newest run, and why: ``out`` is the
 #: command's own; ``headers``/``cookies`` were never saved; ``dry_run``/``quiet``/``debug``
@@ -615,7 +618,11 @@ class RecordedRun:
 def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
     """The start time the journals recorded for each of ``runs`` (first line of each of
     their journals: the "run" record the store writes as it opens). Only for runs that
-    started within one second of each other, which their ids cannot order."""
+    started within one second of each other, which their ids cannot order.
+
+    A journal is ``<host>-<pid>-<run>[-shard-K-of-N].jsonl``: its run is found by the end of
+    its name, one look-up per journal (not one test per run and journal: a folder resumed
+    weekly has many runs, see :func:`recorded_target_sets`)."""
     from harvester.layout import JOURNALS_DIR
 
     started: dict[str, float] = {}
@@ -623,9 +630,20 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
         names = sorted(os.listdir(out_dir / JOURNALS_DIR))
     except OSError:
         return started
+    lengths = {len(run) for run in runs}
     for name in names:
-        run = next((r for r in runs if f"-{r}." in name or f"-{r}-shard-" in name), None)
-        if run is None or not name.endswith(".jsonl"):
+        if not name.endswith(".jsonl"):
+            continue
+        stem = _SHARD_SUFFIX.sub("", name[: -len(".jsonl")])
+        run = next(
+            (
+                stem[-n:]
+                for n in lengths
+                if stem[-n:] in runs and stem[-n - 1 : -n] == "-" and len(stem) > n
+            ),
+            None,
+        )
+        if run is None:
             continue
         try:
             with open(out_dir / JOURNALS_DIR / name, "rb") as handle:
@@ -636,6 +654,40 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
         if first.get("rec") == "run" and isinstance(at, int | float):
             started[run] = max(started.get(run, 0.0), float(at))
     return started
+
+
+def _runs_by_second(out_dir: Path) -> dict[str, list[str]]:
+    """DIR's run ids (the folders of ``runs/``, listed once) by the UTC second they start with."""
+    from harvester.layout import RUNS_DIR
+
+    try:
+        names = [entry.name for entry in os.scandir(out_dir / RUNS_DIR) if entry.is_dir()]
+    except OSError:
+        return {}
+    seconds: dict[str, list[str]] = {}
+    for name in names:
+        seconds.setdefault(name[:_RUN_SECOND], []).append(name)
+    return seconds
+
+
+def _read_recorded(out_dir: Path, run: str) -> RecordedRun | None:
+    """The settings ``run`` saved (``runs/<run>/config.json``); None when they cannot be read
+    or are not a harvest's (no ``base_url``: a plan's)."""
+    from harvester.layout import RUNS_DIR
+
+    try:
+        data = json.loads((out_dir / RUNS_DIR / run / "config.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    nested = data.get("config")
+    config = nested if isinstance(nested, dict) else data
+    if not isinstance(config.get("base_url"), str):
+        return None
+    argv = data.get("argv")
+    words = tuple(str(w) for w in argv) if isinstance(argv, list) else ()
+    return RecordedRun(str(data.get("run") or run), config, words)
 
 
 def newest_recorded_run(
@@ -652,15 +704,7 @@ def newest_recorded_run(
     order does not matter to the caller). A config without a ``base_url``
     (not a harvest's) or that cannot be read is passed over: a plan, a killed run.
     """
-    from harvester.layout import RUNS_DIR
-
-    try:
-        names = [entry.name for entry in os.scandir(out_dir / RUNS_DIR) if entry.is_dir()]
-    except OSError:
-        return None
-    seconds: dict[str, list[str]] = {}
-    for name in names:
-        seconds.setdefault(name[:_RUN_SECOND], []).append(name)
+    seconds = _runs_by_second(out_dir)
     for second in sorted(seconds, reverse=True):
         group = seconds[second]
         group.sort(reverse=True)
@@ -672,20 +716,72 @@ def newest_recorded_run(
                 if tries <= 0:
                     return None
                 tries -= 1
-            try:
-                data = json.loads((out_dir / RUNS_DIR / run / "config.json").read_bytes())
-            except (OSError, ValueError):
-                continue
-            if not isinstance(data, dict):
-                continue
-            nested = data.get("config")
-            config = nested if isinstance(nested, dict) else data
-            if not isinstance(config.get("base_url"), str):
-                continue
-            argv = data.get("argv")
-            words = tuple(str(w) for w in argv) if isinstance(argv, list) else ()
-            return RecordedRun(str(data.get("run") or run), config, words)
+            recorded = _read_recorded(out_dir, run)
+            if recorded is not None:
+                return recorded
     return None
+
+
+#: The saved settings that say which images a run was asked for: its target set. Runs of
+#: one target set (every resume records a run) are resumed once, as the newest of them.
+TARGET_KEYS = (
+    "screens",
+    "projects",
+    "plates",
+    "datasets",
+    "images",
+    "screen_names",
+    "project_names",
+    "ids_from",
+    "from_plan",
+)
+
+
+def target_set(recorded: RecordedRun) -> str:
+    """The run's targets as one comparable value: the ids of each kind as a set (order and
+    repeats do not change the images), the ``--ids-from`` file and the plan as saved
+    (absolute paths)."""
+    key: dict[str, Any] = {}
+    for name in TARGET_KEYS:
+        value = recorded.config.get(name)
+        if isinstance(value, list):
+            value = sorted({str(item) for item in value})
+        if value in (None, [], ""):
+            continue
+        key[name] = value
+    return json.dumps(key, sort_keys=True)
+
+
+def recorded_target_sets(out_dir: Path) -> list[RecordedRun]:
+    """The newest run of each distinct target set of DIR (:func:`target_set`), newest first:
+    what ``harvester harvest --out DIR`` given no target replays, one after another.
+
+    Resuming the newest run alone was a trap: after ``--screen 2302`` and then ``--ids-from
+    retry.txt`` (its failures, as ``status --failed-ids`` suggests), the screen's pending
+    images were never resumed. Runs are ordered as by :func:`newest_recorded_run`; this
+    reads every run's saved config once (a folder resumed weekly for years holds a thousand:
+    small files, read once, and a resume that recorded nothing leaves none), and the
+    journals' first lines only where runs share a second. Not for the job array's tasks,
+    which call :func:`newest_recorded_run` with its bounded reads.
+    """
+    seconds = _runs_by_second(out_dir)
+    readable: dict[str, RecordedRun] = {}
+    for group in seconds.values():
+        for run in group:
+            recorded = _read_recorded(out_dir, run)
+            if recorded is not None:
+                readable[run] = recorded
+    tied = {run for group in seconds.values() if len(group) > 1 for run in group} & set(readable)
+    started = _run_started(out_dir, tied) if tied else {}
+    newest_first = sorted(
+        readable,
+        key=lambda run: (run[:_RUN_SECOND], started.get(run, 0.0), run),
+        reverse=True,
+    )
+    out: dict[str, RecordedRun] = {}
+    for run in newest_first:
+        out.setdefault(target_set(readable[run]), readable[run])
+    return list(out.values())
 
 
 def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
@@ -810,8 +906,8 @@ def recorded_file_settings(recorded: RecordedRun) -> list[str]:
 
 @dataclass(frozen=True)
 class ReplayProblem:
-    """Why the newest run cannot be resumed as ``harvester harvest --out DIR``, and the
-    command(s) that resume it instead (one line each)."""
+    """Why a run (the newest of its target set) cannot be resumed as ``harvester harvest
+    --out DIR``, and the command(s) that resume it instead (one line each)."""
 
     reason: str
     command: str
@@ -829,8 +925,12 @@ def replay_problem(
     *,
     shard_given: bool = False,
     secrets_given: frozenset[str] = frozenset(),
+    which: str = "the newest run",
 ) -> ReplayProblem | None:
     """None when ``harvester harvest --out DIR`` does what the newest run's command did.
+
+    ``which``: how the reason names the run (``an earlier run``: one of the other target
+    sets of :func:`recorded_target_sets`).
 
     Not so, and the exact command(s) said instead of a guess:
 
@@ -857,7 +957,7 @@ def replay_problem(
         else:
             last = int(n) - 1 if n.isdigit() else "N-1"
             command = f"harvester harvest --out {q} --shard K/{n}, for each K from 0 to {last}"
-        return ReplayProblem(f"the newest run ({run}) was shard {shard} of a split", command)
+        return ReplayProblem(f"{which} ({run}) was shard {shard} of a split", command)
     ids = recorded.config.get("ids_from")
     once = recorded.ids_read_once
     gone = isinstance(ids, str) and once is None and not Path(ids).exists()
@@ -873,9 +973,7 @@ def replay_problem(
             what = str(ids)
             command += " (FILE: the same ids again)"
         why = "which is gone" if gone else "which cannot be read again"
-        return ReplayProblem(
-            f"the newest run ({run}) read its image ids from {what}, {why}", command
-        )
+        return ReplayProblem(f"{which} ({run}) read its image ids from {what}, {why}", command)
     missing = [key for key in recorded.withheld if key not in secrets_given]
     if missing:
         said = [
@@ -893,24 +991,31 @@ def replay_problem(
             notes.append("URL: with its user or session again")
         command += f" ({'; '.join(notes)})"
         return ReplayProblem(
-            f"the newest run ({run}) sent {' and '.join(said)}, which are never saved", command
+            f"{which} ({run}) sent {' and '.join(said)}, which are never saved", command
         )
     return None
 
 
+def replay_which(index: int) -> str:
+    """How a resume names the run of the ``index``-th target set (newest first) it replays."""
+    return "the newest run" if index == 0 else "an earlier run"
+
+
 def resume_command(out_dir: Path) -> str:
     """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
-    ``harvester harvest --out DIR`` when the newest run's settings can be replayed (see
-    :func:`replay_problem`), else the command(s) that resume it, with why."""
+    ``harvester harvest --out DIR`` when the settings of one of its target sets can be
+    replayed (see :func:`recorded_target_sets` and :func:`replay_problem`), then, for each
+    set that cannot, the command(s) that resume it, with why (``; also: ...``)."""
     import shlex
 
-    recorded = newest_recorded_run(out_dir)
-    if recorded is None:
+    sets = recorded_target_sets(out_dir)
+    if not sets:
         return (
             "the harvest command that made it, again (no run's settings are saved in "
             f"{shlex.quote(str(out_dir / 'runs'))})"
         )
-    problem = replay_problem(recorded, out_dir)
-    if problem is None:
-        return f"harvester harvest --out {shlex.quote(str(out_dir))}"
-    return f"{problem.command} ({problem.reason})"
+    problems = [replay_problem(r, out_dir, which=replay_which(n)) for n, r in enumerate(sets)]
+    said = [f"{p.command} ({p.reason})" for p in problems if p is not None]
+    if len(said) < len(sets):
+        said.insert(0, f"harvester harvest --out {shlex.quote(str(out_dir))}")
+    return "; also: ".join(said)

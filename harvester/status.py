@@ -30,8 +30,8 @@ Every failure is in ``--json`` (``failures``, and ``failed_ids``: the ids of the
 a failed artifact, which ``--failed-ids`` prints one a line for ``harvest --ids-from``); the
 text lists the first :data:`MAX_FAILURE_SAMPLES` and says how to get the rest. When something
 is left to do, both say the command that resumes (``resume``,
-:func:`harvester.config.resume_command`): ``harvester harvest --out DIR`` when the newest
-run's settings can be replayed.
+:func:`harvester.config.resume_command`): ``harvester harvest --out DIR`` when the settings
+of one of its target sets can be replayed, and the command of each set that cannot.
 When no run's saved config can be read (``runs/`` deleted, a run killed before saving it) the
 artifact kinds are the ones the journals hold, not the defaults, which counted a ``render``
 never asked for as pending for every image.

@@ -318,7 +318,7 @@ FLAG_ADVICE: dict[str, str] = {
     **dict.fromkeys(
         ("--resume", "--continue", "-c"),
         "no flag is needed: the same command run again resumes, and so does "
-        "`harvester harvest --out DIR` (with the settings of DIR's newest run)",
+        "`harvester harvest --out DIR` (the targets of DIR's runs, with their settings)",
     ),
     "--config": "the config file is the first argument ({prog} FILE.toml ...)",
 }
@@ -534,6 +534,14 @@ def _outcome_decided() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def _outcome_open_again() -> None:
+    """Undo :func:`_outcome_decided` before another harvest of the same command starts (a
+    resume that replays several target sets, ``harvester.cli.harvest``): a SIGTERM ends it
+    as Ctrl-C does again, instead of being ignored."""
+    if _process_entry:
+        signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
+
+
 def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
     """SIGTERM (``kill``, SLURM's ``scancel``) ends a command as Ctrl-C does.
 
@@ -566,9 +574,36 @@ def _raise_keyboard_interrupt() -> NoReturn:
     raise KeyboardInterrupt
 
 
+def report_error(exc: Exception, args: argparse.Namespace, debug: bool = False) -> int:
+    """A command's error as its one line (``error: ...``, ``hint: ...``); its exit code.
+
+    A HarvesterError: 1 for a storage failure once files were being written (what is
+    journaled is kept), 75 for a server that stayed busy, else 2; an OSError (not a closed
+    output pipe: see :func:`main`): 2. Also for each replay of a resume that replays
+    several target sets (``harvester.cli.harvest``), which goes on with the next.
+    """
+    from harvester.errors import HarvesterError, ServerUnavailableError, StorageError
+
+    if debug or getattr(args, "debug", False):
+        traceback.print_exc()
+    if not isinstance(exc, HarvesterError):
+        filename = getattr(exc, "filename", None)
+        where = f" ({filename})" if filename else ""
+        print(f"error: {getattr(exc, 'strerror', None) or exc}{where}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"error: {exc}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+    if isinstance(exc, StorageError) and getattr(exc, "mid_run", False):
+        return EXIT_FAILURES
+    if isinstance(exc, ServerUnavailableError):
+        return EXIT_TRY_LATER
+    return EXIT_USAGE
+
+
 def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug: bool) -> int:
     """Run a parsed command; errors become one line and an exit code (see :func:`main`)."""
-    from harvester.errors import HarvesterError, ServerUnavailableError, StorageError
+    from harvester.errors import HarvesterError
 
     try:
         try:
@@ -583,25 +618,10 @@ def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug
         _outcome_decided()
         print(_interrupted_line(args, args_list), file=sys.stderr)
         return EXIT_INTERRUPTED
-    except HarvesterError as exc:
-        if debug or getattr(args, "debug", False):
-            traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        if isinstance(exc, StorageError) and getattr(exc, "mid_run", False):
-            return EXIT_FAILURES
-        if isinstance(exc, ServerUnavailableError):
-            return EXIT_TRY_LATER
-        return EXIT_USAGE
     except BrokenPipeError:
         raise  # our output was closed: main() ends quietly
-    except OSError as exc:
-        if debug or getattr(args, "debug", False):
-            traceback.print_exc()
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return EXIT_USAGE
+    except (HarvesterError, OSError) as exc:
+        return report_error(exc, args, debug)
     except Exception as exc:  # a bug: one line unless debugging
         if debug or getattr(args, "debug", False):
             traceback.print_exc()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
-    from harvester.config import HarvestConfig
+    from harvester.config import HarvestConfig, RecordedRun
 
 __all__ = ["register"]
 
@@ -172,8 +172,9 @@ def register(subparsers: Any) -> None:
         help="harvest screens, projects, plates, datasets or images into DIR (resumable)",
         description="Walk the targets and fetch each image's artifacts into DIR. "
         "Flags override the config file. Rerun the same command to resume, or just "
-        "`harvester harvest --out DIR`: given no target, it takes the settings of DIR's "
-        "newest run (flags given now override them).",
+        "`harvester harvest --out DIR`: given no target, it harvests every set of targets "
+        "DIR's runs were given, each with the settings of its newest run (flags given now "
+        "override them).",
     )
     harvest.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
     harvest.add_argument("--base-url", help="OMERO.web base URL (default: IDR)")
@@ -379,21 +380,13 @@ def refuse_targets_with_plan(args: argparse.Namespace) -> None:
 
 def run_harvest_command(args: argparse.Namespace) -> int:
     """``harvester harvest``."""
-    from harvester.cli import (
-        _outcome_decided,
-        drop_late_signals,
-        hold_signals,
-        restore_signals,
-        start_up,
-    )
+    from harvester.cli import start_up
 
     args.harvest_begun = False  # an interrupt before anyio.run finds nothing written yet
-    with start_up():  # the imports below are most of a harvest's start-up
-        import anyio
-
+    with start_up():  # the imports below are most of a harvest's start-up (anyio too)
+        import harvester.progress  # noqa: F401 (for _harvest: loaded while start-up is held)
         from harvester.errors import UsageError
-        from harvester.pipeline import copy_of_ids_source, resolve_config, run_harvest
-        from harvester.progress import Progress
+        from harvester.pipeline import resolve_config
 
     # Outside the held block: reading a config file may block (a FIFO, a slow mount), and
     # Ctrl-C must be able to end that wait.
@@ -406,8 +399,24 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
         )
-    if not cfg.has_targets:  # `harvester harvest --out DIR`: the newest run's settings
-        cfg = _resumed_config(args, cfg)  # (flags given now on top)
+    if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
+        replays, notes = _resumed_configs(args, cfg)  # (flags given now on top)
+        if len(replays) > 1 or notes:
+            return _replay_each(args, replays, notes)
+        cfg, line = replays[0]
+        if line:
+            print(line, file=sys.stderr)
+    return _harvest(args, cfg)
+
+
+def _harvest(args: argparse.Namespace, cfg: HarvestConfig) -> int:
+    """One harvest of ``cfg`` under the run's signal rules, its summary printed; its exit code."""
+    import anyio
+
+    from harvester.cli import _outcome_decided, drop_late_signals, hold_signals, restore_signals
+    from harvester.pipeline import copy_of_ids_source, run_harvest
+    from harvester.progress import Progress
+
     progress = Progress(enabled=not cfg.quiet)
     argv = sys.argv[1:]
     # Before the event loop: copying a pipe waits for its producer, and Ctrl-C or SIGTERM
@@ -450,27 +459,98 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def _resumed_config(args: argparse.Namespace, cfg: HarvestConfig) -> HarvestConfig:
-    """The configuration of ``harvester harvest --out DIR`` given no target: the newest run's
-    saved settings (:func:`harvester.config.recorded_overrides`), the config file's and the
-    flags given now on top, said in one line (unless ``--quiet``); the run then behaves as
-    the newest run's command. Retyping every target, ``--base-url`` and artifact to resume
-    was the only way, and one forgotten ``--base-url`` sent the run to IDR.
+def worst_exit(codes: list[int]) -> int:
+    """The exit code of a resume that replayed several target sets: the worst of theirs.
 
-    Refused (exit 2, one line and a hint with the exact command) where replaying would not
-    do what that command did: see :func:`harvester.config.replay_problem`. A DIR no run
-    saved settings in keeps the old ``nothing to harvest``.
+    Worst first: 2 (a replay refused or a bad setting: rerunning as is cannot help, a person
+    must look), then 75 (the server was busy: run again later), then 1 (finished with
+    failures, or a target set not resumed), then 0. An interruption (130) is not among
+    them: it ends the whole resume at once.
+    """
+    from harvester.cli import EXIT_FAILURES, EXIT_OK, EXIT_TRY_LATER, EXIT_USAGE
+
+    order = (EXIT_USAGE, EXIT_TRY_LATER, EXIT_FAILURES)
+    return next((code for code in order if code in codes), max(codes, default=EXIT_OK))
+
+
+def _replay_each(
+    args: argparse.Namespace, replays: list[tuple[HarvestConfig, str]], notes: list[str]
+) -> int:
+    """``harvester harvest --out DIR`` where DIR's runs asked for several target sets: each
+    replayed in turn (newest first), exactly as a resume of one, in this one process.
+
+    One replay's failures, busy server or refusal (an ``error:`` line, as the command would
+    print it) do not stop the next; Ctrl-C or SIGTERM stops them all (130). Then one
+    ``not resumed:`` line per target set that could not be replayed (``notes``: after the
+    summaries, where they are read). The exit code is :func:`worst_exit`'s, at least 1
+    when a set was not resumed, so a script notices.
+    """
+    from harvester.cli import (
+        EXIT_FAILURES,
+        EXIT_INTERRUPTED,
+        _first_meaningful,
+        _outcome_open_again,
+        report_error,
+    )
+    from harvester.errors import HarvesterError
+
+    codes: list[int] = []
+    for n, (cfg, line) in enumerate(replays):
+        if n:
+            _outcome_open_again()  # the last summary ignored SIGTERM: this harvest stops on it
+        if line:
+            print(line, file=sys.stderr)
+        try:
+            try:
+                code = _harvest(args, cfg)
+            except BaseExceptionGroup as group:
+                raise _first_meaningful(group) from group
+        except BrokenPipeError:
+            raise  # our output was closed: main() ends quietly
+        except (HarvesterError, OSError) as exc:
+            code = report_error(exc, args)
+        if code == EXIT_INTERRUPTED:
+            return code
+        codes.append(code)
+    for note in notes:
+        print(note, file=sys.stderr)
+    if notes:
+        codes.append(EXIT_FAILURES)
+    return worst_exit(codes)
+
+
+def _resumed_configs(
+    args: argparse.Namespace, cfg: HarvestConfig
+) -> tuple[list[tuple[HarvestConfig, str]], list[str]]:
+    """The configurations of ``harvester harvest --out DIR`` given no target, one per target
+    set of DIR's runs (:func:`harvester.config.recorded_target_sets`, newest first), each
+    with the line that says it (empty with ``--quiet``); and a ``not resumed:`` line per
+    set that cannot be replayed.
+
+    Each is the saved settings of the newest run of its targets
+    (:func:`harvester.config.recorded_overrides`), the config file's and the flags given
+    now on top: the replay behaves as that run's command. Retyping every target,
+    ``--base-url`` and artifact to resume was the only way, and one forgotten ``--base-url``
+    sent the run to IDR; replaying the newest run alone left the targets of earlier runs
+    pending (a ``--screen`` run, then ``--ids-from retry.txt`` of its failures).
+
+    A set is not replayed where that would not do what its command did (see
+    :func:`harvester.config.replay_problem`) or where its saved settings are damaged; when
+    no set is left, that is refused as before (exit 2, one line and a hint with the exact
+    command, after the other sets' lines). A DIR no run saved settings in keeps the old
+    ``nothing to harvest``.
     """
     from harvester.config import (
         FLAGS,
         KEYS,
         SECRET_KEYS,
         load_toml,
-        newest_recorded_run,
         recorded_file_settings,
         recorded_flags,
         recorded_overrides,
+        recorded_target_sets,
         replay_problem,
+        replay_which,
     )
     from harvester.errors import ConfigError, UsageError
     from harvester.pipeline import resolve_config
@@ -478,8 +558,8 @@ def _resumed_config(args: argparse.Namespace, cfg: HarvestConfig) -> HarvestConf
     out = cfg.out
     assert out is not None  # checked by the caller
     q = shlex.quote(str(out))
-    recorded = newest_recorded_run(out) if out.is_dir() else None
-    if recorded is None:
+    sets = recorded_target_sets(out) if out.is_dir() else []
+    if not sets:
         hint = "name --screen, --project, --plate, --dataset, --image, --ids-from or --from-plan"
         if out.is_dir() and (out / "runs").is_dir():
             hint += f" (no run of {out} saved readable settings in {out / 'runs'} to resume)"
@@ -491,54 +571,77 @@ def _resumed_config(args: argparse.Namespace, cfg: HarvestConfig) -> HarvestConf
     secrets_given = {key for key in SECRET_KEYS if getattr(cfg, key)}
     if "base_url" in given or "base_url" in in_file:
         secrets_given.add("base_url")
-    problem = replay_problem(
-        recorded,
-        out,
-        shard_given=cfg.shard is not None,
-        secrets_given=frozenset(secrets_given),
-    )
-    if problem is not None:
-        raise UsageError(
-            f"cannot resume {out} as its newest run did: {problem.reason}",
-            hint=f"run: {problem.command}",
+    replays: list[tuple[HarvestConfig, RecordedRun]] = []
+    refused: list[tuple[UsageError, str]] = []  # (the refusal of a lone set, its note)
+    for n, recorded in enumerate(sets):
+        which = replay_which(n)
+        problem = replay_problem(
+            recorded,
+            out,
+            shard_given=cfg.shard is not None,
+            secrets_given=frozenset(secrets_given),
+            which=which,
         )
-    saved = out / "runs" / recorded.run / "config.json"
-    try:  # a saved file edited by hand: named, not an internal error or a nameless value
-        resolve_config(None, {k: v for k, v in recorded_overrides(recorded).items() if k in KEYS})
-    except ConfigError as exc:
-        raise UsageError(
-            f"cannot resume {out}: the settings its newest run saved in {saved} are damaged "
-            f"({exc})",
-            hint=f"fix or remove {saved}, or give the targets again",
-        ) from None
-    values = {k: v for k, v in recorded_overrides(recorded).items() if k not in in_file}
-    values.update(given)
-    resumed = resolve_config(args.config, {k: v for k, v in values.items() if k in KEYS})
-    if not resumed.quiet:
-        now = [str(args.config)] if args.config is not None else []
-        for key, value in given.items():
-            if key == "out":
-                continue
-            flag = "--label-key" if key == "label_keys" else FLAGS.get(key)
-            if key == "labels":
-                now.append("--no-labels")
-            elif flag is None or isinstance(value, bool):
-                now.append("--" + key.replace("_", "-"))
-            else:
-                for item in value if isinstance(value, list) else [value]:
-                    now += [flag, str(item)]
-        line = f"resuming {out} with the settings of its newest run, {recorded.run}"
+        if problem is not None:
+            error = UsageError(
+                f"cannot resume {out} as its newest run did: {problem.reason}",
+                hint=f"run: {problem.command}",
+            )
+            refused.append((error, f"not resumed: {problem.reason}; run: {problem.command}"))
+            continue
+        saved = out / "runs" / recorded.run / "config.json"
+        overrides = recorded_overrides(recorded)
+        try:  # a saved file edited by hand: named, not an internal error or a nameless value
+            resolve_config(None, {k: v for k, v in overrides.items() if k in KEYS})
+        except ConfigError as exc:
+            error = UsageError(
+                f"cannot resume {out}: the settings its newest run saved in {saved} are "
+                f"damaged ({exc})",
+                hint=f"fix or remove {saved}, or give the targets again",
+            )
+            note = (
+                f"not resumed: the settings {which} ({recorded.run}) saved in {saved} are "
+                f"damaged ({exc}); fix or remove it, or give its targets again"
+            )
+            refused.append((error, note))
+            continue
+        values = {k: v for k, v in overrides.items() if k not in in_file}
+        values.update(given)
+        resumed = resolve_config(args.config, {k: v for k, v in values.items() if k in KEYS})
+        replays.append((resumed, recorded))
+    if not replays:
+        for _error, note in refused[1:]:
+            print(note, file=sys.stderr)
+        raise refused[0][0]
+    now = [str(args.config)] if args.config is not None else []
+    for key, value in given.items():
+        if key == "out":
+            continue
+        flag = "--label-key" if key == "label_keys" else FLAGS.get(key)
+        if key == "labels":
+            now.append("--no-labels")
+        elif flag is None or isinstance(value, bool):
+            now.append("--" + key.replace("_", "-"))
+        else:
+            for item in value if isinstance(value, list) else [value]:
+                now += [flag, str(item)]
+    said: list[tuple[HarvestConfig, str]] = []
+    for n, (resumed, recorded) in enumerate(replays):
+        if resumed.quiet:
+            said.append((resumed, ""))
+            continue
+        whose = "its newest run" if recorded is sets[0] else "its newest run of these targets"
+        which = f" (target set {n + 1} of {len(replays)})" if len(replays) > 1 else ""
+        line = f"resuming {out}{which} with the settings of {whose}, {recorded.run}"
         flags = shlex.join(recorded_flags(recorded))
         from_file = recorded_file_settings(recorded)
         if from_file:  # replayed too, though no flag says them
             flags += f"{' ' if flags else ''}({', '.join(from_file)})"
-        print(
-            line
-            + (f": {flags}" if flags else " (all defaults)")
-            + (f"; given now: {shlex.join(now)}" if now else ""),
-            file=sys.stderr,
+        line += (f": {flags}" if flags else " (all defaults)") + (
+            f"; given now: {shlex.join(now)}" if now else ""
         )
-    return resumed
+        said.append((resumed, line))
+    return said, [note for _error, note in refused]
 
 
 def _count(n: int, noun: str) -> str:

@@ -94,7 +94,7 @@ def cli_env() -> dict[str, str]:
             ["harvest", "--screen", "1", "--out", "D", "--resume"],
             "error: unrecognized arguments: --resume",
             "hint: no flag is needed: the same command run again resumes, and so does "
-            "`harvester harvest --out DIR` (with the settings of DIR's newest run); "
+            "`harvester harvest --out DIR` (the targets of DIR's runs, with their settings); "
             "see 'harvester harvest --help'",
         ),
         (

@@ -9,7 +9,9 @@ were, or a resume could not be exact.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -19,6 +21,7 @@ from harvester.config import (
     RecordedRun,
     newest_recorded_run,
     recorded_overrides,
+    recorded_target_sets,
     replay_problem,
     resolve,
 )
@@ -30,9 +33,9 @@ FIRST = "20261126T090000Z-ffffff"
 SECOND = "20261126T090000Z-000000"
 
 
-async def run(out: Path, run_id: str, base_url: str) -> None:
+async def run(out: Path, run_id: str, base_url: str, **targets: Any) -> None:
     async with Store.open(out, run_id=run_id, writer=make_writer(run_id)) as store:
-        cfg = HarvestConfig(base_url=base_url, screens=(1,))
+        cfg = HarvestConfig(base_url=base_url, **(targets or {"screens": (1,)}))
         await store.save_run_config({"run": run_id, "argv": [], "config": cfg.to_public()})
 
 
@@ -101,3 +104,18 @@ def test_replayed_settings_resolve_to_the_same_configuration(tmp_path: Path) -> 
     replayed = resolve(None, {**recorded_overrides(RecordedRun("R", cfg.to_public())),
                               "out": tmp_path / "d"})  # fmt: skip
     assert replayed.to_public() == {**cfg.to_public(), "label_keys": []}
+
+
+def test_target_sets_newest_first_each_once_as_its_newest_run(tmp_path: Path) -> None:
+    """What `harvest --out DIR` replays: one run per target set (ids in another order are
+    the same set), the newest of each, sets newest first; runs of one second by their start;
+    unreadable settings passed over."""
+    anyio.run(partial(run, tmp_path, "20261126T080000Z-aaaaaa", "http://a", screens=(1, 2)))
+    anyio.run(partial(run, tmp_path, "20261126T080001Z-aaaaaa", "http://b", plates=(7,)))
+    anyio.run(partial(run, tmp_path, FIRST, "http://c", screens=(2, 1)))  # same set as the first
+    anyio.run(partial(run, tmp_path, SECOND, "http://d", plates=(7,)))  # started later
+    anyio.run(partial(run, tmp_path, "20261126T100000Z-aaaaaa", "http://e", plates=(8,)))
+    (tmp_path / "runs" / "20261126T100000Z-aaaaaa" / "config.json").write_text("{")
+    sets = recorded_target_sets(tmp_path)
+    assert [(r.run, r.base_url) for r in sets] == [(SECOND, "http://d"), (FIRST, "http://c")]
+    assert recorded_target_sets(tmp_path / "nowhere") == []

@@ -1,0 +1,282 @@
+"""``harvester harvest --out DIR`` resumes every target set of DIR's runs, not the newest only.
+
+The README's own recipe led into the trap: ``--screen 2302`` with failures, then
+``harvester status DIR --failed-ids > retry.txt`` and ``--ids-from retry.txt`` to retry them.
+``--out DIR`` then replayed the retry alone, exited 0, and what the screen left undone stayed
+undone while ``status`` kept printing the same resume command. Each harvest runs as its own
+process against an emulator over real sockets: the lines checked are what a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import interrupt, reaped, start_cli
+from harvest_helpers import run_cli as cli
+
+from harvester.emulator import EmulatorThread
+from harvester.emulator.faults import FaultInjector, FaultSpec, parse_faults
+
+PLATE = "7375"  # 8 images, the last plate of screen 2302
+OTHER_PLATE = "7361"  # 8 images, 9762885-9762892
+
+
+def runs(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "runs").iterdir())
+
+
+def thumbnails(out: Path) -> list[int]:
+    return sorted(int(p.name.split(".")[0]) for p in (out / "images").rglob("*.thumbnail.jpg"))
+
+
+def new_run(out: Path, before: list[str]) -> str:
+    """The run a command added (ids of one second do not sort by time)."""
+    (added,) = set(runs(out)) - set(before)
+    return added
+
+
+def harvest_plate(emu: EmulatorThread, out: Path, plate: str, *extra: str) -> str:
+    """A thumbnail harvest of one plate; the run id it saved."""
+    before = runs(out) if (out / "runs").is_dir() else []
+    proc = cli(
+        "harvest", "--base-url", emu.base_url, "--plate", plate, "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q", *extra,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return new_run(out, before)
+
+
+def harvest_stdin(emu: EmulatorThread, out: Path) -> str:
+    """Two images whose ids came on standard input (read once: cannot be replayed)."""
+    before = runs(out) if (out / "runs").is_dir() else []
+    proc = cli(
+        "harvest", "--base-url", emu.base_url, "--ids-from", "-", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+        stdin="1884801\n1884802\n",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return new_run(out, before)
+
+
+def refetch_one(out: Path) -> None:
+    """Damage one thumbnail and let verify mark it: the next resume has one to fetch."""
+    victim = sorted((out / "images").rglob("*.thumbnail.jpg"))[-1]  # plate 7375's last
+    victim.write_bytes(b"not a jpeg")
+    assert cli("verify", str(out)).returncode == 1
+
+
+def test_the_readme_trap_a_screen_then_its_failures_by_id(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Screen 2302 with one plate's wells failing (a walk failure: 8 images never found)
+    and 5 thumbnails failing; then its failed ids retried from a file. `--out DIR` now
+    replays the retry and the screen: every thumbnail on disk, nothing pending, exit 0."""
+    faults = "500:100%,only:/api/v0/m/plates/7375/wells/|/webgateway/render_thumbnail/976288"
+    emu = make_emulator(preset="demo", faults=faults)
+    out = tmp_path / "d"
+    first = cli(
+        "harvest", "--base-url", emu.base_url, "--screen", "2302", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "--max-retries", "0",
+        "-q",
+    )  # fmt: skip
+    assert first.returncode == 1
+    assert "walk failed" in first.stderr
+    screen_run = runs(out)[0]
+    failed = cli("status", str(out), "--failed-ids").stdout.split()
+    assert len(failed) == 5 and len(thumbnails(out)) == 80 - 8 - 5
+
+    emu.server.faults = FaultInjector(FaultSpec())  # the server is well again
+    retry = tmp_path / "retry.txt"
+    retry.write_text("\n".join(failed) + "\n")
+    second = cli(
+        "harvest", "--out", str(out), "--ids-from", str(retry), "--base-url", emu.base_url,
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    retry_run = new_run(out, [screen_run])
+    assert len(thumbnails(out)) == 72  # the plate the walk missed is still missing
+
+    emu.reset_stats()
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("resuming")]
+    assert lines == [
+        f"resuming {out} (target set 1 of 2) with the settings of its newest run, "
+        f"{retry_run}: --base-url {emu.base_url} --ids-from {retry} --artifacts thumbnail "
+        "--rate none --no-labels",
+        f"resuming {out} (target set 2 of 2) with the settings of its newest run of these "
+        f"targets, {screen_run}: --base-url {emu.base_url} --screen 2302 --artifacts "
+        "thumbnail --rate none --max-retries 0 --no-labels",
+    ]
+    assert emu.stats()["by_route"]["image:thumbnail"] == {"200": 8}  # the missed plate's
+    assert len(thumbnails(out)) == 80
+    status = json.loads(cli("status", str(out), "--json").stdout)
+    assert status["kinds"]["thumbnail"]["pending"] == 0
+    assert status["kinds"]["thumbnail"]["done"] == 80
+    assert "resume" not in status
+    # Finished: a resume now asks for no image and says the same two lines.
+    emu.reset_stats()
+    again = cli("harvest", "--out", str(out), "-q")
+    assert (again.returncode, again.stderr) == (0, "")
+    assert emu.stats()["image_requests"] == 0
+
+
+def test_runs_of_the_same_targets_are_replayed_once_with_the_newest_settings(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Three runs of plate 7375 (the first, a resume of it, then the same plate with
+    narrower artifacts): one replay, with the third run's artifacts, one walk."""
+    out = tmp_path / "d"
+    proc = cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", PLATE, "--out", str(out),
+        "--artifacts", "thumbnail,metadata", "--rate", "none", "--no-labels", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    refetch_one(out)
+    assert cli("harvest", "--out", str(out), "-q").returncode == 0  # a second run recorded
+    refetch_one(out)
+    newest = harvest_plate(emulator, out, PLATE)  # thumbnails only now
+    assert len(runs(out)) == 3
+    metadata = sorted((out / "images").rglob("*.metadata.json"))
+    metadata[0].write_bytes(b"{")
+    refetch_one(out)  # verify marks the metadata file too
+    emulator.reset_stats()
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("resuming")] == [
+        f"resuming {out} with the settings of its newest run, {newest}: --base-url "
+        f"{emulator.base_url} --plate {PLATE} --artifacts thumbnail --rate none --no-labels"
+    ]
+    by_route = emulator.stats()["by_route"]
+    assert by_route["api_plate_wells"] == {"200": 1}  # walked once, not three times
+    assert by_route["image:thumbnail"] == {"200": 1}
+    assert "image:metadata" not in by_route  # the later choice: no metadata
+
+
+def test_a_set_that_cannot_be_replayed_beside_one_that_can(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Plate 7375, then ids on standard input (newest): the plate is resumed, the ids are
+    one `not resumed:` line with the command, exit 1; status says both."""
+    out = tmp_path / "d"
+    plate_run = harvest_plate(emulator, out, PLATE)
+    stdin_run = harvest_stdin(emulator, out)
+    refetch_one(out)
+    from harvester.config import resume_command
+
+    ids_command = (
+        f"harvester harvest --out {out} --base-url {emulator.base_url} --ids-from - "
+        "--artifacts thumbnail --rate none --no-labels (the same ids on standard input again)"
+    )
+    note_reason = (
+        f"the newest run ({stdin_run}) read its image ids from standard input, which cannot "
+        "be read again"
+    )
+    assert resume_command(out) == (
+        f"harvester harvest --out {out}; also: {ids_command} ({note_reason})"
+    )
+    status = cli("status", str(out)).stdout.splitlines()
+    assert status[-1] == f"to resume: {resume_command(out)}"
+    emulator.reset_stats()
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert lines[0] == (
+        f"resuming {out} with the settings of its newest run of these targets, {plate_run}: "
+        f"--base-url {emulator.base_url} --plate {PLATE} --artifacts thumbnail --rate none "
+        "--no-labels"
+    )
+    assert lines[-1] == f"not resumed: {note_reason}; run: {ids_command}"
+    assert emulator.stats()["image_requests"] == 1  # the damaged thumbnail, refetched
+    assert len(thumbnails(out)) == 10
+    assert cli("verify", str(out)).returncode == 0
+
+
+def test_no_set_can_be_replayed_is_refused_as_before(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Ids on standard input, then shard 0/2 of a plate: nothing is replayed; the newest
+    set's refusal as before (exit 2), the other set's line before it."""
+    out = tmp_path / "d"
+    stdin_run = harvest_stdin(emulator, out)
+    shard_run = harvest_plate(emulator, out, PLATE, "--shard", "0/2")
+    emulator.reset_stats()
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"not resumed: an earlier run ({stdin_run}) read its image ids from standard input, "
+        f"which cannot be read again; run: harvester harvest --out {out} --base-url "
+        f"{emulator.base_url} --ids-from - --artifacts thumbnail --rate none --no-labels "
+        "(the same ids on standard input again)",
+        f"error: cannot resume {out} as its newest run did: the newest run ({shard_run}) "
+        "was shard 0/2 of a split",
+        f"hint: run: harvester harvest --out {out} --shard K/2, for each K from 0 to 1",
+    ]
+    assert emulator.stats()["requests"] == 0
+
+
+def test_one_replay_failing_does_not_stop_the_next_and_the_worst_code_wins(
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Three sets: plate 7361 on a second server (newest), now busy (503 to everything:
+    exit 75 for its replay); plate 7375 on the first server, one file to refetch; ids on
+    standard input (not resumed: 1). The plate is still resumed; the exit code is 75."""
+    out = tmp_path / "d"
+    harvest_stdin(emulator, out)
+    harvest_plate(emulator, out, PLATE)
+    refetch_one(out)
+    other = make_emulator(preset="demo")
+    busy_run = harvest_plate(other, out, OTHER_PLATE, "--max-retries", "0")
+    other.server.faults = FaultInjector(parse_faults("503:100%"))
+    emulator.reset_stats()
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 75, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith(
+        f"resuming {out} (target set 1 of 2) with the settings of its newest run, {busy_run}:"
+    )
+    assert any(line.startswith("error: ") for line in lines)
+    assert any(
+        line.startswith(f"resuming {out} (target set 2 of 2) with the settings of its newest "
+                        "run of these targets")
+        for line in lines
+    )  # fmt: skip
+    assert lines[-1].startswith("not resumed: an earlier run")
+    assert emulator.stats()["image_requests"] == 1  # the damaged thumbnail, refetched
+    assert cli("verify", str(out)).returncode == 0
+
+
+def test_ctrl_c_stops_every_replay(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """Ctrl-C during the first of two replays: 130, and the second is not started."""
+    out = tmp_path / "d"
+    harvest_plate(emulator, out, PLATE)
+    harvest_plate(emulator, out, OTHER_PLATE)
+    for victim in (out / "images").rglob("*.thumbnail.jpg"):
+        victim.write_bytes(b"not a jpeg")
+    assert cli("verify", str(out)).returncode == 1
+    emulator.server.faults = FaultInjector(parse_faults("latency:300ms"))  # 16 refetches, slow
+    proc = start_cli("harvest", "--out", str(out), "--concurrency", "1")
+    with reaped(proc):
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first.startswith(f"resuming {out} (target set 1 of 2)"), first
+        stderr = first + interrupt(proc, signal.SIGINT)
+    assert proc.returncode == 130, stderr
+    assert "target set 2 of 2" not in stderr
+    assert f": harvester harvest --out {out} --concurrency 1" in stderr  # resume with / run
+    assert "Traceback" not in stderr
+
+
+def test_worst_exit_rule() -> None:
+    """2 (a person must look) before 75 (later) before 1 (failures) before 0."""
+    from harvester.cli.harvest import worst_exit
+
+    assert worst_exit([0, 1, 75, 2]) == 2
+    assert worst_exit([1, 75, 0]) == 75
+    assert worst_exit([0, 1, 0]) == 1
+    assert worst_exit([0, 0]) == 0
