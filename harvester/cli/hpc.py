@@ -311,7 +311,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     if args.config is not None:
         harvest_args.append(str(Path(args.config).resolve()))
     harvest_args += ["--out", str(out)]
-    targets_at = len(harvest_args)  # the target flags go here once checked (below)
+    targets_at = len(harvest_args)  # the target flags go here, once checked (below)
     base_url = args.base_url
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from)))]
@@ -350,14 +350,10 @@ def run_slurm(args: argparse.Namespace) -> int:
 
     kinds = parse_artifacts(artifacts) if artifacts else config.artifacts
     check_settings(out, run_settings(replace(config, artifacts=kinds)))
-    # The server last, once everything local is known to be right: the targets the tasks
-    # get (flags and config file alike), checked once now rather than in every task.
-    named = {} if plan else _check_targets_now(config)
-    harvest_args[targets_at:targets_at] = _target_argv(args, named)
     job = SlurmJob(
         out_dir=out,
         tasks=args.tasks,
-        harvest_args=harvest_args,
+        harvest_args=[*harvest_args, *_target_argv(args, {})],  # validated with them as given
         max_parallel=args.max_parallel,
         rate=rate,
         concurrency=args.concurrency if args.concurrency is not None else config.concurrency,
@@ -371,6 +367,14 @@ def run_slurm(args: argparse.Namespace) -> int:
         python=sys.executable,
     )
     _refuse_other_split(out, job.tasks)
+    # The server last, once everything local is known to be right: the targets the tasks
+    # get (flags and config file alike) checked once now, not in every task, and the
+    # names given as flags written as the ids they select.
+    named = {} if plan else _check_targets_now(config)
+    targets = _target_argv(args, named)
+    job = replace(
+        job, harvest_args=[*harvest_args[:targets_at], *targets, *harvest_args[targets_at:]]
+    )
     script, _index = write_scripts(job)
     print(f"wrote {script} ({job.tasks} tasks, at most {job.parallel} at once)")
     if job.burst_note:
