@@ -441,6 +441,7 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
     found: dict[str, dict[str, list[int]]] = {}
 
     async def check() -> None:
+        _leave_hung_lookups_behind()
         await probe_server(config, quick=True)
         async with Client(client_settings(config)) as client:
             for kind, given in names.items():
@@ -458,6 +459,27 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
         print(f"note: targets not checked here ({exc}); each task checks them{looked}")
         return {}
     return found
+
+
+def _leave_hung_lookups_behind() -> None:
+    """Let this event loop end without waiting for a server-name lookup that hangs.
+
+    asyncio looks host names up (getaddrinfo) in its default executor's threads, and its
+    end waits for them: where the resolver does not answer (a login node whose DNS cannot
+    reach the outside) the check's time limit ended the request, yet ``harvester slurm``
+    waited as long as the lookup hung (30 s with a stalled lookup, against 5 s for the
+    quick server check). The check may be skipped, so its loop does not wait: the thread
+    ends on its own, and at exit the command waits for it no longer than for any other
+    (:data:`harvester.cli.THREAD_GRACE`).
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    class NoWaitExecutor(ThreadPoolExecutor):
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            super().shutdown(wait=False, cancel_futures=cancel_futures)
+
+    asyncio.get_running_loop().set_default_executor(NoWaitExecutor())
 
 
 def _say(line: str) -> None:

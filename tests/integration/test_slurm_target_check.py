@@ -107,7 +107,7 @@ def test_known_ids_are_written_into_the_script_in_a_handful_of_requests(
 def test_ids_in_the_config_file_are_checked_too(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The tasks read the config file: its ids are checked as the flags' are."""
+    """The tasks read the config file: its ids (and names) are checked as the flags' are."""
     conf = tmp_path / "study.toml"
     conf.write_text(
         f'base_url = "{emulator.base_url}"\nscreens = [{DEMO_SCREEN}]\nplates = [424242]\n'
@@ -115,6 +115,12 @@ def test_ids_in_the_config_file_are_checked_too(
     out = tmp_path / "study"
     assert main(["slurm", str(conf), "--out", str(out), "--tasks", "2"]) == 2
     assert capsys.readouterr().err.splitlines()[0] == "error: plate 424242 not found on the server"
+    assert not out.exists()
+    conf.write_text(f'base_url = "{emulator.base_url}"\nscreens = ["idr0065"]\n')
+    assert main(["slurm", str(conf), "--out", str(out), "--tasks", "2"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "error: --screen 'idr0065': no screen of that name on the server"
+    )
     assert not out.exists()
     conf.write_text(f'base_url = "{emulator.base_url}"\nplates = [{SMALL_PLATE}]\n')
     assert main(["slurm", str(conf), "--out", str(out), "--tasks", "2"]) == 0
