@@ -8,6 +8,7 @@ maps the top-level classes to exit codes in one place::
     ├── UsageError                 bad arguments or configuration -> exit 2
     │   └── ConfigError
     ├── RemoteError                the server cannot be used at all -> exit 2
+    │   ├── NotOmeroError          it answers, but not as OMERO.web does (not unreachable)
     │   └── ServerUnavailableError busy or breaking off its answers: try later -> exit 75
     ├── FetchError                 one request failed for good (.url redacted, .status, .reason)
     │   ├── TransientError         retryable (.retry_after, .overload)
@@ -37,6 +38,7 @@ __all__ = [
     "FetchError",
     "HarvesterError",
     "InvalidBodyError",
+    "NotOmeroError",
     "OverloadError",
     "PermanentError",
     "RemoteError",
@@ -128,6 +130,13 @@ class ConfigError(UsageError):
 
 class RemoteError(HarvesterError):
     """The server cannot be used at all: unreachable, or not an OMERO.web server."""
+
+
+class NotOmeroError(RemoteError):
+    """The server answered, but its ``api/`` is not OMERO.web's JSON API root (an HTML page,
+    another service, a wrong path in ``--base-url``). Unlike an unreachable server, this is
+    the same from every machine: ``harvester slurm`` refuses it at once rather than leaving
+    it to each task (a class, so that no caller matches the message's words)."""
 
 
 class ServerUnavailableError(RemoteError):

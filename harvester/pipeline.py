@@ -45,6 +45,7 @@ from harvester.errors import (
     FetchError,
     HarvesterError,
     InvalidBodyError,
+    NotOmeroError,
     PermanentError,
     RemoteError,
     StorageError,
@@ -94,6 +95,9 @@ Prefetched = dict[tuple[str, int], Any]
 PROBE_MAX_BYTES = 64 * 1024
 #: The probe's time limit at most (an unreachable host should fail in seconds).
 PROBE_TIMEOUT = 15.0
+#: The time limit of a probe whose failure only skips a check (``probe_server(quick=True)``):
+#: a login node without the server's network must not hold ``harvester slurm`` for long.
+QUICK_PROBE_TIMEOUT = 5.0
 
 
 @contextlib.contextmanager
@@ -274,18 +278,26 @@ def client_settings(cfg: HarvestConfig, **changes: Any) -> ClientSettings:
     return ClientSettings(**values)
 
 
-async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = None) -> None:
+async def probe_server(
+    cfg: HarvestConfig, *, share_limits_of: Client | None = None, quick: bool = False
+) -> None:
     """Make sure ``base_url`` is an OMERO.web server before walking anything.
 
     ``api/`` answers a tiny JSON version list on every OMERO.web with the JSON
-    API; anything else (an HTML page, garbage, a huge body, no answer) is a
-    :class:`RemoteError` with a one-line reason. Few retries: an unreachable
-    host should fail in seconds, not after a full backoff schedule.
+    API; anything else (an HTML page, garbage, a huge body) is a
+    :class:`NotOmeroError`, no answer a :class:`RemoteError`, each with a
+    one-line reason. Few retries: an unreachable host should fail in seconds,
+    not after a full backoff schedule.
     ``share_limits_of``: the run's client, whose concurrency and rate limits
     the probe shares, so that it counts towards the run's politeness.
+    ``quick``: for a check the caller can do without (``harvester slurm`` on a
+    login node, whose tasks check again): no retry, a shorter time limit, and a
+    busy server is not waited for (:class:`ServerUnavailableError` at once).
     """
     settings = client_settings(
-        cfg, max_retries=min(cfg.max_retries, 1), timeout=min(cfg.timeout, PROBE_TIMEOUT)
+        cfg,
+        max_retries=0 if quick else min(cfg.max_retries, 1),
+        timeout=min(cfg.timeout, QUICK_PROBE_TIMEOUT if quick else PROBE_TIMEOUT),
     )
     # A base-URL query may hold a session key, the authority a password.
     shown = redact_url(settings.base_url.partition("?")[0])
@@ -304,7 +316,7 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             except FetchError as exc:
                 # Such a server gets the run's whole retry budget; silence, a refused
                 # connection or a TLS failure keep the quick probe (fails in seconds).
-                if not server_is_there(exc):
+                if quick or not server_is_there(exc):
                     raise
                 # The server is there and says "later" (maintenance, overload), or its answers
                 # break off (a proxy resetting under load): worth the run's whole retry budget,
@@ -315,7 +327,7 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
                 async with Client(patient, limiter=shared) as again:
                     fetched = await again.get(urls.api_root(), Expect.JSON)
         except InvalidBodyError as exc:
-            raise RemoteError(
+            raise NotOmeroError(
                 f"{shown} does not look like an OMERO.web server ({exc.reason})", hint=hint
             ) from None
         except TLSError as exc:
@@ -327,7 +339,7 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
             if exc.status == 404 and await _probe_webclient(client):
                 logger.warning("%s has no JSON API (api/ 404): plates cannot be walked", shown)
                 return
-            raise RemoteError(
+            raise NotOmeroError(
                 f"{shown} does not look like an OMERO.web server (api/ answered {exc.reason})",
                 hint=hint,
             ) from None
@@ -340,7 +352,7 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
                 hint = _unreachable_hint(settings.base_url, hint)
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
     if len(fetched.body) > PROBE_MAX_BYTES:
-        raise RemoteError(
+        raise NotOmeroError(
             f"{shown} does not look like an OMERO.web server "
             f"(api/ answered {len(fetched.body)} bytes of JSON)",
             hint=hint,
@@ -350,7 +362,7 @@ async def probe_server(cfg: HarvestConfig, *, share_limits_of: Client | None = N
     if not isinstance(versions, list) or not any(
         isinstance(v, dict) and ("url:base" in v or "version" in v) for v in versions
     ):
-        raise RemoteError(
+        raise NotOmeroError(
             f"{shown} does not look like an OMERO.web server (api/ is not the JSON API root)",
             hint=hint,
         )

@@ -2,8 +2,9 @@
 
 ``emulator`` is the IDR emulator (demo preset) on a background thread;
 ``make_emulator(**kwargs)`` starts others (presets, faults, modes, or a custom
-``app=``) and stops them all at teardown. ``fake_app`` is a tiny application
-for tests of the server itself (it does not need the IDR catalogue).
+``app=``) and stops them all at teardown; ``refused_url`` is a server URL where nothing
+answers. ``fake_app`` is a tiny application for tests of the server itself (it does not
+need the IDR catalogue).
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ def make_emulator() -> Iterator[Callable[..., EmulatorThread]]:
 def emulator(make_emulator: Callable[..., EmulatorThread]) -> EmulatorThread:
     """The IDR emulator, demo preset, seed 0, no faults; ``.base_url``, ``.stats()``."""
     return make_emulator(preset="demo")
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """``http://127.0.0.1:PORT``, where connections are refused while the test runs: the
+    port is bound and held, never listening (as ``harvest_helpers.refused_port``: a port
+    bound and closed at once may be taken by another test's server meanwhile). For tests
+    of something else that must not reach a server: ``harvester slurm`` checks the targets
+    on the server, and the default (IDR) is not reachable here, its DNS may even hang."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 class FakeApp:

@@ -311,13 +311,8 @@ def run_slurm(args: argparse.Namespace) -> int:
     if args.config is not None:
         harvest_args.append(str(Path(args.config).resolve()))
     harvest_args += ["--out", str(out)]
+    targets_at = len(harvest_args)  # the target flags go here, once checked (below)
     base_url = args.base_url
-    named = {} if args.from_plan or config.from_plan else _names_now(args, config)
-    for flag, dest, _text in TARGET_FLAGS:
-        for value in getattr(args, dest) or ():
-            ids = named.get(dest, {}).get(value) if isinstance(value, str) else None
-            for one in ids if ids is not None else [value]:
-                harvest_args += [flag, str(one)]
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from)))]
     artifacts = args.artifacts
@@ -358,7 +353,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     job = SlurmJob(
         out_dir=out,
         tasks=args.tasks,
-        harvest_args=harvest_args,
+        harvest_args=[*harvest_args, *_target_argv(args, {})],  # validated with them as given
         max_parallel=args.max_parallel,
         rate=rate,
         concurrency=args.concurrency if args.concurrency is not None else config.concurrency,
@@ -372,6 +367,14 @@ def run_slurm(args: argparse.Namespace) -> int:
         python=sys.executable,
     )
     _refuse_other_split(out, job.tasks)
+    # The server last, once everything local is known to be right: the targets the tasks
+    # get (flags and config file alike) checked once now, not in every task, and the
+    # names given as flags written as the ids they select.
+    named = {} if plan else _check_targets_now(config)
+    targets = _target_argv(args, named)
+    job = replace(
+        job, harvest_args=[*harvest_args[:targets_at], *targets, *harvest_args[targets_at:]]
+    )
     script, _index = write_scripts(job)
     print(f"wrote {script} ({job.tasks} tasks, at most {job.parallel} at once)")
     if job.burst_note:
@@ -389,49 +392,94 @@ def run_slurm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _names_now(args: argparse.Namespace, config: Any) -> dict[str, dict[str, list[int]]]:
-    """The screen and project names given as flags, looked up once now: dest -> name -> ids.
+def _target_argv(args: argparse.Namespace, named: dict[str, dict[str, list[int]]]) -> list[str]:
+    """The target flags given, for every task's command line: a name looked up now
+    (``named``: dest -> name -> ids) as the ids it selects, anything else as given."""
+    out: list[str] = []
+    for flag, dest, _text in TARGET_FLAGS:
+        for value in getattr(args, dest) or ():
+            ids = named.get(dest, {}).get(value) if isinstance(value, str) else None
+            for one in ids if ids is not None else [value]:
+                out += [flag, str(one)]
+    return out
 
-    Every task would look them up on its own: a name that matches nothing would fail each
-    of them in the queue, and a matching screen added on the server between two tasks'
-    starts would give them different targets. So the script carries the ids. The lookup
-    is the harvest's own (the server check, then one listing per kind). Where this machine
-    cannot reach the server (a login node without its network), the names go to the tasks
-    as given, which look them up themselves; said in a note. Names from a config file reach
-    the tasks through that file and are looked up there.
+
+def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
+    """The tasks' targets checked on the server once now: dest -> screen/project name -> ids.
+
+    Every task would check them on its own, in the queue, hours later: an id or a name that
+    is not on the server would fail each of them there. So the harvest's own checks run
+    here, once, in one server contact: the server check, one listing per kind named
+    (:func:`harvester.names.ids_of_names`), then one request per numeric id
+    (:func:`harvester.walk.preflight`); an unknown one is a UsageError, before the script
+    is written. Targets from the config file are checked too (the tasks read that file);
+    the names given as flags are returned for the script to carry their ids (a screen
+    added on the server between two tasks' starts cannot give them different targets).
+    ``--ids-from`` ids are not asked for (the file may hold millions), nor a plan's (it
+    was checked when it was made).
+
+    Where this machine cannot reach the server (a login node without its network, a busy
+    server) the check is skipped, said in a note, and each task checks for itself; the
+    quick server check keeps that to seconds. A server that answers but is not OMERO.web
+    (:class:`~harvester.errors.NotOmeroError`) would fail every task the same: refused.
     """
     import anyio
 
     from harvester.client import Client
-    from harvester.errors import RemoteError
+    from harvester.errors import NotOmeroError, RemoteError, TransientError
     from harvester.names import ids_of_names
     from harvester.pipeline import client_settings, probe_server
+    from harvester.walk import preflight
 
-    wanted = {
-        kind: [v for v in getattr(args, f"{kind}s") or () if isinstance(v, str)]
-        for kind in ("screen", "project")
+    names = {"screen": config.screen_names, "project": config.project_names}
+    ids = {
+        kind: getattr(config, kind)
+        for kind in ("screens", "projects", "plates", "datasets", "images")
     }
-    if not any(wanted.values()):
+    if not any(names.values()) and not any(ids.values()):
         return {}
     found: dict[str, dict[str, list[int]]] = {}
 
-    async def look_up() -> None:
-        await probe_server(config)
+    async def check() -> None:
+        _leave_hung_lookups_behind()
+        await probe_server(config, quick=True)
         async with Client(client_settings(config)) as client:
-            for kind, names in wanted.items():
-                if names:
-                    found[f"{kind}s"] = await ids_of_names(client, kind, names, say=_say)
+            for kind, given in names.items():
+                if given:
+                    found[f"{kind}s"] = await ids_of_names(client, kind, given, say=_say)
+            await preflight(client, **ids)
 
     try:
-        anyio.run(look_up)
-    except RemoteError as exc:
-        if "does not look like an OMERO.web server" in str(exc):
-            raise  # the tasks would fail the same: say it now
-        # This machine cannot reach the server (a login node without its network, a busy
-        # server): the tasks look the names up themselves.
-        print(f"note: names not looked up here ({exc}); each task looks them up")
+        anyio.run(check)
+    except NotOmeroError:
+        raise  # the tasks would fail the same: said now
+    except (RemoteError, TransientError) as exc:
+        # Not reached, busy, or failing after the retries: the tasks check for themselves.
+        looked = " and looks the names up" if any(names.values()) else ""
+        print(f"note: targets not checked here ({exc}); each task checks them{looked}")
         return {}
     return found
+
+
+def _leave_hung_lookups_behind() -> None:
+    """Let this event loop end without waiting for a server-name lookup that hangs.
+
+    asyncio looks host names up (getaddrinfo) in its default executor's threads, and its
+    end waits for them: where the resolver does not answer (a login node whose DNS cannot
+    reach the outside) the check's time limit ended the request, yet ``harvester slurm``
+    waited as long as the lookup hung (30 s with a stalled lookup, against 5 s for the
+    quick server check). The check may be skipped, so its loop does not wait: the thread
+    ends on its own, and at exit the command waits for it no longer than for any other
+    (:data:`harvester.cli.THREAD_GRACE`).
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    class NoWaitExecutor(ThreadPoolExecutor):
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            super().shutdown(wait=False, cancel_futures=cancel_futures)
+
+    asyncio.get_running_loop().set_default_executor(NoWaitExecutor())
 
 
 def _say(line: str) -> None:

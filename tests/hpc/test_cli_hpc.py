@@ -117,11 +117,15 @@ def test_slurm_without_plan_or_targets_fails_early(
 
 
 def test_slurm_submit_without_sbatch_says_so(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorThread,
 ) -> None:
     """--submit on a machine without sbatch: exit 2, script kept, hint to submit it later."""
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
-    code = main(["slurm", "--out", str(tmp_path), "--screen", "2302", "--tasks", "2", "--submit"])
+    code = main(["slurm", "--out", str(tmp_path), "--base-url", emulator.base_url,
+                 "--screen", "2302", "--tasks", "2", "--submit"])  # fmt: skip
     assert code == 2
     err = capsys.readouterr().err
     assert "sbatch not found" in err and "harvest.sbatch" in err

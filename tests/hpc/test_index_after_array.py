@@ -30,10 +30,10 @@ PROJECT_IMAGES = 8
 
 
 def test_index_of_a_prepared_folder_no_task_started_says_so(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], refused_url: str
 ) -> None:
     out = tmp_path / "study"
-    assert main(["slurm", "--out", str(out), "--base-url", "http://127.0.0.1:9",
+    assert main(["slurm", "--out", str(out), "--base-url", refused_url,
                  "--screen", "1", "--tasks", "2"]) == 0  # fmt: skip
     capsys.readouterr()
     assert main(["index", str(out)]) == 2
@@ -95,9 +95,9 @@ def test_resume_lines_queue_the_index_job_again(tmp_path: Path) -> None:
 
 
 def test_slurm_says_how_the_rate_is_split_without_max_parallel(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], refused_url: str
 ) -> None:
-    args = ["slurm", "--out", str(tmp_path / "a"), "--base-url", "http://127.0.0.1:9",
+    args = ["slurm", "--out", str(tmp_path / "a"), "--base-url", refused_url,
             "--screen", "1", "--tasks", "16", "--rate", "10"]  # fmt: skip
     assert main(args) == 0
     assert (
@@ -110,7 +110,7 @@ def test_slurm_says_how_the_rate_is_split_without_max_parallel(
 
 
 def test_slurm_refuses_another_split_while_a_run_holds_the_folder(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], refused_url: str
 ) -> None:
     """A running shard 0/2 (its lock held, as a task holds it) and a script of 4 shards:
     refused, nothing written; the same 2 shards (a resubmission) are written."""
@@ -118,7 +118,7 @@ def test_slurm_refuses_another_split_while_a_run_holds_the_folder(
 
     out = tmp_path / "study"
     out.mkdir()
-    args = ["slurm", "--out", str(out), "--base-url", "http://127.0.0.1:9", "--screen", "1"]
+    args = ["slurm", "--out", str(out), "--base-url", refused_url, "--screen", "1"]
     fd = acquire_run_lock(out, "0/2")
     try:
         capsys.readouterr()
@@ -176,12 +176,12 @@ def test_a_task_with_failures_says_to_resubmit_itself_not_to_run_its_command(
 
 
 def test_slurm_refuses_a_line_break_in_what_the_script_would_carry(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], refused_url: str
 ) -> None:
     """The script names DIR in `#` comments and command lines: a folder name with a line
     break would end a comment and run the rest as a shell command (found by a review)."""
     out = tmp_path / "study\ntouch pwned"
-    args = ["slurm", "--out", str(out), "--base-url", "http://127.0.0.1:9", "--screen", "1",
+    args = ["slurm", "--out", str(out), "--base-url", refused_url, "--screen", "1",
             "--tasks", "2"]  # fmt: skip
     assert main(args) == 2
     err = capsys.readouterr().err.splitlines()

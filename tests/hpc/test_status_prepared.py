@@ -43,12 +43,13 @@ def listing(root: Path) -> list[str]:
 
 
 def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
 ) -> None:
     """slurm without --submit: status exits 0, names the script and its 2 tasks, prints
     no table of zeros, writes nothing into DIR; --json keeps every existing key."""
     out = tmp_path / "sl4"
-    assert main(["slurm", "--out", str(out), "--screen", "2302", "--tasks", "2"]) == 0
+    assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
+                 "--screen", "2302", "--tasks", "2"]) == 0  # fmt: skip
     before = listing(out)
     assert "harvest.json" not in before and "harvest.sbatch" in before
     text, data = status(out, capsys)
@@ -74,11 +75,14 @@ def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
 
 
 def test_status_takes_the_artifacts_of_the_config_file_the_tasks_read(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
 ) -> None:
     """The script passes the config file by name: its artifacts are what the tasks ask for."""
     toml = tmp_path / "c.toml"
-    toml.write_text('artifacts = ["metadata", "thumbnail"]\nscreens = [2302]\n')
+    toml.write_text(
+        'artifacts = ["metadata", "thumbnail"]\nscreens = [2302]\n'
+        f'base_url = "{emulator.base_url}"\n'  # the tasks' server: checked by slurm
+    )
     out = tmp_path / "sl"
     assert main(["slurm", str(toml), "--out", str(out), "--tasks", "3"]) == 0
     text, data = status(out, capsys)
@@ -192,11 +196,15 @@ def test_a_folder_harvester_did_not_prepare_is_still_refused(
     assert main(["status", str(out), "--json"]) == 2
 
 
-def test_a_script_naming_a_fifo_as_its_config_does_not_hang_status(tmp_path: Path) -> None:
+def test_a_script_naming_a_fifo_as_its_config_does_not_hang_status(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
     """A harvest.sbatch edited to name a FIFO (or /dev/zero) as the config: status reads
     only a small regular file there, so it answers instead of waiting forever (review)."""
     toml = tmp_path / "c.toml"
-    toml.write_text('artifacts = ["metadata"]\nscreens = [2302]\n')
+    toml.write_text(
+        f'artifacts = ["metadata"]\nscreens = [2302]\nbase_url = "{emulator.base_url}"\n'
+    )
     out = tmp_path / "sl"
     assert main(["slurm", str(toml), "--out", str(out), "--tasks", "2"]) == 0
     fifo = tmp_path / "fifo.toml"

@@ -340,7 +340,8 @@ def test_slurm_unable_to_reach_the_server_leaves_names_to_the_tasks(tmp_path: Pa
         proc = run_cli("slurm", "--base-url", f"http://127.0.0.1:{dead}", "--screen", "idr0056",
                        "--out", str(out), "--tasks", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "note: names not looked up here (cannot reach" in proc.stdout
+    assert "note: targets not checked here (cannot reach" in proc.stdout
+    assert "; each task checks them and looks the names up" in proc.stdout
     assert "--screen idr0056" in (out / "harvest.sbatch").read_text()
 
 

@@ -43,8 +43,10 @@ EXPECTED = {
 }
 
 
-def slurm(out: Path, *extra: str) -> int:
-    return main(["slurm", "--out", str(out), "--screen", "2302", "--tasks", "4", *extra])
+def slurm(server: EmulatorThread, out: Path, *extra: str) -> int:
+    """``harvester slurm`` of the demo screen on ``server``, which checks the screen there."""
+    return main(["slurm", "--out", str(out), "--base-url", server.base_url, "--screen", "2302",
+                 "--tasks", "4", *extra])  # fmt: skip
 
 
 def task_words(out: Path, shard: str = "0/4") -> list[str]:
@@ -68,10 +70,10 @@ def harvest_config(*argv: str) -> HarvestConfig:
     return resolve(args.config, overrides_from_args(args))
 
 
-def test_task_command_line_carries_the_flags(tmp_path: Path) -> None:
+def test_task_command_line_carries_the_flags(emulator: EmulatorThread, tmp_path: Path) -> None:
     """Each flag appears on the task's command line as harvest spells it, with its value."""
     out = tmp_path / "out"
-    assert slurm(out, *FLAGS) == 0
+    assert slurm(emulator, out, *FLAGS) == 0
     words = task_words(out)
     for flag, value in zip(FLAGS[0:12:2], FLAGS[1:12:2], strict=True):
         assert words[words.index(flag) + 1] == value, flag
@@ -79,10 +81,10 @@ def test_task_command_line_carries_the_flags(tmp_path: Path) -> None:
     assert words[-2:] == ["--shard", "0/4"]
 
 
-def test_task_command_line_is_accepted_by_harvest(tmp_path: Path) -> None:
+def test_task_command_line_is_accepted_by_harvest(emulator: EmulatorThread, tmp_path: Path) -> None:
     """harvest's own parser and validation accept the task line and get every value back."""
     out = tmp_path / "out"
-    assert slurm(out, "--rate", "8", "--concurrency", "8", *FLAGS) == 0
+    assert slurm(emulator, out, "--rate", "8", "--concurrency", "8", *FLAGS) == 0
     cfg = task_config(out)
     for key, value in EXPECTED.items():
         assert getattr(cfg, key) == value, key
@@ -137,19 +139,29 @@ def test_a_task_runs_with_the_flags_against_the_emulator(
     ],
 )
 def test_a_bad_value_is_one_line_and_no_script(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: list[str], needle: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    refused_url: str,
+    bad: list[str],
+    needle: str,
 ) -> None:
-    """Refused as harvest refuses it: exit 2, one `error:` line (and a hint), nothing written."""
+    """Refused as harvest refuses it: exit 2, one `error:` line (and a hint), nothing written,
+    before the server is asked anything (nothing answers at ``refused_url``: no note)."""
     out = tmp_path / "out"
-    assert slurm(out, *bad) == 2
-    err = capsys.readouterr().err.splitlines()
+    assert main(["slurm", "--out", str(out), "--base-url", refused_url, "--screen", "2302",
+                 "--tasks", "4", *bad]) == 2  # fmt: skip
+    said = capsys.readouterr()
+    assert "not checked here" not in said.out
+    err = said.err.splitlines()
     errors = [line for line in err if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(needle), err
     assert all(line.startswith(("error:", "hint:")) for line in err), err
     assert not (out / "harvest.sbatch").exists()
 
 
-def test_flags_and_config_file_combine_as_for_harvest(tmp_path: Path) -> None:
+def test_flags_and_config_file_combine_as_for_harvest(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
     """The task reads the config file too: a flag wins, the file fills in the rest,
     exactly the configuration `harvester harvest CONFIG <same flags>` resolves to."""
     config = tmp_path / "study.toml"
@@ -158,7 +170,7 @@ def test_flags_and_config_file_combine_as_for_harvest(tmp_path: Path) -> None:
         "labels = false\nburst = 2\nthumbnail_size = 64\n"
     )
     out = tmp_path / "out"
-    flags = ["--timeout", "12", "--burst", "4"]
+    flags = ["--timeout", "12", "--burst", "4", "--base-url", emulator.base_url]
     assert main(["slurm", str(config), "--out", str(out), "--tasks", "4", *flags]) == 0
     words = task_words(out)
     assert words[1] == str(config.resolve())
@@ -183,10 +195,12 @@ def test_a_bad_value_in_the_config_file_writes_no_script(
     assert not (out / "harvest.sbatch").exists()
 
 
-def test_without_the_flags_the_task_line_is_unchanged(tmp_path: Path) -> None:
+def test_without_the_flags_the_task_line_is_unchanged(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
     """No flag given, none added: the task takes harvest's defaults (or the file's)."""
     out = tmp_path / "out"
-    assert slurm(out) == 0
+    assert slurm(emulator, out) == 0
     words = task_words(out)
     for flag, _value in zip(FLAGS[0:12:2], FLAGS[1:12:2], strict=True):
         assert flag not in words
@@ -194,16 +208,16 @@ def test_without_the_flags_the_task_line_is_unchanged(tmp_path: Path) -> None:
 
 
 def test_burst_is_per_task_and_the_script_says_what_that_allows(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A burst above a task's share of the rate lets the array exceed the total in a
     second: the command and the script say by how much; within the share, nothing is said."""
     out = tmp_path / "out"
-    assert slurm(out, "--rate", "10", "--burst", "3") == 0  # 2.5/s per task, burst 3 each
+    assert slurm(emulator, out, "--rate", "10", "--burst", "3") == 0  # 2.5/s per task, burst 3 each
     note = "4 tasks at once may start up to 12 requests in one second"
     assert note in capsys.readouterr().out
     assert note in (out / "harvest.sbatch").read_text()
-    assert slurm(out, "--rate", "10", "--burst", "2") == 0
+    assert slurm(emulator, out, "--rate", "10", "--burst", "2") == 0
     assert "may start up to" not in capsys.readouterr().out
     assert "may start up to" not in (out / "harvest.sbatch").read_text()
     assert SlurmJob(out_dir=out, tasks=4, harvest_args=[], rate=None, burst=9).burst_note is None
@@ -233,7 +247,8 @@ def test_credentials_in_base_url_never_reach_the_script(
     """harvest.sbatch is a plain file (and sbatch keeps a copy): a password or session key in
     --base-url is refused with a hint to use the config file, and nothing is written."""
     out = tmp_path / "out"
-    assert slurm(out, "--base-url", url) == 2
+    assert main(["slurm", "--out", str(out), "--base-url", url, "--screen", "2302",
+                 "--tasks", "4"]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "PASSW0RD" not in err and "SECRET" not in err
     assert err.splitlines()[0].startswith("error: --base-url holds a password or a secret")
@@ -242,14 +257,17 @@ def test_credentials_in_base_url_never_reach_the_script(
 
 
 def test_credentials_in_the_config_file_stay_there(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], refused_url: str
 ) -> None:
     """base_url with a session key in the config file: the script names the file, and the
-    key is nowhere in it."""
+    key is nowhere in it, nor in the note saying the server could not be reached."""
     config = tmp_path / "private.toml"
-    config.write_text('base_url = "http://127.0.0.1:9/?bsession=SECRET"\n')
+    config.write_text(f'base_url = "{refused_url}/?bsession=SECRET"\n')
     out = tmp_path / "out"
     assert main(["slurm", str(config), "--out", str(out), "--screen", "2302", "--tasks", "2"]) == 0
+    said = capsys.readouterr()
+    assert f"note: targets not checked here (cannot reach {refused_url}/" in said.out
+    assert "SECRET" not in said.out + said.err
     script = (out / "harvest.sbatch").read_text()
     assert "SECRET" not in script
     assert str(config.resolve()) in script
