@@ -233,7 +233,10 @@ def check_imgdata(fetched: Fetched) -> None:
         message = " ".join(str(body["Exception"]).split())  # a Java trace: one line
         reason = f"imgData Exception: {message[:300]}"
         if pixels_unreadable(message):
-            raise UnrenderableError(reason, url=fetched.url, status=fetched.status)
+            error = UnrenderableError(reason, url=fetched.url, status=fetched.status)
+            meta = body.get("meta")
+            error.meta = meta if isinstance(meta, dict) else None
+            raise error
         raise InvalidBodyError(reason, url=fetched.url, status=fetched.status)
     if "ConcurrencyException" in body:
         raise InvalidBodyError(
@@ -406,12 +409,17 @@ class Fetcher:
         ]
 
     # ------------------------------------------------------------ work
-    async def fetch_image(self, ref: ImageRef) -> int:
+    async def fetch_image(
+        self, ref: ImageRef, on_meta: Callable[[Mapping[str, Any]], None] | None = None
+    ) -> int:
         """Fetch every pending artifact of one image (imgData first).
 
         Returns how many of its artifacts were pending (the others are skipped as done):
         the caller's progress counts this image's own skips from it, which ``stats.skipped``
         cannot say (other workers' images add to it while this one awaits).
+        ``on_meta``: called with imgData's ``meta`` when this image's imgData is asked for
+        (or read) here, also from an answer with IDR's pixel-buffer Exception, which still
+        has it: the consumer completes the context of an image given by id with it.
         """
         todo = self.pending(ref.image_id)
         pending = len(todo)
@@ -439,6 +447,11 @@ class Fetcher:
                 imgdata = await self._imgdata(ref.image_id, store=Artifact.IMGDATA in todo)
             except FetchError as exc:
                 imgdata_error = exc
+                meta = exc.meta if isinstance(exc, UnrenderableError) else None
+            else:
+                meta = imgdata.get("meta")
+            if on_meta is not None and isinstance(meta, dict):
+                on_meta(meta)
         # The stack's TimeIncrement, once this image's metadata step has told it (KnownTime).
         known_time: KnownTime | None = None
         stack_pending = Artifact.STACK in todo and Artifact.STACK.value not in self.give_up.stopped
@@ -482,6 +495,23 @@ class Fetcher:
         await self._failed(
             image_id, kind, error.url if error else "", error.status if error else None, reason
         )
+
+    async def stored_meta(self, image_id: int) -> Mapping[str, Any] | None:
+        """imgData's ``meta`` from this image's stored imgData file (None: none or unreadable).
+
+        For an image given by id whose imgData an earlier run stored before its context was
+        journaled from it (harvester 0.1.8 and older): no request, one small file read.
+        """
+        record = self.store.state.done.get((Artifact.IMGDATA.value, image_id))
+        if record is None:
+            return None
+        try:
+            path = anyio.Path(self.settings.out_dir / record["path"])
+            stored = json.loads(await path.read_bytes())
+        except (OSError, ValueError, KeyError):
+            return None
+        meta = stored.get("meta") if isinstance(stored, dict) else None
+        return meta if isinstance(meta, dict) else None
 
     async def _imgdata(self, image_id: int, *, store: bool) -> dict[str, Any]:
         """imgData as a dict: read from disk when stored, else fetched (stored if selected)."""

@@ -62,7 +62,7 @@ from harvester.journal import (
     run_config_of,
     saved_run_configs,
 )
-from harvester.models import Artifact, ImageRef
+from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
 from harvester.select import (
     KeyCensus,
     SampleReuse,
@@ -896,18 +896,51 @@ class Harvest:
                 journaled = state.images.get(ref.image_id)
                 unasked = ref.image_id in state.labels_unasked
                 asked_now = labels_asked or isinstance(ref, AskedRef)
+                # An image given by id (no walk placed it) keeps the context journaled for it
+                # and is completed from its imgData's meta (see _context_of).
+                metas: list[Mapping[str, Any]] | None = None
+                if not has_context(ref):
+                    ref = await self._context_of(ref, journaled, fetcher)
+                    if not has_context(ref):
+                        metas = []
                 if journaled != ref or (asked_now and unasked):
                     # Without labels the walker gives an image the labels journaled for it
                     # (Walker._known_labels): those of an unmarked image were asked.
                     asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
                     await store.record_image(ref, labels_asked=asked)
+                else:
+                    asked = not unasked  # as journaled
                 # This image's own count (stats.skipped also grows while it awaits, with other
                 # consumers' images, which were then counted twice).
-                todo = await fetcher.fetch_image(ref)
+                todo = await fetcher.fetch_image(ref, None if metas is None else metas.append)
+                if metas:
+                    completed = with_meta(ref, metas[-1])
+                    if completed != ref:
+                        # Journaled again, later, with the same "labels asked" as just now:
+                        # the fold keeps the newest record of an image (ties: the later line).
+                        await store.record_image(completed, labels_asked=asked)
                 skipped = len(fetcher.settings.artifacts) - todo
                 if skipped:
                     self.progress.skipped(skipped)
                 self.progress.image_finished(worked=todo > 0)
+
+    @staticmethod
+    async def _context_of(ref: ImageRef, journaled: ImageRef | None, fetcher: Fetcher) -> ImageRef:
+        """An image given by id (``--ids-from``, ``--image``, a plan's such images) in the
+        context the journal has for it, else the one its stored imgData's meta tells.
+
+        Why: index.csv shows an image's name, well and dataset; an id carries none, and
+        journaling the bare ref again would erase what an earlier run found (a walk's
+        context, or imgData's). Only empty fields are filled (:func:`with_context_of`,
+        :func:`with_meta`), so a walk's context wins. The stored file is read only for an
+        image still without context after that: one whose imgData an older harvester
+        stored without completing it, or one that meta places nowhere (a name alone).
+        """
+        if journaled is not None:
+            ref = with_context_of(ref, journaled)
+            if has_context(ref):
+                return ref
+        return with_meta(ref, await fetcher.stored_meta(ref.image_id))
 
     async def _watch_signals(
         self,
