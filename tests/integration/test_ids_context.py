@@ -248,3 +248,28 @@ def test_hostile_names_round_trip_through_index_csv(
     assert {row["project_id"] for row in rows.values()} == {"", str(NAMES_PROJECT_ID)}
     for path in out.rglob("*"):
         assert "," not in path.name and '"' not in path.name
+
+
+def test_a_plan_of_ids_harvested_in_shards_indexes_their_context(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """``harvester plan --ids-from``, two shard tasks, then ``harvester index`` (the HPC
+    recipe): each task completes its own images, and the index job shows every context."""
+    from harvester.cli import main
+
+    out = tmp_path / "study"
+    ids = ids_file(tmp_path, SCREEN_IDS + PROJECT_IDS)
+    planned = ["--base-url", emulator.base_url, "--out", str(out), "--quiet"]
+    plan = ["plan", *planned, "--ids-from", str(ids), "--artifacts", "thumbnail,imgdata"]
+    assert main(plan) == 0
+    task = ["harvest", *planned, "--from-plan", str(out), "--rate", "none"]
+    assert main([*task, "--shard", "0/2"]) == 0
+    assert main([*task, "--shard", "1/2"]) == 0
+    assert main(["index", str(out)]) == 0
+    rows = rows_of(out)
+    assert sorted(rows) == sorted(SCREEN_IDS + PROJECT_IDS)
+    for image_id, row in rows.items():
+        assert context(row) == expected(emulator, image_id)
+    records = journal_records(out)
+    assert main([*task, "--shard", "1/2"]) == 0
+    assert journal_records(out) == records
