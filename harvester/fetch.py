@@ -46,7 +46,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -410,16 +410,21 @@ class Fetcher:
 
     # ------------------------------------------------------------ work
     async def fetch_image(
-        self, ref: ImageRef, on_meta: Callable[[Mapping[str, Any]], None] | None = None
+        self,
+        ref: ImageRef,
+        journal: Callable[[Mapping[str, Any] | None], Awaitable[None]] | None = None,
     ) -> int:
         """Fetch every pending artifact of one image (imgData first).
 
         Returns how many of its artifacts were pending (the others are skipped as done):
         the caller's progress counts this image's own skips from it, which ``stats.skipped``
         cannot say (other workers' images add to it while this one awaits).
-        ``on_meta``: called with imgData's ``meta`` when this image's imgData is asked for
-        (or read) here, also from an answer with IDR's pixel-buffer Exception, which still
-        has it: the consumer completes the context of an image given by id with it.
+        ``journal``: awaited once, after the imgData step and before any other artifact, with
+        imgData's ``meta`` when this call asked for (or read) imgData, also from an answer
+        with IDR's pixel-buffer Exception, which still has it; else with None. The consumer
+        journals an image given by id there, its context completed from ``meta``: once, not
+        a bare record and then a completed one (the store's commit loops may write two
+        records of one image in either order, and the later ``t`` wins).
         """
         todo = self.pending(ref.image_id)
         pending = len(todo)
@@ -427,6 +432,8 @@ class Fetcher:
         self.stats.skipped += len(self.settings.artifacts) - pending
         if not todo:
             self.stats.images_untouched += 1
+            if journal is not None:
+                await journal(None)
             return 0
         if Artifact.IMGDATA.value in self.give_up.stopped:
             # Without imgData neither render nor stack can be built: skip them all.
@@ -438,6 +445,7 @@ class Fetcher:
             todo = [a for a in todo if a not in dependent]
         imgdata: dict[str, Any] | None = None
         imgdata_error: FetchError | None = None
+        meta: Any = None
         needs_imgdata = Artifact.IMGDATA in todo or any(
             a in todo and a.value not in self.give_up.stopped
             for a in (Artifact.RENDER, Artifact.STACK)
@@ -450,8 +458,8 @@ class Fetcher:
                 meta = exc.meta if isinstance(exc, UnrenderableError) else None
             else:
                 meta = imgdata.get("meta")
-            if on_meta is not None and isinstance(meta, dict):
-                on_meta(meta)
+        if journal is not None:
+            await journal(meta if isinstance(meta, dict) else None)
         # The stack's TimeIncrement, once this image's metadata step has told it (KnownTime).
         known_time: KnownTime | None = None
         stack_pending = Artifact.STACK in todo and Artifact.STACK.value not in self.give_up.stopped

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -896,29 +897,19 @@ class Harvest:
                 journaled = state.images.get(ref.image_id)
                 unasked = ref.image_id in state.labels_unasked
                 asked_now = labels_asked or isinstance(ref, AskedRef)
-                # An image given by id (no walk placed it) keeps the context journaled for it
-                # and is completed from its imgData's meta (see _context_of).
-                metas: list[Mapping[str, Any]] | None = None
                 if not has_context(ref):
                     ref = await self._context_of(ref, journaled, fetcher)
-                    if not has_context(ref):
-                        metas = []
-                if journaled != ref or (asked_now and unasked):
-                    # Without labels the walker gives an image the labels journaled for it
-                    # (Walker._known_labels): those of an unmarked image were asked.
-                    asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
-                    await store.record_image(ref, labels_asked=asked)
+                if has_context(ref):
+                    if journaled != ref or (asked_now and unasked):  # (no call on a rerun)
+                        await _record(store, ref, journaled, unasked, asked_now)
+                    todo = await fetcher.fetch_image(ref)
                 else:
-                    asked = not unasked  # as journaled
+                    # Given by id, its context unknown yet: journaled once the imgData step
+                    # has told its meta (if this run asks for imgData), before the other files.
+                    record = functools.partial(_record, store, ref, journaled, unasked, asked_now)
+                    todo = await fetcher.fetch_image(ref, record)
                 # This image's own count (stats.skipped also grows while it awaits, with other
                 # consumers' images, which were then counted twice).
-                todo = await fetcher.fetch_image(ref, None if metas is None else metas.append)
-                if metas:
-                    completed = with_meta(ref, metas[-1])
-                    if completed != ref:
-                        # Journaled again, later, with the same "labels asked" as just now:
-                        # the fold keeps the newest record of an image (ties: the later line).
-                        await store.record_image(completed, labels_asked=asked)
                 skipped = len(fetcher.settings.artifacts) - todo
                 if skipped:
                     self.progress.skipped(skipped)
@@ -1180,6 +1171,29 @@ class Harvest:
         if self._selection.active:
             self.summary.images = self.select_stats.selected
             self.summary.selection = self.select_stats.summary()
+
+
+async def _record(
+    store: Store,
+    ref: ImageRef,
+    journaled: ImageRef | None,
+    unasked: bool,
+    asked_now: bool,
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """Journal ``ref`` unless the journal has it already (``journaled``, its record's
+    ``unasked`` mark): a finished rerun writes no image record.
+
+    ``asked_now``: this run asked for its labels (labels on, a plan's, or an ``AskedRef``).
+    ``meta``: imgData's, which completes an image given by id first (:func:`with_meta`).
+    """
+    if meta is not None:
+        ref = with_meta(ref, meta)
+    if journaled != ref or (asked_now and unasked):
+        # Without labels the walker gives an image the labels journaled for it
+        # (Walker._known_labels): those of an unmarked image were asked.
+        asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
+        await store.record_image(ref, labels_asked=asked)
 
 
 def _too_late(signum: int, frame: object) -> None:
