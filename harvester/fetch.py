@@ -7,7 +7,9 @@ nothing. The rest are fetched in a fixed order, imgData first, because the
 ``render`` URL and the ``stack`` planes are built from imgData's default
 plane, channel windows and colours (imgData is fetched even when not
 selected, then not stored; when it is already stored the file on disk is read
-instead of asking again).
+instead of asking again). imgData's ``meta`` also tells the context (name, well, dataset)
+of an image given by id, which the consumer journals after this step (``fetch_image``'s
+``journal``).
 
 The JSON API image (``api/v0/m/images/{id}/``) is asked once per image: the
 ``metadata`` artifact is that answer verbatim, and a time series' ``stack``
@@ -508,7 +510,7 @@ class Fetcher:
         """imgData's ``meta`` from this image's stored imgData file (None: none or unreadable).
 
         For an image given by id whose imgData an earlier run stored before its context was
-        journaled from it (harvester 0.1.8 and older): no request, one small file read.
+        journaled from it (an older harvester): no request, one small file read.
         """
         record = self.store.state.done.get((Artifact.IMGDATA.value, image_id))
         if record is None:
