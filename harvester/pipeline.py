@@ -931,6 +931,8 @@ class Harvest:
             ref = with_context_of(ref, journaled)
             if has_context(ref):
                 return ref
+        if (Artifact.IMGDATA.value, ref.image_id) not in fetcher.store.state.done:
+            return ref  # (no file to read: thumbnails only, or imgData not fetched yet)
         return with_meta(ref, await fetcher.stored_meta(ref.image_id))
 
     async def _watch_signals(
