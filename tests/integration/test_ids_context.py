@@ -48,14 +48,14 @@ def rows_of(out: Path) -> dict[int, dict[str, str]]:
 
 
 def journal_records(out: Path) -> list[dict[str, Any]]:
-    """Every journal line but the runs' own "run" records (a rerun may keep its journal for
-    that record alone, when a later command reads its config)."""
+    """The per-image journal lines (image, done, failed): what "no work twice" is about. A
+    rerun still writes its run's own records ("run", and "walk" where it walks targets)."""
     records = (
         json.loads(line)
         for path in sorted((out / "journals").glob("*.jsonl"))
         for line in path.read_text(encoding="utf-8").splitlines()
     )
-    return [rec for rec in records if rec["rec"] != "run"]
+    return [rec for rec in records if rec["rec"] in ("image", "done", "failed")]
 
 
 def image_records(out: Path) -> int:
