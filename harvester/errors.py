@@ -30,6 +30,7 @@ URL it is given, whoever builds it; ``client.py`` re-exports it.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import unquote
 
 __all__ = [
@@ -245,6 +246,10 @@ class UnrenderableError(PermanentError):
     converted to OME-Zarr. Asking again cannot help and costs the request IDR's proxy does
     not cache, so it is not retried; render and stack, built from imgData, fail with it.
     """
+
+    #: The ``meta`` of that imgData answer, which still names the image, its well and its
+    #: dataset: the context index.csv shows of an image given by id (None: it had none).
+    meta: dict[str, Any] | None = None
 
 
 class TLSError(PermanentError):

@@ -7,7 +7,9 @@ nothing. The rest are fetched in a fixed order, imgData first, because the
 ``render`` URL and the ``stack`` planes are built from imgData's default
 plane, channel windows and colours (imgData is fetched even when not
 selected, then not stored; when it is already stored the file on disk is read
-instead of asking again).
+instead of asking again). imgData's ``meta`` also tells the context (name, well, dataset)
+of an image given by id, which the consumer journals after this step (``fetch_image``'s
+``journal``).
 
 The JSON API image (``api/v0/m/images/{id}/``) is asked once per image: the
 ``metadata`` artifact is that answer verbatim, and a time series' ``stack``
@@ -46,7 +48,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,7 +235,10 @@ def check_imgdata(fetched: Fetched) -> None:
         message = " ".join(str(body["Exception"]).split())  # a Java trace: one line
         reason = f"imgData Exception: {message[:300]}"
         if pixels_unreadable(message):
-            raise UnrenderableError(reason, url=fetched.url, status=fetched.status)
+            error = UnrenderableError(reason, url=fetched.url, status=fetched.status)
+            meta = body.get("meta")
+            error.meta = meta if isinstance(meta, dict) else None
+            raise error
         raise InvalidBodyError(reason, url=fetched.url, status=fetched.status)
     if "ConcurrencyException" in body:
         raise InvalidBodyError(
@@ -406,12 +411,22 @@ class Fetcher:
         ]
 
     # ------------------------------------------------------------ work
-    async def fetch_image(self, ref: ImageRef) -> int:
+    async def fetch_image(
+        self,
+        ref: ImageRef,
+        journal: Callable[[Mapping[str, Any] | None], Awaitable[None]] | None = None,
+    ) -> int:
         """Fetch every pending artifact of one image (imgData first).
 
         Returns how many of its artifacts were pending (the others are skipped as done):
         the caller's progress counts this image's own skips from it, which ``stats.skipped``
         cannot say (other workers' images add to it while this one awaits).
+        ``journal``: awaited once, after the imgData step and before any other artifact, with
+        imgData's ``meta`` when this call asked for (or read) imgData, also from an answer
+        with IDR's pixel-buffer Exception, which still has it; else with None. The consumer
+        journals an image given by id there, its context completed from ``meta``: once, not
+        a bare record and then a completed one (the store's commit loops may write two
+        records of one image in either order, and the later ``t`` wins).
         """
         todo = self.pending(ref.image_id)
         pending = len(todo)
@@ -419,6 +434,8 @@ class Fetcher:
         self.stats.skipped += len(self.settings.artifacts) - pending
         if not todo:
             self.stats.images_untouched += 1
+            if journal is not None:
+                await journal(None)
             return 0
         if Artifact.IMGDATA.value in self.give_up.stopped:
             # Without imgData neither render nor stack can be built: skip them all.
@@ -430,6 +447,7 @@ class Fetcher:
             todo = [a for a in todo if a not in dependent]
         imgdata: dict[str, Any] | None = None
         imgdata_error: FetchError | None = None
+        meta: Any = None
         needs_imgdata = Artifact.IMGDATA in todo or any(
             a in todo and a.value not in self.give_up.stopped
             for a in (Artifact.RENDER, Artifact.STACK)
@@ -439,6 +457,11 @@ class Fetcher:
                 imgdata = await self._imgdata(ref.image_id, store=Artifact.IMGDATA in todo)
             except FetchError as exc:
                 imgdata_error = exc
+                meta = exc.meta if isinstance(exc, UnrenderableError) else None
+            else:
+                meta = imgdata.get("meta")
+        if journal is not None:
+            await journal(meta if isinstance(meta, dict) else None)
         # The stack's TimeIncrement, once this image's metadata step has told it (KnownTime).
         known_time: KnownTime | None = None
         stack_pending = Artifact.STACK in todo and Artifact.STACK.value not in self.give_up.stopped
@@ -482,6 +505,23 @@ class Fetcher:
         await self._failed(
             image_id, kind, error.url if error else "", error.status if error else None, reason
         )
+
+    async def stored_meta(self, image_id: int) -> Mapping[str, Any] | None:
+        """imgData's ``meta`` from this image's stored imgData file (None: none or unreadable).
+
+        For an image given by id whose imgData an earlier run stored before its context was
+        journaled from it (an older harvester): no request, one small file read.
+        """
+        record = self.store.state.done.get((Artifact.IMGDATA.value, image_id))
+        if record is None:
+            return None
+        try:
+            path = anyio.Path(self.settings.out_dir / record["path"])
+            stored = json.loads(await path.read_bytes())
+        except (OSError, ValueError, KeyError):
+            return None
+        meta = stored.get("meta") if isinstance(stored, dict) else None
+        return meta if isinstance(meta, dict) else None
 
     async def _imgdata(self, image_id: int, *, store: bool) -> dict[str, Any]:
         """imgData as a dict: read from disk when stored, else fetched (stored if selected)."""

@@ -7,9 +7,9 @@ serialise them to journals and plans without knowing each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 
@@ -98,3 +98,81 @@ class ImageRef:
 # Every field of ImageRef but the last (labels), in declaration order, read from a JSON dict.
 _SCALARS_OF = itemgetter(*tuple(ImageRef.__dataclass_fields__)[:-1])
 assert tuple(ImageRef.__dataclass_fields__)[-1] == "labels"
+
+
+def has_context(ref: ImageRef) -> bool:
+    """Does ``ref`` place its image in a screen, plate, well, project or dataset?
+
+    A walk from a screen, plate, project or dataset always does; an image given by id
+    (``--ids-from``, ``--image``) does not until its imgData ``meta`` completed it
+    (:func:`with_meta`). Only refs without context are completed from imgData or take the
+    context journaled for them (:func:`with_context_of`), so a walk's context always wins.
+    """
+    # Once per image of every run: attributes, not a loop over field names.
+    return not (
+        ref.dataset_id is None
+        and ref.plate_id is None
+        and ref.well_id is None
+        and ref.project_id is None
+        and ref.screen_id is None
+    )
+
+
+#: Every field of ImageRef but its labels, read from a ref in one call.
+_FIELDS_OF = attrgetter(*tuple(ImageRef.__dataclass_fields__)[:-1])
+
+
+def with_context_of(ref: ImageRef, journaled: ImageRef) -> ImageRef:
+    """``ref`` (an image given by id) with the empty fields the journal filled for it.
+
+    Why: an id carries no context, so each run finds the image anew without the name,
+    well or dataset an earlier run journaled (from a walk or from imgData); journaling
+    that bare ref again would erase them from index.csv, and cost a journal line a run.
+    ``ref``'s labels (what this run decided), its class and its non-empty fields stay.
+    """
+    # Once per image of a rerun by id: one tuple each, no dataclasses.replace (5x slower).
+    mine: tuple[Any, ...] = _FIELDS_OF(ref)
+    theirs: tuple[Any, ...] = _FIELDS_OF(journaled)
+    if mine == theirs:
+        return ref
+    merged = [
+        own if (own is not None and own != "") or other is None or other == "" else other
+        for own, other in zip(mine, theirs, strict=True)
+    ]  # (a well_row of 0 is row A: a value, not empty)
+    if type(ref) is type(journaled) and ref.labels == journaled.labels and tuple(merged) == theirs:
+        return journaled  # a rerun's usual case, without making a ref (frozen: slow to make)
+    make: Any = type(ref)  # positional, in field order (as ImageRef.from_json)
+    return make(*merged, ref.labels)  # type: ignore[no-any-return]
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def with_meta(ref: ImageRef, meta: Any) -> ImageRef:
+    """``ref`` with its empty context fields filled from imgData's ``meta`` (``ref`` if none).
+
+    imgData's ``meta`` (OMERO.web's imageMarshal) names the image, its well (``wellId``: an
+    int for HCS images, else ``""``) and its dataset and project where there is exactly one
+    (else ``datasetId``/``projectId`` null and the name ``"Multiple"``): what index.csv shows
+    of an image given by id, which no walk placed. Only empty fields are filled, and only
+    from values of the right type (a dataset's name only with its int id), so a walk's
+    context is never overwritten and a malformed ``meta`` adds nothing. The class of
+    ``ref`` is kept (the walker's ``AskedRef``).
+    """
+    if not isinstance(meta, dict):
+        return ref
+    changes: dict[str, Any] = {}
+    name = meta.get("imageName")
+    if not ref.image_name and isinstance(name, str) and name:
+        changes["image_name"] = name
+    if ref.well_id is None and (well_id := _int(meta.get("wellId"))) is not None:
+        changes["well_id"] = well_id
+    if ref.dataset_id is None and (dataset_id := _int(meta.get("datasetId"))) is not None:
+        changes["dataset_id"] = dataset_id
+        dataset_name = meta.get("datasetName")
+        if not ref.dataset_name and isinstance(dataset_name, str):
+            changes["dataset_name"] = dataset_name
+    if ref.project_id is None and (project_id := _int(meta.get("projectId"))) is not None:
+        changes["project_id"] = project_id
+    return replace(ref, **changes) if changes else ref

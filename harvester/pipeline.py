@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shutil
@@ -63,7 +64,7 @@ from harvester.journal import (
     run_config_of,
     saved_run_configs,
 )
-from harvester.models import Artifact, ImageRef
+from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
 from harvester.select import (
     KeyCensus,
     SampleReuse,
@@ -922,18 +923,43 @@ class Harvest:
                 journaled = state.images.get(ref.image_id)
                 unasked = ref.image_id in state.labels_unasked
                 asked_now = labels_asked or isinstance(ref, AskedRef)
-                if journaled != ref or (asked_now and unasked):
-                    # Without labels the walker gives an image the labels journaled for it
-                    # (Walker._known_labels): those of an unmarked image were asked.
-                    asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
-                    await store.record_image(ref, labels_asked=asked)
+                if not has_context(ref):
+                    ref = await self._context_of(ref, journaled, fetcher)
+                if has_context(ref):
+                    if journaled != ref or (asked_now and unasked):  # (no call on a rerun)
+                        await _record(store, ref, journaled, unasked, asked_now)
+                    todo = await fetcher.fetch_image(ref)
+                else:
+                    # Given by id, its context unknown yet: journaled once the imgData step
+                    # has told its meta (if this run asks for imgData), before the other files.
+                    record = functools.partial(_record, store, ref, journaled, unasked, asked_now)
+                    todo = await fetcher.fetch_image(ref, record)
                 # This image's own count (stats.skipped also grows while it awaits, with other
                 # consumers' images, which were then counted twice).
-                todo = await fetcher.fetch_image(ref)
                 skipped = len(fetcher.settings.artifacts) - todo
                 if skipped:
                     self.progress.skipped(skipped)
                 self.progress.image_finished(worked=todo > 0)
+
+    @staticmethod
+    async def _context_of(ref: ImageRef, journaled: ImageRef | None, fetcher: Fetcher) -> ImageRef:
+        """An image given by id (``--ids-from``, ``--image``, a plan's such images) in the
+        context the journal has for it, else the one its stored imgData's meta tells.
+
+        Why: index.csv shows an image's name, well and dataset; an id carries none, and
+        journaling the bare ref again would erase what an earlier run found (a walk's
+        context, or imgData's). Only empty fields are filled (:func:`with_context_of`,
+        :func:`with_meta`), so a walk's context wins. The stored file is read only for an
+        image still without context after that: one whose imgData an older harvester
+        stored without completing it, or one that meta places nowhere (a name alone).
+        """
+        if journaled is not None:
+            ref = with_context_of(ref, journaled)
+            if has_context(ref):
+                return ref
+        if (Artifact.IMGDATA.value, ref.image_id) not in fetcher.store.state.done:
+            return ref  # (no file to read: thumbnails only, or imgData not fetched yet)
+        return with_meta(ref, await fetcher.stored_meta(ref.image_id))
 
     async def _watch_signals(
         self,
@@ -1184,6 +1210,29 @@ class Harvest:
         if self._selection.active:
             self.summary.images = self.select_stats.selected
             self.summary.selection = self.select_stats.summary()
+
+
+async def _record(
+    store: Store,
+    ref: ImageRef,
+    journaled: ImageRef | None,
+    unasked: bool,
+    asked_now: bool,
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """Journal ``ref`` unless the journal has it already (``journaled``, its record's
+    ``unasked`` mark): a finished rerun writes no image record.
+
+    ``asked_now``: this run asked for its labels (labels on, a plan's, or an ``AskedRef``).
+    ``meta``: imgData's, which completes an image given by id first (:func:`with_meta`).
+    """
+    if meta is not None:
+        ref = with_meta(ref, meta)
+    if journaled != ref or (asked_now and unasked):
+        # Without labels the walker gives an image the labels journaled for it
+        # (Walker._known_labels): those of an unmarked image were asked.
+        asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
+        await store.record_image(ref, labels_asked=asked)
 
 
 def _too_late(signum: int, frame: object) -> None:

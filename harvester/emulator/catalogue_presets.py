@@ -42,10 +42,11 @@ bigproject project 1701: 600 datasets (ids 30001-30600), 1 image each
            (images 3200001-3200600).
 huge       project 1801: 1000 datasets (ids 40001-41000) x 1000 images
            (ids 10000001-11000000) = 1,000,000 images.
-names      screen 1901 (plates 60001-60007, images from 4100001) + project
-           1951 (datasets 61001-61007, images from 4200001) with hostile names
+names      screen 1901 (plates 60001-60008, images from 4100001) + project
+           1951 (datasets 61001-61008, images from 4200001) with hostile names
            ('../', '/', '\\', NUL, control characters, '..', 1,000-character
-           names) on screen, project, plates, datasets and images.
+           names, a comma and quotes) on screen, project, plates, datasets and
+           images.
 idclash    IDR's independent id spaces colliding, as on the real server
            (screen 51 is idr0003, project 51 is idr0021): screen 51 with plate
            51 (4 imaged wells A1-A4, well ids 2400001-2400004, images
@@ -206,6 +207,7 @@ HOSTILE_NAMES: tuple[str, ...] = (
     LONG_NAME,
     "..",
     "caf\u00e9 \u00b5m \u2603",
+    'comma, "quoted" name',  # CSV's delimiter and quote (index.csv must quote it)
 )
 
 # --- the public user and namespaces -----------------------------------------
