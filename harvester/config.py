@@ -19,7 +19,7 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -822,6 +822,34 @@ def other_server_note(cfg: HarvestConfig) -> str | None:
         f"run asks {cfg.to_public()['base_url']}: image ids are one server's, so ids done from "
         f"{recorded.base_url} are skipped as done and the rest mixed in"
     )
+
+
+def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, str | None]:
+    """``cfg`` on the server of DIR's newest run when the run was given no base URL; the line
+    that says so (None: ``cfg`` unchanged).
+
+    Image ids are one server's. A folder harvested from a private OMERO.web and then topped
+    up with ``harvester harvest --out DIR --ids-from retry.txt`` (the ``status --failed-ids``
+    recipe) without ``--base-url`` asked IDR, the default, for those ids, and mixed another
+    server's images in under a warning. Given none (``given``: no ``--base-url`` and no
+    ``base_url`` in the config file), a run into a folder now takes the folder's server.
+    Not when that run's URL held credentials, which are never saved: the run then asks the
+    default as before, and :func:`other_server_note` warns. Reads ``runs/`` once and at most
+    three saved configs (every task of a job array may call this at its start).
+    """
+    out = cfg.out
+    if given or out is None or not out.is_dir():
+        return cfg, None
+    recorded = newest_recorded_run(out, tries=3, order_ties=False)
+    if recorded is None or "base_url" in recorded.withheld:
+        return cfg, None
+    if normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
+        return cfg, None
+    line = (
+        f"asking {recorded.base_url}, the server {out} was harvested from (its newest run, "
+        f"{recorded.run}): give --base-url to ask another"
+    )
+    return replace(cfg, base_url=recorded.base_url), line
 
 
 def normal_base_url(url: str) -> str:

@@ -177,7 +177,10 @@ def register(subparsers: Any) -> None:
         "override them).",
     )
     harvest.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
-    harvest.add_argument("--base-url", help="OMERO.web base URL (default: IDR)")
+    harvest.add_argument(
+        "--base-url",
+        help="OMERO.web base URL (default: the server DIR was harvested from, else IDR)",
+    )
     add_target_flags(harvest)
     harvest.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
     harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
@@ -399,6 +402,12 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
         )
+    if cfg.has_targets and cfg.from_plan is None:  # (a plan names its server)
+        from harvester.config import folder_server
+
+        cfg, line = folder_server(cfg, given=base_url_given(args, cfg))
+        if line and not cfg.quiet:
+            print(line, file=sys.stderr)
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
         replays, notes = _resumed_configs(args, cfg)  # (flags given now on top)
         if len(replays) > 1 or notes:
@@ -407,6 +416,20 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         if line:
             print(line, file=sys.stderr)
     return _harvest(args, cfg)
+
+
+def base_url_given(args: argparse.Namespace, cfg: HarvestConfig) -> bool:
+    """Did the user name the server (``--base-url``, or ``base_url`` in the config file)?
+
+    The file is read again only when it is a regular file (a FIFO cannot be read twice); one
+    that is not says so by a base URL other than the default.
+    """
+    from harvester.config import DEFAULT_BASE_URL, load_toml
+
+    if getattr(args, "base_url", None) is not None or cfg.base_url != DEFAULT_BASE_URL:
+        return True
+    config = getattr(args, "config", None)
+    return config is not None and Path(config).is_file() and "base_url" in load_toml(config)
 
 
 def _harvest(args: argparse.Namespace, cfg: HarvestConfig) -> int:

@@ -50,7 +50,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=folder_arg, required=True, metavar="DIR", help="output folder DIR"
     )
-    parser.add_argument("--base-url", metavar="URL", help="OMERO.web base URL (default: IDR)")
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="OMERO.web base URL (default: the server DIR was harvested from, else IDR)",
+    )
     add_target_flags(parser)
     parser.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
     parser.add_argument(
@@ -233,7 +237,8 @@ def run_plan(args: argparse.Namespace) -> int:
     """``harvester plan``: walk once, publish DIR/plan."""
     import anyio
 
-    from harvester.config import resolve
+    from harvester.cli.harvest import base_url_given
+    from harvester.config import folder_server, resolve
     from harvester.plan import plan_targets
     from harvester.progress import Progress, request_time_line
 
@@ -243,6 +248,9 @@ def run_plan(args: argparse.Namespace) -> int:
 
         overrides["ids_from"] = str(standard_input_ids("plan"))
     config = resolve(args.config, overrides)
+    config, line = folder_server(config, given=base_url_given(args, config))
+    if line and not args.quiet:  # a plan in a harvested folder: that folder's server
+        print(line)
     out = Path(args.out)
     argv = ["plan", *sys.argv[2:]]
     # Walking a big screen at the polite default rate takes hours: the images found are
@@ -313,6 +321,14 @@ def run_slurm(args: argparse.Namespace) -> int:
     harvest_args += ["--out", str(out)]
     targets_at = len(harvest_args)  # the target flags go here, once checked (below)
     base_url = args.base_url
+    if not (args.from_plan or config.from_plan):  # (a plan names its server)
+        from harvester.cli.harvest import base_url_given
+        from harvester.config import folder_server
+
+        config, line = folder_server(config, given=base_url_given(args, config))
+        if line:  # every task asks that server, named on its command line
+            print(line)
+            base_url = config.base_url
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from)))]
     artifacts = args.artifacts

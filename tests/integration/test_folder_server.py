@@ -1,0 +1,113 @@
+"""A run into a folder, given no ``--base-url``, asks the server the folder was harvested from.
+
+Image ids are one server's: topping up a private server's folder with ``--ids-from
+retry.txt --out DIR`` (the ``status --failed-ids`` recipe) and no ``--base-url`` asked IDR,
+the default, and mixed another server's images in. Every test talks to the emulator over
+real sockets; IDR itself is never asked (it is out of reach here: a run that asked it would
+fail with "cannot reach").
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from argparse import Namespace
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import SMALL_PLATE, harvest, run_cli
+
+from harvester.cli.harvest import base_url_given
+from harvester.config import DEFAULT_BASE_URL, HarvestConfig, folder_server
+from harvester.emulator import EmulatorThread
+
+OTHER_PLATE = 7372  # another plate of the demo screen (8 images)
+
+
+def test_a_run_without_base_url_asks_the_folders_server(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    out = tmp_path / "d"
+    harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    ids = tmp_path / "retry.txt"
+    ids.write_text("1884801\n")  # an image of the demo project, not yet in DIR
+
+    done = run_cli("harvest", "--out", str(out), "--ids-from", str(ids), "--artifacts", "thumbnail")
+    assert done.returncode == 0, done.stderr
+    assert f"asking {emulator.base_url}, the server {out} was harvested from" in done.stderr
+    assert "cannot reach" not in done.stderr and "mixed in" not in done.stderr
+    assert list((out / "images").rglob("1884801.thumbnail.jpg"))
+
+    quiet = run_cli("harvest", "--out", str(out), "--plate", str(OTHER_PLATE), "-q")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""  # --quiet: the line is not said, the server still the folder's
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 1 + 8 + 8
+
+
+def test_a_base_url_given_is_asked_with_the_other_server_warning(
+    tmp_path: Path, emulator: EmulatorThread, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    out = tmp_path / "d"
+    harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    other = make_emulator(preset="demo")
+    given = run_cli(
+        "harvest", "--out", str(out), "--plate", str(SMALL_PLATE), "--base-url", other.base_url
+    )
+    assert given.returncode == 0, given.stderr
+    assert "the server" not in given.stderr  # the flag is obeyed...
+    assert f"{out} was harvested from {emulator.base_url}" in given.stderr  # ...and warned of
+
+
+def test_a_config_file_naming_the_server_counts_as_given(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Even naming the default (IDR) itself: the file said which server, it is obeyed."""
+    out = tmp_path / "d"
+    harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    cfg = HarvestConfig(out=out, plates=(SMALL_PLATE,))
+    conf = tmp_path / "c.toml"
+    conf.write_text(f'base_url = "{DEFAULT_BASE_URL}"\n')
+    assert base_url_given(Namespace(config=conf, base_url=None), cfg)
+    conf.write_text("concurrency = 4\n")
+    assert not base_url_given(Namespace(config=conf, base_url=None), cfg)
+    assert folder_server(cfg, given=True) == (cfg, None)
+    moved, line = folder_server(cfg, given=False)
+    assert moved.base_url == emulator.base_url and line is not None
+
+
+def test_a_folder_whose_server_url_held_credentials_keeps_the_default(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The URL of a run with a session key is never saved: nothing to take over."""
+    out = tmp_path / "d"
+    secret = f"{emulator.base_url}/?bsession=s3cr3t"
+    summary = harvest(secret, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    assert summary.exit_code == 0
+    cfg = HarvestConfig(out=out, plates=(SMALL_PLATE,))
+    assert folder_server(cfg, given=False) == (cfg, None)
+
+
+def test_harvester_slurm_names_the_folders_server_in_its_script(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    out = tmp_path / "d"
+    harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    wrote = run_cli("slurm", "--out", str(out), "--plate", str(OTHER_PLATE), "--tasks", "2")
+    assert wrote.returncode == 0, wrote.stderr
+    assert f"asking {emulator.base_url}, the server {out} was harvested from" in wrote.stdout
+    assert "not checked here" not in wrote.stdout  # the check asked the folder's server
+    script = (out / "harvest.sbatch").read_text()
+    exec_line = next(line for line in script.splitlines() if line.startswith("exec "))
+    words = shlex.split(exec_line.removeprefix("exec "))
+    assert words[words.index("--base-url") + 1] == emulator.base_url
+
+
+def test_harvester_plan_in_a_harvested_folder_plans_on_its_server(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    out = tmp_path / "d"
+    harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    planned = run_cli("plan", "--out", str(out), "--plate", str(OTHER_PLATE))
+    assert planned.returncode == 0, planned.stderr
+    assert f"asking {emulator.base_url}, the server {out} was harvested from" in planned.stdout
+    assert json.loads((out / "plan" / "plan.json").read_text())["base_url"] == emulator.base_url
