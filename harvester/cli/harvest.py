@@ -410,6 +410,9 @@ def run_harvest_command(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
         replays, notes = _resumed_configs(args, cfg)  # (flags given now on top)
+        if not replays:  # only sets that cannot be replayed, and nothing left to do
+            print(f"nothing to resume: {cfg.out} has nothing failed or pending", file=sys.stderr)
+            return 0
         if len(replays) > 1 or notes:
             return _replay_each(args, replays, notes)
         cfg, line = replays[0]
@@ -497,7 +500,9 @@ def worst_exit(codes: list[int]) -> int:
 
 
 def _replay_each(
-    args: argparse.Namespace, replays: list[tuple[HarvestConfig, str]], notes: list[str]
+    args: argparse.Namespace,
+    replays: list[tuple[HarvestConfig, str]],
+    notes: list[tuple[str, bool]],
 ) -> int:
     """``harvester harvest --out DIR`` where DIR's runs asked for several target sets: each
     replayed in turn (newest first), exactly as a resume of one, in this one process.
@@ -535,20 +540,39 @@ def _replay_each(
         if code == EXIT_INTERRUPTED:
             return code
         codes.append(code)
-    for note in notes:
+    if notes and any(moot for _note, moot in notes) and nothing_left(replays[0][0].out):
+        notes = [(note, moot) for note, moot in notes if not moot]
+    for note, _moot in notes:
         print(note, file=sys.stderr)
     if notes:
         codes.append(EXIT_FAILURES)
     return worst_exit(codes)
 
 
+def nothing_left(out: Path | None) -> bool:
+    """Does ``harvester status DIR`` find nothing left to do (no failure, nothing pending, no
+    walk that did not list everything)?
+
+    Then a target set that cannot be replayed (its ids came from a file since deleted, a pipe,
+    or it used credentials) has nothing left either: saying it is "not resumed", with exit 1,
+    on every resume of a finished folder would be a false alarm that never goes away.
+    """
+    from harvester.status import collect_status
+
+    if out is None:
+        return False
+    report = collect_status(out)
+    return report.started and not (report.failed or report.pending or report.walks)
+
+
 def _resumed_configs(
     args: argparse.Namespace, cfg: HarvestConfig
-) -> tuple[list[tuple[HarvestConfig, str]], list[str]]:
+) -> tuple[list[tuple[HarvestConfig, str]], list[tuple[str, bool]]]:
     """The configurations of ``harvester harvest --out DIR`` given no target, one per target
     set of DIR's runs (:func:`harvester.config.recorded_target_sets`, newest first), each
     with the line that says it (empty with ``--quiet``); and a ``not resumed:`` line per
-    set that cannot be replayed.
+    set that cannot be replayed, with whether a folder with nothing left makes it moot
+    (:func:`nothing_left`: every set but a split's).
 
     Each is the saved settings of the newest run of its targets
     (:func:`harvester.config.recorded_overrides`), the config file's and the flags given
@@ -560,7 +584,8 @@ def _resumed_configs(
     A set is not replayed where that would not do what its command did (see
     :func:`harvester.config.replay_problem`) or where its saved settings are damaged; when
     no set is left, that is refused as before (exit 2, one line and a hint with the exact
-    command, after the other sets' lines). A DIR no run saved settings in keeps the old
+    command, after the other sets' lines), unless the notes are moot: then no configuration
+    is returned (nothing to resume). A DIR no run saved settings in keeps the old
     ``nothing to harvest``.
     """
     from harvester.config import (
@@ -595,7 +620,8 @@ def _resumed_configs(
     if "base_url" in given or "base_url" in in_file:
         secrets_given.add("base_url")
     replays: list[tuple[HarvestConfig, RecordedRun]] = []
-    refused: list[tuple[UsageError, str]] = []  # (the refusal of a lone set, its note)
+    # (the refusal of a lone set, its note, whether a folder with nothing left drops it)
+    refused: list[tuple[UsageError, str, bool]] = []
     for n, recorded in enumerate(sets):
         which = replay_which(n)
         problem = replay_problem(
@@ -610,7 +636,9 @@ def _resumed_configs(
                 f"cannot resume {out} as its newest run did: {problem.reason}",
                 hint=f"run: {problem.command}",
             )
-            refused.append((error, f"not resumed: {problem.reason}; run: {problem.command}"))
+            note = f"not resumed: {problem.reason}; run: {problem.command}"
+            # A shard's split may have shards no journal knows of yet: never taken as done.
+            refused.append((error, note, recorded.shard is None))
             continue
         saved = out / "runs" / recorded.run / "config.json"
         overrides = recorded_overrides(recorded)
@@ -626,14 +654,16 @@ def _resumed_configs(
                 f"not resumed: the settings {which} ({recorded.run}) saved in {saved} are "
                 f"damaged ({exc}); fix or remove it, or give its targets again"
             )
-            refused.append((error, note))
+            refused.append((error, note, False))
             continue
         values = {k: v for k, v in overrides.items() if k not in in_file}
         values.update(given)
         resumed = resolve_config(args.config, {k: v for k, v in values.items() if k in KEYS})
         replays.append((resumed, recorded))
     if not replays:
-        for _error, note in refused[1:]:
+        if all(moot for _e, _n, moot in refused) and nothing_left(out):
+            return [], []  # every image journaled is done: nothing to resume (the caller says)
+        for _error, note, _moot in refused[1:]:
             print(note, file=sys.stderr)
         raise refused[0][0]
     now = [str(args.config)] if args.config is not None else []
@@ -664,7 +694,7 @@ def _resumed_configs(
             f"; given now: {shlex.join(now)}" if now else ""
         )
         said.append((resumed, line))
-    return said, [note for _error, note in refused]
+    return said, [(note, moot) for _error, note, moot in refused]
 
 
 def _count(n: int, noun: str) -> str:

@@ -49,15 +49,22 @@ def harvest_plate(emu: EmulatorThread, out: Path, plate: str, *extra: str) -> st
     return new_run(out, before)
 
 
-def harvest_stdin(emu: EmulatorThread, out: Path) -> str:
-    """Two images whose ids came on standard input (read once: cannot be replayed)."""
+#: An image id the emulator does not have: its thumbnail fails (404), for good.
+MISSING_IMAGE = 999_999_999
+
+
+def harvest_stdin(emu: EmulatorThread, out: Path, *, missing: bool = True) -> str:
+    """Two images whose ids came on standard input (read once: cannot be replayed), and with
+    ``missing`` a third that fails: something is left in DIR that no other set can redo, so
+    its "not resumed" line is no false alarm (see test_a_set_not_replayed_is_moot...)."""
     before = runs(out) if (out / "runs").is_dir() else []
+    ids = "1884801\n1884802\n" + (f"{MISSING_IMAGE}\n" if missing else "")
     proc = cli(
         "harvest", "--base-url", emu.base_url, "--ids-from", "-", "--out", str(out),
         "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
-        stdin="1884801\n1884802\n",
+        stdin=ids,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == (1 if missing else 0), proc.stderr
     return new_run(out, before)
 
 
@@ -280,3 +287,23 @@ def test_worst_exit_rule() -> None:
     assert worst_exit([1, 75, 0]) == 75
     assert worst_exit([0, 1, 0]) == 1
     assert worst_exit([0, 0]) == 0
+
+
+def test_a_set_not_replayed_is_moot_once_nothing_is_left(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Ids on standard input, all done: once the plate's replay has left nothing failed or
+    pending, the ids' set has nothing left either, so no "not resumed" line and exit 0; with
+    only that set, "nothing to resume" and exit 0 (not a refusal on every resume for good)."""
+    out = tmp_path / "d"
+    harvest_stdin(emulator, out, missing=False)
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [f"nothing to resume: {out} has nothing failed or pending"]
+    harvest_plate(emulator, out, PLATE)
+    refetch_one(out)
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "not resumed" not in proc.stderr
+    assert len(thumbnails(out)) == 10
+    assert cli("verify", str(out)).returncode == 0
