@@ -335,12 +335,16 @@ class HarvestConfig:
             or self.from_plan
         )
 
-    def walk_targets(self) -> str:
+    def walk_targets(self, run: str = "") -> str:
         """What this run walks, as flags in a fixed order (``--screen 1 --plate 5``).
 
         The key of the walk's journal records (see the "walk" records in
         :mod:`harvester.journal`): runs with the same targets, however they were typed,
-        have the same key, and ``status`` shows it to say which walk did not finish.
+        have the same key, and ``status`` shows it to say which walk did not finish. An
+        ``--ids-from`` file is named by its absolute path, as the saved settings a resume
+        replays name it (a relative one would be another key, never cleared by the
+        resume); ids read once (standard input, a pipe) are this ``run``'s alone: two such
+        runs list different ids, and one that finished says nothing of the other.
         """
         words: list[str] = []
         for key in ("screens", "projects", "plates", "datasets", "images"):
@@ -351,7 +355,11 @@ class HarvestConfig:
             for name in sorted(set(getattr(self, key))):
                 words += [flag, name]
         if self.ids_from is not None:
-            words += ["--ids-from", str(self.ids_from)]
+            path = str(self.ids_from)
+            if ids_read_once(path) or not self.ids_from.is_file():  # (a named pipe too)
+                words += ["--ids-from", path, f"(run {run})"]
+            else:
+                words += ["--ids-from", str(self.ids_from.absolute())]
         return shlex.join(words)
 
     def to_public(self) -> dict[str, Any]:
@@ -591,11 +599,7 @@ class RecordedRun:
     def ids_read_once(self) -> str | None:
         """``--ids-from`` of standard input, a pipe or ``<(cmd)``: read once, gone since."""
         path = self.config.get("ids_from")
-        if not isinstance(path, str):
-            return None
-        if path == "-" or path.startswith(("/dev/fd/", "/proc/self/fd/", "/dev/stdin")):
-            return path
-        return None
+        return path if isinstance(path, str) and ids_read_once(path) else None
 
     @property
     def withheld(self) -> list[str]:
@@ -737,11 +741,19 @@ TARGET_KEYS = (
 )
 
 
+def ids_read_once(path: str) -> bool:
+    """Is an ``--ids-from`` path standard input or a pipe's descriptor (``<(cmd)``)?"""
+    return path == "-" or path.startswith(("/dev/fd/", "/proc/self/fd/", "/dev/stdin"))
+
+
 def target_set(recorded: RecordedRun) -> str:
     """The run's targets as one comparable value: the ids of each kind as a set (order and
     repeats do not change the images), the ``--ids-from`` file and the plan as saved
-    (absolute paths)."""
+    (absolute paths). Ids read once (standard input, ``<(cmd)``) are their run's own set:
+    two such runs read different ids under one name."""
     key: dict[str, Any] = {}
+    if recorded.ids_read_once is not None:
+        key["run"] = recorded.run
     for name in TARGET_KEYS:
         value = recorded.config.get(name)
         if isinstance(value, list):

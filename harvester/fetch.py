@@ -460,6 +460,13 @@ class Fetcher:
                 meta = exc.meta if isinstance(exc, UnrenderableError) else None
             else:
                 meta = imgdata.get("meta")
+        if journal is not None and not isinstance(meta, dict) and Artifact.METADATA in todo:
+            # No imgData (not asked for, or given up on, as on IDR in 2026): the JSON API
+            # image, asked next, names the image: journaled once that step has told it.
+            deferred = journal
+            journal = None
+        else:
+            deferred = None
         if journal is not None:
             await journal(meta if isinstance(meta, dict) else None)
         # The stack's TimeIncrement, once this image's metadata step has told it (KnownTime).
@@ -477,7 +484,18 @@ class Fetcher:
                 continue
             try:
                 request = id_only_request(ref.image_id, artifact, self.settings)
-                if artifact is Artifact.METADATA and stack_pending and request is not None:
+                if artifact is Artifact.METADATA and deferred is not None and request is not None:
+                    named, deferred = deferred, None
+                    try:
+                        fetched = await self._answer(*request)
+                    except FetchError:
+                        await named(None)
+                        raise
+                    await self._put(ref.image_id, artifact, fetched.body)
+                    await named(_name_meta(fetched.json()))
+                    if stack_pending:
+                        known_time = KnownTime(_time_increment_of(fetched.json()))
+                elif artifact is Artifact.METADATA and stack_pending and request is not None:
                     # The stack's request would be this one: it gets its number from here,
                     # and none at all if this failed for good (asked with retries already).
                     known_time = KnownTime(None)
@@ -498,6 +516,8 @@ class Fetcher:
                     await self._rois(ref.image_id)
             except FetchError as exc:
                 await self._failed(ref.image_id, kind, exc.url, exc.status, exc.reason)
+        if deferred is not None:  # the metadata step was skipped (given up on meanwhile)
+            await deferred(None)
         return pending
 
     async def _needs_imgdata(self, image_id: int, kind: str, error: FetchError | None) -> None:
@@ -507,12 +527,17 @@ class Fetcher:
         )
 
     async def stored_meta(self, image_id: int) -> Mapping[str, Any] | None:
-        """imgData's ``meta`` from this image's stored imgData file (None: none or unreadable).
+        """imgData's ``meta`` from this image's stored imgData file, else the name its stored
+        JSON API image (``metadata``) gives, in ``meta``'s shape (None: neither, or unreadable).
 
-        For an image given by id whose imgData an earlier run stored before its context was
-        journaled from it (an older harvester): no request, one small file read.
+        For an image given by id whose files an earlier run stored before its context was
+        journaled from them (an older harvester): no request, one small file read.
         """
-        record = self.store.state.done.get((Artifact.IMGDATA.value, image_id))
+        done = self.store.state.done
+        record = done.get((Artifact.IMGDATA.value, image_id))
+        name_only = record is None  # then the JSON API image names it, if stored
+        if name_only:
+            record = done.get((Artifact.METADATA.value, image_id))
         if record is None:
             return None
         try:
@@ -520,6 +545,8 @@ class Fetcher:
             stored = json.loads(await path.read_bytes())
         except (OSError, ValueError, KeyError):
             return None
+        if name_only:
+            return _name_meta(stored)
         meta = stored.get("meta") if isinstance(stored, dict) else None
         return meta if isinstance(meta, dict) else None
 
@@ -884,6 +911,15 @@ def failure_advice(
         elif cause not in causes:
             causes.append(cause)
     return FailureAdvice(tuple(causes), rerun_helps=unknown or not complete or not causes)
+
+
+def _name_meta(image: Any) -> dict[str, Any] | None:
+    """The image's name from its JSON API object (``{"data": {"Name": ...}}``), as a
+    ``meta`` of imgData's shape (``imageName``): all an image given by id gets where no
+    imgData is asked (``--artifacts thumbnail,metadata``, what IDR in 2026 serves)."""
+    data = image.get("data") if isinstance(image, dict) else None
+    name = data.get("Name") if isinstance(data, dict) else None
+    return {"imageName": name} if isinstance(name, str) and name else None
 
 
 def _time_increment_of(body: Any) -> float | None:

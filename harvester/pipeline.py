@@ -411,6 +411,9 @@ async def _probe_webclient(client: Client) -> bool:
     return isinstance(body, dict) and bool({"screens", "projects"} & set(body))
 
 
+IMGDATA, METADATA = Artifact.IMGDATA.value, Artifact.METADATA.value
+
+
 # --------------------------------------------------------------------------- store adapter
 class StoreStudy:
     """Study metadata into the store: one journaled record per object (``put_study``).
@@ -842,10 +845,13 @@ class Harvest:
                 self._sample_reuse.ask = walker.labels_of
             self.walk_stats = walker.stats
             store = self._store  # None in a dry run: nothing is journaled
-            targets = cfg.walk_targets()
+            targets = cfg.walk_targets(self.summary.run_id)
             if store is not None:
                 self._walk_before = store.state.walks.get((targets, cfg.shard))
                 await store.record_walk(targets, cfg.shard, finished=False)
+                # Journaled before any image it finds: the store's commit loops may write a
+                # later batch first, and a kill then would leave the last walk "finished".
+                await store.flush()
             await walker.walk(
                 screens=cfg.screens,
                 projects=cfg.projects,
@@ -949,17 +955,19 @@ class Harvest:
         Why: index.csv shows an image's name, well and dataset; an id carries none, and
         journaling the bare ref again would erase what an earlier run found (a walk's
         context, or imgData's). Only empty fields are filled (:func:`with_context_of`,
-        :func:`with_meta`), so a walk's context wins. The stored file is read only for an
-        image still without context after that: one whose imgData an older harvester
-        stored without completing it, or one that meta places nowhere (a name alone).
+        :func:`with_meta`), so a walk's context wins. The stored file (imgData, else the
+        JSON API image, which names it) is read only for an image the journal neither
+        places nor names: one an older harvester stored without completing it.
         """
         if journaled is not None:
             ref = with_context_of(ref, journaled)
-            if has_context(ref):
-                return ref
-        if (Artifact.IMGDATA.value, ref.image_id) not in fetcher.store.state.done:
-            return ref  # (no file to read: thumbnails only, or imgData not fetched yet)
-        return with_meta(ref, await fetcher.stored_meta(ref.image_id))
+            if has_context(ref) or ref.image_name:
+                return ref  # completed by an earlier run: no file read on every rerun
+        done = fetcher.store.state.done
+        image_id = ref.image_id
+        if (IMGDATA, image_id) not in done and (METADATA, image_id) not in done:
+            return ref  # (no file to read: thumbnails only, or not fetched yet)
+        return with_meta(ref, await fetcher.stored_meta(image_id))
 
     async def _watch_signals(
         self,

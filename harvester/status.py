@@ -746,6 +746,9 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
     """
     found = []
     for (targets, shard), rec in sorted(state.walks.items(), key=lambda kv: kv[1].get("t", 0)):
+        whole = state.walks.get((targets, None))
+        if shard is not None and whole is not None and _clean(whole) and whole["t"] >= rec["t"]:
+            continue  # a later unsharded walk of the same targets listed every shard's images
         failures = rec.get("failures")
         failures = (
             [f for f in failures if isinstance(f, dict)] if isinstance(failures, list) else []
@@ -762,6 +765,11 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
             }
         )
     return found
+
+
+def _clean(rec: Mapping[str, Any]) -> bool:
+    """A "walk" record of a walk that finished with no failed listing."""
+    return rec.get("finished") is True and not rec.get("failures")
 
 
 def failed_image_ids(state: JournalState) -> list[int]:

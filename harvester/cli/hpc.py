@@ -203,6 +203,12 @@ def register(subparsers: Any) -> None:
     )
     slurm.add_argument("--job-name", default="harvester", metavar="NAME", help="SLURM job name")
     slurm.add_argument("--submit", action="store_true", help="submit with sbatch")
+    slurm.add_argument(
+        "--no-check",
+        action="store_true",
+        help="do not ask the server about the targets now (each task checks them): for a "
+        "login node that reaches it only through something that answers in its place",
+    )
     slurm.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     slurm.set_defaults(run=run_slurm)
 
@@ -386,7 +392,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     # The server last, once everything local is known to be right: the targets the tasks
     # get (flags and config file alike) checked once now, not in every task, and the
     # names given as flags written as the ids they select.
-    named = {} if plan else _check_targets_now(config)
+    named = {} if plan or args.no_check else _check_targets_now(config)
     targets = _target_argv(args, named)
     job = replace(
         job, harvest_args=[*harvest_args[:targets_at], *targets, *harvest_args[targets_at:]]
@@ -467,8 +473,15 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
 
     try:
         anyio.run(check)
-    except NotOmeroError:
-        raise  # the tasks would fail the same: said now
+    except NotOmeroError as exc:
+        # The tasks would fail the same, unless this machine's answer came from something
+        # else (a login node's intercepting proxy): the way past it is named.
+        hint = f"{exc.hint}; " if exc.hint else ""
+        raise NotOmeroError(
+            str(exc),
+            hint=f"{hint}if only this machine gets that answer, add --no-check "
+            "(each task checks the targets)",
+        ) from None
     except (RemoteError, TransientError) as exc:
         # Not reached, busy, or failing after the retries: the tasks check for themselves.
         looked = " and looks the names up" if any(names.values()) else ""

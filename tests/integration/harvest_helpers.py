@@ -109,10 +109,11 @@ def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
     )
 
 
-def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
-    """Start ``python -m harvester ARGS`` (its output captured)."""
+def start_cli(*args: str, cwd: Path | None = None, stdin: bool = False) -> subprocess.Popen[str]:
+    """Start ``python -m harvester ARGS`` (its output captured; ``stdin``: a pipe to write to)."""
     return subprocess.Popen(
         [sys.executable, "-m", "harvester", *args],
+        stdin=subprocess.PIPE if stdin else None,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

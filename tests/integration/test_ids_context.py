@@ -154,6 +154,49 @@ def test_thumbnails_only_leave_the_context_empty(emulator: EmulatorThread, tmp_p
         assert row["thumbnail_path"]
 
 
+def test_the_json_api_image_names_images_given_by_id_without_imgdata(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """``--artifacts thumbnail,metadata`` (what IDR in 2026 serves, imgData being refused):
+    the JSON API image's ``Name`` fills ``image_name``, in one record per image; a rerun sends
+    nothing and journals nothing; a folder whose metadata was stored without the name
+    (older harvester) gets it from the stored file, with no request."""
+    out = tmp_path / "out"
+    ids = ids_file(tmp_path, SCREEN_IDS + PROJECT_IDS)
+    kinds = ("thumbnail", "metadata")
+    assert harvest(emulator.base_url, out, ids_from=ids, artifacts=kinds).exit_code == 0
+    rows = rows_of(out)
+    for image_id, row in rows.items():
+        named = {
+            **dict.fromkeys(CONTEXT, ""),
+            "image_name": expected(emulator, image_id)["image_name"],
+        }
+        assert context(row) == named
+    assert image_records(out) == 6
+    records = journal_records(out)
+    requests = emulator.stats()["image_requests"]
+    assert harvest(emulator.base_url, out, ids_from=ids, artifacts=kinds).exit_code == 0
+    assert emulator.stats()["image_requests"] == requests
+    assert journal_records(out) == records
+
+    # Its image records made bare again (as a harvester before 0.1.9 wrote them).
+    for path in (out / "journals").glob("*.jsonl"):
+        lines = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            if rec["rec"] == "image":
+                rec["ref"]["image_name"] = ""
+            lines.append(json.dumps(rec))
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    (out / "index.csv").unlink()
+    assert harvest(emulator.base_url, out, ids_from=ids, artifacts=kinds).exit_code == 0
+    assert emulator.stats()["image_requests"] == requests
+    assert (
+        rows_of(out)[PROJECT_IDS[0]]["image_name"]
+        == expected(emulator, PROJECT_IDS[0])["image_name"]
+    )
+
+
 def test_image_targets_and_idr_2026_exception_answers_give_context(
     make_emulator: Callable[..., EmulatorThread], tmp_path: Path
 ) -> None:

@@ -45,6 +45,15 @@ def files(out: Path, kind: str) -> list[Path]:
     return sorted((out / "images").rglob(f"*.{kind}.*"))
 
 
+def one_to_refetch(out: Path) -> None:
+    """Remove one thumbnail and let verify mark it: the folder has something left to do.
+
+    (A folder with nothing failed or pending has nothing to resume: a target set that cannot
+    be replayed is then no refusal, see test_resume_target_sets.)"""
+    files(out, "thumbnail")[0].unlink()
+    assert cli("verify", str(out)).returncode == 1
+
+
 def image_ids(out: Path, kind: str) -> list[int]:
     return sorted(int(p.name.split(".")[0]) for p in files(out, kind))
 
@@ -161,6 +170,7 @@ def test_ids_from_standard_input_cannot_be_replayed(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     run = newest_run(out)
+    one_to_refetch(out)  # (with nothing left, nothing to resume: exit 0, see below)
     proc = cli("harvest", "--out", str(out))
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
@@ -182,6 +192,7 @@ def test_credentials_must_be_given_again(tmp_path: Path, emulator: EmulatorThrea
     assert cli("harvest", str(first), "--out", str(out), "-q").returncode == 0
     run = newest_run(out)
     assert "SECRET-9" not in (out / "runs" / run / "config.json").read_text()
+    one_to_refetch(out)
     proc = cli("harvest", "--out", str(out))
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
@@ -196,7 +207,7 @@ def test_credentials_must_be_given_again(tmp_path: Path, emulator: EmulatorThrea
     proc = cli("harvest", str(secrets), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines()[0].endswith(f"; given now: {secrets}")
-    assert emulator.stats()["image_requests"] == 0
+    assert emulator.stats()["image_requests"] == 1  # the one to refetch, with the header
 
 
 def test_failures_all_listed_and_resumed(
@@ -365,6 +376,7 @@ def test_a_relative_ids_file_is_found_from_another_folder(
     assert (proc.returncode, proc.stderr) == (0, "")
     assert emulator.stats()["image_requests"] == 1
     (work / "ids.txt").unlink()
+    one_to_refetch(out)
     proc = cli("harvest", "--out", str(out))
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[0].endswith(

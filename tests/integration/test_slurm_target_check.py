@@ -194,8 +194,25 @@ def test_a_server_that_is_not_omero_is_refused(emulator: EmulatorThread, tmp_pat
         f"error: {emulator.base_url}/nothere/ does not look like an OMERO.web server"
     )
     assert lines[1].startswith("hint: check --base-url")
+    assert lines[1].endswith("if only this machine gets that answer, add --no-check (each task "
+                             "checks the targets)")  # fmt: skip
     assert "not checked here" not in proc.stdout
     assert not out.exists()
+
+
+def test_no_check_writes_the_script_without_asking(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A login node whose answer comes from something in between (an intercepting proxy):
+    --no-check asks nothing now; the tasks check the targets, names go to them as given."""
+    out = tmp_path / "study"
+    emulator.reset_stats()
+    proc = run_cli("slurm", "--base-url", f"{emulator.base_url}/nothere", "--screen",
+                   str(DEMO_SCREEN), "--screen", "idr0056", "--out", str(out), "--tasks", "2",
+                   "--no-check")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert emulator.stats()["requests"] == 0
+    assert task_targets(out) == [f"--screen {DEMO_SCREEN}", "--screen idr0056"]
 
 
 def test_not_omero_is_its_own_error_class(emulator: EmulatorThread) -> None:

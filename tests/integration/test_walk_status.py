@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ from harvester.status import StatusReport, collect_status
 
 #: The demo screen's images (10 plates of 8).
 DEMO_IMAGES = 80
+#: The demo project's 8 images (1884801 to 1884808).
+PROJECT_IMAGES = [1884801 + n for n in range(8)]
+#: One at a time, 100 ms an answer: a run killed after 3 files has 5 to go.
+SLOW = ("--concurrency", "1")
 
 
 def walk_records(out: Path) -> list[dict[str, object]]:
@@ -153,3 +158,84 @@ def test_unfinished_walks_of_a_job_array_are_one_line() -> None:
         "them are not counted above:",
     ]
     assert "  plate 9: HTTP 503: busy u" in text.splitlines()
+
+
+def killed_early(proc: subprocess.Popen[str], out: Path) -> None:
+    """SIGKILL a CLI harvest once its first files are on disk (its walk not finished)."""
+    with reaped(proc):
+        wait_for_files(out, 3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+def test_a_relative_ids_file_is_one_walk_with_its_resume(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`--ids-from ids.txt` typed relative, killed, then resumed from elsewhere by `--out
+    DIR` (which replays the absolute path): one walk, which the resume finishes."""
+    slow = make_emulator(preset="demo", latency_ms=100)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "ids.txt").write_text("".join(f"{i}\n" for i in PROJECT_IMAGES))
+    args = ["--ids-from", "ids.txt", "--out", "d", "--artifacts", "thumbnail", "-q", *SLOW]
+    killed_early(start_cli("harvest", "--base-url", slow.base_url, *args, cwd=work), work / "d")
+    report = collect_status(work / "d")
+    assert [w["targets"] for w in report.walks] == [f"--ids-from {work / 'ids.txt'}"]
+
+    fast = make_emulator(preset="demo")
+    resumed = run_cli("harvest", "--out", str(work / "d"), "--base-url", fast.base_url, "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    report = collect_status(work / "d")
+    assert report.walks == [] and report.resume is None
+    assert report.kinds["thumbnail"].done == 8
+
+
+def test_two_runs_reading_standard_input_are_two_walks(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Ids on standard input, killed; then other ids on standard input, finished: the first
+    run's ids are not taken as done (they were other ids under the same name), and the
+    resume, which cannot read them again, refuses with the command instead of "nothing to
+    resume"."""
+    slow = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "d"
+    args = ["--ids-from", "-", "--out", str(out), "--artifacts", "thumbnail", "-q", *SLOW]
+    first = start_cli("harvest", "--base-url", slow.base_url, *args, stdin=True)
+    assert first.stdin is not None
+    first.stdin.write("".join(f"{i}\n" for i in PROJECT_IMAGES))
+    first.stdin.close()
+    killed_early(first, out)
+    second = run_cli("harvest", "--base-url", slow.base_url, *args, stdin="9762957\n")
+    assert second.returncode == 0, second.stderr
+
+    report = collect_status(out)
+    assert len(report.walks) == 1 and not report.walks[0]["finished"]
+    assert report.walks[0]["targets"].startswith("--ids-from - '(run ")
+    resumed = run_cli("harvest", "--out", str(out))
+    assert resumed.returncode == 2
+    assert "nothing to resume" not in resumed.stderr
+    assert "read its image ids from standard input" in resumed.stderr
+
+
+def test_a_later_unsharded_walk_covers_a_shards_failed_walk(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    out = tmp_path / "d"
+    broken = make_emulator(preset="demo", faults="503:100%,only:api_plate_wells")
+    shard = harvest(
+        broken.base_url,
+        out,
+        plates=(SMALL_PLATE,),
+        artifacts=("thumbnail",),
+        max_retries=1,
+        shard="0/2",
+    )
+    assert shard.walk_failures
+    assert [w["shard"] for w in collect_status(out).walks] == ["0/2"]
+    healthy = make_emulator(preset="demo")
+    whole = harvest(healthy.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    assert whole.exit_code == 0
+    assert collect_status(out).walks == []
