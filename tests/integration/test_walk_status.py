@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harvest_helpers import (
-    DEMO_SCREEN,
+    DEMO_PROJECT,
     SMALL_PLATE,
     harvest,
     reaped,
@@ -89,18 +89,16 @@ def test_a_run_killed_before_its_end_shows_an_unfinished_walk_and_the_resume_cle
 ) -> None:
     """The walk counts as finished only once every image it sent is journaled, at the end
     of the run: a kill -9 at any earlier moment leaves it "not finished"."""
-    slow = make_emulator(preset="demo", latency_ms=50)
+    slow = make_emulator(preset="demo", latency_ms=100)
     out = tmp_path / "d"
-    args = ["--screen", str(DEMO_SCREEN), "--artifacts", "thumbnail", "--no-labels", "-q"]
-    proc = start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), *args)
-    with reaped(proc):
-        wait_for_files(out, 5)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
+    args = ["--project", str(DEMO_PROJECT), "--artifacts", "thumbnail", "--no-labels", "-q"]
+    killed_early(
+        start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), *args, *SLOW), out
+    )
 
     report = collect_status(out)
     assert [(w["targets"], w["finished"]) for w in report.walks] == [
-        (f"--screen {DEMO_SCREEN}", False)
+        (f"--project {DEMO_PROJECT}", False)
     ]
     assert report.resume == f"harvester harvest --out {out}"
     run = report.walks[0]["run"]
@@ -111,7 +109,7 @@ def test_a_run_killed_before_its_end_shows_an_unfinished_walk_and_the_resume_cle
     assert resumed.returncode == 0, resumed.stderr
     report = collect_status(out)
     assert report.walks == [] and report.pending == 0 and report.resume is None
-    assert report.kinds["thumbnail"].done == DEMO_IMAGES
+    assert report.kinds["thumbnail"].done == len(PROJECT_IMAGES)
     # The resume's walk counts as finished after its last image was journaled.
     last = walk_records(out)[-1]
     assert last["finished"] is True and last["failures"] == []
@@ -120,14 +118,32 @@ def test_a_run_killed_before_its_end_shows_an_unfinished_walk_and_the_resume_cle
 def test_a_rerun_of_a_complete_folder_still_leaves_no_files_behind(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
-    """The walk records of a rerun that changed nothing go with its journal; a rerun that
-    mends an earlier failed walk keeps its journal, whose record says so."""
+    """The walk records of a rerun that changed nothing go with its journal."""
     out = tmp_path / "d"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     journals = sorted(p.name for p in (out / "journals").iterdir())
     again = harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     assert (again.exit_code, again.done) == (0, 0)
     assert sorted(p.name for p in (out / "journals").iterdir()) == journals
+    assert collect_status(out).walks == []
+
+
+def test_a_rerun_that_only_mends_a_failed_walk_keeps_its_journal(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Every image done, then a rerun whose listing failed, then one that lists it again and
+    has nothing else to do: its journal stays, for its record says the walk is mended."""
+    out = tmp_path / "d"
+    healthy = make_emulator(preset="demo")
+    plate = {"plates": (SMALL_PLATE,), "artifacts": ("thumbnail",)}
+    harvest(healthy.base_url, out, **plate)
+    broken = make_emulator(preset="demo", faults="503:100%,only:api_plate_wells")
+    assert harvest(broken.base_url, out, max_retries=1, **plate).walk_failures
+    assert collect_status(out).walks != []
+    journals = set((out / "journals").iterdir())
+    mended = harvest(healthy.base_url, out, **plate)
+    assert (mended.exit_code, mended.done) == (0, 0)
+    assert len(set((out / "journals").iterdir()) - journals) == 1  # kept
     assert collect_status(out).walks == []
 
 
