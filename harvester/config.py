@@ -1056,6 +1056,17 @@ def resume_command(out_dir: Path) -> str:
         )
     problems = [replay_problem(r, out_dir, which=replay_which(n)) for n, r in enumerate(sets)]
     said = [f"{p.command} ({p.reason})" for p in problems if p is not None]
-    if len(said) < len(sets):
+    more = len(said) - MAX_RESUME_COMMANDS
+    if more > 0:  # (ids read once are a set per run: a folder may hold dozens)
+        q = shlex.quote(str(out_dir))
+        said[MAX_RESUME_COMMANDS:] = [
+            f"{more} more target sets that cannot be replayed (harvester harvest --out {q} "
+            "names each)"
+        ]
+    if any(p is None for p in problems):
         said.insert(0, f"harvester harvest --out {shlex.quote(str(out_dir))}")
     return "; also: ".join(said)
+
+
+#: The target sets that cannot be replayed that ``status``'s resume line names one by one.
+MAX_RESUME_COMMANDS = 3

@@ -307,3 +307,23 @@ def test_a_set_not_replayed_is_moot_once_nothing_is_left(
     assert "not resumed" not in proc.stderr
     assert len(thumbnails(out)) == 10
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_status_names_at_most_three_sets_it_cannot_replay(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Ids read once are a set per run: five such runs and a plate; the resume line names
+    the plate's command, three of the others, and how many more."""
+    out = tmp_path / "d"
+    for _ in range(5):
+        harvest_stdin(emulator, out)
+    harvest_plate(emulator, out, PLATE)
+    from harvester.config import resume_command
+
+    line = resume_command(out)
+    assert line.startswith(f"harvester harvest --out {out}; also: ")
+    assert line.count("(the same ids on standard input again)") == 3
+    assert line.endswith(
+        f"; also: 2 more target sets that cannot be replayed (harvester harvest --out {out} "
+        "names each)"
+    )
