@@ -55,6 +55,7 @@ from harvester.errors import (
     redact_url,
     server_is_there,
     unavailable,
+    with_status,
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.folder_settings import carry_label_keys, run_settings
@@ -1138,10 +1139,8 @@ class Harvest:
         s.retries = client.stats.retries
         s.slowdowns = client.limiter.slowdowns  # the probe shares it: its slowdowns count too
         if self.walk_stats is not None:
-            s.walk_failures = [
-                f"{f.what}: {f.reason}"
-                + (f" (HTTP {f.status})" if f.status else "")
-                + (f" {f.url}" if f.url else "")
+            s.walk_failures = [  # the status once, as the other failures say it
+                f"{f.what}: {with_status(f.status, f.reason)}" + (f" {f.url}" if f.url else "")
                 for f in self.walk_stats.failures
             ]
 

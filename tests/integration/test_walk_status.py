@@ -55,7 +55,10 @@ def test_a_failed_listing_shows_in_status_until_a_later_walk_lists_it(
     first = harvest(
         broken.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",), max_retries=1
     )
-    assert first.exit_code == 1 and first.walk_failures
+    assert first.exit_code == 1
+    assert [line.split(" http")[0] for line in first.walk_failures] == [
+        f"plate {SMALL_PLATE}: HTTP 503 Service Unavailable"  # (the status once)
+    ]
     assert first.done == 0  # no image was listed: none is journaled, none "pending"
 
     report = collect_status(out)
