@@ -6,7 +6,10 @@ for). No artifact file is stat-ed.
 
 * done: artifacts journaled done and not invalidated by ``verify``, with their bytes;
 * failed: the latest failure of something that is not done;
-* pending: images the walk journaled whose selected kinds are neither done nor failed.
+* pending: images the walk journaled whose selected kinds are neither done nor failed;
+* walks that did not list everything (their "walk" records, :mod:`harvester.journal`): a
+  listing that failed for good, or a run stopped before its end. Their images are in no
+  journal, so ``pending`` cannot count them; they are listed apart, with the resume command.
 
 With a plan in ``DIR/plan`` (``harvester plan``), the plan's images count too, those no shard
 has reached yet (not journaled) included, and the plan's artifacts are the selected kinds
