@@ -100,6 +100,8 @@ PROBE_TIMEOUT = 15.0
 #: The time limit of a probe whose failure only skips a check (``probe_server(quick=True)``):
 #: a login node without the server's network must not hold ``harvester slurm`` for long.
 QUICK_PROBE_TIMEOUT = 5.0
+#: The kinds whose stored file tells an image given by id its context (Harvest._context_of).
+IMGDATA, METADATA = Artifact.IMGDATA.value, Artifact.METADATA.value
 
 
 @contextlib.contextmanager
@@ -410,9 +412,6 @@ async def _probe_webclient(client: Client) -> bool:
         return False
     body = fetched.json()
     return isinstance(body, dict) and bool({"screens", "projects"} & set(body))
-
-
-IMGDATA, METADATA = Artifact.IMGDATA.value, Artifact.METADATA.value
 
 
 # --------------------------------------------------------------------------- store adapter
