@@ -29,9 +29,11 @@ empty labels mean "never asked", not "asked, none", so a later run with labels a
 failed for good (``failures``: ``{"what", "url", "status", "reason"}`` each) when it ends. The
 images under a failed listing, or not listed before a run stopped, were never journaled, so
 without these ``status`` would count none of them as pending and call the folder complete.
-``targets`` is the run's targets as flags (:func:`harvester.config.walk_targets`); the latest
-record per (targets, shard) is the one that counts, so a later walk of the same targets that
-finishes with no failure clears an earlier failure.
+``targets`` is the run's targets as flags (:meth:`harvester.config.HarvestConfig.walk_targets`:
+an ``--ids-from`` file by its absolute path, ids read once by their run); the latest record per
+(targets, shard) is the one that counts, so a later walk of the same targets that finishes with
+no failure clears an earlier failure (and an unsharded one a shard's: see
+:func:`harvester.status.unfinished_walks`).
 """
 
 from __future__ import annotations
