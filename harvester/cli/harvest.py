@@ -768,7 +768,9 @@ def _read_once(path: str) -> bool:
     The rule of :func:`harvester.pipeline.copy_of_ids_source` (which copies exactly
     these), plus the descriptor paths by name: ``/dev/fd/63`` may already be closed.
     """
-    if path.startswith(("/dev/fd/", "/proc/self/fd/", "/dev/stdin")):
+    from harvester.config import ids_read_once
+
+    if ids_read_once(path):
         return True
     where = Path(path)
     try:

@@ -28,8 +28,6 @@ from harvest_helpers import (
 from harvester.emulator import EmulatorThread
 from harvester.status import StatusReport, collect_status
 
-#: The demo screen's images (10 plates of 8).
-DEMO_IMAGES = 80
 #: The demo project's 8 images (1884801 to 1884808).
 PROJECT_IMAGES = [1884801 + n for n in range(8)]
 #: One at a time, 100 ms an answer: a run killed after 3 files has 5 to go.
