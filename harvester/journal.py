@@ -994,6 +994,11 @@ def _merge(live: JournalState, origin: _Origin, fold: _Fold) -> JournalState | N
     )
 
 
+def walk_listed_all(rec: Mapping[str, Any]) -> bool:
+    """Does a "walk" record say its walk finished with no failed listing?"""
+    return rec.get("finished") is True and not rec.get("failures")
+
+
 def _walk_key(rec: Mapping[str, Any]) -> WalkKey:
     """The (targets, shard) a "walk" record is about (KeyError/TypeError: malformed)."""
     targets, shard = rec["targets"], rec.get("shard")

@@ -64,6 +64,7 @@ from harvester.journal import (
     newest_saved_config,
     run_config_of,
     saved_run_configs,
+    walk_listed_all,
 )
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
 from harvester.select import (
@@ -578,7 +579,7 @@ class Harvest:
         if s.interrupted or s.failed or s.walk_failures:
             return
         before = self._walk_before
-        if before is not None and (before.get("finished") is not True or before.get("failures")):
+        if before is not None and not walk_listed_all(before):
             return  # this run's finished walk is what tells status the earlier one is mended
         if self.cfg.label_keys:
             # Its config, which says these keys were given now, is about to go: where

@@ -65,6 +65,7 @@ from harvester.journal import (
     journals_of_other_writers,
     read_journal,
     saved_run_configs,
+    walk_listed_all,
     writer_of,
 )
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
@@ -750,7 +751,12 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
     found = []
     for (targets, shard), rec in sorted(state.walks.items(), key=lambda kv: kv[1].get("t", 0)):
         whole = state.walks.get((targets, None))
-        if shard is not None and whole is not None and _clean(whole) and whole["t"] >= rec["t"]:
+        if (
+            shard is not None
+            and whole is not None
+            and walk_listed_all(whole)
+            and whole["t"] >= rec["t"]
+        ):
             continue  # a later unsharded walk of the same targets listed every shard's images
         failures = rec.get("failures")
         failures = (
@@ -768,11 +774,6 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
             }
         )
     return found
-
-
-def _clean(rec: Mapping[str, Any]) -> bool:
-    """A "walk" record of a walk that finished with no failed listing."""
-    return rec.get("finished") is True and not rec.get("failures")
 
 
 def failed_image_ids(state: JournalState) -> list[int]:
