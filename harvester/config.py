@@ -1041,6 +1041,10 @@ def replay_which(index: int) -> str:
     return "the newest run" if index == 0 else "an earlier run"
 
 
+#: The target sets that cannot be replayed that ``status``'s resume line names one by one.
+MAX_RESUME_COMMANDS = 3
+
+
 def resume_command(out_dir: Path) -> str:
     """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
     ``harvester harvest --out DIR`` when the settings of one of its target sets can be
@@ -1066,7 +1070,3 @@ def resume_command(out_dir: Path) -> str:
     if any(p is None for p in problems):
         said.insert(0, f"harvester harvest --out {shlex.quote(str(out_dir))}")
     return "; also: ".join(said)
-
-
-#: The target sets that cannot be replayed that ``status``'s resume line names one by one.
-MAX_RESUME_COMMANDS = 3
