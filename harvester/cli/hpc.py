@@ -468,7 +468,9 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
         async with Client(client_settings(config)) as client:
             for kind, given in names.items():
                 if given:
-                    found[f"{kind}s"] = await ids_of_names(client, kind, given, say=_say)
+                    found[f"{kind}s"] = await ids_of_names(
+                        client, kind, given, say=_say, config_file=config.names_file.get(f"{kind}s")
+                    )
             await preflight(client, **ids)
 
     try:
