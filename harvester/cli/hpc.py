@@ -22,6 +22,7 @@ from harvester.cli.harvest import (
     add_request_flags,
     add_selection_flags,
     add_target_flags,
+    artifacts_arg,
     folder_arg,
     integer_arg,
     refuse_targets_with_plan,
@@ -61,6 +62,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--artifacts",
         metavar="LIST",
         action=JoinedCommaLists,
+        type=artifacts_arg,
         help="comma list: thumbnail,imgdata,render,metadata,stack,rois (repeatable)",
     )
     parser.add_argument(
