@@ -197,6 +197,11 @@ class HarvestConfig:
     #: Given as ``screens``/``projects`` (ids and names mixed), split here.
     screen_names: tuple[str, ...] = ()
     project_names: tuple[str, ...] = ()
+    #: ``screens``/``projects`` -> the config file whose key gave them (absent: a flag, or a
+    #: Python caller): a name that selects nothing is then named as the user wrote it,
+    #: ``c.toml: screens 'idr900'``, not as a ``--screen`` they never typed. Set by
+    #: :func:`resolve`; not a setting (no key, never saved).
+    names_file: Mapping[str, Path] = field(default_factory=dict)
     ids_from: Path | None = None
     out: Path | None = None
     artifacts: tuple[Artifact, ...] = DEFAULT_ARTIFACTS
@@ -376,6 +381,8 @@ class HarvestConfig:
             value = getattr(self, f.name)
             if f.name in _NAMES_KEYS and not value:
                 continue  # resolved into ids: a resume never looks names up again
+            if f.name == "names_file":
+                continue  # where this command's names were written: not a setting
             if f.name in SECRET_KEYS:
                 value = {key: REDACTED for key in value}
             elif isinstance(value, Path):
@@ -413,7 +420,9 @@ def _missing_hint(path: Path) -> str | None:
 #: Not settings of their own: names are given in ``screens``/``projects`` (the file's keys
 #: and the flags), and a saved configuration holds the ids they resolved to.
 _NAMES_KEYS = tuple(NAMED_TARGETS.values())
-KEYS: tuple[str, ...] = tuple(f.name for f in fields(HarvestConfig) if f.name not in _NAMES_KEYS)
+KEYS: tuple[str, ...] = tuple(
+    f.name for f in fields(HarvestConfig) if f.name not in (*_NAMES_KEYS, "names_file")
+)
 _BOOL_KEYS = ("dry_run", "quiet", "debug", "follow_redirects", "labels")
 _MAPPING_KEYS = ("headers", "cookies")
 
@@ -519,7 +528,11 @@ def load_toml(path: Path) -> dict[str, Any]:
 def resolve(
     config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> HarvestConfig:
-    """File values, then overrides (CLI flags; ``None`` means "not given")."""
+    """File values, then overrides (CLI flags; ``None`` means "not given").
+
+    Which of ``screens``/``projects`` came from the file is kept (``names_file``): their
+    names' messages then name the file's key, not a flag.
+    """
     values: dict[str, Any] = load_toml(config_file) if config_file is not None else {}
     for key, value in (overrides or {}).items():
         if key not in KEYS:
@@ -527,6 +540,11 @@ def resolve(
         if value is None:
             continue
         values[key] = _coerce(key, value, None)
+    if config_file is not None:
+        given = {key for key, value in (overrides or {}).items() if value is not None}
+        values["names_file"] = {
+            key: config_file for key in NAMED_TARGETS if key in values and key not in given
+        }
     try:
         return HarvestConfig(**values)
     except TypeError as exc:  # pragma: no cover - keys are checked above

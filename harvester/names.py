@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from harvester import urls
@@ -36,7 +37,14 @@ from harvester.errors import (
     with_status,
 )
 
-__all__ = ["ids_of_names", "matches", "nearest_names", "resolve_target_names", "shown"]
+__all__ = [
+    "ids_of_names",
+    "matches",
+    "named_as",
+    "nearest_names",
+    "resolve_target_names",
+    "shown",
+]
 
 #: A listing answer of more pages than this is not a server's list of studies (a loop guard).
 MAX_PAGES = 1000
@@ -62,6 +70,15 @@ def shown(text: str) -> str:
     if len(clean) > MAX_SHOWN_CHARS:
         clean = clean[: MAX_SHOWN_CHARS - 3] + "..."
     return clean
+
+
+def named_as(kind: str, config_file: Path | None = None) -> str:
+    """Where the user wrote ``kind``'s names, as messages name it: the flag
+    (``--screen``), or the config file's key (``c.toml: screens``) when they came from a
+    config file. Someone who wrote ``screens = [...]`` in a file looks for that line, not
+    for a flag they never typed."""
+    ids_key, _names_key, flag, _page = _KINDS[kind]
+    return flag if config_file is None else f"{shown(str(config_file))}: {ids_key}"
 
 
 def _key(name: str) -> str:
@@ -163,7 +180,9 @@ async def resolve_target_names(
         if not names:
             continue
         ids: list[int] = list(getattr(cfg, ids_key))
-        for selected in (await ids_of_names(client, kind, names, say=say)).values():
+        config_file = cfg.names_file.get(ids_key)
+        named = await ids_of_names(client, kind, names, say=say, config_file=config_file)
+        for selected in named.values():
             ids.extend(selected)
         changes[ids_key] = tuple(dict.fromkeys(ids))
         changes[names_key] = ()
@@ -176,19 +195,23 @@ async def ids_of_names(
     names: Sequence[str],
     *,
     say: Callable[[str], None] | None = None,
+    config_file: Path | None = None,
 ) -> dict[str, list[int]]:
     """Each name of ``kind`` ("screen", "project") -> the ids it selects, from one listing.
 
     Says one line per name through ``say``; a name that selects nothing is a UsageError
-    naming the nearest names (see :func:`resolve_target_names`).
+    naming the nearest names (see :func:`resolve_target_names`). ``config_file``: the
+    file whose key gave the names (:func:`named_as`), None for the flag.
     """
-    flag = _KINDS[kind][2]
+    flag = named_as(kind, config_file)
     listed = await _list_names(client, kind)
     found: dict[str, list[int]] = {}
     for name in names:
         chosen = [(i, n) for i, n in listed if matches(name, n)]
         if not chosen:
-            raise await _no_match(client, kind, flag, name, [n for _i, n in listed])
+            raise await _no_match(
+                client, kind, flag, name, [n for _i, n in listed], in_file=config_file is not None
+            )
         found[name] = [i for i, _n in chosen]
         said = ", ".join(f"{i} ({shown(n)})" for i, n in chosen[:MAX_SHOWN])
         if len(chosen) > MAX_SHOWN:
@@ -200,11 +223,11 @@ async def ids_of_names(
 
 
 async def _no_match(
-    client: Client, kind: str, flag: str, name: str, listed: list[str]
+    client: Client, kind: str, flag: str, name: str, listed: list[str], *, in_file: bool
 ) -> UsageError:
     """The one-line error of a name that selects nothing: the nearest names in the hint,
-    or the other kind's flag when the name is a project's (a screen's) instead. That
-    costs one more listing, on this error path only."""
+    or the other kind's flag (``in_file``: its config key) when the name is a project's
+    (a screen's) instead. That costs one more listing, on this error path only."""
     shown_name = shown(name)
     error = UsageError(f"{flag} {shown_name!r}: no {kind} of that name on the server")
     other = "project" if kind == "screen" else "screen"
@@ -212,9 +235,14 @@ async def _no_match(
         theirs = [(i, n) for i, n in await _list_names(client, other) if matches(name, n)]
         if theirs:
             first_id, first_name = theirs[0]
+            move = (
+                f"list it in {_KINDS[other][0]}, not {_KINDS[kind][0]}"
+                if in_file
+                else f"use {_KINDS[other][2]} {shown_name}"
+            )
             error.hint = (
                 f"{shown_name!r} names {_count(len(theirs), other)}, e.g. {first_id} "
-                f"({shown(first_name)}): use {_KINDS[other][2]} {shown_name}"
+                f"({shown(first_name)}): {move}"
             )
             return error
     if not listed:

@@ -92,11 +92,9 @@ class Progress:
         }
         self._images_bar = tqdm(desc="images found", unit=" img", position=0, **common)
         self._done_bar = tqdm(desc="artifacts   ", unit=" file", position=1, **common)
-        self._bytes_bar = tqdm(
+        self._bytes_bar = _bytes_bar(tqdm)(
             desc="stored      ",
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
+            bar_format=BYTES_BAR_FORMAT,
             position=2,
             **common,
         )
@@ -303,6 +301,32 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+#: The bytes bar: its count and rate as :func:`human_bytes` says sizes (``353.6 KiB [00:02,
+#: 1.2 MiB/s]``). tqdm's own scaling said ``354kB`` of the same bytes the summary calls
+#: ``353.6 KiB`` (and scaled the rate by 1000 whatever its ``unit_divisor``).
+BYTES_BAR_FORMAT = "{desc}: {stored} [{elapsed}, {speed}]"
+
+
+def _bytes_bar(tqdm: Any) -> Any:
+    """tqdm's class with ``stored`` and ``speed`` for :data:`BYTES_BAR_FORMAT`.
+
+    Made when the bars open, as tqdm is imported only then (see :meth:`Progress.open`).
+    """
+
+    class BytesBar(tqdm):  # type: ignore[misc]  # (tqdm has no type hints)
+        @property
+        def format_dict(self) -> dict[str, Any]:
+            values: dict[str, Any] = dict(super().format_dict)
+            n, rate, elapsed = values.get("n") or 0, values.get("rate"), values.get("elapsed")
+            if rate is None and elapsed:  # no smoothed rate yet: the average, as tqdm says it
+                rate = (n - (values.get("initial") or 0)) / elapsed
+            values["stored"] = human_bytes(n)
+            values["speed"] = f"{human_bytes(rate)}/s" if rate else "?/s"
+            return values
+
+    return BytesBar
 
 
 def _count(n: int, noun: str) -> str:

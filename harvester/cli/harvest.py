@@ -35,19 +35,37 @@ TARGET_FLAGS = (
 )
 
 
+def comma_items(text: str, what: str) -> list[str]:
+    """The items of a comma-list flag's value, without the blanks around them.
+
+    One rule for every comma-list flag (the targets, ``--artifacts``): an empty item
+    (``--image 1,``, ``1,,2``: what a script joining a list or a pasted column leaves) is
+    ignored, as ``--artifacts rois,`` always was; a value without any item (``--image ,``,
+    an unset ``$IDS``) is refused, naming ``what`` it lacks: it asked for nothing.
+    """
+    items = [item for item in (part.strip() for part in text.split(",")) if item]
+    if not items:
+        raise argparse.ArgumentTypeError(f"{text!r} holds no {what}")
+    return items
+
+
 def _ids(text: str) -> list[int]:
     """One id or a comma list (``--image 1,2``, as ``--artifacts`` takes a list)."""
     ids = []
-    for part in text.split(","):
-        value = part.strip()
+    for value in comma_items(text, "id"):
         if not (value.isascii() and value.isdigit()) or int(value) <= 0:
             named = " (names are taken by --screen and --project only)"
             raise argparse.ArgumentTypeError(
-                f"{part.strip() or text!r} is not a numeric id"
-                + (named if value[:1].isalpha() else "")
+                f"{value!r} is not a numeric id" + (named if value[:1].isalpha() else "")
             )
         ids.append(int(value))
     return ids
+
+
+def artifacts_arg(text: str) -> str:
+    """``--artifacts``: the comma list as given, its empty items dropped (see
+    :func:`comma_items`); the names are checked by :func:`harvester.config.parse_artifacts`."""
+    return ",".join(comma_items(text, "artifact kind"))
 
 
 def say_line(line: str) -> None:
@@ -63,14 +81,11 @@ def _ids_or_names(text: str) -> list[int | str]:
     ``idr0056-stojic-lncrnas/screenB``), one or a comma list; a name is anything not all
     digits, looked up on the server once the run has checked it (:mod:`harvester.names`)."""
     out: list[int | str] = []
-    for part in text.split(","):
-        value = part.strip()
+    for value in comma_items(text, "id or name"):
         if value.isascii() and value.isdigit():
             out.extend(_ids(value))
-        elif value:
-            out.append(value)
         else:
-            raise argparse.ArgumentTypeError(f"{text!r} holds an empty id or name")
+            out.append(value)
     return out
 
 
@@ -187,6 +202,7 @@ def register(subparsers: Any) -> None:
     harvest.add_argument(
         "--artifacts",
         action=JoinedCommaLists,
+        type=artifacts_arg,
         help="comma list of thumbnail,imgdata,render,metadata,stack,rois (or all; repeatable)",
     )
     harvest.add_argument(

@@ -22,6 +22,7 @@ from harvester.cli.harvest import (
     add_request_flags,
     add_selection_flags,
     add_target_flags,
+    artifacts_arg,
     folder_arg,
     integer_arg,
     refuse_targets_with_plan,
@@ -61,6 +62,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--artifacts",
         metavar="LIST",
         action=JoinedCommaLists,
+        type=artifacts_arg,
         help="comma list: thumbnail,imgdata,render,metadata,stack,rois (repeatable)",
     )
     parser.add_argument(
@@ -468,7 +470,9 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
         async with Client(client_settings(config)) as client:
             for kind, given in names.items():
                 if given:
-                    found[f"{kind}s"] = await ids_of_names(client, kind, given, say=_say)
+                    found[f"{kind}s"] = await ids_of_names(
+                        client, kind, given, say=_say, config_file=config.names_file.get(f"{kind}s")
+                    )
             await preflight(client, **ids)
 
     try:

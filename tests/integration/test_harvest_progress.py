@@ -212,3 +212,29 @@ def test_a_resume_counts_each_image_skips_once(emulator: EmulatorThread, tmp_pat
     again = Progress(enabled=False)
     run(("thumbnail", "metadata"), again)
     assert (again.skips, again.artifacts, again.finished) == (80, 80, 80)
+
+
+def test_the_bytes_bar_says_sizes_as_the_summary_does(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real run with its bars drawn on a terminal: the bytes bar ends on the size the
+    summary states, in the same units (it said ``354kB`` beside the summary's ``353.6 KiB``)."""
+    import re
+    import sys
+
+    term = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", term)  # a terminal: the bars are drawn
+    out = str(tmp_path / "d")
+    assert main(["harvest", "--base-url", emulator.base_url, "--project", "51", "--rate",
+                 "none", "--artifacts", "thumbnail,metadata", "--out", out]) == 0  # fmt: skip
+    summary = re.search(r"^(\d+\.\d (KiB|MiB)) stored, ", capsys.readouterr().out, re.M)
+    assert summary is not None
+    drawn = [part for part in re.split(r"[\r\n]", term.getvalue()) if part.startswith("stored")]
+    assert drawn, term.getvalue()
+    # The summary's size and a rate in the same units (the elapsed time in tqdm's form).
+    speed = r"[\d.]+ (B|KiB|MiB|GiB|TiB)/s"
+    assert re.fullmatch(rf"stored      : {summary[1]} \[[\d:]+, {speed}\]", drawn[-1]), drawn
+    assert not re.search(r"\d(kB|MB|GB)\b", term.getvalue())  # no SI spelling anywhere

@@ -119,7 +119,7 @@ def test_ids_in_the_config_file_are_checked_too(
     conf.write_text(f'base_url = "{emulator.base_url}"\nscreens = ["idr0065"]\n')
     assert main(["slurm", str(conf), "--out", str(out), "--tasks", "2"]) == 2
     assert capsys.readouterr().err.splitlines()[0] == (
-        "error: --screen 'idr0065': no screen of that name on the server"
+        f"error: {conf}: screens 'idr0065': no screen of that name on the server"
     )
     assert not out.exists()
     conf.write_text(f'base_url = "{emulator.base_url}"\nplates = [{SMALL_PLATE}]\n')

@@ -239,11 +239,13 @@ def test_names_in_a_config_file_with_ids_on_the_command_line(
     out = tmp_path / "d"
     proc = run_cli("harvest", str(toml), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert f"--screen IDR0056: screen {DEMO_SCREEN} ({DEMO_SCREEN_NAME})" in proc.stderr
+    # Named as the user wrote them: the file's keys, not flags they never typed.
+    assert f"{toml}: screens IDR0056: screen {DEMO_SCREEN} ({DEMO_SCREEN_NAME})" in proc.stderr
     assert (
-        "--project idr0021-lawo-pericentriolarmaterial/experimentA: project 51 "
+        f"{toml}: projects idr0021-lawo-pericentriolarmaterial/experimentA: project 51 "
         "(idr0021-lawo-pericentriolarmaterial/experimentA)"
     ) in proc.stderr
+    assert "--screen" not in proc.stderr and "--project" not in proc.stderr
     assert "done 88" in proc.stdout
     saved = _saved_config(out)
     assert (saved["screens"], saved["projects"]) == ([DEMO_SCREEN], [DEMO_PROJECT])
@@ -253,6 +255,46 @@ def test_names_in_a_config_file_with_ids_on_the_command_line(
     assert f"--screen {DEMO_SCREEN} --project {DEMO_PROJECT}" in resumed.stderr
     assert "skipped 88" in resumed.stdout
     assert len(app.listings()) == 2  # the resume sent no listing
+
+
+def test_a_name_in_a_config_file_that_matches_nothing_names_the_files_key(
+    study: tuple[str, ListingApp], tmp_path: Path
+) -> None:
+    """The error names ``screens`` in the file the user wrote it in, not ``--screen``."""
+    base_url, _app = study
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'base_url = "{base_url}"\nscreens = [1101, "idr900"]\n')
+    out = tmp_path / "d"
+    proc = run_cli("harvest", str(toml), "--out", str(out))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == f"error: {toml}: screens 'idr900': no screen of that name on the server"
+    assert lines[1].startswith("hint: nearest: ") and "'idr9001'" in lines[1]
+    assert len(lines) == 2
+    assert not out.exists()
+    # A flag given now replaces the file's screens: the flag is named again.
+    proc = run_cli("harvest", str(toml), "--screen", "idr901", "--out", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[0] == (
+        "error: --screen 'idr901': no screen of that name on the server"
+    )
+
+
+def test_a_project_name_in_a_config_files_screens_says_which_key(
+    demo: tuple[str, ListingApp], tmp_path: Path
+) -> None:
+    base_url, _app = demo
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'base_url = "{base_url}"\nscreens = ["idr0021"]\n')
+    proc = run_cli("harvest", str(toml), "--out", str(tmp_path / "d"))
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert lines == [
+        f"error: {toml}: screens 'idr0021': no screen of that name on the server",
+        "hint: 'idr0021' names 1 project, e.g. 51 "
+        "(idr0021-lawo-pericentriolarmaterial/experimentA): list it in projects, not screens",
+    ]
+    assert not (tmp_path / "d").exists()
 
 
 def test_quiet_says_nothing_and_a_dry_run_says_the_names(
