@@ -23,6 +23,10 @@ one warning line) when, under DIR's marker lock:
   is probed free (:func:`harvester.runlock.others_may_hold`). A filesystem without
   ``flock`` cannot show that, so there the refusal stays.
 
+Nothing else holds bytes made with the old value: a stack's planes staged by a stopped
+run record their window (``staging/<id>/stack.json``) and are discarded when it differs
+(:func:`harvester.stack.prepare_staging`), and a stitched render is assembled in memory.
+
 Every harvest reads the marker under the marker lock after taking its run lock, so of two
 runs starting at once with different values, the one that checks second finds the other's
 lock held and is refused: one value wins and no file is made with the other (see
