@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harvest_helpers import SMALL_PLATE, cli_env, reaped, run_cli, start_cli
+from harvest_helpers import SMALL_PLATE, cli_env, interrupt, reaped, run_cli, start_cli
 from PIL import Image
 
 from harvester.emulator import EmulatorThread
@@ -77,7 +79,29 @@ def pinned_by_a_server_serving_none(
     assert failed.returncode == 1, failed.stderr
 
 
-@pytest.mark.parametrize("how", ["unknown-image", "server-serves-none"])
+def pinned_by_ctrl_c(
+    emulator: EmulatorThread, out: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Metadata harvested, then a 256-px thumbnail run interrupted (SIGINT) once it has set
+    the folder's size, while its thumbnails are still trickling in."""
+    done = harvest(emulator.base_url, out, "--plate", str(SMALL_PLATE), "--artifacts", "metadata")
+    assert done.returncode == 0, done.stderr
+    slow = make_emulator(
+        preset="demo", faults="trickle:100%,trickle-delay:10s,only:/webgateway/render_thumbnail/"
+    )
+    proc = start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), "--rate", "none",
+                     "--quiet", "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail",
+                     "--thumbnail-size", "256")  # fmt: skip
+    with reaped(proc):
+        deadline = time.monotonic() + 60
+        while "thumbnail_size" not in kept(out) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert kept(out) == {"thumbnail_size": 256}
+        err = interrupt(proc, signal.SIGINT)
+        assert proc.returncode == 130, err
+
+
+@pytest.mark.parametrize("how", ["unknown-image", "server-serves-none", "ctrl-c"])
 def test_a_folder_whose_size_made_nothing_takes_the_next_runs_size(
     emulator: EmulatorThread,
     make_emulator: Callable[..., EmulatorThread],
@@ -89,8 +113,10 @@ def test_a_folder_whose_size_made_nothing_takes_the_next_runs_size(
     out = tmp_path / "d"
     if how == "unknown-image":
         pinned_by_unknown_image(emulator, out)
-    else:
+    elif how == "server-serves-none":
         pinned_by_a_server_serving_none(emulator, out, make_emulator)
+    else:
+        pinned_by_ctrl_c(emulator, out, make_emulator)
     assert kept(out) == {"thumbnail_size": 256}
     assert thumbnail_sizes(out) == []
     metadata = {k: v for k, v in files(out).items() if k.endswith(".metadata.json")}
