@@ -9,6 +9,29 @@ its first file: one that ends before any still leaves the value, and a refusal t
 says that none is done), and a later run with another value for a kind it fetches is
 refused before any request or write.
 
+Unless no file of that kind was ever made with the folder's value: a run stopped before
+its first one (Ctrl-C, an unknown ``--image``, a server that serves no thumbnail at that
+size) pinned a value that shaped nothing, and refusing every other value then cost the
+user the folder. Such a setting is re-pinned to the new run's value (:func:`repinnable`,
+one warning line) when, under DIR's marker lock:
+
+* no journal of DIR holds a done record of the kind, not even one ``verify`` invalidated
+  since (:func:`_any_done`): ``verify`` leaves a damaged file's bytes in place, made with
+  the old value, and a record it voided still says a file was made with it; and
+* nobody else can be about to write such a file: the caller holds its own run lock (or,
+  for ``harvester slurm``, which writes no file, none), and every other run lock of DIR
+  is probed free (:func:`harvester.runlock.others_may_hold`). A filesystem without
+  ``flock`` cannot show that, so there the refusal stays.
+
+Nothing else holds bytes made with the old value: a stack's planes staged by a stopped
+run record their window (``staging/<id>/stack.json``) and are discarded when it differs
+(:func:`harvester.stack.prepare_staging`), and a stitched render is assembled in memory.
+
+Every harvest reads the marker under the marker lock after taking its run lock, so of two
+runs starting at once with different values, the one that checks second finds the other's
+lock held and is refused: one value wins and no file is made with the other (see
+:func:`harvester.store.prepare_out_dir`).
+
 Which settings (read from :mod:`harvester.fetch`, :mod:`harvester.urls`,
 :mod:`harvester.stack`, :mod:`harvester.window`):
 
@@ -85,6 +108,8 @@ __all__ = [
     "recorded_settings",
     "remember_label_keys",
     "remembered_label_keys",
+    "repin_note",
+    "repinnable",
     "run_settings",
     "settle",
 ]
@@ -237,6 +262,37 @@ def settle(
     return add, warnings
 
 
+def repinnable(
+    out_dir: Path,
+    recorded: Mapping[str, Any],
+    wanted: Mapping[str, Any],
+    nobody_else: Callable[[], bool],
+) -> dict[str, Any]:
+    """The kept settings this run may change to its own value: name -> the folder's value.
+
+    Those whose recorded value differs from ``wanted``'s and of whose kind DIR holds no
+    done file (see the module docstring), provided ``nobody_else()`` (called at most once,
+    first: a probe of the run locks is cheaper than a scan of the journals) says no other
+    run can be writing. Empty otherwise: the caller's :func:`settle` then refuses as it
+    always did. Reads only; the caller holds the marker lock when it writes the result.
+    """
+    differ = [n for n, v in wanted.items() if n in recorded and recorded[n] != v]
+    if not differ or not nobody_else():
+        return {}
+    return {n: recorded[n] for n in differ if not _any_done(out_dir, _pin(n).suffix)}
+
+
+def repin_note(out_dir: Path, name: str, old: Any, new: Any, *, dry_run: bool = False) -> str:
+    """The one line saying DIR's setting ``name`` changed (or, for a dry run, would)."""
+    pin = _pin(name)
+    changed = "would change" if dry_run else "changed"
+    return (
+        f"{out_dir}: the folder's setting {changed} from {pin.spelled(old)} to "
+        f"{pin.spelled(new)}, because no file was made with {pin.spelled(old)} (it holds "
+        f"no {pin.what} yet)" + ("; a dry run changes nothing" if dry_run else "")
+    )
+
+
 class _History:
     """What earlier runs of DIR did: their saved configurations, read once, and the done
     records' runs, read only when an earlier run used another value than this one."""
@@ -282,10 +338,12 @@ class _History:
 def _any_done(out_dir: Path, suffix: str) -> bool:
     """Does a journal of DIR hold a done record of a file ending with ``suffix``?
 
-    For a refusal's words only (is "holds thumbnails made with" true?), so on that path
-    alone: the journals' lines are scanned as bytes, stopping at the first match (a folder
-    holding such files matches early), never folded. A record ``verify`` invalidated since
-    still counts: the refusal then says "holds", as before.
+    For a refusal's words (is "holds thumbnails made with" true?) and for a re-pin
+    (:func:`repinnable`: only where this is False), so on those paths alone: the journals'
+    lines are scanned as bytes, stopping at the first match (a folder holding such files
+    matches early), never folded. Every doubt answers True, the side that refuses: a
+    record ``verify`` invalidated since still counts, as does a line that merely holds
+    both strings, and a journal that cannot be read.
     """
     needle = f'{suffix}"'.encode()
     try:

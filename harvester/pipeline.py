@@ -58,7 +58,7 @@ from harvester.errors import (
     with_status,
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
-from harvester.folder_settings import carry_label_keys, run_settings
+from harvester.folder_settings import carry_label_keys, repin_note, run_settings
 from harvester.journal import (
     JournalState,
     newest_saved_config,
@@ -510,7 +510,13 @@ class Harvest:
             # DIR keeps the settings that shape its files (harvester.folder_settings): a run
             # asking for other values is refused here, before any request (a dry run too).
             # Inline: it reads harvest.json only (~20 us), the journals once in an old folder.
-            check_settings(self.out, run_settings(cfg))
+            # A setting that shaped no file yet passes: the store re-pins it (and says so)
+            # under its locks; a dry run only says it would.
+            repins = check_settings(self.out, run_settings(cfg))
+            if cfg.dry_run:
+                for name, (old, new) in repins.items():
+                    note = repin_note(self.out, name, old, new, dry_run=True)
+                    logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
             # One signal watcher for the whole run, from before the probe to after the index
             # (see _watch_signals): a Ctrl-C or SIGTERM at any moment is an anyio
             # cancellation, never asyncio's native cancel of the main task.

@@ -37,6 +37,7 @@ __all__ = [
     "acquire_run_lock",
     "lock_name",
     "other_split_holding",
+    "others_may_hold",
     "release_run_lock",
 ]
 
@@ -171,6 +172,45 @@ def other_split_holding(out_dir: Path, shard: str | None) -> str | None:
         finally:
             os.close(fd)
     return None
+
+
+def others_may_hold(out_dir: Path, own: str | None) -> bool:
+    """Might a run other than this one hold a run lock of DIR (any shard, any split)?
+
+    False only when every run lock file but ``own`` (the name of the lock this process
+    holds, :func:`lock_name`; None: it holds none) is provably free: a non-blocking shared
+    ``flock`` on it succeeds (and is dropped at once). Every doubt answers True: a held
+    lock, a filesystem without ``flock`` (free and held look alike there), a file or the
+    folder that cannot be read. Why: a folder's kept setting may be changed only while
+    nobody can be about to write a file made with the old one
+    (:func:`harvester.folder_settings.repinnable`). Unlike :func:`other_split_holding`,
+    the shards of this run's own split are probed too: a shard of the same array writes
+    into the same folder. No ``locks`` folder: no run ever took a lock here, so none
+    holds one.
+    """
+    folder = out_dir / LOCKS_DIR
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries if _split_of(e.name) is not None and e.name != own]
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    for name in names:
+        try:
+            fd = os.open(folder / name, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:  # removed meanwhile: nobody holds it
+            continue
+        except OSError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+    return False
 
 
 def _shard_text(name: str) -> str:

@@ -34,9 +34,10 @@ ended (a writer name of this host whose pid is gone) it lists in a pending file 
 ``journals/strays-<writer>.pending``, which the next open removes by the rule above.
 
 The marker ``harvest.json`` keeps the settings that shape files but not their names
-(:mod:`harvester.folder_settings`); it is created (link(2): the first one wins) or given a setting
-only under a flock on ``locks/marker.lock``, after reading it again there, and a run whose
-settings differ from the folder's is refused before it writes anything (:func:`prepare_out_dir`).
+(:mod:`harvester.folder_settings`); it is created (link(2): the first one wins), given a setting
+or re-pinned only under a flock on ``locks/marker.lock``, after reading it again there, and a run
+whose settings differ from the folder's is refused before it writes anything, unless the folder
+holds no file its value made and nobody else runs (:func:`prepare_out_dir`).
 
 Errors (ENOSPC, EDQUOT, EROFS, EACCES, EFBIG...) become :class:`StorageError` with a one-line
 message: the temp files of the failed batch are removed, everything journaled before is untouched,
@@ -69,8 +70,14 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester import __version__
-from harvester.errors import StorageError, UsageError, redact_url
-from harvester.folder_settings import SETTINGS_KEY, recorded_settings, settle
+from harvester.errors import PROBLEMS_LOGGER, StorageError, UsageError, redact_url
+from harvester.folder_settings import (
+    SETTINGS_KEY,
+    recorded_settings,
+    repin_note,
+    repinnable,
+    settle,
+)
 from harvester.journal import ImageFilter, Journal, JournalState, write_all
 from harvester.layout import (
     HOST_PART_MAX,
@@ -94,7 +101,13 @@ from harvester.layout import (
     temp_path,
 )
 from harvester.models import ImageRef
-from harvester.runlock import LOCKS_DIR, acquire_run_lock, release_run_lock
+from harvester.runlock import (
+    LOCKS_DIR,
+    acquire_run_lock,
+    lock_name,
+    others_may_hold,
+    release_run_lock,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -595,48 +608,103 @@ that processes starting together on one folder (SLURM shards) never lose each ot
 
 
 @contextmanager
-def _marker_lock(out_dir: Path) -> Iterator[None]:
-    """Hold DIR's marker lock; without flock support (some parallel filesystems), run unlocked."""
+def _marker_lock(out_dir: Path) -> Iterator[bool]:
+    """Hold DIR's marker lock; without flock support (some parallel filesystems), run unlocked.
+
+    Yields whether the lock is held: a re-pin (:func:`_write_marker`) needs it to be.
+    """
     folder = out_dir / LOCKS_DIR
     folder.mkdir(exist_ok=True)
     fd = os.open(folder / MARKER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
+        locked = True
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held for a marker write: milliseconds
         except OSError as exc:
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                 raise
             logger.debug("marker written unlocked (%s cannot flock: %s)", folder, exc)
-        yield
+            locked = False
+        yield locked
     finally:
         os.close(fd)  # releases the flock
 
 
-def check_settings(out_dir: Path, settings: Mapping[str, Any]) -> None:
+#: Where a re-pin is said: shown under --quiet too (it changes what the folder keeps).
+_problems = logging.getLogger(PROBLEMS_LOGGER)
+
+
+def check_settings(out_dir: Path, settings: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
     """Refuse a run whose kept settings differ from DIR's (:mod:`harvester.folder_settings`).
 
     Reads only (the marker; for a folder whose marker lacks a setting, the runs' saved
     configurations, and the journals if those disagree with this run): a harvest calls it
-    before its first request, a dry run too. ``settings``: the run's
-    :func:`~harvester.folder_settings.run_settings`.
-    A new folder passes. :meth:`Store.open` checks again under the marker lock and records.
+    before its first request, a dry run and ``harvester slurm`` too. ``settings``: the run's
+    :func:`~harvester.folder_settings.run_settings`. Returns the settings that differ but
+    could be re-pinned now (no file of their kind, no run lock of DIR held), name -> (the
+    folder's value, the run's): a dry run says so, ``harvester slurm`` re-pins them
+    (:func:`repin_settings`). A new folder passes. :meth:`Store.open` checks again under
+    the marker lock, after taking the run's own lock, and records (or re-pins).
     """
     if not settings or not out_dir.is_dir():
-        return
+        return {}
     marker = read_marker(out_dir)
     if marker is None and not (out_dir / JOURNALS_DIR).is_dir():
-        return
-    settle(out_dir, recorded_settings(marker), settings)
+        return {}
+    recorded = recorded_settings(marker)
+    old = repinnable(out_dir, recorded, settings, lambda: not others_may_hold(out_dir, None))
+    settle(out_dir, {**recorded, **{name: settings[name] for name in old}}, settings)
+    return {name: (value, settings[name]) for name, value in old.items()}
 
 
-def prepare_out_dir(out_dir: Path, settings: Mapping[str, Any] | None = None) -> None:
+def repin_settings(out_dir: Path, settings: Mapping[str, Any]) -> None:
+    """Re-pin DIR's kept settings that differ from ``settings`` (``harvester slurm``).
+
+    For a command that holds no run lock and writes no artifact: under the marker lock,
+    the marker is read again and each differing setting is set to ``settings``' value
+    when nothing of its kind is done and no run lock of DIR is held (one warning line
+    each); otherwise the refusal is raised as :func:`check_settings` raises it. Settings
+    the marker does not keep yet are left to the first run that fetches their kind.
+    """
+    try:
+        marker = read_marker(out_dir)
+        if marker is None:
+            return
+        with _marker_lock(out_dir) as locked:
+            recorded = recorded_settings(read_marker(out_dir))
+            kept = {name: value for name, value in settings.items() if name in recorded}
+            if kept:
+                _write_marker(out_dir, kept, repin_if=_nobody_else(out_dir) if locked else None)
+    except OSError as exc:
+        raise storage_error(exc, f"output folder {out_dir}") from exc
+
+
+def _nobody_else(out_dir: Path, own: str | None = None) -> Callable[[], bool]:
+    """Does no run lock of DIR but ``own`` (the lock file this process holds) look held?"""
+    return lambda: not others_may_hold(out_dir, own)
+
+
+def prepare_out_dir(
+    out_dir: Path,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    holding: str | None = None,
+) -> None:
     """Create DIR (and its marker) or check that an existing DIR is ours and writable.
 
     ``settings`` (:func:`~harvester.folder_settings.run_settings` of a harvest): refused with
     a :class:`UsageError` when DIR keeps other values; those DIR does not keep yet are added
     to its marker. The marker is only ever written under DIR's marker lock, after reading it
-    again there, so processes starting at once on one folder agree on one set of values; a
-    run whose settings DIR keeps already takes no lock and writes nothing.
+    again there, so processes starting at once on one folder agree on one set of values.
+
+    ``holding``: the name of the run lock (:func:`~harvester.runlock.lock_name`) this process
+    holds. Only then may a differing setting be re-pinned (see
+    :func:`~harvester.folder_settings.repinnable`), and only then is the marker read under
+    the marker lock even when it keeps this run's values: a value can change now, so a read
+    outside the lock could see the old value while another shard writes the new one, and
+    both would go on. Under the lock, of two runs the one reading second finds the first's
+    run lock held: it sees the first's value, or is refused. Without ``holding``, a run whose
+    settings DIR keeps already takes no lock and writes nothing.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise StorageError(
@@ -646,25 +714,41 @@ def prepare_out_dir(out_dir: Path, settings: Mapping[str, Any] | None = None) ->
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         marker = read_marker(out_dir)
-        if marker is not None:
+        if marker is not None and holding is None:
             recorded = recorded_settings(marker)
-            for name, value in wanted.items():  # a kept value never changes: no lock needed
+            for name, value in wanted.items():  # changed only by a lock holder: see above
                 if name in recorded and recorded[name] != value:
                     settle(out_dir, recorded, {name: value})  # raises the refusal
-        if marker is None or any(name not in recorded_settings(marker) for name in wanted):
-            with _marker_lock(out_dir):
-                _write_marker(out_dir, wanted)
+        if (
+            marker is None
+            or (holding is not None and wanted)
+            or any(name not in recorded_settings(marker) for name in wanted)
+        ):
+            with _marker_lock(out_dir) as locked:
+                repin_if = _nobody_else(out_dir, holding) if holding and locked else None
+                _write_marker(out_dir, wanted, repin_if=repin_if)
         (out_dir / JOURNALS_DIR).mkdir(exist_ok=True)
     except OSError as exc:
         raise storage_error(exc, f"output folder {out_dir}") from exc
 
 
-def _write_marker(out_dir: Path, wanted: Mapping[str, Any]) -> None:
-    """Create the marker or add settings to it (the caller holds the marker lock)."""
+def _write_marker(
+    out_dir: Path, wanted: Mapping[str, Any], *, repin_if: Callable[[], bool] | None = None
+) -> None:
+    """Create the marker, add settings to it or re-pin them (the caller holds the marker lock).
+
+    ``repin_if``: given only where a re-pin is allowed (the marker lock really held, and the
+    caller's own run lock, if any): says whether no other run can be writing
+    (:func:`~harvester.folder_settings.repinnable`).
+    """
     marker = read_marker(out_dir)  # again: another process may have written it meanwhile
     recorded = recorded_settings(marker)
+    old: dict[str, Any] = {}
+    if repin_if is not None and marker is not None:
+        old = repinnable(out_dir, recorded, wanted, repin_if)
+        recorded.update({name: wanted[name] for name in old})
     add, warnings = settle(out_dir, recorded, wanted)
-    if marker is not None and not add:
+    if marker is not None and not add and not old:
         return
     new: dict[str, Any] = (
         dict(marker)  # other keys kept as they are (a later version's too)
@@ -679,6 +763,8 @@ def _write_marker(out_dir: Path, wanted: Mapping[str, Any]) -> None:
             return
     else:
         atomic_write_bytes(out_dir, out_dir / MARKER_NAME, data)
+    for name, value in old.items():
+        _problems.warning("%s", repin_note(out_dir, name, value, wanted[name]))
     for line in warnings:
         logger.warning("%s", line)
 
@@ -904,6 +990,10 @@ class Store:
         # In a harvest (a marker there), the run lock comes first: a run refused as a second
         # run of this DIR and shard leaves harvest.json as it was (no setting recorded for a
         # kind it never fetched). A new DIR's marker is created first, with the settings.
+        # The settings are read under the marker lock once this run holds its run lock, so
+        # that a setting re-pinned by another run (prepare_out_dir) is seen or refused:
+        # in a new DIR a second time, after the lock (another run may have taken DIR and
+        # re-pinned it between this run's marker and its lock).
         try:
             early = lock and read_marker(self.out_dir) is not None
         except OSError:
@@ -911,13 +1001,15 @@ class Store:
         if early:
             self._take_run_lock(shard)
         try:
-            prepare_out_dir(self.out_dir, settings)
+            prepare_out_dir(self.out_dir, settings, holding=self._holding(shard))
+            if lock and not early:
+                self._take_run_lock(shard)
+                if settings and self._lock_fd is not None:
+                    prepare_out_dir(self.out_dir, settings, holding=self._holding(shard))
         except BaseException:
             release_run_lock(self._lock_fd)
             self._lock_fd = None
             raise
-        if lock and not early:
-            self._take_run_lock(shard)
         try:
             clean_stale_temps(self.out_dir, own_writer=self.writer)
             self.state = JournalState.load(self.out_dir, remember=False, images=images)
@@ -944,6 +1036,10 @@ class Store:
         except BaseException:
             self._close_sync()
             raise
+
+    def _holding(self, shard: str | None) -> str | None:
+        """The name of the run lock this store holds (None: none, or no flock here)."""
+        return lock_name(shard) if self._lock_fd is not None else None
 
     def _take_run_lock(self, shard: str | None) -> None:
         try:

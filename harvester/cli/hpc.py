@@ -370,10 +370,11 @@ def run_slurm(args: argparse.Namespace) -> int:
 
     from harvester.config import parse_artifacts
     from harvester.folder_settings import run_settings
-    from harvester.store import check_settings
+    from harvester.store import check_settings, repin_settings
 
     kinds = parse_artifacts(artifacts) if artifacts else config.artifacts
-    check_settings(out, run_settings(replace(config, artifacts=kinds)))
+    wanted = run_settings(replace(config, artifacts=kinds))
+    repins = check_settings(out, wanted)
     job = SlurmJob(
         out_dir=out,
         tasks=args.tasks,
@@ -399,6 +400,12 @@ def run_slurm(args: argparse.Namespace) -> int:
     job = replace(
         job, harvest_args=[*harvest_args[:targets_at], *targets, *harvest_args[targets_at:]]
     )
+    if repins:
+        # A setting no file was made with, and no run of DIR now: re-pinned here, once, as
+        # the script is written (a refused command changes nothing), so that the tasks find
+        # their value kept: each task re-pinning at its start would find its siblings'
+        # locks held and be refused.
+        repin_settings(out, wanted)
     script, _index = write_scripts(job)
     print(f"wrote {script} ({job.tasks} tasks, at most {job.parallel} at once)")
     if job.burst_note:

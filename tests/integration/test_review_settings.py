@@ -110,12 +110,13 @@ def test_a_run_refused_by_the_run_lock_leaves_harvest_json_as_it_was(
     assert kept(out) == {"thumbnail_size": 96, "window": "full"}
 
 
-def test_a_refusal_over_a_kind_with_no_file_says_none_is_done(
+def test_a_kind_with_no_file_is_set_again_not_refused(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A run asking 256-px thumbnails that ended before any (here: an unknown --image, exit
-    2) leaves the folder keeping 256; the next run's refusal must not claim the folder
-    holds 256-px thumbnails: it holds none."""
+    2) leaves the folder keeping 256; with no thumbnail made, the next run is not refused
+    (the refusal's "has no thumbnails yet" words, while another run holds the folder, are
+    in test_folder_repin.py): it sets 96 and fetches the thumbnails at 96."""
     out = tmp_path / "typo"
     code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
                         "--artifacts", "metadata")  # fmt: skip
@@ -124,12 +125,13 @@ def test_a_refusal_over_a_kind_with_no_file_says_none_is_done(
                         "--artifacts", "thumbnail", "--thumbnail-size", "256")  # fmt: skip
     assert code == 2 and "99999999" in err, err
     assert list(out.rglob("*.thumbnail.jpg")) == []
+    assert kept(out) == {"thumbnail_size": 256}
     code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
                         "--artifacts", "thumbnail")  # fmt: skip
-    assert code == 2, err
+    assert code == 0, err
     assert "holds thumbnails made with" not in err
-    assert "has no thumbnails yet but is set for thumbnails made with --thumbnail-size 256" in err
-    assert "this run asks for --thumbnail-size 96" in err
+    assert kept(out) == {"thumbnail_size": 96}
+    assert len(list(out.rglob("*.thumbnail.jpg"))) == 8
 
 
 def test_slurm_with_the_plan_in_the_config_file_checks_the_plans_artifacts(

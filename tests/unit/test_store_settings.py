@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ from harvester.errors import UsageError
 from harvester.folder_settings import PINNED, run_settings
 from harvester.journal import Journal
 from harvester.models import Artifact
+from harvester.runlock import acquire_run_lock, lock_name, release_run_lock
 from harvester.status import collect_status
-from harvester.store import check_settings, prepare_out_dir, read_marker
+from harvester.store import check_settings, prepare_out_dir, read_marker, repin_settings
 
 
 def marker_of(out: Path) -> dict[str, Any]:
@@ -62,10 +65,19 @@ def test_new_folder_records_the_run_settings(tmp_path: Path) -> None:
     assert read_marker(out) == marker  # readers that check tool/layout accept it
 
 
+def done_thumbnail(out: Path, writer: str = "w0", image_id: int = 1) -> None:
+    """Journal one stored thumbnail in DIR (made with the folder's size)."""
+    path = f"images/000/000/{image_id}.thumbnail.jpg"
+    rec = {"rec": "done", "kind": "thumbnail", "id": image_id, "path": path, "size": 1}
+    with Journal(out, writer) as journal:
+        journal.append([{**rec, "sha256": "0" * 64, "t": 1.0, "run": "r0"}])
+
+
 def test_other_value_is_refused_and_nothing_changes(tmp_path: Path) -> None:
     """Another size is refused (check and open alike) naming both values; no file changes."""
     out = tmp_path / "d"
     prepare_out_dir(out, {"thumbnail_size": 96})
+    done_thumbnail(out)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     for check in (check_settings, prepare_out_dir):
         with pytest.raises(UsageError) as refused:
@@ -235,3 +247,118 @@ def test_racing_processes_agree_on_one_value(
             assert result == "ok"
         else:
             assert isinstance(result, UsageError), result
+
+
+# --------------------------------------------------------------------------- re-pinning
+
+
+def pinned_to_nothing(out: Path, size: int = 256) -> bytes:
+    """A folder set for ``size``-px thumbnails by a run that made none; its marker's bytes."""
+    prepare_out_dir(out, {"thumbnail_size": size})
+    return (out / "harvest.json").read_bytes()
+
+
+def problems(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "harvester.problems"]
+
+
+def test_a_setting_that_made_nothing_is_repinned_by_the_lock_holder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The check says the setting may change (and changes nothing); only a run holding its
+    run lock changes it, with one line naming both values."""
+    out = tmp_path / "d"
+    marker = pinned_to_nothing(out)
+    assert check_settings(out, {"thumbnail_size": 96}) == {"thumbnail_size": (256, 96)}
+    with pytest.raises(UsageError, match="has no thumbnails yet but is set for"):
+        prepare_out_dir(out, {"thumbnail_size": 96})  # no run lock: may not change it
+    assert (out / "harvest.json").read_bytes() == marker
+    assert problems(caplog) == []
+    fd = acquire_run_lock(out, None)
+    try:
+        prepare_out_dir(out, {"thumbnail_size": 96, "window": "full"}, holding=lock_name(None))
+    finally:
+        release_run_lock(fd)
+    assert marker_of(out)["settings"] == {"thumbnail_size": 96, "window": "full"}
+    assert problems(caplog) == [
+        f"{out}: the folder's setting changed from --thumbnail-size 256 to --thumbnail-size "
+        "96, because no file was made with --thumbnail-size 256 (it holds no thumbnails yet)"
+    ]
+
+
+def test_a_done_file_keeps_the_refusal_even_once_verify_voided_it(tmp_path: Path) -> None:
+    """One stored thumbnail made with 256: refused. A record ``verify`` invalidated since
+    still counts (its file, damaged, holds 256-px bytes until fetched again)."""
+    out = tmp_path / "d"
+    pinned_to_nothing(out)
+    done_thumbnail(out)
+    with Journal(out, "verify-w") as journal:
+        journal.append([{"rec": "invalid", "kind": "thumbnail", "id": 1,
+                         "path": "images/000/000/1.thumbnail.jpg", "reason": "damaged",
+                         "t": 2.0}])  # fmt: skip
+    marker = (out / "harvest.json").read_bytes()
+    with pytest.raises(UsageError, match="holds thumbnails made with --thumbnail-size 256"):
+        check_settings(out, {"thumbnail_size": 96})
+    fd = acquire_run_lock(out, None)
+    try:
+        with pytest.raises(UsageError, match="holds thumbnails made with"):
+            prepare_out_dir(out, {"thumbnail_size": 96}, holding=lock_name(None))
+    finally:
+        release_run_lock(fd)
+    assert (out / "harvest.json").read_bytes() == marker
+
+
+@pytest.mark.parametrize("other", [None, "1/2", "0/4"], ids=["unsharded", "sibling", "split"])
+def test_another_run_holding_a_lock_keeps_the_refusal(tmp_path: Path, other: str | None) -> None:
+    """Shard 0/2 may not re-pin while another run holds DIR: its sibling shard 1/2 (which
+    the run lock lets run beside it), another split's shard, or an unsharded run."""
+    out = tmp_path / "d"
+    marker = pinned_to_nothing(out)
+    theirs = acquire_run_lock(out, other)  # another open file: flock sees another holder
+    try:
+        with pytest.raises(UsageError, match="has no thumbnails yet"):
+            check_settings(out, {"thumbnail_size": 96})
+        (out / "locks" / lock_name("0/2")).touch()
+        mine = os.open(out / "locks" / lock_name("0/2"), os.O_RDWR)
+        try:
+            fcntl.flock(mine, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with pytest.raises(UsageError, match="has no thumbnails yet"):
+                prepare_out_dir(out, {"thumbnail_size": 96}, holding=lock_name("0/2"))
+        finally:
+            os.close(mine)
+    finally:
+        release_run_lock(theirs)
+    assert (out / "harvest.json").read_bytes() == marker
+    assert check_settings(out, {"thumbnail_size": 96}) == {"thumbnail_size": (256, 96)}
+
+
+def test_without_flock_the_refusal_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filesystem without flock cannot show that nobody else runs: refused as before."""
+    out = tmp_path / "d"
+    marker = pinned_to_nothing(out)
+    (out / "locks").mkdir(exist_ok=True)
+    (out / "locks" / lock_name("1/2")).touch()  # a lock file some run left, unlockable here
+
+    def no_flock(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "no locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with pytest.raises(UsageError, match="has no thumbnails yet"):
+        check_settings(out, {"thumbnail_size": 96})
+    with pytest.raises(UsageError, match="has no thumbnails yet"):
+        prepare_out_dir(out, {"thumbnail_size": 96}, holding=lock_name(None))
+    with pytest.raises(UsageError, match="has no thumbnails yet"):
+        repin_settings(out, {"thumbnail_size": 96})
+    assert (out / "harvest.json").read_bytes() == marker
+
+
+def test_repin_settings_changes_only_what_the_marker_keeps(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``harvester slurm``'s re-pin: the differing kept setting changes; a kind the folder
+    keeps nothing for yet (stacks) is left to the first run that fetches it."""
+    out = tmp_path / "d"
+    pinned_to_nothing(out)
+    repin_settings(out, {"thumbnail_size": 96, "window": "full"})
+    assert marker_of(out)["settings"] == {"thumbnail_size": 96}
+    assert len(problems(caplog)) == 1
