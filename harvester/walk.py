@@ -1068,6 +1068,17 @@ _SEPARATE_IDS = {
 }
 
 
+def _check_failed_hint(kind: str, object_id: int, server: str, status: int | None) -> str:
+    """The next step after a target's check failed otherwise than "not found" or "busy": a
+    server error (5xx, or no answer) may pass, a refusal (403) is about access."""
+    if status is None or status >= 500:
+        return (
+            f"the server failed on {kind} {object_id} through the retries: run the same "
+            f"command again later; if it keeps failing, check the {kind} on {server}"
+        )
+    return f"the server refused {kind} {object_id}: check that it is public on {server}"
+
+
 async def preflight(
     client: Client,
     *,
@@ -1120,7 +1131,14 @@ async def preflight(
         if isinstance(outcome, FetchError):
             # Busy after the retries (a maintenance window that began after the check at
             # start): "try again later", exit 75, as the check at start says it.
-            raise unavailable(server, outcome, f" (asked for {kind} {object_id})") or outcome
+            busy = unavailable(server, outcome, f" (asked for {kind} {object_id})")
+            if busy is not None:
+                raise busy
+            if outcome.hint is None:
+                # Any other failure (a 500 through the retries, a 403) was a bare "error:
+                # HTTP 500 ...: URL", exit 2, with no next step.
+                outcome.hint = _check_failed_hint(kind, object_id, server, outcome.status)
+            raise outcome
         assert outcome is not None
         found[(kind, object_id)] = outcome.json()
         if answers is not None and kind == "image":
