@@ -60,6 +60,7 @@ from harvester.errors import (
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.folder_settings import carry_label_keys, run_settings
 from harvester.journal import (
+    STUDY_ONLY,
     JournalState,
     newest_saved_config,
     run_config_of,
@@ -1100,6 +1101,7 @@ class Harvest:
             await store.flush()
             failures = [
                 {"what": f.what, "url": f.url, "status": f.status, "reason": f.reason}
+                | ({"study_only": True} if f.study_only else {})
                 for f in (self.walk_stats.failures if self.walk_stats is not None else [])
             ]
             await store.record_walk(self._walk_ended, cfg.shard, finished=True, failures=failures)
@@ -1140,7 +1142,8 @@ class Harvest:
         s.slowdowns = client.limiter.slowdowns  # the probe shares it: its slowdowns count too
         if self.walk_stats is not None:
             s.walk_failures = [  # the status once, as the other failures say it
-                f"{f.what}: {with_status(f.status, f.reason)}" + (f" {f.url}" if f.url else "")
+                f"{f.what}{STUDY_ONLY if f.study_only else ''}: "
+                f"{with_status(f.status, f.reason)}" + (f" {f.url}" if f.url else "")
                 for f in self.walk_stats.failures
             ]
 
@@ -1213,7 +1216,10 @@ class Harvest:
         self.summary.pending = pending
         if self.walk_stats is not None:
             self.summary.images = self.walk_stats.images
-            self.summary.walk_failures = [f"{f.what}: {f.reason}" for f in self.walk_stats.failures]
+            self.summary.walk_failures = [
+                f"{f.what}{STUDY_ONLY if f.study_only else ''}: {f.reason}"
+                for f in self.walk_stats.failures
+            ]
         if self._selection.active:
             self.summary.images = self.select_stats.selected
             self.summary.selection = self.select_stats.summary()

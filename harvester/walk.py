@@ -113,6 +113,10 @@ class WalkFailure:
     reason: str
     #: The server was busy or broke off its answers (:func:`~harvester.errors.unavailable`).
     busy: bool = False
+    #: Every image under it was listed already: only its study files (a plate's runs and
+    #: grids) are missing, which a rerun's walk fetches. ``status`` said "the images under
+    #: them are not counted" of such a failure too, while all of them were.
+    study_only: bool = False
 
 
 @dataclass
@@ -508,10 +512,12 @@ class Walker:
                 name = str(((obj or {}).get("data") or {}).get("Name", ""))
         return obj, name
 
-    def _fail(self, what: str, exc: FetchError) -> None:
+    def _fail(self, what: str, exc: FetchError, *, study_only: bool = False) -> None:
         logger.warning("walk of %s failed: %s", what, exc)
         busy = server_is_there(exc)
-        self.stats.failures.append(WalkFailure(what, exc.url, exc.status, exc.reason, busy))
+        self.stats.failures.append(
+            WalkFailure(what, exc.url, exc.status, exc.reason, busy, study_only)
+        )
 
     def _out_of_shard(self, image_id: int) -> bool:
         """True for another shard's image, counted once as out of shard, then as a duplicate."""
@@ -853,6 +859,7 @@ class Walker:
         """Every field of every well of one plate, from the JSON API wells."""
         self.stats.plates += 1
         save = self._wants("plate", plate_id)
+        listed = False  # every image of the plate emitted: a later failure loses none
         try:
             plate_obj, name = await self._named("plate", plate_id, urls.plate(plate_id), save, name)
             wells_all: list[Any] = []
@@ -926,6 +933,7 @@ class Walker:
                 # totalCount is exact on OMERO; without it, a short page is the last one.
                 if not wells or (offset >= total if total else len(wells) < urls.API_PAGE):
                     break
+            listed = True
             if save:
                 runs = await self._json(urls.plate_runs(plate_id))
                 files = {
@@ -947,7 +955,7 @@ class Walker:
                         files[f"grid-{field_index}.json"] = json_bytes(grid)
                 await self._save("plate", plate_id, files)
         except FetchError as exc:
-            self._fail(f"plate {plate_id}", exc)
+            self._fail(f"plate {plate_id}", exc, study_only=listed)
 
     # ------------------------------------------------------------ projects and datasets
     async def walk_project(self, project_id: int, tg: anyio.abc.TaskGroup) -> None:

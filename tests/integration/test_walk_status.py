@@ -85,6 +85,38 @@ def test_a_failed_listing_shows_in_status_until_a_later_walk_lists_it(
     assert "walks" not in json.loads(run_cli("status", str(out), "--json").stdout)
 
 
+def test_a_plate_whose_grid_failed_after_its_images_were_listed_lost_no_image(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A plate's grid (a study file, asked once its wells listed every image) that fails for
+    good lost no image: status said "the images under them are not counted above" of it,
+    while all 8 were counted and done. It says which files are missing instead; the resume
+    fetches them and clears the walk."""
+    out = tmp_path / "d"
+    broken = make_emulator(preset="demo", faults="500:100%,only:/webgateway/plate/")
+    first = harvest(
+        broken.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",), max_retries=0
+    )
+    assert (first.exit_code, first.done) == (1, 8)  # every thumbnail; no study file
+    assert [line.split(" http")[0] for line in first.walk_failures] == [
+        f"plate {SMALL_PLATE} (study files only): HTTP 500 Internal Server Error"
+    ]
+    report = collect_status(out)
+    assert (report.pending, report.failed) == (0, 0)
+    assert report.walks[0]["failures"][0]["study_only"] is True
+    text = report.format_text()
+    assert "not counted above" not in text
+    assert "1 listing(s) failed; every image under them was listed (counted above)" in text
+    assert f"  plate {SMALL_PLATE} (study files only): HTTP 500" in text
+    assert f"to resume: harvester harvest --out {out}" in text
+
+    healthy = make_emulator(preset="demo")
+    second = harvest(healthy.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    assert second.exit_code == 0
+    assert (out / "study" / f"plate-{SMALL_PLATE}" / "grid-0.json").is_file()
+    assert collect_status(out).walks == []
+
+
 def test_a_run_killed_before_its_end_shows_an_unfinished_walk_and_the_resume_clears_it(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
