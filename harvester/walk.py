@@ -827,7 +827,13 @@ class Walker:
         tg: anyio.abc.TaskGroup,
     ) -> None:
         """A screen or project: list its ``children`` (paged); save the object, its
-        annotations and that list if wanted; then one ``walk_child`` each (limited)."""
+        annotations and that list if wanted; then one ``walk_child`` each (limited).
+
+        Once the children are listed, a failure of the study files (the object's map
+        annotations, say) loses no image: the children are walked all the same, and the
+        failure is ``study_only``. It used to end the walk of the whole screen or project
+        there, every image under it unlisted for a file about the study."""
+        items: list[Any] | None = None
         try:
             items = await self._paged_webclient(children_page, children)
             if self._wants(kind, object_id):
@@ -843,8 +849,9 @@ class Walker:
                     },
                 )
         except FetchError as exc:
-            self._fail(f"{kind} {object_id}", exc)
-            return
+            self._fail(f"{kind} {object_id}", exc, study_only=items is not None)
+            if items is None:
+                return
         for child in items:
             if isinstance(child.get("id"), int):
                 tg.start_soon(

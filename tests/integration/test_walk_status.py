@@ -17,6 +17,7 @@ from typing import Any
 
 from harvest_helpers import (
     DEMO_PROJECT,
+    DEMO_SCREEN,
     SMALL_PLATE,
     harvest,
     reaped,
@@ -26,6 +27,7 @@ from harvest_helpers import (
 )
 
 from harvester.emulator import EmulatorThread
+from harvester.emulator.http import Request, Response
 from harvester.status import StatusReport, collect_status
 
 #: The demo project's 8 images (1884801 to 1884808).
@@ -114,6 +116,51 @@ def test_a_plate_whose_grid_failed_after_its_images_were_listed_lost_no_image(
     second = harvest(healthy.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     assert second.exit_code == 0
     assert (out / "study" / f"plate-{SMALL_PLATE}" / "grid-0.json").is_file()
+    assert collect_status(out).walks == []
+
+
+class _NoScreenAnnotations:
+    """The demo emulator, but the screen's own map annotations answer 500 (its plates and
+    their wells' annotations are served)."""
+
+    def __init__(self) -> None:
+        from harvester.emulator.app import build_app
+
+        self.app = build_app("demo")
+
+    def handle(self, req: Request) -> Response:
+        if req.path == "/webclient/api/annotations/" and req.param("screen") is not None:
+            return Response(500, b"<h1>Server Error (500)</h1>", route="annotations")
+        return self.app.handle(req)
+
+    def route_name(self, req: Request) -> str:
+        return self.app.route_name(req)
+
+
+def test_a_screen_whose_annotations_failed_still_walks_its_plates(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The screen's map annotations (a study file, asked once its plates are listed) failing
+    for good ended the walk of the whole screen: none of its 80 images was listed. Its
+    plates are walked all the same; only the screen's study files are missing, and said."""
+    out = tmp_path / "d"
+    broken = make_emulator(app=_NoScreenAnnotations())
+    first = harvest(
+        broken.base_url, out, screens=(DEMO_SCREEN,), artifacts=("thumbnail",), max_retries=0
+    )
+    assert (first.exit_code, first.images) == (1, 80)
+    assert [line.split(" http")[0] for line in first.walk_failures] == [
+        f"screen {DEMO_SCREEN} (study files only): HTTP 500 Internal Server Error"
+    ]
+    report = collect_status(out)
+    assert report.kinds["thumbnail"].done == 80
+    assert not (out / "study" / f"screen-{DEMO_SCREEN}").exists()
+    assert "every image under them was listed" in report.format_text()
+
+    healthy = make_emulator(preset="demo")
+    second = harvest(healthy.base_url, out, screens=(DEMO_SCREEN,), artifacts=("thumbnail",))
+    assert second.exit_code == 0
+    assert (out / "study" / f"screen-{DEMO_SCREEN}" / "annotations.json").is_file()
     assert collect_status(out).walks == []
 
 
