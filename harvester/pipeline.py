@@ -807,13 +807,13 @@ class Harvest:
                 self.select_stats,
                 buffer=self.cfg.queue_size,
                 on_selected=lambda _ref: self.progress.discovered(1),
-                walk_complete=lambda: not (self.walk_stats and self.walk_stats.failures),
+                walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
             await self._produce_all(client, send, study, prefetched, known)
-        if not (self.walk_stats and self.walk_stats.failures):  # else the total is short
+        if not self.walk_stats or self.walk_stats.listed_every_image():  # else the total is short
             self.progress.walk_finished()
 
     async def _produce_all(

@@ -130,6 +130,11 @@ class WalkStats:
     datasets: int = 0
     failures: list[WalkFailure] = field(default_factory=list)
 
+    def listed_every_image(self) -> bool:
+        """No failure lost an image (none, or only ``study_only`` ones): the images found
+        are all there are, so a ``--sample`` of them is the sample, and the total is known."""
+        return all(f.study_only for f in self.failures)
+
 
 class SeenIds:
     """Image ids already sent, as a growable bitmap (15 M ids = 2 MB).
