@@ -354,6 +354,14 @@ async def probe_server(
             busy = unavailable(shown, exc, through)  # a proxy's 502 reads as the server's
             if busy is not None:
                 raise busy from None
+            if exc.status is not None and client.proxy is None:
+                # It answered (a 500 through the retries): "cannot reach" and "nothing answers
+                # on this machine's port" were both untrue of it.
+                raise RemoteError(
+                    f"{shown} answered its API root (api/) with {exc.reason}",
+                    hint="the server is there but failing: try again later; if it keeps "
+                    "failing, tell its administrators, or check --base-url",
+                ) from None
             if client.proxy is None:
                 hint = _unreachable_hint(settings.base_url, hint)
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
