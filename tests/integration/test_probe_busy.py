@@ -80,8 +80,7 @@ def test_a_server_error_at_start_is_not_called_unreachable(
     assert code == 2
     lines = err.strip().splitlines()
     assert lines == [
-        f"error: {emu.base_url}/ answered its API root (api/) with HTTP 500 Internal Server "
-        "Error",
+        f"error: {emu.base_url}/ answered its API root (api/) with HTTP 500 Internal Server Error",
         "hint: the server is there but failing: try again later; if it keeps failing, tell "
         "its administrators, or check --base-url",
     ]
