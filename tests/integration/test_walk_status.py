@@ -119,6 +119,23 @@ def test_a_plate_whose_grid_failed_after_its_images_were_listed_lost_no_image(
     assert collect_status(out).walks == []
 
 
+def test_failed_ids_says_that_a_failed_walk_has_no_ids(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``status --failed-ids > retry.txt`` after a failed listing: no id (the walk never found
+    its images), and it said nothing, as if nothing had failed. A note on stderr says so and
+    names the command that walks them again; stdout keeps only ids."""
+    out = tmp_path / "d"
+    broken = make_emulator(preset="demo", faults="503:100%,only:api_plate_wells")
+    harvest(broken.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",), max_retries=0)
+    shown = run_cli("status", str(out), "--failed-ids")
+    assert (shown.returncode, shown.stdout) == (0, "")
+    assert shown.stderr == (
+        f"note: 1 walk did not list everything (harvester status {out} names them): the "
+        f"images under them have no id here; harvester harvest --out {out} walks them again\n"
+    )
+
+
 class _NoScreenAnnotations:
     """The demo emulator, but the screen's own map annotations answer 500 (its plates and
     their wells' annotations are served)."""
