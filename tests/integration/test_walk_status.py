@@ -136,6 +136,24 @@ def test_failed_ids_says_that_a_failed_walk_has_no_ids(
     )
 
 
+def test_a_plan_whose_grid_failed_says_it_would_miss_study_files_not_images(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """No plan when a plate's grid failed (a harvest from a plan does not walk: the study
+    file would stay missing), but it said "it would miss their images" of a walk that had
+    listed every one."""
+    broken = make_emulator(preset="demo", faults="500:100%,only:/webgateway/plate/")
+    out = tmp_path / "p"
+    shown = run_cli(
+        "plan", "--base-url", broken.base_url, "--plate", str(SMALL_PLATE), "--out", str(out),
+        "--rate", "none", "--max-retries", "0", "--quiet",
+    )  # fmt: skip
+    assert shown.returncode == 2, shown.stderr
+    assert "no plan was written (it would miss their study files" in shown.stderr
+    assert "their images" not in shown.stderr
+    assert not (out / "plan" / "plan.json").exists()
+
+
 class _NoScreenAnnotations:
     """The demo emulator, but the screen's own map annotations answer 500 (its plates and
     their wells' annotations are served)."""
