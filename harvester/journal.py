@@ -26,9 +26,11 @@ empty labels mean "never asked", not "asked, none", so a later run with labels a
 
 "walk" records say whether a run's walk of its targets listed everything: one with
 ``"finished": false`` when the walk starts, one with ``"finished": true`` and the listings that
-failed for good (``failures``: ``{"what", "url", "status", "reason"}`` each) when it ends. The
-images under a failed listing, or not listed before a run stopped, were never journaled, so
-without these ``status`` would count none of them as pending and call the folder complete.
+failed for good (``failures``: ``{"what", "url", "status", "reason"}`` each, and
+``"study_only": true`` where every image under it had been listed and only its study files
+failed, a plate's runs or grids) when it ends. The images under a failed listing, or not
+listed before a run stopped, were never journaled, so without these ``status`` would count
+none of them as pending and call the folder complete.
 ``targets`` is the run's targets as flags (:meth:`harvester.config.HarvestConfig.walk_targets`:
 an ``--ids-from`` file by its absolute path, ids read once by their run); the latest record per
 (targets, shard) is the one that counts, so a later walk of the same targets that finishes with
@@ -65,6 +67,9 @@ _CHUNK = 256 << 10
 Key = tuple[str, int]
 #: A walk's targets (as flags) and shard ("K/N", or None): see the "walk" records.
 WalkKey = tuple[str, str | None]
+#: How a walk failure that lost no image (``"study_only"``) is named after its listing, in
+#: the run's summary and in ``status``.
+STUDY_ONLY = " (study files only)"
 
 #: Which image ids a loaded state keeps records of (a shard's filter; None keeps every image).
 ImageFilter = Callable[[int], bool]

@@ -60,6 +60,7 @@ from harvester.errors import (
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.folder_settings import carry_label_keys, repin_note, run_settings
 from harvester.journal import (
+    STUDY_ONLY,
     JournalState,
     newest_saved_config,
     run_config_of,
@@ -353,6 +354,14 @@ async def probe_server(
             busy = unavailable(shown, exc, through)  # a proxy's 502 reads as the server's
             if busy is not None:
                 raise busy from None
+            if exc.status is not None and client.proxy is None:
+                # It answered (a 500 through the retries): "cannot reach" and "nothing answers
+                # on this machine's port" were both untrue of it.
+                raise RemoteError(
+                    f"{shown} answered its API root (api/) with {exc.reason}",
+                    hint="the server is there but failing: try again later; if it keeps "
+                    "failing, tell its administrators, or check --base-url",
+                ) from None
             if client.proxy is None:
                 hint = _unreachable_hint(settings.base_url, hint)
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
@@ -812,13 +821,13 @@ class Harvest:
                 self.select_stats,
                 buffer=self.cfg.queue_size,
                 on_selected=lambda _ref: self.progress.discovered(1),
-                walk_complete=lambda: not (self.walk_stats and self.walk_stats.failures),
+                walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
             await self._produce_all(client, send, study, prefetched, known)
-        if not (self.walk_stats and self.walk_stats.failures):  # else the total is short
+        if not self.walk_stats or self.walk_stats.listed_every_image():  # else the total is short
             self.progress.walk_finished()
 
     async def _produce_all(
@@ -1106,6 +1115,7 @@ class Harvest:
             await store.flush()
             failures = [
                 {"what": f.what, "url": f.url, "status": f.status, "reason": f.reason}
+                | ({"study_only": True} if f.study_only else {})
                 for f in (self.walk_stats.failures if self.walk_stats is not None else [])
             ]
             await store.record_walk(self._walk_ended, cfg.shard, finished=True, failures=failures)
@@ -1146,7 +1156,8 @@ class Harvest:
         s.slowdowns = client.limiter.slowdowns  # the probe shares it: its slowdowns count too
         if self.walk_stats is not None:
             s.walk_failures = [  # the status once, as the other failures say it
-                f"{f.what}: {with_status(f.status, f.reason)}" + (f" {f.url}" if f.url else "")
+                f"{f.what}{STUDY_ONLY if f.study_only else ''}: "
+                f"{with_status(f.status, f.reason)}" + (f" {f.url}" if f.url else "")
                 for f in self.walk_stats.failures
             ]
 
@@ -1219,7 +1230,10 @@ class Harvest:
         self.summary.pending = pending
         if self.walk_stats is not None:
             self.summary.images = self.walk_stats.images
-            self.summary.walk_failures = [f"{f.what}: {f.reason}" for f in self.walk_stats.failures]
+            self.summary.walk_failures = [
+                f"{f.what}{STUDY_ONLY if f.study_only else ''}: {f.reason}"
+                for f in self.walk_stats.failures
+            ]
         if self._selection.active:
             self.summary.images = self.select_stats.selected
             self.summary.selection = self.select_stats.summary()

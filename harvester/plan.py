@@ -587,9 +587,16 @@ async def plan_targets(
                 first = failures[0]
                 # All of them "busy" (a maintenance window): try later, exit 75; else exit 2.
                 busy = all(f.busy for f in failures)
+                # Study files alone (a plate's grid; every image listed): a harvest from the
+                # plan does not walk, so they would be missing for good all the same.
+                missed = (
+                    "their study files: a harvest from a plan does not walk"
+                    if walker.stats.listed_every_image()
+                    else "their images"
+                )
                 raise (ServerUnavailableError if busy else RemoteError)(
                     f"the walk failed for {len(failures)} listing(s), first: {first.what}: "
-                    f"{first.reason}; no plan was written (it would miss their images)",
+                    f"{first.reason}; no plan was written (it would miss {missed})",
                     hint="run `harvester plan` again later (with --force if a plan exists)",
                 )
             if selection.active:

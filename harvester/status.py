@@ -59,6 +59,7 @@ from harvester.folder_settings import (
     remembered_label_keys,
 )
 from harvester.journal import (
+    STUDY_ONLY,
     JournalState,
     ReadMark,
     journal_files,
@@ -357,13 +358,21 @@ class StatusReport:
             what = f"walk of {walk['targets']}" if walk["targets"] else "walk"
             shard = f", shard {walk['shard']}" if walk.get("shard") else ""
             failures = walk.get("failures") or []
-            lines.append(
-                f"{what} (run {walk.get('run')}{shard}): {len(failures)} listing(s) failed; "
+            # A plate whose images were all listed before its runs or grids failed lost no
+            # image, only study files (``study_only``): not "not counted" (they are).
+            why = (
                 "the images under them are not counted above:"
+                if any(not f.get("study_only") for f in failures)
+                else "every image under them was listed (counted above); their study files "
+                "are missing:"
+            )
+            lines.append(
+                f"{what} (run {walk.get('run')}{shard}): {len(failures)} listing(s) failed; {why}"
             )
             for f in failures[:MAX_FAILURE_SAMPLES]:
                 reason = with_status(f.get("status"), str(f.get("reason") or ""))
-                lines.append(f"  {f.get('what')}: {reason} {f.get('url') or ''}".rstrip())
+                only = STUDY_ONLY if f.get("study_only") else ""
+                lines.append(f"  {f.get('what')}{only}: {reason} {f.get('url') or ''}".rstrip())
             if len(failures) > MAX_FAILURE_SAMPLES:
                 lines.append(f"  ... and {len(failures) - MAX_FAILURE_SAMPLES} more (--json)")
         return lines

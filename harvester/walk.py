@@ -113,6 +113,10 @@ class WalkFailure:
     reason: str
     #: The server was busy or broke off its answers (:func:`~harvester.errors.unavailable`).
     busy: bool = False
+    #: Every image under it was listed already: only its study files (a plate's runs and
+    #: grids) are missing, which a rerun's walk fetches. ``status`` said "the images under
+    #: them are not counted" of such a failure too, while all of them were.
+    study_only: bool = False
 
 
 @dataclass
@@ -125,6 +129,11 @@ class WalkStats:
     plates: int = 0
     datasets: int = 0
     failures: list[WalkFailure] = field(default_factory=list)
+
+    def listed_every_image(self) -> bool:
+        """No failure lost an image (none, or only ``study_only`` ones): the images found
+        are all there are, so a ``--sample`` of them is the sample, and the total is known."""
+        return all(f.study_only for f in self.failures)
 
 
 class SeenIds:
@@ -508,10 +517,12 @@ class Walker:
                 name = str(((obj or {}).get("data") or {}).get("Name", ""))
         return obj, name
 
-    def _fail(self, what: str, exc: FetchError) -> None:
+    def _fail(self, what: str, exc: FetchError, *, study_only: bool = False) -> None:
         logger.warning("walk of %s failed: %s", what, exc)
         busy = server_is_there(exc)
-        self.stats.failures.append(WalkFailure(what, exc.url, exc.status, exc.reason, busy))
+        self.stats.failures.append(
+            WalkFailure(what, exc.url, exc.status, exc.reason, busy, study_only)
+        )
 
     def _out_of_shard(self, image_id: int) -> bool:
         """True for another shard's image, counted once as out of shard, then as a duplicate."""
@@ -821,7 +832,13 @@ class Walker:
         tg: anyio.abc.TaskGroup,
     ) -> None:
         """A screen or project: list its ``children`` (paged); save the object, its
-        annotations and that list if wanted; then one ``walk_child`` each (limited)."""
+        annotations and that list if wanted; then one ``walk_child`` each (limited).
+
+        Once the children are listed, a failure of the study files (the object's map
+        annotations, say) loses no image: the children are walked all the same, and the
+        failure is ``study_only``. It used to end the walk of the whole screen or project
+        there, every image under it unlisted for a file about the study."""
+        items: list[Any] | None = None
         try:
             items = await self._paged_webclient(children_page, children)
             if self._wants(kind, object_id):
@@ -837,8 +854,9 @@ class Walker:
                     },
                 )
         except FetchError as exc:
-            self._fail(f"{kind} {object_id}", exc)
-            return
+            self._fail(f"{kind} {object_id}", exc, study_only=items is not None)
+            if items is None:
+                return
         for child in items:
             if isinstance(child.get("id"), int):
                 tg.start_soon(
@@ -853,6 +871,7 @@ class Walker:
         """Every field of every well of one plate, from the JSON API wells."""
         self.stats.plates += 1
         save = self._wants("plate", plate_id)
+        listed = False  # every image of the plate emitted: a later failure loses none
         try:
             plate_obj, name = await self._named("plate", plate_id, urls.plate(plate_id), save, name)
             wells_all: list[Any] = []
@@ -926,6 +945,7 @@ class Walker:
                 # totalCount is exact on OMERO; without it, a short page is the last one.
                 if not wells or (offset >= total if total else len(wells) < urls.API_PAGE):
                     break
+            listed = True
             if save:
                 runs = await self._json(urls.plate_runs(plate_id))
                 files = {
@@ -947,7 +967,7 @@ class Walker:
                         files[f"grid-{field_index}.json"] = json_bytes(grid)
                 await self._save("plate", plate_id, files)
         except FetchError as exc:
-            self._fail(f"plate {plate_id}", exc)
+            self._fail(f"plate {plate_id}", exc, study_only=listed)
 
     # ------------------------------------------------------------ projects and datasets
     async def walk_project(self, project_id: int, tg: anyio.abc.TaskGroup) -> None:
@@ -1068,6 +1088,17 @@ _SEPARATE_IDS = {
 }
 
 
+def _check_failed_hint(kind: str, object_id: int, server: str, status: int | None) -> str:
+    """The next step after a target's check failed otherwise than "not found" or "busy": a
+    server error (5xx, or no answer) may pass, a refusal (403) is about access."""
+    if status is None or status >= 500:
+        return (
+            f"the server failed on {kind} {object_id} through the retries: run the same "
+            f"command again later; if it keeps failing, check the {kind} on {server}"
+        )
+    return f"the server refused {kind} {object_id}: check that it is public on {server}"
+
+
 async def preflight(
     client: Client,
     *,
@@ -1120,7 +1151,14 @@ async def preflight(
         if isinstance(outcome, FetchError):
             # Busy after the retries (a maintenance window that began after the check at
             # start): "try again later", exit 75, as the check at start says it.
-            raise unavailable(server, outcome, f" (asked for {kind} {object_id})") or outcome
+            busy = unavailable(server, outcome, f" (asked for {kind} {object_id})")
+            if busy is not None:
+                raise busy
+            if outcome.hint is None:
+                # Any other failure (a 500 through the retries, a 403) was a bare "error:
+                # HTTP 500 ...: URL", exit 2, with no next step.
+                outcome.hint = _check_failed_hint(kind, object_id, server, outcome.status)
+            raise outcome
         assert outcome is not None
         found[(kind, object_id)] = outcome.json()
         if answers is not None and kind == "image":

@@ -978,6 +978,22 @@ def run_status_command(args: argparse.Namespace) -> int:
                 f"{report.resume or 'the harvest'} retries them",
                 file=sys.stderr,
             )
+        lost = [  # (a failed study file lost no image: its images have their ids)
+            walk
+            for walk in report.walks
+            if not walk.get("finished")
+            or any(not f.get("study_only") for f in walk.get("failures") or ())
+        ]
+        if lost:
+            # The ids of the images under a failed or unfinished listing are unknown: an
+            # empty list with nothing said read as "nothing failed" (`> retry.txt`).
+            q = shlex.quote(str(args.out))
+            print(
+                f"note: {_count(len(lost), 'walk')} did not list everything (harvester "
+                f"status {q} names them): the images under them have no id here; "
+                f"{report.resume or 'the harvest'} walks them again",
+                file=sys.stderr,
+            )
         return 0
     if args.json:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))

@@ -8,6 +8,7 @@ and a folder that existed keeps everything it held.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,22 @@ def test_a_known_image_in_a_new_folder_is_asked_once(
     assert harvest(emulator, out, "--image", KNOWN) == 0
     assert (out / "images" / "001" / "884" / f"{KNOWN}.metadata.json").is_file()
     assert emulator.stats()["by_route"]["api_image"] == {"200": 1}
+
+
+def test_a_failing_target_check_is_one_error_with_a_hint(
+    make_emulator: Callable[..., EmulatorThread],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A target check that fails otherwise than "not found" or "busy" (here a 500 through
+    the retries) was a bare ``error: HTTP 500 ...: URL`` line: now a hint says what to do
+    next; exit 2 and no folder, as for an unknown id."""
+    emu = make_emulator(preset="demo", faults="500:100%,only:/api/v0/m/screens/")
+    out = tmp_path / "s"
+    assert harvest(emu, out, "--screen", "2302", "--max-retries", "0") == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 2 and lines[0].startswith("error: "), lines
+    assert "/api/v0/m/screens/2302/" in lines[0]
+    assert lines[1].startswith("hint: ") and "screen 2302" in lines[1], lines
+    assert "run the same command again later" in lines[1]
+    assert not out.exists()

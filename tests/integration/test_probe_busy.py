@@ -66,6 +66,27 @@ def test_a_server_still_busy_is_one_line_that_says_so(
     assert not out.exists()
 
 
+def test_a_server_error_at_start_is_not_called_unreachable(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The API root answers 500 (a server that is there, failing): the error said "cannot
+    reach" it and the hint "nothing answers on this machine's port P: start the server",
+    both untrue. Exit 2, no output folder, as before."""
+    emu = make_emulator(preset="demo", faults="500:100%,only:api_versions")
+    out = tmp_path / "d"
+    code, err = harvest(capsys, emu.base_url, out, "--max-retries", "1")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines == [
+        f"error: {emu.base_url}/ answered its API root (api/) with HTTP 500 Internal Server Error",
+        "hint: the server is there but failing: try again later; if it keeps failing, tell "
+        "its administrators, or check --base-url",
+    ]
+    assert not out.exists()
+
+
 def test_answers_that_break_off_at_start_are_retried_with_the_budget(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,

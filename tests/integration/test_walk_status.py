@@ -17,6 +17,7 @@ from typing import Any
 
 from harvest_helpers import (
     DEMO_PROJECT,
+    DEMO_SCREEN,
     SMALL_PLATE,
     harvest,
     reaped,
@@ -26,6 +27,7 @@ from harvest_helpers import (
 )
 
 from harvester.emulator import EmulatorThread
+from harvester.emulator.http import Request, Response
 from harvester.status import StatusReport, collect_status
 
 #: The demo project's 8 images (1884801 to 1884808).
@@ -83,6 +85,118 @@ def test_a_failed_listing_shows_in_status_until_a_later_walk_lists_it(
     assert report.walks == [] and report.resume is None
     assert "walk of" not in report.format_text()
     assert "walks" not in json.loads(run_cli("status", str(out), "--json").stdout)
+
+
+def test_a_plate_whose_grid_failed_after_its_images_were_listed_lost_no_image(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A plate's grid (a study file, asked once its wells listed every image) that fails for
+    good lost no image: status said "the images under them are not counted above" of it,
+    while all 8 were counted and done. It says which files are missing instead; the resume
+    fetches them and clears the walk."""
+    out = tmp_path / "d"
+    broken = make_emulator(preset="demo", faults="500:100%,only:/webgateway/plate/")
+    first = harvest(
+        broken.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",), max_retries=0
+    )
+    assert (first.exit_code, first.done) == (1, 8)  # every thumbnail; no study file
+    assert [line.split(" http")[0] for line in first.walk_failures] == [
+        f"plate {SMALL_PLATE} (study files only): HTTP 500 Internal Server Error"
+    ]
+    report = collect_status(out)
+    assert (report.pending, report.failed) == (0, 0)
+    assert report.walks[0]["failures"][0]["study_only"] is True
+    text = report.format_text()
+    assert "not counted above" not in text
+    assert "1 listing(s) failed; every image under them was listed (counted above)" in text
+    assert f"  plate {SMALL_PLATE} (study files only): HTTP 500" in text
+    assert f"to resume: harvester harvest --out {out}" in text
+
+    healthy = make_emulator(preset="demo")
+    second = harvest(healthy.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    assert second.exit_code == 0
+    assert (out / "study" / f"plate-{SMALL_PLATE}" / "grid-0.json").is_file()
+    assert collect_status(out).walks == []
+
+
+def test_failed_ids_says_that_a_failed_walk_has_no_ids(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``status --failed-ids > retry.txt`` after a failed listing: no id (the walk never found
+    its images), and it said nothing, as if nothing had failed. A note on stderr says so and
+    names the command that walks them again; stdout keeps only ids."""
+    out = tmp_path / "d"
+    broken = make_emulator(preset="demo", faults="503:100%,only:api_plate_wells")
+    harvest(broken.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",), max_retries=0)
+    shown = run_cli("status", str(out), "--failed-ids")
+    assert (shown.returncode, shown.stdout) == (0, "")
+    assert shown.stderr == (
+        f"note: 1 walk did not list everything (harvester status {out} names them): the "
+        f"images under them have no id here; harvester harvest --out {out} walks them again\n"
+    )
+
+
+def test_a_plan_whose_grid_failed_says_it_would_miss_study_files_not_images(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """No plan when a plate's grid failed (a harvest from a plan does not walk: the study
+    file would stay missing), but it said "it would miss their images" of a walk that had
+    listed every one."""
+    broken = make_emulator(preset="demo", faults="500:100%,only:/webgateway/plate/")
+    out = tmp_path / "p"
+    shown = run_cli(
+        "plan", "--base-url", broken.base_url, "--plate", str(SMALL_PLATE), "--out", str(out),
+        "--rate", "none", "--max-retries", "0", "--quiet",
+    )  # fmt: skip
+    assert shown.returncode == 2, shown.stderr
+    assert "no plan was written (it would miss their study files" in shown.stderr
+    assert "their images" not in shown.stderr
+    assert not (out / "plan" / "plan.json").exists()
+
+
+class _NoScreenAnnotations:
+    """The demo emulator, but the screen's own map annotations answer 500 (its plates and
+    their wells' annotations are served)."""
+
+    def __init__(self) -> None:
+        from harvester.emulator.app import build_app
+
+        self.app = build_app("demo")
+
+    def handle(self, req: Request) -> Response:
+        if req.path == "/webclient/api/annotations/" and req.param("screen") is not None:
+            return Response(500, b"<h1>Server Error (500)</h1>", route="annotations")
+        return self.app.handle(req)
+
+    def route_name(self, req: Request) -> str:
+        return self.app.route_name(req)
+
+
+def test_a_screen_whose_annotations_failed_still_walks_its_plates(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The screen's map annotations (a study file, asked once its plates are listed) failing
+    for good ended the walk of the whole screen: none of its 80 images was listed. Its
+    plates are walked all the same; only the screen's study files are missing, and said."""
+    out = tmp_path / "d"
+    broken = make_emulator(app=_NoScreenAnnotations())
+    first = harvest(
+        broken.base_url, out, screens=(DEMO_SCREEN,), artifacts=("thumbnail",), max_retries=0
+    )
+    assert (first.exit_code, first.images) == (1, 80)
+    assert [line.split(" http")[0] for line in first.walk_failures] == [
+        f"screen {DEMO_SCREEN} (study files only): HTTP 500 Internal Server Error"
+    ]
+    report = collect_status(out)
+    assert report.kinds["thumbnail"].done == 80
+    assert not (out / "study" / f"screen-{DEMO_SCREEN}").exists()
+    assert "every image under them was listed" in report.format_text()
+
+    healthy = make_emulator(preset="demo")
+    second = harvest(healthy.base_url, out, screens=(DEMO_SCREEN,), artifacts=("thumbnail",))
+    assert second.exit_code == 0
+    assert (out / "study" / f"screen-{DEMO_SCREEN}" / "annotations.json").is_file()
+    assert collect_status(out).walks == []
 
 
 def test_a_run_killed_before_its_end_shows_an_unfinished_walk_and_the_resume_clears_it(

@@ -212,3 +212,18 @@ def test_sample_of_an_incomplete_walk_is_not_fetched(
     again = harvest(emu.base_url, tmp_path, screens=(DEMO_SCREEN,), sample=10)
     assert again.exit_code == 0
     assert app.take() == expected(demo_refs, sample=10) == index_ids(tmp_path)
+
+
+def test_sample_is_fetched_when_only_a_plates_study_files_failed(
+    recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """A plate's grid (a study file, asked once its wells listed every image) failing for good
+    lost no image: the walk found all there are, so the sample is the sample. It was withheld
+    as for a failed image listing (nothing fetched)."""
+    emu, app = recording
+    app.fail = "webgateway/plate/7375/"
+    summary = harvest(emu.base_url, tmp_path, screens=(DEMO_SCREEN,), sample=10)
+    assert summary.exit_code == 1  # the grid is still missing: a rerun fetches it
+    assert [f.split(":")[0] for f in summary.walk_failures] == ["plate 7375 (study files only)"]
+    assert "NOT fetched" not in summary.selection
+    assert app.take() == expected(demo_refs, sample=10) == index_ids(tmp_path)
