@@ -4,7 +4,8 @@
 ``make_emulator(**kwargs)`` starts others (presets, faults, modes, or a custom
 ``app=``) and stops them all at teardown; ``refused_url`` is a server URL where nothing
 answers. ``fake_app`` is a tiny application for tests of the server itself (it does not
-need the IDR catalogue).
+need the IDR catalogue). ``demo_run`` is one ``harvester demo`` run, shared by the tests
+of what it prints and writes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from demo_helpers import DemoRun, run_demo
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.http import Request, Response
@@ -54,6 +56,16 @@ def make_emulator() -> Iterator[Callable[..., EmulatorThread]]:
 def emulator(make_emulator: Callable[..., EmulatorThread]) -> EmulatorThread:
     """The IDR emulator, demo preset, seed 0, no faults; ``.base_url``, ``.stats()``."""
     return make_emulator(preset="demo")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """``harvester demo`` run once, as a user runs it, for the tests of what it prints and
+    writes (each ran its own: ~4 s apiece at the demo's 100 requests/s). It runs as on an
+    HPC node whose ``http_proxy`` no loopback request could go through (port 9, where
+    nothing listens), which its own emulator must bypass. Tests read ``out``, never write it.
+    """
+    return run_demo(tmp_path_factory.mktemp("demo_run") / "demo")
 
 
 @pytest.fixture

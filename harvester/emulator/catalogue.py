@@ -269,6 +269,21 @@ from harvester.emulator.catalogue_presets import (
     TILED_LEVELS as TILED_LEVELS,
 )
 from harvester.emulator.catalogue_presets import (
+    TILED_OVER_DATASET_ID as TILED_OVER_DATASET_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    TILED_OVER_IMAGE_ID as TILED_OVER_IMAGE_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    TILED_OVER_LEVELS as TILED_OVER_LEVELS,
+)
+from harvester.emulator.catalogue_presets import (
+    TILED_OVER_PROJECT_ID as TILED_OVER_PROJECT_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    TILED_OVER_SIZE as TILED_OVER_SIZE,
+)
+from harvester.emulator.catalogue_presets import (
     TILED_PROJECT_ID as TILED_PROJECT_ID,
 )
 from harvester.emulator.catalogue_presets import (

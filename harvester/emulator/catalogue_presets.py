@@ -35,7 +35,10 @@ zstack     project 1301, dataset 5301: images 1300001-1300003, 256x256,
 timeseries project 1401, dataset 5401: images 1400001-1400003, 128x128,
            sizeZ 3, sizeT 20.
 tiled      project 1501, dataset 5501: image 1500001 8000x6000 (5 levels,
-           tiles 256) and image 1500002 512x512 (not tiled).
+           tiles 256) and image 1500002 512x512 (not tiled); project 1502,
+           dataset 5502: image 1500101 3400x3100 (4 levels), just over the
+           microservice's 3192 px plane limit (side and area) at a fifth of
+           the pixels, for tests of what any plane over it takes.
 bigscreen  screen 1601: 1200 plates (ids 20001-21200), 1 well x 1 field each
            (images 3100001-3101200).
 bigproject project 1701: 600 datasets (ids 30001-30600), 1 image each
@@ -177,6 +180,11 @@ TILED_IMAGE_ID = 1500001
 TILED_SMALL_IMAGE_ID = 1500002
 TILED_SIZE = (8000, 6000)
 TILED_LEVELS = 5
+TILED_OVER_PROJECT_ID = 1502
+TILED_OVER_DATASET_ID = 5502
+TILED_OVER_IMAGE_ID = 1_500_101
+TILED_OVER_SIZE = (3400, 3100)
+TILED_OVER_LEVELS = 4
 BIGSCREEN_SCREEN_ID = 1601
 BIGSCREEN_PLATES = 1200
 BIGSCREEN_FIRST_PLATE_ID = 20001
@@ -707,6 +715,18 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
         little = PixelsSpec(
             512, 512, 1, 3, 1, "uint8", _grey(3, end=255.0, pixel_max=255.0), 0.25, 0.25
         )
+        over = PixelsSpec(
+            TILED_OVER_SIZE[0],
+            TILED_OVER_SIZE[1],
+            1,
+            3,
+            1,
+            "uint8",
+            _grey(3, end=255.0, pixel_max=255.0),
+            0.25,
+            0.25,
+            levels=TILED_OVER_LEVELS,
+        )
         return [], [
             _proj(
                 TILED_PROJECT_ID,
@@ -718,7 +738,17 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
                 big,
                 seed,
                 per_image_pixels=lambda j: big if j == 0 else little,
-            )
+            ),
+            _proj(
+                TILED_OVER_PROJECT_ID,
+                "idr9005-emulated-tiled/experimentB",
+                TILED_OVER_DATASET_ID,
+                1,
+                1,
+                TILED_OVER_IMAGE_ID,
+                over,
+                seed,
+            ),
         ]
     if name == "bigscreen":
         ids = tuple(range(BIGSCREEN_FIRST_PLATE_ID, BIGSCREEN_FIRST_PLATE_ID + BIGSCREEN_PLATES))

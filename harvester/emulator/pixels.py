@@ -313,7 +313,10 @@ def sample(image: ImageInfo, z: int, t: int, c: int, gx: Grid, gy: Grid) -> Floa
     ox, oy = shift % _NOISE_SIDE, (shift // _NOISE_SIDE) % _NOISE_SIDE
     nx = (np.floor(xs + 0.5).astype(np.int64) + ox) % _NOISE_SIDE
     ny = (np.floor(ys + 0.5).astype(np.int64) + oy) % _NOISE_SIDE
-    out += _NOISE[np.ix_(ny, nx)] * (0.025 * span / step)
+    # Rows then columns (not np.ix_, twice as slow), scaled in place: the same values.
+    noise = _NOISE.take(ny, axis=0).take(nx, axis=1)
+    noise *= 0.025 * span / step
+    out += noise
     return out
 
 
@@ -323,7 +326,11 @@ def quantise(values: FloatArray, pixel_type: str) -> np.ndarray:
     low, high = pixel_range(pixel_type)
     if dtype.kind == "f":
         return np.clip(values, low, high).astype(dtype)
-    return np.clip(np.floor(values + 0.5), low, high).astype(dtype)
+    # In place on one temporary: the same operations in the same order, less memory traffic.
+    rounded = values + 0.5
+    np.floor(rounded, out=rounded)
+    np.clip(rounded, low, high, out=rounded)
+    return rounded.astype(dtype)
 
 
 def level_grids(image: ImageInfo, level: int, region: Region | None) -> tuple[Grid, Grid]:

@@ -257,8 +257,15 @@ def window(values: npt.NDArray[np.generic], start: float, end: float, inverted: 
     """The exact window mapping documented in the module docstring."""
     v = values.astype(np.float64, copy=False)
     if end > start:
-        f = np.clip((v - start) / (end - start), 0.0, 1.0)
-        g = np.floor(f * 255.0 + 0.5).astype(np.uint8)
+        # ``floor(clip((v - start) / (end - start), 0, 1) * 255 + 0.5)``, each step in place
+        # on one temporary (the same float64 operations in the same order: the same bits).
+        f = v - start
+        f /= end - start
+        np.clip(f, 0.0, 1.0, out=f)
+        f *= 255.0
+        f += 0.5
+        np.floor(f, out=f)
+        g = f.astype(np.uint8)
     else:
         g = np.where(v >= start, 255, 0).astype(np.uint8)
     if inverted:
@@ -275,12 +282,21 @@ def compose(layers: Sequence[tuple[U8, RGB]], model: Model, shape: tuple[int, in
         g = layers[0][0]
         return np.repeat(g[:, :, None], 3, axis=2)
     out = np.empty((h, w, 3), dtype=np.uint8)
+    # int32, not int64 (half the memory traffic, twice as fast): a channel adds at most
+    # 255 * 255, so even 10,000 channels stay far below 2**31 after ``2 * acc + 255``.
+    acc = np.empty((h, w), dtype=np.int32)
+    term = np.empty((h, w), dtype=np.int32)
     for k in range(3):
-        acc = np.zeros((h, w), dtype=np.int64)
+        acc.fill(0)
         for g, rgb in layers:
             if rgb[k]:
-                acc += g.astype(np.int64) * rgb[k]
-        out[:, :, k] = np.minimum(255, (2 * acc + 255) // 510)
+                np.multiply(g, rgb[k], out=term, dtype=np.int32)
+                acc += term
+        acc *= 2
+        acc += 255
+        acc //= 510
+        np.minimum(acc, 255, out=acc)
+        out[:, :, k] = acc
     return out
 
 

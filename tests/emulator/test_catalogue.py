@@ -87,6 +87,14 @@ def test_fields_preset_has_empty_wells_and_several_fields() -> None:
             lambda cat: (
                 cat.image(c.TILED_IMAGE_ID).size_x > 3192
                 and cat.image(c.TILED_IMAGE_ID).levels == c.TILED_LEVELS
+                and c.TILED_OVER_SIZE[0] > 3192
+                and c.TILED_OVER_SIZE[0] * c.TILED_OVER_SIZE[1] > 3192 * 3192
+                and (
+                    cat.image(c.TILED_OVER_IMAGE_ID).size_x,
+                    cat.image(c.TILED_OVER_IMAGE_ID).size_y,
+                )
+                == c.TILED_OVER_SIZE
+                and cat.image(c.TILED_OVER_IMAGE_ID).levels == c.TILED_OVER_LEVELS
             ),
         ),
         ("bigscreen", lambda cat: len(cat.plates(c.BIGSCREEN_SCREEN_ID)) > 1000),

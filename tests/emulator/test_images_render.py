@@ -9,7 +9,12 @@ import pytest
 from images_helpers import call, decode, make_app
 
 from harvester.emulator import render
-from harvester.emulator.catalogue import DEMO_IMAGE_ID, TILED_IMAGE_ID, Catalogue
+from harvester.emulator.catalogue import (
+    DEMO_IMAGE_ID,
+    TILED_IMAGE_ID,
+    TILED_OVER_IMAGE_ID,
+    Catalogue,
+)
 
 UNKNOWN = 999_999_999
 C4 = "1|0:187$FF0000,2|0:342$00FF00,3|1:117$0000FF,-4|0:381$FF0000"
@@ -186,6 +191,10 @@ def test_ms_full_plane_limit(ms) -> None:  # type: ignore[no-untyped-def]
     resp = call(app, f"/webgateway/render_image/{TILED_IMAGE_ID}/0/0/?c={c}&m=c")
     assert resp.status == 400
     assert resp.body == b"Requested shape [1, 1, 1, 6000, 8000] > max plane size 3192 * 3192"
+    # The tiled preset's image just over the limit (tests use it for a fifth of the pixels).
+    resp = call(app, f"/webgateway/render_image/{TILED_OVER_IMAGE_ID}/0/0/?c={c}&m=c")
+    assert resp.status == 400
+    assert resp.body == b"Requested shape [1, 1, 1, 3100, 3400] > max plane size 3192 * 3192"
 
 
 def test_ms_options_advertises_limits(ms) -> None:  # type: ignore[no-untyped-def]

@@ -84,6 +84,27 @@ def test_colour_blend_is_additive_and_clipped() -> None:
     assert out[0, 0].tolist() == [255, 100, 100]  # 200*128/255 = 100.39 -> 100
 
 
+def test_window_blend_and_quantise_are_their_formulas_on_every_kind_of_value() -> None:
+    """The in-place (fast) forms compute the documented formulas exactly, element for
+    element: windows over signed and float values, inverted, ten channels of full white
+    (the blend's largest sum), and quantisation's round half up and clip per type."""
+    rng = np.random.default_rng(7)
+    v = np.concatenate([rng.normal(100.0, 400.0, 5000), [-1e9, 1e9, 10.0, 110.0, 60.5]])
+    for start, end, inverted in [(10.0, 110.0, False), (-300.0, 700.5, True), (0.0, 1.0, False)]:
+        g = np.floor(np.clip((v - start) / (end - start), 0, 1) * 255 + 0.5).astype(np.uint8)
+        assert np.array_equal(render.window(v, start, end, inverted), 255 - g if inverted else g)
+    layers = [(rng.integers(0, 256, (7, 9), dtype=np.uint8), (255, 255, 255)) for _ in range(9)]
+    layers += [(np.full((7, 9), 255, np.uint8), (255, 17, 0))]
+    blended = render.compose(layers, "c", (7, 9))
+    for k in range(3):
+        total = sum(g.astype(np.int64) * rgb[k] for g, rgb in layers)
+        assert np.array_equal(blended[:, :, k], np.minimum(255, (2 * total + 255) // 510))
+    for pixel_type in ("uint8", "int8", "uint16", "int16", "int32"):
+        low, high = pixels.pixel_range(pixel_type)
+        want = np.clip(np.floor(v + 0.5), low, high).astype(pixels.dtype_of(pixel_type))
+        assert np.array_equal(pixels.quantise(v, pixel_type), want)
+
+
 def test_greyscale_uses_first_active_channel() -> None:
     """m=g renders the first active channel (by index) as R=G=B, ignoring colour."""
     img = stand_in_image(size_c=3)

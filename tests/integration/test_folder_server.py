@@ -32,13 +32,17 @@ def test_a_run_without_base_url_asks_the_folders_server(
     ids = tmp_path / "retry.txt"
     ids.write_text("1884801\n")  # an image of the demo project, not yet in DIR
 
-    done = run_cli("harvest", "--out", str(out), "--ids-from", str(ids), "--artifacts", "thumbnail")
+    # --rate none on every run: at the default 10/s they waited 4 s, here for nothing.
+    done = run_cli("harvest", "--out", str(out), "--ids-from", str(ids), "--artifacts", "thumbnail",
+                   "--rate", "none")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"asking {emulator.base_url}, the server {out} was harvested from" in done.stderr
     assert "cannot reach" not in done.stderr and "mixed in" not in done.stderr
     assert list((out / "images").rglob("1884801.thumbnail.jpg"))
 
-    quiet = run_cli("harvest", "--out", str(out), "--plate", str(OTHER_PLATE), "-q")
+    quiet = run_cli(
+        "harvest", "--out", str(out), "--plate", str(OTHER_PLATE), "-q", "--rate", "none"
+    )
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == ""  # --quiet: the line is not said, the server still the folder's
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 1 + 8 + 8
@@ -51,8 +55,9 @@ def test_a_base_url_given_is_asked_with_the_other_server_warning(
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     other = make_emulator(preset="demo")
     given = run_cli(
-        "harvest", "--out", str(out), "--plate", str(SMALL_PLATE), "--base-url", other.base_url
-    )
+        "harvest", "--out", str(out), "--plate", str(SMALL_PLATE), "--base-url", other.base_url,
+        "--rate", "none",  # (3 s at the default 10/s)
+    )  # fmt: skip
     assert given.returncode == 0, given.stderr
     assert "the server" not in given.stderr  # the flag is obeyed...
     assert f"{out} was harvested from {emulator.base_url}" in given.stderr  # ...and warned of

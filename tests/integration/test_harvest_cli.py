@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from demo_helpers import DemoRun
 from harvest_helpers import DEMO_IMAGES, Reference, start_cli
 
 from harvester.cli import main
@@ -55,14 +56,12 @@ def test_status_and_verify(
     assert victim.read_bytes() == (reference.out / victim.relative_to(out)).read_bytes()
 
 
-def test_demo_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_demo_command(demo_run: DemoRun) -> None:
     """`harvester demo` starts the emulator, harvests the demo screen, says where the files are."""
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--quiet"]) == 0
-    text = capsys.readouterr().out
-    assert "done 320" in text
-    assert str(out / "index.csv") in text
-    assert len(list((out / "images").rglob("*.jpg"))) == 160
+    assert demo_run.code == 0, demo_run.stderr
+    assert "done 320" in demo_run.stdout
+    assert str(demo_run.out / "index.csv") in demo_run.stdout
+    assert len(list((demo_run.out / "images").rglob("*.jpg"))) == 160
 
 
 def test_python_dash_m_harvester(tmp_path: Path) -> None:

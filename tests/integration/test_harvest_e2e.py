@@ -520,20 +520,27 @@ def test_render_of_a_plane_over_the_limit_is_stitched_from_regions(
 
 
 @pytest.mark.slow
-def test_render_of_an_8000_px_image_on_the_microservice(
+def test_render_of_a_plane_over_the_microservices_limit(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """IDR's microservice refuses planes over 3192 px: the render is still made (regions)."""
-    from harvester.emulator.catalogue import TILED_IMAGE_ID, TILED_PROJECT_ID
+    """IDR's microservice refuses planes over 3192 px: the render is still made (regions).
+
+    3400 x 3100 is over the limit by side and by area (the emulator refuses the whole
+    plane, as IDR does), with a ragged last region in both directions, at a fifth of the
+    pixels of the tiled preset's 8000 x 6000: the same path, without 20 s of rendering.
+    """
+    from harvester.emulator.catalogue import TILED_OVER_IMAGE_ID, TILED_OVER_PROJECT_ID
 
     emu = make_emulator(preset="tiled", mode="microservice")
     out = tmp_path / "tiled"
-    code = main(["harvest", "--base-url", emu.base_url, "--project", str(TILED_PROJECT_ID),
+    code = main(["harvest", "--base-url", emu.base_url, "--project", str(TILED_OVER_PROJECT_ID),
                  "--rate", "none", "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 0
-    got, truth = _render_truth(emu, TILED_IMAGE_ID, out)
-    assert got.shape == truth.shape == (6000, 8000, 3)
+    got, truth = _render_truth(emu, TILED_OVER_IMAGE_ID, out)
+    assert got.shape == truth.shape == (3100, 3400, 3)
     assert float(np.abs(got - truth).mean()) < 8.0  # JPEG q=0.9 of a noisy colour image
+    routes = emu.stats()["by_route"]
+    assert sum(sum(v.values()) for k, v in routes.items() if "region" in k) == 2 * 2
 
 
 def test_stack_ome_xml_carries_the_servers_image_name(

@@ -302,12 +302,13 @@ def test_quiet_says_nothing_and_a_dry_run_says_the_names(
 ) -> None:
     base_url, _app = demo
     out = tmp_path / "d"
-    common = ["harvest", "--base-url", base_url, "--screen", "idr0056", "--out", str(out)]
-    dry = run_cli(*common, "--dry-run")
+    common = ["harvest", "--base-url", base_url, "--screen", "idr0056", "--rate", "none",
+              "--out", str(out)]  # fmt: skip
+    dry = run_cli(*common, "--dry-run")  # (its walk took 2.5 s at the default 10/s)
     assert dry.returncode == 0, dry.stderr
     assert f"--screen idr0056: screen {DEMO_SCREEN} ({DEMO_SCREEN_NAME})" in dry.stderr
     assert "80 images found" in dry.stdout
-    quiet = run_cli(*common, "--quiet", "--artifacts", "thumbnail", "--rate", "none")
+    quiet = run_cli(*common, "--quiet", "--artifacts", "thumbnail")
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
@@ -327,7 +328,9 @@ def test_a_sample_by_name_and_by_id_share_their_key(
 def test_plan_with_a_name_records_ids(demo: tuple[str, ListingApp], tmp_path: Path) -> None:
     base_url, app = demo
     out = tmp_path / "p"
-    proc = run_cli("plan", "--base-url", base_url, "--screen", "idr0056", "--out", str(out))
+    # --rate none: at the default 10/s the plan's walk of the 80 images took 5 s.
+    proc = run_cli("plan", "--base-url", base_url, "--screen", "idr0056", "--rate", "none",
+                   "--out", str(out))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "planned 80 images" in proc.stdout
     assert "--screen idr0056: screen 2302 (idr0056-stojic-lncrnas/screenB)" in proc.stderr
@@ -391,7 +394,8 @@ def test_a_plan_run_does_not_look_names_up(demo: tuple[str, ListingApp], tmp_pat
     """With ``from_plan`` the plan's images are harvested: names beside it list nothing."""
     base_url, app = demo
     out = tmp_path / "d"
-    planned = run_cli("plan", "--base-url", base_url, "--screen", "2302", "--out", str(out))
+    planned = run_cli("plan", "--base-url", base_url, "--screen", "2302", "--rate", "none",
+                      "--out", str(out))  # fmt: skip
     assert planned.returncode == 0, planned.stderr
     summary = _harvest(base_url, out, screens=("idr0056",), from_plan=out)
     assert summary.exit_code == 0 and summary.done == 80

@@ -113,7 +113,9 @@ def test_index_names_labels_csv_when_it_rewrote_it(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
     """`harvester index` says it wrote labels.csv too when label keys made one, and only then."""
-    common = ["--base-url", emulator.base_url, "--plate", "7375", "--artifacts", "thumbnail"]
+    # --rate none: at the default 10/s each harvest waited 1.5 s.
+    common = ["--base-url", emulator.base_url, "--plate", "7375", "--artifacts", "thumbnail",
+              "--rate", "none"]  # fmt: skip
     labelled, plain = tmp_path / "labelled", tmp_path / "plain"
     assert run_cli("harvest", *common, "--out", str(labelled), "--label-key", "Gene Symbol",
                    "--quiet").returncode == 0  # fmt: skip

@@ -218,6 +218,7 @@ def test_plan_warns_and_quiet_still_names_the_key(emulator: EmulatorThread, tmp_
     plan = run_cli(
         "plan", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN),
         "--out", str(tmp_path / "plan"), "--where", "Phenotyp~mitotic",
+        "--rate", "none",  # (its walk took 5 s at the default 10/s)
     )  # fmt: skip
     assert plan.returncode == 0, plan.stderr
     assert [line.split("; ")[-1] for line in warnings(plan.stderr)] == ["did you mean 'Phenotype'?"]

@@ -28,7 +28,8 @@ from harvester.client import Client, ClientSettings, Expect
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import (
     DEMO_IMAGE_ID,
-    TILED_IMAGE_ID,
+    TILED_OVER_IMAGE_ID,
+    TILED_OVER_LEVELS,
     TILED_SMALL_IMAGE_ID,
     TIMESERIES_SIZE_T,
     ZSTACK_SIZE_Z,
@@ -222,21 +223,28 @@ async def test_regions_reassemble_exactly(make_emulator: Factory, tmp_path: Path
 async def test_tiled_image_pyramid(
     make_emulator: Factory, tmp_path: Path, schema: xmlschema.XMLSchema
 ) -> None:
-    """An 8000x6000 pyramid image: regions under the 3192 limit, tiled file with levels."""
+    """A pyramid image over the 3192 limit: regions under it, tiled file with levels.
+
+    3400 x 3100 (4 levels) takes the path an 8000 x 6000 image does (refused whole by
+    the microservice, 2048-px regions with a ragged last one each way, 512-px tiles, a
+    level per imgData level) at a fifth of the pixels.
+    """
     emu = make_emulator(preset="tiled", mode="microservice")
-    path, imgdata = await _harvest(emu, TILED_IMAGE_ID, tmp_path / "out")
+    path, imgdata = await _harvest(emu, TILED_OVER_IMAGE_ID, tmp_path / "out")
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        assert series.get_shape(False)[:5] == (1, 1, 3, 6000, 8000)
-        assert len(series.levels) == imgdata["levels"]
+        assert series.get_shape(False)[:5] == (1, 1, 3, 3100, 3400)
+        assert len(series.levels) == imgdata["levels"] == TILED_OVER_LEVELS
         assert tif.pages[0].is_tiled and tif.pages[0].tilewidth == 512
         schema.validate(tif.ome_metadata)
         plane = series.asarray(key=1)  # channel 1
-    image = emu.app.site.catalogue.image(TILED_IMAGE_ID)  # type: ignore[attr-defined]
+    image = emu.app.site.catalogue.image(TILED_OVER_IMAGE_ID)  # type: ignore[attr-defined]
     c_spec = _c_spec(image, "rendering", 1)
-    window = (3000, 2000, 600, 400)  # straddles region borders at 2048
+    window = (1800, 1900, 600, 400)  # straddles region borders at 2048
     truth = render_plane(image, 0, 0, c_spec, "g", region=window)[:, :, 0]
-    assert (plane[2000:2400, 3000:3600] == truth).all()
+    assert (plane[1900:2300, 1800:2400] == truth).all()
+    routes = emu.stats()["by_route"]
+    assert sum(sum(v.values()) for k, v in routes.items() if "region" in k) == 3 * 2 * 2
 
 
 def _render_calls(emu: EmulatorThread) -> int:

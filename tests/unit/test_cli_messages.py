@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from demo_helpers import DemoRun
 
 import harvester
 from harvester.cli import main
@@ -281,13 +282,11 @@ def test_one_row_is_one_row(
     assert f"index: {out / 'index.csv'} (1 row)\n" in printed
 
 
-def test_demo_prints_the_index_path_once(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_demo_prints_the_index_path_once(demo_run: DemoRun) -> None:
     """`harvester demo`: the index line of the summary, not a second one with the study."""
-    out = tmp_path / "demo"
-    code, printed, _err = run(capsys, "demo", "--out", str(out), "--quiet")
-    assert code == 0
+    out, printed = demo_run.out, demo_run.stdout
+    assert demo_run.code == 0, demo_run.stderr
+    assert "Traceback" not in demo_run.stderr
     assert printed.count(str(out / "index.csv")) == 1
     assert f"index: {out / 'index.csv'} (80 rows)" in printed
     assert f"study metadata: {out / 'study'}\n" in printed
