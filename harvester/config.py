@@ -984,11 +984,16 @@ def replay_problem(
     shard_given: bool = False,
     secrets_given: frozenset[str] = frozenset(),
     which: str = "the newest run",
+    settings: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
 ) -> ReplayProblem | None:
     """None when ``harvester harvest --out DIR`` does what the newest run's command did.
 
     ``which``: how the reason names the run (``an earlier run``: one of the other target
-    sets of :func:`recorded_target_sets`).
+    sets of :func:`recorded_target_sets`). ``settings``: what a replay of it would run with
+    (saved as :meth:`HarvestConfig.to_public` saves them: the saved settings with the flags
+    given now on top) and ``config_file`` the config file given now, for the command said
+    instead: ``--out DIR --max-retries 5`` must not suggest the saved ``--max-retries 0``.
 
     Not so, and the exact command(s) said instead of a guess:
 
@@ -1020,10 +1025,12 @@ def replay_problem(
     once = recorded.ids_read_once
     gone = isinstance(ids, str) and once is None and not Path(ids).exists()
     if once is not None or gone:
-        flags = recorded_flags(recorded)
+        as_now = recorded if settings is None else replace(recorded, config=dict(settings))
+        flags = recorded_flags(as_now)
         if "--ids-from" in flags:
             flags[flags.index("--ids-from") + 1] = "-" if once == "-" else "FILE"
-        command = f"harvester harvest --out {q} {shlex.join(flags)}"
+        head = "" if config_file is None else f" {shlex.quote(str(config_file))}"
+        command = f"harvester harvest{head} --out {q} {shlex.join(flags)}"
         if once == "-":
             what = "standard input"
             command += " (the same ids on standard input again)"

@@ -638,14 +638,28 @@ def _resumed_configs(
     replays: list[tuple[HarvestConfig, RecordedRun]] = []
     # (the refusal of a lone set, its note, whether a folder with nothing left drops it)
     refused: list[tuple[UsageError, str, bool]] = []
+
+    def replayed(recorded: RecordedRun) -> dict[str, Any]:
+        """The overrides a replay of ``recorded`` runs with: its saved settings, less those
+        the config file given now sets, with the flags given now on top."""
+        values = {k: v for k, v in recorded_overrides(recorded).items() if k not in in_file}
+        values.update(given)
+        return {k: v for k, v in values.items() if k in KEYS}
+
     for n, recorded in enumerate(sets):
         which = replay_which(n)
+        try:  # what the command said instead carries: the flags given now, as a replay would
+            as_now: dict[str, Any] | None = resolve_config(None, replayed(recorded)).to_public()
+        except ConfigError:
+            as_now = None  # damaged saved settings: said as saved
         problem = replay_problem(
             recorded,
             out,
             shard_given=cfg.shard is not None,
             secrets_given=frozenset(secrets_given),
             which=which,
+            settings=as_now,
+            config_file=args.config,
         )
         if problem is not None:
             error = UsageError(
@@ -672,9 +686,7 @@ def _resumed_configs(
             )
             refused.append((error, note, False))
             continue
-        values = {k: v for k, v in overrides.items() if k not in in_file}
-        values.update(given)
-        resumed = resolve_config(args.config, {k: v for k, v in values.items() if k in KEYS})
+        resumed = resolve_config(args.config, replayed(recorded))
         replays.append((resumed, recorded))
     if not replays:
         if all(moot for _e, _n, moot in refused) and nothing_left(out):

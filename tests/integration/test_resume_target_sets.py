@@ -202,6 +202,42 @@ def test_a_set_that_cannot_be_replayed_beside_one_that_can(
     assert cli("verify", str(out)).returncode == 0
 
 
+def test_the_command_said_instead_carries_the_flags_given_now(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`harvest --out DIR --max-retries 2 --rate 3`: the `not resumed:` line (and a lone
+    set's refusal) suggests those flags over the saved ones (`--rate none`), as a replay
+    would run with them; a config file given now is named, its keys not said twice."""
+    out = tmp_path / "d"
+    stdin_run = harvest_stdin(emulator, out)
+    reason = (
+        f"read its image ids from standard input, which cannot be read again; run: harvester "
+        f"harvest --out {out} --base-url {emulator.base_url} --ids-from - --artifacts thumbnail"
+    )
+    again = "(the same ids on standard input again)"
+    alone = cli("harvest", "--out", str(out), "--max-retries", "2", "--rate", "3")
+    assert alone.returncode == 2
+    assert f"hint: run: harvester harvest --out {out} --base-url" in alone.stderr
+    assert f"--artifacts thumbnail --rate 3 --max-retries 2 --no-labels {again}" in alone.stderr
+    assert "--rate none" not in alone.stderr
+    harvest_plate(emulator, out, PLATE)
+    proc = cli("harvest", "--out", str(out), "--max-retries", "2", "--rate", "3")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"not resumed: an earlier run ({stdin_run}) {reason} --rate 3 --max-retries 2 "
+        f"--no-labels {again}"
+    )
+    settings = tmp_path / "polite.toml"
+    settings.write_text("rate = 4\n")
+    proc = cli("harvest", str(settings), "--out", str(out), "-q")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"not resumed: an earlier run ({stdin_run}) {reason} --no-labels {again}".replace(
+            "run: harvester harvest --out", f"run: harvester harvest {settings} --out"
+        )
+    )
+
+
 def test_no_set_can_be_replayed_is_refused_as_before(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
