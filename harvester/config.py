@@ -965,10 +965,35 @@ def recorded_file_settings(recorded: RecordedRun) -> list[str]:
 @dataclass(frozen=True)
 class ReplayProblem:
     """Why a run (the newest of its target set) cannot be resumed as ``harvester harvest
-    --out DIR``, and the command(s) that resume it instead (one line each)."""
+    --out DIR``, and the command(s) that resume it instead (one line each).
+
+    ``needs``: what the command needs given again (the same ids, credentials), said after
+    it in brackets (:attr:`line`), or after the reason where a line names both (``status``:
+    two brackets in a row read as two asides).
+    """
 
     reason: str
     command: str
+    needs: str = ""
+
+    @property
+    def line(self) -> str:
+        """The command and what it needs, as a ``run:`` says it."""
+        return f"{self.command} ({self.needs})" if self.needs else self.command
+
+    @property
+    def with_reason(self) -> str:
+        """The command, then why and what it needs in one bracket (``status``'s resume line)."""
+        return f"{self.command} ({self.reason}{'; ' + self.needs if self.needs else ''})"
+
+
+def failed_ids_recipe(out_dir: Path) -> str:
+    """The command that retries DIR's failed images by id, for ids that cannot be read
+    again: ``status --failed-ids`` piped into a harvest of DIR (its server and kinds)."""
+    import shlex
+
+    q = shlex.quote(str(out_dir))
+    return f"harvester status {q} --failed-ids | harvester harvest --out {q} --ids-from -"
 
 
 def _secret_names(recorded: RecordedRun, key: str) -> str:
@@ -1033,12 +1058,15 @@ def replay_problem(
         command = f"harvester harvest{head} --out {q} {shlex.join(flags)}"
         if once == "-":
             what = "standard input"
-            command += " (the same ids on standard input again)"
+            needs = "the same ids on standard input again"
         else:
             what = str(ids)
-            command += " (FILE: the same ids again)"
+            needs = "FILE: the same ids again"
+        needs += f", or for the failed images alone: {failed_ids_recipe(out_dir)}"
         why = "which is gone" if gone else "which cannot be read again"
-        return ReplayProblem(f"{which} ({run}) read its image ids from {what}, {why}", command)
+        return ReplayProblem(
+            f"{which} ({run}) read its image ids from {what}, {why}", command, needs
+        )
     missing = [key for key in recorded.withheld if key not in secrets_given]
     if missing:
         said = [
@@ -1054,9 +1082,10 @@ def replay_problem(
             notes.append(f"SECRETS.toml: {' and '.join(tables)} = {{...}} again")
         if "base_url" in missing:
             notes.append("URL: with its user or session again")
-        command += f" ({'; '.join(notes)})"
         return ReplayProblem(
-            f"{which} ({run}) sent {' and '.join(said)}, which are never saved", command
+            f"{which} ({run}) sent {' and '.join(said)}, which are never saved",
+            command,
+            "; ".join(notes),
         )
     return None
 
@@ -1084,7 +1113,7 @@ def resume_command(out_dir: Path) -> str:
             f"{shlex.quote(str(out_dir / 'runs'))})"
         )
     problems = [replay_problem(r, out_dir, which=replay_which(n)) for n, r in enumerate(sets)]
-    said = [f"{p.command} ({p.reason})" for p in problems if p is not None]
+    said = [p.with_reason for p in problems if p is not None]
     more = len(said) - MAX_RESUME_COMMANDS
     if more > 0:  # (ids read once are a set per run: a folder may hold dozens)
         q = shlex.quote(str(out_dir))
