@@ -897,6 +897,7 @@ class Harvest:
                 labels=cfg.labels,
                 empty_labels_known=self._empty_labels_known,
                 labels_for=self._sample_reuse.needed if self._sample_reuse else None,
+                said_in_summary=True,
             )
             if self._sample_reuse is not None:
                 self._sample_reuse.ask = walker.labels_of
