@@ -494,7 +494,9 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig) -> int:
         from harvester.progress import request_time_line
 
         estimate = request_time_line(summary.pending, cfg.rate, kinds=cfg.artifacts)
-    finished = not (summary.interrupted or summary.walk_failures)
+    # Every id read was journaled, done or failed: none left unlisted by a failed walk, or
+    # unasked after the run stopped requesting a kind (neither is in --failed-ids).
+    finished = not (summary.interrupted or summary.walk_failures or summary.not_requested)
     resume = _resume_command(argv, cfg.out, finished=finished)
     report_summary(summary, quiet=cfg.quiet, resume=resume, estimate=estimate)
     drop_late_signals(held)
