@@ -965,10 +965,35 @@ def recorded_file_settings(recorded: RecordedRun) -> list[str]:
 @dataclass(frozen=True)
 class ReplayProblem:
     """Why a run (the newest of its target set) cannot be resumed as ``harvester harvest
-    --out DIR``, and the command(s) that resume it instead (one line each)."""
+    --out DIR``, and the command(s) that resume it instead (one line each).
+
+    ``needs``: what the command needs given again (the same ids, credentials), said after
+    it in brackets (:attr:`line`), or after the reason where a line names both (``status``:
+    two brackets in a row read as two asides).
+    """
 
     reason: str
     command: str
+    needs: str = ""
+
+    @property
+    def line(self) -> str:
+        """The command and what it needs, as a ``run:`` says it."""
+        return f"{self.command} ({self.needs})" if self.needs else self.command
+
+    @property
+    def with_reason(self) -> str:
+        """The command, then why and what it needs in one bracket (``status``'s resume line)."""
+        return f"{self.command} ({self.reason}{'; ' + self.needs if self.needs else ''})"
+
+
+def failed_ids_recipe(out_dir: Path) -> str:
+    """The command that retries DIR's failed images by id, for ids that cannot be read
+    again: ``status --failed-ids`` piped into a harvest of DIR (its server and kinds)."""
+    import shlex
+
+    q = shlex.quote(str(out_dir))
+    return f"harvester status {q} --failed-ids | harvester harvest --out {q} --ids-from -"
 
 
 def _secret_names(recorded: RecordedRun, key: str) -> str:
@@ -984,11 +1009,16 @@ def replay_problem(
     shard_given: bool = False,
     secrets_given: frozenset[str] = frozenset(),
     which: str = "the newest run",
+    settings: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
 ) -> ReplayProblem | None:
     """None when ``harvester harvest --out DIR`` does what the newest run's command did.
 
     ``which``: how the reason names the run (``an earlier run``: one of the other target
-    sets of :func:`recorded_target_sets`).
+    sets of :func:`recorded_target_sets`). ``settings``: what a replay of it would run with
+    (saved as :meth:`HarvestConfig.to_public` saves them: the saved settings with the flags
+    given now on top) and ``config_file`` the config file given now, for the command said
+    instead: ``--out DIR --max-retries 5`` must not suggest the saved ``--max-retries 0``.
 
     Not so, and the exact command(s) said instead of a guess:
 
@@ -1020,18 +1050,23 @@ def replay_problem(
     once = recorded.ids_read_once
     gone = isinstance(ids, str) and once is None and not Path(ids).exists()
     if once is not None or gone:
-        flags = recorded_flags(recorded)
+        as_now = recorded if settings is None else replace(recorded, config=dict(settings))
+        flags = recorded_flags(as_now)
         if "--ids-from" in flags:
             flags[flags.index("--ids-from") + 1] = "-" if once == "-" else "FILE"
-        command = f"harvester harvest --out {q} {shlex.join(flags)}"
+        head = "" if config_file is None else f" {shlex.quote(str(config_file))}"
+        command = f"harvester harvest{head} --out {q} {shlex.join(flags)}"
         if once == "-":
             what = "standard input"
-            command += " (the same ids on standard input again)"
+            needs = "the same ids on standard input again"
         else:
             what = str(ids)
-            command += " (FILE: the same ids again)"
+            needs = "FILE: the same ids again"
+        needs += f", or for the failed images alone: {failed_ids_recipe(out_dir)}"
         why = "which is gone" if gone else "which cannot be read again"
-        return ReplayProblem(f"{which} ({run}) read its image ids from {what}, {why}", command)
+        return ReplayProblem(
+            f"{which} ({run}) read its image ids from {what}, {why}", command, needs
+        )
     missing = [key for key in recorded.withheld if key not in secrets_given]
     if missing:
         said = [
@@ -1047,9 +1082,10 @@ def replay_problem(
             notes.append(f"SECRETS.toml: {' and '.join(tables)} = {{...}} again")
         if "base_url" in missing:
             notes.append("URL: with its user or session again")
-        command += f" ({'; '.join(notes)})"
         return ReplayProblem(
-            f"{which} ({run}) sent {' and '.join(said)}, which are never saved", command
+            f"{which} ({run}) sent {' and '.join(said)}, which are never saved",
+            command,
+            "; ".join(notes),
         )
     return None
 
@@ -1077,7 +1113,7 @@ def resume_command(out_dir: Path) -> str:
             f"{shlex.quote(str(out_dir / 'runs'))})"
         )
     problems = [replay_problem(r, out_dir, which=replay_which(n)) for n, r in enumerate(sets)]
-    said = [f"{p.command} ({p.reason})" for p in problems if p is not None]
+    said = [p.with_reason for p in problems if p is not None]
     more = len(said) - MAX_RESUME_COMMANDS
     if more > 0:  # (ids read once are a set per run: a folder may hold dozens)
         q = shlex.quote(str(out_dir))

@@ -516,6 +516,8 @@ class Harvest:
             if cfg.from_plan is not None:
                 self._check_plan()
             check_out_dir(self.out)  # in the try: a refused folder still removes the copy
+            if self._no_ids_to_harvest():
+                return self.summary
             # DIR keeps the settings that shape its files (harvester.folder_settings): a run
             # asking for other values is refused here, before any request (a dry run too).
             # Inline: it reads harvest.json only (~20 us), the journals once in an old folder.
@@ -671,6 +673,45 @@ class Harvest:
             return None
         self._ids_file = copy
         return copy
+
+    def _no_ids_to_harvest(self) -> bool:
+        """Say an ``--ids-from`` source that held no id; True when it was the only target.
+
+        A pipe from a command that failed (``curl ... | jq ... | harvester harvest --ids-from
+        -``) gives no id: the run used to make a new DIR with an empty index and say nothing,
+        which read as success. It is a problem line (``--quiet`` prints it too). With no
+        other target there is nothing to do: DIR is neither made nor touched (exit 0 all the
+        same: an emptied ``retry.txt`` replayed by a resume is not a failure).
+        """
+        cfg = self.cfg
+        if cfg.ids_from is None or self._ids_file is None or first_ids(self._ids_file, 1):
+            return False
+        given = str(cfg.ids_from)
+        source = "standard input" if given == "-" else given
+        piped = given == "-" or self._ids_file != cfg.ids_from  # (copied: read once)
+        question = "; did the command writing the ids fail?" if piped else ""
+        others = (
+            cfg.screens
+            or cfg.projects
+            or cfg.plates
+            or cfg.datasets
+            or cfg.images
+            or cfg.screen_names
+            or cfg.project_names
+        )
+        if others:
+            outcome = "harvesting the other targets"
+        elif self.out.exists():
+            outcome = f"nothing to harvest; {self.out} is left as it is"
+        else:
+            outcome = f"nothing to harvest; {self.out} was not created"
+        logging.getLogger(PROBLEMS_LOGGER).warning(
+            "--ids-from %s held no image id (it was empty, or only blank and comment lines): %s%s",
+            source,
+            outcome,
+            question,
+        )
+        return not others
 
     def _head_start_plan(self) -> list[EarlyRequest]:
         """The image requests to send before the store is open (see :mod:`harvester.early`).
@@ -856,6 +897,7 @@ class Harvest:
                 labels=cfg.labels,
                 empty_labels_known=self._empty_labels_known,
                 labels_for=self._sample_reuse.needed if self._sample_reuse else None,
+                said_in_summary=True,
             )
             if self._sample_reuse is not None:
                 self._sample_reuse.ask = walker.labels_of

@@ -467,8 +467,12 @@ class Walker:
         labels: bool = True,
         empty_labels_known: Callable[[int], bool] | None = None,
         labels_for: Callable[[int], bool] | None = None,
+        said_in_summary: bool = False,
     ) -> None:
         self.client = client
+        # A harvest's summary says each failed listing (``walk failed: ...``), as it says
+        # each failed file: a warning as well printed it twice. Then it is a debug line.
+        self._fail_level = logging.DEBUG if said_in_summary else logging.WARNING
         self.labels = labels
         # Images whose labels this run needs (None: every kept one): a sample without
         # --where needs those it may fetch only (select.SampleReuse), so a resume whose
@@ -518,7 +522,7 @@ class Walker:
         return obj, name
 
     def _fail(self, what: str, exc: FetchError, *, study_only: bool = False) -> None:
-        logger.warning("walk of %s failed: %s", what, exc)
+        logger.log(self._fail_level, "walk of %s failed: %s", what, exc)
         busy = server_is_there(exc)
         self.stats.failures.append(
             WalkFailure(what, exc.url, exc.status, exc.reason, busy, study_only)

@@ -494,9 +494,11 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig) -> int:
         from harvester.progress import request_time_line
 
         estimate = request_time_line(summary.pending, cfg.rate, kinds=cfg.artifacts)
-    report_summary(
-        summary, quiet=cfg.quiet, resume=_resume_command(argv, cfg.out), estimate=estimate
-    )
+    # Every id read was journaled, done or failed: none left unlisted by a failed walk, or
+    # unasked after the run stopped requesting a kind (neither is in --failed-ids).
+    finished = not (summary.interrupted or summary.walk_failures or summary.not_requested)
+    resume = _resume_command(argv, cfg.out, finished=finished)
+    report_summary(summary, quiet=cfg.quiet, resume=resume, estimate=estimate)
     drop_late_signals(held)
     return summary.exit_code
 
@@ -638,21 +640,35 @@ def _resumed_configs(
     replays: list[tuple[HarvestConfig, RecordedRun]] = []
     # (the refusal of a lone set, its note, whether a folder with nothing left drops it)
     refused: list[tuple[UsageError, str, bool]] = []
+
+    def replayed(recorded: RecordedRun) -> dict[str, Any]:
+        """The overrides a replay of ``recorded`` runs with: its saved settings, less those
+        the config file given now sets, with the flags given now on top."""
+        values = {k: v for k, v in recorded_overrides(recorded).items() if k not in in_file}
+        values.update(given)
+        return {k: v for k, v in values.items() if k in KEYS}
+
     for n, recorded in enumerate(sets):
         which = replay_which(n)
+        try:  # what the command said instead carries: the flags given now, as a replay would
+            as_now: dict[str, Any] | None = resolve_config(None, replayed(recorded)).to_public()
+        except ConfigError:
+            as_now = None  # damaged saved settings: said as saved
         problem = replay_problem(
             recorded,
             out,
             shard_given=cfg.shard is not None,
             secrets_given=frozenset(secrets_given),
             which=which,
+            settings=as_now,
+            config_file=args.config,
         )
         if problem is not None:
             error = UsageError(
                 f"cannot resume {out} as its newest run did: {problem.reason}",
-                hint=f"run: {problem.command}",
+                hint=f"run: {problem.line}",
             )
-            note = f"not resumed: {problem.reason}; run: {problem.command}"
+            note = f"not resumed: {problem.reason}; run: {problem.line}"
             # A shard's split may have shards no journal knows of yet: never taken as done.
             refused.append((error, note, recorded.shard is None))
             continue
@@ -672,9 +688,7 @@ def _resumed_configs(
             )
             refused.append((error, note, False))
             continue
-        values = {k: v for k, v in overrides.items() if k not in in_file}
-        values.update(given)
-        resumed = resolve_config(args.config, {k: v for k, v in values.items() if k in KEYS})
+        resumed = resolve_config(args.config, replayed(recorded))
         replays.append((resumed, recorded))
     if not replays:
         if all(moot for _e, _n, moot in refused) and nothing_left(out):
@@ -722,17 +736,21 @@ def _count(n: int, noun: str) -> str:
 IDS_AGAIN = "FILE"
 
 
-def _resume_command(argv: list[str], out: Path | None = None) -> str:
+def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool = False) -> str:
     """The command to run again, as printed: credentials in URLs (?bsession=) redacted.
 
     ``--ids-from`` of a source read once is no command to run again as is:
     ``<(cmd)`` was ``/dev/fd/63``, a path gone when the shell's command ended,
     so it is printed as ``--ids-from FILE`` plus what FILE must be; with ``-``
-    the command is right but the ids must be on standard input again.
+    the command is right but the ids must be on standard input again. Unless the run
+    ``finished`` (every id read was journaled, failures included): then what is left is its
+    failures, whose ids ``status --failed-ids`` prints, so the command is that piped into
+    the run's own with ``--ids-from -``: nothing to keep or type again.
 
     A task of a ``harvester slurm`` job array (``out``: its DIR, which holds the scripts) is
     resumed by resubmitting that task, not by running its command on the login node.
     """
+    from harvester.config import failed_ids_recipe
     from harvester.pipeline import public_argv
 
     if not argv:
@@ -750,6 +768,9 @@ def _resume_command(argv: list[str], out: Path | None = None) -> str:
             if n + 1 == len(words):
                 break
             value = words[n + 1]
+        if (value == "-" or _read_once(value)) and finished and out is not None:
+            words[n : n + (1 if eq else 2)] = [f"{flag}=-"] if eq else [flag, "-"]
+            return f"{failed_ids_recipe(out).partition(' | ')[0]} | harvester {shlex.join(words)}"
         if value == "-":
             read_once = " (the same ids on standard input again)"
         elif _read_once(value):

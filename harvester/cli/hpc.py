@@ -450,8 +450,9 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
     was checked when it was made).
 
     Where this machine cannot reach the server (a login node without its network, a busy
-    server) the check is skipped, said in a note, and each task checks for itself; the
-    quick server check keeps that to seconds. A server that answers but is not OMERO.web
+    or failing server) the check is skipped, said in a note, and each task checks for
+    itself; one try per request, each within the quick server check's time limit, keeps
+    that to seconds. A server that answers but is not OMERO.web
     (:class:`~harvester.errors.NotOmeroError`) would fail every task the same: refused.
     """
     import anyio
@@ -459,7 +460,7 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
     from harvester.client import Client
     from harvester.errors import NotOmeroError, RemoteError, TransientError
     from harvester.names import ids_of_names
-    from harvester.pipeline import client_settings, probe_server
+    from harvester.pipeline import QUICK_PROBE_TIMEOUT, client_settings, probe_server
     from harvester.walk import preflight
 
     names = {"screen": config.screen_names, "project": config.project_names}
@@ -474,7 +475,13 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
     async def check() -> None:
         _leave_hung_lookups_behind()
         await probe_server(config, quick=True)
-        async with Client(client_settings(config)) as client:
+        # As quick as the server check: one try each, its time limit. With the harvest's
+        # retry budget a failing listing (a 500) held the submit for its whole backoff
+        # (11 s) only to leave the check to the tasks, which retry it themselves.
+        quick = client_settings(
+            config, max_retries=0, timeout=min(config.timeout, QUICK_PROBE_TIMEOUT)
+        )
+        async with Client(quick) as client:
             for kind, given in names.items():
                 if given:
                     found[f"{kind}s"] = await ids_of_names(

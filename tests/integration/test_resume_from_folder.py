@@ -177,7 +177,9 @@ def test_ids_from_standard_input_cannot_be_replayed(
         f"error: cannot resume {out} as its newest run did: the newest run ({run}) read "
         "its image ids from standard input, which cannot be read again",
         f"hint: run: harvester harvest --out {out} --base-url {emulator.base_url} "
-        "--ids-from - --artifacts thumbnail (the same ids on standard input again)",
+        "--ids-from - --artifacts thumbnail (the same ids on standard input again, or for "
+        f"the failed images alone: harvester status {out} --failed-ids | harvester harvest "
+        f"--out {out} --ids-from -)",
     ]
 
 

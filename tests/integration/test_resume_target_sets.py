@@ -68,6 +68,14 @@ def harvest_stdin(emu: EmulatorThread, out: Path, *, missing: bool = True) -> st
     return new_run(out, before)
 
 
+def again_on_stdin(out: Path) -> str:
+    """What a command said for ids read from standard input needs, in its bracket."""
+    return (
+        "the same ids on standard input again, or for the failed images alone: harvester "
+        f"status {out} --failed-ids | harvester harvest --out {out} --ids-from -"
+    )
+
+
 def refetch_one(out: Path) -> None:
     """Damage one thumbnail and let verify mark it: the next resume has one to fetch."""
     victim = sorted((out / "images").rglob("*.thumbnail.jpg"))[-1]  # plate 7375's last
@@ -176,14 +184,14 @@ def test_a_set_that_cannot_be_replayed_beside_one_that_can(
 
     ids_command = (
         f"harvester harvest --out {out} --base-url {emulator.base_url} --ids-from - "
-        "--artifacts thumbnail --rate none --no-labels (the same ids on standard input again)"
+        "--artifacts thumbnail --rate none --no-labels"
     )
     note_reason = (
         f"the newest run ({stdin_run}) read its image ids from standard input, which cannot "
         "be read again"
     )
-    assert resume_command(out) == (
-        f"harvester harvest --out {out}; also: {ids_command} ({note_reason})"
+    assert resume_command(out) == (  # one bracket: why, then what to give again
+        f"harvester harvest --out {out}; also: {ids_command} ({note_reason}; {again_on_stdin(out)})"
     )
     status = cli("status", str(out)).stdout.splitlines()
     assert status[-1] == f"to resume: {resume_command(out)}"
@@ -196,10 +204,46 @@ def test_a_set_that_cannot_be_replayed_beside_one_that_can(
         f"--base-url {emulator.base_url} --plate {PLATE} --artifacts thumbnail --rate none "
         "--no-labels"
     )
-    assert lines[-1] == f"not resumed: {note_reason}; run: {ids_command}"
+    assert lines[-1] == (f"not resumed: {note_reason}; run: {ids_command} ({again_on_stdin(out)})")
     assert emulator.stats()["image_requests"] == 1  # the damaged thumbnail, refetched
     assert len(thumbnails(out)) == 10
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_the_command_said_instead_carries_the_flags_given_now(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`harvest --out DIR --max-retries 2 --rate 3`: the `not resumed:` line (and a lone
+    set's refusal) suggests those flags over the saved ones (`--rate none`), as a replay
+    would run with them; a config file given now is named, its keys not said twice."""
+    out = tmp_path / "d"
+    stdin_run = harvest_stdin(emulator, out)
+    reason = (
+        f"read its image ids from standard input, which cannot be read again; run: harvester "
+        f"harvest --out {out} --base-url {emulator.base_url} --ids-from - --artifacts thumbnail"
+    )
+    again = f"({again_on_stdin(out)})"
+    alone = cli("harvest", "--out", str(out), "--max-retries", "2", "--rate", "3")
+    assert alone.returncode == 2
+    assert f"hint: run: harvester harvest --out {out} --base-url" in alone.stderr
+    assert f"--artifacts thumbnail --rate 3 --max-retries 2 --no-labels {again}" in alone.stderr
+    assert "--rate none" not in alone.stderr
+    harvest_plate(emulator, out, PLATE)
+    proc = cli("harvest", "--out", str(out), "--max-retries", "2", "--rate", "3")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"not resumed: an earlier run ({stdin_run}) {reason} --rate 3 --max-retries 2 "
+        f"--no-labels {again}"
+    )
+    settings = tmp_path / "polite.toml"
+    settings.write_text("rate = 4\n")
+    proc = cli("harvest", str(settings), "--out", str(out), "-q")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"not resumed: an earlier run ({stdin_run}) {reason} --no-labels {again}".replace(
+            "run: harvester harvest --out", f"run: harvester harvest {settings} --out"
+        )
+    )
 
 
 def test_no_set_can_be_replayed_is_refused_as_before(
@@ -217,7 +261,7 @@ def test_no_set_can_be_replayed_is_refused_as_before(
         f"not resumed: an earlier run ({stdin_run}) read its image ids from standard input, "
         f"which cannot be read again; run: harvester harvest --out {out} --base-url "
         f"{emulator.base_url} --ids-from - --artifacts thumbnail --rate none --no-labels "
-        "(the same ids on standard input again)",
+        f"({again_on_stdin(out)})",
         f"error: cannot resume {out} as its newest run did: the newest run ({shard_run}) "
         "was shard 0/2 of a split",
         f"hint: run: harvester harvest --out {out} --shard K/2, for each K from 0 to 1",
@@ -322,7 +366,7 @@ def test_status_names_at_most_three_sets_it_cannot_replay(
 
     line = resume_command(out)
     assert line.startswith(f"harvester harvest --out {out}; also: ")
-    assert line.count("(the same ids on standard input again)") == 3
+    assert line.count(f"; {again_on_stdin(out)})") == 3
     assert line.endswith(
         f"; also: 2 more target sets that cannot be replayed (harvester harvest --out {out} "
         "names each)"

@@ -182,6 +182,27 @@ def test_a_busy_server_is_not_waited_for(
     assert (out / "harvest.sbatch").is_file()
 
 
+def test_a_failing_target_check_is_asked_once(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The server answers, but the screen's listing fails (500): one try, as the server
+    check's (a harvest's retry budget held the submit 11 s), a note, the script written."""
+    emu = make_emulator(preset="demo", faults="500:100%,only:/api/v0/m/screens/")
+    out = tmp_path / "study"
+    code = main(["slurm", "--base-url", emu.base_url, "--screen", str(DEMO_SCREEN),
+                 "--out", str(out), "--tasks", "2"])  # fmt: skip
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert (
+        f"note: targets not checked here (HTTP 500 Internal Server Error: {emu.base_url}/api/v0"
+        f"/m/screens/{DEMO_SCREEN}/); each task checks them"
+    ) in said.out.splitlines()
+    routes = emu.stats()["by_route"]
+    assert routes.pop("api_versions") == {"200": 1}
+    assert list(routes.values()) == [{"500": 1}], routes
+    assert task_targets(out) == [f"--screen {DEMO_SCREEN}"]
+
+
 def test_a_server_that_is_not_omero_is_refused(emulator: EmulatorThread, tmp_path: Path) -> None:
     """A wrong path in --base-url: the server answers, but not as OMERO.web does, from every
     machine alike: refused now (exit 2), not left to the tasks; no script."""

@@ -319,12 +319,33 @@ def test_resume_hint_after_ids_from_a_pipe(tmp_path: Path, emulator: EmulatorThr
         os.close(read_end)
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.splitlines()[-1]
-    assert last.startswith("rerun to retry the failures: harvester harvest --base-url ")
-    assert "--ids-from FILE --out" in last
-    assert last.endswith(
-        f"(FILE: the same ids again, in a file or <(...); /dev/fd/{read_end} could be read "
-        "only once)"
+    out = tmp_path / "o"
+    assert last.startswith(
+        f"rerun to retry the failures: harvester status {out} --failed-ids | harvester harvest "
+        "--base-url "
     )
+    assert last.endswith(f"--ids-from - --out {out} --rate none --artifacts thumbnail --quiet")
+    assert f"/dev/fd/{read_end}" not in last
+
+
+def test_read_once_rerun_hint_runs_as_printed(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """The failures of a run whose ids came once (standard input) are retried by the
+    printed pipe, run as a shell runs it: the failed id asked again, the done one not."""
+    proc = _harvest_with_failure(
+        tmp_path, emulator.base_url, "-", input=f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n"
+    )
+    assert proc.returncode == 1, proc.stderr
+    hint = proc.stderr.splitlines()[-1].removeprefix("rerun to retry the failures: ")
+    command = hint.replace("harvester ", f"{sys.executable} -m harvester ")
+    emulator.reset_stats()
+    again = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        capture_output=True, text=True, env=cli_env(), timeout=60, check=False,
+    )  # fmt: skip
+    assert again.returncode == 1, again.stderr
+    assert f"failed: thumbnail of image {UNKNOWN_ID}" in again.stderr
+    assert f"image {EXISTING_IMAGE}" not in again.stderr
+    assert emulator.stats()["image_requests"] == 1
 
 
 def test_resume_hint_after_ids_from_stdin(tmp_path: Path, emulator: EmulatorThread) -> None:
@@ -337,8 +358,12 @@ def test_resume_hint_after_ids_from_stdin(tmp_path: Path, emulator: EmulatorThre
     )
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.splitlines()[-1]
-    assert "--ids-from - --out" in last
-    assert last.endswith("(the same ids on standard input again)")
+    out = tmp_path / "o"
+    assert last == (
+        f"rerun to retry the failures: harvester status {out} --failed-ids | harvester harvest "
+        f"--base-url {emulator.base_url} --ids-from - --out {out} --rate none "
+        "--artifacts thumbnail --quiet"
+    )
 
 
 def test_resume_hint_after_ids_from_a_file_is_unchanged(
