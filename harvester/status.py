@@ -93,9 +93,6 @@ class KindStatus:
     failed: int = 0
     pending: int = 0
     bytes: int = 0
-    #: Failures of a kind no resume asks for again (the newest run of each target set
-    #: holding the image asks for other kinds): not counted in ``failed``.
-    not_asked: int = 0
 
 
 @dataclass
@@ -190,6 +187,10 @@ class StatusReport:
     #: :mod:`harvester.journal`): not finished, or with listings that failed for good. The
     #: images they did not list are in no journal, so ``pending`` cannot count them.
     walks: list[dict[str, Any]] = field(default_factory=list)
+    #: kind -> failures no resume asks for again (the newest run of each target set holding
+    #: the image asks for other kinds, e.g. after following a hint to drop ``render``): not
+    #: counted as ``failed``, not in ``failures`` or ``failed_ids``.
+    not_asked: dict[str, int] = field(default_factory=dict)
 
     @property
     def done(self) -> int:
@@ -251,6 +252,8 @@ class StatusReport:
             data["hints"] = self.hints
         if self.walks:
             data["walks"] = self.walks
+        if self.not_asked:
+            data["not_asked"] = self.not_asked
         return data
 
     def to_text(self) -> str:
@@ -298,7 +301,7 @@ class StatusReport:
         )
         if self.invalid:
             lines.append(f"{self.invalid} file(s) marked invalid by verify (refetched by harvest)")
-        dropped = {name: k.not_asked for name, k in sorted(self.kinds.items()) if k.not_asked}
+        dropped = {k: self.not_asked[k] for k in sorted(self.not_asked)}
         if dropped:
             counts = ", ".join(f"{kind} {n}" for kind, n in dropped.items())
             q = shlex.quote(self.out_dir)
@@ -857,16 +860,16 @@ def collect_status(out_dir: Path) -> StatusReport:
         writer(rec).failed += 1
         run = report.runs.setdefault(str(rec.get("run")), {"done": 0, "failed": 0, "bytes": 0})
         run["failed"] += 1
-        ks = report.kinds.setdefault(kind, KindStatus())
         if (
             sets
             and kind in artifact_kinds
             and (kind, object_id) not in plan_failed
             and kind not in wanted.kinds(object_id, state.images.get(object_id))
         ):
-            ks.not_asked += 1  # no resume asks for it again: not a failure to act on
+            # No resume asks for it again: not a failure to act on (said apart).
+            report.not_asked[kind] = report.not_asked.get(kind, 0) + 1
             continue
-        ks.failed += 1
+        report.kinds.setdefault(kind, KindStatus()).failed += 1
         # Every failure (``--json`` is where a script gets them all); the text shows the
         # first MAX_FAILURE_SAMPLES and says how to get the rest.
         report.failures.append(
