@@ -1,12 +1,17 @@
 """``harvester status DIR``: what is done, failed and pending, and who wrote it.
 
 Everything comes from the journals (every shard's, read with complete lines only, so it is safe
-while shards still run) plus the saved config of the latest run (which artifact kinds were asked
-for). No artifact file is stat-ed.
+while shards still run) plus the saved configs of the runs (which artifact kinds each target set
+asks for). No artifact file is stat-ed.
+
+Counts are of what the suggested resume would fetch: an image's kinds are those the newest run
+of each target set holding it asks for (:class:`_Wanted`), as ``harvester harvest --out DIR``
+replays each set with its newest run's settings, plus a plan's kinds for the plan's images.
 
 * done: artifacts journaled done and not invalidated by ``verify``, with their bytes;
-* failed: the latest failure of something that is not done;
-* pending: images the walk journaled whose selected kinds are neither done nor failed;
+* failed: the latest failure of something that is not done, of a kind still asked for (the
+  others are ``not_asked``: a hint followed, ``render`` dropped);
+* pending: images the walk journaled whose kinds are neither done nor failed;
 * walks that did not list everything (their "walk" records, :mod:`harvester.journal`): a
   listing that failed for good, or a run stopped before its end. Their images are in no
   journal, so ``pending`` cannot count them; they are listed apart, with the resume command.

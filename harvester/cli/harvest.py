@@ -203,7 +203,8 @@ def register(subparsers: Any) -> None:
         "--artifacts",
         action=JoinedCommaLists,
         type=artifacts_arg,
-        help="comma list of thumbnail,imgdata,render,metadata,stack,rois (or all; repeatable)",
+        help="comma list of thumbnail,imgdata,render,metadata,stack,rois (or all; repeatable; "
+        "default: the kinds of DIR's newest run, else the first four)",
     )
     harvest.add_argument(
         "--concurrency", type=integer_arg, metavar="N", help="requests in flight (default 8)"
