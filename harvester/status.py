@@ -675,16 +675,21 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
 
 
 def _count_plan(
-    out_dir: Path, info: PlanInfo, state: JournalState, wanted: _Wanted
+    out_dir: Path,
+    info: PlanInfo,
+    state: JournalState,
+    wanted: _Wanted,
+    plan_kinds: frozenset[str],
 ) -> tuple[PlanStatus, dict[str, int], set[tuple[str, int]]]:
-    """One pass over the plan's ids: its :class:`PlanStatus`; per kind the artifacts the
-    plan adds to the pending ones counted from the journals (its kinds for the images the
-    journals hold, :meth:`_Wanted.kinds` besides, and every kind asked of the images no
-    run has journaled); and the failed (kind, id) pairs the plan asks for again."""
+    """One pass over the plan's ids: its :class:`PlanStatus`, of ``plan_kinds`` (what
+    harvesting the plan fetches: the plan's kinds, or those its harvest was given); per
+    kind the artifacts the plan adds to the pending ones counted from the journals (its
+    kinds for the images the journals hold, :meth:`_Wanted.kinds` besides, and every kind
+    asked of the images no run has journaled); and the failed (kind, id) pairs harvesting
+    the plan asks for again."""
     from harvester.plan import iter_plan_ids
 
-    planned = list(info.artifacts)
-    plan_kinds = frozenset(planned)
+    planned: list[str] = [a.value for a in Artifact if a.value in plan_kinds]
     plan = PlanStatus(images=info.images, artifacts=planned)
     extra: dict[str, int] = {}
     failed_wanted: set[tuple[str, int]] = set()
@@ -850,15 +855,19 @@ def collect_status(out_dir: Path) -> StatusReport:
     wanted = _Wanted(sets, selected)
     extra: dict[str, int] = {}
     plan_failed: set[tuple[str, int]] = set()
+    # The plan's images get what harvesting it fetches: the kinds of the runs that did
+    # (`--from-plan` with --artifacts fetches those), else, not harvested yet, the plan's.
+    harvested = [t.kinds for t in sets if t.plan]
+    plan_kinds: frozenset[str] = frozenset().union(*harvested)
+    if info is not None and not harvested:
+        plan_kinds = frozenset(info.artifacts)
     if info is not None and plan_at is not None:
         try:
-            report.plan, extra, plan_failed = _count_plan(plan_at, info, state, wanted)
+            report.plan, extra, plan_failed = _count_plan(plan_at, info, state, wanted, plan_kinds)
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
-    if sets:  # the kinds some resume asks for (the plan's too), in --artifacts order
-        asked = frozenset().union(
-            *(t.kinds for t in sets), report.plan.artifacts if report.plan else ()
-        )
+    if sets:  # the kinds some command asks for (the plan's too), in --artifacts order
+        asked = frozenset().union(*(t.kinds for t in sets), plan_kinds)
         report.selected = [a.value for a in Artifact if a.value in asked]
     artifact_kinds = {a.value for a in Artifact}
     for (kind, object_id), rec in sorted(state.failed.items(), key=lambda kv: kv[1]["t"]):
@@ -976,10 +985,3 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
             }
         )
     return found
-
-
-def failed_image_ids(state: JournalState) -> list[int]:
-    """The ids of images with at least one failed artifact (not study files), sorted: what
-    ``harvester status DIR --failed-ids`` prints, for ``harvest --ids-from`` to retry."""
-    artifacts = {a.value for a in Artifact}
-    return sorted({image_id for kind, image_id in state.failed if kind in artifacts})

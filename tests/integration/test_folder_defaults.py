@@ -217,3 +217,25 @@ def test_harvester_slurm_writes_the_folders_artifacts_into_its_script(
     exec_line = next(line for line in script.splitlines() if line.startswith("exec "))
     words = shlex.split(exec_line.removeprefix("exec "))
     assert words[words.index("--artifacts") + 1] == "metadata"
+
+
+def test_a_plan_harvested_with_other_kinds_is_counted_by_those(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """``harvest --from-plan --artifacts thumbnail`` fetches thumbnails only, and so does its
+    resume: the plan's metadata is not pending (the plan line counted it, with no command)."""
+    out = tmp_path / "p"
+    planned = run_cli("plan", "--base-url", emulator.base_url, "--out", str(out), "--plate",
+                      str(SMALL_PLATE), "--artifacts", "thumbnail,metadata", "-q")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    ran = run_cli("harvest", "--out", str(out), "--from-plan", str(out), "--artifacts",
+                  "thumbnail", "-q")  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert len(files(out, "thumbnail")) == 8 and files(out, "metadata") == []
+    data = status(out)
+    assert data["plan"]["artifacts"] == ["thumbnail"] and data["plan"]["pending"] == 0
+    assert data["totals"]["pending"] == 0 and "resume" not in data
+    emulator.reset_stats()
+    resumed = run_cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert emulator.stats()["image_requests"] == 0
