@@ -920,8 +920,8 @@ def folder_artifacts(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig,
         return cfg, None
     names = ",".join(a.value for a in kinds)
     line = (
-        f"fetching --artifacts {names}, the kinds of {out}'s newest run ({recorded.run}): "
-        "give --artifacts to fetch others"
+        f"fetching --artifacts {names}, the kinds {out} was harvested with (its newest run, "
+        f"{recorded.run}): give --artifacts to fetch others"
     )
     return replace(cfg, artifacts=kinds), line
 

@@ -60,7 +60,10 @@ def test_new_targets_take_the_folders_artifacts_and_status_agrees_with_the_resum
 
     added = run_cli("harvest", "--out", str(out), "--image", str(IMAGE))
     assert added.returncode == 0, added.stderr
-    assert f"fetching --artifacts thumbnail, the kinds of {out}'s newest run (" in added.stderr
+    assert (
+        f"fetching --artifacts thumbnail, the kinds {out} was harvested with (its newest run, "
+        in added.stderr
+    )
     assert [files(out, k) for k in ("imgdata", "render", "metadata")] == [[], [], []]
     assert emulator.stats()["image_requests"] == 0  # its thumbnail was there already
 
@@ -172,7 +175,7 @@ def test_a_plan_in_a_harvested_folder_takes_its_artifacts_and_status_names_its_c
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     planned = run_cli("plan", "--out", str(out), "--plate", str(SMALL_PLATE))
     assert planned.returncode == 0, planned.stderr
-    assert f"fetching --artifacts thumbnail, the kinds of {out}'s newest run" in planned.stdout
+    assert f"fetching --artifacts thumbnail, the kinds {out} was harvested with" in planned.stdout
     assert json.loads((out / "plan" / "plan.json").read_text())["artifacts"] == {"thumbnail": 8}
     text = run_cli("status", str(out)).stdout
     assert "artifacts 8 done, 0 failed, 0 pending" in text and "to resume" not in text
@@ -203,7 +206,7 @@ def test_harvester_slurm_writes_the_folders_artifacts_into_its_script(
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     wrote = run_cli("slurm", "--out", str(out), "--plate", str(OTHER_PLATE), "--tasks", "2")
     assert wrote.returncode == 0, wrote.stderr
-    assert f"fetching --artifacts thumbnail, the kinds of {out}'s newest run" in wrote.stdout
+    assert f"fetching --artifacts thumbnail, the kinds {out} was harvested with" in wrote.stdout
     script = (out / "harvest.sbatch").read_text()
     exec_line = next(line for line in script.splitlines() if line.startswith("exec "))
     words = shlex.split(exec_line.removeprefix("exec "))
