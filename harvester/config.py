@@ -863,16 +863,27 @@ def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, st
     recipe) without ``--base-url`` asked IDR, the default, for those ids, and mixed another
     server's images in under a warning. Given none (``given``: no ``--base-url`` and no
     ``base_url`` in the config file), a run into a folder now takes the folder's server.
-    Not when that run's URL held credentials, which are never saved: the run then asks the
-    default as before, and :func:`other_server_note` warns. Reads ``runs/`` once and at most
+    When that run's URL held credentials, which are never saved, the run is refused
+    (:class:`UsageError`, the URL redacted): asking the default instead asked IDR for a
+    private server's ids. Reads ``runs/`` once and at most
     three saved configs (every task of a job array may call this at its start).
     """
     out = cfg.out
     if given or out is None or not out.is_dir():
         return cfg, None
     recorded = newest_recorded_run(out, tries=3, order_ties=False)
-    if recorded is None or "base_url" in recorded.withheld:
+    if recorded is None:
         return cfg, None
+    if "base_url" in recorded.withheld:
+        # Its credentials were never saved: the default (IDR) was asked instead, which
+        # failed as "cannot reach" with nothing saying why IDR, or mixed IDR's images into
+        # a private folder. The saved URL is the redacted one (no user, no query).
+        raise UsageError(
+            f"{out}'s server needs credentials that are not saved: its newest run "
+            f"({recorded.run}) asked {recorded.base_url} through a URL with credentials",
+            hint="give --base-url with them again (that URL with its user or query), or "
+            "the --base-url of the server to ask instead",
+        )
     if normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
         return cfg, None
     line = (
@@ -880,6 +891,39 @@ def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, st
         f"{recorded.run}): give --base-url to ask another"
     )
     return replace(cfg, base_url=recorded.base_url), line
+
+
+def folder_artifacts(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, str | None]:
+    """``cfg`` with the artifact kinds of DIR's newest run when the run was given none; the
+    line that says so (None: ``cfg`` unchanged).
+
+    A folder harvested with ``--artifacts thumbnail`` and then given new targets (``status
+    --failed-ids`` > retry.txt; ``harvest --ids-from retry.txt --out DIR``, or ``harvester
+    plan --out DIR``) fetched the defaults for them, and ``status``, counting by the newest
+    run's kinds, then promised a resume that fetched nothing. Given none (``given``: no
+    ``--artifacts`` and no ``artifacts`` in the config file), a run into a folder now takes
+    the folder's, as :func:`folder_server` takes its server. Reads ``runs/`` once and at
+    most three saved configs (every task of a job array may call this at its start).
+    """
+    out = cfg.out
+    if given or out is None or not out.is_dir():
+        return cfg, None
+    recorded = newest_recorded_run(out, tries=3, order_ties=False)
+    if recorded is None:
+        return cfg, None
+    saved = recorded.config.get("artifacts")
+    try:
+        kinds = parse_artifacts(saved) if isinstance(saved, list) and saved else None
+    except ConfigError:  # a kind of another version: the defaults, as before
+        kinds = None
+    if kinds is None or kinds == cfg.artifacts:
+        return cfg, None
+    names = ",".join(a.value for a in kinds)
+    line = (
+        f"fetching --artifacts {names}, the kinds {out} was harvested with (its newest run, "
+        f"{recorded.run}): give --artifacts to fetch others"
+    )
+    return replace(cfg, artifacts=kinds), line
 
 
 def normal_base_url(url: str) -> str:

@@ -1,12 +1,17 @@
 """``harvester status DIR``: what is done, failed and pending, and who wrote it.
 
 Everything comes from the journals (every shard's, read with complete lines only, so it is safe
-while shards still run) plus the saved config of the latest run (which artifact kinds were asked
-for). No artifact file is stat-ed.
+while shards still run) plus the saved configs of the runs (which artifact kinds each target set
+asks for). No artifact file is stat-ed.
+
+Counts are of what the suggested resume would fetch: an image's kinds are those the newest run
+of each target set holding it asks for (:class:`_Wanted`), as ``harvester harvest --out DIR``
+replays each set with its newest run's settings, plus a plan's kinds for the plan's images.
 
 * done: artifacts journaled done and not invalidated by ``verify``, with their bytes;
-* failed: the latest failure of something that is not done;
-* pending: images the walk journaled whose selected kinds are neither done nor failed;
+* failed: the latest failure of something that is not done, of a kind still asked for (the
+  others are ``not_asked``: a hint followed, ``render`` dropped);
+* pending: images the walk journaled whose kinds are neither done nor failed;
 * walks that did not list everything (their "walk" records, :mod:`harvester.journal`): a
   listing that failed for good, or a run stopped before its end. Their images are in no
   journal, so ``pending`` cannot count them; they are listed apart, with the resume command.
@@ -70,7 +75,7 @@ from harvester.journal import (
     writer_of,
 )
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
-from harvester.models import DEFAULT_ARTIFACTS, Artifact
+from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX
 from harvester.store import find_stray_temps
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
@@ -187,6 +192,10 @@ class StatusReport:
     #: :mod:`harvester.journal`): not finished, or with listings that failed for good. The
     #: images they did not list are in no journal, so ``pending`` cannot count them.
     walks: list[dict[str, Any]] = field(default_factory=list)
+    #: kind -> failures no resume asks for again (the newest run of each target set holding
+    #: the image asks for other kinds, e.g. after following a hint to drop ``render``): not
+    #: counted as ``failed``, not in ``failures`` or ``failed_ids``.
+    not_asked: dict[str, int] = field(default_factory=dict)
 
     @property
     def done(self) -> int:
@@ -248,6 +257,8 @@ class StatusReport:
             data["hints"] = self.hints
         if self.walks:
             data["walks"] = self.walks
+        if self.not_asked:
+            data["not_asked"] = self.not_asked
         return data
 
     def to_text(self) -> str:
@@ -295,6 +306,15 @@ class StatusReport:
         )
         if self.invalid:
             lines.append(f"{self.invalid} file(s) marked invalid by verify (refetched by harvest)")
+        dropped = {k: self.not_asked[k] for k in sorted(self.not_asked)}
+        if dropped:
+            counts = ", ".join(f"{kind} {n}" for kind, n in dropped.items())
+            q = shlex.quote(self.out_dir)
+            lines.append(
+                f"failed before, not asked for any more: {counts} (the newest run of their "
+                "targets asks for other kinds; to try them again: harvester harvest --out "
+                f"{q} --artifacts {','.join(dropped)})"
+            )
         if self.writers:
             lines.append("writers:")
             for w in self.writers:
@@ -442,6 +462,117 @@ def journaled_kinds(state: JournalState) -> list[str]:
     return [a.value for a in Artifact if a.value in seen]
 
 
+#: A target kind of a saved config -> the :class:`ImageRef` field its ids are matched on.
+_TARGET_FIELDS = {
+    "screens": "screen_id",
+    "plates": "plate_id",
+    "projects": "project_id",
+    "datasets": "dataset_id",
+    "images": "image_id",
+}
+
+
+@dataclass
+class _TargetKinds:
+    """One target set of DIR as ``harvester harvest --out DIR`` replays it: the artifact
+    kinds of its newest run, and which images it asks for (matched on the journaled refs).
+
+    ``ids``: the ids of an ``--ids-from`` file; ``plan``: the set harvests ``DIR``'s plan
+    (its images are found as the plan is counted); ``known`` False: which images cannot be
+    told (ids read once, a file gone): such a set is taken to ask for the images no other
+    set asks for.
+    """
+
+    kinds: frozenset[str]
+    by_field: dict[str, frozenset[int]] = field(default_factory=dict)
+    ids: frozenset[int] = frozenset()
+    plan: bool = False
+    known: bool = True
+
+    def claims(self, image_id: int, ref: ImageRef | None) -> bool:
+        if image_id in self.ids or image_id in self.by_field.get("image_id", ()):
+            return True
+        if ref is None:
+            return False
+        return any(getattr(ref, name) in ids for name, ids in self.by_field.items())
+
+
+def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
+    """DIR's target sets (:func:`harvester.config.recorded_target_sets`), each with its
+    newest run's kinds: what a resume fetches, set by set. A set whose kinds cannot be read
+    (a config of another version) is left out."""
+    from harvester.config import parse_artifacts, recorded_target_sets
+    from harvester.errors import ConfigError
+    from harvester.walk import read_ids_file
+
+    out: list[_TargetKinds] = []
+    for recorded in recorded_target_sets(out_dir):
+        config = recorded.config
+        try:
+            kinds = frozenset(a.value for a in parse_artifacts(config.get("artifacts")))
+        except ConfigError:
+            continue
+        target = _TargetKinds(kinds)
+        for key, name in _TARGET_FIELDS.items():
+            values = config.get(key)
+            if isinstance(values, list) and values:
+                target.by_field[name] = frozenset(v for v in values if isinstance(v, int))
+        ids_from, from_plan = config.get("ids_from"), config.get("from_plan")
+        if isinstance(from_plan, str) and from_plan:
+            plan = Path(from_plan)
+            target.plan = plan_at is not None and plan.absolute() == plan_at.absolute()
+            target.known = target.plan
+        if isinstance(ids_from, str) and ids_from:
+            path = Path(ids_from)
+            if recorded.ids_read_once is not None or not path.is_file():
+                target.known = False
+            else:
+                try:
+                    target.ids = frozenset(read_ids_file(path))
+                except UsageError:
+                    target.known = False
+        out.append(target)
+    return out
+
+
+class _Wanted:
+    """Which artifact kinds of each image the suggested resume would fetch: the kinds of
+    every target set asking for the image (:class:`_TargetKinds`), so that ``status``
+    counts as pending, and as failed, what that command would fetch again.
+
+    Counting every image by the newest run's kinds was wrong both ways: after ``--plate 1
+    --artifacts thumbnail`` and ``--image 5`` (the defaults), the plate's images were
+    pending for imgdata, render and metadata that no resume fetched; after ``--artifacts
+    thumbnail,metadata`` followed a failed render, the render failures still asked for a
+    hint already followed. An image no set asks for (a run whose config is gone) is
+    counted by ``fallback`` (the kinds of the sets that cannot tell their images, else the
+    newest run's), as before.
+    """
+
+    def __init__(self, sets: list[_TargetKinds], fallback: list[str]) -> None:
+        self.known = [s for s in sets if s.known and not s.plan]
+        unknown = [s for s in sets if not s.known]
+        rest: frozenset[str] = frozenset().union(*(s.kinds for s in unknown))
+        self.rest = rest if unknown else frozenset(fallback)
+        self._cache: dict[tuple[int, ...], frozenset[str]] = {}
+
+    def claimed_kinds(self, image_id: int) -> frozenset[str]:
+        """The kinds asked of an image no run has journaled, by the sets that name it by
+        id (``--image``, an ids file); none when no set does."""
+        return frozenset().union(*(s.kinds for s in self.known if s.claims(image_id, None)))
+
+    def kinds(self, image_id: int, ref: ImageRef | None) -> frozenset[str]:
+        claimed = tuple(n for n, s in enumerate(self.known) if s.claims(image_id, ref))
+        found = self._cache.get(claimed)
+        if found is None:
+            if claimed:
+                found = frozenset().union(*(self.known[n].kinds for n in claimed))
+            else:
+                found = self.rest
+            self._cache[claimed] = found
+        return found
+
+
 def _plan_info(out_dir: Path, elsewhere: str | None = None) -> tuple[Path, PlanInfo] | None:
     """The plan counted for DIR and where it is: ``DIR/plan``, else ``elsewhere`` (the
     ``--from-plan`` folder the job array's script names), else None.
@@ -544,19 +675,28 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
 
 
 def _count_plan(
-    out_dir: Path, info: PlanInfo, state: JournalState, selected: list[str]
-) -> tuple[PlanStatus, dict[str, int]]:
-    """One pass over the plan's ids: its :class:`PlanStatus`, and per selected kind the
-    artifacts pending for the planned images no run has journaled (the journaled ones are
-    counted with the journals)."""
+    out_dir: Path,
+    info: PlanInfo,
+    state: JournalState,
+    wanted: _Wanted,
+    plan_kinds: frozenset[str],
+) -> tuple[PlanStatus, dict[str, int], set[tuple[str, int]]]:
+    """One pass over the plan's ids: its :class:`PlanStatus`, of ``plan_kinds`` (what
+    harvesting the plan fetches: the plan's kinds, or those its harvest was given); per
+    kind the artifacts the plan adds to the pending ones counted from the journals (its
+    kinds for the images the journals hold, :meth:`_Wanted.kinds` besides, and every kind
+    asked of the images no run has journaled); and the failed (kind, id) pairs harvesting
+    the plan asks for again."""
     from harvester.plan import iter_plan_ids
 
-    planned = list(info.artifacts)
+    planned: list[str] = [a.value for a in Artifact if a.value in plan_kinds]
     plan = PlanStatus(images=info.images, artifacts=planned)
-    unreached = dict.fromkeys(selected, 0)
+    extra: dict[str, int] = {}
+    failed_wanted: set[tuple[str, int]] = set()
     done, failed, images = state.done, state.failed, state.images
     for image_id in iter_plan_ids(out_dir):
-        reached = image_id in images
+        ref = images.get(image_id)
+        reached = ref is not None
         plan.reached += reached
         finished = 0
         for kind in planned:
@@ -565,16 +705,20 @@ def _count_plan(
                 finished += 1
             elif key in failed:
                 plan.failed += 1
+                failed_wanted.add(key)
             else:
                 plan.pending += 1
         plan.done += finished
         plan.complete += finished == len(planned)
-        if not reached:
-            for kind in selected:
-                key = (kind, image_id)
-                if key not in done and key not in failed:
-                    unreached[kind] += 1
-    return plan, unreached
+        # Reached: the journals' pass counted wanted.kinds already; unreached: what the
+        # sets naming the image by id ask, and the plan's kinds.
+        counted = wanted.kinds(image_id, ref) if reached else frozenset()
+        more = plan_kinds | wanted.claimed_kinds(image_id) if not reached else plan_kinds
+        for kind in more - counted:
+            key = (kind, image_id)
+            if key not in done and key not in failed:
+                extra[kind] = extra.get(kind, 0) + 1
+    return plan, extra, failed_wanted
 
 
 @dataclass
@@ -705,11 +849,41 @@ def collect_status(out_dir: Path) -> StatusReport:
         run = report.runs.setdefault(str(done_rec.get("run")), {"done": 0, "failed": 0, "bytes": 0})
         run["done"] += 1
         run["bytes"] += size
+    # What the suggested resume fetches, set by set (not every image by the newest run's
+    # kinds): pending and failed count that, so that status and the resume agree.
+    sets = _target_kinds(out_dir, plan_at) if source == "config" else []
+    wanted = _Wanted(sets, selected)
+    extra: dict[str, int] = {}
+    plan_failed: set[tuple[str, int]] = set()
+    # The plan's images get what harvesting it fetches: the kinds of the runs that did
+    # (`--from-plan` with --artifacts fetches those), else, not harvested yet, the plan's.
+    harvested = [t.kinds for t in sets if t.plan]
+    plan_kinds: frozenset[str] = frozenset().union(*harvested)
+    if info is not None and not harvested:
+        plan_kinds = frozenset(info.artifacts)
+    if info is not None and plan_at is not None:
+        try:
+            report.plan, extra, plan_failed = _count_plan(plan_at, info, state, wanted, plan_kinds)
+        except UsageError as exc:  # found as images.jsonl is read (its line count, last)
+            report.plan_error = str(exc)
+    if sets:  # the kinds some command asks for (the plan's too), in --artifacts order
+        asked = frozenset().union(*(t.kinds for t in sets), plan_kinds)
+        report.selected = [a.value for a in Artifact if a.value in asked]
+    artifact_kinds = {a.value for a in Artifact}
     for (kind, object_id), rec in sorted(state.failed.items(), key=lambda kv: kv[1]["t"]):
-        report.kinds.setdefault(kind, KindStatus()).failed += 1
         writer(rec).failed += 1
         run = report.runs.setdefault(str(rec.get("run")), {"done": 0, "failed": 0, "bytes": 0})
         run["failed"] += 1
+        if (
+            sets
+            and kind in artifact_kinds
+            and (kind, object_id) not in plan_failed
+            and kind not in wanted.kinds(object_id, state.images.get(object_id))
+        ):
+            # No resume asks for it again: not a failure to act on (said apart).
+            report.not_asked[kind] = report.not_asked.get(kind, 0) + 1
+            continue
+        report.kinds.setdefault(kind, KindStatus()).failed += 1
         # Every failure (``--json`` is where a script gets them all); the text shows the
         # first MAX_FAILURE_SAMPLES and says how to get the rest.
         report.failures.append(
@@ -721,21 +895,22 @@ def collect_status(out_dir: Path) -> StatusReport:
                 "url": rec.get("url"),
             }
         )
-    unreached: dict[str, int] = {}
-    if info is not None and plan_at is not None:
-        try:
-            report.plan, unreached = _count_plan(plan_at, info, state, report.selected)
-        except UsageError as exc:  # found as images.jsonl is read (its line count, last)
-            report.plan_error = str(exc)
-    for kind in report.selected:
-        ks = report.kinds.setdefault(kind, KindStatus())
-        ks.pending = unreached.get(kind, 0) + sum(
-            1
-            for image_id in state.images
-            if (kind, image_id) not in state.done and (kind, image_id) not in state.failed
+    pending = dict.fromkeys(report.selected, 0)
+    done_pairs, failed_pairs = state.done, state.failed
+    for image_id, ref in state.images.items():
+        for kind in wanted.kinds(image_id, ref):
+            key = (kind, image_id)
+            if key not in done_pairs and key not in failed_pairs:
+                pending[kind] = pending.get(kind, 0) + 1
+    by_sets = sum(pending.values())
+    for kind in {*pending, *extra}:
+        report.kinds.setdefault(kind, KindStatus()).pending = pending.get(kind, 0) + extra.get(
+            kind, 0
         )
     report.writers = sorted(writers.values(), key=lambda w: (w.started or 0.0, w.writer))
-    report.failed_ids = failed_image_ids(state)
+    report.failed_ids = sorted(
+        {int(f["id"]) for f in report.failures if f["kind"] in artifact_kinds}
+    )
     if report.failures:
         from harvester.fetch import failure_advice  # only a folder with failures needs it
 
@@ -745,10 +920,37 @@ def collect_status(out_dir: Path) -> StatusReport:
         report.rerun_helps = advice.rerun_helps
     report.walks = unfinished_walks(state)
     if report.started and (report.failed or report.pending or report.walks):
-        from harvester.config import resume_command
-
-        report.resume = resume_command(out_dir)
+        plan_unharvested = (
+            bool(sets)
+            and report.plan is not None
+            and not any(t.plan for t in sets)
+            and slurm is None
+            and plan_at == out_dir
+        )
+        sets_left = bool(by_sets or report.walks) or any(
+            (f["kind"], f["id"]) not in plan_failed for f in report.failures
+        )
+        report.resume = _resume_line(
+            out_dir, plan_unharvested=plan_unharvested, sets_left=sets_left
+        )
     return report
+
+
+def _resume_line(out_dir: Path, *, plan_unharvested: bool, sets_left: bool) -> str:
+    """The command(s) that fetch what status counts as left: ``resume_command`` (DIR's
+    target sets replayed), and, for DIR's plan that no run has harvested yet
+    (``plan_unharvested``: ``harvester plan`` into a harvested folder), the plan's own
+    command, which ``harvester harvest --out DIR`` does not run; alone when the target
+    sets have nothing left (``sets_left``)."""
+    from harvester.config import resume_command
+
+    if not plan_unharvested:
+        return resume_command(out_dir)
+    q = shlex.quote(str(out_dir))
+    plan_command = f"harvester harvest --out {q} --from-plan {q}"
+    if not sets_left:
+        return plan_command
+    return f"{resume_command(out_dir)}; also: {plan_command} (its plan, not harvested yet)"
 
 
 def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
@@ -783,10 +985,3 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
             }
         )
     return found
-
-
-def failed_image_ids(state: JournalState) -> list[int]:
-    """The ids of images with at least one failed artifact (not study files), sorted: what
-    ``harvester status DIR --failed-ids`` prints, for ``harvest --ids-from`` to retry."""
-    artifacts = {a.value for a in Artifact}
-    return sorted({image_id for kind, image_id in state.failed if kind in artifacts})

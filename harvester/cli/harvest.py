@@ -203,7 +203,8 @@ def register(subparsers: Any) -> None:
         "--artifacts",
         action=JoinedCommaLists,
         type=artifacts_arg,
-        help="comma list of thumbnail,imgdata,render,metadata,stack,rois (or all; repeatable)",
+        help="comma list of thumbnail,imgdata,render,metadata,stack,rois (or all; repeatable; "
+        "default: the kinds of DIR's newest run, else the first four)",
     )
     harvest.add_argument(
         "--concurrency", type=integer_arg, metavar="N", help="requests in flight (default 8)"
@@ -418,10 +419,13 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
         )
-    if cfg.has_targets and cfg.from_plan is None:  # (a plan names its server)
-        from harvester.config import folder_server
+    if cfg.has_targets and cfg.from_plan is None:  # (a plan names its server and kinds)
+        from harvester.config import folder_artifacts, folder_server
 
         cfg, line = folder_server(cfg, given=base_url_given(args, cfg))
+        if line and not cfg.quiet:
+            print(line, file=sys.stderr)
+        cfg, line = folder_artifacts(cfg, given=artifacts_given(args, cfg))
         if line and not cfg.quiet:
             print(line, file=sys.stderr)
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
@@ -443,12 +447,30 @@ def base_url_given(args: argparse.Namespace, cfg: HarvestConfig) -> bool:
     The file is read again only when it is a regular file (a FIFO cannot be read twice); one
     that is not says so by a base URL other than the default.
     """
-    from harvester.config import DEFAULT_BASE_URL, load_toml
+    from harvester.config import DEFAULT_BASE_URL
 
     if getattr(args, "base_url", None) is not None or cfg.base_url != DEFAULT_BASE_URL:
         return True
+    return _in_config_file(args, "base_url")
+
+
+def artifacts_given(args: argparse.Namespace, cfg: HarvestConfig) -> bool:
+    """Did the user choose the artifact kinds (``--artifacts``, or ``artifacts`` in the
+    config file)? As :func:`base_url_given`: kinds other than the defaults say so too."""
+    from harvester.models import DEFAULT_ARTIFACTS
+
+    if getattr(args, "artifacts", None) is not None or cfg.artifacts != DEFAULT_ARTIFACTS:
+        return True
+    return _in_config_file(args, "artifacts")
+
+
+def _in_config_file(args: argparse.Namespace, key: str) -> bool:
+    """Does the command's config file set ``key``? Read again only when it is a regular
+    file (a FIFO cannot be read twice)."""
+    from harvester.config import load_toml
+
     config = getattr(args, "config", None)
-    return config is not None and Path(config).is_file() and "base_url" in load_toml(config)
+    return config is not None and Path(config).is_file() and key in load_toml(config)
 
 
 def _harvest(args: argparse.Namespace, cfg: HarvestConfig) -> int:

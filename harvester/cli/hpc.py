@@ -63,7 +63,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         action=JoinedCommaLists,
         type=artifacts_arg,
-        help="comma list: thumbnail,imgdata,render,metadata,stack,rois (repeatable)",
+        help="comma list: thumbnail,imgdata,render,metadata,stack,rois (repeatable; default: "
+        "the kinds of DIR's newest run, else the first four)",
     )
     parser.add_argument(
         "--concurrency",
@@ -245,8 +246,8 @@ def run_plan(args: argparse.Namespace) -> int:
     """``harvester plan``: walk once, publish DIR/plan."""
     import anyio
 
-    from harvester.cli.harvest import base_url_given
-    from harvester.config import folder_server, resolve
+    from harvester.cli.harvest import artifacts_given, base_url_given
+    from harvester.config import folder_artifacts, folder_server, resolve
     from harvester.plan import plan_targets
     from harvester.progress import Progress, request_time_line
 
@@ -258,6 +259,9 @@ def run_plan(args: argparse.Namespace) -> int:
     config = resolve(args.config, overrides)
     config, line = folder_server(config, given=base_url_given(args, config))
     if line and not args.quiet:  # a plan in a harvested folder: that folder's server
+        print(line)
+    config, line = folder_artifacts(config, given=artifacts_given(args, config))
+    if line and not args.quiet:  # ... and its artifact kinds
         print(line)
     out = Path(args.out)
     argv = ["plan", *sys.argv[2:]]
@@ -329,17 +333,21 @@ def run_slurm(args: argparse.Namespace) -> int:
     harvest_args += ["--out", str(out)]
     targets_at = len(harvest_args)  # the target flags go here, once checked (below)
     base_url = args.base_url
-    if not (args.from_plan or config.from_plan):  # (a plan names its server)
-        from harvester.cli.harvest import base_url_given
-        from harvester.config import folder_server
+    artifacts = args.artifacts
+    if not (args.from_plan or config.from_plan):  # (a plan names its server and kinds)
+        from harvester.cli.harvest import artifacts_given, base_url_given
+        from harvester.config import folder_artifacts, folder_server
 
         config, line = folder_server(config, given=base_url_given(args, config))
         if line:  # every task asks that server, named on its command line
             print(line)
             base_url = config.base_url
+        config, line = folder_artifacts(config, given=artifacts_given(args, config))
+        if line:  # every task fetches those kinds, named on its command line
+            print(line)
+            artifacts = ",".join(a.value for a in config.artifacts)
     if args.ids_from:
         harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from)))]
-    artifacts = args.artifacts
     plan = args.from_plan or config.from_plan  # the flag, or from_plan in the config file
     if plan:
         # The tasks take the plan's server and artifacts (resolve_config): so do the checks.

@@ -80,16 +80,47 @@ def test_a_config_file_naming_the_server_counts_as_given(
     assert moved.base_url == emulator.base_url and line is not None
 
 
-def test_a_folder_whose_server_url_held_credentials_keeps_the_default(
+def test_a_folder_whose_server_url_held_credentials_refuses_a_run_without_base_url(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
-    """The URL of a run with a session key is never saved: nothing to take over."""
-    out = tmp_path / "d"
+    """The URL of a run with a session key is never saved: a run given new targets and no
+    ``--base-url`` asked IDR ("cannot reach", nothing saying why; or IDR's images mixed into
+    the private folder). It is refused, exit 2, naming the server without the credentials."""
+    out = tmp_path / "c1"
     secret = f"{emulator.base_url}/?bsession=s3cr3t"
     summary = harvest(secret, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     assert summary.exit_code == 0
+    before = sorted(p.name for p in (out / "runs").iterdir())
+    emulator.reset_stats()
+
+    refused = run_cli("harvest", "--out", str(out), "--image", "9762957")
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: ")
+    assert "needs credentials that are not saved" in lines[0]
+    assert f"{emulator.base_url}/" in lines[0]  # the server, named without its key
+    assert "--base-url" in lines[1]
+    assert "s3cr3t" not in refused.stderr + refused.stdout
+    assert "cannot reach" not in refused.stderr and "Traceback" not in refused.stderr
+    assert emulator.stats()["requests"] == 0
+    assert sorted(p.name for p in (out / "runs").iterdir()) == before  # no run recorded
+
+    for command in (
+        ["plan", "--out", str(out), "--image", "9762957"],
+        ["slurm", "--out", str(out), "--image", "9762957", "--tasks", "2"],
+    ):
+        other = run_cli(*command)
+        assert other.returncode == 2, other.stderr
+        assert "needs credentials that are not saved" in other.stderr
+        assert "s3cr3t" not in other.stderr + other.stdout
+
+    # Given again, the run goes on, and still saves no credential.
+    again = run_cli("harvest", "--out", str(out), "--image", "9762957", "--base-url", secret)
+    assert again.returncode == 0, again.stderr
+    assert "s3cr3t" not in again.stderr + again.stdout
+    assert not any("s3cr3t" in p.read_text() for p in (out / "runs").rglob("*.json"))
     cfg = HarvestConfig(out=out, plates=(SMALL_PLATE,))
-    assert folder_server(cfg, given=False) == (cfg, None)
+    assert folder_server(cfg, given=True) == (cfg, None)
 
 
 def test_harvester_slurm_names_the_folders_server_in_its_script(

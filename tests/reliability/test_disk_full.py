@@ -97,6 +97,8 @@ def test_file_size_limit_clear_error_then_rerun(
     first = cli(*argv, "--artifacts", "thumbnail,metadata")  # recorded before the limit
     assert first.returncode == 0, first.stderr
     recorded = every_file(out / "images")
+    # The four default kinds, named: a run given none takes the folder's (thumbnail,metadata).
+    argv += ["--artifacts", "thumbnail,imgdata,render,metadata"]
 
     def limit() -> None:  # renders are ~20 KB; thumbnails and JSON fit under 8 KB
         resource.setrlimit(resource.RLIMIT_FSIZE, (8000, 8000))
