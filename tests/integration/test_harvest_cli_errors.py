@@ -272,6 +272,42 @@ def test_not_omero(
     assert not (tmp_path / "D").exists()
 
 
+def test_a_base_url_of_an_omero_web_page_names_the_root_to_give(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A URL copied from the browser (``.../webclient/``, ``.../omero/webclient/?show=...``)
+    has no api/ below it: the hint names the URL to give, where it said "e.g. IDR"."""
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"), "--base-url",
+        f"{emulator.base_url}/webclient/?show=plate-7361", "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "not look like an OMERO")
+    assert err.splitlines()[-1] == (
+        f"hint: check --base-url: give the address OMERO.web is served under, without its "
+        f"webclient/ page: --base-url {emulator.base_url}"
+    )
+    assert not (tmp_path / "D").exists()
+
+
+def test_a_server_root_without_the_api_hints_at_a_path_prefix(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A private OMERO.web is often served under a path (``https://host/omero/``): its
+    host alone answers 404, and the hint says to give the path."""
+    emu = make_emulator(app=ScriptedApp((404, b"<html>nope</html>", "text/html")))
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"),
+        "--base-url", emu.base_url, "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "not look like an OMERO")
+    assert err.splitlines()[-1] == (
+        "hint: check --base-url: where OMERO.web is served under a path, give it too "
+        f"(--base-url {emu.base_url}/omero, as the browser shows it before /webclient/)"
+    )
+
+
 @pytest.mark.parametrize("flag", ["--screen", "--plate", "--project", "--dataset", "--image"])
 def test_unknown_ids(
     capsys: pytest.CaptureFixture[str],
