@@ -51,6 +51,7 @@ from harvester.errors import (
     InvalidBodyError,
     OverloadError,
     PermanentError,
+    RedirectRefused,
     ServerStatusError,
     TLSError,
     TransientError,
@@ -916,15 +917,17 @@ class Client:
             raise PermanentError("redirect without a Location", url=url, status=status)
         target = str(urljoin(url, str(location)))
         if _origin(target) != self._origin:
-            raise PermanentError(
+            raise RedirectRefused(
                 f"redirect to another host refused ({redact_url(target)})",
+                target=target,
                 url=url,
                 status=status,
                 hint="harvester never follows a redirect off the base URL's host",
             )
         if not self.settings.follow_redirects:
-            raise PermanentError(
+            raise RedirectRefused(
                 f"redirect not followed ({redact_url(target)})",
+                target=target,
                 url=url,
                 status=status,
                 hint="check the base URL, or allow redirects (follow_redirects)",

@@ -48,6 +48,7 @@ from harvester.errors import (
     InvalidBodyError,
     NotOmeroError,
     PermanentError,
+    RedirectRefused,
     RemoteError,
     StorageError,
     TLSError,
@@ -340,6 +341,18 @@ async def probe_server(
         except TLSError as exc:
             # Not "not OMERO": the server was never heard; keep the client's certificate hint.
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
+        except RedirectRefused as exc:
+            # A front end sending http:// to https://, or / to /omero/: where it sends api/
+            # is the base URL to give (not "e.g. IDR", nor "served under a path").
+            where = exc.target.partition("?")[0].partition("#")[0]
+            root = where.removesuffix(urls.api_root())
+            secret = redact_url(settings.base_url) != settings.base_url
+            keep = " (with its credentials)" if secret else ""
+            sent = f"the server sends its API root to {where}: give --base-url {root}{keep}"
+            raise NotOmeroError(
+                f"{shown} sends its API root (api/) elsewhere: {exc.reason}",
+                hint=sent if root != where else not_omero,
+            ) from None
         except PermanentError as exc:
             if exc.status == 407 and client.proxy is not None:
                 raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None

@@ -308,6 +308,57 @@ def test_a_server_root_without_the_api_hints_at_a_path_prefix(
     )
 
 
+class RedirectingApp:
+    """Answers every request with a 301 to ``target`` + the request's path and query: a
+    front end sending http:// to https://, or / to /omero/."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def handle(self, req: Request) -> Response:
+        return Response(301, b"", headers=[("Location", f"{self.target}{req.raw_path}")])
+
+    def route_name(self, req: Request) -> str:
+        return "redirect"
+
+
+def test_a_redirected_api_root_names_the_base_url_to_give(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A private server's front end redirects (http:// to https://, / to /omero/), which the
+    harvester does not follow off the base URL's host nor, by default, on it: the hint names
+    the URL the server sends to, where it said "e.g. IDR" (or "served under a path")."""
+    front = make_emulator(app=RedirectingApp(emulator.base_url))
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"), "--base-url",
+        f"{front.base_url}/?bsession=S3SSION", "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "redirect")
+    assert err.splitlines()[-1] == (
+        f"hint: the server sends its API root to {emulator.base_url}/api/: give --base-url "
+        f"{emulator.base_url}/ (with its credentials)"
+    )
+    assert "S3SSION" not in err
+
+    app = RedirectingApp("")
+    same = make_emulator(app=app)
+    app.target = f"{same.base_url}/omero"  # / to /omero/ on the same host
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"), "--base-url",
+        same.base_url, "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "redirect")
+    assert err.splitlines()[-1] == (
+        f"hint: the server sends its API root to {same.base_url}/omero/api/: give --base-url "
+        f"{same.base_url}/omero/"
+    )
+
+
 @pytest.mark.parametrize("flag", ["--screen", "--plate", "--project", "--dataset", "--image"])
 def test_unknown_ids(
     capsys: pytest.CaptureFixture[str],
