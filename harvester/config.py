@@ -397,11 +397,19 @@ class HarvestConfig:
             + (f":{parts.port}" if parts.port else "")
             + parts.path
         )
+        out["withheld"] = self.withheld
+        return out
+
+    @property
+    def withheld(self) -> list[str]:
+        """The credentials this configuration sends and no saved file keeps: ``headers``,
+        ``cookies``, ``base_url`` (its user or query). A run into the folder, or of the
+        plan, that is given none of them again is refused rather than sent without."""
         withheld = [key for key in SECRET_KEYS if getattr(self, key)]
+        parts = urlsplit(self.base_url)
         if parts.username is not None or parts.password is not None or parts.query:
             withheld.append("base_url")
-        out["withheld"] = withheld
-        return out
+        return withheld
 
 
 def _missing_hint(path: Path) -> str | None:

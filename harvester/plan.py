@@ -254,14 +254,16 @@ def check_plan_server(base_url: str, info: PlanInfo, plan_path: Path) -> None:
 
 
 def apply_plan(
-    config: HarvestConfig, plan_path: Path, given: Container[str]
+    config: HarvestConfig, plan_path: Path, given: Container[str], command: str = "harvest"
 ) -> tuple[HarvestConfig, PlanInfo]:
     """``config`` with the plan's base URL and artifacts where the user gave none.
 
     What ``harvester harvest --from-plan`` and ``harvester slurm --from-plan`` both do: the
     plan was walked on one server for some artifacts, so those are the run's unless a flag
     or the config file (``given``, see :func:`given_settings`) says otherwise; another
-    server is refused (:func:`check_plan_server`). Reads ``plan.json`` only.
+    server is refused (:func:`check_plan_server`), and so is a run given none of the
+    credentials the plan was made with (``command`` names the subcommand in the hint).
+    Reads ``plan.json`` only.
     """
     info = read_plan_info(plan_path)
     changes: dict[str, Any] = {}
@@ -272,7 +274,43 @@ def apply_plan(
     if changes:
         config = replace(config, **changes)
     check_plan_server(config.base_url, info, plan_path)
+    if "base_url" not in given:
+        _check_plan_credentials(config, info, plan_path, command)
     return config, info
+
+
+def _check_plan_credentials(
+    config: HarvestConfig, info: PlanInfo, plan_path: Path, command: str
+) -> None:
+    """Refuse a run of a plan made with credentials, none of which it was given again.
+
+    The plan saves its server without them (every task and log reads ``plan.json``), so
+    such a run asked a private server anonymously, whose answers then said the planned
+    images were not there. As :func:`harvester.config.folder_server` refuses a run into a
+    folder; ``withheld`` names the kinds (never a value). A run naming its own base URL
+    chose the server, credentials included.
+    """
+    from harvester.config import SECRET_KEYS
+
+    saved = info.extra.get("withheld")
+    withheld = [str(key) for key in saved] if isinstance(saved, list) else []
+    missing = [
+        key
+        for key in withheld
+        if key == "base_url" or (key in SECRET_KEYS and not getattr(config, key))
+    ]
+    if not missing:
+        return
+    said = " and ".join(
+        "credentials in its base URL" if key == "base_url" else key for key in missing
+    )
+    raise UsageError(
+        f"the plan in {plan_path} was made with credentials that are not saved: {said} "
+        f"({info.base_url})",
+        hint=f"give them again: the config file the plan was made with (harvester "
+        f"{command} SECRETS.toml --out {config.out} --from-plan {plan_path}), or --base-url "
+        f"{info.base_url} to ask without them",
+    )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -524,6 +562,8 @@ async def plan_targets(
     extra: dict[str, Any] = {}
     if config.ids_from is not None:
         extra["ids_from"] = str(config.ids_from)
+    if config.withheld:  # which credentials its runs must be given again (never their values)
+        extra["withheld"] = config.withheld
     run_id = layout.new_run_id()
     writer_name = layout.check_writer(layout.make_writer(run_id) + PLAN_WRITER_SUFFIX)
     async with (
