@@ -308,6 +308,55 @@ def test_a_server_root_without_the_api_hints_at_a_path_prefix(
     )
 
 
+def test_an_unknown_id_asked_with_credentials_hints_at_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """On a private OMERO.web an image the session may not see is "not found" (404) like
+    an unknown id: with credentials sent (an expired ?bsession=, a header), the hint says
+    to check them too, never showing them."""
+    code, err = run(
+        capsys, "harvest", "--plate", "99999", "--out", str(tmp_path / "D"), "--base-url",
+        f"{emulator.base_url}/?bsession=S3SSION", "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        "error: plate 99999 not found on the server",
+        f"hint: check the plate id on {emulator.base_url}/ (plates and screens have separate "
+        "ids), and that the credentials given may see it (a session key expires)",
+    ]
+
+
+class RefusingApp(ScriptedApp):
+    """OMERO.web's API root, and 403 for every object: a session that may not see them."""
+
+    def handle(self, req: Request) -> Response:
+        if req.path.startswith("/api/v0/m/"):
+            body = json.dumps({"message": "Forbidden"}).encode()
+            return Response(403, body, "application/json", route="api")
+        return super().handle(req)
+
+
+def test_a_refused_target_asked_with_credentials_hints_at_them(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A 403 with credentials sent: "check that it is public" was the wrong next step."""
+    emu = make_emulator(app=RefusingApp((200, API_ROOT, "application/json")))
+    secrets = tmp_path / "s.toml"
+    secrets.write_text('[cookies]\nsessionid = "C00KIE"\n')
+    code, err = run(
+        capsys, "harvest", str(secrets), "--plate", "5", "--out", str(tmp_path / "D"),
+        "--base-url", emu.base_url, "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "hint: the server refused plate 5: check that the credentials given may see it on "
+        f"{emu.base_url}/ (a session key expires)"
+    )
+    assert "C00KIE" not in err
+
+
 class RedirectingApp:
     """Answers every request with a 301 to ``target`` + the request's path and query: a
     front end sending http:// to https://, or / to /omero/."""
