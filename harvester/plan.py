@@ -541,7 +541,13 @@ async def plan_targets(
     from harvester import layout
     from harvester.client import Client
     from harvester.errors import RemoteError, ServerUnavailableError
-    from harvester.pipeline import StoreStudy, check_out_dir, client_settings, probe_server
+    from harvester.pipeline import (
+        StoreStudy,
+        check_out_dir,
+        client_settings,
+        probe_server,
+        public_argv,
+    )
     from harvester.select import Selection, SelectStats, run_stage
     from harvester.store import Store
     from harvester.walk import Walker, preflight
@@ -567,7 +573,8 @@ async def plan_targets(
     run_id = layout.new_run_id()
     writer_name = layout.check_writer(layout.make_writer(run_id) + PLAN_WRITER_SUFFIX)
     async with (
-        Store.open(out_dir, run_id=run_id, writer=writer_name, argv=argv) as store,
+        # The command line as the journal keeps it: a session in --base-url redacted.
+        Store.open(out_dir, run_id=run_id, writer=writer_name, argv=public_argv(argv)) as store,
         Client(client_settings(config)) as client,
     ):
         prefetched = await preflight(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from hpc_helpers import harvester_cmd, run
 
 from harvester.cli import main
 from harvester.config import DEFAULT_BASE_URL
@@ -320,6 +321,13 @@ def test_a_plan_made_with_credentials_refuses_a_run_without_them(
                  "--artifacts", "thumbnail"]) == 0  # fmt: skip
     assert "s3cr3t" not in (out / "plan" / "plan.json").read_text()
     capsys.readouterr()
+    # Nor in any file of DIR (the planner's journal recorded its command line as given).
+    plain = tmp_path / "plain"
+    url = f"{emulator.base_url}/?bsession=SESS-s3cr3t"
+    run(harvester_cmd("plan", "--base-url", url, "--project", "51", "--out", str(plain), "-q"))
+    for folder in (out, plain):
+        leaked = [p for p in folder.rglob("*") if p.is_file() and b"s3cr3t" in p.read_bytes()]
+        assert leaked == []
     emulator.reset_stats()
 
     for argv in (
