@@ -304,11 +304,25 @@ def _check_plan_credentials(
     said = " and ".join(
         "credentials in its base URL" if key == "base_url" else key for key in missing
     )
+    import shlex
+
+    tables = [key for key in missing if key in SECRET_KEYS]
+    # harvester slurm refuses a --base-url holding a session (its script would spell it
+    # out): there the URL goes in the config file too.
+    url_flag = "base_url" in missing and command != "slurm"
+    in_file = [f"{key} = {{...}}" for key in tables]
+    if "base_url" in missing and not url_flag:
+        in_file.insert(0, "base_url with its user or session")
+    words = [f"harvester {command}"] + (["SECRETS.toml"] if in_file else [])
+    words += ["--out", shlex.quote(str(config.out)), "--from-plan", shlex.quote(str(plan_path))]
+    notes = [f"SECRETS.toml: {', '.join(in_file)} again"] if in_file else []
+    if url_flag:
+        words += ["--base-url", "URL"]
+        notes.append("URL: with its user or session again")
     raise UsageError(
         f"the plan in {plan_path} was made with credentials that are not saved: {said} "
         f"({info.base_url})",
-        hint=f"give them again: the config file the plan was made with (harvester "
-        f"{command} SECRETS.toml --out {config.out} --from-plan {plan_path}), or --base-url "
+        hint=f"run: {' '.join(words)} ({'; '.join(notes)}), or give --base-url "
         f"{info.base_url} to ask without them",
     )
 

@@ -330,18 +330,20 @@ def test_a_plan_made_with_credentials_refuses_a_run_without_them(
         assert leaked == []
     emulator.reset_stats()
 
-    for argv in (
-        ["harvest", "--out", str(out), "--from-plan", str(out)],
-        ["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2"],
-    ):
+    for argv, again in (
+        (["harvest", "--out", str(out), "--from-plan", str(out)],
+         f"harvester harvest SECRETS.toml --out {out} --from-plan {out} --base-url URL "
+         "(SECRETS.toml: headers = {...} again; URL: with its user or session again)"),
+        (["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2"],
+         f"harvester slurm SECRETS.toml --out {out} --from-plan {out} (SECRETS.toml: "
+         "base_url with its user or session, headers = {...} again)"),
+    ):  # fmt: skip
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.splitlines() == [
             f"error: the plan in {out} was made with credentials that are not saved: "
             f"headers and credentials in its base URL ({emulator.base_url}/)",
-            f"hint: give them again: the config file the plan was made with (harvester "
-            f"{argv[0]} SECRETS.toml --out {out} --from-plan {out}), or --base-url "
-            f"{emulator.base_url}/ to ask without them",
+            f"hint: run: {again}, or give --base-url {emulator.base_url}/ to ask without them",
         ]
     assert emulator.stats()["requests"] == 0
     assert not (out / "harvest.sbatch").exists()
