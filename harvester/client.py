@@ -51,6 +51,7 @@ from harvester.errors import (
     InvalidBodyError,
     OverloadError,
     PermanentError,
+    RedirectRefused,
     ServerStatusError,
     TLSError,
     TransientError,
@@ -890,11 +891,8 @@ class Client:
                 # CONNECT refused for credentials: the same ones get the same answer.
                 raise self._proxy_credentials_error(url) from None
             if exc.tls:
-                raise TLSError(
-                    f"TLS failure: {_describe(exc, secrets)}",
-                    url=url,
-                    hint="check the base URL's scheme and the server's certificate",
-                ) from None
+                reason = _describe(exc, secrets)
+                raise TLSError(f"TLS failure: {reason}", url=url, hint=_tls_hint(reason)) from None
             raise TransportError(f"cannot connect ({_describe(exc, secrets)})", url=url) from None
         except BadAnswer as exc:
             raise TransportError(f"invalid answer ({_describe(exc, secrets)})", url=url) from None
@@ -919,15 +917,17 @@ class Client:
             raise PermanentError("redirect without a Location", url=url, status=status)
         target = str(urljoin(url, str(location)))
         if _origin(target) != self._origin:
-            raise PermanentError(
+            raise RedirectRefused(
                 f"redirect to another host refused ({redact_url(target)})",
+                target=target,
                 url=url,
                 status=status,
                 hint="harvester never follows a redirect off the base URL's host",
             )
         if not self.settings.follow_redirects:
-            raise PermanentError(
+            raise RedirectRefused(
                 f"redirect not followed ({redact_url(target)})",
+                target=target,
                 url=url,
                 status=status,
                 hint="check the base URL, or allow redirects (follow_redirects)",
@@ -1021,6 +1021,27 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
         if secret in text:
             text = text.replace(secret, "***")
     return text
+
+
+def _tls_hint(reason: str) -> str:
+    """What to do about a failed TLS handshake, by its reason.
+
+    A private OMERO.web's certificate is often its institute's CA's, or self-signed: the
+    check fails until that CA is trusted, which ``SSL_CERT_FILE`` does (httpx's context
+    honours it). A certificate for another name is not fixed by trusting it.
+    """
+    if "mismatch" in reason:  # "Hostname mismatch" / "IP address mismatch"
+        return (
+            "the server's certificate is for another name: give --base-url with the host "
+            "name the certificate names"
+        )
+    if "certificate verify failed" in reason:
+        return (
+            "a certificate of a CA this machine does not trust (an institute's own, or "
+            "self-signed): trust it with SSL_CERT_FILE=ca.pem (that CA's certificate, PEM) "
+            "before the command"
+        )
+    return "check the base URL's scheme and the server's certificate"
 
 
 def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:

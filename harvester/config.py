@@ -397,11 +397,19 @@ class HarvestConfig:
             + (f":{parts.port}" if parts.port else "")
             + parts.path
         )
+        out["withheld"] = self.withheld
+        return out
+
+    @property
+    def withheld(self) -> list[str]:
+        """The credentials this configuration sends and no saved file keeps: ``headers``,
+        ``cookies``, ``base_url`` (its user or query). A run into the folder, or of the
+        plan, that is given none of them again is refused rather than sent without."""
         withheld = [key for key in SECRET_KEYS if getattr(self, key)]
+        parts = urlsplit(self.base_url)
         if parts.username is not None or parts.password is not None or parts.query:
             withheld.append("base_url")
-        out["withheld"] = withheld
-        return out
+        return withheld
 
 
 def _missing_hint(path: Path) -> str | None:
@@ -865,7 +873,8 @@ def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, st
     ``base_url`` in the config file), a run into a folder now takes the folder's server.
     When that run's URL held credentials, which are never saved, the run is refused
     (:class:`UsageError`, the URL redacted): asking the default instead asked IDR for a
-    private server's ids. Reads ``runs/`` once and at most
+    private server's ids. So is a run given none of the headers or cookies the newest run
+    sent (their names said, never their values). Reads ``runs/`` once and at most
     three saved configs (every task of a job array may call this at its start).
     """
     out = cfg.out
@@ -874,15 +883,31 @@ def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, st
     recorded = newest_recorded_run(out, tries=3, order_ties=False)
     if recorded is None:
         return cfg, None
-    if "base_url" in recorded.withheld:
+    # Headers and cookies given in a config file, which were not saved either: without
+    # them the folder's server was asked as an anonymous (or public) user, whose answers
+    # said a private folder's images were not there. Given now (any), they are taken as
+    # given again, as a resume takes them (:func:`replay_problem`).
+    tables = [key for key in recorded.withheld if key in SECRET_KEYS and not getattr(cfg, key)]
+    if "base_url" in recorded.withheld or tables:
         # Its credentials were never saved: the default (IDR) was asked instead, which
         # failed as "cannot reach" with nothing saying why IDR, or mixed IDR's images into
         # a private folder. The saved URL is the redacted one (no user, no query).
+        how = []
+        hints = []
+        if "base_url" in recorded.withheld:
+            how.append("through a URL with credentials")
+            hints.append("give --base-url with them again (that URL with its user or query)")
+        if tables:
+            how.append("with " + " and ".join(_secret_names(recorded, key) for key in tables))
+            hints.append(
+                "give "
+                + " and ".join(f"{key} = {{...}}" for key in tables)
+                + " again in a config file (its path the command's first argument)"
+            )
         raise UsageError(
             f"{out}'s server needs credentials that are not saved: its newest run "
-            f"({recorded.run}) asked {recorded.base_url} through a URL with credentials",
-            hint="give --base-url with them again (that URL with its user or query), or "
-            "the --base-url of the server to ask instead",
+            f"({recorded.run}) asked {recorded.base_url} {' and '.join(how)}",
+            hint="; ".join(hints) + ", or the --base-url of the server to ask instead",
         )
     if normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
         return cfg, None

@@ -238,6 +238,20 @@ class PermanentError(FetchError):
     """A failure that retrying cannot fix: other 4xx answers, refused redirects."""
 
 
+class RedirectRefused(PermanentError):
+    """A redirect not followed (off the base URL's origin, or ``follow_redirects`` off).
+
+    ``target`` is where it pointed, redacted: the server check names it as the base URL
+    to give (a front end sending http:// to https://, or / to /omero/).
+    """
+
+    def __init__(
+        self, reason: str, *, target: str, url: str = "", status: int | None = None, hint: str
+    ) -> None:
+        super().__init__(reason, url=url, status=status, hint=hint)
+        self.target = redact_url(target)
+
+
 class UnrenderableError(PermanentError):
     """The server cannot open this image's pixels, so it renders nothing of it.
 

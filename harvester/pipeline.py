@@ -48,6 +48,7 @@ from harvester.errors import (
     InvalidBodyError,
     NotOmeroError,
     PermanentError,
+    RedirectRefused,
     RemoteError,
     StorageError,
     TLSError,
@@ -316,6 +317,7 @@ async def probe_server(
                 f"requests go through the proxy {client.proxy.shown} (from "
                 f"{client.proxy.variable}): check it, or name the server in no_proxy"
             )
+        not_omero = hint if client.proxy is not None else _not_omero_hint(settings.base_url, hint)
         try:
             try:
                 fetched = await client.get(urls.api_root(), Expect.JSON)
@@ -334,11 +336,23 @@ async def probe_server(
                     fetched = await again.get(urls.api_root(), Expect.JSON)
         except InvalidBodyError as exc:
             raise NotOmeroError(
-                f"{shown} does not look like an OMERO.web server ({exc.reason})", hint=hint
+                f"{shown} does not look like an OMERO.web server ({exc.reason})", hint=not_omero
             ) from None
         except TLSError as exc:
             # Not "not OMERO": the server was never heard; keep the client's certificate hint.
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
+        except RedirectRefused as exc:
+            # A front end sending http:// to https://, or / to /omero/: where it sends api/
+            # is the base URL to give (not "e.g. IDR", nor "served under a path").
+            where = exc.target.partition("?")[0].partition("#")[0]
+            root = where.removesuffix(urls.api_root())
+            secret = redact_url(settings.base_url) != settings.base_url
+            keep = " (with its credentials)" if secret else ""
+            sent = f"the server sends its API root to {where}: give --base-url {root}{keep}"
+            raise NotOmeroError(
+                f"{shown} sends its API root (api/) elsewhere: {exc.reason}",
+                hint=sent if root != where else not_omero,
+            ) from None
         except PermanentError as exc:
             if exc.status == 407 and client.proxy is not None:
                 raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
@@ -347,7 +361,7 @@ async def probe_server(
                 return
             raise NotOmeroError(
                 f"{shown} does not look like an OMERO.web server (api/ answered {exc.reason})",
-                hint=hint,
+                hint=not_omero,
             ) from None
         except FetchError as exc:
             through = f" (through the proxy {client.proxy.shown})" if client.proxy else ""
@@ -369,7 +383,7 @@ async def probe_server(
         raise NotOmeroError(
             f"{shown} does not look like an OMERO.web server "
             f"(api/ answered {len(fetched.body)} bytes of JSON)",
-            hint=hint,
+            hint=not_omero,
         )
     body = fetched.json()
     versions = body.get("data") if isinstance(body, dict) else None
@@ -378,8 +392,42 @@ async def probe_server(
     ):
         raise NotOmeroError(
             f"{shown} does not look like an OMERO.web server (api/ is not the JSON API root)",
-            hint=hint,
+            hint=not_omero,
         )
+
+
+#: The first path segments of OMERO.web's own pages: a base URL holding one was copied from
+#: the browser, and the server's root is the part before it.
+OMERO_WEB_PAGES = frozenset(
+    {"webclient", "webgateway", "webadmin", "api", "figure", "iviewer", "omero_iviewer",
+     "gallery", "mapr", "webstart", "login"}
+)  # fmt: skip
+
+
+def _not_omero_hint(base_url: str, default: str) -> str:
+    """What to give instead when ``base_url`` answered but is not OMERO.web's root.
+
+    "e.g. https://idr.openmicroscopy.org" helps little on a private server: there the usual
+    slips are a URL copied from the browser (``https://host/omero/webclient/?show=...``,
+    whose root is before ``webclient/``) and a server served under a path (``/omero/``)
+    given as its host alone. Neither names a credential (no user, no query).
+    """
+    parts = urlsplit(base_url)
+    origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    segments = [segment for segment in parts.path.split("/") if segment]
+    for n, segment in enumerate(segments):
+        if segment.lower() in OMERO_WEB_PAGES:
+            root = origin + "".join(f"/{s}" for s in segments[:n])
+            return (
+                "check --base-url: give the address OMERO.web is served under, without its "
+                f"{segment}/ page: --base-url {root}"
+            )
+    if not segments:
+        return (
+            "check --base-url: where OMERO.web is served under a path, give it too "
+            f"(--base-url {origin}/omero, as the browser shows it before /webclient/)"
+        )
+    return default
 
 
 def _unreachable_hint(base_url: str, default: str) -> str:

@@ -254,14 +254,16 @@ def check_plan_server(base_url: str, info: PlanInfo, plan_path: Path) -> None:
 
 
 def apply_plan(
-    config: HarvestConfig, plan_path: Path, given: Container[str]
+    config: HarvestConfig, plan_path: Path, given: Container[str], command: str = "harvest"
 ) -> tuple[HarvestConfig, PlanInfo]:
     """``config`` with the plan's base URL and artifacts where the user gave none.
 
     What ``harvester harvest --from-plan`` and ``harvester slurm --from-plan`` both do: the
     plan was walked on one server for some artifacts, so those are the run's unless a flag
     or the config file (``given``, see :func:`given_settings`) says otherwise; another
-    server is refused (:func:`check_plan_server`). Reads ``plan.json`` only.
+    server is refused (:func:`check_plan_server`), and so is a run given none of the
+    credentials the plan was made with (``command`` names the subcommand in the hint).
+    Reads ``plan.json`` only.
     """
     info = read_plan_info(plan_path)
     changes: dict[str, Any] = {}
@@ -272,7 +274,57 @@ def apply_plan(
     if changes:
         config = replace(config, **changes)
     check_plan_server(config.base_url, info, plan_path)
+    if "base_url" not in given:
+        _check_plan_credentials(config, info, plan_path, command)
     return config, info
+
+
+def _check_plan_credentials(
+    config: HarvestConfig, info: PlanInfo, plan_path: Path, command: str
+) -> None:
+    """Refuse a run of a plan made with credentials, none of which it was given again.
+
+    The plan saves its server without them (every task and log reads ``plan.json``), so
+    such a run asked a private server anonymously, whose answers then said the planned
+    images were not there. As :func:`harvester.config.folder_server` refuses a run into a
+    folder; ``withheld`` names the kinds (never a value). A run naming its own base URL
+    chose the server, credentials included.
+    """
+    from harvester.config import SECRET_KEYS
+
+    saved = info.extra.get("withheld")
+    withheld = [str(key) for key in saved] if isinstance(saved, list) else []
+    missing = [
+        key
+        for key in withheld
+        if key == "base_url" or (key in SECRET_KEYS and not getattr(config, key))
+    ]
+    if not missing:
+        return
+    said = " and ".join(
+        "credentials in its base URL" if key == "base_url" else key for key in missing
+    )
+    import shlex
+
+    tables = [key for key in missing if key in SECRET_KEYS]
+    # harvester slurm refuses a --base-url holding a session (its script would spell it
+    # out): there the URL goes in the config file too.
+    url_flag = "base_url" in missing and command != "slurm"
+    in_file = [f"{key} = {{...}}" for key in tables]
+    if "base_url" in missing and not url_flag:
+        in_file.insert(0, "base_url with its user or session")
+    words = [f"harvester {command}"] + (["SECRETS.toml"] if in_file else [])
+    words += ["--out", shlex.quote(str(config.out)), "--from-plan", shlex.quote(str(plan_path))]
+    notes = [f"SECRETS.toml: {', '.join(in_file)} again"] if in_file else []
+    if url_flag:
+        words += ["--base-url", "URL"]
+        notes.append("URL: with its user or session again")
+    raise UsageError(
+        f"the plan in {plan_path} was made with credentials that are not saved: {said} "
+        f"({info.base_url})",
+        hint=f"run: {' '.join(words)} ({'; '.join(notes)}), or give --base-url "
+        f"{info.base_url} to ask without them",
+    )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -503,7 +555,13 @@ async def plan_targets(
     from harvester import layout
     from harvester.client import Client
     from harvester.errors import RemoteError, ServerUnavailableError
-    from harvester.pipeline import StoreStudy, check_out_dir, client_settings, probe_server
+    from harvester.pipeline import (
+        StoreStudy,
+        check_out_dir,
+        client_settings,
+        probe_server,
+        public_argv,
+    )
     from harvester.select import Selection, SelectStats, run_stage
     from harvester.store import Store
     from harvester.walk import Walker, preflight
@@ -524,10 +582,13 @@ async def plan_targets(
     extra: dict[str, Any] = {}
     if config.ids_from is not None:
         extra["ids_from"] = str(config.ids_from)
+    if config.withheld:  # which credentials its runs must be given again (never their values)
+        extra["withheld"] = config.withheld
     run_id = layout.new_run_id()
     writer_name = layout.check_writer(layout.make_writer(run_id) + PLAN_WRITER_SUFFIX)
     async with (
-        Store.open(out_dir, run_id=run_id, writer=writer_name, argv=argv) as store,
+        # The command line as the journal keeps it: a session in --base-url redacted.
+        Store.open(out_dir, run_id=run_id, writer=writer_name, argv=public_argv(argv)) as store,
         Client(client_settings(config)) as client,
     ):
         prefetched = await preflight(

@@ -1092,13 +1092,21 @@ _SEPARATE_IDS = {
 }
 
 
-def _check_failed_hint(kind: str, object_id: int, server: str, status: int | None) -> str:
+def _check_failed_hint(
+    kind: str, object_id: int, server: str, status: int | None, *, sent: bool = False
+) -> str:
     """The next step after a target's check failed otherwise than "not found" or "busy": a
-    server error (5xx, or no answer) may pass, a refusal (403) is about access."""
+    server error (5xx, or no answer) may pass, a refusal (403) is about access: whether it
+    is public, or, with credentials ``sent``, whether they may see it."""
     if status is None or status >= 500:
         return (
             f"the server failed on {kind} {object_id} through the retries: run the same "
             f"command again later; if it keeps failing, check the {kind} on {server}"
+        )
+    if sent:
+        return (
+            f"the server refused {kind} {object_id}: check that the credentials given may "
+            f"see it on {server} (a session key expires)"
         )
     return f"the server refused {kind} {object_id}: check that it is public on {server}"
 
@@ -1145,12 +1153,21 @@ async def preflight(
         for n, (_, _, path) in enumerate(checks):
             tg.start_soon(check, n, path)
     found: dict[tuple[str, int], Any] = {}
-    server = redact_url(client.settings.base_url.partition("?")[0])
+    settings = client.settings
+    server = redact_url(settings.base_url.partition("?")[0])
+    # A private OMERO.web answers an object the session may not see as it answers an
+    # unknown id (404, or 403): with credentials sent, they are the other thing to check.
+    sent = (
+        bool(settings.headers or settings.cookies)
+        or redact_url(settings.base_url) != settings.base_url
+    )
     for (kind, object_id, path), outcome in zip(checks, outcomes, strict=True):
         if isinstance(outcome, PermanentError) and outcome.status == 404:
+            also = ", and that the credentials given may see it (a session key expires)"
             raise UsageError(
                 f"{kind} {object_id} not found on the server",
-                hint=f"check the {kind} id on {server}{_SEPARATE_IDS.get(kind, '')}",
+                hint=f"check the {kind} id on {server}{_SEPARATE_IDS.get(kind, '')}"
+                + (also if sent else ""),
             ) from None
         if isinstance(outcome, FetchError):
             # Busy after the retries (a maintenance window that began after the check at
@@ -1161,7 +1178,9 @@ async def preflight(
             if outcome.hint is None:
                 # Any other failure (a 500 through the retries, a 403) was a bare "error:
                 # HTTP 500 ...: URL", exit 2, with no next step.
-                outcome.hint = _check_failed_hint(kind, object_id, server, outcome.status)
+                outcome.hint = _check_failed_hint(
+                    kind, object_id, server, outcome.status, sent=sent
+                )
             raise outcome
         assert outcome is not None
         found[(kind, object_id)] = outcome.json()

@@ -641,7 +641,7 @@ def _resumed_configs(
         replay_which,
     )
     from harvester.errors import ConfigError, UsageError
-    from harvester.pipeline import resolve_config
+    from harvester.pipeline import public_argv, resolve_config
 
     out = cfg.out
     assert out is not None  # checked by the caller
@@ -743,7 +743,7 @@ def _resumed_configs(
         if from_file:  # replayed too, though no flag says them
             flags += f"{' ' if flags else ''}({', '.join(from_file)})"
         line += (f": {flags}" if flags else " (all defaults)") + (
-            f"; given now: {shlex.join(now)}" if now else ""
+            f"; given now: {shlex.join(public_argv(now))}" if now else ""  # (?bsession=)
         )
         said.append((resumed, line))
     return said, [(note, moot) for _error, note, moot in refused]

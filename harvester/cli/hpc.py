@@ -612,7 +612,7 @@ def _check_plan(
     from harvester.plan import apply_plan, given_settings
 
     given = given_settings(config_file, overrides)
-    config, _info = apply_plan(config, plan_path, given)
+    config, _info = apply_plan(config, plan_path, given, command="slurm")
     base_url = overrides.get("base_url")
     artifacts = overrides.get("artifacts")
     if "base_url" not in given:

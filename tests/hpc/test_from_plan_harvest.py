@@ -18,6 +18,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from hpc_helpers import harvester_cmd, run
 
 from harvester.cli import main
 from harvester.config import DEFAULT_BASE_URL
@@ -301,3 +302,53 @@ def test_a_selection_given_with_a_plan_is_said_to_select_again_within_it(
     caplog.clear()
     assert main(base) == 0
     assert not [r for r in caplog.records if r.name == "harvester.problems"]
+
+
+def test_a_plan_made_with_credentials_refuses_a_run_without_them(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan saves its server without credentials (every task and log reads it): a
+    ``--from-plan`` run given none asked a private server anonymously, as a run into a
+    folder did (see test_folder_server). It is refused, exit 2, before any request; given
+    again (the config file the plan was made with), it runs."""
+    out = tmp_path / "study"
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        f'base_url = "{emulator.base_url}/?bsession=SESS-s3cr3t"\n'
+        '[headers]\nAuthorization = "Bearer HDR-s3cr3t"\n'
+    )
+    assert main(["plan", str(secrets), "--project", "51", "--out", str(out), "--quiet",
+                 "--artifacts", "thumbnail"]) == 0  # fmt: skip
+    assert "s3cr3t" not in (out / "plan" / "plan.json").read_text()
+    capsys.readouterr()
+    # Nor in any file of DIR (the planner's journal recorded its command line as given).
+    plain = tmp_path / "plain"
+    url = f"{emulator.base_url}/?bsession=SESS-s3cr3t"
+    run(harvester_cmd("plan", "--base-url", url, "--project", "51", "--out", str(plain), "-q"))
+    for folder in (out, plain):
+        leaked = [p for p in folder.rglob("*") if p.is_file() and b"s3cr3t" in p.read_bytes()]
+        assert leaked == []
+    emulator.reset_stats()
+
+    for argv, again in (
+        (["harvest", "--out", str(out), "--from-plan", str(out)],
+         f"harvester harvest SECRETS.toml --out {out} --from-plan {out} --base-url URL "
+         "(SECRETS.toml: headers = {...} again; URL: with its user or session again)"),
+        (["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2"],
+         f"harvester slurm SECRETS.toml --out {out} --from-plan {out} (SECRETS.toml: "
+         "base_url with its user or session, headers = {...} again)"),
+    ):  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.splitlines() == [
+            f"error: the plan in {out} was made with credentials that are not saved: "
+            f"headers and credentials in its base URL ({emulator.base_url}/)",
+            f"hint: run: {again}, or give --base-url {emulator.base_url}/ to ask without them",
+        ]
+    assert emulator.stats()["requests"] == 0
+    assert not (out / "harvest.sbatch").exists()
+
+    code = main(["harvest", str(secrets), "--out", str(out), "--from-plan", str(out),
+                 "--rate", "none", "--quiet"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert kinds_stored(out) == {"thumbnail": 8}

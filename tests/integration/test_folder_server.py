@@ -147,3 +147,55 @@ def test_harvester_plan_in_a_harvested_folder_plans_on_its_server(
     assert planned.returncode == 0, planned.stderr
     assert f"asking {emulator.base_url}, the server {out} was harvested from" in planned.stdout
     assert json.loads((out / "plan" / "plan.json").read_text())["base_url"] == emulator.base_url
+
+
+def test_a_folder_harvested_with_headers_or_cookies_refuses_a_run_without_them(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Headers and cookies are never saved, the URL is: a run given new targets and none of
+    them asked the folder's server without its credentials (an OMERO.web with a public user
+    answers with the public images only, so a private folder's ids came back "not found").
+    As for credentials in the URL, it is refused, exit 2, before any request, naming what to
+    give again and never its value; given again in a config file, the run goes on."""
+    out = tmp_path / "h1"
+    summary = harvest(
+        emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",),
+        headers={"Authorization": "Bearer HDR-s3cr3t"}, cookies={"sessionid": "CK-s3cr3t"},
+    )  # fmt: skip
+    assert summary.exit_code == 0
+    before = sorted(p.name for p in (out / "runs").iterdir())
+    emulator.reset_stats()
+
+    for command in (
+        ["harvest", "--out", str(out), "--image", "9762957"],
+        ["plan", "--out", str(out), "--image", "9762957"],
+        ["slurm", "--out", str(out), "--image", "9762957", "--tasks", "2"],
+    ):
+        refused = run_cli(*command)
+        assert refused.returncode == 2, refused.stderr
+        lines = refused.stderr.splitlines()
+        assert len(lines) == 2, refused.stderr
+        assert lines[0] == (
+            f"error: {out}'s server needs credentials that are not saved: its newest run "
+            f"({before[-1]}) asked {emulator.base_url} with headers (Authorization) and "
+            "cookies (sessionid)"
+        )
+        assert lines[1].startswith("hint: give headers = {...} and cookies = {...} again")
+        assert "s3cr3t" not in refused.stderr + refused.stdout
+    assert emulator.stats()["requests"] == 0
+    assert sorted(p.name for p in (out / "runs").iterdir()) == before  # no run recorded
+
+    half = tmp_path / "half.toml"
+    half.write_text('[headers]\nAuthorization = "Bearer HDR-s3cr3t"\n')
+    refused = run_cli("harvest", str(half), "--out", str(out), "--image", "9762957")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.splitlines()[0].endswith(f"{emulator.base_url} with cookies (sessionid)")
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(half.read_text() + '[cookies]\nsessionid = "CK-s3cr3t"\n')
+    again = run_cli("harvest", str(secrets), "--out", str(out), "--image", "9762957",
+                    "--rate", "none")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"asking {emulator.base_url}, the server {out} was harvested from" in again.stderr
+    assert "s3cr3t" not in again.stderr + again.stdout
+    assert not any("s3cr3t" in p.read_text() for p in (out / "runs").rglob("*.json"))

@@ -272,6 +272,142 @@ def test_not_omero(
     assert not (tmp_path / "D").exists()
 
 
+def test_a_base_url_of_an_omero_web_page_names_the_root_to_give(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A URL copied from the browser (``.../webclient/``, ``.../omero/webclient/?show=...``)
+    has no api/ below it: the hint names the URL to give, where it said "e.g. IDR"."""
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"), "--base-url",
+        f"{emulator.base_url}/webclient/?show=plate-7361", "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "not look like an OMERO")
+    assert err.splitlines()[-1] == (
+        f"hint: check --base-url: give the address OMERO.web is served under, without its "
+        f"webclient/ page: --base-url {emulator.base_url}"
+    )
+    assert not (tmp_path / "D").exists()
+
+
+def test_a_server_root_without_the_api_hints_at_a_path_prefix(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A private OMERO.web is often served under a path (``https://host/omero/``): its
+    host alone answers 404, and the hint says to give the path."""
+    emu = make_emulator(app=ScriptedApp((404, b"<html>nope</html>", "text/html")))
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"),
+        "--base-url", emu.base_url, "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "not look like an OMERO")
+    assert err.splitlines()[-1] == (
+        "hint: check --base-url: where OMERO.web is served under a path, give it too "
+        f"(--base-url {emu.base_url}/omero, as the browser shows it before /webclient/)"
+    )
+
+
+def test_an_unknown_id_asked_with_credentials_hints_at_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """On a private OMERO.web an image the session may not see is "not found" (404) like
+    an unknown id: with credentials sent (an expired ?bsession=, a header), the hint says
+    to check them too, never showing them."""
+    code, err = run(
+        capsys, "harvest", "--plate", "99999", "--out", str(tmp_path / "D"), "--base-url",
+        f"{emulator.base_url}/?bsession=S3SSION", "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        "error: plate 99999 not found on the server",
+        f"hint: check the plate id on {emulator.base_url}/ (plates and screens have separate "
+        "ids), and that the credentials given may see it (a session key expires)",
+    ]
+
+
+class RefusingApp(ScriptedApp):
+    """OMERO.web's API root, and 403 for every object: a session that may not see them."""
+
+    def handle(self, req: Request) -> Response:
+        if req.path.startswith("/api/v0/m/"):
+            body = json.dumps({"message": "Forbidden"}).encode()
+            return Response(403, body, "application/json", route="api")
+        return super().handle(req)
+
+
+def test_a_refused_target_asked_with_credentials_hints_at_them(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A 403 with credentials sent: "check that it is public" was the wrong next step."""
+    emu = make_emulator(app=RefusingApp((200, API_ROOT, "application/json")))
+    secrets = tmp_path / "s.toml"
+    secrets.write_text('[cookies]\nsessionid = "C00KIE"\n')
+    code, err = run(
+        capsys, "harvest", str(secrets), "--plate", "5", "--out", str(tmp_path / "D"),
+        "--base-url", emu.base_url, "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "hint: the server refused plate 5: check that the credentials given may see it on "
+        f"{emu.base_url}/ (a session key expires)"
+    )
+    assert "C00KIE" not in err
+
+
+class RedirectingApp:
+    """Answers every request with a 301 to ``target`` + the request's path and query: a
+    front end sending http:// to https://, or / to /omero/."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def handle(self, req: Request) -> Response:
+        return Response(301, b"", headers=[("Location", f"{self.target}{req.raw_path}")])
+
+    def route_name(self, req: Request) -> str:
+        return "redirect"
+
+
+def test_a_redirected_api_root_names_the_base_url_to_give(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A private server's front end redirects (http:// to https://, / to /omero/), which the
+    harvester does not follow off the base URL's host nor, by default, on it: the hint names
+    the URL the server sends to, where it said "e.g. IDR" (or "served under a path")."""
+    front = make_emulator(app=RedirectingApp(emulator.base_url))
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"), "--base-url",
+        f"{front.base_url}/?bsession=S3SSION", "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "redirect")
+    assert err.splitlines()[-1] == (
+        f"hint: the server sends its API root to {emulator.base_url}/api/: give --base-url "
+        f"{emulator.base_url}/ (with its credentials)"
+    )
+    assert "S3SSION" not in err
+
+    app = RedirectingApp("")
+    same = make_emulator(app=app)
+    app.target = f"{same.base_url}/omero"  # / to /omero/ on the same host
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"), "--base-url",
+        same.base_url, "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "redirect")
+    assert err.splitlines()[-1] == (
+        f"hint: the server sends its API root to {same.base_url}/omero/api/: give --base-url "
+        f"{same.base_url}/omero/"
+    )
+
+
 @pytest.mark.parametrize("flag", ["--screen", "--plate", "--project", "--dataset", "--image"])
 def test_unknown_ids(
     capsys: pytest.CaptureFixture[str],

@@ -268,6 +268,9 @@ def test_untrusted_certificate_error_says_tls_and_hints_at_the_certificate(
     hints = [line for line in err.splitlines() if line.startswith("hint: ")]
     assert "does not look like an OMERO" not in error
     assert any("certificate" in hint for hint in hints), err
+    # A private server's own CA (or a self-signed certificate) is the usual cause: the hint
+    # says how to trust it, which the README said only in the emulator's section.
+    assert any("SSL_CERT_FILE=" in hint for hint in hints), err
 
 
 def test_certificate_for_another_host_name_is_refused(
@@ -285,5 +288,9 @@ def test_certificate_for_another_host_name_is_refused(
     assert "TLS failure" in error
     assert "certificate verify failed" in error
     assert "127.0.0.1" in error
+    # Trusting another CA would not help: the hint says the name is the problem.
+    hint = err.splitlines()[-1]
+    assert hint.startswith("hint: ") and "SSL_CERT_FILE" not in hint
+    assert "host name" in hint
     assert not out.exists()
     assert emu.stats()["requests"] == 0

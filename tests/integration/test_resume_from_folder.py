@@ -212,6 +212,24 @@ def test_credentials_must_be_given_again(tmp_path: Path, emulator: EmulatorThrea
     assert emulator.stats()["image_requests"] == 1  # the one to refetch, with the header
 
 
+def test_a_session_in_the_url_given_again_is_not_said(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The resume line says the flags given now with the URL's session redacted: it
+    printed `given now: --base-url '...?bsession=KEY'`, the key on the terminal and in
+    every log a cron job or SLURM keeps."""
+    out = tmp_path / "d"
+    url = f"{emulator.base_url}/?bsession=SESSION-KEY-7"
+    first_run(emulator, out, "--base-url", url)
+    one_to_refetch(out)
+    proc = cli("harvest", "--out", str(out), "--base-url", url)
+    assert proc.returncode == 0, proc.stderr
+    assert "SESSION-KEY-7" not in proc.stdout + proc.stderr
+    assert proc.stderr.splitlines()[0].endswith(
+        f"; given now: --base-url '{emulator.base_url}/?bsession=REDACTED'"
+    )
+
+
 def test_failures_all_listed_and_resumed(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
