@@ -781,6 +781,14 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     if slurm is not None:
         return slurm
     words = public_argv(argv)
+    # A redacted URL does not work pasted back: URL stands in for it, and the note says
+    # what URL must hold (as status and verify print a resume of such a run).
+    secret_url = ""
+    for n, (word, given) in enumerate(zip(words, argv, strict=True)):
+        if word != given:
+            flag, eq, shown = word.partition("=") if word.startswith("--") else ("", "", word)
+            words[n] = f"{flag}=URL" if eq else "URL"
+            secret_url = f" (URL: {shown} with its user or session again)"
     read_once = ""
     for n, word in enumerate(words):
         flag, eq, value = word.partition("=")
@@ -802,7 +810,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
             )
             words[n : n + (1 if eq else 2)] = [f"{flag}={IDS_AGAIN}"] if eq else [flag, IDS_AGAIN]
         break
-    return "harvester " + shlex.join(words) + read_once
+    return "harvester " + shlex.join(words) + secret_url + read_once
 
 
 def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:
