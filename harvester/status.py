@@ -546,7 +546,10 @@ class _Wanted:
     thumbnail,metadata`` followed a failed render, the render failures still asked for a
     hint already followed. An image no set asks for (a run whose config is gone) is
     counted by ``fallback`` (the kinds of the sets that cannot tell their images, else the
-    newest run's), as before.
+    newest run's), as before. But not a journaled image of a plan some run harvested
+    (:meth:`in_harvested_plan`): the plan's runs journaled it, and their kinds, which
+    :func:`_count_plan` counts, are all the plan's replay asks of it: the fallback (the
+    newest run's kinds, when another set came later) asked for kinds no resume fetched.
     """
 
     def __init__(self, sets: list[_TargetKinds], fallback: list[str]) -> None:
@@ -554,7 +557,16 @@ class _Wanted:
         unknown = [s for s in sets if not s.known]
         rest: frozenset[str] = frozenset().union(*(s.kinds for s in unknown))
         self.rest = rest if unknown else frozenset(fallback)
-        self._cache: dict[tuple[int, ...], frozenset[str]] = {}
+        self.plan_harvested = any(s.plan for s in sets)
+        self._planned: set[int] = set()
+        self._cache: dict[tuple[tuple[int, ...], bool], frozenset[str]] = {}
+
+    def in_harvested_plan(self, image_id: int) -> None:
+        """Say that a journaled image is in DIR's plan (before :meth:`kinds` is asked of
+        it): when a run harvested the plan, the image no other set names is then asked
+        nothing here, its plan's kinds being counted with the plan."""
+        if self.plan_harvested:
+            self._planned.add(image_id)
 
     def claimed_kinds(self, image_id: int) -> frozenset[str]:
         """The kinds asked of an image no run has journaled, by the sets that name it by
@@ -562,14 +574,17 @@ class _Wanted:
         return frozenset().union(*(s.kinds for s in self.known if s.claims(image_id, None)))
 
     def kinds(self, image_id: int, ref: ImageRef | None) -> frozenset[str]:
+        """The kinds asked of a journaled image by the sets that name it (none for an
+        image of a harvested plan no other set names), else the fallback."""
         claimed = tuple(n for n, s in enumerate(self.known) if s.claims(image_id, ref))
-        found = self._cache.get(claimed)
+        key = (claimed, image_id in self._planned)
+        found = self._cache.get(key)
         if found is None:
             if claimed:
                 found = frozenset().union(*(self.known[n].kinds for n in claimed))
             else:
-                found = self.rest
-            self._cache[claimed] = found
+                found = frozenset() if key[1] else self.rest
+            self._cache[key] = found
         return found
 
 
@@ -697,6 +712,8 @@ def _count_plan(
     for image_id in iter_plan_ids(out_dir):
         ref = images.get(image_id)
         reached = ref is not None
+        if reached:
+            wanted.in_harvested_plan(image_id)
         plan.reached += reached
         finished = 0
         for kind in planned:

@@ -1,0 +1,47 @@
+"""``status`` counts, set by set, what ``harvester harvest --out DIR`` would fetch: review
+findings on folders holding a harvested plan beside other target sets. Every run is the
+CLI against the emulator over real sockets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harvest_helpers import SMALL_PLATE, run_cli
+
+from harvester.emulator import EmulatorThread
+
+OTHER_PLATE = 7372  # another plate of the demo screen (8 images)
+
+
+def status(out: Path) -> dict[str, Any]:
+    proc = run_cli("status", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data: dict[str, Any] = json.loads(proc.stdout)
+    return data
+
+
+def test_a_harvested_plans_images_are_counted_by_its_kinds_not_the_newest_runs(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """After the plan's thumbnails and a newer ``--plate P --artifacts thumbnail,metadata``,
+    the plan's images wanted metadata in status (8 pending, 'to resume') that the resume,
+    replaying the plan with thumbnails, never fetched."""
+    out = tmp_path / "p"
+    planned = run_cli("plan", "--base-url", emulator.base_url, "--out", str(out), "--plate",
+                      str(SMALL_PLATE), "--artifacts", "thumbnail", "-q")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    ran = run_cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
+    assert ran.returncode == 0, ran.stderr
+    other = run_cli("harvest", "--out", str(out), "--plate", str(OTHER_PLATE), "--artifacts",
+                    "thumbnail,metadata", "--rate", "none", "-q")  # fmt: skip
+    assert other.returncode == 0, other.stderr
+
+    data = status(out)
+    assert data["totals"]["pending"] == 0 and "resume" not in data
+    assert data["kinds"]["metadata"]["done"] == 8
+    emulator.reset_stats()
+    resumed = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert emulator.stats()["image_requests"] == 0  # as status said: nothing is left
