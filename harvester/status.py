@@ -489,13 +489,6 @@ class _TargetKinds:
     plan: bool = False
     known: bool = True
 
-    def claims(self, image_id: int, ref: ImageRef | None) -> bool:
-        if image_id in self.ids or image_id in self.by_field.get("image_id", ()):
-            return True
-        if ref is None:
-            return False
-        return any(getattr(ref, name) in ids for name, ids in self.by_field.items())
-
 
 def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
     """DIR's target sets (:func:`harvester.config.recorded_target_sets`), each with its
@@ -558,6 +551,15 @@ class _Wanted:
         rest: frozenset[str] = frozenset().union(*(s.kinds for s in unknown))
         self.rest = rest if unknown else frozenset(fallback)
         self.plan_harvested = any(s.plan for s in sets)
+        # Field -> id -> the known sets naming it: an image's sets are a few lookups, not a
+        # test of every set per image (a folder topped up weekly gains a set a week; 200
+        # sets made status on 100,000 images 6 times slower).
+        self._naming: dict[str, dict[int, list[int]]] = {}
+        for n, target in enumerate(self.known):
+            for name, ids in (*target.by_field.items(), ("image_id", target.ids)):
+                index = self._naming.setdefault(name, {})
+                for object_id in ids:
+                    index.setdefault(object_id, []).append(n)
         self._planned: set[int] = set()
         self._cache: dict[tuple[tuple[int, ...], bool], frozenset[str]] = {}
 
@@ -571,12 +573,19 @@ class _Wanted:
     def claimed_kinds(self, image_id: int) -> frozenset[str]:
         """The kinds asked of an image no run has journaled, by the sets that name it by
         id (``--image``, an ids file); none when no set does."""
-        return frozenset().union(*(s.kinds for s in self.known if s.claims(image_id, None)))
+        naming = self._naming.get("image_id", {}).get(image_id, ())
+        return frozenset().union(*(self.known[n].kinds for n in naming))
 
     def kinds(self, image_id: int, ref: ImageRef | None) -> frozenset[str]:
         """The kinds asked of a journaled image by the sets that name it (none for an
         image of a harvested plan no other set names), else the fallback."""
-        claimed = tuple(n for n, s in enumerate(self.known) if s.claims(image_id, ref))
+        naming: set[int] = set()
+        for name, index in self._naming.items():
+            value = image_id if name == "image_id" else getattr(ref, name, None)
+            found_sets = index.get(value) if value is not None else None
+            if found_sets:
+                naming.update(found_sets)
+        claimed = tuple(sorted(naming))
         key = (claimed, image_id in self._planned)
         found = self._cache.get(key)
         if found is None:
