@@ -496,6 +496,7 @@ def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
     (a config of another version) is left out."""
     from harvester.config import parse_artifacts, recorded_target_sets
     from harvester.errors import ConfigError
+    from harvester.plan import plan_dir
     from harvester.walk import read_ids_file
 
     out: list[_TargetKinds] = []
@@ -512,8 +513,9 @@ def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
                 target.by_field[name] = frozenset(v for v in values if isinstance(v, int))
         ids_from, from_plan = config.get("ids_from"), config.get("from_plan")
         if isinstance(from_plan, str) and from_plan:
-            plan = Path(from_plan)
-            target.plan = plan_at is not None and plan.absolute() == plan_at.absolute()
+            # By its plan folder: ``--from-plan DIR/plan`` harvests DIR's plan too.
+            plan = plan_dir(Path(from_plan)).absolute()
+            target.plan = plan_at is not None and plan == plan_dir(plan_at).absolute()
             target.known = target.plan
         if isinstance(ids_from, str) and ids_from:
             path = Path(ids_from)

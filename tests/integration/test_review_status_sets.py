@@ -45,3 +45,22 @@ def test_a_harvested_plans_images_are_counted_by_its_kinds_not_the_newest_runs(
     resumed = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
     assert resumed.returncode == 0, resumed.stderr
     assert emulator.stats()["image_requests"] == 0  # as status said: nothing is left
+
+
+def test_a_plan_harvested_by_its_plan_folders_path_counts_as_harvested(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """``--from-plan DIR/plan`` (the plan folder itself, which a harvest takes as ``DIR``)
+    harvests DIR's plan too: status counted that plan as harvested by nobody (its metadata
+    pending, 'also: harvester harvest --out DIR --from-plan DIR (its plan, not harvested
+    yet)'), which fetched what the run had been told not to."""
+    out = tmp_path / "p"
+    planned = run_cli("plan", "--base-url", emulator.base_url, "--out", str(out), "--plate",
+                      str(SMALL_PLATE), "--artifacts", "thumbnail,metadata", "-q")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    ran = run_cli("harvest", "--out", str(out), "--from-plan", str(out / "plan"),
+                  "--artifacts", "thumbnail", "--rate", "none", "-q")  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    data = status(out)
+    assert data["plan"]["artifacts"] == ["thumbnail"] and data["plan"]["pending"] == 0
+    assert data["totals"]["pending"] == 0 and "resume" not in data
