@@ -572,6 +572,11 @@ class _Wanted:
         if self.plan_harvested:
             self._planned.add(image_id)
 
+    def forget_plan(self) -> None:
+        """The plan turned out damaged (found at its end) and is not counted: its images
+        are asked what they would be asked without it."""
+        self._planned.clear()
+
     def claimed_kinds(self, image_id: int) -> frozenset[str]:
         """The kinds asked of an image no run has journaled, by the sets that name it by
         id (``--image``, an ids file); none when no set does."""
@@ -894,6 +899,7 @@ def collect_status(out_dir: Path) -> StatusReport:
             report.plan, extra, plan_failed = _count_plan(plan_at, info, state, wanted, plan_kinds)
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
+            wanted.forget_plan()
     if sets:  # the kinds some command asks for (the plan's too), in --artifacts order
         asked = frozenset().union(*(t.kinds for t in sets), plan_kinds)
         report.selected = [a.value for a in Artifact if a.value in asked]

@@ -64,3 +64,28 @@ def test_a_plan_harvested_by_its_plan_folders_path_counts_as_harvested(
     data = status(out)
     assert data["plan"]["artifacts"] == ["thumbnail"] and data["plan"]["pending"] == 0
     assert data["totals"]["pending"] == 0 and "resume" not in data
+
+
+def test_a_damaged_plan_leaves_the_journals_pending_counts_as_they_are(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A plan whose ``images.jsonl`` turns out damaged (its line count, found at its end)
+    is not counted: the images read before that must still be counted by the journals, a
+    thumbnail ``verify`` marked bad pending (the resume fetches it again)."""
+    out = tmp_path / "p"
+    planned = run_cli("plan", "--base-url", emulator.base_url, "--out", str(out), "--plate",
+                      str(SMALL_PLATE), "--artifacts", "thumbnail", "-q")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    ran = run_cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
+    assert ran.returncode == 0, ran.stderr
+    images = out / "plan" / "images.jsonl"
+    first = json.loads(images.read_text().splitlines()[0])["image_id"]
+    (victim,) = (out / "images").rglob(f"{first}.thumbnail.jpg")
+    victim.write_bytes(b"not a jpeg")
+    assert run_cli("verify", str(out)).returncode == 1
+    assert status(out)["kinds"]["thumbnail"]["pending"] == 1
+
+    images.write_text(images.read_text().splitlines(keepends=True)[0])  # 1 line of 8
+    data = status(out)
+    assert "plan" in data["plan_error"] and "plan" not in data
+    assert data["kinds"]["thumbnail"]["pending"] == 1
