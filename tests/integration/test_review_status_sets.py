@@ -89,3 +89,29 @@ def test_a_damaged_plan_leaves_the_journals_pending_counts_as_they_are(
     data = status(out)
     assert "plan" in data["plan_error"] and "plan" not in data
     assert data["kinds"]["thumbnail"]["pending"] == 1
+
+
+def test_a_resume_goes_on_when_a_shards_plan_elsewhere_is_gone(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A shard harvested from a plan in another folder (a job array's, on scratch space
+    purged since) is not replayed by ``harvest --out DIR`` (a shard never is: its line
+    says so); the other sets are. Working out the flags given now over that shard's saved
+    ones asked for its plan, and the whole resume ended in 'write a plan first', exit 2."""
+    plans, out = tmp_path / "scratch", tmp_path / "d"
+    planned = run_cli("plan", "--base-url", emulator.base_url, "--out", str(plans), "--plate",
+                      str(SMALL_PLATE), "--artifacts", "thumbnail", "-q")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    shard = run_cli("harvest", "--out", str(out), "--from-plan", str(plans), "--shard", "0/2",
+                    "--rate", "none", "-q")  # fmt: skip
+    assert shard.returncode == 0, shard.stderr
+    other = run_cli("harvest", "--out", str(out), "--plate", str(OTHER_PLATE), "--artifacts",
+                    "thumbnail", "--rate", "none", "-q")  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    for path in sorted((plans / "plan").iterdir()):
+        path.unlink()
+
+    resumed = run_cli("harvest", "--out", str(out), "--rate", "none")
+    assert "write a plan first" not in resumed.stderr, resumed.stderr
+    assert "not resumed:" in resumed.stderr and "shard 0/2" in resumed.stderr, resumed.stderr
+    assert "Traceback" not in resumed.stderr
