@@ -854,6 +854,16 @@ def other_server_note(cfg: HarvestConfig) -> str | None:
     )
 
 
+def _newest_run_unless(given: bool, out: Path | None) -> RecordedRun | None:
+    """DIR's newest run with readable settings, whose value a run into DIR takes for a
+    setting it was not ``given`` (:func:`folder_server`, :func:`folder_artifacts`); None
+    when it was given one, or DIR is not a folder yet. Bounded reads: ``runs/`` once, at
+    most three saved configs, no journal."""
+    if given or out is None or not out.is_dir():
+        return None
+    return newest_recorded_run(out, tries=3, order_ties=False)
+
+
 def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, str | None]:
     """``cfg`` on the server of DIR's newest run when the run was given no base URL; the line
     that says so (None: ``cfg`` unchanged).
@@ -868,12 +878,10 @@ def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, st
     private server's ids. Reads ``runs/`` once and at most
     three saved configs (every task of a job array may call this at its start).
     """
+    recorded = _newest_run_unless(given, cfg.out)
+    if recorded is None or cfg.out is None:
+        return cfg, None
     out = cfg.out
-    if given or out is None or not out.is_dir():
-        return cfg, None
-    recorded = newest_recorded_run(out, tries=3, order_ties=False)
-    if recorded is None:
-        return cfg, None
     if "base_url" in recorded.withheld:
         # Its credentials were never saved: the default (IDR) was asked instead, which
         # failed as "cannot reach" with nothing saying why IDR, or mixed IDR's images into
@@ -905,12 +913,10 @@ def folder_artifacts(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig,
     the folder's, as :func:`folder_server` takes its server. Reads ``runs/`` once and at
     most three saved configs (every task of a job array may call this at its start).
     """
+    recorded = _newest_run_unless(given, cfg.out)
+    if recorded is None or cfg.out is None:
+        return cfg, None
     out = cfg.out
-    if given or out is None or not out.is_dir():
-        return cfg, None
-    recorded = newest_recorded_run(out, tries=3, order_ties=False)
-    if recorded is None:
-        return cfg, None
     saved = recorded.config.get("artifacts")
     try:
         kinds = parse_artifacts(saved) if isinstance(saved, list) and saved else None
