@@ -1,6 +1,6 @@
-"""``status`` counts, set by set, what ``harvester harvest --out DIR`` would fetch: review
-findings on folders holding a harvested plan beside other target sets. Every run is the
-CLI against the emulator over real sockets."""
+"""``status`` counts, set by set, what ``harvester harvest --out DIR`` would fetch, and that
+resume replays what it can: review findings on folders holding a plan beside other target
+sets. Every run is the CLI against the emulator over real sockets."""
 
 from __future__ import annotations
 
