@@ -782,7 +782,7 @@ def target_set(recorded: RecordedRun) -> str:
     return json.dumps(key, sort_keys=True)
 
 
-def recorded_target_sets(out_dir: Path) -> list[RecordedRun]:
+def recorded_target_sets(out_dir: Path, *, besides: str | None = None) -> list[RecordedRun]:
     """The newest run of each distinct target set of DIR (:func:`target_set`), newest first:
     what ``harvester harvest --out DIR`` given no target replays, one after another.
 
@@ -792,12 +792,15 @@ def recorded_target_sets(out_dir: Path) -> list[RecordedRun]:
     reads every run's saved config once (a folder resumed weekly for years holds a thousand:
     small files, read once, and a resume that recorded nothing leaves none), and the
     journals' first lines only where runs share a second. Not for the job array's tasks,
-    which call :func:`newest_recorded_run` with its bounded reads.
+    which call :func:`newest_recorded_run` with its bounded reads. ``besides``: a run left
+    out (a run asking what its set was before it).
     """
     seconds = _runs_by_second(out_dir)
     readable: dict[str, RecordedRun] = {}
     for group in seconds.values():
         for run in group:
+            if run == besides:
+                continue
             recorded = _read_recorded(out_dir, run)
             if recorded is not None:
                 readable[run] = recorded
