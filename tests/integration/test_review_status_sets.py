@@ -22,6 +22,15 @@ def status(out: Path) -> dict[str, Any]:
     return data
 
 
+def plan_and_harvest(emulator: EmulatorThread, out: Path) -> None:
+    """DIR's plan of SMALL_PLATE's thumbnails, harvested: every thumbnail done."""
+    planned = run_cli("plan", "--base-url", emulator.base_url, "--out", str(out), "--plate",
+                      str(SMALL_PLATE), "--artifacts", "thumbnail", "-q")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    ran = run_cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
+    assert ran.returncode == 0, ran.stderr
+
+
 def test_a_harvested_plans_images_are_counted_by_its_kinds_not_the_newest_runs(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
@@ -29,11 +38,7 @@ def test_a_harvested_plans_images_are_counted_by_its_kinds_not_the_newest_runs(
     the plan's images wanted metadata in status (8 pending, 'to resume') that the resume,
     replaying the plan with thumbnails, never fetched."""
     out = tmp_path / "p"
-    planned = run_cli("plan", "--base-url", emulator.base_url, "--out", str(out), "--plate",
-                      str(SMALL_PLATE), "--artifacts", "thumbnail", "-q")  # fmt: skip
-    assert planned.returncode == 0, planned.stderr
-    ran = run_cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
-    assert ran.returncode == 0, ran.stderr
+    plan_and_harvest(emulator, out)
     other = run_cli("harvest", "--out", str(out), "--plate", str(OTHER_PLATE), "--artifacts",
                     "thumbnail,metadata", "--rate", "none", "-q")  # fmt: skip
     assert other.returncode == 0, other.stderr
@@ -73,11 +78,7 @@ def test_a_damaged_plan_leaves_the_journals_pending_counts_as_they_are(
     is not counted: the images read before that must still be counted by the journals, a
     thumbnail ``verify`` marked bad pending (the resume fetches it again)."""
     out = tmp_path / "p"
-    planned = run_cli("plan", "--base-url", emulator.base_url, "--out", str(out), "--plate",
-                      str(SMALL_PLATE), "--artifacts", "thumbnail", "-q")  # fmt: skip
-    assert planned.returncode == 0, planned.stderr
-    ran = run_cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
-    assert ran.returncode == 0, ran.stderr
+    plan_and_harvest(emulator, out)
     images = out / "plan" / "images.jsonl"
     first = json.loads(images.read_text().splitlines()[0])["image_id"]
     (victim,) = (out / "images").rglob(f"{first}.thumbnail.jpg")
