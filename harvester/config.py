@@ -790,7 +790,7 @@ def target_set(recorded: RecordedRun) -> str:
     return json.dumps(key, sort_keys=True)
 
 
-def recorded_target_sets(out_dir: Path) -> list[RecordedRun]:
+def recorded_target_sets(out_dir: Path, *, besides: str | None = None) -> list[RecordedRun]:
     """The newest run of each distinct target set of DIR (:func:`target_set`), newest first:
     what ``harvester harvest --out DIR`` given no target replays, one after another.
 
@@ -800,12 +800,15 @@ def recorded_target_sets(out_dir: Path) -> list[RecordedRun]:
     reads every run's saved config once (a folder resumed weekly for years holds a thousand:
     small files, read once, and a resume that recorded nothing leaves none), and the
     journals' first lines only where runs share a second. Not for the job array's tasks,
-    which call :func:`newest_recorded_run` with its bounded reads.
+    which call :func:`newest_recorded_run` with its bounded reads. ``besides``: a run left
+    out (a run asking what its set was before it).
     """
     seconds = _runs_by_second(out_dir)
     readable: dict[str, RecordedRun] = {}
     for group in seconds.values():
         for run in group:
+            if run == besides:
+                continue
             recorded = _read_recorded(out_dir, run)
             if recorded is not None:
                 readable[run] = recorded
@@ -862,6 +865,16 @@ def other_server_note(cfg: HarvestConfig) -> str | None:
     )
 
 
+def _newest_run_unless(given: bool, out: Path | None) -> RecordedRun | None:
+    """DIR's newest run with readable settings, whose value a run into DIR takes for a
+    setting it was not ``given`` (:func:`folder_server`, :func:`folder_artifacts`); None
+    when it was given one, or DIR is not a folder yet. Bounded reads: ``runs/`` once, at
+    most three saved configs, no journal."""
+    if given or out is None or not out.is_dir():
+        return None
+    return newest_recorded_run(out, tries=3, order_ties=False)
+
+
 def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, str | None]:
     """``cfg`` on the server of DIR's newest run when the run was given no base URL; the line
     that says so (None: ``cfg`` unchanged).
@@ -877,12 +890,10 @@ def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, st
     sent (their names said, never their values). Reads ``runs/`` once and at most
     three saved configs (every task of a job array may call this at its start).
     """
+    recorded = _newest_run_unless(given, cfg.out)
+    if recorded is None or cfg.out is None:
+        return cfg, None
     out = cfg.out
-    if given or out is None or not out.is_dir():
-        return cfg, None
-    recorded = newest_recorded_run(out, tries=3, order_ties=False)
-    if recorded is None:
-        return cfg, None
     # Headers and cookies given in a config file, which were not saved either: without
     # them the folder's server was asked as an anonymous (or public) user, whose answers
     # said a private folder's images were not there. Given now (any), they are taken as
@@ -930,12 +941,10 @@ def folder_artifacts(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig,
     the folder's, as :func:`folder_server` takes its server. Reads ``runs/`` once and at
     most three saved configs (every task of a job array may call this at its start).
     """
+    recorded = _newest_run_unless(given, cfg.out)
+    if recorded is None or cfg.out is None:
+        return cfg, None
     out = cfg.out
-    if given or out is None or not out.is_dir():
-        return cfg, None
-    recorded = newest_recorded_run(out, tries=3, order_ties=False)
-    if recorded is None:
-        return cfg, None
     saved = recorded.config.get("artifacts")
     try:
         kinds = parse_artifacts(saved) if isinstance(saved, list) and saved else None

@@ -215,10 +215,18 @@ def _refusal(
         held = f"{out_dir} has no {pin.what} yet but is set for {pin.what} made with {values}"
     else:
         held = f"{out_dir} holds {pin.what} made with {values}"
+    # With no file made, what kept the value is another run that may be writing (or a
+    # filesystem that cannot show there is none): the next step is to run again later.
+    later = (
+        f"another harvest of {out_dir} may be running: once none is, run again and the "
+        f"folder takes {pin.spelled(wanted)} (not on a filesystem without flock); or "
+        if none_done
+        else ""
+    )
     return UsageError(
         f"{held}; this run asks for {pin.spelled(wanted)}"
         " (the file names do not say it, so one folder keeps one value)",
-        hint=f"use another --out, or {pin.spelled(folder[0])}"
+        hint=f"{later}use another --out, or {pin.spelled(folder[0])}"
         + (" in the config file" if pin.flag.endswith("=") else ""),
     )
 

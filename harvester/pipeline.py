@@ -667,9 +667,31 @@ class Harvest:
         """
         mine = self.cfg.to_public()
         newest = newest_saved_config(self.out, state, besides=self.summary.run_id)
-        if newest is None or newest.get("artifacts") != mine["artifacts"]:
+        if newest is None:
             return True
-        return bool(mine["label_keys"]) and newest.get("label_keys") != mine["label_keys"]
+        if bool(mine["label_keys"]) and newest.get("label_keys") != mine["label_keys"]:
+            return True
+        if newest.get("artifacts") == mine["artifacts"]:
+            return False
+        # Other kinds than the newest run's: a resume's replay of an older target set (the
+        # sets are replayed newest first). ``status`` reads its kinds as its set's newest
+        # run's, so where that run had these kinds already, nothing reads this one: kept, it
+        # became the folder's newest run, every resume of a finished folder left one, and a
+        # new target took its kinds, then the other set's after the next resume.
+        return self._set_had_other_kinds(mine)
+
+    def _set_had_other_kinds(self, mine: dict[str, Any]) -> bool:
+        """Did the newest earlier run of this run's target set ask for other kinds (or is
+        there none)? Reads every saved config once: only a run that did nothing and asked
+        for other kinds than DIR's newest run gets here."""
+        from harvester.config import RecordedRun, recorded_target_sets, target_set
+
+        run = self.summary.run_id
+        key = target_set(RecordedRun(run, mine))
+        for recorded in recorded_target_sets(self.out, besides=run):
+            if target_set(recorded) == key:
+                return bool(recorded.config.get("artifacts") != mine["artifacts"])
+        return True
 
     async def _probe_with_head_start(self, tg: TaskGroup, client: Client) -> EarlyAnswers:
         """Probe the server while the head start's first round is out (:mod:`harvester.early`).

@@ -489,13 +489,6 @@ class _TargetKinds:
     plan: bool = False
     known: bool = True
 
-    def claims(self, image_id: int, ref: ImageRef | None) -> bool:
-        if image_id in self.ids or image_id in self.by_field.get("image_id", ()):
-            return True
-        if ref is None:
-            return False
-        return any(getattr(ref, name) in ids for name, ids in self.by_field.items())
-
 
 def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
     """DIR's target sets (:func:`harvester.config.recorded_target_sets`), each with its
@@ -503,6 +496,7 @@ def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
     (a config of another version) is left out."""
     from harvester.config import parse_artifacts, recorded_target_sets
     from harvester.errors import ConfigError
+    from harvester.plan import plan_dir
     from harvester.walk import read_ids_file
 
     out: list[_TargetKinds] = []
@@ -519,8 +513,9 @@ def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
                 target.by_field[name] = frozenset(v for v in values if isinstance(v, int))
         ids_from, from_plan = config.get("ids_from"), config.get("from_plan")
         if isinstance(from_plan, str) and from_plan:
-            plan = Path(from_plan)
-            target.plan = plan_at is not None and plan.absolute() == plan_at.absolute()
+            # By its plan folder: ``--from-plan DIR/plan`` harvests DIR's plan too.
+            plan = plan_dir(Path(from_plan)).absolute()
+            target.plan = plan_at is not None and plan == plan_dir(plan_at).absolute()
             target.known = target.plan
         if isinstance(ids_from, str) and ids_from:
             path = Path(ids_from)
@@ -546,7 +541,10 @@ class _Wanted:
     thumbnail,metadata`` followed a failed render, the render failures still asked for a
     hint already followed. An image no set asks for (a run whose config is gone) is
     counted by ``fallback`` (the kinds of the sets that cannot tell their images, else the
-    newest run's), as before.
+    newest run's), as before. But not a journaled image of a plan some run harvested
+    (:meth:`in_harvested_plan`): the plan's runs journaled it, and their kinds, which
+    :func:`_count_plan` counts, are all the plan's replay asks of it: the fallback (the
+    newest run's kinds, when another set came later) asked for kinds no resume fetched.
     """
 
     def __init__(self, sets: list[_TargetKinds], fallback: list[str]) -> None:
@@ -554,22 +552,55 @@ class _Wanted:
         unknown = [s for s in sets if not s.known]
         rest: frozenset[str] = frozenset().union(*(s.kinds for s in unknown))
         self.rest = rest if unknown else frozenset(fallback)
-        self._cache: dict[tuple[int, ...], frozenset[str]] = {}
+        self.plan_harvested = any(s.plan for s in sets)
+        # Field -> id -> the known sets naming it: an image's sets are a few lookups, not a
+        # test of every set per image (a folder topped up weekly gains a set a week; 200
+        # sets made status on 100,000 images 6 times slower).
+        self._naming: dict[str, dict[int, list[int]]] = {}
+        for n, target in enumerate(self.known):
+            for name, ids in (*target.by_field.items(), ("image_id", target.ids)):
+                index = self._naming.setdefault(name, {})
+                for object_id in ids:
+                    index.setdefault(object_id, []).append(n)
+        self._planned: set[int] = set()
+        self._cache: dict[tuple[tuple[int, ...], bool], frozenset[str]] = {}
+
+    def in_harvested_plan(self, image_id: int) -> None:
+        """Say that a journaled image is in DIR's plan (before :meth:`kinds` is asked of
+        it): when a run harvested the plan, the image no other set names is then asked
+        nothing here, its plan's kinds being counted with the plan."""
+        if self.plan_harvested:
+            self._planned.add(image_id)
+
+    def forget_plan(self) -> None:
+        """The plan turned out damaged (found at its end) and is not counted: its images
+        are asked what they would be asked without it."""
+        self._planned.clear()
 
     def claimed_kinds(self, image_id: int) -> frozenset[str]:
         """The kinds asked of an image no run has journaled, by the sets that name it by
         id (``--image``, an ids file); none when no set does."""
-        return frozenset().union(*(s.kinds for s in self.known if s.claims(image_id, None)))
+        naming = self._naming.get("image_id", {}).get(image_id, ())
+        return frozenset().union(*(self.known[n].kinds for n in naming))
 
     def kinds(self, image_id: int, ref: ImageRef | None) -> frozenset[str]:
-        claimed = tuple(n for n, s in enumerate(self.known) if s.claims(image_id, ref))
-        found = self._cache.get(claimed)
+        """The kinds asked of a journaled image by the sets that name it (none for an
+        image of a harvested plan no other set names), else the fallback."""
+        naming: set[int] = set()
+        for name, index in self._naming.items():
+            value = image_id if name == "image_id" else getattr(ref, name, None)
+            found_sets = index.get(value) if value is not None else None
+            if found_sets:
+                naming.update(found_sets)
+        claimed = tuple(sorted(naming))
+        key = (claimed, image_id in self._planned)
+        found = self._cache.get(key)
         if found is None:
             if claimed:
                 found = frozenset().union(*(self.known[n].kinds for n in claimed))
             else:
-                found = self.rest
-            self._cache[claimed] = found
+                found = frozenset() if key[1] else self.rest
+            self._cache[key] = found
         return found
 
 
@@ -697,6 +728,8 @@ def _count_plan(
     for image_id in iter_plan_ids(out_dir):
         ref = images.get(image_id)
         reached = ref is not None
+        if reached:
+            wanted.in_harvested_plan(image_id)
         plan.reached += reached
         finished = 0
         for kind in planned:
@@ -866,6 +899,7 @@ def collect_status(out_dir: Path) -> StatusReport:
             report.plan, extra, plan_failed = _count_plan(plan_at, info, state, wanted, plan_kinds)
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
+            wanted.forget_plan()
     if sets:  # the kinds some command asks for (the plan's too), in --artifacts order
         asked = frozenset().union(*(t.kinds for t in sets), plan_kinds)
         report.selected = [a.value for a in Artifact if a.value in asked]

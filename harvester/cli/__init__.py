@@ -391,7 +391,13 @@ def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``harvester`` command; returns the process exit code."""
+    """Run the ``harvester`` command; returns the process exit code.
+
+    Only to an in-process caller (``argv`` given: a script, a test). Given none, this is
+    the process's own command (``sys.argv``), and it ends the process with that code
+    (:func:`_end_process`) instead of returning: a script calling ``main()`` bare to get the
+    code back would end with it.
+    """
     global _process_entry
     _process_entry = argv is None
     result = _main_outcome(argv)

@@ -674,8 +674,10 @@ def _resumed_configs(
         which = replay_which(n)
         try:  # what the command said instead carries: the flags given now, as a replay would
             as_now: dict[str, Any] | None = resolve_config(None, replayed(recorded)).to_public()
-        except ConfigError:
-            as_now = None  # damaged saved settings: said as saved
+        except UsageError:
+            # Damaged saved settings, or a plan gone (a job array's, on purged scratch):
+            # said as saved. The set's own replay, if any, says what is wrong with it.
+            as_now = None
         problem = replay_problem(
             recorded,
             out,
