@@ -869,10 +869,14 @@ def _newest_run_unless(given: bool, out: Path | None) -> RecordedRun | None:
     """DIR's newest run with readable settings, whose value a run into DIR takes for a
     setting it was not ``given`` (:func:`folder_server`, :func:`folder_artifacts`); None
     when it was given one, or DIR is not a folder yet. Bounded reads: ``runs/`` once, at
-    most three saved configs, no journal."""
+    most three saved configs, and the journals' first lines only where runs of one second
+    tie: run ids order by the second, and two runs of one second with other kinds would
+    otherwise give a new target either's kinds, by the ids' random ends. (The tasks of a
+    job array, which start together, are given ``--base-url`` and ``--artifacts`` by their
+    script and read nothing here.)"""
     if given or out is None or not out.is_dir():
         return None
-    return newest_recorded_run(out, tries=3, order_ties=False)
+    return newest_recorded_run(out, tries=3)
 
 
 def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, str | None]:
