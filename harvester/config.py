@@ -777,6 +777,8 @@ def target_set(recorded: RecordedRun) -> str:
     repeats do not change the images), the ``--ids-from`` file and the plan as saved
     (absolute paths). Ids read once (standard input, ``<(cmd)``) are their run's own set:
     two such runs read different ids under one name."""
+    from harvester.plan import plan_dir
+
     key: dict[str, Any] = {}
     if recorded.ids_read_once is not None:
         key["run"] = recorded.run
@@ -784,6 +786,10 @@ def target_set(recorded: RecordedRun) -> str:
         value = recorded.config.get(name)
         if isinstance(value, list):
             value = sorted({str(item) for item in value})
+        elif name == "from_plan" and isinstance(value, str) and value:
+            # ``--from-plan DIR`` and ``--from-plan DIR/plan`` are one plan: two sets would
+            # harvest it twice on every resume.
+            value = str(plan_dir(Path(value)))
         if value in (None, [], ""):
             continue
         key[name] = value

@@ -352,3 +352,24 @@ def test_a_plan_made_with_credentials_refuses_a_run_without_them(
                  "--rate", "none", "--quiet"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert kinds_stored(out) == {"thumbnail": 8}
+
+
+def test_a_plan_given_as_dir_and_as_dir_plan_is_resumed_once(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """``--from-plan DIR`` and ``--from-plan DIR/plan`` name one plan: a resume of DIR
+    replays it once, not once per spelling."""
+    out = tmp_path / "planned"
+    assert make_plan(emulator, out, "thumbnail,metadata") == 0
+    # Each run does work (a run that did nothing leaves no record to resume).
+    for plan, kinds in ((out, "thumbnail"), (out / "plan", "metadata")):
+        done = run(harvester_cmd("harvest", "--from-plan", str(plan), "--out", str(out),
+                                 "--artifacts", kinds, "--rate", "none", "-q"))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    resumed = run(harvester_cmd("harvest", "--out", str(out), "--rate", "none"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr and "target set 2 of 2" not in resumed.stderr, (
+        resumed.stderr
+    )
+    n = len(PROJECT_IMAGES)
+    assert kinds_stored(out) == {"thumbnail": n, "metadata": n}
