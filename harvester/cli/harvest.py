@@ -912,7 +912,8 @@ def print_summary(
         elif summary.index_deferred:
             print(
                 "index: not rebuilt by a shard; once every shard has ended run "
-                f"`harvester index {summary.out_dir}` (the SLURM script queues it)",
+                f"`harvester index {shlex.quote(str(summary.out_dir))}` "
+                "(the SLURM script queues it)",
                 file=out,
             )
     for kind, why in sorted(summary.given_up.items()):

@@ -698,6 +698,8 @@ def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | 
     An empty key is refused rather than read as "no keys": ``--label-key "$KEY"`` with
     ``KEY`` unset would otherwise drop the labels of DIR for good, as a typo.
     """
+    import shlex
+
     from harvester.errors import ConfigError
     from harvester.select import parse_label_keys
 
@@ -710,7 +712,8 @@ def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | 
     except ConfigError:
         raise UsageError(
             "--label-key: an annotation key cannot be empty",
-            hint=f"to drop the label columns: harvester index {out} --no-label-key",
+            hint=f"to drop the label columns: harvester index {shlex.quote(str(out))} "
+            "--no-label-key",
         ) from None
 
 
@@ -734,6 +737,8 @@ def _refuse_unstarted_array(out: Path) -> None:
     script, a module missing on the nodes) lands here: "not a harvester folder" would send
     the user looking for a wrong path, when the folder is right and the tasks' logs say why.
     """
+    import shlex
+
     from harvester.layout import JOURNALS_DIR, MARKER_NAME
     from harvester.status import read_slurm_script
 
@@ -746,7 +751,7 @@ def _refuse_unstarted_array(out: Path) -> None:
     raise UsageError(
         f"nothing to index in {out}: no task of its job array has started a harvest yet "
         f"(no {MARKER_NAME}){where}",
-        hint=f"harvester status {out} says what the tasks did; "
+        hint=f"harvester status {shlex.quote(str(out))} says what the tasks did; "
         "run harvester index again once a task has harvested",
     )
 
@@ -759,6 +764,8 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
     not requeue the index job. Counting rows against the plan's total (its ``plan.json``,
     no pass over the images) says so where the user reads the result.
     """
+    import shlex
+
     from harvester.plan import META_FILE, plan_dir, read_plan_info
     from harvester.status import read_slurm_script
 
@@ -777,7 +784,8 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
     return (
         f"note: index.csv lists {rows} of the plan's {planned} images; {planned - rows} are "
         f"not in it (a task still running, failed or cancelled, or images whose every file "
-        f"failed: harvester status {out}); run harvester index again after the resubmitted array"
+        f"failed: harvester status {shlex.quote(str(out))}); run harvester index again after "
+        "the resubmitted array"
     )
 
 
