@@ -1,0 +1,89 @@
+"""`harvester status` of a split folder whose shards did not all walk.
+
+Without a plan, a shard's images are known only once its own walk journals them. After
+shards 0, 1 and 2 of 4 ran side by side by hand (or a job array whose last task never
+started), status counted 0 pending and printed no resume line: the folder read as
+complete while a quarter of the study was missing. It now names the shards no walk
+covers, and the command that resumes them; once they ran, it says nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.journal import JournalState
+from harvester.status import unfinished_walks
+
+
+def _shard(base_url: str, out: Path, shard: str) -> None:
+    args = ["--project", "51", "--artifacts", "thumbnail", "--rate", "none", "-q"]
+    assert (
+        main(["harvest", "--base-url", base_url, "--out", str(out), *args, "--shard", shard]) == 0
+    )
+
+
+def test_status_names_a_shard_that_never_walked(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "my split"
+    for k in range(3):
+        _shard(emulator.base_url, out, f"{k}/4")
+    capsys.readouterr()
+
+    assert main(["status", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        "walk of --project 51: 1 shard of its split never walked (3/4): not run yet, or "
+        "stopped before walking; their images are not counted above"
+    ) in lines
+    resume = next(x for x in lines if x.startswith("to resume: "))
+    command = resume.removeprefix("to resume: ").split(",", 1)[0]
+    assert shlex.split(command) == ["harvester", "harvest", "--out", str(out), "--shard", "K/4"]
+
+    assert main(["status", str(out), "--json"]) == 0
+    walks = json.loads(capsys.readouterr().out)["walks"]
+    assert walks == [
+        {"targets": "--project 51", "shard": "3/4", "run": None, "finished": False,
+         "started": False, "failures": []}
+    ]  # fmt: skip
+
+    # The resume the hint names, for the missing shard: the folder is complete.
+    assert main(["harvest", "--out", str(out), "--shard", "3/4", "-q"]) == 0
+    assert main(["index", str(out)]) == 0
+    capsys.readouterr()
+    assert len((out / "index.csv").read_text().splitlines()) == 1 + 8
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "never walked" not in text and "to resume" not in text
+
+
+@pytest.mark.parametrize(
+    ("walked", "missing"),
+    [
+        (["0/4", "1/4", "2/4", "3/4"], []),
+        (["0/4", "2/4"], ["1/4", "3/4"]),
+        # 0/2 holds 0/4 and 2/4 (the split is hash % N); 1/4 and 3/4 make up 1/2.
+        (["0/2", "1/4", "3/4"], []),
+        (["0/2", "1/4"], ["3/4"]),
+        (["0/2"], ["1/2"]),
+        (["0/2", "0/3"], ["1/2", "1/3", "2/3"]),
+        ([None], []),  # an unsharded walk lists every shard's images
+        (["1/3", None], []),
+    ],
+)
+def test_which_shards_count_as_walked(walked: list[str | None], missing: list[str]) -> None:
+    walks = {
+        ("--screen 1", shard): {"finished": True, "failures": [], "t": i, "run": f"r{i}"}
+        for i, shard in enumerate(walked)
+    }
+    state = cast(JournalState, SimpleNamespace(walks=walks))
+    found = [w["shard"] for w in unfinished_walks(state) if w.get("started") is False]
+    assert found == missing
