@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -292,22 +293,25 @@ def run_plan(args: argparse.Namespace) -> int:
         if "selection" in info.extra:
             walked = info.extra.get("walked")
             print(f"selected {info.images} of {walked} walked images ({info.extra['selection']})")
-        for line in _plan_next_lines(args.config, out):
+        for line in _plan_next_lines(args.config, out, args.label_keys or ()):
             print(line)
     return 0
 
 
-def _plan_next_lines(config: Path | None, out: Path) -> list[str]:
+def _plan_next_lines(config: Path | None, out: Path, label_keys: Sequence[str] = ()) -> list[str]:
     """What to run after ``harvester plan``, as commands that work as written.
 
     The plan holds the server and the artifacts (``harvest``/``slurm --from-plan`` take
     them); a config file given to ``plan`` goes on too, for what else it sets (headers,
-    cookies, rate ...). Paths are shell-quoted.
+    cookies, rate ...), and so do the ``--label-key`` flags given to ``plan``: the plan does
+    not hold them, and without them the harvest and the index job wrote no label column.
+    Paths and keys are shell-quoted.
     """
     import shlex
 
     conf = f"{shlex.quote(str(config))} " if config is not None else ""
     where = f"--out {shlex.quote(str(out))} --from-plan {shlex.quote(str(out))}"
+    where += "".join(f" --label-key {shlex.quote(key)}" for key in label_keys)
     return [
         f"next: harvester slurm {conf}{where} --tasks N --submit",
         f"  or: harvester harvest {conf}{where}   (one process; add --shard K/N for shard K of N)",
