@@ -605,6 +605,31 @@ def nothing_left(out: Path | None) -> bool:
     return report.started and not (report.failed or report.pending or report.walks)
 
 
+def _split_counted(recorded: RecordedRun, out: Path) -> bool:
+    """Does ``harvester status DIR`` count every image of this run's split, so that
+    :func:`nothing_left` may speak for it?
+
+    A split walked by its shards (no plan): yes, status names the shards no walk covers
+    (:func:`harvester.status.unfinished_walks`). A split of a plan: only when status reads
+    that plan, in ``DIR/plan`` or named by DIR's SLURM script; a plan elsewhere that
+    nothing in DIR names holds images no journal knows of.
+    """
+    from harvester.plan import plan_dir
+    from harvester.status import read_slurm_script
+
+    from_plan = recorded.config.get("from_plan")
+    if not from_plan:
+        return True
+    if not isinstance(from_plan, str):
+        return False
+    plan = plan_dir(Path(from_plan)).resolve()
+    if plan == plan_dir(out).resolve():
+        return True
+    slurm = read_slurm_script(out)
+    named = slurm.from_plan if slurm is not None else None
+    return named is not None and plan == plan_dir(Path(named)).resolve()
+
+
 def _resumed_configs(
     args: argparse.Namespace, cfg: HarvestConfig
 ) -> tuple[list[tuple[HarvestConfig, str]], list[tuple[str, bool]]]:
@@ -691,8 +716,7 @@ def _resumed_configs(
                 hint=f"run: {problem.line}",
             )
             note = f"not resumed: {problem.reason}; run: {problem.line}"
-            # A shard's split may have shards no journal knows of yet: never taken as done.
-            refused.append((error, note, recorded.shard is None))
+            refused.append((error, note, recorded.shard is None or _split_counted(recorded, out)))
             continue
         saved = out / "runs" / recorded.run / "config.json"
         overrides = recorded_overrides(recorded)

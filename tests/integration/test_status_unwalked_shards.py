@@ -55,6 +55,10 @@ def test_status_names_a_shard_that_never_walked(
          "started": False, "failures": []}
     ]  # fmt: skip
 
+    # `harvest --out DIR` cannot replay a split: it names the shards' command.
+    assert main(["harvest", "--out", str(out)]) == 2
+    assert "was shard 2/4 of a split" in capsys.readouterr().err
+
     # The resume the hint names, for the missing shard: the folder is complete.
     assert main(["harvest", "--out", str(out), "--shard", "3/4", "-q"]) == 0
     assert main(["index", str(out)]) == 0
@@ -63,6 +67,29 @@ def test_status_names_a_shard_that_never_walked(
     assert main(["status", str(out)]) == 0
     text = capsys.readouterr().out
     assert "never walked" not in text and "to resume" not in text
+    # ... and a resume of the finished split says so, exit 0, as for any finished folder
+    # (it was refused, exit 2, however complete the folder).
+    assert main(["harvest", "--out", str(out)]) == 0
+    assert capsys.readouterr().err == f"nothing to resume: {out} has nothing failed or pending\n"
+
+
+def test_a_finished_split_of_a_plan_has_nothing_to_resume(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, out = tmp_path / "plan", tmp_path / "out"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(plan),
+                 "--artifacts", "thumbnail", "-q"]) == 0  # fmt: skip
+    for where in (plan, out):  # the plan in DIR; a plan elsewhere
+        for k in range(2):
+            assert main(["harvest", "--from-plan", str(plan), "--out", str(where), "--shard",
+                         f"{k}/2", "--rate", "none", "-q"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["harvest", "--out", str(plan)]) == 0
+    assert "nothing to resume" in capsys.readouterr().err
+    # Nothing in DIR names the plan elsewhere: status cannot count its images, so the
+    # split is not taken as done.
+    assert main(["harvest", "--out", str(out)]) == 2
+    assert "was shard 1/2 of a split" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
