@@ -97,9 +97,22 @@ class SlurmJob:
         if self.index_mem is not None and not _MEM_RE.fullmatch(self.index_mem):
             raise UsageError(f"invalid --index-mem {self.index_mem!r}", hint="e.g. 4G or 4000M")
         if self.partition is not None and not _NAME_RE.fullmatch(self.partition):
-            raise UsageError(f"invalid --partition {self.partition!r}")
+            raise UsageError(
+                f"invalid --partition {self.partition!r}",
+                hint="a partition name as sinfo lists it: letters, digits and _ . + - only",
+            )
         if not _NAME_RE.fullmatch(self.job_name):
-            raise UsageError(f"invalid job name {self.job_name!r}")
+            raise UsageError(
+                f"invalid --job-name {self.job_name!r}",
+                hint="letters, digits and _ . + - only, e.g. --job-name my_study",
+            )
+        if '"' in str(self.out_dir):
+            # The #SBATCH --output lines quote a folder with spaces in double quotes.
+            raise UsageError(
+                f"output folder {str(self.out_dir)!r} contains a double quote, which the "
+                "script's #SBATCH --output line cannot hold",
+                hint="choose another --out",
+            )
         # The script names these in `#` comments and on command lines: a line break in one
         # (a folder name, say) would end the comment and run the rest as a shell command.
         for word in (str(self.out_dir), self.python, *self.harvest_args):

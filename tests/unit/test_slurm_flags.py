@@ -271,3 +271,39 @@ def test_credentials_in_the_config_file_stay_there(
     script = (out / "harvest.sbatch").read_text()
     assert "SECRET" not in script
     assert str(config.resolve()) in script
+
+
+@pytest.mark.parametrize(
+    ("folder", "bad", "said"),
+    [
+        ('q "x"', [], [
+            "error: output folder '{out}' contains a double quote, which the script's "
+            "#SBATCH --output line cannot hold",
+            "hint: choose another --out",
+        ]),
+        ("out", ["--job-name", "my job"], [
+            "error: invalid --job-name 'my job'",
+            "hint: letters, digits and _ . + - only, e.g. --job-name my_study",
+        ]),
+        ("out", ["--partition", "a;b"], [
+            "error: invalid --partition 'a;b'",
+            "hint: a partition name as sinfo lists it: letters, digits and _ . + - only",
+        ]),
+    ],
+)  # fmt: skip
+def test_script_values_refused_with_what_to_give(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    refused_url: str,
+    folder: str,
+    bad: list[str],
+    said: list[str],
+) -> None:
+    """Values an #SBATCH line cannot hold get a hint, and no folder is left behind: a
+    double quote in --out was refused only after DIR/logs was made, naming the log file
+    as "output folder"; a job name with a space said "invalid job name" and no more."""
+    out = tmp_path / folder
+    assert main(["slurm", "--out", str(out), "--base-url", refused_url, "--screen", "2302",
+                 "--tasks", "2", "--no-check", *bad]) == 2  # fmt: skip
+    assert capsys.readouterr().err.splitlines() == [line.format(out=out) for line in said]
+    assert not out.exists()
