@@ -184,9 +184,12 @@ class SlurmJob:
         return self.out_dir / LOG_DIRNAME
 
 
-def _sbatch_path(path: Path) -> str:
-    """A path for an ``#SBATCH`` line: double-quoted when it holds whitespace."""
-    text = str(path)
+def _sbatch_path(folder: Path, pattern: str) -> str:
+    """``folder/pattern`` for an ``#SBATCH --output`` line: double-quoted when it holds
+    whitespace. SLURM reads ``%`` in it as a filename pattern (``%A``, ``%j``), so one in the
+    folder's name (``sample-10%``) is written ``%%``, SLURM's literal ``%``; the
+    ``pattern``'s own are meant."""
+    text = f"{str(folder).replace('%', '%%')}/{pattern}"
     if '"' in text:
         raise UsageError(f"output folder {text!r} contains a double quote; choose another")
     return f'"{text}"' if any(c.isspace() for c in text) else text
@@ -237,7 +240,7 @@ def render_script(job: SlurmJob) -> str:
     sb = [
         f"#SBATCH --job-name={job.job_name}",
         f"#SBATCH --array=0-{job.tasks - 1}%{job.parallel}",
-        f"#SBATCH --output={_sbatch_path(job.log_dir / 'harvest-%A_%a.log')}",
+        f"#SBATCH --output={_sbatch_path(job.log_dir, 'harvest-%A_%a.log')}",
         "#SBATCH --open-mode=append",
         "#SBATCH --ntasks=1",
     ]
@@ -299,7 +302,7 @@ def render_index_script(job: SlurmJob) -> str:
             "#!/bin/bash",
             "# harvester: rebuild index.csv from every shard's journal once the array has ended.",
             f"#SBATCH --job-name={job.job_name}-index",
-            f"#SBATCH --output={_sbatch_path(job.log_dir / 'index-%j.log')}",
+            f"#SBATCH --output={_sbatch_path(job.log_dir, 'index-%j.log')}",
             "#SBATCH --ntasks=1",
             *([f"#SBATCH --partition={job.partition}"] if job.partition else []),
             *([f"#SBATCH --mem={job.index_mem}"] if job.index_mem else []),
