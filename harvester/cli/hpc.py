@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harvester.cli.harvest import (
     TARGET_FLAGS,
@@ -33,6 +33,9 @@ from harvester.cli.harvest import (
     target_overrides,
 )
 from harvester.errors import HarvesterError, UsageError, redact_url
+
+if TYPE_CHECKING:
+    from harvester.journal import JournalState
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
 #: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
@@ -665,6 +668,7 @@ def run_index(args: argparse.Namespace) -> int:
     # with what shards appended meanwhile, and two states of a big folder must not coexist.
     states = [current_state(out)]
     keys = given if given is not None else remembered_label_keys(out, states[0])
+    lost = _walks_short(states[0])
     dropped = False
     if not keys and given is not None and labels.exists():
         # Asked for: removed here, so the index write's "removed labels.csv ... add
@@ -693,7 +697,36 @@ def run_index(args: argparse.Namespace) -> int:
     short = _plan_shortfall(out, rows)
     if short:
         print(short)
+    elif lost:
+        import shlex
+
+        print(
+            f"note: index.csv lacks the images of {lost} that did not list everything "
+            f"(a shard not run yet or stopped, or a listing that failed: harvester status "
+            f"{shlex.quote(str(out))} names them)"
+        )
     return 0
+
+
+def _walks_short(state: JournalState) -> str | None:
+    """How many walks left images out of every journal ("2 walks"), None if none did.
+
+    Without a plan the index job cannot count what is missing, yet a shard whose task never
+    started, or was killed while walking, leaves a short index.csv with exit 0 and nothing
+    said; :func:`harvester.status.unfinished_walks` knows them (a failed study file lost
+    no image: not counted).
+    """
+    from harvester.status import unfinished_walks
+
+    lost = [
+        walk
+        for walk in unfinished_walks(state)
+        if not walk.get("finished")
+        or any(not f.get("study_only") for f in walk.get("failures") or ())
+    ]
+    if not lost:
+        return None
+    return f"{len(lost)} walk{'' if len(lost) == 1 else 's'}"
 
 
 def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | None:
