@@ -341,6 +341,9 @@ def run_slurm(args: argparse.Namespace) -> int:
     targets_at = len(harvest_args)  # the target flags go here, once checked (below)
     base_url = args.base_url
     artifacts = args.artifacts
+    if not (args.from_plan or config.from_plan or config.has_targets):
+        # Said before the folder's server and kinds are (they read as if work would follow).
+        raise _no_targets(out)
     if not (args.from_plan or config.from_plan):  # (a plan names its server and kinds)
         from harvester.cli.harvest import artifacts_given, base_url_given
         from harvester.config import folder_artifacts, folder_server
@@ -361,10 +364,6 @@ def run_slurm(args: argparse.Namespace) -> int:
         base_url, artifacts = _check_plan(plan, config, args.config, overrides)
         if args.from_plan:  # a config file's from_plan reaches the tasks through that file
             harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
-    elif not config.has_targets:
-        raise UsageError(
-            "nothing to harvest: give targets, a config file that lists them, or --from-plan DIR"
-        )
     harvest_args += selection_argv(args)
     harvest_args += task_flags_argv(args)
     if base_url:
@@ -727,6 +726,29 @@ def _walks_short(state: JournalState) -> str | None:
     if not lost:
         return None
     return f"{len(lost)} walk{'' if len(lost) == 1 else 's'}"
+
+
+def _no_targets(out: Path) -> UsageError:
+    """``harvester slurm`` given no targets: what to give, DIR's own plan first if it has one.
+
+    Unlike ``harvester harvest --out DIR``, the script does not replay DIR's runs: its tasks
+    run one command each, with the targets written into it.
+    """
+    import shlex
+
+    from harvester.plan import META_FILE, plan_dir
+
+    q = shlex.quote(str(out))
+    if (plan_dir(out) / META_FILE).is_file():
+        hint = f"harvest its plan: harvester slurm --out {q} --from-plan {q} --tasks N"
+    else:
+        hint = (
+            "give --screen, --project, --plate, --dataset, --image or --ids-from, a config "
+            "file that lists them, or --from-plan DIR (a plan made by harvester plan)"
+        )
+    return UsageError(
+        "nothing to harvest: harvester slurm needs the targets its tasks harvest", hint=hint
+    )
 
 
 def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | None:

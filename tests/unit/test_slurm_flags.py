@@ -307,3 +307,31 @@ def test_script_values_refused_with_what_to_give(
                  "--tasks", "2", "--no-check", *bad]) == 2  # fmt: skip
     assert capsys.readouterr().err.splitlines() == [line.format(out=out) for line in said]
     assert not out.exists()
+
+
+def test_no_targets_is_refused_first_with_what_to_give(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester slurm --out DIR --tasks N` on a harvested folder printed the folder's
+    server and kinds as if a script would follow, then an error with no hint; a folder
+    holding a plan gets the command that harvests it."""
+    out = tmp_path / "study"
+    assert main(["harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out",
+                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["slurm", "--out", str(out), "--tasks", "2"]) == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err.splitlines() == [
+        "error: nothing to harvest: harvester slurm needs the targets its tasks harvest",
+        "hint: give --screen, --project, --plate, --dataset, --image or --ids-from, a config "
+        "file that lists them, or --from-plan DIR (a plan made by harvester plan)",
+    ]
+    assert not (out / "harvest.sbatch").exists()
+
+    assert main(["plan", "--out", str(out), "--plate", "7375", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["slurm", "--out", str(out), "--tasks", "2"]) == 2
+    hint = capsys.readouterr().err.splitlines()[1]
+    q = shlex.quote(str(out))
+    assert hint == f"hint: harvest its plan: harvester slurm --out {q} --from-plan {q} --tasks N"
