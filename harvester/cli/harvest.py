@@ -637,7 +637,8 @@ def _resumed_configs(
     set of DIR's runs (:func:`harvester.config.recorded_target_sets`, newest first), each
     with the line that says it (empty with ``--quiet``); and a ``not resumed:`` line per
     set that cannot be replayed, with whether a folder with nothing left makes it moot
-    (:func:`nothing_left`: every set but a split's).
+    (:func:`nothing_left`; a split's only where status sees all its images:
+    :func:`_split_counted`).
 
     Each is the saved settings of the newest run of its targets
     (:func:`harvester.config.recorded_overrides`), the config file's and the flags given
