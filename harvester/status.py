@@ -78,6 +78,7 @@ from harvester.journal import (
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX
+from harvester.runlock import held_run_locks
 from harvester.store import find_stray_temps
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
@@ -193,6 +194,8 @@ class StatusReport:
     #: :mod:`harvester.journal`): not finished, or with listings that failed for good. The
     #: images they did not list are in no journal, so ``pending`` cannot count them.
     walks: list[dict[str, Any]] = field(default_factory=list)
+    #: The harvests running in DIR now (their run locks held: :func:`held_run_locks`).
+    running: list[str] = field(default_factory=list)
     #: kind -> failures no resume asks for again (the newest run of each target set holding
     #: the image asks for other kinds, e.g. after following a hint to drop ``render``): not
     #: counted as ``failed``, not in ``failures`` or ``failed_ids``.
@@ -258,6 +261,8 @@ class StatusReport:
             data["hints"] = self.hints
         if self.walks:
             data["walks"] = self.walks
+        if self.running:
+            data["running"] = self.running
         if self.not_asked:
             data["not_asked"] = self.not_asked
         return data
@@ -340,12 +345,19 @@ class StatusReport:
                 reason = with_status(f.get("status"), str(f.get("reason") or ""))
                 lines.append(f"  {f['kind']} {f['id']}: {reason} {f.get('url')}")
         lines += self._walk_lines()
+        if self.running:
+            names = ", ".join(self.running[:10])
+            more = f", and {len(self.running) - 10} more" if len(self.running) > 10 else ""
+            lines.append(f"running now: {names}{more}")
         lines += [f"hint: {hint}" for hint in self.hints]
         if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
             from harvester.fetch import no_rerun_line  # only a folder with such failures
 
             lines.append(no_rerun_line(len(self.hints), self.resume))
+        elif self.resume is not None and self.running:
+            # Resubmitted now, the running shards' tasks would be refused by their locks.
+            lines.append(f"to resume, once the running harvests have ended: {self.resume}")
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
@@ -930,6 +942,7 @@ def collect_status(out_dir: Path) -> StatusReport:
         report.hints = list(advice.hints)
         report.rerun_helps = advice.rerun_helps
     report.walks = unfinished_walks(state)
+    report.running = held_run_locks(out_dir)
     if report.started and (report.failed or report.pending or report.walks):
         plan_unharvested = (
             bool(sets)

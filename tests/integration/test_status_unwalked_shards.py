@@ -11,7 +11,9 @@ lacks them; once they ran, neither says more.
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -21,6 +23,7 @@ import pytest
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.journal import JournalState
+from harvester.runlock import acquire_run_lock, release_run_lock
 from harvester.status import unfinished_walks
 
 
@@ -124,3 +127,30 @@ def test_which_shards_count_as_walked(walked: list[str | None], missing: list[st
     state = cast(JournalState, SimpleNamespace(walks=walks))
     found = [w["shard"] for w in unfinished_walks(state) if w.get("started") is False]
     assert found == missing
+
+
+def test_status_names_the_runs_holding_the_folder_and_waits_its_resume_for_them(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While shards run, "to resume: sbatch ..." read as if they had stopped: resubmitted
+    then, the running shards' tasks are refused by their locks. Status names the runs
+    holding DIR's run locks, and says the resume is for once they have ended."""
+    out = tmp_path / "split"
+    _shard(emulator.base_url, out, "0/2")
+    held = acquire_run_lock(out, "1/2")  # shard 1/2 running, as far as DIR can tell
+    try:
+        capsys.readouterr()
+        assert main(["status", str(out)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert f"running now: shard 1/2 (pid {os.getpid()} on {socket.gethostname()})" in lines
+        assert lines[-1].startswith("to resume, once the running harvests have ended: ")
+        assert main(["status", str(out), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["running"] == [
+            f"shard 1/2 (pid {os.getpid()} on {socket.gethostname()})"
+        ]
+    finally:
+        release_run_lock(held)
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "running now" not in text
+    assert text.splitlines()[-1].startswith("to resume: ")
