@@ -84,6 +84,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -264,7 +265,8 @@ def settle(
             warnings.append(
                 f"{out_dir} already holds {pin.what} made with other settings ({listed}); "
                 f"keeping {pin.spelled(value)} for this folder from now on. To fetch those "
-                f"again: delete their files, run `harvester verify {out_dir}`, then harvest again"
+                f"again: delete their files, run `harvester verify {shlex.quote(str(out_dir))}`, "
+                "then harvest again"
             )
         add[name] = value
     return add, warnings

@@ -105,8 +105,11 @@ def plan_dir(path: Path) -> Path:
 
 
 def _plan_error(message: str, where: Path) -> UsageError:
+    import shlex
+
+    out = shlex.quote(str(where))
     return UsageError(
-        message, hint=f"write a plan first: harvester plan [CONFIG] [targets] --out {where}"
+        message, hint=f"write a plan first: harvester plan [CONFIG] [targets] --out {out}"
     )
 
 

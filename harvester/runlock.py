@@ -35,6 +35,7 @@ from harvester.errors import UsageError
 __all__ = [
     "LOCKS_DIR",
     "acquire_run_lock",
+    "held_run_locks",
     "lock_name",
     "other_split_holding",
     "others_may_hold",
@@ -211,6 +212,46 @@ def others_may_hold(out_dir: Path, own: str | None) -> bool:
         finally:
             os.close(fd)
     return False
+
+
+def held_run_locks(out_dir: Path) -> list[str]:
+    """The harvests running in DIR now, as ``shard 1/4 (pid N on HOST)`` or ``without
+    --shard (...)``, in lock-file order; empty when none (or no ``flock`` here).
+
+    For ``harvester status``: while shards run it said "to resume: sbatch ..." as if they
+    had stopped. Each lock file gets the shared, non-blocking probe of
+    :func:`other_split_holding`, dropped at once (a run starting meanwhile waits
+    :data:`PROBE_WAIT` for it).
+    """
+    folder = out_dir / LOCKS_DIR
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries if _split_of(e.name) is not None)
+    except OSError:
+        return []
+    held: list[str] = []
+    for name in names:
+        try:
+            fd = os.open(folder / name, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in _HELD:
+                    holder = _read_holder(fd)
+                    what = (
+                        "without --shard"
+                        if name == lock_name(None)
+                        else _shard_text(name).removeprefix("as ")
+                    )
+                    held.append(what + (f" ({holder})" if holder else ""))
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    return held
 
 
 def _shard_text(name: str) -> str:

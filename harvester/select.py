@@ -159,7 +159,10 @@ def check_sample(value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"sample: {value!r} must be an integer of at least 1")
+        raise ConfigError(
+            f"sample: {value!r} must be an integer of at least 1",
+            hint="--sample N keeps N images; a share of them: --sample-fraction 0.1",
+        )
     return value
 
 
@@ -168,7 +171,12 @@ def check_fraction(value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise ConfigError(f"sample_fraction: {value!r} must be a number in (0, 1]")
+        # `--sample-fraction 10` meaning 10%, or 10 images: both ways out, said.
+        raise ConfigError(
+            f"sample_fraction: {value!r} must be a number in (0, 1]",
+            hint="a share of the images: --sample-fraction 0.1 keeps about 10%; "
+            "a number of them: --sample N",
+        )
     return float(value)
 
 

@@ -97,9 +97,22 @@ class SlurmJob:
         if self.index_mem is not None and not _MEM_RE.fullmatch(self.index_mem):
             raise UsageError(f"invalid --index-mem {self.index_mem!r}", hint="e.g. 4G or 4000M")
         if self.partition is not None and not _NAME_RE.fullmatch(self.partition):
-            raise UsageError(f"invalid --partition {self.partition!r}")
+            raise UsageError(
+                f"invalid --partition {self.partition!r}",
+                hint="a partition name as sinfo lists it: letters, digits and _ . + - only",
+            )
         if not _NAME_RE.fullmatch(self.job_name):
-            raise UsageError(f"invalid job name {self.job_name!r}")
+            raise UsageError(
+                f"invalid --job-name {self.job_name!r}",
+                hint="letters, digits and _ . + - only, e.g. --job-name my_study",
+            )
+        if '"' in str(self.out_dir):
+            # The #SBATCH --output lines quote a folder with spaces in double quotes.
+            raise UsageError(
+                f"output folder {str(self.out_dir)!r} contains a double quote, which the "
+                "script's #SBATCH --output line cannot hold",
+                hint="choose another --out",
+            )
         # The script names these in `#` comments and on command lines: a line break in one
         # (a folder name, say) would end the comment and run the rest as a shell command.
         for word in (str(self.out_dir), self.python, *self.harvest_args):
@@ -171,9 +184,12 @@ class SlurmJob:
         return self.out_dir / LOG_DIRNAME
 
 
-def _sbatch_path(path: Path) -> str:
-    """A path for an ``#SBATCH`` line: double-quoted when it holds whitespace."""
-    text = str(path)
+def _sbatch_path(folder: Path, pattern: str) -> str:
+    """``folder/pattern`` for an ``#SBATCH --output`` line: double-quoted when it holds
+    whitespace. SLURM reads ``%`` in it as a filename pattern (``%A``, ``%j``), so one in the
+    folder's name (``sample-10%``) is written ``%%``, SLURM's literal ``%``; the
+    ``pattern``'s own are meant."""
+    text = f"{str(folder).replace('%', '%%')}/{pattern}"
     if '"' in text:
         raise UsageError(f"output folder {text!r} contains a double quote; choose another")
     return f'"{text}"' if any(c.isspace() for c in text) else text
@@ -224,7 +240,7 @@ def render_script(job: SlurmJob) -> str:
     sb = [
         f"#SBATCH --job-name={job.job_name}",
         f"#SBATCH --array=0-{job.tasks - 1}%{job.parallel}",
-        f"#SBATCH --output={_sbatch_path(job.log_dir / 'harvest-%A_%a.log')}",
+        f"#SBATCH --output={_sbatch_path(job.log_dir, 'harvest-%A_%a.log')}",
         "#SBATCH --open-mode=append",
         "#SBATCH --ntasks=1",
     ]
@@ -286,7 +302,7 @@ def render_index_script(job: SlurmJob) -> str:
             "#!/bin/bash",
             "# harvester: rebuild index.csv from every shard's journal once the array has ended.",
             f"#SBATCH --job-name={job.job_name}-index",
-            f"#SBATCH --output={_sbatch_path(job.log_dir / 'index-%j.log')}",
+            f"#SBATCH --output={_sbatch_path(job.log_dir, 'index-%j.log')}",
             "#SBATCH --ntasks=1",
             *([f"#SBATCH --partition={job.partition}"] if job.partition else []),
             *([f"#SBATCH --mem={job.index_mem}"] if job.index_mem else []),

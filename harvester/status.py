@@ -15,6 +15,7 @@ replays each set with its newest run's settings, plus a plan's kinds for the pla
 * walks that did not list everything (their "walk" records, :mod:`harvester.journal`): a
   listing that failed for good, or a run stopped before its end. Their images are in no
   journal, so ``pending`` cannot count them; they are listed apart, with the resume command.
+  So are the shards of a split walk that no walk covers (:func:`_unwalked_shards`).
 
 With a plan in ``DIR/plan`` (``harvester plan``), the plan's images count too, those no shard
 has reached yet (not journaled) included, and the plan's artifacts are the selected kinds
@@ -77,6 +78,7 @@ from harvester.journal import (
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX
+from harvester.runlock import held_run_locks
 from harvester.store import find_stray_temps
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
@@ -192,6 +194,8 @@ class StatusReport:
     #: :mod:`harvester.journal`): not finished, or with listings that failed for good. The
     #: images they did not list are in no journal, so ``pending`` cannot count them.
     walks: list[dict[str, Any]] = field(default_factory=list)
+    #: The harvests running in DIR now (their run locks held: :func:`held_run_locks`).
+    running: list[str] = field(default_factory=list)
     #: kind -> failures no resume asks for again (the newest run of each target set holding
     #: the image asks for other kinds, e.g. after following a hint to drop ``render``): not
     #: counted as ``failed``, not in ``failures`` or ``failed_ids``.
@@ -257,6 +261,8 @@ class StatusReport:
             data["hints"] = self.hints
         if self.walks:
             data["walks"] = self.walks
+        if self.running:
+            data["running"] = self.running
         if self.not_asked:
             data["not_asked"] = self.not_asked
         return data
@@ -339,12 +345,19 @@ class StatusReport:
                 reason = with_status(f.get("status"), str(f.get("reason") or ""))
                 lines.append(f"  {f['kind']} {f['id']}: {reason} {f.get('url')}")
         lines += self._walk_lines()
+        if self.running:
+            names = ", ".join(self.running[:10])
+            more = f", and {len(self.running) - 10} more" if len(self.running) > 10 else ""
+            lines.append(f"running now: {names}{more}")
         lines += [f"hint: {hint}" for hint in self.hints]
         if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
             from harvester.fetch import no_rerun_line  # only a folder with such failures
 
             lines.append(no_rerun_line(len(self.hints), self.resume))
+        elif self.resume is not None and self.running:
+            # Resubmitted now, the running shards' tasks would be refused by their locks.
+            lines.append(f"to resume, once the running harvests have ended: {self.resume}")
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
@@ -357,9 +370,19 @@ class StatusReport:
         """
         lines: list[str] = []
         unfinished: dict[str, list[dict[str, Any]]] = {}
+        unwalked: dict[str, list[str]] = {}
         for walk in self.walks:
-            if not walk.get("finished"):
+            if walk.get("started") is False:
+                unwalked.setdefault(walk["targets"], []).append(str(walk["shard"]))
+            elif not walk.get("finished"):
                 unfinished.setdefault(walk["targets"], []).append(walk)
+        for targets, shards in unwalked.items():
+            what = f"walk of {targets}" if targets else "walk"
+            listed = ", ".join(shards[:10]) + (", ..." if len(shards) > 10 else "")
+            lines.append(
+                f"{what}: {_count_shards(len(shards))} of its split never walked ({listed}): "
+                "not run yet, or stopped before walking; their images are not counted above"
+            )
         for targets, walks in unfinished.items():
             what = f"walk of {targets}" if targets else "walk"
             shards = [str(w["shard"]) for w in walks if w.get("shard")]
@@ -953,6 +976,7 @@ def collect_status(out_dir: Path) -> StatusReport:
         report.hints = list(advice.hints)
         report.rerun_helps = advice.rerun_helps
     report.walks = unfinished_walks(state)
+    report.running = held_run_locks(out_dir)
     if report.started and (report.failed or report.pending or report.walks):
         plan_unharvested = (
             bool(sets)
@@ -1018,4 +1042,70 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
                 "failures": failures,
             }
         )
+    for targets, shard in _unwalked_shards(state):
+        found.append(
+            {
+                "targets": targets,
+                "shard": shard,
+                "run": None,
+                "finished": False,
+                "started": False,
+                "failures": [],
+            }
+        )
     return found
+
+
+def _unwalked_shards(state: JournalState) -> list[tuple[str, str]]:
+    """The shards ``K/N`` of a split walk that no walk record covers, per targets.
+
+    Without a plan, a shard's images are known only once its own walk journals them: after
+    shards 0, 1 and 2 of 4 ran (by hand, or an array with a task that never started), the
+    fourth quarter is in no journal, and status counted nothing pending, as if the study
+    were complete. A shard counts as walked when a walk of it, of a coarser split that
+    holds it (``0/2`` holds ``0/4`` and ``2/4``: the split is ``hash % N``) or of every
+    finer shard it is made of was journaled (finished or not: those are said apart), and
+    any unsharded walk of the same targets covers them all. ``--from-plan`` runs walk
+    nothing: the plan counts their images.
+    """
+    seen: dict[str, set[tuple[int, int]]] = {}
+    whole: set[str] = set()
+    for targets, shard in state.walks:
+        if shard is None:
+            whole.add(targets)
+            continue
+        index, _, count = shard.partition("/")
+        if index.isdigit() and count.isdigit() and int(index) < int(count):
+            seen.setdefault(targets, set()).add((int(index), int(count)))
+    missing: list[tuple[str, str]] = []
+    for targets, shards in seen.items():
+        if targets in whole:
+            continue
+        counts = sorted({n for _, n in shards})
+        # Finest split first: a coarser shard whose missing part is named already is not
+        # named again (after 0/2 and 1/4, "3/4", not "1/2" and "3/4").
+        named: set[tuple[int, int]] = set()
+        for n in reversed(counts):
+            for k in range(n):
+                parts = (
+                    (k + n * j, m) for m in counts if m > n and m % n == 0 for j in range(m // n)
+                )
+                if not _shard_covered(k, n, shards, counts) and not any(
+                    part in named for part in parts
+                ):
+                    named.add((k, n))
+        missing += [(targets, f"{k}/{n}") for k, n in sorted(named, key=lambda s: (s[1], s[0]))]
+    return missing
+
+
+def _shard_covered(k: int, n: int, shards: set[tuple[int, int]], counts: list[int]) -> bool:
+    """Is shard ``k/n`` walked, by itself, a coarser shard holding it or all its parts?"""
+    if any(n % m == 0 and (k % m, m) in shards for m in counts if m <= n):
+        return True
+    return any(
+        all((k + n * j, m) in shards for j in range(m // n)) for m in counts if m > n and m % n == 0
+    )
+
+
+def _count_shards(n: int) -> str:
+    return f"{n} shard" if n == 1 else f"{n} shards"

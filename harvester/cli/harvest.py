@@ -605,6 +605,31 @@ def nothing_left(out: Path | None) -> bool:
     return report.started and not (report.failed or report.pending or report.walks)
 
 
+def _split_counted(recorded: RecordedRun, out: Path) -> bool:
+    """Does ``harvester status DIR`` count every image of this run's split, so that
+    :func:`nothing_left` may speak for it?
+
+    A split walked by its shards (no plan): yes, status names the shards no walk covers
+    (:func:`harvester.status.unfinished_walks`). A split of a plan: only when status reads
+    that plan, in ``DIR/plan`` or named by DIR's SLURM script; a plan elsewhere that
+    nothing in DIR names holds images no journal knows of.
+    """
+    from harvester.plan import plan_dir
+    from harvester.status import read_slurm_script
+
+    from_plan = recorded.config.get("from_plan")
+    if not from_plan:
+        return True
+    if not isinstance(from_plan, str):
+        return False
+    plan = plan_dir(Path(from_plan)).resolve()
+    if plan == plan_dir(out).resolve():
+        return True
+    slurm = read_slurm_script(out)
+    named = slurm.from_plan if slurm is not None else None
+    return named is not None and plan == plan_dir(Path(named)).resolve()
+
+
 def _resumed_configs(
     args: argparse.Namespace, cfg: HarvestConfig
 ) -> tuple[list[tuple[HarvestConfig, str]], list[tuple[str, bool]]]:
@@ -612,7 +637,8 @@ def _resumed_configs(
     set of DIR's runs (:func:`harvester.config.recorded_target_sets`, newest first), each
     with the line that says it (empty with ``--quiet``); and a ``not resumed:`` line per
     set that cannot be replayed, with whether a folder with nothing left makes it moot
-    (:func:`nothing_left`: every set but a split's).
+    (:func:`nothing_left`; a split's only where status sees all its images:
+    :func:`_split_counted`).
 
     Each is the saved settings of the newest run of its targets
     (:func:`harvester.config.recorded_overrides`), the config file's and the flags given
@@ -693,8 +719,7 @@ def _resumed_configs(
                 hint=f"run: {problem.line}",
             )
             note = f"not resumed: {problem.reason}; run: {problem.line}"
-            # A shard's split may have shards no journal knows of yet: never taken as done.
-            refused.append((error, note, recorded.shard is None))
+            refused.append((error, note, recorded.shard is None or _split_counted(recorded, out)))
             continue
         saved = out / "runs" / recorded.run / "config.json"
         overrides = recorded_overrides(recorded)
@@ -922,7 +947,8 @@ def print_summary(
         elif summary.index_deferred:
             print(
                 "index: not rebuilt by a shard; once every shard has ended run "
-                f"`harvester index {summary.out_dir}` (the SLURM script queues it)",
+                f"`harvester index {shlex.quote(str(summary.out_dir))}` "
+                "(the SLURM script queues it)",
                 file=out,
             )
     for kind, why in sorted(summary.given_up.items()):

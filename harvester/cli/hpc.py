@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harvester.cli.harvest import (
     TARGET_FLAGS,
@@ -32,6 +33,9 @@ from harvester.cli.harvest import (
     target_overrides,
 )
 from harvester.errors import HarvesterError, UsageError, redact_url
+
+if TYPE_CHECKING:
+    from harvester.journal import JournalState
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
 #: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
@@ -292,22 +296,25 @@ def run_plan(args: argparse.Namespace) -> int:
         if "selection" in info.extra:
             walked = info.extra.get("walked")
             print(f"selected {info.images} of {walked} walked images ({info.extra['selection']})")
-        for line in _plan_next_lines(args.config, out):
+        for line in _plan_next_lines(args.config, out, args.label_keys or ()):
             print(line)
     return 0
 
 
-def _plan_next_lines(config: Path | None, out: Path) -> list[str]:
+def _plan_next_lines(config: Path | None, out: Path, label_keys: Sequence[str] = ()) -> list[str]:
     """What to run after ``harvester plan``, as commands that work as written.
 
     The plan holds the server and the artifacts (``harvest``/``slurm --from-plan`` take
     them); a config file given to ``plan`` goes on too, for what else it sets (headers,
-    cookies, rate ...). Paths are shell-quoted.
+    cookies, rate ...), and so do the ``--label-key`` flags given to ``plan``: the plan does
+    not hold them, and without them the harvest and the index job wrote no label column.
+    Paths and keys are shell-quoted.
     """
     import shlex
 
     conf = f"{shlex.quote(str(config))} " if config is not None else ""
     where = f"--out {shlex.quote(str(out))} --from-plan {shlex.quote(str(out))}"
+    where += "".join(f" --label-key {shlex.quote(key)}" for key in label_keys)
     return [
         f"next: harvester slurm {conf}{where} --tasks N --submit",
         f"  or: harvester harvest {conf}{where}   (one process; add --shard K/N for shard K of N)",
@@ -334,6 +341,9 @@ def run_slurm(args: argparse.Namespace) -> int:
     targets_at = len(harvest_args)  # the target flags go here, once checked (below)
     base_url = args.base_url
     artifacts = args.artifacts
+    if not (args.from_plan or config.from_plan or config.has_targets):
+        # Said before the folder's server and kinds are (they read as if work would follow).
+        raise _no_targets(out)
     if not (args.from_plan or config.from_plan):  # (a plan names its server and kinds)
         from harvester.cli.harvest import artifacts_given, base_url_given
         from harvester.config import folder_artifacts, folder_server
@@ -354,10 +364,6 @@ def run_slurm(args: argparse.Namespace) -> int:
         base_url, artifacts = _check_plan(plan, config, args.config, overrides)
         if args.from_plan:  # a config file's from_plan reaches the tasks through that file
             harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
-    elif not config.has_targets:
-        raise UsageError(
-            "nothing to harvest: give targets, a config file that lists them, or --from-plan DIR"
-        )
     harvest_args += selection_argv(args)
     harvest_args += task_flags_argv(args)
     if base_url:
@@ -661,6 +667,7 @@ def run_index(args: argparse.Namespace) -> int:
     # with what shards appended meanwhile, and two states of a big folder must not coexist.
     states = [current_state(out)]
     keys = given if given is not None else remembered_label_keys(out, states[0])
+    lost = _walks_short(states[0])
     dropped = False
     if not keys and given is not None and labels.exists():
         # Asked for: removed here, so the index write's "removed labels.csv ... add
@@ -689,7 +696,59 @@ def run_index(args: argparse.Namespace) -> int:
     short = _plan_shortfall(out, rows)
     if short:
         print(short)
+    elif lost:
+        import shlex
+
+        print(
+            f"note: index.csv lacks the images of {lost} that did not list everything "
+            f"(a shard not run yet or stopped, or a listing that failed: harvester status "
+            f"{shlex.quote(str(out))} names them)"
+        )
     return 0
+
+
+def _walks_short(state: JournalState) -> str | None:
+    """How many walks left images out of every journal ("2 walks"), None if none did.
+
+    Without a plan the index job cannot count what is missing, yet a shard whose task never
+    started, or was killed while walking, leaves a short index.csv with exit 0 and nothing
+    said; :func:`harvester.status.unfinished_walks` knows them (a failed study file lost
+    no image: not counted).
+    """
+    from harvester.status import unfinished_walks
+
+    lost = [
+        walk
+        for walk in unfinished_walks(state)
+        if not walk.get("finished")
+        or any(not f.get("study_only") for f in walk.get("failures") or ())
+    ]
+    if not lost:
+        return None
+    return f"{len(lost)} walk{'' if len(lost) == 1 else 's'}"
+
+
+def _no_targets(out: Path) -> UsageError:
+    """``harvester slurm`` given no targets: what to give, DIR's own plan first if it has one.
+
+    Unlike ``harvester harvest --out DIR``, the script does not replay DIR's runs: its tasks
+    run one command each, with the targets written into it.
+    """
+    import shlex
+
+    from harvester.plan import META_FILE, plan_dir
+
+    q = shlex.quote(str(out))
+    if (plan_dir(out) / META_FILE).is_file():
+        hint = f"harvest its plan: harvester slurm --out {q} --from-plan {q} --tasks N"
+    else:
+        hint = (
+            "give --screen, --project, --plate, --dataset, --image or --ids-from, a config "
+            "file that lists them, or --from-plan DIR (a plan made by harvester plan)"
+        )
+    return UsageError(
+        "nothing to harvest: harvester slurm needs the targets its tasks harvest", hint=hint
+    )
 
 
 def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | None:
@@ -698,6 +757,8 @@ def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | 
     An empty key is refused rather than read as "no keys": ``--label-key "$KEY"`` with
     ``KEY`` unset would otherwise drop the labels of DIR for good, as a typo.
     """
+    import shlex
+
     from harvester.errors import ConfigError
     from harvester.select import parse_label_keys
 
@@ -710,7 +771,8 @@ def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | 
     except ConfigError:
         raise UsageError(
             "--label-key: an annotation key cannot be empty",
-            hint=f"to drop the label columns: harvester index {out} --no-label-key",
+            hint=f"to drop the label columns: harvester index {shlex.quote(str(out))} "
+            "--no-label-key",
         ) from None
 
 
@@ -734,6 +796,8 @@ def _refuse_unstarted_array(out: Path) -> None:
     script, a module missing on the nodes) lands here: "not a harvester folder" would send
     the user looking for a wrong path, when the folder is right and the tasks' logs say why.
     """
+    import shlex
+
     from harvester.layout import JOURNALS_DIR, MARKER_NAME
     from harvester.status import read_slurm_script
 
@@ -746,7 +810,7 @@ def _refuse_unstarted_array(out: Path) -> None:
     raise UsageError(
         f"nothing to index in {out}: no task of its job array has started a harvest yet "
         f"(no {MARKER_NAME}){where}",
-        hint=f"harvester status {out} says what the tasks did; "
+        hint=f"harvester status {shlex.quote(str(out))} says what the tasks did; "
         "run harvester index again once a task has harvested",
     )
 
@@ -759,6 +823,8 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
     not requeue the index job. Counting rows against the plan's total (its ``plan.json``,
     no pass over the images) says so where the user reads the result.
     """
+    import shlex
+
     from harvester.plan import META_FILE, plan_dir, read_plan_info
     from harvester.status import read_slurm_script
 
@@ -777,7 +843,8 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
     return (
         f"note: index.csv lists {rows} of the plan's {planned} images; {planned - rows} are "
         f"not in it (a task still running, failed or cancelled, or images whose every file "
-        f"failed: harvester status {out}); run harvester index again after the resubmitted array"
+        f"failed: harvester status {shlex.quote(str(out))}); run harvester index again after "
+        "the resubmitted array"
     )
 
 

@@ -265,3 +265,36 @@ def test_task_outside_the_split_refuses_to_run(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "outside shards 0..7" in proc.stderr
+
+
+def _slurm_output_path(value: str, job_id: str, task: str) -> str:
+    """An ``#SBATCH --output`` value as SLURM opens it: quotes dropped, its filename
+    pattern expanded as slurmd's ``expand_stdio_fields`` does (``%%`` a literal ``%``;
+    ``%A``/``%j`` the job id, ``%a`` the task, ``%n``/``%t`` 0, ``%x`` the job name; a
+    ``%`` before any other character is kept)."""
+    text = value[1:-1] if value.startswith('"') and value.endswith('"') else value
+    table = {"%": "%", "A": job_id, "j": job_id, "a": task, "n": "0", "t": "0", "x": "harvester"}
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "%" and i + 1 < len(text) and text[i + 1] in table:
+            out.append(table[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def test_log_paths_keep_a_percent_sign_of_the_folder(tmp_path: Path) -> None:
+    """A folder named for what it holds (``top 10%nuclei``): SLURM reads ``%n`` in --output
+    as the node id, so the folder's own ``%`` is written ``%%``; the logs land in DIR/logs."""
+    out = tmp_path / "top 10%nuclei"
+    j = job(tmp_path, out_dir=out, harvest_args=["--out", str(out), "--screen", "2302"])
+    (array,) = [x for x in sbatch_lines(render_script(j)) if x.startswith("#SBATCH --output=")]
+    (index,) = [
+        x for x in sbatch_lines(render_index_script(j)) if x.startswith("#SBATCH --output=")
+    ]
+    value = array.removeprefix("#SBATCH --output=")
+    assert _slurm_output_path(value, "77", "3") == str(out / "logs" / "harvest-77_3.log")
+    value = index.removeprefix("#SBATCH --output=")
+    assert _slurm_output_path(value, "78", "") == str(out / "logs" / "index-78.log")

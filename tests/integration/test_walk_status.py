@@ -365,7 +365,9 @@ def test_a_later_unsharded_walk_covers_a_shards_failed_walk(
         shard="0/2",
     )
     assert shard.walk_failures
-    assert [w["shard"] for w in collect_status(out).walks] == ["0/2"]
+    walks = collect_status(out).walks
+    assert [w["shard"] for w in walks] == ["0/2", "1/2"]
+    assert walks[1]["started"] is False  # shard 1/2 never ran: its images are unknown too
     healthy = make_emulator(preset="demo")
     whole = harvest(healthy.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     assert whole.exit_code == 0

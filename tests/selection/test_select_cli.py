@@ -109,6 +109,22 @@ def test_cli_errors_exit_2_before_any_request(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "hint"),
+    [
+        (["--sample", "0"], "hint: --sample N keeps N images; a share of them: "
+                            "--sample-fraction 0.1"),
+        (["--sample-fraction", "10"], "hint: a share of the images: --sample-fraction 0.1 "
+                                      "keeps about 10%; a number of them: --sample N"),
+    ],
+)  # fmt: skip
+def test_sample_size_errors_say_what_to_give(tmp_path: Path, flags: list[str], hint: str) -> None:
+    """`--sample-fraction 10` (10%? 10 images?) gets a hint with both ways, not a bare range."""
+    result = run_cli("harvest", "--screen", "2302", "--out", str(tmp_path / "o"), *flags)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[1:] == [hint]
+
+
 def test_index_names_labels_csv_when_it_rewrote_it(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:

@@ -271,3 +271,67 @@ def test_credentials_in_the_config_file_stay_there(
     script = (out / "harvest.sbatch").read_text()
     assert "SECRET" not in script
     assert str(config.resolve()) in script
+
+
+@pytest.mark.parametrize(
+    ("folder", "bad", "said"),
+    [
+        ('q "x"', [], [
+            "error: output folder '{out}' contains a double quote, which the script's "
+            "#SBATCH --output line cannot hold",
+            "hint: choose another --out",
+        ]),
+        ("out", ["--job-name", "my job"], [
+            "error: invalid --job-name 'my job'",
+            "hint: letters, digits and _ . + - only, e.g. --job-name my_study",
+        ]),
+        ("out", ["--partition", "a;b"], [
+            "error: invalid --partition 'a;b'",
+            "hint: a partition name as sinfo lists it: letters, digits and _ . + - only",
+        ]),
+    ],
+)  # fmt: skip
+def test_script_values_refused_with_what_to_give(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    refused_url: str,
+    folder: str,
+    bad: list[str],
+    said: list[str],
+) -> None:
+    """Values an #SBATCH line cannot hold get a hint, and no folder is left behind: a
+    double quote in --out was refused only after DIR/logs was made, naming the log file
+    as "output folder"; a job name with a space said "invalid job name" and no more."""
+    out = tmp_path / folder
+    assert main(["slurm", "--out", str(out), "--base-url", refused_url, "--screen", "2302",
+                 "--tasks", "2", "--no-check", *bad]) == 2  # fmt: skip
+    assert capsys.readouterr().err.splitlines() == [line.format(out=out) for line in said]
+    assert not out.exists()
+
+
+def test_no_targets_is_refused_first_with_what_to_give(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester slurm --out DIR --tasks N` on a harvested folder printed the folder's
+    server and kinds as if a script would follow, then an error with no hint; a folder
+    holding a plan gets the command that harvests it."""
+    out = tmp_path / "study"
+    assert main(["harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out",
+                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["slurm", "--out", str(out), "--tasks", "2"]) == 2
+    said = capsys.readouterr()
+    assert said.out == ""
+    assert said.err.splitlines() == [
+        "error: nothing to harvest: harvester slurm needs the targets its tasks harvest",
+        "hint: give --screen, --project, --plate, --dataset, --image or --ids-from, a config "
+        "file that lists them, or --from-plan DIR (a plan made by harvester plan)",
+    ]
+    assert not (out / "harvest.sbatch").exists()
+
+    assert main(["plan", "--out", str(out), "--plate", "7375", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["slurm", "--out", str(out), "--tasks", "2"]) == 2
+    hint = capsys.readouterr().err.splitlines()[1]
+    q = shlex.quote(str(out))
+    assert hint == f"hint: harvest its plan: harvester slurm --out {q} --from-plan {q} --tasks N"

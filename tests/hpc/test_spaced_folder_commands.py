@@ -1,0 +1,74 @@
+"""Commands printed for a folder whose path holds a space work when pasted.
+
+Cluster scratch paths are often under a project or user name with a space in it
+("/scratch/Lab Group/study"). A shard's summary, the index job's note, the plan hint and
+the empty `--label-key` hint printed `harvester index /scratch/Lab Group/study`: pasted,
+the shell hands `harvester index` two folders and the command fails. Each command is
+split here as a shell would split it, and must name the folder as one argument.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+#: Project 51 of the demo preset: 8 images, so shard 0 of 2 holds some but not all.
+PROJECT_IMAGES = 8
+
+
+def _after(line: str, start: str, end: str = "") -> list[str]:
+    """The shell words of the command between ``start`` and ``end`` in ``line``."""
+    assert start in line, line
+    tail = line.split(start, 1)[1]
+    if end:
+        assert end in tail, line
+        tail = tail.split(end, 1)[0]
+    return shlex.split(tail)
+
+
+def test_shard_and_index_commands_quote_a_folder_with_a_space(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "Lab Group" / "study"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+
+    # A shard's summary names the index command to run once every shard has ended.
+    assert main(["harvest", "--from-plan", str(out), "--out", str(out), "--shard", "0/2",
+                 "--rate", "none"]) == 0  # fmt: skip
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("index:"))
+    match = re.search(r"`([^`]*)`", line)
+    assert match, line
+    assert shlex.split(match.group(1)) == ["harvester", "index", str(out)]
+
+    # The index, short of the plan, names the status command.
+    assert main(["index", str(out)]) == 0
+    note = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("note:"))
+    assert _after(note, "failed: ", ");") == ["harvester", "status", str(out)]
+    mine = len(list((out / "images").rglob("*.thumbnail.jpg")))
+    assert 0 < mine < PROJECT_IMAGES
+
+    # An empty --label-key is refused with the command that drops the labels for good.
+    assert main(["index", str(out), "--label-key", ""]) == 2
+    hint = capsys.readouterr().err.splitlines()[-1]
+    assert _after(hint, "to drop the label columns: ") == [
+        "harvester", "index", str(out), "--no-label-key"
+    ]  # fmt: skip
+
+
+def test_missing_plan_hint_quotes_the_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = tmp_path / "no plan"
+    where.mkdir()
+    assert main(["harvest", "--from-plan", str(where), "--out", str(tmp_path / "o")]) == 2
+    hint = capsys.readouterr().err.splitlines()[-1]
+    assert _after(hint, "[targets] ") == ["--out", str(where)]
+    assert not (tmp_path / "o").exists()

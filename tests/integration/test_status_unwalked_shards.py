@@ -1,0 +1,156 @@
+"""`harvester status` of a split folder whose shards did not all walk.
+
+Without a plan, a shard's images are known only once its own walk journals them. After
+shards 0, 1 and 2 of 4 ran side by side by hand (or a job array whose last task never
+started), status counted 0 pending and printed no resume line: the folder read as
+complete while a quarter of the study was missing. It now names the shards no walk
+covers, and the command that resumes them, and `harvester index` says its index.csv
+lacks them; once they ran, neither says more.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.journal import JournalState
+from harvester.runlock import acquire_run_lock, release_run_lock
+from harvester.status import unfinished_walks
+
+
+def _shard(base_url: str, out: Path, shard: str) -> None:
+    args = ["--project", "51", "--artifacts", "thumbnail", "--rate", "none", "-q"]
+    assert (
+        main(["harvest", "--base-url", base_url, "--out", str(out), *args, "--shard", shard]) == 0
+    )
+
+
+def test_status_names_a_shard_that_never_walked(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "my split"
+    for k in range(3):
+        _shard(emulator.base_url, out, f"{k}/4")
+    capsys.readouterr()
+
+    assert main(["status", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        "walk of --project 51: 1 shard of its split never walked (3/4): not run yet, or "
+        "stopped before walking; their images are not counted above"
+    ) in lines
+    resume = next(x for x in lines if x.startswith("to resume: "))
+    command = resume.removeprefix("to resume: ").split(",", 1)[0]
+    assert shlex.split(command) == ["harvester", "harvest", "--out", str(out), "--shard", "K/4"]
+
+    assert main(["status", str(out), "--json"]) == 0
+    walks = json.loads(capsys.readouterr().out)["walks"]
+    assert walks == [
+        {"targets": "--project 51", "shard": "3/4", "run": None, "finished": False,
+         "started": False, "failures": []}
+    ]  # fmt: skip
+
+    # The index (the SLURM index job) is short of shard 3/4, and says so.
+    assert main(["index", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    q = shlex.quote(str(out))
+    assert lines[1] == (
+        "note: index.csv lacks the images of 1 walk that did not list everything (a shard "
+        f"not run yet or stopped, or a listing that failed: harvester status {q} names them)"
+    )
+
+    # `harvest --out DIR` cannot replay a split: it names the shards' command.
+    assert main(["harvest", "--out", str(out)]) == 2
+    assert "was shard 2/4 of a split" in capsys.readouterr().err
+
+    # The resume the hint names, for the missing shard: the folder is complete.
+    assert main(["harvest", "--out", str(out), "--shard", "3/4", "-q"]) == 0
+    assert main(["index", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote {out / 'index.csv'} (8 images)\n"
+    assert len((out / "index.csv").read_text().splitlines()) == 1 + 8
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "never walked" not in text and "to resume" not in text
+    # ... and a resume of the finished split says so, exit 0, as for any finished folder
+    # (it was refused, exit 2, however complete the folder).
+    assert main(["harvest", "--out", str(out)]) == 0
+    assert capsys.readouterr().err == f"nothing to resume: {out} has nothing failed or pending\n"
+
+
+def test_a_finished_split_of_a_plan_has_nothing_to_resume(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan, out = tmp_path / "plan", tmp_path / "out"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(plan),
+                 "--artifacts", "thumbnail", "-q"]) == 0  # fmt: skip
+    for where in (plan, out):  # the plan in DIR; a plan elsewhere
+        for k in range(2):
+            assert main(["harvest", "--from-plan", str(plan), "--out", str(where), "--shard",
+                         f"{k}/2", "--rate", "none", "-q"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["harvest", "--out", str(plan)]) == 0
+    assert "nothing to resume" in capsys.readouterr().err
+    # Nothing in DIR names the plan elsewhere: status cannot count its images, so the
+    # split is not taken as done.
+    assert main(["harvest", "--out", str(out)]) == 2
+    assert "was shard 1/2 of a split" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("walked", "missing"),
+    [
+        (["0/4", "1/4", "2/4", "3/4"], []),
+        (["0/4", "2/4"], ["1/4", "3/4"]),
+        # 0/2 holds 0/4 and 2/4 (the split is hash % N); 1/4 and 3/4 make up 1/2.
+        (["0/2", "1/4", "3/4"], []),
+        (["0/2", "1/4"], ["3/4"]),
+        (["0/2"], ["1/2"]),
+        (["0/2", "0/3"], ["1/2", "1/3", "2/3"]),
+        ([None], []),  # an unsharded walk lists every shard's images
+        (["1/3", None], []),
+    ],
+)
+def test_which_shards_count_as_walked(walked: list[str | None], missing: list[str]) -> None:
+    walks = {
+        ("--screen 1", shard): {"finished": True, "failures": [], "t": i, "run": f"r{i}"}
+        for i, shard in enumerate(walked)
+    }
+    state = cast(JournalState, SimpleNamespace(walks=walks))
+    found = [w["shard"] for w in unfinished_walks(state) if w.get("started") is False]
+    assert found == missing
+
+
+def test_status_names_the_runs_holding_the_folder_and_waits_its_resume_for_them(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While shards run, "to resume: sbatch ..." read as if they had stopped: resubmitted
+    then, the running shards' tasks are refused by their locks. Status names the runs
+    holding DIR's run locks, and says the resume is for once they have ended."""
+    out = tmp_path / "split"
+    _shard(emulator.base_url, out, "0/2")
+    held = acquire_run_lock(out, "1/2")  # shard 1/2 running, as far as DIR can tell
+    try:
+        capsys.readouterr()
+        assert main(["status", str(out)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert f"running now: shard 1/2 (pid {os.getpid()} on {socket.gethostname()})" in lines
+        assert lines[-1].startswith("to resume, once the running harvests have ended: ")
+        assert main(["status", str(out), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["running"] == [
+            f"shard 1/2 (pid {os.getpid()} on {socket.gethostname()})"
+        ]
+    finally:
+        release_run_lock(held)
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "running now" not in text
+    assert text.splitlines()[-1].startswith("to resume: ")
