@@ -1144,7 +1144,7 @@ def replay_problem(
         if (out_dir / SCRIPT_NAME).is_file() and (out_dir / INDEX_SCRIPT_NAME).is_file():
             command = resume_line(out_dir)
         elif shards and len(shards) <= MAX_SHARDS_NAMED:
-            command = " and ".join(f"harvester harvest --out {q} --shard {s}" for s in shards)
+            command = "; ".join(f"harvester harvest --out {q} --shard {s}" for s in shards)
         else:
             last = int(n) - 1 if n.isdigit() else "N-1"
             command = f"harvester harvest --out {q} --shard K/{n}, for each K from 0 to {last}"

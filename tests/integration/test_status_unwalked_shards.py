@@ -160,6 +160,48 @@ def test_status_names_the_runs_holding_the_folder_and_waits_its_resume_for_them(
     assert text.splitlines()[-1].startswith("to resume: ")
 
 
+def test_a_finished_split_with_a_damaged_file_names_that_shard_alone(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every shard walked; `verify` finds one file missing: the resume names the shard that
+    holds its image, and that command alone finishes the folder."""
+    from harvester.shard import shard_of
+
+    out = tmp_path / "done split"
+    for k in range(4):
+        _shard(emulator.base_url, out, f"{k}/4")
+    lost = sorted(out.rglob("*.thumbnail.jpg"))[0]
+    lost.unlink()
+    shard = f"{shard_of(int(lost.name.split('.')[0]), 4)}/4"
+    assert main(["verify", str(out)]) == 1
+    capsys.readouterr()
+    assert main(["harvest", "--out", str(out)]) == 2
+    q = shlex.quote(str(out))
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"hint: run: harvester harvest --out {q} --shard {shard}"
+    )
+    assert main(["harvest", "--out", str(out), "--shard", shard, "-q"]) == 0
+    assert lost.is_file()
+    assert main(["status", str(out)]) == 0
+    assert "to resume" not in capsys.readouterr().out
+
+
+def test_two_shards_left_get_a_command_each(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "half"
+    for k in (0, 2):
+        _shard(emulator.base_url, out, f"{k}/4")
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    resume = capsys.readouterr().out.splitlines()[-1]
+    q = shlex.quote(str(out))
+    assert resume.startswith(
+        f"to resume: harvester harvest --out {q} --shard 1/4; harvester harvest --out {q} "
+        "--shard 3/4 (the newest run ("
+    )
+
+
 def test_the_shards_a_resume_names() -> None:
     """The shards with work left: a walk's own, then each image's shard of the split,
     unless a coarser walk's shard named already holds it."""
