@@ -1102,9 +1102,19 @@ def run_verify_command(args: argparse.Namespace) -> int:
     awaiting = len(getattr(report, "awaiting", ()))
     if report.problems or awaiting:
         from harvester.config import resume_command
+        from harvester.models import Artifact
+        from harvester.shard import WorkLeft
 
         bad = len(report.problems) + awaiting
-        resume = resume_command(args.out)
+        found = [*report.problems, *getattr(report, "awaiting", ())]
+        # A split's command names the shards of the bad images (a study file's: every shard).
+        kinds = {a.value for a in Artifact}
+        work = (
+            WorkLeft(ids=frozenset(p.id for p in found))
+            if all(p.kind in kinds for p in found)
+            else None
+        )
+        resume = resume_command(args.out, work)
         if report.unmarked is not None:  # a read-only DIR: nothing told the harvest yet
             print(
                 f"{bad} damaged or missing files, not marked ({report.unmarked}): run verify "

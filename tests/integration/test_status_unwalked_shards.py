@@ -173,10 +173,14 @@ def test_a_finished_split_with_a_damaged_file_names_that_shard_alone(
     lost = sorted(out.rglob("*.thumbnail.jpg"))[0]
     lost.unlink()
     shard = f"{shard_of(int(lost.name.split('.')[0]), 4)}/4"
-    assert main(["verify", str(out)]) == 1
-    capsys.readouterr()
-    assert main(["harvest", "--out", str(out)]) == 2
     q = shlex.quote(str(out))
+    assert main(["verify", str(out)]) == 1
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said.startswith(
+        f"1 damaged or missing files: to refetch exactly those: harvester harvest --out {q} "
+        f"--shard {shard} (the newest run ("
+    )
+    assert main(["harvest", "--out", str(out)]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"hint: run: harvester harvest --out {q} --shard {shard}"
     )
