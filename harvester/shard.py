@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from harvester.errors import UsageError
@@ -85,7 +86,8 @@ class WorkLeft:
     """
 
     walks: tuple[str, ...] = ()
-    ids: frozenset[int] = frozenset()
+    #: (not copied: status's set of a big folder's pending images can hold millions)
+    ids: AbstractSet[int] = frozenset()
 
     def shards(self, n: int) -> list[str]:
         """The shards to run for an ``n``-way split: the walks' own (a coarser or finer
@@ -96,8 +98,12 @@ class WorkLeft:
             match = _SHARD_RE.fullmatch(text)
             if match is not None and int(match.group(1)) < int(match.group(2)):
                 named.add((int(match.group(1)), int(match.group(2))))
+        of_n = {k for k, m in named if m == n}
         for image_id in self.ids:
+            if len(of_n) == n:
+                break  # every shard named: the other images cannot add one
             k = shard_of(image_id, n)
-            if not any(m and n % m == 0 and k % m == j for j, m in named):
+            if k not in of_n and not any(n % m == 0 and k % m == j for j, m in named):
                 named.add((k, n))
+                of_n.add(k)
         return [f"{k}/{m}" for k, m in sorted(named, key=lambda s: (s[1], s[0]))]

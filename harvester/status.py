@@ -996,7 +996,7 @@ def collect_status(out_dir: Path) -> StatusReport:
         # Where a split still has work, so that its resume names those shards alone.
         report.work_left = WorkLeft(
             tuple(str(w["shard"]) for w in report.walks if w.get("shard")),
-            frozenset(work_ids),
+            work_ids,
         )
         report.resume = _resume_line(
             out_dir,
