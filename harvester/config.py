@@ -40,6 +40,7 @@ from harvester.select import (
     parse_label_keys,
     parse_where,
 )
+from harvester.shard import WorkLeft
 from harvester.shard import parse_shard as shard_spec
 from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
 from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
@@ -1099,6 +1100,7 @@ def replay_problem(
     which: str = "the newest run",
     settings: Mapping[str, Any] | None = None,
     config_file: Path | None = None,
+    work_left: WorkLeft | None = None,
 ) -> ReplayProblem | None:
     """None when ``harvester harvest --out DIR`` does what the newest run's command did.
 
@@ -1113,7 +1115,10 @@ def replay_problem(
     * the run was one shard of a split (``shard_given``: the command names one, which
       settles it): resuming that shard alone would leave the others as they are, and
       running the split's images unsharded could meet a task still running; each shard
-      (or the ``harvester slurm`` array, resubmitted) resumes its own images;
+      (or the ``harvester slurm`` array, resubmitted) resumes its own images. With
+      ``work_left`` (what ``status`` found, a split walked by its shards) the command
+      names the shards with work left, up to :data:`MAX_SHARDS_NAMED`, one command each;
+      else (a plan's split, whose images no journal holds yet) every shard;
     * its ids came from standard input, a pipe or ``<(cmd)`` (read once), or from a
       file that is gone: they must be given again;
     * it used credentials (``secrets_given``: those the command gives again), which
@@ -1128,11 +1133,23 @@ def replay_problem(
         n = shard.partition("/")[2]
         from harvester.slurm import INDEX_SCRIPT_NAME, SCRIPT_NAME, resume_line
 
+        shards = (
+            work_left.shards(int(n))
+            if work_left is not None
+            and n.isdigit()
+            and int(n) > 0
+            and not recorded.config.get("from_plan")  # (a plan's images are in no journal)
+            else None
+        )
         if (out_dir / SCRIPT_NAME).is_file() and (out_dir / INDEX_SCRIPT_NAME).is_file():
             command = resume_line(out_dir)
+        elif shards and len(shards) <= MAX_SHARDS_NAMED:
+            command = "; ".join(f"harvester harvest --out {q} --shard {s}" for s in shards)
         else:
             last = int(n) - 1 if n.isdigit() else "N-1"
             command = f"harvester harvest --out {q} --shard K/{n}, for each K from 0 to {last}"
+            if shards:
+                command += f" ({len(shards)} of them have work left)"
         return ReplayProblem(f"{which} ({run}) was shard {shard} of a split", command)
     ids = recorded.config.get("ids_from")
     once = recorded.ids_read_once
@@ -1183,15 +1200,19 @@ def replay_which(index: int) -> str:
     return "the newest run" if index == 0 else "an earlier run"
 
 
+#: The shards of a split a resume names one command each; more: every shard's command.
+MAX_SHARDS_NAMED = 4
+
 #: The target sets that cannot be replayed that ``status``'s resume line names one by one.
 MAX_RESUME_COMMANDS = 3
 
 
-def resume_command(out_dir: Path) -> str:
+def resume_command(out_dir: Path, work_left: WorkLeft | None = None) -> str:
     """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
     ``harvester harvest --out DIR`` when the settings of one of its target sets can be
     replayed (see :func:`recorded_target_sets` and :func:`replay_problem`), then, for each
-    set that cannot, the command(s) that resume it, with why (``; also: ...``)."""
+    set that cannot, the command(s) that resume it, with why (``; also: ...``).
+    ``work_left``: where a split still has work (``status``), for its shards' commands."""
     import shlex
 
     sets = recorded_target_sets(out_dir)
@@ -1200,7 +1221,10 @@ def resume_command(out_dir: Path) -> str:
             "the harvest command that made it, again (no run's settings are saved in "
             f"{shlex.quote(str(out_dir / 'runs'))})"
         )
-    problems = [replay_problem(r, out_dir, which=replay_which(n)) for n, r in enumerate(sets)]
+    problems = [
+        replay_problem(r, out_dir, which=replay_which(n), work_left=work_left)
+        for n, r in enumerate(sets)
+    ]
     said = [p.with_reason for p in problems if p is not None]
     more = len(said) - MAX_RESUME_COMMANDS
     if more > 0:  # (ids read once are a set per run: a folder may hold dozens)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import socket
 import time
@@ -471,6 +472,7 @@ class PlanWriter:
         _fsync_dir(self.tmp)
         old: Path | None = None
         if self.final.exists():
+            refuse_while_harvests_run(self.out_dir)  # (one may have started during the walk)
             old = self.out_dir / f"{PLAN_DIRNAME}.old-{self.tmp.name.split('.tmp-', 1)[1]}"
             self.final.rename(old)
         self.tmp.rename(self.final)
@@ -669,14 +671,39 @@ async def plan_targets(
 
 
 def _prepare_out_dir(out_dir: Path, force: bool, check: Callable[[Path], None]) -> None:
-    """Refuse an existing plan (unless forced) or an unusable DIR; create DIR."""
-    if (out_dir / PLAN_DIRNAME / META_FILE).exists() and not force:
-        raise UsageError(
-            f"{out_dir / PLAN_DIRNAME} already holds a plan",
-            hint="pass --force to replace it (only while no shard is reading it)",
-        )
+    """Refuse an existing plan (unless forced, and then while harvests run in DIR) or an
+    unusable DIR; create DIR."""
+    if (out_dir / PLAN_DIRNAME / META_FILE).exists():
+        if not force:
+            raise UsageError(
+                f"{out_dir / PLAN_DIRNAME} already holds a plan",
+                hint="pass --force to replace it (only while no shard is reading it)",
+            )
+        refuse_while_harvests_run(out_dir)
     check(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def refuse_while_harvests_run(out_dir: Path) -> None:
+    """Refuse to replace DIR's plan while a harvest of DIR holds a run lock.
+
+    The shards of a job array read the plan as they start and trust it to the end (each
+    takes its images by ``hash % N`` of the plan's): a plan replaced under them gives the
+    shards still to start another image list than those running, and the split no longer
+    adds up. Only held locks count (:func:`harvester.runlock.held_run_locks`): a filesystem
+    without ``flock`` cannot tell, and there ``--force`` stays the user's word.
+    """
+    from harvester.runlock import held_run_locks
+
+    running = held_run_locks(out_dir)
+    if running:
+        q = shlex.quote(str(out_dir))
+        raise UsageError(
+            f"{out_dir / PLAN_DIRNAME} is in use: harvests of {out_dir} are running "
+            f"({'; '.join(running)}), and --force would replace the plan under them",
+            hint=f"wait for them to end or stop them (scancel, Ctrl-C), then plan again; "
+            f"harvester status {q} names them",
+        )
 
 
 def public_url(url: str) -> str:

@@ -937,7 +937,11 @@ def recorded_label_keys(out_dir: Path, state: JournalState) -> tuple[str, ...]:
 
 
 def write_labelled_index(
-    out_dir: Path, label_keys: Sequence[str] | None = None, state: JournalState | None = None
+    out_dir: Path,
+    label_keys: Sequence[str] | None = None,
+    state: JournalState | None = None,
+    *,
+    absent: list[str] | None = None,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -946,6 +950,8 @@ def write_labelled_index(
     ``state``: the journal state this process already holds (a harvest's ``Store.state``);
     only what other writers appended since it was loaded is read
     (:func:`harvester.index.current_state`). Returns the number of rows.
+    ``absent``: gets the keys (as given) that no image has, where that can be told (every
+    image's labels were fetched), for ``harvester index`` not to record a typo.
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them), then the rows, made while index.csv is written.
@@ -970,6 +976,8 @@ def write_labelled_index(
         counts = Counter(label for label in labels if label)
     for line in unknown_label_keys(census, f"images in {index_path(out_dir)}"):
         problems.warning("%s", line)
+    if absent is not None and not census.unasked:  # (unfetched labels may hold the key)
+        absent += census.missing()
     if clashes:
         problems.warning("%s", separator_clash_line(list(clashes)))
     ids = {label: n for n, label in enumerate(sorted(counts))}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from harvester.errors import UsageError
@@ -71,3 +72,38 @@ def parse_shard(text: str) -> Shard:
             f"invalid shard {text!r}: K must be below N (shards are numbered 0 to {n - 1})"
         )
     return Shard(k, n)
+
+
+@dataclass(frozen=True)
+class WorkLeft:
+    """Where a split folder still has work, as ``harvester status`` found it: the shards
+    (``K/N``) whose walk did not list everything (never walked, stopped, listings failed)
+    and the images with a failed or pending artifact.
+
+    It lets a resume name the shards to run again (:meth:`shards`) rather than every
+    shard of the split: after shards 0, 1 and 2 of 4 finished, "``--shard K/4``, for
+    each K from 0 to 3" sent the user to rerun three finished shards to get the fourth.
+    """
+
+    walks: tuple[str, ...] = ()
+    #: (not copied: status's set of a big folder's pending images can hold millions)
+    ids: AbstractSet[int] = frozenset()
+
+    def shards(self, n: int) -> list[str]:
+        """The shards to run for an ``n``-way split: the walks' own (a coarser or finer
+        split's shard is named as it is), then the shards ``K/n`` holding an image with
+        work, unless a walk's shard named already holds it; in ``K/N`` order."""
+        named: set[tuple[int, int]] = set()
+        for text in self.walks:
+            match = _SHARD_RE.fullmatch(text)
+            if match is not None and int(match.group(1)) < int(match.group(2)):
+                named.add((int(match.group(1)), int(match.group(2))))
+        of_n = {k for k, m in named if m == n}
+        for image_id in self.ids:
+            if len(of_n) == n:
+                break  # every shard named: the other images cannot add one
+            k = shard_of(image_id, n)
+            if k not in of_n and not any(n % m == 0 and k % m == j for j, m in named):
+                named.add((k, n))
+                of_n.add(k)
+        return [f"{k}/{m}" for k, m in sorted(named, key=lambda s: (s[1], s[0]))]

@@ -113,6 +113,16 @@ class SlurmJob:
                 "script's #SBATCH --output line cannot hold",
                 hint="choose another --out",
             )
+        if "\\" in str(self.out_dir):
+            # SLURM turns its filename patterns off for a path holding a backslash: every
+            # task would log into one file literally named harvest-%A_%a.log.
+            raise UsageError(
+                f"output folder {shlex.quote(str(self.out_dir))} contains a backslash, which "
+                "turns off SLURM's filename patterns (%A_%a) in the script's #SBATCH --output "
+                "line: every task would log into one file",
+                # (not a symlink: the script names the folder's real path, links resolved)
+                hint="use a folder whose path holds no backslash (rename or move it)",
+            )
         # The script names these in `#` comments and on command lines: a line break in one
         # (a folder name, say) would end the comment and run the rest as a shell command.
         for word in (str(self.out_dir), self.python, *self.harvest_args):
@@ -190,8 +200,8 @@ def _sbatch_path(folder: Path, pattern: str) -> str:
     folder's name (``sample-10%``) is written ``%%``, SLURM's literal ``%``; the
     ``pattern``'s own are meant."""
     text = f"{str(folder).replace('%', '%%')}/{pattern}"
-    if '"' in text:
-        raise UsageError(f"output folder {text!r} contains a double quote; choose another")
+    if '"' in text or "\\" in text:  # (refused earlier with a hint: SlurmJob's checks)
+        raise UsageError(f"output folder {text!r} contains a double quote or a backslash")
     return f'"{text}"' if any(c.isspace() for c in text) else text
 
 

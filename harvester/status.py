@@ -79,6 +79,7 @@ from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX
 from harvester.runlock import held_run_locks
+from harvester.shard import WorkLeft
 from harvester.store import find_stray_temps
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
@@ -196,6 +197,8 @@ class StatusReport:
     walks: list[dict[str, Any]] = field(default_factory=list)
     #: The harvests running in DIR now (their run locks held: :func:`held_run_locks`).
     running: list[str] = field(default_factory=list)
+    #: Where a split still has work (set with ``resume``): the shards its resume names.
+    work_left: WorkLeft | None = field(default=None, repr=False)
     #: kind -> failures no resume asks for again (the newest run of each target set holding
     #: the image asks for other kinds, e.g. after following a hint to drop ``render``): not
     #: counted as ``failed``, not in ``failures`` or ``failed_ids``.
@@ -954,11 +957,13 @@ def collect_status(out_dir: Path) -> StatusReport:
         )
     pending = dict.fromkeys(report.selected, 0)
     done_pairs, failed_pairs = state.done, state.failed
+    work_ids = {int(f["id"]) for f in report.failures if f["kind"] in artifact_kinds}
     for image_id, ref in state.images.items():
         for kind in wanted.kinds(image_id, ref):
             key = (kind, image_id)
             if key not in done_pairs and key not in failed_pairs:
                 pending[kind] = pending.get(kind, 0) + 1
+                work_ids.add(image_id)
     by_sets = sum(pending.values())
     for kind in {*pending, *extra}:
         report.kinds.setdefault(kind, KindStatus()).pending = pending.get(kind, 0) + extra.get(
@@ -988,13 +993,23 @@ def collect_status(out_dir: Path) -> StatusReport:
         sets_left = bool(by_sets or report.walks) or any(
             (f["kind"], f["id"]) not in plan_failed for f in report.failures
         )
+        # Where a split still has work, so that its resume names those shards alone.
+        report.work_left = WorkLeft(
+            tuple(str(w["shard"]) for w in report.walks if w.get("shard")),
+            work_ids,
+        )
         report.resume = _resume_line(
-            out_dir, plan_unharvested=plan_unharvested, sets_left=sets_left
+            out_dir,
+            plan_unharvested=plan_unharvested,
+            sets_left=sets_left,
+            work_left=report.work_left,
         )
     return report
 
 
-def _resume_line(out_dir: Path, *, plan_unharvested: bool, sets_left: bool) -> str:
+def _resume_line(
+    out_dir: Path, *, plan_unharvested: bool, sets_left: bool, work_left: WorkLeft | None = None
+) -> str:
     """The command(s) that fetch what status counts as left: ``resume_command`` (DIR's
     target sets replayed), and, for DIR's plan that no run has harvested yet
     (``plan_unharvested``: ``harvester plan`` into a harvested folder), the plan's own
@@ -1003,12 +1018,13 @@ def _resume_line(out_dir: Path, *, plan_unharvested: bool, sets_left: bool) -> s
     from harvester.config import resume_command
 
     if not plan_unharvested:
-        return resume_command(out_dir)
+        return resume_command(out_dir, work_left)
     q = shlex.quote(str(out_dir))
     plan_command = f"harvester harvest --out {q} --from-plan {q}"
     if not sets_left:
         return plan_command
-    return f"{resume_command(out_dir)}; also: {plan_command} (its plan, not harvested yet)"
+    resume = resume_command(out_dir, work_left)
+    return f"{resume}; also: {plan_command} (its plan, not harvested yet)"
 
 
 def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:

@@ -666,7 +666,7 @@ def _resumed_configs(
         replay_problem,
         replay_which,
     )
-    from harvester.errors import ConfigError, UsageError
+    from harvester.errors import ConfigError, HarvesterError, UsageError
     from harvester.pipeline import public_argv, resolve_config
 
     out = cfg.out
@@ -685,6 +685,14 @@ def _resumed_configs(
     secrets_given = {key for key in SECRET_KEYS if getattr(cfg, key)}
     if "base_url" in given or "base_url" in in_file:
         secrets_given.add("base_url")
+    # Where a split still has work, so that its command names those shards alone
+    # (read only when a split is to be said: it reads every journal, as status does).
+    work_left = None
+    if cfg.shard is None and any(r.shard is not None for r in sets):
+        from harvester.status import collect_status
+
+        with contextlib.suppress(HarvesterError):
+            work_left = collect_status(out).work_left
     replays: list[tuple[HarvestConfig, RecordedRun]] = []
     # (the refusal of a lone set, its note, whether a folder with nothing left drops it)
     refused: list[tuple[UsageError, str, bool]] = []
@@ -712,6 +720,7 @@ def _resumed_configs(
             which=which,
             settings=as_now,
             config_file=args.config,
+            work_left=work_left,
         )
         if problem is not None:
             error = UsageError(
@@ -1093,9 +1102,19 @@ def run_verify_command(args: argparse.Namespace) -> int:
     awaiting = len(getattr(report, "awaiting", ()))
     if report.problems or awaiting:
         from harvester.config import resume_command
+        from harvester.models import Artifact
+        from harvester.shard import WorkLeft
 
         bad = len(report.problems) + awaiting
-        resume = resume_command(args.out)
+        found = [*report.problems, *getattr(report, "awaiting", ())]
+        # A split's command names the shards of the bad images (a study file's: every shard).
+        kinds = {a.value for a in Artifact}
+        work = (
+            WorkLeft(ids=frozenset(p.id for p in found))
+            if all(p.kind in kinds for p in found)
+            else None
+        )
+        resume = resume_command(args.out, work)
         if report.unmarked is not None:  # a read-only DIR: nothing told the harvest yet
             print(
                 f"{bad} damaged or missing files, not marked ({report.unmarked}): run verify "

@@ -638,11 +638,7 @@ def run_index(args: argparse.Namespace) -> int:
     by then: the next index without keys writes it again). Without either flag the keys
     given last are used (:func:`harvester.folder_settings.remembered_label_keys`).
     """
-    from harvester.folder_settings import (
-        label_keys_path,
-        remember_label_keys,
-        remembered_label_keys,
-    )
+    from harvester.folder_settings import label_keys_path, remembered_label_keys
     from harvester.index import current_state
     from harvester.select import LABELS_FILE, write_labelled_index
     from harvester.verify import damaged_marker
@@ -673,26 +669,16 @@ def run_index(args: argparse.Namespace) -> int:
         # Asked for: removed here, so the index write's "removed labels.csv ... add
         # --label-key" warning (meant for labels lost without asking) does not follow.
         dropped = _remove(labels)
+    # What later index writes keep when no given key is recorded: those recorded before.
+    kept = remembered_label_keys(out, states[0], warn=False) if given else ()
     before = _identity(labels)
-    rows = write_labelled_index(out, keys, states.pop())
+    absent: list[str] = []
+    rows = write_labelled_index(out, keys, states.pop(), absent=absent)
     # labels.csv is replaced by a rename (a new inode) when label keys were given or recorded.
     also = f" and {labels}" if _identity(labels) not in (None, before) else ""
     print(f"wrote {out / 'index.csv'} ({rows} image{'' if rows == 1 else 's'}){also}")
     if given is not None:
-        remember_label_keys(out, given, by="harvester index")
-        record = label_keys_path(out)
-        if given:
-            names = ", ".join(repr(key) for key in given)
-            print(
-                f"label keys {names} recorded in {record}: later index writes keep them "
-                "until another --label-key or --no-label-key"
-            )
-        else:
-            gone = f"removed {labels}; " if dropped else ""
-            print(
-                f"{gone}no label keys recorded in {record}: later index writes have no "
-                "label columns until --label-key KEY"
-            )
+        _record_label_keys(out, given, absent, kept, removed=labels if dropped else None)
     short = _plan_shortfall(out, rows)
     if short:
         print(short)
@@ -705,6 +691,57 @@ def run_index(args: argparse.Namespace) -> int:
             f"{shlex.quote(str(out))} names them)"
         )
     return 0
+
+
+def _record_label_keys(
+    out: Path,
+    given: tuple[str, ...],
+    absent: Sequence[str],
+    kept: tuple[str, ...],
+    *,
+    removed: Path | None,
+) -> None:
+    """Record the keys given to ``harvester index`` in ``DIR/label_keys.json``, and say so.
+
+    A key no image has (``absent``, warned of by the index write with the nearest keys) is
+    a typo: recorded, every later index write kept it, and its empty labels. Only the
+    given keys some image has are recorded, the others said dropped; when none has any,
+    nothing is recorded and later writes keep what they had (``kept``).
+    ``removed``: the ``labels.csv`` that ``--no-label-key`` removed.
+    """
+    from harvester.folder_settings import label_keys_path, remember_label_keys
+    from harvester.select import problems
+
+    record = label_keys_path(out)
+    valid = tuple(key for key in given if key not in absent)
+    wrong = ", ".join(repr(key) for key in given if key in absent)
+    if given and not valid:
+        now = "no label columns"
+        if kept:
+            now = "the keys recorded before, " + ", ".join(repr(key) for key in kept)
+        problems.warning(
+            "%s",
+            f"label key(s) {wrong} not recorded in {record}, as no image has them: later "
+            f"index writes keep {now}",
+        )
+        return
+    remember_label_keys(out, valid, by="harvester index")
+    if not valid:
+        gone = f"removed {removed}; " if removed is not None else ""
+        print(
+            f"{gone}no label keys recorded in {record}: later index writes have no "
+            "label columns until --label-key KEY"
+        )
+        return
+    names = ", ".join(repr(key) for key in valid)
+    print(
+        f"label keys {names} recorded in {record}: later index writes keep them "
+        "until another --label-key or --no-label-key"
+    )
+    if wrong:
+        problems.warning(
+            "%s", f"label key(s) {wrong} dropped, not recorded in {record}, as no image has them"
+        )
 
 
 def _walks_short(state: JournalState) -> str | None:

@@ -145,12 +145,12 @@ def test_a_shard_is_not_resumed_as_the_whole(tmp_path: Path, emulator: EmulatorT
     assert proc.stderr.splitlines() == [
         f"error: cannot resume {out} as its newest run did: the newest run ({run}) was "
         "shard 0/2 of a split",
-        f"hint: run: harvester harvest --out {out} --shard K/2, for each K from 0 to 1",
+        # Shard 0/2 is finished: the one that never walked, not every shard.
+        f"hint: run: harvester harvest --out {out} --shard 1/2",
     ]
     from harvester.config import resume_command
 
-    # What status and verify print when something is left (a shard journals its own
-    # images only, so status cannot count the other shard's as pending).
+    # Without what status found (resume_command alone), every shard's command.
     assert resume_command(out) == (
         f"harvester harvest --out {out} --shard K/2, for each K from 0 to 1 "
         f"(the newest run ({run}) was shard 0/2 of a split)"

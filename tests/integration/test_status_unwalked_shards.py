@@ -38,6 +38,7 @@ def test_status_names_a_shard_that_never_walked(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "my split"
+    q = shlex.quote(str(out))
     for k in range(3):
         _shard(emulator.base_url, out, f"{k}/4")
     capsys.readouterr()
@@ -48,9 +49,11 @@ def test_status_names_a_shard_that_never_walked(
         "walk of --project 51: 1 shard of its split never walked (3/4): not run yet, or "
         "stopped before walking; their images are not counted above"
     ) in lines
+    # The shard with work left, not "--shard K/4, for each K from 0 to 3": shards 0 to 2
+    # are finished.
     resume = next(x for x in lines if x.startswith("to resume: "))
-    command = resume.removeprefix("to resume: ").split(",", 1)[0]
-    assert shlex.split(command) == ["harvester", "harvest", "--out", str(out), "--shard", "K/4"]
+    command = resume.removeprefix("to resume: ").split(" (", 1)[0]
+    assert shlex.split(command) == ["harvester", "harvest", "--out", str(out), "--shard", "3/4"]
 
     assert main(["status", str(out), "--json"]) == 0
     walks = json.loads(capsys.readouterr().out)["walks"]
@@ -62,7 +65,6 @@ def test_status_names_a_shard_that_never_walked(
     # The index (the SLURM index job) is short of shard 3/4, and says so.
     assert main(["index", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    q = shlex.quote(str(out))
     assert lines[1] == (
         "note: index.csv lacks the images of 1 walk that did not list everything (a shard "
         f"not run yet or stopped, or a listing that failed: harvester status {q} names them)"
@@ -70,7 +72,9 @@ def test_status_names_a_shard_that_never_walked(
 
     # `harvest --out DIR` cannot replay a split: it names the shards' command.
     assert main(["harvest", "--out", str(out)]) == 2
-    assert "was shard 2/4 of a split" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "was shard 2/4 of a split" in err
+    assert err.splitlines()[-1] == f"hint: run: harvester harvest --out {q} --shard 3/4"
 
     # The resume the hint names, for the missing shard: the folder is complete.
     assert main(["harvest", "--out", str(out), "--shard", "3/4", "-q"]) == 0
@@ -154,3 +158,64 @@ def test_status_names_the_runs_holding_the_folder_and_waits_its_resume_for_them(
     text = capsys.readouterr().out
     assert "running now" not in text
     assert text.splitlines()[-1].startswith("to resume: ")
+
+
+def test_a_finished_split_with_a_damaged_file_names_that_shard_alone(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every shard walked; `verify` finds one file missing: the resume names the shard that
+    holds its image, and that command alone finishes the folder."""
+    from harvester.shard import shard_of
+
+    out = tmp_path / "done split"
+    for k in range(4):
+        _shard(emulator.base_url, out, f"{k}/4")
+    lost = sorted(out.rglob("*.thumbnail.jpg"))[0]
+    lost.unlink()
+    shard = f"{shard_of(int(lost.name.split('.')[0]), 4)}/4"
+    q = shlex.quote(str(out))
+    assert main(["verify", str(out)]) == 1
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said.startswith(
+        f"1 damaged or missing files: to refetch exactly those: harvester harvest --out {q} "
+        f"--shard {shard} (the newest run ("
+    )
+    assert main(["harvest", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"hint: run: harvester harvest --out {q} --shard {shard}"
+    )
+    assert main(["harvest", "--out", str(out), "--shard", shard, "-q"]) == 0
+    assert lost.is_file()
+    assert main(["status", str(out)]) == 0
+    assert "to resume" not in capsys.readouterr().out
+
+
+def test_two_shards_left_get_a_command_each(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "half"
+    for k in (0, 2):
+        _shard(emulator.base_url, out, f"{k}/4")
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    resume = capsys.readouterr().out.splitlines()[-1]
+    q = shlex.quote(str(out))
+    assert resume.startswith(
+        f"to resume: harvester harvest --out {q} --shard 1/4; harvester harvest --out {q} "
+        "--shard 3/4 (the newest run ("
+    )
+
+
+def test_the_shards_a_resume_names() -> None:
+    """The shards with work left: a walk's own, then each image's shard of the split,
+    unless a coarser walk's shard named already holds it."""
+    from harvester.shard import WorkLeft, shard_of
+
+    ids = frozenset(range(1, 40))
+    by_4 = sorted({shard_of(i, 4) for i in ids})
+    assert WorkLeft((), ids).shards(4) == [f"{k}/4" for k in by_4]
+    assert WorkLeft(("3/4",), frozenset()).shards(4) == ["3/4"]
+    # 1/2 holds 1/4 and 3/4: an image there is not named again.
+    odd = frozenset(i for i in ids if shard_of(i, 4) in (1, 3))
+    assert WorkLeft(("1/2",), odd).shards(4) == ["1/2"]
+    assert WorkLeft(("bad",), frozenset()).shards(4) == []

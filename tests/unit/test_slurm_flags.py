@@ -281,6 +281,12 @@ def test_credentials_in_the_config_file_stay_there(
             "#SBATCH --output line cannot hold",
             "hint: choose another --out",
         ]),
+        ("back\\slash", [], [
+            "error: output folder {out} contains a backslash, which turns off SLURM's "
+            "filename patterns (%A_%a) in the script's #SBATCH --output line: every task "
+            "would log into one file",
+            "hint: use a folder whose path holds no backslash (rename or move it)",
+        ]),
         ("out", ["--job-name", "my job"], [
             "error: invalid --job-name 'my job'",
             "hint: letters, digits and _ . + - only, e.g. --job-name my_study",
@@ -305,7 +311,8 @@ def test_script_values_refused_with_what_to_give(
     out = tmp_path / folder
     assert main(["slurm", "--out", str(out), "--base-url", refused_url, "--screen", "2302",
                  "--tasks", "2", "--no-check", *bad]) == 2  # fmt: skip
-    assert capsys.readouterr().err.splitlines() == [line.format(out=out) for line in said]
+    said = [line.format(out=shlex.quote(str(out)) if "\\" in folder else out) for line in said]
+    assert capsys.readouterr().err.splitlines() == said
     assert not out.exists()
 
 
