@@ -780,7 +780,7 @@ class _RunOrder:
 
 
 def newest_recorded_run(
-    out_dir: Path, *, tries: int | None = None, order_ties: bool = True
+    out_dir: Path, *, tries: int | None = None, order_ties: bool = True, most: int | None = None
 ) -> RecordedRun | None:
     """The newest run of DIR whose saved configuration can be read, else None.
 
@@ -794,7 +794,8 @@ def newest_recorded_run(
     replays placed before their own start (None: as many as it takes), and the journals of
     a second only where runs of it tie; ``order_ties=False`` reads no journal at all (runs
     of one second by id: the tasks of one array, started together, whose order does not
-    matter to the caller). A config without a ``base_url``
+    matter to the caller); ``most``: at most that many config files in all, replays
+    included (the newest ranked of those read). A config without a ``base_url``
     (not a harvest's) or that cannot be read is passed over: a plan, a killed run.
     """
     seconds = _runs_by_second(out_dir)
@@ -806,8 +807,10 @@ def newest_recorded_run(
         for run in group:
             if best_rank is not None and order.key(run) < best_rank[0]:
                 return best  # it, and every run older, takes a place before the best's
-            if tries is not None and tries <= 0:
+            if (tries is not None and tries <= 0) or (most is not None and most <= 0):
                 return best
+            if most is not None:
+                most -= 1
             recorded = _read_recorded(out_dir, run)
             if tries is not None and (recorded is None or replay_origin(recorded) == run):
                 tries -= 1
@@ -921,11 +924,12 @@ def other_server_note(cfg: HarvestConfig) -> str | None:
     http to https or to a mirror (see :mod:`harvester.folder_settings`), which the user
     knows and harvester cannot. Said once the server check passed (a base URL that is not
     a server at all is that error alone). Reads ``runs/`` once, at most three saved configs
-    and no journal (every task of a job array does this at its start)."""
+    besides a resume's replays, ten in all, and no journal (every task of a job array does
+    this at its start: a thousand tasks after a resume of 200 sets must not read 200 each)."""
     out = cfg.out
     if out is None or not out.is_dir():
         return None
-    recorded = newest_recorded_run(out, tries=3, order_ties=False)
+    recorded = newest_recorded_run(out, tries=3, order_ties=False, most=10)
     if recorded is None or normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
         return None
     return (
@@ -939,11 +943,12 @@ def _newest_run_unless(given: bool, out: Path | None) -> RecordedRun | None:
     """DIR's newest run with readable settings, whose value a run into DIR takes for a
     setting it was not ``given`` (:func:`folder_server`, :func:`folder_artifacts`); None
     when it was given one, or DIR is not a folder yet. Bounded reads: ``runs/`` once, at
-    most three saved configs, and the journals' first lines only where runs of one second
-    tie: run ids order by the second, and two runs of one second with other kinds would
-    otherwise give a new target either's kinds, by the ids' random ends. (The tasks of a
-    job array, which start together, are given ``--base-url`` and ``--artifacts`` by their
-    script and read nothing here.)"""
+    most three saved configs besides the last resume's replays (which rank as the runs
+    they replayed: :func:`replay_origin`), and the journals' first lines only where runs of
+    one second tie: run ids order by the second, and two runs of one second with other
+    kinds would otherwise give a new target either's kinds, by the ids' random ends. (The
+    tasks of a job array, which start together, are given ``--base-url`` and
+    ``--artifacts`` by their script and read nothing here.)"""
     if given or out is None or not out.is_dir():
         return None
     return newest_recorded_run(out, tries=3)
