@@ -76,7 +76,7 @@ def test_a_resume_that_did_work_leaves_the_newest_set_newest(
     assert "target set 1 of 2" in resumed.stderr and thumb.read_bytes() != b"not a jpeg"
 
     # A new target takes the newest set's kinds (metadata), not the older set's, replayed
-    # last; status counts an image no set names by them too.
+    # last.
     dry = run_cli("harvest", "--out", str(out), "--image", str(NEW_IMAGE), "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "fetching --artifacts metadata, the kinds" in dry.stderr, dry.stderr
