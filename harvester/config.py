@@ -612,6 +612,9 @@ class RecordedRun:
     run: str
     config: dict[str, Any]
     argv: tuple[str, ...] = ()
+    #: Saved by a resume's replay (``harvester harvest --out DIR``): the run whose place in
+    #: DIR's order of runs it takes (:func:`replay_origin`). None: a run of its own.
+    replay_of: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -718,39 +721,106 @@ def _read_recorded(out_dir: Path, run: str) -> RecordedRun | None:
         return None
     argv = data.get("argv")
     words = tuple(str(w) for w in argv) if isinstance(argv, list) else ()
-    return RecordedRun(str(data.get("run") or run), config, words)
+    origin = data.get("replay_of")
+    replay_of = origin if isinstance(origin, str) and origin else None
+    return RecordedRun(str(data.get("run") or run), config, words, replay_of)
+
+
+def replay_origin(recorded: RecordedRun) -> str:
+    """The run whose place ``recorded`` takes among DIR's runs: for a resume's replay, the
+    run of its target set that a person ran (saved as ``replay_of``, passed on from replay
+    to replay); else the run itself.
+
+    A resume replays DIR's target sets newest first, so the oldest set's replay started
+    last: taken as DIR's newest run, it gave a new target that old set's kinds and server
+    and turned the next resume's order round. A replay ranked by its origin leaves the order
+    as the user's own commands made it, whatever the replays did, however many of them were
+    interrupted, refused or forgotten (a replay that recorded nothing removes its run).
+    Replaying the oldest set first instead kept that only when every replay ran to its end
+    and the newest set's left a run. An origin said to be newer than the run (a file edited
+    by hand) is ignored."""
+    origin = recorded.replay_of
+    if origin is None or origin[:_RUN_SECOND] > recorded.run[:_RUN_SECOND]:
+        return recorded.run
+    return origin
+
+
+class _RunOrder:
+    """The start-time order of DIR's runs (see :func:`newest_recorded_run`): a run's key is
+    its id's second, then, where runs share that second, its journals' start time. The
+    journals of a second are read when a key of that second is first asked for."""
+
+    def __init__(self, out_dir: Path, seconds: dict[str, list[str]], order_ties: bool) -> None:
+        self.out_dir = out_dir
+        self.seconds = seconds
+        self.order_ties = order_ties
+        self._started: dict[str, dict[str, float]] = {}
+
+    def prime(self, runs: set[str]) -> None:
+        """Read the journals once for the ties among ``runs`` (rather than once a second)."""
+        tied = {run for group in self.seconds.values() if len(group) > 1 for run in group}
+        started = _run_started(self.out_dir, tied & runs) if tied & runs else {}
+        for group in self.seconds.values():
+            second = group[0][:_RUN_SECOND]
+            self._started[second] = {r: started[r] for r in group if r in started}
+
+    def key(self, run: str) -> tuple[str, float, str]:
+        second = run[:_RUN_SECOND]
+        started = self._started.get(second)
+        if started is None:
+            group = self.seconds.get(second, [])
+            tied = len(group) > 1 and self.order_ties
+            started = _run_started(self.out_dir, set(group)) if tied else {}
+            self._started[second] = started
+        return (second, started.get(run, 0.0), run)
+
+    def rank(self, recorded: RecordedRun) -> tuple[tuple[str, float, str], tuple[str, float, str]]:
+        """Newer ranks higher: by the place of its origin (:func:`replay_origin`), then, among
+        the runs of one origin (the run and its replays), by its own start."""
+        return (self.key(replay_origin(recorded)), self.key(recorded.run))
 
 
 def newest_recorded_run(
-    out_dir: Path, *, tries: int | None = None, order_ties: bool = True
+    out_dir: Path, *, tries: int | None = None, order_ties: bool = True, most: int | None = None
 ) -> RecordedRun | None:
     """The newest run of DIR whose saved configuration can be read, else None.
 
     Newest as :func:`harvester.journal.runs_newest_last` has it (by start time), found
     cheaply: ``runs/`` is listed once and run ids sort by their second; only runs of the
-    same second are ordered by the journals' start records. Every task of a job array
-    calls this at its start, so it reads no journal of another second and at most
-    ``tries`` config files (None: as many as it takes); ``order_ties=False`` reads no journal
-    at all (runs of one second by id: the tasks of one array, started together, whose
-    order does not matter to the caller). A config without a ``base_url``
+    same second are ordered by the journals' start records. A resume's replay takes the
+    place of the run it replayed (:func:`replay_origin`): after a resume of several target
+    sets, the newest is still the newest set's (its replay, which may carry flags given to
+    the resume), not the oldest set's, replayed last. Every task of a job array
+    calls this at its start, so it reads at most ``tries`` config files besides those of
+    replays placed before their own start (None: as many as it takes), and the journals of
+    a second only where runs of it tie; ``order_ties=False`` reads no journal at all (runs
+    of one second by id: the tasks of one array, started together, whose order does not
+    matter to the caller); ``most``: at most that many config files in all, replays
+    included (the newest ranked of those read). A config without a ``base_url``
     (not a harvest's) or that cannot be read is passed over: a plan, a killed run.
     """
     seconds = _runs_by_second(out_dir)
+    order = _RunOrder(out_dir, seconds, order_ties)
+    best: RecordedRun | None = None
+    best_rank: tuple[tuple[str, float, str], tuple[str, float, str]] | None = None
     for second in sorted(seconds, reverse=True):
-        group = seconds[second]
-        group.sort(reverse=True)
-        if len(group) > 1 and order_ties:
-            started = _run_started(out_dir, set(group))
-            group.sort(key=lambda run: (started.get(run, 0.0), run), reverse=True)
+        group = sorted(seconds[second], key=order.key, reverse=True)
         for run in group:
-            if tries is not None:
-                if tries <= 0:
-                    return None
-                tries -= 1
+            if best_rank is not None and order.key(run) < best_rank[0]:
+                return best  # it, and every run older, takes a place before the best's
+            if (tries is not None and tries <= 0) or (most is not None and most <= 0):
+                return best
+            if most is not None:
+                most -= 1
             recorded = _read_recorded(out_dir, run)
-            if recorded is not None:
-                return recorded
-    return None
+            if tries is not None and (recorded is None or replay_origin(recorded) == run):
+                tries -= 1
+            if recorded is None:
+                continue
+            rank = order.rank(recorded)
+            if best_rank is None or rank > best_rank:
+                best, best_rank = recorded, rank
+    return best
 
 
 #: The saved settings that say which images a run was asked for: its target set. Runs of
@@ -819,17 +889,14 @@ def recorded_target_sets(out_dir: Path, *, besides: str | None = None) -> list[R
             recorded = _read_recorded(out_dir, run)
             if recorded is not None:
                 readable[run] = recorded
-    tied = {run for group in seconds.values() if len(group) > 1 for run in group} & set(readable)
-    started = _run_started(out_dir, tied) if tied else {}
-    newest_first = sorted(
-        readable,
-        key=lambda run: (run[:_RUN_SECOND], started.get(run, 0.0), run),
-        reverse=True,
-    )
+    order = _RunOrder(out_dir, seconds, True)
+    order.prime(set(readable))
     out: dict[str, RecordedRun] = {}
-    for run in newest_first:
+    for run in sorted(readable, key=order.key, reverse=True):
         out.setdefault(target_set(readable[run]), readable[run])
-    return list(out.values())
+    # Each set as its newest run has it, the sets by where the user's own commands placed
+    # them (:func:`replay_origin`): a resume leaves their order as it found it.
+    return sorted(out.values(), key=order.rank, reverse=True)
 
 
 def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
@@ -858,11 +925,12 @@ def other_server_note(cfg: HarvestConfig) -> str | None:
     http to https or to a mirror (see :mod:`harvester.folder_settings`), which the user
     knows and harvester cannot. Said once the server check passed (a base URL that is not
     a server at all is that error alone). Reads ``runs/`` once, at most three saved configs
-    and no journal (every task of a job array does this at its start)."""
+    besides a resume's replays, ten in all, and no journal (every task of a job array does
+    this at its start: a thousand tasks after a resume of 200 sets must not read 200 each)."""
     out = cfg.out
     if out is None or not out.is_dir():
         return None
-    recorded = newest_recorded_run(out, tries=3, order_ties=False)
+    recorded = newest_recorded_run(out, tries=3, order_ties=False, most=10)
     if recorded is None or normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
         return None
     return (
@@ -876,11 +944,12 @@ def _newest_run_unless(given: bool, out: Path | None) -> RecordedRun | None:
     """DIR's newest run with readable settings, whose value a run into DIR takes for a
     setting it was not ``given`` (:func:`folder_server`, :func:`folder_artifacts`); None
     when it was given one, or DIR is not a folder yet. Bounded reads: ``runs/`` once, at
-    most three saved configs, and the journals' first lines only where runs of one second
-    tie: run ids order by the second, and two runs of one second with other kinds would
-    otherwise give a new target either's kinds, by the ids' random ends. (The tasks of a
-    job array, which start together, are given ``--base-url`` and ``--artifacts`` by their
-    script and read nothing here.)"""
+    most three saved configs besides the last resume's replays (which rank as the runs
+    they replayed: :func:`replay_origin`), and the journals' first lines only where runs of
+    one second tie: run ids order by the second, and two runs of one second with other
+    kinds would otherwise give a new target either's kinds, by the ids' random ends. (The
+    tasks of a job array, which start together, are given ``--base-url`` and
+    ``--artifacts`` by their script and read nothing here.)"""
     if given or out is None or not out.is_dir():
         return None
     return newest_recorded_run(out, tries=3)

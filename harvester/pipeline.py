@@ -511,6 +511,7 @@ class Harvest:
         handle_signals: bool = False,
         ids_copy: Path | None = None,
         say: Callable[[str], None] | None = None,
+        replay_of: str | None = None,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -526,6 +527,8 @@ class Harvest:
         self.handle_signals = handle_signals
         #: Where the run's informational lines go (what a name resolved to); None: nowhere.
         self.say = say
+        #: A resume's replay: the run whose place it takes (harvester.config.replay_origin).
+        self.replay_of = replay_of
         self.summary = RunSummary(out_dir=self.out, dry_run=cfg.dry_run)
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
@@ -1174,16 +1177,17 @@ class Harvest:
             self._journal_state = store.state
             self._note_runs_without_labels(store.state)
             await self._remove_finished_staging(store)
-            await store.save_run_config(
-                {
-                    "tool": "harvester",
-                    "version": __version__,
-                    "run": run_id,
-                    "writer": writer,
-                    "argv": public_argv(self.argv),
-                    "config": cfg.to_public(),
-                }
-            )
+            saved: dict[str, Any] = {
+                "tool": "harvester",
+                "version": __version__,
+                "run": run_id,
+                "writer": writer,
+                "argv": public_argv(self.argv),
+                "config": cfg.to_public(),
+            }
+            if self.replay_of is not None:
+                saved["replay_of"] = self.replay_of
+            await store.save_run_config(saved)
             save_study = self._shard is None or self._shard[0] == 0
             study = StoreStudy(store) if save_study else None
             fetcher = Fetcher(
@@ -1415,12 +1419,16 @@ async def run_harvest(
     handle_signals: bool = False,
     ids_copy: Path | None = None,
     say: Callable[[str], None] | None = None,
+    replay_of: str | None = None,
 ) -> RunSummary:
     """Run one harvest to the end (or to an interruption) and return its summary.
 
     ``ids_copy``: the copy of a read-once ``--ids-from`` source already made
     (:func:`copy_of_ids_source`), which the run reads and removes. ``say``: where
     informational lines go (the CLI's standard error; what a screen name resolved to).
+    ``replay_of``: this run replays a target set for ``harvester harvest --out DIR``, and
+    takes that run's place among DIR's runs (saved with its config; see
+    :func:`harvester.config.replay_origin`).
     """
     harvest = Harvest(
         cfg,
@@ -1429,5 +1437,6 @@ async def run_harvest(
         handle_signals=handle_signals,
         ids_copy=ids_copy,
         say=say,
+        replay_of=replay_of,
     )
     return await harvest.run()

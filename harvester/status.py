@@ -84,6 +84,7 @@ from harvester.store import find_stray_temps
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
+    from harvester.config import RecordedRun
     from harvester.plan import PlanInfo
 
 logger = logging.getLogger(__name__)
@@ -203,6 +204,9 @@ class StatusReport:
     #: the image asks for other kinds, e.g. after following a hint to drop ``render``): not
     #: counted as ``failed``, not in ``failures`` or ``failed_ids``.
     not_asked: dict[str, int] = field(default_factory=dict)
+    #: The command(s) that try the ``not_asked`` failures again without narrowing what DIR
+    #: fetches (:func:`_not_asked_commands`): one, or one per target set holding them.
+    not_asked_commands: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -268,6 +272,8 @@ class StatusReport:
             data["running"] = self.running
         if self.not_asked:
             data["not_asked"] = self.not_asked
+        if self.not_asked_commands:
+            data["not_asked_commands"] = self.not_asked_commands
         return data
 
     def to_text(self) -> str:
@@ -318,11 +324,13 @@ class StatusReport:
         dropped = {k: self.not_asked[k] for k in sorted(self.not_asked)}
         if dropped:
             counts = ", ".join(f"{kind} {n}" for kind, n in dropped.items())
-            q = shlex.quote(self.out_dir)
+            commands = self.not_asked_commands
+            how = "to try them again" + (
+                ", one command per target set holding them" if len(commands) > 1 else ""
+            )
             lines.append(
                 f"failed before, not asked for any more: {counts} (the newest run of their "
-                "targets asks for other kinds; to try them again: harvester harvest --out "
-                f"{q} --artifacts {','.join(dropped)})"
+                f"targets asks for other kinds; {how}: {'; '.join(commands)})"
             )
         if self.writers:
             lines.append("writers:")
@@ -514,6 +522,8 @@ class _TargetKinds:
     ids: frozenset[int] = frozenset()
     plan: bool = False
     known: bool = True
+    #: The set's newest run (for the command that replays it with other kinds).
+    recorded: RecordedRun | None = None
 
 
 def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
@@ -532,7 +542,7 @@ def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
             kinds = frozenset(a.value for a in parse_artifacts(config.get("artifacts")))
         except ConfigError:
             continue
-        target = _TargetKinds(kinds)
+        target = _TargetKinds(kinds, recorded=recorded)
         for key, name in _TARGET_FIELDS.items():
             values = config.get(key)
             if isinstance(values, list) and values:
@@ -574,8 +584,10 @@ class _Wanted:
     """
 
     def __init__(self, sets: list[_TargetKinds], fallback: list[str]) -> None:
+        self.sets = sets
         self.known = [s for s in sets if s.known and not s.plan]
         unknown = [s for s in sets if not s.known]
+        self.unknown = unknown
         rest: frozenset[str] = frozenset().union(*(s.kinds for s in unknown))
         self.rest = rest if unknown else frozenset(fallback)
         self.plan_harvested = any(s.plan for s in sets)
@@ -609,16 +621,30 @@ class _Wanted:
         naming = self._naming.get("image_id", {}).get(image_id, ())
         return frozenset().union(*(self.known[n].kinds for n in naming))
 
-    def kinds(self, image_id: int, ref: ImageRef | None) -> frozenset[str]:
-        """The kinds asked of a journaled image by the sets that name it (none for an
-        image of a harvested plan no other set names), else the fallback."""
+    def _claimed(self, image_id: int, ref: ImageRef | None) -> tuple[int, ...]:
+        """The known sets naming a journaled image (their indices, newest set first)."""
         naming: set[int] = set()
         for name, index in self._naming.items():
             value = image_id if name == "image_id" else getattr(ref, name, None)
             found_sets = index.get(value) if value is not None else None
             if found_sets:
                 naming.update(found_sets)
-        claimed = tuple(sorted(naming))
+        return tuple(sorted(naming))
+
+    def holder(self, image_id: int, ref: ImageRef | None) -> _TargetKinds | None:
+        """The set whose replay asks for a journaled image: the newest set naming it, else
+        the first that cannot tell its images, else DIR's newest set (the fallback's)."""
+        claimed = self._claimed(image_id, ref)
+        if claimed:
+            return self.known[claimed[0]]
+        if self.unknown:
+            return self.unknown[0]
+        return self.sets[0] if self.sets else None
+
+    def kinds(self, image_id: int, ref: ImageRef | None) -> frozenset[str]:
+        """The kinds asked of a journaled image by the sets that name it (none for an
+        image of a harvested plan no other set names), else the fallback."""
+        claimed = self._claimed(image_id, ref)
         key = (claimed, image_id in self._planned)
         found = self._cache.get(key)
         if found is None:
@@ -911,7 +937,12 @@ def collect_status(out_dir: Path) -> StatusReport:
     # What the suggested resume fetches, set by set (not every image by the newest run's
     # kinds): pending and failed count that, so that status and the resume agree.
     sets = _target_kinds(out_dir, plan_at) if source == "config" else []
-    wanted = _Wanted(sets, selected)
+    # An image no set names is counted by DIR's newest set's kinds: the newest set as a
+    # resume orders them (a replay ranks as the run it replayed), not the run started last.
+    wanted = _Wanted(
+        sets, [a.value for a in Artifact if a.value in sets[0].kinds] if sets else selected
+    )
+    dropped_by_set: dict[int, set[str]] = {}
     extra: dict[str, int] = {}
     plan_failed: set[tuple[str, int]] = set()
     # The plan's images get what harvesting it fetches: the kinds of the runs that did
@@ -942,6 +973,9 @@ def collect_status(out_dir: Path) -> StatusReport:
         ):
             # No resume asks for it again: not a failure to act on (said apart).
             report.not_asked[kind] = report.not_asked.get(kind, 0) + 1
+            holder = wanted.holder(object_id, state.images.get(object_id))
+            if holder is not None:
+                dropped_by_set.setdefault(sets.index(holder), set()).add(kind)
             continue
         report.kinds.setdefault(kind, KindStatus()).failed += 1
         # Every failure (``--json`` is where a script gets them all); the text shows the
@@ -955,6 +989,7 @@ def collect_status(out_dir: Path) -> StatusReport:
                 "url": rec.get("url"),
             }
         )
+    report.not_asked_commands = _not_asked_commands(out_dir, sets, dropped_by_set)
     pending = dict.fromkeys(report.selected, 0)
     done_pairs, failed_pairs = state.done, state.failed
     work_ids = {int(f["id"]) for f in report.failures if f["kind"] in artifact_kinds}
@@ -1005,6 +1040,42 @@ def collect_status(out_dir: Path) -> StatusReport:
             work_left=report.work_left,
         )
     return report
+
+
+def _not_asked_commands(
+    out_dir: Path, sets: list[_TargetKinds], dropped: dict[int, set[str]]
+) -> list[str]:
+    """The command(s) that try failures of kinds no run asks for any more again, without
+    narrowing what DIR fetches: each set holding them (``dropped``: by index in ``sets``)
+    with its kinds and the dropped ones.
+
+    ``--out DIR --artifacts <the dropped kinds>`` was the hint: a resume replays every set
+    with the kinds given, and they are each set's kinds from then on, so following it
+    stopped thumbnails and metadata for the sets' new images. When every set would be
+    given the same kinds, that is one resume (``--out DIR --artifacts ...``); else one
+    command per set holding such failures, its saved flags with those kinds, so that the
+    other sets keep theirs."""
+    if not dropped:
+        return []
+    q = shlex.quote(str(out_dir))
+
+    def widened(n: int) -> str:
+        kinds = sets[n].kinds | dropped.get(n, set())
+        return ",".join(a.value for a in Artifact if a.value in kinds)
+
+    if len({widened(n) for n in range(len(sets))}) == 1:
+        return [f"harvester harvest --out {q} --artifacts {widened(0)}"]
+    from harvester.config import RecordedRun, recorded_flags
+
+    commands = []
+    for n in sorted(dropped):
+        recorded = sets[n].recorded
+        config = dict(recorded.config) if recorded is not None else {}
+        config.pop("artifacts", None)  # (said below, always: none given takes DIR's newest)
+        flags = recorded_flags(RecordedRun(recorded.run if recorded else "", config))
+        flags += ["--artifacts", widened(n)]
+        commands.append(f"harvester harvest --out {q} {shlex.join(flags)}")
+    return commands
 
 
 def _resume_line(

@@ -435,9 +435,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
             return 0
         if len(replays) > 1 or notes:
             return _replay_each(args, replays, notes)
-        cfg, line = replays[0]
+        cfg, line, origin = replays[0]
         if line:
             print(line, file=sys.stderr)
+        return _harvest(args, cfg, replay_of=origin)
     return _harvest(args, cfg)
 
 
@@ -473,8 +474,9 @@ def _in_config_file(args: argparse.Namespace, key: str) -> bool:
     return config is not None and Path(config).is_file() and key in load_toml(config)
 
 
-def _harvest(args: argparse.Namespace, cfg: HarvestConfig) -> int:
-    """One harvest of ``cfg`` under the run's signal rules, its summary printed; its exit code."""
+def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | None = None) -> int:
+    """One harvest of ``cfg`` under the run's signal rules, its summary printed; its exit code.
+    ``replay_of``: it replays a target set of DIR (see :func:`_resumed_configs`)."""
     import anyio
 
     from harvester.cli import _outcome_decided, drop_late_signals, hold_signals, restore_signals
@@ -502,6 +504,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig) -> int:
                     handle_signals=True,
                     ids_copy=ids_copy,
                     say=None if cfg.quiet else say_line,
+                    replay_of=replay_of,
                 )
             )
     except BaseException:
@@ -541,7 +544,7 @@ def worst_exit(codes: list[int]) -> int:
 
 def _replay_each(
     args: argparse.Namespace,
-    replays: list[tuple[HarvestConfig, str]],
+    replays: list[tuple[HarvestConfig, str, str]],
     notes: list[tuple[str, bool]],
 ) -> int:
     """``harvester harvest --out DIR`` where DIR's runs asked for several target sets: each
@@ -563,14 +566,14 @@ def _replay_each(
     from harvester.errors import HarvesterError
 
     codes: list[int] = []
-    for n, (cfg, line) in enumerate(replays):
+    for n, (cfg, line, origin) in enumerate(replays):
         if n:
             _outcome_open_again()  # the last summary ignored SIGTERM: this harvest stops on it
         if line:
             print(line, file=sys.stderr)
         try:
             try:
-                code = _harvest(args, cfg)
+                code = _harvest(args, cfg, replay_of=origin)
             except BaseExceptionGroup as group:
                 raise _first_meaningful(group) from group
         except BrokenPipeError:
@@ -632,10 +635,11 @@ def _split_counted(recorded: RecordedRun, out: Path) -> bool:
 
 def _resumed_configs(
     args: argparse.Namespace, cfg: HarvestConfig
-) -> tuple[list[tuple[HarvestConfig, str]], list[tuple[str, bool]]]:
+) -> tuple[list[tuple[HarvestConfig, str, str]], list[tuple[str, bool]]]:
     """The configurations of ``harvester harvest --out DIR`` given no target, one per target
     set of DIR's runs (:func:`harvester.config.recorded_target_sets`, newest first), each
-    with the line that says it (empty with ``--quiet``); and a ``not resumed:`` line per
+    with the line that says it (empty with ``--quiet``) and the run whose place among DIR's
+    runs its replay takes (:func:`harvester.config.replay_origin`); and a ``not resumed:`` line per
     set that cannot be replayed, with whether a folder with nothing left makes it moot
     (:func:`nothing_left`; a split's only where status sees all its images:
     :func:`_split_counted`).
@@ -663,6 +667,7 @@ def _resumed_configs(
         recorded_flags,
         recorded_overrides,
         recorded_target_sets,
+        replay_origin,
         replay_problem,
         replay_which,
     )
@@ -766,10 +771,11 @@ def _resumed_configs(
         else:
             for item in value if isinstance(value, list) else [value]:
                 now += [flag, str(item)]
-    said: list[tuple[HarvestConfig, str]] = []
+    said: list[tuple[HarvestConfig, str, str]] = []
     for n, (resumed, recorded) in enumerate(replays):
+        origin = replay_origin(recorded)
         if resumed.quiet:
-            said.append((resumed, ""))
+            said.append((resumed, "", origin))
             continue
         whose = "its newest run" if recorded is sets[0] else "its newest run of these targets"
         which = f" (target set {n + 1} of {len(replays)})" if len(replays) > 1 else ""
@@ -781,7 +787,7 @@ def _resumed_configs(
         line += (f": {flags}" if flags else " (all defaults)") + (
             f"; given now: {shlex.join(public_argv(now))}" if now else ""  # (?bsession=)
         )
-        said.append((resumed, line))
+        said.append((resumed, line, origin))
     return said, [(note, moot) for _error, note, moot in refused]
 
 

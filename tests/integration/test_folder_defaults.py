@@ -159,7 +159,7 @@ def test_after_following_the_migration_hint_status_no_longer_asks_to_follow_it(
     assert (
         "failed before, not asked for any more: imgdata 8, render 8 (the newest run of their "
         f"targets asks for other kinds; to try them again: harvester harvest --out {out} "
-        "--artifacts imgdata,render)"
+        "--artifacts thumbnail,imgdata,render,metadata)"
     ) in proc.stdout
     data = status(out)
     assert data["totals"]["failed"] == 0 and data["failures"] == [] and "resume" not in data

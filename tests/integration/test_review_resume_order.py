@@ -1,0 +1,152 @@
+"""Two traps in how a folder's "newest run" and its kinds evolve (found by a review).
+
+1. ``harvest --out DIR`` replays DIR's target sets newest first, so the oldest set's replay
+   started last: after a resume that did work, it was DIR's newest run, and a new target
+   took that old set's kinds (and server), status's fallback too, and the next resume
+   replayed the sets in the other order. A replay now takes the place of the run it replays.
+2. ``status``'s "not asked for any more" hint was ``harvest --out DIR --artifacts <the
+   dropped kinds>``: a resume replays every set with the kinds given, and they stay the
+   sets' kinds, so following it stopped thumbnails and metadata for new images for good.
+   The hint now names each set's kinds and the dropped ones (one command per set when the
+   sets differ). Every test talks to the emulator over real sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harvest_helpers import SMALL_PLATE, cli_env, run_cli
+
+from harvester.emulator import EmulatorThread
+
+OTHER_PLATE = 7372  # another plate of the demo screen (8 images)
+IMAGE = 9762957  # the first image of SMALL_PLATE
+NEW_IMAGE = 1884801  # an image of the demo project, in no plate above
+
+
+def files(out: Path, kind: str) -> list[Path]:
+    suffix = {"thumbnail": "thumbnail.jpg", "render": "render.jpg"}.get(kind, f"{kind}.json")
+    return sorted((out / "images").rglob(f"*.{suffix}"))
+
+
+def status(out: Path) -> dict[str, Any]:
+    proc = run_cli("status", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data: dict[str, Any] = json.loads(proc.stdout)
+    return data
+
+
+def hint_commands(out: Path) -> list[str]:
+    """The commands of status's "not asked for any more" line, as printed."""
+    text = run_cli("status", str(out)).stdout
+    line = next(x for x in text.splitlines() if x.startswith("failed before, not asked"))
+    found = re.search(r"to try them again(?:, one command per target set holding them)?: (.*)\)$",
+                      line)  # fmt: skip
+    assert found is not None, line
+    return found.group(1).split("; ")
+
+
+def in_bash(command: str) -> subprocess.CompletedProcess[str]:
+    """Run a printed command literally, ``harvester`` being this very package."""
+    script = f'harvester() {{ "{sys.executable}" -m harvester "$@"; }}\n{command} -q\n'
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          env=cli_env(), timeout=120, check=False)  # fmt: skip
+
+
+def test_a_resume_that_did_work_leaves_the_newest_set_newest(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    out = tmp_path / "d"
+    for plate, kinds in ((SMALL_PLATE, "thumbnail"), (OTHER_PLATE, "metadata")):
+        ran = run_cli("harvest", "--base-url", emulator.base_url, "--out", str(out), "--plate",
+                      str(plate), "--artifacts", kinds, "--rate", "none", "-q")  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+    # The older set has work left: a damaged thumbnail that verify marks bad.
+    thumb = files(out, "thumbnail")[0]
+    thumb.write_bytes(b"not a jpeg")
+    assert run_cli("verify", str(out)).returncode != 0
+    resumed = run_cli("harvest", "--out", str(out), "--rate", "none")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "target set 1 of 2" in resumed.stderr and thumb.read_bytes() != b"not a jpeg"
+
+    # A new target takes the newest set's kinds (metadata), not the older set's, replayed
+    # last.
+    dry = run_cli("harvest", "--out", str(out), "--image", str(NEW_IMAGE), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "fetching --artifacts metadata, the kinds" in dry.stderr, dry.stderr
+
+    # The next resume replays the sets in the same order: the newest set first.
+    again = run_cli("harvest", "--out", str(out), "--rate", "none", "--dry-run")
+    assert again.returncode == 0, again.stderr
+    first = next(x for x in again.stderr.splitlines() if "(target set 1 of 2)" in x)
+    assert f"--plate {OTHER_PLATE}" in first and "--artifacts metadata" in first, first
+
+    added = run_cli("harvest", "--out", str(out), "--image", str(NEW_IMAGE), "-q")
+    assert added.returncode == 0, added.stderr
+    assert len(files(out, "metadata")) == 9 and len(files(out, "thumbnail")) == 8
+
+
+def test_following_the_not_asked_hint_keeps_the_sets_kinds(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "mg"
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{IMAGE}\n")
+    first = run_cli("harvest", "--base-url", emu.base_url, "--out", str(out), "--ids-from",
+                    str(ids), "--rate", "none", "-q")  # fmt: skip
+    assert first.returncode == 1  # imgdata and render fail on a migrated server
+    dropped = run_cli("harvest", "--out", str(out), "--artifacts", "thumbnail,metadata", "-q")
+    assert dropped.returncode == 0, dropped.stderr
+
+    (command,) = hint_commands(out)
+    assert command == f"harvester harvest --out {out} --artifacts thumbnail,imgdata,render,metadata"
+    followed = in_bash(command)
+    assert followed.returncode == 1, followed.stderr  # (they fail again: still migrated)
+
+    # A new image of the set gets its thumbnail and metadata on the next resume.
+    ids.write_text(f"{IMAGE}\n{NEW_IMAGE}\n")
+    resumed = run_cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 1, resumed.stderr
+    assert len(files(out, "thumbnail")) == 2 and len(files(out, "metadata")) == 2
+
+
+def test_sets_of_other_kinds_get_one_command_each_and_keep_theirs(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "two"
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{IMAGE}\n")
+    base = ("--base-url", emu.base_url, "--out", str(out), "--rate", "none", "-q")
+    assert run_cli("harvest", *base, "--ids-from", str(ids)).returncode == 1
+    kept = run_cli("harvest", *base, "--ids-from", str(ids), "--artifacts", "thumbnail,metadata")
+    assert kept.returncode == 0, kept.stderr
+    other = run_cli("harvest", *base, "--plate", str(OTHER_PLATE), "--artifacts", "thumbnail")
+    assert other.returncode == 0, other.stderr
+
+    (command,) = hint_commands(out)  # the ids' set alone holds them
+    assert f"--ids-from {ids}" in command and "--plate" not in command, command
+    assert command.endswith("--artifacts thumbnail,imgdata,render,metadata"), command
+    assert json.loads(run_cli("status", str(out), "--json").stdout)["not_asked_commands"] == [
+        command
+    ]
+    followed = in_bash(command)
+    assert followed.returncode == 1, followed.stderr
+
+    # The plate's set still fetches thumbnails only (no metadata for its 8 images); the
+    # ids' set its thumbnails and metadata, for a new image too.
+    ids.write_text(f"{IMAGE}\n{NEW_IMAGE}\n")
+    resumed = run_cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 1, resumed.stderr
+    assert len(files(out, "thumbnail")) == 10
+    assert [p.name for p in files(out, "metadata")] == [
+        f"{NEW_IMAGE}.metadata.json",
+        f"{IMAGE}.metadata.json",
+    ]
