@@ -1074,7 +1074,13 @@ def _not_asked_commands(
         config.pop("artifacts", None)  # (said below, always: none given takes DIR's newest)
         flags = recorded_flags(RecordedRun(recorded.run if recorded else "", config))
         flags += ["--artifacts", widened(n)]
-        commands.append(f"harvester harvest --out {q} {shlex.join(flags)}")
+        note = ""
+        if recorded is not None and "base_url" in recorded.withheld and "--base-url" in flags:
+            # Saved without its user or session: pasted back as saved, it asked the server
+            # as an anonymous user. URL stands in for it, as in every printed resume.
+            flags[flags.index("--base-url") + 1] = "URL"
+            note = f" (URL: {recorded.base_url} with its user or session again)"
+        commands.append(f"harvester harvest --out {q} {shlex.join(flags)}{note}")
     return commands
 
 
