@@ -1054,7 +1054,8 @@ def _not_asked_commands(
     stopped thumbnails and metadata for the sets' new images. When every set would be
     given the same kinds, that is one resume (``--out DIR --artifacts ...``); else one
     command per set holding such failures, its saved flags with those kinds, so that the
-    other sets keep theirs."""
+    other sets keep theirs. A split's set (which a resume does not replay) is its shards'
+    commands, each shard's, as a split's resume line names them."""
     if not dropped:
         return []
     q = shlex.quote(str(out_dir))
@@ -1063,9 +1064,11 @@ def _not_asked_commands(
         kinds = sets[n].kinds | dropped.get(n, set())
         return ",".join(a.value for a in Artifact if a.value in kinds)
 
-    if len({widened(n) for n in range(len(sets))}) == 1:
+    # (a resume refuses a split's set: its shards are run one by one, with the kinds)
+    split = any(r is not None and r.shard for r in (sets[n].recorded for n in dropped))
+    if len({widened(n) for n in range(len(sets))}) == 1 and not split:
         return [f"harvester harvest --out {q} --artifacts {widened(0)}"]
-    from harvester.config import RecordedRun, recorded_flags
+    from harvester.config import MAX_SHARDS_NAMED, RecordedRun, recorded_flags
 
     commands = []
     for n in sorted(dropped):
@@ -1080,7 +1083,27 @@ def _not_asked_commands(
             # as an anonymous user. URL stands in for it, as in every printed resume.
             flags[flags.index("--base-url") + 1] = "URL"
             note = f" (URL: {recorded.base_url} with its user or session again)"
-        commands.append(f"harvester harvest --out {q} {shlex.join(flags)}{note}")
+        shard = recorded.shard if recorded is not None else None
+        if shard is None or "--shard" not in flags:
+            commands.append(f"harvester harvest --out {q} {shlex.join(flags)}{note}")
+            continue
+        # A split's set: its newest run's --shard alone tried the dropped kinds of that
+        # shard's images again. Every shard, as a split's resume names them.
+        of = shard.partition("/")[2]
+        at = flags.index("--shard") + 1
+        if of.isdigit() and 0 < int(of) <= MAX_SHARDS_NAMED:
+            each = []
+            for k in range(int(of)):
+                flags[at] = f"{k}/{of}"
+                each.append(f"harvester harvest --out {q} {shlex.join(flags)}")
+            commands.append("; ".join(each) + note)
+        else:
+            flags[at] = f"K/{of}"
+            last = int(of) - 1 if of.isdigit() else "N-1"
+            commands.append(
+                f"harvester harvest --out {q} {shlex.join(flags)}{note}, for each K from 0 "
+                f"to {last}"
+            )
     return commands
 
 
