@@ -1054,8 +1054,9 @@ def _not_asked_commands(
     stopped thumbnails and metadata for the sets' new images. When every set would be
     given the same kinds, that is one resume (``--out DIR --artifacts ...``); else one
     command per set holding such failures, its saved flags with those kinds, so that the
-    other sets keep theirs. A split's set (which a resume does not replay) is its shards'
-    commands, each shard's, as a split's resume line names them."""
+    other sets keep theirs. A split's set and one whose URL held credentials, which a
+    resume does not replay, get theirs even alone: every shard's command (as a split's
+    resume line names them), and ``--base-url URL`` with what URL must hold."""
     if not dropped:
         return []
     q = shlex.quote(str(out_dir))
@@ -1064,9 +1065,13 @@ def _not_asked_commands(
         kinds = sets[n].kinds | dropped.get(n, set())
         return ",".join(a.value for a in Artifact if a.value in kinds)
 
-    # (a resume refuses a split's set: its shards are run one by one, with the kinds)
-    split = any(r is not None and r.shard for r in (sets[n].recorded for n in dropped))
-    if len({widened(n) for n in range(len(sets))}) == 1 and not split:
+    # A resume does not replay a split's set, nor one whose URL held credentials (never
+    # saved): their commands, with the kinds, are said one by one.
+    own = any(
+        r is not None and (r.shard or "base_url" in r.withheld)
+        for r in (sets[n].recorded for n in dropped)
+    )
+    if len({widened(n) for n in range(len(sets))}) == 1 and not own:
         return [f"harvester harvest --out {q} --artifacts {widened(0)}"]
     from harvester.config import MAX_SHARDS_NAMED, RecordedRun, recorded_flags
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -224,3 +225,28 @@ def test_a_lone_split_set_gets_its_shards_commands_not_a_resume(
     out = tmp_path / "lone"
     split_set(out, emu.base_url)
     follow_split_hint(out)
+
+
+def test_a_lone_credentialed_set_gets_its_command_with_url(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """With one set, the hint was a resume given ``--artifacts``, which does not replay a
+    set whose URL's credentials it is not given (it said ``nothing to resume``)."""
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "one"
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{IMAGE}\n")
+    url = f"{emu.base_url}/?bsession=SECRET7"
+    base = ("--base-url", url, "--out", str(out), "--ids-from", str(ids), "--rate", "none", "-q")
+    assert run_cli("harvest", *base).returncode == 1
+    assert run_cli("harvest", *base, "--artifacts", "thumbnail,metadata").returncode == 0
+
+    (command,) = status(out)["not_asked_commands"]
+    assert command == (
+        f"harvester harvest --out {out} --base-url URL --ids-from {ids} --rate none "
+        f"--artifacts thumbnail,imgdata,render,metadata (URL: {emu.base_url}/ with its user "
+        "or session again)"
+    )
+    filled = command.partition(" (URL: ")[0].replace(" URL ", f" {shlex.quote(url)} ")
+    assert in_bash(filled).returncode == 1  # (tried again: still migrated, they fail)
+    assert "not_asked" not in status(out)
