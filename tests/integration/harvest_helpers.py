@@ -133,6 +133,22 @@ def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
             proc.communicate(timeout=30)
 
 
+@contextlib.contextmanager
+def run_lock_held(out: Path, shard: str | None) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding a run lock of ``out`` (shard ``K/N``, or None: unsharded),
+    as a harvest running there holds it, until it is killed or the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from harvester.runlock import "
+         "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), sys.argv[2] or None); "
+         "print('held', flush=True); time.sleep(120)", str(out), shard or ""],
+        stdout=subprocess.PIPE, text=True, env=cli_env(),
+    )  # fmt: skip
+    with reaped(holder):
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+
+
 def interrupt(proc: subprocess.Popen[str], signum: int) -> str:
     """Send ``signum`` to the CLI child and wait for it to end; its standard error."""
     proc.send_signal(signum)

@@ -16,13 +16,12 @@ import io
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harvest_helpers import SMALL_PLATE, cli_env, interrupt, reaped, run_cli, start_cli
+from harvest_helpers import SMALL_PLATE, interrupt, reaped, run_cli, run_lock_held, start_cli
 from PIL import Image
 
 from harvester.emulator import EmulatorThread
@@ -187,15 +186,7 @@ def test_another_run_holding_the_folder_keeps_the_refusal(
     once it is gone, the shard re-pins the folder."""
     out = tmp_path / "held"
     pinned_by_unknown_image(emulator, out)
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from harvester.runlock import "
-         "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), '1/2'); print('held', "
-         "flush=True); time.sleep(120)", str(out)],
-        stdout=subprocess.PIPE, text=True, env=cli_env(),
-    )  # fmt: skip
-    with reaped(holder):
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with run_lock_held(out, "1/2") as holder:
         before = files(out)
         refused = harvest(emulator.base_url, out, "--plate", str(SMALL_PLATE), "--artifacts",
                           "thumbnail", "--shard", "0/2")  # fmt: skip

@@ -9,12 +9,10 @@ lock of DIR is held, and goes on once the harvests have ended.
 from __future__ import annotations
 
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from harvest_helpers import cli_env, reaped
+from harvest_helpers import run_lock_held
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -32,15 +30,7 @@ def test_plan_force_is_refused_while_a_shard_runs(
     assert _plan(emulator.base_url, out) == 0
     plan_file = out / "plan" / "plan.json"
     before = plan_file.read_bytes()
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from harvester.runlock import "
-         "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), '1/2'); print('held', "
-         "flush=True); time.sleep(120)", str(out)],
-        stdout=subprocess.PIPE, text=True, env=cli_env(),
-    )  # fmt: skip
-    with reaped(holder):
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with run_lock_held(out, "1/2") as holder:
         capsys.readouterr()
         assert _plan(emulator.base_url, out, "--force") == 2
         lines = capsys.readouterr().err.splitlines()

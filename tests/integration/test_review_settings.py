@@ -8,12 +8,10 @@ the bytes of every file in DIR.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from harvest_helpers import SMALL_PLATE, cli_env, reaped
+from harvest_helpers import SMALL_PLATE, run_lock_held
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -88,15 +86,7 @@ def test_a_run_refused_by_the_run_lock_leaves_harvest_json_as_it_was(
     code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
                         "--artifacts", "thumbnail")  # fmt: skip
     assert code == 0, err
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from harvester.runlock import "
-         "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), None); print('held', "
-         "flush=True); time.sleep(120)", str(out)],
-        stdout=subprocess.PIPE, text=True, env=cli_env(),
-    )  # fmt: skip
-    with reaped(holder):
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with run_lock_held(out, None) as holder:
         before = files(out)
         code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
                             "--artifacts", "stack", "--window", "minmax")  # fmt: skip
