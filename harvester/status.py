@@ -566,6 +566,11 @@ def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
     return out
 
 
+def _split(target: _TargetKinds) -> bool:
+    """Whether the set's newest run was a shard of a split."""
+    return target.recorded is not None and target.recorded.shard is not None
+
+
 class _Wanted:
     """Which artifact kinds of each image the suggested resume would fetch: the kinds of
     every target set asking for the image (:class:`_TargetKinds`), so that ``status``
@@ -640,6 +645,16 @@ class _Wanted:
         if self.unknown:
             return self.unknown[0]
         return self.sets[0] if self.sets else None
+
+    def of_a_split(self, image_id: int, ref: ImageRef | None) -> bool:
+        """Whether a split's set (run shard by shard) asks for a journaled image: one that
+        names it, else, named by none, the set(s) whose kinds it gets (:meth:`holder`)."""
+        claimed = self._claimed(image_id, ref)
+        if claimed:
+            return any(_split(self.known[n]) for n in claimed)
+        if self.unknown:
+            return any(_split(s) for s in self.unknown)
+        return bool(self.sets) and _split(self.sets[0])
 
     def kinds(self, image_id: int, ref: ImageRef | None) -> frozenset[str]:
         """The kinds asked of a journaled image by the sets that name it (none for an
@@ -1028,7 +1043,10 @@ def collect_status(out_dir: Path) -> StatusReport:
         sets_left = bool(by_sets or report.walks) or any(
             (f["kind"], f["id"]) not in plan_failed for f in report.failures
         )
-        # Where a split still has work, so that its resume names those shards alone.
+        # Where a split still has work, so that its resume names those shards alone: the
+        # images of split sets (another set's work is no shard's to run again).
+        if any(_split(t) for t in sets):
+            work_ids = {i for i in work_ids if wanted.of_a_split(i, state.images.get(i))}
         report.work_left = WorkLeft(
             tuple(str(w["shard"]) for w in report.walks if w.get("shard")),
             work_ids,
