@@ -1060,6 +1060,19 @@ def collect_status(out_dir: Path) -> StatusReport:
     return report
 
 
+def split_images(out_dir: Path, ids: frozenset[int]) -> frozenset[int]:
+    """Of ``ids`` (journaled images), those a split's set of DIR asks for: the images whose
+    shards a split's resume names (``verify``'s bad files; ``status`` filters its own).
+    Another set's image is no shard's to run again. Reads the journals only when DIR has a
+    split's set."""
+    sets = _target_kinds(out_dir, None)
+    if not any(_split(t) for t in sets):
+        return ids
+    images = JournalState.load(out_dir).images
+    wanted = _Wanted(sets, [])
+    return frozenset(i for i in ids if wanted.of_a_split(i, images.get(i)))
+
+
 def _not_asked_commands(
     out_dir: Path, sets: list[_TargetKinds], dropped: dict[int, set[str]]
 ) -> list[str]:

@@ -240,3 +240,23 @@ def test_another_sets_work_names_no_shard_of_a_finished_split(
     q = shlex.quote(str(out))
     assert "--shard 0/2;" not in resume, resume
     assert f"harvester harvest --out {q} --shard K/2, for each K from 0 to 1 (" in resume, resume
+
+
+def test_verify_names_no_shard_of_a_split_for_another_sets_bad_file(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify's refetch command named the shard of a finished split holding the bad file's
+    image id, though the file is another set's (plate 7372's image 9762950)."""
+    out = tmp_path / "bad file"
+    base = ["--base-url", emulator.base_url, "--out", str(out), "--rate", "none", "-q"]
+    for shard in ("0/2", "1/2"):
+        assert main(["harvest", *base, "--plate", "7375", "--shard", shard, "--artifacts",
+                     "thumbnail"]) == 0  # fmt: skip
+    assert main(["harvest", *base, "--plate", "7372", "--artifacts", "thumbnail"]) == 0
+    (out / "images" / "009" / "762" / "9762950.thumbnail.jpg").write_bytes(b"not a jpeg")
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    line = capsys.readouterr().out.splitlines()[-1]
+    q = shlex.quote(str(out))
+    assert line.startswith("1 damaged or missing files: to refetch exactly those: "), line
+    assert f"--out {q} --shard K/2, for each K from 0 to 1 (" in line, line
