@@ -943,9 +943,10 @@ def other_server_note(cfg: HarvestConfig) -> str | None:
 def _newest_run_unless(given: bool, out: Path | None) -> RecordedRun | None:
     """DIR's newest run with readable settings, whose value a run into DIR takes for a
     setting it was not ``given`` (:func:`folder_server`, :func:`folder_artifacts`); None
-    when it was given one, or DIR is not a folder yet. Bounded reads: ``runs/`` once, at
-    most three saved configs besides the last resume's replays (which rank as the runs
-    they replayed: :func:`replay_origin`), and the journals' first lines only where runs of
+    when it was given one, or DIR is not a folder yet. Reads: ``runs/`` once, at most
+    three saved configs besides the replays started since the newest set's own run (they
+    rank as the runs they replayed, :func:`replay_origin`, so every resume's since then is
+    read: a set per resume each), and the journals' first lines only where runs of
     one second tie: run ids order by the second, and two runs of one second with other
     kinds would otherwise give a new target either's kinds, by the ids' random ends. (The
     tasks of a job array, which start together, are given ``--base-url`` and
@@ -967,8 +968,8 @@ def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, st
     When that run's URL held credentials, which are never saved, the run is refused
     (:class:`UsageError`, the URL redacted): asking the default instead asked IDR for a
     private server's ids. So is a run given none of the headers or cookies the newest run
-    sent (their names said, never their values). Reads ``runs/`` once and at most
-    three saved configs (every task of a job array may call this at its start).
+    sent (their names said, never their values). Reads what :func:`_newest_run_unless`
+    reads (every task of a job array may call this at its start, given ``--base-url``).
     """
     recorded = _newest_run_unless(given, cfg.out)
     if recorded is None or cfg.out is None:
@@ -1018,8 +1019,9 @@ def folder_artifacts(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig,
     plan --out DIR``) fetched the defaults for them, and ``status``, counting by the newest
     run's kinds, then promised a resume that fetched nothing. Given none (``given``: no
     ``--artifacts`` and no ``artifacts`` in the config file), a run into a folder now takes
-    the folder's, as :func:`folder_server` takes its server. Reads ``runs/`` once and at
-    most three saved configs (every task of a job array may call this at its start).
+    the folder's, as :func:`folder_server` takes its server. Reads what
+    :func:`_newest_run_unless` reads (every task of a job array may call this at its start,
+    given ``--artifacts``).
     """
     recorded = _newest_run_unless(given, cfg.out)
     if recorded is None or cfg.out is None:

@@ -566,6 +566,11 @@ def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
     return out
 
 
+def _split(target: _TargetKinds) -> bool:
+    """Whether the set's newest run was a shard of a split."""
+    return target.recorded is not None and target.recorded.shard is not None
+
+
 class _Wanted:
     """Which artifact kinds of each image the suggested resume would fetch: the kinds of
     every target set asking for the image (:class:`_TargetKinds`), so that ``status``
@@ -640,6 +645,16 @@ class _Wanted:
         if self.unknown:
             return self.unknown[0]
         return self.sets[0] if self.sets else None
+
+    def of_a_split(self, image_id: int, ref: ImageRef | None) -> bool:
+        """Whether a split's set (run shard by shard) asks for a journaled image: one that
+        names it, else, named by none, the set(s) whose kinds it gets (:meth:`holder`)."""
+        claimed = self._claimed(image_id, ref)
+        if claimed:
+            return any(_split(self.known[n]) for n in claimed)
+        if self.unknown:
+            return any(_split(s) for s in self.unknown)
+        return bool(self.sets) and _split(self.sets[0])
 
     def kinds(self, image_id: int, ref: ImageRef | None) -> frozenset[str]:
         """The kinds asked of a journaled image by the sets that name it (none for an
@@ -1028,7 +1043,10 @@ def collect_status(out_dir: Path) -> StatusReport:
         sets_left = bool(by_sets or report.walks) or any(
             (f["kind"], f["id"]) not in plan_failed for f in report.failures
         )
-        # Where a split still has work, so that its resume names those shards alone.
+        # Where a split still has work, so that its resume names those shards alone: the
+        # images of split sets (another set's work is no shard's to run again).
+        if any(_split(t) for t in sets):
+            work_ids = {i for i in work_ids if wanted.of_a_split(i, state.images.get(i))}
         report.work_left = WorkLeft(
             tuple(str(w["shard"]) for w in report.walks if w.get("shard")),
             work_ids,
@@ -1040,6 +1058,19 @@ def collect_status(out_dir: Path) -> StatusReport:
             work_left=report.work_left,
         )
     return report
+
+
+def split_images(out_dir: Path, ids: frozenset[int]) -> frozenset[int]:
+    """Of ``ids`` (journaled images), those a split's set of DIR asks for: the images whose
+    shards a split's resume names (``verify``'s bad files; ``status`` filters its own).
+    Another set's image is no shard's to run again. Reads the journals only when DIR has a
+    split's set."""
+    sets = _target_kinds(out_dir, None)
+    if not any(_split(t) for t in sets):
+        return ids
+    images = JournalState.load(out_dir).images
+    wanted = _Wanted(sets, [])
+    return frozenset(i for i in ids if wanted.of_a_split(i, images.get(i)))
 
 
 def _not_asked_commands(
@@ -1054,7 +1085,9 @@ def _not_asked_commands(
     stopped thumbnails and metadata for the sets' new images. When every set would be
     given the same kinds, that is one resume (``--out DIR --artifacts ...``); else one
     command per set holding such failures, its saved flags with those kinds, so that the
-    other sets keep theirs."""
+    other sets keep theirs. A split's set and one whose URL held credentials, which a
+    resume does not replay, get theirs even alone: every shard's command (as a split's
+    resume line names them), and ``--base-url URL`` with what URL must hold."""
     if not dropped:
         return []
     q = shlex.quote(str(out_dir))
@@ -1063,9 +1096,15 @@ def _not_asked_commands(
         kinds = sets[n].kinds | dropped.get(n, set())
         return ",".join(a.value for a in Artifact if a.value in kinds)
 
-    if len({widened(n) for n in range(len(sets))}) == 1:
+    # A resume does not replay a split's set, nor one whose URL held credentials (never
+    # saved): their commands, with the kinds, are said one by one.
+    own = any(
+        r is not None and (r.shard or "base_url" in r.withheld)
+        for r in (sets[n].recorded for n in dropped)
+    )
+    if len({widened(n) for n in range(len(sets))}) == 1 and not own:
         return [f"harvester harvest --out {q} --artifacts {widened(0)}"]
-    from harvester.config import RecordedRun, recorded_flags
+    from harvester.config import MAX_SHARDS_NAMED, RecordedRun, recorded_flags
 
     commands = []
     for n in sorted(dropped):
@@ -1074,7 +1113,33 @@ def _not_asked_commands(
         config.pop("artifacts", None)  # (said below, always: none given takes DIR's newest)
         flags = recorded_flags(RecordedRun(recorded.run if recorded else "", config))
         flags += ["--artifacts", widened(n)]
-        commands.append(f"harvester harvest --out {q} {shlex.join(flags)}")
+        note = ""
+        if recorded is not None and "base_url" in recorded.withheld and "--base-url" in flags:
+            # Saved without its user or session: pasted back as saved, it asked the server
+            # as an anonymous user. URL stands in for it, as in every printed resume.
+            flags[flags.index("--base-url") + 1] = "URL"
+            note = f" (URL: {recorded.base_url} with its user or session again)"
+        shard = recorded.shard if recorded is not None else None
+        if shard is None or "--shard" not in flags:
+            commands.append(f"harvester harvest --out {q} {shlex.join(flags)}{note}")
+            continue
+        # A split's set: its newest run's --shard alone tried the dropped kinds of that
+        # shard's images again. Every shard, as a split's resume names them.
+        of = shard.partition("/")[2]
+        at = flags.index("--shard") + 1
+        if of.isdigit() and 0 < int(of) <= MAX_SHARDS_NAMED:
+            each = []
+            for k in range(int(of)):
+                flags[at] = f"{k}/{of}"
+                each.append(f"harvester harvest --out {q} {shlex.join(flags)}")
+            commands.append("; ".join(each) + note)
+        else:
+            flags[at] = f"K/{of}"
+            last = int(of) - 1 if of.isdigit() else "N-1"
+            commands.append(
+                f"harvester harvest --out {q} {shlex.join(flags)}{note}, for each K from 0 "
+                f"to {last}"
+            )
     return commands
 
 

@@ -1110,13 +1110,14 @@ def run_verify_command(args: argparse.Namespace) -> int:
         from harvester.config import resume_command
         from harvester.models import Artifact
         from harvester.shard import WorkLeft
+        from harvester.status import split_images
 
         bad = len(report.problems) + awaiting
         found = [*report.problems, *getattr(report, "awaiting", ())]
-        # A split's command names the shards of the bad images (a study file's: every shard).
+        # A split's command names the shards of its bad images (a study file's: every shard).
         kinds = {a.value for a in Artifact}
         work = (
-            WorkLeft(ids=frozenset(p.id for p in found))
+            WorkLeft(ids=split_images(args.out, frozenset(p.id for p in found)))
             if all(p.kind in kinds for p in found)
             else None
         )

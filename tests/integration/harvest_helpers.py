@@ -134,15 +134,14 @@ def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
 
 
 @contextlib.contextmanager
-def holding_run_lock(out: Path, shard: str | None) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding DIR's run lock of ``shard`` (None: an unsharded run) for the
-    block, as a harvest running beside the test would: a real flock, dropped when it ends."""
+def run_lock_held(out: Path, shard: str | None) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding a run lock of ``out`` (shard ``K/N``, or None: unsharded),
+    as a harvest running there holds it, until it is killed or the block ends."""
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from pathlib import Path; from harvester.runlock import "
-         "acquire_run_lock; shard = sys.argv[2] or None; "
-         "acquire_run_lock(Path(sys.argv[1]), shard); print('held', flush=True); "
-         "time.sleep(120)", str(out), shard or ""],
+         "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), sys.argv[2] or None); "
+         "print('held', flush=True); time.sleep(120)", str(out), shard or ""],
         stdout=subprocess.PIPE, text=True, env=cli_env(),
     )  # fmt: skip
     with reaped(holder):

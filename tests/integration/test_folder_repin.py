@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harvest_helpers import SMALL_PLATE, holding_run_lock, interrupt, reaped, run_cli, start_cli
+from harvest_helpers import SMALL_PLATE, interrupt, reaped, run_cli, run_lock_held, start_cli
 from PIL import Image
 
 from harvester.emulator import EmulatorThread
@@ -186,7 +186,7 @@ def test_another_run_holding_the_folder_keeps_the_refusal(
     once it is gone, the shard re-pins the folder."""
     out = tmp_path / "held"
     pinned_by_unknown_image(emulator, out)
-    with holding_run_lock(out, "1/2") as holder:
+    with run_lock_held(out, "1/2") as holder:
         before = files(out)
         refused = harvest(emulator.base_url, out, "--plate", str(SMALL_PLATE), "--artifacts",
                           "thumbnail", "--shard", "0/2")  # fmt: skip

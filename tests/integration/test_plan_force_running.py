@@ -12,7 +12,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from harvest_helpers import holding_run_lock
+from harvest_helpers import run_lock_held
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -30,7 +30,7 @@ def test_plan_force_is_refused_while_a_shard_runs(
     assert _plan(emulator.base_url, out) == 0
     plan_file = out / "plan" / "plan.json"
     before = plan_file.read_bytes()
-    with holding_run_lock(out, "1/2") as holder:
+    with run_lock_held(out, "1/2") as holder:
         capsys.readouterr()
         assert _plan(emulator.base_url, out, "--force") == 2
         lines = capsys.readouterr().err.splitlines()

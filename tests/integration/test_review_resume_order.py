@@ -9,12 +9,17 @@
    sets' kinds, so following it stopped thumbnails and metadata for new images for good.
    The hint now names each set's kinds and the dropped ones (one command per set when the
    sets differ). Every test talks to the emulator over real sockets.
+3. That per-set command was the set's newest run's flags: a run whose ``--base-url`` held
+   credentials (never saved) got the saved URL, which asks the server without them, and a
+   split's set the newest run's one shard (alone: a resume, which does not replay a split).
+   It says ``--base-url URL`` with what URL must hold, and names every shard.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -117,19 +122,25 @@ def test_following_the_not_asked_hint_keeps_the_sets_kinds(
     assert len(files(out, "thumbnail")) == 2 and len(files(out, "metadata")) == 2
 
 
+def two_sets(out: Path, ids: Path, base_url: str) -> None:
+    """An ids file's set whose render and imgdata failed, then dropped, and a plate's set
+    of thumbnails: sets of other kinds, the first holding failures no run asks for."""
+    ids.write_text(f"{IMAGE}\n")
+    base = ("--base-url", base_url, "--out", str(out), "--rate", "none", "-q")
+    assert run_cli("harvest", *base, "--ids-from", str(ids)).returncode == 1
+    kept = run_cli("harvest", *base, "--ids-from", str(ids), "--artifacts", "thumbnail,metadata")
+    assert kept.returncode == 0, kept.stderr
+    other = run_cli("harvest", *base, "--plate", str(OTHER_PLATE), "--artifacts", "thumbnail")
+    assert other.returncode == 0, other.stderr
+
+
 def test_sets_of_other_kinds_get_one_command_each_and_keep_theirs(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     emu = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "two"
     ids = tmp_path / "ids.txt"
-    ids.write_text(f"{IMAGE}\n")
-    base = ("--base-url", emu.base_url, "--out", str(out), "--rate", "none", "-q")
-    assert run_cli("harvest", *base, "--ids-from", str(ids)).returncode == 1
-    kept = run_cli("harvest", *base, "--ids-from", str(ids), "--artifacts", "thumbnail,metadata")
-    assert kept.returncode == 0, kept.stderr
-    other = run_cli("harvest", *base, "--plate", str(OTHER_PLATE), "--artifacts", "thumbnail")
-    assert other.returncode == 0, other.stderr
+    two_sets(out, ids, emu.base_url)
 
     (command,) = hint_commands(out)  # the ids' set alone holds them
     assert f"--ids-from {ids}" in command and "--plate" not in command, command
@@ -150,3 +161,92 @@ def test_sets_of_other_kinds_get_one_command_each_and_keep_theirs(
         f"{NEW_IMAGE}.metadata.json",
         f"{IMAGE}.metadata.json",
     ]
+
+
+def test_a_credentialed_sets_command_says_url_not_the_saved_one(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "two"
+    ids = tmp_path / "ids.txt"
+    two_sets(out, ids, f"{emu.base_url}/?bsession=SECRET7")
+
+    (command,) = status(out)["not_asked_commands"]
+    assert f"--base-url URL --ids-from {ids}" in command, command
+    assert command.endswith(
+        "--artifacts thumbnail,imgdata,render,metadata (URL: "
+        f"{emu.base_url}/ with its user or session again)"
+    ), command
+    assert "SECRET7" not in command and command in run_cli("status", str(out)).stdout
+
+
+def split_set(out: Path, base_url: str) -> None:
+    """SMALL_PLATE split in two, all kinds (render and imgdata fail), then without those."""
+    base = ("--base-url", base_url, "--out", str(out), "--rate", "none", "-q")
+    for kinds in ("thumbnail,imgdata,render,metadata", "thumbnail,metadata"):
+        for shard in ("0/2", "1/2"):
+            ran = run_cli("harvest", *base, "--plate", str(SMALL_PLATE), "--shard", shard,
+                          "--artifacts", kinds)  # fmt: skip
+            assert ran.returncode in (0, 1), ran.stderr
+
+
+def follow_split_hint(out: Path) -> None:
+    """The one command of the hint, run: every shard's dropped kinds are tried (and fail
+    again, the server still migrated), counted as failed, none left not asked."""
+    (command,) = status(out)["not_asked_commands"]
+    assert "--shard 0/2" in command and "--shard 1/2" in command, command
+    assert in_bash(command).returncode == 1
+    after = status(out)
+    assert "not_asked" not in after
+    assert after["kinds"]["render"]["failed"] == 8, after["kinds"]
+
+
+def test_a_split_sets_command_runs_every_shard(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "split"
+    split_set(out, emu.base_url)
+    other = run_cli("harvest", "--base-url", emu.base_url, "--out", str(out), "--plate",
+                    str(OTHER_PLATE), "--artifacts", "thumbnail", "-q")  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert status(out)["not_asked"] == {"imgdata": 8, "render": 8}
+    (command,) = status(out)["not_asked_commands"]
+    head = f"harvester harvest --out {out} --base-url {emu.base_url} --plate {SMALL_PLATE}"
+    widened = "--rate none --artifacts thumbnail,imgdata,render,metadata"
+    assert command == f"{head} --shard 0/2 {widened}; {head} --shard 1/2 {widened}", command
+    follow_split_hint(out)
+
+
+def test_a_lone_split_set_gets_its_shards_commands_not_a_resume(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "lone"
+    split_set(out, emu.base_url)
+    follow_split_hint(out)
+
+
+def test_a_lone_credentialed_set_gets_its_command_with_url(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """With one set, the hint was a resume given ``--artifacts``, which does not replay a
+    set whose URL's credentials it is not given (it said ``nothing to resume``)."""
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "one"
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{IMAGE}\n")
+    url = f"{emu.base_url}/?bsession=SECRET7"
+    base = ("--base-url", url, "--out", str(out), "--ids-from", str(ids), "--rate", "none", "-q")
+    assert run_cli("harvest", *base).returncode == 1
+    assert run_cli("harvest", *base, "--artifacts", "thumbnail,metadata").returncode == 0
+
+    (command,) = status(out)["not_asked_commands"]
+    assert command == (
+        f"harvester harvest --out {out} --base-url URL --ids-from {ids} --rate none "
+        f"--artifacts thumbnail,imgdata,render,metadata (URL: {emu.base_url}/ with its user "
+        "or session again)"
+    )
+    filled = command.partition(" (URL: ")[0].replace(" URL ", f" {shlex.quote(url)} ")
+    assert in_bash(filled).returncode == 1  # (tried again: still migrated, they fail)
+    assert "not_asked" not in status(out)

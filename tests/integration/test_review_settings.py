@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from harvest_helpers import SMALL_PLATE, holding_run_lock
+from harvest_helpers import SMALL_PLATE, run_lock_held
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -86,7 +86,7 @@ def test_a_run_refused_by_the_run_lock_leaves_harvest_json_as_it_was(
     code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
                         "--artifacts", "thumbnail")  # fmt: skip
     assert code == 0, err
-    with holding_run_lock(out, None) as holder:
+    with run_lock_held(out, None) as holder:
         before = files(out)
         code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
                             "--artifacts", "stack", "--window", "minmax")  # fmt: skip

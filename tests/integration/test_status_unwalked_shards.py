@@ -14,11 +14,13 @@ import json
 import os
 import shlex
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
 import pytest
+from harvest_helpers import run_cli
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -219,3 +221,42 @@ def test_the_shards_a_resume_names() -> None:
     odd = frozenset(i for i in ids if shard_of(i, 4) in (1, 3))
     assert WorkLeft(("1/2",), odd).shards(4) == ["1/2"]
     assert WorkLeft(("bad",), frozenset()).shards(4) == []
+
+
+def test_another_sets_work_names_no_shard_of_a_finished_split(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """The shards "with work left" were those holding any image with work, another set's
+    too: a plate split in two, finished, then another plate whose renders fail on a
+    migrated server named both shards, to be run again for nothing."""
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "two sets"
+    base = ["--base-url", emu.base_url, "--out", str(out), "--rate", "none", "-q"]
+    for shard in ("0/2", "1/2"):
+        assert main(["harvest", *base, "--plate", "7375", "--shard", shard, "--artifacts",
+                     "thumbnail"]) == 0  # fmt: skip
+    assert main(["harvest", *base, "--plate", "7372", "--artifacts", "thumbnail,render"]) == 1
+    resume = json.loads(run_cli("status", str(out), "--json").stdout)["resume"]
+    q = shlex.quote(str(out))
+    assert "--shard 0/2;" not in resume, resume
+    assert f"harvester harvest --out {q} --shard K/2, for each K from 0 to 1 (" in resume, resume
+
+
+def test_verify_names_no_shard_of_a_split_for_another_sets_bad_file(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify's refetch command named the shard of a finished split holding the bad file's
+    image id, though the file is another set's (plate 7372's image 9762950)."""
+    out = tmp_path / "bad file"
+    base = ["--base-url", emulator.base_url, "--out", str(out), "--rate", "none", "-q"]
+    for shard in ("0/2", "1/2"):
+        assert main(["harvest", *base, "--plate", "7375", "--shard", shard, "--artifacts",
+                     "thumbnail"]) == 0  # fmt: skip
+    assert main(["harvest", *base, "--plate", "7372", "--artifacts", "thumbnail"]) == 0
+    (out / "images" / "009" / "762" / "9762950.thumbnail.jpg").write_bytes(b"not a jpeg")
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    line = capsys.readouterr().out.splitlines()[-1]
+    q = shlex.quote(str(out))
+    assert line.startswith("1 damaged or missing files: to refetch exactly those: "), line
+    assert f"--out {q} --shard K/2, for each K from 0 to 1 (" in line, line
