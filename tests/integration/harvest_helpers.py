@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -147,6 +148,20 @@ def run_lock_held(out: Path, shard: str | None) -> Iterator[subprocess.Popen[str
     with reaped(holder):
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         yield holder
+
+
+def status_json(out: Path) -> dict[str, Any]:
+    """``harvester status DIR --json``, which must exit 0, parsed."""
+    proc = run_cli("status", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data: dict[str, Any] = json.loads(proc.stdout)
+    return data
+
+
+def kind_files(out: Path, kind: str) -> list[Path]:
+    """DIR's image files of one artifact kind (``thumbnail``, ``render``, ``imgdata``...)."""
+    suffix = {"thumbnail": "thumbnail.jpg", "render": "render.jpg"}.get(kind, f"{kind}.json")
+    return sorted((out / "images").rglob(f"*.{suffix}"))
 
 
 def interrupt(proc: subprocess.Popen[str], signum: int) -> str:

@@ -16,9 +16,8 @@ import shlex
 from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from harvest_helpers import SMALL_PLATE, harvest, run_cli
+from harvest_helpers import SMALL_PLATE, harvest, kind_files, run_cli, status_json
 
 from harvester.cli.harvest import artifacts_given
 from harvester.config import HarvestConfig, folder_artifacts
@@ -27,18 +26,6 @@ from harvester.emulator import EmulatorThread
 OTHER_PLATE = 7372  # another plate of the demo screen (8 images)
 IMAGE = 9762957  # the first image of SMALL_PLATE
 ROUTES = {"thumbnail": "image:thumbnail", "imgdata": "image:imgdata", "render": "image:render"}
-
-
-def files(out: Path, kind: str) -> list[Path]:
-    suffix = {"thumbnail": "thumbnail.jpg", "render": "render.jpg"}.get(kind, f"{kind}.json")
-    return sorted((out / "images").rglob(f"*.{suffix}"))
-
-
-def status(out: Path) -> dict[str, Any]:
-    proc = run_cli("status", str(out), "--json")
-    assert proc.returncode == 0, proc.stderr
-    data: dict[str, Any] = json.loads(proc.stdout)
-    return data
 
 
 def image_routes(emulator: EmulatorThread) -> dict[str, int]:
@@ -64,7 +51,7 @@ def test_new_targets_take_the_folders_artifacts_and_status_agrees_with_the_resum
         f"fetching --artifacts thumbnail, the kinds {out} was harvested with (its newest run, "
         in added.stderr
     )
-    assert [files(out, k) for k in ("imgdata", "render", "metadata")] == [[], [], []]
+    assert [kind_files(out, k) for k in ("imgdata", "render", "metadata")] == [[], [], []]
     assert emulator.stats()["image_requests"] == 0  # its thumbnail was there already
 
     # The status --failed-ids recipe, with an image not in DIR yet: its thumbnail only.
@@ -76,9 +63,9 @@ def test_new_targets_take_the_folders_artifacts_and_status_agrees_with_the_resum
     routes = image_routes(emulator)
     assert routes.get("image:thumbnail") == 1
     assert not routes.get("image:imgdata") and not routes.get("image:render")
-    assert len(files(out, "thumbnail")) == 9 and files(out, "metadata") == []
+    assert len(kind_files(out, "thumbnail")) == 9 and kind_files(out, "metadata") == []
 
-    data = status(out)
+    data = status_json(out)
     assert data["selected"] == ["thumbnail"]
     assert data["totals"]["pending"] == 0 and "resume" not in data
     text = run_cli("status", str(out)).stdout
@@ -100,13 +87,13 @@ def test_explicit_artifacts_win_and_status_counts_each_target_set_by_its_own(
                     "imgdata")  # fmt: skip
     assert given.returncode == 0, given.stderr
     assert "fetching --artifacts" not in given.stderr
-    assert len(files(out, "imgdata")) == 8 and len(files(out, "thumbnail")) == 8
+    assert len(kind_files(out, "imgdata")) == 8 and len(kind_files(out, "thumbnail")) == 8
     routes = image_routes(emulator)
     assert routes.get("image:imgdata") == 8 and not routes.get("image:thumbnail")
 
     # The newest run asked for imgdata: the first plate's images are not pending for it
     # (its resume asks for thumbnails), nor the second's for thumbnails.
-    data = status(out)
+    data = status_json(out)
     assert data["selected"] == ["thumbnail", "imgdata"]
     assert data["totals"]["pending"] == 0 and "resume" not in data
     emulator.reset_stats()
@@ -118,7 +105,7 @@ def test_explicit_artifacts_win_and_status_counts_each_target_set_by_its_own(
     old = tmp_path / "old"
     harvest(emulator.base_url, old, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     harvest(emulator.base_url, old, images=(IMAGE,))
-    data = status(old)
+    data = status_json(old)
     assert data["totals"]["pending"] == 0 and "resume" not in data
 
 
@@ -161,7 +148,7 @@ def test_after_following_the_migration_hint_status_no_longer_asks_to_follow_it(
         f"targets asks for other kinds; to try them again: harvester harvest --out {out} "
         "--artifacts thumbnail,imgdata,render,metadata)"
     ) in proc.stdout
-    data = status(out)
+    data = status_json(out)
     assert data["totals"]["failed"] == 0 and data["failures"] == [] and "resume" not in data
     assert data["not_asked"] == {"imgdata": 8, "render": 8}
     ids = run_cli("status", str(out), "--failed-ids")
@@ -185,7 +172,7 @@ def test_a_plan_in_a_harvested_folder_takes_its_artifacts_and_status_names_its_c
     again = run_cli("plan", "--out", str(out), "--plate", str(SMALL_PLATE), "--force",
                     "--artifacts", "thumbnail,imgdata", "-q")  # fmt: skip
     assert again.returncode == 0, again.stderr
-    data = status(out)
+    data = status_json(out)
     assert data["plan"]["pending"] == 8
     assert data["kinds"]["imgdata"]["pending"] == 8 and data["totals"]["pending"] == 8
     q = shlex.quote(str(out))
@@ -195,7 +182,7 @@ def test_a_plan_in_a_harvested_folder_takes_its_artifacts_and_status_names_its_c
     assert ran.returncode == 0, ran.stderr
     assert image_routes(emulator).get("image:imgdata") == 8
     assert emulator.stats()["image_requests"] == 8
-    data = status(out)
+    data = status_json(out)
     assert data["totals"]["pending"] == 0 and "resume" not in data
 
 
@@ -234,8 +221,8 @@ def test_a_plan_harvested_with_other_kinds_is_counted_by_those(
     ran = run_cli("harvest", "--out", str(out), "--from-plan", str(out), "--artifacts",
                   "thumbnail", "-q")  # fmt: skip
     assert ran.returncode == 0, ran.stderr
-    assert len(files(out, "thumbnail")) == 8 and files(out, "metadata") == []
-    data = status(out)
+    assert len(kind_files(out, "thumbnail")) == 8 and kind_files(out, "metadata") == []
+    data = status_json(out)
     assert data["plan"]["artifacts"] == ["thumbnail"] and data["plan"]["pending"] == 0
     assert data["totals"]["pending"] == 0 and "resume" not in data
     emulator.reset_stats()

@@ -24,27 +24,14 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from harvest_helpers import SMALL_PLATE, cli_env, run_cli
+from harvest_helpers import SMALL_PLATE, cli_env, kind_files, run_cli, status_json
 
 from harvester.emulator import EmulatorThread
 
 OTHER_PLATE = 7372  # another plate of the demo screen (8 images)
 IMAGE = 9762957  # the first image of SMALL_PLATE
 NEW_IMAGE = 1884801  # an image of the demo project, in no plate above
-
-
-def files(out: Path, kind: str) -> list[Path]:
-    suffix = {"thumbnail": "thumbnail.jpg", "render": "render.jpg"}.get(kind, f"{kind}.json")
-    return sorted((out / "images").rglob(f"*.{suffix}"))
-
-
-def status(out: Path) -> dict[str, Any]:
-    proc = run_cli("status", str(out), "--json")
-    assert proc.returncode == 0, proc.stderr
-    data: dict[str, Any] = json.loads(proc.stdout)
-    return data
 
 
 def hint_commands(out: Path) -> list[str]:
@@ -73,7 +60,7 @@ def test_a_resume_that_did_work_leaves_the_newest_set_newest(
                       str(plate), "--artifacts", kinds, "--rate", "none", "-q")  # fmt: skip
         assert ran.returncode == 0, ran.stderr
     # The older set has work left: a damaged thumbnail that verify marks bad.
-    thumb = files(out, "thumbnail")[0]
+    thumb = kind_files(out, "thumbnail")[0]
     thumb.write_bytes(b"not a jpeg")
     assert run_cli("verify", str(out)).returncode != 0
     resumed = run_cli("harvest", "--out", str(out), "--rate", "none")
@@ -94,7 +81,7 @@ def test_a_resume_that_did_work_leaves_the_newest_set_newest(
 
     added = run_cli("harvest", "--out", str(out), "--image", str(NEW_IMAGE), "-q")
     assert added.returncode == 0, added.stderr
-    assert len(files(out, "metadata")) == 9 and len(files(out, "thumbnail")) == 8
+    assert len(kind_files(out, "metadata")) == 9 and len(kind_files(out, "thumbnail")) == 8
 
 
 def test_following_the_not_asked_hint_keeps_the_sets_kinds(
@@ -119,7 +106,7 @@ def test_following_the_not_asked_hint_keeps_the_sets_kinds(
     ids.write_text(f"{IMAGE}\n{NEW_IMAGE}\n")
     resumed = run_cli("harvest", "--out", str(out), "-q")
     assert resumed.returncode == 1, resumed.stderr
-    assert len(files(out, "thumbnail")) == 2 and len(files(out, "metadata")) == 2
+    assert len(kind_files(out, "thumbnail")) == 2 and len(kind_files(out, "metadata")) == 2
 
 
 def two_sets(out: Path, ids: Path, base_url: str) -> None:
@@ -156,8 +143,8 @@ def test_sets_of_other_kinds_get_one_command_each_and_keep_theirs(
     ids.write_text(f"{IMAGE}\n{NEW_IMAGE}\n")
     resumed = run_cli("harvest", "--out", str(out), "-q")
     assert resumed.returncode == 1, resumed.stderr
-    assert len(files(out, "thumbnail")) == 10
-    assert [p.name for p in files(out, "metadata")] == [
+    assert len(kind_files(out, "thumbnail")) == 10
+    assert [p.name for p in kind_files(out, "metadata")] == [
         f"{NEW_IMAGE}.metadata.json",
         f"{IMAGE}.metadata.json",
     ]
@@ -171,7 +158,7 @@ def test_a_credentialed_sets_command_says_url_not_the_saved_one(
     ids = tmp_path / "ids.txt"
     two_sets(out, ids, f"{emu.base_url}/?bsession=SECRET7")
 
-    (command,) = status(out)["not_asked_commands"]
+    (command,) = status_json(out)["not_asked_commands"]
     assert f"--base-url URL --ids-from {ids}" in command, command
     assert command.endswith(
         "--artifacts thumbnail,imgdata,render,metadata (URL: "
@@ -193,10 +180,10 @@ def split_set(out: Path, base_url: str) -> None:
 def follow_split_hint(out: Path) -> None:
     """The one command of the hint, run: every shard's dropped kinds are tried (and fail
     again, the server still migrated), counted as failed, none left not asked."""
-    (command,) = status(out)["not_asked_commands"]
+    (command,) = status_json(out)["not_asked_commands"]
     assert "--shard 0/2" in command and "--shard 1/2" in command, command
     assert in_bash(command).returncode == 1
-    after = status(out)
+    after = status_json(out)
     assert "not_asked" not in after
     assert after["kinds"]["render"]["failed"] == 8, after["kinds"]
 
@@ -210,8 +197,8 @@ def test_a_split_sets_command_runs_every_shard(
     other = run_cli("harvest", "--base-url", emu.base_url, "--out", str(out), "--plate",
                     str(OTHER_PLATE), "--artifacts", "thumbnail", "-q")  # fmt: skip
     assert other.returncode == 0, other.stderr
-    assert status(out)["not_asked"] == {"imgdata": 8, "render": 8}
-    (command,) = status(out)["not_asked_commands"]
+    assert status_json(out)["not_asked"] == {"imgdata": 8, "render": 8}
+    (command,) = status_json(out)["not_asked_commands"]
     head = f"harvester harvest --out {out} --base-url {emu.base_url} --plate {SMALL_PLATE}"
     widened = "--rate none --artifacts thumbnail,imgdata,render,metadata"
     assert command == f"{head} --shard 0/2 {widened}; {head} --shard 1/2 {widened}", command
@@ -241,7 +228,7 @@ def test_a_lone_credentialed_set_gets_its_command_with_url(
     assert run_cli("harvest", *base).returncode == 1
     assert run_cli("harvest", *base, "--artifacts", "thumbnail,metadata").returncode == 0
 
-    (command,) = status(out)["not_asked_commands"]
+    (command,) = status_json(out)["not_asked_commands"]
     assert command == (
         f"harvester harvest --out {out} --base-url URL --ids-from {ids} --rate none "
         f"--artifacts thumbnail,imgdata,render,metadata (URL: {emu.base_url}/ with its user "
@@ -249,4 +236,4 @@ def test_a_lone_credentialed_set_gets_its_command_with_url(
     )
     filled = command.partition(" (URL: ")[0].replace(" URL ", f" {shlex.quote(url)} ")
     assert in_bash(filled).returncode == 1  # (tried again: still migrated, they fail)
-    assert "not_asked" not in status(out)
+    assert "not_asked" not in status_json(out)

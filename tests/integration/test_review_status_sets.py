@@ -6,20 +6,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from harvest_helpers import SMALL_PLATE, run_cli
+from harvest_helpers import SMALL_PLATE, run_cli, status_json
 
 from harvester.emulator import EmulatorThread
 
 OTHER_PLATE = 7372  # another plate of the demo screen (8 images)
-
-
-def status(out: Path) -> dict[str, Any]:
-    proc = run_cli("status", str(out), "--json")
-    assert proc.returncode == 0, proc.stderr
-    data: dict[str, Any] = json.loads(proc.stdout)
-    return data
 
 
 def plan_and_harvest(emulator: EmulatorThread, out: Path) -> None:
@@ -43,7 +35,7 @@ def test_a_harvested_plans_images_are_counted_by_its_kinds_not_the_newest_runs(
                     "thumbnail,metadata", "--rate", "none", "-q")  # fmt: skip
     assert other.returncode == 0, other.stderr
 
-    data = status(out)
+    data = status_json(out)
     assert data["totals"]["pending"] == 0 and "resume" not in data
     assert data["kinds"]["metadata"]["done"] == 8
     emulator.reset_stats()
@@ -66,7 +58,7 @@ def test_a_plan_harvested_by_its_plan_folders_path_counts_as_harvested(
     ran = run_cli("harvest", "--out", str(out), "--from-plan", str(out / "plan"),
                   "--artifacts", "thumbnail", "--rate", "none", "-q")  # fmt: skip
     assert ran.returncode == 0, ran.stderr
-    data = status(out)
+    data = status_json(out)
     assert data["plan"]["artifacts"] == ["thumbnail"] and data["plan"]["pending"] == 0
     assert data["totals"]["pending"] == 0 and "resume" not in data
 
@@ -84,10 +76,10 @@ def test_a_damaged_plan_leaves_the_journals_pending_counts_as_they_are(
     (victim,) = (out / "images").rglob(f"{first}.thumbnail.jpg")
     victim.write_bytes(b"not a jpeg")
     assert run_cli("verify", str(out)).returncode == 1
-    assert status(out)["kinds"]["thumbnail"]["pending"] == 1
+    assert status_json(out)["kinds"]["thumbnail"]["pending"] == 1
 
     images.write_text(images.read_text().splitlines(keepends=True)[0])  # 1 line of 8
-    data = status(out)
+    data = status_json(out)
     assert "plan" in data["plan_error"] and "plan" not in data
     assert data["kinds"]["thumbnail"]["pending"] == 1
 
