@@ -1150,7 +1150,6 @@ class ReplayProblem:
 def failed_ids_recipe(out_dir: Path) -> str:
     """The command that retries DIR's failed images by id, for ids that cannot be read
     again: ``status --failed-ids`` piped into a harvest of DIR (its server and kinds)."""
-    import shlex
 
     q = shlex.quote(str(out_dir))
     return f"harvester status {q} --failed-ids | harvester harvest --out {q} --ids-from -"
@@ -1195,7 +1194,6 @@ def replay_problem(
     * it used credentials (``secrets_given``: those the command gives again), which
       are never saved: a resume without them would ask as nobody and record failures.
     """
-    import shlex
 
     q = shlex.quote(str(out_dir))
     run = recorded.run
@@ -1284,7 +1282,6 @@ def resume_command(out_dir: Path, work_left: WorkLeft | None = None) -> str:
     replayed (see :func:`recorded_target_sets` and :func:`replay_problem`), then, for each
     set that cannot, the command(s) that resume it, with why (``; also: ...``).
     ``work_left``: where a split still has work (``status``), for its shards' commands."""
-    import shlex
 
     sets = recorded_target_sets(out_dir)
     if not sets:

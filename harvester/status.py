@@ -581,8 +581,8 @@ class _Wanted:
     pending for imgdata, render and metadata that no resume fetched; after ``--artifacts
     thumbnail,metadata`` followed a failed render, the render failures still asked for a
     hint already followed. An image no set asks for (a run whose config is gone) is
-    counted by ``fallback`` (the kinds of the sets that cannot tell their images, else the
-    newest run's), as before. But not a journaled image of a plan some run harvested
+    counted by ``fallback`` (the kinds of the sets that cannot tell their images, else
+    those of DIR's newest set), as before. But not a journaled image of a plan some run harvested
     (:meth:`in_harvested_plan`): the plan's runs journaled it, and their kinds, which
     :func:`_count_plan` counts, are all the plan's replay asks of it: the fallback (the
     newest run's kinds, when another set came later) asked for kinds no resume fetched.
@@ -1164,10 +1164,12 @@ def _resume_line(
 
 
 def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
-    """The walks whose latest record says they did not list everything, oldest first.
+    """The walks whose latest record says they did not list everything, oldest first, then
+    the shards of a split that never walked (``run`` None, ``started`` False).
 
     Per targets and shard only the latest "walk" record counts: a later walk of the same
-    targets that finished with no failure means everything under them was listed.
+    targets that finished with no failure means everything under them was listed, and a
+    later unsharded one that did covers every shard's record of those targets.
     """
     found = []
     for (targets, shard), rec in sorted(state.walks.items(), key=lambda kv: kv[1].get("t", 0)):

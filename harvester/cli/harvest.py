@@ -20,6 +20,7 @@ from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
     from harvester.config import HarvestConfig, RecordedRun
+    from harvester.status import StatusReport
 
 __all__ = ["register"]
 
@@ -592,19 +593,22 @@ def _replay_each(
     return worst_exit(codes)
 
 
-def nothing_left(out: Path | None) -> bool:
+def nothing_left(out: Path | None, report: StatusReport | None = None) -> bool:
     """Does ``harvester status DIR`` find nothing left to do (no failure, nothing pending, no
     walk that did not list everything)?
 
     Then a target set that cannot be replayed (its ids came from a file since deleted, a pipe,
     or it used credentials) has nothing left either: saying it is "not resumed", with exit 1,
     on every resume of a finished folder would be a false alarm that never goes away.
+    ``report``: DIR's status collected already, with nothing run since (it reads every
+    journal: not twice in one command).
     """
     from harvester.status import collect_status
 
     if out is None:
         return False
-    report = collect_status(out)
+    if report is None:
+        report = collect_status(out)
     return report.started and not (report.failed or report.pending or report.walks)
 
 
@@ -693,11 +697,13 @@ def _resumed_configs(
     # Where a split still has work, so that its command names those shards alone
     # (read only when a split is to be said: it reads every journal, as status does).
     work_left = None
+    report: StatusReport | None = None  # (reused by nothing_left below: nothing runs between)
     if cfg.shard is None and any(r.shard is not None for r in sets):
         from harvester.status import collect_status
 
         with contextlib.suppress(HarvesterError):
-            work_left = collect_status(out).work_left
+            report = collect_status(out)
+            work_left = report.work_left
     replays: list[tuple[HarvestConfig, RecordedRun]] = []
     # (the refusal of a lone set, its note, whether a folder with nothing left drops it)
     refused: list[tuple[UsageError, str, bool]] = []
@@ -754,7 +760,7 @@ def _resumed_configs(
         resumed = resolve_config(args.config, replayed(recorded))
         replays.append((resumed, recorded))
     if not replays:
-        if all(moot for _e, _n, moot in refused) and nothing_left(out):
+        if all(moot for _e, _n, moot in refused) and nothing_left(out, report):
             return [], []  # every image journaled is done: nothing to resume (the caller says)
         for _error, note, _moot in refused[1:]:
             print(note, file=sys.stderr)
