@@ -1147,12 +1147,16 @@ class ReplayProblem:
         return f"{self.command} ({self.reason}{'; ' + self.needs if self.needs else ''})"
 
 
+def failed_ids_command(out_dir: Path) -> str:
+    """``harvester status DIR --failed-ids``: DIR's failed image ids, one a line."""
+    return f"harvester status {shlex.quote(str(out_dir))} --failed-ids"
+
+
 def failed_ids_recipe(out_dir: Path) -> str:
     """The command that retries DIR's failed images by id, for ids that cannot be read
     again: ``status --failed-ids`` piped into a harvest of DIR (its server and kinds)."""
-
     q = shlex.quote(str(out_dir))
-    return f"harvester status {q} --failed-ids | harvester harvest --out {q} --ids-from -"
+    return f"{failed_ids_command(out_dir)} | harvester harvest --out {q} --ids-from -"
 
 
 def _secret_names(recorded: RecordedRun, key: str) -> str:

@@ -423,7 +423,9 @@ class Fetcher:
         cannot say (other workers' images add to it while this one awaits).
         ``journal``: awaited once, after the imgData step and before any other artifact, with
         imgData's ``meta`` when this call asked for (or read) imgData, also from an answer
-        with IDR's pixel-buffer Exception, which still has it; else with None. The consumer
+        with IDR's pixel-buffer Exception, which still has it; without imgData but with
+        metadata, after the metadata step, with the name the JSON API image gives; else
+        with None. The consumer
         journals an image given by id there, its context completed from ``meta``: once, not
         a bare record and then a completed one (the store's commit loops may write two
         records of one image in either order, and the later ``t`` wins).
@@ -486,6 +488,8 @@ class Fetcher:
                 request = id_only_request(ref.image_id, artifact, self.settings)
                 if artifact is Artifact.METADATA and deferred is not None and request is not None:
                     named, deferred = deferred, None
+                    if stack_pending:  # failed for good: the stack does not ask it again
+                        known_time = KnownTime(None)
                     try:
                         fetched = await self._answer(*request)
                     except FetchError:

@@ -106,8 +106,6 @@ def plan_dir(path: Path) -> Path:
 
 
 def _plan_error(message: str, where: Path) -> UsageError:
-    import shlex
-
     out = shlex.quote(str(where))
     return UsageError(
         message, hint=f"write a plan first: harvester plan [CONFIG] [targets] --out {out}"
@@ -308,8 +306,6 @@ def _check_plan_credentials(
     said = " and ".join(
         "credentials in its base URL" if key == "base_url" else key for key in missing
     )
-    import shlex
-
     tables = [key for key in missing if key in SECRET_KEYS]
     # harvester slurm refuses a --base-url holding a session (its script would spell it
     # out): there the URL goes in the config file too.

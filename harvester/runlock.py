@@ -219,9 +219,9 @@ def held_run_locks(out_dir: Path) -> list[str]:
     --shard (...)``, in lock-file order; empty when none (or no ``flock`` here).
 
     For ``harvester status``: while shards run it said "to resume: sbatch ..." as if they
-    had stopped. Each lock file gets the shared, non-blocking probe of
-    :func:`other_split_holding`, dropped at once (a run starting meanwhile waits
-    :data:`PROBE_WAIT` for it).
+    had stopped; and for ``plan --force``, refused while any runs. Each lock file gets the
+    shared, non-blocking probe of :func:`other_split_holding`, dropped at once (a run
+    starting meanwhile waits :data:`PROBE_WAIT` for it).
     """
     folder = out_dir / LOCKS_DIR
     try:

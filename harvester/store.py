@@ -652,7 +652,7 @@ def check_settings(out_dir: Path, settings: Mapping[str, Any]) -> dict[str, tupl
     if marker is None and not (out_dir / JOURNALS_DIR).is_dir():
         return {}
     recorded = recorded_settings(marker)
-    old = repinnable(out_dir, recorded, settings, lambda: not others_may_hold(out_dir, None))
+    old = repinnable(out_dir, recorded, settings, _nobody_else(out_dir))
     settle(out_dir, {**recorded, **{name: settings[name] for name in old}}, settings)
     return {name: (value, settings[name]) for name, value in old.items()}
 

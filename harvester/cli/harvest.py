@@ -820,7 +820,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     A task of a ``harvester slurm`` job array (``out``: its DIR, which holds the scripts) is
     resumed by resubmitting that task, not by running its command on the login node.
     """
-    from harvester.config import failed_ids_recipe
+    from harvester.config import failed_ids_command
     from harvester.pipeline import public_argv
 
     if not argv:
@@ -848,7 +848,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
             value = words[n + 1]
         if (value == "-" or _read_once(value)) and finished and out is not None:
             words[n : n + (1 if eq else 2)] = [f"{flag}=-"] if eq else [flag, "-"]
-            return f"{failed_ids_recipe(out).partition(' | ')[0]} | harvester {shlex.join(words)}"
+            return f"{failed_ids_command(out)} | harvester {shlex.join(words)}{secret_url}"
         if value == "-":
             read_once = " (the same ids on standard input again)"
         elif _read_once(value):
@@ -878,7 +878,8 @@ def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:
 
 
 def _read_once(path: str) -> bool:
-    """Whether an ``--ids-from`` path was a pipe, ``<(cmd)`` or a device: not there to reread.
+    """Whether an ``--ids-from`` path was ``-``, a pipe, ``<(cmd)`` or a device: not there
+    to reread.
 
     The rule of :func:`harvester.pipeline.copy_of_ids_source` (which copies exactly
     these), plus the descriptor paths by name: ``/dev/fd/63`` may already be closed.

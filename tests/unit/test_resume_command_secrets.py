@@ -36,3 +36,17 @@ def test_a_url_without_credentials_is_printed_as_given(tmp_path: Path) -> None:
     assert _resume_command(argv, tmp_path) == (
         f"harvester harvest --base-url http://h:8/omero --image 5 --out {tmp_path}"
     )
+
+
+def test_a_finished_read_once_run_with_a_session_says_what_url_is(tmp_path: Path) -> None:
+    """The failed-ids recipe of a run whose ids came on standard input carries the note
+    too: ``URL`` alone, pasted back, names no server."""
+    out = tmp_path / "a | b"  # a folder name holding the recipe's own separator
+    argv = ["harvest", "--base-url", "http://h:8/?bsession=K3Y", "--ids-from", "-",
+            "--out", str(out)]  # fmt: skip
+    line = _resume_command(argv, out, finished=True)
+    assert line == (
+        f"harvester status '{out}' --failed-ids | harvester harvest --base-url URL "
+        f"--ids-from - --out '{out}' (URL: http://h:8/?bsession=REDACTED with its user or "
+        "session again)"
+    )
