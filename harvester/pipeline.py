@@ -38,7 +38,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester import __version__, layout, urls
-from harvester.client import Client, ClientSettings, Expect
+from harvester.client import Client, ClientSettings, Expect, Fetched
 from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
@@ -69,6 +69,8 @@ from harvester.journal import (
     walk_listed_all,
 )
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
+from harvester.ratelimit import AdaptiveLimiter
+from harvester.retry import RetryEvent
 from harvester.select import (
     KeyCensus,
     SampleReuse,
@@ -294,12 +296,13 @@ async def probe_server(
     API; anything else (an HTML page, garbage, a huge body) is a
     :class:`NotOmeroError`, no answer a :class:`RemoteError`, each with a
     one-line reason. Few retries: an unreachable host should fail in seconds,
-    not after a full backoff schedule.
+    not after a full backoff schedule (:class:`_Looks` says how it is asked).
     ``share_limits_of``: the run's client, whose concurrency and rate limits
     the probe shares, so that it counts towards the run's politeness.
     ``quick``: for a check the caller can do without (``harvester slurm`` on a
-    login node, whose tasks check again): no retry, a shorter time limit, and a
-    busy server is not waited for (:class:`ServerUnavailableError` at once).
+    login node, whose tasks check again): no retry, fewer looks at a wrong
+    answer, a shorter time limit, and a busy server is not waited for
+    (:class:`ServerUnavailableError` at once).
     """
     settings = client_settings(
         cfg,
@@ -310,7 +313,8 @@ async def probe_server(
     shown = redact_url(settings.base_url.partition("?")[0])
     hint = "check --base-url (e.g. https://idr.openmicroscopy.org)"
     shared = share_limits_of.limiter if share_limits_of is not None else None
-    async with Client(settings, limiter=shared) as client:
+    looks = _Looks(cfg, shared, quick)
+    async with Client(settings, limiter=shared, on_retry=looks.seen) as client:
         if client.proxy is not None:
             # Through a proxy (proxy environment variables), the proxy is what may be wrong.
             hint = (
@@ -319,25 +323,10 @@ async def probe_server(
             )
         not_omero = hint if client.proxy is not None else _not_omero_hint(settings.base_url, hint)
         try:
-            try:
-                fetched = await client.get(urls.api_root(), Expect.JSON)
-            except FetchError as exc:
-                # Such a server gets the run's whole retry budget; silence, a refused
-                # connection or a TLS failure keep the quick probe (fails in seconds).
-                if quick or not server_is_there(exc):
-                    raise
-                # The server is there and says "later" (maintenance, overload), or its answers
-                # break off (a proxy resetting under load): worth the run's whole retry budget,
-                # Retry-After honoured, before giving up. The next request is a retry too: it
-                # waits what the last answer asked for.
-                await anyio.sleep(client.retry.wait_for(2, exc))
-                patient = dataclasses.replace(client.settings, max_retries=cfg.max_retries)
-                async with Client(patient, limiter=shared) as again:
-                    fetched = await again.get(urls.api_root(), Expect.JSON)
+            await looks.ask(client, urls.api_root(), _api_root_check)
         except InvalidBodyError as exc:
-            raise NotOmeroError(
-                f"{shown} does not look like an OMERO.web server ({exc.reason})", hint=not_omero
-            ) from None
+            looks.wrong.append(exc.reason)
+            raise looks.not_omero(shown, not_omero) from None
         except TLSError as exc:
             # Not "not OMERO": the server was never heard; keep the client's certificate hint.
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
@@ -356,7 +345,7 @@ async def probe_server(
         except PermanentError as exc:
             if exc.status == 407 and client.proxy is not None:
                 raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
-            if exc.status == 404 and await _probe_webclient(client):
+            if exc.status == 404 and await _probe_webclient(client, looks):
                 logger.warning("%s has no JSON API (api/ 404): plates cannot be walked", shown)
                 return
             raise NotOmeroError(
@@ -379,20 +368,117 @@ async def probe_server(
             if client.proxy is None:
                 hint = _unreachable_hint(settings.base_url, hint)
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
-    if len(fetched.body) > PROBE_MAX_BYTES:
-        raise NotOmeroError(
+
+
+#: More looks at a server check's answer that is not the one asked for (an HTML page with
+#: status 200, garbage, JSON that is not the API root), after its first tries: a flaky proxy's
+#: error page, once, must not end a run as "not OMERO.web", while a wrong --base-url answers
+#: the same every time and still fails in seconds (the looks wait the usual backoff, up to
+#: 1 s before them and 0.5 s, then 1 s between them). Never more than --max-retries (0: one
+#: try, as asked).
+MORE_LOOKS = 3
+#: The quick probe's (``harvester slurm`` on a login node): fewer, so that it stays quick.
+QUICK_MORE_LOOKS = 2
+
+
+@dataclass
+class _Looks:
+    """How the server check asks one path, and the answers it got that were not it.
+
+    Silence, a refused connection or a TLS failure: the probe client's few tries (an
+    unreachable host fails in seconds). A server that is there but busy or breaking off
+    its answers: the run's whole retry budget, Retry-After honoured. An answer that is
+    not the one asked for (:class:`InvalidBodyError`): a few more looks, as one such
+    answer may be something in between failing once; any right answer among them is
+    believed. Every try goes through ``shared`` (the run's limits), when given.
+    """
+
+    cfg: HarvestConfig
+    shared: AdaptiveLimiter | None
+    quick: bool
+    #: The reason of each wrong answer, in order (retries included): for the message.
+    wrong: list[str] = field(default_factory=list)
+
+    def seen(self, event: RetryEvent) -> None:
+        """The clients' retry hook: note a wrong answer before it is asked again."""
+        if isinstance(event.error, InvalidBodyError):
+            self.wrong.append(event.error.reason)
+
+    async def ask(
+        self, client: Client, path: str, check: Callable[[Fetched], None] | None = None
+    ) -> Fetched:
+        """``path``'s answer as JSON, passing ``check``, asked through ``client`` and then as
+        patiently as the failure deserves; the last failure is raised."""
+        try:
+            return await self._ask_patiently(client, path, check)
+        except InvalidBodyError as exc:
+            more = min(self.cfg.max_retries, QUICK_MORE_LOOKS if self.quick else MORE_LOOKS)
+            if more == 0:
+                raise
+            self.wrong.append(exc.reason)
+            # Waits as a retry does after its first attempt (it follows one or two tries).
+            await anyio.sleep(client.retry.wait_for(2, exc))
+        looks = dataclasses.replace(client.settings, max_retries=more - 1)
+        async with Client(looks, limiter=self.shared, on_retry=self.seen) as again:
+            return await again.get(path, Expect.JSON, check)
+
+    async def _ask_patiently(
+        self, client: Client, path: str, check: Callable[[Fetched], None] | None
+    ) -> Fetched:
+        try:
+            return await client.get(path, Expect.JSON, check)
+        except FetchError as exc:
+            # Such a server gets the run's whole retry budget; silence, a refused
+            # connection or a TLS failure keep the quick probe (fails in seconds).
+            if self.quick or not server_is_there(exc):
+                raise
+            # The server is there and says "later" (maintenance, overload), or its answers
+            # break off (a proxy resetting under load): worth the run's whole retry budget,
+            # Retry-After honoured, before giving up. The next request is a retry too: it
+            # waits what the last answer asked for.
+            await anyio.sleep(client.retry.wait_for(2, exc))
+            patient = dataclasses.replace(client.settings, max_retries=self.cfg.max_retries)
+            async with Client(patient, limiter=self.shared, on_retry=self.seen) as again:
+                return await again.get(path, Expect.JSON, check)
+
+    def not_omero(self, shown: str, hint: str) -> NotOmeroError:
+        """The error for answers that were never the API root: the last one's reason, and
+        how many there were; answers that differ are more likely something in between
+        failing than a wrong --base-url (which answers the same every time)."""
+        last, count = self.wrong[-1], len(self.wrong)
+        if count == 1:
+            return NotOmeroError(
+                f"{shown} does not look like an OMERO.web server ({last})", hint=hint
+            )
+        if len(set(self.wrong)) == 1:
+            return NotOmeroError(
+                f"{shown} does not look like an OMERO.web server ({last}, {count} times)",
+                hint=hint,
+            )
+        return NotOmeroError(
             f"{shown} does not look like an OMERO.web server "
-            f"(api/ answered {len(fetched.body)} bytes of JSON)",
-            hint=not_omero,
+            f"({last}; {count} answers, none the JSON API root)",
+            hint="its answers differ from one try to the next (something in between may be "
+            f"failing): try again later; if it keeps failing, {hint}",
+        )
+
+
+def _api_root_check(fetched: Fetched) -> None:
+    """Refuse a JSON answer that is not OMERO.web's API root as a wrong answer (looked at
+    again): a huge body, or no version list."""
+    if len(fetched.body) > PROBE_MAX_BYTES:
+        raise InvalidBodyError(
+            f"api/ answered {len(fetched.body)} bytes of JSON",
+            url=fetched.url,
+            status=fetched.status,
         )
     body = fetched.json()
     versions = body.get("data") if isinstance(body, dict) else None
     if not isinstance(versions, list) or not any(
         isinstance(v, dict) and ("url:base" in v or "version" in v) for v in versions
     ):
-        raise NotOmeroError(
-            f"{shown} does not look like an OMERO.web server (api/ is not the JSON API root)",
-            hint=not_omero,
+        raise InvalidBodyError(
+            "api/ is not the JSON API root", url=fetched.url, status=fetched.status
         )
 
 
@@ -462,14 +548,25 @@ async def probe_and_preconnect(cfg: HarvestConfig, client: Client) -> None:
     await probe_server(cfg, share_limits_of=client)
 
 
-async def _probe_webclient(client: Client) -> bool:
-    """Second chance for servers without the JSON API: the webclient tree answers JSON."""
+async def _probe_webclient(client: Client, looks: _Looks) -> bool:
+    """Second chance for servers without the JSON API: the webclient tree answers JSON
+    (asked as the API root is, a wrong answer looked at again)."""
     try:
-        fetched = await client.get(urls.containers(), Expect.JSON)
+        await looks.ask(client, urls.containers(), _containers_check)
     except FetchError:
         return False
+    return True
+
+
+def _containers_check(fetched: Fetched) -> None:
+    """Refuse (as a wrong answer) a JSON body that is not the webclient's container tree."""
     body = fetched.json()
-    return isinstance(body, dict) and bool({"screens", "projects"} & set(body))
+    if not (isinstance(body, dict) and {"screens", "projects"} & set(body)):
+        raise InvalidBodyError(
+            "webclient/api/containers/ is not the container tree",
+            url=fetched.url,
+            status=fetched.status,
+        )
 
 
 # --------------------------------------------------------------------------- store adapter

@@ -24,6 +24,9 @@ item                   meaning
 ``jitter:D``           extra seeded delay, uniform in [0, D]
 ``maintenance:D@S``    503 HTML maintenance page for D, starting S after start
 ``ratelimit:N/s``      per client IP: 429 once N requests were served in the last 1 s
+``first:K[*N]|...``    the first faultable answers, in order, before any random draw:
+                       a fault kind above (``truncate``, ``html200``...) or ``ok`` (the
+                       real answer), ``*N`` repeating it (``first:truncate|html200*2``)
 ``seed:N``             seed of the decisions (default 0)
 ``only:P[|P...]``      restrict the faults (not latency) to paths starting with P
                        (P starts with ``/``) or to route names matching the glob P
@@ -32,9 +35,11 @@ item                   meaning
 
 Rates are ``5%`` or a fraction (``0.05``); durations are ``20ms``, ``1.5s``, ``2m``, ``1h`` or a
 bare number of milliseconds. The random rates are exclusive bands of one draw per
-request, so their sum may not exceed 100%. Decisions come from one
-``random.Random(seed)`` consumed in request order: the same seed and the same
-sequence of requests give the same faults. Malformed specs raise ``ValueError``
+request, so their sum may not exceed 100%. ``first:`` is not random: the first requests
+``only:`` lets through (all of them without it) get its kinds in order, and only then do the
+random rates apply (``maintenance`` and ``ratelimit`` still come first). Decisions come from
+one ``random.Random(seed)`` consumed in request order: the same seed and the same sequence
+of requests give the same faults. Malformed specs raise ``ValueError``
 with a one-line message naming the bad item.
 """
 
@@ -98,6 +103,8 @@ class FaultSpec:
     ratelimit: int | None = None
     only: tuple[str, ...] = ()
     only_routes: tuple[str, ...] = ()
+    #: ``first:``: the kinds of the first faultable answers, in order (None: the real answer).
+    first: tuple[str | None, ...] = ()
 
     def rate(self, kind: str) -> float:
         """The configured rate of ``kind`` (0.0 when absent)."""
@@ -111,6 +118,7 @@ class FaultSpec:
         """True when the spec can change any answer (latency included)."""
         return bool(
             self.rates
+            or self.first
             or self.latency_s
             or self.jitter_s
             or self.maintenance is not None
@@ -162,6 +170,7 @@ def parse_faults(spec: str | None) -> FaultSpec:
     ratelimit: int | None = None
     only: list[str] = []
     only_routes: list[str] = []
+    first: list[str | None] = []
     for raw in spec.split(","):
         item = raw.strip()
         if not item:
@@ -196,6 +205,8 @@ def parse_faults(spec: str | None) -> FaultSpec:
                 raise ValueError(f"bad fault item {item!r}: only: takes path prefixes or routes")
             only.extend(p for p in targets if p.startswith("/"))
             only_routes.extend(p for p in targets if not p.startswith("/"))
+        elif name == "first":
+            first.extend(_first(item, value))
         else:
             raise ValueError(f"unknown fault item {item!r} (known: {', '.join(_KNOWN)})")
     total = sum(rates.values())
@@ -213,6 +224,7 @@ def parse_faults(spec: str | None) -> FaultSpec:
         ratelimit=ratelimit,
         only=tuple(only),
         only_routes=tuple(only_routes),
+        first=tuple(first),
     )
 
 
@@ -226,7 +238,29 @@ _KNOWN = (
     "ratelimit",
     "seed",
     "only",
+    "first",
 )
+
+#: Most answers ``first:`` may script (a typo such as ``html200*10000000`` must not eat memory).
+MAX_FIRST = 10_000
+
+
+def _first(item: str, value: str) -> list[str | None]:
+    """The kinds of ``first:K[*N]|...`` in order, ``ok`` as None (the real answer)."""
+    kinds: list[str | None] = []
+    for part in value.split("|"):
+        kind, star, count = part.strip().lower().partition("*")
+        if kind != "ok" and kind not in RANDOM_KINDS:
+            raise ValueError(
+                f"bad fault item {item!r}: {kind!r} is not ok or a fault kind "
+                f"({', '.join(RANDOM_KINDS)})"
+            )
+        if star and not (count.isdigit() and int(count) >= 1):
+            raise ValueError(f"bad fault item {item!r}: expected KIND*N with N >= 1")
+        kinds.extend([None if kind == "ok" else kind] * (int(count) if star else 1))
+        if len(kinds) > MAX_FIRST:
+            raise ValueError(f"bad fault item {item!r}: more than {MAX_FIRST} answers")
+    return kinds
 
 
 def _retry_after(item: str, value: str) -> tuple[int, tuple[str, ...]]:
@@ -283,6 +317,7 @@ class FaultInjector:
         init=False, default_factory=lambda: defaultdict(deque)
     )
     _bands: tuple[tuple[float, str], ...] = field(init=False)
+    _scripted: int = field(init=False, default=0)  # faultable answers ``first:`` has decided
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.spec.seed)
@@ -294,10 +329,12 @@ class FaultInjector:
         self._bands = tuple(bands)
 
     def reset(self) -> None:
-        """Restart the random sequence and the rate-limit windows (not the maintenance clock)."""
+        """Restart the random sequence, ``first:`` and the rate-limit windows (not the
+        maintenance clock)."""
         with self._lock:
             self._rng = random.Random(self.spec.seed)
             self._served.clear()
+            self._scripted = 0
 
     def decide(self, path: str, client: str, now: float | None = None, route: str = "") -> Decision:
         """The decision for one request to ``path`` from ``client`` at monotonic ``now``.
@@ -334,10 +371,14 @@ class FaultInjector:
                     return Decision("ratelimit", delay, str(retry))
                 window.append(now)
             kind: str | None = None
-            for edge, name in self._bands:
-                if draw < edge:
-                    kind = name
-                    break
+            if self._scripted < len(spec.first):
+                kind = spec.first[self._scripted]
+                self._scripted += 1
+            else:
+                for edge, name in self._bands:
+                    if draw < edge:
+                        kind = name
+                        break
             if kind == "exception" and "imgData" not in path:
                 kind = None
             if kind is None:

@@ -93,6 +93,17 @@ def test_html200_replaces_the_answer(make_emulator: Factory, fake_app: Any) -> N
     assert r.content.lstrip().startswith(b"<!DOCTYPE html>")
 
 
+def test_first_answers_are_scripted(make_emulator: Factory, fake_app: Any) -> None:
+    """first:html200|ok: the first answer is an HTML page with 200, the next ones are real."""
+    emu = _emu(make_emulator, fake_app, "first:html200|ok")
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        answers = [client.get("/json/") for _ in range(3)]
+    assert [r.status_code for r in answers] == [200, 200, 200]
+    assert answers[0].headers["content-type"].startswith("text/html")
+    assert [r.json()["path"] for r in answers[1:]] == ["/json/", "/json/"]
+    assert emu.stats()["faults"] == {"html200": 1}
+
+
 def test_exception_injection_reaches_imgdata_only(make_emulator: Factory, fake_app: Any) -> None:
     """exception: imgData answers 200 + "Exception"; other routes are untouched."""
     emu = _emu(make_emulator, fake_app, "exception:100%")

@@ -43,6 +43,10 @@ def test_full_spec_parses() -> None:
         ("seed:x", "seed:x"),
         ("reset", "reset"),
         ("only:|", "only:|"),
+        ("first:boom", "first:boom"),
+        ("first:html200*0", "first:html200*0"),
+        ("first:html200*x", "first:html200*x"),
+        ("first:html200*20000", "first:html200*20000"),
     ],
 )
 def test_bad_specs_name_the_item(text: str, needle: str) -> None:
@@ -107,6 +111,20 @@ def test_exception_only_on_imgdata_and_only_filter() -> None:
     assert inj.decide("/x/", "c", 0.0, route="image:thumbnail").kind == "503"
     assert inj.decide("/x/", "c", 0.0, route="imgData").kind == "503"
     assert inj.decide("/x/", "c", 0.0, route="plates").kind is None
+
+
+def test_first_scripts_the_first_answers_in_order() -> None:
+    """first: gives the first requests only: lets through its kinds in order (ok: the real
+    answer), then the random rates decide; reset() replays the script."""
+    inj = FaultInjector(parse_faults("first:truncate|html200*2|ok|503,503:100%,only:/api/"))
+    kinds = [inj.decide(path, "c", 0.0).kind for path in ("/api/", "/x/", "/api/", "/api/")]
+    assert kinds == ["truncate", None, "html200", "html200"]
+    assert [inj.decide("/api/", "c", 0.0).kind for _ in range(3)] == [None, "503", "503"]
+    inj.reset()
+    assert inj.decide("/api/", "c", 0.0).kind == "truncate"
+    quiet = FaultInjector(parse_faults("first:html200"))
+    assert [quiet.decide("/a/", "c", 0.0).kind for _ in range(3)] == ["html200", None, None]
+    assert parse_faults("first:html200").active
 
 
 def test_maintenance_window_bounds() -> None:
