@@ -18,7 +18,7 @@ import math
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -1147,6 +1147,29 @@ class ReplayProblem:
         return f"{self.command} ({self.reason}{'; ' + self.needs if self.needs else ''})"
 
 
+def url_again_note(shown: str = "") -> str:
+    """What ``URL`` stands for in a printed command whose ``--base-url`` held credentials:
+    ``URL: <shown> with its user or session again`` (``shown``: the URL redacted or as
+    saved; "" names none). Why ``URL``: a redacted URL pasted back asks the server with the
+    word REDACTED as its session, and the saved one (no user, no query) as nobody."""
+    return f"URL: {shown + ' ' if shown else ''}with its user or session again"
+
+
+def secrets_again_note(missing: Sequence[str], *, url_in_file: bool = False) -> str:
+    """What a command must be given again of the credentials a run or plan used and never
+    saved (``missing``: ``headers``, ``cookies``, ``base_url``), as the note after it:
+    ``SECRETS.toml: headers = {...}, cookies = {...} again; URL: with its user or session
+    again`` ("" for none). ``url_in_file``: the URL goes in SECRETS.toml too (``harvester
+    slurm``, whose script would spell a ``--base-url`` out on every task's command line)."""
+    in_file = [f"{key} = {{...}}" for key in missing if key in SECRET_KEYS]
+    if "base_url" in missing and url_in_file:
+        in_file.insert(0, "base_url with its user or session")
+    notes = [f"SECRETS.toml: {', '.join(in_file)} again"] if in_file else []
+    if "base_url" in missing and not url_in_file:
+        notes.append(url_again_note())
+    return "; ".join(notes)
+
+
 def failed_ids_command(out_dir: Path) -> str:
     """``harvester status DIR --failed-ids``: DIR's failed image ids, one a line."""
     return f"harvester status {shlex.quote(str(out_dir))} --failed-ids"
@@ -1255,15 +1278,10 @@ def replay_problem(
         command = "harvester harvest" + (" SECRETS.toml" if tables else "") + f" --out {q}"
         if "base_url" in missing:
             command += " --base-url URL"
-        notes = []
-        if tables:
-            notes.append(f"SECRETS.toml: {' and '.join(tables)} = {{...}} again")
-        if "base_url" in missing:
-            notes.append("URL: with its user or session again")
         return ReplayProblem(
             f"{which} ({run}) sent {' and '.join(said)}, which are never saved",
             command,
-            "; ".join(notes),
+            secrets_again_note(missing),
         )
     return None
 

@@ -1104,7 +1104,7 @@ def _not_asked_commands(
     )
     if len({widened(n) for n in range(len(sets))}) == 1 and not own:
         return [f"harvester harvest --out {q} --artifacts {widened(0)}"]
-    from harvester.config import MAX_SHARDS_NAMED, RecordedRun, recorded_flags
+    from harvester.config import MAX_SHARDS_NAMED, RecordedRun, recorded_flags, url_again_note
 
     commands = []
     for n in sorted(dropped):
@@ -1118,7 +1118,7 @@ def _not_asked_commands(
             # Saved without its user or session: pasted back as saved, it asked the server
             # as an anonymous user. URL stands in for it, as in every printed resume.
             flags[flags.index("--base-url") + 1] = "URL"
-            note = f" (URL: {recorded.base_url} with its user or session again)"
+            note = f" ({url_again_note(recorded.base_url)})"
         shard = recorded.shard if recorded is not None else None
         if shard is None or "--shard" not in flags:
             commands.append(f"harvester harvest --out {q} {shlex.join(flags)}{note}")

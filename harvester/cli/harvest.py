@@ -820,7 +820,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     A task of a ``harvester slurm`` job array (``out``: its DIR, which holds the scripts) is
     resumed by resubmitting that task, not by running its command on the login node.
     """
-    from harvester.config import failed_ids_command
+    from harvester.config import failed_ids_command, url_again_note
     from harvester.pipeline import public_argv
 
     if not argv:
@@ -836,7 +836,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
         if word != given:
             flag, eq, shown = word.partition("=") if word.startswith("--") else ("", "", word)
             words[n] = f"{flag}=URL" if eq else "URL"
-            secret_url = f" (URL: {shown} with its user or session again)"
+            secret_url = f" ({url_again_note(shown)})"
     read_once = ""
     for n, word in enumerate(words):
         flag, eq, value = word.partition("=")

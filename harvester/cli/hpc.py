@@ -32,7 +32,7 @@ from harvester.cli.harvest import (
     selection_overrides,
     target_overrides,
 )
-from harvester.errors import HarvesterError, UsageError, redact_url
+from harvester.errors import HarvesterError, UsageError, url_holds_secret
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
@@ -367,7 +367,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     harvest_args += selection_argv(args)
     harvest_args += task_flags_argv(args)
     if base_url:
-        if redact_url(base_url) != base_url:
+        if url_holds_secret(base_url):
             # The script is a plain file other people may read (and sbatch keeps a copy):
             # credentials go through the config file, which the script names, not copies.
             raise UsageError(
