@@ -40,7 +40,8 @@ from harvester.select import (
     parse_label_keys,
     parse_where,
 )
-from harvester.shard import WorkLeft
+from harvester.shard import MAX_SHARDS_NAMED as MAX_SHARDS_NAMED
+from harvester.shard import WorkLeft, shard_commands, split_count
 from harvester.shard import parse_shard as shard_spec
 from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
 from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
@@ -1226,25 +1227,23 @@ def replay_problem(
     run = recorded.run
     shard = recorded.shard
     if shard is not None and not shard_given:
-        n = shard.partition("/")[2]
+        n = split_count(shard)
         from harvester.slurm import INDEX_SCRIPT_NAME, SCRIPT_NAME, resume_line
 
         shards = (
-            work_left.shards(int(n))
+            work_left.shards(n)
             if work_left is not None
-            and n.isdigit()
-            and int(n) > 0
+            and n  # (not 0: no split)
             and not recorded.config.get("from_plan")  # (a plan's images are in no journal)
             else None
         )
         if (out_dir / SCRIPT_NAME).is_file() and (out_dir / INDEX_SCRIPT_NAME).is_file():
             command = resume_line(out_dir)
-        elif shards and len(shards) <= MAX_SHARDS_NAMED:
-            command = "; ".join(f"harvester harvest --out {q} --shard {s}" for s in shards)
         else:
-            last = int(n) - 1 if n.isdigit() else "N-1"
-            command = f"harvester harvest --out {q} --shard K/{n}, for each K from 0 to {last}"
-            if shards:
+            command = shard_commands(
+                lambda s: f"harvester harvest --out {q} --shard {s}", shard, shards or []
+            )
+            if shards and len(shards) > MAX_SHARDS_NAMED:
                 command += f" ({len(shards)} of them have work left)"
         return ReplayProblem(f"{which} ({run}) was shard {shard} of a split", command)
     ids = recorded.config.get("ids_from")
@@ -1290,9 +1289,6 @@ def replay_which(index: int) -> str:
     """How a resume names the run of the ``index``-th target set (newest first) it replays."""
     return "the newest run" if index == 0 else "an earlier run"
 
-
-#: The shards of a split a resume names one command each; more: every shard's command.
-MAX_SHARDS_NAMED = 4
 
 #: The target sets that cannot be replayed that ``status``'s resume line names one by one.
 MAX_RESUME_COMMANDS = 3

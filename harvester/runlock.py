@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from harvester.errors import UsageError
+from harvester.shard import parse_shard
 
 __all__ = [
     "LOCKS_DIR",
@@ -53,11 +54,15 @@ _HELD = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES})
 
 
 def lock_name(shard: str | None) -> str:
-    """``all.lock`` or ``shard-K-of-N.lock`` for a shard spec ``"K/N"``."""
+    """``all.lock`` or ``shard-K-of-N.lock`` for a shard spec ``"K/N"``.
+
+    K and N as numbers, not as typed: ``--shard "0 / 4"`` (or ``00/4``) is shard 0/4 and
+    takes its lock; as typed it took ``shard-0 -of- 4.lock``, a file no other run, status
+    or split check read as a lock, so a run of ``0/4`` (or of ``0/2``) ran beside it."""
     if not shard:
         return "all.lock"
-    k, _, n = shard.partition("/")
-    return f"shard-{k}-of-{n}.lock"
+    parsed = parse_shard(shard)
+    return f"shard-{parsed.k}-of-{parsed.n}.lock"
 
 
 def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:

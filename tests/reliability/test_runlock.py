@@ -138,3 +138,19 @@ def test_probe_tells_free_held_and_gone_lock_files_apart(tmp_path: Path) -> None
             os.close(other)
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("typed", ["0 / 4", "00/4", " 0/04"])
+def test_a_shard_typed_with_spaces_or_zeros_takes_that_shards_lock(
+    tmp_path: Path, typed: str
+) -> None:
+    """``--shard "0 / 4"`` is shard 0/4: its lock is shard-0-of-4.lock, so a run of 0/4 is
+    refused beside it (as typed, it took "shard-0 -of- 4.lock", which no check read)."""
+    assert lock_name(typed) == "shard-0-of-4.lock"
+    held = acquire_run_lock(tmp_path, typed)
+    assert held is not None
+    try:
+        with pytest.raises(UsageError, match="already being harvested"):
+            acquire_run_lock(tmp_path, "0/4")
+    finally:
+        release_run_lock(held)
