@@ -73,6 +73,7 @@ from harvester.journal import (
     read_journal,
     saved_run_configs,
     walk_listed_all,
+    walk_lost_images,
     writer_of,
 )
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
@@ -416,7 +417,7 @@ class StatusReport:
             # image, only study files (``study_only``): not "not counted" (they are).
             why = (
                 "the images under them are not counted above:"
-                if any(not f.get("study_only") for f in failures)
+                if walk_lost_images(walk)
                 else "every image under them was listed (counted above); their study files "
                 "are missing:"
             )

@@ -1079,12 +1079,10 @@ def run_status_command(args: argparse.Namespace) -> int:
                 f"{report.resume or 'the harvest'} retries them",
                 file=sys.stderr,
             )
-        lost = [  # (a failed study file lost no image: its images have their ids)
-            walk
-            for walk in report.walks
-            if not walk.get("finished")
-            or any(not f.get("study_only") for f in walk.get("failures") or ())
-        ]
+        from harvester.journal import walk_lost_images
+
+        # (a failed study file lost no image: its images have their ids)
+        lost = [walk for walk in report.walks if walk_lost_images(walk)]
         if lost:
             # The ids of the images under a failed or unfinished listing are unknown: an
             # empty list with nothing said read as "nothing failed" (`> retry.txt`).

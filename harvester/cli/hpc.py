@@ -752,14 +752,10 @@ def _walks_short(state: JournalState) -> str | None:
     said; :func:`harvester.status.unfinished_walks` knows them (a failed study file lost
     no image: not counted).
     """
+    from harvester.journal import walk_lost_images
     from harvester.status import unfinished_walks
 
-    lost = [
-        walk
-        for walk in unfinished_walks(state)
-        if not walk.get("finished")
-        or any(not f.get("study_only") for f in walk.get("failures") or ())
-    ]
+    lost = [walk for walk in unfinished_walks(state) if walk_lost_images(walk)]
     if not lost:
         return None
     return f"{len(lost)} walk{'' if len(lost) == 1 else 's'}"
