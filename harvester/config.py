@@ -18,7 +18,7 @@ import math
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,8 @@ from harvester.select import (
     parse_label_keys,
     parse_where,
 )
-from harvester.shard import WorkLeft
+from harvester.shard import MAX_SHARDS_NAMED as MAX_SHARDS_NAMED
+from harvester.shard import WorkLeft, shard_commands, split_count
 from harvester.shard import parse_shard as shard_spec
 from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
 from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
@@ -1147,6 +1148,29 @@ class ReplayProblem:
         return f"{self.command} ({self.reason}{'; ' + self.needs if self.needs else ''})"
 
 
+def url_again_note(shown: str = "") -> str:
+    """What ``URL`` stands for in a printed command whose ``--base-url`` held credentials:
+    ``URL: <shown> with its user or session again`` (``shown``: the URL redacted or as
+    saved; "" names none). Why ``URL``: a redacted URL pasted back asks the server with the
+    word REDACTED as its session, and the saved one (no user, no query) as nobody."""
+    return f"URL: {shown + ' ' if shown else ''}with its user or session again"
+
+
+def secrets_again_note(missing: Sequence[str], *, url_in_file: bool = False) -> str:
+    """What a command must be given again of the credentials a run or plan used and never
+    saved (``missing``: ``headers``, ``cookies``, ``base_url``), as the note after it:
+    ``SECRETS.toml: headers = {...}, cookies = {...} again; URL: with its user or session
+    again`` ("" for none). ``url_in_file``: the URL goes in SECRETS.toml too (``harvester
+    slurm``, whose script would spell a ``--base-url`` out on every task's command line)."""
+    in_file = [f"{key} = {{...}}" for key in missing if key in SECRET_KEYS]
+    if "base_url" in missing and url_in_file:
+        in_file.insert(0, "base_url with its user or session")
+    notes = [f"SECRETS.toml: {', '.join(in_file)} again"] if in_file else []
+    if "base_url" in missing and not url_in_file:
+        notes.append(url_again_note())
+    return "; ".join(notes)
+
+
 def failed_ids_command(out_dir: Path) -> str:
     """``harvester status DIR --failed-ids``: DIR's failed image ids, one a line."""
     return f"harvester status {shlex.quote(str(out_dir))} --failed-ids"
@@ -1203,25 +1227,23 @@ def replay_problem(
     run = recorded.run
     shard = recorded.shard
     if shard is not None and not shard_given:
-        n = shard.partition("/")[2]
+        n = split_count(shard)
         from harvester.slurm import INDEX_SCRIPT_NAME, SCRIPT_NAME, resume_line
 
         shards = (
-            work_left.shards(int(n))
+            work_left.shards(n)
             if work_left is not None
-            and n.isdigit()
-            and int(n) > 0
+            and n  # (not 0: no split)
             and not recorded.config.get("from_plan")  # (a plan's images are in no journal)
             else None
         )
         if (out_dir / SCRIPT_NAME).is_file() and (out_dir / INDEX_SCRIPT_NAME).is_file():
             command = resume_line(out_dir)
-        elif shards and len(shards) <= MAX_SHARDS_NAMED:
-            command = "; ".join(f"harvester harvest --out {q} --shard {s}" for s in shards)
         else:
-            last = int(n) - 1 if n.isdigit() else "N-1"
-            command = f"harvester harvest --out {q} --shard K/{n}, for each K from 0 to {last}"
-            if shards:
+            command = shard_commands(
+                lambda s: f"harvester harvest --out {q} --shard {s}", shard, shards or []
+            )
+            if shards and len(shards) > MAX_SHARDS_NAMED:
                 command += f" ({len(shards)} of them have work left)"
         return ReplayProblem(f"{which} ({run}) was shard {shard} of a split", command)
     ids = recorded.config.get("ids_from")
@@ -1255,15 +1277,10 @@ def replay_problem(
         command = "harvester harvest" + (" SECRETS.toml" if tables else "") + f" --out {q}"
         if "base_url" in missing:
             command += " --base-url URL"
-        notes = []
-        if tables:
-            notes.append(f"SECRETS.toml: {' and '.join(tables)} = {{...}} again")
-        if "base_url" in missing:
-            notes.append("URL: with its user or session again")
         return ReplayProblem(
             f"{which} ({run}) sent {' and '.join(said)}, which are never saved",
             command,
-            "; ".join(notes),
+            secrets_again_note(missing),
         )
     return None
 
@@ -1272,9 +1289,6 @@ def replay_which(index: int) -> str:
     """How a resume names the run of the ``index``-th target set (newest first) it replays."""
     return "the newest run" if index == 0 else "an earlier run"
 
-
-#: The shards of a split a resume names one command each; more: every shard's command.
-MAX_SHARDS_NAMED = 4
 
 #: The target sets that cannot be replayed that ``status``'s resume line names one by one.
 MAX_RESUME_COMMANDS = 3

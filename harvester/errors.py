@@ -52,6 +52,7 @@ __all__ = [
     "UsageError",
     "is_secret_name",
     "redact_url",
+    "url_holds_secret",
 ]
 
 REDACTED = "REDACTED"
@@ -104,6 +105,13 @@ def redact_url(url: str) -> str:
                 parts[index] = f"{name}={REDACTED}"
         query = "&".join(parts)
     return base + sep_q + query + sep_frag + fragment
+
+
+def url_holds_secret(url: str) -> bool:
+    """Whether ``url`` holds a credential :func:`redact_url` hides (the password of
+    ``user:password@``, a secret query parameter such as ``bsession=``): a URL the server
+    answers as someone, and one no printed command, script or file may spell out."""
+    return redact_url(url) != url
 
 
 class HarvesterError(Exception):

@@ -1004,6 +1004,16 @@ def walk_listed_all(rec: Mapping[str, Any]) -> bool:
     return rec.get("finished") is True and not rec.get("failures")
 
 
+def walk_lost_images(walk: Mapping[str, Any]) -> bool:
+    """Did a walk leave images out of every journal: it did not finish, or a listing failed
+    that was not ``study_only``? (A failed study file loses no image: every image under
+    it was listed.) ``walk``: a walk as :func:`harvester.status.unfinished_walks` gives it
+    (``failures``: dicts)."""
+    return not walk.get("finished") or any(
+        not f.get("study_only") for f in walk.get("failures") or ()
+    )
+
+
 def _walk_key(rec: Mapping[str, Any]) -> WalkKey:
     """The (targets, shard) a "walk" record is about (KeyError/TypeError: malformed)."""
     targets, shard = rec["targets"], rec.get("shard")

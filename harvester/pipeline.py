@@ -56,6 +56,7 @@ from harvester.errors import (
     redact_url,
     server_is_there,
     unavailable,
+    url_holds_secret,
     with_status,
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
@@ -335,8 +336,7 @@ async def probe_server(
             # is the base URL to give (not "e.g. IDR", nor "served under a path").
             where = exc.target.partition("?")[0].partition("#")[0]
             root = where.removesuffix(urls.api_root())
-            secret = redact_url(settings.base_url) != settings.base_url
-            keep = " (with its credentials)" if secret else ""
+            keep = " (with its credentials)" if url_holds_secret(settings.base_url) else ""
             sent = f"the server sends its API root to {where}: give --base-url {root}{keep}"
             raise NotOmeroError(
                 f"{shown} sends its API root (api/) elsewhere: {exc.reason}",

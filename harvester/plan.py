@@ -292,7 +292,7 @@ def _check_plan_credentials(
     folder; ``withheld`` names the kinds (never a value). A run naming its own base URL
     chose the server, credentials included.
     """
-    from harvester.config import SECRET_KEYS
+    from harvester.config import SECRET_KEYS, secrets_again_note
 
     saved = info.extra.get("withheld")
     withheld = [str(key) for key in saved] if isinstance(saved, list) else []
@@ -306,23 +306,20 @@ def _check_plan_credentials(
     said = " and ".join(
         "credentials in its base URL" if key == "base_url" else key for key in missing
     )
-    tables = [key for key in missing if key in SECRET_KEYS]
     # harvester slurm refuses a --base-url holding a session (its script would spell it
     # out): there the URL goes in the config file too.
-    url_flag = "base_url" in missing and command != "slurm"
-    in_file = [f"{key} = {{...}}" for key in tables]
-    if "base_url" in missing and not url_flag:
-        in_file.insert(0, "base_url with its user or session")
+    url_in_file = command == "slurm"
+    url_flag = "base_url" in missing and not url_in_file
+    in_file = any(key in SECRET_KEYS for key in missing) or ("base_url" in missing and url_in_file)
     words = [f"harvester {command}"] + (["SECRETS.toml"] if in_file else [])
     words += ["--out", shlex.quote(str(config.out)), "--from-plan", shlex.quote(str(plan_path))]
-    notes = [f"SECRETS.toml: {', '.join(in_file)} again"] if in_file else []
     if url_flag:
         words += ["--base-url", "URL"]
-        notes.append("URL: with its user or session again")
+    note = secrets_again_note(missing, url_in_file=url_in_file)
     raise UsageError(
         f"the plan in {plan_path} was made with credentials that are not saved: {said} "
         f"({info.base_url})",
-        hint=f"run: {' '.join(words)} ({'; '.join(notes)}), or give --base-url "
+        hint=f"run: {' '.join(words)} ({note}), or give --base-url "
         f"{info.base_url} to ask without them",
     )
 

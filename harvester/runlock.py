@@ -29,8 +29,10 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Literal
 
 from harvester.errors import UsageError
+from harvester.shard import parse_shard
 
 __all__ = [
     "LOCKS_DIR",
@@ -52,11 +54,15 @@ _HELD = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES})
 
 
 def lock_name(shard: str | None) -> str:
-    """``all.lock`` or ``shard-K-of-N.lock`` for a shard spec ``"K/N"``."""
+    """``all.lock`` or ``shard-K-of-N.lock`` for a shard spec ``"K/N"``.
+
+    K and N as numbers, not as typed: ``--shard "0 / 4"`` (or ``00/4``) is shard 0/4 and
+    takes its lock; as typed it took ``shard-0 -of- 4.lock``, a file no other run, status
+    or split check read as a lock, so a run of ``0/4`` (or of ``0/2``) ran beside it."""
     if not shard:
         return "all.lock"
-    k, _, n = shard.partition("/")
-    return f"shard-{k}-of-{n}.lock"
+    parsed = parse_shard(shard)
+    return f"shard-{parsed.k}-of-{parsed.n}.lock"
 
 
 def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
@@ -143,10 +149,10 @@ def other_split_holding(out_dir: Path, shard: str | None) -> str | None:
     """Who holds DIR with another split than ``shard``'s, or None.
 
     As ``as shard 0/2 (pid N on HOST)`` or ``without --shard (...)``. Each lock file of
-    another split is probed with a non-blocking shared ``flock``, released at once: it
-    succeeds on a free file (left by an earlier run) and fails on a held one. Files of
-    ``shard``'s own split are not opened, so the tasks of one job array never look at
-    each other's locks. Also used by ``harvester slurm`` before it writes a script.
+    another split gets :func:`_probe`: it succeeds on a free file (left by an earlier
+    run) and fails on a held one. Files of ``shard``'s own split are not opened, so the
+    tasks of one job array never look at each other's locks. Also used by ``harvester
+    slurm`` before it writes a script.
     """
     folder = out_dir / LOCKS_DIR
     mine = _split_of(lock_name(shard))
@@ -156,22 +162,10 @@ def other_split_holding(out_dir: Path, shard: str | None) -> str | None:
     except OSError:  # no locks folder yet: nobody holds anything
         return None
     for name in others:
-        try:
-            fd = os.open(folder / name, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:  # removed meanwhile, or unreadable: nobody to refuse for
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno not in _HELD:
-                    continue  # a filesystem without flock: runs there go unlocked too
-                holder = _read_holder(fd)
-                theirs = "without --shard" if name == lock_name(None) else _shard_text(name)
-                return theirs + (f" ({holder})" if holder else "")
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        # Gone or unreadable: nobody to refuse for; no flock: runs there go unlocked too.
+        state, holder = _probe(folder / name)
+        if state == "held":
+            return _holder_text(name, holder, shard_prefix="as ")
     return None
 
 
@@ -179,15 +173,14 @@ def others_may_hold(out_dir: Path, own: str | None) -> bool:
     """Might a run other than this one hold a run lock of DIR (any shard, any split)?
 
     False only when every run lock file but ``own`` (the name of the lock this process
-    holds, :func:`lock_name`; None: it holds none) is provably free: a non-blocking shared
-    ``flock`` on it succeeds (and is dropped at once). Every doubt answers True: a held
-    lock, a filesystem without ``flock`` (free and held look alike there), a file or the
-    folder that cannot be read. Why: a folder's kept setting may be changed only while
-    nobody can be about to write a file made with the old one
-    (:func:`harvester.folder_settings.repinnable`). Unlike :func:`other_split_holding`,
-    the shards of this run's own split are probed too: a shard of the same array writes
-    into the same folder. No ``locks`` folder: no run ever took a lock here, so none
-    holds one.
+    holds, :func:`lock_name`; None: it holds none) is provably free (:func:`_probe`).
+    Every doubt answers True: a held lock, a filesystem without ``flock`` (free and held
+    look alike there), a file or the folder that cannot be read. Why: a folder's kept
+    setting may be changed only while nobody can be about to write a file made with the
+    old one (:func:`harvester.folder_settings.repinnable`). Unlike
+    :func:`other_split_holding`, the shards of this run's own split are probed too: a
+    shard of the same array writes into the same folder. No ``locks`` folder: no run
+    ever took a lock here, so none holds one.
     """
     folder = out_dir / LOCKS_DIR
     try:
@@ -197,21 +190,8 @@ def others_may_hold(out_dir: Path, own: str | None) -> bool:
         return False
     except OSError:
         return True
-    for name in names:
-        try:
-            fd = os.open(folder / name, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:  # removed meanwhile: nobody holds it
-            continue
-        except OSError:
-            return True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
-    return False
+    # A file removed meanwhile: nobody holds it.
+    return any(_probe(folder / name, holder=False)[0] not in ("free", "gone") for name in names)
 
 
 def held_run_locks(out_dir: Path) -> list[str]:
@@ -219,9 +199,8 @@ def held_run_locks(out_dir: Path) -> list[str]:
     --shard (...)``, in lock-file order; empty when none (or no ``flock`` here).
 
     For ``harvester status``: while shards run it said "to resume: sbatch ..." as if they
-    had stopped; and for ``plan --force``, refused while any runs. Each lock file gets the
-    shared, non-blocking probe of :func:`other_split_holding`, dropped at once (a run
-    starting meanwhile waits :data:`PROBE_WAIT` for it).
+    had stopped; and for ``plan --force``, refused while any runs. Each lock file gets
+    :func:`_probe` (a run starting meanwhile waits :data:`PROBE_WAIT` for it).
     """
     folder = out_dir / LOCKS_DIR
     try:
@@ -231,33 +210,55 @@ def held_run_locks(out_dir: Path) -> list[str]:
         return []
     held: list[str] = []
     for name in names:
-        try:
-            fd = os.open(folder / name, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno in _HELD:
-                    holder = _read_holder(fd)
-                    what = (
-                        "without --shard"
-                        if name == lock_name(None)
-                        else _shard_text(name).removeprefix("as ")
-                    )
-                    held.append(what + (f" ({holder})" if holder else ""))
-                continue
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        state, holder = _probe(folder / name)
+        if state == "held":
+            held.append(_holder_text(name, holder, shard_prefix=""))
     return held
 
 
-def _shard_text(name: str) -> str:
-    """``as shard 0/2`` for ``shard-0-of-2.lock``."""
-    k, _, n = name.removeprefix("shard-").removesuffix(".lock").partition("-of-")
-    return f"as shard {k}/{n}"
+#: What :func:`_probe` found: a free lock file, one another process holds, one removed
+#: meanwhile ("gone"), one that cannot be opened, or one ``flock`` fails on otherwise
+#: (a filesystem without it).
+_ProbeState = Literal["free", "held", "gone", "unreadable", "no-flock"]
+
+
+def _probe(path: Path, *, holder: bool = True) -> tuple[_ProbeState, str]:
+    """Probe one lock file with a non-blocking shared ``flock``, dropped at once.
+
+    Returns the state and, when held and ``holder`` is asked for, the holder's "pid N on
+    HOST" line ("" otherwise: reading it may wait :data:`HOLDER_WAIT` for a run that
+    just took its lock, a wait a caller that only needs "held or not" should not pay).
+    Shared, so that two runs probing the same file at once do not see each other as a
+    holder; non-blocking, so that a held lock answers at once.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return "gone", ""
+    except OSError:
+        return "unreadable", ""
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in _HELD:
+                return "no-flock", ""
+            return "held", _read_holder(fd) if holder else ""
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return "free", ""
+    finally:
+        os.close(fd)
+
+
+def _holder_text(name: str, holder: str, *, shard_prefix: str) -> str:
+    """``without --shard (pid N on HOST)`` for ``all.lock``, ``<shard_prefix>shard 0/2
+    (...)`` for ``shard-0-of-2.lock``; no parentheses when the holder line is empty."""
+    if name == lock_name(None):
+        what = "without --shard"
+    else:
+        k, _, n = name.removeprefix("shard-").removesuffix(".lock").partition("-of-")
+        what = f"{shard_prefix}shard {k}/{n}"
+    return what + (f" ({holder})" if holder else "")
 
 
 def release_run_lock(fd: int | None) -> None:

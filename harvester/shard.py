@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
@@ -74,6 +75,61 @@ def parse_shard(text: str) -> Shard:
     return Shard(k, n)
 
 
+def shard_pair(text: str) -> tuple[int, int] | None:
+    """``K/N`` as ``(K, N)`` when it is a shard (0 <= K < N, spaces allowed as
+    :func:`parse_shard` allows them); None for any other text. For shards read back from
+    journals and saved runs, where a bad one is passed over rather than an error."""
+    match = _SHARD_RE.fullmatch(text)
+    if match is None:
+        return None
+    k, n = int(match.group(1)), int(match.group(2))
+    return (k, n) if k < n else None
+
+
+def holders(k: int, n: int, counts: Iterable[int]) -> list[tuple[int, int]]:
+    """The shard of each split in ``counts`` that holds every image of shard ``k`` of ``n``:
+    ``k % m`` of ``m``, for each ``m`` dividing ``n`` (``k/n`` itself when ``n`` is among
+    them). Why: the split is ``hash % N``, so ``hash % 4 == 2`` gives ``hash % 2 == 0``:
+    shard 0/2 holds 2/4 (and 0/4)."""
+    return [(k % m, m) for m in counts if n % m == 0]
+
+
+def finer_parts(k: int, n: int, counts: Iterable[int]) -> list[list[tuple[int, int]]]:
+    """For each split in ``counts`` finer than ``n`` and made of it (a multiple of ``n``),
+    the shards of that split that shard ``k`` of ``n`` is made of: ``k + n * j`` of ``m``
+    for each ``j`` below ``m / n`` (1/2 is 1/4 and 3/4); the other side of :func:`holders`."""
+    return [[(k + n * j, m) for j in range(m // n)] for m in counts if m > n and m % n == 0]
+
+
+def split_count(split: str) -> int | None:
+    """The N of shard text ``K/N`` (a saved run's, as it was given), None when it is no
+    number."""
+    n = split.partition("/")[2]
+    return int(n) if n.isdecimal() else None
+
+
+#: The shards of a split a resume names one command each; more: one command for shard K/N.
+MAX_SHARDS_NAMED = 4
+
+
+def shard_commands(
+    command: Callable[[str], str], split: str, shards: Sequence[str] | None, note: str = ""
+) -> str:
+    """The commands of ``shards`` (``K/N`` each; None: every shard of the split; ``command``
+    makes one from its shard), joined by "; " and ``note`` after them, when there are 1 to
+    :data:`MAX_SHARDS_NAMED`; else the command of shard ``K/N``, ``note``, then ``, for
+    each K from 0 to N-1``. ``split``: a shard of the split as saved (``"0/8"``), its N
+    said as it is (and ``N-1`` for the last shard when it is no number)."""
+    n = split.partition("/")[2]
+    count = split_count(split)
+    if shards is None and count is not None and count <= MAX_SHARDS_NAMED:
+        shards = [f"{k}/{n}" for k in range(count)]
+    if shards and len(shards) <= MAX_SHARDS_NAMED:
+        return "; ".join(command(s) for s in shards) + note
+    last = "N-1" if count is None else count - 1
+    return f"{command('K/' + n)}{note}, for each K from 0 to {last}"
+
+
 @dataclass(frozen=True)
 class WorkLeft:
     """Where a split folder still has work, as ``harvester status`` found it: the shards
@@ -93,17 +149,14 @@ class WorkLeft:
         """The shards to run for an ``n``-way split: the walks' own (a coarser or finer
         split's shard is named as it is), then the shards ``K/n`` holding an image with
         work, unless a walk's shard named already holds it; in ``K/N`` order."""
-        named: set[tuple[int, int]] = set()
-        for text in self.walks:
-            match = _SHARD_RE.fullmatch(text)
-            if match is not None and int(match.group(1)) < int(match.group(2)):
-                named.add((int(match.group(1)), int(match.group(2))))
+        named = {pair for pair in map(shard_pair, self.walks) if pair is not None}
         of_n = {k for k, m in named if m == n}
+        counts = {m for _, m in named} | {n}  # (what the loop adds is of n)
         for image_id in self.ids:
             if len(of_n) == n:
                 break  # every shard named: the other images cannot add one
             k = shard_of(image_id, n)
-            if k not in of_n and not any(n % m == 0 and k % m == j for j, m in named):
+            if k not in of_n and not any(s in named for s in holders(k, n, counts)):
                 named.add((k, n))
                 of_n.add(k)
         return [f"{k}/{m}" for k, m in sorted(named, key=lambda s: (s[1], s[0]))]

@@ -73,13 +73,14 @@ from harvester.journal import (
     read_journal,
     saved_run_configs,
     walk_listed_all,
+    walk_lost_images,
     writer_of,
 )
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX
 from harvester.runlock import held_run_locks
-from harvester.shard import WorkLeft
+from harvester.shard import WorkLeft, finer_parts, holders, shard_commands, shard_pair
 from harvester.store import find_stray_temps
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
@@ -416,7 +417,7 @@ class StatusReport:
             # image, only study files (``study_only``): not "not counted" (they are).
             why = (
                 "the images under them are not counted above:"
-                if any(not f.get("study_only") for f in failures)
+                if walk_lost_images(walk)
                 else "every image under them was listed (counted above); their study files "
                 "are missing:"
             )
@@ -1104,7 +1105,7 @@ def _not_asked_commands(
     )
     if len({widened(n) for n in range(len(sets))}) == 1 and not own:
         return [f"harvester harvest --out {q} --artifacts {widened(0)}"]
-    from harvester.config import MAX_SHARDS_NAMED, RecordedRun, recorded_flags
+    from harvester.config import RecordedRun, recorded_flags, url_again_note
 
     commands = []
     for n in sorted(dropped):
@@ -1118,28 +1119,19 @@ def _not_asked_commands(
             # Saved without its user or session: pasted back as saved, it asked the server
             # as an anonymous user. URL stands in for it, as in every printed resume.
             flags[flags.index("--base-url") + 1] = "URL"
-            note = f" (URL: {recorded.base_url} with its user or session again)"
+            note = f" ({url_again_note(recorded.base_url)})"
         shard = recorded.shard if recorded is not None else None
         if shard is None or "--shard" not in flags:
             commands.append(f"harvester harvest --out {q} {shlex.join(flags)}{note}")
             continue
         # A split's set: its newest run's --shard alone tried the dropped kinds of that
         # shard's images again. Every shard, as a split's resume names them.
-        of = shard.partition("/")[2]
         at = flags.index("--shard") + 1
-        if of.isdigit() and 0 < int(of) <= MAX_SHARDS_NAMED:
-            each = []
-            for k in range(int(of)):
-                flags[at] = f"{k}/{of}"
-                each.append(f"harvester harvest --out {q} {shlex.join(flags)}")
-            commands.append("; ".join(each) + note)
-        else:
-            flags[at] = f"K/{of}"
-            last = int(of) - 1 if of.isdigit() else "N-1"
-            commands.append(
-                f"harvester harvest --out {q} {shlex.join(flags)}{note}, for each K from 0 "
-                f"to {last}"
-            )
+
+        def each(s: str, f: list[str] = flags, a: int = at) -> str:
+            return f"harvester harvest --out {q} {shlex.join([*f[:a], s, *f[a + 1 :]])}"
+
+        commands.append(shard_commands(each, shard, None, note))
     return commands
 
 
@@ -1228,9 +1220,9 @@ def _unwalked_shards(state: JournalState) -> list[tuple[str, str]]:
         if shard is None:
             whole.add(targets)
             continue
-        index, _, count = shard.partition("/")
-        if index.isdigit() and count.isdigit() and int(index) < int(count):
-            seen.setdefault(targets, set()).add((int(index), int(count)))
+        pair = shard_pair(shard)
+        if pair is not None:
+            seen.setdefault(targets, set()).add(pair)
     missing: list[tuple[str, str]] = []
     for targets, shards in seen.items():
         if targets in whole:
@@ -1241,11 +1233,8 @@ def _unwalked_shards(state: JournalState) -> list[tuple[str, str]]:
         named: set[tuple[int, int]] = set()
         for n in reversed(counts):
             for k in range(n):
-                parts = (
-                    (k + n * j, m) for m in counts if m > n and m % n == 0 for j in range(m // n)
-                )
                 if not _shard_covered(k, n, shards, counts) and not any(
-                    part in named for part in parts
+                    part in named for parts in finer_parts(k, n, counts) for part in parts
                 ):
                     named.add((k, n))
         missing += [(targets, f"{k}/{n}") for k, n in sorted(named, key=lambda s: (s[1], s[0]))]
@@ -1254,11 +1243,9 @@ def _unwalked_shards(state: JournalState) -> list[tuple[str, str]]:
 
 def _shard_covered(k: int, n: int, shards: set[tuple[int, int]], counts: list[int]) -> bool:
     """Is shard ``k/n`` walked, by itself, a coarser shard holding it or all its parts?"""
-    if any(n % m == 0 and (k % m, m) in shards for m in counts if m <= n):
+    if any(holder in shards for holder in holders(k, n, counts)):
         return True
-    return any(
-        all((k + n * j, m) in shards for j in range(m // n)) for m in counts if m > n and m % n == 0
-    )
+    return any(all(part in shards for part in parts) for parts in finer_parts(k, n, counts))
 
 
 def _count_shards(n: int) -> str:

@@ -56,6 +56,7 @@ from harvester.errors import (
     redact_url,
     server_is_there,
     unavailable,
+    url_holds_secret,
 )
 from harvester.models import ImageRef
 
@@ -1157,10 +1158,7 @@ async def preflight(
     server = redact_url(settings.base_url.partition("?")[0])
     # A private OMERO.web answers an object the session may not see as it answers an
     # unknown id (404, or 403): with credentials sent, they are the other thing to check.
-    sent = (
-        bool(settings.headers or settings.cookies)
-        or redact_url(settings.base_url) != settings.base_url
-    )
+    sent = bool(settings.headers or settings.cookies) or url_holds_secret(settings.base_url)
     for (kind, object_id, path), outcome in zip(checks, outcomes, strict=True):
         if isinstance(outcome, PermanentError) and outcome.status == 404:
             also = ", and that the credentials given may see it (a session key expires)"

@@ -820,7 +820,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     A task of a ``harvester slurm`` job array (``out``: its DIR, which holds the scripts) is
     resumed by resubmitting that task, not by running its command on the login node.
     """
-    from harvester.config import failed_ids_command
+    from harvester.config import failed_ids_command, url_again_note
     from harvester.pipeline import public_argv
 
     if not argv:
@@ -836,7 +836,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
         if word != given:
             flag, eq, shown = word.partition("=") if word.startswith("--") else ("", "", word)
             words[n] = f"{flag}=URL" if eq else "URL"
-            secret_url = f" (URL: {shown} with its user or session again)"
+            secret_url = f" ({url_again_note(shown)})"
     read_once = ""
     for n, word in enumerate(words):
         flag, eq, value = word.partition("=")
@@ -1079,12 +1079,10 @@ def run_status_command(args: argparse.Namespace) -> int:
                 f"{report.resume or 'the harvest'} retries them",
                 file=sys.stderr,
             )
-        lost = [  # (a failed study file lost no image: its images have their ids)
-            walk
-            for walk in report.walks
-            if not walk.get("finished")
-            or any(not f.get("study_only") for f in walk.get("failures") or ())
-        ]
+        from harvester.journal import walk_lost_images
+
+        # (a failed study file lost no image: its images have their ids)
+        lost = [walk for walk in report.walks if walk_lost_images(walk)]
         if lost:
             # The ids of the images under a failed or unfinished listing are unknown: an
             # empty list with nothing said read as "nothing failed" (`> retry.txt`).

@@ -32,7 +32,7 @@ from harvester.cli.harvest import (
     selection_overrides,
     target_overrides,
 )
-from harvester.errors import HarvesterError, UsageError, redact_url
+from harvester.errors import HarvesterError, UsageError, url_holds_secret
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
@@ -367,7 +367,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     harvest_args += selection_argv(args)
     harvest_args += task_flags_argv(args)
     if base_url:
-        if redact_url(base_url) != base_url:
+        if url_holds_secret(base_url):
             # The script is a plain file other people may read (and sbatch keeps a copy):
             # credentials go through the config file, which the script names, not copies.
             raise UsageError(
@@ -752,14 +752,10 @@ def _walks_short(state: JournalState) -> str | None:
     said; :func:`harvester.status.unfinished_walks` knows them (a failed study file lost
     no image: not counted).
     """
+    from harvester.journal import walk_lost_images
     from harvester.status import unfinished_walks
 
-    lost = [
-        walk
-        for walk in unfinished_walks(state)
-        if not walk.get("finished")
-        or any(not f.get("study_only") for f in walk.get("failures") or ())
-    ]
+    lost = [walk for walk in unfinished_walks(state) if walk_lost_images(walk)]
     if not lost:
         return None
     return f"{len(lost)} walk{'' if len(lost) == 1 else 's'}"

@@ -10,7 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harvester.errors import UsageError
-from harvester.shard import Shard, in_shard, parse_shard, shard_of
+from harvester.shard import (
+    MAX_SHARDS_NAMED,
+    Shard,
+    finer_parts,
+    holders,
+    in_shard,
+    parse_shard,
+    shard_commands,
+    shard_of,
+    shard_pair,
+    split_count,
+)
 
 # Pinned values: any change of hash, encoding or reduction breaks these, which
 # would silently reshuffle every running multi-shard harvest.
@@ -127,3 +138,63 @@ def test_in_shard_rejects_out_of_range_k() -> None:
         in_shard(1, 4, 4)
     with pytest.raises(UsageError):
         in_shard(1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "pair"),
+    [("0/4", (0, 4)), (" 3 / 8 ", (3, 8)), ("4/4", None), ("1/0", None), ("bad", None),
+     ("-1/4", None), ("", None)],
+)  # fmt: skip
+def test_shard_pair_reads_a_shard_back_or_none(text: str, pair: tuple[int, int] | None) -> None:
+    """A journal's shard text is a (K, N) pair when parse_shard would take it, else None."""
+    assert shard_pair(text) == pair
+
+
+def test_holders_and_finer_parts_follow_the_hash() -> None:
+    """The shard named as holding K/N holds each of its images, and the finer parts named
+    hold exactly its images (0/2 holds 0/4 and 2/4; 1/2 is 1/4 and 3/4)."""
+    ids = range(1, 3001)
+    images = {(k, n): {i for i in ids if shard_of(i, n) == k} for n in (2, 4, 8) for k in range(n)}
+    assert holders(2, 4, [2, 4, 8, 3]) == [(0, 2), (2, 4)]
+    assert finer_parts(1, 2, [2, 4, 8, 3]) == [[(1, 4), (3, 4)], [(1, 8), (3, 8), (5, 8), (7, 8)]]
+    for (k, n), own in images.items():
+        for holder in holders(k, n, [2, 4, 8]):
+            assert own <= images[holder]
+        for parts in finer_parts(k, n, [2, 4, 8]):
+            assert set().union(*(images[part] for part in parts)) == own
+
+
+def test_split_count() -> None:
+    """N of a saved K/N, None when it is no number."""
+    assert split_count("3/16") == 16
+    assert split_count("K/N") is None
+    assert split_count("3") is None
+
+
+def test_shard_commands_name_a_few_shards_else_k_of_n() -> None:
+    """Up to MAX_SHARDS_NAMED shards: one command each; more (or none given): one command
+    for K/N with the range of K; None: every shard of a small split."""
+
+    def command(s: str) -> str:
+        return f"harvester harvest --shard {s}"
+
+    assert MAX_SHARDS_NAMED == 4
+    assert shard_commands(command, "0/8", ["1/8", "5/8"], " (note)") == (
+        "harvester harvest --shard 1/8; harvester harvest --shard 5/8 (note)"
+    )
+    many = [f"{k}/8" for k in range(5)]
+    assert shard_commands(command, "0/8", many) == (
+        "harvester harvest --shard K/8, for each K from 0 to 7"
+    )
+    assert shard_commands(command, "0/8", [], " (note)") == (
+        "harvester harvest --shard K/8 (note), for each K from 0 to 7"
+    )
+    assert shard_commands(command, "1/2", None) == (
+        "harvester harvest --shard 0/2; harvester harvest --shard 1/2"
+    )
+    assert shard_commands(command, "1/8", None) == (
+        "harvester harvest --shard K/8, for each K from 0 to 7"
+    )
+    assert shard_commands(command, "1/x", None) == (
+        "harvester harvest --shard K/x, for each K from 0 to N-1"
+    )

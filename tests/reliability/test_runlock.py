@@ -110,3 +110,47 @@ def test_another_splits_probe_does_not_refuse_a_run(tmp_path: Path) -> None:
     assert fd is not None
     assert path.read_text() == f"pid {os.getpid()} on {__import__('socket').gethostname()}\n"
     release_run_lock(fd)
+
+
+def test_probe_tells_free_held_and_gone_lock_files_apart(tmp_path: Path) -> None:
+    """The one probe behind the three lock readers: a free file is free, a held one is held
+    with its holder's line (only when asked for), a missing one is gone, and probing takes
+    nothing: the holder keeps its lock and a free file can still be locked."""
+    import fcntl
+    import os
+
+    from harvester.runlock import _probe
+
+    free, held = tmp_path / "free.lock", tmp_path / "held.lock"
+    free.write_text("pid 1 on earlier\n")
+    held.write_text("pid 4242 on elsewhere\n")
+    fd = os.open(held, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        assert _probe(free) == ("free", "")
+        assert _probe(held) == ("held", "pid 4242 on elsewhere")
+        assert _probe(held, holder=False) == ("held", "")
+        assert _probe(tmp_path / "missing.lock") == ("gone", "")
+        other = os.open(free, os.O_RDWR)
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the probe left nothing behind
+        finally:
+            os.close(other)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("typed", ["0 / 4", "00/4", " 0/04"])
+def test_a_shard_typed_with_spaces_or_zeros_takes_that_shards_lock(
+    tmp_path: Path, typed: str
+) -> None:
+    """``--shard "0 / 4"`` is shard 0/4: its lock is shard-0-of-4.lock, so a run of 0/4 is
+    refused beside it (as typed, it took "shard-0 -of- 4.lock", which no check read)."""
+    assert lock_name(typed) == "shard-0-of-4.lock"
+    held = acquire_run_lock(tmp_path, typed)
+    assert held is not None
+    try:
+        with pytest.raises(UsageError, match="already being harvested"):
+            acquire_run_lock(tmp_path, "0/4")
+    finally:
+        release_run_lock(held)

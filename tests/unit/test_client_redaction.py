@@ -9,7 +9,13 @@ import anyio
 import pytest
 
 from harvester.client import Client, ClientSettings, Expect, redact_url
-from harvester.errors import ConfigError, FetchError, PermanentError, TransportError
+from harvester.errors import (
+    ConfigError,
+    FetchError,
+    PermanentError,
+    TransportError,
+    url_holds_secret,
+)
 
 SECRET = "s3cr3t-VALUE-42"
 
@@ -36,6 +42,23 @@ def test_redact_url(url: str, expected: str) -> None:
     """Secret query values and URL passwords are replaced; everything else is byte-identical."""
     assert redact_url(url) == expected
     assert redact_url(expected) == expected  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("http://h/x/?bsession=abc", True),
+        ("http://user:pw@h:8080/p", True),
+        ("http://h/?id=1&api_key=k", True),
+        ("http://h/x/?bsession=REDACTED", False),  # already redacted: nothing left to hide
+        ("http://user@h/p", False),  # a user without a password is no secret
+        ("http://h/p/?id=1", False),
+        ("http://h/p/", False),
+    ],
+)
+def test_url_holds_secret(url: str, secret: bool) -> None:
+    """A URL holds a secret exactly when redacting it changes it (a password, a secret query)."""
+    assert url_holds_secret(url) is secret
 
 
 def test_fetch_errors_redact_whatever_url_they_get() -> None:

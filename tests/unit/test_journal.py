@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from harvester.journal import Journal, JournalState, encode_records, read_all, read_journal
+from harvester.journal import (
+    Journal,
+    JournalState,
+    encode_records,
+    read_all,
+    read_journal,
+    walk_lost_images,
+)
 from harvester.models import ImageRef
 
 
@@ -415,3 +422,22 @@ def test_newest_saved_config_reads_a_bounded_number_of_configs(tmp_path: Path) -
     assert newest_saved_config(tmp_path, state, besides="r2", tries=1) is None
     assert newest_saved_config(tmp_path, state, besides="r4", tries=2) is None  # r5, r3
     assert newest_saved_config(tmp_path, state, besides="r4", tries=3) == {"artifacts": ["k2"]}
+
+
+STUDY = {"what": "plate 5", "study_only": True}
+LISTING = {"what": "plate 6"}
+
+
+@pytest.mark.parametrize(
+    ("walk", "lost"),
+    [
+        ({"finished": True, "failures": []}, False),
+        ({"finished": True, "failures": [STUDY]}, False),  # its images were all listed
+        ({"finished": True, "failures": [STUDY, LISTING]}, True),
+        ({"finished": False, "failures": []}, True),  # stopped, or never started
+        ({"finished": True}, False),
+    ],
+)
+def test_walk_lost_images(walk: dict[str, Any], lost: bool) -> None:
+    """A walk lost images when it did not finish or a listing other than study files failed."""
+    assert walk_lost_images(walk) is lost

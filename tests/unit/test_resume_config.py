@@ -24,6 +24,8 @@ from harvester.config import (
     recorded_target_sets,
     replay_problem,
     resolve,
+    secrets_again_note,
+    url_again_note,
 )
 from harvester.layout import make_writer
 from harvester.store import Store
@@ -78,6 +80,48 @@ def test_saved_settings_say_what_they_withheld(
         "the newest run (R) sent cookies (sessionid) and credentials in its --base-url, "
         "which are never saved"
     )
+
+
+def test_url_again_note_names_the_url_when_given() -> None:
+    """The note after a command whose URL stands for a --base-url with credentials."""
+    assert url_again_note() == "URL: with its user or session again"
+    assert url_again_note("http://h/?bsession=REDACTED") == (
+        "URL: http://h/?bsession=REDACTED with its user or session again"
+    )
+
+
+@pytest.mark.parametrize(
+    ("missing", "url_in_file", "note"),
+    [
+        ([], False, ""),
+        (["base_url"], False, "URL: with its user or session again"),
+        (["headers"], False, "SECRETS.toml: headers = {...} again"),
+        (
+            ["headers", "cookies", "base_url"],
+            False,
+            "SECRETS.toml: headers = {...}, cookies = {...} again; "
+            "URL: with its user or session again",
+        ),
+        (
+            ["headers", "base_url"],
+            True,
+            "SECRETS.toml: base_url with its user or session, headers = {...} again",
+        ),
+    ],
+)
+def test_secrets_again_note(missing: list[str], url_in_file: bool, note: str) -> None:
+    """What a command must be given again, each table as the TOML it is written as."""
+    assert secrets_again_note(missing, url_in_file=url_in_file) == note
+
+
+def test_a_resume_missing_headers_and_cookies_names_each_table(tmp_path: Path) -> None:
+    """Both tables withheld: the note said "headers and cookies = {...}", one TOML line
+    that is no valid table; now each is said as written, as the plan's refusal says it."""
+    cfg = HarvestConfig(base_url="https://h.org", headers={"X-Token": "S"}, cookies={"c": "S"})
+    problem = replay_problem(RecordedRun("R", cfg.to_public()), tmp_path / "d")
+    assert problem is not None
+    assert problem.command == f"harvester harvest SECRETS.toml --out {tmp_path / 'd'}"
+    assert problem.needs == "SECRETS.toml: headers = {...}, cookies = {...} again"
 
 
 def test_replayed_settings_resolve_to_the_same_configuration(tmp_path: Path) -> None:

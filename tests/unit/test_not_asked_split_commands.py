@@ -1,0 +1,43 @@
+"""Status's command for a split's set whose failures are of kinds no run asks for any more.
+
+A resume does not replay a split's set: its command names every shard (a small split, one
+command each) or shard K/N with the range of K, with the URL note after the command(s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harvester.config import HarvestConfig, RecordedRun, parse_artifacts
+from harvester.status import _not_asked_commands, _TargetKinds
+
+
+def split_set(shard: str, base_url: str) -> _TargetKinds:
+    """One split target set, thumbnails only, from a run of ``shard`` of ``base_url``."""
+    cfg = HarvestConfig(
+        base_url=base_url, screens=(3,), shard=shard, artifacts=parse_artifacts("thumbnail")
+    )
+    return _TargetKinds(frozenset({"thumbnail"}), recorded=RecordedRun("R", cfg.to_public()))
+
+
+def test_a_small_split_gets_one_command_per_shard_then_the_url_note(tmp_path: Path) -> None:
+    """Shard 1/2 of a URL with a session: both shards' commands, URL in each, one note."""
+    sets = [split_set("1/2", "http://h:8/?bsession=K3Y")]
+    q = str(tmp_path)
+    each = [
+        f"harvester harvest --out {q} --base-url URL --screen 3 --shard {k}/2 "
+        "--artifacts thumbnail,stack"
+        for k in (0, 1)
+    ]
+    assert _not_asked_commands(tmp_path, sets, {0: {"stack"}}) == [
+        "; ".join(each) + " (URL: http://h:8/ with its user or session again)"
+    ]
+
+
+def test_a_large_split_gets_one_command_for_shard_k_of_n(tmp_path: Path) -> None:
+    """Shard 3 of 8: more shards than a line names, so K/8 with K's range."""
+    sets = [split_set("3/8", "http://h:8/")]
+    assert _not_asked_commands(tmp_path, sets, {0: {"stack"}}) == [
+        f"harvester harvest --out {tmp_path} --base-url http://h:8/ --screen 3 --shard K/8 "
+        "--artifacts thumbnail,stack, for each K from 0 to 7"
+    ]
