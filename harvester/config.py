@@ -304,7 +304,11 @@ class HarvestConfig:
             raise ConfigError(
                 f"render_format: {self.render_format!r} is not one of {', '.join(RENDER_FORMATS)}"
             )
-        parse_shard(self.shard)
+        spec = parse_shard(self.shard)
+        if spec is not None:
+            # One spelling everywhere (journals, saved runs, lock names, status): "1/4", not
+            # " 01 / 4" as typed, which no comparison of shard text would match.
+            object.__setattr__(self, "shard", f"{spec[0]}/{spec[1]}")
         object.__setattr__(self, "where", parse_where(self.where))
         object.__setattr__(self, "label_keys", parse_label_keys(self.label_keys))
         check_sample(self.sample)
