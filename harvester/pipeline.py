@@ -73,6 +73,7 @@ from harvester.models import Artifact, ImageRef, has_context, with_context_of, w
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
 from harvester.select import (
+    LABELS_FILE,
     KeyCensus,
     SampleReuse,
     Selection,
@@ -196,6 +197,8 @@ class RunSummary:
     dry_run: bool = False
     pending: int = 0
     index_rows: int | None = None
+    #: ``DIR/labels.csv`` when the index write made one (label keys given or recorded).
+    labels_file: Path | None = None
     #: A shard run leaves index.csv to ``harvester index`` (see Harvest.run).
     index_deferred: bool = False
     slowdowns: int = 0
@@ -1398,6 +1401,11 @@ class Harvest:
             write_labelled_index, self.out, keys, self._journal_state
         )
         s = self.summary
+        # Written with label keys, removed without (select._remove_stale_labels): there now
+        # means this write made it, and the summary names it beside index.csv.
+        labels = self.out / LABELS_FILE
+        if await anyio.to_thread.run_sync(labels.exists):
+            s.labels_file = labels
         if (
             self._selection.active
             and self._shard is None

@@ -282,6 +282,24 @@ def test_one_row_is_one_row(
     assert f"index: {out / 'index.csv'} (1 row)\n" in printed
 
 
+def test_index_line_names_labels_csv(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """With label keys the summary's index line names labels.csv too, also on a resume."""
+    out = tmp_path / "labelled"
+    line = f"index: {out / 'index.csv'} (8 rows) and {out / 'labels.csv'}\n"
+    code, printed, _err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--plate", "7375",
+        "--out", str(out), "--rate", "none", "--artifacts", "thumbnail",
+        "--label-key", "Gene Symbol",
+    )  # fmt: skip
+    assert code == 0 and line in printed, printed
+    assert (out / "labels.csv").read_text().count("\n") == 1 + 8  # header, one gene a well
+    # The resume given no key keeps the run's keys, and labels.csv with them.
+    code, printed, _err = run(capsys, "harvest", "--out", str(out), "--rate", "none")
+    assert code == 0 and line in printed, printed
+
+
 def test_demo_prints_the_index_path_once(demo_run: DemoRun) -> None:
     """`harvester demo`: the index line of the summary, not a second one with the study."""
     out, printed = demo_run.out, demo_run.stdout
