@@ -709,21 +709,18 @@ def _record_label_keys(
     nothing is recorded and later writes keep what they had (``kept``).
     ``removed``: the ``labels.csv`` that ``--no-label-key`` removed.
     """
-    from harvester.folder_settings import label_keys_path, remember_label_keys
+    from harvester.folder_settings import (
+        absent_label_keys_line,
+        label_keys_path,
+        remember_label_keys,
+    )
     from harvester.select import problems
 
     record = label_keys_path(out)
     valid = tuple(key for key in given if key not in absent)
-    wrong = ", ".join(repr(key) for key in given if key in absent)
+    wrong = [key for key in given if key in absent]
     if given and not valid:
-        now = "no label columns"
-        if kept:
-            now = "the keys recorded before, " + ", ".join(repr(key) for key in kept)
-        problems.warning(
-            "%s",
-            f"label key(s) {wrong} not recorded in {record}, as no image has them: later "
-            f"index writes keep {now}",
-        )
+        problems.warning("%s", absent_label_keys_line(record, wrong, kept))
         return
     remember_label_keys(out, valid, by="harvester index")
     if not valid:
@@ -739,9 +736,7 @@ def _record_label_keys(
         "until another --label-key or --no-label-key"
     )
     if wrong:
-        problems.warning(
-            "%s", f"label key(s) {wrong} dropped, not recorded in {record}, as no image has them"
-        )
+        problems.warning("%s", absent_label_keys_line(record, wrong, None))
 
 
 def _walks_short(state: JournalState) -> str | None:
