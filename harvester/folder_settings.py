@@ -518,7 +518,7 @@ def carry_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> bool:
 
 
 def remembered_label_keys(
-    out_dir: Path, state: JournalState, *, warn: bool = True
+    out_dir: Path, state: JournalState, *, warn: bool = True, besides: str | None = None
 ) -> tuple[str, ...]:
     """The label keys for an index write given none: those given last (``()``: none).
 
@@ -533,7 +533,8 @@ def remembered_label_keys(
 
     A damaged record is said in one warning line (``warn=False``: by the caller, as
     ``status`` notes it), and the keys are then those of the newest run that set any (what
-    they were before such records existed).
+    they were before such records existed). ``besides``: a run whose keys do not count (a
+    harvest asking what the keys were before it).
     """
     from harvester.journal import run_starts, runs_newest_last
 
@@ -545,12 +546,57 @@ def remembered_label_keys(
         record = None
     started = run_starts(state)
     for run in reversed(runs_newest_last(state)):
+        if run == besides:
+            continue
         if record is not None and started.get(run, 0.0) <= record.at:
             break
         keys = _saved_label_keys(out_dir, run)
         if keys:
             return keys
     return record.keys if record is not None else ()
+
+
+def record_label_keys_but_absent(
+    out_dir: Path,
+    given: Sequence[str],
+    absent: Sequence[str],
+    kept: tuple[str, ...],
+    *,
+    by: str,
+) -> str:
+    """Record the ``given`` keys that some image has; return the warning naming the others.
+
+    For a harvest given ``--label-key``: its saved configuration names the keys, and later
+    index writes given none take them from it (:func:`remembered_label_keys`), so a typo
+    (``absent``: no image has it) made every later index's labels empty, where ``harvester
+    index`` records no such key. Recording the valid keys, or, when none is, the keys
+    later writes kept before (``kept``), in a record newer than the run, makes harvest
+    behave as ``harvester index`` does. Empty, and nothing written, when no key is absent.
+    """
+    wrong = [key for key in given if key in absent]
+    if not wrong:
+        return ""
+    valid = tuple(key for key in given if key not in absent)
+    remember_label_keys(out_dir, valid or kept, by=by)
+    return absent_label_keys_line(label_keys_path(out_dir), wrong, None if valid else kept)
+
+
+def absent_label_keys_line(record: Path, wrong: Sequence[str], kept: tuple[str, ...] | None) -> str:
+    """The warning for given label keys that no image has, so not recorded in ``record``.
+
+    ``kept``: None when other given keys were recorded (the wrong ones were dropped), else
+    the keys later index writes keep (``()``: no label columns).
+    """
+    names = ", ".join(repr(key) for key in wrong)
+    if kept is None:
+        return f"label key(s) {names} dropped, not recorded in {record}, as no image has them"
+    now = "no label columns"
+    if kept:
+        now = "the keys recorded before, " + ", ".join(repr(key) for key in kept)
+    return (
+        f"label key(s) {names} not recorded in {record}, as no image has them: later "
+        f"index writes keep {now}"
+    )
 
 
 def damaged_label_keys_note(exc: DamagedLabelKeysError, out_dir: Path) -> str:

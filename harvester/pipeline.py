@@ -60,7 +60,13 @@ from harvester.errors import (
     with_status,
 )
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
-from harvester.folder_settings import carry_label_keys, repin_note, run_settings
+from harvester.folder_settings import (
+    carry_label_keys,
+    record_label_keys_but_absent,
+    remembered_label_keys,
+    repin_note,
+    run_settings,
+)
 from harvester.journal import (
     STUDY_ONLY,
     JournalState,
@@ -73,6 +79,7 @@ from harvester.models import Artifact, ImageRef, has_context, with_context_of, w
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
 from harvester.select import (
+    LABELS_FILE,
     KeyCensus,
     SampleReuse,
     Selection,
@@ -196,6 +203,8 @@ class RunSummary:
     dry_run: bool = False
     pending: int = 0
     index_rows: int | None = None
+    #: ``DIR/labels.csv`` when the index write made one (label keys given or recorded).
+    labels_file: Path | None = None
     #: A shard run leaves index.csv to ``harvester index`` (see Harvest.run).
     index_deferred: bool = False
     slowdowns: int = 0
@@ -638,6 +647,8 @@ class Harvest:
         # The store's journal state, kept current by its commits: index.csv is built from it
         # plus what other writers appended (not from every journal read again).
         self._journal_state: JournalState | None = None
+        # The index write recorded this run's label keys but a typo (_record_label_keys_but_absent).
+        self._label_keys_recorded = False
         # --ids-from as the run reads it (a temporary copy of a pipe; see _check_ids_file).
         self._ids_file: Path | None = cfg.ids_from
         # That copy, when the caller made it already (copy_of_ids_source); the run removes it.
@@ -746,7 +757,7 @@ class Harvest:
         before = self._walk_before
         if before is not None and not walk_listed_all(before):
             return  # this run's finished walk is what tells status the earlier one is mended
-        if self.cfg.label_keys:
+        if self.cfg.label_keys and not self._label_keys_recorded:
             # Its config, which says these keys were given now, is about to go: where
             # `harvester index --label-key` recorded other keys since, the record takes these.
             keys = self.cfg.label_keys
@@ -1394,10 +1405,20 @@ class Harvest:
 
     async def _write_index(self) -> None:
         keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
+        absent: list[str] = []
         self.summary.index_rows = await anyio.to_thread.run_sync(
-            write_labelled_index, self.out, keys, self._journal_state
+            functools.partial(
+                write_labelled_index, self.out, keys, self._journal_state, absent=absent
+            )
         )
+        if keys and absent:
+            await self._record_label_keys_but_absent(keys, absent)
         s = self.summary
+        # Written with label keys, removed without (select._remove_stale_labels): there now
+        # means this write made it, and the summary names it beside index.csv.
+        labels = self.out / LABELS_FILE
+        if await anyio.to_thread.run_sync(labels.exists):
+            s.labels_file = labels
         if (
             self._selection.active
             and self._shard is None
@@ -1408,6 +1429,34 @@ class Harvest:
             note = self.select_stats.index_note(s.index_rows)
             if note:
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+
+    async def _record_label_keys_but_absent(
+        self, keys: Sequence[str], absent: Sequence[str]
+    ) -> None:
+        """Keep a given label key that no image has (a typo) out of later index writes.
+
+        This run's saved configuration names its keys, and later index writes given none
+        (a resume, ``harvester index``, the SLURM index job) would take them from it: every
+        later index had empty labels. As ``harvester index`` does, only the keys some image
+        has are recorded (none valid: the keys recorded before), with one warning.
+        """
+        state = self._journal_state
+        run = self.summary.run_id
+
+        def record() -> str:
+            kept = (
+                remembered_label_keys(self.out, state, warn=False, besides=run)
+                if state is not None
+                else ()
+            )
+            return record_label_keys_but_absent(
+                self.out, keys, absent, kept, by="harvester harvest"
+            )
+
+        line = await anyio.to_thread.run_sync(record)
+        if line:
+            self._label_keys_recorded = True
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
 
     async def _dry_run(self, client: Client) -> None:
         """Walk without storing: count images and the artifacts that would be fetched."""

@@ -579,7 +579,10 @@ async def plan_targets(
             config = await resolve_target_names(config, lister, say=say)
     extra: dict[str, Any] = {}
     if config.ids_from is not None:
-        extra["ids_from"] = str(config.ids_from)
+        # A record of the source (a run of the plan reads the plan, not this file), named as
+        # the runs' saved configs name it: absolute, so it means one file from any folder
+        # (a read-once source, /dev/stdin or /dev/fd/N, as it was).
+        extra["ids_from"] = str(config.ids_from.absolute())
     if config.withheld:  # which credentials its runs must be given again (never their values)
         extra["withheld"] = config.withheld
     run_id = layout.new_run_id()

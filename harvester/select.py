@@ -1017,7 +1017,9 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
     index renumbers them with no word when a new label sorts before old ones, when a label's
     images are gone, or once after upgrading to 0.1.7, which sorts one key's values in the
     label (``b;a`` became ``a;b``). Empty when every earlier label keeps its id (or there
-    was no readable labels.csv).
+    was no readable labels.csv). The line tells labels that kept their name and got
+    another id from those no image has any more: the first, the usual case, read as
+    labels gone when both were said together.
     """
     import csv
 
@@ -1026,16 +1028,29 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
             before = {row["label"]: row["label_id"] for row in csv.DictReader(handle)}
     except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError):
         return ""
-    moved = [label for label, n in before.items() if str(ids.get(label, "")) != n]
-    if not moved:
+    moved = [label for label, n in before.items() if label in ids and str(ids[label]) != n]
+    gone = [label for label in before if label not in ids]
+    if not (moved or gone):
         return ""
-    first = moved[0]
-    now = f"now {ids[first]}" if first in ids else "now no image has it"
+    parts = []
+    if moved:
+        first = moved[0]
+        new = sum(label not in before for label in ids)
+        parts.append(
+            f"{len(moved)} of its {len(before)} labels {'is' if len(moved) == 1 else 'are'}"
+            f" still there with another label_id (e.g. {first!r}: was {before[first]}, now"
+            f" {ids[first]})"
+            + (f"; {new} label{' is' if new == 1 else 's are'} new" if new else "")
+        )
+    if gone:
+        parts.append(
+            f"{len(gone)} of its {len(before)} labels {'is' if len(gone) == 1 else 'are'}"
+            f" on no image any more (e.g. {gone[0]!r}, was {before[gone[0]]})"
+        )
     return (
-        f"label ids changed: {len(moved)} of the {len(before)} labels of the previous"
-        f" {LABELS_FILE} have another label_id or are gone (e.g. {first!r} was"
-        f" {before[first]}, {now}); a model trained on the earlier label_ids must map them"
-        f" by label with the new {LABELS_FILE}"
+        f"label_ids changed in {previous}: {'; '.join(parts)}; a model trained on the old"
+        " label_ids must map them to the new ones by label (the label column of index.csv"
+        f" and {LABELS_FILE}), not by label_id"
     )
 
 

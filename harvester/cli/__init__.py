@@ -1,6 +1,7 @@
 """The ``harvester`` command: argument parsing, dispatch, and errors -> exit codes.
 
-Exit codes (one place): 0 everything done; 1 finished with failures (listed);
+Exit codes (one place): 0 everything done; 1 finished with failures (listed), or standard
+output could not be written (a full disk: one ``error:`` line, see :class:`_CheckedStdout`);
 2 usage, configuration or remote/storage error; 75 the server is busy or breaking off its
 answers, try later (:class:`~harvester.errors.ServerUnavailableError`); 130 interrupted;
 141 (no message) when the reader of our output went away (``| head``). Every
@@ -28,7 +29,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO, cast
 
 from harvester import __version__
 
@@ -43,6 +44,9 @@ EXIT_INTERRUPTED = 130
 EXIT_OUTPUT_CLOSED = 141
 #: Set by :func:`discard_stdout`: the command went on after its stdout's reader went away.
 _stdout_discarded = False
+#: Set by :class:`_CheckedStdout`: a write to stdout met a closed pipe, or failed otherwise.
+_stdout_closed = False
+_stdout_failed = False
 
 SUBCOMMAND_MODULES = ("harvester.cli.harvest", "harvester.cli.emulate", "harvester.cli.hpc")
 
@@ -400,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     global _process_entry
     _process_entry = argv is None
+    if _process_entry and sys.stdout is not None:
+        sys.stdout = cast(TextIO, _CheckedStdout(sys.stdout))
     result = _main_outcome(argv)
     if _process_entry:
         _leave_no_thread_waiting(result)
@@ -458,12 +464,78 @@ def _leave_no_thread_waiting(code: int) -> None:
     os._exit(code)
 
 
+class _CheckedStdout:
+    """The process's ``sys.stdout``: a write that fails is said, not lost or a traceback.
+
+    ``harvester --help > /dev/full`` exited 0: argparse drops a failed write of its help
+    (and of a closed pipe's, when unbuffered). Other commands' failed writes (``status
+    --json`` to a full disk) said a bare ``error: No space left on device``. A write or
+    flush that fails here is said once, on stderr, in one line naming standard output;
+    later output goes nowhere and the command ends with exit 1 (:func:`_main_outcome`).
+    A closed pipe (``| head -1``) still raises BrokenPipeError, as every caller expects,
+    and is noted so that a write argparse swallowed still ends as SIGPIPE would (141).
+    Everything else is the wrapped stream's.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            _note_stdout_closed()
+            raise
+        except OSError as exc:
+            _stdout_write_failed(exc)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _note_stdout_closed()
+            raise
+        except OSError as exc:
+            _stdout_write_failed(exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _note_stdout_closed() -> None:
+    global _stdout_closed
+    _stdout_closed = True
+
+
+def _stdout_write_failed(exc: OSError) -> None:
+    """Say once that stdout cannot be written (a full disk), and send later output nowhere."""
+    global _stdout_failed
+    if _stdout_failed:
+        return
+    _stdout_failed = True
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    os.close(devnull)
+    with contextlib.suppress(OSError, ValueError):  # stderr to the same full disk: exit 1 says it
+        print(
+            f"error: cannot write to standard output ({exc.strerror or exc}): "
+            "the output is incomplete",
+            file=sys.stderr,
+        )
+
+
 def _main_outcome(argv: list[str] | None) -> int:
     code = EXIT_OK
     try:
         code = _main(argv)
         if _process_entry:  # a closed pipe shows here, not in the interpreter's exit
             sys.stdout.flush()
+        if _stdout_failed:
+            return code if code != EXIT_OK else EXIT_FAILURES
+        if _stdout_closed and code == EXIT_OK:
+            return _output_closed()  # a closed pipe's write that argparse swallowed
         if _stdout_discarded and code == EXIT_OK:
             return EXIT_OUTPUT_CLOSED  # as if the flush above had met the closed pipe
         return code

@@ -965,7 +965,8 @@ def print_summary(
             if summary.interrupted and summary.index_rows < summary.images:
                 # "images 32" counts what the walk found; the index holds what was recorded
                 rows += f": the images recorded before the interruption, of {summary.images} found"
-            print(f"index: {summary.out_dir / 'index.csv'} ({rows})", file=out)
+            labels = f" and {summary.labels_file}" if summary.labels_file else ""
+            print(f"index: {summary.out_dir / 'index.csv'} ({rows}){labels}", file=out)
         elif summary.index_deferred:
             print(
                 "index: not rebuilt by a shard; once every shard has ended run "

@@ -709,21 +709,18 @@ def _record_label_keys(
     nothing is recorded and later writes keep what they had (``kept``).
     ``removed``: the ``labels.csv`` that ``--no-label-key`` removed.
     """
-    from harvester.folder_settings import label_keys_path, remember_label_keys
+    from harvester.folder_settings import (
+        absent_label_keys_line,
+        label_keys_path,
+        remember_label_keys,
+    )
     from harvester.select import problems
 
     record = label_keys_path(out)
     valid = tuple(key for key in given if key not in absent)
-    wrong = ", ".join(repr(key) for key in given if key in absent)
+    wrong = [key for key in given if key in absent]
     if given and not valid:
-        now = "no label columns"
-        if kept:
-            now = "the keys recorded before, " + ", ".join(repr(key) for key in kept)
-        problems.warning(
-            "%s",
-            f"label key(s) {wrong} not recorded in {record}, as no image has them: later "
-            f"index writes keep {now}",
-        )
+        problems.warning("%s", absent_label_keys_line(record, wrong, kept))
         return
     remember_label_keys(out, valid, by="harvester index")
     if not valid:
@@ -739,9 +736,7 @@ def _record_label_keys(
         "until another --label-key or --no-label-key"
     )
     if wrong:
-        problems.warning(
-            "%s", f"label key(s) {wrong} dropped, not recorded in {record}, as no image has them"
-        )
+        problems.warning("%s", absent_label_keys_line(record, wrong, None))
 
 
 def _walks_short(state: JournalState) -> str | None:
@@ -762,18 +757,25 @@ def _walks_short(state: JournalState) -> str | None:
 
 
 def _no_targets(out: Path) -> UsageError:
-    """``harvester slurm`` given no targets: what to give, DIR's own plan first if it has one.
+    """``harvester slurm`` given no targets: what to give, as commands for DIR where it can.
 
-    Unlike ``harvester harvest --out DIR``, the script does not replay DIR's runs: its tasks
-    run one command each, with the targets written into it.
+    Unlike ``harvester harvest --out DIR``, the script does not replay DIR's runs: it is
+    one command for every task, and a folder's runs may hold several target sets (one
+    array each) or ids read from a pipe, and their settings from a config file that a
+    task's command line cannot carry (a selection lost there would harvest the whole
+    study). So nothing is taken silently; the error names what to run instead: an array
+    DIR holds already is submitted again as it is (the usual wish: a failed or timed-out
+    array), and a new script gets DIR's plan, or the targets of DIR's newest run.
     """
-    import shlex
+    from harvester.slurm import SCRIPT_NAME, resume_line
 
-    from harvester.plan import META_FILE, plan_dir
-
-    q = shlex.quote(str(out))
-    if (plan_dir(out) / META_FILE).is_file():
-        hint = f"harvest its plan: harvester slurm --out {q} --from-plan {q} --tasks N"
+    again = _new_script_hint(out)
+    if (out / SCRIPT_NAME).is_file():
+        hint = f"to run {out / SCRIPT_NAME} again (finished work is skipped): {resume_line(out)}"
+        if again:
+            hint += f"; for a new script, {again}"
+    elif again:
+        hint = again
     else:
         hint = (
             "give --screen, --project, --plate, --dataset, --image or --ids-from, a config "
@@ -781,6 +783,42 @@ def _no_targets(out: Path) -> UsageError:
         )
     return UsageError(
         "nothing to harvest: harvester slurm needs the targets its tasks harvest", hint=hint
+    )
+
+
+#: What defines a run's images: its targets and its selection (the rest, server and kinds
+#: included, the script takes from the folder or from the flags given to it).
+_IMAGE_KEYS = (
+    "screens", "projects", "plates", "datasets", "images", "ids_from", "from_plan",
+    "where", "sample", "sample_fraction", "seed",
+)  # fmt: skip
+
+
+def _new_script_hint(out: Path) -> str | None:
+    """``harvest its plan: harvester slurm ...`` for DIR's plan, else ``give the targets
+    again, ...`` with those of DIR's newest run whose ids a file holds; None without either."""
+    import shlex
+
+    from harvester.config import FLAGS, recorded_flags, recorded_target_sets
+    from harvester.plan import META_FILE, plan_dir
+
+    q = shlex.quote(str(out))
+    if (plan_dir(out) / META_FILE).is_file():
+        return f"harvest its plan: harvester slurm --out {q} --from-plan {q} --tasks N"
+    sets = [run for run in recorded_target_sets(out) if run.ids_read_once is None]
+    if not sets:
+        return None
+    wanted = {FLAGS[key] for key in _IMAGE_KEYS}
+    words = [word for word in recorded_flags(sets[0]) if word != "--no-labels"]
+    flags = [
+        f"{flag} {shlex.quote(value)}"
+        for flag, value in zip(words[::2], words[1::2], strict=True)
+        if flag in wanted
+    ]
+    more = f" (its runs had {len(sets)} sets of targets: one array each)" if len(sets) > 1 else ""
+    return (
+        f"give the targets again, e.g. those of the folder's newest run: harvester slurm --out {q} "
+        f"{' '.join(flags)} --tasks N{more}"
     )
 
 

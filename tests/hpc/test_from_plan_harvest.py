@@ -84,6 +84,30 @@ def test_the_next_hint_of_plan_runs_as_written(
     assert kinds_stored(out) == {"thumbnail": 8}
 
 
+def test_a_plan_of_a_relative_ids_file_runs_from_any_folder(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`plan --ids-from ids.txt` in one folder: plan.json names the file by its absolute
+    path, and `harvest --from-plan` run from another folder harvests the planned ids."""
+    made, elsewhere = tmp_path / "made", tmp_path / "elsewhere"
+    made.mkdir()
+    elsewhere.mkdir()
+    (made / "ids.txt").write_text("".join(f"{i}\n" for i in PROJECT_IMAGES[:3]))
+    monkeypatch.chdir(made)
+    assert main(["plan", "--base-url", emulator.base_url, "--ids-from", "ids.txt", "--out",
+                 "../study", "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    out = tmp_path / "study"
+    saved = json.loads((out / "plan" / "plan.json").read_text())
+    assert saved["ids_from"] == str(made / "ids.txt")
+    monkeypatch.chdir(elsewhere)
+    code = main(["harvest", "--out", "../study", "--from-plan", "../study", "--rate", "none"])
+    assert code == 0, capsys.readouterr().err
+    assert kinds_stored(out) == {"thumbnail": 3}
+
+
 def test_plan_settings_apply_unless_the_user_gave_them(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:

@@ -107,8 +107,9 @@ def test_unknown_key_with_nothing_close_lists_known_keys(
 def test_misspelt_label_key_warns_on_harvest_and_on_index(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
-    """--label-key Phenotyp: a warning, exit 0, empty labels.csv; `harvester index` reusing
-    the recorded key warns again, and the right key (no warning) fills the labels."""
+    """--label-key Phenotyp: a warning, exit 0, empty labels.csv, and the key not kept for
+    later index writes (as `harvester index` keeps none): `harvester index` then writes no
+    label columns, and the right key (no warning) fills the labels."""
     out = tmp_path / "labels"
     code, _stdout, stderr = harvest_cli(
         emulator, out, "--screen", str(DEMO_SCREEN), "--label-key", "Phenotyp"
@@ -118,13 +119,19 @@ def test_misspelt_label_key_warns_on_harvest_and_on_index(
         f"WARNING harvester.problems: label key 'Phenotyp' is on none of the 80 images in "
         f"{out / 'index.csv'}, so every label is empty; did you mean 'Phenotype'?"
     )
-    assert warnings(stderr) == [expected]
+    assert warnings(stderr) == [
+        expected,
+        f"WARNING harvester.problems: label key(s) 'Phenotyp' not recorded in "
+        f"{out / 'label_keys.json'}, as no image has them: later index writes keep no label "
+        "columns",
+    ]
     assert labels_table(out) == [["label", "label_id", "images"]]
     assert {row["label"] for row in index_rows(out)} == {""}
 
-    again = run_cli("index", str(out))  # the keys of the newest run that set any
+    again = run_cli("index", str(out))  # no key kept: the typo is not the folder's key
     assert again.returncode == 0, again.stderr
-    assert warnings(again.stderr) == [expected]
+    assert "Phenotyp'" not in again.stderr
+    assert "label" not in index_rows(out)[0] and not (out / "labels.csv").exists()
 
     fixed = run_cli("index", str(out), "--label-key", "Phenotype")
     assert fixed.returncode == 0, fixed.stderr

@@ -221,8 +221,45 @@ def test_closed_stdout_ends_quietly(
     finally:
         os.close(write_end)
     assert proc.stderr == ""
-    # argparse's help swallows the failed write itself (then exit 0) when stdout is unbuffered
-    assert proc.returncode == 141 or (command[0] == "harvest" and proc.returncode == 0)
+    # argparse's help swallows its failed write (unbuffered stdout): 141 all the same
+    assert proc.returncode == 141
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("unbuffered", [False, True])
+@pytest.mark.parametrize(
+    "command",
+    [["--help"], ["--version"], ["harvest", "--help"], ["status", "--json"], ["status"]],
+)
+def test_a_full_stdout_is_one_error_line_and_exit_1(
+    tmp_path: Path, emulator: EmulatorThread, command: list[str], unbuffered: bool
+) -> None:
+    """`harvester --help > /dev/full` exited 0 (argparse drops the failed write), `status
+    --json` said a bare `No space left on device`: now exit 1 and one line naming stdout."""
+    argv = command
+    if command[0] == "status":
+        argv = [command[0], str(_harvest_folder(tmp_path, emulator.base_url)), *command[1:]]
+    env = cli_env()
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    else:
+        env.pop("PYTHONUNBUFFERED", None)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "harvester", *argv],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert proc.stderr == (
+        "error: cannot write to standard output (No space left on device): the output is "
+        "incomplete\n"
+    )
+    assert proc.returncode == 1
 
 
 # --------------------------------------------------------------------------- 5. --rate none
@@ -280,6 +317,24 @@ def test_one_row_is_one_row(
     )  # fmt: skip
     assert code == 0
     assert f"index: {out / 'index.csv'} (1 row)\n" in printed
+
+
+def test_index_line_names_labels_csv(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """With label keys the summary's index line names labels.csv too, also on a resume."""
+    out = tmp_path / "labelled"
+    line = f"index: {out / 'index.csv'} (8 rows) and {out / 'labels.csv'}\n"
+    code, printed, _err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--plate", "7375",
+        "--out", str(out), "--rate", "none", "--artifacts", "thumbnail",
+        "--label-key", "Gene Symbol",
+    )  # fmt: skip
+    assert code == 0 and line in printed, printed
+    assert (out / "labels.csv").read_text().count("\n") == 1 + 8  # header, one gene a well
+    # The resume given no key keeps the run's keys, and labels.csv with them.
+    code, printed, _err = run(capsys, "harvest", "--out", str(out), "--rate", "none")
+    assert code == 0 and line in printed, printed
 
 
 def test_demo_prints_the_index_path_once(demo_run: DemoRun) -> None:

@@ -193,11 +193,32 @@ def test_renumbered_labels_are_said(tmp_path: Path, caplog: pytest.LogCaptureFix
         {"label": "c", "label_id": "1", "images": "1"},
     ]
     (line,) = problem_lines(caplog)
-    assert line.startswith(
-        "label ids changed: 2 of the 2 labels of the previous labels.csv have another"
-        " label_id or are gone (e.g. 'b;a' was 1, now no image has it)"
+    assert line == (
+        f"label_ids changed in {tmp_path / LABELS_FILE}: 1 of its 2 labels is still there with"
+        " another label_id (e.g. 'c': was 0, now 1); 1 label is new; 1 of its 2 labels is on"
+        " no image any more (e.g. 'b;a', was 1); a model trained on the old label_ids must map"
+        " them to the new ones by label (the label column of index.csv and labels.csv), not by"
+        " label_id"
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         write_labelled_index(tmp_path, ["Kind"])
     assert problem_lines(caplog) == []
+
+
+def test_a_new_label_that_shifts_ids_is_no_label_gone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new label sorting first moves the others' ids: the warning says they are the same
+    labels with other ids, and names none as gone."""
+    make_dir(tmp_path, {1: (("Kind", "b"),), 2: (("Kind", "c"),), 3: (("Kind", "a"),)})
+    (tmp_path / LABELS_FILE).write_text("label,label_id,images\nb,0,1\nc,1,1\n")
+    with caplog.at_level(logging.WARNING):
+        write_labelled_index(tmp_path, ["Kind"])
+    (line,) = problem_lines(caplog)
+    assert (
+        "2 of its 2 labels are still there with another label_id (e.g. 'b': was 0, now 1)" in line
+    )
+    assert "; 1 label is new;" in line
+    assert "no image" not in line and "gone" not in line
+    assert "\n" not in line

@@ -320,19 +320,30 @@ def test_no_targets_is_refused_first_with_what_to_give(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`harvester slurm --out DIR --tasks N` on a harvested folder printed the folder's
-    server and kinds as if a script would follow, then an error with no hint; a folder
-    holding a plan gets the command that harvests it."""
+    server and kinds as if a script would follow, then an error with no hint; now the hint
+    names the targets (and selection) of the folder's newest run as a command, a folder
+    holding a plan gets the command that harvests it, and a new folder what to give."""
+    fresh = tmp_path / "new"
+    assert main(["slurm", "--out", str(fresh), "--tasks", "2"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: nothing to harvest: harvester slurm needs the targets its tasks harvest",
+        "hint: give --screen, --project, --plate, --dataset, --image or --ids-from, a config "
+        "file that lists them, or --from-plan DIR (a plan made by harvester plan)",
+    ]
+    assert not fresh.exists()
+
     out = tmp_path / "study"
     assert main(["harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out",
-                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q"]) == 0  # fmt: skip
+                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+                 "--where", "Gene Symbol~a", "--seed", "3"]) == 0  # fmt: skip
     capsys.readouterr()
     assert main(["slurm", "--out", str(out), "--tasks", "2"]) == 2
     said = capsys.readouterr()
     assert said.out == ""
     assert said.err.splitlines() == [
         "error: nothing to harvest: harvester slurm needs the targets its tasks harvest",
-        "hint: give --screen, --project, --plate, --dataset, --image or --ids-from, a config "
-        "file that lists them, or --from-plan DIR (a plan made by harvester plan)",
+        "hint: give the targets again, e.g. those of the folder's newest run: harvester slurm "
+        f"--out {out} --plate 7375 --where 'Gene Symbol~a' --seed 3 --tasks N",
     ]
     assert not (out / "harvest.sbatch").exists()
 
@@ -342,3 +353,35 @@ def test_no_targets_is_refused_first_with_what_to_give(
     hint = capsys.readouterr().err.splitlines()[1]
     q = shlex.quote(str(out))
     assert hint == f"hint: harvest its plan: harvester slurm --out {q} --from-plan {q} --tasks N"
+
+
+def test_no_targets_on_a_folder_with_an_array_says_how_to_submit_it_again(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder holding harvest.sbatch (an array that failed or ran out of time): the hint
+    resubmits that script with its index job, and names the command for a new one; the
+    script is left as it was."""
+    out = tmp_path / "study"
+    assert main(["slurm", "--base-url", emulator.base_url, "--plate", "7375", "--out", str(out),
+                 "--tasks", "2", "--no-check", "-q"]) == 0  # fmt: skip
+    script = (out / "harvest.sbatch").read_bytes()
+    capsys.readouterr()
+    assert main(["slurm", "--out", str(out), "--tasks", "4"]) == 2
+    error, hint = capsys.readouterr().err.splitlines()
+    assert error == "error: nothing to harvest: harvester slurm needs the targets its tasks harvest"
+    assert hint.startswith(
+        f"hint: to run {out / 'harvest.sbatch'} again (finished work is skipped): "
+        f"jid=$(sbatch --parsable {out / 'harvest.sbatch'}) && "
+        f"sbatch --dependency=afterany:${{jid%%;*}} {out / 'index.sbatch'}"
+    )
+    assert (out / "harvest.sbatch").read_bytes() == script
+
+    assert main(["plan", "--base-url", emulator.base_url, "--out", str(out), "--plate", "7375",
+                 "-q"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["slurm", "--out", str(out), "--tasks", "4"]) == 2
+    hint = capsys.readouterr().err.splitlines()[1]
+    assert hint.endswith(
+        f"; for a new script, harvest its plan: harvester slurm --out {out} --from-plan {out} "
+        "--tasks N"
+    )
