@@ -21,7 +21,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from harvester.client import DEFAULT_BURST as DEFAULT_BURST
@@ -46,6 +46,9 @@ from harvester.shard import parse_shard as shard_spec
 from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
 from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
 from harvester.window import WINDOW_MODES as WINDOWS
+
+if TYPE_CHECKING:
+    from harvester.journal import SavedConfigs
 
 DEFAULT_BASE_URL = "https://idr.openmicroscopy.org"
 DEFAULT_RENDER_FORMAT = "jpeg"
@@ -709,15 +712,17 @@ def _runs_by_second(out_dir: Path) -> dict[str, list[str]]:
     return seconds
 
 
-def _read_recorded(out_dir: Path, run: str) -> RecordedRun | None:
+def _read_recorded(
+    out_dir: Path, run: str, saved: SavedConfigs | None = None
+) -> RecordedRun | None:
     """The settings ``run`` saved (``runs/<run>/config.json``); None when they cannot be read
-    or are not a harvest's (no ``base_url``: a plan's)."""
+    or are not a harvest's (no ``base_url``: a plan's). ``saved``: the configs a caller
+    read already (else read here)."""
+    from harvester.journal import SavedConfigs
     from harvester.layout import RUNS_DIR
 
-    try:
-        data = json.loads((out_dir / RUNS_DIR / run / "config.json").read_bytes())
-    except (OSError, ValueError):
-        return None
+    saved = saved if saved is not None else SavedConfigs()
+    data = saved.read(out_dir / RUNS_DIR / run / "config.json")
     if not isinstance(data, dict):
         return None
     nested = data.get("config")
@@ -872,7 +877,9 @@ def target_set(recorded: RecordedRun) -> str:
     return json.dumps(key, sort_keys=True)
 
 
-def recorded_target_sets(out_dir: Path, *, besides: str | None = None) -> list[RecordedRun]:
+def recorded_target_sets(
+    out_dir: Path, *, besides: str | None = None, saved: SavedConfigs | None = None
+) -> list[RecordedRun]:
     """The newest run of each distinct target set of DIR (:func:`target_set`), newest first:
     what ``harvester harvest --out DIR`` given no target replays, one after another.
 
@@ -883,7 +890,8 @@ def recorded_target_sets(out_dir: Path, *, besides: str | None = None) -> list[R
     small files, read once, and a resume that recorded nothing leaves none), and the
     journals' first lines only where runs share a second. Not for the job array's tasks,
     which call :func:`newest_recorded_run` with its bounded reads. ``besides``: a run left
-    out (a run asking what its set was before it).
+    out (a run asking what its set was before it). ``saved``: the configs a caller read
+    already (``status``: for its kinds and label keys).
     """
     seconds = _runs_by_second(out_dir)
     readable: dict[str, RecordedRun] = {}
@@ -891,7 +899,7 @@ def recorded_target_sets(out_dir: Path, *, besides: str | None = None) -> list[R
         for run in group:
             if run == besides:
                 continue
-            recorded = _read_recorded(out_dir, run)
+            recorded = _read_recorded(out_dir, run, saved)
             if recorded is not None:
                 readable[run] = recorded
     order = _RunOrder(out_dir, seconds, True)
@@ -945,23 +953,39 @@ def other_server_note(cfg: HarvestConfig) -> str | None:
     )
 
 
-def _newest_run_unless(given: bool, out: Path | None) -> RecordedRun | None:
-    """DIR's newest run with readable settings, whose value a run into DIR takes for a
-    setting it was not ``given`` (:func:`folder_server`, :func:`folder_artifacts`); None
-    when it was given one, or DIR is not a folder yet. Reads: ``runs/`` once, at most
-    three saved configs besides the replays started since the newest set's own run (they
-    rank as the runs they replayed, :func:`replay_origin`, so every resume's since then is
-    read: a set per resume each), and the journals' first lines only where runs of
-    one second tie: run ids order by the second, and two runs of one second with other
-    kinds would otherwise give a new target either's kinds, by the ids' random ends. (The
-    tasks of a job array, which start together, are given ``--base-url`` and
-    ``--artifacts`` by their script and read nothing here.)"""
-    if given or out is None or not out.is_dir():
-        return None
-    return newest_recorded_run(out, tries=3)
+class NewestRun:
+    """DIR's newest run with readable settings, looked up once for the settings a run into
+    DIR takes from it (:func:`folder_server`, then :func:`folder_artifacts`: one look-up
+    for both, given this to each), and not at all when neither asks.
+
+    Reads: ``runs/`` once, at most three saved configs besides the replays started since
+    the newest set's own run (they rank as the runs they replayed, :func:`replay_origin`,
+    so every resume's since then is read: a set per resume each), and the journals' first
+    lines only where runs of one second tie: run ids order by the second, and two runs of
+    one second with other kinds would otherwise give a new target either's kinds, by the
+    ids' random ends. (The tasks of a job array, which start together, are given
+    ``--base-url`` and ``--artifacts`` by their script and read nothing here.)"""
+
+    def __init__(self, out: Path | None) -> None:
+        self.out = out
+        self._looked = False
+        self._run: RecordedRun | None = None
+
+    def unless(self, given: bool) -> RecordedRun | None:
+        """The run whose value a run into DIR takes for a setting it was not ``given``;
+        None when it was given one, or DIR is not a folder yet."""
+        if given:
+            return None
+        if not self._looked:
+            self._looked = True
+            if self.out is not None and self.out.is_dir():
+                self._run = newest_recorded_run(self.out, tries=3)
+        return self._run
 
 
-def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, str | None]:
+def folder_server(
+    cfg: HarvestConfig, *, given: bool, newest: NewestRun | None = None
+) -> tuple[HarvestConfig, str | None]:
     """``cfg`` on the server of DIR's newest run when the run was given no base URL; the line
     that says so (None: ``cfg`` unchanged).
 
@@ -973,10 +997,11 @@ def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, st
     When that run's URL held credentials, which are never saved, the run is refused
     (:class:`UsageError`, the URL redacted): asking the default instead asked IDR for a
     private server's ids. So is a run given none of the headers or cookies the newest run
-    sent (their names said, never their values). Reads what :func:`_newest_run_unless`
-    reads (every task of a job array may call this at its start, given ``--base-url``).
+    sent (their names said, never their values). Reads what :class:`NewestRun` reads
+    (every task of a job array may call this at its start, given ``--base-url``), nothing
+    when ``newest`` (DIR's, shared with :func:`folder_artifacts`) looked already.
     """
-    recorded = _newest_run_unless(given, cfg.out)
+    recorded = (newest or NewestRun(cfg.out)).unless(given)
     if recorded is None or cfg.out is None:
         return cfg, None
     out = cfg.out
@@ -1015,7 +1040,9 @@ def folder_server(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, st
     return replace(cfg, base_url=recorded.base_url), line
 
 
-def folder_artifacts(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig, str | None]:
+def folder_artifacts(
+    cfg: HarvestConfig, *, given: bool, newest: NewestRun | None = None
+) -> tuple[HarvestConfig, str | None]:
     """``cfg`` with the artifact kinds of DIR's newest run when the run was given none; the
     line that says so (None: ``cfg`` unchanged).
 
@@ -1024,11 +1051,11 @@ def folder_artifacts(cfg: HarvestConfig, *, given: bool) -> tuple[HarvestConfig,
     plan --out DIR``) fetched the defaults for them, and ``status``, counting by the newest
     run's kinds, then promised a resume that fetched nothing. Given none (``given``: no
     ``--artifacts`` and no ``artifacts`` in the config file), a run into a folder now takes
-    the folder's, as :func:`folder_server` takes its server. Reads what
-    :func:`_newest_run_unless` reads (every task of a job array may call this at its start,
-    given ``--artifacts``).
+    the folder's, as :func:`folder_server` takes its server. Reads what :class:`NewestRun`
+    reads (every task of a job array may call this at its start, given ``--artifacts``),
+    nothing when ``newest`` (DIR's, shared with :func:`folder_server`) looked already.
     """
-    recorded = _newest_run_unless(given, cfg.out)
+    recorded = (newest or NewestRun(cfg.out)).unless(given)
     if recorded is None or cfg.out is None:
         return cfg, None
     out = cfg.out
@@ -1298,14 +1325,19 @@ def replay_which(index: int) -> str:
 MAX_RESUME_COMMANDS = 3
 
 
-def resume_command(out_dir: Path, work_left: WorkLeft | None = None) -> str:
+def resume_command(
+    out_dir: Path, work_left: WorkLeft | None = None, *, sets: list[RecordedRun] | None = None
+) -> str:
     """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
     ``harvester harvest --out DIR`` when the settings of one of its target sets can be
     replayed (see :func:`recorded_target_sets` and :func:`replay_problem`), then, for each
     set that cannot, the command(s) that resume it, with why (``; also: ...``).
-    ``work_left``: where a split still has work (``status``), for its shards' commands."""
+    ``work_left``: where a split still has work (``status``), for its shards' commands.
+    ``sets``: DIR's :func:`recorded_target_sets` when the caller read them already (every
+    saved config of DIR: ``status`` read each twice); None: read here."""
 
-    sets = recorded_target_sets(out_dir)
+    if sets is None:
+        sets = recorded_target_sets(out_dir)
     if not sets:
         return (
             "the harvest command that made it, again (no run's settings are saved in "

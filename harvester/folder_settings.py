@@ -93,7 +93,7 @@ from pathlib import Path
 from typing import Any
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
-from harvester.journal import JournalState, run_config_of
+from harvester.journal import JournalState, SavedConfigs, run_config_of
 from harvester.layout import JOURNALS_DIR, RUNS_DIR, run_config_path
 
 __all__ = [
@@ -518,7 +518,12 @@ def carry_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> bool:
 
 
 def remembered_label_keys(
-    out_dir: Path, state: JournalState, *, warn: bool = True, besides: str | None = None
+    out_dir: Path,
+    state: JournalState,
+    *,
+    warn: bool = True,
+    besides: str | None = None,
+    saved: SavedConfigs | None = None,
 ) -> tuple[str, ...]:
     """The label keys for an index write given none: those given last (``()``: none).
 
@@ -534,10 +539,11 @@ def remembered_label_keys(
     A damaged record is said in one warning line (``warn=False``: by the caller, as
     ``status`` notes it), and the keys are then those of the newest run that set any (what
     they were before such records existed). ``besides``: a run whose keys do not count (a
-    harvest asking what the keys were before it).
+    harvest asking what the keys were before it). ``saved``: the configs a caller read already.
     """
     from harvester.journal import run_starts, runs_newest_last
 
+    saved = saved if saved is not None else SavedConfigs()
     try:
         record = read_label_keys_record(out_dir)
     except DamagedLabelKeysError as exc:
@@ -550,7 +556,7 @@ def remembered_label_keys(
             continue
         if record is not None and started.get(run, 0.0) <= record.at:
             break
-        keys = _saved_label_keys(out_dir, run)
+        keys = _saved_label_keys(out_dir, run, saved)
         if keys:
             return keys
     return record.keys if record is not None else ()
@@ -608,12 +614,9 @@ def damaged_label_keys_note(exc: DamagedLabelKeysError, out_dir: Path) -> str:
     )
 
 
-def _saved_label_keys(out_dir: Path, run: str) -> tuple[str, ...]:
+def _saved_label_keys(out_dir: Path, run: str, saved: SavedConfigs) -> tuple[str, ...]:
     """The ``label_keys`` run ``run`` saved in its configuration (none, or no config: ``()``)."""
-    try:
-        data = json.loads(run_config_path(Path(out_dir), run).read_bytes())
-    except (OSError, ValueError):
-        return ()
+    data = saved.read(run_config_path(Path(out_dir), run))
     if not isinstance(data, dict):
         return ()
     keys = run_config_of(data).get("label_keys")

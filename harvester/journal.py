@@ -409,8 +409,32 @@ def run_starts(state: JournalState) -> dict[str, float]:
     return started
 
 
+class SavedConfigs:
+    """Saved run configurations (``runs/<run>/config.json``), each file read and parsed at
+    most once, for a command that asks several things of them: ``status`` takes the
+    artifact kinds, the label keys and the target sets (with their resume line) from them,
+    and the label keys alone read every config where no run set any. The values are
+    shared between the askers: read them, never change them."""
+
+    def __init__(self) -> None:
+        self._values: dict[Path, Any] = {}
+
+    def read(self, path: Path) -> Any:
+        """The JSON value saved at ``path``; None when it cannot be read or parsed."""
+        if path not in self._values:
+            try:
+                self._values[path] = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                self._values[path] = None
+        return self._values[path]
+
+
 def saved_run_configs(
-    out_dir: Path, state: JournalState, *, whole: bool = False
+    out_dir: Path,
+    state: JournalState,
+    *,
+    whole: bool = False,
+    saved: SavedConfigs | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The configuration each run of DIR saved (``runs/<run>/config.json``), newest run first.
 
@@ -420,12 +444,11 @@ def saved_run_configs(
     readable config (a plan, a run killed before saving it) is skipped. The pipeline nests
     the resolved configuration under ``"config"``; a file without it is taken as it is.
     ``whole``: the file's whole object (with the harvester ``"version"`` that wrote it).
+    ``saved``: the files a caller read already (read here once more otherwise).
     """
+    saved = saved if saved is not None else SavedConfigs()
     for run in reversed(runs_newest_last(state)):
-        try:
-            data = json.loads(run_config_path(out_dir, run).read_bytes())
-        except (OSError, ValueError):
-            continue
+        data = saved.read(run_config_path(out_dir, run))
         if isinstance(data, dict):
             yield data if whole else run_config_of(data)
 

@@ -68,6 +68,7 @@ from harvester.journal import (
     STUDY_ONLY,
     JournalState,
     ReadMark,
+    SavedConfigs,
     journal_files,
     journals_of_other_writers,
     read_journal,
@@ -464,7 +465,11 @@ class StatusReport:
 
 
 def selected_kinds(
-    out_dir: Path, state: JournalState, planned: list[str] | None = None
+    out_dir: Path,
+    state: JournalState,
+    planned: list[str] | None = None,
+    *,
+    saved: SavedConfigs | None = None,
 ) -> tuple[list[str], str]:
     """Artifact kinds asked for by the newest run that saved them, else ``planned`` (a
     plan's, before any run harvested it), else the kinds the journals hold (done or
@@ -474,9 +479,9 @@ def selected_kinds(
     "Newest" as :func:`harvester.journal.runs_newest_last` orders runs (by start time).
     The journals' kinds come before the defaults because a folder whose ``runs/`` was
     deleted still holds what its runs asked for: the defaults would count a ``render`` no
-    run asked for as pending for every image.
+    run asked for as pending for every image. ``saved``: the configs a caller read already.
     """
-    for config in saved_run_configs(out_dir, state):
+    for config in saved_run_configs(out_dir, state, saved=saved):
         artifacts = config.get("artifacts")
         if isinstance(artifacts, str):
             artifacts = [a.strip() for a in artifacts.split(",") if a.strip()]
@@ -527,17 +532,18 @@ class _TargetKinds:
     recorded: RecordedRun | None = None
 
 
-def _target_kinds(out_dir: Path, plan_at: Path | None) -> list[_TargetKinds]:
-    """DIR's target sets (:func:`harvester.config.recorded_target_sets`), each with its
-    newest run's kinds: what a resume fetches, set by set. A set whose kinds cannot be read
-    (a config of another version) is left out."""
-    from harvester.config import parse_artifacts, recorded_target_sets
+def _target_kinds(recorded_sets: list[RecordedRun], plan_at: Path | None) -> list[_TargetKinds]:
+    """DIR's target sets (``recorded_sets``: :func:`harvester.config.recorded_target_sets`,
+    read once for this and the resume line), each with its newest run's kinds: what a
+    resume fetches, set by set. A set whose kinds cannot be read (a config of another
+    version) is left out."""
+    from harvester.config import parse_artifacts
     from harvester.errors import ConfigError
     from harvester.plan import plan_dir
     from harvester.walk import read_ids_file
 
     out: list[_TargetKinds] = []
-    for recorded in recorded_target_sets(out_dir):
+    for recorded in recorded_sets:
         config = recorded.config
         try:
             kinds = frozenset(a.value for a in parse_artifacts(config.get("artifacts")))
@@ -890,7 +896,9 @@ def collect_status(out_dir: Path) -> StatusReport:
     planned = list(info.artifacts) if info is not None else None
     if slurm is not None and slurm.artifacts and not planned:
         planned = slurm.artifacts  # what every task will ask for
-    selected, source = selected_kinds(out_dir, state, planned)
+    # DIR's saved configs, each read once for the kinds, the label keys and the target sets.
+    saved = SavedConfigs()
+    selected, source = selected_kinds(out_dir, state, planned, saved=saved)
     report = StatusReport(out_dir=str(out_dir), selected=selected)
     if source == "journals":  # no run's saved config names them: say where they came from
         report.selected_from = source
@@ -908,7 +916,7 @@ def collect_status(out_dir: Path) -> StatusReport:
         read_label_keys_record(out_dir)
     except DamagedLabelKeysError as exc:
         report.notes.append(damaged_label_keys_note(exc, out_dir))
-    report.label_keys = list(remembered_label_keys(out_dir, state, warn=False))
+    report.label_keys = list(remembered_label_keys(out_dir, state, warn=False, saved=saved))
     # Lists the folders of images/ (no stat of a file): a fraction of reading the journals.
     report.notes += stray_notes(out_dir, find_stray_temps(out_dir), 0, None, reporting_only=True)
     report.images = len(state.images)
@@ -952,7 +960,11 @@ def collect_status(out_dir: Path) -> StatusReport:
         run["bytes"] += size
     # What the suggested resume fetches, set by set (not every image by the newest run's
     # kinds): pending and failed count that, so that status and the resume agree.
-    sets = _target_kinds(out_dir, plan_at) if source == "config" else []
+    # Read once, for the sets' kinds and for the resume line.
+    from harvester.config import recorded_target_sets
+
+    recorded_sets = recorded_target_sets(out_dir, saved=saved) if source == "config" else None
+    sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
     # An image no set names is counted by DIR's newest set's kinds: the newest set as a
     # resume orders them (a replay ranks as the run it replayed), not the run started last.
     wanted = _Wanted(
@@ -1052,24 +1064,40 @@ def collect_status(out_dir: Path) -> StatusReport:
             tuple(str(w["shard"]) for w in report.walks if w.get("shard")),
             work_ids,
         )
+        if recorded_sets is None:  # (no set's kinds were read: for the resume line alone)
+            recorded_sets = recorded_target_sets(out_dir, saved=saved)
         report.resume = _resume_line(
             out_dir,
             plan_unharvested=plan_unharvested,
             sets_left=sets_left,
             work_left=report.work_left,
+            recorded_sets=recorded_sets,
         )
     return report
 
 
-def split_images(out_dir: Path, ids: frozenset[int]) -> frozenset[int]:
+def split_images(
+    out_dir: Path,
+    ids: frozenset[int],
+    *,
+    recorded_sets: list[RecordedRun] | None = None,
+    images: Mapping[int, ImageRef] | None = None,
+) -> frozenset[int]:
     """Of ``ids`` (journaled images), those a split's set of DIR asks for: the images whose
     shards a split's resume names (``verify``'s bad files; ``status`` filters its own).
-    Another set's image is no shard's to run again. Reads the journals only when DIR has a
-    split's set."""
-    sets = _target_kinds(out_dir, None)
+    Another set's image is no shard's to run again. ``recorded_sets``: DIR's
+    :func:`harvester.config.recorded_target_sets` (None: read here), ``images``: its
+    journaled images (``verify`` loaded them; None: the journals are read here, and only
+    when DIR has a split's set)."""
+    from harvester.config import recorded_target_sets
+
+    if recorded_sets is None:
+        recorded_sets = recorded_target_sets(out_dir)
+    sets = _target_kinds(recorded_sets, None)
     if not any(_split(t) for t in sets):
         return ids
-    images = JournalState.load(out_dir).images
+    if images is None:
+        images = JournalState.load(out_dir).images
     wanted = _Wanted(sets, [])
     return frozenset(i for i in ids if wanted.of_a_split(i, images.get(i)))
 
@@ -1136,22 +1164,27 @@ def _not_asked_commands(
 
 
 def _resume_line(
-    out_dir: Path, *, plan_unharvested: bool, sets_left: bool, work_left: WorkLeft | None = None
+    out_dir: Path,
+    *,
+    plan_unharvested: bool,
+    sets_left: bool,
+    work_left: WorkLeft | None = None,
+    recorded_sets: list[RecordedRun] | None = None,
 ) -> str:
     """The command(s) that fetch what status counts as left: ``resume_command`` (DIR's
-    target sets replayed), and, for DIR's plan that no run has harvested yet
-    (``plan_unharvested``: ``harvester plan`` into a harvested folder), the plan's own
-    command, which ``harvester harvest --out DIR`` does not run; alone when the target
-    sets have nothing left (``sets_left``)."""
+    target sets replayed, ``recorded_sets`` when status read them), and, for DIR's plan
+    that no run has harvested yet (``plan_unharvested``: ``harvester plan`` into a
+    harvested folder), the plan's own command, which ``harvester harvest --out DIR`` does
+    not run; alone when the target sets have nothing left (``sets_left``)."""
     from harvester.config import resume_command
 
     if not plan_unharvested:
-        return resume_command(out_dir, work_left)
+        return resume_command(out_dir, work_left, sets=recorded_sets)
     q = shlex.quote(str(out_dir))
     plan_command = f"harvester harvest --out {q} --from-plan {q}"
     if not sets_left:
         return plan_command
-    resume = resume_command(out_dir, work_left)
+    resume = resume_command(out_dir, work_left, sets=recorded_sets)
     return f"{resume}; also: {plan_command} (its plan, not harvested yet)"
 
 

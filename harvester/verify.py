@@ -45,6 +45,7 @@ from harvester.layout import (
     ephemeral_writer,
     resolve,
 )
+from harvester.models import ImageRef
 from harvester.store import (
     DamagedMarkerError,
     StrayTemps,
@@ -93,6 +94,10 @@ class VerifyReport:
     stray_temps: int = 0
     stray_samples: list[str] = field(default_factory=list)
     strays_handed_over: int = 0
+    #: The journaled images verify loaded (not reported): the CLI's resume line takes a
+    #: split's bad images from them (:func:`harvester.status.split_images`) rather than
+    #: reading every journal again.
+    images: Mapping[int, ImageRef] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def missing(self) -> list[Problem]:
@@ -404,7 +409,7 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
     out_dir = Path(out_dir)
     marker_note = damaged_marker(out_dir)
     state = JournalState.load(out_dir)
-    report = VerifyReport()
+    report = VerifyReport(images=state.images)
     if marker_note is not None:
         report.notes.append(marker_note)
     report.unjournaled_files = has_unjournaled_files(out_dir, state)

@@ -421,12 +421,13 @@ def run_harvest_command(args: argparse.Namespace) -> int:
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
         )
     if cfg.has_targets and cfg.from_plan is None:  # (a plan names its server and kinds)
-        from harvester.config import folder_artifacts, folder_server
+        from harvester.config import NewestRun, folder_artifacts, folder_server
 
-        cfg, line = folder_server(cfg, given=base_url_given(args, cfg))
+        newest = NewestRun(cfg.out)  # (looked up once, for both)
+        cfg, line = folder_server(cfg, given=base_url_given(args, cfg), newest=newest)
         if line and not cfg.quiet:
             print(line, file=sys.stderr)
-        cfg, line = folder_artifacts(cfg, given=artifacts_given(args, cfg))
+        cfg, line = folder_artifacts(cfg, given=artifacts_given(args, cfg), newest=newest)
         if line and not cfg.quiet:
             print(line, file=sys.stderr)
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
@@ -1113,21 +1114,30 @@ def run_verify_command(args: argparse.Namespace) -> int:
         print(_as_text(report))
     awaiting = len(getattr(report, "awaiting", ()))
     if report.problems or awaiting:
-        from harvester.config import resume_command
+        from harvester.config import recorded_target_sets, resume_command
         from harvester.models import Artifact
         from harvester.shard import WorkLeft
         from harvester.status import split_images
 
         bad = len(report.problems) + awaiting
         found = [*report.problems, *getattr(report, "awaiting", ())]
-        # A split's command names the shards of its bad images (a study file's: every shard).
+        # A split's command names the shards of its bad images (a study file's: every shard),
+        # from the images verify loaded and DIR's saved configs read once for both.
+        sets = recorded_target_sets(args.out)
         kinds = {a.value for a in Artifact}
         work = (
-            WorkLeft(ids=split_images(args.out, frozenset(p.id for p in found)))
+            WorkLeft(
+                ids=split_images(
+                    args.out,
+                    frozenset(p.id for p in found),
+                    recorded_sets=sets,
+                    images=report.images,
+                )
+            )
             if all(p.kind in kinds for p in found)
             else None
         )
-        resume = resume_command(args.out, work)
+        resume = resume_command(args.out, work, sets=sets)
         if report.unmarked is not None:  # a read-only DIR: nothing told the harvest yet
             print(
                 f"{bad} damaged or missing files, not marked ({report.unmarked}): run verify "

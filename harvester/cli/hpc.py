@@ -251,7 +251,7 @@ def run_plan(args: argparse.Namespace) -> int:
     import anyio
 
     from harvester.cli.harvest import artifacts_given, base_url_given
-    from harvester.config import folder_artifacts, folder_server, resolve
+    from harvester.config import NewestRun, folder_artifacts, folder_server, resolve
     from harvester.plan import plan_targets
     from harvester.progress import Progress, request_time_line
 
@@ -261,10 +261,11 @@ def run_plan(args: argparse.Namespace) -> int:
 
         overrides["ids_from"] = str(standard_input_ids("plan"))
     config = resolve(args.config, overrides)
-    config, line = folder_server(config, given=base_url_given(args, config))
+    newest = NewestRun(config.out)  # (looked up once, for both)
+    config, line = folder_server(config, given=base_url_given(args, config), newest=newest)
     if line and not args.quiet:  # a plan in a harvested folder: that folder's server
         print(line)
-    config, line = folder_artifacts(config, given=artifacts_given(args, config))
+    config, line = folder_artifacts(config, given=artifacts_given(args, config), newest=newest)
     if line and not args.quiet:  # ... and its artifact kinds
         print(line)
     out = Path(args.out)
@@ -346,13 +347,14 @@ def run_slurm(args: argparse.Namespace) -> int:
         raise _no_targets(out)
     if not (args.from_plan or config.from_plan):  # (a plan names its server and kinds)
         from harvester.cli.harvest import artifacts_given, base_url_given
-        from harvester.config import folder_artifacts, folder_server
+        from harvester.config import NewestRun, folder_artifacts, folder_server
 
-        config, line = folder_server(config, given=base_url_given(args, config))
+        newest = NewestRun(config.out)  # (looked up once, for both)
+        config, line = folder_server(config, given=base_url_given(args, config), newest=newest)
         if line:  # every task asks that server, named on its command line
             print(line)
             base_url = config.base_url
-        config, line = folder_artifacts(config, given=artifacts_given(args, config))
+        config, line = folder_artifacts(config, given=artifacts_given(args, config), newest=newest)
         if line:  # every task fetches those kinds, named on its command line
             print(line)
             artifacts = ",".join(a.value for a in config.artifacts)
