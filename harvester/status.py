@@ -94,6 +94,17 @@ logger = logging.getLogger(__name__)
 #: Failures listed by the text form (``--json`` and ``--failed-ids`` have all of them).
 MAX_FAILURE_SAMPLES = 20
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
+#: The run a walk of ids read once is keyed by (:meth:`HarvestConfig.walk_targets`).
+_READ_ONCE_RUN = re.compile(r" '\(run [^']*\)'$")
+
+
+def _walk_of(targets: str, *, run_named: bool = False) -> str:
+    """``walk of TARGETS`` as a person reads it. Ids read once key their walk by run
+    (``--ids-from - '(run R)'``); a line that names that run itself (``(run R)``) drops it
+    from the key, where it said it twice."""
+    if run_named:
+        targets = _READ_ONCE_RUN.sub("", targets)
+    return f"walk of {targets}" if targets else "walk"
 
 
 @dataclass
@@ -390,15 +401,15 @@ class StatusReport:
             elif not walk.get("finished"):
                 unfinished.setdefault(walk["targets"], []).append(walk)
         for targets, shards in unwalked.items():
-            what = f"walk of {targets}" if targets else "walk"
+            what = _walk_of(targets)
             listed = ", ".join(shards[:10]) + (", ..." if len(shards) > 10 else "")
             lines.append(
                 f"{what}: {_count_shards(len(shards))} of its split never walked ({listed}): "
                 "not run yet, or stopped before walking; their images are not counted above"
             )
         for targets, walks in unfinished.items():
-            what = f"walk of {targets}" if targets else "walk"
             shards = [str(w["shard"]) for w in walks if w.get("shard")]
+            what = _walk_of(targets, run_named=not shards)
             if shards:
                 listed = ", ".join(shards[:10]) + (", ..." if len(shards) > 10 else "")
                 where = f"in {len(shards)} shard(s) ({listed})"
@@ -411,7 +422,7 @@ class StatusReport:
         for walk in self.walks:
             if not walk.get("finished"):
                 continue
-            what = f"walk of {walk['targets']}" if walk["targets"] else "walk"
+            what = _walk_of(walk["targets"], run_named=True)
             shard = f", shard {walk['shard']}" if walk.get("shard") else ""
             failures = walk.get("failures") or []
             # A plate whose images were all listed before its runs or grids failed lost no

@@ -67,8 +67,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         action=JoinedCommaLists,
         type=artifacts_arg,
-        help="comma list: thumbnail,imgdata,render,metadata,stack,rois (repeatable; default: "
-        "the kinds of DIR's newest run, else the first four)",
+        help="comma list: thumbnail,imgdata,render,metadata,stack,rois (or all; repeatable; "
+        "default: the kinds of DIR's newest run, else the first four)",
     )
     parser.add_argument(
         "--concurrency",

@@ -330,7 +330,7 @@ def test_two_runs_reading_standard_input_are_two_walks(
     """Ids on standard input, killed; then other ids on standard input, finished: the first
     run's ids are not taken as done (they were other ids under the same name), and the
     resume, which cannot read them again, refuses with the command instead of "nothing to
-    resume"."""
+    resume"; status names the unfinished walk by its run once."""
     slow = make_emulator(preset="demo", latency_ms=100)
     out = tmp_path / "d"
     args = ["--ids-from", "-", "--out", str(out), "--artifacts", "thumbnail", "-q", *SLOW]
@@ -345,6 +345,10 @@ def test_two_runs_reading_standard_input_are_two_walks(
     report = collect_status(out)
     assert len(report.walks) == 1 and not report.walks[0]["finished"]
     assert report.walks[0]["targets"].startswith("--ids-from - '(run ")
+    # The run keys the walk of ids read once; the line names it once, not twice.
+    run = report.walks[0]["run"]
+    line = f"walk of --ids-from - (run {run}) has not finished: still running, or stopped"
+    assert line in report.format_text()
     resumed = run_cli("harvest", "--out", str(out))
     assert resumed.returncode == 2
     assert "nothing to resume" not in resumed.stderr

@@ -299,6 +299,14 @@ def test_help_texts_give_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
     assert "under a minute" not in out
 
 
+@pytest.mark.parametrize("command", ["harvest", "plan", "slurm"])
+def test_artifacts_help_names_all(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    """`--artifacts` says it takes `all` in every command that has it (plan and slurm did not)."""
+    code, out, _err = run(capsys, command, "--help")
+    assert code == 0
+    assert "stack,rois (or all; repeatable;" in flat(out)
+
+
 def test_index_help_names_the_newest_run_that_set_keys(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _err = run(capsys, "index", "--help")
     assert code == 0

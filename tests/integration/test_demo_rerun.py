@@ -1,0 +1,45 @@
+"""`harvester demo` run again into its folder, as the README's quick start invites."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+from demo_helpers import DemoRun, run_demo
+
+OTHER_SERVER = "was harvested from"
+
+
+def _served_port(run: DemoRun) -> int:
+    """The port of the demo's emulator, from its `emulator was serving URL` line."""
+    found = re.search(r"emulator was serving http://127\.0\.0\.1:(\d+)", run.stdout)
+    assert found is not None, run.stdout
+    return int(found.group(1))
+
+
+def test_demo_rerun_asks_the_same_server(tmp_path: Path) -> None:
+    """A second demo into the same folder serves on the first one's port: all skipped, no
+    warning that the folder was harvested from another server."""
+    first = run_demo(tmp_path / "demo")
+    assert first.code == 0, first.stderr
+    second = run_demo(tmp_path / "demo")
+    assert second.code == 0, second.stderr
+    assert "done 0, skipped 320 (already done), failed 0" in second.stdout
+    assert OTHER_SERVER not in second.stderr
+    assert _served_port(second) == _served_port(first)
+
+
+def test_demo_rerun_with_its_port_taken(tmp_path: Path) -> None:
+    """When the first demo's port is taken, the rerun serves on another one, skips the same
+    files, and says that the folder's server changed (which is then true)."""
+    first = run_demo(tmp_path / "demo")
+    assert first.code == 0, first.stderr
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", _served_port(first)))
+        holder.listen()
+        second = run_demo(tmp_path / "demo")
+    assert second.code == 0, second.stderr
+    assert "done 0, skipped 320 (already done), failed 0" in second.stdout
+    assert _served_port(second) != _served_port(first)
+    assert OTHER_SERVER in second.stderr
