@@ -180,3 +180,8 @@ def wait_for_files(out: Path, count: int, timeout: float = 30.0) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"fewer than {count} files after {timeout} s")
+
+
+def spooled_copies(folder: Path) -> set[str]:
+    """The copies of piped ids (``--ids-from -`` or a pipe) left in temporary ``folder``."""
+    return {p.name for p in folder.glob("harvester-ids-*.txt")}

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from harvest_helpers import content, harvest, start_cli
+from harvest_helpers import content, harvest, spooled_copies, start_cli
 from test_head_start import IDS, ArrivalLog, _emulator, _ids_file, harvest_thumbnails
 
 from harvester.cli import main
@@ -327,18 +326,13 @@ def _feed_fifo(path: Path, text: str) -> threading.Event:
     return stop
 
 
-def _spooled_copies() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("harvester-ids-*.txt")}
-
-
 def test_ids_from_a_pipe_is_read_once_and_harvested_whole(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], spool_dir: Path
 ) -> None:
     """--ids-from <(cmd): a pipe can be read once, but the run reads its ids file for the
     check, the head start and the walk. Every id is harvested, and the temporary copy is
     gone afterwards (none in DIR either)."""
     emu = make_emulator(preset="huge")
-    before = _spooled_copies()
     fifo = tmp_path / "ids.fifo"
     feeder = _feed_fifo(fifo, "# from a pipe\n" + "".join(f"{i}\n" for i in IDS[:12]))
     out = tmp_path / "piped"
@@ -348,15 +342,17 @@ def test_ids_from_a_pipe_is_read_once_and_harvested_whole(
     feeder.set()
     assert summary.exit_code == 0 and summary.images == 12 and summary.done == 12
     assert len(content(out, "images")) == 12
-    assert _spooled_copies() == before
+    assert spooled_copies(spool_dir) == set()
     assert not any("harvester-ids-" in p.name for p in out.rglob("*"))
 
 
 def test_a_junk_line_in_a_pipe_is_named_and_nothing_is_written(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+    spool_dir: Path,
 ) -> None:
     emu = make_emulator(preset="huge")
-    before = _spooled_copies()
     fifo = tmp_path / "ids.fifo"
     feeder = _feed_fifo(fifo, f"{IDS[0]}\n{IDS[1]}\nbanana\n")
     out = tmp_path / "never"
@@ -368,7 +364,7 @@ def test_a_junk_line_in_a_pipe_is_named_and_nothing_is_written(
     err = capsys.readouterr().err
     assert code == 2 and "line 3: 'banana' is not an image id" in err and "Traceback" not in err
     assert not out.exists()
-    assert _spooled_copies() == before
+    assert spooled_copies(spool_dir) == set()
     assert emu.stats()["requests"] == 0
 
 

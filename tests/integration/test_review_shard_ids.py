@@ -6,12 +6,12 @@ import os
 import pty
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from harvest_helpers import cli_env
+from harvest_helpers import spooled_copies as _spooled_copies
 from test_head_start_review import _feed_fifo
 
 from harvester.cli import main
@@ -19,16 +19,11 @@ from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import HUGE_FIRST_IMAGE_ID
 
 
-def _spooled_copies() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("harvester-ids-*.txt")}
-
-
 def test_a_spooled_copy_is_removed_when_the_output_folder_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spool_dir: Path
 ) -> None:
     """The pipe is copied before the output folder is checked: a refused --out (a file)
     must not leave the copy of the ids in the temporary folder."""
-    before = _spooled_copies()
     fifo = tmp_path / "ids.fifo"
     feeder = _feed_fifo(fifo, "1\n2\n3\n")
     out = tmp_path / "a-file"
@@ -40,13 +35,14 @@ def test_a_spooled_copy_is_removed_when_the_output_folder_is_refused(
     feeder.set()
     err = capsys.readouterr().err
     assert code != 0 and "is a file" in err
-    assert _spooled_copies() == before
+    assert _spooled_copies(spool_dir) == set()
 
 
-def test_ids_from_dash_on_a_terminal_is_refused_not_waited_for(tmp_path: Path) -> None:
+def test_ids_from_dash_on_a_terminal_is_refused_not_waited_for(
+    tmp_path: Path, spool_dir: Path
+) -> None:
     """`--ids-from -` typed at a terminal (nothing piped in) would wait silently for ids
     to be typed: a one-line usage error instead, nothing written or copied."""
-    before = _spooled_copies()
     leader, follower = pty.openpty()
     try:
         proc = subprocess.run(
@@ -64,7 +60,7 @@ def test_ids_from_dash_on_a_terminal_is_refused_not_waited_for(tmp_path: Path) -
     assert proc.returncode == 2, proc.stderr
     assert "standard input is a terminal" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
-    assert _spooled_copies() == before
+    assert _spooled_copies(spool_dir) == set()
 
 
 def test_ids_from_dash_redirected_from_a_file(
