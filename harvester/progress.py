@@ -28,6 +28,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
+from harvester.text import plural
+
 #: Redraw at most this often: the bars must not cost the pipeline throughput.
 MIN_INTERVAL = 0.2
 #: Seconds between two ``progress:`` lines where stderr is not a terminal.
@@ -244,7 +246,7 @@ class Progress:
         if now < self._next_line:
             return
         self._next_line = now + self._line_interval
-        parts = [f"{_count(self.images, 'image')} found"]
+        parts = [f"{plural(self.images, 'image', spec=',')} found"]
         if self.finished:
             done = f"{self.finished:,} finished"
             total = self.total
@@ -255,7 +257,7 @@ class Progress:
             parts.append(done)
         if self.artifacts or self.failures or self.skips:
             parts.append(
-                f"{_count(self.artifacts, 'file')} done, {self.failures:,} failed, "
+                f"{plural(self.artifacts, 'file', spec=',')} done, {self.failures:,} failed, "
                 f"{self.skips:,} skipped, {human_bytes(self.bytes)} stored"
             )
         elapsed = _elapsed(now - self._started)
@@ -329,9 +331,11 @@ def _bytes_bar(tqdm: Any) -> Any:
     return BytesBar
 
 
-def _count(n: int, noun: str) -> str:
-    """``1 image``, ``2,048 images``."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+def _redraw(bar: Any) -> None:
+    """Draw ``bar`` now, and note it drawn as tqdm's own update does (the next is paced)."""
+    bar.refresh()
+    bar.last_print_n = bar.n
+    bar.last_print_t = time.time()  # tqdm paces its bars on the wall clock
 
 
 def _elapsed(seconds: float) -> str:

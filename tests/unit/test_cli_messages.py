@@ -327,6 +327,27 @@ def test_one_row_is_one_row(
     assert f"index: {out / 'index.csv'} (1 row)\n" in printed
 
 
+def test_one_image_is_one_image(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """One image is counted in the singular everywhere a walk of one image reports it (the
+    README walk read "1 images found", "planned 1 images", "checked 1 files")."""
+    image = ["--base-url", emulator.base_url, "--image", str(EXISTING_IMAGE), "--rate", "none",
+             "--artifacts", "thumbnail"]  # fmt: skip
+    code, printed, _err = run(capsys, "harvest", *image, "--out", str(tmp_path / "d"), "--dry-run")
+    assert code == 0
+    assert printed.startswith("dry run: 1 image found, 1 artifact to fetch (")
+    code, printed, _err = run(capsys, "plan", *image, "--out", str(tmp_path / "p"))
+    assert code == 0
+    assert f"planned 1 image (1 thumbnail) in {tmp_path / 'p' / 'plan'}\n" in printed
+    out = tmp_path / "one"
+    assert run(capsys, "harvest", *image, "--out", str(out))[0] == 0
+    code, printed, _err = run(capsys, "status", str(out))
+    assert code == 0 and printed.startswith(f"{out}: 1 image known, artifacts thumbnail\n")
+    code, printed, _err = run(capsys, "verify", str(out))
+    assert code == 0 and "checked 1 file (" in printed
+
+
 def test_index_line_names_labels_csv(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:
