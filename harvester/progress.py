@@ -201,8 +201,21 @@ class Progress:
             if self._finished_bar is None:
                 self._open_finished_bar()
             self._finished_bar.update(1)
+            self._catch_up_found()
         if self.lines:
             self._line()
+
+    def _catch_up_found(self) -> None:
+        """Redraw ``images found`` where it shows fewer images than are done.
+
+        tqdm redraws a bar on an update only :data:`MIN_INTERVAL` after its last drawing:
+        a walk that finds its images within that (a plate, ``--image``, ``--ids-from``,
+        a plan) left ``images found`` at 0 for the whole run while ``images done`` counted
+        up to 18.
+        """
+        bar = self._images_bar
+        if bar is not None and bar.last_print_n < min(bar.n, self.finished):
+            _redraw(bar)
 
     def expect(self, total: int) -> None:
         """The run's image total, known before its walk ends (a plan-driven run's).
@@ -224,6 +237,8 @@ class Progress:
     def walk_finished(self) -> None:
         """Every image is found: from now on the share done and the time left are known."""
         self.walk_complete = True
+        if self._images_bar is not None:
+            _redraw(self._images_bar)  # its last images may have come too soon to be drawn
         if self._finished_bar is not None:
             self._finished_bar.total = self.images
             self._finished_bar.refresh()
