@@ -41,7 +41,6 @@ from harvester.layout import (
     IMAGES_DIR,
     INDEX_NAME,
     JOURNALS_DIR,
-    MARKER_NAME,
     ephemeral_writer,
     resolve,
 )
@@ -246,9 +245,8 @@ def damaged_marker(out_dir: Path) -> str | None:
         check_existing_out_dir(out_dir)
     except DamagedMarkerError as damaged:
         return (
-            f"{MARKER_NAME} is damaged (not a JSON object, {damaged.size} bytes); the journals "
-            f"were read anyway. A harvest refuses this folder until {MARKER_NAME} is removed "
-            "(it is written again, with the settings the runs saved)"
+            f"{damaged.damage}; the journals were read anyway. A harvest refuses this folder: "
+            f"{damaged.hint}"
         )
     return None
 
