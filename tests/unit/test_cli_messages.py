@@ -511,7 +511,7 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
             'concurrency = "4"\n',
             (),
             [
-                "error: concurrency: expected an integer, got the text '4'",
+                "error: FILE: concurrency: expected an integer, got the text '4'",
                 "hint: write concurrency = 4 without quotes",
             ],
         ),
@@ -523,6 +523,24 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
                 "hint: use --rate none to lift the limit",
             ],
         ),
+        # A value the file set is said with the file's name, as an unknown key is; the same
+        # value given by a flag is the flag's (the file's own value is then not in play).
+        ("concurrency = 0\n", (), ["error: FILE: concurrency: 0 must be an integer of at least 1"]),
+        (
+            "concurrency = 4\n",
+            ("--concurrency", "0"),
+            ["error: concurrency: 0 must be an integer of at least 1"],
+        ),
+        (
+            'window = "odd"\n',
+            (),
+            ["error: FILE: window: 'odd' is not one of full, rendering, minmax"],
+        ),
+        (
+            'shard = "2/2"\n',
+            (),
+            ["error: FILE: invalid shard '2/2': K must be below N (shards are numbered 0 to 1)"],
+        ),
     ],
 )
 def test_values_are_quoted_back_as_written(
@@ -532,13 +550,13 @@ def test_values_are_quoted_back_as_written(
     flags: tuple[str, ...],
     lines: list[str],
 ) -> None:
-    """A refused value is shown as the user typed it (`-1`, not `-1.0`), and a number in
-    quotes in a config file gets a hint to drop them."""
+    """A refused value is shown as the user typed it (`-1`, not `-1.0`), a number in quotes
+    in a config file gets a hint to drop them, and a value from the file names the file."""
     toml = tmp_path / "c.toml"
     toml.write_text(config)
     code, _out, err = run(capsys, "harvest", str(toml), "--out", str(tmp_path / "d"), *flags)
     assert code == 2
-    assert err.splitlines() == lines
+    assert err.splitlines() == [line.replace("FILE", str(toml)) for line in lines]
     assert not (tmp_path / "d").exists()
 
 
