@@ -178,7 +178,7 @@ def parse_shard(value: object) -> tuple[int, int] | None:
     try:
         shard = shard_spec(str(value).strip())
     except UsageError as error:
-        raise ConfigError(str(error), hint=error.hint) from None
+        raise ConfigError(str(error), hint=error.hint, key="shard") from None
     return shard.k, shard.n
 
 
@@ -263,6 +263,7 @@ class HarvestConfig:
             raise ConfigError(
                 f"base_url: {self.base_url.partition('?')[0]!r} is not an http(s) URL",
                 hint="e.g. https://idr.openmicroscopy.org",
+                key="base_url",
             )
         positive = {
             "concurrency": self.concurrency,
@@ -274,38 +275,50 @@ class HarvestConfig:
         }
         for key, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{key}: {value!r} must be an integer of at least 1")
+                raise ConfigError(f"{key}: {value!r} must be an integer of at least 1", key=key)
         if self.max_plane is not None and (
             isinstance(self.max_plane, bool)
             or not isinstance(self.max_plane, int)
             or self.max_plane < 1
         ):
-            raise ConfigError(f"max_plane: {self.max_plane!r} must be a positive integer")
+            raise ConfigError(
+                f"max_plane: {self.max_plane!r} must be a positive integer", key="max_plane"
+            )
         if (
             isinstance(self.max_retries, bool)
             or not isinstance(self.max_retries, int)
             or self.max_retries < 0
         ):
-            raise ConfigError(f"max_retries: {self.max_retries!r} must be an integer >= 0")
+            raise ConfigError(
+                f"max_retries: {self.max_retries!r} must be an integer >= 0", key="max_retries"
+            )
         if not isinstance(self.timeout, int | float) or not self.timeout > 0:
-            raise ConfigError(f"timeout: {self.timeout!r} must be a positive number of seconds")
+            raise ConfigError(
+                f"timeout: {self.timeout!r} must be a positive number of seconds", key="timeout"
+            )
         if (
             isinstance(self.min_speed, bool)
             or not isinstance(self.min_speed, int | float)
             or not 0 <= self.min_speed < math.inf
         ):
             raise ConfigError(
-                f"min_speed: {self.min_speed!r} must be 0 (no minimum) or more bytes per second"
+                f"min_speed: {self.min_speed!r} must be 0 (no minimum) or more bytes per second",
+                key="min_speed",
             )
         if self.rate is not None:
             parse_rate(self.rate)
         if not isinstance(self.render_quality, int | float) or not 0 < self.render_quality <= 1:
-            raise ConfigError(f"render_quality: {self.render_quality!r} must be in (0, 1]")
+            raise ConfigError(
+                f"render_quality: {self.render_quality!r} must be in (0, 1]", key="render_quality"
+            )
         if self.window not in WINDOWS:
-            raise ConfigError(f"window: {self.window!r} is not one of {', '.join(WINDOWS)}")
+            raise ConfigError(
+                f"window: {self.window!r} is not one of {', '.join(WINDOWS)}", key="window"
+            )
         if self.render_format not in RENDER_FORMATS:
             raise ConfigError(
-                f"render_format: {self.render_format!r} is not one of {', '.join(RENDER_FORMATS)}"
+                f"render_format: {self.render_format!r} is not one of {', '.join(RENDER_FORMATS)}",
+                key="render_format",
             )
         spec = parse_shard(self.shard)
         if spec is not None:
@@ -539,7 +552,22 @@ def load_toml(path: Path) -> dict[str, Any]:
     if set(raw) == {"harvest"} and isinstance(raw["harvest"], dict):
         raw = raw["harvest"]
     check_keys(raw, str(path))
-    return {key: _coerce(key, value, path.parent) for key, value in raw.items()}
+    values = {}
+    for key, value in raw.items():
+        try:
+            values[key] = _coerce(key, value, path.parent)
+        except ConfigError as error:
+            raise in_file(path, error) from None
+    return values
+
+
+def in_file(path: Path, error: ConfigError) -> ConfigError:
+    """``error`` about a value read from config file ``path``, said with the file's name.
+
+    Why: an unknown key named its file (``c.toml: unknown key ...``) but a bad value did
+    not (``concurrency: 0 must be ...``), and a flag of the same name could be blamed.
+    """
+    return ConfigError(f"{path}: {error}", hint=error.hint, key=error.key)
 
 
 def resolve(
@@ -551,19 +579,25 @@ def resolve(
     names' messages then name the file's key, not a flag.
     """
     values: dict[str, Any] = load_toml(config_file) if config_file is not None else {}
+    from_file = set(values)
     for key, value in (overrides or {}).items():
         if key not in KEYS:
             raise ConfigError(f"unknown setting {key!r}")
         if value is None:
             continue
         values[key] = _coerce(key, value, None)
+    given = {key for key, value in (overrides or {}).items() if value is not None}
     if config_file is not None:
-        given = {key for key, value in (overrides or {}).items() if value is not None}
         values["names_file"] = {
             key: config_file for key in NAMED_TARGETS if key in values and key not in given
         }
     try:
         return HarvestConfig(**values)
+    except ConfigError as error:
+        # A value the file set and no flag replaced: the file is named (a flag's is not).
+        if config_file is not None and error.key in from_file - given:
+            raise in_file(config_file, error) from None
+        raise
     except TypeError as exc:  # pragma: no cover - keys are checked above
         raise ConfigError(str(exc)) from None
 

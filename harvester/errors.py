@@ -134,7 +134,18 @@ class UsageError(HarvesterError):
 
 
 class ConfigError(UsageError):
-    """A configuration file or value is invalid (exit code 2)."""
+    """A configuration file or value is invalid (exit code 2).
+
+    ``key``: the setting at fault where there is one, so that a value read from a config
+    file is said with the file's name (:func:`harvester.config.resolve`), as an unknown key is.
+    """
+
+    key: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None, key: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        if key is not None:
+            self.key = key
 
 
 class RemoteError(HarvesterError):

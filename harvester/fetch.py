@@ -67,6 +67,7 @@ from harvester.errors import (
 )
 from harvester.models import Artifact, ImageRef
 from harvester.store import Store
+from harvester.text import plural
 from harvester.window import WindowError, choose_windows
 
 if TYPE_CHECKING:
@@ -182,7 +183,9 @@ class GiveUp:
         self._streak[kind] = (sig, count)
         if count >= self.limit and kind not in self.stopped:
             shown = with_status(status, reason)
-            self.stopped[kind] = f"{count} images in a row failed with the same answer ({shown})"
+            self.stopped[kind] = (
+                f"{plural(count, 'image')} in a row failed with the same answer ({shown})"
+            )
             logger.warning("not requesting %s any more in this run: %s", kind, self.stopped[kind])
         return kind in self.stopped
 

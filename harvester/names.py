@@ -36,6 +36,7 @@ from harvester.errors import (
     unavailable,
     with_status,
 )
+from harvester.text import plural
 
 __all__ = [
     "ids_of_names",
@@ -241,7 +242,7 @@ async def _no_match(
                 else f"use {_KINDS[other][2]} {shown_name}"
             )
             error.hint = (
-                f"{shown_name!r} names {_count(len(theirs), other)}, e.g. {first_id} "
+                f"{shown_name!r} names {plural(len(theirs), other)}, e.g. {first_id} "
                 f"({shown(first_name)}): {move}"
             )
             return error
@@ -260,7 +261,3 @@ async def _no_match(
         f" or give the {kind} id)"
     )
     return error
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

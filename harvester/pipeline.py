@@ -1485,8 +1485,9 @@ class Harvest:
                         )
                         if census is not None:
                             census.see(ref)
-        for line in unknown_label_keys(census, "images found") if census is not None else ():
-            logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
+        if census is not None:
+            for line in unknown_label_keys(census, ("image found", "images found")):
+                logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
         self.summary.requests = client.stats.requests
         self.summary.retries = client.stats.retries
         self.summary.pending = pending

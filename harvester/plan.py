@@ -39,6 +39,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from harvester.errors import UsageError
 from harvester.models import Artifact, ImageRef
+from harvester.text import plural
 
 if TYPE_CHECKING:
     from harvester.config import HarvestConfig
@@ -120,7 +121,7 @@ def reselection_note(info: PlanInfo) -> str:
     them as not harvested yet, for good. Said by ``harvester slurm`` and by the harvest.
     """
     made = info.extra.get("selection")
-    holds = f"{info.images} images" + (f" selected by {made}" if made else ", no selection")
+    holds = plural(info.images, "image") + (f" selected by {made}" if made else ", no selection")
     return (
         f"the plan holds {holds}; the selection given here selects again among them, and "
         "harvester status and index will count the plan's other images as not harvested "
@@ -197,7 +198,7 @@ def _plan_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield lineno, line
     if count != info.images:
         raise UsageError(
-            f"harvest plan {images} has {count} images but plan.json says {info.images}: "
+            f"harvest plan {images} has {plural(count, 'image')} but plan.json says {info.images}: "
             "the plan is damaged; write it again with `harvester plan ... --force`"
         )
 

@@ -28,6 +28,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
+from harvester.text import plural
+
 #: Redraw at most this often: the bars must not cost the pipeline throughput.
 MIN_INTERVAL = 0.2
 #: Seconds between two ``progress:`` lines where stderr is not a terminal.
@@ -199,8 +201,21 @@ class Progress:
             if self._finished_bar is None:
                 self._open_finished_bar()
             self._finished_bar.update(1)
+            self._catch_up_found()
         if self.lines:
             self._line()
+
+    def _catch_up_found(self) -> None:
+        """Redraw ``images found`` where it shows fewer images than are done.
+
+        tqdm redraws a bar on an update only :data:`MIN_INTERVAL` after its last drawing:
+        a walk that finds its images within that (a plate, ``--image``, ``--ids-from``,
+        a plan) left ``images found`` at 0 for the whole run while ``images done`` counted
+        up to 18.
+        """
+        bar = self._images_bar
+        if bar is not None and bar.last_print_n < min(bar.n, self.finished):
+            _redraw(bar)
 
     def expect(self, total: int) -> None:
         """The run's image total, known before its walk ends (a plan-driven run's).
@@ -222,6 +237,8 @@ class Progress:
     def walk_finished(self) -> None:
         """Every image is found: from now on the share done and the time left are known."""
         self.walk_complete = True
+        if self._images_bar is not None:
+            _redraw(self._images_bar)  # its last images may have come too soon to be drawn
         if self._finished_bar is not None:
             self._finished_bar.total = self.images
             self._finished_bar.refresh()
@@ -244,7 +261,7 @@ class Progress:
         if now < self._next_line:
             return
         self._next_line = now + self._line_interval
-        parts = [f"{_count(self.images, 'image')} found"]
+        parts = [f"{plural(self.images, 'image', spec=',')} found"]
         if self.finished:
             done = f"{self.finished:,} finished"
             total = self.total
@@ -255,7 +272,7 @@ class Progress:
             parts.append(done)
         if self.artifacts or self.failures or self.skips:
             parts.append(
-                f"{_count(self.artifacts, 'file')} done, {self.failures:,} failed, "
+                f"{plural(self.artifacts, 'file', spec=',')} done, {self.failures:,} failed, "
                 f"{self.skips:,} skipped, {human_bytes(self.bytes)} stored"
             )
         elapsed = _elapsed(now - self._started)
@@ -329,9 +346,11 @@ def _bytes_bar(tqdm: Any) -> Any:
     return BytesBar
 
 
-def _count(n: int, noun: str) -> str:
-    """``1 image``, ``2,048 images``."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+def _redraw(bar: Any) -> None:
+    """Draw ``bar`` now, and note it drawn as tqdm's own update does (the next is paced)."""
+    bar.refresh()
+    bar.last_print_n = bar.n
+    bar.last_print_t = time.time()  # tqdm paces its bars on the wall clock
 
 
 def _elapsed(seconds: float) -> str:

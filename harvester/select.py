@@ -77,6 +77,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
+from harvester.text import plural
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
@@ -259,6 +260,10 @@ def in_fraction(seed: int, image_id: int, fraction: float) -> bool:
 #: Known keys listed in a warning when none is close to the unknown one.
 KNOWN_KEYS_SHOWN = 5
 
+#: The images a warning counts, as one and as many: ``("walked image", "walked images")``
+#: (a count of 1 read "the 1 walked images").
+Seen = tuple[str, str]
+
 
 class KeyCensus:
     """Which of the ``wanted`` keys the images seen have, and which keys they have at all.
@@ -329,7 +334,7 @@ class KeyCensus:
         return f"known keys: {shown}" + (f" and {more} more" if more > 0 else "")
 
 
-def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: str) -> list[str]:
+def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen) -> list[str]:
     """One warning line per ``where`` key on none of the images seen (``seen``: which ones).
 
     Says what the typo does: a ``=``/``~`` term on an absent key matches no image,
@@ -343,13 +348,13 @@ def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: str)
         )
         terms = ", ".join(str(c) for c in conds)
         lines.append(
-            f"--where key {key!r} ({terms}) is on none of the {census.images} {seen}, "
+            f"--where key {key!r} ({terms}) is on none of the {plural(census.images, *seen)}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
 
 
-def unknown_label_keys(census: KeyCensus, seen: str) -> list[str]:
+def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
     """One warning line per label key on none of the images seen; none if no labels are known.
 
     Images whose labels were never fetched do not count: with only those, every
@@ -359,9 +364,9 @@ def unknown_label_keys(census: KeyCensus, seen: str) -> list[str]:
         if census.unasked:
             keys = ", ".join(repr(k) for k in census.wanted.values())
             return [
-                f"label key(s) {keys}: the labels of the {census.unasked} {seen} were never "
-                "fetched (--no-labels), so the label column is empty until a run with labels "
-                "fetches them"
+                f"label key(s) {keys}: the labels of the {plural(census.unasked, *seen)} were"
+                " never fetched (--no-labels), so the label column is empty until a run with"
+                " labels fetches them"
             ]
         return []
     missing = census.missing()
@@ -373,7 +378,7 @@ def unknown_label_keys(census: KeyCensus, seen: str) -> list[str]:
             f" (the labels of {census.unasked} more were never fetched)" if census.unasked else ""
         )
         lines.append(
-            f"label key {key!r} is on none of the {census.images} {seen}{others}, "
+            f"label key {key!r} is on none of the {plural(census.images, *seen)}{others}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
@@ -426,7 +431,7 @@ class ValueCensus:
                 if not by_value:
                     del self._open[_fold(key)]
 
-    def lines(self, census: KeyCensus, seen: str, matched: int) -> list[str]:
+    def lines(self, census: KeyCensus, seen: Seen, matched: int) -> list[str]:
         """One warning per ``=`` term whose key is known but whose value no image has.
 
         A value that is there but for case or spaces is named whatever else matched; a value
@@ -458,8 +463,9 @@ class ValueCensus:
                     " value in any case"
                 )
             lines.append(
-                f"--where {str(cond)!r}: no value of key {cond.key!r} on the {census.images}"
-                f" {seen} is {cond.value!r}, so this term matches no image; {hint}"
+                f"--where {str(cond)!r}: no value of key {cond.key!r} on the"
+                f" {plural(census.images, *seen)} is {cond.value!r}, so this term matches no"
+                f" image; {hint}"
             )
         return lines
 
@@ -775,9 +781,11 @@ class SelectStats:
     description: str = ""
 
     def summary(self) -> str:
-        text = f"selected {self.selected} of {self.walked} walked images ({self.description})"
+        walked = plural(self.walked, "walked image")
+        text = f"selected {self.selected} of {walked} ({self.description})"
         if self.out_of_shard:
-            text += f"; {self.out_of_shard} selected images belong to other shards"
+            belong = "belongs" if self.out_of_shard == 1 else "belong"
+            text += f"; {plural(self.out_of_shard, 'selected image')} {belong} to other shards"
         if self.withheld:
             text += (
                 f"; sample of {self.withheld} NOT fetched: the walk was incomplete, and a sample"
@@ -798,8 +806,8 @@ class SelectStats:
             return ""
         extra = index_rows - self.selected
         return (
-            f"index.csv lists {index_rows} images, {extra} more than this run selected: it lists"
-            " every image harvested into this folder (earlier selections, or images whose"
+            f"index.csv lists {plural(index_rows, 'image')}, {extra} more than this run selected:"
+            " it lists every image harvested into this folder (earlier selections, or images whose"
             " annotations no longer match); harvest each training set into a folder of its own"
         )
 
@@ -849,15 +857,16 @@ async def run_stage(
                 await forward(ref)
             else:
                 bottom.offer(ref)
-        for line in unknown_where_keys(selection.where, census, "walked images"):
+        for line in unknown_where_keys(selection.where, census, ("walked image", "walked images")):
             problems.warning("%s", line)
-        for line in values.lines(census, "walked images", stats.matched):
+        for line in values.lines(census, ("walked image", "walked images"), stats.matched):
             problems.warning("%s", line)
         if bottom is not None and walk_complete is not None and not walk_complete():
             kept = bottom.result()
             stats.withheld = len(kept)
             logger.warning(
-                "the walk was incomplete: the sample of %d images is not fetched", len(kept)
+                "the walk was incomplete: the sample of %s is not fetched",
+                plural(len(kept), "image"),
             )
             bottom = None
         if bottom is not None:
@@ -974,7 +983,9 @@ def write_labelled_index(
     with paused_gc():
         labels = _labels_of(census.watch(rows.refs()), keys, clashes)
         counts = Counter(label for label in labels if label)
-    for line in unknown_label_keys(census, f"images in {index_path(out_dir)}"):
+    for line in unknown_label_keys(
+        census, (f"image in {index_path(out_dir)}", f"images in {index_path(out_dir)}")
+    ):
         problems.warning("%s", line)
     if absent is not None and not census.unasked:  # (unfetched labels may hold the key)
         absent += census.missing()
@@ -1037,14 +1048,15 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
         first = moved[0]
         new = sum(label not in before for label in ids)
         parts.append(
-            f"{len(moved)} of its {len(before)} labels {'is' if len(moved) == 1 else 'are'}"
-            f" still there with another label_id (e.g. {first!r}: was {before[first]}, now"
+            f"{len(moved)} of its {plural(len(before), 'label')}"
+            f" {'is' if len(moved) == 1 else 'are'} still there with another label_id"
+            f" (e.g. {first!r}: was {before[first]}, now"
             f" {ids[first]})"
             + (f"; {new} label{' is' if new == 1 else 's are'} new" if new else "")
         )
     if gone:
         parts.append(
-            f"{len(gone)} of its {len(before)} labels {'is' if len(gone) == 1 else 'are'}"
+            f"{len(gone)} of its {plural(len(before), 'label')} {'is' if len(gone) == 1 else 'are'}"
             f" on no image any more (e.g. {gone[0]!r}, was {before[gone[0]]})"
         )
     return (

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harvester.errors import HarvesterError, UsageError
+from harvester.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +165,8 @@ class SlurmJob:
         peak = self.parallel * self.burst
         fix = "--max-parallel or --burst" if self.burst > 1 else "--max-parallel"
         return (
-            f"the burst ({self.burst}) is per task: {self.parallel} tasks at once may start up "
-            f"to {peak} requests in one second, above the total --rate "
+            f"the burst ({self.burst}) is per task: {plural(self.parallel, 'task')} at once may "
+            f"start up to {plural(peak, 'request')} in one second, above the total --rate "
             f"{format_rate(self.rate)}; lower {fix} to stay within it"
         )
 
@@ -264,7 +265,7 @@ def render_script(job: SlurmJob) -> str:
         sb.append(f"#SBATCH --mem={job.mem}")
     rate_note = (
         f"{format_rate(job.rate)} requests/s in total = {format_rate(job.task_rate)}/s per task"
-        f" x {job.parallel} tasks at once"
+        f" x {plural(job.parallel, 'task')} at once"
         if job.rate is not None
         else "no request-rate limit (--rate none)"
     )
@@ -273,7 +274,7 @@ def render_script(job: SlurmJob) -> str:
     lines = [
         "#!/bin/bash",
         f"# harvester job array, written by `harvester slurm` on {created}.",
-        f"# {job.tasks} shards, at most {job.parallel} running at once; {rate_note}.",
+        f"# {plural(job.tasks, 'shard')}, at most {job.parallel} running at once; {rate_note}.",
         *([f"# Note:    {job.burst_note}."] if job.burst_note else []),
         "#",
         f"# Submit:  sbatch {q(str(job.script_path))}",
@@ -416,7 +417,8 @@ def follow_text(job: SlurmJob, sub: Submitted) -> str:
     q = shlex.quote
     out = q(str(job.out_dir))
     lines = [
-        f"submitted job array {sub.array_id}: {job.tasks} tasks, at most {job.parallel} at once",
+        f"submitted job array {sub.array_id}: {plural(job.tasks, 'task')}, "
+        f"at most {job.parallel} at once",
         f"  queue:    squeue -j {sub.array_id}",
         f"  logs:     tail -f {q(str(job.log_dir))}/harvest-{sub.array_id}_*.log",
         f"  progress: harvester status {out}",

@@ -83,6 +83,7 @@ from harvester.plan import PLAN_WRITER_SUFFIX
 from harvester.runlock import held_run_locks
 from harvester.shard import WorkLeft, finer_parts, holders, shard_commands, shard_pair
 from harvester.store import find_stray_temps
+from harvester.text import plural
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
@@ -295,7 +296,8 @@ class StatusReport:
 
     def format_text(self) -> str:
         """Human-readable table (what ``status`` prints)."""
-        lines = [f"{self.out_dir}: {self.images} images known, artifacts {','.join(self.selected)}"]
+        known = plural(self.images, "image")
+        lines = [f"{self.out_dir}: {known} known, artifacts {','.join(self.selected)}"]
         if self.selected_from == "journals":
             lines[0] += " (as journaled: no run's saved config can be read)"
         if self.label_keys:
@@ -310,7 +312,8 @@ class StatusReport:
             # reached, so that reached + not reached adds up to the plan's images.
             where = f" {self.plan_path}" if self.plan_path is not None else ""
             lines.append(
-                f"plan{where}: {p.images} images ({','.join(p.artifacts)}): {p.reached} reached "
+                f"plan{where}: {plural(p.images, 'image')} ({','.join(p.artifacts)}): "
+                f"{p.reached} reached "
                 f"({p.complete} of them complete), {p.images - p.reached} not reached yet; "
                 f"artifacts {p.done} done, {p.failed} failed, {p.pending} pending"
             )
@@ -404,7 +407,7 @@ class StatusReport:
             what = _walk_of(targets)
             listed = ", ".join(shards[:10]) + (", ..." if len(shards) > 10 else "")
             lines.append(
-                f"{what}: {_count_shards(len(shards))} of its split never walked ({listed}): "
+                f"{what}: {plural(len(shards), 'shard')} of its split never walked ({listed}): "
                 "not run yet, or stopped before walking; their images are not counted above"
             )
         for targets, walks in unfinished.items():
@@ -457,7 +460,7 @@ class StatusReport:
                 "no harvest has started yet; next: harvester harvest --from-plan "
                 f"{out} --out {out}, or harvester slurm --from-plan {out} --out {out} --tasks N"
             ]
-        tasks = f" ({s.tasks} tasks)" if s.tasks is not None else ""
+        tasks = f" ({plural(s.tasks, 'task')})" if s.tasks is not None else ""
         lines = [
             "no task has started yet"
             + ("" if self.marker else f" (a task writes {MARKER_NAME} as it starts)"),
@@ -1290,7 +1293,3 @@ def _shard_covered(k: int, n: int, shards: set[tuple[int, int]], counts: list[in
     if any(holder in shards for holder in holders(k, n, counts)):
         return True
     return any(all(part in shards for part in parts) for parts in finer_parts(k, n, counts))
-
-
-def _count_shards(n: int) -> str:
-    return f"{n} shard" if n == 1 else f"{n} shards"

@@ -565,11 +565,14 @@ class DamagedMarkerError(UsageError):
 
     def __init__(self, out_dir: Path, size: int) -> None:
         self.size = size
+        path = out_dir / MARKER_NAME
+        #: What is wrong, in the words the notes of ``status``/``verify``/``index`` use too
+        #: (they said "not a JSON object" where the harvest said "not JSON", of one file).
+        self.damage = f"{path} is damaged (not a JSON object, {size} bytes)"
         super().__init__(
-            f"{out_dir / MARKER_NAME} is damaged (not JSON, {size} bytes), but {out_dir} "
-            "holds harvest journals",
-            hint=f"remove {out_dir / MARKER_NAME} and run the same command again: it is "
-            "written again, its settings taken from the runs' saved configs",
+            f"{self.damage}, but {out_dir} holds harvest journals",
+            hint=f"remove {path} and run the harvest again (it is written again, with the "
+            "settings the runs saved)",
         )
 
 

@@ -41,7 +41,6 @@ from harvester.layout import (
     IMAGES_DIR,
     INDEX_NAME,
     JOURNALS_DIR,
-    MARKER_NAME,
     ephemeral_writer,
     resolve,
 )
@@ -54,6 +53,7 @@ from harvester.store import (
     hand_over_strays,
     storage_error,
 )
+from harvester.text import plural
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class VerifyReport:
         lines = [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.problems]
         lines += [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.awaiting]
         lines.append(
-            f"checked {self.checked} files ({self.bytes:,} bytes): {self.ok} ok, "
+            f"checked {plural(self.checked, 'file')} ({self.bytes:,} bytes): {self.ok} ok, "
             f"{len(self.damaged)} damaged, {len(self.missing)} missing"
         )
         if self.awaiting:
@@ -245,9 +245,8 @@ def damaged_marker(out_dir: Path) -> str | None:
         check_existing_out_dir(out_dir)
     except DamagedMarkerError as damaged:
         return (
-            f"{MARKER_NAME} is damaged (not a JSON object, {damaged.size} bytes); the journals "
-            f"were read anyway. A harvest refuses this folder until {MARKER_NAME} is removed "
-            "(it is written again, with the settings the runs saved)"
+            f"{damaged.damage}; the journals were read anyway. A harvest refuses this folder: "
+            f"{damaged.hint}"
         )
     return None
 
@@ -275,7 +274,7 @@ def folder_notes(
     for name, count in sorted(damaged_lines.items()):
         again = "the next verify marks" if name.startswith("verify-") else "a harvest does"
         notes.append(
-            f"{JOURNALS_DIR}/{name}: {count} damaged line{'s' if count != 1 else ''} skipped "
+            f"{JOURNALS_DIR}/{name}: {plural(count, 'damaged line')} skipped "
             f"(NUL bytes or not JSON, as a crash can leave); {again} again what "
             f"{'they' if count != 1 else 'it'} recorded"
         )
@@ -332,15 +331,15 @@ def stray_notes(
     if not paths:
         return []
     more = f" and {len(paths) - STRAY_SAMPLES} more" if len(paths) > STRAY_SAMPLES else ""
-    plural = len(paths) != 1
+    several = len(paths) != 1
     notes = [
-        f"{len(paths)} stray temporary file{'s' if plural else ''} that no "
+        f"{plural(len(paths), 'stray temporary file')} that no "
         f"{JOURNALS_DIR}/*.pending lists (left by a killed run whose pending file was lost, "
         f"or copied in): {', '.join(paths[:STRAY_SAMPLES])}{more}"
     ]
 
     def some(n: int, one: str, many: str) -> str:
-        return ("it " + one) if not plural else f"{n} of them {one if n == 1 else many}"
+        return ("it " + one) if not several else f"{n} of them {one if n == 1 else many}"
 
     if reporting_only and strays.removable:
         notes.append(

@@ -59,6 +59,7 @@ from harvester.errors import (
     url_holds_secret,
 )
 from harvester.models import ImageRef
+from harvester.text import plural
 
 logger = logging.getLogger(__name__)
 
@@ -683,7 +684,7 @@ class Walker:
             by_well = (await self._labels("well", "WellI", wells))[0] if wells else {}
             by_image = (await self._labels("image", "ImageI", images))[0] if images else {}
         except FetchError as exc:
-            self._fail(f"labels of {len(refs)} sampled images", exc)
+            self._fail(f"labels of {plural(len(refs), 'sampled image')}", exc)
             return None
         out: list[ImageRef] = []
         for ref in refs:
@@ -1069,7 +1070,7 @@ class Walker:
                     fetched.update(batch)
                 labels.update(known)
         except FetchError as exc:
-            self._fail(f"labels of {len(asked)} images", exc)
+            self._fail(f"labels of {plural(len(asked), 'image')}", exc)
         for image_id in todo:
             name = ""
             cached = self._prefetched.pop(("image", image_id), None) if names else None

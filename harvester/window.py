@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from harvester.text import plural
+
 WINDOW_MODES: Final = ("full", "rendering", "minmax")
 DEFAULT_WINDOW: Final = "rendering"
 
@@ -92,7 +94,7 @@ def choose_windows(imgdata: Mapping[str, Any], mode: str) -> tuple[ChannelWindow
     except (TypeError, ValueError) as exc:
         raise WindowError(f"imgData sizeC is not a number: {size.get('c')!r}") from exc
     if size_c < 1 or len(channels) < size_c:
-        raise WindowError(f"imgData lists {len(channels)} channels for sizeC={size_c}")
+        raise WindowError(f"imgData lists {plural(len(channels), 'channel')} for sizeC={size_c}")
     full = _full_range(imgdata) if mode == "full" else None
     windows = []
     for index in range(size_c):

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harvester.text import plural
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
@@ -798,11 +799,6 @@ def _resumed_configs(
     return said, [(note, moot) for _error, note, moot in refused]
 
 
-def _count(n: int, noun: str) -> str:
-    """``1 row``, ``2 rows``: a count as a user reads it."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 #: The --ids-from value that stands for a pipe read once, in a resume hint.
 IDS_AGAIN = "FILE"
 
@@ -934,8 +930,9 @@ def print_summary(
     if summary.dry_run:
         if totals:
             print(
-                f"dry run: {summary.images} images found, {summary.pending} artifacts to "
-                f"fetch ({summary.requests} listing requests)",
+                f"dry run: {plural(summary.images, 'image')} found, "
+                f"{plural(summary.pending, 'artifact')} to fetch "
+                f"({plural(summary.requests, 'listing request')})",
                 file=out,
             )
             if getattr(summary, "selection", ""):
@@ -953,8 +950,8 @@ def print_summary(
             file=out,
         )
         print(
-            f"{human_bytes(summary.bytes)} stored, {summary.requests} requests, "
-            f"{summary.retries} retries, {summary.elapsed:.1f} s, "
+            f"{human_bytes(summary.bytes)} stored, {plural(summary.requests, 'request')}, "
+            f"{plural(summary.retries, 'retry', 'retries')}, {summary.elapsed:.1f} s, "
             f"{summary.rate:.1f} requests/s"
             + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else ""),
             file=out,
@@ -962,7 +959,7 @@ def print_summary(
         if getattr(summary, "selection", ""):
             print(summary.selection, file=out)
         if summary.index_rows is not None:
-            rows = _count(summary.index_rows, "row")
+            rows = plural(summary.index_rows, "row")
             if summary.interrupted and summary.index_rows < summary.images:
                 # "images 32" counts what the walk found; the index holds what was recorded
                 rows += f": the images recorded before the interruption, of {summary.images} found"
@@ -990,7 +987,7 @@ def print_summary(
     if hidden > 0:
         q = shlex.quote(str(summary.out_dir))
         print(
-            f"... and {_count(hidden, 'more failure')} (all: harvester status {q} --json; "
+            f"... and {plural(hidden, 'more failure')} (all: harvester status {q} --json; "
             f"their image ids: harvester status {q} --failed-ids)",
             file=sys.stderr,
         )
@@ -1077,7 +1074,7 @@ def run_status_command(args: argparse.Namespace) -> int:
         study = sum(1 for f in report.failures if f["kind"] not in kinds)
         if study:
             print(
-                f"note: {_count(study, 'study file')} failed too (no image id); "
+                f"note: {plural(study, 'study file')} failed too (no image id); "
                 f"{report.resume or 'the harvest'} retries them",
                 file=sys.stderr,
             )
@@ -1090,7 +1087,7 @@ def run_status_command(args: argparse.Namespace) -> int:
             # empty list with nothing said read as "nothing failed" (`> retry.txt`).
             q = shlex.quote(str(args.out))
             print(
-                f"note: {_count(len(lost), 'walk')} did not list everything (harvester "
+                f"note: {plural(len(lost), 'walk')} did not list everything (harvester "
                 f"status {q} names them): the images under them have no id here; "
                 f"{report.resume or 'the harvest'} walks them again",
                 file=sys.stderr,

@@ -33,6 +33,7 @@ from harvester.cli.harvest import (
     target_overrides,
 )
 from harvester.errors import HarvesterError, UsageError, url_holds_secret
+from harvester.text import plural
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
@@ -286,7 +287,7 @@ def run_plan(args: argparse.Namespace) -> int:
         )
     if not args.quiet:
         kinds = ", ".join(f"{n} {k}" for k, n in info.artifacts.items())
-        print(f"planned {info.images} images ({kinds}) in {out / 'plan'}")
+        print(f"planned {plural(info.images, 'image')} ({kinds}) in {out / 'plan'}")
         when = request_time_line(
             sum(info.artifacts.values()),
             config.rate,
@@ -295,8 +296,9 @@ def run_plan(args: argparse.Namespace) -> int:
         if when is not None:
             print(when)
         if "selection" in info.extra:
-            walked = info.extra.get("walked")
-            print(f"selected {info.images} of {walked} walked images ({info.extra['selection']})")
+            walked = info.extra.get("walked", 0)
+            walked_images = plural(walked, "walked image")
+            print(f"selected {info.images} of {walked_images} ({info.extra['selection']})")
         for line in _plan_next_lines(args.config, out, args.label_keys or ()):
             print(line)
     return 0
@@ -423,7 +425,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         # locks held and be refused.
         repin_settings(out, wanted)
     script, _index = write_scripts(job)
-    print(f"wrote {script} ({job.tasks} tasks, at most {job.parallel} at once)")
+    print(f"wrote {script} ({plural(job.tasks, 'task')}, at most {job.parallel} at once)")
     if job.burst_note:
         print(f"note: {job.burst_note}")
     if job.parallel_note:
@@ -569,7 +571,7 @@ def _refuse_other_split(out: Path, tasks: int) -> None:
     if other is not None:
         raise UsageError(
             f"{out} is being harvested by another process {other}: its images overlap the "
-            f"{tasks} shards of this script, which would fetch them a second time",
+            f"{plural(tasks, 'shard')} of this script, which would fetch them a second time",
             hint="wait for that run to end (or scancel it), then write the script "
             "again; a resubmitted array of the same --tasks resumes its work",
         )
@@ -678,7 +680,7 @@ def run_index(args: argparse.Namespace) -> int:
     rows = write_labelled_index(out, keys, states.pop(), absent=absent)
     # labels.csv is replaced by a rename (a new inode) when label keys were given or recorded.
     also = f" and {labels}" if _identity(labels) not in (None, before) else ""
-    print(f"wrote {out / 'index.csv'} ({rows} image{'' if rows == 1 else 's'}){also}")
+    print(f"wrote {out / 'index.csv'} ({plural(rows, 'image')}){also}")
     if given is not None:
         _record_label_keys(out, given, absent, kept, removed=labels if dropped else None)
     short = _plan_shortfall(out, rows)
@@ -755,7 +757,7 @@ def _walks_short(state: JournalState) -> str | None:
     lost = [walk for walk in unfinished_walks(state) if walk_lost_images(walk)]
     if not lost:
         return None
-    return f"{len(lost)} walk{'' if len(lost) == 1 else 's'}"
+    return plural(len(lost), "walk")
 
 
 def _no_targets(out: Path) -> UsageError:
@@ -913,8 +915,10 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
         return None  # `harvester status DIR` reports a plan that cannot be read
     if rows >= planned:
         return None
+    missing = planned - rows
     return (
-        f"note: index.csv lists {rows} of the plan's {planned} images; {planned - rows} are "
+        f"note: index.csv lists {rows} of the plan's {plural(planned, 'image')}; {missing} "
+        f"{'is' if missing == 1 else 'are'} "
         f"not in it (a task still running, failed or cancelled, or images whose every file "
         f"failed: harvester status {shlex.quote(str(out))}); run harvester index again after "
         "the resubmitted array"

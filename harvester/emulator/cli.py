@@ -25,6 +25,8 @@ from harvester.emulator.server import KEEPALIVE_TIMEOUT_S, EmulatorServer
 __all__ = ["add_arguments", "build_parser", "main", "run"]
 
 EXIT_USAGE = 2
+#: Longest name the start line shows whole; a longer one is cut (see :func:`_entry`).
+SHOWN_NAME = 60
 
 
 def _presets() -> str:
@@ -117,8 +119,13 @@ def targets_line(base_url: str, preset: str, seed: int = 0) -> str:
     from harvester.emulator.catalogue import Catalogue
 
     catalogue = Catalogue(preset, seed)
-    parts = [f"screen {s.id} {s.name!r} ({s.n_plates} plates)" for s in catalogue.screens()]
-    parts += [f"project {p.id} {p.name!r} ({p.n_datasets} datasets)" for p in catalogue.projects()]
+    parts = [
+        _entry("screen", s.id, s.name, _count(s.n_plates, "plate")) for s in catalogue.screens()
+    ]
+    parts += [
+        _entry("project", p.id, p.name, _count(p.n_datasets, "dataset"))
+        for p in catalogue.projects()
+    ]
     first = catalogue.screens()[:1] or catalogue.projects()[:1]
     example = ""
     if first:
@@ -128,6 +135,21 @@ def targets_line(base_url: str, preset: str, seed: int = 0) -> str:
             f"--artifacts thumbnail --out {preset}-mirror"
         )
     return f"preset {preset}: {', '.join(parts)}{example}"
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 plate``, ``2 plates`` (``harvester.text.plural``'s twin: no core import here)."""
+    return f"{n} {noun if n == 1 else noun + 's'}"
+
+
+def _entry(kind: str, id_: int, name: str, count: str) -> str:
+    """``screen 3 'name' (2 plates)``; a long name cut to its start, with its length.
+
+    The ``names`` preset serves a 1,000-character name, which filled a terminal at start.
+    """
+    if len(name) <= SHOWN_NAME:
+        return f"{kind} {id_} {name!r} ({count})"
+    return f"{kind} {id_} {name[:SHOWN_NAME]!r}... ({len(name):,}-character name, {count})"
 
 
 def _error(message: str) -> int:

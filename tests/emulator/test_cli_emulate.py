@@ -13,7 +13,7 @@ import pytest
 
 from harvester.cli.emulate import register
 from harvester.emulator import spawn_emulator
-from harvester.emulator.cli import main
+from harvester.emulator.cli import SHOWN_NAME, main, targets_line
 
 
 def _stop(proc: subprocess.Popen[str], signum: int) -> int:
@@ -48,6 +48,18 @@ def test_serving_line_then_clean_stop(signum: int) -> None:
         " 'idr0021-lawo-pericentriolarmaterial/experimentA' (2 datasets); try: harvester"
         f" harvest --base-url {base_url} --screen 2302 --artifacts thumbnail --out demo-mirror"
     ]
+
+
+def test_start_line_counts_one_plate_and_cuts_a_long_name() -> None:
+    """A one-plate screen is "(1 plate)", not "(1 plates)"; the ``names`` preset's
+    1,011-character project name is cut to its start and its length, not printed whole."""
+    assert targets_line("http://127.0.0.1:1", "plate384").startswith(
+        "preset plate384: screen 1201 'idr9002-emulated-384/screenA' (1 plate); try:"
+    )
+    line = targets_line("http://127.0.0.1:1", "names")
+    cut = "project/../" + "L" * (SHOWN_NAME - len("project/../"))
+    assert f"project 1951 {cut!r}... (1,011-character name, 8 datasets); try:" in line
+    assert len(line) < 400
 
 
 def test_spawn_reports_startup_failure() -> None:

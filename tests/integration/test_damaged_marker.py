@@ -3,7 +3,8 @@
 Found by a damaged-folder walkthrough: a marker cut short (a full disk, a bad copy) in a
 folder full of journals got "holds a harvest.json that was not written by harvester; hint:
 choose another --out folder", which tells the user to give up a week of downloads. The
-marker can be removed: it is written again, its settings taken from the runs' saved configs.
+marker can be removed: it is written again, with the settings the runs saved. status,
+verify and index note the same damage in the same words.
 """
 
 from __future__ import annotations
@@ -28,10 +29,17 @@ def test_a_damaged_marker_is_named_and_removing_it_resumes(
     marker.write_bytes(b'{"tool": "harvester", "lay')
     assert main(argv) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == (
-        f"error: {marker} is damaged (not JSON, 26 bytes), but {out} holds harvest journals"
+    damage = f"{marker} is damaged (not a JSON object, 26 bytes)"
+    assert err[0] == f"error: {damage}, but {out} holds harvest journals"
+    hint = f"remove {marker} and run the harvest again (it is written again, with the settings"
+    assert err[1].startswith(f"hint: {hint}")
+    # status names the same file in the same words, with the same next step (it said "not
+    # a JSON object" where the harvest said "not JSON")
+    assert main(["status", str(out)]) == 0
+    assert (
+        f"note: {damage}; the journals were read anyway. A harvest refuses this folder: {hint}"
+        in capsys.readouterr().out
     )
-    assert err[1].startswith(f"hint: remove {marker} and run the same command again")
     marker.unlink()
     emulator.reset_stats()
     assert main(argv) == 0

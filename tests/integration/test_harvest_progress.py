@@ -238,3 +238,42 @@ def test_the_bytes_bar_says_sizes_as_the_summary_does(
     speed = r"[\d.]+ (B|KiB|MiB|GiB|TiB)/s"
     assert re.fullmatch(rf"stored      : {summary[1]} \[[\d:]+, {speed}\]", drawn[-1]), drawn
     assert not re.search(r"\d(kB|MB|GB)\b", term.getvalue())  # no SI spelling anywhere
+
+
+def _drawn(text: str, bar: str) -> list[int]:
+    """The counts ``bar`` showed on the terminal, in the order they were drawn."""
+    import re
+
+    return [int(n) for n in re.findall(rf"{bar} *: *(?:\d+%\|[^|]*\| *)?(\d+)", text)]
+
+
+def test_images_found_is_drawn_once_the_walk_is_over() -> None:
+    """A walk that finds its 18 images within tqdm's redraw interval (one page of a dataset)
+    left ``images found`` drawn at 0 for the rest of the run; the walk's end draws 18."""
+    term = FakeTerminal()
+    progress = Progress(file=term)
+    with progress.shown():
+        for _ in range(18):
+            progress.discovered(1)
+        progress.walk_finished()
+        assert _drawn(term.getvalue(), "images found")[-1] == 18
+
+
+def test_images_found_never_shows_fewer_than_images_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README walk saw ``images found`` at 0 beside ``images done`` at 18: each drawing
+    of ``images done`` now finds ``images found`` drawn with at least as many images."""
+    term = FakeTerminal()
+    progress = Progress(file=term)
+    with progress.shown():
+        # The found bar redraws on its own only after an hour; the done bar at each image.
+        monkeypatch.setattr(progress_module, "MIN_INTERVAL", 3600.0)
+        for _ in range(18):
+            progress.discovered(1)
+        monkeypatch.setattr(progress_module, "MIN_INTERVAL", 0.0)
+        for done in range(1, 19):
+            progress.image_finished()
+            text = term.getvalue()
+            assert _drawn(text, "images done")[-1] == done
+            assert _drawn(text, "images found")[-1] >= done

@@ -252,7 +252,7 @@ def test_census_counts_shared_labels_once_and_skips_unasked() -> None:
     assert (census.images, census.unasked) == (3, 1)
     assert census.missing() == ["phenotyp"]
     assert census.hint("phenotyp") == "did you mean 'Phenotype'?"
-    (line,) = unknown_label_keys(census, "images")
+    (line,) = unknown_label_keys(census, ("image", "images"))
     assert "its part of every label is empty" in line
     assert "(the labels of 1 more were never fetched)" in line
 
@@ -262,8 +262,9 @@ def test_where_key_with_both_kinds_of_terms_is_one_line() -> None:
     where = [parse_condition("Phenotyp~mitotic"), parse_condition("phenotyp!=x")]
     census = KeyCensus(c.key for c in where)
     census.see(_ref(1, ()))
-    assert unknown_where_keys(where, census, "walked images") == [
+    walked = ("walked image", "walked images")
+    assert unknown_where_keys(where, census, walked) == [
         "--where key 'Phenotyp' (Phenotyp~mitotic, phenotyp!=x) is on none of the 1 walked"
-        " images, so no image matches it; these images have no annotations at all"
+        " image, so no image matches it; these images have no annotations at all"
     ]
-    assert unknown_where_keys(where, KeyCensus(c.key for c in where), "walked images") == []
+    assert unknown_where_keys(where, KeyCensus(c.key for c in where), walked) == []

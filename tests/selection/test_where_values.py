@@ -81,14 +81,14 @@ def test_value_census_alone() -> None:
         ref = ImageRef(n, labels=shared)
         keys.see(ref)
         values.see(ref.labels)
-    lines = values.lines(keys, "images", matched=0)
+    lines = values.lines(keys, ("image", "images"), matched=0)
     assert lines == [
         "--where 'kind=A': no value of key 'kind' on the 3 images is 'A', so this term matches"
         " no image; did you mean 'kind=a'?",
         "--where 'kind=b': no value of key 'kind' on the 3 images is 'b', so this term matches"
         " no image; did you mean 'kind=B'?",
     ]  # 'Other' is on no image: the misspelt-key warning names it, not this one
-    assert ValueCensus(where).lines(KeyCensus(["kind"]), "images", matched=0) == []
+    assert ValueCensus(where).lines(KeyCensus(["kind"]), ("image", "images"), matched=0) == []
 
 
 def test_right_values_no_warning(emulator: EmulatorThread, tmp_path: Path) -> None:
@@ -106,8 +106,8 @@ def test_value_with_other_spacing_is_named() -> None:
     ref = ImageRef(1, labels=(("Phenotype", "mitotic arrest"),))
     keys.see(ref)
     values.see(ref.labels)
-    assert values.lines(keys, "images", matched=0) == [
-        "--where 'Phenotype=Mitotic  arrest': no value of key 'Phenotype' on the 1 images is"
+    assert values.lines(keys, ("image", "images"), matched=0) == [
+        "--where 'Phenotype=Mitotic  arrest': no value of key 'Phenotype' on the 1 image is"
         " 'Mitotic  arrest', so this term matches no image; did you mean 'Phenotype=mitotic"
         " arrest'?"
     ]

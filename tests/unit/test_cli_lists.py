@@ -118,7 +118,7 @@ def test_a_superscript_digit_in_a_config_file_is_one_line(
     assert "internal error" not in err
     if key == "plates":
         assert code == 2
-        assert err.splitlines()[0] == "error: plates: '²' is not a numeric id"
+        assert err.splitlines()[0] == f"error: {config}: plates: '²' is not a numeric id"
 
 
 def test_artifact_names_in_any_case() -> None:

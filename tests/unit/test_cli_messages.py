@@ -327,6 +327,27 @@ def test_one_row_is_one_row(
     assert f"index: {out / 'index.csv'} (1 row)\n" in printed
 
 
+def test_one_image_is_one_image(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """One image is counted in the singular everywhere a walk of one image reports it (the
+    README walk read "1 images found", "planned 1 images", "checked 1 files")."""
+    image = ["--base-url", emulator.base_url, "--image", str(EXISTING_IMAGE), "--rate", "none",
+             "--artifacts", "thumbnail"]  # fmt: skip
+    code, printed, _err = run(capsys, "harvest", *image, "--out", str(tmp_path / "d"), "--dry-run")
+    assert code == 0
+    assert printed.startswith("dry run: 1 image found, 1 artifact to fetch (")
+    code, printed, _err = run(capsys, "plan", *image, "--out", str(tmp_path / "p"))
+    assert code == 0
+    assert f"planned 1 image (1 thumbnail) in {tmp_path / 'p' / 'plan'}\n" in printed
+    out = tmp_path / "one"
+    assert run(capsys, "harvest", *image, "--out", str(out))[0] == 0
+    code, printed, _err = run(capsys, "status", str(out))
+    assert code == 0 and printed.startswith(f"{out}: 1 image known, artifacts thumbnail\n")
+    code, printed, _err = run(capsys, "verify", str(out))
+    assert code == 0 and "checked 1 file (" in printed
+
+
 def test_index_line_names_labels_csv(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:
@@ -490,7 +511,7 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
             'concurrency = "4"\n',
             (),
             [
-                "error: concurrency: expected an integer, got the text '4'",
+                "error: FILE: concurrency: expected an integer, got the text '4'",
                 "hint: write concurrency = 4 without quotes",
             ],
         ),
@@ -502,6 +523,24 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
                 "hint: use --rate none to lift the limit",
             ],
         ),
+        # A value the file set is said with the file's name, as an unknown key is; the same
+        # value given by a flag is the flag's (the file's own value is then not in play).
+        ("concurrency = 0\n", (), ["error: FILE: concurrency: 0 must be an integer of at least 1"]),
+        (
+            "concurrency = 4\n",
+            ("--concurrency", "0"),
+            ["error: concurrency: 0 must be an integer of at least 1"],
+        ),
+        (
+            'window = "odd"\n',
+            (),
+            ["error: FILE: window: 'odd' is not one of full, rendering, minmax"],
+        ),
+        (
+            'shard = "2/2"\n',
+            (),
+            ["error: FILE: invalid shard '2/2': K must be below N (shards are numbered 0 to 1)"],
+        ),
     ],
 )
 def test_values_are_quoted_back_as_written(
@@ -511,13 +550,13 @@ def test_values_are_quoted_back_as_written(
     flags: tuple[str, ...],
     lines: list[str],
 ) -> None:
-    """A refused value is shown as the user typed it (`-1`, not `-1.0`), and a number in
-    quotes in a config file gets a hint to drop them."""
+    """A refused value is shown as the user typed it (`-1`, not `-1.0`), a number in quotes
+    in a config file gets a hint to drop them, and a value from the file names the file."""
     toml = tmp_path / "c.toml"
     toml.write_text(config)
     code, _out, err = run(capsys, "harvest", str(toml), "--out", str(tmp_path / "d"), *flags)
     assert code == 2
-    assert err.splitlines() == lines
+    assert err.splitlines() == [line.replace("FILE", str(toml)) for line in lines]
     assert not (tmp_path / "d").exists()
 
 

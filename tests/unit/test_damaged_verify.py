@@ -104,7 +104,9 @@ def test_damaged_marker_does_not_stop_verify(
     code, out = run_cli(["verify", str(tmp_path)], capsys)
     assert code == 0
     assert "4 ok, 0 damaged, 0 missing" in out
-    assert "note: harvest.json is damaged" in out and "harvest.json is removed" in out
+    marker_path = tmp_path / "harvest.json"
+    assert f"note: {marker_path} is damaged (not a JSON object, {len(marker)} bytes)" in out
+    assert f"A harvest refuses this folder: remove {marker_path} and run the harvest again" in out
 
 
 def test_foreign_or_newer_marker_is_still_refused(tmp_path: Path) -> None:
@@ -146,7 +148,7 @@ def test_index_of_a_folder_with_a_damaged_marker_is_written_with_a_note(
     code, out = run_cli(["index", str(tmp_path)], capsys)
     assert code == 0
     assert f"wrote {tmp_path / 'index.csv'} (2 images)" in out
-    assert "note: harvest.json is damaged" in out
+    assert f"note: {tmp_path / 'harvest.json'} is damaged (not a JSON object, 26 bytes)" in out
 
 
 def test_missing_or_foreign_index_is_noted_until_rebuilt(

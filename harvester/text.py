@@ -1,0 +1,17 @@
+"""Counted nouns in messages: ``1 image``, ``2 images``.
+
+One helper for every line that prints a count before its noun: a count written as
+``f"{n} images"`` read "1 images" whenever one was found (a dry run, a plan, a selection).
+The emulator keeps its own one-liner (it never imports the harvester's core).
+"""
+
+from __future__ import annotations
+
+
+def plural(n: int, noun: str, many: str | None = None, *, spec: str = "") -> str:
+    """``plural(1, "image")`` is ``1 image``; ``plural(2, "image")`` is ``2 images``.
+
+    ``many``: the plural where an ``s`` is wrong (``plural(n, "retry", "retries")``);
+    ``spec``: the count's format spec (``","`` for ``2,048 images``).
+    """
+    return f"{n:{spec}} {noun if n == 1 else many or noun + 's'}"
