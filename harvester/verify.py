@@ -300,7 +300,7 @@ def folder_notes(
             with open(out_dir / INDEX_NAME, "rb") as fh:
                 head = fh.readline(4096)
         except FileNotFoundError:
-            notes.append(f"{INDEX_NAME} is missing: {rebuild}")
+            notes.append(f"{INDEX_NAME} is missing: {_index_missing_advice(out_dir, rebuild)}")
         except OSError as exc:
             notes.append(f"{INDEX_NAME} cannot be read ({exc.strerror or exc})")
         else:
@@ -319,6 +319,20 @@ def folder_notes(
 
 
 STRAY_SAMPLES = 3
+
+
+def _index_missing_advice(out_dir: Path, rebuild: str) -> str:
+    """What to do about a missing ``index.csv``: rebuild it, unless harvests of DIR are
+    running now (a first run writes it only at its end: "rebuild it" read at 3 a.m. in the
+    middle of a week-long run said something was broken); lock probes only, no file read."""
+    from harvester.runlock import held_run_locks
+
+    running = held_run_locks(out_dir)
+    if any(run.startswith("without --shard") for run in running):  # (its display form)
+        return f"the harvest running now ({', '.join(running)}) writes it at its end"
+    if running:  # shards leave it to `harvester index`
+        return f"{rebuild} once the harvests running now have ended ({', '.join(running)})"
+    return rebuild
 
 
 def stray_notes(

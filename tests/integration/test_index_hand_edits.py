@@ -5,7 +5,9 @@ added a column of notes to ``index.csv`` in a spreadsheet lost it, without a wor
 next resume (an hourly cron job's). Now the changed copy is kept beside it as
 ``index.edited-<UTC time>.csv`` with one warning, ``status`` and ``verify`` say so
 beforehand, and an untouched file (also one copied with a new time) is rewritten as
-before. Each command runs as its own process against the emulator over real sockets.
+before. And a missing ``index.csv`` while a harvest runs is not "rebuild it": that run
+writes it at its end. Each command runs as its own process against the emulator over real
+sockets.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 from pathlib import Path
 
 from harvest_helpers import run_cli as cli
+from harvest_helpers import run_lock_held
 
 from harvester.emulator import EmulatorThread
 
@@ -110,3 +113,31 @@ def test_harvester_index_keeps_a_labels_csv_edited_by_hand(
     assert (out / "labels.csv").read_bytes() == original
     assert f"kept that copy as {kept}" in proc.stderr
     assert kept_copies(out, "index") == []
+
+
+def test_verify_does_not_ask_to_rebuild_the_index_a_running_harvest_writes(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """index.csv missing while a harvest without --shard runs: verify and status say that
+    run writes it at its end (not "rebuild it"); with a shard running, rebuild once it ends;
+    with nothing running, rebuild it."""
+    out = tmp_path / "d"
+    harvested(emulator, out)
+    (out / "index.csv").unlink()
+    rebuild = f"note: index.csv is missing: rebuild it with harvester index {out}"
+    with run_lock_held(out, None) as holder:
+        for command in ("verify", "status"):
+            proc = cli(command, str(out))
+            assert proc.returncode == 0, proc.stderr
+            assert (
+                "note: index.csv is missing: the harvest running now (without --shard "
+                f"(pid {holder.pid} on "
+            ) in proc.stdout, proc.stdout
+            assert ") writes it at its end" in proc.stdout and rebuild not in proc.stdout
+    with run_lock_held(out, "1/2") as holder:
+        proc = cli("verify", str(out))
+        assert (
+            f"{rebuild} once the harvests running now have ended (shard 1/2 (pid {holder.pid}"
+        ) in proc.stdout, proc.stdout
+    proc = cli("verify", str(out))
+    assert rebuild in proc.stdout.splitlines(), proc.stdout
