@@ -54,6 +54,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import socket
 import sys
@@ -1475,7 +1476,47 @@ class Store:
                     tmp.unlink()
             with suppress(OSError):
                 pending.end()
-            raise storage_error(exc, what) from exc
+            raise (self._folder_gone(exc, what) or storage_error(exc, what)) from exc
+
+    def _folder_gone(self, exc: OSError, what: str) -> StorageError | None:
+        """The error for DIR moved or removed while this run wrote to it; None otherwise.
+
+        Why: ``mv DIR NEW`` during a run made its next batch fail with "cannot write
+        images/...: No such file or directory" and the hint to re-run the same command,
+        which started DIR afresh at the old path while the finished files sat in NEW. The
+        folder this run opened is still open (``_dir_fd``): the kernel says where it is now.
+        """
+        if exc.errno != errno.ENOENT or self._dir_fd is None:
+            return None
+        try:
+            opened = os.fstat(self._dir_fd)
+            named = os.stat(self.out_dir)
+            if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
+                return None  # DIR is where it was: something inside it went
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+        try:
+            now = os.readlink(f"/proc/self/fd/{self._dir_fd}")
+        except OSError:  # no /proc: where it went cannot be told
+            now = ""
+        if now.endswith(" (deleted)"):
+            return StorageError(
+                f"{self.out_dir} was removed while this run wrote to it (cannot write {what})",
+                hint="nothing of it is left to resume: run the same command to start again",
+            )
+        if not now.startswith("/"):
+            return StorageError(
+                f"{self.out_dir} was moved or removed while this run wrote to it (cannot "
+                f"write {what})",
+                hint="resume it where it is now: harvester harvest --out <its new path>",
+            )
+        return StorageError(
+            f"{self.out_dir} was moved to {now} while this run wrote to it (cannot write {what})",
+            hint="its finished files went with it; resume it there: harvester harvest --out "
+            f"{shlex.quote(now)}",
+        )
 
     def _adopt(self, part: _Part, tmp: Path) -> None:
         assert part.src is not None

@@ -6,8 +6,10 @@ plan lay inside it was resumed from the old place: after ``mv``, ``harvest --out
 refused (exit 2, "no harvest plan in OLD" with a hint to plan there again; the ids file
 "gone"), and ``status`` called the moved plan "not harvested yet". The SLURM script names
 the folder by its absolute path too: submitted from the new place, its tasks harvested
-into the old one (a new folder there, or the original of a copy). Every command runs as
-its own process against an emulator over real sockets.
+into the old one (a new folder there, or the original of a copy). And a folder moved while
+a run wrote to it made the run fail with "No such file or directory" and the hint to re-run
+the same command, which began the old path afresh. Every command runs as its own process
+against an emulator over real sockets.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from harvest_helpers import kind_files, status_json
+from harvest_helpers import kind_files, reaped, start_cli, status_json, wait_for_files
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
@@ -163,3 +165,29 @@ def test_status_says_not_to_submit_the_slurm_script_of_a_moved_folder(
     )  # fmt: skip
     assert rewritten.returncode == 0, rewritten.stderr
     assert "harvests into" not in json.dumps(status_json(new).get("notes", []))
+
+
+def test_a_folder_moved_during_a_run_names_where_it_went_and_resumes_there(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`mv DIR NEW` while a harvest writes: it stops (exit 1) saying DIR was moved to NEW,
+    with the command that resumes NEW; nothing is made at the old path; that command
+    finishes the harvest (exit 0, every thumbnail in NEW)."""
+    emu = make_emulator(preset="demo", latency_ms=300)
+    old, new = tmp_path / "old", tmp_path / "new"
+    args = ["--base-url", emu.base_url, "--screen", "2302", "--artifacts", "thumbnail"]
+    with reaped(start_cli("harvest", *args, "--out", str(old), "--rate", "none")) as proc:
+        wait_for_files(old, 3)
+        shutil.move(old, new)
+        _stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    lines = stderr.splitlines()
+    assert lines[-2].startswith(f"error: {old} was moved to {new} while this run wrote to it "
+                                "(cannot write images/")  # fmt: skip
+    assert lines[-1] == (
+        f"hint: its finished files went with it; resume it there: harvester harvest --out {new}"
+    )
+    assert not old.exists()
+    proc2 = cli("harvest", "--out", str(new), "-q")
+    assert proc2.returncode == 0, proc2.stderr
+    assert len(thumbnail_ids(new)) == 80
