@@ -124,7 +124,7 @@ COMMITS_IN_FLIGHT = 2
 DRAIN_TIMEOUT = 1.5
 """On cancellation (Ctrl-C) the queued items get this long to be committed."""
 
-_RESUME_HINT = "free the problem and re-run the same command to resume; finished files are kept"
+_RESUME_HINT = "fix the problem and re-run the same command to resume; finished files are kept"
 
 
 # --------------------------------------------------------------------------- errors
@@ -147,7 +147,10 @@ def storage_error(exc: OSError, what: str) -> StorageError:
         hint = "choose a writable --out folder or fix its permissions"
     elif code == errno.EFBIG:
         msg = f"file too large for this filesystem or process limit while writing {what}"
-        hint = _RESUME_HINT
+        hint = (
+            "raise the file-size limit (ulimit -f, or the batch system's) or choose another "
+            "--out, then re-run the same command to resume; finished files are kept"
+        )
     elif code == errno.EISDIR:
         # Someone made a folder where a file goes: rename(2) cannot replace it, and a harvest
         # must not delete a folder it did not make. Named as verify names it.
