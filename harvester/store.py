@@ -295,7 +295,16 @@ class PendingFile:
         self._fd: int | None = os.open(
             self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
         )
-        os.pwrite(self._fd, self._header, 0)
+        try:
+            os.pwrite(self._fd, self._header, 0)
+        except OSError:
+            # A full disk takes the name but not the header: an empty file no run would
+            # remove for an hour (STALE_AFTER: it names no host), left by every try.
+            os.close(self._fd)
+            self._fd = None
+            with suppress(OSError):
+                self.path.unlink()
+            raise
         self._dirty = False
 
     def begin(self, rel_temps: Sequence[str]) -> None:
@@ -1062,6 +1071,11 @@ class Store:
             only_run = journal.appended - self._walk_records == 1
             if journal.started_empty and only_run and self._error is None:
                 self._empty_journal = journal.path
+            elif journal.started_empty and journal.appended == 0:
+                # Made by this open, which failed before its "run" record (a full disk):
+                # an empty journal that nothing would ever remove.
+                with suppress(OSError):
+                    journal.path.unlink()
             self._journal = None
         for pending in self._pendings:
             try:
