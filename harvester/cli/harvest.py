@@ -1014,6 +1014,13 @@ def print_summary(
                 "exist or is not public gets the same answer again",
                 file=sys.stderr,
             )
+        elif busy := _busy_throughout(summary):
+            print(
+                f"note: every failure was an {busy} answer, through all retries: the server "
+                "was busy or down for maintenance, the images are not at fault; the command "
+                "below fetches them once it is back",
+                file=sys.stderr,
+            )
         print(advice.closing(resume), file=sys.stderr)
 
 
@@ -1037,6 +1044,23 @@ def _refused_for_good(summary: Any) -> bool:
             for f in summary.failures
         )
     )
+
+
+def _busy_throughout(summary: Any) -> str:
+    """``HTTP 503`` (the statuses, joined) when every failed file got a busy answer (429,
+    502, 503, 504) to its last try; empty otherwise.
+
+    Why: a maintenance window longer than the retries turned a night's run into a list of
+    dozens of failures, which read at 3 a.m. as damaged images or a broken study."""
+    from harvester.errors import SERVER_BUSY
+
+    failures = summary.failures
+    if not failures or len(failures) != summary.failed:
+        return ""
+    statuses = {f.status for f in failures}
+    if not statuses <= SERVER_BUSY:
+        return ""
+    return " or ".join(f"HTTP {status}" for status in sorted(statuses))
 
 
 # --------------------------------------------------------------------------- status / verify
