@@ -89,8 +89,9 @@ def test_file_size_limit_clear_error_then_rerun(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """RLIMIT_FSIZE (no root needed): the first file over the limit stops the run with one
-    'error:' line naming it and a hint naming the limit, exit 1, no traceback; what was recorded verifies clean, no temp
-    file is left, and the same command without the limit completes."""
+    'error:' line naming it and a hint naming the limit, exit 1, no traceback; what was
+    recorded verifies clean, no temp file is left, and the same command without the limit
+    completes."""
     emu = make_emulator(preset="demo")
     out = tmp_path / "harvest"
     argv = harvest_args(emu.base_url, out, "--project", str(DEMO_PROJECT), rate="none")
