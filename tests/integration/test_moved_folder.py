@@ -135,7 +135,8 @@ def test_status_says_not_to_submit_the_slurm_script_of_a_moved_folder(
 ) -> None:
     """`harvester slurm`, then `mv DIR NEW`: status notes that NEW/harvest.sbatch harvests into
     the old path and says to write it again (no `sbatch` suggestion; `slurm.elsewhere` in
-    --json); the folder where it was written gets no such note."""
+    --json), and `harvester slurm` given no targets does not offer to resubmit it; the folder
+    where it was written gets no such note."""
     old = tmp_path / "old"
     made = cli(
         "slurm", "--out", str(old), "--base-url", emulator.base_url, "--plate", PLATE,
@@ -159,6 +160,13 @@ def test_status_says_not_to_submit_the_slurm_script_of_a_moved_folder(
     data = status_json(new)
     assert data["slurm"]["elsewhere"] == str(old.resolve())
     assert any("harvests into" in note for note in data["notes"])
+    no_targets = cli("slurm", "--out", str(new), "--tasks", "2")
+    assert no_targets.returncode == 2
+    assert "sbatch" not in no_targets.stderr.replace("harvest.sbatch", "")
+    assert (
+        f"hint: {new / 'harvest.sbatch'} harvests into {old.resolve()} (the folder was moved "
+        "or copied since): do not submit it; for a new script, give --screen"
+    ) in no_targets.stderr
     rewritten = cli(
         "slurm", "--out", str(new), "--base-url", emulator.base_url, "--plate", PLATE,
         "--tasks", "2", "--artifacts", "thumbnail",
