@@ -767,7 +767,43 @@ def _read_recorded(
     words = tuple(str(w) for w in argv) if isinstance(argv, list) else ()
     origin = data.get("replay_of")
     replay_of = origin if isinstance(origin, str) and origin else None
+    config = moved_with_folder(config, out_dir)
     return RecordedRun(str(data.get("run") or run), config, words, replay_of)
+
+
+#: The saved paths that may lie inside the output folder itself (``--ids-from DIR/retry.txt``,
+#: ``--from-plan DIR``), and so move with it.
+_INSIDE_KEYS = ("ids_from", "from_plan")
+
+
+def moved_with_folder(config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """``config`` as saved by a run of DIR, with each ``--ids-from`` and ``--from-plan`` path
+    that lay inside the folder the run saved as ``out`` taken at the same place in
+    ``out_dir``, where DIR is now.
+
+    Paths are saved absolute, so after ``mv DIR NEW`` (``cp -a``, ``rsync -a`` to another
+    machine) a resume of NEW read the plan or the ids file at the old place: gone (exit 2,
+    "no harvest plan in OLD", with a hint to plan there again), or, for a copy, the old
+    folder's and not the copy's. A path outside the folder stays as saved: it did not move.
+    """
+    saved_out = config.get("out")
+    if not isinstance(saved_out, str) or not os.path.isabs(saved_out):
+        return config
+    old = os.path.normpath(saved_out)
+    here = os.path.normpath(out_dir.absolute())
+    if old == here:
+        return config
+    moved: dict[str, Any] = {}
+    for key in _INSIDE_KEYS:
+        value = config.get(key)
+        if not isinstance(value, str) or not os.path.isabs(value) or ids_read_once(value):
+            continue
+        path = os.path.normpath(value)
+        if path == old:
+            moved[key] = here
+        elif path.startswith(old.rstrip(os.sep) + os.sep):
+            moved[key] = os.path.join(here, os.path.relpath(path, old))
+    return {**config, **moved} if moved else config
 
 
 def replay_origin(recorded: RecordedRun) -> str:
@@ -1293,7 +1329,12 @@ def replay_problem(
     shard = recorded.shard
     if shard is not None and not shard_given:
         n = split_count(shard)
-        from harvester.slurm import INDEX_SCRIPT_NAME, SCRIPT_NAME, resume_line
+        from harvester.slurm import (
+            INDEX_SCRIPT_NAME,
+            SCRIPT_NAME,
+            harvests_elsewhere,
+            resume_line,
+        )
 
         shards = (
             work_left.shards(n)
@@ -1302,7 +1343,11 @@ def replay_problem(
             and not recorded.config.get("from_plan")  # (a plan's images are in no journal)
             else None
         )
-        if (out_dir / SCRIPT_NAME).is_file() and (out_dir / INDEX_SCRIPT_NAME).is_file():
+        if (
+            (out_dir / SCRIPT_NAME).is_file()
+            and (out_dir / INDEX_SCRIPT_NAME).is_file()
+            and harvests_elsewhere(out_dir) is None  # (a moved script writes the old folder)
+        ):
             command = resume_line(out_dir)
         else:
             command = shard_commands(

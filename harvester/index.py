@@ -23,19 +23,30 @@ index of 10,000 images takes about 20 ms instead of re-reading every journal (ab
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import logging
+import os
 import re
+import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from harvester.errors import PROBLEMS_LOGGER
 from harvester.journal import JournalState, paused_gc
 from harvester.layout import ARTIFACT_FILES, index_path
 from harvester.models import ImageRef
 from harvester.store import atomic_write_bytes, storage_error
+
+#: ``DIR/written.json``: the size, modification time and SHA-256 of ``index.csv`` (and
+#: ``labels.csv``) as harvester last wrote them, by file name: how a rewrite tells a copy
+#: changed by hand, which it keeps instead of overwriting (:func:`write_table`).
+WRITTEN_NAME = "written.json"
 
 logger = logging.getLogger(__name__)
 
@@ -388,8 +399,119 @@ def write_index_of(out_dir: Path, state: JournalState) -> int:
         # each piece's rows into older generations and soon walk the whole state again
         # (~20% more time for 100,000 images).
         with paused_gc():
-            atomic_write_bytes(out_dir, target, csv_pieces(rows.header, rows))
+            write_table(out_dir, target, csv_pieces(rows.header, rows))
     except OSError as exc:
         raise storage_error(exc, str(target)) from exc
     logger.info("wrote %s (%d images)", target, len(rows))
     return len(rows)
+
+
+# --------------------------------------------------------------------------- hand edits
+
+
+def write_table(out_dir: Path, target: Path, data: bytes | Iterable[bytes]) -> Path | None:
+    """Write ``index.csv`` or ``labels.csv`` atomically, keeping a copy changed by hand.
+
+    Why: every harvest and ``harvester index`` rebuild these files from the journals, and a
+    person's notes added to ``index.csv`` in a spreadsheet (a column of their own, corrected
+    cells) were overwritten without a word by the next resume (an hourly cron job's). When
+    ``target`` differs from what harvester last wrote there (:func:`changed_by_hand`), it is
+    kept as ``<name>.edited-<UTC time>.csv`` beside it (a hard link: readers of ``target``
+    never find it missing), with one warning; then ``target`` is written as always and its
+    fingerprint recorded in ``DIR/written.json``. Returns the kept copy (None: none).
+    Raises OSError as :func:`~harvester.store.atomic_write_bytes`.
+    """
+    kept = keep_changed(out_dir, target)
+    digest = hashlib.sha256()
+    pieces = (data,) if isinstance(data, bytes) else data
+
+    def hashed() -> Iterator[bytes]:
+        for piece in pieces:
+            digest.update(piece)
+            yield piece
+
+    atomic_write_bytes(out_dir, target, hashed())
+    try:
+        _record_written(out_dir, target, digest.hexdigest())
+    except OSError as exc:  # the table is written; only the next edit goes unnoticed
+        logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
+    if kept is not None:
+        logging.getLogger(PROBLEMS_LOGGER).warning(
+            "%s had been changed since harvester wrote it: kept that copy as %s; %s is "
+            "rebuilt from the journals at every harvest (keep your own columns in a copy)",
+            target,
+            kept,
+            target.name,
+        )
+    return kept
+
+
+def changed_by_hand(out_dir: Path, target: Path) -> bool:
+    """Whether ``target`` differs from what harvester last wrote there (``written.json``).
+
+    False without a record (a folder of an older harvester, or the file never written) or
+    without the file. The size and modification time settle it without reading the file;
+    only when they differ (``cp -r`` sets a new time) is the content hashed, so an
+    untouched copy is not taken for an edit.
+    """
+    record = _written(out_dir).get(target.name)
+    if not isinstance(record, dict):
+        return False
+    try:
+        st = target.stat()
+    except OSError:
+        return False
+    if st.st_size != record.get("size"):
+        return True
+    if st.st_mtime_ns == record.get("mtime_ns"):
+        return False
+    try:
+        return _sha256_of(target) != record.get("sha256")
+    except OSError:
+        return False
+
+
+def keep_changed(out_dir: Path, target: Path) -> Path | None:
+    """Keep ``target`` as ``<stem>.edited-<UTC time><suffix>`` if changed by hand; the copy."""
+    if not changed_by_hand(out_dir, target):
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in range(1, 100):
+        extra = "" if n == 1 else f"-{n}"
+        kept = target.with_name(f"{target.stem}.edited-{stamp}{extra}{target.suffix}")
+        try:
+            os.link(target, kept)
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (some network filesystems): a copy
+            if kept.exists():
+                continue
+            shutil.copy2(target, kept)
+        return kept
+    return None
+
+
+def _written(out_dir: Path) -> dict[str, Any]:
+    """``DIR/written.json`` (empty when missing or unreadable: nothing is taken as edited)."""
+    try:
+        data = json.loads((out_dir / WRITTEN_NAME).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _record_written(out_dir: Path, target: Path, sha256: str) -> None:
+    """Record ``target`` as just written (its size and time as the file system says)."""
+    st = target.stat()
+    record = _written(out_dir)
+    record[target.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+    data = (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+    atomic_write_bytes(out_dir, out_dir / WRITTEN_NAME, data, durable=False)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

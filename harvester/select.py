@@ -968,7 +968,7 @@ def write_labelled_index(
     from harvester import index
     from harvester.journal import paused_gc
     from harvester.layout import index_path
-    from harvester.store import atomic_write_bytes, storage_error
+    from harvester.store import storage_error
 
     out_dir = Path(out_dir)
     state = index.current_state(out_dir, state)
@@ -1012,7 +1012,7 @@ def write_labelled_index(
     for target, data in files.items():
         try:
             with paused_gc():  # see harvester.index.write_index_of
-                atomic_write_bytes(out_dir, target, data)
+                index.write_table(out_dir, target, data)
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
     if renumbered:

@@ -244,6 +244,60 @@ def resume_line(out_dir: Path, tasks: str | None = None) -> str:
     )
 
 
+def task_out_dir(script_text: str) -> str | None:
+    """The ``--out`` of the task command in a ``harvest.sbatch`` (its ``exec ... -m harvester
+    harvest`` line), None when the script names none (a user's edit, someone else's file)."""
+    for line in script_text.splitlines():
+        if not (line.startswith("exec ") and " -m harvester harvest " in line):
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:  # an edit left a quote open
+            return None
+        for i, word in enumerate(words[:-1]):
+            if word == "--out":
+                return words[i + 1]
+            if word.startswith("--out="):
+                return word.partition("=")[2]
+    return None
+
+
+def harvests_elsewhere(out_dir: Path) -> str | None:
+    """The folder ``DIR/harvest.sbatch``'s tasks harvest into when it is not DIR itself; None
+    when it is DIR, or DIR has no such script.
+
+    The script names DIR by its absolute path (``#SBATCH --output`` and the tasks'
+    ``--out``), so after ``mv DIR NEW`` (or ``cp -a``, ``rsync -a`` to a cluster) submitting
+    ``NEW/harvest.sbatch`` harvested into the old path: a new folder there, or for a copy,
+    the original. What resubmits it must say so instead (see :func:`moved_script_note`).
+    """
+    script = out_dir / SCRIPT_NAME
+    try:
+        if not script.is_file() or script.stat().st_size > 1 << 20:
+            return None
+        named = task_out_dir(script.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    if named is None:
+        return None
+    try:
+        if Path(named).samefile(out_dir):
+            return None
+    except OSError:  # the old folder is gone (moved): certainly not DIR
+        pass
+    return named
+
+
+def moved_script_note(out_dir: Path, elsewhere: str) -> str:
+    """What to do about a ``harvest.sbatch`` that harvests into ``elsewhere``, not DIR."""
+    q = shlex.quote
+    return (
+        f"{out_dir / SCRIPT_NAME} harvests into {elsewhere}, not {out_dir} (the folder was "
+        "moved or copied since harvester slurm wrote it): do not submit it; write it again "
+        f"with harvester slurm --out {q(str(out_dir))} and the options it was written with"
+    )
+
+
 def render_script(job: SlurmJob) -> str:
     """The sbatch array script, meant to be read (and edited) by a person."""
     out = job.out_dir

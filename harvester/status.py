@@ -167,6 +167,8 @@ class SlurmStatus:
     artifacts: list[str] | None = None
     task_logs: int = 0
     newest_log: str | None = None
+    #: The folder the tasks harvest into when it is not DIR (DIR moved or copied since).
+    elsewhere: str | None = None
 
 
 @dataclass
@@ -465,9 +467,12 @@ class StatusReport:
             "no task has started yet"
             + ("" if self.marker else f" (a task writes {MARKER_NAME} as it starts)"),
             f"job array: {s.script}{tasks}, written by harvester slurm",
-            f"  not submitted yet: sbatch {q(s.script)}   submitted: squeue -u $USER shows "
-            "its queued tasks",
         ]
+        if s.elsewhere is None:  # else the note says not to submit it
+            lines.append(
+                f"  not submitted yet: sbatch {q(s.script)}   submitted: squeue -u $USER "
+                "shows its queued tasks"
+            )
         if s.task_logs:
             # A task that ran but left no journal stopped before its harvest began (a usage
             # error, a missing module on the node): its log says why.
@@ -752,6 +757,9 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         return None
 
     status = SlurmStatus(script=str(script), tasks=tasks, from_plan=value("--from-plan"))
+    from harvester.slurm import harvests_elsewhere
+
+    status.elsewhere = harvests_elsewhere(out_dir)
     artifacts: object = value("--artifacts")
     args = command or []
     if args and not args[0].startswith("-"):  # harvest CONFIG ...: slurm puts the file first
@@ -918,6 +926,10 @@ def collect_status(out_dir: Path) -> StatusReport:
         report.selected_from = source
     if marker_note is not None:
         report.notes.append(marker_note)
+    if slurm is not None and slurm.elsewhere is not None:
+        from harvester.slurm import moved_script_note
+
+        report.notes.append(moved_script_note(out_dir, slurm.elsewhere))
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,

@@ -54,6 +54,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import socket
 import sys
@@ -123,7 +124,7 @@ COMMITS_IN_FLIGHT = 2
 DRAIN_TIMEOUT = 1.5
 """On cancellation (Ctrl-C) the queued items get this long to be committed."""
 
-_RESUME_HINT = "free the problem and re-run the same command to resume; finished files are kept"
+_RESUME_HINT = "fix the problem and re-run the same command to resume; finished files are kept"
 
 
 # --------------------------------------------------------------------------- errors
@@ -146,7 +147,10 @@ def storage_error(exc: OSError, what: str) -> StorageError:
         hint = "choose a writable --out folder or fix its permissions"
     elif code == errno.EFBIG:
         msg = f"file too large for this filesystem or process limit while writing {what}"
-        hint = _RESUME_HINT
+        hint = (
+            "raise the file-size limit (ulimit -f, or the batch system's) or choose another "
+            "--out, then re-run the same command to resume; finished files are kept"
+        )
     elif code == errno.EISDIR:
         # Someone made a folder where a file goes: rename(2) cannot replace it, and a harvest
         # must not delete a folder it did not make. Named as verify names it.
@@ -291,7 +295,16 @@ class PendingFile:
         self._fd: int | None = os.open(
             self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
         )
-        os.pwrite(self._fd, self._header, 0)
+        try:
+            os.pwrite(self._fd, self._header, 0)
+        except OSError:
+            # A full disk takes the name but not the header: an empty file no run would
+            # remove for an hour (STALE_AFTER: it names no host), left by every try.
+            os.close(self._fd)
+            self._fd = None
+            with suppress(OSError):
+                self.path.unlink()
+            raise
         self._dirty = False
 
     def begin(self, rel_temps: Sequence[str]) -> None:
@@ -1058,6 +1071,11 @@ class Store:
             only_run = journal.appended - self._walk_records == 1
             if journal.started_empty and only_run and self._error is None:
                 self._empty_journal = journal.path
+            elif journal.started_empty and journal.appended == 0:
+                # Made by this open, which failed before its "run" record (a full disk):
+                # an empty journal that nothing would ever remove.
+                with suppress(OSError):
+                    journal.path.unlink()
             self._journal = None
         for pending in self._pendings:
             try:
@@ -1475,7 +1493,47 @@ class Store:
                     tmp.unlink()
             with suppress(OSError):
                 pending.end()
-            raise storage_error(exc, what) from exc
+            raise (self._folder_gone(exc, what) or storage_error(exc, what)) from exc
+
+    def _folder_gone(self, exc: OSError, what: str) -> StorageError | None:
+        """The error for DIR moved or removed while this run wrote to it; None otherwise.
+
+        Why: ``mv DIR NEW`` during a run made its next batch fail with "cannot write
+        images/...: No such file or directory" and the hint to re-run the same command,
+        which started DIR afresh at the old path while the finished files sat in NEW. The
+        folder this run opened is still open (``_dir_fd``): the kernel says where it is now.
+        """
+        if exc.errno != errno.ENOENT or self._dir_fd is None:
+            return None
+        try:
+            opened = os.fstat(self._dir_fd)
+            named = os.stat(self.out_dir)
+            if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
+                return None  # DIR is where it was: something inside it went
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+        try:
+            now = os.readlink(f"/proc/self/fd/{self._dir_fd}")
+        except OSError:  # no /proc: where it went cannot be told
+            now = ""
+        if now.endswith(" (deleted)"):
+            return StorageError(
+                f"{self.out_dir} was removed while this run wrote to it (cannot write {what})",
+                hint="nothing of it is left to resume: run the same command to start again",
+            )
+        if not now.startswith("/"):
+            return StorageError(
+                f"{self.out_dir} was moved or removed while this run wrote to it (cannot "
+                f"write {what})",
+                hint="resume it where it is now: harvester harvest --out <its new path>",
+            )
+        return StorageError(
+            f"{self.out_dir} was moved to {now} while this run wrote to it (cannot write {what})",
+            hint="its finished files went with it; resume it there: harvester harvest --out "
+            f"{shlex.quote(now)}",
+        )
 
     def _adopt(self, part: _Part, tmp: Path) -> None:
         assert part.src is not None

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harvester.index import changed_by_hand
 from harvester.journal import Journal, JournalState
 from harvester.layout import (
     IMAGES_DIR,
@@ -262,7 +263,9 @@ def folder_notes(
     """What is wrong with DIR beyond its files: no journal records anything although
     ``images/`` holds files (``unjournaled``, see :func:`has_unjournaled_files`: journals
     deleted or left behind in a copy), or images are journaled but ``index.csv`` is missing
-    or not ours. Cheap: the first line of ``index.csv`` at most.
+    or not ours, or changed by hand since harvester wrote it. Cheap: the first line of
+    ``index.csv`` at most, and its hash only when its size matches the record and its time
+    does not (:func:`harvester.index.changed_by_hand`).
 
     Also, one line per journal: damaged lines skipped in it (``damaged_lines``, journal file
     name -> count; default the state's own, see ``JournalState.damaged_lines``), and journals
@@ -297,7 +300,7 @@ def folder_notes(
             with open(out_dir / INDEX_NAME, "rb") as fh:
                 head = fh.readline(4096)
         except FileNotFoundError:
-            notes.append(f"{INDEX_NAME} is missing: {rebuild}")
+            notes.append(f"{INDEX_NAME} is missing: {_index_missing_advice(out_dir, rebuild)}")
         except OSError as exc:
             notes.append(f"{INDEX_NAME} cannot be read ({exc.strerror or exc})")
         else:
@@ -306,10 +309,30 @@ def folder_notes(
                     f"{INDEX_NAME} is not an index harvester wrote (its first line is not the "
                     f"header): {rebuild}"
                 )
+            elif changed_by_hand(out_dir, out_dir / INDEX_NAME):
+                notes.append(
+                    f"{INDEX_NAME} has been changed since harvester wrote it: the next harvest "
+                    "(or harvester index) keeps that copy as index.edited-<UTC time>.csv and "
+                    "writes a new one"
+                )
     return notes
 
 
 STRAY_SAMPLES = 3
+
+
+def _index_missing_advice(out_dir: Path, rebuild: str) -> str:
+    """What to do about a missing ``index.csv``: rebuild it, unless harvests of DIR are
+    running now (a first run writes it only at its end: "rebuild it" read at 3 a.m. in the
+    middle of a week-long run said something was broken); lock probes only, no file read."""
+    from harvester.runlock import held_run_locks
+
+    running = held_run_locks(out_dir)
+    if any(run.startswith("without --shard") for run in running):  # (its display form)
+        return f"the harvest running now ({', '.join(running)}) writes it at its end"
+    if running:  # shards leave it to `harvester index`
+        return f"{rebuild} once the harvests running now have ended ({', '.join(running)})"
+    return rebuild
 
 
 def stray_notes(

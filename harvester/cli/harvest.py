@@ -686,7 +686,13 @@ def _resumed_configs(
     sets = recorded_target_sets(out) if out.is_dir() else []
     if not sets:
         hint = "name --screen, --project, --plate, --dataset, --image, --ids-from or --from-plan"
-        if out.is_dir() and (out / "runs").is_dir():
+        again = _journaled_targets_command(out) if out.is_dir() else None
+        if again is not None:
+            hint = (
+                f"no run of {out} saved readable settings in {out / 'runs'} (removed or "
+                f"damaged?), but its journals name what its newest walk harvested: {again}"
+            )
+        elif out.is_dir() and (out / "runs").is_dir():
             hint += f" (no run of {out} saved readable settings in {out / 'runs'} to resume)"
         elif (out / "plan" / "plan.json").is_file():
             hint = f"harvest the plan in {out}: harvester harvest --from-plan {q} --out {q}"
@@ -1014,6 +1020,13 @@ def print_summary(
                 "exist or is not public gets the same answer again",
                 file=sys.stderr,
             )
+        elif busy := _busy_throughout(summary):
+            print(
+                f"note: every failure was an {busy} answer, through all retries: the server "
+                "was busy or down for maintenance, the images are not at fault; the command "
+                "below fetches them once it is back",
+                file=sys.stderr,
+            )
         print(advice.closing(resume), file=sys.stderr)
 
 
@@ -1037,6 +1050,76 @@ def _refused_for_good(summary: Any) -> bool:
             for f in summary.failures
         )
     )
+
+
+def _journaled_targets_command(out: Path) -> str | None:
+    """The command that gives DIR's newest walked targets again, from its journals alone;
+    None when they hold no walk that can be given again (ids read once, from a pipe).
+
+    For a folder whose ``runs/`` is gone (removed by hand as "logs", left out of a copy):
+    ``harvest --out DIR`` had nothing to replay and said only "name --screen, ...". The
+    journals keep each walk's targets (as flags) and each run's command line (credentials
+    redacted): its config file and ``--base-url`` are given again with the targets, since
+    a run given no ``--base-url`` asks IDR once no saved run names the folder's server.
+    """
+    from harvester.config import ids_read_once
+    from harvester.errors import REDACTED
+    from harvester.journal import JournalState
+    from harvester.status import journaled_kinds
+
+    try:
+        state = JournalState.load(out, remember=False)
+    except (OSError, ValueError):
+        return None
+    # The kinds its files are of: given no --artifacts, a run into a folder with no saved
+    # run fetches the default four.
+    kinds = journaled_kinds(state)
+    fetch = f" --artifacts {','.join(kinds)}" if kinds else ""
+    argv_of = {r.get("run"): r.get("argv") for r in state.runs}
+    for walk in sorted(state.walks.values(), key=lambda r: r.get("t", 0), reverse=True):
+        targets = walk.get("targets")
+        argv = argv_of.get(walk.get("run"))
+        if not isinstance(targets, str) or not targets or not isinstance(argv, list):
+            continue
+        if targets.startswith("--ids-from ") and ids_read_once(targets.split(" ", 1)[1]):
+            continue
+        words = [str(w) for w in argv[1:]]  # (argv[0]: the subcommand)
+        head = f" {shlex.quote(words[0])}" if words and not words[0].startswith("-") else ""
+        base = next(
+            (
+                words[n + 1] if w == "--base-url" else w.partition("=")[2]
+                for n, w in enumerate(words)
+                if (w == "--base-url" and n + 1 < len(words)) or w.startswith("--base-url=")
+            ),
+            None,
+        )
+        q = shlex.quote(str(out))
+        command = f"harvester harvest{head} --out {q} {targets}{fetch}"
+        if base is not None:
+            return command + " --base-url " + ("URL" if REDACTED in base else shlex.quote(base))
+        if head:
+            return command  # (its server is the config file's, or IDR)
+        # A resume's replay journals the walk under its own command (`--out DIR`): the
+        # server its settings named is not there to read.
+        return f"{command} (and --base-url with its server, unless it was IDR's)"
+    return None
+
+
+def _busy_throughout(summary: Any) -> str:
+    """``HTTP 503`` (the statuses, joined) when every failed file got a busy answer (429,
+    502, 503, 504) to its last try; empty otherwise.
+
+    Why: a maintenance window longer than the retries turned a night's run into a list of
+    dozens of failures, which read at 3 a.m. as damaged images or a broken study."""
+    from harvester.errors import SERVER_BUSY
+
+    failures = summary.failures
+    if not failures or len(failures) != summary.failed:
+        return ""
+    statuses = {f.status for f in failures}
+    if not statuses <= SERVER_BUSY:
+        return ""
+    return " or ".join(f"HTTP {status}" for status in sorted(statuses))
 
 
 # --------------------------------------------------------------------------- status / verify

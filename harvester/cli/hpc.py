@@ -771,10 +771,12 @@ def _no_targets(out: Path) -> UsageError:
     DIR holds already is submitted again as it is (the usual wish: a failed or timed-out
     array), and a new script gets DIR's plan, or the targets of DIR's newest run.
     """
-    from harvester.slurm import SCRIPT_NAME, resume_line
+    from harvester.slurm import SCRIPT_NAME, harvests_elsewhere, resume_line
 
     again = _new_script_hint(out)
-    if (out / SCRIPT_NAME).is_file():
+    # A script of a folder moved or copied since harvests into the old path: not resubmitted.
+    elsewhere = harvests_elsewhere(out)
+    if (out / SCRIPT_NAME).is_file() and elsewhere is None:
         hint = f"to run {out / SCRIPT_NAME} again (finished work is skipped): {resume_line(out)}"
         if again:
             hint += f"; for a new script, {again}"
@@ -784,6 +786,11 @@ def _no_targets(out: Path) -> UsageError:
         hint = (
             "give --screen, --project, --plate, --dataset, --image or --ids-from, a config "
             "file that lists them, or --from-plan DIR (a plan made by harvester plan)"
+        )
+    if elsewhere is not None:
+        hint = (
+            f"{out / SCRIPT_NAME} harvests into {elsewhere} (the folder was moved or copied "
+            f"since): do not submit it; for a new script, {hint}"
         )
     return UsageError(
         "nothing to harvest: harvester slurm needs the targets its tasks harvest", hint=hint

@@ -100,11 +100,24 @@ def test_flags_given_now_override_the_recorded_ones(
 
 
 def test_no_recorded_settings(tmp_path: Path, emulator: EmulatorThread) -> None:
-    """No run's settings to resume: the old error, and a hint saying why."""
+    """No run's settings to resume: the old error, and a hint saying why and giving the
+    command the journals name (the walk's targets, the kinds journaled, the run's server);
+    without journals either, the old hint."""
     out = tmp_path / "d"
     first_run(emulator, out)
     for config in (out / "runs").glob("*/config.json"):
         config.write_text("{not json")
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: nothing to harvest",
+        f"hint: no run of {out} saved readable settings in {out / 'runs'} (removed or "
+        f"damaged?), but its journals name what its newest walk harvested: harvester harvest "
+        f"--out {out} --plate {PLATE} --artifacts thumbnail,metadata --base-url "
+        f"{emulator.base_url}",
+    ]
+    for journal in (out / "journals").iterdir():
+        journal.unlink()
     proc = cli("harvest", "--out", str(out))
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [

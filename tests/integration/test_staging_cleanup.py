@@ -57,5 +57,5 @@ def test_next_run_removes_the_emptied_staging_folder(
     assert _harvest_stack(emulator, out) == 0
     assert not (out / "staging").exists()
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["harvest.json", "images", "index.csv", "journals", "locks", "runs"]
+        ["harvest.json", "images", "index.csv", "journals", "locks", "runs", "written.json"]
     )

@@ -89,8 +89,9 @@ def test_file_size_limit_clear_error_then_rerun(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """RLIMIT_FSIZE (no root needed): the first file over the limit stops the run with one
-    'error:' line naming it, exit 1, no traceback; what was recorded verifies clean, no temp
-    file is left, and the same command without the limit completes."""
+    'error:' line naming it and a hint naming the limit, exit 1, no traceback; what was
+    recorded verifies clean, no temp file is left, and the same command without the limit
+    completes."""
     emu = make_emulator(preset="demo")
     out = tmp_path / "harvest"
     argv = harvest_args(emu.base_url, out, "--project", str(DEMO_PROJECT), rate="none")
@@ -114,6 +115,7 @@ def test_file_size_limit_clear_error_then_rerun(
     )
     assert limited.returncode == 1, limited.stderr
     assert_one_line_error(limited.stderr, "file too large", "images/")
+    assert "hint: raise the file-size limit (ulimit -f, or the batch system's)" in limited.stderr
     assert sum(done_counts(out).values()) >= 16
     changed = [k for k, v in recorded.items() if every_file(out / "images").get(k) != v]
     assert changed == []

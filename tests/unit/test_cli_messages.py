@@ -487,6 +487,35 @@ def test_ids_the_server_refuses_are_named_once_and_not_promised_to_a_rerun(
     assert rerun.startswith("rerun to retry the failures: ")
 
 
+def test_failures_that_were_all_the_server_busy_say_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Any
+) -> None:
+    """Every thumbnail answered 503 through its retries (a maintenance window longer than
+    them): after the failures a note says the server was busy or down, not the images, and
+    the rerun line follows; a 500 (a server error, not busy) gets no such note."""
+    emu = make_emulator(preset="demo", faults="503:100%,only:image:thumbnail")
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emu.base_url, "--plate", "7375", "--out",
+        str(tmp_path / "d"), "--artifacts", "thumbnail,metadata", "--rate", "none",
+        "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 1
+    note, rerun = err.strip().splitlines()[-2:]
+    assert note == (
+        "note: every failure was an HTTP 503 answer, through all retries: the server was busy "
+        "or down for maintenance, the images are not at fault; the command below fetches "
+        "them once it is back"
+    )
+    assert rerun.startswith("rerun to retry the failures: ")
+    mixed = make_emulator(preset="demo", faults="500:100%,only:image:thumbnail")
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", mixed.base_url, "--plate", "7375", "--out",
+        str(tmp_path / "e"), "--artifacts", "thumbnail", "--rate", "none",
+        "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 1 and "the server was busy" not in err
+
+
 def test_a_missing_example_config_says_where_it_was_looked_for(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,7 +14,7 @@ import pytest
 from harvester.errors import StorageError
 from harvester.journal import JournalState
 from harvester.layout import image_path, make_writer, new_run_id
-from harvester.store import Store, prepare_out_dir
+from harvester.store import Store, atomic_write_bytes, prepare_out_dir
 
 
 def payload(i: int) -> bytes:
@@ -140,3 +140,31 @@ async def test_folder_on_another_filesystem_is_still_committed(
             await store.put_bytes("thumbnail", i, image_path(i, "thumbnail"), b"t%d" % i)
     assert JournalState.load(out).is_done("thumbnail", 4)
     assert (small_fs / "images" / "000" / "000" / "4.thumbnail.jpg").read_bytes() == b"t4"
+
+
+def _fill_up(folder: Path) -> None:
+    """Take every free byte of ``folder``'s filesystem with one file."""
+    with open(folder / "filler", "wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def test_a_run_refused_by_a_full_disk_leaves_no_empty_journal_or_pending_file(
+    small_fs: Path,
+) -> None:
+    """A run (and an index write) that a full disk stops as it opens: StorageError, and
+    journals/ holds only what the earlier run left, no empty journal or pending file."""
+    out = small_fs / "out"
+    anyio.run(fill, out, 2)
+    before = sorted(p.name for p in (out / "journals").iterdir())
+    _fill_up(small_fs)
+    for _ in range(2):
+        with pytest.raises(StorageError, match="disk full"):
+            anyio.run(fill, out, 3)
+    with pytest.raises(OSError):
+        atomic_write_bytes(out, out / "index.csv", b"image_id\n")
+    assert sorted(p.name for p in (out / "journals").iterdir()) == before
+    assert check_done(out) == 2

@@ -1,0 +1,143 @@
+"""An ``index.csv`` (or ``labels.csv``) changed by hand is kept, not overwritten.
+
+Every harvest and ``harvester index`` rebuild these files from the journals. A person who
+added a column of notes to ``index.csv`` in a spreadsheet lost it, without a word, at the
+next resume (an hourly cron job's). Now the changed copy is kept beside it as
+``index.edited-<UTC time>.csv`` with one warning, ``status`` and ``verify`` say so
+beforehand, and an untouched file (also one copied with a new time) is rewritten as
+before. And a missing ``index.csv`` while a harvest runs is not "rebuild it": that run
+writes it at its end. Each command runs as its own process against the emulator over real
+sockets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harvest_helpers import run_cli as cli
+from harvest_helpers import run_lock_held
+
+from harvester.emulator import EmulatorThread
+
+PLATE = "7375"  # 8 images
+NOTE = (
+    "note: index.csv has been changed since harvester wrote it: the next harvest (or "
+    "harvester index) keeps that copy as index.edited-<UTC time>.csv and writes a new one"
+)
+
+
+def harvested(emu: EmulatorThread, out: Path, *extra: str) -> None:
+    proc = cli(
+        "harvest", "--base-url", emu.base_url, "--plate", PLATE, "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q", *extra,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+def kept_copies(out: Path, stem: str) -> list[Path]:
+    return sorted(out.glob(f"{stem}.edited-*.csv"))
+
+
+def with_notes_column(text: str) -> str:
+    """index.csv as a person leaves it: a column of their own, filled on the first row."""
+    lines = text.splitlines()
+    lines[0] += ",my_notes"
+    lines[1] += ",looks blurry"
+    return "\n".join(lines) + "\n"
+
+
+def test_a_resume_keeps_an_index_edited_by_hand_and_writes_a_new_one(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A column added to index.csv: status and verify note it; the resume keeps those exact
+    bytes as index.edited-*.csv (one warning), writes index.csv as harvester makes it, and
+    the next resume keeps nothing more."""
+    out = tmp_path / "d"
+    harvested(emulator, out)
+    original = (out / "index.csv").read_bytes()
+    edited = with_notes_column(original.decode())
+    (out / "index.csv").write_text(edited)
+
+    status = cli("status", str(out))
+    assert status.returncode == 0 and NOTE in status.stdout.splitlines(), status.stdout
+    verify = cli("verify", str(out))
+    assert verify.returncode == 0 and NOTE in verify.stdout.splitlines(), verify.stdout
+
+    proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    [kept] = kept_copies(out, "index")
+    assert kept.read_text() == edited
+    assert (out / "index.csv").read_bytes() == original
+    assert proc.stderr.splitlines() == [
+        f"WARNING harvester.problems: {out / 'index.csv'} had been changed since harvester "
+        f"wrote it: kept that copy as {kept}; index.csv is rebuilt from the journals at every "
+        "harvest (keep your own columns in a copy)"
+    ]
+    again = cli("harvest", "--out", str(out), "-q")
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert kept_copies(out, "index") == [kept]
+    assert NOTE not in cli("status", str(out)).stdout
+
+
+def test_an_untouched_index_with_a_new_time_is_rewritten_without_a_copy(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """index.csv with the same bytes but another modification time (`cp -r`, `touch`) is
+    not taken for an edit: no note, no copy, no warning."""
+    out = tmp_path / "d"
+    harvested(emulator, out)
+    os.utime(out / "index.csv", (1_000_000_000, 1_000_000_000))
+    assert "note:" not in cli("status", str(out)).stdout
+    proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert kept_copies(out, "index") == []
+
+
+def test_harvester_index_keeps_a_labels_csv_edited_by_hand(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`harvester index --label-key`, labels.csv edited, `harvester index` again: the edited
+    labels.csv is kept as labels.edited-*.csv and a fresh one written (exit 0)."""
+    out = tmp_path / "d"
+    harvested(emulator, out)
+    first = cli("index", str(out), "--label-key", "Gene Symbol")
+    assert first.returncode == 0, first.stderr
+    original = (out / "labels.csv").read_bytes()
+    (out / "labels.csv").write_bytes(original + b"my own class,99,0\n")
+
+    proc = cli("index", str(out))
+    assert proc.returncode == 0, proc.stderr
+    [kept] = kept_copies(out, "labels")
+    assert kept.read_bytes() == original + b"my own class,99,0\n"
+    assert (out / "labels.csv").read_bytes() == original
+    assert f"kept that copy as {kept}" in proc.stderr
+    assert kept_copies(out, "index") == []
+
+
+def test_verify_does_not_ask_to_rebuild_the_index_a_running_harvest_writes(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """index.csv missing while a harvest without --shard runs: verify and status say that
+    run writes it at its end (not "rebuild it"); with a shard running, rebuild once it ends;
+    with nothing running, rebuild it."""
+    out = tmp_path / "d"
+    harvested(emulator, out)
+    (out / "index.csv").unlink()
+    rebuild = f"note: index.csv is missing: rebuild it with harvester index {out}"
+    with run_lock_held(out, None) as holder:
+        for command in ("verify", "status"):
+            proc = cli(command, str(out))
+            assert proc.returncode == 0, proc.stderr
+            assert (
+                "note: index.csv is missing: the harvest running now (without --shard "
+                f"(pid {holder.pid} on "
+            ) in proc.stdout, proc.stdout
+            assert ") writes it at its end" in proc.stdout and rebuild not in proc.stdout
+    with run_lock_held(out, "1/2") as holder:
+        proc = cli("verify", str(out))
+        assert (
+            f"{rebuild} once the harvests running now have ended (shard 1/2 (pid {holder.pid}"
+        ) in proc.stdout, proc.stdout
+    proc = cli("verify", str(out))
+    assert rebuild in proc.stdout.splitlines(), proc.stdout
