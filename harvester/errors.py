@@ -6,7 +6,8 @@ maps the top-level classes to exit codes in one place::
 
     HarvesterError                 .hint: printed by the CLI as "hint: ..."
     ├── UsageError                 bad arguments or configuration -> exit 2
-    │   └── ConfigError
+    │   ├── ConfigError
+    │   └── FolderBusyError        another run of the folder (or shard) holds it: try later -> 75
     ├── RemoteError                the server cannot be used at all -> exit 2
     │   ├── NotOmeroError          it answers, but not as OMERO.web does (not unreachable)
     │   └── ServerUnavailableError busy or breaking off its answers: try later -> exit 75
@@ -37,6 +38,7 @@ __all__ = [
     "BrokenAnswerError",
     "ConfigError",
     "FetchError",
+    "FolderBusyError",
     "HarvesterError",
     "InvalidBodyError",
     "NotOmeroError",
@@ -131,6 +133,14 @@ class HarvesterError(Exception):
 
 class UsageError(HarvesterError):
     """Bad command-line arguments or settings (exit code 2)."""
+
+
+class FolderBusyError(UsageError):
+    """Another live run holds the folder's (or the shard's) run lock. Exit code 75
+    (``EX_TEMPFAIL``), not 2: nothing is wrong with the command, and the same command resumes
+    once that run has ended, so a cron job or a shell loop retrying on 75 waits it out rather
+    than calling a person. (Shards of different counts over one folder stay a plain
+    :class:`UsageError`: that is a mistake to fix, not a wait.)"""
 
 
 class ConfigError(UsageError):

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from harvester.errors import UsageError
+from harvester.errors import FolderBusyError, UsageError
 from harvester.shard import parse_shard
 
 __all__ = [
@@ -68,7 +68,8 @@ def lock_name(shard: str | None) -> str:
 def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
     """Lock DIR for this shard; returns the lock's fd (None when the filesystem cannot lock).
 
-    Raises :class:`UsageError` when another live process holds the same lock.
+    Raises :class:`FolderBusyError` when another live process holds the same lock (exit 75),
+    :class:`UsageError` when a split of another shard count runs.
     """
     folder = out_dir / LOCKS_DIR
     folder.mkdir(exist_ok=True)
@@ -84,7 +85,7 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
             return None
         if exc.errno in _HELD:
             which = f"shard {shard}" if shard else "this folder"
-            raise UsageError(
+            raise FolderBusyError(
                 f"{out_dir} is already being harvested ({which}) by another process"
                 + (f" ({holder})" if holder else ""),
                 hint="wait for it to finish or stop it, then run again to resume",

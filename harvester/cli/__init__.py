@@ -2,8 +2,9 @@
 
 Exit codes (one place): 0 everything done; 1 finished with failures (listed), or standard
 output could not be written (a full disk: one ``error:`` line, see :class:`_CheckedStdout`);
-2 usage, configuration or remote/storage error; 75 the server is busy or breaking off its
-answers, try later (:class:`~harvester.errors.ServerUnavailableError`); 130 interrupted;
+2 usage, configuration or remote/storage error; 75 try later: the server is busy or breaking
+off its answers (:class:`~harvester.errors.ServerUnavailableError`), or another run holds the
+folder (:class:`~harvester.errors.FolderBusyError`); 130 interrupted;
 141 (no message) when the reader of our output went away (``| head``). Every
 :class:`~harvester.errors.HarvesterError` becomes one ``error: ...`` line (plus
 ``hint: ...``) on stderr; a traceback only with ``--debug``.
@@ -677,11 +678,17 @@ def report_error(exc: Exception, args: argparse.Namespace, debug: bool = False) 
     """A command's error as its one line (``error: ...``, ``hint: ...``); its exit code.
 
     A HarvesterError: 1 for a storage failure once files were being written (what is
-    journaled is kept), 75 for a server that stayed busy, else 2; an OSError (not a closed
-    output pipe: see :func:`main`): 2. Also for each replay of a resume that replays
-    several target sets (``harvester.cli.harvest``), which goes on with the next.
+    journaled is kept), 75 for a server that stayed busy or a folder another run holds,
+    else 2; an OSError (not a closed output pipe: see :func:`main`): 2. Also for each replay
+    of a resume that replays several target sets (``harvester.cli.harvest``), which goes on
+    with the next.
     """
-    from harvester.errors import HarvesterError, ServerUnavailableError, StorageError
+    from harvester.errors import (
+        FolderBusyError,
+        HarvesterError,
+        ServerUnavailableError,
+        StorageError,
+    )
 
     if debug or getattr(args, "debug", False):
         traceback.print_exc()
@@ -695,7 +702,7 @@ def report_error(exc: Exception, args: argparse.Namespace, debug: bool = False) 
         print(f"hint: {exc.hint}", file=sys.stderr)
     if isinstance(exc, StorageError) and getattr(exc, "mid_run", False):
         return EXIT_FAILURES
-    if isinstance(exc, ServerUnavailableError):
+    if isinstance(exc, ServerUnavailableError | FolderBusyError):
         return EXIT_TRY_LATER
     return EXIT_USAGE
 

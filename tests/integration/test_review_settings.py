@@ -80,7 +80,7 @@ def test_from_plan_shards_with_the_size_in_the_file_or_as_a_flag(
 def test_a_run_refused_by_the_run_lock_leaves_harvest_json_as_it_was(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A second run of a folder being harvested is refused (exit 2) and must not record its
+    """A second run of a folder being harvested is refused (exit 75) and must not record its
     --window: it fetched no stack, so a later run with another window is not refused."""
     out = tmp_path / "busy"
     code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
@@ -90,7 +90,7 @@ def test_a_run_refused_by_the_run_lock_leaves_harvest_json_as_it_was(
         before = files(out)
         code, err = harvest(capsys, emulator.base_url, out, "--plate", str(SMALL_PLATE),
                             "--artifacts", "stack", "--window", "minmax")  # fmt: skip
-        assert code == 2 and "already being harvested" in err, err
+        assert code == 75 and "already being harvested" in err, err
         assert files(out) == before  # harvest.json included: no "window" recorded
         holder.kill()
         holder.communicate(timeout=30)  # waited for, its pipe closed
