@@ -172,6 +172,16 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
     )
 
 
+def add_outage_flag(parser: argparse.ArgumentParser) -> None:
+    """``--outage-wait``: for ``harvest``, and for ``slurm`` to pass on to every task."""
+    parser.add_argument(
+        "--outage-wait",
+        metavar="TIME",
+        help="while the server is down as a whole, pause this long at most, then stop "
+        "(exit 75): seconds or 90s, 30m, 2h; 0: no pause (default 1h)",
+    )
+
+
 def add_content_flags(parser: argparse.ArgumentParser) -> None:
     """What shapes the fetched files: ``--thumbnail-size`` and the stacks' ``--window``."""
     parser.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
@@ -213,12 +223,7 @@ def register(subparsers: Any) -> None:
     )
     harvest.add_argument("--rate", metavar="R", help="requests per second, or 'none' (default 10)")
     add_request_flags(harvest, burst_help="rate burst (default 1)")
-    harvest.add_argument(
-        "--outage-wait",
-        metavar="TIME",
-        help="while the server is down as a whole, pause this long at most, then stop "
-        "(exit 75): seconds or 90s, 30m, 2h; 0: no pause (default 1h)",
-    )
+    add_outage_flag(harvest)
     add_content_flags(harvest)
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
     harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")

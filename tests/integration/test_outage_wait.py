@@ -117,7 +117,7 @@ def test_a_longer_outage_stops_the_run_with_the_images_pending(
     kinds = status(capsys, out)
     assert kinds["thumbnail"]["failed"] == 0 and kinds["imgdata"]["failed"] == 0, kinds
     assert kinds["thumbnail"]["pending"] > 0 and kinds["imgdata"]["pending"] > 0, kinds
-    time.sleep(max(0.0, started + 0.7 + 4.2 - time.monotonic()))  # the window is over
+    time.sleep(max(0.0, started + 0.7 + 4.5 - time.monotonic()))  # the window is over
     code, summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "1s")
     assert code == 0, err
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == IMAGES
