@@ -959,6 +959,8 @@ def print_summary(
                 print(estimate, file=out)
         for line in summary.walk_failures:
             print(f"walk failed: {line}", file=sys.stderr)
+        if summary.server_down:
+            print(f"stopped: {summary.server_down}: the counts are short", file=sys.stderr)
         return
     if totals and (not quiet or not summary.ok or summary.interrupted):
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
