@@ -8,6 +8,8 @@ supplies the verifying TLS context), and adds, per request:
   from the :class:`~harvester.ratelimit.AdaptiveLimiter` and keeps the slot
   until the body is read; overload answers slow the whole run down;
 * retries -- the one policy of :mod:`harvester.retry`, honouring Retry-After;
+* outages -- with an :class:`~harvester.outage.Outage`, a server down as a whole pauses
+  every request (one check of ``api/`` at a time) instead of failing each in turn;
 * validation -- a response is returned only if its status is 2xx, its
   Content-Type fits what was expected, its body starts with the right magic
   bytes (or parses as JSON and is not an HTML page), and its length equals
@@ -35,6 +37,7 @@ import logging
 import os
 import re
 import ssl
+import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +71,7 @@ from harvester.http1 import (
     open_connection,
     open_tunnel,
 )
+from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter, Stamp
 from harvester.retry import (
     DEFAULT_BACKOFF_BASE,
@@ -672,7 +676,8 @@ class Client:
     Use as ``async with Client(settings) as client: await client.get(...)``.
     ``on_retry`` receives a :class:`RetryEvent` before every retry sleep.
     ``limiter`` shares another client's limits (e.g. a probe counted towards
-    the run's politeness); by default each client has its own.
+    the run's politeness); by default each client has its own. ``outage``: the
+    run-wide pause while the server is down (:mod:`harvester.outage`); None: none.
     """
 
     def __init__(
@@ -681,8 +686,12 @@ class Client:
         *,
         on_retry: Callable[[RetryEvent], None] | None = None,
         limiter: AdaptiveLimiter | None = None,
+        outage: Outage | None = None,
     ) -> None:
         self.settings = settings
+        self.outage = outage
+        if outage is not None:
+            outage.check = self._check_up
         self._on_retry_hook = on_retry
         # A query on the base URL (``?bsession=KEY``: OMERO.web's session login) is sent
         # with every request, after the request's own query; it is never shown.
@@ -786,11 +795,37 @@ class Client:
         raise :class:`InvalidBodyError` (retried) or :class:`PermanentError`.
         """
         url = self._resolve(path)
+        outage = self.outage
+        if outage is None:
 
-        async def attempt() -> Fetched:
+            async def attempt() -> Fetched:
+                return await self._attempt(url, expect, check)
+
+            return await self.retry.call(attempt)
+        last_try = 0.0
+
+        async def attempt_unless_paused() -> Fetched:
+            nonlocal last_try
+            await outage.gate()  # no request leaves while the server is down
+            last_try = time.monotonic()
             return await self._attempt(url, expect, check)
 
-        return await self.retry.call(attempt)
+        while True:
+            try:
+                return await self.retry.call(attempt_unless_paused)
+            except TransientError as error:
+                if not await outage.held(error, last_try):
+                    raise
+                # The server was down and is back: asked again, with a fresh retry budget.
+
+    async def _check_up(self) -> FetchError | None:
+        """One request of the API root, no retries, through the limits but not the outage's
+        gate (it is the one request a pause lets through): None if the server answered."""
+        try:
+            await self._attempt(self._resolve("api/"), Expect.ANY, None)
+        except FetchError as error:
+            return error
+        return None
 
     async def options(self, path: str) -> Fetched:
         """OPTIONS ``path`` once, expecting JSON; no retries.
@@ -802,6 +837,8 @@ class Client:
         concurrency cap apply as for every request.
         """
         url = self._resolve(path)
+        if self.outage is not None:
+            await self.outage.gate()
         limiter = self.limiter
         stamp = await limiter.acquire()
         self.stats.in_flight += 1
@@ -827,6 +864,7 @@ class Client:
         limiter = self.limiter
         stats = self.stats
         stamp = await limiter.acquire()
+        sent = time.monotonic()
         stats.in_flight += 1
         try:
             response = await self._send(url, stamp)
@@ -860,6 +898,8 @@ class Client:
             limiter.on_success()
             stats.current_concurrency = limiter.concurrency
             stats.current_rate = limiter.rate
+        if self.outage is not None:
+            self.outage.succeeded(sent)
         return fetched
 
     def _sent_hook(self, stamp: Stamp) -> Callable[[], None]:

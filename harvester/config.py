@@ -31,6 +31,8 @@ from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from harvester.errors import ConfigError, UsageError
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
+from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
+from harvester.outage import parse_duration
 from harvester.retry import DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES
 from harvester.select import (
     Condition,
@@ -216,6 +218,9 @@ class HarvestConfig:
     max_retries: int = DEFAULT_MAX_RETRIES
     timeout: float = DEFAULT_TIMEOUT
     min_speed: float = DEFAULT_MIN_SPEED
+    #: Seconds the run pauses while the server is down before it stops (exit 75); 0: no
+    #: pause, each request fails after its retries (:mod:`harvester.outage`).
+    outage_wait: float = DEFAULT_OUTAGE_WAIT
     thumbnail_size: int = DEFAULT_THUMBNAIL_SIZE
     render_format: str = DEFAULT_RENDER_FORMAT
     render_quality: float = DEFAULT_RENDER_QUALITY
@@ -305,6 +310,14 @@ class HarvestConfig:
                 f"min_speed: {self.min_speed!r} must be 0 (no minimum) or more bytes per second",
                 key="min_speed",
             )
+        try:
+            object.__setattr__(self, "outage_wait", parse_duration(self.outage_wait))
+        except ValueError as exc:
+            raise ConfigError(
+                f"outage_wait: {exc}",
+                hint="e.g. 30m, 2h, 90s, or 0 to fail at once",
+                key="outage_wait",
+            ) from None
         if self.rate is not None:
             parse_rate(self.rate)
         if not isinstance(self.render_quality, int | float) or not 0 < self.render_quality <= 1:
@@ -487,6 +500,11 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return parse_artifacts(value)
     if key == "rate":
         return parse_rate(value)
+    if key == "outage_wait":
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(f"outage_wait: {exc}", hint="e.g. 30m, 2h, 90s, or 0") from None
     if key in ("timeout", "render_quality", "min_speed"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
@@ -634,6 +652,7 @@ FLAGS: dict[str, str] = {
     "max_retries": "--max-retries",
     "timeout": "--timeout",
     "min_speed": "--min-speed",
+    "outage_wait": "--outage-wait",
     "thumbnail_size": "--thumbnail-size",
     "window": "--window",
     "where": "--where",

@@ -76,6 +76,7 @@ from harvester.journal import (
     walk_listed_all,
 )
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
+from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
 from harvester.select import (
@@ -155,6 +156,7 @@ class ProgressSink(Protocol):
     def image_finished(self, worked: bool = True) -> None: ...
     def walk_finished(self) -> None: ...
     def expect(self, total: int) -> None: ...
+    def waiting(self, reason: str | None, seconds: float) -> None: ...
 
 
 class _NoProgress:
@@ -177,6 +179,9 @@ class _NoProgress:
         return None
 
     def expect(self, total: int) -> None:
+        return None
+
+    def waiting(self, reason: str | None, seconds: float) -> None:
         return None
 
 
@@ -211,6 +216,11 @@ class RunSummary:
     selection: str = ""
     #: The run's store opened DIR (before that, an interrupted run wrote nothing).
     store_opened: bool = False
+    #: Why the run stopped waiting for a server that was down (``outage_wait`` reached):
+    #: an interruption that exits 75, "try again later". Empty: it did not.
+    server_down: str = ""
+    #: Seconds the run paused while the server was down (:mod:`harvester.outage`).
+    outage_waited: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -223,7 +233,9 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 all done, 1 finished with failures, 130 interrupted."""
+        """0 all done, 1 finished with failures, 130 interrupted, 75 the server stayed down."""
+        if self.server_down:
+            return 75
         if self.interrupted:
             return 130
         return 0 if self.ok else 1
@@ -665,6 +677,7 @@ class Harvest:
         self._walk_ended: str | None = None
         #: The latest "walk" record of those targets before this run (None: no such record).
         self._walk_before: dict[str, Any] | None = None
+        self._whole: anyio.CancelScope | None = None  # the whole run's scope, once it runs
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -691,6 +704,7 @@ class Harvest:
             # (see _watch_signals): a Ctrl-C or SIGTERM at any moment is an anyio
             # cancellation, never asyncio's native cancel of the main task.
             with anyio.CancelScope() as whole, unwrap_errors():
+                self._whole = whole  # what a server down for too long cancels, outside the work
                 async with anyio.create_task_group() as watching:
                     if self._watches_signals():
                         await watching.start(self._watch_signals, whole)
@@ -714,23 +728,28 @@ class Harvest:
 
     async def _run_stages(self, cfg: HarvestConfig) -> None:
         """Probe, walk and fetch (or count, for a dry run), then write index.csv."""
-        async with Client(client_settings(cfg)) as client:
-            with unwrap_errors():
-                async with anyio.create_task_group() as early_tasks:
-                    early = await self._probe_with_head_start(early_tasks, client)
-                    # Screen and project names become ids here, once: everything after
-                    # (the targets' check, sample keys, the saved config) sees ids only.
-                    if self.cfg.screen_names or self.cfg.project_names:
-                        from harvester.names import resolve_target_names
+        outage = Outage(cfg.outage_wait, on_give_up=self._server_down)
+        outage.on_check = lambda: self.progress.waiting(outage.reason, outage.paused_for())
+        try:
+            async with Client(client_settings(cfg), outage=outage) as client:
+                with unwrap_errors():
+                    async with anyio.create_task_group() as early_tasks:
+                        early = await self._probe_with_head_start(early_tasks, client)
+                        # Screen and project names become ids here, once: everything after
+                        # (the targets' check, sample keys, the saved config) sees ids only.
+                        if self.cfg.screen_names or self.cfg.project_names:
+                            from harvester.names import resolve_target_names
 
-                        self.cfg = await resolve_target_names(self.cfg, client, say=self.say)
-                    if (note := other_server_note(self.cfg)) is not None:
-                        logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
-                    if cfg.dry_run:
-                        await self._dry_run(client)
-                    else:
-                        await self._real_run(client, early)
-                    early_tasks.cancel_scope.cancel()  # what an interrupted run never took
+                            self.cfg = await resolve_target_names(self.cfg, client, say=self.say)
+                        if (note := other_server_note(self.cfg)) is not None:
+                            logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
+                        if cfg.dry_run:
+                            await self._dry_run(client)
+                        else:
+                            await self._real_run(client, early)
+                        early_tasks.cancel_scope.cancel()  # what an interrupted run never took
+        finally:
+            self.summary.outage_waited = outage.stats.waited
         if not cfg.dry_run:
             if self._shard_images() is None:
                 await self._write_index()
@@ -1257,6 +1276,15 @@ class Harvest:
                     signal.signal(signum, _too_late)
                 elif handler is not None:
                     signal.signal(signum, handler)
+
+    def _server_down(self, reason: str) -> None:
+        """The server stayed down longer than ``outage_wait``: stop as an interruption does
+        (every finished file journaled, the rest pending), to exit 75 (try again later)."""
+        self.summary.server_down = reason
+        self.summary.interrupted = True
+        scope = self._work_scope or self._whole
+        if scope is not None:
+            scope.cancel()
 
     async def _real_run(self, client: Client, early: EarlyAnswers) -> None:
         cfg = self.cfg

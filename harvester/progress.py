@@ -72,6 +72,8 @@ class Progress:
         self.walk_complete = False
         #: The run's image total when known before its walk ends (a plan's, :meth:`expect`).
         self.expected: int | None = None
+        #: While the run pauses for a server that is down: what it answers, and since when.
+        self._waiting: tuple[str, float] | None = None
         self._bars: list[Any] = []
         self._finished_bar: Any = None
         self._images_bar: Any = None
@@ -229,6 +231,14 @@ class Progress:
             self._finished_bar.total = total
             self._finished_bar.refresh()
 
+    def waiting(self, reason: str | None, seconds: float) -> None:
+        """The run pauses (``reason``: what the server answers; ``seconds`` so far) or, with
+        None, goes on: the ``progress:`` line says so, since nothing else happens meanwhile
+        (:mod:`harvester.outage` calls this at each check, at least once a minute)."""
+        self._waiting = None if reason is None else (reason, time.monotonic() - seconds)
+        if self.lines:
+            self._line()
+
     @property
     def total(self) -> int | None:
         """How many images the run has: the walk's once it is over, else :meth:`expect`'s."""
@@ -275,6 +285,9 @@ class Progress:
                 f"{plural(self.artifacts, 'file', spec=',')} done, {self.failures:,} failed, "
                 f"{self.skips:,} skipped, {human_bytes(self.bytes)} stored"
             )
+        if self._waiting is not None:
+            reason, since = self._waiting
+            parts.append(f"waiting for the server for {_elapsed(now - since)} ({reason})")
         elapsed = _elapsed(now - self._started)
         try:
             print(f"progress ({elapsed}): " + ", ".join(parts), file=self.file, flush=True)

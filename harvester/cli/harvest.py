@@ -172,6 +172,16 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
     )
 
 
+def add_outage_flag(parser: argparse.ArgumentParser) -> None:
+    """``--outage-wait``: for ``harvest``, and for ``slurm`` to pass on to every task."""
+    parser.add_argument(
+        "--outage-wait",
+        metavar="TIME",
+        help="while the server is down as a whole, pause this long at most, then stop "
+        "(exit 75): seconds or 90s, 30m, 2h; 0: no pause (default 1h)",
+    )
+
+
 def add_content_flags(parser: argparse.ArgumentParser) -> None:
     """What shapes the fetched files: ``--thumbnail-size`` and the stacks' ``--window``."""
     parser.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
@@ -213,6 +223,7 @@ def register(subparsers: Any) -> None:
     )
     harvest.add_argument("--rate", metavar="R", help="requests per second, or 'none' (default 10)")
     add_request_flags(harvest, burst_help="rate burst (default 1)")
+    add_outage_flag(harvest)
     add_content_flags(harvest)
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
     harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
@@ -369,6 +380,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "max_retries": args.max_retries,
         "timeout": args.timeout,
         "min_speed": args.min_speed,
+        "outage_wait": args.outage_wait,
         "thumbnail_size": args.thumbnail_size,
         "window": args.window,
         "shard": args.shard,
@@ -947,6 +959,8 @@ def print_summary(
                 print(estimate, file=out)
         for line in summary.walk_failures:
             print(f"walk failed: {line}", file=sys.stderr)
+        if summary.server_down:
+            print(f"stopped: {summary.server_down}: the counts are short", file=sys.stderr)
         return
     if totals and (not quiet or not summary.ok or summary.interrupted):
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
@@ -959,7 +973,8 @@ def print_summary(
             f"{human_bytes(summary.bytes)} stored, {plural(summary.requests, 'request')}, "
             f"{plural(summary.retries, 'retry', 'retries')}, {summary.elapsed:.1f} s, "
             f"{summary.rate:.1f} requests/s"
-            + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else ""),
+            + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else "")
+            + _waited_text(summary),
             file=out,
         )
         if getattr(summary, "selection", ""):
@@ -997,7 +1012,18 @@ def print_summary(
             f"their image ids: harvester status {q} --failed-ids)",
             file=sys.stderr,
         )
-    if summary.interrupted and not summary.store_opened:
+    if summary.server_down and not summary.store_opened:
+        print(
+            f"stopped: {summary.server_down}; nothing harvested yet: run again later: {resume}",
+            file=sys.stderr,
+        )
+    elif summary.server_down:
+        print(
+            f"stopped: {summary.server_down}; every finished file is kept and journaled, "
+            f"the rest is pending: run again later: {resume}",
+            file=sys.stderr,
+        )
+    elif summary.interrupted and not summary.store_opened:
         print(f"interrupted before any file was harvested; run: {resume}", file=sys.stderr)
     elif summary.interrupted:
         print(
@@ -1028,6 +1054,14 @@ def print_summary(
                 file=sys.stderr,
             )
         print(advice.closing(resume), file=sys.stderr)
+
+
+def _waited_text(summary: Any) -> str:
+    """``, waited 4m10s for the server``: the time the run paused while it was down."""
+    from harvester.outage import duration_text
+
+    waited = getattr(summary, "outage_waited", 0.0)
+    return f", waited {duration_text(waited)} for the server" if waited else ""
 
 
 def _failure_text(failure: Any) -> str:

@@ -20,6 +20,7 @@ from harvester.cli.harvest import (
     TARGET_FLAGS,
     JoinedCommaLists,
     add_content_flags,
+    add_outage_flag,
     add_request_flags,
     add_selection_flags,
     add_target_flags,
@@ -46,6 +47,7 @@ TASK_VALUE_FLAGS = (
     ("--max-retries", "max_retries"),
     ("--timeout", "timeout"),
     ("--min-speed", "min_speed"),
+    ("--outage-wait", "outage_wait"),
     ("--thumbnail-size", "thumbnail_size"),
     ("--window", "window"),
 )
@@ -98,6 +100,7 @@ def _add_client_flags(parser: argparse.ArgumentParser) -> None:
 def _add_task_flags(parser: argparse.ArgumentParser) -> None:
     """Harvest flags that only matter when images are fetched: ``slurm`` passes them on."""
     add_content_flags(parser)
+    add_outage_flag(parser)
     parser.add_argument(
         "--no-labels",
         dest="no_labels",
@@ -135,6 +138,7 @@ def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
     values = _overrides(args)
     values["thumbnail_size"] = args.thumbnail_size
     values["window"] = args.window
+    values["outage_wait"] = args.outage_wait
     if args.no_labels:
         values["labels"] = False
     if args.quiet:

@@ -27,7 +27,7 @@ from harvester.slurm import SlurmJob
 
 FLAGS = [
     "--timeout", "12", "--min-speed", "0", "--max-retries", "9", "--burst", "3",
-    "--thumbnail-size", "128", "--window", "full", "--no-labels", "--quiet",
+    "--thumbnail-size", "128", "--window", "full", "--outage-wait", "2h", "--no-labels", "--quiet",
 ]  # fmt: skip
 
 #: Config keys the flags above set, and the values a task must end up with.
@@ -38,6 +38,7 @@ EXPECTED = {
     "burst": 3,
     "thumbnail_size": 128,
     "window": "full",
+    "outage_wait": 7200.0,
     "labels": False,
     "quiet": True,
 }
@@ -75,7 +76,7 @@ def test_task_command_line_carries_the_flags(emulator: EmulatorThread, tmp_path:
     out = tmp_path / "out"
     assert slurm(emulator, out, *FLAGS) == 0
     words = task_words(out)
-    for flag, value in zip(FLAGS[0:12:2], FLAGS[1:12:2], strict=True):
+    for flag, value in zip(FLAGS[0:14:2], FLAGS[1:14:2], strict=True):
         assert words[words.index(flag) + 1] == value, flag
     assert "--no-labels" in words and "--quiet" in words
     assert words[-2:] == ["--shard", "0/4"]
@@ -134,6 +135,7 @@ def test_a_task_runs_with_the_flags_against_the_emulator(
         (["--max-retries", "-1"], "error: max_retries: -1 must be an integer >= 0"),
         (["--max-retries", "two"], "error: argument --max-retries: 'two' is not an integer"),
         (["--burst", "0"], "error: burst: 0 must be an integer of at least 1"),
+        (["--outage-wait", "5x"], "error: outage_wait: '5x' is not a duration"),
         (["--thumbnail-size", "0"], "error: thumbnail_size: 0 must be an integer of at least 1"),
         (["--no-labels", "--where", "Gene=PLK1"], "error: where: selecting by annotation needs"),
     ],

@@ -1,0 +1,309 @@
+"""A run-wide pause while the server is down as a whole, instead of failing image after image.
+
+One request's retries (:mod:`harvester.retry`) last seconds; a maintenance window lasts
+minutes to hours. Without this, every worker burned through image after image during it,
+each failing after its retries, and the run kept asking the whole time.
+
+The rule (:meth:`Outage.held`): a request whose retries are used up on a *down sign* (429,
+502, 503, 504, an answer broken off, a refused connection, silence; see
+:func:`is_down_sign`), while no request sent after its last try began was answered, asks the
+server's API root (``api/``) once (unless a check was answered in the last
+:data:`FIRST_CHECK` seconds: a kind the server refuses on its own costs a check every few
+seconds, not one a failure). If that answer is a down sign too, two different URLs in a row
+say the server is down and the run pauses: no request goes out but one check of ``api/`` at
+growing intervals (:data:`FIRST_CHECK` doubling to :data:`CHECK_CAP`; a Retry-After honoured
+up to the cap), each through the run's rate limiter. The first check answered by anything
+but a down sign ends the pause: every request that hit the outage is asked again with a
+fresh retry budget (never counted as failed), and every request held at the gate goes on. A
+request failing alone among successes (one image's 503) fails as before.
+
+A pause longer than the run's limit (``outage_wait``) gives up: ``on_give_up`` is called
+(the pipeline stops the run as an interruption that exits 75, the images not done still
+pending); without it, the held requests raise :class:`ServerUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+
+from harvester.errors import (
+    FetchError,
+    ServerUnavailableError,
+    TransportError,
+    server_is_there,
+    with_status,
+)
+
+__all__ = [
+    "CHECK_CAP",
+    "DEFAULT_OUTAGE_WAIT",
+    "FIRST_CHECK",
+    "Outage",
+    "OutageStats",
+    "is_down_sign",
+]
+
+log = logging.getLogger(__name__)
+
+#: How long a run waits for a server that is down before it stops (exit 75): one hour,
+#: longer than most maintenance windows, at most 60 checks of ``api/``.
+DEFAULT_OUTAGE_WAIT = 3600.0
+#: Seconds before the first check once the run pauses; doubled after each check.
+FIRST_CHECK = 5.0
+#: The longest wait between two checks (a Retry-After is honoured up to this).
+CHECK_CAP = 60.0
+
+#: Asks the server once (no retries, through the rate limiter): None when it answered
+#: (anything but a down sign), else the error it answered with.
+Check = Callable[[], Awaitable[FetchError | None]]
+
+
+def is_down_sign(error: FetchError) -> bool:
+    """Does ``error`` say the server as a whole may be down, not that this URL is wrong?
+
+    Busy answers (429, 502, 503, 504), answers broken off, and no answer at all (a refused
+    connection, silence): not a 404, a 500 or a bad body, which a down server does not give.
+    """
+    return server_is_there(error) or (isinstance(error, TransportError) and error.status is None)
+
+
+def _said(error: FetchError) -> str:
+    """The answer, without the URL: ``HTTP 503 Service Unavailable``, ``cannot connect (...)``."""
+    return with_status(error.status, error.reason)
+
+
+@dataclass(slots=True)
+class OutageStats:
+    """What the run's pauses cost, for the summary."""
+
+    pauses: int = 0
+    waited: float = 0.0  # seconds paused, every pause
+    checks: int = 0
+
+
+class Outage:
+    """The run-wide outage state: shared by every request of one :class:`~harvester.client.Client`.
+
+    ``limit``: the longest pause in seconds (0: never pause, the behaviour before this
+    existed). ``on_give_up(reason)`` is called once when a pause outlasts it; the callback
+    must stop the requests held (cancel their scope). ``on_check`` is called after every
+    check while paused (the progress line says the run is waiting).
+    """
+
+    def __init__(
+        self,
+        limit: float,
+        *,
+        on_give_up: Callable[[str], None] | None = None,
+        on_check: Callable[[], None] | None = None,
+    ) -> None:
+        self.limit = limit
+        self.on_give_up = on_give_up
+        self.on_check = on_check
+        self.stats = OutageStats()
+        self.check: Check | None = None  # set by the client that owns this state
+        #: Why the run is paused ("HTTP 503 Service Unavailable"), or None while it is not.
+        self.reason: str | None = None
+        self._since = 0.0  # monotonic start of the current pause
+        self._last_success = float("-inf")
+        self._checking = False  # a task is running the checks (the others wait)
+        self._confirming: anyio.Event | None = None  # the check that decides a pause
+        self._changed = anyio.Event()
+        self._gave_up: str | None = None
+        self._answered_check = float("-inf")  # when a check deciding a pause was answered
+
+    @property
+    def enabled(self) -> bool:
+        return self.limit > 0 and self.check is not None
+
+    @property
+    def paused(self) -> bool:
+        return self.reason is not None
+
+    def paused_for(self) -> float:
+        """Seconds the current pause has lasted (0 when not paused)."""
+        return time.monotonic() - self._since if self.paused else 0.0
+
+    def succeeded(self, sent: float | None = None) -> None:
+        """A request sent at ``sent`` (monotonic; default now) got its answer: the server
+        was up then (see :meth:`held`)."""
+        self._last_success = max(self._last_success, time.monotonic() if sent is None else sent)
+
+    async def gate(self) -> None:
+        """Return at once unless the run is paused; else once the server is back."""
+        if self.reason is not None:
+            await self._wait_out()
+
+    async def held(self, error: FetchError, last_try: float) -> bool:
+        """A request failed for good with ``error``, its last try begun at ``last_try``
+        (monotonic): True once an outage it belongs to is over (ask again), False when it
+        fails on its own (raise, as before)."""
+        if not self.enabled or not is_down_sign(error):
+            return False
+        if self.reason is None:
+            if self._last_success >= last_try:
+                # A request sent after this one's last try was answered: the server is up.
+                # (Answers to requests sent before it do not count: they may have been
+                # served just before the server went down.)
+                return False
+            if time.monotonic() - self._answered_check < FIRST_CHECK:
+                # The API root answered a moment ago: the failures of a kind the server
+                # refuses on its own (every render 503) cost a check every few seconds
+                # at most, not one each.
+                return False
+            if not await self._confirm(error):
+                return False
+        await self._wait_out()
+        return True
+
+    async def _confirm(self, error: FetchError) -> bool:
+        """One check of ``api/`` decides (shared by the requests failing meanwhile):
+        True when the server is down (the run is paused then), False when it answered."""
+        if self._confirming is not None:
+            await self._confirming.wait()
+            return self.reason is not None
+        self._confirming = decided = anyio.Event()
+        try:
+            assert self.check is not None
+            answer = await self.check()
+            self.stats.checks += 1
+            if answer is None or not is_down_sign(answer):
+                self._answered_check = time.monotonic()
+            elif self.reason is None:
+                self._pause(error, answer)
+        finally:
+            self._confirming = None
+            decided.set()
+        return self.reason is not None
+
+    def _pause(self, error: FetchError, check: FetchError) -> None:
+        self.reason = _said(check)
+        self._since = time.monotonic()
+        self.stats.pauses += 1
+        seen = _said(error)
+        seen += ", its API root too" if seen == self.reason else f"; its API root: {self.reason}"
+        log.warning(
+            "the server looks down (%s): pausing every request and asking its API root "
+            "from time to time, for %s at most",
+            seen,
+            duration_text(self.limit),
+        )
+        self._said()
+
+    async def _wait_out(self) -> None:
+        """Wait until the pause ends, running the checks if no other task does."""
+        while self.reason is not None:
+            if self._gave_up is not None:
+                await self._stopped()
+            if self._checking:
+                await self._changed.wait()
+                continue
+            self._checking = True
+            try:
+                await self._check_until_up()
+            finally:
+                self._checking = False
+                self._notify()
+
+    async def _check_until_up(self) -> None:
+        """Check at growing intervals until the server answers or the limit is reached."""
+        assert self.check is not None
+        interval = FIRST_CHECK
+        wait = interval
+        while self.reason is not None:
+            left = self._since + self.limit - time.monotonic()
+            if left <= 0:
+                self._give_up()
+                return
+            await anyio.sleep(min(wait, left))
+            if time.monotonic() - self._since >= self.limit:
+                self._give_up()
+                return
+            answer = await self.check()
+            self.stats.checks += 1
+            if answer is None or not is_down_sign(answer):
+                self._resume()
+                return
+            self.reason = _said(answer)
+            retry_after = getattr(answer, "retry_after", None)
+            interval = min(CHECK_CAP, interval * 2)
+            wait = min(CHECK_CAP, retry_after) if retry_after is not None else interval
+            self._said()
+
+    def _said(self) -> None:
+        """Tell ``on_check`` (the progress line) that the pause began, went on or ended."""
+        if self.on_check is not None:
+            self.on_check()
+
+    def _resume(self) -> None:
+        waited = time.monotonic() - self._since
+        self.stats.waited += waited
+        log.warning("the server answers again after %s: going on", duration_text(waited))
+        self.reason = None
+        self.succeeded()
+        self._said()
+
+    def _give_up(self) -> None:
+        waited = time.monotonic() - self._since
+        self.stats.waited += waited
+        self._gave_up = f"the server stayed down for {duration_text(waited)} ({self.reason})"
+        log.warning("%s: stopping", self._gave_up)
+        if self.on_give_up is not None:
+            self.on_give_up(self._gave_up)
+
+    async def _stopped(self) -> None:
+        """After giving up: wait to be cancelled (``on_give_up``), or raise without it."""
+        assert self._gave_up is not None
+        if self.on_give_up is not None:
+            await anyio.sleep_forever()
+        raise ServerUnavailableError(
+            self._gave_up, hint="the server is down: run the same command again later"
+        )
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+
+def duration_text(seconds: float) -> str:
+    """``45s``, ``4m10s``, ``2h05m``: a pause's length as a log line says it."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def parse_duration(value: object) -> float:
+    """``--outage-wait``'s value in seconds: a number of seconds, or ``90s``, ``30m``, ``2h``.
+
+    Raises ValueError with a message for anything else (negative, not finite, unknown unit).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+        scale = units.get(text[-1:])
+        number = text[:-1] if scale is not None else text
+        try:
+            seconds = float(number) * (scale or 1.0)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a duration (seconds, or a number with s, m, h or d)"
+            ) from None
+    else:
+        raise ValueError(f"{value!r} is not a duration")
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"{value!r} must be 0 (do not wait) or a positive duration")
+    return seconds

@@ -1,0 +1,209 @@
+"""A server down as a whole (a maintenance window) pauses the run instead of failing it.
+
+With ``--max-retries 1`` a 4-minute maintenance window used to fail 79 images (exit 1) while
+the run kept asking the server the whole time. Now the run pauses on the second down answer
+in a row (a request's, then the API root's), asks only the API root until it answers, and
+then asks every held request again; a pause longer than ``--outage-wait`` ends the run with
+exit 75 and the images not done still pending. The check intervals are shortened here
+(``FIRST_CHECK``, ``CHECK_CAP``); retry waits are zeroed as in every harvest test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+from harvest_helpers import content, interrupt, reaped, start_cli
+
+import harvester.outage
+from harvester.cli import main
+from harvester.config import HarvestConfig
+from harvester.emulator import EmulatorThread
+from harvester.pipeline import RunSummary, run_harvest
+from harvester.progress import Progress
+from harvester.retry import zero_waits
+
+SCREEN = "2302"  # the demo preset's screen: 10 plates, 80 images
+IMAGES = 80
+CONCURRENCY = 4
+FIRST_CHECK = 0.5
+CHECK_CAP = 1.0
+
+
+@pytest.fixture(autouse=True)
+def short_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checks of the API root every 0.5 s to 1 s (instead of 5 s to 60 s)."""
+    monkeypatch.setattr(harvester.outage, "FIRST_CHECK", FIRST_CHECK)
+    monkeypatch.setattr(harvester.outage, "CHECK_CAP", CHECK_CAP)
+
+
+def harvest(
+    capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *extra: str
+) -> tuple[int, str, str]:
+    """One CLI harvest of the demo screen's thumbnails and imgData (retries without waits)."""
+    with zero_waits():
+        code = main(
+            ["harvest", "--base-url", base_url, "--screen", SCREEN, "--out", str(out),
+             "--artifacts", "thumbnail,imgdata", "--rate", "none",
+             "--concurrency", str(CONCURRENCY), "--max-retries", "1", *extra]
+        )  # fmt: skip
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def status(capsys: pytest.CaptureFixture[str], out: Path) -> dict[str, dict[str, int]]:
+    """``harvester status DIR --json``'s counts per kind."""
+    assert main(["status", str(out), "--json"]) == 0
+    kinds: dict[str, dict[str, int]] = json.loads(capsys.readouterr().out)["kinds"]
+    return kinds
+
+
+def test_a_maintenance_window_is_waited_out(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A 2 s maintenance window mid-run (every answer 503) with --max-retries 1: exit 0, every
+    file byte-identical to a clean run's, and during the window only the requests in flight
+    and the API root checks reached the server (not an image after image)."""
+    clean = make_emulator(preset="demo", latency_ms=30)
+    code, _out, err = harvest(capsys, clean.base_url, tmp_path / "clean")
+    assert code == 0, err
+    window = 2.0
+    emu = make_emulator(preset="demo", latency_ms=30, faults=f"maintenance:{window}s@0.7s")
+    code, out, err = harvest(capsys, emu.base_url, tmp_path / "d")
+    assert code == 0, err
+    assert "failed 0" in out and "waited " in out and " for the server" in out
+    assert "the server looks down (HTTP 503 Service Unavailable" in caplog.text
+    assert "the server answers again after" in caplog.text
+    assert content(tmp_path / "d", "images", base_url=emu.base_url) == content(
+        tmp_path / "clean", "images", base_url=clean.base_url
+    )
+    stats = emu.stats()
+    in_window = stats["faults"]["maintenance"]
+    checks = stats["by_route"]["api_versions"].get("503", 0)
+    assert checks >= 2  # the check that paused the run, and at least one while paused
+    # Each request in flight when the window began (two tries each), the check that paused
+    # the run, and one check each FIRST_CHECK at most; without the pause: 40 and more.
+    assert in_window <= 2 * CONCURRENCY + 1 + math.ceil(window / FIRST_CHECK), stats
+
+
+def test_a_longer_outage_stops_the_run_with_the_images_pending(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """--outage-wait 1s during a 4 s window: exit 75 (try again later), no image failed, the
+    rest pending in status, the resume line printed; the same command once the window is over
+    completes the harvest."""
+    started = time.monotonic()
+    emu = make_emulator(preset="demo", latency_ms=30, faults="maintenance:4s@0.7s")
+    out = tmp_path / "d"
+    code, summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "1s")
+    assert code == 75, err
+    assert "failed 0" in summary
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("stopped: the server stayed down for 1.0s (HTTP 503"), err
+    assert "the rest is pending: run again later: harvester " in last
+    kinds = status(capsys, out)
+    assert kinds["thumbnail"]["failed"] == 0 and kinds["imgdata"]["failed"] == 0, kinds
+    assert kinds["thumbnail"]["pending"] > 0 and kinds["imgdata"]["pending"] > 0, kinds
+    time.sleep(max(0.0, started + 0.7 + 4.5 - time.monotonic()))  # the window is over
+    code, summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "1s")
+    assert code == 0, err
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == IMAGES
+    assert len(list((out / "images").rglob("*.imgdata.json"))) == IMAGES
+
+
+def test_outage_wait_0_fails_each_request_as_before(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """--outage-wait 0: no pause; the images asked during the window fail after their
+    retries (exit 1) and the note says every failure was a busy answer."""
+    emu = make_emulator(preset="demo", latency_ms=30, faults="maintenance:1s@0.7s")
+    code, summary, err = harvest(capsys, emu.base_url, tmp_path / "d", "--outage-wait", "0")
+    assert code == 1, err
+    assert "looks down" not in caplog.text and "waited" not in summary
+    assert "note: every failure was an HTTP 503 answer, through all retries" in err
+    assert emu.stats()["by_route"]["api_versions"] == {"200": 1}  # the probe alone
+
+
+def test_one_busy_answer_among_successes_does_not_pause(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """One thumbnail answered 503 (no retries left) while the server serves the rest: that
+    image fails as before, the run never pauses (the API root, asked once to be sure, answers)."""
+    emu = make_emulator(preset="demo", faults="first:ok*5|503,only:/webgateway/render_thumbnail/")
+    code, summary, err = harvest(capsys, emu.base_url, tmp_path / "d", "--max-retries", "0")
+    assert code == 1, err
+    assert "looks down" not in caplog.text and "waited" not in summary
+    assert "failed 1;" in summary
+    assert emu.stats()["by_route"]["api_versions"].get("503") is None
+    assert emu.stats()["by_route"]["api_versions"]["200"] <= 2  # the probe, one check at most
+
+
+def test_a_listing_hit_by_an_outage_waits_too(tmp_path: Path) -> None:
+    """The screen's plate listing and the API root answer 503 (a scripted outage): the walk
+    waits like the images (no "walk failed"), the progress line says the run is waiting, and
+    the listing is asked again only once a check has answered."""
+    faults = "first:ok|503*4,only:api_versions|webclient_api_plates"
+    with EmulatorThread(preset="demo", faults=faults) as emu:
+        cfg = HarvestConfig(
+            base_url=emu.base_url, out=tmp_path / "d", screens=(int(SCREEN),),
+            artifacts=("thumbnail",), rate=None, max_retries=1, quiet=True,
+        )  # fmt: skip
+        lines = io.StringIO()
+        progress = Progress(file=lines, line_interval=0.0)
+
+        async def bounded() -> RunSummary:
+            with anyio.fail_after(20):
+                return await run_harvest(cfg, progress=progress)
+
+        with zero_waits():
+            summary = anyio.run(bounded)
+        routes = emu.stats()["by_route"]
+    assert summary.exit_code == 0 and not summary.walk_failures and summary.failed == 0
+    assert summary.done == IMAGES and summary.outage_waited > 0
+    # probe ok; listing 503 twice; the check that paused 503, the next 503, then 200
+    assert routes["api_versions"] == {"200": 2, "503": 2}
+    assert routes["webclient_api_plates"] == {"503": 2, "200": 1}
+    assert "waiting for the server for " in lines.getvalue()
+    assert "(HTTP 503 Service Unavailable)" in lines.getvalue()
+
+
+def test_sigterm_while_paused_stops_at_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """SIGTERM while the run waits for the server (between two checks, 5 s apart in a real
+    run): exit 130 within seconds, with the resume line, as at any other moment."""
+    emu = make_emulator(preset="demo", faults="first:ok*30|503*1000")
+    out = tmp_path / "d"
+    args = ["harvest", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out),
+            "--artifacts", "thumbnail", "--rate", "none", "--max-retries", "0"]  # fmt: skip
+    with reaped(start_cli(*args)) as proc:
+        deadline = time.monotonic() + 30
+        while emu.stats()["by_route"].get("api_versions", {}).get("503", 0) < 1:  # pausing
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        sent = time.monotonic()
+        stderr = interrupt(proc, signal.SIGTERM)
+        assert time.monotonic() - sent < 5
+    assert proc.returncode == 130, stderr
+    assert "the server looks down (HTTP 503 Service Unavailable" in stderr
+    assert "interrupted: every finished file is kept and journaled; resume with: " in stderr

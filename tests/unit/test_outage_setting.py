@@ -1,0 +1,56 @@
+"""``outage_wait`` / ``--outage-wait``: how long a run pauses for a server that is down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import main
+from harvester.config import HarvestConfig
+from harvester.outage import DEFAULT_OUTAGE_WAIT, duration_text, parse_duration
+
+
+@pytest.mark.parametrize(
+    ("given", "seconds"),
+    [("90s", 90.0), ("30m", 1800.0), ("2h", 7200.0), ("1d", 86400.0), ("45", 45.0),
+     (" 1.5m ", 90.0), (0, 0.0), ("0", 0.0), (600, 600.0)],
+)  # fmt: skip
+def test_durations_in_seconds_or_units(given: object, seconds: float) -> None:
+    """Seconds, or a number with s, m, h or d."""
+    assert parse_duration(given) == seconds
+
+
+@pytest.mark.parametrize("given", ["5x", "", "m", "-3", "-1m", "nan", "inf", True, None])
+def test_bad_durations_are_refused(given: object) -> None:
+    """Negative, unknown units, not finite, not a number: refused."""
+    with pytest.raises(ValueError):
+        parse_duration(given)
+
+
+def test_config_key_default_and_saved_config() -> None:
+    """The default is an hour; a config's "30m" is 1800 s, and the saved run config keeps it."""
+    assert HarvestConfig().outage_wait == DEFAULT_OUTAGE_WAIT == 3600.0
+    cfg = HarvestConfig(outage_wait="30m")
+    assert cfg.outage_wait == 1800.0
+    assert cfg.to_public()["outage_wait"] == 1800.0
+
+
+def test_a_bad_value_is_one_error_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--outage-wait 5x: exit 2, one error line naming the setting, a hint, no folder."""
+    out = tmp_path / "d"
+    code = main(["harvest", "--image", "1", "--out", str(out), "--outage-wait", "5x"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines() == [
+        "error: outage_wait: '5x' is not a duration (seconds, or a number with s, m, h or d)",
+        "hint: e.g. 30m, 2h, 90s, or 0",
+    ]
+    assert not out.exists()
+
+
+def test_pause_lengths_as_the_log_says_them() -> None:
+    """Short pauses with a tenth of a second, then minutes and hours."""
+    assert [duration_text(s) for s in (2.04, 45, 250, 3600, 7500)] == [
+        "2.0s", "45s", "4m10s", "1h00m", "2h05m"
+    ]  # fmt: skip
