@@ -629,21 +629,49 @@ def _marker_lock(out_dir: Path) -> Iterator[bool]:
 
     Yields whether the lock is held: a re-pin (:func:`_write_marker`) needs it to be.
     """
+    with folder_lock(out_dir, MARKER_LOCK) as locked:  # held for a marker write: milliseconds
+        yield locked
+
+
+#: How often a lock held by another process is tried again (:func:`folder_lock` with a wait).
+LOCK_POLL = 0.05
+
+
+@contextmanager
+def folder_lock(out_dir: Path, name: str, *, wait: float | None = None) -> Iterator[bool]:
+    """Hold ``DIR/locks/<name>`` (an exclusive ``flock``) for the block; yields whether held.
+
+    Without flock support (some parallel filesystems) the block runs unlocked; so it does,
+    with a debug line, when another process still holds the lock after ``wait`` seconds
+    (None: wait as long as it holds it). Raises OSError when the lock file cannot be made.
+    """
     folder = out_dir / LOCKS_DIR
     folder.mkdir(exist_ok=True)
-    fd = os.open(folder / MARKER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        locked = True
+        yield _flock_within(fd, folder / name, wait)
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _flock_within(fd: int, path: Path, wait: float | None) -> bool:
+    """Take an exclusive ``flock`` on ``fd`` within ``wait`` seconds (None: however long)."""
+    deadline = None if wait is None else time.monotonic() + wait
+    while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held for a marker write: milliseconds
+            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if deadline is not None else 0))
+            return True
+        except BlockingIOError:  # another process holds it
+            assert deadline is not None  # (a blocking flock does not raise this)
+            if time.monotonic() >= deadline:
+                logger.debug("%s still held after %.0f s: going on unlocked", path, wait)
+                return False
+            time.sleep(LOCK_POLL)
         except OSError as exc:
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                 raise
-            logger.debug("marker written unlocked (%s cannot flock: %s)", folder, exc)
-            locked = False
-        yield locked
-    finally:
-        os.close(fd)  # releases the flock
+            logger.debug("%s not taken (this filesystem cannot flock: %s)", path, exc)
+            return False
 
 
 #: Where a re-pin is said: shown under --quiet too (it changes what the folder keeps).
