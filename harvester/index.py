@@ -432,7 +432,7 @@ def write_table(out_dir: Path, target: Path, data: bytes | Iterable[bytes]) -> P
     not yet recorded, for a hand edit, kept it with a false warning, and could record an
     older fingerprint over the newer one (a false warning at the next write too).
     """
-    with folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT):
+    with folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
         kept = keep_changed(out_dir, target)
         digest = hashlib.sha256()
         pieces = (data,) if isinstance(data, bytes) else data

@@ -642,16 +642,27 @@ LOCK_POLL = 0.05
 
 
 @contextmanager
-def folder_lock(out_dir: Path, name: str, *, wait: float | None = None) -> Iterator[bool]:
+def folder_lock(
+    out_dir: Path, name: str, *, wait: float | None = None, denied_ok: bool = False
+) -> Iterator[bool]:
     """Hold ``DIR/locks/<name>`` (an exclusive ``flock``) for the block; yields whether held.
 
     Without flock support (some parallel filesystems) the block runs unlocked; so it does,
     with a debug line, when another process still holds the lock after ``wait`` seconds
-    (None: wait as long as it holds it). Raises OSError when the lock file cannot be made.
+    (None: wait as long as it holds it), and with ``denied_ok`` when this user may not open
+    the lock file (another user's, in a shared folder: what the block writes then says
+    whether it can). Raises OSError when the lock file cannot be made or opened otherwise.
     """
     folder = out_dir / LOCKS_DIR
     folder.mkdir(exist_ok=True)
-    fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except PermissionError as exc:
+        if not denied_ok:
+            raise
+        logger.debug("%s not taken (%s): going on unlocked", folder / name, exc)
+        yield False
+        return
     try:
         yield _flock_within(fd, folder / name, wait)
     finally:

@@ -194,3 +194,26 @@ def test_an_index_write_waits_for_a_stuck_writer_only_so_long(
     finally:
         os.close(fd)
     assert (out / "index.csv").read_bytes().startswith(b"image_id,")
+
+
+def test_an_index_lock_file_of_another_user_does_not_stop_the_index_write(
+    tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """locks/index.lock made by another user of a shared folder (0644: not writable here):
+    harvester's index write goes on unlocked and writes index.csv, as before the lock."""
+    out = tmp_path / "d"
+    harvested(emulator, out)
+    (out / "index.csv").unlink()
+    lock = out / "locks" / index.INDEX_LOCK
+    lock.touch()
+    real_open = os.open
+
+    def other_users(path: object, flags: int, *args: int) -> int:
+        if Path(str(path)) == lock:  # (root here: the permission bits alone would not refuse)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", other_users)
+    assert index.write_index(out) == 8
+    monkeypatch.undo()
+    assert (out / "index.csv").read_bytes().startswith(b"image_id,")
