@@ -190,8 +190,10 @@ def test_a_folder_moved_during_a_run_names_where_it_went_and_resumes_there(
         _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1, stderr
     lines = stderr.splitlines()
+    # (cannot write images/...: a file; or "a batch of files" when the move came between
+    # the batch's renames and its folder fsyncs: 1 run in ~25 under load)
     assert lines[-2].startswith(f"error: {old} was moved to {new} while this run wrote to it "
-                                "(cannot write images/")  # fmt: skip
+                                "(cannot write "), stderr  # fmt: skip
     assert lines[-1] == (
         f"hint: its finished files went with it; resume it there: harvester harvest --out {new}"
     )
