@@ -41,12 +41,18 @@ from harvester.errors import PROBLEMS_LOGGER
 from harvester.journal import JournalState, paused_gc
 from harvester.layout import ARTIFACT_FILES, index_path
 from harvester.models import ImageRef
-from harvester.store import atomic_write_bytes, storage_error
+from harvester.store import atomic_write_bytes, folder_lock, storage_error
 
 #: ``DIR/written.json``: the size, modification time and SHA-256 of ``index.csv`` (and
 #: ``labels.csv``) as harvester last wrote them, by file name: how a rewrite tells a copy
 #: changed by hand, which it keeps instead of overwriting (:func:`write_table`).
 WRITTEN_NAME = "written.json"
+#: ``DIR/locks/index.lock``: held while ``index.csv`` or ``labels.csv`` is written and
+#: recorded in ``written.json`` (:func:`write_table`).
+INDEX_LOCK = "index.lock"
+#: The longest an index write waits for another process's (then it writes unlocked, as
+#: before the lock): a writer of a huge index takes seconds, a stuck one must not hang us.
+INDEX_LOCK_WAIT = 120.0
 
 logger = logging.getLogger(__name__)
 
@@ -420,21 +426,27 @@ def write_table(out_dir: Path, target: Path, data: bytes | Iterable[bytes]) -> P
     never find it missing), with one warning; then ``target`` is written as always and its
     fingerprint recorded in ``DIR/written.json``. Returns the kept copy (None: none).
     Raises OSError as :func:`~harvester.store.atomic_write_bytes`.
+
+    All of it under DIR's index lock (:data:`INDEX_LOCK`): two writers at once (``harvester
+    index`` while a harvest or the SLURM index job ends) each took the other's new file,
+    not yet recorded, for a hand edit, kept it with a false warning, and could record an
+    older fingerprint over the newer one (a false warning at the next write too).
     """
-    kept = keep_changed(out_dir, target)
-    digest = hashlib.sha256()
-    pieces = (data,) if isinstance(data, bytes) else data
+    with folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+        kept = keep_changed(out_dir, target)
+        digest = hashlib.sha256()
+        pieces = (data,) if isinstance(data, bytes) else data
 
-    def hashed() -> Iterator[bytes]:
-        for piece in pieces:
-            digest.update(piece)
-            yield piece
+        def hashed() -> Iterator[bytes]:
+            for piece in pieces:
+                digest.update(piece)
+                yield piece
 
-    atomic_write_bytes(out_dir, target, hashed())
-    try:
-        _record_written(out_dir, target, digest.hexdigest())
-    except OSError as exc:  # the table is written; only the next edit goes unnoticed
-        logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
+        atomic_write_bytes(out_dir, target, hashed())
+        try:
+            _record_written(out_dir, target, digest.hexdigest())
+        except OSError as exc:  # the table is written; only the next edit goes unnoticed
+            logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
     if kept is not None:
         logging.getLogger(PROBLEMS_LOGGER).warning(
             "%s had been changed since harvester wrote it: kept that copy as %s; %s is "

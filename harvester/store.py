@@ -618,6 +618,10 @@ def read_marker(out_dir: Path) -> dict[str, Any] | None:
     return marker
 
 
+#: How long a write that found a folder of DIR gone waits to see whether DIR itself goes
+#: (a removal under way), before saying only that something inside it went.
+FOLDER_GONE_WAIT = 1.0
+
 MARKER_LOCK = "marker.lock"
 """``DIR/locks/marker.lock``: held (flock) while the marker is created or given settings, so
 that processes starting together on one folder (SLURM shards) never lose each other's writes."""
@@ -629,21 +633,60 @@ def _marker_lock(out_dir: Path) -> Iterator[bool]:
 
     Yields whether the lock is held: a re-pin (:func:`_write_marker`) needs it to be.
     """
+    with folder_lock(out_dir, MARKER_LOCK) as locked:  # held for a marker write: milliseconds
+        yield locked
+
+
+#: How often a lock held by another process is tried again (:func:`folder_lock` with a wait).
+LOCK_POLL = 0.05
+
+
+@contextmanager
+def folder_lock(
+    out_dir: Path, name: str, *, wait: float | None = None, denied_ok: bool = False
+) -> Iterator[bool]:
+    """Hold ``DIR/locks/<name>`` (an exclusive ``flock``) for the block; yields whether held.
+
+    Without flock support (some parallel filesystems) the block runs unlocked; so it does,
+    with a debug line, when another process still holds the lock after ``wait`` seconds
+    (None: wait as long as it holds it), and with ``denied_ok`` when this user may not open
+    the lock file (another user's, in a shared folder: what the block writes then says
+    whether it can). Raises OSError when the lock file cannot be made or opened otherwise.
+    """
     folder = out_dir / LOCKS_DIR
     folder.mkdir(exist_ok=True)
-    fd = os.open(folder / MARKER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        locked = True
+        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except PermissionError as exc:
+        if not denied_ok:
+            raise
+        logger.debug("%s not taken (%s): going on unlocked", folder / name, exc)
+        yield False
+        return
+    try:
+        yield _flock_within(fd, folder / name, wait)
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _flock_within(fd: int, path: Path, wait: float | None) -> bool:
+    """Take an exclusive ``flock`` on ``fd`` within ``wait`` seconds (None: however long)."""
+    deadline = None if wait is None else time.monotonic() + wait
+    while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held for a marker write: milliseconds
+            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if deadline is not None else 0))
+            return True
+        except BlockingIOError:  # another process holds it
+            assert deadline is not None  # (a blocking flock does not raise this)
+            if time.monotonic() >= deadline:
+                logger.debug("%s still held after %.0f s: going on unlocked", path, wait)
+                return False
+            time.sleep(LOCK_POLL)
         except OSError as exc:
             if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                 raise
-            logger.debug("marker written unlocked (%s cannot flock: %s)", folder, exc)
-            locked = False
-        yield locked
-    finally:
-        os.close(fd)  # releases the flock
+            logger.debug("%s not taken (this filesystem cannot flock: %s)", path, exc)
+            return False
 
 
 #: Where a re-pin is said: shown under --quiet too (it changes what the folder keeps).
@@ -1394,6 +1437,10 @@ class Store:
         while not probe.is_dir():
             missing.append(probe)
             probe = probe.parent
+        if missing and not self._still_in_place():
+            # DIR moved (or removed) meanwhile: its path, made again here, took the files
+            # whose done records went to the moved journal (a resume of NEW skipped them).
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(folder))
         for path in reversed(missing):
             with suppress(FileExistsError):
                 path.mkdir()
@@ -1495,6 +1542,31 @@ class Store:
                 pending.end()
             raise (self._folder_gone(exc, what) or storage_error(exc, what)) from exc
 
+    def _still_in_place(self) -> bool:
+        """Whether DIR's path still names the folder this run opened (not moved, removed or
+        replaced); True when that cannot be told (no folder open, an unreadable path)."""
+        if self._dir_fd is None:
+            return True
+        try:
+            opened = os.fstat(self._dir_fd)
+            named = os.stat(self.out_dir)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+    def _still_there_a_while(self) -> bool:
+        """:meth:`_still_in_place`, asked again for up to :data:`FOLDER_GONE_WAIT` seconds
+        while it says yes: ``rm -r`` (and ``mv`` to another filesystem, which ends with one)
+        removes DIR's contents before DIR, so a write fails inside a folder about to go."""
+        deadline = time.monotonic() + FOLDER_GONE_WAIT
+        while self._still_in_place():
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.05)
+        return False
+
     def _folder_gone(self, exc: OSError, what: str) -> StorageError | None:
         """The error for DIR moved or removed while this run wrote to it; None otherwise.
 
@@ -1503,25 +1575,20 @@ class Store:
         which started DIR afresh at the old path while the finished files sat in NEW. The
         folder this run opened is still open (``_dir_fd``): the kernel says where it is now.
         """
-        if exc.errno != errno.ENOENT or self._dir_fd is None:
-            return None
-        try:
-            opened = os.fstat(self._dir_fd)
-            named = os.stat(self.out_dir)
-            if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
-                return None  # DIR is where it was: something inside it went
-        except FileNotFoundError:
-            pass
-        except OSError:
-            return None
+        if exc.errno != errno.ENOENT or self._dir_fd is None or self._still_there_a_while():
+            return None  # DIR is where it was: something inside it went
         try:
             now = os.readlink(f"/proc/self/fd/{self._dir_fd}")
         except OSError:  # no /proc: where it went cannot be told
             now = ""
         if now.endswith(" (deleted)"):
+            # mv to another filesystem copies DIR, then removes it: the kernel cannot tell
+            # that from rm -r, and "nothing is left" began afresh what sat complete elsewhere.
             return StorageError(
-                f"{self.out_dir} was removed while this run wrote to it (cannot write {what})",
-                hint="nothing of it is left to resume: run the same command to start again",
+                f"{self.out_dir} was removed, or moved to another filesystem (which copies it "
+                f"and removes it), while this run wrote to it (cannot write {what})",
+                hint="if it was moved, resume it where it is now: harvester harvest --out "
+                "<its new path>; if it was removed, run the same command to start again",
             )
         if not now.startswith("/"):
             return StorageError(

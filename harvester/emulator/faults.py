@@ -255,11 +255,14 @@ def _first(item: str, value: str) -> list[str | None]:
                 f"bad fault item {item!r}: {kind!r} is not ok or a fault kind "
                 f"({', '.join(RANDOM_KINDS)})"
             )
-        if star and not (count.isdigit() and int(count) >= 1):
+        # ASCII digits only: int() refuses "²", which str.isdigit() lets through.
+        if star and not (count.isascii() and count.isdigit() and int(count) >= 1):
             raise ValueError(f"bad fault item {item!r}: expected KIND*N with N >= 1")
-        kinds.extend([None if kind == "ok" else kind] * (int(count) if star else 1))
-        if len(kinds) > MAX_FIRST:
+        repeat = int(count) if star else 1
+        # Counted before the list is made: html200*1000000000 asked for 8 GB first.
+        if len(kinds) + repeat > MAX_FIRST:
             raise ValueError(f"bad fault item {item!r}: more than {MAX_FIRST} answers")
+        kinds.extend([None if kind == "ok" else kind] * repeat)
     return kinds
 
 

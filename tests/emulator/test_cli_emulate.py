@@ -93,6 +93,7 @@ def _one_error_line(capsys: pytest.CaptureFixture[str], code: int, needle: str) 
     [
         (["--preset", "nope"], "nope"),
         (["--faults", "503:5%,bogus:1"], "bogus:1"),
+        (["--faults", "first:html200*10000000000000000000000"], "more than 10000 answers"),
         (["--mode", "fast"], "fast"),
         (["--port", "70000"], "70000"),
         (["--latency-ms", "-3"], "latency"),

@@ -47,6 +47,9 @@ def test_full_spec_parses() -> None:
         ("first:html200*0", "first:html200*0"),
         ("first:html200*x", "first:html200*x"),
         ("first:html200*20000", "first:html200*20000"),
+        ("first:html200*\u00b2", "first:html200*\u00b2"),  # a digit to isdigit(), not to int()
+        ("first:html200*10000000000000000000000", "more than 10000 answers"),
+        ("first:ok*9999|html200*2", "more than 10000 answers"),
     ],
 )
 def test_bad_specs_name_the_item(text: str, needle: str) -> None:

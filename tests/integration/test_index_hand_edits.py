@@ -12,12 +12,18 @@ sockets.
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import threading
+import time
 from pathlib import Path
 
+import pytest
 from harvest_helpers import run_cli as cli
 from harvest_helpers import run_lock_held
 
+from harvester import index
 from harvester.emulator import EmulatorThread
 
 PLATE = "7375"  # 8 images
@@ -141,3 +147,73 @@ def test_verify_does_not_ask_to_rebuild_the_index_a_running_harvest_writes(
         ) in proc.stdout, proc.stdout
     proc = cli("verify", str(out))
     assert rebuild in proc.stdout.splitlines(), proc.stdout
+
+
+def test_two_index_writes_at_once_take_nothing_for_a_hand_edit(
+    tmp_path: Path, emulator: EmulatorThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two writers of index.csv at once with other rows (harvester index while a harvest's
+    ends): neither keeps the other's new file as an edit or warns, and written.json then
+    records the index.csv left (nothing is said at the next write either)."""
+    out = tmp_path / "d"
+    harvested(emulator, out)
+    full = (out / "index.csv").read_bytes()
+    short = full[: full.rindex(b"\n", 0, len(full) - 1) + 1]  # one row fewer
+
+    def writes(data: bytes) -> None:
+        for _ in range(100):
+            index.write_table(out, out / "index.csv", data)
+
+    caplog.set_level(logging.WARNING)
+    writers = [threading.Thread(target=writes, args=(data,)) for data in (full, short)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+    assert not any(writer.is_alive() for writer in writers)
+    assert kept_copies(out, "index") == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert not index.changed_by_hand(out, out / "index.csv")
+
+
+def test_an_index_write_waits_for_a_stuck_writer_only_so_long(
+    tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding the index lock (a writer stuck on a slow filesystem) delays
+    harvester index by the lock's bounded wait, then the index is written all the same."""
+    out = tmp_path / "d"
+    harvested(emulator, out)
+    (out / "index.csv").unlink()
+    monkeypatch.setattr(index, "INDEX_LOCK_WAIT", 0.5)
+    fd = os.open(out / "locks" / index.INDEX_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        started = time.monotonic()
+        assert index.write_index(out) == 8
+        assert 0.5 <= time.monotonic() - started < 10
+    finally:
+        os.close(fd)
+    assert (out / "index.csv").read_bytes().startswith(b"image_id,")
+
+
+def test_an_index_lock_file_of_another_user_does_not_stop_the_index_write(
+    tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """locks/index.lock made by another user of a shared folder (0644: not writable here):
+    harvester's index write goes on unlocked and writes index.csv, as before the lock."""
+    out = tmp_path / "d"
+    harvested(emulator, out)
+    (out / "index.csv").unlink()
+    lock = out / "locks" / index.INDEX_LOCK
+    lock.touch()
+    real_open = os.open
+
+    def other_users(path: object, flags: int, *args: int) -> int:
+        if Path(str(path)) == lock:  # (root here: the permission bits alone would not refuse)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", other_users)
+    assert index.write_index(out) == 8
+    monkeypatch.undo()
+    assert (out / "index.csv").read_bytes().startswith(b"image_id,")
