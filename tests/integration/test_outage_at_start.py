@@ -101,9 +101,11 @@ def test_a_window_longer_than_outage_wait_stops_at_start_with_exit_75(
     assert code == 75, err
     assert time.monotonic() - started < 10
     last = err.strip().splitlines()[-1]
-    assert last.startswith(
-        "stopped: the server stayed down for 1.0s (HTTP 503 Service Unavailable); nothing "
-        "harvested yet: run again later: harvester "
+    # (1.0s: the limit; a loaded machine may wake a tenth of a second late)
+    assert re.match(
+        r"stopped: the server stayed down for 1\.\ds \(HTTP 503 Service Unavailable\); nothing "
+        r"harvested yet: run again later: harvester ",
+        last,
     ), err
     assert "error:" not in err
     assert not out.exists()
@@ -125,14 +127,17 @@ def test_a_dry_run_stopped_by_an_outage_counts_what_it_asked(
     line = summary.strip().splitlines()[0]
     found = re.fullmatch(
         r"dry run: (\d+) images? found, \d+ artifacts? to fetch \((\d+) listing requests?\), "
-        r"waited 1\.0s for the server",
+        r"waited 1\.\ds for the server",
         line,
     )
     assert found is not None, summary
     # Every request but the check at start's one went through the run's client.
     assert int(found[2]) == emu.stats()["requests"] - 1 > 0, (summary, emu.stats())
-    assert "stopped: the server stayed down for 1.0s (HTTP 503 Service Unavailable): the " \
-        "counts are short" in err  # fmt: skip
+    assert re.search(
+        r"stopped: the server stayed down for 1\.\ds \(HTTP 503 Service Unavailable\): the "
+        r"counts are short",
+        err,
+    ), err
 
 
 @pytest.mark.parametrize(
@@ -177,8 +182,9 @@ def test_a_plan_inside_a_longer_window_is_try_again_later(
         "--outage-wait", "1s", "--quiet",
     )  # fmt: skip
     assert code == 75, err
-    assert err.strip().splitlines()[-2:] == [
-        "error: the server stayed down for 1.0s (HTTP 503 Service Unavailable)",
-        "hint: the server is down: run the same command again later",
-    ]
+    error, hint = err.strip().splitlines()[-2:]
+    assert re.fullmatch(
+        r"error: the server stayed down for 1\.\ds \(HTTP 503 Service Unavailable\)", error
+    ), err
+    assert hint == "hint: the server is down: run the same command again later"
     assert not (out / "plan" / "plan.json").exists()
