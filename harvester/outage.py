@@ -17,6 +17,12 @@ but a down sign ends the pause: every request that hit the outage is asked again
 fresh retry budget (never counted as failed), and every request held at the gate goes on. A
 request failing alone among successes (one image's 503) fails as before.
 
+The server check at start (``pipeline.probe_server``) joins the same pause when the API
+root stays busy or keeps breaking off its answers through its retry budget
+(:meth:`Outage.wait_at_start`): a run, or each task of a SLURM array, started inside a
+maintenance window waits it out instead of ending with exit 75. A refused connection or
+silence there still fails at once: at the start that is more often a wrong URL or port.
+
 A pause longer than the run's limit (``outage_wait``) gives up: ``on_give_up`` is called
 (the pipeline stops the run as an interruption that exits 75, the images not done still
 pending); without it, the held requests raise :class:`ServerUnavailableError`.
@@ -161,6 +167,20 @@ class Outage:
         await self._wait_out()
         return True
 
+    async def wait_at_start(self, error: FetchError) -> None:
+        """The server check at start got ``error`` (a busy or broken-off answer of ``api/``)
+        through its whole retry budget: pause as a run does mid-way (the same checks, the
+        same limit), and return once a check is answered; the caller asks again.
+
+        No confirming check: the failure is the API root's own, so the server is down as a
+        whole already. Past the limit, as mid-run: ``on_give_up``, else
+        :class:`ServerUnavailableError`. Call it only when :attr:`enabled`.
+        """
+        if self.reason is None:  # (a head-start request may have paused the run already)
+            said = _said(error)
+            self._begin(said, f"{said} at the check at start")
+        await self._wait_out()
+
     async def _confirm(self, error: FetchError) -> bool:
         """One check of ``api/`` decides (shared by the requests failing meanwhile):
         True when the server is down (the run is paused then), False when it answered."""
@@ -182,11 +202,15 @@ class Outage:
         return self.reason is not None
 
     def _pause(self, error: FetchError, check: FetchError) -> None:
-        self.reason = _said(check)
+        reason, seen = _said(check), _said(error)
+        seen += ", its API root too" if seen == reason else f"; its API root: {reason}"
+        self._begin(reason, seen)
+
+    def _begin(self, reason: str, seen: str) -> None:
+        """Pause the run: ``reason`` is the API root's answer, ``seen`` what the log says."""
+        self.reason = reason
         self._since = time.monotonic()
         self.stats.pauses += 1
-        seen = _said(error)
-        seen += ", its API root too" if seen == self.reason else f"; its API root: {self.reason}"
         log.warning(
             "the server looks down (%s): pausing every request and asking its API root "
             "from time to time, for %s at most",

@@ -50,6 +50,7 @@ from harvester.errors import (
     PermanentError,
     RedirectRefused,
     RemoteError,
+    ServerUnavailableError,
     StorageError,
     TLSError,
     UsageError,
@@ -320,12 +321,40 @@ async def probe_server(
     one-line reason. Few retries: an unreachable host should fail in seconds,
     not after a full backoff schedule (:class:`_Looks` says how it is asked).
     ``share_limits_of``: the run's client, whose concurrency and rate limits
-    the probe shares, so that it counts towards the run's politeness.
+    the probe shares, so that it counts towards the run's politeness; a server
+    still busy (or breaking off its answers) after the retry budget is then
+    waited for as a run waits mid-way, when the client has an enabled
+    :class:`~harvester.outage.Outage` (:meth:`~harvester.outage.Outage.wait_at_start`),
+    and asked again once it answers. Else, or past ``outage_wait``:
+    :class:`ServerUnavailableError` (exit 75).
     ``quick``: for a check the caller can do without (``harvester slurm`` on a
     login node, whose tasks check again): no retry, fewer looks at a wrong
     answer, a shorter time limit, and a busy server is not waited for
     (:class:`ServerUnavailableError` at once).
     """
+    outage = share_limits_of.outage if share_limits_of is not None and not quick else None
+    while True:
+        try:
+            return await _probe_once(cfg, share_limits_of, quick)
+        except _BusyAtStart as busy:
+            if outage is None or not outage.enabled:
+                raise busy.error from None
+            await outage.wait_at_start(busy.answer)
+
+
+class _BusyAtStart(Exception):
+    """The server check's answer was busy or broken off through its retries: ``error`` is
+    what the user is told if the run does not wait, ``answer`` the last failure."""
+
+    def __init__(self, error: ServerUnavailableError, answer: FetchError) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.answer = answer
+
+
+async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick: bool) -> None:
+    """One server check, as :func:`probe_server` describes it, with its retries; a busy
+    server raises :class:`_BusyAtStart`."""
     settings = client_settings(
         cfg,
         max_retries=0 if quick else min(cfg.max_retries, 1),
@@ -377,7 +406,7 @@ async def probe_server(
             through = f" (through the proxy {client.proxy.shown})" if client.proxy else ""
             busy = unavailable(shown, exc, through)  # a proxy's 502 reads as the server's
             if busy is not None:
-                raise busy from None
+                raise _BusyAtStart(busy, exc) from None
             if exc.status is not None and client.proxy is None:
                 # It answered (a 500 through the retries): "cannot reach" and "nothing answers
                 # on this machine's port" were both untrue of it.
@@ -1497,25 +1526,35 @@ class Harvest:
         )
         pending = 0
         self._note_runs_without_labels(state)
-        prefetched = await self._preflight_containers(client)
-        prefetched.update(await self._preflight_images(client, state))
-        send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
-        # A misspelt --label-key is worth a warning before the real run (select.KeyCensus).
-        wants_keys = cfg.label_keys and cfg.labels  # --no-labels walks fetch no labels
-        census = KeyCensus(cfg.label_keys, state.labels_unasked) if wants_keys else None
-        with unwrap_errors():
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._produce, client, send, None, prefetched, state.images)
-                async with receive:
-                    async for ref in receive:
-                        pending += sum(
-                            1 for a in cfg.artifacts if (a.value, ref.image_id) not in state.done
-                        )
-                        if census is not None:
-                            census.see(ref)
+        try:
+            prefetched = await self._preflight_containers(client)
+            prefetched.update(await self._preflight_images(client, state))
+            send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
+            # A misspelt --label-key is worth a warning before the real run (select.KeyCensus).
+            wants_keys = cfg.label_keys and cfg.labels  # --no-labels walks fetch no labels
+            census = KeyCensus(cfg.label_keys, state.labels_unasked) if wants_keys else None
+            with unwrap_errors():
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._produce, client, send, None, prefetched, state.images)
+                    async with receive:
+                        async for ref in receive:
+                            pending += sum(
+                                1
+                                for a in cfg.artifacts
+                                if (a.value, ref.image_id) not in state.done
+                            )
+                            if census is not None:
+                                census.see(ref)
+        finally:
+            # Also when stopped (a server down longer than outage_wait, Ctrl-C): the counts
+            # line says what was found and asked until then, not "0 listing requests".
+            self._dry_run_counts(client, pending)
         if census is not None:
             for line in unknown_label_keys(census, ("image found", "images found")):
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
+
+    def _dry_run_counts(self, client: Client, pending: int) -> None:
+        """A dry run's counts into the summary: requests, artifacts to fetch, images found."""
         self.summary.requests = client.stats.requests
         self.summary.retries = client.stats.retries
         self.summary.pending = pending

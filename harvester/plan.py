@@ -42,6 +42,7 @@ from harvester.models import Artifact, ImageRef
 from harvester.text import plural
 
 if TYPE_CHECKING:
+    from harvester.client import Client
     from harvester.config import HarvestConfig
 
 log = logging.getLogger(__name__)
@@ -536,11 +537,17 @@ async def plan_targets(
     argv: Sequence[str] = (),
     on_image: Callable[[ImageRef], None] | None = None,
     say: Callable[[str], None] | None = None,
+    on_wait: Callable[[str | None, float], None] | None = None,
 ) -> PlanInfo:
     """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
 
     Screen and project names are looked up once after the server check
     (:mod:`harvester.names`; ``say`` gets what each resolved to): the plan holds ids.
+
+    A server down as a whole, at the start or during the walk, is waited for as a harvest
+    waits (:mod:`harvester.outage`, ``config.outage_wait``); ``on_wait(reason, seconds)``
+    hears of each check while paused (``reason`` None: going on). Past the limit the
+    walk stops with :class:`ServerUnavailableError` (exit 75), no plan written.
 
     The walk also saves the study-level metadata (screen, plates, wells,
     project, datasets) into DIR through the store, exactly as a single
@@ -551,19 +558,9 @@ async def plan_targets(
     """
     import anyio
 
-    from harvester import layout
     from harvester.client import Client
-    from harvester.errors import RemoteError, ServerUnavailableError
-    from harvester.pipeline import (
-        StoreStudy,
-        check_out_dir,
-        client_settings,
-        probe_server,
-        public_argv,
-    )
-    from harvester.select import Selection, SelectStats, run_stage
-    from harvester.store import Store
-    from harvester.walk import Walker, preflight
+    from harvester.outage import Outage
+    from harvester.pipeline import check_out_dir, client_settings, probe_server, unwrap_errors
 
     if not config.has_targets or config.from_plan is not None:
         raise UsageError(
@@ -571,13 +568,44 @@ async def plan_targets(
             "--ids-from) or a config file that lists them"
         )
     await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
-    await probe_server(config)
-    if config.screen_names or config.project_names:
-        # Names become ids once, before the store opens: the plan records the ids.
-        from harvester.names import resolve_target_names
+    outage = Outage(config.outage_wait)
+    if on_wait is not None:
+        outage.on_check = lambda: on_wait(outage.reason, outage.paused_for())
+    # One client for the check, the names and the walk: one set of limits, one pause.
+    # unwrap_errors: a pause past outage_wait stops every worker of the walk with the same
+    # ServerUnavailableError; the CLI reports it, not their group.
+    with unwrap_errors():
+        async with Client(client_settings(config), outage=outage) as client:
+            await probe_server(config, share_limits_of=client)
+            if config.screen_names or config.project_names:
+                # Names become ids once, before the store opens: the plan records the ids.
+                from harvester.names import resolve_target_names
 
-        async with Client(client_settings(config)) as lister:
-            config = await resolve_target_names(config, lister, say=say)
+                config = await resolve_target_names(config, client, say=say)
+            return await _walk_into_plan(
+                config, out_dir, client, force=force, argv=argv, on_image=on_image
+            )
+
+
+async def _walk_into_plan(
+    config: HarvestConfig,
+    out_dir: Path,
+    client: Client,
+    *,
+    force: bool,
+    argv: Sequence[str],
+    on_image: Callable[[ImageRef], None] | None,
+) -> PlanInfo:
+    """The walk of :func:`plan_targets`, through ``client``, into a new plan."""
+    import anyio
+
+    from harvester import layout
+    from harvester.errors import RemoteError, ServerUnavailableError
+    from harvester.pipeline import StoreStudy, public_argv
+    from harvester.select import Selection, SelectStats, run_stage
+    from harvester.store import Store
+    from harvester.walk import Walker, preflight
+
     extra: dict[str, Any] = {}
     if config.ids_from is not None:
         # A record of the source (a run of the plan reads the plan, not this file), named as
@@ -588,11 +616,10 @@ async def plan_targets(
         extra["withheld"] = config.withheld
     run_id = layout.new_run_id()
     writer_name = layout.check_writer(layout.make_writer(run_id) + PLAN_WRITER_SUFFIX)
-    async with (
-        # The command line as the journal keeps it: a session in --base-url redacted.
-        Store.open(out_dir, run_id=run_id, writer=writer_name, argv=public_argv(argv)) as store,
-        Client(client_settings(config)) as client,
-    ):
+    # The command line as the journal keeps it: a session in --base-url redacted.
+    async with Store.open(
+        out_dir, run_id=run_id, writer=writer_name, argv=public_argv(argv)
+    ) as store:
         prefetched = await preflight(
             client,
             screens=config.screens,

@@ -173,12 +173,14 @@ def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> No
 
 
 def add_outage_flag(parser: argparse.ArgumentParser) -> None:
-    """``--outage-wait``: for ``harvest``, and for ``slurm`` to pass on to every task."""
+    """``--outage-wait``: for ``harvest`` and ``plan``, and for ``slurm`` to pass on to every
+    task."""
     parser.add_argument(
         "--outage-wait",
         metavar="TIME",
-        help="while the server is down as a whole, pause this long at most, then stop "
-        "(exit 75): seconds or 90s, 30m, 2h; 0: no pause (default 1h)",
+        help="while the server is down as a whole (at the start too: busy, not refusing "
+        "connections), pause this long at most, then stop (exit 75): seconds or 90s, 30m, "
+        "2h; 0: no pause (default 1h)",
     )
 
 
@@ -950,7 +952,7 @@ def print_summary(
             print(
                 f"dry run: {plural(summary.images, 'image')} found, "
                 f"{plural(summary.pending, 'artifact')} to fetch "
-                f"({plural(summary.requests, 'listing request')})",
+                f"({plural(summary.requests, 'listing request')})" + _waited_text(summary),
                 file=out,
             )
             if getattr(summary, "selection", ""):

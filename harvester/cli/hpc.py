@@ -127,6 +127,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_retries": args.max_retries,
         "timeout": args.timeout,
         "min_speed": args.min_speed,
+        "outage_wait": args.outage_wait,
         **selection_overrides(args),
         **target_overrides(args),
     }
@@ -138,7 +139,6 @@ def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
     values = _overrides(args)
     values["thumbnail_size"] = args.thumbnail_size
     values["window"] = args.window
-    values["outage_wait"] = args.outage_wait
     if args.no_labels:
         values["labels"] = False
     if args.quiet:
@@ -180,6 +180,7 @@ def register(subparsers: Any) -> None:
         "atomically; then `harvester harvest --from-plan DIR --shard K/N` needs no walk.",
     )
     _add_common(plan)
+    add_outage_flag(plan)  # its walk waits for a server down as a harvest does
     plan.add_argument("--force", action="store_true", help="replace an existing plan")
     plan.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     plan.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
@@ -287,6 +288,7 @@ def run_plan(args: argparse.Namespace) -> int:
                 argv=argv,
                 on_image=lambda _ref: progress.discovered(),
                 say=None if args.quiet else say_line,
+                on_wait=progress.waiting,
             )
         )
     if not args.quiet:

@@ -50,12 +50,13 @@ def test_a_server_still_busy_is_one_line_that_says_so(
     tmp_path: Path,
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
-    """Still 503 after the retries: exit 75 (EX_TEMPFAIL, "try again later", which a wrapper
+    """Still 503 after the retries, with --outage-wait 0 (no pause, as before the run waited
+    for a server down at start): exit 75 (EX_TEMPFAIL, "try again later", which a wrapper
     can tell from a mistake's 2), the server's answer named as such, a hint to come back (not
     to check --base-url), and no output folder left behind."""
     emu = make_emulator(preset="demo", faults="503:100%,only:api_versions")
     out = tmp_path / "d"
-    code, err = harvest(capsys, emu.base_url, out, "--max-retries", "2")
+    code, err = harvest(capsys, emu.base_url, out, "--max-retries", "2", "--outage-wait", "0")
     assert code == 75
     lines = err.strip().splitlines()
     assert lines[0].startswith(f"error: {emu.base_url}/ is unavailable: "), lines
@@ -107,11 +108,11 @@ def test_answers_that_keep_breaking_off_are_one_line_that_says_so(
     tmp_path: Path,
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
-    """Every answer of the API root reset: exit 75, one line naming what happens (not 'cannot
-    reach' with a hint to check --base-url), no output folder."""
+    """Every answer of the API root reset, --outage-wait 0: exit 75, one line naming what
+    happens (not 'cannot reach' with a hint to check --base-url), no output folder."""
     emu = make_emulator(preset="demo", faults="reset:100%,only:api_versions")
     out = tmp_path / "d"
-    code, err = harvest(capsys, emu.base_url, out, "--max-retries", "2")
+    code, err = harvest(capsys, emu.base_url, out, "--max-retries", "2", "--outage-wait", "0")
     assert code == 75
     lines = err.strip().splitlines()
     assert lines[0].startswith(f"error: {emu.base_url}/ keeps breaking off its answers: "), lines

@@ -282,7 +282,8 @@ def test_one_replay_failing_does_not_stop_the_next_and_the_worst_code_wins(
     harvest_plate(emulator, out, PLATE)
     refetch_one(out)
     other = make_emulator(preset="demo")
-    busy_run = harvest_plate(other, out, OTHER_PLATE, "--max-retries", "0")
+    # --outage-wait 0 (kept by the replay): its busy check at start ends it, not a pause.
+    busy_run = harvest_plate(other, out, OTHER_PLATE, "--max-retries", "0", "--outage-wait", "0")
     other.server.faults = FaultInjector(parse_faults("503:100%"))
     emulator.reset_stats()
     proc = cli("harvest", "--out", str(out))

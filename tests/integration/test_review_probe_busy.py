@@ -46,7 +46,8 @@ def test_every_repeated_probe_request_waits_what_the_server_asked(
     make_emulator: Callable[..., EmulatorThread],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Busy to the end: exit 2, no folder, and a 4 s wait before every request but the first."""
+    """Busy to the end (--outage-wait 0: the check at start does not pause): exit 75, no
+    folder, and a 4 s wait before every request but the first."""
     events: list[tuple[str, float]] = []
     real_sleep = anyio.sleep
 
@@ -61,7 +62,7 @@ def test_every_repeated_probe_request_waits_what_the_server_asked(
     out = tmp_path / "d"
     code = main(
         ["harvest", "--base-url", emu.base_url, "--image", "1", "--out", str(out),
-         "--max-retries", "2", "--quiet"]
+         "--max-retries", "2", "--outage-wait", "0", "--quiet"]
     )  # fmt: skip
     err = capsys.readouterr().err
     assert code == 75, err

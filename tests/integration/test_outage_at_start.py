@@ -1,0 +1,190 @@
+"""A run or a plan started inside a maintenance window waits it out, as one hit mid-run does.
+
+The server check at start gives a busy API root its retry budget; past it, the run used to
+end with exit 75 at once, so every task of a SLURM array queued into a maintenance window
+failed. Now the check joins the run-wide pause (:mod:`harvester.outage`): one check of
+``api/`` at growing intervals, then the run goes on; past ``--outage-wait`` exit 75 with the
+mid-run stop line; ``--outage-wait 0`` ends at the check as before
+(``test_probe_busy.py``). The check intervals are shortened here as in
+``test_outage_wait.py``; retry waits are zeroed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import harvester.outage
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.retry import zero_waits
+
+SCREEN = "2302"  # the demo preset's screen: 10 plates, 80 images
+IMAGES = 80
+FIRST_CHECK = 0.5
+CHECK_CAP = 1.0
+#: The check at start with --max-retries 1: its quick try (two tries), then the budget (two).
+PROBE_TRIES = 4
+
+
+@pytest.fixture(autouse=True)
+def short_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checks of the API root every 0.5 s to 1 s (instead of 5 s to 60 s)."""
+    monkeypatch.setattr(harvester.outage, "FIRST_CHECK", FIRST_CHECK)
+    monkeypatch.setattr(harvester.outage, "CHECK_CAP", CHECK_CAP)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """One CLI command (retries without waits, --max-retries 1): exit code, stdout, stderr."""
+    with zero_waits():
+        code = main([*args, "--rate", "none", "--max-retries", "1"])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def harvest(
+    capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *extra: str
+) -> tuple[int, str, str]:
+    """A harvest of the demo screen's thumbnails and imgData."""
+    return run(
+        capsys, "harvest", "--base-url", base_url, "--screen", SCREEN, "--out", str(out),
+        "--artifacts", "thumbnail,imgdata", *extra,
+    )  # fmt: skip
+
+
+def test_a_harvest_started_inside_a_window_waits_it_out(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Every answer 503 for the first 2 s: exit 0 with every file, the pause logged as at
+    mid-run and summed up in the summary, and during the window only the check's tries and
+    one check of the API root each FIRST_CHECK at most reached the server."""
+    window = 2.0
+    emu = make_emulator(preset="demo", faults=f"maintenance:{window}s@0s")
+    out = tmp_path / "d"
+    code, summary, err = harvest(capsys, emu.base_url, out)
+    assert code == 0, err
+    assert "failed 0" in summary and "waited " in summary and " for the server" in summary
+    assert (
+        "the server looks down (HTTP 503 Service Unavailable at the check at start): pausing "
+        "every request" in caplog.text
+    )
+    assert "the server answers again after" in caplog.text
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == IMAGES
+    assert len(list((out / "images").rglob("*.imgdata.json"))) == IMAGES
+    stats = emu.stats()
+    in_window = stats["faults"]["maintenance"]
+    assert stats["by_route"]["api_versions"]["503"] == in_window  # nothing else was asked
+    assert in_window <= PROBE_TRIES + math.ceil(window / FIRST_CHECK), stats
+
+
+def test_a_window_longer_than_outage_wait_stops_at_start_with_exit_75(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """--outage-wait 1s inside a 20 s window: exit 75 within seconds, the mid-run stop line
+    (nothing harvested yet, the command to run later) as the last line, and no folder."""
+    emu = make_emulator(preset="demo", faults="maintenance:20s@0s")
+    out = tmp_path / "d"
+    started = time.monotonic()
+    code, _summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "1s")
+    assert code == 75, err
+    assert time.monotonic() - started < 10
+    last = err.strip().splitlines()[-1]
+    # (1.0s: the limit; a loaded machine may wake a tenth of a second late)
+    assert re.match(
+        r"stopped: the server stayed down for 1\.\ds \(HTTP 503 Service Unavailable\); nothing "
+        r"harvested yet: run again later: harvester ",
+        last,
+    ), err
+    assert "error:" not in err
+    assert not out.exists()
+
+
+def test_a_dry_run_stopped_by_an_outage_counts_what_it_asked(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A dry run whose server goes down for good after a few listings (--outage-wait 1s):
+    exit 75, its counts line gives the requests it sent (it said "0 listing requests") and
+    the images found until then, and the stop line says the counts are short."""
+    emu = make_emulator(preset="demo", faults="first:ok*4|503*1000")
+    code, summary, err = harvest(
+        capsys, emu.base_url, tmp_path / "d", "--dry-run", "--outage-wait", "1s"
+    )
+    assert code == 75, err
+    line = summary.strip().splitlines()[0]
+    found = re.fullmatch(
+        r"dry run: (\d+) images? found, \d+ artifacts? to fetch \((\d+) listing requests?\), "
+        r"waited 1\.\ds for the server",
+        line,
+    )
+    assert found is not None, summary
+    # Every request but the check at start's one went through the run's client.
+    assert int(found[2]) == emu.stats()["requests"] - 1 > 0, (summary, emu.stats())
+    assert re.search(
+        r"stopped: the server stayed down for 1\.\ds \(HTTP 503 Service Unavailable\): the "
+        r"counts are short",
+        err,
+    ), err
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        "maintenance:2s@0s",  # down at the check at start
+        "first:ok|503*4,only:api_versions|webclient_api_plates",  # down at the plate listing
+    ],
+)
+def test_a_plan_inside_a_window_completes(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    faults: str,
+) -> None:
+    """`harvester plan` waits for a server down at its start or during its walk as a harvest
+    does: exit 0 and a plan of every image, not exit 75 and no plan."""
+    emu = make_emulator(preset="demo", faults=faults)
+    out = tmp_path / "p"
+    code, said, err = run(
+        capsys, "plan", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out)
+    )
+    assert code == 0, err
+    assert f"planned {IMAGES} images" in said
+    assert json.loads((out / "plan" / "plan.json").read_text())["images"] == IMAGES
+    assert "the server looks down (HTTP 503 Service Unavailable" in caplog.text
+    assert "the server answers again after" in caplog.text
+
+
+def test_a_plan_inside_a_longer_window_is_try_again_later(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """`harvester plan --outage-wait 1s` inside a 20 s window: exit 75, one error line that
+    says how long the server stayed down, a hint to run it again later, and no plan."""
+    emu = make_emulator(preset="demo", faults="maintenance:20s@0s")
+    out = tmp_path / "p"
+    code, _said, err = run(
+        capsys, "plan", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out),
+        "--outage-wait", "1s", "--quiet",
+    )  # fmt: skip
+    assert code == 75, err
+    error, hint = err.strip().splitlines()[-2:]
+    assert re.fullmatch(
+        r"error: the server stayed down for 1\.\ds \(HTTP 503 Service Unavailable\)", error
+    ), err
+    assert hint == "hint: the server is down: run the same command again later"
+    assert not (out / "plan" / "plan.json").exists()
