@@ -337,7 +337,7 @@ async def probe_server(
         try:
             return await _probe_once(cfg, share_limits_of, quick)
         except _BusyAtStart as busy:
-            if outage is None or not outage.enabled:
+            if outage is None or not outage.enabled or not busy.worth_waiting:
                 raise busy.error from None
             await outage.wait_at_start(busy.answer)
 
@@ -346,10 +346,22 @@ class _BusyAtStart(Exception):
     """The server check's answer was busy or broken off through its retries: ``error`` is
     what the user is told if the run does not wait, ``answer`` the last failure."""
 
-    def __init__(self, error: ServerUnavailableError, answer: FetchError) -> None:
+    def __init__(
+        self, error: ServerUnavailableError, answer: FetchError, *, proxied: bool = False
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.answer = answer
+        self.proxied = proxied
+
+    @property
+    def worth_waiting(self) -> bool:
+        """Is this a server down for a while, not a proxy failing to reach it? Through a
+        proxy, a 502 or 504, or an answer broken off, is as often the proxy unable to reach
+        a wrong host as a server down: such a run fails at once, as before (exit 75, naming
+        the proxy), rather than waiting an hour. A 429 or a 503 (a maintenance page) comes
+        from the server itself and is waited for."""
+        return not self.proxied or self.answer.status in (429, 503)
 
 
 async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick: bool) -> None:
@@ -406,7 +418,7 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
             through = f" (through the proxy {client.proxy.shown})" if client.proxy else ""
             busy = unavailable(shown, exc, through)  # a proxy's 502 reads as the server's
             if busy is not None:
-                raise _BusyAtStart(busy, exc) from None
+                raise _BusyAtStart(busy, exc, proxied=client.proxy is not None) from None
             if exc.status is not None and client.proxy is None:
                 # It answered (a 500 through the retries): "cannot reach" and "nothing answers
                 # on this machine's port" were both untrue of it.
