@@ -31,6 +31,7 @@ pending); without it, the held requests raise :class:`ServerUnavailableError`.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ DEFAULT_OUTAGE_WAIT = 3600.0
 FIRST_CHECK = 5.0
 #: The longest wait between two checks (a Retry-After is honoured up to this).
 CHECK_CAP = 60.0
+#: Each wait between checks is this much longer at most, at random (1.2: a fifth).
+JITTER = 1.2
 
 #: Asks the server once (no retries, through the rate limiter): None when it answered
 #: (anything but a down sign), else the error it answered with.
@@ -244,7 +247,9 @@ class Outage:
             if left <= 0:
                 self._give_up()
                 return
-            await anyio.sleep(min(wait, left))
+            # Up to a fifth longer, at random: the tasks of a job array that paused together
+            # do not all check, and all go on, in the same instant when the server is back.
+            await anyio.sleep(min(wait * random.uniform(1.0, JITTER), left))
             if time.monotonic() - self._since >= self.limit:
                 self._give_up()
                 return
