@@ -23,9 +23,10 @@ root stays busy or keeps breaking off its answers through its retry budget
 maintenance window waits it out instead of ending with exit 75. A refused connection or
 silence there still fails at once: at the start that is more often a wrong URL or port.
 
-A pause longer than the run's limit (``outage_wait``) gives up: ``on_give_up`` is called
-(the pipeline stops the run as an interruption that exits 75, the images not done still
-pending); without it, the held requests raise :class:`ServerUnavailableError`.
+A pause longer than the run's limit (``outage_wait``) gives up, once one last check at the
+limit is not answered either: ``on_give_up`` is called (the pipeline stops the run as an
+interruption that exits 75, the images not done still pending); without it, the held
+requests raise :class:`ServerUnavailableError`.
 """
 
 from __future__ import annotations
@@ -249,16 +250,19 @@ class Outage:
                 return
             # Up to a fifth longer, at random: the tasks of a job array that paused together
             # do not all check, and all go on, in the same instant when the server is back.
-            await anyio.sleep(min(wait * random.uniform(1.0, JITTER), left))
-            if time.monotonic() - self._since >= self.limit:
-                self._give_up()
-                return
+            # A wait past the limit is cut short there, where one last check decides:
+            # without it, a run gave up (exit 75) on a server back since its last check.
+            pause = wait * random.uniform(1.0, JITTER)
+            await anyio.sleep(min(pause, left))
             answer = await self.check()
             self.stats.checks += 1
             if answer is None or not is_down_sign(answer):
                 self._resume()
                 return
             self.reason = _said(answer)
+            if pause >= left:
+                self._give_up()
+                return
             retry_after = getattr(answer, "retry_after", None)
             interval = min(CHECK_CAP, interval * 2)
             wait = min(CHECK_CAP, retry_after) if retry_after is not None else interval
