@@ -14,6 +14,7 @@ import io
 import json
 import math
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,41 @@ def test_a_maintenance_window_is_waited_out(
     # Each request in flight when the window began (two tries each), the check that paused
     # the run, and one check each FIRST_CHECK at most; without the pause: 40 and more.
     assert in_window <= 2 * CONCURRENCY + 1 + math.ceil(window / FIRST_CHECK), stats
+
+
+def test_a_server_stopped_and_started_again_mid_run_is_waited_for(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """The server process stops mid-run (connections broken off, then refused) and starts
+    again on the same port 1.5 s later: the run pauses on the refused connections and ends
+    with exit 0, every file there and none failed."""
+    first = EmulatorThread(preset="demo", latency_ms=30).start()
+    port = int(first.base_url.rsplit(":", 1)[1])
+    again: list[EmulatorThread] = []
+
+    def restart() -> None:
+        time.sleep(0.7)
+        first.stop()
+        time.sleep(1.5)
+        again.append(EmulatorThread(preset="demo", latency_ms=30, port=port).start())
+
+    restarter = threading.Thread(target=restart, daemon=True)
+    restarter.start()
+    try:
+        code, summary, err = harvest(capsys, first.base_url, tmp_path / "d")
+    finally:
+        restarter.join(10)
+        first.stop()
+        for emu in again:
+            emu.stop()
+    assert again, "the emulator did not start again"
+    assert code == 0, err
+    assert "failed 0" in summary and "waited " in summary, summary
+    assert "the server looks down (cannot connect" in caplog.text
+    assert len(list((tmp_path / "d" / "images").rglob("*.thumbnail.jpg"))) == IMAGES
+    assert len(list((tmp_path / "d" / "images").rglob("*.imgdata.json"))) == IMAGES
 
 
 def test_a_longer_outage_stops_the_run_with_the_images_pending(
