@@ -7,8 +7,8 @@ each failing after its retries, and the run kept asking the whole time.
 The rule (:meth:`Outage.held`): a request whose retries are used up on a *down sign* (429,
 502, 503, 504, an answer broken off, a refused connection, silence; see
 :func:`is_down_sign`), while no request sent after its last try began was answered, asks the
-server's API root (``api/``) once (unless a check was answered in the last
-:data:`FIRST_CHECK` seconds: a kind the server refuses on its own costs a check every few
+server's API root (``api/``) once (a check answered less than :data:`FIRST_CHECK` seconds
+before is waited out first: a kind the server refuses on its own costs a check every few
 seconds, not one a failure). If that answer is a down sign too, two different URLs in a row
 say the server is down and the run pauses: no request goes out but one check of ``api/`` at
 growing intervals (:data:`FIRST_CHECK` doubling to :data:`CHECK_CAP`; a Retry-After honoured
@@ -155,19 +155,22 @@ class Outage:
         fails on its own (raise, as before)."""
         if not self.enabled or not is_down_sign(error):
             return False
-        if self.reason is None:
+        while self.reason is None:
             if self._last_success >= last_try:
-                # A request sent after this one's last try was answered: the server is up.
-                # (Answers to requests sent before it do not count: they may have been
-                # served just before the server went down.)
+                # A request sent after this one's last try was answered (a check's too):
+                # the server is up. (Answers to requests sent before it do not count: they
+                # may have been served just before the server went down.)
                 return False
-            if time.monotonic() - self._answered_check < FIRST_CHECK:
-                # The API root answered a moment ago: the failures of a kind the server
-                # refuses on its own (every render 503) cost a check every few seconds
-                # at most, not one each.
-                return False
-            if not await self._confirm(error):
-                return False
+            early = self._answered_check + FIRST_CHECK - time.monotonic()
+            if early <= 0:
+                if not await self._confirm(error):
+                    return False
+                break
+            # The API root answered a moment ago, before this try: the failures of a kind
+            # the server refuses on its own (every render 503) cost a check every few
+            # seconds at most, not one each. They wait for the next one rather than fail
+            # at once: a server going down just after a check failed every image meanwhile.
+            await anyio.sleep(early)
         await self._wait_out()
         return True
 

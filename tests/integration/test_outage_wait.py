@@ -193,6 +193,31 @@ def test_one_busy_answer_among_successes_does_not_pause(
     assert emu.stats()["by_route"]["api_versions"]["200"] <= 2  # the probe, one check at most
 
 
+def test_a_server_going_down_just_after_a_check_fails_no_image(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """One thumbnail 503 (the API root, asked, answers), then the server down for the next 4
+    requests: that one image fails, the next ones wait for the check due FIRST_CHECK after
+    the first, which pauses the run, instead of each failing at once meanwhile (4 more)."""
+    faults = "first:ok*4|503|ok|503*4,only:api_versions|/webgateway/render_thumbnail/"
+    emu = make_emulator(preset="demo", faults=faults)
+    out = tmp_path / "d"
+    with zero_waits():  # one request at a time: the answers come in the order above
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out),
+             "--artifacts", "thumbnail", "--rate", "none", "--concurrency", "1",
+             "--max-retries", "0"]
+        )  # fmt: skip
+    summary = capsys.readouterr().out
+    assert code == 1
+    assert "failed 1;" in summary and "waited " in summary, summary
+    assert "the server looks down (HTTP 503 Service Unavailable" in caplog.text
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == IMAGES - 1
+
+
 def test_a_listing_hit_by_an_outage_waits_too(tmp_path: Path) -> None:
     """The screen's plate listing and the API root answer 503 (a scripted outage): the walk
     waits like the images (no "walk failed"), the progress line says the run is waiting, and
