@@ -59,7 +59,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: How long a run waits for a server that is down before it stops (exit 75): one hour,
-#: longer than most maintenance windows, at most 60 checks of ``api/``.
+#: longer than most maintenance windows, about 60 checks of ``api/`` (63 at most).
 DEFAULT_OUTAGE_WAIT = 3600.0
 #: Seconds before the first check once the run pauses; doubled after each check.
 FIRST_CHECK = 5.0
