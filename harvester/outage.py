@@ -7,8 +7,8 @@ each failing after its retries, and the run kept asking the whole time.
 The rule (:meth:`Outage.held`): a request whose retries are used up on a *down sign* (429,
 502, 503, 504, an answer broken off, a refused connection, silence; see
 :func:`is_down_sign`), while no request sent after its last try began was answered, asks the
-server's API root (``api/``) once (unless a check was answered in the last
-:data:`FIRST_CHECK` seconds: a kind the server refuses on its own costs a check every few
+server's API root (``api/``) once (a check answered less than :data:`FIRST_CHECK` seconds
+before is waited out first: a kind the server refuses on its own costs a check every few
 seconds, not one a failure). If that answer is a down sign too, two different URLs in a row
 say the server is down and the run pauses: no request goes out but one check of ``api/`` at
 growing intervals (:data:`FIRST_CHECK` doubling to :data:`CHECK_CAP`; a Retry-After honoured
@@ -23,9 +23,10 @@ root stays busy or keeps breaking off its answers through its retry budget
 maintenance window waits it out instead of ending with exit 75. A refused connection or
 silence there still fails at once: at the start that is more often a wrong URL or port.
 
-A pause longer than the run's limit (``outage_wait``) gives up: ``on_give_up`` is called
-(the pipeline stops the run as an interruption that exits 75, the images not done still
-pending); without it, the held requests raise :class:`ServerUnavailableError`.
+A pause longer than the run's limit (``outage_wait``) gives up, once one last check at the
+limit is not answered either: ``on_give_up`` is called (the pipeline stops the run as an
+interruption that exits 75, the images not done still pending); without it, the held
+requests raise :class:`ServerUnavailableError`.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: How long a run waits for a server that is down before it stops (exit 75): one hour,
-#: longer than most maintenance windows, at most 60 checks of ``api/``.
+#: longer than most maintenance windows, about 60 checks of ``api/`` (63 at most).
 DEFAULT_OUTAGE_WAIT = 3600.0
 #: Seconds before the first check once the run pauses; doubled after each check.
 FIRST_CHECK = 5.0
@@ -154,19 +155,22 @@ class Outage:
         fails on its own (raise, as before)."""
         if not self.enabled or not is_down_sign(error):
             return False
-        if self.reason is None:
+        while self.reason is None:
             if self._last_success >= last_try:
-                # A request sent after this one's last try was answered: the server is up.
-                # (Answers to requests sent before it do not count: they may have been
-                # served just before the server went down.)
+                # A request sent after this one's last try was answered (a check's too):
+                # the server is up. (Answers to requests sent before it do not count: they
+                # may have been served just before the server went down.)
                 return False
-            if time.monotonic() - self._answered_check < FIRST_CHECK:
-                # The API root answered a moment ago: the failures of a kind the server
-                # refuses on its own (every render 503) cost a check every few seconds
-                # at most, not one each.
-                return False
-            if not await self._confirm(error):
-                return False
+            early = self._answered_check + FIRST_CHECK - time.monotonic()
+            if early <= 0:
+                if not await self._confirm(error):
+                    return False
+                break
+            # The API root answered a moment ago, before this try: the failures of a kind
+            # the server refuses on its own (every render 503) cost a check every few
+            # seconds at most, not one each. They wait for the next one rather than fail
+            # at once: a server going down just after a check failed every image meanwhile.
+            await anyio.sleep(early)
         await self._wait_out()
         return True
 
@@ -249,16 +253,19 @@ class Outage:
                 return
             # Up to a fifth longer, at random: the tasks of a job array that paused together
             # do not all check, and all go on, in the same instant when the server is back.
-            await anyio.sleep(min(wait * random.uniform(1.0, JITTER), left))
-            if time.monotonic() - self._since >= self.limit:
-                self._give_up()
-                return
+            # A wait past the limit is cut short there, where one last check decides:
+            # without it, a run gave up (exit 75) on a server back since its last check.
+            pause = wait * random.uniform(1.0, JITTER)
+            await anyio.sleep(min(pause, left))
             answer = await self.check()
             self.stats.checks += 1
             if answer is None or not is_down_sign(answer):
                 self._resume()
                 return
             self.reason = _said(answer)
+            if pause >= left:
+                self._give_up()
+                return
             retry_after = getattr(answer, "retry_after", None)
             interval = min(CHECK_CAP, interval * 2)
             wait = min(CHECK_CAP, retry_after) if retry_after is not None else interval

@@ -111,6 +111,30 @@ def test_a_window_longer_than_outage_wait_stops_at_start_with_exit_75(
     assert not out.exists()
 
 
+def test_a_server_back_before_the_limit_is_checked_once_more(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The API root asks to come back in 10 s (429, Retry-After) but answers from the next
+    request on: with --outage-wait 2s, one last check at the limit finds it back and the
+    run completes (exit 0), instead of stopping with exit 75 on a server that is up."""
+    monkeypatch.setattr(harvester.outage, "CHECK_CAP", 10.0)
+    busy = PROBE_TRIES + 1  # the check at start, then the first check of the pause
+    faults = f"first:429*{busy},only:api_versions,retry-after:10s"
+    emu = make_emulator(preset="demo", faults=faults)
+    out = tmp_path / "d"
+    started = time.monotonic()
+    code, summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "2s")
+    assert code == 0, err
+    assert time.monotonic() - started < 8  # not the 10 s asked: the limit came first
+    assert "failed 0" in summary and "waited 2." in summary, summary
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == IMAGES
+    # The last check at the limit answered, then the check at start asked again.
+    assert emu.stats()["by_route"]["api_versions"] == {"429": busy, "200": 2}
+
+
 def test_a_dry_run_stopped_by_an_outage_counts_what_it_asked(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -97,6 +98,41 @@ def test_a_maintenance_window_is_waited_out(
     assert in_window <= 2 * CONCURRENCY + 1 + math.ceil(window / FIRST_CHECK), stats
 
 
+def test_a_server_stopped_and_started_again_mid_run_is_waited_for(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """The server process stops mid-run (connections broken off, then refused) and starts
+    again on the same port 1.5 s later: the run pauses on the refused connections and ends
+    with exit 0, every file there and none failed."""
+    first = EmulatorThread(preset="demo", latency_ms=30).start()
+    port = int(first.base_url.rsplit(":", 1)[1])
+    again: list[EmulatorThread] = []
+
+    def restart() -> None:
+        time.sleep(0.7)
+        first.stop()
+        time.sleep(1.5)
+        again.append(EmulatorThread(preset="demo", latency_ms=30, port=port).start())
+
+    restarter = threading.Thread(target=restart, daemon=True)
+    restarter.start()
+    try:
+        code, summary, err = harvest(capsys, first.base_url, tmp_path / "d")
+    finally:
+        restarter.join(10)
+        first.stop()
+        for emu in again:
+            emu.stop()
+    assert again, "the emulator did not start again"
+    assert code == 0, err
+    assert "failed 0" in summary and "waited " in summary, summary
+    assert "the server looks down (cannot connect" in caplog.text
+    assert len(list((tmp_path / "d" / "images").rglob("*.thumbnail.jpg"))) == IMAGES
+    assert len(list((tmp_path / "d" / "images").rglob("*.imgdata.json"))) == IMAGES
+
+
 def test_a_longer_outage_stops_the_run_with_the_images_pending(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -155,6 +191,31 @@ def test_one_busy_answer_among_successes_does_not_pause(
     assert "failed 1;" in summary
     assert emu.stats()["by_route"]["api_versions"].get("503") is None
     assert emu.stats()["by_route"]["api_versions"]["200"] <= 2  # the probe, one check at most
+
+
+def test_a_server_going_down_just_after_a_check_fails_no_image(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """One thumbnail 503 (the API root, asked, answers), then the server down for the next 4
+    requests: that one image fails, the next ones wait for the check due FIRST_CHECK after
+    the first, which pauses the run, instead of each failing at once meanwhile (4 more)."""
+    faults = "first:ok*4|503|ok|503*4,only:api_versions|/webgateway/render_thumbnail/"
+    emu = make_emulator(preset="demo", faults=faults)
+    out = tmp_path / "d"
+    with zero_waits():  # one request at a time: the answers come in the order above
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out),
+             "--artifacts", "thumbnail", "--rate", "none", "--concurrency", "1",
+             "--max-retries", "0"]
+        )  # fmt: skip
+    summary = capsys.readouterr().out
+    assert code == 1
+    assert "failed 1;" in summary and "waited " in summary, summary
+    assert "the server looks down (HTTP 503 Service Unavailable" in caplog.text
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == IMAGES - 1
 
 
 def test_a_listing_hit_by_an_outage_waits_too(tmp_path: Path) -> None:
