@@ -181,7 +181,7 @@ def test_a_folder_moved_during_a_run_names_where_it_went_and_resumes_there(
     """`mv DIR NEW` while a harvest writes: it stops (exit 1) saying DIR was moved to NEW,
     with the command that resumes NEW; nothing is made at the old path; that command
     finishes the harvest (exit 0, every thumbnail in NEW)."""
-    emu = make_emulator(preset="demo", latency_ms=300)
+    emu = make_emulator(preset="demo", latency_ms=150)
     old, new = tmp_path / "old", tmp_path / "new"
     args = ["--base-url", emu.base_url, "--screen", "2302", "--artifacts", "thumbnail"]
     with reaped(start_cli("harvest", *args, "--out", str(old), "--rate", "none")) as proc:
@@ -198,7 +198,7 @@ def test_a_folder_moved_during_a_run_names_where_it_went_and_resumes_there(
         f"hint: its finished files went with it; resume it there: harvester harvest --out {new}"
     )
     assert not old.exists()
-    proc2 = cli("harvest", "--out", str(new), "-q")
+    proc2 = cli("harvest", "--out", str(new), "-q", "--concurrency", "32")
     assert proc2.returncode == 0, proc2.stderr
     assert len(thumbnail_ids(new)) == 80
 
@@ -210,7 +210,7 @@ def test_a_folder_moved_to_another_filesystem_during_a_run_is_not_said_to_be_los
     run stops (exit 1) saying DIR was removed or moved to another filesystem, and the hint
     says to resume it where it is now if moved; that resume finishes it (exit 0). It said
     "nothing of it is left to resume: run the same command", which began DIR afresh."""
-    emu = make_emulator(preset="demo", latency_ms=300)
+    emu = make_emulator(preset="demo", latency_ms=150)
     old, new = tmp_path / "old", tmp_path / "new"
     args = ["--base-url", emu.base_url, "--screen", "2302", "--artifacts", "thumbnail"]
     with reaped(start_cli("harvest", *args, "--out", str(old), "--rate", "none")) as proc:
@@ -234,7 +234,7 @@ def test_a_folder_moved_to_another_filesystem_during_a_run_is_not_said_to_be_los
         "path>; if it was removed, run the same command to start again"
     )
     assert not old.exists()
-    proc2 = cli("harvest", "--out", str(new), "-q")
+    proc2 = cli("harvest", "--out", str(new), "-q", "--concurrency", "32")
     assert proc2.returncode == 0, proc2.stderr
     assert len(thumbnail_ids(new)) == 80
 

@@ -66,7 +66,10 @@ def test_failures_keep_exit_1_and_their_report_when_stdout_is_closed(
     hint are on stderr; the journal holds the failures (status counts them)."""
     emu = make_emulator(preset="demo", faults="503:100%,only:/webgateway/render_thumbnail/")
     out = tmp_path / "d"
-    code, err = run_with_closed_stdout(harvest_args(emu.base_url, out), unbuffered)
+    # --outage-wait 0: the failures come at once (with the pause, they wait for the next
+    # check of the server, 5 s; the pause is tests/integration/test_outage_wait.py's subject).
+    args = [*harvest_args(emu.base_url, out), "--outage-wait", "0"]
+    code, err = run_with_closed_stdout(args, unbuffered)
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert code == 1, err
     assert "failed: thumbnail of image" in err, err
