@@ -20,6 +20,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from test_probe_busy import PROJECT, harvest
 
 from harvester.cli import main
 from harvester.config import HarvestConfig
@@ -28,7 +29,6 @@ from harvester.emulator.http import Request, Response
 from harvester.errors import NotOmeroError
 from harvester.pipeline import MORE_LOOKS, QUICK_MORE_LOOKS, probe_server
 
-PROJECT = "51"  # the demo preset's project: 8 images
 HTML_REASON = "HTML page with status 200 where JSON was expected"
 #: Requests a harvest's server check sends to a server that is never right: its first
 #: try and one retry, then the more looks.
@@ -38,18 +38,6 @@ REFUSED_AFTER = 2 + MORE_LOOKS
 SECONDS = 20.0
 
 Factory = Callable[..., EmulatorThread]
-
-
-def harvest(
-    capsys: pytest.CaptureFixture[str], base_url: str, out: Path, *extra: str
-) -> tuple[int, str]:
-    code = main(
-        ["harvest", "--base-url", base_url, "--project", PROJECT, "--out", str(out),
-         "--artifacts", "thumbnail", "--rate", "none", "--quiet", *extra]
-    )  # fmt: skip
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return code, err
 
 
 def thumbnails(out: Path) -> int:
