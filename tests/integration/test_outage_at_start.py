@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_outage_wait import FIRST_CHECK, short_checks  # noqa: F401 (an autouse fixture)
 
 import harvester.outage
 from harvester.cli import main
@@ -27,17 +28,8 @@ from harvester.retry import zero_waits
 
 SCREEN = "2302"  # the demo preset's screen: 10 plates, 80 images
 IMAGES = 80
-FIRST_CHECK = 0.5
-CHECK_CAP = 1.0
 #: The check at start with --max-retries 1: its quick try (two tries), then the budget (two).
 PROBE_TRIES = 4
-
-
-@pytest.fixture(autouse=True)
-def short_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Checks of the API root every 0.5 s to 1 s (instead of 5 s to 60 s)."""
-    monkeypatch.setattr(harvester.outage, "FIRST_CHECK", FIRST_CHECK)
-    monkeypatch.setattr(harvester.outage, "CHECK_CAP", CHECK_CAP)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
