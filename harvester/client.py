@@ -46,7 +46,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
 
-from harvester import __version__
+from harvester import __version__, urls
 from harvester.errors import (
     BrokenAnswerError,
     ConfigError,
@@ -822,7 +822,7 @@ class Client:
         """One request of the API root, no retries, through the limits but not the outage's
         gate (it is the one request a pause lets through): None if the server answered."""
         try:
-            await self._attempt(self._resolve("api/"), Expect.ANY, None)
+            await self._attempt(self._resolve(urls.api_root()), Expect.ANY, None)
         except FetchError as error:
             return error
         return None

@@ -41,7 +41,7 @@ from harvester.errors import PROBLEMS_LOGGER
 from harvester.journal import JournalState, paused_gc
 from harvester.layout import ARTIFACT_FILES, index_path
 from harvester.models import ImageRef
-from harvester.store import atomic_write_bytes, folder_lock, storage_error
+from harvester.store import atomic_write_bytes, folder_lock, sha256_of, storage_error
 
 #: ``DIR/written.json``: the size, modification time and SHA-256 of ``index.csv`` (and
 #: ``labels.csv``) as harvester last wrote them, by file name: how a rewrite tells a copy
@@ -478,7 +478,7 @@ def changed_by_hand(out_dir: Path, target: Path) -> bool:
     if st.st_mtime_ns == record.get("mtime_ns"):
         return False
     try:
-        return _sha256_of(target) != record.get("sha256")
+        return sha256_of(target) != record.get("sha256")
     except OSError:
         return False
 
@@ -519,11 +519,3 @@ def _record_written(out_dir: Path, target: Path, sha256: str) -> None:
     record[target.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
     data = (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
     atomic_write_bytes(out_dir, out_dir / WRITTEN_NAME, data, durable=False)
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -1613,11 +1613,7 @@ class Store:
             os.unlink(part.src)
         part.size = os.stat(tmp).st_size
         if part.sha256 is None:
-            digest = hashlib.sha256()
-            with open(tmp, "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-            part.sha256 = digest.hexdigest()
+            part.sha256 = sha256_of(tmp)
 
     def _records(self, batch: list[_Item]) -> list[dict[str, Any]]:
         now = time.time()
@@ -1649,3 +1645,13 @@ class Store:
                 ]
             records.append(rec)
         return records
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, hex, read in 1 MiB pieces (never whole in memory):
+    a staged file's digest, ``verify``'s check, ``written.json``'s fingerprint."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -23,7 +23,6 @@ by harvester, and the note says how to remove them when no harvest runs).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -52,6 +51,7 @@ from harvester.store import (
     check_existing_out_dir,
     find_stray_temps,
     hand_over_strays,
+    sha256_of,
     storage_error,
 )
 from harvester.text import plural
@@ -198,13 +198,8 @@ def check_file(out_dir: Path, rel_path: str, size: int | None, sha256: str | Non
         actual = st.st_size
         if size is not None and actual != size:
             return f"damaged: size {actual} bytes, journal says {size}"
-        if sha256 is not None:
-            digest = hashlib.sha256()
-            with open(path, "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-            if digest.hexdigest() != sha256:
-                return "damaged: sha256 differs from the journal"
+        if sha256 is not None and sha256_of(path) != sha256:
+            return "damaged: sha256 differs from the journal"
     except FileNotFoundError:
         return "missing: file does not exist"
     except OSError as exc:
