@@ -79,11 +79,11 @@ def shard_pair(text: str) -> tuple[int, int] | None:
     """``K/N`` as ``(K, N)`` when it is a shard (0 <= K < N, spaces allowed as
     :func:`parse_shard` allows them); None for any other text. For shards read back from
     journals and saved runs, where a bad one is passed over rather than an error."""
-    match = _SHARD_RE.fullmatch(text)
-    if match is None:
+    try:
+        shard = parse_shard(text)
+    except UsageError:
         return None
-    k, n = int(match.group(1)), int(match.group(2))
-    return (k, n) if k < n else None
+    return shard.k, shard.n
 
 
 def holders(k: int, n: int, counts: Iterable[int]) -> list[tuple[int, int]]:
