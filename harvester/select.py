@@ -77,7 +77,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
-from harvester.text import plural
+from harvester.text import on_none_of, plural, the_counted
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
@@ -348,7 +348,7 @@ def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen
         )
         terms = ", ".join(str(c) for c in conds)
         lines.append(
-            f"--where key {key!r} ({terms}) is on none of the {plural(census.images, *seen)}, "
+            f"--where key {key!r} ({terms}) {on_none_of(census.images, *seen)}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
@@ -364,7 +364,7 @@ def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
         if census.unasked:
             keys = ", ".join(repr(k) for k in census.wanted.values())
             return [
-                f"label key(s) {keys}: the labels of the {plural(census.unasked, *seen)} were"
+                f"label key(s) {keys}: the labels of {the_counted(census.unasked, *seen)} were"
                 " never fetched (--no-labels), so the label column is empty until a run with"
                 " labels fetches them"
             ]
@@ -378,7 +378,7 @@ def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
             f" (the labels of {census.unasked} more were never fetched)" if census.unasked else ""
         )
         lines.append(
-            f"label key {key!r} is on none of the {plural(census.images, *seen)}{others}, "
+            f"label key {key!r} {on_none_of(census.images, *seen)}{others}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
@@ -463,8 +463,8 @@ class ValueCensus:
                     " value in any case"
                 )
             lines.append(
-                f"--where {str(cond)!r}: no value of key {cond.key!r} on the"
-                f" {plural(census.images, *seen)} is {cond.value!r}, so this term matches no"
+                f"--where {str(cond)!r}: no value of key {cond.key!r} on"
+                f" {the_counted(census.images, *seen)} is {cond.value!r}, so this term matches no"
                 f" image; {hint}"
             )
         return lines

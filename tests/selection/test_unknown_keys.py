@@ -264,7 +264,33 @@ def test_where_key_with_both_kinds_of_terms_is_one_line() -> None:
     census.see(_ref(1, ()))
     walked = ("walked image", "walked images")
     assert unknown_where_keys(where, census, walked) == [
-        "--where key 'Phenotyp' (Phenotyp~mitotic, phenotyp!=x) is on none of the 1 walked"
-        " image, so no image matches it; these images have no annotations at all"
+        "--where key 'Phenotyp' (Phenotyp~mitotic, phenotyp!=x) is not on the only"
+        " walked image, so no image matches it; these images have no annotations at all"
     ]
     assert unknown_where_keys(where, KeyCensus(c.key for c in where), walked) == []
+
+
+def test_misspelt_keys_on_a_single_image_read_as_a_sentence(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """With one image walked the warnings say 'is not on the only walked image', not 'is on
+    none of the 1 walked image'; the exit code is still 0."""
+    code, _out, err = harvest_cli(
+        emulator, tmp_path / "one", "--image", SOME_IMAGES[0], "--where", "Phenotyp~mitotic"
+    )
+    assert code == 0, err
+    assert warnings(err)[0] == (
+        "WARNING harvester.problems: --where key 'Phenotyp' (Phenotyp~mitotic) is not on the"
+        " only walked image, so no image matches it; did you mean 'Phenotype'?"
+    )
+    assert "none of the 1" not in err
+
+
+def test_on_none_of_reads_for_one_and_for_many() -> None:
+    """The helper behind those lines: one image, several, and a noun with its own plural."""
+    from harvester.text import on_none_of, the_counted
+
+    assert on_none_of(1, "image") == "is not on the only image"
+    assert on_none_of(8, "image") == "is on none of the 8 images"
+    assert on_none_of(2, "image found", "images found") == "is on none of the 2 images found"
+    assert the_counted(1, "walked image") == "the only walked image"
