@@ -29,6 +29,7 @@ from harvester.client import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
 from harvester.client import DEFAULT_MIN_SPEED as DEFAULT_MIN_SPEED
 from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from harvester.client import check_header_fields
 from harvester.errors import ConfigError, UsageError
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
@@ -343,6 +344,9 @@ class HarvestConfig:
         check_sample(self.sample)
         check_fraction(self.sample_fraction)
         check_seed(self.seed)
+        # Here as well as in ClientSettings: a value from a config file is then said with the
+        # file's name (resolve), never with the value itself.
+        check_header_fields(self.headers, self.cookies)
         if self.where and not self.labels:
             raise ConfigError(
                 "where: selecting by annotation needs labels",
