@@ -170,6 +170,7 @@ def parse_rate(value: object) -> float | None:
         raise ConfigError(
             f"rate: {shown} must be a positive number of requests per second",
             hint="use --rate none to lift the limit",
+            file_hint='write rate = "none" to lift the limit',
         )
     return rate
 
@@ -350,7 +351,9 @@ class HarvestConfig:
         if self.where and not self.labels:
             raise ConfigError(
                 "where: selecting by annotation needs labels",
-                hint="remove --no-labels (labels = false)",
+                hint="remove --no-labels",
+                key="labels",
+                file_hint="remove labels = false",
             )
 
     # ------------------------------------------------------------------ derived
@@ -587,9 +590,12 @@ def in_file(path: Path, error: ConfigError) -> ConfigError:
     """``error`` about a value read from config file ``path``, said with the file's name.
 
     Why: an unknown key named its file (``c.toml: unknown key ...``) but a bad value did
-    not (``concurrency: 0 must be ...``), and a flag of the same name could be blamed.
+    not (``concurrency: 0 must be ...``), and a flag of the same name could be blamed. The
+    hint is the one for a file (``error.file_hint``) where the error has one: a hint
+    naming ``--rate`` sent the user looking for a flag they never typed.
     """
-    return ConfigError(f"{path}: {error}", hint=error.hint, key=error.key)
+    hint = error.file_hint or error.hint
+    return ConfigError(f"{path}: {error}", hint=hint, key=error.key, file_hint=error.file_hint)
 
 
 def resolve(

@@ -118,6 +118,7 @@ def parse_condition(text: object) -> Condition:
         raise ConfigError(
             f"where: {text!r} is not KEY=VALUE, KEY!=VALUE or KEY~TEXT",
             hint="e.g. --where 'Gene Symbol=CDK1'",
+            file_hint="e.g. where = ['Gene Symbol=CDK1']",
         )
     if text[cut] == "~" and cut > 0 and text[cut - 1] == "!":
         raise ConfigError(
@@ -163,6 +164,7 @@ def check_sample(value: object) -> int | None:
         raise ConfigError(
             f"sample: {value!r} must be an integer of at least 1",
             hint="--sample N keeps N images; a share of them: --sample-fraction 0.1",
+            file_hint="sample = N keeps N images; a share of them: sample_fraction = 0.1",
         )
     return value
 
@@ -177,6 +179,8 @@ def check_fraction(value: object) -> float | None:
             f"sample_fraction: {value!r} must be a number in (0, 1]",
             hint="a share of the images: --sample-fraction 0.1 keeps about 10%; "
             "a number of them: --sample N",
+            file_hint="a share of the images: sample_fraction = 0.1 keeps about 10%; "
+            "a number of them: sample = N",
         )
     return float(value)
 

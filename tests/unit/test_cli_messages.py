@@ -570,6 +570,53 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
             (),
             ["error: FILE: invalid shard '2/2': K must be below N (shards are numbered 0 to 1)"],
         ),
+        # A hint for a value the file set says the file's key, not a flag never typed.
+        (
+            "rate = 0\n",
+            (),
+            [
+                "error: FILE: rate: 0 must be a positive number of requests per second",
+                'hint: write rate = "none" to lift the limit',
+            ],
+        ),
+        (
+            "sample = 0\n",
+            (),
+            [
+                "error: FILE: sample: 0 must be an integer of at least 1",
+                "hint: sample = N keeps N images; a share of them: sample_fraction = 0.1",
+            ],
+        ),
+        (
+            "sample_fraction = 10\n",
+            (),
+            [
+                "error: FILE: sample_fraction: 10 must be a number in (0, 1]",
+                "hint: a share of the images: sample_fraction = 0.1 keeps about 10%; a number"
+                " of them: sample = N",
+            ],
+        ),
+        (
+            'where = ["Gene Symbol"]\n',
+            (),
+            [
+                "error: FILE: where: 'Gene Symbol' is not KEY=VALUE, KEY!=VALUE or KEY~TEXT",
+                "hint: e.g. where = ['Gene Symbol=CDK1']",
+            ],
+        ),
+        (
+            "labels = false\n",
+            ("--where", "Gene Symbol=CDK1"),
+            [
+                "error: FILE: where: selecting by annotation needs labels",
+                "hint: remove labels = false",
+            ],
+        ),
+        (
+            'where = ["Gene Symbol=CDK1"]\n',
+            ("--no-labels",),
+            ["error: where: selecting by annotation needs labels", "hint: remove --no-labels"],
+        ),
     ],
 )
 def test_values_are_quoted_back_as_written(
