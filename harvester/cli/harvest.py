@@ -1043,11 +1043,9 @@ def print_summary(
         for hint in advice.hints:
             print(f"hint: {hint}", file=sys.stderr)
         if advice.rerun_helps and _refused_for_good(summary):
-            print(
-                "note: the server refused every one of these (HTTP 4xx): an id that does not "
-                "exist or is not public gets the same answer again",
-                file=sys.stderr,
-            )
+            from harvester.fetch import REFUSED_NOTE
+
+            print(f"note: {REFUSED_NOTE}", file=sys.stderr)
         elif busy := _busy_throughout(summary):
             print(
                 f"note: every failure was an {busy} answer, through all retries: the server "
@@ -1077,14 +1075,12 @@ def _failure_text(failure: Any) -> str:
 
 def _refused_for_good(summary: Any) -> bool:
     """Did the run fail only on answers a rerun gets again (4xx other than 408 and 429)?"""
+    from harvester.fetch import all_refused
+
     return (
         not summary.walk_failures
-        and bool(summary.failures)
         and len(summary.failures) == summary.failed
-        and all(
-            f.status is not None and 400 <= f.status < 500 and f.status not in (408, 429)
-            for f in summary.failures
-        )
+        and all_refused(summary.failures)
     )
 
 

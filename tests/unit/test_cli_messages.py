@@ -487,6 +487,29 @@ def test_ids_the_server_refuses_are_named_once_and_not_promised_to_a_rerun(
     assert rerun.startswith("rerun to retry the failures: ")
 
 
+def test_status_repeats_that_refused_ids_get_the_same_answer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`status` of a folder whose only failures are 404s says what the harvest's summary
+    said (a rerun gets the same answer) before its "to resume" line."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n")
+    out = tmp_path / "d"
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids),
+        "--out", str(out), "--artifacts", "thumbnail,metadata", "--rate", "none",
+    )  # fmt: skip
+    assert code == 1
+    note = (
+        "note: the server refused every one of these (HTTP 4xx): an id that does not exist"
+        " or is not public gets the same answer again"
+    )
+    assert note in err.splitlines()
+    code, text, _err = run(capsys, "status", str(out))
+    assert code == 0
+    assert text.splitlines()[-2:] == [note, f"to resume: harvester harvest --out {out}"]
+
+
 def test_failures_that_were_all_the_server_busy_say_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Any
 ) -> None:
@@ -507,6 +530,8 @@ def test_failures_that_were_all_the_server_busy_say_so(
         "them once it is back"
     )
     assert rerun.startswith("rerun to retry the failures: ")
+    code, text, _err = run(capsys, "status", str(tmp_path / "d"))
+    assert code == 0 and "refused" not in text  # (a 503 is not a refusal: a rerun may pass)
     mixed = make_emulator(preset="demo", faults="500:100%,only:image:thumbnail")
     code, _out, err = run(
         capsys, "harvest", "--base-url", mixed.base_url, "--plate", "7375", "--out",
