@@ -77,7 +77,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
-from harvester.text import on_none_of, plural, the_counted
+from harvester.text import agree, on_none_of, plural, the_counted
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
@@ -788,7 +788,7 @@ class SelectStats:
         walked = plural(self.walked, "walked image")
         text = f"selected {self.selected} of {walked} ({self.description})"
         if self.out_of_shard:
-            belong = "belongs" if self.out_of_shard == 1 else "belong"
+            belong = agree(self.out_of_shard, "belongs", "belong")
             text += f"; {plural(self.out_of_shard, 'selected image')} {belong} to other shards"
         if self.withheld:
             text += (
@@ -1053,14 +1053,13 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
         new = sum(label not in before for label in ids)
         parts.append(
             f"{len(moved)} of its {plural(len(before), 'label')}"
-            f" {'is' if len(moved) == 1 else 'are'} still there with another label_id"
+            f" {agree(len(moved))} still there with another label_id"
             f" (e.g. {first!r}: was {before[first]}, now"
-            f" {ids[first]})"
-            + (f"; {new} label{' is' if new == 1 else 's are'} new" if new else "")
+            f" {ids[first]})" + (f"; {plural(new, 'label')} {agree(new)} new" if new else "")
         )
     if gone:
         parts.append(
-            f"{len(gone)} of its {plural(len(before), 'label')} {'is' if len(gone) == 1 else 'are'}"
+            f"{len(gone)} of its {plural(len(before), 'label')} {agree(len(gone))}"
             f" on no image any more (e.g. {gone[0]!r}, was {before[gone[0]]})"
         )
     return (

@@ -54,7 +54,7 @@ from harvester.store import (
     sha256_of,
     storage_error,
 )
-from harvester.text import plural
+from harvester.text import agree, plural
 
 logger = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def folder_notes(
         notes.append(
             f"{JOURNALS_DIR}/{name}: {plural(count, 'damaged line')} skipped "
             f"(NUL bytes or not JSON, as a crash can leave); {again} again what "
-            f"{'they' if count != 1 else 'it'} recorded"
+            f"{agree(count, 'it', 'they')} recorded"
         )
     if misnamed is None:
         misnamed = state.misnamed_journals
@@ -357,7 +357,7 @@ def stray_notes(
     ]
 
     def some(n: int, one: str, many: str) -> str:
-        return ("it " + one) if not several else f"{n} of them {one if n == 1 else many}"
+        return ("it " + one) if not several else f"{n} of them {agree(n, one, many)}"
 
     if reporting_only and strays.removable:
         notes.append(

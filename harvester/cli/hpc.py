@@ -34,7 +34,7 @@ from harvester.cli.harvest import (
     target_overrides,
 )
 from harvester.errors import HarvesterError, UsageError, url_holds_secret
-from harvester.text import plural
+from harvester.text import agree, plural
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
@@ -931,7 +931,7 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
     missing = planned - rows
     return (
         f"note: index.csv lists {rows} of the plan's {plural(planned, 'image')}; {missing} "
-        f"{'is' if missing == 1 else 'are'} "
+        f"{agree(missing)} "
         f"not in it (a task still running, failed or cancelled, or images whose every file "
         f"failed: harvester status {shlex.quote(str(out))}); run harvester index again after "
         "the resubmitted array"

@@ -284,13 +284,3 @@ def test_misspelt_keys_on_a_single_image_read_as_a_sentence(
         " only walked image, so no image matches it; did you mean 'Phenotype'?"
     )
     assert "none of the 1" not in err
-
-
-def test_on_none_of_reads_for_one_and_for_many() -> None:
-    """The helper behind those lines: one image, several, and a noun with its own plural."""
-    from harvester.text import on_none_of, the_counted
-
-    assert on_none_of(1, "image") == "is not on the only image"
-    assert on_none_of(8, "image") == "is on none of the 8 images"
-    assert on_none_of(2, "image found", "images found") == "is on none of the 2 images found"
-    assert the_counted(1, "walked image") == "the only walked image"
