@@ -651,7 +651,7 @@ def run_index(args: argparse.Namespace) -> int:
     from harvester.folder_settings import label_keys_path, remembered_label_keys
     from harvester.index import current_state
     from harvester.select import LABELS_FILE, write_labelled_index
-    from harvester.verify import damaged_marker
+    from harvester.verify import damaged_journal_lines, damaged_marker
 
     out = Path(args.out)
     given = _given_label_keys(out, args)
@@ -672,6 +672,8 @@ def run_index(args: argparse.Namespace) -> int:
     # Handed over to write_labelled_index (popped, not kept here): it catches the state up
     # with what shards appended meanwhile, and two states of a big folder must not coexist.
     states = [current_state(out)]
+    for line in damaged_journal_lines(states[0].damaged_lines, out, by="index"):
+        print(f"note: {line}", file=sys.stderr)
     keys = given if given is not None else remembered_label_keys(out, states[0])
     lost = _walks_short(states[0])
     dropped = False
