@@ -598,6 +598,23 @@ def in_file(path: Path, error: ConfigError) -> ConfigError:
     return ConfigError(f"{path}: {error}", hint=hint, key=error.key, file_hint=error.file_hint)
 
 
+def _check_ids_from_file(config_file: Path, path: Path | None) -> None:
+    """A config file's ``ids_from`` that names no file, said with the file and its key.
+
+    Why here: the walk's "cannot read ids file" came with the hint "--ids-from takes a text
+    file", a flag the user never typed, and did not say that a relative path in a config
+    file is read from that file's folder (not the current one).
+    """
+    if path is None or path.exists():
+        return
+    raise ConfigError(
+        f"{config_file}: ids_from: {str(path)!r} not found",
+        hint="ids_from names a text file with one image id a line; a relative path there is"
+        f" read from the config file's folder, {config_file.parent.absolute()}",
+        key="ids_from",
+    )
+
+
 def resolve(
     config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> HarvestConfig:
@@ -615,6 +632,8 @@ def resolve(
             continue
         values[key] = _coerce(key, value, None)
     given = {key for key, value in (overrides or {}).items() if value is not None}
+    if config_file is not None and "ids_from" in from_file - given:
+        _check_ids_from_file(config_file, values["ids_from"])
     if config_file is not None:
         values["names_file"] = {
             key: config_file for key in NAMED_TARGETS if key in values and key not in given

@@ -661,6 +661,28 @@ def test_values_are_quoted_back_as_written(
     assert not (tmp_path / "d").exists()
 
 
+def test_a_missing_ids_file_of_a_config_file_names_the_file_and_its_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ids_from = "ids.txt"` in cfgs/c.toml, run from another folder: the error names the
+    config file and its key, and the hint says where a relative path is read from (not the
+    `--ids-from` flag); the flag's own missing file keeps the flag's words."""
+    (tmp_path / "cfgs").mkdir()
+    toml = tmp_path / "cfgs" / "c.toml"
+    toml.write_text('ids_from = "ids.txt"\n')
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "harvest", "cfgs/c.toml", "--out", "d")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: cfgs/c.toml: ids_from: 'cfgs/ids.txt' not found",
+        "hint: ids_from names a text file with one image id a line; a relative path there is"
+        f" read from the config file's folder, {tmp_path / 'cfgs'}",
+    ]
+    code, _out, err = run(capsys, "harvest", "cfgs/c.toml", "--ids-from", "x.txt", "--out", "d")
+    assert code == 2 and "hint: --ids-from takes a text file" in err
+    assert not (tmp_path / "d").exists()
+
+
 def test_a_failure_with_status_200_does_not_lead_with_it(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Any
 ) -> None:
