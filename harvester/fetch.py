@@ -873,7 +873,8 @@ REFUSED_NOTE = (
 
 def all_refused(failures: Iterable[Failure | Mapping[str, Any]]) -> bool:
     """Whether there are failures and every one got an answer a rerun gets again: a 4xx
-    other than 408 (the server timed out) and 429 (too many requests), both of which pass."""
+    other than 408 (the server timed out) and 429 (too many requests), which a later try
+    may pass."""
     statuses = [_field(f, "status") for f in failures]
     return bool(statuses) and all(
         isinstance(s, int) and 400 <= s < 500 and s not in (408, 429) for s in statuses

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harvester.index import changed_by_hand
 from harvester.journal import Journal, JournalState
@@ -248,7 +248,10 @@ def damaged_marker(out_dir: Path) -> str | None:
 
 
 def damaged_journal_lines(
-    damaged_lines: Mapping[str, int], out_dir: Path, *, by: str = "status"
+    damaged_lines: Mapping[str, int],
+    out_dir: Path,
+    *,
+    by: Literal["status", "harvest", "index"] = "status",
 ) -> list[str]:
     """One line per journal with damaged lines skipped (journal file name -> count), said
     by ``by``: ``status`` (and ``verify``) with the command that does their records again,
