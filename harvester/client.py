@@ -93,6 +93,7 @@ __all__ = [
     "Fetched",
     "Proxy",
     "RetryEvent",
+    "check_header_fields",
     "proxy_from_environment",
     "redact_url",
     "set_testing",
@@ -640,7 +641,7 @@ class ClientSettings:
             )
         if self.backoff_base < 0 or self.backoff_cap < 0:
             raise ConfigError("backoff_base and backoff_cap must be 0 or more")
-        _check_header_fields(self.headers, self.cookies, self.user_agent)
+        check_header_fields(self.headers, self.cookies, self.user_agent)
 
     def __repr__(self) -> str:
         hidden_headers = {name: "***" for name in self.headers}
@@ -1092,32 +1093,40 @@ def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
     return _scrub(message, secrets)[:300]
 
 
-def _check_header_fields(
-    headers: Mapping[str, str], cookies: Mapping[str, str], user_agent: str
+def check_header_fields(
+    headers: Mapping[str, str], cookies: Mapping[str, str], user_agent: str | None = None
 ) -> None:
     """Refuse headers and cookies that cannot go on the wire as given (values never shown).
 
     A line break in a value would end the header early and start another one
-    (header injection); non-Latin-1 text has no HTTP/1.1 encoding.
+    (header injection); non-Latin-1 text has no HTTP/1.1 encoding. Each error carries its
+    setting (``key``): :class:`harvester.config.HarvestConfig` checks them too, so that one
+    read from a config file names that file (a user with a secrets file per server could not
+    tell which one was at fault).
     """
-    for name, value in (*headers.items(), ("User-Agent", user_agent)):
+    extra = () if user_agent is None else (("User-Agent", user_agent),)
+    for name, value in (*headers.items(), *extra):
         if not _HEADER_NAME.fullmatch(name):
-            raise ConfigError(f"headers: {name!r} is not a valid header name")
+            raise ConfigError(f"headers: {name!r} is not a valid header name", key="headers")
         if name.lower() in ("content-length", "transfer-encoding"):
             # A GET with a body length makes the server wait for a body: every request times out.
-            raise ConfigError(f"headers: {name!r} is set by the HTTP layer and cannot be given")
+            raise ConfigError(
+                f"headers: {name!r} is set by the HTTP layer and cannot be given", key="headers"
+            )
         if not _HEADER_VALUE.fullmatch(value) or not _is_latin1(value):
             raise ConfigError(
                 f"headers: the value of {name!r} holds a line break, a control character "
-                "or non-Latin-1 text"
+                "or non-Latin-1 text",
+                key="headers",
             )
     for name, value in cookies.items():
         if not name or not _COOKIE_PART.fullmatch(name) or not _is_latin1(name):
-            raise ConfigError(f"cookies: {name!r} is not a valid cookie name")
+            raise ConfigError(f"cookies: {name!r} is not a valid cookie name", key="cookies")
         if not _COOKIE_PART.fullmatch(value) or not _is_latin1(value):
             raise ConfigError(
                 f"cookies: the value of {name!r} holds a space, ';', ',', a quote, "
-                "a control character or non-Latin-1 text"
+                "a control character or non-Latin-1 text",
+                key="cookies",
             )
 
 

@@ -29,6 +29,7 @@ from harvester.client import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
 from harvester.client import DEFAULT_MIN_SPEED as DEFAULT_MIN_SPEED
 from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from harvester.client import check_header_fields
 from harvester.errors import ConfigError, UsageError
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
@@ -169,6 +170,7 @@ def parse_rate(value: object) -> float | None:
         raise ConfigError(
             f"rate: {shown} must be a positive number of requests per second",
             hint="use --rate none to lift the limit",
+            file_hint='write rate = "none" to lift the limit',
         )
     return rate
 
@@ -343,10 +345,15 @@ class HarvestConfig:
         check_sample(self.sample)
         check_fraction(self.sample_fraction)
         check_seed(self.seed)
+        # Here as well as in ClientSettings: a value from a config file is then said with the
+        # file's name (resolve), never with the value itself.
+        check_header_fields(self.headers, self.cookies)
         if self.where and not self.labels:
             raise ConfigError(
                 "where: selecting by annotation needs labels",
-                hint="remove --no-labels (labels = false)",
+                hint="remove --no-labels",
+                key="labels",
+                file_hint="remove labels = false",
             )
 
     # ------------------------------------------------------------------ derived
@@ -583,9 +590,29 @@ def in_file(path: Path, error: ConfigError) -> ConfigError:
     """``error`` about a value read from config file ``path``, said with the file's name.
 
     Why: an unknown key named its file (``c.toml: unknown key ...``) but a bad value did
-    not (``concurrency: 0 must be ...``), and a flag of the same name could be blamed.
+    not (``concurrency: 0 must be ...``), and a flag of the same name could be blamed. The
+    hint is the one for a file (``error.file_hint``) where the error has one: a hint
+    naming ``--rate`` sent the user looking for a flag they never typed.
     """
-    return ConfigError(f"{path}: {error}", hint=error.hint, key=error.key)
+    hint = error.file_hint or error.hint
+    return ConfigError(f"{path}: {error}", hint=hint, key=error.key, file_hint=error.file_hint)
+
+
+def _check_ids_from_file(config_file: Path, path: Path | None) -> None:
+    """A config file's ``ids_from`` that names no file, said with the file and its key.
+
+    Why here: the walk's "cannot read ids file" came with the hint "--ids-from takes a text
+    file", a flag the user never typed, and did not say that a relative path in a config
+    file is read from that file's folder (not the current one).
+    """
+    if path is None or path.exists():
+        return
+    raise ConfigError(
+        f"{config_file}: ids_from: {str(path)!r} not found",
+        hint="ids_from names a text file with one image id a line; a relative path there is"
+        f" read from the config file's folder, {config_file.parent.absolute()}",
+        key="ids_from",
+    )
 
 
 def resolve(
@@ -605,6 +632,8 @@ def resolve(
             continue
         values[key] = _coerce(key, value, None)
     given = {key for key, value in (overrides or {}).items() if value is not None}
+    if config_file is not None and "ids_from" in from_file - given:
+        _check_ids_from_file(config_file, values["ids_from"])
     if config_file is not None:
         values["names_file"] = {
             key: config_file for key in NAMED_TARGETS if key in values and key not in given

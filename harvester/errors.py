@@ -148,14 +148,27 @@ class ConfigError(UsageError):
 
     ``key``: the setting at fault where there is one, so that a value read from a config
     file is said with the file's name (:func:`harvester.config.resolve`), as an unknown key is.
+    ``file_hint``: the hint for a value read from a config file, where ``hint`` names a flag
+    (``rate = "none"``, not ``--rate none``): a user who never typed the flag is told where
+    the value came from and how to write it there.
     """
 
     key: str | None = None
+    file_hint: str | None = None
 
-    def __init__(self, message: str, *, hint: str | None = None, key: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        key: str | None = None,
+        file_hint: str | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         if key is not None:
             self.key = key
+        if file_hint is not None:
+            self.file_hint = file_hint
 
 
 class RemoteError(HarvesterError):

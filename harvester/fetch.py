@@ -863,6 +863,24 @@ def no_rerun_line(hints: int, resume: str) -> str:
     )
 
 
+#: Said after failures that are all refusals (:func:`all_refused`), by the harvest's summary
+#: and by ``status`` alike: "rerun to retry" reads as a promise a 404 never keeps.
+REFUSED_NOTE = (
+    "the server refused every one of these (HTTP 4xx): an id that does not exist or is not "
+    "public gets the same answer again"
+)
+
+
+def all_refused(failures: Iterable[Failure | Mapping[str, Any]]) -> bool:
+    """Whether there are failures and every one got an answer a rerun gets again: a 4xx
+    other than 408 (the server timed out) and 429 (too many requests), which a later try
+    may pass."""
+    statuses = [_field(f, "status") for f in failures]
+    return bool(statuses) and all(
+        isinstance(s, int) and 400 <= s < 500 and s not in (408, 429) for s in statuses
+    )
+
+
 def _field(failure: Failure | Mapping[str, Any], name: str) -> Any:
     if isinstance(failure, Mapping):
         return failure.get(name)

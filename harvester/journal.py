@@ -4,9 +4,10 @@ Each process appends to its own ``DIR/journals/<writer>.jsonl`` (opened with ``O
 writers never interleave and no lock is needed. A batch of records is one ``write`` and one
 ``fdatasync``. Readers take complete lines only: a torn last line (process killed mid-write, or a
 journal still being appended to) is skipped silently, and a garbled line in the middle is skipped
-with a warning. Garbled middle lines and lines of NUL bytes (what a crash leaves on some
-filesystems) are counted per journal, for ``verify`` and ``status`` to report
-(:attr:`JournalState.damaged_lines`); a torn or garbled last line is not.
+(its bytes logged at debug level). Garbled middle lines and lines of NUL bytes (what a crash leaves
+on some filesystems) are counted per journal (:attr:`JournalState.damaged_lines`), for each
+command to say once (:func:`harvester.verify.damaged_journal_lines`); a torn or garbled last line
+is not.
 Records (keys exactly these, compact JSON)::
 
     {"rec": "done",    "kind", "id", "path", "size", "sha256", "t", "run"[, "files"][, "roi_count"]}
@@ -350,7 +351,9 @@ def _nul_lines(lines: list[bytes], base: int, into: list[int]) -> None:
 
 
 def _warn_garbled(path: Path, bad: tuple[int, bytes]) -> None:
-    logger.warning("skipping garbled line %d of journal %s: %r", bad[0], path, bad[1][:80])
+    """Debug only: each command says the damaged lines once, counted per journal
+    (:func:`harvester.verify.damaged_journal_lines`), not once per line with its bytes."""
+    logger.debug("skipping garbled line %d of journal %s: %r", bad[0], path, bad[1][:80])
 
 
 def read_all(out_dir: Path) -> Iterator[dict[str, Any]]:

@@ -987,6 +987,15 @@ class Harvest:
             or (self.out / layout.JOURNALS_DIR).exists()  # a harvest whose marker is gone
         )
 
+    def _note_damaged_journals(self, state: JournalState) -> None:
+        """One warning per journal with damaged lines: this run does their records again."""
+        if not state.damaged_lines:
+            return
+        from harvester.verify import damaged_journal_lines
+
+        for line in damaged_journal_lines(state.damaged_lines, self.out, by="harvest"):
+            logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
+
     def _note_runs_without_labels(self, state: JournalState) -> None:
         """Remember whether a run of harvester 0.1.3 or before ran here with ``labels = false``.
 
@@ -1353,6 +1362,7 @@ class Harvest:
             self._store = store
             self._journal_state = store.state
             self._note_runs_without_labels(store.state)
+            self._note_damaged_journals(store.state)
             await self._remove_finished_staging(store)
             saved: dict[str, Any] = {
                 "tool": "harvester",

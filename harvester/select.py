@@ -77,7 +77,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
-from harvester.text import plural
+from harvester.text import agree, on_none_of, plural, the_counted
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
@@ -118,6 +118,7 @@ def parse_condition(text: object) -> Condition:
         raise ConfigError(
             f"where: {text!r} is not KEY=VALUE, KEY!=VALUE or KEY~TEXT",
             hint="e.g. --where 'Gene Symbol=CDK1'",
+            file_hint="e.g. where = ['Gene Symbol=CDK1']",
         )
     if text[cut] == "~" and cut > 0 and text[cut - 1] == "!":
         raise ConfigError(
@@ -163,6 +164,7 @@ def check_sample(value: object) -> int | None:
         raise ConfigError(
             f"sample: {value!r} must be an integer of at least 1",
             hint="--sample N keeps N images; a share of them: --sample-fraction 0.1",
+            file_hint="sample = N keeps N images; a share of them: sample_fraction = 0.1",
         )
     return value
 
@@ -177,6 +179,8 @@ def check_fraction(value: object) -> float | None:
             f"sample_fraction: {value!r} must be a number in (0, 1]",
             hint="a share of the images: --sample-fraction 0.1 keeps about 10%; "
             "a number of them: --sample N",
+            file_hint="a share of the images: sample_fraction = 0.1 keeps about 10%; "
+            "a number of them: sample = N",
         )
     return float(value)
 
@@ -348,7 +352,7 @@ def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen
         )
         terms = ", ".join(str(c) for c in conds)
         lines.append(
-            f"--where key {key!r} ({terms}) is on none of the {plural(census.images, *seen)}, "
+            f"--where key {key!r} ({terms}) {on_none_of(census.images, *seen)}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
@@ -364,7 +368,7 @@ def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
         if census.unasked:
             keys = ", ".join(repr(k) for k in census.wanted.values())
             return [
-                f"label key(s) {keys}: the labels of the {plural(census.unasked, *seen)} were"
+                f"label key(s) {keys}: the labels of {the_counted(census.unasked, *seen)} were"
                 " never fetched (--no-labels), so the label column is empty until a run with"
                 " labels fetches them"
             ]
@@ -378,7 +382,7 @@ def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
             f" (the labels of {census.unasked} more were never fetched)" if census.unasked else ""
         )
         lines.append(
-            f"label key {key!r} is on none of the {plural(census.images, *seen)}{others}, "
+            f"label key {key!r} {on_none_of(census.images, *seen)}{others}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
@@ -463,8 +467,8 @@ class ValueCensus:
                     " value in any case"
                 )
             lines.append(
-                f"--where {str(cond)!r}: no value of key {cond.key!r} on the"
-                f" {plural(census.images, *seen)} is {cond.value!r}, so this term matches no"
+                f"--where {str(cond)!r}: no value of key {cond.key!r} on"
+                f" {the_counted(census.images, *seen)} is {cond.value!r}, so this term matches no"
                 f" image; {hint}"
             )
         return lines
@@ -784,7 +788,7 @@ class SelectStats:
         walked = plural(self.walked, "walked image")
         text = f"selected {self.selected} of {walked} ({self.description})"
         if self.out_of_shard:
-            belong = "belongs" if self.out_of_shard == 1 else "belong"
+            belong = agree(self.out_of_shard, "belongs", "belong")
             text += f"; {plural(self.out_of_shard, 'selected image')} {belong} to other shards"
         if self.withheld:
             text += (
@@ -1049,14 +1053,13 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
         new = sum(label not in before for label in ids)
         parts.append(
             f"{len(moved)} of its {plural(len(before), 'label')}"
-            f" {'is' if len(moved) == 1 else 'are'} still there with another label_id"
+            f" {agree(len(moved))} still there with another label_id"
             f" (e.g. {first!r}: was {before[first]}, now"
-            f" {ids[first]})"
-            + (f"; {new} label{' is' if new == 1 else 's are'} new" if new else "")
+            f" {ids[first]})" + (f"; {plural(new, 'label')} {agree(new)} new" if new else "")
         )
     if gone:
         parts.append(
-            f"{len(gone)} of its {plural(len(before), 'label')} {'is' if len(gone) == 1 else 'are'}"
+            f"{len(gone)} of its {plural(len(before), 'label')} {agree(len(gone))}"
             f" on no image any more (e.g. {gone[0]!r}, was {before[gone[0]]})"
         )
     return (

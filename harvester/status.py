@@ -379,6 +379,7 @@ class StatusReport:
             more = f", and {len(self.running) - 10} more" if len(self.running) > 10 else ""
             lines.append(f"running now: {names}{more}")
         lines += [f"hint: {hint}" for hint in self.hints]
+        lines += self._refused_lines()
         if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
             from harvester.fetch import no_rerun_line  # only a folder with such failures
@@ -390,6 +391,16 @@ class StatusReport:
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
+
+    def _refused_lines(self) -> list[str]:
+        """The harvest summary's note when every failure was refused (a 4xx a rerun gets
+        again) and no hint covers them: ``status`` said "to resume" alone, which read as if
+        resuming would fetch them."""
+        if not self.rerun_helps or not self.failures:
+            return []
+        from harvester.fetch import REFUSED_NOTE, all_refused  # only a folder with failures
+
+        return [f"note: {REFUSED_NOTE}"] if all_refused(self.failures) else []
 
     def _walk_lines(self) -> list[str]:
         """The walks that did not list everything, and why the counts are short of them.

@@ -15,3 +15,25 @@ def plural(n: int, noun: str, many: str | None = None, *, spec: str = "") -> str
     ``spec``: the count's format spec (``","`` for ``2,048 images``).
     """
     return f"{n:{spec}} {noun if n == 1 else many or noun + 's'}"
+
+
+def agree(n: int, one: str = "is", many: str = "are") -> str:
+    """The word that agrees with a count: ``agree(1)`` is ``is``, ``agree(3)`` ``are``;
+    ``agree(n, "belongs", "belong")``, ``agree(n, "it", "they")`` for other pairs.
+
+    Why: the ``{'is' if n == 1 else 'are'}`` written inline in each message was easy to
+    get backwards and hard to read inside an f-string."""
+    return one if n == 1 else many
+
+
+def the_counted(n: int, noun: str, many: str | None = None) -> str:
+    """``the only image`` for one, ``the 8 images`` for more (``many`` as in :func:`plural`).
+
+    Why: "key 'X' is on none of the 1 walked image" read as a template, not a sentence.
+    """
+    return f"the only {noun}" if n == 1 else f"the {plural(n, noun, many)}"
+
+
+def on_none_of(n: int, noun: str, many: str | None = None) -> str:
+    """``is not on the only image`` for one, ``is on none of the 8 images`` for more."""
+    return f"is {'not on' if n == 1 else 'on none of'} {the_counted(n, noun, many)}"

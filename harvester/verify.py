@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harvester.index import changed_by_hand
 from harvester.journal import Journal, JournalState
@@ -54,7 +54,7 @@ from harvester.store import (
     sha256_of,
     storage_error,
 )
-from harvester.text import plural
+from harvester.text import agree, plural
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +247,44 @@ def damaged_marker(out_dir: Path) -> str | None:
     return None
 
 
+def damaged_journal_lines(
+    damaged_lines: Mapping[str, int],
+    out_dir: Path,
+    *,
+    by: Literal["status", "harvest", "index"] = "status",
+) -> list[str]:
+    """One line per journal with damaged lines skipped (journal file name -> count), said
+    by ``by``: ``status`` (and ``verify``) with the command that does their records again,
+    ``harvest`` that it does so now, ``index`` what index.csv lacks meanwhile.
+
+    Why one line per journal, here only: the journal reader warned of each garbled line,
+    with its raw bytes, on every command, so ``status`` said it twice (that warning and its
+    note) and kept saying "a harvest does again" after one had. A line stays damaged (the
+    journals are append-only: nothing rewrites them), so each command says it once, in its
+    own terms; the bytes are for ``--debug``.
+    """
+    q = shlex.quote(str(out_dir))
+    lines = []
+    for name, count in sorted(damaged_lines.items()):
+        what = agree(count, "it", "they")
+        if name.startswith("verify-"):
+            again = f"the next harvester verify {q} marks again what {what} recorded"
+        elif by == "harvest":
+            again = f"this harvest does again what {what} recorded"
+        elif by == "index":
+            again = f"what {what} recorded is in index.csv once a harvest has done it again"
+        else:
+            again = (
+                f"nothing is lost once a harvest has run since (harvester harvest --out {q}"
+                f" does again what {what} recorded)"
+            )
+        lines.append(
+            f"{JOURNALS_DIR}/{name}: {plural(count, 'damaged line')} skipped "
+            f"(NUL bytes or not JSON, as a crash can leave); {again}"
+        )
+    return lines
+
+
 def folder_notes(
     out_dir: Path,
     state: JournalState,
@@ -266,16 +304,9 @@ def folder_notes(
     name -> count; default the state's own, see ``JournalState.damaged_lines``), and journals
     that hold another writer's records (``misnamed``, name -> that writer; default
     ``JournalState.misnamed_journals``)."""
-    notes = []
     if damaged_lines is None:
         damaged_lines = state.damaged_lines
-    for name, count in sorted(damaged_lines.items()):
-        again = "the next verify marks" if name.startswith("verify-") else "a harvest does"
-        notes.append(
-            f"{JOURNALS_DIR}/{name}: {plural(count, 'damaged line')} skipped "
-            f"(NUL bytes or not JSON, as a crash can leave); {again} again what "
-            f"{'they' if count != 1 else 'it'} recorded"
-        )
+    notes = damaged_journal_lines(damaged_lines, out_dir)
     if misnamed is None:
         misnamed = state.misnamed_journals
     for name, writer in sorted(misnamed.items()):
@@ -357,7 +388,7 @@ def stray_notes(
     ]
 
     def some(n: int, one: str, many: str) -> str:
-        return ("it " + one) if not several else f"{n} of them {one if n == 1 else many}"
+        return ("it " + one) if not several else f"{n} of them {agree(n, one, many)}"
 
     if reporting_only and strays.removable:
         notes.append(

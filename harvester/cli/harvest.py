@@ -491,6 +491,22 @@ def _in_config_file(args: argparse.Namespace, key: str) -> bool:
     return config is not None and Path(config).is_file() and key in load_toml(config)
 
 
+def recorded_argv(argv: list[str], config: Path | None) -> list[str]:
+    """``argv`` as a run records it (journal, ``runs/<run>/config.json``): the config file by
+    its absolute path.
+
+    Why: a folder whose ``runs/`` is gone is resumed with the command its journals name
+    (:func:`_journaled_targets_command`); a config path as typed (``configs/demo.toml``) named
+    nothing from another folder.
+    """
+    if config is None:
+        return argv
+    for n, word in enumerate(argv[1:], start=1):
+        if not word.startswith("-") and Path(word) == config:
+            return [*argv[:n], str(config.absolute()), *argv[n + 1 :]]
+    return argv
+
+
 def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | None = None) -> int:
     """One harvest of ``cfg`` under the run's signal rules, its summary printed; its exit code.
     ``replay_of``: it replays a target set of DIR (see :func:`_resumed_configs`)."""
@@ -516,7 +532,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
             summary = anyio.run(
                 lambda: run_harvest(
                     cfg,
-                    argv=argv,
+                    argv=recorded_argv(argv, getattr(args, "config", None)),
                     progress=progress,
                     handle_signals=True,
                     ids_copy=ids_copy,
@@ -1043,11 +1059,9 @@ def print_summary(
         for hint in advice.hints:
             print(f"hint: {hint}", file=sys.stderr)
         if advice.rerun_helps and _refused_for_good(summary):
-            print(
-                "note: the server refused every one of these (HTTP 4xx): an id that does not "
-                "exist or is not public gets the same answer again",
-                file=sys.stderr,
-            )
+            from harvester.fetch import REFUSED_NOTE
+
+            print(f"note: {REFUSED_NOTE}", file=sys.stderr)
         elif busy := _busy_throughout(summary):
             print(
                 f"note: every failure was an {busy} answer, through all retries: the server "
@@ -1077,14 +1091,12 @@ def _failure_text(failure: Any) -> str:
 
 def _refused_for_good(summary: Any) -> bool:
     """Did the run fail only on answers a rerun gets again (4xx other than 408 and 429)?"""
+    from harvester.fetch import all_refused
+
     return (
         not summary.walk_failures
-        and bool(summary.failures)
         and len(summary.failures) == summary.failed
-        and all(
-            f.status is not None and 400 <= f.status < 500 and f.status not in (408, 429)
-            for f in summary.failures
-        )
+        and all_refused(summary.failures)
     )
 
 
@@ -1131,10 +1143,14 @@ def _journaled_targets_command(out: Path) -> str | None:
         )
         q = shlex.quote(str(out))
         command = f"harvester harvest{head} --out {q} {targets}{fetch}"
+        # A config path recorded as typed (by a run before they were recorded absolute).
+        relative = bool(head) and not Path(words[0]).is_absolute()
+        typed = f" ({words[0]}: from the folder that run was started in)" if relative else ""
         if base is not None:
-            return command + " --base-url " + ("URL" if REDACTED in base else shlex.quote(base))
+            url = "URL" if REDACTED in base else shlex.quote(base)
+            return f"{command} --base-url {url}{typed}"
         if head:
-            return command  # (its server is the config file's, or IDR)
+            return command + typed  # (its server is the config file's, or IDR)
         # A resume's replay journals the walk under its own command (`--out DIR`): the
         # server its settings named is not there to read.
         return f"{command} (and --base-url with its server, unless it was IDR's)"

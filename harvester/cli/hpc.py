@@ -34,7 +34,7 @@ from harvester.cli.harvest import (
     target_overrides,
 )
 from harvester.errors import HarvesterError, UsageError, url_holds_secret
-from harvester.text import plural
+from harvester.text import agree, plural
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
@@ -651,7 +651,7 @@ def run_index(args: argparse.Namespace) -> int:
     from harvester.folder_settings import label_keys_path, remembered_label_keys
     from harvester.index import current_state
     from harvester.select import LABELS_FILE, write_labelled_index
-    from harvester.verify import damaged_marker
+    from harvester.verify import damaged_journal_lines, damaged_marker
 
     out = Path(args.out)
     given = _given_label_keys(out, args)
@@ -672,6 +672,8 @@ def run_index(args: argparse.Namespace) -> int:
     # Handed over to write_labelled_index (popped, not kept here): it catches the state up
     # with what shards appended meanwhile, and two states of a big folder must not coexist.
     states = [current_state(out)]
+    for line in damaged_journal_lines(states[0].damaged_lines, out, by="index"):
+        print(f"note: {line}", file=sys.stderr)
     keys = given if given is not None else remembered_label_keys(out, states[0])
     lost = _walks_short(states[0])
     dropped = False
@@ -931,7 +933,7 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
     missing = planned - rows
     return (
         f"note: index.csv lists {rows} of the plan's {plural(planned, 'image')}; {missing} "
-        f"{'is' if missing == 1 else 'are'} "
+        f"{agree(missing)} "
         f"not in it (a task still running, failed or cancelled, or images whose every file "
         f"failed: harvester status {shlex.quote(str(out))}); run harvester index again after "
         "the resubmitted array"

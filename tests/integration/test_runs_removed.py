@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from harvest_helpers import kind_files
+from harvest_helpers import cli_env, kind_files
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
@@ -52,3 +54,48 @@ def test_a_folder_without_runs_hints_the_command_its_journals_name(
     assert emulator.stats()["image_requests"] == 0
     assert len(kind_files(out, "thumbnail")) == 8
     assert kind_files(out, "render") == [] and kind_files(out, "imgdata") == []
+
+
+def _cli_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m harvester ARGS`` run from the folder ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "harvester", *args], cwd=cwd, capture_output=True, text=True,
+        env=cli_env(), stdin=subprocess.DEVNULL, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_the_hint_names_a_relative_config_file_by_its_absolute_path(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A run given `cfgs/e.toml` from one folder, then `rm -r DIR/runs` and `harvest --out
+    DIR` from another: the hint names the config by its absolute path, and that command run
+    from the other folder resumes (exit 0, no image asked again). A journal from before,
+    holding the path as typed, gets the command with a word on where it is relative to."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    (home / "cfgs").mkdir(parents=True)
+    elsewhere.mkdir()
+    config = home / "cfgs" / "e.toml"
+    config.write_text(f'base_url = "{emulator.base_url}"\nrate = 1000.0\n')
+    out = tmp_path / "d"
+    first = _cli_in(home, "harvest", "cfgs/e.toml", "--plate", "7375", "--out", str(out),
+                    "--artifacts", "thumbnail", "-q")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(out / "runs")
+
+    proc = _cli_in(elsewhere, "harvest", "--out", str(out))
+    assert proc.returncode == 2
+    command = f"harvester harvest {config} --out {out} --plate 7375 --artifacts thumbnail"
+    assert proc.stderr.splitlines()[-1].endswith(f"newest walk harvested: {command}")
+    emulator.reset_stats()
+    again = _cli_in(elsewhere, *shlex.split(command)[1:])
+    assert again.returncode == 0, again.stderr
+    assert emulator.stats()["image_requests"] == 0
+
+    shutil.rmtree(out / "runs")  # (the resume saved its own)
+    for journal in (out / "journals").glob("*.jsonl"):  # (as a run before this recorded it)
+        journal.write_text(journal.read_text().replace(f'"{config}"', '"cfgs/e.toml"'))
+    old = _cli_in(elsewhere, "harvest", "--out", str(out))
+    assert old.stderr.splitlines()[-1].endswith(
+        f"harvester harvest cfgs/e.toml --out {out} --plate 7375 --artifacts thumbnail"
+        " (cfgs/e.toml: from the folder that run was started in)"
+    )

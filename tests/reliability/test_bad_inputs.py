@@ -240,14 +240,14 @@ CASES: dict[str, Case] = {
             'base_url = "{emulator}"\nprojects = [51]\n'
             'headers = { "X-Key" = "SECRET-VALUE-9\\r\\nX-Evil: 1" }\n'
         ),
-        ("headers", "X-Key", "line break"),
+        ("c.toml: headers", "X-Key", "line break"),
     ),
     "config-cookie-semicolon": Case(
         _config(
             'base_url = "{emulator}"\nprojects = [51]\n'
             'cookies = { "sessionid" = "SECRET-VALUE-9; admin=1" }\n'
         ),
-        ("cookies", "sessionid"),
+        ("c.toml: cookies", "sessionid"),
     ),
     "flag-bad-artifact": Case(_h("--project", "51", "--artifacts", "thumb,render"), ("thumb",)),
     "flag-zero-timeout": Case(_h("--project", "51", "--timeout", "0"), ("timeout",)),

@@ -264,7 +264,23 @@ def test_where_key_with_both_kinds_of_terms_is_one_line() -> None:
     census.see(_ref(1, ()))
     walked = ("walked image", "walked images")
     assert unknown_where_keys(where, census, walked) == [
-        "--where key 'Phenotyp' (Phenotyp~mitotic, phenotyp!=x) is on none of the 1 walked"
-        " image, so no image matches it; these images have no annotations at all"
+        "--where key 'Phenotyp' (Phenotyp~mitotic, phenotyp!=x) is not on the only"
+        " walked image, so no image matches it; these images have no annotations at all"
     ]
     assert unknown_where_keys(where, KeyCensus(c.key for c in where), walked) == []
+
+
+def test_misspelt_keys_on_a_single_image_read_as_a_sentence(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """With one image walked the warnings say 'is not on the only walked image', not 'is on
+    none of the 1 walked image'; the exit code is still 0."""
+    code, _out, err = harvest_cli(
+        emulator, tmp_path / "one", "--image", SOME_IMAGES[0], "--where", "Phenotyp~mitotic"
+    )
+    assert code == 0, err
+    assert warnings(err)[0] == (
+        "WARNING harvester.problems: --where key 'Phenotyp' (Phenotyp~mitotic) is not on the"
+        " only walked image, so no image matches it; did you mean 'Phenotype'?"
+    )
+    assert "none of the 1" not in err

@@ -107,7 +107,7 @@ def test_value_with_other_spacing_is_named() -> None:
     keys.see(ref)
     values.see(ref.labels)
     assert values.lines(keys, ("image", "images"), matched=0) == [
-        "--where 'Phenotype=Mitotic  arrest': no value of key 'Phenotype' on the 1 image is"
+        "--where 'Phenotype=Mitotic  arrest': no value of key 'Phenotype' on the only image is"
         " 'Mitotic  arrest', so this term matches no image; did you mean 'Phenotype=mitotic"
         " arrest'?"
     ]

@@ -487,6 +487,29 @@ def test_ids_the_server_refuses_are_named_once_and_not_promised_to_a_rerun(
     assert rerun.startswith("rerun to retry the failures: ")
 
 
+def test_status_repeats_that_refused_ids_get_the_same_answer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`status` of a folder whose only failures are 404s says what the harvest's summary
+    said (a rerun gets the same answer) before its "to resume" line."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n")
+    out = tmp_path / "d"
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids),
+        "--out", str(out), "--artifacts", "thumbnail,metadata", "--rate", "none",
+    )  # fmt: skip
+    assert code == 1
+    note = (
+        "note: the server refused every one of these (HTTP 4xx): an id that does not exist"
+        " or is not public gets the same answer again"
+    )
+    assert note in err.splitlines()
+    code, text, _err = run(capsys, "status", str(out))
+    assert code == 0
+    assert text.splitlines()[-2:] == [note, f"to resume: harvester harvest --out {out}"]
+
+
 def test_failures_that_were_all_the_server_busy_say_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Any
 ) -> None:
@@ -507,6 +530,8 @@ def test_failures_that_were_all_the_server_busy_say_so(
         "them once it is back"
     )
     assert rerun.startswith("rerun to retry the failures: ")
+    code, text, _err = run(capsys, "status", str(tmp_path / "d"))
+    assert code == 0 and "refused" not in text  # (a 503 is not a refusal: a rerun may pass)
     mixed = make_emulator(preset="demo", faults="500:100%,only:image:thumbnail")
     code, _out, err = run(
         capsys, "harvest", "--base-url", mixed.base_url, "--plate", "7375", "--out",
@@ -570,6 +595,53 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
             (),
             ["error: FILE: invalid shard '2/2': K must be below N (shards are numbered 0 to 1)"],
         ),
+        # A hint for a value the file set says the file's key, not a flag never typed.
+        (
+            "rate = 0\n",
+            (),
+            [
+                "error: FILE: rate: 0 must be a positive number of requests per second",
+                'hint: write rate = "none" to lift the limit',
+            ],
+        ),
+        (
+            "sample = 0\n",
+            (),
+            [
+                "error: FILE: sample: 0 must be an integer of at least 1",
+                "hint: sample = N keeps N images; a share of them: sample_fraction = 0.1",
+            ],
+        ),
+        (
+            "sample_fraction = 10\n",
+            (),
+            [
+                "error: FILE: sample_fraction: 10 must be a number in (0, 1]",
+                "hint: a share of the images: sample_fraction = 0.1 keeps about 10%; a number"
+                " of them: sample = N",
+            ],
+        ),
+        (
+            'where = ["Gene Symbol"]\n',
+            (),
+            [
+                "error: FILE: where: 'Gene Symbol' is not KEY=VALUE, KEY!=VALUE or KEY~TEXT",
+                "hint: e.g. where = ['Gene Symbol=CDK1']",
+            ],
+        ),
+        (
+            "labels = false\n",
+            ("--where", "Gene Symbol=CDK1"),
+            [
+                "error: FILE: where: selecting by annotation needs labels",
+                "hint: remove labels = false",
+            ],
+        ),
+        (
+            'where = ["Gene Symbol=CDK1"]\n',
+            ("--no-labels",),
+            ["error: where: selecting by annotation needs labels", "hint: remove --no-labels"],
+        ),
     ],
 )
 def test_values_are_quoted_back_as_written(
@@ -586,6 +658,28 @@ def test_values_are_quoted_back_as_written(
     code, _out, err = run(capsys, "harvest", str(toml), "--out", str(tmp_path / "d"), *flags)
     assert code == 2
     assert err.splitlines() == [line.replace("FILE", str(toml)) for line in lines]
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_missing_ids_file_of_a_config_file_names_the_file_and_its_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ids_from = "ids.txt"` in cfgs/c.toml, run from another folder: the error names the
+    config file and its key, and the hint says where a relative path is read from (not the
+    `--ids-from` flag); the flag's own missing file keeps the flag's words."""
+    (tmp_path / "cfgs").mkdir()
+    toml = tmp_path / "cfgs" / "c.toml"
+    toml.write_text('ids_from = "ids.txt"\n')
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "harvest", "cfgs/c.toml", "--out", "d")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: cfgs/c.toml: ids_from: 'cfgs/ids.txt' not found",
+        "hint: ids_from names a text file with one image id a line; a relative path there is"
+        f" read from the config file's folder, {tmp_path / 'cfgs'}",
+    ]
+    code, _out, err = run(capsys, "harvest", "cfgs/c.toml", "--ids-from", "x.txt", "--out", "d")
+    assert code == 2 and "hint: --ids-from takes a text file" in err
     assert not (tmp_path / "d").exists()
 
 

@@ -132,7 +132,8 @@ def test_a_line_of_nul_bytes_in_a_journal_is_reported_and_recovered(
     zero_line(journal, '"rec":"done","kind":"thumbnail","id":2,')
     note = (
         f"journals/{writer}.jsonl: 1 damaged line skipped (NUL bytes or not JSON, as a crash "
-        "can leave); a harvest does again what it recorded"
+        f"can leave); nothing is lost once a harvest has run since (harvester harvest --out"
+        f" {out} does again what it recorded)"
     )
 
     code, text = cli(["verify", str(out)], capsys)

@@ -1,0 +1,49 @@
+"""A damaged journal line is said once per command, in that command's terms.
+
+A garbled line in the middle of a journal (what a crash can leave) was a ``WARNING`` with the
+line's raw bytes on every later command, and ``status``/``verify`` said it a second time in
+their note, which still said "a harvest does again what it recorded" after a harvest had.
+Each command now says it in one line: ``status``/``verify`` with the command that does the
+records again, ``harvest`` that it does so, ``index`` what index.csv lacks meanwhile. Every
+command runs as its own process against the emulator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harvest_helpers import run_cli as cli
+
+from harvester.emulator import EmulatorThread
+
+
+def test_each_command_says_a_damaged_line_once(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """status, verify, index and harvest: exit 0, one line naming the journal, no raw bytes;
+    the harvest fetches again what the line recorded."""
+    out = tmp_path / "d"
+    common = ("--base-url", emulator.base_url, "--plate", "7375", "--artifacts", "thumbnail")
+    first = cli("harvest", *common, "--rate", "none", "--out", str(out), "-q")
+    assert first.returncode == 0, first.stderr
+    (journal,) = (out / "journals").glob("*.jsonl")
+    lines = journal.read_bytes().splitlines(keepends=True)
+    at = next(n for n, line in enumerate(lines) if b'"kind":"thumbnail"' in line)
+    lines[at] = b'{"rec":"done","kind":"TORN-RECORD\n'  # torn, good lines after it
+    journal.write_bytes(b"".join(lines))
+    said = f"journals/{journal.name}: 1 damaged line skipped (NUL bytes or not JSON, as a crash"
+
+    for command in ("status", "verify", "index"):
+        proc = cli(command, str(out))
+        assert proc.returncode == 0, proc.stderr
+        both = proc.stdout + proc.stderr
+        assert both.count(said) == 1, both
+        assert "TORN-RECORD" not in both and "WARNING" not in both
+    status = cli("status", str(out)).stdout
+    assert f"harvester harvest --out {out} does again what it recorded" in status
+
+    emulator.reset_stats()
+    again = cli("harvest", *common, "--rate", "none", "--out", str(out), "-q")
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines() == [
+        f"WARNING harvester.problems: {said} can leave); this harvest does again what it recorded"
+    ]
+    assert emulator.stats()["image_requests"] == 1

@@ -1,0 +1,57 @@
+"""A header or cookie refused from a secrets file names that file, never the secret.
+
+With one secrets file per server (``harvester harvest idr-secrets.toml ...``), the refusal
+``headers: the value of 'Authorization' holds a line break ...`` did not say which file held
+it: the check ran when the client was built, after the file's name was gone. The config
+now checks headers and cookies itself, so the error is said with the file's name, like
+every other bad value read from a file. Each command runs as its own process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from harvest_helpers import run_cli as cli
+
+from harvester.emulator import EmulatorThread
+
+SECRET = "TOKEN-8c1f-SECRET"
+
+
+@pytest.mark.parametrize(
+    ("table", "error"),
+    [
+        (
+            f'[headers]\nAuthorization = "Bearer {SECRET}\\nX-Evil: 1"\n',
+            "headers: the value of 'Authorization' holds a line break, a control character"
+            " or non-Latin-1 text",
+        ),
+        (
+            f'[cookies]\nsessionid = "{SECRET}; admin=1"\n',
+            "cookies: the value of 'sessionid' holds a space, ';', ',', a quote, a control"
+            " character or non-Latin-1 text",
+        ),
+        (f'[headers]\n"X Key" = "{SECRET}"\n', "headers: 'X Key' is not a valid header name"),
+    ],
+    ids=["header-line-break", "cookie-semicolon", "header-name"],
+)
+def test_a_refused_secret_names_its_file_and_never_its_value(
+    tmp_path: Path, emulator: EmulatorThread, table: str, error: str
+) -> None:
+    """Of two secrets files, the bad one is named with its key; exit 2, no request sent,
+    nothing written, and the secret is in no output (not with --debug either)."""
+    good = tmp_path / "good-secrets.toml"
+    good.write_text(f'base_url = "{emulator.base_url}"\n[headers]\nX-Key = "{SECRET}"\n')
+    bad = tmp_path / "bad-secrets.toml"
+    bad.write_text(f'base_url = "{emulator.base_url}"\n{table}')
+    out = tmp_path / "out"
+    emulator.reset_stats()
+    for debug in ((), ("--debug",)):
+        proc = cli("harvest", str(bad), "--plate", "7375", "--out", str(out), "-q", *debug)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines()[-1] == f"error: {bad}: {error}"
+        assert SECRET not in proc.stderr + proc.stdout
+        assert str(good) not in proc.stderr
+    assert emulator.stats()["requests"] == 0
+    assert not out.exists()
