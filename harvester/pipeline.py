@@ -769,8 +769,9 @@ class Harvest:
 
     async def _run_stages(self, cfg: HarvestConfig) -> None:
         """Probe, walk and fetch (or count, for a dry run), then write index.csv."""
-        outage = Outage(cfg.outage_wait, on_give_up=self._server_down)
-        outage.on_check = lambda: self.progress.waiting(outage.reason, outage.paused_for())
+        outage = Outage(
+            cfg.outage_wait, on_give_up=self._server_down, on_wait=self.progress.waiting
+        )
         try:
             async with Client(client_settings(cfg), outage=outage) as client:
                 with unwrap_errors():
