@@ -134,11 +134,12 @@ class Outage:
 
     @property
     def paused(self) -> bool:
+        """For readers outside; this class tests :attr:`reason`, the one state of a pause."""
         return self.reason is not None
 
     def paused_for(self) -> float:
         """Seconds the current pause has lasted (0 when not paused)."""
-        return time.monotonic() - self._since if self.paused else 0.0
+        return time.monotonic() - self._since if self.reason is not None else 0.0
 
     def succeeded(self, sent: float | None = None) -> None:
         """A request sent at ``sent`` (monotonic; default now) got its answer: the server
