@@ -170,6 +170,10 @@ class SlurmStatus:
     #: The folder the tasks harvest into when it is not DIR (DIR moved or copied since).
     elsewhere: str | None = None
 
+    def resubmit_resumes(self) -> bool:
+        """:func:`harvester.slurm.resubmit_resumes`, from what was read of the script."""
+        return self.index_script is not None and self.elsewhere is None
+
 
 @dataclass
 class StatusReport:
@@ -757,9 +761,9 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         return None
 
     status = SlurmStatus(script=str(script), tasks=tasks, from_plan=value("--from-plan"))
-    from harvester.slurm import harvests_elsewhere
+    from harvester.slurm import script_elsewhere
 
-    status.elsewhere = harvests_elsewhere(out_dir)
+    status.elsewhere = script_elsewhere(out_dir, text)
     artifacts: object = value("--artifacts")
     args = command or []
     if args and not args[0].startswith("-"):  # harvest CONFIG ...: slurm puts the file first
@@ -1098,6 +1102,8 @@ def collect_status(out_dir: Path) -> StatusReport:
             sets_left=sets_left,
             work_left=report.work_left,
             recorded_sets=recorded_sets,
+            # (None: harvest.sbatch is not harvester slurm's, or not there: looked at then)
+            resubmits=report.slurm.resubmit_resumes() if report.slurm is not None else None,
         )
     return report
 
@@ -1196,21 +1202,23 @@ def _resume_line(
     sets_left: bool,
     work_left: WorkLeft | None = None,
     recorded_sets: list[RecordedRun] | None = None,
+    resubmits: bool | None = None,
 ) -> str:
     """The command(s) that fetch what status counts as left: ``resume_command`` (DIR's
     target sets replayed, ``recorded_sets`` when status read them), and, for DIR's plan
     that no run has harvested yet (``plan_unharvested``: ``harvester plan`` into a
     harvested folder), the plan's own command, which ``harvester harvest --out DIR`` does
-    not run; alone when the target sets have nothing left (``sets_left``)."""
+    not run; alone when the target sets have nothing left (``sets_left``). ``resubmits``:
+    from the script status read (see :func:`harvester.config.resume_command`)."""
     from harvester.config import resume_command
 
     if not plan_unharvested:
-        return resume_command(out_dir, work_left, sets=recorded_sets)
+        return resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
     q = shlex.quote(str(out_dir))
     plan_command = f"harvester harvest --out {q} --from-plan {q}"
     if not sets_left:
         return plan_command
-    resume = resume_command(out_dir, work_left, sets=recorded_sets)
+    resume = resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
     return f"{resume}; also: {plan_command} (its plan, not harvested yet)"
 
 
