@@ -53,6 +53,7 @@ import logging
 import re
 import shlex
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -626,6 +627,7 @@ class _Wanted:
         rest: frozenset[str] = frozenset().union(*(s.kinds for s in unknown))
         self.rest = rest if unknown else frozenset(fallback)
         self.plan_harvested = any(s.plan for s in sets)
+        self.split = any(_split(s) for s in sets)  # a split's set is among them
         # Field -> id -> the known sets naming it: an image's sets are a few lookups, not a
         # test of every set per image (a folder topped up weekly gains a set a week; 200
         # sets made status on 100,000 images 6 times slower).
@@ -685,6 +687,14 @@ class _Wanted:
         if self.unknown:
             return any(_split(s) for s in self.unknown)
         return bool(self.sets) and _split(self.sets[0])
+
+    def of_splits(self, ids: AbstractSet[int], images: Mapping[int, ImageRef]) -> AbstractSet[int]:
+        """Of ``ids`` (journaled images, ``images`` by id), those a split's set asks for
+        (:meth:`of_a_split`): another set's image is no shard's to run again. ``ids``
+        itself, not a copy, when no set is a split's (it may hold millions)."""
+        if not self.split:
+            return ids
+        return {i for i in ids if self.of_a_split(i, images.get(i))}
 
     def kinds(self, image_id: int, ref: ImageRef | None) -> frozenset[str]:
         """The kinds asked of a journaled image by the sets that name it (none for an
@@ -1086,13 +1096,10 @@ def collect_status(out_dir: Path) -> StatusReport:
         sets_left = bool(by_sets or report.walks) or any(
             (f["kind"], f["id"]) not in plan_failed for f in report.failures
         )
-        # Where a split still has work, so that its resume names those shards alone: the
-        # images of split sets (another set's work is no shard's to run again).
-        if any(_split(t) for t in sets):
-            work_ids = {i for i in work_ids if wanted.of_a_split(i, state.images.get(i))}
+        # Where a split still has work, so that its resume names those shards alone.
         report.work_left = WorkLeft(
             tuple(str(w["shard"]) for w in report.walks if w.get("shard")),
-            work_ids,
+            wanted.of_splits(work_ids, state.images),
         )
         if recorded_sets is None:  # (no set's kinds were read: for the resume line alone)
             recorded_sets = recorded_target_sets(out_dir, saved=saved)
@@ -1114,7 +1121,7 @@ def split_images(
     *,
     recorded_sets: list[RecordedRun] | None = None,
     images: Mapping[int, ImageRef] | None = None,
-) -> frozenset[int]:
+) -> AbstractSet[int]:
     """Of ``ids`` (journaled images), those a split's set of DIR asks for: the images whose
     shards a split's resume names (``verify``'s bad files; ``status`` filters its own).
     Another set's image is no shard's to run again. ``recorded_sets``: DIR's
@@ -1130,8 +1137,7 @@ def split_images(
         return ids
     if images is None:
         images = JournalState.load(out_dir).images
-    wanted = _Wanted(sets, [])
-    return frozenset(i for i in ids if wanted.of_a_split(i, images.get(i)))
+    return _Wanted(sets, []).of_splits(ids, images)
 
 
 def _not_asked_commands(
