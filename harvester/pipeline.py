@@ -1490,18 +1490,22 @@ class Harvest:
     async def _write_index(self) -> None:
         keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
         absent: list[str] = []
+        written: list[Path] = []
         self.summary.index_rows = await anyio.to_thread.run_sync(
             functools.partial(
-                write_labelled_index, self.out, keys, self._journal_state, absent=absent
+                write_labelled_index,
+                self.out,
+                keys,
+                self._journal_state,
+                absent=absent,
+                written=written,
             )
         )
         if keys and absent:
             await self._record_label_keys_but_absent(keys, absent)
         s = self.summary
-        # Written with label keys, removed without (select._remove_stale_labels): there now
-        # means this write made it, and the summary names it beside index.csv.
         labels = self.out / LABELS_FILE
-        if await anyio.to_thread.run_sync(labels.exists):
+        if labels in written:  # (with label keys: the summary names it beside index.csv)
             s.labels_file = labels
         if (
             self._selection.active
