@@ -95,6 +95,8 @@ logger = logging.getLogger(__name__)
 
 #: Failures listed by the text form (``--json`` and ``--failed-ids`` have all of them).
 MAX_FAILURE_SAMPLES = 20
+#: Running harvests or shards a line of the text form names before it cuts the list short.
+MAX_NAMED = 10
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 #: The run a walk of ids read once is keyed by (:meth:`HarvestConfig.walk_targets`).
 _READ_ONCE_RUN = re.compile(r" '\(run [^']*\)'$")
@@ -107,6 +109,15 @@ def _walk_of(targets: str, *, run_named: bool = False) -> str:
     if run_named:
         targets = _READ_ONCE_RUN.sub("", targets)
     return f"walk of {targets}" if targets else "walk"
+
+
+def _first_named(names: list[str], *, counted: bool = False) -> str:
+    """The first :data:`MAX_NAMED` of ``names``, comma-separated, then ", and N more"
+    (``counted``) or ", ..." when there are more."""
+    listed = ", ".join(names[:MAX_NAMED])
+    if len(names) <= MAX_NAMED:
+        return listed
+    return listed + (f", and {len(names) - MAX_NAMED} more" if counted else ", ...")
 
 
 @dataclass
@@ -380,9 +391,7 @@ class StatusReport:
                 lines.append(f"  {f['kind']} {f['id']}: {reason} {f.get('url')}")
         lines += self._walk_lines()
         if self.running:
-            names = ", ".join(self.running[:10])
-            more = f", and {len(self.running) - 10} more" if len(self.running) > 10 else ""
-            lines.append(f"running now: {names}{more}")
+            lines.append(f"running now: {_first_named(self.running, counted=True)}")
         lines += [f"hint: {hint}" for hint in self.hints]
         if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
@@ -412,17 +421,16 @@ class StatusReport:
                 unfinished.setdefault(walk["targets"], []).append(walk)
         for targets, shards in unwalked.items():
             what = _walk_of(targets)
-            listed = ", ".join(shards[:10]) + (", ..." if len(shards) > 10 else "")
             lines.append(
-                f"{what}: {plural(len(shards), 'shard')} of its split never walked ({listed}): "
+                f"{what}: {plural(len(shards), 'shard')} of its split never walked "
+                f"({_first_named(shards)}): "
                 "not run yet, or stopped before walking; their images are not counted above"
             )
         for targets, walks in unfinished.items():
             shards = [str(w["shard"]) for w in walks if w.get("shard")]
             what = _walk_of(targets, run_named=not shards)
             if shards:
-                listed = ", ".join(shards[:10]) + (", ..." if len(shards) > 10 else "")
-                where = f"in {len(shards)} shard(s) ({listed})"
+                where = f"in {len(shards)} shard(s) ({_first_named(shards)})"
             else:
                 where = f"(run {walks[0].get('run')})"
             lines.append(
