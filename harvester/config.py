@@ -1348,6 +1348,7 @@ def replay_problem(
     settings: Mapping[str, Any] | None = None,
     config_file: Path | None = None,
     work_left: WorkLeft | None = None,
+    resubmits: bool | None = None,
 ) -> ReplayProblem | None:
     """None when ``harvester harvest --out DIR`` does what the newest run's command did.
 
@@ -1365,7 +1366,9 @@ def replay_problem(
       (or the ``harvester slurm`` array, resubmitted) resumes its own images. With
       ``work_left`` (what ``status`` found, a split walked by its shards) the command
       names the shards with work left, up to :data:`MAX_SHARDS_NAMED`, one command each;
-      else (a plan's split, whose images no journal holds yet) every shard;
+      else (a plan's split, whose images no journal holds yet) every shard.
+      ``resubmits``: :func:`harvester.slurm.resubmit_resumes` when the caller asked it
+      already (it reads ``harvest.sbatch``: once for every set); None: asked here;
     * its ids came from standard input, a pipe or ``<(cmd)`` (read once), or from a
       file that is gone: they must be given again;
     * it used credentials (``secrets_given``: those the command gives again), which
@@ -1377,12 +1380,7 @@ def replay_problem(
     shard = recorded.shard
     if shard is not None and not shard_given:
         n = split_count(shard)
-        from harvester.slurm import (
-            INDEX_SCRIPT_NAME,
-            SCRIPT_NAME,
-            harvests_elsewhere,
-            resume_line,
-        )
+        from harvester.slurm import resubmit_resumes, resume_line
 
         shards = (
             work_left.shards(n)
@@ -1391,11 +1389,9 @@ def replay_problem(
             and not recorded.config.get("from_plan")  # (a plan's images are in no journal)
             else None
         )
-        if (
-            (out_dir / SCRIPT_NAME).is_file()
-            and (out_dir / INDEX_SCRIPT_NAME).is_file()
-            and harvests_elsewhere(out_dir) is None  # (a moved script writes the old folder)
-        ):
+        if resubmits is None:
+            resubmits = resubmit_resumes(out_dir)  # (a moved script writes the old folder)
+        if resubmits:
             command = resume_line(out_dir)
         else:
             command = shard_commands(
@@ -1453,7 +1449,11 @@ MAX_RESUME_COMMANDS = 3
 
 
 def resume_command(
-    out_dir: Path, work_left: WorkLeft | None = None, *, sets: list[RecordedRun] | None = None
+    out_dir: Path,
+    work_left: WorkLeft | None = None,
+    *,
+    sets: list[RecordedRun] | None = None,
+    resubmits: bool | None = None,
 ) -> str:
     """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
     ``harvester harvest --out DIR`` when the settings of one of its target sets can be
@@ -1461,7 +1461,8 @@ def resume_command(
     set that cannot, the command(s) that resume it, with why (``; also: ...``).
     ``work_left``: where a split still has work (``status``), for its shards' commands.
     ``sets``: DIR's :func:`recorded_target_sets` when the caller read them already (every
-    saved config of DIR: ``status`` read each twice); None: read here."""
+    saved config of DIR: ``status`` read each twice); None: read here. ``resubmits``: as
+    :func:`replay_problem` takes it, asked here once for every split set when None."""
 
     if sets is None:
         sets = recorded_target_sets(out_dir)
@@ -1470,8 +1471,12 @@ def resume_command(
             "the harvest command that made it, again (no run's settings are saved in "
             f"{shlex.quote(str(out_dir / 'runs'))})"
         )
+    if resubmits is None and any(r.shard is not None for r in sets):
+        from harvester.slurm import resubmit_resumes
+
+        resubmits = resubmit_resumes(out_dir)
     problems = [
-        replay_problem(r, out_dir, which=replay_which(n), work_left=work_left)
+        replay_problem(r, out_dir, which=replay_which(n), work_left=work_left, resubmits=resubmits)
         for n, r in enumerate(sets)
     ]
     said = [p.with_reason for p in problems if p is not None]

@@ -513,7 +513,13 @@ def _written(out_dir: Path) -> dict[str, Any]:
 
 
 def _record_written(out_dir: Path, target: Path, sha256: str) -> None:
-    """Record ``target`` as just written (its size and time as the file system says)."""
+    """Record ``target`` as just written (its size and time as the file system says).
+
+    ``written.json`` is read again here, not taken from :func:`keep_changed`'s read before
+    the write: when the index lock could not be had (no flock, another user's lock file, a
+    writer holding it past :data:`INDEX_LOCK_WAIT`), the record another writer made while
+    this table was written is kept. One small file's read per table.
+    """
     st = target.stat()
     record = _written(out_dir)
     record[target.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}

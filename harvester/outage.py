@@ -101,8 +101,9 @@ class Outage:
 
     ``limit``: the longest pause in seconds (0: never pause, the behaviour before this
     existed). ``on_give_up(reason)`` is called once when a pause outlasts it; the callback
-    must stop the requests held (cancel their scope). ``on_check`` is called after every
-    check while paused (the progress line says the run is waiting).
+    must stop the requests held (cancel their scope). ``on_wait(reason, seconds)`` is called
+    when a pause begins, after every check while paused, and with ``reason`` None when it
+    ends (the progress line says the run is waiting, and for how long).
     """
 
     def __init__(
@@ -110,11 +111,11 @@ class Outage:
         limit: float,
         *,
         on_give_up: Callable[[str], None] | None = None,
-        on_check: Callable[[], None] | None = None,
+        on_wait: Callable[[str | None, float], None] | None = None,
     ) -> None:
         self.limit = limit
         self.on_give_up = on_give_up
-        self.on_check = on_check
+        self.on_wait = on_wait
         self.stats = OutageStats()
         self.check: Check | None = None  # set by the client that owns this state
         #: Why the run is paused ("HTTP 503 Service Unavailable"), or None while it is not.
@@ -133,11 +134,12 @@ class Outage:
 
     @property
     def paused(self) -> bool:
+        """For readers outside; this class tests :attr:`reason`, the one state of a pause."""
         return self.reason is not None
 
     def paused_for(self) -> float:
         """Seconds the current pause has lasted (0 when not paused)."""
-        return time.monotonic() - self._since if self.paused else 0.0
+        return time.monotonic() - self._since if self.reason is not None else 0.0
 
     def succeeded(self, sent: float | None = None) -> None:
         """A request sent at ``sent`` (monotonic; default now) got its answer: the server
@@ -272,9 +274,9 @@ class Outage:
             self._said()
 
     def _said(self) -> None:
-        """Tell ``on_check`` (the progress line) that the pause began, went on or ended."""
-        if self.on_check is not None:
-            self.on_check()
+        """Tell ``on_wait`` (the progress line) that the pause began, went on or ended."""
+        if self.on_wait is not None:
+            self.on_wait(self.reason, self.paused_for())
 
     def _resume(self) -> None:
         waited = time.monotonic() - self._since

@@ -478,11 +478,8 @@ class _Looks:
             if more == 0:
                 raise
             self.wrong.append(exc.reason)
-            # Waits as a retry does after its first attempt (it follows one or two tries).
-            await anyio.sleep(client.retry.wait_for(2, exc))
-        looks = dataclasses.replace(client.settings, max_retries=more - 1)
-        async with Client(looks, limiter=self.shared, on_retry=self.seen) as again:
-            return await again.get(path, Expect.JSON, check)
+            wrong = exc
+        return await self._again(client, path, check, after=wrong, max_retries=more - 1)
 
     async def _ask_patiently(
         self, client: Client, path: str, check: Callable[[Fetched], None] | None
@@ -496,12 +493,29 @@ class _Looks:
                 raise
             # The server is there and says "later" (maintenance, overload), or its answers
             # break off (a proxy resetting under load): worth the run's whole retry budget,
-            # Retry-After honoured, before giving up. The next request is a retry too: it
-            # waits what the last answer asked for.
-            await anyio.sleep(client.retry.wait_for(2, exc))
-            patient = dataclasses.replace(client.settings, max_retries=self.cfg.max_retries)
-            async with Client(patient, limiter=self.shared, on_retry=self.seen) as again:
-                return await again.get(path, Expect.JSON, check)
+            # Retry-After honoured, before giving up.
+            return await self._again(
+                client, path, check, after=exc, max_retries=self.cfg.max_retries
+            )
+
+    async def _again(
+        self,
+        client: Client,
+        path: str,
+        check: Callable[[Fetched], None] | None,
+        *,
+        after: FetchError,
+        max_retries: int,
+    ) -> Fetched:
+        """Ask ``path`` again through a new client of ``max_retries`` retries (the run's
+        limits, wrong answers noted), after ``client``'s first tries failed with ``after``.
+
+        The next request is a retry too: it waits as a retry does after a first attempt
+        (it follows one or two tries), what the last answer asked for when it did."""
+        await anyio.sleep(client.retry.wait_for(2, after))
+        settings = dataclasses.replace(client.settings, max_retries=max_retries)
+        async with Client(settings, limiter=self.shared, on_retry=self.seen) as again:
+            return await again.get(path, Expect.JSON, check)
 
     def not_omero(self, shown: str, hint: str) -> NotOmeroError:
         """The error for answers that were never the API root: the last one's reason, and
@@ -769,8 +783,9 @@ class Harvest:
 
     async def _run_stages(self, cfg: HarvestConfig) -> None:
         """Probe, walk and fetch (or count, for a dry run), then write index.csv."""
-        outage = Outage(cfg.outage_wait, on_give_up=self._server_down)
-        outage.on_check = lambda: self.progress.waiting(outage.reason, outage.paused_for())
+        outage = Outage(
+            cfg.outage_wait, on_give_up=self._server_down, on_wait=self.progress.waiting
+        )
         try:
             async with Client(client_settings(cfg), outage=outage) as client:
                 with unwrap_errors():
@@ -1485,18 +1500,22 @@ class Harvest:
     async def _write_index(self) -> None:
         keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
         absent: list[str] = []
+        written: list[Path] = []
         self.summary.index_rows = await anyio.to_thread.run_sync(
             functools.partial(
-                write_labelled_index, self.out, keys, self._journal_state, absent=absent
+                write_labelled_index,
+                self.out,
+                keys,
+                self._journal_state,
+                absent=absent,
+                written=written,
             )
         )
         if keys and absent:
             await self._record_label_keys_but_absent(keys, absent)
         s = self.summary
-        # Written with label keys, removed without (select._remove_stale_labels): there now
-        # means this write made it, and the summary names it beside index.csv.
         labels = self.out / LABELS_FILE
-        if await anyio.to_thread.run_sync(labels.exists):
+        if labels in written:  # (with label keys: the summary names it beside index.csv)
             s.labels_file = labels
         if (
             self._selection.active

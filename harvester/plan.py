@@ -568,9 +568,7 @@ async def plan_targets(
             "--ids-from) or a config file that lists them"
         )
     await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
-    outage = Outage(config.outage_wait)
-    if on_wait is not None:
-        outage.on_check = lambda: on_wait(outage.reason, outage.paused_for())
+    outage = Outage(config.outage_wait, on_wait=on_wait)
     # One client for the check, the names and the walk: one set of limits, one pause.
     # unwrap_errors: a pause past outage_wait stops every worker of the walk with the same
     # ServerUnavailableError; the CLI reports it, not their group.

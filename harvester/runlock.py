@@ -35,8 +35,11 @@ from harvester.errors import FolderBusyError, UsageError
 from harvester.shard import parse_shard
 
 __all__ = [
+    "FLOCK_HELD",
+    "FLOCK_UNSUPPORTED",
     "LOCKS_DIR",
     "acquire_run_lock",
+    "flock_exclusive",
     "held_run_locks",
     "lock_name",
     "other_split_holding",
@@ -48,9 +51,9 @@ logger = logging.getLogger(__name__)
 
 LOCKS_DIR = "locks"
 #: flock() errors meaning "this filesystem cannot lock": run without the lock.
-_UNSUPPORTED = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
+FLOCK_UNSUPPORTED = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
 #: flock() errors meaning "another process holds it".
-_HELD = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES})
+FLOCK_HELD = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES})
 
 
 def lock_name(shard: str | None) -> str:
@@ -76,14 +79,14 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
     path = folder / lock_name(shard)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        _lock_exclusive(fd)
+        flock_exclusive(fd, PROBE_WAIT, poll=0.01)
     except OSError as exc:
         holder = _read_holder(fd)
         os.close(fd)
-        if exc.errno in _UNSUPPORTED:
+        if exc.errno in FLOCK_UNSUPPORTED:
             logger.debug("no run lock (%s does not support flock: %s)", folder, exc)
             return None
-        if exc.errno in _HELD:
+        if exc.errno in FLOCK_HELD:
             which = f"shard {shard}" if shard else "this folder"
             raise FolderBusyError(
                 f"{out_dir} is already being harvested ({which}) by another process"
@@ -119,18 +122,25 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
 PROBE_WAIT = 0.25
 
 
-def _lock_exclusive(fd: int) -> None:
-    """``flock(LOCK_EX | LOCK_NB)``, tried again for :data:`PROBE_WAIT` while it is busy."""
-    deadline = time.monotonic() + PROBE_WAIT
+def flock_exclusive(fd: int, wait: float | None, *, poll: float) -> None:
+    """``flock(LOCK_EX)`` on ``fd``, tried again every ``poll`` seconds for ``wait`` seconds
+    while another process holds it (None: block until it is free).
+
+    Raises the OSError otherwise: errno in :data:`FLOCK_HELD` when still held after ``wait``,
+    in :data:`FLOCK_UNSUPPORTED` when the filesystem cannot lock; the caller decides.
+    """
+    if wait is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + wait
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except OSError as exc:
-            busy = exc.errno in _HELD
-            if not busy or time.monotonic() >= deadline:
+            if exc.errno not in FLOCK_HELD or time.monotonic() >= deadline:
                 raise
-        time.sleep(0.01)
+        time.sleep(poll)
 
 
 def _split_of(name: str) -> str | None:
@@ -242,7 +252,7 @@ def _probe(path: Path, *, holder: bool = True) -> tuple[_ProbeState, str]:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError as exc:
-            if exc.errno not in _HELD:
+            if exc.errno not in FLOCK_HELD:
                 return "no-flock", ""
             return "held", _read_holder(fd) if holder else ""
         fcntl.flock(fd, fcntl.LOCK_UN)

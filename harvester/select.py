@@ -955,6 +955,7 @@ def write_labelled_index(
     state: JournalState | None = None,
     *,
     absent: list[str] | None = None,
+    written: list[Path] | None = None,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -965,6 +966,9 @@ def write_labelled_index(
     (:func:`harvester.index.current_state`). Returns the number of rows.
     ``absent``: gets the keys (as given) that no image has, where that can be told (every
     image's labels were fetched), for ``harvester index`` not to record a typo.
+    ``written``: gets the tables written, ``index.csv`` and, with label keys, ``labels.csv``
+    (a ``labels.csv`` left from an earlier write is removed without them), for the caller
+    to name them.
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them), then the rows, made while index.csv is written.
@@ -979,6 +983,8 @@ def write_labelled_index(
     keys = tuple(label_keys) if label_keys is not None else recorded_label_keys(out_dir, state)
     if not keys:
         rows_written = index.write_index_of(out_dir, state)
+        if written is not None:
+            written.append(index_path(out_dir))
         _remove_stale_labels(out_dir)
         return rows_written
     rows = index.IndexRows(state)
@@ -1019,6 +1025,8 @@ def write_labelled_index(
                 index.write_table(out_dir, target, data)
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
+        if written is not None:
+            written.append(target)
     if renumbered:
         problems.warning("%s", renumbered)
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))

@@ -275,9 +275,15 @@ def harvests_elsewhere(out_dir: Path) -> str | None:
     try:
         if not script.is_file() or script.stat().st_size > 1 << 20:
             return None
-        named = task_out_dir(script.read_text(encoding="utf-8", errors="replace"))
+        text = script.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
+    return script_elsewhere(out_dir, text)
+
+
+def script_elsewhere(out_dir: Path, script_text: str) -> str | None:
+    """:func:`harvests_elsewhere` for the text of ``DIR/harvest.sbatch``, read by the caller."""
+    named = task_out_dir(script_text)
     if named is None:
         return None
     try:
@@ -286,6 +292,16 @@ def harvests_elsewhere(out_dir: Path) -> str | None:
     except OSError:  # the old folder is gone (moved): certainly not DIR
         pass
     return named
+
+
+def resubmit_resumes(out_dir: Path) -> bool:
+    """Whether resubmitting DIR's job array (:func:`resume_line`) resumes DIR: both of its
+    scripts are there, and harvest into DIR itself (a moved script writes the old folder)."""
+    return (
+        (out_dir / SCRIPT_NAME).is_file()
+        and (out_dir / INDEX_SCRIPT_NAME).is_file()
+        and harvests_elsewhere(out_dir) is None
+    )
 
 
 def moved_script_note(out_dir: Path, elsewhere: str) -> str:

@@ -53,6 +53,7 @@ import logging
 import re
 import shlex
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,8 @@ logger = logging.getLogger(__name__)
 
 #: Failures listed by the text form (``--json`` and ``--failed-ids`` have all of them).
 MAX_FAILURE_SAMPLES = 20
+#: Running harvests or shards a line of the text form names before it cuts the list short.
+MAX_NAMED = 10
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 #: The run a walk of ids read once is keyed by (:meth:`HarvestConfig.walk_targets`).
 _READ_ONCE_RUN = re.compile(r" '\(run [^']*\)'$")
@@ -106,6 +109,15 @@ def _walk_of(targets: str, *, run_named: bool = False) -> str:
     if run_named:
         targets = _READ_ONCE_RUN.sub("", targets)
     return f"walk of {targets}" if targets else "walk"
+
+
+def _first_named(names: list[str], *, counted: bool = False) -> str:
+    """The first :data:`MAX_NAMED` of ``names``, comma-separated, then ", and N more"
+    (``counted``) or ", ..." when there are more."""
+    listed = ", ".join(names[:MAX_NAMED])
+    if len(names) <= MAX_NAMED:
+        return listed
+    return listed + (f", and {len(names) - MAX_NAMED} more" if counted else ", ...")
 
 
 @dataclass
@@ -169,6 +181,10 @@ class SlurmStatus:
     newest_log: str | None = None
     #: The folder the tasks harvest into when it is not DIR (DIR moved or copied since).
     elsewhere: str | None = None
+
+    def resubmit_resumes(self) -> bool:
+        """:func:`harvester.slurm.resubmit_resumes`, from what was read of the script."""
+        return self.index_script is not None and self.elsewhere is None
 
 
 @dataclass
@@ -375,9 +391,7 @@ class StatusReport:
                 lines.append(f"  {f['kind']} {f['id']}: {reason} {f.get('url')}")
         lines += self._walk_lines()
         if self.running:
-            names = ", ".join(self.running[:10])
-            more = f", and {len(self.running) - 10} more" if len(self.running) > 10 else ""
-            lines.append(f"running now: {names}{more}")
+            lines.append(f"running now: {_first_named(self.running, counted=True)}")
         lines += [f"hint: {hint}" for hint in self.hints]
         lines += self._refused_lines()
         if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
@@ -418,17 +432,16 @@ class StatusReport:
                 unfinished.setdefault(walk["targets"], []).append(walk)
         for targets, shards in unwalked.items():
             what = _walk_of(targets)
-            listed = ", ".join(shards[:10]) + (", ..." if len(shards) > 10 else "")
             lines.append(
-                f"{what}: {plural(len(shards), 'shard')} of its split never walked ({listed}): "
+                f"{what}: {plural(len(shards), 'shard')} of its split never walked "
+                f"({_first_named(shards)}): "
                 "not run yet, or stopped before walking; their images are not counted above"
             )
         for targets, walks in unfinished.items():
             shards = [str(w["shard"]) for w in walks if w.get("shard")]
             what = _walk_of(targets, run_named=not shards)
             if shards:
-                listed = ", ".join(shards[:10]) + (", ..." if len(shards) > 10 else "")
-                where = f"in {len(shards)} shard(s) ({listed})"
+                where = f"in {len(shards)} shard(s) ({_first_named(shards)})"
             else:
                 where = f"(run {walks[0].get('run')})"
             lines.append(
@@ -633,6 +646,7 @@ class _Wanted:
         rest: frozenset[str] = frozenset().union(*(s.kinds for s in unknown))
         self.rest = rest if unknown else frozenset(fallback)
         self.plan_harvested = any(s.plan for s in sets)
+        self.split = any(_split(s) for s in sets)  # a split's set is among them
         # Field -> id -> the known sets naming it: an image's sets are a few lookups, not a
         # test of every set per image (a folder topped up weekly gains a set a week; 200
         # sets made status on 100,000 images 6 times slower).
@@ -692,6 +706,14 @@ class _Wanted:
         if self.unknown:
             return any(_split(s) for s in self.unknown)
         return bool(self.sets) and _split(self.sets[0])
+
+    def of_splits(self, ids: AbstractSet[int], images: Mapping[int, ImageRef]) -> AbstractSet[int]:
+        """Of ``ids`` (journaled images, ``images`` by id), those a split's set asks for
+        (:meth:`of_a_split`): another set's image is no shard's to run again. ``ids``
+        itself, not a copy, when no set is a split's (it may hold millions)."""
+        if not self.split:
+            return ids
+        return {i for i in ids if self.of_a_split(i, images.get(i))}
 
     def kinds(self, image_id: int, ref: ImageRef | None) -> frozenset[str]:
         """The kinds asked of a journaled image by the sets that name it (none for an
@@ -768,9 +790,9 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         return None
 
     status = SlurmStatus(script=str(script), tasks=tasks, from_plan=value("--from-plan"))
-    from harvester.slurm import harvests_elsewhere
+    from harvester.slurm import script_elsewhere
 
-    status.elsewhere = harvests_elsewhere(out_dir)
+    status.elsewhere = script_elsewhere(out_dir, text)
     artifacts: object = value("--artifacts")
     args = command or []
     if args and not args[0].startswith("-"):  # harvest CONFIG ...: slurm puts the file first
@@ -1093,13 +1115,10 @@ def collect_status(out_dir: Path) -> StatusReport:
         sets_left = bool(by_sets or report.walks) or any(
             (f["kind"], f["id"]) not in plan_failed for f in report.failures
         )
-        # Where a split still has work, so that its resume names those shards alone: the
-        # images of split sets (another set's work is no shard's to run again).
-        if any(_split(t) for t in sets):
-            work_ids = {i for i in work_ids if wanted.of_a_split(i, state.images.get(i))}
+        # Where a split still has work, so that its resume names those shards alone.
         report.work_left = WorkLeft(
             tuple(str(w["shard"]) for w in report.walks if w.get("shard")),
-            work_ids,
+            wanted.of_splits(work_ids, state.images),
         )
         if recorded_sets is None:  # (no set's kinds were read: for the resume line alone)
             recorded_sets = recorded_target_sets(out_dir, saved=saved)
@@ -1109,6 +1128,8 @@ def collect_status(out_dir: Path) -> StatusReport:
             sets_left=sets_left,
             work_left=report.work_left,
             recorded_sets=recorded_sets,
+            # (None: harvest.sbatch is not harvester slurm's, or not there: looked at then)
+            resubmits=report.slurm.resubmit_resumes() if report.slurm is not None else None,
         )
     return report
 
@@ -1119,7 +1140,7 @@ def split_images(
     *,
     recorded_sets: list[RecordedRun] | None = None,
     images: Mapping[int, ImageRef] | None = None,
-) -> frozenset[int]:
+) -> AbstractSet[int]:
     """Of ``ids`` (journaled images), those a split's set of DIR asks for: the images whose
     shards a split's resume names (``verify``'s bad files; ``status`` filters its own).
     Another set's image is no shard's to run again. ``recorded_sets``: DIR's
@@ -1135,8 +1156,7 @@ def split_images(
         return ids
     if images is None:
         images = JournalState.load(out_dir).images
-    wanted = _Wanted(sets, [])
-    return frozenset(i for i in ids if wanted.of_a_split(i, images.get(i)))
+    return _Wanted(sets, []).of_splits(ids, images)
 
 
 def _not_asked_commands(
@@ -1207,21 +1227,23 @@ def _resume_line(
     sets_left: bool,
     work_left: WorkLeft | None = None,
     recorded_sets: list[RecordedRun] | None = None,
+    resubmits: bool | None = None,
 ) -> str:
     """The command(s) that fetch what status counts as left: ``resume_command`` (DIR's
     target sets replayed, ``recorded_sets`` when status read them), and, for DIR's plan
     that no run has harvested yet (``plan_unharvested``: ``harvester plan`` into a
     harvested folder), the plan's own command, which ``harvester harvest --out DIR`` does
-    not run; alone when the target sets have nothing left (``sets_left``)."""
+    not run; alone when the target sets have nothing left (``sets_left``). ``resubmits``:
+    from the script status read (see :func:`harvester.config.resume_command`)."""
     from harvester.config import resume_command
 
     if not plan_unharvested:
-        return resume_command(out_dir, work_left, sets=recorded_sets)
+        return resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
     q = shlex.quote(str(out_dir))
     plan_command = f"harvester harvest --out {q} --from-plan {q}"
     if not sets_left:
         return plan_command
-    resume = resume_command(out_dir, work_left, sets=recorded_sets)
+    resume = resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
     return f"{resume}; also: {plan_command} (its plan, not harvested yet)"
 
 

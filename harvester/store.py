@@ -47,7 +47,6 @@ the store stops accepting, and ``put_*``/``flush``/leaving ``open`` raise it.
 from __future__ import annotations
 
 import errno
-import fcntl
 import functools
 import hashlib
 import json
@@ -103,8 +102,11 @@ from harvester.layout import (
 )
 from harvester.models import ImageRef
 from harvester.runlock import (
+    FLOCK_HELD,
+    FLOCK_UNSUPPORTED,
     LOCKS_DIR,
     acquire_run_lock,
+    flock_exclusive,
     lock_name,
     others_may_hold,
     release_run_lock,
@@ -637,8 +639,9 @@ def _marker_lock(out_dir: Path) -> Iterator[bool]:
         yield locked
 
 
-#: How often a lock held by another process is tried again (:func:`folder_lock` with a wait).
-LOCK_POLL = 0.05
+#: How often a wait on another process looks again: its lock (:func:`folder_lock` with a
+#: wait), its removal of DIR (``Store._still_there_a_while``).
+POLL = 0.05
 
 
 @contextmanager
@@ -671,22 +674,17 @@ def folder_lock(
 
 def _flock_within(fd: int, path: Path, wait: float | None) -> bool:
     """Take an exclusive ``flock`` on ``fd`` within ``wait`` seconds (None: however long)."""
-    deadline = None if wait is None else time.monotonic() + wait
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if deadline is not None else 0))
-            return True
-        except BlockingIOError:  # another process holds it
-            assert deadline is not None  # (a blocking flock does not raise this)
-            if time.monotonic() >= deadline:
-                logger.debug("%s still held after %.0f s: going on unlocked", path, wait)
-                return False
-            time.sleep(LOCK_POLL)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                raise
+    try:
+        flock_exclusive(fd, wait, poll=POLL)
+        return True
+    except OSError as exc:
+        if exc.errno in FLOCK_HELD:  # another process holds it
+            logger.debug("%s still held after %.0f s: going on unlocked", path, wait)
+        elif exc.errno in FLOCK_UNSUPPORTED:
             logger.debug("%s not taken (this filesystem cannot flock: %s)", path, exc)
-            return False
+        else:
+            raise
+        return False
 
 
 #: Where a re-pin is said: shown under --quiet too (it changes what the folder keeps).
@@ -1564,7 +1562,7 @@ class Store:
         while self._still_in_place():
             if time.monotonic() >= deadline:
                 return True
-            time.sleep(0.05)
+            time.sleep(POLL)
         return False
 
     def _folder_gone(self, exc: OSError, what: str) -> StorageError | None:

@@ -735,9 +735,13 @@ def _resumed_configs(
     # Where a split still has work, so that its command names those shards alone
     # (read only when a split is to be said: it reads every journal, as status does).
     work_left = None
+    resubmits: bool | None = None  # (its harvest.sbatch read once, not for each split set)
     report: StatusReport | None = None  # (reused by nothing_left below: nothing runs between)
     if cfg.shard is None and any(r.shard is not None for r in sets):
+        from harvester.slurm import resubmit_resumes
         from harvester.status import collect_status
+
+        resubmits = resubmit_resumes(out)
 
         with contextlib.suppress(HarvesterError):
             report = collect_status(out)
@@ -770,6 +774,7 @@ def _resumed_configs(
             settings=as_now,
             config_file=args.config,
             work_left=work_left,
+            resubmits=resubmits,
         )
         if problem is not None:
             error = UsageError(

@@ -683,11 +683,10 @@ def run_index(args: argparse.Namespace) -> int:
         dropped = _remove(labels)
     # What later index writes keep when no given key is recorded: those recorded before.
     kept = remembered_label_keys(out, states[0], warn=False) if given else ()
-    before = _identity(labels)
     absent: list[str] = []
-    rows = write_labelled_index(out, keys, states.pop(), absent=absent)
-    # labels.csv is replaced by a rename (a new inode) when label keys were given or recorded.
-    also = f" and {labels}" if _identity(labels) not in (None, before) else ""
+    written: list[Path] = []
+    rows = write_labelled_index(out, keys, states.pop(), absent=absent, written=written)
+    also = f" and {labels}" if labels in written else ""
     print(f"wrote {out / 'index.csv'} ({plural(rows, 'image')}){also}")
     if given is not None:
         _record_label_keys(out, given, absent, kept, removed=labels if dropped else None)
@@ -938,12 +937,3 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
         f"failed: harvester status {shlex.quote(str(out))}); run harvester index again after "
         "the resubmitted array"
     )
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    """(inode, mtime) of a file, None if it is not there: tells a replaced file apart."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from harvester import config, store, urls, window
+from harvester import config, urls, window
 from harvester.config import HarvestConfig
 from harvester.errors import UsageError
 from harvester.folder_settings import PINNED, run_settings
@@ -223,7 +223,7 @@ def test_racing_processes_agree_on_one_value(
         def no_flock(fd: int, operation: int) -> None:
             raise OSError(errno.ENOLCK, "no locks available")
 
-        monkeypatch.setattr(store.fcntl, "flock", no_flock)
+        monkeypatch.setattr(fcntl, "flock", no_flock)
     out = tmp_path / "race"
     results: list[object] = [None] * 8
     start = threading.Barrier(8)
