@@ -6,8 +6,9 @@ each failing after its retries, and the run kept asking the whole time.
 
 The rule (:meth:`Outage.held`): a request whose retries are used up on a *down sign* (429,
 502, 503, 504, an answer broken off, a refused connection, silence; see
-:func:`is_down_sign`), while no request sent after its last try began was answered, asks the
-server's API root (``api/``) once (a check answered less than :data:`FIRST_CHECK` seconds
+:func:`is_down_sign`), while no request sent after its last try began was answered (a
+success, or any whole answer but a down sign: a 404 too; see :func:`shows_server_up`),
+asks the server's API root (``api/``) once (a check answered less than :data:`FIRST_CHECK` seconds
 before is waited out first: a kind the server refuses on its own costs a check every few
 seconds, not one a failure). If that answer is a down sign too, two different URLs in a row
 say the server is down and the run pauses: no request goes out but one check of ``api/`` at
@@ -40,7 +41,9 @@ from dataclasses import dataclass
 import anyio
 
 from harvester.errors import (
+    SERVER_BUSY,
     FetchError,
+    InvalidBodyError,
     ServerUnavailableError,
     TransportError,
     server_is_there,
@@ -54,6 +57,7 @@ __all__ = [
     "Outage",
     "OutageStats",
     "is_down_sign",
+    "shows_server_up",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,6 +84,23 @@ def is_down_sign(error: FetchError) -> bool:
     connection, silence): not a 404, a 500 or a bad body, which a down server does not give.
     """
     return server_is_there(error) or (isinstance(error, TransportError) and error.status is None)
+
+
+def shows_server_up(error: FetchError) -> bool:
+    """Did a request that failed with ``error`` still get a whole answer from the server, so
+    that the server was up when it was sent (:meth:`Outage.succeeded`, as a success is)?
+
+    Any status but a down sign: a 404 or 403 (a stale or private id), a 500 or 501, a
+    refused redirect, a 2xx refused for what it holds (a JPEG for a PNG, imgData's
+    pixel-buffer Exception). Not a busy answer (429, 502, 503, 504), an answer cut short, no
+    answer, a 407 (the proxy's, not the server's), nor a 2xx whose body failed a check that
+    something in between may fail it (an HTML page, JSON that does not parse: a maintenance
+    or login page served with 200 may stand in for a server that is down).
+    """
+    status = error.status
+    if status is None or status in SERVER_BUSY or status == 407:
+        return False
+    return not isinstance(error, TransportError | InvalidBodyError)
 
 
 def _said(error: FetchError) -> str:
