@@ -952,7 +952,7 @@ def print_summary(
             print(
                 f"dry run: {plural(summary.images, 'image')} found, "
                 f"{plural(summary.pending, 'artifact')} to fetch "
-                f"({plural(summary.requests, 'listing request')})" + _waited_text(summary),
+                f"({plural(summary.requests, 'listing request')})" + waited_text(summary),
                 file=out,
             )
             if getattr(summary, "selection", ""):
@@ -976,7 +976,7 @@ def print_summary(
             f"{plural(summary.retries, 'retry', 'retries')}, {summary.elapsed:.1f} s, "
             f"{summary.rate:.1f} requests/s"
             + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else "")
-            + _waited_text(summary),
+            + waited_text(summary),
             file=out,
         )
         if getattr(summary, "selection", ""):
@@ -1058,7 +1058,7 @@ def print_summary(
         print(advice.closing(resume), file=sys.stderr)
 
 
-def _waited_text(summary: Any) -> str:
+def waited_text(summary: Any) -> str:
     """``, waited 4m10s for the server``: the time the run paused while it was down."""
     from harvester.outage import duration_text
 

@@ -171,15 +171,19 @@ def test_a_plan_inside_a_window_completes(
     faults: str,
 ) -> None:
     """`harvester plan` waits for a server down at its start or during its walk as a harvest
-    does: exit 0 and a plan of every image, not exit 75 and no plan."""
+    does: exit 0 and a plan of every image, not exit 75 and no plan; its "planned" line says
+    how long it waited, as a harvest's summary does."""
     emu = make_emulator(preset="demo", faults=faults)
     out = tmp_path / "p"
     code, said, err = run(
         capsys, "plan", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out)
     )
     assert code == 0, err
-    assert f"planned {IMAGES} images" in said
-    assert json.loads((out / "plan" / "plan.json").read_text())["images"] == IMAGES
+    assert re.search(
+        rf"^planned {IMAGES} images \(.*\) in .*, waited \d+\.\ds for the server$", said, re.M
+    ), said
+    plan = json.loads((out / "plan" / "plan.json").read_text())
+    assert plan["images"] == IMAGES and "outage_waited" not in plan
     assert "the server looks down (HTTP 503 Service Unavailable" in caplog.text
     assert "the server answers again after" in caplog.text
 
