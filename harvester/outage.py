@@ -71,6 +71,9 @@ FIRST_CHECK = 5.0
 CHECK_CAP = 60.0
 #: Each wait between checks is this much longer at most, at random (1.2: a fifth).
 JITTER = 1.2
+#: While paused, ``on_check`` hears of the pause at least this often (seconds), checks or
+#: not: a terminal's bar counts down to the next check, a log gets its line a minute.
+TICK = 1.0
 
 #: Asks the server once (no retries, through the rate limiter): None when it answered
 #: (anything but a down sign), else the error it answered with.
@@ -122,8 +125,10 @@ class Outage:
 
     ``limit``: the longest pause in seconds (0: never pause, the behaviour before this
     existed). ``on_give_up(reason)`` is called once when a pause outlasts it; the callback
-    must stop the requests held (cancel their scope). ``on_check`` is called after every
-    check while paused (the progress line says the run is waiting).
+    must stop the requests held (cancel their scope). ``on_check`` is called when a pause
+    begins or ends, after every check, and every :data:`TICK` seconds between checks (the
+    progress says the run is waiting, and for how long until the next check), with no
+    request of its own.
     """
 
     def __init__(
@@ -141,6 +146,7 @@ class Outage:
         #: Why the run is paused ("HTTP 503 Service Unavailable"), or None while it is not.
         self.reason: str | None = None
         self._since = 0.0  # monotonic start of the current pause
+        self._next_check: float | None = None  # monotonic time of the next check, if set
         self._last_success = float("-inf")
         self._checking = False  # a task is running the checks (the others wait)
         self._confirming: anyio.Event | None = None  # the check that decides a pause
@@ -159,6 +165,13 @@ class Outage:
     def paused_for(self) -> float:
         """Seconds the current pause has lasted (0 when not paused)."""
         return time.monotonic() - self._since if self.paused else 0.0
+
+    def next_check_in(self) -> float | None:
+        """Seconds until the next check while paused; None when not paused or when no
+        check is scheduled (one is under way, or the pause has only just begun)."""
+        if not self.paused or self._next_check is None:
+            return None
+        return max(0.0, self._next_check - time.monotonic())
 
     def succeeded(self, sent: float | None = None) -> None:
         """A request sent at ``sent`` (monotonic; default now) got its answer: the server
@@ -277,7 +290,7 @@ class Outage:
             # A wait past the limit is cut short there, where one last check decides:
             # without it, a run gave up (exit 75) on a server back since its last check.
             pause = wait * random.uniform(1.0, JITTER)
-            await anyio.sleep(min(pause, left))
+            await self._sleep_telling(min(pause, left))
             answer = await self.check()
             self.stats.checks += 1
             if answer is None or not is_down_sign(answer):
@@ -290,7 +303,20 @@ class Outage:
             retry_after = getattr(answer, "retry_after", None)
             interval = min(CHECK_CAP, interval * 2)
             wait = min(CHECK_CAP, retry_after) if retry_after is not None else interval
-            self._said()
+
+    async def _sleep_telling(self, seconds: float) -> None:
+        """Sleep ``seconds`` until the next check, telling ``on_check`` every :data:`TICK`:
+        checks come up to 72 s apart, and a terminal showed nothing meanwhile."""
+        self._next_check = time.monotonic() + seconds
+        try:
+            left = seconds
+            while left > 0:
+                self._said()
+                step = min(TICK, left)
+                await anyio.sleep(step)
+                left -= step
+        finally:
+            self._next_check = None
 
     def _said(self) -> None:
         """Tell ``on_check`` (the progress line) that the pause began, went on or ended."""

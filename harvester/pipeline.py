@@ -157,7 +157,9 @@ class ProgressSink(Protocol):
     def image_finished(self, worked: bool = True) -> None: ...
     def walk_finished(self) -> None: ...
     def expect(self, total: int) -> None: ...
-    def waiting(self, reason: str | None, seconds: float) -> None: ...
+    def waiting(
+        self, reason: str | None, seconds: float, next_check: float | None = None
+    ) -> None: ...
 
 
 class _NoProgress:
@@ -182,7 +184,7 @@ class _NoProgress:
     def expect(self, total: int) -> None:
         return None
 
-    def waiting(self, reason: str | None, seconds: float) -> None:
+    def waiting(self, reason: str | None, seconds: float, next_check: float | None = None) -> None:
         return None
 
 
@@ -770,7 +772,9 @@ class Harvest:
     async def _run_stages(self, cfg: HarvestConfig) -> None:
         """Probe, walk and fetch (or count, for a dry run), then write index.csv."""
         outage = Outage(cfg.outage_wait, on_give_up=self._server_down)
-        outage.on_check = lambda: self.progress.waiting(outage.reason, outage.paused_for())
+        outage.on_check = lambda: self.progress.waiting(
+            outage.reason, outage.paused_for(), outage.next_check_in()
+        )
         try:
             async with Client(client_settings(cfg), outage=outage) as client:
                 with unwrap_errors():

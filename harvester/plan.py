@@ -540,7 +540,7 @@ async def plan_targets(
     argv: Sequence[str] = (),
     on_image: Callable[[ImageRef], None] | None = None,
     say: Callable[[str], None] | None = None,
-    on_wait: Callable[[str | None, float], None] | None = None,
+    on_wait: Callable[[str | None, float, float | None], None] | None = None,
 ) -> PlanInfo:
     """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
 
@@ -548,8 +548,8 @@ async def plan_targets(
     (:mod:`harvester.names`; ``say`` gets what each resolved to): the plan holds ids.
 
     A server down as a whole, at the start or during the walk, is waited for as a harvest
-    waits (:mod:`harvester.outage`, ``config.outage_wait``); ``on_wait(reason, seconds)``
-    hears of each check while paused (``reason`` None: going on), and the plan's
+    waits (:mod:`harvester.outage`, ``config.outage_wait``); ``on_wait(reason, seconds,
+    next_check)`` hears of the pause every second (``reason`` None: going on), and the plan's
     ``outage_waited`` says how long it paused in all. Past the limit the walk stops with
     :class:`ServerUnavailableError` (exit 75), no plan written.
 
@@ -574,7 +574,9 @@ async def plan_targets(
     await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
     outage = Outage(config.outage_wait)
     if on_wait is not None:
-        outage.on_check = lambda: on_wait(outage.reason, outage.paused_for())
+        outage.on_check = lambda: on_wait(
+            outage.reason, outage.paused_for(), outage.next_check_in()
+        )
     # One client for the check, the names and the walk: one set of limits, one pause.
     # unwrap_errors: a pause past outage_wait stops every worker of the walk with the same
     # ServerUnavailableError; the CLI reports it, not their group.
