@@ -166,6 +166,12 @@ class Outage:
         """Seconds the current pause has lasted (0 when not paused)."""
         return time.monotonic() - self._since if self.paused else 0.0
 
+    def waited(self) -> float:
+        """Seconds paused in all, the pause under way included (a run stopped while paused:
+        its summary says how long it waited)."""
+        ongoing = self.paused_for() if self._gave_up is None else 0.0  # (given up: counted)
+        return self.stats.waited + ongoing
+
     def next_check_in(self) -> float | None:
         """Seconds until the next check while paused; None when not paused or when no
         check is scheduled (one is under way, or the pause has only just begun)."""

@@ -77,7 +77,7 @@ from harvester.journal import (
     walk_listed_all,
 )
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
-from harvester.outage import Outage
+from harvester.outage import Outage, duration_text
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
 from harvester.select import (
@@ -224,6 +224,9 @@ class RunSummary:
     server_down: str = ""
     #: Seconds the run paused while the server was down (:mod:`harvester.outage`).
     outage_waited: float = 0.0
+    #: The pause under way when the run was interrupted: ``6.1s (HTTP 503 ...)``, how long
+    #: the server had been down and what it answered. Empty: the run was not paused.
+    paused_when_stopped: str = ""
 
     @property
     def rate(self) -> float:
@@ -775,6 +778,7 @@ class Harvest:
         outage.on_check = lambda: self.progress.waiting(
             outage.reason, outage.paused_for(), outage.next_check_in()
         )
+        client: Client | None = None
         try:
             async with Client(client_settings(cfg), outage=outage) as client:
                 with unwrap_errors():
@@ -794,7 +798,7 @@ class Harvest:
                             await self._real_run(client, early)
                         early_tasks.cancel_scope.cancel()  # what an interrupted run never took
         finally:
-            self.summary.outage_waited = outage.stats.waited
+            self._outage_counts(outage, client)
         if not cfg.dry_run:
             if self._shard_images() is None:
                 await self._write_index()
@@ -1321,6 +1325,18 @@ class Harvest:
                     signal.signal(signum, _too_late)
                 elif handler is not None:
                     signal.signal(signum, handler)
+
+    def _outage_counts(self, outage: Outage, client: Client | None) -> None:
+        """The time paused into the summary, a pause cut short by Ctrl-C included, and
+        what the run asked: interrupted while paused at the start, it said "0 requests"
+        after its check had asked the server again and again."""
+        s = self.summary
+        s.outage_waited = outage.waited()
+        if outage.paused and not s.server_down:
+            s.paused_when_stopped = f"{duration_text(outage.paused_for())} ({outage.reason})"
+        if client is not None and client.stats.requests > s.requests:
+            s.requests = client.stats.requests
+            s.retries = client.stats.retries
 
     def _server_down(self, reason: str) -> None:
         """The server stayed down longer than ``outage_wait``: stop as an interruption does

@@ -1025,6 +1025,19 @@ def print_summary(
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
+    elif summary.interrupted and (paused := getattr(summary, "paused_when_stopped", "")):
+        # Stopped while waiting for a server that is down: say so, and that the command
+        # is for later (the line said "interrupted before any file was harvested" alone).
+        done = (
+            "every finished file is kept and journaled, the rest is pending"
+            if summary.store_opened
+            else "nothing harvested yet"
+        )
+        print(
+            f"interrupted while waiting for the server, down for {paused}; {done}: run "
+            f"again later: {resume}",
+            file=sys.stderr,
+        )
     elif summary.interrupted and not summary.store_opened:
         print(f"interrupted before any file was harvested; run: {resume}", file=sys.stderr)
     elif summary.interrupted:
