@@ -25,9 +25,11 @@ maintenance window waits it out instead of ending with exit 75. A refused connec
 silence there still fails at once: at the start that is more often a wrong URL or port.
 
 A pause longer than the run's limit (``outage_wait``) gives up, once one last check at the
-limit is not answered either: ``on_give_up`` is called (the pipeline stops the run as an
-interruption that exits 75, the images not done still pending); without it, the held
-requests raise :class:`ServerUnavailableError`.
+limit is not answered either. Pauses less than :data:`REJOIN` apart are one outage, whose
+paused time the limit counts together (the time up between them not counted). Giving up
+calls ``on_give_up`` (the pipeline stops the run as an interruption that exits 75, the
+images not done still pending); without it, the held requests raise
+:class:`ServerUnavailableError`.
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ FIRST_CHECK = 5.0
 CHECK_CAP = 60.0
 #: Each wait between checks is this much longer at most, at random (1.2: a fifth).
 JITTER = 1.2
+#: A pause that begins less than this (seconds) after the last one ended continues its
+#: outage: the limit counts their paused time together. A server up for a minute between
+#: long pauses (restarted again and again in a maintenance window, or flapping) restarted the
+#: limit each time and held a run far past it; a server up for longer is back for real (a
+#: week-long run meets a maintenance window each night and never stopped for them).
+REJOIN = 600.0
 #: While paused, ``on_check`` hears of the pause at least this often (seconds), checks or
 #: not: a terminal's bar counts down to the next check, a log gets its line a minute.
 TICK = 1.0
@@ -123,8 +131,9 @@ class OutageStats:
 class Outage:
     """The run-wide outage state: shared by every request of one :class:`~harvester.client.Client`.
 
-    ``limit``: the longest pause in seconds (0: never pause, the behaviour before this
-    existed). ``on_give_up(reason)`` is called once when a pause outlasts it; the callback
+    ``limit``: the longest pause in seconds, pauses less than :data:`REJOIN` apart counted
+    together (0: never pause, the behaviour before this existed). ``on_give_up(reason)`` is
+    called once when a pause outlasts it; the callback
     must stop the requests held (cancel their scope). ``on_check`` is called when a pause
     begins or ends, after every check, and every :data:`TICK` seconds between checks (the
     progress says the run is waiting, and for how long until the next check), with no
@@ -146,6 +155,11 @@ class Outage:
         #: Why the run is paused ("HTTP 503 Service Unavailable"), or None while it is not.
         self.reason: str | None = None
         self._since = 0.0  # monotonic start of the current pause
+        # The outage the current pause belongs to (see REJOIN): its pauses that have ended,
+        # their seconds, and when the last of them ended.
+        self._outage_pauses = 0
+        self._outage_paused = 0.0
+        self._resumed_at = float("-inf")
         self._next_check: float | None = None  # monotonic time of the next check, if set
         self._last_success = float("-inf")
         self._checking = False  # a task is running the checks (the others wait)
@@ -258,11 +272,20 @@ class Outage:
         self.reason = reason
         self._since = time.monotonic()
         self.stats.pauses += 1
+        if self._since - self._resumed_at >= REJOIN:  # a new outage, not the last one again
+            self._outage_pauses, self._outage_paused = 0, 0.0
+        before = ""
+        if self._outage_pauses:
+            before = (
+                f" ({duration_text(self._outage_paused)} of the {duration_text(self.limit)} "
+                f"limit went to pauses less than {duration_text(REJOIN)} before)"
+            )
         log.warning(
             "the server looks down (%s): pausing every request and asking its API root "
-            "from time to time, for %s at most",
+            "from time to time, for %s at most%s",
             seen,
-            duration_text(self.limit),
+            duration_text(max(0.0, self.limit - self._outage_paused)),
+            before,
         )
         self._said()
 
@@ -287,7 +310,7 @@ class Outage:
         interval = FIRST_CHECK
         wait = interval
         while self.reason is not None:
-            left = self._since + self.limit - time.monotonic()
+            left = self._since + self.limit - self._outage_paused - time.monotonic()
             if left <= 0:
                 self._give_up()
                 return
@@ -330,8 +353,11 @@ class Outage:
             self.on_check()
 
     def _resume(self) -> None:
-        waited = time.monotonic() - self._since
+        self._resumed_at = time.monotonic()
+        waited = self._resumed_at - self._since
         self.stats.waited += waited
+        self._outage_pauses += 1
+        self._outage_paused += waited
         log.warning("the server answers again after %s: going on", duration_text(waited))
         self.reason = None
         self.succeeded()
@@ -340,7 +366,11 @@ class Outage:
     def _give_up(self) -> None:
         waited = time.monotonic() - self._since
         self.stats.waited += waited
-        self._gave_up = f"the server stayed down for {duration_text(waited)} ({self.reason})"
+        down = duration_text(self._outage_paused + waited)
+        if self._outage_pauses:
+            pauses = self._outage_pauses + 1
+            down += f" in {pauses} pauses less than {duration_text(REJOIN)} apart"
+        self._gave_up = f"the server stayed down for {down} ({self.reason})"
         log.warning("%s: stopping", self._gave_up)
         if self.on_give_up is not None:
             self.on_give_up(self._gave_up)

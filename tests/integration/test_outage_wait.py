@@ -34,6 +34,8 @@ from harvester.retry import zero_waits
 
 SCREEN = "2302"  # the demo preset's screen: 10 plates, 80 images
 IMAGES = 80
+PLATE = "7361"  # one of its plates
+PLATE_IMAGES = 8
 CONCURRENCY = 4
 FIRST_CHECK = 0.5
 CHECK_CAP = 1.0
@@ -275,3 +277,44 @@ def test_sigterm_while_paused_stops_at_once(
         r"again later: harvester harvest .*",
         stderr.strip().splitlines()[-1],
     ), stderr
+
+
+@pytest.mark.parametrize("joined", [True, False])
+def test_a_flapping_server_is_one_outage_for_the_limit(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    joined: bool,
+) -> None:
+    """A server down twice for about 1.1 s, up between for four requests, --outage-wait 1.6s:
+    the limit counts both pauses together and the second one stops the run (exit 75, none
+    failed, the rest pending). Pauses counted apart (REJOIN 0, as before) each stay within
+    the limit: the run goes on through both, however often the server flaps."""
+    monkeypatch.setattr(harvester.outage, "CHECK_CAP", FIRST_CHECK)  # checks 0.5 s apart
+    if not joined:
+        monkeypatch.setattr(harvester.outage, "REJOIN", 0.0)
+    # The check at start and 3 thumbnails; one 503, the check that pauses and 1 more; the
+    # API root back, the held thumbnail and 2 more; then the same outage again.
+    faults = "first:ok*4|503*3|ok*4|503*3,only:api_versions|/webgateway/render_thumbnail/"
+    out = tmp_path / "d"
+    with EmulatorThread(preset="demo", faults=faults) as emu, zero_waits():
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--plate", PLATE, "--out", str(out),
+             "--artifacts", "thumbnail", "--rate", "none", "--concurrency", "1",
+             "--max-retries", "0", "--outage-wait", "1.6s"]
+        )  # fmt: skip
+    summary, err = capsys.readouterr()
+    assert "failed 0" in summary, summary
+    if not joined:
+        assert code == 0, err
+        assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == PLATE_IMAGES
+        return
+    assert code == 75, err
+    assert re.match(
+        r"stopped: the server stayed down for 1\.\ds in 2 pauses less than 10m00s apart "
+        r"\(HTTP 503 Service Unavailable\); every finished file is kept and journaled",
+        err.strip().splitlines()[-1],
+    ), err
+    assert re.search(r"for 0\.\ds at most \(1\.\ds of the 1\.6s limit went to pauses", caplog.text)
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 6
