@@ -71,7 +71,7 @@ from harvester.http1 import (
     open_connection,
     open_tunnel,
 )
-from harvester.outage import Outage
+from harvester.outage import Outage, shows_server_up
 from harvester.ratelimit import AdaptiveLimiter, Stamp
 from harvester.retry import (
     DEFAULT_BACKOFF_BASE,
@@ -884,13 +884,17 @@ class Client:
             fetched = self._validate(url, response, expect)
             if check is not None:
                 check(fetched)
-        except TransientError as error:
-            if error.overload:
+        except FetchError as error:
+            if isinstance(error, TransientError) and error.overload:
                 stats.overload_events += 1
                 if limiter.on_overload():
                     stats.slowdowns += 1
                     stats.current_concurrency = limiter.concurrency
                     stats.current_rate = limiter.rate
+            if self.outage is not None and shows_server_up(error):
+                # A 404 (a stale id) or a 500 is the server answering: it is up, as after
+                # a success, so a busy answer meanwhile does not cost a check (outage.held).
+                self.outage.succeeded(sent)
             raise
         finally:
             stats.in_flight -= 1

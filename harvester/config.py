@@ -220,8 +220,9 @@ class HarvestConfig:
     max_retries: int = DEFAULT_MAX_RETRIES
     timeout: float = DEFAULT_TIMEOUT
     min_speed: float = DEFAULT_MIN_SPEED
-    #: Seconds the run pauses while the server is down before it stops (exit 75); 0: no
-    #: pause, each request fails after its retries (:mod:`harvester.outage`).
+    #: Seconds the run pauses while the server is down before it stops (exit 75), pauses
+    #: less than 10 minutes apart counted together; 0: no pause, each request fails after
+    #: its retries (:mod:`harvester.outage`).
     outage_wait: float = DEFAULT_OUTAGE_WAIT
     thumbnail_size: int = DEFAULT_THUMBNAIL_SIZE
     render_format: str = DEFAULT_RENDER_FORMAT

@@ -6,8 +6,9 @@ each failing after its retries, and the run kept asking the whole time.
 
 The rule (:meth:`Outage.held`): a request whose retries are used up on a *down sign* (429,
 502, 503, 504, an answer broken off, a refused connection, silence; see
-:func:`is_down_sign`), while no request sent after its last try began was answered, asks the
-server's API root (``api/``) once (a check answered less than :data:`FIRST_CHECK` seconds
+:func:`is_down_sign`), while no request sent after its last try began was answered (a
+success, or any whole answer but a down sign: a 404 too; see :func:`shows_server_up`),
+asks the server's API root (``api/``) once (a check answered less than :data:`FIRST_CHECK` seconds
 before is waited out first: a kind the server refuses on its own costs a check every few
 seconds, not one a failure). If that answer is a down sign too, two different URLs in a row
 say the server is down and the run pauses: no request goes out but one check of ``api/`` at
@@ -24,9 +25,11 @@ maintenance window waits it out instead of ending with exit 75. A refused connec
 silence there still fails at once: at the start that is more often a wrong URL or port.
 
 A pause longer than the run's limit (``outage_wait``) gives up, once one last check at the
-limit is not answered either: ``on_give_up`` is called (the pipeline stops the run as an
-interruption that exits 75, the images not done still pending); without it, the held
-requests raise :class:`ServerUnavailableError`.
+limit is not answered either. Pauses less than :data:`REJOIN` apart are one outage, whose
+paused time the limit counts together (the time up between them not counted). Giving up
+calls ``on_give_up`` (the pipeline stops the run as an interruption that exits 75, the
+images not done still pending); without it, the held requests raise
+:class:`ServerUnavailableError`.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ from dataclasses import dataclass
 import anyio
 
 from harvester.errors import (
+    SERVER_BUSY,
     FetchError,
+    InvalidBodyError,
     ServerUnavailableError,
     TransportError,
     server_is_there,
@@ -54,6 +59,7 @@ __all__ = [
     "Outage",
     "OutageStats",
     "is_down_sign",
+    "shows_server_up",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,15 @@ FIRST_CHECK = 5.0
 CHECK_CAP = 60.0
 #: Each wait between checks is this much longer at most, at random (1.2: a fifth).
 JITTER = 1.2
+#: A pause that begins less than this (seconds) after the last one ended continues its
+#: outage: the limit counts their paused time together. A server up for a minute between
+#: long pauses (restarted again and again in a maintenance window, or flapping) restarted the
+#: limit each time and held a run far past it; a server up for longer is back for real (a
+#: week-long run meets a maintenance window each night and never stopped for them).
+REJOIN = 600.0
+#: While paused, ``on_wait`` hears of the pause at least this often (seconds), checks or
+#: not: a terminal's bar counts down to the next check, a log gets its line a minute.
+TICK = 1.0
 
 #: Asks the server once (no retries, through the rate limiter): None when it answered
 #: (anything but a down sign), else the error it answered with.
@@ -80,6 +95,23 @@ def is_down_sign(error: FetchError) -> bool:
     connection, silence): not a 404, a 500 or a bad body, which a down server does not give.
     """
     return server_is_there(error) or (isinstance(error, TransportError) and error.status is None)
+
+
+def shows_server_up(error: FetchError) -> bool:
+    """Did a request that failed with ``error`` still get a whole answer from the server, so
+    that the server was up when it was sent (:meth:`Outage.succeeded`, as a success is)?
+
+    Any status but a down sign: a 404 or 403 (a stale or private id), a 500 or 501, a
+    refused redirect, a 2xx refused for what it holds (a JPEG for a PNG, imgData's
+    pixel-buffer Exception). Not a busy answer (429, 502, 503, 504), an answer cut short, no
+    answer, a 407 (the proxy's, not the server's), nor a 2xx whose body failed a check that
+    something in between may fail it (an HTML page, JSON that does not parse: a maintenance
+    or login page served with 200 may stand in for a server that is down).
+    """
+    status = error.status
+    if status is None or status in SERVER_BUSY or status == 407:
+        return False
+    return not isinstance(error, TransportError | InvalidBodyError)
 
 
 def _said(error: FetchError) -> str:
@@ -99,11 +131,13 @@ class OutageStats:
 class Outage:
     """The run-wide outage state: shared by every request of one :class:`~harvester.client.Client`.
 
-    ``limit``: the longest pause in seconds (0: never pause, the behaviour before this
-    existed). ``on_give_up(reason)`` is called once when a pause outlasts it; the callback
-    must stop the requests held (cancel their scope). ``on_wait(reason, seconds)`` is called
-    when a pause begins, after every check while paused, and with ``reason`` None when it
-    ends (the progress line says the run is waiting, and for how long).
+    ``limit``: the longest pause in seconds, pauses less than :data:`REJOIN` apart counted
+    together (0: never pause, the behaviour before this existed). ``on_give_up(reason)`` is
+    called once when a pause outlasts it; the callback must stop the requests held (cancel
+    their scope). ``on_wait(reason, seconds, next_check)`` is called when a pause begins or
+    ends (``reason`` None), after every check, and every :data:`TICK` seconds between checks
+    (the progress says the run is waiting, for how long, and how long until the next check),
+    with no request of its own.
     """
 
     def __init__(
@@ -111,7 +145,7 @@ class Outage:
         limit: float,
         *,
         on_give_up: Callable[[str], None] | None = None,
-        on_wait: Callable[[str | None, float], None] | None = None,
+        on_wait: Callable[[str | None, float, float | None], None] | None = None,
     ) -> None:
         self.limit = limit
         self.on_give_up = on_give_up
@@ -121,6 +155,12 @@ class Outage:
         #: Why the run is paused ("HTTP 503 Service Unavailable"), or None while it is not.
         self.reason: str | None = None
         self._since = 0.0  # monotonic start of the current pause
+        # The outage the current pause belongs to (see REJOIN): its pauses that have ended,
+        # their seconds, and when the last of them ended.
+        self._outage_pauses = 0
+        self._outage_paused = 0.0
+        self._resumed_at = float("-inf")
+        self._next_check: float | None = None  # monotonic time of the next check, if set
         self._last_success = float("-inf")
         self._checking = False  # a task is running the checks (the others wait)
         self._confirming: anyio.Event | None = None  # the check that decides a pause
@@ -140,6 +180,19 @@ class Outage:
     def paused_for(self) -> float:
         """Seconds the current pause has lasted (0 when not paused)."""
         return time.monotonic() - self._since if self.reason is not None else 0.0
+
+    def waited(self) -> float:
+        """Seconds paused in all, the pause under way included (a run stopped while paused:
+        its summary says how long it waited)."""
+        ongoing = self.paused_for() if self._gave_up is None else 0.0  # (given up: counted)
+        return self.stats.waited + ongoing
+
+    def next_check_in(self) -> float | None:
+        """Seconds until the next check while paused; None when not paused or when no
+        check is scheduled (one is under way, or the pause has only just begun)."""
+        if not self.paused or self._next_check is None:
+            return None
+        return max(0.0, self._next_check - time.monotonic())
 
     def succeeded(self, sent: float | None = None) -> None:
         """A request sent at ``sent`` (monotonic; default now) got its answer: the server
@@ -220,11 +273,20 @@ class Outage:
         self.reason = reason
         self._since = time.monotonic()
         self.stats.pauses += 1
+        if self._since - self._resumed_at >= REJOIN:  # a new outage, not the last one again
+            self._outage_pauses, self._outage_paused = 0, 0.0
+        before = ""
+        if self._outage_pauses:
+            before = (
+                f" ({duration_text(self._outage_paused)} of the {duration_text(self.limit)} "
+                f"limit went to pauses less than {duration_text(REJOIN)} before)"
+            )
         log.warning(
             "the server looks down (%s): pausing every request and asking its API root "
-            "from time to time, for %s at most",
+            "from time to time, for %s at most%s",
             seen,
-            duration_text(self.limit),
+            duration_text(max(0.0, self.limit - self._outage_paused)),
+            before,
         )
         self._said()
 
@@ -249,7 +311,7 @@ class Outage:
         interval = FIRST_CHECK
         wait = interval
         while self.reason is not None:
-            left = self._since + self.limit - time.monotonic()
+            left = self._since + self.limit - self._outage_paused - time.monotonic()
             if left <= 0:
                 self._give_up()
                 return
@@ -258,7 +320,7 @@ class Outage:
             # A wait past the limit is cut short there, where one last check decides:
             # without it, a run gave up (exit 75) on a server back since its last check.
             pause = wait * random.uniform(1.0, JITTER)
-            await anyio.sleep(min(pause, left))
+            await self._sleep_telling(min(pause, left))
             answer = await self.check()
             self.stats.checks += 1
             if answer is None or not is_down_sign(answer):
@@ -271,16 +333,32 @@ class Outage:
             retry_after = getattr(answer, "retry_after", None)
             interval = min(CHECK_CAP, interval * 2)
             wait = min(CHECK_CAP, retry_after) if retry_after is not None else interval
-            self._said()
+
+    async def _sleep_telling(self, seconds: float) -> None:
+        """Sleep ``seconds`` until the next check, telling ``on_wait`` every :data:`TICK`:
+        checks come up to 72 s apart, and a terminal showed nothing meanwhile."""
+        self._next_check = time.monotonic() + seconds
+        try:
+            left = seconds
+            while left > 0:
+                self._said()
+                step = min(TICK, left)
+                await anyio.sleep(step)
+                left -= step
+        finally:
+            self._next_check = None
 
     def _said(self) -> None:
         """Tell ``on_wait`` (the progress line) that the pause began, went on or ended."""
         if self.on_wait is not None:
-            self.on_wait(self.reason, self.paused_for())
+            self.on_wait(self.reason, self.paused_for(), self.next_check_in())
 
     def _resume(self) -> None:
-        waited = time.monotonic() - self._since
+        self._resumed_at = time.monotonic()
+        waited = self._resumed_at - self._since
         self.stats.waited += waited
+        self._outage_pauses += 1
+        self._outage_paused += waited
         log.warning("the server answers again after %s: going on", duration_text(waited))
         self.reason = None
         self.succeeded()
@@ -289,7 +367,11 @@ class Outage:
     def _give_up(self) -> None:
         waited = time.monotonic() - self._since
         self.stats.waited += waited
-        self._gave_up = f"the server stayed down for {duration_text(waited)} ({self.reason})"
+        down = duration_text(self._outage_paused + waited)
+        if self._outage_pauses:
+            pauses = self._outage_pauses + 1
+            down += f" in {pauses} pauses less than {duration_text(REJOIN)} apart"
+        self._gave_up = f"the server stayed down for {down} ({self.reason})"
         log.warning("%s: stopping", self._gave_up)
         if self.on_give_up is not None:
             self.on_give_up(self._gave_up)

@@ -77,7 +77,7 @@ from harvester.journal import (
     walk_listed_all,
 )
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
-from harvester.outage import Outage
+from harvester.outage import Outage, duration_text
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
 from harvester.select import (
@@ -157,7 +157,9 @@ class ProgressSink(Protocol):
     def image_finished(self, worked: bool = True) -> None: ...
     def walk_finished(self) -> None: ...
     def expect(self, total: int) -> None: ...
-    def waiting(self, reason: str | None, seconds: float) -> None: ...
+    def waiting(
+        self, reason: str | None, seconds: float, next_check: float | None = None
+    ) -> None: ...
 
 
 class _NoProgress:
@@ -182,7 +184,7 @@ class _NoProgress:
     def expect(self, total: int) -> None:
         return None
 
-    def waiting(self, reason: str | None, seconds: float) -> None:
+    def waiting(self, reason: str | None, seconds: float, next_check: float | None = None) -> None:
         return None
 
 
@@ -222,6 +224,9 @@ class RunSummary:
     server_down: str = ""
     #: Seconds the run paused while the server was down (:mod:`harvester.outage`).
     outage_waited: float = 0.0
+    #: The pause under way when the run was interrupted: ``6.1s (HTTP 503 ...)``, how long
+    #: the server had been down and what it answered. Empty: the run was not paused.
+    paused_when_stopped: str = ""
 
     @property
     def rate(self) -> float:
@@ -786,6 +791,7 @@ class Harvest:
         outage = Outage(
             cfg.outage_wait, on_give_up=self._server_down, on_wait=self.progress.waiting
         )
+        client: Client | None = None
         try:
             async with Client(client_settings(cfg), outage=outage) as client:
                 with unwrap_errors():
@@ -805,7 +811,7 @@ class Harvest:
                             await self._real_run(client, early)
                         early_tasks.cancel_scope.cancel()  # what an interrupted run never took
         finally:
-            self.summary.outage_waited = outage.stats.waited
+            self._outage_counts(outage, client)
         if not cfg.dry_run:
             if self._shard_images() is None:
                 await self._write_index()
@@ -1341,6 +1347,18 @@ class Harvest:
                     signal.signal(signum, _too_late)
                 elif handler is not None:
                     signal.signal(signum, handler)
+
+    def _outage_counts(self, outage: Outage, client: Client | None) -> None:
+        """The time paused into the summary, a pause cut short by Ctrl-C included, and
+        what the run asked: interrupted while paused at the start, it said "0 requests"
+        after its check had asked the server again and again."""
+        s = self.summary
+        s.outage_waited = outage.waited()
+        if outage.paused and not s.server_down:
+            s.paused_when_stopped = f"{duration_text(outage.paused_for())} ({outage.reason})"
+        if client is not None and client.stats.requests > s.requests:
+            s.requests = client.stats.requests
+            s.retries = client.stats.retries
 
     def _server_down(self, reason: str) -> None:
         """The server stayed down longer than ``outage_wait``: stop as an interruption does

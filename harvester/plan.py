@@ -68,6 +68,9 @@ class PlanInfo:
     format: int = PLAN_FORMAT
     tool: str = "harvester"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Seconds the walk that wrote the plan paused while the server was down (for the
+    #: line ``harvester plan`` ends with, as a harvest's summary says it); not in plan.json.
+    outage_waited: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the on-disk form of ``plan.json``)."""
@@ -537,7 +540,7 @@ async def plan_targets(
     argv: Sequence[str] = (),
     on_image: Callable[[ImageRef], None] | None = None,
     say: Callable[[str], None] | None = None,
-    on_wait: Callable[[str | None, float], None] | None = None,
+    on_wait: Callable[[str | None, float, float | None], None] | None = None,
 ) -> PlanInfo:
     """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
 
@@ -545,9 +548,10 @@ async def plan_targets(
     (:mod:`harvester.names`; ``say`` gets what each resolved to): the plan holds ids.
 
     A server down as a whole, at the start or during the walk, is waited for as a harvest
-    waits (:mod:`harvester.outage`, ``config.outage_wait``); ``on_wait(reason, seconds)``
-    hears of each check while paused (``reason`` None: going on). Past the limit the
-    walk stops with :class:`ServerUnavailableError` (exit 75), no plan written.
+    waits (:mod:`harvester.outage`, ``config.outage_wait``); ``on_wait(reason, seconds,
+    next_check)`` hears of the pause every second (``reason`` None: going on), and the plan's
+    ``outage_waited`` says how long it paused in all. Past the limit the walk stops with
+    :class:`ServerUnavailableError` (exit 75), no plan written.
 
     The walk also saves the study-level metadata (screen, plates, wells,
     project, datasets) into DIR through the store, exactly as a single
@@ -580,9 +584,10 @@ async def plan_targets(
                 from harvester.names import resolve_target_names
 
                 config = await resolve_target_names(config, client, say=say)
-            return await _walk_into_plan(
+            info = await _walk_into_plan(
                 config, out_dir, client, force=force, argv=argv, on_image=on_image
             )
+    return replace(info, outage_waited=outage.stats.waited)
 
 
 async def _walk_into_plan(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -74,6 +75,7 @@ class Progress:
         self.expected: int | None = None
         #: While the run pauses for a server that is down: what it answers, and since when.
         self._waiting: tuple[str, float] | None = None
+        self._next_check: float | None = None  # seconds to the pause's next check, when told
         self._bars: list[Any] = []
         self._finished_bar: Any = None
         self._images_bar: Any = None
@@ -231,13 +233,41 @@ class Progress:
             self._finished_bar.total = total
             self._finished_bar.refresh()
 
-    def waiting(self, reason: str | None, seconds: float) -> None:
-        """The run pauses (``reason``: what the server answers; ``seconds`` so far) or, with
-        None, goes on: the ``progress:`` line says so, since nothing else happens meanwhile
-        (:mod:`harvester.outage` calls this at each check, at least once a minute)."""
+    def waiting(self, reason: str | None, seconds: float, next_check: float | None = None) -> None:
+        """The run pauses (``reason``: what the server answers; ``seconds`` so far;
+        ``next_check``: seconds until the next check, if one is due) or, with None, goes on.
+
+        Nothing else happens meanwhile, so the pause is what the progress shows: the
+        ``progress:`` line adds it, and on a terminal the ``images found`` bar says ``paused:
+        server down since 10:31, next check in 40s (HTTP 503 ...)`` (opened for it if no
+        image came yet). :mod:`harvester.outage` calls this every second while paused.
+        """
         self._waiting = None if reason is None else (reason, time.monotonic() - seconds)
+        self._next_check = next_check
+        if self.enabled:
+            self._show_pause(seconds)
         if self.lines:
             self._line()
+
+    def _show_pause(self, seconds: float) -> None:
+        """The pause's state as the ``images found`` bar's postfix (cleared once it ends)."""
+        if self._waiting is None:
+            if self._images_bar is not None and self._images_bar.postfix:
+                self._images_bar.set_postfix_str("", refresh=True)
+            return
+        if not self._bars:
+            self.open()
+        self._images_bar.set_postfix_str(self._pause_text(seconds), refresh=True)
+
+    def _pause_text(self, seconds: float) -> str:
+        """``paused: server down since 10:31, next check in 40s (HTTP 503 ...)``."""
+        assert self._waiting is not None
+        reason = self._waiting[0]
+        since = time.strftime("%H:%M", time.localtime(time.time() - seconds))
+        text = f"paused: server down since {since}"
+        if self._next_check is not None:
+            text += f", next check in {math.ceil(self._next_check)}s"
+        return f"{text} ({reason})"
 
     @property
     def total(self) -> int | None:
@@ -287,7 +317,10 @@ class Progress:
             )
         if self._waiting is not None:
             reason, since = self._waiting
-            parts.append(f"waiting for the server for {_elapsed(now - since)} ({reason})")
+            waiting = f"waiting for the server for {_elapsed(now - since)} ({reason})"
+            if self._next_check is not None:
+                waiting += f", next check in {math.ceil(self._next_check)}s"
+            parts.append(waiting)
         elapsed = _elapsed(now - self._started)
         try:
             print(f"progress ({elapsed}): " + ", ".join(parts), file=self.file, flush=True)

@@ -179,8 +179,8 @@ def add_outage_flag(parser: argparse.ArgumentParser) -> None:
         "--outage-wait",
         metavar="TIME",
         help="while the server is down as a whole (at the start too: busy, not refusing "
-        "connections), pause this long at most, then stop (exit 75): seconds or 90s, 30m, "
-        "2h; 0: no pause (default 1h)",
+        "connections), pause this long at most, then stop (exit 75); pauses less than 10m "
+        "apart count together: seconds or 90s, 30m, 2h; 0: no pause (default 1h)",
     )
 
 
@@ -973,7 +973,7 @@ def print_summary(
             print(
                 f"dry run: {plural(summary.images, 'image')} found, "
                 f"{plural(summary.pending, 'artifact')} to fetch "
-                f"({plural(summary.requests, 'listing request')})" + _waited_text(summary),
+                f"({plural(summary.requests, 'listing request')})" + waited_text(summary),
                 file=out,
             )
             if getattr(summary, "selection", ""):
@@ -997,7 +997,7 @@ def print_summary(
             f"{plural(summary.retries, 'retry', 'retries')}, {summary.elapsed:.1f} s, "
             f"{summary.rate:.1f} requests/s"
             + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else "")
-            + _waited_text(summary),
+            + waited_text(summary),
             file=out,
         )
         if getattr(summary, "selection", ""):
@@ -1046,6 +1046,19 @@ def print_summary(
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
+    elif summary.interrupted and (paused := getattr(summary, "paused_when_stopped", "")):
+        # Stopped while waiting for a server that is down: say so, and that the command
+        # is for later (the line said "interrupted before any file was harvested" alone).
+        done = (
+            "every finished file is kept and journaled, the rest is pending"
+            if summary.store_opened
+            else "nothing harvested yet"
+        )
+        print(
+            f"interrupted while waiting for the server, down for {paused}; {done}: run "
+            f"again later: {resume}",
+            file=sys.stderr,
+        )
     elif summary.interrupted and not summary.store_opened:
         print(f"interrupted before any file was harvested; run: {resume}", file=sys.stderr)
     elif summary.interrupted:
@@ -1077,7 +1090,7 @@ def print_summary(
         print(advice.closing(resume), file=sys.stderr)
 
 
-def _waited_text(summary: Any) -> str:
+def waited_text(summary: Any) -> str:
     """``, waited 4m10s for the server``: the time the run paused while it was down."""
     from harvester.outage import duration_text
 

@@ -256,7 +256,7 @@ def run_plan(args: argparse.Namespace) -> int:
     """``harvester plan``: walk once, publish DIR/plan."""
     import anyio
 
-    from harvester.cli.harvest import artifacts_given, base_url_given
+    from harvester.cli.harvest import artifacts_given, base_url_given, waited_text
     from harvester.config import NewestRun, folder_artifacts, folder_server, resolve
     from harvester.plan import plan_targets
     from harvester.progress import Progress, request_time_line
@@ -293,7 +293,10 @@ def run_plan(args: argparse.Namespace) -> int:
         )
     if not args.quiet:
         kinds = ", ".join(f"{n} {k}" for k, n in info.artifacts.items())
-        print(f"planned {plural(info.images, 'image')} ({kinds}) in {out / 'plan'}")
+        print(
+            f"planned {plural(info.images, 'image')} ({kinds}) in {out / 'plan'}"
+            + waited_text(info)
+        )
         when = request_time_line(
             sum(info.artifacts.values()),
             config.rate,

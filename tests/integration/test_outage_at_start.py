@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from harvest_helpers import reaped, start_cli
 from test_outage_wait import FIRST_CHECK, short_checks  # noqa: F401 (an autouse fixture)
 
 import harvester.outage
@@ -171,15 +173,19 @@ def test_a_plan_inside_a_window_completes(
     faults: str,
 ) -> None:
     """`harvester plan` waits for a server down at its start or during its walk as a harvest
-    does: exit 0 and a plan of every image, not exit 75 and no plan."""
+    does: exit 0 and a plan of every image, not exit 75 and no plan; its "planned" line says
+    how long it waited, as a harvest's summary does."""
     emu = make_emulator(preset="demo", faults=faults)
     out = tmp_path / "p"
     code, said, err = run(
         capsys, "plan", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out)
     )
     assert code == 0, err
-    assert f"planned {IMAGES} images" in said
-    assert json.loads((out / "plan" / "plan.json").read_text())["images"] == IMAGES
+    assert re.search(
+        rf"^planned {IMAGES} images \(.*\) in .*, waited \d+\.\ds for the server$", said, re.M
+    ), said
+    plan = json.loads((out / "plan" / "plan.json").read_text())
+    assert plan["images"] == IMAGES and "outage_waited" not in plan
     assert "the server looks down (HTTP 503 Service Unavailable" in caplog.text
     assert "the server answers again after" in caplog.text
 
@@ -204,3 +210,32 @@ def test_a_plan_inside_a_longer_window_is_try_again_later(
     ), err
     assert hint == "hint: the server is down: run the same command again later"
     assert not (out / "plan" / "plan.json").exists()
+
+
+def test_ctrl_c_while_waiting_at_start_says_so(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Ctrl-C while a run waits for a server down from its start: exit 130, the summary
+    says how long it waited, and the last line that it was waiting for the server (how long,
+    what it answered), nothing harvested, and the command to run later; no folder."""
+    emu = make_emulator(preset="demo", faults="first:503*1000,only:api_versions")
+    out = tmp_path / "d"
+    args = ["harvest", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out),
+            "--rate", "none", "--max-retries", "0"]  # fmt: skip
+    with reaped(start_cli(*args)) as proc:
+        deadline = time.monotonic() + 30
+        # The check at start's two tries, then the pause (its first check is 5 s later).
+        while emu.stats()["by_route"].get("api_versions", {}).get("503", 0) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        summary, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert re.search(r", waited \d+\.\ds for the server$", summary, re.M), summary
+    assert re.fullmatch(
+        r"interrupted while waiting for the server, down for \d+\.\ds \(HTTP 503 Service "
+        r"Unavailable\); nothing harvested yet: run again later: harvester harvest .*",
+        err.strip().splitlines()[-1],
+    ), err
+    assert not out.exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import signal
 import threading
 import time
@@ -33,6 +34,8 @@ from harvester.retry import zero_waits
 
 SCREEN = "2302"  # the demo preset's screen: 10 plates, 80 images
 IMAGES = 80
+PLATE = "7361"  # one of its plates
+PLATE_IMAGES = 8
 CONCURRENCY = 4
 FIRST_CHECK = 0.5
 CHECK_CAP = 1.0
@@ -251,7 +254,8 @@ def test_sigterm_while_paused_stops_at_once(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """SIGTERM while the run waits for the server (between two checks, 5 s apart in a real
-    run): exit 130 within seconds, with the resume line, as at any other moment."""
+    run): exit 130 within seconds, and a last line that says the run was waiting for the
+    server, with the command to run later."""
     emu = make_emulator(preset="demo", faults="first:ok*30|503*1000")
     out = tmp_path / "d"
     args = ["harvest", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out),
@@ -267,4 +271,50 @@ def test_sigterm_while_paused_stops_at_once(
         assert time.monotonic() - sent < 5
     assert proc.returncode == 130, stderr
     assert "the server looks down (HTTP 503 Service Unavailable" in stderr
-    assert "interrupted: every finished file is kept and journaled; resume with: " in stderr
+    assert re.fullmatch(
+        r"interrupted while waiting for the server, down for \d+\.\ds \(HTTP 503 Service "
+        r"Unavailable\); every finished file is kept and journaled, the rest is pending: run "
+        r"again later: harvester harvest .*",
+        stderr.strip().splitlines()[-1],
+    ), stderr
+
+
+@pytest.mark.parametrize("joined", [True, False])
+def test_a_flapping_server_is_one_outage_for_the_limit(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    joined: bool,
+) -> None:
+    """A server down twice for about 1.1 s, up between for four requests, --outage-wait 1.6s:
+    the limit counts both pauses together and the second one stops the run (exit 75, none
+    failed, the rest pending). Pauses counted apart (REJOIN 0, as before) each stay within
+    the limit: the run goes on through both, however often the server flaps."""
+    monkeypatch.setattr(harvester.outage, "CHECK_CAP", FIRST_CHECK)  # checks 0.5 s apart
+    if not joined:
+        monkeypatch.setattr(harvester.outage, "REJOIN", 0.0)
+    # The check at start and 3 thumbnails; one 503, the check that pauses and 1 more; the
+    # API root back, the held thumbnail and 2 more; then the same outage again.
+    faults = "first:ok*4|503*3|ok*4|503*3,only:api_versions|/webgateway/render_thumbnail/"
+    out = tmp_path / "d"
+    with EmulatorThread(preset="demo", faults=faults) as emu, zero_waits():
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--plate", PLATE, "--out", str(out),
+             "--artifacts", "thumbnail", "--rate", "none", "--concurrency", "1",
+             "--max-retries", "0", "--outage-wait", "1.6s"]
+        )  # fmt: skip
+    summary, err = capsys.readouterr()
+    assert "failed 0" in summary, summary
+    if not joined:
+        assert code == 0, err
+        assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == PLATE_IMAGES
+        return
+    assert code == 75, err
+    assert re.match(
+        r"stopped: the server stayed down for 1\.\ds in 2 pauses less than 10m00s apart "
+        r"\(HTTP 503 Service Unavailable\); every finished file is kept and journaled",
+        err.strip().splitlines()[-1],
+    ), err
+    assert re.search(r"for 0\.\ds at most \(1\.\ds of the 1\.6s limit went to pauses", caplog.text)
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 6

@@ -1,0 +1,56 @@
+"""Which answers show the server is up, so that a busy answer meanwhile costs no check.
+
+A request that has used its retries on a busy answer asks the API root once, unless a request
+sent after its last try was answered. Only 2xx answers counted: a run of stale ids (404
+after 404) spent a check, and up to 5 s of a worker, on each busy answer as if the server
+were down. Any whole answer but a down sign counts now; a page a proxy may serve with 200
+for a server that is down (HTML where JSON or an image was expected) does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+import anyio
+import pytest
+
+from harvester import urls
+from harvester.client import Client, ClientSettings, Expect
+from harvester.emulator import EmulatorThread
+from harvester.errors import FetchError, OverloadError
+from harvester.outage import Outage
+
+IMAGE = 9762885  # the demo preset's first image
+MISSING = 1  # no image has this id
+
+
+@pytest.mark.parametrize(
+    ("faults", "image", "checks"),
+    [
+        ("", MISSING, 0),  # 404: the server answered
+        ("first:500,only:/webgateway/", IMAGE, 0),  # 500: the server's own failure
+        ("", IMAGE, 0),  # 200, the thumbnail
+        ("first:html200,only:/webgateway/", IMAGE, 1),  # maybe a proxy's page: not sure
+        ("first:503,only:/webgateway/", IMAGE, 1),  # busy: a down sign
+    ],
+)
+async def test_an_answer_after_a_busy_one_decides_without_a_check(
+    make_emulator: Callable[..., EmulatorThread], faults: str, image: int, checks: int
+) -> None:
+    """A thumbnail answered 404, 500 or 200 after a request's last busy try shows the server
+    is up (that request fails on its own, no check of the API root); an HTML page with 200 or
+    a 503 does not (one check, which answers: no pause)."""
+    emu = make_emulator(preset="demo", faults=faults or None)
+    outage = Outage(60.0)
+    settings = ClientSettings(emu.base_url, rate=None, max_retries=0)
+    busy = OverloadError("HTTP 503 Service Unavailable", url=emu.base_url, status=503)
+    with anyio.fail_after(10):
+        async with Client(settings, outage=outage) as client:
+            last_try = time.monotonic()
+            with contextlib.suppress(FetchError):
+                await client.get(urls.thumbnail(image), Expect.JPEG)
+            assert not await outage.held(busy, last_try)
+    assert not outage.paused and outage.stats.checks == checks
+    assert emu.stats()["by_route"].get("api_versions", {}) == ({"200": 1} if checks else {})
