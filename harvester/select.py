@@ -152,7 +152,22 @@ def parse_label_keys(value: object) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in items)
     if any(not k for k in keys):
         raise ConfigError("label_keys: an annotation key cannot be empty")
-    return keys
+    return distinct_keys(keys)
+
+
+def distinct_keys(keys: Iterable[str]) -> tuple[str, ...]:
+    """``keys`` without repeats, compared as the labels compare keys (case-insensitively);
+    the first spelling is kept.
+
+    Why: ``--label-key 'Gene Symbol' --label-key 'gene symbol'`` (or one key given on the
+    command line and again in the config file) named one key twice, and every label read
+    ``ECT2|ECT2``: a class name no one asked for, and a label format that differed from the
+    folder's other runs.
+    """
+    seen: dict[str, str] = {}
+    for key in keys:
+        seen.setdefault(_fold(key), key)
+    return tuple(seen.values())
 
 
 def check_sample(value: object) -> int | None:
@@ -871,6 +886,8 @@ async def run_stage(
             bottom = None
         if bottom is not None:
             logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
+            if 0 < stats.matched < bottom.n:
+                problems.warning("%s", short_sample_line(bottom.n, stats, bool(selection.where)))
             sampled: list[ImageRef] | None = bottom.result()
             if reuse is not None and sampled:
                 count = len(sampled)
@@ -884,6 +901,21 @@ async def run_stage(
                     )
             for ref in sampled or ():
                 await forward(ref)
+
+
+def short_sample_line(n: int, stats: SelectStats, filtered: bool) -> str:
+    """The warning when ``--sample N`` is more than the images there are to sample from.
+
+    Why: ``--sample 500 --where 'Gene Symbol=ECT2'`` on a study with 4 such images took
+    those 4 with exit 0, and said so only in the summary (not printed with ``--quiet``), so
+    a training script could go on believing it had 500 images per class. (No image at all
+    has the empty-selection warnings instead.)
+    """
+    if filtered or stats.matched < stats.walked:
+        there = f"the {stats.matched} of the {plural(stats.walked, 'walked image')} that match"
+    else:
+        there = f"the {plural(stats.walked, 'walked image')}"
+    return f"--sample {n} is more than {there}, so the sample is all {stats.matched} of them"
 
 
 @asynccontextmanager
@@ -972,7 +1004,9 @@ def write_labelled_index(
 
     out_dir = Path(out_dir)
     state = index.current_state(out_dir, state)
-    keys = tuple(label_keys) if label_keys is not None else recorded_label_keys(out_dir, state)
+    keys = distinct_keys(
+        label_keys if label_keys is not None else recorded_label_keys(out_dir, state)
+    )
     if not keys:
         rows_written = index.write_index_of(out_dir, state)
         _remove_stale_labels(out_dir)
@@ -993,6 +1027,8 @@ def write_labelled_index(
         problems.warning("%s", separator_clash_line(list(clashes)))
     ids = {label: n for n, label in enumerate(sorted(counts))}
     renumbered = renumbered_line(out_dir / LABELS_FILE, ids)
+    if renumbered:
+        renumbered += _keep_renumbered(out_dir)
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
     at = rows.fixed  # the core columns and those of kinds such as rois: labels come after
@@ -1019,6 +1055,27 @@ def write_labelled_index(
         problems.warning("%s", renumbered)
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
     return len(rows)
+
+
+def _keep_renumbered(out_dir: Path) -> str:
+    """Keep the ``labels.csv`` about to be renumbered as ``labels.before-<UTC time>.csv``;
+    the end of the warning that names it ("" when nothing was kept).
+
+    Why: the warning named one label's old and new id; the old file, the only full mapping
+    from a trained model's label_ids to labels, was then overwritten. A copy changed by hand
+    is kept by :func:`harvester.index.write_table` instead (``labels.edited-...``), once.
+    """
+    from harvester import index
+    from harvester.store import storage_error
+
+    target = out_dir / LABELS_FILE
+    if index.changed_by_hand(out_dir, target):
+        return ""
+    try:
+        kept = index.keep_beside(target, "before")
+    except OSError as exc:  # nothing written yet: the old ids are not lost without a word
+        raise storage_error(exc, str(target)) from exc
+    return "" if kept is None else f"; the replaced {LABELS_FILE} is kept as {kept}"
 
 
 def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
@@ -1054,7 +1111,14 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
             f" {ids[first]})"
             + (f"; {new} label{' is' if new == 1 else 's are'} new" if new else "")
         )
-    if gone:
+    if gone and not moved and len(gone) == len(before) and ids:
+        # Every label differs: most often other label keys (a key added or dropped), which
+        # "on no image any more" misdescribed.
+        parts.append(
+            f"none of its {plural(len(before), 'label')} is a label now (e.g. {gone[0]!r},"
+            f" was {before[gone[0]]}; other label keys than when it was written?)"
+        )
+    elif gone:
         parts.append(
             f"{len(gone)} of its {plural(len(before), 'label')} {'is' if len(gone) == 1 else 'are'}"
             f" on no image any more (e.g. {gone[0]!r}, was {before[gone[0]]})"

@@ -1,0 +1,138 @@
+"""What an ML engineer met collecting a labelled training set from the demo emulator.
+
+Found by a walk through the README's training-data section, each over real loopback
+sockets through the command line: a label key given twice made every label ``ECT2|ECT2``;
+``--sample 50`` of 4 matching images took 4 with no word under ``--quiet``; and a rewrite
+that renumbered ``labels.csv`` (another label key) overwrote the only full mapping from a
+trained model's label_ids to labels, with a warning that called every label "on no image
+any more".
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from selection_helpers import DEMO_SCREEN, index_rows, run_cli
+
+from harvester.emulator import EmulatorThread
+
+
+def harvest_cli(emulator: EmulatorThread, out: Path, *args: str) -> tuple[int, str]:
+    """``harvester harvest -q`` of the demo screen's thumbnails; (exit code, stderr)."""
+    result = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q", *args,
+    )  # fmt: skip
+    return result.returncode, result.stderr
+
+
+def warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("WARNING")]
+
+
+def labels_table(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_a_label_key_given_twice_in_any_case_is_one_key(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--label-key 'Gene Symbol' --label-key 'gene symbol' labels ECT2, not ECT2|ECT2."""
+    out = tmp_path / "ect2"
+    code, stderr = harvest_cli(
+        emulator, out, "--where", "Gene Symbol=ECT2",
+        "--label-key", "Gene Symbol", "--label-key", "gene symbol",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert labels_table(out / "labels.csv") == [["label", "label_id", "images"], ["ECT2", "0", "4"]]
+    assert {row["label"] for row in index_rows(out)} == {"ECT2"}
+    result = run_cli("index", str(out), "--label-key", "PHENOTYPE", "--label-key", "Phenotype")
+    assert result.returncode == 0, result.stderr
+    assert "'PHENOTYPE' recorded" in result.stdout and "'Phenotype'" not in result.stdout
+    assert not any("|" in row["label"] for row in index_rows(out))
+
+
+def test_a_sample_larger_than_the_selection_is_said_under_quiet(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--sample 50 of the 4 ECT2 images: all 4 are taken, exit 0, one warning even with -q."""
+    out = tmp_path / "ect2"
+    code, stderr = harvest_cli(emulator, out, "--where", "Gene Symbol=ECT2", "--sample", "50")
+    assert code == 0, stderr
+    assert len(index_rows(out)) == 4
+    assert warnings(stderr) == [
+        "WARNING harvester.problems: --sample 50 is more than the 4 of the 80 walked images"
+        " that match, so the sample is all 4 of them"
+    ]
+
+
+def test_a_sample_larger_than_the_study_is_said(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """--sample 500 of a screen of 80 images, no filter: all 80, and the warning says so."""
+    code, stderr = harvest_cli(emulator, tmp_path / "all", "--sample", "500")
+    assert code == 0, stderr
+    assert warnings(stderr) == [
+        "WARNING harvester.problems: --sample 500 is more than the 80 walked images, so the"
+        " sample is all 80 of them"
+    ]
+
+
+def test_a_sample_within_the_selection_says_nothing(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--sample 4 of the 4 ECT2 images is exactly what was asked: no warning."""
+    code, stderr = harvest_cli(
+        emulator, tmp_path / "ect2", "--where", "Gene Symbol=ECT2", "--sample", "4"
+    )
+    assert code == 0, stderr
+    assert warnings(stderr) == []
+
+
+def test_another_label_key_keeps_the_renumbered_labels_csv(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Adding a label key renumbers every label: the old labels.csv is kept byte for byte
+    beside the new one, the warning names it and blames the keys, not lost images."""
+    out = tmp_path / "mitosis"
+    code, stderr = harvest_cli(
+        emulator, out, "--where", "Phenotype~mitotic", "--sample", "10", "--label-key", "Phenotype"
+    )
+    assert code == 0, stderr
+    before = (out / "labels.csv").read_bytes()
+    result = run_cli("index", str(out), "--label-key", "Phenotype", "--label-key", "Gene Symbol")
+    assert result.returncode == 0, result.stderr
+    (kept,) = out.glob("labels.before-*.csv")
+    assert kept.read_bytes() == before
+    assert (out / "labels.csv").read_bytes() != before
+    assert all("|" in row[0] for row in labels_table(out / "labels.csv")[1:])
+    (line,) = warnings(result.stderr)
+    assert f"none of its {len(labels_table(kept)) - 1} labels is a label now" in line
+    assert "other label keys than when it was written?" in line
+    assert "on no image any more" not in line
+    assert line.endswith(f"; the replaced labels.csv is kept as {kept}")
+
+
+def test_only_a_rewrite_that_renumbers_keeps_a_copy(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """The same sample again keeps no copy; a bigger sample with another seed ('BUB1B' sorts
+    before 'CDC20', 1 -> 2) keeps the old labels.csv once, named in the warning."""
+    out = tmp_path / "genes"
+    for _ in range(2):
+        code, stderr = harvest_cli(emulator, out, "--sample", "3", "--label-key", "Gene Symbol")
+        assert code == 0, stderr
+        assert warnings(stderr) == []
+    assert list(out.glob("labels.before-*")) == []
+    before = (out / "labels.csv").read_bytes()
+    assert labels_table(out / "labels.csv")[1:] == [
+        ["AURKA", "0", "1"], ["CDC20", "1", "1"], ["PRC1", "2", "1"]
+    ]  # fmt: skip
+    code, stderr = harvest_cli(emulator, out, "--sample", "20", "--seed", "7")
+    assert code == 0, stderr
+    (kept,) = out.glob("labels.before-*.csv")
+    assert kept.read_bytes() == before
+    assert ["CDC20", "2", "2"] in labels_table(out / "labels.csv")
+    (line,) = [line for line in warnings(stderr) if "label_ids changed" in line]
+    assert "(e.g. 'CDC20': was 1, now 2)" in line
+    assert line.endswith(f"; the replaced labels.csv is kept as {kept}")
