@@ -421,6 +421,9 @@ class ValueCensus:
         for cond in self._terms:
             by_value = self._open.setdefault(_fold(cond.key), {})
             by_value.setdefault(_fold_spaces(cond.value), []).append(cond)
+        # folded key -> folded value -> a spelling seen: the values of the keys of open terms,
+        # for a "did you mean" when a term matched nothing (``ECT3`` -> ``ECT2``).
+        self._values: dict[str, dict[str, str]] = {}
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
@@ -431,6 +434,7 @@ class ValueCensus:
             by_value = self._open.get(_fold(key))
             if by_value is None:
                 continue
+            self._values.setdefault(_fold(key), {}).setdefault(_fold_spaces(value), value.strip())
             conds = by_value.get(_fold_spaces(value))
             if conds is None:
                 continue
@@ -445,6 +449,14 @@ class ValueCensus:
                 del by_value[_fold_spaces(value)]
                 if not by_value:
                     del self._open[_fold(key)]
+
+    def _close(self, cond: Condition) -> list[str]:
+        """Up to 3 values of the term's key spelt nearly like its value (a typo's suggestions)."""
+        import difflib  # only when a term matched nothing: not on every run's start-up
+
+        values = self._values.get(_fold(cond.key), {})
+        close = difflib.get_close_matches(_fold_spaces(cond.value), list(values), n=3)
+        return [values[v] for v in close]
 
     def lines(self, census: KeyCensus, seen: Seen, matched: int) -> list[str]:
         """One warning per ``=`` term whose key is known but whose value no image has.
@@ -464,8 +476,11 @@ class ValueCensus:
             if near is None and matched:
                 continue
             parts = [v.strip() for v in cond.value.split(",")]
+            close = self._close(cond) if near is None and len(parts) == 1 else []
             if near is not None:
                 hint = f"did you mean '{cond.key}={near}'?"
+            elif close:
+                hint = "did you mean " + " or ".join(repr(f"{cond.key}={v}") for v in close) + "?"
             elif len(parts) > 1 and all(parts):
                 # `Gene Symbol=ECT2,PLK1`: a list, as other tools write one; ours is the term
                 # repeated (terms on one key mean "any of").

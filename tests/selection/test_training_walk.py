@@ -136,3 +136,17 @@ def test_only_a_rewrite_that_renumbers_keeps_a_copy(
     (line,) = [line for line in warnings(stderr) if "label_ids changed" in line]
     assert "(e.g. 'CDC20': was 1, now 2)" in line
     assert line.endswith(f"; the replaced labels.csv is kept as {kept}")
+
+
+def test_a_misspelt_value_names_the_nearest_values(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--where 'Gene Symbol=ECT3' (a typo, not a case slip): the warning suggests ECT2."""
+    code, stderr = harvest_cli(emulator, tmp_path / "typo", "--where", "Gene Symbol=ECT3")
+    assert code == 0, stderr
+    assert warnings(stderr) == [
+        "WARNING harvester.problems: --where 'Gene Symbol=ECT3': no value of key 'Gene Symbol'"
+        " on the 80 walked images is 'ECT3', so this term matches no image; did you mean"
+        " 'Gene Symbol=ECT2'?"
+    ]
+    assert index_rows(tmp_path / "typo") == []
