@@ -1491,10 +1491,13 @@ class Harvest:
         if (
             self._selection.active
             and self._shard is None
+            and self.replay_of is None
             and not (s.interrupted or s.walk_failures)
         ):
             # index.csv lists every image of DIR, not only this selection (a run cut short
-            # selected only part of it: nothing to compare then).
+            # selected only part of it: nothing to compare then). Said to whoever gave the
+            # selection, not again by each replay of a resume: a balanced set (one --where
+            # per class, each a target set of its own) had one such line per class.
             note = self.select_stats.index_note(s.index_rows)
             if note:
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)

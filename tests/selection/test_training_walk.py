@@ -11,11 +11,14 @@ any more".
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from selection_helpers import DEMO_SCREEN, index_rows, run_cli
 
-from harvester.emulator import EmulatorThread
+from harvester.config import RecordedRun, target_set
+from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator.http import Request, Response
 
 
 def harvest_cli(emulator: EmulatorThread, out: Path, *args: str) -> tuple[int, str]:
@@ -150,3 +153,57 @@ def test_a_misspelt_value_names_the_nearest_values(
         " 'Gene Symbol=ECT2'?"
     ]
     assert index_rows(tmp_path / "typo") == []
+
+
+class BrokenThumbnails:
+    """The demo emulator, whose thumbnails answer 500 while ``broken`` is set."""
+
+    def __init__(self) -> None:
+        self.inner = build_application("demo", 0, "omeroweb")
+        self.broken = False
+
+    def handle(self, req: Request) -> Response:
+        if self.broken and "render_thumbnail" in req.raw_path:
+            return Response(500, b"<h1>Server Error (500)</h1>", "text/html", route="test:broken")
+        return self.inner.handle(req)
+
+
+def test_a_resume_retries_every_class_of_a_balanced_set(tmp_path: Path) -> None:
+    """One --where per class into one DIR (a balanced set): the classes are target sets of
+    their own, so `harvest --out DIR` retries an older class's failures (it replayed the
+    newest class alone, exit 0, the failures left), without the index note per class."""
+    app = BrokenThumbnails()
+    out = tmp_path / "balanced"
+    with EmulatorThread(app=app) as emu:
+        for gene, broken in (("ECT2", True), ("PLK1", False)):
+            app.broken = broken
+            result = run_cli(
+                "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
+                "--screen", str(DEMO_SCREEN), "--artifacts", "thumbnail", "--max-retries", "0",
+                "--where", f"Gene Symbol={gene}", "--sample", "2", "--label-key", "Gene Symbol",
+                "-q",
+            )  # fmt: skip
+            assert result.returncode == (1 if broken else 0), result.stderr
+        assert {row["label"] for row in index_rows(out)} == {"PLK1"}
+        result = run_cli("harvest", "--out", str(out), "--rate", "none")
+    assert result.returncode == 0, result.stderr
+    assert "target set 2 of 2" in result.stderr
+    assert "Gene Symbol=ECT2" in result.stderr
+    assert "index.csv lists" not in result.stderr
+    assert labels_table(out / "labels.csv")[1:] == [["ECT2", "0", "2"], ["PLK1", "1", "2"]]
+    status = run_cli("status", str(out), "--json")
+    assert json.loads(status.stdout)["totals"]["failed"] == 0
+
+
+def test_where_terms_make_a_target_set_as_the_selection_reads_them() -> None:
+    """Terms in another order or key case are one set; another term, or none, is another."""
+
+    def key(*where: str, sample: int = 2) -> str:
+        config = {"screens": [DEMO_SCREEN], "where": list(where), "sample": sample}
+        return target_set(RecordedRun("run", config))
+
+    one = key("Gene Symbol=ECT2", "Phenotype~mitotic")
+    assert key("phenotype ~ mitotic", "gene symbol=ECT2", sample=50) == one
+    assert key("Gene Symbol=PLK1", "Phenotype~mitotic") != one
+    assert key("Gene Symbol=ect2", "Phenotype~mitotic") != one  # '=' is case-sensitive
+    assert key() != one and key() == target_set(RecordedRun("run", {"screens": [DEMO_SCREEN]}))
