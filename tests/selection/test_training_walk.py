@@ -207,3 +207,30 @@ def test_where_terms_make_a_target_set_as_the_selection_reads_them() -> None:
     assert key("Gene Symbol=PLK1", "Phenotype~mitotic") != one
     assert key("Gene Symbol=ect2", "Phenotype~mitotic") != one  # '=' is case-sensitive
     assert key() != one and key() == target_set(RecordedRun("run", {"screens": [DEMO_SCREEN]}))
+
+
+def test_a_plan_of_no_image_does_not_say_submit(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """plan --where 'Gene Symbol=ECT3' plans 0 images: no 'next: harvester slurm ...
+    --submit' for an empty job array, but what to change; the replan with --force works."""
+    out = tmp_path / "planned"
+    args = (
+        "plan",
+        "--base-url",
+        emulator.base_url,
+        "--screen",
+        str(DEMO_SCREEN),
+        "--out",
+        str(out),
+    )
+    result = run_cli(*args, "--where", "Gene Symbol=ECT3", "--sample", "5")
+    assert result.returncode == 0, result.stderr
+    assert "next:" not in result.stdout and "--submit" not in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "nothing to harvest: the plan holds no image; change the --where terms (see the"
+        " warnings above) and plan again with --force"
+    )
+    assert "did you mean 'Gene Symbol=ECT2'?" in result.stderr
+    result = run_cli(*args, "--where", "Gene Symbol=ECT2", "--force")
+    assert result.returncode == 0, result.stderr
+    assert "planned 4 images" in result.stdout
+    assert "next: harvester slurm" in result.stdout
