@@ -839,6 +839,7 @@ class SelectStats:
             f"index.csv lists {plural(index_rows, 'image')}, {extra} more than this run selected:"
             " it lists every image harvested into this folder (earlier selections, or images whose"
             " annotations no longer match); harvest each training set into a folder of its own"
+            " (one run per class of a balanced set wants this union)"
         )
 
 
