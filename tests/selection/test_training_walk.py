@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from selection_helpers import DEMO_SCREEN, index_rows, run_cli
+from selection_helpers import DEMO_SCREEN, harvest, index_rows, run_cli
 
 from harvester.config import RecordedRun, target_set
 from harvester.emulator import EmulatorThread, build_application
@@ -214,14 +215,9 @@ def test_a_plan_of_no_image_does_not_say_submit(emulator: EmulatorThread, tmp_pa
     --submit' for an empty job array, but what to change; the replan with --force works."""
     out = tmp_path / "planned"
     args = (
-        "plan",
-        "--base-url",
-        emulator.base_url,
-        "--screen",
-        str(DEMO_SCREEN),
-        "--out",
-        str(out),
-    )
+        "plan", "--base-url", emulator.base_url, "--rate", "none",
+        "--screen", str(DEMO_SCREEN), "--out", str(out),
+    )  # fmt: skip
     result = run_cli(*args, "--where", "Gene Symbol=ECT3", "--sample", "5")
     assert result.returncode == 0, result.stderr
     assert "next:" not in result.stdout and "--submit" not in result.stdout
@@ -234,3 +230,29 @@ def test_a_plan_of_no_image_does_not_say_submit(emulator: EmulatorThread, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "planned 4 images" in result.stdout
     assert "next: harvester slurm" in result.stdout
+
+
+def test_the_same_command_into_a_new_folder_rebuilds_the_set_through_faults(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A colleague's rerun of the saved command on a flaky server (503s, cut answers) picks
+    the same images with the same labels and label ids as the clean first run."""
+    settings = {
+        "screens": (DEMO_SCREEN,),
+        "where": ("Phenotype~mitotic",),
+        "sample": 10,
+        "seed": 3,
+        "label_keys": ("Phenotype",),
+    }
+    clean, flaky = tmp_path / "mine", tmp_path / "theirs"
+    first = harvest(make_emulator(preset="demo").base_url, clean, **settings)
+    emu = make_emulator(preset="demo", faults="503:15%,truncate:5%,seed:4")
+    again = harvest(emu.base_url, flaky, max_retries=8, **settings)
+    assert (first.failed, again.failed) == (0, 0)
+    assert sum(emu.stats()["faults"].values()) > 0
+    assert len(index_rows(clean)) == 10
+    columns = ("image_id", "label", "label_id")
+    assert [[r[c] for c in columns] for r in index_rows(flaky)] == [
+        [r[c] for c in columns] for r in index_rows(clean)
+    ]
+    assert (flaky / "labels.csv").read_bytes() == (clean / "labels.csv").read_bytes()
