@@ -1105,6 +1105,7 @@ class Harvest:
                 on_selected=lambda _ref: self.progress.discovered(1),
                 walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
+                replay=self.replay_of is not None,
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:

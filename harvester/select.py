@@ -851,6 +851,7 @@ async def run_stage(
     on_selected: Callable[[ImageRef], None] | None = None,
     walk_complete: Callable[[], bool] | None = None,
     reuse: SampleReuse | None = None,
+    replay: bool = False,
 ) -> None:
     """Forward the selected images of ``receive`` to ``send``, then close both.
 
@@ -860,7 +861,9 @@ async def run_stage(
     the bottom N of part of the walk differ from the bottom N of all of it, so
     fetching them would put images into DIR that a complete rerun would not
     select. ``reuse``: labels for sampled images the walk did not ask (see
-    :class:`SampleReuse`); the edge of the complete sample is recorded.
+    :class:`SampleReuse`); the edge of the complete sample is recorded. ``replay``: a
+    resume's replay of a selection given before, which was told then that ``--sample`` is
+    more than there is (a balanced set's small classes said it on every resume).
     """
     stats.description = selection.describe()
     bottom = BottomN(selection.sample, selection.seed) if selection.sample is not None else None
@@ -902,7 +905,7 @@ async def run_stage(
             bottom = None
         if bottom is not None:
             logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
-            if 0 < stats.matched < bottom.n:
+            if 0 < stats.matched < bottom.n and not replay:
                 problems.warning("%s", short_sample_line(bottom.n, stats, bool(selection.where)))
             sampled: list[ImageRef] | None = bottom.result()
             if reuse is not None and sampled:
@@ -944,6 +947,7 @@ async def selecting(
     on_selected: Callable[[ImageRef], None] | None = None,
     walk_complete: Callable[[], bool] | None = None,
     reuse: SampleReuse | None = None,
+    replay: bool = False,
 ) -> AsyncIterator[ObjectSendStream[ImageRef]]:
     """A send stream for the walker whose images reach ``send`` only if selected.
 
@@ -954,7 +958,15 @@ async def selecting(
     inner_send, inner_receive = anyio.create_memory_object_stream[ImageRef](buffer)
     async with anyio.create_task_group() as tg:
         tg.start_soon(
-            run_stage, selection, inner_receive, send, stats, on_selected, walk_complete, reuse
+            run_stage,
+            selection,
+            inner_receive,
+            send,
+            stats,
+            on_selected,
+            walk_complete,
+            reuse,
+            replay,
         )
         async with inner_send:
             yield inner_send

@@ -172,7 +172,8 @@ class BrokenThumbnails:
 def test_a_resume_retries_every_class_of_a_balanced_set(tmp_path: Path) -> None:
     """One --where per class into one DIR (a balanced set): the classes are target sets of
     their own, so `harvest --out DIR` retries an older class's failures (it replayed the
-    newest class alone, exit 0, the failures left), without the index note per class."""
+    newest class alone, exit 0, the failures left). --sample 5 is more than either class:
+    said by each class's own run, not again by the replays, nor the index note."""
     app = BrokenThumbnails()
     out = tmp_path / "balanced"
     with EmulatorThread(app=app) as emu:
@@ -181,17 +182,18 @@ def test_a_resume_retries_every_class_of_a_balanced_set(tmp_path: Path) -> None:
             result = run_cli(
                 "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
                 "--screen", str(DEMO_SCREEN), "--artifacts", "thumbnail", "--max-retries", "0",
-                "--where", f"Gene Symbol={gene}", "--sample", "2", "--label-key", "Gene Symbol",
+                "--where", f"Gene Symbol={gene}", "--sample", "5", "--label-key", "Gene Symbol",
                 "-q",
             )  # fmt: skip
             assert result.returncode == (1 if broken else 0), result.stderr
+            assert "--sample 5 is more than the" in result.stderr
         assert {row["label"] for row in index_rows(out)} == {"PLK1"}
         result = run_cli("harvest", "--out", str(out), "--rate", "none")
     assert result.returncode == 0, result.stderr
     assert "target set 2 of 2" in result.stderr
     assert "Gene Symbol=ECT2" in result.stderr
-    assert "index.csv lists" not in result.stderr
-    assert labels_table(out / "labels.csv")[1:] == [["ECT2", "0", "2"], ["PLK1", "1", "2"]]
+    assert "index.csv lists" not in result.stderr and "is more than" not in result.stderr
+    assert labels_table(out / "labels.csv")[1:] == [["ECT2", "0", "4"], ["PLK1", "1", "3"]]
     status = run_cli("status", str(out), "--json")
     assert json.loads(status.stdout)["totals"]["failed"] == 0
 
