@@ -975,8 +975,16 @@ def ids_read_once(path: str) -> bool:
 def target_set(recorded: RecordedRun) -> str:
     """The run's targets as one comparable value: the ids of each kind as a set (order and
     repeats do not change the images), the ``--ids-from`` file and the plan as saved
-    (absolute paths). Ids read once (standard input, ``<(cmd)``) are their run's own set:
-    two such runs read different ids under one name."""
+    (absolute paths), and the ``--where`` terms as a set. Ids read once (standard input,
+    ``<(cmd)``) are their run's own set: two such runs read different ids under one name.
+
+    Why ``--where``: a balanced training set is one run per class into one DIR (``--where
+    'Gene Symbol=ECT2' --sample 50``, then ``=PLK1``...). With the screen as the only key
+    they were one set, and a resume replayed the newest class alone: the other classes'
+    failures were never retried, with exit 0, while ``status`` went on listing them. A
+    changed ``--sample`` or ``--seed`` on the same terms is still the same set (the
+    newest wins): it changes how many of those images are wanted, not which.
+    """
     from harvester.plan import plan_dir
 
     key: dict[str, Any] = {}
@@ -993,7 +1001,21 @@ def target_set(recorded: RecordedRun) -> str:
         if value in (None, [], ""):
             continue
         key[name] = value
+    where = _where_terms(recorded.config.get("where"))
+    if where:
+        key["where"] = where
     return json.dumps(key, sort_keys=True)
+
+
+def _where_terms(saved: object) -> list[str]:
+    """Saved ``--where`` terms as a sorted set, keys folded as the selection compares them
+    (``gene symbol=ECT2`` is ``Gene Symbol=ECT2``); a saved value that does not parse is
+    kept as it was."""
+    try:
+        terms = parse_where(saved) if saved else ()
+    except ConfigError:
+        return sorted({str(term) for term in saved}) if isinstance(saved, list) else [str(saved)]
+    return sorted({f"{t.key.casefold()}{t.op}{t.value}" for t in terms})
 
 
 def recorded_target_sets(

@@ -487,10 +487,21 @@ def keep_changed(out_dir: Path, target: Path) -> Path | None:
     """Keep ``target`` as ``<stem>.edited-<UTC time><suffix>`` if changed by hand; the copy."""
     if not changed_by_hand(out_dir, target):
         return None
+    return keep_beside(target, "edited")
+
+
+def keep_beside(target: Path, tag: str) -> Path | None:
+    """Keep ``target`` as ``<stem>.<tag>-<UTC time><suffix>`` beside it; the copy.
+
+    A hard link (readers of ``target`` never find it missing; the rewrite's rename leaves the
+    link with the old bytes), else a copy. None when ``target`` is gone.
+    """
+    if not target.exists():
+        return None
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     for n in range(1, 100):
         extra = "" if n == 1 else f"-{n}"
-        kept = target.with_name(f"{target.stem}.edited-{stamp}{extra}{target.suffix}")
+        kept = target.with_name(f"{target.stem}.{tag}-{stamp}{extra}{target.suffix}")
         try:
             os.link(target, kept)
         except FileExistsError:

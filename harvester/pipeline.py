@@ -1135,6 +1135,7 @@ class Harvest:
                 on_selected=lambda _ref: self.progress.discovered(1),
                 walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
+                replay=self.replay_of is not None,
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
@@ -1538,10 +1539,13 @@ class Harvest:
         if (
             self._selection.active
             and self._shard is None
+            and self.replay_of is None
             and not (s.interrupted or s.walk_failures)
         ):
             # index.csv lists every image of DIR, not only this selection (a run cut short
-            # selected only part of it: nothing to compare then).
+            # selected only part of it: nothing to compare then). Said to whoever gave the
+            # selection, not again by each replay of a resume: a balanced set (one --where
+            # per class, each a target set of its own) had one such line per class.
             note = self.select_stats.index_note(s.index_rows)
             if note:
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)

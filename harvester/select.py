@@ -153,7 +153,22 @@ def parse_label_keys(value: object) -> tuple[str, ...]:
     keys = tuple(k.strip() for k in items)
     if any(not k for k in keys):
         raise ConfigError("label_keys: an annotation key cannot be empty")
-    return keys
+    return distinct_keys(keys)
+
+
+def distinct_keys(keys: Iterable[str]) -> tuple[str, ...]:
+    """``keys`` without repeats, compared as the labels compare keys (case-insensitively);
+    the first spelling is kept.
+
+    Why: ``--label-key 'Gene Symbol' --label-key 'gene symbol'`` (or one key given on the
+    command line and again in the config file) named one key twice, and every label read
+    ``ECT2|ECT2``: a class name no one asked for, and a label format that differed from the
+    folder's other runs.
+    """
+    seen: dict[str, str] = {}
+    for key in keys:
+        seen.setdefault(_fold(key), key)
+    return tuple(seen.values())
 
 
 def check_sample(value: object) -> int | None:
@@ -410,6 +425,9 @@ class ValueCensus:
         for cond in self._terms:
             by_value = self._open.setdefault(_fold(cond.key), {})
             by_value.setdefault(_fold_spaces(cond.value), []).append(cond)
+        # folded key -> folded value -> a spelling seen: the values of the keys of open terms,
+        # for a "did you mean" when a term matched nothing (``ECT3`` -> ``ECT2``).
+        self._values: dict[str, dict[str, str]] = {}
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
@@ -420,6 +438,7 @@ class ValueCensus:
             by_value = self._open.get(_fold(key))
             if by_value is None:
                 continue
+            self._values.setdefault(_fold(key), {}).setdefault(_fold_spaces(value), value.strip())
             conds = by_value.get(_fold_spaces(value))
             if conds is None:
                 continue
@@ -434,6 +453,14 @@ class ValueCensus:
                 del by_value[_fold_spaces(value)]
                 if not by_value:
                     del self._open[_fold(key)]
+
+    def _close(self, cond: Condition) -> list[str]:
+        """Up to 3 values of the term's key spelt nearly like its value (a typo's suggestions)."""
+        import difflib  # only when a term matched nothing: not on every run's start-up
+
+        values = self._values.get(_fold(cond.key), {})
+        close = difflib.get_close_matches(_fold_spaces(cond.value), list(values), n=3)
+        return [values[v] for v in close]
 
     def lines(self, census: KeyCensus, seen: Seen, matched: int) -> list[str]:
         """One warning per ``=`` term whose key is known but whose value no image has.
@@ -453,8 +480,11 @@ class ValueCensus:
             if near is None and matched:
                 continue
             parts = [v.strip() for v in cond.value.split(",")]
+            close = self._close(cond) if near is None and len(parts) == 1 else []
             if near is not None:
                 hint = f"did you mean '{cond.key}={near}'?"
+            elif close:
+                hint = "did you mean " + " or ".join(repr(f"{cond.key}={v}") for v in close) + "?"
             elif len(parts) > 1 and all(parts):
                 # `Gene Symbol=ECT2,PLK1`: a list, as other tools write one; ours is the term
                 # repeated (terms on one key mean "any of").
@@ -813,6 +843,7 @@ class SelectStats:
             f"index.csv lists {plural(index_rows, 'image')}, {extra} more than this run selected:"
             " it lists every image harvested into this folder (earlier selections, or images whose"
             " annotations no longer match); harvest each training set into a folder of its own"
+            " (one run per class of a balanced set wants this union)"
         )
 
 
@@ -824,6 +855,7 @@ async def run_stage(
     on_selected: Callable[[ImageRef], None] | None = None,
     walk_complete: Callable[[], bool] | None = None,
     reuse: SampleReuse | None = None,
+    replay: bool = False,
 ) -> None:
     """Forward the selected images of ``receive`` to ``send``, then close both.
 
@@ -833,7 +865,9 @@ async def run_stage(
     the bottom N of part of the walk differ from the bottom N of all of it, so
     fetching them would put images into DIR that a complete rerun would not
     select. ``reuse``: labels for sampled images the walk did not ask (see
-    :class:`SampleReuse`); the edge of the complete sample is recorded.
+    :class:`SampleReuse`); the edge of the complete sample is recorded. ``replay``: a
+    resume's replay of a selection given before, which was told then that ``--sample`` is
+    more than there is (a balanced set's small classes said it on every resume).
     """
     stats.description = selection.describe()
     bottom = BottomN(selection.sample, selection.seed) if selection.sample is not None else None
@@ -875,6 +909,8 @@ async def run_stage(
             bottom = None
         if bottom is not None:
             logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
+            if 0 < stats.matched < bottom.n and not replay:
+                problems.warning("%s", short_sample_line(bottom.n, stats, bool(selection.where)))
             sampled: list[ImageRef] | None = bottom.result()
             if reuse is not None and sampled:
                 count = len(sampled)
@@ -890,6 +926,21 @@ async def run_stage(
                 await forward(ref)
 
 
+def short_sample_line(n: int, stats: SelectStats, filtered: bool) -> str:
+    """The warning when ``--sample N`` is more than the images there are to sample from.
+
+    Why: ``--sample 500 --where 'Gene Symbol=ECT2'`` on a study with 4 such images took
+    those 4 with exit 0, and said so only in the summary (not printed with ``--quiet``), so
+    a training script could go on believing it had 500 images per class. (No image at all
+    has the empty-selection warnings instead.)
+    """
+    if filtered or stats.matched < stats.walked:
+        there = f"the {stats.matched} of the {plural(stats.walked, 'walked image')} that match"
+    else:
+        there = f"the {plural(stats.walked, 'walked image')}"
+    return f"--sample {n} is more than {there}, so the sample is all {stats.matched} of them"
+
+
 @asynccontextmanager
 async def selecting(
     selection: Selection,
@@ -900,6 +951,7 @@ async def selecting(
     on_selected: Callable[[ImageRef], None] | None = None,
     walk_complete: Callable[[], bool] | None = None,
     reuse: SampleReuse | None = None,
+    replay: bool = False,
 ) -> AsyncIterator[ObjectSendStream[ImageRef]]:
     """A send stream for the walker whose images reach ``send`` only if selected.
 
@@ -910,7 +962,15 @@ async def selecting(
     inner_send, inner_receive = anyio.create_memory_object_stream[ImageRef](buffer)
     async with anyio.create_task_group() as tg:
         tg.start_soon(
-            run_stage, selection, inner_receive, send, stats, on_selected, walk_complete, reuse
+            run_stage,
+            selection,
+            inner_receive,
+            send,
+            stats,
+            on_selected,
+            walk_complete,
+            reuse,
+            replay,
         )
         async with inner_send:
             yield inner_send
@@ -980,7 +1040,9 @@ def write_labelled_index(
 
     out_dir = Path(out_dir)
     state = index.current_state(out_dir, state)
-    keys = tuple(label_keys) if label_keys is not None else recorded_label_keys(out_dir, state)
+    keys = distinct_keys(
+        label_keys if label_keys is not None else recorded_label_keys(out_dir, state)
+    )
     if not keys:
         rows_written = index.write_index_of(out_dir, state)
         if written is not None:
@@ -1003,6 +1065,8 @@ def write_labelled_index(
         problems.warning("%s", separator_clash_line(list(clashes)))
     ids = {label: n for n, label in enumerate(sorted(counts))}
     renumbered = renumbered_line(out_dir / LABELS_FILE, ids)
+    if renumbered:
+        renumbered += _keep_renumbered(out_dir)
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
     at = rows.fixed  # the core columns and those of kinds such as rois: labels come after
@@ -1031,6 +1095,27 @@ def write_labelled_index(
         problems.warning("%s", renumbered)
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
     return len(rows)
+
+
+def _keep_renumbered(out_dir: Path) -> str:
+    """Keep the ``labels.csv`` about to be renumbered as ``labels.before-<UTC time>.csv``;
+    the end of the warning that names it ("" when nothing was kept).
+
+    Why: the warning named one label's old and new id; the old file, the only full mapping
+    from a trained model's label_ids to labels, was then overwritten. A copy changed by hand
+    is kept by :func:`harvester.index.write_table` instead (``labels.edited-...``), once.
+    """
+    from harvester import index
+    from harvester.store import storage_error
+
+    target = out_dir / LABELS_FILE
+    if index.changed_by_hand(out_dir, target):
+        return ""
+    try:
+        kept = index.keep_beside(target, "before")
+    except OSError as exc:  # nothing written yet: the old ids are not lost without a word
+        raise storage_error(exc, str(target)) from exc
+    return "" if kept is None else f"; the replaced {LABELS_FILE} is kept as {kept}"
 
 
 def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
@@ -1065,7 +1150,14 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
             f" (e.g. {first!r}: was {before[first]}, now"
             f" {ids[first]})" + (f"; {plural(new, 'label')} {agree(new)} new" if new else "")
         )
-    if gone:
+    if gone and not moved and len(gone) == len(before) and ids:
+        # Every label differs: most often other label keys (a key added or dropped), which
+        # "on no image any more" misdescribed.
+        parts.append(
+            f"none of its {plural(len(before), 'label')} is a label now (e.g. {gone[0]!r},"
+            f" was {before[gone[0]]}; other label keys than when it was written?)"
+        )
+    elif gone:
         parts.append(
             f"{len(gone)} of its {plural(len(before), 'label')} {agree(len(gone))}"
             f" on no image any more (e.g. {gone[0]!r}, was {before[gone[0]]})"

@@ -308,9 +308,25 @@ def run_plan(args: argparse.Namespace) -> int:
             walked = info.extra.get("walked", 0)
             walked_images = plural(walked, "walked image")
             print(f"selected {info.images} of {walked_images} ({info.extra['selection']})")
+        if not info.images:
+            print(_empty_plan_line(bool(config.where)))
+            return 0
         for line in _plan_next_lines(args.config, out, args.label_keys or ()):
             print(line)
     return 0
+
+
+def _empty_plan_line(selected: bool) -> str:
+    """What to do after a plan of no image, instead of the ``next:`` commands.
+
+    Why: an empty selection (``--where 'Gene Symbol=ECT3'``) planned 0 images and then
+    printed ``next: harvester slurm ... --submit``: a job array for nothing, submitted as
+    told, and the warnings above it scrolled away.
+    """
+    change = "the --where terms (see the warnings above)" if selected else "the targets"
+    return (
+        f"nothing to harvest: the plan holds no image; change {change} and plan again with --force"
+    )
 
 
 def _plan_next_lines(config: Path | None, out: Path, label_keys: Sequence[str] = ()) -> list[str]:

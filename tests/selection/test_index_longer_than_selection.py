@@ -37,5 +37,6 @@ def test_a_smaller_sample_into_the_same_folder_is_told_the_index_is_longer(
         "WARNING harvester.problems: index.csv lists 10 images, 5 more than this run selected:"
         " it lists every image harvested into this folder (earlier selections, or images whose"
         " annotations no longer match); harvest each training set into a folder of its own"
+        " (one run per class of a balanced set wants this union)"
     ]
     assert harvest_sample(emulator, out, 10) == (0, [], 10)  # the same selection again

@@ -183,7 +183,8 @@ def test_one_set_of_values_is_one_label_whatever_the_order(tmp_path: Path) -> No
 def test_renumbered_labels_are_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A folder indexed before values were sorted (labels.csv says 'b;a' is 1): the next
     index renumbers it ('a;b' is 0, 'c' moves from 0 to 1) and says so, since a model trained
-    on the old label_ids would read the new ones wrong; an unchanged rewrite says nothing."""
+    on the old label_ids would read the new ones wrong, keeping the old file beside it; an
+    unchanged rewrite says nothing."""
     make_dir(tmp_path, {1: (("Kind", "b"), ("Kind", "a")), 2: (("Kind", "c"),)})
     (tmp_path / LABELS_FILE).write_text("label,label_id,images\nb;a,1,1\nc,0,1\n")
     with caplog.at_level(logging.WARNING):
@@ -193,12 +194,14 @@ def test_renumbered_labels_are_said(tmp_path: Path, caplog: pytest.LogCaptureFix
         {"label": "c", "label_id": "1", "images": "1"},
     ]
     (line,) = problem_lines(caplog)
+    (kept,) = tmp_path.glob("labels.before-*.csv")
+    assert kept.read_text() == "label,label_id,images\nb;a,1,1\nc,0,1\n"
     assert line == (
         f"label_ids changed in {tmp_path / LABELS_FILE}: 1 of its 2 labels is still there with"
         " another label_id (e.g. 'c': was 0, now 1); 1 label is new; 1 of its 2 labels is on"
         " no image any more (e.g. 'b;a', was 1); a model trained on the old label_ids must map"
         " them to the new ones by label (the label column of index.csv and labels.csv), not by"
-        " label_id"
+        f" label_id; the replaced labels.csv is kept as {kept}"
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING):

@@ -1,0 +1,260 @@
+"""What an ML engineer met collecting a labelled training set from the demo emulator.
+
+Found by a walk through the README's training-data section, each over real loopback
+sockets through the command line: a label key given twice made every label ``ECT2|ECT2``;
+``--sample 50`` of 4 matching images took 4 with no word under ``--quiet``; and a rewrite
+that renumbered ``labels.csv`` (another label key) overwrote the only full mapping from a
+trained model's label_ids to labels, with a warning that called every label "on no image
+any more".
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from selection_helpers import DEMO_SCREEN, harvest, index_rows, run_cli
+
+from harvester.config import RecordedRun, target_set
+from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator.http import Request, Response
+
+
+def harvest_cli(emulator: EmulatorThread, out: Path, *args: str) -> tuple[int, str]:
+    """``harvester harvest -q`` of the demo screen's thumbnails; (exit code, stderr)."""
+    result = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q", *args,
+    )  # fmt: skip
+    return result.returncode, result.stderr
+
+
+def warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("WARNING")]
+
+
+def labels_table(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_a_label_key_given_twice_in_any_case_is_one_key(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--label-key 'Gene Symbol' --label-key 'gene symbol' labels ECT2, not ECT2|ECT2."""
+    out = tmp_path / "ect2"
+    code, stderr = harvest_cli(
+        emulator, out, "--where", "Gene Symbol=ECT2",
+        "--label-key", "Gene Symbol", "--label-key", "gene symbol",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert labels_table(out / "labels.csv") == [["label", "label_id", "images"], ["ECT2", "0", "4"]]
+    assert {row["label"] for row in index_rows(out)} == {"ECT2"}
+    result = run_cli("index", str(out), "--label-key", "PHENOTYPE", "--label-key", "Phenotype")
+    assert result.returncode == 0, result.stderr
+    assert "'PHENOTYPE' recorded" in result.stdout and "'Phenotype'" not in result.stdout
+    assert not any("|" in row["label"] for row in index_rows(out))
+
+
+def test_a_sample_larger_than_the_selection_is_said_under_quiet(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--sample 50 of the 4 ECT2 images: all 4 are taken, exit 0, one warning even with -q."""
+    out = tmp_path / "ect2"
+    code, stderr = harvest_cli(emulator, out, "--where", "Gene Symbol=ECT2", "--sample", "50")
+    assert code == 0, stderr
+    assert len(index_rows(out)) == 4
+    assert warnings(stderr) == [
+        "WARNING harvester.problems: --sample 50 is more than the 4 of the 80 walked images"
+        " that match, so the sample is all 4 of them"
+    ]
+
+
+def test_a_sample_larger_than_the_study_is_said(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """--sample 500 of a screen of 80 images, no filter: all 80, and the warning says so."""
+    code, stderr = harvest_cli(emulator, tmp_path / "all", "--sample", "500")
+    assert code == 0, stderr
+    assert warnings(stderr) == [
+        "WARNING harvester.problems: --sample 500 is more than the 80 walked images, so the"
+        " sample is all 80 of them"
+    ]
+
+
+def test_a_sample_within_the_selection_says_nothing(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--sample 4 of the 4 ECT2 images is exactly what was asked: no warning."""
+    code, stderr = harvest_cli(
+        emulator, tmp_path / "ect2", "--where", "Gene Symbol=ECT2", "--sample", "4"
+    )
+    assert code == 0, stderr
+    assert warnings(stderr) == []
+
+
+def test_another_label_key_keeps_the_renumbered_labels_csv(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Adding a label key renumbers every label: the old labels.csv is kept byte for byte
+    beside the new one, the warning names it and blames the keys, not lost images."""
+    out = tmp_path / "mitosis"
+    code, stderr = harvest_cli(
+        emulator, out, "--where", "Phenotype~mitotic", "--sample", "10", "--label-key", "Phenotype"
+    )
+    assert code == 0, stderr
+    before = (out / "labels.csv").read_bytes()
+    result = run_cli("index", str(out), "--label-key", "Phenotype", "--label-key", "Gene Symbol")
+    assert result.returncode == 0, result.stderr
+    (kept,) = out.glob("labels.before-*.csv")
+    assert kept.read_bytes() == before
+    assert (out / "labels.csv").read_bytes() != before
+    assert all("|" in row[0] for row in labels_table(out / "labels.csv")[1:])
+    (line,) = warnings(result.stderr)
+    assert f"none of its {len(labels_table(kept)) - 1} labels is a label now" in line
+    assert "other label keys than when it was written?" in line
+    assert "on no image any more" not in line
+    assert line.endswith(f"; the replaced labels.csv is kept as {kept}")
+
+
+def test_only_a_rewrite_that_renumbers_keeps_a_copy(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """The same sample again keeps no copy; a bigger sample with another seed ('BUB1B' sorts
+    before 'CDC20', 1 -> 2) keeps the old labels.csv once, named in the warning."""
+    out = tmp_path / "genes"
+    for _ in range(2):
+        code, stderr = harvest_cli(emulator, out, "--sample", "3", "--label-key", "Gene Symbol")
+        assert code == 0, stderr
+        assert warnings(stderr) == []
+    assert list(out.glob("labels.before-*")) == []
+    before = (out / "labels.csv").read_bytes()
+    assert labels_table(out / "labels.csv")[1:] == [
+        ["AURKA", "0", "1"], ["CDC20", "1", "1"], ["PRC1", "2", "1"]
+    ]  # fmt: skip
+    code, stderr = harvest_cli(emulator, out, "--sample", "20", "--seed", "7")
+    assert code == 0, stderr
+    (kept,) = out.glob("labels.before-*.csv")
+    assert kept.read_bytes() == before
+    assert ["CDC20", "2", "2"] in labels_table(out / "labels.csv")
+    (line,) = [line for line in warnings(stderr) if "label_ids changed" in line]
+    assert "(e.g. 'CDC20': was 1, now 2)" in line
+    assert line.endswith(f"; the replaced labels.csv is kept as {kept}")
+
+
+def test_a_misspelt_value_names_the_nearest_values(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--where 'Gene Symbol=ECT3' (a typo, not a case slip): the warning suggests ECT2."""
+    code, stderr = harvest_cli(emulator, tmp_path / "typo", "--where", "Gene Symbol=ECT3")
+    assert code == 0, stderr
+    assert warnings(stderr) == [
+        "WARNING harvester.problems: --where 'Gene Symbol=ECT3': no value of key 'Gene Symbol'"
+        " on the 80 walked images is 'ECT3', so this term matches no image; did you mean"
+        " 'Gene Symbol=ECT2'?"
+    ]
+    assert index_rows(tmp_path / "typo") == []
+
+
+class BrokenThumbnails:
+    """The demo emulator, whose thumbnails answer 500 while ``broken`` is set."""
+
+    def __init__(self) -> None:
+        self.inner = build_application("demo", 0, "omeroweb")
+        self.broken = False
+
+    def handle(self, req: Request) -> Response:
+        if self.broken and "render_thumbnail" in req.raw_path:
+            return Response(500, b"<h1>Server Error (500)</h1>", "text/html", route="test:broken")
+        return self.inner.handle(req)
+
+
+def test_a_resume_retries_every_class_of_a_balanced_set(tmp_path: Path) -> None:
+    """One --where per class into one DIR (a balanced set): the classes are target sets of
+    their own, so `harvest --out DIR` retries an older class's failures (it replayed the
+    newest class alone, exit 0, the failures left). --sample 5 is more than either class:
+    said by each class's own run, not again by the replays, nor the index note."""
+    app = BrokenThumbnails()
+    out = tmp_path / "balanced"
+    with EmulatorThread(app=app) as emu:
+        for gene, broken in (("ECT2", True), ("PLK1", False)):
+            app.broken = broken
+            result = run_cli(
+                "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
+                "--screen", str(DEMO_SCREEN), "--artifacts", "thumbnail", "--max-retries", "0",
+                "--where", f"Gene Symbol={gene}", "--sample", "5", "--label-key", "Gene Symbol",
+                "-q",
+            )  # fmt: skip
+            assert result.returncode == (1 if broken else 0), result.stderr
+            assert "--sample 5 is more than the" in result.stderr
+        assert {row["label"] for row in index_rows(out)} == {"PLK1"}
+        result = run_cli("harvest", "--out", str(out), "--rate", "none")
+    assert result.returncode == 0, result.stderr
+    assert "target set 2 of 2" in result.stderr
+    assert "Gene Symbol=ECT2" in result.stderr
+    assert "index.csv lists" not in result.stderr and "is more than" not in result.stderr
+    assert labels_table(out / "labels.csv")[1:] == [["ECT2", "0", "4"], ["PLK1", "1", "3"]]
+    status = run_cli("status", str(out), "--json")
+    assert json.loads(status.stdout)["totals"]["failed"] == 0
+
+
+def test_where_terms_make_a_target_set_as_the_selection_reads_them() -> None:
+    """Terms in another order or key case are one set; another term, or none, is another."""
+
+    def key(*where: str, sample: int = 2) -> str:
+        config = {"screens": [DEMO_SCREEN], "where": list(where), "sample": sample}
+        return target_set(RecordedRun("run", config))
+
+    one = key("Gene Symbol=ECT2", "Phenotype~mitotic")
+    assert key("phenotype ~ mitotic", "gene symbol=ECT2", sample=50) == one
+    assert key("Gene Symbol=PLK1", "Phenotype~mitotic") != one
+    assert key("Gene Symbol=ect2", "Phenotype~mitotic") != one  # '=' is case-sensitive
+    assert key() != one and key() == target_set(RecordedRun("run", {"screens": [DEMO_SCREEN]}))
+
+
+def test_a_plan_of_no_image_does_not_say_submit(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """plan --where 'Gene Symbol=ECT3' plans 0 images: no 'next: harvester slurm ...
+    --submit' for an empty job array, but what to change; the replan with --force works."""
+    out = tmp_path / "planned"
+    args = (
+        "plan", "--base-url", emulator.base_url, "--rate", "none",
+        "--screen", str(DEMO_SCREEN), "--out", str(out),
+    )  # fmt: skip
+    result = run_cli(*args, "--where", "Gene Symbol=ECT3", "--sample", "5")
+    assert result.returncode == 0, result.stderr
+    assert "next:" not in result.stdout and "--submit" not in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "nothing to harvest: the plan holds no image; change the --where terms (see the"
+        " warnings above) and plan again with --force"
+    )
+    assert "did you mean 'Gene Symbol=ECT2'?" in result.stderr
+    result = run_cli(*args, "--where", "Gene Symbol=ECT2", "--force")
+    assert result.returncode == 0, result.stderr
+    assert "planned 4 images" in result.stdout
+    assert "next: harvester slurm" in result.stdout
+
+
+def test_the_same_command_into_a_new_folder_rebuilds_the_set_through_faults(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A colleague's rerun of the saved command on a flaky server (503s, cut answers) picks
+    the same images with the same labels and label ids as the clean first run."""
+    settings = {
+        "screens": (DEMO_SCREEN,),
+        "where": ("Phenotype~mitotic",),
+        "sample": 10,
+        "seed": 3,
+        "label_keys": ("Phenotype",),
+    }
+    clean, flaky = tmp_path / "mine", tmp_path / "theirs"
+    first = harvest(make_emulator(preset="demo").base_url, clean, **settings)
+    emu = make_emulator(preset="demo", faults="503:15%,truncate:5%,seed:4")
+    again = harvest(emu.base_url, flaky, max_retries=8, **settings)
+    assert (first.failed, again.failed) == (0, 0)
+    assert sum(emu.stats()["faults"].values()) > 0
+    assert len(index_rows(clean)) == 10
+    columns = ("image_id", "label", "label_id")
+    assert [[r[c] for c in columns] for r in index_rows(flaky)] == [
+        [r[c] for c in columns] for r in index_rows(clean)
+    ]
+    assert (flaky / "labels.csv").read_bytes() == (clean / "labels.csv").read_bytes()
