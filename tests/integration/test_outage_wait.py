@@ -93,9 +93,12 @@ def test_a_maintenance_window_is_waited_out(
     in_window = stats["faults"]["maintenance"]
     checks = stats["by_route"]["api_versions"].get("503", 0)
     assert checks >= 2  # the check that paused the run, and at least one while paused
-    # Each request in flight when the window began (two tries each), the check that paused
-    # the run, and one check each FIRST_CHECK at most; without the pause: 40 and more.
-    assert in_window <= 2 * CONCURRENCY + 1 + math.ceil(window / FIRST_CHECK), stats
+    # Each request in flight when the window began (two tries each), each slot's next request
+    # sent while the check that paused the run was on its way (on a loaded machine, under
+    # pytest-xdist, that check takes a while), the check itself, and one check each
+    # FIRST_CHECK at most; without the pause: 40 and more.
+    most = 2 * CONCURRENCY + CONCURRENCY + 1 + math.ceil(window / FIRST_CHECK)
+    assert in_window <= most, stats
 
 
 def test_a_server_stopped_and_started_again_mid_run_is_waited_for(
