@@ -155,7 +155,9 @@ def test_a_longer_outage_stops_the_run_with_the_images_pending(
     assert "the rest is pending: run again later: harvester " in last
     kinds = status(capsys, out)
     assert kinds["thumbnail"]["failed"] == 0 and kinds["imgdata"]["failed"] == 0, kinds
-    assert kinds["thumbnail"]["pending"] > 0 and kinds["imgdata"]["pending"] > 0, kinds
+    # (Which kinds are left depends on how far the run got in 0.7 s: on a loaded machine,
+    # every imgData and no thumbnail.)
+    assert kinds["thumbnail"]["pending"] + kinds["imgdata"]["pending"] > 0, kinds
     time.sleep(max(0.0, started + 0.7 + 4.5 - time.monotonic()))  # the window is over
     code, summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "1s")
     assert code == 0, err
