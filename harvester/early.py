@@ -54,6 +54,8 @@ class EarlyAnswers:
         self._in_flight: dict[str, anyio.Event] = {}
         #: Scopes of requests sent with a time limit not lifted yet (see :meth:`send`).
         self._limited: set[anyio.CancelScope] = set()
+        #: Set by :meth:`drop_transient_failures`: the probe has passed.
+        self._probe_passed = False
 
     def __len__(self) -> int:
         """Answers held or in flight, not yet taken."""
@@ -87,7 +89,8 @@ class EarlyAnswers:
             scope = anyio.CancelScope(deadline=deadline)
             if within is not None:
                 self._limited.add(scope)
-            tg.start_soon(self._fetch, client, path, expect, check, scope)
+            before_probe = not self._probe_passed
+            tg.start_soon(self._fetch, client, path, expect, check, scope, before_probe)
             started += 1
         return started
 
@@ -97,8 +100,11 @@ class EarlyAnswers:
         Called once the probe has passed: a head-start request that used up its retries while
         the server was still refusing (a maintenance window the probe waited out with its
         longer budget) tells nothing about the run; its taker asks again. Permanent errors
-        (404) and answers stay held.
+        (404) and answers stay held. A request sent before this call and still out ends the
+        same way: its last try may have left before the probe passed and been answered "busy"
+        after (a loaded machine under pytest-xdist showed it).
         """
+        self._probe_passed = True
         dropped = [path for path, held in self._held.items() if isinstance(held, TransientError)]
         for path in dropped:
             del self._held[path]
@@ -117,11 +123,15 @@ class EarlyAnswers:
         expect: Expect,
         check: Callable[[Fetched], None] | None,
         scope: anyio.CancelScope,
+        before_probe: bool,
     ) -> None:
         try:
             with scope:  # past its deadline: nothing held, the taker asks itself
                 try:
                     self._held[path] = await client.get(path, expect, check)
+                except TransientError as exc:
+                    if not (before_probe and self._probe_passed):
+                        self._held[path] = exc  # (else: see drop_transient_failures)
                 except FetchError as exc:
                     self._held[path] = exc
         finally:

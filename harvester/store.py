@@ -902,6 +902,8 @@ class _Item:
     record: dict[str, Any] | None = None
     #: More fields of the done record (a rois file's ``roi_count``, known when it is stored).
     extra: Mapping[str, Any] | None = None
+    #: Its place in the queue, from 1 (see :meth:`Store.flush`).
+    seq: int = 0
 
 
 class Store:
@@ -956,7 +958,10 @@ class Store:
         self._root_dev = -1
         self._error: StorageError | None = None
         self._queued = 0
-        self._committed = 0
+        #: Every item queued up to this one is committed (see :meth:`flush`).
+        self._committed_upto = 0
+        #: Items committed past a gap (an earlier batch still being written).
+        self._committed_past: set[int] = set()
         self._progress = anyio.Event()
         self._batch_ready = anyio.Event()
         self._committer_done = anyio.Event()
@@ -1275,9 +1280,16 @@ class Store:
         await self._queue(_Item(record=rec))
 
     async def flush(self) -> None:
-        """Wait until everything queued so far is durable and journaled."""
+        """Wait until everything queued so far is durable and journaled.
+
+        Counted by the items' places in the queue, not by how many are committed: the
+        COMMITS_IN_FLIGHT loops can finish batches out of order, and a count reached by later
+        items let a stack's flush return while its own batch was still being written (its
+        staging, removed next, was the file that batch was about to move: "cannot write
+        images/...stack.ome.tif: No such file or directory" on a loaded machine).
+        """
         target = self._queued
-        while self._committed < target:
+        while self._committed_upto < target:
             if self._error is not None:
                 raise self._copy_error()
             if self._committer_done.is_set():
@@ -1310,6 +1322,9 @@ class Store:
     async def _queue(self, item: _Item) -> None:
         if self._error is not None:
             raise self._copy_error()
+        # Its place is taken before it is sent: once sent, a commit loop may take it at once.
+        self._queued += 1
+        item.seq = self._queued
         try:
             # Without a wait while the queue has room: anyio's send() yields to the
             # event loop on every item, which delays the worker's next request by a turn.
@@ -1323,11 +1338,13 @@ class Store:
                 # queued while the commit loops are busy writing).
                 if self._send.statistics().current_buffer_used == self._batch_size:
                     self._signal_batch_ready()
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        except BaseException as exc:  # not queued (a wait for room cancelled, say): no flush waits
+            self._settled((item.seq,))
+            if not isinstance(exc, (anyio.BrokenResourceError, anyio.ClosedResourceError)):
+                raise
             if self._error is not None:
                 raise self._copy_error() from None
             raise StorageError("the store is closed") from None
-        self._queued += 1
 
     async def _committer(self) -> None:
         # Shielded: when the caller is cancelled (Ctrl-C), the queued items must still be
@@ -1410,9 +1427,16 @@ class Store:
         for rec in records:
             self.state.apply(rec)
         self._count(batch, len(records))
-        self._committed += len(batch)
+        self._settled(item.seq for item in batch)
         self._wake()
         return True
+
+    def _settled(self, seqs: Iterable[int]) -> None:
+        """Items no flush waits for any more: committed, or never queued (send failed)."""
+        self._committed_past.update(seqs)
+        while self._committed_upto + 1 in self._committed_past:
+            self._committed_upto += 1
+            self._committed_past.remove(self._committed_upto)
 
     def _count(self, batch: list[_Item], records: int) -> None:
         for item in batch:

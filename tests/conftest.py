@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,6 +30,12 @@ from harvester.emulator.http import Request, Response
 # monkeypatch.
 for _name in [name for name in os.environ if name.lower().endswith("_proxy")]:
     del os.environ[_name]
+
+# A test run started with SIGINT ignored (`cmd &` in a script without job control; some CI
+# runners) hands that on to every process it starts: a `harvester` child would never see the
+# Ctrl-C a test sends it. The run takes SIGINT back, so its children start as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

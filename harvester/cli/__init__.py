@@ -594,6 +594,9 @@ def _main(argv: list[str] | None) -> int:
         with start_up():
             parser = build_parser()
             args = parser.parse_args(args_list)
+            # The words as given, for the run's record and its resume line: main(argv) called
+            # in-process has them here, while sys.argv holds the caller's own command.
+            args.command_argv = args_list
             run: Any = getattr(args, "run", None)
             if run is not None:
                 # In the held block: a SIGTERM while the handlers are set up (a few ms) is

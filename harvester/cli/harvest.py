@@ -517,7 +517,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     from harvester.progress import Progress
 
     progress = Progress(enabled=not cfg.quiet)
-    argv = sys.argv[1:]
+    argv: list[str] = list(getattr(args, "command_argv", sys.argv[1:]))
     # Before the event loop: copying a pipe waits for its producer, and Ctrl-C or SIGTERM
     # must be able to interrupt that wait (see copy_of_ids_source).
     ids_copy = copy_of_ids_source(cfg.ids_from)

@@ -275,7 +275,7 @@ def run_plan(args: argparse.Namespace) -> int:
     if line and not args.quiet:  # ... and its artifact kinds
         print(line)
     out = Path(args.out)
-    argv = ["plan", *sys.argv[2:]]
+    argv = ["plan", *getattr(args, "command_argv", sys.argv[1:])[1:]]
     # Walking a big screen at the polite default rate takes hours: the images found are
     # shown as a bar on a terminal, as a line a minute in a log (not with --quiet).
     progress = Progress(enabled=not args.quiet)

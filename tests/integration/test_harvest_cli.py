@@ -30,6 +30,28 @@ def test_harvest_command_exit_0_and_summary(
     assert f"index: {out / 'index.csv'} (8 rows)" in captured.out
 
 
+def test_in_process_main_records_its_own_words(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    emulator: EmulatorThread,
+) -> None:
+    """main(argv) called from Python records and prints argv, not the calling program's
+    sys.argv (a notebook's or a test runner's own flags in the run's record)."""
+    monkeypatch.setattr("sys.argv", ["jupyter-kernel", "--ip", "127.0.0.1"])
+    out = tmp_path / "h"
+    words = ["harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out", str(out),
+             "--rate", "none", "--artifacts", "thumbnail", "--no-labels", "--quiet"]  # fmt: skip
+    assert main(words) == 0, capsys.readouterr().err
+    (saved,) = (out / "runs").glob("*/config.json")
+    assert json.loads(saved.read_text())["argv"] == words
+    assert main(["plan", "--base-url", emulator.base_url, "--plate", "7375", "--out",
+                 str(tmp_path / "p"), "--rate", "none", "--quiet"]) == 0  # fmt: skip
+    (journal,) = (tmp_path / "p" / "journals").glob("*.jsonl")
+    (run,) = [r for r in map(json.loads, journal.read_text().splitlines()) if r["rec"] == "run"]
+    assert run["argv"][:3] == ["plan", "--base-url", emulator.base_url]
+
+
 def test_status_and_verify(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, reference: Reference
 ) -> None:

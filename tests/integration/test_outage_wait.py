@@ -96,9 +96,12 @@ def test_a_maintenance_window_is_waited_out(
     in_window = stats["faults"]["maintenance"]
     checks = stats["by_route"]["api_versions"].get("503", 0)
     assert checks >= 2  # the check that paused the run, and at least one while paused
-    # Each request in flight when the window began (two tries each), the check that paused
-    # the run, and one check each FIRST_CHECK at most; without the pause: 40 and more.
-    assert in_window <= 2 * CONCURRENCY + 1 + math.ceil(window / FIRST_CHECK), stats
+    # Each request in flight when the window began (two tries each), each slot's next request
+    # sent while the check that paused the run was on its way (on a loaded machine, under
+    # pytest-xdist, that check takes a while), the check itself, and one check each
+    # FIRST_CHECK at most; without the pause: 40 and more.
+    most = 2 * CONCURRENCY + CONCURRENCY + 1 + math.ceil(window / FIRST_CHECK)
+    assert in_window <= most, stats
 
 
 def test_a_server_stopped_and_started_again_mid_run_is_waited_for(
@@ -155,7 +158,9 @@ def test_a_longer_outage_stops_the_run_with_the_images_pending(
     assert "the rest is pending: run again later: harvester " in last
     kinds = status(capsys, out)
     assert kinds["thumbnail"]["failed"] == 0 and kinds["imgdata"]["failed"] == 0, kinds
-    assert kinds["thumbnail"]["pending"] > 0 and kinds["imgdata"]["pending"] > 0, kinds
+    # (Which kinds are left depends on how far the run got in 0.7 s: on a loaded machine,
+    # every imgData and no thumbnail.)
+    assert kinds["thumbnail"]["pending"] + kinds["imgdata"]["pending"] > 0, kinds
     time.sleep(max(0.0, started + 0.7 + 4.5 - time.monotonic()))  # the window is over
     code, summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", "1s")
     assert code == 0, err

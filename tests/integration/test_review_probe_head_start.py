@@ -14,13 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
-from harvester import retry
+from harvester import retry, urls
 from harvester.cli import main
+from harvester.client import Client, ClientSettings, Expect
+from harvester.early import EarlyAnswers
 from harvester.emulator import EmulatorThread
 from harvester.emulator.app import build_app
 from harvester.emulator.http import Request, Response
+from harvester.errors import TransientError
 
 IMAGES = range(1884801, 1884809)  # the demo preset's project 51
 MAX_RETRIES = 2
@@ -74,3 +78,26 @@ def test_a_maintenance_that_ends_during_the_probe_leaves_no_failure(
     assert "failed:" not in err, err
     assert code == 0, err
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == len(IMAGES)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_waits")
+async def test_a_busy_answer_that_arrives_after_the_probe_passed_is_asked_again(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A head-start request still out when the probe passes, answered 503 through its retries
+    after that, is not held as the image's failure: its taker asks again. A request sent after
+    the probe passed keeps its failure (it is the run's own)."""
+    emu = make_emulator(app=Maintenance(busy_answers=1000), latency_ms=100)
+    early_path, late_path = urls.image_metadata(IMAGES[0]), urls.image_metadata(IMAGES[1])
+    settings = ClientSettings(base_url=emu.base_url, rate=None, max_retries=MAX_RETRIES)
+    async with Client(settings) as client, anyio.create_task_group() as tg:
+        early = EarlyAnswers()
+        assert early.send(tg, client, [(early_path, Expect.JSON, None)]) == 1
+        await anyio.sleep(0.05)  # its first try is out, answered in 100 ms
+        early.drop_transient_failures()  # the probe passed
+        assert await early.take(early_path) is None
+        assert early.send(tg, client, [(late_path, Expect.JSON, None)]) == 1
+        with pytest.raises(TransientError, match="503"):
+            await early.take(late_path)
+    assert emu.stats()["by_status"]["503"] == 2 * (MAX_RETRIES + 1)

@@ -6,7 +6,9 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -331,3 +333,38 @@ async def test_same_target_queued_many_times_is_written_once_complete(tmp_path: 
     assert rec["sha256"] == hashlib.sha256(b"same bytes").hexdigest()
     assert temp_files(tmp_path) == []
     assert sum(1 for r in read_all(tmp_path) if r["rec"] == "done") == 40
+
+
+async def test_a_flush_waits_for_its_own_batch_when_a_later_one_is_written_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two commit loops may finish out of order: a flush right after a stack's put_file
+    returns only once that stack is in place (its staging is removed next), not as soon as as
+    many later files are written. A loaded machine showed the stack's move fail with ENOENT."""
+    run = new_run_id()
+    staged = tmp_path / "staged.ome.tif"
+    staged.write_bytes(b"II*\0stack")
+    stack_path = image_path(1, "stack")
+    with anyio.fail_after(20):
+        async with Store.open(
+            tmp_path / "d", run_id=run, writer=make_writer(run), batch_size=1
+        ) as store:
+            write_batch = store._commit_sync
+
+            def slow_for_the_stack(batch: list[Any], pending: PendingFile) -> Any:
+                if any(item.kind == "stack" for item in batch):
+                    time.sleep(0.5)  # a big stack's copy and fsync
+                return write_batch(batch, pending)
+
+            monkeypatch.setattr(store, "_commit_sync", slow_for_the_stack)
+
+            async def another_worker() -> None:
+                await anyio.sleep(0.1)  # the stack's batch is being written
+                await store.put_bytes("thumbnail", 2, image_path(2, "thumbnail"), b"J2")
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(another_worker)
+                await store.put_file("stack", 1, stack_path, staged)
+                await store.flush()
+                assert (tmp_path / "d" / stack_path).read_bytes() == b"II*\0stack"
+                assert store.state.is_done("stack", 1)
