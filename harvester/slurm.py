@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,6 +242,40 @@ def resume_line(out_dir: Path, tasks: str | None = None) -> str:
         f"jid=$(sbatch --parsable{only} {array}) && "
         f"sbatch --dependency=afterany:${{jid%%;*}} {index}"
     )
+
+
+_ARRAY_LINE_RE = re.compile(r"#SBATCH\s+--array=0-(\d+)(?:%(\d+))?\s*")
+
+
+def script_array(out_dir: Path) -> tuple[int, int | None] | None:
+    """(tasks, at most this many at once) of ``DIR/harvest.sbatch``'s ``#SBATCH --array``
+    line; None when DIR has no such script or its array line was edited into another form."""
+    try:
+        text = (out_dir / SCRIPT_NAME).read_text(encoding="utf-8", errors="replace")[: 1 << 20]
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if m := _ARRAY_LINE_RE.fullmatch(line.strip()):
+            return int(m.group(1)) + 1, int(m.group(2)) if m.group(2) else None
+    return None
+
+
+def array_spec(tasks: Iterable[int], parallel: int | None) -> str:
+    """``sbatch --array`` for some tasks only: runs as ranges (``0-2,7``), with the script's
+    ``%M`` when more than M are named, since a command-line ``--array`` replaces the
+    script's whole line, throttle included: each task's rate is the total over M, so more
+    than M running at once would together exceed the total ``--rate``."""
+    ks = sorted(set(tasks))
+    runs: list[str] = []
+    i = 0
+    while i < len(ks):
+        j = i
+        while j + 1 < len(ks) and ks[j + 1] == ks[j] + 1:
+            j += 1
+        runs.append(str(ks[i]) if i == j else f"{ks[i]}-{ks[j]}")
+        i = j + 1
+    throttle = f"%{parallel}" if parallel is not None and len(ks) > parallel else ""
+    return ",".join(runs) + throttle
 
 
 def task_out_dir(script_text: str) -> str | None:

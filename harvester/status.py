@@ -82,7 +82,14 @@ from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX
 from harvester.runlock import held_run_locks
-from harvester.shard import WorkLeft, finer_parts, holders, shard_commands, shard_pair
+from harvester.shard import (
+    WorkLeft,
+    finer_parts,
+    holders,
+    shard_commands,
+    shard_of,
+    shard_pair,
+)
 from harvester.store import find_stray_temps
 from harvester.text import plural
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
@@ -834,31 +841,56 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     return status
 
 
+def _split_counts(state: JournalState, slurm: SlurmStatus | None) -> frozenset[int]:
+    """The shard counts N of DIR's splits (its runs' ``--shard K/N``) and of its job array:
+    those a resume may name shards of."""
+    counts = {n for run in state.runs if (n := _shard_count(run.get("shard"))) is not None}
+    if slurm is not None and slurm.tasks is not None:
+        counts.add(slurm.tasks)
+    return frozenset(counts)
+
+
+def _shard_count(shard: object) -> int | None:
+    """The N of a run record's ``shard`` (``"K/N"``), None for none or another form."""
+    pair = shard_pair(shard) if isinstance(shard, str) else None
+    return pair[1] if pair is not None else None
+
+
 def _count_plan(
     out_dir: Path,
     info: PlanInfo,
     state: JournalState,
     wanted: _Wanted,
     plan_kinds: frozenset[str],
-) -> tuple[PlanStatus, dict[str, int], set[tuple[str, int]]]:
+    split_ns: frozenset[int] = frozenset(),
+) -> tuple[PlanStatus, dict[str, int], set[tuple[str, int]], set[tuple[int, int]]]:
     """One pass over the plan's ids: its :class:`PlanStatus`, of ``plan_kinds`` (what
     harvesting the plan fetches: the plan's kinds, or those its harvest was given); per
     kind the artifacts the plan adds to the pending ones counted from the journals (its
     kinds for the images the journals hold, :meth:`_Wanted.kinds` besides, and every kind
-    asked of the images no run has journaled); and the failed (kind, id) pairs harvesting
-    the plan asks for again."""
+    asked of the images no run has journaled); the failed (kind, id) pairs harvesting
+    the plan asks for again; and for each N of ``split_ns`` the shards ``(K, N)`` holding
+    an image no run has journaled (a task that never ran or was killed early: its resume
+    names it, see :class:`WorkLeft`)."""
     from harvester.plan import iter_plan_ids
 
     planned: list[str] = [a.value for a in Artifact if a.value in plan_kinds]
     plan = PlanStatus(images=info.images, artifacts=planned)
     extra: dict[str, int] = {}
     failed_wanted: set[tuple[str, int]] = set()
+    unreached: dict[int, set[int]] = {n: set() for n in split_ns}
+    open_ns = set(split_ns)  # (an N whose every shard is named needs no more hashing)
     done, failed, images = state.done, state.failed, state.images
     for image_id in iter_plan_ids(out_dir):
         ref = images.get(image_id)
         reached = ref is not None
         if reached:
             wanted.in_harvested_plan(image_id)
+        elif open_ns:
+            for n in list(open_ns):
+                unreached[n].add(shard_of(image_id, n))
+                if len(unreached[n]) == n:
+                    open_ns.discard(n)
         plan.reached += reached
         finished = 0
         for kind in planned:
@@ -880,7 +912,7 @@ def _count_plan(
             key = (kind, image_id)
             if key not in done and key not in failed:
                 extra[kind] = extra.get(kind, 0) + 1
-    return plan, extra, failed_wanted
+    return plan, extra, failed_wanted, {(k, n) for n, ks in unreached.items() for k in ks}
 
 
 @dataclass
@@ -1032,6 +1064,7 @@ def collect_status(out_dir: Path) -> StatusReport:
     dropped_by_set: dict[int, set[str]] = {}
     extra: dict[str, int] = {}
     plan_failed: set[tuple[str, int]] = set()
+    plan_unreached: set[tuple[int, int]] | None = None  # (None: no plan counted)
     # The plan's images get what harvesting it fetches: the kinds of the runs that did
     # (`--from-plan` with --artifacts fetches those), else, not harvested yet, the plan's.
     harvested = [t.kinds for t in sets if t.plan]
@@ -1040,7 +1073,9 @@ def collect_status(out_dir: Path) -> StatusReport:
         plan_kinds = frozenset(info.artifacts)
     if info is not None and plan_at is not None:
         try:
-            report.plan, extra, plan_failed = _count_plan(plan_at, info, state, wanted, plan_kinds)
+            report.plan, extra, plan_failed, plan_unreached = _count_plan(
+                plan_at, info, state, wanted, plan_kinds, _split_counts(state, slurm)
+            )
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
             wanted.forget_plan()
@@ -1119,6 +1154,8 @@ def collect_status(out_dir: Path) -> StatusReport:
         report.work_left = WorkLeft(
             tuple(str(w["shard"]) for w in report.walks if w.get("shard")),
             wanted.of_splits(work_ids, state.images),
+            unreached=plan_unreached or frozenset(),
+            covers_plan=plan_unreached is not None,
         )
         if recorded_sets is None:  # (no set's kinds were read: for the resume line alone)
             recorded_sets = recorded_target_sets(out_dir, saved=saved)

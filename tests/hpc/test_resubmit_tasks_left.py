@@ -1,0 +1,139 @@
+"""After a job array, `status` and `verify` resubmit only the tasks with work left.
+
+An array where some tasks were cancelled, killed (`kill -9`, out of memory) or met failures
+used to get the whole array back from `harvester status`: every finished task queued and
+started again to find nothing to do, and nothing said which tasks had ended short. The resume
+line now names them (`sbatch --array=1,3 ...`), with the script's `%M` when it names more
+than M tasks: a command-line `--array` replaces the script's line, throttle included, and
+each task's share of the rate assumes at most M at once (found by an HPC walkthrough).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hpc_helpers import EmulatorProcess, image_request_counts, run_array_task
+from test_slurm import _logs, _wait_gone, require_slurm_cluster
+from test_slurm_resume_index import _sbatch
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.shard import shard_of
+from harvester.slurm import array_spec
+
+#: Project 51 of the demo preset; of 4 shards, shard 1 holds 1884803 alone.
+PROJECT_IMAGES = range(1884801, 1884809)
+JOB_NAME = "hv-tasks-left"
+
+
+def _resume(out: Path, array: str) -> str:
+    return (
+        f"jid=$(sbatch --parsable --array={array} {out}/harvest.sbatch) && "
+        f"sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch"
+    )
+
+
+def _status_resume(out: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("to resume")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def _prepare(base_url: str, out: Path, *more: str) -> None:
+    assert main(["plan", "--base-url", base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
+                 "--rate", "none", *more]) == 0  # fmt: skip
+
+
+def test_array_spec_names_ranges_and_keeps_the_throttle() -> None:
+    """Runs of tasks become ranges; the script's %M comes along when more than M are named."""
+    assert array_spec([3, 0, 1, 2, 7, 9, 10], 4) == "0-3,7,9-10%4"
+    assert array_spec([5, 1], 2) == "1,5"
+    assert array_spec([5], None) == "5"
+
+
+def test_status_resubmits_only_the_tasks_that_never_ran(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tasks 1 and 3 of 4 never ran (cancelled, killed before their first image): the
+    resume line of status resubmits those two, one at a time as the script's %1 says."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out, "--max-parallel", "1")
+    for task in (0, 2):
+        assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
+    line = _status_resume(out, capsys)
+    assert line.startswith(f"to resume: {_resume(out, '1,3%1')} ("), line
+
+    for task in (1, 3):  # the line's tasks were the ones left: now the plan is complete
+        assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "to resume" not in report
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == len(PROJECT_IMAGES)
+
+
+def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
+    make_emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every task ran; the server failed one image (shard 1's): status resubmits task 1
+    alone. A thumbnail of shard 3 damaged afterwards: verify resubmits task 3 alone."""
+    emu = make_emulator(preset="demo", faults="500:100%,only:/webgateway/render_thumbnail/1884803/")
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out, "--max-retries", "0")
+    codes = [run_array_task(out / "harvest.sbatch", task, 4).returncode for task in range(4)]
+    assert codes == [0, 1, 0, 0]  # task 1 ended with its failure
+    assert shard_of(1884803, 4) == 1
+    line = _status_resume(out, capsys)
+    assert line.startswith(f"to resume: {_resume(out, '1')} ("), line
+
+    (damaged,) = (out / "images").rglob("1884801.thumbnail.jpg")
+    assert shard_of(1884801, 4) == 3
+    damaged.write_bytes(b"not a jpeg")
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    said = capsys.readouterr().out.splitlines()
+    assert said[-1].startswith(
+        f"1 damaged or missing files: to refetch exactly those: {_resume(out, '3')} ("
+    ), said
+
+
+@pytest.mark.slurm
+def test_on_a_cluster_the_status_line_resubmits_the_tasks_left_and_refetches_nothing(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real array whose tasks 1 and 3 never ran: the status line, run as printed, queues
+    those two and the index job; index.csv is complete and no image was fetched twice."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--max-parallel", "2", "--job-name", JOB_NAME)
+    first = _sbatch("--array=0,2", str(out / "harvest.sbatch"), cwd=out)
+    _wait_gone([first])
+    line = _status_resume(out, capsys)
+    assert line.startswith(f"to resume: {_resume(out, '1,3')} ("), _logs(out)
+
+    proc = subprocess.run(
+        ["bash", "-c", line.removeprefix("to resume: ").partition(" (the newest run")[0]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=out,
+    )
+    index_job = proc.stdout.split()[-1]
+    _wait_gone([index_job])
+    second = sorted(
+        p.name
+        for p in (out / "logs").glob("harvest-*.log")
+        if not p.name.startswith(f"harvest-{first}_")
+    )
+    assert [name.rpartition("_")[2] for name in second] == ["1.log", "3.log"], _logs(out)
+    assert len((out / "index.csv").read_text().splitlines()) == 1 + len(PROJECT_IMAGES)
+    counts = image_request_counts(emulator_process.stats())
+    assert counts == {"image:thumbnail": len(PROJECT_IMAGES)}, counts
