@@ -104,6 +104,9 @@ logger = logging.getLogger(__name__)
 MAX_FAILURE_SAMPLES = 20
 #: Running harvests or shards a line of the text form names before it cuts the list short.
 MAX_NAMED = 10
+#: The job-array tasks with work left that ``status`` lists one line each.
+MAX_TASK_LINES = 10
+_RUNNING_SHARD = re.compile(r"shard (\d+)/(\d+) ")
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 #: The run a walk of ids read once is keyed by (:meth:`HarvestConfig.walk_targets`).
 _READ_ONCE_RUN = re.compile(r" '\(run [^']*\)'$")
@@ -166,6 +169,20 @@ class PlanStatus:
     done: int = 0
     failed: int = 0
     pending: int = 0
+    #: Per task of DIR's job array (``harvest.sbatch``), its shard's share of the plan.
+    tasks: list[TaskProgress] = field(default_factory=list)
+
+
+@dataclass
+class TaskProgress:
+    """Task K of a job array: its shard's planned images, how many a run has journaled
+    (``reached``), have every planned artifact (``complete``) or a failed one (``failed``)."""
+
+    task: int
+    images: int = 0
+    reached: int = 0
+    complete: int = 0
+    failed: int = 0
 
 
 @dataclass
@@ -267,7 +284,8 @@ class StatusReport:
         """JSON-ready form (what ``status --json`` prints).
 
         ``plan`` only with a plan (``plan_path`` when it is not ``DIR/plan``), ``slurm`` only
-        with a ``harvest.sbatch`` of ``harvester slurm``; ``started`` always. Keys are only
+        with a ``harvest.sbatch`` of ``harvester slurm`` (``array_tasks``: its tasks' shares
+        of the plan, with both); ``started`` always. Keys are only
         ever added: scripts read this.
         """
         data: dict[str, Any] = {
@@ -290,6 +308,8 @@ class StatusReport:
         }
         if self.plan is not None:
             data["plan"] = asdict(self.plan)
+            if tasks := data["plan"].pop("tasks"):  # (under "plan" would change its shape)
+                data["array_tasks"] = tasks
         if self.plan_error is not None:
             data["plan_error"] = self.plan_error
         if self.plan_path is not None:
@@ -342,6 +362,7 @@ class StatusReport:
                 f"({p.complete} of them complete), {p.images - p.reached} not reached yet; "
                 f"artifacts {p.done} done, {p.failed} failed, {p.pending} pending"
             )
+            lines += self._task_lines()
         if self.plan_error is not None:
             lines.append(
                 f"plan: cannot be read ({self.plan_error}); counts below are the journals'"
@@ -478,6 +499,34 @@ class StatusReport:
                 lines.append(f"  {f.get('what')}{only}: {reason} {f.get('url') or ''}".rstrip())
             if len(failures) > MAX_FAILURE_SAMPLES:
                 lines.append(f"  ... and {len(failures) - MAX_FAILURE_SAMPLES} more (--json)")
+        return lines
+
+    def _task_lines(self) -> list[str]:
+        """Each job-array task's share of the plan, for those with work left (the first
+        :data:`MAX_TASK_LINES`): which tasks ended short, without reading their logs."""
+        tasks = self.plan.tasks if self.plan is not None else []
+        if not tasks or not self.started:
+            return []
+        left = [t for t in tasks if t.complete < t.images]
+        n = len(tasks)
+        running = {
+            int(m.group(1))
+            for r in self.running
+            if (m := _RUNNING_SHARD.match(r)) is not None and int(m.group(2)) == n
+        }
+        head = f"job array: {n - len(left)} of {plural(n, 'task')} complete"
+        lines = [head + (", work left in:" if left else "")]
+        for t in left[:MAX_TASK_LINES]:
+            parts = [f"  task {t.task}: {t.complete} of {plural(t.images, 'image')} complete"]
+            if t.failed:
+                parts.append(f"{t.failed} with failures")
+            if t.images > t.reached:
+                parts.append(f"{t.images - t.reached} not reached")
+            if t.task in running:
+                parts.append("running")
+            lines.append(", ".join(parts))
+        if len(left) > MAX_TASK_LINES:
+            lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
         return lines
 
     def _not_started_lines(self) -> list[str]:
@@ -863,6 +912,7 @@ def _count_plan(
     wanted: _Wanted,
     plan_kinds: frozenset[str],
     split_ns: frozenset[int] = frozenset(),
+    array_tasks: int | None = None,
 ) -> tuple[PlanStatus, dict[str, int], set[tuple[str, int]], set[tuple[int, int]]]:
     """One pass over the plan's ids: its :class:`PlanStatus`, of ``plan_kinds`` (what
     harvesting the plan fetches: the plan's kinds, or those its harvest was given); per
@@ -871,15 +921,18 @@ def _count_plan(
     asked of the images no run has journaled); the failed (kind, id) pairs harvesting
     the plan asks for again; and for each N of ``split_ns`` the shards ``(K, N)`` holding
     an image no run has journaled (a task that never ran or was killed early: its resume
-    names it, see :class:`WorkLeft`)."""
+    names it, see :class:`WorkLeft`). With ``array_tasks`` (the N of DIR's job array), the
+    plan's share of each task (:attr:`PlanStatus.tasks`)."""
     from harvester.plan import iter_plan_ids
 
     planned: list[str] = [a.value for a in Artifact if a.value in plan_kinds]
     plan = PlanStatus(images=info.images, artifacts=planned)
+    tasks = [TaskProgress(k) for k in range(array_tasks or 0)]
     extra: dict[str, int] = {}
     failed_wanted: set[tuple[str, int]] = set()
     unreached: dict[int, set[int]] = {n: set() for n in split_ns}
-    open_ns = set(split_ns)  # (an N whose every shard is named needs no more hashing)
+    # (an N whose every shard is named needs no more hashing; the array's is counted whole)
+    open_ns = set(split_ns) - {len(tasks)}
     done, failed, images = state.done, state.failed, state.images
     for image_id in iter_plan_ids(out_dir):
         ref = images.get(image_id)
@@ -892,18 +945,25 @@ def _count_plan(
                 if len(unreached[n]) == n:
                     open_ns.discard(n)
         plan.reached += reached
-        finished = 0
+        finished = failures = 0
         for kind in planned:
             key = (kind, image_id)
             if key in done:
                 finished += 1
             elif key in failed:
-                plan.failed += 1
+                failures += 1
                 failed_wanted.add(key)
             else:
                 plan.pending += 1
         plan.done += finished
+        plan.failed += failures
         plan.complete += finished == len(planned)
+        if tasks:
+            task = tasks[shard_of(image_id, len(tasks))]
+            task.images += 1
+            task.reached += reached
+            task.complete += finished == len(planned)
+            task.failed += failures > 0
         # Reached: the journals' pass counted wanted.kinds already; unreached: what the
         # sets naming the image by id ask, and the plan's kinds.
         counted = wanted.kinds(image_id, ref) if reached else frozenset()
@@ -912,7 +972,10 @@ def _count_plan(
             key = (kind, image_id)
             if key not in done and key not in failed:
                 extra[kind] = extra.get(kind, 0) + 1
-    return plan, extra, failed_wanted, {(k, n) for n, ks in unreached.items() for k in ks}
+    plan.tasks = tasks
+    left = {(k, n) for n, ks in unreached.items() for k in ks}
+    left |= {(t.task, len(tasks)) for t in tasks if t.reached < t.images}
+    return plan, extra, failed_wanted, left
 
 
 @dataclass
@@ -1074,7 +1137,13 @@ def collect_status(out_dir: Path) -> StatusReport:
     if info is not None and plan_at is not None:
         try:
             report.plan, extra, plan_failed, plan_unreached = _count_plan(
-                plan_at, info, state, wanted, plan_kinds, _split_counts(state, slurm)
+                plan_at,
+                info,
+                state,
+                wanted,
+                plan_kinds,
+                _split_counts(state, slurm),
+                slurm.tasks if slurm is not None and slurm.elsewhere is None else None,
             )
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)

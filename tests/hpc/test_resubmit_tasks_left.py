@@ -1,4 +1,5 @@
-"""After a job array, `status` and `verify` resubmit only the tasks with work left.
+"""After a job array, `status` shows each task's progress and, with `verify`, resubmits
+only the tasks with work left.
 
 An array where some tasks were cancelled, killed (`kill -9`, out of memory) or met failures
 used to get the whole array back from `harvester status`: every finished task queued and
@@ -10,6 +11,7 @@ each task's share of the rate assumes at most M at once (found by an HPC walkthr
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -37,11 +39,19 @@ def _resume(out: Path, array: str) -> str:
 
 
 def _status_resume(out: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    return _status(out, capsys)[-1]
+
+
+def _status(out: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """status's job-array lines (none when it has none) and its resume line, last."""
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
-    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("to resume")]
-    assert len(lines) == 1, lines
-    return lines[0]
+    said = capsys.readouterr().out.splitlines()
+    start = next((n for n, x in enumerate(said) if x.startswith("job array: ")), len(said))
+    end = next((n for n, x in enumerate(said) if x.startswith("kind ")), len(said))
+    resume = [x for x in said if x.startswith("to resume")]
+    assert len(resume) == 1, said
+    return [*said[start:end], resume[0]]
 
 
 def _prepare(base_url: str, out: Path, *more: str) -> None:
@@ -67,7 +77,12 @@ def test_status_resubmits_only_the_tasks_that_never_ran(
     _prepare(emulator.base_url, out, "--max-parallel", "1")
     for task in (0, 2):
         assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
-    line = _status_resume(out, capsys)
+    *tasks, line = _status(out, capsys)
+    assert tasks == [
+        "job array: 2 of 4 tasks complete, work left in:",
+        "  task 1: 0 of 1 image complete, 1 not reached",
+        "  task 3: 0 of 2 images complete, 2 not reached",
+    ]
     assert line.startswith(f"to resume: {_resume(out, '1,3%1')} ("), line
 
     for task in (1, 3):  # the line's tasks were the ones left: now the plan is complete
@@ -76,7 +91,21 @@ def test_status_resubmits_only_the_tasks_that_never_ran(
     assert main(["status", str(out)]) == 0
     report = capsys.readouterr().out
     assert "to resume" not in report
+    assert "\njob array: 4 of 4 tasks complete\n" in report
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == len(PROJECT_IMAGES)
+
+
+def test_without_a_plan_the_tasks_that_never_walked_are_resubmitted(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tasks that walk for themselves: the two that never ran are the ones resubmitted."""
+    out = tmp_path / "study"
+    assert main(["slurm", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--tasks", "4", "--rate", "none"]) == 0  # fmt: skip
+    for task in (0, 2):
+        assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
+    line = _status_resume(out, capsys)
+    assert line.startswith(f"to resume: {_resume(out, '1,3')} ("), line
 
 
 def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
@@ -90,8 +119,18 @@ def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
     codes = [run_array_task(out / "harvest.sbatch", task, 4).returncode for task in range(4)]
     assert codes == [0, 1, 0, 0]  # task 1 ended with its failure
     assert shard_of(1884803, 4) == 1
-    line = _status_resume(out, capsys)
+    *tasks, line = _status(out, capsys)
+    assert tasks == [
+        "job array: 3 of 4 tasks complete, work left in:",
+        "  task 1: 0 of 1 image complete, 1 with failures",
+    ]
     assert line.startswith(f"to resume: {_resume(out, '1')} ("), line
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    progress = json.loads(capsys.readouterr().out)["array_tasks"]
+    assert [(t["task"], t["images"], t["complete"], t["failed"]) for t in progress] == [
+        (0, 2, 2, 0), (1, 1, 0, 1), (2, 3, 3, 0), (3, 2, 2, 0)
+    ]  # fmt: skip
 
     (damaged,) = (out / "images").rglob("1884801.thumbnail.jpg")
     assert shard_of(1884801, 4) == 3
