@@ -457,6 +457,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         print(f"note: {job.parallel_note}")
     if plan and (args.where or args.sample is not None or args.sample_fraction is not None):
         print(f"note: {_reselection_note(plan)}")
+    elif plan and (idle := _idle_tasks_note(plan, job.tasks)):
+        print(f"note: {idle}")
     if not args.submit:
         for line in _submit_lines(script, _index):
             print(line)
@@ -581,6 +583,21 @@ def _reselection_note(plan: Path) -> str:
     from harvester.plan import read_plan_info, reselection_note
 
     return reselection_note(read_plan_info(plan))
+
+
+def _idle_tasks_note(plan: Path, tasks: int) -> str | None:
+    """More tasks than the plan has images, or None: the tasks past them get no image, yet
+    each is queued and started (a job slot, a log) to find nothing to do."""
+    from harvester.plan import read_plan_info
+
+    images = read_plan_info(plan).images
+    if tasks <= images:
+        return None
+    return (
+        f"the plan holds {plural(images, 'image')}: at least {tasks - images} of the "
+        f"{tasks} tasks get none (each still takes a job slot); --tasks {max(images, 1)} "
+        "is enough"
+    )
 
 
 def _refuse_other_split(out: Path, tasks: int) -> None:

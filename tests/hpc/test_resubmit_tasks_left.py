@@ -176,3 +176,19 @@ def test_on_a_cluster_the_status_line_resubmits_the_tasks_left_and_refetches_not
     assert len((out / "index.csv").read_text().splitlines()) == 1 + len(PROJECT_IMAGES)
     counts = image_request_counts(emulator_process.stats())
     assert counts == {"image:thumbnail": len(PROJECT_IMAGES)}, counts
+
+
+def test_slurm_says_when_a_plan_has_fewer_images_than_tasks(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """16 tasks for a plan of 8 images: at least 8 tasks would start for nothing; said."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)  # (4 tasks: no note)
+    assert "note: the plan holds" not in capsys.readouterr().out
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "16",
+                 "--max-parallel", "4", "--rate", "none"]) == 0  # fmt: skip
+    assert (
+        "note: the plan holds 8 images: at least 8 of the 16 tasks get none (each still "
+        "takes a job slot); --tasks 8 is enough"
+    ) in capsys.readouterr().out.splitlines()
+    assert "#SBATCH --array=0-15%4" in (out / "harvest.sbatch").read_text()
