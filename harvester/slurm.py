@@ -21,8 +21,10 @@ the same moment cannot know which of them is last.
 
 from __future__ import annotations
 
+import getpass
 import logging
 import math
+import os
 import re
 import shlex
 import shutil
@@ -258,6 +260,34 @@ def script_array(out_dir: Path) -> tuple[int, int | None] | None:
         if m := _ARRAY_LINE_RE.fullmatch(line.strip()):
             return int(m.group(1)) + 1, int(m.group(2)) if m.group(2) else None
     return None
+
+
+def queued_jobs(script: Path) -> list[str]:
+    """The ids of this user's jobs, queued or running, whose batch script is ``script``
+    (``squeue``); [] when there is no ``squeue`` here or it does not answer, as on a
+    machine that only writes scripts."""
+    exe = shutil.which("squeue")
+    if exe is None:
+        return []
+    try:
+        proc = subprocess.run(
+            [exe, "-h", "-u", getpass.getuser(), "-o", "%F|%o"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if proc.returncode != 0:
+        return []
+    wanted = os.path.realpath(script)
+    jobs: list[str] = []
+    for line in proc.stdout.splitlines():
+        job, _, command = line.partition("|")
+        if job.strip() and os.path.realpath(command.strip()) == wanted and job not in jobs:
+            jobs.append(job.strip())
+    return jobs
 
 
 def array_spec(tasks: Iterable[int], parallel: int | None) -> str:

@@ -435,6 +435,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         python=sys.executable,
     )
     _refuse_other_split(out, job.tasks)
+    _refuse_queued_other_split(out, job.tasks)
     # The server last, once everything local is known to be right: the targets the tasks
     # get (flags and config file alike) checked once now, not in every task, and the
     # names given as flags written as the ids they select.
@@ -616,6 +617,30 @@ def _refuse_other_split(out: Path, tasks: int) -> None:
             f"{plural(tasks, 'shard')} of this script, which would fetch them a second time",
             hint="wait for that run to end (or scancel it), then write the script "
             "again; a resubmitted array of the same --tasks resumes its work",
+        )
+
+
+def _refuse_queued_other_split(out: Path, tasks: int) -> None:
+    """Refuse a script of N shards while DIR's array of another N waits in the queue.
+
+    No run lock is held by a queued task, so :func:`_refuse_other_split` let it through:
+    both arrays then ran, and each task meeting a task of the other split was refused by
+    its run lock (exit 2), leaving failed tasks in both arrays (found by an HPC walkthrough).
+    """
+    from harvester.slurm import SCRIPT_NAME, queued_jobs, script_array
+
+    array = script_array(out)
+    if array is None or array[0] == tasks:
+        return  # (the same N: a queued array of it resumes the same shards)
+    jobs = queued_jobs(out / SCRIPT_NAME)
+    if jobs:
+        ids = ",".join(jobs)
+        raise UsageError(
+            f"{out / SCRIPT_NAME} of {plural(array[0], 'task')} is queued or running as job "
+            f"{ids}: its tasks and those of a script of {plural(tasks, 'task')} would hold "
+            "the same images, and each would be refused where they meet",
+            hint=f"wait for it to end (squeue -j {ids}) or cancel it (scancel "
+            f"{' '.join(jobs)}), then write the script again; or keep --tasks {array[0]}",
         )
 
 

@@ -192,3 +192,35 @@ def test_slurm_says_when_a_plan_has_fewer_images_than_tasks(
         "takes a job slot); --tasks 8 is enough"
     ) in capsys.readouterr().out.splitlines()
     assert "#SBATCH --array=0-15%4" in (out / "harvest.sbatch").read_text()
+
+
+@pytest.mark.slurm
+def test_a_script_of_another_task_count_is_refused_while_the_array_is_queued(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A queued array holds no run lock: a script of another --tasks was written and both
+    arrays ran, their tasks refusing each other. Now refused until the queue is clear."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--job-name", JOB_NAME)
+    held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
+    try:
+        script = (out / "harvest.sbatch").read_bytes()
+        capsys.readouterr()
+        again = ["slurm", "--out", str(out), "--from-plan", str(out), "--rate", "none"]
+        assert main([*again, "--tasks", "3"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err == [
+            f"error: {out}/harvest.sbatch of 4 tasks is queued or running as job {held}: its "
+            "tasks and those of a script of 3 tasks would hold the same images, and each "
+            "would be refused where they meet",
+            f"hint: wait for it to end (squeue -j {held}) or cancel it (scancel {held}), then "
+            "write the script again; or keep --tasks 4",
+        ]
+        assert (out / "harvest.sbatch").read_bytes() == script
+        assert main([*again, "--tasks", "4"]) == 0  # the same split: a rewrite is harmless
+    finally:
+        subprocess.run(["scancel", held], timeout=30, check=False)
+    _wait_gone([held])
+    assert main([*again, "--tasks", "3"]) == 0
+    assert "#SBATCH --array=0-2%3" in (out / "harvest.sbatch").read_text()
