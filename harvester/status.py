@@ -254,6 +254,9 @@ class StatusReport:
     walks: list[dict[str, Any]] = field(default_factory=list)
     #: The harvests running in DIR now (their run locks held: :func:`held_run_locks`).
     running: list[str] = field(default_factory=list)
+    #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
+    #: (:func:`harvester.slurm.queued_jobs`; empty without ``squeue``).
+    queued: list[str] = field(default_factory=list)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
     #: kind -> failures no resume asks for again (the newest run of each target set holding
@@ -285,7 +288,8 @@ class StatusReport:
 
         ``plan`` only with a plan (``plan_path`` when it is not ``DIR/plan``), ``slurm`` only
         with a ``harvest.sbatch`` of ``harvester slurm`` (``array_tasks``: its tasks' shares
-        of the plan, with both); ``started`` always. Keys are only
+        of the plan, with both; ``queued``: its jobs in the queue, if any); ``started``
+        always. Keys are only
         ever added: scripts read this.
         """
         data: dict[str, Any] = {
@@ -310,6 +314,8 @@ class StatusReport:
             data["plan"] = asdict(self.plan)
             if tasks := data["plan"].pop("tasks"):  # (under "plan" would change its shape)
                 data["array_tasks"] = tasks
+        if self.queued:
+            data["queued"] = self.queued
         if self.plan_error is not None:
             data["plan_error"] = self.plan_error
         if self.plan_path is not None:
@@ -420,6 +426,9 @@ class StatusReport:
         lines += self._walk_lines()
         if self.running:
             lines.append(f"running now: {_first_named(self.running, counted=True)}")
+        if self.queued:
+            ids = ",".join(self.queued)
+            lines.append(f"in the queue now: job {ids} (squeue -j {ids})")
         lines += [f"hint: {hint}" for hint in self.hints]
         lines += self._refused_lines()
         if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
@@ -430,6 +439,9 @@ class StatusReport:
         elif self.resume is not None and self.running:
             # Resubmitted now, the running shards' tasks would be refused by their locks.
             lines.append(f"to resume, once the running harvests have ended: {self.resume}")
+        elif self.resume is not None and self.queued:
+            # Its tasks still to start do the work left: resubmitted now, twice queued.
+            lines.append(f"to resume, once the queued job array has ended: {self.resume}")
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
@@ -1208,6 +1220,10 @@ def collect_status(out_dir: Path) -> StatusReport:
         report.rerun_helps = advice.rerun_helps
     report.walks = unfinished_walks(state)
     report.running = held_run_locks(out_dir)
+    if slurm is not None and slurm.elsewhere is None:
+        from harvester.slurm import queued_jobs
+
+        report.queued = queued_jobs(Path(slurm.script))
     if report.started and (report.failed or report.pending or report.walks):
         plan_unharvested = (
             bool(sets)

@@ -224,3 +224,32 @@ def test_a_script_of_another_task_count_is_refused_while_the_array_is_queued(
     _wait_gone([held])
     assert main([*again, "--tasks", "3"]) == 0
     assert "#SBATCH --array=0-2%3" in (out / "harvest.sbatch").read_text()
+
+
+@pytest.mark.slurm
+def test_status_names_the_queued_array_and_says_to_resume_once_it_has_ended(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An array waiting in the queue holds no run lock: status said "to resume: ..." as if
+    nothing would run, inviting a second submission. It names the queued job instead."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--job-name", JOB_NAME)
+    assert run_array_task(out / "harvest.sbatch", 0, 4).returncode == 0
+    held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
+    try:
+        capsys.readouterr()
+        assert main(["status", str(out)]) == 0
+        said = capsys.readouterr().out.splitlines()
+        assert said[-2] == f"in the queue now: job {held} (squeue -j {held})"
+        assert said[-1].startswith(
+            f"to resume, once the queued job array has ended: {_resume(out, '1-3')} ("
+        )
+        assert main(["status", str(out), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["queued"] == [held]
+    finally:
+        subprocess.run(["scancel", held], timeout=30, check=False)
+    _wait_gone([held])
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"to resume: {_resume(out, '1-3')}")
