@@ -264,22 +264,20 @@ def script_array(out_dir: Path) -> tuple[int, int | None] | None:
 
 def queued_jobs(script: Path) -> list[str]:
     """The ids of this user's jobs, queued or running, whose batch script is ``script``
-    (``squeue``); [] when there is no ``squeue`` here or it does not answer, as on a
-    machine that only writes scripts."""
-    exe = shutil.which("squeue")
-    if exe is None:
+    (``squeue``); [] when there is no SLURM here or its controller does not answer, as on a
+    machine that only writes scripts.
+
+    ``scontrol ping`` first: it fails at once where the controller is down, where
+    ``squeue`` retries for about 9 seconds (every ``harvester status`` of a folder with a
+    script would wait that long on a machine with the SLURM client and no cluster)."""
+    squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
+    if squeue is None or scontrol is None:
         return []
-    try:
-        proc = subprocess.run(
-            [exe, "-h", "-u", getpass.getuser(), "-o", "%F|%o"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    ping = _quiet_run([scontrol, "ping"])
+    if ping is None or ping.returncode != 0 or "is UP" not in ping.stdout:
         return []
-    if proc.returncode != 0:
+    proc = _quiet_run([squeue, "-h", "-u", getpass.getuser(), "-o", "%F|%o"])
+    if proc is None or proc.returncode != 0:
         return []
     wanted = os.path.realpath(script)
     jobs: list[str] = []
@@ -288,6 +286,14 @@ def queued_jobs(script: Path) -> list[str]:
         if job.strip() and os.path.realpath(command.strip()) == wanted and job not in jobs:
             jobs.append(job.strip())
     return jobs
+
+
+def _quiet_run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
+    """Run a SLURM client command for its output (10 s at most); None when it cannot run."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
 
 
 def array_spec(tasks: Iterable[int], parallel: int | None) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from test_slurm_resume_index import _sbatch
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
 from harvester.shard import shard_of
-from harvester.slurm import array_spec
+from harvester.slurm import array_spec, queued_jobs
 
 #: Project 51 of the demo preset; of 4 shards, shard 1 holds 1884803 alone.
 PROJECT_IMAGES = range(1884801, 1884809)
@@ -253,3 +254,22 @@ def test_status_names_the_queued_array_and_says_to_resume_once_it_has_ended(
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith(f"to resume: {_resume(out, '1-3')}")
+
+
+def test_no_controller_answering_costs_status_no_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """squeue retries for ~9 s when the controller is down: status of a folder with a script
+    would wait that long on a machine with the SLURM client and no cluster. A failed
+    `scontrol ping` (at once) skips it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is DOWN'; exit 1"),
+                       ("squeue", "sleep 30")):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    started = time.monotonic()
+    assert queued_jobs(tmp_path / "harvest.sbatch") == []
+    assert time.monotonic() - started < 5
