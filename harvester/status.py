@@ -183,6 +183,9 @@ class TaskProgress:
     reached: int = 0
     complete: int = 0
     failed: int = 0
+    #: Its newest log in ``DIR/logs`` (``harvest-<job>_<K>.log``), for a task with work
+    #: left: where it says why it ended short (none for a task killed by ``kill -9``).
+    log: str | None = None
 
 
 @dataclass
@@ -536,7 +539,7 @@ class StatusReport:
                 parts.append(f"{t.images - t.reached} not reached")
             if t.task in running:
                 parts.append("running")
-            lines.append(", ".join(parts))
+            lines.append(", ".join(parts) + (f" (log: {t.log})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
         return lines
@@ -902,6 +905,27 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     return status
 
 
+_TASK_LOG = re.compile(r"harvest-\d+_(\d+)\.log")
+
+
+def _name_task_logs(tasks: list[TaskProgress], logs: str | None) -> None:
+    """Set the newest log of each task with work left, from one listing of ``logs``."""
+    left = {t.task: t for t in tasks if t.complete < t.images}
+    if not left or logs is None:
+        return
+    newest: dict[int, tuple[float, str]] = {}
+    with contextlib.suppress(OSError):  # (a log removed meanwhile: passed over)
+        for path in Path(logs).glob("harvest-*_*.log"):
+            m = _TASK_LOG.fullmatch(path.name)
+            if m is None or int(m.group(1)) not in left:
+                continue
+            with contextlib.suppress(OSError):
+                seen = (path.stat().st_mtime, str(path))
+                newest[int(m.group(1))] = max(newest.get(int(m.group(1)), seen), seen)
+    for task, (_, log) in newest.items():
+        left[task].log = log
+
+
 def _split_counts(state: JournalState, slurm: SlurmStatus | None) -> frozenset[int]:
     """The shard counts N of DIR's splits (its runs' ``--shard K/N``) and of its job array:
     those a resume may name shards of."""
@@ -1157,6 +1181,7 @@ def collect_status(out_dir: Path) -> StatusReport:
                 _split_counts(state, slurm),
                 slurm.tasks if slurm is not None and slurm.elsewhere is None else None,
             )
+            _name_task_logs(report.plan.tasks, slurm.logs if slurm is not None else None)
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
             wanted.forget_plan()

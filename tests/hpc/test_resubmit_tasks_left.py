@@ -123,7 +123,7 @@ def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
     *tasks, line = _status(out, capsys)
     assert tasks == [
         "job array: 3 of 4 tasks complete, work left in:",
-        "  task 1: 0 of 1 image complete, 1 with failures",
+        f"  task 1: 0 of 1 image complete, 1 with failures (log: {out}/logs/harvest-4242_1.log)",
     ]
     assert line.startswith(f"to resume: {_resume(out, '1')} ("), line
     capsys.readouterr()
@@ -132,6 +132,7 @@ def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
     assert [(t["task"], t["images"], t["complete"], t["failed"]) for t in progress] == [
         (0, 2, 2, 0), (1, 1, 0, 1), (2, 3, 3, 0), (3, 2, 2, 0)
     ]  # fmt: skip
+    assert [t["log"] for t in progress] == [None, f"{out}/logs/harvest-4242_1.log", None, None]
 
     (damaged,) = (out / "images").rglob("1884801.thumbnail.jpg")
     assert shard_of(1884801, 4) == 3
