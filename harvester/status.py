@@ -539,7 +539,7 @@ class StatusReport:
                 parts.append(f"{t.images - t.reached} not reached")
             if t.task in running:
                 parts.append("running")
-            lines.append(", ".join(parts) + (f" (log: {t.log})" if t.log else ""))
+            lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
         return lines
