@@ -44,7 +44,7 @@ from harvester.select import (
     parse_where,
 )
 from harvester.shard import MAX_SHARDS_NAMED as MAX_SHARDS_NAMED
-from harvester.shard import WorkLeft, shard_commands, split_count
+from harvester.shard import WorkLeft, shard_commands, shard_pair, split_count
 from harvester.shard import parse_shard as shard_spec
 from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
 from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
@@ -1405,17 +1405,15 @@ def replay_problem(
         n = split_count(shard)
         from harvester.slurm import resubmit_resumes, resume_line
 
-        shards = (
-            work_left.shards(n)
-            if work_left is not None
-            and n  # (not 0: no split)
-            and not recorded.config.get("from_plan")  # (a plan's images are in no journal)
-            else None
+        # (a plan's images are in no journal until reached: status counts the plan for them)
+        known = work_left is not None and (
+            work_left.covers_plan or not recorded.config.get("from_plan")
         )
+        shards = work_left.shards(n) if work_left is not None and known and n else None
         if resubmits is None:
             resubmits = resubmit_resumes(out_dir)  # (a moved script writes the old folder)
         if resubmits:
-            command = resume_line(out_dir)
+            command = resume_line(out_dir, _array_tasks(out_dir, work_left if known else None))
         else:
             command = shard_commands(
                 lambda s: f"harvester harvest --out {q} --shard {s}", shard, shards or []
@@ -1460,6 +1458,24 @@ def replay_problem(
             secrets_again_note(missing),
         )
     return None
+
+
+def _array_tasks(out_dir: Path, work_left: WorkLeft | None) -> str | None:
+    """``--array`` for the tasks of ``DIR/harvest.sbatch`` with work left (``1,3``, with
+    the script's ``%M`` when more than M), so that a resubmission starts only those; None
+    (the whole array) when that is every task, or when the work left is not known by the
+    script's shards (a walk of another split that did not list everything)."""
+    from harvester.slurm import array_spec, script_array
+
+    array = script_array(out_dir)
+    if work_left is None or array is None:
+        return None
+    tasks, parallel = array
+    shards = [shard_pair(s) for s in work_left.shards(tasks)]
+    ks = [pair[0] for pair in shards if pair is not None and pair[1] == tasks]
+    if not ks or len(ks) != len(shards) or len(ks) == tasks:
+        return None
+    return array_spec(ks, parallel)
 
 
 def replay_which(index: int) -> str:

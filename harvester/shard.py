@@ -144,12 +144,21 @@ class WorkLeft:
     walks: tuple[str, ...] = ()
     #: (not copied: status's set of a big folder's pending images can hold millions)
     ids: AbstractSet[int] = frozenset()
+    #: The shards ``(K, N)`` holding a plan's image that no run has journaled yet, for each
+    #: N of DIR's splits and job array (such an image is in no journal, so not in ``ids``).
+    unreached: AbstractSet[tuple[int, int]] = frozenset()
+    #: Whether ``ids`` and ``unreached`` hold all the work of a plan's split (status counted
+    #: the plan; verify's ids are the bad files it names alone); else its resume names every
+    #: shard.
+    covers_plan: bool = False
 
     def shards(self, n: int) -> list[str]:
         """The shards to run for an ``n``-way split: the walks' own (a coarser or finer
         split's shard is named as it is), then the shards ``K/n`` holding an image with
-        work, unless a walk's shard named already holds it; in ``K/N`` order."""
+        work (a plan's unreached ones included), unless a walk's shard named already holds
+        it; in ``K/N`` order."""
         named = {pair for pair in map(shard_pair, self.walks) if pair is not None}
+        named |= {(k, m) for k, m in self.unreached if m == n}
         of_n = {k for k, m in named if m == n}
         counts = {m for _, m in named} | {n}  # (what the loop adds is of n)
         for image_id in self.ids:

@@ -21,15 +21,17 @@ the same moment cannot know which of them is last.
 
 from __future__ import annotations
 
+import getpass
 import logging
 import math
+import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,6 +244,74 @@ def resume_line(out_dir: Path, tasks: str | None = None) -> str:
         f"jid=$(sbatch --parsable{only} {array}) && "
         f"sbatch --dependency=afterany:${{jid%%;*}} {index}"
     )
+
+
+_ARRAY_LINE_RE = re.compile(r"#SBATCH\s+--array=0-(\d+)(?:%(\d+))?\s*")
+
+
+def script_array(out_dir: Path) -> tuple[int, int | None] | None:
+    """(tasks, at most this many at once) of ``DIR/harvest.sbatch``'s ``#SBATCH --array``
+    line; None when DIR has no such script or its array line was edited into another form."""
+    try:
+        text = (out_dir / SCRIPT_NAME).read_text(encoding="utf-8", errors="replace")[: 1 << 20]
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if m := _ARRAY_LINE_RE.fullmatch(line.strip()):
+            return int(m.group(1)) + 1, int(m.group(2)) if m.group(2) else None
+    return None
+
+
+def queued_jobs(script: Path) -> list[str]:
+    """The ids of this user's jobs, queued or running, whose batch script is ``script``
+    (``squeue``); [] when there is no SLURM here or its controller does not answer, as on a
+    machine that only writes scripts.
+
+    ``scontrol ping`` first: it fails at once where the controller is down, where
+    ``squeue`` retries for about 9 seconds (every ``harvester status`` of a folder with a
+    script would wait that long on a machine with the SLURM client and no cluster)."""
+    squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
+    if squeue is None or scontrol is None:
+        return []
+    ping = _quiet_run([scontrol, "ping"])
+    if ping is None or ping.returncode != 0 or "is UP" not in ping.stdout:
+        return []
+    proc = _quiet_run([squeue, "-h", "-u", getpass.getuser(), "-o", "%F|%o"])
+    if proc is None or proc.returncode != 0:
+        return []
+    wanted = os.path.realpath(script)
+    jobs: list[str] = []
+    for line in proc.stdout.splitlines():
+        job, _, command = line.partition("|")
+        if job.strip() and os.path.realpath(command.strip()) == wanted and job not in jobs:
+            jobs.append(job.strip())
+    return jobs
+
+
+def _quiet_run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
+    """Run a SLURM client command for its output (10 s at most); None when it cannot run."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def array_spec(tasks: Iterable[int], parallel: int | None) -> str:
+    """``sbatch --array`` for some tasks only: runs as ranges (``0-2,7``), with the script's
+    ``%M`` when more than M are named, since a command-line ``--array`` replaces the
+    script's whole line, throttle included: each task's rate is the total over M, so more
+    than M running at once would together exceed the total ``--rate``."""
+    ks = sorted(set(tasks))
+    runs: list[str] = []
+    i = 0
+    while i < len(ks):
+        j = i
+        while j + 1 < len(ks) and ks[j + 1] == ks[j] + 1:
+            j += 1
+        runs.append(str(ks[i]) if i == j else f"{ks[i]}-{ks[j]}")
+        i = j + 1
+    throttle = f"%{parallel}" if parallel is not None and len(ks) > parallel else ""
+    return ",".join(runs) + throttle
 
 
 def task_out_dir(script_text: str) -> str | None:

@@ -82,7 +82,14 @@ from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX
 from harvester.runlock import held_run_locks
-from harvester.shard import WorkLeft, finer_parts, holders, shard_commands, shard_pair
+from harvester.shard import (
+    WorkLeft,
+    finer_parts,
+    holders,
+    shard_commands,
+    shard_of,
+    shard_pair,
+)
 from harvester.store import find_stray_temps
 from harvester.text import plural
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
@@ -97,6 +104,9 @@ logger = logging.getLogger(__name__)
 MAX_FAILURE_SAMPLES = 20
 #: Running harvests or shards a line of the text form names before it cuts the list short.
 MAX_NAMED = 10
+#: The job-array tasks with work left that ``status`` lists one line each.
+MAX_TASK_LINES = 10
+_RUNNING_SHARD = re.compile(r"shard (\d+)/(\d+) ")
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 #: The run a walk of ids read once is keyed by (:meth:`HarvestConfig.walk_targets`).
 _READ_ONCE_RUN = re.compile(r" '\(run [^']*\)'$")
@@ -159,6 +169,23 @@ class PlanStatus:
     done: int = 0
     failed: int = 0
     pending: int = 0
+    #: Per task of DIR's job array (``harvest.sbatch``), its shard's share of the plan.
+    tasks: list[TaskProgress] = field(default_factory=list)
+
+
+@dataclass
+class TaskProgress:
+    """Task K of a job array: its shard's planned images, how many a run has journaled
+    (``reached``), have every planned artifact (``complete``) or a failed one (``failed``)."""
+
+    task: int
+    images: int = 0
+    reached: int = 0
+    complete: int = 0
+    failed: int = 0
+    #: Its newest log in ``DIR/logs`` (``harvest-<job>_<K>.log``), for a task with work
+    #: left: where it says why it ended short (none for a task killed by ``kill -9``).
+    log: str | None = None
 
 
 @dataclass
@@ -230,6 +257,9 @@ class StatusReport:
     walks: list[dict[str, Any]] = field(default_factory=list)
     #: The harvests running in DIR now (their run locks held: :func:`held_run_locks`).
     running: list[str] = field(default_factory=list)
+    #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
+    #: (:func:`harvester.slurm.queued_jobs`; empty without ``squeue``).
+    queued: list[str] = field(default_factory=list)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
     #: kind -> failures no resume asks for again (the newest run of each target set holding
@@ -260,7 +290,9 @@ class StatusReport:
         """JSON-ready form (what ``status --json`` prints).
 
         ``plan`` only with a plan (``plan_path`` when it is not ``DIR/plan``), ``slurm`` only
-        with a ``harvest.sbatch`` of ``harvester slurm``; ``started`` always. Keys are only
+        with a ``harvest.sbatch`` of ``harvester slurm`` (``array_tasks``: its tasks' shares
+        of the plan, with both; ``queued``: its jobs in the queue, if any); ``started``
+        always. Keys are only
         ever added: scripts read this.
         """
         data: dict[str, Any] = {
@@ -283,6 +315,10 @@ class StatusReport:
         }
         if self.plan is not None:
             data["plan"] = asdict(self.plan)
+            if tasks := data["plan"].pop("tasks"):  # (under "plan" would change its shape)
+                data["array_tasks"] = tasks
+        if self.queued:
+            data["queued"] = self.queued
         if self.plan_error is not None:
             data["plan_error"] = self.plan_error
         if self.plan_path is not None:
@@ -335,6 +371,7 @@ class StatusReport:
                 f"({p.complete} of them complete), {p.images - p.reached} not reached yet; "
                 f"artifacts {p.done} done, {p.failed} failed, {p.pending} pending"
             )
+            lines += self._task_lines()
         if self.plan_error is not None:
             lines.append(
                 f"plan: cannot be read ({self.plan_error}); counts below are the journals'"
@@ -392,6 +429,9 @@ class StatusReport:
         lines += self._walk_lines()
         if self.running:
             lines.append(f"running now: {_first_named(self.running, counted=True)}")
+        if self.queued:
+            ids = ",".join(self.queued)
+            lines.append(f"in the queue now: job {ids} (squeue -j {ids})")
         lines += [f"hint: {hint}" for hint in self.hints]
         lines += self._refused_lines()
         if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
@@ -402,6 +442,9 @@ class StatusReport:
         elif self.resume is not None and self.running:
             # Resubmitted now, the running shards' tasks would be refused by their locks.
             lines.append(f"to resume, once the running harvests have ended: {self.resume}")
+        elif self.resume is not None and self.queued:
+            # Its tasks still to start do the work left: resubmitted now, twice queued.
+            lines.append(f"to resume, once the queued job array has ended: {self.resume}")
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
@@ -471,6 +514,34 @@ class StatusReport:
                 lines.append(f"  {f.get('what')}{only}: {reason} {f.get('url') or ''}".rstrip())
             if len(failures) > MAX_FAILURE_SAMPLES:
                 lines.append(f"  ... and {len(failures) - MAX_FAILURE_SAMPLES} more (--json)")
+        return lines
+
+    def _task_lines(self) -> list[str]:
+        """Each job-array task's share of the plan, for those with work left (the first
+        :data:`MAX_TASK_LINES`): which tasks ended short, without reading their logs."""
+        tasks = self.plan.tasks if self.plan is not None else []
+        if not tasks or not self.started:
+            return []
+        left = [t for t in tasks if t.complete < t.images]
+        n = len(tasks)
+        running = {
+            int(m.group(1))
+            for r in self.running
+            if (m := _RUNNING_SHARD.match(r)) is not None and int(m.group(2)) == n
+        }
+        head = f"job array: {n - len(left)} of {plural(n, 'task')} complete"
+        lines = [head + (", work left in:" if left else "")]
+        for t in left[:MAX_TASK_LINES]:
+            parts = [f"  task {t.task}: {t.complete} of {plural(t.images, 'image')} complete"]
+            if t.failed:
+                parts.append(f"{t.failed} with failures")
+            if t.images > t.reached:
+                parts.append(f"{t.images - t.reached} not reached")
+            if t.task in running:
+                parts.append("running")
+            lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
+        if len(left) > MAX_TASK_LINES:
+            lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
         return lines
 
     def _not_started_lines(self) -> list[str]:
@@ -834,44 +905,101 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     return status
 
 
+_TASK_LOG = re.compile(r"harvest-\d+_(\d+)\.log")
+
+
+def _name_task_logs(tasks: list[TaskProgress], logs: str | None) -> None:
+    """Set the newest log of each task with work left, from one listing of ``logs``."""
+    left = {t.task: t for t in tasks if t.complete < t.images}
+    if not left or logs is None:
+        return
+    newest: dict[int, tuple[float, str]] = {}
+    with contextlib.suppress(OSError):  # (a log removed meanwhile: passed over)
+        for path in Path(logs).glob("harvest-*_*.log"):
+            m = _TASK_LOG.fullmatch(path.name)
+            if m is None or int(m.group(1)) not in left:
+                continue
+            with contextlib.suppress(OSError):
+                seen = (path.stat().st_mtime, str(path))
+                newest[int(m.group(1))] = max(newest.get(int(m.group(1)), seen), seen)
+    for task, (_, log) in newest.items():
+        left[task].log = log
+
+
+def _split_counts(state: JournalState, slurm: SlurmStatus | None) -> frozenset[int]:
+    """The shard counts N of DIR's splits (its runs' ``--shard K/N``) and of its job array:
+    those a resume may name shards of."""
+    counts = {n for run in state.runs if (n := _shard_count(run.get("shard"))) is not None}
+    if slurm is not None and slurm.tasks is not None:
+        counts.add(slurm.tasks)
+    return frozenset(counts)
+
+
+def _shard_count(shard: object) -> int | None:
+    """The N of a run record's ``shard`` (``"K/N"``), None for none or another form."""
+    pair = shard_pair(shard) if isinstance(shard, str) else None
+    return pair[1] if pair is not None else None
+
+
 def _count_plan(
     out_dir: Path,
     info: PlanInfo,
     state: JournalState,
     wanted: _Wanted,
     plan_kinds: frozenset[str],
-) -> tuple[PlanStatus, dict[str, int], set[tuple[str, int]]]:
+    split_ns: frozenset[int] = frozenset(),
+    array_tasks: int | None = None,
+) -> tuple[PlanStatus, dict[str, int], set[tuple[str, int]], set[tuple[int, int]]]:
     """One pass over the plan's ids: its :class:`PlanStatus`, of ``plan_kinds`` (what
     harvesting the plan fetches: the plan's kinds, or those its harvest was given); per
     kind the artifacts the plan adds to the pending ones counted from the journals (its
     kinds for the images the journals hold, :meth:`_Wanted.kinds` besides, and every kind
-    asked of the images no run has journaled); and the failed (kind, id) pairs harvesting
-    the plan asks for again."""
+    asked of the images no run has journaled); the failed (kind, id) pairs harvesting
+    the plan asks for again; and for each N of ``split_ns`` the shards ``(K, N)`` holding
+    an image no run has journaled (a task that never ran or was killed early: its resume
+    names it, see :class:`WorkLeft`). With ``array_tasks`` (the N of DIR's job array), the
+    plan's share of each task (:attr:`PlanStatus.tasks`)."""
     from harvester.plan import iter_plan_ids
 
     planned: list[str] = [a.value for a in Artifact if a.value in plan_kinds]
     plan = PlanStatus(images=info.images, artifacts=planned)
+    tasks = [TaskProgress(k) for k in range(array_tasks or 0)]
     extra: dict[str, int] = {}
     failed_wanted: set[tuple[str, int]] = set()
+    unreached: dict[int, set[int]] = {n: set() for n in split_ns}
+    # (an N whose every shard is named needs no more hashing; the array's is counted whole)
+    open_ns = set(split_ns) - {len(tasks)}
     done, failed, images = state.done, state.failed, state.images
     for image_id in iter_plan_ids(out_dir):
         ref = images.get(image_id)
         reached = ref is not None
         if reached:
             wanted.in_harvested_plan(image_id)
+        elif open_ns:
+            for n in list(open_ns):
+                unreached[n].add(shard_of(image_id, n))
+                if len(unreached[n]) == n:
+                    open_ns.discard(n)
         plan.reached += reached
-        finished = 0
+        finished = failures = 0
         for kind in planned:
             key = (kind, image_id)
             if key in done:
                 finished += 1
             elif key in failed:
-                plan.failed += 1
+                failures += 1
                 failed_wanted.add(key)
             else:
                 plan.pending += 1
         plan.done += finished
+        plan.failed += failures
         plan.complete += finished == len(planned)
+        if tasks:
+            task = tasks[shard_of(image_id, len(tasks))]
+            task.images += 1
+            task.reached += reached
+            task.complete += finished == len(planned)
+            task.failed += failures > 0
         # Reached: the journals' pass counted wanted.kinds already; unreached: what the
         # sets naming the image by id ask, and the plan's kinds.
         counted = wanted.kinds(image_id, ref) if reached else frozenset()
@@ -880,7 +1008,10 @@ def _count_plan(
             key = (kind, image_id)
             if key not in done and key not in failed:
                 extra[kind] = extra.get(kind, 0) + 1
-    return plan, extra, failed_wanted
+    plan.tasks = tasks
+    left = {(k, n) for n, ks in unreached.items() for k in ks}
+    left |= {(t.task, len(tasks)) for t in tasks if t.reached < t.images}
+    return plan, extra, failed_wanted, left
 
 
 @dataclass
@@ -1032,6 +1163,7 @@ def collect_status(out_dir: Path) -> StatusReport:
     dropped_by_set: dict[int, set[str]] = {}
     extra: dict[str, int] = {}
     plan_failed: set[tuple[str, int]] = set()
+    plan_unreached: set[tuple[int, int]] | None = None  # (None: no plan counted)
     # The plan's images get what harvesting it fetches: the kinds of the runs that did
     # (`--from-plan` with --artifacts fetches those), else, not harvested yet, the plan's.
     harvested = [t.kinds for t in sets if t.plan]
@@ -1040,7 +1172,16 @@ def collect_status(out_dir: Path) -> StatusReport:
         plan_kinds = frozenset(info.artifacts)
     if info is not None and plan_at is not None:
         try:
-            report.plan, extra, plan_failed = _count_plan(plan_at, info, state, wanted, plan_kinds)
+            report.plan, extra, plan_failed, plan_unreached = _count_plan(
+                plan_at,
+                info,
+                state,
+                wanted,
+                plan_kinds,
+                _split_counts(state, slurm),
+                slurm.tasks if slurm is not None and slurm.elsewhere is None else None,
+            )
+            _name_task_logs(report.plan.tasks, slurm.logs if slurm is not None else None)
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
             wanted.forget_plan()
@@ -1104,6 +1245,10 @@ def collect_status(out_dir: Path) -> StatusReport:
         report.rerun_helps = advice.rerun_helps
     report.walks = unfinished_walks(state)
     report.running = held_run_locks(out_dir)
+    if slurm is not None and slurm.elsewhere is None:
+        from harvester.slurm import queued_jobs
+
+        report.queued = queued_jobs(Path(slurm.script))
     if report.started and (report.failed or report.pending or report.walks):
         plan_unharvested = (
             bool(sets)
@@ -1119,6 +1264,8 @@ def collect_status(out_dir: Path) -> StatusReport:
         report.work_left = WorkLeft(
             tuple(str(w["shard"]) for w in report.walks if w.get("shard")),
             wanted.of_splits(work_ids, state.images),
+            unreached=plan_unreached or frozenset(),
+            covers_plan=plan_unreached is not None,
         )
         if recorded_sets is None:  # (no set's kinds were read: for the resume line alone)
             recorded_sets = recorded_target_sets(out_dir, saved=saved)

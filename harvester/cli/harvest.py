@@ -1282,7 +1282,8 @@ def run_verify_command(args: argparse.Namespace) -> int:
                     frozenset(p.id for p in found),
                     recorded_sets=sets,
                     images=report.images,
-                )
+                ),
+                covers_plan=True,
             )
             if all(p.kind in kinds for p in found)
             else None

@@ -435,6 +435,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         python=sys.executable,
     )
     _refuse_other_split(out, job.tasks)
+    _refuse_queued_other_split(out, job.tasks)
     # The server last, once everything local is known to be right: the targets the tasks
     # get (flags and config file alike) checked once now, not in every task, and the
     # names given as flags written as the ids they select.
@@ -457,6 +458,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         print(f"note: {job.parallel_note}")
     if plan and (args.where or args.sample is not None or args.sample_fraction is not None):
         print(f"note: {_reselection_note(plan)}")
+    elif plan and (idle := _idle_tasks_note(plan, job.tasks)):
+        print(f"note: {idle}")
     if not args.submit:
         for line in _submit_lines(script, _index):
             print(line)
@@ -583,6 +586,21 @@ def _reselection_note(plan: Path) -> str:
     return reselection_note(read_plan_info(plan))
 
 
+def _idle_tasks_note(plan: Path, tasks: int) -> str | None:
+    """More tasks than the plan has images, or None: the tasks past them get no image, yet
+    each is queued and started (a job slot, a log) to find nothing to do."""
+    from harvester.plan import read_plan_info
+
+    images = read_plan_info(plan).images
+    if tasks <= images:
+        return None
+    return (
+        f"the plan holds {plural(images, 'image')}: at least {tasks - images} of the "
+        f"{tasks} tasks get none (each still takes a job slot); --tasks {max(images, 1)} "
+        "is enough"
+    )
+
+
 def _refuse_other_split(out: Path, tasks: int) -> None:
     """Refuse a script of N shards while a run with another split harvests DIR.
 
@@ -599,6 +617,30 @@ def _refuse_other_split(out: Path, tasks: int) -> None:
             f"{plural(tasks, 'shard')} of this script, which would fetch them a second time",
             hint="wait for that run to end (or scancel it), then write the script "
             "again; a resubmitted array of the same --tasks resumes its work",
+        )
+
+
+def _refuse_queued_other_split(out: Path, tasks: int) -> None:
+    """Refuse a script of N shards while DIR's array of another N waits in the queue.
+
+    No run lock is held by a queued task, so :func:`_refuse_other_split` let it through:
+    both arrays then ran, and each task meeting a task of the other split was refused by
+    its run lock (exit 2), leaving failed tasks in both arrays (found by an HPC walkthrough).
+    """
+    from harvester.slurm import SCRIPT_NAME, queued_jobs, script_array
+
+    array = script_array(out)
+    if array is None or array[0] == tasks:
+        return  # (the same N: a queued array of it resumes the same shards)
+    jobs = queued_jobs(out / SCRIPT_NAME)
+    if jobs:
+        ids = ",".join(jobs)
+        raise UsageError(
+            f"{out / SCRIPT_NAME} of {plural(array[0], 'task')} is queued or running as job "
+            f"{ids}: its tasks and those of a script of {plural(tasks, 'task')} would hold "
+            "the same images, and each would be refused where they meet",
+            hint=f"wait for it to end (squeue -j {ids}) or cancel it (scancel "
+            f"{' '.join(jobs)}), then write the script again; or keep --tasks {array[0]}",
         )
 
 

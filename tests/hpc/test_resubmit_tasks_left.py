@@ -1,0 +1,276 @@
+"""After a job array, `status` shows each task's progress and, with `verify`, resubmits
+only the tasks with work left.
+
+An array where some tasks were cancelled, killed (`kill -9`, out of memory) or met failures
+used to get the whole array back from `harvester status`: every finished task queued and
+started again to find nothing to do, and nothing said which tasks had ended short. The resume
+line now names them (`sbatch --array=1,3 ...`), with the script's `%M` when it names more
+than M tasks: a command-line `--array` replaces the script's line, throttle included, and
+each task's share of the rate assumes at most M at once (found by an HPC walkthrough).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hpc_helpers import EmulatorProcess, image_request_counts, run_array_task
+from test_slurm import _logs, _wait_gone, require_slurm_cluster
+from test_slurm_resume_index import _sbatch
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.shard import shard_of
+from harvester.slurm import array_spec, queued_jobs
+
+#: Project 51 of the demo preset; of 4 shards, shard 1 holds 1884803 alone.
+PROJECT_IMAGES = range(1884801, 1884809)
+JOB_NAME = "hv-tasks-left"
+
+
+def _resume(out: Path, array: str) -> str:
+    return (
+        f"jid=$(sbatch --parsable --array={array} {out}/harvest.sbatch) && "
+        f"sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch"
+    )
+
+
+def _status_resume(out: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    return _status(out, capsys)[-1]
+
+
+def _status(out: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """status's job-array lines (none when it has none) and its resume line, last."""
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    start = next((n for n, x in enumerate(said) if x.startswith("job array: ")), len(said))
+    end = next((n for n, x in enumerate(said) if x.startswith("kind ")), len(said))
+    resume = [x for x in said if x.startswith("to resume")]
+    assert len(resume) == 1, said
+    return [*said[start:end], resume[0]]
+
+
+def _prepare(base_url: str, out: Path, *more: str) -> None:
+    assert main(["plan", "--base-url", base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
+                 "--rate", "none", *more]) == 0  # fmt: skip
+
+
+def test_array_spec_names_ranges_and_keeps_the_throttle() -> None:
+    """Runs of tasks become ranges; the script's %M comes along when more than M are named."""
+    assert array_spec([3, 0, 1, 2, 7, 9, 10], 4) == "0-3,7,9-10%4"
+    assert array_spec([5, 1], 2) == "1,5"
+    assert array_spec([5], None) == "5"
+
+
+def test_status_resubmits_only_the_tasks_that_never_ran(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tasks 1 and 3 of 4 never ran (cancelled, killed before their first image): the
+    resume line of status resubmits those two, one at a time as the script's %1 says."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out, "--max-parallel", "1")
+    for task in (0, 2):
+        assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
+    *tasks, line = _status(out, capsys)
+    assert tasks == [
+        "job array: 2 of 4 tasks complete, work left in:",
+        "  task 1: 0 of 1 image complete, 1 not reached",
+        "  task 3: 0 of 2 images complete, 2 not reached",
+    ]
+    assert line.startswith(f"to resume: {_resume(out, '1,3%1')} ("), line
+
+    for task in (1, 3):  # the line's tasks were the ones left: now the plan is complete
+        assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "to resume" not in report
+    assert "\njob array: 4 of 4 tasks complete\n" in report
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == len(PROJECT_IMAGES)
+
+
+def test_without_a_plan_the_tasks_that_never_walked_are_resubmitted(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tasks that walk for themselves: the two that never ran are the ones resubmitted."""
+    out = tmp_path / "study"
+    assert main(["slurm", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--tasks", "4", "--rate", "none"]) == 0  # fmt: skip
+    for task in (0, 2):
+        assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
+    line = _status_resume(out, capsys)
+    assert line.startswith(f"to resume: {_resume(out, '1,3')} ("), line
+
+
+def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
+    make_emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every task ran; the server failed one image (shard 1's): status resubmits task 1
+    alone. A thumbnail of shard 3 damaged afterwards: verify resubmits task 3 alone."""
+    emu = make_emulator(preset="demo", faults="500:100%,only:/webgateway/render_thumbnail/1884803/")
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out, "--max-retries", "0")
+    codes = [run_array_task(out / "harvest.sbatch", task, 4).returncode for task in range(4)]
+    assert codes == [0, 1, 0, 0]  # task 1 ended with its failure
+    assert shard_of(1884803, 4) == 1
+    *tasks, line = _status(out, capsys)
+    assert tasks == [
+        "job array: 3 of 4 tasks complete, work left in:",
+        f"  task 1: 0 of 1 image complete, 1 with failures (log: {out}/logs/harvest-4242_1.log)",
+    ]
+    assert line.startswith(f"to resume: {_resume(out, '1')} ("), line
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    progress = json.loads(capsys.readouterr().out)["array_tasks"]
+    assert [(t["task"], t["images"], t["complete"], t["failed"]) for t in progress] == [
+        (0, 2, 2, 0), (1, 1, 0, 1), (2, 3, 3, 0), (3, 2, 2, 0)
+    ]  # fmt: skip
+    assert [t["log"] for t in progress] == [None, f"{out}/logs/harvest-4242_1.log", None, None]
+
+    (damaged,) = (out / "images").rglob("1884801.thumbnail.jpg")
+    assert shard_of(1884801, 4) == 3
+    damaged.write_bytes(b"not a jpeg")
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    said = capsys.readouterr().out.splitlines()
+    assert said[-1].startswith(
+        f"1 damaged or missing files: to refetch exactly those: {_resume(out, '3')} ("
+    ), said
+
+
+@pytest.mark.slurm
+def test_on_a_cluster_the_status_line_resubmits_the_tasks_left_and_refetches_nothing(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real array whose tasks 1 and 3 never ran: the status line, run as printed, queues
+    those two and the index job; index.csv is complete and no image was fetched twice."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--max-parallel", "2", "--job-name", JOB_NAME)
+    first = _sbatch("--array=0,2", str(out / "harvest.sbatch"), cwd=out)
+    _wait_gone([first])
+    line = _status_resume(out, capsys)
+    assert line.startswith(f"to resume: {_resume(out, '1,3')} ("), _logs(out)
+
+    proc = subprocess.run(
+        ["bash", "-c", line.removeprefix("to resume: ").partition(" (the newest run")[0]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=out,
+    )
+    index_job = proc.stdout.split()[-1]
+    _wait_gone([index_job])
+    second = sorted(
+        p.name
+        for p in (out / "logs").glob("harvest-*.log")
+        if not p.name.startswith(f"harvest-{first}_")
+    )
+    assert [name.rpartition("_")[2] for name in second] == ["1.log", "3.log"], _logs(out)
+    assert len((out / "index.csv").read_text().splitlines()) == 1 + len(PROJECT_IMAGES)
+    counts = image_request_counts(emulator_process.stats())
+    assert counts == {"image:thumbnail": len(PROJECT_IMAGES)}, counts
+
+
+def test_slurm_says_when_a_plan_has_fewer_images_than_tasks(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """16 tasks for a plan of 8 images: at least 8 tasks would start for nothing; said."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)  # (4 tasks: no note)
+    assert "note: the plan holds" not in capsys.readouterr().out
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "16",
+                 "--max-parallel", "4", "--rate", "none"]) == 0  # fmt: skip
+    assert (
+        "note: the plan holds 8 images: at least 8 of the 16 tasks get none (each still "
+        "takes a job slot); --tasks 8 is enough"
+    ) in capsys.readouterr().out.splitlines()
+    assert "#SBATCH --array=0-15%4" in (out / "harvest.sbatch").read_text()
+
+
+@pytest.mark.slurm
+def test_a_script_of_another_task_count_is_refused_while_the_array_is_queued(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A queued array holds no run lock: a script of another --tasks was written and both
+    arrays ran, their tasks refusing each other. Now refused until the queue is clear."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--job-name", JOB_NAME)
+    held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
+    try:
+        script = (out / "harvest.sbatch").read_bytes()
+        capsys.readouterr()
+        again = ["slurm", "--out", str(out), "--from-plan", str(out), "--rate", "none"]
+        assert main([*again, "--tasks", "3"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err == [
+            f"error: {out}/harvest.sbatch of 4 tasks is queued or running as job {held}: its "
+            "tasks and those of a script of 3 tasks would hold the same images, and each "
+            "would be refused where they meet",
+            f"hint: wait for it to end (squeue -j {held}) or cancel it (scancel {held}), then "
+            "write the script again; or keep --tasks 4",
+        ]
+        assert (out / "harvest.sbatch").read_bytes() == script
+        assert main([*again, "--tasks", "4"]) == 0  # the same split: a rewrite is harmless
+    finally:
+        subprocess.run(["scancel", held], timeout=30, check=False)
+    _wait_gone([held])
+    assert main([*again, "--tasks", "3"]) == 0
+    assert "#SBATCH --array=0-2%3" in (out / "harvest.sbatch").read_text()
+
+
+@pytest.mark.slurm
+def test_status_names_the_queued_array_and_says_to_resume_once_it_has_ended(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An array waiting in the queue holds no run lock: status said "to resume: ..." as if
+    nothing would run, inviting a second submission. It names the queued job instead."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--job-name", JOB_NAME)
+    assert run_array_task(out / "harvest.sbatch", 0, 4).returncode == 0
+    held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
+    try:
+        capsys.readouterr()
+        assert main(["status", str(out)]) == 0
+        said = capsys.readouterr().out.splitlines()
+        assert said[-2] == f"in the queue now: job {held} (squeue -j {held})"
+        assert said[-1].startswith(
+            f"to resume, once the queued job array has ended: {_resume(out, '1-3')} ("
+        )
+        assert main(["status", str(out), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["queued"] == [held]
+    finally:
+        subprocess.run(["scancel", held], timeout=30, check=False)
+    _wait_gone([held])
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"to resume: {_resume(out, '1-3')}")
+
+
+def test_no_controller_answering_costs_status_no_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """squeue retries for ~9 s when the controller is down: status of a folder with a script
+    would wait that long on a machine with the SLURM client and no cluster. A failed
+    `scontrol ping` (at once) skips it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is DOWN'; exit 1"),
+                       ("squeue", "sleep 30")):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    started = time.monotonic()
+    assert queued_jobs(tmp_path / "harvest.sbatch") == []
+    assert time.monotonic() - started < 5
