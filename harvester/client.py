@@ -693,6 +693,7 @@ class Client:
         self.outage = outage
         if outage is not None:
             outage.check = self._check_up
+            outage.on_resume = self._limits_after_outage
         self._on_retry_hook = on_retry
         # A query on the base URL (``?bsession=KEY``: OMERO.web's session login) is sent
         # with every request, after the request's own query; it is never shown.
@@ -823,10 +824,21 @@ class Client:
         """One request of the API root, no retries, through the limits but not the outage's
         gate (it is the one request a pause lets through): None if the server answered."""
         try:
-            await self._attempt(self._resolve(urls.api_root()), Expect.ANY, None)
+            await self._attempt(self._resolve(urls.api_root()), Expect.ANY, None, learn=False)
         except FetchError as error:
             return error
         return None
+
+    def _limits_after_outage(self) -> str | None:
+        """A pause for an outage ended: the limits as before it (see
+        :meth:`~harvester.ratelimit.AdaptiveLimiter.forget_outage`); what they are now, if
+        they changed (for the log line that says the run goes on)."""
+        limiter = self.limiter
+        if not limiter.forget_outage():
+            return None
+        self.stats.current_concurrency = limiter.concurrency
+        self.stats.current_rate = limiter.rate
+        return f"concurrency {limiter.concurrency}, {limiter.rate_text}"
 
     async def options(self, path: str) -> Fetched:
         """OPTIONS ``path`` once, expecting JSON; no retries.
@@ -860,8 +872,16 @@ class Client:
         return path
 
     async def _attempt(
-        self, url: str, expect: Expect, check: Callable[[Fetched], None] | None
+        self,
+        url: str,
+        expect: Expect,
+        check: Callable[[Fetched], None] | None,
+        *,
+        learn: bool = True,
     ) -> Fetched:
+        """One try of ``url``. ``learn``: report its outcome to the adaptive limiter; not
+        for the outage's checks of the API root, whose busy answers measure a server that is
+        down, not the run's load (each halved the limits through a maintenance window)."""
         limiter = self.limiter
         stats = self.stats
         stamp = await limiter.acquire()
@@ -885,7 +905,7 @@ class Client:
             if check is not None:
                 check(fetched)
         except FetchError as error:
-            if isinstance(error, TransientError) and error.overload:
+            if isinstance(error, TransientError) and error.overload and self._learns(learn):
                 stats.overload_events += 1
                 if limiter.on_overload():
                     stats.slowdowns += 1
@@ -899,13 +919,18 @@ class Client:
         finally:
             stats.in_flight -= 1
             limiter.release(stamp)
-        if limiter.degraded:
+        if learn and limiter.degraded:
             limiter.on_success()
             stats.current_concurrency = limiter.concurrency
             stats.current_rate = limiter.rate
         if self.outage is not None:
             self.outage.succeeded(sent)
         return fetched
+
+    def _learns(self, learn: bool) -> bool:
+        """Does a busy answer now tell the limiter of overload? Not a check's, nor while the
+        run is paused (a request in flight when the server went down answers after it)."""
+        return learn and (self.outage is None or not self.outage.paused)
 
     def _sent_hook(self, stamp: Stamp) -> Callable[[], None]:
         """Reports to the limiter when the request head has been written."""

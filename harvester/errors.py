@@ -10,7 +10,7 @@ maps the top-level classes to exit codes in one place::
     │   └── FolderBusyError        another run of the folder (or shard) holds it: try later -> 75
     ├── RemoteError                the server cannot be used at all -> exit 2
     │   ├── NotOmeroError          it answers, but not as OMERO.web does (not unreachable)
-    │   └── ServerUnavailableError busy or breaking off its answers: try later -> exit 75
+    │   └── ServerUnavailableError busy, breaking off its answers or failing (500): try later -> 75
     ├── FetchError                 one request failed for good (.url redacted, .status, .reason)
     │   ├── TransientError         retryable (.retry_after, .overload)
     │   │   ├── TransportError     connect/read errors, resets, timeouts, truncated bodies
@@ -183,9 +183,10 @@ class NotOmeroError(RemoteError):
 
 
 class ServerUnavailableError(RemoteError):
-    """The server is there but not serving: busy (429/502/503/504) or breaking off its answers,
-    through the run's whole retry budget. Exit code 75 (``EX_TEMPFAIL``): a wrapper (cron, a
-    SLURM epilog, a shell loop) can tell "try again later" from a mistake to fix."""
+    """The server is there but not serving: busy (429/502/503/504), breaking off its answers or
+    failing with an error of its own (an API root answering 500), through the run's whole retry
+    budget. Exit code 75 (``EX_TEMPFAIL``): a wrapper (cron, a SLURM epilog, a shell loop) can
+    tell "try again later" from a mistake to fix."""
 
 
 class StorageError(HarvesterError):

@@ -15,8 +15,10 @@ say the server is down and the run pauses: no request goes out but one check of 
 growing intervals (:data:`FIRST_CHECK` doubling to :data:`CHECK_CAP`; a Retry-After honoured
 up to the cap), each through the run's rate limiter. The first check answered by anything
 but a down sign ends the pause: every request that hit the outage is asked again with a
-fresh retry budget (never counted as failed), and every request held at the gate goes on. A
-request failing alone among successes (one image's 503) fails as before.
+fresh retry budget (never counted as failed), and every request held at the gate goes on,
+at the limits the run had when a request last succeeded (``on_resume``: the checks' busy
+answers, and those that led to the pause, say the server was down, not how much load it
+takes). A request failing alone among successes (one image's 503) fails as before.
 
 The server check at start (``pipeline.probe_server``) joins the same pause when the API
 root stays busy or keeps breaking off its answers through its retry budget
@@ -152,6 +154,9 @@ class Outage:
         self.on_wait = on_wait
         self.stats = OutageStats()
         self.check: Check | None = None  # set by the client that owns this state
+        #: Set by that client too: called when a pause ends, it puts the run's limits back as
+        #: they were before the outage and says them (None: unchanged).
+        self.on_resume: Callable[[], str | None] | None = None
         #: Why the run is paused ("HTTP 503 Service Unavailable"), or None while it is not.
         self.reason: str | None = None
         self._since = 0.0  # monotonic start of the current pause
@@ -359,8 +364,10 @@ class Outage:
         self.stats.waited += waited
         self._outage_pauses += 1
         self._outage_paused += waited
-        log.warning("the server answers again after %s: going on", duration_text(waited))
         self.reason = None
+        limits = self.on_resume() if self.on_resume is not None else None
+        at = f" at {limits}, as before it went down" if limits else ""
+        log.warning("the server answers again after %s: going on%s", duration_text(waited), at)
         self.succeeded()
         self._said()
 

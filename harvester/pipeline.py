@@ -50,6 +50,7 @@ from harvester.errors import (
     PermanentError,
     RedirectRefused,
     RemoteError,
+    ServerStatusError,
     ServerUnavailableError,
     StorageError,
     TLSError,
@@ -426,8 +427,9 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
                 raise _BusyAtStart(busy, exc, proxied=client.proxy is not None) from None
             if exc.status is not None and client.proxy is None:
                 # It answered (a 500 through the retries): "cannot reach" and "nothing answers
-                # on this machine's port" were both untrue of it.
-                raise RemoteError(
+                # on this machine's port" were both untrue of it. An error of the server's
+                # own, not of the command: exit 75 (try again later), as a busy server's.
+                raise ServerUnavailableError(
                     f"{shown} answered its API root (api/) with {exc.reason}",
                     hint="the server is there but failing: try again later; if it keeps "
                     "failing, tell its administrators, or check --base-url",
@@ -453,9 +455,9 @@ class _Looks:
     """How the server check asks one path, and the answers it got that were not it.
 
     Silence, a refused connection or a TLS failure: the probe client's few tries (an
-    unreachable host fails in seconds). A server that is there but busy or breaking off
-    its answers: the run's whole retry budget, Retry-After honoured. An answer that is
-    not the one asked for (:class:`InvalidBodyError`): a few more looks, as one such
+    unreachable host fails in seconds). A server that is there but busy, breaking off
+    its answers or failing (500): the run's whole retry budget, Retry-After honoured. An
+    answer that is not the one asked for (:class:`InvalidBodyError`): a few more looks, as one such
     answer may be something in between failing once; any right answer among them is
     believed. Every try goes through ``shared`` (the run's limits), when given.
     """
@@ -494,11 +496,12 @@ class _Looks:
         except FetchError as exc:
             # Such a server gets the run's whole retry budget; silence, a refused
             # connection or a TLS failure keep the quick probe (fails in seconds).
-            if self.quick or not server_is_there(exc):
+            if self.quick or not (server_is_there(exc) or isinstance(exc, ServerStatusError)):
                 raise
             # The server is there and says "later" (maintenance, overload), or its answers
-            # break off (a proxy resetting under load): worth the run's whole retry budget,
-            # Retry-After honoured, before giving up.
+            # break off (a proxy resetting under load), or it fails with a 500 (OMERO.web's
+            # Django erring under load, which passes): worth the run's whole retry budget,
+            # as any request gets, Retry-After honoured, before giving up.
             return await self._again(
                 client, path, check, after=exc, max_retries=self.cfg.max_retries
             )

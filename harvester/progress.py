@@ -123,12 +123,23 @@ class Progress:
         self._bars.append(self._finished_bar)
 
     def close(self) -> None:
-        """Finish the bars (final counts stay on screen)."""
+        """Finish the bars (final counts stay on screen; cleared if they never counted
+        anything: see :meth:`_counted`)."""
         self._postfix(force=True)
+        counted = self._counted()
         for bar in self._bars:
+            if not counted:
+                bar.leave = False
             bar.close()
         self._bars = []
         self._finished_bar = None
+
+    def _counted(self) -> bool:
+        """Did the bars count anything? Not when they were opened only to show a pause at the
+        start (:meth:`waiting`) and the run ended in it (past ``--outage-wait``, Ctrl-C):
+        left on screen, three empty bars, one still saying ``next check in 1s``, stood above
+        the stop line."""
+        return bool(self.images or self.artifacts or self.failures or self.skips)
 
     @contextlib.contextmanager
     def shown(self) -> Iterator[Progress]:

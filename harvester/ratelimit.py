@@ -368,6 +368,7 @@ class AdaptiveLimiter:
         "_last_decrease",
         "_last_overload",
         "_recover_interval",
+        "_settled",
         "_streak",
         "_bucket",
         "_slots",
@@ -412,6 +413,8 @@ class AdaptiveLimiter:
         self._last_overload = -math.inf
         self._last_change = -math.inf
         self._streak = 0
+        #: The limits in force when a request last succeeded (see :meth:`forget_outage`).
+        self._settled: tuple[int, float | None] = (concurrency, rate)
         self.overload_events = 0
         self.slowdowns = 0
 
@@ -504,6 +507,7 @@ class AdaptiveLimiter:
         """
         if not self.degraded:
             return
+        self._settled = (self._slots.limit, self.rate)
         self._streak += 1
         if self._streak < self.recover_after:
             now = self._clock()
@@ -518,7 +522,32 @@ class AdaptiveLimiter:
         if bucket is not None and self.max_rate is not None and bucket.rate < self.max_rate:
             new_rate = min(self.max_rate, bucket.rate + max(self.max_rate / 10.0, self.min_rate))
             bucket.set_rate(new_rate, self._burst_for(new_rate))
+        self._settled = (self._slots.limit, self.rate)
         log.info("server recovered: concurrency %d, %s", self.concurrency, self.rate_text)
+
+    def forget_outage(self) -> bool:
+        """The server is back after a pause for an outage (:mod:`harvester.outage`): go on at
+        the limits in force when a request last succeeded. True if they changed.
+
+        The slowdowns since then came from a server that was down, not from the run's load:
+        its busy answers (the requests that led to the pause) are no measure of how much it
+        takes once it is back. Without this, a run resumed after a maintenance window at
+        concurrency 1 and half a request a second and took minutes to recover.
+        """
+        concurrency, rate = self._settled
+        bucket = self._bucket
+        changed = concurrency != self._slots.limit or (
+            bucket is not None and rate is not None and rate != bucket.rate
+        )
+        self._streak = 0
+        self._last_decrease = self._last_overload = -math.inf
+        self._last_change = self._clock()
+        if not changed:
+            return False
+        self._slots.limit = concurrency
+        if bucket is not None and rate is not None:
+            bucket.set_rate(rate, self._burst_for(rate))
+        return True
 
     def on_overload(self) -> bool:
         """The server signalled overload; halve limits unless recently done. True if slowed."""

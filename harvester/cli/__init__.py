@@ -384,15 +384,36 @@ def _first_meaningful(group: BaseExceptionGroup[BaseException]) -> BaseException
 
 
 def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
-    """``interrupted`` plus, for a harvest, the (redacted) command that resumes it."""
-    if getattr(args, "command", None) != "harvest":
+    """``interrupted`` plus, for a harvest, the (redacted) command that resumes it; for a
+    plan, what was lost and the command to run again (see :func:`_plan_interrupted_line`)."""
+    command = getattr(args, "command", None)
+    if command not in ("harvest", "plan"):
         return "interrupted"
     from harvester.cli.harvest import _resume_command
 
     resume = _resume_command(argv, getattr(args, "out", None))
+    if command == "plan":
+        return _plan_interrupted_line(args, resume)
     if not getattr(args, "harvest_begun", True):  # set by run_harvest_command
         return f"interrupted before any file was harvested; run: {resume}"
     return f"interrupted: every finished file is kept and journaled; resume with: {resume}"
+
+
+def _plan_interrupted_line(args: argparse.Namespace, again: str) -> str:
+    """A plan interrupted writes no plan (it is published whole, at the end): the command to
+    run again, and, when it was waiting for a server that is down (``server_down_since``,
+    set by ``run_plan``), for how long and what the server answered, as a harvest says it."""
+    down = getattr(args, "server_down_since", None)
+    if down is None:
+        return f"interrupted: no plan written; run again: {again}"
+    from harvester.outage import duration_text
+
+    reason, since = down
+    return (
+        f"interrupted while waiting for the server, down for "
+        f"{duration_text(time.monotonic() - since)} ({reason}); no plan written: run again "
+        f"later: {again}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

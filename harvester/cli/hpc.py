@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -288,7 +289,7 @@ def run_plan(args: argparse.Namespace) -> int:
                 argv=argv,
                 on_image=lambda _ref: progress.discovered(),
                 say=None if args.quiet else say_line,
-                on_wait=progress.waiting,
+                on_wait=_pause_noted(args, progress.waiting),
             )
         )
     if not args.quiet:
@@ -314,6 +315,21 @@ def run_plan(args: argparse.Namespace) -> int:
         for line in _plan_next_lines(args.config, out, args.label_keys or ()):
             print(line)
     return 0
+
+
+def _pause_noted(
+    args: argparse.Namespace, on_wait: Callable[[str | None, float, float | None], None]
+) -> Callable[[str | None, float, float | None], None]:
+    """``on_wait`` that also keeps the pause under way in ``args.server_down_since`` (what
+    the server answers, since when: monotonic; None while it is up), for the line a Ctrl-C
+    prints (:func:`harvester.cli._interrupted_line`): a plan interrupted while it waited for
+    the server said only ``interrupted``."""
+
+    def noted(reason: str | None, seconds: float, next_check: float | None) -> None:
+        args.server_down_since = None if reason is None else (reason, time.monotonic() - seconds)
+        on_wait(reason, seconds, next_check)
+
+    return noted
 
 
 def _empty_plan_line(selected: bool) -> str:

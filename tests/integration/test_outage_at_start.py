@@ -239,3 +239,56 @@ def test_ctrl_c_while_waiting_at_start_says_so(
         err.strip().splitlines()[-1],
     ), err
     assert not out.exists()
+
+
+def test_ctrl_c_while_a_plan_waits_says_so(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Ctrl-C while `harvester plan` waits for a server that went down during its walk:
+    exit 130, and the last line says it was waiting for the server (how long, what it
+    answered), that no plan was written, and the command to run later (it said only
+    `interrupted`)."""
+    faults = "first:ok|503*1000,only:api_versions|webclient_api_plates"
+    emu = make_emulator(preset="demo", faults=faults)
+    out = tmp_path / "p"
+    args = ["plan", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out),
+            "--rate", "none", "--max-retries", "0"]  # fmt: skip
+    with reaped(start_cli(*args)) as proc:
+        deadline = time.monotonic() + 30
+        # The plate listing's try, then the check of the API root that pauses the walk.
+        while emu.stats()["by_route"].get("api_versions", {}).get("503", 0) < 1:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _said, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert re.fullmatch(
+        r"interrupted while waiting for the server, down for \d+\.\ds \(HTTP 503 Service "
+        r"Unavailable\); no plan written: run again later: harvester plan --base-url .*",
+        err.strip().splitlines()[-1],
+    ), err
+    assert not (out / "plan" / "plan.json").exists()
+
+
+def test_ctrl_c_during_a_plan_says_to_run_it_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Ctrl-C during `harvester plan`'s walk (slow answers, the server up): exit 130 and
+    a last line that says no plan was written and the command to run again."""
+    emu = make_emulator(preset="demo", latency_ms=800)
+    out = tmp_path / "p"
+    args = ["plan", "--base-url", emu.base_url, "--screen", SCREEN, "--out", str(out),
+            "--rate", "none"]  # fmt: skip
+    with reaped(start_cli(*args)) as proc:
+        deadline = time.monotonic() + 30
+        while emu.stats()["requests"] < 2:  # the check at start answered, the walk begun
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _said, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(r"interrupted: no plan written; run again: harvester plan .*", last), err
+    assert not (out / "plan" / "plan.json").exists()

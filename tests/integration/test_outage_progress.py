@@ -43,11 +43,34 @@ class Terminal(io.StringIO):
         return True
 
 
-def harvest_into(progress: Progress, base_url: str, out: Path) -> RunSummary:
+def screen(drawn: str) -> list[str]:
+    """The lines a terminal shows after ``drawn`` (carriage returns, newlines and tqdm's
+    cursor-up moves applied; trailing spaces dropped)."""
+    rows: list[list[str]] = [[]]
+    row = col = 0
+    for piece in re.split(r"(\r|\n|\x1b\[A)", drawn):
+        if piece == "\r":
+            col = 0
+        elif piece == "\n":
+            row, col = row + 1, 0
+            rows.extend([] for _ in range(row + 1 - len(rows)))
+        elif piece == "\x1b[A":
+            row = max(0, row - 1)
+        else:
+            line = rows[row]
+            line.extend(" " * (col + len(piece) - len(line)))
+            line[col : col + len(piece)] = piece
+            col += len(piece)
+    return ["".join(line).rstrip() for line in rows]
+
+
+def harvest_into(
+    progress: Progress, base_url: str, out: Path, outage_wait: float = 3600.0
+) -> RunSummary:
     """A harvest of a demo plate's thumbnails (retries without waits), bounded."""
     cfg = HarvestConfig(
         base_url=base_url, out=out, plates=(PLATE,), artifacts=("thumbnail",), rate=None,
-        max_retries=1,
+        max_retries=1, outage_wait=outage_wait,
     )  # fmt: skip
 
     async def bounded() -> RunSummary:
@@ -93,3 +116,18 @@ def test_a_terminal_shows_the_pause_on_its_bar(
     last = drawn.replace("\r", "\n").splitlines()
     found = [line for line in last if line.startswith("images found: 8 img")]
     assert found and "paused" not in found[-1], drawn
+
+
+def test_a_terminal_is_left_clear_when_the_pause_at_the_start_ends_the_run(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A run that gives up in a pause at its start (--outage-wait 1s), before any image: the
+    pause showed on a bar meanwhile, and the bars are gone at the end (three empty bars, one
+    still saying "next check in 1s", stood above the stop line)."""
+    emu = make_emulator(preset="demo", faults="maintenance:20s@0s")
+    terminal = Terminal()
+    summary = harvest_into(Progress(file=terminal), emu.base_url, tmp_path / "d", 1.0)
+    assert summary.exit_code == 75 and summary.server_down
+    drawn = terminal.getvalue()
+    assert "paused: server down since " in drawn
+    assert not any(screen(drawn)), screen(drawn)

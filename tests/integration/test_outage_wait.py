@@ -77,8 +77,9 @@ def test_a_maintenance_window_is_waited_out(
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
     """A 2 s maintenance window mid-run (every answer 503) with --max-retries 1: exit 0, every
-    file byte-identical to a clean run's, and during the window only the requests in flight
-    and the API root checks reached the server (not an image after image)."""
+    file byte-identical to a clean run's, during the window only the requests in flight
+    and the API root checks reached the server (not an image after image), and the run went
+    on at its full concurrency (the busy answers had halved it, each check again)."""
     clean = make_emulator(preset="demo", latency_ms=30)
     code, _out, err = harvest(capsys, clean.base_url, tmp_path / "clean")
     assert code == 0, err
@@ -89,6 +90,10 @@ def test_a_maintenance_window_is_waited_out(
     assert "failed 0" in out and "waited " in out and " for the server" in out
     assert "the server looks down (HTTP 503 Service Unavailable" in caplog.text
     assert "the server answers again after" in caplog.text
+    # The checks of the pause did not slow the run down, and it went on at the limits it had.
+    pause = caplog.text.split("the server looks down", 1)[1].split("answers again", 1)[0]
+    assert "slowing down" not in pause, caplog.text
+    assert f"going on at concurrency {CONCURRENCY}, no rate limit" in caplog.text, caplog.text
     assert content(tmp_path / "d", "images", base_url=emu.base_url) == content(
         tmp_path / "clean", "images", base_url=clean.base_url
     )
@@ -323,3 +328,37 @@ def test_a_flapping_server_is_one_outage_for_the_limit(
     ), err
     assert re.search(r"for 0\.\ds at most \(1\.\ds of the 1\.6s limit went to pauses", caplog.text)
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 6
+
+
+def test_a_run_goes_on_after_a_pause_at_the_limits_it_had_before(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A 0.9 s window at the start, --concurrency 4 --rate 20: the busy answers of the check
+    at start (and of the pause's checks) do not leave the run slowed down; once the server
+    is back it has 4 requests in flight and 20 a second again (it went on at 2 and 10/s, and
+    each check of a longer window halved them again, 2 s apart)."""
+    monkeypatch.setattr(harvester.outage, "CHECK_CAP", FIRST_CHECK)  # checks 0.5 s apart
+    emu = make_emulator(preset="demo", latency_ms=100, faults="maintenance:0.9s@0s")
+    out = tmp_path / "d"
+    with zero_waits():
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--plate", PLATE, "--out", str(out),
+             "--artifacts", "thumbnail,imgdata", "--rate", "20", "--concurrency", "4",
+             "--max-retries", "1"]
+        )  # fmt: skip
+    _summary, err = capsys.readouterr()
+    assert code == 0, err
+    assert len(list((out / "images").rglob("*.imgdata.json"))) == PLATE_IMAGES
+    stats = emu.stats()  # the check at start and the pause's checks: one request at a time
+    assert stats["peak_concurrency"] >= 3 and stats["peak_rate_1s"] >= 12, stats
+    paused_at = caplog.text.index("the server looks down")
+    assert "slowing down" not in caplog.text[paused_at:], caplog.text
+    assert re.search(
+        r"the server answers again after \d+\.\ds: going on at concurrency 4, 20 requests/s, "
+        r"as before it went down",
+        caplog.text,
+    ), caplog.text

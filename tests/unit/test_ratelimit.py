@@ -261,6 +261,28 @@ def test_overload_resets_the_success_streak() -> None:
     assert limiter.concurrency == 3
 
 
+def test_an_outage_is_forgotten_back_to_the_limits_of_the_last_success() -> None:
+    """After an outage the limits are those in force at the last success, not the ones its
+    busy answers halved them to (a real slowdown from before the outage stays)."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(8, 10.0, clock=clock, recover_after=100)
+    assert not limiter.forget_outage()  # nothing to forget
+    for _ in range(3):  # the server goes down: its 503s halve the limits, 2 s apart
+        limiter.on_overload()
+        clock.now += 2.5
+    assert (limiter.concurrency, limiter.rate) == (1, 1.25)
+    assert limiter.forget_outage()
+    assert (limiter.concurrency, limiter.rate) == (8, 10.0) and not limiter.degraded
+    limiter.on_overload()  # real overload, then a success at (4, 5.0)
+    limiter.on_success()
+    clock.now += 2.5
+    limiter.on_overload()  # the server goes down
+    assert (limiter.concurrency, limiter.rate) == (2, 2.5)
+    assert limiter.forget_outage()
+    assert (limiter.concurrency, limiter.rate) == (4, 5.0)
+    assert limiter.on_overload()  # an overload after the outage slows down at once
+
+
 def test_unlimited_rate_adapts_concurrency_only() -> None:
     """With rate=None only concurrency slows down; the rate stays unlimited."""
     limiter = AdaptiveLimiter(6, None, clock=FakeClock())
