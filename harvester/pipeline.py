@@ -690,6 +690,7 @@ class Harvest:
         ids_copy: Path | None = None,
         say: Callable[[str], None] | None = None,
         replay_of: str | None = None,
+        said: set[str] | None = None,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -707,6 +708,9 @@ class Harvest:
         self.say = say
         #: A resume's replay: the run whose place it takes (harvester.config.replay_origin).
         self.replay_of = replay_of
+        #: Notes about DIR itself said already by this command (a damaged journal line):
+        #: a resume's replays share it, so that each is said once, not once per replay.
+        self._said = said if said is not None else set()
         self.summary = RunSummary(out_dir=self.out, dry_run=cfg.dry_run)
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
@@ -1015,7 +1019,9 @@ class Harvest:
         from harvester.verify import damaged_journal_lines
 
         for line in damaged_journal_lines(state.damaged_lines, self.out, by="harvest"):
-            logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
+            if line not in self._said:
+                self._said.add(line)
+                logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
 
     def _note_runs_without_labels(self, state: JournalState) -> None:
         """Remember whether a run of harvester 0.1.3 or before ran here with ``labels = false``.
@@ -1697,6 +1703,7 @@ async def run_harvest(
     ids_copy: Path | None = None,
     say: Callable[[str], None] | None = None,
     replay_of: str | None = None,
+    said: set[str] | None = None,
 ) -> RunSummary:
     """Run one harvest to the end (or to an interruption) and return its summary.
 
@@ -1705,7 +1712,8 @@ async def run_harvest(
     informational lines go (the CLI's standard error; what a screen name resolved to).
     ``replay_of``: this run replays a target set for ``harvester harvest --out DIR``, and
     takes that run's place among DIR's runs (saved with its config; see
-    :func:`harvester.config.replay_origin`).
+    :func:`harvester.config.replay_origin`). ``said``: notes about DIR said already by this
+    command (the replays of one resume share it); this run adds those it says.
     """
     harvest = Harvest(
         cfg,
@@ -1715,5 +1723,6 @@ async def run_harvest(
         ids_copy=ids_copy,
         say=say,
         replay_of=replay_of,
+        said=said,
     )
     return await harvest.run()

@@ -518,6 +518,8 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
 
     progress = Progress(enabled=not cfg.quiet)
     argv: list[str] = list(getattr(args, "command_argv", sys.argv[1:]))
+    # Notes about DIR said by this command: a resume's replays (_replay_each) share them.
+    said: set[str] = vars(args).setdefault("notes_said", set())
     # Before the event loop: copying a pipe waits for its producer, and Ctrl-C or SIGTERM
     # must be able to interrupt that wait (see copy_of_ids_source).
     ids_copy = copy_of_ids_source(cfg.ids_from)
@@ -538,6 +540,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
                     ids_copy=ids_copy,
                     say=None if cfg.quiet else say_line,
                     replay_of=replay_of,
+                    said=said,
                 )
             )
     except BaseException:
