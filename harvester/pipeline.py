@@ -1012,6 +1012,18 @@ class Harvest:
             or (self.out / layout.JOURNALS_DIR).exists()  # a harvest whose marker is gone
         )
 
+    def _selection_told_before(self) -> bool:
+        """Did the run this one replays say its selection's warnings (``--sample N`` more
+        than there is) already? Only a replay whose targets' last walk listed everything:
+        a run stopped mid-walk, or whose walk failed a listing, fetched no sample and said
+        nothing of it, and its resume is the first to walk it all."""
+        state = self._journal_state
+        if self.replay_of is None or state is None:
+            return False
+        cfg = self.cfg
+        before = state.walks.get((cfg.walk_targets(self.summary.run_id), cfg.shard))
+        return before is not None and walk_listed_all(before)
+
     def _note_damaged_journals(self, state: JournalState) -> None:
         """One warning per journal with damaged lines: this run does their records again."""
         if not state.damaged_lines:
@@ -1141,7 +1153,7 @@ class Harvest:
                 on_selected=lambda _ref: self.progress.discovered(1),
                 walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
-                replay=self.replay_of is not None,
+                replay=self._selection_told_before(),
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:

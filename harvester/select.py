@@ -866,8 +866,8 @@ async def run_stage(
     fetching them would put images into DIR that a complete rerun would not
     select. ``reuse``: labels for sampled images the walk did not ask (see
     :class:`SampleReuse`); the edge of the complete sample is recorded. ``replay``: a
-    resume's replay of a selection given before, which was told then that ``--sample`` is
-    more than there is (a balanced set's small classes said it on every resume).
+    resume's replay of a run that said already that ``--sample`` is more than there is (a
+    balanced set's small classes said it on every resume; the caller tells which runs did).
     """
     stats.description = selection.describe()
     bottom = BottomN(selection.sample, selection.seed) if selection.sample is not None else None

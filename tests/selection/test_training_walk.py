@@ -258,3 +258,23 @@ def test_the_same_command_into_a_new_folder_rebuilds_the_set_through_faults(
         [r[c] for c in columns] for r in index_rows(clean)
     ]
     assert (flaky / "labels.csv").read_bytes() == (clean / "labels.csv").read_bytes()
+
+
+def test_a_sample_first_walked_by_the_resume_is_said_by_it(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """A first run whose walk failed a listing fetches no sample and so never said that
+    --sample 500 is more than the screen; the resume that walks it all says it (it is not a
+    repeat there), once."""
+    emu = make_emulator(preset="demo", faults="first:500,only:api_plate_wells")
+    out = tmp_path / "all"
+    code, stderr = harvest_cli(emu, out, "--sample", "500", "--max-retries", "0")
+    assert code == 1, stderr
+    assert "is more than" not in stderr
+    result = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
+    assert result.returncode == 0, result.stderr
+    assert warnings(result.stderr) == [
+        "WARNING harvester.problems: --sample 500 is more than the 80 walked images, so the"
+        " sample is all 80 of them"
+    ]
+    assert len(index_rows(out)) == 80
