@@ -711,6 +711,8 @@ class Harvest:
         #: Notes about DIR itself said already by this command (a damaged journal line):
         #: a resume's replays share it, so that each is said once, not once per replay.
         self._said = said if said is not None else set()
+        #: The run this one replays said its selection's notes (see _selection_told_before).
+        self._told_before = False
         self.summary = RunSummary(out_dir=self.out, dry_run=cfg.dry_run)
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
@@ -1013,10 +1015,11 @@ class Harvest:
         )
 
     def _selection_told_before(self) -> bool:
-        """Did the run this one replays say its selection's warnings (``--sample N`` more
-        than there is) already? Only a replay whose targets' last walk listed everything:
-        a run stopped mid-walk, or whose walk failed a listing, fetched no sample and said
-        nothing of it, and its resume is the first to walk it all."""
+        """Did the run this one replays say its selection's notes (``--sample N`` more than
+        there is, ``index.csv lists N more``) already? Only a replay whose targets' last walk
+        listed everything: a run stopped mid-walk, or whose walk failed a listing, fetched
+        no sample and said neither, and its resume is the first to walk it all. Asked
+        before this run journals its own walk."""
         state = self._journal_state
         if self.replay_of is None or state is None:
             return False
@@ -1145,6 +1148,7 @@ class Harvest:
             self._sample_reuse = await SampleReuse.for_run(
                 self.cfg, self._selection, self.out, self.summary.run_id
             )
+            self._told_before = self._selection_told_before()  # (before this run's walk record)
             async with selecting(
                 self._selection,
                 send,
@@ -1153,7 +1157,7 @@ class Harvest:
                 on_selected=lambda _ref: self.progress.discovered(1),
                 walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
-                replay=self._selection_told_before(),
+                replay=self._told_before,
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
@@ -1557,13 +1561,14 @@ class Harvest:
         if (
             self._selection.active
             and self._shard is None
-            and self.replay_of is None
+            and not self._told_before
             and not (s.interrupted or s.walk_failures)
         ):
             # index.csv lists every image of DIR, not only this selection (a run cut short
             # selected only part of it: nothing to compare then). Said to whoever gave the
-            # selection, not again by each replay of a resume: a balanced set (one --where
-            # per class, each a target set of its own) had one such line per class.
+            # selection, not again by a replay of a run that said it (_selection_told_before):
+            # a balanced set (one --where per class, each a target set of its own) had one
+            # such line per class on every resume.
             note = self.select_stats.index_note(s.index_rows)
             if note:
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)

@@ -278,3 +278,44 @@ def test_a_sample_first_walked_by_the_resume_is_said_by_it(
         " sample is all 80 of them"
     ]
     assert len(index_rows(out)) == 80
+
+
+class BrokenWells:
+    """The demo emulator, whose plates' well listings answer 500 while ``broken`` is set."""
+
+    def __init__(self) -> None:
+        self.inner = build_application("demo", 0, "omeroweb")
+        self.broken = False
+
+    def handle(self, req: Request) -> Response:
+        if self.broken and "/wells/" in req.raw_path:
+            return Response(500, b"<h1>Server Error (500)</h1>", "text/html", route="test:broken")
+        return self.inner.handle(req)
+
+
+def test_the_index_note_is_said_by_the_resume_that_first_walks_the_selection(
+    tmp_path: Path,
+) -> None:
+    """PLK1's 3 images, then --sample 10 of the screen whose walk failed a listing (nothing
+    fetched, no note): the resume that walks it all says index.csv lists more than it
+    selected, once (not again for the PLK1 set replayed after it)."""
+    app = BrokenWells()
+    out = tmp_path / "d"
+    with EmulatorThread(app=app) as emu:
+        code, stderr = harvest_cli(emu, out, "--where", "Gene Symbol=PLK1")
+        assert code == 0, stderr
+        app.broken = True
+        code, stderr = harvest_cli(emu, out, "--sample", "10", "--max-retries", "0")
+        assert code == 1 and "index.csv lists" not in stderr, stderr
+        app.broken = False
+        result = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
+    assert result.returncode == 0, result.stderr
+    rows = len(index_rows(out))
+    assert rows > 10
+    notes = [line for line in warnings(result.stderr) if "index.csv lists" in line]
+    assert notes == [
+        f"WARNING harvester.problems: index.csv lists {rows} images, {rows - 10} more than this"
+        " run selected: it lists every image harvested into this folder (earlier selections,"
+        " or images whose annotations no longer match); harvest each training set into a"
+        " folder of its own (one run per class of a balanced set wants this union)"
+    ]
