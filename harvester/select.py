@@ -160,10 +160,11 @@ def distinct_keys(keys: Iterable[str]) -> tuple[str, ...]:
     """``keys`` without repeats, compared as the labels compare keys (case-insensitively);
     the first spelling is kept.
 
-    Why: ``--label-key 'Gene Symbol' --label-key 'gene symbol'`` (or one key given on the
-    command line and again in the config file) named one key twice, and every label read
-    ``ECT2|ECT2``: a class name no one asked for, and a label format that differed from the
-    folder's other runs.
+    Why: ``--label-key 'Gene Symbol' --label-key 'gene symbol'`` (or a config file's
+    ``label_keys``, or the keys an earlier version recorded, naming it twice) named one key
+    twice, and every label read ``ECT2|ECT2``: a class name no one asked for, and a label
+    format that differed from the folder's other runs. (Flags replace a file's keys: they
+    are not joined.)
     """
     seen: dict[str, str] = {}
     for key in keys:
