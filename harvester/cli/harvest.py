@@ -493,17 +493,18 @@ def _in_config_file(args: argparse.Namespace, key: str) -> bool:
 
 def recorded_argv(argv: list[str], config: Path | None) -> list[str]:
     """``argv`` as a run records it (journal, ``runs/<run>/config.json``): the config file by
-    its absolute path.
+    its absolute path, first after the subcommand (where ``harvester slurm`` puts it too).
 
     Why: a folder whose ``runs/`` is gone is resumed with the command its journals name
-    (:func:`_journaled_targets_command`); a config path as typed (``configs/demo.toml``) named
-    nothing from another folder.
+    (:func:`_journaled_targets_command`), which finds the config file there; a config path as
+    typed (``configs/demo.toml``) named nothing from another folder, and one typed after the
+    flags (``--out DIR demo.toml``, as argparse takes it) was left out of that command.
     """
     if config is None:
         return argv
     for n, word in enumerate(argv[1:], start=1):
         if not word.startswith("-") and Path(word) == config:
-            return [*argv[:n], str(config.absolute()), *argv[n + 1 :]]
+            return [argv[0], str(config.absolute()), *argv[1:n], *argv[n + 1 :]]
     return argv
 
 
