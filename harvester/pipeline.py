@@ -693,6 +693,7 @@ class Harvest:
         ids_copy: Path | None = None,
         say: Callable[[str], None] | None = None,
         replay_of: str | None = None,
+        said: set[str] | None = None,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -710,6 +711,11 @@ class Harvest:
         self.say = say
         #: A resume's replay: the run whose place it takes (harvester.config.replay_origin).
         self.replay_of = replay_of
+        #: Notes about DIR itself said already by this command (a damaged journal line):
+        #: a resume's replays share it, so that each is said once, not once per replay.
+        self._said = said if said is not None else set()
+        #: The run this one replays said its selection's notes (see _selection_told_before).
+        self._told_before = False
         self.summary = RunSummary(out_dir=self.out, dry_run=cfg.dry_run)
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
@@ -1011,6 +1017,19 @@ class Harvest:
             or (self.out / layout.JOURNALS_DIR).exists()  # a harvest whose marker is gone
         )
 
+    def _selection_told_before(self) -> bool:
+        """Did the run this one replays say its selection's notes (``--sample N`` more than
+        there is, ``index.csv lists N more``) already? Only a replay whose targets' last walk
+        listed everything: a run stopped mid-walk, or whose walk failed a listing, fetched
+        no sample and said neither, and its resume is the first to walk it all. Asked
+        before this run journals its own walk."""
+        state = self._journal_state
+        if self.replay_of is None or state is None:
+            return False
+        cfg = self.cfg
+        before = state.walks.get((cfg.walk_targets(self.summary.run_id), cfg.shard))
+        return before is not None and walk_listed_all(before)
+
     def _note_damaged_journals(self, state: JournalState) -> None:
         """One warning per journal with damaged lines: this run does their records again."""
         if not state.damaged_lines:
@@ -1018,7 +1037,9 @@ class Harvest:
         from harvester.verify import damaged_journal_lines
 
         for line in damaged_journal_lines(state.damaged_lines, self.out, by="harvest"):
-            logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
+            if line not in self._said:
+                self._said.add(line)
+                logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
 
     def _note_runs_without_labels(self, state: JournalState) -> None:
         """Remember whether a run of harvester 0.1.3 or before ran here with ``labels = false``.
@@ -1130,6 +1151,7 @@ class Harvest:
             self._sample_reuse = await SampleReuse.for_run(
                 self.cfg, self._selection, self.out, self.summary.run_id
             )
+            self._told_before = self._selection_told_before()  # (before this run's walk record)
             async with selecting(
                 self._selection,
                 send,
@@ -1138,7 +1160,7 @@ class Harvest:
                 on_selected=lambda _ref: self.progress.discovered(1),
                 walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
-                replay=self.replay_of is not None,
+                replay=self._told_before,
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
@@ -1542,13 +1564,14 @@ class Harvest:
         if (
             self._selection.active
             and self._shard is None
-            and self.replay_of is None
+            and not self._told_before
             and not (s.interrupted or s.walk_failures)
         ):
             # index.csv lists every image of DIR, not only this selection (a run cut short
             # selected only part of it: nothing to compare then). Said to whoever gave the
-            # selection, not again by each replay of a resume: a balanced set (one --where
-            # per class, each a target set of its own) had one such line per class.
+            # selection, not again by a replay of a run that said it (_selection_told_before):
+            # a balanced set (one --where per class, each a target set of its own) had one
+            # such line per class on every resume.
             note = self.select_stats.index_note(s.index_rows)
             if note:
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
@@ -1700,6 +1723,7 @@ async def run_harvest(
     ids_copy: Path | None = None,
     say: Callable[[str], None] | None = None,
     replay_of: str | None = None,
+    said: set[str] | None = None,
 ) -> RunSummary:
     """Run one harvest to the end (or to an interruption) and return its summary.
 
@@ -1708,7 +1732,8 @@ async def run_harvest(
     informational lines go (the CLI's standard error; what a screen name resolved to).
     ``replay_of``: this run replays a target set for ``harvester harvest --out DIR``, and
     takes that run's place among DIR's runs (saved with its config; see
-    :func:`harvester.config.replay_origin`).
+    :func:`harvester.config.replay_origin`). ``said``: notes about DIR said already by this
+    command (the replays of one resume share it); this run adds those it says.
     """
     harvest = Harvest(
         cfg,
@@ -1718,5 +1743,6 @@ async def run_harvest(
         ids_copy=ids_copy,
         say=say,
         replay_of=replay_of,
+        said=said,
     )
     return await harvest.run()

@@ -160,10 +160,11 @@ def distinct_keys(keys: Iterable[str]) -> tuple[str, ...]:
     """``keys`` without repeats, compared as the labels compare keys (case-insensitively);
     the first spelling is kept.
 
-    Why: ``--label-key 'Gene Symbol' --label-key 'gene symbol'`` (or one key given on the
-    command line and again in the config file) named one key twice, and every label read
-    ``ECT2|ECT2``: a class name no one asked for, and a label format that differed from the
-    folder's other runs.
+    Why: ``--label-key 'Gene Symbol' --label-key 'gene symbol'`` (or a config file's
+    ``label_keys``, or the keys an earlier version recorded, naming it twice) named one key
+    twice, and every label read ``ECT2|ECT2``: a class name no one asked for, and a label
+    format that differed from the folder's other runs. (Flags replace a file's keys: they
+    are not joined.)
     """
     seen: dict[str, str] = {}
     for key in keys:
@@ -866,8 +867,8 @@ async def run_stage(
     fetching them would put images into DIR that a complete rerun would not
     select. ``reuse``: labels for sampled images the walk did not ask (see
     :class:`SampleReuse`); the edge of the complete sample is recorded. ``replay``: a
-    resume's replay of a selection given before, which was told then that ``--sample`` is
-    more than there is (a balanced set's small classes said it on every resume).
+    resume's replay of a run that said already that ``--sample`` is more than there is (a
+    balanced set's small classes said it on every resume; the caller tells which runs did).
     """
     stats.description = selection.describe()
     bottom = BottomN(selection.sample, selection.seed) if selection.sample is not None else None

@@ -452,8 +452,10 @@ class StatusReport:
     def _refused_lines(self) -> list[str]:
         """The harvest summary's note when every failure was refused (a 4xx a rerun gets
         again) and no hint covers them: ``status`` said "to resume" alone, which read as if
-        resuming would fetch them."""
-        if not self.rerun_helps or not self.failures:
+        resuming would fetch them. Not beside a walk that did not list everything (as the
+        summary's ``_refused_for_good``): a rerun lists what it did not, and the note, read
+        after that walk's busy listings, called them refused too."""
+        if not self.rerun_helps or not self.failures or self.walks:
             return []
         from harvester.fetch import REFUSED_NOTE, all_refused  # only a folder with failures
 

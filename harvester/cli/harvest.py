@@ -493,17 +493,18 @@ def _in_config_file(args: argparse.Namespace, key: str) -> bool:
 
 def recorded_argv(argv: list[str], config: Path | None) -> list[str]:
     """``argv`` as a run records it (journal, ``runs/<run>/config.json``): the config file by
-    its absolute path.
+    its absolute path, first after the subcommand (where ``harvester slurm`` puts it too).
 
     Why: a folder whose ``runs/`` is gone is resumed with the command its journals name
-    (:func:`_journaled_targets_command`); a config path as typed (``configs/demo.toml``) named
-    nothing from another folder.
+    (:func:`_journaled_targets_command`), which finds the config file there; a config path as
+    typed (``configs/demo.toml``) named nothing from another folder, and one typed after the
+    flags (``--out DIR demo.toml``, as argparse takes it) was left out of that command.
     """
     if config is None:
         return argv
     for n, word in enumerate(argv[1:], start=1):
         if not word.startswith("-") and Path(word) == config:
-            return [*argv[:n], str(config.absolute()), *argv[n + 1 :]]
+            return [argv[0], str(config.absolute()), *argv[1:n], *argv[n + 1 :]]
     return argv
 
 
@@ -518,6 +519,8 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
 
     progress = Progress(enabled=not cfg.quiet)
     argv: list[str] = list(getattr(args, "command_argv", sys.argv[1:]))
+    # Notes about DIR said by this command: a resume's replays (_replay_each) share them.
+    said: set[str] = vars(args).setdefault("notes_said", set())
     # Before the event loop: copying a pipe waits for its producer, and Ctrl-C or SIGTERM
     # must be able to interrupt that wait (see copy_of_ids_source).
     ids_copy = copy_of_ids_source(cfg.ids_from)
@@ -538,6 +541,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
                     ids_copy=ids_copy,
                     say=None if cfg.quiet else say_line,
                     replay_of=replay_of,
+                    said=said,
                 )
             )
     except BaseException:

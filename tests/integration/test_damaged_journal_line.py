@@ -47,3 +47,25 @@ def test_each_command_says_a_damaged_line_once(tmp_path: Path, emulator: Emulato
         f"WARNING harvester.problems: {said} can leave); this harvest does again what it recorded"
     ]
     assert emulator.stats()["image_requests"] == 1
+
+
+def test_a_resume_of_two_target_sets_says_a_damaged_line_once(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`harvest --out DIR` replaying two target sets in one process says the damaged line
+    once, not once per replay."""
+    out = tmp_path / "d"
+    common = ("--base-url", emulator.base_url, "--artifacts", "thumbnail", "--rate", "none")
+    for target in (("--plate", "7375"), ("--project", "51")):
+        proc = cli("harvest", *common, *target, "--out", str(out), "-q")
+        assert proc.returncode == 0, proc.stderr
+    journal = next(p for p in (out / "journals").glob("*.jsonl") if b"7375" in p.read_bytes())
+    lines = journal.read_bytes().splitlines(keepends=True)
+    at = next(n for n, line in enumerate(lines) if b'"kind":"thumbnail"' in line)
+    lines[at] = b'{"rec":"done","kind":"TORN-RECORD\n'
+    journal.write_bytes(b"".join(lines))
+
+    again = cli("harvest", "--out", str(out), "-q")
+    assert again.returncode == 0, again.stderr
+    said = f"journals/{journal.name}: 1 damaged line skipped"
+    assert again.stderr.count(said) == 1, again.stderr

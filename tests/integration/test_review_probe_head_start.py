@@ -91,13 +91,14 @@ async def test_a_busy_answer_that_arrives_after_the_probe_passed_is_asked_again(
     emu = make_emulator(app=Maintenance(busy_answers=1000), latency_ms=100)
     early_path, late_path = urls.image_metadata(IMAGES[0]), urls.image_metadata(IMAGES[1])
     settings = ClientSettings(base_url=emu.base_url, rate=None, max_retries=MAX_RETRIES)
-    async with Client(settings) as client, anyio.create_task_group() as tg:
-        early = EarlyAnswers()
-        assert early.send(tg, client, [(early_path, Expect.JSON, None)]) == 1
-        await anyio.sleep(0.05)  # its first try is out, answered in 100 ms
-        early.drop_transient_failures()  # the probe passed
-        assert await early.take(early_path) is None
-        assert early.send(tg, client, [(late_path, Expect.JSON, None)]) == 1
-        with pytest.raises(TransientError, match="503"):
-            await early.take(late_path)
+    with anyio.fail_after(20):
+        async with Client(settings) as client, anyio.create_task_group() as tg:
+            early = EarlyAnswers()
+            assert early.send(tg, client, [(early_path, Expect.JSON, None)]) == 1
+            await anyio.sleep(0.05)  # its first try is out, answered in 100 ms
+            early.drop_transient_failures()  # the probe passed
+            assert await early.take(early_path) is None
+            assert early.send(tg, client, [(late_path, Expect.JSON, None)]) == 1
+            with pytest.raises(TransientError, match="503"):
+                await early.take(late_path)
     assert emu.stats()["by_status"]["503"] == 2 * (MAX_RETRIES + 1)

@@ -99,3 +99,26 @@ def test_the_hint_names_a_relative_config_file_by_its_absolute_path(
         f"harvester harvest cfgs/e.toml --out {out} --plate 7375 --artifacts thumbnail"
         " (cfgs/e.toml: from the folder that run was started in)"
     )
+
+
+def test_the_hint_names_a_config_file_typed_after_flags(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`harvest --plate 7375 --out DIR e.toml` (the config file after the flags, as argparse
+    takes it), then `rm -r DIR/runs`: the hint names the config file too (it gave the server),
+    and that command resumes."""
+    config = tmp_path / "e.toml"
+    config.write_text(f'base_url = "{emulator.base_url}"\nrate = 1000.0\n')
+    out = tmp_path / "d"
+    first = cli("harvest", "--plate", "7375", "--out", str(out), str(config),
+                "--artifacts", "thumbnail", "-q")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(out / "runs")
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 2
+    command = f"harvester harvest {config} --out {out} --plate 7375 --artifacts thumbnail"
+    assert proc.stderr.splitlines()[-1].endswith(f"newest walk harvested: {command}"), proc.stderr
+    emulator.reset_stats()
+    again = cli(*shlex.split(command)[1:])
+    assert again.returncode == 0, again.stderr
+    assert emulator.stats()["image_requests"] == 0

@@ -376,3 +376,25 @@ def test_a_later_unsharded_walk_covers_a_shards_failed_walk(
     whole = harvest(healthy.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     assert whole.exit_code == 0
     assert collect_status(out).walks == []
+
+
+def test_refused_note_is_not_said_beside_a_failed_listing() -> None:
+    """An image refused with a 404 and a listing that failed busy: `status` does not say
+    "the server refused every one of these (HTTP 4xx)" (the harvest's summary does not
+    either: a rerun lists what the busy listing did not); a 404 alone still gets it."""
+    failure = {"kind": "thumbnail", "id": 9, "status": 404, "reason": "Not Found", "url": "u"}
+    walk = {
+        "targets": "--screen 3",
+        "run": "r1",
+        "finished": True,
+        "failures": [{"what": "plate 9", "status": 503, "reason": "busy", "url": "u"}],
+    }
+    common: dict[str, Any] = {
+        "out_dir": "d", "selected": ["thumbnail"], "failures": [failure],
+        "resume": "harvester harvest --out d",
+    }  # fmt: skip
+    with_walk = StatusReport(walks=[walk], **common).format_text()
+    assert "to resume: harvester harvest --out d" in with_walk
+    assert "refused every one" not in with_walk
+    alone = StatusReport(**common).format_text()
+    assert "note: the server refused every one of these (HTTP 4xx)" in alone

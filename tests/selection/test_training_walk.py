@@ -258,3 +258,64 @@ def test_the_same_command_into_a_new_folder_rebuilds_the_set_through_faults(
         [r[c] for c in columns] for r in index_rows(clean)
     ]
     assert (flaky / "labels.csv").read_bytes() == (clean / "labels.csv").read_bytes()
+
+
+def test_a_sample_first_walked_by_the_resume_is_said_by_it(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """A first run whose walk failed a listing fetches no sample and so never said that
+    --sample 500 is more than the screen; the resume that walks it all says it (it is not a
+    repeat there), once."""
+    emu = make_emulator(preset="demo", faults="first:500,only:api_plate_wells")
+    out = tmp_path / "all"
+    code, stderr = harvest_cli(emu, out, "--sample", "500", "--max-retries", "0")
+    assert code == 1, stderr
+    assert "is more than" not in stderr
+    result = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
+    assert result.returncode == 0, result.stderr
+    assert warnings(result.stderr) == [
+        "WARNING harvester.problems: --sample 500 is more than the 80 walked images, so the"
+        " sample is all 80 of them"
+    ]
+    assert len(index_rows(out)) == 80
+
+
+class BrokenWells:
+    """The demo emulator, whose plates' well listings answer 500 while ``broken`` is set."""
+
+    def __init__(self) -> None:
+        self.inner = build_application("demo", 0, "omeroweb")
+        self.broken = False
+
+    def handle(self, req: Request) -> Response:
+        if self.broken and "/wells/" in req.raw_path:
+            return Response(500, b"<h1>Server Error (500)</h1>", "text/html", route="test:broken")
+        return self.inner.handle(req)
+
+
+def test_the_index_note_is_said_by_the_resume_that_first_walks_the_selection(
+    tmp_path: Path,
+) -> None:
+    """PLK1's 3 images, then --sample 10 of the screen whose walk failed a listing (nothing
+    fetched, no note): the resume that walks it all says index.csv lists more than it
+    selected, once (not again for the PLK1 set replayed after it)."""
+    app = BrokenWells()
+    out = tmp_path / "d"
+    with EmulatorThread(app=app) as emu:
+        code, stderr = harvest_cli(emu, out, "--where", "Gene Symbol=PLK1")
+        assert code == 0, stderr
+        app.broken = True
+        code, stderr = harvest_cli(emu, out, "--sample", "10", "--max-retries", "0")
+        assert code == 1 and "index.csv lists" not in stderr, stderr
+        app.broken = False
+        result = run_cli("harvest", "--out", str(out), "--rate", "none", "-q")
+    assert result.returncode == 0, result.stderr
+    rows = len(index_rows(out))
+    assert rows > 10
+    notes = [line for line in warnings(result.stderr) if "index.csv lists" in line]
+    assert notes == [
+        f"WARNING harvester.problems: index.csv lists {rows} images, {rows - 10} more than this"
+        " run selected: it lists every image harvested into this folder (earlier selections,"
+        " or images whose annotations no longer match); harvest each training set into a"
+        " folder of its own (one run per class of a balanced set wants this union)"
+    ]
