@@ -113,6 +113,8 @@ DEFAULT_MIN_SPEED = 1024.0
 DEFAULT_USER_AGENT = f"harvester/{__version__}"
 #: Redirect hops followed within one attempt when ``follow_redirects`` is on.
 MAX_REDIRECTS = 5
+#: Seconds a closing client waits for a TLS server's closure alert before it drops the socket.
+CLOSE_WAIT = 0.5
 #: Headers sent unless the user overrides them. ``X-Requested-With`` makes
 #: OMERO.web (Django) answer a missing login with 403 instead of a redirect to
 #: an HTML login page, and 404/500 with short plain bodies instead of pages.
@@ -396,15 +398,17 @@ class _Connections:
             task.cancel()
         if pending:
             await asyncio.wait(pending)
-        closed = 0
+        closed = []
         for slot in self._all:
             connection, slot.connection = slot.connection, None
             if connection is not None:
                 connection.close()
-                closed += 1
-        if closed or pending:
-            # asyncio closes a transport's socket one loop turn after close()/abort(): let
-            # that happen here, so a caller that ends its event loop next leaves none open.
+                closed.append(connection)
+        # Every socket closed before this returns, so a caller that ends its event loop next
+        # leaves none open: TLS ones wait for the server's closure alert, briefly.
+        await asyncio.gather(*(c.wait_closed(CLOSE_WAIT) for c in closed))
+        if pending:
+            # asyncio closes a cancelled connect's socket one loop turn later: let that happen.
             await asyncio.sleep(0)
             await asyncio.sleep(0)
 

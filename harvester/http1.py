@@ -154,6 +154,8 @@ class HTTP1Connection(asyncio.Protocol):
         self._phase = _IDLE
         self._waiter: asyncio.Future[Answer] | None = None
         self._closed = False
+        #: Set by connection_lost: the socket is closed (see :meth:`wait_closed`).
+        self._gone = asyncio.Event()
         self._keep_alive = True
         self._no_body = False
         self._received_any = False
@@ -192,6 +194,24 @@ class HTTP1Connection(asyncio.Protocol):
             if self._transport is not None:
                 self._transport.close()
         self._fail(ConnectionLost("connection closed by the client"))
+
+    async def wait_closed(self, within: float) -> None:
+        """After :meth:`close`, wait until the socket is closed; past ``within`` seconds, drop it.
+
+        A TLS transport's close() sends its closure alert and closes the socket only once the
+        peer's alert comes back (or after 30 s): a caller whose event loop ended first left
+        the socket open (a ResourceWarning for each, in a notebook or a test run). Plain TCP
+        closes at the next turn of the loop.
+        """
+        transport = self._transport
+        if transport is None or self._gone.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._gone.wait(), within)
+        except TimeoutError:
+            transport.abort()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gone.wait(), within)
 
     def _tunnelled(self, transport: asyncio.Transport) -> None:
         """Carry on over ``transport`` (TLS inside a proxy's CONNECT tunnel), as a new connection.
@@ -350,6 +370,7 @@ class HTTP1Connection(asyncio.Protocol):
             return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._gone.set()
         self._at_end(exc)
 
     def _at_end(self, exc: BaseException | None) -> None:

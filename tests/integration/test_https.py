@@ -20,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
+import psutil
 import pytest
 import trustme
 from harvest_helpers import DEMO_PROJECT, SMALL_PLATE, Reference, content, harvest, temp_files
@@ -294,3 +296,31 @@ def test_certificate_for_another_host_name_is_refused(
     assert "host name" in hint
     assert not out.exists()
     assert emu.stats()["requests"] == 0
+
+
+def _sockets_to(port: int) -> int:
+    """This process's open TCP sockets to ``port`` on loopback."""
+    return sum(
+        1
+        for conn in psutil.Process().net_connections(kind="tcp")
+        if conn.raddr and conn.raddr.port == port
+    )
+
+
+async def test_a_closed_client_has_closed_its_tls_sockets(
+    trusting: Pki, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """When the client is closed, its TLS connections' sockets are closed too, not left to a
+    closure alert still under way: a caller whose event loop ends next (a notebook, a test) got
+    ResourceWarnings for sockets left open."""
+    emu = make_emulator(preset="demo", ssl_context=trusting.server_context("127.0.0.1"))
+    port = urlsplit(emu.base_url).port
+    assert port is not None
+    settings = ClientSettings(emu.base_url, concurrency=4, rate=None, max_retries=0)
+    with anyio.fail_after(30):
+        async with Client(settings) as client:
+            async with anyio.create_task_group() as tg:
+                for image_id in PROJECT_IMAGES:
+                    tg.start_soon(client.get, urls.image_metadata(image_id), Expect.JSON)
+            assert _sockets_to(port) == 4
+        assert _sockets_to(port) == 0
