@@ -55,6 +55,8 @@ RESET_DELAY_S = 0.02
 #: close_notify and close at once, so a closed keep-alive connection is gone
 #: (and no longer counted as open) promptly.
 TLS_SHUTDOWN_TIMEOUT_S = 1.0
+#: Seconds :meth:`EmulatorServer.close` keeps dropping connections until none is open.
+CLOSE_WAIT_S = 1.0
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
@@ -495,7 +497,7 @@ class EmulatorServer:
         #: Connections accepted (TLS handshake done) since start or the last stats reset.
         self.connections_accepted = 0
         self.base_url = ""
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wildcard = host in ("0.0.0.0", "::", "")
         self._route_name: Callable[[Request], str] | None = _route_namer(app)
@@ -530,12 +532,26 @@ class EmulatorServer:
         """Stop accepting, drop every open connection and wait for the listener to close."""
         if self._server is None:
             return
-        self._server.close()
-        for conn in list(self.connections):
-            conn.shutdown()
-        # Let the aborted transports run connection_lost before the loop goes away.
+        # Stop accepting first, and let the connections already accepted be made: on Python
+        # 3.11, Server.close() makes the transport of a connection accepted in the same turn
+        # fail (Server._attach asserts the server is open), and its socket is left open.
+        for listener in self._server.sockets:
+            self.loop.remove_reader(listener.fileno())
         for _ in range(3):
             await asyncio.sleep(0)
+        self._server.close()
+        # Drop every connection, until none is open (1 s at most). Each aborted transport
+        # closes its socket in connection_lost, before the loop goes away: a socket left open
+        # is a ResourceWarning where the emulator runs in-process (one failed a test).
+        deadline = self.loop.time() + CLOSE_WAIT_S
+        while True:
+            for conn in list(self.connections):
+                conn.shutdown()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            if not self.connections or self.loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.01)
         await self._server.wait_closed()
         self._server = None
 
