@@ -310,7 +310,8 @@ def run_plan(args: argparse.Namespace) -> int:
             walked_images = plural(walked, "walked image")
             print(f"selected {info.images} of {walked_images} ({info.extra['selection']})")
         if not info.images:
-            print(_empty_plan_line(bool(config.where)))
+            in_file = args.config if config.where and not args.where else None
+            print(_empty_plan_line(bool(config.where), in_file))
             return 0
         for line in _plan_next_lines(args.config, out, args.label_keys or ()):
             print(line)
@@ -332,14 +333,21 @@ def _pause_noted(
     return noted
 
 
-def _empty_plan_line(selected: bool) -> str:
+def _empty_plan_line(selected: bool, where_file: Path | None = None) -> str:
     """What to do after a plan of no image, instead of the ``next:`` commands.
 
     Why: an empty selection (``--where 'Gene Symbol=ECT3'``) planned 0 images and then
     printed ``next: harvester slurm ... --submit``: a job array for nothing, submitted as
-    told, and the warnings above it scrolled away.
+    told, and the warnings above it scrolled away. ``where_file``: the config file the
+    terms came from (no ``--where`` given), whose ``where`` key is what to change.
     """
-    change = "the --where terms (see the warnings above)" if selected else "the targets"
+    import shlex
+
+    change = "the targets"
+    if where_file is not None:
+        change = f"where = [...] in {shlex.quote(str(where_file))} (see the warnings above)"
+    elif selected:
+        change = "the --where terms (see the warnings above)"
     return (
         f"nothing to harvest: the plan holds no image; change {change} and plan again with --force"
     )
