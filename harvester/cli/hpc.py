@@ -369,7 +369,7 @@ def _plan_next_lines(config: Path | None, out: Path, label_keys: Sequence[str] =
     where += "".join(f" --label-key {shlex.quote(key)}" for key in label_keys)
     return [
         f"next: harvester slurm {conf}{where} --tasks N --submit",
-        f"  or: harvester harvest {conf}{where}   (one process; add --shard K/N for shard K of N)",
+        f"  or: harvester harvest {conf}{where}  # one process; add --shard K/N for shard K of N",
     ]
 
 
@@ -692,7 +692,7 @@ def _submit_lines(script: Path, index_script: Path) -> list[str]:
 
     array, index = shlex.quote(str(script)), shlex.quote(str(index_script))
     return [
-        f"submit with: sbatch {array}   (or rerun with --submit)",
+        f"submit with: sbatch {array}  # or rerun with --submit",
         f"then queue the index job (rebuilds index.csv when the array ends): "
         f"sbatch --dependency=afterany:<jobid> {index}",
         f"both at once: jid=$(sbatch --parsable {array}) && "
