@@ -1301,8 +1301,7 @@ class ReplayProblem:
     --out DIR``, and the command(s) that resume it instead (one line each).
 
     ``needs``: what the command needs given again (the same ids, credentials), said after
-    it in brackets (:attr:`line`), or after the reason where a line names both (``status``:
-    two brackets in a row read as two asides).
+    it as a shell comment (:attr:`line`), after the reason where a line names both.
     """
 
     reason: str
@@ -1312,12 +1311,20 @@ class ReplayProblem:
     @property
     def line(self) -> str:
         """The command and what it needs, as a ``run:`` says it."""
-        return f"{self.command} ({self.needs})" if self.needs else self.command
+        return commented(self.command, self.needs)
 
     @property
     def with_reason(self) -> str:
-        """The command, then why and what it needs in one bracket (``status``'s resume line)."""
-        return f"{self.command} ({self.reason}{'; ' + self.needs if self.needs else ''})"
+        """The command, then why and what it needs (``status``'s resume line)."""
+        return commented(self.command, self.reason + ("; " + self.needs if self.needs else ""))
+
+
+def commented(command: str, note: str) -> str:
+    """``command`` with ``note`` after it as a shell comment (``CMD  # note``; no note: the
+    command alone). Why: a printed command line is pasted into a shell whole, and a note
+    in brackets after it (``CMD (the newest run ... was shard 2/4 of a split)``) was a
+    syntax error there."""
+    return f"{command}  # {note}" if note else command
 
 
 def url_again_note(shown: str = "") -> str:
@@ -1418,9 +1425,10 @@ def replay_problem(
             command = shard_commands(
                 lambda s: f"harvester harvest --out {q} --shard {s}", shard, shards or []
             )
-            if shards and len(shards) > MAX_SHARDS_NAMED:
-                command += f" ({len(shards)} of them have work left)"
-        return ReplayProblem(f"{which} ({run}) was shard {shard} of a split", command)
+        why = f"{which} ({run}) was shard {shard} of a split"
+        if not resubmits and shards and len(shards) > MAX_SHARDS_NAMED:
+            why += f" ({len(shards)} of its shards have work left)"
+        return ReplayProblem(why, command)
     ids = recorded.config.get("ids_from")
     once = recorded.ids_read_once
     gone = isinstance(ids, str) and once is None and not Path(ids).exists()

@@ -858,8 +858,8 @@ def no_rerun_line(hints: int, resume: str) -> str:
     above it ("the hint above" under two hints reads as the last one only)."""
     above = "the hint above" if hints <= 1 else "the hints above"
     return (
-        f"a rerun would get the same answers for these failures: follow {above} "
-        f"(this folder resumes with: {resume})"
+        f"a rerun would get the same answers for these failures: follow {above}; "
+        f"this folder resumes with: {resume}"
     )
 
 

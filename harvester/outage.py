@@ -28,7 +28,8 @@ silence there still fails at once: at the start that is more often a wrong URL o
 
 A pause longer than the run's limit (``outage_wait``) gives up, once one last check at the
 limit is not answered either. Pauses less than :data:`REJOIN` apart are one outage, whose
-paused time the limit counts together (the time up between them not counted). Giving up
+paused time the limit counts together (the time up between them not counted); a pause that
+joins an outage which used the whole limit still checks once, :data:`FIRST_CHECK` in. Giving up
 calls ``on_give_up`` (the pipeline stops the run as an interruption that exits 75, the
 images not done still pending); without it, the held requests raise
 :class:`ServerUnavailableError`.
@@ -286,11 +287,16 @@ class Outage:
                 f" ({duration_text(self._outage_paused)} of the {duration_text(self.limit)} "
                 f"limit went to pauses less than {duration_text(REJOIN)} before)"
             )
+        left = self.limit - self._outage_paused
+        asking = (
+            f"from time to time, for {duration_text(left)} at most"
+            if left > 0
+            else f"once more, in {duration_text(FIRST_CHECK)}"
+        )
         log.warning(
-            "the server looks down (%s): pausing every request and asking its API root "
-            "from time to time, for %s at most%s",
+            "the server looks down (%s): pausing every request and asking its API root %s%s",
             seen,
-            duration_text(max(0.0, self.limit - self._outage_paused)),
+            asking,
             before,
         )
         self._said()
@@ -315,8 +321,15 @@ class Outage:
         assert self.check is not None
         interval = FIRST_CHECK
         wait = interval
+        first = True
         while self.reason is not None:
             left = self._since + self.limit - self._outage_paused - time.monotonic()
+            if first and left <= 0:
+                # A pause joining an outage that used its limit already (a blip minutes after
+                # a long window) checks once, after the usual first interval: it stopped the
+                # run at once (exit 75) on a server that answered again seconds later.
+                left = wait
+            first = False
             if left <= 0:
                 self._give_up()
                 return

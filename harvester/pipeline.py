@@ -1031,15 +1031,36 @@ class Harvest:
         return before is not None and walk_listed_all(before)
 
     def _note_damaged_journals(self, state: JournalState) -> None:
-        """One warning per journal with damaged lines: this run does their records again."""
+        """One warning per journal with damaged lines: this run does their records again, or
+        may not (:meth:`_covers_folder`)."""
         if not state.damaged_lines:
             return
         from harvester.verify import damaged_journal_lines
 
-        for line in damaged_journal_lines(state.damaged_lines, self.out, by="harvest"):
+        within = ""
+        if not self._covers_folder(state):
+            within = "targets, kinds and shard" if self.cfg.shard else "targets and kinds"
+        lines = damaged_journal_lines(state.damaged_lines, self.out, by="harvest", within=within)
+        for line in lines:
             if line not in self._said:
                 self._said.add(line)
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
+
+    def _covers_folder(self, state: JournalState) -> bool:
+        """Does this run do again whatever a damaged journal line recorded? Only when it is
+        no shard, asks every kind journaled in DIR, and every walk journaled there was of
+        its own targets: a run of other targets or kinds, or one shard's task, does not
+        (what the line held is unknown), and its note said it did."""
+        from harvester.status import journaled_kinds
+
+        cfg = self.cfg
+        targets = cfg.walk_targets(self.summary.run_id)
+        asked = {a.value for a in cfg.artifacts}
+        return (
+            cfg.shard is None
+            and asked.issuperset(journaled_kinds(state))
+            and all(key == (targets, None) for key in state.walks)
+        )
 
     def _note_runs_without_labels(self, state: JournalState) -> None:
         """Remember whether a run of harvester 0.1.3 or before ran here with ``labels = false``.

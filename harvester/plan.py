@@ -324,8 +324,8 @@ def _check_plan_credentials(
     raise UsageError(
         f"the plan in {plan_path} was made with credentials that are not saved: {said} "
         f"({info.base_url})",
-        hint=f"run: {' '.join(words)} ({note}), or give --base-url "
-        f"{info.base_url} to ask without them",
+        hint=f"give --base-url {info.base_url} to ask without them, or run: "
+        f"{' '.join(words)}  # {note}",
     )
 
 

@@ -903,10 +903,16 @@ async def run_stage(
         if bottom is not None and walk_complete is not None and not walk_complete():
             kept = bottom.result()
             stats.withheld = len(kept)
-            logger.warning(
-                "the walk was incomplete: the sample of %s is not fetched",
-                plural(len(kept), "image"),
-            )
+            if kept:
+                logger.warning(
+                    "the walk was incomplete: the sample of %s is not fetched",
+                    plural(len(kept), "image"),
+                )
+            else:  # ("the sample of 0 images is not fetched")
+                logger.warning(
+                    "the walk was incomplete, and none of the images it listed matched: "
+                    "no sample is fetched"
+                )
             bottom = None
         if bottom is not None:
             logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)

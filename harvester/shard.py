@@ -117,9 +117,10 @@ def shard_commands(
 ) -> str:
     """The commands of ``shards`` (``K/N`` each; None: every shard of the split; ``command``
     makes one from its shard), joined by "; " and ``note`` after them, when there are 1 to
-    :data:`MAX_SHARDS_NAMED`; else the command of shard ``K/N``, ``note``, then ``, for
-    each K from 0 to N-1``. ``split``: a shard of the split as saved (``"0/8"``), its N
-    said as it is (and ``N-1`` for the last shard when it is no number)."""
+    :data:`MAX_SHARDS_NAMED`; else the command of shard ``K/N``, ``, for each K from 0 to
+    N-1``, then ``note`` (a shell comment, ``  # ...``, ends the line). ``split``: a shard
+    of the split as saved (``"0/8"``), its N said as it is (and ``N-1`` for the last shard
+    when it is no number)."""
     n = split.partition("/")[2]
     count = split_count(split)
     if shards is None and count is not None and count <= MAX_SHARDS_NAMED:
@@ -127,7 +128,7 @@ def shard_commands(
     if shards and len(shards) <= MAX_SHARDS_NAMED:
         return "; ".join(command(s) for s in shards) + note
     last = "N-1" if count is None else count - 1
-    return f"{command('K/' + n)}{note}, for each K from 0 to {last}"
+    return f"{command('K/' + n)}, for each K from 0 to {last}{note}"
 
 
 @dataclass(frozen=True)

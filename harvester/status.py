@@ -401,7 +401,7 @@ class StatusReport:
             )
             lines.append(
                 f"failed before, not asked for any more: {counts} (the newest run of their "
-                f"targets asks for other kinds; {how}: {'; '.join(commands)})"
+                f"targets asks for other kinds); {how}: {'; '.join(commands)}"
             )
         if self.writers:
             lines.append("writers:")
@@ -1353,7 +1353,7 @@ def _not_asked_commands(
             # Saved without its user or session: pasted back as saved, it asked the server
             # as an anonymous user. URL stands in for it, as in every printed resume.
             flags[flags.index("--base-url") + 1] = "URL"
-            note = f" ({url_again_note(recorded.base_url)})"
+            note = f"  # {url_again_note(recorded.base_url)}"
         shard = recorded.shard if recorded is not None else None
         if shard is None or "--shard" not in flags:
             commands.append(f"harvester harvest --out {q} {shlex.join(flags)}{note}")
@@ -1384,7 +1384,7 @@ def _resume_line(
     harvested folder), the plan's own command, which ``harvester harvest --out DIR`` does
     not run; alone when the target sets have nothing left (``sets_left``). ``resubmits``:
     from the script status read (see :func:`harvester.config.resume_command`)."""
-    from harvester.config import resume_command
+    from harvester.config import commented, resume_command
 
     if not plan_unharvested:
         return resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
@@ -1393,7 +1393,7 @@ def _resume_line(
     if not sets_left:
         return plan_command
     resume = resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
-    return f"{resume}; also: {plan_command} (its plan, not harvested yet)"
+    return f"{resume}; also: {commented(plan_command, 'its plan, not harvested yet')}"
 
 
 def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:

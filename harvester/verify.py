@@ -252,10 +252,14 @@ def damaged_journal_lines(
     out_dir: Path,
     *,
     by: Literal["status", "harvest", "index"] = "status",
+    within: str = "",
 ) -> list[str]:
     """One line per journal with damaged lines skipped (journal file name -> count), said
     by ``by``: ``status`` (and ``verify``) with the command that does their records again,
-    ``harvest`` that it does so now, ``index`` what index.csv lacks meanwhile.
+    ``harvest`` that it does so now (``within``: what of the harvest's limits DIR's records
+    may lie outside, ``targets and kinds`` or ``targets, kinds and shard``: that it does so
+    only for what is among them, and what does the rest), ``index`` what index.csv lacks
+    meanwhile.
 
     Why one line per journal, here only: the journal reader warned of each garbled line,
     with its raw bytes, on every command, so ``status`` said it twice (that warning and its
@@ -269,8 +273,14 @@ def damaged_journal_lines(
         what = agree(count, "it", "they")
         if name.startswith("verify-"):
             again = f"the next harvester verify {q} marks again what {what} recorded"
-        elif by == "harvest":
+        elif by == "harvest" and not within:
             again = f"this harvest does again what {what} recorded"
+        elif by == "harvest":
+            # (what a damaged line held is unknown: another target set's image, another kind)
+            again = (
+                f"this harvest does again what {what} recorded if that is of its {within}; "
+                f"else the command harvester status {q} gives to resume does"
+            )
         elif by == "index":
             again = f"what {what} recorded is in index.csv once a harvest has done it again"
         else:

@@ -862,7 +862,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     A task of a ``harvester slurm`` job array (``out``: its DIR, which holds the scripts) is
     resumed by resubmitting that task, not by running its command on the login node.
     """
-    from harvester.config import failed_ids_command, url_again_note
+    from harvester.config import commented, failed_ids_command, url_again_note
     from harvester.pipeline import public_argv
 
     if not argv:
@@ -878,7 +878,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
         if word != given:
             flag, eq, shown = word.partition("=") if word.startswith("--") else ("", "", word)
             words[n] = f"{flag}=URL" if eq else "URL"
-            secret_url = f" ({url_again_note(shown)})"
+            secret_url = url_again_note(shown)
     read_once = ""
     for n, word in enumerate(words):
         flag, eq, value = word.partition("=")
@@ -890,17 +890,20 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
             value = words[n + 1]
         if (value == "-" or _read_once(value)) and finished and out is not None:
             words[n : n + (1 if eq else 2)] = [f"{flag}=-"] if eq else [flag, "-"]
-            return f"{failed_ids_command(out)} | harvester {shlex.join(words)}{secret_url}"
+            return commented(
+                f"{failed_ids_command(out)} | harvester {shlex.join(words)}", secret_url
+            )
         if value == "-":
-            read_once = " (the same ids on standard input again)"
+            read_once = "the same ids on standard input again"
         elif _read_once(value):
             read_once = (
-                f" ({IDS_AGAIN}: the same ids again, in a file or <(...);"
-                f" {value} could be read only once)"
+                f"{IDS_AGAIN}: the same ids again, in a file or <(...);"
+                f" {value} could be read only once"
             )
             words[n : n + (1 if eq else 2)] = [f"{flag}={IDS_AGAIN}"] if eq else [flag, IDS_AGAIN]
         break
-    return "harvester " + shlex.join(words) + secret_url + read_once
+    notes = "; ".join(note for note in (secret_url, read_once) if note)
+    return commented("harvester " + shlex.join(words), notes)
 
 
 def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:
@@ -1132,7 +1135,7 @@ def _journaled_targets_command(out: Path) -> str | None:
     redacted): its config file and ``--base-url`` are given again with the targets, since
     a run given no ``--base-url`` asks IDR once no saved run names the folder's server.
     """
-    from harvester.config import ids_read_once
+    from harvester.config import commented, ids_read_once
     from harvester.errors import REDACTED
     from harvester.journal import JournalState
     from harvester.status import journaled_kinds
@@ -1167,15 +1170,15 @@ def _journaled_targets_command(out: Path) -> str | None:
         command = f"harvester harvest{head} --out {q} {targets}{fetch}"
         # A config path recorded as typed (by a run before they were recorded absolute).
         relative = bool(head) and not Path(words[0]).is_absolute()
-        typed = f" ({words[0]}: from the folder that run was started in)" if relative else ""
+        typed = f"{words[0]}: from the folder that run was started in" if relative else ""
         if base is not None:
             url = "URL" if REDACTED in base else shlex.quote(base)
-            return f"{command} --base-url {url}{typed}"
+            return commented(f"{command} --base-url {url}", typed)
         if head:
-            return command + typed  # (its server is the config file's, or IDR)
+            return commented(command, typed)  # (its server is the config file's, or IDR)
         # A resume's replay journals the walk under its own command (`--out DIR`): the
         # server its settings named is not there to read.
-        return f"{command} (and --base-url with its server, unless it was IDR's)"
+        return commented(command, "and --base-url with its server, unless it was IDR's")
     return None
 
 
@@ -1230,9 +1233,9 @@ def run_status_command(args: argparse.Namespace) -> int:
         kinds = {a.value for a in Artifact}
         study = sum(1 for f in report.failures if f["kind"] not in kinds)
         if study:
+            retry = f"to retry them: {report.resume}" if report.resume else "a harvest retries them"
             print(
-                f"note: {plural(study, 'study file')} failed too (no image id); "
-                f"{report.resume or 'the harvest'} retries them",
+                f"note: {plural(study, 'study file')} failed too (no image id); {retry}",
                 file=sys.stderr,
             )
         from harvester.journal import walk_lost_images
@@ -1243,10 +1246,14 @@ def run_status_command(args: argparse.Namespace) -> int:
             # The ids of the images under a failed or unfinished listing are unknown: an
             # empty list with nothing said read as "nothing failed" (`> retry.txt`).
             q = shlex.quote(str(args.out))
+            again = (
+                f"to walk them again: {report.resume}"
+                if report.resume
+                else "a harvest walks them again"
+            )
             print(
                 f"note: {plural(len(lost), 'walk')} did not list everything (harvester "
-                f"status {q} names them): the images under them have no id here; "
-                f"{report.resume or 'the harvest'} walks them again",
+                f"status {q} names them): the images under them have no id here; {again}",
                 file=sys.stderr,
             )
         return 0

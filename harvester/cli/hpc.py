@@ -310,7 +310,8 @@ def run_plan(args: argparse.Namespace) -> int:
             walked_images = plural(walked, "walked image")
             print(f"selected {info.images} of {walked_images} ({info.extra['selection']})")
         if not info.images:
-            print(_empty_plan_line(bool(config.where)))
+            in_file = args.config if config.where and not args.where else None
+            print(_empty_plan_line(bool(config.where), in_file))
             return 0
         for line in _plan_next_lines(args.config, out, args.label_keys or ()):
             print(line)
@@ -332,14 +333,21 @@ def _pause_noted(
     return noted
 
 
-def _empty_plan_line(selected: bool) -> str:
+def _empty_plan_line(selected: bool, where_file: Path | None = None) -> str:
     """What to do after a plan of no image, instead of the ``next:`` commands.
 
     Why: an empty selection (``--where 'Gene Symbol=ECT3'``) planned 0 images and then
     printed ``next: harvester slurm ... --submit``: a job array for nothing, submitted as
-    told, and the warnings above it scrolled away.
+    told, and the warnings above it scrolled away. ``where_file``: the config file the
+    terms came from (no ``--where`` given), whose ``where`` key is what to change.
     """
-    change = "the --where terms (see the warnings above)" if selected else "the targets"
+    import shlex
+
+    change = "the targets"
+    if where_file is not None:
+        change = f"where = [...] in {shlex.quote(str(where_file))} (see the warnings above)"
+    elif selected:
+        change = "the --where terms (see the warnings above)"
     return (
         f"nothing to harvest: the plan holds no image; change {change} and plan again with --force"
     )
@@ -361,7 +369,7 @@ def _plan_next_lines(config: Path | None, out: Path, label_keys: Sequence[str] =
     where += "".join(f" --label-key {shlex.quote(key)}" for key in label_keys)
     return [
         f"next: harvester slurm {conf}{where} --tasks N --submit",
-        f"  or: harvester harvest {conf}{where}   (one process; add --shard K/N for shard K of N)",
+        f"  or: harvester harvest {conf}{where}  # one process; add --shard K/N for shard K of N",
     ]
 
 
@@ -684,7 +692,7 @@ def _submit_lines(script: Path, index_script: Path) -> list[str]:
 
     array, index = shlex.quote(str(script)), shlex.quote(str(index_script))
     return [
-        f"submit with: sbatch {array}   (or rerun with --submit)",
+        f"submit with: sbatch {array}  # or rerun with --submit",
         f"then queue the index job (rebuilds index.csv when the array ends): "
         f"sbatch --dependency=afterany:<jobid> {index}",
         f"both at once: jid=$(sbatch --parsable {array}) && "

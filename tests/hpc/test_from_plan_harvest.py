@@ -77,8 +77,8 @@ def test_the_next_hint_of_plan_runs_as_written(
                  "--artifacts", "thumbnail"]) == 0  # fmt: skip
     said = capsys.readouterr().out
     line = next(text for text in said.splitlines() if "harvester harvest" in text)
-    command = line.split("or:", 1)[1].split("  (", 1)[0].strip()
-    words = shlex.split(command)
+    command = line.split("or:", 1)[1].strip()
+    words = shlex.split(command, comments=True)  # (the note after it is a shell comment)
     assert words[0] == "harvester" and "--base-url" not in words
     assert main(words[1:]) == 0, capsys.readouterr().err
     assert kinds_stored(out) == {"thumbnail": 8}
@@ -357,17 +357,17 @@ def test_a_plan_made_with_credentials_refuses_a_run_without_them(
     for argv, again in (
         (["harvest", "--out", str(out), "--from-plan", str(out)],
          f"harvester harvest SECRETS.toml --out {out} --from-plan {out} --base-url URL "
-         "(SECRETS.toml: headers = {...} again; URL: with its user or session again)"),
+         " # SECRETS.toml: headers = {...} again; URL: with its user or session again"),
         (["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2"],
-         f"harvester slurm SECRETS.toml --out {out} --from-plan {out} (SECRETS.toml: "
-         "base_url with its user or session, headers = {...} again)"),
+         f"harvester slurm SECRETS.toml --out {out} --from-plan {out}  # SECRETS.toml: "
+         "base_url with its user or session, headers = {...} again"),
     ):  # fmt: skip
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.splitlines() == [
             f"error: the plan in {out} was made with credentials that are not saved: "
             f"headers and credentials in its base URL ({emulator.base_url}/)",
-            f"hint: run: {again}, or give --base-url {emulator.base_url}/ to ask without them",
+            f"hint: give --base-url {emulator.base_url}/ to ask without them, or run: {again}",
         ]
     assert emulator.stats()["requests"] == 0
     assert not (out / "harvest.sbatch").exists()

@@ -84,7 +84,7 @@ def test_status_resubmits_only_the_tasks_that_never_ran(
         "  task 1: 0 of 1 image complete, 1 not reached",
         "  task 3: 0 of 2 images complete, 2 not reached",
     ]
-    assert line.startswith(f"to resume: {_resume(out, '1,3%1')} ("), line
+    assert line.startswith(f"to resume: {_resume(out, '1,3%1')}  # the newest run ("), line
 
     for task in (1, 3):  # the line's tasks were the ones left: now the plan is complete
         assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
@@ -106,7 +106,7 @@ def test_without_a_plan_the_tasks_that_never_walked_are_resubmitted(
     for task in (0, 2):
         assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
     line = _status_resume(out, capsys)
-    assert line.startswith(f"to resume: {_resume(out, '1,3')} ("), line
+    assert line.startswith(f"to resume: {_resume(out, '1,3')}  # the newest run ("), line
 
 
 def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
@@ -125,7 +125,7 @@ def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
         "job array: 3 of 4 tasks complete, work left in:",
         f"  task 1: 0 of 1 image complete, 1 with failures (log: {out}/logs/harvest-4242_1.log)",
     ]
-    assert line.startswith(f"to resume: {_resume(out, '1')} ("), line
+    assert line.startswith(f"to resume: {_resume(out, '1')}  # the newest run ("), line
     capsys.readouterr()
     assert main(["status", str(out), "--json"]) == 0
     progress = json.loads(capsys.readouterr().out)["array_tasks"]
@@ -141,7 +141,8 @@ def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
     assert main(["verify", str(out)]) == 1
     said = capsys.readouterr().out.splitlines()
     assert said[-1].startswith(
-        f"1 damaged or missing files: to refetch exactly those: {_resume(out, '3')} ("
+        f"1 damaged or missing files: to refetch exactly those: {_resume(out, '3')}  "
+        "# the newest run ("
     ), said
 
 
@@ -157,10 +158,10 @@ def test_on_a_cluster_the_status_line_resubmits_the_tasks_left_and_refetches_not
     first = _sbatch("--array=0,2", str(out / "harvest.sbatch"), cwd=out)
     _wait_gone([first])
     line = _status_resume(out, capsys)
-    assert line.startswith(f"to resume: {_resume(out, '1,3')} ("), _logs(out)
+    assert line.startswith(f"to resume: {_resume(out, '1,3')}  # the newest run ("), _logs(out)
 
     proc = subprocess.run(
-        ["bash", "-c", line.removeprefix("to resume: ").partition(" (the newest run")[0]],
+        ["bash", "-c", line.removeprefix("to resume: ")],
         capture_output=True,
         text=True,
         timeout=60,
@@ -245,7 +246,8 @@ def test_status_names_the_queued_array_and_says_to_resume_once_it_has_ended(
         said = capsys.readouterr().out.splitlines()
         assert said[-2] == f"in the queue now: job {held} (squeue -j {held})"
         assert said[-1].startswith(
-            f"to resume, once the queued job array has ended: {_resume(out, '1-3')} ("
+            f"to resume, once the queued job array has ended: {_resume(out, '1-3')}  "
+            "# the newest run ("
         )
         assert main(["status", str(out), "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["queued"] == [held]

@@ -179,15 +179,15 @@ def test_shard_commands_name_a_few_shards_else_k_of_n() -> None:
         return f"harvester harvest --shard {s}"
 
     assert MAX_SHARDS_NAMED == 4
-    assert shard_commands(command, "0/8", ["1/8", "5/8"], " (note)") == (
-        "harvester harvest --shard 1/8; harvester harvest --shard 5/8 (note)"
+    assert shard_commands(command, "0/8", ["1/8", "5/8"], "  # note") == (
+        "harvester harvest --shard 1/8; harvester harvest --shard 5/8  # note"
     )
     many = [f"{k}/8" for k in range(5)]
     assert shard_commands(command, "0/8", many) == (
         "harvester harvest --shard K/8, for each K from 0 to 7"
     )
-    assert shard_commands(command, "0/8", [], " (note)") == (
-        "harvester harvest --shard K/8 (note), for each K from 0 to 7"
+    assert shard_commands(command, "0/8", [], "  # note") == (
+        "harvester harvest --shard K/8, for each K from 0 to 7  # note"
     )
     assert shard_commands(command, "1/2", None) == (
         "harvester harvest --shard 0/2; harvester harvest --shard 1/2"

@@ -69,3 +69,34 @@ def test_a_resume_of_two_target_sets_says_a_damaged_line_once(
     assert again.returncode == 0, again.stderr
     said = f"journals/{journal.name}: 1 damaged line skipped"
     assert again.stderr.count(said) == 1, again.stderr
+
+
+def test_a_harvest_of_other_targets_does_not_claim_to_redo_a_damaged_line(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A damaged line of plate 7375's journal, then a harvest of plate 7361 into DIR: its
+    warning says it redoes the record only if it is among its targets and kinds, else the
+    resume does (it said "this harvest does again what it recorded", and fetched only its
+    own plate); the resume then fetches the lost image."""
+    out = tmp_path / "d"
+    common = ("--base-url", emulator.base_url, "--artifacts", "thumbnail", "--rate", "none")
+    first = cli("harvest", *common, "--plate", "7375", "--out", str(out), "-q")
+    assert first.returncode == 0, first.stderr
+    (journal,) = (out / "journals").glob("*.jsonl")
+    lines = journal.read_bytes().splitlines(keepends=True)
+    at = next(n for n, line in enumerate(lines) if b'"kind":"thumbnail"' in line)
+    lines[at] = b'{"rec":"done","kind":"TORN-RECORD\n'
+    journal.write_bytes(b"".join(lines))
+
+    emulator.reset_stats()
+    other = cli("harvest", *common, "--plate", "7361", "--out", str(out), "-q")
+    assert other.returncode == 0, other.stderr
+    assert other.stderr.rstrip().endswith(
+        "can leave); this harvest does again what it recorded if that is of its targets and "
+        f"kinds; else the command harvester status {out} gives to resume does"
+    ), other.stderr
+    assert emulator.stats()["image_requests"] == 8  # plate 7361's, not the lost one
+    emulator.reset_stats()
+    resume = cli("harvest", "--out", str(out), "-q")
+    assert resume.returncode == 0, resume.stderr
+    assert emulator.stats()["image_requests"] == 1

@@ -145,8 +145,8 @@ def test_after_following_the_migration_hint_status_no_longer_asks_to_follow_it(
     assert "follow the hint" not in proc.stdout and "to resume" not in proc.stdout
     assert (
         "failed before, not asked for any more: imgdata 8, render 8 (the newest run of their "
-        f"targets asks for other kinds; to try them again: harvester harvest --out {out} "
-        "--artifacts thumbnail,imgdata,render,metadata)"
+        f"targets asks for other kinds); to try them again: harvester harvest --out {out} "
+        "--artifacts thumbnail,imgdata,render,metadata"
     ) in proc.stdout
     data = status_json(out)
     assert data["totals"]["failed"] == 0 and data["failures"] == [] and "resume" not in data

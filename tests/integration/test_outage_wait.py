@@ -330,6 +330,44 @@ def test_a_flapping_server_is_one_outage_for_the_limit(
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 6
 
 
+@pytest.mark.parametrize("back", [True, False])
+def test_a_blip_after_an_outage_that_used_the_limit_checks_once(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    back: bool,
+) -> None:
+    """--outage-wait 0.5s: a pause whose last check, at the limit, is answered; then a blip
+    moments later joins that outage, its limit used up: it checks once more (after the
+    first interval) and goes on when answered (exit 0, every image; before, exit 75 at
+    once, with no check), or stops with exit 75 when that check is not answered either."""
+    # The check at start and 3 thumbnails; one 503 and the check that pauses; the check at the
+    # limit answered, the held thumbnail and 2 more; one 503 and the check that pauses; then
+    # the one check of the joined pause (answered, or not).
+    last = "ok" if back else "503*3"
+    faults = f"first:ok*4|503*2|ok*4|503*2|{last},only:api_versions|/webgateway/render_thumbnail/"
+    out = tmp_path / "d"
+    with EmulatorThread(preset="demo", faults=faults) as emu, zero_waits():
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--plate", PLATE, "--out", str(out),
+             "--artifacts", "thumbnail", "--rate", "none", "--concurrency", "1",
+             "--max-retries", "0", "--outage-wait", "0.5s"]
+        )  # fmt: skip
+        checks = emu.stats()["by_route"]["api_versions"]
+    summary, err = capsys.readouterr()
+    assert "failed 0" in summary, summary
+    assert re.search(r"asking its API root once more, in 0\.5s \(0\.\ds of the 0\.5s", caplog.text)
+    if back:
+        assert code == 0, err
+        assert checks == {"200": 3, "503": 2}, checks
+        assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == PLATE_IMAGES
+        return
+    assert code == 75, err
+    assert checks == {"200": 2, "503": 3}, checks  # one check in the joined pause
+    assert re.search(r"stopped: the server stayed down for 1\.\ds in 2 pauses", err), err
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 6
+
+
 def test_a_run_goes_on_after_a_pause_at_the_limits_it_had_before(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,

@@ -165,8 +165,8 @@ def test_a_shard_is_not_resumed_as_the_whole(tmp_path: Path, emulator: EmulatorT
 
     # Without what status found (resume_command alone), every shard's command.
     assert resume_command(out) == (
-        f"harvester harvest --out {out} --shard K/2, for each K from 0 to 1 "
-        f"(the newest run ({run}) was shard 0/2 of a split)"
+        f"harvester harvest --out {out} --shard K/2, for each K from 0 to 1  "
+        f"# the newest run ({run}) was shard 0/2 of a split"
     )
     proc = cli("harvest", "--out", str(out), "--shard", "1/2", "-q")
     assert proc.returncode == 0, proc.stderr
@@ -190,9 +190,9 @@ def test_ids_from_standard_input_cannot_be_replayed(
         f"error: cannot resume {out} as its newest run did: the newest run ({run}) read "
         "its image ids from standard input, which cannot be read again",
         f"hint: run: harvester harvest --out {out} --base-url {emulator.base_url} "
-        "--ids-from - --artifacts thumbnail (the same ids on standard input again, or for "
+        "--ids-from - --artifacts thumbnail  # the same ids on standard input again, or for "
         f"the failed images alone: harvester status {out} --failed-ids | harvester harvest "
-        f"--out {out} --ids-from -)",
+        f"--out {out} --ids-from -",
     ]
 
 
@@ -213,8 +213,8 @@ def test_credentials_must_be_given_again(tmp_path: Path, emulator: EmulatorThrea
     assert proc.stderr.splitlines() == [
         f"error: cannot resume {out} as its newest run did: the newest run ({run}) sent "
         "headers (X-Token), which are never saved",
-        f"hint: run: harvester harvest SECRETS.toml --out {out} (SECRETS.toml: headers = "
-        "{...} again)",
+        f"hint: run: harvester harvest SECRETS.toml --out {out}  # SECRETS.toml: headers = "
+        "{...} again",
     ]
     secrets = tmp_path / "secrets.toml"
     secrets.write_text('headers = {X-Token = "SECRET-9"}\n')

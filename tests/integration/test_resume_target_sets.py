@@ -69,7 +69,7 @@ def harvest_stdin(emu: EmulatorThread, out: Path, *, missing: bool = True) -> st
 
 
 def again_on_stdin(out: Path) -> str:
-    """What a command said for ids read from standard input needs, in its bracket."""
+    """What a command said for ids read from standard input needs, in its comment."""
     return (
         "the same ids on standard input again, or for the failed images alone: harvester "
         f"status {out} --failed-ids | harvester harvest --out {out} --ids-from -"
@@ -190,8 +190,9 @@ def test_a_set_that_cannot_be_replayed_beside_one_that_can(
         f"the newest run ({stdin_run}) read its image ids from standard input, which cannot "
         "be read again"
     )
-    assert resume_command(out) == (  # one bracket: why, then what to give again
-        f"harvester harvest --out {out}; also: {ids_command} ({note_reason}; {again_on_stdin(out)})"
+    assert resume_command(out) == (  # one comment: why, then what to give again
+        f"harvester harvest --out {out}; also: {ids_command}  # {note_reason}; "
+        f"{again_on_stdin(out)}"
     )
     status = cli("status", str(out)).stdout.splitlines()
     assert status[-1] == f"to resume: {resume_command(out)}"
@@ -204,7 +205,7 @@ def test_a_set_that_cannot_be_replayed_beside_one_that_can(
         f"--base-url {emulator.base_url} --plate {PLATE} --artifacts thumbnail --rate none "
         "--no-labels"
     )
-    assert lines[-1] == (f"not resumed: {note_reason}; run: {ids_command} ({again_on_stdin(out)})")
+    assert lines[-1] == (f"not resumed: {note_reason}; run: {ids_command}  # {again_on_stdin(out)}")
     assert emulator.stats()["image_requests"] == 1  # the damaged thumbnail, refetched
     assert len(thumbnails(out)) == 10
     assert cli("verify", str(out)).returncode == 0
@@ -222,7 +223,7 @@ def test_the_command_said_instead_carries_the_flags_given_now(
         f"read its image ids from standard input, which cannot be read again; run: harvester "
         f"harvest --out {out} --base-url {emulator.base_url} --ids-from - --artifacts thumbnail"
     )
-    again = f"({again_on_stdin(out)})"
+    again = f" # {again_on_stdin(out)}"
     alone = cli("harvest", "--out", str(out), "--max-retries", "2", "--rate", "3")
     assert alone.returncode == 2
     assert f"hint: run: harvester harvest --out {out} --base-url" in alone.stderr
@@ -261,7 +262,7 @@ def test_no_set_can_be_replayed_is_refused_as_before(
         f"not resumed: an earlier run ({stdin_run}) read its image ids from standard input, "
         f"which cannot be read again; run: harvester harvest --out {out} --base-url "
         f"{emulator.base_url} --ids-from - --artifacts thumbnail --rate none --no-labels "
-        f"({again_on_stdin(out)})",
+        f" # {again_on_stdin(out)}",
         f"error: cannot resume {out} as its newest run did: the newest run ({shard_run}) "
         "was shard 0/2 of a split",
         f"hint: run: harvester harvest --out {out} --shard 1/2",  # (0/2 is finished)
@@ -367,7 +368,7 @@ def test_status_names_at_most_three_sets_it_cannot_replay(
 
     line = resume_command(out)
     assert line.startswith(f"harvester harvest --out {out}; also: ")
-    assert line.count(f"; {again_on_stdin(out)})") == 3
+    assert line.count(f"; {again_on_stdin(out)}; also: ") == 3
     assert line.endswith(
         f"; also: 2 more target sets that cannot be replayed (harvester harvest --out {out} "
         "names each)"

@@ -38,15 +38,16 @@ def hint_commands(out: Path) -> list[str]:
     """The commands of status's "not asked for any more" line, as printed."""
     text = run_cli("status", str(out)).stdout
     line = next(x for x in text.splitlines() if x.startswith("failed before, not asked"))
-    found = re.search(r"to try them again(?:, one command per target set holding them)?: (.*)\)$",
+    found = re.search(r"to try them again(?:, one command per target set holding them)?: (.*)$",
                       line)  # fmt: skip
     assert found is not None, line
     return found.group(1).split("; ")
 
 
 def in_bash(command: str) -> subprocess.CompletedProcess[str]:
-    """Run a printed command literally, ``harvester`` being this very package."""
-    script = f'harvester() {{ "{sys.executable}" -m harvester "$@"; }}\n{command} -q\n'
+    """Run a printed command literally (a note after it is a shell comment), ``harvester``
+    being this very package, quiet."""
+    script = f'harvester() {{ "{sys.executable}" -m harvester "$@" -q; }}\n{command}\n'
     return subprocess.run(["bash", "-c", script], capture_output=True, text=True,
                           env=cli_env(), timeout=120, check=False)  # fmt: skip
 
@@ -161,8 +162,8 @@ def test_a_credentialed_sets_command_says_url_not_the_saved_one(
     (command,) = status_json(out)["not_asked_commands"]
     assert f"--base-url URL --ids-from {ids}" in command, command
     assert command.endswith(
-        "--artifacts thumbnail,imgdata,render,metadata (URL: "
-        f"{emu.base_url}/ with its user or session again)"
+        "--artifacts thumbnail,imgdata,render,metadata  # URL: "
+        f"{emu.base_url}/ with its user or session again"
     ), command
     assert "SECRET7" not in command and command in run_cli("status", str(out)).stdout
 
@@ -231,9 +232,9 @@ def test_a_lone_credentialed_set_gets_its_command_with_url(
     (command,) = status_json(out)["not_asked_commands"]
     assert command == (
         f"harvester harvest --out {out} --base-url URL --ids-from {ids} --rate none "
-        f"--artifacts thumbnail,imgdata,render,metadata (URL: {emu.base_url}/ with its user "
-        "or session again)"
+        f"--artifacts thumbnail,imgdata,render,metadata  # URL: {emu.base_url}/ with its user "
+        "or session again"
     )
-    filled = command.partition(" (URL: ")[0].replace(" URL ", f" {shlex.quote(url)} ")
+    filled = command.replace(" URL ", f" {shlex.quote(url)} ", 1)  # (the note: a comment)
     assert in_bash(filled).returncode == 1  # (tried again: still migrated, they fail)
     assert "not_asked" not in status_json(out)

@@ -97,7 +97,7 @@ def test_the_hint_names_a_relative_config_file_by_its_absolute_path(
     old = _cli_in(elsewhere, "harvest", "--out", str(out))
     assert old.stderr.splitlines()[-1].endswith(
         f"harvester harvest cfgs/e.toml --out {out} --plate 7375 --artifacts thumbnail"
-        " (cfgs/e.toml: from the folder that run was started in)"
+        "  # cfgs/e.toml: from the folder that run was started in"
     )
 
 

@@ -54,8 +54,11 @@ def test_status_names_a_shard_that_never_walked(
     # The shard with work left, not "--shard K/4, for each K from 0 to 3": shards 0 to 2
     # are finished.
     resume = next(x for x in lines if x.startswith("to resume: "))
-    command = resume.removeprefix("to resume: ").split(" (", 1)[0]
-    assert shlex.split(command) == ["harvester", "harvest", "--out", str(out), "--shard", "3/4"]
+    # The line pastes into a shell as is: the reason after the command is a comment.
+    command = resume.removeprefix("to resume: ")
+    assert shlex.split(command, comments=True) == [
+        "harvester", "harvest", "--out", str(out), "--shard", "3/4"
+    ]  # fmt: skip
 
     assert main(["status", str(out), "--json"]) == 0
     walks = json.loads(capsys.readouterr().out)["walks"]
@@ -180,7 +183,7 @@ def test_a_finished_split_with_a_damaged_file_names_that_shard_alone(
     said = capsys.readouterr().out.splitlines()[-1]
     assert said.startswith(
         f"1 damaged or missing files: to refetch exactly those: harvester harvest --out {q} "
-        f"--shard {shard} (the newest run ("
+        f"--shard {shard}  # the newest run ("
     )
     assert main(["harvest", "--out", str(out)]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
@@ -204,7 +207,7 @@ def test_two_shards_left_get_a_command_each(
     q = shlex.quote(str(out))
     assert resume.startswith(
         f"to resume: harvester harvest --out {q} --shard 1/4; harvester harvest --out {q} "
-        "--shard 3/4 (the newest run ("
+        "--shard 3/4  # the newest run ("
     )
 
 
@@ -239,7 +242,7 @@ def test_another_sets_work_names_no_shard_of_a_finished_split(
     resume = json.loads(run_cli("status", str(out), "--json").stdout)["resume"]
     q = shlex.quote(str(out))
     assert "--shard 0/2;" not in resume, resume
-    assert f"harvester harvest --out {q} --shard K/2, for each K from 0 to 1 (" in resume, resume
+    assert f"harvester harvest --out {q} --shard K/2, for each K from 0 to 1  # " in resume, resume
 
 
 def test_verify_names_no_shard_of_a_split_for_another_sets_bad_file(
@@ -259,4 +262,4 @@ def test_verify_names_no_shard_of_a_split_for_another_sets_bad_file(
     line = capsys.readouterr().out.splitlines()[-1]
     q = shlex.quote(str(out))
     assert line.startswith("1 damaged or missing files: to refetch exactly those: "), line
-    assert f"--out {q} --shard K/2, for each K from 0 to 1 (" in line, line
+    assert f"--out {q} --shard K/2, for each K from 0 to 1  # " in line, line

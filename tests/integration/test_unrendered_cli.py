@@ -74,8 +74,8 @@ def test_sized_thumbnails_and_png_renders_get_their_own_hints(
     status = cli("status", str(tmp_path / "t")).stdout.splitlines()
     assert status[-2] == THUMBNAIL_96
     assert status[-1] == (
-        "a rerun would get the same answers for these failures: follow the hint above "
-        f"(this folder resumes with: harvester harvest --out {tmp_path / 't'})"
+        "a rerun would get the same answers for these failures: follow the hint above; "
+        f"this folder resumes with: harvester harvest --out {tmp_path / 't'}"
     )
 
     classic = make_emulator(preset="demo", mode="omeroweb")

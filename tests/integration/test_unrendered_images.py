@@ -70,8 +70,8 @@ def test_migrated_screen_asks_imgdata_once_per_image_and_keeps_thumbnails(
     assert advice.hints == (HINT_NOT_RENDERED,)
     assert not advice.rerun_helps
     assert advice.closing("harvester harvest --out D") == (
-        "a rerun would get the same answers for these failures: follow the hint above "
-        "(this folder resumes with: harvester harvest --out D)"
+        "a rerun would get the same answers for these failures: follow the hint above; "
+        "this folder resumes with: harvester harvest --out D"
     )
     assert HINT_NOT_RENDERED == (
         "this server does not render these images (IDR since its move to OME-Zarr): "

@@ -132,7 +132,7 @@ def test_failed_ids_says_that_a_failed_walk_has_no_ids(
     assert (shown.returncode, shown.stdout) == (0, "")
     assert shown.stderr == (
         f"note: 1 walk did not list everything (harvester status {out} names them): the "
-        f"images under them have no id here; harvester harvest --out {out} walks them again\n"
+        f"images under them have no id here; to walk them again: harvester harvest --out {out}\n"
     )
 
 

@@ -91,10 +91,10 @@ def test_url_secret_on_the_command_line_not_echoed(
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     # 64 px thumbnails 404 for good on IDR 2026: the command comes with the 96 px hint.
-    assert "(this folder resumes with: harvester harvest --base-url" in proc.stderr
+    assert "; this folder resumes with: harvester harvest --base-url" in proc.stderr
     # What is printed works pasted back once URL is filled in: no REDACTED in the command.
     assert "harvester harvest --base-url URL --project" in proc.stderr
-    assert f"(URL: {emu.base_url}/?bsession=REDACTED with its user or session again)" in (
+    assert f"  # URL: {emu.base_url}/?bsession=REDACTED with its user or session again" in (
         proc.stderr
     )
     assert "URLSECRET5" not in proc.stdout + proc.stderr

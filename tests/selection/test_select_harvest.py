@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from selection_helpers import (
     DEMO_IMAGES_IN_SCREEN,
     DEMO_SCREEN,
@@ -212,6 +213,25 @@ def test_sample_of_an_incomplete_walk_is_not_fetched(
     again = harvest(emu.base_url, tmp_path, screens=(DEMO_SCREEN,), sample=10)
     assert again.exit_code == 0
     assert app.take() == expected(demo_refs, sample=10) == index_ids(tmp_path)
+
+
+def test_an_incomplete_walk_that_matched_nothing_says_so(
+    recording: Recording, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plate listing failing, and no image listed matching --where: exit 1, nothing fetched,
+    and the warning says none matched (it said "the sample of 0 images is not fetched")."""
+    emu, app = recording
+    app.fail = "plates/7375/wells"
+    summary = harvest(
+        emu.base_url, tmp_path, screens=(DEMO_SCREEN,), sample=10, where=["Phenotype=nothing"]
+    )
+    assert summary.exit_code == 1 and summary.walk_failures
+    assert app.take() == set()
+    assert (
+        "the walk was incomplete, and none of the images it listed matched: no sample is fetched"
+        in caplog.text
+    )
+    assert "0 images" not in caplog.text and "NOT fetched" not in summary.selection
 
 
 def test_sample_is_fetched_when_only_a_plates_study_files_failed(

@@ -214,7 +214,8 @@ def test_where_terms_make_a_target_set_as_the_selection_reads_them() -> None:
 
 def test_a_plan_of_no_image_does_not_say_submit(emulator: EmulatorThread, tmp_path: Path) -> None:
     """plan --where 'Gene Symbol=ECT3' plans 0 images: no 'next: harvester slurm ...
-    --submit' for an empty job array, but what to change; the replan with --force works."""
+    --submit' for an empty job array, but what to change (the config file's key when the
+    terms came from one); the replan with --force works."""
     out = tmp_path / "planned"
     args = (
         "plan", "--base-url", emulator.base_url, "--rate", "none",
@@ -228,6 +229,15 @@ def test_a_plan_of_no_image_does_not_say_submit(emulator: EmulatorThread, tmp_pa
         " warnings above) and plan again with --force"
     )
     assert "did you mean 'Gene Symbol=ECT2'?" in result.stderr
+    # The same terms from a config file: its key is what to change, there is no --where.
+    config = tmp_path / "study.toml"
+    config.write_text('where = ["Gene Symbol=ECT3"]\n', encoding="utf-8")
+    result = run_cli(*args[:1], str(config), *args[1:], "--force")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"nothing to harvest: the plan holds no image; change where = [...] in {config} (see the"
+        " warnings above) and plan again with --force"
+    )
     result = run_cli(*args, "--where", "Gene Symbol=ECT2", "--force")
     assert result.returncode == 0, result.stderr
     assert "planned 4 images" in result.stdout

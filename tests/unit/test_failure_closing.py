@@ -14,13 +14,13 @@ from harvester.status import StatusReport
 def test_one_hint_is_the_hint_above() -> None:
     advice = FailureAdvice(hints=(HINT_NOT_RENDERED,), rerun_helps=False)
     assert advice.closing("harvester harvest --out D").startswith(
-        "a rerun would get the same answers for these failures: follow the hint above "
+        "a rerun would get the same answers for these failures: follow the hint above; "
     )
 
 
 def test_two_hints_are_the_hints_above() -> None:
     advice = FailureAdvice(hints=(HINT_NOT_RENDERED, HINT_THUMBNAIL_96), rerun_helps=False)
-    assert "follow the hints above " in advice.closing("harvester harvest --out D")
+    assert "follow the hints above; " in advice.closing("harvester harvest --out D")
 
 
 def test_status_says_the_hints_above_too() -> None:
@@ -29,6 +29,6 @@ def test_status_says_the_hints_above_too() -> None:
     report.hints = [HINT_NOT_RENDERED, HINT_THUMBNAIL_96]
     report.rerun_helps = False
     report.resume = "harvester harvest --out D"
-    assert "follow the hints above (this folder resumes with: harvester harvest --out D)" in (
+    assert "follow the hints above; this folder resumes with: harvester harvest --out D" in (
         report.format_text()
     )

@@ -30,7 +30,7 @@ def test_a_small_split_gets_one_command_per_shard_then_the_url_note(tmp_path: Pa
         for k in (0, 1)
     ]
     assert _not_asked_commands(tmp_path, sets, {0: {"stack"}}) == [
-        "; ".join(each) + " (URL: http://h:8/ with its user or session again)"
+        "; ".join(each) + "  # URL: http://h:8/ with its user or session again"
     ]
 
 

@@ -27,7 +27,7 @@ def test_a_url_with_a_session_is_printed_as_url_with_a_note(
     argv = ["harvest", *given, "--image", "5", "--out", str(tmp_path)]
     line = _resume_command(argv, tmp_path)
     assert line.startswith(f"harvester harvest {printed} --image 5 --out ")
-    assert line.endswith("(URL: http://h:8/?bsession=REDACTED with its user or session again)")
+    assert line.endswith("  # URL: http://h:8/?bsession=REDACTED with its user or session again")
     assert "K3Y" not in line
 
 
@@ -47,6 +47,6 @@ def test_a_finished_read_once_run_with_a_session_says_what_url_is(tmp_path: Path
     line = _resume_command(argv, out, finished=True)
     assert line == (
         f"harvester status '{out}' --failed-ids | harvester harvest --base-url URL "
-        f"--ids-from - --out '{out}' (URL: http://h:8/?bsession=REDACTED with its user or "
-        "session again)"
+        f"--ids-from - --out '{out}'  # URL: http://h:8/?bsession=REDACTED with its user or "
+        "session again"
     )
