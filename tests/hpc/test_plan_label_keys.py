@@ -27,7 +27,7 @@ def test_plan_next_commands_carry_the_label_keys(
     slurm = shlex.split(next(x for x in lines if x.startswith("next: ")))
     assert slurm[slurm.index("--label-key") + 1] == "Gene Symbol"
     harvest = next(x for x in lines if x.startswith("  or: ")).removeprefix("  or: ")
-    words = shlex.split(harvest.split("   (", 1)[0])
+    words = shlex.split(harvest, comments=True)  # (what follows "#" says when to use it)
     assert words[:2] == ["harvester", "harvest"]
 
     assert main([*words[1:], "--rate", "none", "-q"]) == 0  # the command as printed
