@@ -59,6 +59,7 @@ from harvester.errors import (
     TLSError,
     TransientError,
     TransportError,
+    redact_loose_url,
     redact_url,
 )
 from harvester.http1 import (
@@ -94,6 +95,7 @@ __all__ = [
     "Proxy",
     "RetryEvent",
     "check_header_fields",
+    "is_http_url",
     "proxy_from_environment",
     "redact_url",
     "set_testing",
@@ -618,10 +620,9 @@ class ClientSettings:
     user_agent: str = DEFAULT_USER_AGENT
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not is_http_url(self.base_url):
             raise ConfigError(
-                f"base URL must be an http(s) URL, got {redact_url(self.base_url)!r}",
+                f"base URL must be an http(s) URL, got {redact_loose_url(self.base_url)!r}",
                 hint="for example --base-url https://idr.openmicroscopy.org",
             )
         if self.concurrency < 1:
@@ -1124,6 +1125,19 @@ def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
     if "://" in message:
         message = " ".join(redact_url(word) for word in message.split(" "))
     return _scrub(message, secrets)[:300]
+
+
+def is_http_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL with a host: ``urlsplit`` raises on some text
+    (``http://[::1/``: "Invalid IPv6 URL"), ``.port`` on a port out of range or not a number
+    (which may be a password's start, ``http://alice:pa/ss@host``): a bad URL, not an
+    internal error."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is not a number from 0 to 65535)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def check_header_fields(

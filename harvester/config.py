@@ -29,8 +29,8 @@ from harvester.client import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
 from harvester.client import DEFAULT_MIN_SPEED as DEFAULT_MIN_SPEED
 from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
-from harvester.client import check_header_fields
-from harvester.errors import ConfigError, UsageError
+from harvester.client import check_header_fields, is_http_url
+from harvester.errors import ConfigError, UsageError, redact_loose_url
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
 from harvester.outage import parse_duration
@@ -266,10 +266,12 @@ class HarvestConfig:
                 object.__setattr__(self, key, Path(value))
         if isinstance(self.rate, str):
             object.__setattr__(self, "rate", parse_rate(self.rate))
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not is_http_url(self.base_url):
+            # Named without its query, and without the password of a user:password@ in it
+            # (an http:// forgotten left one where redact_url does not look).
+            shown = redact_loose_url(self.base_url.partition("?")[0])
             raise ConfigError(
-                f"base_url: {self.base_url.partition('?')[0]!r} is not an http(s) URL",
+                f"base_url: {shown!r} is not an http(s) URL",
                 hint="e.g. https://idr.openmicroscopy.org",
                 key="base_url",
             )

@@ -53,6 +53,7 @@ __all__ = [
     "UnrenderableError",
     "UsageError",
     "is_secret_name",
+    "redact_loose_url",
     "redact_url",
     "url_holds_secret",
 ]
@@ -107,6 +108,31 @@ def redact_url(url: str) -> str:
                 parts[index] = f"{name}={REDACTED}"
         query = "&".join(parts)
     return base + sep_q + query + sep_frag + fragment
+
+
+def redact_loose_url(text: str) -> str:
+    """:func:`redact_url` for text given as a URL that may not be one: a base URL refused
+    because its scheme is missing or wrong (``alice:pw@omero.example.org``,
+    ``//alice:pw@host``, ``ftp://...``). Such text is named in the error that refuses it,
+    and :func:`redact_url` finds ``user:password@`` only after a ``://``; here the
+    authority starts there, after a leading ``//``, or at the start. An authority without
+    ``@`` whose "port" is not a number (``http://alice:pa/ss@host``: the password's ``/``
+    ended the authority) shows no port either: it may be a password's first part.
+    """
+    head, sep, rest = text.partition("?")
+    head, hash_sep, fragment = head.partition("#")
+    start = head.find("://") + 3 if "://" in head else (2 if head.startswith("//") else 0)
+    slash = head.find("/", start)
+    end = len(head) if slash < 0 else slash
+    at = head.rfind("@", start, end)
+    colon = head.rfind(":", start if at < 0 else at, end)
+    port = head[colon + 1 : end] if colon >= 0 else ""
+    if at >= 0 and ":" in head[start:at]:
+        user = head[start:at].split(":", 1)[0]
+        head = f"{head[:start]}{user}:{REDACTED}{head[at:]}"
+    elif port and not port.isdigit() and "]" not in port:
+        head = f"{head[: colon + 1]}{REDACTED}{head[end:]}"
+    return redact_url(head + hash_sep + fragment + sep + rest)
 
 
 def url_holds_secret(url: str) -> bool:

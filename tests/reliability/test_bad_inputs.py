@@ -205,6 +205,32 @@ CASES: dict[str, Case] = {
     ),
     "tls-to-plain-http": Case(_h("--project", "51", base="https-other"), ("tls",)),
     "base-url-not-http": Case(_h("--project", "51", base="ftp://127.0.0.1/"), ("http(s)",)),
+    # A refused URL is named without its password, whatever made it no http(s) URL: a
+    # scheme forgotten or wrong, a password's "/" ending the host early (it showed as a
+    # port). URLs that urlsplit cannot read are refused the same way (was: internal error).
+    "base-url-password-no-scheme": Case(
+        _h("--project", "51", base="alice:SECRET-VALUE-9@127.0.0.1/"),
+        ("'alice:REDACTED@127.0.0.1/' is not an http(s) URL",),
+    ),
+    "base-url-password-not-http": Case(
+        _h("--project", "51", base="ftp://alice:SECRET-VALUE-9@127.0.0.1/"),
+        ("'ftp://alice:REDACTED@127.0.0.1/' is not an http(s) URL",),
+    ),
+    "base-url-password-slash": Case(
+        _h("--project", "51", base="http://alice:SECRET-VALUE-9/x@127.0.0.1/"),
+        ("'http://alice:REDACTED/x@127.0.0.1/' is not an http(s) URL",),
+    ),
+    "base-url-bad-ipv6": Case(
+        _h("--project", "51", base="http://[::1/?bsession=SECRET-VALUE-9"),
+        ("'http://[::1/' is not an http(s) URL",),
+    ),
+    "base-url-port-out-of-range": Case(
+        _h("--project", "51", base="http://127.0.0.1:99999/"), ("http(s)",)
+    ),
+    "config-base-url-password-no-scheme": Case(
+        _config('base_url = "alice:SECRET-VALUE-9@127.0.0.1"\nprojects = [51]\n'),
+        ("c.toml: base_url: 'alice:REDACTED@127.0.0.1' is not an http(s) URL",),
+    ),
     # --- configuration ---------------------------------------------------------------------
     "config-unknown-key": Case(
         _config('base_url = "{emulator}"\nprojects = [51]\nconcurency = 4\n'),

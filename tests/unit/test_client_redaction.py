@@ -14,6 +14,7 @@ from harvester.errors import (
     FetchError,
     PermanentError,
     TransportError,
+    redact_loose_url,
     url_holds_secret,
 )
 
@@ -42,6 +43,41 @@ def test_redact_url(url: str, expected: str) -> None:
     """Secret query values and URL passwords are replaced; everything else is byte-identical."""
     assert redact_url(url) == expected
     assert redact_url(expected) == expected  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("alice:pw@omero.example.org/x", "alice:REDACTED@omero.example.org/x"),
+        ("//alice:pw@h/", "//alice:REDACTED@h/"),
+        ("ftp://alice:pw@h:8/p?token=t#f", "ftp://alice:REDACTED@h:8/p?token=REDACTED#f"),
+        ("http://alice:pa/ss@h/", "http://alice:REDACTED/ss@h/"),  # "/" cut the host short
+        ("http://[::1]:pw/", "http://[::1]:REDACTED/"),
+        ("http://h:99999/", "http://h:99999/"),  # a number is a port, however wrong
+        ("omero.example.org:8080/x", "omero.example.org:8080/x"),
+        ("http://[::1/?bsession=k", "http://[::1/?bsession=REDACTED"),
+        ("http://h/p:q@r", "http://h/p:q@r"),  # "@" in the path: no user there
+        ("h:", "h:"),
+    ],
+)
+def test_redact_loose_url(text: str, expected: str) -> None:
+    """Text refused as a base URL is shown without a password, even where no ``://`` or no
+    ``@`` says where the authority is; a port that is a number stays."""
+    assert redact_loose_url(text) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"alice:{SECRET}@h/", f"ftp://alice:{SECRET}@h/", f"http://alice:{SECRET}/x@h/",
+     f"http://[::1/?bsession={SECRET}", "http://h:99999/"],
+)  # fmt: skip
+def test_refused_base_url_is_a_config_error_without_its_password(url: str) -> None:
+    """ClientSettings refuses each with a ConfigError (urlsplit's ValueError was an
+    internal error) that does not show the password."""
+    with pytest.raises(ConfigError) as info:
+        ClientSettings(base_url=url)
+    assert SECRET not in str(info.value)
+    assert "http(s)" in str(info.value)
 
 
 @pytest.mark.parametrize(
