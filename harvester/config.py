@@ -523,7 +523,9 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         if value is None and key == "shard":
             return None
         if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
+            # A base URL given as a table or an array may hold its session key or password.
+            got = _toml_kind(value) if key == "base_url" else repr(value)
+            raise ConfigError(f"{key}: expected a string, got {got}")
         return value.strip()
     if key == "max_plane" and (value is None or value == 0):
         return None
@@ -544,6 +546,19 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
             )
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     return value
+
+
+def _toml_kind(value: object) -> str:
+    """What TOML calls ``value``'s type, for an error that must not show the value."""
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a date or time"
 
 
 def check_keys(data: Mapping[str, Any], source: str) -> None:

@@ -227,6 +227,10 @@ CASES: dict[str, Case] = {
     "base-url-port-out-of-range": Case(
         _h("--project", "51", base="http://127.0.0.1:99999/"), ("http(s)",)
     ),
+    "config-base-url-not-a-string": Case(
+        _config('base_url = ["http://alice:SECRET-VALUE-9@127.0.0.1/"]\nprojects = [51]\n'),
+        ("c.toml: base_url: expected a string, got an array",),
+    ),
     "config-base-url-password-no-scheme": Case(
         _config('base_url = "alice:SECRET-VALUE-9@127.0.0.1"\nprojects = [51]\n'),
         ("c.toml: base_url: 'alice:REDACTED@127.0.0.1' is not an http(s) URL",),
