@@ -1084,8 +1084,13 @@ def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tupl
         values.append(token)
         _user, _, password = base64.b64decode(token).decode().partition(":")
         values.append(password)
-    # Every header the user adds may carry a credential, whatever its name.
-    values += list(settings.headers.values())
+    # Every header the user adds may carry a credential, whatever its name; a server that
+    # echoes an "Authorization: Bearer TOKEN" says the token without its scheme.
+    for value in settings.headers.values():
+        values.append(value)
+        _scheme, space, credentials = value.strip().partition(" ")
+        if space:
+            values.append(credentials.strip())
     query = settings.base_url.partition("#")[0].partition("?")[2]
     values += [v for _k, v in parse_qsl(query, keep_blank_values=True)]
     return tuple(v for v in values if len(v) >= 4)

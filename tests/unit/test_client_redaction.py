@@ -151,11 +151,24 @@ async def test_secrets_absent_from_fetched_errors_and_logs(
     assert all(SECRET not in r.getMessage() for r in caplog.records)
 
 
-async def test_secret_echoed_by_server_message_is_scrubbed(server: Any) -> None:
-    """A server error message that echoes a cookie value is scrubbed from the reason."""
+@pytest.mark.parametrize(
+    ("headers", "cookies"),
+    [
+        ({}, {"sessionid_idr": SECRET}),
+        ({"X-Api-Key": SECRET}, {}),
+        # Echoed without its scheme: a token alone is the secret, not "Bearer TOKEN".
+        ({"Authorization": f"Bearer {SECRET}"}, {}),
+    ],
+    ids=["cookie", "header", "authorization-token"],
+)
+async def test_secret_echoed_by_server_message_is_scrubbed(
+    server: Any, headers: dict[str, str], cookies: dict[str, str]
+) -> None:
+    """A server error message that echoes a cookie, a header or an Authorization header's
+    token is scrubbed from the reason."""
     body = b'{"message": "bad session ' + SECRET.encode() + b'"}'
     server.script(server.Reply(status=403, body=body, content_type="application/json"))
-    settings = ClientSettings(server.base_url, rate=None, cookies={"sessionid_idr": SECRET})
+    settings = ClientSettings(server.base_url, rate=None, headers=headers, cookies=cookies)
     with anyio.fail_after(10):
         async with Client(settings) as client:
             with pytest.raises(PermanentError) as info:
