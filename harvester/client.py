@@ -908,7 +908,13 @@ class Client:
                         hop_stamp.pending = False
             fetched = self._validate(url, response, expect)
             if check is not None:
-                check(fetched)
+                try:
+                    check(fetched)
+                except FetchError as error:
+                    # A check quotes the body (imgData's Exception, a Java trace), which
+                    # may quote our session key: scrubbed as the server's messages are.
+                    _scrub_error(error, self._secrets)
+                    raise
         except FetchError as error:
             if isinstance(error, TransientError) and error.overload and self._learns(learn):
                 stats.overload_events += 1
@@ -1093,6 +1099,8 @@ def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tupl
             values.append(credentials.strip())
     query = settings.base_url.partition("#")[0].partition("?")[2]
     values += [v for _k, v in parse_qsl(query, keep_blank_values=True)]
+    # As sent in the request line (percent-encoded), which a server may echo back.
+    values += [part.partition("=")[2] for part in query.split("&")]
     return tuple(v for v in values if len(v) >= 4)
 
 
@@ -1199,7 +1207,7 @@ def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     content_type = response.headers.get("content-type", "")
     if _media_type(content_type) == "text/plain" and 0 < len(response.body) <= 2048:
         text = " ".join(response.body.decode("utf-8", "replace").split())
-        return ": " + _scrub(text[:200], secrets) if text else ""
+        return ": " + _scrub_echo(text, secrets)[:200] if text else ""
     if "json" not in content_type or len(response.body) > 65536:
         return ""
     try:
@@ -1209,7 +1217,26 @@ def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     message = data.get("message") if isinstance(data, dict) else None
     if not isinstance(message, str):
         return ""
-    return ": " + _scrub(" ".join(message.split())[:200], secrets)
+    return ": " + _scrub_echo(" ".join(message.split()), secrets)[:200]
+
+
+def _scrub_echo(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` from the server without our secrets, scrubbed before it is cut short (a
+    secret cut in two kept its first part). A server may echo the request it refused
+    (``denied /api/?bsession=...``): its URLs are redacted too, so that a secret query
+    parameter goes, in whatever spelling it was sent."""
+    words = _scrub(text, secrets).split(" ")
+    return " ".join(redact_url(word) if "?" in word or "@" in word else word for word in words)
+
+
+def _scrub_error(error: FetchError, secrets: tuple[str, ...]) -> None:
+    """``error`` (its reason and message) without our secrets, in place: its class, hint and
+    any detail it carries stay."""
+    scrubbed = _scrub_echo(error.reason, secrets)
+    if scrubbed != error.reason:
+        message = str(error)
+        error.reason = scrubbed
+        error.args = (_scrub_echo(message, secrets), *error.args[1:])
 
 
 def _status_error(url: str, response: _Answer, secrets: tuple[str, ...]) -> FetchError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -17,6 +18,7 @@ from harvester.errors import (
     redact_loose_url,
     url_holds_secret,
 )
+from harvester.fetch import check_imgdata
 
 SECRET = "s3cr3t-VALUE-42"
 
@@ -174,6 +176,47 @@ async def test_secret_echoed_by_server_message_is_scrubbed(
             with pytest.raises(PermanentError) as info:
                 await client.get(f"x/?bsession={SECRET}", Expect.JSON)
     assert "bad session" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"], ids=["text", "json"])
+async def test_request_echoed_by_server_is_scrubbed(server: Any, content_type: str) -> None:
+    """A refusal that echoes the request line (a percent-encoded session key in the base
+    URL's query, a secret parameter of the path) and a secret at the 200-character cut
+    shows none of them."""
+    encoded = SECRET.replace("-", "%2D")
+    echo = f"denied /x/?token=t0k3n-VALUE&bsession={encoded} " + "." * 135 + f" {SECRET}"
+    body = echo.encode() if content_type == "text/plain" else json.dumps({"message": echo}).encode()
+    server.script(server.Reply(status=401, body=body, content_type=content_type))
+    settings = ClientSettings(f"{server.base_url}/?bsession={encoded}", rate=None)
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(PermanentError) as info:
+                await client.get("x/?token=t0k3n-VALUE", Expect.JSON)
+    assert server.requests[0].target == f"/x/?token=t0k3n-VALUE&bsession={encoded}"
+    assert "HTTP 401" in str(info.value) and "denied /x/?token=REDACTED" in str(info.value)
+    for shown in (SECRET, encoded, "t0k3n", SECRET[:5]):
+        assert shown not in str(info.value), shown
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [f"RemovedSessionException: {SECRET}", "Error instantiating pixel buffer: session " + SECRET],
+)
+async def test_imgdata_exception_quoting_the_session_is_scrubbed(
+    server: Any, exception: str
+) -> None:
+    """An imgData ``Exception`` (retried, or the pixel-buffer one given up) that quotes the
+    session key of the base URL is kept as the failure's reason without it."""
+    body = json.dumps({"Exception": exception}).encode()
+    server.script(*[server.Reply(body=body, content_type="application/json")] * 3)
+    settings = ClientSettings(f"{server.base_url}/?bsession={SECRET}", rate=None, max_retries=1)
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(FetchError) as info:
+                await client.get("webclient/imgData/5/", Expect.JSON, check_imgdata)
+    assert "imgData Exception:" in info.value.reason
+    assert SECRET not in info.value.reason
     assert SECRET not in str(info.value)
 
 
