@@ -534,7 +534,13 @@ def proxy_from_environment(base_url: str) -> Proxy | None:
     if urllib.request.proxy_bypass(netloc) or urllib.request.proxy_bypass(host):
         return None
     variable = _proxy_variable(key, value)
-    parts = urlsplit(value if "://" in value else f"http://{value}")
+    try:
+        parts = urlsplit(value if "://" in value else f"http://{value}")
+    except ValueError:  # "Invalid IPv6 URL" (an unclosed "["): a bad URL, not an internal error
+        raise ConfigError(
+            f"{variable}: the proxy URL cannot be read",
+            hint="for example http://proxy.example.org:3128",
+        ) from None
     proxy_scheme = parts.scheme.lower()
     if proxy_scheme not in _PROXY_SCHEMES:
         raise ConfigError(
