@@ -48,6 +48,7 @@ from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
 
 from harvester import __version__, urls
 from harvester.errors import (
+    REDACTED,
     BrokenAnswerError,
     ConfigError,
     FetchError,
@@ -713,6 +714,13 @@ class Client:
         self._base = base
         self._origin = _origin(base)
         self._base_redacted = redact_url(base)
+        # Each name=value of that query as sent, and as shown: every value hidden, whatever
+        # its name (``?sid=``), as the saved configuration withholds the whole query.
+        self._query_shown = [
+            (part, f"{part.partition('=')[0]}={REDACTED}")
+            for part in self._base_query.split("&")
+            if "=" in part and part.partition("=")[2] not in ("", REDACTED)
+        ]
         #: The HTTP proxy requests go through (proxy environment variables), or None.
         self.proxy = proxy_from_environment(base)
         self._secrets = _secret_values(settings, self.proxy)
@@ -787,6 +795,23 @@ class Client:
     def url_for(self, path: str) -> str:
         """The absolute, redacted URL of ``path`` (for failure records)."""
         return redact_url(self._base + path.lstrip("/"))
+
+    def _shown(self, url: str) -> str:
+        """``url`` as logs, errors and records show it: :func:`redact_url`, and the base
+        URL's query values hidden whatever their names."""
+        shown = redact_url(url)
+        for sent, hidden in self._query_shown:
+            shown = shown.replace(sent, hidden)
+        return shown
+
+    def _hide_query(self, error: FetchError) -> None:
+        """``error``'s URL (and message) without the base URL's query values, in place."""
+        shown = self._shown(error.url)
+        if shown != error.url:
+            error.args = (str(error).replace(error.url, shown), *error.args[1:])
+            error.url = shown
+        if isinstance(error, RedirectRefused):
+            error.target = self._shown(error.target)
 
     def _absolute(self, path: str) -> str:
         """``path`` joined to the base URL, the base URL's query appended (if any)."""
@@ -922,6 +947,8 @@ class Client:
                     _scrub_error(error, self._secrets)
                     raise
         except FetchError as error:
+            if self._query_shown:
+                self._hide_query(error)
             if isinstance(error, TransientError) and error.overload and self._learns(learn):
                 stats.overload_events += 1
                 if limiter.on_overload():
@@ -993,7 +1020,7 @@ class Client:
         self.stats.bytes_in += answer.raw_length
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
-                "%s %s -> %d (%d bytes)", method, redact_url(url), answer.status, answer.raw_length
+                "%s %s -> %d (%d bytes)", method, self._shown(url), answer.status, answer.raw_length
             )
         return answer
 
@@ -1059,7 +1086,11 @@ class Client:
         elif expect is not Expect.ANY:
             _check_image(url, status, content_type, body, expect)
         return Fetched(
-            url=redact_url(url), status=status, content_type=content_type, body=body, _parsed=parsed
+            url=self._shown(url),
+            status=status,
+            content_type=content_type,
+            body=body,
+            _parsed=parsed,
         )
 
     def _on_retry(self, event: RetryEvent) -> None:

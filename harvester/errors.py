@@ -52,7 +52,9 @@ __all__ = [
     "TransportError",
     "UnrenderableError",
     "UsageError",
+    "base_url_holds_secret",
     "is_secret_name",
+    "redact_base_url",
     "redact_loose_url",
     "redact_url",
     "url_holds_secret",
@@ -108,6 +110,30 @@ def redact_url(url: str) -> str:
                 parts[index] = f"{name}={REDACTED}"
         query = "&".join(parts)
     return base + sep_q + query + sep_frag + fragment
+
+
+def redact_base_url(url: str) -> str:
+    """:func:`redact_url`, and every query value too: a base URL's query goes with every
+    request, and whatever it holds (``?sid=``, ``?ticket=``, names :func:`is_secret_name`
+    does not know) is withheld like a session key (the saved configuration keeps no query:
+    ``HarvestConfig.withheld``), so no saved command line or printed command spells it out.
+    """
+    url = redact_url(url)
+    head, sep_frag, fragment = url.partition("#")
+    base, sep_q, query = head.partition("?")
+    if not sep_q:
+        return url
+    parts = []
+    for part in query.split("&"):
+        name, eq, _value = part.partition("=")
+        parts.append(f"{name}={REDACTED}" if eq else part)
+    return f"{base}?{'&'.join(parts)}{sep_frag}{fragment}"
+
+
+def base_url_holds_secret(url: str) -> bool:
+    """Whether a base URL holds what :func:`redact_base_url` hides (a password, a query
+    value): what no printed command, script or file may spell out."""
+    return redact_base_url(url) != url
 
 
 def redact_loose_url(text: str) -> str:

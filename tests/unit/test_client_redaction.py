@@ -153,6 +153,32 @@ async def test_secrets_absent_from_fetched_errors_and_logs(
     assert all(SECRET not in r.getMessage() for r in caplog.records)
 
 
+async def test_base_url_query_of_any_name_is_hidden(
+    server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A base URL's ``?sid=KEY`` (a name that does not look secret) is sent with every
+    request, yet Fetched.url, the error's URL and message and the debug logs hide it, as
+    the saved configuration withholds it; the request's own query stays readable."""
+    server.script(
+        server.Reply(status=503),
+        server.Reply(body=b"{}", content_type="application/json"),
+        server.Reply(status=404),
+    )
+    caplog.set_level(logging.DEBUG)
+    settings = ClientSettings(f"{server.base_url}/?sid={SECRET}&server=1", rate=None)
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            got = await client.get("api/v0/?page=2", Expect.JSON)
+            with pytest.raises(PermanentError) as info:
+                await client.get("x/", Expect.JSON)
+    assert server.requests[0].target == f"/api/v0/?page=2&sid={SECRET}&server=1"
+    assert got.url == f"{server.base_url}/api/v0/?page=2&sid=REDACTED&server=REDACTED"
+    assert info.value.url == f"{server.base_url}/x/?sid=REDACTED&server=REDACTED"
+    assert SECRET not in str(info.value)
+    assert any("retry" in r.getMessage() for r in caplog.records)
+    assert all(SECRET not in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize(
     ("headers", "cookies"),
     [
