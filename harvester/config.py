@@ -362,8 +362,11 @@ class HarvestConfig:
     # ------------------------------------------------------------------ derived
     @property
     def base(self) -> str:
-        """The base URL with exactly one trailing slash (paths are joined to it)."""
-        return self.base_url.rstrip("/") + "/"
+        """The base URL with exactly one trailing slash on its path (paths are joined to
+        it), its query kept as given: ``?bsession=KEY`` went out as ``KEY/``, a session key
+        no server knows."""
+        url, sep, query = self.base_url.partition("#")[0].partition("?")
+        return url.rstrip("/") + "/" + sep + query
 
     @property
     def shard_spec(self) -> tuple[int, int] | None:
