@@ -799,19 +799,23 @@ class Client:
     def _shown(self, url: str) -> str:
         """``url`` as logs, errors and records show it: :func:`redact_url`, and the base
         URL's query values hidden whatever their names."""
-        shown = redact_url(url)
+        return self._hidden(redact_url(url))
+
+    def _hidden(self, text: str) -> str:
+        """``text`` with each of the base URL's query values hidden (as ``name=REDACTED``)."""
         for sent, hidden in self._query_shown:
-            shown = shown.replace(sent, hidden)
-        return shown
+            text = text.replace(sent, hidden)
+        return text
 
     def _hide_query(self, error: FetchError) -> None:
-        """``error``'s URL (and message) without the base URL's query values, in place."""
-        shown = self._shown(error.url)
-        if shown != error.url:
-            error.args = (str(error).replace(error.url, shown), *error.args[1:])
-            error.url = shown
+        """``error`` without the base URL's query values, in place: its URL, its reason and
+        message (a redirect's names where it points, which a front end builds from the
+        request, query included), a refused redirect's target."""
+        error.url = self._hidden(error.url)
+        error.reason = self._hidden(error.reason)
+        error.args = (self._hidden(str(error)), *error.args[1:])
         if isinstance(error, RedirectRefused):
-            error.target = self._shown(error.target)
+            error.target = self._hidden(error.target)
 
     def _absolute(self, path: str) -> str:
         """``path`` joined to the base URL, the base URL's query appended (if any)."""

@@ -175,6 +175,15 @@ async def test_base_url_query_of_any_name_is_hidden(
     assert got.url == f"{server.base_url}/api/v0/?page=2&sid=REDACTED&server=REDACTED"
     assert info.value.url == f"{server.base_url}/x/?sid=REDACTED&server=REDACTED"
     assert SECRET not in str(info.value)
+    # A front end's redirect keeps the request's query: where it points is said without it.
+    moved = f"{server.base_url}/omero/x/?sid={SECRET}&server=1"
+    server.script(server.Reply(status=302, headers=[("Location", moved)]))
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(PermanentError) as info:
+                await client.get("x/", Expect.JSON)
+    assert "redirect not followed" in str(info.value)
+    assert SECRET not in str(info.value) + info.value.reason + info.value.target
     assert any("retry" in r.getMessage() for r in caplog.records)
     assert all(SECRET not in r.getMessage() for r in caplog.records)
 
