@@ -48,6 +48,7 @@ from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
 
 from harvester import __version__, urls
 from harvester.errors import (
+    REDACTED,
     BrokenAnswerError,
     ConfigError,
     FetchError,
@@ -59,6 +60,7 @@ from harvester.errors import (
     TLSError,
     TransientError,
     TransportError,
+    redact_loose_url,
     redact_url,
 )
 from harvester.http1 import (
@@ -94,6 +96,7 @@ __all__ = [
     "Proxy",
     "RetryEvent",
     "check_header_fields",
+    "is_http_url",
     "proxy_from_environment",
     "redact_url",
     "set_testing",
@@ -532,7 +535,13 @@ def proxy_from_environment(base_url: str) -> Proxy | None:
     if urllib.request.proxy_bypass(netloc) or urllib.request.proxy_bypass(host):
         return None
     variable = _proxy_variable(key, value)
-    parts = urlsplit(value if "://" in value else f"http://{value}")
+    try:
+        parts = urlsplit(value if "://" in value else f"http://{value}")
+    except ValueError:  # "Invalid IPv6 URL" (an unclosed "["): a bad URL, not an internal error
+        raise ConfigError(
+            f"{variable}: the proxy URL cannot be read",
+            hint="for example http://proxy.example.org:3128",
+        ) from None
     proxy_scheme = parts.scheme.lower()
     if proxy_scheme not in _PROXY_SCHEMES:
         raise ConfigError(
@@ -618,10 +627,9 @@ class ClientSettings:
     user_agent: str = DEFAULT_USER_AGENT
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not is_http_url(self.base_url):
             raise ConfigError(
-                f"base URL must be an http(s) URL, got {redact_url(self.base_url)!r}",
+                f"base URL must be an http(s) URL, got {redact_loose_url(self.base_url)!r}",
                 hint="for example --base-url https://idr.openmicroscopy.org",
             )
         if self.concurrency < 1:
@@ -706,6 +714,13 @@ class Client:
         self._base = base
         self._origin = _origin(base)
         self._base_redacted = redact_url(base)
+        # Each name=value of that query as sent, and as shown: every value hidden, whatever
+        # its name (``?sid=``), as the saved configuration withholds the whole query.
+        self._query_shown = [
+            (part, f"{part.partition('=')[0]}={REDACTED}")
+            for part in self._base_query.split("&")
+            if "=" in part and part.partition("=")[2] not in ("", REDACTED)
+        ]
         #: The HTTP proxy requests go through (proxy environment variables), or None.
         self.proxy = proxy_from_environment(base)
         self._secrets = _secret_values(settings, self.proxy)
@@ -780,6 +795,27 @@ class Client:
     def url_for(self, path: str) -> str:
         """The absolute, redacted URL of ``path`` (for failure records)."""
         return redact_url(self._base + path.lstrip("/"))
+
+    def _shown(self, url: str) -> str:
+        """``url`` as logs, errors and records show it: :func:`redact_url`, and the base
+        URL's query values hidden whatever their names."""
+        return self._hidden(redact_url(url))
+
+    def _hidden(self, text: str) -> str:
+        """``text`` with each of the base URL's query values hidden (as ``name=REDACTED``)."""
+        for sent, hidden in self._query_shown:
+            text = text.replace(sent, hidden)
+        return text
+
+    def _hide_query(self, error: FetchError) -> None:
+        """``error`` without the base URL's query values, in place: its URL, its reason and
+        message (a redirect's names where it points, which a front end builds from the
+        request, query included), a refused redirect's target."""
+        error.url = self._hidden(error.url)
+        error.reason = self._hidden(error.reason)
+        error.args = (self._hidden(str(error)), *error.args[1:])
+        if isinstance(error, RedirectRefused):
+            error.target = self._hidden(error.target)
 
     def _absolute(self, path: str) -> str:
         """``path`` joined to the base URL, the base URL's query appended (if any)."""
@@ -907,8 +943,16 @@ class Client:
                         hop_stamp.pending = False
             fetched = self._validate(url, response, expect)
             if check is not None:
-                check(fetched)
+                try:
+                    check(fetched)
+                except FetchError as error:
+                    # A check quotes the body (imgData's Exception, a Java trace), which
+                    # may quote our session key: scrubbed as the server's messages are.
+                    _scrub_error(error, self._secrets)
+                    raise
         except FetchError as error:
+            if self._query_shown:
+                self._hide_query(error)
             if isinstance(error, TransientError) and error.overload and self._learns(learn):
                 stats.overload_events += 1
                 if limiter.on_overload():
@@ -980,7 +1024,7 @@ class Client:
         self.stats.bytes_in += answer.raw_length
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
-                "%s %s -> %d (%d bytes)", method, redact_url(url), answer.status, answer.raw_length
+                "%s %s -> %d (%d bytes)", method, self._shown(url), answer.status, answer.raw_length
             )
         return answer
 
@@ -1046,7 +1090,11 @@ class Client:
         elif expect is not Expect.ANY:
             _check_image(url, status, content_type, body, expect)
         return Fetched(
-            url=redact_url(url), status=status, content_type=content_type, body=body, _parsed=parsed
+            url=self._shown(url),
+            status=status,
+            content_type=content_type,
+            body=body,
+            _parsed=parsed,
         )
 
     def _on_retry(self, event: RetryEvent) -> None:
@@ -1083,10 +1131,17 @@ def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tupl
         values.append(token)
         _user, _, password = base64.b64decode(token).decode().partition(":")
         values.append(password)
-    # Every header the user adds may carry a credential, whatever its name.
-    values += list(settings.headers.values())
+    # Every header the user adds may carry a credential, whatever its name; a server that
+    # echoes an "Authorization: Bearer TOKEN" says the token without its scheme.
+    for value in settings.headers.values():
+        values.append(value)
+        _scheme, space, credentials = value.strip().partition(" ")
+        if space:
+            values.append(credentials.strip())
     query = settings.base_url.partition("#")[0].partition("?")[2]
     values += [v for _k, v in parse_qsl(query, keep_blank_values=True)]
+    # As sent in the request line (percent-encoded), which a server may echo back.
+    values += [part.partition("=")[2] for part in query.split("&")]
     return tuple(v for v in values if len(v) >= 4)
 
 
@@ -1124,6 +1179,19 @@ def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
     if "://" in message:
         message = " ".join(redact_url(word) for word in message.split(" "))
     return _scrub(message, secrets)[:300]
+
+
+def is_http_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL with a host: ``urlsplit`` raises on some text
+    (``http://[::1/``: "Invalid IPv6 URL"), ``.port`` on a port out of range or not a number
+    (which may be a password's start, ``http://alice:pa/ss@host``): a bad URL, not an
+    internal error."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is not a number from 0 to 65535)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def check_header_fields(
@@ -1180,7 +1248,7 @@ def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     content_type = response.headers.get("content-type", "")
     if _media_type(content_type) == "text/plain" and 0 < len(response.body) <= 2048:
         text = " ".join(response.body.decode("utf-8", "replace").split())
-        return ": " + _scrub(text[:200], secrets) if text else ""
+        return ": " + _scrub_echo(text, secrets)[:200] if text else ""
     if "json" not in content_type or len(response.body) > 65536:
         return ""
     try:
@@ -1190,7 +1258,26 @@ def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     message = data.get("message") if isinstance(data, dict) else None
     if not isinstance(message, str):
         return ""
-    return ": " + _scrub(" ".join(message.split())[:200], secrets)
+    return ": " + _scrub_echo(" ".join(message.split()), secrets)[:200]
+
+
+def _scrub_echo(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` from the server without our secrets, scrubbed before it is cut short (a
+    secret cut in two kept its first part). A server may echo the request it refused
+    (``denied /api/?bsession=...``): its URLs are redacted too, so that a secret query
+    parameter goes, in whatever spelling it was sent."""
+    words = _scrub(text, secrets).split(" ")
+    return " ".join(redact_url(word) if "?" in word or "@" in word else word for word in words)
+
+
+def _scrub_error(error: FetchError, secrets: tuple[str, ...]) -> None:
+    """``error`` (its reason and message) without our secrets, in place: its class, hint and
+    any detail it carries stay."""
+    scrubbed = _scrub_echo(error.reason, secrets)
+    if scrubbed != error.reason:
+        message = str(error)
+        error.reason = scrubbed
+        error.args = (_scrub_echo(message, secrets), *error.args[1:])
 
 
 def _status_error(url: str, response: _Answer, secrets: tuple[str, ...]) -> FetchError:

@@ -29,8 +29,8 @@ from harvester.client import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
 from harvester.client import DEFAULT_MIN_SPEED as DEFAULT_MIN_SPEED
 from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
-from harvester.client import check_header_fields
-from harvester.errors import ConfigError, UsageError
+from harvester.client import check_header_fields, is_http_url
+from harvester.errors import ConfigError, UsageError, redact_loose_url
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
 from harvester.outage import parse_duration
@@ -266,10 +266,12 @@ class HarvestConfig:
                 object.__setattr__(self, key, Path(value))
         if isinstance(self.rate, str):
             object.__setattr__(self, "rate", parse_rate(self.rate))
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not is_http_url(self.base_url):
+            # Named without its query, and without the password of a user:password@ in it
+            # (an http:// forgotten left one where redact_url does not look).
+            shown = redact_loose_url(self.base_url.partition("?")[0])
             raise ConfigError(
-                f"base_url: {self.base_url.partition('?')[0]!r} is not an http(s) URL",
+                f"base_url: {shown!r} is not an http(s) URL",
                 hint="e.g. https://idr.openmicroscopy.org",
                 key="base_url",
             )
@@ -360,8 +362,11 @@ class HarvestConfig:
     # ------------------------------------------------------------------ derived
     @property
     def base(self) -> str:
-        """The base URL with exactly one trailing slash (paths are joined to it)."""
-        return self.base_url.rstrip("/") + "/"
+        """The base URL with exactly one trailing slash on its path (paths are joined to
+        it), its query kept as given: ``?bsession=KEY`` went out as ``KEY/``, a session key
+        no server knows."""
+        url, sep, query = self.base_url.partition("#")[0].partition("?")
+        return url.rstrip("/") + "/" + sep + query
 
     @property
     def shard_spec(self) -> tuple[int, int] | None:
@@ -521,7 +526,9 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         if value is None and key == "shard":
             return None
         if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
+            # A base URL given as a table or an array may hold its session key or password.
+            got = _toml_kind(value) if key == "base_url" else repr(value)
+            raise ConfigError(f"{key}: expected a string, got {got}")
         return value.strip()
     if key == "max_plane" and (value is None or value == 0):
         return None
@@ -542,6 +549,19 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
             )
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     return value
+
+
+def _toml_kind(value: object) -> str:
+    """What TOML calls ``value``'s type, for an error that must not show the value."""
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a date or time"
 
 
 def check_keys(data: Mapping[str, Any], source: str) -> None:

@@ -52,7 +52,10 @@ __all__ = [
     "TransportError",
     "UnrenderableError",
     "UsageError",
+    "base_url_holds_secret",
     "is_secret_name",
+    "redact_base_url",
+    "redact_loose_url",
     "redact_url",
     "url_holds_secret",
 ]
@@ -107,6 +110,55 @@ def redact_url(url: str) -> str:
                 parts[index] = f"{name}={REDACTED}"
         query = "&".join(parts)
     return base + sep_q + query + sep_frag + fragment
+
+
+def redact_base_url(url: str) -> str:
+    """:func:`redact_url`, and every query value too: a base URL's query goes with every
+    request, and whatever it holds (``?sid=``, ``?ticket=``, names :func:`is_secret_name`
+    does not know) is withheld like a session key (the saved configuration keeps no query:
+    ``HarvestConfig.withheld``), so no saved command line or printed command spells it out.
+    """
+    url = redact_url(url)
+    head, sep_frag, fragment = url.partition("#")
+    base, sep_q, query = head.partition("?")
+    if not sep_q:
+        return url
+    parts = []
+    for part in query.split("&"):
+        name, eq, _value = part.partition("=")
+        parts.append(f"{name}={REDACTED}" if eq else part)
+    return f"{base}?{'&'.join(parts)}{sep_frag}{fragment}"
+
+
+def base_url_holds_secret(url: str) -> bool:
+    """Whether a base URL holds what :func:`redact_base_url` hides (a password, a query
+    value): what no printed command, script or file may spell out."""
+    return redact_base_url(url) != url
+
+
+def redact_loose_url(text: str) -> str:
+    """:func:`redact_url` for text given as a URL that may not be one: a base URL refused
+    because its scheme is missing or wrong (``alice:pw@omero.example.org``,
+    ``//alice:pw@host``, ``ftp://...``). Such text is named in the error that refuses it,
+    and :func:`redact_url` finds ``user:password@`` only after a ``://``; here the
+    authority starts there, after a leading ``//``, or at the start. An authority without
+    ``@`` whose "port" is not a number (``http://alice:pa/ss@host``: the password's ``/``
+    ended the authority) shows no port either: it may be a password's first part.
+    """
+    head, sep, rest = text.partition("?")
+    head, hash_sep, fragment = head.partition("#")
+    start = head.find("://") + 3 if "://" in head else (2 if head.startswith("//") else 0)
+    slash = head.find("/", start)
+    end = len(head) if slash < 0 else slash
+    at = head.rfind("@", start, end)
+    colon = head.rfind(":", start if at < 0 else at, end)
+    port = head[colon + 1 : end] if colon >= 0 else ""
+    if at >= 0 and ":" in head[start:at]:
+        user = head[start:at].split(":", 1)[0]
+        head = f"{head[:start]}{user}:{REDACTED}{head[at:]}"
+    elif port and not port.isdigit() and "]" not in port:
+        head = f"{head[: colon + 1]}{REDACTED}{head[end:]}"
+    return redact_url(head + hash_sep + fragment + sep + rest)
 
 
 def url_holds_secret(url: str) -> bool:

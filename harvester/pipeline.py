@@ -55,6 +55,7 @@ from harvester.errors import (
     StorageError,
     TLSError,
     UsageError,
+    redact_base_url,
     redact_url,
     server_is_there,
     unavailable,
@@ -675,8 +676,23 @@ class StoreStudy:
 
 
 def public_argv(argv: Sequence[str]) -> list[str]:
-    """The command line with any credential in a URL redacted (for journals and configs)."""
-    return [redact_url(arg) for arg in argv]
+    """The command line with any credential in a URL redacted (for journals and configs):
+    the ``--base-url``'s every query value (:func:`redact_base_url`), a secret-looking
+    parameter of any other URL."""
+    public: list[str] = []
+    base_url_next = False
+    for arg in argv:
+        flag, eq, value = arg.partition("=")
+        # argparse takes an unambiguous prefix: --base, --base-u...
+        is_base_url = len(flag) >= 4 and "--base-url".startswith(flag)
+        if base_url_next:
+            public.append(redact_base_url(arg))
+        elif is_base_url and eq:
+            public.append(f"{flag}={redact_base_url(value)}")
+        else:
+            public.append(redact_url(arg))
+        base_url_next = is_base_url and not eq
+    return public
 
 
 # --------------------------------------------------------------------------- the run

@@ -34,7 +34,7 @@ from harvester.cli.harvest import (
     selection_overrides,
     target_overrides,
 )
-from harvester.errors import HarvesterError, UsageError, url_holds_secret
+from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
 from harvester.text import agree, plural
 
 if TYPE_CHECKING:
@@ -420,9 +420,10 @@ def run_slurm(args: argparse.Namespace) -> int:
     harvest_args += selection_argv(args)
     harvest_args += task_flags_argv(args)
     if base_url:
-        if url_holds_secret(base_url):
+        if base_url_holds_secret(base_url):
             # The script is a plain file other people may read (and sbatch keeps a copy):
             # credentials go through the config file, which the script names, not copies.
+            # Any query counts: what a resume would need again (withheld) is a credential.
             raise UsageError(
                 "--base-url holds a password or a secret query parameter, which "
                 "harvest.sbatch would spell out on every task's command line",

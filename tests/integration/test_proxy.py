@@ -134,14 +134,24 @@ def test_no_proxy_follows_urllib(
         assert (proxy.shown, proxy.variable) == ("proxy.example.net:3128", "HTTPS_PROXY")
 
 
-@pytest.mark.parametrize("value", ["socks5://127.0.0.1:1080", "https://proxy.example.net:3128"])
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("socks5://127.0.0.1:1080", "only http://"),
+        ("https://proxy.example.net:3128", "only http://"),
+        ("http://[::1", "cannot be read"),  # was an internal error (exit 1)
+        ("http://127.0.0.1:notaport", "invalid port"),
+    ],
+)
 def test_unsupported_proxy_scheme_is_a_usage_error(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     value: str,
+    said: str,
 ) -> None:
-    """A socks5:// or https:// proxy is one error line naming the variable, exit 2."""
+    """A socks5:// or https:// proxy, or a proxy URL that cannot be read, is one error
+    line naming the variable, exit 2, never showing the proxy's password."""
     monkeypatch.setenv("all_proxy", value.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@"))
     with pytest.raises(ConfigError, match="all_proxy"):
         proxy_from_environment("http://127.0.0.1:9/")
@@ -149,7 +159,7 @@ def test_unsupported_proxy_scheme_is_a_usage_error(
     assert code == 2
     errors = [line for line in output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "all_proxy" in errors[0], output
-    assert "only http://" in errors[0]
+    assert said in errors[0]
     assert PROXY_PASSWORD not in output
 
 

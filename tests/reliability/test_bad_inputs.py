@@ -66,7 +66,11 @@ class _NotOmero(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        status, body, ctype = NOT_OMERO.get(first, (404, b"not found", "text/plain"))
+        if first == "echo":  # a front end refusing the request, quoting all it was sent
+            quoted = (self.path, self.headers.get("Authorization"), self.headers.get("Cookie"))
+            status, body, ctype = (401, " ".join(map(str, quoted)).encode(), "text/plain")
+        else:
+            status, body, ctype = NOT_OMERO.get(first, (404, b"not found", "text/plain"))
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -203,8 +207,48 @@ CASES: dict[str, Case] = {
         ),  # fmt: skip
         ("redirect",),
     ),
+    # A 401 quoting the request line (the session key percent-encoded as sent), the
+    # Authorization header and the cookie: said without any of them.
+    "server-echoes-credentials": Case(
+        _config(
+            'base_url = "{other}/echo/?bsession=SECRET%2DVALUE%2D9"\nprojects = [51]\n'
+            '[headers]\nAuthorization = "Bearer SECRET-VALUE-9"\n'
+            '[cookies]\nsessionid = "SECRET-VALUE-9"\n'
+        ),
+        ("HTTP 401", "bsession=REDACTED"),
+    ),
     "tls-to-plain-http": Case(_h("--project", "51", base="https-other"), ("tls",)),
     "base-url-not-http": Case(_h("--project", "51", base="ftp://127.0.0.1/"), ("http(s)",)),
+    # A refused URL is named without its password, whatever made it no http(s) URL: a
+    # scheme forgotten or wrong, a password's "/" ending the host early (it showed as a
+    # port). URLs that urlsplit cannot read are refused the same way (was: internal error).
+    "base-url-password-no-scheme": Case(
+        _h("--project", "51", base="alice:SECRET-VALUE-9@127.0.0.1/"),
+        ("'alice:REDACTED@127.0.0.1/' is not an http(s) URL",),
+    ),
+    "base-url-password-not-http": Case(
+        _h("--project", "51", base="ftp://alice:SECRET-VALUE-9@127.0.0.1/"),
+        ("'ftp://alice:REDACTED@127.0.0.1/' is not an http(s) URL",),
+    ),
+    "base-url-password-slash": Case(
+        _h("--project", "51", base="http://alice:SECRET-VALUE-9/x@127.0.0.1/"),
+        ("'http://alice:REDACTED/x@127.0.0.1/' is not an http(s) URL",),
+    ),
+    "base-url-bad-ipv6": Case(
+        _h("--project", "51", base="http://[::1/?bsession=SECRET-VALUE-9"),
+        ("'http://[::1/' is not an http(s) URL",),
+    ),
+    "base-url-port-out-of-range": Case(
+        _h("--project", "51", base="http://127.0.0.1:99999/"), ("http(s)",)
+    ),
+    "config-base-url-not-a-string": Case(
+        _config('base_url = ["http://alice:SECRET-VALUE-9@127.0.0.1/"]\nprojects = [51]\n'),
+        ("c.toml: base_url: expected a string, got an array",),
+    ),
+    "config-base-url-password-no-scheme": Case(
+        _config('base_url = "alice:SECRET-VALUE-9@127.0.0.1"\nprojects = [51]\n'),
+        ("c.toml: base_url: 'alice:REDACTED@127.0.0.1' is not an http(s) URL",),
+    ),
     # --- configuration ---------------------------------------------------------------------
     "config-unknown-key": Case(
         _config('base_url = "{emulator}"\nprojects = [51]\nconcurency = 4\n'),
@@ -292,6 +336,7 @@ def test_bad_input(name: str, servers: Servers, case_dir: Path) -> None:
     assert changed == [], changed
     assert temp_files(out) == []
     assert "SECRET-VALUE-9" not in proc.stderr + proc.stdout
+    assert "SECRET%2DVALUE%2D9" not in proc.stderr + proc.stdout
     if name.startswith("redirect-other-host"):
         assert servers.target_requests == []  # not followed: no request, so no cookie either
         assert "COOKIE-SECRET-1" not in proc.stderr + proc.stdout

@@ -6,10 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from reliability_helpers import DEMO_PROJECT, cli
 
 from harvester.client import Client, ClientSettings, Expect
+from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
+from harvester.pipeline import client_settings
 
 SECRETS = ("AUTHSECRET1", "APIKEYSECRET2", "CUSTOMSECRET3", "COOKIESECRET4", "URLSECRET5")
 
@@ -57,13 +60,21 @@ def test_secrets_never_written(
     assert emu.stats()["requests"] > 20
 
 
+@pytest.mark.parametrize("made_by", ["client", "run"])
 async def test_base_url_query_sent_with_every_request(
-    make_emulator: Callable[..., EmulatorThread], fake_app: Any
+    make_emulator: Callable[..., EmulatorThread], fake_app: Any, made_by: str
 ) -> None:
     """Regression: a base URL with ``?bsession=KEY`` keeps working (the key follows each
-    request's own query instead of swallowing the path) and never shows in Fetched.url."""
+    request's own query instead of swallowing the path) and never shows in Fetched.url;
+    also as a run builds its client from its configuration, which sent ``KEY/`` (the
+    base URL's trailing slash was added after the query)."""
     emu = make_emulator(app=fake_app)
-    settings = ClientSettings(base_url=f"{emu.base_url}/?bsession=URLSECRET5", rate=None)
+    url = f"{emu.base_url}/?bsession=URLSECRET5"
+    settings = (
+        ClientSettings(base_url=url, rate=None)
+        if made_by == "client"
+        else client_settings(HarvestConfig(base_url=url, rate=None))
+    )
     async with Client(settings) as client:
         plain = (await client.get("json/a/", Expect.JSON)).json()
         queried = await client.get("json/b/?limit=2", Expect.JSON)

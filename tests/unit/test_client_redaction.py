@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -14,8 +15,10 @@ from harvester.errors import (
     FetchError,
     PermanentError,
     TransportError,
+    redact_loose_url,
     url_holds_secret,
 )
+from harvester.fetch import check_imgdata
 
 SECRET = "s3cr3t-VALUE-42"
 
@@ -42,6 +45,41 @@ def test_redact_url(url: str, expected: str) -> None:
     """Secret query values and URL passwords are replaced; everything else is byte-identical."""
     assert redact_url(url) == expected
     assert redact_url(expected) == expected  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("alice:pw@omero.example.org/x", "alice:REDACTED@omero.example.org/x"),
+        ("//alice:pw@h/", "//alice:REDACTED@h/"),
+        ("ftp://alice:pw@h:8/p?token=t#f", "ftp://alice:REDACTED@h:8/p?token=REDACTED#f"),
+        ("http://alice:pa/ss@h/", "http://alice:REDACTED/ss@h/"),  # "/" cut the host short
+        ("http://[::1]:pw/", "http://[::1]:REDACTED/"),
+        ("http://h:99999/", "http://h:99999/"),  # a number is a port, however wrong
+        ("omero.example.org:8080/x", "omero.example.org:8080/x"),
+        ("http://[::1/?bsession=k", "http://[::1/?bsession=REDACTED"),
+        ("http://h/p:q@r", "http://h/p:q@r"),  # "@" in the path: no user there
+        ("h:", "h:"),
+    ],
+)
+def test_redact_loose_url(text: str, expected: str) -> None:
+    """Text refused as a base URL is shown without a password, even where no ``://`` or no
+    ``@`` says where the authority is; a port that is a number stays."""
+    assert redact_loose_url(text) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"alice:{SECRET}@h/", f"ftp://alice:{SECRET}@h/", f"http://alice:{SECRET}/x@h/",
+     f"http://[::1/?bsession={SECRET}", "http://h:99999/"],
+)  # fmt: skip
+def test_refused_base_url_is_a_config_error_without_its_password(url: str) -> None:
+    """ClientSettings refuses each with a ConfigError (urlsplit's ValueError was an
+    internal error) that does not show the password."""
+    with pytest.raises(ConfigError) as info:
+        ClientSettings(base_url=url)
+    assert SECRET not in str(info.value)
+    assert "http(s)" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -115,16 +153,105 @@ async def test_secrets_absent_from_fetched_errors_and_logs(
     assert all(SECRET not in r.getMessage() for r in caplog.records)
 
 
-async def test_secret_echoed_by_server_message_is_scrubbed(server: Any) -> None:
-    """A server error message that echoes a cookie value is scrubbed from the reason."""
+async def test_base_url_query_of_any_name_is_hidden(
+    server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A base URL's ``?sid=KEY`` (a name that does not look secret) is sent with every
+    request, yet Fetched.url, the error's URL and message and the debug logs hide it, as
+    the saved configuration withholds it; the request's own query stays readable."""
+    server.script(
+        server.Reply(status=503),
+        server.Reply(body=b"{}", content_type="application/json"),
+        server.Reply(status=404),
+    )
+    caplog.set_level(logging.DEBUG)
+    settings = ClientSettings(f"{server.base_url}/?sid={SECRET}&server=1", rate=None)
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            got = await client.get("api/v0/?page=2", Expect.JSON)
+            with pytest.raises(PermanentError) as info:
+                await client.get("x/", Expect.JSON)
+    assert server.requests[0].target == f"/api/v0/?page=2&sid={SECRET}&server=1"
+    assert got.url == f"{server.base_url}/api/v0/?page=2&sid=REDACTED&server=REDACTED"
+    assert info.value.url == f"{server.base_url}/x/?sid=REDACTED&server=REDACTED"
+    assert SECRET not in str(info.value)
+    # A front end's redirect keeps the request's query: where it points is said without it.
+    moved = f"{server.base_url}/omero/x/?sid={SECRET}&server=1"
+    server.script(server.Reply(status=302, headers=[("Location", moved)]))
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(PermanentError) as info:
+                await client.get("x/", Expect.JSON)
+    assert "redirect not followed" in str(info.value)
+    assert SECRET not in str(info.value) + info.value.reason + info.value.target
+    assert any("retry" in r.getMessage() for r in caplog.records)
+    assert all(SECRET not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("headers", "cookies"),
+    [
+        ({}, {"sessionid_idr": SECRET}),
+        ({"X-Api-Key": SECRET}, {}),
+        # Echoed without its scheme: a token alone is the secret, not "Bearer TOKEN".
+        ({"Authorization": f"Bearer {SECRET}"}, {}),
+    ],
+    ids=["cookie", "header", "authorization-token"],
+)
+async def test_secret_echoed_by_server_message_is_scrubbed(
+    server: Any, headers: dict[str, str], cookies: dict[str, str]
+) -> None:
+    """A server error message that echoes a cookie, a header or an Authorization header's
+    token is scrubbed from the reason."""
     body = b'{"message": "bad session ' + SECRET.encode() + b'"}'
     server.script(server.Reply(status=403, body=body, content_type="application/json"))
-    settings = ClientSettings(server.base_url, rate=None, cookies={"sessionid_idr": SECRET})
+    settings = ClientSettings(server.base_url, rate=None, headers=headers, cookies=cookies)
     with anyio.fail_after(10):
         async with Client(settings) as client:
             with pytest.raises(PermanentError) as info:
                 await client.get(f"x/?bsession={SECRET}", Expect.JSON)
     assert "bad session" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"], ids=["text", "json"])
+async def test_request_echoed_by_server_is_scrubbed(server: Any, content_type: str) -> None:
+    """A refusal that echoes the request line (a percent-encoded session key in the base
+    URL's query, a secret parameter of the path) and a secret at the 200-character cut
+    shows none of them."""
+    encoded = SECRET.replace("-", "%2D")
+    echo = f"denied /x/?token=t0k3n-VALUE&bsession={encoded} " + "." * 135 + f" {SECRET}"
+    body = echo.encode() if content_type == "text/plain" else json.dumps({"message": echo}).encode()
+    server.script(server.Reply(status=401, body=body, content_type=content_type))
+    settings = ClientSettings(f"{server.base_url}/?bsession={encoded}", rate=None)
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(PermanentError) as info:
+                await client.get("x/?token=t0k3n-VALUE", Expect.JSON)
+    assert server.requests[0].target == f"/x/?token=t0k3n-VALUE&bsession={encoded}"
+    assert "HTTP 401" in str(info.value) and "denied /x/?token=REDACTED" in str(info.value)
+    for shown in (SECRET, encoded, "t0k3n", SECRET[:5]):
+        assert shown not in str(info.value), shown
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [f"RemovedSessionException: {SECRET}", "Error instantiating pixel buffer: session " + SECRET],
+)
+async def test_imgdata_exception_quoting_the_session_is_scrubbed(
+    server: Any, exception: str
+) -> None:
+    """An imgData ``Exception`` (retried, or the pixel-buffer one given up) that quotes the
+    session key of the base URL is kept as the failure's reason without it."""
+    body = json.dumps({"Exception": exception}).encode()
+    server.script(*[server.Reply(body=body, content_type="application/json")] * 3)
+    settings = ClientSettings(f"{server.base_url}/?bsession={SECRET}", rate=None, max_retries=1)
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(FetchError) as info:
+                await client.get("webclient/imgData/5/", Expect.JSON, check_imgdata)
+    assert "imgData Exception:" in info.value.reason
+    assert SECRET not in info.value.reason
     assert SECRET not in str(info.value)
 
 

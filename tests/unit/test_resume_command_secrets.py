@@ -12,23 +12,41 @@ from pathlib import Path
 import pytest
 
 from harvester.cli.harvest import _resume_command
+from harvester.pipeline import public_argv
 
 
 @pytest.mark.parametrize(
-    ("given", "printed"),
+    ("given", "printed", "shown"),
     [
-        (["--base-url", "http://h:8/?bsession=K3Y"], "--base-url URL"),
-        (["--base-url=http://h:8/?bsession=K3Y"], "--base-url=URL"),
+        (["--base-url", "http://h:8/?bsession=K3Y"], "--base-url URL", "bsession=REDACTED"),
+        (["--base-url=http://h:8/?bsession=K3Y"], "--base-url=URL", "bsession=REDACTED"),
+        # Any query of the base URL is withheld as a credential, whatever its name: it was
+        # printed here and saved in the run's argv while status said it was never saved.
+        (["--base-url", "http://h:8/?sid=K3Y"], "--base-url URL", "sid=REDACTED"),
+        (["--base=http://h:8/?ticket=K3Y"], "--base=URL", "ticket=REDACTED"),
     ],
 )
 def test_a_url_with_a_session_is_printed_as_url_with_a_note(
-    tmp_path: Path, given: list[str], printed: str
+    tmp_path: Path, given: list[str], printed: str, shown: str
 ) -> None:
+    """The command names the URL as URL and the note shows it redacted; the run's saved
+    argv (public_argv) holds it redacted too."""
     argv = ["harvest", *given, "--image", "5", "--out", str(tmp_path)]
     line = _resume_command(argv, tmp_path)
     assert line.startswith(f"harvester harvest {printed} --image 5 --out ")
-    assert line.endswith("  # URL: http://h:8/?bsession=REDACTED with its user or session again")
+    assert line.endswith(f"  # URL: http://h:8/?{shown} with its user or session again")
     assert "K3Y" not in line
+    assert "K3Y" not in " ".join(public_argv(argv))
+
+
+def test_public_argv_keeps_what_is_no_credential() -> None:
+    """Only the base URL's query values and secret-looking parameters of other words go."""
+    argv = ["harvest", "--base-url", "http://h/omero/", "--where", "Gene Symbol=K3Y",
+            "--ids-from", "ids?token=K3Y", "--out", "d"]  # fmt: skip
+    assert public_argv(argv) == [
+        "harvest", "--base-url", "http://h/omero/", "--where", "Gene Symbol=K3Y",
+        "--ids-from", "ids?token=REDACTED", "--out", "d",
+    ]  # fmt: skip
 
 
 def test_a_url_without_credentials_is_printed_as_given(tmp_path: Path) -> None:

@@ -241,7 +241,12 @@ def test_plan_takes_the_request_flags_and_checks_them(
 
 
 @pytest.mark.parametrize(
-    "url", ["http://bob:PASSW0RD@127.0.0.1:9/", "http://127.0.0.1:9/?bsession=SECRET"]
+    "url",
+    [
+        "http://bob:PASSW0RD@127.0.0.1:9/",
+        "http://127.0.0.1:9/?bsession=SECRET",
+        "http://127.0.0.1:9/?sid=SECRET",  # any query: withheld as a credential
+    ],
 )
 def test_credentials_in_base_url_never_reach_the_script(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
