@@ -13,6 +13,7 @@ is what gets saved in ``DIR/runs/<run-id>/config.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -1071,6 +1072,97 @@ def recorded_target_sets(
     # Each set as its newest run has it, the sets by where the user's own commands placed
     # them (:func:`replay_origin`): a resume leaves their order as it found it.
     return sorted(out.values(), key=order.rank, reverse=True)
+
+
+def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:
+    """Remove the saved config and journals of every run of target set ``key``
+    (:func:`target_set`) when none of them recorded anything but its "run" record; the runs
+    removed, oldest first (none: the set is kept).
+
+    For a set whose replay was refused for a target the server does not have, before any
+    work: a run refused so (by 0.1.11, which kept its files) made a set that every
+    ``harvester harvest --out DIR`` replayed and was refused for (exit 2, for ever), until
+    ``runs/`` was cleared by hand. A set any of whose runs recorded a file, a failure or a
+    walk did work once (its target was there): kept, its refusal stays one a person must
+    read. Done under DIR's run lock, so that no live run's files go; another run holding
+    DIR keeps the set for now.
+    """
+    from harvester.errors import HarvesterError
+    from harvester.layout import RUNS_DIR
+    from harvester.runlock import acquire_run_lock, release_run_lock
+
+    try:
+        lock = acquire_run_lock(out_dir, None)
+    except (HarvesterError, OSError):
+        return []
+    try:
+        runs = _runs_of_set(out_dir, key)
+        journals = _journals_of(out_dir, {run.run for run in runs})
+        if not runs or not all(_only_run_records(path) for path in journals):
+            return []
+        for run in runs:  # the configs first: a crash between leaves journals of nothing
+            config = out_dir / RUNS_DIR / run.run / "config.json"
+            try:
+                config.unlink(missing_ok=True)
+            except OSError:
+                return []
+            with contextlib.suppress(OSError):
+                config.parent.rmdir()
+        for path in journals:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return runs
+    finally:
+        release_run_lock(lock)
+
+
+def _runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
+    """Every run of DIR (readable saved config) of target set ``key``, oldest id first."""
+    runs = [
+        recorded
+        for group in _runs_by_second(out_dir).values()
+        for run in group
+        if (recorded := _read_recorded(out_dir, run)) is not None
+    ]
+    return sorted((r for r in runs if target_set(r) == key), key=lambda r: r.run)
+
+
+def _journals_of(out_dir: Path, runs: set[str]) -> list[Path]:
+    """The journals of ``runs`` (``<host>-<pid>-<run>[-shard-K-of-N].jsonl``)."""
+    from harvester.journal import journal_files
+
+    out: list[Path] = []
+    for path in journal_files(out_dir):
+        stem = _SHARD_SUFFIX.sub("", path.name[: -len(".jsonl")])
+        if any(stem.endswith("-" + run) for run in runs):
+            out.append(path)
+    return out
+
+
+#: A journal larger than this recorded more than its "run" record (one line, < 1 KiB
+#: unless its command line is long).
+_ONLY_RUN_MOST = 1 << 16
+
+
+def _only_run_records(path: Path) -> bool:
+    """Does this journal hold "run" records alone (no file, failure, image or walk)?"""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_ONLY_RUN_MOST + 1)
+    except OSError:
+        return False
+    if len(data) > _ONLY_RUN_MOST:
+        return False
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        if not isinstance(record, dict) or record.get("rec") != "run":
+            return False
+    return True
 
 
 def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:

@@ -187,6 +187,12 @@ class UsageError(HarvesterError):
     """Bad command-line arguments or settings (exit code 2)."""
 
 
+class TargetNotFoundError(UsageError):
+    """A target named by id (screen, project, plate, dataset, image) that the server does
+    not have: the run is refused before it does any work (exit 2), and leaves no target
+    set for ``harvester harvest --out DIR`` to replay (a typo would fail every resume)."""
+
+
 class FolderBusyError(UsageError):
     """Another live run holds the folder's (or the shard's) run lock. Exit code 75
     (``EX_TEMPFAIL``), not 2: nothing is wrong with the command, and the same command resumes

@@ -53,6 +53,7 @@ from harvester.errors import (
     ServerStatusError,
     ServerUnavailableError,
     StorageError,
+    TargetNotFoundError,
     TLSError,
     UsageError,
     redact_base_url,
@@ -1433,7 +1434,6 @@ class Harvest:
             scope.cancel()
 
     async def _real_run(self, client: Client, early: EarlyAnswers) -> None:
-        cfg = self.cfg
         run_id = layout.new_run_id()
         writer = layout.make_writer(run_id, self._shard)
         self.summary.run_id = run_id
@@ -1444,6 +1444,33 @@ class Harvest:
         new_folder = self._is_new_folder()
         if new_folder:
             prefetched.update(await self._preflight_images(client, JournalState(), early))
+        try:
+            await self._store_run(client, early, run_id, writer, prefetched, new_folder)
+        except TargetNotFoundError:
+            await self._forget_refused_run()
+            raise
+
+    async def _forget_refused_run(self) -> None:
+        """An ``--image`` id the server does not have, found once the store was open (DIR is
+        a harvest already: done ids are not asked again): the run did no work, so its
+        journal and saved config go, as an unknown id leaves no new folder behind. Kept,
+        they made a target set that every ``harvester harvest --out DIR`` replayed and
+        was refused for, until ``runs/`` was cleared by hand."""
+        store = self._store
+        if store is not None and await anyio.to_thread.run_sync(store.forget_run):
+            logger.debug("refused for its targets: removed this run's journal and saved config")
+
+    async def _store_run(
+        self,
+        client: Client,
+        early: EarlyAnswers,
+        run_id: str,
+        writer: str,
+        prefetched: Prefetched,
+        new_folder: bool,
+    ) -> None:
+        """The run's work in its store: its config saved, the images checked, the pipeline."""
+        cfg = self.cfg
         async with Store.open(
             self.out,
             run_id=run_id,

@@ -52,6 +52,7 @@ from harvester.errors import (
     FetchError,
     InvalidBodyError,
     PermanentError,
+    TargetNotFoundError,
     UsageError,
     redact_url,
     server_is_there,
@@ -1125,7 +1126,7 @@ async def preflight(
 ) -> dict[tuple[str, int], Any]:
     """Check that every named target exists (one JSON API request each).
 
-    An unknown id is a :class:`UsageError` before anything is fetched; the
+    An unknown id is a :class:`TargetNotFoundError` before anything is fetched; the
     bodies are returned so the walk does not ask again. ``answers``, when
     given, also holds each image's whole answer by request path: it is the
     image's metadata artifact, which the fetcher then stores without asking
@@ -1163,7 +1164,7 @@ async def preflight(
     for (kind, object_id, path), outcome in zip(checks, outcomes, strict=True):
         if isinstance(outcome, PermanentError) and outcome.status == 404:
             also = ", and that the credentials given may see it (a session key expires)"
-            raise UsageError(
+            raise TargetNotFoundError(
                 f"{kind} {object_id} not found on the server",
                 hint=f"check the {kind} id on {server}{_SEPARATE_IDS.get(kind, '')}"
                 + (also if sent else ""),

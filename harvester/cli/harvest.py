@@ -455,7 +455,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         cfg, line, origin = replays[0]
         if line:
             print(line, file=sys.stderr)
-        return _harvest(args, cfg, replay_of=origin)
+        return _replay(args, cfg, origin)
     return _harvest(args, cfg)
 
 
@@ -596,7 +596,6 @@ def _replay_each(
     from harvester.cli import (
         EXIT_FAILURES,
         EXIT_INTERRUPTED,
-        _first_meaningful,
         _outcome_open_again,
         report_error,
     )
@@ -609,10 +608,7 @@ def _replay_each(
         if line:
             print(line, file=sys.stderr)
         try:
-            try:
-                code = _harvest(args, cfg, replay_of=origin)
-            except BaseExceptionGroup as group:
-                raise _first_meaningful(group) from group
+            code = _replay(args, cfg, origin)
         except BrokenPipeError:
             raise  # our output was closed: main() ends quietly
         except (HarvesterError, OSError) as exc:
@@ -627,6 +623,51 @@ def _replay_each(
     if notes:
         codes.append(EXIT_FAILURES)
     return worst_exit(codes)
+
+
+def _replay(args: argparse.Namespace, cfg: HarvestConfig, origin: str) -> int:
+    """A resume's replay of one target set (:func:`_harvest`); its exit code.
+
+    A set refused for a target the server does not have, whose runs never did any work
+    (a typo such as ``--image 1``, kept by 0.1.11), is dropped from DIR with a note naming
+    its command (:func:`harvester.config.drop_refused_set`), and counts as done (0): it
+    failed every resume of DIR, and only clearing ``runs/`` by hand ended that. Any other
+    refusal is raised as before (one from a task group as its meaningful error).
+    """
+    from harvester.cli import EXIT_OK, _first_meaningful
+    from harvester.errors import TargetNotFoundError
+
+    try:
+        try:
+            return _harvest(args, cfg, replay_of=origin)
+        except BaseExceptionGroup as group:
+            raise _first_meaningful(group) from group
+    except TargetNotFoundError as exc:
+        note = _dropped_set_note(cfg, origin, exc)
+        if note is None:
+            raise
+        print(note, file=sys.stderr)
+        return EXIT_OK
+
+
+def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | None:
+    """Drop the target set of ``cfg`` (a replay refused with ``exc``) when none of its runs
+    did any work; the note that says so, naming the command that was refused (None: kept)."""
+    from harvester.config import RecordedRun, drop_refused_set, target_set
+
+    if cfg.out is None or cfg.dry_run:  # (a dry run changes nothing in DIR)
+        return None
+    dropped = drop_refused_set(cfg.out, target_set(RecordedRun(origin, cfg.to_public())))
+    if not dropped:
+        return None
+    # The user's own command (the set's first run), not a resume's replay of it.
+    first = next((run for run in dropped if run.run == origin), dropped[0])
+    command = shlex.join(["harvester", *first.argv]) if first.argv else f"run {first.run}"
+    runs = ", ".join(run.run for run in dropped)
+    return (
+        f"dropped a target set refused before it did any work ({exc}): {command}; "
+        f"no resume replays it again (removed the saved settings and journals of {runs})"
+    )
 
 
 def nothing_left(out: Path | None, report: StatusReport | None = None) -> bool:
