@@ -168,6 +168,8 @@ _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%") + "%"
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
 _COOKIE_PART = re.compile(r"[^\x00-\x20\x7f;,\"\\]*")
+# A cookie's name: a part without "=" (``sessionid=KEY`` given as a name is a value pasted in).
+_COOKIE_NAME = re.compile(r"[^\x00-\x20\x7f;,\"\\=]*")
 
 
 class _Slot:
@@ -1208,7 +1210,10 @@ def check_header_fields(
     extra = () if user_agent is None else (("User-Agent", user_agent),)
     for name, value in (*headers.items(), *extra):
         if not _HEADER_NAME.fullmatch(name):
-            raise ConfigError(f"headers: {name!r} is not a valid header name", key="headers")
+            raise ConfigError(
+                f"headers: {_name_shown(name, _HEADER_NAME)!r} is not a valid header name",
+                key="headers",
+            )
         if name.lower() in ("content-length", "transfer-encoding"):
             # A GET with a body length makes the server wait for a body: every request times out.
             raise ConfigError(
@@ -1221,14 +1226,26 @@ def check_header_fields(
                 key="headers",
             )
     for name, value in cookies.items():
-        if not name or not _COOKIE_PART.fullmatch(name) or not _is_latin1(name):
-            raise ConfigError(f"cookies: {name!r} is not a valid cookie name", key="cookies")
+        if not name or not _COOKIE_NAME.fullmatch(name) or not _is_latin1(name):
+            raise ConfigError(
+                f"cookies: {_name_shown(name, _COOKIE_NAME)!r} is not a valid cookie name",
+                key="cookies",
+            )
         if not _COOKIE_PART.fullmatch(value) or not _is_latin1(value):
             raise ConfigError(
                 f"cookies: the value of {name!r} holds a space, ';', ',', a quote, "
                 "a control character or non-Latin-1 text",
                 key="cookies",
             )
+
+
+def _name_shown(name: str, valid: re.Pattern[str]) -> str:
+    """A refused header or cookie name as an error shows it: up to the first character that
+    cannot be in one, then "…". A value pasted into the name (``Authorization: Bearer T``,
+    as curl's -H takes it) would otherwise be printed whole, its token with it."""
+    allowed = valid.match(name)
+    kept = allowed.group() if allowed else ""
+    return name if len(kept) == len(name) else kept + "…"
 
 
 def _is_latin1(text: str) -> bool:

@@ -32,7 +32,7 @@ SECRET = "TOKEN-8c1f-SECRET"
             "cookies: the value of 'sessionid' holds a space, ';', ',', a quote, a control"
             " character or non-Latin-1 text",
         ),
-        (f'[headers]\n"X Key" = "{SECRET}"\n', "headers: 'X Key' is not a valid header name"),
+        (f'[headers]\n"X Key" = "{SECRET}"\n', "headers: 'X…' is not a valid header name"),
     ],
     ids=["header-line-break", "cookie-semicolon", "header-name"],
 )

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from harvester.client import Client, ClientSettings, Expect, redact_url
+from harvester.client import Client, ClientSettings, Expect, check_header_fields, redact_url
 from harvester.errors import (
     ConfigError,
     FetchError,
@@ -292,3 +292,22 @@ async def test_server_session_cookie_is_not_logged(
     assert any("cookie 'sessionid_idr'" in r.getMessage() for r in caplog.records)
     assert any("/api/v0/ -> 200" in r.getMessage() for r in caplog.records)
     assert all(SECRET not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("headers", "cookies", "shown"),
+    [
+        ({"Authorization: Bearer T0K3N-SECRET": "x"}, {}, "'Authorization…' is not a valid header"),
+        ({}, {"sessionid=T0K3N-SECRET": "x"}, "'sessionid…' is not a valid cookie"),
+        ({"X-Ok": "1", "Bad Name": "1"}, {}, "'Bad…' is not a valid header"),
+    ],
+)
+def test_a_refused_header_or_cookie_name_is_shown_up_to_its_first_bad_character(
+    headers: dict[str, str], cookies: dict[str, str], shown: str
+) -> None:
+    """A value pasted into a header's name (curl's ``-H 'Authorization: Bearer T'``) is not
+    printed in the error: the name is shown up to the character that cannot be in one."""
+    with pytest.raises(ConfigError) as refused:
+        check_header_fields(headers, cookies)
+    assert shown in str(refused.value)
+    assert "T0K3N" not in str(refused.value)
