@@ -1181,7 +1181,7 @@ def _journaled_targets_command(out: Path) -> str | None:
     a run given no ``--base-url`` asks IDR once no saved run names the folder's server.
     """
     from harvester.config import commented, ids_read_once
-    from harvester.errors import REDACTED
+    from harvester.errors import REDACTED, base_url_holds_secret
     from harvester.journal import JournalState
     from harvester.status import journaled_kinds
 
@@ -1217,7 +1217,9 @@ def _journaled_targets_command(out: Path) -> str | None:
         relative = bool(head) and not Path(words[0]).is_absolute()
         typed = f"{words[0]}: from the folder that run was started in" if relative else ""
         if base is not None:
-            url = "URL" if REDACTED in base else shlex.quote(base)
+            # (a run before 0.1.12 journaled query values whose names did not look secret)
+            hidden = REDACTED in base or base_url_holds_secret(base)
+            url = "URL" if hidden else shlex.quote(base)
             return commented(f"{command} --base-url {url}", typed)
         if head:
             return commented(command, typed)  # (its server is the config file's, or IDR)
