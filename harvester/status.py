@@ -1384,7 +1384,7 @@ def _resume_line(
     harvested folder), the plan's own command, which ``harvester harvest --out DIR`` does
     not run; alone when the target sets have nothing left (``sets_left``). ``resubmits``:
     from the script status read (see :func:`harvester.config.resume_command`)."""
-    from harvester.config import commented, resume_command
+    from harvester.config import ALSO, commented, resume_command
 
     if not plan_unharvested:
         return resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
@@ -1393,7 +1393,7 @@ def _resume_line(
     if not sets_left:
         return plan_command
     resume = resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
-    return f"{resume}; also: {commented(plan_command, 'its plan, not harvested yet')}"
+    return f"{resume}{ALSO}{commented(plan_command, 'its plan, not harvested yet')}"
 
 
 def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
