@@ -399,10 +399,16 @@ class StatusReport:
             how = "to try them again" + (
                 ", one command per target set holding them" if len(commands) > 1 else ""
             )
-            lines.append(
+            said = (
                 f"failed before, not asked for any more: {counts} (the newest run of their "
-                f"targets asks for other kinds); {how}: {'; '.join(commands)}"
+                f"targets asks for other kinds); {how}:"
             )
+            # Several: a line each. A command's note is a shell comment, which ends only with
+            # its line: joined by "; ", the next command stood inside it, unrun when pasted.
+            if len(commands) == 1:
+                lines.append(f"{said} {commands[0]}")
+            else:
+                lines += [said, *(f"  {command}" for command in commands)]
         if self.writers:
             lines.append("writers:")
             for w in self.writers:
