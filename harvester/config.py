@@ -1603,6 +1603,12 @@ def replay_which(index: int) -> str:
     return "the newest run" if index == 0 else "an earlier run"
 
 
+#: Between the commands of a resume: a line each (``  also: CMD  # why; what to give
+#: again``). Why: a command's note is a shell comment, which ends only with its line; joined
+#: by "; also: " on one line, a pasted resume ran the first command, then failed on
+#: ``also:``, and every later command stood inside the first one's comment.
+ALSO = "\n  also: "
+
 #: The target sets that cannot be replayed that ``status``'s resume line names one by one.
 MAX_RESUME_COMMANDS = 3
 
@@ -1617,7 +1623,8 @@ def resume_command(
     """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
     ``harvester harvest --out DIR`` when the settings of one of its target sets can be
     replayed (see :func:`recorded_target_sets` and :func:`replay_problem`), then, for each
-    set that cannot, the command(s) that resume it, with why (``; also: ...``).
+    set that cannot, the command(s) that resume it, with why, each on a line of its own
+    (:data:`ALSO`).
     ``work_left``: where a split still has work (``status``), for its shards' commands.
     ``sets``: DIR's :func:`recorded_target_sets` when the caller read them already (every
     saved config of DIR: ``status`` read each twice); None: read here. ``resubmits``: as
@@ -1648,4 +1655,4 @@ def resume_command(
         ]
     if any(p is None for p in problems):
         said.insert(0, f"harvester harvest --out {shlex.quote(str(out_dir))}")
-    return "; also: ".join(said)
+    return ALSO.join(said)

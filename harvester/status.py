@@ -399,10 +399,16 @@ class StatusReport:
             how = "to try them again" + (
                 ", one command per target set holding them" if len(commands) > 1 else ""
             )
-            lines.append(
+            said = (
                 f"failed before, not asked for any more: {counts} (the newest run of their "
-                f"targets asks for other kinds); {how}: {'; '.join(commands)}"
+                f"targets asks for other kinds); {how}:"
             )
+            # Several: a line each. A command's note is a shell comment, which ends only with
+            # its line: joined by "; ", the next command stood inside it, unrun when pasted.
+            if len(commands) == 1:
+                lines.append(f"{said} {commands[0]}")
+            else:
+                lines += [said, *(f"  {command}" for command in commands)]
         if self.writers:
             lines.append("writers:")
             for w in self.writers:
@@ -1384,7 +1390,7 @@ def _resume_line(
     harvested folder), the plan's own command, which ``harvester harvest --out DIR`` does
     not run; alone when the target sets have nothing left (``sets_left``). ``resubmits``:
     from the script status read (see :func:`harvester.config.resume_command`)."""
-    from harvester.config import commented, resume_command
+    from harvester.config import ALSO, commented, resume_command
 
     if not plan_unharvested:
         return resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
@@ -1393,7 +1399,7 @@ def _resume_line(
     if not sets_left:
         return plan_command
     resume = resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
-    return f"{resume}; also: {commented(plan_command, 'its plan, not harvested yet')}"
+    return f"{resume}{ALSO}{commented(plan_command, 'its plan, not harvested yet')}"
 
 
 def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:

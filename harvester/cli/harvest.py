@@ -654,6 +654,7 @@ def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | 
     """Drop the target set of ``cfg`` (a replay refused with ``exc``) when none of its runs
     did any work; the note that says so, naming the command that was refused (None: kept)."""
     from harvester.config import RecordedRun, drop_refused_set, target_set
+    from harvester.pipeline import public_argv
 
     if cfg.out is None or cfg.dry_run:  # (a dry run changes nothing in DIR)
         return None
@@ -662,7 +663,10 @@ def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | 
         return None
     # The user's own command (the set's first run), not a resume's replay of it.
     first = next((run for run in dropped if run.run == origin), dropped[0])
-    command = shlex.join(["harvester", *first.argv]) if first.argv else f"run {first.run}"
+    # Redacted again: a version before 0.1.12 saved a base URL's query values whose names
+    # did not look secret (``?sid=``), which no message may spell out now.
+    argv = public_argv(first.argv)
+    command = shlex.join(["harvester", *argv]) if argv else f"run {first.run}"
     runs = ", ".join(run.run for run in dropped)
     return (
         f"dropped a target set refused before it did any work ({exc}): {command}; "
@@ -1177,7 +1181,7 @@ def _journaled_targets_command(out: Path) -> str | None:
     a run given no ``--base-url`` asks IDR once no saved run names the folder's server.
     """
     from harvester.config import commented, ids_read_once
-    from harvester.errors import REDACTED
+    from harvester.errors import REDACTED, base_url_holds_secret
     from harvester.journal import JournalState
     from harvester.status import journaled_kinds
 
@@ -1213,7 +1217,9 @@ def _journaled_targets_command(out: Path) -> str | None:
         relative = bool(head) and not Path(words[0]).is_absolute()
         typed = f"{words[0]}: from the folder that run was started in" if relative else ""
         if base is not None:
-            url = "URL" if REDACTED in base else shlex.quote(base)
+            # (a run before 0.1.12 journaled query values whose names did not look secret)
+            hidden = REDACTED in base or base_url_holds_secret(base)
+            url = "URL" if hidden else shlex.quote(base)
             return commented(f"{command} --base-url {url}", typed)
         if head:
             return commented(command, typed)  # (its server is the config file's, or IDR)

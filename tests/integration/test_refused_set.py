@@ -182,3 +182,25 @@ def test_a_lone_refused_set_left_by_an_older_version_is_dropped_too(
     assert proc.stderr.startswith("dropped a target set refused before it did any work")
     assert proc.stderr.count("\n") == 1
     assert len(thumbnails(out)) == 8 and runs(out) == []
+
+
+def test_the_dropped_set_note_withholds_a_query_value_an_older_version_saved(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An old refused run's saved command line spells out a base-URL query value (0.1.11
+    withheld only secret-looking names, ``?sid=`` not): the note naming it shows no value."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "d"
+    assert harvest(emu, out, "--plate", PLATE) == (0, "")
+    typo = "20300101T000000Z-aaaaaa"
+    refused_run_of_old(out, typo)
+    saved_at = out / "runs" / typo / "config.json"
+    saved = json.loads(saved_at.read_text())
+    saved["argv"][2] = f"{emu.base_url}?sid=s3cr3tvalue"
+    saved_at.write_text(json.dumps(saved))
+
+    proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("dropped a target set refused before it did any work")
+    assert "s3cr3tvalue" not in proc.stderr
+    assert "?sid=" in proc.stderr  # (the command is still named, its value withheld)

@@ -10,6 +10,7 @@ process against an emulator over real sockets: the lines checked are what a user
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,21 @@ from harvester.emulator.faults import FaultInjector, FaultSpec, parse_faults
 
 PLATE = "7375"  # 8 images, the last plate of screen 2302
 OTHER_PLATE = "7361"  # 8 images, 9762885-9762892
+
+
+def pasted_commands(line: str) -> list[list[str]]:
+    """The commands bash runs when what follows a printed line's label (``to resume: ``,
+    ``also: ``) is pasted: split at ``;`` and ``&&``, a ``#`` comment dropped."""
+    text = line.split(": ", 1)[1] if not line.startswith("harvester ") else line
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=";&")
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for word in lexer:
+        if word in (";", "&&"):
+            commands.append([])
+        else:
+            commands[-1].append(word)
+    return [c for c in commands if c]
 
 
 def runs(out: Path) -> list[str]:
@@ -191,11 +207,15 @@ def test_a_set_that_cannot_be_replayed_beside_one_that_can(
         "be read again"
     )
     assert resume_command(out) == (  # one comment: why, then what to give again
-        f"harvester harvest --out {out}; also: {ids_command}  # {note_reason}; "
+        f"harvester harvest --out {out}\n  also: {ids_command}  # {note_reason}; "
         f"{again_on_stdin(out)}"
     )
     status = cli("status", str(out)).stdout.splitlines()
-    assert status[-1] == f"to resume: {resume_command(out)}"
+    assert status[-2:] == f"to resume: {resume_command(out)}".splitlines()
+    assert [pasted_commands(line) for line in status[-2:]] == [
+        [["harvester", "harvest", "--out", str(out)]],
+        [ids_command.split()],
+    ]
     emulator.reset_stats()
     proc = cli("harvest", "--out", str(out))
     assert proc.returncode == 1
@@ -367,9 +387,11 @@ def test_status_names_at_most_three_sets_it_cannot_replay(
     from harvester.config import resume_command
 
     line = resume_command(out)
-    assert line.startswith(f"harvester harvest --out {out}; also: ")
-    assert line.count(f"; {again_on_stdin(out)}; also: ") == 3
+    assert line.startswith(f"harvester harvest --out {out}\n  also: ")
+    assert line.count(f"; {again_on_stdin(out)}\n  also: ") == 3
     assert line.endswith(
-        f"; also: 2 more target sets that cannot be replayed (harvester harvest --out {out} "
+        f"\n  also: 2 more target sets that cannot be replayed (harvester harvest --out {out} "
         "names each)"
     )
+    for each in line.splitlines()[:4]:  # (each command its own line: pasted, it runs alone)
+        assert [words[:2] for words in pasted_commands(each)] == [["harvester", "harvest"]]

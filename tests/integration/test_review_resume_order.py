@@ -36,10 +36,12 @@ NEW_IMAGE = 1884801  # an image of the demo project, in no plate above
 
 def hint_commands(out: Path) -> list[str]:
     """The commands of status's "not asked for any more" line, as printed."""
-    text = run_cli("status", str(out)).stdout
-    line = next(x for x in text.splitlines() if x.startswith("failed before, not asked"))
-    found = re.search(r"to try them again(?:, one command per target set holding them)?: (.*)$",
-                      line)  # fmt: skip
+    lines = run_cli("status", str(out)).stdout.splitlines()
+    at = next(n for n, x in enumerate(lines) if x.startswith("failed before, not asked"))
+    line = lines[at]
+    if line.endswith(", one command per target set holding them:"):  # (then a line each)
+        return [x[2:] for x in lines[at + 1 :] if x.startswith("  harvester ")]
+    found = re.search(r"to try them again: (.*)$", line)
     assert found is not None, line
     return found.group(1).split("; ")
 

@@ -122,3 +122,30 @@ def test_the_hint_names_a_config_file_typed_after_flags(
     again = cli(*shlex.split(command)[1:])
     assert again.returncode == 0, again.stderr
     assert emulator.stats()["image_requests"] == 0
+
+
+def test_the_hint_withholds_a_query_value_an_older_version_journaled(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A run record of a version before 0.1.12 spells out a base-URL query value whose name
+    did not look secret (``?sid=``): with runs/ removed, the hint says URL in its place."""
+    import json
+
+    out = tmp_path / "d"
+    first = cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(out / "runs")
+    (journal,) = (out / "journals").glob("*.jsonl")
+    lines = journal.read_text().splitlines()
+    record = json.loads(lines[0])
+    assert record["rec"] == "run"
+    record["argv"][2] = f"{emulator.base_url}?sid=s3cr3tvalue"
+    journal.write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
+
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 2
+    assert "s3cr3tvalue" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].endswith("--artifacts thumbnail --base-url URL")

@@ -259,7 +259,7 @@ def test_verify_names_no_shard_of_a_split_for_another_sets_bad_file(
     (out / "images" / "009" / "762" / "9762950.thumbnail.jpg").write_bytes(b"not a jpeg")
     capsys.readouterr()
     assert main(["verify", str(out)]) == 1
-    line = capsys.readouterr().out.splitlines()[-1]
+    line = "\n".join(capsys.readouterr().out.splitlines()[-2:])  # (its "  also:" line)
     q = shlex.quote(str(out))
     assert line.startswith("1 damaged or missing files: to refetch exactly those: "), line
     assert f"--out {q} --shard K/2, for each K from 0 to 1  # " in line, line

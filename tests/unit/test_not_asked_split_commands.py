@@ -41,3 +41,20 @@ def test_a_large_split_gets_one_command_for_shard_k_of_n(tmp_path: Path) -> None
         f"harvester harvest --out {tmp_path} --base-url http://h:8/ --screen 3 --shard K/8 "
         "--artifacts thumbnail,stack, for each K from 0 to 7"
     ]
+
+
+def test_several_sets_commands_are_a_line_each_so_a_note_hides_none(tmp_path: Path) -> None:
+    """Two sets' commands, the first with its URL note: status prints each on a line of its
+    own. Joined by "; " on one line, the second stood inside the first one's shell comment,
+    and a pasted line ran the first command alone."""
+    from harvester.status import StatusReport
+
+    sets = [split_set("1/2", "http://h:8/?bsession=K3Y"), split_set("3/8", "http://h:8/")]
+    commands = _not_asked_commands(tmp_path, sets, {0: {"stack"}, 1: {"stack"}})
+    report = StatusReport(str(tmp_path), ["thumbnail"], not_asked={"stack": 2})
+    report.not_asked_commands = commands
+    lines = report.format_text().splitlines()
+    at = next(n for n, x in enumerate(lines) if x.startswith("failed before, not asked"))
+    assert lines[at].endswith("to try them again, one command per target set holding them:")
+    assert lines[at + 1 : at + 3] == [f"  {c}" for c in commands]
+    assert "  # " in commands[0]
