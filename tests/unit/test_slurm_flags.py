@@ -258,7 +258,7 @@ def test_credentials_in_base_url_never_reach_the_script(
                  "--tasks", "4"]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "PASSW0RD" not in err and "SECRET" not in err
-    assert err.splitlines()[0].startswith("error: --base-url holds a password or a secret")
+    assert err.splitlines()[0].startswith("error: --base-url holds a password or a query")
     assert "config file" in err.splitlines()[1]
     assert not (out / "harvest.sbatch").exists()
 
