@@ -21,7 +21,6 @@ the same moment cannot know which of them is last.
 
 from __future__ import annotations
 
-import getpass
 import logging
 import math
 import os
@@ -276,7 +275,9 @@ def queued_jobs(script: Path) -> list[str]:
     ping = _quiet_run([scontrol, "ping"])
     if ping is None or ping.returncode != 0 or "is UP" not in ping.stdout:
         return []
-    proc = _quiet_run([squeue, "-h", "-u", getpass.getuser(), "-o", "%F|%o"])
+    # By user id, not name: getpass.getuser() raises where the id has no passwd entry (a
+    # container's user on a cluster node); squeue -u takes either.
+    proc = _quiet_run([squeue, "-h", "-u", str(os.getuid()), "-o", "%F|%o"])
     if proc is None or proc.returncode != 0:
         return []
     wanted = os.path.realpath(script)

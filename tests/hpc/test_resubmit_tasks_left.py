@@ -12,6 +12,7 @@ each task's share of the rate assumes at most M at once (found by an HPC walkthr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -276,3 +277,23 @@ def test_no_controller_answering_costs_status_no_wait(
     started = time.monotonic()
     assert queued_jobs(tmp_path / "harvest.sbatch") == []
     assert time.monotonic() - started < 5
+
+
+def test_queued_jobs_are_asked_by_user_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """squeue is asked for this user's jobs by numeric id, which needs no passwd entry (a
+    container's user on a cluster node has none: the name lookup raised there)."""
+    script = tmp_path / "harvest.sbatch"
+    script.write_text("#!/bin/sh\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    asked = tmp_path / "asked"
+    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
+                       ("squeue", f'echo "$@" > {asked}; echo "41|{script}"')):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    for name in ("USER", "LOGNAME", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert queued_jobs(script) == ["41"]
+    assert asked.read_text().split()[:3] == ["-h", "-u", str(os.getuid())]
