@@ -23,12 +23,8 @@ from harvest_helpers import run_cli as cli
 from harvester.emulator import EmulatorThread
 
 
-def test_a_folder_without_runs_hints_the_command_its_journals_name(
-    tmp_path: Path, emulator: EmulatorThread
-) -> None:
-    """`rm -r DIR/runs`, then `harvest --out DIR`: exit 2 with a hint naming `--plate 7375
-    --artifacts thumbnail --base-url URL`; that command, run as printed, asks for no image
-    (everything is done) and fetches no other kind."""
+def _harvested_without_runs(tmp_path: Path, emulator: EmulatorThread) -> Path:
+    """DIR after a harvest of plate 7375's thumbnails, its runs/ removed by hand."""
     out = tmp_path / "d"
     first = cli(
         "harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out", str(out),
@@ -36,6 +32,16 @@ def test_a_folder_without_runs_hints_the_command_its_journals_name(
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
     shutil.rmtree(out / "runs")
+    return out
+
+
+def test_a_folder_without_runs_hints_the_command_its_journals_name(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`rm -r DIR/runs`, then `harvest --out DIR`: exit 2 with a hint naming `--plate 7375
+    --artifacts thumbnail --base-url URL`; that command, run as printed, asks for no image
+    (everything is done) and fetches no other kind."""
+    out = _harvested_without_runs(tmp_path, emulator)
 
     proc = cli("harvest", "--out", str(out))
     assert proc.returncode == 2
@@ -131,13 +137,7 @@ def test_the_hint_withholds_a_query_value_an_older_version_journaled(
     did not look secret (``?sid=``): with runs/ removed, the hint says URL in its place."""
     import json
 
-    out = tmp_path / "d"
-    first = cli(
-        "harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out", str(out),
-        "--artifacts", "thumbnail", "--rate", "none", "-q",
-    )  # fmt: skip
-    assert first.returncode == 0, first.stderr
-    shutil.rmtree(out / "runs")
+    out = _harvested_without_runs(tmp_path, emulator)
     (journal,) = (out / "journals").glob("*.jsonl")
     lines = journal.read_text().splitlines()
     record = json.loads(lines[0])
