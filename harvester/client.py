@@ -715,7 +715,6 @@ class Client:
         base = base if base.endswith("/") else base + "/"
         self._base = base
         self._origin = _origin(base)
-        self._base_redacted = redact_url(base)
         # Each name=value of that query as sent, and as shown: every value hidden, whatever
         # its name (``?sid=``), as the saved configuration withholds the whole query.
         self._query_shown = [
