@@ -60,6 +60,7 @@ from harvester.errors import (
     TLSError,
     TransientError,
     TransportError,
+    redact_base_url,
     redact_loose_url,
     redact_url,
 )
@@ -630,8 +631,10 @@ class ClientSettings:
 
     def __post_init__(self) -> None:
         if not is_http_url(self.base_url):
+            # Without its password, nor any query value (``?sid=``), as the repr shows it.
+            shown = redact_base_url(redact_loose_url(self.base_url))
             raise ConfigError(
-                f"base URL must be an http(s) URL, got {redact_loose_url(self.base_url)!r}",
+                f"base URL must be an http(s) URL, got {shown!r}",
                 hint="for example --base-url https://idr.openmicroscopy.org",
             )
         if self.concurrency < 1:
@@ -661,7 +664,7 @@ class ClientSettings:
         hidden_headers = {name: "***" for name in self.headers}
         hidden_cookies = {name: "***" for name in self.cookies}
         return (
-            f"ClientSettings(base_url={redact_url(self.base_url)!r}, "
+            f"ClientSettings(base_url={redact_base_url(self.base_url)!r}, "
             f"concurrency={self.concurrency}, rate={self.rate}, burst={self.burst}, "
             f"max_retries={self.max_retries}, timeout={self.timeout}, "
             f"min_speed={self.min_speed}, "

@@ -311,3 +311,14 @@ def test_a_refused_header_or_cookie_name_is_shown_up_to_its_first_bad_character(
         check_header_fields(headers, cookies)
     assert shown in str(refused.value)
     assert "T0K3N" not in str(refused.value)
+
+
+def test_settings_never_show_a_base_url_query_value() -> None:
+    """A base URL's query value whose name does not look secret (``?sid=``) is withheld by the
+    settings' repr (a Client's too) and by the error refusing a base URL that is not http(s)."""
+    shown = repr(ClientSettings(base_url=f"http://h/?sid={SECRET}"))
+    with pytest.raises(ConfigError) as info:
+        ClientSettings(base_url=f"ftp://h/?sid={SECRET}")
+    assert SECRET not in shown
+    assert "sid=" in shown
+    assert SECRET not in str(info.value)
