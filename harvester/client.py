@@ -901,10 +901,14 @@ class Client:
         self.stats.in_flight += 1
         try:
             response = await self._send(url, stamp, method="OPTIONS")
+            return self._validate(url, response, Expect.JSON)
+        except FetchError as error:
+            if self._query_shown:  # (as _attempt does: stack.py logs this error)
+                self._hide_query(error)
+            raise
         finally:
             self.stats.in_flight -= 1
             limiter.release(stamp)
-        return self._validate(url, response, Expect.JSON)
 
     # -- one attempt ---------------------------------------------------------
 

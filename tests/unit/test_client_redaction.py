@@ -188,6 +188,20 @@ async def test_base_url_query_of_any_name_is_hidden(
     assert all(SECRET not in r.getMessage() for r in caplog.records)
 
 
+async def test_options_error_hides_the_base_url_query(server: Any) -> None:
+    """An OPTIONS request refused (a classic OMERO.web's 404, which stack.py logs) names its
+    URL without the base URL's ``?sid=`` value, as a GET's error does."""
+    server.script(server.Reply(status=404))
+    settings = ClientSettings(f"{server.base_url}/?sid={SECRET}", rate=None)
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(PermanentError) as info:
+                await client.options("webgateway/render_image/1/0/0/")
+    assert server.requests[0].target == f"/webgateway/render_image/1/0/0/?sid={SECRET}"
+    assert info.value.url == f"{server.base_url}/webgateway/render_image/1/0/0/?sid=REDACTED"
+    assert SECRET not in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("headers", "cookies"),
     [
