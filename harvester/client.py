@@ -60,6 +60,7 @@ from harvester.errors import (
     TLSError,
     TransientError,
     TransportError,
+    redact_base_url,
     redact_loose_url,
     redact_url,
 )
@@ -630,8 +631,10 @@ class ClientSettings:
 
     def __post_init__(self) -> None:
         if not is_http_url(self.base_url):
+            # Without its password, nor any query value (``?sid=``), as the repr shows it.
+            shown = redact_base_url(redact_loose_url(self.base_url))
             raise ConfigError(
-                f"base URL must be an http(s) URL, got {redact_loose_url(self.base_url)!r}",
+                f"base URL must be an http(s) URL, got {shown!r}",
                 hint="for example --base-url https://idr.openmicroscopy.org",
             )
         if self.concurrency < 1:
@@ -661,7 +664,7 @@ class ClientSettings:
         hidden_headers = {name: "***" for name in self.headers}
         hidden_cookies = {name: "***" for name in self.cookies}
         return (
-            f"ClientSettings(base_url={redact_url(self.base_url)!r}, "
+            f"ClientSettings(base_url={redact_base_url(self.base_url)!r}, "
             f"concurrency={self.concurrency}, rate={self.rate}, burst={self.burst}, "
             f"max_retries={self.max_retries}, timeout={self.timeout}, "
             f"min_speed={self.min_speed}, "
@@ -715,7 +718,6 @@ class Client:
         base = base if base.endswith("/") else base + "/"
         self._base = base
         self._origin = _origin(base)
-        self._base_redacted = redact_url(base)
         # Each name=value of that query as sent, and as shown: every value hidden, whatever
         # its name (``?sid=``), as the saved configuration withholds the whole query.
         self._query_shown = [
@@ -899,10 +901,14 @@ class Client:
         self.stats.in_flight += 1
         try:
             response = await self._send(url, stamp, method="OPTIONS")
+            return self._validate(url, response, Expect.JSON)
+        except FetchError as error:
+            if self._query_shown:  # (as _attempt does: stack.py logs this error)
+                self._hide_query(error)
+            raise
         finally:
             self.stats.in_flight -= 1
             limiter.release(stamp)
-        return self._validate(url, response, Expect.JSON)
 
     # -- one attempt ---------------------------------------------------------
 

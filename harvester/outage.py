@@ -196,7 +196,7 @@ class Outage:
     def next_check_in(self) -> float | None:
         """Seconds until the next check while paused; None when not paused or when no
         check is scheduled (one is under way, or the pause has only just begun)."""
-        if not self.paused or self._next_check is None:
+        if self.reason is None or self._next_check is None:
             return None
         return max(0.0, self._next_check - time.monotonic())
 
@@ -299,7 +299,7 @@ class Outage:
             asking,
             before,
         )
-        self._said()
+        self._tell()
 
     async def _wait_out(self) -> None:
         """Wait until the pause ends, running the checks if no other task does."""
@@ -359,14 +359,14 @@ class Outage:
         try:
             left = seconds
             while left > 0:
-                self._said()
+                self._tell()
                 step = min(TICK, left)
                 await anyio.sleep(step)
                 left -= step
         finally:
             self._next_check = None
 
-    def _said(self) -> None:
+    def _tell(self) -> None:
         """Tell ``on_wait`` (the progress line) that the pause began, went on or ended."""
         if self.on_wait is not None:
             self.on_wait(self.reason, self.paused_for(), self.next_check_in())
@@ -382,7 +382,7 @@ class Outage:
         at = f" at {limits}, as before it went down" if limits else ""
         log.warning("the server answers again after %s: going on%s", duration_text(waited), at)
         self.succeeded()
-        self._said()
+        self._tell()
 
     def _give_up(self) -> None:
         waited = time.monotonic() - self._since

@@ -188,6 +188,20 @@ async def test_base_url_query_of_any_name_is_hidden(
     assert all(SECRET not in r.getMessage() for r in caplog.records)
 
 
+async def test_options_error_hides_the_base_url_query(server: Any) -> None:
+    """An OPTIONS request refused (a classic OMERO.web's 404, which stack.py logs) names its
+    URL without the base URL's ``?sid=`` value, as a GET's error does."""
+    server.script(server.Reply(status=404))
+    settings = ClientSettings(f"{server.base_url}/?sid={SECRET}", rate=None)
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(PermanentError) as info:
+                await client.options("webgateway/render_image/1/0/0/")
+    assert server.requests[0].target == f"/webgateway/render_image/1/0/0/?sid={SECRET}"
+    assert info.value.url == f"{server.base_url}/webgateway/render_image/1/0/0/?sid=REDACTED"
+    assert SECRET not in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("headers", "cookies"),
     [
@@ -311,3 +325,14 @@ def test_a_refused_header_or_cookie_name_is_shown_up_to_its_first_bad_character(
         check_header_fields(headers, cookies)
     assert shown in str(refused.value)
     assert "T0K3N" not in str(refused.value)
+
+
+def test_settings_never_show_a_base_url_query_value() -> None:
+    """A base URL's query value whose name does not look secret (``?sid=``) is withheld by the
+    settings' repr (a Client's too) and by the error refusing a base URL that is not http(s)."""
+    shown = repr(ClientSettings(base_url=f"http://h/?sid={SECRET}"))
+    with pytest.raises(ConfigError) as info:
+        ClientSettings(base_url=f"ftp://h/?sid={SECRET}")
+    assert SECRET not in shown
+    assert "sid=" in shown
+    assert SECRET not in str(info.value)
