@@ -7,6 +7,7 @@ maps the top-level classes to exit codes in one place::
     HarvesterError                 .hint: printed by the CLI as "hint: ..."
     ├── UsageError                 bad arguments or configuration -> exit 2
     │   ├── ConfigError
+    │   ├── TargetNotFoundError    an id the server does not have: the run leaves no target set
     │   └── FolderBusyError        another run of the folder (or shard) holds it: try later -> 75
     ├── RemoteError                the server cannot be used at all -> exit 2
     │   ├── NotOmeroError          it answers, but not as OMERO.web does (not unreachable)
@@ -48,6 +49,7 @@ __all__ = [
     "ServerStatusError",
     "StorageError",
     "TLSError",
+    "TargetNotFoundError",
     "TransientError",
     "TransportError",
     "UnrenderableError",

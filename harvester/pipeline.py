@@ -676,6 +676,14 @@ class StoreStudy:
         await self.store.put_study(kind, object_id, ordered)
 
 
+def names_flag(given: str, flag: str) -> bool:
+    """Does ``given`` (a word before any ``=``) name ``flag`` as argparse reads the command
+    line: the flag, or a prefix of it (``--base`` for ``--base-url``, ``--ids`` for
+    ``--ids-from``)? Four characters at least: ``--b`` and ``--i`` are ambiguous among
+    harvester's flags, which argparse refuses, so they name no flag here either."""
+    return len(given) >= 4 and flag.startswith(given)
+
+
 def public_argv(argv: Sequence[str]) -> list[str]:
     """The command line with any credential in a URL redacted (for journals and configs):
     the ``--base-url``'s every query value (:func:`redact_base_url`), a secret-looking
@@ -684,8 +692,7 @@ def public_argv(argv: Sequence[str]) -> list[str]:
     base_url_next = False
     for arg in argv:
         flag, eq, value = arg.partition("=")
-        # argparse takes an unambiguous prefix: --base, --base-u...
-        is_base_url = len(flag) >= 4 and "--base-url".startswith(flag)
+        is_base_url = names_flag(flag, "--base-url")  # --base, --base-u... too
         if base_url_next:
             public.append(redact_base_url(arg))
         elif is_base_url and eq:

@@ -908,7 +908,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     resumed by resubmitting that task, not by running its command on the login node.
     """
     from harvester.config import commented, failed_ids_command, url_again_note
-    from harvester.pipeline import public_argv
+    from harvester.pipeline import names_flag, public_argv
 
     if not argv:
         return "the same command"
@@ -927,7 +927,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     read_once = ""
     for n, word in enumerate(words):
         flag, eq, value = word.partition("=")
-        if not (len(flag) >= 4 and "--ids-from".startswith(flag)):  # argparse's --ids too
+        if not names_flag(flag, "--ids-from"):  # argparse's --ids too
             continue
         if not eq:
             if n + 1 == len(words):
