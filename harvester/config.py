@@ -176,6 +176,18 @@ def parse_rate(value: object) -> float | None:
     return rate
 
 
+def parse_outage_wait(value: object) -> float:
+    """``outage_wait`` in seconds (:func:`harvester.outage.parse_duration`), or a
+    :class:`ConfigError` naming the key. One place for a flag's, a file's and a direct
+    :class:`HarvestConfig`'s value (as :func:`parse_rate`), so they say the same hint."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"outage_wait: {exc}", hint="e.g. 30m, 2h, 90s, or 0", key="outage_wait"
+        ) from None
+
+
 def parse_shard(value: object) -> tuple[int, int] | None:
     """``"K/N"`` (0-based K) -> ``(K, N)``; the rules and messages are :mod:`harvester.shard`'s."""
     if value is None:
@@ -316,14 +328,7 @@ class HarvestConfig:
                 f"min_speed: {self.min_speed!r} must be 0 (no minimum) or more bytes per second",
                 key="min_speed",
             )
-        try:
-            object.__setattr__(self, "outage_wait", parse_duration(self.outage_wait))
-        except ValueError as exc:
-            raise ConfigError(
-                f"outage_wait: {exc}",
-                hint="e.g. 30m, 2h, 90s, or 0 to fail at once",
-                key="outage_wait",
-            ) from None
+        object.__setattr__(self, "outage_wait", parse_outage_wait(self.outage_wait))
         if self.rate is not None:
             parse_rate(self.rate)
         if not isinstance(self.render_quality, int | float) or not 0 < self.render_quality <= 1:
@@ -515,10 +520,7 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
     if key == "rate":
         return parse_rate(value)
     if key == "outage_wait":
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise ConfigError(f"outage_wait: {exc}", hint="e.g. 30m, 2h, 90s, or 0") from None
+        return parse_outage_wait(value)
     if key in ("timeout", "render_quality", "min_speed"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {value!r}")

@@ -256,8 +256,17 @@ def script_array(out_dir: Path) -> tuple[int, int | None] | None:
     except OSError:
         return None
     for line in text.splitlines():
-        if m := _ARRAY_LINE_RE.fullmatch(line.strip()):
-            return int(m.group(1)) + 1, int(m.group(2)) if m.group(2) else None
+        if (array := array_line(line)) is not None:
+            return array
+    return None
+
+
+def array_line(line: str) -> tuple[int, int | None] | None:
+    """(tasks, at most this many at once) of one script line when it is the ``#SBATCH
+    --array=0-M[%P]`` line ``harvester slurm`` writes, else None (:func:`script_array`, and
+    ``status`` reading the script it has read already)."""
+    if m := _ARRAY_LINE_RE.fullmatch(line.strip()):
+        return int(m.group(1)) + 1, int(m.group(2)) if m.group(2) else None
     return None
 
 

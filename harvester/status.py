@@ -826,7 +826,6 @@ def _plan_info(out_dir: Path, elsewhere: str | None = None) -> tuple[Path, PlanI
 
 #: A script longer than this is not one ``harvester slurm`` wrote (they are about 2 KB).
 _MAX_SCRIPT_BYTES = 1 << 20
-_ARRAY_RE = re.compile(r"^#SBATCH\s+--array=0-(\d+)(?:%\d+)?\s*$")
 _WRITTEN_BY = "written by `harvester slurm`"
 _TASK_CMD = ["-m", "harvester", "harvest"]
 
@@ -835,7 +834,7 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     """What ``DIR/harvest.sbatch`` says, if ``harvester slurm`` wrote it; None when DIR has
     none or the file is someone else's (no header of ours and no ``-m harvester harvest``
     task command). Never raises: a script that cannot be read is as good as none."""
-    from harvester.slurm import INDEX_SCRIPT_NAME, LOG_DIRNAME, SCRIPT_NAME
+    from harvester.slurm import INDEX_SCRIPT_NAME, LOG_DIRNAME, SCRIPT_NAME, array_line
 
     script = out_dir / SCRIPT_NAME
     try:
@@ -847,8 +846,8 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     tasks: int | None = None
     command: list[str] | None = None
     for line in text.splitlines():
-        if m := _ARRAY_RE.match(line.strip()):
-            tasks = int(m.group(1)) + 1
+        if array := array_line(line):
+            tasks = array[0]
         elif line.startswith("exec ") and " -m harvester harvest " in line:
             try:
                 words = shlex.split(line)
