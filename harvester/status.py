@@ -1062,8 +1062,12 @@ def _load_tagged(out_dir: Path) -> _Tagged:
     return _Tagged(state, damaged, misnamed)
 
 
-def collect_status(out_dir: Path) -> StatusReport:
-    """Aggregate every journal of DIR (all shards and runs) into a :class:`StatusReport`."""
+def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
+    """Aggregate every journal of DIR (all shards and runs) into a :class:`StatusReport`.
+
+    ``ask_queue``: also ask SLURM which jobs of DIR's script are queued (``scontrol ping``,
+    then ``squeue``): only ``harvester status`` says so; a resume that counts the work left
+    has no use for it."""
     out_dir = Path(out_dir)
     slurm = read_slurm_script(out_dir) if out_dir.is_dir() else None
     marker = (out_dir / MARKER_NAME).exists()
@@ -1252,7 +1256,7 @@ def collect_status(out_dir: Path) -> StatusReport:
         report.rerun_helps = advice.rerun_helps
     report.walks = unfinished_walks(state)
     report.running = held_run_locks(out_dir)
-    if slurm is not None and slurm.elsewhere is None:
+    if ask_queue and slurm is not None and slurm.elsewhere is None:
         from harvester.slurm import queued_jobs
 
         report.queued = queued_jobs(Path(slurm.script))

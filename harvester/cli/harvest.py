@@ -1272,7 +1272,8 @@ def run_status_command(args: argparse.Namespace) -> int:
     from harvester.models import Artifact
     from harvester.status import collect_status
 
-    report = collect_status(args.out)  # a wrong DIR: see harvester.store.check_existing_out_dir
+    # (a wrong DIR: see harvester.store.check_existing_out_dir)
+    report = collect_status(args.out, ask_queue=True)
     if args.failed_ids:
         # stdout holds the ids and nothing else (`> retry.txt`); failed study files have no
         # image id: they are said on stderr, as the plain resume retries them.

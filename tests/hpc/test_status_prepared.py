@@ -239,3 +239,29 @@ def test_a_marker_without_runs_or_plan_does_not_suggest_a_plan(
     assert "no harvest run is journaled in this folder" in text
     assert "--from-plan" not in text
     assert data["started"] is False
+
+
+def test_only_status_asks_slurm_for_queued_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorThread
+) -> None:
+    """`harvester status` asks squeue whether DIR's script has jobs queued; the same report
+    built for a resume's count of the work left does not (scontrol ping and squeue on a login
+    node, each up to 10 s, for an answer nobody reads)."""
+    out = tmp_path / "sl"
+    assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
+                 "--project", "51", "--tasks", "2"]) == 0  # fmt: skip
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    asked = tmp_path / "asked"
+    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
+                       ("squeue", f"echo squeue >> {asked}")):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    from harvester.status import collect_status
+
+    collect_status(out)
+    assert not asked.exists()
+    assert main(["status", str(out)]) == 0
+    assert asked.read_text().split() == ["squeue"]
