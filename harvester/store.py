@@ -1432,8 +1432,11 @@ class Store:
         return True
 
     def _settled(self, seqs: Iterable[int]) -> None:
-        """Items no flush waits for any more: committed, or never queued (send failed)."""
-        self._committed_past.update(seqs)
+        """Items no flush waits for any more: committed, or never queued (send failed).
+
+        An item whose send was cancelled just after a commit loop took it is settled twice:
+        the second time, at or below ``_committed_upto``, it is not kept."""
+        self._committed_past.update(s for s in seqs if s > self._committed_upto)
         while self._committed_upto + 1 in self._committed_past:
             self._committed_upto += 1
             self._committed_past.remove(self._committed_upto)
