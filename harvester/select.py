@@ -429,6 +429,13 @@ class ValueCensus:
         # folded key -> folded value -> a spelling seen: the values of the keys of open terms,
         # for a "did you mean" when a term matched nothing (``ECT3`` -> ``ECT2``).
         self._values: dict[str, dict[str, str]] = {}
+        # folded key -> the values its '=' and '!=' terms give: never suggested for another
+        # term of that key (``=ECT3`` beside ``=ECT2`` or ``!=ECT2`` was told "did you mean
+        # ECT2?", a value the user had already given, or excluded).
+        self._given: dict[str, set[str]] = {}
+        for cond in where:
+            if cond.op != "~":
+                self._given.setdefault(_fold(cond.key), set()).add(cond.value)
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
@@ -459,7 +466,12 @@ class ValueCensus:
         """Up to 3 values of the term's key spelt nearly like its value (a typo's suggestions)."""
         import difflib  # only when a term matched nothing: not on every run's start-up
 
-        values = self._values.get(_fold(cond.key), {})
+        given = self._given.get(_fold(cond.key), set())
+        values = {
+            folded: value
+            for folded, value in self._values.get(_fold(cond.key), {}).items()
+            if value not in given
+        }
         close = difflib.get_close_matches(_fold_spaces(cond.value), list(values), n=3)
         return [values[v] for v in close]
 
@@ -478,6 +490,8 @@ class ValueCensus:
             if cond in self._hit or _fold(cond.key) in missing:
                 continue
             near = self._near.get(cond)
+            if near in self._given.get(_fold(cond.key), ()):
+                near = None  # given in another term already: no news, as an absent value
             if near is None and matched:
                 continue
             parts = [v.strip() for v in cond.value.split(",")]
