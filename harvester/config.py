@@ -1031,14 +1031,19 @@ def target_set(recorded: RecordedRun) -> str:
 
 
 def _where_terms(saved: object) -> list[str]:
-    """Saved ``--where`` terms as a sorted set, keys folded as the selection compares them
-    (``gene symbol=ECT2`` is ``Gene Symbol=ECT2``); a saved value that does not parse is
-    kept as it was."""
+    """Saved ``--where`` terms as a sorted set, folded as the selection compares them: keys
+    always (``gene symbol=ECT2`` is ``Gene Symbol=ECT2``), a ``~`` term's text too, which
+    matches case-insensitively (``phenotype~mitotic`` is ``Phenotype~Mitotic``: two sets
+    of one selection made a resume walk it twice, the older run replayed after the newer);
+    ``=`` and ``!=`` values stay as given, being compared exactly. A saved value that does
+    not parse is kept as it was."""
     try:
         terms = parse_where(saved) if saved else ()
     except ConfigError:
         return sorted({str(term) for term in saved}) if isinstance(saved, list) else [str(saved)]
-    return sorted({f"{t.key.casefold()}{t.op}{t.value}" for t in terms})
+    return sorted(
+        {f"{t.key.casefold()}{t.op}{t.value.casefold() if t.op == '~' else t.value}" for t in terms}
+    )
 
 
 def recorded_target_sets(

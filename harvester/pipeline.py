@@ -415,6 +415,14 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
         except PermanentError as exc:
             if exc.status == 407 and client.proxy is not None:
                 raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
+            if exc.status == 401:
+                # An OMERO.web behind HTTP Basic auth (a proxy's): not "not OMERO.web".
+                said = (
+                    "refused the credentials sent" if client.authorizes else "asks for credentials"
+                )
+                raise RemoteError(
+                    f"{shown} {said} (api/ answered {exc.reason})", hint=exc.hint
+                ) from None
             if exc.status == 404 and await _probe_webclient(client, looks):
                 logger.warning("%s has no JSON API (api/ 404): plates cannot be walked", shown)
                 return

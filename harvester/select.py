@@ -429,6 +429,13 @@ class ValueCensus:
         # folded key -> folded value -> a spelling seen: the values of the keys of open terms,
         # for a "did you mean" when a term matched nothing (``ECT3`` -> ``ECT2``).
         self._values: dict[str, dict[str, str]] = {}
+        # folded key -> the values its '=' and '!=' terms give: never suggested for another
+        # term of that key (``=ECT3`` beside ``=ECT2`` or ``!=ECT2`` was told "did you mean
+        # ECT2?", a value the user had already given, or excluded).
+        self._given: dict[str, set[str]] = {}
+        for cond in where:
+            if cond.op != "~":
+                self._given.setdefault(_fold(cond.key), set()).add(cond.value)
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
@@ -459,7 +466,12 @@ class ValueCensus:
         """Up to 3 values of the term's key spelt nearly like its value (a typo's suggestions)."""
         import difflib  # only when a term matched nothing: not on every run's start-up
 
-        values = self._values.get(_fold(cond.key), {})
+        given = self._given.get(_fold(cond.key), set())
+        values = {
+            folded: value
+            for folded, value in self._values.get(_fold(cond.key), {}).items()
+            if value not in given
+        }
         close = difflib.get_close_matches(_fold_spaces(cond.value), list(values), n=3)
         return [values[v] for v in close]
 
@@ -478,6 +490,8 @@ class ValueCensus:
             if cond in self._hit or _fold(cond.key) in missing:
                 continue
             near = self._near.get(cond)
+            if near in self._given.get(_fold(cond.key), ()):
+                near = None  # given in another term already: no news, as an absent value
             if near is None and matched:
                 continue
             parts = [v.strip() for v in cond.value.split(",")]
@@ -1071,9 +1085,7 @@ def write_labelled_index(
     if clashes:
         problems.warning("%s", separator_clash_line(list(clashes)))
     ids = {label: n for n, label in enumerate(sorted(counts))}
-    renumbered = renumbered_line(out_dir / LABELS_FILE, ids)
-    if renumbered:
-        renumbered += _keep_renumbered(out_dir)
+    renumbered = _renumbering(out_dir, ids)
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
     at = rows.fixed  # the core columns and those of kinds such as rois: labels come after
@@ -1102,6 +1114,30 @@ def write_labelled_index(
         problems.warning("%s", renumbered)
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
     return len(rows)
+
+
+def _renumbering(out_dir: Path, ids: dict[str, int]) -> str:
+    """:func:`renumbered_line` of the ``labels.csv`` being replaced and, when it warns,
+    :func:`_keep_renumbered`; "" when every label keeps its id.
+
+    Under DIR's index lock, as :func:`harvester.index.write_table` writes: another writer
+    (``harvester index`` while a harvest ends) replaces ``labels.csv`` and then records it in
+    ``written.json``; read between the two, the new file passed for a hand edit, so the ids
+    it held were kept by neither this copy nor the next write's, nor were the ids said
+    those of one file. The lock is let go before the tables are written (it is not
+    reentrant: ``write_table`` takes it again).
+    """
+    from harvester import index
+    from harvester.layout import index_path
+    from harvester.store import folder_lock, storage_error
+
+    try:
+        with folder_lock(out_dir, index.INDEX_LOCK, wait=index.INDEX_LOCK_WAIT, denied_ok=True):
+            renumbered = renumbered_line(out_dir / LABELS_FILE, ids)
+            return renumbered + _keep_renumbered(out_dir) if renumbered else ""
+    except OSError as exc:
+        # The lock file cannot be made: named as the index write, which takes it next, was.
+        raise storage_error(exc, str(index_path(out_dir))) from exc
 
 
 def _keep_renumbered(out_dir: Path) -> str:

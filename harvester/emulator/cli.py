@@ -72,6 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="block renders as IDR did in 2026 (403 renders, 404 sized thumbnails)",
     )
     parser.add_argument(
+        "--basic-auth",
+        default=None,
+        metavar="USER:PASS",
+        help="answer 401 (WWW-Authenticate: Basic) to every request without these "
+        "HTTP Basic credentials, as a proxy in front of a private OMERO.web does",
+    )
+    parser.add_argument(
         "--tls-cert",
         default=None,
         metavar="FILE",
@@ -195,11 +202,15 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= args.port <= 65535:
             raise ValueError(f"port {args.port} out of range 0-65535")
         spec = parse_faults(args.faults).with_latency(args.latency_ms, args.jitter_ms)
-        options = {
+        options: dict[str, object] = {
             name: True
             for name in ("imgdata_exception", "migration_2026")
             if getattr(args, name, False)
         }
+        if getattr(args, "basic_auth", None) is not None:
+            if ":" not in args.basic_auth:
+                raise ValueError("--basic-auth must be USER:PASS (a ':' between them)")
+            options["basic_auth"] = args.basic_auth
         if not args.idle_timeout > 0:
             raise ValueError(f"--idle-timeout must be > 0 seconds, not {args.idle_timeout:g}")
         context = server_ssl_context(args.tls_cert, args.tls_key)
