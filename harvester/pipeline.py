@@ -43,6 +43,7 @@ from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
     PROBLEMS_LOGGER,
+    CredentialsError,
     FetchError,
     HarvesterError,
     InvalidBodyError,
@@ -420,7 +421,7 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
                 said = (
                     "refused the credentials sent" if client.authorizes else "asks for credentials"
                 )
-                raise RemoteError(
+                raise CredentialsError(
                     f"{shown} {said} (api/ answered {exc.reason})", hint=exc.hint
                 ) from None
             if exc.status == 404 and await _probe_webclient(client, looks):
