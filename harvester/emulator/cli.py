@@ -225,10 +225,26 @@ def run(args: argparse.Namespace) -> int:
         ssl_context=context,
         idle_timeout_s=args.idle_timeout,
     )
-    return asyncio.run(_serve(server, args.host, args.port, args.preset, args.seed))
+    auth = getattr(args, "basic_auth", None)
+    return asyncio.run(_serve(server, args.host, args.port, args.preset, args.seed, auth))
 
 
-async def _serve(server: EmulatorServer, host: str, port: int, preset: str, seed: int) -> int:
+def with_userinfo(base_url: str, basic_auth: str | None) -> str:
+    """``base_url`` with ``--basic-auth``'s ``USER:PASS@`` in it, each percent-encoded: the
+    "try:" command must carry them, or pasting it gets a 401 (they are the user's own, given
+    on the command line, for a local test server)."""
+    if basic_auth is None:
+        return base_url
+    from urllib.parse import quote
+
+    user, _, password = basic_auth.partition(":")
+    scheme, _, rest = base_url.partition("://")
+    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
+
+
+async def _serve(
+    server: EmulatorServer, host: str, port: int, preset: str, seed: int, auth: str | None
+) -> int:
     try:
         await server.start()
     except OSError as exc:
@@ -243,7 +259,8 @@ async def _serve(server: EmulatorServer, host: str, port: int, preset: str, seed
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     print(f"serving {server.base_url}", flush=True)
-    print(targets_line(server.base_url, preset, seed), file=sys.stderr, flush=True)
+    shown = with_userinfo(server.base_url, auth)
+    print(targets_line(shown, preset, seed), file=sys.stderr, flush=True)
     try:
         await stop.wait()
     finally:

@@ -96,6 +96,26 @@ def test_basic_auth_flag_answers_401_without_the_credentials() -> None:
         assert _stop(proc, signal.SIGTERM) == 0
 
 
+def test_basic_auth_try_command_carries_the_credentials() -> None:
+    """With --basic-auth, the "try:" command printed at start names the credentials
+    (percent-encoded) in its --base-url: pasted as is, it gets no 401."""
+    argv = [sys.executable, "-m", "harvester", "emulate", "--port", "0"]
+    with subprocess.Popen(
+        [*argv, "--basic-auth", "al ice:p@ss:w"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            served = proc.stdout.readline().split()[-1]
+            line = proc.stderr.readline()
+        finally:
+            assert _stop(proc, signal.SIGTERM) == 0
+    url = served.replace("://", "://al%20ice:p%40ss%3Aw@")
+    assert f"try: harvester harvest --base-url {url} --screen " in line, line
+
+
 def _one_error_line(capsys: pytest.CaptureFixture[str], code: int, needle: str) -> None:
     out, err = capsys.readouterr()
     assert code == 2
