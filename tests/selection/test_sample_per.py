@@ -26,7 +26,13 @@ from harvester.errors import ConfigError
 from harvester.journal import JournalState
 from harvester.models import ImageRef
 from harvester.plan import plan_targets, read_plan
-from harvester.select import Selection, image_hash, sample_key, sample_record_path
+from harvester.select import (
+    Selection,
+    image_hash,
+    sample_key,
+    sample_record_path,
+    short_classes_line,
+)
 
 Recording = tuple[EmulatorThread, RecordingApp]
 KEY = "Phenotype"
@@ -125,16 +131,17 @@ def test_shards_together_fetch_the_single_process_sample(
 def test_where_filters_before_the_classes_are_sampled(
     recording: Recording, demo_refs: dict[int, ImageRef], tmp_path: Path
 ) -> None:
-    """--where 'Gene Symbol!=PLK1' first: no PLK1 image, and each class samples the rest."""
+    """--where 'Gene Symbol!=CDC20' first: no CDC20 image, and each class samples the rest."""
     emu, app = recording
-    kept = {i: r for i, r in demo_refs.items() if ("Gene Symbol", "PLK1") not in set(r.labels)}
-    assert len(kept) < len(demo_refs)
+    kept = {i: r for i, r in demo_refs.items() if ("Gene Symbol", "CDC20") not in set(r.labels)}
     want = union(per_class(kept, 2))
+    # Sampling first and then dropping CDC20's images would leave a class short: not this.
+    assert want != union(per_class(demo_refs, 2)) - (set(demo_refs) - set(kept))
     harvest(
         emu.base_url,
         tmp_path,
         screens=(DEMO_SCREEN,),
-        where=["Gene Symbol!=PLK1"],
+        where=["Gene Symbol!=CDC20"],
         sample=2,
         sample_per=KEY,
     )
@@ -314,3 +321,21 @@ def test_the_sample_record_key_tells_a_per_class_sample_apart(tmp_path: Path) ->
     per = sample_key(Selection(sample=5, sample_per=KEY), targets)
     assert per == sample_key(Selection(sample=5, sample_per="phenotype "), targets)
     assert sample_record_path(tmp_path, per) != sample_record_path(tmp_path, plain)
+
+
+@pytest.mark.parametrize(
+    ("short", "classes", "start"),
+    [
+        ({"a": 2}, 1, "--sample 5 --sample-per 'K': the only class has fewer than 5 images, so all"
+         " of its images are taken ('a': 2)"),
+        ({"a": 2, "b": 1}, 2, "--sample 5 --sample-per 'K': all 2 classes have fewer than 5"
+         " images, so all of their images are taken ('b': 1, 'a': 2)"),
+        ({"a": 2}, 3, "--sample 5 --sample-per 'K': 1 of the 3 classes has fewer than 5 images,"
+         " so all of its images are taken ('a': 2)"),
+    ],
+)  # fmt: skip
+def test_short_classes_line_reads_as_a_sentence(
+    short: dict[str, int], classes: int, start: str
+) -> None:
+    """One short class, every class short, some short: the warning's words agree with counts."""
+    assert short_classes_line(5, "K", short, classes) == start + "; the classes are not balanced"
