@@ -40,6 +40,7 @@ from harvester.select import (
     Condition,
     check_fraction,
     check_sample,
+    check_sample_per,
     check_seed,
     parse_label_keys,
     parse_where,
@@ -260,6 +261,8 @@ class HarvestConfig:
     sample_fraction: float | None = None
     seed: int = 0
     label_keys: tuple[str, ...] = ()
+    #: ``sample`` images of each value of this annotation key (None: ``sample`` in all).
+    sample_per: str | None = None
 
     def __post_init__(self) -> None:
         # Normalise what Python callers may pass loosely (lists, strings, str paths).
@@ -354,6 +357,7 @@ class HarvestConfig:
         check_sample(self.sample)
         check_fraction(self.sample_fraction)
         check_seed(self.seed)
+        object.__setattr__(self, "sample_per", check_sample_per(self.sample_per))
         # Here as well as in ClientSettings: a value from a config file is then said with the
         # file's name (resolve), never with the value itself.
         check_header_fields(self.headers, self.cookies)
@@ -363,6 +367,40 @@ class HarvestConfig:
                 hint="remove --no-labels",
                 key="labels",
                 file_hint="remove labels = false",
+            )
+        self._check_sample_per()
+
+    def _check_sample_per(self) -> None:
+        """Refuse a ``sample_per`` that cannot mean what it says (exit 2, before any request).
+
+        Without ``sample`` there is no number of images per class; with ``sample_fraction``
+        the fraction already keeps the same share of each class, and the two together read
+        as a per-class fraction that it is not; without labels no image has a class.
+        """
+        if self.sample_per is None:
+            return
+        if not self.labels:
+            raise ConfigError(
+                "sample_per: sampling per class needs labels",
+                hint="remove --no-labels",
+                key="labels",
+                file_hint="remove labels = false",
+            )
+        if self.sample is None:
+            raise ConfigError(
+                "sample_per: sampling per class needs a sample size: how many images of each class",
+                hint="add --sample N, e.g. --sample 50 --sample-per 'Gene Symbol'",
+                key="sample_per",
+                file_hint="add sample = N, e.g. sample = 50",
+            )
+        if self.sample_fraction is not None:
+            raise ConfigError(
+                "sample_per: sampling per class cannot be combined with sample_fraction",
+                hint="drop --sample-fraction: a fraction keeps the same share of every class"
+                " already; --sample N --sample-per KEY keeps N images of each",
+                key="sample_per",
+                file_hint="drop sample_fraction: a fraction keeps the same share of every"
+                " class already; sample = N with sample_per keeps N images of each",
             )
 
     # ------------------------------------------------------------------ derived
@@ -543,6 +581,8 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return check_sample(value)
     if key == "sample_fraction":
         return check_fraction(value)
+    if key == "sample_per":
+        return check_sample_per(value)
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
@@ -656,6 +696,11 @@ def resolve(
             continue
         values[key] = _coerce(key, value, None)
     given = {key for key, value in (overrides or {}).items() if value is not None}
+    if values.get("sample_per") and "label_keys" not in values:
+        # A per-class sample is a training set whose classes are the key's values: its
+        # index is labelled by them (labels.csv shows the balance) unless keys are given.
+        # (A resume's replay is no new --sample-per: recorded_overrides keeps its keys.)
+        values["label_keys"] = (values["sample_per"],)
     if config_file is not None and "ids_from" in from_file - given:
         _check_ids_from_file(config_file, values["ids_from"])
     if config_file is not None:
@@ -712,6 +757,7 @@ FLAGS: dict[str, str] = {
     "sample": "--sample",
     "sample_fraction": "--sample-fraction",
     "seed": "--seed",
+    "sample_per": "--sample-per",
 }
 
 
@@ -1006,7 +1052,9 @@ def target_set(recorded: RecordedRun) -> str:
     they were one set, and a resume replayed the newest class alone: the other classes'
     failures were never retried, with exit 0, while ``status`` went on listing them. A
     changed ``--sample`` or ``--seed`` on the same terms is still the same set (the
-    newest wins): it changes how many of those images are wanted, not which.
+    newest wins): it changes how many of those images are wanted, not which. A
+    ``--sample-per`` key is part of the set: a sample of each gene and a sample of each
+    phenotype into one DIR are two training sets, each resumed.
     """
     from harvester.plan import plan_dir
 
@@ -1027,6 +1075,9 @@ def target_set(recorded: RecordedRun) -> str:
     where = _where_terms(recorded.config.get("where"))
     if where:
         key["where"] = where
+    per = recorded.config.get("sample_per")
+    if isinstance(per, str) and per.strip():
+        key["sample_per"] = per.strip().casefold()  # (keys compare as the selection does)
     return json.dumps(key, sort_keys=True)
 
 
@@ -1188,6 +1239,11 @@ def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
         if value is None:
             continue
         out[key] = value
+    if recorded.config.get("sample_per"):
+        # No label keys, rather than none given: resolve would make the --sample-per key the
+        # replay's label key, undoing keys given since (``harvester index --label-key``).
+        # Given none, the index keeps the keys given last, the run's own among them.
+        out["label_keys"] = []
     return out
 
 

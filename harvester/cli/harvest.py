@@ -323,6 +323,12 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> None:
         help="N images chosen by a stable hash of (seed, id)",
     )
     group.add_argument(
+        "--sample-per",
+        metavar="KEY",
+        help="with --sample N: N images of each value of annotation KEY (a balanced set; "
+        "the index is labelled by KEY unless --label-key is given)",
+    )
+    group.add_argument(
         "--sample-fraction",
         type=number_arg,
         metavar="F",
@@ -345,6 +351,7 @@ def selection_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "where": args.where,
         "sample": args.sample,
+        "sample_per": args.sample_per,
         "sample_fraction": args.sample_fraction,
         "seed": args.seed,
         "label_keys": args.label_keys,
@@ -358,6 +365,7 @@ def selection_argv(args: argparse.Namespace) -> list[str]:
         out += ["--where", value]
     for flag, value in (
         ("--sample", args.sample),
+        ("--sample-per", args.sample_per),
         ("--sample-fraction", args.sample_fraction),
         ("--seed", args.seed),
     ):

@@ -897,7 +897,7 @@ def _no_targets(out: Path) -> UsageError:
 #: included, the script takes from the folder or from the flags given to it).
 _IMAGE_KEYS = (
     "screens", "projects", "plates", "datasets", "images", "ids_from", "from_plan",
-    "where", "sample", "sample_fraction", "seed",
+    "where", "sample", "sample_fraction", "seed", "sample_per",
 )  # fmt: skip
 
 
