@@ -313,7 +313,10 @@ def run_plan(args: argparse.Namespace) -> int:
             in_file = args.config if config.where and not args.where else None
             print(_empty_plan_line(bool(config.where), in_file))
             return 0
-        for line in _plan_next_lines(args.config, out, args.label_keys or ()):
+        # A per-class sample (`--sample-per KEY`) is labelled by KEY unless keys are given
+        # (resolve): the plan does not hold it, so its next commands name it, as given keys.
+        keys = args.label_keys or (config.label_keys if args.sample_per else ())
+        for line in _plan_next_lines(args.config, out, keys):
             print(line)
     return 0
 
