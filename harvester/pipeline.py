@@ -961,8 +961,17 @@ class Harvest:
         assert self.cfg.from_plan is not None
         info = read_plan_info(self.cfg.from_plan)
         check_plan_server(self.cfg.base_url, info, self.cfg.from_plan)
-        if self._selection.active:  # `--quiet` too: the rest of the plan is never harvested
-            logging.getLogger(PROBLEMS_LOGGER).warning("%s", reselection_note(info))
+        if not self._selection.active:
+            return
+        if self._selection.describe() == info.extra.get("selection"):
+            # The plan's own selection (its config file passed on, as the commands that
+            # `harvester plan` prints do): the plan holds exactly its images, so they are
+            # all harvested, as given no selection. Applied again, it warned that the run
+            # selected again among them, after the very command `harvester plan` printed.
+            self._selection = Selection(shard=self._shard)
+            return
+        # `--quiet` too: the rest of the plan is never harvested
+        logging.getLogger(PROBLEMS_LOGGER).warning("%s", reselection_note(info))
 
     def _check_ids_file(self) -> Path | None:
         """Check ``--ids-from`` before anything else; a source readable once is spooled.
