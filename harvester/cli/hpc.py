@@ -39,6 +39,7 @@ from harvester.text import agree, plural
 
 if TYPE_CHECKING:
     from harvester.journal import JournalState
+    from harvester.plan import PlanInfo
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
 #: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
@@ -306,9 +307,7 @@ def run_plan(args: argparse.Namespace) -> int:
         if when is not None:
             print(when)
         if "selection" in info.extra:
-            walked = info.extra.get("walked", 0)
-            walked_images = plural(walked, "walked image")
-            print(f"selected {info.images} of {walked_images} ({info.extra['selection']})")
+            print(_plan_selected_line(info))
         if not info.images:
             in_file = args.config if config.where and not args.where else None
             print(_empty_plan_line(bool(config.where), in_file))
@@ -319,6 +318,24 @@ def run_plan(args: argparse.Namespace) -> int:
         for line in _plan_next_lines(args.config, out, keys):
             print(line)
     return 0
+
+
+def _plan_selected_line(info: PlanInfo) -> str:
+    """The harvest summary's ``selected ...`` line for a plan's selection: with a per-class
+    sample, its classes and the images without the key too (the plan said neither, so the
+    balance of an array's training set was known only once it had run)."""
+    from harvester.select import SelectStats
+
+    extra = info.extra
+    stats = SelectStats(
+        walked=int(extra.get("walked", 0)),
+        selected=info.images,
+        description=str(extra["selection"]),
+        per_key=str(extra.get("sample_per") or ""),
+        classes=int(extra.get("classes", 0)),
+        unclassed=int(extra.get("unclassed", 0)),
+    )
+    return stats.summary()
 
 
 def _pause_noted(
