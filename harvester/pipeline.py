@@ -80,7 +80,7 @@ from harvester.journal import (
     walk_listed_all,
 )
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
-from harvester.outage import Outage, duration_text
+from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
 from harvester.select import (
@@ -94,6 +94,7 @@ from harvester.select import (
     write_labelled_index,
 )
 from harvester.store import Store, check_settings
+from harvester.text import duration_text
 from harvester.walk import (
     AskedRef,
     SeenIds,

@@ -1144,7 +1144,7 @@ def print_summary(
 
 def waited_text(summary: Any) -> str:
     """``, waited 4m10s for the server``: the time the run paused while it was down."""
-    from harvester.outage import duration_text
+    from harvester.text import duration_text
 
     waited = getattr(summary, "outage_waited", 0.0)
     return f", waited {duration_text(waited)} for the server" if waited else ""
