@@ -816,8 +816,7 @@ class Client:
         message (a redirect's names where it points, which a front end builds from the
         request, query included), a refused redirect's target."""
         error.url = self._hidden(error.url)
-        error.reason = self._hidden(error.reason)
-        error.args = (self._hidden(str(error)), *error.args[1:])
+        _rewrite_error(error, self._hidden)
         if isinstance(error, RedirectRefused):
             error.target = self._hidden(error.target)
 
@@ -1182,11 +1181,9 @@ def _tls_hint(reason: str) -> str:
 
 
 def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
-    """A short, credential-free description of a foreign exception."""
-    message = str(exc) or type(exc).__name__
-    if "://" in message:
-        message = " ".join(redact_url(word) for word in message.split(" "))
-    return _scrub(message, secrets)[:300]
+    """A short, credential-free description of a foreign exception: scrubbed as a server's
+    echo is (:func:`_scrub_echo`), as it too may quote a request or a secret."""
+    return _scrub_echo(str(exc) or type(exc).__name__, secrets)[:300]
 
 
 def is_http_url(url: str) -> bool:
@@ -1294,13 +1291,19 @@ def _scrub_echo(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def _scrub_error(error: FetchError, secrets: tuple[str, ...]) -> None:
-    """``error`` (its reason and message) without our secrets, in place: its class, hint and
-    any detail it carries stay."""
-    scrubbed = _scrub_echo(error.reason, secrets)
-    if scrubbed != error.reason:
-        message = str(error)
-        error.reason = scrubbed
-        error.args = (_scrub_echo(message, secrets), *error.args[1:])
+    """``error`` (its reason and message) without our secrets, in place, if its reason
+    quotes one."""
+    if _scrub_echo(error.reason, secrets) != error.reason:
+        _rewrite_error(error, lambda text: _scrub_echo(text, secrets))
+
+
+def _rewrite_error(error: FetchError, rewrite: Callable[[str], str]) -> None:
+    """``error``'s reason and message through ``rewrite`` (which hides something), in place:
+    its class, hint, status and any detail it carries stay. One place that knows where a
+    FetchError keeps its text, for the scrubbing of secrets and the hiding of the base URL's
+    query alike."""
+    error.reason = rewrite(error.reason)
+    error.args = (rewrite(str(error)), *error.args[1:])
 
 
 def _status_error(url: str, response: _Answer, secrets: tuple[str, ...]) -> FetchError:
