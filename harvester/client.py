@@ -727,7 +727,7 @@ class Client:
         ]
         #: The HTTP proxy requests go through (proxy environment variables), or None.
         self.proxy = proxy_from_environment(base)
-        self._secrets = _secret_values(settings, self.proxy)
+        self._secrets = _secret_values(settings, self.proxy, self._base_query)
         if self.proxy is not None and limiter is None:
             # Said once per run: the probe shares the run client's limiter.
             log.debug(
@@ -1128,8 +1128,11 @@ def _target_of(url: str) -> str:
     return target.partition("#")[0]
 
 
-def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tuple[str, ...]:
-    """Values that must be scrubbed from any text we repeat from elsewhere."""
+def _secret_values(
+    settings: ClientSettings, proxy: Proxy | None, base_query: str
+) -> tuple[str, ...]:
+    """Values that must be scrubbed from any text we repeat from elsewhere. ``base_query``:
+    the base URL's query as the client split it off (sent with every request)."""
     values = list(settings.cookies.values())
     if proxy is not None and proxy.authorization is not None:
         import base64
@@ -1145,10 +1148,9 @@ def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tupl
         _scheme, space, credentials = value.strip().partition(" ")
         if space:
             values.append(credentials.strip())
-    query = settings.base_url.partition("#")[0].partition("?")[2]
-    values += [v for _k, v in parse_qsl(query, keep_blank_values=True)]
+    values += [v for _k, v in parse_qsl(base_query, keep_blank_values=True)]
     # As sent in the request line (percent-encoded), which a server may echo back.
-    values += [part.partition("=")[2] for part in query.split("&")]
+    values += [part.partition("=")[2] for part in base_query.split("&")]
     return tuple(v for v in values if len(v) >= 4)
 
 
