@@ -827,14 +827,21 @@ def _plan_info(out_dir: Path, elsewhere: str | None = None) -> tuple[Path, PlanI
 #: A script longer than this is not one ``harvester slurm`` wrote (they are about 2 KB).
 _MAX_SCRIPT_BYTES = 1 << 20
 _WRITTEN_BY = "written by `harvester slurm`"
-_TASK_CMD = ["-m", "harvester", "harvest"]
 
 
 def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     """What ``DIR/harvest.sbatch`` says, if ``harvester slurm`` wrote it; None when DIR has
     none or the file is someone else's (no header of ours and no ``-m harvester harvest``
     task command). Never raises: a script that cannot be read is as good as none."""
-    from harvester.slurm import INDEX_SCRIPT_NAME, LOG_DIRNAME, SCRIPT_NAME, array_line
+    from harvester.slurm import (
+        INDEX_SCRIPT_NAME,
+        LOG_DIRNAME,
+        SCRIPT_NAME,
+        array_line,
+        out_elsewhere,
+        task_args,
+        task_out_dir,
+    )
 
     script = out_dir / SCRIPT_NAME
     try:
@@ -844,19 +851,10 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     except OSError:
         return None
     tasks: int | None = None
-    command: list[str] | None = None
     for line in text.splitlines():
         if array := array_line(line):
             tasks = array[0]
-        elif line.startswith("exec ") and " -m harvester harvest " in line:
-            try:
-                words = shlex.split(line)
-            except ValueError:  # an edit left a quote open: the rest is still known
-                words = []
-            # exec <python> -m harvester harvest ARGS: keep ARGS (the tasks' shared ones)
-            command = next(
-                (words[i + 3 :] for i in range(len(words)) if words[i : i + 3] == _TASK_CMD), []
-            )
+    command = task_args(text)  # ([] for a line an edit left unreadable: the rest is known)
     if command is None and _WRITTEN_BY not in text:
         return None
 
@@ -868,9 +866,7 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
         return None
 
     status = SlurmStatus(script=str(script), tasks=tasks, from_plan=value("--from-plan"))
-    from harvester.slurm import script_elsewhere
-
-    status.elsewhere = script_elsewhere(out_dir, text)
+    status.elsewhere = out_elsewhere(out_dir, task_out_dir(command or []))
     artifacts: object = value("--artifacts")
     args = command or []
     if args and not args[0].startswith("-"):  # harvest CONFIG ...: slurm puts the file first
