@@ -790,11 +790,12 @@ def _resumed_configs(
         from harvester.slurm import resubmit_resumes
         from harvester.status import collect_status
 
-        resubmits = resubmit_resumes(out)
-
         with contextlib.suppress(HarvesterError):
             report = collect_status(out)
             work_left = report.work_left
+        slurm = report.slurm if report is not None else None
+        # From what status read of harvest.sbatch when it is harvester slurm's, else here.
+        resubmits = slurm.resubmit_resumes() if slurm is not None else resubmit_resumes(out)
     replays: list[tuple[HarvestConfig, RecordedRun]] = []
     # (the refusal of a lone set, its note, whether a folder with nothing left drops it)
     refused: list[tuple[UsageError, str, bool]] = []
