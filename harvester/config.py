@@ -1493,6 +1493,7 @@ def replay_problem(
     config_file: Path | None = None,
     work_left: WorkLeft | None = None,
     resubmits: bool | None = None,
+    array: tuple[int, int | None] | None = None,
 ) -> ReplayProblem | None:
     """None when ``harvester harvest --out DIR`` does what the newest run's command did.
 
@@ -1513,6 +1514,8 @@ def replay_problem(
       else (a plan's split, whose images no journal holds yet) every shard.
       ``resubmits``: :func:`harvester.slurm.resubmit_resumes` when the caller asked it
       already (it reads ``harvest.sbatch``: once for every set); None: asked here;
+      ``array``: that script's :func:`harvester.slurm.script_array` when the caller read
+      it too (status); None: read here, when the resubmission is said;
     * its ids came from standard input, a pipe or ``<(cmd)`` (read once), or from a
       file that is gone: they must be given again;
     * it used credentials (``secrets_given``: those the command gives again), which
@@ -1534,7 +1537,8 @@ def replay_problem(
         if resubmits is None:
             resubmits = resubmit_resumes(out_dir)  # (a moved script writes the old folder)
         if resubmits:
-            command = resume_line(out_dir, _array_tasks(out_dir, work_left if known else None))
+            tasks = _array_tasks(out_dir, work_left if known else None, array)
+            command = resume_line(out_dir, tasks)
         else:
             command = shard_commands(
                 lambda s: f"harvester harvest --out {q} --shard {s}", shard, shards or []
@@ -1582,15 +1586,21 @@ def replay_problem(
     return None
 
 
-def _array_tasks(out_dir: Path, work_left: WorkLeft | None) -> str | None:
+def _array_tasks(
+    out_dir: Path, work_left: WorkLeft | None, array: tuple[int, int | None] | None
+) -> str | None:
     """``--array`` for the tasks of ``DIR/harvest.sbatch`` with work left (``1,3``, with
     the script's ``%M`` when more than M), so that a resubmission starts only those; None
     (the whole array) when that is every task, or when the work left is not known by the
-    script's shards (a walk of another split that did not list everything)."""
+    script's shards (a walk of another split that did not list everything). ``array``: the
+    script's array line as the caller read it; None: read here."""
     from harvester.slurm import array_spec, script_array
 
-    array = script_array(out_dir)
-    if work_left is None or array is None:
+    if work_left is None:
+        return None
+    if array is None:
+        array = script_array(out_dir)
+    if array is None:
         return None
     tasks, parallel = array
     shards = [shard_pair(s) for s in work_left.shards(tasks)]
@@ -1621,6 +1631,7 @@ def resume_command(
     *,
     sets: list[RecordedRun] | None = None,
     resubmits: bool | None = None,
+    array: tuple[int, int | None] | None = None,
 ) -> str:
     """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
     ``harvester harvest --out DIR`` when the settings of one of its target sets can be
@@ -1629,8 +1640,9 @@ def resume_command(
     (:data:`ALSO`).
     ``work_left``: where a split still has work (``status``), for its shards' commands.
     ``sets``: DIR's :func:`recorded_target_sets` when the caller read them already (every
-    saved config of DIR: ``status`` read each twice); None: read here. ``resubmits``: as
-    :func:`replay_problem` takes it, asked here once for every split set when None."""
+    saved config of DIR: ``status`` read each twice); None: read here. ``resubmits`` and
+    ``array``: as :func:`replay_problem` takes them, ``resubmits`` asked here once for every
+    split set when None."""
 
     if sets is None:
         sets = recorded_target_sets(out_dir)
@@ -1644,7 +1656,14 @@ def resume_command(
 
         resubmits = resubmit_resumes(out_dir)
     problems = [
-        replay_problem(r, out_dir, which=replay_which(n), work_left=work_left, resubmits=resubmits)
+        replay_problem(
+            r,
+            out_dir,
+            which=replay_which(n),
+            work_left=work_left,
+            resubmits=resubmits,
+            array=array,
+        )
         for n, r in enumerate(sets)
     ]
     said = [p.with_reason for p in problems if p is not None]

@@ -785,6 +785,7 @@ def _resumed_configs(
     # (read only when a split is to be said: it reads every journal, as status does).
     work_left = None
     resubmits: bool | None = None  # (its harvest.sbatch read once, not for each split set)
+    array: tuple[int, int | None] | None = None  # (that script's array line, if read)
     report: StatusReport | None = None  # (reused by nothing_left below: nothing runs between)
     if cfg.shard is None and any(r.shard is not None for r in sets):
         from harvester.slurm import resubmit_resumes
@@ -794,8 +795,10 @@ def _resumed_configs(
             report = collect_status(out)
             work_left = report.work_left
         slurm = report.slurm if report is not None else None
-        # From what status read of harvest.sbatch when it is harvester slurm's, else here.
-        resubmits = slurm.resubmit_resumes() if slurm is not None else resubmit_resumes(out)
+        if slurm is not None:  # status read harvest.sbatch (harvester slurm's): not again
+            resubmits, array = slurm.resubmit_resumes(), slurm.array
+        else:
+            resubmits = resubmit_resumes(out)
     replays: list[tuple[HarvestConfig, RecordedRun]] = []
     # (the refusal of a lone set, its note, whether a folder with nothing left drops it)
     refused: list[tuple[UsageError, str, bool]] = []
@@ -825,6 +828,7 @@ def _resumed_configs(
             config_file=args.config,
             work_left=work_left,
             resubmits=resubmits,
+            array=array,
         )
         if problem is not None:
             error = UsageError(
