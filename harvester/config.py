@@ -19,7 +19,8 @@ import math
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -768,9 +769,7 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
     their journals: the "run" record the store writes as it opens). Only for runs that
     started within one second of each other, which their ids cannot order.
 
-    A journal is ``<host>-<pid>-<run>[-shard-K-of-N].jsonl``: its run is found by the end of
-    its name, one look-up per journal (not one test per run and journal: a folder resumed
-    weekly has many runs, see :func:`recorded_target_sets`)."""
+    Their journals are found by name (:func:`_journal_runs`)."""
     from harvester.layout import JOURNALS_DIR
 
     started: dict[str, float] = {}
@@ -778,21 +777,7 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
         names = sorted(os.listdir(out_dir / JOURNALS_DIR))
     except OSError:
         return started
-    lengths = {len(run) for run in runs}
-    for name in names:
-        if not name.endswith(".jsonl"):
-            continue
-        stem = _SHARD_SUFFIX.sub("", name[: -len(".jsonl")])
-        run = next(
-            (
-                stem[-n:]
-                for n in lengths
-                if stem[-n:] in runs and stem[-n - 1 : -n] == "-" and len(stem) > n
-            ),
-            None,
-        )
-        if run is None:
-            continue
+    for name, run in _journal_runs(names, runs):
         try:
             with open(out_dir / JOURNALS_DIR / name, "rb") as handle:
                 first = json.loads(handle.readline(1 << 16))
@@ -1130,15 +1115,27 @@ def _runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
 
 
 def _journals_of(out_dir: Path, runs: set[str]) -> list[Path]:
-    """The journals of ``runs`` (``<host>-<pid>-<run>[-shard-K-of-N].jsonl``)."""
+    """The journals of ``runs`` (found by name: :func:`_journal_runs`)."""
     from harvester.journal import journal_files
 
-    out: list[Path] = []
-    for path in journal_files(out_dir):
-        stem = _SHARD_SUFFIX.sub("", path.name[: -len(".jsonl")])
-        if any(stem.endswith("-" + run) for run in runs):
-            out.append(path)
-    return out
+    files = {path.name: path for path in journal_files(out_dir)}
+    return [files[name] for name, _run in _journal_runs(files, runs)]
+
+
+def _journal_runs(names: Iterable[str], runs: AbstractSet[str]) -> Iterator[tuple[str, str]]:
+    """``(name, run)`` for each of ``names`` that is the journal of one of ``runs``, in the
+    order given. A journal is ``<host>-<pid>-<run>[-shard-K-of-N].jsonl``: its run is found
+    by the end of its name, one look-up per length of run id (not one test per run and
+    journal: a folder resumed weekly has many runs, see :func:`recorded_target_sets`)."""
+    lengths = {len(run) for run in runs}
+    for name in names:
+        if not name.endswith(".jsonl"):
+            continue
+        stem = _SHARD_SUFFIX.sub("", name[: -len(".jsonl")])
+        for n in lengths:
+            if len(stem) > n and stem[-n - 1] == "-" and stem[-n:] in runs:
+                yield name, stem[-n:]
+                break
 
 
 #: A journal larger than this recorded more than its "run" record (one line, < 1 KiB
