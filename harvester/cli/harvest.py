@@ -21,6 +21,8 @@ from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
     from harvester.config import HarvestConfig, RecordedRun
+    from harvester.pipeline import RunSummary
+    from harvester.plan import PlanInfo
     from harvester.status import StatusReport
 
 __all__ = ["register"]
@@ -1033,7 +1035,7 @@ def print_summary(
                 f"({plural(summary.requests, 'listing request')})" + waited_text(summary),
                 file=out,
             )
-            if getattr(summary, "selection", ""):
+            if summary.selection:
                 print(summary.selection, file=out)
             if estimate:
                 print(estimate, file=out)
@@ -1057,7 +1059,7 @@ def print_summary(
             + waited_text(summary),
             file=out,
         )
-        if getattr(summary, "selection", ""):
+        if summary.selection:
             print(summary.selection, file=out)
         if summary.index_rows is not None:
             rows = plural(summary.index_rows, "row")
@@ -1103,7 +1105,7 @@ def print_summary(
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
-    elif summary.interrupted and (paused := getattr(summary, "paused_when_stopped", "")):
+    elif summary.interrupted and (paused := summary.paused_when_stopped):
         # Stopped while waiting for a server that is down: say so, and that the command
         # is for later (the line said "interrupted before any file was harvested" alone).
         done = (
@@ -1147,11 +1149,11 @@ def print_summary(
         print(advice.closing(resume), file=sys.stderr)
 
 
-def waited_text(summary: Any) -> str:
+def waited_text(summary: RunSummary | PlanInfo) -> str:
     """``, waited 4m10s for the server``: the time the run paused while it was down."""
     from harvester.text import duration_text
 
-    waited = getattr(summary, "outage_waited", 0.0)
+    waited = summary.outage_waited
     return f", waited {duration_text(waited)} for the server" if waited else ""
 
 
