@@ -355,9 +355,7 @@ class _BusyAtStart(Exception):
     """The server check's answer was busy or broken off through its retries: ``error`` is
     what the user is told if the run does not wait, ``answer`` the last failure."""
 
-    def __init__(
-        self, error: ServerUnavailableError, answer: FetchError, *, proxied: bool = False
-    ) -> None:
+    def __init__(self, error: ServerUnavailableError, answer: FetchError, *, proxied: bool) -> None:
         super().__init__(str(error))
         self.error = error
         self.answer = answer
