@@ -53,6 +53,7 @@ from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
 from harvester.window import WINDOW_MODES as WINDOWS
 
 if TYPE_CHECKING:
+    from harvester.forgotten import ForgottenSet
     from harvester.journal import SavedConfigs
 
 DEFAULT_BASE_URL = "https://idr.openmicroscopy.org"
@@ -1098,7 +1099,11 @@ def _where_terms(saved: object) -> list[str]:
 
 
 def recorded_target_sets(
-    out_dir: Path, *, besides: str | None = None, saved: SavedConfigs | None = None
+    out_dir: Path,
+    *,
+    besides: str | None = None,
+    saved: SavedConfigs | None = None,
+    forgotten: bool = False,
 ) -> list[RecordedRun]:
     """The newest run of each distinct target set of DIR (:func:`target_set`), newest first:
     what ``harvester harvest --out DIR`` given no target replays, one after another.
@@ -1111,7 +1116,9 @@ def recorded_target_sets(
     journals' first lines only where runs share a second. Not for the job array's tasks,
     which call :func:`newest_recorded_run` with its bounded reads. ``besides``: a run left
     out (a run asking what its set was before it). ``saved``: the configs a caller read
-    already (``status``: for its kinds and label keys).
+    already (``status``: for its kinds and label keys). ``forgotten``: also the sets
+    ``harvester forget`` took out of DIR's resumes (:func:`forgotten_entry`), left out
+    otherwise: no resume replays them, no ``status`` counts them.
     """
     seconds = _runs_by_second(out_dir)
     readable: dict[str, RecordedRun] = {}
@@ -1129,7 +1136,53 @@ def recorded_target_sets(
         out.setdefault(target_set(readable[run]), readable[run])
     # Each set as its newest run has it, the sets by where the user's own commands placed
     # them (:func:`replay_origin`): a resume leaves their order as it found it.
-    return sorted(out.values(), key=order.rank, reverse=True)
+    sets = sorted(out.values(), key=order.rank, reverse=True)
+    if forgotten:
+        return sets
+    from harvester.forgotten import read_forgotten
+
+    gone = read_forgotten(out_dir)
+    return [recorded for recorded in sets if forgotten_entry(recorded, gone) is None]
+
+
+def forgotten_entry(newest: RecordedRun, gone: Mapping[str, ForgottenSet]) -> ForgottenSet | None:
+    """The entry of DIR's forgotten sets (``gone``: :func:`harvester.forgotten.read_forgotten`)
+    that holds the target set whose newest run is ``newest``; None when that set is live.
+
+    Only while its newest run is one the set had when it was forgotten: a run given its
+    targets since (which takes the entry off as it starts, :func:`harvester.forgotten.revive_set`)
+    makes it live even where taking the entry off failed."""
+    entry = gone.get(target_set(newest)) if gone else None
+    return entry if entry is not None and newest.run in entry.runs else None
+
+
+def target_flags(recorded: RecordedRun) -> list[str]:
+    """The flags that name the run's target set (:func:`target_set`) on a command line: its
+    targets, ``--ids-from`` and ``--from-plan`` paths as saved, and its ``--where`` terms.
+    What ``harvester forget`` is given to name a set, and says of one."""
+    config = recorded.config
+    words: list[str] = []
+    for key in ("screens", "projects", "plates", "datasets", "images"):
+        values = config.get(key)
+        for item in values if isinstance(values, list) else ():
+            words += [FLAGS[key], str(item)]
+    for key, plain in NAMED_TARGETS.items():
+        names = config.get(plain)
+        for name in names if isinstance(names, list) else ():
+            words += [FLAGS[key], str(name)]
+    for key in ("ids_from", "from_plan"):
+        value = config.get(key)
+        if isinstance(value, str) and value:
+            words += [FLAGS[key], value]
+    where = config.get("where")
+    for term in where if isinstance(where, list) else ():
+        words += ["--where", str(term)]
+    return words
+
+
+def runs_of_set(out_dir: Path, key: str) -> list[str]:
+    """The ids of every run of DIR (readable saved config) of target set ``key``."""
+    return [run.run for run in _runs_of_set(out_dir, key)]
 
 
 def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:

@@ -49,7 +49,12 @@ _stdout_discarded = False
 _stdout_closed = False
 _stdout_failed = False
 
-SUBCOMMAND_MODULES = ("harvester.cli.harvest", "harvester.cli.emulate", "harvester.cli.hpc")
+SUBCOMMAND_MODULES = (
+    "harvester.cli.harvest",
+    "harvester.cli.emulate",
+    "harvester.cli.hpc",
+    "harvester.cli.forget",
+)
 
 #: True while :func:`main` runs as the process's own command (``argv`` from
 #: ``sys.argv``), False when called in-process (tests): only then may start-up
