@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urljoin, urlsplit
 
 from harvester import __version__, urls
 from harvester.errors import (
@@ -125,6 +125,16 @@ CLOSE_WAIT = 0.5
 DEFAULT_HEADERS: Mapping[str, str] = MappingProxyType({"X-Requested-With": "XMLHttpRequest"})
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+
+#: The hints of a 401 answer, with and without an ``Authorization`` sent.
+WRONG_CREDENTIALS_HINT = (
+    "wrong credentials: check the user and password in --base-url "
+    "(percent-encode a ':', '@' or '/' in them as %3A, %40, %2F)"
+)
+NO_CREDENTIALS_HINT = (
+    "missing credentials: give them in --base-url as https://USER:PASSWORD@HOST/ "
+    "(sent as HTTP Basic auth)"
+)
 
 # Retryable statuses (issue 3): overload answers slow the run down as well.
 _OVERLOAD_STATUSES = frozenset({429, 503, 504})
@@ -525,7 +535,6 @@ def proxy_from_environment(base_url: str) -> Proxy | None:
         # No proxy variable at all (getproxies() reads every NAME_proxy): the usual case
         # costs neither urllib.request's import (~20 ms of start-up) nor a look-up.
         return None
-    import base64
     import urllib.request
 
     scheme, host, _port = _origin(base_url)
@@ -561,13 +570,22 @@ def proxy_from_environment(base_url: str) -> Proxy | None:
             f"{variable}: the proxy URL names no host",
             hint="for example http://proxy.example.org:3128",
         )
-    authorization = None
-    if parts.username is not None:
-        user = unquote(parts.username)
-        password = unquote(parts.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        authorization = f"Basic {token}"
-    return Proxy(proxy_host, proxy_port, variable, authorization)
+    return Proxy(proxy_host, proxy_port, variable, basic_authorization(parts))
+
+
+def basic_authorization(parts: SplitResult) -> str | None:
+    """The HTTP Basic ``Authorization`` value (RFC 7617) of a URL's ``user:password@``,
+    each percent-decoded (a password with ``@`` or ``/`` is given as ``%40``, ``%2F``) and
+    sent as UTF-8; None without a user. ``user@`` alone is that user with an empty
+    password, as curl sends it. The value is a credential: sent, never shown."""
+    if parts.username is None:
+        return None
+    import base64
+
+    user = unquote(parts.username)
+    password = unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
 
 
 def _proxy_variable(key: str, value: str) -> str:
@@ -747,7 +765,16 @@ class Client:
         self.stats = ClientStats(
             current_concurrency=settings.concurrency, current_rate=settings.rate
         )
-        headers = {"User-Agent": settings.user_agent, **DEFAULT_HEADERS, **settings.headers}
+        headers = {"User-Agent": settings.user_agent, **DEFAULT_HEADERS}
+        # The base URL's user:password@ (a proxy in front of OMERO.web asking for HTTP Basic
+        # auth): sent with every request, and only ever to this origin, whose connections
+        # alone carry it (redirects elsewhere are refused). A user's own Authorization
+        # header wins.
+        authorization = basic_authorization(urlsplit(base))
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        headers.update(settings.headers)
+        self._authorizes = any(name.lower() == "authorization" for name in headers)
         self._connections = _Connections(
             settings.concurrency,
             origin=self._origin,
@@ -760,6 +787,12 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client({self.settings!r})"
+
+    @property
+    def authorizes(self) -> bool:
+        """Does every request carry an ``Authorization`` (the base URL's ``user:password@``,
+        or a header given)? A 401 then refused those credentials, else asked for some."""
+        return self._authorizes
 
     async def __aenter__(self) -> Client:
         return self
@@ -1075,7 +1108,12 @@ class Client:
             if status == 407 and self.proxy is not None:
                 # From the proxy, not the server: its credentials are missing or wrong.
                 raise self._proxy_credentials_error(url)
-            raise _status_error(url, response, self._secrets)
+            error = _status_error(url, response, self._secrets)
+            if status == 401:
+                # The server (or an HTTP proxy in front of it) wants HTTP auth: not retried,
+                # the same credentials get the same answer; the hint says which are at fault.
+                error.hint = WRONG_CREDENTIALS_HINT if self._authorizes else NO_CREDENTIALS_HINT
+            raise error
         body = response.body
         headers = response.headers
         length = headers.get("content-length")
@@ -1134,10 +1172,19 @@ def _secret_values(
     """Values that must be scrubbed from any text we repeat from elsewhere. ``base_query``:
     the base URL's query as the client split it off (sent with every request)."""
     values = list(settings.cookies.values())
-    if proxy is not None and proxy.authorization is not None:
+    parts = urlsplit(settings.base_url)
+    if parts.password:
+        values.append(parts.password)  # as typed, percent-encoded or not
+    basic = [basic_authorization(parts)]
+    if proxy is not None:
+        basic.append(proxy.authorization)
+    for authorization in basic:
+        if authorization is None:
+            continue
         import base64
 
-        token = proxy.authorization.removeprefix("Basic ")
+        # The token as sent, and the password decoded: a server or a proxy may echo either.
+        token = authorization.removeprefix("Basic ")
         values.append(token)
         _user, _, password = base64.b64decode(token).decode().partition(":")
         values.append(password)

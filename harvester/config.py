@@ -41,6 +41,7 @@ from harvester.select import (
     Condition,
     check_fraction,
     check_sample,
+    check_sample_per,
     check_seed,
     parse_label_keys,
     parse_where,
@@ -53,6 +54,7 @@ from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
 from harvester.window import WINDOW_MODES as WINDOWS
 
 if TYPE_CHECKING:
+    from harvester.forgotten import ForgottenSet
     from harvester.journal import SavedConfigs
 
 DEFAULT_BASE_URL = "https://idr.openmicroscopy.org"
@@ -261,6 +263,8 @@ class HarvestConfig:
     sample_fraction: float | None = None
     seed: int = 0
     label_keys: tuple[str, ...] = ()
+    #: ``sample`` images of each value of this annotation key (None: ``sample`` in all).
+    sample_per: str | None = None
 
     def __post_init__(self) -> None:
         # Normalise what Python callers may pass loosely (lists, strings, str paths).
@@ -355,6 +359,7 @@ class HarvestConfig:
         check_sample(self.sample)
         check_fraction(self.sample_fraction)
         check_seed(self.seed)
+        object.__setattr__(self, "sample_per", check_sample_per(self.sample_per))
         # Here as well as in ClientSettings: a value from a config file is then said with the
         # file's name (resolve), never with the value itself.
         check_header_fields(self.headers, self.cookies)
@@ -364,6 +369,40 @@ class HarvestConfig:
                 hint="remove --no-labels",
                 key="labels",
                 file_hint="remove labels = false",
+            )
+        self._check_sample_per()
+
+    def _check_sample_per(self) -> None:
+        """Refuse a ``sample_per`` that cannot mean what it says (exit 2, before any request).
+
+        Without ``sample`` there is no number of images per class; with ``sample_fraction``
+        the fraction already keeps the same share of each class, and the two together read
+        as a per-class fraction that it is not; without labels no image has a class.
+        """
+        if self.sample_per is None:
+            return
+        if not self.labels:
+            raise ConfigError(
+                "sample_per: sampling per class needs labels",
+                hint="remove --no-labels",
+                key="labels",
+                file_hint="remove labels = false",
+            )
+        if self.sample is None:
+            raise ConfigError(
+                "sample_per: sampling per class needs a sample size: how many images of each class",
+                hint="add --sample N, e.g. --sample 50 --sample-per 'Gene Symbol'",
+                key="sample_per",
+                file_hint="add sample = N, e.g. sample = 50",
+            )
+        if self.sample_fraction is not None:
+            raise ConfigError(
+                "sample_per: sampling per class cannot be combined with sample_fraction",
+                hint="drop --sample-fraction: a fraction keeps the same share of every class"
+                " already; --sample N --sample-per KEY keeps N images of each",
+                key="sample_per",
+                file_hint="drop sample_fraction: a fraction keeps the same share of every"
+                " class already; sample = N with sample_per keeps N images of each",
             )
 
     # ------------------------------------------------------------------ derived
@@ -544,6 +583,8 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return check_sample(value)
     if key == "sample_fraction":
         return check_fraction(value)
+    if key == "sample_per":
+        return check_sample_per(value)
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
@@ -657,6 +698,11 @@ def resolve(
             continue
         values[key] = _coerce(key, value, None)
     given = {key for key, value in (overrides or {}).items() if value is not None}
+    if values.get("sample_per") and "label_keys" not in values:
+        # A per-class sample is a training set whose classes are the key's values: its
+        # index is labelled by them (labels.csv shows the balance) unless keys are given.
+        # (A resume's replay is no new --sample-per: recorded_overrides keeps its keys.)
+        values["label_keys"] = (values["sample_per"],)
     if config_file is not None and "ids_from" in from_file - given:
         _check_ids_from_file(config_file, values["ids_from"])
     if config_file is not None:
@@ -713,6 +759,7 @@ FLAGS: dict[str, str] = {
     "sample": "--sample",
     "sample_fraction": "--sample-fraction",
     "seed": "--seed",
+    "sample_per": "--sample-per",
 }
 
 
@@ -991,7 +1038,9 @@ def target_set(recorded: RecordedRun) -> str:
     they were one set, and a resume replayed the newest class alone: the other classes'
     failures were never retried, with exit 0, while ``status`` went on listing them. A
     changed ``--sample`` or ``--seed`` on the same terms is still the same set (the
-    newest wins): it changes how many of those images are wanted, not which.
+    newest wins): it changes how many of those images are wanted, not which. A
+    ``--sample-per`` key is part of the set: a sample of each gene and a sample of each
+    phenotype into one DIR are two training sets, each resumed.
     """
     from harvester.plan import plan_dir
 
@@ -1012,22 +1061,34 @@ def target_set(recorded: RecordedRun) -> str:
     where = _where_terms(recorded.config.get("where"))
     if where:
         key["where"] = where
+    per = recorded.config.get("sample_per")
+    if isinstance(per, str) and per.strip():
+        key["sample_per"] = per.strip().casefold()  # (keys compare as the selection does)
     return json.dumps(key, sort_keys=True)
 
 
 def _where_terms(saved: object) -> list[str]:
-    """Saved ``--where`` terms as a sorted set, keys folded as the selection compares them
-    (``gene symbol=ECT2`` is ``Gene Symbol=ECT2``); a saved value that does not parse is
-    kept as it was."""
+    """Saved ``--where`` terms as a sorted set, folded as the selection compares them: keys
+    always (``gene symbol=ECT2`` is ``Gene Symbol=ECT2``), a ``~`` term's text too, which
+    matches case-insensitively (``phenotype~mitotic`` is ``Phenotype~Mitotic``: two sets
+    of one selection made a resume walk it twice, the older run replayed after the newer);
+    ``=`` and ``!=`` values stay as given, being compared exactly. A saved value that does
+    not parse is kept as it was."""
     try:
         terms = parse_where(saved) if saved else ()
     except ConfigError:
         return sorted({str(term) for term in saved}) if isinstance(saved, list) else [str(saved)]
-    return sorted({f"{t.key.casefold()}{t.op}{t.value}" for t in terms})
+    return sorted(
+        {f"{t.key.casefold()}{t.op}{t.value.casefold() if t.op == '~' else t.value}" for t in terms}
+    )
 
 
 def recorded_target_sets(
-    out_dir: Path, *, besides: str | None = None, saved: SavedConfigs | None = None
+    out_dir: Path,
+    *,
+    besides: str | None = None,
+    saved: SavedConfigs | None = None,
+    forgotten: bool = False,
 ) -> list[RecordedRun]:
     """The newest run of each distinct target set of DIR (:func:`target_set`), newest first:
     what ``harvester harvest --out DIR`` given no target replays, one after another.
@@ -1040,7 +1101,9 @@ def recorded_target_sets(
     journals' first lines only where runs share a second. Not for the job array's tasks,
     which call :func:`newest_recorded_run` with its bounded reads. ``besides``: a run left
     out (a run asking what its set was before it). ``saved``: the configs a caller read
-    already (``status``: for its kinds and label keys).
+    already (``status``: for its kinds and label keys). ``forgotten``: also the sets
+    ``harvester forget`` took out of DIR's resumes (:func:`forgotten_entry`), left out
+    otherwise: no resume replays them, no ``status`` counts them.
     """
     seconds = _runs_by_second(out_dir)
     readable: dict[str, RecordedRun] = {}
@@ -1058,7 +1121,53 @@ def recorded_target_sets(
         out.setdefault(target_set(readable[run]), readable[run])
     # Each set as its newest run has it, the sets by where the user's own commands placed
     # them (:func:`replay_origin`): a resume leaves their order as it found it.
-    return sorted(out.values(), key=order.rank, reverse=True)
+    sets = sorted(out.values(), key=order.rank, reverse=True)
+    if forgotten:
+        return sets
+    from harvester.forgotten import read_forgotten
+
+    gone = read_forgotten(out_dir)
+    return [recorded for recorded in sets if forgotten_entry(recorded, gone) is None]
+
+
+def forgotten_entry(newest: RecordedRun, gone: Mapping[str, ForgottenSet]) -> ForgottenSet | None:
+    """The entry of DIR's forgotten sets (``gone``: :func:`harvester.forgotten.read_forgotten`)
+    that holds the target set whose newest run is ``newest``; None when that set is live.
+
+    Only while its newest run is one the set had when it was forgotten: a run given its
+    targets since (which takes the entry off as it starts, :func:`harvester.forgotten.revive_set`)
+    makes it live even where taking the entry off failed."""
+    entry = gone.get(target_set(newest)) if gone else None
+    return entry if entry is not None and newest.run in entry.runs else None
+
+
+def target_flags(recorded: RecordedRun) -> list[str]:
+    """The flags that name the run's target set (:func:`target_set`) on a command line: its
+    targets, ``--ids-from`` and ``--from-plan`` paths as saved, and its ``--where`` terms.
+    What ``harvester forget`` is given to name a set, and says of one."""
+    config = recorded.config
+    words: list[str] = []
+    for key in ("screens", "projects", "plates", "datasets", "images"):
+        values = config.get(key)
+        for item in values if isinstance(values, list) else ():
+            words += [FLAGS[key], str(item)]
+    for key, plain in NAMED_TARGETS.items():
+        names = config.get(plain)
+        for name in names if isinstance(names, list) else ():
+            words += [FLAGS[key], str(name)]
+    for key in ("ids_from", "from_plan"):
+        value = config.get(key)
+        if isinstance(value, str) and value:
+            words += [FLAGS[key], value]
+    where = config.get("where")
+    for term in where if isinstance(where, list) else ():
+        words += ["--where", str(term)]
+    return words
+
+
+def runs_of_set(out_dir: Path, key: str) -> list[str]:
+    """The ids of every run of DIR (readable saved config) of target set ``key``."""
+    return [run.run for run in _runs_of_set(out_dir, key)]
 
 
 def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:
@@ -1180,6 +1289,11 @@ def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
         if value is None:
             continue
         out[key] = value
+    if recorded.config.get("sample_per"):
+        # No label keys, rather than none given: resolve would make the --sample-per key the
+        # replay's label key, undoing keys given since (``harvester index --label-key``).
+        # Given none, the index keeps the keys given last, the run's own among them.
+        out["label_keys"] = []
     return out
 
 

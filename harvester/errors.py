@@ -38,6 +38,7 @@ from urllib.parse import unquote
 __all__ = [
     "BrokenAnswerError",
     "ConfigError",
+    "CredentialsError",
     "FetchError",
     "FolderBusyError",
     "HarvesterError",
@@ -240,6 +241,13 @@ class NotOmeroError(RemoteError):
     another service, a wrong path in ``--base-url``). Unlike an unreachable server, this is
     the same from every machine: ``harvester slurm`` refuses it at once rather than leaving
     it to each task (a class, so that no caller matches the message's words)."""
+
+
+class CredentialsError(RemoteError):
+    """The server answered 401: it wants HTTP auth that was not sent, or refused what was.
+    Every request, from every machine, would get the same answer: ``harvester slurm``
+    refuses it at once, as it does a server that is not OMERO.web, rather than submitting
+    tasks that would each fail the same way."""
 
 
 class ServerUnavailableError(RemoteError):

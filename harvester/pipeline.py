@@ -43,6 +43,7 @@ from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
     PROBLEMS_LOGGER,
+    CredentialsError,
     FetchError,
     HarvesterError,
     InvalidBodyError,
@@ -414,6 +415,14 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
         except PermanentError as exc:
             if exc.status == 407 and client.proxy is not None:
                 raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
+            if exc.status == 401:
+                # An OMERO.web behind HTTP Basic auth (a proxy's): not "not OMERO.web".
+                said = (
+                    "refused the credentials sent" if client.authorizes else "asks for credentials"
+                )
+                raise CredentialsError(
+                    f"{shown} {said} (api/ answered {exc.reason})", hint=exc.hint
+                ) from None
             if exc.status == 404 and await _probe_webclient(client, looks):
                 logger.warning("%s has no JSON API (api/ 404): plates cannot be walked", shown)
                 return
@@ -914,7 +923,7 @@ class Harvest:
 
         run = self.summary.run_id
         key = target_set(RecordedRun(run, mine))
-        for recorded in recorded_target_sets(self.out, besides=run):
+        for recorded in recorded_target_sets(self.out, besides=run, forgotten=True):
             if target_set(recorded) == key:
                 return bool(recorded.config.get("artifacts") != mine["artifacts"])
         return True
@@ -1468,6 +1477,27 @@ class Harvest:
         if store is not None and await anyio.to_thread.run_sync(store.forget_run):
             logger.debug("refused for its targets: removed this run's journal and saved config")
 
+    def _revive_forgotten_set(self) -> None:
+        """Given the targets of a set ``harvester forget`` took out of DIR's resumes, and
+        past their check (the targets are there again): resumes and ``status`` take the
+        set again, as the forget line said they would. Said in one line. Not by a resume's
+        replay (it never replays a forgotten set), nor before the check: a run refused for
+        the same missing target leaves no run, and the set stays forgotten."""
+        from harvester.config import RecordedRun, target_set
+        from harvester.forgotten import revive_set
+
+        key = target_set(RecordedRun(self.summary.run_id, self.cfg.to_public()))
+        try:
+            entry = revive_set(self.out, key)
+        except OSError as exc:  # (this run's config, once it records something, does it too)
+            logger.debug("could not take the set off %s's forgotten sets: %s", self.out, exc)
+            return
+        if entry is not None and self.say is not None:
+            self.say(
+                f"{self.out}: the target set {entry.targets or 'of this run'} is resumed again "
+                "(`harvester forget` had left it out)"
+            )
+
     async def _store_run(
         self,
         client: Client,
@@ -1523,6 +1553,8 @@ class Harvest:
                         prefetched.update(
                             await self._preflight_images(client, store.state, fetcher.early)
                         )
+                    if self.replay_of is None and not new_folder:
+                        await anyio.to_thread.run_sync(self._revive_forgotten_set)
                     await self._pipeline(client, store, fetcher, study, prefetched)
             finally:
                 self._work_scope = None

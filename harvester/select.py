@@ -12,7 +12,12 @@ Three filters sit between the walker's stream and the workers, in this order:
    streaming, decided per image.
 3. ``sample`` N -- keep the N images with the smallest ``hash(seed, id)``: a
    bounded heap (memory O(N)), so the whole walk must finish before the first
-   selected image goes to the workers.
+   selected image goes to the workers. With ``sample_per`` KEY, the N smallest of
+   each class: each distinct label of KEY alone (:func:`label_of`, as the ``label``
+   column shows it: several values of the key are one class, ``a;b``). Images
+   without KEY belong to no class and are not sampled (counted in the summary);
+   a class with fewer than N images gives all of them (one warning counts such
+   classes). Memory O(N x classes).
 
 ``hash`` is blake2b of ``"<seed>:<image id>"`` (8 bytes, big-endian), so the
 selection depends only on the set of walked images, never on walk order,
@@ -22,17 +27,21 @@ skipped as done: no image request). Shard filtering (``--shard K/N``) comes
 everything, computes the same global selection and keeps its own part, so the
 union over shards is exactly the single-process selection.
 
-Labels on a resumed walk: without ``where``, labels do not decide a sample; they
-are needed only for the images this run may fetch (in its shard, in the fraction,
-and for ``sample``, at or below the sample's edge: the largest ``(hash, id)`` it
+Labels on a resumed walk: without ``where`` or ``sample_per``, labels do not decide a
+sample; they are needed only for the images this run may fetch (in its shard, in the
+fraction, and for ``sample``, at or below the sample's edge: the largest ``(hash, id)`` it
 kept). :class:`SampleReuse` gives the walker that test, so that a page whose
 images are journaled or cannot be fetched by this run sends no annotation request.
 The edge of a complete sample is kept in ``DIR/samples/<key>.json`` (the key: seed,
-sample, fraction and targets), so a resumed shard, which holds only its own images'
-records, knows which other images cannot be in the sample without asking their
-labels again. The sample itself is computed from the walk as before: if the
+sample, fraction, ``sample_per`` when set, and targets), so a resumed shard, which holds
+only its own images' records, knows which other images cannot be in the sample without
+asking their labels again. The sample itself is computed from the walk as before: if the
 catalogue changed, images kept beyond the recorded edge (images of the sample were
-removed) get their labels asked after the walk, before they are fetched.
+removed) get their labels asked after the walk, before they are fetched. With
+``sample_per`` the labels decide, as with ``where``: an image's class is its labels, and
+one whose labels were not asked may be of a short class (all of whose images are taken)
+or of a new one, so no edge can rule it out and every walked image's labels are asked on
+every run (as for ``where``, a page whose images are all journaled takes them from there).
 
 The labelled index: with ``label_keys`` the index gains a ``label`` column (the
 values of those keys, one key's values joined with ``;``, keys joined with
@@ -199,6 +208,25 @@ def check_fraction(value: object) -> float | None:
             "a number of them: sample = N",
         )
     return float(value)
+
+
+def check_sample_per(value: object) -> str | None:
+    """``sample_per``: None or a non-empty annotation key (stripped, as keys compare).
+
+    Why refuse an empty key: ``--sample-per "$KEY"`` with ``KEY`` unset would make every
+    image classless, and the run would fetch nothing with exit 0.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"sample_per: expected an annotation key, got {value!r}")
+    if not value.strip():
+        raise ConfigError(
+            "sample_per: the annotation key cannot be empty",
+            hint="e.g. --sample 50 --sample-per 'Gene Symbol' (50 images of each gene)",
+            file_hint='e.g. sample = 50 and sample_per = "Gene Symbol"',
+        )
+    return value.strip()
 
 
 def check_seed(value: object) -> int:
@@ -374,6 +402,16 @@ def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen
     return lines
 
 
+def unknown_per_key(census: KeyCensus, seen: Seen) -> list[str]:
+    """The warning when the ``sample_per`` key is on none of the images seen (a typo): every
+    image is then without a class, and the sample is empty."""
+    return [
+        f"--sample-per key {key!r} {on_none_of(census.images, *seen)}, so no image has a"
+        f" class and none is sampled; {census.hint(key)}"
+        for key in census.missing()
+    ]
+
+
 def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
     """One warning line per label key on none of the images seen; none if no labels are known.
 
@@ -429,6 +467,13 @@ class ValueCensus:
         # folded key -> folded value -> a spelling seen: the values of the keys of open terms,
         # for a "did you mean" when a term matched nothing (``ECT3`` -> ``ECT2``).
         self._values: dict[str, dict[str, str]] = {}
+        # folded key -> the values its '=' and '!=' terms give: never suggested for another
+        # term of that key (``=ECT3`` beside ``=ECT2`` or ``!=ECT2`` was told "did you mean
+        # ECT2?", a value the user had already given, or excluded).
+        self._given: dict[str, set[str]] = {}
+        for cond in where:
+            if cond.op != "~":
+                self._given.setdefault(_fold(cond.key), set()).add(cond.value)
 
     def see(self, labels: Labels) -> None:
         """Note the values of one image."""
@@ -459,7 +504,12 @@ class ValueCensus:
         """Up to 3 values of the term's key spelt nearly like its value (a typo's suggestions)."""
         import difflib  # only when a term matched nothing: not on every run's start-up
 
-        values = self._values.get(_fold(cond.key), {})
+        given = self._given.get(_fold(cond.key), set())
+        values = {
+            folded: value
+            for folded, value in self._values.get(_fold(cond.key), {}).items()
+            if value not in given
+        }
         close = difflib.get_close_matches(_fold_spaces(cond.value), list(values), n=3)
         return [values[v] for v in close]
 
@@ -478,6 +528,8 @@ class ValueCensus:
             if cond in self._hit or _fold(cond.key) in missing:
                 continue
             near = self._near.get(cond)
+            if near in self._given.get(_fold(cond.key), ()):
+                near = None  # given in another term already: no news, as an absent value
             if near is None and matched:
                 continue
             parts = [v.strip() for v in cond.value.split(",")]
@@ -515,16 +567,19 @@ class Selection:
     fraction: float | None = None
     seed: int = 0
     shard: tuple[int, int] | None = None
+    #: ``sample`` images of each class of this annotation key (None: of all images).
+    sample_per: str | None = None
 
     @classmethod
     def from_config(cls, cfg: Any) -> Selection:
-        """From a HarvestConfig (where, sample, sample_fraction, seed, shard)."""
+        """From a HarvestConfig (where, sample, sample_fraction, seed, shard, sample_per)."""
         return cls(
             where=tuple(cfg.where),
             sample=cfg.sample,
             fraction=cfg.sample_fraction,
             seed=cfg.seed,
             shard=cfg.shard_spec,
+            sample_per=cfg.sample_per,
         )
 
     @property
@@ -549,9 +604,10 @@ class Selection:
 
         Without ``where`` the labels do not decide the selection, so an image outside
         the shard, the fraction or (with ``edge``, a complete earlier sample's) the
-        sample's edge needs none. With ``where`` every image's labels decide: None.
+        sample's edge needs none. With ``where`` or ``sample_per`` every image's labels
+        decide: None.
         """
-        if self.where or not self.active:
+        if self.where or self.sample_per or not self.active:
             return None
         seed, fraction, shard = self.seed, self.fraction, self.shard
         use_edge = edge if self.sample is not None else None
@@ -573,7 +629,8 @@ class Selection:
         if self.fraction is not None:
             parts.append(f"fraction {self.fraction:g}")
         if self.sample is not None:
-            parts.append(f"sample {self.sample}")
+            per = f" per {self.sample_per}" if self.sample_per else ""
+            parts.append(f"sample {self.sample}{per}")
         if self.sample is not None or self.fraction is not None:
             parts.append(f"seed {self.seed}")
         return ", ".join(parts)
@@ -594,9 +651,84 @@ class BottomN:
         elif item[:2] > self._heap[0][:2]:
             heapq.heapreplace(self._heap, item)
 
+    def __len__(self) -> int:
+        return len(self._heap)
+
     def result(self) -> list[ImageRef]:
         """The kept images in image-id order (deterministic, good disk locality)."""
         return sorted((ref for _h, _i, ref in self._heap), key=lambda r: r.image_id)
+
+
+class BottomNPerClass:
+    """The ``n`` images with the smallest ``(hash, id)`` of each class of annotation ``key``.
+
+    An image's class is its label for ``key`` alone (:func:`label_of`): what the ``label``
+    column of index.csv shows with ``--label-key KEY``, so that labels.csv counts exactly
+    the classes sampled (several values of the key are one class, ``a;b``, as there).
+    Images without the key are in no class: counted (:attr:`unclassed`), not sampled.
+    The same hash as :class:`BottomN`, so each class's pick depends only on which images
+    of it the walk found.
+    """
+
+    def __init__(self, n: int, seed: int, key: str) -> None:
+        self.n = n
+        self.seed = seed
+        self.key = key
+        self.classes: dict[str, BottomN] = {}
+        self.unclassed = 0
+        # The fields of a well share one labels tuple: its label is made once.
+        self._last: object = None
+        self._label = ""
+
+    def offer(self, ref: ImageRef) -> None:
+        if ref.labels is not self._last:
+            self._last = ref.labels
+            self._label = label_of(ref.labels, (self.key,))
+        if not self._label:
+            self.unclassed += 1
+            return
+        bottom = self.classes.get(self._label)
+        if bottom is None:
+            bottom = self.classes[self._label] = BottomN(self.n, self.seed)
+        bottom.offer(ref)
+
+    def result(self) -> list[ImageRef]:
+        """Every class's kept images, in image-id order."""
+        kept = (ref for bottom in self.classes.values() for ref in bottom.result())
+        return sorted(kept, key=lambda r: r.image_id)
+
+    def short(self) -> dict[str, int]:
+        """The classes with fewer than ``n`` images (all of them kept): label -> images."""
+        return {label: len(b) for label, b in self.classes.items() if len(b) < self.n}
+
+
+#: Short classes named in the warning about them.
+SHORT_CLASSES_SHOWN = 3
+
+
+def short_classes_line(n: int, key: str, short: Mapping[str, int], classes: int) -> str:
+    """The one warning when classes of ``--sample N --sample-per KEY`` have fewer than N images.
+
+    Why one line, and under ``--quiet``: a balanced training set that is not balanced is
+    what the user must know before training, and one run per class said it once per short
+    class; the count and the smallest classes are enough to decide (labels.csv has all).
+    """
+    shown = sorted(short.items(), key=lambda item: (item[1], item[0]))
+    named = ", ".join(f"{label!r}: {count}" for label, count in shown[:SHORT_CLASSES_SHOWN])
+    more = len(shown) - SHORT_CLASSES_SHOWN
+    if more > 0:
+        named += f" and {more} more"
+    if classes == 1:
+        which = "the only class"
+    elif len(short) == classes:
+        which = f"all {classes} classes"
+    else:
+        which = f"{len(short)} of the {classes} classes"
+    return (
+        f"--sample {n} --sample-per {key!r}: {which} {agree(len(short), 'has', 'have')} fewer"
+        f" than {n} images, so all of {agree(len(short), 'its', 'their')} images are taken"
+        f" ({named}); the classes are not balanced"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,13 +758,18 @@ _SAMPLE_RECORD_VERSION = 1
 
 
 def sample_key(selection: Selection, targets: Mapping[str, Any]) -> dict[str, Any]:
-    """What decides a sample besides the catalogue: seed, size, fraction and targets."""
-    return {
+    """What decides a sample besides the catalogue: seed, size, fraction, targets, and the
+    class key of a per-class sample (only when set: the records of plain samples keep their
+    names), so that no edge of one kind of sample is ever read for the other."""
+    key: dict[str, Any] = {
         "seed": selection.seed,
         "sample": selection.sample,
         "fraction": selection.fraction,
         "targets": {k: v for k, v in sorted(targets.items()) if v},
     }
+    if selection.sample_per:
+        key["sample_per"] = _fold(selection.sample_per)
+    return key
 
 
 def sample_record_path(out_dir: Path, key: Mapping[str, Any]) -> Path:
@@ -716,8 +853,11 @@ class SampleReuse:
     async def for_run(
         cls, cfg: Any, selection: Selection, out_dir: Path, run_id: str
     ) -> SampleReuse | None:
-        """The reuse of a run of ``cfg`` (a HarvestConfig), None where it does not apply."""
+        """The reuse of a run of ``cfg`` (a HarvestConfig), None where it does not apply: where
+        labels decide the selection (``where``, ``sample_per``), every image's are needed."""
         if not cfg.labels or cfg.from_plan is not None or selection.where:
+            return None
+        if selection.sample_per:
             return None
         if selection.sample is None and selection.fraction is None:
             return None
@@ -793,11 +933,20 @@ def _ids_source(path: Path | None) -> str | None:
     return str(path if str(path) == "-" else Path(path).absolute())
 
 
+def sampler(selection: Selection) -> BottomN | BottomNPerClass | None:
+    """The sample of ``selection``: N in all, N per class, or None (no ``sample``)."""
+    if selection.sample is None:
+        return None
+    if selection.sample_per:
+        return BottomNPerClass(selection.sample, selection.seed, selection.sample_per)
+    return BottomN(selection.sample, selection.seed)
+
+
 def select_refs(refs: Iterable[ImageRef], selection: Selection) -> list[ImageRef]:
     """The synchronous form of :func:`run_stage` (tests, planning from lists)."""
     kept = [ref for ref in refs if selection.admits(ref)]
-    if selection.sample is not None:
-        bottom = BottomN(selection.sample, selection.seed)
+    bottom = sampler(selection)
+    if bottom is not None:
         for ref in kept:
             bottom.offer(ref)
         kept = bottom.result()
@@ -814,10 +963,18 @@ class SelectStats:
     out_of_shard: int = 0
     withheld: int = 0
     description: str = ""
+    #: A per-class sample's key, its classes and the matching images without the key.
+    per_key: str = ""
+    classes: int = 0
+    unclassed: int = 0
 
     def summary(self) -> str:
         walked = plural(self.walked, "walked image")
         text = f"selected {self.selected} of {walked} ({self.description})"
+        if self.per_key:
+            text += f"; {plural(self.classes, 'class', 'classes')} of {self.per_key!r}"
+            if self.unclassed:
+                text += f", {plural(self.unclassed, 'image')} without it not sampled"
         if self.out_of_shard:
             belong = agree(self.out_of_shard, "belongs", "belong")
             text += f"; {plural(self.out_of_shard, 'selected image')} {belong} to other shards"
@@ -871,8 +1028,9 @@ async def run_stage(
     balanced set's small classes said it on every resume; the caller tells which runs did).
     """
     stats.description = selection.describe()
-    bottom = BottomN(selection.sample, selection.seed) if selection.sample is not None else None
+    bottom = sampler(selection)
     census = KeyCensus(c.key for c in selection.where)
+    per_census = KeyCensus([selection.sample_per]) if selection.sample_per else None
     values = ValueCensus(selection.where)
 
     async def forward(ref: ImageRef) -> None:
@@ -889,6 +1047,8 @@ async def run_stage(
             stats.walked += 1
             census.see(ref)
             values.see(ref.labels)
+            if per_census is not None:
+                per_census.see(ref)
             if not selection.admits(ref):
                 continue
             stats.matched += 1
@@ -900,6 +1060,9 @@ async def run_stage(
             problems.warning("%s", line)
         for line in values.lines(census, ("walked image", "walked images"), stats.matched):
             problems.warning("%s", line)
+        if per_census is not None:
+            for line in unknown_per_key(per_census, ("walked image", "walked images")):
+                problems.warning("%s", line)
         if bottom is not None and walk_complete is not None and not walk_complete():
             kept = bottom.result()
             stats.withheld = len(kept)
@@ -915,9 +1078,7 @@ async def run_stage(
                 )
             bottom = None
         if bottom is not None:
-            logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
-            if 0 < stats.matched < bottom.n and not replay:
-                problems.warning("%s", short_sample_line(bottom.n, stats, bool(selection.where)))
+            say_sample(bottom, stats, selection, replay)
             sampled: list[ImageRef] | None = bottom.result()
             if reuse is not None and sampled:
                 count = len(sampled)
@@ -931,6 +1092,32 @@ async def run_stage(
                     )
             for ref in sampled or ():
                 await forward(ref)
+
+
+def say_sample(
+    bottom: BottomN | BottomNPerClass, stats: SelectStats, selection: Selection, replay: bool
+) -> None:
+    """Log what the complete walk's sample takes, warn when it is short (not on a replay
+    that said it already), and note a per-class sample's classes in ``stats``."""
+    if isinstance(bottom, BottomNPerClass):
+        stats.per_key, stats.classes = bottom.key, len(bottom.classes)
+        stats.unclassed = bottom.unclassed
+        classes = plural(len(bottom.classes), "class", "classes")
+        logger.info(
+            "walk finished: sampling %d images of each of %s of %r (%d matching images)",
+            bottom.n,
+            classes,
+            bottom.key,
+            stats.matched,
+        )
+        short = bottom.short()
+        if short and not replay:
+            line = short_classes_line(bottom.n, bottom.key, short, len(bottom.classes))
+            problems.warning("%s", line)
+        return
+    logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
+    if 0 < stats.matched < bottom.n and not replay:
+        problems.warning("%s", short_sample_line(bottom.n, stats, bool(selection.where)))
 
 
 def short_sample_line(n: int, stats: SelectStats, filtered: bool) -> str:
@@ -1071,9 +1258,7 @@ def write_labelled_index(
     if clashes:
         problems.warning("%s", separator_clash_line(list(clashes)))
     ids = {label: n for n, label in enumerate(sorted(counts))}
-    renumbered = renumbered_line(out_dir / LABELS_FILE, ids)
-    if renumbered:
-        renumbered += _keep_renumbered(out_dir)
+    renumbered = _renumbering(out_dir, ids)
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
     at = rows.fixed  # the core columns and those of kinds such as rois: labels come after
@@ -1102,6 +1287,30 @@ def write_labelled_index(
         problems.warning("%s", renumbered)
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
     return len(rows)
+
+
+def _renumbering(out_dir: Path, ids: dict[str, int]) -> str:
+    """:func:`renumbered_line` of the ``labels.csv`` being replaced and, when it warns,
+    :func:`_keep_renumbered`; "" when every label keeps its id.
+
+    Under DIR's index lock, as :func:`harvester.index.write_table` writes: another writer
+    (``harvester index`` while a harvest ends) replaces ``labels.csv`` and then records it in
+    ``written.json``; read between the two, the new file passed for a hand edit, so the ids
+    it held were kept by neither this copy nor the next write's, nor were the ids said
+    those of one file. The lock is let go before the tables are written (it is not
+    reentrant: ``write_table`` takes it again).
+    """
+    from harvester import index
+    from harvester.layout import index_path
+    from harvester.store import folder_lock, storage_error
+
+    try:
+        with folder_lock(out_dir, index.INDEX_LOCK, wait=index.INDEX_LOCK_WAIT, denied_ok=True):
+            renumbered = renumbered_line(out_dir / LABELS_FILE, ids)
+            return renumbered + _keep_renumbered(out_dir) if renumbered else ""
+    except OSError as exc:
+        # The lock file cannot be made: named as the index write, which takes it next, was.
+        raise storage_error(exc, str(index_path(out_dir))) from exc
 
 
 def _keep_renumbered(out_dir: Path) -> str:

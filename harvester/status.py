@@ -96,6 +96,7 @@ from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files
 
 if TYPE_CHECKING:
     from harvester.config import RecordedRun
+    from harvester.forgotten import ForgottenSet
     from harvester.plan import PlanInfo
 
 logger = logging.getLogger(__name__)
@@ -288,6 +289,9 @@ class StatusReport:
     #: The command(s) that try the ``not_asked`` failures again without narrowing what DIR
     #: fetches (:func:`_not_asked_commands`): one, or one per target set holding them.
     not_asked_commands: list[str] = field(default_factory=list)
+    #: The targets of each set ``harvester forget`` took out of DIR's resumes (as flags):
+    #: not resumed, and their images' failures, pending kinds and walks not counted.
+    forgotten: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -361,6 +365,8 @@ class StatusReport:
             data["not_asked"] = self.not_asked
         if self.not_asked_commands:
             data["not_asked_commands"] = self.not_asked_commands
+        if self.forgotten:
+            data["forgotten"] = self.forgotten
         return data
 
     def to_text(self) -> str:
@@ -452,6 +458,13 @@ class StatusReport:
                 reason = with_status(f.get("status"), str(f.get("reason") or ""))
                 lines.append(f"  {f['kind']} {f['id']}: {reason} {f.get('url')}")
         lines += self._walk_lines()
+        if self.forgotten:
+            q = shlex.quote(self.out_dir)
+            lines.append(
+                f"forgotten (`harvester forget`: not resumed, failed and pending not counted): "
+                f"{'; '.join(self.forgotten)}; to take one back, give its targets to "
+                f"harvester harvest --out {q}"
+            )
         if self.running:
             lines.append(f"running now: {_first_named(self.running, counted=True)}")
         if self.queued:
@@ -671,6 +684,9 @@ class _TargetKinds:
     known: bool = True
     #: The set's newest run (for the command that replays it with other kinds).
     recorded: RecordedRun | None = None
+    #: Taken out of DIR's resumes by ``harvester forget``: it asks nothing (``kinds`` empty),
+    #: and a failure only it holds is neither counted nor offered again.
+    forgotten: bool = False
 
 
 def _target_kinds(recorded_sets: list[RecordedRun], plan_at: Path | None) -> list[_TargetKinds]:
@@ -711,6 +727,40 @@ def _target_kinds(recorded_sets: list[RecordedRun], plan_at: Path | None) -> lis
                 except UsageError:
                     target.known = False
         out.append(target)
+    return out
+
+
+def _live_and_forgotten(
+    out_dir: Path, every: list[RecordedRun] | None
+) -> tuple[list[RecordedRun] | None, list[tuple[RecordedRun, ForgottenSet]]]:
+    """DIR's target sets (``every``: with the forgotten ones; None: not read) split into
+    those a resume replays and those ``harvester forget`` took out (each with its entry)."""
+    if every is None:
+        return None, []
+    from harvester.config import forgotten_entry
+    from harvester.forgotten import read_forgotten
+
+    gone = read_forgotten(out_dir)
+    live: list[RecordedRun] = []
+    forgotten: list[tuple[RecordedRun, ForgottenSet]] = []
+    for recorded in every:
+        entry = forgotten_entry(recorded, gone)
+        if entry is None:
+            live.append(recorded)
+        else:
+            forgotten.append((recorded, entry))
+    return live, forgotten
+
+
+def _forgotten_kinds(forgotten: list[RecordedRun]) -> list[_TargetKinds]:
+    """The forgotten sets that tell their images (by id, or an ids file still there), each
+    asking nothing of them. One that cannot tell them (ids read once, a plan) is left out:
+    as a set that cannot tell its images it would take every image no set names."""
+    out = []
+    for target in _target_kinds(forgotten, None):
+        if target.known and not target.plan:
+            target.kinds, target.forgotten = frozenset(), True
+            out.append(target)
     return out
 
 
@@ -1177,12 +1227,19 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     # Read once, for the sets' kinds and for the resume line.
     from harvester.config import recorded_target_sets
 
-    recorded_sets = recorded_target_sets(out_dir, saved=saved) if source == "config" else None
+    every = (
+        recorded_target_sets(out_dir, saved=saved, forgotten=True) if source == "config" else None
+    )
+    recorded_sets, gone = _live_and_forgotten(out_dir, every)
+    report.forgotten = [entry.targets for _recorded, entry in gone]
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
     # An image no set names is counted by DIR's newest set's kinds: the newest set as a
     # resume orders them (a replay ranks as the run it replayed), not the run started last.
+    # A forgotten set names its images too, asking nothing of them (after the live sets: an
+    # image a live set names is that set's).
     wanted = _Wanted(
-        sets, [a.value for a in Artifact if a.value in sets[0].kinds] if sets else selected
+        [*sets, *_forgotten_kinds([recorded for recorded, _entry in gone])],
+        [a.value for a in Artifact if a.value in sets[0].kinds] if sets else selected,
     )
     dropped_by_set: dict[int, set[str]] = {}
     extra: dict[str, int] = {}
@@ -1218,14 +1275,16 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         run = report.runs.setdefault(str(rec.get("run")), {"done": 0, "failed": 0, "bytes": 0})
         run["failed"] += 1
         if (
-            sets
+            wanted.sets
             and kind in artifact_kinds
             and (kind, object_id) not in plan_failed
             and kind not in wanted.kinds(object_id, state.images.get(object_id))
         ):
             # No resume asks for it again: not a failure to act on (said apart).
-            report.not_asked[kind] = report.not_asked.get(kind, 0) + 1
             holder = wanted.holder(object_id, state.images.get(object_id))
+            if holder is not None and holder.forgotten:
+                continue  # (its set is said to be forgotten, and how to take it back)
+            report.not_asked[kind] = report.not_asked.get(kind, 0) + 1
             if holder is not None:
                 dropped_by_set.setdefault(sets.index(holder), set()).add(kind)
             continue
@@ -1267,7 +1326,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         advice = failure_advice(report.failures, done_by_kind=done)
         report.hints = list(advice.hints)
         report.rerun_helps = advice.rerun_helps
-    report.walks = unfinished_walks(state)
+    forgotten_runs = {run for _recorded, entry in gone for run in entry.runs}
+    report.walks = [w for w in unfinished_walks(state) if w.get("run") not in forgotten_runs]
     report.running = held_run_locks(out_dir)
     if ask_queue and slurm is not None and slurm.elsewhere is None:
         from harvester.slurm import queued_jobs

@@ -325,6 +325,12 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> None:
         help="N images chosen by a stable hash of (seed, id)",
     )
     group.add_argument(
+        "--sample-per",
+        metavar="KEY",
+        help="with --sample N: N images of each value of annotation KEY (a balanced set; "
+        "the index is labelled by KEY unless --label-key is given)",
+    )
+    group.add_argument(
         "--sample-fraction",
         type=number_arg,
         metavar="F",
@@ -347,6 +353,7 @@ def selection_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "where": args.where,
         "sample": args.sample,
+        "sample_per": args.sample_per,
         "sample_fraction": args.sample_fraction,
         "seed": args.seed,
         "label_keys": args.label_keys,
@@ -360,6 +367,7 @@ def selection_argv(args: argparse.Namespace) -> list[str]:
         out += ["--where", value]
     for flag, value in (
         ("--sample", args.sample),
+        ("--sample-per", args.sample_per),
         ("--sample-fraction", args.sample_fraction),
         ("--seed", args.seed),
     ):
@@ -450,7 +458,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
         replays, notes = _resumed_configs(args, cfg)  # (flags given now on top)
         if not replays:  # only sets that cannot be replayed, and nothing left to do
-            print(f"nothing to resume: {cfg.out} has nothing failed or pending", file=sys.stderr)
+            # (or only forgotten sets: the line that says so)
+            lines = [note for note, _moot in notes]
+            for line in lines or [f"nothing to resume: {cfg.out} has nothing failed or pending"]:
+                print(line, file=sys.stderr)
             return 0
         if len(replays) > 1 or notes:
             return _replay_each(args, replays, notes)
@@ -647,9 +658,25 @@ def _replay(args: argparse.Namespace, cfg: HarvestConfig, origin: str) -> int:
     except TargetNotFoundError as exc:
         note = _dropped_set_note(cfg, origin, exc)
         if note is None:
+            exc.hint = _forget_hint(cfg, exc.hint)
             raise
         print(note, file=sys.stderr)
         return EXIT_OK
+
+
+def _forget_hint(cfg: HarvestConfig, hint: str | None) -> str:
+    """``hint`` and then the ``harvester forget`` command that stops resuming the set of
+    ``cfg`` (a replay refused for a target gone from the server), pastable as it is.
+
+    Such a set did work once, so it is kept, and every resume of DIR was refused for it
+    (exit 2) with no way out but removing ``runs/`` by hand, which lost its record."""
+    from harvester.config import RecordedRun, target_flags
+
+    assert cfg.out is not None  # (a replay's)
+    flags = target_flags(RecordedRun("", cfg.to_public()))
+    command = shlex.join(["harvester", "forget", str(cfg.out), *flags])
+    stop = f"if it is gone for good, stop resuming this target set (its files stay): {command}"
+    return f"{hint}; {stop}" if hint else stop
 
 
 def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | None:
@@ -765,6 +792,8 @@ def _resumed_configs(
     assert out is not None  # checked by the caller
     q = shlex.quote(str(out))
     sets = recorded_target_sets(out) if out.is_dir() else []
+    if not sets and (gone := _all_forgotten(out)):
+        return [], [(gone, True)]
     if not sets:
         hint = "name --screen, --project, --plate, --dataset, --image, --ids-from or --from-plan"
         again = _journaled_targets_command(out) if out.is_dir() else None
@@ -894,6 +923,23 @@ def _resumed_configs(
         )
         said.append((resumed, line, origin))
     return said, [(note, moot) for _error, note, moot in refused]
+
+
+def _all_forgotten(out: Path) -> str | None:
+    """The line of a resume of DIR whose every target set ``harvester forget`` took out of
+    its resumes (None: not so): nothing to resume, exit 0, and how to take one back."""
+    from harvester.config import recorded_target_sets, target_flags
+
+    if not out.is_dir():
+        return None
+    sets = recorded_target_sets(out, forgotten=True)
+    if not sets:
+        return None
+    again = shlex.join(["harvester", "harvest", "--out", str(out), *target_flags(sets[0])])
+    return (
+        f"nothing to resume: every target set of {out} is forgotten (`harvester forget`); "
+        f"to resume one again, give its targets, e.g. {again}"
+    )
 
 
 #: The --ids-from value that stands for a pipe read once, in a resume hint.

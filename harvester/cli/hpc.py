@@ -524,12 +524,13 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
     or failing server) the check is skipped, said in a note, and each task checks for
     itself; one try per request, each within the quick server check's time limit, keeps
     that to seconds. A server that answers but is not OMERO.web
-    (:class:`~harvester.errors.NotOmeroError`) would fail every task the same: refused.
+    (:class:`~harvester.errors.NotOmeroError`) or that wants other credentials (a 401,
+    :class:`~harvester.errors.CredentialsError`) would fail every task the same: refused.
     """
     import anyio
 
     from harvester.client import Client
-    from harvester.errors import NotOmeroError, RemoteError, TransientError
+    from harvester.errors import CredentialsError, NotOmeroError, RemoteError, TransientError
     from harvester.names import ids_of_names
     from harvester.pipeline import QUICK_PROBE_TIMEOUT, client_settings, probe_server
     from harvester.walk import preflight
@@ -571,6 +572,8 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
             hint=f"{hint}if only this machine gets that answer, add --no-check "
             "(each task checks the targets)",
         ) from None
+    except CredentialsError:
+        raise  # a 401: every task would be refused the same (the error names which case)
     except (RemoteError, TransientError) as exc:
         # Not reached, busy, or failing after the retries: the tasks check for themselves.
         looked = " and looks the names up" if any(names.values()) else ""
@@ -894,7 +897,7 @@ def _no_targets(out: Path) -> UsageError:
 #: included, the script takes from the folder or from the flags given to it).
 _IMAGE_KEYS = (
     "screens", "projects", "plates", "datasets", "images", "ids_from", "from_plan",
-    "where", "sample", "sample_fraction", "seed",
+    "where", "sample", "sample_fraction", "seed", "sample_per",
 )  # fmt: skip
 
 

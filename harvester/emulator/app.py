@@ -133,6 +133,10 @@ class App:
 
     def _handle(self, req: Request) -> Response:
         path = req.path
+        wanted = self.site.authorization
+        if wanted is not None and req.headers.get("authorization") != wanted:
+            # A proxy's HTTP Basic auth answers before OMERO.web sees the request.
+            return _unauthorized()
         if (
             req.method not in _CSRF_SAFE_METHODS
             and path.endswith("/")
@@ -209,6 +213,21 @@ _FLASK_404 = (
     "<p>The requested URL was not found on the server. If you entered the URL manually"
     " please check your spelling and try again.</p>\n"
 )
+
+
+#: nginx's answer to a request without the credentials of its ``auth_basic``.
+_UNAUTHORIZED = (
+    "<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n"
+    "<center><h1>401 Authorization Required</h1></center>\r\n"
+    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+def _unauthorized() -> Response:
+    resp = text_response(401, _UNAUTHORIZED)
+    resp.headers.append(("WWW-Authenticate", 'Basic realm="OMERO.web"'))
+    resp.route = "unauthorized"
+    return resp
 
 
 def _flask_404() -> Response:

@@ -72,6 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="block renders as IDR did in 2026 (403 renders, 404 sized thumbnails)",
     )
     parser.add_argument(
+        "--basic-auth",
+        default=None,
+        metavar="USER:PASS",
+        help="answer 401 (WWW-Authenticate: Basic) to every request without these "
+        "HTTP Basic credentials, as a proxy in front of a private OMERO.web does",
+    )
+    parser.add_argument(
         "--tls-cert",
         default=None,
         metavar="FILE",
@@ -195,11 +202,15 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= args.port <= 65535:
             raise ValueError(f"port {args.port} out of range 0-65535")
         spec = parse_faults(args.faults).with_latency(args.latency_ms, args.jitter_ms)
-        options = {
+        options: dict[str, object] = {
             name: True
             for name in ("imgdata_exception", "migration_2026")
             if getattr(args, name, False)
         }
+        if getattr(args, "basic_auth", None) is not None:
+            if ":" not in args.basic_auth:
+                raise ValueError("--basic-auth must be USER:PASS (a ':' between them)")
+            options["basic_auth"] = args.basic_auth
         if not args.idle_timeout > 0:
             raise ValueError(f"--idle-timeout must be > 0 seconds, not {args.idle_timeout:g}")
         context = server_ssl_context(args.tls_cert, args.tls_key)
@@ -214,10 +225,26 @@ def run(args: argparse.Namespace) -> int:
         ssl_context=context,
         idle_timeout_s=args.idle_timeout,
     )
-    return asyncio.run(_serve(server, args.host, args.port, args.preset, args.seed))
+    auth = getattr(args, "basic_auth", None)
+    return asyncio.run(_serve(server, args.host, args.port, args.preset, args.seed, auth))
 
 
-async def _serve(server: EmulatorServer, host: str, port: int, preset: str, seed: int) -> int:
+def with_userinfo(base_url: str, basic_auth: str | None) -> str:
+    """``base_url`` with ``--basic-auth``'s ``USER:PASS@`` in it, each percent-encoded: the
+    "try:" command must carry them, or pasting it gets a 401 (they are the user's own, given
+    on the command line, for a local test server)."""
+    if basic_auth is None:
+        return base_url
+    from urllib.parse import quote
+
+    user, _, password = basic_auth.partition(":")
+    scheme, _, rest = base_url.partition("://")
+    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
+
+
+async def _serve(
+    server: EmulatorServer, host: str, port: int, preset: str, seed: int, auth: str | None
+) -> int:
     try:
         await server.start()
     except OSError as exc:
@@ -232,7 +259,8 @@ async def _serve(server: EmulatorServer, host: str, port: int, preset: str, seed
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     print(f"serving {server.base_url}", flush=True)
-    print(targets_line(server.base_url, preset, seed), file=sys.stderr, flush=True)
+    shown = with_userinfo(server.base_url, auth)
+    print(targets_line(shown, preset, seed), file=sys.stderr, flush=True)
     try:
         await stop.wait()
     finally:

@@ -6,6 +6,7 @@ process can serve several differently configured sites (tests do).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,7 +33,9 @@ class Site:
     ``migration_2026`` blocks renders as IDR did in 2026 (idr-api.md §0);
     ``api_base_url`` overrides the base of ``url:*`` links (default: the
     request's own base URL, never the production host);
-    ``search_page_size`` lets tests page the search engine with small pages.
+    ``search_page_size`` lets tests page the search engine with small pages;
+    ``basic_auth`` (``USER:PASS``) answers every request without those HTTP Basic
+    credentials with 401, as a proxy in front of a private OMERO.web does.
     """
 
     catalogue: Catalogue
@@ -43,15 +46,25 @@ class Site:
     search_page_size: int = SEARCH_PAGE_SIZE
     webclient_page_size: int = WEBCLIENT_PAGE_SIZE
     session_token: str = field(default="")
+    basic_auth: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
         if self.search_page_size < 1:
             raise ValueError("search_page_size must be >= 1")
+        if self.basic_auth is not None and ":" not in self.basic_auth:
+            raise ValueError("basic auth must be USER:PASS (a ':' between them)")
         if not self.session_token:
             seed = f"{self.catalogue.preset}:{self.catalogue.seed}".encode()
             self.session_token = hashlib.sha256(seed).hexdigest()[:32]
+
+    @property
+    def authorization(self) -> str | None:
+        """The ``Authorization`` value a request must carry (``basic_auth``), or None."""
+        if self.basic_auth is None:
+            return None
+        return "Basic " + base64.b64encode(self.basic_auth.encode()).decode("ascii")
 
     def base_url(self, request_base: str) -> str:
         """Base of absolute links: the override, else the request's own base."""

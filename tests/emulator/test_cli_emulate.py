@@ -78,6 +78,44 @@ def test_faults_and_latency_flags_apply() -> None:
         assert _stop(proc, signal.SIGTERM) == 0
 
 
+def test_basic_auth_flag_answers_401_without_the_credentials() -> None:
+    """--basic-auth USER:PASS: 401 with WWW-Authenticate: Basic without them or with wrong
+    ones, the real answer with them; the control plane stays open."""
+    proc, base_url = spawn_emulator(["--basic-auth", "al ice:p@ss:w"])
+    try:
+        bare = httpx.get(f"{base_url}/api/", timeout=5)
+        assert bare.status_code == 401
+        assert bare.headers["www-authenticate"].startswith("Basic ")
+        wrong = httpx.get(f"{base_url}/api/", auth=("al ice", "p@ss"), timeout=5)
+        assert wrong.status_code == 401
+        right = httpx.get(f"{base_url}/api/", auth=("al ice", "p@ss:w"), timeout=5)
+        assert right.status_code == 200
+        assert right.json()["data"][0]["version"] == "0"
+        assert httpx.get(f"{base_url}/__emulator__/stats", timeout=5).status_code == 200
+    finally:
+        assert _stop(proc, signal.SIGTERM) == 0
+
+
+def test_basic_auth_try_command_carries_the_credentials() -> None:
+    """With --basic-auth, the "try:" command printed at start names the credentials
+    (percent-encoded) in its --base-url: pasted as is, it gets no 401."""
+    argv = [sys.executable, "-m", "harvester", "emulate", "--port", "0"]
+    with subprocess.Popen(
+        [*argv, "--basic-auth", "al ice:p@ss:w"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            served = proc.stdout.readline().split()[-1]
+            line = proc.stderr.readline()
+        finally:
+            assert _stop(proc, signal.SIGTERM) == 0
+    url = served.replace("://", "://al%20ice:p%40ss%3Aw@")
+    assert f"try: harvester harvest --base-url {url} --screen " in line, line
+
+
 def _one_error_line(capsys: pytest.CaptureFixture[str], code: int, needle: str) -> None:
     out, err = capsys.readouterr()
     assert code == 2
@@ -97,6 +135,7 @@ def _one_error_line(capsys: pytest.CaptureFixture[str], code: int, needle: str) 
         (["--mode", "fast"], "fast"),
         (["--port", "70000"], "70000"),
         (["--latency-ms", "-3"], "latency"),
+        (["--basic-auth", "alice"], "USER:PASS"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -221,6 +221,40 @@ def test_a_server_that_is_not_omero_is_refused(emulator: EmulatorThread, tmp_pat
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("userinfo", "said", "hint"),
+    [
+        ("", "asks for credentials", "hint: missing credentials"),
+        ("ann:wrong@", "refused the credentials sent", "hint: wrong credentials"),
+    ],
+)
+def test_a_server_that_wants_other_credentials_is_refused(
+    make_emulator: Callable[..., EmulatorThread],
+    tmp_path: Path,
+    userinfo: str,
+    said: str,
+    hint: str,
+) -> None:
+    """A server behind HTTP Basic auth answering 401 (none sent, or the wrong ones) would
+    refuse every task the same: refused now (exit 2, the case named, its hint), not a
+    "targets not checked here" note and a script of tasks bound to fail; no script."""
+    emu = make_emulator(preset="demo", basic_auth="ann:right")
+    out = tmp_path / "study"
+    # A password goes in a config file (harvester slurm refuses it in --base-url).
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'base_url = "{emu.base_url.replace("://", f"://{userinfo}")}"\n')
+    proc = run_cli("slurm", str(secrets), "--screen", str(DEMO_SCREEN), "--out", str(out),
+                   "--tasks", "2")  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("error: ") and said in lines[0], lines
+    assert "HTTP 401" in lines[0]
+    assert lines[1].startswith(hint), lines
+    assert "wrong" not in lines[0]  # the password is never shown
+    assert "not checked here" not in proc.stdout
+    assert not out.exists()
+
+
 def test_no_check_writes_the_script_without_asking(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:

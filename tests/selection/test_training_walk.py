@@ -209,7 +209,29 @@ def test_where_terms_make_a_target_set_as_the_selection_reads_them() -> None:
     assert key("phenotype ~ mitotic", "gene symbol=ECT2", sample=50) == one
     assert key("Gene Symbol=PLK1", "Phenotype~mitotic") != one
     assert key("Gene Symbol=ect2", "Phenotype~mitotic") != one  # '=' is case-sensitive
+    assert key("Gene Symbol=ECT2", "Phenotype~MITOTIC") == one  # '~' is not
+    assert key("Gene Symbol!=ect2") != key("Gene Symbol!=ECT2")
     assert key() != one and key() == target_set(RecordedRun("run", {"screens": [DEMO_SCREEN]}))
+
+
+def test_a_contains_term_in_another_case_is_resumed_as_one_set(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`--where Phenotype~Mitotic`, then `--where phenotype~MITOTIC` (the same images) into
+    one DIR: `harvest --out DIR` resumes one target set, not two (it walked the selection
+    twice, replaying the older spelling after the newer)."""
+    out = tmp_path / "mitotic"
+    code, stderr = harvest_cli(emulator, out, "--where", "Phenotype~Mitotic")
+    assert code == 0, stderr
+    # The second run asks more of the same images (their metadata), so that it records a run.
+    code, stderr = harvest_cli(
+        emulator, out, "--where", "phenotype~MITOTIC", "--artifacts", "thumbnail,metadata"
+    )
+    assert code == 0, stderr
+    result = run_cli("harvest", "--out", str(out), "--rate", "none")
+    assert result.returncode == 0, result.stderr
+    assert "target set" not in result.stderr
+    assert "--where 'phenotype~MITOTIC'" in result.stderr  # the newest run's spelling wins
 
 
 def test_a_plan_of_no_image_does_not_say_submit(emulator: EmulatorThread, tmp_path: Path) -> None:

@@ -111,3 +111,41 @@ def test_value_with_other_spacing_is_named() -> None:
         " 'Mitotic  arrest', so this term matches no image; did you mean 'Phenotype=mitotic"
         " arrest'?"
     ]
+
+
+def test_a_value_given_in_another_term_is_not_suggested(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`Gene Symbol=ECT3` beside `Gene Symbol!=ECT2` selects nothing: the warning does not
+    suggest ECT2, a value the user gave (and excluded) already, but says '=' is exact."""
+    code, stdout, lines = dry_run(emulator, tmp_path / "g", "Gene Symbol=ECT3", "Gene Symbol!=ECT2")
+    assert code == 0
+    assert "selected 0 of 80 walked images" in stdout
+    (line,) = lines
+    assert "did you mean" not in line
+    assert line.endswith("'=' is exact and case-sensitive; 'Gene Symbol~TEXT' matches a part of a"
+                         " value in any case")  # fmt: skip
+    # Alone, the term is told of the value it was likely meant to be.
+    _code, _stdout, lines = dry_run(emulator, tmp_path / "h", "Gene Symbol=ECT3")
+    (line,) = lines
+    assert line.endswith("did you mean 'Gene Symbol=ECT2'?")
+
+
+def test_value_census_skips_given_values() -> None:
+    """A case variant or a near value that another '=' term of the key gives is not
+    suggested: `kind=a` beside `kind=A` (which matched) gets no warning, nor a `did you
+    mean 'kind=A'` when nothing matched; `kind=Bxy` beside `kind=Byy` is told of `kind=Bzy`
+    alone, the near value not given."""
+    where = parse_where(["kind=a", "kind=A", "kind=Bxy", "kind=Byy"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    ref = ImageRef(1, labels=(("kind", "A"), ("kind", "Byy"), ("kind", "Bzy")))
+    keys.see(ref)
+    values.see(ref.labels)
+    assert values.lines(keys, ("image", "images"), matched=1) == []
+    assert values.lines(keys, ("image", "images"), matched=0) == [
+        "--where 'kind=a': no value of key 'kind' on the only image is 'a', so this term"
+        " matches no image; '=' is exact and case-sensitive; 'kind~TEXT' matches a part of a"
+        " value in any case",
+        "--where 'kind=Bxy': no value of key 'kind' on the only image is 'Bxy', so this term"
+        " matches no image; did you mean 'kind=Bzy'?",
+    ]

@@ -9,7 +9,10 @@ a key ``KEY!``, and index.csv listing more images than the run selected with no 
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
+import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +21,7 @@ import anyio
 import pytest
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
+from harvester.index import INDEX_LOCK, _record_written
 from harvester.layout import image_path, make_writer, new_run_id
 from harvester.models import ImageRef
 from harvester.select import (
@@ -28,7 +32,7 @@ from harvester.select import (
     parse_where,
     write_labelled_index,
 )
-from harvester.store import Store
+from harvester.store import Store, atomic_write_bytes, folder_lock
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -225,3 +229,37 @@ def test_a_new_label_that_shifts_ids_is_no_label_gone(
     assert "; 1 label is new;" in line
     assert "no image" not in line and "gone" not in line
     assert "\n" not in line
+
+
+def test_labels_csv_is_read_once_a_concurrent_index_write_is_done(tmp_path: Path) -> None:
+    """Another index write holding the index lock, its labels.csv in place but not yet
+    recorded in written.json: the rebuild reads labels.csv only once that write is done, so
+    the ids it replaces are kept as labels.before-*.csv (read mid-write, the new file passed
+    for a hand edit and was kept by no one, nor by the next write)."""
+    make_dir(tmp_path, {1: (("Kind", "a"),), 2: (("Kind", "b"),)})
+    write_labelled_index(tmp_path, ["Kind"])  # a is 0, b is 1
+    theirs = b"label,label_id,images\nb,0,1\na,1,1\n"  # the other writer's: ids swapped
+    failed: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            write_labelled_index(tmp_path, ["Kind"])
+        except BaseException as exc:  # handed to the test thread
+            failed.append(exc)
+
+    rebuilding = threading.Thread(target=rebuild)
+    with folder_lock(tmp_path, INDEX_LOCK) as held:
+        assert held
+        atomic_write_bytes(tmp_path, tmp_path / LABELS_FILE, theirs)
+        rebuilding.start()
+        time.sleep(1.0)  # unlocked, the rebuild had read labels.csv long before this
+        _record_written(tmp_path, tmp_path / LABELS_FILE, hashlib.sha256(theirs).hexdigest())
+    rebuilding.join(30)
+    assert not rebuilding.is_alive() and not failed, failed
+    (kept,) = tmp_path.glob("labels.before-*.csv")
+    assert kept.read_bytes() == theirs
+    assert list(tmp_path.glob("labels.edited-*")) == []
+    assert read(tmp_path / LABELS_FILE) == [
+        {"label": "a", "label_id": "0", "images": "1"},
+        {"label": "b", "label_id": "1", "images": "1"},
+    ]

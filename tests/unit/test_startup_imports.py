@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import harvester
-from harvester.cli import main
+from harvester.cli import YOUNG_GENERATION_THRESHOLD, main
 from harvester.emulator import EmulatorThread
 
 #: Modules a plain-http thumbnails-only harvest never calls into.
@@ -37,15 +37,24 @@ _WRAPPER = """
 import atexit, gc, json, runpy, sys
 report, watched, argv = sys.argv[1], sys.argv[2].split(","), sys.argv[3:]
 gc_at_connect = []
+young_threshold_at_connect = []
 
 def on_event(event, args):
     if event == "socket.connect" and not gc_at_connect:
         gc_at_connect.append(gc.isenabled())
+        young_threshold_at_connect.append(gc.get_threshold()[0])
 
 def dump():
     loaded = sorted(name for name in watched if name in sys.modules)
     with open(report, "w") as fh:
-        json.dump({"loaded": loaded, "gc_at_connect": gc_at_connect}, fh)
+        json.dump(
+            {
+                "loaded": loaded,
+                "gc_at_connect": gc_at_connect,
+                "young_threshold_at_connect": young_threshold_at_connect,
+            },
+            fh,
+        )
 
 sys.addaudithook(on_event)
 atexit.register(dump)
@@ -109,6 +118,8 @@ def test_thumbnail_harvest_loads_no_image_library_nor_emulator(
     assert thumbnails[0].read_bytes()[:3] == b"\xff\xd8\xff"
     assert found["loaded"] == []
     assert found["gc_at_connect"] == [True]
+    # The run collects its young objects less often than CPython's default 700.
+    assert found["young_threshold_at_connect"] == [YOUNG_GENERATION_THRESHOLD]
 
 
 @pytest.mark.parametrize("argv", [["harvest", "--help"], ["--help"], ["status", "--help"]])
@@ -145,8 +156,10 @@ def test_in_process_main_leaves_garbage_collection_as_it_was(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Called in-process (not as the process's command), main pauses GC only during
-    start-up, re-enables it, also after an error there, and freezes nothing of the caller's."""
+    start-up, re-enables it, also after an error there, and freezes nothing of the caller's
+    nor changes its thresholds."""
     frozen = gc.get_freeze_count()
+    thresholds = gc.get_threshold()
     assert gc.isenabled()
     assert main(["--help"]) == 0
     assert main(["harvest", "--bogus"]) == 2
@@ -154,3 +167,4 @@ def test_in_process_main_leaves_garbage_collection_as_it_was(
     assert "concurrency" in capsys.readouterr().err
     assert gc.isenabled()
     assert gc.get_freeze_count() == frozen
+    assert gc.get_threshold() == thresholds
