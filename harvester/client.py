@@ -745,7 +745,7 @@ class Client:
         ]
         #: The HTTP proxy requests go through (proxy environment variables), or None.
         self.proxy = proxy_from_environment(base)
-        self._secrets = _secret_values(settings, self.proxy)
+        self._secrets = _secret_values(settings, self.proxy, self._base_query)
         if self.proxy is not None and limiter is None:
             # Said once per run: the probe shares the run client's limiter.
             log.debug(
@@ -849,8 +849,7 @@ class Client:
         message (a redirect's names where it points, which a front end builds from the
         request, query included), a refused redirect's target."""
         error.url = self._hidden(error.url)
-        error.reason = self._hidden(error.reason)
-        error.args = (self._hidden(str(error)), *error.args[1:])
+        _rewrite_error(error, self._hidden)
         if isinstance(error, RedirectRefused):
             error.target = self._hidden(error.target)
 
@@ -1167,8 +1166,11 @@ def _target_of(url: str) -> str:
     return target.partition("#")[0]
 
 
-def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tuple[str, ...]:
-    """Values that must be scrubbed from any text we repeat from elsewhere."""
+def _secret_values(
+    settings: ClientSettings, proxy: Proxy | None, base_query: str
+) -> tuple[str, ...]:
+    """Values that must be scrubbed from any text we repeat from elsewhere. ``base_query``:
+    the base URL's query as the client split it off (sent with every request)."""
     values = list(settings.cookies.values())
     parts = urlsplit(settings.base_url)
     if parts.password:
@@ -1193,10 +1195,9 @@ def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tupl
         _scheme, space, credentials = value.strip().partition(" ")
         if space:
             values.append(credentials.strip())
-    query = settings.base_url.partition("#")[0].partition("?")[2]
-    values += [v for _k, v in parse_qsl(query, keep_blank_values=True)]
+    values += [v for _k, v in parse_qsl(base_query, keep_blank_values=True)]
     # As sent in the request line (percent-encoded), which a server may echo back.
-    values += [part.partition("=")[2] for part in query.split("&")]
+    values += [part.partition("=")[2] for part in base_query.split("&")]
     return tuple(v for v in values if len(v) >= 4)
 
 
@@ -1229,11 +1230,9 @@ def _tls_hint(reason: str) -> str:
 
 
 def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
-    """A short, credential-free description of a foreign exception."""
-    message = str(exc) or type(exc).__name__
-    if "://" in message:
-        message = " ".join(redact_url(word) for word in message.split(" "))
-    return _scrub(message, secrets)[:300]
+    """A short, credential-free description of a foreign exception: scrubbed as a server's
+    echo is (:func:`_scrub_echo`), as it too may quote a request or a secret."""
+    return _scrub_echo(str(exc) or type(exc).__name__, secrets)[:300]
 
 
 def is_http_url(url: str) -> bool:
@@ -1341,13 +1340,19 @@ def _scrub_echo(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def _scrub_error(error: FetchError, secrets: tuple[str, ...]) -> None:
-    """``error`` (its reason and message) without our secrets, in place: its class, hint and
-    any detail it carries stay."""
-    scrubbed = _scrub_echo(error.reason, secrets)
-    if scrubbed != error.reason:
-        message = str(error)
-        error.reason = scrubbed
-        error.args = (_scrub_echo(message, secrets), *error.args[1:])
+    """``error`` (its reason and message) without our secrets, in place, if its reason
+    quotes one."""
+    if _scrub_echo(error.reason, secrets) != error.reason:
+        _rewrite_error(error, lambda text: _scrub_echo(text, secrets))
+
+
+def _rewrite_error(error: FetchError, rewrite: Callable[[str], str]) -> None:
+    """``error``'s reason and message through ``rewrite`` (which hides something), in place:
+    its class, hint, status and any detail it carries stay. One place that knows where a
+    FetchError keeps its text, for the scrubbing of secrets and the hiding of the base URL's
+    query alike."""
+    error.reason = rewrite(error.reason)
+    error.args = (rewrite(str(error)), *error.args[1:])
 
 
 def _status_error(url: str, response: _Answer, secrets: tuple[str, ...]) -> FetchError:

@@ -19,7 +19,8 @@ import math
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -815,9 +816,7 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
     their journals: the "run" record the store writes as it opens). Only for runs that
     started within one second of each other, which their ids cannot order.
 
-    A journal is ``<host>-<pid>-<run>[-shard-K-of-N].jsonl``: its run is found by the end of
-    its name, one look-up per journal (not one test per run and journal: a folder resumed
-    weekly has many runs, see :func:`recorded_target_sets`)."""
+    Their journals are found by name (:func:`_journal_runs`)."""
     from harvester.layout import JOURNALS_DIR
 
     started: dict[str, float] = {}
@@ -825,21 +824,7 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
         names = sorted(os.listdir(out_dir / JOURNALS_DIR))
     except OSError:
         return started
-    lengths = {len(run) for run in runs}
-    for name in names:
-        if not name.endswith(".jsonl"):
-            continue
-        stem = _SHARD_SUFFIX.sub("", name[: -len(".jsonl")])
-        run = next(
-            (
-                stem[-n:]
-                for n in lengths
-                if stem[-n:] in runs and stem[-n - 1 : -n] == "-" and len(stem) > n
-            ),
-            None,
-        )
-        if run is None:
-            continue
+    for name, run in _journal_runs(names, runs):
         try:
             with open(out_dir / JOURNALS_DIR / name, "rb") as handle:
                 first = json.loads(handle.readline(1 << 16))
@@ -1239,15 +1224,27 @@ def _runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
 
 
 def _journals_of(out_dir: Path, runs: set[str]) -> list[Path]:
-    """The journals of ``runs`` (``<host>-<pid>-<run>[-shard-K-of-N].jsonl``)."""
+    """The journals of ``runs`` (found by name: :func:`_journal_runs`)."""
     from harvester.journal import journal_files
 
-    out: list[Path] = []
-    for path in journal_files(out_dir):
-        stem = _SHARD_SUFFIX.sub("", path.name[: -len(".jsonl")])
-        if any(stem.endswith("-" + run) for run in runs):
-            out.append(path)
-    return out
+    files = {path.name: path for path in journal_files(out_dir)}
+    return [files[name] for name, _run in _journal_runs(files, runs)]
+
+
+def _journal_runs(names: Iterable[str], runs: AbstractSet[str]) -> Iterator[tuple[str, str]]:
+    """``(name, run)`` for each of ``names`` that is the journal of one of ``runs``, in the
+    order given. A journal is ``<host>-<pid>-<run>[-shard-K-of-N].jsonl``: its run is found
+    by the end of its name, one look-up per length of run id (not one test per run and
+    journal: a folder resumed weekly has many runs, see :func:`recorded_target_sets`)."""
+    lengths = {len(run) for run in runs}
+    for name in names:
+        if not name.endswith(".jsonl"):
+            continue
+        stem = _SHARD_SUFFIX.sub("", name[: -len(".jsonl")])
+        for n in lengths:
+            if len(stem) > n and stem[-n - 1] == "-" and stem[-n:] in runs:
+                yield name, stem[-n:]
+                break
 
 
 #: A journal larger than this recorded more than its "run" record (one line, < 1 KiB
@@ -1607,6 +1604,7 @@ def replay_problem(
     config_file: Path | None = None,
     work_left: WorkLeft | None = None,
     resubmits: bool | None = None,
+    array: tuple[int, int | None] | None = None,
 ) -> ReplayProblem | None:
     """None when ``harvester harvest --out DIR`` does what the newest run's command did.
 
@@ -1627,6 +1625,8 @@ def replay_problem(
       else (a plan's split, whose images no journal holds yet) every shard.
       ``resubmits``: :func:`harvester.slurm.resubmit_resumes` when the caller asked it
       already (it reads ``harvest.sbatch``: once for every set); None: asked here;
+      ``array``: that script's :func:`harvester.slurm.script_array` when the caller read
+      it too (status); None: read here, when the resubmission is said;
     * its ids came from standard input, a pipe or ``<(cmd)`` (read once), or from a
       file that is gone: they must be given again;
     * it used credentials (``secrets_given``: those the command gives again), which
@@ -1648,7 +1648,8 @@ def replay_problem(
         if resubmits is None:
             resubmits = resubmit_resumes(out_dir)  # (a moved script writes the old folder)
         if resubmits:
-            command = resume_line(out_dir, _array_tasks(out_dir, work_left if known else None))
+            tasks = _array_tasks(out_dir, work_left if known else None, array)
+            command = resume_line(out_dir, tasks)
         else:
             command = shard_commands(
                 lambda s: f"harvester harvest --out {q} --shard {s}", shard, shards or []
@@ -1696,15 +1697,21 @@ def replay_problem(
     return None
 
 
-def _array_tasks(out_dir: Path, work_left: WorkLeft | None) -> str | None:
+def _array_tasks(
+    out_dir: Path, work_left: WorkLeft | None, array: tuple[int, int | None] | None
+) -> str | None:
     """``--array`` for the tasks of ``DIR/harvest.sbatch`` with work left (``1,3``, with
     the script's ``%M`` when more than M), so that a resubmission starts only those; None
     (the whole array) when that is every task, or when the work left is not known by the
-    script's shards (a walk of another split that did not list everything)."""
+    script's shards (a walk of another split that did not list everything). ``array``: the
+    script's array line as the caller read it; None: read here."""
     from harvester.slurm import array_spec, script_array
 
-    array = script_array(out_dir)
-    if work_left is None or array is None:
+    if work_left is None:
+        return None
+    if array is None:
+        array = script_array(out_dir)
+    if array is None:
         return None
     tasks, parallel = array
     shards = [shard_pair(s) for s in work_left.shards(tasks)]
@@ -1735,6 +1742,7 @@ def resume_command(
     *,
     sets: list[RecordedRun] | None = None,
     resubmits: bool | None = None,
+    array: tuple[int, int | None] | None = None,
 ) -> str:
     """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
     ``harvester harvest --out DIR`` when the settings of one of its target sets can be
@@ -1743,8 +1751,9 @@ def resume_command(
     (:data:`ALSO`).
     ``work_left``: where a split still has work (``status``), for its shards' commands.
     ``sets``: DIR's :func:`recorded_target_sets` when the caller read them already (every
-    saved config of DIR: ``status`` read each twice); None: read here. ``resubmits``: as
-    :func:`replay_problem` takes it, asked here once for every split set when None."""
+    saved config of DIR: ``status`` read each twice); None: read here. ``resubmits`` and
+    ``array``: as :func:`replay_problem` takes them, ``resubmits`` asked here once for every
+    split set when None."""
 
     if sets is None:
         sets = recorded_target_sets(out_dir)
@@ -1758,7 +1767,14 @@ def resume_command(
 
         resubmits = resubmit_resumes(out_dir)
     problems = [
-        replay_problem(r, out_dir, which=replay_which(n), work_left=work_left, resubmits=resubmits)
+        replay_problem(
+            r,
+            out_dir,
+            which=replay_which(n),
+            work_left=work_left,
+            resubmits=resubmits,
+            array=array,
+        )
         for n, r in enumerate(sets)
     ]
     said = [p.with_reason for p in problems if p is not None]

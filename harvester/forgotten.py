@@ -91,7 +91,7 @@ def read_forgotten(out_dir: Path) -> dict[str, ForgottenSet]:
 def add_forgotten(out_dir: Path, entry: ForgottenSet) -> bool:
     """Add ``entry`` to DIR's forgotten sets; False when its set is forgotten already (the
     list unchanged). Raises OSError when the list cannot be written."""
-    from harvester.store import folder_lock
+    from harvester.runlock import folder_lock
 
     with folder_lock(out_dir, FORGOTTEN_LOCK):
         sets = read_forgotten(out_dir)
@@ -108,7 +108,7 @@ def revive_set(out_dir: Path, key: str) -> ForgottenSet | None:
     OSError when it cannot be written."""
     if not (out_dir / FORGOTTEN_NAME).is_file():
         return None  # (every run given targets asks: no lock file made for nothing)
-    from harvester.store import folder_lock
+    from harvester.runlock import folder_lock
 
     with folder_lock(out_dir, FORGOTTEN_LOCK):
         sets = read_forgotten(out_dir)

@@ -81,7 +81,7 @@ from harvester.journal import (
     walk_listed_all,
 )
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
-from harvester.outage import Outage, duration_text
+from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
 from harvester.select import (
@@ -95,6 +95,7 @@ from harvester.select import (
     write_labelled_index,
 )
 from harvester.store import Store, check_settings
+from harvester.text import duration_text
 from harvester.walk import (
     AskedRef,
     SeenIds,
@@ -355,9 +356,7 @@ class _BusyAtStart(Exception):
     """The server check's answer was busy or broken off through its retries: ``error`` is
     what the user is told if the run does not wait, ``answer`` the last failure."""
 
-    def __init__(
-        self, error: ServerUnavailableError, answer: FetchError, *, proxied: bool = False
-    ) -> None:
+    def __init__(self, error: ServerUnavailableError, answer: FetchError, *, proxied: bool) -> None:
         super().__init__(str(error))
         self.error = error
         self.answer = answer
@@ -466,11 +465,12 @@ class _Looks:
     """How the server check asks one path, and the answers it got that were not it.
 
     Silence, a refused connection or a TLS failure: the probe client's few tries (an
-    unreachable host fails in seconds). A server that is there but busy, breaking off
-    its answers or failing (500): the run's whole retry budget, Retry-After honoured. An
-    answer that is not the one asked for (:class:`InvalidBodyError`): a few more looks, as one such
-    answer may be something in between failing once; any right answer among them is
-    believed. Every try goes through ``shared`` (the run's limits), when given.
+    unreachable host fails in seconds). A server that is there but busy, breaking off its
+    answers, failing (500) or timing out a request (408; :class:`ServerStatusError`): the
+    run's whole retry budget, Retry-After honoured. An answer that is not the one asked for
+    (:class:`InvalidBodyError`): a few more looks, as one such answer may be something in
+    between failing once; any right answer among them is believed. Every try goes through
+    ``shared`` (the run's limits), when given.
     """
 
     cfg: HarvestConfig
@@ -511,8 +511,9 @@ class _Looks:
                 raise
             # The server is there and says "later" (maintenance, overload), or its answers
             # break off (a proxy resetting under load), or it fails with a 500 (OMERO.web's
-            # Django erring under load, which passes): worth the run's whole retry budget,
-            # as any request gets, Retry-After honoured, before giving up.
+            # Django erring under load, which passes) or a 408 (it gave up waiting for the
+            # request, under the same load): worth the run's whole retry budget, as any
+            # request gets, Retry-After honoured, before giving up.
             return await self._again(
                 client, path, check, after=exc, max_retries=self.cfg.max_retries
             )

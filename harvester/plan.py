@@ -587,7 +587,7 @@ async def plan_targets(
             info = await _walk_into_plan(
                 config, out_dir, client, force=force, argv=argv, on_image=on_image
             )
-    return replace(info, outage_waited=outage.stats.waited)
+    return replace(info, outage_waited=outage.waited())
 
 
 async def _walk_into_plan(

@@ -324,21 +324,39 @@ def array_spec(tasks: Iterable[int], parallel: int | None) -> str:
     return ",".join(runs) + throttle
 
 
-def task_out_dir(script_text: str) -> str | None:
-    """The ``--out`` of the task command in a ``harvest.sbatch`` (its ``exec ... -m harvester
-    harvest`` line), None when the script names none (a user's edit, someone else's file)."""
+#: The task command's words before its arguments (``exec <python> -m harvester harvest ARGS``).
+_TASK_CMD = ["-m", "harvester", "harvest"]
+
+
+def task_args(script_text: str) -> list[str] | None:
+    """The arguments of the task command in a ``harvest.sbatch`` (its ``exec <python> -m
+    harvester harvest ARGS`` line, the first: ``exec`` ends the script): ARGS, the tasks'
+    shared ones; [] when an edit left that line unreadable (a quote open); None when the
+    script has no such line (a user's edit, someone else's file). One parse of the line for
+    ``status`` (what the tasks harvest) and :func:`harvests_elsewhere` (where).
+    """
     for line in script_text.splitlines():
         if not (line.startswith("exec ") and " -m harvester harvest " in line):
             continue
         try:
             words = shlex.split(line)
         except ValueError:  # an edit left a quote open
-            return None
-        for i, word in enumerate(words[:-1]):
-            if word == "--out":
-                return words[i + 1]
-            if word.startswith("--out="):
-                return word.partition("=")[2]
+            return []
+        n = len(_TASK_CMD)
+        return next(
+            (words[i + n :] for i in range(len(words)) if words[i : i + n] == _TASK_CMD), []
+        )
+    return None
+
+
+def task_out_dir(args: list[str]) -> str | None:
+    """The ``--out`` among the task command's arguments (:func:`task_args`), None when they
+    name none."""
+    for i, word in enumerate(args):
+        if word == "--out" and i + 1 < len(args):
+            return args[i + 1]
+        if word.startswith("--out="):
+            return word.partition("=")[2]
     return None
 
 
@@ -358,12 +376,12 @@ def harvests_elsewhere(out_dir: Path) -> str | None:
         text = script.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    return script_elsewhere(out_dir, text)
+    return out_elsewhere(out_dir, task_out_dir(task_args(text) or []))
 
 
-def script_elsewhere(out_dir: Path, script_text: str) -> str | None:
-    """:func:`harvests_elsewhere` for the text of ``DIR/harvest.sbatch``, read by the caller."""
-    named = task_out_dir(script_text)
+def out_elsewhere(out_dir: Path, named: str | None) -> str | None:
+    """:func:`harvests_elsewhere` for the ``--out`` of ``DIR/harvest.sbatch``'s tasks
+    (:func:`task_out_dir`), read by the caller: ``named`` when it is not DIR, else None."""
     if named is None:
         return None
     try:

@@ -54,7 +54,7 @@ import re
 import shlex
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,10 +209,29 @@ class SlurmStatus:
     newest_log: str | None = None
     #: The folder the tasks harvest into when it is not DIR (DIR moved or copied since).
     elsewhere: str | None = None
+    #: The array line's ``%M`` (at most this many tasks at once), None without one.
+    parallel: int | None = None
+    #: Each task log's (mtime, path), from the one listing of ``logs``: counted above, and
+    #: each task's newest named (:func:`_name_task_logs`).
+    log_files: list[tuple[float, str]] = field(default_factory=list, repr=False)
 
     def resubmit_resumes(self) -> bool:
         """:func:`harvester.slurm.resubmit_resumes`, from what was read of the script."""
         return self.index_script is not None and self.elsewhere is None
+
+    @property
+    def array(self) -> tuple[int, int | None] | None:
+        """:func:`harvester.slurm.script_array`, from what was read of the script."""
+        return None if self.tasks is None else (self.tasks, self.parallel)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``status --json``'s ``slurm``: what was read of the script and its logs, but what
+        status keeps for itself (:data:`_NOT_IN_JSON`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IN_JSON}
+
+
+#: What :class:`SlurmStatus` holds for status alone: ``--json`` keeps the keys it had.
+_NOT_IN_JSON = frozenset({"parallel", "log_files"})
 
 
 @dataclass
@@ -333,7 +352,7 @@ class StatusReport:
         if self.notes:
             data["notes"] = self.notes
         if self.slurm is not None:
-            data["slurm"] = asdict(self.slurm)
+            data["slurm"] = self.slurm.to_dict()
         if self.resume is not None:
             data["resume"] = self.resume
         if self.hints:
@@ -877,14 +896,21 @@ def _plan_info(out_dir: Path, elsewhere: str | None = None) -> tuple[Path, PlanI
 #: A script longer than this is not one ``harvester slurm`` wrote (they are about 2 KB).
 _MAX_SCRIPT_BYTES = 1 << 20
 _WRITTEN_BY = "written by `harvester slurm`"
-_TASK_CMD = ["-m", "harvester", "harvest"]
 
 
 def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     """What ``DIR/harvest.sbatch`` says, if ``harvester slurm`` wrote it; None when DIR has
     none or the file is someone else's (no header of ours and no ``-m harvester harvest``
     task command). Never raises: a script that cannot be read is as good as none."""
-    from harvester.slurm import INDEX_SCRIPT_NAME, LOG_DIRNAME, SCRIPT_NAME, array_line
+    from harvester.slurm import (
+        INDEX_SCRIPT_NAME,
+        LOG_DIRNAME,
+        SCRIPT_NAME,
+        array_line,
+        out_elsewhere,
+        task_args,
+        task_out_dir,
+    )
 
     script = out_dir / SCRIPT_NAME
     try:
@@ -894,19 +920,11 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     except OSError:
         return None
     tasks: int | None = None
-    command: list[str] | None = None
+    parallel: int | None = None
     for line in text.splitlines():
         if array := array_line(line):
-            tasks = array[0]
-        elif line.startswith("exec ") and " -m harvester harvest " in line:
-            try:
-                words = shlex.split(line)
-            except ValueError:  # an edit left a quote open: the rest is still known
-                words = []
-            # exec <python> -m harvester harvest ARGS: keep ARGS (the tasks' shared ones)
-            command = next(
-                (words[i + 3 :] for i in range(len(words)) if words[i : i + 3] == _TASK_CMD), []
-            )
+            tasks, parallel = array
+    command = task_args(text)  # ([] for a line an edit left unreadable: the rest is known)
     if command is None and _WRITTEN_BY not in text:
         return None
 
@@ -917,10 +935,10 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
                 return args[i + 1]
         return None
 
-    status = SlurmStatus(script=str(script), tasks=tasks, from_plan=value("--from-plan"))
-    from harvester.slurm import script_elsewhere
-
-    status.elsewhere = script_elsewhere(out_dir, text)
+    status = SlurmStatus(
+        script=str(script), tasks=tasks, parallel=parallel, from_plan=value("--from-plan")
+    )
+    status.elsewhere = out_elsewhere(out_dir, task_out_dir(command or []))
     artifacts: object = value("--artifacts")
     args = command or []
     if args and not args[0].startswith("-"):  # harvest CONFIG ...: slurm puts the file first
@@ -951,7 +969,7 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     logs = out_dir / LOG_DIRNAME
     if logs.is_dir():
         status.logs = str(logs)
-        task_logs: list[tuple[float, str]] = []
+        task_logs = status.log_files
         with contextlib.suppress(OSError):  # a log removed meanwhile: counted as gone
             for path in logs.glob("harvest-*.log"):
                 with contextlib.suppress(OSError):
@@ -965,20 +983,15 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
 _TASK_LOG = re.compile(r"harvest-\d+_(\d+)\.log")
 
 
-def _name_task_logs(tasks: list[TaskProgress], logs: str | None) -> None:
-    """Set the newest log of each task with work left, from one listing of ``logs``."""
+def _name_task_logs(tasks: list[TaskProgress], log_files: list[tuple[float, str]]) -> None:
+    """Set the newest log of each task with work left, from the listing of the task logs
+    :func:`read_slurm_script` made (``SlurmStatus.log_files``)."""
     left = {t.task: t for t in tasks if t.complete < t.images}
-    if not left or logs is None:
-        return
     newest: dict[int, tuple[float, str]] = {}
-    with contextlib.suppress(OSError):  # (a log removed meanwhile: passed over)
-        for path in Path(logs).glob("harvest-*_*.log"):
-            m = _TASK_LOG.fullmatch(path.name)
-            if m is None or int(m.group(1)) not in left:
-                continue
-            with contextlib.suppress(OSError):
-                seen = (path.stat().st_mtime, str(path))
-                newest[int(m.group(1))] = max(newest.get(int(m.group(1)), seen), seen)
+    for seen in log_files:
+        m = _TASK_LOG.fullmatch(Path(seen[1]).name)
+        if m is not None and (task := int(m.group(1))) in left:
+            newest[task] = max(newest.get(task, seen), seen)
     for task, (_, log) in newest.items():
         left[task].log = log
 
@@ -1249,7 +1262,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
                 _split_counts(state, slurm),
                 slurm.tasks if slurm is not None and slurm.elsewhere is None else None,
             )
-            _name_task_logs(report.plan.tasks, slurm.logs if slurm is not None else None)
+            _name_task_logs(report.plan.tasks, slurm.log_files if slurm is not None else [])
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
             wanted.forget_plan()
@@ -1347,7 +1360,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
             work_left=report.work_left,
             recorded_sets=recorded_sets,
             # (None: harvest.sbatch is not harvester slurm's, or not there: looked at then)
-            resubmits=report.slurm.resubmit_resumes() if report.slurm is not None else None,
+            resubmits=slurm.resubmit_resumes() if slurm is not None else None,
+            array=slurm.array if slurm is not None else None,
         )
     return report
 
@@ -1446,22 +1460,27 @@ def _resume_line(
     work_left: WorkLeft | None = None,
     recorded_sets: list[RecordedRun] | None = None,
     resubmits: bool | None = None,
+    array: tuple[int, int | None] | None = None,
 ) -> str:
     """The command(s) that fetch what status counts as left: ``resume_command`` (DIR's
     target sets replayed, ``recorded_sets`` when status read them), and, for DIR's plan
     that no run has harvested yet (``plan_unharvested``: ``harvester plan`` into a
     harvested folder), the plan's own command, which ``harvester harvest --out DIR`` does
-    not run; alone when the target sets have nothing left (``sets_left``). ``resubmits``:
-    from the script status read (see :func:`harvester.config.resume_command`)."""
+    not run; alone when the target sets have nothing left (``sets_left``). ``resubmits``
+    and ``array``: from the script status read (see :func:`harvester.config.resume_command`)."""
     from harvester.config import ALSO, commented, resume_command
 
     if not plan_unharvested:
-        return resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
+        return resume_command(
+            out_dir, work_left, sets=recorded_sets, resubmits=resubmits, array=array
+        )
     q = shlex.quote(str(out_dir))
     plan_command = f"harvester harvest --out {q} --from-plan {q}"
     if not sets_left:
         return plan_command
-    resume = resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
+    resume = resume_command(
+        out_dir, work_left, sets=recorded_sets, resubmits=resubmits, array=array
+    )
     return f"{resume}{ALSO}{commented(plan_command, 'its plan, not harvested yet')}"
 
 

@@ -434,7 +434,7 @@ def _plan_interrupted_line(args: argparse.Namespace, again: str) -> str:
     down = getattr(args, "server_down_since", None)
     if down is None:
         return f"interrupted: no plan written; run again: {again}"
-    from harvester.outage import duration_text
+    from harvester.text import duration_text
 
     reason, since = down
     return (

@@ -21,6 +21,8 @@ from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
     from harvester.config import HarvestConfig, RecordedRun
+    from harvester.pipeline import RunSummary
+    from harvester.plan import PlanInfo
     from harvester.status import StatusReport
 
 __all__ = ["register"]
@@ -814,16 +816,20 @@ def _resumed_configs(
     # (read only when a split is to be said: it reads every journal, as status does).
     work_left = None
     resubmits: bool | None = None  # (its harvest.sbatch read once, not for each split set)
+    array: tuple[int, int | None] | None = None  # (that script's array line, if read)
     report: StatusReport | None = None  # (reused by nothing_left below: nothing runs between)
     if cfg.shard is None and any(r.shard is not None for r in sets):
         from harvester.slurm import resubmit_resumes
         from harvester.status import collect_status
 
-        resubmits = resubmit_resumes(out)
-
         with contextlib.suppress(HarvesterError):
             report = collect_status(out)
             work_left = report.work_left
+        slurm = report.slurm if report is not None else None
+        if slurm is not None:  # status read harvest.sbatch (harvester slurm's): not again
+            resubmits, array = slurm.resubmit_resumes(), slurm.array
+        else:
+            resubmits = resubmit_resumes(out)
     replays: list[tuple[HarvestConfig, RecordedRun]] = []
     # (the refusal of a lone set, its note, whether a folder with nothing left drops it)
     refused: list[tuple[UsageError, str, bool]] = []
@@ -853,6 +859,7 @@ def _resumed_configs(
             config_file=args.config,
             work_left=work_left,
             resubmits=resubmits,
+            array=array,
         )
         if problem is not None:
             error = UsageError(
@@ -1074,7 +1081,7 @@ def print_summary(
                 f"({plural(summary.requests, 'listing request')})" + waited_text(summary),
                 file=out,
             )
-            if getattr(summary, "selection", ""):
+            if summary.selection:
                 print(summary.selection, file=out)
             if estimate:
                 print(estimate, file=out)
@@ -1098,7 +1105,7 @@ def print_summary(
             + waited_text(summary),
             file=out,
         )
-        if getattr(summary, "selection", ""):
+        if summary.selection:
             print(summary.selection, file=out)
         if summary.index_rows is not None:
             rows = plural(summary.index_rows, "row")
@@ -1144,7 +1151,7 @@ def print_summary(
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
-    elif summary.interrupted and (paused := getattr(summary, "paused_when_stopped", "")):
+    elif summary.interrupted and (paused := summary.paused_when_stopped):
         # Stopped while waiting for a server that is down: say so, and that the command
         # is for later (the line said "interrupted before any file was harvested" alone).
         done = (
@@ -1188,11 +1195,11 @@ def print_summary(
         print(advice.closing(resume), file=sys.stderr)
 
 
-def waited_text(summary: Any) -> str:
+def waited_text(summary: RunSummary | PlanInfo) -> str:
     """``, waited 4m10s for the server``: the time the run paused while it was down."""
-    from harvester.outage import duration_text
+    from harvester.text import duration_text
 
-    waited = getattr(summary, "outage_waited", 0.0)
+    waited = summary.outage_waited
     return f", waited {duration_text(waited)} for the server" if waited else ""
 
 

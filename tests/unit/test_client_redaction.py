@@ -9,7 +9,14 @@ from typing import Any
 import anyio
 import pytest
 
-from harvester.client import Client, ClientSettings, Expect, check_header_fields, redact_url
+from harvester.client import (
+    Client,
+    ClientSettings,
+    Expect,
+    _describe,
+    check_header_fields,
+    redact_url,
+)
 from harvester.errors import (
     ConfigError,
     FetchError,
@@ -284,6 +291,24 @@ async def test_connection_error_does_not_leak_url_secret() -> None:
     assert SECRET not in str(info.value)
     assert info.value.__cause__ is None
     assert client.url_for(f"x/?token={SECRET}").endswith("x/?token=REDACTED")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"refused GET http://h/x/?sid={SECRET}&token=t0k3n-VALUE",
+        "refused GET /x/?token=t0k3n-VALUE",
+    ],
+    ids=["absolute", "request-line"],
+)
+def test_a_transfer_error_quoting_the_request_shows_no_secret(message: str) -> None:
+    """A connection's own error (a timeout, a reset, a bad answer) that quotes the request,
+    absolute or as its request line, keeps its words but neither the base URL's query value
+    nor a secret query parameter, as a server's echo is scrubbed."""
+    client = Client(ClientSettings(f"http://h/?sid={SECRET}", rate=None))
+    shown = _describe(ConnectionResetError(message), client._secrets)
+    assert shown.startswith("refused GET ") and "token=REDACTED" in shown
+    assert SECRET not in shown and "t0k3n" not in shown
 
 
 async def test_server_session_cookie_is_not_logged(
