@@ -1374,7 +1374,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))
     else:
         print(_as_text(report))
-    awaiting = len(getattr(report, "awaiting", ()))
+    awaiting = len(report.awaiting)
     if report.problems or awaiting:
         from harvester.config import recorded_target_sets, resume_command
         from harvester.models import Artifact
@@ -1382,7 +1382,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         from harvester.status import split_images
 
         bad = len(report.problems) + awaiting
-        found = [*report.problems, *getattr(report, "awaiting", ())]
+        found = [*report.problems, *report.awaiting]
         # A split's command names the shards of its bad images (a study file's: every shard),
         # from the images verify loaded and DIR's saved configs read once for both.
         sets = recorded_target_sets(args.out)
