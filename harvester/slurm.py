@@ -279,10 +279,7 @@ def queued_jobs(script: Path) -> list[str]:
     ``squeue`` retries for about 9 seconds (every ``harvester status`` of a folder with a
     script would wait that long on a machine with the SLURM client and no cluster)."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
-    if squeue is None or scontrol is None:
-        return []
-    ping = _quiet_run([scontrol, "ping"])
-    if ping is None or ping.returncode != 0 or "is UP" not in ping.stdout:
+    if squeue is None or scontrol is None or not _controller_answers(scontrol):
         return []
     # By user id, not name: getpass.getuser() raises where the id has no passwd entry (a
     # container's user on a cluster node); squeue -u takes either.
@@ -296,6 +293,40 @@ def queued_jobs(script: Path) -> list[str]:
         if job.strip() and os.path.realpath(command.strip()) == wanted and job not in jobs:
             jobs.append(job.strip())
     return jobs
+
+
+def tasks_in_queue(script: Path) -> set[int] | str:
+    """The array tasks K of this user's jobs of ``script`` that are pending or running
+    (``squeue -r``: one line per task, pending ones too), or why the queue cannot be asked
+    here: ``status`` tells a task that ended without a word from one still running or
+    queued again only with the queue's answer, and says so when there is none.
+
+    ``scontrol ping`` first, as :func:`queued_jobs`: ``squeue`` retries for seconds where
+    the controller is down."""
+    squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
+    if squeue is None or scontrol is None:
+        return "no squeue here"
+    if not _controller_answers(scontrol):
+        return "scontrol ping finds no SLURM controller"
+    proc = _quiet_run([squeue, "-h", "-r", "-u", str(os.getuid()), "-o", "%K|%o"])
+    if proc is None or proc.returncode != 0:
+        return "squeue failed"
+    wanted = os.path.realpath(script)
+    tasks: set[int] = set()
+    for line in proc.stdout.splitlines():
+        task, _, command = line.partition("|")
+        if os.path.realpath(command.strip()) != wanted:
+            continue
+        if not task.strip().isdigit():  # (not one task a line: which ones is unknown)
+            return f"squeue names its tasks {task.strip()!r}"
+        tasks.add(int(task))
+    return tasks
+
+
+def _controller_answers(scontrol: str) -> bool:
+    """Whether ``scontrol ping`` finds the SLURM controller up (it fails at once if not)."""
+    ping = _quiet_run([scontrol, "ping"])
+    return ping is not None and ping.returncode == 0 and "is UP" in ping.stdout
 
 
 def _quiet_run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:

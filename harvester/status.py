@@ -28,6 +28,12 @@ folder is reported as not started (the script, its task count, the plan it names
 The script is read, never run; what cannot be read from it is left out. A folder with neither
 ``harvest.json``, journals nor a script ``harvester slurm`` wrote is still refused.
 
+A job-array task with work left whose log ends with the script's start line (the script
+``exec``s Python: killed by the out-of-memory killer, ``kill -9`` or a node failure) is named,
+with its job for ``sacct``, once ``squeue`` shows it neither running nor queued again; where
+the queue cannot be asked, it is named as unknown (:class:`SilentEnd`). Only
+``harvester status`` looks (``ask_queue``).
+
 A damaged folder is described, not refused: a ``harvest.json`` that no longer parses in a
 folder with journals, journals gone while ``images/`` holds files, a missing ``index.csv``
 (:func:`harvester.verify.folder_notes`, one ``note:`` line each), damaged journal lines that
@@ -185,8 +191,32 @@ class TaskProgress:
     complete: int = 0
     failed: int = 0
     #: Its newest log in ``DIR/logs`` (``harvest-<job>_<K>.log``), for a task with work
-    #: left: where it says why it ended short (none for a task killed by ``kill -9``).
+    #: left: where it says why it ended short (a task killed by ``kill -9`` or the OOM
+    #: killer left only its start line: see :class:`SilentEnd`).
     log: str | None = None
+
+
+@dataclass
+class SilentEnd:
+    """A job-array task with work left that ended without a word: its newest log
+    (``DIR/logs/harvest-<job>_<K>.log``) holds the script's start line and, after it,
+    nothing from the harvest (no summary, error or interruption), only SLURM's own lines
+    if any. The script ``exec``s Python, so a task killed by the out-of-memory killer,
+    ``kill -9`` or a node failure leaves just that, and its journal stops mid-run.
+
+    ``killed``: True when the queue (``squeue``) holds no task K of DIR's script, pending
+    or running; None when the queue cannot be asked here (``queue_error`` says why): then
+    it may still be running on another node, and status does not guess.
+    """
+
+    task: int
+    #: ``<array job>_<K>``, as ``sacct -j`` takes it (from the log's name).
+    job: str
+    log: str
+    killed: bool | None = None
+    #: SLURM's ``slurmstepd`` line in the log reports an oom_kill event.
+    out_of_memory: bool = False
+    queue_error: str | None = None
 
 
 @dataclass
@@ -282,6 +312,9 @@ class StatusReport:
     queued: list[str] = field(default_factory=list)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
+    #: The job-array tasks with work left that ended without a word (:class:`SilentEnd`);
+    #: looked for by ``harvester status`` only (``ask_queue``).
+    silent_ends: list[SilentEnd] = field(default_factory=list)
     #: kind -> failures no resume asks for again (the newest run of each target set holding
     #: the image asks for other kinds, e.g. after following a hint to drop ``render``): not
     #: counted as ``failed``, not in ``failures`` or ``failed_ids``.
@@ -314,8 +347,9 @@ class StatusReport:
 
         ``plan`` only with a plan (``plan_path`` when it is not ``DIR/plan``), ``slurm`` only
         with a ``harvest.sbatch`` of ``harvester slurm`` (``array_tasks``: its tasks' shares
-        of the plan, with both; ``queued``: its jobs in the queue, if any); ``started``
-        always. Keys are only
+        of the plan, with both; ``queued``: its jobs in the queue, if any;
+        ``ended_without_summary``: its tasks killed without a word, :class:`SilentEnd`);
+        ``started`` always. Keys are only
         ever added: scripts read this.
         """
         data: dict[str, Any] = {
@@ -342,6 +376,8 @@ class StatusReport:
                 data["array_tasks"] = tasks
         if self.queued:
             data["queued"] = self.queued
+        if self.silent_ends:
+            data["ended_without_summary"] = [asdict(e) for e in self.silent_ends]
         if self.plan_error is not None:
             data["plan_error"] = self.plan_error
         if self.plan_path is not None:
@@ -465,6 +501,7 @@ class StatusReport:
                 f"{'; '.join(self.forgotten)}; to take one back, give its targets to "
                 f"harvester harvest --out {q}"
             )
+        lines += self._silent_lines()
         if self.running:
             lines.append(f"running now: {_first_named(self.running, counted=True)}")
         if self.queued:
@@ -498,6 +535,43 @@ class StatusReport:
         from harvester.fetch import REFUSED_NOTE, all_refused  # only a folder with failures
 
         return [f"note: {REFUSED_NOTE}"] if all_refused(self.failures) else []
+
+    def _silent_lines(self) -> list[str]:
+        """A line per task that ended without a word (the first :data:`MAX_TASK_LINES`):
+        the job to ask ``sacct`` about, and that the resume line redoes it."""
+        ends = self.silent_ends
+        if not ends:
+            return []
+        lines = []
+        for end in ends[:MAX_TASK_LINES]:
+            sacct = f"sacct -j {end.job} --format=State,ExitCode,MaxRSS"
+            if end.killed is None:  # the queue did not answer: running or not is unknown
+                lines.append(
+                    f"task {end.task} (job {end.job}): no summary in its log, and the queue "
+                    f"cannot be asked here ({end.queue_error}): still running on another "
+                    f"node, or killed (out of memory, kill -9 or node failure?); "
+                    f"squeue -j {end.job.partition('_')[0]} and {sacct} tell"
+                )
+                continue
+            why = (
+                "out of memory, as SLURM's line in its log says"
+                if end.out_of_memory
+                else "out of memory, kill -9 or node failure?"
+            )
+            lines.append(
+                f"task {end.task} (job {end.job}): ended without its summary (killed: {why}); "
+                f"see {sacct}"
+            )
+        if len(ends) > MAX_TASK_LINES:
+            lines.append(f"  ... and {len(ends) - MAX_TASK_LINES} more tasks (--json)")
+        if self.resume is not None and any(e.killed for e in ends):
+            script = shlex.quote(self.slurm.script) if self.slurm is not None else "the script"
+            them = "them" if sum(1 for e in ends if e.killed) > 1 else "it"
+            lines.append(
+                f"  the resume line below runs {them} again; if sacct says OUT_OF_MEMORY, raise "
+                f"#SBATCH --mem in {script} first"
+            )
+        return lines
 
     def _walk_lines(self) -> list[str]:
         """The walks that did not list everything, and why the counts are short of them.
@@ -980,20 +1054,95 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     return status
 
 
-_TASK_LOG = re.compile(r"harvest-\d+_(\d+)\.log")
+_TASK_LOG = re.compile(r"harvest-(\d+)_(\d+)\.log")
 
 
 def _name_task_logs(tasks: list[TaskProgress], log_files: list[tuple[float, str]]) -> None:
     """Set the newest log of each task with work left, from the listing of the task logs
     :func:`read_slurm_script` made (``SlurmStatus.log_files``)."""
     left = {t.task: t for t in tasks if t.complete < t.images}
+    for task, log in _newest_task_logs(log_files, set(left)).items():
+        left[task].log = log
+
+
+def _newest_task_logs(
+    log_files: list[tuple[float, str]], tasks: AbstractSet[int]
+) -> dict[int, str]:
+    """Task K -> its newest ``harvest-<job>_<K>.log`` (by modification time), for the
+    ``tasks`` that have one, from the one listing of DIR/logs (``SlurmStatus.log_files``)."""
     newest: dict[int, tuple[float, str]] = {}
     for seen in log_files:
         m = _TASK_LOG.fullmatch(Path(seen[1]).name)
-        if m is not None and (task := int(m.group(1))) in left:
+        if m is not None and (task := int(m.group(2))) in tasks:
             newest[task] = max(newest.get(task, seen), seen)
-    for task, (_, log) in newest.items():
-        left[task].log = log
+    return {task: log for task, (_, log) in newest.items()}
+
+
+#: The line the task script echoes as it starts (:func:`harvester.slurm.render_script`).
+_TASK_START = re.compile(r"harvester shard \d+/\d+: job \S+ on ")
+#: How much of a task log's end is read: a start line further back than this has a
+#: harvest's output after it, so the task did not end without a word.
+_LOG_TAIL_BYTES = 64 * 1024
+
+
+def _ended_silently(log: Path) -> tuple[bool, bool]:
+    """Whether a task log's last start line has nothing from the harvest after it (only
+    blank lines and SLURM's ``slurmstepd:`` lines), and whether one of those reports an
+    oom_kill. Any other line after it (a summary, an error, a note) says the harvest
+    spoke: not said to be killed. (False, False) for a log that cannot be read."""
+    try:
+        with log.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - _LOG_TAIL_BYTES))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return False, False
+    lines = text.splitlines()
+    starts = [n for n, line in enumerate(lines) if _TASK_START.match(line)]
+    if not starts:
+        return False, False
+    after = [line.strip() for line in lines[starts[-1] + 1 :] if line.strip()]
+    if any(not line.startswith("slurmstepd:") for line in after):
+        return False, False
+    return True, any("oom" in line.lower() for line in after)
+
+
+def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
+    """The tasks of DIR's job array with work left (those its resume names), not running
+    here (run lock), whose newest log ends without a word (:func:`_ended_silently`), and
+    which the queue does not hold again: see :class:`SilentEnd`. The queue is asked only
+    when there is such a log."""
+    n, work = slurm.tasks, report.work_left
+    if n is None or slurm.logs is None or work is None:
+        return []
+    running = {
+        int(m.group(1))
+        for r in report.running
+        if (m := _RUNNING_SHARD.match(r)) is not None and int(m.group(2)) == n
+    }
+    ends: list[SilentEnd] = []
+    candidates = set(range(n)) - running
+    for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
+        silent, oom = _ended_silently(Path(log))
+        m = _TASK_LOG.fullmatch(Path(log).name)
+        if silent and m is not None:
+            ends.append(SilentEnd(task, f"{m.group(1)}_{task}", log, out_of_memory=oom))
+    if ends:  # (only then: the shards with work may take a pass over every pending image)
+        left = {p[0] for s in work.shards(n) if (p := shard_pair(s)) is not None and p[1] == n}
+        ends = [e for e in ends if e.task in left]  # a quiet task that finished says nothing
+    if not ends:
+        return []
+    from harvester.slurm import tasks_in_queue
+
+    queued = tasks_in_queue(Path(slurm.script))
+    if isinstance(queued, str):
+        for end in ends:
+            end.queue_error = queued
+        return ends
+    ends = [e for e in ends if e.task not in queued]  # running, or queued again
+    for end in ends:
+        end.killed = True
+    return ends
 
 
 def _split_counts(state: JournalState, slurm: SlurmStatus | None) -> frozenset[int]:
@@ -1363,6 +1512,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
             resubmits=slurm.resubmit_resumes() if slurm is not None else None,
             array=slurm.array if slurm is not None else None,
         )
+        if ask_queue and slurm is not None and slurm.elsewhere is None:
+            report.silent_ends = _silent_ends(report, slurm)
     return report
 
 
