@@ -313,7 +313,10 @@ def run_plan(args: argparse.Namespace) -> int:
             in_file = args.config if config.where and not args.where else None
             print(_empty_plan_line(bool(config.where), in_file))
             return 0
-        for line in _plan_next_lines(args.config, out, args.label_keys or ()):
+        # A --sample-per run labels by its key unless keys are given (config.resolve): the
+        # plan does not hold label keys, so the commands carry the ones this plan implied.
+        keys = args.label_keys or (config.label_keys if args.sample_per else ())
+        for line in _plan_next_lines(args.config, out, keys):
             print(line)
     return 0
 
