@@ -14,9 +14,10 @@ import pytest
 from reliability_helpers import DEMO_PROJECT, cli
 
 from harvester.client import Client, ClientSettings, Expect
-from harvester.emulator import EmulatorThread
+from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.http import Request, Response
 from harvester.errors import PermanentError, RedirectRefused
+from harvester.fetch import HINT_CREDENTIALS
 
 USER = "al ice"
 PASSWORD = "BASIC@SECRET/6:x"  # '@', '/' and ':' must be percent-encoded in the URL
@@ -136,3 +137,48 @@ async def test_credentials_never_follow_a_redirect_to_another_host(
     assert redirecting.authorizations == [f"Basic {TOKEN}"]
     assert fake_app.calls == 0
     assert all(leak not in str(refused.value) for leak in LEAKS)
+
+
+class _AuthUnder:
+    """The demo site behind a proxy that asks for Basic auth under one path only (``api/``,
+    the server check's, stays open): a 401 in the middle of a run, not at its start."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.site = build_application("demo")
+
+    def handle(self, req: Request) -> Response:
+        if (
+            req.path.startswith(self.prefix)
+            and req.headers.get("authorization") != f"Basic {TOKEN}"
+        ):
+            return Response(401, b"401 Authorization Required", headers=[
+                ("WWW-Authenticate", 'Basic realm="OMERO.web"'), ("Content-Type", "text/plain"),
+            ])  # fmt: skip
+        return self.site.handle(req)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "failed"),
+    [
+        ("/webgateway/", "failed: thumbnail of image"),  # every file refused
+        ("/webclient/", "walk failed: project 51:"),  # a listing refused
+    ],
+)
+def test_a_401_after_the_server_check_says_credentials_are_wanted(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], prefix: str, failed: str
+) -> None:
+    """A server asking for Basic auth under one path only, harvested without credentials:
+    exit 1, the 401 failures listed, and the credentials hint, where nothing said why (the
+    files' note blamed ids that do not exist or are not public)."""
+    emu = make_emulator(app=_AuthUnder(prefix))
+    proc = cli(
+        "harvest", "--base-url", emu.base_url, "--project", str(DEMO_PROJECT),
+        "--artifacts", "thumbnail", "--out", str(tmp_path / "o"), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert any(line.startswith(failed) and "HTTP 401" in line for line in lines), proc.stderr
+    assert f"hint: {HINT_CREDENTIALS}" in lines, proc.stderr
+    assert "does not exist or is not public" not in proc.stderr
+    assert "Traceback" not in proc.stderr
