@@ -182,3 +182,27 @@ def test_a_401_after_the_server_check_says_credentials_are_wanted(
     assert f"hint: {HINT_CREDENTIALS}" in lines, proc.stderr
     assert "does not exist or is not public" not in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("in_url", [False, True])
+def test_a_refused_authorization_header_is_named_in_the_hint(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], in_url: bool
+) -> None:
+    """An Authorization header of the config file refused (401), with or without a user and
+    password in the URL (the header replaced them): the hint names the header, not the
+    password of --base-url, and the header's token is not shown."""
+    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    url = _with_credentials(emu.base_url) if in_url else emu.base_url
+    config = tmp_path / "private.toml"
+    config.write_text(
+        f'base_url = "{url}"\nprojects = [{DEMO_PROJECT}]\n'
+        '[headers]\nAuthorization = "Bearer WRONG-TOKEN-SECRET"\n',
+        encoding="utf-8",
+    )
+    proc = cli("harvest", str(config), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].endswith("refused the credentials sent (api/ answered HTTP 401 Unauthorized)")
+    hint = "hint: wrong credentials: check the Authorization header in the config file's [headers]"
+    assert any(line.startswith(hint) for line in lines), proc.stderr
+    assert "SECRET" not in proc.stdout + proc.stderr
