@@ -286,10 +286,15 @@ class HarvestConfig:
             # Named without its query, and without the password of a user:password@ in it
             # (an http:// forgotten left one where redact_url does not look).
             shown = redact_loose_url(self.base_url.partition("?")[0])
+            hint = "e.g. https://idr.openmicroscopy.org"
+            if "@" in self.base_url:
+                # A '/', '?' or '#' in a password cuts the URL short where it stands.
+                hint += (
+                    "; percent-encode a '/', '?', '#' or '@' in a user or password as %2F,"
+                    " %3F, %23, %40"
+                )
             raise ConfigError(
-                f"base_url: {shown!r} is not an http(s) URL",
-                hint="e.g. https://idr.openmicroscopy.org",
-                key="base_url",
+                f"base_url: {shown!r} is not an http(s) URL", hint=hint, key="base_url"
             )
         positive = {
             "concurrency": self.concurrency,
