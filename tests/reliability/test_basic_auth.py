@@ -206,3 +206,20 @@ def test_a_refused_authorization_header_is_named_in_the_hint(
     hint = "hint: wrong credentials: check the Authorization header in the config file's [headers]"
     assert any(line.startswith(hint) for line in lines), proc.stderr
     assert "SECRET" not in proc.stdout + proc.stderr
+
+
+def test_a_plan_whose_listing_is_refused_401_says_credentials_are_wanted(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester plan` of a server asking for Basic auth under /webclient/ only (a listing
+    answered 401): exit 2, no plan, and the credentials hint, not "again later"."""
+    emu = make_emulator(app=_AuthUnder("/webclient/"))
+    out = tmp_path / "planned"
+    proc = cli(
+        "plan", "--base-url", emu.base_url, "--project", str(DEMO_PROJECT), "--out", str(out)
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith(("error:", "hint:"))]
+    assert lines[0].startswith("error: the walk failed for 1 listing(s)") and "401" in lines[0]
+    assert lines[1:] == [f"hint: {HINT_CREDENTIALS}"], proc.stderr
+    assert not (out / "plan" / "plan.json").exists()
