@@ -130,8 +130,8 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 #: (given as --base-url or as base_url in a config file), or a header of the config file's.
 WRONG_CREDENTIALS_HINT = (
     "wrong credentials: check the user and password in the base URL (--base-url, or base_url "
-    "in the config file; percent-encode a ':', '@', '/', '?', '#' or '%' in them as %3A, %40, "
-    "%2F, %3F, %23, %25)"
+    "in the config file; percent-encode an '@', '/', '?', '#' or '%' in them as %40, %2F, "
+    "%3F, %23, %25)"
 )
 WRONG_HEADER_HINT = (
     "wrong credentials: check the Authorization header in the config file's [headers] "
