@@ -126,10 +126,16 @@ DEFAULT_HEADERS: Mapping[str, str] = MappingProxyType({"X-Requested-With": "XMLH
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
-#: The hints of a 401 answer, with and without an ``Authorization`` sent.
+#: The hints of a 401 answer, with and without an ``Authorization`` sent: the base URL's
+#: (given as --base-url or as base_url in a config file), or a header of the config file's.
 WRONG_CREDENTIALS_HINT = (
-    "wrong credentials: check the user and password in --base-url "
-    "(percent-encode a ':', '@' or '/' in them as %3A, %40, %2F)"
+    "wrong credentials: check the user and password in the base URL (--base-url, or base_url "
+    "in the config file; percent-encode an '@', '/', '?', '#' or '%' in them as %40, %2F, "
+    "%3F, %23, %25)"
+)
+WRONG_HEADER_HINT = (
+    "wrong credentials: check the Authorization header in the config file's [headers] "
+    "(it is sent instead of a user and password in the base URL)"
 )
 NO_CREDENTIALS_HINT = (
     "missing credentials: give them in --base-url as https://USER:PASSWORD@HOST/ "
@@ -774,7 +780,11 @@ class Client:
         if authorization is not None:
             headers["Authorization"] = authorization
         headers.update(settings.headers)
-        self._authorizes = any(name.lower() == "authorization" for name in headers)
+        header_given = any(name.lower() == "authorization" for name in settings.headers)
+        self._authorizes = header_given or authorization is not None
+        # A 401's hint names the credentials that were sent: the user's header replaced the
+        # URL's, and "check the password in --base-url" sent them to the wrong place.
+        self._wrong_hint = WRONG_HEADER_HINT if header_given else WRONG_CREDENTIALS_HINT
         self._connections = _Connections(
             settings.concurrency,
             origin=self._origin,
@@ -1112,7 +1122,7 @@ class Client:
             if status == 401:
                 # The server (or an HTTP proxy in front of it) wants HTTP auth: not retried,
                 # the same credentials get the same answer; the hint says which are at fault.
-                error.hint = WRONG_CREDENTIALS_HINT if self._authorizes else NO_CREDENTIALS_HINT
+                error.hint = self._wrong_hint if self._authorizes else NO_CREDENTIALS_HINT
             raise error
         body = response.body
         headers = response.headers

@@ -288,11 +288,17 @@ class HarvestConfig:
             # Named without its query, and without the password of a user:password@ in it
             # (an http:// forgotten left one where redact_url does not look).
             shown = redact_loose_url(self.base_url.partition("?")[0])
+            hint = "e.g. https://idr.openmicroscopy.org"
+            if "@" in self.base_url:
+                # A '/', '?' or '#' in a password cuts the URL short where it stands.
+                hint += (
+                    "; percent-encode a '/', '?', '#' or '@' in a user or password as %2F,"
+                    " %3F, %23, %40"
+                )
             raise ConfigError(
-                f"base_url: {shown!r} is not an http(s) URL",
-                hint="e.g. https://idr.openmicroscopy.org",
-                key="base_url",
+                f"base_url: {shown!r} is not an http(s) URL", hint=hint, key="base_url"
             )
+        _check_basic_user(self.base_url)
         positive = {
             "concurrency": self.concurrency,
             "burst": self.burst,
@@ -504,6 +510,27 @@ class HarvestConfig:
         if parts.username is not None or parts.password is not None or parts.query:
             withheld.append("base_url")
         return withheld
+
+
+def _check_basic_user(base_url: str) -> None:
+    """Refuse a base URL whose user holds a ``:`` once percent-decoded (``al%3Aice``).
+
+    Why: HTTP Basic auth sends ``user:password`` and the server reads the user up to the
+    first ``:`` (RFC 7617 forbids one in it), so such a user is refused with 401 on every
+    request, and the 401's hint ("percent-encode a ':' as %3A") was what the user had done.
+    """
+    from urllib.parse import unquote
+
+    from harvester.errors import redact_url
+
+    user = urlsplit(base_url).username
+    if user is not None and ":" in unquote(user):
+        raise ConfigError(
+            f"base_url: the user of {redact_url(base_url)!r} holds a ':', which HTTP Basic auth"
+            " cannot send (the server reads the user up to it)",
+            hint="check the user name; a ':' in the password is fine (USER:PASS:WORD@HOST or %3A)",
+            key="base_url",
+        )
 
 
 def _missing_hint(path: Path) -> str | None:

@@ -209,6 +209,8 @@ class RunSummary:
     elapsed: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     walk_failures: list[str] = field(default_factory=list)
+    #: The HTTP status of each of ``walk_failures`` (None: no answer), for the report's hints.
+    walk_statuses: list[int | None] = field(default_factory=list)
     given_up: dict[str, str] = field(default_factory=dict)
     not_requested: dict[str, int] = field(default_factory=dict)
     done_by_kind: dict[str, int] = field(default_factory=dict)
@@ -1626,6 +1628,7 @@ class Harvest:
                 f"{with_status(f.status, f.reason)}" + (f" {f.url}" if f.url else "")
                 for f in self.walk_stats.failures
             ]
+            s.walk_statuses = [f.status for f in self.walk_stats.failures]
 
     async def _remove_finished_staging(self, store: Store) -> None:
         """Remove stack staging folders left by a run stopped just after storing the stack."""

@@ -1174,8 +1174,11 @@ def print_summary(
     elif not summary.ok:
         from harvester.fetch import failure_advice
 
+        # A failed listing's status counts for the hints (a 401 wants credentials wherever
+        # it came), not for a rerun said useless: the rerun walks it again.
+        walked = [{"status": status} for status in getattr(summary, "walk_statuses", ())]
         advice = failure_advice(
-            summary.failures,
+            [*summary.failures, *walked],
             complete=len(summary.failures) == summary.failed and not summary.walk_failures,
             done_by_kind=summary.done_by_kind,
         )

@@ -17,6 +17,7 @@ from harvester.client import (
     check_header_fields,
     redact_url,
 )
+from harvester.config import HarvestConfig
 from harvester.errors import (
     ConfigError,
     FetchError,
@@ -60,7 +61,11 @@ def test_redact_url(url: str, expected: str) -> None:
         ("alice:pw@omero.example.org/x", "alice:REDACTED@omero.example.org/x"),
         ("//alice:pw@h/", "//alice:REDACTED@h/"),
         ("ftp://alice:pw@h:8/p?token=t#f", "ftp://alice:REDACTED@h:8/p?token=REDACTED#f"),
-        ("http://alice:pa/ss@h/", "http://alice:REDACTED/ss@h/"),  # "/" cut the host short
+        ("http://alice:pa/ss@h/", "http://alice:REDACTED@h/"),  # "/" cut the host short
+        ("http://alice:pa#ss@h/", "http://alice:REDACTED@h/"),  # so does a "#"
+        ("http://alice:pa?ss@h/?token=t", "http://alice:REDACTED@h/?token=REDACTED"),  # a "?"
+        ("http://alice:pa/s/s@h/p", "http://alice:REDACTED@h/p"),
+        ("http://h:pw/p", "http://h:REDACTED/p"),  # no "@" after it: the "port" alone
         ("http://[::1]:pw/", "http://[::1]:REDACTED/"),
         ("http://h:99999/", "http://h:99999/"),  # a number is a port, however wrong
         ("omero.example.org:8080/x", "omero.example.org:8080/x"),
@@ -87,6 +92,16 @@ def test_refused_base_url_is_a_config_error_without_its_password(url: str) -> No
         ClientSettings(base_url=url)
     assert SECRET not in str(info.value)
     assert "http(s)" in str(info.value)
+
+
+def test_a_password_cut_short_by_a_hash_is_hidden_whole_and_the_hint_says_why() -> None:
+    """A '#' typed in the password of base_url ends the URL's authority there: the refusal
+    shows no part of the password (its rest was shown as a fragment), and the hint says to
+    percent-encode it."""
+    with pytest.raises(ConfigError) as info:
+        HarvestConfig(base_url=f"http://alice:x#{SECRET}@h/")
+    assert str(info.value) == "base_url: 'http://alice:REDACTED@h/' is not an http(s) URL"
+    assert info.value.hint is not None and "'#'" in info.value.hint and "%23" in info.value.hint
 
 
 @pytest.mark.parametrize(
