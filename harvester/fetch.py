@@ -876,6 +876,9 @@ REFUSED_NOTE = (
     "the server refused every one of these (HTTP 4xx): an id that does not exist or is not "
     "public gets the same answer again"
 )
+#: The harvest's closing line after :data:`REFUSED_NOTE`, before its resume command: the
+#: command is what asks again, for a server where an id became public since.
+REFUSED_CLOSING = "to ask for them again anyway (an id made public since)"
 
 
 def all_refused(failures: Iterable[Failure | Mapping[str, Any]]) -> bool:

@@ -1184,10 +1184,13 @@ def print_summary(
         )
         for hint in advice.hints:
             print(f"hint: {hint}", file=sys.stderr)
+        closing = advice.closing(resume)
         if advice.rerun_helps and _refused_for_good(summary):
-            from harvester.fetch import REFUSED_NOTE
+            from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE
 
             print(f"note: {REFUSED_NOTE}", file=sys.stderr)
+            # Not "rerun to retry the failures" right below "gets the same answer again".
+            closing = f"{REFUSED_CLOSING}: {resume}"
         elif busy := _busy_throughout(summary):
             print(
                 f"note: every failure was an {busy} answer, through all retries: the server "
@@ -1195,7 +1198,7 @@ def print_summary(
                 "below fetches them once it is back",
                 file=sys.stderr,
             )
-        print(advice.closing(resume), file=sys.stderr)
+        print(closing, file=sys.stderr)
 
 
 def waited_text(summary: RunSummary | PlanInfo) -> str:
