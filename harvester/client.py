@@ -126,10 +126,16 @@ DEFAULT_HEADERS: Mapping[str, str] = MappingProxyType({"X-Requested-With": "XMLH
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
-#: The hints of a 401 answer, with and without an ``Authorization`` sent.
+#: The hints of a 401 answer, with and without an ``Authorization`` sent: the base URL's
+#: (given as --base-url or as base_url in a config file), or a header of the config file's.
 WRONG_CREDENTIALS_HINT = (
-    "wrong credentials: check the user and password in --base-url "
-    "(percent-encode a ':', '@' or '/' in them as %3A, %40, %2F)"
+    "wrong credentials: check the user and password in the base URL (--base-url, or base_url "
+    "in the config file; percent-encode an '@', '/', '?', '#' or '%' in them as %40, %2F, "
+    "%3F, %23, %25)"
+)
+WRONG_HEADER_HINT = (
+    "wrong credentials: check the Authorization header in the config file's [headers] "
+    "(it is sent instead of a user and password in the base URL)"
 )
 NO_CREDENTIALS_HINT = (
     "missing credentials: give them in --base-url as https://USER:PASSWORD@HOST/ "
@@ -745,7 +751,7 @@ class Client:
         ]
         #: The HTTP proxy requests go through (proxy environment variables), or None.
         self.proxy = proxy_from_environment(base)
-        self._secrets = _secret_values(settings, self.proxy)
+        self._secrets = _secret_values(settings, self.proxy, self._base_query)
         if self.proxy is not None and limiter is None:
             # Said once per run: the probe shares the run client's limiter.
             log.debug(
@@ -774,7 +780,11 @@ class Client:
         if authorization is not None:
             headers["Authorization"] = authorization
         headers.update(settings.headers)
-        self._authorizes = any(name.lower() == "authorization" for name in headers)
+        header_given = any(name.lower() == "authorization" for name in settings.headers)
+        self._authorizes = header_given or authorization is not None
+        # A 401's hint names the credentials that were sent: the user's header replaced the
+        # URL's, and "check the password in --base-url" sent them to the wrong place.
+        self._wrong_hint = WRONG_HEADER_HINT if header_given else WRONG_CREDENTIALS_HINT
         self._connections = _Connections(
             settings.concurrency,
             origin=self._origin,
@@ -849,8 +859,7 @@ class Client:
         message (a redirect's names where it points, which a front end builds from the
         request, query included), a refused redirect's target."""
         error.url = self._hidden(error.url)
-        error.reason = self._hidden(error.reason)
-        error.args = (self._hidden(str(error)), *error.args[1:])
+        _rewrite_error(error, self._hidden)
         if isinstance(error, RedirectRefused):
             error.target = self._hidden(error.target)
 
@@ -1113,7 +1122,7 @@ class Client:
             if status == 401:
                 # The server (or an HTTP proxy in front of it) wants HTTP auth: not retried,
                 # the same credentials get the same answer; the hint says which are at fault.
-                error.hint = WRONG_CREDENTIALS_HINT if self._authorizes else NO_CREDENTIALS_HINT
+                error.hint = self._wrong_hint if self._authorizes else NO_CREDENTIALS_HINT
             raise error
         body = response.body
         headers = response.headers
@@ -1167,8 +1176,11 @@ def _target_of(url: str) -> str:
     return target.partition("#")[0]
 
 
-def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tuple[str, ...]:
-    """Values that must be scrubbed from any text we repeat from elsewhere."""
+def _secret_values(
+    settings: ClientSettings, proxy: Proxy | None, base_query: str
+) -> tuple[str, ...]:
+    """Values that must be scrubbed from any text we repeat from elsewhere. ``base_query``:
+    the base URL's query as the client split it off (sent with every request)."""
     values = list(settings.cookies.values())
     parts = urlsplit(settings.base_url)
     if parts.password:
@@ -1193,10 +1205,9 @@ def _secret_values(settings: ClientSettings, proxy: Proxy | None = None) -> tupl
         _scheme, space, credentials = value.strip().partition(" ")
         if space:
             values.append(credentials.strip())
-    query = settings.base_url.partition("#")[0].partition("?")[2]
-    values += [v for _k, v in parse_qsl(query, keep_blank_values=True)]
+    values += [v for _k, v in parse_qsl(base_query, keep_blank_values=True)]
     # As sent in the request line (percent-encoded), which a server may echo back.
-    values += [part.partition("=")[2] for part in query.split("&")]
+    values += [part.partition("=")[2] for part in base_query.split("&")]
     return tuple(v for v in values if len(v) >= 4)
 
 
@@ -1229,11 +1240,9 @@ def _tls_hint(reason: str) -> str:
 
 
 def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
-    """A short, credential-free description of a foreign exception."""
-    message = str(exc) or type(exc).__name__
-    if "://" in message:
-        message = " ".join(redact_url(word) for word in message.split(" "))
-    return _scrub(message, secrets)[:300]
+    """A short, credential-free description of a foreign exception: scrubbed as a server's
+    echo is (:func:`_scrub_echo`), as it too may quote a request or a secret."""
+    return _scrub_echo(str(exc) or type(exc).__name__, secrets)[:300]
 
 
 def is_http_url(url: str) -> bool:
@@ -1341,13 +1350,19 @@ def _scrub_echo(text: str, secrets: tuple[str, ...]) -> str:
 
 
 def _scrub_error(error: FetchError, secrets: tuple[str, ...]) -> None:
-    """``error`` (its reason and message) without our secrets, in place: its class, hint and
-    any detail it carries stay."""
-    scrubbed = _scrub_echo(error.reason, secrets)
-    if scrubbed != error.reason:
-        message = str(error)
-        error.reason = scrubbed
-        error.args = (_scrub_echo(message, secrets), *error.args[1:])
+    """``error`` (its reason and message) without our secrets, in place, if its reason
+    quotes one."""
+    if _scrub_echo(error.reason, secrets) != error.reason:
+        _rewrite_error(error, lambda text: _scrub_echo(text, secrets))
+
+
+def _rewrite_error(error: FetchError, rewrite: Callable[[str], str]) -> None:
+    """``error``'s reason and message through ``rewrite`` (which hides something), in place:
+    its class, hint, status and any detail it carries stay. One place that knows where a
+    FetchError keeps its text, for the scrubbing of secrets and the hiding of the base URL's
+    query alike."""
+    error.reason = rewrite(error.reason)
+    error.args = (rewrite(str(error)), *error.args[1:])
 
 
 def _status_error(url: str, response: _Answer, secrets: tuple[str, ...]) -> FetchError:

@@ -19,7 +19,8 @@ import math
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,7 @@ from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
 from harvester.window import WINDOW_MODES as WINDOWS
 
 if TYPE_CHECKING:
+    from harvester.forgotten import ForgottenSet
     from harvester.journal import SavedConfigs
 
 DEFAULT_BASE_URL = "https://idr.openmicroscopy.org"
@@ -286,11 +288,17 @@ class HarvestConfig:
             # Named without its query, and without the password of a user:password@ in it
             # (an http:// forgotten left one where redact_url does not look).
             shown = redact_loose_url(self.base_url.partition("?")[0])
+            hint = "e.g. https://idr.openmicroscopy.org"
+            if "@" in self.base_url:
+                # A '/', '?' or '#' in a password cuts the URL short where it stands.
+                hint += (
+                    "; percent-encode a '/', '?', '#' or '@' in a user or password as %2F,"
+                    " %3F, %23, %40"
+                )
             raise ConfigError(
-                f"base_url: {shown!r} is not an http(s) URL",
-                hint="e.g. https://idr.openmicroscopy.org",
-                key="base_url",
+                f"base_url: {shown!r} is not an http(s) URL", hint=hint, key="base_url"
             )
+        _check_basic_user(self.base_url)
         positive = {
             "concurrency": self.concurrency,
             "burst": self.burst,
@@ -502,6 +510,27 @@ class HarvestConfig:
         if parts.username is not None or parts.password is not None or parts.query:
             withheld.append("base_url")
         return withheld
+
+
+def _check_basic_user(base_url: str) -> None:
+    """Refuse a base URL whose user holds a ``:`` once percent-decoded (``al%3Aice``).
+
+    Why: HTTP Basic auth sends ``user:password`` and the server reads the user up to the
+    first ``:`` (RFC 7617 forbids one in it), so such a user is refused with 401 on every
+    request, and the 401's hint ("percent-encode a ':' as %3A") was what the user had done.
+    """
+    from urllib.parse import unquote
+
+    from harvester.errors import redact_url
+
+    user = urlsplit(base_url).username
+    if user is not None and ":" in unquote(user):
+        raise ConfigError(
+            f"base_url: the user of {redact_url(base_url)!r} holds a ':', which HTTP Basic auth"
+            " cannot send (the server reads the user up to it)",
+            hint="check the user name; a ':' in the password is fine (USER:PASS:WORD@HOST or %3A)",
+            key="base_url",
+        )
 
 
 def _missing_hint(path: Path) -> str | None:
@@ -831,9 +860,7 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
     their journals: the "run" record the store writes as it opens). Only for runs that
     started within one second of each other, which their ids cannot order.
 
-    A journal is ``<host>-<pid>-<run>[-shard-K-of-N].jsonl``: its run is found by the end of
-    its name, one look-up per journal (not one test per run and journal: a folder resumed
-    weekly has many runs, see :func:`recorded_target_sets`)."""
+    Their journals are found by name (:func:`_journal_runs`)."""
     from harvester.layout import JOURNALS_DIR
 
     started: dict[str, float] = {}
@@ -841,21 +868,7 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
         names = sorted(os.listdir(out_dir / JOURNALS_DIR))
     except OSError:
         return started
-    lengths = {len(run) for run in runs}
-    for name in names:
-        if not name.endswith(".jsonl"):
-            continue
-        stem = _SHARD_SUFFIX.sub("", name[: -len(".jsonl")])
-        run = next(
-            (
-                stem[-n:]
-                for n in lengths
-                if stem[-n:] in runs and stem[-n - 1 : -n] == "-" and len(stem) > n
-            ),
-            None,
-        )
-        if run is None:
-            continue
+    for name, run in _journal_runs(names, runs):
         try:
             with open(out_dir / JOURNALS_DIR / name, "rb") as handle:
                 first = json.loads(handle.readline(1 << 16))
@@ -1115,7 +1128,11 @@ def _where_terms(saved: object) -> list[str]:
 
 
 def recorded_target_sets(
-    out_dir: Path, *, besides: str | None = None, saved: SavedConfigs | None = None
+    out_dir: Path,
+    *,
+    besides: str | None = None,
+    saved: SavedConfigs | None = None,
+    forgotten: bool = False,
 ) -> list[RecordedRun]:
     """The newest run of each distinct target set of DIR (:func:`target_set`), newest first:
     what ``harvester harvest --out DIR`` given no target replays, one after another.
@@ -1128,7 +1145,9 @@ def recorded_target_sets(
     journals' first lines only where runs share a second. Not for the job array's tasks,
     which call :func:`newest_recorded_run` with its bounded reads. ``besides``: a run left
     out (a run asking what its set was before it). ``saved``: the configs a caller read
-    already (``status``: for its kinds and label keys).
+    already (``status``: for its kinds and label keys). ``forgotten``: also the sets
+    ``harvester forget`` took out of DIR's resumes (:func:`forgotten_entry`), left out
+    otherwise: no resume replays them, no ``status`` counts them.
     """
     seconds = _runs_by_second(out_dir)
     readable: dict[str, RecordedRun] = {}
@@ -1146,7 +1165,53 @@ def recorded_target_sets(
         out.setdefault(target_set(readable[run]), readable[run])
     # Each set as its newest run has it, the sets by where the user's own commands placed
     # them (:func:`replay_origin`): a resume leaves their order as it found it.
-    return sorted(out.values(), key=order.rank, reverse=True)
+    sets = sorted(out.values(), key=order.rank, reverse=True)
+    if forgotten:
+        return sets
+    from harvester.forgotten import read_forgotten
+
+    gone = read_forgotten(out_dir)
+    return [recorded for recorded in sets if forgotten_entry(recorded, gone) is None]
+
+
+def forgotten_entry(newest: RecordedRun, gone: Mapping[str, ForgottenSet]) -> ForgottenSet | None:
+    """The entry of DIR's forgotten sets (``gone``: :func:`harvester.forgotten.read_forgotten`)
+    that holds the target set whose newest run is ``newest``; None when that set is live.
+
+    Only while its newest run is one the set had when it was forgotten: a run given its
+    targets since (which takes the entry off as it starts, :func:`harvester.forgotten.revive_set`)
+    makes it live even where taking the entry off failed."""
+    entry = gone.get(target_set(newest)) if gone else None
+    return entry if entry is not None and newest.run in entry.runs else None
+
+
+def target_flags(recorded: RecordedRun) -> list[str]:
+    """The flags that name the run's target set (:func:`target_set`) on a command line: its
+    targets, ``--ids-from`` and ``--from-plan`` paths as saved, and its ``--where`` terms.
+    What ``harvester forget`` is given to name a set, and says of one."""
+    config = recorded.config
+    words: list[str] = []
+    for key in ("screens", "projects", "plates", "datasets", "images"):
+        values = config.get(key)
+        for item in values if isinstance(values, list) else ():
+            words += [FLAGS[key], str(item)]
+    for key, plain in NAMED_TARGETS.items():
+        names = config.get(plain)
+        for name in names if isinstance(names, list) else ():
+            words += [FLAGS[key], str(name)]
+    for key in ("ids_from", "from_plan"):
+        value = config.get(key)
+        if isinstance(value, str) and value:
+            words += [FLAGS[key], value]
+    where = config.get("where")
+    for term in where if isinstance(where, list) else ():
+        words += ["--where", str(term)]
+    return words
+
+
+def runs_of_set(out_dir: Path, key: str) -> list[str]:
+    """The ids of every run of DIR (readable saved config) of target set ``key``."""
+    return [run.run for run in _runs_of_set(out_dir, key)]
 
 
 def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:
@@ -1203,15 +1268,27 @@ def _runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
 
 
 def _journals_of(out_dir: Path, runs: set[str]) -> list[Path]:
-    """The journals of ``runs`` (``<host>-<pid>-<run>[-shard-K-of-N].jsonl``)."""
+    """The journals of ``runs`` (found by name: :func:`_journal_runs`)."""
     from harvester.journal import journal_files
 
-    out: list[Path] = []
-    for path in journal_files(out_dir):
-        stem = _SHARD_SUFFIX.sub("", path.name[: -len(".jsonl")])
-        if any(stem.endswith("-" + run) for run in runs):
-            out.append(path)
-    return out
+    files = {path.name: path for path in journal_files(out_dir)}
+    return [files[name] for name, _run in _journal_runs(files, runs)]
+
+
+def _journal_runs(names: Iterable[str], runs: AbstractSet[str]) -> Iterator[tuple[str, str]]:
+    """``(name, run)`` for each of ``names`` that is the journal of one of ``runs``, in the
+    order given. A journal is ``<host>-<pid>-<run>[-shard-K-of-N].jsonl``: its run is found
+    by the end of its name, one look-up per length of run id (not one test per run and
+    journal: a folder resumed weekly has many runs, see :func:`recorded_target_sets`)."""
+    lengths = {len(run) for run in runs}
+    for name in names:
+        if not name.endswith(".jsonl"):
+            continue
+        stem = _SHARD_SUFFIX.sub("", name[: -len(".jsonl")])
+        for n in lengths:
+            if len(stem) > n and stem[-n - 1] == "-" and stem[-n:] in runs:
+                yield name, stem[-n:]
+                break
 
 
 #: A journal larger than this recorded more than its "run" record (one line, < 1 KiB
@@ -1571,6 +1648,7 @@ def replay_problem(
     config_file: Path | None = None,
     work_left: WorkLeft | None = None,
     resubmits: bool | None = None,
+    array: tuple[int, int | None] | None = None,
 ) -> ReplayProblem | None:
     """None when ``harvester harvest --out DIR`` does what the newest run's command did.
 
@@ -1591,6 +1669,8 @@ def replay_problem(
       else (a plan's split, whose images no journal holds yet) every shard.
       ``resubmits``: :func:`harvester.slurm.resubmit_resumes` when the caller asked it
       already (it reads ``harvest.sbatch``: once for every set); None: asked here;
+      ``array``: that script's :func:`harvester.slurm.script_array` when the caller read
+      it too (status); None: read here, when the resubmission is said;
     * its ids came from standard input, a pipe or ``<(cmd)`` (read once), or from a
       file that is gone: they must be given again;
     * it used credentials (``secrets_given``: those the command gives again), which
@@ -1612,7 +1692,8 @@ def replay_problem(
         if resubmits is None:
             resubmits = resubmit_resumes(out_dir)  # (a moved script writes the old folder)
         if resubmits:
-            command = resume_line(out_dir, _array_tasks(out_dir, work_left if known else None))
+            tasks = _array_tasks(out_dir, work_left if known else None, array)
+            command = resume_line(out_dir, tasks)
         else:
             command = shard_commands(
                 lambda s: f"harvester harvest --out {q} --shard {s}", shard, shards or []
@@ -1660,15 +1741,21 @@ def replay_problem(
     return None
 
 
-def _array_tasks(out_dir: Path, work_left: WorkLeft | None) -> str | None:
+def _array_tasks(
+    out_dir: Path, work_left: WorkLeft | None, array: tuple[int, int | None] | None
+) -> str | None:
     """``--array`` for the tasks of ``DIR/harvest.sbatch`` with work left (``1,3``, with
     the script's ``%M`` when more than M), so that a resubmission starts only those; None
     (the whole array) when that is every task, or when the work left is not known by the
-    script's shards (a walk of another split that did not list everything)."""
+    script's shards (a walk of another split that did not list everything). ``array``: the
+    script's array line as the caller read it; None: read here."""
     from harvester.slurm import array_spec, script_array
 
-    array = script_array(out_dir)
-    if work_left is None or array is None:
+    if work_left is None:
+        return None
+    if array is None:
+        array = script_array(out_dir)
+    if array is None:
         return None
     tasks, parallel = array
     shards = [shard_pair(s) for s in work_left.shards(tasks)]
@@ -1699,6 +1786,7 @@ def resume_command(
     *,
     sets: list[RecordedRun] | None = None,
     resubmits: bool | None = None,
+    array: tuple[int, int | None] | None = None,
 ) -> str:
     """The shortest command that resumes DIR, as ``status`` and ``verify`` print it:
     ``harvester harvest --out DIR`` when the settings of one of its target sets can be
@@ -1707,8 +1795,9 @@ def resume_command(
     (:data:`ALSO`).
     ``work_left``: where a split still has work (``status``), for its shards' commands.
     ``sets``: DIR's :func:`recorded_target_sets` when the caller read them already (every
-    saved config of DIR: ``status`` read each twice); None: read here. ``resubmits``: as
-    :func:`replay_problem` takes it, asked here once for every split set when None."""
+    saved config of DIR: ``status`` read each twice); None: read here. ``resubmits`` and
+    ``array``: as :func:`replay_problem` takes them, ``resubmits`` asked here once for every
+    split set when None."""
 
     if sets is None:
         sets = recorded_target_sets(out_dir)
@@ -1722,7 +1811,14 @@ def resume_command(
 
         resubmits = resubmit_resumes(out_dir)
     problems = [
-        replay_problem(r, out_dir, which=replay_which(n), work_left=work_left, resubmits=resubmits)
+        replay_problem(
+            r,
+            out_dir,
+            which=replay_which(n),
+            work_left=work_left,
+            resubmits=resubmits,
+            array=array,
+        )
         for n, r in enumerate(sets)
     ]
     said = [p.with_reason for p in problems if p is not None]

@@ -146,7 +146,9 @@ def redact_loose_url(text: str) -> str:
     and :func:`redact_url` finds ``user:password@`` only after a ``://``; here the
     authority starts there, after a leading ``//``, or at the start. An authority without
     ``@`` whose "port" is not a number (``http://alice:pa/ss@host``: the password's ``/``
-    ended the authority) shows no port either: it may be a password's first part.
+    ended the authority; a ``?`` or ``#`` does too) shows no port either: it may be a
+    password's first part, and what follows up to the text's last ``@`` its rest
+    (``http://alice:REDACTED@host``; ``ss@host`` was shown, half the password).
     """
     head, sep, rest = text.partition("?")
     head, hash_sep, fragment = head.partition("#")
@@ -160,6 +162,10 @@ def redact_loose_url(text: str) -> str:
         user = head[start:at].split(":", 1)[0]
         head = f"{head[:start]}{user}:{REDACTED}{head[at:]}"
     elif port and not port.isdigit() and "]" not in port:
+        whole = head + hash_sep + fragment + sep + rest
+        last_at = whole.rfind("@", colon)
+        if last_at >= 0:  # the password ran on past a '/', '?' or '#' to the host's '@'
+            return redact_url(f"{whole[: colon + 1]}{REDACTED}{whole[last_at:]}")
         head = f"{head[: colon + 1]}{REDACTED}{head[end:]}"
     return redact_url(head + hash_sep + fragment + sep + rest)
 

@@ -830,6 +830,13 @@ HINT_PNG_IGNORED = (
     f'{PNG_IGNORED} (classic OMERO.web): set render_format = "jpeg" in the config, '
     "or use the stack artifact"
 )
+#: Said of failures answered 401 during the run (the server check passed): the server, or a
+#: proxy in front of it, wants HTTP auth for some paths (``/webgateway/`` only, say), or
+#: stopped taking the credentials given. Resending without credentials gets 401 again.
+HINT_CREDENTIALS = (
+    "the server asked for credentials (HTTP 401): give its user and password in --base-url "
+    "as https://USER:PASSWORD@HOST/ (sent as HTTP Basic auth), or check the ones given"
+)
 _SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
 
 
@@ -869,6 +876,9 @@ REFUSED_NOTE = (
     "the server refused every one of these (HTTP 4xx): an id that does not exist or is not "
     "public gets the same answer again"
 )
+#: The harvest's closing line after :data:`REFUSED_NOTE`, before its resume command: the
+#: command is what asks again, for a server where an id became public since.
+REFUSED_CLOSING = "to ask for them again anyway (an id made public since)"
 
 
 def all_refused(failures: Iterable[Failure | Mapping[str, Any]]) -> bool:
@@ -892,6 +902,8 @@ def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
     kind = str(_field(failure, "kind") or "")
     status = _field(failure, "status")
     reason = str(_field(failure, "reason") or "")
+    if status == 401:
+        return HINT_CREDENTIALS
     if kind in ("imgdata", "render", "stack") and "pixel" in reason.lower():
         message = reason.partition("imgData Exception:")[2]
         if message and pixels_unreadable(message):

@@ -41,7 +41,8 @@ from harvester.errors import PROBLEMS_LOGGER
 from harvester.journal import JournalState, paused_gc
 from harvester.layout import ARTIFACT_FILES, index_path
 from harvester.models import ImageRef
-from harvester.store import atomic_write_bytes, folder_lock, sha256_of, storage_error
+from harvester.runlock import folder_lock
+from harvester.store import atomic_write_bytes, sha256_of, storage_error
 
 #: ``DIR/written.json``: the size, modification time and SHA-256 of ``index.csv`` (and
 #: ``labels.csv``) as harvester last wrote them, by file name: how a rewrite tells a copy

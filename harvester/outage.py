@@ -54,6 +54,7 @@ from harvester.errors import (
     server_is_there,
     with_status,
 )
+from harvester.text import duration_text
 
 __all__ = [
     "CHECK_CAP",
@@ -408,18 +409,6 @@ class Outage:
     def _notify(self) -> None:
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
-
-
-def duration_text(seconds: float) -> str:
-    """``45s``, ``4m10s``, ``2h05m``: a pause's length as a log line says it."""
-    whole = round(seconds)
-    if whole < 60:
-        return f"{seconds:.1f}s" if seconds < 10 else f"{whole}s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def parse_duration(value: object) -> float:

@@ -82,7 +82,7 @@ from harvester.journal import (
     walk_listed_all,
 )
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
-from harvester.outage import Outage, duration_text
+from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
 from harvester.select import (
@@ -97,6 +97,7 @@ from harvester.select import (
     write_labelled_index,
 )
 from harvester.store import Store, check_settings
+from harvester.text import duration_text
 from harvester.walk import (
     AskedRef,
     SeenIds,
@@ -210,6 +211,8 @@ class RunSummary:
     elapsed: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     walk_failures: list[str] = field(default_factory=list)
+    #: The HTTP status of each of ``walk_failures`` (None: no answer), for the report's hints.
+    walk_statuses: list[int | None] = field(default_factory=list)
     given_up: dict[str, str] = field(default_factory=dict)
     not_requested: dict[str, int] = field(default_factory=dict)
     done_by_kind: dict[str, int] = field(default_factory=dict)
@@ -357,9 +360,7 @@ class _BusyAtStart(Exception):
     """The server check's answer was busy or broken off through its retries: ``error`` is
     what the user is told if the run does not wait, ``answer`` the last failure."""
 
-    def __init__(
-        self, error: ServerUnavailableError, answer: FetchError, *, proxied: bool = False
-    ) -> None:
+    def __init__(self, error: ServerUnavailableError, answer: FetchError, *, proxied: bool) -> None:
         super().__init__(str(error))
         self.error = error
         self.answer = answer
@@ -468,11 +469,12 @@ class _Looks:
     """How the server check asks one path, and the answers it got that were not it.
 
     Silence, a refused connection or a TLS failure: the probe client's few tries (an
-    unreachable host fails in seconds). A server that is there but busy, breaking off
-    its answers or failing (500): the run's whole retry budget, Retry-After honoured. An
-    answer that is not the one asked for (:class:`InvalidBodyError`): a few more looks, as one such
-    answer may be something in between failing once; any right answer among them is
-    believed. Every try goes through ``shared`` (the run's limits), when given.
+    unreachable host fails in seconds). A server that is there but busy, breaking off its
+    answers, failing (500) or timing out a request (408; :class:`ServerStatusError`): the
+    run's whole retry budget, Retry-After honoured. An answer that is not the one asked for
+    (:class:`InvalidBodyError`): a few more looks, as one such answer may be something in
+    between failing once; any right answer among them is believed. Every try goes through
+    ``shared`` (the run's limits), when given.
     """
 
     cfg: HarvestConfig
@@ -513,8 +515,9 @@ class _Looks:
                 raise
             # The server is there and says "later" (maintenance, overload), or its answers
             # break off (a proxy resetting under load), or it fails with a 500 (OMERO.web's
-            # Django erring under load, which passes): worth the run's whole retry budget,
-            # as any request gets, Retry-After honoured, before giving up.
+            # Django erring under load, which passes) or a 408 (it gave up waiting for the
+            # request, under the same load): worth the run's whole retry budget, as any
+            # request gets, Retry-After honoured, before giving up.
             return await self._again(
                 client, path, check, after=exc, max_retries=self.cfg.max_retries
             )
@@ -924,7 +927,7 @@ class Harvest:
 
         run = self.summary.run_id
         key = target_set(RecordedRun(run, mine))
-        for recorded in recorded_target_sets(self.out, besides=run):
+        for recorded in recorded_target_sets(self.out, besides=run, forgotten=True):
             if target_set(recorded) == key:
                 return bool(recorded.config.get("artifacts") != mine["artifacts"])
         return True
@@ -1508,6 +1511,27 @@ class Harvest:
         if store is not None and await anyio.to_thread.run_sync(store.forget_run):
             logger.debug("refused for its targets: removed this run's journal and saved config")
 
+    def _revive_forgotten_set(self) -> None:
+        """Given the targets of a set ``harvester forget`` took out of DIR's resumes, and
+        past their check (the targets are there again): resumes and ``status`` take the
+        set again, as the forget line said they would. Said in one line. Not by a resume's
+        replay (it never replays a forgotten set), nor before the check: a run refused for
+        the same missing target leaves no run, and the set stays forgotten."""
+        from harvester.config import RecordedRun, target_set
+        from harvester.forgotten import revive_set
+
+        key = target_set(RecordedRun(self.summary.run_id, self.cfg.to_public()))
+        try:
+            entry = revive_set(self.out, key)
+        except OSError as exc:  # (this run's config, once it records something, does it too)
+            logger.debug("could not take the set off %s's forgotten sets: %s", self.out, exc)
+            return
+        if entry is not None and self.say is not None:
+            self.say(
+                f"{self.out}: the target set {entry.targets or 'of this run'} is resumed again "
+                "(`harvester forget` had left it out)"
+            )
+
     async def _store_run(
         self,
         client: Client,
@@ -1563,6 +1587,8 @@ class Harvest:
                         prefetched.update(
                             await self._preflight_images(client, store.state, fetcher.early)
                         )
+                    if self.replay_of is None and not new_folder:
+                        await anyio.to_thread.run_sync(self._revive_forgotten_set)
                     await self._pipeline(client, store, fetcher, study, prefetched)
             finally:
                 self._work_scope = None
@@ -1634,6 +1660,7 @@ class Harvest:
                 f"{with_status(f.status, f.reason)}" + (f" {f.url}" if f.url else "")
                 for f in self.walk_stats.failures
             ]
+            s.walk_statuses = [f.status for f in self.walk_stats.failures]
 
     async def _remove_finished_staging(self, store: Store) -> None:
         """Remove stack staging folders left by a run stopped just after storing the stack."""

@@ -587,7 +587,7 @@ async def plan_targets(
             info = await _walk_into_plan(
                 config, out_dir, client, force=force, argv=argv, on_image=on_image
             )
-    return replace(info, outage_waited=outage.stats.waited)
+    return replace(info, outage_waited=outage.waited())
 
 
 async def _walk_into_plan(
@@ -687,10 +687,15 @@ async def _walk_into_plan(
                     if walker.stats.listed_every_image()
                     else "their images"
                 )
+                hint = "run `harvester plan` again later (with --force if a plan exists)"
+                if first.status == 401:  # "later" gets the same answer: credentials are wanted
+                    from harvester.fetch import HINT_CREDENTIALS
+
+                    hint = HINT_CREDENTIALS
                 raise (ServerUnavailableError if busy else RemoteError)(
                     f"the walk failed for {len(failures)} listing(s), first: {first.what}: "
                     f"{first.reason}; no plan was written (it would miss {missed})",
-                    hint="run `harvester plan` again later (with --force if a plan exists)",
+                    hint=hint,
                 )
             if selection.active:
                 extra["walked"] = selected.walked

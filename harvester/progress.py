@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-from harvester.text import plural
+from harvester.text import duration_text, plural
 
 #: Redraw at most this often: the bars must not cost the pipeline throughput.
 MIN_INTERVAL = 0.2
@@ -319,7 +319,9 @@ class Progress:
             if total:
                 done += f" ({100 * min(self.finished, total) // total}%"
                 left = self.time_left(now)
-                done += f", about {_elapsed(left)} left)" if left is not None else ")"
+                if left is not None:
+                    done += f", about {duration_text(left, tenths=False)} left"
+                done += ")"
             parts.append(done)
         if self.artifacts or self.failures or self.skips:
             parts.append(
@@ -328,11 +330,12 @@ class Progress:
             )
         if self._waiting is not None:
             reason, since = self._waiting
-            waiting = f"waiting for the server for {_elapsed(now - since)} ({reason})"
+            waited = duration_text(now - since, tenths=False)
+            waiting = f"waiting for the server for {waited} ({reason})"
             if self._next_check is not None:
                 waiting += f", next check in {math.ceil(self._next_check)}s"
             parts.append(waiting)
-        elapsed = _elapsed(now - self._started)
+        elapsed = duration_text(now - self._started, tenths=False)
         try:
             print(f"progress ({elapsed}): " + ", ".join(parts), file=self.file, flush=True)
         except (OSError, ValueError):  # a closed or broken log must not end the run
@@ -361,7 +364,8 @@ def request_time_line(artifacts: int, rate: float | None, *, kinds: Iterable[str
     several = [why for kind, why in _SEVERAL_REQUESTS.items() if kind in set(kinds)]
     low = "at least " if several else ""
     more = f" ({'; '.join(several)})" if several else ""
-    return f"at --rate {rate:g}/s: {low}{_elapsed(artifacts / rate)} of requests{more}"
+    took = duration_text(artifacts / rate, tenths=False)
+    return f"at --rate {rate:g}/s: {low}{took} of requests{more}"
 
 
 #: Kinds that may take more than one request an image, and what for.
@@ -408,18 +412,6 @@ def _redraw(bar: Any) -> None:
     bar.refresh()
     bar.last_print_n = bar.n
     bar.last_print_t = time.time()  # tqdm paces its bars on the wall clock
-
-
-def _elapsed(seconds: float) -> str:
-    """``45s``, ``12m05s``, ``3h07m``, ``2d04h``: short enough for a line a minute."""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 class TqdmHandler(logging.Handler):

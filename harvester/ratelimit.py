@@ -531,8 +531,8 @@ class AdaptiveLimiter:
 
         The slowdowns since then came from a server that was down, not from the run's load:
         its busy answers (the requests that led to the pause) are no measure of how much it
-        takes once it is back. Without this, a run resumed after a maintenance window at
-        concurrency 1 and half a request a second and took minutes to recover.
+        takes once it is back. Without this, a run resumed after a maintenance window went on
+        at concurrency 1 and half a request a second, and took minutes to recover.
         """
         concurrency, rate = self._settled
         bucket = self._bucket

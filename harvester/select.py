@@ -1305,7 +1305,8 @@ def _renumbering(out_dir: Path, ids: dict[str, int]) -> str:
     """
     from harvester import index
     from harvester.layout import index_path
-    from harvester.store import folder_lock, storage_error
+    from harvester.runlock import folder_lock
+    from harvester.store import storage_error
 
     try:
         with folder_lock(out_dir, index.INDEX_LOCK, wait=index.INDEX_LOCK_WAIT, denied_ok=True):

@@ -279,10 +279,7 @@ def queued_jobs(script: Path) -> list[str]:
     ``squeue`` retries for about 9 seconds (every ``harvester status`` of a folder with a
     script would wait that long on a machine with the SLURM client and no cluster)."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
-    if squeue is None or scontrol is None:
-        return []
-    ping = _quiet_run([scontrol, "ping"])
-    if ping is None or ping.returncode != 0 or "is UP" not in ping.stdout:
+    if squeue is None or scontrol is None or not _controller_answers(scontrol):
         return []
     # By user id, not name: getpass.getuser() raises where the id has no passwd entry (a
     # container's user on a cluster node); squeue -u takes either.
@@ -296,6 +293,40 @@ def queued_jobs(script: Path) -> list[str]:
         if job.strip() and os.path.realpath(command.strip()) == wanted and job not in jobs:
             jobs.append(job.strip())
     return jobs
+
+
+def tasks_in_queue(script: Path) -> set[int] | str:
+    """The array tasks K of this user's jobs of ``script`` that are pending or running
+    (``squeue -r``: one line per task, pending ones too), or why the queue cannot be asked
+    here: ``status`` tells a task that ended without a word from one still running or
+    queued again only with the queue's answer, and says so when there is none.
+
+    ``scontrol ping`` first, as :func:`queued_jobs`: ``squeue`` retries for seconds where
+    the controller is down."""
+    squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
+    if squeue is None or scontrol is None:
+        return "no squeue here"
+    if not _controller_answers(scontrol):
+        return "scontrol ping finds no SLURM controller"
+    proc = _quiet_run([squeue, "-h", "-r", "-u", str(os.getuid()), "-o", "%K|%o"])
+    if proc is None or proc.returncode != 0:
+        return "squeue failed"
+    wanted = os.path.realpath(script)
+    tasks: set[int] = set()
+    for line in proc.stdout.splitlines():
+        task, _, command = line.partition("|")
+        if os.path.realpath(command.strip()) != wanted:
+            continue
+        if not task.strip().isdigit():  # (not one task a line: which ones is unknown)
+            return f"squeue names its tasks {task.strip()!r}"
+        tasks.add(int(task))
+    return tasks
+
+
+def _controller_answers(scontrol: str) -> bool:
+    """Whether ``scontrol ping`` finds the SLURM controller up (it fails at once if not)."""
+    ping = _quiet_run([scontrol, "ping"])
+    return ping is not None and ping.returncode == 0 and "is UP" in ping.stdout
 
 
 def _quiet_run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
@@ -324,21 +355,39 @@ def array_spec(tasks: Iterable[int], parallel: int | None) -> str:
     return ",".join(runs) + throttle
 
 
-def task_out_dir(script_text: str) -> str | None:
-    """The ``--out`` of the task command in a ``harvest.sbatch`` (its ``exec ... -m harvester
-    harvest`` line), None when the script names none (a user's edit, someone else's file)."""
+#: The task command's words before its arguments (``exec <python> -m harvester harvest ARGS``).
+_TASK_CMD = ["-m", "harvester", "harvest"]
+
+
+def task_args(script_text: str) -> list[str] | None:
+    """The arguments of the task command in a ``harvest.sbatch`` (its ``exec <python> -m
+    harvester harvest ARGS`` line, the first: ``exec`` ends the script): ARGS, the tasks'
+    shared ones; [] when an edit left that line unreadable (a quote open); None when the
+    script has no such line (a user's edit, someone else's file). One parse of the line for
+    ``status`` (what the tasks harvest) and :func:`harvests_elsewhere` (where).
+    """
     for line in script_text.splitlines():
         if not (line.startswith("exec ") and " -m harvester harvest " in line):
             continue
         try:
             words = shlex.split(line)
         except ValueError:  # an edit left a quote open
-            return None
-        for i, word in enumerate(words[:-1]):
-            if word == "--out":
-                return words[i + 1]
-            if word.startswith("--out="):
-                return word.partition("=")[2]
+            return []
+        n = len(_TASK_CMD)
+        return next(
+            (words[i + n :] for i in range(len(words)) if words[i : i + n] == _TASK_CMD), []
+        )
+    return None
+
+
+def task_out_dir(args: list[str]) -> str | None:
+    """The ``--out`` among the task command's arguments (:func:`task_args`), None when they
+    name none."""
+    for i, word in enumerate(args):
+        if word == "--out" and i + 1 < len(args):
+            return args[i + 1]
+        if word.startswith("--out="):
+            return word.partition("=")[2]
     return None
 
 
@@ -358,12 +407,12 @@ def harvests_elsewhere(out_dir: Path) -> str | None:
         text = script.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    return script_elsewhere(out_dir, text)
+    return out_elsewhere(out_dir, task_out_dir(task_args(text) or []))
 
 
-def script_elsewhere(out_dir: Path, script_text: str) -> str | None:
-    """:func:`harvests_elsewhere` for the text of ``DIR/harvest.sbatch``, read by the caller."""
-    named = task_out_dir(script_text)
+def out_elsewhere(out_dir: Path, named: str | None) -> str | None:
+    """:func:`harvests_elsewhere` for the ``--out`` of ``DIR/harvest.sbatch``'s tasks
+    (:func:`task_out_dir`), read by the caller: ``named`` when it is not DIR, else None."""
     if named is None:
         return None
     try:

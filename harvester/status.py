@@ -28,6 +28,12 @@ folder is reported as not started (the script, its task count, the plan it names
 The script is read, never run; what cannot be read from it is left out. A folder with neither
 ``harvest.json``, journals nor a script ``harvester slurm`` wrote is still refused.
 
+A job-array task with work left whose log ends with the script's start line (the script
+``exec``s Python: killed by the out-of-memory killer, ``kill -9`` or a node failure) is named,
+with its job for ``sacct``, once ``squeue`` shows it neither running nor queued again; where
+the queue cannot be asked, it is named as unknown (:class:`SilentEnd`). Only
+``harvester status`` looks (``ask_queue``).
+
 A damaged folder is described, not refused: a ``harvest.json`` that no longer parses in a
 folder with journals, journals gone while ``images/`` holds files, a missing ``index.csv``
 (:func:`harvester.verify.folder_notes`, one ``note:`` line each), damaged journal lines that
@@ -54,7 +60,7 @@ import re
 import shlex
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +102,7 @@ from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files
 
 if TYPE_CHECKING:
     from harvester.config import RecordedRun
+    from harvester.forgotten import ForgottenSet
     from harvester.plan import PlanInfo
 
 logger = logging.getLogger(__name__)
@@ -184,8 +191,32 @@ class TaskProgress:
     complete: int = 0
     failed: int = 0
     #: Its newest log in ``DIR/logs`` (``harvest-<job>_<K>.log``), for a task with work
-    #: left: where it says why it ended short (none for a task killed by ``kill -9``).
+    #: left: where it says why it ended short (a task killed by ``kill -9`` or the OOM
+    #: killer left only its start line: see :class:`SilentEnd`).
     log: str | None = None
+
+
+@dataclass
+class SilentEnd:
+    """A job-array task with work left that ended without a word: its newest log
+    (``DIR/logs/harvest-<job>_<K>.log``) holds the script's start line and, after it,
+    nothing from the harvest (no summary, error or interruption), only SLURM's own lines
+    if any. The script ``exec``s Python, so a task killed by the out-of-memory killer,
+    ``kill -9`` or a node failure leaves just that, and its journal stops mid-run.
+
+    ``killed``: True when the queue (``squeue``) holds no task K of DIR's script, pending
+    or running; None when the queue cannot be asked here (``queue_error`` says why): then
+    it may still be running on another node, and status does not guess.
+    """
+
+    task: int
+    #: ``<array job>_<K>``, as ``sacct -j`` takes it (from the log's name).
+    job: str
+    log: str
+    killed: bool | None = None
+    #: SLURM's ``slurmstepd`` line in the log reports an oom_kill event.
+    out_of_memory: bool = False
+    queue_error: str | None = None
 
 
 @dataclass
@@ -208,10 +239,29 @@ class SlurmStatus:
     newest_log: str | None = None
     #: The folder the tasks harvest into when it is not DIR (DIR moved or copied since).
     elsewhere: str | None = None
+    #: The array line's ``%M`` (at most this many tasks at once), None without one.
+    parallel: int | None = None
+    #: Each task log's (mtime, path), from the one listing of ``logs``: counted above, and
+    #: each task's newest named (:func:`_name_task_logs`).
+    log_files: list[tuple[float, str]] = field(default_factory=list, repr=False)
 
     def resubmit_resumes(self) -> bool:
         """:func:`harvester.slurm.resubmit_resumes`, from what was read of the script."""
         return self.index_script is not None and self.elsewhere is None
+
+    @property
+    def array(self) -> tuple[int, int | None] | None:
+        """:func:`harvester.slurm.script_array`, from what was read of the script."""
+        return None if self.tasks is None else (self.tasks, self.parallel)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``status --json``'s ``slurm``: what was read of the script and its logs, but what
+        status keeps for itself (:data:`_NOT_IN_JSON`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IN_JSON}
+
+
+#: What :class:`SlurmStatus` holds for status alone: ``--json`` keeps the keys it had.
+_NOT_IN_JSON = frozenset({"parallel", "log_files"})
 
 
 @dataclass
@@ -262,6 +312,9 @@ class StatusReport:
     queued: list[str] = field(default_factory=list)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
+    #: The job-array tasks with work left that ended without a word (:class:`SilentEnd`);
+    #: looked for by ``harvester status`` only (``ask_queue``).
+    silent_ends: list[SilentEnd] = field(default_factory=list)
     #: kind -> failures no resume asks for again (the newest run of each target set holding
     #: the image asks for other kinds, e.g. after following a hint to drop ``render``): not
     #: counted as ``failed``, not in ``failures`` or ``failed_ids``.
@@ -269,6 +322,9 @@ class StatusReport:
     #: The command(s) that try the ``not_asked`` failures again without narrowing what DIR
     #: fetches (:func:`_not_asked_commands`): one, or one per target set holding them.
     not_asked_commands: list[str] = field(default_factory=list)
+    #: The targets of each set ``harvester forget`` took out of DIR's resumes (as flags):
+    #: not resumed, and their images' failures, pending kinds and walks not counted.
+    forgotten: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -291,8 +347,9 @@ class StatusReport:
 
         ``plan`` only with a plan (``plan_path`` when it is not ``DIR/plan``), ``slurm`` only
         with a ``harvest.sbatch`` of ``harvester slurm`` (``array_tasks``: its tasks' shares
-        of the plan, with both; ``queued``: its jobs in the queue, if any); ``started``
-        always. Keys are only
+        of the plan, with both; ``queued``: its jobs in the queue, if any;
+        ``ended_without_summary``: its tasks killed without a word, :class:`SilentEnd`);
+        ``started`` always. Keys are only
         ever added: scripts read this.
         """
         data: dict[str, Any] = {
@@ -319,6 +376,8 @@ class StatusReport:
                 data["array_tasks"] = tasks
         if self.queued:
             data["queued"] = self.queued
+        if self.silent_ends:
+            data["ended_without_summary"] = [asdict(e) for e in self.silent_ends]
         if self.plan_error is not None:
             data["plan_error"] = self.plan_error
         if self.plan_path is not None:
@@ -329,7 +388,7 @@ class StatusReport:
         if self.notes:
             data["notes"] = self.notes
         if self.slurm is not None:
-            data["slurm"] = asdict(self.slurm)
+            data["slurm"] = self.slurm.to_dict()
         if self.resume is not None:
             data["resume"] = self.resume
         if self.hints:
@@ -342,6 +401,8 @@ class StatusReport:
             data["not_asked"] = self.not_asked
         if self.not_asked_commands:
             data["not_asked_commands"] = self.not_asked_commands
+        if self.forgotten:
+            data["forgotten"] = self.forgotten
         return data
 
     def to_text(self) -> str:
@@ -433,6 +494,14 @@ class StatusReport:
                 reason = with_status(f.get("status"), str(f.get("reason") or ""))
                 lines.append(f"  {f['kind']} {f['id']}: {reason} {f.get('url')}")
         lines += self._walk_lines()
+        if self.forgotten:
+            q = shlex.quote(self.out_dir)
+            lines.append(
+                f"forgotten (`harvester forget`: not resumed, failed and pending not counted): "
+                f"{'; '.join(self.forgotten)}; to take one back, give its targets to "
+                f"harvester harvest --out {q}"
+            )
+        lines += self._silent_lines()
         if self.running:
             lines.append(f"running now: {_first_named(self.running, counted=True)}")
         if self.queued:
@@ -466,6 +535,43 @@ class StatusReport:
         from harvester.fetch import REFUSED_NOTE, all_refused  # only a folder with failures
 
         return [f"note: {REFUSED_NOTE}"] if all_refused(self.failures) else []
+
+    def _silent_lines(self) -> list[str]:
+        """A line per task that ended without a word (the first :data:`MAX_TASK_LINES`):
+        the job to ask ``sacct`` about, and that the resume line redoes it."""
+        ends = self.silent_ends
+        if not ends:
+            return []
+        lines = []
+        for end in ends[:MAX_TASK_LINES]:
+            sacct = f"sacct -j {end.job} --format=State,ExitCode,MaxRSS"
+            if end.killed is None:  # the queue did not answer: running or not is unknown
+                lines.append(
+                    f"task {end.task} (job {end.job}): no summary in its log, and the queue "
+                    f"cannot be asked here ({end.queue_error}): still running on another "
+                    f"node, or killed (out of memory, kill -9 or node failure?); "
+                    f"squeue -j {end.job.partition('_')[0]} and {sacct} tell"
+                )
+                continue
+            why = (
+                "out of memory, as SLURM's line in its log says"
+                if end.out_of_memory
+                else "out of memory, kill -9 or node failure?"
+            )
+            lines.append(
+                f"task {end.task} (job {end.job}): ended without its summary (killed: {why}); "
+                f"see {sacct}"
+            )
+        if len(ends) > MAX_TASK_LINES:
+            lines.append(f"  ... and {len(ends) - MAX_TASK_LINES} more tasks (--json)")
+        if self.resume is not None and any(e.killed for e in ends):
+            script = shlex.quote(self.slurm.script) if self.slurm is not None else "the script"
+            them = "them" if sum(1 for e in ends if e.killed) > 1 else "it"
+            lines.append(
+                f"  the resume line below runs {them} again; if sacct says OUT_OF_MEMORY, raise "
+                f"#SBATCH --mem in {script} first"
+            )
+        return lines
 
     def _walk_lines(self) -> list[str]:
         """The walks that did not list everything, and why the counts are short of them.
@@ -652,6 +758,9 @@ class _TargetKinds:
     known: bool = True
     #: The set's newest run (for the command that replays it with other kinds).
     recorded: RecordedRun | None = None
+    #: Taken out of DIR's resumes by ``harvester forget``: it asks nothing (``kinds`` empty),
+    #: and a failure only it holds is neither counted nor offered again.
+    forgotten: bool = False
 
 
 def _target_kinds(recorded_sets: list[RecordedRun], plan_at: Path | None) -> list[_TargetKinds]:
@@ -692,6 +801,40 @@ def _target_kinds(recorded_sets: list[RecordedRun], plan_at: Path | None) -> lis
                 except UsageError:
                     target.known = False
         out.append(target)
+    return out
+
+
+def _live_and_forgotten(
+    out_dir: Path, every: list[RecordedRun] | None
+) -> tuple[list[RecordedRun] | None, list[tuple[RecordedRun, ForgottenSet]]]:
+    """DIR's target sets (``every``: with the forgotten ones; None: not read) split into
+    those a resume replays and those ``harvester forget`` took out (each with its entry)."""
+    if every is None:
+        return None, []
+    from harvester.config import forgotten_entry
+    from harvester.forgotten import read_forgotten
+
+    gone = read_forgotten(out_dir)
+    live: list[RecordedRun] = []
+    forgotten: list[tuple[RecordedRun, ForgottenSet]] = []
+    for recorded in every:
+        entry = forgotten_entry(recorded, gone)
+        if entry is None:
+            live.append(recorded)
+        else:
+            forgotten.append((recorded, entry))
+    return live, forgotten
+
+
+def _forgotten_kinds(forgotten: list[RecordedRun]) -> list[_TargetKinds]:
+    """The forgotten sets that tell their images (by id, or an ids file still there), each
+    asking nothing of them. One that cannot tell them (ids read once, a plan) is left out:
+    as a set that cannot tell its images it would take every image no set names."""
+    out = []
+    for target in _target_kinds(forgotten, None):
+        if target.known and not target.plan:
+            target.kinds, target.forgotten = frozenset(), True
+            out.append(target)
     return out
 
 
@@ -827,14 +970,21 @@ def _plan_info(out_dir: Path, elsewhere: str | None = None) -> tuple[Path, PlanI
 #: A script longer than this is not one ``harvester slurm`` wrote (they are about 2 KB).
 _MAX_SCRIPT_BYTES = 1 << 20
 _WRITTEN_BY = "written by `harvester slurm`"
-_TASK_CMD = ["-m", "harvester", "harvest"]
 
 
 def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     """What ``DIR/harvest.sbatch`` says, if ``harvester slurm`` wrote it; None when DIR has
     none or the file is someone else's (no header of ours and no ``-m harvester harvest``
     task command). Never raises: a script that cannot be read is as good as none."""
-    from harvester.slurm import INDEX_SCRIPT_NAME, LOG_DIRNAME, SCRIPT_NAME, array_line
+    from harvester.slurm import (
+        INDEX_SCRIPT_NAME,
+        LOG_DIRNAME,
+        SCRIPT_NAME,
+        array_line,
+        out_elsewhere,
+        task_args,
+        task_out_dir,
+    )
 
     script = out_dir / SCRIPT_NAME
     try:
@@ -844,19 +994,11 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     except OSError:
         return None
     tasks: int | None = None
-    command: list[str] | None = None
+    parallel: int | None = None
     for line in text.splitlines():
         if array := array_line(line):
-            tasks = array[0]
-        elif line.startswith("exec ") and " -m harvester harvest " in line:
-            try:
-                words = shlex.split(line)
-            except ValueError:  # an edit left a quote open: the rest is still known
-                words = []
-            # exec <python> -m harvester harvest ARGS: keep ARGS (the tasks' shared ones)
-            command = next(
-                (words[i + 3 :] for i in range(len(words)) if words[i : i + 3] == _TASK_CMD), []
-            )
+            tasks, parallel = array
+    command = task_args(text)  # ([] for a line an edit left unreadable: the rest is known)
     if command is None and _WRITTEN_BY not in text:
         return None
 
@@ -867,10 +1009,10 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
                 return args[i + 1]
         return None
 
-    status = SlurmStatus(script=str(script), tasks=tasks, from_plan=value("--from-plan"))
-    from harvester.slurm import script_elsewhere
-
-    status.elsewhere = script_elsewhere(out_dir, text)
+    status = SlurmStatus(
+        script=str(script), tasks=tasks, parallel=parallel, from_plan=value("--from-plan")
+    )
+    status.elsewhere = out_elsewhere(out_dir, task_out_dir(command or []))
     artifacts: object = value("--artifacts")
     args = command or []
     if args and not args[0].startswith("-"):  # harvest CONFIG ...: slurm puts the file first
@@ -901,7 +1043,7 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     logs = out_dir / LOG_DIRNAME
     if logs.is_dir():
         status.logs = str(logs)
-        task_logs: list[tuple[float, str]] = []
+        task_logs = status.log_files
         with contextlib.suppress(OSError):  # a log removed meanwhile: counted as gone
             for path in logs.glob("harvest-*.log"):
                 with contextlib.suppress(OSError):
@@ -912,25 +1054,95 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     return status
 
 
-_TASK_LOG = re.compile(r"harvest-\d+_(\d+)\.log")
+_TASK_LOG = re.compile(r"harvest-(\d+)_(\d+)\.log")
 
 
-def _name_task_logs(tasks: list[TaskProgress], logs: str | None) -> None:
-    """Set the newest log of each task with work left, from one listing of ``logs``."""
+def _name_task_logs(tasks: list[TaskProgress], log_files: list[tuple[float, str]]) -> None:
+    """Set the newest log of each task with work left, from the listing of the task logs
+    :func:`read_slurm_script` made (``SlurmStatus.log_files``)."""
     left = {t.task: t for t in tasks if t.complete < t.images}
-    if not left or logs is None:
-        return
-    newest: dict[int, tuple[float, str]] = {}
-    with contextlib.suppress(OSError):  # (a log removed meanwhile: passed over)
-        for path in Path(logs).glob("harvest-*_*.log"):
-            m = _TASK_LOG.fullmatch(path.name)
-            if m is None or int(m.group(1)) not in left:
-                continue
-            with contextlib.suppress(OSError):
-                seen = (path.stat().st_mtime, str(path))
-                newest[int(m.group(1))] = max(newest.get(int(m.group(1)), seen), seen)
-    for task, (_, log) in newest.items():
+    for task, log in _newest_task_logs(log_files, set(left)).items():
         left[task].log = log
+
+
+def _newest_task_logs(
+    log_files: list[tuple[float, str]], tasks: AbstractSet[int]
+) -> dict[int, str]:
+    """Task K -> its newest ``harvest-<job>_<K>.log`` (by modification time), for the
+    ``tasks`` that have one, from the one listing of DIR/logs (``SlurmStatus.log_files``)."""
+    newest: dict[int, tuple[float, str]] = {}
+    for seen in log_files:
+        m = _TASK_LOG.fullmatch(Path(seen[1]).name)
+        if m is not None and (task := int(m.group(2))) in tasks:
+            newest[task] = max(newest.get(task, seen), seen)
+    return {task: log for task, (_, log) in newest.items()}
+
+
+#: The line the task script echoes as it starts (:func:`harvester.slurm.render_script`).
+_TASK_START = re.compile(r"harvester shard \d+/\d+: job \S+ on ")
+#: How much of a task log's end is read: a start line further back than this has a
+#: harvest's output after it, so the task did not end without a word.
+_LOG_TAIL_BYTES = 64 * 1024
+
+
+def _ended_silently(log: Path) -> tuple[bool, bool]:
+    """Whether a task log's last start line has nothing from the harvest after it (only
+    blank lines and SLURM's ``slurmstepd:`` lines), and whether one of those reports an
+    oom_kill. Any other line after it (a summary, an error, a note) says the harvest
+    spoke: not said to be killed. (False, False) for a log that cannot be read."""
+    try:
+        with log.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - _LOG_TAIL_BYTES))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return False, False
+    lines = text.splitlines()
+    starts = [n for n, line in enumerate(lines) if _TASK_START.match(line)]
+    if not starts:
+        return False, False
+    after = [line.strip() for line in lines[starts[-1] + 1 :] if line.strip()]
+    if any(not line.startswith("slurmstepd:") for line in after):
+        return False, False
+    return True, any("oom" in line.lower() for line in after)
+
+
+def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
+    """The tasks of DIR's job array with work left (those its resume names), not running
+    here (run lock), whose newest log ends without a word (:func:`_ended_silently`), and
+    which the queue does not hold again: see :class:`SilentEnd`. The queue is asked only
+    when there is such a log."""
+    n, work = slurm.tasks, report.work_left
+    if n is None or slurm.logs is None or work is None:
+        return []
+    running = {
+        int(m.group(1))
+        for r in report.running
+        if (m := _RUNNING_SHARD.match(r)) is not None and int(m.group(2)) == n
+    }
+    ends: list[SilentEnd] = []
+    candidates = set(range(n)) - running
+    for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
+        silent, oom = _ended_silently(Path(log))
+        m = _TASK_LOG.fullmatch(Path(log).name)
+        if silent and m is not None:
+            ends.append(SilentEnd(task, f"{m.group(1)}_{task}", log, out_of_memory=oom))
+    if ends:  # (only then: the shards with work may take a pass over every pending image)
+        left = {p[0] for s in work.shards(n) if (p := shard_pair(s)) is not None and p[1] == n}
+        ends = [e for e in ends if e.task in left]  # a quiet task that finished says nothing
+    if not ends:
+        return []
+    from harvester.slurm import tasks_in_queue
+
+    queued = tasks_in_queue(Path(slurm.script))
+    if isinstance(queued, str):
+        for end in ends:
+            end.queue_error = queued
+        return ends
+    ends = [e for e in ends if e.task not in queued]  # running, or queued again
+    for end in ends:
+        end.killed = True
+    return ends
 
 
 def _split_counts(state: JournalState, slurm: SlurmStatus | None) -> frozenset[int]:
@@ -1164,12 +1376,19 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     # Read once, for the sets' kinds and for the resume line.
     from harvester.config import recorded_target_sets
 
-    recorded_sets = recorded_target_sets(out_dir, saved=saved) if source == "config" else None
+    every = (
+        recorded_target_sets(out_dir, saved=saved, forgotten=True) if source == "config" else None
+    )
+    recorded_sets, gone = _live_and_forgotten(out_dir, every)
+    report.forgotten = [entry.targets for _recorded, entry in gone]
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
     # An image no set names is counted by DIR's newest set's kinds: the newest set as a
     # resume orders them (a replay ranks as the run it replayed), not the run started last.
+    # A forgotten set names its images too, asking nothing of them (after the live sets: an
+    # image a live set names is that set's).
     wanted = _Wanted(
-        sets, [a.value for a in Artifact if a.value in sets[0].kinds] if sets else selected
+        [*sets, *_forgotten_kinds([recorded for recorded, _entry in gone])],
+        [a.value for a in Artifact if a.value in sets[0].kinds] if sets else selected,
     )
     dropped_by_set: dict[int, set[str]] = {}
     extra: dict[str, int] = {}
@@ -1192,7 +1411,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
                 _split_counts(state, slurm),
                 slurm.tasks if slurm is not None and slurm.elsewhere is None else None,
             )
-            _name_task_logs(report.plan.tasks, slurm.logs if slurm is not None else None)
+            _name_task_logs(report.plan.tasks, slurm.log_files if slurm is not None else [])
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
             report.plan_error = str(exc)
             wanted.forget_plan()
@@ -1205,14 +1424,16 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         run = report.runs.setdefault(str(rec.get("run")), {"done": 0, "failed": 0, "bytes": 0})
         run["failed"] += 1
         if (
-            sets
+            wanted.sets
             and kind in artifact_kinds
             and (kind, object_id) not in plan_failed
             and kind not in wanted.kinds(object_id, state.images.get(object_id))
         ):
             # No resume asks for it again: not a failure to act on (said apart).
-            report.not_asked[kind] = report.not_asked.get(kind, 0) + 1
             holder = wanted.holder(object_id, state.images.get(object_id))
+            if holder is not None and holder.forgotten:
+                continue  # (its set is said to be forgotten, and how to take it back)
+            report.not_asked[kind] = report.not_asked.get(kind, 0) + 1
             if holder is not None:
                 dropped_by_set.setdefault(sets.index(holder), set()).add(kind)
             continue
@@ -1254,7 +1475,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         advice = failure_advice(report.failures, done_by_kind=done)
         report.hints = list(advice.hints)
         report.rerun_helps = advice.rerun_helps
-    report.walks = unfinished_walks(state)
+    forgotten_runs = {run for _recorded, entry in gone for run in entry.runs}
+    report.walks = [w for w in unfinished_walks(state) if w.get("run") not in forgotten_runs]
     report.running = held_run_locks(out_dir)
     if ask_queue and slurm is not None and slurm.elsewhere is None:
         from harvester.slurm import queued_jobs
@@ -1287,8 +1509,11 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
             work_left=report.work_left,
             recorded_sets=recorded_sets,
             # (None: harvest.sbatch is not harvester slurm's, or not there: looked at then)
-            resubmits=report.slurm.resubmit_resumes() if report.slurm is not None else None,
+            resubmits=slurm.resubmit_resumes() if slurm is not None else None,
+            array=slurm.array if slurm is not None else None,
         )
+        if ask_queue and slurm is not None and slurm.elsewhere is None:
+            report.silent_ends = _silent_ends(report, slurm)
     return report
 
 
@@ -1386,22 +1611,27 @@ def _resume_line(
     work_left: WorkLeft | None = None,
     recorded_sets: list[RecordedRun] | None = None,
     resubmits: bool | None = None,
+    array: tuple[int, int | None] | None = None,
 ) -> str:
     """The command(s) that fetch what status counts as left: ``resume_command`` (DIR's
     target sets replayed, ``recorded_sets`` when status read them), and, for DIR's plan
     that no run has harvested yet (``plan_unharvested``: ``harvester plan`` into a
     harvested folder), the plan's own command, which ``harvester harvest --out DIR`` does
-    not run; alone when the target sets have nothing left (``sets_left``). ``resubmits``:
-    from the script status read (see :func:`harvester.config.resume_command`)."""
+    not run; alone when the target sets have nothing left (``sets_left``). ``resubmits``
+    and ``array``: from the script status read (see :func:`harvester.config.resume_command`)."""
     from harvester.config import ALSO, commented, resume_command
 
     if not plan_unharvested:
-        return resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
+        return resume_command(
+            out_dir, work_left, sets=recorded_sets, resubmits=resubmits, array=array
+        )
     q = shlex.quote(str(out_dir))
     plan_command = f"harvester harvest --out {q} --from-plan {q}"
     if not sets_left:
         return plan_command
-    resume = resume_command(out_dir, work_left, sets=recorded_sets, resubmits=resubmits)
+    resume = resume_command(
+        out_dir, work_left, sets=recorded_sets, resubmits=resubmits, array=array
+    )
     return f"{resume}{ALSO}{commented(plan_command, 'its plan, not harvested yet')}"
 
 

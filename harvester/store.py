@@ -102,11 +102,9 @@ from harvester.layout import (
 )
 from harvester.models import ImageRef
 from harvester.runlock import (
-    FLOCK_HELD,
-    FLOCK_UNSUPPORTED,
-    LOCKS_DIR,
+    POLL,
     acquire_run_lock,
-    flock_exclusive,
+    folder_lock,
     lock_name,
     others_may_hold,
     release_run_lock,
@@ -637,54 +635,6 @@ def _marker_lock(out_dir: Path) -> Iterator[bool]:
     """
     with folder_lock(out_dir, MARKER_LOCK) as locked:  # held for a marker write: milliseconds
         yield locked
-
-
-#: How often a wait on another process looks again: its lock (:func:`folder_lock` with a
-#: wait), its removal of DIR (``Store._still_there_a_while``).
-POLL = 0.05
-
-
-@contextmanager
-def folder_lock(
-    out_dir: Path, name: str, *, wait: float | None = None, denied_ok: bool = False
-) -> Iterator[bool]:
-    """Hold ``DIR/locks/<name>`` (an exclusive ``flock``) for the block; yields whether held.
-
-    Without flock support (some parallel filesystems) the block runs unlocked; so it does,
-    with a debug line, when another process still holds the lock after ``wait`` seconds
-    (None: wait as long as it holds it), and with ``denied_ok`` when this user may not open
-    the lock file (another user's, in a shared folder: what the block writes then says
-    whether it can). Raises OSError when the lock file cannot be made or opened otherwise.
-    """
-    folder = out_dir / LOCKS_DIR
-    folder.mkdir(exist_ok=True)
-    try:
-        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except PermissionError as exc:
-        if not denied_ok:
-            raise
-        logger.debug("%s not taken (%s): going on unlocked", folder / name, exc)
-        yield False
-        return
-    try:
-        yield _flock_within(fd, folder / name, wait)
-    finally:
-        os.close(fd)  # releases the flock
-
-
-def _flock_within(fd: int, path: Path, wait: float | None) -> bool:
-    """Take an exclusive ``flock`` on ``fd`` within ``wait`` seconds (None: however long)."""
-    try:
-        flock_exclusive(fd, wait, poll=POLL)
-        return True
-    except OSError as exc:
-        if exc.errno in FLOCK_HELD:  # another process holds it
-            logger.debug("%s still held after %.0f s: going on unlocked", path, wait)
-        elif exc.errno in FLOCK_UNSUPPORTED:
-            logger.debug("%s not taken (this filesystem cannot flock: %s)", path, exc)
-        else:
-            raise
-        return False
 
 
 #: Where a re-pin is said: shown under --quiet too (it changes what the folder keeps).

@@ -1,7 +1,8 @@
-"""Counted nouns in messages: ``1 image``, ``2 images``.
+"""Counted nouns and lengths of time in messages: ``1 image``, ``2 images``, ``4m10s``.
 
 One helper for every line that prints a count before its noun: a count written as
 ``f"{n} images"`` read "1 images" whenever one was found (a dry run, a plan, a selection).
+One for every length of time a message says (:func:`duration_text`).
 The emulator keeps its own one-liner (it never imports the harvester's core).
 """
 
@@ -37,3 +38,26 @@ def the_counted(n: int, noun: str, many: str | None = None) -> str:
 def on_none_of(n: int, noun: str, many: str | None = None) -> str:
     """``is not on the only image`` for one, ``is on none of the 8 images`` for more."""
     return f"is {'not on' if n == 1 else 'on none of'} {the_counted(n, noun, many)}"
+
+
+def duration_text(seconds: float, *, tenths: bool = True) -> str:
+    """``2.0s``, ``45s``, ``4m10s``, ``2h05m``, ``2d04h``: a length of time as messages say it.
+
+    To the second, and to a tenth of one below 10 s (a short pause's length, where a second
+    is much); ``tenths=False`` for a clock or an estimate (``progress (0s)``, ``8s of
+    requests``). Why one: the outage's pauses and the progress lines each had a formatter,
+    which differed below 10 s and beyond a day.
+    """
+    if tenths and seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"

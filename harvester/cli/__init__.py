@@ -49,7 +49,12 @@ _stdout_discarded = False
 _stdout_closed = False
 _stdout_failed = False
 
-SUBCOMMAND_MODULES = ("harvester.cli.harvest", "harvester.cli.emulate", "harvester.cli.hpc")
+SUBCOMMAND_MODULES = (
+    "harvester.cli.harvest",
+    "harvester.cli.emulate",
+    "harvester.cli.hpc",
+    "harvester.cli.forget",
+)
 
 #: True while :func:`main` runs as the process's own command (``argv`` from
 #: ``sys.argv``), False when called in-process (tests): only then may start-up
@@ -429,7 +434,7 @@ def _plan_interrupted_line(args: argparse.Namespace, again: str) -> str:
     down = getattr(args, "server_down_since", None)
     if down is None:
         return f"interrupted: no plan written; run again: {again}"
-    from harvester.outage import duration_text
+    from harvester.text import duration_text
 
     reason, since = down
     return (

@@ -21,6 +21,8 @@ from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
     from harvester.config import HarvestConfig, RecordedRun
+    from harvester.pipeline import RunSummary
+    from harvester.plan import PlanInfo
     from harvester.status import StatusReport
 
 __all__ = ["register"]
@@ -456,7 +458,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
         replays, notes = _resumed_configs(args, cfg)  # (flags given now on top)
         if not replays:  # only sets that cannot be replayed, and nothing left to do
-            print(f"nothing to resume: {cfg.out} has nothing failed or pending", file=sys.stderr)
+            # (or only forgotten sets: the line that says so)
+            lines = [note for note, _moot in notes]
+            for line in lines or [f"nothing to resume: {cfg.out} has nothing failed or pending"]:
+                print(line, file=sys.stderr)
             return 0
         if len(replays) > 1 or notes:
             return _replay_each(args, replays, notes)
@@ -653,9 +658,25 @@ def _replay(args: argparse.Namespace, cfg: HarvestConfig, origin: str) -> int:
     except TargetNotFoundError as exc:
         note = _dropped_set_note(cfg, origin, exc)
         if note is None:
+            exc.hint = _forget_hint(cfg, exc.hint)
             raise
         print(note, file=sys.stderr)
         return EXIT_OK
+
+
+def _forget_hint(cfg: HarvestConfig, hint: str | None) -> str:
+    """``hint`` and then the ``harvester forget`` command that stops resuming the set of
+    ``cfg`` (a replay refused for a target gone from the server), pastable as it is.
+
+    Such a set did work once, so it is kept, and every resume of DIR was refused for it
+    (exit 2) with no way out but removing ``runs/`` by hand, which lost its record."""
+    from harvester.config import RecordedRun, target_flags
+
+    assert cfg.out is not None  # (a replay's)
+    flags = target_flags(RecordedRun("", cfg.to_public()))
+    command = shlex.join(["harvester", "forget", str(cfg.out), *flags])
+    stop = f"if it is gone for good, stop resuming this target set (its files stay): {command}"
+    return f"{hint}; {stop}" if hint else stop
 
 
 def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | None:
@@ -771,6 +792,8 @@ def _resumed_configs(
     assert out is not None  # checked by the caller
     q = shlex.quote(str(out))
     sets = recorded_target_sets(out) if out.is_dir() else []
+    if not sets and (gone := _all_forgotten(out)):
+        return [], [(gone, True)]
     if not sets:
         hint = "name --screen, --project, --plate, --dataset, --image, --ids-from or --from-plan"
         again = _journaled_targets_command(out) if out.is_dir() else None
@@ -793,16 +816,20 @@ def _resumed_configs(
     # (read only when a split is to be said: it reads every journal, as status does).
     work_left = None
     resubmits: bool | None = None  # (its harvest.sbatch read once, not for each split set)
+    array: tuple[int, int | None] | None = None  # (that script's array line, if read)
     report: StatusReport | None = None  # (reused by nothing_left below: nothing runs between)
     if cfg.shard is None and any(r.shard is not None for r in sets):
         from harvester.slurm import resubmit_resumes
         from harvester.status import collect_status
 
-        resubmits = resubmit_resumes(out)
-
         with contextlib.suppress(HarvesterError):
             report = collect_status(out)
             work_left = report.work_left
+        slurm = report.slurm if report is not None else None
+        if slurm is not None:  # status read harvest.sbatch (harvester slurm's): not again
+            resubmits, array = slurm.resubmit_resumes(), slurm.array
+        else:
+            resubmits = resubmit_resumes(out)
     replays: list[tuple[HarvestConfig, RecordedRun]] = []
     # (the refusal of a lone set, its note, whether a folder with nothing left drops it)
     refused: list[tuple[UsageError, str, bool]] = []
@@ -836,6 +863,7 @@ def _resumed_configs(
             config_file=args.config,
             work_left=work_left,
             resubmits=resubmits,
+            array=array,
         )
         if problem is not None:
             error = UsageError(
@@ -899,6 +927,23 @@ def _resumed_configs(
         )
         said.append((resumed, line, origin))
     return said, [(note, moot) for _error, note, moot in refused]
+
+
+def _all_forgotten(out: Path) -> str | None:
+    """The line of a resume of DIR whose every target set ``harvester forget`` took out of
+    its resumes (None: not so): nothing to resume, exit 0, and how to take one back."""
+    from harvester.config import recorded_target_sets, target_flags
+
+    if not out.is_dir():
+        return None
+    sets = recorded_target_sets(out, forgotten=True)
+    if not sets:
+        return None
+    again = shlex.join(["harvester", "harvest", "--out", str(out), *target_flags(sets[0])])
+    return (
+        f"nothing to resume: every target set of {out} is forgotten (`harvester forget`); "
+        f"to resume one again, give its targets, e.g. {again}"
+    )
 
 
 #: The --ids-from value that stands for a pipe read once, in a resume hint.
@@ -1040,7 +1085,7 @@ def print_summary(
                 f"({plural(summary.requests, 'listing request')})" + waited_text(summary),
                 file=out,
             )
-            if getattr(summary, "selection", ""):
+            if summary.selection:
                 print(summary.selection, file=out)
             if estimate:
                 print(estimate, file=out)
@@ -1064,7 +1109,7 @@ def print_summary(
             + waited_text(summary),
             file=out,
         )
-        if getattr(summary, "selection", ""):
+        if summary.selection:
             print(summary.selection, file=out)
         if summary.index_rows is not None:
             rows = plural(summary.index_rows, "row")
@@ -1110,7 +1155,7 @@ def print_summary(
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
-    elif summary.interrupted and (paused := getattr(summary, "paused_when_stopped", "")):
+    elif summary.interrupted and (paused := summary.paused_when_stopped):
         # Stopped while waiting for a server that is down: say so, and that the command
         # is for later (the line said "interrupted before any file was harvested" alone).
         done = (
@@ -1133,17 +1178,23 @@ def print_summary(
     elif not summary.ok:
         from harvester.fetch import failure_advice
 
+        # A failed listing's status counts for the hints (a 401 wants credentials wherever
+        # it came), not for a rerun said useless: the rerun walks it again.
+        walked = [{"status": status} for status in getattr(summary, "walk_statuses", ())]
         advice = failure_advice(
-            summary.failures,
+            [*summary.failures, *walked],
             complete=len(summary.failures) == summary.failed and not summary.walk_failures,
             done_by_kind=summary.done_by_kind,
         )
         for hint in advice.hints:
             print(f"hint: {hint}", file=sys.stderr)
+        closing = advice.closing(resume)
         if advice.rerun_helps and _refused_for_good(summary):
-            from harvester.fetch import REFUSED_NOTE
+            from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE
 
             print(f"note: {REFUSED_NOTE}", file=sys.stderr)
+            # Not "rerun to retry the failures" right below "gets the same answer again".
+            closing = f"{REFUSED_CLOSING}: {resume}"
         elif busy := _busy_throughout(summary):
             print(
                 f"note: every failure was an {busy} answer, through all retries: the server "
@@ -1151,14 +1202,14 @@ def print_summary(
                 "below fetches them once it is back",
                 file=sys.stderr,
             )
-        print(advice.closing(resume), file=sys.stderr)
+        print(closing, file=sys.stderr)
 
 
-def waited_text(summary: Any) -> str:
+def waited_text(summary: RunSummary | PlanInfo) -> str:
     """``, waited 4m10s for the server``: the time the run paused while it was down."""
-    from harvester.outage import duration_text
+    from harvester.text import duration_text
 
-    waited = getattr(summary, "outage_waited", 0.0)
+    waited = summary.outage_waited
     return f", waited {duration_text(waited)} for the server" if waited else ""
 
 
@@ -1333,7 +1384,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))
     else:
         print(_as_text(report))
-    awaiting = len(getattr(report, "awaiting", ()))
+    awaiting = len(report.awaiting)
     if report.problems or awaiting:
         from harvester.config import recorded_target_sets, resume_command
         from harvester.models import Artifact
@@ -1341,7 +1392,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         from harvester.status import split_images
 
         bad = len(report.problems) + awaiting
-        found = [*report.problems, *getattr(report, "awaiting", ())]
+        found = [*report.problems, *report.awaiting]
         # A split's command names the shards of its bad images (a study file's: every shard),
         # from the images verify loaded and DIR's saved configs read once for both.
         sets = recorded_target_sets(args.out)

@@ -312,10 +312,12 @@ def run_plan(args: argparse.Namespace) -> int:
             in_file = args.config if config.where and not args.where else None
             print(_empty_plan_line(bool(config.where), in_file))
             return 0
-        # A per-class sample (`--sample-per KEY`) is labelled by KEY unless keys are given
-        # (resolve): the plan does not hold it, so its next commands name it, as given keys.
+        # A --sample-per run labels by its key unless keys are given (config.resolve): the
+        # plan does not hold label keys, so the commands carry the ones this plan implied.
         keys = args.label_keys or (config.label_keys if args.sample_per else ())
-        for line in _plan_next_lines(args.config, out, keys):
+        # A --base-url with a user or session: neither the plan nor a config file keeps it.
+        url_again = args.base_url is not None and "base_url" in config.withheld
+        for line in _plan_next_lines(args.config, out, keys, url_again=url_again):
             print(line)
     return 0
 
@@ -373,24 +375,40 @@ def _empty_plan_line(selected: bool, where_file: Path | None = None) -> str:
     )
 
 
-def _plan_next_lines(config: Path | None, out: Path, label_keys: Sequence[str] = ()) -> list[str]:
+def _plan_next_lines(
+    config: Path | None, out: Path, label_keys: Sequence[str] = (), *, url_again: bool = False
+) -> list[str]:
     """What to run after ``harvester plan``, as commands that work as written.
 
     The plan holds the server and the artifacts (``harvest``/``slurm --from-plan`` take
     them); a config file given to ``plan`` goes on too, for what else it sets (headers,
     cookies, rate ...), and so do the ``--label-key`` flags given to ``plan``: the plan does
     not hold them, and without them the harvest and the index job wrote no label column.
-    Paths and keys are shell-quoted.
+    Paths and keys are shell-quoted. ``url_again``: ``--base-url`` held a user or session,
+    which the plan does not save: the harvest is given ``--base-url URL`` (a note says
+    which), and ``harvester slurm``, which refuses such a URL on its command line (its
+    script would spell it out), a config file holding it (the commands as printed were
+    refused, each with its own hint).
     """
     import shlex
+
+    from harvester.config import url_again_note
 
     conf = f"{shlex.quote(str(config))} " if config is not None else ""
     where = f"--out {shlex.quote(str(out))} --from-plan {shlex.quote(str(out))}"
     where += "".join(f" --label-key {shlex.quote(key)}" for key in label_keys)
-    return [
-        f"next: harvester slurm {conf}{where} --tasks N --submit",
-        f"  or: harvester harvest {conf}{where}  # one process; add --shard K/N for shard K of N",
-    ]
+    slurm = f"next: harvester slurm {conf}{where} --tasks N --submit"
+    harvest = f"  or: harvester harvest {conf}{where}"
+    note = "one process; add --shard K/N for shard K of N"
+    if url_again:
+        secrets = conf.strip() or "SECRETS.toml"
+        slurm = (
+            f"next: harvester slurm {secrets} {where} --tasks N --submit"
+            f"  # {secrets}: base_url with its user or session"
+        )
+        harvest += " --base-url URL"
+        note += f"; {url_again_note()}"
+    return [slurm, f"{harvest}  # {note}"]
 
 
 def run_slurm(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -81,6 +82,41 @@ def test_the_next_hint_of_plan_runs_as_written(
     words = shlex.split(command, comments=True)  # (the note after it is a shell comment)
     assert words[0] == "harvester" and "--base-url" not in words
     assert main(words[1:]) == 0, capsys.readouterr().err
+    assert kinds_stored(out) == {"thumbnail": 8}
+
+
+def test_the_next_hints_of_a_plan_made_with_credentials_run_as_their_notes_say(
+    make_emulator: Callable[..., EmulatorThread],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plan of a server behind Basic auth, its --base-url holding user:password@ (which
+    the plan does not save): the printed `harvester harvest` line takes `--base-url URL` and
+    `harvester slurm` a SECRETS.toml, as their notes say; so filled in, both run (as
+    printed before, each was refused), and the password is in neither line."""
+    emu = make_emulator(preset="demo", basic_auth="bob:PLAN-SECRET-7")
+    url = emu.base_url.replace("://", "://bob:PLAN-SECRET-7@")
+    out = tmp_path / "study"
+    capsys.readouterr()
+    assert main(["plan", "--base-url", url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail"]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    assert "PLAN-SECRET-7" not in said
+    slurm = next(text for text in said.splitlines() if text.startswith("next: harvester slurm"))
+    harvest = next(text for text in said.splitlines() if "harvester harvest" in text)
+    assert slurm.endswith("  # SECRETS.toml: base_url with its user or session")
+    assert harvest.endswith("URL: with its user or session again")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "SECRETS.toml").write_text(f'base_url = "{url}"\n', encoding="utf-8")
+    words = shlex.split(slurm.removeprefix("next: "), comments=True)
+    assert words[:3] == ["harvester", "slurm", "SECRETS.toml"] and "--submit" in words
+    words.remove("--submit")
+    assert main([w if w != "N" else "2" for w in words[1:]]) == 0, capsys.readouterr().err
+    assert "PLAN-SECRET-7" not in (out / "harvest.sbatch").read_text()
+    words = shlex.split(harvest.split("or:", 1)[1], comments=True)
+    assert words[-2:] == ["--base-url", "URL"]
+    assert main([*words[1:-1], url, "--rate", "none", "--quiet"]) == 0, capsys.readouterr().err
     assert kinds_stored(out) == {"thumbnail": 8}
 
 

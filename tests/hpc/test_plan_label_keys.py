@@ -39,24 +39,6 @@ def test_plan_next_commands_carry_the_label_keys(
     assert (out / "labels.csv").read_text().startswith("label,label_id,images\n")
 
 
-def test_plan_next_commands_label_a_per_class_sample_by_its_key(
-    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """plan --sample 2 --sample-per 'Gene Symbol': the harvest it prints labels by gene."""
-    out = tmp_path / "balanced"
-    assert main(["plan", "--base-url", emulator.base_url, "--screen", "2302", "--out", str(out),
-                 "--artifacts", "thumbnail", "--sample", "2", "--sample-per", "Gene Symbol",
-                 "--rate", "none"]) == 0  # fmt: skip
-    lines = capsys.readouterr().out.splitlines()
-    harvest = next(x for x in lines if x.startswith("  or: ")).removeprefix("  or: ")
-    words = shlex.split(harvest, comments=True)
-    assert main([*words[1:], "--rate", "none", "-q"]) == 0  # the command as printed
-    with (out / "labels.csv").open(newline="") as handle:
-        classes = list(csv.DictReader(handle))
-    assert len(classes) == 24  # the demo screen's genes, 2 images each
-    assert all(row["images"] == "2" for row in classes)
-
-
 def test_plan_of_a_per_class_sample_counts_its_classes(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

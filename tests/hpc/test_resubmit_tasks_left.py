@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,56 @@ def test_status_resubmits_only_the_tasks_that_never_ran(
     assert "to resume" not in report
     assert "\njob array: 4 of 4 tasks complete\n" in report
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == len(PROJECT_IMAGES)
+
+
+_touched: list[tuple[str, str]] | None = None
+
+
+def _note_access(event: str, args: tuple[Any, ...]) -> None:
+    """Note each file opened and folder listed while a test counts (idle else)."""
+    watched = event in ("open", "os.scandir", "os.listdir")
+    if _touched is not None and watched and isinstance(args[0], str | bytes | os.PathLike):
+        _touched.append((event, os.fsdecode(args[0])))
+
+
+sys.addaudithook(_note_access)  # (audit hooks cannot be removed)
+
+
+def _accesses(argv: list[str]) -> tuple[int, Counter[tuple[str, str]]]:
+    """``main(argv)``'s exit code, and how often it opened each file and listed each folder."""
+    global _touched
+    _touched = seen = []
+    try:
+        code = main(argv)
+    finally:
+        _touched = None
+    return code, Counter(seen)
+
+
+def test_status_and_a_split_resume_read_the_script_and_list_the_logs_once(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status of an array with tasks left opens harvest.sbatch once and lists DIR/logs once
+    (for the log count and each task's log), and still names the tasks left with the
+    script's %1; a resume of the split (`harvest --out DIR`) opens the script once too."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out, "--max-parallel", "1")
+    for task in (0, 2):
+        assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
+    (out / "logs" / "harvest-4242_1.log").write_text("killed\n")  # a task that ended short
+    script, logs = str(out / "harvest.sbatch"), str(out / "logs")
+    capsys.readouterr()
+    code, seen = _accesses(["status", str(out)])
+    said = capsys.readouterr().out
+    assert code == 0
+    assert f"log: {logs}/harvest-4242_1.log" in said and _resume(out, "1,3%1") in said, said
+    assert seen[("open", script)] == 1
+    assert seen[("os.scandir", logs)] + seen[("os.listdir", logs)] == 1
+
+    code, seen = _accesses(["harvest", "--out", str(out), "--quiet"])
+    said = capsys.readouterr()
+    assert _resume(out, "1,3%1") in said.out + said.err, said
+    assert seen[("open", script)] == 1
 
 
 def test_without_a_plan_the_tasks_that_never_walked_are_resubmitted(

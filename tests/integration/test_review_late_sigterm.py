@@ -29,7 +29,7 @@ from harvester.emulator import EmulatorThread
 #            `interrupted ... resume with` line is being printed.
 _CHILD = textwrap.dedent(
     """
-    import gc, os, signal, sys
+    import gc, os, signal, sys, time
     import harvester.cli as cli
     import harvester.pipeline as pipeline
 
@@ -60,6 +60,10 @@ _CHILD = textwrap.dedent(
 
         def write_labelled_index(*args, **kwargs):
             terminate()
+            # This runs in a worker thread: give the event loop time to take the signal
+            # before the index is written and the run ends. On a loaded machine the write
+            # finished first and the run ended with its summary, exit 0 (flaky).
+            time.sleep(0.5)
             return real_index(*args, **kwargs)
 
         def interrupted_line(*args):

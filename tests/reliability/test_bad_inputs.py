@@ -232,7 +232,19 @@ CASES: dict[str, Case] = {
     ),
     "base-url-password-slash": Case(
         _h("--project", "51", base="http://alice:SECRET-VALUE-9/x@127.0.0.1/"),
-        ("'http://alice:REDACTED/x@127.0.0.1/' is not an http(s) URL",),
+        ("'http://alice:REDACTED@127.0.0.1/' is not an http(s) URL",),
+    ),
+    # A '#' in the password (not percent-encoded) ends the URL's authority: its rest was
+    # shown, as a fragment.
+    "base-url-password-hash": Case(
+        _h("--project", "51", base="http://alice:x#SECRET-VALUE-9@127.0.0.1/"),
+        ("'http://alice:REDACTED@127.0.0.1/' is not an http(s) URL",),
+    ),
+    # A user holding a ':' (percent-encoded): Basic auth cannot send it (the server reads
+    # the user up to it), so every request got 401, with a hint to encode it as %3A.
+    "base-url-user-colon": Case(
+        _h("--project", "51", base="http://al%3Aice:SECRET-VALUE-9@127.0.0.1/"),
+        ("the user of 'http://al%3Aice:REDACTED@127.0.0.1/' holds a ':'",),
     ),
     "base-url-bad-ipv6": Case(
         _h("--project", "51", base="http://[::1/?bsession=SECRET-VALUE-9"),

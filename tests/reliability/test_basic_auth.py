@@ -14,9 +14,10 @@ import pytest
 from reliability_helpers import DEMO_PROJECT, cli
 
 from harvester.client import Client, ClientSettings, Expect
-from harvester.emulator import EmulatorThread
+from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.http import Request, Response
 from harvester.errors import PermanentError, RedirectRefused
+from harvester.fetch import HINT_CREDENTIALS
 
 USER = "al ice"
 PASSWORD = "BASIC@SECRET/6:x"  # '@', '/' and ':' must be percent-encoded in the URL
@@ -136,3 +137,89 @@ async def test_credentials_never_follow_a_redirect_to_another_host(
     assert redirecting.authorizations == [f"Basic {TOKEN}"]
     assert fake_app.calls == 0
     assert all(leak not in str(refused.value) for leak in LEAKS)
+
+
+class _AuthUnder:
+    """The demo site behind a proxy that asks for Basic auth under one path only (``api/``,
+    the server check's, stays open): a 401 in the middle of a run, not at its start."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.site = build_application("demo")
+
+    def handle(self, req: Request) -> Response:
+        if (
+            req.path.startswith(self.prefix)
+            and req.headers.get("authorization") != f"Basic {TOKEN}"
+        ):
+            return Response(401, b"401 Authorization Required", headers=[
+                ("WWW-Authenticate", 'Basic realm="OMERO.web"'), ("Content-Type", "text/plain"),
+            ])  # fmt: skip
+        return self.site.handle(req)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "failed"),
+    [
+        ("/webgateway/", "failed: thumbnail of image"),  # every file refused
+        ("/webclient/", "walk failed: project 51:"),  # a listing refused
+    ],
+)
+def test_a_401_after_the_server_check_says_credentials_are_wanted(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], prefix: str, failed: str
+) -> None:
+    """A server asking for Basic auth under one path only, harvested without credentials:
+    exit 1, the 401 failures listed, and the credentials hint, where nothing said why (the
+    files' note blamed ids that do not exist or are not public)."""
+    emu = make_emulator(app=_AuthUnder(prefix))
+    proc = cli(
+        "harvest", "--base-url", emu.base_url, "--project", str(DEMO_PROJECT),
+        "--artifacts", "thumbnail", "--out", str(tmp_path / "o"), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert any(line.startswith(failed) and "HTTP 401" in line for line in lines), proc.stderr
+    assert f"hint: {HINT_CREDENTIALS}" in lines, proc.stderr
+    assert "does not exist or is not public" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("in_url", [False, True])
+def test_a_refused_authorization_header_is_named_in_the_hint(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], in_url: bool
+) -> None:
+    """An Authorization header of the config file refused (401), with or without a user and
+    password in the URL (the header replaced them): the hint names the header, not the
+    password of --base-url, and the header's token is not shown."""
+    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    url = _with_credentials(emu.base_url) if in_url else emu.base_url
+    config = tmp_path / "private.toml"
+    config.write_text(
+        f'base_url = "{url}"\nprojects = [{DEMO_PROJECT}]\n'
+        '[headers]\nAuthorization = "Bearer WRONG-TOKEN-SECRET"\n',
+        encoding="utf-8",
+    )
+    proc = cli("harvest", str(config), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].endswith("refused the credentials sent (api/ answered HTTP 401 Unauthorized)")
+    hint = "hint: wrong credentials: check the Authorization header in the config file's [headers]"
+    assert any(line.startswith(hint) for line in lines), proc.stderr
+    assert "SECRET" not in proc.stdout + proc.stderr
+
+
+def test_a_plan_whose_listing_is_refused_401_says_credentials_are_wanted(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester plan` of a server asking for Basic auth under /webclient/ only (a listing
+    answered 401): exit 2, no plan, and the credentials hint, not "again later"."""
+    emu = make_emulator(app=_AuthUnder("/webclient/"))
+    out = tmp_path / "planned"
+    proc = cli(
+        "plan", "--base-url", emu.base_url, "--project", str(DEMO_PROJECT), "--out", str(out)
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith(("error:", "hint:"))]
+    assert lines[0].startswith("error: the walk failed for 1 listing(s)") and "401" in lines[0]
+    assert lines[1:] == [f"hint: {HINT_CREDENTIALS}"], proc.stderr
+    assert not (out / "plan" / "plan.json").exists()

@@ -361,3 +361,23 @@ def test_short_classes_line_reads_as_a_sentence(
 ) -> None:
     """One short class, every class short, some short: the warning's words agree with counts."""
     assert short_classes_line(5, "K", short, classes) == start + "; the classes are not balanced"
+
+
+def test_the_plans_printed_command_labels_by_the_key(
+    emulator: EmulatorThread, demo_refs: dict[int, ImageRef], tmp_path: Path
+) -> None:
+    """`harvester plan --sample 2 --sample-per KEY`, then its printed `or: harvester harvest
+    ...` run as printed: index.csv and labels.csv are labelled by the key, as without a plan."""
+    out = tmp_path / "planned"
+    plan = run_cli(
+        "plan", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN),
+        "--out", str(out), "--sample", "2", "--sample-per", KEY,
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stderr
+    command = next(line for line in plan.stdout.splitlines() if line.startswith("  or: "))
+    words = shlex.split(command.removeprefix("  or: ").partition("  #")[0])
+    assert words[:2] == ["harvester", "harvest"]
+    result = run_cli(*words[1:], "--rate", "none", "--artifacts", "thumbnail", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert labels_csv(out) == dict.fromkeys(classes(demo_refs), 2)  # 11 classes of 3+ images
+    assert {row["label"] for row in index_rows(out)} == set(labels_csv(out))

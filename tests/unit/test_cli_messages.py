@@ -468,7 +468,8 @@ def test_ids_the_server_refuses_are_named_once_and_not_promised_to_a_rerun(
 ) -> None:
     """An --ids-from id the server does not have: each failure says its HTTP status once
     ("HTTP 404 Not Found: ...", not "HTTP 404: HTTP 404 Not Found"), and a note says that a
-    rerun gets the same answer (found by a new-user walkthrough)."""
+    rerun gets the same answer (found by a new-user walkthrough); the closing command is
+    offered to ask again anyway, not promised to retry them."""
     ids = tmp_path / "ids.txt"
     ids.write_text(f"{UNKNOWN_ID}\n")
     code, _out, err = run(
@@ -484,7 +485,9 @@ def test_ids_the_server_refuses_are_named_once_and_not_promised_to_a_rerun(
         "note: the server refused every one of these (HTTP 4xx): an id that does not exist"
         " or is not public gets the same answer again"
     )
-    assert rerun.startswith("rerun to retry the failures: ")
+    # Not "rerun to retry the failures" right below "gets the same answer again".
+    assert rerun.startswith("to ask for them again anyway (an id made public since): harvester ")
+    assert "rerun to retry" not in err
 
 
 def test_status_repeats_that_refused_ids_get_the_same_answer(

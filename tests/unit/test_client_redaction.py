@@ -9,7 +9,15 @@ from typing import Any
 import anyio
 import pytest
 
-from harvester.client import Client, ClientSettings, Expect, check_header_fields, redact_url
+from harvester.client import (
+    Client,
+    ClientSettings,
+    Expect,
+    _describe,
+    check_header_fields,
+    redact_url,
+)
+from harvester.config import HarvestConfig
 from harvester.errors import (
     ConfigError,
     FetchError,
@@ -53,7 +61,11 @@ def test_redact_url(url: str, expected: str) -> None:
         ("alice:pw@omero.example.org/x", "alice:REDACTED@omero.example.org/x"),
         ("//alice:pw@h/", "//alice:REDACTED@h/"),
         ("ftp://alice:pw@h:8/p?token=t#f", "ftp://alice:REDACTED@h:8/p?token=REDACTED#f"),
-        ("http://alice:pa/ss@h/", "http://alice:REDACTED/ss@h/"),  # "/" cut the host short
+        ("http://alice:pa/ss@h/", "http://alice:REDACTED@h/"),  # "/" cut the host short
+        ("http://alice:pa#ss@h/", "http://alice:REDACTED@h/"),  # so does a "#"
+        ("http://alice:pa?ss@h/?token=t", "http://alice:REDACTED@h/?token=REDACTED"),  # a "?"
+        ("http://alice:pa/s/s@h/p", "http://alice:REDACTED@h/p"),
+        ("http://h:pw/p", "http://h:REDACTED/p"),  # no "@" after it: the "port" alone
         ("http://[::1]:pw/", "http://[::1]:REDACTED/"),
         ("http://h:99999/", "http://h:99999/"),  # a number is a port, however wrong
         ("omero.example.org:8080/x", "omero.example.org:8080/x"),
@@ -80,6 +92,16 @@ def test_refused_base_url_is_a_config_error_without_its_password(url: str) -> No
         ClientSettings(base_url=url)
     assert SECRET not in str(info.value)
     assert "http(s)" in str(info.value)
+
+
+def test_a_password_cut_short_by_a_hash_is_hidden_whole_and_the_hint_says_why() -> None:
+    """A '#' typed in the password of base_url ends the URL's authority there: the refusal
+    shows no part of the password (its rest was shown as a fragment), and the hint says to
+    percent-encode it."""
+    with pytest.raises(ConfigError) as info:
+        HarvestConfig(base_url=f"http://alice:x#{SECRET}@h/")
+    assert str(info.value) == "base_url: 'http://alice:REDACTED@h/' is not an http(s) URL"
+    assert info.value.hint is not None and "'#'" in info.value.hint and "%23" in info.value.hint
 
 
 @pytest.mark.parametrize(
@@ -284,6 +306,24 @@ async def test_connection_error_does_not_leak_url_secret() -> None:
     assert SECRET not in str(info.value)
     assert info.value.__cause__ is None
     assert client.url_for(f"x/?token={SECRET}").endswith("x/?token=REDACTED")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"refused GET http://h/x/?sid={SECRET}&token=t0k3n-VALUE",
+        "refused GET /x/?token=t0k3n-VALUE",
+    ],
+    ids=["absolute", "request-line"],
+)
+def test_a_transfer_error_quoting_the_request_shows_no_secret(message: str) -> None:
+    """A connection's own error (a timeout, a reset, a bad answer) that quotes the request,
+    absolute or as its request line, keeps its words but neither the base URL's query value
+    nor a secret query parameter, as a server's echo is scrubbed."""
+    client = Client(ClientSettings(f"http://h/?sid={SECRET}", rate=None))
+    shown = _describe(ConnectionResetError(message), client._secrets)
+    assert shown.startswith("refused GET ") and "token=REDACTED" in shown
+    assert SECRET not in shown and "t0k3n" not in shown
 
 
 async def test_server_session_cookie_is_not_logged(

@@ -8,7 +8,8 @@ import pytest
 
 from harvester.cli import main
 from harvester.config import HarvestConfig
-from harvester.outage import DEFAULT_OUTAGE_WAIT, duration_text, parse_duration
+from harvester.outage import DEFAULT_OUTAGE_WAIT, parse_duration
+from harvester.text import duration_text
 
 
 @pytest.mark.parametrize(
@@ -50,7 +51,9 @@ def test_a_bad_value_is_one_error_line(capsys: pytest.CaptureFixture[str], tmp_p
 
 
 def test_pause_lengths_as_the_log_says_them() -> None:
-    """Short pauses with a tenth of a second, then minutes and hours."""
-    assert [duration_text(s) for s in (2.04, 45, 250, 3600, 7500)] == [
-        "2.0s", "45s", "4m10s", "1h00m", "2h05m"
+    """Short pauses with a tenth of a second, then minutes, hours and days; a clock or an
+    estimate (``tenths=False``) in whole seconds from the start."""
+    assert [duration_text(s) for s in (2.04, 45, 250, 3600, 7500, 187200)] == [
+        "2.0s", "45s", "4m10s", "1h00m", "2h05m", "2d04h"
     ]  # fmt: skip
+    assert [duration_text(s, tenths=False) for s in (0.3, 8, 100.2)] == ["0s", "8s", "1m40s"]

@@ -24,6 +24,7 @@ from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.index import INDEX_LOCK, _record_written
 from harvester.layout import image_path, make_writer, new_run_id
 from harvester.models import ImageRef
+from harvester.runlock import folder_lock
 from harvester.select import (
     LABELS_FILE,
     Selection,
@@ -32,7 +33,7 @@ from harvester.select import (
     parse_where,
     write_labelled_index,
 )
-from harvester.store import Store, atomic_write_bytes, folder_lock
+from harvester.store import Store, atomic_write_bytes
 
 Labels = tuple[tuple[str, str], ...]
 

@@ -1,0 +1,144 @@
+"""``harvester forget DIR TARGETS``: stop resuming one target set of DIR, keeping its files.
+
+A set whose target is gone from the server (an image deleted, a plate removed) after its
+runs did work is kept by ``harvester harvest --out DIR``, which is refused for it on every
+resume (exit 2); its refusal's hint names this command. The set is named by its targets,
+exactly as that hint and ``status`` give them, not by a number: a set's number changes as
+sets are added, run again or forgotten, and a stale number would forget another set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harvester.cli.harvest import add_target_flags, folder_arg, target_overrides
+
+if TYPE_CHECKING:
+    from harvester.config import RecordedRun
+
+__all__ = ["register"]
+
+#: The sets an error lists by name (the rest are counted).
+MAX_LISTED_SETS = 5
+
+
+def register(subparsers: Any) -> None:
+    """Add ``forget``."""
+    forget = subparsers.add_parser(
+        "forget",
+        help="stop resuming one target set of DIR (a target gone from the server); its files stay",
+        description="Take one target set out of `harvester harvest --out DIR` and `status`: "
+        "name it by its targets, as a resume's refusal names it. Its files, journals and "
+        "index.csv rows stay. A later harvest given the same targets resumes it again.",
+    )
+    forget.add_argument("out", type=folder_arg, metavar="DIR", help="the harvest folder")
+    add_target_flags(forget)
+    forget.add_argument("--ids-from", type=Path, metavar="FILE", help="the set's ids file")
+    forget.add_argument("--from-plan", type=Path, metavar="DIR", help="the set's plan")
+    forget.add_argument(
+        "--where", action="append", metavar="KEY=VALUE", help="the set's --where terms"
+    )
+    forget.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    forget.set_defaults(run=run_forget_command)
+
+
+def run_forget_command(args: argparse.Namespace) -> int:
+    """``harvester forget DIR TARGETS``: 0 forgotten (or already), 2 no such set or DIR,
+    75 another harvest of DIR runs (wait for it: it may be running this very set)."""
+    from harvester.config import (
+        RecordedRun,
+        recorded_target_sets,
+        runs_of_set,
+        target_flags,
+        target_set,
+    )
+    from harvester.errors import FolderBusyError, UsageError
+    from harvester.forgotten import FORGOTTEN_NAME, ForgottenSet, add_forgotten
+    from harvester.runlock import acquire_run_lock, release_run_lock
+    from harvester.store import check_existing_out_dir, storage_error
+
+    out: Path = args.out
+    check_existing_out_dir(out)
+    named = _named_set(args)
+    if named is None:
+        raise UsageError("name the target set to forget by its targets", hint=_sets_hint(out, None))
+    key = target_set(RecordedRun("", named))
+    flags = shlex.join(target_flags(RecordedRun("", named)))
+    # Under DIR's run lock: no harvest runs (or starts) meanwhile, so none is replaying
+    # this set or running its targets again while it is forgotten.
+    try:
+        lock = acquire_run_lock(out, None)
+    except FolderBusyError as exc:
+        exc.hint = "wait for it to end, then forget the set (it may be harvesting it now)"
+        raise
+    try:
+        found = [s for s in recorded_target_sets(out, forgotten=True) if target_set(s) == key]
+        if not found:
+            raise UsageError(f"{out} has no target set {flags}", hint=_sets_hint(out, flags))
+        entry = ForgottenSet(key, flags, tuple(runs_of_set(out, key)), time.time())
+        try:
+            added = add_forgotten(out, entry)
+        except OSError as exc:
+            raise storage_error(exc, str(out / FORGOTTEN_NAME)) from exc
+    finally:
+        release_run_lock(lock)
+    again = _again_command(out, found[0])
+    if not added:
+        print(f"{out}: the target set {flags} is forgotten already; to resume it again: {again}")
+        return 0
+    print(
+        f"{out}: forgot the target set {flags}: resumes and status leave it out, its files, "
+        f"journals and index.csv rows stay; to undo, run its targets again: {again}"
+    )
+    return 0
+
+
+def _named_set(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The target settings the command named, as a run saves them (paths absolute, names
+    apart from ids), so that they compare as a run's do; None when it named none."""
+    from harvester.config import resolve
+
+    given: dict[str, Any] = dict(target_overrides(args))
+    for key in ("ids_from", "from_plan", "where"):
+        if getattr(args, key):
+            given[key] = getattr(args, key)
+    if not given.keys() - {"where"}:
+        return None
+    return resolve(None, {**given, "out": args.out}).to_public()
+
+
+def _again_command(out: Path, recorded: RecordedRun) -> str:
+    """The command that resumes the set again: its newest run's flags, DIR as ``--out``
+    (with ``URL`` for a base URL whose credentials were not saved, as resumes say it)."""
+    from harvester.config import recorded_flags, url_again_note
+
+    flags = recorded_flags(recorded)
+    note = ""
+    if "base_url" in recorded.withheld and "--base-url" in flags:
+        flags[flags.index("--base-url") + 1] = "URL"
+        note = f"  # {url_again_note(recorded.base_url)}"
+    return shlex.join(["harvester", "harvest", "--out", str(out), *flags]) + note
+
+
+def _sets_hint(out: Path, given: str | None) -> str:
+    """The hint of a refusal: DIR's target sets, each as the command that forgets it."""
+    from harvester.config import forgotten_entry, recorded_target_sets, target_flags
+    from harvester.forgotten import read_forgotten
+
+    sets = recorded_target_sets(out, forgotten=True)
+    if not sets:
+        return f"{out} has no target set to forget (no run saved its settings in {out / 'runs'})"
+    gone = read_forgotten(out)
+    named = []
+    for recorded in sets[:MAX_LISTED_SETS]:
+        flags = shlex.join(target_flags(recorded)) or f"(run {recorded.run})"
+        said = "" if forgotten_entry(recorded, gone) is None else " (forgotten)"
+        named.append(f"harvester forget {shlex.quote(str(out))} {flags}{said}")
+    more = len(sets) - len(named)
+    tail = f"; and {more} more" if more > 0 else ""
+    which = "its target sets" if given is None else "name one of its target sets instead"
+    return f"{which}: {'; '.join(named)}{tail}"

@@ -1,0 +1,235 @@
+"""`harvester status` names a job-array task that ended without a word.
+
+The task script ``exec``s Python, so a task killed by the out-of-memory killer, ``kill -9`` or
+a node failure leaves only its start line in its log and a journal that stops mid-run. Status
+showed it as a task with work left, like one still running on a node whose lock it cannot see
+or one that ended with failures. It now names it, with the job to ask ``sacct`` about, once
+the queue (``squeue``, faked here) shows it neither running nor queued; where the queue cannot
+be asked it says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hpc_helpers import run_array_task
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.slurm import tasks_in_queue
+
+JOB = "4242"
+#: Screen 2302 of the demo preset: 80 images; of 4 shards, task 1 holds 28.
+TASK = 1
+#: Bounds every wait of a test (a task's journal filling, a killed process reaped).
+WAIT_S = 60
+
+
+def _prepare(base_url: str, out: Path) -> None:
+    assert main(["plan", "--base-url", base_url, "--screen", "2302", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    # --quiet: a task that ends well says nothing either, so its log is its start line too.
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
+                 "--max-parallel", "4", "--rate", "none", "--quiet"]) == 0  # fmt: skip
+
+
+def _done_records(out: Path, task: int) -> int:
+    """Artifacts journaled done by the runs of array task K (shard K of 4)."""
+    count = 0
+    for journal in (out / "journals").glob(f"*-shard-{task}-of-4.jsonl"):
+        count += sum('"rec": "done"' in line or '"rec":"done"' in line
+                     for line in journal.read_text().splitlines())  # fmt: skip
+    return count
+
+
+def _kill_task_mid_run(script: Path, task: int) -> Path:
+    """Start array task K as SLURM would (the script's env, its log appended) and SIGKILL
+    it once it has journaled some of its images; returns its log."""
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_COUNT": "4",
+           "SLURM_ARRAY_JOB_ID": JOB}  # fmt: skip
+    log = script.parent / "logs" / f"harvest-{JOB}_{task}.log"
+    out = script.parent
+    with log.open("a") as handle:
+        # The script execs Python: this pid is the harvest's, as slurmstepd sees it.
+        proc = subprocess.Popen(["bash", str(script)], env=env, stdout=handle,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            deadline = time.monotonic() + WAIT_S
+            while _done_records(out, task) < 3:
+                assert proc.poll() is None, "the task ended before it could be killed"
+                assert time.monotonic() < deadline, "the task journaled nothing in time"
+                time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(WAIT_S)
+    assert proc.returncode == -signal.SIGKILL
+    return log
+
+
+def _fake_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, up: bool, queue: str) -> Path:
+    """`scontrol` and `squeue` on PATH: the controller up or down, squeue printing
+    ``queue`` (its -r -o '%K|%o' form); returns the file squeue writes its arguments to."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    asked = tmp_path / "squeue-args"
+    ping = "echo 'Slurmctld(primary) at h is UP'" if up else "echo 'at h is DOWN'; exit 1"
+    for name, body in (("scontrol", ping),
+                       ("squeue", f'echo "$@" >> {asked}; printf "{queue}"')):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return asked
+
+
+def _status(out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], dict[str, Any]]:
+    """status's text lines and its --json."""
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert main(["status", str(out), "--json"]) == 0
+    return text, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def killed(make_emulator: Any, tmp_path: Path) -> Path:
+    """An array of 4 whose task 0 finished and task 1 was SIGKILLed mid-run (2 and 3 never
+    ran): the study folder. Both logs hold their start line alone."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out)
+    assert run_array_task(out / "harvest.sbatch", 0, 4, JOB).returncode == 0
+    _kill_task_mid_run(out / "harvest.sbatch", TASK)
+    for task in (0, TASK):
+        said = (out / "logs" / f"harvest-{JOB}_{task}.log").read_text().splitlines()
+        assert len(said) == 1 and said[0].startswith(f"harvester shard {task}/4: job "), said
+    return out
+
+
+def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Task 1 SIGKILLed mid-run, absent from the queue: status names it and its job for
+    sacct, the resume line resubmits it; task 0 (finished, as silent: --quiet) and tasks
+    never run are not named. Rerun to its end, the task is named no more."""
+    out, script = killed, killed / "harvest.sbatch"
+    asked = _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(out, capsys)
+    job = f"{JOB}_{TASK}"
+    named = [x for x in text if x.startswith("task ")]
+    assert named == [
+        f"task {TASK} (job {job}): ended without its summary (killed: out of memory, kill -9 "
+        f"or node failure?); see sacct -j {job} --format=State,ExitCode,MaxRSS"
+    ]
+    assert (
+        "  the resume line below runs it again; if sacct says OUT_OF_MEMORY, raise "
+        f"#SBATCH --mem in {script} first"
+    ) in text
+    assert text[-1].startswith(
+        f"to resume: jid=$(sbatch --parsable --array=1-3 {script}) && "
+        f"sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch"
+    ), text[-1]
+    assert data["ended_without_summary"] == [
+        {"task": TASK, "job": job, "log": str(out / "logs" / f"harvest-{job}.log"),
+         "killed": True, "out_of_memory": False, "queue_error": None}
+    ]  # fmt: skip
+    # (one task a line, pending ones too; by user id as queued_jobs asks)
+    assert f"-h -r -u {os.getuid()} -o %K|%o" in asked.read_text().splitlines()
+
+    assert run_array_task(script, TASK, 4, JOB).returncode == 0  # appended to the same log
+    text, data = _status(out, capsys)
+    assert not [x for x in text if x.startswith("task ")], text
+    assert "ended_without_summary" not in data
+    assert "  task 1: " not in "\n".join(text)  # its share of the plan is complete
+
+
+def test_a_task_the_queue_holds_is_not_called_killed(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """squeue shows task 1 of DIR's script (running on another node, or queued again): its
+    silent log is not taken for a kill."""
+    script = killed / "harvest.sbatch"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"{TASK}|{script}\\n3|{script}\\n")
+    text, data = _status(killed, capsys)
+    assert not [x for x in text if x.startswith("task ")], text
+    assert "ended_without_summary" not in data
+    assert tasks_in_queue(script) == {TASK, 3}
+
+
+def test_where_the_queue_cannot_be_asked_status_says_so_and_does_not_guess(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """No controller answers `scontrol ping`: task 1 may still run on another node, so it
+    is named as unknown, with why and the commands that tell; squeue is not run."""
+    asked = _fake_slurm(tmp_path, monkeypatch, up=False, queue="")
+    text, data = _status(killed, capsys)
+    job = f"{JOB}_{TASK}"
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {job}): no summary in its log, and the queue cannot be asked here "
+        "(scontrol ping finds no SLURM controller): still running on another node, or killed "
+        f"(out of memory, kill -9 or node failure?); squeue -j {JOB} and sacct -j {job} "
+        "--format=State,ExitCode,MaxRSS tell"
+    ]
+    assert not any("the resume line below runs" in x for x in text)
+    [end] = data["ended_without_summary"]
+    assert (end["killed"], end["queue_error"]) == (None, "scontrol ping finds no SLURM controller")
+    assert not asked.exists()
+
+
+def test_slurms_out_of_memory_line_is_read_as_what_killed_it(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """slurmstepd writes its oom_kill notice into the task's log: status says out of
+    memory, not a guess among three; any line of the harvest after the start would not."""
+    log = killed / "logs" / f"harvest-{JOB}_{TASK}.log"
+    with log.open("a") as handle:
+        handle.write(
+            f"slurmstepd: error: Detected 1 oom_kill event in StepId={JOB}_{TASK}.batch. "
+            "Some of the step tasks have been OOM Killed.\n"
+        )
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(killed, capsys)
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {JOB}_{TASK}): ended without its summary (killed: out of memory, as "
+        f"SLURM's line in its log says); see sacct -j {JOB}_{TASK} --format=State,ExitCode,MaxRSS"
+    ]
+    assert data["ended_without_summary"][0]["out_of_memory"] is True
+
+    with log.open("a") as handle:  # the harvest spoke after its start: not a silent end
+        handle.write("error: the server answered 503\n")
+    text, data = _status(killed, capsys)
+    assert not [x for x in text if x.startswith("task ")], text
+    assert "ended_without_summary" not in data
+
+
+def test_without_a_plan_a_task_killed_while_walking_is_named(
+    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Tasks that walk for themselves: task 1 SIGKILLed after journaling some images (its
+    walk unfinished) is named as killed, and the resume line resubmits the array."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "study"
+    assert main(["slurm", "--base-url", emu.base_url, "--screen", "2302", "--out", str(out),
+                 "--artifacts", "thumbnail", "--tasks", "4", "--rate", "none"]) == 0  # fmt: skip
+    _kill_task_mid_run(out / "harvest.sbatch", TASK)
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(out, capsys)
+    job = f"{JOB}_{TASK}"
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {job}): ended without its summary (killed: out of memory, kill -9 "
+        f"or node failure?); see sacct -j {job} --format=State,ExitCode,MaxRSS"
+    ]
+    assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
+    assert text[-1].startswith(f"to resume: jid=$(sbatch --parsable {out}/harvest.sbatch) && ")

@@ -1,0 +1,241 @@
+"""``harvester forget DIR TARGETS``: a way out of a target set whose target is gone.
+
+A set whose runs did work (its plate was there once) and whose plate is then gone from the
+server was kept, and every ``harvester harvest --out DIR`` was refused for it (exit 2) for
+ever, while ``status`` kept promising that resume. Here the folder's server is first the
+``fields`` preset (plates 3001, 3002), then, on the same port, the ``demo`` preset (plate
+7375; plates 3001 and 3002 are gone), then ``fields`` again. Each command runs as its own
+process against the emulator over real sockets.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import run_cli as cli
+
+from harvester.emulator import EmulatorThread
+from harvester.runlock import acquire_run_lock, release_run_lock
+
+GONE = "3001"  # a plate of the fields preset (36 images), not on the demo server
+KEPT = "7375"  # a plate of the demo preset (8 images)
+
+
+def harvest(base_url: str, out: Path, plate: str, *more: str) -> tuple[int, str]:
+    """``harvester harvest --base-url URL --plate P --out DIR --artifacts thumbnail``."""
+    proc = cli(
+        "harvest", "--base-url", base_url, "--plate", plate, "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q", *more,
+    )  # fmt: skip
+    return proc.returncode, proc.stderr
+
+
+def index_plates(out: Path) -> dict[str, int]:
+    """plate id -> rows of index.csv."""
+    with open(out / "index.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    found: dict[str, int] = {}
+    for row in rows:
+        found[row["plate_id"]] = found.get(row["plate_id"], 0) + 1
+    return found
+
+
+def gone_folder(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], *fields_flags: str
+) -> tuple[Path, EmulatorThread]:
+    """DIR harvested from the fields server (plate 3001, with ``fields_flags``), then from
+    the demo server on the same port (plate 7375): plate 3001 is gone from DIR's server."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields", **({"faults": fields_flags[0]} if fields_flags else {}))
+    code, err = harvest(fields.base_url, out, GONE, *fields_flags[1:])
+    assert code in (0, 1), err
+    port = fields.server.port
+    fields.stop()
+    demo = make_emulator(preset="demo", port=port)
+    assert demo.base_url == fields.base_url
+    assert harvest(demo.base_url, out, KEPT) == (0, "")
+    return out, demo
+
+
+def test_resume_refused_for_a_gone_plate_hints_forget_which_ends_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Resume exits 2 with a hint holding the exact forget command; that command forgets the
+    set (exit 0, one line), the next resume exits 0 with the other set done, status lists
+    no resume for it, and index.csv keeps the gone plate's images."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    before = index_plates(out)
+    assert before == {GONE: 36, KEPT: 8}
+
+    refused = cli("harvest", "--out", str(out), "-q")
+    assert refused.returncode == 2
+    lines = refused.stderr.splitlines()
+    assert f"error: plate {GONE} not found on the server" in lines
+    (hint,) = [line for line in lines if line.startswith("hint: ")]
+    command = hint.rsplit(": ", 1)[1]
+    assert command == f"harvester forget {out} --plate {GONE}"
+
+    forgot = cli(*shlex.split(command)[1:])
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.count("\n") == 1 and forgot.stderr == ""
+    assert forgot.stdout.startswith(f"{out}: forgot the target set --plate {GONE}: ")
+    assert "to undo, run its targets again: harvester harvest --out" in forgot.stdout
+    assert f"--plate {GONE}" in forgot.stdout.rsplit(": ", 1)[1]
+
+    resumed = cli("harvest", "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "error:" not in resumed.stderr and f"plate {GONE}" not in resumed.stderr
+    assert f"--plate {KEPT}" in resumed.stderr  # (the one set it replayed)
+    assert index_plates(out) == before  # rewritten by the resume: nothing lost
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 44
+
+    status = cli("status", str(out))
+    assert status.returncode == 0, status.stderr
+    assert "to resume:" not in status.stdout
+    said = "forgotten (`harvester forget`: not resumed, failed and pending not counted): "
+    assert f"{said}--plate {GONE}; to take one back" in status.stdout
+
+
+def test_forgotten_set_failures_are_not_counted_by_status(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The gone plate's thumbnails had failed: status counted them and offered the resume
+    that is refused; once the set is forgotten it counts none and offers nothing."""
+    fault = "500:100%,only:/webgateway/render_thumbnail/"
+    out, _demo = gone_folder(tmp_path, make_emulator, fault, "--max-retries", "0")
+
+    status = cli("status", str(out), "--json")
+    report = json.loads(status.stdout)
+    totals = report["totals"]
+    # (the run stops asking for a kind that keeps failing: the rest are pending)
+    assert totals["failed"] > 0 and totals["failed"] + totals["pending"] == 36
+    assert "resume" in report
+
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    status = cli("status", str(out), "--json")
+    report = json.loads(status.stdout)
+    assert report["totals"]["failed"] == 0 and report["totals"]["pending"] == 0
+    assert "resume" not in report and "not_asked" not in report
+    assert report["forgotten"] == [f"--plate {GONE}"]
+    failed_ids = cli("status", str(out), "--failed-ids")
+    assert (failed_ids.returncode, failed_ids.stdout) == (0, "")
+    assert cli("harvest", "--out", str(out), "-q").returncode == 0
+
+
+def test_running_the_targets_again_revives_the_set(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """With the plate back on the server, a harvest given its targets says the set is
+    resumed again; status no longer says it is forgotten and resumes replay it again."""
+    out, demo = gone_folder(tmp_path, make_emulator)
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    port = demo.server.port
+    demo.stop()
+    back = make_emulator(preset="fields", port=port)
+
+    again = cli("harvest", "--out", str(out), "--plate", GONE)
+    assert again.returncode == 0, again.stderr
+    assert f"{out}: the target set --plate {GONE} is resumed again" in again.stderr
+    assert not (out / "forgotten.json").exists()
+    assert "forgotten" not in cli("status", str(out)).stdout
+
+    # Now the demo plate is the gone one: the resume replays plate 3001 again and is
+    # refused for plate 7375 alone, naming the command that forgets that set.
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 2
+    assert f"error: plate {KEPT} not found on the server" in resumed.stderr
+    assert f"harvester forget {out} --plate {KEPT}" in resumed.stderr
+    assert f"plate {GONE}" not in resumed.stderr
+    assert back.base_url == demo.base_url
+
+
+def test_a_run_refused_for_the_same_gone_target_keeps_it_forgotten(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Giving the gone plate again while it is still gone is refused (exit 2), and the set
+    stays forgotten: the next resume still exits 0."""
+    out, demo = gone_folder(tmp_path, make_emulator)
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    assert harvest(demo.base_url, out, GONE)[0] == 2
+    assert (out / "forgotten.json").is_file()
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert (resumed.returncode, resumed.stderr) == (0, "")
+
+
+def test_forget_refuses_an_unknown_set_and_a_folder_that_is_no_harvest(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """No set with these targets, no targets, a folder that does not exist or is not a
+    harvest: one error line and one hint, exit 2, nothing written."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+
+    unknown = cli("forget", str(out), "--plate", "3002")
+    assert unknown.returncode == 2
+    assert unknown.stderr.splitlines() == [
+        f"error: {out} has no target set --plate 3002",
+        f"hint: name one of its target sets instead: harvester forget {out} --plate {KEPT}; "
+        f"harvester forget {out} --plate {GONE}",
+    ]
+    none = cli("forget", str(out))
+    assert none.returncode == 2
+    assert none.stderr.splitlines()[0] == "error: name the target set to forget by its targets"
+    assert none.stderr.count("\n") == 2
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for folder in (tmp_path / "missing", empty):
+        proc = cli("forget", str(folder), "--plate", GONE)
+        assert proc.returncode == 2
+        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 2
+        assert "Traceback" not in proc.stderr
+    assert not (out / "forgotten.json").exists() and list(empty.iterdir()) == []
+
+
+def test_forget_waits_for_a_harvest_holding_the_folder(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """While another process holds DIR's run lock (a harvest running), forget is refused
+    with exit 75 and writes nothing; once the lock is free it forgets."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    lock = acquire_run_lock(out, None)
+    try:
+        busy = cli("forget", str(out), "--plate", GONE)
+    finally:
+        release_run_lock(lock)
+    assert busy.returncode == 75
+    assert busy.stderr.startswith(f"error: {out} is already being harvested")
+    assert not (out / "forgotten.json").exists()
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+
+
+def test_a_damaged_forgotten_list_forgets_nothing(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """forgotten.json edited into something that is not JSON: no set is forgotten (the
+    resume is refused again, with the hint), and forgetting again writes a good list."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    (out / "forgotten.json").write_text("{not json")
+    assert cli("harvest", "--out", str(out), "-q").returncode == 2
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    saved = json.loads((out / "forgotten.json").read_text())
+    assert [entry["targets"] for entry in saved["sets"]] == [f"--plate {GONE}"]
+    assert cli("harvest", "--out", str(out), "-q").returncode == 0
+
+
+def test_a_folder_whose_every_set_is_forgotten_has_nothing_to_resume(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Both sets forgotten: the resume says so in one line, with a command that takes one
+    back, and exits 0 (not "nothing to harvest", exit 2)."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    for plate in (GONE, KEPT):
+        assert cli("forget", str(out), "--plate", plate).returncode == 0
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0
+    (line,) = resumed.stderr.splitlines()
+    assert line.startswith(f"nothing to resume: every target set of {out} is forgotten")
+    assert f"harvester harvest --out {out} --plate " in line

@@ -1,0 +1,49 @@
+"""The targets ``harvester forget`` is given name the set as a run of those targets saved it.
+
+The refusal's hint prints a set's targets (:func:`harvester.config.target_flags`) for the user
+to paste: they must name the same set (:func:`harvester.config.target_set`) once parsed by
+``forget``, however the run that saved them typed its ids, terms and paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harvester.cli.forget import _named_set, register
+from harvester.config import RecordedRun, resolve, target_flags, target_set
+
+
+def forget_args(*words: str) -> argparse.Namespace:
+    """``harvester forget WORDS`` parsed by the command's own parser."""
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return parser.parse_args(["forget", *words])
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"plates": [7375, 7361, 7375]},
+        {"screens": [2302, "idr0056"], "where": ["gene symbol=ECT2", "Phenotype~mitosis"]},
+        {"ids_from": Path("ids.txt"), "sample": 5, "seed": 3},
+        {"datasets": [51], "images": [1884801]},
+    ],
+)
+def test_printed_targets_name_the_saved_set(
+    given: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's saved targets, printed as flags and given to forget, make the run's set key."""
+    monkeypatch.chdir(tmp_path)
+    saved = RecordedRun("run", resolve(None, {"out": tmp_path / "d", **given}).to_public())
+    named = _named_set(forget_args(str(tmp_path / "d"), *target_flags(saved)))
+    assert named is not None
+    assert target_set(RecordedRun("", named)) == target_set(saved)
+
+
+def test_where_alone_names_no_set(tmp_path: Path) -> None:
+    """``--where`` without targets names nothing (every set of DIR could carry the term)."""
+    assert _named_set(forget_args(str(tmp_path), "--where", "Gene Symbol=ECT2")) is None
