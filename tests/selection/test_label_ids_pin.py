@@ -234,3 +234,46 @@ def test_assign_ids_appends_new_labels_after_the_largest_pinned_id() -> None:
     """Pinned ids kept (gaps too), new labels sorted after the largest; no pin: ranks."""
     assert assign_ids(["b", "a", "z"], {"z": 0, "q": 7}) == {"z": 0, "q": 7, "a": 8, "b": 9}
     assert assign_ids(["b", "a"], None) == {"a": 0, "b": 1}
+
+
+def test_shards_record_the_pin_for_the_index_job_and_status_names_it(
+    emulator: EmulatorThread, tmp_path: Path, v1: Path
+) -> None:
+    """A shard given the flag records the pin: ``harvester index DIR`` (the SLURM index
+    job) then keeps v1's ids, and ``harvester status`` names the pin (text and --json)."""
+    v2 = tmp_path / "v2"
+    pin = ("--label-ids-from", str(v1 / "labels.csv"))
+    assert harvest_cli(emulator, v2, "-q", "--shard", "0/2", *genes(*V2), *pin)[0] == 0
+    assert not (v2 / "labels.csv").exists()  # a shard writes no index
+    assert harvest_cli(emulator, v2, "-q", "--shard", "1/2", *genes(*V2))[0] == 0
+    result = run_cli("index", str(v2))
+    assert result.returncode == 0, result.stderr
+    assert ids_in_index(v2) == {"ECT2": "0", "PLK1": "1", "AURKA": "3", "PRC1": "4"}
+    assert ["TPX2", "2", "0"] in labels_table(v2)
+    status = run_cli("status", str(v2))
+    assert (
+        f"label ids pinned (label_ids.json): 3 labels from {(v1 / 'labels.csv').absolute()}"
+        in status.stdout.splitlines()
+    ), status.stdout
+    data = json.loads(run_cli("status", str(v2), "--json").stdout)
+    assert data["label_ids_pinned"] == {"from": str((v1 / "labels.csv").absolute()), "labels": 3}
+
+
+def test_a_damaged_pin_is_a_warning_and_that_write_uses_ranks(
+    emulator: EmulatorThread, tmp_path: Path, v1: Path
+) -> None:
+    """label_ids.json cut short: ``harvester index`` warns, exits 0 and writes ranks;
+    ``--label-ids-from`` again writes a good record."""
+    v2 = tmp_path / "v2"
+    pin = ("--label-ids-from", str(v1 / "labels.csv"))
+    assert harvest_cli(emulator, v2, "-q", *genes(*V2), *pin)[0] == 0
+    (v2 / "label_ids.json").write_bytes(b'{"label_ids": {"ECT2')
+    result = run_cli("index", str(v2))
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in warnings(result.stderr) if "label_ids.json" in line]
+    assert "is damaged (not JSON, 20 bytes)" in line and "--label-ids-from FILE" in line
+    assert [row[0] for row in labels_table(v2)] == ["AURKA", "ECT2", "PLK1", "PRC1"]
+    assert [row[1] for row in labels_table(v2)] == ["0", "1", "2", "3"]
+    assert "is damaged" in run_cli("status", str(v2)).stdout
+    assert run_cli("index", str(v2), *pin).returncode == 0
+    assert ids_in_index(v2) == {"ECT2": "0", "PLK1": "1", "AURKA": "3", "PRC1": "4"}
