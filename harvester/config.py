@@ -203,7 +203,7 @@ def parse_shard(value: object) -> tuple[int, int] | None:
 
 
 _INT_LIST_KEYS = ("screens", "projects", "plates", "datasets", "images")
-_PATH_KEYS = ("ids_from", "out", "from_plan")
+_PATH_KEYS = ("ids_from", "out", "from_plan", "label_ids_from")
 
 
 @dataclass(frozen=True)
@@ -263,6 +263,9 @@ class HarvestConfig:
     sample_fraction: float | None = None
     seed: int = 0
     label_keys: tuple[str, ...] = ()
+    #: A ``labels.csv`` whose label ids the index keeps (``--label-ids-from``; recorded in
+    #: ``DIR/label_ids.json`` when the run opens DIR: :mod:`harvester.label_ids`).
+    label_ids_from: Path | None = None
     #: ``sample`` images of each value of this annotation key (None: ``sample`` in all).
     sample_per: str | None = None
 
@@ -774,8 +777,19 @@ _SHARD_SUFFIX = re.compile(r"-shard-\d+-of-\d+$")
 #: command's own; ``headers``/``cookies`` were never saved; ``dry_run``/``quiet``/``debug``
 #: are about this terminal, not the folder; ``label_keys``: a harvest given none takes the
 #: keys given last, which may be newer than that run (``harvester index --label-key``,
-#: ``folder_settings.remembered_label_keys``) -- replaying the run's keys would undo them.
-NOT_REPLAYED = ("out", "headers", "cookies", "dry_run", "quiet", "debug", "label_keys")
+#: ``folder_settings.remembered_label_keys``) -- replaying the run's keys would undo them;
+#: ``label_ids_from``: the pin is recorded in ``DIR/label_ids.json`` and may have been
+#: dropped since (``harvester index --no-label-ids-from``), which a replay would undo.
+NOT_REPLAYED = (
+    "out",
+    "headers",
+    "cookies",
+    "dry_run",
+    "quiet",
+    "debug",
+    "label_keys",
+    "label_ids_from",
+)
 
 #: The flag of each setting that has one, for the commands printed (``--no-labels``,
 #: ``--where`` and the repeatable targets are handled where they are written).

@@ -104,6 +104,7 @@ __all__ = [
     "LabelKeysRecord",
     "Pinned",
     "carry_label_keys",
+    "folder_has_label_keys",
     "label_keys_path",
     "read_label_keys_record",
     "recorded_settings",
@@ -560,6 +561,22 @@ def remembered_label_keys(
         if keys:
             return keys
     return record.keys if record is not None else ()
+
+
+def folder_has_label_keys(out_dir: Path) -> bool:
+    """Could an index write of DIR given no keys have label columns (keys recorded in
+    ``label_keys.json``, or saved by a run)? For ``--label-ids-from`` given without keys.
+
+    Read without the journals (a record, then each run's saved configuration): a record of
+    no keys older than a run given some still says True, as that run's keys may hold.
+    """
+    try:
+        record = read_label_keys_record(out_dir)
+    except DamagedLabelKeysError:
+        record = None
+    if record is not None and record.keys:
+        return True
+    return any(config.get("label_keys") for _run, config in _saved_configs(out_dir))
 
 
 def record_label_keys_but_absent(

@@ -68,6 +68,7 @@ from harvester.errors import (
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.folder_settings import (
     carry_label_keys,
+    folder_has_label_keys,
     record_label_keys_but_absent,
     remembered_label_keys,
     repin_note,
@@ -81,6 +82,7 @@ from harvester.journal import (
     saved_run_configs,
     walk_listed_all,
 )
+from harvester.label_ids import read_labels_file, record_pin
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
@@ -768,6 +770,10 @@ class Harvest:
         self._journal_state: JournalState | None = None
         # The index write recorded this run's label keys but a typo (_record_label_keys_but_absent).
         self._label_keys_recorded = False
+        # --label-ids-from as read (label -> id; _check_label_ids_from), and whether this
+        # run recorded it in DIR/label_ids.json (then its index write says what it did).
+        self._pin_ids: dict[str, int] | None = None
+        self._pin_recorded = False
         # --ids-from as the run reads it (a temporary copy of a pipe; see _check_ids_file).
         self._ids_file: Path | None = cfg.ids_from
         # That copy, when the caller made it already (copy_of_ids_source); the run removes it.
@@ -795,6 +801,7 @@ class Harvest:
             if cfg.from_plan is not None:
                 self._check_plan()
             check_out_dir(self.out)  # in the try: a refused folder still removes the copy
+            self._pin_ids = self._check_label_ids_from()
             if self._no_ids_to_harvest():
                 return self.summary
             # DIR keeps the settings that shape its files (harvester.folder_settings): a run
@@ -951,6 +958,37 @@ class Harvest:
         early.drop_transient_failures()  # ended while the server was still refusing
         early.send(tg, client, head_start[first_round:])
         return early
+
+    def _check_label_ids_from(self) -> dict[str, int] | None:
+        """``--label-ids-from FILE`` read and checked whole before anything is written
+        (:func:`harvester.label_ids.read_labels_file`); None when not given.
+
+        Refused too where no label key will label the index (none given, none recorded in
+        DIR): ids of labels that no index has would pin nothing, with no word.
+        """
+        path = self.cfg.label_ids_from
+        if path is None:
+            return None
+        ids = read_labels_file(path)
+        if not self.cfg.label_keys and not folder_has_label_keys(self.out):
+            raise UsageError(
+                f"--label-ids-from {path}: the index of this run has no label column to pin "
+                "(no label key given, none recorded in the folder)",
+                hint="add --label-key KEY (the key(s) that made the labels of that file)",
+            )
+        return ids
+
+    async def _record_pin(self) -> None:
+        """Record ``--label-ids-from`` in ``DIR/label_ids.json`` once DIR is open, before
+        any file: an interrupted run, a shard (whose index the SLURM index job writes)
+        and every later index write keep the pinned ids."""
+        path = self.cfg.label_ids_from
+        if self._pin_ids is None or path is None:
+            return
+        await anyio.to_thread.run_sync(
+            functools.partial(record_pin, self.out, self._pin_ids, path, by="harvester harvest")
+        )
+        self._pin_recorded = True
 
     def _check_plan(self) -> None:
         """The plan is there and was made for this server: checked before DIR is touched.
@@ -1558,6 +1596,7 @@ class Harvest:
             self._journal_state = store.state
             self._note_runs_without_labels(store.state)
             self._note_damaged_journals(store.state)
+            await self._record_pin()
             await self._remove_finished_staging(store)
             saved: dict[str, Any] = {
                 "tool": "harvester",
@@ -1684,6 +1723,7 @@ class Harvest:
         keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
         absent: list[str] = []
         written: list[Path] = []
+        pin_note: list[str] | None = [] if self._pin_recorded else None
         self.summary.index_rows = await anyio.to_thread.run_sync(
             functools.partial(
                 write_labelled_index,
@@ -1692,8 +1732,12 @@ class Harvest:
                 self._journal_state,
                 absent=absent,
                 written=written,
+                pin_note=pin_note,
             )
         )
+        for line in pin_note or ():
+            if self.say is not None:
+                self.say(line)
         if keys and absent:
             await self._record_label_keys_but_absent(keys, absent)
         s = self.summary

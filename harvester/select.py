@@ -46,7 +46,8 @@ every run (as for ``where``, a page whose images are all journaled takes them fr
 The labelled index: with ``label_keys`` the index gains a ``label`` column (the
 values of those keys, one key's values joined with ``;``, keys joined with
 ``|``) and a ``label_id`` column (0-based rank of the label among the distinct
-non-empty labels, sorted), and ``DIR/labels.csv`` lists every label with its
+non-empty labels, sorted, unless ``DIR/label_ids.json`` pins them: see
+:mod:`harvester.label_ids`), and ``DIR/labels.csv`` lists every label with its
 id and image count (the class balance).
 
 A key of ``where`` or ``label_keys`` that no image has is almost always a typo
@@ -70,6 +71,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Container,
     Iterable,
     Iterator,
@@ -1213,6 +1215,7 @@ def write_labelled_index(
     *,
     absent: list[str] | None = None,
     written: list[Path] | None = None,
+    pin_note: list[str] | None = None,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -1226,12 +1229,17 @@ def write_labelled_index(
     ``written``: gets the tables written, ``index.csv`` and, with label keys, ``labels.csv``
     (a ``labels.csv`` left from an earlier write is removed without them), for the caller
     to name them.
+    ``pin_note``: gets, when DIR's label ids are pinned (``DIR/label_ids.json``, see
+    :mod:`harvester.label_ids`), the line saying what the pin did, for a caller that gave
+    the pin now (and then no line about labels new since the previous labels.csv).
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
-    of its label among all of them), then the rows, made while index.csv is written.
+    of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
+    then the rows, made while index.csv is written.
     """
     from harvester import index
     from harvester.journal import paused_gc
+    from harvester.label_ids import LABEL_IDS_FILE, assign_ids, folder_pin, pin_line
     from harvester.layout import index_path
     from harvester.store import storage_error
 
@@ -1260,8 +1268,10 @@ def write_labelled_index(
         absent += census.missing()
     if clashes:
         problems.warning("%s", separator_clash_line(list(clashes)))
-    ids = {label: n for n, label in enumerate(sorted(counts))}
-    renumbered = _renumbering(out_dir, ids)
+    pin = folder_pin(out_dir)
+    pinned = pin.ids if pin is not None else {}
+    ids = assign_ids(counts, pinned)
+    changes = _renumbering(out_dir, ids, pinned)
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
     at = rows.fixed  # the core columns and those of kinds such as rois: labels come after
@@ -1286,15 +1296,39 @@ def write_labelled_index(
             raise storage_error(exc, str(target)) from exc
         if written is not None:
             written.append(target)
-    if renumbered:
-        problems.warning("%s", renumbered)
+    # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
+    # other ones (a pin given now): the pin's line names it.
+    kept = "" if changes.warning else changes.kept
+    if changes.warning:
+        problems.warning("%s", changes.warning + changes.kept)
+    if pin is not None and pin_note is not None:  # a pin given now: what it did, in one line
+        pin_note.append(pin_line(pin, out_dir, ids, counts) + kept)
+    else:
+        if changes.new:
+            problems.warning("%s", changes.new)
+        if kept:
+            logger.info("label_ids follow %s%s", LABEL_IDS_FILE, kept)
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
     return len(rows)
 
 
-def _renumbering(out_dir: Path, ids: dict[str, int]) -> str:
-    """:func:`renumbered_line` of the ``labels.csv`` being replaced and, when it warns,
-    :func:`_keep_renumbered`; "" when every label keeps its id.
+@dataclass(frozen=True)
+class _Renumbering:
+    """What a rewrite of ``labels.csv`` changes, told by :func:`_renumbering`.
+
+    ``warning``: :func:`renumbered_line`; ``kept``: the end of a line naming the copy of
+    the replaced file (``labels.before-...``), kept whenever a label's id changes, pinned
+    or not; ``new``: with pinned ids, :func:`new_labels_line`.
+    """
+
+    warning: str = ""
+    kept: str = ""
+    new: str = ""
+
+
+def _renumbering(out_dir: Path, ids: Mapping[str, int], pinned: Mapping[str, int]) -> _Renumbering:
+    """What replacing the ``labels.csv`` of DIR with ``ids`` changes, the replaced file kept
+    (:func:`_keep_renumbered`) when a label's id changes.
 
     Under DIR's index lock, as :func:`harvester.index.write_table` writes: another writer
     (``harvester index`` while a harvest ends) replaces ``labels.csv`` and then records it in
@@ -1308,13 +1342,34 @@ def _renumbering(out_dir: Path, ids: dict[str, int]) -> str:
     from harvester.runlock import folder_lock
     from harvester.store import storage_error
 
+    previous = out_dir / LABELS_FILE
     try:
         with folder_lock(out_dir, index.INDEX_LOCK, wait=index.INDEX_LOCK_WAIT, denied_ok=True):
-            renumbered = renumbered_line(out_dir / LABELS_FILE, ids)
-            return renumbered + _keep_renumbered(out_dir) if renumbered else ""
+            before = _previous_ids(previous)
+            if before is None:
+                return _Renumbering()
+            warning = renumbered_line(previous, ids, pinned, before)
+            # A pinned label's id changes only when the pin is given (the file replaced had
+            # other ids): no warning, it was asked for, but the old mapping is kept all the same.
+            moved = any(label in before and before[label] != str(n) for label, n in ids.items())
+            kept = _keep_renumbered(out_dir) if warning or moved else ""
+            new = new_labels_line(previous, ids, pinned, before) if pinned else ""
+            return _Renumbering(warning, kept, new)
     except OSError as exc:
         # The lock file cannot be made: named as the index write, which takes it next, was.
         raise storage_error(exc, str(index_path(out_dir))) from exc
+
+
+def _previous_ids(previous: Path) -> dict[str, str] | None:
+    """label -> label_id (as written) of the ``labels.csv`` being replaced; None: none
+    readable (no earlier file, or not one harvester could read)."""
+    import csv
+
+    try:
+        with previous.open(encoding="utf-8", newline="") as handle:
+            return {row["label"]: row["label_id"] for row in csv.DictReader(handle)}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError):
+        return None
 
 
 def _keep_renumbered(out_dir: Path) -> str:
@@ -1338,7 +1393,12 @@ def _keep_renumbered(out_dir: Path) -> str:
     return "" if kept is None else f"; the replaced {LABELS_FILE} is kept as {kept}"
 
 
-def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
+def renumbered_line(
+    previous: Path,
+    ids: Mapping[str, int],
+    pinned: Collection[str] = (),
+    before: Mapping[str, str] | None = None,
+) -> str:
     """A warning when labels of the ``labels.csv`` being replaced lose their label_id.
 
     Why: a model trained on an index.csv learns its ``label_id`` numbers. Rewriting the
@@ -1347,15 +1407,18 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
     label (``b;a`` became ``a;b``). Empty when every earlier label keeps its id (or there
     was no readable labels.csv). The line tells labels that kept their name and got
     another id from those no image has any more: the first, the usual case, read as
-    labels gone when both were said together.
+    labels gone when both were said together. ``pinned`` labels (``--label-ids-from``) are
+    left out: their ids are the pin's, as asked. ``before``: the replaced file's ids, when
+    read already (else read from ``previous``).
     """
-    import csv
-
-    try:
-        with previous.open(encoding="utf-8", newline="") as handle:
-            before = {row["label"]: row["label_id"] for row in csv.DictReader(handle)}
-    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError):
-        return ""
+    if before is None:
+        before = _previous_ids(previous)
+        if before is None:
+            return ""
+    before = {label: n for label, n in before.items() if label not in pinned}
+    # With a pin, the labels counted are those it leaves to ranks, and new labels are
+    # named by new_labels_line.
+    noun = "unpinned label" if pinned else "label"
     moved = [label for label, n in before.items() if label in ids and str(ids[label]) != n]
     gone = [label for label in before if label not in ids]
     if not (moved or gone):
@@ -1363,9 +1426,9 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
     parts = []
     if moved:
         first = moved[0]
-        new = sum(label not in before for label in ids)
+        new = 0 if pinned else sum(label not in before for label in ids)
         parts.append(
-            f"{len(moved)} of its {plural(len(before), 'label')}"
+            f"{len(moved)} of its {plural(len(before), noun)}"
             f" {agree(len(moved))} still there with another label_id"
             f" (e.g. {first!r}: was {before[first]}, now"
             f" {ids[first]})" + (f"; {plural(new, 'label')} {agree(new)} new" if new else "")
@@ -1379,13 +1442,35 @@ def renumbered_line(previous: Path, ids: dict[str, int]) -> str:
         )
     elif gone:
         parts.append(
-            f"{len(gone)} of its {plural(len(before), 'label')} {agree(len(gone))}"
+            f"{len(gone)} of its {plural(len(before), noun)} {agree(len(gone))}"
             f" on no image any more (e.g. {gone[0]!r}, was {before[gone[0]]})"
         )
     return (
         f"label_ids changed in {previous}: {'; '.join(parts)}; a model trained on the old"
         " label_ids must map them to the new ones by label (the label column of index.csv"
         f" and {LABELS_FILE}), not by label_id"
+    )
+
+
+def new_labels_line(
+    previous: Path, ids: Mapping[str, int], pinned: Mapping[str, int], before: Mapping[str, str]
+) -> str:
+    """With pinned label ids: the labels that are neither pinned nor in the ``labels.csv``
+    being replaced, and the ids they get; "" when there are none.
+
+    Why: a model trained with the pinned ids knows no such class. The pinned labels keep
+    their ids, so no "label_ids changed" warning comes; without this line a class new to
+    the folder would go unsaid.
+    """
+    new = [label for label in ids if label not in pinned and label not in before]
+    if not new:
+        return ""
+    shown = ", ".join(f"{label!r}: {ids[label]}" for label in new[:3])
+    more = f" and {len(new) - 3} more" if len(new) > 3 else ""
+    return (
+        f"{plural(len(new), 'new label')} in {previous}, not among the pinned label_ids of "
+        f"{previous.with_name('label_ids.json')}, {'gets' if len(new) == 1 else 'get'} the "
+        f"next free {'id' if len(new) == 1 else 'ids'} ({shown}{more})"
     )
 
 

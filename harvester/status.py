@@ -84,6 +84,7 @@ from harvester.journal import (
     walk_lost_images,
     writer_of,
 )
+from harvester.label_ids import LABEL_IDS_FILE, DamagedPinError, read_pin
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX
@@ -296,6 +297,9 @@ class StatusReport:
     resume: str | None = None
     #: The label keys index.csv's ``label`` column is made of (given last; none: no column).
     label_keys: list[str] = field(default_factory=list)
+    #: The pinned label ids (``DIR/label_ids.json``, :mod:`harvester.label_ids`): the file
+    #: they came from and how many labels; None: not pinned.
+    label_ids_pinned: dict[str, Any] | None = None
     #: What to do instead of a rerun for failures the server gives every time (the final
     #: report's "hint:" lines, :func:`harvester.fetch.failure_advice`).
     hints: list[str] = field(default_factory=list)
@@ -370,6 +374,8 @@ class StatusReport:
             "failed_ids": self.failed_ids,
             "label_keys": self.label_keys,
         }
+        if self.label_ids_pinned is not None:  # (a folder without a pin keeps its shape)
+            data["label_ids_pinned"] = self.label_ids_pinned
         if self.plan is not None:
             data["plan"] = asdict(self.plan)
             if tasks := data["plan"].pop("tasks"):  # (under "plan" would change its shape)
@@ -418,6 +424,12 @@ class StatusReport:
         if self.label_keys:
             keys = ", ".join(repr(k) for k in self.label_keys)
             lines.append(f"label keys (index.csv's label column): {keys}")
+        if self.label_ids_pinned is not None:
+            pin = self.label_ids_pinned
+            lines.append(
+                f"label ids pinned ({LABEL_IDS_FILE}): {plural(pin['labels'], 'label')} "
+                f"from {pin['from'] or 'a file not named'}"
+            )
         lines += [f"note: {n}" for n in self.notes]
         if not self.started:
             lines += self._not_started_lines()
@@ -1330,6 +1342,13 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     except DamagedLabelKeysError as exc:
         report.notes.append(damaged_label_keys_note(exc, out_dir))
     report.label_keys = list(remembered_label_keys(out_dir, state, warn=False, saved=saved))
+    try:
+        pin = read_pin(out_dir)
+    except DamagedPinError as exc:
+        report.notes.append(f"{exc}: index writes use ranks as label_ids until it is pinned again")
+    else:
+        if pin is not None:
+            report.label_ids_pinned = {"from": pin.source, "labels": len(pin.ids)}
     # Lists the folders of images/ (no stat of a file): a fraction of reading the journals.
     report.notes += stray_notes(out_dir, find_stray_temps(out_dir), 0, None, reporting_only=True)
     report.images = len(state.images)

@@ -237,7 +237,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="skip the map-annotation requests made only for index.csv labels",
     )
-    add_selection_flags(harvest)
+    add_selection_flags(harvest).add_argument(
+        "--label-ids-from",
+        type=Path,
+        metavar="FILE",
+        help="keep the label_ids of FILE (a labels.csv) for its labels, new labels after its "
+        "largest; recorded in DIR/label_ids.json for later index writes",
+    )
     harvest.add_argument("--dry-run", action="store_true", help="walk and count; fetch nothing")
     harvest.add_argument("-q", "--quiet", action="store_true", help="no progress bars, errors only")
     harvest.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
@@ -308,8 +314,16 @@ def target_overrides(args: argparse.Namespace) -> dict[str, list[int | str]]:
     }
 
 
-def add_selection_flags(parser: argparse.ArgumentParser) -> None:
-    """Training-data selection flags (harvester/select.py); also used by ``plan``/``slurm``."""
+#: Flags of settings a resume does not replay (so not in harvester.config.FLAGS), for the
+#: flags given to a resume, said beside what it replays.
+_NOT_REPLAYED_FLAGS = {"label_keys": "--label-key", "label_ids_from": "--label-ids-from"}
+
+
+def add_selection_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Training-data selection flags (harvester/select.py); also used by ``plan``/``slurm``.
+
+    Returns their group, for flags of ``harvest`` alone (``--label-ids-from``).
+    """
     group = parser.add_argument_group("training-data selection")
     group.add_argument(
         "--where",
@@ -346,6 +360,7 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> None:
         metavar="KEY",
         help="annotation key(s) for the label/label_id columns of index.csv (repeatable)",
     )
+    return group
 
 
 def selection_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -357,6 +372,7 @@ def selection_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "sample_fraction": args.sample_fraction,
         "seed": args.seed,
         "label_keys": args.label_keys,
+        "label_ids_from": getattr(args, "label_ids_from", None),  # (harvest only)
     }
 
 
@@ -901,7 +917,7 @@ def _resumed_configs(
     for key, value in given.items():
         if key == "out":
             continue
-        flag = "--label-key" if key == "label_keys" else FLAGS.get(key)
+        flag = _NOT_REPLAYED_FLAGS.get(key) or FLAGS.get(key)
         if key == "labels":
             now.append("--no-labels")
         elif flag is None or isinstance(value, bool):

@@ -250,6 +250,22 @@ def register(subparsers: Any) -> None:
         help="drop the label/label_id columns and labels.csv, and record that later index "
         "writes have none (not --no-labels, which is about fetching annotations)",
     )
+    pins = index.add_mutually_exclusive_group()
+    pins.add_argument(
+        "--label-ids-from",
+        type=Path,
+        metavar="FILE",
+        help="keep the label_ids of FILE (a labels.csv, of this folder or another) for its "
+        "labels, new labels after its largest; recorded in DIR/label_ids.json: later index "
+        "writes keep them until another --label-ids-from or --no-label-ids-from",
+    )
+    pins.add_argument(
+        "--no-label-ids-from",
+        dest="no_label_ids_from",
+        action="store_true",
+        help="drop the pinned label_ids (DIR/label_ids.json): label_id is the 0-based rank "
+        "of the label again",
+    )
     index.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     index.set_defaults(run=run_index)
 
@@ -782,6 +798,7 @@ def run_index(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     given = _given_label_keys(out, args)
+    pin = _given_pin(args, given)
     _refuse_unstarted_array(out)
     # The same words as status and verify for a wrong DIR; a damaged harvest.json in a folder
     # with journals is a note, not a refusal (the index comes from the journals alone).
@@ -802,6 +819,12 @@ def run_index(args: argparse.Namespace) -> int:
     for line in damaged_journal_lines(states[0].damaged_lines, out, by="index"):
         print(f"note: {line}", file=sys.stderr)
     keys = given if given is not None else remembered_label_keys(out, states[0])
+    if pin is not None and not keys:
+        raise UsageError(
+            f"--label-ids-from {args.label_ids_from}: the index has no label column to pin "
+            "(no label key given, none recorded in the folder)",
+            hint="add --label-key KEY (the key(s) that made the labels of that file)",
+        )
     lost = _walks_short(states[0])
     dropped = False
     if not keys and given is not None and labels.exists():
@@ -810,11 +833,16 @@ def run_index(args: argparse.Namespace) -> int:
         dropped = _remove(labels)
     # What later index writes keep when no given key is recorded: those recorded before.
     kept = remembered_label_keys(out, states[0], warn=False) if given else ()
+    pin_note = _pin_or_drop(out, args, pin)
     absent: list[str] = []
     written: list[Path] = []
-    rows = write_labelled_index(out, keys, states.pop(), absent=absent, written=written)
+    rows = write_labelled_index(
+        out, keys, states.pop(), absent=absent, written=written, pin_note=pin_note
+    )
     also = f" and {labels}" if labels in written else ""
     print(f"wrote {out / 'index.csv'} ({plural(rows, 'image')}){also}")
+    for line in pin_note or ():
+        print(line)
     if given is not None:
         _record_label_keys(out, given, absent, kept, removed=labels if dropped else None)
     short = _plan_shortfall(out, rows)
@@ -965,6 +993,44 @@ def _new_script_hint(out: Path) -> str | None:
         f"give the targets again, e.g. those of the folder's newest run: harvester slurm --out {q} "
         f"{' '.join(flags)} --tasks N{more}"
     )
+
+
+def _given_pin(args: argparse.Namespace, keys: tuple[str, ...] | None) -> dict[str, int] | None:
+    """The label ids of ``--label-ids-from FILE`` (read and checked whole before anything
+    is written: :func:`harvester.label_ids.read_labels_file`); None when not given."""
+    from harvester.label_ids import read_labels_file
+
+    path = args.label_ids_from
+    if path is None:
+        return None
+    if keys == ():
+        raise UsageError(
+            "--label-ids-from pins the label_id column, which --no-label-key drops",
+            hint="give one of them, or --label-key KEY with --label-ids-from",
+        )
+    return read_labels_file(path)
+
+
+def _pin_or_drop(
+    out: Path, args: argparse.Namespace, pin: dict[str, int] | None
+) -> list[str] | None:
+    """Record the pin given (then: the list that gets what it did), or drop DIR's pin
+    with ``--no-label-ids-from`` (said in one line); None: no pin given now."""
+    from harvester.label_ids import drop_pin, label_ids_path, record_pin
+
+    if pin is not None:
+        record_pin(out, pin, args.label_ids_from, by="harvester index")
+        return []
+    if args.no_label_ids_from:
+        record = label_ids_path(out)
+        if drop_pin(out):
+            print(
+                f"removed {record}: label_id is the 0-based rank of the label again "
+                "(sorted), until --label-ids-from FILE"
+            )
+        else:
+            print(f"note: {out} has no pinned label_ids ({record}): nothing to drop")
+    return None
 
 
 def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | None:

@@ -24,6 +24,8 @@ from harvester.emulator import EmulatorThread
 
 EXISTING_IMAGE = 1884801  # an image of the emulator's demo screen
 UNKNOWN_ID = 999_999_999
+#: The closing line's start after failures that were all refused (an unknown id: HTTP 404).
+ASK_AGAIN = "to ask for them again anyway (an id made public since): "
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -405,8 +407,7 @@ def test_resume_hint_after_ids_from_a_pipe(tmp_path: Path, emulator: EmulatorThr
     last = proc.stderr.splitlines()[-1]
     out = tmp_path / "o"
     assert last.startswith(
-        f"rerun to retry the failures: harvester status {out} --failed-ids | harvester harvest "
-        "--base-url "
+        f"{ASK_AGAIN}harvester status {out} --failed-ids | harvester harvest --base-url "
     )
     assert last.endswith(f"--ids-from - --out {out} --rate none --artifacts thumbnail --quiet")
     assert f"/dev/fd/{read_end}" not in last
@@ -419,7 +420,7 @@ def test_read_once_rerun_hint_runs_as_printed(tmp_path: Path, emulator: Emulator
         tmp_path, emulator.base_url, "-", input=f"{EXISTING_IMAGE}\n{UNKNOWN_ID}\n"
     )
     assert proc.returncode == 1, proc.stderr
-    hint = proc.stderr.splitlines()[-1].removeprefix("rerun to retry the failures: ")
+    hint = proc.stderr.splitlines()[-1].removeprefix(ASK_AGAIN)
     command = hint.replace("harvester ", f"{sys.executable} -m harvester ")
     emulator.reset_stats()
     again = subprocess.run(
@@ -444,7 +445,7 @@ def test_resume_hint_after_ids_from_stdin(tmp_path: Path, emulator: EmulatorThre
     last = proc.stderr.splitlines()[-1]
     out = tmp_path / "o"
     assert last == (
-        f"rerun to retry the failures: harvester status {out} --failed-ids | harvester harvest "
+        f"{ASK_AGAIN}harvester status {out} --failed-ids | harvester harvest "
         f"--base-url {emulator.base_url} --ids-from - --out {out} --rate none "
         "--artifacts thumbnail --quiet"
     )
@@ -486,7 +487,7 @@ def test_ids_the_server_refuses_are_named_once_and_not_promised_to_a_rerun(
         " or is not public gets the same answer again"
     )
     # Not "rerun to retry the failures" right below "gets the same answer again".
-    assert rerun.startswith("to ask for them again anyway (an id made public since): harvester ")
+    assert rerun.startswith(f"{ASK_AGAIN}harvester ")
     assert "rerun to retry" not in err
 
 

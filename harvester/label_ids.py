@@ -1,0 +1,288 @@
+"""Pinned label ids: ``--label-ids-from FILE`` and ``DIR/label_ids.json``.
+
+Without a pin, ``label_id`` is the 0-based rank of the label among the folder's distinct
+labels, sorted: a class that comes in sorting first shifts every id after it, and a model
+trained on the old index reads the new one wrong. ``--label-ids-from FILE`` (a
+``labels.csv``: ``label,label_id[,images]``, of this folder or another) pins the ids:
+
+* a label of FILE keeps FILE's id;
+* a label not in FILE gets the next free id after FILE's largest, in sorted order;
+* a label of FILE on no image keeps its id reserved (``labels.csv`` lists it with 0 images),
+  so the id space stays whole and says what each id meant.
+
+The mapping is recorded in ``DIR/label_ids.json`` (atomically, under the index lock), so
+every later index write (a resumed harvest, ``harvester index DIR``, the SLURM index job)
+keeps it without the flag, until ``--label-ids-from`` is given again or ``harvester index
+DIR --no-label-ids-from`` removes it. The record holds labels, ids and FILE's path: nothing
+from the server's requests (no URL, header or cookie), so it is safe to share with DIR.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from harvester.errors import PROBLEMS_LOGGER, UsageError
+
+__all__ = [
+    "LABEL_IDS_FILE",
+    "DamagedPinError",
+    "LabelIdsPin",
+    "assign_ids",
+    "drop_pin",
+    "folder_pin",
+    "label_ids_path",
+    "pin_line",
+    "read_labels_file",
+    "read_pin",
+    "record_pin",
+]
+
+LABEL_IDS_FILE = "label_ids.json"
+"""``DIR/label_ids.json``: the label ids pinned by ``--label-ids-from`` (see above)."""
+
+#: A labels.csv of a million classes is ~30 MB; anything longer is not one.
+_FILE_LIMIT = 64 << 20
+
+_HINT = (
+    "give a labels.csv written by harvester (columns label,label_id[,images]: each label "
+    "and each label_id once, ids whole numbers from 0)"
+)
+
+_problems = logging.getLogger(PROBLEMS_LOGGER)
+
+
+@dataclass(frozen=True)
+class LabelIdsPin:
+    """What ``DIR/label_ids.json`` says: ``ids`` (label -> pinned id), ``source`` (the FILE
+    given, absolute), ``at`` (``time.time()`` when recorded) and ``by`` (the command)."""
+
+    ids: Mapping[str, int]
+    source: str
+    at: float
+    by: str
+
+
+class DamagedPinError(Exception):
+    """``DIR/label_ids.json`` is there but cannot be used; ``str()`` is one line naming it."""
+
+
+def label_ids_path(out_dir: Path) -> Path:
+    """``DIR/label_ids.json``."""
+    return Path(out_dir) / LABEL_IDS_FILE
+
+
+def read_labels_file(path: Path) -> dict[str, int]:
+    """The label -> id mapping of the ``labels.csv`` at ``path``, checked whole.
+
+    Raises :class:`UsageError` (exit 2, one line naming ``path`` and what is wrong, with a
+    hint) for a file that is missing or unreadable, not a CSV with ``label`` and
+    ``label_id`` columns, or with an empty or duplicate label, a duplicate id, or an id
+    that is not a whole number from 0: a pin that half-applied would be worse than none.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_FILE_LIMIT + 1)
+    except FileNotFoundError:
+        raise _bad(path, "no such file") from None
+    except OSError as exc:
+        raise _bad(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if len(data) > _FILE_LIMIT:
+        raise _bad(path, f"is over {_FILE_LIMIT >> 20} MB, not a labels.csv")
+    try:
+        text = data.decode("utf-8-sig")
+        rows = list(csv.reader(text.splitlines()))
+    except (UnicodeDecodeError, csv.Error):
+        raise _bad(path, "is not a UTF-8 CSV file") from None
+    if not rows:
+        raise _bad(path, "is empty")
+    header = [cell.strip() for cell in rows[0]]
+    missing = [column for column in ("label", "label_id") if column not in header]
+    if missing:
+        raise _bad(path, f"has no {' or '.join(repr(c) for c in missing)} column")
+    return _mapping(path, rows[1:], header.index("label"), header.index("label_id"))
+
+
+def _mapping(path: Path, rows: Iterable[list[str]], at_label: int, at_id: int) -> dict[str, int]:
+    """label -> id of the data ``rows`` (line numbers from 2, the header being line 1)."""
+    ids: dict[str, int] = {}
+    seen: dict[int, str] = {}
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line (an editor's trailing one)
+        if len(row) <= max(at_label, at_id):
+            raise _bad(path, f"line {line} has too few cells")
+        label, cell = row[at_label], row[at_id].strip()
+        if not label:
+            raise _bad(path, f"line {line} has an empty label")
+        if not cell.isascii() or not cell.isdigit():
+            what = "negative" if cell.startswith("-") and cell[1:].isdigit() else "not an integer"
+            raise _bad(path, f"line {line}: label_id {cell!r} of {label!r} is {what}")
+        number = int(cell)
+        if label in ids:
+            raise _bad(path, f"line {line}: label {label!r} is there twice")
+        if number in seen:
+            raise _bad(path, f"line {line}: label_id {number} is also the id of {seen[number]!r}")
+        ids[label] = number
+        seen[number] = label
+    if not ids:
+        raise _bad(path, "lists no label")
+    return ids
+
+
+def _bad(path: Path, what: str) -> UsageError:
+    return UsageError(f"cannot pin label ids to {path}: {what}", hint=_HINT)
+
+
+def assign_ids(labels: Iterable[str], pinned: Mapping[str, int] | None) -> dict[str, int]:
+    """The ``label_id`` of each label (and of each pinned label), in id order.
+
+    No pin: the 0-based rank of each label, sorted. A pin: its labels keep their ids (on
+    an image or not: reserved), the others get the next ids after its largest, sorted.
+    """
+    if not pinned:
+        return {label: n for n, label in enumerate(sorted(labels))}
+    ids = dict(pinned)
+    free = max(ids.values()) + 1
+    for label in sorted(labels):
+        if label not in ids:
+            ids[label] = free
+            free += 1
+    return dict(sorted(ids.items(), key=lambda item: item[1]))
+
+
+def record_pin(out_dir: Path, ids: Mapping[str, int], source: Path, *, by: str) -> LabelIdsPin:
+    """Record ``ids`` (read from ``source``) as DIR's pinned label ids, replacing any pin.
+
+    Written atomically under DIR's index lock, as index.csv and labels.csv are: an index
+    write running meanwhile reads the old pin or the new one, never half of one.
+    Raises :class:`~harvester.errors.StorageError` (one line) when DIR cannot be written.
+    """
+    from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
+    from harvester.runlock import folder_lock
+    from harvester.store import atomic_write_bytes, storage_error
+
+    now = time.time()
+    pin = LabelIdsPin(dict(ids), str(Path(source).absolute()), now, by)
+    body = {
+        "label_ids": dict(sorted(pin.ids.items(), key=lambda item: item[1])),
+        "from": pin.source,
+        "at": now,
+        "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "by": by,
+    }
+    data = (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    path = label_ids_path(out_dir)
+    try:
+        with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+            atomic_write_bytes(Path(out_dir), path, data)
+    except OSError as exc:
+        raise storage_error(exc, str(path)) from exc
+    return pin
+
+
+def drop_pin(out_dir: Path) -> bool:
+    """Remove DIR's pin (under the index lock); False when there was none."""
+    from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
+    from harvester.runlock import folder_lock
+    from harvester.store import storage_error
+
+    path = label_ids_path(out_dir)
+    try:
+        with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+            path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise storage_error(exc, str(path)) from exc
+    return True
+
+
+def read_pin(out_dir: Path) -> LabelIdsPin | None:
+    """DIR's pinned label ids; None when there is no pin (no file).
+
+    Raises :class:`DamagedPinError` for a file that cannot be read or is not a record.
+    """
+    path = label_ids_path(out_dir)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_FILE_LIMIT + 1)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise DamagedPinError(
+            f"{path} cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        raise DamagedPinError(f"{path} is damaged (not JSON, {len(data)} bytes)") from None
+    ids = obj.get("label_ids") if isinstance(obj, dict) else None
+    at = obj.get("at") if isinstance(obj, dict) else None
+    if (
+        not isinstance(ids, dict)
+        or not ids
+        or not all(isinstance(k, str) and k for k in ids)
+        or not all(type(v) is int and v >= 0 for v in ids.values())
+        or len(set(ids.values())) < len(ids)
+        or not isinstance(at, int | float)
+        or isinstance(at, bool)
+        or not math.isfinite(at)
+    ):
+        raise DamagedPinError(
+            f"{path} is damaged (not an object with label_ids, each a distinct whole number, "
+            "and a time 'at')"
+        )
+    source, by = obj.get("from"), obj.get("by")
+    return LabelIdsPin(
+        ids,
+        source if isinstance(source, str) else "",
+        float(at),
+        by if isinstance(by, str) else "",
+    )
+
+
+def folder_pin(out_dir: Path) -> LabelIdsPin | None:
+    """:func:`read_pin`, a damaged record said in one warning line (then: no pin)."""
+    try:
+        return read_pin(out_dir)
+    except DamagedPinError as exc:
+        _problems.warning(
+            "%s: label_ids are ranks for this index write (not pinned); to pin them again: "
+            "harvester index %s --label-ids-from FILE (or --no-label-ids-from)",
+            exc,
+            out_dir,
+        )
+        return None
+
+
+def pin_line(
+    pin: LabelIdsPin, out_dir: Path, ids: Mapping[str, int], counts: Mapping[str, int]
+) -> str:
+    """What a pin given now did to the index just written, in one line."""
+    from harvester.text import plural
+
+    kept = sum(1 for label in pin.ids if counts.get(label))
+    reserved = len(pin.ids) - kept
+    new = [label for label in ids if label not in pin.ids]
+    parts = [f"{plural(kept, 'label')} on images here keep their label_id"]
+    if not kept:  # the pin names no label of this index: most often other label keys
+        parts[0] += " (other label keys than that file's?)"
+    if reserved:
+        theirs = "keeps its id" if reserved == 1 else "keep theirs"
+        parts.append(f"{reserved} on no image {theirs} reserved (0 images in labels.csv)")
+    if new:
+        shown = ", ".join(f"{label!r}: {ids[label]}" for label in new[:3])
+        more = f" and {len(new) - 3} more" if len(new) > 3 else ""
+        parts.append(f"{plural(len(new), 'new label')} get the next ones ({shown}{more})")
+    return (
+        f"label_ids pinned to {pin.source}, recorded in {label_ids_path(out_dir)}: "
+        f"{'; '.join(parts)}; later index writes keep them until --label-ids-from is given "
+        "again or harvester index --no-label-ids-from"
+    )
