@@ -38,6 +38,7 @@ from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
 from harvester.text import agree, plural
 
 if TYPE_CHECKING:
+    from harvester.config import HarvestConfig
     from harvester.journal import JournalState
     from harvester.plan import PlanInfo
 
@@ -535,8 +536,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         print(f"note: {job.burst_note}")
     if job.parallel_note:
         print(f"note: {job.parallel_note}")
-    if plan and (args.where or args.sample is not None or args.sample_fraction is not None):
-        print(f"note: {_reselection_note(plan)}")
+    if plan and (again := _reselection_note(plan, config)):
+        print(f"note: {again}")
     elif plan and (idle := _idle_tasks_note(plan, job.tasks)):
         print(f"note: {idle}")
     if not args.submit:
@@ -661,11 +662,21 @@ def _say(line: str) -> None:
     print(line)
 
 
-def _reselection_note(plan: Path) -> str:
-    """Selection flags given with ``--from-plan``: see :func:`harvester.plan.reselection_note`."""
+def _reselection_note(plan: Path, config: HarvestConfig) -> str | None:
+    """A selection given with ``--from-plan`` (flags or the config file) other than the
+    plan's own: see :func:`harvester.plan.reselection_note`. None without one, or for the
+    plan's own (the config file it was made with): its tasks harvest the plan whole, as
+    they do given none (:meth:`harvester.pipeline.Harvest._check_plan`)."""
     from harvester.plan import read_plan_info, reselection_note
+    from harvester.select import Selection
 
-    return reselection_note(read_plan_info(plan))
+    selection = Selection.from_config(config)
+    if not selection.active:
+        return None
+    info = read_plan_info(plan)
+    if selection.describe() == info.extra.get("selection"):
+        return None
+    return reselection_note(info)
 
 
 def _idle_tasks_note(plan: Path, tasks: int) -> str | None:
