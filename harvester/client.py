@@ -1185,6 +1185,8 @@ def _secret_values(
     parts = urlsplit(settings.base_url)
     if parts.password:
         values.append(parts.password)  # as typed, percent-encoded or not
+    elif parts.username:  # TOKEN@host: the user is the credential (errors._redact_userinfo)
+        values += [parts.username, unquote(parts.username)]
     basic = [basic_authorization(parts)]
     if proxy is not None:
         basic.append(proxy.authorization)
@@ -1193,11 +1195,12 @@ def _secret_values(
             continue
         import base64
 
-        # The token as sent, and the password decoded: a server or a proxy may echo either.
+        # The token as sent, and the password decoded (the user, without one): a server or
+        # a proxy may echo either.
         token = authorization.removeprefix("Basic ")
         values.append(token)
-        _user, _, password = base64.b64decode(token).decode().partition(":")
-        values.append(password)
+        user, _, password = base64.b64decode(token).decode().partition(":")
+        values.append(password or user)
     # Every header the user adds may carry a credential, whatever its name; a server that
     # echoes an "Authorization: Bearer TOKEN" says the token without its scheme.
     for value in settings.headers.values():

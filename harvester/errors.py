@@ -82,8 +82,9 @@ def is_secret_name(name: str) -> bool:
 def redact_url(url: str) -> str:
     """``url`` with every credential replaced by ``REDACTED``.
 
-    Redacts the password of ``user:password@host`` and the value of any query
-    parameter whose (percent-decoded) name looks secret (``bsession``,
+    Redacts the password of ``user:password@host`` (a user without a password,
+    ``TOKEN@host``, is the credential itself: :func:`_redact_userinfo`) and the value of
+    any query parameter whose (percent-decoded) name looks secret (``bsession``,
     ``api_key``, ``token``, ``password``...). Everything else is kept byte for
     byte, so a redacted URL still identifies the request; the function is
     idempotent. Fast path: URLs without ``?`` or ``@`` are returned as is.
@@ -100,11 +101,8 @@ def redact_url(url: str) -> str:
         authority = base[authority_start:authority_end]
         at = authority.rfind("@")
         if at >= 0:
-            userinfo = authority[:at]
-            if ":" in userinfo:
-                user = userinfo.split(":", 1)[0]
-                authority = f"{user}:{REDACTED}{authority[at:]}"
-                base = base[:authority_start] + authority + base[authority_end:]
+            authority = _redact_userinfo(authority[:at]) + authority[at:]
+            base = base[:authority_start] + authority + base[authority_end:]
     if sep_q:
         parts = query.split("&")
         for index, part in enumerate(parts):
@@ -113,6 +111,19 @@ def redact_url(url: str) -> str:
                 parts[index] = f"{name}={REDACTED}"
         query = "&".join(parts)
     return base + sep_q + query + sep_frag + fragment
+
+
+def _redact_userinfo(userinfo: str) -> str:
+    """A URL's ``userinfo`` (before its ``@``) with its credential replaced by ``REDACTED``:
+    the password of ``user:password``, or else the user, whole.
+
+    Why the user: sent as HTTP Basic with an empty password, ``TOKEN@host`` (or ``TOKEN:@``)
+    is how many services take an access token, so a user without a password is no name
+    to show but the secret. With a password the user stays, naming whose it was."""
+    user, colon, password = userinfo.partition(":")
+    if password:
+        return f"{user}:{REDACTED}"
+    return f"{REDACTED}{colon}" if user else userinfo
 
 
 def redact_base_url(url: str) -> str:
@@ -134,8 +145,8 @@ def redact_base_url(url: str) -> str:
 
 
 def base_url_holds_secret(url: str) -> bool:
-    """Whether a base URL holds what :func:`redact_base_url` hides (a password, a query
-    value): what no printed command, script or file may spell out."""
+    """Whether a base URL holds what :func:`redact_base_url` hides (a user or password, a
+    query value): what no printed command, script or file may spell out."""
     return redact_base_url(url) != url
 
 
@@ -148,7 +159,8 @@ def redact_loose_url(text: str) -> str:
     ``@`` whose "port" is not a number (``http://alice:pa/ss@host``: the password's ``/``
     ended the authority; a ``?`` or ``#`` does too) shows no port either: it may be a
     password's first part, and what follows up to the text's last ``@`` its rest
-    (``http://alice:REDACTED@host``; ``ss@host`` was shown, half the password).
+    (``http://alice:REDACTED@host``; ``ss@host`` was shown, half the password). A user
+    without a password (``TOKEN@host``) is hidden whole, as :func:`redact_url` hides it.
     """
     head, sep, rest = text.partition("?")
     head, hash_sep, fragment = head.partition("#")
@@ -158,22 +170,28 @@ def redact_loose_url(text: str) -> str:
     at = head.rfind("@", start, end)
     colon = head.rfind(":", start if at < 0 else at, end)
     port = head[colon + 1 : end] if colon >= 0 else ""
-    if at >= 0 and ":" in head[start:at]:
-        user = head[start:at].split(":", 1)[0]
-        head = f"{head[:start]}{user}:{REDACTED}{head[at:]}"
+    alone = at >= 0 and ":" not in head[start:at]  # a user without a password: a token
+    if at >= 0 and not alone:
+        head = f"{head[:start]}{_redact_userinfo(head[start:at])}{head[at:]}"
     elif port and not port.isdigit() and "]" not in port:
         whole = head + hash_sep + fragment + sep + rest
         last_at = whole.rfind("@", colon)
         if last_at >= 0:  # the password ran on past a '/', '?' or '#' to the host's '@'
-            return redact_url(f"{whole[: colon + 1]}{REDACTED}{whole[last_at:]}")
+            lead = (
+                f"{head[:start]}{REDACTED}{head[at : colon + 1]}" if alone else whole[: colon + 1]
+            )
+            return redact_url(f"{lead}{REDACTED}{whole[last_at:]}")
         head = f"{head[: colon + 1]}{REDACTED}{head[end:]}"
+    if alone:  # (what the "port" hid was after it: its place is as it was)
+        head = f"{head[:start]}{REDACTED}{head[at:]}"
     return redact_url(head + hash_sep + fragment + sep + rest)
 
 
 def url_holds_secret(url: str) -> bool:
     """Whether ``url`` holds a credential :func:`redact_url` hides (the password of
-    ``user:password@``, a secret query parameter such as ``bsession=``): a URL the server
-    answers as someone, and one no printed command, script or file may spell out."""
+    ``user:password@``, the user of ``TOKEN@``, a secret query parameter such as
+    ``bsession=``): a URL the server answers as someone, and one no printed command, script
+    or file may spell out."""
     return redact_url(url) != url
 
 

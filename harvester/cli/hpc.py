@@ -480,8 +480,9 @@ def run_slurm(args: argparse.Namespace) -> int:
             # credentials go through the config file, which the script names, not copies.
             # Any query counts: what a resume would need again (withheld) is a credential.
             raise UsageError(
-                "--base-url holds a password or a query (every query value counts as a "
-                "credential), which harvest.sbatch would spell out on every task's command line",
+                "--base-url holds a user or password, or a query (a user alone, as a token, "
+                "and every query value count as credentials), which harvest.sbatch would spell "
+                "out on every task's command line",
                 hint="put base_url in the config file instead (the script passes the file "
                 "by name) and keep that file private",
             )

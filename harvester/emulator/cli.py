@@ -76,7 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="USER:PASS",
         help="answer 401 (WWW-Authenticate: Basic) to every request without these "
-        "HTTP Basic credentials, as a proxy in front of a private OMERO.web does",
+        "HTTP Basic credentials, as a proxy in front of a private OMERO.web does "
+        "(TOKEN: with an empty PASS: a token given as the user, TOKEN@host)",
     )
     parser.add_argument(
         "--tls-cert",
@@ -239,7 +240,9 @@ def with_userinfo(base_url: str, basic_auth: str | None) -> str:
 
     user, _, password = basic_auth.partition(":")
     scheme, _, rest = base_url.partition("://")
-    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
+    # An empty password (a token given as the user): TOKEN@host, as such services spell it.
+    userinfo = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    return f"{scheme}://{userinfo}@{rest}"
 
 
 async def _serve(

@@ -96,12 +96,18 @@ def test_basic_auth_flag_answers_401_without_the_credentials() -> None:
         assert _stop(proc, signal.SIGTERM) == 0
 
 
-def test_basic_auth_try_command_carries_the_credentials() -> None:
+@pytest.mark.parametrize(
+    ("auth", "userinfo"),
+    [("al ice:p@ss:w", "al%20ice:p%40ss%3Aw@"), ("TOKEN:", "TOKEN@")],
+    ids=["user-password", "token-as-user"],
+)
+def test_basic_auth_try_command_carries_the_credentials(auth: str, userinfo: str) -> None:
     """With --basic-auth, the "try:" command printed at start names the credentials
-    (percent-encoded) in its --base-url: pasted as is, it gets no 401."""
+    (percent-encoded) in its --base-url: pasted as is, it gets no 401. An empty password
+    (a token given as the user) is spelled TOKEN@host."""
     argv = [sys.executable, "-m", "harvester", "emulate", "--port", "0"]
     with subprocess.Popen(
-        [*argv, "--basic-auth", "al ice:p@ss:w"],
+        [*argv, "--basic-auth", auth],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -112,7 +118,7 @@ def test_basic_auth_try_command_carries_the_credentials() -> None:
             line = proc.stderr.readline()
         finally:
             assert _stop(proc, signal.SIGTERM) == 0
-    url = served.replace("://", "://al%20ice:p%40ss%3Aw@")
+    url = served.replace("://", f"://{userinfo}")
     assert f"try: harvester harvest --base-url {url} --screen " in line, line
 
 

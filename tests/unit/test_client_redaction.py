@@ -43,6 +43,11 @@ SECRET = "s3cr3t-VALUE-42"
         ("http://h/?client_secret=x#frag", "http://h/?client_secret=REDACTED#frag"),
         ("http://h/?%62session=x", "http://h/?%62session=REDACTED"),  # percent-encoded name
         ("http://user:pw@h:8080/p?x=1", "http://user:REDACTED@h:8080/p?x=1"),
+        ("http://TOKEN@h:8080/p?x=1", "http://REDACTED@h:8080/p?x=1"),  # a user alone: a token
+        ("http://TOKEN:@h/p", "http://REDACTED:@h/p"),  # so is one with an empty password
+        ("http://a@b@h/p", "http://REDACTED@h/p"),  # up to the host's "@"
+        ("http://:pw@h/p", "http://:REDACTED@h/p"),
+        ("http://@h/p", "http://@h/p"),  # no user, no password: nothing to hide
         ("http://h/p/?id=1&id=2&c=1|0:255$FF0000", "http://h/p/?id=1&id=2&c=1|0:255$FF0000"),
         ("http://h/p/", "http://h/p/"),
         ("webgateway/x/?bsession=1", "webgateway/x/?bsession=REDACTED"),
@@ -50,7 +55,8 @@ SECRET = "s3cr3t-VALUE-42"
     ],
 )
 def test_redact_url(url: str, expected: str) -> None:
-    """Secret query values and URL passwords are replaced; everything else is byte-identical."""
+    """Secret query values, URL passwords and a user without a password (a token) are
+    replaced; everything else is byte-identical."""
     assert redact_url(url) == expected
     assert redact_url(expected) == expected  # idempotent
 
@@ -60,6 +66,11 @@ def test_redact_url(url: str, expected: str) -> None:
     [
         ("alice:pw@omero.example.org/x", "alice:REDACTED@omero.example.org/x"),
         ("//alice:pw@h/", "//alice:REDACTED@h/"),
+        ("TOKEN@omero.example.org/x", "REDACTED@omero.example.org/x"),
+        ("//TOKEN@h/", "//REDACTED@h/"),
+        ("ftp://TOKEN@h:8/p", "ftp://REDACTED@h:8/p"),
+        ("TOKEN@h:pw/p", "REDACTED@h:REDACTED/p"),  # and a "port" that is no number
+        ("TOKEN@h:pa/ss@x/", "REDACTED@h:REDACTED@x/"),
         ("ftp://alice:pw@h:8/p?token=t#f", "ftp://alice:REDACTED@h:8/p?token=REDACTED#f"),
         ("http://alice:pa/ss@h/", "http://alice:REDACTED@h/"),  # "/" cut the host short
         ("http://alice:pa#ss@h/", "http://alice:REDACTED@h/"),  # so does a "#"
@@ -75,7 +86,8 @@ def test_redact_url(url: str, expected: str) -> None:
     ],
 )
 def test_redact_loose_url(text: str, expected: str) -> None:
-    """Text refused as a base URL is shown without a password, even where no ``://`` or no
+    """Text refused as a base URL is shown without a password (nor a user alone: a token),
+    even where no ``://`` or no
     ``@`` says where the authority is; a port that is a number stays."""
     assert redact_loose_url(text) == expected
 
@@ -83,7 +95,8 @@ def test_redact_loose_url(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "url",
     [f"alice:{SECRET}@h/", f"ftp://alice:{SECRET}@h/", f"http://alice:{SECRET}/x@h/",
-     f"http://[::1/?bsession={SECRET}", "http://h:99999/"],
+     f"http://[::1/?bsession={SECRET}", "http://h:99999/", f"{SECRET}@h/",
+     f"ftp://{SECRET}@h/"],
 )  # fmt: skip
 def test_refused_base_url_is_a_config_error_without_its_password(url: str) -> None:
     """ClientSettings refuses each with a ConfigError (urlsplit's ValueError was an
@@ -111,13 +124,17 @@ def test_a_password_cut_short_by_a_hash_is_hidden_whole_and_the_hint_says_why() 
         ("http://user:pw@h:8080/p", True),
         ("http://h/?id=1&api_key=k", True),
         ("http://h/x/?bsession=REDACTED", False),  # already redacted: nothing left to hide
-        ("http://user@h/p", False),  # a user without a password is no secret
+        # A user without a password is sent as Basic "user:": services take a token so.
+        ("http://TOKEN@h/p", True),
+        ("http://TOKEN:@h/p", True),
+        ("http://REDACTED@h/p", False),
         ("http://h/p/?id=1", False),
         ("http://h/p/", False),
     ],
 )
 def test_url_holds_secret(url: str, secret: bool) -> None:
-    """A URL holds a secret exactly when redacting it changes it (a password, a secret query)."""
+    """A URL holds a secret exactly when redacting it changes it (a password, a user alone,
+    a secret query)."""
     assert url_holds_secret(url) is secret
 
 
@@ -248,6 +265,27 @@ async def test_secret_echoed_by_server_message_is_scrubbed(
                 await client.get(f"x/?bsession={SECRET}", Expect.JSON)
     assert "bad session" in str(info.value)
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("user", [SECRET, SECRET.replace("-", "%2D")], ids=["typed", "encoded"])
+async def test_a_token_given_as_user_is_sent_and_its_echo_scrubbed(server: Any, user: str) -> None:
+    """A base URL's user without a password (a token) is sent as Basic ``TOKEN:``; a refusal
+    echoing it shows it neither in the reason nor in the URL (``REDACTED@host``)."""
+    import base64
+
+    body = json.dumps({"message": f"token {SECRET} expired"}).encode()
+    server.script(server.Reply(status=403, body=body, content_type="application/json"))
+    settings = ClientSettings(server.base_url.replace("://", f"://{user}@"), rate=None)
+    with anyio.fail_after(10):
+        async with Client(settings) as client:
+            with pytest.raises(PermanentError) as info:
+                await client.get("x/", Expect.JSON)
+    sent = base64.b64encode(f"{SECRET}:".encode()).decode()
+    assert server.requests[0].headers["authorization"] == f"Basic {sent}"
+    assert "expired" in str(info.value)
+    assert info.value.url.startswith("http://REDACTED@127.0.0.1:")
+    for shown in (SECRET, user, sent):
+        assert shown not in str(info.value) and shown not in info.value.url, shown
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/json"], ids=["text", "json"])

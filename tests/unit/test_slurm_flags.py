@@ -244,6 +244,7 @@ def test_plan_takes_the_request_flags_and_checks_them(
     "url",
     [
         "http://bob:PASSW0RD@127.0.0.1:9/",
+        "http://SECRET@127.0.0.1:9/",  # a user alone: a token, sent as Basic auth
         "http://127.0.0.1:9/?bsession=SECRET",
         "http://127.0.0.1:9/?sid=SECRET",  # any query: withheld as a credential
     ],
@@ -251,14 +252,15 @@ def test_plan_takes_the_request_flags_and_checks_them(
 def test_credentials_in_base_url_never_reach_the_script(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
-    """harvest.sbatch is a plain file (and sbatch keeps a copy): a password or session key in
-    --base-url is refused with a hint to use the config file, and nothing is written."""
+    """harvest.sbatch is a plain file (and sbatch keeps a copy): a password, a user alone (a
+    token) or a session key in --base-url is refused with a hint to use the config file, and
+    nothing is written."""
     out = tmp_path / "out"
     assert main(["slurm", "--out", str(out), "--base-url", url, "--screen", "2302",
                  "--tasks", "4"]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert "PASSW0RD" not in err and "SECRET" not in err
-    assert err.splitlines()[0].startswith("error: --base-url holds a password or a query")
+    assert err.splitlines()[0].startswith("error: --base-url holds a user or password, or a query")
     assert "config file" in err.splitlines()[1]
     assert not (out / "harvest.sbatch").exists()
 

@@ -1,0 +1,149 @@
+"""A ``--base-url`` user without a password (``https://TOKEN@host``, how many services take an
+access token) is a credential, like a password: sent as HTTP Basic ``TOKEN:``, never saved,
+printed or logged, asked for again by a resume, refused by ``slurm``. Every command runs
+through the real command line against the emulator (``--basic-auth TOKEN:``) over sockets."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+
+from reliability_helpers import DEMO_PROJECT, SMALL_PLATE, cli
+
+from harvester.emulator import EmulatorThread
+from harvester.emulator.faults import FaultInjector, FaultSpec
+
+TOKEN = "tok3n-S3CRET-9f2a"
+#: Every spelling of the token a leak could take: as typed, and inside the Basic value.
+LEAKS = (TOKEN, base64.b64encode(f"{TOKEN}:".encode()).decode())
+#: Every thumbnail fails (500), nothing else: a first run that leaves work to resume.
+BROKEN_THUMBNAILS = "500:100%,only:image:thumbnail"
+
+
+def _with_token(base_url: str, token: str = TOKEN) -> str:
+    """``base_url`` with ``token@`` as its user, and no password."""
+    scheme, _, host = base_url.partition("://")
+    return f"{scheme}://{token}@{host}"
+
+
+def _leaked(text: str) -> list[str]:
+    """The lines of ``text`` that hold the token in any spelling."""
+    return [line for line in text.splitlines() if any(leak in line for leak in LEAKS)]
+
+
+def _thumbnails(out: Path) -> int:
+    return len(list((out / "images").rglob("*.jpg")))
+
+
+def test_a_token_as_user_is_sent_and_never_written_or_shown(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A harvest of a server taking a token as the Basic-auth user, with retried faults,
+    permanent 404s and --debug, then status and verify of DIR: every image comes (the token
+    was sent), and the token, typed or as the Basic value, is in no output and no file of
+    DIR (saved config, journals, index.csv); the saved command line shows REDACTED@host."""
+    emu = make_emulator(
+        preset="demo",
+        faults="503:8%,reset:4%,seed:3",
+        migration_2026=True,
+        basic_auth=f"{TOKEN}:",
+    )
+    out = tmp_path / "out"
+    proc = cli(
+        "harvest",
+        "--base-url", _with_token(emu.base_url),
+        "--project", str(DEMO_PROJECT),
+        "--artifacts", "thumbnail,metadata",
+        "--thumbnail-size", "64",
+        "--out", str(out),
+        "--rate", "none",
+        "--max-retries", "6",
+        "--debug",
+    )  # fmt: skip
+    # Sized thumbnails answer 404 (IDR in 2026): permanent failures, listed with their URL.
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "failed: thumbnail of image" in proc.stderr
+    assert "retry" in proc.stderr  # debug lines of the retried faults were written
+    assert "-> 401" not in proc.stderr and "HTTP 401" not in proc.stderr  # (a port may hold 401)
+    assert len(list((out / "images").rglob("*.json"))) == 8  # metadata of the 8 images
+    outputs = {"harvest": proc.stdout + proc.stderr}
+    for argv in (["status", str(out)], ["status", str(out), "--json"], ["verify", str(out)]):
+        later = cli(*argv)
+        assert "Traceback" not in later.stderr, later.stderr
+        outputs[" ".join(argv[:1] + argv[2:])] = later.stdout + later.stderr
+    for name, text in outputs.items():
+        assert not _leaked(text), (name, _leaked(text)[:3])
+    files = [p for p in out.rglob("*") if p.is_file()]
+    configs = [p for p in files if p.name == "config.json" and p.parent.parent.name == "runs"]
+    assert configs and (out / "index.csv") in files
+    assert f"http://REDACTED@{emu.base_url.partition('://')[2]}" in configs[0].read_text()
+    for path in files:
+        data = path.read_bytes()
+        for leak in LEAKS:
+            assert leak.encode() not in data, (leak, str(path.relative_to(out)))
+
+
+def test_a_resume_asks_for_the_token_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder harvested with TOKEN@host and left with failures: `harvest --out DIR` and
+    `slurm --out DIR` are refused (exit 2, "credentials that are not saved"), a wrong token
+    is refused naming the URL as REDACTED@host, and the resume given the token fetches the
+    rest (exit 0); the token shows in no output."""
+    emu = make_emulator(preset="demo", faults=BROKEN_THUMBNAILS, basic_auth=f"{TOKEN}:")
+    out = tmp_path / "out"
+    url = _with_token(emu.base_url)
+    first = cli(
+        "harvest", "--base-url", url, "--plate", str(SMALL_PLATE), "--out", str(out),
+        "--artifacts", "thumbnail", "--max-retries", "0", "--rate", "none",
+    )  # fmt: skip
+    assert first.returncode == 1, first.stderr
+    assert _thumbnails(out) == 0
+    # The printed command to run again names the URL as URL, to be given with its user.
+    assert "--base-url URL" in first.stderr, first.stderr
+    emu.server.faults = FaultInjector(FaultSpec())  # the server is well again
+
+    refused = cli("harvest", "--out", str(out))
+    assert refused.returncode == 2, refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, refused.stderr
+    assert "sent credentials in its --base-url, which are never saved" in errors[0]
+    assert f"--out {out} --base-url URL  # URL: with its user or session again" in refused.stderr
+    slurm = cli("slurm", "--out", str(out), "--plate", str(SMALL_PLATE), "--tasks", "2")
+    assert slurm.returncode == 2, slurm.stderr
+    assert "server needs credentials that are not saved" in slurm.stderr
+    assert "hint: give --base-url with them again" in slurm.stderr
+    assert not (out / "harvest.sbatch").exists()
+    wrong = cli("harvest", "--out", str(out), "--base-url", _with_token(emu.base_url, "nope"))
+    assert wrong.returncode == 2, wrong.stderr
+    shown = emu.base_url.replace("://", "://REDACTED@")
+    assert f"error: {shown}/ refused the credentials sent" in wrong.stderr, wrong.stderr
+    assert _thumbnails(out) == 0
+
+    resumed = cli("harvest", "--out", str(out), "--base-url", url)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _thumbnails(out) == 8
+    for proc in (first, refused, slurm, wrong, resumed):
+        text = proc.stdout + proc.stderr
+        assert not _leaked(text), _leaked(text)[:3]
+        assert "Traceback" not in text
+
+
+def test_slurm_refuses_a_token_in_base_url(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`slurm --base-url TOKEN@host`: refused before any script is written (it would spell
+    the token out on every task's command line), the hint naming the config file."""
+    emu = make_emulator(preset="demo", basic_auth=f"{TOKEN}:")
+    out = tmp_path / "out"
+    proc = cli(
+        "slurm", "--out", str(out), "--base-url", _with_token(emu.base_url),
+        "--project", str(DEMO_PROJECT), "--tasks", "2",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("error: --base-url holds a user or password, or a query"), lines
+    assert lines[1].startswith("hint: put base_url in the config file"), lines
+    assert not (out / "harvest.sbatch").exists()
+    assert not _leaked(proc.stdout + proc.stderr)
