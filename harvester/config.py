@@ -537,9 +537,26 @@ def _check_basic_user(base_url: str) -> None:
 
 
 def _missing_hint(path: Path) -> str | None:
-    """Where a relative config path was looked for, and where the example configs live."""
+    """Where a relative config path was looked for, and where the example configs live.
+
+    A bare word is most often a flag's second value, which argparse leaves to the config
+    file: ``--artifacts thumbnail stack`` or ``--label-key Gene Symbol`` said only
+    ``config file 'stack' not found``, about a file never meant.
+    """
     if path.is_absolute():
         return None
+    if len(path.parts) == 1 and not path.suffix:
+        word = str(path)
+        if word.casefold() in {*(kind.value for kind in Artifact), "all"}:
+            return (
+                f"{word!r} was read as the config file: --artifacts takes one comma list,"
+                " e.g. --artifacts thumbnail,stack"
+            )
+        return (
+            f"{word!r} was read as the config file: quote a value with spaces"
+            " (--label-key 'Gene Symbol'), and give several artifacts as one comma list"
+            " (--artifacts thumbnail,stack)"
+        )
     hint = f"a relative path is read from the current folder, {Path.cwd()}"
     if path.parts[:1] == ("configs",):
         hint += (

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import os
 import shutil
@@ -88,6 +89,7 @@ from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
 from harvester.select import (
     LABELS_FILE,
+    SELECTION_KEYS,
     KeyCensus,
     SampleReuse,
     Selection,
@@ -1000,8 +1002,17 @@ class Harvest:
         assert self.cfg.from_plan is not None
         info = read_plan_info(self.cfg.from_plan)
         check_plan_server(self.cfg.base_url, info, self.cfg.from_plan)
-        if self._selection.active:  # `--quiet` too: the rest of the plan is never harvested
-            logging.getLogger(PROBLEMS_LOGGER).warning("%s", reselection_note(info))
+        if not self._selection.active:
+            return
+        if self._selection.describe() == info.extra.get("selection"):
+            # The plan's own selection (its config file passed on, as the commands that
+            # `harvester plan` prints do): the plan holds exactly its images, so they are
+            # all harvested, as given no selection. Applied again, it warned that the run
+            # selected again among them, after the very command `harvester plan` printed.
+            self._selection = Selection(shard=self._shard)
+            return
+        # `--quiet` too: the rest of the plan is never harvested
+        logging.getLogger(PROBLEMS_LOGGER).warning("%s", reselection_note(info))
 
     def _check_ids_file(self) -> Path | None:
         """Check ``--ids-from`` before anything else; a source readable once is spooled.
@@ -1095,14 +1106,34 @@ class Harvest:
         """Did the run this one replays say its selection's notes (``--sample N`` more than
         there is, ``index.csv lists N more``) already? Only a replay whose targets' last walk
         listed everything: a run stopped mid-walk, or whose walk failed a listing, fetched
-        no sample and said neither, and its resume is the first to walk it all. Asked
-        before this run journals its own walk."""
+        no sample and said neither, and its resume is the first to walk it all. And only
+        where the run it replays (or the one of that walk) saved this run's selection: a
+        resume given another one now (``harvester harvest --out DIR --sample 10`` after
+        ``--sample 500``) was silent about the rows of DIR it did not select, which the same
+        flags with the targets typed out said. Asked before this run journals its own walk."""
         state = self._journal_state
         if self.replay_of is None or state is None:
             return False
         cfg = self.cfg
         before = state.walks.get((cfg.walk_targets(self.summary.run_id), cfg.shard))
-        return before is not None and walk_listed_all(before)
+        if before is None or not walk_listed_all(before):
+            return False
+        walked_by = before.get("run")
+        runs = [self.replay_of, *([walked_by] if isinstance(walked_by, str) else [])]
+        return any(self._saved_same_selection(run) for run in dict.fromkeys(runs))
+
+    def _saved_same_selection(self, run: str) -> bool:
+        """Did ``run`` save this run's selection (``where``, the sample, its seed)? False
+        when its config cannot be read: a note said twice is better than one never said."""
+        try:
+            saved = json.loads(layout.run_config_path(self.out, run).read_bytes())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(saved, dict):
+            return False
+        config = run_config_of(saved)
+        mine = self.cfg.to_public()
+        return all(config.get(key) == mine[key] for key in SELECTION_KEYS)
 
     def _note_damaged_journals(self, state: JournalState) -> None:
         """One warning per journal with damaged lines: this run does their records again, or
@@ -1246,7 +1277,8 @@ class Harvest:
             self._sample_reuse = await SampleReuse.for_run(
                 self.cfg, self._selection, self.out, self.summary.run_id
             )
-            self._told_before = self._selection_told_before()  # (before this run's walk record)
+            # (before this run's walk record; it may read a saved config: not on the loop)
+            self._told_before = await anyio.to_thread.run_sync(self._selection_told_before)
             async with selecting(
                 self._selection,
                 send,

@@ -699,6 +699,12 @@ async def _walk_into_plan(
                 )
             if selection.active:
                 extra["walked"] = selected.walked
+            if selected.per_key:  # (the summary's "11 classes of 'Phenotype', ...")
+                extra |= {
+                    "sample_per": selected.per_key,
+                    "classes": selected.classes,
+                    "unclassed": selected.unclassed,
+                }
             return writer.commit(**extra)
 
 

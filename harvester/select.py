@@ -104,6 +104,9 @@ Labels = Sequence[tuple[str, str]]
 KEY_SEPARATOR = "|"
 VALUE_SEPARATOR = ";"
 LABELS_FILE = "labels.csv"
+#: The settings that decide which images a run selects (as :class:`HarvestConfig` names
+#: them): two runs that saved the same values select the same images of the same walk.
+SELECTION_KEYS = ("where", "sample", "sample_fraction", "sample_per", "seed")
 _HASH_SPACE = 1 << 64
 
 

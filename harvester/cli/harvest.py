@@ -854,6 +854,10 @@ def _resumed_configs(
         """The overrides a replay of ``recorded`` runs with: its saved settings, less those
         the config file given now sets, with the flags given now on top."""
         values = {k: v for k, v in recorded_overrides(recorded).items() if k not in in_file}
+        if "sample_per" in given and "label_keys" not in given:
+            # A --sample-per given now labels the index by its key, as the same flags with
+            # the targets typed out do: the replayed "no keys" kept the old run's labels.
+            values.pop("label_keys", None)
         values.update(given)
         return {k: v for k, v in values.items() if k in KEYS}
 

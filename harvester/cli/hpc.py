@@ -38,7 +38,9 @@ from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
 from harvester.text import agree, plural
 
 if TYPE_CHECKING:
+    from harvester.config import HarvestConfig
     from harvester.journal import JournalState
+    from harvester.plan import PlanInfo
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
 #: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
@@ -322,9 +324,7 @@ def run_plan(args: argparse.Namespace) -> int:
         if when is not None:
             print(when)
         if "selection" in info.extra:
-            walked = info.extra.get("walked", 0)
-            walked_images = plural(walked, "walked image")
-            print(f"selected {info.images} of {walked_images} ({info.extra['selection']})")
+            print(_plan_selected_line(info))
         if not info.images:
             in_file = args.config if config.where and not args.where else None
             print(_empty_plan_line(bool(config.where), in_file))
@@ -337,6 +337,24 @@ def run_plan(args: argparse.Namespace) -> int:
         for line in _plan_next_lines(args.config, out, keys, url_again=url_again):
             print(line)
     return 0
+
+
+def _plan_selected_line(info: PlanInfo) -> str:
+    """The harvest summary's ``selected ...`` line for a plan's selection: with a per-class
+    sample, its classes and the images without the key too (the plan said neither, so the
+    balance of an array's training set was known only once it had run)."""
+    from harvester.select import SelectStats
+
+    extra = info.extra
+    stats = SelectStats(
+        walked=int(extra.get("walked", 0)),
+        selected=info.images,
+        description=str(extra["selection"]),
+        per_key=str(extra.get("sample_per") or ""),
+        classes=int(extra.get("classes", 0)),
+        unclassed=int(extra.get("unclassed", 0)),
+    )
+    return stats.summary()
 
 
 def _pause_noted(
@@ -519,8 +537,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         print(f"note: {job.burst_note}")
     if job.parallel_note:
         print(f"note: {job.parallel_note}")
-    if plan and (args.where or args.sample is not None or args.sample_fraction is not None):
-        print(f"note: {_reselection_note(plan)}")
+    if plan and (again := _reselection_note(plan, config)):
+        print(f"note: {again}")
     elif plan and (idle := _idle_tasks_note(plan, job.tasks)):
         print(f"note: {idle}")
     if not args.submit:
@@ -645,11 +663,21 @@ def _say(line: str) -> None:
     print(line)
 
 
-def _reselection_note(plan: Path) -> str:
-    """Selection flags given with ``--from-plan``: see :func:`harvester.plan.reselection_note`."""
+def _reselection_note(plan: Path, config: HarvestConfig) -> str | None:
+    """A selection given with ``--from-plan`` (flags or the config file) other than the
+    plan's own: see :func:`harvester.plan.reselection_note`. None without one, or for the
+    plan's own (the config file it was made with): its tasks harvest the plan whole, as
+    they do given none (:meth:`harvester.pipeline.Harvest._check_plan`)."""
     from harvester.plan import read_plan_info, reselection_note
+    from harvester.select import Selection
 
-    return reselection_note(read_plan_info(plan))
+    selection = Selection.from_config(config)
+    if not selection.active:
+        return None
+    info = read_plan_info(plan)
+    if selection.describe() == info.extra.get("selection"):
+        return None
+    return reselection_note(info)
 
 
 def _idle_tasks_note(plan: Path, tasks: int) -> str | None:

@@ -364,6 +364,34 @@ def test_a_selection_given_with_a_plan_is_said_to_select_again_within_it(
     assert not [r for r in caplog.records if r.name == "harvester.problems"]
 
 
+def test_the_harvest_a_plan_prints_for_its_config_file_does_not_select_again(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A plan made from a config file with where and a per-class sample: the harvest it
+    prints (config file included) takes every planned image, says no problem and labels them."""
+    config = tmp_path / "train.toml"
+    config.write_text(
+        f'base_url = "{emulator.base_url}"\nscreens = [2302]\nartifacts = ["thumbnail"]\n'
+        'where = ["Phenotype~mitotic"]\nsample = 2\nsample_per = "Gene Symbol"\nrate = "none"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "train"
+    assert main(["plan", str(config), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "planned 14 images (14 thumbnail) in" in lines[0]
+    harvest = next(x for x in lines if x.startswith("  or: ")).removeprefix("  or: ")
+    words = shlex.split(harvest, comments=True)
+    caplog.clear()
+    assert main([*words[1:], "-q"]) == 0  # the command as printed
+    assert not [r.getMessage() for r in caplog.records if r.name == "harvester.problems"]
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 14
+    labels = (out / "labels.csv").read_text(encoding="utf-8").splitlines()
+    assert len(labels) == 1 + 7 and all(line.endswith(",2") for line in labels[1:])
+
+
 def test_a_plan_made_with_credentials_refuses_a_run_without_them(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

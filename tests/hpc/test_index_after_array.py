@@ -153,6 +153,14 @@ def test_slurm_says_a_selection_with_a_plan_selects_again_within_it(
     ) in capsys.readouterr().out.splitlines()
     assert main(base) == 0
     assert "selects again" not in capsys.readouterr().out
+    # The plan's own selection given again: the tasks harvest the plan whole (nothing to say);
+    # another one from a config file selects again as a flag's does (and is said).
+    assert main([*base, "--sample", "6"]) == 0
+    assert "selects again" not in capsys.readouterr().out
+    config = tmp_path / "sample.toml"
+    config.write_text("sample = 3\n", encoding="utf-8")
+    assert main([base[0], str(config), *base[1:]]) == 0
+    assert "selects again" in capsys.readouterr().out
 
 
 def test_a_task_with_failures_says_to_resubmit_itself_not_to_run_its_command(

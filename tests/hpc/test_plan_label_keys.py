@@ -8,6 +8,7 @@ label column and no labels.csv, silently, though `plan --help` says the flag add
 from __future__ import annotations
 
 import csv
+import json
 import shlex
 from pathlib import Path
 
@@ -36,3 +37,20 @@ def test_plan_next_commands_carry_the_label_keys(
     assert len(rows) == 8
     assert all(row["label"] == row["Gene Symbol"] and row["label"] for row in rows)
     assert (out / "labels.csv").read_text().startswith("label,label_id,images\n")
+
+
+def test_plan_of_a_per_class_sample_counts_its_classes(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """plan --sample 5 --sample-per Phenotype says the classes and the images without the key,
+    as the harvest's summary does, and plan.json keeps them."""
+    out = tmp_path / "pheno"
+    assert main(["plan", "--base-url", emulator.base_url, "--screen", "2302", "--out", str(out),
+                 "--artifacts", "thumbnail", "--sample", "5", "--sample-per", "Phenotype",
+                 "--rate", "none"]) == 0  # fmt: skip
+    assert (
+        "selected 46 of 80 walked images (sample 5 per Phenotype, seed 0); 11 classes of"
+        " 'Phenotype', 21 images without it not sampled"
+    ) in capsys.readouterr().out.splitlines()
+    meta = json.loads((out / "plan" / "plan.json").read_text(encoding="utf-8"))
+    assert (meta["sample_per"], meta["classes"], meta["unclassed"]) == ("Phenotype", 11, 21)

@@ -40,3 +40,24 @@ def test_a_smaller_sample_into_the_same_folder_is_told_the_index_is_longer(
         " (one run per class of a balanced set wants this union)"
     ]
     assert harvest_sample(emulator, out, 10) == (0, [], 10)  # the same selection again
+
+
+def test_a_resume_given_a_smaller_sample_is_told_the_index_is_longer(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`harvester harvest --out DIR --sample 5` after `--sample 10` says index.csv lists 5 more."""
+    out = tmp_path / "train"
+    assert harvest_sample(emulator, out, 10) == (0, [], 10)
+    result = run_cli("harvest", "--out", str(out), "--sample", "5", "--quiet")
+    problems = [line for line in result.stderr.splitlines() if "harvester.problems" in line]
+    assert result.returncode == 0, result.stderr
+    assert problems == [
+        "WARNING harvester.problems: index.csv lists 10 images, 5 more than this run selected:"
+        " it lists every image harvested into this folder (earlier selections, or images whose"
+        " annotations no longer match); harvest each training set into a folder of its own"
+        " (one run per class of a balanced set wants this union)"
+    ]
+    # The run's own selection replayed: nothing new to say.
+    again = run_cli("harvest", "--out", str(out), "--sample", "10", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert "harvester.problems" not in again.stderr

@@ -227,6 +227,28 @@ def test_cli_resume_fetches_nothing_and_keeps_label_keys_given_since(
     assert "fewer than" not in again.stderr  # said once, by the run it replays
 
 
+def test_cli_resume_given_another_key_labels_by_it(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`harvest --out DIR --sample 2 --sample-per Phenotype` on a per-gene folder labels the
+    index by Phenotype, as the same flags with the targets typed out do (it kept the genes)."""
+    out = tmp_path / "balanced"
+    first = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN),
+        "--out", str(out), "--rate", "none", "--artifacts", "thumbnail", "--quiet",
+        "--sample", "2", "--sample-per", "Gene Symbol",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert len(labels_csv(out)) == 24  # the genes
+    again = run_cli("harvest", "--out", str(out), "--rate", "none", "-q", "--sample", "2",
+                    "--sample-per", KEY)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    phenotypes = labels_csv(out)
+    assert len(phenotypes) == 11 and "mitotic arrest" in phenotypes
+    status = run_cli("status", str(out))
+    assert f"label keys (index.csv's label column): '{KEY}'" in status.stdout
+
+
 def test_sample_per_key_is_part_of_the_target_set(emulator: EmulatorThread, tmp_path: Path) -> None:
     """A sample per Phenotype and one per Gene Symbol into one DIR are two sets, both resumed;
     the key's case does not make a third."""

@@ -665,6 +665,31 @@ def test_values_are_quoted_back_as_written(
     assert not (tmp_path / "d").exists()
 
 
+def test_a_flag_value_read_as_the_config_file_is_said_to_be_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--artifacts thumbnail stack` and an unquoted `--label-key Gene Symbol`: the hint
+    says how to give the value, not only that no config file 'stack' is there; exit 2."""
+    monkeypatch.chdir(tmp_path)
+    base = ("harvest", "--screen", "2302", "--out", "x")
+    code, _out, err = run(capsys, *base, "--artifacts", "thumbnail", "stack")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: config file 'stack' not found",
+        "hint: 'stack' was read as the config file: --artifacts takes one comma list, e.g."
+        " --artifacts thumbnail,stack",
+    ]
+    code, _out, err = run(capsys, *base, "--label-key", "Gene", "Symbol")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: config file 'Symbol' not found",
+        "hint: 'Symbol' was read as the config file: quote a value with spaces (--label-key"
+        " 'Gene Symbol'), and give several artifacts as one comma list (--artifacts"
+        " thumbnail,stack)",
+    ]
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_missing_ids_file_of_a_config_file_names_the_file_and_its_key(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
