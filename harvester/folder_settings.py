@@ -437,35 +437,52 @@ def read_label_keys_record(out_dir: Path) -> LabelKeysRecord | None:
     the file and what is wrong, never a traceback.
     """
     path = label_keys_path(out_dir)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(_RECORD_LIMIT + 1)
-    except (FileNotFoundError, NotADirectoryError):
+    obj = read_json_record(path, _RECORD_LIMIT, DamagedLabelKeysError)
+    if obj is None:
         return None
-    except OSError as exc:
-        raise DamagedLabelKeysError(
-            f"{path} cannot be read ({exc.strerror or type(exc).__name__})"
-        ) from None
-    if len(data) > _RECORD_LIMIT:
-        raise DamagedLabelKeysError(f"{path} is damaged (over {_RECORD_LIMIT} bytes)")
-    try:
-        obj = json.loads(data)
-    except ValueError:  # not JSON, or not UTF-8
-        raise DamagedLabelKeysError(f"{path} is damaged (not JSON, {len(data)} bytes)") from None
-    keys = obj.get("label_keys") if isinstance(obj, dict) else None
-    at = obj.get("at") if isinstance(obj, dict) else None
+    keys, at = obj.get("label_keys"), record_time(obj)
     if (
         not isinstance(keys, list)
         or not all(isinstance(key, str) and key.strip() for key in keys)
-        or not isinstance(at, int | float)
-        or isinstance(at, bool)
-        or not math.isfinite(at)
+        or at is None
     ):
         raise DamagedLabelKeysError(
             f"{path} is damaged (not an object with a list of label_keys and a time 'at')"
         )
     by = obj.get("by")
-    return LabelKeysRecord(tuple(keys), float(at), by if isinstance(by, str) else "")
+    return LabelKeysRecord(tuple(keys), at, by if isinstance(by, str) else "")
+
+
+def read_json_record(
+    path: Path, limit: int, damaged: Callable[[str], Exception]
+) -> dict[str, Any] | None:
+    """A small JSON object a command keeps in DIR (``label_keys.json``, ``label_ids.json``);
+    None when there is no file. Raises ``damaged(message)`` for one that cannot be read,
+    is over ``limit`` bytes or is not JSON (cut short by hand, edited into junk, a folder
+    in its place): one line naming the file and what is wrong, never a traceback. A JSON
+    value that is not an object is returned as ``{}``, for the caller to call damaged."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise damaged(f"{path} cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if len(data) > limit:
+        raise damaged(f"{path} is damaged (over {limit} bytes)")
+    try:
+        obj = json.loads(data)
+    except ValueError:  # not JSON, or not UTF-8
+        raise damaged(f"{path} is damaged (not JSON, {len(data)} bytes)") from None
+    return obj if isinstance(obj, dict) else {}
+
+
+def record_time(record: Mapping[str, Any]) -> float | None:
+    """A record's ``at`` (Unix time) as a float; None when it is not a finite number."""
+    at = record.get("at")
+    if not isinstance(at, int | float) or isinstance(at, bool) or not math.isfinite(at):
+        return None
+    return float(at)
 
 
 def remember_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKeysRecord:

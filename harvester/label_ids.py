@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -209,31 +208,20 @@ def read_pin(out_dir: Path) -> LabelIdsPin | None:
 
     Raises :class:`DamagedPinError` for a file that cannot be read or is not a record.
     """
+    from harvester.folder_settings import read_json_record, record_time
+
     path = label_ids_path(out_dir)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(_FILE_LIMIT + 1)
-    except (FileNotFoundError, NotADirectoryError):
+    obj = read_json_record(path, _FILE_LIMIT, DamagedPinError)
+    if obj is None:
         return None
-    except OSError as exc:
-        raise DamagedPinError(
-            f"{path} cannot be read ({exc.strerror or type(exc).__name__})"
-        ) from None
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        raise DamagedPinError(f"{path} is damaged (not JSON, {len(data)} bytes)") from None
-    ids = obj.get("label_ids") if isinstance(obj, dict) else None
-    at = obj.get("at") if isinstance(obj, dict) else None
+    ids, at = obj.get("label_ids"), record_time(obj)
     if (
         not isinstance(ids, dict)
         or not ids
         or not all(isinstance(k, str) and k for k in ids)
         or not all(type(v) is int and v >= 0 for v in ids.values())
         or len(set(ids.values())) < len(ids)
-        or not isinstance(at, int | float)
-        or isinstance(at, bool)
-        or not math.isfinite(at)
+        or at is None
     ):
         raise DamagedPinError(
             f"{path} is damaged (not an object with label_ids, each a distinct whole number, "
@@ -243,7 +231,7 @@ def read_pin(out_dir: Path) -> LabelIdsPin | None:
     return LabelIdsPin(
         ids,
         source if isinstance(source, str) else "",
-        float(at),
+        at,
         by if isinstance(by, str) else "",
     )
 
