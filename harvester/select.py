@@ -66,6 +66,7 @@ import hashlib
 import heapq
 import json
 import logging
+import shlex
 from collections import Counter
 from collections.abc import (
     AsyncIterator,
@@ -145,7 +146,14 @@ def parse_condition(text: object) -> Condition:
         op, key_end = "!=", cut - 1
     key, value = text[:key_end].strip(), text[cut + 1 :].strip()
     if not key:
-        raise ConfigError(f"where: {text!r} has no key before {op!r}")
+        # `--where '=ECT2'` (or a key in an unset shell variable): show the whole form with
+        # the user's own operator and value, a key in front.
+        example = f"Gene Symbol{op}{value or 'ECT2'}"
+        raise ConfigError(
+            f"where: {text!r} has no key before {op!r}",
+            hint=f"put the annotation key first, e.g. --where {shlex.quote(example)}",
+            file_hint=f"put the annotation key first, e.g. where = [{example!r}]",
+        )
     if not value:
         raise ConfigError(f"where: {text!r} has no value after {op!r}")
     return Condition(key, op, value)
