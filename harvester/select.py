@@ -1027,6 +1027,7 @@ async def run_stage(
     walk_complete: Callable[[], bool] | None = None,
     reuse: SampleReuse | None = None,
     replay: bool = False,
+    on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
 ) -> None:
     """Forward the selected images of ``receive`` to ``send``, then close both.
 
@@ -1039,6 +1040,8 @@ async def run_stage(
     :class:`SampleReuse`); the edge of the complete sample is recorded. ``replay``: a
     resume's replay of a run that said already that ``--sample`` is more than there is (a
     balanced set's small classes said it on every resume; the caller tells which runs did).
+    ``on_sampled``: given the sample's images of this shard, whole, before the first is
+    forwarded (the pipeline journals them at once: see ``Harvest._journal_sample``).
     """
     stats.description = selection.describe()
     bottom = sampler(selection)
@@ -1103,6 +1106,8 @@ async def run_stage(
                         "images is not fetched",
                         count,
                     )
+            if on_sampled is not None and sampled is not None:
+                await on_sampled([r for r in sampled if selection.in_shard(r.image_id)])
             for ref in sampled or ():
                 await forward(ref)
 
@@ -1159,6 +1164,7 @@ async def selecting(
     walk_complete: Callable[[], bool] | None = None,
     reuse: SampleReuse | None = None,
     replay: bool = False,
+    on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
 ) -> AsyncIterator[ObjectSendStream[ImageRef]]:
     """A send stream for the walker whose images reach ``send`` only if selected.
 
@@ -1178,6 +1184,7 @@ async def selecting(
             walk_complete,
             reuse,
             replay,
+            on_sampled,
         )
         async with inner_send:
             yield inner_send
