@@ -1772,6 +1772,7 @@ class Harvest:
                 absent=absent,
                 written=written,
                 pin_note=pin_note,
+                partial=self.summary.interrupted,
             )
         )
         for line in pin_note or ():

@@ -1231,6 +1231,7 @@ def write_labelled_index(
     absent: list[str] | None = None,
     written: list[Path] | None = None,
     pin_note: list[str] | None = None,
+    partial: bool = False,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -1247,6 +1248,8 @@ def write_labelled_index(
     ``pin_note``: gets, when DIR's label ids are pinned (``DIR/label_ids.json``, see
     :mod:`harvester.label_ids`), the line saying what the pin did, for a caller that gave
     the pin now (and then no line about labels new since the previous labels.csv).
+    ``partial``: written by an interrupted run (recorded in ``written.json``): the next
+    write compares its label ids with no such file (:func:`_renumbering`).
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
@@ -1306,7 +1309,7 @@ def write_labelled_index(
     for target, data in files.items():
         try:
             with paused_gc():  # see harvester.index.write_index_of
-                index.write_table(out_dir, target, data)
+                index.write_table(out_dir, target, data, partial=partial)
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
         if written is not None:
@@ -1360,6 +1363,11 @@ def _renumbering(out_dir: Path, ids: Mapping[str, int], pinned: Mapping[str, int
     previous = out_dir / LABELS_FILE
     try:
         with folder_lock(out_dir, index.INDEX_LOCK, wait=index.INDEX_LOCK_WAIT, denied_ok=True):
+            # One an interrupted run wrote holds the labels of the images recorded before it
+            # stopped, ranked among themselves: its resume, finishing the same work, warned
+            # that label_ids changed and kept a copy. Nothing to map a model from: none.
+            if index.written_partial(out_dir, previous):
+                return _Renumbering()
             before = _previous_ids(previous)
             if before is None:
                 return _Renumbering()
