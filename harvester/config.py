@@ -382,37 +382,13 @@ class HarvestConfig:
         self._check_sample_per()
 
     def _check_sample_per(self) -> None:
-        """Refuse a ``sample_per`` that cannot mean what it says (exit 2, before any request).
-
-        Without ``sample`` there is no number of images per class; with ``sample_fraction``
-        the fraction already keeps the same share of each class, and the two together read
-        as a per-class fraction that it is not; without labels no image has a class.
-        """
-        if self.sample_per is None:
-            return
-        if not self.labels:
-            raise ConfigError(
-                "sample_per: sampling per class needs labels",
-                hint="remove --no-labels",
-                key="labels",
-                file_hint="remove labels = false",
-            )
-        if self.sample is None:
-            raise ConfigError(
-                "sample_per: sampling per class needs a sample size: how many images of each class",
-                hint="add --sample N, e.g. --sample 50 --sample-per 'Gene Symbol'",
-                key="sample_per",
-                file_hint="add sample = N, e.g. sample = 50",
-            )
-        if self.sample_fraction is not None:
-            raise ConfigError(
-                "sample_per: sampling per class cannot be combined with sample_fraction",
-                hint="drop --sample-fraction: a fraction keeps the same share of every class"
-                " already; --sample N --sample-per KEY keeps N images of each",
-                key="sample_per",
-                file_hint="drop sample_fraction: a fraction keeps the same share of every"
-                " class already; sample = N with sample_per keeps N images of each",
-            )
+        """Refuse a ``sample_per`` that cannot mean what it says (:func:`sample_per_refusal`;
+        :func:`resolve` refuses it first, in the terms the user wrote it in)."""
+        refusal = sample_per_refusal(
+            self.sample_per, self.sample, self.sample_fraction, labels=self.labels
+        )
+        if refusal is not None:
+            raise refusal
 
     # ------------------------------------------------------------------ derived
     @property
@@ -699,6 +675,63 @@ def load_toml(path: Path) -> dict[str, Any]:
     return values
 
 
+def sample_per_refusal(
+    sample_per: object,
+    sample: object,
+    sample_fraction: object,
+    *,
+    labels: object = True,
+    given: Mapping[str, str] | None = None,
+    file_keys: AbstractSet[str] = frozenset(),
+) -> ConfigError | None:
+    """Why a ``sample_per`` cannot mean what it says (exit 2, before any request), or None.
+
+    Without ``sample`` there is no number of images per class; with ``sample_fraction``
+    the fraction already keeps the same share of each class, and the two together read
+    as a per-class fraction that it is not; without labels no image has a class.
+
+    Each setting is named as the user wrote it (as :func:`harvester.names.named_as` names
+    a target): ``given`` maps a key to its flag or to ``c.toml: key`` (:func:`resolve`),
+    and ``file_keys`` are those read from the config file, whose hints then say how to
+    write them there. Why: ``sample_per: ... cannot be combined with sample_fraction``
+    named two config keys to a user who had typed ``--sample-per`` and
+    ``--sample-fraction``. A Python caller's settings are named by their keys.
+    """
+    if not (isinstance(sample_per, str) and sample_per.strip()):
+        return None  # none, or a blank key (check_sample_per refuses it)
+    names = given or {}
+    per = names.get("sample_per", "sample_per")
+    if not labels:
+        return ConfigError(
+            f"{per}: sampling per class needs labels",
+            hint="remove labels = false" if "labels" in file_keys else "remove --no-labels",
+            key="sample_per",
+        )
+    if sample is None:
+        in_file = "sample_per" in file_keys
+        return ConfigError(
+            f"{per}: sampling per class needs a sample size: how many images of each class",
+            hint="add sample = N, e.g. sample = 50"
+            if in_file
+            else "add --sample N, e.g. --sample 50 --sample-per 'Gene Symbol'",
+            key="sample_per",
+        )
+    if sample_fraction is not None:
+        fraction = names.get("sample_fraction", "sample_fraction")
+        if {"sample_per", "sample_fraction"} <= file_keys:
+            fraction = "sample_fraction"  # the same file: named once
+        return ConfigError(
+            f"{per}: sampling per class cannot be combined with {fraction}",
+            hint="drop sample_fraction: a fraction keeps the same share of every class"
+            " already; sample = N with sample_per keeps N images of each"
+            if "sample_fraction" in file_keys
+            else "drop --sample-fraction: a fraction keeps the same share of every class"
+            " already; --sample N --sample-per KEY keeps N images of each",
+            key="sample_per",
+        )
+    return None
+
+
 def in_file(path: Path, error: ConfigError) -> ConfigError:
     """``error`` about a value read from config file ``path``, said with the file's name.
 
@@ -756,6 +789,17 @@ def resolve(
         values["names_file"] = {
             key: config_file for key in NAMED_TARGETS if key in values and key not in given
         }
+    file_keys = from_file - given if config_file is not None else set()
+    refusal = sample_per_refusal(
+        values.get("sample_per"),
+        values.get("sample"),
+        values.get("sample_fraction"),
+        labels=values.get("labels", True),
+        given={key: f"{config_file}: {key}" if key in file_keys else FLAGS[key] for key in FLAGS},
+        file_keys=file_keys,
+    )
+    if refusal is not None:
+        raise refusal
     try:
         return HarvestConfig(**values)
     except ConfigError as error:

@@ -416,7 +416,9 @@ def write_index_of(out_dir: Path, state: JournalState) -> int:
 # --------------------------------------------------------------------------- hand edits
 
 
-def write_table(out_dir: Path, target: Path, data: bytes | Iterable[bytes]) -> Path | None:
+def write_table(
+    out_dir: Path, target: Path, data: bytes | Iterable[bytes], *, partial: bool = False
+) -> Path | None:
     """Write ``index.csv`` or ``labels.csv`` atomically, keeping a copy changed by hand.
 
     Why: every harvest and ``harvester index`` rebuild these files from the journals, and a
@@ -432,6 +434,7 @@ def write_table(out_dir: Path, target: Path, data: bytes | Iterable[bytes]) -> P
     index`` while a harvest or the SLURM index job ends) each took the other's new file,
     not yet recorded, for a hand edit, kept it with a false warning, and could record an
     older fingerprint over the newer one (a false warning at the next write too).
+    ``partial``: written by an interrupted run, and so recorded (:func:`written_partial`).
     """
     with folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
         kept = keep_changed(out_dir, target)
@@ -445,7 +448,7 @@ def write_table(out_dir: Path, target: Path, data: bytes | Iterable[bytes]) -> P
 
         atomic_write_bytes(out_dir, target, hashed())
         try:
-            _record_written(out_dir, target, digest.hexdigest())
+            _record_written(out_dir, target, digest.hexdigest(), partial=partial)
         except OSError as exc:  # the table is written; only the next edit goes unnoticed
             logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
     if kept is not None:
@@ -482,6 +485,16 @@ def changed_by_hand(out_dir: Path, target: Path) -> bool:
         return sha256_of(target) != record.get("sha256")
     except OSError:
         return False
+
+
+def written_partial(out_dir: Path, target: Path) -> bool:
+    """Whether ``target`` is as an interrupted run wrote it (``"partial"`` in
+    ``written.json``, and not changed by hand since): its rows are those recorded before
+    the interruption, a provisional table that the resume replaces."""
+    record = _written(out_dir).get(target.name)
+    if not isinstance(record, dict) or record.get("partial") is not True:
+        return False
+    return not changed_by_hand(out_dir, target)
 
 
 def keep_changed(out_dir: Path, target: Path) -> Path | None:
@@ -524,7 +537,7 @@ def _written(out_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _record_written(out_dir: Path, target: Path, sha256: str) -> None:
+def _record_written(out_dir: Path, target: Path, sha256: str, *, partial: bool = False) -> None:
     """Record ``target`` as just written (its size and time as the file system says).
 
     ``written.json`` is read again here, not taken from :func:`keep_changed`'s read before
@@ -534,6 +547,9 @@ def _record_written(out_dir: Path, target: Path, sha256: str) -> None:
     """
     st = target.stat()
     record = _written(out_dir)
-    record[target.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+    entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+    if partial:
+        entry["partial"] = True
+    record[target.name] = entry
     data = (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
     atomic_write_bytes(out_dir, out_dir / WRITTEN_NAME, data, durable=False)

@@ -29,7 +29,8 @@ empty labels mean "never asked", not "asked, none", so a later run with labels a
 ``"finished": false`` when the walk starts, one with ``"finished": true`` and the listings that
 failed for good (``failures``: ``{"what", "url", "status", "reason"}`` each, and
 ``"study_only": true`` where every image under it had been listed and only its study files
-failed, a plate's runs or grids) when it ends. The images under a failed listing, or not
+failed, a plate's runs or grids) when it ends: once every image it sent is journaled (a
+``--sample``'s walk once its sample, chosen whole, is). The images under a failed listing, or not
 listed before a run stopped, were never journaled, so without these ``status`` would count
 none of them as pending and call the folder complete.
 ``targets`` is the run's targets as flags (:meth:`harvester.config.HarvestConfig.walk_targets`:

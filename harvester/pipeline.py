@@ -1288,12 +1288,54 @@ class Harvest:
                 walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
                 replay=self._told_before,
+                on_sampled=self._journal_sample,
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
             await self._produce_all(client, send, study, prefetched, known)
         if not self.walk_stats or self.walk_stats.listed_every_image():  # else the total is short
             self.progress.walk_finished()
+
+    async def _journal_sample(self, refs: list[ImageRef]) -> None:
+        """Journal a chosen sample's images (this shard's) at once, then its walk as ended.
+
+        Why: the walk's "finished" record waits for the workers (an image sent but taken by
+        no worker yet is in no journal, and ``status`` could not count it), so a sample run
+        interrupted while fetching left its walk "not finished": ``status`` counted only the
+        images the workers had taken and blamed images "not listed yet", though the walk
+        had listed everything and the whole sample was chosen. A sample is known whole
+        before any of it is fetched: journaled now, each of its images is counted (pending
+        until fetched). An image given by id, its context unknown yet, is journaled by its
+        worker once imgData tells it (:meth:`_consume`): the walk's record then waits as
+        before. Nothing here in a dry run or a plan's run (no store, or no walk).
+        """
+        store, targets = self._store, self._walk_ended
+        if store is None or targets is None:
+            return
+        state = store.state
+        whole = True
+        for ref in refs:
+            if not has_context(ref):
+                whole = False
+                continue
+            asked_now = self.cfg.labels or isinstance(ref, AskedRef)
+            journaled = state.images.get(ref.image_id)
+            unasked = ref.image_id in state.labels_unasked
+            await _record(store, ref, journaled, unasked, asked_now)
+        if whole:
+            await store.flush()  # the images first: a kill between leaves it "not finished"
+            await store.record_walk(
+                targets, self.cfg.shard, finished=True, failures=self._walk_failures()
+            )
+            self._walk_ended = None  # recorded: not again after the workers
+
+    def _walk_failures(self) -> list[dict[str, Any]]:
+        """The walk's failed listings, as its "walk" record keeps them."""
+        return [
+            {"what": f.what, "url": f.url, "status": f.status, "reason": f.reason}
+            | ({"study_only": True} if f.study_only else {})
+            for f in (self.walk_stats.failures if self.walk_stats is not None else [])
+        ]
 
     async def _produce_all(
         self,
@@ -1652,12 +1694,9 @@ class Harvest:
             # before this record leaves the walk "not finished" (images the walk sent but no
             # worker took yet are in no journal: status cannot count them).
             await store.flush()
-            failures = [
-                {"what": f.what, "url": f.url, "status": f.status, "reason": f.reason}
-                | ({"study_only": True} if f.study_only else {})
-                for f in (self.walk_stats.failures if self.walk_stats is not None else [])
-            ]
-            await store.record_walk(self._walk_ended, cfg.shard, finished=True, failures=failures)
+            await store.record_walk(
+                self._walk_ended, cfg.shard, finished=True, failures=self._walk_failures()
+            )
 
     async def _run_tasks(
         self,
@@ -1733,6 +1772,7 @@ class Harvest:
                 absent=absent,
                 written=written,
                 pin_note=pin_note,
+                partial=self.summary.interrupted,
             )
         )
         for line in pin_note or ():

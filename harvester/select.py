@@ -66,6 +66,7 @@ import hashlib
 import heapq
 import json
 import logging
+import shlex
 from collections import Counter
 from collections.abc import (
     AsyncIterator,
@@ -145,7 +146,14 @@ def parse_condition(text: object) -> Condition:
         op, key_end = "!=", cut - 1
     key, value = text[:key_end].strip(), text[cut + 1 :].strip()
     if not key:
-        raise ConfigError(f"where: {text!r} has no key before {op!r}")
+        # `--where '=ECT2'` (or a key in an unset shell variable): show the whole form with
+        # the user's own operator and value, a key in front.
+        example = f"Gene Symbol{op}{value or 'ECT2'}"
+        raise ConfigError(
+            f"where: {text!r} has no key before {op!r}",
+            hint=f"put the annotation key first, e.g. --where {shlex.quote(example)}",
+            file_hint=f"put the annotation key first, e.g. where = [{example!r}]",
+        )
     if not value:
         raise ConfigError(f"where: {text!r} has no value after {op!r}")
     return Condition(key, op, value)
@@ -1019,6 +1027,7 @@ async def run_stage(
     walk_complete: Callable[[], bool] | None = None,
     reuse: SampleReuse | None = None,
     replay: bool = False,
+    on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
 ) -> None:
     """Forward the selected images of ``receive`` to ``send``, then close both.
 
@@ -1031,6 +1040,8 @@ async def run_stage(
     :class:`SampleReuse`); the edge of the complete sample is recorded. ``replay``: a
     resume's replay of a run that said already that ``--sample`` is more than there is (a
     balanced set's small classes said it on every resume; the caller tells which runs did).
+    ``on_sampled``: given the sample's images of this shard, whole, before the first is
+    forwarded (the pipeline journals them at once: see ``Harvest._journal_sample``).
     """
     stats.description = selection.describe()
     bottom = sampler(selection)
@@ -1095,6 +1106,8 @@ async def run_stage(
                         "images is not fetched",
                         count,
                     )
+            if on_sampled is not None and sampled is not None:
+                await on_sampled([r for r in sampled if selection.in_shard(r.image_id)])
             for ref in sampled or ():
                 await forward(ref)
 
@@ -1151,6 +1164,7 @@ async def selecting(
     walk_complete: Callable[[], bool] | None = None,
     reuse: SampleReuse | None = None,
     replay: bool = False,
+    on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
 ) -> AsyncIterator[ObjectSendStream[ImageRef]]:
     """A send stream for the walker whose images reach ``send`` only if selected.
 
@@ -1170,6 +1184,7 @@ async def selecting(
             walk_complete,
             reuse,
             replay,
+            on_sampled,
         )
         async with inner_send:
             yield inner_send
@@ -1216,6 +1231,7 @@ def write_labelled_index(
     absent: list[str] | None = None,
     written: list[Path] | None = None,
     pin_note: list[str] | None = None,
+    partial: bool = False,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -1232,6 +1248,8 @@ def write_labelled_index(
     ``pin_note``: gets, when DIR's label ids are pinned (``DIR/label_ids.json``, see
     :mod:`harvester.label_ids`), the line saying what the pin did, for a caller that gave
     the pin now (and then no line about labels new since the previous labels.csv).
+    ``partial``: written by an interrupted run (recorded in ``written.json``): the next
+    write compares its label ids with no such file (:func:`_renumbering`).
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
@@ -1291,7 +1309,7 @@ def write_labelled_index(
     for target, data in files.items():
         try:
             with paused_gc():  # see harvester.index.write_index_of
-                index.write_table(out_dir, target, data)
+                index.write_table(out_dir, target, data, partial=partial)
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
         if written is not None:
@@ -1345,6 +1363,11 @@ def _renumbering(out_dir: Path, ids: Mapping[str, int], pinned: Mapping[str, int
     previous = out_dir / LABELS_FILE
     try:
         with folder_lock(out_dir, index.INDEX_LOCK, wait=index.INDEX_LOCK_WAIT, denied_ok=True):
+            # One an interrupted run wrote holds the labels of the images recorded before it
+            # stopped, ranked among themselves: its resume, finishing the same work, warned
+            # that label_ids changed and kept a copy. Nothing to map a model from: none.
+            if index.written_partial(out_dir, previous):
+                return _Renumbering()
             before = _previous_ids(previous)
             if before is None:
                 return _Renumbering()

@@ -249,15 +249,27 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     harvest.set_defaults(run=run_harvest_command)
 
-    for name, help_text, run in (
+    for name, help_text, description, run in (
         (
             "status",
             "done, failed and pending artifacts of DIR, per kind and writer",
+            "Count DIR's done, failed and pending artifacts per kind, with the bytes and which "
+            "writer, shard and run wrote what (safe while shards run). It names a walk that "
+            "did not list everything, the harvests running now, and prints the command that "
+            "resumes, without asking any server.",
             run_status_command,
         ),
-        ("verify", "re-check every recorded file (size, sha256, decodes)", run_verify_command),
+        (
+            "verify",
+            "re-check every recorded file (size, sha256, decodes)",
+            "Re-check every file DIR's journals record (exists, size, SHA-256, decodes as "
+            "JPEG/PNG/JSON/TIFF), list the damaged and missing ones and mark them so the next "
+            "`harvester harvest` refetches exactly those. Exits 1 while any is damaged, "
+            "missing or awaiting refetch.",
+            run_verify_command,
+        ),
     ):
-        report = subparsers.add_parser(name, help=help_text)
+        report = subparsers.add_parser(name, help=help_text, description=description)
         report.add_argument("out", type=Path, metavar="DIR")
         outputs = report.add_mutually_exclusive_group()
         outputs.add_argument(
@@ -278,6 +290,10 @@ def register(subparsers: Any) -> None:
     demo = subparsers.add_parser(
         "demo",
         help="start the built-in IDR emulator and harvest its demo screen (a few seconds)",
+        description="Start the built-in IDR emulator in this process and harvest its demo "
+        "screen (idr0056 screen 2302: 10 plates, 80 images) into DIR with the default "
+        "artifacts, then print the summary and where the files are. Run again, it skips what "
+        "is done. No network beyond loopback is used.",
     )
     demo.add_argument(
         "--out",

@@ -231,6 +231,11 @@ def register(subparsers: Any) -> None:
     index = subparsers.add_parser(
         "index",
         help="rebuild DIR/index.csv from every journal (safe while shards run)",
+        description="Rebuild DIR/index.csv (and labels.csv, with label keys) from every "
+        "journal, replacing the old one in one step; safe while shards still write. An "
+        "index.csv or labels.csv edited since harvester wrote it is kept beside it, not "
+        "overwritten. --label-key and --label-ids-from are recorded in DIR for later "
+        "index writes.",
     )
     index.add_argument("out", type=Path, metavar="DIR", help="output folder")
     keys = index.add_mutually_exclusive_group()

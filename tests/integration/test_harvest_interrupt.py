@@ -18,6 +18,7 @@ from harvest_helpers import (
     harvest,
     interrupt,
     reaped,
+    run_cli,
     start_cli,
     temp_files,
     wait_for_files,
@@ -172,3 +173,38 @@ def test_sigterm_during_probe_exits_130_and_removes_the_ids_copy(tmp_path: Path)
     assert "Traceback" not in stderr
     assert list(spool_dir.iterdir()) == []
     assert not (tmp_path / "early").exists()
+
+
+def _label_ids(out: Path) -> dict[str, str]:
+    """label -> label_id of DIR/labels.csv."""
+    import csv
+
+    with (out / "labels.csv").open(encoding="utf-8", newline="") as handle:
+        return {row["label"]: row["label_id"] for row in csv.DictReader(handle)}
+
+
+def test_the_resume_of_an_interrupted_labelled_run_does_not_warn_of_changed_label_ids(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Ctrl-C wrote a labels.csv of the images recorded so far; its resume, finishing the
+    same work, warned `label_ids changed` and kept a labels.before copy: now neither."""
+    slow = make_emulator(preset="demo", latency_ms=50)
+    out = tmp_path / "labelled"
+    args = ["--screen", str(DEMO_SCREEN), "--label-key", "Gene Symbol", "--artifacts",
+            "thumbnail", "--concurrency", "1", "--rate", "none",
+            "--out", str(out), "-q"]  # fmt: skip
+    proc = start_cli("harvest", "--base-url", slow.base_url, *args)
+    with reaped(proc):
+        wait_for_files(out, 6)
+        stderr = interrupt(proc, signal.SIGINT)
+    assert proc.returncode == 130, stderr
+    partial = _label_ids(out)
+    assert 0 < len(partial) < 24  # the demo screen's 80 images have 24 gene symbols
+
+    resumed = run_cli("harvest", "--out", str(out), "--concurrency", "4")
+    assert resumed.returncode == 0, resumed.stderr
+    final = _label_ids(out)
+    assert len(final) == 24
+    assert any(final[label] != n for label, n in partial.items())  # the ids did move
+    assert "label_ids changed" not in resumed.stderr
+    assert list(out.glob("labels.*-*.csv")) == []

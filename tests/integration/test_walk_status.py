@@ -398,3 +398,27 @@ def test_refused_note_is_not_said_beside_a_failed_listing() -> None:
     assert "refused every one" not in with_walk
     alone = StatusReport(**common).format_text()
     assert "note: the server refused every one of these (HTTP 4xx)" in alone
+
+
+def test_a_sample_run_interrupted_while_fetching_has_its_whole_sample_counted(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Ctrl-C once a --sample was chosen: status counted only the images workers had taken
+    and blamed images "not listed yet"; now the whole sample is known, pending, no walk line."""
+    slow = make_emulator(preset="demo", latency_ms=150)
+    out = tmp_path / "d"
+    args = ["--project", str(DEMO_PROJECT), "--sample", "5", "--artifacts", "thumbnail", "-q"]
+    proc = start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), *args, *SLOW)
+    with reaped(proc):
+        wait_for_files(out, 1)  # files come only once the sample is chosen
+        proc.send_signal(signal.SIGINT)
+        _stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+
+    report = collect_status(out)
+    assert report.images == 5
+    assert report.pending == 5 - report.kinds["thumbnail"].done > 0  # stopped mid-sample
+    assert report.walks == []
+    text = report.format_text()
+    assert "not listed yet" not in text and "has not finished" not in text
+    assert f"to resume: harvester harvest --out {out}" in text

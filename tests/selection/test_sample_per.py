@@ -279,14 +279,14 @@ def test_a_misspelt_key_is_named(emulator: EmulatorThread, tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--sample-per", KEY], "error: sample_per: sampling per class needs a sample size"),
+        (["--sample-per", KEY], "error: --sample-per: sampling per class needs a sample size"),
         (
             ["--sample", "5", "--sample-per", KEY, "--sample-fraction", "0.5"],
-            "error: sample_per: sampling per class cannot be combined with sample_fraction",
+            "error: --sample-per: sampling per class cannot be combined with --sample-fraction",
         ),
         (
             ["--sample", "5", "--sample-per", KEY, "--no-labels"],
-            "error: sample_per: sampling per class needs labels",
+            "error: --sample-per: sampling per class needs labels",
         ),
         (["--sample", "5", "--sample-per", " "], "error: sample_per: the annotation key cannot"),
     ],
@@ -304,6 +304,68 @@ def test_refusals_exit_2_before_any_request(
     assert lines[0].startswith(message) and lines[1:2] and lines[1].startswith("hint: ")
     assert "Traceback" not in result.stderr
     assert emulator.stats()["requests"] == 0
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "flags", "lines"),
+    [
+        (
+            "",
+            ["--sample", "5", "--sample-per", KEY, "--sample-fraction", "0.5"],
+            [
+                "error: --sample-per: sampling per class cannot be combined with --sample-fraction",
+                "hint: drop --sample-fraction: a fraction keeps the same share of every class"
+                " already; --sample N --sample-per KEY keeps N images of each",
+            ],
+        ),
+        (
+            f'sample = 5\nsample_per = "{KEY}"\nsample_fraction = 0.5\n',
+            [],
+            [
+                "error: FILE: sample_per: sampling per class cannot be combined with"
+                " sample_fraction",
+                "hint: drop sample_fraction: a fraction keeps the same share of every class"
+                " already; sample = N with sample_per keeps N images of each",
+            ],
+        ),
+        (
+            f'sample = 5\nsample_per = "{KEY}"\n',
+            ["--sample-fraction", "0.5"],
+            [
+                "error: FILE: sample_per: sampling per class cannot be combined with"
+                " --sample-fraction",
+                "hint: drop --sample-fraction: a fraction keeps the same share of every class"
+                " already; --sample N --sample-per KEY keeps N images of each",
+            ],
+        ),
+        (
+            f'sample_per = "{KEY}"\n',
+            [],
+            [
+                "error: FILE: sample_per: sampling per class needs a sample size: how many"
+                " images of each class",
+                "hint: add sample = N, e.g. sample = 50",
+            ],
+        ),
+        (
+            "labels = false\n",
+            ["--sample", "5", "--sample-per", KEY],
+            ["error: --sample-per: sampling per class needs labels", "hint: remove labels = false"],
+        ),
+    ],
+)
+def test_refusals_name_the_flag_or_the_file_key_given(
+    tmp_path: Path, config: str, flags: list[str], lines: list[str]
+) -> None:
+    """A refusal of --sample-per named config keys (sample_per, sample_fraction) to a user
+    who typed flags: each setting is now named as given, a flag or the file's key."""
+    toml = tmp_path / "c.toml"
+    toml.write_text(f"screens = [{DEMO_SCREEN}]\n{config}", encoding="utf-8")
+    out = tmp_path / "never"
+    result = run_cli("harvest", str(toml), "--out", str(out), *flags)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [line.replace("FILE", str(toml)) for line in lines]
     assert not out.exists()
 
 

@@ -143,3 +143,44 @@ def test_index_names_labels_csv_when_it_rewrote_it(
     )
     result = run_cli("index", str(plain))
     assert result.stdout.strip() == f"wrote {plain / 'index.csv'} (8 images)"
+
+
+@pytest.mark.parametrize(
+    ("given", "lines"),
+    [
+        (
+            ["--where", "=ECT2"],
+            [
+                "error: where: '=ECT2' has no key before '='",
+                "hint: put the annotation key first, e.g. --where 'Gene Symbol=ECT2'",
+            ],
+        ),
+        (
+            ["--where", "!=PLK1"],
+            [
+                "error: where: '!=PLK1' has no key before '!='",
+                "hint: put the annotation key first, e.g. --where 'Gene Symbol!=PLK1'",
+            ],
+        ),
+        (
+            'where = ["=ECT2"]',
+            [
+                "error: FILE: where: '=ECT2' has no key before '='",
+                "hint: put the annotation key first, e.g. where = ['Gene Symbol=ECT2']",
+            ],
+        ),
+    ],
+)
+def test_a_where_term_without_a_key_hints_the_form(
+    tmp_path: Path, given: list[str] | str, lines: list[str]
+) -> None:
+    """`--where '=ECT2'` said only `has no key before '='`: now a hint shows the whole form,
+    with the user's operator and value, as a flag or as the config file's key."""
+    toml = tmp_path / "c.toml"
+    toml.write_text(f"screens = [{DEMO_SCREEN}]\n" + (given if isinstance(given, str) else ""))
+    flags = given if isinstance(given, list) else []
+    out = tmp_path / "never"
+    result = run_cli("harvest", str(toml), "--out", str(out), *flags)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [line.replace("FILE", str(toml)) for line in lines]
+    assert not out.exists()

@@ -315,6 +315,28 @@ def test_index_help_names_the_newest_run_that_set_keys(capsys: pytest.CaptureFix
     assert "(default: those of the newest run that set any)" in flat(out)
 
 
+def _subcommands() -> list[str]:
+    """Every subcommand of the real parser (a new one is checked without editing this test)."""
+    from harvester.cli import build_parser
+
+    actions = build_parser()._subparsers._group_actions  # type: ignore[union-attr]
+    return sorted(name for action in actions for name in action.choices)
+
+
+@pytest.mark.parametrize("command", _subcommands())
+def test_every_subcommand_help_has_a_description(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`harvester index --help` and `status --help` went from usage straight to the options."""
+    code, out, _err = run(capsys, command, "--help")
+    assert code == 0
+    paragraphs = out.split("\n\n")
+    assert paragraphs[0].startswith(f"usage: harvester {command} ")
+    description = flat(paragraphs[1])
+    assert not description.startswith(("positional arguments:", "options:"))
+    assert len(description.split()) >= 15, description
+
+
 # --------------------------------------------------------------------------- 7. counts and paths
 def test_one_row_is_one_row(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
