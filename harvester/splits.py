@@ -200,9 +200,10 @@ def remember_split(out_dir: Path, spec: SplitSpec | None, *, by: str) -> None:
         raise storage_error(exc, str(path)) from exc
 
 
-def folder_split(out_dir: Path) -> SplitSpec | None:
+def folder_split(out_dir: Path, notes: list[str] | None = None) -> SplitSpec | None:
     """DIR's recorded split; None without a record, after ``--no-split``, or when the record
-    is damaged (one warning: the index then has no split column until ``--split`` again)."""
+    is damaged (one warning: the index then has no split column until ``--split`` again;
+    ``notes``: gets that line instead, for ``harvester status``)."""
     path = split_path(out_dir)
     try:
         data = json.loads(path.read_bytes())
@@ -220,13 +221,14 @@ def folder_split(out_dir: Path) -> SplitSpec | None:
             parse_split(data["split"]), by, check_split_seed(data.get("split_seed")) or 0
         )
     except ConfigError as exc:
-        _problems.warning(
-            "%s is damaged (%s): index.csv gets no split column; record it again with "
-            "harvester index %s --split NAME=FRACTION,...",
-            path,
-            exc,
-            out_dir,
+        line = (
+            f"{path} is damaged ({exc}): index.csv gets no split column; record it again "
+            f"with harvester index {out_dir} --split NAME=FRACTION,..."
         )
+        if notes is not None:
+            notes.append(line)
+        else:
+            _problems.warning("%s", line)
         return None
 
 

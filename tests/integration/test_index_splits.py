@@ -319,3 +319,20 @@ def test_config_file_keys(fields_emulator: EmulatorThread, tmp_path: Path) -> No
         3,
     )
     assert groups_in_several(out, "plate_id") == {}
+
+
+def test_status_names_the_split(screen: Path, copy_of: Callable[[Path], Path]) -> None:
+    """``harvester status`` names the recorded split (``split`` in --json), and a damaged
+    split.json is a note there, not a traceback."""
+    out = copy_of(screen)
+    result = cli("status", str(out))
+    assert result.returncode == 0, result.stderr
+    line = f"split (index.csv's split column, split.json): {SPLIT} by well, seed 0"
+    assert line in result.stdout.splitlines()
+    data = json.loads(cli("status", str(out), "--json").stdout)
+    assert data["split"] == {"split": SPLIT, "split_by": "well", "split_seed": 0}
+    (out / "split.json").write_text("{")
+    result = cli("status", str(out))
+    assert result.returncode == 0, result.stderr
+    assert f"note: {out / 'split.json'} is damaged" in result.stdout
+    assert "split (index.csv" not in result.stdout
