@@ -263,10 +263,14 @@ def test_bad_split_to_index_changes_nothing(
 
 
 def test_slurm_tasks_record_the_split_for_the_index_job(
-    fields_emulator: EmulatorThread, tmp_path: Path
+    fields_emulator: EmulatorThread,
+    tmp_path: Path,
+    screen: Path,
+    copy_of: Callable[[Path], Path],
 ) -> None:
     """``harvester slurm --split ... --split-by plate``: both tasks of the array carry the
-    flags, and the index job's ``harvester index DIR`` keeps plates whole."""
+    flags, and the index job's ``harvester index DIR`` keeps plates whole, with the split
+    one process gives."""
     out = tmp_path / "array"
     made = cli(
         "slurm", "--out", str(out), "--base-url", fields_emulator.base_url,
@@ -294,6 +298,9 @@ def test_slurm_tasks_record_the_split_for_the_index_job(
     assert len(splits_of(out)) == 72
     assert groups_in_several(out, "plate_id") == {}
     assert json.loads((out / "split.json").read_text())["split_by"] == "plate"
+    single = copy_of(screen)
+    index(single, "--split", "train=0.5,test=0.5", "--split-by", "plate")
+    assert splits_of(out) == splits_of(single)
 
 
 def test_a_resume_keeps_the_split(screen: Path, copy_of: Callable[[Path], Path]) -> None:
