@@ -47,6 +47,8 @@ __all__ = [
     "parse_split",
     "remember_split",
     "split_counts_text",
+    "split_path",
+    "splits_table",
 ]
 
 #: ``split_by`` values, and the default: screens are split by well (fields of one well are
@@ -76,7 +78,9 @@ class SplitSpec:
     @property
     def text(self) -> str:
         """``train=0.8,val=0.1,test=0.1``: the spec as typed (normalised)."""
-        return ",".join(f"{name}={fraction:g}" for name, fraction in self.parts)
+        # repr: the shortest text that reads back as the same float (":g" cut 1/3 to 6
+        # digits, and a record of thirds then summed to 0.999999 and was refused when read).
+        return ",".join(f"{name}={fraction!r}" for name, fraction in self.parts)
 
     @property
     def names(self) -> tuple[str, ...]:

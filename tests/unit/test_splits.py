@@ -74,3 +74,10 @@ def test_a_damaged_record_is_one_warning_and_no_split(
     assert "--split NAME=FRACTION" in caplog.records[0].getMessage()
     remember_split(tmp_path, None, by="test")
     assert folder_split(tmp_path) is None
+
+
+def test_a_recorded_split_reads_back_as_given(tmp_path: Path) -> None:
+    """Fractions with many digits (thirds) survive split.json: the same spec comes back."""
+    spec = SplitSpec(parse_split("a=0.3333333333,b=0.3333333333,c=0.3333333334"), "plate", 5)
+    remember_split(tmp_path, spec, by="test")
+    assert folder_split(tmp_path) == spec
