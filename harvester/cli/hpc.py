@@ -1071,7 +1071,13 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
     Checked whole before anything is written, with the words of the harvest's refusals.
     """
     from harvester.errors import ConfigError
-    from harvester.splits import DEFAULT_SPLIT_BY, SplitSpec, check_split_by, parse_split
+    from harvester.splits import (
+        DEFAULT_SPLIT_BY,
+        NO_SPLIT,
+        SplitSpec,
+        check_split_by,
+        parse_split,
+    )
 
     try:
         by = check_split_by(args.split_by)
@@ -1083,6 +1089,13 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
                     hint="add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1",
                 )
             return None if args.no_split else False
+        if args.split.strip().lower() == NO_SPLIT:  # (as a config file's split = "none")
+            if by is not None or args.split_seed is not None:
+                raise UsageError(
+                    "--split-by and --split-seed say how to split, but --split none drops it",
+                    hint="give --split NAME=FRACTION,... or drop them",
+                )
+            return None
         return SplitSpec(parse_split(args.split), by or DEFAULT_SPLIT_BY, args.split_seed or 0)
     except ConfigError as exc:
         flag = "--" + (exc.key or "split").replace("_", "-")

@@ -169,7 +169,8 @@ def test_index_keeps_the_split_and_no_split_drops_it(
     screen: Path, copy_of: Callable[[Path], Path]
 ) -> None:
     """``harvester index DIR`` keeps the recorded split; ``--no-split`` drops the column and
-    splits.csv and is recorded (the next index write has none); ``--split`` brings it back."""
+    splits.csv and is recorded (the next index write has none); ``--split`` brings it back,
+    and ``--split none`` drops it again."""
     out = copy_of(screen)
     before = splits_of(out)
     index(out)
@@ -182,6 +183,8 @@ def test_index_keeps_the_split_and_no_split_drops_it(
     assert "split" not in rows(out)[0]
     index(out, "--split", SPLIT)
     assert splits_of(out) == before
+    index(out, "--split", "none")  # the config file's spelling of --no-split
+    assert "split" not in rows(out)[0]
 
 
 def test_split_by_plate_with_labels(screen: Path, copy_of: Callable[[Path], Path]) -> None:
