@@ -49,6 +49,14 @@ from harvester.select import (
 from harvester.shard import MAX_SHARDS_NAMED as MAX_SHARDS_NAMED
 from harvester.shard import WorkLeft, shard_commands, shard_pair, split_count
 from harvester.shard import parse_shard as shard_spec
+from harvester.splits import (
+    DEFAULT_SPLIT_BY,
+    NO_SPLIT,
+    SplitSpec,
+    check_split_by,
+    check_split_seed,
+    parse_split,
+)
 from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
 from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
 from harvester.window import WINDOW_MODES as WINDOWS
@@ -268,6 +276,13 @@ class HarvestConfig:
     label_ids_from: Path | None = None
     #: ``sample`` images of each value of this annotation key (None: ``sample`` in all).
     sample_per: str | None = None
+    #: ``train=0.8,val=0.1,test=0.1``: a ``split`` column in index.csv, recorded in
+    #: ``DIR/split.json`` (:mod:`harvester.splits`); ``"none"``: drop it; None: keep DIR's.
+    split: str | None = None
+    #: What a split keeps together (``image``/``well``/``plate``/``dataset``; None: well).
+    split_by: str | None = None
+    #: The seed of the split's hash (None: 0); not ``seed``, so a new sample keeps the split.
+    split_seed: int | None = None
 
     def __post_init__(self) -> None:
         # Normalise what Python callers may pass loosely (lists, strings, str paths).
@@ -380,6 +395,37 @@ class HarvestConfig:
                 file_hint="remove labels = false",
             )
         self._check_sample_per()
+        self._check_split()
+
+    def _check_split(self) -> None:
+        """Normalise ``split`` and refuse ``split_by``/``split_seed`` without one."""
+        object.__setattr__(self, "split_by", check_split_by(self.split_by))
+        object.__setattr__(self, "split_seed", check_split_seed(self.split_seed))
+        if self.split is not None:
+            if isinstance(self.split, str) and self.split.strip().lower() == NO_SPLIT:
+                object.__setattr__(self, "split", NO_SPLIT)
+            else:
+                spec = SplitSpec(parse_split(self.split))
+                object.__setattr__(self, "split", spec.text)
+        if (self.split_by is not None or self.split_seed is not None) and (
+            self.split is None or self.split == NO_SPLIT
+        ):
+            key = "split_by" if self.split_by is not None else "split_seed"
+            raise ConfigError(
+                f"{key}: says how to split, but no split is given",
+                hint="add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1",
+                key=key,
+                file_hint='add split = "train=0.8,val=0.1,test=0.1"',
+            )
+
+    @property
+    def split_spec(self) -> SplitSpec | None:
+        """The split given (None: none given, or ``--no-split``)."""
+        if self.split is None or self.split == NO_SPLIT:
+            return None
+        return SplitSpec(
+            parse_split(self.split), self.split_by or DEFAULT_SPLIT_BY, self.split_seed or 0
+        )
 
     def _check_sample_per(self) -> None:
         """Refuse a ``sample_per`` that cannot mean what it says (:func:`sample_per_refusal`;
@@ -608,6 +654,14 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return check_fraction(value)
     if key == "sample_per":
         return check_sample_per(value)
+    if key == "split":
+        if not isinstance(value, str):
+            raise ConfigError(f"split: expected a string, got {value!r}", key="split")
+        return value
+    if key == "split_by":
+        return check_split_by(value)
+    if key == "split_seed":
+        return check_split_seed(value)
     # remaining keys are integers
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
@@ -833,6 +887,9 @@ NOT_REPLAYED = (
     "debug",
     "label_keys",
     "label_ids_from",
+    "split",
+    "split_by",
+    "split_seed",
 )
 
 #: The flag of each setting that has one, for the commands printed (``--no-labels``,

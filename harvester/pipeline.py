@@ -98,6 +98,7 @@ from harvester.select import (
     unknown_label_keys,
     write_labelled_index,
 )
+from harvester.splits import folder_split, remember_split, split_counts_text
 from harvester.store import Store, check_settings
 from harvester.text import duration_text
 from harvester.walk import (
@@ -224,6 +225,9 @@ class RunSummary:
     index_rows: int | None = None
     #: ``DIR/labels.csv`` when the index write made one (label keys given or recorded).
     labels_file: Path | None = None
+    #: Images per split and the line naming them, when DIR records a split (``split.json``).
+    split_counts: dict[str, int] | None = None
+    split_line: str = ""
     #: A shard run leaves index.csv to ``harvester index`` (see Harvest.run).
     index_deferred: bool = False
     slowdowns: int = 0
@@ -990,6 +994,17 @@ class Harvest:
         )
         self._pin_recorded = True
 
+    async def _record_split(self) -> None:
+        """Record ``--split`` (or ``--no-split``) in ``DIR/split.json`` once DIR is open,
+        before any file: a shard (whose index the SLURM index job writes), a resume and
+        every later index write keep it. Nothing is recorded when neither was given."""
+        if self.cfg.split is None:
+            return
+        spec = self.cfg.split_spec
+        await anyio.to_thread.run_sync(
+            functools.partial(remember_split, self.out, spec, by="harvester harvest")
+        )
+
     def _check_plan(self) -> None:
         """The plan is there and was made for this server: checked before DIR is touched.
 
@@ -1639,6 +1654,7 @@ class Harvest:
             self._note_runs_without_labels(store.state)
             self._note_damaged_journals(store.state)
             await self._record_pin()
+            await self._record_split()
             await self._remove_finished_staging(store)
             saved: dict[str, Any] = {
                 "tool": "harvester",
@@ -1763,6 +1779,7 @@ class Harvest:
         absent: list[str] = []
         written: list[Path] = []
         pin_note: list[str] | None = [] if self._pin_recorded else None
+        splits: dict[str, int] = {}
         self.summary.index_rows = await anyio.to_thread.run_sync(
             functools.partial(
                 write_labelled_index,
@@ -1773,8 +1790,14 @@ class Harvest:
                 written=written,
                 pin_note=pin_note,
                 partial=self.summary.interrupted,
+                splits=splits,
             )
         )
+        if splits:
+            self.summary.split_counts = splits
+            spec = await anyio.to_thread.run_sync(folder_split, self.out)
+            if spec is not None:
+                self.summary.split_line = split_counts_text(spec, splits)
         for line in pin_note or ():
             if self.say is not None:
                 self.say(line)

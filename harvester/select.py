@@ -48,7 +48,9 @@ values of those keys, one key's values joined with ``;``, keys joined with
 ``|``) and a ``label_id`` column (0-based rank of the label among the distinct
 non-empty labels, sorted, unless ``DIR/label_ids.json`` pins them: see
 :mod:`harvester.label_ids`), and ``DIR/labels.csv`` lists every label with its
-id and image count (the class balance).
+id and image count (the class balance). With a split recorded in ``DIR/split.json``
+(:mod:`harvester.splits`) the index gains a ``split`` column after them (after the file
+columns without label keys) and ``DIR/splits.csv`` counts images per split (and label).
 
 A key of ``where`` or ``label_keys`` that no image has is almost always a typo
 (``Phenotyp``): it would select nothing (or, with ``!=``, everything) or give
@@ -89,6 +91,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
+from harvester.splits import SPLITS_FILE, SplitSpec, folder_split, splits_table
 from harvester.text import agree, on_none_of, plural, the_counted
 
 if TYPE_CHECKING:
@@ -1232,6 +1235,7 @@ def write_labelled_index(
     written: list[Path] | None = None,
     pin_note: list[str] | None = None,
     partial: bool = False,
+    splits: dict[str, int] | None = None,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -1250,6 +1254,9 @@ def write_labelled_index(
     the pin now (and then no line about labels new since the previous labels.csv).
     ``partial``: written by an interrupted run (recorded in ``written.json``): the next
     write compares its label ids with no such file (:func:`_renumbering`).
+    ``splits``: gets the images per split when DIR records a split (``DIR/split.json``,
+    :mod:`harvester.splits`): the index then has a ``split`` column after the label
+    columns, and ``splits.csv`` counts images per split (and label).
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
@@ -1266,10 +1273,16 @@ def write_labelled_index(
     keys = distinct_keys(
         label_keys if label_keys is not None else recorded_label_keys(out_dir, state)
     )
+    split = folder_split(out_dir)
+    if split is None:
+        _remove_stale_file(out_dir / SPLITS_FILE)
     if not keys:
-        rows_written = index.write_index_of(out_dir, state)
-        if written is not None:
-            written.append(index_path(out_dir))
+        if split is not None:
+            rows_written = _write_split_only(out_dir, state, split, written, splits)
+        else:
+            rows_written = index.write_index_of(out_dir, state)
+            if written is not None:
+                written.append(index_path(out_dir))
         _remove_stale_labels(out_dir)
         return rows_written
     rows = index.IndexRows(state)
@@ -1293,12 +1306,19 @@ def write_labelled_index(
     id_cells = {label: str(n) for label, n in ids.items()}
     id_cells[""] = ""
     at = rows.fixed  # the core columns and those of kinds such as rois: labels come after
-    ours = rows.header[:at] + ["label", "label_id"]
+    ours = rows.header[:at] + ["label", "label_id"] + (["split"] if split else [])
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
+    per_split: Counter[tuple[str, str]] = Counter()
 
     def labelled() -> Iterator[list[str]]:
-        for label, row in zip(_labels_of(rows.refs(), keys), rows, strict=True):
-            row[at:at] = (label, id_cells[label])
+        refs = rows.refs()
+        for label, row, ref in zip(_labels_of(rows.refs(), keys), rows, refs, strict=True):
+            if split is None:
+                row[at:at] = (label, id_cells[label])
+            else:
+                name = split.split_of(ref)
+                per_split[(name, label)] += 1
+                row[at:at] = (label, id_cells[label], name)
             yield row
 
     table = [[label, str(n), str(counts[label])] for label, n in ids.items()]
@@ -1314,6 +1334,8 @@ def write_labelled_index(
             raise storage_error(exc, str(target)) from exc
         if written is not None:
             written.append(target)
+    if split is not None:
+        _write_splits_file(out_dir, split, per_split, True, written, splits)
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
     # other ones (a pin given now): the pin's line names it.
     kept = "" if changes.warning else changes.kept
@@ -1328,6 +1350,82 @@ def write_labelled_index(
             logger.info("label_ids follow %s%s", LABEL_IDS_FILE, kept)
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
     return len(rows)
+
+
+def _write_split_only(
+    out_dir: Path,
+    state: JournalState,
+    split: SplitSpec,
+    written: list[Path] | None,
+    splits: dict[str, int] | None,
+) -> int:
+    """``index.csv`` with a ``split`` column and no label columns, then ``splits.csv``."""
+    from harvester import index
+    from harvester.journal import paused_gc
+    from harvester.layout import index_path
+    from harvester.store import storage_error
+
+    rows = index.IndexRows(state)
+    at = rows.fixed
+    ours = [*rows.header[:at], "split"]
+    header = ours + list(index.unique_columns(rows.header[at:], ours).values())
+    per_split: Counter[tuple[str, str]] = Counter()
+
+    def with_split() -> Iterator[list[str]]:
+        for row, ref in zip(rows, rows.refs(), strict=True):
+            name = split.split_of(ref)
+            per_split[(name, "")] += 1
+            row.insert(at, name)
+            yield row
+
+    target = index_path(out_dir)
+    try:
+        with paused_gc():
+            index.write_table(out_dir, target, index.csv_pieces(header, with_split()))
+    except OSError as exc:
+        raise storage_error(exc, str(target)) from exc
+    if written is not None:
+        written.append(target)
+    _write_splits_file(out_dir, split, per_split, False, written, splits)
+    logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
+    return len(rows)
+
+
+def _write_splits_file(
+    out_dir: Path,
+    split: SplitSpec,
+    per_split: Mapping[tuple[str, str], int],
+    labelled: bool,
+    written: list[Path] | None,
+    splits: dict[str, int] | None,
+) -> None:
+    """Write ``DIR/splits.csv`` (images per split, and per label when labelled)."""
+    from harvester import index
+    from harvester.store import storage_error
+
+    header, table, totals = splits_table(split, per_split, labelled)
+    target = out_dir / SPLITS_FILE
+    try:
+        index.write_table(out_dir, target, index.render_csv(header, table))
+    except OSError as exc:
+        raise storage_error(exc, str(target)) from exc
+    if written is not None:
+        written.append(target)
+    if splits is not None:
+        splits.update(totals)
+
+
+def _remove_stale_file(target: Path) -> None:
+    """Remove a ``splits.csv`` left from a split since dropped (``--no-split``)."""
+    from harvester.store import storage_error
+
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise storage_error(exc, str(target)) from exc
+    logger.info("removed %s: no split recorded now", target)
 
 
 @dataclass(frozen=True)

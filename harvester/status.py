@@ -97,6 +97,7 @@ from harvester.shard import (
     shard_of,
     shard_pair,
 )
+from harvester.splits import SPLIT_FILE, folder_split
 from harvester.store import find_stray_temps
 from harvester.text import plural
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
@@ -300,6 +301,9 @@ class StatusReport:
     #: The pinned label ids (``DIR/label_ids.json``, :mod:`harvester.label_ids`): the file
     #: they came from and how many labels; None: not pinned.
     label_ids_pinned: dict[str, Any] | None = None
+    #: The split recorded in ``DIR/split.json`` (:mod:`harvester.splits`): its spec, grouping
+    #: and seed; None: no split column.
+    split: dict[str, Any] | None = None
     #: What to do instead of a rerun for failures the server gives every time (the final
     #: report's "hint:" lines, :func:`harvester.fetch.failure_advice`).
     hints: list[str] = field(default_factory=list)
@@ -376,6 +380,8 @@ class StatusReport:
         }
         if self.label_ids_pinned is not None:  # (a folder without a pin keeps its shape)
             data["label_ids_pinned"] = self.label_ids_pinned
+        if self.split is not None:  # (only in a folder with a split, as the pin)
+            data["split"] = self.split
         if self.plan is not None:
             data["plan"] = asdict(self.plan)
             if tasks := data["plan"].pop("tasks"):  # (under "plan" would change its shape)
@@ -429,6 +435,12 @@ class StatusReport:
             lines.append(
                 f"label ids pinned ({LABEL_IDS_FILE}): {plural(pin['labels'], 'label')} "
                 f"from {pin['from'] or 'a file not named'}"
+            )
+        if self.split is not None:
+            split = self.split
+            lines.append(
+                f"split (index.csv's split column, {SPLIT_FILE}): {split['split']} by "
+                f"{split['split_by']}, seed {split['split_seed']}"
             )
         lines += [f"note: {n}" for n in self.notes]
         if not self.started:
@@ -1349,6 +1361,9 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     else:
         if pin is not None:
             report.label_ids_pinned = {"from": pin.source, "labels": len(pin.ids)}
+    spec = folder_split(out_dir, report.notes)
+    if spec is not None:
+        report.split = {"split": spec.text, "split_by": spec.by, "split_seed": spec.seed}
     # Lists the folders of images/ (no stat of a file): a fraction of reading the journals.
     report.notes += stray_notes(out_dir, find_stray_temps(out_dir), 0, None, reporting_only=True)
     report.images = len(state.images)

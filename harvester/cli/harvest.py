@@ -244,6 +244,7 @@ def register(subparsers: Any) -> None:
         help="keep the label_ids of FILE (a labels.csv) for its labels, new labels after its "
         "largest; recorded in DIR/label_ids.json for later index writes",
     )
+    add_split_flags(harvest)
     harvest.add_argument("--dry-run", action="store_true", help="walk and count; fetch nothing")
     harvest.add_argument("-q", "--quiet", action="store_true", help="no progress bars, errors only")
     harvest.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
@@ -332,7 +333,13 @@ def target_overrides(args: argparse.Namespace) -> dict[str, list[int | str]]:
 
 #: Flags of settings a resume does not replay (so not in harvester.config.FLAGS), for the
 #: flags given to a resume, said beside what it replays.
-_NOT_REPLAYED_FLAGS = {"label_keys": "--label-key", "label_ids_from": "--label-ids-from"}
+_NOT_REPLAYED_FLAGS = {
+    "label_keys": "--label-key",
+    "label_ids_from": "--label-ids-from",
+    "split": "--split",
+    "split_by": "--split-by",
+    "split_seed": "--split-seed",
+}
 
 
 def add_selection_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -377,6 +384,59 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
         help="annotation key(s) for the label/label_id columns of index.csv (repeatable)",
     )
     return group
+
+
+def add_split_flags(parser: argparse.ArgumentParser) -> None:
+    """``--split``, ``--split-by``, ``--split-seed``, ``--no-split`` (harvest and index)."""
+    group = parser.add_argument_group("train/validation/test split")
+    which = group.add_mutually_exclusive_group()
+    which.add_argument(
+        "--split",
+        metavar="NAME=F,...",
+        help="a split column in index.csv, e.g. train=0.8,val=0.1,test=0.1 (fractions summing "
+        "to 1); recorded in DIR/split.json for later index writes",
+    )
+    which.add_argument(
+        "--no-split",
+        dest="no_split",
+        action="store_true",
+        help="drop the split column and splits.csv, and record that later index writes have none",
+    )
+    group.add_argument(
+        "--split-by",
+        metavar="KIND",
+        help="what stays in one split: well (default: every field of a well), plate, dataset "
+        "or image; an image without that id is split by its own",
+    )
+    group.add_argument(
+        "--split-seed",
+        type=integer_arg,
+        metavar="S",
+        help="seed of the split's hash (default 0; --seed is the sample's)",
+    )
+
+
+def split_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config overrides of :func:`add_split_flags` (None = not given)."""
+    return {
+        "split": "none" if args.no_split else args.split,
+        "split_by": args.split_by,
+        "split_seed": args.split_seed,
+    }
+
+
+def split_argv(args: argparse.Namespace) -> list[str]:
+    """The split flags again, for a command line built from ``args`` (slurm tasks: each
+    records the split in DIR/split.json, which the index job then keeps)."""
+    out: list[str] = ["--no-split"] if args.no_split else []
+    for flag, value in (
+        ("--split", args.split),
+        ("--split-by", args.split_by),
+        ("--split-seed", args.split_seed),
+    ):
+        if value is not None:
+            out += [flag, str(value)]
+    return out
 
 
 def selection_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -430,6 +490,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "shard": args.shard,
         "from_plan": args.from_plan,
         **selection_overrides(args),
+        **split_overrides(args),
         **target_overrides(args),
     }
     for flag in ("dry_run", "quiet", "debug"):
@@ -936,6 +997,8 @@ def _resumed_configs(
         flag = _NOT_REPLAYED_FLAGS.get(key) or FLAGS.get(key)
         if key == "labels":
             now.append("--no-labels")
+        elif key == "split" and value == "none":
+            now.append("--no-split")
         elif flag is None or isinstance(value, bool):
             now.append("--" + key.replace("_", "-"))
         else:
@@ -1150,6 +1213,11 @@ def print_summary(
                 rows += f": the images recorded before the interruption, of {summary.images} found"
             labels = f" and {summary.labels_file}" if summary.labels_file else ""
             print(f"index: {summary.out_dir / 'index.csv'} ({rows}){labels}", file=out)
+            if summary.split_line:
+                print(
+                    f"split: {summary.split_line}, counted in {summary.out_dir / 'splits.csv'}",
+                    file=out,
+                )
         elif summary.index_deferred:
             print(
                 "index: not rebuilt by a shard; once every shard has ended run "

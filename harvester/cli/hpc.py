@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from harvester.cli.harvest import (
     TARGET_FLAGS,
@@ -24,6 +24,7 @@ from harvester.cli.harvest import (
     add_outage_flag,
     add_request_flags,
     add_selection_flags,
+    add_split_flags,
     add_target_flags,
     artifacts_arg,
     folder_arg,
@@ -32,6 +33,8 @@ from harvester.cli.harvest import (
     say_line,
     selection_argv,
     selection_overrides,
+    split_argv,
+    split_overrides,
     target_overrides,
 )
 from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from harvester.config import HarvestConfig
     from harvester.journal import JournalState
     from harvester.plan import PlanInfo
+    from harvester.splits import SplitSpec
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
 #: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
@@ -142,6 +146,7 @@ def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
     values = _overrides(args)
     values["thumbnail_size"] = args.thumbnail_size
     values["window"] = args.window
+    values.update(split_overrides(args))
     if args.no_labels:
         values["labels"] = False
     if args.quiet:
@@ -198,6 +203,7 @@ def register(subparsers: Any) -> None:
     )
     _add_common(slurm)
     _add_task_flags(slurm)
+    add_split_flags(slurm)
     slurm.add_argument("--from-plan", type=Path, metavar="DIR", help="use a plan (no walk)")
     slurm.add_argument(
         "--tasks", type=integer_arg, required=True, metavar="N", help="number of shards N"
@@ -272,6 +278,7 @@ def register(subparsers: Any) -> None:
         help="drop the pinned label_ids (DIR/label_ids.json): label_id is the 0-based rank "
         "of the label again",
     )
+    add_split_flags(index)
     index.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     index.set_defaults(run=run_index)
 
@@ -478,6 +485,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         if args.from_plan:  # a config file's from_plan reaches the tasks through that file
             harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
     harvest_args += selection_argv(args)
+    harvest_args += split_argv(args)
     harvest_args += task_flags_argv(args)
     if base_url:
         if base_url_holds_secret(base_url):
@@ -811,11 +819,13 @@ def run_index(args: argparse.Namespace) -> int:
     from harvester.folder_settings import label_keys_path, remembered_label_keys
     from harvester.index import current_state
     from harvester.select import LABELS_FILE, write_labelled_index
+    from harvester.splits import remember_split
     from harvester.verify import damaged_journal_lines, damaged_marker
 
     out = Path(args.out)
     given = _given_label_keys(out, args)
     pin = _given_pin(args, given)
+    split = _given_split(args)
     _refuse_unstarted_array(out)
     # The same words as status and verify for a wrong DIR; a damaged harvest.json in a folder
     # with journals is a note, not a refusal (the index comes from the journals alone).
@@ -851,13 +861,23 @@ def run_index(args: argparse.Namespace) -> int:
     # What later index writes keep when no given key is recorded: those recorded before.
     kept = remembered_label_keys(out, states[0], warn=False) if given else ()
     pin_note = _pin_or_drop(out, args, pin)
+    if split is not False:
+        remember_split(out, split, by="harvester index")
     absent: list[str] = []
     written: list[Path] = []
+    splits: dict[str, int] = {}
     rows = write_labelled_index(
-        out, keys, states.pop(), absent=absent, written=written, pin_note=pin_note
+        out,
+        keys,
+        states.pop(),
+        absent=absent,
+        written=written,
+        pin_note=pin_note,
+        splits=splits,
     )
     also = f" and {labels}" if labels in written else ""
     print(f"wrote {out / 'index.csv'} ({plural(rows, 'image')}){also}")
+    _say_split(out, split, splits)
     for line in pin_note or ():
         print(line)
     if given is not None:
@@ -1048,6 +1068,60 @@ def _pin_or_drop(
         else:
             print(f"note: {out} has no pinned label_ids ({record}): nothing to drop")
     return None
+
+
+def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
+    """The split given to ``harvester index`` (None: ``--no-split``; False: neither given).
+
+    Checked whole before anything is written, with the words of the harvest's refusals.
+    """
+    from harvester.errors import ConfigError
+    from harvester.splits import (
+        DEFAULT_SPLIT_BY,
+        NO_SPLIT,
+        SplitSpec,
+        check_split_by,
+        parse_split,
+    )
+
+    try:
+        by = check_split_by(args.split_by)
+        if args.split is None:
+            if by is not None or args.split_seed is not None:
+                flag = "--split-by" if by is not None else "--split-seed"
+                raise UsageError(
+                    f"{flag} says how to split, but no split is given",
+                    hint="add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1",
+                )
+            return None if args.no_split else False
+        if args.split.strip().lower() == NO_SPLIT:  # (as a config file's split = "none")
+            if by is not None or args.split_seed is not None:
+                raise UsageError(
+                    "--split-by and --split-seed say how to split, but --split none drops it",
+                    hint="give --split NAME=FRACTION,... or drop them",
+                )
+            return None
+        return SplitSpec(parse_split(args.split), by or DEFAULT_SPLIT_BY, args.split_seed or 0)
+    except ConfigError as exc:
+        flag = "--" + (exc.key or "split").replace("_", "-")
+        message = str(exc).removeprefix(f"{exc.key}: ") if exc.key else str(exc)
+        raise UsageError(f"{flag}: {message}", hint=exc.hint) from None
+
+
+def _say_split(out: Path, split: SplitSpec | None | Literal[False], counts: dict[str, int]) -> None:
+    """The split line of ``harvester index``: images per split, or the split dropped."""
+    from harvester.splits import SPLITS_FILE, folder_split, split_counts_text, split_path
+
+    if counts:
+        spec = folder_split(out)
+        if spec is not None:
+            recorded = f"; recorded in {split_path(out)}" if split else ""
+            print(
+                f"split: {split_counts_text(spec, counts)}, counted in {out / SPLITS_FILE}"
+                + recorded
+            )
+    elif split is None:
+        print(f"no split recorded in {split_path(out)}: index.csv has no split column")
 
 
 def _given_label_keys(out: Path, args: argparse.Namespace) -> tuple[str, ...] | None:

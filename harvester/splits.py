@@ -1,0 +1,264 @@
+"""Train/validation/test splits of ``index.csv`` that do not leak between wells or plates.
+
+In a screen the fields of one well (and the wells of one plate) are near-duplicates: a split
+drawn image by image puts one well's fields in train and in test, and a model's test score
+then measures memory. So images are split by *group* (``split_by``: ``well``, the default,
+``plate``, ``dataset`` or ``image``): every image of a group gets one split. An image without
+the grouping id (a project image has no well) is a group of its own, by its image id.
+
+A group goes to a split by ``blake2b("split:<seed>:<kind>:<id>") / 2**64`` against the
+cumulative fractions, in the order given: it depends only on the group's id and the seed,
+never on the order of rows, shards or timing, so a split is reproducible in another folder
+and an image's split never changes when the folder grows. The hash is not the one of
+``--sample`` (``"<seed>:<image id>"``): a sample keeps the smallest sample hashes, and with
+the same hash every sampled image would land in the first split.
+
+The split given last is recorded in ``DIR/split.json`` (:func:`remember_split`; ``None``
+after ``--no-split``), so every later index write (a resumed harvest, ``harvester index``,
+the SLURM index job) keeps it without the flags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harvester.errors import PROBLEMS_LOGGER, ConfigError
+from harvester.models import ImageRef
+
+__all__ = [
+    "DEFAULT_SPLIT_BY",
+    "NO_SPLIT",
+    "SPLITS_FILE",
+    "SPLIT_BY",
+    "SPLIT_FILE",
+    "SplitSpec",
+    "check_split_by",
+    "check_split_seed",
+    "folder_split",
+    "parse_split",
+    "remember_split",
+    "split_counts_text",
+    "split_path",
+    "splits_table",
+]
+
+#: ``split_by`` values, and the default: screens are split by well (fields of one well are
+#: near-duplicates); images without a well fall back to their own id.
+SPLIT_BY = ("image", "well", "plate", "dataset")
+DEFAULT_SPLIT_BY = "well"
+#: The ``split`` value (``--no-split``) that drops the column and the record's split.
+NO_SPLIT = "none"
+SPLIT_FILE = "split.json"
+SPLITS_FILE = "splits.csv"
+#: How far from 1 the fractions may sum (they are typed as decimals: 0.7+0.2+0.1 != 1.0).
+SUM_TOLERANCE = 1e-9
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_HASH_SPACE = 1 << 64
+_EXAMPLE = "e.g. --split train=0.8,val=0.1,test=0.1"
+_problems = logging.getLogger(PROBLEMS_LOGGER)
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """A split: (name, fraction) pairs in the order given, the grouping and the seed."""
+
+    parts: tuple[tuple[str, float], ...]
+    by: str = DEFAULT_SPLIT_BY
+    seed: int = 0
+
+    @property
+    def text(self) -> str:
+        """``train=0.8,val=0.1,test=0.1``: the spec as typed (normalised)."""
+        # repr: the shortest text that reads back as the same float (":g" cut 1/3 to 6
+        # digits, and a record of thirds then summed to 0.999999 and was refused when read).
+        return ",".join(f"{name}={fraction!r}" for name, fraction in self.parts)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.parts)
+
+    def group_of(self, ref: ImageRef) -> str:
+        """``well:123`` (the grouping id), or ``image:<id>`` for an image without one."""
+        group = {"well": ref.well_id, "plate": ref.plate_id, "dataset": ref.dataset_id}
+        value = group.get(self.by)
+        if value is None:
+            return f"image:{ref.image_id}"
+        return f"{self.by}:{value}"
+
+    def split_of(self, ref: ImageRef) -> str:
+        """The split of the image's group: the first whose cumulative fraction passes the hash."""
+        key = f"split:{self.seed}:{self.group_of(ref)}".encode()
+        point = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / _HASH_SPACE
+        edge = 0.0
+        for name, fraction in self.parts:
+            edge += fraction
+            if point < edge:
+                return name
+        return self.parts[-1][0]  # (the sum may fall a rounding short of 1)
+
+    def describe(self) -> str:
+        """``split train=0.8,val=0.1,test=0.1 by well, seed 0`` for summary lines."""
+        return f"split {self.text} by {self.by}, seed {self.seed}"
+
+
+def parse_split(value: object) -> tuple[tuple[str, float], ...]:
+    """``"train=0.8,val=0.1,test=0.1"`` -> pairs; :class:`ConfigError` (key ``split``) else.
+
+    Names are letters, digits, ``_`` and ``-`` (from a letter), each once; fractions are
+    positive numbers summing to 1 within :data:`SUM_TOLERANCE`.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"split: expected NAME=FRACTION,... got {value!r}", hint=_EXAMPLE, key="split"
+        )
+    parts: list[tuple[str, float]] = []
+    for item in value.split(","):
+        name, eq, number = (s.strip() for s in item.partition("="))
+        if not eq or not _NAME.fullmatch(name):
+            raise ConfigError(
+                f"split: {item.strip()!r} is not NAME=FRACTION (a name of letters, digits,"
+                " _ or -, from a letter)",
+                hint=_EXAMPLE,
+                key="split",
+            )
+        try:
+            fraction = float(number)
+        except ValueError:
+            fraction = math.nan
+        if not math.isfinite(fraction) or fraction <= 0:
+            raise ConfigError(
+                f"split: {name}={number} must be a fraction above 0", hint=_EXAMPLE, key="split"
+            )
+        if any(name.casefold() == other.casefold() for other, _ in parts):
+            raise ConfigError(
+                f"split: {name!r} is named twice", hint="give each split once", key="split"
+            )
+        parts.append((name, fraction))
+    total = math.fsum(f for _, f in parts)
+    if abs(total - 1) > SUM_TOLERANCE:
+        raise ConfigError(
+            f"split: the fractions of {value.strip()} sum to {total:g}, not 1",
+            hint=_EXAMPLE,
+            key="split",
+        )
+    return tuple(parts)
+
+
+def check_split_by(value: object) -> str | None:
+    """A ``split_by`` value (None: not given)."""
+    if value is None:
+        return None
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in SPLIT_BY:
+        raise ConfigError(
+            f"split_by: {value!r} is not one of {', '.join(SPLIT_BY)}",
+            hint="--split-by well keeps every field of a well in one split (the default)",
+            key="split_by",
+        )
+    return str(text)
+
+
+def check_split_seed(value: object) -> int | None:
+    """A ``split_seed`` (None: not given)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"split_seed: expected an integer, got {value!r}", key="split_seed")
+    return value
+
+
+# --------------------------------------------------------------------------- the record
+def split_path(out_dir: Path) -> Path:
+    """``DIR/split.json``."""
+    return Path(out_dir) / SPLIT_FILE
+
+
+def remember_split(out_dir: Path, spec: SplitSpec | None, *, by: str) -> None:
+    """Record ``spec`` (None: no split) as DIR's split, for every later index write.
+
+    Written atomically, as ``label_keys.json`` is. Holds no URL or credential.
+    Raises :class:`~harvester.errors.StorageError` when DIR cannot be written.
+    """
+    from harvester.store import atomic_write_bytes, storage_error
+
+    body: dict[str, Any] = {
+        "split": None if spec is None else spec.text,
+        "split_by": None if spec is None else spec.by,
+        "split_seed": None if spec is None else spec.seed,
+        "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "by": by,
+    }
+    path = split_path(out_dir)
+    try:
+        atomic_write_bytes(Path(out_dir), path, (json.dumps(body, indent=1) + "\n").encode())
+    except OSError as exc:
+        raise storage_error(exc, str(path)) from exc
+
+
+def folder_split(out_dir: Path, notes: list[str] | None = None) -> SplitSpec | None:
+    """DIR's recorded split; None without a record, after ``--no-split``, or when the record
+    is damaged (one warning: the index then has no split column until ``--split`` again;
+    ``notes``: gets that line instead, for ``harvester status``)."""
+    path = split_path(out_dir)
+    try:
+        data = json.loads(path.read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError):
+        data = "damaged"
+    try:
+        if not isinstance(data, Mapping):
+            raise ConfigError("not a JSON object")
+        if data.get("split") is None:
+            return None
+        by = check_split_by(data.get("split_by")) or DEFAULT_SPLIT_BY
+        return SplitSpec(
+            parse_split(data["split"]), by, check_split_seed(data.get("split_seed")) or 0
+        )
+    except ConfigError as exc:
+        line = (
+            f"{path} is damaged ({exc}): index.csv gets no split column; record it again "
+            f"with harvester index {out_dir} --split NAME=FRACTION,..."
+        )
+        if notes is not None:
+            notes.append(line)
+        else:
+            _problems.warning("%s", line)
+        return None
+
+
+def split_counts_text(spec: SplitSpec, counts: Mapping[str, int]) -> str:
+    """``train 80, val 10, test 10 (by well, seed 0)``: images per split, in spec order."""
+    shown = ", ".join(f"{name} {counts.get(name, 0)}" for name in spec.names)
+    return f"{shown} (by {spec.by}, seed {spec.seed})"
+
+
+def splits_table(
+    spec: SplitSpec, per: Mapping[tuple[str, str], int], labelled: bool
+) -> tuple[list[str], list[list[str]], dict[str, int]]:
+    """Header and rows of ``splits.csv`` from the images per (split, label); images per split.
+
+    Labelled: ``split,label,images`` per split and non-empty label (unlabelled images are
+    left out, as in labels.csv); else ``split,images``. Splits in the order given.
+    """
+    totals = dict.fromkeys(spec.names, 0)
+    for (split, _label), count in per.items():
+        totals[split] += count
+    if not labelled:
+        return ["split", "images"], [[n, str(totals[n])] for n in spec.names], totals
+    order = {name: n for n, name in enumerate(spec.names)}
+    rows = [
+        [split, label, str(count)]
+        for (split, label), count in sorted(per.items(), key=lambda kv: (order[kv[0][0]], kv[0][1]))
+        if label
+    ]
+    return ["split", "label", "images"], rows, totals

@@ -1,0 +1,83 @@
+"""The split of an image (:mod:`harvester.splits`): its group, its hash, the spec's checks."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from harvester.errors import ConfigError
+from harvester.models import ImageRef
+from harvester.select import BottomN
+from harvester.splits import SplitSpec, folder_split, parse_split, remember_split
+
+SPEC = SplitSpec(parse_split("train=0.8,val=0.1,test=0.1"), "image")
+
+
+def test_fractions_hold_over_many_groups() -> None:
+    """100,000 images split by image land within half a percent of each fraction."""
+    counts = Counter(SPEC.split_of(ImageRef(n)) for n in range(100_000))
+    assert abs(counts["train"] / 100_000 - 0.8) < 0.005
+    assert abs(counts["val"] / 100_000 - 0.1) < 0.005
+    assert abs(counts["test"] / 100_000 - 0.1) < 0.005
+
+
+def test_an_image_without_the_grouping_id_is_split_by_its_own_id() -> None:
+    """A project image (no well) split by well gets the split it gets split by image."""
+    by_well = SplitSpec(SPEC.parts, "well")
+    for n in range(200):
+        assert by_well.split_of(ImageRef(n, dataset_id=5)) == SPEC.split_of(ImageRef(n))
+    assert by_well.group_of(ImageRef(7, well_id=3)) == "well:3"
+    assert by_well.group_of(ImageRef(7)) == "image:7"
+
+
+def test_a_sample_is_not_all_in_the_first_split() -> None:
+    """The images --sample keeps (the smallest sample hashes) are split like any others:
+    the split's hash is not the sample's."""
+    sample = BottomN(500, 0)
+    for n in range(20_000):
+        sample.offer(ImageRef(n))
+    counts = Counter(SPEC.split_of(ref) for ref in sample.result())
+    assert 0.7 < counts["train"] / 500 < 0.9
+    assert counts["val"] and counts["test"]
+
+
+@pytest.mark.parametrize("text", ["a=0.7,b=0.2,c=0.1", "a=0.5,b=0.5000000001", " a = 1 "])
+def test_fractions_summing_to_one_within_tolerance_are_taken(text: str) -> None:
+    """Decimal fractions that sum to 1 only up to rounding (or 1e-10) are a split."""
+    assert [name for name, _ in parse_split(text)] == [
+        p.split("=")[0].strip() for p in text.split(",")
+    ]
+
+
+@pytest.mark.parametrize("text", ["a=0.5,b=0.500001", "a=0.5,b=nan", "a=inf", "", "=1", "1a=1"])
+def test_bad_splits_are_refused(text: str) -> None:
+    """A sum off by more than 1e-9, a fraction that is no number, a bad name: a ConfigError."""
+    with pytest.raises(ConfigError) as caught:
+        parse_split(text)
+    assert caught.value.key == "split"
+
+
+def test_a_damaged_record_is_one_warning_and_no_split(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A split.json edited into junk gives no split and one warning saying how to fix it."""
+    remember_split(tmp_path, SPEC, by="test")
+    assert folder_split(tmp_path) == SPEC
+    (tmp_path / "split.json").write_text('{"split": "train=2"}')
+    with caplog.at_level(logging.WARNING):
+        assert folder_split(tmp_path) is None
+    assert len(caplog.records) == 1
+    assert "is damaged" in caplog.records[0].getMessage()
+    assert "--split NAME=FRACTION" in caplog.records[0].getMessage()
+    remember_split(tmp_path, None, by="test")
+    assert folder_split(tmp_path) is None
+
+
+def test_a_recorded_split_reads_back_as_given(tmp_path: Path) -> None:
+    """Fractions with many digits (thirds) survive split.json: the same spec comes back."""
+    spec = SplitSpec(parse_split("a=0.3333333333,b=0.3333333333,c=0.3333333334"), "plate", 5)
+    remember_split(tmp_path, spec, by="test")
+    assert folder_split(tmp_path) == spec
