@@ -239,3 +239,22 @@ def test_a_folder_whose_every_set_is_forgotten_has_nothing_to_resume(
     (line,) = resumed.stderr.splitlines()
     assert line.startswith(f"nothing to resume: every target set of {out} is forgotten")
     assert f"harvester harvest --out {out} --plate " in line
+
+
+def test_forget_waits_for_a_shard_of_a_split_holding_the_folder(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """While a shard of a SLURM array holds DIR (its own lock, not all.lock), forget is
+    refused as for any harvest, exit 75 with the hint to wait; not the other-split
+    refusal, whose hint says to use the shard count."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    lock = acquire_run_lock(out, "1/2")
+    try:
+        busy = cli("forget", str(out), "--plate", GONE)
+    finally:
+        release_run_lock(lock)
+    assert busy.returncode == 75, busy.stderr
+    lines = busy.stderr.splitlines()
+    assert lines[0].startswith(f"error: {out} is being harvested by another process"), lines
+    assert lines[1] == "hint: wait for it to end, then forget the set (it may be harvesting it now)"
+    assert not (out / "forgotten.json").exists()
