@@ -316,6 +316,7 @@ class HarvestConfig:
             raise ConfigError(
                 f"base_url: {shown!r} is not an http(s) URL", hint=hint, key="base_url"
             )
+        _check_cut_userinfo(self.base_url)
         _check_basic_user(self.base_url)
         positive = {
             "concurrency": self.concurrency,
@@ -535,6 +536,44 @@ class HarvestConfig:
         if parts.username is not None or parts.password is not None or parts.query:
             withheld.append("base_url")
         return withheld
+
+
+#: What follows a user or password cut short by a '/', '?' or '#': the server's host (and
+#: port), then the rest of the URL.
+_CUT_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?(?:[/?#]|$)")
+
+
+def _check_cut_userinfo(base_url: str) -> None:
+    """Refuse a base URL whose user (or password) a '/', '?' or '#' cut short.
+
+    Why: ``http://TOK/EN@host`` (a token given as the user, base64 holds '/') parses as the
+    host ``TOK`` with ``/EN@host`` its path, a valid URL: nothing hid the token, and the
+    error of a host that does not resolve printed it (``cannot reach http://TOK/EN@host``).
+    A ':' before the cut (a password) was refused as not a URL already, by its port. An '@'
+    after a '/' or '#' and before a host is no OMERO.web path; after a '?' it is taken for a
+    cut only where no '=' comes between them (base64 padding aside): ``?email=a@b.org``
+    stays.
+    """
+    from harvester.errors import REDACTED
+
+    scheme, sep, rest = base_url.partition("://")
+    at = rest.rfind("@")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=-1)
+    if not sep or at < 0 or cut < 0 or cut > at:
+        return  # (an '@' in the authority: the userinfo is whole, redact_url hides it)
+    host = rest[at + 1 :]
+    if not _CUT_HOST.match(host):
+        return
+    query = rest.find("?")
+    if 0 <= query < at and "=" in rest[query + 1 : at].rstrip("="):
+        return  # a query value holding an '@', not a token
+    shown = f"{scheme}://{REDACTED}@{host.partition('?')[0]}"
+    raise ConfigError(
+        f"base_url: {shown!r}: a '/', '?' or '#' in its user or password cuts the URL short "
+        "there (it would be read as the host)",
+        hint="percent-encode a '/', '?', '#' or '@' in a user or password as %2F, %3F, %23, %40",
+        key="base_url",
+    )
 
 
 def _check_basic_user(base_url: str) -> None:

@@ -91,7 +91,13 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
-from harvester.splits import SPLITS_FILE, SplitSpec, folder_split, splits_table
+from harvester.splits import (
+    SPLITS_FILE,
+    SplitSpec,
+    folder_split,
+    replaced_split,
+    splits_table,
+)
 from harvester.text import agree, on_none_of, plural, the_counted
 
 if TYPE_CHECKING:
@@ -1309,6 +1315,7 @@ def write_labelled_index(
     ours = rows.header[:at] + ["label", "label_id"] + (["split"] if split else [])
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
     per_split: Counter[tuple[str, str]] = Counter()
+    moves = _SplitMoves.of(out_dir, split)
 
     def labelled() -> Iterator[list[str]]:
         refs = rows.refs()
@@ -1318,6 +1325,7 @@ def write_labelled_index(
             else:
                 name = split.split_of(ref)
                 per_split[(name, label)] += 1
+                moves.see(ref.image_id, name)
                 row[at:at] = (label, id_cells[label], name)
             yield row
 
@@ -1335,6 +1343,7 @@ def write_labelled_index(
         if written is not None:
             written.append(target)
     if split is not None:
+        moves.report(out_dir, split)
         _write_splits_file(out_dir, split, per_split, True, written, splits)
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
     # other ones (a pin given now): the pin's line names it.
@@ -1370,11 +1379,13 @@ def _write_split_only(
     ours = [*rows.header[:at], "split"]
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
     per_split: Counter[tuple[str, str]] = Counter()
+    moves = _SplitMoves.of(out_dir, split)
 
     def with_split() -> Iterator[list[str]]:
         for row, ref in zip(rows, rows.refs(), strict=True):
             name = split.split_of(ref)
             per_split[(name, "")] += 1
+            moves.see(ref.image_id, name)
             row.insert(at, name)
             yield row
 
@@ -1386,9 +1397,96 @@ def _write_split_only(
         raise storage_error(exc, str(target)) from exc
     if written is not None:
         written.append(target)
+    moves.report(out_dir, split)
     _write_splits_file(out_dir, split, per_split, False, written, splits)
     logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
     return len(rows)
+
+
+@dataclass
+class _SplitMoves:
+    """Images that an index write puts in another split than the ``index.csv`` it replaces.
+
+    Why: ``--split`` given again with other fractions, names, ``--split-by`` or
+    ``--split-seed`` reassigns images, and a model trained and evaluated on the old split
+    column then has test images in its training set: said in one warning naming how many
+    moved and the split replaced, the replaced ``splits.csv`` kept beside (as a renumbered
+    ``labels.csv`` is). Only looked for when ``split.json`` says its split replaced another
+    (:func:`harvester.splits.replaced_split`): an unchanged split moves no image, and the
+    old ``index.csv`` is then not read.
+    """
+
+    before: dict[str, str]
+    replaced: str = ""
+    moved: int = 0
+    common: int = 0
+    example: str = ""
+
+    @classmethod
+    def of(cls, out_dir: Path, split: SplitSpec | None) -> _SplitMoves:
+        """The old index's split of each image, when the recorded split replaced another."""
+        replaced = replaced_split(out_dir) if split is not None else None
+        if replaced is None:
+            return cls({})
+        return cls(_indexed_splits(out_dir), replaced)
+
+    def see(self, image_id: object, name: str) -> None:
+        """Count the image (written with split ``name``) if the old index held it."""
+        if not self.before:
+            return
+        key = str(image_id)
+        old = self.before.get(key)
+        if not old:
+            return
+        self.common += 1
+        if old != name:
+            self.moved += 1
+            if not self.example:
+                self.example = f"image {key}: {old} -> {name}"
+
+    def report(self, out_dir: Path, split: SplitSpec) -> None:
+        """The warning, with the replaced ``splits.csv`` kept first (before it is rewritten)."""
+        if not self.moved:
+            return
+        from harvester import index
+        from harvester.layout import index_path
+        from harvester.store import storage_error
+
+        target = out_dir / SPLITS_FILE
+        try:
+            kept = index.keep_beside(target, "before")
+        except OSError as exc:
+            raise storage_error(exc, str(target)) from exc
+        also = f"; the replaced {SPLITS_FILE} is kept as {kept}" if kept else ""
+        problems.warning(
+            "%s",
+            f"the split changed: {self.moved} of the {plural(self.common, 'image')} already "
+            f"in {index_path(out_dir)} {agree(self.moved)} in another split now (e.g. "
+            f"{self.example}): {split.describe()} replaces {self.replaced}{also}",
+        )
+
+
+def _indexed_splits(out_dir: Path) -> dict[str, str]:
+    """image_id -> split cell of the ``index.csv`` about to be replaced; empty when there is
+    none, it has no ``split`` column, or it cannot be read (nothing to compare with)."""
+    import csv
+
+    from harvester.layout import index_path
+
+    found: dict[str, str] = {}
+    try:
+        with index_path(out_dir).open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            if "split" not in header or "image_id" not in header:
+                return {}
+            at, image = header.index("split"), header.index("image_id")
+            for row in reader:
+                if len(row) > max(at, image):
+                    found[row[image]] = row[at]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    return found
 
 
 def _write_splits_file(

@@ -46,6 +46,7 @@ __all__ = [
     "folder_split",
     "parse_split",
     "remember_split",
+    "replaced_split",
     "split_counts_text",
     "split_path",
     "splits_table",
@@ -197,11 +198,44 @@ def remember_split(out_dir: Path, spec: SplitSpec | None, *, by: str) -> None:
         "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "by": by,
     }
+    replaced = _replaced_by(out_dir, spec)
+    if replaced is not None:
+        body["replaced"] = replaced
     path = split_path(out_dir)
     try:
         atomic_write_bytes(Path(out_dir), path, (json.dumps(body, indent=1) + "\n").encode())
     except OSError as exc:
         raise storage_error(exc, str(path)) from exc
+
+
+def _replaced_by(out_dir: Path, spec: SplitSpec | None) -> str | None:
+    """What ``spec`` replaces, for the record's ``replaced``: the split recorded until now
+    (:meth:`SplitSpec.describe`) when ``spec`` is another one, else the ``replaced`` already
+    recorded (every task of a SLURM array records the new split: the first task's record
+    must not be lost by the next). None: no split replaced (or ``spec`` drops the split).
+
+    Why: the index write that then moves images to another split names the old one
+    (:func:`replaced_split`), so a model trained on it can be traced and the old split drawn
+    again (``--split``, ``--split-by``, ``--split-seed`` as named).
+    """
+    if spec is None:
+        return None
+    before = folder_split(out_dir, notes=[])
+    if before is not None and before != spec:
+        return before.describe()
+    if before is None:
+        return None
+    return replaced_split(out_dir)
+
+
+def replaced_split(out_dir: Path) -> str | None:
+    """The split the recorded one replaced (``split ... by well, seed 0``), or None."""
+    try:
+        data = json.loads(split_path(out_dir).read_bytes())
+    except (OSError, ValueError):
+        return None
+    value = data.get("replaced") if isinstance(data, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 def folder_split(out_dir: Path, notes: list[str] | None = None) -> SplitSpec | None:

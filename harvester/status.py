@@ -1576,6 +1576,34 @@ def split_images(
     return _Wanted(sets, []).of_splits(ids, images)
 
 
+def forgotten_images(
+    out_dir: Path, ids: AbstractSet[int], images: Mapping[int, ImageRef]
+) -> dict[int, str]:
+    """Of ``ids`` (journaled images, ``images`` by id), those a forgotten target set holds
+    (no live set names them), each with that set's targets as flags (``--plate 3001``).
+
+    Why: ``verify`` offered ``harvester harvest --out DIR`` "to refetch exactly" the bad
+    files of such images, a resume that leaves their set out: nothing was refetched, and
+    ``status`` then said nothing of them. Their set's targets given again take it back.
+    """
+    from harvester.config import recorded_target_sets, target_flags
+    from harvester.forgotten import FORGOTTEN_NAME
+
+    if not (out_dir / FORGOTTEN_NAME).is_file():  # (no saved config read for nothing)
+        return {}
+    live, gone = _live_and_forgotten(out_dir, recorded_target_sets(out_dir, forgotten=True))
+    if not gone or not ids:
+        return {}
+    sets = _target_kinds(live or [], None)
+    wanted = _Wanted([*sets, *_forgotten_kinds([recorded for recorded, _ in gone])], [])
+    found: dict[int, str] = {}
+    for image_id in ids:
+        holder = wanted.holder(image_id, images.get(image_id))
+        if holder is not None and holder.forgotten and holder.recorded is not None:
+            found[image_id] = shlex.join(target_flags(holder.recorded))
+    return found
+
+
 def _not_asked_commands(
     out_dir: Path, sets: list[_TargetKinds], dropped: dict[int, set[str]]
 ) -> list[str]:

@@ -56,9 +56,9 @@ def run_forget_command(args: argparse.Namespace) -> int:
         target_flags,
         target_set,
     )
-    from harvester.errors import FolderBusyError, UsageError
+    from harvester.errors import UsageError
     from harvester.forgotten import FORGOTTEN_NAME, ForgottenSet, add_forgotten
-    from harvester.runlock import acquire_run_lock, release_run_lock
+    from harvester.runlock import release_run_lock
     from harvester.store import check_existing_out_dir, storage_error
 
     out: Path = args.out
@@ -68,13 +68,7 @@ def run_forget_command(args: argparse.Namespace) -> int:
         raise UsageError("name the target set to forget by its targets", hint=_sets_hint(out, None))
     key = target_set(RecordedRun("", named))
     flags = shlex.join(target_flags(RecordedRun("", named)))
-    # Under DIR's run lock: no harvest runs (or starts) meanwhile, so none is replaying
-    # this set or running its targets again while it is forgotten.
-    try:
-        lock = acquire_run_lock(out, None)
-    except FolderBusyError as exc:
-        exc.hint = "wait for it to end, then forget the set (it may be harvesting it now)"
-        raise
+    lock = _lock_folder(out)
     try:
         found = [s for s in recorded_target_sets(out, forgotten=True) if target_set(s) == key]
         if not found:
@@ -95,6 +89,33 @@ def run_forget_command(args: argparse.Namespace) -> int:
         f"journals and index.csv rows stay; to undo, run its targets again: {again}"
     )
     return 0
+
+
+def _lock_folder(out: Path) -> int | None:
+    """DIR's run lock (without ``--shard``), so that no harvest runs or starts meanwhile:
+    none is replaying the set or running its targets again while it is forgotten.
+
+    Held by any harvest, DIR is :class:`FolderBusyError` (exit 75: wait for it). A shard of
+    a job array holds a lock of its own, which the run lock's check refuses as another
+    split (exit 2, "shards of different counts ... use its --shard count"): words for a
+    harvest given the wrong ``--shard``, not for ``forget``, which only has to wait too.
+    """
+    from harvester.errors import FolderBusyError, UsageError
+    from harvester.runlock import acquire_run_lock, other_split_holding
+
+    wait = "wait for it to end, then forget the set (it may be harvesting it now)"
+    try:
+        return acquire_run_lock(out, None)
+    except FolderBusyError as exc:
+        exc.hint = wait
+        raise
+    except UsageError as exc:
+        holder = other_split_holding(out, None)
+        if holder is None:  # (ended meanwhile: the refusal as it was, a wait all the same)
+            raise FolderBusyError(str(exc), hint=wait) from None
+        raise FolderBusyError(
+            f"{out} is being harvested by another process {holder}", hint=wait
+        ) from None
 
 
 def _named_set(args: argparse.Namespace) -> dict[str, Any] | None:

@@ -1489,7 +1489,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         from harvester.config import recorded_target_sets, resume_command
         from harvester.models import Artifact
         from harvester.shard import WorkLeft
-        from harvester.status import split_images
+        from harvester.status import forgotten_images, split_images
 
         bad = len(report.problems) + awaiting
         found = [*report.problems, *report.awaiting]
@@ -1511,6 +1511,9 @@ def run_verify_command(args: argparse.Namespace) -> int:
             else None
         )
         resume = resume_command(args.out, work, sets=sets)
+        gone = forgotten_images(args.out, frozenset(p.id for p in found), report.images)
+        if gone:
+            resume = _forgotten_refetch(args.out, found, gone, resume)
         if report.unmarked is not None:  # a read-only DIR: nothing told the harvest yet
             print(
                 f"{bad} damaged or missing files, not marked ({report.unmarked}): run verify "
@@ -1522,6 +1525,23 @@ def run_verify_command(args: argparse.Namespace) -> int:
     if report.unjournaled_files:  # nothing could be checked: "0 damaged" proves nothing
         return 1
     return 0
+
+
+def _forgotten_refetch(out: Path, found: list[Any], gone: dict[int, str], resume: str) -> str:
+    """``verify``'s command for bad files of forgotten target sets (``gone``: image id ->
+    the set's targets), which a resume leaves out: each set's targets given again (which
+    takes the set back), after the resume when other bad files are a live set's."""
+    targets = list(dict.fromkeys(gone[p.id] for p in found if p.id in gone))
+    again = [f"harvester harvest --out {shlex.quote(str(out))} {flags}" for flags in targets]
+    files = sum(p.id in gone for p in found)
+    which = "a forgotten target set" if len(targets) == 1 else "forgotten target sets"
+    said = (
+        f"{'; '.join(again)} ({plural(files, 'file')} of {which}, which a resume leaves "
+        "out: its targets given again take it back)"
+    )
+    if files == len(found):
+        return said
+    return f"{resume}; {said}"
 
 
 # --------------------------------------------------------------------------- demo

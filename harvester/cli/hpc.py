@@ -147,11 +147,37 @@ def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
     values["thumbnail_size"] = args.thumbnail_size
     values["window"] = args.window
     values.update(split_overrides(args))
+    if args.label_ids_from is not None:
+        values["label_ids_from"] = str(args.label_ids_from)
     if args.no_labels:
         values["labels"] = False
     if args.quiet:
         values["quiet"] = True
     return values
+
+
+def _pin_argv(args: argparse.Namespace, config: HarvestConfig) -> list[str]:
+    """``--label-ids-from FILE`` for every task (by its absolute path: a task starts in the
+    folder sbatch ran from), FILE read and checked now as each task would (a config file's
+    ``label_ids_from`` too), not refused N times in the queue. Each task records the pin in
+    ``DIR/label_ids.json`` before its first file, so the index job keeps it."""
+    from harvester.errors import UsageError
+    from harvester.folder_settings import folder_has_label_keys
+    from harvester.label_ids import read_labels_file
+
+    path = config.label_ids_from
+    if path is None:
+        return []
+    read_labels_file(path)
+    if not config.label_keys and not folder_has_label_keys(Path(args.out)):
+        raise UsageError(
+            f"--label-ids-from {path}: the index of this run has no label column to pin "
+            "(no label key given, none recorded in the folder)",
+            hint="add --label-key KEY (the key(s) that made the labels of that file)",
+        )
+    if args.label_ids_from is None:  # (the config file, which every task reads, names it)
+        return []
+    return ["--label-ids-from", str(Path(args.label_ids_from).resolve())]
 
 
 def _arg_text(value: object) -> str:
@@ -203,6 +229,13 @@ def register(subparsers: Any) -> None:
     )
     _add_common(slurm)
     _add_task_flags(slurm)
+    slurm.add_argument(
+        "--label-ids-from",
+        type=Path,
+        metavar="FILE",
+        help="keep the label_ids of FILE (a labels.csv) for its labels, new labels after its "
+        "largest; every task records it in DIR/label_ids.json, which the index job keeps",
+    )
     add_split_flags(slurm)
     slurm.add_argument("--from-plan", type=Path, metavar="DIR", help="use a plan (no walk)")
     slurm.add_argument(
@@ -486,6 +519,7 @@ def run_slurm(args: argparse.Namespace) -> int:
             harvest_args += ["--from-plan", str(Path(args.from_plan).resolve())]
     harvest_args += selection_argv(args)
     harvest_args += split_argv(args)
+    harvest_args += _pin_argv(args, config)
     harvest_args += task_flags_argv(args)
     if base_url:
         if base_url_holds_secret(base_url):

@@ -239,3 +239,51 @@ def test_a_folder_whose_every_set_is_forgotten_has_nothing_to_resume(
     (line,) = resumed.stderr.splitlines()
     assert line.startswith(f"nothing to resume: every target set of {out} is forgotten")
     assert f"harvester harvest --out {out} --plate " in line
+
+
+def test_forget_waits_for_a_shard_of_a_split_holding_the_folder(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """While a shard of a SLURM array holds DIR (its own lock, not all.lock), forget is
+    refused as for any harvest, exit 75 with the hint to wait; not the other-split
+    refusal, whose hint says to use the shard count."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    lock = acquire_run_lock(out, "1/2")
+    try:
+        busy = cli("forget", str(out), "--plate", GONE)
+    finally:
+        release_run_lock(lock)
+    assert busy.returncode == 75, busy.stderr
+    lines = busy.stderr.splitlines()
+    assert lines[0].startswith(f"error: {out} is being harvested by another process"), lines
+    assert lines[1] == "hint: wait for it to end, then forget the set (it may be harvesting it now)"
+    assert not (out / "forgotten.json").exists()
+
+
+def test_verify_names_the_targets_of_a_forgotten_sets_damaged_file(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A damaged file of a forgotten set's image: verify's command is the set's targets
+    again (which take it back), not ``harvest --out DIR``, which leaves the set out and
+    refetched nothing; a live set's damaged file beside it keeps the resume."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    with open(out / "index.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    gone_thumb = next(r for r in rows if r["plate_id"] == GONE)["thumbnail_path"]
+    (out / gone_thumb).write_bytes(b"junk")
+    verified = cli("verify", str(out))
+    assert verified.returncode == 1, verified.stderr
+    again = f"harvester harvest --out {out} --plate {GONE}"
+    assert verified.stdout.splitlines()[-1] == (
+        f"1 damaged or missing files: to refetch exactly those: {again} (1 file of a "
+        "forgotten target set, which a resume leaves out: its targets given again take it back)"
+    )
+    kept_thumb = next(r for r in rows if r["plate_id"] == KEPT)["thumbnail_path"]
+    (out / kept_thumb).write_bytes(b"junk")
+    verified = cli("verify", str(out))
+    last = verified.stdout.splitlines()[-1]
+    assert last.startswith(
+        f"2 damaged or missing files: to refetch exactly those: harvester harvest --out {out}; "
+        f"{again} (1 file of a forgotten"
+    ), last

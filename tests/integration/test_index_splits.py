@@ -346,3 +346,50 @@ def test_status_names_the_split(screen: Path, copy_of: Callable[[Path], Path]) -
     assert result.returncode == 0, result.stderr
     assert f"note: {out / 'split.json'} is damaged" in result.stdout
     assert "split (index.csv" not in result.stdout
+
+
+def moved_between(before: dict[str, str], after: dict[str, str]) -> int:
+    """How many images of ``before`` have another split in ``after``."""
+    return sum(after[image] != name for image, name in before.items())
+
+
+def test_another_split_says_how_many_images_moved(
+    screen: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    """``harvester index DIR --split`` with other fractions warns once, naming how many
+    images changed split and the split replaced, and keeps the replaced splits.csv; the
+    next write, and the same split given again, say nothing."""
+    out = copy_of(screen)
+    before, old_table = splits_of(out), (out / "splits.csv").read_bytes()
+    result = index(out, "--split", "train=0.5,test=0.5")
+    moved = moved_between(before, splits_of(out))
+    assert moved > 0
+    kept = list(out.glob("splits.before-*.csv"))
+    assert len(kept) == 1 and kept[0].read_bytes() == old_table
+    warning = [line for line in result.stderr.splitlines() if "the split changed" in line]
+    assert len(warning) == 1, result.stderr
+    head = f"the split changed: {moved} of the 72 images already in {out / 'index.csv'}"
+    assert head in warning[0]
+    assert f"replaces split {SPLIT} by well, seed 0" in warning[0]
+    assert f"the replaced splits.csv is kept as {kept[0]}" in warning[0]
+    for flags in ((), ("--split", "train=0.5,test=0.5")):
+        again = index(out, *flags)
+        assert "the split changed" not in again.stderr, again.stderr
+    assert len(list(out.glob("splits.before-*.csv"))) == 1
+
+
+def test_a_harvest_given_another_split_says_so(
+    screen: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    """A resume given another ``--split-seed`` (with labels: the labelled index) names the
+    images moved, as ``harvester index`` does."""
+    out = copy_of(screen)
+    index(out, "--label-key", "Gene Symbol")
+    before = splits_of(out)
+    result = cli("harvest", "--out", str(out), "--split", SPLIT, "--split-seed", "5", "-q")
+    assert result.returncode == 0, result.stderr
+    moved = moved_between(before, splits_of(out))
+    assert moved > 0
+    assert f"the split changed: {moved} of the 72 images" in result.stderr, result.stderr
+    assert "label" in rows(out)[0]
+    assert len(list(out.glob("splits.before-*.csv"))) == 1

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from selection_helpers import DEMO_SCREEN, index_rows, run_cli
 
+import harvester
 from harvester.emulator import EmulatorThread
 from harvester.label_ids import assign_ids
 
@@ -277,3 +280,62 @@ def test_a_damaged_pin_is_a_warning_and_that_write_uses_ranks(
     assert "is damaged" in run_cli("status", str(v2)).stdout
     assert run_cli("index", str(v2), *pin).returncode == 0
     assert ids_in_index(v2) == {"ECT2": "0", "PLK1": "1", "AURKA": "3", "PRC1": "4"}
+
+
+def run_array_task(script: Path, task: int, tasks: int, cwd: Path) -> None:
+    """Task ``task`` of a job array script, as SLURM runs it (from ``cwd``), exit 0."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(harvester.__file__).absolute().parent.parent)
+        + os.pathsep
+        + os.environ.get("PYTHONPATH", ""),
+        "SLURM_ARRAY_TASK_ID": str(task),
+        "SLURM_ARRAY_TASK_COUNT": str(tasks),
+    }
+    proc = subprocess.run(
+        ["bash", str(script)], env=env, cwd=cwd, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_slurm_passes_the_pin_to_its_tasks_for_the_index_job(
+    emulator: EmulatorThread, tmp_path: Path, v1: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``harvester slurm --label-ids-from v1/labels.csv`` (a relative path): every task,
+    started from another folder, records the pin, and the index job keeps v1's ids."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "array"
+    made = run_cli(
+        "slurm", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "--tasks", "2", "-q",
+        *genes(*V2), "--label-ids-from", "v1/labels.csv",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for task in range(2):
+        run_array_task(out / "harvest.sbatch", task, 2, elsewhere)
+    assert run_cli("index", str(out)).returncode == 0  # the index job's command
+    assert ids_in_index(out) == {"ECT2": "0", "PLK1": "1", "AURKA": "3", "PRC1": "4"}
+
+
+@pytest.mark.parametrize("case", ["missing", "no-label-key"])
+def test_slurm_refuses_a_pin_its_tasks_would_refuse(
+    emulator: EmulatorThread, tmp_path: Path, v1: Path, case: str
+) -> None:
+    """A FILE that is not there, or no label key to pin: exit 2 with one error line and a
+    hint, and no script written (not N tasks refused in the queue)."""
+    out = tmp_path / "array"
+    if case == "missing":
+        flags = [*genes(*V2), "--label-ids-from", str(tmp_path / "nope.csv")]
+    else:
+        flags = ["--label-ids-from", str(v1 / "labels.csv")]
+    made = run_cli(
+        "slurm", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "--tasks", "2", *flags,
+    )  # fmt: skip
+    assert made.returncode == 2, made.stderr
+    lines = made.stderr.splitlines()
+    assert lines[0].startswith("error: ") and "Traceback" not in made.stderr, made.stderr
+    assert not (out / "harvest.sbatch").exists()

@@ -118,6 +118,34 @@ def test_a_password_cut_short_by_a_hash_is_hidden_whole_and_the_hint_says_why() 
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        f"http://TOK/{SECRET}@h/",  # a token given as the user (base64 holds '/')
+        f"http://TOK#{SECRET}@h:8080",
+        f"http://TOK?{SECRET}==@h/webclient/",
+        f"http://al/ice:{SECRET}@h/",  # a '/' in the user cut the password off too
+    ],
+)
+def test_a_user_cut_short_is_refused_without_any_of_it(url: str) -> None:
+    """A '/', '#' or '?' in a user alone (a token) made a valid URL of another host, and the
+    error of that host showed the token: refused, the userinfo shown as REDACTED, the hint
+    says to percent-encode."""
+    with pytest.raises(ConfigError) as info:
+        HarvestConfig(base_url=url)
+    assert SECRET not in str(info.value) and "TOK" not in str(info.value)
+    assert str(info.value).startswith("base_url: 'http://REDACTED@h")
+    assert info.value.hint is not None and "%2F" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "url", ["http://h/webclient/?email=a@b.org", "http://h:4080/?sid=x", "http://TOKEN@h/"]
+)
+def test_an_at_sign_in_a_query_value_is_no_cut_user(url: str) -> None:
+    """A query value holding an '@' (and a whole userinfo) is taken as given."""
+    assert HarvestConfig(base_url=url).base_url == url
+
+
+@pytest.mark.parametrize(
     ("url", "secret"),
     [
         ("http://h/x/?bsession=abc", True),

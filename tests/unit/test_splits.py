@@ -11,7 +11,13 @@ import pytest
 from harvester.errors import ConfigError
 from harvester.models import ImageRef
 from harvester.select import BottomN
-from harvester.splits import SplitSpec, folder_split, parse_split, remember_split
+from harvester.splits import (
+    SplitSpec,
+    folder_split,
+    parse_split,
+    remember_split,
+    replaced_split,
+)
 
 SPEC = SplitSpec(parse_split("train=0.8,val=0.1,test=0.1"), "image")
 
@@ -81,3 +87,18 @@ def test_a_recorded_split_reads_back_as_given(tmp_path: Path) -> None:
     spec = SplitSpec(parse_split("a=0.3333333333,b=0.3333333333,c=0.3333333334"), "plate", 5)
     remember_split(tmp_path, spec, by="test")
     assert folder_split(tmp_path) == spec
+
+
+def test_the_replaced_split_outlives_the_same_split_recorded_again(tmp_path: Path) -> None:
+    """Every task of an array records the new split: the split it replaced stays named for
+    the index job, and dropping the split forgets it."""
+    first = SplitSpec((("train", 0.8), ("test", 0.2)))
+    second = SplitSpec((("train", 0.5), ("test", 0.5)), "plate", 3)
+    remember_split(tmp_path, first, by="test")
+    assert replaced_split(tmp_path) is None
+    remember_split(tmp_path, second, by="task 0")
+    remember_split(tmp_path, second, by="task 1")
+    assert replaced_split(tmp_path) == "split train=0.8,test=0.2 by well, seed 0"
+    assert folder_split(tmp_path) == second
+    remember_split(tmp_path, None, by="test")
+    assert replaced_split(tmp_path) is None
