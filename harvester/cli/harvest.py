@@ -1034,7 +1034,11 @@ def _all_forgotten(out: Path) -> str | None:
     sets = recorded_target_sets(out, forgotten=True)
     if not sets:
         return None
-    again = shlex.join(["harvester", "harvest", "--out", str(out), *target_flags(sets[0])])
+    flags = target_flags(sets[0])
+    sample = sets[0].config.get("sample")
+    if "--sample-per" in flags and sample:  # (refused without its --sample)
+        flags += ["--sample", str(sample)]
+    again = shlex.join(["harvester", "harvest", "--out", str(out), *flags])
     return (
         f"nothing to resume: every target set of {out} is forgotten (`harvester forget`); "
         f"to resume one again, give its targets, e.g. {again}"

@@ -287,3 +287,37 @@ def test_verify_names_the_targets_of_a_forgotten_sets_damaged_file(
         f"2 damaged or missing files: to refetch exactly those: harvester harvest --out {out}; "
         f"{again} (1 file of a forgotten"
     ), last
+
+
+def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A balanced sample (--sample-per) of a plate now gone: the refusal's forget command
+    (which names the key) forgets it, exit 0; once every set is forgotten, the command the
+    resume offers to take it back is one a harvest accepts (--sample with --sample-per)."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    per = ("--sample", "1", "--sample-per", "Gene Symbol")
+    assert harvest(fields.base_url, out, GONE, *per) == (0, "")
+    port = fields.server.port
+    fields.stop()
+    demo = make_emulator(preset="demo", port=port)
+
+    refused = cli("harvest", "--out", str(out), "-q")
+    assert refused.returncode == 2
+    (hint,) = [line for line in refused.stderr.splitlines() if line.startswith("hint: ")]
+    command = hint.rsplit(": ", 1)[1]
+    assert command == f"harvester forget {out} --plate {GONE} --sample-per 'Gene Symbol'"
+    forgot = cli(*shlex.split(command)[1:])
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.startswith(f"{out}: forgot the target set --plate {GONE} --sample-per")
+
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    again = resumed.stderr.rsplit("e.g. ", 1)[1].strip()
+    assert "--sample-per 'Gene Symbol' --sample 1" in again
+    # Accepted as a harvest (not refused for its flags): it reaches the server's check.
+    taken = cli(*shlex.split(again)[1:], "-q")
+    assert taken.returncode == 2
+    assert taken.stderr.startswith(f"error: plate {GONE} not found on the server"), taken.stderr
+    assert demo.base_url in taken.stderr
