@@ -87,7 +87,7 @@ from harvester.journal import (
 from harvester.label_ids import LABEL_IDS_FILE, DamagedPinError, read_pin
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
-from harvester.plan import PLAN_WRITER_SUFFIX
+from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids
 from harvester.runlock import held_run_locks
 from harvester.shard import (
     WorkLeft,
@@ -850,16 +850,39 @@ def _live_and_forgotten(
     return live, forgotten
 
 
-def _forgotten_kinds(forgotten: list[RecordedRun]) -> list[_TargetKinds]:
+def _forgotten_kinds(
+    forgotten: list[RecordedRun], plan_at: Path | None = None
+) -> list[_TargetKinds]:
     """The forgotten sets that tell their images (by id, or an ids file still there), each
-    asking nothing of them. One that cannot tell them (ids read once, a plan) is left out:
-    as a set that cannot tell its images it would take every image no set names."""
+    asking nothing of them. One that cannot tell them (ids read once, another plan) is left
+    out: as a set that cannot tell its images it would take every image no set names.
+
+    ``plan_at``: DIR's plan when forgotten sets alone harvest it (:func:`_plan_forgotten`):
+    such a set tells its images by the plan's ids, so that their failures and pending
+    kinds are not counted, as for a forgotten plate's."""
     out = []
-    for target in _target_kinds(forgotten, None):
+    for target in _target_kinds(forgotten, plan_at):
+        if target.plan and plan_at is not None:
+            try:
+                target.ids, target.plan = frozenset(iter_plan_ids(plan_at)), False
+            except UsageError:  # (damaged: said as plan_error where it is counted)
+                continue
         if target.known and not target.plan:
             target.kinds, target.forgotten = frozenset(), True
             out.append(target)
     return out
+
+
+def _plan_forgotten(
+    plan_at: Path | None, live: list[_TargetKinds], gone: list[tuple[RecordedRun, ForgottenSet]]
+) -> bool:
+    """Whether DIR's plan was harvested by sets ``harvester forget`` took out alone (none of
+    the ``live`` sets harvests it). Then the plan is not counted: its images' failed and
+    pending artifacts were counted, its tasks listed with work left and a resume offered
+    for a set that resumes leave out (its images gone from the server)."""
+    if plan_at is None or not gone or any(t.plan for t in live):
+        return False
+    return any(t.plan for t in _target_kinds([recorded for recorded, _ in gone], plan_at))
 
 
 def _split(target: _TargetKinds) -> bool:
@@ -1416,12 +1439,20 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     recorded_sets, gone = _live_and_forgotten(out_dir, every)
     report.forgotten = [entry.targets for _recorded, entry in gone]
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
+    plan_forgotten = _plan_forgotten(plan_at, sets, gone)
+    if plan_forgotten:
+        info = None  # (not counted: its images are the forgotten set's, named below)
     # An image no set names is counted by DIR's newest set's kinds: the newest set as a
     # resume orders them (a replay ranks as the run it replayed), not the run started last.
     # A forgotten set names its images too, asking nothing of them (after the live sets: an
     # image a live set names is that set's).
     wanted = _Wanted(
-        [*sets, *_forgotten_kinds([recorded for recorded, _entry in gone])],
+        [
+            *sets,
+            *_forgotten_kinds(
+                [recorded for recorded, _entry in gone], plan_at if plan_forgotten else None
+            ),
+        ],
         [a.value for a in Artifact if a.value in sets[0].kinds] if sets else selected,
     )
     dropped_by_set: dict[int, set[str]] = {}
@@ -1523,6 +1554,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
             and not any(t.plan for t in sets)
             and slurm is None
             and plan_at == out_dir
+            and not plan_forgotten
         )
         sets_left = bool(by_sets or report.walks) or any(
             (f["kind"], f["id"]) not in plan_failed for f in report.failures

@@ -321,3 +321,39 @@ def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
     assert taken.returncode == 2
     assert taken.stderr.startswith(f"error: plate {GONE} not found on the server"), taken.stderr
     assert demo.base_url in taken.stderr
+
+
+def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A plan of a plate now gone, harvested with --from-plan (every thumbnail 404): once
+    its set is forgotten, status counts no failed or pending artifact of the plan, lists
+    no failure, offers no resume, and names the set as forgotten."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    planned = cli(
+        "plan", "--base-url", fields.base_url, "--plate", GONE, "--out", str(out),
+        "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    port = fields.server.port
+    fields.stop()
+    make_emulator(preset="demo", port=port)
+    failed = cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
+    assert failed.returncode == 1, failed.stderr
+    before = json.loads(cli("status", str(out), "--json").stdout)
+    assert before["totals"]["failed"] + before["totals"]["pending"] == 36
+    assert "resume" in before and "plan" in before
+
+    forgot = cli("forget", str(out), "--from-plan", str(out))
+    assert forgot.returncode == 0, forgot.stderr
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    assert report["totals"]["failed"] == 0 and report["totals"]["pending"] == 0
+    assert report["failures"] == [] and "resume" not in report and "plan" not in report
+    assert report["forgotten"] == [f"--from-plan {out}"]
+    text = cli("status", str(out)).stdout
+    assert "to resume" not in text and "failures" not in text
+    assert "forgotten (`harvester forget`: not resumed, failed and pending not counted): " in text
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.startswith(f"nothing to resume: every target set of {out} is forgotten")
