@@ -1127,6 +1127,10 @@ def _newest_task_logs(
 
 #: The line the task script echoes as it starts (:func:`harvester.slurm.render_script`).
 _TASK_START = re.compile(r"harvester shard \d+/\d+: job \S+ on ")
+#: SLURM's own lines in a task log: ``slurmstepd:``, or ``slurmstepd-<node>:`` as
+#: slurmstepd writes them on clusters that name the node (22.05 here: ``slurmstepd-localhost:
+#: error: *** JOB 171 ON localhost CANCELLED ...``), which were read as the harvest's words.
+_SLURMSTEPD = re.compile(r"slurmstepd(?:-[^\s:]+)?:")
 #: How much of a task log's end is read: a start line further back than this has a
 #: harvest's output after it, so the task did not end without a word.
 _LOG_TAIL_BYTES = 64 * 1024
@@ -1134,9 +1138,9 @@ _LOG_TAIL_BYTES = 64 * 1024
 
 def _ended_silently(log: Path) -> tuple[bool, bool]:
     """Whether a task log's last start line has nothing from the harvest after it (only
-    blank lines and SLURM's ``slurmstepd:`` lines), and whether one of those reports an
-    oom_kill. Any other line after it (a summary, an error, a note) says the harvest
-    spoke: not said to be killed. (False, False) for a log that cannot be read."""
+    blank lines and SLURM's own lines, :data:`_SLURMSTEPD`), and whether one of those
+    reports an oom_kill. Any other line after it (a summary, an error, a note) says the
+    harvest spoke: not said to be killed. (False, False) for a log that cannot be read."""
     try:
         with log.open("rb") as handle:
             size = handle.seek(0, 2)
@@ -1149,7 +1153,7 @@ def _ended_silently(log: Path) -> tuple[bool, bool]:
     if not starts:
         return False, False
     after = [line.strip() for line in lines[starts[-1] + 1 :] if line.strip()]
-    if any(not line.startswith("slurmstepd:") for line in after):
+    if any(not _SLURMSTEPD.match(line) for line in after):
         return False, False
     return True, any("oom" in line.lower() for line in after)
 
