@@ -885,6 +885,16 @@ def _plan_forgotten(
     return any(t.plan for t in _target_kinds([recorded for recorded, _ in gone], plan_at))
 
 
+def plan_forgotten(out_dir: Path, plan_at: Path) -> bool:
+    """Whether DIR's plan (at ``plan_at``) was harvested by forgotten sets alone
+    (:func:`_plan_forgotten`), from DIR's saved configs: then no resubmission adds its
+    missing images, and ``harvester index`` does not say to run it again after one."""
+    from harvester.config import recorded_target_sets
+
+    live, gone = _live_and_forgotten(out_dir, recorded_target_sets(out_dir, forgotten=True))
+    return _plan_forgotten(plan_at, _target_kinds(live or [], plan_at), gone)
+
+
 def _split(target: _TargetKinds) -> bool:
     """Whether the set's newest run was a shard of a split."""
     return target.recorded is not None and target.recorded.shard is not None

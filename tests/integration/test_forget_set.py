@@ -328,7 +328,8 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
 ) -> None:
     """A plan of a plate now gone, harvested with --from-plan (every thumbnail 404): once
     its set is forgotten, status counts no failed or pending artifact of the plan, lists
-    no failure, offers no resume, and names the set as forgotten."""
+    no failure, offers no resume, and names the set as forgotten; index no longer notes
+    the plan's images missing from index.csv."""
     out = tmp_path / "d"
     fields = make_emulator(preset="fields")
     planned = cli(
@@ -344,6 +345,7 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     before = json.loads(cli("status", str(out), "--json").stdout)
     assert before["totals"]["failed"] + before["totals"]["pending"] == 36
     assert "resume" in before and "plan" in before
+    assert "note: index.csv lists 0 of the plan's 36 images" in cli("index", str(out)).stdout
 
     forgot = cli("forget", str(out), "--from-plan", str(out))
     assert forgot.returncode == 0, forgot.stderr
@@ -354,6 +356,8 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     text = cli("status", str(out)).stdout
     assert "to resume" not in text and "failures" not in text
     assert "forgotten (`harvester forget`: not resumed, failed and pending not counted): " in text
+    indexed = cli("index", str(out))  # (no resubmission would add the plan's images)
+    assert indexed.returncode == 0 and "note: " not in indexed.stdout, indexed.stdout
     resumed = cli("harvest", "--out", str(out), "-q")
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.startswith(f"nothing to resume: every target set of {out} is forgotten")
