@@ -1368,6 +1368,17 @@ def target_flags(recorded: RecordedRun) -> list[str]:
     return words
 
 
+def take_back_flags(recorded: RecordedRun) -> list[str]:
+    """The flags of a harvest that takes a forgotten set back: its :func:`target_flags`,
+    with the ``--sample N`` its ``--sample-per`` is refused without (a harvest given the
+    key alone is exit 2, before its targets are checked)."""
+    words = target_flags(recorded)
+    sample = recorded.config.get("sample")
+    if "--sample-per" in words and sample:
+        words += ["--sample", str(sample)]
+    return words
+
+
 def runs_of_set(out_dir: Path, key: str) -> list[str]:
     """The ids of every run of DIR (readable saved config) of target set ``key``."""
     return [run.run for run in _runs_of_set(out_dir, key)]

@@ -293,8 +293,9 @@ def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """A balanced sample (--sample-per) of a plate now gone: the refusal's forget command
-    (which names the key) forgets it, exit 0; once every set is forgotten, the command the
-    resume offers to take it back is one a harvest accepts (--sample with --sample-per)."""
+    (which names the key) forgets it, exit 0; once every set is forgotten, the commands
+    the resume and verify (a damaged file) offer to take it back are ones a harvest
+    accepts (--sample with --sample-per)."""
     out = tmp_path / "d"
     fields = make_emulator(preset="fields")
     per = ("--sample", "1", "--sample-per", "Gene Symbol")
@@ -321,6 +322,13 @@ def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
     assert taken.returncode == 2
     assert taken.stderr.startswith(f"error: plate {GONE} not found on the server"), taken.stderr
     assert demo.base_url in taken.stderr
+
+    thumb = next((out / "images").rglob("*.thumbnail.jpg"))
+    thumb.write_bytes(b"junk")
+    verified = cli("verify", str(out))
+    assert verified.returncode == 1, verified.stderr
+    back = f"harvester harvest --out {out} --plate {GONE} --sample-per 'Gene Symbol' --sample 1"
+    assert f"{back} (1 file of a forgotten target set" in verified.stdout, verified.stdout
 
 
 def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
