@@ -1341,8 +1341,10 @@ def forgotten_entry(newest: RecordedRun, gone: Mapping[str, ForgottenSet]) -> Fo
 
 def target_flags(recorded: RecordedRun) -> list[str]:
     """The flags that name the run's target set (:func:`target_set`) on a command line: its
-    targets, ``--ids-from`` and ``--from-plan`` paths as saved, and its ``--where`` terms.
-    What ``harvester forget`` is given to name a set, and says of one."""
+    targets, ``--ids-from`` and ``--from-plan`` paths as saved, its ``--where`` terms and
+    its ``--sample-per`` key. What ``harvester forget`` is given to name a set, and says of
+    one. Why the key: it is part of the set, and a hint that left it out named a set that
+    ``forget`` then said DIR does not have."""
     config = recorded.config
     words: list[str] = []
     for key in ("screens", "projects", "plates", "datasets", "images"):
@@ -1360,6 +1362,20 @@ def target_flags(recorded: RecordedRun) -> list[str]:
     where = config.get("where")
     for term in where if isinstance(where, list) else ():
         words += ["--where", str(term)]
+    per = config.get("sample_per")
+    if isinstance(per, str) and per.strip():  # (part of the set: forget must be given it)
+        words += ["--sample-per", per]
+    return words
+
+
+def take_back_flags(recorded: RecordedRun) -> list[str]:
+    """The flags of a harvest that takes a forgotten set back: its :func:`target_flags`,
+    with the ``--sample N`` its ``--sample-per`` is refused without (a harvest given the
+    key alone is exit 2, before its targets are checked)."""
+    words = target_flags(recorded)
+    sample = recorded.config.get("sample")
+    if "--sample-per" in words and sample:
+        words += ["--sample", str(sample)]
     return words
 
 

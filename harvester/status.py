@@ -87,7 +87,7 @@ from harvester.journal import (
 from harvester.label_ids import LABEL_IDS_FILE, DamagedPinError, read_pin
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
-from harvester.plan import PLAN_WRITER_SUFFIX
+from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids
 from harvester.runlock import held_run_locks
 from harvester.shard import (
     WorkLeft,
@@ -850,16 +850,49 @@ def _live_and_forgotten(
     return live, forgotten
 
 
-def _forgotten_kinds(forgotten: list[RecordedRun]) -> list[_TargetKinds]:
+def _forgotten_kinds(
+    forgotten: list[RecordedRun], plan_at: Path | None = None
+) -> list[_TargetKinds]:
     """The forgotten sets that tell their images (by id, or an ids file still there), each
-    asking nothing of them. One that cannot tell them (ids read once, a plan) is left out:
-    as a set that cannot tell its images it would take every image no set names."""
+    asking nothing of them. One that cannot tell them (ids read once, another plan) is left
+    out: as a set that cannot tell its images it would take every image no set names.
+
+    ``plan_at``: DIR's plan when forgotten sets alone harvest it (:func:`_plan_forgotten`):
+    such a set tells its images by the plan's ids, so that their failures and pending
+    kinds are not counted, as for a forgotten plate's."""
     out = []
-    for target in _target_kinds(forgotten, None):
+    for target in _target_kinds(forgotten, plan_at):
+        if target.plan and plan_at is not None:
+            try:
+                target.ids, target.plan = frozenset(iter_plan_ids(plan_at)), False
+            except UsageError:  # (damaged: said as plan_error where it is counted)
+                continue
         if target.known and not target.plan:
             target.kinds, target.forgotten = frozenset(), True
             out.append(target)
     return out
+
+
+def _plan_forgotten(
+    plan_at: Path | None, live: list[_TargetKinds], gone: list[tuple[RecordedRun, ForgottenSet]]
+) -> bool:
+    """Whether DIR's plan was harvested by sets ``harvester forget`` took out alone (none of
+    the ``live`` sets harvests it). Then the plan is not counted: its images' failed and
+    pending artifacts were counted, its tasks listed with work left and a resume offered
+    for a set that resumes leave out (its images gone from the server)."""
+    if plan_at is None or not gone or any(t.plan for t in live):
+        return False
+    return any(t.plan for t in _target_kinds([recorded for recorded, _ in gone], plan_at))
+
+
+def plan_forgotten(out_dir: Path, plan_at: Path) -> bool:
+    """Whether DIR's plan (at ``plan_at``) was harvested by forgotten sets alone
+    (:func:`_plan_forgotten`), from DIR's saved configs: then no resubmission adds its
+    missing images, and ``harvester index`` does not say to run it again after one."""
+    from harvester.config import recorded_target_sets
+
+    live, gone = _live_and_forgotten(out_dir, recorded_target_sets(out_dir, forgotten=True))
+    return _plan_forgotten(plan_at, _target_kinds(live or [], plan_at), gone)
 
 
 def _split(target: _TargetKinds) -> bool:
@@ -1104,6 +1137,10 @@ def _newest_task_logs(
 
 #: The line the task script echoes as it starts (:func:`harvester.slurm.render_script`).
 _TASK_START = re.compile(r"harvester shard \d+/\d+: job \S+ on ")
+#: SLURM's own lines in a task log: ``slurmstepd:``, or ``slurmstepd-<node>:`` as
+#: slurmstepd writes them on clusters that name the node (22.05 here: ``slurmstepd-localhost:
+#: error: *** JOB 171 ON localhost CANCELLED ...``), which were read as the harvest's words.
+_SLURMSTEPD = re.compile(r"slurmstepd(?:-[^\s:]+)?:")
 #: How much of a task log's end is read: a start line further back than this has a
 #: harvest's output after it, so the task did not end without a word.
 _LOG_TAIL_BYTES = 64 * 1024
@@ -1111,9 +1148,9 @@ _LOG_TAIL_BYTES = 64 * 1024
 
 def _ended_silently(log: Path) -> tuple[bool, bool]:
     """Whether a task log's last start line has nothing from the harvest after it (only
-    blank lines and SLURM's ``slurmstepd:`` lines), and whether one of those reports an
-    oom_kill. Any other line after it (a summary, an error, a note) says the harvest
-    spoke: not said to be killed. (False, False) for a log that cannot be read."""
+    blank lines and SLURM's own lines, :data:`_SLURMSTEPD`), and whether one of those
+    reports an oom_kill. Any other line after it (a summary, an error, a note) says the
+    harvest spoke: not said to be killed. (False, False) for a log that cannot be read."""
     try:
         with log.open("rb") as handle:
             size = handle.seek(0, 2)
@@ -1126,7 +1163,7 @@ def _ended_silently(log: Path) -> tuple[bool, bool]:
     if not starts:
         return False, False
     after = [line.strip() for line in lines[starts[-1] + 1 :] if line.strip()]
-    if any(not line.startswith("slurmstepd:") for line in after):
+    if any(not _SLURMSTEPD.match(line) for line in after):
         return False, False
     return True, any("oom" in line.lower() for line in after)
 
@@ -1416,12 +1453,20 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     recorded_sets, gone = _live_and_forgotten(out_dir, every)
     report.forgotten = [entry.targets for _recorded, entry in gone]
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
+    plan_forgotten = _plan_forgotten(plan_at, sets, gone)
+    if plan_forgotten:
+        info = None  # (not counted: its images are the forgotten set's, named below)
     # An image no set names is counted by DIR's newest set's kinds: the newest set as a
     # resume orders them (a replay ranks as the run it replayed), not the run started last.
     # A forgotten set names its images too, asking nothing of them (after the live sets: an
     # image a live set names is that set's).
     wanted = _Wanted(
-        [*sets, *_forgotten_kinds([recorded for recorded, _entry in gone])],
+        [
+            *sets,
+            *_forgotten_kinds(
+                [recorded for recorded, _entry in gone], plan_at if plan_forgotten else None
+            ),
+        ],
         [a.value for a in Artifact if a.value in sets[0].kinds] if sets else selected,
     )
     dropped_by_set: dict[int, set[str]] = {}
@@ -1523,6 +1568,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
             and not any(t.plan for t in sets)
             and slurm is None
             and plan_at == out_dir
+            and not plan_forgotten
         )
         sets_left = bool(by_sets or report.walks) or any(
             (f["kind"], f["id"]) not in plan_failed for f in report.failures
@@ -1586,7 +1632,7 @@ def forgotten_images(
     files of such images, a resume that leaves their set out: nothing was refetched, and
     ``status`` then said nothing of them. Their set's targets given again take it back.
     """
-    from harvester.config import recorded_target_sets, target_flags
+    from harvester.config import recorded_target_sets, take_back_flags
     from harvester.forgotten import FORGOTTEN_NAME
 
     if not (out_dir / FORGOTTEN_NAME).is_file():  # (no saved config read for nothing)
@@ -1600,7 +1646,7 @@ def forgotten_images(
     for image_id in ids:
         holder = wanted.holder(image_id, images.get(image_id))
         if holder is not None and holder.forgotten and holder.recorded is not None:
-            found[image_id] = shlex.join(target_flags(holder.recorded))
+            found[image_id] = shlex.join(take_back_flags(holder.recorded))
     return found
 
 

@@ -42,6 +42,7 @@ def register(subparsers: Any) -> None:
     forget.add_argument(
         "--where", action="append", metavar="KEY=VALUE", help="the set's --where terms"
     )
+    forget.add_argument("--sample-per", metavar="KEY", help="the set's --sample-per key")
     forget.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     forget.set_defaults(run=run_forget_command)
 
@@ -129,7 +130,10 @@ def _named_set(args: argparse.Namespace) -> dict[str, Any] | None:
             given[key] = getattr(args, key)
     if not given.keys() - {"where"}:
         return None
-    return resolve(None, {**given, "out": args.out}).to_public()
+    named = resolve(None, {**given, "out": args.out}).to_public()
+    if args.sample_per:  # (set apart: a config refuses a --sample-per without --sample)
+        named["sample_per"] = args.sample_per
+    return named
 
 
 def _again_command(out: Path, recorded: RecordedRun) -> str:

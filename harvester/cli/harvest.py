@@ -1027,14 +1027,14 @@ def _resumed_configs(
 def _all_forgotten(out: Path) -> str | None:
     """The line of a resume of DIR whose every target set ``harvester forget`` took out of
     its resumes (None: not so): nothing to resume, exit 0, and how to take one back."""
-    from harvester.config import recorded_target_sets, target_flags
+    from harvester.config import recorded_target_sets, take_back_flags
 
     if not out.is_dir():
         return None
     sets = recorded_target_sets(out, forgotten=True)
     if not sets:
         return None
-    again = shlex.join(["harvester", "harvest", "--out", str(out), *target_flags(sets[0])])
+    again = shlex.join(["harvester", "harvest", "--out", str(out), *take_back_flags(sets[0])])
     return (
         f"nothing to resume: every target set of {out} is forgotten (`harvester forget`); "
         f"to resume one again, give its targets, e.g. {again}"

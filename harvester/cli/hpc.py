@@ -1233,13 +1233,15 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
     import shlex
 
     from harvester.plan import META_FILE, plan_dir, read_plan_info
-    from harvester.status import read_slurm_script
+    from harvester.status import plan_forgotten, read_slurm_script
 
     plan: Path | None = out
     if not (plan_dir(out) / META_FILE).is_file():  # the array's --from-plan, if elsewhere
         slurm = read_slurm_script(out)
         plan = Path(slurm.from_plan) if slurm is not None and slurm.from_plan else None
     if plan is None or not (plan_dir(plan) / META_FILE).is_file():
+        return None
+    if plan_forgotten(out, plan):  # (`harvester forget`: its images gone from the server)
         return None
     try:
         planned = read_plan_info(plan).images

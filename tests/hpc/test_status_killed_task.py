@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hpc_helpers import run_array_task
+from hpc_helpers import EmulatorProcess, run_array_task
+from test_slurm import _logs, _wait_gone, require_slurm_cluster
+from test_slurm_resume_index import _sbatch
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -186,18 +188,25 @@ def test_where_the_queue_cannot_be_asked_status_says_so_and_does_not_guess(
     assert not asked.exists()
 
 
+@pytest.mark.parametrize(
+    "notice",
+    [
+        f"slurmstepd: error: Detected 1 oom_kill event in StepId={JOB}_{TASK}.batch. "
+        "Some of the step tasks have been OOM Killed.",
+        # (the node named, as slurmstepd 22.05 writes its lines on the test cluster)
+        f"slurmstepd-node01: error: Detected 1 oom-kill event(s) in StepId={JOB}_{TASK}.batch. "
+        "Some of your processes may have been killed by the cgroup out-of-memory handler.",
+    ],
+)
 def test_slurms_out_of_memory_line_is_read_as_what_killed_it(
-    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    notice: str, killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     """slurmstepd writes its oom_kill notice into the task's log: status says out of
     memory, not a guess among three; any line of the harvest after the start would not."""
     log = killed / "logs" / f"harvest-{JOB}_{TASK}.log"
     with log.open("a") as handle:
-        handle.write(
-            f"slurmstepd: error: Detected 1 oom_kill event in StepId={JOB}_{TASK}.batch. "
-            "Some of the step tasks have been OOM Killed.\n"
-        )
+        handle.write(notice + "\n")
     _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
     text, data = _status(killed, capsys)
     assert [x for x in text if x.startswith("task ")] == [
@@ -233,3 +242,46 @@ def test_without_a_plan_a_task_killed_while_walking_is_named(
     ]
     assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
     assert text[-1].startswith(f"to resume: jid=$(sbatch --parsable {out}/harvest.sbatch) && ")
+
+
+@pytest.mark.slurm
+def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real array task SIGKILLed mid-run (`scancel --batch --signal=KILL`): SLURM writes
+    its own `slurmstepd-<node>: ... CANCELLED` line into the log, which is not the
+    harvest's word: status names the task as ended without its summary."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emulator_process.base_url, "--screen", "2302",
+                 "--out", str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
+                 "--rate", "4", "--job-name", "hv-killed"]) == 0  # fmt: skip
+    array = _sbatch("--array=0", str(out / "harvest.sbatch"), cwd=out)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while sum(_done_in(journal) for journal in (out / "journals").glob("*-shard-0-of-2*")) < 3:
+            assert time.monotonic() < deadline, f"task 0 journaled nothing in time\n{_logs(out)}"
+            time.sleep(0.2)
+    finally:
+        subprocess.run(
+            ["scancel", "--batch", "--signal=KILL", f"{array}_0"], timeout=30, check=False
+        )
+    _wait_gone([array])
+    log = out / "logs" / f"harvest-{array}_0.log"
+    said = log.read_text().splitlines()
+    after = said[[n for n, x in enumerate(said) if x.startswith("harvester shard 0/2")][-1] + 1 :]
+    assert after and all(line.startswith("slurmstepd") for line in after), said
+    text, data = _status(out, capsys)
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task 0 (job {array}_0): ended without its summary (killed: out of memory, kill -9 "
+        f"or node failure?); see sacct -j {array}_0 --format=State,ExitCode,MaxRSS"
+    ], _logs(out)
+    assert [e["task"] for e in data["ended_without_summary"]] == [0]
+
+
+def _done_in(journal: Path) -> int:
+    """Artifacts a journal records done."""
+    return sum(
+        '"rec": "done"' in x or '"rec":"done"' in x for x in journal.read_text().splitlines()
+    )

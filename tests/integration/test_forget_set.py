@@ -287,3 +287,85 @@ def test_verify_names_the_targets_of_a_forgotten_sets_damaged_file(
         f"2 damaged or missing files: to refetch exactly those: harvester harvest --out {out}; "
         f"{again} (1 file of a forgotten"
     ), last
+
+
+def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A balanced sample (--sample-per) of a plate now gone: the refusal's forget command
+    (which names the key) forgets it, exit 0; once every set is forgotten, the commands
+    the resume and verify (a damaged file) offer to take it back are ones a harvest
+    accepts (--sample with --sample-per)."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    per = ("--sample", "1", "--sample-per", "Gene Symbol")
+    assert harvest(fields.base_url, out, GONE, *per) == (0, "")
+    port = fields.server.port
+    fields.stop()
+    demo = make_emulator(preset="demo", port=port)
+
+    refused = cli("harvest", "--out", str(out), "-q")
+    assert refused.returncode == 2
+    (hint,) = [line for line in refused.stderr.splitlines() if line.startswith("hint: ")]
+    command = hint.rsplit(": ", 1)[1]
+    assert command == f"harvester forget {out} --plate {GONE} --sample-per 'Gene Symbol'"
+    forgot = cli(*shlex.split(command)[1:])
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.startswith(f"{out}: forgot the target set --plate {GONE} --sample-per")
+
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    again = resumed.stderr.rsplit("e.g. ", 1)[1].strip()
+    assert "--sample-per 'Gene Symbol' --sample 1" in again
+    # Accepted as a harvest (not refused for its flags): it reaches the server's check.
+    taken = cli(*shlex.split(again)[1:], "-q")
+    assert taken.returncode == 2
+    assert taken.stderr.startswith(f"error: plate {GONE} not found on the server"), taken.stderr
+    assert demo.base_url in taken.stderr
+
+    thumb = next((out / "images").rglob("*.thumbnail.jpg"))
+    thumb.write_bytes(b"junk")
+    verified = cli("verify", str(out))
+    assert verified.returncode == 1, verified.stderr
+    back = f"harvester harvest --out {out} --plate {GONE} --sample-per 'Gene Symbol' --sample 1"
+    assert f"{back} (1 file of a forgotten target set" in verified.stdout, verified.stdout
+
+
+def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A plan of a plate now gone, harvested with --from-plan (every thumbnail 404): once
+    its set is forgotten, status counts no failed or pending artifact of the plan, lists
+    no failure, offers no resume, and names the set as forgotten; index no longer notes
+    the plan's images missing from index.csv."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    planned = cli(
+        "plan", "--base-url", fields.base_url, "--plate", GONE, "--out", str(out),
+        "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    port = fields.server.port
+    fields.stop()
+    make_emulator(preset="demo", port=port)
+    failed = cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
+    assert failed.returncode == 1, failed.stderr
+    before = json.loads(cli("status", str(out), "--json").stdout)
+    assert before["totals"]["failed"] + before["totals"]["pending"] == 36
+    assert "resume" in before and "plan" in before
+    assert "note: index.csv lists 0 of the plan's 36 images" in cli("index", str(out)).stdout
+
+    forgot = cli("forget", str(out), "--from-plan", str(out))
+    assert forgot.returncode == 0, forgot.stderr
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    assert report["totals"]["failed"] == 0 and report["totals"]["pending"] == 0
+    assert report["failures"] == [] and "resume" not in report and "plan" not in report
+    assert report["forgotten"] == [f"--from-plan {out}"]
+    text = cli("status", str(out)).stdout
+    assert "to resume" not in text and "failures" not in text
+    assert "forgotten (`harvester forget`: not resumed, failed and pending not counted): " in text
+    indexed = cli("index", str(out))  # (no resubmission would add the plan's images)
+    assert indexed.returncode == 0 and "note: " not in indexed.stdout, indexed.stdout
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.startswith(f"nothing to resume: every target set of {out} is forgotten")

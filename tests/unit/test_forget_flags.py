@@ -31,6 +31,8 @@ def forget_args(*words: str) -> argparse.Namespace:
         {"screens": [2302, "idr0056"], "where": ["gene symbol=ECT2", "Phenotype~mitosis"]},
         {"ids_from": Path("ids.txt"), "sample": 5, "seed": 3},
         {"datasets": [51], "images": [1884801]},
+        {"screens": [2302], "sample": 3, "sample_per": "Gene Symbol"},
+        {"from_plan": Path("study"), "sample": 3, "sample_per": "gene symbol"},
     ],
 )
 def test_printed_targets_name_the_saved_set(
