@@ -487,6 +487,28 @@ def changed_by_hand(out_dir: Path, target: Path) -> bool:
         return False
 
 
+def mark_written_partial(out_dir: Path, target: Path) -> None:
+    """Record ``target``, as harvester last wrote it, as partial (see :func:`written_partial`).
+
+    For a table found short only once written: ``harvester index`` after a job array with
+    tasks still to run (the plan has more images than the index). The complete index that
+    follows the resubmitted array then compares its label ids with no such file, rather than
+    warning that most of them changed and keeping a ``labels.before-...`` copy of a table
+    nobody trained on. Nothing is recorded for a table harvester did not write last.
+    """
+    with folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+        record = _written(out_dir)
+        entry = record.get(target.name)
+        if not isinstance(entry, dict) or entry.get("partial") is True:
+            return
+        entry["partial"] = True
+        data = (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
+        try:
+            atomic_write_bytes(out_dir, out_dir / WRITTEN_NAME, data, durable=False)
+        except OSError as exc:  # only the next write's comparison is affected
+            logger.debug("could not record %s as partial in %s: %s", target, WRITTEN_NAME, exc)
+
+
 def written_partial(out_dir: Path, target: Path) -> bool:
     """Whether ``target`` is as an interrupted run wrote it (``"partial"`` in
     ``written.json``, and not changed by hand since): its rows are those recorded before

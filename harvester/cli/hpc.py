@@ -919,6 +919,10 @@ def run_index(args: argparse.Namespace) -> int:
     short = _plan_shortfall(out, rows)
     if short:
         print(short)
+        if labels in written:  # provisional: see harvester.index.mark_written_partial
+            from harvester.index import mark_written_partial
+
+            mark_written_partial(out, labels)
     elif lost:
         import shlex
 
