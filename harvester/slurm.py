@@ -492,7 +492,8 @@ def render_script(job: SlurmJob) -> str:
         "# The split is fixed when the script is written: a resubmission of some tasks only",
         "# (sbatch --array=2,5 ...) must still give shard K the same images.",
         f'if [ "$N" != {job.tasks} ]; then',
-        f'  echo "array of $N tasks: keeping the written shard count {job.tasks}" >&2',
+        f'  echo "a resubmission of $N task(s) of the array: task $K is shard $K/{job.tasks}, '
+        'as written" >&2',
         f"  N={job.tasks}",
         "fi",
         'if [ "$K" -ge "$N" ]; then echo "task $K is outside shards 0..$((N - 1))" >&2; exit 2; fi',

@@ -237,3 +237,21 @@ def _label_ids(labels: Path) -> dict[str, int]:
 
     with labels.open(newline="", encoding="utf-8") as handle:
         return {row["label"]: int(row["label_id"]) for row in csv.DictReader(handle)}
+
+
+def test_a_resubmitted_task_says_which_shard_it_is(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """`sbatch --array=1 harvest.sbatch` (one task of two, resubmitted): SLURM counts an
+    array of 1, and the task says it is still shard 1/2, as the script was written (it
+    said "keeping the written shard count 2", which read like a warning), then harvests."""
+    plan = tmp_path / "plan"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(plan), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
+                 "--rate", "none"]) == 0  # fmt: skip
+    assert run_array_task(out / "harvest.sbatch", 1, 1, "79").returncode == 0
+    log = (out / "logs" / "harvest-79_1.log").read_text()
+    assert "a resubmission of 1 task(s) of the array: task 1 is shard 1/2, as written" in log
+    assert 0 < len(list((out / "images").rglob("*.thumbnail.jpg"))) < PROJECT_IMAGES
