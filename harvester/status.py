@@ -1136,7 +1136,7 @@ def _newest_task_logs(
 
 
 #: The line the task script echoes as it starts (:func:`harvester.slurm.render_script`).
-_TASK_START = re.compile(r"harvester shard \d+/\d+: job \S+ on ")
+_TASK_START = re.compile(r"harvester shard (\d+/\d+): job \S+ on ")
 #: SLURM's own lines in a task log: ``slurmstepd:``, or ``slurmstepd-<node>:`` as
 #: slurmstepd writes them on clusters that name the node (22.05 here: ``slurmstepd-localhost:
 #: error: *** JOB 171 ON localhost CANCELLED ...``), which were read as the harvest's words.
@@ -1146,11 +1146,13 @@ _SLURMSTEPD = re.compile(r"slurmstepd(?:-[^\s:]+)?:")
 _LOG_TAIL_BYTES = 64 * 1024
 
 
-def _ended_silently(log: Path) -> tuple[bool, bool]:
-    """Whether a task log's last start line has nothing from the harvest after it (only
-    blank lines and SLURM's own lines, :data:`_SLURMSTEPD`), and whether one of those
-    reports an oom_kill. Any other line after it (a summary, an error, a note) says the
-    harvest spoke: not said to be killed. (False, False) for a log that cannot be read."""
+def _ended_silently(log: Path, shard: str) -> tuple[bool, bool]:
+    """Whether a task log's last start line, of ``shard`` (``K/N``), has nothing from the
+    harvest after it (only blank lines and SLURM's own lines, :data:`_SLURMSTEPD`), and
+    whether one of those reports an oom_kill. Any other line after it (a summary, an error,
+    a note) says the harvest spoke: not said to be killed; nor is a start of another shard
+    (a log of an older array of another task count, which the script's task K never
+    wrote). (False, False) for a log that cannot be read."""
     try:
         with log.open("rb") as handle:
             size = handle.seek(0, 2)
@@ -1159,10 +1161,10 @@ def _ended_silently(log: Path) -> tuple[bool, bool]:
     except OSError:
         return False, False
     lines = text.splitlines()
-    starts = [n for n, line in enumerate(lines) if _TASK_START.match(line)]
-    if not starts:
+    starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := _TASK_START.match(line))]
+    if not starts or starts[-1][1] != shard:
         return False, False
-    after = [line.strip() for line in lines[starts[-1] + 1 :] if line.strip()]
+    after = [line.strip() for line in lines[starts[-1][0] + 1 :] if line.strip()]
     if any(not _SLURMSTEPD.match(line) for line in after):
         return False, False
     return True, any("oom" in line.lower() for line in after)
@@ -1184,7 +1186,7 @@ def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
     ends: list[SilentEnd] = []
     candidates = set(range(n)) - running
     for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
-        silent, oom = _ended_silently(Path(log))
+        silent, oom = _ended_silently(Path(log), f"{task}/{n}")
         m = _TASK_LOG.fullmatch(Path(log).name)
         if silent and m is not None:
             ends.append(SilentEnd(task, f"{m.group(1)}_{task}", log, out_of_memory=oom))

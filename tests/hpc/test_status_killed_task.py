@@ -285,3 +285,18 @@ def _done_in(journal: Path) -> int:
     return sum(
         '"rec": "done"' in x or '"rec":"done"' in x for x in journal.read_text().splitlines()
     )
+
+
+def test_a_killed_task_of_an_older_array_of_another_count_is_not_named(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The script rewritten for 2 tasks after task 1 of 4 was killed: task 1 of the new
+    array never ran, and the old log of shard 1/4 is not taken for its silent end."""
+    out = killed
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
+                 "--rate", "none", "--quiet"]) == 0  # fmt: skip
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(out, capsys)
+    assert not [x for x in text if x.startswith("task ") and "ended without" in x], text
+    assert "ended_without_summary" not in data
