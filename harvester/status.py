@@ -1136,36 +1136,57 @@ def _newest_task_logs(
 
 
 #: The line the task script echoes as it starts (:func:`harvester.slurm.render_script`).
-_TASK_START = re.compile(r"harvester shard \d+/\d+: job \S+ on ")
+_TASK_START = re.compile(r"harvester shard (\d+/\d+): job \S+ on ")
 #: SLURM's own lines in a task log: ``slurmstepd:``, or ``slurmstepd-<node>:`` as
 #: slurmstepd writes them on clusters that name the node (22.05 here: ``slurmstepd-localhost:
 #: error: *** JOB 171 ON localhost CANCELLED ...``), which were read as the harvest's words.
 _SLURMSTEPD = re.compile(r"slurmstepd(?:-[^\s:]+)?:")
-#: How much of a task log's end is read: a start line further back than this has a
-#: harvest's output after it, so the task did not end without a word.
+#: The harvest's line a minute in a log (:class:`harvester.progress.Progress`): a tick of a
+#: run going on, not a word of its end, so a task killed after hours of them is silent too.
+_PROGRESS_LINE = re.compile(r"progress \([^)]*\): ")
+#: How much of a task log's end is read first; when that holds no start line, only ticks
+#: (:data:`_PROGRESS_LINE`, SLURM's lines), up to :data:`_LOG_MAX_BYTES` (a start line
+#: further back has a harvest's output after it, so the task did not end without a word).
 _LOG_TAIL_BYTES = 64 * 1024
+_LOG_MAX_BYTES = 16 * 1024 * 1024
 
 
-def _ended_silently(log: Path) -> tuple[bool, bool]:
-    """Whether a task log's last start line has nothing from the harvest after it (only
-    blank lines and SLURM's own lines, :data:`_SLURMSTEPD`), and whether one of those
-    reports an oom_kill. Any other line after it (a summary, an error, a note) says the
-    harvest spoke: not said to be killed. (False, False) for a log that cannot be read."""
+def _ended_silently(log: Path, shard: str) -> tuple[bool, bool]:
+    """Whether a task log's last start line, of ``shard`` (``K/N``), has nothing from the
+    harvest after it (only :func:`_tick` lines: blank, SLURM's own, progress lines), and
+    whether one of SLURM's reports an oom_kill. Any other line after it (a summary, an error,
+    a note) says the harvest spoke: not said to be killed; nor is a start of another shard
+    (a log of an older array of another task count, which the script's task K never
+    wrote). (False, False) for a log that cannot be read."""
+    lines = _log_tail(log, _LOG_TAIL_BYTES)
+    # (lines[0] may be cut: the read starts mid-line)
+    if not any(_TASK_START.match(line) for line in lines) and all(map(_tick, lines[1:])):
+        lines = _log_tail(log, _LOG_MAX_BYTES)
+    starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := _TASK_START.match(line))]
+    if not starts or starts[-1][1] != shard:
+        return False, False
+    after = [line.strip() for line in lines[starts[-1][0] + 1 :] if line.strip()]
+    if not all(_tick(line) for line in after):
+        return False, False
+    return True, any("oom" in line.lower() for line in after if _SLURMSTEPD.match(line))
+
+
+def _tick(line: str) -> bool:
+    """Whether a task log's line is no word of the harvest's end: blank, SLURM's own line
+    (:data:`_SLURMSTEPD`) or a progress line (:data:`_PROGRESS_LINE`)."""
+    text = line.strip()
+    return not text or bool(_SLURMSTEPD.match(text) or _PROGRESS_LINE.match(text))
+
+
+def _log_tail(log: Path, size: int) -> list[str]:
+    """The lines of a log's last ``size`` bytes ([] when it cannot be read)."""
     try:
         with log.open("rb") as handle:
-            size = handle.seek(0, 2)
-            handle.seek(max(0, size - _LOG_TAIL_BYTES))
-            text = handle.read().decode("utf-8", errors="replace")
+            end = handle.seek(0, 2)
+            handle.seek(max(0, end - size))
+            return handle.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
-        return False, False
-    lines = text.splitlines()
-    starts = [n for n, line in enumerate(lines) if _TASK_START.match(line)]
-    if not starts:
-        return False, False
-    after = [line.strip() for line in lines[starts[-1] + 1 :] if line.strip()]
-    if any(not _SLURMSTEPD.match(line) for line in after):
-        return False, False
-    return True, any("oom" in line.lower() for line in after)
+        return []
 
 
 def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
@@ -1184,7 +1205,7 @@ def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
     ends: list[SilentEnd] = []
     candidates = set(range(n)) - running
     for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
-        silent, oom = _ended_silently(Path(log))
+        silent, oom = _ended_silently(Path(log), f"{task}/{n}")
         m = _TASK_LOG.fullmatch(Path(log).name)
         if silent and m is not None:
             ends.append(SilentEnd(task, f"{m.group(1)}_{task}", log, out_of_memory=oom))

@@ -285,3 +285,40 @@ def _done_in(journal: Path) -> int:
     return sum(
         '"rec": "done"' in x or '"rec":"done"' in x for x in journal.read_text().splitlines()
     )
+
+
+def test_a_killed_task_of_an_older_array_of_another_count_is_not_named(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The script rewritten for 2 tasks after task 1 of 4 was killed: task 1 of the new
+    array never ran, and the old log of shard 1/4 is not taken for its silent end."""
+    out = killed
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
+                 "--rate", "none", "--quiet"]) == 0  # fmt: skip
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(out, capsys)
+    assert not [x for x in text if x.startswith("task ") and "ended without" in x], text
+    assert "ended_without_summary" not in data
+
+
+def test_a_task_killed_after_its_progress_lines_is_named(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Without --quiet a task prints a progress line a minute into its log: one killed after
+    hours of them (more than the log's tail status reads) still ended without a word."""
+    log = killed / "logs" / f"harvest-{JOB}_{TASK}.log"
+    with log.open("a") as handle:
+        for minute in range(1, 900):  # (fifteen hours: about 73 KB of progress lines)
+            clock = f"{minute // 60}h{minute % 60:02d}m"
+            done = f"{minute // 30} finished (3%, about 9h00m left)"
+            handle.write(f"progress ({clock}): 28 images found, {done}, 1 artifact\n")
+    assert log.stat().st_size > 64 * 1024
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(killed, capsys)
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {JOB}_{TASK}): ended without its summary (killed: out of memory, "
+        f"kill -9 or node failure?); see sacct -j {JOB}_{TASK} --format=State,ExitCode,MaxRSS"
+    ]
+    assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
