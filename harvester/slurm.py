@@ -491,12 +491,16 @@ def render_script(job: SlurmJob) -> str:
         f'N="${{SLURM_ARRAY_TASK_COUNT:-{job.tasks}}}"',
         "# The split is fixed when the script is written: a resubmission of some tasks only",
         "# (sbatch --array=2,5 ...) must still give shard K the same images.",
+        'RESUBMITTED=""',
         f'if [ "$N" != {job.tasks} ]; then',
-        f'  echo "a resubmission of $N task(s) of the array: task $K is shard $K/{job.tasks}, '
-        'as written" >&2',
+        '  RESUBMITTED="$N"',
         f"  N={job.tasks}",
         "fi",
         'if [ "$K" -ge "$N" ]; then echo "task $K is outside shards 0..$((N - 1))" >&2; exit 2; fi',
+        'if [ -n "$RESUBMITTED" ]; then',
+        '  echo "a resubmission of $RESUBMITTED task(s) of the array: task $K is shard $K/$N, '
+        'as written" >&2',
+        "fi",
         'echo "harvester shard $K/$N: job ${SLURM_ARRAY_JOB_ID:-?}_$K on $(hostname) at $(date)"',
         "",
         f'exec {cmd} --shard "$K/$N"',

@@ -255,3 +255,17 @@ def test_a_resubmitted_task_says_which_shard_it_is(
     log = (out / "logs" / "harvest-79_1.log").read_text()
     assert "a resubmission of 1 task(s) of the array: task 1 is shard 1/2, as written" in log
     assert 0 < len(list((out / "images").rglob("*.thumbnail.jpg"))) < PROJECT_IMAGES
+
+
+def test_a_task_outside_the_shards_says_only_that(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """`sbatch --array=0-7` on a 2-task script: task 5 is refused as outside the shards
+    (exit 2), without first calling itself "shard 5/2"."""
+    plan = tmp_path / "plan"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(plan), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
+                 "--rate", "none"]) == 0  # fmt: skip
+    assert run_array_task(out / "harvest.sbatch", 5, 8, "80").returncode == 2
+    log = (out / "logs" / "harvest-80_5.log").read_text()
+    assert log.splitlines() == ["task 5 is outside shards 0..1"]
