@@ -20,6 +20,7 @@ from the server's requests (no URL, header or cookie), so it is safe to share wi
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import time
@@ -96,7 +97,9 @@ def read_labels_file(path: Path) -> dict[str, int]:
         raise _bad(path, f"is over {_FILE_LIMIT >> 20} MB, not a labels.csv")
     try:
         text = data.decode("utf-8-sig")
-        rows = list(csv.reader(text.splitlines()))
+        # newline="": a label may hold a line break (quoted by harvester's writer), which
+        # splitlines() cut into two records (or, for U+2028 and U+0085, split unquoted).
+        rows = list(csv.reader(io.StringIO(text, newline="")))
     except (UnicodeDecodeError, csv.Error):
         raise _bad(path, "is not a UTF-8 CSV file") from None
     if not rows:
