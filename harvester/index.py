@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import logging
 import os
@@ -324,12 +323,27 @@ def _render_piece(header: list[str] | None, rows: list[list[str]]) -> bytes:
         plain = _plain_csv(header, rows)
         if plain is not None:
             return _utf8(plain)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        # "\r\n" for the writer, each row's then cut to "\n": Python 3.11's writer quotes a
+        # cell holding a line break only when the break is in its lineterminator, so with
+        # "\n" a lone "\r" (in a server's label or name) went out unquoted and split the row
+        # for every reader (csv, pandas, --label-ids-from).
+        lines = _RowTexts()
+        writer = csv.writer(lines, lineterminator="\r\n")
         if header is not None:
             writer.writerow(header)
         writer.writerows(rows)
-        return _utf8(buffer.getvalue())
+        return _utf8("".join(line[:-2] + "\n" for line in lines.texts))
+
+
+class _RowTexts:
+    """A file for :func:`csv.writer` that keeps the text of each row (one write per row)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.texts.append(text)
+        return len(text)
 
 
 #: A UTF-16 surrogate on its own: JSON may carry one (``"\\ud800"``), UTF-8 cannot.

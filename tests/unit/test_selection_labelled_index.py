@@ -61,7 +61,15 @@ def problem_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
 
 
-HOSTILE = ["a, b", 'say "hi"', "line\nbreak", "\u00fcmlaut \u2713", "cr\r\nlf", "tab\tx"]
+HOSTILE = [
+    "a, b",
+    'say "hi"',
+    "line\nbreak",
+    "\u00fcmlaut \u2713",
+    "cr\r\nlf",
+    "lone\rcr",
+    "tab\tx",
+]
 
 
 def test_hostile_values_round_trip_and_labels_agree(tmp_path: Path) -> None:
