@@ -362,6 +362,16 @@ def _utf8(text: str) -> bytes:
         return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
+def as_written(text: str) -> str:
+    """``text`` as index.csv and labels.csv hold it once written: a lone surrogate as U+FFFD.
+
+    Why: a label is compared with the ``labels.csv`` read back (the previous ids, a
+    ``--label-ids-from`` pin); kept with its surrogate, it matched no label of the file,
+    and every index write warned that it was on no image any more and kept a copy.
+    """
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def _plain_csv(header: list[str] | None, rows: list[list[str]]) -> str | None:
     """The CSV text when no cell needs quoting (then it is the cells joined), else None.
 
