@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import logging
 import os
@@ -324,12 +323,27 @@ def _render_piece(header: list[str] | None, rows: list[list[str]]) -> bytes:
         plain = _plain_csv(header, rows)
         if plain is not None:
             return _utf8(plain)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        # "\r\n" for the writer, each row's then cut to "\n": Python 3.11's writer quotes a
+        # cell holding a line break only when the break is in its lineterminator, so with
+        # "\n" a lone "\r" (in a server's label or name) went out unquoted and split the row
+        # for every reader (csv, pandas, --label-ids-from).
+        lines = _RowTexts()
+        writer = csv.writer(lines, lineterminator="\r\n")
         if header is not None:
             writer.writerow(header)
         writer.writerows(rows)
-        return _utf8(buffer.getvalue())
+        return _utf8("".join(line[:-2] + "\n" for line in lines.texts))
+
+
+class _RowTexts:
+    """A file for :func:`csv.writer` that keeps the text of each row (one write per row)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.texts.append(text)
+        return len(text)
 
 
 #: A UTF-16 surrogate on its own: JSON may carry one (``"\\ud800"``), UTF-8 cannot.
@@ -346,6 +360,16 @@ def _utf8(text: str) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def as_written(text: str) -> str:
+    """``text`` as index.csv and labels.csv hold it once written: a lone surrogate as U+FFFD.
+
+    Why: a label is compared with the ``labels.csv`` read back (the previous ids, a
+    ``--label-ids-from`` pin); kept with its surrogate, it matched no label of the file,
+    and every index write warned that it was on no image any more and kept a copy.
+    """
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _plain_csv(header: list[str] | None, rows: list[list[str]]) -> str | None:

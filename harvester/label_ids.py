@@ -20,6 +20,7 @@ from the server's requests (no URL, header or cookie), so it is safe to share wi
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import time
@@ -96,23 +97,39 @@ def read_labels_file(path: Path) -> dict[str, int]:
         raise _bad(path, f"is over {_FILE_LIMIT >> 20} MB, not a labels.csv")
     try:
         text = data.decode("utf-8-sig")
-        rows = list(csv.reader(text.splitlines()))
+        rows = _numbered_rows(text)
     except (UnicodeDecodeError, csv.Error):
         raise _bad(path, "is not a UTF-8 CSV file") from None
     if not rows:
         raise _bad(path, "is empty")
-    header = [cell.strip() for cell in rows[0]]
+    header = [cell.strip() for cell in rows[0][1]]
     missing = [column for column in ("label", "label_id") if column not in header]
     if missing:
         raise _bad(path, f"has no {' or '.join(repr(c) for c in missing)} column")
     return _mapping(path, rows[1:], header.index("label"), header.index("label_id"))
 
 
-def _mapping(path: Path, rows: Iterable[list[str]], at_label: int, at_id: int) -> dict[str, int]:
-    """label -> id of the data ``rows`` (line numbers from 2, the header being line 1)."""
+def _numbered_rows(text: str) -> list[tuple[int, list[str]]]:
+    """The CSV records of ``text``, each with the line it starts on (a label holding a line
+    break spans two lines: the lines, not the records, are what an editor numbers)."""
+    # newline="": a label may hold a line break (quoted by harvester's writer), which
+    # splitlines() cut into two records (or, for U+2028 and U+0085, split unquoted).
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    for row in reader:
+        rows.append((start, row))
+        start = reader.line_num + 1
+    return rows
+
+
+def _mapping(
+    path: Path, rows: Iterable[tuple[int, list[str]]], at_label: int, at_id: int
+) -> dict[str, int]:
+    """label -> id of the data ``rows`` (each with its line number, the header on line 1)."""
     ids: dict[str, int] = {}
     seen: dict[int, str] = {}
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         if not any(cell.strip() for cell in row):
             continue  # a blank line (an editor's trailing one)
         if len(row) <= max(at_label, at_id):

@@ -1217,7 +1217,14 @@ def label_of(labels: Labels, keys: Sequence[str]) -> str:
         if value.strip() not in bucket:
             bucket.append(value.strip())
     parts = [VALUE_SEPARATOR.join(sorted(values.get(_fold(k), ()))) for k in keys]
-    return "" if not any(parts) else KEY_SEPARATOR.join(parts)
+    if not any(parts):
+        return ""
+    label = KEY_SEPARATOR.join(parts)
+    if label.isascii():
+        return label
+    from harvester.index import as_written  # (a lone surrogate: the label as labels.csv has it)
+
+    return as_written(label)
 
 
 def recorded_label_keys(out_dir: Path, state: JournalState) -> tuple[str, ...]:

@@ -339,3 +339,29 @@ def test_slurm_refuses_a_pin_its_tasks_would_refuse(
     lines = made.stderr.splitlines()
     assert lines[0].startswith("error: ") and "Traceback" not in made.stderr, made.stderr
     assert not (out / "harvest.sbatch").exists()
+
+
+@pytest.mark.parametrize("label", ["a\nb", "a\r\nb", "a\rb", "a\u2028b", "a\x85b", "a;b|c"])
+def test_a_labels_csv_with_line_breaks_in_a_label_pins_that_label(
+    tmp_path: Path, label: str
+) -> None:
+    """A label holding a line break (quoted by harvester's labels.csv) keeps its id when read."""
+    from harvester.index import render_csv
+    from harvester.label_ids import read_labels_file
+
+    path = tmp_path / "labels.csv"
+    table = [[label, "0", "3"], ["z", "1", "2"]]
+    path.write_bytes(render_csv(["label", "label_id", "images"], table))
+    assert read_labels_file(path) == {label: 0, "z": 1}
+
+
+def test_a_bad_row_after_a_two_line_label_is_named_by_its_line(tmp_path: Path) -> None:
+    """The refusal names the line an editor shows: a label quoted over lines 2-3 puts the
+    next row on line 4."""
+    from harvester.errors import UsageError
+    from harvester.label_ids import read_labels_file
+
+    path = tmp_path / "labels.csv"
+    path.write_bytes(b'label,label_id,images\n"a\nb",0,3\nz,x,2\n')
+    with pytest.raises(UsageError, match=r"line 4: label_id 'x' of 'z' is not an integer"):
+        read_labels_file(path)

@@ -61,7 +61,15 @@ def problem_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == PROBLEMS_LOGGER]
 
 
-HOSTILE = ["a, b", 'say "hi"', "line\nbreak", "\u00fcmlaut \u2713", "cr\r\nlf", "tab\tx"]
+HOSTILE = [
+    "a, b",
+    'say "hi"',
+    "line\nbreak",
+    "\u00fcmlaut \u2713",
+    "cr\r\nlf",
+    "lone\rcr",
+    "tab\tx",
+]
 
 
 def test_hostile_values_round_trip_and_labels_agree(tmp_path: Path) -> None:
@@ -87,6 +95,30 @@ def test_hostile_values_round_trip_and_labels_agree(tmp_path: Path) -> None:
         r["label"] for r in rows if r["label"]
     )
     assert all((tmp_path / r["thumbnail_path"]).is_file() for r in rows)
+
+
+def test_a_label_with_a_lone_surrogate_keeps_its_id_without_a_word(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A label with a lone surrogate (a server's broken JSON escape), written as U+FFFD, is
+    the same label at the next write: no 'label_ids changed' line, no labels.before copy."""
+    make_dir(tmp_path, {1: (("Kind", "a\ud800"),), 2: (("Kind", "b"),), 3: (("Kind", "a\ue000"),)})
+    write_labelled_index(tmp_path, ["Kind"])
+    with caplog.at_level(logging.WARNING):
+        write_labelled_index(tmp_path, ["Kind"])
+    assert problem_lines(caplog) == []
+    assert list(tmp_path.glob("labels.before-*")) == []
+    assert read(tmp_path / LABELS_FILE) == [
+        {"label": "a\ue000", "label_id": "0", "images": "1"},
+        {"label": "a\ufffd", "label_id": "1", "images": "1"},
+        {"label": "b", "label_id": "2", "images": "1"},
+    ]
+    rows = read(tmp_path / "index.csv")
+    assert [(r["label"], r["label_id"]) for r in rows] == [
+        ("a\ufffd", "1"),
+        ("b", "2"),
+        ("a\ue000", "0"),
+    ]
 
 
 def test_plain_index_removes_a_stale_labels_csv(
