@@ -539,8 +539,9 @@ class HarvestConfig:
 
 
 #: What follows a user or password cut short by a '/', '?' or '#': the server's host (and
-#: port), then the rest of the URL.
-_CUT_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?(?:[/?#]|$)")
+#: port), then the rest of the URL. A host name may hold a '_' (a docker-compose service,
+#: omero_web) or non-ASCII letters (an IDN): \w takes both.
+_CUT_HOST = re.compile(r"(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?(?:[/?#]|$)")
 
 
 def _check_cut_userinfo(base_url: str) -> None:

@@ -9,6 +9,7 @@ import base64
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from reliability_helpers import DEMO_PROJECT, SMALL_PLATE, cli
 
 from harvester.emulator import EmulatorThread
@@ -147,3 +148,22 @@ def test_slurm_refuses_a_token_in_base_url(
     assert lines[1].startswith("hint: put base_url in the config file"), lines
     assert not (out / "harvest.sbatch").exists()
     assert not _leaked(proc.stdout + proc.stderr)
+
+
+@pytest.mark.parametrize("host", ["omero_web:4080", "bücher.invalid", "Omero-Web_1.lab:8080"])
+def test_a_token_cut_short_before_any_host_name_is_refused_unshown(
+    tmp_path: Path, host: str
+) -> None:
+    """`http://TOK/EN@HOST` before a host with a '_' (a docker-compose service) or a
+    non-ASCII name is refused, exit 2, without the token; it was taken as the host TOK and
+    the unreachable host's error showed the token."""
+    out = tmp_path / "out"
+    proc = cli(
+        "harvest", "--base-url", f"http://{TOKEN}/tail@{host}/", "--plate", str(SMALL_PLATE),
+        "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith(f"error: base_url: 'http://REDACTED@{host}/': a '/'"), first
+    assert not _leaked(proc.stdout + proc.stderr) and "tail" not in proc.stderr
+    assert not out.exists()
