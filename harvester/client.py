@@ -566,6 +566,13 @@ def proxy_from_environment(base_url: str) -> Proxy | None:
             f"{variable}: {proxy_scheme}:// proxies are not supported, only http:// ones",
             hint=f"set {variable} to an http:// proxy, or add the server to no_proxy",
         )
+    if "@" in parts.path + parts.query + parts.fragment:
+        # A '/', '?' or '#' in its user or password ended the authority there: the user's
+        # first part was taken for the proxy's host and named in every error.
+        raise ConfigError(
+            f"{variable}: a '/', '?' or '#' in the proxy URL's user or password cuts it short",
+            hint="percent-encode them as %2F, %3F, %23 (and an '@' as %40)",
+        )
     try:
         proxy_port = parts.port or 80
     except ValueError:

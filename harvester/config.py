@@ -539,8 +539,9 @@ class HarvestConfig:
 
 
 #: What follows a user or password cut short by a '/', '?' or '#': the server's host (and
-#: port), then the rest of the URL.
-_CUT_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?(?:[/?#]|$)")
+#: port), then the rest of the URL. A host name may hold a '_' (a docker-compose service,
+#: omero_web) or non-ASCII letters (an IDN): \w takes both.
+_CUT_HOST = re.compile(r"(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?(?:[/?#]|$)")
 
 
 def _check_cut_userinfo(base_url: str) -> None:
@@ -1371,12 +1372,23 @@ def target_flags(recorded: RecordedRun) -> list[str]:
 def take_back_flags(recorded: RecordedRun) -> list[str]:
     """The flags of a harvest that takes a forgotten set back: its :func:`target_flags`,
     with the ``--sample N`` its ``--sample-per`` is refused without (a harvest given the
-    key alone is exit 2, before its targets are checked)."""
+    key alone is exit 2, before its targets are checked), and ``--base-url URL`` when the
+    set's URL held credentials (never saved: without it, a harvest is refused as needing
+    them; :func:`take_back_note` says what URL stands for)."""
     words = target_flags(recorded)
     sample = recorded.config.get("sample")
     if "--sample-per" in words and sample:
         words += ["--sample", str(sample)]
+    if "base_url" in recorded.withheld:
+        words = ["--base-url", "URL", *words]
     return words
+
+
+def take_back_note(recorded: RecordedRun) -> str:
+    """What ``URL`` stands for in :func:`take_back_flags` ("" when they name none)."""
+    if "base_url" not in recorded.withheld:
+        return ""
+    return url_again_note(recorded.base_url)
 
 
 def runs_of_set(out_dir: Path, key: str) -> list[str]:

@@ -184,7 +184,38 @@ def redact_loose_url(text: str) -> str:
         head = f"{head[: colon + 1]}{REDACTED}{head[end:]}"
     if alone:  # (what the "port" hid was after it: its place is as it was)
         head = f"{head[:start]}{REDACTED}{head[at:]}"
-    return redact_url(head + hash_sep + fragment + sep + rest)
+    return _hide_cut_user(text, redact_url(head + hash_sep + fragment + sep + rest))
+
+
+#: A scheme as typed, mistyped too (``http//``, ``https:/``), or a leading ``//``.
+_LOOSE_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/*|https?/+|/+", re.IGNORECASE)
+_HTTP_SCHEME = re.compile(r"https?://", re.IGNORECASE)
+#: What follows a URL's last ``@`` when it ends a user: a host (and port), then the rest.
+_LOOSE_HOST = re.compile(r"(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?(?:[/?#]|$)")
+
+
+def _hide_cut_user(text: str, shown: str) -> str:
+    """``shown`` (:func:`redact_loose_url`'s), or, when it still holds the user (or password)
+    before ``text``'s last ``@`` and a host, ``text`` with all of it hidden.
+
+    Why: the authority is found after a ``://``; a scheme mistyped (``http//TOKEN@host``,
+    ``https:/TOKEN@host``) or a token's ``/`` before the ``@`` (``ftp://TOK/EN@host``) put
+    the user outside it, and the refusal showed the token whole. An ``http(s)://`` URL's
+    own authority is the one :func:`redact_url` finds (``http://h/p:q@r``: no user; the
+    configuration refuses such a cut by itself, as ``REDACTED@r``).
+    """
+    at = text.rfind("@")
+    if at < 0 or not _LOOSE_HOST.match(text, at + 1) or _HTTP_SCHEME.match(text):
+        return shown
+    query = text.find("?")
+    if 0 <= query < at and "=" in text[query + 1 : at].rstrip("="):
+        return shown  # a query value holding an '@' (?email=a@b.org), not a user
+    scheme = _LOOSE_SCHEME.match(text)
+    start = scheme.end() if scheme is not None and scheme.end() <= at else 0
+    user, colon, password = text[start:at].partition(":")
+    if not text[start:at] or (colon and "/" not in user and password not in shown):
+        return shown  # (a password hidden already: its user stays, naming whose it was)
+    return redact_url(f"{text[:start]}{REDACTED}{text[at:]}")
 
 
 def url_holds_secret(url: str) -> bool:

@@ -1027,7 +1027,7 @@ def _resumed_configs(
 def _all_forgotten(out: Path) -> str | None:
     """The line of a resume of DIR whose every target set ``harvester forget`` took out of
     its resumes (None: not so): nothing to resume, exit 0, and how to take one back."""
-    from harvester.config import recorded_target_sets, take_back_flags
+    from harvester.config import recorded_target_sets, take_back_flags, take_back_note
 
     if not out.is_dir():
         return None
@@ -1035,9 +1035,10 @@ def _all_forgotten(out: Path) -> str | None:
     if not sets:
         return None
     again = shlex.join(["harvester", "harvest", "--out", str(out), *take_back_flags(sets[0])])
+    note = take_back_note(sets[0])
     return (
         f"nothing to resume: every target set of {out} is forgotten (`harvester forget`); "
-        f"to resume one again, give its targets, e.g. {again}"
+        f"to resume one again, give its targets, e.g. {again}{f'  # {note}' if note else ''}"
     )
 
 
@@ -1535,9 +1536,11 @@ def _forgotten_refetch(out: Path, found: list[Any], gone: dict[int, str], resume
     again = [f"harvester harvest --out {shlex.quote(str(out))} {flags}" for flags in targets]
     files = sum(p.id in gone for p in found)
     which = "a forgotten target set" if len(targets) == 1 else "forgotten target sets"
+    # (URL: a set's --base-url held credentials, never saved; said once, after them all)
+    url = "; URL: with its user or session again" if "--base-url URL" in " ".join(targets) else ""
     said = (
         f"{'; '.join(again)} ({plural(files, 'file')} of {which}, which a resume leaves "
-        "out: its targets given again take it back)"
+        f"out: its targets given again take it back{url})"
     )
     if files == len(found):
         return said

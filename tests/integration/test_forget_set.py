@@ -369,3 +369,42 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     resumed = cli("harvest", "--out", str(out), "-q")
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.startswith(f"nothing to resume: every target set of {out} is forgotten")
+
+
+def _pasted(command: str, url: str) -> list[str]:
+    """A printed ``harvester harvest ...`` command as the user pastes it back: ``URL`` (what
+    the note says it stands for) given as ``url``, the note left out."""
+    words = shlex.split(command.partition("  #")[0])
+    assert words[:2] == ["harvester", "harvest"], command
+    return [url if word == "URL" else word for word in words[1:]]
+
+
+def test_a_forgotten_sets_take_back_commands_carry_its_credentialed_url(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A forgotten set harvested through a --base-url with a user and password (never
+    saved): the resume's and verify's take-back commands name --base-url URL, so that,
+    pasted with the URL, they run (exit 0) and refetch; without it both were refused
+    ('the server needs credentials that are not saved', exit 2)."""
+    emu = make_emulator(preset="demo", basic_auth="alice:s3cret-pw")
+    url = emu.base_url.replace("://", "://alice:s3cret-pw@")
+    out = tmp_path / "d"
+    assert harvest(url, out, KEPT) == (0, "")
+    assert cli("forget", str(out), "--plate", KEPT).returncode == 0
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    line = resumed.stderr.strip()
+    assert "s3cret" not in line and "URL: " in line, line
+    taken = cli(*_pasted(line.partition("e.g. ")[2], url), "-q")
+    assert taken.returncode == 0, taken.stderr
+    assert cli("forget", str(out), "--plate", KEPT).returncode == 0
+    with open(out / "index.csv", newline="") as handle:
+        thumb = next(csv.DictReader(handle))["thumbnail_path"]
+    (out / thumb).write_bytes(b"junk")
+    verified = cli("verify", str(out))
+    last = verified.stdout.splitlines()[-1]
+    assert verified.returncode == 1 and "s3cret" not in last and "URL: " in last, last
+    command = last.partition("to refetch exactly those: ")[2].partition(" (1 file")[0]
+    refetched = cli(*_pasted(command, url), "-q")
+    assert refetched.returncode == 0, refetched.stderr
+    assert cli("verify", str(out)).returncode == 0

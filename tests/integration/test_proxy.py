@@ -163,6 +163,30 @@ def test_unsupported_proxy_scheme_is_a_usage_error(
     assert PROXY_PASSWORD not in output
 
 
+@pytest.mark.parametrize(
+    "userinfo",
+    [f"tok/{PROXY_PASSWORD}", f"{PROXY_USER}:pw/{PROXY_PASSWORD}", f"tok?{PROXY_PASSWORD}"],
+)
+def test_a_proxy_user_cut_short_is_refused_showing_none_of_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    userinfo: str,
+) -> None:
+    """A '/' or '?' typed in the proxy URL's user or password cuts the URL short there: its
+    first part became the proxy's host, named in every error ('proxy tok:80'). Refused,
+    exit 2, naming the variable, no part of the credentials, with the percent-encode hint."""
+    monkeypatch.setenv("all_proxy", f"http://{userinfo}@127.0.0.1:9")
+    code, output = _harvest("http://127.0.0.1:9", tmp_path / "out", capsys)
+    assert code == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        "error: all_proxy: a '/', '?' or '#' in the proxy URL's user or password cuts it short"
+    ], output
+    assert "%2F" in output
+    assert PROXY_PASSWORD not in output and "tok" not in output and "pw" not in output
+
+
 def test_proxy_credentials_go_to_the_proxy_only_and_are_never_written(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
 ) -> None:

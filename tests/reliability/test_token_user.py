@@ -9,10 +9,12 @@ import base64
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from reliability_helpers import DEMO_PROJECT, SMALL_PLATE, cli
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.faults import FaultInjector, FaultSpec
+from harvester.errors import REDACTED
 
 TOKEN = "tok3n-S3CRET-9f2a"
 #: Every spelling of the token a leak could take: as typed, and inside the Basic value.
@@ -147,3 +149,44 @@ def test_slurm_refuses_a_token_in_base_url(
     assert lines[1].startswith("hint: put base_url in the config file"), lines
     assert not (out / "harvest.sbatch").exists()
     assert not _leaked(proc.stdout + proc.stderr)
+
+
+@pytest.mark.parametrize("host", ["omero_web:4080", "bücher.invalid", "Omero-Web_1.lab:8080"])
+def test_a_token_cut_short_before_any_host_name_is_refused_unshown(
+    tmp_path: Path, host: str
+) -> None:
+    """`http://TOK/EN@HOST` before a host with a '_' (a docker-compose service) or a
+    non-ASCII name is refused, exit 2, without the token; it was taken as the host TOK and
+    the unreachable host's error showed the token."""
+    out = tmp_path / "out"
+    proc = cli(
+        "harvest", "--base-url", f"http://{TOKEN}/tail@{host}/", "--plate", str(SMALL_PLATE),
+        "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith(f"error: base_url: 'http://REDACTED@{host}/': a '/'"), first
+    assert not _leaked(proc.stdout + proc.stderr) and "tail" not in proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        f"http//{TOKEN}@h.invalid/",  # the scheme's ':' left out
+        f"https:/{TOKEN}@h.invalid/",  # one '/' of two
+        f"https:/{TOKEN}@h.invalid/?bsession=k3y-S3CRET",
+        f"ftp://tok/{TOKEN}@h.invalid/",  # another scheme, and a token's '/' cut it short
+        f"tok/{TOKEN}@omero_web:4080",  # no scheme, the same cut
+    ],
+)
+def test_a_mistyped_url_refused_as_no_url_shows_no_token(typed: str) -> None:
+    """A --base-url with a token as its user, refused as no http(s) URL (a scheme mistyped
+    or left out, or a token's '/' before the '@'): exit 2, and the refusal names it without
+    the token; it was shown whole."""
+    proc = cli("harvest", "--base-url", typed, "--plate", str(SMALL_PLATE), "--out", "unused")
+    assert proc.returncode == 2, proc.stderr
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith("error: base_url: '") and "is not an http(s) URL" in first, first
+    assert f"{REDACTED}@" in first and not _leaked(proc.stderr), first
+    assert "tok/" not in first and "k3y" not in first, first
