@@ -107,8 +107,8 @@ def collect_young_objects_less_often() -> None:
     garbage waits longer is a few kilobytes. The older generations keep their ratios.
     Only the process's own command: in-process callers keep their settings.
     """
-    if _process_entry:
-        young, older, oldest = gc.get_threshold()
+    young, older, oldest = gc.get_threshold()
+    if _process_entry and young:  # (0: collection turned off by someone else; left off)
         gc.set_threshold(max(YOUNG_GENERATION_THRESHOLD, young), older, oldest)
 
 
