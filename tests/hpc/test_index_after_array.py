@@ -57,12 +57,7 @@ def test_index_of_a_prepared_folder_no_task_started_says_so(
 def test_index_says_how_far_short_of_the_plan_it_is(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plan = tmp_path / "plan"
-    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
-                 str(plan), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
-    out = tmp_path / "run"  # the plan elsewhere: the script's --from-plan names it
-    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
-                 "--rate", "none"]) == 0  # fmt: skip
+    out = _planned_array(emulator, tmp_path, "--project", "51")
     assert run_array_task(out / "harvest.sbatch", 0, 2, "77").returncode == 0
     mine = len(list((out / "images").rglob("*.thumbnail.jpg")))
     assert 0 < mine < PROJECT_IMAGES
@@ -208,12 +203,7 @@ def test_a_short_index_does_not_make_the_complete_one_warn_of_changed_label_ids(
     short array, or a user looking early) is provisional: the index written once every
     task has run compares its label ids with no such table. It used to warn that most
     label ids changed and keep a labels.before-*.csv copy of a table nobody trained on."""
-    plan = tmp_path / "plan"
-    assert main(["plan", "--base-url", emulator.base_url, "--screen", "2302", "--out",
-                 str(plan), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
-    out = tmp_path / "run"
-    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
-                 "--rate", "none"]) == 0  # fmt: skip
+    out = _planned_array(emulator, tmp_path, "--screen", "2302")
     assert run_array_task(out / "harvest.sbatch", 0, 2, "78").returncode == 0
     capsys.readouterr()
     assert main(["index", str(out), "--label-key", "Phenotype"]) == 0
@@ -245,12 +235,7 @@ def test_a_resubmitted_task_says_which_shard_it_is(
     """`sbatch --array=1 harvest.sbatch` (one task of two, resubmitted): SLURM counts an
     array of 1, and the task says it is still shard 1/2, as the script was written (it
     said "keeping the written shard count 2", which read like a warning), then harvests."""
-    plan = tmp_path / "plan"
-    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
-                 str(plan), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
-    out = tmp_path / "run"
-    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
-                 "--rate", "none"]) == 0  # fmt: skip
+    out = _planned_array(emulator, tmp_path, "--project", "51")
     assert run_array_task(out / "harvest.sbatch", 1, 1, "79").returncode == 0
     log = (out / "logs" / "harvest-79_1.log").read_text()
     assert "a resubmission of 1 task(s) of the array: task 1 is shard 1/2, as written" in log
@@ -260,12 +245,18 @@ def test_a_resubmitted_task_says_which_shard_it_is(
 def test_a_task_outside_the_shards_says_only_that(emulator: EmulatorThread, tmp_path: Path) -> None:
     """`sbatch --array=0-7` on a 2-task script: task 5 is refused as outside the shards
     (exit 2), without first calling itself "shard 5/2"."""
-    plan = tmp_path / "plan"
-    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
-                 str(plan), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
-    out = tmp_path / "run"
-    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
-                 "--rate", "none"]) == 0  # fmt: skip
+    out = _planned_array(emulator, tmp_path, "--project", "51")
     assert run_array_task(out / "harvest.sbatch", 5, 8, "80").returncode == 2
     log = (out / "logs" / "harvest-80_5.log").read_text()
     assert log.splitlines() == ["task 5 is outside shards 0..1"]
+
+
+def _planned_array(emulator: EmulatorThread, tmp_path: Path, *target: str) -> Path:
+    """A plan of ``target`` (thumbnails) in tmp_path/plan and a 2-task array script for it
+    in tmp_path/run (the plan elsewhere: the script's --from-plan names it); returns run."""
+    plan, out = tmp_path / "plan", tmp_path / "run"
+    assert main(["plan", "--base-url", emulator.base_url, *target, "--out", str(plan),
+                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
+                 "--rate", "none"]) == 0  # fmt: skip
+    return out

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from harvest_helpers import cli_env
 from harvest_helpers import run_cli as cli
+from label_keys_helpers import index, rows
 
 from harvester.emulator import EmulatorThread
 
@@ -46,19 +47,6 @@ def harvest(emu: EmulatorThread, out: Path, *flags: str) -> subprocess.Completed
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result
-
-
-def index(out: Path, *flags: str) -> subprocess.CompletedProcess[str]:
-    """``harvester index DIR FLAGS`` (exit 0 asserted)."""
-    result = cli("index", str(out), *flags)
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def rows(out: Path) -> list[dict[str, str]]:
-    """The rows of DIR/index.csv."""
-    with (out / "index.csv").open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def splits_of(out: Path) -> dict[str, str]:
