@@ -207,3 +207,39 @@ def subprocess_emulator(*args: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+def harvest_with_debug_and_faults(base_url: str, out: Path) -> subprocess.CompletedProcess[str]:
+    """The credentials tests' harvest: project 51's thumbnails (64 px: 404 on a 2026 IDR
+    emulator, permanent failures listed with their URL) and metadata, retried faults,
+    ``--debug``; exit 1 (the 404s) and the 8 metadata files asserted."""
+    proc = cli(
+        "harvest",
+        "--base-url", base_url,
+        "--project", str(DEMO_PROJECT),
+        "--artifacts", "thumbnail,metadata",
+        "--thumbnail-size", "64",
+        "--out", str(out),
+        "--rate", "none",
+        "--max-retries", "6",
+        "--debug",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "failed: thumbnail of image" in proc.stderr
+    # (Not a bare "401": the emulator's random port may hold those digits.)
+    assert "HTTP 401" not in proc.stderr and "-> 401" not in proc.stderr
+    assert len(list((out / "images").rglob("*.json"))) == 8  # metadata of the 8 images
+    return proc
+
+
+def assert_no_file_holds(out: Path, leaks: Sequence[str]) -> list[Path]:
+    """No file under ``out`` holds any of ``leaks``; DIR has its saved run config and
+    index.csv (so the files a secret could reach were written). Returns the files."""
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "config.json" and p.parent.parent.name == "runs" for p in files)
+    assert (out / "index.csv") in files
+    for path in files:
+        data = path.read_bytes()
+        for leak in leaks:
+            assert leak.encode() not in data, (leak, str(path.relative_to(out)))
+    return files

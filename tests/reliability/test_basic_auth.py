@@ -11,7 +11,12 @@ from urllib.parse import quote
 
 import anyio
 import pytest
-from reliability_helpers import DEMO_PROJECT, cli
+from reliability_helpers import (
+    DEMO_PROJECT,
+    assert_no_file_holds,
+    cli,
+    harvest_with_debug_and_faults,
+)
 
 from harvester.client import Client, ClientSettings, Expect
 from harvester.emulator import EmulatorThread, build_application
@@ -46,33 +51,11 @@ def test_basic_auth_sent_and_never_written(
         basic_auth=f"{USER}:{PASSWORD}",
     )
     out = tmp_path / "out"
-    proc = cli(
-        "harvest",
-        "--base-url", _with_credentials(emu.base_url),
-        "--project", str(DEMO_PROJECT),
-        "--artifacts", "thumbnail,metadata",
-        "--thumbnail-size", "64",
-        "--out", str(out),
-        "--rate", "none",
-        "--max-retries", "6",
-        "--debug",
-    )  # fmt: skip
-    # Sized thumbnails answer 404 (IDR in 2026): permanent failures, listed with their URL.
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "failed: thumbnail of image" in proc.stderr
-    # (Not a bare "401": the emulator's random port may hold those digits.)
-    assert "HTTP 401" not in proc.stderr and "-> 401" not in proc.stderr
-    assert len(list((out / "images").rglob("*.json"))) == 8  # metadata of the 8 images
+    proc = harvest_with_debug_and_faults(_with_credentials(emu.base_url), out)
     text = proc.stdout + proc.stderr
     for leak in LEAKS:
         assert leak not in text, (leak, [ln for ln in text.splitlines() if leak in ln][:3])
-    files = [p for p in out.rglob("*") if p.is_file()]
-    assert any(p.name == "config.json" and p.parent.parent.name == "runs" for p in files)
-    assert (out / "index.csv") in files
-    for path in files:
-        data = path.read_bytes()
-        for leak in LEAKS:
-            assert leak.encode() not in data, (leak, str(path.relative_to(out)))
+    assert_no_file_holds(out, LEAKS)
 
 
 @pytest.mark.parametrize(
