@@ -1692,12 +1692,12 @@ def new_labels_line(
     new = [label for label in ids if label not in pinned and label not in before]
     if not new:
         return ""
-    shown = ", ".join(f"{label!r}: {ids[label]}" for label in new[:3])
-    more = f" and {len(new) - 3} more" if len(new) > 3 else ""
+    from harvester.label_ids import labels_with_ids
+
     return (
         f"{plural(len(new), 'new label')} in {previous}, not among the pinned label_ids of "
         f"{previous.with_name('label_ids.json')}, {'gets' if len(new) == 1 else 'get'} the "
-        f"next free {'id' if len(new) == 1 else 'ids'} ({shown}{more})"
+        f"next free {'id' if len(new) == 1 else 'ids'} ({labels_with_ids(new, ids)})"
     )
 
 
