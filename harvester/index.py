@@ -526,9 +526,8 @@ def mark_written_partial(out_dir: Path, target: Path) -> None:
         if not isinstance(entry, dict) or entry.get("partial") is True:
             return
         entry["partial"] = True
-        data = (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
         try:
-            atomic_write_bytes(out_dir, out_dir / WRITTEN_NAME, data, durable=False)
+            _save_written(out_dir, record)
         except OSError as exc:  # only the next write's comparison is affected
             logger.debug("could not record %s as partial in %s: %s", target, WRITTEN_NAME, exc)
 
@@ -597,5 +596,11 @@ def _record_written(out_dir: Path, target: Path, sha256: str, *, partial: bool =
     if partial:
         entry["partial"] = True
     record[target.name] = entry
+    _save_written(out_dir, record)
+
+
+def _save_written(out_dir: Path, record: dict[str, Any]) -> None:
+    """Replace ``written.json`` with ``record`` (the one writer of :func:`_record_written`
+    and :func:`mark_written_partial`, so both keep one format). Raises OSError."""
     data = (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
     atomic_write_bytes(out_dir, out_dir / WRITTEN_NAME, data, durable=False)

@@ -24,7 +24,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,7 @@ __all__ = [
     "drop_pin",
     "folder_pin",
     "label_ids_path",
+    "labels_with_ids",
     "pin_line",
     "read_labels_file",
     "read_pin",
@@ -283,11 +284,21 @@ def pin_line(
         theirs = "keeps its id" if reserved == 1 else "keep theirs"
         parts.append(f"{reserved} on no image {theirs} reserved (0 images in labels.csv)")
     if new:
-        shown = ", ".join(f"{label!r}: {ids[label]}" for label in new[:3])
-        more = f" and {len(new) - 3} more" if len(new) > 3 else ""
-        parts.append(f"{plural(len(new), 'new label')} get the next ones ({shown}{more})")
+        shown = labels_with_ids(new, ids)
+        parts.append(f"{plural(len(new), 'new label')} get the next ones ({shown})")
     return (
         f"label_ids pinned to {pin.source}, recorded in {label_ids_path(out_dir)}: "
         f"{'; '.join(parts)}; later index writes keep them until --label-ids-from is given "
         "again or harvester index --no-label-ids-from"
     )
+
+
+#: New labels named, with their ids, in a line about them (the rest are counted).
+NEW_LABELS_SHOWN = 3
+
+
+def labels_with_ids(labels: Sequence[str], ids: Mapping[str, int]) -> str:
+    """``'a': 5, 'b': 6 and 2 more``: the first labels with the ids they got, the rest counted."""
+    shown = ", ".join(f"{label!r}: {ids[label]}" for label in labels[:NEW_LABELS_SHOWN])
+    more = len(labels) - NEW_LABELS_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")

@@ -1287,8 +1287,8 @@ def write_labelled_index(
         label_keys if label_keys is not None else recorded_label_keys(out_dir, state)
     )
     split = folder_split(out_dir)
-    if split is None:
-        _remove_stale_file(out_dir / SPLITS_FILE)
+    if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
+        logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
     if not keys:
         if split is not None:
             rows_written = _write_split_only(out_dir, state, split, written, splits)
@@ -1520,17 +1520,18 @@ def _write_splits_file(
         splits.update(totals)
 
 
-def _remove_stale_file(target: Path) -> None:
-    """Remove a ``splits.csv`` left from a split since dropped (``--no-split``)."""
+def _remove_stale_file(target: Path) -> bool:
+    """Remove a table left from settings since dropped (``splits.csv`` after ``--no-split``,
+    ``labels.csv`` without label keys); False when there was none. One line on failure."""
     from harvester.store import storage_error
 
     try:
         target.unlink()
     except FileNotFoundError:
-        return
+        return False
     except OSError as exc:
         raise storage_error(exc, str(target)) from exc
-    logger.info("removed %s: no split recorded now", target)
+    return True
 
 
 @dataclass(frozen=True)
@@ -1691,12 +1692,12 @@ def new_labels_line(
     new = [label for label in ids if label not in pinned and label not in before]
     if not new:
         return ""
-    shown = ", ".join(f"{label!r}: {ids[label]}" for label in new[:3])
-    more = f" and {len(new) - 3} more" if len(new) > 3 else ""
+    from harvester.label_ids import labels_with_ids
+
     return (
         f"{plural(len(new), 'new label')} in {previous}, not among the pinned label_ids of "
         f"{previous.with_name('label_ids.json')}, {'gets' if len(new) == 1 else 'get'} the "
-        f"next free {'id' if len(new) == 1 else 'ids'} ({shown}{more})"
+        f"next free {'id' if len(new) == 1 else 'ids'} ({labels_with_ids(new, ids)})"
     )
 
 
@@ -1708,15 +1709,9 @@ def _remove_stale_labels(out_dir: Path) -> None:
     that index.csv no longer has, and a training script reading both would fail on the
     missing ``label`` column (or trust a stale class balance).
     """
-    from harvester.store import storage_error
-
     target = out_dir / LABELS_FILE
-    try:
-        target.unlink()
-    except FileNotFoundError:
+    if not _remove_stale_file(target):
         return
-    except OSError as exc:
-        raise storage_error(exc, str(target)) from exc
     problems.warning(
         "removed %s: index.csv has no label columns now (no --label-key given, and no run of "
         "this folder recorded any); add --label-key KEY to get them back",
