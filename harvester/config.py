@@ -32,7 +32,7 @@ from harvester.client import DEFAULT_MIN_SPEED as DEFAULT_MIN_SPEED
 from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from harvester.client import check_header_fields, is_http_url
-from harvester.errors import ConfigError, UsageError, redact_loose_url
+from harvester.errors import ConfigError, UsageError, ends_user, redact_loose_url
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
 from harvester.outage import parse_duration
@@ -538,12 +538,6 @@ class HarvestConfig:
         return withheld
 
 
-#: What follows a user or password cut short by a '/', '?' or '#': the server's host (and
-#: port), then the rest of the URL. A host name may hold a '_' (a docker-compose service,
-#: omero_web) or non-ASCII letters (an IDN): \w takes both.
-_CUT_HOST = re.compile(r"(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?(?:[/?#]|$)")
-
-
 def _check_cut_userinfo(base_url: str) -> None:
     """Refuse a base URL whose user (or password) a '/', '?' or '#' cut short.
 
@@ -562,12 +556,9 @@ def _check_cut_userinfo(base_url: str) -> None:
     cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=-1)
     if not sep or at < 0 or cut < 0 or cut > at:
         return  # (an '@' in the authority: the userinfo is whole, redact_url hides it)
+    if not ends_user(rest, at):
+        return  # no host after the '@', or a query value holding one: not a token
     host = rest[at + 1 :]
-    if not _CUT_HOST.match(host):
-        return
-    query = rest.find("?")
-    if 0 <= query < at and "=" in rest[query + 1 : at].rstrip("="):
-        return  # a query value holding an '@', not a token
     shown = f"{scheme}://{REDACTED}@{host.partition('?')[0]}"
     raise ConfigError(
         f"base_url: {shown!r}: a '/', '?' or '#' in its user or password cuts the URL short "
