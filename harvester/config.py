@@ -24,7 +24,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from harvester.client import DEFAULT_BURST as DEFAULT_BURST
 from harvester.client import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
@@ -32,7 +32,7 @@ from harvester.client import DEFAULT_MIN_SPEED as DEFAULT_MIN_SPEED
 from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from harvester.client import check_header_fields, is_http_url
-from harvester.errors import ConfigError, UsageError, ends_user, redact_loose_url
+from harvester.errors import ConfigError, UsageError, ends_user, redact_loose_url, redact_url
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
 from harvester.outage import parse_duration
@@ -575,10 +575,6 @@ def _check_basic_user(base_url: str) -> None:
     first ``:`` (RFC 7617 forbids one in it), so such a user is refused with 401 on every
     request, and the 401's hint ("percent-encode a ':' as %3A") was what the user had done.
     """
-    from urllib.parse import unquote
-
-    from harvester.errors import redact_url
-
     user = urlsplit(base_url).username
     if user is not None and ":" in unquote(user):
         raise ConfigError(
