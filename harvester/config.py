@@ -309,10 +309,7 @@ class HarvestConfig:
             hint = "e.g. https://idr.openmicroscopy.org"
             if "@" in self.base_url:
                 # A '/', '?' or '#' in a password cuts the URL short where it stands.
-                hint += (
-                    "; percent-encode a '/', '?', '#' or '@' in a user or password as %2F,"
-                    " %3F, %23, %40"
-                )
+                hint += f"; {_PERCENT_ENCODE_HINT}"
             raise ConfigError(
                 f"base_url: {shown!r} is not an http(s) URL", hint=hint, key="base_url"
             )
@@ -538,6 +535,13 @@ class HarvestConfig:
         return withheld
 
 
+#: How to write a user or password that holds a character which would end it (the hint of
+#: a base URL refused as not a URL, or as cut short).
+_PERCENT_ENCODE_HINT = (
+    "percent-encode a '/', '?', '#' or '@' in a user or password as %2F, %3F, %23, %40"
+)
+
+
 def _check_cut_userinfo(base_url: str) -> None:
     """Refuse a base URL whose user (or password) a '/', '?' or '#' cut short.
 
@@ -563,7 +567,7 @@ def _check_cut_userinfo(base_url: str) -> None:
     raise ConfigError(
         f"base_url: {shown!r}: a '/', '?' or '#' in its user or password cuts the URL short "
         "there (it would be read as the host)",
-        hint="percent-encode a '/', '?', '#' or '@' in a user or password as %2F, %3F, %23, %40",
+        hint=_PERCENT_ENCODE_HINT,
         key="base_url",
     )
 
