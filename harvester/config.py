@@ -24,7 +24,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from harvester.client import DEFAULT_BURST as DEFAULT_BURST
 from harvester.client import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
@@ -32,7 +32,7 @@ from harvester.client import DEFAULT_MIN_SPEED as DEFAULT_MIN_SPEED
 from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from harvester.client import check_header_fields, is_http_url
-from harvester.errors import ConfigError, UsageError, redact_loose_url
+from harvester.errors import ConfigError, UsageError, ends_user, redact_loose_url, redact_url
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
 from harvester.outage import parse_duration
@@ -309,10 +309,7 @@ class HarvestConfig:
             hint = "e.g. https://idr.openmicroscopy.org"
             if "@" in self.base_url:
                 # A '/', '?' or '#' in a password cuts the URL short where it stands.
-                hint += (
-                    "; percent-encode a '/', '?', '#' or '@' in a user or password as %2F,"
-                    " %3F, %23, %40"
-                )
+                hint += f"; {_PERCENT_ENCODE_HINT}"
             raise ConfigError(
                 f"base_url: {shown!r} is not an http(s) URL", hint=hint, key="base_url"
             )
@@ -538,10 +535,11 @@ class HarvestConfig:
         return withheld
 
 
-#: What follows a user or password cut short by a '/', '?' or '#': the server's host (and
-#: port), then the rest of the URL. A host name may hold a '_' (a docker-compose service,
-#: omero_web) or non-ASCII letters (an IDN): \w takes both.
-_CUT_HOST = re.compile(r"(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?(?:[/?#]|$)")
+#: How to write a user or password that holds a character which would end it (the hint of
+#: a base URL refused as not a URL, or as cut short).
+_PERCENT_ENCODE_HINT = (
+    "percent-encode a '/', '?', '#' or '@' in a user or password as %2F, %3F, %23, %40"
+)
 
 
 def _check_cut_userinfo(base_url: str) -> None:
@@ -562,17 +560,14 @@ def _check_cut_userinfo(base_url: str) -> None:
     cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=-1)
     if not sep or at < 0 or cut < 0 or cut > at:
         return  # (an '@' in the authority: the userinfo is whole, redact_url hides it)
+    if not ends_user(rest, at):
+        return  # no host after the '@', or a query value holding one: not a token
     host = rest[at + 1 :]
-    if not _CUT_HOST.match(host):
-        return
-    query = rest.find("?")
-    if 0 <= query < at and "=" in rest[query + 1 : at].rstrip("="):
-        return  # a query value holding an '@', not a token
     shown = f"{scheme}://{REDACTED}@{host.partition('?')[0]}"
     raise ConfigError(
         f"base_url: {shown!r}: a '/', '?' or '#' in its user or password cuts the URL short "
         "there (it would be read as the host)",
-        hint="percent-encode a '/', '?', '#' or '@' in a user or password as %2F, %3F, %23, %40",
+        hint=_PERCENT_ENCODE_HINT,
         key="base_url",
     )
 
@@ -584,10 +579,6 @@ def _check_basic_user(base_url: str) -> None:
     first ``:`` (RFC 7617 forbids one in it), so such a user is refused with 401 on every
     request, and the 401's hint ("percent-encode a ':' as %3A") was what the user had done.
     """
-    from urllib.parse import unquote
-
-    from harvester.errors import redact_url
-
     user = urlsplit(base_url).username
     if user is not None and ":" in unquote(user):
         raise ConfigError(

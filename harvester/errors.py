@@ -56,6 +56,7 @@ __all__ = [
     "UnrenderableError",
     "UsageError",
     "base_url_holds_secret",
+    "ends_user",
     "is_secret_name",
     "redact_base_url",
     "redact_loose_url",
@@ -191,7 +192,20 @@ def redact_loose_url(text: str) -> str:
 _LOOSE_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/*|https?/+|/+", re.IGNORECASE)
 _HTTP_SCHEME = re.compile(r"https?://", re.IGNORECASE)
 #: What follows a URL's last ``@`` when it ends a user: a host (and port), then the rest.
+#: A host name may hold a '_' (a docker-compose service, omero_web) or non-ASCII letters
+#: (an IDN): \w takes both.
 _LOOSE_HOST = re.compile(r"(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?(?:[/?#]|$)")
+
+
+def ends_user(text: str, at: int) -> bool:
+    """Whether the ``@`` at ``at`` in ``text`` ends a user (or password) cut off from its
+    authority: a host (and port) follows it, and it is not in a query value (``?email=a@b.org``;
+    an ``=`` between the ``?`` and the ``@``, base64 padding aside). Shared by the refusal
+    of such a base URL (:mod:`harvester.config`) and the redaction of its text."""
+    if not _LOOSE_HOST.match(text, at + 1):
+        return False
+    query = text.find("?")
+    return not (0 <= query < at and "=" in text[query + 1 : at].rstrip("="))
 
 
 def _hide_cut_user(text: str, shown: str) -> str:
@@ -205,11 +219,8 @@ def _hide_cut_user(text: str, shown: str) -> str:
     configuration refuses such a cut by itself, as ``REDACTED@r``).
     """
     at = text.rfind("@")
-    if at < 0 or not _LOOSE_HOST.match(text, at + 1) or _HTTP_SCHEME.match(text):
+    if at < 0 or _HTTP_SCHEME.match(text) or not ends_user(text, at):
         return shown
-    query = text.find("?")
-    if 0 <= query < at and "=" in text[query + 1 : at].rstrip("="):
-        return shown  # a query value holding an '@' (?email=a@b.org), not a user
     scheme = _LOOSE_SCHEME.match(text)
     start = scheme.end() if scheme is not None and scheme.end() <= at else 0
     user, colon, password = text[start:at].partition(":")

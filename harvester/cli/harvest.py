@@ -1027,7 +1027,7 @@ def _resumed_configs(
 def _all_forgotten(out: Path) -> str | None:
     """The line of a resume of DIR whose every target set ``harvester forget`` took out of
     its resumes (None: not so): nothing to resume, exit 0, and how to take one back."""
-    from harvester.config import recorded_target_sets, take_back_flags, take_back_note
+    from harvester.config import commented, recorded_target_sets, take_back_flags, take_back_note
 
     if not out.is_dir():
         return None
@@ -1035,10 +1035,10 @@ def _all_forgotten(out: Path) -> str | None:
     if not sets:
         return None
     again = shlex.join(["harvester", "harvest", "--out", str(out), *take_back_flags(sets[0])])
-    note = take_back_note(sets[0])
-    return (
+    return commented(
         f"nothing to resume: every target set of {out} is forgotten (`harvester forget`); "
-        f"to resume one again, give its targets, e.g. {again}{f'  # {note}' if note else ''}"
+        f"to resume one again, give its targets, e.g. {again}",
+        take_back_note(sets[0]),
     )
 
 
