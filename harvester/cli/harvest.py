@@ -1531,20 +1531,26 @@ def run_verify_command(args: argparse.Namespace) -> int:
 def _forgotten_refetch(out: Path, found: list[Any], gone: dict[int, str], resume: str) -> str:
     """``verify``'s command for bad files of forgotten target sets (``gone``: image id ->
     the set's targets), which a resume leaves out: each set's targets given again (which
-    takes the set back), after the resume when other bad files are a live set's."""
+    takes the set back), after the resume when other bad files are a live set's; one
+    command a line (``  also: CMD``), pasted as is."""
     targets = list(dict.fromkeys(gone[p.id] for p in found if p.id in gone))
     again = [f"harvester harvest --out {shlex.quote(str(out))} {flags}" for flags in targets]
     files = sum(p.id in gone for p in found)
     which = "a forgotten target set" if len(targets) == 1 else "forgotten target sets"
     # (URL: a set's --base-url held credentials, never saved; said once, after them all)
     url = "; URL: with its user or session again" if "--base-url URL" in " ".join(targets) else ""
-    said = (
-        f"{'; '.join(again)} ({plural(files, 'file')} of {which}, which a resume leaves "
-        f"out: its targets given again take it back{url})"
+    from harvester.config import ALSO, commented
+
+    note = (
+        f"{plural(files, 'file')} of {which}, which a resume leaves out: its targets given "
+        f"again take it back{url}"
     )
-    if files == len(found):
-        return said
-    return f"{resume}; {said}"
+    # Each command on a line of its own and the note a shell comment, as the resume
+    # lines of status: a command pasted with "(...)" after it was a shell syntax error.
+    commands = [commented(again[0], note), *again[1:]]
+    if files != len(found):
+        commands.insert(0, resume)
+    return ALSO.join(commands)
 
 
 # --------------------------------------------------------------------------- demo

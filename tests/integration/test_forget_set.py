@@ -276,17 +276,17 @@ def test_verify_names_the_targets_of_a_forgotten_sets_damaged_file(
     assert verified.returncode == 1, verified.stderr
     again = f"harvester harvest --out {out} --plate {GONE}"
     assert verified.stdout.splitlines()[-1] == (
-        f"1 damaged or missing files: to refetch exactly those: {again} (1 file of a "
-        "forgotten target set, which a resume leaves out: its targets given again take it back)"
+        f"1 damaged or missing files: to refetch exactly those: {again}  # 1 file of a "
+        "forgotten target set, which a resume leaves out: its targets given again take it back"
     )
     kept_thumb = next(r for r in rows if r["plate_id"] == KEPT)["thumbnail_path"]
     (out / kept_thumb).write_bytes(b"junk")
     verified = cli("verify", str(out))
-    last = verified.stdout.splitlines()[-1]
-    assert last.startswith(
-        f"2 damaged or missing files: to refetch exactly those: harvester harvest --out {out}; "
-        f"{again} (1 file of a forgotten"
-    ), last
+    last_two = verified.stdout.splitlines()[-2:]
+    assert last_two[0] == (
+        f"2 damaged or missing files: to refetch exactly those: harvester harvest --out {out}"
+    ), last_two
+    assert last_two[1].startswith(f"  also: {again}  # 1 file of a forgotten"), last_two
 
 
 def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
@@ -328,7 +328,7 @@ def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
     verified = cli("verify", str(out))
     assert verified.returncode == 1, verified.stderr
     back = f"harvester harvest --out {out} --plate {GONE} --sample-per 'Gene Symbol' --sample 1"
-    assert f"{back} (1 file of a forgotten target set" in verified.stdout, verified.stdout
+    assert f"{back}  # 1 file of a forgotten target set" in verified.stdout, verified.stdout
 
 
 def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
@@ -404,7 +404,7 @@ def test_a_forgotten_sets_take_back_commands_carry_its_credentialed_url(
     verified = cli("verify", str(out))
     last = verified.stdout.splitlines()[-1]
     assert verified.returncode == 1 and "s3cret" not in last and "URL: " in last, last
-    command = last.partition("to refetch exactly those: ")[2].partition(" (1 file")[0]
+    command = last.partition("to refetch exactly those: ")[2].partition("  # 1 file")[0]
     refetched = cli(*_pasted(command, url), "-q")
     assert refetched.returncode == 0, refetched.stderr
     assert cli("verify", str(out)).returncode == 0
