@@ -24,7 +24,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +107,25 @@ def read_labels_file(path: Path) -> dict[str, int]:
     if missing:
         raise _bad(path, f"has no {' or '.join(repr(c) for c in missing)} column")
     return _mapping(path, rows[1:], header.index("label"), header.index("label_id"))
+
+
+def read_labels_file_for_run(
+    path: Path, out_dir: Path, label_keys: Sequence[str]
+) -> dict[str, int]:
+    """:func:`read_labels_file`, refused too where no label key will label the run's index
+    (``label_keys`` empty, none recorded in DIR): ids of labels that no index has would pin
+    nothing, with no word. One check for a harvest and for ``harvester slurm``, which makes
+    it for its tasks before they are queued."""
+    from harvester.folder_settings import folder_has_label_keys
+
+    ids = read_labels_file(path)
+    if not label_keys and not folder_has_label_keys(out_dir):
+        raise UsageError(
+            f"--label-ids-from {path}: the index of this run has no label column to pin "
+            "(no label key given, none recorded in the folder)",
+            hint="add --label-key KEY (the key(s) that made the labels of that file)",
+        )
+    return ids
 
 
 def _numbered_rows(text: str) -> list[tuple[int, list[str]]]:
