@@ -110,6 +110,25 @@ def read_labels_file(path: Path) -> dict[str, int]:
     return _mapping(path, rows[1:], header.index("label"), header.index("label_id"))
 
 
+def read_labels_file_for_run(
+    path: Path, out_dir: Path, label_keys: Sequence[str]
+) -> dict[str, int]:
+    """:func:`read_labels_file`, refused too where no label key will label the run's index
+    (``label_keys`` empty, none recorded in DIR): ids of labels that no index has would pin
+    nothing, with no word. One check for a harvest and for ``harvester slurm``, which makes
+    it for its tasks before they are queued."""
+    from harvester.folder_settings import folder_has_label_keys
+
+    ids = read_labels_file(path)
+    if not label_keys and not folder_has_label_keys(out_dir):
+        raise UsageError(
+            f"--label-ids-from {path}: the index of this run has no label column to pin "
+            "(no label key given, none recorded in the folder)",
+            hint="add --label-key KEY (the key(s) that made the labels of that file)",
+        )
+    return ids
+
+
 def _numbered_rows(text: str) -> list[tuple[int, list[str]]]:
     """The CSV records of ``text``, each with the line it starts on (a label holding a line
     break spans two lines: the lines, not the records, are what an editor numbers)."""

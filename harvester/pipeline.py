@@ -68,7 +68,6 @@ from harvester.errors import (
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.folder_settings import (
     carry_label_keys,
-    folder_has_label_keys,
     record_label_keys_but_absent,
     remembered_label_keys,
     repin_note,
@@ -82,7 +81,7 @@ from harvester.journal import (
     saved_run_configs,
     walk_listed_all,
 )
-from harvester.label_ids import read_labels_file, record_pin
+from harvester.label_ids import read_labels_file_for_run, record_pin
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
@@ -965,7 +964,7 @@ class Harvest:
 
     def _check_label_ids_from(self) -> dict[str, int] | None:
         """``--label-ids-from FILE`` read and checked whole before anything is written
-        (:func:`harvester.label_ids.read_labels_file`); None when not given.
+        (:func:`harvester.label_ids.read_labels_file_for_run`); None when not given.
 
         Refused too where no label key will label the index (none given, none recorded in
         DIR): ids of labels that no index has would pin nothing, with no word.
@@ -973,14 +972,7 @@ class Harvest:
         path = self.cfg.label_ids_from
         if path is None:
             return None
-        ids = read_labels_file(path)
-        if not self.cfg.label_keys and not folder_has_label_keys(self.out):
-            raise UsageError(
-                f"--label-ids-from {path}: the index of this run has no label column to pin "
-                "(no label key given, none recorded in the folder)",
-                hint="add --label-key KEY (the key(s) that made the labels of that file)",
-            )
-        return ids
+        return read_labels_file_for_run(path, self.out, self.cfg.label_keys)
 
     async def _record_pin(self) -> None:
         """Record ``--label-ids-from`` in ``DIR/label_ids.json`` once DIR is open, before

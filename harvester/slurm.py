@@ -278,20 +278,14 @@ def queued_jobs(script: Path) -> list[str]:
     ``scontrol ping`` first: it fails at once where the controller is down, where
     ``squeue`` retries for about 9 seconds (every ``harvester status`` of a folder with a
     script would wait that long on a machine with the SLURM client and no cluster)."""
-    squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
-    if squeue is None or scontrol is None or not _controller_answers(scontrol):
+    rows = _script_rows(script, "%F")
+    if isinstance(rows, str):
         return []
-    # By user id, not name: getpass.getuser() raises where the id has no passwd entry (a
-    # container's user on a cluster node); squeue -u takes either.
-    proc = _quiet_run([squeue, "-h", "-u", str(os.getuid()), "-o", "%F|%o"])
-    if proc is None or proc.returncode != 0:
-        return []
-    wanted = os.path.realpath(script)
     jobs: list[str] = []
-    for line in proc.stdout.splitlines():
-        job, _, command = line.partition("|")
-        if job.strip() and os.path.realpath(command.strip()) == wanted and job not in jobs:
-            jobs.append(job.strip())
+    for row in rows:
+        job = row.strip()
+        if job and job not in jobs:
+            jobs.append(job)
     return jobs
 
 
@@ -303,24 +297,38 @@ def tasks_in_queue(script: Path) -> set[int] | str:
 
     ``scontrol ping`` first, as :func:`queued_jobs`: ``squeue`` retries for seconds where
     the controller is down."""
+    rows = _script_rows(script, "%K", "-r")
+    if isinstance(rows, str):
+        return rows
+    tasks: set[int] = set()
+    for task in rows:
+        if not task.strip().isdigit():  # (not one task a line: which ones is unknown)
+            return f"squeue names its tasks {task.strip()!r}"
+        tasks.add(int(task))
+    return tasks
+
+
+def _script_rows(script: Path, field: str, *flags: str) -> list[str] | str:
+    """``field`` (an ``squeue -o`` field) of each line of this user's queue whose batch
+    script is ``script``, or why the queue cannot be asked here (for :func:`queued_jobs`
+    and :func:`tasks_in_queue`)."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
     if squeue is None or scontrol is None:
         return "no squeue here"
     if not _controller_answers(scontrol):
         return "scontrol ping finds no SLURM controller"
-    proc = _quiet_run([squeue, "-h", "-r", "-u", str(os.getuid()), "-o", "%K|%o"])
+    # By user id, not name: getpass.getuser() raises where the id has no passwd entry (a
+    # container's user on a cluster node); squeue -u takes either.
+    proc = _quiet_run([squeue, "-h", *flags, "-u", str(os.getuid()), "-o", f"{field}|%o"])
     if proc is None or proc.returncode != 0:
         return "squeue failed"
     wanted = os.path.realpath(script)
-    tasks: set[int] = set()
+    rows = []
     for line in proc.stdout.splitlines():
-        task, _, command = line.partition("|")
-        if os.path.realpath(command.strip()) != wanted:
-            continue
-        if not task.strip().isdigit():  # (not one task a line: which ones is unknown)
-            return f"squeue names its tasks {task.strip()!r}"
-        tasks.add(int(task))
-    return tasks
+        value, _, command = line.partition("|")
+        if os.path.realpath(command.strip()) == wanted:
+            rows.append(value)
+    return rows
 
 
 def _controller_answers(scontrol: str) -> bool:

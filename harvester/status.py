@@ -662,11 +662,7 @@ class StatusReport:
             return []
         left = [t for t in tasks if t.complete < t.images]
         n = len(tasks)
-        running = {
-            int(m.group(1))
-            for r in self.running
-            if (m := _RUNNING_SHARD.match(r)) is not None and int(m.group(2)) == n
-        }
+        running = _running_tasks(self.running, n)
         head = f"job array: {n - len(left)} of {plural(n, 'task')} complete"
         lines = [head + (", work left in:" if left else "")]
         for t in left[:MAX_TASK_LINES]:
@@ -1189,6 +1185,16 @@ def _log_tail(log: Path, size: int) -> list[str]:
         return []
 
 
+def _running_tasks(running: list[str], n: int) -> set[int]:
+    """The tasks K of an array of ``n`` whose shard ``K/n`` holds a run lock now (of
+    :attr:`StatusReport.running`): the task lines say "running", and none is called killed."""
+    return {
+        int(m.group(1))
+        for r in running
+        if (m := _RUNNING_SHARD.match(r)) is not None and int(m.group(2)) == n
+    }
+
+
 def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
     """The tasks of DIR's job array with work left (those its resume names), not running
     here (run lock), whose newest log ends without a word (:func:`_ended_silently`), and
@@ -1197,11 +1203,7 @@ def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
     n, work = slurm.tasks, report.work_left
     if n is None or slurm.logs is None or work is None:
         return []
-    running = {
-        int(m.group(1))
-        for r in report.running
-        if (m := _RUNNING_SHARD.match(r)) is not None and int(m.group(2)) == n
-    }
+    running = _running_tasks(report.running, n)
     ends: list[SilentEnd] = []
     candidates = set(range(n)) - running
     for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
@@ -1260,8 +1262,6 @@ def _count_plan(
     an image no run has journaled (a task that never ran or was killed early: its resume
     names it, see :class:`WorkLeft`). With ``array_tasks`` (the N of DIR's job array), the
     plan's share of each task (:attr:`PlanStatus.tasks`)."""
-    from harvester.plan import iter_plan_ids
-
     planned: list[str] = [a.value for a in Artifact if a.value in plan_kinds]
     plan = PlanStatus(images=info.images, artifacts=planned)
     tasks = [TaskProgress(k) for k in range(array_tasks or 0)]

@@ -161,20 +161,12 @@ def _pin_argv(args: argparse.Namespace, config: HarvestConfig) -> list[str]:
     folder sbatch ran from), FILE read and checked now as each task would (a config file's
     ``label_ids_from`` too), not refused N times in the queue. Each task records the pin in
     ``DIR/label_ids.json`` before its first file, so the index job keeps it."""
-    from harvester.errors import UsageError
-    from harvester.folder_settings import folder_has_label_keys
-    from harvester.label_ids import read_labels_file
+    from harvester.label_ids import read_labels_file_for_run
 
     path = config.label_ids_from
     if path is None:
         return []
-    read_labels_file(path)
-    if not config.label_keys and not folder_has_label_keys(Path(args.out)):
-        raise UsageError(
-            f"--label-ids-from {path}: the index of this run has no label column to pin "
-            "(no label key given, none recorded in the folder)",
-            hint="add --label-key KEY (the key(s) that made the labels of that file)",
-        )
+    read_labels_file_for_run(path, Path(args.out), config.label_keys)
     if args.label_ids_from is None:  # (the config file, which every task reads, names it)
         return []
     return ["--label-ids-from", str(Path(args.label_ids_from).resolve())]

@@ -338,6 +338,9 @@ def test_slurm_refuses_a_pin_its_tasks_would_refuse(
     assert made.returncode == 2, made.stderr
     lines = made.stderr.splitlines()
     assert lines[0].startswith("error: ") and "Traceback" not in made.stderr, made.stderr
+    assert lines[-1].startswith("hint: "), made.stderr
+    if case == "no-label-key":
+        assert lines[-1].startswith("hint: add --label-key KEY"), made.stderr
     assert not (out / "harvest.sbatch").exists()
 
 
