@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +74,7 @@ def run_forget_command(args: argparse.Namespace) -> int:
         found = [s for s in recorded_target_sets(out, forgotten=True) if target_set(s) == key]
         if not found:
             raise UsageError(f"{out} has no target set {flags}", hint=_sets_hint(out, flags))
-        entry = ForgottenSet(key, flags, tuple(runs_of_set(out, key)), time.time())
+        entry = ForgottenSet(key, flags, tuple(runs_of_set(out, key)), datetime.now(UTC))
         try:
             added = add_forgotten(out, entry)
         except OSError as exc:

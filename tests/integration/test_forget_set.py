@@ -14,6 +14,7 @@ import csv
 import json
 import shlex
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from harvest_helpers import run_cli as cli
@@ -408,3 +409,24 @@ def test_a_forgotten_sets_take_back_commands_carry_its_credentialed_url(
     refetched = cli(*_pasted(command, url), "-q")
     assert refetched.returncode == 0, refetched.stderr
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_forgotten_entry_with_a_damaged_time_forgets_nothing_and_says_so(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """forget writes when as an ISO 8601 time; an entry whose time was edited into a word,
+    or a number too large for a date: the resume is refused for the gone plate (nothing is
+    forgotten) with one warning line naming the file, never a traceback."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    saved = json.loads((out / "forgotten.json").read_text())
+    assert datetime.fromisoformat(saved["sets"][0]["at"]).tzinfo is not None
+    for at in ("yesterday", 10**400):
+        saved["sets"][0]["at"] = at
+        (out / "forgotten.json").write_text(json.dumps(saved))
+        resumed = cli("harvest", "--out", str(out))
+        assert resumed.returncode == 2, resumed.stderr
+        assert "Traceback" not in resumed.stderr
+        said = [line for line in resumed.stderr.splitlines() if "forgotten.json" in line]
+        assert len(said) == 1 and f"{out / 'forgotten.json'} is damaged (" in said[0], said
+        assert f"error: plate {GONE} not found on the server" in resumed.stderr
