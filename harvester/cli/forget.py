@@ -137,11 +137,15 @@ def _named_set(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _again_command(out: Path, recorded: RecordedRun) -> str:
-    """The command that resumes the set again: its newest run's flags, DIR as ``--out``
-    (with ``URL`` for a base URL whose credentials were not saved, as resumes say it)."""
+    """The command that takes the set back: its newest run's flags but ``--shard``, DIR as
+    ``--out`` (with ``URL`` for a base URL whose credentials were not saved, as resumes
+    say it). Without ``--shard``: given a shard's flags, the undo took the set back and
+    harvested one shard of it, the other shards' images left to nobody."""
+    from dataclasses import replace
+
     from harvester.config import recorded_flags, url_again_note
 
-    flags = recorded_flags(recorded)
+    flags = recorded_flags(replace(recorded, config={**recorded.config, "shard": None}))
     note = ""
     if "base_url" in recorded.withheld and "--base-url" in flags:
         flags[flags.index("--base-url") + 1] = "URL"

@@ -430,3 +430,22 @@ def test_a_forgotten_entry_with_a_damaged_time_forgets_nothing_and_says_so(
         said = [line for line in resumed.stderr.splitlines() if "forgotten.json" in line]
         assert len(said) == 1 and f"{out / 'forgotten.json'} is damaged (" in said[0], said
         assert f"error: plate {GONE} not found on the server" in resumed.stderr
+
+
+def test_the_undo_command_of_a_split_set_takes_back_the_whole_set(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A set whose newest run was shard 1/2 of a split: forget's undo command names no
+    --shard, and run as printed it takes the set back and harvests all of its images."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    assert harvest(fields.base_url, out, GONE, "--shard", "1/2") == (0, "")
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) < 36
+    forgot = cli("forget", str(out), "--plate", GONE)
+    assert forgot.returncode == 0, forgot.stderr
+    undo = forgot.stdout.strip().rsplit("run its targets again: ", 1)[1]
+    assert "--shard" not in undo and f"--plate {GONE}" in undo, undo
+    again = cli(*shlex.split(undo)[1:], "-q")
+    assert again.returncode == 0, again.stderr
+    assert not (out / "forgotten.json").exists()
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 36
