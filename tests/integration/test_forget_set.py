@@ -449,3 +449,33 @@ def test_the_undo_command_of_a_split_set_takes_back_the_whole_set(
     assert again.returncode == 0, again.stderr
     assert not (out / "forgotten.json").exists()
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 36
+
+
+def test_status_counts_a_forgotten_sets_invalid_files_apart(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """verify marks a forgotten set's damaged file invalid: status does not say a harvest
+    refetches it (a resume leaves its set out) but counts it apart, with how to take the set
+    back; a live set's invalid file is still said to be refetched."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    with open(out / "index.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    (out / next(r for r in rows if r["plate_id"] == GONE)["thumbnail_path"]).write_bytes(b"x")
+    assert cli("verify", str(out)).returncode == 1
+
+    text = cli("status", str(out)).stdout
+    assert "refetched by harvest" not in text, text
+    assert (
+        "1 file(s) of forgotten target sets marked invalid by verify (not refetched: a resume "
+        "leaves their sets out; their targets given again take them back)"
+    ) in text.splitlines(), text
+    totals = json.loads(cli("status", str(out), "--json").stdout)["totals"]
+    assert (totals["invalid"], totals["invalid_forgotten"]) == (0, 1)
+
+    (out / next(r for r in rows if r["plate_id"] == KEPT)["thumbnail_path"]).write_bytes(b"x")
+    assert cli("verify", str(out)).returncode == 1
+    text = cli("status", str(out)).stdout
+    assert "1 file(s) marked invalid by verify (refetched by harvest)" in text.splitlines()
+    totals = json.loads(cli("status", str(out), "--json").stdout)["totals"]
+    assert (totals["invalid"], totals["invalid_forgotten"]) == (1, 1)
