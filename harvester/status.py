@@ -1690,13 +1690,34 @@ def forgotten_images(
     if not gone or not ids:
         return {}
     sets = _target_kinds(live or [], None)
-    wanted = _Wanted([*sets, *_forgotten_kinds([recorded for recorded, _ in gone])], [])
+    wanted = _Wanted([*sets, *_forgotten_holders(live or [], gone)], [])
     found: dict[int, str] = {}
     for image_id in ids:
         holder = wanted.holder(image_id, images.get(image_id))
         if holder is not None and holder.forgotten and holder.recorded is not None:
             found[image_id] = shlex.join(take_back_flags(holder.recorded))
     return found
+
+
+def _forgotten_holders(
+    live: list[RecordedRun], gone: list[tuple[RecordedRun, ForgottenSet]]
+) -> list[_TargetKinds]:
+    """The forgotten sets that tell their images (:func:`_forgotten_kinds`), a
+    ``--from-plan`` set's by its plan's ids when no live set harvests that plan (then its
+    images are the live set's). Without them, ``verify`` offered ``harvest --out DIR`` for
+    a forgotten plan set's bad files: a resume that leaves the set out."""
+    from harvester.plan import plan_dir
+
+    def plan_of(recorded: RecordedRun) -> Path | None:
+        saved = recorded.config.get("from_plan")
+        return plan_dir(Path(saved)).absolute() if isinstance(saved, str) and saved else None
+
+    harvested = {plan_of(recorded) for recorded in live} - {None}
+    out: list[_TargetKinds] = []
+    for recorded, _entry in gone:
+        plan = plan_of(recorded)
+        out += _forgotten_kinds([recorded], plan if plan not in harvested else None)
+    return out
 
 
 def _not_asked_commands(

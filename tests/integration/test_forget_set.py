@@ -479,3 +479,33 @@ def test_status_counts_a_forgotten_sets_invalid_files_apart(
     assert "1 file(s) marked invalid by verify (refetched by harvest)" in text.splitlines()
     totals = json.loads(cli("status", str(out), "--json").stdout)["totals"]
     assert (totals["invalid"], totals["invalid_forgotten"]) == (1, 1)
+
+
+def test_verify_names_the_plan_of_a_forgotten_plan_sets_damaged_file(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A damaged file of a forgotten --from-plan set: verify's command is that plan again
+    (which takes the set back and refetches it), not ``harvest --out DIR``, which leaves
+    the set out ("nothing to resume") and refetched nothing."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    planned = cli(
+        "plan", "--base-url", fields.base_url, "--plate", GONE, "--out", str(out),
+        "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    done = cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
+    assert done.returncode == 0, done.stderr
+    assert cli("forget", str(out), "--from-plan", str(out)).returncode == 0
+    thumb = next((out / "images").rglob("*.thumbnail.jpg"))
+    thumb.write_bytes(b"junk")
+
+    verified = cli("verify", str(out))
+    assert verified.returncode == 1, verified.stderr
+    last = verified.stdout.splitlines()[-1]
+    again = f"harvester harvest --out {out} --from-plan {out}"
+    said = "1 damaged or missing files: to refetch exactly those: "
+    assert last.startswith(f"{said}{again}  # 1 file of a forgotten target set"), last
+    refetched = cli(*shlex.split(again)[1:], "-q")
+    assert refetched.returncode == 0, refetched.stderr
+    assert cli("verify", str(out)).returncode == 0
