@@ -509,3 +509,23 @@ def test_verify_names_the_plan_of_a_forgotten_plan_sets_damaged_file(
     refetched = cli(*shlex.split(again)[1:], "-q")
     assert refetched.returncode == 0, refetched.stderr
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_forgotten_sets_run_does_not_choose_the_folders_server(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The newest run was a set since forgotten, from another server: a run given new
+    targets and no --base-url asks the server of the newest live set (exit 0), not the
+    forgotten set's, which does not have that image (exit 2)."""
+    out = tmp_path / "d"
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields")
+    assert harvest(demo.base_url, out, KEPT) == (0, "")
+    assert harvest(fields.base_url, out, GONE)[0] == 0
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    with open(out / "index.csv", newline="") as handle:
+        image = next(r for r in csv.DictReader(handle) if r["plate_id"] == KEPT)["image_id"]
+
+    more = cli("harvest", "--out", str(out), "--image", image, "--rate", "none")
+    assert more.returncode == 0, more.stderr
+    assert fields.base_url not in more.stderr, more.stderr
+    assert f"asking {demo.base_url}, the server {out} was harvested from" in more.stderr
