@@ -109,6 +109,12 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
 NAMED_TARGETS = {"screens": "screen_names", "projects": "project_names"}
 
 
+def name_key(name: str) -> str:
+    """A screen or project name as names compare: blanks and a trailing ``-`` or ``/``
+    dropped, case folded (``IDR0056/`` is ``idr0056``)."""
+    return name.strip().rstrip("-/").casefold()
+
+
 def _ids_and_names(key: str, value: object) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """Screen or project targets: the numeric ids, and the names (any text not all digits).
 
@@ -1415,6 +1421,11 @@ def take_back_note(recorded: RecordedRun) -> str:
 def runs_of_set(out_dir: Path, key: str) -> list[str]:
     """The ids of every run of DIR (readable saved config) of target set ``key``."""
     return [run.run for run in _runs_of_set(out_dir, key)]
+
+
+def recorded_runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
+    """Every run of DIR (readable saved config) of target set ``key``, oldest id first."""
+    return _runs_of_set(out_dir, key)
 
 
 def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:

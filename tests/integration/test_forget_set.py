@@ -529,3 +529,33 @@ def test_a_forgotten_sets_run_does_not_choose_the_folders_server(
     assert more.returncode == 0, more.stderr
     assert fields.base_url not in more.stderr, more.stderr
     assert f"asking {demo.base_url}, the server {out} was harvested from" in more.stderr
+
+
+def test_forget_takes_a_screen_name_the_sets_run_was_given(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A set harvested as --screen idr9001 (saved as its id, 1101) is forgotten by that
+    name with no server up; a name no run of DIR was given is refused in one error line
+    saying names are not looked up, the hint listing DIR's sets by id."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    named = cli(
+        "harvest", "--base-url", fields.base_url, "--screen", "idr9001", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert named.returncode == 0, named.stderr
+    fields.stop()
+
+    forgot = cli("forget", str(out), "--screen", "IDR9001/")  # (as names compare)
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.startswith(f"{out}: forgot the target set --screen 1101: "), forgot.stdout
+    assert "--screen 1101" in forgot.stdout.rsplit(": ", 1)[1]
+
+    other = cli("forget", str(out), "--screen", "idr0056")
+    assert other.returncode == 2
+    assert other.stderr.splitlines() == [
+        f"error: {out} has no target set --screen idr0056 (a name is not looked up on the "
+        "server: forget knows those its runs were given)",
+        f"hint: name one of its target sets instead: harvester forget {out} --screen 1101 "
+        "(forgotten)",
+    ]
