@@ -335,10 +335,11 @@ def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
 def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """A plan of a plate now gone, harvested with --from-plan (every thumbnail 404): once
-    its set is forgotten, status counts no failed or pending artifact of the plan, lists
-    no failure, offers no resume, and names the set as forgotten; index no longer notes
-    the plan's images missing from index.csv."""
+    """A plan of a plate now gone, harvested with --from-plan (every thumbnail 404): the
+    harvest's closing line names the forget command; once its set is forgotten by it,
+    status counts no failed or pending artifact of the plan, lists no failure, offers no
+    resume, and names the set as forgotten; index no longer notes the plan's images
+    missing from index.csv."""
     out = tmp_path / "d"
     fields = make_emulator(preset="fields")
     planned = cli(
@@ -351,12 +352,19 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     make_emulator(preset="demo", port=port)
     failed = cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
     assert failed.returncode == 1, failed.stderr
+    gone = (
+        "if the images are gone from the server for good, stop resuming this target set "
+        f"(its files stay): harvester forget {out} --from-plan {out}"
+    )
+    assert failed.stderr.splitlines()[-1] == gone, failed.stderr
+    replayed = cli("harvest", "--out", str(out), "--rate", "none", "-q")  # (a resume: the same)
+    assert (replayed.returncode, replayed.stderr.splitlines()[-1]) == (1, gone), replayed.stderr
     before = json.loads(cli("status", str(out), "--json").stdout)
     assert before["totals"]["failed"] + before["totals"]["pending"] == 36
     assert "resume" in before and "plan" in before
     assert "note: index.csv lists 0 of the plan's 36 images" in cli("index", str(out)).stdout
 
-    forgot = cli("forget", str(out), "--from-plan", str(out))
+    forgot = cli(*shlex.split(gone.rsplit(": ", 1)[1])[1:])
     assert forgot.returncode == 0, forgot.stderr
     report = json.loads(cli("status", str(out), "--json").stdout)
     assert report["totals"]["failed"] == 0 and report["totals"]["pending"] == 0
