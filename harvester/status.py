@@ -278,6 +278,9 @@ class StatusReport:
     runs: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     invalid: int = 0
+    #: Files verify marked invalid of images only a forgotten target set holds: no resume
+    #: refetches them (not in ``invalid``); their set's targets given again do.
+    invalid_forgotten: int = 0
     plan: PlanStatus | None = None
     plan_error: str | None = None  # DIR/plan exists but cannot be read: the journals still count
     #: A harvest run (not ``harvester plan``) has journaled its start in DIR.
@@ -415,6 +418,8 @@ class StatusReport:
             data["not_asked_commands"] = self.not_asked_commands
         if self.forgotten:
             data["forgotten"] = self.forgotten
+        if self.invalid_forgotten:
+            data["totals"]["invalid_forgotten"] = self.invalid_forgotten
         return data
 
     def to_text(self) -> str:
@@ -477,6 +482,12 @@ class StatusReport:
         )
         if self.invalid:
             lines.append(f"{self.invalid} file(s) marked invalid by verify (refetched by harvest)")
+        if self.invalid_forgotten:
+            lines.append(
+                f"{self.invalid_forgotten} file(s) of forgotten target sets marked invalid by "
+                "verify (not refetched: a resume leaves their sets out; their targets given "
+                "again take them back)"
+            )
         dropped = {k: self.not_asked[k] for k in sorted(self.not_asked)}
         if dropped:
             counts = ", ".join(f"{kind} {n}" for kind, n in dropped.items())
@@ -889,6 +900,16 @@ def plan_forgotten(out_dir: Path, plan_at: Path) -> bool:
 
     live, gone = _live_and_forgotten(out_dir, recorded_target_sets(out_dir, forgotten=True))
     return _plan_forgotten(plan_at, _target_kinds(live or [], plan_at), gone)
+
+
+#: The artifact kinds of an image (journaled by image id).
+_IMAGE_KINDS = frozenset(a.value for a in Artifact)
+
+
+def _forgotten_holder(wanted: _Wanted, object_id: int, images: Mapping[int, ImageRef]) -> bool:
+    """Whether the set that holds journaled image ``object_id`` is a forgotten one."""
+    holder = wanted.holder(object_id, images.get(object_id))
+    return holder is not None and holder.forgotten
 
 
 def _split(target: _TargetKinds) -> bool:
@@ -1490,6 +1511,13 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         ],
         [a.value for a in Artifact if a.value in sets[0].kinds] if sets else selected,
     )
+    # A forgotten set's invalid files are no resume's to refetch: counted apart (an image's;
+    # another kind's id is no image id).
+    report.invalid_forgotten = sum(
+        kind in _IMAGE_KINDS and _forgotten_holder(wanted, object_id, state.images)
+        for kind, object_id in state.invalid
+    )
+    report.invalid -= report.invalid_forgotten
     dropped_by_set: dict[int, set[str]] = {}
     extra: dict[str, int] = {}
     plan_failed: set[tuple[str, int]] = set()
@@ -1662,13 +1690,34 @@ def forgotten_images(
     if not gone or not ids:
         return {}
     sets = _target_kinds(live or [], None)
-    wanted = _Wanted([*sets, *_forgotten_kinds([recorded for recorded, _ in gone])], [])
+    wanted = _Wanted([*sets, *_forgotten_holders(live or [], gone)], [])
     found: dict[int, str] = {}
     for image_id in ids:
         holder = wanted.holder(image_id, images.get(image_id))
         if holder is not None and holder.forgotten and holder.recorded is not None:
             found[image_id] = shlex.join(take_back_flags(holder.recorded))
     return found
+
+
+def _forgotten_holders(
+    live: list[RecordedRun], gone: list[tuple[RecordedRun, ForgottenSet]]
+) -> list[_TargetKinds]:
+    """The forgotten sets that tell their images (:func:`_forgotten_kinds`), a
+    ``--from-plan`` set's by its plan's ids when no live set harvests that plan (then its
+    images are the live set's). Without them, ``verify`` offered ``harvest --out DIR`` for
+    a forgotten plan set's bad files: a resume that leaves the set out."""
+    from harvester.plan import plan_dir
+
+    def plan_of(recorded: RecordedRun) -> Path | None:
+        saved = recorded.config.get("from_plan")
+        return plan_dir(Path(saved)).absolute() if isinstance(saved, str) and saved else None
+
+    harvested = {plan_of(recorded) for recorded in live} - {None}
+    out: list[_TargetKinds] = []
+    for recorded, _entry in gone:
+        plan = plan_of(recorded)
+        out += _forgotten_kinds([recorded], plan if plan not in harvested else None)
+    return out
 
 
 def _not_asked_commands(
