@@ -270,48 +270,67 @@ def array_line(line: str) -> tuple[int, int | None] | None:
     return None
 
 
-def queued_jobs(script: Path) -> list[str]:
-    """The ids of this user's jobs, queued or running, whose batch script is ``script``
-    (``squeue``); [] when there is no SLURM here or its controller does not answer, as on a
-    machine that only writes scripts.
+@dataclass(frozen=True)
+class Queue:
+    """This user's jobs of one batch script in the queue, pending or running, from one
+    ``squeue -r`` listing (:func:`script_queue`): what ``status`` asks twice of it (the
+    jobs it names, the tasks a silent log is checked against) is read from one answer."""
 
-    ``scontrol ping`` first: it fails at once where the controller is down, where
-    ``squeue`` retries for about 9 seconds (every ``harvester status`` of a folder with a
-    script would wait that long on a machine with the SLURM client and no cluster)."""
-    rows = _script_rows(script, "%F")
+    #: Their job ids (the array's, ``%F``), in the queue's order, each once.
+    jobs: list[str]
+    #: Their array tasks K (``%K``), or why which ones is unknown (not one task a line).
+    tasks: set[int] | str
+
+
+def script_queue(script: Path) -> Queue | str:
+    """This user's jobs of ``script`` in the queue (:class:`Queue`), or why the queue
+    cannot be asked here (no ``squeue``, no controller answering, ``squeue`` failing).
+
+    ``-r``: one line per array task, pending ones too (a pending range is otherwise one
+    line, ``1-3%2``). ``scontrol ping`` first: it fails at once where the controller is
+    down, where ``squeue`` retries for about 9 seconds (every ``harvester status`` of a
+    folder with a script would wait that long on a machine with the SLURM client and no
+    cluster)."""
+    rows = _script_rows(script, "%F|%K", "-r")
     if isinstance(rows, str):
-        return []
+        return rows
     jobs: list[str] = []
+    tasks: set[int] | str = set()
     for row in rows:
-        job = row.strip()
+        job, _, task = (part.strip() for part in row.partition("|"))
         if job and job not in jobs:
             jobs.append(job)
-    return jobs
+        if isinstance(tasks, str):
+            continue
+        if task.isdigit():
+            tasks.add(int(task))
+        else:  # (not one task a line: which ones is unknown)
+            tasks = f"squeue names its tasks {task!r}"
+    return Queue(jobs, tasks)
+
+
+def queued_jobs(script: Path) -> list[str]:
+    """The ids of this user's jobs, queued or running, whose batch script is ``script``
+    (:func:`script_queue`); [] when there is no SLURM here or its controller does not
+    answer, as on a machine that only writes scripts."""
+    queue = script_queue(script)
+    return [] if isinstance(queue, str) else queue.jobs
 
 
 def tasks_in_queue(script: Path) -> set[int] | str:
     """The array tasks K of this user's jobs of ``script`` that are pending or running
-    (``squeue -r``: one line per task, pending ones too), or why the queue cannot be asked
-    here: ``status`` tells a task that ended without a word from one still running or
-    queued again only with the queue's answer, and says so when there is none.
-
-    ``scontrol ping`` first, as :func:`queued_jobs`: ``squeue`` retries for seconds where
-    the controller is down."""
-    rows = _script_rows(script, "%K", "-r")
-    if isinstance(rows, str):
-        return rows
-    tasks: set[int] = set()
-    for task in rows:
-        if not task.strip().isdigit():  # (not one task a line: which ones is unknown)
-            return f"squeue names its tasks {task.strip()!r}"
-        tasks.add(int(task))
-    return tasks
+    (:func:`script_queue`), or why the queue cannot be asked here: ``status`` tells a task
+    that ended without a word from one still running or queued again only with the
+    queue's answer, and says so when there is none."""
+    queue = script_queue(script)
+    return queue if isinstance(queue, str) else queue.tasks
 
 
-def _script_rows(script: Path, field: str, *flags: str) -> list[str] | str:
-    """``field`` (an ``squeue -o`` field) of each line of this user's queue whose batch
-    script is ``script``, or why the queue cannot be asked here (for :func:`queued_jobs`
-    and :func:`tasks_in_queue`)."""
+def _script_rows(script: Path, fields: str, *flags: str) -> list[str] | str:
+    """``fields`` (``squeue -o`` fields) of each line of this user's queue whose batch
+    script is ``script``, or why the queue cannot be asked here (for
+    :func:`script_queue`). The script's path is asked last (``%o``): what follows the
+    fields' own ``|`` is the path, which may hold one."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
     if squeue is None or scontrol is None:
         return "no squeue here"
@@ -319,15 +338,16 @@ def _script_rows(script: Path, field: str, *flags: str) -> list[str] | str:
         return "scontrol ping finds no SLURM controller"
     # By user id, not name: getpass.getuser() raises where the id has no passwd entry (a
     # container's user on a cluster node); squeue -u takes either.
-    proc = _quiet_run([squeue, "-h", *flags, "-u", str(os.getuid()), "-o", f"{field}|%o"])
+    proc = _quiet_run([squeue, "-h", *flags, "-u", str(os.getuid()), "-o", f"{fields}|%o"])
     if proc is None or proc.returncode != 0:
         return "squeue failed"
     wanted = os.path.realpath(script)
+    cut = fields.count("|") + 1
     rows = []
     for line in proc.stdout.splitlines():
-        value, _, command = line.partition("|")
-        if os.path.realpath(command.strip()) == wanted:
-            rows.append(value)
+        parts = line.split("|", cut)
+        if len(parts) == cut + 1 and os.path.realpath(parts[-1].strip()) == wanted:
+            rows.append("|".join(parts[:-1]))
     return rows
 
 

@@ -106,6 +106,7 @@ if TYPE_CHECKING:
     from harvester.config import RecordedRun
     from harvester.forgotten import ForgottenSet
     from harvester.plan import PlanInfo
+    from harvester.slurm import Queue
 
 logger = logging.getLogger(__name__)
 
@@ -316,7 +317,7 @@ class StatusReport:
     #: The harvests running in DIR now (their run locks held: :func:`held_run_locks`).
     running: list[str] = field(default_factory=list)
     #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
-    #: (:func:`harvester.slurm.queued_jobs`; empty without ``squeue``).
+    #: (:func:`harvester.slurm.script_queue`; empty without ``squeue``).
     queued: list[str] = field(default_factory=list)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
@@ -1195,11 +1196,11 @@ def _running_tasks(running: list[str], n: int) -> set[int]:
     }
 
 
-def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
+def _silent_ends(report: StatusReport, slurm: SlurmStatus, queue: Queue | str) -> list[SilentEnd]:
     """The tasks of DIR's job array with work left (those its resume names), not running
     here (run lock), whose newest log ends without a word (:func:`_ended_silently`), and
-    which the queue does not hold again: see :class:`SilentEnd`. The queue is asked only
-    when there is such a log."""
+    which ``queue`` (:func:`harvester.slurm.script_queue`, asked once by status) does not
+    hold again: see :class:`SilentEnd`."""
     n, work = slurm.tasks, report.work_left
     if n is None or slurm.logs is None or work is None:
         return []
@@ -1216,9 +1217,7 @@ def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
         ends = [e for e in ends if e.task in left]  # a quiet task that finished says nothing
     if not ends:
         return []
-    from harvester.slurm import tasks_in_queue
-
-    queued = tasks_in_queue(Path(slurm.script))
+    queued = queue if isinstance(queue, str) else queue.tasks
     if isinstance(queued, str):
         for end in ends:
             end.queue_error = queued
@@ -1578,10 +1577,14 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     forgotten_runs = {run for _recorded, entry in gone for run in entry.runs}
     report.walks = [w for w in unfinished_walks(state) if w.get("run") not in forgotten_runs]
     report.running = held_run_locks(out_dir)
+    # One listing of the queue (scontrol ping, squeue -r) for the jobs queued and, below,
+    # the tasks a silent log is checked against: each call may take seconds on a login node.
+    queue: Queue | str | None = None
     if ask_queue and slurm is not None and slurm.elsewhere is None:
-        from harvester.slurm import queued_jobs
+        from harvester.slurm import script_queue
 
-        report.queued = queued_jobs(Path(slurm.script))
+        queue = script_queue(Path(slurm.script))
+        report.queued = [] if isinstance(queue, str) else queue.jobs
     if report.started and (report.failed or report.pending or report.walks):
         plan_unharvested = (
             bool(sets)
@@ -1613,8 +1616,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
             resubmits=slurm.resubmit_resumes() if slurm is not None else None,
             array=slurm.array if slurm is not None else None,
         )
-        if ask_queue and slurm is not None and slurm.elsewhere is None:
-            report.silent_ends = _silent_ends(report, slurm)
+        if queue is not None and slurm is not None:
+            report.silent_ends = _silent_ends(report, slurm, queue)
     return report
 
 

@@ -340,7 +340,7 @@ def test_queued_jobs_are_asked_by_user_id(tmp_path: Path, monkeypatch: pytest.Mo
     bin_dir.mkdir()
     asked = tmp_path / "asked"
     for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
-                       ("squeue", f'echo "$@" > {asked}; echo "41|{script}"')):  # fmt: skip
+                       ("squeue", f'echo "$@" > {asked}; echo "41|0|{script}"')):  # fmt: skip
         tool = bin_dir / name
         tool.write_text(f"#!/bin/sh\n{body}\n")
         tool.chmod(0o755)
@@ -348,4 +348,4 @@ def test_queued_jobs_are_asked_by_user_id(tmp_path: Path, monkeypatch: pytest.Mo
     for name in ("USER", "LOGNAME", "LNAME", "USERNAME"):
         monkeypatch.delenv(name, raising=False)
     assert queued_jobs(script) == ["41"]
-    assert asked.read_text().split()[:3] == ["-h", "-u", str(os.getuid())]
+    assert asked.read_text().split()[:4] == ["-h", "-r", "-u", str(os.getuid())]

@@ -77,7 +77,7 @@ def _kill_task_mid_run(script: Path, task: int) -> Path:
 
 def _fake_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, up: bool, queue: str) -> Path:
     """`scontrol` and `squeue` on PATH: the controller up or down, squeue printing
-    ``queue`` (its -r -o '%K|%o' form); returns the file squeue writes its arguments to."""
+    ``queue`` (its -r -o '%F|%K|%o' form); returns the file squeue writes its arguments to."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     asked = tmp_path / "squeue-args"
@@ -144,7 +144,7 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
          "killed": True, "out_of_memory": False, "queue_error": None}
     ]  # fmt: skip
     # (one task a line, pending ones too; by user id as queued_jobs asks)
-    assert f"-h -r -u {os.getuid()} -o %K|%o" in asked.read_text().splitlines()
+    assert f"-h -r -u {os.getuid()} -o %F|%K|%o" in asked.read_text().splitlines()
 
     assert run_array_task(script, TASK, 4, JOB).returncode == 0  # appended to the same log
     text, data = _status(out, capsys)
@@ -160,7 +160,8 @@ def test_a_task_the_queue_holds_is_not_called_killed(
     """squeue shows task 1 of DIR's script (running on another node, or queued again): its
     silent log is not taken for a kill."""
     script = killed / "harvest.sbatch"
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"{TASK}|{script}\\n3|{script}\\n")
+    queue = f"{JOB}|{TASK}|{script}\\n{JOB}|3|{script}\\n"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)
     text, data = _status(killed, capsys)
     assert not [x for x in text if x.startswith("task ")], text
     assert "ended_without_summary" not in data
@@ -322,3 +323,25 @@ def test_a_task_killed_after_its_progress_lines_is_named(
         f"kill -9 or node failure?); see sacct -j {JOB}_{TASK} --format=State,ExitCode,MaxRSS"
     ]
     assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
+
+
+def test_status_asks_the_queue_once_for_a_killed_task(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """One status run with a silent task: `scontrol ping` once and one `squeue` listing,
+    which serves both the queued jobs and the tasks in the queue (it was two of each)."""
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
+                       ("squeue", "true")):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f'#!/bin/sh\necho "{name} $1" >> {calls}\n{body}\n')
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    capsys.readouterr()
+    assert main(["status", str(killed)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert [x for x in said if x.startswith(f"task {TASK} (job {JOB}_{TASK}): ended without")]
+    assert calls.read_text().splitlines() == ["scontrol ping", "squeue -h"]
