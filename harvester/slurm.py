@@ -351,16 +351,59 @@ def _script_rows(script: Path, fields: str, *flags: str) -> list[str] | str:
     return rows
 
 
+#: How long a probe of what SLURM can tell about an ended task may take (sacct, scontrol).
+PROBE_TIMEOUT_S = 5.0
+#: What ``sacct`` is asked of a task killed without a word: how it ended, and its memory.
+SACCT_FIELDS = "State,ExitCode,MaxRSS"
+_ARRAY_TASK_RE = re.compile(r"\bArrayTaskId=(\d+)(?:\s|$)")
+
+
+def sacct_command(job: str) -> str:
+    """The ``sacct`` line that tells how task ``job`` (``<array>_<K>``) ended."""
+    return f"sacct -j {job} --format={SACCT_FIELDS}"
+
+
+def sacct_unanswered(job: str) -> str | None:
+    """None when ``sacct`` answers here (asked of ``job``: exit 0, its one cheap line);
+    else why not, said as status says it (``sacct says: Slurm accounting storage is
+    disabled``). A cluster without accounting (``AccountingStorageType`` none, as the test
+    cluster) refuses every ``sacct``: status named it for a killed task all the same."""
+    exe = shutil.which("sacct")
+    if exe is None:
+        return "no sacct here"
+    proc = _quiet_run([exe, "-n", "-X", "-j", job, "-o", "State"], timeout=PROBE_TIMEOUT_S)
+    if proc is None:
+        return f"sacct did not answer in {PROBE_TIMEOUT_S:g} s"
+    if proc.returncode == 0:
+        return None
+    said = [line.strip() for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+    return f"sacct says: {said[-1][:120]}" if said else f"sacct exited {proc.returncode}"
+
+
+def listed_tasks(array_job: str) -> set[int]:
+    """The tasks K of ``array_job`` that ``scontrol show job`` still lists, ended ones too
+    (for ``MinJobAge`` after their end, 300 s by default); empty when it lists none or
+    cannot be asked. One call for the whole array (``-o``: a line per task)."""
+    exe = shutil.which("scontrol")
+    if exe is None:
+        return set()
+    proc = _quiet_run([exe, "-o", "show", "job", array_job], timeout=PROBE_TIMEOUT_S)
+    if proc is None or proc.returncode != 0:
+        return set()
+    return {int(m.group(1)) for m in _ARRAY_TASK_RE.finditer(proc.stdout)}
+
+
 def _controller_answers(scontrol: str) -> bool:
     """Whether ``scontrol ping`` finds the SLURM controller up (it fails at once if not)."""
     ping = _quiet_run([scontrol, "ping"])
     return ping is not None and ping.returncode == 0 and "is UP" in ping.stdout
 
 
-def _quiet_run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
-    """Run a SLURM client command for its output (10 s at most); None when it cannot run."""
+def _quiet_run(argv: list[str], timeout: float = 10.0) -> subprocess.CompletedProcess[str] | None:
+    """Run a SLURM client command for its output (``timeout`` s at most); None when it
+    cannot run."""
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
 

@@ -30,7 +30,8 @@ The script is read, never run; what cannot be read from it is left out. A folder
 
 A job-array task with work left whose log ends with the script's start line (the script
 ``exec``s Python: killed by the out-of-memory killer, ``kill -9`` or a node failure) is named,
-with its job for ``sacct``, once ``squeue`` shows it neither running nor queued again; where
+with what tells how it ended (``sacct`` where it answers here; else its log and ``scontrol
+show job``), once ``squeue`` shows it neither running nor queued again; where
 the queue cannot be asked, it is named as unknown (:class:`SilentEnd`). Only
 ``harvester status`` looks (``ask_queue``).
 
@@ -220,6 +221,11 @@ class SilentEnd:
     #: SLURM's ``slurmstepd`` line in the log reports an oom_kill event.
     out_of_memory: bool = False
     queue_error: str | None = None
+    #: The commands that tell how it ended, where they can answer: ``sacct`` where it
+    #: answers here, else ``scontrol show job`` while the controller still lists the task.
+    see: list[str] = field(default_factory=list)
+    #: Why ``sacct`` is not among them (no accounting: it refuses), None when it is.
+    no_sacct: str | None = None
 
 
 @dataclass
@@ -569,13 +575,17 @@ class StatusReport:
             return []
         lines = []
         for end in ends[:MAX_TASK_LINES]:
-            sacct = f"sacct -j {end.job} --format=State,ExitCode,MaxRSS"
+            squeue = f"squeue -j {end.job.partition('_')[0]}"
             if end.killed is None:  # the queue did not answer: running or not is unknown
+                tell = (
+                    f"{squeue} and {end.see[0]} tell"
+                    if end.no_sacct is None and end.see
+                    else f"{squeue} tells where SLURM answers; its log: {end.log} ({end.no_sacct})"
+                )
                 lines.append(
                     f"task {end.task} (job {end.job}): no summary in its log, and the queue "
                     f"cannot be asked here ({end.queue_error}): still running on another "
-                    f"node, or killed (out of memory, kill -9 or node failure?); "
-                    f"squeue -j {end.job.partition('_')[0]} and {sacct} tell"
+                    f"node, or killed (out of memory, kill -9 or node failure?); {tell}"
                 )
                 continue
             why = (
@@ -585,16 +595,21 @@ class StatusReport:
             )
             lines.append(
                 f"task {end.task} (job {end.job}): ended without its summary (killed: {why}); "
-                f"see {sacct}"
+                f"see {_what_tells(end)}"
             )
         if len(ends) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(ends) - MAX_TASK_LINES} more tasks (--json)")
         if self.resume is not None and any(e.killed for e in ends):
             script = shlex.quote(self.slurm.script) if self.slurm is not None else "the script"
             them = "them" if sum(1 for e in ends if e.killed) > 1 else "it"
+            when = (
+                "if sacct says OUT_OF_MEMORY"
+                if ends[0].no_sacct is None
+                else "after an out-of-memory kill"
+            )
             lines.append(
-                f"  the resume line below runs {them} again; if sacct says OUT_OF_MEMORY, raise "
-                f"#SBATCH --mem in {script} first"
+                f"  the resume line below runs {them} again; {when}, raise #SBATCH --mem in "
+                f"{script} first"
             )
         return lines
 
@@ -1221,11 +1236,42 @@ def _silent_ends(report: StatusReport, slurm: SlurmStatus, queue: Queue | str) -
     if isinstance(queued, str):
         for end in ends:
             end.queue_error = queued
-        return ends
-    ends = [e for e in ends if e.task not in queued]  # running, or queued again
-    for end in ends:
-        end.killed = True
+    else:
+        ends = [e for e in ends if e.task not in queued]  # running, or queued again
+        for end in ends:
+            end.killed = True
+    _name_what_tells(ends, controller=not isinstance(queue, str))
     return ends
+
+
+def _name_what_tells(ends: list[SilentEnd], *, controller: bool) -> None:
+    """Each end's ``see``: ``sacct`` where it answers here, asked once (a cluster without
+    accounting refuses it at once, whatever the job); else ``scontrol show job`` for the
+    tasks the controller still lists (``controller``: it answered ``scontrol ping``), one
+    call per array. Status said "see sacct" on clusters where sacct cannot answer."""
+    from harvester.slurm import listed_tasks, sacct_command, sacct_unanswered
+
+    if not ends:
+        return
+    why = sacct_unanswered(ends[0].job)
+    arrays = dict.fromkeys(e.job.partition("_")[0] for e in ends)
+    listed = {f"{a}_{k}" for a in arrays for k in listed_tasks(a)} if why and controller else set()
+    for end in ends:
+        end.no_sacct = why
+        if why is None:
+            end.see = [sacct_command(end.job)]
+        elif end.job in listed:
+            end.see = [f"scontrol show job {end.job}"]
+
+
+def _what_tells(end: SilentEnd) -> str:
+    """What a killed task's line says to look at: ``sacct`` where it answers here, else
+    its log, and ``scontrol show job`` while the controller lists the task, with why not
+    ``sacct``."""
+    if end.no_sacct is None and end.see:
+        return end.see[0]
+    also = f" and {end.see[0]}" if end.see else ""
+    return f"its log {end.log}{also} ({end.no_sacct})"
 
 
 def _split_counts(state: JournalState, slurm: SlurmStatus | None) -> frozenset[int]:
