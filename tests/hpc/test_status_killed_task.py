@@ -148,7 +148,7 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
         "  the resume line below runs it again; if sacct says OUT_OF_MEMORY, raise "
         f"#SBATCH --mem in {script} first"
     ) in text
-    assert text[-1].startswith(
+    assert text[-1] == (
         f"to resume: jid=$(sbatch --parsable --array=1-3 {script}) && "
         f"sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch"
     ), text[-1]
