@@ -21,12 +21,14 @@ the same moment cannot know which of them is last.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 import re
 import shlex
 import shutil
+import string
 import subprocess
 import sys
 import time
@@ -514,6 +516,25 @@ def moved_script_note(out_dir: Path, elsewhere: str) -> str:
     )
 
 
+#: The line each array task echoes into its log as it starts, before Python runs
+#: (:func:`render_script` fills it in for the shell): ``status`` finds a task's start, and
+#: its shard, by it (:func:`task_start_pattern`), so both are made from this one text.
+TASK_START = "harvester shard {shard}: job {job} on {host}"
+
+
+@functools.cache
+def task_start_pattern() -> re.Pattern[str]:
+    """:data:`TASK_START` as ``status`` matches it at the start of a log line: group 1 is
+    the shard ``K/N``; the job and the host are not read."""
+    fill = {"shard": r"(\d+/\d+)", "job": r"\S+", "host": ""}
+    return re.compile(
+        "".join(
+            re.escape(text) + (fill[name] if name else "")
+            for text, name, _spec, _conv in string.Formatter().parse(TASK_START)
+        )
+    )
+
+
 def render_script(job: SlurmJob) -> str:
     """The sbatch array script, meant to be read (and edited) by a person."""
     out = job.out_dir
@@ -540,6 +561,7 @@ def render_script(job: SlurmJob) -> str:
         else "no request-rate limit (--rate none)"
     )
     cmd = " ".join(q(a) for a in task_command(job))
+    start = TASK_START.format(shard="$K/$N", job="${SLURM_ARRAY_JOB_ID:-?}_$K", host="$(hostname)")
     created = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     lines = [
         "#!/bin/bash",
@@ -572,7 +594,7 @@ def render_script(job: SlurmJob) -> str:
         '  echo "a resubmission of $RESUBMITTED task(s) of the array: task $K is shard $K/$N, '
         'as written" >&2',
         "fi",
-        'echo "harvester shard $K/$N: job ${SLURM_ARRAY_JOB_ID:-?}_$K on $(hostname) at $(date)"',
+        f'echo "{start} at $(date)"',
         "",
         f'exec {cmd} --shard "$K/$N"',
         "",

@@ -1147,8 +1147,6 @@ def _newest_task_logs(
     return {task: log for task, (_, log) in newest.items()}
 
 
-#: The line the task script echoes as it starts (:func:`harvester.slurm.render_script`).
-_TASK_START = re.compile(r"harvester shard (\d+/\d+): job \S+ on ")
 #: SLURM's own lines in a task log: ``slurmstepd:``, or ``slurmstepd-<node>:`` as
 #: slurmstepd writes them on clusters that name the node (22.05 here: ``slurmstepd-localhost:
 #: error: *** JOB 171 ON localhost CANCELLED ...``), which were read as the harvest's words.
@@ -1170,11 +1168,14 @@ def _ended_silently(log: Path, shard: str) -> tuple[bool, bool]:
     a note) says the harvest spoke: not said to be killed; nor is a start of another shard
     (a log of an older array of another task count, which the script's task K never
     wrote). (False, False) for a log that cannot be read."""
+    from harvester.slurm import task_start_pattern  # (the start line the script echoes)
+
+    start = task_start_pattern()
     lines = _log_tail(log, _LOG_TAIL_BYTES)
     # (lines[0] may be cut: the read starts mid-line)
-    if not any(_TASK_START.match(line) for line in lines) and all(map(_tick, lines[1:])):
+    if not any(start.match(line) for line in lines) and all(map(_tick, lines[1:])):
         lines = _log_tail(log, _LOG_MAX_BYTES)
-    starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := _TASK_START.match(line))]
+    starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := start.match(line))]
     if not starts or starts[-1][1] != shard:
         return False, False
     after = [line.strip() for line in lines[starts[-1][0] + 1 :] if line.strip()]

@@ -874,11 +874,9 @@ def run_index(args: argparse.Namespace) -> int:
         print(f"note: {line}", file=sys.stderr)
     keys = given if given is not None else remembered_label_keys(out, states[0])
     if pin is not None and not keys:
-        raise UsageError(
-            f"--label-ids-from {args.label_ids_from}: the index has no label column to pin "
-            "(no label key given, none recorded in the folder)",
-            hint="add --label-key KEY (the key(s) that made the labels of that file)",
-        )
+        from harvester.label_ids import no_label_column
+
+        raise no_label_column(args.label_ids_from, "the index")
     lost = _walks_short(states[0])
     dropped = False
     if not keys and given is not None and labels.exists():
