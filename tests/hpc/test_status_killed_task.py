@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -261,11 +262,13 @@ def test_without_a_plan_a_task_killed_while_walking_is_named(
 
 @pytest.mark.slurm
 def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
-    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
-) -> None:
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     """A real array task SIGKILLed mid-run (`scancel --batch --signal=KILL`): SLURM writes
     its own `slurmstepd-<node>: ... CANCELLED` line into the log, which is not the
-    harvest's word: status names the task as ended without its summary."""
+    harvest's word: status names the task as ended without its summary, asking the real
+    SLURM once each: scontrol ping, squeue, sacct, scontrol show job."""
     require_slurm_cluster()
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator_process.base_url, "--screen", "2302",
@@ -287,6 +290,7 @@ def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
     said = log.read_text().splitlines()
     after = said[[n for n, x in enumerate(said) if x.startswith("harvester shard 0/2")][-1] + 1 :]
     assert after and all(line.startswith("slurmstepd") for line in after), said
+    calls = _log_slurm_calls(tmp_path, monkeypatch)
     text, data = _status(out, capsys)
     # The test cluster keeps no accounting (tests/hpc/slurm_up.sh): sacct cannot answer; the
     # controller lists the task for MinJobAge (300 s) after its end.
@@ -296,6 +300,24 @@ def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
         f"{NO_ACCOUNTING})"
     ], _logs(out)
     assert [e["task"] for e in data["ended_without_summary"]] == [0]
+    each_run = ["scontrol ping", "squeue -h", "sacct -n", "scontrol -o"]
+    assert calls.read_text().splitlines() == each_run * 2  # (status, then status --json)
+
+
+def _log_slurm_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`scontrol`, `squeue` and `sacct` first on PATH: each logs its name and first
+    argument, then execs the real one; returns the log."""
+    calls = tmp_path / "slurm-calls"
+    bin_dir = tmp_path / "logging-bin"
+    bin_dir.mkdir()
+    for name in ("scontrol", "squeue", "sacct"):
+        real = shutil.which(name)
+        assert real is not None, name
+        tool = bin_dir / name
+        tool.write_text(f'#!/bin/sh\necho "{name} $1" >> {calls}\nexec {real} "$@"\n')
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return calls
 
 
 def _done_in(journal: Path) -> int:
