@@ -1785,11 +1785,15 @@ class ReplayProblem:
 
     ``needs``: what the command needs given again (the same ids, credentials), said after
     it as a shell comment (:attr:`line`), after the reason where a line names both.
+    ``plain``: the command says it all (resubmitting DIR's job array): a resume line names
+    no reason after it (a SLURM user told to resubmit the array has no use for "the newest
+    run (...) was shard 2/3 of a split"); the refusal of ``harvest --out DIR`` still does.
     """
 
     reason: str
     command: str
     needs: str = ""
+    plain: bool = False
 
     @property
     def line(self) -> str:
@@ -1798,7 +1802,10 @@ class ReplayProblem:
 
     @property
     def with_reason(self) -> str:
-        """The command, then why and what it needs (``status``'s resume line)."""
+        """The command, then why and what it needs (``status``'s resume line); what it needs
+        alone where the command says it all (:attr:`plain`)."""
+        if self.plain:
+            return self.line
         return commented(self.command, self.reason + ("; " + self.needs if self.needs else ""))
 
 
@@ -1915,7 +1922,7 @@ def replay_problem(
         why = f"{which} ({run}) was shard {shard} of a split"
         if not resubmits and shards and len(shards) > MAX_SHARDS_NAMED:
             why += f" ({len(shards)} of its shards have work left)"
-        return ReplayProblem(why, command)
+        return ReplayProblem(why, command, plain=bool(resubmits))
     ids = recorded.config.get("ids_from")
     once = recorded.ids_read_once
     gone = isinstance(ids, str) and once is None and not Path(ids).exists()
