@@ -420,3 +420,39 @@ def test_an_origin_the_proxy_cannot_reach_says_the_proxy_too(
     assert code == 75, err
     assert "looks down" not in err  # no pause
     assert len(errors) == 1 and f"(through the proxy {proxy.url.split('://')[1]})" in errors[0]
+
+
+def test_a_server_error_through_a_proxy_at_start_is_try_again_later(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through a proxy, the API root answers 500 through the whole retry budget: server (or
+    proxy) trouble, so exit 75 (try again later) with one line naming the proxy that gave the
+    answer; it was exit 2 'cannot reach', as for a wrong command. Before the budget's waits a
+    line says the API root is asked again and for how long. No folder is made."""
+    emu = make_emulator(preset="demo", faults="500:100%,only:api_versions")
+    out = tmp_path / "d"
+    with ForwardingProxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE),
+             "--out", str(out), "--rate", "none", "--max-retries", "1"]
+        )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 75, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    shown = proxy.url.split("://")[1]
+    assert errors == [
+        f"error: the proxy {shown} answered HTTP 500 Internal Server Error for the API root "
+        f"(api/) of {emu.base_url}/"
+    ], err
+    assert caplog.messages == [
+        f"the proxy {shown} answered HTTP 500 Internal Server Error for the API root (api/) "
+        f"of {emu.base_url}/: asking again for up to 2s (--max-retries 1) before giving up"
+    ]
+    assert "cannot reach" not in err and "Traceback" not in err
+    assert emu.stats()["by_route"]["api_versions"] == {"500": 2 + 2}  # quick try, then budget
+    assert not out.exists()
