@@ -29,7 +29,15 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,7 +48,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester import __version__, layout, urls
-from harvester.client import Client, ClientSettings, Expect, Fetched, Proxy
+from harvester.client import Client, ClientSettings, ClientStats, Expect, Fetched, Proxy
 from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
@@ -394,8 +402,9 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
     shown = redact_url(settings.base_url.partition("?")[0])
     hint = "check --base-url (e.g. https://idr.openmicroscopy.org)"
     shared = share_limits_of.limiter if share_limits_of is not None else None
-    looks = _Looks(cfg, shared, quick)
-    async with Client(settings, limiter=shared, on_retry=looks.seen) as client:
+    counts = share_limits_of.stats if share_limits_of is not None else None
+    looks = _Looks(cfg, shared, quick, counts)
+    async with _probe_client(settings, shared, looks.seen, counts) as client:
         if client.proxy is not None:
             # Through a proxy (proxy environment variables), the proxy is what may be wrong.
             hint = (
@@ -457,6 +466,26 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
 
 
+@contextlib.asynccontextmanager
+async def _probe_client(
+    settings: ClientSettings,
+    shared: AdaptiveLimiter | None,
+    on_retry: Callable[[RetryEvent], None],
+    counts: ClientStats | None,
+) -> AsyncIterator[Client]:
+    """A client of the server check, whose requests and retries count into ``counts`` (the
+    run client's) once it closes: the summary's "N requests" is every request the run sent,
+    as the server's log has them, the check at start's included (it left them out)."""
+    client = Client(settings, limiter=shared, on_retry=on_retry)
+    try:
+        async with client:
+            yield client
+    finally:
+        if counts is not None:
+            counts.requests += client.stats.requests
+            counts.retries += client.stats.retries
+
+
 def _answered(shown: str, proxy: Proxy | None, reason: str) -> str:
     """What the server check was answered, said with who answered: the server's API root, or,
     through a proxy, the proxy (its answer may be its own or the server's: it gave it)."""
@@ -509,6 +538,8 @@ class _Looks:
     cfg: HarvestConfig
     shared: AdaptiveLimiter | None
     quick: bool
+    #: The run client's counters, which every request of the check counts into (None: none).
+    counts: ClientStats | None = None
     #: The reason of each wrong answer, in order (retries included): for the message.
     wrong: list[str] = field(default_factory=list)
     #: The server as messages show it, and the proxy that answers for it: for the line that
@@ -595,7 +626,7 @@ class _Looks:
         (it follows one or two tries), what the last answer asked for when it did."""
         await anyio.sleep(client.retry.wait_for(2, after))
         settings = dataclasses.replace(client.settings, max_retries=max_retries)
-        async with Client(settings, limiter=self.shared, on_retry=self.seen) as again:
+        async with _probe_client(settings, self.shared, self.seen, self.counts) as again:
             return await again.get(path, Expect.JSON, check)
 
     def not_omero(self, shown: str, hint: str) -> NotOmeroError:
