@@ -803,28 +803,34 @@ def _create_new(out_dir: Path, target: Path, data: bytes) -> bool:
         return True
 
 
-def scrub_saved_credentials(out_dir: Path) -> int:
+def scrub_saved_credentials(out_dir: Path, runs: Iterable[Mapping[str, Any]]) -> int:
     """Rewrite DIR's saved run records (``runs/<run>/config.json``) that hold a credential in
     a URL in the clear, with it redacted; their number. One line says so (never a value).
 
     Why: before 0.1.13 a ``--base-url`` user alone (``https://TOKEN@host``, an access token)
     was not taken for a credential, and each run's saved command line (``argv``) kept it.
-    Every string holding a URL is passed through :func:`~harvester.errors.redact_url`
-    (idempotent: a record saved since is left as it is), and a record that changes is
-    written again atomically, read again under DIR's marker lock, so that two commands
-    opening DIR at once do not both write it. A record a resume reads stays one: the base
-    URL's word becomes ``REDACTED@host``, which asks for it again, as a record saved now does.
+    ``runs``: the journals' "run" records (:attr:`JournalState.runs`, loaded by the caller),
+    whose ``argv`` was saved with the record's: only the records of runs whose journaled
+    command line holds such a URL are read (a folder of this version: none; nothing more
+    is read). Every string holding a URL is passed through
+    :func:`~harvester.errors.redact_url` (idempotent), and a record that changes is written
+    again atomically, read again under DIR's marker lock, so that two commands opening DIR
+    at once do not both write it. A resume still reads it: the base URL's word becomes
+    ``REDACTED@host``, which asks for the token again, as a record saved now does.
     Journals are not rewritten: each is its writer's append-only history, perhaps being
     appended to by a live run at this moment; the line says they may still hold it.
-    A folder that cannot be written (a read-only copy) is left as it is, said at debug level.
+    A folder that cannot be written (a read-only copy) is left as it is (a debug line).
     """
-    runs = out_dir / RUNS_DIR
-    if not runs.is_dir():
+    held = sorted(
+        {
+            run_config_path(out_dir, str(rec.get("run")))
+            for rec in runs
+            if isinstance(rec.get("argv"), list) and _redacted_strings(rec["argv"]) != rec["argv"]
+        }
+    )
+    if not held:
         return 0
     try:
-        held = [path for path in sorted(runs.glob("*/config.json")) if _holds_secret(path)]
-        if not held:
-            return 0
         with _marker_lock(out_dir):
             rewritten = sum(_scrub_record(out_dir, path) for path in held)
     except OSError as exc:
@@ -859,15 +865,11 @@ def _saved_record(path: Path) -> dict[str, Any] | None:
     """A saved run record of ours, parsed; None for anything else (left alone)."""
     try:
         data = json.loads(path.read_bytes())
+    except FileNotFoundError:  # a run killed before it saved its record
+        return None
     except ValueError:
         return None
     return data if isinstance(data, dict) and data.get("tool") == TOOL_NAME else None
-
-
-def _holds_secret(path: Path) -> bool:
-    """Does this saved run record hold a URL credential in the clear? (Read only.)"""
-    data = _saved_record(path)
-    return data is not None and _redacted_strings(data) != data
 
 
 def _scrub_record(out_dir: Path, path: Path) -> bool:
@@ -1106,9 +1108,9 @@ class Store:
             raise
         try:
             clean_stale_temps(self.out_dir, own_writer=self.writer)
-            if lock:  # a harvest: a record saved before 0.1.13 may hold a token
-                scrub_saved_credentials(self.out_dir)
             self.state = JournalState.load(self.out_dir, remember=False, images=images)
+            if lock:  # a harvest: a record saved before 0.1.13 may hold a token
+                scrub_saved_credentials(self.out_dir, self.state.runs)
             self._journal = Journal(self.out_dir, self.writer)
             self._pendings = [
                 PendingFile(self.out_dir, self.writer if n == 0 else f"{self.writer}-c{n}")

@@ -1435,11 +1435,9 @@ def run_status_command(args: argparse.Namespace) -> int:
     """``harvester status DIR [--json | --failed-ids]``."""
     from harvester.models import Artifact
     from harvester.status import collect_status
-    from harvester.store import scrub_saved_credentials
 
     # (a wrong DIR: see harvester.store.check_existing_out_dir)
     report = collect_status(args.out, ask_queue=True)
-    scrub_saved_credentials(args.out)  # (a folder of ours: once its status is collected)
     if args.failed_ids:
         # stdout holds the ids and nothing else (`> retry.txt`); failed study files have no
         # image id: they are said on stderr, as the plain resume retries them.
@@ -1480,11 +1478,9 @@ def run_status_command(args: argparse.Namespace) -> int:
 
 def run_verify_command(args: argparse.Namespace) -> int:
     """``harvester verify DIR``: exit 1 when damaged or missing files were found."""
-    from harvester.store import scrub_saved_credentials
     from harvester.verify import verify
 
     report = verify(args.out)  # a wrong DIR: see harvester.store.check_existing_out_dir
-    scrub_saved_credentials(args.out)  # (a folder of ours: once it is verified)
     if args.json:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))
     else:
