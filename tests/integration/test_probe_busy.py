@@ -172,12 +172,15 @@ def test_a_plan_whose_listings_are_all_busy_is_try_again_later(
 
 def test_the_summary_counts_the_requests_of_the_check_at_start(
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     tmp_path: Path,
     make_emulator: Callable[..., EmulatorThread],
 ) -> None:
     """The API root answers 500 three times, then 200 (seeded): the summary's 'N requests,
     M retries' is every request the server saw, the check at start's four included (it
-    left them out: a user comparing with the server's log found them missing)."""
+    left them out: a user comparing with the server's log found them missing). Before the
+    retry budget's waits, one line says how long the API root may be asked (the default
+    budget's longest waits: 1 + 0.5 + 1 + 2 + 4 + 8 s, rounded up)."""
     emu = make_emulator(preset="demo", faults="500:60%,only:api_versions,seed:64")
     code = main(
         ["harvest", "--base-url", emu.base_url, "--project", PROJECT, "--out",
@@ -191,3 +194,8 @@ def test_the_summary_counts_the_requests_of_the_check_at_start(
     assert counts is not None, captured.out
     assert int(counts[1]) == stats["requests"]
     assert int(counts[2]) == 2  # one in each of the check's two clients (quick, then budget)
+    early = [m for m in caplog.messages if "asking again" in m]
+    assert early == [
+        f"{emu.base_url}/ answered its API root (api/) with HTTP 500 Internal Server Error: "
+        "asking again for up to 17s (--max-retries 5) before giving up"
+    ]
