@@ -582,7 +582,7 @@ class _Looks:
             # Django erring under load, which passes) or a 408 (it gave up waiting for the
             # request, under the same load): worth the run's whole retry budget, as any
             # request gets, Retry-After honoured, before giving up.
-            if isinstance(exc, ServerStatusError):
+            if isinstance(exc, ServerStatusError) and path == urls.api_root():
                 self._say_retrying(client, exc)
             return await self._again(
                 client, path, check, after=exc, max_retries=self.cfg.max_retries
@@ -590,8 +590,8 @@ class _Looks:
 
     def _say_retrying(self, client: Client, exc: ServerStatusError) -> None:
         """Say, before the wait, that a failing API root is asked again and for how long:
-        a wrong --base-url whose api/ answers 500 spends the whole budget (15 s by default)
-        before its error, a silence that looked like a hang."""
+        a wrong --base-url whose api/ answers 500 spends the whole budget (up to 17 s by
+        default) before its error, a silence that looked like a hang."""
         if not self.shown:
             return
         retries = self.cfg.max_retries
