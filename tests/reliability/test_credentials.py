@@ -145,7 +145,9 @@ def test_an_internal_error_shows_no_credential(
     if after:
         monkeypatch.setattr("harvester.pipeline.probe_and_preconnect", async_bug)
     else:
-        monkeypatch.setattr("harvester.cli.harvest.refuse_targets_with_plan", bug)
+        # (imported where it is called: harvester.cli.hpc binds refuse_targets_with_plan at
+        # its import, which a patch of that one would outlive)
+        monkeypatch.setattr("harvester.pipeline.resolve_config", bug)
     code = main(
         ["harvest", str(config), "--base-url", base_url, "--project", str(DEMO_PROJECT),
          "--out", str(tmp_path / "d"), "--rate", "none"]
