@@ -63,6 +63,7 @@ from harvester.errors import (
     redact_base_url,
     redact_loose_url,
     redact_url,
+    remember_secrets,
 )
 from harvester.http1 import (
     BadAnswer,
@@ -759,6 +760,7 @@ class Client:
         #: The HTTP proxy requests go through (proxy environment variables), or None.
         self.proxy = proxy_from_environment(base)
         self._secrets = _secret_values(settings, self.proxy, self._base_query)
+        remember_secrets(self._secrets)  # for a message nobody built to be shown (a bug's)
         if self.proxy is not None and limiter is None:
             # Said once per run: the probe shares the run client's limiter.
             log.debug(

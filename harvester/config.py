@@ -32,7 +32,15 @@ from harvester.client import DEFAULT_MIN_SPEED as DEFAULT_MIN_SPEED
 from harvester.client import DEFAULT_RATE as DEFAULT_RATE
 from harvester.client import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from harvester.client import check_header_fields, is_http_url
-from harvester.errors import ConfigError, UsageError, ends_user, redact_loose_url, redact_url
+from harvester.errors import (
+    ConfigError,
+    UsageError,
+    ends_user,
+    redact_loose_url,
+    redact_url,
+    remember_secrets,
+    url_secret_values,
+)
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
 from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
 from harvester.outage import parse_duration
@@ -291,6 +299,9 @@ class HarvestConfig:
     split_seed: int | None = None
 
     def __post_init__(self) -> None:
+        # Noted first, for the CLI's "internal error" line: a bug's message may quote them.
+        given = (*self.headers.values(), *self.cookies.values())
+        remember_secrets([*map(str, given), *url_secret_values(str(self.base_url))])
         # Normalise what Python callers may pass loosely (lists, strings, str paths).
         object.__setattr__(self, "artifacts", parse_artifacts(list(self.artifacts)))
         for key in _INT_LIST_KEYS:

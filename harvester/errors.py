@@ -32,6 +32,7 @@ URL it is given, whoever builds it; ``client.py`` re-exports it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -60,7 +61,10 @@ __all__ = [
     "is_secret_name",
     "redact_base_url",
     "redact_loose_url",
+    "redact_text",
     "redact_url",
+    "remember_secrets",
+    "url_secret_values",
     "url_holds_secret",
 ]
 
@@ -227,6 +231,53 @@ def _hide_cut_user(text: str, shown: str) -> str:
     if not text[start:at] or (colon and "/" not in user and password not in shown):
         return shown  # (a password hidden already: its user stays, naming whose it was)
     return redact_url(f"{text[:start]}{REDACTED}{text[at:]}")
+
+
+#: Credential values this process was given (a run's headers, cookies, the base URL's user or
+#: password and query values), noted as its configuration and clients are made, for
+#: :func:`redact_text`. Process-wide: one command runs per process.
+_remembered: set[str] = set()
+#: A URL in free text: a scheme, then anything up to a space, quote or bracket.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]{}]+")
+
+
+def url_secret_values(url: str) -> list[str]:
+    """The credential values ``url`` holds, as typed and percent-decoded: the password of
+    ``user:password@``, else the user of ``TOKEN@``; every query value (as
+    :func:`redact_base_url` hides them all). Read as text: no URL is refused here."""
+    base, _, query = url.partition("#")[0].partition("?")
+    authority = base.partition("://")[2].partition("/")[0]
+    values = [part.partition("=")[2] for part in query.split("&")]
+    if "@" in authority:
+        user, _, password = authority.rpartition("@")[0].partition(":")
+        values.append(password or user)
+    return [each for value in values if value for each in dict.fromkeys((value, unquote(value)))]
+
+
+def remember_secrets(values: Iterable[str]) -> None:
+    """Note credential values for :func:`redact_text` (shorter than 4 characters: too common
+    to replace in text, as the client's echo scrubbing decides)."""
+    _remembered.update(value for value in values if len(value) >= 4)
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Free text nobody built to be shown (an internal error's message, ``str()`` of any
+    exception), made fit to print: every URL in it as :func:`redact_base_url` shows it, then
+    every credential value noted by :func:`remember_secrets` (and ``secrets``), longest
+    first, replaced by ``REDACTED``. Why both: a bug's message may hold the base URL whole,
+    or a header's value or a token alone."""
+    text = _URL_IN_TEXT.sub(_redact_found_url, text)
+    values = _remembered.union(value for value in secrets if len(value) >= 4)
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text
+
+
+def _redact_found_url(found: re.Match[str]) -> str:
+    """A URL found in text, redacted; the punctuation that ends a sentence after it stays."""
+    url = found.group(0)
+    core = url.rstrip(",.;:!?")
+    return redact_base_url(core) + url[len(core) :]
 
 
 def url_holds_secret(url: str) -> bool:

@@ -23,12 +23,21 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import os
 import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +48,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester import __version__, layout, urls
-from harvester.client import Client, ClientSettings, Expect, Fetched
+from harvester.client import Client, ClientSettings, ClientStats, Expect, Fetched, Proxy
 from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
@@ -393,8 +402,9 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
     shown = redact_url(settings.base_url.partition("?")[0])
     hint = "check --base-url (e.g. https://idr.openmicroscopy.org)"
     shared = share_limits_of.limiter if share_limits_of is not None else None
-    looks = _Looks(cfg, shared, quick)
-    async with Client(settings, limiter=shared, on_retry=looks.seen) as client:
+    counts = share_limits_of.stats if share_limits_of is not None else None
+    looks = _Looks(cfg, shared, quick, counts)
+    async with _probe_client(settings, shared, looks.seen, counts) as client:
         if client.proxy is not None:
             # Through a proxy (proxy environment variables), the proxy is what may be wrong.
             hint = (
@@ -402,6 +412,7 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
                 f"{client.proxy.variable}): check it, or name the server in no_proxy"
             )
         not_omero = hint if client.proxy is not None else _not_omero_hint(settings.base_url, hint)
+        looks.shown, looks.proxy = shown, client.proxy
         try:
             await looks.ask(client, urls.api_root(), _api_root_check)
         except InvalidBodyError as exc:
@@ -444,18 +455,60 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
             busy = unavailable(shown, exc, through)  # a proxy's 502 reads as the server's
             if busy is not None:
                 raise _BusyAtStart(busy, exc, proxied=client.proxy is not None) from None
-            if exc.status is not None and client.proxy is None:
+            if exc.status is not None:
                 # It answered (a 500 through the retries): "cannot reach" and "nothing answers
                 # on this machine's port" were both untrue of it. An error of the server's
-                # own, not of the command: exit 75 (try again later), as a busy server's.
-                raise ServerUnavailableError(
-                    f"{shown} answered its API root (api/) with {exc.reason}",
-                    hint="the server is there but failing: try again later; if it keeps "
-                    "failing, tell its administrators, or check --base-url",
-                ) from None
+                # own (or its proxy's), not of the command: exit 75 (try again later), as a
+                # busy server's.
+                raise _failing_at_start(shown, exc, client.proxy) from None
             if client.proxy is None:
                 hint = _unreachable_hint(settings.base_url, hint)
             raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=hint) from None
+
+
+@contextlib.asynccontextmanager
+async def _probe_client(
+    settings: ClientSettings,
+    shared: AdaptiveLimiter | None,
+    on_retry: Callable[[RetryEvent], None],
+    counts: ClientStats | None,
+) -> AsyncIterator[Client]:
+    """A client of the server check, whose requests and retries count into ``counts`` (the
+    run client's) once it closes: the summary's "N requests" is every request the run sent,
+    as the server's log has them, the check at start's included (it left them out)."""
+    client = Client(settings, limiter=shared, on_retry=on_retry)
+    try:
+        async with client:
+            yield client
+    finally:
+        if counts is not None:
+            counts.requests += client.stats.requests
+            counts.retries += client.stats.retries
+
+
+def _answered(shown: str, proxy: Proxy | None, reason: str) -> str:
+    """What the server check was answered, said with who answered: the server's API root, or,
+    through a proxy, the proxy (its answer may be its own or the server's: it gave it)."""
+    if proxy is None:
+        return f"{shown} answered its API root (api/) with {reason}"
+    return f"the proxy {proxy.shown} answered {reason} for the API root (api/) of {shown}"
+
+
+def _failing_at_start(shown: str, exc: FetchError, proxy: Proxy | None) -> ServerUnavailableError:
+    """The error for a server check answered with a failure (500, 408) through the whole retry
+    budget: server (or proxy) trouble, so "try again later" (exit 75), never "cannot reach"."""
+    if proxy is None:
+        return ServerUnavailableError(
+            _answered(shown, None, exc.reason),
+            hint="the server is there but failing: try again later; if it keeps "
+            "failing, tell its administrators, or check --base-url",
+        )
+    return ServerUnavailableError(
+        _answered(shown, proxy, exc.reason),
+        hint="the server, or the proxy before it, is failing: try again later; if it keeps "
+        f"failing, check the proxy (from {proxy.variable}) and --base-url, or name the server "
+        "in no_proxy",
+    )
 
 
 #: More looks at a server check's answer that is not the one asked for (an HTML page with
@@ -485,8 +538,14 @@ class _Looks:
     cfg: HarvestConfig
     shared: AdaptiveLimiter | None
     quick: bool
+    #: The run client's counters, which every request of the check counts into (None: none).
+    counts: ClientStats | None = None
     #: The reason of each wrong answer, in order (retries included): for the message.
     wrong: list[str] = field(default_factory=list)
+    #: The server as messages show it, and the proxy that answers for it: for the line that
+    #: says a failing API root is asked again ("": not said).
+    shown: str = ""
+    proxy: Proxy | None = None
 
     def seen(self, event: RetryEvent) -> None:
         """The clients' retry hook: note a wrong answer before it is asked again."""
@@ -523,9 +582,33 @@ class _Looks:
             # Django erring under load, which passes) or a 408 (it gave up waiting for the
             # request, under the same load): worth the run's whole retry budget, as any
             # request gets, Retry-After honoured, before giving up.
+            if isinstance(exc, ServerStatusError) and path == urls.api_root():
+                self._say_retrying(client, exc)
             return await self._again(
                 client, path, check, after=exc, max_retries=self.cfg.max_retries
             )
+
+    def _say_retrying(self, client: Client, exc: ServerStatusError) -> None:
+        """Say, before the wait, that a failing API root is asked again and for how long:
+        a wrong --base-url whose api/ answers 500 spends the whole budget (up to 17 s by
+        default) before its error, a silence that looked like a hang."""
+        if not self.shown:
+            return
+        retries = self.cfg.max_retries
+        if exc.retry_after is None:
+            # The waits' ceilings: the one before the budget's first try, then each retry's.
+            longest = client.retry.ceiling(2) + sum(
+                client.retry.ceiling(n) for n in range(1, retries + 1)
+            )
+            within = f"for up to {duration_text(math.ceil(longest), tenths=False)} "
+        else:
+            within = "as its Retry-After asks "
+        logger.warning(
+            "%s: asking again %s(--max-retries %d) before giving up",
+            _answered(self.shown, self.proxy, exc.reason),
+            within,
+            retries,
+        )
 
     async def _again(
         self,
@@ -543,7 +626,7 @@ class _Looks:
         (it follows one or two tries), what the last answer asked for when it did."""
         await anyio.sleep(client.retry.wait_for(2, after))
         settings = dataclasses.replace(client.settings, max_retries=max_retries)
-        async with Client(settings, limiter=self.shared, on_retry=self.seen) as again:
+        async with _probe_client(settings, self.shared, self.seen, self.counts) as again:
             return await again.get(path, Expect.JSON, check)
 
     def not_omero(self, shown: str, hint: str) -> NotOmeroError:

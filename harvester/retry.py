@@ -176,8 +176,12 @@ class RetryPolicy:
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
             return float(min(max(0.0, retry_after), self._max_retry_after))
-        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** (attempt - 1))
-        return random.uniform(0.0, ceiling)
+        return random.uniform(0.0, self.ceiling(attempt))
+
+    def ceiling(self, attempt: int) -> float:
+        """The longest backoff after failed attempt number ``attempt`` (no Retry-After): what
+        a message may promise as "up to" (the jitter waits less)."""
+        return min(self.backoff_cap, self.backoff_base * 2.0 ** (attempt - 1))
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         """``await fn()``, retrying transient failures; re-raises the last error."""

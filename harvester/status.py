@@ -99,7 +99,7 @@ from harvester.shard import (
     shard_pair,
 )
 from harvester.splits import SPLIT_FILE, folder_split
-from harvester.store import find_stray_temps
+from harvester.store import find_stray_temps, scrub_saved_credentials
 from harvester.text import plural
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
@@ -1439,6 +1439,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         marker_note = damaged_marker(out_dir)
     tagged = _load_tagged(out_dir)
     state = tagged.state
+    scrub_saved_credentials(out_dir, state.runs)  # a token saved before 0.1.13
     # A plan that cannot be read (damaged, a newer format) must not hide the harvest itself:
     # status reads the journals as it did before it counted plans, and says what is wrong.
     plan_error: str | None = None

@@ -803,6 +803,90 @@ def _create_new(out_dir: Path, target: Path, data: bytes) -> bool:
         return True
 
 
+def scrub_saved_credentials(out_dir: Path, runs: Iterable[Mapping[str, Any]]) -> int:
+    """Rewrite DIR's saved run records (``runs/<run>/config.json``) that hold a credential in
+    a URL in the clear, with it redacted; their number. One line says so (never a value).
+
+    Why: before 0.1.13 a ``--base-url`` user alone (``https://TOKEN@host``, an access token)
+    was not taken for a credential, and each run's saved command line (``argv``) kept it.
+    ``runs``: the journals' "run" records (:attr:`JournalState.runs`, loaded by the caller),
+    whose ``argv`` was saved with the record's: only the records of runs whose journaled
+    command line holds such a URL are read (a folder of this version: none; nothing more
+    is read). Every string holding a URL is passed through
+    :func:`~harvester.errors.redact_url` (idempotent), and a record that changes is written
+    again atomically, read again under DIR's marker lock, so that two commands opening DIR
+    at once do not both write it. A resume still reads it: the base URL's word becomes
+    ``REDACTED@host``, which asks for the token again, as a record saved now does.
+    Journals are not rewritten: each is its writer's append-only history, perhaps being
+    appended to by a live run at this moment; the line says they may still hold it.
+    A folder that cannot be written (a read-only copy) is left as it is (a debug line).
+    """
+    held = sorted(
+        {
+            run_config_path(out_dir, str(rec.get("run")))
+            for rec in runs
+            if isinstance(rec.get("argv"), list) and _redacted_strings(rec["argv"]) != rec["argv"]
+        }
+    )
+    if not held:
+        return 0
+    try:
+        with _marker_lock(out_dir):
+            rewritten = sum(_scrub_record(out_dir, path) for path in held)
+    except OSError as exc:
+        logger.debug("saved run records of %s not scrubbed: %s", out_dir, exc)
+        return 0
+    if rewritten:
+        _problems.warning(
+            "%s of %s (written before harvester 0.1.13) held a --base-url user or token in "
+            "the clear: rewritten with it REDACTED; the journals of those runs may still hold "
+            "it (append-only history, never rewritten): renew the token if others can read "
+            "the folder",
+            "1 saved run record (runs/)"
+            if rewritten == 1
+            else f"{rewritten} saved run records (runs/)",
+            out_dir,
+        )
+    return rewritten
+
+
+def _redacted_strings(value: Any) -> Any:
+    """``value`` (parsed JSON) with every string that holds a URL redacted (:func:`redact_url`)."""
+    if isinstance(value, str):
+        return redact_url(value) if "://" in value else value
+    if isinstance(value, list):
+        return [_redacted_strings(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted_strings(item) for key, item in value.items()}
+    return value
+
+
+def _saved_record(path: Path) -> dict[str, Any] | None:
+    """A saved run record of ours, parsed; None for anything else (left alone)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:  # a run killed before it saved its record
+        return None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and data.get("tool") == TOOL_NAME else None
+
+
+def _scrub_record(out_dir: Path, path: Path) -> bool:
+    """Rewrite one saved run record redacted (the caller holds the marker lock), as
+    :meth:`Store.save_run_config` writes it; whether it was (read again: it may have been
+    rewritten by another command meanwhile)."""
+    data = _saved_record(path)
+    if data is None:
+        return False
+    redacted = _redacted_strings(data)
+    if redacted == data:
+        return False
+    text = json.dumps(redacted, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write_bytes(out_dir, path, text.encode())
+    return True
+
+
 def check_existing_out_dir(out_dir: Path) -> None:
     """For the commands that read a harvest (status, verify, index): DIR must be one.
 
@@ -1025,6 +1109,8 @@ class Store:
         try:
             clean_stale_temps(self.out_dir, own_writer=self.writer)
             self.state = JournalState.load(self.out_dir, remember=False, images=images)
+            if lock:  # a harvest: a record saved before 0.1.13 may hold a token
+                scrub_saved_credentials(self.out_dir, self.state.runs)
             self._journal = Journal(self.out_dir, self.writer)
             self._pendings = [
                 PendingFile(self.out_dir, self.writer if n == 0 else f"{self.writer}-c{n}")

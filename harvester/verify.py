@@ -51,6 +51,7 @@ from harvester.store import (
     check_existing_out_dir,
     find_stray_temps,
     hand_over_strays,
+    scrub_saved_credentials,
     sha256_of,
     storage_error,
 )
@@ -467,6 +468,8 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
     out_dir = Path(out_dir)
     marker_note = damaged_marker(out_dir)
     state = JournalState.load(out_dir)
+    if mark_invalid:  # (else asked not to write)
+        scrub_saved_credentials(out_dir, state.runs)  # a token saved before 0.1.13
     report = VerifyReport(images=state.images)
     if marker_note is not None:
         report.notes.append(marker_note)

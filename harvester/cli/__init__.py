@@ -784,6 +784,17 @@ def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug
         if debug or getattr(args, "debug", False):
             traceback.print_exc()
         else:
-            print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"error: internal error: {_bug_text(exc, args_list)}", file=sys.stderr)
             print("hint: re-run with --debug for the traceback", file=sys.stderr)
         return EXIT_FAILURES
+
+
+def _bug_text(exc: Exception, args_list: list[str]) -> str:
+    """An unexpected exception as its line says it, credentials redacted: its text was built
+    by no one for the user, and may hold the base URL whole, a header's value or a token
+    (every URL redacted, every credential value this run was given replaced; those of the
+    command line's URLs too, for a bug before the configuration was read)."""
+    from harvester.errors import redact_text, url_secret_values
+
+    given = [value for word in args_list if "://" in word for value in url_secret_values(word)]
+    return redact_text(f"{type(exc).__name__}: {exc}", given)

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harvester.emulator.catalogue import PRESETS, Catalogue
-from harvester.emulator.http import Request, Response, Route
+from harvester.emulator.http import Request, Response, Route, shown_target
 from harvester.emulator.routes_common import django_404, json_response, text_response
 from harvester.emulator.site import Site
 
@@ -125,7 +125,7 @@ class App:
         try:
             resp = self._handle(req)
         except Exception:  # a handler bug must not kill the connection
-            logger.exception("emulator handler failed for %s", req.raw_path)
+            logger.exception("emulator handler failed for %s", shown_target(req.raw_path))
             resp = text_response(500, "Internal emulator error", "text/plain; charset=utf-8")
             resp.route = resp.route or "error"
         resp.headers.append(("Access-Control-Allow-Origin", "*"))

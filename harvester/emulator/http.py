@@ -13,9 +13,43 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from harvester.emulator.site import Site
+
+
+#: Query parameter names whose values are secrets (OMERO's ``bsession=``, ``api_key``,
+#: ``token``...): the harvester's own rule (``harvester.errors``), repeated here because the
+#: emulator imports nothing of the harvester's core.
+_SECRET_NAME = re.compile(
+    r"key|token|session|passw|pwd|secret|auth|sig|csrf|cred|cookie|jwt|bearer",
+    re.IGNORECASE,
+)
+
+
+def shown_target(target: str) -> str:
+    """A request target as the emulator's log may show it: the value of each query parameter
+    whose (percent-decoded) name looks secret replaced by ``REDACTED``, and, in an absolute
+    form (``http://user:pw@host/...``), the user and password. ``harvester emulate`` is a
+    tool its users point clients with real session keys at; its log must not keep them."""
+    base, sep, query = target.partition("?")
+    scheme_end = base.find("://")
+    if scheme_end >= 0:
+        start = scheme_end + 3
+        end = base.find("/", start)
+        end = len(base) if end < 0 else end
+        at = base.rfind("@", start, end)
+        if at >= 0:
+            base = f"{base[:start]}REDACTED{base[at:]}"
+    if sep:
+        parts = query.split("&")
+        for n, part in enumerate(parts):
+            name, eq, _value = part.partition("=")
+            if eq and _SECRET_NAME.search(unquote(name)):
+                parts[n] = f"{name}=REDACTED"
+        query = "&".join(parts)
+    return base + sep + query
 
 
 @dataclass(frozen=True, slots=True)

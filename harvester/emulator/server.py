@@ -37,7 +37,7 @@ from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 from harvester.emulator.faults import TRICKLE_PIECES, Decision, FaultInjector, FaultSpec
-from harvester.emulator.http import Request, Response, Route
+from harvester.emulator.http import Request, Response, Route, shown_target
 from harvester.emulator.stats import Stats
 
 __all__ = ["Application", "EmulatorServer", "CONTROL_PREFIX"]
@@ -598,7 +598,9 @@ class EmulatorServer:
         try:
             return self.app.handle(req)
         except Exception:
-            logger.exception("emulator application failed on %s %s", req.method, req.raw_path)
+            logger.exception(
+                "emulator application failed on %s %s", req.method, shown_target(req.raw_path)
+            )
             return Response(500, b"Internal Server Error\n", "text/plain; charset=utf-8")
 
     def route_name(self, req: Request) -> str:

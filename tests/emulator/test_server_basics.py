@@ -238,3 +238,43 @@ def test_stopping_with_connections_just_accepted_leaves_no_socket_open() -> None
         finally:
             for client in clients:
                 client.close()
+
+
+class _CrashingApp:
+    """An application whose every answer is a bug."""
+
+    def handle(self, req: Any) -> Any:
+        raise RuntimeError("handler bug")
+
+    def route_name(self, req: Any) -> str:
+        return "json"
+
+
+@pytest.mark.parametrize("crashes", ["application", "route handler"])
+def test_a_crash_logs_the_request_without_its_secrets(
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    crashes: str,
+) -> None:
+    """A request whose handling crashes is logged with its target (the emulator is a
+    user-facing tool: ``harvester emulate``), but a secret-looking query value
+    (``bsession=``, ``api_key=``) shows as REDACTED, the others as sent; the client gets a
+    500, not a dropped connection."""
+    if crashes == "application":
+        emu = make_emulator(app=_CrashingApp())
+    else:
+        from harvester.emulator.app import App
+
+        def bug(self: Any, req: Any) -> Any:
+            raise RuntimeError("handler bug")
+
+        monkeypatch.setattr(App, "_handle", bug)
+        emu = make_emulator(preset="demo")
+    target = "/api/v0/m/images/?bsession=SESSIONSECRET9&limit=2&api_key=KEYSECRET8"
+    answer = httpx.get(emu.base_url + target, timeout=5)
+    assert answer.status_code == 500
+    crashed = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    shown = "/api/v0/m/images/?bsession=REDACTED&limit=2&api_key=REDACTED"
+    assert len(crashed) == 1 and crashed[0].endswith(shown), crashed
+    assert "SESSIONSECRET9" not in caplog.text and "KEYSECRET8" not in caplog.text

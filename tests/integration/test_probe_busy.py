@@ -8,6 +8,7 @@ once with "cannot reach ... 503" and a hint to check --base-url).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -167,3 +168,34 @@ def test_a_plan_whose_listings_are_all_busy_is_try_again_later(
     assert code == 75, err
     assert "no plan was written" in err and "Traceback" not in err
     assert not (out / "plan" / "plan.json").exists()
+
+
+def test_the_summary_counts_the_requests_of_the_check_at_start(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The API root answers 500 three times, then 200 (seeded): the summary's 'N requests,
+    M retries' is every request the server saw, the check at start's four included (it
+    left them out: a user comparing with the server's log found them missing). Before the
+    retry budget's waits, one line says how long the API root may be asked (the default
+    budget's longest waits: 1 + 0.5 + 1 + 2 + 4 + 8 s, rounded up)."""
+    emu = make_emulator(preset="demo", faults="500:60%,only:api_versions,seed:64")
+    code = main(
+        ["harvest", "--base-url", emu.base_url, "--project", PROJECT, "--out",
+         str(tmp_path / "d"), "--artifacts", "thumbnail", "--rate", "none"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    stats = emu.stats()
+    assert stats["by_route"]["api_versions"] == {"500": 3, "200": 1}
+    counts = re.search(r" stored, (\d+) requests, (\d+) retries, ", captured.out)
+    assert counts is not None, captured.out
+    assert int(counts[1]) == stats["requests"]
+    assert int(counts[2]) == 2  # one in each of the check's two clients (quick, then budget)
+    early = [m for m in caplog.messages if "asking again" in m]
+    assert early == [
+        f"{emu.base_url}/ answered its API root (api/) with HTTP 500 Internal Server Error: "
+        "asking again for up to 17s (--max-retries 5) before giving up"
+    ]

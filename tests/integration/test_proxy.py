@@ -420,3 +420,85 @@ def test_an_origin_the_proxy_cannot_reach_says_the_proxy_too(
     assert code == 75, err
     assert "looks down" not in err  # no pause
     assert len(errors) == 1 and f"(through the proxy {proxy.url.split('://')[1]})" in errors[0]
+
+
+def test_a_server_error_through_a_proxy_at_start_is_try_again_later(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through a proxy, the API root answers 500 through the whole retry budget: server (or
+    proxy) trouble, so exit 75 (try again later) with one line naming the proxy that gave the
+    answer; it was exit 2 'cannot reach', as for a wrong command. Before the budget's waits a
+    line says the API root is asked again and for how long. No folder is made."""
+    emu = make_emulator(preset="demo", faults="500:100%,only:api_versions")
+    out = tmp_path / "d"
+    with ForwardingProxy() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE),
+             "--out", str(out), "--rate", "none", "--max-retries", "1"]
+        )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 75, err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    shown = proxy.url.split("://")[1]
+    assert errors == [
+        f"error: the proxy {shown} answered HTTP 500 Internal Server Error for the API root "
+        f"(api/) of {emu.base_url}/"
+    ], err
+    assert caplog.messages == [
+        f"the proxy {shown} answered HTTP 500 Internal Server Error for the API root (api/) "
+        f"of {emu.base_url}/: asking again for up to 2s (--max-retries 1) before giving up"
+    ]
+    assert "cannot reach" not in err and "Traceback" not in err
+    assert emu.stats()["by_route"]["api_versions"] == {"500": 2 + 2}  # quick try, then budget
+    assert not out.exists()
+
+
+def test_a_proxy_token_as_user_is_sent_and_never_written(
+    tmp_path: Path,
+    ca: tuple[trustme.CA, Path],
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTPS_PROXY=http://TOKEN@proxy:port (a user alone: an access token) through a proxy
+    that demands it: every CONNECT carries it, and with --debug, retried faults and failed
+    files (error paths ran), it is in no output line and no file of DIR, as TOKEN nor as
+    the Basic value it is sent as."""
+    authority, ca_file = ca
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    emu = make_emulator(
+        preset="demo", ssl_context=context, faults="503:5%,reset:3%,seed:3", migration_2026=True
+    )
+    token = "PRXTOKEN-5150"  # noqa: S105 (a test credential)
+    basic = _basic(token, "")
+    out = tmp_path / "out"
+    with ForwardingProxy(require_auth=basic) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("://", f"://{token}@"))
+        proc = subprocess.run(
+            [sys.executable, "-m", "harvester", "harvest", "--base-url", emu.base_url,
+             "--project", str(DEMO_PROJECT), "--artifacts", "thumbnail,metadata",
+             "--thumbnail-size", "64", "--out", str(out), "--rate", "none",
+             "--max-retries", "8", "--debug"],
+            capture_output=True, text=True, env=cli_env(), timeout=120, check=False,
+        )  # fmt: skip
+    # Sized thumbnails answer 404 (IDR in 2026): failures listed, so their messages ran.
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "failed: thumbnail of image" in proc.stderr
+    seen = proxy.log.requests
+    assert seen and {s.header("Proxy-Authorization") for s in seen} == {basic}
+    assert emu.stats()["requests"] > 10  # through the tunnels the token opened
+    text = proc.stdout + proc.stderr
+    assert f"proxy 127.0.0.1:{proxy.port}" in text  # named, host:port only
+    files = [path for path in out.rglob("*") if path.is_file()]
+    assert any(path.parent.parent.name == "runs" for path in files)  # the saved record
+    for secret in (token, basic.split()[1]):
+        assert secret not in text, [line for line in text.splitlines() if secret in line][:3]
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), path.relative_to(out)

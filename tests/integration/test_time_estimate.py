@@ -54,6 +54,6 @@ def test_a_dry_run_says_it_too_and_repeated_artifacts_add_up(
                     "--dry-run", "--out", str(tmp_path / "d"))  # fmt: skip
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines()[-2:] == [
-        "dry run: 80 images found, 160 artifacts to fetch (22 listing requests)",
+        "dry run: 80 images found, 160 artifacts to fetch (23 listing requests)",
         "at --rate 20/s: 8s of requests",
     ]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from reliability_helpers import DEMO_PROJECT, cli
 
+from harvester.cli import main
 from harvester.client import Client, ClientSettings, Expect
 from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
@@ -112,3 +113,50 @@ def test_url_secret_on_the_command_line_not_echoed(
     for path in out.rglob("*"):
         if path.is_file():
             assert b"URLSECRET5" not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("when", ["before the configuration", "after the client"])
+def test_an_internal_error_shows_no_credential(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    when: str,
+) -> None:
+    """A bug whose message quotes the base URL whole (a user-alone token, a query value), the
+    token alone and, once the configuration is read, a header's value: the 'internal error'
+    line shows none of them (it printed the exception's text as it was), and still names
+    the bug; exit 1."""
+    emu = make_emulator(preset="demo")
+    tag = when.split()[0]  # values of this case alone: noted by nothing but what is tested
+    token, query, header = f"TOKEN{tag}71", f"QUERY{tag}72", f"HEADER{tag}73"
+    base_url = emu.base_url.replace("://", f"://{token}@") + f"/?sid={query}"
+    config = tmp_path / "private.toml"
+    config.write_text(f'[headers]\n"X-Api-Key" = "{header}"\n', encoding="utf-8")
+    after = when == "after the client"
+    said = f" with X-Api-Key: {header}" if after else ""
+
+    def bug(*_args: object) -> None:
+        raise RuntimeError(f"bug near {base_url}, {token}{said}")
+
+    async def async_bug(*args: object) -> None:
+        bug(*args)
+
+    if after:
+        monkeypatch.setattr("harvester.pipeline.probe_and_preconnect", async_bug)
+    else:
+        # (imported where it is called: harvester.cli.hpc binds refuse_targets_with_plan at
+        # its import, which a patch of that one would outlive)
+        monkeypatch.setattr("harvester.pipeline.resolve_config", bug)
+    code = main(
+        ["harvest", str(config), "--base-url", base_url, "--project", str(DEMO_PROJECT),
+         "--out", str(tmp_path / "d"), "--rate", "none"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1, err
+    shown = emu.base_url.replace("://", "://REDACTED@") + "/?sid=REDACTED"
+    assert err.splitlines() == [
+        f"error: internal error: RuntimeError: bug near {shown}, REDACTED"
+        + (" with X-Api-Key: REDACTED" if after else ""),
+        "hint: re-run with --debug for the traceback",
+    ]

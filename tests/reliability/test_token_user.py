@@ -6,6 +6,7 @@ through the real command line against the emulator (``--basic-auth TOKEN:``) ove
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -176,3 +177,68 @@ def test_a_mistyped_url_refused_as_no_url_shows_no_token(typed: str) -> None:
     assert first.startswith("error: base_url: '") and "is not an http(s) URL" in first, first
     assert f"{REDACTED}@" in first and not _leaked(proc.stderr), first
     assert "tok/" not in first and "k3y" not in first, first
+
+
+def _folder_from_before_0_1_13(out: Path, url: str, base_url: str) -> tuple[Path, Path]:
+    """DIR harvested with ``url`` (TOKEN@host), then given the records a run before 0.1.13
+    wrote, by hand: the saved command line's --base-url word in the clear, in the run's
+    saved record and in its journal's run record. Returns (that record, that journal)."""
+    first = cli(
+        "harvest", "--base-url", url, "--plate", str(SMALL_PLATE), "--out", str(out),
+        "--artifacts", "thumbnail", "--max-retries", "0", "--rate", "none",
+    )  # fmt: skip
+    assert first.returncode == 1, first.stderr  # thumbnails broken: work left to resume
+    (record,) = (out / "runs").glob("*/config.json")
+    shown = base_url.replace("://", f"://{REDACTED}@")
+    saved = json.loads(record.read_text())
+    assert shown in saved["argv"]
+    saved["argv"] = [url if word == shown else word for word in saved["argv"]]
+    saved["version"] = "0.1.12"
+    record.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+    (journal,) = (out / "journals").glob("*.jsonl")
+    old_journal = journal.read_text().replace(f'"{shown}"', f'"{url}"', 1)
+    assert url in old_journal
+    journal.write_text(old_journal)
+    return record, journal
+
+
+@pytest.mark.parametrize("opened_by", ["status", "verify", "harvest"])
+def test_a_token_saved_before_0_1_13_is_redacted_when_the_folder_is_opened(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], opened_by: str
+) -> None:
+    """A folder whose saved run record holds the token in its command line (as runs before
+    0.1.13 saved it): the first status, verify or harvest of it rewrites that record with
+    the token REDACTED (a resume then asks for it again, as for a record saved now) and
+    says so in one line, once; the journal keeps its history (append-only, as the line
+    says); the token shows in no output."""
+    emu = make_emulator(preset="demo", faults=BROKEN_THUMBNAILS, basic_auth=f"{TOKEN}:")
+    out = tmp_path / "out"
+    url = _with_token(emu.base_url)
+    record, journal = _folder_from_before_0_1_13(out, url, emu.base_url)
+    journal_before = journal.read_bytes()
+    emu.server.faults = FaultInjector(FaultSpec())  # the server is well again
+    if opened_by == "harvest":
+        first = cli("harvest", "--out", str(out), "--base-url", url)
+        assert first.returncode == 0, first.stderr
+    else:
+        first = cli(opened_by, str(out))
+    said = [line for line in first.stderr.splitlines() if "before harvester 0.1.13" in line]
+    assert said == [
+        f"WARNING harvester.problems: 1 saved run record (runs/) of {out} (written before "
+        "harvester 0.1.13) held a --base-url user or token in the clear: rewritten with it "
+        "REDACTED; the journals of those runs may still hold it (append-only history, never "
+        "rewritten): renew the token if others can read the folder"
+    ], first.stderr
+    assert TOKEN not in record.read_text()
+    saved = json.loads(record.read_text())
+    assert emu.base_url.replace("://", "://REDACTED@") in saved["argv"]
+    assert saved["version"] == "0.1.12"  # the rest as it was
+    assert journal.read_bytes()[: len(journal_before)] == journal_before  # history kept
+    again = cli("status", str(out))
+    assert "0.1.13" not in again.stderr, again.stderr  # once
+    refused = cli("harvest", "--out", str(out))  # the record asks for the token again
+    assert refused.returncode == (0 if opened_by == "harvest" else 2), refused.stderr
+    for proc in (first, again, refused):
+        text = proc.stdout + proc.stderr
+        assert not _leaked(text), _leaked(text)[:3]
+        assert "Traceback" not in text
