@@ -726,7 +726,9 @@ def _raise_keyboard_interrupt() -> NoReturn:
     raise KeyboardInterrupt
 
 
-def report_error(exc: Exception, args: argparse.Namespace, debug: bool = False) -> int:
+def report_error(
+    exc: Exception, args: argparse.Namespace, debug: bool = False, args_list: Sequence[str] = ()
+) -> int:
     """A command's error as its one line (``error: ...``, ``hint: ...``); its exit code.
 
     A HarvesterError: 1 for a storage failure once files were being written (what is
@@ -743,7 +745,7 @@ def report_error(exc: Exception, args: argparse.Namespace, debug: bool = False) 
     )
 
     if debug or getattr(args, "debug", False):
-        traceback.print_exc()
+        _print_traceback(args_list)
     if not isinstance(exc, HarvesterError):
         filename = getattr(exc, "filename", None)
         where = f" ({filename})" if filename else ""
@@ -779,22 +781,34 @@ def _run_command(run: Any, args: argparse.Namespace, args_list: list[str], debug
     except BrokenPipeError:
         raise  # our output was closed: main() ends quietly
     except (HarvesterError, OSError) as exc:
-        return report_error(exc, args, debug)
+        return report_error(exc, args, debug, args_list)
     except Exception as exc:  # a bug: one line unless debugging
         if debug or getattr(args, "debug", False):
-            traceback.print_exc()
+            _print_traceback(args_list)
         else:
             print(f"error: internal error: {_bug_text(exc, args_list)}", file=sys.stderr)
             print("hint: re-run with --debug for the traceback", file=sys.stderr)
         return EXIT_FAILURES
 
 
-def _bug_text(exc: Exception, args_list: list[str]) -> str:
-    """An unexpected exception as its line says it, credentials redacted: its text was built
-    by no one for the user, and may hold the base URL whole, a header's value or a token
-    (every URL redacted, every credential value this run was given replaced; those of the
-    command line's URLs too, for a bug before the configuration was read)."""
+def _print_traceback(args_list: Sequence[str] = ()) -> None:
+    """The exception being handled as Python's traceback (``--debug``), credentials redacted
+    as in :func:`_bug_text`: asking for the traceback is no reason for a token to reach a log
+    (its frames quote messages, and those may hold the base URL whole)."""
+    print(_redacted(traceback.format_exc(), args_list), end="", file=sys.stderr)
+
+
+def _redacted(text: str, args_list: Sequence[str]) -> str:
+    """``text`` with every URL redacted and every credential value this run was given (those
+    of the command line's URLs too, for a bug before the configuration was read) replaced."""
     from harvester.errors import redact_text, url_secret_values
 
     given = [value for word in args_list if "://" in word for value in url_secret_values(word)]
-    return redact_text(f"{type(exc).__name__}: {exc}", given)
+    return redact_text(text, given)
+
+
+def _bug_text(exc: Exception, args_list: list[str]) -> str:
+    """An unexpected exception as its line says it, credentials redacted: its text was built
+    by no one for the user, and may hold the base URL whole, a header's value or a token
+    (see :func:`_redacted`)."""
+    return _redacted(f"{type(exc).__name__}: {exc}", args_list)

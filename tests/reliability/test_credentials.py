@@ -160,3 +160,35 @@ def test_an_internal_error_shows_no_credential(
         + (" with X-Api-Key: REDACTED" if after else ""),
         "hint: re-run with --debug for the traceback",
     ]
+
+
+def test_a_debug_traceback_shows_no_credential(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--debug`` asks for the traceback, not for the token: a bug's message quoting the
+    base URL whole and a header's value is shown redacted in the traceback's last line too
+    (it printed the exception as it was), and the traceback is still there."""
+    emu = make_emulator(preset="demo")
+    token, query, header = "TOKENdebug81", "QUERYdebug82", "HEADERdebug83"
+    base_url = emu.base_url.replace("://", f"://{token}@") + f"/?sid={query}"
+    config = tmp_path / "private.toml"
+    config.write_text(f'[headers]\n"X-Api-Key" = "{header}"\n', encoding="utf-8")
+
+    async def bug(*_args: object) -> None:
+        raise RuntimeError(f"bug near {base_url}, {token} with X-Api-Key: {header}")
+
+    monkeypatch.setattr("harvester.pipeline.probe_and_preconnect", bug)
+    code = main(
+        ["harvest", str(config), "--base-url", base_url, "--project", str(DEMO_PROJECT),
+         "--out", str(tmp_path / "d"), "--rate", "none", "--debug"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "Traceback (most recent call last):" in err
+    shown = emu.base_url.replace("://", "://REDACTED@") + "/?sid=REDACTED"
+    assert f"RuntimeError: bug near {shown}, REDACTED with X-Api-Key: REDACTED" in err
+    for secret in (token, query, header):
+        assert secret not in err
