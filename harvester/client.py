@@ -693,8 +693,8 @@ class ClientSettings:
         check_header_fields(self.headers, self.cookies, self.user_agent)
 
     def __repr__(self) -> str:
-        hidden_headers = {name: "***" for name in self.headers}
-        hidden_cookies = {name: "***" for name in self.cookies}
+        hidden_headers = {name: REDACTED for name in self.headers}
+        hidden_cookies = {name: REDACTED for name in self.cookies}
         return (
             f"ClientSettings(base_url={redact_base_url(self.base_url)!r}, "
             f"concurrency={self.concurrency}, rate={self.rate}, burst={self.burst}, "
@@ -1226,7 +1226,7 @@ def _secret_values(
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret in text:
-            text = text.replace(secret, "***")
+            text = text.replace(secret, REDACTED)
     return text
 
 
