@@ -186,9 +186,15 @@ def split_path(out_dir: Path) -> Path:
 def remember_split(out_dir: Path, spec: SplitSpec | None, *, by: str) -> None:
     """Record ``spec`` (None: no split) as DIR's split, for every later index write.
 
-    Written atomically, as ``label_keys.json`` is. Holds no URL or credential.
+    Read, then written atomically (temp file and rename), under DIR's index lock, as
+    ``label_ids.json`` and the index tables are: the tasks of a SLURM array and an index
+    job share DIR, and a record made between another writer's read of the old one and its
+    write was lost (its ``replaced`` too), or an index write read the split of one record
+    and the ``replaced`` of the next. Holds no URL or credential.
     Raises :class:`~harvester.errors.StorageError` when DIR cannot be written.
     """
+    from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
+    from harvester.runlock import folder_lock
     from harvester.store import atomic_write_bytes, storage_error
 
     body: dict[str, Any] = {
@@ -198,12 +204,14 @@ def remember_split(out_dir: Path, spec: SplitSpec | None, *, by: str) -> None:
         "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "by": by,
     }
-    replaced = _replaced_by(out_dir, spec)
-    if replaced is not None:
-        body["replaced"] = replaced
     path = split_path(out_dir)
     try:
-        atomic_write_bytes(Path(out_dir), path, (json.dumps(body, indent=1) + "\n").encode())
+        with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+            replaced = _replaced_by(out_dir, spec)
+            if replaced is not None:
+                body["replaced"] = replaced
+            data = (json.dumps(body, indent=1) + "\n").encode()
+            atomic_write_bytes(Path(out_dir), path, data)
     except OSError as exc:
         raise storage_error(exc, str(path)) from exc
 

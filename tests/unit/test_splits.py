@@ -102,3 +102,30 @@ def test_the_replaced_split_outlives_the_same_split_recorded_again(tmp_path: Pat
     assert folder_split(tmp_path) == second
     remember_split(tmp_path, None, by="test")
     assert replaced_split(tmp_path) is None
+
+
+def test_recording_a_split_waits_for_an_index_write(tmp_path: Path) -> None:
+    """remember_split takes DIR's index lock: while another writer holds it (an index write
+    reading split.json), the new record waits, and is written once the lock is let go."""
+    import threading
+
+    from harvester.index import INDEX_LOCK
+    from harvester.runlock import folder_lock
+
+    remember_split(tmp_path, SPEC, by="before")
+    other = SplitSpec((("train", 0.5), ("test", 0.5)))
+    done = threading.Event()
+
+    def record() -> None:
+        remember_split(tmp_path, other, by="task")
+        done.set()
+
+    with folder_lock(tmp_path, INDEX_LOCK, wait=5):
+        writer = threading.Thread(target=record, daemon=True)
+        writer.start()
+        assert not done.wait(0.5), "split.json was written while the index lock was held"
+        assert folder_split(tmp_path) == SPEC
+    assert done.wait(10)
+    writer.join(10)
+    assert folder_split(tmp_path) == other
+    assert replaced_split(tmp_path) == SPEC.describe()
