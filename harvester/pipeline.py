@@ -97,7 +97,7 @@ from harvester.select import (
     unknown_label_keys,
     write_labelled_index,
 )
-from harvester.splits import folder_split, remember_split, split_counts_text
+from harvester.splits import SplitTally, remember_split, split_counts_text
 from harvester.store import Store, check_settings
 from harvester.text import duration_text
 from harvester.walk import (
@@ -1771,7 +1771,7 @@ class Harvest:
         absent: list[str] = []
         written: list[Path] = []
         pin_note: list[str] | None = [] if self._pin_recorded else None
-        splits: dict[str, int] = {}
+        splits = SplitTally()
         self.summary.index_rows = await anyio.to_thread.run_sync(
             functools.partial(
                 write_labelled_index,
@@ -1785,11 +1785,9 @@ class Harvest:
                 splits=splits,
             )
         )
-        if splits:
-            self.summary.split_counts = splits
-            spec = await anyio.to_thread.run_sync(folder_split, self.out)
-            if spec is not None:
-                self.summary.split_line = split_counts_text(spec, splits)
+        if splits.spec is not None:
+            self.summary.split_counts = splits.counts
+            self.summary.split_line = split_counts_text(splits.spec, splits.counts)
         for line in pin_note or ():
             if self.say is not None:
                 self.say(line)

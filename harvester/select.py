@@ -94,8 +94,9 @@ from harvester.models import ImageRef
 from harvester.splits import (
     SPLITS_FILE,
     SplitSpec,
-    folder_split,
-    replaced_split,
+    SplitTally,
+    read_split_record,
+    say_damaged,
     splits_table,
 )
 from harvester.text import agree, on_none_of, plural, the_counted
@@ -1248,7 +1249,7 @@ def write_labelled_index(
     written: list[Path] | None = None,
     pin_note: list[str] | None = None,
     partial: bool = False,
-    splits: dict[str, int] | None = None,
+    splits: SplitTally | None = None,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -1267,9 +1268,10 @@ def write_labelled_index(
     the pin now (and then no line about labels new since the previous labels.csv).
     ``partial``: written by an interrupted run (recorded in ``written.json``): the next
     write compares its label ids with no such file (:func:`_renumbering`).
-    ``splits``: gets the images per split when DIR records a split (``DIR/split.json``,
-    :mod:`harvester.splits`): the index then has a ``split`` column after the label
-    columns, and ``splits.csv`` counts images per split (and label).
+    ``splits``: gets the split and the images per split when DIR records a split
+    (``DIR/split.json``, :mod:`harvester.splits`, read once here): the index then has a
+    ``split`` column after the label columns, and ``splits.csv`` counts images per split
+    (and label).
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
@@ -1286,12 +1288,15 @@ def write_labelled_index(
     keys = distinct_keys(
         label_keys if label_keys is not None else recorded_label_keys(out_dir, state)
     )
-    split = folder_split(out_dir)
+    record = read_split_record(out_dir)
+    say_damaged(record, out_dir)
+    split = record.spec
     if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
         logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
+    moves = _SplitMoves.of(out_dir, record.replaced if split is not None else None)
     if not keys:
         if split is not None:
-            rows_written = _write_split_only(out_dir, state, split, written, splits)
+            rows_written = _write_split_only(out_dir, state, split, moves, written, splits)
         else:
             rows_written = index.write_index_of(out_dir, state)
             if written is not None:
@@ -1322,7 +1327,6 @@ def write_labelled_index(
     ours = rows.header[:at] + ["label", "label_id"] + (["split"] if split else [])
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
     per_split: Counter[tuple[str, str]] = Counter()
-    moves = _SplitMoves.of(out_dir, split)
 
     def labelled() -> Iterator[list[str]]:
         refs = rows.refs()
@@ -1372,8 +1376,9 @@ def _write_split_only(
     out_dir: Path,
     state: JournalState,
     split: SplitSpec,
+    moves: _SplitMoves,
     written: list[Path] | None,
-    splits: dict[str, int] | None,
+    splits: SplitTally | None,
 ) -> int:
     """``index.csv`` with a ``split`` column and no label columns, then ``splits.csv``."""
     from harvester import index
@@ -1386,7 +1391,6 @@ def _write_split_only(
     ours = [*rows.header[:at], "split"]
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
     per_split: Counter[tuple[str, str]] = Counter()
-    moves = _SplitMoves.of(out_dir, split)
 
     def with_split() -> Iterator[list[str]]:
         for row, ref in zip(rows, rows.refs(), strict=True):
@@ -1430,9 +1434,9 @@ class _SplitMoves:
     example: str = ""
 
     @classmethod
-    def of(cls, out_dir: Path, split: SplitSpec | None) -> _SplitMoves:
-        """The old index's split of each image, when the recorded split replaced another."""
-        replaced = replaced_split(out_dir) if split is not None else None
+    def of(cls, out_dir: Path, replaced: str | None) -> _SplitMoves:
+        """The old index's split of each image, when the recorded split replaced another
+        (``replaced``: the record's, None without a split)."""
         if replaced is None:
             return cls({})
         return cls(_indexed_splits(out_dir), replaced)
@@ -1502,7 +1506,7 @@ def _write_splits_file(
     per_split: Mapping[tuple[str, str], int],
     labelled: bool,
     written: list[Path] | None,
-    splits: dict[str, int] | None,
+    splits: SplitTally | None,
 ) -> None:
     """Write ``DIR/splits.csv`` (images per split, and per label when labelled)."""
     from harvester import index
@@ -1517,7 +1521,8 @@ def _write_splits_file(
     if written is not None:
         written.append(target)
     if splits is not None:
-        splits.update(totals)
+        splits.spec = split
+        splits.counts.update(totals)
 
 
 def _remove_stale_file(target: Path) -> bool:

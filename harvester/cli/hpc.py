@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from harvester.config import HarvestConfig
     from harvester.journal import JournalState
     from harvester.plan import PlanInfo
-    from harvester.splits import SplitSpec
+    from harvester.splits import SplitSpec, SplitTally
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
 #: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
@@ -845,7 +845,7 @@ def run_index(args: argparse.Namespace) -> int:
     from harvester.folder_settings import label_keys_path, remembered_label_keys
     from harvester.index import current_state
     from harvester.select import LABELS_FILE, write_labelled_index
-    from harvester.splits import remember_split
+    from harvester.splits import SplitTally, remember_split
     from harvester.verify import damaged_journal_lines, damaged_marker
 
     out = Path(args.out)
@@ -891,7 +891,7 @@ def run_index(args: argparse.Namespace) -> int:
         remember_split(out, split, by="harvester index")
     absent: list[str] = []
     written: list[Path] = []
-    splits: dict[str, int] = {}
+    splits = SplitTally()
     rows = write_labelled_index(
         out,
         keys,
@@ -1138,18 +1138,16 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
         raise UsageError(f"{flag}: {message}", hint=exc.hint) from None
 
 
-def _say_split(out: Path, split: SplitSpec | None | Literal[False], counts: dict[str, int]) -> None:
+def _say_split(out: Path, split: SplitSpec | None | Literal[False], tally: SplitTally) -> None:
     """The split line of ``harvester index``: images per split, or the split dropped."""
-    from harvester.splits import SPLITS_FILE, folder_split, split_counts_text, split_path
+    from harvester.splits import SPLITS_FILE, split_counts_text, split_path
 
-    if counts:
-        spec = folder_split(out)
-        if spec is not None:
-            recorded = f"; recorded in {split_path(out)}" if split else ""
-            print(
-                f"split: {split_counts_text(spec, counts)}, counted in {out / SPLITS_FILE}"
-                + recorded
-            )
+    if tally.spec is not None:
+        recorded = f"; recorded in {split_path(out)}" if split else ""
+        print(
+            f"split: {split_counts_text(tally.spec, tally.counts)}, counted in "
+            f"{out / SPLITS_FILE}{recorded}"
+        )
     elif split is None:
         print(f"no split recorded in {split_path(out)}: index.csv has no split column")
 
