@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import json
 import logging
 import shlex
@@ -102,6 +103,7 @@ from harvester.splits import (
 from harvester.text import agree, on_none_of, plural, the_counted
 
 if TYPE_CHECKING:
+    from harvester.index import IndexRows
     from harvester.journal import JournalState
 
 logger = logging.getLogger(__name__)
@@ -1327,22 +1329,11 @@ def write_labelled_index(
     ours = rows.header[:at] + ["label", "label_id"] + (["split"] if split else [])
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
     per_split: Counter[tuple[str, str]] = Counter()
-
-    def labelled() -> Iterator[list[str]]:
-        refs = rows.refs()
-        for label, row, ref in zip(_labels_of(rows.refs(), keys), rows, refs, strict=True):
-            if split is None:
-                row[at:at] = (label, id_cells[label])
-            else:
-                name = split.split_of(ref)
-                per_split[(name, label)] += 1
-                moves.see(ref.image_id, name)
-                row[at:at] = (label, id_cells[label], name)
-            yield row
-
+    cells = ((label, id_cells[label]) for label in _labels_of(rows.refs(), keys))
+    labelled = _rows_with(rows, at, cells, split, moves, per_split)
     table = [[label, str(n), str(counts[label])] for label, n in ids.items()]
     files: dict[Path, bytes | Iterable[bytes]] = {
-        index_path(out_dir): index.csv_pieces(header, labelled()),
+        index_path(out_dir): index.csv_pieces(header, labelled),
         out_dir / LABELS_FILE: index.render_csv(["label", "label_id", "images"], table),
     }
     for target, data in files.items():
@@ -1391,19 +1382,11 @@ def _write_split_only(
     ours = [*rows.header[:at], "split"]
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
     per_split: Counter[tuple[str, str]] = Counter()
-
-    def with_split() -> Iterator[list[str]]:
-        for row, ref in zip(rows, rows.refs(), strict=True):
-            name = split.split_of(ref)
-            per_split[(name, "")] += 1
-            moves.see(ref.image_id, name)
-            row.insert(at, name)
-            yield row
-
+    with_split = _rows_with(rows, at, itertools.repeat((), len(rows)), split, moves, per_split)
     target = index_path(out_dir)
     try:
         with paused_gc():
-            index.write_table(out_dir, target, index.csv_pieces(header, with_split()))
+            index.write_table(out_dir, target, index.csv_pieces(header, with_split))
     except OSError as exc:
         raise storage_error(exc, str(target)) from exc
     if written is not None:
@@ -1412,6 +1395,32 @@ def _write_split_only(
     _write_splits_file(out_dir, split, per_split, False, written, splits)
     logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
     return len(rows)
+
+
+def _rows_with(
+    rows: IndexRows,
+    at: int,
+    cells: Iterable[tuple[str, ...]],
+    split: SplitSpec | None,
+    moves: _SplitMoves,
+    per_split: Counter[tuple[str, str]],
+) -> Iterator[list[str]]:
+    """The index rows with each row's ``cells`` (``label``, ``label_id``, or none) and, with
+    a split, the image's split inserted at column ``at``, made as they are written.
+
+    One loop for the labelled index and the split-only one: the split cell is drawn, counted
+    (per split and label, the first cell; ``""`` without labels) and checked for a move the
+    same way in both. Consumed once, after which ``per_split`` holds the counts.
+    """
+    for extra, row, ref in zip(cells, rows, rows.refs(), strict=True):
+        if split is None:
+            row[at:at] = extra
+        else:
+            name = split.split_of(ref)
+            per_split[(name, extra[0] if extra else "")] += 1
+            moves.see(ref.image_id, name)
+            row[at:at] = (*extra, name)
+        yield row
 
 
 @dataclass
