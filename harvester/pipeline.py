@@ -81,7 +81,12 @@ from harvester.journal import (
     saved_run_configs,
     walk_listed_all,
 )
-from harvester.label_ids import read_labels_file_for_run, record_pin
+from harvester.label_ids import (
+    label_ids_path,
+    read_labels_file_for_run,
+    read_pin_quietly,
+    record_pin,
+)
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
@@ -97,7 +102,13 @@ from harvester.select import (
     unknown_label_keys,
     write_labelled_index,
 )
-from harvester.splits import SplitTally, remember_split, split_counts_text
+from harvester.splits import (
+    SplitTally,
+    read_split_record,
+    remember_split,
+    split_counts_text,
+    split_path,
+)
 from harvester.store import Store, check_settings
 from harvester.text import duration_text
 from harvester.walk import (
@@ -737,6 +748,7 @@ class Harvest:
         say: Callable[[str], None] | None = None,
         replay_of: str | None = None,
         said: set[str] | None = None,
+        script_written: float | None = None,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -759,6 +771,9 @@ class Harvest:
         self._said = said if said is not None else set()
         #: The run this one replays said its selection's notes (see _selection_told_before).
         self._told_before = False
+        #: A task of a ``harvester slurm`` array: when its script was written (it records
+        #: its split and pin only over older records: harvester.slurm.script_written).
+        self._script_written = script_written
         self.summary = RunSummary(out_dir=self.out, dry_run=cfg.dry_run)
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
@@ -981,9 +996,21 @@ class Harvest:
         path = self.cfg.label_ids_from
         if self._pin_ids is None or path is None:
             return
-        await anyio.to_thread.run_sync(
-            functools.partial(record_pin, self.out, self._pin_ids, path, by="harvester harvest")
+        pin = await anyio.to_thread.run_sync(
+            functools.partial(
+                record_pin,
+                self.out,
+                self._pin_ids,
+                path,
+                by="harvester harvest",
+                unless_newer_than=self._script_written,
+            )
         )
+        if pin is None:  # a job array's task, and a later record kept
+            kept = await anyio.to_thread.run_sync(read_pin_quietly, self.out)
+            if kept is None or dict(kept.ids) != self._pin_ids:
+                self._say_kept(label_ids_path(self.out), f"--label-ids-from {path}")
+            return
         self._pin_recorded = True
 
     async def _record_split(self) -> None:
@@ -993,8 +1020,31 @@ class Harvest:
         if self.cfg.split is None:
             return
         spec = self.cfg.split_spec
-        await anyio.to_thread.run_sync(
-            functools.partial(remember_split, self.out, spec, by="harvester harvest")
+        recorded = await anyio.to_thread.run_sync(
+            functools.partial(
+                remember_split,
+                self.out,
+                spec,
+                by="harvester harvest",
+                unless_newer_than=self._script_written,
+            )
+        )
+        if not recorded:  # a job array's task, and a later record kept
+            kept = await anyio.to_thread.run_sync(read_split_record, self.out)
+            if kept.spec != spec:
+                given = "--no-split" if spec is None else f"--split {spec.text}"
+                self._say_kept(split_path(self.out), given)
+
+    def _say_kept(self, record: Path, given: str) -> None:
+        """Say that a job array's task kept a record newer than its script (see
+        :func:`harvester.slurm.script_written`) rather than its own flag's: a warning
+        (``--quiet`` tasks too), since a flag on the task's command line is not applied."""
+        logging.getLogger(PROBLEMS_LOGGER).warning(
+            "kept %s, recorded after this array's script was written (by harvester index, "
+            "or a newer script's task): this task's %s is not recorded; write a new script "
+            "with harvester slurm to change it",
+            record,
+            given,
         )
 
     def _check_plan(self) -> None:
@@ -1960,6 +2010,7 @@ async def run_harvest(
     say: Callable[[str], None] | None = None,
     replay_of: str | None = None,
     said: set[str] | None = None,
+    script_written: float | None = None,
 ) -> RunSummary:
     """Run one harvest to the end (or to an interruption) and return its summary.
 
@@ -1970,6 +2021,8 @@ async def run_harvest(
     takes that run's place among DIR's runs (saved with its config; see
     :func:`harvester.config.replay_origin`). ``said``: notes about DIR said already by this
     command (the replays of one resume share it); this run adds those it says.
+    ``script_written``: a task of a ``harvester slurm`` array, whose script was written
+    then (:func:`harvester.slurm.script_written`).
     """
     harvest = Harvest(
         cfg,
@@ -1980,5 +2033,6 @@ async def run_harvest(
         say=say,
         replay_of=replay_of,
         said=said,
+        script_written=script_written,
     )
     return await harvest.run()

@@ -188,8 +188,13 @@ def split_path(out_dir: Path) -> Path:
     return Path(out_dir) / SPLIT_FILE
 
 
-def remember_split(out_dir: Path, spec: SplitSpec | None, *, by: str) -> None:
-    """Record ``spec`` (None: no split) as DIR's split, for every later index write.
+def remember_split(
+    out_dir: Path, spec: SplitSpec | None, *, by: str, unless_newer_than: float | None = None
+) -> bool:
+    """Record ``spec`` (None: no split) as DIR's split, for every later index write; whether
+    it was recorded. ``unless_newer_than``: a task of a job array, whose script was written
+    then (:func:`harvester.slurm.script_written`): a record made later (``harvester index
+    --no-split``, a sibling task's) is kept, and this one not made.
 
     Read, then written atomically (temp file and rename), under DIR's index lock, as
     ``label_ids.json`` and the index tables are: the tasks of a SLURM array and an index
@@ -202,26 +207,32 @@ def remember_split(out_dir: Path, spec: SplitSpec | None, *, by: str) -> None:
     from harvester.runlock import folder_lock
     from harvester.store import atomic_write_bytes, storage_error
 
+    now = time.time()
     body: dict[str, Any] = {
         "split": None if spec is None else spec.text,
         "split_by": None if spec is None else spec.by,
         "split_seed": None if spec is None else spec.seed,
-        "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "at": now,
+        "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "by": by,
     }
     path = split_path(out_dir)
     try:
         with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
-            replaced = _replaced_by(out_dir, spec)
+            before = read_split_record(out_dir)
+            if unless_newer_than is not None and (before.at or 0) > unless_newer_than:
+                return False
+            replaced = _replaced_by(out_dir, before, spec)
             if replaced is not None:
                 body["replaced"] = replaced
             data = (json.dumps(body, indent=1) + "\n").encode()
             atomic_write_bytes(Path(out_dir), path, data)
     except OSError as exc:
         raise storage_error(exc, str(path)) from exc
+    return True
 
 
-def _replaced_by(out_dir: Path, spec: SplitSpec | None) -> str | None:
+def _replaced_by(out_dir: Path, before: SplitRecord, spec: SplitSpec | None) -> str | None:
     """What ``spec`` replaces, for the record's ``replaced``: the split recorded until now
     (:meth:`SplitSpec.describe`) when ``spec`` is another one, else the ``replaced`` already
     recorded (every task of a SLURM array records the new split: the first task's record
@@ -235,7 +246,6 @@ def _replaced_by(out_dir: Path, spec: SplitSpec | None) -> str | None:
     """
     if spec is None:
         return None
-    before = read_split_record(out_dir)
     if before.damaged is not None:
         from harvester.layout import index_path
 
@@ -260,12 +270,14 @@ RECORD_LIMIT = 1 << 20
 @dataclass(frozen=True)
 class SplitRecord:
     """``DIR/split.json`` as read once: the split (None: none recorded, ``--no-split``, or
-    a damaged record), the split it replaced, and for a damaged record the line saying what
-    is wrong with it (``DIR/split.json is damaged (...)``)."""
+    a damaged record), the split it replaced, when it was recorded (None: not known), and
+    for a damaged record the line saying what is wrong with it (``DIR/split.json is
+    damaged (...)``)."""
 
     spec: SplitSpec | None = None
     replaced: str | None = None
     damaged: str | None = None
+    at: float | None = None
 
     def damaged_line(self, out_dir: Path) -> str | None:
         """The warning for a damaged record, with what to do; None when it is not damaged."""
@@ -285,13 +297,15 @@ def read_split_record(out_dir: Path) -> SplitRecord:
     """DIR's ``split.json``, read once (at most :data:`RECORD_LIMIT` bytes), never raising:
     a record that cannot be read, is too big or too deeply nested, or is not a split is a
     :class:`SplitRecord` with ``damaged`` set, for the caller to say (or keep quiet)."""
-    from harvester.folder_settings import read_json_record
+    from harvester.folder_settings import read_json_record, record_time
 
     path = split_path(out_dir)
     try:
         data = read_json_record(path, RECORD_LIMIT, _DamagedRecord)
-        if data is None or data.get("split") is None:
+        if data is None:
             return SplitRecord()
+        if data.get("split") is None:
+            return SplitRecord(at=record_time(data))
         by = check_split_by(data.get("split_by")) or DEFAULT_SPLIT_BY
         spec = SplitSpec(
             parse_split(data["split"]), by, check_split_seed(data.get("split_seed")) or 0
@@ -301,7 +315,7 @@ def read_split_record(out_dir: Path) -> SplitRecord:
     except ConfigError as exc:
         return SplitRecord(damaged=f"{path} is damaged ({exc})")
     replaced = data.get("replaced")
-    return SplitRecord(spec, replaced if isinstance(replaced, str) else None)
+    return SplitRecord(spec, replaced if isinstance(replaced, str) else None, at=record_time(data))
 
 
 def replaced_split(out_dir: Path) -> str | None:

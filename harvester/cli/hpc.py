@@ -160,7 +160,8 @@ def _pin_argv(args: argparse.Namespace, config: HarvestConfig) -> list[str]:
     """``--label-ids-from FILE`` for every task (by its absolute path: a task starts in the
     folder sbatch ran from), FILE read and checked now as each task would (a config file's
     ``label_ids_from`` too), not refused N times in the queue. Each task records the pin in
-    ``DIR/label_ids.json`` before its first file, so the index job keeps it."""
+    ``DIR/label_ids.json`` before its first file, so the index job keeps it (unless a record
+    made after the script was written says otherwise: :func:`harvester.slurm.script_written`)."""
     from harvester.label_ids import read_labels_file_for_run
 
     path = config.label_ids_from
@@ -1090,10 +1091,10 @@ def _pin_or_drop(
         return []
     if args.no_label_ids_from:
         record = label_ids_path(out)
-        if drop_pin(out):
+        if drop_pin(out, by="harvester index --no-label-ids-from"):
             print(
-                f"removed {record}: label_id is the 0-based rank of the label again "
-                "(sorted), until --label-ids-from FILE"
+                f"dropped the pin of {record}: label_id is the 0-based rank of the label "
+                "again (sorted), until --label-ids-from FILE"
             )
         else:
             print(f"note: {out} has no pinned label_ids ({record}): nothing to drop")

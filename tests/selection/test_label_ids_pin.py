@@ -140,8 +140,9 @@ def test_no_label_ids_from_goes_back_to_ranks(
     pinned = (v2 / "labels.csv").read_bytes()
     result = run_cli("index", str(v2), "--no-label-ids-from")
     assert result.returncode == 0, result.stderr
-    assert f"removed {v2 / 'label_ids.json'}" in result.stdout
-    assert not (v2 / "label_ids.json").exists()
+    assert f"dropped the pin of {v2 / 'label_ids.json'}" in result.stdout
+    assert json.loads((v2 / "label_ids.json").read_text(encoding="utf-8"))["label_ids"] is None
+    assert "label ids pinned" not in run_cli("status", str(v2)).stdout
     ranks = [["AURKA", "0", "4"], ["ECT2", "1", "4"], ["PLK1", "2", "3"], ["PRC1", "3", "4"]]
     assert labels_table(v2) == ranks
     assert ids_in_index(v2) == {label: n for label, n, _images in ranks}
