@@ -1012,6 +1012,12 @@ class Harvest:
                 self._say_kept(label_ids_path(self.out), f"--label-ids-from {path}")
             return
         self._pin_recorded = True
+        if self._shard_images() is not None and self.say is not None:
+            # A shard writes no index, so no line says what the pin did: its index will.
+            self.say(
+                f"label_ids pinned to {pin.source}, recorded in {label_ids_path(self.out)}: "
+                f"the index (harvester index {self.out}, the SLURM index job) says what it did"
+            )
 
     async def _record_split(self) -> None:
         """Record ``--split`` (or ``--no-split``) in ``DIR/split.json`` once DIR is open,

@@ -1250,6 +1250,7 @@ def write_labelled_index(
     absent: list[str] | None = None,
     written: list[Path] | None = None,
     pin_note: list[str] | None = None,
+    pin_in_force: list[str] | None = None,
     partial: bool = False,
     splits: SplitTally | None = None,
 ) -> int:
@@ -1268,6 +1269,9 @@ def write_labelled_index(
     ``pin_note``: gets, when DIR's label ids are pinned (``DIR/label_ids.json``, see
     :mod:`harvester.label_ids`), the line saying what the pin did, for a caller that gave
     the pin now (and then no line about labels new since the previous labels.csv).
+    ``pin_in_force``: gets that line too when DIR's ids are pinned but no pin was given now
+    (``harvester index``, the SLURM index job, whose tasks recorded the pin silently); the
+    line about labels new since the previous labels.csv is still warned.
     ``partial``: written by an interrupted run (recorded in ``written.json``): the next
     write compares its label ids with no such file (:func:`_renumbering`).
     ``splits``: gets the split and the images per split when DIR records a split
@@ -1355,6 +1359,8 @@ def write_labelled_index(
     if pin is not None and pin_note is not None:  # a pin given now: what it did, in one line
         pin_note.append(pin_line(pin, out_dir, ids, counts) + kept)
     else:
+        if pin is not None and pin_in_force is not None:
+            pin_in_force.append(pin_line(pin, out_dir, ids, counts))
         if changes.new:
             problems.warning("%s", changes.new)
         if kept:

@@ -893,6 +893,7 @@ def run_index(args: argparse.Namespace) -> int:
     absent: list[str] = []
     written: list[Path] = []
     splits = SplitTally()
+    in_force: list[str] = []  # a pin recorded before (by the tasks of an array): said too
     rows = write_labelled_index(
         out,
         keys,
@@ -900,12 +901,13 @@ def run_index(args: argparse.Namespace) -> int:
         absent=absent,
         written=written,
         pin_note=pin_note,
+        pin_in_force=in_force,
         splits=splits,
     )
     also = f" and {labels}" if labels in written else ""
     print(f"wrote {out / 'index.csv'} ({plural(rows, 'image')}){also}")
     _say_split(out, split, splits)
-    for line in pin_note or ():
+    for line in [*(pin_note or ()), *in_force]:
         print(line)
     if given is not None:
         _record_label_keys(out, given, absent, kept, removed=labels if dropped else None)

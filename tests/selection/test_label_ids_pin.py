@@ -243,11 +243,17 @@ def test_assign_ids_appends_new_labels_after_the_largest_pinned_id() -> None:
 def test_shards_record_the_pin_for_the_index_job_and_status_names_it(
     emulator: EmulatorThread, tmp_path: Path, v1: Path
 ) -> None:
-    """A shard given the flag records the pin: ``harvester index DIR`` (the SLURM index
-    job) then keeps v1's ids, and ``harvester status`` names the pin (text and --json)."""
+    """A shard given the flag records the pin, and says the index will say what it did:
+    ``harvester index DIR`` (the SLURM index job) then keeps v1's ids, and ``harvester
+    status`` names the pin (text and --json)."""
     v2 = tmp_path / "v2"
     pin = ("--label-ids-from", str(v1 / "labels.csv"))
-    assert harvest_cli(emulator, v2, "-q", "--shard", "0/2", *genes(*V2), *pin)[0] == 0
+    code, _stdout, stderr = harvest_cli(emulator, v2, "--shard", "0/2", *genes(*V2), *pin)
+    assert code == 0, stderr
+    said = (
+        f"label_ids pinned to {(v1 / 'labels.csv').absolute()}, recorded in {v2 / 'label_ids.json'}"
+    )
+    assert [line for line in stderr.splitlines() if line.startswith(said)], stderr
     assert not (v2 / "labels.csv").exists()  # a shard writes no index
     assert harvest_cli(emulator, v2, "-q", "--shard", "1/2", *genes(*V2))[0] == 0
     result = run_cli("index", str(v2))
@@ -304,7 +310,8 @@ def test_slurm_passes_the_pin_to_its_tasks_for_the_index_job(
     emulator: EmulatorThread, tmp_path: Path, v1: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``harvester slurm --label-ids-from v1/labels.csv`` (a relative path): every task,
-    started from another folder, records the pin, and the index job keeps v1's ids."""
+    started from another folder, records the pin, and the index job keeps v1's ids and
+    says what the pin did in one line, as a single harvest given the flag does."""
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "array"
     made = run_cli(
@@ -317,8 +324,15 @@ def test_slurm_passes_the_pin_to_its_tasks_for_the_index_job(
     elsewhere.mkdir()
     for task in range(2):
         run_array_task(out / "harvest.sbatch", task, 2, elsewhere)
-    assert run_cli("index", str(out)).returncode == 0  # the index job's command
+    result = run_cli("index", str(out))  # the index job's command
+    assert result.returncode == 0, result.stderr
     assert ids_in_index(out) == {"ECT2": "0", "PLK1": "1", "AURKA": "3", "PRC1": "4"}
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("label_ids pinned")]
+    assert line.startswith(
+        f"label_ids pinned to {(v1 / 'labels.csv').absolute()}, recorded in "
+        f"{out / 'label_ids.json'}: 2 labels on images here keep their label_id"
+    ), line
+    assert "2 new labels get the next ones ('AURKA': 3, 'PRC1': 4)" in line
 
 
 @pytest.mark.parametrize("case", ["missing", "no-label-key"])
