@@ -155,7 +155,10 @@ def _mapping(
             continue  # a blank line (an editor's trailing one)
         if len(row) <= max(at_label, at_id):
             raise _bad(path, f"line {line} has too few cells")
-        label, cell = row[at_label], row[at_id].strip()
+        # Stripped: harvester's labels never start or end with a space (each value is
+        # stripped: select.label_of), so "ECT2 " typed by hand means ECT2, not a label
+        # that no image has and that pinned nothing.
+        label, cell = row[at_label].strip(), row[at_id].strip()
         if not label:
             raise _bad(path, f"line {line} has an empty label")
         if not cell.isascii() or not cell.isdigit():
