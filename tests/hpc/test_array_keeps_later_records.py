@@ -4,7 +4,8 @@ resubmitted script must not undo what the user recorded after it was written
 records only over a record older than its script. A new ``harvester slurm`` script is a
 new choice: its tasks record again.
 
-The tasks run the real ``harvest.sbatch`` with the environment SLURM gives them.
+The tasks run the real ``harvest.sbatch``: with the environment SLURM gives them, and
+submitted with sbatch to the local single-node cluster.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from hpc_helpers import EmulatorProcess, harvester_cmd, run
+from test_slurm import _logs, _wait_gone, require_slurm_cluster
+from test_slurm_resume_index import _sbatch
 
 GENE = "Gene Symbol"
 
@@ -102,3 +106,31 @@ def test_a_resubmitted_array_keeps_a_later_no_split_and_unpin(
     run(harvester_cmd("index", str(out)))
     assert json.loads((out / "split.json").read_text())["split"] == "a=0.5,b=0.5"
     assert "split" in _header(out)
+
+
+@pytest.mark.slurm
+def test_on_a_cluster_a_resubmitted_script_keeps_a_later_no_split(
+    tmp_path: Path, emulator_process: EmulatorProcess
+) -> None:
+    """The same on a real cluster: the array and its index job split the folder; after
+    ``harvester index --no-split`` the script submitted again with sbatch (and the index
+    job after it) leaves index.csv without a split column."""
+    require_slurm_cluster()
+    out = tmp_path / "cluster"
+    _slurm(emulator_process, out, "--split", "train=0.5,test=0.5")
+    first = _sbatch(str(out / "harvest.sbatch"), cwd=out)
+    index_job = _sbatch(f"--dependency=afterany:{first}", str(out / "index.sbatch"), cwd=out)
+    _wait_gone([first, index_job])
+    assert "split" in _header(out), _logs(out)
+    run(harvester_cmd("index", str(out), "--no-split"))
+    again = _sbatch(str(out / "harvest.sbatch"), cwd=out)
+    index_again = _sbatch(f"--dependency=afterany:{again}", str(out / "index.sbatch"), cwd=out)
+    _wait_gone([again, index_again])
+    assert "split" not in _header(out), _logs(out)
+    assert json.loads((out / "split.json").read_text())["split"] is None
+    kept = [
+        path.name
+        for path in (out / "logs").glob(f"harvest-{again}_*.log")
+        if "after this array's script" in path.read_text(errors="replace")
+    ]
+    assert len(kept) == 2, _logs(out)
