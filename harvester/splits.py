@@ -304,7 +304,9 @@ def read_split_record(out_dir: Path) -> SplitRecord:
         data = read_json_record(path, RECORD_LIMIT, _DamagedRecord)
         if data is None:
             return SplitRecord()
-        if data.get("split") is None:
+        if "split" not in data:  # (read_json_record gives {} for JSON that is no object)
+            raise ConfigError("not a JSON object with a 'split'")
+        if data["split"] is None:
             return SplitRecord(at=record_time(data))
         by = check_split_by(data.get("split_by")) or DEFAULT_SPLIT_BY
         spec = SplitSpec(

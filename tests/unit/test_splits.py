@@ -133,14 +133,20 @@ def test_recording_a_split_waits_for_an_index_write(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    [b" " * (2 << 20) + b"{}", b"[" * 100_000, b'{"split": "a=1", "split_seed": ' + b"[" * 50_000],
-    ids=["oversized", "nested", "nested-inside"],
+    [
+        b" " * (2 << 20) + b"{}",
+        b"[" * 100_000,
+        b'{"split": "a=1", "split_seed": ' + b"[" * 50_000,
+        b'["train=0.5,test=0.5"]',
+    ],
+    ids=["oversized", "nested", "nested-inside", "not-an-object"],
 )
 def test_an_oversized_or_deeply_nested_record_is_one_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: bytes
 ) -> None:
-    """A split.json over the size limit or nested too deep for the JSON parser is damaged:
-    no split, one warning naming the file and how to record it again, never a traceback."""
+    """A split.json over the size limit, nested too deep for the JSON parser or not an
+    object is damaged: no split, one warning naming the file and how to record it again,
+    never a traceback."""
     (tmp_path / "split.json").write_bytes(damage)
     with caplog.at_level(logging.WARNING):
         assert folder_split(tmp_path) is None
