@@ -109,6 +109,12 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
 NAMED_TARGETS = {"screens": "screen_names", "projects": "project_names"}
 
 
+def name_key(name: str) -> str:
+    """A screen or project name as names compare: blanks and a trailing ``-`` or ``/``
+    dropped, case folded (``IDR0056/`` is ``idr0056``)."""
+    return name.strip().rstrip("-/").casefold()
+
+
 def _ids_and_names(key: str, value: object) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """Screen or project targets: the numeric ids, and the names (any text not all digits).
 
@@ -1207,7 +1213,35 @@ def newest_recorded_run(
     matter to the caller); ``most``: at most that many config files in all, replays
     included (the newest ranked of those read). A config without a ``base_url``
     (not a harvest's) or that cannot be read is passed over: a plan, a killed run.
+
+    A run of a set ``harvester forget`` took out is passed over too, unless every run is
+    one: a run given new targets took the forgotten set's server and kinds (a set from a
+    server since left, its images gone), where the newest set still resumed was meant.
     """
+    forgotten = _forgotten_runs(out_dir)
+    newest = _newest_run(out_dir, tries, order_ties, most, forgotten)
+    if newest is None and forgotten:  # (every run forgotten: still the folder's server)
+        newest = _newest_run(out_dir, tries, order_ties, most, frozenset())
+    return newest
+
+
+def _forgotten_runs(out_dir: Path) -> frozenset[str]:
+    """The runs of DIR's forgotten sets (none read when there is no list)."""
+    from harvester.forgotten import FORGOTTEN_NAME, read_forgotten
+
+    if not (out_dir / FORGOTTEN_NAME).is_file():
+        return frozenset()
+    return frozenset(run for entry in read_forgotten(out_dir).values() for run in entry.runs)
+
+
+def _newest_run(
+    out_dir: Path,
+    tries: int | None,
+    order_ties: bool,
+    most: int | None,
+    passed_over: AbstractSet[str],
+) -> RecordedRun | None:
+    """:func:`newest_recorded_run`, the runs ``passed_over`` left out unread."""
     seconds = _runs_by_second(out_dir)
     order = _RunOrder(out_dir, seconds, order_ties)
     best: RecordedRun | None = None
@@ -1215,6 +1249,8 @@ def newest_recorded_run(
     for second in sorted(seconds, reverse=True):
         group = sorted(seconds[second], key=order.key, reverse=True)
         for run in group:
+            if run in passed_over:
+                continue
             if best_rank is not None and order.key(run) < best_rank[0]:
                 return best  # it, and every run older, takes a place before the best's
             if (tries is not None and tries <= 0) or (most is not None and most <= 0):
@@ -1420,6 +1456,11 @@ def take_back_note(recorded: RecordedRun) -> str:
 def runs_of_set(out_dir: Path, key: str) -> list[str]:
     """The ids of every run of DIR (readable saved config) of target set ``key``."""
     return [run.run for run in _runs_of_set(out_dir, key)]
+
+
+def recorded_runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
+    """Every run of DIR (readable saved config) of target set ``key``, oldest id first."""
+    return _runs_of_set(out_dir, key)
 
 
 def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:
@@ -1779,11 +1820,15 @@ class ReplayProblem:
 
     ``needs``: what the command needs given again (the same ids, credentials), said after
     it as a shell comment (:attr:`line`), after the reason where a line names both.
+    ``plain``: the command says it all (resubmitting DIR's job array): a resume line names
+    no reason after it (a SLURM user told to resubmit the array has no use for "the newest
+    run (...) was shard 2/3 of a split"); the refusal of ``harvest --out DIR`` still does.
     """
 
     reason: str
     command: str
     needs: str = ""
+    plain: bool = False
 
     @property
     def line(self) -> str:
@@ -1792,7 +1837,10 @@ class ReplayProblem:
 
     @property
     def with_reason(self) -> str:
-        """The command, then why and what it needs (``status``'s resume line)."""
+        """The command, then why and what it needs (``status``'s resume line); what it needs
+        alone where the command says it all (:attr:`plain`)."""
+        if self.plain:
+            return self.line
         return commented(self.command, self.reason + ("; " + self.needs if self.needs else ""))
 
 
@@ -1909,7 +1957,7 @@ def replay_problem(
         why = f"{which} ({run}) was shard {shard} of a split"
         if not resubmits and shards and len(shards) > MAX_SHARDS_NAMED:
             why += f" ({len(shards)} of its shards have work left)"
-        return ReplayProblem(why, command)
+        return ReplayProblem(why, command, plain=bool(resubmits))
     ids = recorded.config.get("ids_from")
     once = recorded.ids_read_once
     gone = isinstance(ids, str) and once is None and not Path(ids).exists()

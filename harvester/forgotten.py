@@ -9,11 +9,18 @@ only lists the set here, and the readers of DIR's target sets
 
     DIR/forgotten.json
       {"sets": [{"key": <harvester.config.target_set>, "targets": "--image 5",
-                 "runs": [<every run of the set when it was forgotten>], "at": <unix time>}]}
+                 "runs": [<every run of the set when it was forgotten>],
+                 "at": <when, ISO 8601 UTC: "2026-11-27T15:04:03+00:00">}]}
 
 A set stays forgotten while its newest run is one of ``runs``: a later run given the same
 targets that passed its target check removes the entry (:func:`revive_set`), and one that
 left a run of the set for another reason (the entry's removal failed) makes it live too.
+
+A list that cannot be read (not JSON, an entry edited by hand into something else, a time
+that is no time) forgets nothing, and the first read of it in a command says so on one
+warning line naming the file: a set's resume is refused again, and its hint says how to
+forget it again (which writes a new list). (An older version wrote ``at`` as Unix time:
+still read.)
 
 Writes are atomic (temp file, fsync, rename) and made under ``locks/forgotten.lock``, so
 two processes changing the list (two shards reviving a set) never lose each other's
@@ -24,11 +31,13 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DamagedForgottenError",
     "FORGOTTEN_LOCK",
     "FORGOTTEN_NAME",
     "ForgottenSet",
@@ -44,30 +53,68 @@ FORGOTTEN_NAME = "forgotten.json"
 FORGOTTEN_LOCK = "forgotten.lock"
 
 
+class DamagedForgottenError(ValueError):
+    """``DIR/forgotten.json`` holds something this version did not write; ``str()`` says
+    what, in a few words (for the one line that names the file)."""
+
+
 @dataclass(frozen=True)
 class ForgottenSet:
     """One forgotten target set: its key (:func:`harvester.config.target_set`), its targets
-    as flags (what ``status`` and ``forget`` say), the runs it had and when it was forgotten."""
+    as flags (what ``status`` and ``forget`` say), the runs it had and when it was forgotten
+    (aware, UTC)."""
 
     key: str
     targets: str
     runs: tuple[str, ...]
-    at: float
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as saved: ``at`` as ISO 8601 text, read by a person opening the file."""
+        return {
+            "key": self.key,
+            "targets": self.targets,
+            "runs": list(self.runs),
+            "at": self.at.astimezone(UTC).isoformat(timespec="seconds"),
+        }
 
     @classmethod
-    def from_json(cls, data: object) -> ForgottenSet | None:
-        """An entry as saved; None for one that is not (edited by hand)."""
+    def from_json(cls, data: object) -> ForgottenSet:
+        """An entry as saved; :class:`DamagedForgottenError` for one that is not (edited by
+        hand): a half-read entry might forget a set nobody forgot."""
         if not isinstance(data, dict):
-            return None
-        key, targets, runs, at = (data.get(k) for k in ("key", "targets", "runs", "at"))
-        if not isinstance(key, str) or not isinstance(runs, list):
-            return None
+            raise DamagedForgottenError("an entry is not an object")
+        key, targets, runs = data.get("key"), data.get("targets", ""), data.get("runs")
+        if not isinstance(key, str) or not key:
+            raise DamagedForgottenError("an entry has no key")
+        if not isinstance(runs, list) or not all(isinstance(run, str) for run in runs):
+            raise DamagedForgottenError("an entry's runs are not a list of run ids")
         return cls(
-            key,
-            targets if isinstance(targets, str) else "",
-            tuple(str(run) for run in runs),
-            float(at) if isinstance(at, int | float) else 0.0,
+            key, targets if isinstance(targets, str) else "", tuple(runs), _when(data.get("at"))
         )
+
+
+def _when(at: object) -> datetime:
+    """An entry's ``at``: ISO 8601 text, or the Unix time an older version wrote."""
+    try:
+        if isinstance(at, str):
+            when = datetime.fromisoformat(at)
+            return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        if isinstance(at, int | float) and not isinstance(at, bool):
+            return datetime.fromtimestamp(at, UTC)
+    except (ValueError, OverflowError, OSError):  # (OSError: out of the platform's range)
+        pass
+    raise DamagedForgottenError(f"an entry's time {_shown(at)} is not a time")
+
+
+def _shown(value: object) -> str:
+    """A value edited into the file, short enough for a one-line message."""
+    text = repr(value) if isinstance(value, str) else str(value)[:40]
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+#: The lists said to be damaged in this process: each is said once, however often read.
+_SAID_DAMAGED: set[Path] = set()
 
 
 def read_forgotten(out_dir: Path) -> dict[str, ForgottenSet]:
@@ -75,17 +122,37 @@ def read_forgotten(out_dir: Path) -> dict[str, ForgottenSet]:
 
     A list that cannot be read (edited by hand) forgets nothing: the sets are resumed
     again, and a refused one's hint says how to forget it again (which writes a new list).
+    Said once per process, as a warning naming the file and what is wrong.
     """
+    path = out_dir / FORGOTTEN_NAME
     try:
-        data = json.loads((out_dir / FORGOTTEN_NAME).read_bytes())
+        data = json.loads(path.read_bytes())
+        sets = data.get("sets") if isinstance(data, dict) else None
+        if not isinstance(sets, list):
+            raise DamagedForgottenError('no "sets" list')
+        entries = [ForgottenSet.from_json(item) for item in sets]
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
-        logger.debug("%s cannot be read (%s): no set is forgotten", out_dir / FORGOTTEN_NAME, exc)
+    except (OSError, ValueError, RecursionError) as exc:  # (DamagedForgottenError too)
+        _say_damaged(path, exc)
         return {}
-    sets = data.get("sets") if isinstance(data, dict) else None
-    entries = (ForgottenSet.from_json(item) for item in (sets if isinstance(sets, list) else ()))
-    return {entry.key: entry for entry in entries if entry is not None}
+    return {entry.key: entry for entry in entries}
+
+
+def _say_damaged(path: Path, exc: BaseException) -> None:
+    """One warning line for a list that cannot be read, the first time this process reads it."""
+    if path in _SAID_DAMAGED:
+        return
+    _SAID_DAMAGED.add(path)
+    if isinstance(exc, OSError):
+        what = f"cannot be read ({exc.strerror or type(exc).__name__})"
+    elif isinstance(exc, DamagedForgottenError):
+        what = f"is damaged ({exc})"
+    else:
+        what = "is damaged (not JSON)"
+    logger.warning(
+        "%s %s: no target set is forgotten; `harvester forget` writes it again", path, what
+    )
 
 
 def add_forgotten(out_dir: Path, entry: ForgottenSet) -> bool:
@@ -126,5 +193,5 @@ def _write(out_dir: Path, sets: dict[str, ForgottenSet]) -> None:
     if not sets:
         path.unlink(missing_ok=True)
         return
-    data: dict[str, Any] = {"sets": [asdict(entry) for entry in sets.values()]}
+    data: dict[str, Any] = {"sets": [entry.to_json() for entry in sets.values()]}
     atomic_write_bytes(out_dir, path, (json.dumps(data, indent=1) + "\n").encode())

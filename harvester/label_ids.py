@@ -122,12 +122,19 @@ def read_labels_file_for_run(
 
     ids = read_labels_file(path)
     if not label_keys and not folder_has_label_keys(out_dir):
-        raise UsageError(
-            f"--label-ids-from {path}: the index of this run has no label column to pin "
-            "(no label key given, none recorded in the folder)",
-            hint="add --label-key KEY (the key(s) that made the labels of that file)",
-        )
+        raise no_label_column(path, "the index of this run")
     return ids
+
+
+def no_label_column(path: Path | str, index: str) -> UsageError:
+    """The refusal of ``--label-ids-from`` where no label key labels ``index`` (none given,
+    none recorded in DIR): one wording for a harvest, ``harvester slurm`` and ``harvester
+    index`` (which checks the keys it read from the folder)."""
+    return UsageError(
+        f"--label-ids-from {path}: {index} has no label column to pin "
+        "(no label key given, none recorded in the folder)",
+        hint="add --label-key KEY (the key(s) that made the labels of that file)",
+    )
 
 
 def _numbered_rows(text: str) -> list[tuple[int, list[str]]]:

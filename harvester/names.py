@@ -26,7 +26,7 @@ from typing import Any
 
 from harvester import urls
 from harvester.client import Client, Expect
-from harvester.config import HarvestConfig
+from harvester.config import HarvestConfig, name_key
 from harvester.errors import (
     FetchError,
     HarvesterError,
@@ -84,7 +84,7 @@ def named_as(kind: str, config_file: Path | None = None) -> str:
 
 def _key(name: str) -> str:
     """A name as compared: blanks and a trailing ``-`` or ``/`` dropped, case folded."""
-    return name.strip().rstrip("-/").casefold()
+    return name_key(name)
 
 
 def matches(name: str, candidate: str) -> bool:

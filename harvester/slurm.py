@@ -21,12 +21,14 @@ the same moment cannot know which of them is last.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 import re
 import shlex
 import shutil
+import string
 import subprocess
 import sys
 import time
@@ -274,48 +276,67 @@ def array_line(line: str) -> tuple[int, int | None] | None:
     return None
 
 
-def queued_jobs(script: Path) -> list[str]:
-    """The ids of this user's jobs, queued or running, whose batch script is ``script``
-    (``squeue``); [] when there is no SLURM here or its controller does not answer, as on a
-    machine that only writes scripts.
+@dataclass(frozen=True)
+class Queue:
+    """This user's jobs of one batch script in the queue, pending or running, from one
+    ``squeue -r`` listing (:func:`script_queue`): what ``status`` asks twice of it (the
+    jobs it names, the tasks a silent log is checked against) is read from one answer."""
 
-    ``scontrol ping`` first: it fails at once where the controller is down, where
-    ``squeue`` retries for about 9 seconds (every ``harvester status`` of a folder with a
-    script would wait that long on a machine with the SLURM client and no cluster)."""
-    rows = _script_rows(script, "%F")
+    #: Their job ids (the array's, ``%F``), in the queue's order, each once.
+    jobs: list[str]
+    #: Their array tasks K (``%K``), or why which ones is unknown (not one task a line).
+    tasks: set[int] | str
+
+
+def script_queue(script: Path) -> Queue | str:
+    """This user's jobs of ``script`` in the queue (:class:`Queue`), or why the queue
+    cannot be asked here (no ``squeue``, no controller answering, ``squeue`` failing).
+
+    ``-r``: one line per array task, pending ones too (a pending range is otherwise one
+    line, ``1-3%2``). ``scontrol ping`` first: it fails at once where the controller is
+    down, where ``squeue`` retries for about 9 seconds (every ``harvester status`` of a
+    folder with a script would wait that long on a machine with the SLURM client and no
+    cluster)."""
+    rows = _script_rows(script, "%F|%K", "-r")
     if isinstance(rows, str):
-        return []
+        return rows
     jobs: list[str] = []
+    tasks: set[int] | str = set()
     for row in rows:
-        job = row.strip()
+        job, _, task = (part.strip() for part in row.partition("|"))
         if job and job not in jobs:
             jobs.append(job)
-    return jobs
+        if isinstance(tasks, str):
+            continue
+        if task.isdigit():
+            tasks.add(int(task))
+        else:  # (not one task a line: which ones is unknown)
+            tasks = f"squeue names its tasks {task!r}"
+    return Queue(jobs, tasks)
+
+
+def queued_jobs(script: Path) -> list[str]:
+    """The ids of this user's jobs, queued or running, whose batch script is ``script``
+    (:func:`script_queue`); [] when there is no SLURM here or its controller does not
+    answer, as on a machine that only writes scripts."""
+    queue = script_queue(script)
+    return [] if isinstance(queue, str) else queue.jobs
 
 
 def tasks_in_queue(script: Path) -> set[int] | str:
     """The array tasks K of this user's jobs of ``script`` that are pending or running
-    (``squeue -r``: one line per task, pending ones too), or why the queue cannot be asked
-    here: ``status`` tells a task that ended without a word from one still running or
-    queued again only with the queue's answer, and says so when there is none.
-
-    ``scontrol ping`` first, as :func:`queued_jobs`: ``squeue`` retries for seconds where
-    the controller is down."""
-    rows = _script_rows(script, "%K", "-r")
-    if isinstance(rows, str):
-        return rows
-    tasks: set[int] = set()
-    for task in rows:
-        if not task.strip().isdigit():  # (not one task a line: which ones is unknown)
-            return f"squeue names its tasks {task.strip()!r}"
-        tasks.add(int(task))
-    return tasks
+    (:func:`script_queue`), or why the queue cannot be asked here: ``status`` tells a task
+    that ended without a word from one still running or queued again only with the
+    queue's answer, and says so when there is none."""
+    queue = script_queue(script)
+    return queue if isinstance(queue, str) else queue.tasks
 
 
-def _script_rows(script: Path, field: str, *flags: str) -> list[str] | str:
-    """``field`` (an ``squeue -o`` field) of each line of this user's queue whose batch
-    script is ``script``, or why the queue cannot be asked here (for :func:`queued_jobs`
-    and :func:`tasks_in_queue`)."""
+def _script_rows(script: Path, fields: str, *flags: str) -> list[str] | str:
+    """``fields`` (``squeue -o`` fields) of each line of this user's queue whose batch
+    script is ``script``, or why the queue cannot be asked here (for
+    :func:`script_queue`). The script's path is asked last (``%o``): what follows the
+    fields' own ``|`` is the path, which may hold one."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
     if squeue is None or scontrol is None:
         return "no squeue here"
@@ -323,16 +344,59 @@ def _script_rows(script: Path, field: str, *flags: str) -> list[str] | str:
         return "scontrol ping finds no SLURM controller"
     # By user id, not name: getpass.getuser() raises where the id has no passwd entry (a
     # container's user on a cluster node); squeue -u takes either.
-    proc = _quiet_run([squeue, "-h", *flags, "-u", str(os.getuid()), "-o", f"{field}|%o"])
+    proc = _quiet_run([squeue, "-h", *flags, "-u", str(os.getuid()), "-o", f"{fields}|%o"])
     if proc is None or proc.returncode != 0:
         return "squeue failed"
     wanted = os.path.realpath(script)
+    cut = fields.count("|") + 1
     rows = []
     for line in proc.stdout.splitlines():
-        value, _, command = line.partition("|")
-        if os.path.realpath(command.strip()) == wanted:
-            rows.append(value)
+        parts = line.split("|", cut)
+        if len(parts) == cut + 1 and os.path.realpath(parts[-1].strip()) == wanted:
+            rows.append("|".join(parts[:-1]))
     return rows
+
+
+#: How long a probe of what SLURM can tell about an ended task may take (sacct, scontrol).
+PROBE_TIMEOUT_S = 5.0
+#: What ``sacct`` is asked of a task killed without a word: how it ended, and its memory.
+SACCT_FIELDS = "State,ExitCode,MaxRSS"
+_ARRAY_TASK_RE = re.compile(r"\bArrayTaskId=(\d+)(?:\s|$)")
+
+
+def sacct_command(job: str) -> str:
+    """The ``sacct`` line that tells how task ``job`` (``<array>_<K>``) ended."""
+    return f"sacct -j {job} --format={SACCT_FIELDS}"
+
+
+def sacct_unanswered(job: str) -> str | None:
+    """None when ``sacct`` answers here (asked of ``job``: exit 0, its one cheap line);
+    else why not, said as status says it (``sacct says: Slurm accounting storage is
+    disabled``). A cluster without accounting (``AccountingStorageType`` none, as the test
+    cluster) refuses every ``sacct``: status named it for a killed task all the same."""
+    exe = shutil.which("sacct")
+    if exe is None:
+        return "no sacct here"
+    proc = _quiet_run([exe, "-n", "-X", "-j", job, "-o", "State"], timeout=PROBE_TIMEOUT_S)
+    if proc is None:
+        return f"sacct did not answer in {PROBE_TIMEOUT_S:g} s"
+    if proc.returncode == 0:
+        return None
+    said = [line.strip() for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+    return f"sacct says: {said[-1][:120]}" if said else f"sacct exited {proc.returncode}"
+
+
+def listed_tasks(array_job: str) -> set[int]:
+    """The tasks K of ``array_job`` that ``scontrol show job`` still lists, ended ones too
+    (for ``MinJobAge`` after their end, 300 s by default); empty when it lists none or
+    cannot be asked. One call for the whole array (``-o``: a line per task)."""
+    exe = shutil.which("scontrol")
+    if exe is None:
+        return set()
+    proc = _quiet_run([exe, "-o", "show", "job", array_job], timeout=PROBE_TIMEOUT_S)
+    if proc is None or proc.returncode != 0:
+        return set()
+    return {int(m.group(1)) for m in _ARRAY_TASK_RE.finditer(proc.stdout)}
 
 
 def _controller_answers(scontrol: str) -> bool:
@@ -341,10 +405,11 @@ def _controller_answers(scontrol: str) -> bool:
     return ping is not None and ping.returncode == 0 and "is UP" in ping.stdout
 
 
-def _quiet_run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
-    """Run a SLURM client command for its output (10 s at most); None when it cannot run."""
+def _quiet_run(argv: list[str], timeout: float = 10.0) -> subprocess.CompletedProcess[str] | None:
+    """Run a SLURM client command for its output (``timeout`` s at most); None when it
+    cannot run."""
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
 
@@ -455,6 +520,25 @@ def moved_script_note(out_dir: Path, elsewhere: str) -> str:
     )
 
 
+#: The line each array task echoes into its log as it starts, before Python runs
+#: (:func:`render_script` fills it in for the shell): ``status`` finds a task's start, and
+#: its shard, by it (:func:`task_start_pattern`), so both are made from this one text.
+TASK_START = "harvester shard {shard}: job {job} on {host}"
+
+
+@functools.cache
+def task_start_pattern() -> re.Pattern[str]:
+    """:data:`TASK_START` as ``status`` matches it at the start of a log line: group 1 is
+    the shard ``K/N``; the job and the host are not read."""
+    fill = {"shard": r"(\d+/\d+)", "job": r"\S+", "host": ""}
+    return re.compile(
+        "".join(
+            re.escape(text) + (fill[name] if name else "")
+            for text, name, _spec, _conv in string.Formatter().parse(TASK_START)
+        )
+    )
+
+
 def render_script(job: SlurmJob) -> str:
     """The sbatch array script, meant to be read (and edited) by a person."""
     out = job.out_dir
@@ -481,6 +565,7 @@ def render_script(job: SlurmJob) -> str:
         else "no request-rate limit (--rate none)"
     )
     cmd = " ".join(q(a) for a in task_command(job))
+    start = TASK_START.format(shard="$K/$N", job="${SLURM_ARRAY_JOB_ID:-?}_$K", host="$(hostname)")
     now = time.time()
     created = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(now))
     lines = [
@@ -514,7 +599,7 @@ def render_script(job: SlurmJob) -> str:
         '  echo "a resubmission of $RESUBMITTED task(s) of the array: task $K is shard $K/$N, '
         'as written" >&2',
         "fi",
-        'echo "harvester shard $K/$N: job ${SLURM_ARRAY_JOB_ID:-?}_$K on $(hostname) at $(date)"',
+        f'echo "{start} at $(date)"',
         "# When this script was written: a task records its split and label-id pin only in a",
         "# folder whose record is older (a later `harvester index --no-split` or pin stays).",
         f"export {SCRIPT_WRITTEN_ENV}={now:.3f}",

@@ -30,7 +30,8 @@ The script is read, never run; what cannot be read from it is left out. A folder
 
 A job-array task with work left whose log ends with the script's start line (the script
 ``exec``s Python: killed by the out-of-memory killer, ``kill -9`` or a node failure) is named,
-with its job for ``sacct``, once ``squeue`` shows it neither running nor queued again; where
+with what tells how it ended (``sacct`` where it answers here; else its log and ``scontrol
+show job``), once ``squeue`` shows it neither running nor queued again; where
 the queue cannot be asked, it is named as unknown (:class:`SilentEnd`). Only
 ``harvester status`` looks (``ask_queue``).
 
@@ -106,6 +107,7 @@ if TYPE_CHECKING:
     from harvester.config import RecordedRun
     from harvester.forgotten import ForgottenSet
     from harvester.plan import PlanInfo
+    from harvester.slurm import Queue
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +221,11 @@ class SilentEnd:
     #: SLURM's ``slurmstepd`` line in the log reports an oom_kill event.
     out_of_memory: bool = False
     queue_error: str | None = None
+    #: The commands that tell how it ended, where they can answer: ``sacct`` where it
+    #: answers here, else ``scontrol show job`` while the controller still lists the task.
+    see: list[str] = field(default_factory=list)
+    #: Why ``sacct`` is not among them (no accounting: it refuses), None when it is.
+    no_sacct: str | None = None
 
 
 @dataclass
@@ -278,6 +285,9 @@ class StatusReport:
     runs: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     invalid: int = 0
+    #: Files verify marked invalid of images only a forgotten target set holds: no resume
+    #: refetches them (not in ``invalid``); their set's targets given again do.
+    invalid_forgotten: int = 0
     plan: PlanStatus | None = None
     plan_error: str | None = None  # DIR/plan exists but cannot be read: the journals still count
     #: A harvest run (not ``harvester plan``) has journaled its start in DIR.
@@ -316,7 +326,7 @@ class StatusReport:
     #: The harvests running in DIR now (their run locks held: :func:`held_run_locks`).
     running: list[str] = field(default_factory=list)
     #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
-    #: (:func:`harvester.slurm.queued_jobs`; empty without ``squeue``).
+    #: (:func:`harvester.slurm.script_queue`; empty without ``squeue``).
     queued: list[str] = field(default_factory=list)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
@@ -415,6 +425,8 @@ class StatusReport:
             data["not_asked_commands"] = self.not_asked_commands
         if self.forgotten:
             data["forgotten"] = self.forgotten
+        if self.invalid_forgotten:
+            data["totals"]["invalid_forgotten"] = self.invalid_forgotten
         return data
 
     def to_text(self) -> str:
@@ -477,6 +489,12 @@ class StatusReport:
         )
         if self.invalid:
             lines.append(f"{self.invalid} file(s) marked invalid by verify (refetched by harvest)")
+        if self.invalid_forgotten:
+            lines.append(
+                f"{self.invalid_forgotten} file(s) of forgotten target sets marked invalid by "
+                "verify (not refetched: a resume leaves their sets out; their targets given "
+                "again take them back)"
+            )
         dropped = {k: self.not_asked[k] for k in sorted(self.not_asked)}
         if dropped:
             counts = ", ".join(f"{kind} {n}" for kind, n in dropped.items())
@@ -568,13 +586,17 @@ class StatusReport:
             return []
         lines = []
         for end in ends[:MAX_TASK_LINES]:
-            sacct = f"sacct -j {end.job} --format=State,ExitCode,MaxRSS"
+            squeue = f"squeue -j {end.job.partition('_')[0]}"
             if end.killed is None:  # the queue did not answer: running or not is unknown
+                tell = (
+                    f"{squeue} and {end.see[0]} tell"
+                    if end.no_sacct is None and end.see
+                    else f"{squeue} tells where SLURM answers; its log: {end.log} ({end.no_sacct})"
+                )
                 lines.append(
                     f"task {end.task} (job {end.job}): no summary in its log, and the queue "
                     f"cannot be asked here ({end.queue_error}): still running on another "
-                    f"node, or killed (out of memory, kill -9 or node failure?); "
-                    f"squeue -j {end.job.partition('_')[0]} and {sacct} tell"
+                    f"node, or killed (out of memory, kill -9 or node failure?); {tell}"
                 )
                 continue
             why = (
@@ -584,16 +606,21 @@ class StatusReport:
             )
             lines.append(
                 f"task {end.task} (job {end.job}): ended without its summary (killed: {why}); "
-                f"see {sacct}"
+                f"see {_what_tells(end)}"
             )
         if len(ends) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(ends) - MAX_TASK_LINES} more tasks (--json)")
         if self.resume is not None and any(e.killed for e in ends):
             script = shlex.quote(self.slurm.script) if self.slurm is not None else "the script"
             them = "them" if sum(1 for e in ends if e.killed) > 1 else "it"
+            when = (
+                "if sacct says OUT_OF_MEMORY"
+                if ends[0].no_sacct is None
+                else "after an out-of-memory kill"
+            )
             lines.append(
-                f"  the resume line below runs {them} again; if sacct says OUT_OF_MEMORY, raise "
-                f"#SBATCH --mem in {script} first"
+                f"  the resume line below runs {them} again; {when}, raise #SBATCH --mem in "
+                f"{script} first"
             )
         return lines
 
@@ -891,6 +918,16 @@ def plan_forgotten(out_dir: Path, plan_at: Path) -> bool:
     return _plan_forgotten(plan_at, _target_kinds(live or [], plan_at), gone)
 
 
+#: The artifact kinds of an image (journaled by image id).
+_IMAGE_KINDS = frozenset(a.value for a in Artifact)
+
+
+def _forgotten_holder(wanted: _Wanted, object_id: int, images: Mapping[int, ImageRef]) -> bool:
+    """Whether the set that holds journaled image ``object_id`` is a forgotten one."""
+    holder = wanted.holder(object_id, images.get(object_id))
+    return holder is not None and holder.forgotten
+
+
 def _split(target: _TargetKinds) -> bool:
     """Whether the set's newest run was a shard of a split."""
     return target.recorded is not None and target.recorded.shard is not None
@@ -1131,8 +1168,6 @@ def _newest_task_logs(
     return {task: log for task, (_, log) in newest.items()}
 
 
-#: The line the task script echoes as it starts (:func:`harvester.slurm.render_script`).
-_TASK_START = re.compile(r"harvester shard (\d+/\d+): job \S+ on ")
 #: SLURM's own lines in a task log: ``slurmstepd:``, or ``slurmstepd-<node>:`` as
 #: slurmstepd writes them on clusters that name the node (22.05 here: ``slurmstepd-localhost:
 #: error: *** JOB 171 ON localhost CANCELLED ...``), which were read as the harvest's words.
@@ -1154,11 +1189,14 @@ def _ended_silently(log: Path, shard: str) -> tuple[bool, bool]:
     a note) says the harvest spoke: not said to be killed; nor is a start of another shard
     (a log of an older array of another task count, which the script's task K never
     wrote). (False, False) for a log that cannot be read."""
+    from harvester.slurm import task_start_pattern  # (the start line the script echoes)
+
+    start = task_start_pattern()
     lines = _log_tail(log, _LOG_TAIL_BYTES)
     # (lines[0] may be cut: the read starts mid-line)
-    if not any(_TASK_START.match(line) for line in lines) and all(map(_tick, lines[1:])):
+    if not any(start.match(line) for line in lines) and all(map(_tick, lines[1:])):
         lines = _log_tail(log, _LOG_MAX_BYTES)
-    starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := _TASK_START.match(line))]
+    starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := start.match(line))]
     if not starts or starts[-1][1] != shard:
         return False, False
     after = [line.strip() for line in lines[starts[-1][0] + 1 :] if line.strip()]
@@ -1195,11 +1233,11 @@ def _running_tasks(running: list[str], n: int) -> set[int]:
     }
 
 
-def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
+def _silent_ends(report: StatusReport, slurm: SlurmStatus, queue: Queue | str) -> list[SilentEnd]:
     """The tasks of DIR's job array with work left (those its resume names), not running
     here (run lock), whose newest log ends without a word (:func:`_ended_silently`), and
-    which the queue does not hold again: see :class:`SilentEnd`. The queue is asked only
-    when there is such a log."""
+    which ``queue`` (:func:`harvester.slurm.script_queue`, asked once by status) does not
+    hold again: see :class:`SilentEnd`."""
     n, work = slurm.tasks, report.work_left
     if n is None or slurm.logs is None or work is None:
         return []
@@ -1216,17 +1254,46 @@ def _silent_ends(report: StatusReport, slurm: SlurmStatus) -> list[SilentEnd]:
         ends = [e for e in ends if e.task in left]  # a quiet task that finished says nothing
     if not ends:
         return []
-    from harvester.slurm import tasks_in_queue
-
-    queued = tasks_in_queue(Path(slurm.script))
+    queued = queue if isinstance(queue, str) else queue.tasks
     if isinstance(queued, str):
         for end in ends:
             end.queue_error = queued
-        return ends
-    ends = [e for e in ends if e.task not in queued]  # running, or queued again
-    for end in ends:
-        end.killed = True
+    else:
+        ends = [e for e in ends if e.task not in queued]  # running, or queued again
+        for end in ends:
+            end.killed = True
+    _name_what_tells(ends, controller=not isinstance(queue, str))
     return ends
+
+
+def _name_what_tells(ends: list[SilentEnd], *, controller: bool) -> None:
+    """Each end's ``see``: ``sacct`` where it answers here, asked once (a cluster without
+    accounting refuses it at once, whatever the job); else ``scontrol show job`` for the
+    tasks the controller still lists (``controller``: it answered ``scontrol ping``), one
+    call per array. Status said "see sacct" on clusters where sacct cannot answer."""
+    from harvester.slurm import listed_tasks, sacct_command, sacct_unanswered
+
+    if not ends:
+        return
+    why = sacct_unanswered(ends[0].job)
+    arrays = dict.fromkeys(e.job.partition("_")[0] for e in ends)
+    listed = {f"{a}_{k}" for a in arrays for k in listed_tasks(a)} if why and controller else set()
+    for end in ends:
+        end.no_sacct = why
+        if why is None:
+            end.see = [sacct_command(end.job)]
+        elif end.job in listed:
+            end.see = [f"scontrol show job {end.job}"]
+
+
+def _what_tells(end: SilentEnd) -> str:
+    """What a killed task's line says to look at: ``sacct`` where it answers here, else
+    its log, and ``scontrol show job`` while the controller lists the task, with why not
+    ``sacct``."""
+    if end.no_sacct is None and end.see:
+        return end.see[0]
+    also = f" and {end.see[0]}" if end.see else ""
+    return f"its log {end.log}{also} ({end.no_sacct})"
 
 
 def _split_counts(state: JournalState, slurm: SlurmStatus | None) -> frozenset[int]:
@@ -1490,6 +1557,13 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         ],
         [a.value for a in Artifact if a.value in sets[0].kinds] if sets else selected,
     )
+    # A forgotten set's invalid files are no resume's to refetch: counted apart (an image's;
+    # another kind's id is no image id).
+    report.invalid_forgotten = sum(
+        kind in _IMAGE_KINDS and _forgotten_holder(wanted, object_id, state.images)
+        for kind, object_id in state.invalid
+    )
+    report.invalid -= report.invalid_forgotten
     dropped_by_set: dict[int, set[str]] = {}
     extra: dict[str, int] = {}
     plan_failed: set[tuple[str, int]] = set()
@@ -1578,10 +1652,14 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     forgotten_runs = {run for _recorded, entry in gone for run in entry.runs}
     report.walks = [w for w in unfinished_walks(state) if w.get("run") not in forgotten_runs]
     report.running = held_run_locks(out_dir)
+    # One listing of the queue (scontrol ping, squeue -r) for the jobs queued and, below,
+    # the tasks a silent log is checked against: each call may take seconds on a login node.
+    queue: Queue | str | None = None
     if ask_queue and slurm is not None and slurm.elsewhere is None:
-        from harvester.slurm import queued_jobs
+        from harvester.slurm import script_queue
 
-        report.queued = queued_jobs(Path(slurm.script))
+        queue = script_queue(Path(slurm.script))
+        report.queued = [] if isinstance(queue, str) else queue.jobs
     if report.started and (report.failed or report.pending or report.walks):
         plan_unharvested = (
             bool(sets)
@@ -1613,8 +1691,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
             resubmits=slurm.resubmit_resumes() if slurm is not None else None,
             array=slurm.array if slurm is not None else None,
         )
-        if ask_queue and slurm is not None and slurm.elsewhere is None:
-            report.silent_ends = _silent_ends(report, slurm)
+        if queue is not None and slurm is not None:
+            report.silent_ends = _silent_ends(report, slurm, queue)
     return report
 
 
@@ -1662,13 +1740,34 @@ def forgotten_images(
     if not gone or not ids:
         return {}
     sets = _target_kinds(live or [], None)
-    wanted = _Wanted([*sets, *_forgotten_kinds([recorded for recorded, _ in gone])], [])
+    wanted = _Wanted([*sets, *_forgotten_holders(live or [], gone)], [])
     found: dict[int, str] = {}
     for image_id in ids:
         holder = wanted.holder(image_id, images.get(image_id))
         if holder is not None and holder.forgotten and holder.recorded is not None:
             found[image_id] = shlex.join(take_back_flags(holder.recorded))
     return found
+
+
+def _forgotten_holders(
+    live: list[RecordedRun], gone: list[tuple[RecordedRun, ForgottenSet]]
+) -> list[_TargetKinds]:
+    """The forgotten sets that tell their images (:func:`_forgotten_kinds`), a
+    ``--from-plan`` set's by its plan's ids when no live set harvests that plan (then its
+    images are the live set's). Without them, ``verify`` offered ``harvest --out DIR`` for
+    a forgotten plan set's bad files: a resume that leaves the set out."""
+    from harvester.plan import plan_dir
+
+    def plan_of(recorded: RecordedRun) -> Path | None:
+        saved = recorded.config.get("from_plan")
+        return plan_dir(Path(saved)).absolute() if isinstance(saved, str) and saved else None
+
+    harvested = {plan_of(recorded) for recorded in live} - {None}
+    out: list[_TargetKinds] = []
+    for recorded, _entry in gone:
+        plan = plan_of(recorded)
+        out += _forgotten_kinds([recorded], plan if plan not in harvested else None)
+    return out
 
 
 def _not_asked_commands(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,10 @@ __all__ = ["register"]
 
 #: The sets an error lists by name (the rest are counted).
 MAX_LISTED_SETS = 5
+#: Why a screen or project name matched no set: forget asks no server.
+NAMES_NOT_LOOKED_UP = (
+    "a name is not looked up on the server: forget knows those its runs were given"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -71,10 +75,15 @@ def run_forget_command(args: argparse.Namespace) -> int:
     flags = shlex.join(target_flags(RecordedRun("", named)))
     lock = _lock_folder(out)
     try:
-        found = [s for s in recorded_target_sets(out, forgotten=True) if target_set(s) == key]
+        sets = recorded_target_sets(out, forgotten=True)
+        found = [s for s in sets if target_set(s) == key]
+        if not found and (found := _given_names_set(out, named, sets)):
+            # Named as one of its runs named it: the set is said by its ids, as saved.
+            key, flags = target_set(found[0]), shlex.join(target_flags(found[0]))
         if not found:
-            raise UsageError(f"{out} has no target set {flags}", hint=_sets_hint(out, flags))
-        entry = ForgottenSet(key, flags, tuple(runs_of_set(out, key)), time.time())
+            why = f" ({NAMES_NOT_LOOKED_UP})" if _has_names(named) else ""
+            raise UsageError(f"{out} has no target set {flags}{why}", hint=_sets_hint(out, flags))
+        entry = ForgottenSet(key, flags, tuple(runs_of_set(out, key)), datetime.now(UTC))
         try:
             added = add_forgotten(out, entry)
         except OSError as exc:
@@ -136,12 +145,90 @@ def _named_set(args: argparse.Namespace) -> dict[str, Any] | None:
     return named
 
 
+def _has_names(named: dict[str, Any]) -> bool:
+    """Whether the set named holds screen or project names (not ids)."""
+    from harvester.config import NAMED_TARGETS
+
+    return any(named.get(field) for field in NAMED_TARGETS.values())
+
+
+def _given_names_set(
+    out: Path, named: dict[str, Any], sets: list[RecordedRun]
+) -> list[RecordedRun]:
+    """The set of ``sets`` (DIR's) that a run was given as ``named`` names it, screen and
+    project names included ([] when none, or ``named`` holds no name).
+
+    A run saves the ids its names selected (``--screen idr0056`` is saved as ``--screen
+    2302``), so the names the user knows the set by matched no set; ``forget`` asks no
+    server (the set's server may be the gone one). The names each run was given are in
+    its saved command line: a set one of whose runs was given the same names and ids
+    (names as they compare: ``IDR0056/`` is ``idr0056``), and the same other targets, is
+    the one meant. Names given in a config file are not in the command line: not found.
+    """
+    from dataclasses import replace
+
+    from harvester.config import NAMED_TARGETS, recorded_runs_of_set, target_set
+
+    given = {
+        kind: _given_targets(named.get(kind), named.get(field))
+        for kind, field in NAMED_TARGETS.items()
+    }
+    if not any(names for _ids, names in given.values()):
+        return []
+    for recorded in sets:
+        saved = {kind: recorded.config.get(kind) or [] for kind in NAMED_TARGETS}
+        as_saved = {**named, **saved, **dict.fromkeys(NAMED_TARGETS.values(), [])}
+        if target_set(replace(recorded, config=as_saved)) != target_set(recorded):
+            continue  # (other targets, terms or key)
+        runs = recorded_runs_of_set(out, target_set(recorded))
+        if any(_argv_targets(run.argv) == given for run in runs):
+            return [recorded]
+    return []
+
+
+def _given_targets(ids: object, names: object) -> tuple[frozenset[int], frozenset[str]]:
+    """Screen (project) ids and names as compared: ids a set, names by their keys."""
+    from harvester.config import name_key
+
+    return (
+        frozenset(i for i in ids if isinstance(i, int)) if isinstance(ids, list) else frozenset(),
+        frozenset(name_key(str(n)) for n in names) if isinstance(names, list) else frozenset(),
+    )
+
+
+def _argv_targets(argv: tuple[str, ...]) -> dict[str, tuple[frozenset[int], frozenset[str]]]:
+    """The screens and projects a saved command line gave (``--screen X``, ``--screen=X``,
+    comma lists), by kind, as :func:`_given_targets` compares them."""
+    from harvester.config import NAMED_TARGETS
+
+    flags = {"--screen": "screens", "--project": "projects"}
+    found: dict[str, tuple[list[int], list[str]]] = {kind: ([], []) for kind in NAMED_TARGETS}
+    for n, word in enumerate(argv):
+        flag, eq, value = word.partition("=")
+        if flag not in flags:
+            continue
+        if not eq:
+            value = argv[n + 1] if n + 1 < len(argv) else ""
+        ids, names = found[flags[flag]]
+        for item in value.split(","):
+            item = item.strip()
+            if item.isascii() and item.isdigit():
+                ids.append(int(item))
+            elif item:
+                names.append(item)
+    return {kind: _given_targets(ids, names) for kind, (ids, names) in found.items()}
+
+
 def _again_command(out: Path, recorded: RecordedRun) -> str:
-    """The command that resumes the set again: its newest run's flags, DIR as ``--out``
-    (with ``URL`` for a base URL whose credentials were not saved, as resumes say it)."""
+    """The command that takes the set back: its newest run's flags but ``--shard``, DIR as
+    ``--out`` (with ``URL`` for a base URL whose credentials were not saved, as resumes
+    say it). Without ``--shard``: given a shard's flags, the undo took the set back and
+    harvested one shard of it, the other shards' images left to nobody."""
+    from dataclasses import replace
+
     from harvester.config import recorded_flags, url_again_note
 
-    flags = recorded_flags(recorded)
+    flags = recorded_flags(replace(recorded, config={**recorded.config, "shard": None}))
     note = ""
     if "base_url" in recorded.withheld and "--base-url" in flags:
         flags[flags.index("--base-url") + 1] = "URL"

@@ -667,7 +667,8 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # unasked after the run stopped requesting a kind (neither is in --failed-ids).
     finished = not (summary.interrupted or summary.walk_failures or summary.not_requested)
     resume = _resume_command(argv, cfg.out, finished=finished)
-    report_summary(summary, quiet=cfg.quiet, resume=resume, estimate=estimate)
+    gone = _forget_line(cfg, summary, replayed=replay_of is not None)
+    report_summary(summary, quiet=cfg.quiet, resume=resume, estimate=estimate, gone=gone)
     drop_late_signals(held)
     return summary.exit_code
 
@@ -764,13 +765,20 @@ def _forget_hint(cfg: HarvestConfig, hint: str | None) -> str:
 
     Such a set did work once, so it is kept, and every resume of DIR was refused for it
     (exit 2) with no way out but removing ``runs/`` by hand, which lost its record."""
+    assert cfg.out is not None  # (a replay's)
+    stop = (
+        "if it is gone for good, stop resuming this target set (its files stay): "
+        f"{_forget_command(cfg.out, cfg)}"
+    )
+    return f"{hint}; {stop}" if hint else stop
+
+
+def _forget_command(out: Path, cfg: HarvestConfig) -> str:
+    """``harvester forget DIR TARGETS``: the command that stops resuming ``cfg``'s set."""
     from harvester.config import RecordedRun, target_flags
 
-    assert cfg.out is not None  # (a replay's)
     flags = target_flags(RecordedRun("", cfg.to_public()))
-    command = shlex.join(["harvester", "forget", str(cfg.out), *flags])
-    stop = f"if it is gone for good, stop resuming this target set (its files stay): {command}"
-    return f"{hint}; {stop}" if hint else stop
+    return shlex.join(["harvester", "forget", str(out), *flags])
 
 
 def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | None:
@@ -1152,7 +1160,12 @@ def _read_once(path: str) -> bool:
 
 
 def report_summary(
-    summary: Any, *, quiet: bool = False, resume: str = "", estimate: str | None = None
+    summary: Any,
+    *,
+    quiet: bool = False,
+    resume: str = "",
+    estimate: str | None = None,
+    gone: str = "",
 ) -> None:
     """:func:`print_summary`, whose stderr part (failures, rerun hint) outlives a closed stdout.
 
@@ -1163,11 +1176,11 @@ def report_summary(
     from harvester.cli import discard_stdout
 
     try:
-        print_summary(summary, quiet=quiet, resume=resume, estimate=estimate)
+        print_summary(summary, quiet=quiet, resume=resume, estimate=estimate, gone=gone)
     except BrokenPipeError:
         discard_stdout()
         with contextlib.suppress(BrokenPipeError):  # stderr closed as well: nobody listens
-            print_summary(summary, quiet=quiet, resume=resume, totals=False)
+            print_summary(summary, quiet=quiet, resume=resume, totals=False, gone=gone)
 
 
 def print_summary(
@@ -1177,11 +1190,14 @@ def print_summary(
     resume: str = "",
     totals: bool = True,
     estimate: str | None = None,
+    gone: str = "",
 ) -> None:
     """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems).
 
     ``totals=False``: the stderr part only (stdout's reader went away, see report_summary).
     ``estimate``: a dry run's time at the rate (:func:`harvester.progress.request_time_line`).
+    ``gone``: the line naming ``harvester forget`` for a run whose every image answered 404
+    (:func:`_forget_line`), said last.
     """
     from harvester.progress import human_bytes
 
@@ -1317,6 +1333,8 @@ def print_summary(
                 file=sys.stderr,
             )
         print(closing, file=sys.stderr)
+        if gone:
+            print(gone, file=sys.stderr)
 
 
 def waited_text(summary: RunSummary | PlanInfo) -> str:
@@ -1334,6 +1352,38 @@ def _failure_text(failure: Any) -> str:
     if failure.status is None:
         return f"no answer: {failure.reason}"
     return with_status(failure.status, str(failure.reason))
+
+
+def _forget_line(cfg: HarvestConfig, summary: Any, *, replayed: bool) -> str:
+    """The closing line naming ``harvester forget`` for the run's target set when every image
+    it asked for answered 404 and none was done before ("" otherwise): its images are gone
+    from the server, and every resume of DIR would ask for them again.
+
+    For a plan's run (its images were there when it was planned) and a resume's replay
+    (``replayed``: a set DIR keeps resuming), where nothing pointed to ``forget``; given
+    targets are checked first (a gone plate is refused, exit 2, its hint naming the same
+    command). Not for a new ``--ids-from`` run: a wrong id or server is likelier than a set
+    to stop resuming. Not when anything is done, skipped as done, or failed otherwise:
+    some images are there, and a few gone ones are no reason to stop resuming the set."""
+    from harvester.config import ids_read_once
+
+    failures = summary.failures
+    if (
+        cfg.out is None
+        or (cfg.from_plan is None and not replayed)
+        or (cfg.ids_from is not None and ids_read_once(str(cfg.ids_from)))  # (none names it)
+        or summary.done
+        or summary.skipped
+        or summary.walk_failures
+        or not failures
+        or len(failures) != summary.failed
+        or any(failure.status != 404 for failure in failures)
+    ):
+        return ""
+    return (
+        "if the images are gone from the server for good, stop resuming this target set "
+        f"(its files stay): {_forget_command(cfg.out, cfg)}"
+    )
 
 
 def _refused_for_good(summary: Any) -> bool:

@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -874,11 +875,9 @@ def run_index(args: argparse.Namespace) -> int:
         print(f"note: {line}", file=sys.stderr)
     keys = given if given is not None else remembered_label_keys(out, states[0])
     if pin is not None and not keys:
-        raise UsageError(
-            f"--label-ids-from {args.label_ids_from}: the index has no label column to pin "
-            "(no label key given, none recorded in the folder)",
-            hint="add --label-key KEY (the key(s) that made the labels of that file)",
-        )
+        from harvester.label_ids import no_label_column
+
+        raise no_label_column(args.label_ids_from, "the index")
     lost = _walks_short(states[0])
     dropped = False
     if not keys and given is not None and labels.exists():
@@ -913,8 +912,8 @@ def run_index(args: argparse.Namespace) -> int:
         _record_label_keys(out, given, absent, kept, removed=labels if dropped else None)
     short = _plan_shortfall(out, rows)
     if short:
-        print(short)
-        if labels in written:  # provisional: see harvester.index.mark_written_partial
+        print(short.line)
+        if short.provisional and labels in written:  # see harvester.index.mark_written_partial
             from harvester.index import mark_written_partial
 
             mark_written_partial(out, labels)
@@ -1219,13 +1218,25 @@ def _refuse_unstarted_array(out: Path) -> None:
     )
 
 
-def _plan_shortfall(out: Path, rows: int) -> str | None:
+@dataclass(frozen=True)
+class _Shortfall:
+    """:func:`_plan_shortfall`'s note, and whether a resubmitted array may still add the
+    images it lacks (the index is then provisional)."""
+
+    line: str
+    provisional: bool
+
+
+def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
     """One line when ``DIR/plan`` holds more images than index.csv lists, else None.
 
     The index job runs once the array has ended, however its tasks ended: a cancelled or
     failed task leaves a short index.csv behind with exit 0, and a resubmitted array does
     not requeue the index job. Counting rows against the plan's total (its ``plan.json``,
-    no pass over the images) says so where the user reads the result.
+    no pass over the images) says so where the user reads the result. Where all it lacks
+    is images the server refused (:func:`_refused_for_good`), a resubmission gets the same
+    answers: the note says so, and where their ids are, instead of "run again after the
+    resubmitted array"; the index is then final.
     """
     import shlex
 
@@ -1247,10 +1258,37 @@ def _plan_shortfall(out: Path, rows: int) -> str | None:
     if rows >= planned:
         return None
     missing = planned - rows
-    return (
+    q = shlex.quote(str(out))
+    head = (
         f"note: index.csv lists {rows} of the plan's {plural(planned, 'image')}; {missing} "
-        f"{agree(missing)} "
-        f"not in it (a task still running, failed or cancelled, or images whose every file "
-        f"failed: harvester status {shlex.quote(str(out))}); run harvester index again after "
-        "the resubmitted array"
+        f"{agree(missing)} not in it"
     )
+    if _refused_for_good(out):
+        its, it, ids = ("its", "it", "its id") if missing == 1 else ("their", "them", "their ids")
+        return _Shortfall(
+            f"{head}: the server refused {its} files (HTTP 4xx), as it will again for an id "
+            f"that does not exist or is not public, so a resubmitted array would not add "
+            f"{it}; {ids}: harvester status {q} --failed-ids",
+            provisional=False,
+        )
+    return _Shortfall(
+        f"{head} (a task still running, failed or cancelled, or images whose every file "
+        f"failed: harvester status {q}); run harvester index again after the resubmitted "
+        "array",
+        provisional=True,
+    )
+
+
+def _refused_for_good(out: Path) -> bool:
+    """Whether all DIR lacks of its plan is images whose files the server refused (a 4xx
+    a rerun gets again: :func:`harvester.fetch.all_refused`, status's note): nothing
+    pending or not reached, no walk short, every failure refused. A pass over the journals
+    as status makes it, only for an index short of its plan."""
+    from harvester.fetch import all_refused
+    from harvester.status import collect_status
+
+    try:
+        report = collect_status(out)
+    except HarvesterError:  # (status names what is wrong with DIR)
+        return False
+    return not report.pending and not report.walks and all_refused(report.failures)

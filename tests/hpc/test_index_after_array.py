@@ -23,6 +23,7 @@ from hpc_helpers import run_array_task
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
+from harvester.index import written_partial
 from harvester.slurm import SlurmJob, Submitted, follow_text, render_script
 
 #: Project 51 of the demo preset: 8 images.
@@ -219,6 +220,35 @@ def test_a_short_index_does_not_make_the_complete_one_warn_of_changed_label_ids(
     assert any(after[label] != n for label, n in before.items())
     assert "label_ids changed" not in captured.out + captured.err
     assert not list(out.glob("labels.before-*.csv"))
+
+
+def test_an_index_short_only_of_refused_images_does_not_say_to_resubmit(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every task ran; the one image missing from index.csv was refused (HTTP 404: no such
+    id): the note said to run the index again after the resubmitted array, which gets the
+    same 404. It says a resubmission will not add it and where its id is; labels.csv is
+    final, not provisional."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text("9762885\n9762886\n9762887\n9762888\n99999999\n")
+    out = _planned_array(emulator, tmp_path, "--ids-from", str(ids))
+    codes = [run_array_task(out / "harvest.sbatch", k, 2, "81").returncode for k in range(2)]
+    assert sorted(codes) == [0, 1]  # the task of 99999999 ended with its failure
+    capsys.readouterr()
+    assert main(["index", str(out), "--label-key", "Phenotype"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"wrote {out / 'index.csv'} (4 images) and {out / 'labels.csv'}"
+    [note] = [x for x in lines if x.startswith("note: index.csv lists")]
+    assert note == (
+        "note: index.csv lists 4 of the plan's 5 images; 1 is not in it: the server refused "
+        "its files (HTTP 4xx), as it will again for an id that does not exist or is not "
+        "public, so a resubmitted array would not add it; its id: harvester status "
+        f"{out} --failed-ids"
+    ), lines
+    assert not written_partial(out, out / "labels.csv")
+    capsys.readouterr()
+    assert main(["status", str(out), "--failed-ids"]) == 0
+    assert capsys.readouterr().out.split() == ["99999999"]
 
 
 def _label_ids(labels: Path) -> dict[str, int]:

@@ -87,7 +87,8 @@ def test_status_resubmits_only_the_tasks_that_never_ran(
         "  task 1: 0 of 1 image complete, 1 not reached",
         "  task 3: 0 of 2 images complete, 2 not reached",
     ]
-    assert line.startswith(f"to resume: {_resume(out, '1,3%1')}  # the newest run ("), line
+    # (no "# the newest run (...) was shard 1/4 of a split": the resubmission says it all)
+    assert line == f"to resume: {_resume(out, '1,3%1')}", line
 
     for task in (1, 3):  # the line's tasks were the ones left: now the plan is complete
         assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
@@ -159,7 +160,7 @@ def test_without_a_plan_the_tasks_that_never_walked_are_resubmitted(
     for task in (0, 2):
         assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
     line = _status_resume(out, capsys)
-    assert line.startswith(f"to resume: {_resume(out, '1,3')}  # the newest run ("), line
+    assert line == f"to resume: {_resume(out, '1,3')}", line
 
 
 def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
@@ -178,7 +179,7 @@ def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
         "job array: 3 of 4 tasks complete, work left in:",
         f"  task 1: 0 of 1 image complete, 1 with failures (log: {out}/logs/harvest-4242_1.log)",
     ]
-    assert line.startswith(f"to resume: {_resume(out, '1')}  # the newest run ("), line
+    assert line == f"to resume: {_resume(out, '1')}", line
     capsys.readouterr()
     assert main(["status", str(out), "--json"]) == 0
     progress = json.loads(capsys.readouterr().out)["array_tasks"]
@@ -193,9 +194,8 @@ def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
     capsys.readouterr()
     assert main(["verify", str(out)]) == 1
     said = capsys.readouterr().out.splitlines()
-    assert said[-1].startswith(
-        f"1 damaged or missing files: to refetch exactly those: {_resume(out, '3')}  "
-        "# the newest run ("
+    assert said[-1] == (
+        f"1 damaged or missing files: to refetch exactly those: {_resume(out, '3')}"
     ), said
 
 
@@ -211,7 +211,7 @@ def test_on_a_cluster_the_status_line_resubmits_the_tasks_left_and_refetches_not
     first = _sbatch("--array=0,2", str(out / "harvest.sbatch"), cwd=out)
     _wait_gone([first])
     line = _status_resume(out, capsys)
-    assert line.startswith(f"to resume: {_resume(out, '1,3')}  # the newest run ("), _logs(out)
+    assert line == f"to resume: {_resume(out, '1,3')}", _logs(out)
 
     proc = subprocess.run(
         ["bash", "-c", line.removeprefix("to resume: ")],
@@ -298,9 +298,8 @@ def test_status_names_the_queued_array_and_says_to_resume_once_it_has_ended(
         assert main(["status", str(out)]) == 0
         said = capsys.readouterr().out.splitlines()
         assert said[-2] == f"in the queue now: job {held} (squeue -j {held})"
-        assert said[-1].startswith(
-            f"to resume, once the queued job array has ended: {_resume(out, '1-3')}  "
-            "# the newest run ("
+        assert said[-1] == (
+            f"to resume, once the queued job array has ended: {_resume(out, '1-3')}"
         )
         assert main(["status", str(out), "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["queued"] == [held]
@@ -340,7 +339,7 @@ def test_queued_jobs_are_asked_by_user_id(tmp_path: Path, monkeypatch: pytest.Mo
     bin_dir.mkdir()
     asked = tmp_path / "asked"
     for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
-                       ("squeue", f'echo "$@" > {asked}; echo "41|{script}"')):  # fmt: skip
+                       ("squeue", f'echo "$@" > {asked}; echo "41|0|{script}"')):  # fmt: skip
         tool = bin_dir / name
         tool.write_text(f"#!/bin/sh\n{body}\n")
         tool.chmod(0o755)
@@ -348,4 +347,4 @@ def test_queued_jobs_are_asked_by_user_id(tmp_path: Path, monkeypatch: pytest.Mo
     for name in ("USER", "LOGNAME", "LNAME", "USERNAME"):
         monkeypatch.delenv(name, raising=False)
     assert queued_jobs(script) == ["41"]
-    assert asked.read_text().split()[:3] == ["-h", "-u", str(os.getuid())]
+    assert asked.read_text().split()[:4] == ["-h", "-r", "-u", str(os.getuid())]

@@ -3,15 +3,17 @@
 The task script ``exec``s Python, so a task killed by the out-of-memory killer, ``kill -9`` or
 a node failure leaves only its start line in its log and a journal that stops mid-run. Status
 showed it as a task with work left, like one still running on a node whose lock it cannot see
-or one that ended with failures. It now names it, with the job to ask ``sacct`` about, once
-the queue (``squeue``, faked here) shows it neither running nor queued; where the queue cannot
-be asked it says so instead of guessing.
+or one that ended with failures. It now names it, with the job to ask ``sacct`` about (its log and
+``scontrol show job`` where sacct cannot answer: no accounting), once the queue (``squeue``,
+faked here) shows it neither running nor queued; where the queue cannot be asked it says so
+instead of guessing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -75,15 +77,27 @@ def _kill_task_mid_run(script: Path, task: int) -> Path:
     return log
 
 
-def _fake_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, up: bool, queue: str) -> Path:
-    """`scontrol` and `squeue` on PATH: the controller up or down, squeue printing
-    ``queue`` (its -r -o '%K|%o' form); returns the file squeue writes its arguments to."""
+#: What sacct says on a cluster without accounting (the test cluster's, tests/hpc/slurm_up.sh).
+NO_ACCOUNTING = "Slurm accounting storage is disabled"
+
+
+def _fake_slurm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, up: bool, queue: str,
+    accounting: bool = True, shown: str = "",
+) -> Path:  # fmt: skip
+    """`scontrol`, `squeue` and `sacct` on PATH: the controller up or down, squeue printing
+    ``queue`` (its -r -o '%F|%K|%o' form), sacct answering or refused as without
+    accounting, `scontrol -o show job` printing ``shown`` (a job it no longer lists: an
+    error); returns the file squeue writes its arguments to."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     asked = tmp_path / "squeue-args"
     ping = "echo 'Slurmctld(primary) at h is UP'" if up else "echo 'at h is DOWN'; exit 1"
-    for name, body in (("scontrol", ping),
-                       ("squeue", f'echo "$@" >> {asked}; printf "{queue}"')):  # fmt: skip
+    show = f'printf "{shown}"' if shown else "echo 'Invalid job id specified' >&2; exit 1"
+    sacct = "echo '4242_1 FAILED'" if accounting else f"echo '{NO_ACCOUNTING}' >&2; exit 1"
+    for name, body in (("scontrol", f'if [ "$1" = ping ]; then {ping}; else {show}; fi'),
+                       ("squeue", f'echo "$@" >> {asked}; printf "{queue}"'),
+                       ("sacct", sacct)):  # fmt: skip
         tool = bin_dir / name
         tool.write_text(f"#!/bin/sh\n{body}\n")
         tool.chmod(0o755)
@@ -135,16 +149,17 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
         "  the resume line below runs it again; if sacct says OUT_OF_MEMORY, raise "
         f"#SBATCH --mem in {script} first"
     ) in text
-    assert text[-1].startswith(
+    assert text[-1] == (
         f"to resume: jid=$(sbatch --parsable --array=1-3 {script}) && "
         f"sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch"
     ), text[-1]
     assert data["ended_without_summary"] == [
         {"task": TASK, "job": job, "log": str(out / "logs" / f"harvest-{job}.log"),
-         "killed": True, "out_of_memory": False, "queue_error": None}
+         "killed": True, "out_of_memory": False, "queue_error": None,
+         "see": [f"sacct -j {job} --format=State,ExitCode,MaxRSS"], "no_sacct": None}
     ]  # fmt: skip
     # (one task a line, pending ones too; by user id as queued_jobs asks)
-    assert f"-h -r -u {os.getuid()} -o %K|%o" in asked.read_text().splitlines()
+    assert f"-h -r -u {os.getuid()} -o %F|%K|%o" in asked.read_text().splitlines()
 
     assert run_array_task(script, TASK, 4, JOB).returncode == 0  # appended to the same log
     text, data = _status(out, capsys)
@@ -160,7 +175,8 @@ def test_a_task_the_queue_holds_is_not_called_killed(
     """squeue shows task 1 of DIR's script (running on another node, or queued again): its
     silent log is not taken for a kill."""
     script = killed / "harvest.sbatch"
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"{TASK}|{script}\\n3|{script}\\n")
+    queue = f"{JOB}|{TASK}|{script}\\n{JOB}|3|{script}\\n"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)
     text, data = _status(killed, capsys)
     assert not [x for x in text if x.startswith("task ")], text
     assert "ended_without_summary" not in data
@@ -246,11 +262,13 @@ def test_without_a_plan_a_task_killed_while_walking_is_named(
 
 @pytest.mark.slurm
 def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
-    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
-) -> None:
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     """A real array task SIGKILLed mid-run (`scancel --batch --signal=KILL`): SLURM writes
     its own `slurmstepd-<node>: ... CANCELLED` line into the log, which is not the
-    harvest's word: status names the task as ended without its summary."""
+    harvest's word: status names the task as ended without its summary, asking the real
+    SLURM once each: scontrol ping, squeue, sacct, scontrol show job."""
     require_slurm_cluster()
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator_process.base_url, "--screen", "2302",
@@ -272,12 +290,34 @@ def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
     said = log.read_text().splitlines()
     after = said[[n for n, x in enumerate(said) if x.startswith("harvester shard 0/2")][-1] + 1 :]
     assert after and all(line.startswith("slurmstepd") for line in after), said
+    calls = _log_slurm_calls(tmp_path, monkeypatch)
     text, data = _status(out, capsys)
+    # The test cluster keeps no accounting (tests/hpc/slurm_up.sh): sacct cannot answer; the
+    # controller lists the task for MinJobAge (300 s) after its end.
     assert [x for x in text if x.startswith("task ")] == [
         f"task 0 (job {array}_0): ended without its summary (killed: out of memory, kill -9 "
-        f"or node failure?); see sacct -j {array}_0 --format=State,ExitCode,MaxRSS"
+        f"or node failure?); see its log {log} and scontrol show job {array}_0 (sacct says: "
+        f"{NO_ACCOUNTING})"
     ], _logs(out)
     assert [e["task"] for e in data["ended_without_summary"]] == [0]
+    each_run = ["scontrol ping", "squeue -h", "sacct -n", "scontrol -o"]
+    assert calls.read_text().splitlines() == each_run * 2  # (status, then status --json)
+
+
+def _log_slurm_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`scontrol`, `squeue` and `sacct` first on PATH: each logs its name and first
+    argument, then execs the real one; returns the log."""
+    calls = tmp_path / "slurm-calls"
+    bin_dir = tmp_path / "logging-bin"
+    bin_dir.mkdir()
+    for name in ("scontrol", "squeue", "sacct"):
+        real = shutil.which(name)
+        assert real is not None, name
+        tool = bin_dir / name
+        tool.write_text(f'#!/bin/sh\necho "{name} $1" >> {calls}\nexec {real} "$@"\n')
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return calls
 
 
 def _done_in(journal: Path) -> int:
@@ -322,3 +362,80 @@ def test_a_task_killed_after_its_progress_lines_is_named(
         f"kill -9 or node failure?); see sacct -j {JOB}_{TASK} --format=State,ExitCode,MaxRSS"
     ]
     assert [e["task"] for e in data["ended_without_summary"]] == [TASK]
+
+
+def test_status_asks_the_queue_once_for_a_killed_task(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """One status run with a silent task: `scontrol ping` once and one `squeue` listing,
+    which serves both the queued jobs and the tasks in the queue (it was two of each)."""
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
+                       ("squeue", "true"), ("sacct", "true")):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f'#!/bin/sh\necho "{name} $1" >> {calls}\n{body}\n')
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    capsys.readouterr()
+    assert main(["status", str(killed)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert [x for x in said if x.startswith(f"task {TASK} (job {JOB}_{TASK}): ended without")]
+    # (and sacct once, whether it answers here: it does, so no scontrol show job)
+    assert calls.read_text().splitlines() == ["scontrol ping", "squeue -h", "sacct -n"]
+
+
+def test_without_accounting_status_points_to_the_log_and_scontrol_not_sacct(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A cluster without accounting (sacct refuses, as on the test cluster): status names
+    the task's log, and `scontrol show job` while the controller still lists the task,
+    never sacct, which cannot answer; the --mem advice does not hang on sacct either."""
+    job, script = f"{JOB}_{TASK}", killed / "harvest.sbatch"
+    log = killed / "logs" / f"harvest-{job}.log"
+    shown = f"JobId=4245 ArrayJobId={JOB} ArrayTaskId={TASK} JobState=FAILED\\n"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="", accounting=False, shown=shown)
+    text, data = _status(killed, capsys)
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {job}): ended without its summary (killed: out of memory, kill -9 "
+        f"or node failure?); see its log {log} and scontrol show job {job} (sacct says: "
+        f"{NO_ACCOUNTING})"
+    ]
+    assert (
+        "  the resume line below runs it again; after an out-of-memory kill, raise "
+        f"#SBATCH --mem in {script} first"
+    ) in text
+    assert not [x for x in text if "sacct -j" in x], text
+    [end] = data["ended_without_summary"]
+    assert (end["see"], end["no_sacct"]) == (
+        [f"scontrol show job {job}"],
+        f"sacct says: {NO_ACCOUNTING}",
+    )
+
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="", accounting=False)  # long forgotten
+    text, data = _status(killed, capsys)
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {job}): ended without its summary (killed: out of memory, kill -9 "
+        f"or node failure?); see its log {log} (sacct says: {NO_ACCOUNTING})"
+    ]
+    assert data["ended_without_summary"][0]["see"] == []
+
+
+def test_without_accounting_or_queue_status_names_the_log_not_sacct(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """No controller answering and no accounting: the task may still run, so squeue tells
+    (where SLURM answers); the log is named, sacct is not."""
+    _fake_slurm(tmp_path, monkeypatch, up=False, queue="", accounting=False)
+    text, _data = _status(killed, capsys)
+    log = killed / "logs" / f"harvest-{JOB}_{TASK}.log"
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {JOB}_{TASK}): no summary in its log, and the queue cannot be asked "
+        "here (scontrol ping finds no SLURM controller): still running on another node, or "
+        f"killed (out of memory, kill -9 or node failure?); squeue -j {JOB} tells where SLURM "
+        f"answers; its log: {log} (sacct says: {NO_ACCOUNTING})"
+    ]

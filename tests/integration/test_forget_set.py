@@ -14,6 +14,7 @@ import csv
 import json
 import shlex
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from harvest_helpers import run_cli as cli
@@ -334,10 +335,11 @@ def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
 def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """A plan of a plate now gone, harvested with --from-plan (every thumbnail 404): once
-    its set is forgotten, status counts no failed or pending artifact of the plan, lists
-    no failure, offers no resume, and names the set as forgotten; index no longer notes
-    the plan's images missing from index.csv."""
+    """A plan of a plate now gone, harvested with --from-plan (every thumbnail 404): the
+    harvest's closing line names the forget command; once its set is forgotten by it,
+    status counts no failed or pending artifact of the plan, lists no failure, offers no
+    resume, and names the set as forgotten; index no longer notes the plan's images
+    missing from index.csv."""
     out = tmp_path / "d"
     fields = make_emulator(preset="fields")
     planned = cli(
@@ -350,12 +352,19 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     make_emulator(preset="demo", port=port)
     failed = cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
     assert failed.returncode == 1, failed.stderr
+    gone = (
+        "if the images are gone from the server for good, stop resuming this target set "
+        f"(its files stay): harvester forget {out} --from-plan {out}"
+    )
+    assert failed.stderr.splitlines()[-1] == gone, failed.stderr
+    replayed = cli("harvest", "--out", str(out), "--rate", "none", "-q")  # (a resume: the same)
+    assert (replayed.returncode, replayed.stderr.splitlines()[-1]) == (1, gone), replayed.stderr
     before = json.loads(cli("status", str(out), "--json").stdout)
     assert before["totals"]["failed"] + before["totals"]["pending"] == 36
     assert "resume" in before and "plan" in before
     assert "note: index.csv lists 0 of the plan's 36 images" in cli("index", str(out)).stdout
 
-    forgot = cli("forget", str(out), "--from-plan", str(out))
+    forgot = cli(*shlex.split(gone.rsplit(": ", 1)[1])[1:])
     assert forgot.returncode == 0, forgot.stderr
     report = json.loads(cli("status", str(out), "--json").stdout)
     assert report["totals"]["failed"] == 0 and report["totals"]["pending"] == 0
@@ -408,3 +417,153 @@ def test_a_forgotten_sets_take_back_commands_carry_its_credentialed_url(
     refetched = cli(*_pasted(command, url), "-q")
     assert refetched.returncode == 0, refetched.stderr
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_forgotten_entry_with_a_damaged_time_forgets_nothing_and_says_so(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """forget writes when as an ISO 8601 time; an entry whose time was edited into a word,
+    or a number too large for a date: the resume is refused for the gone plate (nothing is
+    forgotten) with one warning line naming the file, never a traceback."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    saved = json.loads((out / "forgotten.json").read_text())
+    assert datetime.fromisoformat(saved["sets"][0]["at"]).tzinfo is not None
+    for at in ("yesterday", 10**400):
+        saved["sets"][0]["at"] = at
+        (out / "forgotten.json").write_text(json.dumps(saved))
+        resumed = cli("harvest", "--out", str(out))
+        assert resumed.returncode == 2, resumed.stderr
+        assert "Traceback" not in resumed.stderr
+        said = [line for line in resumed.stderr.splitlines() if "forgotten.json" in line]
+        assert len(said) == 1 and f"{out / 'forgotten.json'} is damaged (" in said[0], said
+        assert f"error: plate {GONE} not found on the server" in resumed.stderr
+
+
+def test_the_undo_command_of_a_split_set_takes_back_the_whole_set(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A set whose newest run was shard 1/2 of a split: forget's undo command names no
+    --shard, and run as printed it takes the set back and harvests all of its images."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    assert harvest(fields.base_url, out, GONE, "--shard", "1/2") == (0, "")
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) < 36
+    forgot = cli("forget", str(out), "--plate", GONE)
+    assert forgot.returncode == 0, forgot.stderr
+    undo = forgot.stdout.strip().rsplit("run its targets again: ", 1)[1]
+    assert "--shard" not in undo and f"--plate {GONE}" in undo, undo
+    again = cli(*shlex.split(undo)[1:], "-q")
+    assert again.returncode == 0, again.stderr
+    assert not (out / "forgotten.json").exists()
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 36
+
+
+def test_status_counts_a_forgotten_sets_invalid_files_apart(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """verify marks a forgotten set's damaged file invalid: status does not say a harvest
+    refetches it (a resume leaves its set out) but counts it apart, with how to take the set
+    back; a live set's invalid file is still said to be refetched."""
+    out, _demo = gone_folder(tmp_path, make_emulator)
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    with open(out / "index.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    (out / next(r for r in rows if r["plate_id"] == GONE)["thumbnail_path"]).write_bytes(b"x")
+    assert cli("verify", str(out)).returncode == 1
+
+    text = cli("status", str(out)).stdout
+    assert "refetched by harvest" not in text, text
+    assert (
+        "1 file(s) of forgotten target sets marked invalid by verify (not refetched: a resume "
+        "leaves their sets out; their targets given again take them back)"
+    ) in text.splitlines(), text
+    totals = json.loads(cli("status", str(out), "--json").stdout)["totals"]
+    assert (totals["invalid"], totals["invalid_forgotten"]) == (0, 1)
+
+    (out / next(r for r in rows if r["plate_id"] == KEPT)["thumbnail_path"]).write_bytes(b"x")
+    assert cli("verify", str(out)).returncode == 1
+    text = cli("status", str(out)).stdout
+    assert "1 file(s) marked invalid by verify (refetched by harvest)" in text.splitlines()
+    totals = json.loads(cli("status", str(out), "--json").stdout)["totals"]
+    assert (totals["invalid"], totals["invalid_forgotten"]) == (1, 1)
+
+
+def test_verify_names_the_plan_of_a_forgotten_plan_sets_damaged_file(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A damaged file of a forgotten --from-plan set: verify's command is that plan again
+    (which takes the set back and refetches it), not ``harvest --out DIR``, which leaves
+    the set out ("nothing to resume") and refetched nothing."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    planned = cli(
+        "plan", "--base-url", fields.base_url, "--plate", GONE, "--out", str(out),
+        "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    done = cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
+    assert done.returncode == 0, done.stderr
+    assert cli("forget", str(out), "--from-plan", str(out)).returncode == 0
+    thumb = next((out / "images").rglob("*.thumbnail.jpg"))
+    thumb.write_bytes(b"junk")
+
+    verified = cli("verify", str(out))
+    assert verified.returncode == 1, verified.stderr
+    last = verified.stdout.splitlines()[-1]
+    again = f"harvester harvest --out {out} --from-plan {out}"
+    said = "1 damaged or missing files: to refetch exactly those: "
+    assert last.startswith(f"{said}{again}  # 1 file of a forgotten target set"), last
+    refetched = cli(*shlex.split(again)[1:], "-q")
+    assert refetched.returncode == 0, refetched.stderr
+    assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_forgotten_sets_run_does_not_choose_the_folders_server(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The newest run was a set since forgotten, from another server: a run given new
+    targets and no --base-url asks the server of the newest live set (exit 0), not the
+    forgotten set's, which does not have that image (exit 2)."""
+    out = tmp_path / "d"
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields")
+    assert harvest(demo.base_url, out, KEPT) == (0, "")
+    assert harvest(fields.base_url, out, GONE)[0] == 0
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+    with open(out / "index.csv", newline="") as handle:
+        image = next(r for r in csv.DictReader(handle) if r["plate_id"] == KEPT)["image_id"]
+
+    more = cli("harvest", "--out", str(out), "--image", image, "--rate", "none")
+    assert more.returncode == 0, more.stderr
+    assert fields.base_url not in more.stderr, more.stderr
+    assert f"asking {demo.base_url}, the server {out} was harvested from" in more.stderr
+
+
+def test_forget_takes_a_screen_name_the_sets_run_was_given(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A set harvested as --screen idr9001 (saved as its id, 1101) is forgotten by that
+    name with no server up; a name no run of DIR was given is refused in one error line
+    saying names are not looked up, the hint listing DIR's sets by id."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    named = cli(
+        "harvest", "--base-url", fields.base_url, "--screen", "idr9001", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert named.returncode == 0, named.stderr
+    fields.stop()
+
+    forgot = cli("forget", str(out), "--screen", "IDR9001/")  # (as names compare)
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.startswith(f"{out}: forgot the target set --screen 1101: "), forgot.stdout
+    assert "--screen 1101" in forgot.stdout.rsplit(": ", 1)[1]
+
+    other = cli("forget", str(out), "--screen", "idr0056")
+    assert other.returncode == 2
+    assert other.stderr.splitlines() == [
+        f"error: {out} has no target set --screen idr0056 (a name is not looked up on the "
+        "server: forget knows those its runs were given)",
+        f"hint: name one of its target sets instead: harvester forget {out} --screen 1101 "
+        "(forgotten)",
+    ]

@@ -230,6 +230,10 @@ def test_label_ids_from_without_a_label_key_is_refused(
     assert run_cli("index", str(v1), "--no-label-key").returncode == 0
     result = run_cli("index", str(v1), *pin)
     assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        f"error: --label-ids-from {saved}: the index has no label column to pin (no label key "
+        "given, none recorded in the folder)"
+    )
     assert result.stderr.splitlines()[-1].startswith("hint: add --label-key KEY")
     assert not (v1 / "label_ids.json").exists()
 
