@@ -873,13 +873,16 @@ def resolve(
     """
     values: dict[str, Any] = load_toml(config_file) if config_file is not None else {}
     from_file = set(values)
+    given = {key for key, value in (overrides or {}).items() if value is not None}
     for key, value in (overrides or {}).items():
         if key not in KEYS:
             raise ConfigError(f"unknown setting {key!r}")
         if value is None:
             continue
-        values[key] = _coerce(key, value, None)
-    given = {key for key, value in (overrides or {}).items() if value is not None}
+        try:
+            values[key] = _coerce(key, value, None)
+        except ConfigError as error:
+            raise as_typed(error, given) from None
     if values.get("sample_per") and "label_keys" not in values:
         # A per-class sample is a training set whose classes are the key's values: its
         # index is labelled by them (labels.csv shows the balance) unless keys are given.
@@ -908,9 +911,41 @@ def resolve(
         # A value the file set and no flag replaced: the file is named (a flag's is not).
         if config_file is not None and error.key in from_file - given:
             raise in_file(config_file, error) from None
-        raise
+        raise as_typed(error, given) from None
     except TypeError as exc:  # pragma: no cover - keys are checked above
         raise ConfigError(str(exc)) from None
+
+
+#: The flags of the training-data settings (selection, labels, split), whose refusals
+#: :func:`as_typed` says with the flag typed (``--split-by: ...``, not ``split_by: ...``).
+_TYPED_FLAGS = {
+    "where": "--where",
+    "sample": "--sample",
+    "sample_fraction": "--sample-fraction",
+    "seed": "--seed",
+    "sample_per": "--sample-per",
+    "label_keys": "--label-key",
+    "label_ids_from": "--label-ids-from",
+    "split": "--split",
+    "split_by": "--split-by",
+    "split_seed": "--split-seed",
+}
+
+
+def as_typed(error: ConfigError, given: AbstractSet[str]) -> ConfigError:
+    """``error`` in the user's terms: a message that starts with a training-data setting's
+    key (``sample_fraction: 2.0 must be ...``) starts with its flag instead when the user
+    gave that setting as a flag (``--sample-fraction: 2.0 ...``), as the hint already says.
+
+    Why: a user who typed ``--split-by well`` was told ``split_by: says how to split``, a
+    config key they never wrote. ``given``: the settings given as flags (resolve's
+    overrides). Any other error is returned as it is.
+    """
+    head, sep, rest = str(error).partition(": ")
+    flag = _TYPED_FLAGS.get(head)
+    if not sep or flag is None or head not in given:
+        return error
+    return ConfigError(f"{flag}: {rest}", hint=error.hint, key=error.key, file_hint=error.file_hint)
 
 
 # --------------------------------------------------------------------------- resume

@@ -474,6 +474,8 @@ def read_json_record(
         obj = json.loads(data)
     except ValueError:  # not JSON, or not UTF-8
         raise damaged(f"{path} is damaged (not JSON, {len(data)} bytes)") from None
+    except RecursionError:  # '[[[[...': within the limit, deeper than the parser goes
+        raise damaged(f"{path} is damaged (JSON nested too deep)") from None
     return obj if isinstance(obj, dict) else {}
 
 

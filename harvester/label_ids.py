@@ -42,6 +42,7 @@ __all__ = [
     "pin_line",
     "read_labels_file",
     "read_pin",
+    "read_pin_quietly",
     "record_pin",
 ]
 
@@ -161,7 +162,10 @@ def _mapping(
             continue  # a blank line (an editor's trailing one)
         if len(row) <= max(at_label, at_id):
             raise _bad(path, f"line {line} has too few cells")
-        label, cell = row[at_label], row[at_id].strip()
+        # Stripped: harvester's labels never start or end with a space (each value is
+        # stripped: select.label_of), so "ECT2 " typed by hand means ECT2, not a label
+        # that no image has and that pinned nothing.
+        label, cell = row[at_label].strip(), row[at_id].strip()
         if not label:
             raise _bad(path, f"line {line} has an empty label")
         if not cell.isascii() or not cell.isdigit():
@@ -200,11 +204,21 @@ def assign_ids(labels: Iterable[str], pinned: Mapping[str, int] | None) -> dict[
     return dict(sorted(ids.items(), key=lambda item: item[1]))
 
 
-def record_pin(out_dir: Path, ids: Mapping[str, int], source: Path, *, by: str) -> LabelIdsPin:
+def record_pin(
+    out_dir: Path,
+    ids: Mapping[str, int],
+    source: Path,
+    *,
+    by: str,
+    unless_newer_than: float | None = None,
+) -> LabelIdsPin | None:
     """Record ``ids`` (read from ``source``) as DIR's pinned label ids, replacing any pin.
 
     Written atomically under DIR's index lock, as index.csv and labels.csv are: an index
     write running meanwhile reads the old pin or the new one, never half of one.
+    ``unless_newer_than``: a task of a job array, whose script was written then
+    (:func:`harvester.slurm.script_written`): a record made later (a pin given to
+    ``harvester index``, or dropped by it) is kept, and None returned.
     Raises :class:`~harvester.errors.StorageError` (one line) when DIR cannot be written.
     """
     from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
@@ -224,31 +238,60 @@ def record_pin(out_dir: Path, ids: Mapping[str, int], source: Path, *, by: str) 
     path = label_ids_path(out_dir)
     try:
         with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+            if unless_newer_than is not None and (_recorded_at(out_dir) or 0) > unless_newer_than:
+                return None
             atomic_write_bytes(Path(out_dir), path, data)
     except OSError as exc:
         raise storage_error(exc, str(path)) from exc
     return pin
 
 
-def drop_pin(out_dir: Path) -> bool:
-    """Remove DIR's pin (under the index lock); False when there was none."""
+def drop_pin(out_dir: Path, *, by: str = "harvester index") -> bool:
+    """Drop DIR's pin (under the index lock); False when there was none.
+
+    The record stays, saying ``"label_ids": null`` and when: a job array's script written
+    before (:func:`record_pin`'s ``unless_newer_than``) then finds a newer record and does
+    not pin again. A record that is damaged is a pin dropped too.
+    """
     from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
     from harvester.runlock import folder_lock
-    from harvester.store import storage_error
+    from harvester.store import atomic_write_bytes, storage_error
 
+    now = time.time()
+    body = {
+        "label_ids": None,
+        "at": now,
+        "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "by": by,
+    }
     path = label_ids_path(out_dir)
     try:
         with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
-            path.unlink()
-    except FileNotFoundError:
-        return False
+            try:
+                had = read_pin(out_dir) is not None
+            except DamagedPinError:
+                had = True
+            if not had:
+                return False
+            atomic_write_bytes(Path(out_dir), path, (json.dumps(body, indent=1) + "\n").encode())
     except OSError as exc:
         raise storage_error(exc, str(path)) from exc
     return True
 
 
+def _recorded_at(out_dir: Path) -> float | None:
+    """When DIR's pin (or its drop) was recorded; None without a record, or for a damaged one."""
+    from harvester.folder_settings import read_json_record, record_time
+
+    try:
+        obj = read_json_record(label_ids_path(out_dir), _FILE_LIMIT, DamagedPinError)
+    except DamagedPinError:
+        return None
+    return None if obj is None else record_time(obj)
+
+
 def read_pin(out_dir: Path) -> LabelIdsPin | None:
-    """DIR's pinned label ids; None when there is no pin (no file).
+    """DIR's pinned label ids; None when there is no pin (no file, or a pin dropped).
 
     Raises :class:`DamagedPinError` for a file that cannot be read or is not a record.
     """
@@ -259,6 +302,8 @@ def read_pin(out_dir: Path) -> LabelIdsPin | None:
     if obj is None:
         return None
     ids, at = obj.get("label_ids"), record_time(obj)
+    if ids is None and at is not None and "label_ids" in obj:
+        return None  # dropped (drop_pin)
     if (
         not isinstance(ids, dict)
         or not ids
@@ -278,6 +323,14 @@ def read_pin(out_dir: Path) -> LabelIdsPin | None:
         at,
         by if isinstance(by, str) else "",
     )
+
+
+def read_pin_quietly(out_dir: Path) -> LabelIdsPin | None:
+    """:func:`read_pin`, a damaged record taken as no pin, with no word."""
+    try:
+        return read_pin(out_dir)
+    except DamagedPinError:
+        return None
 
 
 def folder_pin(out_dir: Path) -> LabelIdsPin | None:

@@ -90,7 +90,12 @@ from harvester.journal import (
     saved_run_configs,
     walk_listed_all,
 )
-from harvester.label_ids import read_labels_file_for_run, record_pin
+from harvester.label_ids import (
+    label_ids_path,
+    read_labels_file_for_run,
+    read_pin_quietly,
+    record_pin,
+)
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
@@ -106,7 +111,13 @@ from harvester.select import (
     unknown_label_keys,
     write_labelled_index,
 )
-from harvester.splits import folder_split, remember_split, split_counts_text
+from harvester.splits import (
+    SplitTally,
+    read_split_record,
+    remember_split,
+    split_counts_text,
+    split_path,
+)
 from harvester.store import Store, check_settings
 from harvester.text import duration_text
 from harvester.walk import (
@@ -820,6 +831,7 @@ class Harvest:
         say: Callable[[str], None] | None = None,
         replay_of: str | None = None,
         said: set[str] | None = None,
+        script_written: float | None = None,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -842,6 +854,9 @@ class Harvest:
         self._said = said if said is not None else set()
         #: The run this one replays said its selection's notes (see _selection_told_before).
         self._told_before = False
+        #: A task of a ``harvester slurm`` array: when its script was written (it records
+        #: its split and pin only over older records: harvester.slurm.script_written).
+        self._script_written = script_written
         self.summary = RunSummary(out_dir=self.out, dry_run=cfg.dry_run)
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
@@ -1064,10 +1079,28 @@ class Harvest:
         path = self.cfg.label_ids_from
         if self._pin_ids is None or path is None:
             return
-        await anyio.to_thread.run_sync(
-            functools.partial(record_pin, self.out, self._pin_ids, path, by="harvester harvest")
+        pin = await anyio.to_thread.run_sync(
+            functools.partial(
+                record_pin,
+                self.out,
+                self._pin_ids,
+                path,
+                by="harvester harvest",
+                unless_newer_than=self._script_written,
+            )
         )
+        if pin is None:  # a job array's task, and a later record kept
+            kept = await anyio.to_thread.run_sync(read_pin_quietly, self.out)
+            if kept is None or dict(kept.ids) != self._pin_ids:
+                self._say_kept(label_ids_path(self.out), f"--label-ids-from {path}")
+            return
         self._pin_recorded = True
+        if self._shard_images() is not None and self.say is not None:
+            # A shard writes no index, so no line says what the pin did: its index will.
+            self.say(
+                f"label_ids pinned to {pin.source}, recorded in {label_ids_path(self.out)}: "
+                f"the index (harvester index {self.out}, the SLURM index job) says what it did"
+            )
 
     async def _record_split(self) -> None:
         """Record ``--split`` (or ``--no-split``) in ``DIR/split.json`` once DIR is open,
@@ -1076,8 +1109,31 @@ class Harvest:
         if self.cfg.split is None:
             return
         spec = self.cfg.split_spec
-        await anyio.to_thread.run_sync(
-            functools.partial(remember_split, self.out, spec, by="harvester harvest")
+        recorded = await anyio.to_thread.run_sync(
+            functools.partial(
+                remember_split,
+                self.out,
+                spec,
+                by="harvester harvest",
+                unless_newer_than=self._script_written,
+            )
+        )
+        if not recorded:  # a job array's task, and a later record kept
+            kept = await anyio.to_thread.run_sync(read_split_record, self.out)
+            if kept.spec != spec:
+                given = "--no-split" if spec is None else f"--split {spec.text}"
+                self._say_kept(split_path(self.out), given)
+
+    def _say_kept(self, record: Path, given: str) -> None:
+        """Say that a job array's task kept a record newer than its script (see
+        :func:`harvester.slurm.script_written`) rather than its own flag's: a warning
+        (``--quiet`` tasks too), since a flag on the task's command line is not applied."""
+        logging.getLogger(PROBLEMS_LOGGER).warning(
+            "kept %s, recorded after this array's script was written (by harvester index, "
+            "or a newer script's task): this task's %s is not recorded; write a new script "
+            "with harvester slurm to change it",
+            record,
+            given,
         )
 
     def _check_plan(self) -> None:
@@ -1854,7 +1910,7 @@ class Harvest:
         absent: list[str] = []
         written: list[Path] = []
         pin_note: list[str] | None = [] if self._pin_recorded else None
-        splits: dict[str, int] = {}
+        splits = SplitTally()
         self.summary.index_rows = await anyio.to_thread.run_sync(
             functools.partial(
                 write_labelled_index,
@@ -1868,11 +1924,9 @@ class Harvest:
                 splits=splits,
             )
         )
-        if splits:
-            self.summary.split_counts = splits
-            spec = await anyio.to_thread.run_sync(folder_split, self.out)
-            if spec is not None:
-                self.summary.split_line = split_counts_text(spec, splits)
+        if splits.spec is not None:
+            self.summary.split_counts = splits.counts
+            self.summary.split_line = split_counts_text(splits.spec, splits.counts)
         for line in pin_note or ():
             if self.say is not None:
                 self.say(line)
@@ -2045,6 +2099,7 @@ async def run_harvest(
     say: Callable[[str], None] | None = None,
     replay_of: str | None = None,
     said: set[str] | None = None,
+    script_written: float | None = None,
 ) -> RunSummary:
     """Run one harvest to the end (or to an interruption) and return its summary.
 
@@ -2055,6 +2110,8 @@ async def run_harvest(
     takes that run's place among DIR's runs (saved with its config; see
     :func:`harvester.config.replay_origin`). ``said``: notes about DIR said already by this
     command (the replays of one resume share it); this run adds those it says.
+    ``script_written``: a task of a ``harvester slurm`` array, whose script was written
+    then (:func:`harvester.slurm.script_written`).
     """
     harvest = Harvest(
         cfg,
@@ -2065,5 +2122,6 @@ async def run_harvest(
         say=say,
         replay_of=replay_of,
         said=said,
+        script_written=script_written,
     )
     return await harvest.run()

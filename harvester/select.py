@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import json
 import logging
 import shlex
@@ -94,13 +95,15 @@ from harvester.models import ImageRef
 from harvester.splits import (
     SPLITS_FILE,
     SplitSpec,
-    folder_split,
-    replaced_split,
+    SplitTally,
+    read_split_record,
+    say_damaged,
     splits_table,
 )
 from harvester.text import agree, on_none_of, plural, the_counted
 
 if TYPE_CHECKING:
+    from harvester.index import IndexRows
     from harvester.journal import JournalState
 
 logger = logging.getLogger(__name__)
@@ -1247,8 +1250,9 @@ def write_labelled_index(
     absent: list[str] | None = None,
     written: list[Path] | None = None,
     pin_note: list[str] | None = None,
+    pin_in_force: list[str] | None = None,
     partial: bool = False,
-    splits: dict[str, int] | None = None,
+    splits: SplitTally | None = None,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -1265,11 +1269,15 @@ def write_labelled_index(
     ``pin_note``: gets, when DIR's label ids are pinned (``DIR/label_ids.json``, see
     :mod:`harvester.label_ids`), the line saying what the pin did, for a caller that gave
     the pin now (and then no line about labels new since the previous labels.csv).
+    ``pin_in_force``: gets that line too when DIR's ids are pinned but no pin was given now
+    (``harvester index``, the SLURM index job, whose tasks recorded the pin silently); the
+    line about labels new since the previous labels.csv is still warned.
     ``partial``: written by an interrupted run (recorded in ``written.json``): the next
     write compares its label ids with no such file (:func:`_renumbering`).
-    ``splits``: gets the images per split when DIR records a split (``DIR/split.json``,
-    :mod:`harvester.splits`): the index then has a ``split`` column after the label
-    columns, and ``splits.csv`` counts images per split (and label).
+    ``splits``: gets the split and the images per split when DIR records a split
+    (``DIR/split.json``, :mod:`harvester.splits`, read once here): the index then has a
+    ``split`` column after the label columns, and ``splits.csv`` counts images per split
+    (and label).
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
@@ -1286,12 +1294,15 @@ def write_labelled_index(
     keys = distinct_keys(
         label_keys if label_keys is not None else recorded_label_keys(out_dir, state)
     )
-    split = folder_split(out_dir)
+    record = read_split_record(out_dir)
+    say_damaged(record, out_dir)
+    split = record.spec
     if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
         logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
+    moves = _SplitMoves.of(out_dir, record.replaced if split is not None else None)
     if not keys:
         if split is not None:
-            rows_written = _write_split_only(out_dir, state, split, written, splits)
+            rows_written = _write_split_only(out_dir, state, split, moves, written, splits)
         else:
             rows_written = index.write_index_of(out_dir, state)
             if written is not None:
@@ -1322,23 +1333,11 @@ def write_labelled_index(
     ours = rows.header[:at] + ["label", "label_id"] + (["split"] if split else [])
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
     per_split: Counter[tuple[str, str]] = Counter()
-    moves = _SplitMoves.of(out_dir, split)
-
-    def labelled() -> Iterator[list[str]]:
-        refs = rows.refs()
-        for label, row, ref in zip(_labels_of(rows.refs(), keys), rows, refs, strict=True):
-            if split is None:
-                row[at:at] = (label, id_cells[label])
-            else:
-                name = split.split_of(ref)
-                per_split[(name, label)] += 1
-                moves.see(ref.image_id, name)
-                row[at:at] = (label, id_cells[label], name)
-            yield row
-
+    cells = ((label, id_cells[label]) for label in _labels_of(rows.refs(), keys))
+    labelled = _rows_with(rows, at, cells, split, moves, per_split)
     table = [[label, str(n), str(counts[label])] for label, n in ids.items()]
     files: dict[Path, bytes | Iterable[bytes]] = {
-        index_path(out_dir): index.csv_pieces(header, labelled()),
+        index_path(out_dir): index.csv_pieces(header, labelled),
         out_dir / LABELS_FILE: index.render_csv(["label", "label_id", "images"], table),
     }
     for target, data in files.items():
@@ -1360,6 +1359,8 @@ def write_labelled_index(
     if pin is not None and pin_note is not None:  # a pin given now: what it did, in one line
         pin_note.append(pin_line(pin, out_dir, ids, counts) + kept)
     else:
+        if pin is not None and pin_in_force is not None:
+            pin_in_force.append(pin_line(pin, out_dir, ids, counts))
         if changes.new:
             problems.warning("%s", changes.new)
         if kept:
@@ -1372,8 +1373,9 @@ def _write_split_only(
     out_dir: Path,
     state: JournalState,
     split: SplitSpec,
+    moves: _SplitMoves,
     written: list[Path] | None,
-    splits: dict[str, int] | None,
+    splits: SplitTally | None,
 ) -> int:
     """``index.csv`` with a ``split`` column and no label columns, then ``splits.csv``."""
     from harvester import index
@@ -1386,20 +1388,11 @@ def _write_split_only(
     ours = [*rows.header[:at], "split"]
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
     per_split: Counter[tuple[str, str]] = Counter()
-    moves = _SplitMoves.of(out_dir, split)
-
-    def with_split() -> Iterator[list[str]]:
-        for row, ref in zip(rows, rows.refs(), strict=True):
-            name = split.split_of(ref)
-            per_split[(name, "")] += 1
-            moves.see(ref.image_id, name)
-            row.insert(at, name)
-            yield row
-
+    with_split = _rows_with(rows, at, itertools.repeat((), len(rows)), split, moves, per_split)
     target = index_path(out_dir)
     try:
         with paused_gc():
-            index.write_table(out_dir, target, index.csv_pieces(header, with_split()))
+            index.write_table(out_dir, target, index.csv_pieces(header, with_split))
     except OSError as exc:
         raise storage_error(exc, str(target)) from exc
     if written is not None:
@@ -1408,6 +1401,32 @@ def _write_split_only(
     _write_splits_file(out_dir, split, per_split, False, written, splits)
     logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
     return len(rows)
+
+
+def _rows_with(
+    rows: IndexRows,
+    at: int,
+    cells: Iterable[tuple[str, ...]],
+    split: SplitSpec | None,
+    moves: _SplitMoves,
+    per_split: Counter[tuple[str, str]],
+) -> Iterator[list[str]]:
+    """The index rows with each row's ``cells`` (``label``, ``label_id``, or none) and, with
+    a split, the image's split inserted at column ``at``, made as they are written.
+
+    One loop for the labelled index and the split-only one: the split cell is drawn, counted
+    (per split and label, the first cell; ``""`` without labels) and checked for a move the
+    same way in both. Consumed once, after which ``per_split`` holds the counts.
+    """
+    for extra, row, ref in zip(cells, rows, rows.refs(), strict=True):
+        if split is None:
+            row[at:at] = extra
+        else:
+            name = split.split_of(ref)
+            per_split[(name, extra[0] if extra else "")] += 1
+            moves.see(ref.image_id, name)
+            row[at:at] = (*extra, name)
+        yield row
 
 
 @dataclass
@@ -1430,9 +1449,9 @@ class _SplitMoves:
     example: str = ""
 
     @classmethod
-    def of(cls, out_dir: Path, split: SplitSpec | None) -> _SplitMoves:
-        """The old index's split of each image, when the recorded split replaced another."""
-        replaced = replaced_split(out_dir) if split is not None else None
+    def of(cls, out_dir: Path, replaced: str | None) -> _SplitMoves:
+        """The old index's split of each image, when the recorded split replaced another
+        (``replaced``: the record's, None without a split)."""
         if replaced is None:
             return cls({})
         return cls(_indexed_splits(out_dir), replaced)
@@ -1502,7 +1521,7 @@ def _write_splits_file(
     per_split: Mapping[tuple[str, str], int],
     labelled: bool,
     written: list[Path] | None,
-    splits: dict[str, int] | None,
+    splits: SplitTally | None,
 ) -> None:
     """Write ``DIR/splits.csv`` (images per split, and per label when labelled)."""
     from harvester import index
@@ -1517,7 +1536,8 @@ def _write_splits_file(
     if written is not None:
         written.append(target)
     if splits is not None:
-        splits.update(totals)
+        splits.spec = split
+        splits.counts.update(totals)
 
 
 def _remove_stale_file(target: Path) -> bool:

@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 SCRIPT_NAME = "harvest.sbatch"
 INDEX_SCRIPT_NAME = "index.sbatch"
+#: Set by ``harvest.sbatch`` for its tasks: when the script was written (Unix time). A task
+#: records its ``--split`` / ``--label-ids-from`` only over an older record (see
+#: :func:`script_written`).
+SCRIPT_WRITTEN_ENV = "HARVESTER_SCRIPT_WRITTEN"
 LOG_DIRNAME = "logs"
 
 _TIME_RE = re.compile(r"\d+(-\d+(:\d+(:\d+)?)?)?|\d+:\d+(:\d+)?|\d+-\d+")
@@ -562,7 +566,8 @@ def render_script(job: SlurmJob) -> str:
     )
     cmd = " ".join(q(a) for a in task_command(job))
     start = TASK_START.format(shard="$K/$N", job="${SLURM_ARRAY_JOB_ID:-?}_$K", host="$(hostname)")
-    created = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    now = time.time()
+    created = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(now))
     lines = [
         "#!/bin/bash",
         f"# harvester job array, written by `harvester slurm` on {created}.",
@@ -595,11 +600,32 @@ def render_script(job: SlurmJob) -> str:
         'as written" >&2',
         "fi",
         f'echo "{start} at $(date)"',
+        "# When this script was written: a task records its split and label-id pin only in a",
+        "# folder whose record is older (a later `harvester index --no-split` or pin stays).",
+        f"export {SCRIPT_WRITTEN_ENV}={now:.3f}",
         "",
         f'exec {cmd} --shard "$K/$N"',
         "",
     ]
     return "\n".join(lines)
+
+
+def script_written() -> float | None:
+    """When the ``harvest.sbatch`` running this process (a task of its array) was written;
+    None outside one (or a value that is not a time).
+
+    Why: every task records the ``--split`` / ``--label-ids-from`` of its command line for
+    the index job. The same script submitted again (a failed array, days later) re-recorded
+    them over what the user recorded since (``harvester index DIR --no-split``, another
+    pin), and the next index quietly undid it: a task records only over an older record.
+    """
+    if "SLURM_ARRAY_TASK_ID" not in os.environ:
+        return None
+    try:
+        value = float(os.environ.get(SCRIPT_WRITTEN_ENV, ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def render_index_script(job: SlurmJob) -> str:

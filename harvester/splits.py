@@ -27,7 +27,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,18 @@ __all__ = [
     "SPLITS_FILE",
     "SPLIT_BY",
     "SPLIT_FILE",
+    "RECORD_LIMIT",
+    "SplitRecord",
     "SplitSpec",
+    "SplitTally",
     "check_split_by",
     "check_split_seed",
     "folder_split",
     "parse_split",
+    "read_split_record",
     "remember_split",
     "replaced_split",
+    "say_damaged",
     "split_counts_text",
     "split_path",
     "splits_table",
@@ -183,32 +188,51 @@ def split_path(out_dir: Path) -> Path:
     return Path(out_dir) / SPLIT_FILE
 
 
-def remember_split(out_dir: Path, spec: SplitSpec | None, *, by: str) -> None:
-    """Record ``spec`` (None: no split) as DIR's split, for every later index write.
+def remember_split(
+    out_dir: Path, spec: SplitSpec | None, *, by: str, unless_newer_than: float | None = None
+) -> bool:
+    """Record ``spec`` (None: no split) as DIR's split, for every later index write; whether
+    it was recorded. ``unless_newer_than``: a task of a job array, whose script was written
+    then (:func:`harvester.slurm.script_written`): a record made later (``harvester index
+    --no-split``, a sibling task's) is kept, and this one not made.
 
-    Written atomically, as ``label_keys.json`` is. Holds no URL or credential.
+    Read, then written atomically (temp file and rename), under DIR's index lock, as
+    ``label_ids.json`` and the index tables are: the tasks of a SLURM array and an index
+    job share DIR, and a record made between another writer's read of the old one and its
+    write was lost (its ``replaced`` too), or an index write read the split of one record
+    and the ``replaced`` of the next. Holds no URL or credential.
     Raises :class:`~harvester.errors.StorageError` when DIR cannot be written.
     """
+    from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
+    from harvester.runlock import folder_lock
     from harvester.store import atomic_write_bytes, storage_error
 
+    now = time.time()
     body: dict[str, Any] = {
         "split": None if spec is None else spec.text,
         "split_by": None if spec is None else spec.by,
         "split_seed": None if spec is None else spec.seed,
-        "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "at": now,
+        "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "by": by,
     }
-    replaced = _replaced_by(out_dir, spec)
-    if replaced is not None:
-        body["replaced"] = replaced
     path = split_path(out_dir)
     try:
-        atomic_write_bytes(Path(out_dir), path, (json.dumps(body, indent=1) + "\n").encode())
+        with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+            before = read_split_record(out_dir)
+            if unless_newer_than is not None and (before.at or 0) > unless_newer_than:
+                return False
+            replaced = _replaced_by(out_dir, before, spec)
+            if replaced is not None:
+                body["replaced"] = replaced
+            data = (json.dumps(body, indent=1) + "\n").encode()
+            atomic_write_bytes(Path(out_dir), path, data)
     except OSError as exc:
         raise storage_error(exc, str(path)) from exc
+    return True
 
 
-def _replaced_by(out_dir: Path, spec: SplitSpec | None) -> str | None:
+def _replaced_by(out_dir: Path, before: SplitRecord, spec: SplitSpec | None) -> str | None:
     """What ``spec`` replaces, for the record's ``replaced``: the split recorded until now
     (:meth:`SplitSpec.describe`) when ``spec`` is another one, else the ``replaced`` already
     recorded (every task of a SLURM array records the new split: the first task's record
@@ -216,58 +240,118 @@ def _replaced_by(out_dir: Path, spec: SplitSpec | None) -> str | None:
 
     Why: the index write that then moves images to another split names the old one
     (:func:`replaced_split`), so a model trained on it can be traced and the old split drawn
-    again (``--split``, ``--split-by``, ``--split-seed`` as named).
+    again (``--split``, ``--split-by``, ``--split-seed`` as named). A damaged record names
+    no split: one warning says the images may have moved (its own damage warning, saying
+    to record a split again, is not given: that is being done).
     """
     if spec is None:
         return None
-    before = folder_split(out_dir, notes=[])
-    if before is not None and before != spec:
-        return before.describe()
-    if before is None:
+    if before.damaged is not None:
+        from harvester.layout import index_path
+
+        _problems.warning(
+            "%s",
+            f"{before.damaged.replace(' is damaged ', ' could not be read ', 1)}, so the "
+            f"split it recorded is unknown: images already in {index_path(out_dir)} may be "
+            f"in another split now that {spec.describe()} replaces it",
+        )
         return None
-    return replaced_split(out_dir)
+    if before.spec is not None and before.spec != spec:
+        return before.spec.describe()
+    if before.spec is None:
+        return None
+    return before.replaced
+
+
+#: ``split.json`` is a few hundred bytes: a bigger one is damaged, and is not read whole.
+RECORD_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """``DIR/split.json`` as read once: the split (None: none recorded, ``--no-split``, or
+    a damaged record), the split it replaced, when it was recorded (None: not known), and
+    for a damaged record the line saying what is wrong with it (``DIR/split.json is
+    damaged (...)``)."""
+
+    spec: SplitSpec | None = None
+    replaced: str | None = None
+    damaged: str | None = None
+    at: float | None = None
+
+    def damaged_line(self, out_dir: Path) -> str | None:
+        """The warning for a damaged record, with what to do; None when it is not damaged."""
+        if self.damaged is None:
+            return None
+        return (
+            f"{self.damaged}: index.csv gets no split column; record it again "
+            f"with harvester index {out_dir} --split NAME=FRACTION,..."
+        )
+
+
+class _DamagedRecord(Exception):
+    """``split.json`` is there but cannot be used; ``str()`` names it and what is wrong."""
+
+
+def read_split_record(out_dir: Path) -> SplitRecord:
+    """DIR's ``split.json``, read once (at most :data:`RECORD_LIMIT` bytes), never raising:
+    a record that cannot be read, is too big or too deeply nested, or is not a split is a
+    :class:`SplitRecord` with ``damaged`` set, for the caller to say (or keep quiet)."""
+    from harvester.folder_settings import read_json_record, record_time
+
+    path = split_path(out_dir)
+    try:
+        data = read_json_record(path, RECORD_LIMIT, _DamagedRecord)
+        if data is None:
+            return SplitRecord()
+        if "split" not in data:  # (read_json_record gives {} for JSON that is no object)
+            raise ConfigError("not a JSON object with a 'split'")
+        if data["split"] is None:
+            return SplitRecord(at=record_time(data))
+        by = check_split_by(data.get("split_by")) or DEFAULT_SPLIT_BY
+        spec = SplitSpec(
+            parse_split(data["split"]), by, check_split_seed(data.get("split_seed")) or 0
+        )
+    except _DamagedRecord as exc:
+        return SplitRecord(damaged=str(exc))
+    except ConfigError as exc:
+        return SplitRecord(damaged=f"{path} is damaged ({exc})")
+    replaced = data.get("replaced")
+    return SplitRecord(spec, replaced if isinstance(replaced, str) else None, at=record_time(data))
 
 
 def replaced_split(out_dir: Path) -> str | None:
     """The split the recorded one replaced (``split ... by well, seed 0``), or None."""
-    try:
-        data = json.loads(split_path(out_dir).read_bytes())
-    except (OSError, ValueError):
-        return None
-    value = data.get("replaced") if isinstance(data, Mapping) else None
-    return value if isinstance(value, str) else None
+    return read_split_record(out_dir).replaced
 
 
 def folder_split(out_dir: Path, notes: list[str] | None = None) -> SplitSpec | None:
     """DIR's recorded split; None without a record, after ``--no-split``, or when the record
     is damaged (one warning: the index then has no split column until ``--split`` again;
     ``notes``: gets that line instead, for ``harvester status``)."""
-    path = split_path(out_dir)
-    try:
-        data = json.loads(path.read_bytes())
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except (OSError, ValueError):
-        data = "damaged"
-    try:
-        if not isinstance(data, Mapping):
-            raise ConfigError("not a JSON object")
-        if data.get("split") is None:
-            return None
-        by = check_split_by(data.get("split_by")) or DEFAULT_SPLIT_BY
-        return SplitSpec(
-            parse_split(data["split"]), by, check_split_seed(data.get("split_seed")) or 0
-        )
-    except ConfigError as exc:
-        line = (
-            f"{path} is damaged ({exc}): index.csv gets no split column; record it again "
-            f"with harvester index {out_dir} --split NAME=FRACTION,..."
-        )
-        if notes is not None:
-            notes.append(line)
-        else:
-            _problems.warning("%s", line)
-        return None
+    record = read_split_record(out_dir)
+    say_damaged(record, out_dir, notes)
+    return record.spec
+
+
+def say_damaged(record: SplitRecord, out_dir: Path, notes: list[str] | None = None) -> None:
+    """A damaged record's line as a warning (``notes``: appended there instead)."""
+    line = record.damaged_line(out_dir)
+    if line is None:
+        return
+    if notes is not None:
+        notes.append(line)
+    else:
+        _problems.warning("%s", line)
+
+
+@dataclass
+class SplitTally:
+    """What an index write with a split wrote, for its caller's line: the split it used
+    (``split.json`` read once, by the write itself) and the images per split."""
+
+    spec: SplitSpec | None = None
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 def split_counts_text(spec: SplitSpec, counts: Mapping[str, int]) -> str:

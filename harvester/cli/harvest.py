@@ -648,6 +648,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
                     say=None if cfg.quiet else say_line,
                     replay_of=replay_of,
                     said=said,
+                    script_written=_script_written(),
                 )
             )
     except BaseException:
@@ -1110,6 +1111,18 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
         break
     notes = "; ".join(note for note in (secret_url, read_once) if note)
     return commented("harvester " + shlex.join(words), notes)
+
+
+def _script_written() -> float | None:
+    """When the ``harvest.sbatch`` running this harvest as a task was written (None: not a
+    task of one): :func:`harvester.slurm.script_written`."""
+    import os
+
+    if "SLURM_ARRAY_TASK_ID" not in os.environ:
+        return None  # (not importing harvester.slurm for every other run)
+    from harvester.slurm import script_written
+
+    return script_written()
 
 
 def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from harvester.config import HarvestConfig
     from harvester.journal import JournalState
     from harvester.plan import PlanInfo
-    from harvester.splits import SplitSpec
+    from harvester.splits import SplitSpec, SplitTally
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
 #: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
@@ -161,7 +161,8 @@ def _pin_argv(args: argparse.Namespace, config: HarvestConfig) -> list[str]:
     """``--label-ids-from FILE`` for every task (by its absolute path: a task starts in the
     folder sbatch ran from), FILE read and checked now as each task would (a config file's
     ``label_ids_from`` too), not refused N times in the queue. Each task records the pin in
-    ``DIR/label_ids.json`` before its first file, so the index job keeps it."""
+    ``DIR/label_ids.json`` before its first file, so the index job keeps it (unless a record
+    made after the script was written says otherwise: :func:`harvester.slurm.script_written`)."""
     from harvester.label_ids import read_labels_file_for_run
 
     path = config.label_ids_from
@@ -846,7 +847,7 @@ def run_index(args: argparse.Namespace) -> int:
     from harvester.folder_settings import label_keys_path, remembered_label_keys
     from harvester.index import current_state
     from harvester.select import LABELS_FILE, write_labelled_index
-    from harvester.splits import remember_split
+    from harvester.splits import SplitTally, remember_split
     from harvester.verify import damaged_journal_lines, damaged_marker
 
     out = Path(args.out)
@@ -890,7 +891,8 @@ def run_index(args: argparse.Namespace) -> int:
         remember_split(out, split, by="harvester index")
     absent: list[str] = []
     written: list[Path] = []
-    splits: dict[str, int] = {}
+    splits = SplitTally()
+    in_force: list[str] = []  # a pin recorded before (by the tasks of an array): said too
     rows = write_labelled_index(
         out,
         keys,
@@ -898,12 +900,13 @@ def run_index(args: argparse.Namespace) -> int:
         absent=absent,
         written=written,
         pin_note=pin_note,
+        pin_in_force=in_force,
         splits=splits,
     )
     also = f" and {labels}" if labels in written else ""
     print(f"wrote {out / 'index.csv'} ({plural(rows, 'image')}){also}")
     _say_split(out, split, splits)
-    for line in pin_note or ():
+    for line in [*(pin_note or ()), *in_force]:
         print(line)
     if given is not None:
         _record_label_keys(out, given, absent, kept, removed=labels if dropped else None)
@@ -1089,10 +1092,10 @@ def _pin_or_drop(
         return []
     if args.no_label_ids_from:
         record = label_ids_path(out)
-        if drop_pin(out):
+        if drop_pin(out, by="harvester index --no-label-ids-from"):
             print(
-                f"removed {record}: label_id is the 0-based rank of the label again "
-                "(sorted), until --label-ids-from FILE"
+                f"dropped the pin of {record}: label_id is the 0-based rank of the label "
+                "again (sorted), until --label-ids-from FILE"
             )
         else:
             print(f"note: {out} has no pinned label_ids ({record}): nothing to drop")
@@ -1137,18 +1140,16 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
         raise UsageError(f"{flag}: {message}", hint=exc.hint) from None
 
 
-def _say_split(out: Path, split: SplitSpec | None | Literal[False], counts: dict[str, int]) -> None:
+def _say_split(out: Path, split: SplitSpec | None | Literal[False], tally: SplitTally) -> None:
     """The split line of ``harvester index``: images per split, or the split dropped."""
-    from harvester.splits import SPLITS_FILE, folder_split, split_counts_text, split_path
+    from harvester.splits import SPLITS_FILE, split_counts_text, split_path
 
-    if counts:
-        spec = folder_split(out)
-        if spec is not None:
-            recorded = f"; recorded in {split_path(out)}" if split else ""
-            print(
-                f"split: {split_counts_text(spec, counts)}, counted in {out / SPLITS_FILE}"
-                + recorded
-            )
+    if tally.spec is not None:
+        recorded = f"; recorded in {split_path(out)}" if split else ""
+        print(
+            f"split: {split_counts_text(tally.spec, tally.counts)}, counted in "
+            f"{out / SPLITS_FILE}{recorded}"
+        )
     elif split is None:
         print(f"no split recorded in {split_path(out)}: index.csv has no split column")
 

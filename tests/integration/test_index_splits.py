@@ -381,3 +381,39 @@ def test_a_harvest_given_another_split_says_so(
     assert f"the split changed: {moved} of the 72 images" in result.stderr, result.stderr
     assert "label" in rows(out)[0]
     assert len(list(out.glob("splits.before-*.csv"))) == 1
+
+
+def test_a_new_split_over_a_damaged_record_warns_once(
+    screen: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    """``harvester index DIR --split`` over a split.json edited into junk records the new
+    split and says in one warning line that the old split is unknown, so images may have
+    moved; the next write says nothing."""
+    out = copy_of(screen)
+    (out / "split.json").write_text('{"split": "train=2"')
+    result = index(out, "--split", "train=0.5,test=0.5")
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, result.stderr
+    assert f"{out / 'split.json'} could not be read" in warnings[0]
+    assert "may be in another split now" in warnings[0]
+    assert "split train=0.5,test=0.5 by well, seed 0" in warnings[0]
+    assert set(splits_of(out).values()) == {"train", "test"}
+    again = index(out)
+    assert "WARNING" not in again.stderr, again.stderr
+
+
+def test_an_oversized_record_is_one_warning_not_a_traceback(
+    screen: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    """A split.json of many megabytes (or nested too deep to parse) is one warning line with
+    what to do, and the index is written without a split column: exit 0, no traceback."""
+    out = copy_of(screen)
+    for damage in (b"[" * 200_000, b" " * (3 << 20) + b"{}"):
+        (out / "split.json").write_bytes(damage)
+        result = index(out)
+        assert "Traceback" not in result.stderr
+        warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
+        assert len(warnings) == 1, result.stderr
+        assert f"{out / 'split.json'} is damaged" in warnings[0]
+        assert f"harvester index {out} --split NAME=FRACTION" in warnings[0]
+        assert "split" not in rows(out)[0]

@@ -140,8 +140,9 @@ def test_no_label_ids_from_goes_back_to_ranks(
     pinned = (v2 / "labels.csv").read_bytes()
     result = run_cli("index", str(v2), "--no-label-ids-from")
     assert result.returncode == 0, result.stderr
-    assert f"removed {v2 / 'label_ids.json'}" in result.stdout
-    assert not (v2 / "label_ids.json").exists()
+    assert f"dropped the pin of {v2 / 'label_ids.json'}" in result.stdout
+    assert json.loads((v2 / "label_ids.json").read_text(encoding="utf-8"))["label_ids"] is None
+    assert "label ids pinned" not in run_cli("status", str(v2)).stdout
     ranks = [["AURKA", "0", "4"], ["ECT2", "1", "4"], ["PLK1", "2", "3"], ["PRC1", "3", "4"]]
     assert labels_table(v2) == ranks
     assert ids_in_index(v2) == {label: n for label, n, _images in ranks}
@@ -246,11 +247,17 @@ def test_assign_ids_appends_new_labels_after_the_largest_pinned_id() -> None:
 def test_shards_record_the_pin_for_the_index_job_and_status_names_it(
     emulator: EmulatorThread, tmp_path: Path, v1: Path
 ) -> None:
-    """A shard given the flag records the pin: ``harvester index DIR`` (the SLURM index
-    job) then keeps v1's ids, and ``harvester status`` names the pin (text and --json)."""
+    """A shard given the flag records the pin, and says the index will say what it did:
+    ``harvester index DIR`` (the SLURM index job) then keeps v1's ids, and ``harvester
+    status`` names the pin (text and --json)."""
     v2 = tmp_path / "v2"
     pin = ("--label-ids-from", str(v1 / "labels.csv"))
-    assert harvest_cli(emulator, v2, "-q", "--shard", "0/2", *genes(*V2), *pin)[0] == 0
+    code, _stdout, stderr = harvest_cli(emulator, v2, "--shard", "0/2", *genes(*V2), *pin)
+    assert code == 0, stderr
+    said = (
+        f"label_ids pinned to {(v1 / 'labels.csv').absolute()}, recorded in {v2 / 'label_ids.json'}"
+    )
+    assert [line for line in stderr.splitlines() if line.startswith(said)], stderr
     assert not (v2 / "labels.csv").exists()  # a shard writes no index
     assert harvest_cli(emulator, v2, "-q", "--shard", "1/2", *genes(*V2))[0] == 0
     result = run_cli("index", str(v2))
@@ -307,7 +314,8 @@ def test_slurm_passes_the_pin_to_its_tasks_for_the_index_job(
     emulator: EmulatorThread, tmp_path: Path, v1: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``harvester slurm --label-ids-from v1/labels.csv`` (a relative path): every task,
-    started from another folder, records the pin, and the index job keeps v1's ids."""
+    started from another folder, records the pin, and the index job keeps v1's ids and
+    says what the pin did in one line, as a single harvest given the flag does."""
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "array"
     made = run_cli(
@@ -320,8 +328,15 @@ def test_slurm_passes_the_pin_to_its_tasks_for_the_index_job(
     elsewhere.mkdir()
     for task in range(2):
         run_array_task(out / "harvest.sbatch", task, 2, elsewhere)
-    assert run_cli("index", str(out)).returncode == 0  # the index job's command
+    result = run_cli("index", str(out))  # the index job's command
+    assert result.returncode == 0, result.stderr
     assert ids_in_index(out) == {"ECT2": "0", "PLK1": "1", "AURKA": "3", "PRC1": "4"}
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("label_ids pinned")]
+    assert line.startswith(
+        f"label_ids pinned to {(v1 / 'labels.csv').absolute()}, recorded in "
+        f"{out / 'label_ids.json'}: 2 labels on images here keep their label_id"
+    ), line
+    assert "2 new labels get the next ones ('AURKA': 3, 'PRC1': 4)" in line
 
 
 @pytest.mark.parametrize("case", ["missing", "no-label-key"])
@@ -372,3 +387,19 @@ def test_a_bad_row_after_a_two_line_label_is_named_by_its_line(tmp_path: Path) -
     path.write_bytes(b'label,label_id,images\n"a\nb",0,3\nz,x,2\n')
     with pytest.raises(UsageError, match=r"line 4: label_id 'x' of 'z' is not an integer"):
         read_labels_file(path)
+
+
+def test_labels_of_a_hand_edited_pin_file_are_stripped(tmp_path: Path, v1: Path) -> None:
+    """A pin file typed by hand with spaces around its labels (``PLK1 ,0``) pins those
+    labels, not labels no image has; a label there twice once stripped is refused."""
+    edited = tmp_path / "edited.csv"
+    edited.write_text('label,label_id\nPLK1 ,0\n  ECT2,1\n" TPX2 ",2\n', encoding="utf-8")
+    result = run_cli("index", str(v1), "--label-ids-from", str(edited))
+    assert result.returncode == 0, result.stderr
+    assert ids_in_index(v1) == {"PLK1": "0", "ECT2": "1", "TPX2": "2"}
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("label_ids pinned")]
+    assert "3 labels on images here keep their label_id" in line
+    edited.write_text("label,label_id\nECT2,0\nECT2 ,1\n", encoding="utf-8")
+    refused = run_cli("index", str(v1), "--label-ids-from", str(edited))
+    assert refused.returncode == 2
+    assert "line 3: label 'ECT2' is there twice" in refused.stderr

@@ -288,7 +288,7 @@ def test_a_misspelt_key_is_named(emulator: EmulatorThread, tmp_path: Path) -> No
             ["--sample", "5", "--sample-per", KEY, "--no-labels"],
             "error: --sample-per: sampling per class needs labels",
         ),
-        (["--sample", "5", "--sample-per", " "], "error: sample_per: the annotation key cannot"),
+        (["--sample", "5", "--sample-per", " "], "error: --sample-per: the annotation key cannot"),
     ],
 )
 def test_refusals_exit_2_before_any_request(

@@ -90,15 +90,22 @@ def test_config_errors(tmp_path: Path, toml: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--where", "nonsense"], "error: where: 'nonsense' is not KEY=VALUE"),
-        (["--sample", "0"], "error: sample: 0 must be an integer of at least 1"),
-        (["--sample-fraction", "2"], "error: sample_fraction: 2.0 must be a number in (0, 1]"),
+        (["--where", "nonsense"], "error: --where: 'nonsense' is not KEY=VALUE"),
+        (["--sample", "0"], "error: --sample: 0 must be an integer of at least 1"),
+        (["--sample-fraction", "2"], "error: --sample-fraction: 2.0 must be a number in (0, 1]"),
+        (["--sample-per", " "], "error: --sample-per: the annotation key cannot be empty"),
+        (["--where", "a=b", "--no-labels"], "error: --where: selecting by annotation needs labels"),
+        (["--split", "a=0.5"], "error: --split: the fractions of a=0.5 sum to 0.5, not 1"),
+        (["--split-by", "well"], "error: --split-by: says how to split, but no split is given"),
+        (["--split-seed", "3"], "error: --split-seed: says how to split, but no split is given"),
+        (["--split", "a=1", "--split-by", "x"], "error: --split-by: 'x' is not one of image"),
     ],
 )
 def test_cli_errors_exit_2_before_any_request(
     emulator: EmulatorThread, tmp_path: Path, flags: list[str], message: str
 ) -> None:
-    """Bad selection flags: exit 2, one error line, nothing sent, nothing written."""
+    """Bad selection flags: exit 2, one error line naming the flag as typed (not the config
+    key), nothing sent, nothing written."""
     out = tmp_path / "never"
     result = run_cli(
         "harvest", "--base-url", emulator.base_url, "--screen", "2302", "--out", str(out), *flags
@@ -151,14 +158,14 @@ def test_index_names_labels_csv_when_it_rewrote_it(
         (
             ["--where", "=ECT2"],
             [
-                "error: where: '=ECT2' has no key before '='",
+                "error: --where: '=ECT2' has no key before '='",
                 "hint: put the annotation key first, e.g. --where 'Gene Symbol=ECT2'",
             ],
         ),
         (
             ["--where", "!=PLK1"],
             [
-                "error: where: '!=PLK1' has no key before '!='",
+                "error: --where: '!=PLK1' has no key before '!='",
                 "hint: put the annotation key first, e.g. --where 'Gene Symbol!=PLK1'",
             ],
         ),

@@ -137,7 +137,7 @@ def test_a_task_runs_with_the_flags_against_the_emulator(
         (["--burst", "0"], "error: burst: 0 must be an integer of at least 1"),
         (["--outage-wait", "5x"], "error: outage_wait: '5x' is not a duration"),
         (["--thumbnail-size", "0"], "error: thumbnail_size: 0 must be an integer of at least 1"),
-        (["--no-labels", "--where", "Gene=PLK1"], "error: where: selecting by annotation needs"),
+        (["--no-labels", "--where", "Gene=PLK1"], "error: --where: selecting by annotation needs"),
     ],
 )
 def test_a_bad_value_is_one_line_and_no_script(

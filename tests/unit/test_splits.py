@@ -102,3 +102,56 @@ def test_the_replaced_split_outlives_the_same_split_recorded_again(tmp_path: Pat
     assert folder_split(tmp_path) == second
     remember_split(tmp_path, None, by="test")
     assert replaced_split(tmp_path) is None
+
+
+def test_recording_a_split_waits_for_an_index_write(tmp_path: Path) -> None:
+    """remember_split takes DIR's index lock: while another writer holds it (an index write
+    reading split.json), the new record waits, and is written once the lock is let go."""
+    import threading
+
+    from harvester.index import INDEX_LOCK
+    from harvester.runlock import folder_lock
+
+    remember_split(tmp_path, SPEC, by="before")
+    other = SplitSpec((("train", 0.5), ("test", 0.5)))
+    done = threading.Event()
+
+    def record() -> None:
+        remember_split(tmp_path, other, by="task")
+        done.set()
+
+    with folder_lock(tmp_path, INDEX_LOCK, wait=5):
+        writer = threading.Thread(target=record, daemon=True)
+        writer.start()
+        assert not done.wait(0.5), "split.json was written while the index lock was held"
+        assert folder_split(tmp_path) == SPEC
+    assert done.wait(10)
+    writer.join(10)
+    assert folder_split(tmp_path) == other
+    assert replaced_split(tmp_path) == SPEC.describe()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b" " * (2 << 20) + b"{}",
+        b"[" * 100_000,
+        b'{"split": "a=1", "split_seed": ' + b"[" * 50_000,
+        b'["train=0.5,test=0.5"]',
+    ],
+    ids=["oversized", "nested", "nested-inside", "not-an-object"],
+)
+def test_an_oversized_or_deeply_nested_record_is_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: bytes
+) -> None:
+    """A split.json over the size limit, nested too deep for the JSON parser or not an
+    object is damaged: no split, one warning naming the file and how to record it again,
+    never a traceback."""
+    (tmp_path / "split.json").write_bytes(damage)
+    with caplog.at_level(logging.WARNING):
+        assert folder_split(tmp_path) is None
+        assert replaced_split(tmp_path) is None
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert f"{tmp_path / 'split.json'} is damaged" in message
+    assert "--split NAME=FRACTION" in message

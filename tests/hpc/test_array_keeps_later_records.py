@@ -1,0 +1,136 @@
+"""A job array's tasks record ``--split`` / ``--label-ids-from`` for the index job, but a
+resubmitted script must not undo what the user recorded after it was written
+(``harvester index DIR --no-split`` or ``--no-label-ids-from``, a new pin): each task
+records only over a record older than its script. A new ``harvester slurm`` script is a
+new choice: its tasks record again.
+
+The tasks run the real ``harvest.sbatch``: with the environment SLURM gives them, and
+submitted with sbatch to the local single-node cluster.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from hpc_helpers import EmulatorProcess, harvester_cmd, run
+from test_slurm import _logs, _wait_gone, require_slurm_cluster
+from test_slurm_resume_index import _sbatch
+
+GENE = "Gene Symbol"
+
+
+def _slurm(emu: EmulatorProcess, out: Path, *flags: str) -> None:
+    """``harvester slurm`` of the demo screen's thumbnails in 2 tasks (script only)."""
+    run(
+        harvester_cmd(
+            "slurm",
+            "--base-url",
+            emu.base_url,
+            "--out",
+            str(out),
+            "--screen",
+            "2302",
+            "--artifacts",
+            "thumbnail",
+            "--rate",
+            "none",
+            "--tasks",
+            "2",
+            "-q",
+            *flags,
+        )  # fmt: skip
+    )
+
+
+def _task(out: Path, task: int) -> subprocess.CompletedProcess[str]:
+    """Task ``task`` of DIR/harvest.sbatch, as SLURM runs it (exit 0 asserted)."""
+    env = {**os.environ, "SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_COUNT": "2"}
+    proc = subprocess.run(
+        ["bash", str(out / "harvest.sbatch")], env=env, cwd=out, capture_output=True,
+        text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _header(out: Path) -> list[str]:
+    with (out / "index.csv").open(encoding="utf-8", newline="") as handle:
+        return next(csv.reader(handle))
+
+
+def _ids(out: Path) -> dict[str, str]:
+    """label -> label_id of DIR/labels.csv."""
+    with (out / "labels.csv").open(encoding="utf-8", newline="") as handle:
+        return {row["label"]: row["label_id"] for row in csv.DictReader(handle)}
+
+
+def test_a_resubmitted_array_keeps_a_later_no_split_and_unpin(
+    tmp_path: Path, emulator_process: EmulatorProcess
+) -> None:
+    """Split and pin given to ``harvester slurm``, then dropped by ``harvester index``:
+    the same script submitted again keeps them dropped (one note in the task's output);
+    a script written anew with another split records it."""
+    pins = tmp_path / "v1.csv"
+    pins.write_text("label,label_id\nTPX2,0\nECT2,1\n", encoding="utf-8")
+    out = tmp_path / "array"
+    _slurm(
+        emulator_process, out, "--label-key", GENE, "--label-ids-from", str(pins),
+        "--split", "train=0.5,test=0.5",
+    )  # fmt: skip
+    for task in (0, 1):
+        _task(out, task)
+    run(harvester_cmd("index", str(out)))
+    assert "split" in _header(out)
+    assert _ids(out)["TPX2"] == "0" and _ids(out)["ECT2"] == "1"
+
+    run(harvester_cmd("index", str(out), "--no-split", "--no-label-ids-from"))
+    again = _task(out, 0)  # sbatch harvest.sbatch once more
+    notes = [line for line in again.stderr.splitlines() if "after this array's script" in line]
+    assert len(notes) == 2, again.stderr
+    assert any(str(out / "split.json") in line for line in notes)
+    assert any(str(out / "label_ids.json") in line for line in notes)
+    run(harvester_cmd("index", str(out)))
+    assert "split" not in _header(out)
+    assert json.loads((out / "split.json").read_text())["split"] is None
+    ranks = _ids(out)
+    assert list(ranks.values()) == [str(n) for n in range(len(ranks))]
+    assert list(ranks) == sorted(ranks)
+
+    _slurm(emulator_process, out, "--split", "a=0.5,b=0.5")  # a new script: a new choice
+    _task(out, 1)
+    run(harvester_cmd("index", str(out)))
+    assert json.loads((out / "split.json").read_text())["split"] == "a=0.5,b=0.5"
+    assert "split" in _header(out)
+
+
+@pytest.mark.slurm
+def test_on_a_cluster_a_resubmitted_script_keeps_a_later_no_split(
+    tmp_path: Path, emulator_process: EmulatorProcess
+) -> None:
+    """The same on a real cluster: the array and its index job split the folder; after
+    ``harvester index --no-split`` the script submitted again with sbatch (and the index
+    job after it) leaves index.csv without a split column."""
+    require_slurm_cluster()
+    out = tmp_path / "cluster"
+    _slurm(emulator_process, out, "--split", "train=0.5,test=0.5")
+    first = _sbatch(str(out / "harvest.sbatch"), cwd=out)
+    index_job = _sbatch(f"--dependency=afterany:{first}", str(out / "index.sbatch"), cwd=out)
+    _wait_gone([first, index_job])
+    assert "split" in _header(out), _logs(out)
+    run(harvester_cmd("index", str(out), "--no-split"))
+    again = _sbatch(str(out / "harvest.sbatch"), cwd=out)
+    index_again = _sbatch(f"--dependency=afterany:{again}", str(out / "index.sbatch"), cwd=out)
+    _wait_gone([again, index_again])
+    assert "split" not in _header(out), _logs(out)
+    assert json.loads((out / "split.json").read_text())["split"] is None
+    kept = [
+        path.name
+        for path in (out / "logs").glob(f"harvest-{again}_*.log")
+        if "after this array's script" in path.read_text(errors="replace")
+    ]
+    assert len(kept) == 2, _logs(out)
