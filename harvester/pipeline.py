@@ -1506,7 +1506,8 @@ class Harvest:
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Turn the first SIGINT or SIGTERM into an orderly stop of the run.
+        """Turn the first SIGINT or SIGTERM (or SIGHUP, :func:`_stopping_signals`) into an
+        orderly stop of the run.
 
         While images are being fetched it cancels that work only (``self._work_scope``): the
         store then commits every finished file and index.csv is rewritten. Before (probe,
@@ -1522,12 +1523,12 @@ class Harvest:
         the rest (summary, exit) is still interrupted cleanly. A CLI run that ended by
         itself gets :func:`_too_late` instead: nothing is left to stop.
         """
-        before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-        both = (signal.SIGINT, signal.SIGTERM)
+        both = _stopping_signals()
+        before = {signum: signal.getsignal(signum) for signum in both}
         held_by_cli = False
         try:
             with anyio.open_signal_receiver(*both) as signals:
-                # The CLI holds both signals from before the event loop until now (cli
+                # The CLI holds these signals from before the event loop until now (cli
                 # hold_signals): one that came meanwhile arrives here, as an orderly stop.
                 held_by_cli = signal.SIGINT in signal.pthread_sigmask(signal.SIG_UNBLOCK, both)
                 task_status.started()
@@ -1917,6 +1918,14 @@ async def _record(
         # (Walker._known_labels): those of an unmarked image were asked.
         asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
         await store.record_image(ref, labels_asked=asked)
+
+
+def _stopping_signals() -> tuple[signal.Signals, ...]:
+    """The signals that stop a run: SIGINT, SIGTERM, and SIGHUP where the CLI made it stop the
+    command (a callable handler: ``cli._take_hangup``). Not where it is ignored (``nohup``),
+    nor at Python's default for an in-process caller, whose SIGHUP is its own business."""
+    hangup = (signal.SIGHUP,) if callable(signal.getsignal(signal.SIGHUP)) else ()
+    return (signal.SIGINT, signal.SIGTERM, *hangup)
 
 
 def _too_late(signum: int, frame: object) -> None:
