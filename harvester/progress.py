@@ -76,6 +76,8 @@ class Progress:
         #: While the run pauses for a server that is down: what it answers, and since when.
         self._waiting: tuple[str, float] | None = None
         self._next_check: float | None = None  # seconds to the pause's next check, when told
+        #: Seconds of the pauses that have ended: no work was possible then (:meth:`time_left`).
+        self._paused = 0.0
         self._bars: list[Any] = []
         self._finished_bar: Any = None
         self._images_bar: Any = None
@@ -253,7 +255,15 @@ class Progress:
         server down since 10:31, next check in 40s (HTTP 503 ...)`` (opened for it if no
         image came yet). :mod:`harvester.outage` calls this every second while paused.
         """
-        self._waiting = None if reason is None else (reason, time.monotonic() - seconds)
+        now = time.monotonic()
+        if reason is None and self._waiting is not None:
+            self._paused += now - self._waiting[1]
+        if reason is None:
+            self._waiting = None
+        elif self._waiting is None:
+            self._waiting = (reason, now - seconds)
+        else:  # the same pause, its answer perhaps another: it began when it began
+            self._waiting = (reason, self._waiting[1])
         self._next_check = next_check
         if self.enabled:
             self._show_pause(seconds)
@@ -298,13 +308,21 @@ class Progress:
         """Seconds until the last image is done at the rate so far; None before it is known.
 
         The rate is that of the images that needed requests (see :meth:`image_finished`),
-        and every image left is taken to need them: an estimate on the long side.
+        and every image left is taken to need them: an estimate on the long side. Time paused
+        for a server that was down (:meth:`waiting`) is not in the rate: a week-long run that
+        waited out a 10-hour outage on its first day went on saying twice its time left for
+        the rest of the week, and while paused the estimate grew by the minute.
         """
         total = self.total
         if total is None or not self.worked or self.finished >= total:
             return None
-        rate = self.worked / max(now - self._started, 1e-9)
+        rate = self.worked / max(self._working_seconds(now), 1e-9)
         return (total - self.finished) / rate
+
+    def _working_seconds(self, now: float) -> float:
+        """Seconds since the start, less the pauses for a server down (the current one too)."""
+        paused = self._paused + (now - self._waiting[1] if self._waiting is not None else 0.0)
+        return now - self._started - paused
 
     def _line(self) -> None:
         """One ``progress:`` line if the interval has passed (stderr is not a terminal)."""

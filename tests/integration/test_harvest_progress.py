@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -277,3 +278,19 @@ def test_images_found_never_shows_fewer_than_images_done(
             text = term.getvalue()
             assert _drawn(text, "images done")[-1] == done
             assert _drawn(text, "images found")[-1] >= done
+
+
+def test_time_paused_for_a_server_down_is_not_in_the_pace() -> None:
+    """A run that waited out an outage: its time left is paced by the time it could work, not
+    by the minutes it waited (60 s paused of 160 made 4 images left take 640 s, not 400)."""
+    log = io.StringIO()
+    progress = Progress(file=log, line_interval=0.0)
+    progress._started -= 160.0
+    progress.discovered(5)
+    progress.walk_finished()
+    progress.image_finished()  # 1 image in the 100 s the server answered
+    progress.waiting("HTTP 503 Service Unavailable", 60.0, next_check=5.0)  # began 60 s ago
+    assert progress.time_left(time.monotonic()) == pytest.approx(400.0, abs=1.0)
+    progress.waiting(None, 0.0)  # the server is back
+    assert progress.time_left(time.monotonic()) == pytest.approx(400.0, abs=1.0)
+    assert log.getvalue().splitlines()[-1].endswith("1 finished (20%, about 6m40s left)")
