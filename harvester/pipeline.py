@@ -86,6 +86,7 @@ from harvester.models import Artifact, ImageRef, has_context, with_context_of, w
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
+from harvester.runlock import LOCKS_DIR, lock_name, progress_name
 from harvester.select import (
     LABELS_FILE,
     SELECTION_KEYS,
@@ -169,6 +170,7 @@ class ProgressSink(Protocol):
     def waiting(
         self, reason: str | None, seconds: float, next_check: float | None = None
     ) -> None: ...
+    def publish(self, path: Path) -> None: ...
 
 
 class _NoProgress:
@@ -194,6 +196,9 @@ class _NoProgress:
         return None
 
     def waiting(self, reason: str | None, seconds: float, next_check: float | None = None) -> None:
+        return None
+
+    def publish(self, path: Path) -> None:
         return None
 
 
@@ -1643,6 +1648,8 @@ class Harvest:
         ) as store:
             self._store_opened = self.summary.store_opened = True
             self._store = store
+            # Beside the run lock: `harvester status` shows it while the lock is held.
+            self.progress.publish(self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard)))
             self._journal_state = store.state
             self._note_runs_without_labels(store.state)
             self._note_damaged_journals(store.state)

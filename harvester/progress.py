@@ -16,6 +16,10 @@ Where stderr is not a terminal (a SLURM task's log, ``2> run.log``, a pipe) bars
 would be noise, but a run of hours or days must still show it is alive: one
 ``progress:`` line is printed every :data:`LINE_INTERVAL` seconds instead, at the
 first event after the interval (a run with nothing happening prints nothing new).
+
+The same line goes to a file of the output folder (:meth:`Progress.publish`), bars or not,
+and at once when a pause for a server down begins or ends: ``harvester status`` shows it
+from another shell, with its age.
 """
 
 from __future__ import annotations
@@ -24,12 +28,16 @@ import contextlib
 import io
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from harvester.text import duration_text, plural
+
+logger = logging.getLogger(__name__)
 
 #: Redraw at most this often: the bars must not cost the pipeline throughput.
 MIN_INTERVAL = 0.2
@@ -78,6 +86,8 @@ class Progress:
         self._next_check: float | None = None  # seconds to the pause's next check, when told
         #: Seconds of the pauses that have ended: no work was possible then (:meth:`time_left`).
         self._paused = 0.0
+        #: Where the latest progress line is kept for ``harvester status`` (:meth:`publish`).
+        self._live: Path | None = None
         self._bars: list[Any] = []
         self._finished_bar: Any = None
         self._images_bar: Any = None
@@ -174,7 +184,7 @@ class Progress:
             self.open()  # lazily: nothing is drawn before the first image (errors stay clean)
         if self._images_bar is not None:
             self._images_bar.update(count)
-        if self.lines:
+        if self.lines or self._live is not None:
             self._line()
 
     def done(self, kind: str, nbytes: int) -> None:
@@ -187,19 +197,19 @@ class Progress:
         if self._bytes_bar is not None and nbytes:
             self._bytes_bar.update(nbytes)
         self._postfix()
-        if self.lines:
+        if self.lines or self._live is not None:
             self._line()
 
     def failed(self, kind: str) -> None:
         self.failures += 1
         self._postfix(force=True)
-        if self.lines:
+        if self.lines or self._live is not None:
             self._line()
 
     def skipped(self, count: int) -> None:
         self.skips += count
         self._postfix()
-        if self.lines:
+        if self.lines or self._live is not None:
             self._line()
 
     def image_finished(self, worked: bool = True) -> None:
@@ -219,7 +229,7 @@ class Progress:
                 self._open_finished_bar()
             self._finished_bar.update(1)
             self._catch_up_found()
-        if self.lines:
+        if self.lines or self._live is not None:
             self._line()
 
     def _catch_up_found(self) -> None:
@@ -256,6 +266,7 @@ class Progress:
         image came yet). :mod:`harvester.outage` calls this every second while paused.
         """
         now = time.monotonic()
+        began_or_ended = (reason is None) != (self._waiting is None)
         if reason is None and self._waiting is not None:
             self._paused += now - self._waiting[1]
         if reason is None:
@@ -267,7 +278,9 @@ class Progress:
         self._next_check = next_check
         if self.enabled:
             self._show_pause(seconds)
-        if self.lines:
+        if began_or_ended and self._live is not None:
+            self._write_live(self._line_text(now))  # status shows a pause from its start
+        if self.lines or self._live is not None:
             self._line()
 
     def _show_pause(self, seconds: float) -> None:
@@ -324,12 +337,45 @@ class Progress:
         paused = self._paused + (now - self._waiting[1] if self._waiting is not None else 0.0)
         return now - self._started - paused
 
+    def publish(self, path: Path) -> None:
+        """Keep the latest progress line in ``path`` too, from now on (see the module's
+        docstring); written whole (a temporary file renamed), never read back."""
+        self._live = path
+        self._write_live(self._line_text(time.monotonic()))
+
+    def _write_live(self, text: str) -> None:
+        """Replace the published line with ``text``; a folder that cannot take it (full,
+        read-only) turns publishing off for the run, with no word but a debug log."""
+        if self._live is None:
+            return
+        temporary = self._live.with_name(self._live.name + ".tmp")
+        try:
+            temporary.write_text(f"{text}\n", encoding="utf-8")
+            os.replace(temporary, self._live)
+        except OSError as exc:
+            logger.debug("cannot keep the progress line in %s: %s", self._live, exc)
+            self._live = None
+            with contextlib.suppress(OSError):  # (a full disk: no torn copy left in DIR)
+                temporary.unlink()
+
     def _line(self) -> None:
-        """One ``progress:`` line if the interval has passed (stderr is not a terminal)."""
+        """One ``progress:`` line if the interval has passed: on stderr where it is not a
+        terminal, and in the :meth:`publish` file."""
         now = time.monotonic()
         if now < self._next_line:
             return
         self._next_line = now + self._line_interval
+        text = self._line_text(now)
+        self._write_live(text)
+        if not self.lines:
+            return
+        try:
+            print(text, file=self.file, flush=True)
+        except (OSError, ValueError):  # a closed or broken log must not end the run
+            self.lines = False
+
+    def _line_text(self, now: float) -> str:
+        """``progress (3h07m): 91,204 images found, ...``: the counts and the pause now."""
         parts = [f"{plural(self.images, 'image', spec=',')} found"]
         if self.finished:
             done = f"{self.finished:,} finished"
@@ -354,10 +400,7 @@ class Progress:
                 waiting += f", next check in {math.ceil(self._next_check)}s"
             parts.append(waiting)
         elapsed = duration_text(now - self._started, tenths=False)
-        try:
-            print(f"progress ({elapsed}): " + ", ".join(parts), file=self.file, flush=True)
-        except (OSError, ValueError):  # a closed or broken log must not end the run
-            self.lines = False
+        return f"progress ({elapsed}): " + ", ".join(parts)
 
     def _postfix(self, *, force: bool = False) -> None:
         if self._done_bar is None:

@@ -294,3 +294,19 @@ def test_time_paused_for_a_server_down_is_not_in_the_pace() -> None:
     progress.waiting(None, 0.0)  # the server is back
     assert progress.time_left(time.monotonic()) == pytest.approx(400.0, abs=1.0)
     assert log.getvalue().splitlines()[-1].endswith("1 finished (20%, about 6m40s left)")
+
+
+def test_the_published_line_is_kept_on_a_terminal_too(tmp_path: Path) -> None:
+    """The line `harvester status` shows is written whole under bars as in a log, at once
+    when a pause begins; a folder that cannot take it turns it off without a word."""
+    live = tmp_path / "all.progress"
+    progress = Progress(file=FakeTerminal(), line_interval=3600.0)
+    with progress.shown():
+        progress.publish(live)
+        assert live.read_text() == "progress (0s): 0 images found\n"
+        progress.discovered(2)
+        progress.waiting("HTTP 503 Service Unavailable", 0.0)
+        assert live.read_text().startswith("progress (0s): 2 images found, waiting for the ")
+        progress.publish(tmp_path / "gone" / "all.progress")  # no such folder
+        progress.waiting(None, 0.0)
+    assert [p.name for p in tmp_path.iterdir()] == ["all.progress"]
