@@ -332,6 +332,11 @@ class Progress:
         rate = self.worked / max(self._working_seconds(now), 1e-9)
         return (total - self.finished) / rate
 
+    def _hourly(self, now: float) -> float:
+        """Images an hour at the pace of :meth:`time_left`: what a log says of the pace while
+        the total is not known (a week-long walk without a plan ends near the run's end)."""
+        return 3600.0 * self.worked / max(self._working_seconds(now), 1e-9)
+
     def _working_seconds(self, now: float) -> float:
         """Seconds since the start, less the pauses for a server down (the current one too)."""
         paused = self._paused + (now - self._waiting[1] if self._waiting is not None else 0.0)
@@ -386,6 +391,8 @@ class Progress:
                 if left is not None:
                     done += f", about {duration_text(left, tenths=False)} left"
                 done += ")"
+            elif self.worked:
+                done += f" ({self._hourly(now):,.0f}/h)"
             parts.append(done)
         if self.artifacts or self.failures or self.skips:
             parts.append(

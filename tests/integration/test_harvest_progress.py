@@ -132,7 +132,7 @@ def test_no_progress_lines_on_stdout_when_stderr_was_closed(
 
 def test_images_done_and_time_left_once_the_walk_is_over() -> None:
     """A log line says how many images are done and, once every image is found, the share
-    and the time left; before that it makes no guess (the total is not known)."""
+    and the time left; before that, with no total to guess from, the pace (images an hour)."""
     log = io.StringIO()
     progress = Progress(file=log, line_interval=0.0)
     progress._started -= 100.0  # 100 s ago: 1 image done so far, 4 left at that rate
@@ -142,7 +142,7 @@ def test_images_done_and_time_left_once_the_walk_is_over() -> None:
         progress.walk_finished()
         progress.image_finished()
     lines = log.getvalue().splitlines()
-    assert lines[1].endswith(": 5 images found, 1 finished")
+    assert lines[1].endswith(": 5 images found, 1 finished (36/h)")  # 1 in 100 s
     assert lines[2].startswith("progress (1m40s): 5 images found, 2 finished (40%, about 2m")
     assert lines[2].endswith(" left)")
     assert progress.time_left(progress._started + 100.0) == pytest.approx(150.0)
