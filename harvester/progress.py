@@ -18,7 +18,7 @@ would be noise, but a run of hours or days must still show it is alive: one
 first event after the interval (a run with nothing happening prints nothing new).
 
 The same line goes to a file of the output folder (:meth:`Progress.publish`), bars or not,
-and at once when a pause for a server down begins or ends: ``harvester status`` shows it
+and at once when a pause for a server down begins, ends or checks: ``harvester status`` shows it
 from another shell, with its age.
 """
 
@@ -266,7 +266,11 @@ class Progress:
         image came yet). :mod:`harvester.outage` calls this every second while paused.
         """
         now = time.monotonic()
-        began_or_ended = (reason is None) != (self._waiting is None)
+        # A pause that begins or ends, or a check in it (the wait to the next one starts
+        # over: it counts down between checks): written for status at once.
+        changed = (reason is None) != (self._waiting is None)
+        if next_check is not None:
+            changed |= self._next_check is None or next_check > self._next_check + 0.5
         if reason is None and self._waiting is not None:
             self._paused += now - self._waiting[1]
         if reason is None:
@@ -278,8 +282,8 @@ class Progress:
         self._next_check = next_check
         if self.enabled:
             self._show_pause(seconds)
-        if began_or_ended and self._live is not None:
-            self._write_live(self._line_text(now))  # status shows a pause from its start
+        if changed and self._live is not None:
+            self._write_live(self._line_text(now))
         if self.lines or self._live is not None:
             self._line()
 

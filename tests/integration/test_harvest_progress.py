@@ -298,7 +298,8 @@ def test_time_paused_for_a_server_down_is_not_in_the_pace() -> None:
 
 def test_the_published_line_is_kept_on_a_terminal_too(tmp_path: Path) -> None:
     """The line `harvester status` shows is written whole under bars as in a log, at once
-    when a pause begins; a folder that cannot take it turns it off without a word."""
+    when a pause begins and after each of its checks; a folder that cannot take it turns it
+    off without a word."""
     live = tmp_path / "all.progress"
     progress = Progress(file=FakeTerminal(), line_interval=3600.0)
     with progress.shown():
@@ -307,6 +308,11 @@ def test_the_published_line_is_kept_on_a_terminal_too(tmp_path: Path) -> None:
         progress.discovered(2)
         progress.waiting("HTTP 503 Service Unavailable", 0.0)
         assert live.read_text().startswith("progress (0s): 2 images found, waiting for the ")
+        progress.waiting("HTTP 503 Service Unavailable", 65.0, next_check=1.0)
+        progress.waiting("HTTP 503 Service Unavailable", 66.0, next_check=40.0)  # a check
+        assert live.read_text().endswith("(HTTP 503 Service Unavailable), next check in 40s\n")
+        progress.waiting("HTTP 503 Service Unavailable", 67.0, next_check=39.0)  # a tick
+        assert live.read_text().endswith("next check in 40s\n")
         progress.publish(tmp_path / "gone" / "all.progress")  # no such folder
         progress.waiting(None, 0.0)
     assert [p.name for p in tmp_path.iterdir()] == ["all.progress"]
