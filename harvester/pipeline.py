@@ -100,6 +100,7 @@ from harvester.models import Artifact, ImageRef, has_context, with_context_of, w
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent
+from harvester.runlock import LOCKS_DIR, lock_name, progress_name
 from harvester.select import (
     LABELS_FILE,
     SELECTION_KEYS,
@@ -189,6 +190,7 @@ class ProgressSink(Protocol):
     def waiting(
         self, reason: str | None, seconds: float, next_check: float | None = None
     ) -> None: ...
+    def publish(self, path: Path) -> None: ...
 
 
 class _NoProgress:
@@ -214,6 +216,9 @@ class _NoProgress:
         return None
 
     def waiting(self, reason: str | None, seconds: float, next_check: float | None = None) -> None:
+        return None
+
+    def publish(self, path: Path) -> None:
         return None
 
 
@@ -1645,7 +1650,8 @@ class Harvest:
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Turn the first SIGINT or SIGTERM into an orderly stop of the run.
+        """Turn the first SIGINT or SIGTERM (or SIGHUP, :func:`_stopping_signals`) into an
+        orderly stop of the run.
 
         While images are being fetched it cancels that work only (``self._work_scope``): the
         store then commits every finished file and index.csv is rewritten. Before (probe,
@@ -1661,12 +1667,12 @@ class Harvest:
         the rest (summary, exit) is still interrupted cleanly. A CLI run that ended by
         itself gets :func:`_too_late` instead: nothing is left to stop.
         """
-        before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-        both = (signal.SIGINT, signal.SIGTERM)
+        both = _stopping_signals()
+        before = {signum: signal.getsignal(signum) for signum in both}
         held_by_cli = False
         try:
             with anyio.open_signal_receiver(*both) as signals:
-                # The CLI holds both signals from before the event loop until now (cli
+                # The CLI holds these signals from before the event loop until now (cli
                 # hold_signals): one that came meanwhile arrives here, as an orderly stop.
                 held_by_cli = signal.SIGINT in signal.pthread_sigmask(signal.SIG_UNBLOCK, both)
                 task_status.started()
@@ -1781,6 +1787,8 @@ class Harvest:
         ) as store:
             self._store_opened = self.summary.store_opened = True
             self._store = store
+            # Beside the run lock: `harvester status` shows it while the lock is held.
+            self.progress.publish(self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard)))
             self._journal_state = store.state
             self._note_runs_without_labels(store.state)
             self._note_damaged_journals(store.state)
@@ -2054,6 +2062,14 @@ async def _record(
         # (Walker._known_labels): those of an unmarked image were asked.
         asked = asked_now or bool(ref.labels) or (journaled is not None and not unasked)
         await store.record_image(ref, labels_asked=asked)
+
+
+def _stopping_signals() -> tuple[signal.Signals, ...]:
+    """The signals that stop a run: SIGINT, SIGTERM, and SIGHUP where the CLI made it stop the
+    command (a callable handler: ``cli._take_hangup``). Not where it is ignored (``nohup``),
+    nor at Python's default for an in-process caller, whose SIGHUP is its own business."""
+    hangup = (signal.SIGHUP,) if callable(signal.getsignal(signal.SIGHUP)) else ()
+    return (signal.SIGINT, signal.SIGTERM, *hangup)
 
 
 def _too_late(signum: int, frame: object) -> None:

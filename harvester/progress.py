@@ -16,6 +16,10 @@ Where stderr is not a terminal (a SLURM task's log, ``2> run.log``, a pipe) bars
 would be noise, but a run of hours or days must still show it is alive: one
 ``progress:`` line is printed every :data:`LINE_INTERVAL` seconds instead, at the
 first event after the interval (a run with nothing happening prints nothing new).
+
+The same line goes to a file of the output folder (:meth:`Progress.publish`), bars or not,
+and at once when a pause for a server down begins, ends or checks: ``harvester status`` shows it
+from another shell, with its age.
 """
 
 from __future__ import annotations
@@ -24,12 +28,16 @@ import contextlib
 import io
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from harvester.text import duration_text, plural
+
+logger = logging.getLogger(__name__)
 
 #: Redraw at most this often: the bars must not cost the pipeline throughput.
 MIN_INTERVAL = 0.2
@@ -76,6 +84,10 @@ class Progress:
         #: While the run pauses for a server that is down: what it answers, and since when.
         self._waiting: tuple[str, float] | None = None
         self._next_check: float | None = None  # seconds to the pause's next check, when told
+        #: Seconds of the pauses that have ended: no work was possible then (:meth:`time_left`).
+        self._paused = 0.0
+        #: Where the latest progress line is kept for ``harvester status`` (:meth:`publish`).
+        self._live: Path | None = None
         self._bars: list[Any] = []
         self._finished_bar: Any = None
         self._images_bar: Any = None
@@ -172,7 +184,7 @@ class Progress:
             self.open()  # lazily: nothing is drawn before the first image (errors stay clean)
         if self._images_bar is not None:
             self._images_bar.update(count)
-        if self.lines:
+        if self.lines or self._live is not None:
             self._line()
 
     def done(self, kind: str, nbytes: int) -> None:
@@ -185,19 +197,19 @@ class Progress:
         if self._bytes_bar is not None and nbytes:
             self._bytes_bar.update(nbytes)
         self._postfix()
-        if self.lines:
+        if self.lines or self._live is not None:
             self._line()
 
     def failed(self, kind: str) -> None:
         self.failures += 1
         self._postfix(force=True)
-        if self.lines:
+        if self.lines or self._live is not None:
             self._line()
 
     def skipped(self, count: int) -> None:
         self.skips += count
         self._postfix()
-        if self.lines:
+        if self.lines or self._live is not None:
             self._line()
 
     def image_finished(self, worked: bool = True) -> None:
@@ -217,7 +229,7 @@ class Progress:
                 self._open_finished_bar()
             self._finished_bar.update(1)
             self._catch_up_found()
-        if self.lines:
+        if self.lines or self._live is not None:
             self._line()
 
     def _catch_up_found(self) -> None:
@@ -253,11 +265,26 @@ class Progress:
         server down since 10:31, next check in 40s (HTTP 503 ...)`` (opened for it if no
         image came yet). :mod:`harvester.outage` calls this every second while paused.
         """
-        self._waiting = None if reason is None else (reason, time.monotonic() - seconds)
+        now = time.monotonic()
+        # A pause that begins or ends, or a check in it (the wait to the next one starts
+        # over: it counts down between checks): written for status at once.
+        changed = (reason is None) != (self._waiting is None)
+        if next_check is not None:
+            changed |= self._next_check is None or next_check > self._next_check + 0.5
+        if reason is None and self._waiting is not None:
+            self._paused += now - self._waiting[1]
+        if reason is None:
+            self._waiting = None
+        elif self._waiting is None:
+            self._waiting = (reason, now - seconds)
+        else:  # the same pause, its answer perhaps another: it began when it began
+            self._waiting = (reason, self._waiting[1])
         self._next_check = next_check
         if self.enabled:
             self._show_pause(seconds)
-        if self.lines:
+        if changed and self._live is not None:
+            self._write_live(self._line_text(now))
+        if self.lines or self._live is not None:
             self._line()
 
     def _show_pause(self, seconds: float) -> None:
@@ -298,20 +325,66 @@ class Progress:
         """Seconds until the last image is done at the rate so far; None before it is known.
 
         The rate is that of the images that needed requests (see :meth:`image_finished`),
-        and every image left is taken to need them: an estimate on the long side.
+        and every image left is taken to need them: an estimate on the long side. Time paused
+        for a server that was down (:meth:`waiting`) is not in the rate: a week-long run that
+        waited out a 10-hour outage on its first day went on saying twice its time left for
+        the rest of the week, and while paused the estimate grew by the minute.
         """
         total = self.total
         if total is None or not self.worked or self.finished >= total:
             return None
-        rate = self.worked / max(now - self._started, 1e-9)
+        rate = self.worked / max(self._working_seconds(now), 1e-9)
         return (total - self.finished) / rate
 
+    def _hourly(self, now: float) -> float:
+        """Images an hour at the pace of :meth:`time_left`: what a log says of the pace while
+        the total is not known (a week-long walk without a plan ends near the run's end)."""
+        return 3600.0 * self.worked / max(self._working_seconds(now), 1e-9)
+
+    def _working_seconds(self, now: float) -> float:
+        """Seconds since the start, less the pauses for a server down (the current one too)."""
+        paused = self._paused + (now - self._waiting[1] if self._waiting is not None else 0.0)
+        return now - self._started - paused
+
+    def publish(self, path: Path) -> None:
+        """Keep the latest progress line in ``path`` too, from now on (see the module's
+        docstring); written whole (a temporary file renamed), never read back."""
+        self._live = path
+        self._write_live(self._line_text(time.monotonic()))
+
+    def _write_live(self, text: str) -> None:
+        """Replace the published line with ``text``; a folder that cannot take it (full,
+        read-only) turns publishing off for the run, with no word but a debug log."""
+        if self._live is None:
+            return
+        temporary = self._live.with_name(self._live.name + ".tmp")
+        try:
+            temporary.write_text(f"{text}\n", encoding="utf-8")
+            os.replace(temporary, self._live)
+        except OSError as exc:
+            logger.debug("cannot keep the progress line in %s: %s", self._live, exc)
+            self._live = None
+            with contextlib.suppress(OSError):  # (a full disk: no torn copy left in DIR)
+                temporary.unlink()
+
     def _line(self) -> None:
-        """One ``progress:`` line if the interval has passed (stderr is not a terminal)."""
+        """One ``progress:`` line if the interval has passed: on stderr where it is not a
+        terminal, and in the :meth:`publish` file."""
         now = time.monotonic()
         if now < self._next_line:
             return
         self._next_line = now + self._line_interval
+        text = self._line_text(now)
+        self._write_live(text)
+        if not self.lines:
+            return
+        try:
+            print(text, file=self.file, flush=True)
+        except (OSError, ValueError):  # a closed or broken log must not end the run
+            self.lines = False
+
+    def _line_text(self, now: float) -> str:
+        """``progress (3h07m): 91,204 images found, ...``: the counts and the pause now."""
         parts = [f"{plural(self.images, 'image', spec=',')} found"]
         if self.finished:
             done = f"{self.finished:,} finished"
@@ -322,6 +395,8 @@ class Progress:
                 if left is not None:
                     done += f", about {duration_text(left, tenths=False)} left"
                 done += ")"
+            elif self.worked:
+                done += f" ({self._hourly(now):,.0f}/h)"
             parts.append(done)
         if self.artifacts or self.failures or self.skips:
             parts.append(
@@ -336,10 +411,7 @@ class Progress:
                 waiting += f", next check in {math.ceil(self._next_check)}s"
             parts.append(waiting)
         elapsed = duration_text(now - self._started, tenths=False)
-        try:
-            print(f"progress ({elapsed}): " + ", ".join(parts), file=self.file, flush=True)
-        except (OSError, ValueError):  # a closed or broken log must not end the run
-            self.lines = False
+        return f"progress ({elapsed}): " + ", ".join(parts)
 
     def _postfix(self, *, force: bool = False) -> None:
         if self._done_bar is None:

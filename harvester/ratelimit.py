@@ -33,6 +33,8 @@ from collections.abc import Callable
 
 import anyio
 
+from harvester.text import duration_text
+
 __all__ = [
     "MIN_RATE",
     "WINDOW_MARGIN",
@@ -58,6 +60,11 @@ DEFAULT_COOLDOWN = 2.0
 #: now and then) streaks keep breaking, and a run would otherwise sit at the
 #: floor long after the server has recovered.
 DEFAULT_RECOVER_INTERVAL = 5.0
+#: Seconds between two slowdown warnings: the slowdowns between are logged at debug level
+#: and counted in the next warning. A server that answers 503 to 2% of requests slowed a
+#: run down some 12 times a minute, each a warning: 17,000 lines a day in a week-long run's
+#: log, burying its progress lines and any real error.
+SLOWDOWN_WARNING_INTERVAL = 600.0
 
 
 class Stamp:
@@ -367,6 +374,8 @@ class AdaptiveLimiter:
         "_last_change",
         "_last_decrease",
         "_last_overload",
+        "_last_warning",
+        "_unsaid",
         "_recover_interval",
         "_settled",
         "_streak",
@@ -417,6 +426,8 @@ class AdaptiveLimiter:
         self._settled: tuple[int, float | None] = (concurrency, rate)
         self.overload_events = 0
         self.slowdowns = 0
+        self._last_warning = -math.inf  # when a slowdown was last said (a warning)
+        self._unsaid = 0  # slowdowns since, logged at debug level only
 
     @property
     def concurrency(self) -> int:
@@ -570,12 +581,25 @@ class AdaptiveLimiter:
             changed = True
         if changed:
             self.slowdowns += 1
-            log.warning(
-                "server overloaded: slowing down to concurrency %d, %s",
-                self.concurrency,
-                self.rate_text,
-            )
+            self._say_slowdown(now)
         return changed
+
+    def _say_slowdown(self, now: float) -> None:
+        """A warning for the first slowdown and then at most one each
+        :data:`SLOWDOWN_WARNING_INTERVAL`, naming the slowdowns not said since; the others
+        at debug level (the summary counts them all: ``slowed down 16x``)."""
+        said = f"server overloaded: slowing down to concurrency {self.concurrency}, "
+        said += self.rate_text
+        if now - self._last_warning < SLOWDOWN_WARNING_INTERVAL:
+            self._unsaid += 1
+            log.debug("%s", said)
+            return
+        if self._unsaid:
+            ago = duration_text(now - self._last_warning, tenths=False)
+            times = "once" if self._unsaid == 1 else f"{self._unsaid} times"
+            said += f" (slowed down {times} more since this was said {ago} ago)"
+        self._last_warning, self._unsaid = now, 0
+        log.warning("%s", said)
 
     def _burst_for(self, rate: float) -> int:
         """Burst scaled with the rate, so a slowed run does not burst at full size."""

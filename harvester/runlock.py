@@ -48,9 +48,11 @@ __all__ = [
     "flock_exclusive",
     "folder_lock",
     "held_run_locks",
+    "held_run_locks_named",
     "lock_name",
     "other_split_holding",
     "others_may_hold",
+    "progress_name",
     "release_run_lock",
 ]
 
@@ -268,18 +270,31 @@ def held_run_locks(out_dir: Path) -> list[str]:
     had stopped; and for ``plan --force``, refused while any runs. Each lock file gets
     :func:`_probe` (a run starting meanwhile waits :data:`PROBE_WAIT` for it).
     """
+    return [text for _name, text in held_run_locks_named(out_dir)]
+
+
+def held_run_locks_named(out_dir: Path) -> list[tuple[str, str]]:
+    """:func:`held_run_locks` with each lock file's name: ``("all.lock", "without --shard
+    (pid N on HOST)")``; the name finds the run's :func:`progress_name` file."""
     folder = out_dir / LOCKS_DIR
     try:
         with os.scandir(folder) as entries:
             names = sorted(e.name for e in entries if _split_of(e.name) is not None)
     except OSError:
         return []
-    held: list[str] = []
+    held: list[tuple[str, str]] = []
     for name in names:
         state, holder = _probe(folder / name)
         if state == "held":
-            held.append(_holder_text(name, holder, shard_prefix=""))
+            held.append((name, _holder_text(name, holder, shard_prefix="")))
     return held
+
+
+def progress_name(lock: str) -> str:
+    """``all.progress`` for ``all.lock``: the file in ``DIR/locks`` where the run holding that
+    lock keeps its latest progress line, for ``harvester status`` (a run of days is checked
+    on from another shell, which cannot see its log's rate, time left or pause)."""
+    return lock.removesuffix(".lock") + ".progress"
 
 
 #: What :func:`_probe` found: a free lock file, one another process holds, one removed

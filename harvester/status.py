@@ -59,6 +59,7 @@ import contextlib
 import logging
 import re
 import shlex
+import time
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, fields
@@ -89,7 +90,7 @@ from harvester.label_ids import LABEL_IDS_FILE, DamagedPinError, read_pin
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids
-from harvester.runlock import held_run_locks
+from harvester.runlock import LOCKS_DIR, held_run_locks_named, progress_name
 from harvester.shard import (
     WorkLeft,
     finer_parts,
@@ -100,7 +101,7 @@ from harvester.shard import (
 )
 from harvester.splits import SPLIT_FILE, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
-from harvester.text import plural
+from harvester.text import duration_text, plural
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
@@ -325,6 +326,9 @@ class StatusReport:
     walks: list[dict[str, Any]] = field(default_factory=list)
     #: The harvests running in DIR now (their run locks held: :func:`held_run_locks`).
     running: list[str] = field(default_factory=list)
+    #: Of those, the ones that keep a progress line (:meth:`harvester.progress.Progress.publish`):
+    #: ``{"running": <as in running>, "line": "progress (3h07m): ...", "age": seconds}``.
+    running_progress: list[dict[str, Any]] = field(default_factory=list)
     #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
     #: (:func:`harvester.slurm.script_queue`; empty without ``squeue``).
     queued: list[str] = field(default_factory=list)
@@ -419,6 +423,8 @@ class StatusReport:
             data["walks"] = self.walks
         if self.running:
             data["running"] = self.running
+        if self.running_progress:
+            data["running_progress"] = self.running_progress
         if self.not_asked:
             data["not_asked"] = self.not_asked
         if self.not_asked_commands:
@@ -546,6 +552,7 @@ class StatusReport:
         lines += self._silent_lines()
         if self.running:
             lines.append(f"running now: {_first_named(self.running, counted=True)}")
+            lines += self._running_progress_lines()
         if self.queued:
             ids = ",".join(self.queued)
             lines.append(f"in the queue now: job {ids} (squeue -j {ids})")
@@ -565,6 +572,21 @@ class StatusReport:
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
+
+    def _running_progress_lines(self) -> list[str]:
+        """The latest progress line of each running harvest (the first
+        :data:`MAX_TASK_LINES`), with its age: its rate of work, time left and any pause
+        for a server down, which its log alone said."""
+        shown = self.running_progress[:MAX_TASK_LINES]
+        several = len(self.running) > 1
+        lines = []
+        for live in shown:
+            who = f"{live['running']}: " if several else ""
+            age = duration_text(live["age"], tenths=False)
+            lines.append(f"  {who}latest progress line, {age} ago: {live['line']}")
+        if len(self.running_progress) > len(shown):
+            lines.append(f"  ... and {len(self.running_progress) - len(shown)} more (--json)")
+        return lines
 
     def _refused_lines(self) -> list[str]:
         """The harvest summary's note when every failure was refused (a 4xx a rerun gets
@@ -1652,7 +1674,9 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         report.rerun_helps = advice.rerun_helps
     forgotten_runs = {run for _recorded, entry in gone for run in entry.runs}
     report.walks = [w for w in unfinished_walks(state) if w.get("run") not in forgotten_runs]
-    report.running = held_run_locks(out_dir)
+    held = held_run_locks_named(out_dir)
+    report.running = [text for _name, text in held]
+    report.running_progress = _running_progress(out_dir, held)
     # One listing of the queue (scontrol ping, squeue -r) for the jobs queued and, below,
     # the tasks a silent log is checked against: each call may take seconds on a login node.
     queue: Queue | str | None = None
@@ -1862,6 +1886,24 @@ def _resume_line(
         out_dir, work_left, sets=recorded_sets, resubmits=resubmits, array=array
     )
     return f"{resume}{ALSO}{commented(plan_command, 'its plan, not harvested yet')}"
+
+
+def _running_progress(out_dir: Path, held: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The progress line each running harvest keeps beside its lock, and its age (seconds).
+
+    Read only for locks held now: a file left by a run that was killed says nothing of now.
+    """
+    found: list[dict[str, Any]] = []
+    for name, running in held:
+        path = out_dir / LOCKS_DIR / progress_name(name)
+        try:
+            line = path.read_text(encoding="utf-8").strip()
+            age = max(0.0, time.time() - path.stat().st_mtime)
+        except (OSError, UnicodeDecodeError):  # an older harvester's run, or a moment too soon
+            continue
+        if line:
+            found.append({"running": running, "line": line, "age": round(age, 1)})
+    return found
 
 
 def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:

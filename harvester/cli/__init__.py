@@ -112,7 +112,7 @@ def collect_young_objects_less_often() -> None:
         gc.set_threshold(max(YOUNG_GENERATION_THRESHOLD, young), older, oldest)
 
 
-_HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+_HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
 @contextlib.contextmanager
@@ -639,6 +639,7 @@ def _main(argv: list[str] | None) -> int:
     debug = _wants_debug(args_list)
     if _process_entry:  # before the first held block, so a held SIGTERM ends it as Ctrl-C
         signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
+        _take_hangup()
     try:
         with start_up():
             parser = build_parser()
@@ -684,6 +685,8 @@ def _outcome_decided() -> None:
     """
     if _process_entry:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if _hangup_taken:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def _outcome_open_again() -> None:
@@ -692,6 +695,27 @@ def _outcome_open_again() -> None:
     as Ctrl-C does again, instead of being ignored."""
     if _process_entry:
         signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
+        if _hangup_taken:
+            signal.signal(signal.SIGHUP, _terminate_like_ctrl_c)
+
+
+#: Did this process make SIGHUP stop its command (:func:`_take_hangup`)?
+_hangup_taken = False
+
+
+def _take_hangup() -> None:
+    """SIGHUP (the terminal of a run started without ``nohup`` closed) ends a command as
+    SIGTERM does: summary, index.csv, the resume line, exit 130.
+
+    Python's default ends the process on the spot, as SIGKILL would: a week-long harvest
+    left no summary and no index.csv behind, and exit status 129. A SIGHUP ignored from the
+    start (``nohup``, a daemon's launcher) stays ignored: that is the user asking the run to
+    outlive the terminal.
+    """
+    global _hangup_taken
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+        signal.signal(signal.SIGHUP, _terminate_like_ctrl_c)
+        _hangup_taken = True
 
 
 def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:

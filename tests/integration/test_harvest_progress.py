@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,7 @@ def test_no_progress_lines_on_stdout_when_stderr_was_closed(
 
 def test_images_done_and_time_left_once_the_walk_is_over() -> None:
     """A log line says how many images are done and, once every image is found, the share
-    and the time left; before that it makes no guess (the total is not known)."""
+    and the time left; before that, with no total to guess from, the pace (images an hour)."""
     log = io.StringIO()
     progress = Progress(file=log, line_interval=0.0)
     progress._started -= 100.0  # 100 s ago: 1 image done so far, 4 left at that rate
@@ -141,7 +142,7 @@ def test_images_done_and_time_left_once_the_walk_is_over() -> None:
         progress.walk_finished()
         progress.image_finished()
     lines = log.getvalue().splitlines()
-    assert lines[1].endswith(": 5 images found, 1 finished")
+    assert lines[1].endswith(": 5 images found, 1 finished (36/h)")  # 1 in 100 s
     assert lines[2].startswith("progress (1m40s): 5 images found, 2 finished (40%, about 2m")
     assert lines[2].endswith(" left)")
     assert progress.time_left(progress._started + 100.0) == pytest.approx(150.0)
@@ -277,3 +278,41 @@ def test_images_found_never_shows_fewer_than_images_done(
             text = term.getvalue()
             assert _drawn(text, "images done")[-1] == done
             assert _drawn(text, "images found")[-1] >= done
+
+
+def test_time_paused_for_a_server_down_is_not_in_the_pace() -> None:
+    """A run that waited out an outage: its time left is paced by the time it could work, not
+    by the minutes it waited (60 s paused of 160 made 4 images left take 640 s, not 400)."""
+    log = io.StringIO()
+    progress = Progress(file=log, line_interval=0.0)
+    progress._started -= 160.0
+    progress.discovered(5)
+    progress.walk_finished()
+    progress.image_finished()  # 1 image in the 100 s the server answered
+    progress.waiting("HTTP 503 Service Unavailable", 60.0, next_check=5.0)  # began 60 s ago
+    assert progress.time_left(time.monotonic()) == pytest.approx(400.0, abs=1.0)
+    progress.waiting(None, 0.0)  # the server is back
+    assert progress.time_left(time.monotonic()) == pytest.approx(400.0, abs=1.0)
+    assert log.getvalue().splitlines()[-1].endswith("1 finished (20%, about 6m40s left)")
+
+
+def test_the_published_line_is_kept_on_a_terminal_too(tmp_path: Path) -> None:
+    """The line `harvester status` shows is written whole under bars as in a log, at once
+    when a pause begins and after each of its checks; a folder that cannot take it turns it
+    off without a word."""
+    live = tmp_path / "all.progress"
+    progress = Progress(file=FakeTerminal(), line_interval=3600.0)
+    with progress.shown():
+        progress.publish(live)
+        assert live.read_text() == "progress (0s): 0 images found\n"
+        progress.discovered(2)
+        progress.waiting("HTTP 503 Service Unavailable", 0.0)
+        assert live.read_text().startswith("progress (0s): 2 images found, waiting for the ")
+        progress.waiting("HTTP 503 Service Unavailable", 65.0, next_check=1.0)
+        progress.waiting("HTTP 503 Service Unavailable", 66.0, next_check=40.0)  # a check
+        assert live.read_text().endswith("(HTTP 503 Service Unavailable), next check in 40s\n")
+        progress.waiting("HTTP 503 Service Unavailable", 67.0, next_check=39.0)  # a tick
+        assert live.read_text().endswith("next check in 40s\n")
+        progress.publish(tmp_path / "gone" / "all.progress")  # no such folder
+        progress.waiting(None, 0.0)
+    assert [p.name for p in tmp_path.iterdir()] == ["all.progress"]

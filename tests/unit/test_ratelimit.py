@@ -426,3 +426,23 @@ async def test_growing_the_limit_wakes_a_task_on_standby() -> None:
             assert not woken.is_set()
             slots.limit = 2  # recovery after an overload slowdown
             await woken.wait()
+
+
+def test_slowdowns_are_said_at_most_once_in_ten_minutes(caplog: pytest.LogCaptureFixture) -> None:
+    """A server busy now and then slows a run down again and again: the log of a week-long
+    run got a warning each time (12 a minute at 2% of 503s); now the first, then one each
+    10 minutes at most, counting those not said between."""
+    clock = FakeClock()
+    limiter = AdaptiveLimiter(64, 100.0, clock=clock)
+    with caplog.at_level("WARNING", logger="harvester.ratelimit"):
+        for _ in range(5):
+            assert limiter.on_overload()
+            clock.now += 3.0
+        clock.now += 600.0
+        assert limiter.on_overload()
+    assert caplog.messages == [
+        "server overloaded: slowing down to concurrency 32, 50 requests/s",
+        "server overloaded: slowing down to concurrency 1, 1.56 requests/s "
+        "(slowed down 4 times more since this was said 10m15s ago)",
+    ]
+    assert limiter.slowdowns == 6

@@ -1,0 +1,44 @@
+"""`harvester status` from another shell shows a running harvest's latest progress line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import reaped, run_cli, start_cli
+
+from harvester.emulator import EmulatorThread
+
+
+def test_status_shows_a_running_harvest_paused_for_a_server_down(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """While a harvest waits for a server that is down, status says so, with its progress
+    (it said only "running now": the pause, counts and time left were in the run's log
+    alone); once that run is killed (kill -9), its leftover line is not shown as news."""
+    emu = make_emulator(preset="demo", faults="first:ok*30|503*1000")
+    out = tmp_path / "d"
+    args = ["harvest", "--base-url", emu.base_url, "--screen", "2302", "--out", str(out),
+            "--artifacts", "thumbnail", "--rate", "none", "--max-retries", "0"]  # fmt: skip
+    with reaped(start_cli(*args)) as proc:
+        deadline = time.monotonic() + 30
+        status = run_cli("status", str(out))
+        while "waiting for the server" not in status.stdout:
+            assert proc.poll() is None, proc.communicate(timeout=30)
+            assert time.monotonic() < deadline, status.stdout  # (reaped kills the run)
+            time.sleep(0.2)
+            status = run_cli("status", str(out))
+        proc.kill()
+        proc.communicate(timeout=30)
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("running now: "))
+    live = lines[at + 1]
+    assert live.startswith("  latest progress line, "), status.stdout
+    assert " ago: progress (" in live
+    assert "files done" in live and "waiting for the server for " in live
+    assert "(HTTP 503 Service Unavailable)" in live
+    after = run_cli("status", str(out))
+    assert "running now" not in after.stdout and "latest progress line" not in after.stdout
+    assert "to resume: harvester harvest --out" in after.stdout
