@@ -674,8 +674,11 @@ class StatusReport:
                 where = f"in {len(shards)} shard(s) ({_first_named(shards)})"
             else:
                 where = f"(run {walks[0].get('run')})"
+            # No harvest holds DIR: the walk stopped (a shard's task may run on another
+            # node, whose lock a filesystem may not show: shards keep both words).
+            state = "stopped" if not (self.running or shards) else "still running, or stopped"
             lines.append(
-                f"{what} {where} has not finished: still running, or stopped; the images "
+                f"{what} {where} has not finished: {state}; the images "
                 "it had not listed yet are not counted above"
             )
         for walk in self.walks:

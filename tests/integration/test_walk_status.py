@@ -217,7 +217,7 @@ def test_a_run_killed_before_its_end_shows_an_unfinished_walk_and_the_resume_cle
     ]
     assert report.resume == f"harvester harvest --out {out}"
     run = report.walks[0]["run"]
-    assert f"(run {run}) has not finished: still running, or stopped" in report.format_text()
+    assert f"(run {run}) has not finished: stopped;" in report.format_text()
 
     fast = make_emulator(preset="demo")
     resumed = run_cli("harvest", "--out", str(out), "--base-url", fast.base_url, "-q")
@@ -347,7 +347,7 @@ def test_two_runs_reading_standard_input_are_two_walks(
     assert report.walks[0]["targets"].startswith("--ids-from - '(run ")
     # The run keys the walk of ids read once; the line names it once, not twice.
     run = report.walks[0]["run"]
-    line = f"walk of --ids-from - (run {run}) has not finished: still running, or stopped"
+    line = f"walk of --ids-from - (run {run}) has not finished: stopped;"
     assert line in report.format_text()
     resumed = run_cli("harvest", "--out", str(out))
     assert resumed.returncode == 2
