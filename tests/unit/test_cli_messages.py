@@ -121,6 +121,16 @@ def cli_env() -> dict[str, str]:
             "error: unrecognized arguments: --jsn",
             "hint: see 'harvester --help'",
         ),
+        (  # a target kind as a bare word: 'plate' read as the config file, 7361 left over
+            ["harvest", "plate", "7361", "--out", "D"],
+            "error: unrecognized arguments: 7361",
+            "hint: targets are flags: --plate 7361; see 'harvester harvest --help'",
+        ),
+        (
+            ["plan", "Screens", "2302,2303", "--out", "D"],
+            "error: unrecognized arguments: 2302,2303",
+            "hint: targets are flags: --screen 2302,2303; see 'harvester plan --help'",
+        ),
     ],
 )
 def test_unknown_flag_hint_names_the_subcommand_and_the_near_flag(
@@ -708,6 +718,21 @@ def test_a_flag_value_read_as_the_config_file_is_said_to_be_one(
         "hint: 'Symbol' was read as the config file: quote a value with spaces (--label-key"
         " 'Gene Symbol'), and give several artifacts as one comma list (--artifacts"
         " thumbnail,stack)",
+    ]
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_target_kind_read_as_the_config_file_is_said_to_be_a_flag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harvester harvest screen --out x` (no id): the hint says targets are flags, not
+    how to quote a value; exit 2, no folder."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "harvest", "screen", "--out", "x")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: config file 'screen' not found",
+        "hint: 'screen' was read as the config file: targets are flags, e.g. --screen ID",
     ]
     assert not (tmp_path / "x").exists()
 
