@@ -174,6 +174,35 @@ def test_unknown_id_hint_fits_the_kind(
     assert emulator.base_url in err.splitlines()[1]
 
 
+@pytest.mark.parametrize(
+    ("flag", "given", "meant"),
+    [("--screen", "7375", "plate"), ("--plate", "2302", "screen"), ("--project", "52", "dataset")],
+)
+def test_an_id_of_another_kind_names_the_flag_it_fits(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    flag: str,
+    given: str,
+    meant: str,
+) -> None:
+    """A plate's id given as a screen (and the like): exit 2, no folder, and the hint names
+    the object of that id the server has, with the flag that asks for it."""
+    kind = flag.removeprefix("--")
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, flag, given,
+        "--out", str(tmp_path / "d"), "--quiet",
+    )  # fmt: skip
+    assert code == 2
+    error, hint = err.splitlines()
+    assert error == f"error: {kind} {given} not found on the server"
+    assert hint.startswith(f"hint: check the {kind} id on {emulator.base_url}/ (")
+    assert hint.endswith(
+        f"; {emulator.base_url}/ has a {meant} {given}: --{meant} {given} if that is the one meant"
+    )
+    assert not (tmp_path / "d").exists()
+
+
 # --------------------------------------------------------------------------- 3. --out under a file
 def test_out_under_a_regular_file_names_the_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
