@@ -213,7 +213,13 @@ def register(subparsers: Any) -> None:
         help="OMERO.web base URL (default: the server DIR was harvested from, else IDR)",
     )
     add_target_flags(harvest)
-    harvest.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
+    harvest.add_argument(
+        "--ids-from",
+        type=Path,
+        metavar="FILE",
+        help="image ids, one a line ('#' comments), or a CSV/TSV with an image_id column (an "
+        "index.csv); - reads standard input",
+    )
     harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
     harvest.add_argument(
         "--artifacts",

@@ -340,6 +340,20 @@ def test_help_texts_give_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
     assert "under a minute" not in out
 
 
+def test_help_names_what_the_readme_promises(capsys: pytest.CaptureFixture[str]) -> None:
+    """harvest's --ids-from names the CSV form and `-` for standard input, and emulate's
+    --port its default (a first-time user's walkthrough found neither in the help)."""
+    code, out, _err = run(capsys, "harvest", "--help")
+    assert code == 0
+    assert (
+        "image ids, one a line ('#' comments), or a CSV/TSV with an image_id column (an "
+        "index.csv); - reads standard input"
+    ) in flat(out)
+    code, out, _err = run(capsys, "emulate", "--help")
+    assert code == 0
+    assert "port to bind (default 0: any free port)" in flat(out)
+
+
 @pytest.mark.parametrize("command", ["harvest", "plan", "slurm"])
 def test_artifacts_help_names_all(capsys: pytest.CaptureFixture[str], command: str) -> None:
     """`--artifacts` says it takes `all` in every command that has it (plan and slurm did not)."""
