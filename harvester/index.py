@@ -479,7 +479,31 @@ def write_table(
             _record_written(out_dir, target, digest.hexdigest(), partial=partial)
         except OSError as exc:  # the table is written; only the next edit goes unnoticed
             logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
-    if kept is not None and foreign:
+    if kept is not None:
+        _say_kept(target, kept, foreign=foreign)
+    return kept
+
+
+def keep_before_removal(target: Path) -> Path | None:
+    """Keep ``target``, a table about to be removed as stale (``labels.csv`` without label
+    keys, ``splits.csv`` without a split), as :func:`write_table` keeps one it replaces:
+    ``<name>.edited-<UTC time>.csv`` when harvester did not write it as it is
+    (:func:`changed_by_hand`), with the same warning. The copy (None: none). Raises OSError.
+
+    Why: the removal deleted whatever had the name, the user's own ``labels.csv`` in the
+    folder given as ``--out`` too, at its first harvest.
+    """
+    out_dir = target.parent
+    foreign = target.name not in _written(out_dir)
+    kept = keep_changed(out_dir, target)
+    if kept is not None:
+        _say_kept(target, kept, foreign=foreign)
+    return kept
+
+
+def _say_kept(target: Path, kept: Path, *, foreign: bool) -> None:
+    """The one warning for a table kept as ``kept``: ``foreign``, one harvester never wrote."""
+    if foreign:
         logging.getLogger(PROBLEMS_LOGGER).warning(
             "%s was not written by harvester: kept it as %s; %s is rebuilt from the journals "
             "at every harvest (keep your own files under other names)",
@@ -487,15 +511,14 @@ def write_table(
             kept,
             target.name,
         )
-    elif kept is not None:
-        logging.getLogger(PROBLEMS_LOGGER).warning(
-            "%s had been changed since harvester wrote it: kept that copy as %s; %s is "
-            "rebuilt from the journals at every harvest (keep your own columns in a copy)",
-            target,
-            kept,
-            target.name,
-        )
-    return kept
+        return
+    logging.getLogger(PROBLEMS_LOGGER).warning(
+        "%s had been changed since harvester wrote it: kept that copy as %s; %s is "
+        "rebuilt from the journals at every harvest (keep your own columns in a copy)",
+        target,
+        kept,
+        target.name,
+    )
 
 
 def changed_by_hand(out_dir: Path, target: Path) -> bool:
