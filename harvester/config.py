@@ -606,6 +606,10 @@ def _check_basic_user(base_url: str) -> None:
         )
 
 
+#: Target kinds a new user types as a bare word (``harvest screen 2302``).
+_TARGET_KINDS = frozenset({"screen", "project", "plate", "dataset", "image"})
+
+
 def _missing_hint(path: Path) -> str | None:
     """Where a relative config path was looked for, and where the example configs live.
 
@@ -617,6 +621,9 @@ def _missing_hint(path: Path) -> str | None:
         return None
     if len(path.parts) == 1 and not path.suffix:
         word = str(path)
+        if word.casefold().removesuffix("s") in _TARGET_KINDS:
+            kind = word.casefold().removesuffix("s")
+            return f"{word!r} was read as the config file: targets are flags, e.g. --{kind} ID"
         if word.casefold() in {*(kind.value for kind in Artifact), "all"}:
             return (
                 f"{word!r} was read as the config file: --artifacts takes one comma list,"

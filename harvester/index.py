@@ -36,12 +36,12 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from harvester.errors import PROBLEMS_LOGGER
+from harvester.errors import PROBLEMS_LOGGER, UsageError
 from harvester.journal import JournalState, paused_gc
 from harvester.layout import ARTIFACT_FILES, index_path
 from harvester.models import ImageRef
 from harvester.runlock import folder_lock
-from harvester.store import atomic_write_bytes, sha256_of, storage_error
+from harvester.store import atomic_write_bytes, read_marker, sha256_of, storage_error
 
 #: ``DIR/written.json``: the size, modification time and SHA-256 of ``index.csv`` (and
 #: ``labels.csv``) as harvester last wrote them, by file name: how a rewrite tells a copy
@@ -53,6 +53,9 @@ INDEX_LOCK = "index.lock"
 #: The longest an index write waits for another process's (then it writes unlocked, as
 #: before the lock): a writer of a huge index takes seconds, a stuck one must not hang us.
 INDEX_LOCK_WAIT = 120.0
+#: The first version whose every table write is recorded in ``written.json``: in a folder
+#: whose ``harvest.json`` it or a later one made, a table without a record is not ours.
+RECORDS_TABLES_SINCE = (0, 1, 11)
 
 logger = logging.getLogger(__name__)
 
@@ -461,6 +464,7 @@ def write_table(
     ``partial``: written by an interrupted run, and so recorded (:func:`written_partial`).
     """
     with folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+        foreign = target.name not in _written(out_dir)
         kept = keep_changed(out_dir, target)
         digest = hashlib.sha256()
         pieces = (data,) if isinstance(data, bytes) else data
@@ -476,27 +480,60 @@ def write_table(
         except OSError as exc:  # the table is written; only the next edit goes unnoticed
             logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
     if kept is not None:
+        _say_kept(target, kept, foreign=foreign)
+    return kept
+
+
+def keep_before_removal(target: Path) -> Path | None:
+    """Keep ``target``, a table about to be removed as stale (``labels.csv`` without label
+    keys, ``splits.csv`` without a split), as :func:`write_table` keeps one it replaces:
+    ``<name>.edited-<UTC time>.csv`` when harvester did not write it as it is
+    (:func:`changed_by_hand`), with the same warning. The copy (None: none). Raises OSError.
+
+    Why: the removal deleted whatever had the name, the user's own ``labels.csv`` in the
+    folder given as ``--out`` too, at its first harvest.
+    """
+    out_dir = target.parent
+    foreign = target.name not in _written(out_dir)
+    kept = keep_changed(out_dir, target)
+    if kept is not None:
+        _say_kept(target, kept, foreign=foreign)
+    return kept
+
+
+def _say_kept(target: Path, kept: Path, *, foreign: bool) -> None:
+    """The one warning for a table kept as ``kept``: ``foreign``, one harvester never wrote."""
+    if foreign:
         logging.getLogger(PROBLEMS_LOGGER).warning(
-            "%s had been changed since harvester wrote it: kept that copy as %s; %s is "
-            "rebuilt from the journals at every harvest (keep your own columns in a copy)",
+            "%s was not written by harvester: kept it as %s; %s is rebuilt from the journals "
+            "at every harvest (keep your own files under other names)",
             target,
             kept,
             target.name,
         )
-    return kept
+        return
+    logging.getLogger(PROBLEMS_LOGGER).warning(
+        "%s had been changed since harvester wrote it: kept that copy as %s; %s is "
+        "rebuilt from the journals at every harvest (keep your own columns in a copy)",
+        target,
+        kept,
+        target.name,
+    )
 
 
 def changed_by_hand(out_dir: Path, target: Path) -> bool:
     """Whether ``target`` differs from what harvester last wrote there (``written.json``).
 
-    False without a record (a folder of an older harvester, or the file never written) or
-    without the file. The size and modification time settle it without reading the file;
-    only when they differ (``cp -r`` sets a new time) is the content hashed, so an
-    untouched copy is not taken for an edit.
+    Without a record: True for a file in a folder made by a harvester that records every
+    table it writes (:func:`_records_tables`), as that file is not ours (the user's own
+    ``index.csv`` in the folder given as ``--out``, which the first harvest overwrote
+    without a word); else False (a folder of an older harvester, or no file). The size and
+    modification time settle it without reading the file; only when they differ (``cp -r``
+    sets a new time) is the content hashed, so an untouched copy is not taken for an edit.
     """
     record = _written(out_dir).get(target.name)
     if not isinstance(record, dict):
-        return False
+        return target.is_file() and _records_tables(out_dir)
     try:
         st = target.stat()
     except OSError:
@@ -571,6 +608,17 @@ def keep_beside(target: Path, tag: str) -> Path | None:
             shutil.copy2(target, kept)
         return kept
     return None
+
+
+def _records_tables(out_dir: Path) -> bool:
+    """Whether DIR's ``harvest.json`` was made by a harvester that records each table it
+    writes in ``written.json`` (:data:`RECORDS_TABLES_SINCE`); False without one."""
+    try:
+        marker = read_marker(out_dir)
+    except (OSError, UsageError):
+        return False
+    found = re.match(r"(\d+)\.(\d+)\.(\d+)", str((marker or {}).get("version", "")))
+    return found is not None and tuple(map(int, found.groups())) >= RECORDS_TABLES_SINCE
 
 
 def _written(out_dir: Path) -> dict[str, Any]:

@@ -1542,16 +1542,20 @@ def _write_splits_file(
 
 def _remove_stale_file(target: Path) -> bool:
     """Remove a table left from settings since dropped (``splits.csv`` after ``--no-split``,
-    ``labels.csv`` without label keys); False when there was none. One line on failure."""
+    ``labels.csv`` without label keys); False when there was none, or when it was not as
+    harvester wrote it: then it is kept beside as ``<name>.edited-<time>.csv`` first, with
+    its own warning (:func:`harvester.index.keep_before_removal`). One line on failure."""
+    from harvester import index
     from harvester.store import storage_error
 
     try:
+        kept = index.keep_before_removal(target)
         target.unlink()
     except FileNotFoundError:
         return False
     except OSError as exc:
         raise storage_error(exc, str(target)) from exc
-    return True
+    return kept is None
 
 
 @dataclass(frozen=True)

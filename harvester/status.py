@@ -494,7 +494,9 @@ class StatusReport:
             f"{'total':<12}{self.done:>10}{self.failed:>10}{self.pending:>10}{self.bytes:>16,}"
         )
         if self.invalid:
-            lines.append(f"{self.invalid} file(s) marked invalid by verify (refetched by harvest)")
+            lines.append(
+                f"{self.invalid} file(s) marked invalid by verify, awaiting refetch by harvest"
+            )
         if self.invalid_forgotten:
             lines.append(
                 f"{self.invalid_forgotten} file(s) of forgotten target sets marked invalid by "
@@ -1518,7 +1520,9 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     # Lists the folders of images/ (no stat of a file): a fraction of reading the journals.
     report.notes += stray_notes(out_dir, find_stray_temps(out_dir), 0, None, reporting_only=True)
     report.images = len(state.images)
-    report.invalid = len(state.invalid)
+    # Marks a harvest has since answered with a new file (done after the mark) are over:
+    # counted, they said a healthy folder held files marked bad.
+    report.invalid = len(state.invalid.keys() - state.done.keys())
     report.plan_error = plan_error
     report.marker = marker
     report.slurm = slurm
@@ -1587,7 +1591,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     # another kind's id is no image id).
     report.invalid_forgotten = sum(
         kind in _IMAGE_KINDS and _forgotten_holder(wanted, object_id, state.images)
-        for kind, object_id in state.invalid
+        for kind, object_id in state.invalid.keys() - state.done.keys()
     )
     report.invalid -= report.invalid_forgotten
     dropped_by_set: dict[int, set[str]] = {}

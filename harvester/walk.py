@@ -1095,6 +1095,41 @@ _SEPARATE_IDS = {
 }
 
 
+#: Where else an id not found as one kind may be, asked in this order once it was not
+#: found (a plate's id given as ``--screen``, found by a first-time user's walkthrough).
+_OTHER_KINDS: dict[str, tuple[str, ...]] = {
+    "screen": ("plate", "project"),
+    "project": ("dataset", "screen"),
+    "plate": ("screen", "dataset"),
+    "dataset": ("project", "plate"),
+}
+
+
+async def _other_kind_hint(client: Client, kind: str, object_id: int, server: str) -> str:
+    """``"; URL has a plate 7375: --plate 7375 if that is the one meant"``, for the first
+    other kind the server has an object of ``object_id`` of ("" for none, or asking failed).
+
+    Why: "not found" was all a user who gave a plate's id as ``--screen`` learnt. Asked
+    only on that error's path, one request a kind. Ids of different kinds collide on IDR
+    (it has a screen, plate, project and dataset 51), so it is worded as a possibility.
+    """
+    paths = {
+        "screen": urls.screen,
+        "project": urls.project,
+        "plate": urls.plate,
+        "dataset": urls.dataset,
+    }
+    for other in _OTHER_KINDS.get(kind, ()):
+        try:
+            await client.get(paths[other](object_id), Expect.JSON)
+        except FetchError:
+            continue
+        return (
+            f"; {server} has a {other} {object_id}: --{other} {object_id} if that is the one meant"
+        )
+    return ""
+
+
 def _check_failed_hint(
     kind: str, object_id: int, server: str, status: int | None, *, sent: bool = False
 ) -> str:
@@ -1167,7 +1202,8 @@ async def preflight(
             raise TargetNotFoundError(
                 f"{kind} {object_id} not found on the server",
                 hint=f"check the {kind} id on {server}{_SEPARATE_IDS.get(kind, '')}"
-                + (also if sent else ""),
+                + (also if sent else "")
+                + await _other_kind_hint(client, kind, object_id, server),
             ) from None
         if isinstance(outcome, FetchError):
             # Busy after the retries (a maintenance window that began after the check at

@@ -260,12 +260,29 @@ class _Parser(argparse.ArgumentParser):
         return [w for w in self._given if FLAG_SYNONYMS.get(w.split("=", 1)[0]) in missing]
 
     def _advice(self, message: str) -> str | None:
-        """A sentence for a flag of another tool that needs none here (``--resume``)."""
+        """A sentence for a flag of another tool that needs none here (``--resume``), or for
+        a target given as words (``harvest plate 7361``)."""
+        bare = self._bare_target(message)
+        if bare is not None:
+            return f"targets are flags: {bare}; "
         for typed in self._unknown_flags(message):
             if typed in FLAG_ADVICE and (
                 typed != "--config" or "config" in self._positional_dests()
             ):
                 return FLAG_ADVICE[typed].format(prog=self.prog) + "; "
+        return None
+
+    def _bare_target(self, message: str) -> str | None:
+        """``--plate 7361`` for ``plate 7361`` typed without the dashes, where ``7361`` is
+        an argument argparse could not place (``plate`` was taken for the config file)."""
+        unknown = message.removeprefix("unrecognized arguments: ")
+        if unknown == message:
+            return None
+        left = set(unknown.split())
+        for word, value in zip(self._given, self._given[1:], strict=False):
+            flag = f"--{word.casefold().removesuffix('s')}"
+            if value in left and flag in TARGET_WORDS and flag in self._option_string_actions:
+                return f"{flag} {value}"
         return None
 
     def _positional_dests(self) -> set[str]:
@@ -320,6 +337,9 @@ class _Parser(argparse.ArgumentParser):
         near = difflib.get_close_matches(typed, choices, n=1)
         return near[0] if near else None
 
+
+#: Target flags a new user types as words (``harvest plate 7361``): see ``_bare_target``.
+TARGET_WORDS = frozenset({"--screen", "--project", "--plate", "--dataset", "--image"})
 
 #: Other tools' words for our options (curl, wget, aria2c, rclone, GNU habits), offered as
 #: "did you mean" before any look-alike by letters: ``-j 8`` means ``--concurrency``, not the

@@ -213,7 +213,13 @@ def register(subparsers: Any) -> None:
         help="OMERO.web base URL (default: the server DIR was harvested from, else IDR)",
     )
     add_target_flags(harvest)
-    harvest.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
+    harvest.add_argument(
+        "--ids-from",
+        type=Path,
+        metavar="FILE",
+        help="image ids, one a line ('#' comments), or a CSV/TSV with an image_id column (an "
+        "index.csv); - reads standard input",
+    )
     harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
     harvest.add_argument(
         "--artifacts",
@@ -888,6 +894,7 @@ def _resumed_configs(
         replay_which,
     )
     from harvester.errors import ConfigError, HarvesterError, UsageError
+    from harvester.layout import JOURNALS_DIR, MARKER_NAME
     from harvester.pipeline import public_argv, resolve_config
 
     out = cfg.out
@@ -908,6 +915,13 @@ def _resumed_configs(
             hint += f" (no run of {out} saved readable settings in {out / 'runs'} to resume)"
         elif (out / "plan" / "plan.json").is_file():
             hint = f"harvest the plan in {out}: harvester harvest --from-plan {q} --out {q}"
+        elif not out.exists():  # a resume of a mistyped folder: say that first
+            hint = (
+                f"{out} does not exist, so there is no harvest to resume there: check the "
+                f"folder's name, or {hint}"
+            )
+        elif not (out / MARKER_NAME).exists() and not (out / JOURNALS_DIR).is_dir():
+            hint = f"{out} holds no harvest to resume: check the folder's name, or {hint}"
         raise UsageError("nothing to harvest", hint=hint)
     in_file = set(load_toml(args.config)) if args.config is not None else set()
     given = {k: v for k, v in overrides_from_args(args).items() if v is not None}

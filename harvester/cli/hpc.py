@@ -922,8 +922,8 @@ def run_index(args: argparse.Namespace) -> int:
 
         print(
             f"note: index.csv lacks the images of {lost} that did not list everything "
-            f"(a shard not run yet or stopped, or a listing that failed: harvester status "
-            f"{shlex.quote(str(out))} names them)"
+            f"(one still running or stopped, a shard not run yet, or a listing that failed: "
+            f"harvester status {shlex.quote(str(out))} names them)"
         )
     return 0
 

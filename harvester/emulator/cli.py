@@ -40,7 +40,9 @@ def _presets() -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the emulator's options to ``parser`` (shared by both entry points)."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 = any free port")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to bind (default 0: any free port)"
+    )
     parser.add_argument(
         "--preset", default="demo", help=f"catalogue preset: {_presets()} (default demo)"
     )

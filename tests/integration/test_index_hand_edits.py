@@ -86,6 +86,33 @@ def test_a_resume_keeps_an_index_edited_by_hand_and_writes_a_new_one(
     assert NOTE not in cli("status", str(out)).stdout
 
 
+def test_a_first_harvest_keeps_the_labels_and_splits_csv_it_found_there(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An existing folder holding the user's own labels.csv and splits.csv: a harvest with
+    neither label keys nor a split, which removes such tables it left itself, keeps these
+    as *.edited-*.csv with their bytes (they were deleted, found by a walkthrough)."""
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "labels.csv").write_text("cat,0\n")
+    (out / "splits.csv").write_text("train,1\n")
+    proc = cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", PLATE, "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "labels.csv").exists() and not (out / "splits.csv").exists()
+    [labels] = kept_copies(out, "labels")
+    [splits] = kept_copies(out, "splits")
+    assert labels.read_text() == "cat,0\n" and splits.read_text() == "train,1\n"
+    assert proc.stderr.splitlines() == [
+        f"WARNING harvester.problems: {out / name} was not written by harvester: kept it as "
+        f"{kept}; {name} is rebuilt from the journals at every harvest (keep your own files "
+        "under other names)"
+        for name, kept in (("splits.csv", splits), ("labels.csv", labels))
+    ]
+
+
 def test_an_untouched_index_with_a_new_time_is_rewritten_without_a_copy(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
@@ -98,6 +125,34 @@ def test_an_untouched_index_with_a_new_time_is_rewritten_without_a_copy(
     proc = cli("harvest", "--out", str(out), "-q")
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert kept_copies(out, "index") == []
+
+
+def test_a_first_harvest_into_a_folder_keeps_the_index_csv_it_found_there(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An existing folder holding the user's own index.csv: the first harvest keeps those
+    bytes as index.edited-*.csv with one warning saying harvester did not write it, rather
+    than overwriting them; the next harvest keeps nothing more."""
+    out = tmp_path / "d"
+    out.mkdir()
+    mine = "sample,condition\nA1,control\n"
+    (out / "index.csv").write_text(mine)
+    proc = cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", PLATE, "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    [kept] = kept_copies(out, "index")
+    assert kept.read_text() == mine
+    assert (out / "index.csv").read_text().startswith("image_id,")
+    assert proc.stderr.splitlines() == [
+        f"WARNING harvester.problems: {out / 'index.csv'} was not written by harvester: "
+        f"kept it as {kept}; index.csv is rebuilt from the journals at every harvest "
+        "(keep your own files under other names)"
+    ]
+    again = cli("harvest", "--out", str(out), "-q")
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert kept_copies(out, "index") == [kept]
 
 
 def test_harvester_index_keeps_a_labels_csv_edited_by_hand(

@@ -127,6 +127,32 @@ def test_no_recorded_settings(tmp_path: Path, emulator: EmulatorThread) -> None:
     ]
 
 
+def test_resuming_a_folder_that_holds_no_harvest_says_so(tmp_path: Path) -> None:
+    """`harvest --out DIR` given no target, DIR mistyped (no such folder) or not a harvest's:
+    the hint says there is no harvest there to resume, before how to name targets; exit 2
+    and nothing made (it said only "name --screen, ...", found by a walkthrough)."""
+    targets = "name --screen, --project, --plate, --dataset, --image, --ids-from or --from-plan"
+    missing = tmp_path / "idr0065"
+    proc = cli("harvest", "--out", str(missing))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: nothing to harvest",
+        f"hint: {missing} does not exist, so there is no harvest to resume there: check the "
+        f"folder's name, or {targets}",
+    ]
+    assert not missing.exists()
+    other = tmp_path / "papers"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine\n")
+    proc = cli("harvest", "--out", str(other))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: nothing to harvest",
+        f"hint: {other} holds no harvest to resume: check the folder's name, or {targets}",
+    ]
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+
+
 def test_a_hand_edited_saved_value_names_its_file(tmp_path: Path, emulator: EmulatorThread) -> None:
     """A saved setting edited into junk: one error naming the file, with or without flags
     given now (a flag made it an internal error: the resume line formatted the junk)."""

@@ -71,8 +71,9 @@ def test_status_names_a_shard_that_never_walked(
     assert main(["index", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == (
-        "note: index.csv lacks the images of 1 walk that did not list everything (a shard "
-        f"not run yet or stopped, or a listing that failed: harvester status {q} names them)"
+        "note: index.csv lacks the images of 1 walk that did not list everything (one still "
+        "running or stopped, a shard not run yet, or a listing that failed: harvester status "
+        f"{q} names them)"
     )
 
     # `harvest --out DIR` cannot replay a split: it names the shards' command.

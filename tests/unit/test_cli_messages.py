@@ -121,6 +121,16 @@ def cli_env() -> dict[str, str]:
             "error: unrecognized arguments: --jsn",
             "hint: see 'harvester --help'",
         ),
+        (  # a target kind as a bare word: 'plate' read as the config file, 7361 left over
+            ["harvest", "plate", "7361", "--out", "D"],
+            "error: unrecognized arguments: 7361",
+            "hint: targets are flags: --plate 7361; see 'harvester harvest --help'",
+        ),
+        (
+            ["plan", "Screens", "2302,2303", "--out", "D"],
+            "error: unrecognized arguments: 2302,2303",
+            "hint: targets are flags: --screen 2302,2303; see 'harvester plan --help'",
+        ),
     ],
 )
 def test_unknown_flag_hint_names_the_subcommand_and_the_near_flag(
@@ -162,6 +172,35 @@ def test_unknown_id_hint_fits_the_kind(
     assert err.splitlines()[0] == f"error: {kind} {UNKNOWN_ID} not found on the server"
     assert "screens and projects" not in err
     assert emulator.base_url in err.splitlines()[1]
+
+
+@pytest.mark.parametrize(
+    ("flag", "given", "meant"),
+    [("--screen", "7375", "plate"), ("--plate", "2302", "screen"), ("--project", "52", "dataset")],
+)
+def test_an_id_of_another_kind_names_the_flag_it_fits(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    flag: str,
+    given: str,
+    meant: str,
+) -> None:
+    """A plate's id given as a screen (and the like): exit 2, no folder, and the hint names
+    the object of that id the server has, with the flag that asks for it."""
+    kind = flag.removeprefix("--")
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, flag, given,
+        "--out", str(tmp_path / "d"), "--quiet",
+    )  # fmt: skip
+    assert code == 2
+    error, hint = err.splitlines()
+    assert error == f"error: {kind} {given} not found on the server"
+    assert hint.startswith(f"hint: check the {kind} id on {emulator.base_url}/ (")
+    assert hint.endswith(
+        f"; {emulator.base_url}/ has a {meant} {given}: --{meant} {given} if that is the one meant"
+    )
+    assert not (tmp_path / "d").exists()
 
 
 # --------------------------------------------------------------------------- 3. --out under a file
@@ -299,6 +338,20 @@ def test_help_texts_give_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 0
     assert "harvest its demo screen (a few seconds)" in flat(out)
     assert "under a minute" not in out
+
+
+def test_help_names_what_the_readme_promises(capsys: pytest.CaptureFixture[str]) -> None:
+    """harvest's --ids-from names the CSV form and `-` for standard input, and emulate's
+    --port its default (a first-time user's walkthrough found neither in the help)."""
+    code, out, _err = run(capsys, "harvest", "--help")
+    assert code == 0
+    assert (
+        "image ids, one a line ('#' comments), or a CSV/TSV with an image_id column (an "
+        "index.csv); - reads standard input"
+    ) in flat(out)
+    code, out, _err = run(capsys, "emulate", "--help")
+    assert code == 0
+    assert "port to bind (default 0: any free port)" in flat(out)
 
 
 @pytest.mark.parametrize("command", ["harvest", "plan", "slurm"])
@@ -708,6 +761,21 @@ def test_a_flag_value_read_as_the_config_file_is_said_to_be_one(
         "hint: 'Symbol' was read as the config file: quote a value with spaces (--label-key"
         " 'Gene Symbol'), and give several artifacts as one comma list (--artifacts"
         " thumbnail,stack)",
+    ]
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_target_kind_read_as_the_config_file_is_said_to_be_a_flag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harvester harvest screen --out x` (no id): the hint says targets are flags, not
+    how to quote a value; exit 2, no folder."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "harvest", "screen", "--out", "x")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: config file 'screen' not found",
+        "hint: 'screen' was read as the config file: targets are flags, e.g. --screen ID",
     ]
     assert not (tmp_path / "x").exists()
 

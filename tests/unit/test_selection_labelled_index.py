@@ -52,6 +52,13 @@ def make_dir(out: Path, images: dict[int, Labels]) -> None:
     anyio.run(fill)
 
 
+def written_by_harvester(out: Path, text: str) -> None:
+    """A labels.csv as an earlier index write left it (recorded in written.json), not the
+    user's own file."""
+    (out / LABELS_FILE).write_text(text)
+    _record_written(out, out / LABELS_FILE, hashlib.sha256(text.encode()).hexdigest())
+
+
 def read(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
@@ -223,7 +230,7 @@ def test_renumbered_labels_are_said(tmp_path: Path, caplog: pytest.LogCaptureFix
     on the old label_ids would read the new ones wrong, keeping the old file beside it; an
     unchanged rewrite says nothing."""
     make_dir(tmp_path, {1: (("Kind", "b"), ("Kind", "a")), 2: (("Kind", "c"),)})
-    (tmp_path / LABELS_FILE).write_text("label,label_id,images\nb;a,1,1\nc,0,1\n")
+    written_by_harvester(tmp_path, "label,label_id,images\nb;a,1,1\nc,0,1\n")
     with caplog.at_level(logging.WARNING):
         write_labelled_index(tmp_path, ["Kind"])
     assert read(tmp_path / LABELS_FILE) == [
@@ -252,7 +259,7 @@ def test_a_new_label_that_shifts_ids_is_no_label_gone(
     """A new label sorting first moves the others' ids: the warning says they are the same
     labels with other ids, and names none as gone."""
     make_dir(tmp_path, {1: (("Kind", "b"),), 2: (("Kind", "c"),), 3: (("Kind", "a"),)})
-    (tmp_path / LABELS_FILE).write_text("label,label_id,images\nb,0,1\nc,1,1\n")
+    written_by_harvester(tmp_path, "label,label_id,images\nb,0,1\nc,1,1\n")
     with caplog.at_level(logging.WARNING):
         write_labelled_index(tmp_path, ["Kind"])
     (line,) = problem_lines(caplog)

@@ -15,6 +15,7 @@ from PIL import Image
 from harvester.errors import UsageError
 from harvester.journal import JournalState
 from harvester.layout import image_path, make_writer, new_run_id
+from harvester.status import collect_status
 from harvester.store import Store
 from harvester.verify import verify
 
@@ -88,6 +89,25 @@ def test_flipped_byte_and_deleted_file_are_reported_and_refetched(tmp_path: Path
     assert anyio.run(harvest, tmp_path) == 3
     final = verify(tmp_path)
     assert not final.problems and final.ok == 7
+
+
+def test_status_counts_invalid_marks_only_until_the_refetch(tmp_path: Path) -> None:
+    """A file verify marked bad is counted by status as awaiting the next harvest; once
+    that harvest has fetched it again, status says nothing of it (it said the folder held
+    a file marked invalid for good, found by a first-time user's walkthrough)."""
+    anyio.run(harvest, tmp_path)
+    state = JournalState.load(tmp_path)
+    (tmp_path / state.done[("thumbnail", 1)]["path"]).unlink()
+    verify(tmp_path)
+    before = collect_status(tmp_path)
+    assert before.to_dict()["totals"]["invalid"] == 1
+    assert "1 file(s) marked invalid by verify, awaiting refetch by harvest" in (
+        before.format_text().splitlines()
+    )
+    assert anyio.run(harvest, tmp_path) == 1
+    after = collect_status(tmp_path)
+    assert after.to_dict()["totals"]["invalid"] == 0
+    assert "marked invalid" not in after.format_text()
 
 
 def test_size_mismatch_and_undecodable_files_are_damaged(tmp_path: Path) -> None:
