@@ -480,12 +480,37 @@ def read_json_record(
     return obj if isinstance(obj, dict) else {}
 
 
-def record_time(record: Mapping[str, Any]) -> float | None:
-    """A record's ``at`` (Unix time) as a float; None when it is not a finite number."""
-    at = record.get("at")
+def record_time(record: Mapping[str, Any], key: str = "at") -> float | None:
+    """A record's ``at`` (Unix time; or ``key``) as a float; None when it is not a finite number."""
+    at = record.get(key)
     if not isinstance(at, int | float) or isinstance(at, bool) or not math.isfinite(at):
         return None
     return float(at)
+
+
+#: The key of a record (``split.json``, ``label_ids.json``) made by a task of a job array:
+#: when its script was written (:func:`made_after_script`).
+SCRIPT_KEY = "script_written"
+
+
+def made_after_script(record: Mapping[str, Any], written: float) -> bool:
+    """Whether a record of DIR (``split.json``, ``label_ids.json``) was made after a job
+    array's script written at ``written`` (:func:`harvester.slurm.script_written`), so that
+    the script's tasks keep it rather than record their own flags over it.
+
+    A record made by such a task carries its own script's time (:data:`SCRIPT_KEY`), and the
+    two script times are compared: both are the clock of the machine ``harvester slurm``
+    ran on, where the record's ``at`` is that of the node the task ran on. Compared with
+    ``at``, a node whose clock ran a minute ahead made its record "after" a script written
+    in that minute, and the new script's tasks kept the old split (the user's later
+    choice, lost with a warning); and an old array's task that only started after a new
+    script was written kept the new script's tasks from recording theirs. Any other record
+    (``harvester index``, a harvest not in an array) counts by its ``at``.
+    """
+    script = record_time(record, SCRIPT_KEY)
+    if script is not None:
+        return script > written
+    return (record_time(record) or 0.0) > written
 
 
 def remember_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKeysRecord:

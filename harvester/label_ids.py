@@ -221,6 +221,7 @@ def record_pin(
     ``harvester index``, or dropped by it) is kept, and None returned.
     Raises :class:`~harvester.errors.StorageError` (one line) when DIR cannot be written.
     """
+    from harvester.folder_settings import SCRIPT_KEY
     from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
     from harvester.runlock import folder_lock
     from harvester.store import atomic_write_bytes, storage_error
@@ -234,11 +235,13 @@ def record_pin(
         "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "by": by,
     }
+    if unless_newer_than is not None:
+        body[SCRIPT_KEY] = unless_newer_than
     data = (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
     path = label_ids_path(out_dir)
     try:
         with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
-            if unless_newer_than is not None and (_recorded_at(out_dir) or 0) > unless_newer_than:
+            if unless_newer_than is not None and _made_after(out_dir, unless_newer_than):
                 return None
             atomic_write_bytes(Path(out_dir), path, data)
     except OSError as exc:
@@ -279,15 +282,16 @@ def drop_pin(out_dir: Path, *, by: str = "harvester index") -> bool:
     return True
 
 
-def _recorded_at(out_dir: Path) -> float | None:
-    """When DIR's pin (or its drop) was recorded; None without a record, or for a damaged one."""
-    from harvester.folder_settings import read_json_record, record_time
+def _made_after(out_dir: Path, written: float) -> bool:
+    """Whether DIR's pin (or its drop) was recorded after a script written at ``written``
+    (:func:`~harvester.folder_settings.made_after_script`); no record, or a damaged one: no."""
+    from harvester.folder_settings import made_after_script, read_json_record
 
     try:
         obj = read_json_record(label_ids_path(out_dir), _FILE_LIMIT, DamagedPinError)
     except DamagedPinError:
-        return None
-    return None if obj is None else record_time(obj)
+        return False
+    return obj is not None and made_after_script(obj, written)
 
 
 def read_pin(out_dir: Path) -> LabelIdsPin | None:

@@ -203,6 +203,7 @@ def remember_split(
     and the ``replaced`` of the next. Holds no URL or credential.
     Raises :class:`~harvester.errors.StorageError` when DIR cannot be written.
     """
+    from harvester.folder_settings import SCRIPT_KEY
     from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
     from harvester.runlock import folder_lock
     from harvester.store import atomic_write_bytes, storage_error
@@ -216,11 +217,13 @@ def remember_split(
         "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "by": by,
     }
+    if unless_newer_than is not None:
+        body[SCRIPT_KEY] = unless_newer_than
     path = split_path(out_dir)
     try:
         with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
             before = read_split_record(out_dir)
-            if unless_newer_than is not None and (before.at or 0) > unless_newer_than:
+            if unless_newer_than is not None and before.made_after(unless_newer_than):
                 return False
             replaced = _replaced_by(out_dir, before, spec)
             if replaced is not None:
@@ -278,6 +281,15 @@ class SplitRecord:
     replaced: str | None = None
     damaged: str | None = None
     at: float | None = None
+    #: Made by a task of a job array: when its script was written (see :meth:`made_after`).
+    script: float | None = None
+
+    def made_after(self, written: float) -> bool:
+        """Whether it was recorded after a job array's script written at ``written``
+        (:func:`harvester.folder_settings.made_after_script`): that script's tasks keep it."""
+        from harvester.folder_settings import SCRIPT_KEY, made_after_script
+
+        return made_after_script({"at": self.at, SCRIPT_KEY: self.script}, written)
 
     def damaged_line(self, out_dir: Path) -> str | None:
         """The warning for a damaged record, with what to do; None when it is not damaged."""
@@ -297,7 +309,7 @@ def read_split_record(out_dir: Path) -> SplitRecord:
     """DIR's ``split.json``, read once (at most :data:`RECORD_LIMIT` bytes), never raising:
     a record that cannot be read, is too big or too deeply nested, or is not a split is a
     :class:`SplitRecord` with ``damaged`` set, for the caller to say (or keep quiet)."""
-    from harvester.folder_settings import read_json_record, record_time
+    from harvester.folder_settings import SCRIPT_KEY, read_json_record, record_time
 
     path = split_path(out_dir)
     try:
@@ -307,7 +319,7 @@ def read_split_record(out_dir: Path) -> SplitRecord:
         if "split" not in data:  # (read_json_record gives {} for JSON that is no object)
             raise ConfigError("not a JSON object with a 'split'")
         if data["split"] is None:
-            return SplitRecord(at=record_time(data))
+            return SplitRecord(at=record_time(data), script=record_time(data, SCRIPT_KEY))
         by = check_split_by(data.get("split_by")) or DEFAULT_SPLIT_BY
         spec = SplitSpec(
             parse_split(data["split"]), by, check_split_seed(data.get("split_seed")) or 0
@@ -317,7 +329,12 @@ def read_split_record(out_dir: Path) -> SplitRecord:
     except ConfigError as exc:
         return SplitRecord(damaged=f"{path} is damaged ({exc})")
     replaced = data.get("replaced")
-    return SplitRecord(spec, replaced if isinstance(replaced, str) else None, at=record_time(data))
+    return SplitRecord(
+        spec,
+        replaced if isinstance(replaced, str) else None,
+        at=record_time(data),
+        script=record_time(data, SCRIPT_KEY),
+    )
 
 
 def replaced_split(out_dir: Path) -> str | None:
