@@ -360,7 +360,8 @@ def pin_line(
     kept = sum(1 for label in pin.ids if counts.get(label))
     reserved = len(pin.ids) - kept
     new = [label for label in ids if label not in pin.ids]
-    parts = [f"{plural(kept, 'label')} on images here keep their label_id"]
+    keep = "keeps its label_id" if kept == 1 else "keep their label_id"
+    parts = [f"{plural(kept, 'label')} on images here {keep}"]
     if not kept:  # the pin names no label of this index: most often other label keys
         parts[0] += " (other label keys than that file's?)"
     if reserved:
@@ -368,7 +369,8 @@ def pin_line(
         parts.append(f"{reserved} on no image {theirs} reserved (0 images in labels.csv)")
     if new:
         shown = labels_with_ids(new, ids)
-        parts.append(f"{plural(len(new), 'new label')} get the next ones ({shown})")
+        get = "gets the next one" if len(new) == 1 else "get the next ones"
+        parts.append(f"{plural(len(new), 'new label')} {get} ({shown})")
     return (
         f"label_ids pinned to {pin.source}, recorded in {label_ids_path(out_dir)}: "
         f"{'; '.join(parts)}; later index writes keep them until --label-ids-from is given "
