@@ -70,6 +70,8 @@ SUM_TOLERANCE = 1e-9
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _HASH_SPACE = 1 << 64
 _EXAMPLE = "e.g. --split train=0.8,val=0.1,test=0.1"
+#: The same for a value read from a config file, in its terms (``ConfigError.file_hint``).
+_FILE_EXAMPLE = 'e.g. split = "train=0.8,val=0.1,test=0.1"'
 _problems = logging.getLogger(PROBLEMS_LOGGER)
 
 
@@ -124,7 +126,10 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
     """
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
-            f"split: expected NAME=FRACTION,... got {value!r}", hint=_EXAMPLE, key="split"
+            f"split: expected NAME=FRACTION,... got {value!r}",
+            hint=_EXAMPLE,
+            file_hint=_FILE_EXAMPLE,
+            key="split",
         )
     parts: list[tuple[str, float]] = []
     for item in value.split(","):
@@ -134,6 +139,7 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
                 f"split: {item.strip()!r} is not NAME=FRACTION (a name of letters, digits,"
                 " _ or -, from a letter)",
                 hint=_EXAMPLE,
+                file_hint=_FILE_EXAMPLE,
                 key="split",
             )
         try:
@@ -142,7 +148,10 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
             fraction = math.nan
         if not math.isfinite(fraction) or fraction <= 0:
             raise ConfigError(
-                f"split: {name}={number} must be a fraction above 0", hint=_EXAMPLE, key="split"
+                f"split: {name}={number} must be a fraction above 0",
+                hint=_EXAMPLE,
+                file_hint=_FILE_EXAMPLE,
+                key="split",
             )
         if any(name.casefold() == other.casefold() for other, _ in parts):
             raise ConfigError(
@@ -154,6 +163,7 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
         raise ConfigError(
             f"split: the fractions of {value.strip()} sum to {total:g}, not 1",
             hint=_EXAMPLE,
+            file_hint=_FILE_EXAMPLE,
             key="split",
         )
     return tuple(parts)
@@ -168,6 +178,7 @@ def check_split_by(value: object) -> str | None:
         raise ConfigError(
             f"split_by: {value!r} is not one of {', '.join(SPLIT_BY)}",
             hint="--split-by well keeps every field of a well in one split (the default)",
+            file_hint='split_by = "well" keeps every field of a well in one split (the default)',
             key="split_by",
         )
     return str(text)
