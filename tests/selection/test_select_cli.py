@@ -215,3 +215,25 @@ def test_a_bad_split_in_a_config_file_hints_the_files_key(
     assert error.startswith(f"error: {toml}: split"), result.stderr
     assert said.startswith(hint) and "--split" not in said, result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("flags", [["--split-by", "plate"], ["--split-seed", "3"]])
+def test_how_to_split_with_no_split_says_the_split_is_dropped(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    """``--split-by``/``--split-seed`` beside ``--no-split``: the refusal says the split is
+    dropped, not that none is given, and its hint does not tell a user who typed
+    ``--no-split`` to add a split as if unseen (exit 2, nothing written)."""
+    out = tmp_path / "never"
+    result = run_cli(
+        "harvest", "--base-url", "http://127.0.0.1:9", "--out", str(out),
+        "--screen", str(DEMO_SCREEN), *flags, "--no-split",
+    )  # fmt: skip
+    assert result.returncode == 2
+    error, hint = result.stderr.splitlines()
+    assert error.startswith(f"error: {flags[0]}: says how to split, but the split is dropped")
+    assert hint == (
+        f"hint: leave out {flags[0]} with --no-split, or give --split NAME=FRACTION,... "
+        "in its place"
+    )
+    assert not out.exists()
