@@ -426,6 +426,15 @@ class HarvestConfig:
             self.split is None or self.split == NO_SPLIT
         ):
             key = "split_by" if self.split_by is not None else "split_seed"
+            if self.split == NO_SPLIT:  # (a hint to add --split read as if it was not seen)
+                raise ConfigError(
+                    f"{key}: says how to split, but the split is dropped (no split: "
+                    '--no-split, or split = "none")',
+                    hint=f"leave out --{key.replace('_', '-')} with --no-split, or give "
+                    "--split NAME=FRACTION,... in its place",
+                    key=key,
+                    file_hint=f'remove {key}, or give split = "train=0.8,val=0.1,test=0.1"',
+                )
             raise ConfigError(
                 f"{key}: says how to split, but no split is given",
                 hint="add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1",

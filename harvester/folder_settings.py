@@ -80,6 +80,7 @@ resumed without ``--label-key``, ``harvester index DIR``, the index job of a SLU
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -479,12 +480,37 @@ def read_json_record(
     return obj if isinstance(obj, dict) else {}
 
 
-def record_time(record: Mapping[str, Any]) -> float | None:
-    """A record's ``at`` (Unix time) as a float; None when it is not a finite number."""
-    at = record.get("at")
+def record_time(record: Mapping[str, Any], key: str = "at") -> float | None:
+    """A record's ``at`` (Unix time; or ``key``) as a float; None when it is not a finite number."""
+    at = record.get(key)
     if not isinstance(at, int | float) or isinstance(at, bool) or not math.isfinite(at):
         return None
     return float(at)
+
+
+#: The key of a record (``split.json``, ``label_ids.json``) made by a task of a job array:
+#: when its script was written (:func:`made_after_script`).
+SCRIPT_KEY = "script_written"
+
+
+def made_after_script(record: Mapping[str, Any], written: float) -> bool:
+    """Whether a record of DIR (``split.json``, ``label_ids.json``) was made after a job
+    array's script written at ``written`` (:func:`harvester.slurm.script_written`), so that
+    the script's tasks keep it rather than record their own flags over it.
+
+    A record made by such a task carries its own script's time (:data:`SCRIPT_KEY`), and the
+    two script times are compared: both are the clock of the machine ``harvester slurm``
+    ran on, where the record's ``at`` is that of the node the task ran on. Compared with
+    ``at``, a node whose clock ran a minute ahead made its record "after" a script written
+    in that minute, and the new script's tasks kept the old split (the user's later
+    choice, lost with a warning); and an old array's task that only started after a new
+    script was written kept the new script's tasks from recording theirs. Any other record
+    (``harvester index``, a harvest not in an array) counts by its ``at``.
+    """
+    script = record_time(record, SCRIPT_KEY)
+    if script is not None:
+        return script > written
+    return (record_time(record) or 0.0) > written
 
 
 def remember_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKeysRecord:
@@ -494,10 +520,32 @@ def remember_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> Label
     the next harvest or ``harvester index`` without keys wrote a plain one and removed
     ``labels.csv``. Written atomically (a temp file beside it, made durable, renamed, as
     index.csv is), so processes sharing DIR (shards, an index job) read the old record or
-    the new one, never half of one. Always written, even with the same keys: its time is
+    the new one, never half of one; under DIR's index lock, as :func:`carry_label_keys`
+    reads and writes it. Always written, even with the same keys: its time is
     what makes it newer than the runs that came before it (:func:`remembered_label_keys`).
     Raises :class:`~harvester.errors.StorageError` (one line) when DIR cannot be written.
     """
+    with _index_lock(out_dir):
+        return _write_label_keys(out_dir, keys, by=by)
+
+
+@contextlib.contextmanager
+def _index_lock(out_dir: Path) -> Iterator[None]:
+    """DIR's index lock, as ``split.json`` and ``label_ids.json`` are written under it; a
+    lock file that cannot be made is a :class:`~harvester.errors.StorageError`."""
+    from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
+    from harvester.runlock import folder_lock
+    from harvester.store import storage_error
+
+    try:
+        with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+            yield
+    except OSError as exc:  # (the block's own writes raise StorageError, said as they are)
+        raise storage_error(exc, str(label_keys_path(out_dir))) from exc
+
+
+def _write_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKeysRecord:
+    """:func:`remember_label_keys`'s write (the caller holds the index lock)."""
     from harvester.store import atomic_write_bytes, storage_error
 
     now = time.time()
@@ -517,24 +565,30 @@ def remember_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> Label
     return record
 
 
-def carry_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> bool:
-    """Record a run's ``keys`` where DIR's record holds others; return whether it did.
+def carry_label_keys(out_dir: Path, keys: Sequence[str], *, by: str, started: float) -> bool:
+    """Record a run's ``keys`` where DIR's record, older than the run, holds others; return
+    whether it did. ``started``: when the run started (its journaled "run" record's time).
 
     For a harvest given ``--label-key`` that is about to remove its saved configuration
     (a rerun that recorded nothing): that configuration is what says its keys were given
     after the record, so without it a record of other keys, written by ``harvester
-    index`` in between, would win. Writes nothing where there is no record (the runs'
-    configurations decide), or where it holds these keys already (an hourly rerun
-    rewrites nothing). A damaged record is replaced.
+    index`` before the run, would win. Writes nothing where there is no record (the runs'
+    configurations decide), where it holds these keys already (an hourly rerun rewrites
+    nothing), or where it was made after the run started: ``harvester index --label-key``
+    given while the run went on was given last, and :func:`remembered_label_keys` lets such
+    a record win over the run's configuration too. Read and written under DIR's index lock,
+    as :func:`remember_label_keys` writes: a record made between the read and the write
+    was replaced. A damaged record is replaced.
     """
-    try:
-        record = read_label_keys_record(out_dir)
-    except DamagedLabelKeysError:
-        record = LabelKeysRecord((), 0.0, "")
-    if record is None or record.keys == tuple(keys):
-        return False
-    remember_label_keys(out_dir, keys, by=by)
-    return True
+    with _index_lock(out_dir):
+        try:
+            record = read_label_keys_record(out_dir)
+        except DamagedLabelKeysError:
+            record = LabelKeysRecord((), 0.0, "")
+        if record is None or record.keys == tuple(keys) or record.at >= started:
+            return False
+        _write_label_keys(out_dir, keys, by=by)
+        return True
 
 
 def remembered_label_keys(

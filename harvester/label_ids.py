@@ -221,6 +221,7 @@ def record_pin(
     ``harvester index``, or dropped by it) is kept, and None returned.
     Raises :class:`~harvester.errors.StorageError` (one line) when DIR cannot be written.
     """
+    from harvester.folder_settings import SCRIPT_KEY
     from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
     from harvester.runlock import folder_lock
     from harvester.store import atomic_write_bytes, storage_error
@@ -234,11 +235,13 @@ def record_pin(
         "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "by": by,
     }
+    if unless_newer_than is not None:
+        body[SCRIPT_KEY] = unless_newer_than
     data = (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
     path = label_ids_path(out_dir)
     try:
         with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
-            if unless_newer_than is not None and (_recorded_at(out_dir) or 0) > unless_newer_than:
+            if unless_newer_than is not None and _made_after(out_dir, unless_newer_than):
                 return None
             atomic_write_bytes(Path(out_dir), path, data)
     except OSError as exc:
@@ -279,15 +282,16 @@ def drop_pin(out_dir: Path, *, by: str = "harvester index") -> bool:
     return True
 
 
-def _recorded_at(out_dir: Path) -> float | None:
-    """When DIR's pin (or its drop) was recorded; None without a record, or for a damaged one."""
-    from harvester.folder_settings import read_json_record, record_time
+def _made_after(out_dir: Path, written: float) -> bool:
+    """Whether DIR's pin (or its drop) was recorded after a script written at ``written``
+    (:func:`~harvester.folder_settings.made_after_script`); no record, or a damaged one: no."""
+    from harvester.folder_settings import made_after_script, read_json_record
 
     try:
         obj = read_json_record(label_ids_path(out_dir), _FILE_LIMIT, DamagedPinError)
     except DamagedPinError:
-        return None
-    return None if obj is None else record_time(obj)
+        return False
+    return obj is not None and made_after_script(obj, written)
 
 
 def read_pin(out_dir: Path) -> LabelIdsPin | None:
@@ -356,7 +360,8 @@ def pin_line(
     kept = sum(1 for label in pin.ids if counts.get(label))
     reserved = len(pin.ids) - kept
     new = [label for label in ids if label not in pin.ids]
-    parts = [f"{plural(kept, 'label')} on images here keep their label_id"]
+    keep = "keeps its label_id" if kept == 1 else "keep their label_id"
+    parts = [f"{plural(kept, 'label')} on images here {keep}"]
     if not kept:  # the pin names no label of this index: most often other label keys
         parts[0] += " (other label keys than that file's?)"
     if reserved:
@@ -364,7 +369,8 @@ def pin_line(
         parts.append(f"{reserved} on no image {theirs} reserved (0 images in labels.csv)")
     if new:
         shown = labels_with_ids(new, ids)
-        parts.append(f"{plural(len(new), 'new label')} get the next ones ({shown})")
+        get = "gets the next one" if len(new) == 1 else "get the next ones"
+        parts.append(f"{plural(len(new), 'new label')} {get} ({shown})")
     return (
         f"label_ids pinned to {pin.source}, recorded in {label_ids_path(out_dir)}: "
         f"{'; '.join(parts)}; later index writes keep them until --label-ids-from is given "

@@ -87,6 +87,7 @@ from harvester.journal import (
     JournalState,
     newest_saved_config,
     run_config_of,
+    run_starts,
     saved_run_configs,
     walk_listed_all,
 )
@@ -1000,10 +1001,12 @@ class Harvest:
             return  # this run's finished walk is what tells status the earlier one is mended
         if self.cfg.label_keys and not self._label_keys_recorded:
             # Its config, which says these keys were given now, is about to go: where
-            # `harvester index --label-key` recorded other keys since, the record takes these.
+            # `harvester index --label-key` recorded other keys before it began, the record
+            # takes these (one recorded while it ran was given later, and stays).
             keys = self.cfg.label_keys
+            started = run_starts(store.state).get(self.summary.run_id, 0.0)
             await anyio.to_thread.run_sync(
-                lambda: carry_label_keys(self.out, keys, by="harvester harvest")
+                lambda: carry_label_keys(self.out, keys, by="harvester harvest", started=started)
             )
         if await anyio.to_thread.run_sync(self._config_is_read, store.state):
             return

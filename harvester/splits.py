@@ -70,6 +70,8 @@ SUM_TOLERANCE = 1e-9
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _HASH_SPACE = 1 << 64
 _EXAMPLE = "e.g. --split train=0.8,val=0.1,test=0.1"
+#: The same for a value read from a config file, in its terms (``ConfigError.file_hint``).
+_FILE_EXAMPLE = 'e.g. split = "train=0.8,val=0.1,test=0.1"'
 _problems = logging.getLogger(PROBLEMS_LOGGER)
 
 
@@ -124,7 +126,10 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
     """
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
-            f"split: expected NAME=FRACTION,... got {value!r}", hint=_EXAMPLE, key="split"
+            f"split: expected NAME=FRACTION,... got {value!r}",
+            hint=_EXAMPLE,
+            file_hint=_FILE_EXAMPLE,
+            key="split",
         )
     parts: list[tuple[str, float]] = []
     for item in value.split(","):
@@ -134,6 +139,7 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
                 f"split: {item.strip()!r} is not NAME=FRACTION (a name of letters, digits,"
                 " _ or -, from a letter)",
                 hint=_EXAMPLE,
+                file_hint=_FILE_EXAMPLE,
                 key="split",
             )
         try:
@@ -142,7 +148,10 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
             fraction = math.nan
         if not math.isfinite(fraction) or fraction <= 0:
             raise ConfigError(
-                f"split: {name}={number} must be a fraction above 0", hint=_EXAMPLE, key="split"
+                f"split: {name}={number} must be a fraction above 0",
+                hint=_EXAMPLE,
+                file_hint=_FILE_EXAMPLE,
+                key="split",
             )
         if any(name.casefold() == other.casefold() for other, _ in parts):
             raise ConfigError(
@@ -154,6 +163,7 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
         raise ConfigError(
             f"split: the fractions of {value.strip()} sum to {total:g}, not 1",
             hint=_EXAMPLE,
+            file_hint=_FILE_EXAMPLE,
             key="split",
         )
     return tuple(parts)
@@ -168,6 +178,7 @@ def check_split_by(value: object) -> str | None:
         raise ConfigError(
             f"split_by: {value!r} is not one of {', '.join(SPLIT_BY)}",
             hint="--split-by well keeps every field of a well in one split (the default)",
+            file_hint='split_by = "well" keeps every field of a well in one split (the default)',
             key="split_by",
         )
     return str(text)
@@ -203,6 +214,7 @@ def remember_split(
     and the ``replaced`` of the next. Holds no URL or credential.
     Raises :class:`~harvester.errors.StorageError` when DIR cannot be written.
     """
+    from harvester.folder_settings import SCRIPT_KEY
     from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
     from harvester.runlock import folder_lock
     from harvester.store import atomic_write_bytes, storage_error
@@ -216,11 +228,13 @@ def remember_split(
         "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "by": by,
     }
+    if unless_newer_than is not None:
+        body[SCRIPT_KEY] = unless_newer_than
     path = split_path(out_dir)
     try:
         with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
             before = read_split_record(out_dir)
-            if unless_newer_than is not None and (before.at or 0) > unless_newer_than:
+            if unless_newer_than is not None and before.made_after(unless_newer_than):
                 return False
             replaced = _replaced_by(out_dir, before, spec)
             if replaced is not None:
@@ -278,6 +292,15 @@ class SplitRecord:
     replaced: str | None = None
     damaged: str | None = None
     at: float | None = None
+    #: Made by a task of a job array: when its script was written (see :meth:`made_after`).
+    script: float | None = None
+
+    def made_after(self, written: float) -> bool:
+        """Whether it was recorded after a job array's script written at ``written``
+        (:func:`harvester.folder_settings.made_after_script`): that script's tasks keep it."""
+        from harvester.folder_settings import SCRIPT_KEY, made_after_script
+
+        return made_after_script({"at": self.at, SCRIPT_KEY: self.script}, written)
 
     def damaged_line(self, out_dir: Path) -> str | None:
         """The warning for a damaged record, with what to do; None when it is not damaged."""
@@ -297,7 +320,7 @@ def read_split_record(out_dir: Path) -> SplitRecord:
     """DIR's ``split.json``, read once (at most :data:`RECORD_LIMIT` bytes), never raising:
     a record that cannot be read, is too big or too deeply nested, or is not a split is a
     :class:`SplitRecord` with ``damaged`` set, for the caller to say (or keep quiet)."""
-    from harvester.folder_settings import read_json_record, record_time
+    from harvester.folder_settings import SCRIPT_KEY, read_json_record, record_time
 
     path = split_path(out_dir)
     try:
@@ -307,7 +330,7 @@ def read_split_record(out_dir: Path) -> SplitRecord:
         if "split" not in data:  # (read_json_record gives {} for JSON that is no object)
             raise ConfigError("not a JSON object with a 'split'")
         if data["split"] is None:
-            return SplitRecord(at=record_time(data))
+            return SplitRecord(at=record_time(data), script=record_time(data, SCRIPT_KEY))
         by = check_split_by(data.get("split_by")) or DEFAULT_SPLIT_BY
         spec = SplitSpec(
             parse_split(data["split"]), by, check_split_seed(data.get("split_seed")) or 0
@@ -317,7 +340,12 @@ def read_split_record(out_dir: Path) -> SplitRecord:
     except ConfigError as exc:
         return SplitRecord(damaged=f"{path} is damaged ({exc})")
     replaced = data.get("replaced")
-    return SplitRecord(spec, replaced if isinstance(replaced, str) else None, at=record_time(data))
+    return SplitRecord(
+        spec,
+        replaced if isinstance(replaced, str) else None,
+        at=record_time(data),
+        script=record_time(data, SCRIPT_KEY),
+    )
 
 
 def replaced_split(out_dir: Path) -> str | None:

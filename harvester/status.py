@@ -1898,17 +1898,22 @@ def _resume_line(
 def _running_progress(out_dir: Path, held: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """The progress line each running harvest keeps beside its lock, and its age (seconds).
 
-    Read only for locks held now: a file left by a run that was killed says nothing of now.
+    Read only for locks held now, and only a file written since the lock was taken (the
+    holder writes its "pid N on HOST" line in the lock file as it takes it): the file of a
+    run that ended or was killed says nothing of now, nor of the run holding the lock, which
+    writes its own once it has opened DIR (a big folder's journals take a while to load).
     """
     found: list[dict[str, Any]] = []
     for name, running in held:
         path = out_dir / LOCKS_DIR / progress_name(name)
         try:
             line = path.read_text(encoding="utf-8").strip()
-            age = max(0.0, time.time() - path.stat().st_mtime)
+            written = path.stat().st_mtime
+            taken = (out_dir / LOCKS_DIR / name).stat().st_mtime
         except (OSError, UnicodeDecodeError):  # an older harvester's run, or a moment too soon
             continue
-        if line:
+        age = max(0.0, time.time() - written)
+        if line and written >= taken:
             found.append({"running": running, "line": line, "age": round(age, 1)})
     return found
 

@@ -1121,6 +1121,12 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
         if args.split is None:
             if by is not None or args.split_seed is not None:
                 flag = "--split-by" if by is not None else "--split-seed"
+                if args.no_split:  # (a hint to add --split read as if it was not seen)
+                    raise UsageError(
+                        f"{flag} says how to split, but the split is dropped (--no-split)",
+                        hint=f"leave out {flag} with --no-split, or give --split "
+                        "NAME=FRACTION,... in its place",
+                    )
                 raise UsageError(
                     f"{flag} says how to split, but no split is given",
                     hint="add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1",

@@ -134,3 +134,65 @@ def test_on_a_cluster_a_resubmitted_script_keeps_a_later_no_split(
         if "after this array's script" in path.read_text(errors="replace")
     ]
     assert len(kept) == 2, _logs(out)
+
+
+def _written_at(out: Path) -> float:
+    """The time DIR/harvest.sbatch says it was written (its HARVESTER_SCRIPT_WRITTEN)."""
+    for line in (out / "harvest.sbatch").read_text(encoding="utf-8").splitlines():
+        if line.startswith("export HARVESTER_SCRIPT_WRITTEN="):
+            return float(line.partition("=")[2])
+    raise AssertionError("harvest.sbatch exports no HARVESTER_SCRIPT_WRITTEN")
+
+
+def _set_written_at(out: Path, when: float) -> None:
+    """Make DIR/harvest.sbatch say it was written at ``when`` (another machine's clock)."""
+    script = out / "harvest.sbatch"
+    lines = script.read_text(encoding="utf-8").splitlines(keepends=True)
+    script.write_text(
+        "".join(
+            f"export HARVESTER_SCRIPT_WRITTEN={when:.3f}\n"
+            if line.startswith("export HARVESTER_SCRIPT_WRITTEN=")
+            else line
+            for line in lines
+        ),
+        encoding="utf-8",
+    )
+
+
+def test_a_new_script_records_over_a_task_of_a_node_whose_clock_ran_ahead(
+    tmp_path: Path, emulator_process: EmulatorProcess
+) -> None:
+    """The old script's task ran on a node whose clock is ahead of the login node's: its
+    record's time is after the new script's, written later on the login node. The new
+    script's task records its split and pin all the same (no note), and the old script
+    submitted again then keeps them."""
+    v1, v2 = tmp_path / "v1.csv", tmp_path / "v2.csv"
+    v1.write_text("label,label_id\nTPX2,0\nECT2,1\n", encoding="utf-8")
+    v2.write_text("label,label_id\nTPX2,1\nECT2,0\n", encoding="utf-8")
+    out = tmp_path / "skew"
+    _slurm(
+        emulator_process, out, "--label-key", GENE, "--label-ids-from", str(v1),
+        "--split", "train=0.5,test=0.5",
+    )  # fmt: skip
+    old_script = (out / "harvest.sbatch").read_text(encoding="utf-8")
+    first = _written_at(out)
+    _task(out, 0)
+    recorded = json.loads((out / "split.json").read_text())["at"]
+    assert recorded > first
+    _slurm(
+        emulator_process, out, "--label-key", GENE, "--label-ids-from", str(v2),
+        "--split", "a=0.5,b=0.5",
+    )  # fmt: skip
+    # Written after the task's record on the login node's clock, which is behind the node's.
+    _set_written_at(out, (first + recorded) / 2)
+    new = _task(out, 1)
+    assert "after this array's script" not in new.stderr
+    assert json.loads((out / "split.json").read_text())["split"] == "a=0.5,b=0.5"
+    assert json.loads((out / "label_ids.json").read_text())["label_ids"] == {"ECT2": 0, "TPX2": 1}
+
+    (out / "harvest.sbatch").write_text(old_script, encoding="utf-8")  # the old one resubmitted
+    again = _task(out, 0)
+    assert len([ln for ln in again.stderr.splitlines() if "after this array's script" in ln]) == 2
+    run(harvester_cmd("index", str(out)))
+    assert json.loads((out / "split.json").read_text())["split"] == "a=0.5,b=0.5"
+    assert _ids(out)["TPX2"] == "1" and _ids(out)["ECT2"] == "0"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -221,18 +222,31 @@ def test_two_index_commands_at_once_leave_one_whole_record(plate: Path) -> None:
 
 def test_a_harvest_carries_its_keys_over_a_record_of_others(tmp_path: Path) -> None:
     """What a rerun given ``--label-key`` that recorded nothing does before its saved
-    config goes (see the pipeline): a record of other keys takes its keys; no record, or
-    one of the same keys, is left as it is (an hourly rerun rewrites nothing)."""
+    config goes (see the pipeline): a record of other keys made before it started takes
+    its keys; no record, or one of the same keys, is left as it is (an hourly rerun
+    rewrites nothing)."""
     record = tmp_path / "label_keys.json"
-    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest") is False
+    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest", started=0) is False
     assert not record.exists()
     remember_label_keys(tmp_path, [GENE], by="harvester index")
-    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest") is True
+    started = time.time() + 1
+    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest", started=started)
     written = record.read_bytes()
     assert json.loads(written)["label_keys"] == ["Phenotype"]
     assert json.loads(written)["by"] == "harvester harvest"
-    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest") is False
+    assert not carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest", started=started)
     assert record.read_bytes() == written
     record.write_bytes(b"junk")
-    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest") is True
+    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest", started=started)
     assert json.loads(record.read_bytes())["label_keys"] == ["Phenotype"]
+
+
+def test_a_harvest_keeps_keys_recorded_while_it_ran(tmp_path: Path) -> None:
+    """``harvester index --label-key`` given while a rerun with other keys went on was
+    given last: the rerun's end (its config removed) leaves that record as it is."""
+    started = time.time() - 60  # the rerun began a minute ago
+    remember_label_keys(tmp_path, [GENE], by="harvester index")
+    record = (tmp_path / "label_keys.json").read_bytes()
+    assert not carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest", started=started)
+    assert (tmp_path / "label_keys.json").read_bytes() == record
+    assert json.loads(record)["label_keys"] == [GENE]

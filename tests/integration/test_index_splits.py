@@ -417,3 +417,19 @@ def test_an_oversized_record_is_one_warning_not_a_traceback(
         assert f"{out / 'split.json'} is damaged" in warnings[0]
         assert f"harvester index {out} --split NAME=FRACTION" in warnings[0]
         assert "split" not in rows(out)[0]
+
+
+@pytest.mark.parametrize("flag", [["--split-by", "plate"], ["--split-seed", "3"]])
+def test_index_how_to_split_with_no_split_says_the_split_is_dropped(
+    tmp_path: Path, flag: list[str]
+) -> None:
+    """``harvester index DIR --split-by plate --no-split``: refused before DIR is read, saying
+    the split is dropped rather than that none is given (with a hint to add one)."""
+    result = cli("index", str(tmp_path), *flag, "--no-split")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {flag[0]} says how to split, but the split is dropped (--no-split)",
+        f"hint: leave out {flag[0]} with --no-split, or give --split NAME=FRACTION,... in its "
+        "place",
+    ]
+    assert list(tmp_path.iterdir()) == []

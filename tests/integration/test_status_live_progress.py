@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harvest_helpers import reaped, run_cli, start_cli
+from harvest_helpers import reaped, run_cli, run_lock_held, start_cli
 
 from harvester.emulator import EmulatorThread
 
@@ -42,3 +43,25 @@ def test_status_shows_a_running_harvest_paused_for_a_server_down(
     after = run_cli("status", str(out))
     assert "running now" not in after.stdout and "latest progress line" not in after.stdout
     assert "to resume: harvester harvest --out" in after.stdout
+
+
+def test_status_does_not_show_the_line_of_the_run_before(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A harvest that has taken DIR's lock but not yet written a progress line (loading a
+    big folder's journals, checking the server) is not shown the line of the run before it
+    (which said that run's counts, hours old, as this run's)."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "d"
+    done = run_cli("harvest", "--base-url", emu.base_url, "--screen", "2302", "--out", str(out),
+                   "--artifacts", "thumbnail", "--rate", "none")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    left = out / "locks" / "all.progress"
+    assert left.read_text(encoding="utf-8").startswith("progress (")
+    old = time.time() - 3600
+    os.utime(left, (old, old))  # the run before ended an hour ago
+    with run_lock_held(out, None):  # the next run, its lock taken a moment ago
+        status = run_cli("status", str(out))
+    assert status.returncode == 0, status.stderr
+    assert "running now: " in status.stdout
+    assert "latest progress line" not in status.stdout, status.stdout

@@ -94,6 +94,22 @@ def test_a_second_folder_keeps_the_first_ones_label_ids(
     assert warnings(stderr) == []
 
 
+def test_the_pin_line_of_one_label_kept_and_one_new(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """One pinned label on images, one new: the line reads in the singular ('1 label on
+    images here keeps its label_id', '1 new label gets the next one'), as a person writes."""
+    pins = tmp_path / "pins.csv"
+    pins.write_text("label,label_id\nECT2,0\n", encoding="utf-8")
+    code, _stdout, stderr = harvest_cli(
+        emulator, tmp_path / "one", *genes("ECT2", "PLK1"), "--label-ids-from", str(pins)
+    )
+    assert code == 0, stderr
+    (line,) = [line for line in stderr.splitlines() if line.startswith("label_ids pinned")]
+    assert "1 label on images here keeps its label_id; " in line
+    assert "1 new label gets the next one ('PLK1': 1)" in line
+
+
 def test_the_pin_holds_for_a_grown_folder_a_resume_and_harvester_index(
     emulator: EmulatorThread, tmp_path: Path, v1: Path
 ) -> None:

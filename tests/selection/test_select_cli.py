@@ -191,3 +191,49 @@ def test_a_where_term_without_a_key_hints_the_form(
     assert result.returncode == 2
     assert result.stderr.splitlines() == [line.replace("FILE", str(toml)) for line in lines]
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "hint"),
+    [
+        ('split = "a=0.5"', 'hint: e.g. split = "train=0.8,val=0.1,test=0.1"'),
+        ('split = "a=0"', 'hint: e.g. split = "train=0.8,val=0.1,test=0.1"'),
+        ('split = "a=1"\nsplit_by = "row"', 'hint: split_by = "well" keeps every field of a'),
+    ],
+)
+def test_a_bad_split_in_a_config_file_hints_the_files_key(
+    tmp_path: Path, given: str, hint: str
+) -> None:
+    """A bad split read from a config file: its hint is written as the file's key, not as
+    a flag the user never typed (exit 2, nothing written)."""
+    toml = tmp_path / "c.toml"
+    toml.write_text(f"screens = [{DEMO_SCREEN}]\n{given}\n", encoding="utf-8")
+    out = tmp_path / "never"
+    result = run_cli("harvest", str(toml), "--out", str(out))
+    assert result.returncode == 2
+    error, said = result.stderr.splitlines()
+    assert error.startswith(f"error: {toml}: split"), result.stderr
+    assert said.startswith(hint) and "--split" not in said, result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags", [["--split-by", "plate"], ["--split-seed", "3"]])
+def test_how_to_split_with_no_split_says_the_split_is_dropped(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    """``--split-by``/``--split-seed`` beside ``--no-split``: the refusal says the split is
+    dropped, not that none is given, and its hint does not tell a user who typed
+    ``--no-split`` to add a split as if unseen (exit 2, nothing written)."""
+    out = tmp_path / "never"
+    result = run_cli(
+        "harvest", "--base-url", "http://127.0.0.1:9", "--out", str(out),
+        "--screen", str(DEMO_SCREEN), *flags, "--no-split",
+    )  # fmt: skip
+    assert result.returncode == 2
+    error, hint = result.stderr.splitlines()
+    assert error.startswith(f"error: {flags[0]}: says how to split, but the split is dropped")
+    assert hint == (
+        f"hint: leave out {flags[0]} with --no-split, or give --split NAME=FRACTION,... "
+        "in its place"
+    )
+    assert not out.exists()
