@@ -518,9 +518,15 @@ def unavailable(server: str, exc: FetchError, asked: str = "") -> ServerUnavaila
     if not server_is_there(exc):
         return None
     if exc.status in SERVER_BUSY:
+        retry_after = getattr(exc, "retry_after", None)
+        when = "later"
+        if retry_after is not None and retry_after >= 1:
+            from harvester.text import duration_text
+
+            when = f"in {duration_text(retry_after, tenths=False)} (its Retry-After)"
         return ServerUnavailableError(
             f"{server} is unavailable{asked}: {exc.reason} (maintenance or overload)",
-            hint="the server asks to come back later: run the same command again then",
+            hint=f"the server asks to come back {when}: run the same command again then",
         )
     return ServerUnavailableError(
         f"{server} keeps breaking off its answers{asked}: {exc.reason}",

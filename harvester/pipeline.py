@@ -494,6 +494,7 @@ async def _probe_client(
     run client's) once it closes: the summary's "N requests" is every request the run sent,
     as the server's log has them, the check at start's included (it left them out)."""
     client = Client(settings, limiter=shared, on_retry=on_retry)
+    client.retry.longest_retry_after = settings.backoff_cap
     try:
         async with client:
             yield client
@@ -593,6 +594,12 @@ class _Looks:
             # Such a server gets the run's whole retry budget; silence, a refused
             # connection or a TLS failure keep the quick probe (fails in seconds).
             if self.quick or not (server_is_there(exc) or isinstance(exc, ServerStatusError)):
+                raise
+            if client.retry.asks_too_long(exc):
+                # A busy server asking to come back later than a retry waits (a maintenance
+                # page's Retry-After: 900): down for a while, which the outage wait (or, with
+                # --outage-wait 0, exit 75 now) is for; the budget's retries would sit through
+                # up to a minute each, 6 minutes in all, before either.
                 raise
             # The server is there and says "later" (maintenance, overload), or its answers
             # break off (a proxy resetting under load), or it fails with a 500 (OMERO.web's

@@ -149,7 +149,14 @@ class RetryPolicy:
     stateless across calls and safe to share between concurrent tasks.
     """
 
-    __slots__ = ("backoff_base", "backoff_cap", "max_retries", "on_retry", "_max_retry_after")
+    __slots__ = (
+        "backoff_base",
+        "backoff_cap",
+        "max_retries",
+        "on_retry",
+        "longest_retry_after",
+        "_max_retry_after",
+    )
 
     def __init__(
         self,
@@ -167,7 +174,18 @@ class RetryPolicy:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.on_retry = on_retry
+        #: A Retry-After longer than this is not waited for here: the failure is raised at
+        #: once, for a caller that waits for a server down in its own way (the server check
+        #: at start: a maintenance page asking for 15 minutes is an outage, not a blip the
+        #: retry budget should sit through, 60 s a retry). None: every retry is waited for.
+        self.longest_retry_after: float | None = None
         self._max_retry_after = retry_after_cap(backoff_cap)
+
+    def asks_too_long(self, error: BaseException) -> bool:
+        """Does ``error`` carry a Retry-After longer than :attr:`longest_retry_after`?"""
+        retry_after = getattr(error, "retry_after", None)
+        limit = self.longest_retry_after
+        return limit is not None and retry_after is not None and retry_after > limit
 
     def wait_for(self, attempt: int, error: BaseException | None) -> float:
         """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
@@ -188,12 +206,12 @@ class RetryPolicy:
         try:
             return await fn()
         except TransientError as error:
-            if self.max_retries == 0:
+            if self.max_retries == 0 or self.asks_too_long(error):
                 raise
             first: TransientError | None = error
         # Slow path: hand over to tenacity, replaying the first failure. tenacity is imported
         # here, on the first failure, not at start-up (~4 ms of every run's start).
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
         async def attempt() -> T:
             nonlocal first
@@ -206,7 +224,9 @@ class RetryPolicy:
             sleep=anyio.sleep,
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._tenacity_wait,
-            retry=retry_if_exception_type(TransientError),
+            retry=retry_if_exception(
+                lambda exc: isinstance(exc, TransientError) and not self.asks_too_long(exc)
+            ),
             before_sleep=self._before_sleep,
             reraise=True,
         )

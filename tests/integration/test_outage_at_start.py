@@ -292,3 +292,40 @@ def test_ctrl_c_during_a_plan_says_to_run_it_again(
     last = err.strip().splitlines()[-1]
     assert re.fullmatch(r"interrupted: no plan written; run again: harvester plan .*", last), err
     assert not (out / "plan" / "plan.json").exists()
+
+
+@pytest.mark.parametrize("outage_wait", ["0", "1s"])
+def test_a_window_whose_retry_after_is_long_is_an_outage_at_once(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    outage_wait: str,
+) -> None:
+    """A maintenance page asking to come back in 15 minutes (Retry-After: 899) at the check at
+    start is an outage at its first answer: with --outage-wait 0, exit 75 at once, its hint
+    saying when to come back; with a limit, the pause. The retry budget used to sit through
+    it first, up to a minute a retry (6 minutes by default, outage-wait 0 or not): the
+    server got the budget's every try, here 4 of them (--max-retries 1), not 1."""
+    emu = make_emulator(preset="demo", faults="maintenance:900s@0s")
+    out = tmp_path / "d"
+    code, _summary, err = harvest(capsys, emu.base_url, out, "--outage-wait", outage_wait)
+    assert code == 75, err
+    if outage_wait == "0":
+        error, hint = err.splitlines()[-2:]
+        assert error == (
+            f"error: {emu.base_url}/ is unavailable: HTTP 503 Service Unavailable "
+            "(maintenance or overload)"
+        )
+        assert re.fullmatch(
+            r"hint: the server asks to come back in 1[45]m\d\ds \(its Retry-After\): run the "
+            r"same command again then",
+            hint,
+        ), hint
+        assert emu.stats()["by_route"]["api_versions"]["503"] == 1
+    else:
+        assert err.strip().splitlines()[-1].startswith("stopped: the server stayed down for 1.")
+        # The check's one try, then the pause's checks (each FIRST_CHECK, the last at the
+        # limit); the budget's would come before them.
+        asked = emu.stats()["by_route"]["api_versions"]["503"]
+        assert 1 < asked <= 1 + math.ceil(1.0 / FIRST_CHECK), asked
+    assert not out.exists()

@@ -96,6 +96,24 @@ async def test_zero_retries_means_one_attempt() -> None:
     assert fn.calls == 1
 
 
+async def test_a_retry_after_longer_than_the_limit_is_raised_at_once() -> None:
+    """With ``longest_retry_after`` (the server check at start's), a busy answer asking for
+    more is raised at its first try and at a later one; a shorter Retry-After is retried."""
+    policy = RetryPolicy(max_retries=5)
+    policy.longest_retry_after = 30.0
+    long_wait = OverloadError("HTTP 503", status=503, retry_after=899.0)
+    fn = Flaky(long_wait)
+    with pytest.raises(OverloadError):
+        await policy.call(fn)
+    assert fn.calls == 1
+    fn = Flaky(OverloadError("HTTP 429", status=429, retry_after=2.0), long_wait)
+    with pytest.raises(OverloadError) as info:
+        await policy.call(fn)
+    assert (fn.calls, info.value) == (2, long_wait)
+    fn = Flaky(*[OverloadError("HTTP 429", status=429, retry_after=30.0)] * 2)
+    assert await policy.call(fn) == "ok" and fn.calls == 3
+
+
 async def test_hook_receives_one_event_per_retry() -> None:
     """The on_retry hook gets a frozen RetryEvent per retry, numbered by failed attempt."""
     events: list[RetryEvent] = []
