@@ -958,7 +958,7 @@ def _resumed_configs(
         problem = replay_problem(
             recorded,
             out,
-            shard_given=cfg.shard is not None,
+            shard_given=cfg.shard,
             secrets_given=frozenset(secrets_given),
             which=which,
             settings=as_now,

@@ -373,7 +373,8 @@ def run_plan(args: argparse.Namespace) -> int:
         keys = args.label_keys or (config.label_keys if args.sample_per else ())
         # A --base-url with a user or session: neither the plan nor a config file keeps it.
         url_again = args.base_url is not None and "base_url" in config.withheld
-        for line in _plan_next_lines(args.config, out, keys, url_again=url_again):
+        shown = str(config.to_public()["base_url"]) if url_again else ""
+        for line in _plan_next_lines(args.config, out, keys, url_again=shown):
             print(line)
     return 0
 
@@ -432,7 +433,7 @@ def _empty_plan_line(selected: bool, where_file: Path | None = None) -> str:
 
 
 def _plan_next_lines(
-    config: Path | None, out: Path, label_keys: Sequence[str] = (), *, url_again: bool = False
+    config: Path | None, out: Path, label_keys: Sequence[str] = (), *, url_again: str = ""
 ) -> list[str]:
     """What to run after ``harvester plan``, as commands that work as written.
 
@@ -441,10 +442,10 @@ def _plan_next_lines(
     cookies, rate ...), and so do the ``--label-key`` flags given to ``plan``: the plan does
     not hold them, and without them the harvest and the index job wrote no label column.
     Paths and keys are shell-quoted. ``url_again``: ``--base-url`` held a user or session,
-    which the plan does not save: the harvest is given ``--base-url URL`` (a note says
-    which), and ``harvester slurm``, which refuses such a URL on its command line (its
-    script would spell it out), a config file holding it (the commands as printed were
-    refused, each with its own hint).
+    which the plan does not save (its URL as saved, which the note names; "" for none): the
+    harvest is given ``--base-url URL`` (a note says which), and ``harvester slurm``, which
+    refuses such a URL on its command line (its script would spell it out), a config file
+    holding it (the commands as printed were refused, each with its own hint).
     """
     import shlex
 
@@ -463,7 +464,7 @@ def _plan_next_lines(
             f"  # {secrets}: base_url with its user or session"
         )
         harvest += " --base-url URL"
-        note += f"; {url_again_note()}"
+        note += f"; {url_again_note(url_again)}"
     return [slurm, f"{harvest}  # {note}"]
 
 

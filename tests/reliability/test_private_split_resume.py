@@ -1,0 +1,89 @@
+"""A split of a plan made with ``user:password@`` in ``--base-url`` (a private server behind
+Basic auth): every command printed to resume it carries both the shard and ``--base-url
+URL``, names the server, and works once URL is given with its credentials."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from reliability_helpers import SMALL_PLATE, cli
+
+from harvester.emulator import EmulatorThread
+
+USER = "alice"
+PASSWORD = "s3cr@tPW"
+
+
+def _with_credentials(base_url: str) -> str:
+    """``base_url`` with ``alice:s3cr%40tPW@`` in it."""
+    scheme, _, host = base_url.partition("://")
+    return f"{scheme}://{USER}:{quote(PASSWORD, safe='')}@{host}"
+
+
+def _command(line: str, url: str) -> list[str]:
+    """The command of a printed line (after ``run:`` or ``to resume:``, before its ``#``
+    note), with ``URL`` replaced by ``url`` as the note asks, as words."""
+    command = line.split(": ", 1)[1].split("  # ", 1)[0]
+    words = shlex.split(command)
+    assert words[:2] == ["harvester", "harvest"], line
+    return [url if word == "URL" else word for word in words[1:]]
+
+
+def _pending(out: Path) -> int:
+    """The artifacts `status DIR --json` counts as pending (the plan's not reached too)."""
+    status = cli("status", str(out), "--json")
+    assert status.returncode == 0, status.stderr
+    return int(json.loads(status.stdout)["totals"]["pending"])
+
+
+def _half_harvested_split(tmp_path: Path, emu: EmulatorThread) -> tuple[Path, str]:
+    """DIR holding a plan of a plate, made with credentials, and its shard 0/2 harvested."""
+    out = tmp_path / "private"
+    url = _with_credentials(emu.base_url)
+    planned = cli("plan", "--base-url", url, "--plate", str(SMALL_PLATE), "--out", str(out))
+    assert planned.returncode == 0, planned.stderr
+    first = cli(
+        "harvest", "--out", str(out), "--from-plan", str(out), "--base-url", url,
+        "--shard", "0/2", "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    return out, url
+
+
+def test_status_resume_of_a_private_split_names_the_url_and_works(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`status`'s resume line for a split whose runs sent credentials in --base-url says
+    `--base-url URL --shard 1/2`, names the server in its note, and pasted with URL
+    filled in it harvests the rest: status then has nothing pending."""
+    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    out, url = _half_harvested_split(tmp_path, emu)
+    status = cli("status", str(out))
+    line = next(ln for ln in status.stdout.splitlines() if ln.startswith("to resume:"))
+    assert "--shard 1/2" in line and "--base-url URL" in line, line
+    assert emu.base_url.split("://")[1] in line.split("  # ", 1)[1], line
+    resumed = cli(*_command(line, url))
+    assert resumed.returncode == 0, resumed.stderr
+    assert _pending(out) == 0
+
+
+def test_a_shard_resumed_without_its_url_is_told_the_command_with_both(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvest --out DIR --shard 1/2` given no credentials is refused, exit 2, with a
+    command that keeps `--shard 1/2` and adds `--base-url URL`; that command, URL filled
+    in, harvests the shard (before, the hint dropped the shard, and its own hint then
+    dropped the URL)."""
+    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    out, url = _half_harvested_split(tmp_path, emu)
+    refused = cli("harvest", "--out", str(out), "--shard", "1/2")
+    assert refused.returncode == 2, refused.stderr
+    hint = next(ln for ln in refused.stderr.splitlines() if ln.startswith("hint: run:"))
+    assert "--shard 1/2" in hint and "--base-url URL" in hint, hint
+    resumed = cli(*_command(hint.removeprefix("hint: "), url))
+    assert resumed.returncode == 0, resumed.stderr
+    assert _pending(out) == 0
