@@ -1134,13 +1134,25 @@ class Client:
         return target
 
     def _proxy_credentials_error(self, url: str) -> PermanentError:
-        """A 407 from the proxy (a request's answer, or a refused CONNECT): not retried."""
-        assert self.proxy is not None
+        """A 407 from the proxy (a request's answer, or a refused CONNECT): not retried.
+        Said as missing or as wrong, by whether the proxy URL held any: "give them" to
+        whom gave a wrong password sent them looking for where else they go."""
+        proxy = self.proxy
+        assert proxy is not None
+        if proxy.authorization is not None:
+            return PermanentError(
+                f"proxy {proxy.shown} refused the credentials sent (HTTP 407)",
+                url=url,
+                status=407,
+                hint=f"wrong credentials: check the user and password in {proxy.variable} "
+                "(percent-encode an '@', '/', '?', '#' or '%' in them as %40, %2F, %3F, %23, "
+                "%25)",
+            )
         return PermanentError(
-            f"proxy {self.proxy.shown} asks for credentials (HTTP 407)",
+            f"proxy {proxy.shown} asks for credentials (HTTP 407)",
             url=url,
             status=407,
-            hint=f"give them in {self.proxy.variable}: http://USER:PASSWORD@HOST:PORT",
+            hint=f"give them in {proxy.variable}: http://USER:PASSWORD@HOST:PORT",
         )
 
     def _validate(self, url: str, response: _Answer, expect: Expect) -> Fetched:
