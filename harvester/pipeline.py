@@ -700,22 +700,25 @@ def _not_omero_hint(base_url: str, default: str) -> str:
     "e.g. https://idr.openmicroscopy.org" helps little on a private server: there the usual
     slips are a URL copied from the browser (``https://host/omero/webclient/?show=...``,
     whose root is before ``webclient/``) and a server served under a path (``/omero/``)
-    given as its host alone. Neither names a credential (no user, no query).
+    given as its host alone. Neither names a credential (no user, no query); where the
+    URL held some, the hint says to give them again: the URL as named, pasted, was
+    refused as asking for credentials.
     """
     parts = urlsplit(base_url)
     origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    keep = " (with its credentials)" if url_holds_secret(base_url) else ""
     segments = [segment for segment in parts.path.split("/") if segment]
     for n, segment in enumerate(segments):
         if segment.lower() in OMERO_WEB_PAGES:
             root = origin + "".join(f"/{s}" for s in segments[:n])
             return (
                 "check --base-url: give the address OMERO.web is served under, without its "
-                f"{segment}/ page: --base-url {root}"
+                f"{segment}/ page: --base-url {root}{keep}"
             )
     if not segments:
         return (
             "check --base-url: where OMERO.web is served under a path, give it too "
-            f"(--base-url {origin}/omero, as the browser shows it before /webclient/)"
+            f"(--base-url {origin}/omero{keep}, as the browser shows it before /webclient/)"
         )
     return default
 
