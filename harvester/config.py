@@ -1654,7 +1654,7 @@ class NewestRun:
 
 
 def folder_server(
-    cfg: HarvestConfig, *, given: bool, newest: NewestRun | None = None
+    cfg: HarvestConfig, *, given: bool, newest: NewestRun | None = None, url_in_file: bool = False
 ) -> tuple[HarvestConfig, str | None]:
     """``cfg`` on the server of DIR's newest run when the run was given no base URL; the line
     that says so (None: ``cfg`` unchanged).
@@ -1667,7 +1667,9 @@ def folder_server(
     When that run's URL held credentials, which are never saved, the run is refused
     (:class:`UsageError`, the URL redacted): asking the default instead asked IDR for a
     private server's ids. So is a run given none of the headers or cookies the newest run
-    sent (their names said, never their values). Reads what :class:`NewestRun` reads
+    sent (their names said, never their values). ``url_in_file``: the URL goes in the
+    config file (``harvester slurm``, which refuses a ``--base-url`` holding credentials:
+    its hint to give ``--base-url`` was refused in turn). Reads what :class:`NewestRun` reads
     (every task of a job array may call this at its start, given ``--base-url``), nothing
     when ``newest`` (DIR's, shared with :func:`folder_artifacts`) looked already.
     """
@@ -1688,7 +1690,12 @@ def folder_server(
         hints = []
         if "base_url" in recorded.withheld:
             how.append("through a URL with credentials")
-            hints.append("give --base-url with them again (that URL with its user or query)")
+            hints.append(
+                "give base_url with them again in a config file (its path the command's first "
+                "argument; that URL with its user or query)"
+                if url_in_file
+                else "give --base-url with them again (that URL with its user or query)"
+            )
         if tables:
             how.append("with " + " and ".join(_secret_names(recorded, key) for key in tables))
             hints.append(

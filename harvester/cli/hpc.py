@@ -496,7 +496,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         from harvester.config import NewestRun, folder_artifacts, folder_server
 
         newest = NewestRun(config.out)  # (looked up once, for both)
-        config, line = folder_server(config, given=base_url_given(args, config), newest=newest)
+        given = base_url_given(args, config)
+        config, line = folder_server(config, given=given, newest=newest, url_in_file=True)
         if line:  # every task asks that server, named on its command line
             print(line)
             base_url = config.base_url

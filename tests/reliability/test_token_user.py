@@ -104,7 +104,7 @@ def test_a_resume_asks_for_the_token_again(
     slurm = cli("slurm", "--out", str(out), "--plate", str(SMALL_PLATE), "--tasks", "2")
     assert slurm.returncode == 2, slurm.stderr
     assert "server needs credentials that are not saved" in slurm.stderr
-    assert "hint: give --base-url with them again" in slurm.stderr
+    assert "hint: give base_url with them again in a config file" in slurm.stderr
     assert not (out / "harvest.sbatch").exists()
     wrong = cli("harvest", "--out", str(out), "--base-url", _with_token(emu.base_url, "nope"))
     assert wrong.returncode == 2, wrong.stderr

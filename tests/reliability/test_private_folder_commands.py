@@ -1,6 +1,7 @@
-"""A split of a plan made with ``user:password@`` in ``--base-url`` (a private server behind
-Basic auth): every command printed to resume it carries both the shard and ``--base-url
-URL``, names the server, and works once URL is given with its credentials."""
+"""Commands printed for a folder of a private server behind Basic auth (``user:password@``
+in ``--base-url``, never saved) work as their notes say: a split's resume carries both the
+shard and ``--base-url URL`` and names the server; ``harvester slurm`` is told to put the
+URL in a config file, which it takes."""
 
 from __future__ import annotations
 
@@ -87,3 +88,29 @@ def test_a_shard_resumed_without_its_url_is_told_the_command_with_both(
     resumed = cli(*_command(hint.removeprefix("hint: "), url))
     assert resumed.returncode == 0, resumed.stderr
     assert _pending(out) == 0
+
+
+def test_slurm_into_a_private_folder_is_told_the_config_file_and_takes_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester slurm --out DIR` into a folder harvested with credentials in --base-url is
+    refused, exit 2, with a hint to give base_url in a config file (it said to give
+    --base-url again, which slurm refuses); so given, the script is written without the
+    password in it."""
+    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    out = tmp_path / "private"
+    url = _with_credentials(emu.base_url)
+    first = cli("harvest", "--base-url", url, "--plate", str(SMALL_PLATE), "--out", str(out),
+                "--artifacts", "thumbnail", "--rate", "none")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    flags = ("--out", str(out), "--plate", str(SMALL_PLATE), "--tasks", "2")
+    refused = cli("slurm", *flags)
+    assert refused.returncode == 2, refused.stderr
+    assert "hint: give base_url with them again in a config file" in refused.stderr
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'base_url = "{url}"\n', encoding="utf-8")
+    written = cli("slurm", str(secrets), *flags)
+    assert written.returncode == 0, written.stderr
+    script = (out / "harvest.sbatch").read_text(encoding="utf-8")
+    assert str(secrets) in script
+    assert PASSWORD not in script and quote(PASSWORD, safe="") not in script
