@@ -531,9 +531,12 @@ class HarvestConfig:
                 value = [str(v) if isinstance(v, Artifact | Condition) else v for v in value]
             out[f.name] = value
         # A URL may carry a session key (?bsession=...): keep scheme, host and path only.
+        # An IPv6 literal keeps its brackets: without them the saved URL was no URL, and
+        # a resume refused the folder's settings as damaged.
         parts = urlsplit(self.base_url)
+        host = parts.hostname or ""
         out["base_url"] = (
-            f"{parts.scheme}://{parts.hostname or ''}"
+            f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
             + (f":{parts.port}" if parts.port else "")
             + parts.path
         )
