@@ -66,6 +66,7 @@ from harvester.errors import (
     StorageError,
     TargetNotFoundError,
     TLSError,
+    UntrustedServerError,
     UsageError,
     redact_base_url,
     redact_url,
@@ -436,7 +437,9 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
             raise looks.not_omero(shown, not_omero) from None
         except TLSError as exc:
             # Not "not OMERO": the server was never heard; keep the client's certificate hint.
-            raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
+            raise UntrustedServerError(
+                f"cannot reach {shown}: {exc.reason}", hint=exc.hint
+            ) from None
         except RedirectRefused as exc:
             # A front end sending http:// to https://, or / to /omero/: where it sends api/
             # is the base URL to give (not "e.g. IDR", nor "served under a path").

@@ -625,11 +625,20 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
     that to seconds. A server that answers but is not OMERO.web
     (:class:`~harvester.errors.NotOmeroError`) or that wants other credentials (a 401,
     :class:`~harvester.errors.CredentialsError`) would fail every task the same: refused.
+    So does a certificate this machine does not trust
+    (:class:`~harvester.errors.UntrustedServerError`): the nodes mostly trust the same CAs,
+    and the tasks get the ``SSL_CERT_FILE`` the submitting shell has.
     """
     import anyio
 
     from harvester.client import Client
-    from harvester.errors import CredentialsError, NotOmeroError, RemoteError, TransientError
+    from harvester.errors import (
+        CredentialsError,
+        NotOmeroError,
+        RemoteError,
+        TransientError,
+        UntrustedServerError,
+    )
     from harvester.names import ids_of_names
     from harvester.pipeline import QUICK_PROBE_TIMEOUT, client_settings, probe_server
     from harvester.walk import preflight
@@ -662,11 +671,11 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
 
     try:
         anyio.run(check)
-    except NotOmeroError as exc:
+    except (NotOmeroError, UntrustedServerError) as exc:
         # The tasks would fail the same, unless this machine's answer came from something
         # else (a login node's intercepting proxy): the way past it is named.
         hint = f"{exc.hint}; " if exc.hint else ""
-        raise NotOmeroError(
+        raise type(exc)(
             str(exc),
             hint=f"{hint}if only this machine gets that answer, add --no-check "
             "(each task checks the targets)",

@@ -335,6 +335,26 @@ def test_a_ca_file_that_cannot_be_loaded_is_one_error_naming_it(
     assert emu.stats()["connections"] == 0
 
 
+def test_slurm_refuses_a_server_whose_certificate_is_not_trusted(
+    tmp_path: Path, untrusted: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester slurm` whose check meets an untrusted certificate refuses, exit 2, with
+    the certificate hint and --no-check (it wrote and would submit a script whose every task
+    failed alike, under a note calling the server unreachable from here); with --no-check
+    the script is written."""
+    out = tmp_path / "out"
+    argv = ["slurm", "--base-url", untrusted.base_url, "--plate", str(SMALL_PLATE),
+            "--out", str(out), "--tasks", "2"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "TLS failure: certificate verify failed" in _one_error(err)
+    hint = err.splitlines()[-1]
+    assert "SSL_CERT_FILE" in hint and "--no-check" in hint, err
+    assert not (out / "harvest.sbatch").exists()
+    assert main([*argv, "--no-check"]) == 0
+    assert (out / "harvest.sbatch").is_file()
+
+
 def test_certificate_for_another_host_name_is_refused(
     tmp_path: Path,
     trusting: Pki,
