@@ -1450,21 +1450,23 @@ def take_back_flags(recorded: RecordedRun) -> list[str]:
     with the ``--sample N`` its ``--sample-per`` is refused without (a harvest given the
     key alone is exit 2, before its targets are checked), and ``--base-url URL`` when the
     set's URL held credentials (never saved: without it, a harvest is refused as needing
-    them; :func:`take_back_note` says what URL stands for)."""
+    them; :func:`take_back_note` says what URL stands for), and ``SECRETS.toml`` first when
+    its runs sent headers or cookies (a config file's, not saved either)."""
     words = target_flags(recorded)
     sample = recorded.config.get("sample")
     if "--sample-per" in words and sample:
         words += ["--sample", str(sample)]
     if "base_url" in recorded.withheld:
         words = ["--base-url", "URL", *words]
+    if any(key in SECRET_KEYS for key in recorded.withheld):
+        words = ["SECRETS.toml", *words]
     return words
 
 
 def take_back_note(recorded: RecordedRun) -> str:
-    """What ``URL`` stands for in :func:`take_back_flags` ("" when they name none)."""
-    if "base_url" not in recorded.withheld:
-        return ""
-    return url_again_note(recorded.base_url)
+    """What ``URL`` and ``SECRETS.toml`` stand for in :func:`take_back_flags` ("" when
+    they name neither)."""
+    return secrets_again_note(recorded.withheld, shown=recorded.base_url)
 
 
 def runs_of_set(out_dir: Path, key: str) -> list[str]:

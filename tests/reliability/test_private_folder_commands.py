@@ -5,6 +5,7 @@ URL in a config file, which it takes."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 from collections.abc import Callable
@@ -114,3 +115,34 @@ def test_slurm_into_a_private_folder_is_told_the_config_file_and_takes_it(
     script = (out / "harvest.sbatch").read_text(encoding="utf-8")
     assert str(secrets) in script
     assert PASSWORD not in script and quote(PASSWORD, safe="") not in script
+
+
+def test_forget_undo_of_a_set_sent_with_headers_names_the_config_file(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester forget` of a set harvested with an Authorization header from a config
+    file prints an undo command with SECRETS.toml and a note saying what goes there (it
+    named neither, and pasted as printed it was refused 401); with the file in its place
+    the set is taken back, exit 0, and the header's value is in no output."""
+    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        f'base_url = "{emu.base_url}"\nrate = "none"\n[headers]\nAuthorization = "Basic {token}"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "private"
+    first = cli("harvest", str(secrets), "--plate", str(SMALL_PLATE), "--out", str(out),
+                "--artifacts", "thumbnail")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    forgot = cli("forget", str(out), "--plate", str(SMALL_PLATE))
+    assert forgot.returncode == 0, forgot.stderr
+    line = forgot.stdout.strip()
+    assert "SECRETS.toml" in line.split("  # ", 1)[0], line
+    assert "SECRETS.toml: headers = {...} again" in line.split("  # ", 1)[1], line
+    words = shlex.split(line.split("run its targets again: ", 1)[1].split("  # ", 1)[0])
+    again = cli(*[str(secrets) if word == "SECRETS.toml" else word for word in words[1:]])
+    assert again.returncode == 0, again.stderr
+    assert "is resumed again" in again.stderr + again.stdout
+    for text in (first, forgot, again):
+        assert token not in text.stdout + text.stderr
