@@ -428,7 +428,7 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
                 f"requests go through the proxy {client.proxy.shown} (from "
                 f"{client.proxy.variable}): check it, or name the server in no_proxy"
             )
-        not_omero = hint if client.proxy is not None else _not_omero_hint(settings.base_url, hint)
+        not_omero = hint if client.proxy is not None else _not_omero_hint(settings.base_url)
         looks.shown, looks.proxy = shown, client.proxy
         try:
             await looks.ask(client, urls.api_root(), _api_root_check)
@@ -697,7 +697,7 @@ OMERO_WEB_PAGES = frozenset(
 )  # fmt: skip
 
 
-def _not_omero_hint(base_url: str, default: str) -> str:
+def _not_omero_hint(base_url: str) -> str:
     """What to give instead when ``base_url`` answered but is not OMERO.web's root.
 
     "e.g. https://idr.openmicroscopy.org" helps little on a private server: there the usual
@@ -723,7 +723,14 @@ def _not_omero_hint(base_url: str, default: str) -> str:
             "check --base-url: where OMERO.web is served under a path, give it too "
             f"(--base-url {origin}/omero{keep}, as the browser shows it before /webclient/)"
         )
-    return default
+    # A path that is no page (``/omero/`` on a server at its root, a path mistyped): the
+    # address the browser shows before /webclient/ is the one, not "e.g. IDR".
+    path = "/" + "/".join(segments) + "/"
+    return (
+        f"check --base-url: OMERO.web is not under {path} there: give the address the "
+        f"browser shows before /webclient/ (--base-url {origin}{keep} where it is at the "
+        "server's root)"
+    )
 
 
 def _unreachable_hint(base_url: str, default: str) -> str:
