@@ -15,6 +15,7 @@ from urllib.parse import quote
 from reliability_helpers import SMALL_PLATE, cli
 
 from harvester.emulator import EmulatorThread
+from harvester.emulator.faults import FaultInjector, FaultSpec
 
 USER = "alice"
 PASSWORD = "s3cr@tPW"
@@ -146,3 +147,35 @@ def test_forget_undo_of_a_set_sent_with_headers_names_the_config_file(
     assert "is resumed again" in again.stderr + again.stdout
     for text in (first, forgot, again):
         assert token not in text.stdout + text.stderr
+
+
+def test_status_retry_of_dropped_kinds_sent_with_headers_names_the_config_file(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Renders failed, then dropped (`--artifacts thumbnail`), in a folder harvested with an
+    Authorization header from a config file: status's command to try them again names
+    SECRETS.toml (it named none, and asked as nobody: 401); pasted with the file, the
+    renders come."""
+    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}",
+                        faults="500:100%,only:image:render")  # fmt: skip
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        f'base_url = "{emu.base_url}"\nrate = "none"\n[headers]\nAuthorization = "Basic {token}"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "private"
+    flags = ("--plate", str(SMALL_PLATE), "--out", str(out), "--max-retries", "0")
+    first = cli("harvest", str(secrets), *flags, "--artifacts", "thumbnail,render")
+    assert first.returncode == 1, first.stderr
+    emu.server.faults = FaultInjector(FaultSpec())  # the server is well again
+    dropped = cli("harvest", str(secrets), *flags, "--artifacts", "thumbnail")
+    assert dropped.returncode == 0, dropped.stderr
+    status = cli("status", str(out))
+    line = next(ln for ln in status.stdout.splitlines() if "not asked for any more" in ln)
+    command, note = line.split("to try them again: ", 1)[1].split("  # ", 1)
+    assert "SECRETS.toml" in command and "SECRETS.toml: headers = {...} again" in note, line
+    words = shlex.split(command)
+    again = cli(*[str(secrets) if word == "SECRETS.toml" else word for word in words[1:]])
+    assert again.returncode == 0, again.stderr
+    assert len(list(out.rglob("*.render.jpg"))) == 8
