@@ -1052,7 +1052,7 @@ def _new_script_hint(out: Path) -> str | None:
     again, ...`` with those of DIR's newest run whose ids a file holds; None without either."""
     import shlex
 
-    from harvester.config import FLAGS, recorded_flags, recorded_target_sets
+    from harvester.config import FLAGS, recorded_flags, recorded_target_sets, secrets_again_note
     from harvester.plan import META_FILE, plan_dir
 
     q = shlex.quote(str(out))
@@ -1069,9 +1069,14 @@ def _new_script_hint(out: Path) -> str | None:
         if flag in wanted
     ]
     more = f" (its runs had {len(sets)} sets of targets: one array each)" if len(sets) > 1 else ""
+    # Credentials it used, never saved, go in a config file (slurm refuses them as flags):
+    # as printed without one, the command was refused in turn as needing them.
+    withheld = sets[0].withheld
+    secrets = " SECRETS.toml" if withheld else ""
+    note = f"  # {secrets_again_note(withheld, url_in_file=True)}" if withheld else ""
     return (
-        f"give the targets again, e.g. those of the folder's newest run: harvester slurm --out {q} "
-        f"{' '.join(flags)} --tasks N{more}"
+        f"give the targets again, e.g. those of the folder's newest run: harvester slurm"
+        f"{secrets} --out {q} {' '.join(flags)} --tasks N{more}{note}"
     )
 
 

@@ -179,3 +179,29 @@ def test_status_retry_of_dropped_kinds_sent_with_headers_names_the_config_file(
     again = cli(*[str(secrets) if word == "SECRETS.toml" else word for word in words[1:]])
     assert again.returncode == 0, again.stderr
     assert len(list(out.rglob("*.render.jpg"))) == 8
+
+
+def test_slurm_given_no_targets_in_a_private_folder_names_the_config_file(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester slurm --out DIR --tasks N` (no targets) in a folder harvested with
+    credentials in --base-url: the hint's command names SECRETS.toml and what goes in it
+    (as printed before, it was refused as needing them); with the file, it writes the
+    script."""
+    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    out = tmp_path / "private"
+    url = _with_credentials(emu.base_url)
+    first = cli("harvest", "--base-url", url, "--plate", str(SMALL_PLATE), "--out", str(out),
+                "--artifacts", "thumbnail", "--rate", "none")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    refused = cli("slurm", "--out", str(out), "--tasks", "2")
+    assert refused.returncode == 2, refused.stderr
+    hint = refused.stderr.splitlines()[-1]
+    command, note = hint.split("newest run: ", 1)[1].split("  # ", 1)
+    assert note == "SECRETS.toml: base_url with its user or session again", hint
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'base_url = "{url}"\n', encoding="utf-8")
+    words = [str(secrets) if w == "SECRETS.toml" else w for w in shlex.split(command)]
+    written = cli(*[("2" if w == "N" else w) for w in words[1:]])
+    assert written.returncode == 0, written.stderr
+    assert (out / "harvest.sbatch").is_file()
