@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import ssl
 import time
 import zlib
@@ -152,15 +153,36 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
 
+def _ca_variable() -> tuple[str, str] | None:
+    """The environment variable httpx takes its CAs from and its value (``SSL_CERT_FILE``
+    first, then ``SSL_CERT_DIR``, each when not empty, as httpx reads them), or None:
+    certifi's bundle."""
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        value = os.environ.get(name)
+        if value:
+            return name, value
+    return None
+
+
 def _ssl_context() -> ssl.SSLContext:
     """httpx's verifying TLS context (certifi's CA bundle, SSL_CERT_FILE/SSL_CERT_DIR honoured).
 
     httpx is imported here, not at module level: plain-http runs (a local
-    OMERO.web, the emulator) do not pay its import time at start-up.
+    OMERO.web, the emulator) do not pay its import time at start-up. A CA file that
+    cannot be loaded (a path mistyped, a key or DER file) is a bad setting, named: the
+    bare ``OSError`` said "error: No such file or directory" and nothing of where.
     """
     import httpx
 
-    return httpx.create_ssl_context()
+    try:
+        return httpx.create_ssl_context()
+    except OSError as exc:  # (ssl.SSLError is one: no certificate in the file)
+        name, value = _ca_variable() or ("SSL_CERT_FILE", "")
+        raise ConfigError(
+            f"{name}={value}: cannot load it as CA certificates ({exc.strerror or exc})",
+            hint=f"set {name} to your CA's certificate in PEM (a file with -----BEGIN "
+            f"CERTIFICATE-----), or unset it to trust the usual CAs",
+        ) from None
 
 
 class _Answer:
@@ -1112,13 +1134,25 @@ class Client:
         return target
 
     def _proxy_credentials_error(self, url: str) -> PermanentError:
-        """A 407 from the proxy (a request's answer, or a refused CONNECT): not retried."""
-        assert self.proxy is not None
+        """A 407 from the proxy (a request's answer, or a refused CONNECT): not retried.
+        Said as missing or as wrong, by whether the proxy URL held any: "give them" to
+        whom gave a wrong password sent them looking for where else they go."""
+        proxy = self.proxy
+        assert proxy is not None
+        if proxy.authorization is not None:
+            return PermanentError(
+                f"proxy {proxy.shown} refused the credentials sent (HTTP 407)",
+                url=url,
+                status=407,
+                hint=f"wrong credentials: check the user and password in {proxy.variable} "
+                "(percent-encode an '@', '/', '?', '#' or '%' in them as %40, %2F, %3F, %23, "
+                "%25)",
+            )
         return PermanentError(
-            f"proxy {self.proxy.shown} asks for credentials (HTTP 407)",
+            f"proxy {proxy.shown} asks for credentials (HTTP 407)",
             url=url,
             status=407,
-            hint=f"give them in {self.proxy.variable}: http://USER:PASSWORD@HOST:PORT",
+            hint=f"give them in {proxy.variable}: http://USER:PASSWORD@HOST:PORT",
         )
 
     def _validate(self, url: str, response: _Answer, expect: Expect) -> Fetched:
@@ -1243,6 +1277,19 @@ def _tls_hint(reason: str) -> str:
             "name the certificate names"
         )
     if "certificate verify failed" in reason:
+        trusted = _ca_variable()
+        if trusted is not None:  # (the CA given is not the server's: say so, not "set it")
+            name, value = trusted
+            said = f"a certificate of a CA that {name}={value} does not hold (trusted instead of"
+            if name == "SSL_CERT_DIR":  # (OpenSSL looks a CA up there by its hash's name only)
+                return (
+                    f"{said} the usual CAs): put the CA that issued the server's certificate "
+                    f"in it, in PEM, then run: openssl rehash {shlex.quote(value)}"
+                )
+            return (
+                f"{said} the usual CAs): set it to the CA that issued the server's certificate, "
+                "in PEM (an institute's own, or self-signed; its intermediate CAs too)"
+            )
         return (
             "a certificate of a CA this machine does not trust (an institute's own, or "
             "self-signed): trust it with SSL_CERT_FILE=ca.pem (that CA's certificate, PEM) "

@@ -540,9 +540,12 @@ class HarvestConfig:
                 value = [str(v) if isinstance(v, Artifact | Condition) else v for v in value]
             out[f.name] = value
         # A URL may carry a session key (?bsession=...): keep scheme, host and path only.
+        # An IPv6 literal keeps its brackets: without them the saved URL was no URL, and
+        # a resume refused the folder's settings as damaged.
         parts = urlsplit(self.base_url)
+        host = parts.hostname or ""
         out["base_url"] = (
-            f"{parts.scheme}://{parts.hostname or ''}"
+            f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
             + (f":{parts.port}" if parts.port else "")
             + parts.path
         )
@@ -1463,21 +1466,23 @@ def take_back_flags(recorded: RecordedRun) -> list[str]:
     with the ``--sample N`` its ``--sample-per`` is refused without (a harvest given the
     key alone is exit 2, before its targets are checked), and ``--base-url URL`` when the
     set's URL held credentials (never saved: without it, a harvest is refused as needing
-    them; :func:`take_back_note` says what URL stands for)."""
+    them; :func:`take_back_note` says what URL stands for), and ``SECRETS.toml`` first when
+    its runs sent headers or cookies (a config file's, not saved either)."""
     words = target_flags(recorded)
     sample = recorded.config.get("sample")
     if "--sample-per" in words and sample:
         words += ["--sample", str(sample)]
     if "base_url" in recorded.withheld:
         words = ["--base-url", "URL", *words]
+    if any(key in SECRET_KEYS for key in recorded.withheld):
+        words = ["SECRETS.toml", *words]
     return words
 
 
 def take_back_note(recorded: RecordedRun) -> str:
-    """What ``URL`` stands for in :func:`take_back_flags` ("" when they name none)."""
-    if "base_url" not in recorded.withheld:
-        return ""
-    return url_again_note(recorded.base_url)
+    """What ``URL`` and ``SECRETS.toml`` stand for in :func:`take_back_flags` ("" when
+    they name neither)."""
+    return secrets_again_note(recorded.withheld, shown=recorded.base_url)
 
 
 def runs_of_set(out_dir: Path, key: str) -> list[str]:
@@ -1670,7 +1675,7 @@ class NewestRun:
 
 
 def folder_server(
-    cfg: HarvestConfig, *, given: bool, newest: NewestRun | None = None
+    cfg: HarvestConfig, *, given: bool, newest: NewestRun | None = None, url_in_file: bool = False
 ) -> tuple[HarvestConfig, str | None]:
     """``cfg`` on the server of DIR's newest run when the run was given no base URL; the line
     that says so (None: ``cfg`` unchanged).
@@ -1683,7 +1688,9 @@ def folder_server(
     When that run's URL held credentials, which are never saved, the run is refused
     (:class:`UsageError`, the URL redacted): asking the default instead asked IDR for a
     private server's ids. So is a run given none of the headers or cookies the newest run
-    sent (their names said, never their values). Reads what :class:`NewestRun` reads
+    sent (their names said, never their values). ``url_in_file``: the URL goes in the
+    config file (``harvester slurm``, which refuses a ``--base-url`` holding credentials:
+    its hint to give ``--base-url`` was refused in turn). Reads what :class:`NewestRun` reads
     (every task of a job array may call this at its start, given ``--base-url``), nothing
     when ``newest`` (DIR's, shared with :func:`folder_artifacts`) looked already.
     """
@@ -1704,7 +1711,12 @@ def folder_server(
         hints = []
         if "base_url" in recorded.withheld:
             how.append("through a URL with credentials")
-            hints.append("give --base-url with them again (that URL with its user or query)")
+            hints.append(
+                "give base_url with them again in a config file (its path the command's first "
+                "argument; that URL with its user or query)"
+                if url_in_file
+                else "give --base-url with them again (that URL with its user or query)"
+            )
         if tables:
             how.append("with " + " and ".join(_secret_names(recorded, key) for key in tables))
             hints.append(
@@ -1887,18 +1899,22 @@ def url_again_note(shown: str = "") -> str:
     return f"URL: {shown + ' ' if shown else ''}with its user or session again"
 
 
-def secrets_again_note(missing: Sequence[str], *, url_in_file: bool = False) -> str:
+def secrets_again_note(
+    missing: Sequence[str], *, url_in_file: bool = False, shown: str = ""
+) -> str:
     """What a command must be given again of the credentials a run or plan used and never
     saved (``missing``: ``headers``, ``cookies``, ``base_url``), as the note after it:
-    ``SECRETS.toml: headers = {...}, cookies = {...} again; URL: with its user or session
-    again`` ("" for none). ``url_in_file``: the URL goes in SECRETS.toml too (``harvester
-    slurm``, whose script would spell a ``--base-url`` out on every task's command line)."""
+    ``SECRETS.toml: headers = {...}, cookies = {...} again; URL: <shown> with its user or
+    session again`` ("" for none). ``url_in_file``: the URL goes in SECRETS.toml too
+    (``harvester slurm``, whose script would spell a ``--base-url`` out on every task's
+    command line). ``shown``: the URL as saved (no credentials), so that the note says
+    which server URL stands for."""
     in_file = [f"{key} = {{...}}" for key in missing if key in SECRET_KEYS]
     if "base_url" in missing and url_in_file:
         in_file.insert(0, "base_url with its user or session")
     notes = [f"SECRETS.toml: {', '.join(in_file)} again"] if in_file else []
     if "base_url" in missing and not url_in_file:
-        notes.append(url_again_note())
+        notes.append(url_again_note(shown))
     return "; ".join(notes)
 
 
@@ -1924,7 +1940,7 @@ def replay_problem(
     recorded: RecordedRun,
     out_dir: Path,
     *,
-    shard_given: bool = False,
+    shard_given: str | None = None,
     secrets_given: frozenset[str] = frozenset(),
     which: str = "the newest run",
     settings: Mapping[str, Any] | None = None,
@@ -1943,8 +1959,8 @@ def replay_problem(
 
     Not so, and the exact command(s) said instead of a guess:
 
-    * the run was one shard of a split (``shard_given``: the command names one, which
-      settles it): resuming that shard alone would leave the others as they are, and
+    * the run was one shard of a split (``shard_given``: the ``K/N`` the command names,
+      which settles it): resuming that shard alone would leave the others as they are, and
       running the split's images unsharded could meet a task still running; each shard
       (or the ``harvester slurm`` array, resubmitted) resumes its own images. With
       ``work_left`` (what ``status`` found, a split walked by its shards) the command
@@ -1958,6 +1974,10 @@ def replay_problem(
       file that is gone: they must be given again;
     * it used credentials (``secrets_given``: those the command gives again), which
       are never saved: a resume without them would ask as nobody and record failures.
+
+    A command said for a run that used credentials names them (``SECRETS.toml``,
+    ``--base-url URL``) whether given now or not, and one for a shard keeps it: a command
+    lacking either was refused in turn with a hint lacking the other, back and forth.
     """
 
     q = shlex.quote(str(out_dir))
@@ -1974,17 +1994,17 @@ def replay_problem(
         shards = work_left.shards(n) if work_left is not None and known and n else None
         if resubmits is None:
             resubmits = resubmit_resumes(out_dir)  # (a moved script writes the old folder)
-        if resubmits:
+        needs = ""
+        if resubmits:  # (the script names the config file that holds the credentials)
             tasks = _array_tasks(out_dir, work_left if known else None, array)
             command = resume_line(out_dir, tasks)
         else:
-            command = shard_commands(
-                lambda s: f"harvester harvest --out {q} --shard {s}", shard, shards or []
-            )
+            head, needs = _secrets_again(recorded, q)
+            command = shard_commands(lambda s: f"{head} --shard {s}", shard, shards or [])
         why = f"{which} ({run}) was shard {shard} of a split"
         if not resubmits and shards and len(shards) > MAX_SHARDS_NAMED:
             why += f" ({len(shards)} of its shards have work left)"
-        return ReplayProblem(why, command, plain=bool(resubmits))
+        return ReplayProblem(why, command, needs, plain=bool(resubmits))
     ids = recorded.config.get("ids_from")
     once = recorded.ids_read_once
     gone = isinstance(ids, str) and once is None and not Path(ids).exists()
@@ -2012,16 +2032,25 @@ def replay_problem(
             "credentials in its --base-url" if key == "base_url" else _secret_names(recorded, key)
             for key in missing
         ]
-        tables = [key for key in missing if key in SECRET_KEYS]
-        command = "harvester harvest" + (" SECRETS.toml" if tables else "") + f" --out {q}"
-        if "base_url" in missing:
-            command += " --base-url URL"
+        command, needs = _secrets_again(recorded, q)
+        if shard_given is not None:
+            command += f" --shard {shard_given}"
         return ReplayProblem(
-            f"{which} ({run}) sent {' and '.join(said)}, which are never saved",
-            command,
-            secrets_again_note(missing),
+            f"{which} ({run}) sent {' and '.join(said)}, which are never saved", command, needs
         )
     return None
+
+
+def _secrets_again(recorded: RecordedRun, quoted_out: str) -> tuple[str, str]:
+    """``harvester harvest [SECRETS.toml] --out DIR [--base-url URL]`` for a resume of
+    ``recorded``, naming every credential it used (never saved), and the note saying what
+    they stand for ("" for a run that used none)."""
+    withheld = recorded.withheld
+    tables = [key for key in withheld if key in SECRET_KEYS]
+    command = "harvester harvest" + (" SECRETS.toml" if tables else "") + f" --out {quoted_out}"
+    if "base_url" in withheld:
+        command += " --base-url URL"
+    return command, secrets_again_note(withheld, shown=recorded.base_url)
 
 
 def _array_tasks(

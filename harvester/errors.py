@@ -11,6 +11,8 @@ maps the top-level classes to exit codes in one place::
     │   └── FolderBusyError        another run of the folder (or shard) holds it: try later -> 75
     ├── RemoteError                the server cannot be used at all -> exit 2
     │   ├── NotOmeroError          it answers, but not as OMERO.web does (not unreachable)
+    │   ├── CredentialsError       it answers 401: credentials missing or refused
+    │   ├── UntrustedServerError   the TLS handshake fails (its certificate not trusted here)
     │   └── ServerUnavailableError busy, breaking off its answers or failing (500): try later -> 75
     ├── FetchError                 one request failed for good (.url redacted, .status, .reason)
     │   ├── TransientError         retryable (.retry_after, .overload)
@@ -54,6 +56,7 @@ __all__ = [
     "TargetNotFoundError",
     "TransientError",
     "TransportError",
+    "UntrustedServerError",
     "UnrenderableError",
     "UsageError",
     "base_url_holds_secret",
@@ -358,6 +361,13 @@ class NotOmeroError(RemoteError):
     another service, a wrong path in ``--base-url``). Unlike an unreachable server, this is
     the same from every machine: ``harvester slurm`` refuses it at once rather than leaving
     it to each task (a class, so that no caller matches the message's words)."""
+
+
+class UntrustedServerError(RemoteError):
+    """The server check's TLS handshake failed (a certificate of a CA not trusted, for
+    another name, or no TLS): the server was never heard, yet unlike a host not reached it
+    fails the same from every machine trusting the same CAs, so ``harvester slurm`` refuses
+    it rather than leaving it to each task (a class, so that no caller matches words)."""
 
 
 class CredentialsError(RemoteError):

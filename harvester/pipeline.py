@@ -66,6 +66,7 @@ from harvester.errors import (
     StorageError,
     TargetNotFoundError,
     TLSError,
+    UntrustedServerError,
     UsageError,
     redact_base_url,
     redact_url,
@@ -428,7 +429,7 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
                 f"requests go through the proxy {client.proxy.shown} (from "
                 f"{client.proxy.variable}): check it, or name the server in no_proxy"
             )
-        not_omero = hint if client.proxy is not None else _not_omero_hint(settings.base_url, hint)
+        not_omero = hint if client.proxy is not None else _not_omero_hint(settings.base_url)
         looks.shown, looks.proxy = shown, client.proxy
         try:
             await looks.ask(client, urls.api_root(), _api_root_check)
@@ -437,7 +438,9 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
             raise looks.not_omero(shown, not_omero) from None
         except TLSError as exc:
             # Not "not OMERO": the server was never heard; keep the client's certificate hint.
-            raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
+            raise UntrustedServerError(
+                f"cannot reach {shown}: {exc.reason}", hint=exc.hint
+            ) from None
         except RedirectRefused as exc:
             # A front end sending http:// to https://, or / to /omero/: where it sends api/
             # is the base URL to give (not "e.g. IDR", nor "served under a path").
@@ -702,30 +705,40 @@ OMERO_WEB_PAGES = frozenset(
 )  # fmt: skip
 
 
-def _not_omero_hint(base_url: str, default: str) -> str:
+def _not_omero_hint(base_url: str) -> str:
     """What to give instead when ``base_url`` answered but is not OMERO.web's root.
 
     "e.g. https://idr.openmicroscopy.org" helps little on a private server: there the usual
     slips are a URL copied from the browser (``https://host/omero/webclient/?show=...``,
     whose root is before ``webclient/``) and a server served under a path (``/omero/``)
-    given as its host alone. Neither names a credential (no user, no query).
+    given as its host alone. Neither names a credential (no user, no query); where the
+    URL held some, the hint says to give them again: the URL as named, pasted, was
+    refused as asking for credentials.
     """
     parts = urlsplit(base_url)
     origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    keep = " (with its credentials)" if url_holds_secret(base_url) else ""
     segments = [segment for segment in parts.path.split("/") if segment]
     for n, segment in enumerate(segments):
         if segment.lower() in OMERO_WEB_PAGES:
             root = origin + "".join(f"/{s}" for s in segments[:n])
             return (
                 "check --base-url: give the address OMERO.web is served under, without its "
-                f"{segment}/ page: --base-url {root}"
+                f"{segment}/ page: --base-url {root}{keep}"
             )
     if not segments:
         return (
             "check --base-url: where OMERO.web is served under a path, give it too "
-            f"(--base-url {origin}/omero, as the browser shows it before /webclient/)"
+            f"(--base-url {origin}/omero{keep}, as the browser shows it before /webclient/)"
         )
-    return default
+    # A path that is no page (``/omero/`` on a server at its root, a path mistyped): the
+    # address the browser shows before /webclient/ is the one, not "e.g. IDR".
+    path = "/" + "/".join(segments) + "/"
+    return (
+        f"check --base-url: OMERO.web is not under {path} there: give the address the "
+        f"browser shows before /webclient/ (--base-url {origin}{keep} where it is at the "
+        "server's root)"
+    )
 
 
 def _unreachable_hint(base_url: str, default: str) -> str:

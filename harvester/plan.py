@@ -320,7 +320,7 @@ def _check_plan_credentials(
     words += ["--out", shlex.quote(str(config.out)), "--from-plan", shlex.quote(str(plan_path))]
     if url_flag:
         words += ["--base-url", "URL"]
-    note = secrets_again_note(missing, url_in_file=url_in_file)
+    note = secrets_again_note(missing, url_in_file=url_in_file, shown=info.base_url)
     raise UsageError(
         f"the plan in {plan_path} was made with credentials that are not saved: {said} "
         f"({info.base_url})",

@@ -1814,9 +1814,9 @@ def _not_asked_commands(
     stopped thumbnails and metadata for the sets' new images. When every set would be
     given the same kinds, that is one resume (``--out DIR --artifacts ...``); else one
     command per set holding such failures, its saved flags with those kinds, so that the
-    other sets keep theirs. A split's set and one whose URL held credentials, which a
-    resume does not replay, get theirs even alone: every shard's command (as a split's
-    resume line names them), and ``--base-url URL`` with what URL must hold."""
+    other sets keep theirs. A split's set and one that used credentials, which a resume
+    does not replay, get theirs even alone: every shard's command (as a split's resume
+    line names them), and ``--base-url URL`` or ``SECRETS.toml`` with what they must hold."""
     if not dropped:
         return []
     q = shlex.quote(str(out_dir))
@@ -1828,12 +1828,11 @@ def _not_asked_commands(
     # A resume does not replay a split's set, nor one whose URL held credentials (never
     # saved): their commands, with the kinds, are said one by one.
     own = any(
-        r is not None and (r.shard or "base_url" in r.withheld)
-        for r in (sets[n].recorded for n in dropped)
+        r is not None and (r.shard or r.withheld) for r in (sets[n].recorded for n in dropped)
     )
     if len({widened(n) for n in range(len(sets))}) == 1 and not own:
         return [f"harvester harvest --out {q} --artifacts {widened(0)}"]
-    from harvester.config import RecordedRun, recorded_flags, url_again_note
+    from harvester.config import SECRET_KEYS, RecordedRun, recorded_flags, secrets_again_note
 
     commands = []
     for n in sorted(dropped):
@@ -1843,11 +1842,15 @@ def _not_asked_commands(
         flags = recorded_flags(RecordedRun(recorded.run if recorded else "", config))
         flags += ["--artifacts", widened(n)]
         note = ""
-        if recorded is not None and "base_url" in recorded.withheld and "--base-url" in flags:
+        if recorded is not None and recorded.withheld:
             # Saved without its user or session: pasted back as saved, it asked the server
-            # as an anonymous user. URL stands in for it, as in every printed resume.
-            flags[flags.index("--base-url") + 1] = "URL"
-            note = f"  # {url_again_note(recorded.base_url)}"
+            # as an anonymous user. URL stands in for it, as in every printed resume, and
+            # SECRETS.toml for the headers and cookies a config file sent (not saved either).
+            if "base_url" in recorded.withheld and "--base-url" in flags:
+                flags[flags.index("--base-url") + 1] = "URL"
+            if any(key in SECRET_KEYS for key in recorded.withheld):
+                flags.insert(0, "SECRETS.toml")
+            note = f"  # {secrets_again_note(recorded.withheld, shown=recorded.base_url)}"
         shard = recorded.shard if recorded is not None else None
         if shard is None or "--shard" not in flags:
             commands.append(f"harvester harvest --out {q} {shlex.join(flags)}{note}")

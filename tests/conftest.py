@@ -11,6 +11,7 @@ of what it prints and writes.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -36,6 +37,18 @@ for _name in [name for name in os.environ if name.lower().endswith("_proxy")]:
 # Ctrl-C a test sends it. The run takes SIGINT back, so its children start as from a terminal.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _root_log_level_kept() -> Iterator[None]:
+    """Each test ends with the root logger's level it began with: ``main([..., "--debug"])``
+    in-process sets it to DEBUG for the rest of the process (as the CLI does for its own),
+    and a later test on that worker whose ``caplog`` expected one line got every DEBUG
+    line (test_proxy's 500-at-start test after test_credentials' --debug one)."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
 
 
 @pytest.fixture

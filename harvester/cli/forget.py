@@ -226,14 +226,17 @@ def _again_command(out: Path, recorded: RecordedRun) -> str:
     harvested one shard of it, the other shards' images left to nobody."""
     from dataclasses import replace
 
-    from harvester.config import recorded_flags, url_again_note
+    from harvester.config import SECRET_KEYS, commented, recorded_flags, secrets_again_note
 
     flags = recorded_flags(replace(recorded, config={**recorded.config, "shard": None}))
-    note = ""
-    if "base_url" in recorded.withheld and "--base-url" in flags:
+    withheld = recorded.withheld
+    if "base_url" in withheld and "--base-url" in flags:
         flags[flags.index("--base-url") + 1] = "URL"
-        note = f"  # {url_again_note(recorded.base_url)}"
-    return shlex.join(["harvester", "harvest", "--out", str(out), *flags]) + note
+    # Headers and cookies (a config file's) were not saved either: without SECRETS.toml the
+    # undo asked the server as nobody, refused (401) or shown none of the set's images.
+    head = ["SECRETS.toml"] if any(key in SECRET_KEYS for key in withheld) else []
+    command = shlex.join(["harvester", "harvest", *head, "--out", str(out), *flags])
+    return commented(command, secrets_again_note(withheld, shown=recorded.base_url))
 
 
 def _sets_hint(out: Path, given: str | None) -> str:

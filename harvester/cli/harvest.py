@@ -972,7 +972,7 @@ def _resumed_configs(
         problem = replay_problem(
             recorded,
             out,
-            shard_given=cfg.shard is not None,
+            shard_given=cfg.shard,
             secrets_given=frozenset(secrets_given),
             which=which,
             settings=as_now,
@@ -1615,7 +1615,10 @@ def _forgotten_refetch(out: Path, found: list[Any], gone: dict[int, str], resume
     files = sum(p.id in gone for p in found)
     which = "a forgotten target set" if len(targets) == 1 else "forgotten target sets"
     # (URL: a set's --base-url held credentials, never saved; said once, after them all)
-    url = "; URL: with its user or session again" if "--base-url URL" in " ".join(targets) else ""
+    said = " ".join(targets)
+    url = "; URL: with its user or session again" if "--base-url URL" in said else ""
+    if "SECRETS.toml" in said:  # (headers and cookies a config file gave, never saved)
+        url += "; SECRETS.toml: the headers and cookies its runs sent"
     from harvester.config import ALSO, commented
 
     note = (

@@ -373,7 +373,8 @@ def run_plan(args: argparse.Namespace) -> int:
         keys = args.label_keys or (config.label_keys if args.sample_per else ())
         # A --base-url with a user or session: neither the plan nor a config file keeps it.
         url_again = args.base_url is not None and "base_url" in config.withheld
-        for line in _plan_next_lines(args.config, out, keys, url_again=url_again):
+        shown = str(config.to_public()["base_url"]) if url_again else ""
+        for line in _plan_next_lines(args.config, out, keys, url_again=shown):
             print(line)
     return 0
 
@@ -432,7 +433,7 @@ def _empty_plan_line(selected: bool, where_file: Path | None = None) -> str:
 
 
 def _plan_next_lines(
-    config: Path | None, out: Path, label_keys: Sequence[str] = (), *, url_again: bool = False
+    config: Path | None, out: Path, label_keys: Sequence[str] = (), *, url_again: str = ""
 ) -> list[str]:
     """What to run after ``harvester plan``, as commands that work as written.
 
@@ -441,10 +442,10 @@ def _plan_next_lines(
     cookies, rate ...), and so do the ``--label-key`` flags given to ``plan``: the plan does
     not hold them, and without them the harvest and the index job wrote no label column.
     Paths and keys are shell-quoted. ``url_again``: ``--base-url`` held a user or session,
-    which the plan does not save: the harvest is given ``--base-url URL`` (a note says
-    which), and ``harvester slurm``, which refuses such a URL on its command line (its
-    script would spell it out), a config file holding it (the commands as printed were
-    refused, each with its own hint).
+    which the plan does not save (its URL as saved, which the note names; "" for none): the
+    harvest is given ``--base-url URL`` (a note says which), and ``harvester slurm``, which
+    refuses such a URL on its command line (its script would spell it out), a config file
+    holding it (the commands as printed were refused, each with its own hint).
     """
     import shlex
 
@@ -463,7 +464,7 @@ def _plan_next_lines(
             f"  # {secrets}: base_url with its user or session"
         )
         harvest += " --base-url URL"
-        note += f"; {url_again_note()}"
+        note += f"; {url_again_note(url_again)}"
     return [slurm, f"{harvest}  # {note}"]
 
 
@@ -495,7 +496,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         from harvester.config import NewestRun, folder_artifacts, folder_server
 
         newest = NewestRun(config.out)  # (looked up once, for both)
-        config, line = folder_server(config, given=base_url_given(args, config), newest=newest)
+        given = base_url_given(args, config)
+        config, line = folder_server(config, given=given, newest=newest, url_in_file=True)
         if line:  # every task asks that server, named on its command line
             print(line)
             base_url = config.base_url
@@ -623,11 +625,20 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
     that to seconds. A server that answers but is not OMERO.web
     (:class:`~harvester.errors.NotOmeroError`) or that wants other credentials (a 401,
     :class:`~harvester.errors.CredentialsError`) would fail every task the same: refused.
+    So does a certificate this machine does not trust
+    (:class:`~harvester.errors.UntrustedServerError`): the nodes mostly trust the same CAs,
+    and the tasks get the ``SSL_CERT_FILE`` the submitting shell has.
     """
     import anyio
 
     from harvester.client import Client
-    from harvester.errors import CredentialsError, NotOmeroError, RemoteError, TransientError
+    from harvester.errors import (
+        CredentialsError,
+        NotOmeroError,
+        RemoteError,
+        TransientError,
+        UntrustedServerError,
+    )
     from harvester.names import ids_of_names
     from harvester.pipeline import QUICK_PROBE_TIMEOUT, client_settings, probe_server
     from harvester.walk import preflight
@@ -660,11 +671,11 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
 
     try:
         anyio.run(check)
-    except NotOmeroError as exc:
+    except (NotOmeroError, UntrustedServerError) as exc:
         # The tasks would fail the same, unless this machine's answer came from something
         # else (a login node's intercepting proxy): the way past it is named.
         hint = f"{exc.hint}; " if exc.hint else ""
-        raise NotOmeroError(
+        raise type(exc)(
             str(exc),
             hint=f"{hint}if only this machine gets that answer, add --no-check "
             "(each task checks the targets)",
@@ -1041,7 +1052,7 @@ def _new_script_hint(out: Path) -> str | None:
     again, ...`` with those of DIR's newest run whose ids a file holds; None without either."""
     import shlex
 
-    from harvester.config import FLAGS, recorded_flags, recorded_target_sets
+    from harvester.config import FLAGS, recorded_flags, recorded_target_sets, secrets_again_note
     from harvester.plan import META_FILE, plan_dir
 
     q = shlex.quote(str(out))
@@ -1058,9 +1069,14 @@ def _new_script_hint(out: Path) -> str | None:
         if flag in wanted
     ]
     more = f" (its runs had {len(sets)} sets of targets: one array each)" if len(sets) > 1 else ""
+    # Credentials it used, never saved, go in a config file (slurm refuses them as flags):
+    # as printed without one, the command was refused in turn as needing them.
+    withheld = sets[0].withheld
+    secrets = " SECRETS.toml" if withheld else ""
+    note = f"  # {secrets_again_note(withheld, url_in_file=True)}" if withheld else ""
     return (
-        f"give the targets again, e.g. those of the folder's newest run: harvester slurm --out {q} "
-        f"{' '.join(flags)} --tasks N{more}"
+        f"give the targets again, e.g. those of the folder's newest run: harvester slurm"
+        f"{secrets} --out {q} {' '.join(flags)} --tasks N{more}{note}"
     )
 
 

@@ -106,7 +106,7 @@ def test_the_next_hints_of_a_plan_made_with_credentials_run_as_their_notes_say(
     slurm = next(text for text in said.splitlines() if text.startswith("next: harvester slurm"))
     harvest = next(text for text in said.splitlines() if "harvester harvest" in text)
     assert slurm.endswith("  # SECRETS.toml: base_url with its user or session")
-    assert harvest.endswith("URL: with its user or session again")
+    assert harvest.endswith(f"URL: {emu.base_url.rstrip('/')} with its user or session again")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "SECRETS.toml").write_text(f'base_url = "{url}"\n', encoding="utf-8")
     words = shlex.split(slurm.removeprefix("next: "), comments=True)
@@ -421,7 +421,8 @@ def test_a_plan_made_with_credentials_refuses_a_run_without_them(
     for argv, again in (
         (["harvest", "--out", str(out), "--from-plan", str(out)],
          f"harvester harvest SECRETS.toml --out {out} --from-plan {out} --base-url URL "
-         " # SECRETS.toml: headers = {...} again; URL: with its user or session again"),
+         f" # SECRETS.toml: headers = {{...}} again; URL: {emulator.base_url}/ with its user"
+         " or session again"),
         (["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2"],
          f"harvester slurm SECRETS.toml --out {out} --from-plan {out}  # SECRETS.toml: "
          "base_url with its user or session, headers = {...} again"),

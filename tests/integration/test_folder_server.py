@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from harvest_helpers import SMALL_PLATE, harvest, run_cli
 
 from harvester.cli.harvest import base_url_given
@@ -199,3 +201,34 @@ def test_a_folder_harvested_with_headers_or_cookies_refuses_a_run_without_them(
     assert f"asking {emulator.base_url}, the server {out} was harvested from" in again.stderr
     assert "s3cr3t" not in again.stderr + again.stdout
     assert not any("s3cr3t" in p.read_text() for p in (out / "runs").rglob("*.json"))
+
+
+def _ipv6_loopback() -> bool:
+    """Whether this machine can listen on ``::1`` (some containers have no IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_a_folder_of_an_ipv6_server_resumes_on_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder harvested from http://[::1]:PORT/ saves that URL with its brackets, so
+    `harvest --out DIR` resumes on it (it saved http://::1:PORT/ and refused the resume as
+    damaged settings, exit 2)."""
+    if not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
+    emu = make_emulator(preset="demo", host="::1")
+    assert emu.base_url.startswith("http://[::1]:"), emu.base_url
+    out = tmp_path / "v6"
+    harvest(emu.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    (saved,) = (out / "runs").glob("*/config.json")
+    assert json.loads(saved.read_text())["config"]["base_url"].startswith("http://[::1]:")
+    next(out.rglob("*.thumbnail.jpg")).unlink()
+    assert run_cli("verify", str(out)).returncode == 1
+    resumed = run_cli("harvest", "--out", str(out), "--rate", "none")
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(list(out.rglob("*.thumbnail.jpg"))) == 8

@@ -455,3 +455,23 @@ def test_storage_failure_mid_run(
     assert main(["status", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["kinds"]["metadata"]["done"] == 8
+
+
+def test_a_base_url_path_without_omero_web_under_it_names_the_root(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`--base-url https://host/omero/` where OMERO.web is at the server's root (api/ 404
+    under the path): the hint says it is not under /omero/ and names the root, where it
+    said "e.g. https://idr.openmicroscopy.org"."""
+    code, err = run(
+        capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"), "--base-url",
+        f"{emulator.base_url}/omero/", "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, "not look like an OMERO")
+    assert err.splitlines()[-1] == (
+        "hint: check --base-url: OMERO.web is not under /omero/ there: give the address the "
+        f"browser shows before /webclient/ (--base-url {emulator.base_url} where it is at "
+        "the server's root)"
+    )
+    assert not (tmp_path / "D").exists()

@@ -275,6 +275,86 @@ def test_untrusted_certificate_error_says_tls_and_hints_at_the_certificate(
     assert any("SSL_CERT_FILE=" in hint for hint in hints), err
 
 
+def test_a_ca_file_given_that_lacks_the_servers_ca_is_named_in_the_hint(
+    tmp_path: Path, untrusted: EmulatorThread, pki: Pki, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With SSL_CERT_FILE set to another CA than the server's, the hint names that file as
+    not holding it, rather than telling to set SSL_CERT_FILE, which is set."""
+    code, err = _harvest_fails(untrusted, tmp_path / "out", capsys)
+    assert code == 2
+    _one_error(err)
+    hint = err.splitlines()[-1]
+    assert f"SSL_CERT_FILE={pki.ca_file} does not hold" in hint, err
+
+
+def test_a_ca_folder_not_rehashed_gets_the_rehash_command(
+    tmp_path: Path,
+    pki: Pki,
+    monkeypatch: pytest.MonkeyPatch,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """SSL_CERT_DIR holding the right CA as a plain PEM file, which OpenSSL does not find
+    (it looks up hash-named links): the hint gives `openssl rehash DIR`."""
+    folder = tmp_path / "cas"
+    folder.mkdir()
+    (folder / "ca.pem").write_bytes(pki.ca_file.read_bytes())
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", str(folder))
+    emu = make_emulator(preset="demo", ssl_context=pki.server_context("127.0.0.1"))
+    code, err = _harvest_fails(emu, tmp_path / "out", capsys)
+    assert code == 2
+    assert "certificate verify failed" in _one_error(err)
+    assert err.splitlines()[-1].endswith(f"then run: openssl rehash {folder}"), err
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate\n"], ids=["missing", "not-pem"])
+def test_a_ca_file_that_cannot_be_loaded_is_one_error_naming_it(
+    tmp_path: Path,
+    pki: Pki,
+    monkeypatch: pytest.MonkeyPatch,
+    make_emulator: Callable[..., EmulatorThread],
+    capsys: pytest.CaptureFixture[str],
+    content: bytes | None,
+) -> None:
+    """SSL_CERT_FILE naming no file, or one without a certificate: one `error:` line
+    naming the variable and the path (it said `error: No such file or directory`), a
+    hint, exit 2, nothing sent and no folder made."""
+    ca_file = tmp_path / "our-ca.pem"
+    if content is not None:
+        ca_file.write_bytes(content)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    emu = make_emulator(preset="demo", ssl_context=pki.server_context("127.0.0.1"))
+    out = tmp_path / "out"
+    code, err = _harvest_fails(emu, out, capsys)
+    assert code == 2
+    error = _one_error(err)
+    assert error.startswith(f"error: SSL_CERT_FILE={ca_file}: cannot load it"), err
+    assert "PEM" in err.splitlines()[-1]
+    assert not out.exists()
+    assert emu.stats()["connections"] == 0
+
+
+def test_slurm_refuses_a_server_whose_certificate_is_not_trusted(
+    tmp_path: Path, untrusted: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`harvester slurm` whose check meets an untrusted certificate refuses, exit 2, with
+    the certificate hint and --no-check (it wrote and would submit a script whose every task
+    failed alike, under a note calling the server unreachable from here); with --no-check
+    the script is written."""
+    out = tmp_path / "out"
+    argv = ["slurm", "--base-url", untrusted.base_url, "--plate", str(SMALL_PLATE),
+            "--out", str(out), "--tasks", "2"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "TLS failure: certificate verify failed" in _one_error(err)
+    hint = err.splitlines()[-1]
+    assert "SSL_CERT_FILE" in hint and "--no-check" in hint, err
+    assert not (out / "harvest.sbatch").exists()
+    assert main([*argv, "--no-check"]) == 0
+    assert (out / "harvest.sbatch").is_file()
+
+
 def test_certificate_for_another_host_name_is_refused(
     tmp_path: Path,
     trusting: Pki,

@@ -348,16 +348,26 @@ def test_proxy_asking_for_credentials_is_one_error(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A 407 from the proxy is said to come from the proxy, and where credentials go; wrong
+    """A 407 from the proxy is said to come from the proxy: without credentials, where they
+    go; with wrong ones, that they were refused (not "give them", which they were); wrong
     credentials are never shown; with the right ones the harvest works."""
     wanted = _basic(PROXY_USER, PROXY_PASSWORD)
     with ForwardingProxy(require_auth=wanted) as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        code, output = _harvest(emulator.base_url, tmp_path / "missing", capsys)
+        assert code == 2
+        errors = [line for line in output.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, output
+        assert f"proxy 127.0.0.1:{proxy.port} asks for credentials (HTTP 407)" in errors[0]
+        assert "hint: give them in http_proxy: http://USER:PASSWORD@HOST:PORT" in output
         monkeypatch.setenv("http_proxy", proxy.url.replace("://", "://harvuser:WRONG-pw-1@"))
         code, output = _harvest(emulator.base_url, tmp_path / "refused", capsys)
         assert code == 2
         errors = [line for line in output.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1, output
-        assert f"proxy 127.0.0.1:{proxy.port} asks for credentials (HTTP 407)" in errors[0]
+        refused = f"proxy 127.0.0.1:{proxy.port} refused the credentials sent (HTTP 407)"
+        assert refused in errors[0], output
+        assert "hint: wrong credentials: check the user and password in http_proxy" in output
         assert "WRONG-pw-1" not in output
         assert emulator.stats()["requests"] == 0
         proxy_url = proxy.url.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@")
@@ -382,8 +392,9 @@ def test_connect_asked_for_credentials_is_one_error_not_retried(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A 407 answering CONNECT (an https server behind a proxy wanting other credentials)
-    says where they go, as for http, and is not retried: the same credentials get the same
-    answer (it was a retried 'cannot connect', its hint saying only to check the proxy)."""
+    says they were refused and where they are, as for http, and is not retried: the same
+    credentials get the same answer (it was a retried 'cannot connect', its hint saying
+    only to check the proxy)."""
     out = tmp_path / "out"
     with ForwardingProxy(require_auth=_basic(PROXY_USER, PROXY_PASSWORD)) as proxy:
         monkeypatch.setenv("https_proxy", proxy.url.replace("://", "://harvuser:WRONG-pw-2@"))
@@ -391,8 +402,8 @@ def test_connect_asked_for_credentials_is_one_error_not_retried(
     assert code == 2
     errors = [line for line in output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, output
-    assert f"proxy 127.0.0.1:{proxy.port} asks for credentials (HTTP 407)" in errors[0]
-    assert "hint: give them in https_proxy: http://USER:PASSWORD@HOST:PORT" in output
+    assert f"proxy 127.0.0.1:{proxy.port} refused the credentials sent (HTTP 407)" in errors[0]
+    assert "hint: wrong credentials: check the user and password in https_proxy" in output
     assert "WRONG-pw-2" not in output
     # The probe's tunnel and at most one per connection slot opened meanwhile
     # (--concurrency 4); the probe's was asked again before (6)

@@ -207,3 +207,26 @@ def test_a_plan_whose_listing_is_refused_401_says_credentials_are_wanted(
     assert lines[0].startswith("error: the walk failed for 1 listing(s)") and "401" in lines[0]
     assert lines[1:] == [f"hint: {HINT_CREDENTIALS}"], proc.stderr
     assert not (out / "plan" / "plan.json").exists()
+
+
+def test_a_browser_url_with_credentials_gets_a_base_url_hint_keeping_them(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A webclient page's URL copied from the browser, with user:password@ in it: the hint
+    names the server's root and says to give the credentials with it (the root alone,
+    pasted, was refused as asking for credentials); given so, the harvest works."""
+    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    page = _with_credentials(emu.base_url) + "/webclient/?show=project-51"
+    out = tmp_path / "o"
+    proc = cli("harvest", "--base-url", page, "--project", str(DEMO_PROJECT), "--out", str(out),
+               "--artifacts", "thumbnail", "--rate", "none")  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    hint = proc.stderr.splitlines()[-1]
+    assert hint.endswith(f"--base-url {emu.base_url} (with its credentials)"), proc.stderr
+    for leak in LEAKS:
+        assert leak not in proc.stderr
+    again = cli("harvest", "--base-url", _with_credentials(emu.base_url), "--project",
+                str(DEMO_PROJECT), "--out", str(out), "--artifacts", "thumbnail",
+                "--rate", "none")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert len(list(out.glob("images/**/*.thumbnail.jpg"))) == 8

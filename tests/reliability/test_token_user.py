@@ -98,11 +98,13 @@ def test_a_resume_asks_for_the_token_again(
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, refused.stderr
     assert "sent credentials in its --base-url, which are never saved" in errors[0]
-    assert f"--out {out} --base-url URL  # URL: with its user or session again" in refused.stderr
+    # (the note names the server URL stands for, saved without its token)
+    said = f"--out {out} --base-url URL  # URL: {emu.base_url.rstrip('/')} with its user"
+    assert said in refused.stderr, refused.stderr
     slurm = cli("slurm", "--out", str(out), "--plate", str(SMALL_PLATE), "--tasks", "2")
     assert slurm.returncode == 2, slurm.stderr
     assert "server needs credentials that are not saved" in slurm.stderr
-    assert "hint: give --base-url with them again" in slurm.stderr
+    assert "hint: give base_url with them again in a config file" in slurm.stderr
     assert not (out / "harvest.sbatch").exists()
     wrong = cli("harvest", "--out", str(out), "--base-url", _with_token(emu.base_url, "nope"))
     assert wrong.returncode == 2, wrong.stderr
