@@ -39,6 +39,7 @@ from harvester.errors import (
     redact_loose_url,
     redact_url,
     remember_secrets,
+    url_holds_secret,
     url_secret_values,
 )
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
@@ -793,7 +794,48 @@ def load_toml(path: Path) -> dict[str, Any]:
             values[key] = _coerce(key, value, path.parent)
         except ConfigError as error:
             raise in_file(path, error) from None
+    base_url = values.get("base_url")
+    held = ["base_url"] if isinstance(base_url, str) and url_holds_secret(base_url) else []
+    _warn_if_others_read_secrets(path, held + [key for key in SECRET_KEYS if values.get(key)])
     return values
+
+
+#: Config files already warned about in this process (a resume replaying several sets reads
+#: one file more than once: one line is enough).
+_WARNED_READABLE: set[Path] = set()
+
+
+def _warn_if_others_read_secrets(path: Path, secret_tables: Sequence[str]) -> None:
+    """One warning line when a config file holding credentials (``headers``, ``cookies``, a
+    ``base_url`` with a user, password or session key) can be read by other users of this
+    machine (its group or others may read it), with the ``chmod`` that fixes it.
+
+    Why: the harvester keeps credentials out of everything it writes and prints; the file
+    the user gave them in is theirs, and a shared cluster's home or project folder is often
+    readable by the whole group. ssh refuses a key file so exposed; a harvest only says so
+    (the file may be on a filesystem without modes, or shared on purpose)."""
+    if not secret_tables or os.name != "posix":
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not mode & 0o044:
+        return
+    resolved = path.resolve()
+    if resolved in _WARNED_READABLE:
+        return
+    _WARNED_READABLE.add(resolved)
+    who = "other users" if mode & 0o004 else "its group"
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "%s holds credentials (%s) and %s can read it: chmod 600 %s",
+        path,
+        ", ".join(secret_tables),
+        who,
+        shlex.quote(str(path)),
+    )
 
 
 def sample_per_refusal(

@@ -189,6 +189,7 @@ def test_a_folder_harvested_with_headers_or_cookies_refuses_a_run_without_them(
 
     half = tmp_path / "half.toml"
     half.write_text('[headers]\nAuthorization = "Bearer HDR-s3cr3t"\n')
+    half.chmod(0o600)  # its owner's alone, as the README says (else one warning line)
     refused = run_cli("harvest", str(half), "--out", str(out), "--image", "9762957")
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.splitlines()[0].endswith(f"{emulator.base_url} with cookies (sessionid)")

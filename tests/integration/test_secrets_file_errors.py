@@ -55,3 +55,42 @@ def test_a_refused_secret_names_its_file_and_never_its_value(
         assert str(good) not in proc.stderr
     assert emulator.stats()["requests"] == 0
     assert not out.exists()
+
+
+def test_a_secrets_file_others_can_read_is_said_once_with_its_chmod(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A config file holding [headers] that its group or others can read gets one warning
+    line naming the tables (never a value) and the chmod; mode 600, or a file without
+    credentials, none. The run goes on either way (a file may be shared on purpose)."""
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[headers]\nX-Api-Key = "KEY-s3cr3t-77"\n', encoding="utf-8")
+    plain = tmp_path / "plain.toml"
+    plain.write_text("concurrency = 2\n", encoding="utf-8")
+    plain.chmod(0o644)
+    said = f"holds credentials (headers) and other users can read it: chmod 600 {secrets}"
+    for config, mode, expected in (
+        (secrets, 0o644, 1),
+        (secrets, 0o640, 0),
+        (secrets, 0o600, 0),
+        (plain, 0o644, 0),
+    ):
+        config.chmod(mode)
+        out = tmp_path / f"d{mode:o}{config.stem}"
+        proc = cli(
+            "harvest", str(config), "--base-url", emulator.base_url, "--image", "9762957",
+            "--artifacts", "thumbnail", "--out", str(out), "--rate", "none",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.count(said) == expected, (mode, proc.stderr)
+        assert "KEY-s3cr3t-77" not in proc.stdout + proc.stderr
+        if mode == 0o640:
+            assert "holds credentials (headers) and its group can read it" in proc.stderr
+    session = tmp_path / "session.toml"
+    session.write_text(f'base_url = "{emulator.base_url}/?bsession=SK-s3cr3t-78"\n')
+    session.chmod(0o604)
+    proc = cli("harvest", str(session), "--image", "9762957", "--artifacts", "thumbnail",
+               "--out", str(tmp_path / "s"), "--rate", "none")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"{session} holds credentials (base_url) and other users can read it" in proc.stderr
+    assert "SK-s3cr3t-78" not in proc.stdout + proc.stderr

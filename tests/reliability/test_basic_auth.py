@@ -183,6 +183,7 @@ def test_a_refused_authorization_header_is_named_in_the_hint(
         '[headers]\nAuthorization = "Bearer WRONG-TOKEN-SECRET"\n',
         encoding="utf-8",
     )
+    config.chmod(0o600)  # its owner's alone, as the README says (else one warning line)
     proc = cli("harvest", str(config), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.splitlines()
