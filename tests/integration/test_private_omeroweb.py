@@ -61,6 +61,7 @@ def test_harvest_with_the_session_in_a_cookie_or_bsession(
         f'base_url = "{emu.base_url}/omero/"\n\n[cookies]\nsessionid = "{KEY}"\n',
         encoding="utf-8",
     )
+    config.chmod(0o600)  # a file holding a secret, kept private as the README says
     runs = {
         "cookie": [str(config)],
         "bsession": ["--base-url", f"{emu.base_url}/omero/?bsession={KEY}"],
