@@ -876,6 +876,14 @@ REFUSED_NOTE = (
     "the server refused every one of these (HTTP 4xx): an id that does not exist or is not "
     "public gets the same answer again"
 )
+#: Said instead of :data:`REFUSED_NOTE` when the run sent a session of its own (a
+#: ``sessionid`` cookie, ``?bsession=KEY``) and some refusals are 403s: OMERO.web answers
+#: every request of an expired session so, which no id is at fault for.
+SESSION_ENDED_NOTE = (
+    "the server refused every one of these (HTTP 4xx); an HTTP 403 is also OMERO.web's "
+    "answer once the session this run sent (a sessionid cookie, ?bsession=) has ended: "
+    "log in again and give the new key, then resume"
+)
 #: The harvest's closing line after :data:`REFUSED_NOTE`, before its resume command: the
 #: command is what asks again, for a server where an id became public since.
 REFUSED_CLOSING = "to ask for them again anyway (an id made public since)"

@@ -256,6 +256,10 @@ class RunSummary:
     split_line: str = ""
     #: A shard run leaves index.csv to ``harvester index`` (see Harvest.run).
     index_deferred: bool = False
+    #: The run sent credentials of its own (headers, cookies, a user or a query such as
+    #: ``?bsession=KEY`` on the base URL, as the target check counts them): a 403 then may
+    #: be that session ending, not the images' fault.
+    session_sent: bool = False
     slowdowns: int = 0
     selection: str = ""
     #: The run's store opened DIR (before that, an interrupted run wrote nothing).
@@ -883,7 +887,11 @@ class Harvest:
         #: A task of a ``harvester slurm`` array: when its script was written (it records
         #: its split and pin only over older records: harvester.slurm.script_written).
         self._script_written = script_written
-        self.summary = RunSummary(out_dir=self.out, dry_run=cfg.dry_run)
+        self.summary = RunSummary(
+            out_dir=self.out,
+            dry_run=cfg.dry_run,
+            session_sent=bool(cfg.headers or cfg.cookies) or url_holds_secret(cfg.base_url),
+        )
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
         self._store_opened = False

@@ -1130,12 +1130,24 @@ async def _other_kind_hint(client: Client, kind: str, object_id: int, server: st
     return ""
 
 
+#: OMERO.web's JSON API answer to a login-required view without a session (403): a
+#: private server, not a private object.
+NOT_LOGGED_IN = "Not logged in"
+
+
 def _check_failed_hint(
-    kind: str, object_id: int, server: str, status: int | None, *, sent: bool = False
+    kind: str,
+    object_id: int,
+    server: str,
+    status: int | None,
+    *,
+    sent: bool = False,
+    reason: str = "",
 ) -> str:
     """The next step after a target's check failed otherwise than "not found" or "busy": a
     server error (5xx, or no answer) may pass, a refusal (403) is about access: whether it
-    is public, or, with credentials ``sent``, whether they may see it."""
+    is public, or, with credentials ``sent``, whether they may see it; a server saying
+    "Not logged in" to a run that sent none wants a session."""
     if status is None or status >= 500:
         return (
             f"the server failed on {kind} {object_id} through the retries: run the same "
@@ -1145,6 +1157,12 @@ def _check_failed_hint(
         return (
             f"the server refused {kind} {object_id}: check that the credentials given may "
             f"see it on {server} (a session key expires)"
+        )
+    if status == 403 and NOT_LOGGED_IN in reason:
+        return (
+            f"{server} wants a login (an OMERO.web without public data): give an OMERO "
+            "session key as ?bsession=KEY at the end of --base-url, or in a config file "
+            'as [cookies] sessionid = "KEY"'
         )
     return f"the server refused {kind} {object_id}: check that it is public on {server}"
 
@@ -1215,7 +1233,7 @@ async def preflight(
                 # Any other failure (a 500 through the retries, a 403) was a bare "error:
                 # HTTP 500 ...: URL", exit 2, with no next step.
                 outcome.hint = _check_failed_hint(
-                    kind, object_id, server, outcome.status, sent=sent
+                    kind, object_id, server, outcome.status, sent=sent, reason=outcome.reason
                 )
             raise outcome
         assert outcome is not None

@@ -1334,9 +1334,12 @@ def print_summary(
             print(f"hint: {hint}", file=sys.stderr)
         closing = advice.closing(resume)
         if advice.rerun_helps and _refused_for_good(summary):
-            from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE
+            from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE, SESSION_ENDED_NOTE
 
-            print(f"note: {REFUSED_NOTE}", file=sys.stderr)
+            ended = getattr(summary, "session_sent", False) and any(
+                f.status == 403 for f in summary.failures
+            )
+            print(f"note: {SESSION_ENDED_NOTE if ended else REFUSED_NOTE}", file=sys.stderr)
             # Not "rerun to retry the failures" right below "gets the same answer again".
             closing = f"{REFUSED_CLOSING}: {resume}"
         elif busy := _busy_throughout(summary):

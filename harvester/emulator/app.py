@@ -11,6 +11,10 @@ IDR's nginx proxy and Django middleware do around every view:
   ``302 /webclient/login/?url=...`` -> ``302 /webclient/?experimenter=-1``
   -> ``200`` HTML, or ``403`` empty with the XHR header;
 * ``/mapr/api/*`` (except ``config``) -> ``302 /searchengine/apidocs/``;
+* with ``Site.prefix`` (a private OMERO.web at ``/omero/``): every route under it, every
+  other path Django's 404, ``Location``s and ``url:*`` links carrying it;
+* with ``Site.session_key``: a login-required view without that session answers as
+  OMERO.web's ``login_required`` does for an anonymous request;
 * ``Access-Control-Allow-Origin: *`` everywhere, ``X-OMERO-ApiVersion: 0.2``
   on JSON-API answers, and ``Set-Cookie: sessionid_idr`` only on OMERO.web
   views the proxy does not cache (it hides Set-Cookie on cached ones).
@@ -25,6 +29,7 @@ import importlib
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -117,7 +122,8 @@ class App:
 
     def route_name(self, req: Request) -> str:
         """Stats label for ``req`` without answering it (used for faulted requests)."""
-        found = self._match(req.path)
+        inner = _unprefixed(req, self.site.prefix) if self.site.prefix else req
+        found = self._match(inner.path) if inner is not None else None
         return found[0].name if found is not None else "404"
 
     def handle(self, req: Request) -> Response:
@@ -132,11 +138,29 @@ class App:
         return resp
 
     def _handle(self, req: Request) -> Response:
-        path = req.path
         wanted = self.site.authorization
         if wanted is not None and req.headers.get("authorization") != wanted:
             # A proxy's HTTP Basic auth answers before OMERO.web sees the request.
             return _unauthorized()
+        prefix = self.site.prefix
+        if not prefix:
+            return self._handle_omeroweb(req)
+        inner = _unprefixed(req, prefix)
+        if inner is None:  # the front end passes only the prefix on to OMERO.web
+            resp = django_404(req)
+            resp.route = "404"
+            return resp
+        resp = self._handle_omeroweb(inner)
+        # Django builds redirects with the script prefix (reverse(), APPEND_SLASH).
+        resp.headers = [
+            (name, prefix + value if name == "Location" and value.startswith("/") else value)
+            for name, value in resp.headers
+        ]
+        return resp
+
+    def _handle_omeroweb(self, req: Request) -> Response:
+        """What OMERO.web answers ``req``, its path relative to the site's prefix."""
+        path = req.path
         if (
             req.method not in _CSRF_SAFE_METHODS
             and path.endswith("/")
@@ -156,6 +180,8 @@ class App:
         if path == "/webclient":
             return _redirect(302, "/webclient/?experimenter=-1", "redirect")
         if path.startswith("/webclient/login"):
+            if self.site.session_key is not None:  # no public user: the login form
+                return text_response(200, _LOGIN_PAGE)
             return _redirect(302, "/webclient/?experimenter=-1", "login")
         if _MAPR_API_RE.match(path):
             return _redirect(302, "/searchengine/apidocs/", "mapr")
@@ -176,6 +202,11 @@ class App:
                 resp = self._not_logged_in(req)
             resp.route = route.name
             return resp
+        if self.site.session_key is not None and path not in _OPEN_VIEWS:
+            # login_required wraps the view: after URL resolution and the middleware.
+            denied = self._without_session(req)
+            if denied is not None:
+                return denied
         resp = route.handler(self.site, req, match)
         if req.method == "OPTIONS":
             # A capability probe, not a fetch: counted apart from the route's
@@ -193,6 +224,28 @@ class App:
             resp.headers.append(
                 ("Set-Cookie", f"sessionid_idr={self.site.session_token}; HttpOnly; Path=/")
             )
+        return resp
+
+    def _without_session(self, req: Request) -> Response | None:
+        """The answer to a request without the site's session, or None when it has it.
+
+        omeroweb/decorators.py ``login_required.get_authenticated_connection`` joins the
+        OMERO session of a ``bsession`` query parameter, else the one of the Django session
+        (the ``sessionid`` cookie); without either, ``on_not_logged_in``: a 403
+        ``{"message": "Not logged in"}`` from the JSON API (api/decorators.py, without
+        ``X-OMERO-ApiVersion``: its ``login_required`` wraps ``json_response``), else an empty
+        403 for XHR or a 302 to the login page.
+        """
+        key = req.param("bsession")
+        if key is None:
+            key = _cookie(req.headers.get("cookie", ""), SESSION_COOKIE)
+        if self.site.session_valid(key):
+            return None
+        if req.path.startswith("/api/"):
+            resp = text_response(403, '{"message": "Not logged in"}', "application/json")
+        else:
+            resp = self._not_logged_in(req)
+        resp.route = "not_logged_in"
         return resp
 
     @staticmethod
@@ -228,6 +281,40 @@ def _unauthorized() -> Response:
     resp.headers.append(("WWW-Authenticate", 'Basic realm="OMERO.web"'))
     resp.route = "unauthorized"
     return resp
+
+
+#: The login form a private OMERO.web (no public user) serves at ``webclient/login/``.
+_LOGIN_PAGE = (
+    "<!DOCTYPE html>\n<html>\n<head><title>OMERO.web - Login</title></head>\n<body>\n"
+    '<form method="post"><input name="username"><input name="password" type="password">'
+    "</form>\n</body>\n</html>\n"
+)
+#: Django's session cookie (``omero.web.session_cookie_name`` unset: ``sessionid``).
+SESSION_COOKIE = "sessionid"
+#: Views without ``login_required``: the API's version lists (api/views.py ``api_versions``,
+#: ``api_base``), which a client reads before it has a session.
+_OPEN_VIEWS = frozenset({"/api/", "/api/v0/"})
+
+
+def _cookie(header: str, name: str) -> str | None:
+    """The value of cookie ``name`` in a ``Cookie`` header, or None."""
+    for part in header.split(";"):
+        key, eq, value = part.strip().partition("=")
+        if eq and key == name:
+            return value
+    return None
+
+
+def _unprefixed(req: Request, prefix: str) -> Request | None:
+    """``req`` as OMERO.web's views see it under ``prefix``, or None for a path outside it.
+
+    ``path`` is Django's ``path_info`` (after the prefix) and the links' base takes the
+    prefix; ``raw_path`` stays whole, as ``get_full_path()`` (the login redirect's ``url``)."""
+    if req.path != prefix and not req.path.startswith(prefix + "/"):
+        return None
+    return replace(
+        req, path=req.path[len(prefix) :] or "/", base_url=req.base_url.rstrip("/") + prefix
+    )
 
 
 def _flask_404() -> Response:

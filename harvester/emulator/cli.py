@@ -13,14 +13,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import json
+import os
+import shlex
 import signal
 import ssl
 import sys
+from dataclasses import dataclass
 from typing import NoReturn
+from urllib.parse import quote
 
 from harvester.emulator import MODES, build_application
 from harvester.emulator.faults import parse_faults
 from harvester.emulator.server import KEEPALIVE_TIMEOUT_S, EmulatorServer
+from harvester.emulator.site import normalized_prefix
 
 __all__ = ["add_arguments", "build_parser", "main", "run"]
 
@@ -82,6 +88,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(TOKEN: with an empty PASS: a token given as the user, TOKEN@host)",
     )
     parser.add_argument(
+        "--prefix",
+        default="",
+        metavar="PATH",
+        help="serve every route under PATH (e.g. /omero: OMERO.web deployed at "
+        "https://host/omero/); other paths answer Django's 404",
+    )
+    parser.add_argument(
+        "--session-key",
+        default=None,
+        metavar="KEY",
+        help="want this OMERO session on every login-required view (?bsession=KEY or a "
+        "sessionid=KEY cookie), as a private OMERO.web without a public user does",
+    )
+    parser.add_argument(
+        "--session-expires-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the --session-key stops working after N answers given with it (an expired session)",
+    )
+    parser.add_argument(
         "--tls-cert",
         default=None,
         metavar="FILE",
@@ -120,12 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def targets_line(base_url: str, preset: str, seed: int = 0) -> str:
+def targets_line(base_url: str, preset: str, seed: int = 0, access: Access | None = None) -> str:
     """What the preset serves and a command to harvest it (stderr: stdout's one line stays).
 
     A preset's ids are otherwise found only in ``catalogue_presets.py`` or by listing the
-    API; a first harvest of the emulator needs one.
+    API; a first harvest of the emulator needs one. ``access`` puts what the options want
+    in the command (credentials, prefix, session key, the certificate to trust).
     """
+    access = access or Access()
+    url = access.base_url(base_url)
     from harvester.emulator.catalogue import Catalogue
 
     catalogue = Catalogue(preset, seed)
@@ -140,9 +170,10 @@ def targets_line(base_url: str, preset: str, seed: int = 0) -> str:
     example = ""
     if first:
         flag = "--screen" if catalogue.screens() else "--project"
+        shown = shlex.quote(url)
         example = (
-            f"; try: harvester harvest --base-url {base_url} {flag} {first[0].id} "
-            f"--artifacts thumbnail --out {preset}-mirror"
+            f"; try: {access.command_prefix()}harvester harvest --base-url {shown} {flag} "
+            f"{first[0].id} --artifacts thumbnail --out {preset}-mirror{access.note()}"
         )
     return f"preset {preset}: {', '.join(parts)}{example}"
 
@@ -214,6 +245,13 @@ def run(args: argparse.Namespace) -> int:
             if ":" not in args.basic_auth:
                 raise ValueError("--basic-auth must be USER:PASS (a ':' between them)")
             options["basic_auth"] = args.basic_auth
+        if getattr(args, "prefix", ""):
+            options["prefix"] = args.prefix
+        for name in ("session_key", "session_expires_after"):
+            if getattr(args, name, None) is not None:
+                options[name] = getattr(args, name)
+        if "session_expires_after" in options and "session_key" not in options:
+            raise ValueError("--session-expires-after needs --session-key")
         if not args.idle_timeout > 0:
             raise ValueError(f"--idle-timeout must be > 0 seconds, not {args.idle_timeout:g}")
         context = server_ssl_context(args.tls_cert, args.tls_key)
@@ -228,8 +266,50 @@ def run(args: argparse.Namespace) -> int:
         ssl_context=context,
         idle_timeout_s=args.idle_timeout,
     )
-    auth = getattr(args, "basic_auth", None)
-    return asyncio.run(_serve(server, args.host, args.port, args.preset, args.seed, auth))
+    access = Access(
+        basic_auth=getattr(args, "basic_auth", None),
+        prefix=normalized_prefix(getattr(args, "prefix", "") or ""),
+        session_key=getattr(args, "session_key", None),
+        tls_cert=args.tls_cert,
+    )
+    return asyncio.run(_serve(server, args.host, args.port, args.preset, args.seed, access))
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a client of this emulator needs beyond its address: the ``try:`` command's."""
+
+    basic_auth: str | None = None
+    prefix: str = ""
+    session_key: str | None = None
+    tls_cert: str | None = None
+
+    def base_url(self, served: str) -> str:
+        """``served`` with the credentials, the prefix and ``?bsession=KEY`` in it."""
+        url = with_userinfo(served, self.basic_auth) + self.prefix
+        if self.prefix or self.session_key is not None:
+            url += "/"  # OMERO.web's root: https://host/omero/
+        if self.session_key is not None:
+            url += "?bsession=" + quote(self.session_key, safe="")
+        return url
+
+    def command_prefix(self) -> str:
+        """``SSL_CERT_FILE=CERT `` before the command: the harvester must trust the
+        certificate (a self-signed one is its own CA; a CA-signed one wants that CA's file
+        in its place, which the emulator is not told)."""
+        if self.tls_cert is None:
+            return ""
+        return f"SSL_CERT_FILE={shlex.quote(os.path.abspath(self.tls_cert))} "
+
+    def note(self) -> str:
+        """What else the ``try:`` command could use, or ``""``."""
+        if self.session_key is None:
+            return ""
+        # JSON's string escapes are TOML's: a '"' or a backslash in the key stays a valid file.
+        return (
+            " (or, instead of ?bsession=, a config file's [cookies] sessionid = "
+            f"{json.dumps(self.session_key)})"
+        )
 
 
 def with_userinfo(base_url: str, basic_auth: str | None) -> str:
@@ -238,8 +318,6 @@ def with_userinfo(base_url: str, basic_auth: str | None) -> str:
     on the command line, for a local test server)."""
     if basic_auth is None:
         return base_url
-    from urllib.parse import quote
-
     user, _, password = basic_auth.partition(":")
     scheme, _, rest = base_url.partition("://")
     # An empty password (a token given as the user): TOKEN@host, as such services spell it.
@@ -248,7 +326,7 @@ def with_userinfo(base_url: str, basic_auth: str | None) -> str:
 
 
 async def _serve(
-    server: EmulatorServer, host: str, port: int, preset: str, seed: int, auth: str | None
+    server: EmulatorServer, host: str, port: int, preset: str, seed: int, access: Access
 ) -> int:
     try:
         await server.start()
@@ -264,8 +342,7 @@ async def _serve(
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
     print(f"serving {server.base_url}", flush=True)
-    shown = with_userinfo(server.base_url, auth)
-    print(targets_line(shown, preset, seed), file=sys.stderr, flush=True)
+    print(targets_line(server.base_url, preset, seed, access), file=sys.stderr, flush=True)
     try:
         await stop.wait()
     finally:

@@ -61,10 +61,11 @@ def _int_or(text: str | None, default: int | None) -> int | None:
         return default
 
 
-def _thumb_url(image_id: int, size: int | None) -> str:
+def _thumb_url(image_id: int, size: int | None, prefix: str = "") -> str:
+    """The thumbnail's path as Django's ``reverse`` builds it: under the site's prefix."""
     if size is None:
-        return f"/webgateway/render_thumbnail/{image_id}/"
-    return f"/webgateway/render_thumbnail/{image_id}/{size}/"
+        return f"{prefix}/webgateway/render_thumbnail/{image_id}/"
+    return f"{prefix}/webgateway/render_thumbnail/{image_id}/{size}/"
 
 
 def grid_size(wells: list[Well], layout: str) -> tuple[int, int]:
@@ -86,6 +87,7 @@ def plate_grid(
     acquisition: int | None,
     size: int | None,
     layout: str,
+    prefix: str = "",
 ) -> dict[str, Any] | None:
     """``PlateGrid.metadata``; None when ``shrink`` finds no image (``min([])``)."""
     wells = cat.wells(plate.id)
@@ -124,7 +126,7 @@ def plate_grid(
             "date": int(info.acquisition_ts),
             "wellId": well.id,
             "field": field,
-            "thumb_url": _thumb_url(image_id, size),
+            "thumb_url": _thumb_url(image_id, size, prefix),
         }
         if not image_sizes:
             image_sizes.append({"x": info.size_x, "y": info.size_y, "image_id": image_id})
@@ -154,7 +156,7 @@ def plate_grid_view(site: Site, req: Request, match: re.Match[str]) -> Response:
     if plate is None:
         return webgateway_error(req, "Object of type type is not JSON serializable")
     assert field is not None
-    grid = plate_grid(site.catalogue, plate, field, acquisition, size, layout)
+    grid = plate_grid(site.catalogue, plate, field, acquisition, size, layout, site.prefix)
     if grid is None:
         return webgateway_error(req, "min() arg is an empty sequence", "webgateway/plategrid.py")
     return jsonp_response(req, grid)
@@ -194,7 +196,7 @@ def well_children(site: Site, req: Request, match: re.Match[str]) -> Response:
             "description": "",
             "author": AUTHOR,
             "date": float(int(info.acquisition_ts)),
-            "thumb_url": _thumb_url(image_id, None),
+            "thumb_url": _thumb_url(image_id, None, site.prefix),
         }
         item["position"] = well_sample_position(fld)
         if info.run_id is not None:
@@ -236,7 +238,7 @@ def well_data(site: Site, req: Request, match: re.Match[str]) -> Response:
             "description": "",
             "author": AUTHOR,
             "date": float(int(info.acquisition_ts)),
-            "thumb_url": _thumb_url(info.id, None),
+            "thumb_url": _thumb_url(info.id, None, site.prefix),
         }
     body["wellPos"] = f"{row_letter(well.row)}{well.col + 1}"
     body["plateId"] = plate.id

@@ -35,7 +35,11 @@ class Site:
     request's own base URL, never the production host);
     ``search_page_size`` lets tests page the search engine with small pages;
     ``basic_auth`` (``USER:PASS``) answers every request without those HTTP Basic
-    credentials with 401, as a proxy in front of a private OMERO.web does.
+    credentials with 401, as a proxy in front of a private OMERO.web does;
+    ``prefix`` (``/omero``) serves every route under that path, as an OMERO.web deployed
+    at ``https://host/omero/``; ``session_key`` makes every login-required view want that
+    OMERO session (``?bsession=KEY`` or a ``sessionid=KEY`` cookie), and
+    ``session_expires_after`` (N) ends it after N answers given with it.
     """
 
     catalogue: Catalogue
@@ -47,6 +51,11 @@ class Site:
     webclient_page_size: int = WEBCLIENT_PAGE_SIZE
     session_token: str = field(default="")
     basic_auth: str | None = None
+    prefix: str = ""
+    session_key: str | None = None
+    session_expires_after: int | None = None
+    #: Answers given with ``session_key`` so far (``session_expires_after`` counts them).
+    session_uses: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -55,6 +64,16 @@ class Site:
             raise ValueError("search_page_size must be >= 1")
         if self.basic_auth is not None and ":" not in self.basic_auth:
             raise ValueError("basic auth must be USER:PASS (a ':' between them)")
+        self.prefix = normalized_prefix(self.prefix)
+        if self.session_key is not None and not self.session_key:
+            raise ValueError("the session key must not be empty")
+        if self.session_expires_after is not None:
+            if self.session_key is None:
+                raise ValueError("session expiry needs a session key")
+            if self.session_expires_after < 1:
+                raise ValueError(
+                    f"session expiry must be >= 1 answer, not {self.session_expires_after}"
+                )
         if not self.session_token:
             seed = f"{self.catalogue.preset}:{self.catalogue.seed}".encode()
             self.session_token = hashlib.sha256(seed).hexdigest()[:32]
@@ -66,6 +85,33 @@ class Site:
             return None
         return "Basic " + base64.b64encode(self.basic_auth.encode()).decode("ascii")
 
+    def session_valid(self, key: str | None) -> bool:
+        """Whether ``key`` opens a session now (counted as one use when it does).
+
+        An expired session stays expired: OMERO closed it, and a new key is a new session
+        (the emulator knows only one, so a test restarts it with another key)."""
+        if self.session_key is None:
+            return True
+        if key != self.session_key:
+            return False
+        limit = self.session_expires_after
+        if limit is not None and self.session_uses >= limit:
+            return False
+        self.session_uses += 1
+        return True
+
     def base_url(self, request_base: str) -> str:
         """Base of absolute links: the override, else the request's own base."""
         return (self.api_base_url or request_base).rstrip("/")
+
+
+def normalized_prefix(prefix: str) -> str:
+    """``/omero`` from ``/omero``, ``/omero/`` or ``omero``; ``""`` for none.
+
+    ``ValueError`` for a prefix that is no path (a query, a fragment, ``..``)."""
+    inner = prefix.strip("/")
+    if not inner:
+        return ""
+    if any(c in inner for c in "?#%\\ ") or ".." in inner.split("/") or "//" in inner:
+        raise ValueError(f"the prefix must be a path like /omero, not {prefix!r}")
+    return "/" + inner
