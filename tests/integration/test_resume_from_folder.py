@@ -244,6 +244,7 @@ def test_credentials_must_be_given_again(tmp_path: Path, emulator: EmulatorThrea
     ]
     secrets = tmp_path / "secrets.toml"
     secrets.write_text('headers = {X-Token = "SECRET-9"}\n')
+    secrets.chmod(0o600)  # its owner's alone, as the README says (else one warning line)
     emulator.reset_stats()
     proc = cli("harvest", str(secrets), "--out", str(out))
     assert proc.returncode == 0, proc.stderr

@@ -243,6 +243,7 @@ def test_a_server_that_wants_other_credentials_is_refused(
     # A password goes in a config file (harvester slurm refuses it in --base-url).
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f'base_url = "{emu.base_url.replace("://", f"://{userinfo}")}"\n')
+    secrets.chmod(0o600)  # its owner's alone, as the README says (else one warning line)
     proc = run_cli("slurm", str(secrets), "--screen", str(DEMO_SCREEN), "--out", str(out),
                    "--tasks", "2")  # fmt: skip
     assert proc.returncode == 2, proc.stdout + proc.stderr
