@@ -61,7 +61,7 @@ TASK_VALUE_FLAGS = (
 )
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def _add_common(parser: argparse.ArgumentParser, *, ids_help: str) -> None:
     parser.add_argument("config", nargs="?", type=Path, help="TOML config file (optional)")
     parser.add_argument(
         "--out", type=folder_arg, required=True, metavar="DIR", help="output folder DIR"
@@ -72,7 +72,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="OMERO.web base URL (default: the server DIR was harvested from, else IDR)",
     )
     add_target_flags(parser)
-    parser.add_argument("--ids-from", type=Path, metavar="FILE", help="image ids, one a line")
+    parser.add_argument("--ids-from", type=Path, metavar="FILE", help=ids_help)
     parser.add_argument(
         "--artifacts",
         metavar="LIST",
@@ -207,7 +207,11 @@ def register(subparsers: Any) -> None:
         description="Walk the targets once and write DIR/plan/images.jsonl and plan.json "
         "atomically; then `harvester harvest --from-plan DIR --shard K/N` needs no walk.",
     )
-    _add_common(plan)
+    _add_common(
+        plan,
+        ids_help="image ids, one a line ('#' comments), or a CSV/TSV with an image_id column "
+        "(an index.csv); - reads standard input",
+    )
     add_outage_flag(plan)  # its walk waits for a server down as a harvest does
     plan.add_argument("--force", action="store_true", help="replace an existing plan")
     plan.add_argument("-q", "--quiet", action="store_true", help="print only errors")
@@ -221,7 +225,11 @@ def register(subparsers: Any) -> None:
         "`harvester harvest ... --shard K/N`; the total --rate is split across the tasks "
         "that run at once. Submitting the same script again resumes.",
     )
-    _add_common(slurm)
+    _add_common(
+        slurm,
+        ids_help="image ids, one a line ('#' comments), or a CSV/TSV with an image_id column "
+        "(an index.csv); a regular file the nodes can read (the tasks read it later)",
+    )
     _add_task_flags(slurm)
     slurm.add_argument(
         "--label-ids-from",
