@@ -341,8 +341,9 @@ def test_help_texts_give_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_help_names_what_the_readme_promises(capsys: pytest.CaptureFixture[str]) -> None:
-    """harvest's --ids-from names the CSV form and `-` for standard input, and emulate's
-    --port its default (a first-time user's walkthrough found neither in the help)."""
+    """harvest's and plan's --ids-from name the CSV form and `-` for standard input (slurm's:
+    a regular file, which its tasks read later), and emulate's --port its default (a
+    first-time user's walkthrough found neither in the help)."""
     code, out, _err = run(capsys, "harvest", "--help")
     assert code == 0
     assert (
@@ -352,6 +353,11 @@ def test_help_names_what_the_readme_promises(capsys: pytest.CaptureFixture[str])
     code, out, _err = run(capsys, "emulate", "--help")
     assert code == 0
     assert "port to bind (default 0: any free port)" in flat(out)
+    forms = "one a line ('#' comments), or a CSV/TSV with an image_id column (an index.csv); "
+    code, out, _err = run(capsys, "plan", "--help")
+    assert code == 0 and forms + "- reads standard input" in flat(out)
+    code, out, _err = run(capsys, "slurm", "--help")
+    assert code == 0 and forms + "a regular file the nodes can read" in flat(out)
 
 
 @pytest.mark.parametrize("command", ["harvest", "plan", "slurm"])
