@@ -320,6 +320,9 @@ class StatusReport:
     hints: list[str] = field(default_factory=list)
     #: False when every failure is one the hints say a rerun cannot fix (and none is pending).
     rerun_helps: bool = True
+    #: Whether a live set's newest run sent credentials (a session, headers, cookies: never
+    #: saved, known by what its record withheld): its 403s may be a session that ended.
+    sent_credentials: bool = False
     #: The walks that did not list everything (their latest "walk" record, see
     #: :mod:`harvester.journal`): not finished, or with listings that failed for good. The
     #: images they did not list are in no journal, so ``pending`` cannot count them.
@@ -598,9 +601,18 @@ class StatusReport:
         after that walk's busy listings, called them refused too."""
         if not self.rerun_helps or not self.failures or self.walks:
             return []
-        from harvester.fetch import REFUSED_NOTE, all_refused  # only a folder with failures
+        from harvester.fetch import (  # only a folder with failures
+            REFUSED_NOTE,
+            SESSION_ENDED_NOTE,
+            all_refused,
+        )
 
-        return [f"note: {REFUSED_NOTE}"] if all_refused(self.failures) else []
+        if not all_refused(self.failures):
+            return []
+        # As the harvest's summary says it: a 403 of a run that sent a session is as likely
+        # that session ending as an id that is not public.
+        ended = self.sent_credentials and any(f.get("status") == 403 for f in self.failures)
+        return [f"note: {SESSION_ENDED_NOTE if ended else REFUSED_NOTE}"]
 
     def _silent_lines(self) -> list[str]:
         """A line per task that ended without a word (the first :data:`MAX_TASK_LINES`):
@@ -1571,6 +1583,9 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     recorded_sets, gone = _live_and_forgotten(out_dir, every)
     report.forgotten = [entry.targets for _recorded, entry in gone]
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
+    report.sent_credentials = any(
+        kinds.recorded is not None and kinds.recorded.withheld for kinds in sets
+    )
     plan_forgotten = _plan_forgotten(plan_at, sets, gone)
     if plan_forgotten:
         info = None  # (not counted: its images are the forgotten set's, named below)

@@ -96,6 +96,12 @@ def test_a_session_ending_mid_run_keeps_the_files_and_resumes_with_a_new_key(
     assert "is not public" not in first.stderr  # not the images' fault
     kept = _thumbnails(out)
     assert 1 <= len(kept) < PROJECT_IMAGES
+    # status says it as the run did (it said "an id ... not public" alone).
+    status = run_cli("status", str(out))
+    assert "has ended: log in again and give the new key, then resume" in status.stdout, (
+        status.stdout + status.stderr
+    )
+    assert KEY not in status.stdout + status.stderr
 
     app = emu.app
     assert isinstance(app, App)
