@@ -808,6 +808,9 @@ class StoreStudy:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: Bytes of the study files queued this run: the summary's "stored" counts them
+        #: with the images' (status's total of the folder does).
+        self.bytes = 0
 
     def wants(self, kind: str, object_id: int) -> bool:
         return not self.store.state.is_done(kind, object_id)
@@ -817,6 +820,7 @@ class StoreStudy:
         ordered = {main: files[main]} if main in files else {}
         ordered.update((name, data) for name, data in files.items() if name != main)
         await self.store.put_study(kind, object_id, ordered)
+        self.bytes += sum(len(data) for data in ordered.values())
 
 
 def names_flag(given: str, flag: str) -> bool:
@@ -1859,7 +1863,7 @@ class Harvest:
                     await self._pipeline(client, store, fetcher, study, prefetched)
             finally:
                 self._work_scope = None
-                self._collect(fetcher, client)
+                self._collect(fetcher, client, study)
             # Leaving the store flushes: every finished file is journaled.
 
     async def _pipeline(
@@ -1903,14 +1907,15 @@ class Harvest:
                 tg.start_soon(self._consume, receive.clone(), fetcher, store)
             # The original ends are closed: the stream ends with the last walker.
 
-    def _collect(self, fetcher: Fetcher, client: Client) -> None:
+    def _collect(self, fetcher: Fetcher, client: Client, study: StoreStudy | None) -> None:
         s = self.summary
         fs = fetcher.stats
         s.images = self.walk_stats.images if self.walk_stats else fs.images
         if self._selection.active:
             s.images = self.select_stats.selected
             s.selection = self.select_stats.summary()
-        s.done, s.skipped, s.failed, s.bytes = fs.done, fs.skipped, fs.failed, fs.bytes
+        s.done, s.skipped, s.failed = fs.done, fs.skipped, fs.failed
+        s.bytes = fs.bytes + (study.bytes if study is not None else 0)
         s.failures = list(fs.failures)
         s.given_up = dict(fetcher.give_up.stopped)
         s.not_requested = dict(fs.not_requested)

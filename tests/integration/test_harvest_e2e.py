@@ -564,3 +564,24 @@ def test_stack_ome_xml_carries_the_servers_image_name(
         with tifffile.TiffFile(path) as tif:
             ome = tifffile.xml2dict(tif.ome_metadata)["OME"]
         assert str(ome["Image"]["Name"]) == expected
+
+
+def test_stored_counts_the_study_files_too(
+    tmp_path: Path, emulator: EmulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The summary's "N stored" is every file the run wrote into images/ and study/ (the
+    plates' layouts and the study's annotations too): it counted the images' files alone,
+    short of the folder's size that status gives for the same folder."""
+    from harvester.progress import human_bytes
+
+    out = tmp_path / "d"
+    code = main(
+        ["harvest", "--base-url", emulator.base_url, "--screen", "2302", "--artifacts",
+         "thumbnail,metadata", "--out", str(out), "--rate", "none"]
+    )  # fmt: skip
+    assert code == 0
+    summary = capsys.readouterr().out
+    study = [p for p in (out / "study").rglob("*") if p.is_file()]
+    assert study  # the plates' layouts and the screen's annotations were written
+    written = sum(p.stat().st_size for p in [*study, *(out / "images").rglob("*")] if p.is_file())
+    assert f"{human_bytes(written)} stored," in summary, summary
