@@ -184,6 +184,7 @@ class ProgressSink(Protocol):
 
     def discovered(self, count: int = 1) -> None: ...
     def done(self, kind: str, nbytes: int) -> None: ...
+    def stored(self, nbytes: int) -> None: ...
     def failed(self, kind: str) -> None: ...
     def skipped(self, count: int) -> None: ...
     def image_finished(self, worked: bool = True) -> None: ...
@@ -200,6 +201,9 @@ class _NoProgress:
         return None
 
     def done(self, kind: str, nbytes: int) -> None:
+        return None
+
+    def stored(self, nbytes: int) -> None:
         return None
 
     def failed(self, kind: str) -> None:
@@ -806,10 +810,11 @@ class StoreStudy:
     A rerun skips objects whose record is done, so their requests are not sent.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, on_stored: Callable[[int], None] | None = None) -> None:
         self.store = store
+        self.on_stored = on_stored
         #: Bytes of the study files queued this run: the summary's "stored" counts them
-        #: with the images' (status's total of the folder does).
+        #: with the images' (status's total of the folder does), and so does the progress.
         self.bytes = 0
 
     def wants(self, kind: str, object_id: int) -> bool:
@@ -820,7 +825,10 @@ class StoreStudy:
         ordered = {main: files[main]} if main in files else {}
         ordered.update((name, data) for name, data in files.items() if name != main)
         await self.store.put_study(kind, object_id, ordered)
-        self.bytes += sum(len(data) for data in ordered.values())
+        nbytes = sum(len(data) for data in ordered.values())
+        self.bytes += nbytes
+        if self.on_stored is not None:
+            self.on_stored(nbytes)
 
 
 def names_flag(given: str, flag: str) -> bool:
@@ -1842,7 +1850,7 @@ class Harvest:
                 saved["replay_of"] = self.replay_of
             await store.save_run_config(saved)
             save_study = self._shard is None or self._shard[0] == 0
-            study = StoreStudy(store) if save_study else None
+            study = StoreStudy(store, self.progress.stored) if save_study else None
             fetcher = Fetcher(
                 client,
                 store,

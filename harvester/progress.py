@@ -200,6 +200,15 @@ class Progress:
         if self.lines or self._live is not None:
             self._line()
 
+    def stored(self, nbytes: int) -> None:
+        """Bytes written that are no artifact of an image (a study's plate layout or
+        annotations): the stored total counts them, as the summary does; no file is done."""
+        if self.enabled and not self._bars:
+            self.open()
+        self.bytes += nbytes
+        if self._bytes_bar is not None and nbytes:
+            self._bytes_bar.update(nbytes)
+
     def failed(self, kind: str) -> None:
         self.failures += 1
         self._postfix(force=True)

@@ -252,7 +252,8 @@ def test_stack_artifact_through_the_pipeline(
         assert tif.is_ome
         assert tif.series[0].asarray().size > 0
     assert all(row["stack_path"] for row in read_index(out))
-    assert summary.bytes == sum(p.stat().st_size for p in stacks)
+    study = [p for p in (out / "study").rglob("*") if p.is_file()]  # the project's files
+    assert summary.bytes == sum(p.stat().st_size for p in [*stacks, *study])
 
 
 def test_hostile_names_and_secrets(
