@@ -279,8 +279,11 @@ class RunSummary:
 
     @property
     def rate(self) -> float:
-        """Mean requests per second over the run."""
-        return self.requests / self.elapsed if self.elapsed > 0 else 0.0
+        """Mean requests per second over the time the run worked: the time it paused for a
+        server down is left out (an hour's outage in a two-hour run halved the figure, which
+        read as the server's pace or the harvester's)."""
+        working = self.elapsed - self.outage_waited
+        return self.requests / working if working > 0 else 0.0
 
     @property
     def ok(self) -> bool:

@@ -1244,6 +1244,7 @@ def print_summary(
             f"{human_bytes(summary.bytes)} stored, {plural(summary.requests, 'request')}, "
             f"{plural(summary.retries, 'retry', 'retries')}, {summary.elapsed:.1f} s, "
             f"{summary.rate:.1f} requests/s"
+            + (" while the server was up" if summary.outage_waited else "")
             + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else "")
             + waited_text(summary),
             file=out,

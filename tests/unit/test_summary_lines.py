@@ -39,3 +39,19 @@ def test_the_index_line_names_labels_csv_when_made(
         RunSummary(out_dir=tmp_path, images=32, done=32, index_rows=32, labels_file=labels)
     )
     assert f"index: {tmp_path / 'index.csv'} (32 rows) and {labels}\n" in capsys.readouterr().out
+
+
+def test_the_rate_leaves_out_the_time_paused_for_a_server_down(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """3,600 requests in a two-hour run that waited an hour for the server: 1.0 requests/s
+    while it was up (it said 0.5, the outage's hour counted as work); without a pause the
+    plain mean."""
+    paused = RunSummary(out_dir=tmp_path, requests=3600, elapsed=7200.0, outage_waited=3600.0)
+    print_summary(paused)
+    assert (
+        "1.0 requests/s while the server was up, waited 1h00m for the server\n"
+        in capsys.readouterr().out
+    )
+    print_summary(RunSummary(out_dir=tmp_path, requests=3600, elapsed=7200.0))
+    assert ", 7200.0 s, 0.5 requests/s\n" in capsys.readouterr().out
