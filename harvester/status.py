@@ -90,7 +90,7 @@ from harvester.label_ids import LABEL_IDS_FILE, DamagedPinError, read_pin
 from harvester.layout import JOURNALS_DIR, MARKER_NAME
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids
-from harvester.runlock import LOCKS_DIR, held_run_locks_named, progress_name
+from harvester.runlock import LOCKS_DIR, held_run_locks_named, others_may_hold, progress_name
 from harvester.shard import (
     WorkLeft,
     finer_parts,
@@ -329,6 +329,10 @@ class StatusReport:
     walks: list[dict[str, Any]] = field(default_factory=list)
     #: The harvests running in DIR now (their run locks held: :func:`held_run_locks`).
     running: list[str] = field(default_factory=list)
+    #: Whether a run may hold DIR unseen (:func:`harvester.runlock.others_may_hold`: a lock
+    #: file on a filesystem without ``flock``, or one that cannot be read): then an
+    #: unfinished walk may be running, and is not said to have stopped.
+    locks_unknown: bool = False
     #: Of those, the ones that keep a progress line (:meth:`harvester.progress.Progress.publish`):
     #: ``{"running": <as in running>, "line": "progress (3h07m): ...", "age": seconds}``.
     running_progress: list[dict[str, Any]] = field(default_factory=list)
@@ -689,8 +693,10 @@ class StatusReport:
             else:
                 where = f"(run {walks[0].get('run')})"
             # No harvest holds DIR: the walk stopped (a shard's task may run on another
-            # node, whose lock a filesystem may not show: shards keep both words).
-            state = "stopped" if not (self.running or shards) else "still running, or stopped"
+            # node, whose lock a filesystem may not show, and without flock no lock shows:
+            # both keep both words).
+            maybe = self.running or shards or self.locks_unknown
+            state = "still running, or stopped" if maybe else "stopped"
             lines.append(
                 f"{what} {where} has not finished: {state}; the images "
                 "it had not listed yet are not counted above"
@@ -1698,6 +1704,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     report.walks = [w for w in unfinished_walks(state) if w.get("run") not in forgotten_runs]
     held = held_run_locks_named(out_dir)
     report.running = [text for _name, text in held]
+    report.locks_unknown = bool(report.walks) and not held and others_may_hold(out_dir, None)
     report.running_progress = _running_progress(out_dir, held)
     # One listing of the queue (scontrol ping, squeue -r) for the jobs queued and, below,
     # the tasks a silent log is checked against: each call may take seconds on a login node.

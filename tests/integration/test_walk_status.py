@@ -8,6 +8,8 @@ everything clears it.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import signal
 import subprocess
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from harvest_helpers import (
     DEMO_PROJECT,
     DEMO_SCREEN,
@@ -200,7 +203,7 @@ def test_a_screen_whose_annotations_failed_still_walks_its_plates(
 
 
 def test_a_run_killed_before_its_end_shows_an_unfinished_walk_and_the_resume_clears_it(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The walk counts as finished only once every image it sent is journaled, at the end
     of the run: a kill -9 at any earlier moment leaves it "not finished"."""
@@ -218,6 +221,10 @@ def test_a_run_killed_before_its_end_shows_an_unfinished_walk_and_the_resume_cle
     assert report.resume == f"harvester harvest --out {out}"
     run = report.walks[0]["run"]
     assert f"(run {run}) has not finished: stopped;" in report.format_text()
+    with monkeypatch.context() as patched:  # a filesystem without flock: no lock shows
+        patched.setattr(fcntl, "flock", no_flock)
+        text = collect_status(out).format_text()
+    assert f"(run {run}) has not finished: still running, or stopped;" in text
 
     fast = make_emulator(preset="demo")
     resumed = run_cli("harvest", "--out", str(out), "--base-url", fast.base_url, "-q")
@@ -289,6 +296,11 @@ def test_unfinished_walks_of_a_job_array_are_one_line() -> None:
         "them are not counted above:",
     ]
     assert "  plate 9: HTTP 503: busy u" in text.splitlines()
+
+
+def no_flock(fd: int, operation: int) -> None:
+    """``fcntl.flock`` on a filesystem without it (some NFS mounts)."""
+    raise OSError(errno.ENOLCK, "no locks available")
 
 
 def killed_early(proc: subprocess.Popen[str], out: Path) -> None:
