@@ -829,7 +829,10 @@ def _warn_if_others_read_secrets(path: Path, secret_tables: Sequence[str]) -> No
     who = "other users" if mode & 0o004 else "its group"
     import logging
 
-    logging.getLogger(__name__).warning(
+    from harvester.errors import PROBLEMS_LOGGER
+
+    # The problems logger: --quiet ("problems only") keeps it, as a security matter.
+    logging.getLogger(PROBLEMS_LOGGER).warning(
         "%s holds credentials (%s) and %s can read it: chmod 600 %s",
         path,
         ", ".join(secret_tables),

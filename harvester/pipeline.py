@@ -101,7 +101,7 @@ from harvester.label_ids import (
 from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
-from harvester.retry import RetryEvent
+from harvester.retry import RetryEvent, retry_after_cap
 from harvester.runlock import LOCKS_DIR, lock_name, progress_name
 from harvester.select import (
     LABELS_FILE,
@@ -508,7 +508,9 @@ async def _probe_client(
     run client's) once it closes: the summary's "N requests" is every request the run sent,
     as the server's log has them, the check at start's included (it left them out)."""
     client = Client(settings, limiter=shared, on_retry=on_retry)
-    client.retry.longest_retry_after = settings.backoff_cap
+    # Longer than any retry would wait (twice the backoff cap, 60 s): a Retry-After a retry
+    # honours (a 429's 45 s) is still waited and retried as any request's is.
+    client.retry.longest_retry_after = retry_after_cap(settings.backoff_cap)
     try:
         async with client:
             yield client

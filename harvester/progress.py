@@ -74,6 +74,8 @@ class Progress:
         self.failures = 0
         self.skips = 0
         self.bytes = 0
+        #: Study bytes stored before the bars were drawn (they wait for the first image).
+        self._unshown_bytes = 0
         #: Images whose every artifact is done, skipped or failed; the walk is over.
         self.finished = 0
         #: Of those, the images that needed a request: the time left is paced by these alone.
@@ -117,6 +119,9 @@ class Progress:
             **common,
         )
         self._bars = [self._images_bar, self._done_bar, self._bytes_bar]
+        if self._unshown_bytes:
+            self._bytes_bar.update(self._unshown_bytes)
+            self._unshown_bytes = 0
 
     def _open_finished_bar(self) -> None:
         """The ``images done`` bar, on the first finished image (a plan never shows it)."""
@@ -202,12 +207,13 @@ class Progress:
 
     def stored(self, nbytes: int) -> None:
         """Bytes written that are no artifact of an image (a study's plate layout or
-        annotations): the stored total counts them, as the summary does; no file is done."""
-        if self.enabled and not self._bars:
-            self.open()
+        annotations): the stored total counts them, as the summary does; no file is done.
+        Nothing is drawn for them before the first image (a study saved first waits)."""
         self.bytes += nbytes
         if self._bytes_bar is not None and nbytes:
             self._bytes_bar.update(nbytes)
+        else:
+            self._unshown_bytes += nbytes
 
     def failed(self, kind: str) -> None:
         self.failures += 1
