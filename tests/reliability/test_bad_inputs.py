@@ -171,6 +171,7 @@ def _config(text: str, *extra: str) -> Callable[[Servers, Path], list[str]]:
     def build(s: Servers, d: Path) -> list[str]:
         toml = text.replace("{emulator}", s.emulator).replace("{other}", s.other)
         (d / "c.toml").write_text(toml, encoding="utf-8")
+        (d / "c.toml").chmod(0o600)  # its owner's alone, as the README asks of secrets
         return ["harvest", str(d / "c.toml"), *extra, "--out", str(d / "out"), "--quiet"]
 
     return build
