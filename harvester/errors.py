@@ -521,16 +521,24 @@ def server_is_there(exc: FetchError) -> bool:
     return exc.status in SERVER_BUSY or isinstance(exc, BrokenAnswerError)
 
 
-def unavailable(server: str, exc: FetchError, asked: str = "") -> ServerUnavailableError | None:
+def unavailable(
+    server: str, exc: FetchError, asked: str = "", *, honoured: float
+) -> ServerUnavailableError | None:
     """The "try again later" error for ``exc``, if it says the server is busy or keeps breaking
     off its answers (after the retries); None for any other failure. ``asked``: what the
-    failed request was for (" (asked for screen 3)"), when it was not the API root."""
+    failed request was for (" (asked for screen 3)"), when it was not the API root.
+
+    ``honoured``: the longest Retry-After a retry waits (the client's
+    ``retry.max_retry_after``). Only a longer one says when to come back: the server is down
+    for a while (a maintenance page's 900 s). A shorter one was waited out by the retries
+    already, and "come back in 1s" after a whole budget of them read as a joke: "later".
+    """
     if not server_is_there(exc):
         return None
     if exc.status in SERVER_BUSY:
         retry_after = getattr(exc, "retry_after", None)
         when = "later"
-        if retry_after is not None and retry_after >= 1:
+        if retry_after is not None and retry_after > honoured and retry_after >= 1:
             from harvester.text import duration_text
 
             when = f"in {duration_text(retry_after, tenths=False)} (its Retry-After)"

@@ -130,7 +130,12 @@ async def _list_names(client: Client, kind: str) -> list[tuple[int, str]]:
             fetched = await client.get(page(offset), Expect.JSON)
         except FetchError as exc:
             # As the targets' check says it: busy is "try later" (exit 75); else exit 2.
-            busy = unavailable(server, exc, f" (listing the {kind}s to look names up)")
+            busy = unavailable(
+                server,
+                exc,
+                f" (listing the {kind}s to look names up)",
+                honoured=client.retry.max_retry_after,
+            )
             if busy is not None:
                 raise busy from None
             raise RemoteError(

@@ -483,7 +483,8 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
             ) from None
         except FetchError as exc:
             through = f" (through the proxy {client.proxy.shown})" if client.proxy else ""
-            busy = unavailable(shown, exc, through)  # a proxy's 502 reads as the server's
+            # A proxy's 502 reads as the server's.
+            busy = unavailable(shown, exc, through, honoured=client.retry.max_retry_after)
             if busy is not None:
                 raise _BusyAtStart(busy, exc, proxied=client.proxy is not None) from None
             if exc.status is not None:

@@ -181,6 +181,12 @@ class RetryPolicy:
         self.longest_retry_after: float | None = None
         self._max_retry_after = retry_after_cap(backoff_cap)
 
+    @property
+    def max_retry_after(self) -> float:
+        """The longest Retry-After a retry waits (:func:`retry_after_cap`; a longer one is
+        waited for that long only)."""
+        return self._max_retry_after
+
     def asks_too_long(self, error: BaseException) -> bool:
         """Does ``error`` carry a Retry-After longer than :attr:`longest_retry_after`?"""
         retry_after = getattr(error, "retry_after", None)

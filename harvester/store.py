@@ -56,6 +56,7 @@ import re
 import shlex
 import shutil
 import socket
+import stat
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -517,11 +518,14 @@ def atomic_write_bytes(
     data: bytes | bytearray | memoryview | Iterable[bytes],
     *,
     durable: bool = True,
+    like: os.stat_result | None = None,
 ) -> None:
     """Write one file under DIR atomically (temp beside it, fsync, rename, fsync folder).
 
     ``data``: the bytes, or pieces of them written one after another (a big index.csv is
     rendered a slice of rows at a time, never held whole: see :func:`harvester.index.csv_pieces`).
+    ``like``: the stat of the file being rewritten, whose mode and group the new one keeps
+    (:func:`_keep_mode_and_group`); None: a new file's (0644 less the umask, the folder's group).
     Its temp file is announced in a pending file of its own, so a crash mid-way is cleaned up
     by the next :meth:`Store.open` like any other. Raises OSError (callers translate).
     """
@@ -529,9 +533,26 @@ def atomic_write_bytes(
         target.parent.mkdir(parents=True, exist_ok=True)
         pieces = (data,) if isinstance(data, bytes | bytearray | memoryview) else data
         _write_file(tmp, pieces, durable=durable)
+        if like is not None:
+            _keep_mode_and_group(tmp, like)
         os.replace(tmp, target)
         if durable:
             _fsync_dir(target.parent)
+
+
+def _keep_mode_and_group(path: Path, like: os.stat_result) -> None:
+    """Give ``path`` (a temp file of ours) the permission bits and group of ``like``, the file
+    it replaces: in a group-writable shared folder (an HPC project's), a file rewritten in
+    place must stay as its group could use it (0664, the project's group), not become this
+    process's default (0644, its own group). The group only where this process may set it
+    (root, or a member of that group); else the new file keeps its own (a debug line). The
+    owner stays this process's: only root could give the file back to another user."""
+    if os.stat(path).st_gid != like.st_gid:
+        try:
+            os.chown(path, -1, like.st_gid)  # before the chmod: a chown may clear setgid bits
+        except PermissionError as exc:
+            logger.debug("%s keeps its own group, not %d: %s", path, like.st_gid, exc)
+    os.chmod(path, stat.S_IMODE(like.st_mode))
 
 
 @contextmanager
@@ -814,9 +835,10 @@ def scrub_saved_credentials(out_dir: Path, runs: Iterable[Mapping[str, Any]]) ->
     command line holds such a URL are read (a folder of this version: none; nothing more
     is read). Every string holding a URL is passed through
     :func:`~harvester.errors.redact_url` (idempotent), and a record that changes is written
-    again atomically, read again under DIR's marker lock, so that two commands opening DIR
-    at once do not both write it. A resume still reads it: the base URL's word becomes
-    ``REDACTED@host``, which asks for the token again, as a record saved now does.
+    again atomically (its mode and group kept), read again under DIR's marker lock, so that
+    two commands opening DIR at once do not both write it. A resume still reads it: the base
+    URL's word becomes ``REDACTED@host``, which asks for the token again, as a record saved
+    now does.
     Journals are not rewritten: each is its writer's append-only history, perhaps being
     appended to by a live run at this moment; the line says they may still hold it.
     A folder that cannot be written (a read-only copy) is left as it is (a debug line).
@@ -883,7 +905,8 @@ def _scrub_record(out_dir: Path, path: Path) -> bool:
     if redacted == data:
         return False
     text = json.dumps(redacted, indent=2, sort_keys=True, default=str) + "\n"
-    atomic_write_bytes(out_dir, path, text.encode())
+    # Its mode and group kept: a run record of a shared folder stays its group's to rewrite.
+    atomic_write_bytes(out_dir, path, text.encode(), like=path.stat())
     return True
 
 
@@ -1109,8 +1132,8 @@ class Store:
         try:
             clean_stale_temps(self.out_dir, own_writer=self.writer)
             self.state = JournalState.load(self.out_dir, remember=False, images=images)
-            if lock:  # a harvest: a record saved before 0.1.13 may hold a token
-                scrub_saved_credentials(self.out_dir, self.state.runs)
+            # A harvest's or a plan's DIR: a record saved before 0.1.13 may hold a token.
+            scrub_saved_credentials(self.out_dir, self.state.runs)
             self._journal = Journal(self.out_dir, self.writer)
             self._pendings = [
                 PendingFile(self.out_dir, self.writer if n == 0 else f"{self.writer}-c{n}")

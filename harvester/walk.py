@@ -1226,7 +1226,12 @@ async def preflight(
         if isinstance(outcome, FetchError):
             # Busy after the retries (a maintenance window that began after the check at
             # start): "try again later", exit 75, as the check at start says it.
-            busy = unavailable(server, outcome, f" (asked for {kind} {object_id})")
+            busy = unavailable(
+                server,
+                outcome,
+                f" (asked for {kind} {object_id})",
+                honoured=client.retry.max_retry_after,
+            )
             if busy is not None:
                 raise busy
             if outcome.hint is None:

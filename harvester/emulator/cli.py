@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import json
 import os
@@ -33,6 +34,9 @@ __all__ = ["add_arguments", "build_parser", "main", "run"]
 EXIT_USAGE = 2
 #: Longest name the start line shows whole; a longer one is cut (see :func:`_entry`).
 SHOWN_NAME = 60
+#: Stands, in the ``try:`` command, for the file of the CA that signed ``--tls-cert`` (the
+#: emulator is given the certificate and its key, not that CA).
+CA_PLACEHOLDER = "CA.pem"
 
 
 def _presets() -> str:
@@ -228,6 +232,36 @@ def server_ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | No
     return context
 
 
+def trusted_alone(server: ssl.SSLContext, cert: str) -> bool:
+    """Does a client that trusts the ``cert`` file alone (``SSL_CERT_FILE=CERT``, read as the
+    harvester's httpx context reads it) accept ``server``'s certificate chain?
+
+    True of a self-signed certificate (its own CA) or a chain file that holds its root; false
+    of one signed by a CA that is not in the file (the user's own CA: its file, which the
+    emulator is not given, is the one to trust). Asked of OpenSSL itself, by one handshake
+    in memory, rather than guessed from the names in the certificate. The host name is not
+    checked: only which file to trust is asked.
+    """
+    client = ssl.create_default_context(cafile=cert)
+    client.check_hostname = False
+    bios = [ssl.MemoryBIO() for _ in range(4)]
+    ours = client.wrap_bio(bios[0], bios[1])
+    theirs = server.wrap_bio(bios[2], bios[3], server_side=True)
+    for _ in range(8):  # TLS 1.2 needs two round trips, 1.3 one: never more than a few
+        try:
+            ours.do_handshake()
+            return True
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLError:  # the certificate verify failed (or no common ground)
+            return False
+        bios[2].write(bios[1].read())
+        with contextlib.suppress(ssl.SSLWantReadError):
+            theirs.do_handshake()
+        bios[0].write(bios[3].read())
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code (0, or 2 on bad input)."""
     try:
@@ -271,6 +305,7 @@ def run(args: argparse.Namespace) -> int:
         prefix=normalized_prefix(getattr(args, "prefix", "") or ""),
         session_key=getattr(args, "session_key", None),
         tls_cert=args.tls_cert,
+        tls_ca_needed=context is not None and not trusted_alone(context, args.tls_cert),
     )
     return asyncio.run(_serve(server, args.host, args.port, args.preset, args.seed, access))
 
@@ -283,6 +318,9 @@ class Access:
     prefix: str = ""
     session_key: str | None = None
     tls_cert: str | None = None
+    #: ``tls_cert`` is signed by a CA it does not hold (:func:`trusted_alone` is false): the
+    #: harvester must trust that CA's file, not the certificate's.
+    tls_ca_needed: bool = False
 
     def base_url(self, served: str) -> str:
         """``served`` with the credentials, the prefix and ``?bsession=KEY`` in it."""
@@ -294,22 +332,32 @@ class Access:
         return url
 
     def command_prefix(self) -> str:
-        """``SSL_CERT_FILE=CERT `` before the command: the harvester must trust the
-        certificate (a self-signed one is its own CA; a CA-signed one wants that CA's file
-        in its place, which the emulator is not told)."""
+        """``SSL_CERT_FILE=... `` before the command: the harvester must trust the
+        certificate. A self-signed one is its own CA: its file. One signed by the user's CA
+        wants that CA's file, which the emulator is not told: ``CA.pem``, which the note says
+        to replace (the certificate's own file would fail: certificate verify failed)."""
         if self.tls_cert is None:
             return ""
+        if self.tls_ca_needed:
+            return f"SSL_CERT_FILE={CA_PLACEHOLDER} "
         return f"SSL_CERT_FILE={shlex.quote(os.path.abspath(self.tls_cert))} "
 
     def note(self) -> str:
-        """What else the ``try:`` command could use, or ``""``."""
-        if self.session_key is None:
-            return ""
-        # JSON's string escapes are TOML's: a '"' or a backslash in the key stays a valid file.
-        return (
-            " (or, instead of ?bsession=, a config file's [cookies] sessionid = "
-            f"{json.dumps(self.session_key)})"
-        )
+        """What the ``try:`` command needs filled in, or could use instead, or ``""``."""
+        notes = []
+        if self.tls_cert is not None and self.tls_ca_needed:
+            cert = shlex.quote(os.path.abspath(self.tls_cert))
+            notes.append(
+                f"{CA_PLACEHOLDER}: the PEM file of the CA that signed {cert}, which is not "
+                "self-signed"
+            )
+        if self.session_key is not None:
+            # JSON's string escapes are TOML's: a '"' or a backslash in the key stays valid.
+            notes.append(
+                "or, instead of ?bsession=, a config file's [cookies] sessionid = "
+                f"{json.dumps(self.session_key)}"
+            )
+        return f" ({'; '.join(notes)})" if notes else ""
 
 
 def with_userinfo(base_url: str, basic_auth: str | None) -> str:

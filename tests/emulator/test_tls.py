@@ -3,6 +3,8 @@ timeout and its connection counts."""
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import signal
 import socket
 import ssl
@@ -193,3 +195,99 @@ def test_subprocess_bad_certificate_has_no_traceback(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("error: ")
+
+
+def _self_signed(path: Path) -> None:
+    """Write a self-signed certificate for 127.0.0.1 (its own CA) and its key, in one file."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    path.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + cert.public_bytes(pem)
+    )
+
+
+def _start_with_try_line(cert: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], str, str]:
+    """``python -m harvester.emulator --tls-cert CERT``: the process, its base URL and the
+    start line it writes on stderr (the caller stops the process)."""
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harvester.emulator", "--port", "0", "--tls-cert", str(cert)],
+            stdout=stdout,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+    deadline = time.monotonic() + 30
+    while "try:" not in err.read_text() and time.monotonic() < deadline:
+        assert proc.poll() is None, err.read_text()
+        time.sleep(0.02)
+    served = out.read_text().split()
+    assert served[:1] == ["serving"], (out.read_text(), err.read_text())
+    return proc, served[1], err.read_text()
+
+
+def _answers(base_url: str, trusting: Path) -> bool:
+    """Does a client trusting the file ``trusting`` alone get the API root over TLS?"""
+    context = ssl.create_default_context(cafile=str(trusting))
+    try:
+        with httpx.Client(verify=context, timeout=10) as client:
+            return client.get(f"{base_url}/api/").status_code == 200
+    except httpx.ConnectError as exc:
+        assert "CERTIFICATE_VERIFY_FAILED" in str(exc), exc
+        return False
+
+
+@pytest.mark.parametrize("signed_by", ["itself", "a CA"])
+def test_try_line_names_the_file_to_trust(
+    tmp_path: Path, pem: dict[str, Path], signed_by: str
+) -> None:
+    """The start line's SSL_CERT_FILE is the file that makes a client trust the server: a
+    self-signed certificate's own file; for one a CA signed, that CA's file (CA.pem, which
+    the note says to replace: the emulator is not given it), as the certificate's own file
+    is refused (certificate verify failed)."""
+    if signed_by == "itself":
+        cert = tmp_path / "self-signed.pem"
+        _self_signed(cert)
+    else:
+        cert = pem["both"]
+    proc, base_url, err = _start_with_try_line(cert, tmp_path)
+    try:
+        (line,) = [line for line in err.splitlines() if "try:" in line]
+        if signed_by == "itself":
+            assert f"; try: SSL_CERT_FILE={cert} harvester harvest --base-url" in line, line
+            assert "CA.pem" not in line, line
+            assert _answers(base_url, cert)
+        else:
+            assert "; try: SSL_CERT_FILE=CA.pem harvester harvest --base-url" in line, line
+            assert line.endswith(
+                f"--out demo-mirror (CA.pem: the PEM file of the CA that signed {cert}, "
+                "which is not self-signed)"
+            ), line
+            assert not _answers(base_url, cert)
+            assert _answers(base_url, pem["ca"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0

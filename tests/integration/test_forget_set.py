@@ -35,14 +35,47 @@ def harvest(base_url: str, out: Path, plate: str, *more: str) -> tuple[int, str]
     return proc.returncode, proc.stderr
 
 
+def index_rows(out: Path) -> list[dict[str, str]]:
+    """The rows of DIR's index.csv."""
+    with open(out / "index.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def index_plates(out: Path) -> dict[str, int]:
     """plate id -> rows of index.csv."""
-    with open(out / "index.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
     found: dict[str, int] = {}
-    for row in rows:
+    for row in index_rows(out):
         found[row["plate_id"]] = found.get(row["plate_id"], 0) + 1
     return found
+
+
+def thumbnails(out: Path) -> int:
+    """How many thumbnails DIR holds."""
+    return len(list((out / "images").rglob("*.thumbnail.jpg")))
+
+
+def same_port(
+    emu: EmulatorThread, preset: str, make_emulator: Callable[..., EmulatorThread]
+) -> EmulatorThread:
+    """Stop ``emu`` and serve ``preset`` on its port instead: the same base URL, another
+    server's plates (DIR's server as its plates come and go)."""
+    port = emu.server.port
+    emu.stop()
+    return make_emulator(preset=preset, port=port)
+
+
+def planned_folder(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> tuple[Path, EmulatorThread]:
+    """DIR holding a plan of the fields server's plate 3001 (thumbnails); DIR and that server."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    planned = cli(
+        "plan", "--base-url", fields.base_url, "--plate", GONE, "--out", str(out),
+        "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    return out, fields
 
 
 def gone_folder(
@@ -54,9 +87,7 @@ def gone_folder(
     fields = make_emulator(preset="fields", **({"faults": fields_flags[0]} if fields_flags else {}))
     code, err = harvest(fields.base_url, out, GONE, *fields_flags[1:])
     assert code in (0, 1), err
-    port = fields.server.port
-    fields.stop()
-    demo = make_emulator(preset="demo", port=port)
+    demo = same_port(fields, "demo", make_emulator)
     assert demo.base_url == fields.base_url
     assert harvest(demo.base_url, out, KEPT) == (0, "")
     return out, demo
@@ -92,7 +123,7 @@ def test_resume_refused_for_a_gone_plate_hints_forget_which_ends_it(
     assert "error:" not in resumed.stderr and f"plate {GONE}" not in resumed.stderr
     assert f"--plate {KEPT}" in resumed.stderr  # (the one set it replayed)
     assert index_plates(out) == before  # rewritten by the resume: nothing lost
-    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 44
+    assert thumbnails(out) == 44
 
     status = cli("status", str(out))
     assert status.returncode == 0, status.stderr
@@ -134,9 +165,7 @@ def test_running_the_targets_again_revives_the_set(
     resumed again; status no longer says it is forgotten and resumes replay it again."""
     out, demo = gone_folder(tmp_path, make_emulator)
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
-    port = demo.server.port
-    demo.stop()
-    back = make_emulator(preset="fields", port=port)
+    back = same_port(demo, "fields", make_emulator)
 
     again = cli("harvest", "--out", str(out), "--plate", GONE)
     assert again.returncode == 0, again.stderr
@@ -269,8 +298,7 @@ def test_verify_names_the_targets_of_a_forgotten_sets_damaged_file(
     refetched nothing; a live set's damaged file beside it keeps the resume."""
     out, _demo = gone_folder(tmp_path, make_emulator)
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
-    with open(out / "index.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = index_rows(out)
     gone_thumb = next(r for r in rows if r["plate_id"] == GONE)["thumbnail_path"]
     (out / gone_thumb).write_bytes(b"junk")
     verified = cli("verify", str(out))
@@ -301,9 +329,7 @@ def test_a_sample_per_set_is_forgotten_by_the_command_its_refusal_names(
     fields = make_emulator(preset="fields")
     per = ("--sample", "1", "--sample-per", "Gene Symbol")
     assert harvest(fields.base_url, out, GONE, *per) == (0, "")
-    port = fields.server.port
-    fields.stop()
-    demo = make_emulator(preset="demo", port=port)
+    demo = same_port(fields, "demo", make_emulator)
 
     refused = cli("harvest", "--out", str(out), "-q")
     assert refused.returncode == 2
@@ -340,16 +366,8 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     status counts no failed or pending artifact of the plan, lists no failure, offers no
     resume, and names the set as forgotten; index no longer notes the plan's images
     missing from index.csv."""
-    out = tmp_path / "d"
-    fields = make_emulator(preset="fields")
-    planned = cli(
-        "plan", "--base-url", fields.base_url, "--plate", GONE, "--out", str(out),
-        "--artifacts", "thumbnail",
-    )  # fmt: skip
-    assert planned.returncode == 0, planned.stderr
-    port = fields.server.port
-    fields.stop()
-    make_emulator(preset="demo", port=port)
+    out, fields = planned_folder(tmp_path, make_emulator)
+    same_port(fields, "demo", make_emulator)
     failed = cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
     assert failed.returncode == 1, failed.stderr
     gone = (
@@ -407,8 +425,7 @@ def test_a_forgotten_sets_take_back_commands_carry_its_credentialed_url(
     taken = cli(*_pasted(line.partition("e.g. ")[2], url), "-q")
     assert taken.returncode == 0, taken.stderr
     assert cli("forget", str(out), "--plate", KEPT).returncode == 0
-    with open(out / "index.csv", newline="") as handle:
-        thumb = next(csv.DictReader(handle))["thumbnail_path"]
+    thumb = index_rows(out)[0]["thumbnail_path"]
     (out / thumb).write_bytes(b"junk")
     verified = cli("verify", str(out))
     last = verified.stdout.splitlines()[-1]
@@ -448,7 +465,7 @@ def test_the_undo_command_of_a_split_set_takes_back_the_whole_set(
     out = tmp_path / "d"
     fields = make_emulator(preset="fields")
     assert harvest(fields.base_url, out, GONE, "--shard", "1/2") == (0, "")
-    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) < 36
+    assert thumbnails(out) < 36
     forgot = cli("forget", str(out), "--plate", GONE)
     assert forgot.returncode == 0, forgot.stderr
     undo = forgot.stdout.strip().rsplit("run its targets again: ", 1)[1]
@@ -456,7 +473,7 @@ def test_the_undo_command_of_a_split_set_takes_back_the_whole_set(
     again = cli(*shlex.split(undo)[1:], "-q")
     assert again.returncode == 0, again.stderr
     assert not (out / "forgotten.json").exists()
-    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 36
+    assert thumbnails(out) == 36
 
 
 def test_status_counts_a_forgotten_sets_invalid_files_apart(
@@ -467,8 +484,7 @@ def test_status_counts_a_forgotten_sets_invalid_files_apart(
     back; a live set's invalid file is still said to be refetched."""
     out, _demo = gone_folder(tmp_path, make_emulator)
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
-    with open(out / "index.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = index_rows(out)
     (out / next(r for r in rows if r["plate_id"] == GONE)["thumbnail_path"]).write_bytes(b"x")
     assert cli("verify", str(out)).returncode == 1
 
@@ -495,13 +511,7 @@ def test_verify_names_the_plan_of_a_forgotten_plan_sets_damaged_file(
     """A damaged file of a forgotten --from-plan set: verify's command is that plan again
     (which takes the set back and refetches it), not ``harvest --out DIR``, which leaves
     the set out ("nothing to resume") and refetched nothing."""
-    out = tmp_path / "d"
-    fields = make_emulator(preset="fields")
-    planned = cli(
-        "plan", "--base-url", fields.base_url, "--plate", GONE, "--out", str(out),
-        "--artifacts", "thumbnail",
-    )  # fmt: skip
-    assert planned.returncode == 0, planned.stderr
+    out, _fields = planned_folder(tmp_path, make_emulator)
     done = cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
     assert done.returncode == 0, done.stderr
     assert cli("forget", str(out), "--from-plan", str(out)).returncode == 0
@@ -530,8 +540,7 @@ def test_a_forgotten_sets_run_does_not_choose_the_folders_server(
     assert harvest(demo.base_url, out, KEPT) == (0, "")
     assert harvest(fields.base_url, out, GONE)[0] == 0
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
-    with open(out / "index.csv", newline="") as handle:
-        image = next(r for r in csv.DictReader(handle) if r["plate_id"] == KEPT)["image_id"]
+    image = next(r for r in index_rows(out) if r["plate_id"] == KEPT)["image_id"]
 
     more = cli("harvest", "--out", str(out), "--image", image, "--rate", "none")
     assert more.returncode == 0, more.stderr

@@ -65,11 +65,23 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return _pki(tmp_path_factory.mktemp("pki"))
 
 
+def _trust_only(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the client trust ``pki``'s CA, and only it: SSL_CERT_FILE names its file."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca_file))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+
+def _https_emulator(
+    make_emulator: Callable[..., EmulatorThread], pki: Pki, name: str = "127.0.0.1", **more: Any
+) -> EmulatorThread:
+    """The demo emulator over HTTPS, with a certificate ``pki`` issued for ``name``."""
+    return make_emulator(preset="demo", ssl_context=pki.server_context(name), **more)
+
+
 @pytest.fixture
 def trusting(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> Pki:
     """The client trusts ``pki``'s CA, and only it, via SSL_CERT_FILE."""
-    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca_file))
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    _trust_only(pki, monkeypatch)
     return pki
 
 
@@ -104,7 +116,7 @@ def runs(
 ) -> tuple[Run, Run]:
     """The same harvest over plain HTTP and over HTTPS (the CLI in-process)."""
     plain = make_emulator(preset="demo")
-    tls = make_emulator(preset="demo", ssl_context=trusting.server_context("127.0.0.1"))
+    tls = _https_emulator(make_emulator, trusting)
     assert plain.base_url.startswith("http://")
     assert tls.base_url.startswith("https://")
     return _harvest(plain, tmp_path / "http", capsys), _harvest(tls, tmp_path / "https", capsys)
@@ -154,9 +166,9 @@ def test_tls_connections_broken_mid_answer_are_retried(
     A reset drops the TCP connection under the TLS session; a truncation
     closes the session cleanly (close_notify) before the announced length.
     """
-    emu = make_emulator(
-        preset="demo",
-        ssl_context=trusting.server_context("127.0.0.1"),
+    emu = _https_emulator(
+        make_emulator,
+        trusting,
         # Not on the server probe (api/), which retries once only.
         faults="reset:10%,truncate:10%,503:5%,seed:11,only:/webgateway/|/webclient/|/api/v0/m/",
     )
@@ -225,19 +237,35 @@ def untrusted(
 ) -> EmulatorThread:
     """An HTTPS emulator whose certificate comes from a CA the client does not trust."""
     stranger = _pki(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca_file))
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    return make_emulator(preset="demo", ssl_context=stranger.server_context("127.0.0.1"))
+    _trust_only(pki, monkeypatch)
+    return _https_emulator(make_emulator, stranger)
 
 
-def _harvest_fails(
+def _harvest_refused(
     emu: EmulatorThread, out: Path, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str]:
+) -> tuple[str, str]:
+    """A harvest of ``emu`` into ``out`` that must exit 2 with one error line: that line
+    and the whole stderr."""
     code = main(
         ["harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE), "--out", str(out),
          "--rate", "none"]
     )  # fmt: skip
-    return code, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2, err
+    return _one_error(err), err
+
+
+def _refused_at_the_handshake(
+    emu: EmulatorThread, out: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[str, str]:
+    """:func:`_harvest_refused` by a TLS failure (certificate verify failed): no request
+    reached ``emu`` and no output folder was made (a failed probe writes nothing)."""
+    error, err = _harvest_refused(emu, out, capsys)
+    assert "TLS failure" in error
+    assert "certificate verify failed" in error
+    assert not out.exists()
+    assert emu.stats()["requests"] == 0
+    return error, err
 
 
 def test_untrusted_certificate_is_one_error_exit_2(
@@ -248,15 +276,8 @@ def test_untrusted_certificate_is_one_error_exit_2(
     The handshake fails, so no HTTP request reaches the server and the output
     folder is never created (a failed probe writes nothing).
     """
-    out = tmp_path / "out"
-    code, err = _harvest_fails(untrusted, out, capsys)
-    assert code == 2
-    error = _one_error(err)
-    assert "TLS failure" in error
-    assert "certificate verify failed" in error
+    error, _err = _refused_at_the_handshake(untrusted, tmp_path / "out", capsys)
     assert untrusted.base_url.removeprefix("https://") in error
-    assert not out.exists()
-    assert untrusted.stats()["requests"] == 0
     assert untrusted.stats()["connections"] == 0
 
 
@@ -264,9 +285,7 @@ def test_untrusted_certificate_error_says_tls_and_hints_at_the_certificate(
     tmp_path: Path, untrusted: EmulatorThread, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The message does not call a TLS server 'not OMERO'; the hint names the certificate."""
-    code, err = _harvest_fails(untrusted, tmp_path / "out", capsys)
-    assert code == 2
-    error = _one_error(err)
+    error, err = _harvest_refused(untrusted, tmp_path / "out", capsys)
     hints = [line for line in err.splitlines() if line.startswith("hint: ")]
     assert "does not look like an OMERO" not in error
     assert any("certificate" in hint for hint in hints), err
@@ -280,9 +299,7 @@ def test_a_ca_file_given_that_lacks_the_servers_ca_is_named_in_the_hint(
 ) -> None:
     """With SSL_CERT_FILE set to another CA than the server's, the hint names that file as
     not holding it, rather than telling to set SSL_CERT_FILE, which is set."""
-    code, err = _harvest_fails(untrusted, tmp_path / "out", capsys)
-    assert code == 2
-    _one_error(err)
+    _error, err = _harvest_refused(untrusted, tmp_path / "out", capsys)
     hint = err.splitlines()[-1]
     assert f"SSL_CERT_FILE={pki.ca_file} does not hold" in hint, err
 
@@ -301,10 +318,9 @@ def test_a_ca_folder_not_rehashed_gets_the_rehash_command(
     (folder / "ca.pem").write_bytes(pki.ca_file.read_bytes())
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.setenv("SSL_CERT_DIR", str(folder))
-    emu = make_emulator(preset="demo", ssl_context=pki.server_context("127.0.0.1"))
-    code, err = _harvest_fails(emu, tmp_path / "out", capsys)
-    assert code == 2
-    assert "certificate verify failed" in _one_error(err)
+    emu = _https_emulator(make_emulator, pki)
+    error, err = _harvest_refused(emu, tmp_path / "out", capsys)
+    assert "certificate verify failed" in error
     assert err.splitlines()[-1].endswith(f"then run: openssl rehash {folder}"), err
 
 
@@ -324,11 +340,9 @@ def test_a_ca_file_that_cannot_be_loaded_is_one_error_naming_it(
     if content is not None:
         ca_file.write_bytes(content)
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-    emu = make_emulator(preset="demo", ssl_context=pki.server_context("127.0.0.1"))
+    emu = _https_emulator(make_emulator, pki)
     out = tmp_path / "out"
-    code, err = _harvest_fails(emu, out, capsys)
-    assert code == 2
-    error = _one_error(err)
+    error, err = _harvest_refused(emu, out, capsys)
     assert error.startswith(f"error: SSL_CERT_FILE={ca_file}: cannot load it"), err
     assert "PEM" in err.splitlines()[-1]
     assert not out.exists()
@@ -362,20 +376,13 @@ def test_certificate_for_another_host_name_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A trusted CA's certificate for another name is refused: the host name is checked."""
-    emu = make_emulator(preset="demo", ssl_context=trusting.server_context("harvester.invalid"))
-    out = tmp_path / "out"
-    code, err = _harvest_fails(emu, out, capsys)
-    assert code == 2
-    error = _one_error(err)
-    assert "TLS failure" in error
-    assert "certificate verify failed" in error
+    emu = _https_emulator(make_emulator, trusting, "harvester.invalid")
+    error, err = _refused_at_the_handshake(emu, tmp_path / "out", capsys)
     assert "127.0.0.1" in error
     # Trusting another CA would not help: the hint says the name is the problem.
     hint = err.splitlines()[-1]
     assert hint.startswith("hint: ") and "SSL_CERT_FILE" not in hint
     assert "host name" in hint
-    assert not out.exists()
-    assert emu.stats()["requests"] == 0
 
 
 def _sockets_to(port: int) -> int:
@@ -393,7 +400,7 @@ async def test_a_closed_client_has_closed_its_tls_sockets(
     """When the client is closed, its TLS connections' sockets are closed too, not left to a
     closure alert still under way: a caller whose event loop ends next (a notebook, a test) got
     ResourceWarnings for sockets left open."""
-    emu = make_emulator(preset="demo", ssl_context=trusting.server_context("127.0.0.1"))
+    emu = _https_emulator(make_emulator, trusting)
     port = urlsplit(emu.base_url).port
     assert port is not None
     settings = ClientSettings(emu.base_url, concurrency=4, rate=None, max_retries=0)

@@ -16,6 +16,7 @@ import pytest
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
+from harvester.retry import zero_waits
 
 PROJECT = "51"  # the demo preset's project: 8 images
 
@@ -146,6 +147,37 @@ def test_a_target_looked_up_while_the_server_is_busy_is_try_again_later(
         f"error: {emu.base_url}/ is unavailable (asked for project {PROJECT}): "
     ), lines
     assert lines[1] == "hint: the server asks to come back later: run the same command again then"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "when"),
+    [("1s", "later"), ("900s", "in 15m00s (its Retry-After)")],
+)
+def test_a_busy_target_check_names_a_retry_after_only_longer_than_a_retry_waits(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    retry_after: str,
+    when: str,
+) -> None:
+    """The project answers 429 through the whole retry budget: a Retry-After of 1 s, which
+    every retry waited out already, says "come back later" (it said "in 1s"); one of 15
+    minutes, longer than a retry waits (60 s), is the server down for a while: its hint
+    says when to come back."""
+    emu = make_emulator(
+        preset="demo", faults=f"429:100%,retry-after:{retry_after},only:api_project"
+    )
+    out = tmp_path / "d"
+    with zero_waits():
+        code, err = harvest(capsys, emu.base_url, out, "--max-retries", "2")
+    assert code == 75, err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith(
+        f"error: {emu.base_url}/ is unavailable (asked for project {PROJECT}): HTTP 429"
+    ), lines
+    assert lines[1] == f"hint: the server asks to come back {when}: run the same command again then"
+    assert emu.stats()["by_route"]["api_project"] == {"429": 3}  # the whole budget: 1 + 2
     assert not out.exists()
 
 

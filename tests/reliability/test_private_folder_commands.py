@@ -36,6 +36,40 @@ def _command(line: str, url: str) -> list[str]:
     return [url if word == "URL" else word for word in words[1:]]
 
 
+def _private_emulator(make_emulator: Callable[..., EmulatorThread], **more: str) -> EmulatorThread:
+    """The demo emulator behind HTTP Basic auth (alice's), with ``more`` options."""
+    return make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}", **more)
+
+
+def _harvested_with_credentials(tmp_path: Path, emu: EmulatorThread) -> tuple[Path, str]:
+    """DIR holding a harvest of a plate's thumbnails through ``--base-url`` with alice's
+    ``user:password@``; DIR and that URL."""
+    out = tmp_path / "private"
+    url = _with_credentials(emu.base_url)
+    first = cli("harvest", "--base-url", url, "--plate", str(SMALL_PLATE), "--out", str(out),
+                "--artifacts", "thumbnail", "--rate", "none")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    return out, url
+
+
+def _secrets_with_header(tmp_path: Path, emu: EmulatorThread) -> tuple[Path, str]:
+    """A config file naming ``emu`` and sending alice's credentials as an Authorization
+    header (``rate = "none"``); the file and the header's Basic value."""
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        f'base_url = "{emu.base_url}"\nrate = "none"\n[headers]\nAuthorization = "Basic {token}"\n',
+        encoding="utf-8",
+    )
+    return secrets, token
+
+
+def _pasted_with(command: str, secrets: Path) -> list[str]:
+    """A printed ``harvester ...`` command as pasted back, ``SECRETS.toml`` given as
+    ``secrets``: its words after ``harvester``."""
+    return [str(secrets) if word == "SECRETS.toml" else word for word in shlex.split(command)[1:]]
+
+
 def _pending(out: Path) -> int:
     """The artifacts `status DIR --json` counts as pending (the plan's not reached too)."""
     status = cli("status", str(out), "--json")
@@ -63,7 +97,7 @@ def test_status_resume_of_a_private_split_names_the_url_and_works(
     """`status`'s resume line for a split whose runs sent credentials in --base-url says
     `--base-url URL --shard 1/2`, names the server in its note, and pasted with URL
     filled in it harvests the rest: status then has nothing pending."""
-    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    emu = _private_emulator(make_emulator)
     out, url = _half_harvested_split(tmp_path, emu)
     status = cli("status", str(out))
     line = next(ln for ln in status.stdout.splitlines() if ln.startswith("to resume:"))
@@ -81,7 +115,7 @@ def test_a_shard_resumed_without_its_url_is_told_the_command_with_both(
     command that keeps `--shard 1/2` and adds `--base-url URL`; that command, URL filled
     in, harvests the shard (before, the hint dropped the shard, and its own hint then
     dropped the URL)."""
-    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    emu = _private_emulator(make_emulator)
     out, url = _half_harvested_split(tmp_path, emu)
     refused = cli("harvest", "--out", str(out), "--shard", "1/2")
     assert refused.returncode == 2, refused.stderr
@@ -99,12 +133,8 @@ def test_slurm_into_a_private_folder_is_told_the_config_file_and_takes_it(
     refused, exit 2, with a hint to give base_url in a config file (it said to give
     --base-url again, which slurm refuses); so given, the script is written without the
     password in it."""
-    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
-    out = tmp_path / "private"
-    url = _with_credentials(emu.base_url)
-    first = cli("harvest", "--base-url", url, "--plate", str(SMALL_PLATE), "--out", str(out),
-                "--artifacts", "thumbnail", "--rate", "none")  # fmt: skip
-    assert first.returncode == 0, first.stderr
+    emu = _private_emulator(make_emulator)
+    out, url = _harvested_with_credentials(tmp_path, emu)
     flags = ("--out", str(out), "--plate", str(SMALL_PLATE), "--tasks", "2")
     refused = cli("slurm", *flags)
     assert refused.returncode == 2, refused.stderr
@@ -125,13 +155,8 @@ def test_forget_undo_of_a_set_sent_with_headers_names_the_config_file(
     file prints an undo command with SECRETS.toml and a note saying what goes there (it
     named neither, and pasted as printed it was refused 401); with the file in its place
     the set is taken back, exit 0, and the header's value is in no output."""
-    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
-    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    secrets = tmp_path / "secrets.toml"
-    secrets.write_text(
-        f'base_url = "{emu.base_url}"\nrate = "none"\n[headers]\nAuthorization = "Basic {token}"\n',
-        encoding="utf-8",
-    )
+    emu = _private_emulator(make_emulator)
+    secrets, token = _secrets_with_header(tmp_path, emu)
     out = tmp_path / "private"
     first = cli("harvest", str(secrets), "--plate", str(SMALL_PLATE), "--out", str(out),
                 "--artifacts", "thumbnail")  # fmt: skip
@@ -141,8 +166,8 @@ def test_forget_undo_of_a_set_sent_with_headers_names_the_config_file(
     line = forgot.stdout.strip()
     assert "SECRETS.toml" in line.split("  # ", 1)[0], line
     assert "SECRETS.toml: headers = {...} again" in line.split("  # ", 1)[1], line
-    words = shlex.split(line.split("run its targets again: ", 1)[1].split("  # ", 1)[0])
-    again = cli(*[str(secrets) if word == "SECRETS.toml" else word for word in words[1:]])
+    undo = line.split("run its targets again: ", 1)[1].split("  # ", 1)[0]
+    again = cli(*_pasted_with(undo, secrets))
     assert again.returncode == 0, again.stderr
     assert "is resumed again" in again.stderr + again.stdout
     for text in (first, forgot, again):
@@ -156,14 +181,8 @@ def test_status_retry_of_dropped_kinds_sent_with_headers_names_the_config_file(
     Authorization header from a config file: status's command to try them again names
     SECRETS.toml (it named none, and asked as nobody: 401); pasted with the file, the
     renders come."""
-    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}",
-                        faults="500:100%,only:image:render")  # fmt: skip
-    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    secrets = tmp_path / "secrets.toml"
-    secrets.write_text(
-        f'base_url = "{emu.base_url}"\nrate = "none"\n[headers]\nAuthorization = "Basic {token}"\n',
-        encoding="utf-8",
-    )
+    emu = _private_emulator(make_emulator, faults="500:100%,only:image:render")
+    secrets, token = _secrets_with_header(tmp_path, emu)
     out = tmp_path / "private"
     flags = ("--plate", str(SMALL_PLATE), "--out", str(out), "--max-retries", "0")
     first = cli("harvest", str(secrets), *flags, "--artifacts", "thumbnail,render")
@@ -175,8 +194,7 @@ def test_status_retry_of_dropped_kinds_sent_with_headers_names_the_config_file(
     line = next(ln for ln in status.stdout.splitlines() if "not asked for any more" in ln)
     command, note = line.split("to try them again: ", 1)[1].split("  # ", 1)
     assert "SECRETS.toml" in command and "SECRETS.toml: headers = {...} again" in note, line
-    words = shlex.split(command)
-    again = cli(*[str(secrets) if word == "SECRETS.toml" else word for word in words[1:]])
+    again = cli(*_pasted_with(command, secrets))
     assert again.returncode == 0, again.stderr
     assert len(list(out.rglob("*.render.jpg"))) == 8
 
@@ -188,12 +206,8 @@ def test_slurm_given_no_targets_in_a_private_folder_names_the_config_file(
     credentials in --base-url: the hint's command names SECRETS.toml and what goes in it
     (as printed before, it was refused as needing them); with the file, it writes the
     script."""
-    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
-    out = tmp_path / "private"
-    url = _with_credentials(emu.base_url)
-    first = cli("harvest", "--base-url", url, "--plate", str(SMALL_PLATE), "--out", str(out),
-                "--artifacts", "thumbnail", "--rate", "none")  # fmt: skip
-    assert first.returncode == 0, first.stderr
+    emu = _private_emulator(make_emulator)
+    out, url = _harvested_with_credentials(tmp_path, emu)
     refused = cli("slurm", "--out", str(out), "--tasks", "2")
     assert refused.returncode == 2, refused.stderr
     hint = refused.stderr.splitlines()[-1]
@@ -201,7 +215,6 @@ def test_slurm_given_no_targets_in_a_private_folder_names_the_config_file(
     assert note == "SECRETS.toml: base_url with its user or session again", hint
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f'base_url = "{url}"\n', encoding="utf-8")
-    words = [str(secrets) if w == "SECRETS.toml" else w for w in shlex.split(command)]
-    written = cli(*[("2" if w == "N" else w) for w in words[1:]])
+    written = cli(*[("2" if w == "N" else w) for w in _pasted_with(command, secrets)])
     assert written.returncode == 0, written.stderr
     assert (out / "harvest.sbatch").is_file()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -204,13 +206,13 @@ def _folder_from_before_0_1_13(out: Path, url: str, base_url: str) -> tuple[Path
     return record, journal
 
 
-@pytest.mark.parametrize("opened_by", ["status", "verify", "harvest"])
+@pytest.mark.parametrize("opened_by", ["status", "verify", "harvest", "plan"])
 def test_a_token_saved_before_0_1_13_is_redacted_when_the_folder_is_opened(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread], opened_by: str
 ) -> None:
     """A folder whose saved run record holds the token in its command line (as runs before
-    0.1.13 saved it): the first status, verify or harvest of it rewrites that record with
-    the token REDACTED (a resume then asks for it again, as for a record saved now) and
+    0.1.13 saved it): the first status, verify, harvest or plan of it rewrites that record
+    with the token REDACTED (a resume then asks for it again, as for a record saved now) and
     says so in one line, once; the journal keeps its history (append-only, as the line
     says); the token shows in no output."""
     emu = make_emulator(preset="demo", faults=BROKEN_THUMBNAILS, basic_auth=f"{TOKEN}:")
@@ -222,6 +224,10 @@ def test_a_token_saved_before_0_1_13_is_redacted_when_the_folder_is_opened(
     if opened_by == "harvest":
         first = cli("harvest", "--out", str(out), "--base-url", url)
         assert first.returncode == 0, first.stderr
+    elif opened_by == "plan":  # a plan of the folder, for the shards that resume it
+        first = cli("plan", "--out", str(out), "--base-url", url, "--plate", str(SMALL_PLATE))
+        assert first.returncode == 0, first.stderr
+        assert (out / "plan" / "plan.json").is_file()
     else:
         first = cli(opened_by, str(out))
     said = [line for line in first.stderr.splitlines() if "before harvester 0.1.13" in line]
@@ -244,3 +250,26 @@ def test_a_token_saved_before_0_1_13_is_redacted_when_the_folder_is_opened(
         text = proc.stdout + proc.stderr
         assert not _leaked(text), _leaked(text)[:3]
         assert "Traceback" not in text
+
+
+def test_a_rewritten_record_keeps_its_mode_and_group(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """In a group-writable shared folder, the record rewritten without the token keeps its
+    mode (0664, not this process's 0644) and its group (where this process may set it: root
+    or a member), so the project's other members can still rewrite it."""
+    emu = make_emulator(preset="demo", faults=BROKEN_THUMBNAILS, basic_auth=f"{TOKEN}:")
+    out = tmp_path / "out"
+    record, _journal = _folder_from_before_0_1_13(out, _with_token(emu.base_url), emu.base_url)
+    others = [gid for gid in os.getgroups() if gid != os.getegid()]
+    group = 4321 if os.geteuid() == 0 else (others[0] if others else os.getegid())
+    os.chown(record, -1, group)
+    record.chmod(0o664)
+    before = record.stat()
+    proc = cli("status", str(out))
+    assert "held a --base-url user or token in the clear" in proc.stderr, proc.stderr
+    after = record.stat()
+    assert TOKEN not in record.read_text()
+    assert after.st_ino != before.st_ino  # replaced whole (atomically), not edited in place
+    assert stat.S_IMODE(after.st_mode) == 0o664
+    assert after.st_gid == group

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import subprocess
 import sys
 import time
@@ -17,7 +19,13 @@ from harvester.errors import StorageError, UsageError
 from harvester.journal import JournalState, read_all
 from harvester.layout import image_path, make_writer, new_run_id
 from harvester.models import ImageRef
-from harvester.store import PendingFile, Store, clean_stale_temps, prepare_out_dir
+from harvester.store import (
+    PendingFile,
+    Store,
+    atomic_write_bytes,
+    clean_stale_temps,
+    prepare_out_dir,
+)
 
 
 def temp_files(out: Path) -> list[Path]:
@@ -368,3 +376,27 @@ async def test_a_flush_waits_for_its_own_batch_when_a_later_one_is_written_first
                 await store.flush()
                 assert (tmp_path / "d" / stack_path).read_bytes() == b"II*\0stack"
                 assert store.state.is_done("stack", 1)
+
+
+def test_a_rewrite_whose_group_cannot_be_set_still_keeps_the_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file rewritten like one of a group this process is not in (chown refused, as for a
+    user outside it): written all the same, its mode kept and its own group left."""
+    target = tmp_path / "runs" / "r" / "config.json"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"old")
+    mine = target.stat()
+    fields = list(mine)
+    fields[0], fields[5] = stat.S_IFREG | 0o664, mine.st_gid + 1  # st_mode, st_gid
+    like = os.stat_result(fields)
+
+    def refused(path: object, uid: int, gid: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chown", refused)
+    atomic_write_bytes(tmp_path, target, b"new", like=like)
+    assert target.read_bytes() == b"new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o664
+    assert target.stat().st_gid == mine.st_gid
+    assert temp_files(tmp_path) == []
