@@ -306,7 +306,7 @@ class Progress:
         if self.enabled:
             self._show_pause(seconds)
         if changed and self._live is not None:
-            self._write_live(self._line_text(now))
+            self._write_live(self._line_text(now), now)
         if self.lines or self._live is not None:
             self._line()
 
@@ -377,26 +377,24 @@ class Progress:
         It said ``progress (0s): 0 images found``, which ``status`` showed for that whole
         first minute with its age ("40s ago"): a run that had found nothing."""
         self._live = path
-        self._write_live(self._starting_text())
+        self._write_live(self._starting_text(), time.monotonic())
 
     def _starting_text(self) -> str:
         """What the published line says before the first ``progress:`` line is due."""
         due = duration_text(self._line_interval, tenths=False)
         return f"starting: finding the images to harvest (the first progress line comes {due} in)"
 
-    def _write_live(self, text: str) -> None:
-        """Replace the published line with ``text``.
+    def _write_live(self, text: str, now: float) -> None:
+        """Replace the published line with ``text``, the line of ``now`` (monotonic).
 
         A write that fails (a full disk, EIO from an NFS server) never fails the run: the
-        next write is tried at the first line :data:`PUBLISH_RETRY` later, so that a
+        next write is tried at the first line :data:`PUBLISH_RETRY` later (timed from the
+        line's own ``now``: the line due then is not missed by a hair), so that a
         week-long run whose disk filled for an hour goes on showing ``status`` its
         progress (one failure used to stop publishing for the rest of the run). The
         first failure is said in one warning; the others in debug logs only.
         """
-        if self._live is None:
-            return
-        now = time.monotonic()
-        if now < self._live_retry_at:
+        if self._live is None or now < self._live_retry_at:
             return
         temporary = self._live.with_name(self._live.name + ".tmp")
         try:
@@ -427,7 +425,7 @@ class Progress:
             return
         self._next_line = now + self._line_interval
         text = self._line_text(now)
-        self._write_live(text)
+        self._write_live(text, now)
         if not self.lines:
             return
         try:
