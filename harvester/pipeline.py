@@ -276,6 +276,9 @@ class RunSummary:
     #: The pause under way when the run was interrupted: ``6.1s (HTTP 503 ...)``, how long
     #: the server had been down and what it answered. Empty: the run was not paused.
     paused_when_stopped: str = ""
+    #: The run's only target, a replayed ``--ids-from`` source, held no id: nothing was
+    #: done, and one warning said so (a summary of zeros under it said nothing more).
+    no_ids: bool = False
 
     @property
     def rate(self) -> float:
@@ -1231,13 +1234,16 @@ class Harvest:
         return copy
 
     def _no_ids_to_harvest(self) -> bool:
-        """Say an ``--ids-from`` source that held no id; True when it was the only target.
+        """Say an ``--ids-from`` source that held no id; True when it was the only target
+        of a resume's replay (nothing to do, DIR left as it is).
 
         A pipe from a command that failed (``curl ... | jq ... | harvester harvest --ids-from
         -``) gives no id: the run used to make a new DIR with an empty index and say nothing,
-        which read as success. It is a problem line (``--quiet`` prints it too). With no
-        other target there is nothing to do: DIR is neither made nor touched (exit 0 all the
-        same: an emptied ``retry.txt`` replayed by a resume is not a failure).
+        which read as success, and then a summary of zeros. Given as the only target, it is
+        refused (:class:`UsageError`, exit 2: there is nothing to harvest, as with no target
+        at all), before DIR is made or touched. Beside other targets, or in a resume's replay
+        of a saved set (an emptied ``retry.txt`` is no failure), it is one problem line
+        (``--quiet`` prints it too) and the run goes on.
         """
         cfg = self.cfg
         if cfg.ids_from is None or self._ids_file is None or first_ids(self._ids_file, 1):
@@ -1245,7 +1251,10 @@ class Harvest:
         given = str(cfg.ids_from)
         source = "standard input" if given == "-" else given
         piped = given == "-" or self._ids_file != cfg.ids_from  # (copied: read once)
-        question = "; did the command writing the ids fail?" if piped else ""
+        said = (
+            f"--ids-from {source} held no image id (it was empty, or only blank lines, "
+            "comments or a CSV header)"
+        )
         others = (
             cfg.screens
             or cfg.projects
@@ -1255,18 +1264,21 @@ class Harvest:
             or cfg.screen_names
             or cfg.project_names
         )
+        if not others and self.replay_of is None:
+            how = "one image id a line ('#' starts a comment), or a CSV/TSV with an image_id column"
+            raise UsageError(
+                f"{said}: nothing to harvest",
+                hint=f"did the command writing the ids fail? It must write {how}"
+                if piped
+                else f"give a file of {how}",
+            )
+        question = "; did the command writing the ids fail?" if piped else ""
         if others:
             outcome = "harvesting the other targets"
-        elif self.out.exists():
-            outcome = f"nothing to harvest; {self.out} is left as it is"
         else:
-            outcome = f"nothing to harvest; {self.out} was not created"
-        logging.getLogger(PROBLEMS_LOGGER).warning(
-            "--ids-from %s held no image id (it was empty, or only blank and comment lines): %s%s",
-            source,
-            outcome,
-            question,
-        )
+            outcome = f"nothing to harvest; {self.out} is left as it is"
+        logging.getLogger(PROBLEMS_LOGGER).warning("%s: %s%s", said, outcome, question)
+        self.summary.no_ids = not others
         return not others
 
     def _head_start_plan(self) -> list[EarlyRequest]:

@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 MIN_INTERVAL = 0.2
 #: Seconds between two ``progress:`` lines where stderr is not a terminal.
 LINE_INTERVAL = 60.0
+#: Seconds before the progress line is written again for ``harvester status`` after a write
+#: of it failed (a full disk, an NFS server gone for a moment): see :meth:`Progress._write_live`.
+PUBLISH_RETRY = 60.0
 
 
 class Progress:
@@ -54,6 +57,7 @@ class Progress:
         enabled: bool = True,
         file: TextIO | None = None,
         line_interval: float | None = None,
+        publish_retry: float = PUBLISH_RETRY,
     ) -> None:
         stream = file if file is not None else sys.stderr
         # Python sets sys.stderr to None when fd 2 was closed at start (``2>&-``); print()
@@ -90,6 +94,10 @@ class Progress:
         self._paused = 0.0
         #: Where the latest progress line is kept for ``harvester status`` (:meth:`publish`).
         self._live: Path | None = None
+        #: After a failed write of it, no other is tried before this time (monotonic).
+        self._live_retry_at = 0.0
+        self._publish_retry = publish_retry
+        self._live_warned = False  # (a warning for the first failed write only)
         self._bars: list[Any] = []
         self._finished_bar: Any = None
         self._images_bar: Any = None
@@ -298,7 +306,7 @@ class Progress:
         if self.enabled:
             self._show_pause(seconds)
         if changed and self._live is not None:
-            self._write_live(self._line_text(now))
+            self._write_live(self._line_text(now), now)
         if self.lines or self._live is not None:
             self._line()
 
@@ -363,22 +371,49 @@ class Progress:
 
     def publish(self, path: Path) -> None:
         """Keep the latest progress line in ``path`` too, from now on (see the module's
-        docstring); written whole (a temporary file renamed), never read back."""
-        self._live = path
-        self._write_live(self._line_text(time.monotonic()))
+        docstring); written whole (a temporary file renamed), never read back.
 
-    def _write_live(self, text: str) -> None:
-        """Replace the published line with ``text``; a folder that cannot take it (full,
-        read-only) turns publishing off for the run, with no word but a debug log."""
-        if self._live is None:
+        Until the first line is due (:data:`LINE_INTERVAL` in) it says the run is starting.
+        It said ``progress (0s): 0 images found``, which ``status`` showed for that whole
+        first minute with its age ("40s ago"): a run that had found nothing."""
+        self._live = path
+        self._write_live(self._starting_text(), time.monotonic())
+
+    def _starting_text(self) -> str:
+        """What the published line says before the first ``progress:`` line is due."""
+        due = duration_text(self._line_interval, tenths=False)
+        return f"starting: finding the images to harvest (the first progress line comes {due} in)"
+
+    def _write_live(self, text: str, now: float) -> None:
+        """Replace the published line with ``text``, the line of ``now`` (monotonic).
+
+        A write that fails (a full disk, EIO from an NFS server) never fails the run: the
+        next write is tried at the first line :data:`PUBLISH_RETRY` later (timed from the
+        line's own ``now``: the line due then is not missed by a hair), so that a
+        week-long run whose disk filled for an hour goes on showing ``status`` its
+        progress (one failure used to stop publishing for the rest of the run). The
+        first failure is said in one warning; the others in debug logs only.
+        """
+        if self._live is None or now < self._live_retry_at:
             return
         temporary = self._live.with_name(self._live.name + ".tmp")
         try:
             temporary.write_text(f"{text}\n", encoding="utf-8")
             os.replace(temporary, self._live)
         except OSError as exc:
-            logger.debug("cannot keep the progress line in %s: %s", self._live, exc)
-            self._live = None
+            self._live_retry_at = now + self._publish_retry
+            retry = duration_text(self._publish_retry, tenths=False)
+            if self._live_warned:
+                logger.debug("cannot keep the progress line in %s: %s", self._live, exc)
+            else:
+                self._live_warned = True
+                logger.warning(
+                    "cannot keep the progress line for harvester status in %s (%s): the "
+                    "harvest goes on; trying again every %s",
+                    self._live,
+                    exc.strerror or exc,
+                    retry,
+                )
             with contextlib.suppress(OSError):  # (a full disk: no torn copy left in DIR)
                 temporary.unlink()
 
@@ -390,7 +425,7 @@ class Progress:
             return
         self._next_line = now + self._line_interval
         text = self._line_text(now)
-        self._write_live(text)
+        self._write_live(text, now)
         if not self.lines:
             return
         try:

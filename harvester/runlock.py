@@ -262,9 +262,14 @@ def others_may_hold(out_dir: Path, own: str | None) -> bool:
     return any(_probe(folder / name, holder=False)[0] not in ("free", "gone") for name in names)
 
 
+#: How ``harvester status`` names the run holding ``all.lock``: "running now: without
+#: --shard (pid N on HOST)" named a flag not given, not the run.
+WHOLE_SET_RUN = "a harvest of the whole set"
+
+
 def held_run_locks(out_dir: Path) -> list[str]:
-    """The harvests running in DIR now, as ``shard 1/4 (pid N on HOST)`` or ``without
-    --shard (...)``, in lock-file order; empty when none (or no ``flock`` here).
+    """The harvests running in DIR now, as ``shard 1/4 (pid N on HOST)`` or ``a harvest of
+    the whole set (...)``, in lock-file order; empty when none (or no ``flock`` here).
 
     For ``harvester status``: while shards run it said "to resume: sbatch ..." as if they
     had stopped; and for ``plan --force``, refused while any runs. Each lock file gets
@@ -274,8 +279,8 @@ def held_run_locks(out_dir: Path) -> list[str]:
 
 
 def held_run_locks_named(out_dir: Path) -> list[tuple[str, str]]:
-    """:func:`held_run_locks` with each lock file's name: ``("all.lock", "without --shard
-    (pid N on HOST)")``; the name finds the run's :func:`progress_name` file."""
+    """:func:`held_run_locks` with each lock file's name: ``("all.lock", "a harvest of the
+    whole set (pid N on HOST)")``; the name finds the run's :func:`progress_name` file."""
     folder = out_dir / LOCKS_DIR
     try:
         with os.scandir(folder) as entries:
@@ -286,7 +291,7 @@ def held_run_locks_named(out_dir: Path) -> list[tuple[str, str]]:
     for name in names:
         state, holder = _probe(folder / name)
         if state == "held":
-            held.append((name, _holder_text(name, holder, shard_prefix="")))
+            held.append((name, _holder_text(name, holder, shard_prefix="", whole=WHOLE_SET_RUN)))
     return held
 
 
@@ -331,11 +336,13 @@ def _probe(path: Path, *, holder: bool = True) -> tuple[_ProbeState, str]:
         os.close(fd)
 
 
-def _holder_text(name: str, holder: str, *, shard_prefix: str) -> str:
-    """``without --shard (pid N on HOST)`` for ``all.lock``, ``<shard_prefix>shard 0/2
-    (...)`` for ``shard-0-of-2.lock``; no parentheses when the holder line is empty."""
+def _holder_text(
+    name: str, holder: str, *, shard_prefix: str, whole: str = "without --shard"
+) -> str:
+    """``<whole> (pid N on HOST)`` for ``all.lock``, ``<shard_prefix>shard 0/2 (...)`` for
+    ``shard-0-of-2.lock``; no parentheses when the holder line is empty."""
     if name == lock_name(None):
-        what = "without --shard"
+        what = whole
     else:
         k, _, n = name.removeprefix("shard-").removesuffix(".lock").partition("-of-")
         what = f"{shard_prefix}shard {k}/{n}"

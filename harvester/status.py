@@ -87,7 +87,7 @@ from harvester.journal import (
     writer_of,
 )
 from harvester.label_ids import LABEL_IDS_FILE, DamagedPinError, read_pin
-from harvester.layout import JOURNALS_DIR, MARKER_NAME
+from harvester.layout import JOURNALS_DIR, MARKER_NAME, STUDY_KINDS
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids
 from harvester.runlock import LOCKS_DIR, held_run_locks_named, others_may_hold, progress_name
@@ -131,6 +131,16 @@ def _walk_of(targets: str, *, run_named: bool = False) -> str:
     if run_named:
         targets = _READ_ONCE_RUN.sub("", targets)
     return f"walk of {targets}" if targets else "walk"
+
+
+#: What marks a row of ``status``'s table that counts study objects (plates, screens,
+#: projects, datasets), not files.
+STUDY_ROW = "(study)"
+
+
+def _row_label(kind: str) -> str:
+    """``plates (study)`` for a study kind (objects), the kind itself for an artifact (files)."""
+    return f"{kind}s {STUDY_ROW}" if kind in STUDY_KINDS else kind
 
 
 def _first_named(names: list[str], *, counted: bool = False) -> str:
@@ -494,12 +504,7 @@ class StatusReport:
             # Nothing walked, nothing planned: a table of zeros would read as "nothing to do".
             lines.append("counts appear once a task has journaled the images it walked")
             return "\n".join(lines)
-        lines.append(f"{'kind':<12}{'done':>10}{'failed':>10}{'pending':>10}{'bytes':>16}")
-        for name, k in sorted(self.kinds.items()):
-            lines.append(f"{name:<12}{k.done:>10}{k.failed:>10}{k.pending:>10}{k.bytes:>16,}")
-        lines.append(
-            f"{'total':<12}{self.done:>10}{self.failed:>10}{self.pending:>10}{self.bytes:>16,}"
-        )
+        lines += self._kind_rows()
         if self.invalid:
             lines.append(
                 f"{self.invalid} file(s) marked invalid by verify, awaiting refetch by harvest"
@@ -581,6 +586,27 @@ class StatusReport:
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         return "\n".join(lines)
+
+    def _kind_rows(self) -> list[str]:
+        """The table of counts per kind, then the total. A study kind's row counts objects
+        (``plates (study)``: one a plate, for all of its files in ``study/``), and a line
+        under the table says so: labelled ``plate`` it read as a count of files, beside
+        rows that are."""
+        rows = [(_row_label(name), k) for name, k in sorted(self.kinds.items())]
+        width = max([12, *(len(label) + 2 for label, _k in rows)])
+        lines = [f"{'kind':<{width}}{'done':>10}{'failed':>10}{'pending':>10}{'bytes':>16}"]
+        for label, k in rows:
+            lines.append(f"{label:<{width}}{k.done:>10}{k.failed:>10}{k.pending:>10}{k.bytes:>16,}")
+        lines.append(
+            f"{'total':<{width}}{self.done:>10}{self.failed:>10}{self.pending:>10}{self.bytes:>16,}"
+        )
+        study = [f"{name}s" for name in sorted(self.kinds) if name in STUDY_KINDS]
+        if study:
+            named = " and ".join([", ".join(study[:-1]), study[-1]] if len(study) > 1 else study)
+            lines.append(
+                f"{STUDY_ROW} rows count {named} saved in study/: one per object, not per file"
+            )
+        return lines
 
     def _running_progress_lines(self) -> list[str]:
         """The latest progress line of each running harvest (the first

@@ -362,11 +362,12 @@ def _index_missing_advice(out_dir: Path, rebuild: str) -> str:
     """What to do about a missing ``index.csv``: rebuild it, unless harvests of DIR are
     running now (a first run writes it only at its end: "rebuild it" read at 3 a.m. in the
     middle of a week-long run said something was broken); lock probes only, no file read."""
-    from harvester.runlock import held_run_locks
+    from harvester.runlock import held_run_locks_named, lock_name
 
-    running = held_run_locks(out_dir)
-    if any(run.startswith("without --shard") for run in running):  # (its display form)
-        return f"the harvest running now ({', '.join(running)}) writes it at its end"
+    held = held_run_locks_named(out_dir)
+    running = [text for _name, text in held]
+    if any(name == lock_name(None) for name, _text in held):  # a run without --shard
+        return f"{', '.join(running)}, running now, writes it at its end"
     if running:  # shards leave it to `harvester index`
         return f"{rebuild} once the harvests running now have ended ({', '.join(running)})"
     return rebuild

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import errno
 import gc
 import importlib
 import logging
@@ -48,6 +49,8 @@ _stdout_discarded = False
 #: Set by :class:`_CheckedStdout`: a write to stdout met a closed pipe, or failed otherwise.
 _stdout_closed = False
 _stdout_failed = False
+#: Set by :class:`_CheckedStdout`: stdout was a terminal, and it has closed (EIO).
+_stdout_hung_up = False
 
 SUBCOMMAND_MODULES = (
     "harvester.cli.harvest",
@@ -476,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     _process_entry = argv is None
     if _process_entry and sys.stdout is not None:
         sys.stdout = cast(TextIO, _CheckedStdout(sys.stdout))
+    if _process_entry and sys.stderr is not None:
+        sys.stderr = cast(TextIO, _CheckedStderr(sys.stderr))
     result = _main_outcome(argv)
     if _process_entry:
         _leave_no_thread_waiting(result)
@@ -549,6 +554,8 @@ class _CheckedStdout:
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
+        #: A terminal at the start: a write failing with EIO later is that terminal closed.
+        self.terminal = _is_terminal(stream)
 
     def write(self, text: str) -> int:
         try:
@@ -557,7 +564,7 @@ class _CheckedStdout:
             _note_stdout_closed()
             raise
         except OSError as exc:
-            _stdout_write_failed(exc)
+            _stdout_write_failed(exc, hung_up=self.terminal and exc.errno == errno.EIO)
             return len(text)
 
     def flush(self) -> None:
@@ -567,10 +574,62 @@ class _CheckedStdout:
             _note_stdout_closed()
             raise
         except OSError as exc:
-            _stdout_write_failed(exc)
+            _stdout_write_failed(exc, hung_up=self.terminal and exc.errno == errno.EIO)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+class _CheckedStderr:
+    """The process's ``sys.stderr``: a write that fails is dropped, never raised.
+
+    When the terminal closes under a run (SIGHUP, then EIO on every write to it), the
+    summary's lines on stderr raised OSError, and so did the ``error:`` line saying so: a
+    harvest stopped cleanly by the SIGHUP ended with a traceback nobody saw and exit 1
+    instead of 130. Nothing can be said where stderr is gone, so a failed write is
+    dropped, later output goes to /dev/null, and the exit code stays the command's own.
+    A closed pipe (``2>&1 | head``) still raises BrokenPipeError, as for stdout.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError):
+            _silence(self._stream)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError):
+            _silence(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    """Is ``stream`` a terminal now? (Once it has closed, ``isatty`` no longer says so.)"""
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def _silence(stream: TextIO) -> None:
+    """Point the file descriptor under ``stream`` at /dev/null: what it still buffers and
+    every later write go nowhere instead of failing again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        os.dup2(devnull, stream.fileno())
+    os.close(devnull)
 
 
 def _note_stdout_closed() -> None:
@@ -578,22 +637,31 @@ def _note_stdout_closed() -> None:
     _stdout_closed = True
 
 
-def _stdout_write_failed(exc: OSError) -> None:
-    """Say once that stdout cannot be written (a full disk), and send later output nowhere."""
-    global _stdout_failed
-    if _stdout_failed:
+def _stdout_write_failed(exc: OSError, *, hung_up: bool = False) -> None:
+    """Say once that stdout cannot be written (a full disk), and send later output nowhere.
+
+    ``hung_up``: stdout is a terminal that has closed (EIO after SIGHUP). Nobody reads it
+    any more, so that is no failure of the command: a note, not an ``error:`` line, and
+    the exit code stays the command's own (130 for the harvest the SIGHUP stopped)."""
+    global _stdout_failed, _stdout_hung_up
+    if _stdout_failed or _stdout_hung_up:
         return
-    _stdout_failed = True
+    if hung_up:
+        _stdout_hung_up = True
+    else:
+        _stdout_failed = True
     devnull = os.open(os.devnull, os.O_WRONLY)
     with contextlib.suppress(AttributeError, OSError, ValueError):
         os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
     os.close(devnull)
+    said = (
+        "note: the terminal of standard output has closed: the rest of its output is lost"
+        if hung_up
+        else f"error: cannot write to standard output ({exc.strerror or exc}): "
+        "the output is incomplete"
+    )
     with contextlib.suppress(OSError, ValueError):  # stderr to the same full disk: exit 1 says it
-        print(
-            f"error: cannot write to standard output ({exc.strerror or exc}): "
-            "the output is incomplete",
-            file=sys.stderr,
-        )
+        print(said, file=sys.stderr)
 
 
 def _main_outcome(argv: list[str] | None) -> int:

@@ -664,6 +664,9 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
         if ids_copy is not None:
             ids_copy.unlink(missing_ok=True)
     _outcome_decided()  # a SIGTERM now would cut the summary and change the exit code
+    if summary.no_ids:  # its one warning said it all (see Harvest._no_ids_to_harvest)
+        drop_late_signals(held)
+        return summary.exit_code
     estimate = None
     if summary.dry_run:
         from harvester.progress import request_time_line

@@ -2,9 +2,10 @@
 
 The README's search-engine pipe (``curl ... | jq ... | harvester harvest --ids-from - --out
 DIR``) gives no id when curl fails: the run used to exit 0 after making a new DIR with an
-empty index, saying nothing. Now one problem line (``--quiet`` too) names the source and
-says what happened to DIR; the exit code stays 0 (an emptied ``retry.txt`` replayed by a
-resume is no failure).
+empty index, saying nothing; then a warning and a summary of zeros, exit 0. Given as the only
+target, it is now one ``error:`` line naming the source and a ``hint:``, exit 2 (nothing to
+harvest, as with no target at all). Beside other targets, or replayed by a resume (an
+emptied ``retry.txt``), it is one problem line (``--quiet`` too) and the run goes on.
 """
 
 from __future__ import annotations
@@ -23,25 +24,33 @@ def tree(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
-def test_empty_standard_input_makes_no_folder(tmp_path: Path, emulator: EmulatorThread) -> None:
+def test_empty_standard_input_is_refused_and_makes_no_folder(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Nothing on standard input: one error line naming it, a hint asking whether the
+    command writing the ids failed, exit 2, no summary of zeros, no folder made."""
     out = tmp_path / "e1"
     run = run_cli(
         "harvest", "--base-url", emulator.base_url, "--ids-from", "-", "--out", str(out),
         stdin="",
     )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert "Traceback" not in run.stderr
-    lines = [line for line in run.stderr.splitlines() if line.startswith(WARNING)]
-    assert len(lines) == 1, run.stderr
-    assert "standard input held no image id" in lines[0]
-    assert f"{out} was not created" in lines[0]
-    assert "did the command writing the ids fail?" in lines[0]
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [
+        "error: --ids-from standard input held no image id (it was empty, or only blank "
+        "lines, comments or a CSV header): nothing to harvest",
+        "hint: did the command writing the ids fail? It must write one image id a line "
+        "('#' starts a comment), or a CSV/TSV with an image_id column",
+    ]
+    assert run.stdout == ""  # (it printed "done 0, skipped 0 ...; images 0")
     assert not out.exists()
 
 
-def test_comments_only_file_leaves_an_existing_folder_as_it_is(
+def test_comments_only_file_is_refused_and_leaves_the_folder_as_it_is(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """A file of comments and blank lines, and a CSV of a header alone, given as the only
+    target of a run into an existing folder: refused naming the file, exit 2 (also with
+    --quiet), the folder untouched."""
     out = tmp_path / "d"
     first = run_cli(
         "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE),
@@ -49,18 +58,55 @@ def test_comments_only_file_leaves_an_existing_folder_as_it_is(
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
     before = tree(out)
-    ids = tmp_path / "retry.txt"
-    ids.write_text("# failed ids\n\n")
-    run = run_cli(
-        "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
-        "-q",
+    for name, text in (("retry.txt", "# failed ids\n\n"), ("rows.csv", "image_id,name\n")):
+        ids = tmp_path / name
+        ids.write_text(text)
+        run = run_cli(
+            "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out",
+            str(out), "-q",
+        )  # fmt: skip
+        assert run.returncode == 2, run.stderr
+        lines = run.stderr.splitlines()
+        assert lines[0] == (
+            f"error: --ids-from {ids} held no image id (it was empty, or only blank lines, "
+            "comments or a CSV header): nothing to harvest"
+        ), run.stderr
+        assert lines[1:] == [
+            "hint: give a file of one image id a line ('#' starts a comment), or a CSV/TSV "
+            "with an image_id column"
+        ], run.stderr
+        assert run.stdout == ""
+        assert tree(out) == before
+
+
+def test_emptied_ids_file_replayed_by_a_resume_is_no_failure(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A resume replaying an --ids-from set whose file is empty now (its retry done): one
+    warning for that set and no summary of zeros; the other set is resumed, exit 0."""
+    out = tmp_path / "d"
+    first = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE),
+        "--artifacts", "thumbnail", "--out", str(out), "--rate", "none", "-q",
     )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    retry = tmp_path / "retry.txt"
+    retry.write_text("9762957\n")
+    again = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--ids-from", str(retry), "--out",
+        str(out), "--artifacts", "metadata", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    retry.write_text("")
+    run = run_cli("harvest", "--out", str(out))
     assert run.returncode == 0, run.stderr
-    assert run.stderr.count(WARNING) == 1, run.stderr
-    assert f"{ids} held no image id" in run.stderr
-    assert f"{out} is left as it is" in run.stderr
-    assert "did the command" not in run.stderr  # a file named on the command line
-    assert tree(out) == before
+    warnings = [line for line in run.stderr.splitlines() if line.startswith(WARNING)]
+    assert warnings == [
+        f"{WARNING} {retry} held no image id (it was empty, or only blank lines, comments "
+        f"or a CSV header): nothing to harvest; {out} is left as it is"
+    ], run.stderr
+    assert "images 0" not in run.stdout  # the other set's summary alone
+    assert run.stdout.count("done 0, skipped 8 (already done), failed 0; images 8") == 1
 
 
 def test_empty_ids_beside_other_targets_harvests_them(

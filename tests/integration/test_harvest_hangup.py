@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from harvest_helpers import DEMO_SCREEN, cli_env, interrupt, reaped, wait_for_files
+from harvest_helpers import DEMO_SCREEN, cli_env, interrupt, reaped, run_cli, wait_for_files
 
 from harvester.emulator import EmulatorThread
 
@@ -67,3 +70,77 @@ def test_sighup_ignored_by_nohup_stays_ignored(
     assert proc.returncode == 0, stderr
     assert "interrupted" not in stderr
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 80
+
+
+#: Run in the child: make its standard input (a pty's slave end) its controlling terminal,
+#: as a login shell's is, then become the harvester. Closing the pty's master end is then
+#: the terminal closing: the kernel sends SIGHUP, and every later write to it is EIO.
+_ON_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'harvester', *sys.argv[1:]])"
+)
+
+
+def _hang_up_mid_run(base_url: str, out: Path, stderr: Any = None) -> int:
+    """A harvest of the demo screen on a terminal of its own (a real pty: stdin, stdout,
+    and stderr unless given), which closes once 5 files are written; the exit code."""
+    args = ["harvest", "--base-url", base_url, "--screen", str(DEMO_SCREEN),
+            "--artifacts", "thumbnail", "--rate", "none", "--concurrency", "2",
+            "--out", str(out)]  # fmt: skip
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _ON_TERMINAL, *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave if stderr is None else stderr,
+            start_new_session=True,  # a session of its own, whose terminal the pty becomes
+            env=cli_env(),
+        )
+    finally:
+        os.close(slave)
+    with reaped(proc):  # (text mode is moot: nothing is read from its pipes)
+        deadline = time.monotonic() + 30
+        try:
+            while sum(1 for _ in out.glob("images/*/*/*.*")) < 5:
+                assert proc.poll() is None and time.monotonic() < deadline
+                if select.select([master], [], [], 0.02)[0]:
+                    os.read(master, 65536)  # what the terminal shows (the bars)
+        finally:
+            os.close(master)  # the terminal closes
+        return proc.wait(timeout=60)
+
+
+def test_terminal_closed_under_a_run_exits_130(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The terminal closed (a real pty hung up): SIGHUP stops the run, and the summary's
+    writes to the dead terminal (EIO) do not change its exit code: 130, not 1 (the failed
+    write raised, and so did the error line saying so); index.csv is written, and the
+    folder resumes."""
+    emu = make_emulator(preset="demo", latency_ms=40)
+    out = tmp_path / "hup"
+    assert _hang_up_mid_run(emu.base_url, out) == 130
+    assert (out / "index.csv").is_file()
+    status = run_cli("status", str(out))
+    assert f"to resume: harvester harvest --out {out}" in status.stdout, status.stdout
+
+
+def test_terminal_closed_under_a_run_logging_elsewhere(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Standard output on the terminal that closed, standard error in a log: the log has
+    the stop and the resume line, and a note (not an error) that the summary on standard
+    output was lost; exit 130."""
+    emu = make_emulator(preset="demo", latency_ms=40)
+    out = tmp_path / "hup"
+    log = tmp_path / "run.log"
+    with log.open("w") as stderr:
+        assert _hang_up_mid_run(emu.base_url, out, stderr) == 130
+    said = log.read_text()
+    assert "interrupted (SIGHUP): finishing what is written" in said
+    assert (
+        "note: the terminal of standard output has closed: the rest of its output is lost" in said
+    )
+    assert "resume with: harvester harvest" in said
+    assert "Traceback" not in said and "error:" not in said, said

@@ -297,14 +297,16 @@ def test_time_paused_for_a_server_down_is_not_in_the_pace() -> None:
 
 
 def test_the_published_line_is_kept_on_a_terminal_too(tmp_path: Path) -> None:
-    """The line `harvester status` shows is written whole under bars as in a log, at once
-    when a pause begins and after each of its checks; a folder that cannot take it turns it
-    off without a word."""
+    """The line `harvester status` shows is written whole under bars as in a log (saying
+    the run is starting until the first is due), at once when a pause begins and after each
+    of its checks; a folder that cannot take it leaves no torn copy."""
     live = tmp_path / "all.progress"
     progress = Progress(file=FakeTerminal(), line_interval=3600.0)
     with progress.shown():
         progress.publish(live)
-        assert live.read_text() == "progress (0s): 0 images found\n"
+        assert live.read_text() == (
+            "starting: finding the images to harvest (the first progress line comes 1h00m in)\n"
+        )
         progress.discovered(2)
         progress.waiting("HTTP 503 Service Unavailable", 0.0)
         assert live.read_text().startswith("progress (0s): 2 images found, waiting for the ")

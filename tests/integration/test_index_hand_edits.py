@@ -191,10 +191,10 @@ def test_verify_does_not_ask_to_rebuild_the_index_a_running_harvest_writes(
             proc = cli(command, str(out))
             assert proc.returncode == 0, proc.stderr
             assert (
-                "note: index.csv is missing: the harvest running now (without --shard "
-                f"(pid {holder.pid} on "
+                f"note: index.csv is missing: a harvest of the whole set (pid {holder.pid} on "
             ) in proc.stdout, proc.stdout
-            assert ") writes it at its end" in proc.stdout and rebuild not in proc.stdout
+            assert "), running now, writes it at its end" in proc.stdout
+            assert rebuild not in proc.stdout
     with run_lock_held(out, "1/2") as holder:
         proc = cli("verify", str(out))
         assert (

@@ -319,6 +319,11 @@ CASES: dict[str, Case] = {
         _h("--ids-from", "{dir}/ids.txt"), ("line 2",), files={"ids.txt": "1884801\n-7\n"}
     ),
     "ids-file-missing": Case(_h("--ids-from", "{dir}/nope.txt"), ("nope.txt",)),
+    "ids-file-comments-only": Case(
+        _h("--ids-from", "{dir}/ids.txt"),
+        ("ids.txt held no image id", "nothing to harvest"),
+        files={"ids.txt": "# none failed\n\n"},
+    ),
 }
 
 

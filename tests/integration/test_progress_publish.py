@@ -1,0 +1,89 @@
+"""The progress line kept for ``harvester status`` survives a write that fails for a while.
+
+One OSError writing ``DIR/locks/all.progress`` (a full disk, EIO from an NFS server) turned
+publishing off for the rest of the run: a week-long harvest whose disk filled for an hour on
+its first day showed ``status`` that hour's line for the rest of the week. Now the write is
+tried again at a later line (``PUBLISH_RETRY`` later: once a minute; here a fifth of a
+second), the harvest never fails for it, and one warning says so, not one a line.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from harvester.config import HarvestConfig
+from harvester.emulator import EmulatorThread
+from harvester.pipeline import RunSummary, run_harvest
+from harvester.progress import Progress
+from harvester.retry import zero_waits
+
+SCREEN = 2302  # the demo screen: 80 images
+
+
+class _Heard(logging.Handler):
+    """Sets an event at the first record (in the event loop's thread, where the progress
+    line is written)."""
+
+    def __init__(self, event: anyio.Event) -> None:
+        super().__init__(logging.WARNING)
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.event.set()
+
+
+async def test_progress_line_is_published_again_after_failed_writes(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Writes of the progress line fail (its temporary name taken by a folder) for the first
+    part of a run, then work again: the run ends cleanly, the file holds a line of that run
+    with its counts, and the failures gave one warning in all."""
+    emu = make_emulator(preset="demo", latency_ms=30)
+    out = tmp_path / "d"
+    blocker = out / "locks" / "all.progress.tmp"
+    blocker.mkdir(parents=True)  # each write of the line fails (IsADirectoryError)
+    cfg = HarvestConfig(
+        base_url=emu.base_url, out=out, screens=(SCREEN,), artifacts=("thumbnail",), rate=None,
+        concurrency=1, quiet=True,
+    )  # fmt: skip
+    progress = Progress(file=io.StringIO(), line_interval=0.05, publish_retry=0.2)
+    summary: list[RunSummary] = []
+
+    async def harvest() -> None:
+        summary.append(await run_harvest(cfg, progress=progress))
+
+    failed = anyio.Event()  # set by the warning of the first failed write
+
+    async def unblock_later() -> None:
+        await failed.wait()
+        await anyio.sleep(0.5)  # the next lines fail too meanwhile
+        blocker.rmdir()
+
+    caplog.set_level(logging.WARNING, logger="harvester.progress")
+    heard = _Heard(failed)
+    logging.getLogger("harvester.progress").addHandler(heard)
+    try:
+        with zero_waits(), anyio.fail_after(60):
+            async with anyio.create_task_group() as group:
+                group.start_soon(harvest)
+                group.start_soon(unblock_later)
+    finally:
+        logging.getLogger("harvester.progress").removeHandler(heard)
+    assert summary[0].exit_code == 0 and summary[0].done == 80
+    published = (out / "locks" / "all.progress").read_text(encoding="utf-8")
+    assert published.startswith("progress ("), published
+    assert "80 images found" in published and "files done" in published, published
+    warnings = [r.getMessage() for r in caplog.records if r.name == "harvester.progress"]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(
+        f"cannot keep the progress line for harvester status in {out / 'locks' / 'all.progress'}"
+    )
+    assert "the harvest goes on; trying again every " in warnings[0]

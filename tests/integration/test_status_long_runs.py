@@ -1,0 +1,84 @@
+"""What ``harvester status`` says of a running harvest and of its table, as a user reads it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import DEMO_SCREEN, SMALL_PLATE, reaped, run_cli, run_lock_held, start_cli
+
+from harvester.emulator import EmulatorThread
+
+
+def test_status_says_a_harvest_in_its_first_minute_is_starting(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Before its first progress line (a minute in), a running harvest is shown as starting,
+    not as "progress (0s): 0 images found", which status showed for that whole minute."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "d"
+    args = ["harvest", "--base-url", emu.base_url, "--screen", str(DEMO_SCREEN), "--out",
+            str(out), "--artifacts", "thumbnail", "--rate", "5"]  # fmt: skip
+    with reaped(start_cli(*args)) as proc:
+        deadline = time.monotonic() + 30
+        while not (out / "locks" / "all.progress").exists():
+            assert proc.poll() is None, proc.communicate(timeout=30)
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        status = run_cli("status", str(out))
+        proc.kill()
+        proc.communicate(timeout=30)
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("running now: "))
+    assert lines[at + 1].startswith("  latest progress line, "), status.stdout
+    assert lines[at + 1].endswith(
+        " ago: starting: finding the images to harvest (the first progress line comes 1m00s in)"
+    ), status.stdout
+    assert "0 images found" not in status.stdout
+
+
+def test_status_names_a_run_without_shard_as_a_harvest_of_the_whole_set(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A running harvest without --shard is "a harvest of the whole set", not "without
+    --shard" (a flag nobody gave), in status and in its --json."""
+    out = tmp_path / "d"
+    done = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE), "--out",
+        str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with run_lock_held(out, None) as holder:
+        status = run_cli("status", str(out))
+        as_json = run_cli("status", str(out), "--json")
+    running = f"a harvest of the whole set (pid {holder.pid} on {socket.gethostname()})"
+    assert f"running now: {running}" in status.stdout.splitlines(), status.stdout
+    assert "without --shard" not in status.stdout
+    assert json.loads(as_json.stdout)["running"] == [running], as_json.stdout
+
+
+def test_status_rows_of_study_objects_do_not_read_as_files(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The screen and plate rows count objects (a plate's many study files once): they are
+    labelled so, and a line under the table says it, beside the thumbnail row's files."""
+    out = tmp_path / "d"
+    done = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN), "--out",
+        str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    status = run_cli("status", str(out))
+    assert status.returncode == 0, status.stderr
+    rows = {line.split("  ")[0]: line.split()[-4:] for line in status.stdout.splitlines()}
+    assert rows["plates (study)"][:3] == ["10", "0", "0"]
+    assert rows["screens (study)"][:3] == ["1", "0", "0"]
+    assert rows["thumbnail"][:3] == ["80", "0", "0"]
+    assert "plate" not in rows and "screen" not in rows
+    assert (
+        "(study) rows count plates and screens saved in study/: one per object, not per file"
+    ) in status.stdout.splitlines(), status.stdout
