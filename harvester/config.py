@@ -540,17 +540,9 @@ class HarvestConfig:
             elif isinstance(value, tuple):
                 value = [str(v) if isinstance(v, Artifact | Condition) else v for v in value]
             out[f.name] = value
-        # A URL may carry a session key (?bsession=...): keep scheme, host and path only.
-        # An IPv6 literal keeps its brackets: without them the saved URL was no URL, and
-        # a resume refused the folder's settings as damaged.
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or ""
-        out["base_url"] = (
-            f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
-            + (f":{parts.port}" if parts.port else "")
-            + parts.path
-        )
+        out["base_url"] = saved_base_url(self.base_url)
         out["withheld"] = self.withheld
+        out["sends_session"] = self.sends_session
         return out
 
     @property
@@ -563,6 +555,34 @@ class HarvestConfig:
         if parts.username is not None or parts.password is not None or parts.query:
             withheld.append("base_url")
         return withheld
+
+    @property
+    def sends_session(self) -> bool:
+        """Whether this configuration sends a session that may end while a run goes on:
+        headers or cookies of its own (``sessionid``, a token), a query on the base URL
+        (``?bsession=KEY``), or a user alone (``TOKEN@host``). A ``user:password@`` is a
+        login sent the same way all run long, not a session: its 403s are the images'
+        own (:mod:`harvester.session`)."""
+        if self.headers or self.cookies:
+            return True
+        parts = urlsplit(self.base_url)
+        return bool(parts.query) or (parts.username is not None and not parts.password)
+
+
+def saved_base_url(url: str) -> str:
+    """``url`` as a run saves it: scheme, host, port and path, without a user, password or
+    query (a session key, ``?bsession=...``), which are never saved. Also the URL a printed
+    command's note names for ``URL`` (:func:`url_again_note`): the same words in the
+    harvest's rerun command as in ``status``'s, and no part of a credential in either.
+    An IPv6 literal keeps its brackets: without them the saved URL was no URL, and a
+    resume refused the folder's settings as damaged."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return (
+        f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
+        + (f":{parts.port}" if parts.port else "")
+        + parts.path
+    )
 
 
 #: How to write a user or password that holds a character which would end it (the hint of
@@ -1115,6 +1135,14 @@ class RecordedRun:
         if any(URL_REDACTED in word for word in self.argv):
             out.append("base_url")
         return out
+
+    @property
+    def sent_session(self) -> bool:
+        """Whether the run sent a session (:attr:`HarvestConfig.sends_session`), which may
+        have ended under it. Saved by this version; for a config saved before, any
+        credential withheld counts, as it did (a password URL included)."""
+        saved = self.config.get("sends_session")
+        return saved if isinstance(saved, bool) else bool(self.withheld)
 
 
 def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
