@@ -1534,22 +1534,42 @@ def target_flags(recorded: RecordedRun) -> list[str]:
     return words
 
 
-def take_back_flags(recorded: RecordedRun) -> list[str]:
+def take_back_flags(recorded: RecordedRun, folder_server: str | None = None) -> list[str]:
     """The flags of a harvest that takes a forgotten set back: its :func:`target_flags`,
     with the ``--sample N`` its ``--sample-per`` is refused without (a harvest given the
     key alone is exit 2, before its targets are checked), and ``--base-url URL`` when the
     set's URL held credentials (never saved: without it, a harvest is refused as needing
     them; :func:`take_back_note` says what URL stands for), and ``SECRETS.toml`` first when
-    its runs sent headers or cookies (a config file's, not saved either)."""
+    its runs sent headers or cookies (a config file's, not saved either).
+
+    ``folder_server``: the URL a harvest of DIR given none asks (:func:`folder_server_url`).
+    A set harvested from another server (a folder of two) gets ``--base-url`` with its own:
+    without it, the command asked DIR's server for the set's ids."""
     words = target_flags(recorded)
     sample = recorded.config.get("sample")
     if "--sample-per" in words and sample:
         words += ["--sample", str(sample)]
     if "base_url" in recorded.withheld:
         words = ["--base-url", "URL", *words]
+    elif other_server(recorded, folder_server):
+        words = ["--base-url", recorded.base_url, *words]
     if any(key in SECRET_KEYS for key in recorded.withheld):
         words = ["SECRETS.toml", *words]
     return words
+
+
+def folder_server_url(out_dir: Path) -> str | None:
+    """The server a harvest of DIR given no base URL asks (:func:`folder_server`): that of
+    DIR's newest run of a set still resumed, as saved (None: no run saved its settings)."""
+    newest = newest_recorded_run(out_dir)
+    return None if newest is None else newest.base_url
+
+
+def other_server(recorded: RecordedRun, folder_server: str | None) -> bool:
+    """Whether ``recorded`` asked another server than ``folder_server`` (None: unknown)."""
+    return folder_server is not None and (
+        normal_base_url(folder_server) != normal_base_url(recorded.base_url)
+    )
 
 
 def take_back_note(recorded: RecordedRun) -> str:

@@ -1817,7 +1817,7 @@ def forgotten_images(
     files of such images, a resume that leaves their set out: nothing was refetched, and
     ``status`` then said nothing of them. Their set's targets given again take it back.
     """
-    from harvester.config import recorded_target_sets, take_back_flags
+    from harvester.config import folder_server_url, recorded_target_sets, take_back_flags
     from harvester.forgotten import FORGOTTEN_NAME
 
     if not (out_dir / FORGOTTEN_NAME).is_file():  # (no saved config read for nothing)
@@ -1828,10 +1828,11 @@ def forgotten_images(
     sets = _target_kinds(live or [], None)
     wanted = _Wanted([*sets, *_forgotten_holders(live or [], gone)], [])
     found: dict[int, str] = {}
+    server = folder_server_url(out_dir)  # (a set of another server names its own)
     for image_id in ids:
         holder = wanted.holder(image_id, images.get(image_id))
         if holder is not None and holder.forgotten and holder.recorded is not None:
-            found[image_id] = shlex.join(take_back_flags(holder.recorded))
+            found[image_id] = shlex.join(take_back_flags(holder.recorded, server))
     return found
 
 

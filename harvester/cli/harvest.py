@@ -1053,14 +1053,21 @@ def _resumed_configs(
 def _all_forgotten(out: Path) -> str | None:
     """The line of a resume of DIR whose every target set ``harvester forget`` took out of
     its resumes (None: not so): nothing to resume, exit 0, and how to take one back."""
-    from harvester.config import commented, recorded_target_sets, take_back_flags, take_back_note
+    from harvester.config import (
+        commented,
+        folder_server_url,
+        recorded_target_sets,
+        take_back_flags,
+        take_back_note,
+    )
 
     if not out.is_dir():
         return None
     sets = recorded_target_sets(out, forgotten=True)
     if not sets:
         return None
-    again = shlex.join(["harvester", "harvest", "--out", str(out), *take_back_flags(sets[0])])
+    flags = take_back_flags(sets[0], folder_server_url(out))
+    again = shlex.join(["harvester", "harvest", "--out", str(out), *flags])
     return commented(
         f"nothing to resume: every target set of {out} is forgotten (`harvester forget`); "
         f"to resume one again, give its targets, e.g. {again}",
