@@ -540,17 +540,9 @@ class HarvestConfig:
             elif isinstance(value, tuple):
                 value = [str(v) if isinstance(v, Artifact | Condition) else v for v in value]
             out[f.name] = value
-        # A URL may carry a session key (?bsession=...): keep scheme, host and path only.
-        # An IPv6 literal keeps its brackets: without them the saved URL was no URL, and
-        # a resume refused the folder's settings as damaged.
-        parts = urlsplit(self.base_url)
-        host = parts.hostname or ""
-        out["base_url"] = (
-            f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
-            + (f":{parts.port}" if parts.port else "")
-            + parts.path
-        )
+        out["base_url"] = saved_base_url(self.base_url)
         out["withheld"] = self.withheld
+        out["sends_session"] = self.sends_session
         return out
 
     @property
@@ -563,6 +555,34 @@ class HarvestConfig:
         if parts.username is not None or parts.password is not None or parts.query:
             withheld.append("base_url")
         return withheld
+
+    @property
+    def sends_session(self) -> bool:
+        """Whether this configuration sends a session that may end while a run goes on:
+        headers or cookies of its own (``sessionid``, a token), a query on the base URL
+        (``?bsession=KEY``), or a user alone (``TOKEN@host``). A ``user:password@`` is a
+        login sent the same way all run long, not a session: its 403s are the images'
+        own (:mod:`harvester.session`)."""
+        if self.headers or self.cookies:
+            return True
+        parts = urlsplit(self.base_url)
+        return bool(parts.query) or (parts.username is not None and not parts.password)
+
+
+def saved_base_url(url: str) -> str:
+    """``url`` as a run saves it: scheme, host, port and path, without a user, password or
+    query (a session key, ``?bsession=...``), which are never saved. Also the URL a printed
+    command's note names for ``URL`` (:func:`url_again_note`): the same words in the
+    harvest's rerun command as in ``status``'s, and no part of a credential in either.
+    An IPv6 literal keeps its brackets: without them the saved URL was no URL, and a
+    resume refused the folder's settings as damaged."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return (
+        f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
+        + (f":{parts.port}" if parts.port else "")
+        + parts.path
+    )
 
 
 #: How to write a user or password that holds a character which would end it (the hint of
@@ -1116,6 +1136,14 @@ class RecordedRun:
             out.append("base_url")
         return out
 
+    @property
+    def sent_session(self) -> bool:
+        """Whether the run sent a session (:attr:`HarvestConfig.sends_session`), which may
+        have ended under it. Saved by this version; for a config saved before, any
+        credential withheld counts, as it did (a password URL included)."""
+        saved = self.config.get("sends_session")
+        return saved if isinstance(saved, bool) else bool(self.withheld)
+
 
 def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
     """The start time the journals recorded for each of ``runs`` (first line of each of
@@ -1506,22 +1534,42 @@ def target_flags(recorded: RecordedRun) -> list[str]:
     return words
 
 
-def take_back_flags(recorded: RecordedRun) -> list[str]:
+def take_back_flags(recorded: RecordedRun, folder_server: str | None = None) -> list[str]:
     """The flags of a harvest that takes a forgotten set back: its :func:`target_flags`,
     with the ``--sample N`` its ``--sample-per`` is refused without (a harvest given the
     key alone is exit 2, before its targets are checked), and ``--base-url URL`` when the
     set's URL held credentials (never saved: without it, a harvest is refused as needing
     them; :func:`take_back_note` says what URL stands for), and ``SECRETS.toml`` first when
-    its runs sent headers or cookies (a config file's, not saved either)."""
+    its runs sent headers or cookies (a config file's, not saved either).
+
+    ``folder_server``: the URL a harvest of DIR given none asks (:func:`folder_server_url`).
+    A set harvested from another server (a folder of two) gets ``--base-url`` with its own:
+    without it, the command asked DIR's server for the set's ids."""
     words = target_flags(recorded)
     sample = recorded.config.get("sample")
     if "--sample-per" in words and sample:
         words += ["--sample", str(sample)]
     if "base_url" in recorded.withheld:
         words = ["--base-url", "URL", *words]
+    elif other_server(recorded, folder_server):
+        words = ["--base-url", recorded.base_url, *words]
     if any(key in SECRET_KEYS for key in recorded.withheld):
         words = ["SECRETS.toml", *words]
     return words
+
+
+def folder_server_url(out_dir: Path) -> str | None:
+    """The server a harvest of DIR given no base URL asks (:func:`folder_server`): that of
+    DIR's newest run of a set still resumed, as saved (None: no run saved its settings)."""
+    newest = newest_recorded_run(out_dir)
+    return None if newest is None else newest.base_url
+
+
+def other_server(recorded: RecordedRun, folder_server: str | None) -> bool:
+    """Whether ``recorded`` asked another server than ``folder_server`` (None: unknown)."""
+    return folder_server is not None and (
+        normal_base_url(folder_server) != normal_base_url(recorded.base_url)
+    )
 
 
 def take_back_note(recorded: RecordedRun) -> str:

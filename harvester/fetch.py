@@ -72,6 +72,7 @@ from harvester.window import WindowError, choose_windows
 
 if TYPE_CHECKING:
     from harvester.planes import Region
+    from harvester.session import SessionWatch
     from harvester.stack import RenderLimits
 
 logger = logging.getLogger(__name__)
@@ -391,6 +392,7 @@ class Fetcher:
         on_done: Callable[[str, int], None] | None = None,
         on_failed: Callable[[str], None] | None = None,
         early: EarlyAnswers | None = None,
+        watch: SessionWatch | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -402,6 +404,9 @@ class Fetcher:
         #: Answers the run already holds or has in flight, by request path (an ``--image``
         #: target's existence check, the head start): each is used once instead of a request.
         self.early = early if early is not None else EarlyAnswers()
+        #: Told of every file and failure, for a run that sent a session: it stops the run
+        #: once refusals say the session has ended (None: a run without one).
+        self.watch = watch
 
     # ------------------------------------------------------------ decisions
     def pending(self, image_id: int) -> list[Artifact]:
@@ -796,6 +801,8 @@ class Fetcher:
 
     def _count_done(self, kind: str, nbytes: int) -> None:
         self.give_up.success(kind)
+        if self.watch is not None:
+            self.watch.answered()
         self.stats.done += 1
         self.stats.bytes += nbytes
         self.stats.done_by_kind[kind] = self.stats.done_by_kind.get(kind, 0) + 1
@@ -813,6 +820,8 @@ class Fetcher:
         self.stats.given_up = dict(self.give_up.stopped)
         if self.on_failed is not None:
             self.on_failed(kind)
+        if self.watch is not None:
+            await self.watch.failed(image_id, status)
 
 
 # --------------------------------------------------------------------------- advice

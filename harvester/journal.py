@@ -32,7 +32,9 @@ failed for good (``failures``: ``{"what", "url", "status", "reason"}`` each, and
 failed, a plate's runs or grids) when it ends: once every image it sent is journaled (a
 ``--sample``'s walk once its sample, chosen whole, is). The images under a failed listing, or not
 listed before a run stopped, were never journaled, so without these ``status`` would count
-none of them as pending and call the folder complete.
+none of them as pending and call the folder complete. A run stopped because the session it
+sent ended journals one more ``"finished": false`` record, with ``"session_ended"`` (what the
+server answered), for ``status`` to say why.
 ``targets`` is the run's targets as flags (:meth:`harvester.config.HarvestConfig.walk_targets`:
 an ``--ids-from`` file by its absolute path, ids read once by their run); the latest record per
 (targets, shard) is the one that counts, so a later walk of the same targets that finishes with

@@ -114,6 +114,7 @@ from harvester.select import (
     unknown_label_keys,
     write_labelled_index,
 )
+from harvester.session import SessionWatch
 from harvester.splits import (
     SplitTally,
     read_split_record,
@@ -268,6 +269,10 @@ class RunSummary:
     selection: str = ""
     #: The run's store opened DIR (before that, an interrupted run wrote nothing).
     store_opened: bool = False
+    #: Why the run stopped when the session it sent ended mid-run (the server's "Not logged
+    #: in", :mod:`harvester.session`): every finished file journaled, the rest pending, exit
+    #: 2 (a person must log in again). Empty: it did not.
+    session_ended: str = ""
     #: Why the run stopped waiting for a server that was down (``outage_wait`` reached):
     #: an interruption that exits 75, "try again later". Empty: it did not.
     server_down: str = ""
@@ -294,7 +299,10 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 all done, 1 finished with failures, 130 interrupted, 75 the server stayed down."""
+        """0 all done, 1 finished with failures, 130 interrupted, 75 the server stayed down,
+        2 the session ended (a new one is needed: no retry later can help)."""
+        if self.session_ended:
+            return 2
         if self.server_down:
             return 75
         if self.interrupted:
@@ -911,7 +919,7 @@ class Harvest:
         self.summary = RunSummary(
             out_dir=self.out,
             dry_run=cfg.dry_run,
-            session_sent=bool(cfg.headers or cfg.cookies) or url_holds_secret(cfg.base_url),
+            session_sent=cfg.sends_session,
         )
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
@@ -944,6 +952,9 @@ class Harvest:
         self._store: Store | None = None  # the run's store, once opened (closed after)
         #: The walk's targets (HarvestConfig.walk_targets) once it has ended (see _pipeline).
         self._walk_ended: str | None = None
+        #: The walk's targets once its start is journaled (None: no walk started yet).
+        self._walk_started: str | None = None
+        self._walk_finished = False  # its end journaled (every image it sent journaled)
         #: The latest "walk" record of those targets before this run (None: no such record).
         self._walk_before: dict[str, Any] | None = None
         self._whole: anyio.CancelScope | None = None  # the whole run's scope, once it runs
@@ -1585,6 +1596,7 @@ class Harvest:
             if store is not None:
                 self._walk_before = store.state.walks.get((targets, cfg.shard))
                 await store.record_walk(targets, cfg.shard, finished=False)
+                self._walk_started = targets
                 # Journaled before any image it finds: the store's commit loops may write a
                 # later batch first, and a kill then would leave the last walk "finished".
                 await store.flush()
@@ -1772,6 +1784,18 @@ class Harvest:
         """The server stayed down longer than ``outage_wait``: stop as an interruption does
         (every finished file journaled, the rest pending), to exit 75 (try again later)."""
         self.summary.server_down = reason
+        self._stop()
+
+    def _session_ended(self, reason: str) -> None:
+        """The session this run sent has ended (:mod:`harvester.session`): stop as an
+        interruption does (every finished file journaled, the images not fetched pending),
+        to exit 2 with how to log in again and resume. Going on, each image and kind left
+        was refused in turn, and the images not reached looked failed."""
+        self.summary.session_ended = reason
+        self._stop()
+
+    def _stop(self) -> None:
+        """Stop the run as an interruption does: the fetching if it runs, else the run."""
         self.summary.interrupted = True
         scope = self._work_scope or self._whole
         if scope is not None:
@@ -1876,6 +1900,7 @@ class Harvest:
                 on_done=self.progress.done,
                 on_failed=self.progress.failed,
                 early=early,
+                watch=SessionWatch(client, self._session_ended) if cfg.sends_session else None,
             )
             try:
                 with anyio.CancelScope() as work:
@@ -1887,10 +1912,18 @@ class Harvest:
                     if self.replay_of is None and not new_folder:
                         await anyio.to_thread.run_sync(self._revive_forgotten_set)
                     await self._pipeline(client, store, fetcher, study, prefetched)
+                await self._record_session_end(store)
             finally:
                 self._work_scope = None
                 self._collect(fetcher, client, study)
             # Leaving the store flushes: every finished file is journaled.
+
+    async def _record_session_end(self, store: Store) -> None:
+        """After a stop because the session ended: the walk, unfinished, says so in the
+        journal, for ``status`` to say why it stopped and how to resume."""
+        ended, targets = self.summary.session_ended, self._walk_started
+        if ended and targets is not None and not self._walk_finished:
+            await store.record_walk(targets, self.cfg.shard, finished=False, session_ended=ended)
 
     async def _pipeline(
         self,
@@ -1913,6 +1946,7 @@ class Harvest:
             await store.record_walk(
                 self._walk_ended, cfg.shard, finished=True, failures=self._walk_failures()
             )
+            self._walk_finished = True
 
     async def _run_tasks(
         self,

@@ -114,6 +114,8 @@ logger = logging.getLogger(__name__)
 
 #: Failures listed by the text form (``--json`` and ``--failed-ids`` have all of them).
 MAX_FAILURE_SAMPLES = 20
+#: A walk stopped because its run's session ended: what to do, as the harvest's hint says.
+SESSION_AGAIN = "log in again and give the new key, then resume"
 #: Running harvests or shards a line of the text form names before it cuts the list short.
 MAX_NAMED = 10
 #: The job-array tasks with work left that ``status`` lists one line each.
@@ -330,9 +332,10 @@ class StatusReport:
     hints: list[str] = field(default_factory=list)
     #: False when every failure is one the hints say a rerun cannot fix (and none is pending).
     rerun_helps: bool = True
-    #: Whether a live set's newest run sent credentials (a session, headers, cookies: never
-    #: saved, known by what its record withheld): its 403s may be a session that ended.
-    sent_credentials: bool = False
+    #: Whether a live set's newest run sent a session (a query on its URL, a token, headers,
+    #: cookies: :attr:`harvester.config.RecordedRun.sent_session`): its 403s may be that
+    #: session's end. A ``user:password`` URL is no session: its 403s are the images' own.
+    sent_session: bool = False
     #: The walks that did not list everything (their latest "walk" record, see
     #: :mod:`harvester.journal`): not finished, or with listings that failed for good. The
     #: images they did not list are in no journal, so ``pending`` cannot count them.
@@ -641,7 +644,7 @@ class StatusReport:
             return []
         # As the harvest's summary says it: a 403 of a run that sent a session is as likely
         # that session ending as an id that is not public.
-        ended = self.sent_credentials and any(f.get("status") == 403 for f in self.failures)
+        ended = self.sent_session and any(f.get("status") == 403 for f in self.failures)
         return [f"note: {SESSION_ENDED_NOTE if ended else REFUSED_NOTE}"]
 
     def _silent_lines(self) -> list[str]:
@@ -723,6 +726,9 @@ class StatusReport:
             # both keep both words).
             maybe = self.running or shards or self.locks_unknown
             state = "still running, or stopped" if maybe else "stopped"
+            ended = next((w["session_ended"] for w in walks if w.get("session_ended")), "")
+            if ended:
+                state = f"stopped, the session its run sent had ended ({ended}): {SESSION_AGAIN}"
             lines.append(
                 f"{what} {where} has not finished: {state}; the images "
                 "it had not listed yet are not counted above"
@@ -1615,8 +1621,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     recorded_sets, gone = _live_and_forgotten(out_dir, every)
     report.forgotten = [entry.targets for _recorded, entry in gone]
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
-    report.sent_credentials = any(
-        kinds.recorded is not None and kinds.recorded.withheld for kinds in sets
+    report.sent_session = any(
+        kinds.recorded is not None and kinds.recorded.sent_session for kinds in sets
     )
     plan_forgotten = _plan_forgotten(plan_at, sets, gone)
     if plan_forgotten:
@@ -1811,7 +1817,7 @@ def forgotten_images(
     files of such images, a resume that leaves their set out: nothing was refetched, and
     ``status`` then said nothing of them. Their set's targets given again take it back.
     """
-    from harvester.config import recorded_target_sets, take_back_flags
+    from harvester.config import folder_server_url, recorded_target_sets, take_back_flags
     from harvester.forgotten import FORGOTTEN_NAME
 
     if not (out_dir / FORGOTTEN_NAME).is_file():  # (no saved config read for nothing)
@@ -1822,10 +1828,11 @@ def forgotten_images(
     sets = _target_kinds(live or [], None)
     wanted = _Wanted([*sets, *_forgotten_holders(live or [], gone)], [])
     found: dict[int, str] = {}
+    server = folder_server_url(out_dir)  # (a set of another server names its own)
     for image_id in ids:
         holder = wanted.holder(image_id, images.get(image_id))
         if holder is not None and holder.forgotten and holder.recorded is not None:
-            found[image_id] = shlex.join(take_back_flags(holder.recorded))
+            found[image_id] = shlex.join(take_back_flags(holder.recorded, server))
     return found
 
 
@@ -1993,15 +2000,17 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
         )
         if rec.get("finished") is True and not failures:
             continue
-        found.append(
-            {
-                "targets": targets,
-                "shard": shard,
-                "run": rec.get("run"),
-                "finished": rec.get("finished") is True,
-                "failures": failures,
-            }
-        )
+        walk = {
+            "targets": targets,
+            "shard": shard,
+            "run": rec.get("run"),
+            "finished": rec.get("finished") is True,
+            "failures": failures,
+        }
+        ended = rec.get("session_ended")
+        if isinstance(ended, str) and ended and not walk["finished"]:
+            walk["session_ended"] = ended  # why it stopped: said with the way on
+        found.append(walk)
     for targets, shard in _unwalked_shards(state):
         found.append(
             {

@@ -1321,11 +1321,14 @@ class Store:
         *,
         finished: bool,
         failures: Sequence[Mapping[str, Any]] = (),
+        session_ended: str = "",
     ) -> None:
         """Journal that the walk of ``targets`` started (``finished=False``) or ended.
 
         ``failures``: the listings that failed for good (``what``, ``url``, ``status``,
-        ``reason``; URLs redacted here). See the "walk" records in :mod:`harvester.journal`.
+        ``reason``; URLs redacted here). ``session_ended``: the walk stopped unfinished
+        because the session the run sent ended (the server's answer), for ``status`` to
+        say. See the "walk" records in :mod:`harvester.journal`.
         """
         rec = {
             "rec": "walk",
@@ -1335,6 +1338,8 @@ class Store:
             "failures": [{**f, "url": redact_url(str(f.get("url") or ""))} for f in failures],
             "run": self.run_id,
         }
+        if session_ended:
+            rec["session_ended"] = redact_url(session_ended)
         self._walk_records += 1
         await self._queue(_Item(record=rec))
 

@@ -226,12 +226,23 @@ def _again_command(out: Path, recorded: RecordedRun) -> str:
     harvested one shard of it, the other shards' images left to nobody."""
     from dataclasses import replace
 
-    from harvester.config import SECRET_KEYS, commented, recorded_flags, secrets_again_note
+    from harvester.config import (
+        SECRET_KEYS,
+        commented,
+        folder_server_url,
+        other_server,
+        recorded_flags,
+        secrets_again_note,
+    )
 
     flags = recorded_flags(replace(recorded, config={**recorded.config, "shard": None}))
     withheld = recorded.withheld
     if "base_url" in withheld and "--base-url" in flags:
         flags[flags.index("--base-url") + 1] = "URL"
+    elif "--base-url" not in flags and other_server(recorded, folder_server_url(out)):
+        # The set's server is the default (IDR, left out of its flags), DIR's is not (its
+        # other sets' since): without it, the command asked DIR's server for the set's ids.
+        flags = ["--base-url", recorded.base_url, *flags]
     # Headers and cookies (a config file's) were not saved either: without SECRETS.toml the
     # undo asked the server as nobody, refused (401) or shown none of the set's images.
     head = ["SECRETS.toml"] if any(key in SECRET_KEYS for key in withheld) else []

@@ -1053,14 +1053,21 @@ def _resumed_configs(
 def _all_forgotten(out: Path) -> str | None:
     """The line of a resume of DIR whose every target set ``harvester forget`` took out of
     its resumes (None: not so): nothing to resume, exit 0, and how to take one back."""
-    from harvester.config import commented, recorded_target_sets, take_back_flags, take_back_note
+    from harvester.config import (
+        commented,
+        folder_server_url,
+        recorded_target_sets,
+        take_back_flags,
+        take_back_note,
+    )
 
     if not out.is_dir():
         return None
     sets = recorded_target_sets(out, forgotten=True)
     if not sets:
         return None
-    again = shlex.join(["harvester", "harvest", "--out", str(out), *take_back_flags(sets[0])])
+    flags = take_back_flags(sets[0], folder_server_url(out))
+    again = shlex.join(["harvester", "harvest", "--out", str(out), *flags])
     return commented(
         f"nothing to resume: every target set of {out} is forgotten (`harvester forget`); "
         f"to resume one again, give its targets, e.g. {again}",
@@ -1086,7 +1093,7 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     A task of a ``harvester slurm`` job array (``out``: its DIR, which holds the scripts) is
     resumed by resubmitting that task, not by running its command on the login node.
     """
-    from harvester.config import commented, failed_ids_command, url_again_note
+    from harvester.config import commented, failed_ids_command, saved_base_url, url_again_note
     from harvester.pipeline import names_flag, public_argv
 
     if not argv:
@@ -1095,14 +1102,16 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     if slurm is not None:
         return slurm
     words = public_argv(argv)
-    # A redacted URL does not work pasted back: URL stands in for it, and the note says
-    # what URL must hold (as status and verify print a resume of such a run).
+    # A redacted URL does not work pasted back: URL stands in for it, and the note names
+    # the server as saved, without its user or query (as status and verify print a
+    # resume of such a run: one URL in both, no part of a credential).
     secret_url = ""
     for n, (word, given) in enumerate(zip(words, argv, strict=True)):
         if word != given:
             flag, eq, shown = word.partition("=") if word.startswith("--") else ("", "", word)
             words[n] = f"{flag}=URL" if eq else "URL"
-            secret_url = url_again_note(shown)
+            url = shown.lower().startswith(("http://", "https://"))
+            secret_url = url_again_note(saved_base_url(shown) if url else shown)
     read_once = ""
     for n, word in enumerate(words):
         flag, eq, value = word.partition("=")
@@ -1292,7 +1301,10 @@ def print_summary(
             f"their image ids: harvester status {q} --failed-ids)",
             file=sys.stderr,
         )
-    if summary.server_down and not summary.store_opened:
+    if getattr(summary, "session_ended", ""):
+        print(f"error: {_session_ended_text(summary.session_ended)}", file=sys.stderr)
+        print(f"hint: {SESSION_AGAIN_HINT}: {resume}", file=sys.stderr)
+    elif summary.server_down and not summary.store_opened:
         print(
             f"stopped: {summary.server_down}; nothing harvested yet: run again later: {resume}",
             file=sys.stderr,
@@ -1356,6 +1368,23 @@ def print_summary(
         print(closing, file=sys.stderr)
         if gone:
             print(gone, file=sys.stderr)
+
+
+#: The next step after a run stopped because its session ended, before its resume command.
+SESSION_AGAIN_HINT = (
+    "log in to OMERO.web again and give the new session key where this run gave the old one "
+    '(?bsession=KEY at the end of --base-url, or a config file\'s [cookies] sessionid = "KEY"'
+    " or its [headers]), then resume"
+)
+
+
+def _session_ended_text(reason: str) -> str:
+    """The ``error:`` line of a run stopped because the session it sent ended: what the
+    server answered, and that nothing is lost (the images not fetched are pending)."""
+    return (
+        f"the session this run sent has ended ({reason}): stopped asking for more; every "
+        "finished file is kept and journaled, the rest is pending"
+    )
 
 
 def waited_text(summary: RunSummary | PlanInfo) -> str:

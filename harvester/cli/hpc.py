@@ -1065,7 +1065,14 @@ def _new_script_hint(out: Path) -> str | None:
 
     q = shlex.quote(str(out))
     if (plan_dir(out) / META_FILE).is_file():
-        return f"harvest its plan: harvester slurm --out {q} --from-plan {q} --tasks N"
+        # A plan made with credentials: never saved, so they go in a config file (as for a
+        # folder's targets below); without one the command was refused as needing them.
+        withheld = _plan_withheld(out)
+        secrets = " SECRETS.toml" if withheld else ""
+        note = f"  # {secrets_again_note(withheld, url_in_file=True)}" if withheld else ""
+        return (
+            f"harvest its plan: harvester slurm{secrets} --out {q} --from-plan {q} --tasks N{note}"
+        )
     sets = [run for run in recorded_target_sets(out) if run.ids_read_once is None]
     if not sets:
         return None
@@ -1086,6 +1093,19 @@ def _new_script_hint(out: Path) -> str | None:
         f"give the targets again, e.g. those of the folder's newest run: harvester slurm"
         f"{secrets} --out {q} {' '.join(flags)} --tasks N{more}{note}"
     )
+
+
+def _plan_withheld(out: Path) -> list[str]:
+    """The credentials DIR's plan was made with, never saved (``headers``, ``cookies``,
+    ``base_url``: :attr:`harvester.config.HarvestConfig.withheld`); none for a plan that
+    cannot be read (the run of it says why)."""
+    from harvester.plan import read_plan_info
+
+    try:
+        saved = read_plan_info(out).extra.get("withheld")
+    except UsageError:
+        return []
+    return [str(key) for key in saved] if isinstance(saved, list) else []
 
 
 def _given_pin(args: argparse.Namespace, keys: tuple[str, ...] | None) -> dict[str, int] | None:

@@ -576,3 +576,31 @@ def test_forget_takes_a_screen_name_the_sets_run_was_given(
         f"hint: name one of its target sets instead: harvester forget {out} --screen 1101 "
         "(forgotten)",
     ]
+
+
+def test_a_forgotten_set_of_another_server_is_taken_back_from_that_server(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder of two servers, the newest set's forgotten: forget's undo and verify's
+    command for its damaged file name its server (DIR's is now the other one), so that,
+    pasted, they take the set back and refetch the file (exit 0); without --base-url
+    verify's asked DIR's server, which has no such plate (exit 2)."""
+    out = tmp_path / "d"
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields")
+    assert harvest(demo.base_url, out, KEPT) == (0, "")
+    assert harvest(fields.base_url, out, GONE)[0] == 0
+    forgot = cli("forget", str(out), "--plate", GONE)
+    assert forgot.returncode == 0, forgot.stderr
+    undo = forgot.stdout.strip().rpartition("to undo, run its targets again: ")[2]
+    assert f"--base-url {fields.base_url}" in undo, undo
+    with open(out / "index.csv", newline="") as handle:
+        thumb = next(r for r in csv.DictReader(handle) if r["plate_id"] == GONE)["thumbnail_path"]
+    (out / thumb).write_bytes(b"junk")
+    verified = cli("verify", str(out))
+    assert verified.returncode == 1, verified.stderr
+    last = verified.stdout.splitlines()[-1]
+    command = last.partition("to refetch exactly those: ")[2].partition("  # 1 file")[0]
+    assert f"--base-url {fields.base_url}" in command, last
+    refetched = cli(*_pasted(command, ""), "-q")
+    assert refetched.returncode == 0, refetched.stderr
+    assert cli("verify", str(out)).returncode == 0

@@ -128,7 +128,7 @@ def test_ctrl_c_during_probe_prints_redacted_resume_line(tmp_path: Path) -> None
     assert proc.returncode == 130, stderr
     assert "interrupted before any file was harvested; run: harvester harvest" in stderr
     assert "run: harvester harvest --base-url URL " in stderr
-    said = f"  # URL: http://bob:REDACTED@127.0.0.1:{port}/?bsession=REDACTED with its user"
+    said = f"  # URL: http://127.0.0.1:{port}/ with its user or session again"
     assert said in stderr
     assert "PASSW0RD" not in stderr and "SECRET" not in stderr
     assert "Traceback" not in stderr

@@ -81,26 +81,26 @@ def test_harvest_with_the_session_in_a_cookie_or_bsession(
 def test_a_session_ending_mid_run_keeps_the_files_and_resumes_with_a_new_key(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """The session ends after 10 answers: the run keeps what came, exits 1 and says the
-    403s may be the session's end (log in again, then resume); the same command with a new
-    key fetches the rest, the files kept unchanged."""
+    """The session ends after 10 answers: the run keeps what came, stops, exits 2 and says
+    the session ended (log in again, then resume), as status does after it; the same
+    command with a new key fetches the rest, the files kept unchanged."""
     emu = make_emulator(preset="demo", session_key=KEY, session_expires_after=10)
     out = tmp_path / "out"
     first = run_cli(
         "harvest", "--base-url", f"{emu.base_url}/?bsession={KEY}", "--project",
         str(DEMO_PROJECT), "--artifacts", "thumbnail", "--out", str(out), "--concurrency", "1",
     )  # fmt: skip
-    assert first.returncode == 1, first.stderr
+    assert first.returncode == 2, first.stderr
     assert "Traceback" not in first.stderr
-    assert "has ended: log in again and give the new key, then resume" in first.stderr
+    assert "error: the session this run sent has ended (HTTP 403" in first.stderr
+    assert "hint: log in to OMERO.web again and give the new session key" in first.stderr
     assert "is not public" not in first.stderr  # not the images' fault
     kept = _thumbnails(out)
     assert 1 <= len(kept) < PROJECT_IMAGES
     # status says it as the run did (it said "an id ... not public" alone).
     status = run_cli("status", str(out))
-    assert "has ended: log in again and give the new key, then resume" in status.stdout, (
-        status.stdout + status.stderr
-    )
+    said = "the session its run sent had ended (HTTP 403 Forbidden: Not logged in): log in again"
+    assert said in status.stdout, status.stdout + status.stderr
     assert KEY not in status.stdout + status.stderr
 
     app = emu.app

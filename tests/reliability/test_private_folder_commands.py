@@ -218,3 +218,30 @@ def test_slurm_given_no_targets_in_a_private_folder_names_the_config_file(
     written = cli(*[("2" if w == "N" else w) for w in _pasted_with(command, secrets)])
     assert written.returncode == 0, written.stderr
     assert (out / "harvest.sbatch").is_file()
+
+
+def test_slurm_given_no_targets_by_a_private_plan_names_the_config_file(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester slurm --out DIR --tasks N` (no targets) where DIR holds a plan made with
+    credentials in --base-url: the hint's command for the plan names SECRETS.toml and what
+    goes in it (without it, that command was refused as needing them); pasted with the
+    file, it writes the script, without the password in it."""
+    emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
+    out = tmp_path / "private"
+    url = _with_credentials(emu.base_url)
+    planned = cli("plan", "--base-url", url, "--plate", str(SMALL_PLATE), "--out", str(out))
+    assert planned.returncode == 0, planned.stderr
+    refused = cli("slurm", "--out", str(out), "--tasks", "2")
+    assert refused.returncode == 2, refused.stderr
+    hint = refused.stderr.splitlines()[-1]
+    command, note = hint.split("harvest its plan: ", 1)[1].split("  # ", 1)
+    assert note == "SECRETS.toml: base_url with its user or session again", hint
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'base_url = "{url}"\n', encoding="utf-8")
+    secrets.chmod(0o600)
+    words = [str(secrets) if w == "SECRETS.toml" else w for w in shlex.split(command)]
+    written = cli(*[("2" if w == "N" else w) for w in words[1:]])
+    assert written.returncode == 0, written.stderr
+    script = (out / "harvest.sbatch").read_text(encoding="utf-8")
+    assert PASSWORD not in script and quote(PASSWORD, safe="") not in script

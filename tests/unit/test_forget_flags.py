@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from harvester.cli.forget import _named_set, register
-from harvester.config import RecordedRun, resolve, target_flags, target_set
+from harvester.config import DEFAULT_BASE_URL, RecordedRun, resolve, target_flags, target_set
+from harvester.emulator import EmulatorThread
 
 
 def forget_args(*words: str) -> argparse.Namespace:
@@ -49,3 +50,24 @@ def test_printed_targets_name_the_saved_set(
 def test_where_alone_names_no_set(tmp_path: Path) -> None:
     """``--where`` without targets names nothing (every set of DIR could carry the term)."""
     assert _named_set(forget_args(str(tmp_path), "--where", "Gene Symbol=ECT2")) is None
+
+
+def test_the_undo_of_a_set_of_the_default_server_names_it_in_a_folder_of_another(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A set harvested from IDR (the default, left out of its saved flags) in a folder whose
+    other set is another server's: the undo names IDR's URL, which a harvest of DIR given
+    no --base-url would not ask (it asks DIR's server)."""
+    from harvester.cli import main
+    from harvester.cli.forget import _again_command
+
+    out = tmp_path / "d"
+    assert main(["harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out",
+                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q"]) == 0  # fmt: skip
+    idr = RecordedRun("run", resolve(None, {"out": out, "plates": [3001]}).to_public())
+    assert _again_command(out, idr) == (
+        f"harvester harvest --out {out} --base-url {DEFAULT_BASE_URL} --plate 3001"
+    )
+    given = {"out": out, "plates": [7375], "base_url": emulator.base_url}
+    ours = RecordedRun("run", resolve(None, given).to_public())
+    assert "--base-url" in _again_command(out, ours)  # (as recorded: not the default)

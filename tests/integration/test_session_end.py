@@ -1,0 +1,199 @@
+"""A private OMERO.web session that ends mid-run: the harvest notices it after a few
+refusals (confirmed by the JSON API's "Not logged in"), stops asking, keeps what it did,
+says how to log in again and resume (exit 2), and a resume with a new key completes the
+folder as an uninterrupted harvest would have. Runs that sent no session (public, or a
+user:password URL) keep their 403s as failures, as before."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import DEMO_SCREEN, run_cli
+
+from harvester.emulator import EmulatorThread
+from harvester.emulator.app import App
+
+KINDS = "thumbnail,metadata"
+
+
+def _site(emu: EmulatorThread, key: str | None, expires_after: int | None = None) -> None:
+    """Log the emulator's one session in as ``key`` (None: a public server), ending it
+    after ``expires_after`` answers (None: never)."""
+    app = emu.app
+    assert isinstance(app, App)
+    app.site.session_key, app.site.session_expires_after = key, expires_after
+    app.site.session_uses = 0
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    """Every artifact and study file of ``out`` by relative path, with its bytes, and
+    index.csv's rows (sorted: rows come in the order images were recorded)."""
+    found = {
+        str(p.relative_to(out)): p.read_bytes()
+        for top in ("images", "study")
+        for p in (out / top).rglob("*")
+        if p.is_file()
+    }
+    with (out / "index.csv").open(newline="", encoding="utf-8") as f:
+        rows = sorted(json.dumps(row, sort_keys=True) for row in csv.DictReader(f))
+    found["index.csv rows"] = "\n".join(rows).encode()
+    return found
+
+
+def _harvest(url: str, out: Path, *targets: str) -> tuple[int, str]:
+    proc = run_cli(
+        "harvest", "--base-url", url, *targets, "--artifacts", KINDS, "--out", str(out),
+        "--rate", "none", "--concurrency", "2",
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, proc.stderr
+
+
+def _status(out: Path) -> dict[str, int]:
+    report = json.loads(run_cli("status", str(out), "--json").stdout)
+    return {key: int(report["totals"][key]) for key in ("done", "failed", "pending")}
+
+
+def test_a_session_ending_mid_walk_stops_the_run_and_a_new_key_completes_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The session ends midway through a screen: exit 2, one error line and a hint with the
+    resume command (URL as its placeholder, no key); the files done stay, the rest is not
+    done; that command with a new key gives the folder an uninterrupted harvest gives."""
+    emu = make_emulator(preset="demo")
+    _site(emu, "key-0")
+    reference = tmp_path / "reference"
+    assert (
+        _harvest(f"{emu.base_url}/?bsession=key-0", reference, "--screen", str(DEMO_SCREEN))[0] == 0
+    )
+
+    _site(emu, "key-1", expires_after=60)
+    out = tmp_path / "out"
+    code, err = _harvest(f"{emu.base_url}/?bsession=key-1", out, "--screen", str(DEMO_SCREEN))
+    assert code == 2, err
+    lines = err.splitlines()
+    (error,) = [line for line in lines if line.startswith("error: ")]
+    assert error.startswith("error: the session this run sent has ended (HTTP 403"), error
+    assert "Not logged in" in error and "the rest is pending" in error
+    assert lines[-1].startswith("hint: log in to OMERO.web again") and lines[-2] == error
+    resume = lines[-1].partition("then resume: ")[2]
+    command, _, note = resume.partition("  # ")
+    assert "--base-url URL " in command and "key-1" not in err
+    assert note == f"URL: {emu.base_url}/ with its user or session again"  # (as status says)
+    kept = _files(out)
+    assert 0 < len(kept) - 1 < len(_files(reference)) - 1
+    assert _status(out)["done"] < _status(reference)["done"]
+    status = run_cli("status", str(out)).stdout
+    assert "the session its run sent had ended (HTTP 403 Forbidden: Not logged in)" in status
+    assert "key-1" not in status
+
+    _site(emu, "key-2")  # logged in again
+    again = run_cli(*shlex.split(command.replace("URL", f"{emu.base_url}/?bsession=key-2"))[1:])
+    assert again.returncode == 0, again.stderr
+    assert _files(out) == _files(reference)
+    assert _status(out) == _status(reference)
+
+
+def test_a_session_ending_stops_asking_within_a_few_refusals(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Images given by id (no walk to fail first): once the session has ended the run is
+    refused a handful of times, not once per image and kind until the give-up rule (20
+    in a row each), and every image it did not fetch is left to the resume."""
+    emu = make_emulator(preset="demo")
+    _site(emu, "key-0")
+    reference = tmp_path / "reference"
+    assert (
+        _harvest(f"{emu.base_url}/?bsession=key-0", reference, "--screen", str(DEMO_SCREEN))[0] == 0
+    )
+
+    _site(emu, "key-1", expires_after=20)
+    emu.reset_stats()
+    out = tmp_path / "out"
+    ids = ["--ids-from", str(reference / "index.csv")]
+    code, err = _harvest(f"{emu.base_url}/?bsession=key-1", out, *ids)
+    assert code == 2, err
+    refused = emu.stats()["by_status"].get("403", 0)
+    assert 3 <= refused <= 10, refused
+    assert "stopped requesting" not in err
+    report = json.loads(run_cli("status", str(out), "--json").stdout)
+    assert report["totals"]["done"] < 2 * 80 // 4, report["totals"]
+    assert [walk["finished"] for walk in report["walks"]] == [False]  # the resume reads on
+
+
+def test_403s_of_a_public_run_stay_failures_and_it_goes_on(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A run that sent no session, refused renders (403) by a server that blocks them:
+    no session check is sent, every thumbnail comes, the renders fail as before, exit 1."""
+    _refused_renders_go_on(tmp_path, make_emulator(preset="demo"), "", checks=0)
+
+
+def test_403s_of_a_live_session_are_the_images_own(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A run with a live session refused renders (403): the check finds the session
+    alive, the run goes on as a public one does (exit 1, every thumbnail)."""
+    emu = make_emulator(preset="demo")
+    _site(emu, "key-0")
+    _refused_renders_go_on(tmp_path, emu, "?bsession=key-0", checks=None)
+
+
+def _refused_renders_go_on(
+    tmp_path: Path, emu: EmulatorThread, query: str, *, checks: int | None
+) -> None:
+    """imgData first (stored), then renders refused by a server blocking them (IDR in
+    2026): the run goes on through its 403s, exit 1, no session error; ``checks``: JSON
+    API image requests it may send (None: a few)."""
+    out = tmp_path / "out"
+    url = f"{emu.base_url}/{query}"
+    assert _harvest(url, out, "--screen", str(DEMO_SCREEN))[0] == 0  # (thumbnails, metadata)
+    imgdata = run_cli(
+        "harvest", "--base-url", url, "--out", str(out), "--artifacts", "imgdata", "--rate", "none",
+    )  # fmt: skip
+    assert imgdata.returncode == 0, imgdata.stderr
+    app = emu.app
+    assert isinstance(app, App)
+    app.site.migration_2026 = True  # renders: 403, empty
+    emu.reset_stats()
+    proc = run_cli(
+        "harvest", "--base-url", url, "--out", str(out), "--artifacts", "imgdata,render",
+        "--rate", "none", "--concurrency", "2",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "error:" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "stopped requesting render: 20 images in a row failed" in proc.stderr
+    by_route = emu.stats()["by_route"]
+    asked = sum(by_route.get("api_image", {}).values())
+    assert asked == checks if checks is not None else 1 <= asked <= 5, by_route
+
+
+def test_a_password_url_is_no_session_its_403s_are_the_images_own(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Through a user:password URL (a proxy's Basic auth, no session), every image refused
+    (403): the run goes on through them all (exit 1) and neither it nor status says a
+    session may have ended; they say the refusals come again (a password does not end).
+    Their commands name the server alike, without the user."""
+    emu = make_emulator(preset="demo", basic_auth="alice:pw")
+    url = emu.base_url.replace("://", "://alice:pw@") + "/"
+    listed = tmp_path / "listed"
+    assert _harvest(url, listed, "--plate", "7375")[0] == 0
+    _site(emu, "a-session-this-run-never-had")  # every image view now wants a session
+    out = tmp_path / "out"
+    code, err = _harvest(url, out, "--ids-from", str(listed / "index.csv"), "--no-labels")
+    assert code == 1, err
+    assert "error:" not in err and "has ended" not in err, err
+    assert "note: the server refused every one of these (HTTP 4xx): an id" in err
+    status = run_cli("status", str(out))
+    assert "has ended" not in status.stdout, status.stdout
+    assert "note: the server refused every one of these (HTTP 4xx): an id" in status.stdout
+    # The run's command and status's name the server alike, with no part of the login.
+    said = f"URL: {emu.base_url}/ with its user or session again"
+    assert err.splitlines()[-1].endswith(f"  # {said}"), err
+    assert status.stdout.splitlines()[-1].endswith(f"; {said}"), status.stdout
+    assert "alice" not in err.splitlines()[-1] + status.stdout.splitlines()[-1]
