@@ -301,9 +301,13 @@ class RunSummary:
 
 # --------------------------------------------------------------------------- checks
 def resolve_config(
-    config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    typed: bool = True,
 ) -> HarvestConfig:
-    """:func:`harvester.config.resolve`, then a plan's settings (``harvester harvest``).
+    """:func:`harvester.config.resolve` (``typed``: the overrides are flags typed now, named
+    so in a refusal), then a plan's settings (``harvester harvest``).
 
     With ``--from-plan`` (or ``from_plan`` in the file) the plan's base URL and artifacts
     are the run's unless a flag or the config file gives them, and a plan of another server
@@ -313,7 +317,7 @@ def resolve_config(
     from harvester.config import resolve
 
     given = dict(overrides or {})
-    cfg = resolve(config_file, given)
+    cfg = resolve(config_file, given, typed=typed)
     if cfg.from_plan is None:
         return cfg
     from harvester.plan import apply_plan, given_settings

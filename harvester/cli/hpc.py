@@ -1129,7 +1129,8 @@ def _pin_or_drop(
 def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
     """The split given to ``harvester index`` (None: ``--no-split``; False: neither given).
 
-    Checked whole before anything is written, with the words of the harvest's refusals.
+    Checked whole before anything is written, with the words of the harvest's refusals
+    (``--split-by: says how to split, ...``, the flag named as the harvest names it).
     """
     from harvester.errors import ConfigError
     from harvester.splits import (
@@ -1147,12 +1148,12 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
                 flag = "--split-by" if by is not None else "--split-seed"
                 if args.no_split:  # (a hint to add --split read as if it was not seen)
                     raise UsageError(
-                        f"{flag} says how to split, but the split is dropped (--no-split)",
+                        f"{flag}: says how to split, but the split is dropped (--no-split)",
                         hint=f"leave out {flag} with --no-split, or give --split "
                         "NAME=FRACTION,... in its place",
                     )
                 raise UsageError(
-                    f"{flag} says how to split, but no split is given",
+                    f"{flag}: says how to split, but no split is given",
                     hint="add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1",
                 )
             return None if args.no_split else False

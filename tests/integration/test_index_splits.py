@@ -428,8 +428,27 @@ def test_index_how_to_split_with_no_split_says_the_split_is_dropped(
     result = cli("index", str(tmp_path), *flag, "--no-split")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"error: {flag[0]} says how to split, but the split is dropped (--no-split)",
+        f"error: {flag[0]}: says how to split, but the split is dropped (--no-split)",
         f"hint: leave out {flag[0]} with --no-split, or give --split NAME=FRACTION,... in its "
         "place",
     ]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag", [["--split-by", "plate"], ["--split-seed", "3"]])
+def test_how_to_split_without_a_split_is_said_alike_by_harvest_and_index(
+    tmp_path: Path, flag: list[str]
+) -> None:
+    """``--split-by``/``--split-seed`` without ``--split``: ``harvester index`` and a harvest
+    refuse it in the same words (exit 2, nothing written), the flag named as typed."""
+    line = f"error: {flag[0]}: says how to split, but no split is given"
+    by_index = cli("index", str(tmp_path), *flag)
+    out = tmp_path / "never"
+    by_harvest = cli(
+        "harvest", "--base-url", "http://127.0.0.1:9", "--plate", str(FIELDS_PLATE),
+        "--out", str(out), *flag,
+    )  # fmt: skip
+    for result in (by_index, by_harvest):
+        assert result.returncode == 2
+        assert result.stderr.splitlines()[0] == line, result.stderr
     assert list(tmp_path.iterdir()) == []
