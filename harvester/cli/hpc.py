@@ -1143,27 +1143,22 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
 
     try:
         by = check_split_by(args.split_by)
-        if args.split is None:
+        none = args.split is not None and args.split.strip().lower() == NO_SPLIT
+        if args.split is None or none:  # (--split none: as a config file's split = "none")
+            dropped = "--no-split" if args.no_split else "--split none" if none else None
             if by is not None or args.split_seed is not None:
                 flag = "--split-by" if by is not None else "--split-seed"
-                if args.no_split:  # (a hint to add --split read as if it was not seen)
+                if dropped:  # (a hint to add --split read as if it was not seen)
                     raise UsageError(
-                        f"{flag}: says how to split, but the split is dropped (--no-split)",
-                        hint=f"leave out {flag} with --no-split, or give --split "
+                        f"{flag}: says how to split, but the split is dropped ({dropped})",
+                        hint=f"leave out {flag} with {dropped}, or give --split "
                         "NAME=FRACTION,... in its place",
                     )
                 raise UsageError(
                     f"{flag}: says how to split, but no split is given",
                     hint="add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1",
                 )
-            return None if args.no_split else False
-        if args.split.strip().lower() == NO_SPLIT:  # (as a config file's split = "none")
-            if by is not None or args.split_seed is not None:
-                raise UsageError(
-                    "--split-by and --split-seed say how to split, but --split none drops it",
-                    hint="give --split NAME=FRACTION,... or drop them",
-                )
-            return None
+            return None if dropped else False
         return SplitSpec(parse_split(args.split), by or DEFAULT_SPLIT_BY, args.split_seed or 0)
     except ConfigError as exc:
         flag = "--" + (exc.key or "split").replace("_", "-")

@@ -452,3 +452,16 @@ def test_how_to_split_without_a_split_is_said_alike_by_harvest_and_index(
         assert result.returncode == 2
         assert result.stderr.splitlines()[0] == line, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_index_how_to_split_with_split_none_names_the_flag_given(tmp_path: Path) -> None:
+    """``harvester index DIR --split none --split-seed 3``: refused naming the flag given
+    and the split dropped, in the words of ``--no-split``'s refusal (not both flags)."""
+    result = cli("index", str(tmp_path), "--split", "none", "--split-seed", "3")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: --split-seed: says how to split, but the split is dropped (--split none)",
+        "hint: leave out --split-seed with --split none, or give --split NAME=FRACTION,... "
+        "in its place",
+    ]
+    assert list(tmp_path.iterdir()) == []
