@@ -1053,9 +1053,12 @@ class Harvest:
             # `harvester index --label-key` recorded other keys before it began, the record
             # takes these (one recorded while it ran was given later, and stays).
             keys = self.cfg.label_keys
-            started = run_starts(store.state).get(self.summary.run_id, 0.0)
+            run = self.summary.run_id
+            started = run_starts(store.state).get(run, 0.0)
             await anyio.to_thread.run_sync(
-                lambda: carry_label_keys(self.out, keys, by="harvester harvest", started=started)
+                lambda: carry_label_keys(
+                    self.out, keys, by="harvester harvest", started=started, run=run
+                )
             )
         if await anyio.to_thread.run_sync(self._config_is_read, store.state):
             return
