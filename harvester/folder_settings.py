@@ -483,6 +483,34 @@ def read_label_keys_record(out_dir: Path) -> LabelKeysRecord | None:
     )
 
 
+def keep_unread_record(path: Path, *, say: bool = True) -> Path | None:
+    """Keep ``path``, a record of DIR that harvester cannot read (``split.json``,
+    ``label_keys.json``, ``label_ids.json``: damaged, or a file of the user's own by that
+    name), as ``<stem>.edited-<UTC time><suffix>`` beside it, with one warning (``say``
+    False: the caller's own warning names the copy), before harvester writes its record
+    there; the copy. Nothing for no file (or a folder in its place). Raises OSError.
+
+    Why: such a file was only warned of as damaged, and the next ``--split`` or
+    ``--label-key`` replaced it, the user's own ``split.json`` (their split, by image)
+    lost without a word, where an ``index.csv`` of theirs is kept
+    (:func:`harvester.index.write_table`).
+    """
+    from harvester.index import keep_beside
+
+    if not path.is_file():
+        return None
+    kept = keep_beside(path, "edited")
+    if kept is not None and say:
+        _problems.warning(
+            "%s is not a record harvester can read (damaged, or a file of your own): kept it "
+            "as %s; harvester keeps its own %s there (keep your own files under other names)",
+            path,
+            kept,
+            path.name,
+        )
+    return kept
+
+
 def read_json_record(
     path: Path, limit: int, damaged: Callable[[str], Exception]
 ) -> dict[str, Any] | None:
@@ -575,9 +603,18 @@ def _index_lock(out_dir: Path) -> Iterator[None]:
 
 def _write_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKeysRecord:
     """:func:`remember_label_keys`'s write (the caller holds the index lock), with the runs
-    DIR holds now (:meth:`LabelKeysRecord.after_run`)."""
+    DIR holds now (:meth:`LabelKeysRecord.after_run`); a file there that is no record is
+    kept first (:func:`keep_unread_record`)."""
     from harvester.store import atomic_write_bytes, storage_error
 
+    path = label_keys_path(out_dir)
+    try:
+        read_label_keys_record(out_dir)
+    except DamagedLabelKeysError:
+        try:
+            keep_unread_record(path)
+        except OSError as exc:
+            raise storage_error(exc, str(path)) from exc
     now = time.time()
     runs = _saved_runs(out_dir)
     record = LabelKeysRecord(tuple(keys), now, by, frozenset(runs))
@@ -589,7 +626,6 @@ def _write_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKe
         "runs": runs,
     }
     data = (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-    path = label_keys_path(out_dir)
     try:
         atomic_write_bytes(Path(out_dir), path, data)
     except OSError as exc:

@@ -148,7 +148,8 @@ def test_a_damaged_record_is_one_warning_line(plate: Path, damage: bytes | None,
     """A damaged label_keys.json: ``harvester index`` still writes index.csv (exit 0) with
     one warning naming the file and how to record the keys again, no traceback, taking the
     keys of the newest run that set any (here none: a plain index). ``--label-key`` writes
-    a good record in its place; a folder in its place is one error line."""
+    a good record in its place, the damaged file kept beside with one warning; a folder in
+    its place is one error line."""
     record = plate / "label_keys.json"
     damage_record(record, damage)
     result = index(plate)
@@ -165,7 +166,17 @@ def test_a_damaged_record_is_one_warning_line(plate: Path, damage: bytes | None,
         assert (plate / "index.csv").read_bytes() == before  # refused before any write
         record.rmdir()
     fixed = index(plate, "--label-key", GENE)
-    assert problem_lines(fixed.stderr) == []
+    kept = list(plate.glob("label_keys.edited-*.json"))
+    if damage is None:  # (the folder is gone: nothing to keep)
+        assert problem_lines(fixed.stderr) == [] and kept == []
+    else:
+        assert [p.read_bytes() for p in kept] == [damage]
+        (line,) = problem_lines(fixed.stderr)
+        assert line.endswith(
+            f"{record} is not a record harvester can read (damaged, or a file of your own): "
+            f"kept it as {kept[0]}; harvester keeps its own label_keys.json there (keep your "
+            "own files under other names)"
+        )
     assert any(labels(plate).values())
     assert index(plate).stderr == ""
     assert any(labels(plate).values())

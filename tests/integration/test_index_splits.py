@@ -388,7 +388,7 @@ def test_a_new_split_over_a_damaged_record_warns_once(
 ) -> None:
     """``harvester index DIR --split`` over a split.json edited into junk records the new
     split and says in one warning line that the old split is unknown, so images may have
-    moved; the next write says nothing."""
+    moved, naming the copy of the junk kept beside; the next write says nothing."""
     out = copy_of(screen)
     (out / "split.json").write_text('{"split": "train=2"')
     result = index(out, "--split", "train=0.5,test=0.5")
@@ -397,6 +397,9 @@ def test_a_new_split_over_a_damaged_record_warns_once(
     assert f"{out / 'split.json'} could not be read" in warnings[0]
     assert "may be in another split now" in warnings[0]
     assert "split train=0.5,test=0.5 by well, seed 0" in warnings[0]
+    (kept,) = out.glob("split.edited-*.json")
+    assert warnings[0].endswith(f"; the file is kept as {kept}")
+    assert kept.read_text() == '{"split": "train=2"'
     assert set(splits_of(out).values()) == {"train", "test"}
     again = index(out)
     assert "WARNING" not in again.stderr, again.stderr
