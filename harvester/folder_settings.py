@@ -635,11 +635,12 @@ def _write_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKe
 
 def _saved_runs(out_dir: Path) -> list[str]:
     """The names under DIR's ``runs/`` (one folder per run that saved its configuration),
-    sorted; none when there is no such folder. Raises OSError when it cannot be listed."""
+    sorted; none when there is no such folder, or it cannot be listed (then no run's saved
+    keys can be read either: a run's keys count only once they can)."""
     try:
         with os.scandir(Path(out_dir) / RUNS_DIR) as entries:
             return sorted(entry.name for entry in entries)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         return []
 
 
