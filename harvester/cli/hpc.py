@@ -892,7 +892,9 @@ def run_index(args: argparse.Namespace) -> int:
     states = [current_state(out)]
     for line in damaged_journal_lines(states[0].damaged_lines, out, by="index"):
         print(f"note: {line}", file=sys.stderr)
-    keys = given if given is not None else remembered_label_keys(out, states[0])
+    # What the write will find (said by it: a damaged record once, warn=False here); without
+    # keys given, the write reads them again under DIR's index lock, as it reads split.json.
+    keys = given if given is not None else remembered_label_keys(out, states[0], warn=False)
     if pin is not None and not keys:
         from harvester.label_ids import no_label_column
 
@@ -914,7 +916,7 @@ def run_index(args: argparse.Namespace) -> int:
     in_force: list[str] = []  # a pin recorded before (by the tasks of an array): said too
     rows = write_labelled_index(
         out,
-        keys,
+        given,
         states.pop(),
         absent=absent,
         written=written,

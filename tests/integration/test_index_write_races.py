@@ -1,10 +1,13 @@
-"""Two index writes at once: the last split recorded is the split ``index.csv`` ends with.
+"""Two index writes at once: ``index.csv`` ends with the split and label keys recorded last.
 
 ``harvester index DIR`` (given no split flag, it reads ``split.json``) and ``harvester index
 DIR --split B`` race: the first is held, by a hook in its own process, just after it read
 the recorded split, while the second runs. An index write holds DIR's index lock from that
 read to its last table, so the second waits for it to finish and then writes B; before,
-the first wrote its old split over B's index.csv, ``split.json`` saying B.
+the first wrote its old split over B's index.csv, ``split.json`` saying B. The same for
+label keys: ``harvester index DIR`` held before its write, while ``harvester index DIR
+--label-key K`` writes and records K, reads the keys in its write (K); it wrote the keys it
+had read before.
 
 The real command line, in two processes, against a folder harvested from the emulator over
 loopback sockets; every wait bounded.
@@ -20,9 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harvest_helpers import cli_env, reaped
+from harvest_helpers import SMALL_PLATE, cli_env, reaped
 from harvest_helpers import run_cli as cli
-from label_keys_helpers import rows
+from label_keys_helpers import GENE, labels, rows
 
 from harvester.emulator import EmulatorThread
 
@@ -48,6 +51,25 @@ def held(out_dir):
         time.sleep(0.02)
     return record
 select.read_split_record = held
+sys.exit(main(sys.argv[3:]))
+"""
+
+#: ``harvester index`` that stops just before its index write (touching argv[1]) until
+#: argv[2] exists (at most WAIT seconds), then goes on.
+HELD_BEFORE_WRITE = f"""
+import sys, time
+from pathlib import Path
+import harvester.select as select
+from harvester.cli import main
+paused, go = Path(sys.argv[1]), Path(sys.argv[2])
+real = select.write_labelled_index
+def held(*args, **kwargs):
+    paused.touch()
+    deadline = time.monotonic() + {WAIT}
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return real(*args, **kwargs)
+select.write_labelled_index = held
 sys.exit(main(sys.argv[3:]))
 """
 
@@ -129,3 +151,32 @@ def test_index_ends_on_the_split_recorded_last(
     assert {row["split"] for row in found} == {"fit", "holdout"}
     splits_csv = (out / "splits.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in splits_csv] == ["split", "fit", "holdout"]
+
+
+def test_index_ends_on_the_label_keys_recorded_last(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """``harvester index DIR`` that read the recorded keys before ``harvester index DIR
+    --label-key Phenotype`` wrote and recorded them does not write index.csv with the old
+    keys after it: its write reads them under the index lock."""
+    out = tmp_path / "keys"
+    harvested = cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE),
+        "--artifacts", "thumbnail", "--rate", "none", "--out", str(out), "--quiet",
+    )  # fmt: skip
+    assert harvested.returncode == 0, harvested.stderr
+    assert cli("index", str(out), "--label-key", GENE).returncode == 0
+    by_gene = labels(out)
+    paused, go = tmp_path / "paused", tmp_path / "go"
+    with reaped(python(HELD_BEFORE_WRITE, str(paused), str(go), "index", str(out))) as first:
+        wait_until(lambda: paused.exists() or first.poll() is not None, "pause")
+        assert first.poll() is None, first.communicate(timeout=WAIT)
+        second = cli("index", str(out), "--label-key", "Phenotype")
+        assert second.returncode == 0, second.stderr
+        by_phenotype = labels(out)
+        go.touch()
+        _out, err_first = first.communicate(timeout=WAIT)
+    assert first.returncode == 0, err_first
+    assert by_phenotype != by_gene
+    assert json.loads((out / "label_keys.json").read_text())["label_keys"] == ["Phenotype"]
+    assert labels(out) == by_phenotype
