@@ -948,16 +948,22 @@ def _check_ids_from_file(config_file: Path, path: Path | None) -> None:
 
 
 def resolve(
-    config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    typed: bool = True,
 ) -> HarvestConfig:
     """File values, then overrides (CLI flags; ``None`` means "not given").
 
     Which of ``screens``/``projects`` came from the file is kept (``names_file``): their
-    names' messages then name the file's key, not a flag.
+    names' messages then name the file's key, not a flag. ``typed``: the overrides are
+    flags the user typed, so a refusal of one names the flag (:func:`as_typed`); False for
+    values read elsewhere (a run's saved settings), whose refusals keep their keys.
     """
     values: dict[str, Any] = load_toml(config_file) if config_file is not None else {}
     from_file = set(values)
     given = {key for key, value in (overrides or {}).items() if value is not None}
+    flags = given if typed else set()
     for key, value in (overrides or {}).items():
         if key not in KEYS:
             raise ConfigError(f"unknown setting {key!r}")
@@ -966,7 +972,7 @@ def resolve(
         try:
             values[key] = _coerce(key, value, None)
         except ConfigError as error:
-            raise as_typed(error, given) from None
+            raise as_typed(error, flags) from None
     if values.get("sample_per") and "label_keys" not in values:
         # A per-class sample is a training set whose classes are the key's values: its
         # index is labelled by them (labels.csv shows the balance) unless keys are given.
@@ -995,19 +1001,15 @@ def resolve(
         # A value the file set and no flag replaced: the file is named (a flag's is not).
         if config_file is not None and error.key in from_file - given:
             raise in_file(config_file, error) from None
-        raise as_typed(error, given) from None
+        raise as_typed(error, flags) from None
     except TypeError as exc:  # pragma: no cover - keys are checked above
         raise ConfigError(str(exc)) from None
 
 
-#: The flags of the training-data settings (selection, labels, split), whose refusals
-#: :func:`as_typed` says with the flag typed (``--split-by: ...``, not ``split_by: ...``).
-_TYPED_FLAGS = {
-    "where": "--where",
-    "sample": "--sample",
-    "sample_fraction": "--sample-fraction",
-    "seed": "--seed",
-    "sample_per": "--sample-per",
+#: The flags of the training-data settings (labels, split) that :data:`FLAGS` (the flags a
+#: resume replays) leaves out; with it, the flag of every setting a flag sets, whose
+#: refusals :func:`as_typed` says with the flag typed (``--timeout: ...``, not ``timeout: ...``).
+_TRAINING_FLAGS = {
     "label_keys": "--label-key",
     "label_ids_from": "--label-ids-from",
     "split": "--split",
@@ -1017,16 +1019,18 @@ _TYPED_FLAGS = {
 
 
 def as_typed(error: ConfigError, given: AbstractSet[str]) -> ConfigError:
-    """``error`` in the user's terms: a message that starts with a training-data setting's
-    key (``sample_fraction: 2.0 must be ...``) starts with its flag instead when the user
-    gave that setting as a flag (``--sample-fraction: 2.0 ...``), as the hint already says.
+    """``error`` in the user's terms: a message that starts with a setting's key
+    (``timeout: -1 must be ...``) starts with its flag instead when the user gave that
+    setting as a flag (``--timeout: -1 ...``), as the hint already says. (A value from a
+    config file is named with the file and its key instead: :func:`in_file`.)
 
     Why: a user who typed ``--split-by well`` was told ``split_by: says how to split``, a
-    config key they never wrote. ``given``: the settings given as flags (resolve's
-    overrides). Any other error is returned as it is.
+    config key they never wrote; ``--timeout 0`` and ``--burst 0`` still were, once the
+    training-data flags were said as typed. ``given``: the settings given as flags
+    (resolve's overrides). Any other error is returned as it is.
     """
     head, sep, rest = str(error).partition(": ")
-    flag = _TYPED_FLAGS.get(head)
+    flag = FLAGS.get(head) or _TRAINING_FLAGS.get(head)
     if not sep or flag is None or head not in given:
         return error
     return ConfigError(f"{flag}: {rest}", hint=error.hint, key=error.key, file_hint=error.file_hint)

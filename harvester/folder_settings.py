@@ -95,7 +95,7 @@ from typing import Any
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
 from harvester.journal import JournalState, SavedConfigs, run_config_of
-from harvester.layout import JOURNALS_DIR, RUNS_DIR, run_config_path
+from harvester.layout import JOURNALS_DIR, RUNS_DIR, run_config_path, sanitize_component
 
 __all__ = [
     "LABEL_KEYS_FILE",
@@ -411,14 +411,34 @@ class LabelKeysRecord:
     """What ``DIR/label_keys.json`` says.
 
     ``keys``: the keys given last (``()``: dropped with ``--no-label-key``); ``at``: when
-    (``time.time()`` of the host that wrote it, compared with the ``started`` time of runs,
-    which come from their hosts' clocks too); ``by``: the command, for people reading it.
-    Nothing else is kept: no URL, header or cookie, so the file is safe to share with DIR.
+    (``time.time()`` of the host that wrote it, for people reading it); ``by``: the
+    command; ``runs``: the runs DIR had saved a configuration for when it was written (the
+    names under ``runs/``), which say which runs it came after (:meth:`after_run`); None
+    in a record of an earlier version, which kept none. Nothing else is kept: no URL,
+    header or cookie, so the file is safe to share with DIR.
     """
 
     keys: tuple[str, ...]
     at: float
     by: str
+    runs: frozenset[str] | None = None
+
+    def after_run(self, run: str, started: float) -> bool:
+        """Whether this record was made after run ``run`` (which started at ``started``,
+        by its host's clock) began: its keys then win over the run's.
+
+        Told by the runs the record saw (a run saves its configuration as it starts,
+        before its first file), never by clocks: ``at`` is the clock of the host that
+        wrote the record (a login node's, for ``harvester index``) and ``started`` that of
+        the host the run ran on (a compute node's). Compared, a node whose clock ran a
+        minute ahead made a run that started before ``harvester index --label-key B``
+        "newer" than it, so the next index took the run's keys and not B; and one whose
+        clock ran behind made a run started after the record "older", losing its keys.
+        A record that kept no runs (an older version's) is compared by the clocks, as then.
+        """
+        if self.runs is None:
+            return self.at >= started
+        return sanitize_component(run) in self.runs
 
 
 class DamagedLabelKeysError(Exception):
@@ -450,8 +470,45 @@ def read_label_keys_record(out_dir: Path) -> LabelKeysRecord | None:
         raise DamagedLabelKeysError(
             f"{path} is damaged (not an object with a list of label_keys and a time 'at')"
         )
-    by = obj.get("by")
-    return LabelKeysRecord(tuple(keys), at, by if isinstance(by, str) else "")
+    by, runs = obj.get("by"), obj.get("runs")
+    if runs is not None and (
+        not isinstance(runs, list) or not all(isinstance(run, str) for run in runs)
+    ):
+        raise DamagedLabelKeysError(f"{path} is damaged (its 'runs' is not a list of run ids)")
+    return LabelKeysRecord(
+        tuple(keys),
+        at,
+        by if isinstance(by, str) else "",
+        None if runs is None else frozenset(runs),
+    )
+
+
+def keep_unread_record(path: Path, *, say: bool = True) -> Path | None:
+    """Keep ``path``, a record of DIR that harvester cannot read (``split.json``,
+    ``label_keys.json``, ``label_ids.json``: damaged, or a file of the user's own by that
+    name), as ``<stem>.edited-<UTC time><suffix>`` beside it, with one warning (``say``
+    False: the caller's own warning names the copy), before harvester writes its record
+    there; the copy. Nothing for no file (or a folder in its place). Raises OSError.
+
+    Why: such a file was only warned of as damaged, and the next ``--split`` or
+    ``--label-key`` replaced it, the user's own ``split.json`` (their split, by image)
+    lost without a word, where an ``index.csv`` of theirs is kept
+    (:func:`harvester.index.write_table`).
+    """
+    from harvester.index import keep_beside
+
+    if not path.is_file():
+        return None
+    kept = keep_beside(path, "edited")
+    if kept is not None and say:
+        _problems.warning(
+            "%s is not a record harvester can read (damaged, or a file of your own): kept it "
+            "as %s; harvester keeps its own %s there (keep your own files under other names)",
+            path,
+            kept,
+            path.name,
+        )
+    return kept
 
 
 def read_json_record(
@@ -545,19 +602,30 @@ def _index_lock(out_dir: Path) -> Iterator[None]:
 
 
 def _write_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKeysRecord:
-    """:func:`remember_label_keys`'s write (the caller holds the index lock)."""
+    """:func:`remember_label_keys`'s write (the caller holds the index lock), with the runs
+    DIR holds now (:meth:`LabelKeysRecord.after_run`); a file there that is no record is
+    kept first (:func:`keep_unread_record`)."""
     from harvester.store import atomic_write_bytes, storage_error
 
+    path = label_keys_path(out_dir)
+    try:
+        read_label_keys_record(out_dir)
+    except DamagedLabelKeysError:
+        try:
+            keep_unread_record(path)
+        except OSError as exc:
+            raise storage_error(exc, str(path)) from exc
     now = time.time()
-    record = LabelKeysRecord(tuple(keys), now, by)
+    runs = _saved_runs(out_dir)
+    record = LabelKeysRecord(tuple(keys), now, by, frozenset(runs))
     body = {
         "label_keys": list(record.keys),
         "at": now,
         "at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "by": by,
+        "runs": runs,
     }
     data = (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-    path = label_keys_path(out_dir)
     try:
         atomic_write_bytes(Path(out_dir), path, data)
     except OSError as exc:
@@ -565,9 +633,23 @@ def _write_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKe
     return record
 
 
-def carry_label_keys(out_dir: Path, keys: Sequence[str], *, by: str, started: float) -> bool:
+def _saved_runs(out_dir: Path) -> list[str]:
+    """The names under DIR's ``runs/`` (one folder per run that saved its configuration),
+    sorted; none when there is no such folder, or it cannot be listed (then no run's saved
+    keys can be read either: a run's keys count only once they can)."""
+    try:
+        with os.scandir(Path(out_dir) / RUNS_DIR) as entries:
+            return sorted(entry.name for entry in entries)
+    except OSError:
+        return []
+
+
+def carry_label_keys(
+    out_dir: Path, keys: Sequence[str], *, by: str, run: str, started: float
+) -> bool:
     """Record a run's ``keys`` where DIR's record, older than the run, holds others; return
-    whether it did. ``started``: when the run started (its journaled "run" record's time).
+    whether it did. ``run``: the run's id; ``started``: when it started (its journaled
+    "run" record's time), for a record that kept no runs (:meth:`LabelKeysRecord.after_run`).
 
     For a harvest given ``--label-key`` that is about to remove its saved configuration
     (a rerun that recorded nothing): that configuration is what says its keys were given
@@ -585,7 +667,7 @@ def carry_label_keys(out_dir: Path, keys: Sequence[str], *, by: str, started: fl
             record = read_label_keys_record(out_dir)
         except DamagedLabelKeysError:
             record = LabelKeysRecord((), 0.0, "")
-        if record is None or record.keys == tuple(keys) or record.at >= started:
+        if record is None or record.keys == tuple(keys) or record.after_run(run, started):
             return False
         _write_label_keys(out_dir, keys, by=by)
         return True
@@ -602,8 +684,9 @@ def remembered_label_keys(
     """The label keys for an index write given none: those given last (``()``: none).
 
     Given last means: the keys of the newest run of DIR that was given any (its saved
-    configuration, as before ``label_keys.json`` existed), unless ``label_keys.json`` was
-    written after that run started, in which case the record's keys (possibly none: a
+    configuration, as before ``label_keys.json`` existed) among the runs that started
+    after ``label_keys.json`` was written (:meth:`LabelKeysRecord.after_run`: told by the
+    runs the record saw, not by clocks), else the record's keys (possibly none: a
     ``--no-label-key``). So ``harvester index --label-key A`` holds until a later
     ``--label-key`` replaces it, whether given to ``harvester index`` or to a harvest, and
     a harvest resumed without keys keeps A. Runs are ordered as
@@ -628,8 +711,10 @@ def remembered_label_keys(
     for run in reversed(runs_newest_last(state)):
         if run == besides:
             continue
-        if record is not None and started.get(run, 0.0) <= record.at:
-            break
+        if record is not None and record.after_run(run, started.get(run, 0.0)):
+            if record.runs is None:
+                break  # (by clocks: every run before this one is older too)
+            continue
         keys = _saved_label_keys(out_dir, run, saved)
         if keys:
             return keys

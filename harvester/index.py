@@ -22,6 +22,7 @@ index of 10,000 images takes about 20 ms instead of re-reading every journal (ab
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -438,6 +439,25 @@ def write_index_of(out_dir: Path, state: JournalState) -> int:
         raise storage_error(exc, str(target)) from exc
     logger.info("wrote %s (%d images)", target, len(rows))
     return len(rows)
+
+
+@contextlib.contextmanager
+def index_lock(out_dir: Path) -> Iterator[bool]:
+    """Hold DIR's index lock (:data:`INDEX_LOCK`) for a block that reads DIR's records and
+    writes the tables from them; yields whether it is held (see
+    :func:`~harvester.runlock.folder_lock`: waited for at most :data:`INDEX_LOCK_WAIT`).
+    The table writes inside take it again, which a thread holding it does at once.
+    A lock file that cannot be made is a :class:`~harvester.errors.StorageError` naming
+    ``index.csv``, whose write takes it.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            held = stack.enter_context(
+                folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True)
+            )
+        except OSError as exc:
+            raise storage_error(exc, str(index_path(out_dir))) from exc
+        yield held
 
 
 # --------------------------------------------------------------------------- hand edits

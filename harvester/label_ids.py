@@ -243,6 +243,7 @@ def record_pin(
         with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
             if unless_newer_than is not None and _made_after(out_dir, unless_newer_than):
                 return None
+            _keep_if_unread(out_dir)
             atomic_write_bytes(Path(out_dir), path, data)
     except OSError as exc:
         raise storage_error(exc, str(path)) from exc
@@ -276,10 +277,23 @@ def drop_pin(out_dir: Path, *, by: str = "harvester index") -> bool:
                 had = True
             if not had:
                 return False
+            _keep_if_unread(out_dir)
             atomic_write_bytes(Path(out_dir), path, (json.dumps(body, indent=1) + "\n").encode())
     except OSError as exc:
         raise storage_error(exc, str(path)) from exc
     return True
+
+
+def _keep_if_unread(out_dir: Path) -> None:
+    """Keep a ``label_ids.json`` that is no record (damaged, or the user's own) beside it
+    before a pin is written there (:func:`harvester.folder_settings.keep_unread_record`).
+    Raises OSError."""
+    from harvester.folder_settings import keep_unread_record
+
+    try:
+        read_pin(out_dir)
+    except DamagedPinError:
+        keep_unread_record(label_ids_path(out_dir))
 
 
 def _made_after(out_dir: Path, written: float) -> bool:

@@ -312,9 +312,13 @@ class RunSummary:
 
 # --------------------------------------------------------------------------- checks
 def resolve_config(
-    config_file: Path | None = None, overrides: Mapping[str, Any] | None = None
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    typed: bool = True,
 ) -> HarvestConfig:
-    """:func:`harvester.config.resolve`, then a plan's settings (``harvester harvest``).
+    """:func:`harvester.config.resolve` (``typed``: the overrides are flags typed now, named
+    so in a refusal), then a plan's settings (``harvester harvest``).
 
     With ``--from-plan`` (or ``from_plan`` in the file) the plan's base URL and artifacts
     are the run's unless a flag or the config file gives them, and a plan of another server
@@ -324,7 +328,7 @@ def resolve_config(
     from harvester.config import resolve
 
     given = dict(overrides or {})
-    cfg = resolve(config_file, given)
+    cfg = resolve(config_file, given, typed=typed)
     if cfg.from_plan is None:
         return cfg
     from harvester.plan import apply_plan, given_settings
@@ -1064,9 +1068,12 @@ class Harvest:
             # `harvester index --label-key` recorded other keys before it began, the record
             # takes these (one recorded while it ran was given later, and stays).
             keys = self.cfg.label_keys
-            started = run_starts(store.state).get(self.summary.run_id, 0.0)
+            run = self.summary.run_id
+            started = run_starts(store.state).get(run, 0.0)
             await anyio.to_thread.run_sync(
-                lambda: carry_label_keys(self.out, keys, by="harvester harvest", started=started)
+                lambda: carry_label_keys(
+                    self.out, keys, by="harvester harvest", started=started, run=run
+                )
             )
         if await anyio.to_thread.run_sync(self._config_is_read, store.state):
             return

@@ -30,6 +30,7 @@ import fcntl
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,6 +158,11 @@ def flock_exclusive(fd: int, wait: float | None, *, poll: float) -> None:
 POLL = 0.05
 
 
+#: The :func:`folder_lock` blocks this thread is inside: lock file -> what the outermost
+#: block yielded (whether it holds the lock).
+_inside = threading.local()
+
+
 @contextmanager
 def folder_lock(
     out_dir: Path, name: str, *, wait: float | None = None, denied_ok: bool = False
@@ -168,8 +174,20 @@ def folder_lock(
     (None: wait as long as it holds it), and with ``denied_ok`` when this user may not open
     the lock file (another user's, in a shared folder: what the block writes then says
     whether it can). Raises OSError when the lock file cannot be made or opened otherwise.
+
+    Reentrant within a thread: a block for the same lock file inside another (an index
+    write holding DIR's index lock from its read of ``split.json`` to its last table, each
+    table's :func:`harvester.index.write_table` taking it again) yields what the outer
+    block did and takes nothing. Why: ``flock`` locks an open file, not a process, so a
+    second open of the file waited for this very thread, and went on unlocked only after
+    ``wait`` seconds. Other threads of the process still wait for the holder.
     """
     folder = out_dir / LOCKS_DIR
+    key = os.path.abspath(folder / name)
+    held: dict[str, bool] = _inside.__dict__.setdefault("held", {})
+    if key in held:
+        yield held[key]
+        return
     folder.mkdir(exist_ok=True)
     try:
         fd = os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -177,11 +195,17 @@ def folder_lock(
         if not denied_ok:
             raise
         logger.debug("%s not taken (%s): going on unlocked", folder / name, exc)
-        yield False
+        held[key] = False
+        try:
+            yield False
+        finally:
+            del held[key]
         return
     try:
-        yield _flock_within(fd, folder / name, wait)
+        held[key] = _flock_within(fd, folder / name, wait)
+        yield held[key]
     finally:
+        held.pop(key, None)
         os.close(fd)  # releases the flock
 
 

@@ -1282,14 +1282,51 @@ def write_labelled_index(
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
     then the rows, made while index.csv is written.
+
+    All of it under DIR's index lock (:func:`harvester.index.index_lock`), from the reads of
+    the journals, ``split.json``, ``label_ids.json`` and ``label_keys.json`` to the last
+    table: those records are written under it too, so a write reads the records of one
+    moment and its tables are not replaced by those of records read earlier. Why: a
+    write that read ``split.json`` before ``harvester index --split B`` recorded B, and
+    wrote its tables after that command's, left ``index.csv`` on the old split until the
+    next write, ``split.json`` saying B.
     """
+    from harvester.index import index_lock
+
+    out_dir = Path(out_dir)
+    with index_lock(out_dir):
+        return _write_labelled_index(
+            out_dir,
+            label_keys,
+            state,
+            absent=absent,
+            written=written,
+            pin_note=pin_note,
+            pin_in_force=pin_in_force,
+            partial=partial,
+            splits=splits,
+        )
+
+
+def _write_labelled_index(
+    out_dir: Path,
+    label_keys: Sequence[str] | None,
+    state: JournalState | None,
+    *,
+    absent: list[str] | None,
+    written: list[Path] | None,
+    pin_note: list[str] | None,
+    pin_in_force: list[str] | None,
+    partial: bool,
+    splits: SplitTally | None,
+) -> int:
+    """:func:`write_labelled_index`'s work (the caller holds DIR's index lock)."""
     from harvester import index
     from harvester.journal import paused_gc
     from harvester.label_ids import LABEL_IDS_FILE, assign_ids, folder_pin, pin_line
     from harvester.layout import index_path
     from harvester.store import storage_error
 
-    out_dir = Path(out_dir)
     state = index.current_state(out_dir, state)
     keys = distinct_keys(
         label_keys if label_keys is not None else recorded_label_keys(out_dir, state)
@@ -1580,8 +1617,8 @@ def _renumbering(out_dir: Path, ids: Mapping[str, int], pinned: Mapping[str, int
     (``harvester index`` while a harvest ends) replaces ``labels.csv`` and then records it in
     ``written.json``; read between the two, the new file passed for a hand edit, so the ids
     it held were kept by neither this copy nor the next write's, nor were the ids said
-    those of one file. The lock is let go before the tables are written (it is not
-    reentrant: ``write_table`` takes it again).
+    those of one file. (:func:`write_labelled_index` holds it already; the lock is
+    reentrant within a thread.)
     """
     from harvester import index
     from harvester.layout import index_path

@@ -207,6 +207,8 @@ def remember_split(
     then (:func:`harvester.slurm.script_written`): a record made later (``harvester index
     --no-split``, a sibling task's) is kept, and this one not made.
 
+    A ``split.json`` that is no record (damaged, or the user's own) is kept beside first
+    (:func:`harvester.folder_settings.keep_unread_record`).
     Read, then written atomically (temp file and rename), under DIR's index lock, as
     ``label_ids.json`` and the index tables are: the tasks of a SLURM array and an index
     job share DIR, and a record made between another writer's read of the old one and its
@@ -214,7 +216,7 @@ def remember_split(
     and the ``replaced`` of the next. Holds no URL or credential.
     Raises :class:`~harvester.errors.StorageError` when DIR cannot be written.
     """
-    from harvester.folder_settings import SCRIPT_KEY
+    from harvester.folder_settings import SCRIPT_KEY, keep_unread_record
     from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
     from harvester.runlock import folder_lock
     from harvester.store import atomic_write_bytes, storage_error
@@ -236,7 +238,12 @@ def remember_split(
             before = read_split_record(out_dir)
             if unless_newer_than is not None and before.made_after(unless_newer_than):
                 return False
-            replaced = _replaced_by(out_dir, before, spec)
+            # Kept as it is not read: its own line when no split replaces it, else named in
+            # _replaced_by's (one warning for one file).
+            kept = None
+            if before.damaged is not None:  # (none can be read: a made_after of nothing)
+                kept = keep_unread_record(path, say=spec is None)
+            replaced = _replaced_by(out_dir, before, spec, kept)
             if replaced is not None:
                 body["replaced"] = replaced
             data = (json.dumps(body, indent=1) + "\n").encode()
@@ -246,7 +253,9 @@ def remember_split(
     return True
 
 
-def _replaced_by(out_dir: Path, before: SplitRecord, spec: SplitSpec | None) -> str | None:
+def _replaced_by(
+    out_dir: Path, before: SplitRecord, spec: SplitSpec | None, kept: Path | None = None
+) -> str | None:
     """What ``spec`` replaces, for the record's ``replaced``: the split recorded until now
     (:meth:`SplitSpec.describe`) when ``spec`` is another one, else the ``replaced`` already
     recorded (every task of a SLURM array records the new split: the first task's record
@@ -256,7 +265,8 @@ def _replaced_by(out_dir: Path, before: SplitRecord, spec: SplitSpec | None) -> 
     (:func:`replaced_split`), so a model trained on it can be traced and the old split drawn
     again (``--split``, ``--split-by``, ``--split-seed`` as named). A damaged record names
     no split: one warning says the images may have moved (its own damage warning, saying
-    to record a split again, is not given: that is being done).
+    to record a split again, is not given: that is being done), and names ``kept``, the
+    copy of the file (:func:`harvester.folder_settings.keep_unread_record`).
     """
     if spec is None:
         return None
@@ -267,7 +277,8 @@ def _replaced_by(out_dir: Path, before: SplitRecord, spec: SplitSpec | None) -> 
             "%s",
             f"{before.damaged.replace(' is damaged ', ' could not be read ', 1)}, so the "
             f"split it recorded is unknown: images already in {index_path(out_dir)} may be "
-            f"in another split now that {spec.describe()} replaces it",
+            f"in another split now that {spec.describe()} replaces it"
+            + (f"; the file is kept as {kept}" if kept is not None else ""),
         )
         return None
     if before.spec is not None and before.spec != spec:

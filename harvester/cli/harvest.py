@@ -995,7 +995,8 @@ def _resumed_configs(
         saved = out / "runs" / recorded.run / "config.json"
         overrides = recorded_overrides(recorded)
         try:  # a saved file edited by hand: named, not an internal error or a nameless value
-            resolve_config(None, {k: v for k, v in overrides.items() if k in KEYS})
+            # (typed=False: a value is named by its key in config.json, not as a flag)
+            resolve_config(None, {k: v for k, v in overrides.items() if k in KEYS}, typed=False)
         except ConfigError as exc:
             error = UsageError(
                 f"cannot resume {out}: the settings its newest run saved in {saved} are "

@@ -892,7 +892,9 @@ def run_index(args: argparse.Namespace) -> int:
     states = [current_state(out)]
     for line in damaged_journal_lines(states[0].damaged_lines, out, by="index"):
         print(f"note: {line}", file=sys.stderr)
-    keys = given if given is not None else remembered_label_keys(out, states[0])
+    # What the write will find (said by it: a damaged record once, warn=False here); without
+    # keys given, the write reads them again under DIR's index lock, as it reads split.json.
+    keys = given if given is not None else remembered_label_keys(out, states[0], warn=False)
     if pin is not None and not keys:
         from harvester.label_ids import no_label_column
 
@@ -914,7 +916,7 @@ def run_index(args: argparse.Namespace) -> int:
     in_force: list[str] = []  # a pin recorded before (by the tasks of an array): said too
     rows = write_labelled_index(
         out,
-        keys,
+        given,
         states.pop(),
         absent=absent,
         written=written,
@@ -1149,7 +1151,8 @@ def _pin_or_drop(
 def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
     """The split given to ``harvester index`` (None: ``--no-split``; False: neither given).
 
-    Checked whole before anything is written, with the words of the harvest's refusals.
+    Checked whole before anything is written, with the words of the harvest's refusals
+    (``--split-by: says how to split, ...``, the flag named as the harvest names it).
     """
     from harvester.errors import ConfigError
     from harvester.splits import (
@@ -1162,27 +1165,22 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
 
     try:
         by = check_split_by(args.split_by)
-        if args.split is None:
+        none = args.split is not None and args.split.strip().lower() == NO_SPLIT
+        if args.split is None or none:  # (--split none: as a config file's split = "none")
+            dropped = "--no-split" if args.no_split else "--split none" if none else None
             if by is not None or args.split_seed is not None:
                 flag = "--split-by" if by is not None else "--split-seed"
-                if args.no_split:  # (a hint to add --split read as if it was not seen)
+                if dropped:  # (a hint to add --split read as if it was not seen)
                     raise UsageError(
-                        f"{flag} says how to split, but the split is dropped (--no-split)",
-                        hint=f"leave out {flag} with --no-split, or give --split "
+                        f"{flag}: says how to split, but the split is dropped ({dropped})",
+                        hint=f"leave out {flag} with {dropped}, or give --split "
                         "NAME=FRACTION,... in its place",
                     )
                 raise UsageError(
-                    f"{flag} says how to split, but no split is given",
+                    f"{flag}: says how to split, but no split is given",
                     hint="add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1",
                 )
-            return None if args.no_split else False
-        if args.split.strip().lower() == NO_SPLIT:  # (as a config file's split = "none")
-            if by is not None or args.split_seed is not None:
-                raise UsageError(
-                    "--split-by and --split-seed say how to split, but --split none drops it",
-                    hint="give --split NAME=FRACTION,... or drop them",
-                )
-            return None
+            return None if dropped else False
         return SplitSpec(parse_split(args.split), by or DEFAULT_SPLIT_BY, args.split_seed or 0)
     except ConfigError as exc:
         flag = "--" + (exc.key or "split").replace("_", "-")

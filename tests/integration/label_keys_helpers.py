@@ -64,6 +64,7 @@ def damage_record(record: Path, damage: bytes | None) -> None:
 DAMAGES = [
     (b'{"label_keys": ["Gene', "not JSON, 21 bytes"),
     (b'{"label_keys": "Gene Symbol"}', "not an object with a list of label_keys"),
+    (b'{"label_keys": ["Gene Symbol"], "at": 1, "runs": "all"}', "'runs' is not a list"),
     (b"", "not JSON, 0 bytes"),
     (None, "cannot be read (Is a directory)"),
 ]

@@ -38,6 +38,8 @@ from harvester.emulator import EmulatorThread
 from harvester.folder_settings import carry_label_keys, remember_label_keys
 
 __all__ = ["plate"]  # the fixture, used by name
+#: A run id, as harvester.layout.new_run_id makes them.
+RUN = "20261127T120000Z-0a1b2c"
 
 
 def test_index_with_keys_says_it_records_them(plate: Path) -> None:
@@ -146,7 +148,8 @@ def test_a_damaged_record_is_one_warning_line(plate: Path, damage: bytes | None,
     """A damaged label_keys.json: ``harvester index`` still writes index.csv (exit 0) with
     one warning naming the file and how to record the keys again, no traceback, taking the
     keys of the newest run that set any (here none: a plain index). ``--label-key`` writes
-    a good record in its place; a folder in its place is one error line."""
+    a good record in its place, the damaged file kept beside with one warning; a folder in
+    its place is one error line."""
     record = plate / "label_keys.json"
     damage_record(record, damage)
     result = index(plate)
@@ -163,15 +166,26 @@ def test_a_damaged_record_is_one_warning_line(plate: Path, damage: bytes | None,
         assert (plate / "index.csv").read_bytes() == before  # refused before any write
         record.rmdir()
     fixed = index(plate, "--label-key", GENE)
-    assert problem_lines(fixed.stderr) == []
+    kept = list(plate.glob("label_keys.edited-*.json"))
+    if damage is None:  # (the folder is gone: nothing to keep)
+        assert problem_lines(fixed.stderr) == [] and kept == []
+    else:
+        assert [p.read_bytes() for p in kept] == [damage]
+        (line,) = problem_lines(fixed.stderr)
+        assert line.endswith(
+            f"{record} is not a record harvester can read (damaged, or a file of your own): "
+            f"kept it as {kept[0]}; harvester keeps its own label_keys.json there (keep your "
+            "own files under other names)"
+        )
     assert any(labels(plate).values())
     assert index(plate).stderr == ""
     assert any(labels(plate).values())
 
 
 def test_the_record_holds_nothing_secret(emulator: EmulatorThread, tmp_path: Path) -> None:
-    """label_keys.json holds the keys, when and by what command: no server URL, header or
-    cookie of the harvest (it sits in a folder people share); no temp file is left."""
+    """label_keys.json holds the keys, when, by what command and the runs it came after
+    (their ids): no server URL, header or cookie of the harvest (it sits in a folder people
+    share); no temp file is left."""
     out = tmp_path / "secret"
     config = tmp_path / "private.toml"
     config.write_text(
@@ -187,7 +201,8 @@ def test_the_record_holds_nothing_secret(emulator: EmulatorThread, tmp_path: Pat
     index(out, "--label-key", GENE, "--label-key", "Phenotype")
     text = (out / "label_keys.json").read_text(encoding="utf-8")
     record = json.loads(text)
-    assert set(record) == {"label_keys", "at", "at_utc", "by"}
+    assert set(record) == {"label_keys", "at", "at_utc", "by", "runs"}
+    assert record["runs"] == sorted(p.name for p in (out / "runs").iterdir())
     assert record["label_keys"] == [GENE, "Phenotype"] and record["by"] == "harvester index"
     for secret in ("s3cr3t", "c00kie", emulator.base_url, "127.0.0.1"):
         assert secret not in text
@@ -224,29 +239,66 @@ def test_a_harvest_carries_its_keys_over_a_record_of_others(tmp_path: Path) -> N
     """What a rerun given ``--label-key`` that recorded nothing does before its saved
     config goes (see the pipeline): a record of other keys made before it started takes
     its keys; no record, or one of the same keys, is left as it is (an hourly rerun
-    rewrites nothing)."""
+    rewrites nothing). Before: the record did not see the run (no ``runs/RUN``), even
+    with the run's clock behind the record's."""
     record = tmp_path / "label_keys.json"
-    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest", started=0) is False
+    carry = {"by": "harvester harvest", "run": RUN, "started": time.time() - 3600}
+    assert carry_label_keys(tmp_path, ["Phenotype"], **carry) is False
     assert not record.exists()
     remember_label_keys(tmp_path, [GENE], by="harvester index")
-    started = time.time() + 1
-    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest", started=started)
+    (tmp_path / "runs" / RUN).mkdir(parents=True)  # the rerun starts: its config saved
+    assert carry_label_keys(tmp_path, ["Phenotype"], **carry)
     written = record.read_bytes()
     assert json.loads(written)["label_keys"] == ["Phenotype"]
     assert json.loads(written)["by"] == "harvester harvest"
-    assert not carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest", started=started)
+    assert not carry_label_keys(tmp_path, ["Phenotype"], **carry)
     assert record.read_bytes() == written
     record.write_bytes(b"junk")
-    assert carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest", started=started)
+    assert carry_label_keys(tmp_path, ["Phenotype"], **carry)
     assert json.loads(record.read_bytes())["label_keys"] == ["Phenotype"]
 
 
 def test_a_harvest_keeps_keys_recorded_while_it_ran(tmp_path: Path) -> None:
     """``harvester index --label-key`` given while a rerun with other keys went on was
-    given last: the rerun's end (its config removed) leaves that record as it is."""
-    started = time.time() - 60  # the rerun began a minute ago
+    given last: the rerun's end (its config removed) leaves that record as it is, even
+    where the rerun's node clock ran an hour ahead of the record's."""
+    (tmp_path / "runs" / RUN).mkdir(parents=True)  # the rerun began: its config saved
     remember_label_keys(tmp_path, [GENE], by="harvester index")
     record = (tmp_path / "label_keys.json").read_bytes()
-    assert not carry_label_keys(tmp_path, ["Phenotype"], by="harvester harvest", started=started)
+    started = time.time() + 3600
+    assert not carry_label_keys(
+        tmp_path, ["Phenotype"], by="harvester harvest", run=RUN, started=started
+    )
     assert (tmp_path / "label_keys.json").read_bytes() == record
     assert json.loads(record)["label_keys"] == [GENE]
+
+
+def _shift_record(out: Path, seconds: float) -> None:
+    """Move ``label_keys.json``'s time by ``seconds``: written on a host whose clock is off
+    from the compute nodes' (a login node's, for ``harvester index``)."""
+    path = out / "label_keys.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["at"] += seconds
+    path.write_text(json.dumps(record), encoding="utf-8")
+
+
+def test_the_keys_given_last_win_whatever_the_clocks(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A run and ``harvester index --label-key`` on hosts whose clocks disagree by an hour:
+    the keys given last still win, both ways. The record given after a run wins over the
+    run's keys where the record's clock ran behind; a run started after the record wins
+    where the record's clock ran ahead."""
+    out = tmp_path / "clocks"
+    harvest(emulator, out, "--label-key", "Phenotype", "--quiet")
+    by_phenotype = labels(out)
+    index(out, "--label-key", GENE)
+    by_gene = labels(out)
+    assert by_gene != by_phenotype
+    _shift_record(out, -3600)
+    index(out)
+    assert labels(out) == by_gene
+    _shift_record(out, +7200)  # an hour ahead of now
+    harvest(emulator, out, "--label-key", "Phenotype", "--artifacts", "thumbnail,metadata")
+    index(out)
+    assert labels(out) == by_phenotype

@@ -388,7 +388,7 @@ def test_a_new_split_over_a_damaged_record_warns_once(
 ) -> None:
     """``harvester index DIR --split`` over a split.json edited into junk records the new
     split and says in one warning line that the old split is unknown, so images may have
-    moved; the next write says nothing."""
+    moved, naming the copy of the junk kept beside; the next write says nothing."""
     out = copy_of(screen)
     (out / "split.json").write_text('{"split": "train=2"')
     result = index(out, "--split", "train=0.5,test=0.5")
@@ -397,6 +397,9 @@ def test_a_new_split_over_a_damaged_record_warns_once(
     assert f"{out / 'split.json'} could not be read" in warnings[0]
     assert "may be in another split now" in warnings[0]
     assert "split train=0.5,test=0.5 by well, seed 0" in warnings[0]
+    (kept,) = out.glob("split.edited-*.json")
+    assert warnings[0].endswith(f"; the file is kept as {kept}")
+    assert kept.read_text() == '{"split": "train=2"'
     assert set(splits_of(out).values()) == {"train", "test"}
     again = index(out)
     assert "WARNING" not in again.stderr, again.stderr
@@ -428,8 +431,40 @@ def test_index_how_to_split_with_no_split_says_the_split_is_dropped(
     result = cli("index", str(tmp_path), *flag, "--no-split")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"error: {flag[0]} says how to split, but the split is dropped (--no-split)",
+        f"error: {flag[0]}: says how to split, but the split is dropped (--no-split)",
         f"hint: leave out {flag[0]} with --no-split, or give --split NAME=FRACTION,... in its "
         "place",
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag", [["--split-by", "plate"], ["--split-seed", "3"]])
+def test_how_to_split_without_a_split_is_said_alike_by_harvest_and_index(
+    tmp_path: Path, flag: list[str]
+) -> None:
+    """``--split-by``/``--split-seed`` without ``--split``: ``harvester index`` and a harvest
+    refuse it in the same words (exit 2, nothing written), the flag named as typed."""
+    line = f"error: {flag[0]}: says how to split, but no split is given"
+    by_index = cli("index", str(tmp_path), *flag)
+    out = tmp_path / "never"
+    by_harvest = cli(
+        "harvest", "--base-url", "http://127.0.0.1:9", "--plate", str(FIELDS_PLATE),
+        "--out", str(out), *flag,
+    )  # fmt: skip
+    for result in (by_index, by_harvest):
+        assert result.returncode == 2
+        assert result.stderr.splitlines()[0] == line, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_index_how_to_split_with_split_none_names_the_flag_given(tmp_path: Path) -> None:
+    """``harvester index DIR --split none --split-seed 3``: refused naming the flag given
+    and the split dropped, in the words of ``--no-split``'s refusal (not both flags)."""
+    result = cli("index", str(tmp_path), "--split", "none", "--split-seed", "3")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: --split-seed: says how to split, but the split is dropped (--split none)",
+        "hint: leave out --split-seed with --split none, or give --split NAME=FRACTION,... "
+        "in its place",
     ]
     assert list(tmp_path.iterdir()) == []

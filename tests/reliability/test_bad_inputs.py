@@ -277,10 +277,15 @@ CASES: dict[str, Case] = {
         ("plates",),
     ),
     "config-negative-rate": Case(
-        _config('base_url = "{emulator}"\nprojects = [51]\nrate = -1\n'), ("rate",)
+        _config('base_url = "{emulator}"\nprojects = [51]\nrate = -1\n'), ("c.toml: rate: -1",)
     ),
     "config-zero-concurrency": Case(
-        _config('base_url = "{emulator}"\nprojects = [51]\nconcurrency = 0\n'), ("concurrency",)
+        _config('base_url = "{emulator}"\nprojects = [51]\nconcurrency = 0\n'),
+        ("c.toml: concurrency: 0 must be an integer of at least 1",),
+    ),
+    "config-zero-timeout": Case(
+        _config('base_url = "{emulator}"\nprojects = [51]\ntimeout = 0\n'),
+        ("c.toml: timeout: 0.0 must be a positive number of seconds",),
     ),
     "config-bad-toml": Case(_config("projects = [51\n"), ("c.toml",)),
     "config-bad-shard": Case(
@@ -307,8 +312,15 @@ CASES: dict[str, Case] = {
         ("c.toml: cookies", "sessionid"),
     ),
     "flag-bad-artifact": Case(_h("--project", "51", "--artifacts", "thumb,render"), ("thumb",)),
-    "flag-zero-timeout": Case(_h("--project", "51", "--timeout", "0"), ("timeout",)),
-    "flag-rate-word": Case(_h("--project", "51", "--rate", "fast"), ("rate",)),
+    # A flag's value is named by the flag typed, as a config file's is by the file and key.
+    "flag-zero-timeout": Case(
+        _h("--project", "51", "--timeout", "0"),
+        ("--timeout: 0.0 must be a positive number of seconds",),
+    ),
+    "flag-zero-burst": Case(
+        _h("--project", "51", "--burst", "0"), ("--burst: 0 must be an integer of at least 1",)
+    ),
+    "flag-rate-word": Case(_h("--project", "51", "--rate", "fast"), ("--rate: 'fast'",)),
     # --- ids files ----------------------------------------------------------------------------
     "ids-file-junk-line": Case(
         _h("--ids-from", "{dir}/ids.txt"),

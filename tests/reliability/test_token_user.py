@@ -156,7 +156,7 @@ def test_a_token_cut_short_before_any_host_name_is_refused_unshown(
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     first = proc.stderr.splitlines()[0]
-    assert first.startswith(f"error: base_url: 'http://REDACTED@{host}/': a '/'"), first
+    assert first.startswith(f"error: --base-url: 'http://REDACTED@{host}/': a '/'"), first
     assert not _leaked(proc.stdout + proc.stderr) and "tail" not in proc.stderr
     assert not out.exists()
 
@@ -178,7 +178,7 @@ def test_a_mistyped_url_refused_as_no_url_shows_no_token(typed: str) -> None:
     proc = cli("harvest", "--base-url", typed, "--plate", str(SMALL_PLATE), "--out", "unused")
     assert proc.returncode == 2, proc.stderr
     first = proc.stderr.splitlines()[0]
-    assert first.startswith("error: base_url: '") and "is not an http(s) URL" in first, first
+    assert first.startswith("error: --base-url: '") and "is not an http(s) URL" in first, first
     assert f"{REDACTED}@" in first and not _leaked(proc.stderr), first
     assert "tok/" not in first and "k3y" not in first, first
 

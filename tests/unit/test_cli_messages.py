@@ -658,7 +658,7 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
             "",
             ("--rate", "-1"),
             [
-                "error: rate: -1 must be a positive number of requests per second",
+                "error: --rate: -1 must be a positive number of requests per second",
                 "hint: use --rate none to lift the limit",
             ],
         ),
@@ -668,7 +668,7 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
         (
             "concurrency = 4\n",
             ("--concurrency", "0"),
-            ["error: concurrency: 0 must be an integer of at least 1"],
+            ["error: --concurrency: 0 must be an integer of at least 1"],
         ),
         (
             'window = "odd"\n',

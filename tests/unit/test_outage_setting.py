@@ -38,13 +38,13 @@ def test_config_key_default_and_saved_config() -> None:
 
 
 def test_a_bad_value_is_one_error_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    """--outage-wait 5x: exit 2, one error line naming the setting, a hint, no folder."""
+    """--outage-wait 5x: exit 2, one error line naming the flag, a hint, no folder."""
     out = tmp_path / "d"
     code = main(["harvest", "--image", "1", "--out", str(out), "--outage-wait", "5x"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.splitlines() == [
-        "error: outage_wait: '5x' is not a duration (seconds, or a number with s, m, h or d)",
+        "error: --outage-wait: '5x' is not a duration (seconds, or a number with s, m, h or d)",
         "hint: e.g. 30m, 2h, 90s, or 0",
     ]
     assert not out.exists()

@@ -127,16 +127,16 @@ def test_a_task_runs_with_the_flags_against_the_emulator(
     ("bad", "needle"),
     [
         # harvest's own messages (its parsers, then HarvestConfig), not "unrecognized arguments"
-        (["--timeout", "-1"], "error: timeout: -1.0 must be a positive number"),
-        (["--timeout", "nan"], "error: timeout: nan must be a positive number"),
+        (["--timeout", "-1"], "error: --timeout: -1.0 must be a positive number"),
+        (["--timeout", "nan"], "error: --timeout: nan must be a positive number"),
         (["--min-speed", "x"], "error: argument --min-speed: 'x' is not a number"),
-        (["--min-speed", "inf"], "error: min_speed: inf must be 0"),
+        (["--min-speed", "inf"], "error: --min-speed: inf must be 0"),
         (["--window", "bogus"], "error: argument --window: invalid choice: 'bogus'"),
-        (["--max-retries", "-1"], "error: max_retries: -1 must be an integer >= 0"),
+        (["--max-retries", "-1"], "error: --max-retries: -1 must be an integer >= 0"),
         (["--max-retries", "two"], "error: argument --max-retries: 'two' is not an integer"),
-        (["--burst", "0"], "error: burst: 0 must be an integer of at least 1"),
-        (["--outage-wait", "5x"], "error: outage_wait: '5x' is not a duration"),
-        (["--thumbnail-size", "0"], "error: thumbnail_size: 0 must be an integer of at least 1"),
+        (["--burst", "0"], "error: --burst: 0 must be an integer of at least 1"),
+        (["--outage-wait", "5x"], "error: --outage-wait: '5x' is not a duration"),
+        (["--thumbnail-size", "0"], "error: --thumbnail-size: 0 must be an integer of at least 1"),
         (["--no-labels", "--where", "Gene=PLK1"], "error: --where: selecting by annotation needs"),
     ],
 )

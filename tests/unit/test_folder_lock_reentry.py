@@ -1,0 +1,44 @@
+"""``folder_lock`` is reentrant within a thread, and still excludes other threads.
+
+An index write holds DIR's index lock from its read of ``split.json`` to its last table, and
+each table's write takes the lock again: ``flock`` locks an open file, so that second open
+waited for its own thread (then went on unlocked). Other threads must still wait.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from harvester.index import INDEX_LOCK
+from harvester.runlock import folder_lock
+
+
+def other_thread_gets(out: Path, wait: float) -> bool:
+    """Whether another thread takes DIR's index lock within ``wait`` seconds."""
+    got: list[bool] = []
+
+    def take() -> None:
+        with folder_lock(out, INDEX_LOCK, wait=wait) as held:
+            got.append(held)
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    thread.join(wait + 10)
+    assert not thread.is_alive() and len(got) == 1
+    return got[0]
+
+
+def test_a_nested_block_holds_at_once_and_others_still_wait(tmp_path: Path) -> None:
+    """The same lock taken again inside a block of one thread is held at once (no wait);
+    after the inner block ends the outer still holds it, and another thread gets it only
+    once the outer block ends."""
+    with folder_lock(tmp_path, INDEX_LOCK, wait=5) as outer:
+        assert outer
+        began = time.monotonic()
+        with folder_lock(tmp_path, INDEX_LOCK, wait=5) as inner:
+            assert inner
+        assert time.monotonic() - began < 1.0
+        assert not other_thread_gets(tmp_path, 0.3)
+    assert other_thread_gets(tmp_path, 5)
