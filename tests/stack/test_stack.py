@@ -113,13 +113,27 @@ def _truth(emu: EmulatorThread, imgdata: dict[str, Any], window: str) -> np.ndar
     return truth
 
 
+def _unsqueezed(tif: tifffile.TiffFile) -> tuple[Any, str, tuple[int, ...]]:
+    """The first series with its singleton dimensions kept: the series, its axes, its shape.
+
+    tifffile 2026.5.2 removed a series' two states (``get_axes(False)``,
+    ``get_shape(False)``): an unsqueezed series is asked for as such
+    (``tif.series(squeeze=False)``). Python 3.12+ installs get that tifffile, 3.11 an
+    older one, so the tests read the file either way.
+    """
+    if callable(tif.series):
+        series = tif.series(squeeze=False)[0]
+        return series, series.axes, series.shape
+    series = tif.series[0]
+    return series, series.get_axes(False), series.get_shape(False)
+
+
 def _read(path: Path) -> tuple[np.ndarray, str, dict[str, Any], int]:
     """Data (TZCYX, singletons kept), axes, parsed OME-XML and number of levels."""
     with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
+        series, axes, _shape = _unsqueezed(tif)
         data = tif.asarray(squeeze=False)
         ome = tifffile.xml2dict(tif.ome_metadata)["OME"]
-        axes = series.get_axes(False)
         if axes.endswith("S"):  # one sample per pixel: drop tifffile's samples axis
             data, axes = data[..., 0], axes[:-1]
         return data, axes, ome, len(series.levels)
@@ -232,8 +246,8 @@ async def test_tiled_image_pyramid(
     emu = make_emulator(preset="tiled", mode="microservice")
     path, imgdata = await _harvest(emu, TILED_OVER_IMAGE_ID, tmp_path / "out")
     with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        assert series.get_shape(False)[:5] == (1, 1, 3, 3100, 3400)
+        series, _axes, shape = _unsqueezed(tif)
+        assert shape[:5] == (1, 1, 3, 3100, 3400)
         assert len(series.levels) == imgdata["levels"] == TILED_OVER_LEVELS
         assert tif.pages[0].is_tiled and tif.pages[0].tilewidth == 512
         schema.validate(tif.ome_metadata)
