@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import anyio
-from harvest_helpers import DEMO_SCREEN, run_cli
+from harvest_helpers import DEMO_SCREEN, run_cli, run_lock_held
 
 from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
@@ -47,8 +47,9 @@ async def test_status_shows_how_far_a_running_walk_is(
 ) -> None:
     """While a sampled walk lists a slow server's screen, the line kept for status says how
     many plates are listed and images found, and status says the walk is "still running"
-    (its run holds the lock); once the run is stopped, the walk is "stopped"."""
-    emu = make_emulator(preset="demo", latency_ms=150)
+    (its run holds the lock); once the run is stopped, the walk is "stopped", and with
+    another run holding the lock, "still running, or stopped" (that run is not the walk's)."""
+    emu = make_emulator(preset="demo", latency_ms=400)  # a walk of ~20 s: stopped long before
     out = tmp_path / "d"
     live = out / "locks" / "all.progress"
     log = io.StringIO()
@@ -81,13 +82,16 @@ async def test_status_shows_how_far_a_running_walk_is(
     lines = status[0].splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("running now: "))
     latest = re.fullmatch(r"  latest progress line, \d+s ago: (.*)", lines[at + 1])
-    assert latest is not None and WALKING.match(latest[1]), status[0]
-    assert int(WALKING.match(latest[1])[1]) >= listed  # type: ignore[index]
+    shown_walk = WALKING.match(latest[1]) if latest is not None else None
+    assert shown_walk is not None and int(shown_walk[1]) >= listed, status[0]
     walk = [line for line in lines if line.startswith(f"walk of --screen {DEMO_SCREEN} (run ")]
     assert len(walk) == 1 and " has not finished: still running; the images " in walk[0], walk
     assert any(WALKING.match(line) for line in log.getvalue().splitlines())  # a log says it too
     after = collect_status(out).format_text()
     assert " has not finished: stopped; " in after and "running now" not in after, after
+    with run_lock_held(out, None):  # another run holds DIR now: not the walk's own
+        other = collect_status(out).format_text()
+    assert " has not finished: still running, or stopped; " in other, other
 
 
 async def test_a_terminal_shows_the_walk_beside_images_found(
