@@ -344,7 +344,8 @@ class StatusReport:
     #: unfinished walk may be running, and is not said to have stopped.
     locks_unknown: bool = False
     #: Of those, the ones that keep a progress line (:meth:`harvester.progress.Progress.publish`):
-    #: ``{"running": <as in running>, "line": "progress (3h07m): ...", "age": seconds}``.
+    #: ``{"running": <as in running>, "line": "progress (3h07m): ...", "age": seconds}``,
+    #: with ``"run": ID`` when the file names its run (its walk is then marked running).
     running_progress: list[dict[str, Any]] = field(default_factory=list)
     #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
     #: (:func:`harvester.slurm.script_queue`; empty without ``squeue``).
