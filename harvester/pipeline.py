@@ -141,6 +141,9 @@ logger = logging.getLogger(__name__)
 #: Bodies fetched by the preflight checks, keyed by (kind, id), reused by the walk.
 Prefetched = dict[tuple[str, int], Any]
 
+#: The walk's targets are shown in its progress line up to this many characters (a resume
+#: of a hundred plates, or a long --ids-from path, would fill the line).
+WALK_TARGETS_SHOWN = 60
 #: A probe answer larger than this is not OMERO's small API root document.
 PROBE_MAX_BYTES = 64 * 1024
 #: The probe's time limit at most (an unreachable host should fail in seconds).
@@ -194,7 +197,8 @@ class ProgressSink(Protocol):
     def waiting(
         self, reason: str | None, seconds: float, next_check: float | None = None
     ) -> None: ...
-    def publish(self, path: Path) -> None: ...
+    def walking(self, describe: Callable[[], str] | None) -> None: ...
+    def publish(self, path: Path, run: str = "") -> None: ...
 
 
 class _NoProgress:
@@ -225,7 +229,10 @@ class _NoProgress:
     def waiting(self, reason: str | None, seconds: float, next_check: float | None = None) -> None:
         return None
 
-    def publish(self, path: Path) -> None:
+    def walking(self, describe: Callable[[], str] | None) -> None:
+        return None
+
+    def publish(self, path: Path, run: str = "") -> None:
         return None
 
 
@@ -1595,11 +1602,13 @@ class Harvest:
                 labels_for=self._sample_reuse.needed if self._sample_reuse else None,
                 said_in_summary=True,
             )
+            targets = cfg.walk_targets(self.summary.run_id)
+            describe = self._walk_text(targets, walker.stats)
+            walker.on_listed = lambda: self.progress.walking(describe)
             if self._sample_reuse is not None:
                 self._sample_reuse.ask = walker.labels_of
             self.walk_stats = walker.stats
             store = self._store  # None in a dry run: nothing is journaled
-            targets = cfg.walk_targets(self.summary.run_id)
             if store is not None:
                 self._walk_before = store.state.walks.get((targets, cfg.shard))
                 await store.record_walk(targets, cfg.shard, finished=False)
@@ -1615,8 +1624,31 @@ class Harvest:
                 images=cfg.images,
                 ids_file=self._ids_file,
             )
+            self.progress.walking(None)
             # The walk listed all it could; journaled once every image it sent is (_pipeline).
             self._walk_ended = targets
+
+    def _walk_text(self, targets: str, stats: WalkStats) -> Callable[[], str]:
+        """What the progress says of the walk while it lists (:meth:`ProgressSink.walking`):
+        ``walking --screen 1601: 188 of 1,200 plates listed, 225,600 images found``, with
+        the images selected so far under a selection (a ``--sample``: none until the walk
+        is over, which says why the run fetches nothing yet)."""
+        if len(targets) > WALK_TARGETS_SHOWN:  # (a resume of many targets, a long path)
+            targets = targets[: WALK_TARGETS_SHOWN - 3] + "..."
+        head = f"walking {targets}: " if targets else "walking: "
+        selection = self._selection
+        chosen = self.select_stats
+
+        def describe() -> str:
+            text = head + stats.listed_text()
+            if not selection.active:
+                return text
+            text += f", {chosen.selected:,} selected"
+            if selection.sample is not None and not chosen.selected:
+                text += " (the sample is chosen once every image is listed)"
+            return text
+
+        return describe
 
     async def _produce_plan(self, send: ObjectSendStream[ImageRef]) -> None:
         from harvester.plan import read_plan, read_plan_info
@@ -1880,7 +1912,9 @@ class Harvest:
             self._store_opened = self.summary.store_opened = True
             self._store = store
             # Beside the run lock: `harvester status` shows it while the lock is held.
-            self.progress.publish(self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard)))
+            self.progress.publish(
+                self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard)), run=run_id
+            )
             self._journal_state = store.state
             self._note_runs_without_labels(store.state)
             self._note_damaged_journals(store.state)

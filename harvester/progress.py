@@ -20,6 +20,11 @@ first event after the interval (a run with nothing happening prints nothing new)
 The same line goes to a file of the output folder (:meth:`Progress.publish`), bars or not,
 and at once when a pause for a server down begins, ends or checks: ``harvester status`` shows it
 from another shell, with its age.
+
+While the walk lists its targets (:meth:`Progress.walking`), the line and the ``images found``
+bar say how far it is (``walking --screen 1601: 188 of 1,200 plates listed, ...``): a sampled
+harvest lists a whole screen before it fetches an image, minutes or hours in which nothing
+else moves.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -92,8 +97,13 @@ class Progress:
         self._next_check: float | None = None  # seconds to the pause's next check, when told
         #: Seconds of the pauses that have ended: no work was possible then (:meth:`time_left`).
         self._paused = 0.0
-        #: Where the latest progress line is kept for ``harvester status`` (:meth:`publish`).
+        #: While the walk lists targets: what it has listed, as text (:meth:`walking`).
+        self._walk: Callable[[], str] | None = None
+        self._last_walk_shown = 0.0
+        #: Where the latest progress line is kept for ``harvester status`` (:meth:`publish`),
+        #: and the line under it there (``run ID``: status tells that run's walk running).
         self._live: Path | None = None
+        self._live_tail = ""
         #: After a failed write of it, no other is tried before this time (monotonic).
         self._live_retry_at = 0.0
         self._publish_retry = publish_retry
@@ -313,12 +323,46 @@ class Progress:
     def _show_pause(self, seconds: float) -> None:
         """The pause's state as the ``images found`` bar's postfix (cleared once it ends)."""
         if self._waiting is None:
-            if self._images_bar is not None and self._images_bar.postfix:
-                self._images_bar.set_postfix_str("", refresh=True)
+            if self._images_bar is not None and (self._images_bar.postfix or self._walk):
+                self._images_bar.set_postfix_str(self._walk() if self._walk else "", refresh=True)
             return
         if not self._bars:
             self.open()
         self._images_bar.set_postfix_str(self._pause_text(seconds), refresh=True)
+
+    def walking(self, describe: Callable[[], str] | None) -> None:
+        """The walk listed more (``describe()``: ``walking --screen 1601: 188 of 1,200 plates
+        listed, ...``) or, with None, ended. Called once a listing (never once an image), and
+        ``describe`` is asked only when the text is shown: a line due, a bar redrawn.
+
+        Why: a sampled harvest finds its images only once the whole walk is over, and on a
+        busy server that walk takes many minutes, in which its progress said "0 images found"
+        and ``status`` showed a line as old as the run. The walk's state now leads the
+        ``progress:`` line (and the line kept for ``status``, at the usual interval) and is
+        the ``images found`` bar's postfix on a terminal (a pause's takes its place meanwhile).
+        """
+        self._walk = describe
+        if self.enabled:
+            self._show_walk()
+        if self.lines or self._live is not None:
+            self._line()
+
+    def _show_walk(self) -> None:
+        """The walk's state as the ``images found`` bar's postfix, at most every
+        :data:`MIN_INTERVAL` (cleared once it ends; never over a pause's)."""
+        if self._waiting is not None:
+            return
+        if self._walk is None:
+            if self._images_bar is not None and self._images_bar.postfix:
+                self._images_bar.set_postfix_str("", refresh=True)
+            return
+        now = time.monotonic()
+        if self._bars and now - self._last_walk_shown < MIN_INTERVAL:
+            return
+        self._last_walk_shown = now
+        if not self._bars:
+            self.open()  # the walk answered: no early error can come alone any more
+        self._images_bar.set_postfix_str(self._walk(), refresh=True)
 
     def _pause_text(self, seconds: float) -> str:
         """``paused: server down since 10:31, next check in 40s (HTTP 503 ...)``."""
@@ -369,14 +413,17 @@ class Progress:
         paused = self._paused + (now - self._waiting[1] if self._waiting is not None else 0.0)
         return now - self._started - paused
 
-    def publish(self, path: Path) -> None:
+    def publish(self, path: Path, run: str = "") -> None:
         """Keep the latest progress line in ``path`` too, from now on (see the module's
-        docstring); written whole (a temporary file renamed), never read back.
+        docstring); written whole (a temporary file renamed), never read back. ``run``: the
+        run's id, kept on a line of its own under it (``run ID``), so that ``status`` can
+        tell the walk of the run holding the lock from a walk that stopped.
 
         Until the first line is due (:data:`LINE_INTERVAL` in) it says the run is starting.
         It said ``progress (0s): 0 images found``, which ``status`` showed for that whole
         first minute with its age ("40s ago"): a run that had found nothing."""
         self._live = path
+        self._live_tail = f"run {run}\n" if run else ""
         self._write_live(self._starting_text(), time.monotonic())
 
     def _starting_text(self) -> str:
@@ -398,7 +445,7 @@ class Progress:
             return
         temporary = self._live.with_name(self._live.name + ".tmp")
         try:
-            temporary.write_text(f"{text}\n", encoding="utf-8")
+            temporary.write_text(f"{text}\n{self._live_tail}", encoding="utf-8")
             os.replace(temporary, self._live)
         except OSError as exc:
             self._live_retry_at = now + self._publish_retry
@@ -434,8 +481,10 @@ class Progress:
             self.lines = False
 
     def _line_text(self, now: float) -> str:
-        """``progress (3h07m): 91,204 images found, ...``: the counts and the pause now."""
-        parts = [f"{plural(self.images, 'image', spec=',')} found"]
+        """``progress (3h07m): 91,204 images found, ...``: the counts and the pause now; while
+        the walk lists, its state instead of the images found (:meth:`walking`)."""
+        walk = self._walk
+        parts = [walk() if walk is not None else f"{plural(self.images, 'image', spec=',')} found"]
         if self.finished:
             done = f"{self.finished:,} finished"
             total = self.total

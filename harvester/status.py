@@ -347,7 +347,8 @@ class StatusReport:
     #: unfinished walk may be running, and is not said to have stopped.
     locks_unknown: bool = False
     #: Of those, the ones that keep a progress line (:meth:`harvester.progress.Progress.publish`):
-    #: ``{"running": <as in running>, "line": "progress (3h07m): ...", "age": seconds}``.
+    #: ``{"running": <as in running>, "line": "progress (3h07m): ...", "age": seconds}``,
+    #: with ``"run": ID`` when the file names its run (its walk is then marked running).
     running_progress: list[dict[str, Any]] = field(default_factory=list)
     #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
     #: (:func:`harvester.slurm.script_queue`; empty without ``squeue``).
@@ -723,9 +724,12 @@ class StatusReport:
                 where = f"(run {walks[0].get('run')})"
             # No harvest holds DIR: the walk stopped (a shard's task may run on another
             # node, whose lock a filesystem may not show, and without flock no lock shows:
-            # both keep both words).
+            # both keep both words). Its run holds a lock now: it runs.
             maybe = self.running or shards or self.locks_unknown
-            state = "still running, or stopped" if maybe else "stopped"
+            if all(w.get("running") for w in walks):
+                state = "still running"
+            else:
+                state = "still running, or stopped" if maybe else "stopped"
             ended = next((w["session_ended"] for w in walks if w.get("session_ended")), "")
             if ended:
                 state = f"stopped, the session its run sent had ended ({ended}): {SESSION_AGAIN}"
@@ -1738,6 +1742,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     report.running = [text for _name, text in held]
     report.locks_unknown = bool(report.walks) and not held and others_may_hold(out_dir, None)
     report.running_progress = _running_progress(out_dir, held)
+    _mark_running_walks(report.walks, report.running_progress)
     # One listing of the queue (scontrol ping, squeue -r) for the jobs queued and, below,
     # the tasks a silent log is checked against: each call may take seconds on a login node.
     queue: Queue | str | None = None
@@ -1954,7 +1959,8 @@ def _resume_line(
 
 
 def _running_progress(out_dir: Path, held: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """The progress line each running harvest keeps beside its lock, and its age (seconds).
+    """The progress line each running harvest keeps beside its lock, its age (seconds) and
+    the run's id (``run``, when the file names it: from the line ``run ID`` under it).
 
     Read only for locks held now, and only a file written since the lock was taken (the
     holder writes its "pid N on HOST" line in the lock file as it takes it): the file of a
@@ -1965,15 +1971,32 @@ def _running_progress(out_dir: Path, held: list[tuple[str, str]]) -> list[dict[s
     for name, running in held:
         path = out_dir / LOCKS_DIR / progress_name(name)
         try:
-            line = path.read_text(encoding="utf-8").strip()
+            text = path.read_text(encoding="utf-8").strip()
             written = path.stat().st_mtime
             taken = (out_dir / LOCKS_DIR / name).stat().st_mtime
         except (OSError, UnicodeDecodeError):  # an older harvester's run, or a moment too soon
             continue
         age = max(0.0, time.time() - written)
+        line, _, tail = text.partition("\n")
+        run = tail.strip().removeprefix("run ") if tail.strip().startswith("run ") else ""
         if line and written >= taken:
-            found.append({"running": running, "line": line, "age": round(age, 1)})
+            live = {"running": running, "line": line, "age": round(age, 1)}
+            found.append(live | ({"run": run} if run else {}))
     return found
+
+
+def _mark_running_walks(walks: list[dict[str, Any]], live: list[dict[str, Any]]) -> None:
+    """``"running": true`` on each unfinished walk whose run holds a run lock now (its id
+    is in the progress file beside that lock, :func:`_running_progress`).
+
+    Why: status said "still running, or stopped" of the walk of the very run it named as
+    "running now": a lock held says that some run works in DIR, not that it is the run of
+    that walk (a harvest of other targets, a resume that has not come to that walk yet).
+    """
+    runs = {p["run"] for p in live if p.get("run")}
+    for walk in walks:
+        if not walk.get("finished") and walk.get("run") in runs:
+            walk["running"] = True
 
 
 def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:

@@ -132,11 +132,37 @@ class WalkStats:
     plates: int = 0
     datasets: int = 0
     failures: list[WalkFailure] = field(default_factory=list)
+    #: Plates (datasets) the walk knows it has to list: those of the screens (projects)
+    #: listed so far, and those given as targets; and of them, those whose walk is over
+    #: (listed, or failed): how far a long walk is, for the progress (:meth:`listed_text`).
+    plates_known: int = 0
+    plates_listed: int = 0
+    datasets_known: int = 0
+    datasets_listed: int = 0
 
     def listed_every_image(self) -> bool:
         """No failure lost an image (none, or only ``study_only`` ones): the images found
         are all there are, so a ``--sample`` of them is the sample, and the total is known."""
         return all(f.study_only for f in self.failures)
+
+    def listed_text(self) -> str:
+        """``188 of 1,200 plates listed, 225,600 images found``: how far the walk is.
+
+        Why: a sampled harvest lists a whole screen before it fetches an image, which on a
+        busy server takes many minutes; its progress said "0 images found" all along.
+        """
+        parts = [
+            f"{listed:,} of {plural(known, kind, spec=',')} listed"
+            for listed, known, kind in (
+                (self.plates_listed, self.plates_known, "plate"),
+                (self.datasets_listed, self.datasets_known, "dataset"),
+            )
+            if known
+        ]
+        parts.append(f"{plural(self.images, 'image', spec=',')} found")
+        if self.failures:
+            parts.append(f"{plural(len(self.failures), 'listing', spec=',')} failed")
+        return ", ".join(parts)
 
 
 class SeenIds:
@@ -453,7 +479,10 @@ class Walker:
     """Expands targets into ImageRefs on ``send``; one instance per run.
 
     ``keep(ref)`` decides whether a found image goes to the queue (shard
-    filtering); ``on_image`` is called for every queued image (progress).
+    filtering); ``on_image`` is called for every queued image (progress);
+    ``on_listed`` after each listing that advanced the walk (a page of wells or images,
+    a screen's plates, a batch of ids), when :attr:`stats` has grown (progress too: once
+    a listing, never once an image).
     """
 
     def __init__(
@@ -471,6 +500,7 @@ class Walker:
         empty_labels_known: Callable[[int], bool] | None = None,
         labels_for: Callable[[int], bool] | None = None,
         said_in_summary: bool = False,
+        on_listed: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         # A harvest's summary says each failed listing (``walk failed: ...``), as it says
@@ -489,6 +519,7 @@ class Walker:
         self.study = study
         self.keep = keep
         self.on_image = on_image
+        self.on_listed = on_listed
         self.stats = WalkStats()
         self.seen = SeenIds()
         self.walk_concurrency = walk_concurrency
@@ -523,6 +554,11 @@ class Walker:
             if name is None:
                 name = str(((obj or {}).get("data") or {}).get("Name", ""))
         return obj, name
+
+    def _listed(self) -> None:
+        """A listing advanced the walk: tell ``on_listed``."""
+        if self.on_listed is not None:
+            self.on_listed()
 
     def _fail(self, what: str, exc: FetchError, *, study_only: bool = False) -> None:
         logger.log(self._fail_level, "walk of %s failed: %s", what, exc)
@@ -728,6 +764,9 @@ class Walker:
         ids_file: Path | None = None,
     ) -> WalkStats:
         """Walk every target; returns when every found image has been sent."""
+        plates, datasets = list(plates), list(datasets)
+        self.stats.plates_known += len(plates)
+        self.stats.datasets_known += len(datasets)
         async with anyio.create_task_group() as tg:
             for screen_id in screens:
                 await self.walk_screen(screen_id, tg)
@@ -863,7 +902,14 @@ class Walker:
         except FetchError as exc:
             self._fail(f"{kind} {object_id}", exc, study_only=items is not None)
             if items is None:
+                self._listed()
                 return
+        children_ids = sum(1 for child in items if isinstance(child.get("id"), int))
+        if kind == "screen":
+            self.stats.plates_known += children_ids
+        else:
+            self.stats.datasets_known += children_ids
+        self._listed()
         for child in items:
             if isinstance(child.get("id"), int):
                 tg.start_soon(
@@ -949,6 +995,7 @@ class Walker:
                             )
                         )
                 offset += len(wells)
+                self._listed()
                 # totalCount is exact on OMERO; without it, a short page is the last one.
                 if not wells or (offset >= total if total else len(wells) < urls.API_PAGE):
                     break
@@ -975,6 +1022,8 @@ class Walker:
                 await self._save("plate", plate_id, files)
         except FetchError as exc:
             self._fail(f"plate {plate_id}", exc, study_only=listed)
+        self.stats.plates_listed += 1
+        self._listed()
 
     # ------------------------------------------------------------ projects and datasets
     async def walk_project(self, project_id: int, tg: anyio.abc.TaskGroup) -> None:
@@ -1033,6 +1082,7 @@ class Walker:
                             labels=tuple(labels.get(item["id"], ())),
                         )
                     )
+                self._listed()
                 if len(chunk) < urls.WEBCLIENT_PAGE:
                     break
                 page += 1
@@ -1048,6 +1098,8 @@ class Walker:
                 )
         except FetchError as exc:
             self._fail(f"dataset {dataset_id}", exc)
+        self.stats.datasets_listed += 1
+        self._listed()
 
     # ------------------------------------------------------------ single images
     async def walk_images(self, image_ids: Sequence[int], *, names: bool = True) -> None:
@@ -1083,6 +1135,7 @@ class Walker:
             await self._emit(
                 make(image_id=image_id, image_name=name, labels=tuple(labels.get(image_id, ())))
             )
+        self._listed()  # (a batch of an ids file: once per 200 ids, not once an image)
 
 
 #: Why an id may be right yet not found: OMERO numbers each object type on its own, so a
