@@ -61,6 +61,38 @@ def test_status_names_a_run_without_shard_as_a_harvest_of_the_whole_set(
     assert json.loads(as_json.stdout)["running"] == [running], as_json.stdout
 
 
+def test_refusals_name_a_run_without_shard_as_status_does(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """While a harvest without --shard runs, a second one, a shard and harvester slurm are
+    refused naming it "a harvest of the whole set", as status does, not "without --shard"
+    (a flag nobody gave)."""
+    out = tmp_path / "d"
+    done = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE), "--out",
+        str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with run_lock_held(out, None) as holder:
+        again = run_cli("harvest", "--out", str(out), "-q")
+        shard = run_cli("harvest", "--out", str(out), "--shard", "0/2", "-q")
+        slurm = run_cli("slurm", "--out", str(out), "--plate", str(SMALL_PLATE), "--tasks", "2")
+    whole = f"in a harvest of the whole set (pid {holder.pid} on {socket.gethostname()})"
+    assert again.returncode == 75, again.stderr
+    assert again.stderr.splitlines()[0] == (
+        f"error: {out} is already being harvested by another process {whole}"
+    ), again.stderr
+    assert shard.returncode == 2, shard.stderr
+    assert shard.stderr.splitlines()[0] == (
+        f"error: {out} is being harvested by another process {whole}: shards of different "
+        "counts (or a harvest of the whole set) hold the same images"
+    ), shard.stderr
+    assert slurm.returncode == 2, slurm.stderr
+    assert f"error: {out} is being harvested by another process {whole}: " in slurm.stderr
+    for run in (again, shard, slurm):
+        assert "--shard (" not in run.stderr and "without --shard" not in run.stderr
+
+
 def test_status_rows_of_study_objects_do_not_read_as_files(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
