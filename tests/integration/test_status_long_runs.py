@@ -112,5 +112,46 @@ def test_status_rows_of_study_objects_do_not_read_as_files(
     assert rows["thumbnail"][:3] == ["80", "0", "0"]
     assert "plate" not in rows and "screen" not in rows
     assert (
-        "(study) rows count plates and screens saved in study/: one per object, not per file"
+        "(study) rows count plates and screens saved in study/: one per object, not per file; "
+        "the total and the writers count files, their bytes study/'s too"
     ) in status.stdout.splitlines(), status.stdout
+
+
+def test_status_totals_count_files_not_study_objects(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The total row, --json's totals and each writer's "N done" count files (80 thumbnails,
+    not 91 with 10 plates and a screen); study objects are said apart, the bytes are all."""
+    out = tmp_path / "d"
+    plan = run_cli(
+        "plan", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN), "--out",
+        str(out), "--artifacts", "thumbnail", "-q",
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stderr
+    done = run_cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
+    assert done.returncode == 0, done.stderr
+    status = run_cli("status", str(out))
+    data = json.loads(run_cli("status", str(out), "--json").stdout)
+    lines = status.stdout.splitlines()
+    total = next(line.split() for line in lines if line.startswith("total "))
+    every_byte = sum(kind["bytes"] for kind in data["kinds"].values())
+    assert total == ["total", "80", "0", "0", f"{every_byte:,}"], status.stdout
+    totals = data["totals"]
+    assert (totals["done"], totals["bytes"], totals["study"]) == (
+        80,
+        every_byte,
+        {"done": 11, "failed": 0},
+    )
+    writers = {w["writer"]: w for w in data["writers"]}
+    planner = next(w for name, w in writers.items() if name.endswith("-plan"))
+    harvester = next(w for name, w in writers.items() if not name.endswith("-plan"))
+    assert (planner["done"], planner["study_done"]) == (0, 11)
+    assert (harvester["done"], harvester["study_done"]) == (80, 0)
+    said = {line.split(" (run ")[0].strip(): line for line in lines if line.startswith("  ")}
+    assert said[planner["writer"]].endswith(
+        f": 0 done, 0 failed, {planner['bytes']:,} bytes; study objects: 11 saved"
+    ), status.stdout
+    assert said[harvester["writer"]].endswith(
+        f": 80 done, 0 failed, {harvester['bytes']:,} bytes"
+    ), status.stdout
+    assert sum(run["done"] for run in data["runs"].values()) == 80
