@@ -1259,52 +1259,18 @@ class Harvest:
         return copy
 
     def _no_ids_to_harvest(self) -> bool:
-        """Say an ``--ids-from`` source that held no id; True when it was the only target
-        of a resume's replay (nothing to do, DIR left as it is).
+        """Say an ``--ids-from`` source that held no id (:func:`no_ids_held`); True when it
+        was the only target of a resume's replay (nothing to do, DIR left as it is).
 
-        A pipe from a command that failed (``curl ... | jq ... | harvester harvest --ids-from
-        -``) gives no id: the run used to make a new DIR with an empty index and say nothing,
-        which read as success, and then a summary of zeros. Given as the only target, it is
-        refused (:class:`UsageError`, exit 2: there is nothing to harvest, as with no target
-        at all), before DIR is made or touched. Beside other targets, or in a resume's replay
-        of a saved set (an emptied ``retry.txt`` is no failure), it is one problem line
-        (``--quiet`` prints it too) and the run goes on.
-        """
-        cfg = self.cfg
-        if cfg.ids_from is None or self._ids_file is None or first_ids(self._ids_file, 1):
+        An emptied ``retry.txt`` replayed by a resume is no failure: that set gets one
+        problem line, not the refusal a command given it alone gets."""
+        if self._ids_file is None:
             return False
-        given = str(cfg.ids_from)
-        source = "standard input" if given == "-" else given
-        piped = given == "-" or self._ids_file != cfg.ids_from  # (copied: read once)
-        said = (
-            f"--ids-from {source} held no image id (it was empty, or only blank lines, "
-            "comments or a CSV header)"
+        alone = (
+            None if self.replay_of is None else f"nothing to harvest; {self.out} is left as it is"
         )
-        others = (
-            cfg.screens
-            or cfg.projects
-            or cfg.plates
-            or cfg.datasets
-            or cfg.images
-            or cfg.screen_names
-            or cfg.project_names
-        )
-        if not others and self.replay_of is None:
-            how = "one image id a line ('#' starts a comment), or a CSV/TSV with an image_id column"
-            raise UsageError(
-                f"{said}: nothing to harvest",
-                hint=f"did the command writing the ids fail? It must write {how}"
-                if piped
-                else f"give a file of {how}",
-            )
-        question = "; did the command writing the ids fail?" if piped else ""
-        if others:
-            outcome = "harvesting the other targets"
-        else:
-            outcome = f"nothing to harvest; {self.out} is left as it is"
-        logging.getLogger(PROBLEMS_LOGGER).warning("%s: %s%s", said, outcome, question)
-        self.summary.no_ids = not others
-        return not others
+        self.summary.no_ids = no_ids_held(self.cfg, self._ids_file, alone=alone)
+        return self.summary.no_ids
 
     def _head_start_plan(self) -> list[EarlyRequest]:
         """The image requests to send before the store is open (see :mod:`harvester.early`).
@@ -2222,7 +2188,67 @@ def _marks_unasked_labels(saved: Mapping[str, Any]) -> bool:
     return version >= (0, 1, 4)
 
 
-def copy_of_ids_source(path: Path | None) -> Path | None:
+#: What an ``--ids-from`` source holds, as the refusal of one that holds no id says it.
+IDS_FORMAT = "one image id a line ('#' starts a comment), or a CSV/TSV with an image_id column"
+
+
+def no_ids_held(
+    cfg: HarvestConfig,
+    read: Path | None = None,
+    *,
+    going_on: str = "harvesting the other targets",
+    alone: str | None = None,
+) -> bool:
+    """Say an ``--ids-from`` source that holds no id; True when it was the only target and
+    ``alone`` was given.
+
+    A pipe from a command that failed (``curl ... | jq ... | harvester harvest --ids-from
+    -``) gives no id: a harvest used to make a new DIR with an empty index and a summary of
+    zeros, and ``harvester plan`` an empty plan, all exit 0, which read as success. Given as
+    the only target it is refused (:class:`UsageError`, exit 2: there is nothing to do, as
+    with no target at all), before anything is made or touched; ``alone`` instead makes it
+    one problem line ending so (a resume's replay of a saved set: an emptied ``retry.txt``
+    is no failure). Beside other targets it is one problem line ending ``going_on``
+    (``--quiet`` prints it too), and the command goes on. One check for ``harvest``,
+    ``plan`` and ``slurm``, so that all three answer alike.
+
+    ``read``: where the ids are read (a temporary copy of a source readable once, see
+    :func:`copy_of_ids_source`); default ``cfg.ids_from``, which must then be readable again.
+    """
+    given = cfg.ids_from
+    path = read if read is not None else given
+    if given is None or path is None or first_ids(path, 1):
+        return False
+    stdin = str(given) in ("-", "/dev/stdin")
+    source = "standard input" if stdin else str(given)
+    piped = stdin or path != given  # (copied: readable once, so a command wrote it)
+    said = (
+        f"--ids-from {source} held no image id (it was empty, or only blank lines, "
+        "comments or a CSV header)"
+    )
+    others = (
+        cfg.screens
+        or cfg.projects
+        or cfg.plates
+        or cfg.datasets
+        or cfg.images
+        or cfg.screen_names
+        or cfg.project_names
+    )
+    if not others and alone is None:
+        raise UsageError(
+            f"{said}: nothing to harvest",
+            hint=f"did the command writing the ids fail? It must write {IDS_FORMAT}"
+            if piped
+            else f"give a file of {IDS_FORMAT}",
+        )
+    question = "; did the command writing the ids fail?" if piped else ""
+    outcome = going_on if others else (alone or "")
+    logging.getLogger(PROBLEMS_LOGGER).warning("%s: %s%s", said, outcome, question)
+    return not others
+
+
+def copy_of_ids_source(path: Path | None, command: str = "harvest") -> Path | None:
     """A temporary copy of an ``--ids-from`` source that can be read only once, else None.
 
     ``-`` (standard input; always copied, even a file redirected in: reopening /dev/stdin
@@ -2231,12 +2257,13 @@ def copy_of_ids_source(path: Path | None) -> Path | None:
     or a missing path are not (None: the run checks them where they are). The command line
     makes the copy before its event loop starts: the copy waits for the producer to end,
     and a Ctrl-C or SIGTERM meanwhile must interrupt that wait, which it cannot while the
-    event loop's own thread is blocked in the read.
+    event loop's own thread is blocked in the read. ``command``: the one a terminal on
+    standard input is told to pipe the ids into.
     """
     if path is None:
         return None
     if str(path) == "-":
-        return spool_ids_file(standard_input_ids("harvest"))
+        return spool_ids_file(standard_input_ids(command))
     if path.is_file() or path.is_dir() or not path.exists():
         return None
     return spool_ids_file(path)

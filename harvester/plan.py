@@ -541,8 +541,16 @@ async def plan_targets(
     on_image: Callable[[ImageRef], None] | None = None,
     say: Callable[[str], None] | None = None,
     on_wait: Callable[[str | None, float, float | None], None] | None = None,
+    ids_copy: Path | None = None,
 ) -> PlanInfo:
     """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
+
+    ``ids_copy``: the caller's copy of a ``--ids-from`` source readable once (standard
+    input, a pipe: :func:`~harvester.pipeline.copy_of_ids_source`, which the caller removes),
+    read instead of ``config.ids_from``; without it such a source is copied here. An
+    ``--ids-from`` source holding no id as the only target is refused as a harvest refuses
+    it (:func:`~harvester.pipeline.no_ids_held`), before DIR is made or touched: a plan of
+    nothing, exit 0, read as success after the command writing the ids had failed.
 
     Screen and project names are looked up once after the server check
     (:mod:`harvester.names`; ``say`` gets what each resolved to): the plan holds ids.
@@ -562,16 +570,43 @@ async def plan_targets(
     """
     import anyio
 
-    from harvester.client import Client
-    from harvester.outage import Outage
-    from harvester.pipeline import check_out_dir, client_settings, probe_server, unwrap_errors
+    from harvester.pipeline import check_out_dir, copy_of_ids_source, no_ids_held
 
     if not config.has_targets or config.from_plan is not None:
         raise UsageError(
             "nothing to plan: give targets (--screen, --project, --plate, --dataset, --image, "
             "--ids-from) or a config file that lists them"
         )
-    await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
+    own_copy = None
+    if ids_copy is None:  # (a pipe read to see whether it holds an id would be gone for the walk)
+        ids_copy = own_copy = await anyio.to_thread.run_sync(
+            copy_of_ids_source, config.ids_from, "plan"
+        )
+    try:
+        no_ids_held(config, ids_copy, going_on="planning the other targets")
+        await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
+        return await _plan_from(config, out_dir, ids_copy, force, argv, on_image, say, on_wait)
+    finally:
+        if own_copy is not None:
+            own_copy.unlink(missing_ok=True)
+
+
+async def _plan_from(
+    config: HarvestConfig,
+    out_dir: Path,
+    ids_file: Path | None,
+    force: bool,
+    argv: Sequence[str],
+    on_image: Callable[[ImageRef], None] | None,
+    say: Callable[[str], None] | None,
+    on_wait: Callable[[str | None, float, float | None], None] | None,
+) -> PlanInfo:
+    """:func:`plan_targets` once its targets are checked and DIR is ready: the server check,
+    the names, the walk (``ids_file``: where the ``--ids-from`` ids are read, if not there)."""
+    from harvester.client import Client
+    from harvester.outage import Outage
+    from harvester.pipeline import client_settings, probe_server, unwrap_errors
+
     outage = Outage(config.outage_wait, on_wait=on_wait)
     # One client for the check, the names and the walk: one set of limits, one pause.
     # unwrap_errors: a pause past outage_wait stops every worker of the walk with the same
@@ -585,7 +620,13 @@ async def plan_targets(
 
                 config = await resolve_target_names(config, client, say=say)
             info = await _walk_into_plan(
-                config, out_dir, client, force=force, argv=argv, on_image=on_image
+                config,
+                out_dir,
+                client,
+                force=force,
+                argv=argv,
+                on_image=on_image,
+                ids_file=ids_file,
             )
     return replace(info, outage_waited=outage.waited())
 
@@ -598,8 +639,11 @@ async def _walk_into_plan(
     force: bool,
     argv: Sequence[str],
     on_image: Callable[[ImageRef], None] | None,
+    ids_file: Path | None = None,
 ) -> PlanInfo:
-    """The walk of :func:`plan_targets`, through ``client``, into a new plan."""
+    """The walk of :func:`plan_targets`, through ``client``, into a new plan (``ids_file``:
+    where the ``--ids-from`` ids are read, a copy of a source readable once; else
+    ``config.ids_from``)."""
     import anyio
 
     from harvester import layout
@@ -657,7 +701,7 @@ async def _walk_into_plan(
                     plates=config.plates,
                     datasets=config.datasets,
                     images=config.images,
-                    ids_file=config.ids_from,
+                    ids_file=ids_file or config.ids_from,
                 )
 
         targets = {k: v for k, v in _targets_of(config).items() if v}

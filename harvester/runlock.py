@@ -97,10 +97,9 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
             logger.debug("no run lock (%s does not support flock: %s)", folder, exc)
             return None
         if exc.errno in FLOCK_HELD:
-            which = f"shard {shard}" if shard else "this folder"
+            which = _holder_text(lock_name(shard), holder, shard_prefix="as ")
             raise FolderBusyError(
-                f"{out_dir} is already being harvested ({which}) by another process"
-                + (f" ({holder})" if holder else ""),
+                f"{out_dir} is already being harvested by another process {which}",
                 hint="wait for it to finish or stop it, then run again to resume",
             ) from None
         raise
@@ -109,16 +108,16 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
     other = other_split_holding(out_dir, shard)
     if other is not None:
         os.close(fd)
-        # A run without --shard holds every image: no split can run beside it.
+        # A harvest of the whole set holds every image: no split can run beside it.
         hint = (
             "wait for it to finish"
-            if other.startswith("without --shard")
+            if other.startswith(WHOLE_SET_HOLDER)
             else "wait for it to finish, or use its --shard count (harvester slurm: the same"
             " --tasks)"
         )
         raise UsageError(
             f"{out_dir} is being harvested by another process {other}: shards of different"
-            " counts (or a run without --shard) hold the same images",
+            f" counts (or {WHOLE_SET_RUN}) hold the same images",
             hint=hint,
         )
     return fd
@@ -240,9 +239,9 @@ def _split_of(name: str) -> str | None:
 def other_split_holding(out_dir: Path, shard: str | None) -> str | None:
     """Who holds DIR with another split than ``shard``'s, or None.
 
-    As ``as shard 0/2 (pid N on HOST)`` or ``without --shard (...)``. Each lock file of
-    another split gets :func:`_probe`: it succeeds on a free file (left by an earlier
-    run) and fails on a held one. Files of ``shard``'s own split are not opened, so the
+    As ``as shard 0/2 (pid N on HOST)`` or ``in a harvest of the whole set (...)``. Each
+    lock file of another split gets :func:`_probe`: it succeeds on a free file (left by an
+    earlier run) and fails on a held one. Files of ``shard``'s own split are not opened, so the
     tasks of one job array never look at each other's locks. Also used by ``harvester
     slurm`` before it writes a script.
     """
@@ -289,6 +288,9 @@ def others_may_hold(out_dir: Path, own: str | None) -> bool:
 #: How ``harvester status`` names the run holding ``all.lock``: "running now: without
 #: --shard (pid N on HOST)" named a flag not given, not the run.
 WHOLE_SET_RUN = "a harvest of the whole set"
+#: ... and how the refusals of another run name it, in the same words: "DIR is being
+#: harvested by another process in a harvest of the whole set (pid N on HOST)".
+WHOLE_SET_HOLDER = f"in {WHOLE_SET_RUN}"
 
 
 def held_run_locks(out_dir: Path) -> list[str]:
@@ -361,7 +363,7 @@ def _probe(path: Path, *, holder: bool = True) -> tuple[_ProbeState, str]:
 
 
 def _holder_text(
-    name: str, holder: str, *, shard_prefix: str, whole: str = "without --shard"
+    name: str, holder: str, *, shard_prefix: str, whole: str = WHOLE_SET_HOLDER
 ) -> str:
     """``<whole> (pid N on HOST)`` for ``all.lock``, ``<shard_prefix>shard 0/2 (...)`` for
     ``shard-0-of-2.lock``; no parentheses when the holder line is empty."""

@@ -60,7 +60,7 @@ import logging
 import re
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -164,9 +164,26 @@ class KindStatus:
     bytes: int = 0
 
 
+def _summed(rows: Iterable[KindStatus]) -> KindStatus:
+    """Rows of ``status``'s table added up."""
+    total = KindStatus()
+    for k in rows:
+        total.done += k.done
+        total.failed += k.failed
+        total.pending += k.pending
+        total.bytes += k.bytes
+    return total
+
+
 @dataclass
 class WriterStatus:
-    """What one process (one journal) contributed to the current state."""
+    """What one process (one journal) contributed to the current state.
+
+    ``done`` and ``failed`` count files (artifacts), ``study_done`` and ``study_failed``
+    study objects (plates, screens ...: one each, for all of its files in ``study/``);
+    ``bytes`` is everything it wrote, ``study/`` included. Added together, a plan's writer
+    of 11 study objects read as "11 done", beside shards' counts of files.
+    """
 
     writer: str
     run: str | None = None
@@ -175,6 +192,32 @@ class WriterStatus:
     done: int = 0
     failed: int = 0
     bytes: int = 0
+    study_done: int = 0
+    study_failed: int = 0
+
+    def count(self, kind: str, *, failed: bool = False) -> None:
+        """Count one journaled file or study object of ``kind`` (done, or ``failed``)."""
+        study = kind in STUDY_KINDS
+        if failed and study:
+            self.study_failed += 1
+        elif failed:
+            self.failed += 1
+        elif study:
+            self.study_done += 1
+        else:
+            self.done += 1
+
+    def text(self) -> str:
+        """Its line of ``status``'s ``writers:`` list."""
+        shard = f" shard {self.shard}" if self.shard else ""
+        line = (
+            f"  {self.writer} (run {self.run}{shard}): {self.done} done, {self.failed} failed, "
+            f"{self.bytes:,} bytes"
+        )
+        if self.study_done or self.study_failed:
+            failed = f", {self.study_failed} failed" if self.study_failed else ""
+            line += f"; study objects: {self.study_done} saved{failed}"
+        return line
 
 
 @dataclass
@@ -369,6 +412,8 @@ class StatusReport:
     #: not resumed, and their images' failures, pending kinds and walks not counted.
     forgotten: list[str] = field(default_factory=list)
 
+    # done, failed, pending and bytes add up every row, study objects too: what is left to
+    # do; `files` and `study` keep the two apart, for what status shows (_kind_rows).
     @property
     def done(self) -> int:
         return sum(k.done for k in self.kinds.values())
@@ -385,6 +430,16 @@ class StatusReport:
     def bytes(self) -> int:
         return sum(k.bytes for k in self.kinds.values())
 
+    @property
+    def files(self) -> KindStatus:
+        """The artifact rows added up: files (the ``total`` row, ``totals`` in ``--json``)."""
+        return _summed(k for name, k in self.kinds.items() if name not in STUDY_KINDS)
+
+    @property
+    def study(self) -> KindStatus:
+        """The study rows added up: objects (plates, screens ...), not files."""
+        return _summed(k for name, k in self.kinds.items() if name in STUDY_KINDS)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``status --json`` prints).
 
@@ -399,10 +454,12 @@ class StatusReport:
             "out_dir": self.out_dir,
             "selected": self.selected,
             "images": self.images,
+            # Files: the study rows count objects (added in "study", only where there are
+            # some); bytes are every row's, study/ included.
             "totals": {
-                "done": self.done,
-                "failed": self.failed,
-                "pending": self.pending,
+                "done": self.files.done,
+                "failed": self.files.failed,
+                "pending": self.files.pending,
                 "bytes": self.bytes,
                 "invalid": self.invalid,
             },
@@ -454,6 +511,9 @@ class StatusReport:
             data["forgotten"] = self.forgotten
         if self.invalid_forgotten:
             data["totals"]["invalid_forgotten"] = self.invalid_forgotten
+        if any(name in STUDY_KINDS for name in self.kinds):
+            study = self.study
+            data["totals"]["study"] = {"done": study.done, "failed": study.failed}
         return data
 
     def to_text(self) -> str:
@@ -538,12 +598,7 @@ class StatusReport:
                 lines += [said, *(f"  {command}" for command in commands)]
         if self.writers:
             lines.append("writers:")
-            for w in self.writers:
-                shard = f" shard {w.shard}" if w.shard else ""
-                lines.append(
-                    f"  {w.writer} (run {w.run}{shard}): {w.done} done, {w.failed} failed, "
-                    f"{w.bytes:,} bytes"
-                )
+            lines += [w.text() for w in self.writers]
         if self.failures:
             shown = self.failures[:MAX_FAILURE_SAMPLES]
             if len(shown) < len(self.failures):
@@ -595,20 +650,24 @@ class StatusReport:
         """The table of counts per kind, then the total. A study kind's row counts objects
         (``plates (study)``: one a plate, for all of its files in ``study/``), and a line
         under the table says so: labelled ``plate`` it read as a count of files, beside
-        rows that are."""
+        rows that are. The total counts files, the study rows' bytes alone added in: it
+        added 10 plates to 80 thumbnails as "90 done"."""
         rows = [(_row_label(name), k) for name, k in sorted(self.kinds.items())]
         width = max([12, *(len(label) + 2 for label, _k in rows)])
         lines = [f"{'kind':<{width}}{'done':>10}{'failed':>10}{'pending':>10}{'bytes':>16}"]
         for label, k in rows:
             lines.append(f"{label:<{width}}{k.done:>10}{k.failed:>10}{k.pending:>10}{k.bytes:>16,}")
+        files = self.files
         lines.append(
-            f"{'total':<{width}}{self.done:>10}{self.failed:>10}{self.pending:>10}{self.bytes:>16,}"
+            f"{'total':<{width}}{files.done:>10}{files.failed:>10}{files.pending:>10}"
+            f"{self.bytes:>16,}"
         )
         study = [f"{name}s" for name in sorted(self.kinds) if name in STUDY_KINDS]
         if study:
             named = " and ".join([", ".join(study[:-1]), study[-1]] if len(study) > 1 else study)
             lines.append(
-                f"{STUDY_ROW} rows count {named} saved in study/: one per object, not per file"
+                f"{STUDY_ROW} rows count {named} saved in study/: one per object, not per "
+                "file; the total and the writers count files, their bytes study/'s too"
             )
         return lines
 
@@ -1504,6 +1563,12 @@ def _load_tagged(out_dir: Path) -> _Tagged:
     return _Tagged(state, damaged, misnamed)
 
 
+def _run_counts() -> dict[str, int]:
+    """A run's counts in ``--json``'s ``runs``: files done and failed, every byte it wrote,
+    and study objects apart, as a writer's (:class:`WriterStatus`)."""
+    return {"done": 0, "failed": 0, "bytes": 0, "study_done": 0, "study_failed": 0}
+
+
 def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
     """Aggregate every journal of DIR (all shards and runs) into a :class:`StatusReport`.
 
@@ -1609,10 +1674,10 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         ks.done += 1
         ks.bytes += size
         w = writer(done_rec)
-        w.done += 1
+        w.count(kind)
         w.bytes += size
-        run = report.runs.setdefault(str(done_rec.get("run")), {"done": 0, "failed": 0, "bytes": 0})
-        run["done"] += 1
+        run = report.runs.setdefault(str(done_rec.get("run")), _run_counts())
+        run["study_done" if kind in STUDY_KINDS else "done"] += 1
         run["bytes"] += size
     # What the suggested resume fetches, set by set (not every image by the newest run's
     # kinds): pending and failed count that, so that status and the resume agree.
@@ -1681,9 +1746,9 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         report.selected = [a.value for a in Artifact if a.value in asked]
     artifact_kinds = {a.value for a in Artifact}
     for (kind, object_id), rec in sorted(state.failed.items(), key=lambda kv: kv[1]["t"]):
-        writer(rec).failed += 1
-        run = report.runs.setdefault(str(rec.get("run")), {"done": 0, "failed": 0, "bytes": 0})
-        run["failed"] += 1
+        writer(rec).count(kind, failed=True)
+        run = report.runs.setdefault(str(rec.get("run")), _run_counts())
+        run["study_failed" if kind in STUDY_KINDS else "failed"] += 1
         if (
             wanted.sets
             and kind in artifact_kinds

@@ -320,19 +320,36 @@ def register(subparsers: Any) -> None:
 
 def run_plan(args: argparse.Namespace) -> int:
     """``harvester plan``: walk once, publish DIR/plan."""
-    import anyio
-
-    from harvester.cli.harvest import artifacts_given, base_url_given, waited_text
-    from harvester.config import NewestRun, folder_artifacts, folder_server, resolve
-    from harvester.plan import plan_targets
-    from harvester.progress import Progress, request_time_line
+    from harvester.config import resolve
+    from harvester.pipeline import copy_of_ids_source
 
     overrides = _overrides(args)
-    if overrides["ids_from"] == "-":  # standard input, as for harvest (the walk reads it once)
+    stdin = overrides["ids_from"] == "-"
+    if stdin:  # standard input, as for harvest (the plan records it as /dev/stdin)
         from harvester.walk import standard_input_ids
 
         overrides["ids_from"] = str(standard_input_ids("plan"))
     config = resolve(args.config, overrides)
+    # Before the event loop, as harvest copies it: the copy waits for the producer to end,
+    # and a Ctrl-C meanwhile must interrupt that wait. Read once to see whether it holds an
+    # id (plan_targets), a pipe would be gone for the walk.
+    ids_copy = copy_of_ids_source(Path("-") if stdin else config.ids_from, "plan")
+    try:
+        return _plan(args, config, ids_copy)
+    finally:
+        if ids_copy is not None:
+            ids_copy.unlink(missing_ok=True)
+
+
+def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None) -> int:
+    """:func:`run_plan` once its config is resolved (``ids_copy``: see :func:`plan_targets`)."""
+    import anyio
+
+    from harvester.cli.harvest import artifacts_given, base_url_given, waited_text
+    from harvester.config import NewestRun, folder_artifacts, folder_server
+    from harvester.plan import plan_targets
+    from harvester.progress import Progress, request_time_line
+
     newest = NewestRun(config.out)  # (looked up once, for both)
     config, line = folder_server(config, given=base_url_given(args, config), newest=newest)
     if line and not args.quiet:  # a plan in a harvested folder: that folder's server
@@ -355,6 +372,7 @@ def run_plan(args: argparse.Namespace) -> int:
                 on_image=lambda _ref: progress.discovered(),
                 say=None if args.quiet else say_line,
                 on_wait=_pause_noted(args, progress.waiting),
+                ids_copy=ids_copy,
             )
         )
     if not args.quiet:
@@ -499,6 +517,12 @@ def run_slurm(args: argparse.Namespace) -> int:
     if not (args.from_plan or config.from_plan or config.has_targets):
         # Said before the folder's server and kinds are (they read as if work would follow).
         raise _no_targets(out)
+    if config.ids_from is not None and config.ids_from.is_file():
+        # Each task would be refused alike in the queue (or warn, beside other targets).
+        # (A pipe or `-` is refused below: the tasks read the file later.)
+        from harvester.pipeline import no_ids_held
+
+        no_ids_held(config, going_on="the tasks harvest the other targets")
     if not (args.from_plan or config.from_plan):  # (a plan names its server and kinds)
         from harvester.cli.harvest import artifacts_given, base_url_given
         from harvester.config import NewestRun, folder_artifacts, folder_server

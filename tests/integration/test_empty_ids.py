@@ -6,6 +6,8 @@ empty index, saying nothing; then a warning and a summary of zeros, exit 0. Give
 target, it is now one ``error:`` line naming the source and a ``hint:``, exit 2 (nothing to
 harvest, as with no target at all). Beside other targets, or replayed by a resume (an
 emptied ``retry.txt``), it is one problem line (``--quiet`` too) and the run goes on.
+``harvester plan`` (which wrote an empty plan, exit 0) and ``harvester slurm`` (which wrote
+a script whose every task would be refused) answer as harvest does.
 """
 
 from __future__ import annotations
@@ -124,3 +126,122 @@ def test_empty_ids_beside_other_targets_harvests_them(
     assert f"{ids} held no image id" in run.stderr
     assert "harvesting the other targets" in run.stderr
     assert "index: " in run.stdout and "(8 rows)" in run.stdout, run.stdout
+
+
+EMPTY_FILE = [
+    "held no image id (it was empty, or only blank lines, comments or a CSV header): "
+    "nothing to harvest",
+    "hint: give a file of one image id a line ('#' starts a comment), or a CSV/TSV with an "
+    "image_id column",
+]
+
+
+def test_plan_of_an_empty_ids_file_is_refused_as_harvest_refuses_it(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """harvester plan --ids-from a file of comments: harvest's error line and hint, exit 2,
+    no folder made (it wrote an empty plan, exit 0)."""
+    ids = tmp_path / "retry.txt"
+    ids.write_text("# failed ids\n\n")
+    out = tmp_path / "p"
+    run = run_cli(
+        "plan", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out)
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [f"error: --ids-from {ids} {EMPTY_FILE[0]}", EMPTY_FILE[1]]
+    assert run.stdout == ""
+    assert not out.exists()
+
+
+def test_plan_forced_from_empty_standard_input_keeps_the_plan_there(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """harvester plan --force --ids-from - with nothing piped in: refused, exit 2, the plan
+    already in DIR (and everything else there) left as it was."""
+    out = tmp_path / "p"
+    first = run_cli(
+        "plan", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE), "--out", str(out),
+        "-q",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    before = tree(out)
+    run = run_cli(
+        "plan", "--base-url", emulator.base_url, "--ids-from", "-", "--out", str(out), "--force",
+        stdin="",
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [
+        "error: --ids-from standard input held no image id (it was empty, or only blank "
+        "lines, comments or a CSV header): nothing to harvest",
+        "hint: did the command writing the ids fail? It must write one image id a line "
+        "('#' starts a comment), or a CSV/TSV with an image_id column",
+    ]
+    assert tree(out) == before
+
+
+def test_plan_reads_piped_ids_once_checked(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """Ids piped into harvester plan are all planned: looking for a first id does not eat
+    the pipe the walk reads."""
+    out = tmp_path / "p"
+    run = run_cli(
+        "plan", "--base-url", emulator.base_url, "--ids-from", "-", "--out", str(out),
+        stdin="# ids\n9762957\n9762958\n",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("planned 2 images "), run.stdout
+    assert len((out / "plan" / "images.jsonl").read_text().splitlines()) == 2
+
+
+def test_plan_of_empty_ids_beside_a_plate_plans_the_plate(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An empty --ids-from beside --plate: one warning, as harvest gives, and the plate is
+    planned."""
+    ids = tmp_path / "none.txt"
+    ids.write_text("")
+    out = tmp_path / "p"
+    run = run_cli(
+        "plan", "--base-url", emulator.base_url, "--ids-from", str(ids), "--plate",
+        str(SMALL_PLATE), "--out", str(out),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if line.startswith(WARNING)]
+    assert warnings == [
+        f"{WARNING} {ids} held no image id (it was empty, or only blank lines, comments or a "
+        "CSV header): planning the other targets"
+    ], run.stderr
+    assert run.stdout.startswith("planned 8 images "), run.stdout
+
+
+def test_slurm_of_an_empty_ids_file_is_refused_before_the_script(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """harvester slurm --ids-from a CSV of a header alone: harvest's error line, exit 2, no
+    script written and the folder untouched (each task would have been refused in the
+    queue); beside --plate, one warning and the script is written."""
+    out = tmp_path / "d"
+    first = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE),
+        "--artifacts", "thumbnail", "--out", str(out), "--rate", "none", "-q",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    before = tree(out)
+    ids = tmp_path / "rows.csv"
+    ids.write_text("image_id,name\n")
+    run = run_cli("slurm", "--ids-from", str(ids), "--out", str(out), "--tasks", "2")
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == [f"error: --ids-from {ids} {EMPTY_FILE[0]}", EMPTY_FILE[1]]
+    assert run.stdout == ""
+    assert tree(out) == before
+
+    beside = run_cli(
+        "slurm", "--ids-from", str(ids), "--plate", str(SMALL_PLATE), "--out", str(out),
+        "--tasks", "2",
+    )  # fmt: skip
+    assert beside.returncode == 0, beside.stderr
+    warnings = [line for line in beside.stderr.splitlines() if line.startswith(WARNING)]
+    assert warnings == [
+        f"{WARNING} {ids} held no image id (it was empty, or only blank lines, comments or a "
+        "CSV header): the tasks harvest the other targets"
+    ], beside.stderr
+    assert (out / "harvest.sbatch").is_file()

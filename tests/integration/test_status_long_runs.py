@@ -61,6 +61,38 @@ def test_status_names_a_run_without_shard_as_a_harvest_of_the_whole_set(
     assert json.loads(as_json.stdout)["running"] == [running], as_json.stdout
 
 
+def test_refusals_name_a_run_without_shard_as_status_does(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """While a harvest without --shard runs, a second one, a shard and harvester slurm are
+    refused naming it "a harvest of the whole set", as status does, not "without --shard"
+    (a flag nobody gave)."""
+    out = tmp_path / "d"
+    done = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE), "--out",
+        str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with run_lock_held(out, None) as holder:
+        again = run_cli("harvest", "--out", str(out), "-q")
+        shard = run_cli("harvest", "--out", str(out), "--shard", "0/2", "-q")
+        slurm = run_cli("slurm", "--out", str(out), "--plate", str(SMALL_PLATE), "--tasks", "2")
+    whole = f"in a harvest of the whole set (pid {holder.pid} on {socket.gethostname()})"
+    assert again.returncode == 75, again.stderr
+    assert again.stderr.splitlines()[0] == (
+        f"error: {out} is already being harvested by another process {whole}"
+    ), again.stderr
+    assert shard.returncode == 2, shard.stderr
+    assert shard.stderr.splitlines()[0] == (
+        f"error: {out} is being harvested by another process {whole}: shards of different "
+        "counts (or a harvest of the whole set) hold the same images"
+    ), shard.stderr
+    assert slurm.returncode == 2, slurm.stderr
+    assert f"error: {out} is being harvested by another process {whole}: " in slurm.stderr
+    for run in (again, shard, slurm):
+        assert "--shard (" not in run.stderr and "without --shard" not in run.stderr
+
+
 def test_status_rows_of_study_objects_do_not_read_as_files(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
@@ -80,5 +112,46 @@ def test_status_rows_of_study_objects_do_not_read_as_files(
     assert rows["thumbnail"][:3] == ["80", "0", "0"]
     assert "plate" not in rows and "screen" not in rows
     assert (
-        "(study) rows count plates and screens saved in study/: one per object, not per file"
+        "(study) rows count plates and screens saved in study/: one per object, not per file; "
+        "the total and the writers count files, their bytes study/'s too"
     ) in status.stdout.splitlines(), status.stdout
+
+
+def test_status_totals_count_files_not_study_objects(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The total row, --json's totals and each writer's "N done" count files (80 thumbnails,
+    not 91 with 10 plates and a screen); study objects are said apart, the bytes are all."""
+    out = tmp_path / "d"
+    plan = run_cli(
+        "plan", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN), "--out",
+        str(out), "--artifacts", "thumbnail", "-q",
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stderr
+    done = run_cli("harvest", "--out", str(out), "--from-plan", str(out), "--rate", "none", "-q")
+    assert done.returncode == 0, done.stderr
+    status = run_cli("status", str(out))
+    data = json.loads(run_cli("status", str(out), "--json").stdout)
+    lines = status.stdout.splitlines()
+    total = next(line.split() for line in lines if line.startswith("total "))
+    every_byte = sum(kind["bytes"] for kind in data["kinds"].values())
+    assert total == ["total", "80", "0", "0", f"{every_byte:,}"], status.stdout
+    totals = data["totals"]
+    assert (totals["done"], totals["bytes"], totals["study"]) == (
+        80,
+        every_byte,
+        {"done": 11, "failed": 0},
+    )
+    writers = {w["writer"]: w for w in data["writers"]}
+    planner = next(w for name, w in writers.items() if name.endswith("-plan"))
+    harvester = next(w for name, w in writers.items() if not name.endswith("-plan"))
+    assert (planner["done"], planner["study_done"]) == (0, 11)
+    assert (harvester["done"], harvester["study_done"]) == (80, 0)
+    said = {line.split(" (run ")[0].strip(): line for line in lines if line.startswith("  ")}
+    assert said[planner["writer"]].endswith(
+        f": 0 done, 0 failed, {planner['bytes']:,} bytes; study objects: 11 saved"
+    ), status.stdout
+    assert said[harvester["writer"]].endswith(
+        f": 80 done, 0 failed, {harvester['bytes']:,} bytes"
+    ), status.stdout
+    assert sum(run["done"] for run in data["runs"].values()) == 80

@@ -44,7 +44,10 @@ def test_a_run_refused_before_the_holder_wrote_its_line_still_names_it(tmp_path:
     writer = threading.Timer(0.1, lambda: os.pwrite(fd, b"pid 4242 on elsewhere\n", 0))
     writer.start()
     try:
-        with pytest.raises(UsageError, match=r"by another process \(pid 4242 on elsewhere\)"):
+        with pytest.raises(
+            UsageError,
+            match=r"by another process in a harvest of the whole set \(pid 4242 on elsewhere\)",
+        ):
             acquire_run_lock(tmp_path, None)
     finally:
         writer.join()
@@ -72,9 +75,11 @@ def test_a_run_of_another_split_is_refused_while_one_holds_the_folder(tmp_path: 
     quarter = acquire_run_lock(tmp_path, "0/4")
     release_run_lock(quarter)
     whole = acquire_run_lock(tmp_path, None)
-    with pytest.raises(UsageError, match=r"harvested by another process without --shard \(pid "):
+    with pytest.raises(
+        UsageError, match=r"harvested by another process in a harvest of the whole set \(pid "
+    ):
         acquire_run_lock(tmp_path, "3/4")
-    with pytest.raises(UsageError, match=r"without --shard") as refused:
+    with pytest.raises(UsageError, match=r"in a harvest of the whole set") as refused:
         acquire_run_lock(tmp_path, "0/1")  # the same images as a run without --shard
     # No --shard count runs beside a run of every image: the hint says only to wait.
     assert refused.value.hint == "wait for it to finish"
