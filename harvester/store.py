@@ -55,7 +55,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import stat
 import sys
 import time
@@ -102,6 +101,7 @@ from harvester.layout import (
     temp_path,
 )
 from harvester.models import ImageRef
+from harvester.processes import HOST, process_alive, process_start
 from harvester.runlock import (
     POLL,
     acquire_run_lock,
@@ -246,39 +246,6 @@ def _fsync_dir(path: Path) -> None:
 # --------------------------------------------------------------------------- liveness / pending
 
 
-def _proc_start(pid: int) -> int | None:
-    """Start time (clock ticks since boot) of ``pid`` from /proc, None where unavailable."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-        return int(fields[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _process_alive(pid: int, start: int | None) -> bool:
-    """Whether ``pid`` is still the (non-zombie) process that started at ``start``."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return True  # no /proc: trust kill(0)
-    if fields and fields[0] in (b"Z", b"X"):
-        return False
-    return not (start is not None and len(fields) > 19 and int(fields[19]) != start)
-
-
-_HOST = socket.gethostname()
-
-
 class PendingFile:
     """``journals/<writer>.pending``: the temp files this writer is creating right now.
 
@@ -291,7 +258,7 @@ class PendingFile:
         self.writer = writer
         self.path = pending_path(out_dir, writer)
         pid = os.getpid()
-        header = {"writer": writer, "host": _HOST, "pid": pid, "start": _proc_start(pid)}
+        header = {"writer": writer, "host": HOST, "pid": pid, "start": process_start(pid)}
         self._header = (json.dumps(header) + "\n").encode()
         self._fd: int | None = os.open(
             self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
@@ -359,8 +326,8 @@ def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
             host, pid, start = header["host"], int(header["pid"]), header.get("start")
         except (ValueError, KeyError, TypeError):
             host, pid, start = None, -1, None
-        if host == _HOST:
-            if _process_alive(pid, start):
+        if host == HOST:
+            if process_alive(pid, start):
                 continue
         elif time.time() - mtime < STALE_AFTER:
             continue
@@ -388,7 +355,7 @@ STRAYS_PREFIX = "strays-"
 ended, handed over by ``verify`` (:func:`hand_over_strays`) for the next harvest to remove."""
 
 _RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # layout.new_run_id
-_SHARED_HOST_NAMES = frozenset({"localhost", "localhost.localdomain", "host", "(none)"})
+_SHAREDHOST_NAMES = frozenset({"localhost", "localhost.localdomain", "host", "(none)"})
 
 
 def writer_pid_here(writer: str) -> int | None:
@@ -404,7 +371,7 @@ def writer_pid_here(writer: str) -> int | None:
     (``localhost``): their pids are not ours to probe.
     """
     ours = host_component()
-    if len(ours) >= HOST_PART_MAX or ours.lower() in _SHARED_HOST_NAMES:
+    if len(ours) >= HOST_PART_MAX or ours.lower() in _SHAREDHOST_NAMES:
         return None
     host = re.escape(ours)
     m = re.fullmatch(
@@ -462,7 +429,7 @@ def find_stray_temps(out_dir: Path) -> StrayTemps:
             continue
         writer = rel.rpartition(TEMP_INFIX)[2]
         pid = writer_pid_here(writer)
-        if pid is not None and not _process_alive(pid, None):
+        if pid is not None and not process_alive(pid, None):
             strays.ended.setdefault(writer, (pid, []))[1].append(rel)
         else:
             strays.unknown.append(rel)
@@ -502,7 +469,7 @@ def hand_over_strays(out_dir: Path, strays: StrayTemps) -> int:
             path = pending_path(out_dir, f"{STRAYS_PREFIX}{writer}")
         except ValueError:  # too long a name with the prefix: reported, not handed over
             continue
-        header = {"writer": writer, "host": _HOST, "pid": pid, "start": None, "strays": True}
+        header = {"writer": writer, "host": HOST, "pid": pid, "start": None, "strays": True}
         data = json.dumps(header) + "\n" + "".join(rel + "\n" for rel in rels)
         atomic_write_bytes(out_dir, path, data.encode("utf-8"), durable=False)
         count += len(rels)

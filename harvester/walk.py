@@ -60,6 +60,7 @@ from harvester.errors import (
     url_holds_secret,
 )
 from harvester.models import ImageRef
+from harvester.processes import HOST, process_alive, process_start
 from harvester.text import plural
 
 logger = logging.getLogger(__name__)
@@ -351,6 +352,52 @@ def standard_input_ids(command: str) -> Path:
     return Path("/dev/stdin")
 
 
+#: The names of :func:`spool_ids_file`'s copies: PREFIX HOST-PID-START-RANDOM .txt.
+_COPY_PREFIX = "harvester-ids-"
+
+
+def _own_copy_prefix() -> str:
+    """The start of this process's copy's name (mkstemp adds a random part, no "-" in it)."""
+    pid = os.getpid()
+    return f"{_COPY_PREFIX}{HOST}-{pid}-{process_start(pid) or 0}-"
+
+
+def remove_dead_runs_copies(folder: Path) -> int:
+    """Remove the ids copies in ``folder`` of this user's runs on this host that have ended
+    without removing them (killed); returns how many.
+
+    A copy names its process (:func:`_own_copy_prefix`); one whose process is gone (or
+    whose pid another process has since) is litter. Copies of other hosts (a shared
+    TMPDIR), of other users, of live runs, and of harvester before 0.1.15 (no owner in the
+    name) are left alone.
+    """
+    removed = 0
+    uid = os.getuid()
+    for entry in os.scandir(folder):
+        name = entry.name
+        if not (name.startswith(_COPY_PREFIX) and name.endswith(".txt")):
+            continue
+        parts = name[len(_COPY_PREFIX) : -len(".txt")].rsplit("-", 3)
+        if len(parts) != 4 or parts[0] != HOST:
+            continue
+        _host, pid, start, _random = parts
+        if not (pid.isdigit() and start.isdigit()):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != uid or not entry.is_file():
+                continue
+        except OSError:
+            continue
+        if process_alive(int(pid), int(start) or None):
+            continue
+        with contextlib.suppress(FileNotFoundError):  # (another run removed it first)
+            os.unlink(entry.path)
+            removed += 1
+    if removed:
+        logger.debug("removed %d ids copies of ended runs from %s", removed, folder)
+    return removed
+
+
 def spool_ids_file(path: Path) -> Path:
     """Read an ids source that can be read only once (a pipe, ``<(cmd)``, a device) to a
     temporary file, checking every line; returns that file, which the caller removes.
@@ -358,13 +405,18 @@ def spool_ids_file(path: Path) -> Path:
     A harvest reads its ids file more than once (the up-front check, the head start's
     first ids, the walk): from a pipe the first reading would leave nothing for the walk.
     The copy has one id a line, in the source's order (a bad line is named by its number
-    in the source); it goes to the system's temporary folder, never into DIR.
+    in the source); it goes to the system's temporary folder, never into DIR. Its name
+    says whose it is (host, pid, the process's start), so that the copies of runs killed
+    before they could remove theirs (SIGKILL, the OOM killer) are removed by the next
+    copy made on this machine (:func:`remove_dead_runs_copies`).
     """
     spooled: Path | None = None
     try:
         import tempfile  # only for --ids-from - or a pipe: not on every run's start-up
 
-        handle, name = tempfile.mkstemp(prefix="harvester-ids-", suffix=".txt")
+        with contextlib.suppress(OSError):  # (tidying up: never a reason to fail)
+            remove_dead_runs_copies(Path(tempfile.gettempdir()))
+        handle, name = tempfile.mkstemp(prefix=_own_copy_prefix(), suffix=".txt")
         spooled = Path(name)
         with os.fdopen(handle, "w", encoding="ascii") as out:
             for image_id in read_ids_file(path):
