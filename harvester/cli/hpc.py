@@ -359,8 +359,9 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
         print(line)
     out = Path(args.out)
     argv = ["plan", *getattr(args, "command_argv", sys.argv[1:])[1:]]
-    # Walking a big screen at the polite default rate takes hours: the images found are
-    # shown as a bar on a terminal, as a line a minute in a log (not with --quiet).
+    # Walking a big screen at the polite default rate takes hours: the images found, and how
+    # far the walk is, are shown as a bar on a terminal, as a line a minute in a log (not
+    # with --quiet).
     progress = Progress(enabled=not args.quiet)
     with progress.shown():
         info = anyio.run(
@@ -373,6 +374,7 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
                 say=None if args.quiet else say_line,
                 on_wait=_pause_noted(args, progress.waiting),
                 ids_copy=ids_copy,
+                on_walk=progress.walking,
             )
         )
     if not args.quiet:
