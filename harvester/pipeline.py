@@ -183,10 +183,35 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]
             yield exc
 
 
+def walk_text(
+    targets: str, stats: WalkStats, selection: Selection, chosen: SelectStats
+) -> Callable[[], str]:
+    """What the progress says of a walk while it lists (:meth:`ProgressSink.walking`):
+    ``walking --screen 1601: 188 of 1,200 plates listed, 225,600 images found``, with
+    the images selected so far (``chosen``) under an active ``selection`` (a ``--sample``:
+    none until the walk is over, which says why the run fetches nothing yet). One wording
+    for a harvest's walk and a plan's (:func:`harvester.plan.plan_targets`)."""
+    if len(targets) > WALK_TARGETS_SHOWN:  # (a resume of many targets, a long path)
+        targets = targets[: WALK_TARGETS_SHOWN - 3] + "..."
+    head = f"walking {targets}: " if targets else "walking: "
+
+    def describe() -> str:
+        text = head + stats.listed_text()
+        if not selection.active:
+            return text
+        text += f", {chosen.selected:,} selected"
+        if selection.sample is not None and not chosen.selected:
+            text += " (the sample is chosen once every image is listed)"
+        return text
+
+    return describe
+
+
 class ProgressSink(Protocol):
     """What the pipeline reports while it runs (``progress.Progress`` draws it)."""
 
     def discovered(self, count: int = 1) -> None: ...
+    def selecting(self) -> None: ...
     def done(self, kind: str, nbytes: int) -> None: ...
     def stored(self, nbytes: int) -> None: ...
     def failed(self, kind: str) -> None: ...
@@ -203,6 +228,9 @@ class ProgressSink(Protocol):
 
 class _NoProgress:
     def discovered(self, count: int = 1) -> None:
+        return None
+
+    def selecting(self) -> None:
         return None
 
     def done(self, kind: str, nbytes: int) -> None:
@@ -1477,6 +1505,7 @@ class Harvest:
         known: Mapping[int, ImageRef],
     ) -> None:
         if self._selection.active:
+            self.progress.selecting()  # it counts the images selected (on_selected), named so
             self._sample_reuse = await SampleReuse.for_run(
                 self.cfg, self._selection, self.out, self.summary.run_id
             )
@@ -1595,26 +1624,8 @@ class Harvest:
             self._walk_ended = targets
 
     def _walk_text(self, targets: str, stats: WalkStats) -> Callable[[], str]:
-        """What the progress says of the walk while it lists (:meth:`ProgressSink.walking`):
-        ``walking --screen 1601: 188 of 1,200 plates listed, 225,600 images found``, with
-        the images selected so far under a selection (a ``--sample``: none until the walk
-        is over, which says why the run fetches nothing yet)."""
-        if len(targets) > WALK_TARGETS_SHOWN:  # (a resume of many targets, a long path)
-            targets = targets[: WALK_TARGETS_SHOWN - 3] + "..."
-        head = f"walking {targets}: " if targets else "walking: "
-        selection = self._selection
-        chosen = self.select_stats
-
-        def describe() -> str:
-            text = head + stats.listed_text()
-            if not selection.active:
-                return text
-            text += f", {chosen.selected:,} selected"
-            if selection.sample is not None and not chosen.selected:
-                text += " (the sample is chosen once every image is listed)"
-            return text
-
-        return describe
+        """What the progress says of this run's walk while it lists (:func:`walk_text`)."""
+        return walk_text(targets, stats, self._selection, self.select_stats)
 
     async def _produce_plan(self, send: ObjectSendStream[ImageRef]) -> None:
         from harvester.plan import read_plan, read_plan_info

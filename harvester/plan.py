@@ -542,6 +542,7 @@ async def plan_targets(
     say: Callable[[str], None] | None = None,
     on_wait: Callable[[str | None, float, float | None], None] | None = None,
     ids_copy: Path | None = None,
+    on_walk: Callable[[Callable[[], str] | None], None] | None = None,
 ) -> PlanInfo:
     """Walk the targets of ``config`` once and publish the plan in ``out_dir/plan``.
 
@@ -560,6 +561,12 @@ async def plan_targets(
     next_check)`` hears of the pause every second (``reason`` None: going on), and the plan's
     ``outage_waited`` says how long it paused in all. Past the limit the walk stops with
     :class:`ServerUnavailableError` (exit 75), no plan written.
+
+    ``on_walk(describe)`` hears after each listing that advanced the walk, ``describe()``
+    saying how far it is as a harvest's walk says it (``walking --screen 1601: 188 of 1,200
+    plates listed, ...``: :func:`~harvester.pipeline.walk_text`), and ``on_walk(None)`` once
+    it has listed everything (:meth:`harvester.progress.Progress.walking`): a plan of a big
+    screen walks for hours, in which "images found" alone did not say how far it was.
 
     The walk also saves the study-level metadata (screen, plates, wells,
     project, datasets) into DIR through the store, exactly as a single
@@ -585,7 +592,9 @@ async def plan_targets(
     try:
         no_ids_held(config, ids_copy, going_on="planning the other targets")
         await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
-        return await _plan_from(config, out_dir, ids_copy, force, argv, on_image, say, on_wait)
+        return await _plan_from(
+            config, out_dir, ids_copy, force, argv, on_image, say, on_wait, on_walk
+        )
     finally:
         if own_copy is not None:
             own_copy.unlink(missing_ok=True)
@@ -600,6 +609,7 @@ async def _plan_from(
     on_image: Callable[[ImageRef], None] | None,
     say: Callable[[str], None] | None,
     on_wait: Callable[[str | None, float, float | None], None] | None,
+    on_walk: Callable[[Callable[[], str] | None], None] | None,
 ) -> PlanInfo:
     """:func:`plan_targets` once its targets are checked and DIR is ready: the server check,
     the names, the walk (``ids_file``: where the ``--ids-from`` ids are read, if not there)."""
@@ -627,6 +637,7 @@ async def _plan_from(
                 argv=argv,
                 on_image=on_image,
                 ids_file=ids_file,
+                on_walk=on_walk,
             )
     return replace(info, outage_waited=outage.waited())
 
@@ -640,15 +651,16 @@ async def _walk_into_plan(
     argv: Sequence[str],
     on_image: Callable[[ImageRef], None] | None,
     ids_file: Path | None = None,
+    on_walk: Callable[[Callable[[], str] | None], None] | None = None,
 ) -> PlanInfo:
     """The walk of :func:`plan_targets`, through ``client``, into a new plan (``ids_file``:
     where the ``--ids-from`` ids are read, a copy of a source readable once; else
-    ``config.ids_from``)."""
+    ``config.ids_from``; ``on_walk``: see :func:`plan_targets`)."""
     import anyio
 
     from harvester import layout
     from harvester.errors import RemoteError, ServerUnavailableError
-    from harvester.pipeline import StoreStudy, public_argv
+    from harvester.pipeline import StoreStudy, public_argv, walk_text
     from harvester.select import Selection, SelectStats, run_stage
     from harvester.store import Store
     from harvester.walk import Walker, preflight
@@ -692,6 +704,9 @@ async def _walk_into_plan(
             on_image=on_image,
             prefetched=prefetched,
         )
+        if on_walk is not None:  # how far the walk is, worded as a harvest's (its progress)
+            describe = walk_text(config.walk_targets(run_id), walker.stats, selection, selected)
+            walker.on_listed = lambda: on_walk(describe)
 
         async def produce() -> None:
             async with walk_send:
@@ -703,6 +718,8 @@ async def _walk_into_plan(
                     images=config.images,
                     ids_file=ids_file or config.ids_from,
                 )
+            if on_walk is not None:
+                on_walk(None)  # listed all it could: the progress says the images found
 
         targets = {k: v for k, v in _targets_of(config).items() if v}
         with PlanWriter(

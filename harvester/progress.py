@@ -24,7 +24,8 @@ from another shell, with its age.
 While the walk lists its targets (:meth:`Progress.walking`), the line and the ``images found``
 bar say how far it is (``walking --screen 1601: 188 of 1,200 plates listed, ...``): a sampled
 harvest lists a whole screen before it fetches an image, minutes or hours in which nothing
-else moves.
+else moves. In a run with a selection (``--where``, ``--sample``) the first bar counts the
+images selected, and is named so (:meth:`Progress.selecting`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ logger = logging.getLogger(__name__)
 MIN_INTERVAL = 0.2
 #: Seconds between two ``progress:`` lines where stderr is not a terminal.
 LINE_INTERVAL = 60.0
+#: The first bar's name (padded as the others are): the images the walk found ...
+FOUND_DESC = "images found"
+#: ... or, in a run with a selection, the images it selected (:meth:`Progress.selecting`).
+SELECTED_DESC = "selected    "
 #: Seconds before the progress line is written again for ``harvester status`` after a write
 #: of it failed (a full disk, an NFS server gone for a moment): see :meth:`Progress._write_live`.
 PUBLISH_RETRY = 60.0
@@ -79,6 +84,8 @@ class Progress:
         self._started = time.monotonic()
         self._next_line = self._started + self._line_interval
         self.images = 0
+        #: The images counted are those a selection kept, not all found (:meth:`selecting`).
+        self.selected = False
         self.artifacts = 0
         self.failures = 0
         self.skips = 0
@@ -128,7 +135,8 @@ class Progress:
             "dynamic_ncols": True,
             "leave": True,
         }
-        self._images_bar = tqdm(desc="images found", unit=" img", position=0, **common)
+        desc = SELECTED_DESC if self.selected else FOUND_DESC
+        self._images_bar = tqdm(desc=desc, unit=" img", position=0, **common)
         self._done_bar = tqdm(desc="artifacts   ", unit=" file", position=1, **common)
         self._bytes_bar = _bytes_bar(tqdm)(
             desc="stored      ",
@@ -201,6 +209,18 @@ class Progress:
                 root.addHandler(original)
 
     # ---------------------------------------------------------------- ProgressSink
+    def selecting(self) -> None:
+        """The images counted from now on (:meth:`discovered`) are those a selection kept.
+
+        Why: under ``--where`` or ``--sample`` the pipeline counts the images selected, not
+        those found, and a sample walk's bar read ``images found: 0 img`` beside its own
+        ``... 188 images found``. The bar is named ``selected`` and the line says ``N images
+        selected``, for what they count (the walk's state says the images it found).
+        """
+        self.selected = True
+        if self._images_bar is not None:  # (opened already for a pause at the start)
+            self._images_bar.set_description_str(SELECTED_DESC, refresh=True)
+
     def discovered(self, count: int = 1) -> None:
         self.images += count
         if self.enabled and not self._bars:
@@ -482,9 +502,13 @@ class Progress:
 
     def _line_text(self, now: float) -> str:
         """``progress (3h07m): 91,204 images found, ...``: the counts and the pause now; while
-        the walk lists, its state instead of the images found (:meth:`walking`)."""
+        the walk lists, its state instead of the images found (:meth:`walking`); in a run
+        with a selection, ``... images selected`` (:meth:`selecting`)."""
         walk = self._walk
-        parts = [walk() if walk is not None else f"{plural(self.images, 'image', spec=',')} found"]
+        counted = (
+            f"{plural(self.images, 'image', spec=',')} {'selected' if self.selected else 'found'}"
+        )
+        parts = [walk() if walk is not None else counted]
         if self.finished:
             done = f"{self.finished:,} finished"
             total = self.total

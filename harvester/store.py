@@ -78,7 +78,7 @@ from harvester.folder_settings import (
     repinnable,
     settle,
 )
-from harvester.journal import ImageFilter, Journal, JournalState, write_all
+from harvester.journal import ImageFilter, Journal, JournalState, journal_files, write_all
 from harvester.layout import (
     HOST_PART_MAX,
     IMAGES_DIR,
@@ -837,6 +837,38 @@ def scrub_saved_credentials(out_dir: Path, runs: Iterable[Mapping[str, Any]]) ->
             out_dir,
         )
     return rewritten
+
+
+#: A journal's first line, its "run" record, is read up to this size (a long command line,
+#: ids typed one by one, may pass 64 KiB; a journal whose first line is longer is passed over).
+_RUN_RECORD_MOST = 1 << 20
+
+
+def scrub_folder_credentials(out_dir: Path) -> int:
+    """:func:`scrub_saved_credentials` for a command that loads no journal state (``slurm``,
+    ``forget``); the saved run records rewritten.
+
+    Why: those commands read DIR's saved run records too (the folder's server, its target
+    sets), and left one written before 0.1.13 with a token in the clear while harvest, plan,
+    status, verify and index rewrote it. The journals' "run" records are read from each
+    journal's first line alone (the record its writer journals as it opens): a folder of a
+    million images is not folded for them. Nothing there (a new DIR): nothing is done.
+    """
+    return scrub_saved_credentials(out_dir, _journaled_runs(out_dir))
+
+
+def _journaled_runs(out_dir: Path) -> list[dict[str, Any]]:
+    """The "run" record each journal of DIR begins with (unreadable ones passed over)."""
+    runs: list[dict[str, Any]] = []
+    for path in journal_files(out_dir):
+        try:
+            with open(path, "rb") as handle:
+                first = json.loads(handle.readline(_RUN_RECORD_MOST).strip(b"\x00 \t\r\n"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(first, dict) and first.get("rec") == "run":
+            runs.append(first)
+    return runs
 
 
 def _redacted_strings(value: Any) -> Any:

@@ -64,10 +64,11 @@ def run_forget_command(args: argparse.Namespace) -> int:
     from harvester.errors import UsageError
     from harvester.forgotten import FORGOTTEN_NAME, ForgottenSet, add_forgotten
     from harvester.runlock import release_run_lock
-    from harvester.store import check_existing_out_dir, storage_error
+    from harvester.store import check_existing_out_dir, scrub_folder_credentials, storage_error
 
     out: Path = args.out
     check_existing_out_dir(out)
+    scrub_folder_credentials(out)  # a token saved before 0.1.13 (its runs are read below)
     named = _named_set(args)
     if named is None:
         raise UsageError("name the target set to forget by its targets", hint=_sets_hint(out, None))

@@ -359,8 +359,9 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
         print(line)
     out = Path(args.out)
     argv = ["plan", *getattr(args, "command_argv", sys.argv[1:])[1:]]
-    # Walking a big screen at the polite default rate takes hours: the images found are
-    # shown as a bar on a terminal, as a line a minute in a log (not with --quiet).
+    # Walking a big screen at the polite default rate takes hours: the images found, and how
+    # far the walk is, are shown as a bar on a terminal, as a line a minute in a log (not
+    # with --quiet).
     progress = Progress(enabled=not args.quiet)
     with progress.shown():
         info = anyio.run(
@@ -373,6 +374,7 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
                 say=None if args.quiet else say_line,
                 on_wait=_pause_noted(args, progress.waiting),
                 ids_copy=ids_copy,
+                on_walk=progress.walking,
             )
         )
     if not args.quiet:
@@ -499,6 +501,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     from harvester.config import parse_rate, resolve
     from harvester.pipeline import check_out_dir
     from harvester.slurm import SlurmJob, follow_text, submit, write_scripts
+    from harvester.store import scrub_folder_credentials
 
     # Validate everything the tasks will see, now rather than N times in the queue.
     refuse_targets_with_plan(args)
@@ -506,6 +509,7 @@ def run_slurm(args: argparse.Namespace) -> int:
     config = resolve(args.config, overrides)
     check_out_dir(Path(args.out))  # a file, or no write access: the words `plan` uses
     out = Path(args.out).resolve()
+    scrub_folder_credentials(out)  # a token saved before 0.1.13 (its server is read below)
     rate = parse_rate(args.rate) if args.rate is not None else config.rate
     harvest_args: list[str] = []
     if args.config is not None:
@@ -891,6 +895,7 @@ def run_index(args: argparse.Namespace) -> int:
     from harvester.index import current_state
     from harvester.select import LABELS_FILE, write_labelled_index
     from harvester.splits import SplitTally, remember_split
+    from harvester.store import scrub_saved_credentials
     from harvester.verify import damaged_journal_lines, damaged_marker
 
     out = Path(args.out)
@@ -914,6 +919,7 @@ def run_index(args: argparse.Namespace) -> int:
     # Handed over to write_labelled_index (popped, not kept here): it catches the state up
     # with what shards appended meanwhile, and two states of a big folder must not coexist.
     states = [current_state(out)]
+    scrub_saved_credentials(out, states[0].runs)  # a token saved before 0.1.13
     for line in damaged_journal_lines(states[0].damaged_lines, out, by="index"):
         print(f"note: {line}", file=sys.stderr)
     # What the write will find (said by it: a damaged record once, warn=False here); without

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -83,15 +84,17 @@ def test_plan_shows_its_walk_in_a_log(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`harvester plan` walked for hours at the polite rate with no output at all in a batch
-    log (found by an HPC walkthrough); it now shows the images found, and --quiet does not."""
+    log (found by an HPC walkthrough); it now shows how far its walk is (datasets listed,
+    images found) as a harvest's walk does, then the images found, and --quiet nothing."""
     monkeypatch.setattr(progress_module, "LINE_INTERVAL", 0.0)
     args = ["plan", "--base-url", emulator.base_url, "--project", "51", "--rate", "none"]
     assert main([*args, "--out", str(tmp_path / "p1")]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert [line.split(": ", 1)[1] for line in err if line.startswith("progress (")] == [
-        f"{n} image{'' if n == 1 else 's'} found" for n in range(1, 9)
-    ]
-    assert main([*args, "--out", str(tmp_path / "p2"), "--quiet"]) == 0
+    said = [line.split(": ", 1)[1] for line in err if line.startswith("progress (")]
+    walking = re.compile(r"walking --project 51: ([0-2]) of 2 datasets listed, (\d) images? found")
+    shown = [walking.fullmatch(line) for line in said[:-1]]
+    assert all(shown) and said[-1] == "8 images found", said
+    assert {m[1] for m in shown if m} >= {"1", "2"} and shown[-1] and shown[-1][2] == "8", said
     assert "progress" not in capsys.readouterr().err
 
 
@@ -318,3 +321,21 @@ def test_the_published_line_is_kept_on_a_terminal_too(tmp_path: Path) -> None:
         progress.publish(tmp_path / "gone" / "all.progress")  # no such folder
         progress.waiting(None, 0.0)
     assert [p.name for p in tmp_path.iterdir()] == ["all.progress"]
+
+
+def test_a_selection_run_names_its_count_selected() -> None:
+    """In a run with a selection the first bar counts the images selected, and is named so
+    even when a pause at the start opened it first (as ``images found``); the line says
+    ``N images selected``."""
+    term = FakeTerminal()
+    progress = Progress(file=term)
+    log = io.StringIO()
+    lines = Progress(file=log, line_interval=0.0)
+    with progress.shown():
+        progress.waiting("HTTP 503 Service Unavailable", 0.0)  # opens the bars
+        progress.waiting(None, 1.0)
+        for sink in (progress, lines):
+            sink.selecting()
+            sink.discovered(3)
+    assert _drawn(term.getvalue(), "selected    ")[-1] == 3
+    assert log.getvalue().splitlines()[-1].endswith(": 3 images selected")

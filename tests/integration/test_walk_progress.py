@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import anyio
+import pytest
 from harvest_helpers import DEMO_SCREEN, run_cli, run_lock_held
 
+from harvester.cli import main
 from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
 from harvester.pipeline import RunSummary, run_harvest
+from harvester.plan import read_plan_info
 from harvester.progress import Progress
 from harvester.status import collect_status
 
@@ -97,8 +101,9 @@ async def test_status_shows_how_far_a_running_walk_is(
 async def test_a_terminal_shows_the_walk_beside_images_found(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """On a terminal the ``images found`` bar shows the walk's state while it lists (it drew
-    nothing at all until the sample was chosen), and the run still ends with its sample."""
+    """On a terminal the first bar shows the walk's state while it lists (it drew nothing at
+    all until the sample was chosen), named for what it counts, the images selected (it read
+    ``images found: 0 img`` beside the walk's own count), and the run ends with its sample."""
     emu = make_emulator(preset="demo")
     term = FakeTerminal()
     progress = Progress(file=term)
@@ -110,7 +115,29 @@ async def test_a_terminal_shows_the_walk_beside_images_found(
     assert summary[0].exit_code == 0 and summary[0].done == 5
     drawn = term.getvalue()
     assert re.search(
-        rf"images found: 0 img \[[^\]]*walking --screen {DEMO_SCREEN}: \d+ of 10 plates listed",
+        rf"selected    : 0 img \[[^\]]*walking --screen {DEMO_SCREEN}: \d+ of 10 plates listed",
         drawn,
     ), drawn
-    assert "images found: 5 img" in drawn
+    assert "selected    : 5 img" in drawn and "images found:" not in drawn, drawn
+
+
+def test_plan_on_a_terminal_shows_its_walk(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harvester plan --sample` on a terminal: its ``images found`` bar (every image its walk
+    found) shows how far the walk is, as a harvest's does (it showed the count alone), and
+    the plan holds its sample."""
+    emu = make_emulator(preset="demo")
+    term = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    out = tmp_path / "p"
+    args = ["plan", "--base-url", emu.base_url, "--screen", str(DEMO_SCREEN), "--sample", "5"]
+    assert main([*args, "--rate", "none", "--out", str(out)]) == 0
+    drawn = term.getvalue()
+    assert re.search(
+        rf"images found: \d+ img \[[^\]]*walking --screen {DEMO_SCREEN}: \d+ of 10 plates "
+        r"listed, \d+ images found, 0 selected \(the sample is chosen once every image is listed",
+        drawn,
+    ), drawn
+    assert "images found: 80 img" in drawn, drawn
+    assert read_plan_info(out).images == 5

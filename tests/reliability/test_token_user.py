@@ -206,15 +206,17 @@ def _folder_from_before_0_1_13(out: Path, url: str, base_url: str) -> tuple[Path
     return record, journal
 
 
-@pytest.mark.parametrize("opened_by", ["status", "verify", "harvest", "plan"])
+@pytest.mark.parametrize(
+    "opened_by", ["status", "verify", "harvest", "plan", "index", "slurm", "forget"]
+)
 def test_a_token_saved_before_0_1_13_is_redacted_when_the_folder_is_opened(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread], opened_by: str
 ) -> None:
     """A folder whose saved run record holds the token in its command line (as runs before
-    0.1.13 saved it): the first status, verify, harvest or plan of it rewrites that record
-    with the token REDACTED (a resume then asks for it again, as for a record saved now) and
-    says so in one line, once; the journal keeps its history (append-only, as the line
-    says); the token shows in no output."""
+    0.1.13 saved it): the first command that reads its runs (status, verify, harvest, plan,
+    index, slurm, forget) rewrites that record with the token REDACTED (a resume then asks
+    for it again, as for a record saved now) and says so in one line, once; the journal
+    keeps its history (append-only, as the line says); the token shows in no output."""
     emu = make_emulator(preset="demo", faults=BROKEN_THUMBNAILS, basic_auth=f"{TOKEN}:")
     out = tmp_path / "out"
     url = _with_token(emu.base_url)
@@ -228,6 +230,14 @@ def test_a_token_saved_before_0_1_13_is_redacted_when_the_folder_is_opened(
         first = cli("plan", "--out", str(out), "--base-url", url, "--plate", str(SMALL_PLATE))
         assert first.returncode == 0, first.stderr
         assert (out / "plan" / "plan.json").is_file()
+    elif opened_by == "slurm":  # a job array for the folder: its server read from its runs
+        first = cli("slurm", "--out", str(out), "--plate", str(SMALL_PLATE), "--tasks", "2")
+        assert first.returncode == 2, first.stderr  # (the token is wanted, as for a resume)
+        assert "server needs credentials that are not saved" in first.stderr, first.stderr
+    elif opened_by == "forget":  # its runs' target sets read to find the one named
+        first = cli("forget", str(out), "--plate", str(SMALL_PLATE))
+        assert first.returncode == 0, first.stderr
+        assert "forgot the target set --plate" in first.stdout, first.stdout
     else:
         first = cli(opened_by, str(out))
     said = [line for line in first.stderr.splitlines() if "before harvester 0.1.13" in line]
@@ -245,7 +255,8 @@ def test_a_token_saved_before_0_1_13_is_redacted_when_the_folder_is_opened(
     again = cli("status", str(out))
     assert "0.1.13" not in again.stderr, again.stderr  # once
     refused = cli("harvest", "--out", str(out))  # the record asks for the token again
-    assert refused.returncode == (0 if opened_by == "harvest" else 2), refused.stderr
+    # (after a harvest, nothing is left to resume; after forget, no set is left to replay)
+    assert refused.returncode == (0 if opened_by in ("harvest", "forget") else 2), refused.stderr
     for proc in (first, again, refused):
         text = proc.stdout + proc.stderr
         assert not _leaked(text), _leaked(text)[:3]
