@@ -1305,6 +1305,9 @@ def print_summary(
     if getattr(summary, "session_ended", ""):
         print(f"error: {_session_ended_text(summary.session_ended)}", file=sys.stderr)
         print(f"hint: {SESSION_AGAIN_HINT}: {resume}", file=sys.stderr)
+    elif getattr(summary, "credentials_refused", ""):
+        print(f"error: {_credentials_refused_text(summary.credentials_refused)}", file=sys.stderr)
+        print(f"hint: {CREDENTIALS_AGAIN_HINT}: {resume}", file=sys.stderr)
     elif summary.server_down and not summary.store_opened:
         print(
             f"stopped: {summary.server_down}; nothing harvested yet: run again later: {resume}",
@@ -1385,6 +1388,24 @@ def _session_ended_text(reason: str) -> str:
     return (
         f"the session this run sent has ended ({reason}): stopped asking for more; every "
         "finished file is kept and journaled, the rest is pending"
+    )
+
+
+#: The next step after a run stopped because the server refused the credentials it sent
+#: (401 everywhere, a proxy's): a token expired or a password changed; no login to OMERO.web.
+CREDENTIALS_AGAIN_HINT = (
+    "renew the token or password this run sent (one expired, or was changed or revoked) and "
+    "give the new one where this run gave the old (in --base-url as https://TOKEN@HOST/ or "
+    "https://USER:PASSWORD@HOST/, or a config file's base_url or [headers]), then resume"
+)
+
+
+def _credentials_refused_text(reason: str) -> str:
+    """The ``error:`` line of a run stopped because the server refused, mid-run, the
+    credentials it took at the start: what it answered, and that nothing is lost."""
+    return (
+        f"the server no longer takes the credentials this run sent ({reason}): stopped "
+        "asking for more; every finished file is kept and journaled, the rest is pending"
     )
 
 
