@@ -1103,16 +1103,25 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     if slurm is not None:
         return slurm
     words = public_argv(argv)
-    # A redacted URL does not work pasted back: URL stands in for it, and the note names
-    # the server as saved, without its user or query (as status and verify print a
-    # resume of such a run: one URL in both, no part of a credential).
+    # A redacted base URL does not work pasted back: URL stands in for it, and the note
+    # names the server as saved, without its user or query (as status and verify print a
+    # resume of such a run: one URL in both, no part of a credential). Any other word
+    # public_argv redacted (an --ids-from path holding "?token=") is no credential the run
+    # sends: it is printed as given, as status prints it from the saved settings; as URL,
+    # the command read that file from a path named URL.
     secret_url = ""
+    base_url_next = False
     for n, (word, given) in enumerate(zip(words, argv, strict=True)):
-        if word != given:
-            flag, eq, shown = word.partition("=") if word.startswith("--") else ("", "", word)
-            words[n] = f"{flag}=URL" if eq else "URL"
-            url = shown.lower().startswith(("http://", "https://"))
-            secret_url = url_again_note(saved_base_url(shown) if url else shown)
+        flag, eq, value = given.partition("=")
+        is_base_url = names_flag(flag, "--base-url")
+        if word != given and (base_url_next or (is_base_url and eq)):
+            url, shown = (given, word) if base_url_next else (value, word.partition("=")[2])
+            words[n] = "URL" if base_url_next else f"{flag}=URL"
+            http = url.lower().startswith(("http://", "https://"))
+            secret_url = url_again_note(saved_base_url(url) if http else shown)
+        elif word != given:
+            words[n] = given
+        base_url_next = is_base_url and not eq
     read_once = ""
     for n, word in enumerate(words):
         flag, eq, value = word.partition("=")
