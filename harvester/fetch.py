@@ -404,8 +404,9 @@ class Fetcher:
         #: Answers the run already holds or has in flight, by request path (an ``--image``
         #: target's existence check, the head start): each is used once instead of a request.
         self.early = early if early is not None else EarlyAnswers()
-        #: Told of every file and failure, for a run that sent a session: it stops the run
-        #: once refusals say the session has ended (None: a run without one).
+        #: Told of every file and failure, for a run that sent credentials: it stops the run
+        #: once refusals say its session ended or its credentials are refused (None: a run
+        #: without any).
         self.watch = watch
 
     # ------------------------------------------------------------ decisions
@@ -821,7 +822,7 @@ class Fetcher:
         if self.on_failed is not None:
             self.on_failed(kind)
         if self.watch is not None:
-            await self.watch.failed(image_id, status)
+            await self.watch.failed(status, urls.image_metadata(image_id))
 
 
 # --------------------------------------------------------------------------- advice

@@ -34,7 +34,8 @@ failed, a plate's runs or grids) when it ends: once every image it sent is journ
 listed before a run stopped, were never journaled, so without these ``status`` would count
 none of them as pending and call the folder complete. A run stopped because the session it
 sent ended journals one more ``"finished": false`` record, with ``"session_ended"`` (what the
-server answered), for ``status`` to say why.
+server answered), for ``status`` to say why; one stopped because the server refused the
+credentials it sent (401), with ``"credentials_refused"``.
 ``targets`` is the run's targets as flags (:meth:`harvester.config.HarvestConfig.walk_targets`:
 an ``--ids-from`` file by its absolute path, ids read once by their run); the latest record per
 (targets, shard) is the one that counts, so a later walk of the same targets that finishes with

@@ -114,7 +114,7 @@ from harvester.select import (
     unknown_label_keys,
     write_labelled_index,
 )
-from harvester.session import SessionWatch
+from harvester.session import CREDENTIALS_REFUSED, SessionWatch
 from harvester.splits import (
     SplitTally,
     read_split_record,
@@ -308,6 +308,10 @@ class RunSummary:
     #: in", :mod:`harvester.session`): every finished file journaled, the rest pending, exit
     #: 2 (a person must log in again). Empty: it did not.
     session_ended: str = ""
+    #: Why the run stopped when the credentials it sent stopped working mid-run (a 401 of
+    #: the API root too, :mod:`harvester.session`: a token expired, a password changed):
+    #: as :attr:`session_ended`, with new credentials to give. Empty: it did not.
+    credentials_refused: str = ""
     #: Why the run stopped waiting for a server that was down (``outage_wait`` reached):
     #: an interruption that exits 75, "try again later". Empty: it did not.
     server_down: str = ""
@@ -335,8 +339,9 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         """0 all done, 1 finished with failures, 130 interrupted, 75 the server stayed down,
-        2 the session ended (a new one is needed: no retry later can help)."""
-        if self.session_ended:
+        2 the session ended or the credentials were refused (new ones are needed: no
+        retry later can help)."""
+        if self.session_ended or self.credentials_refused:
             return 2
         if self.server_down:
             return 75
@@ -997,6 +1002,9 @@ class Harvest:
         #: The latest "walk" record of those targets before this run (None: no such record).
         self._walk_before: dict[str, Any] | None = None
         self._whole: anyio.CancelScope | None = None  # the whole run's scope, once it runs
+        #: Told of every file and listing of a run that sent credentials (None: no such
+        #: run, or not fetching yet): stops it once they no longer open the server.
+        self._watch: SessionWatch | None = None
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -1596,6 +1604,7 @@ class Harvest:
                 empty_labels_known=self._empty_labels_known,
                 labels_for=self._sample_reuse.needed if self._sample_reuse else None,
                 said_in_summary=True,
+                watch=self._watch,
             )
             targets = cfg.walk_targets(self.summary.run_id)
             describe = self._walk_text(targets, walker.stats)
@@ -1802,12 +1811,16 @@ class Harvest:
         self.summary.server_down = reason
         self._stop()
 
-    def _session_ended(self, reason: str) -> None:
-        """The session this run sent has ended (:mod:`harvester.session`): stop as an
-        interruption does (every finished file journaled, the images not fetched pending),
-        to exit 2 with how to log in again and resume. Going on, each image and kind left
-        was refused in turn, and the images not reached looked failed."""
-        self.summary.session_ended = reason
+    def _session_ended(self, status: int, reason: str) -> None:
+        """The session this run sent has ended (403), or the server refuses the credentials
+        it sent (401) (:mod:`harvester.session`): stop as an interruption does (every
+        finished file journaled, the images not fetched pending), to exit 2 with how to
+        give new ones and resume. Going on, each image, kind and listing left was refused
+        in turn, and the images not reached looked failed."""
+        if status == CREDENTIALS_REFUSED:
+            self.summary.credentials_refused = reason
+        else:
+            self.summary.session_ended = reason
         self._stop()
 
     def _stop(self) -> None:
@@ -1918,7 +1931,7 @@ class Harvest:
                 on_done=self.progress.done,
                 on_failed=self.progress.failed,
                 early=early,
-                watch=SessionWatch(client, self._session_ended) if cfg.sends_session else None,
+                watch=self._watch_credentials(client),
             )
             try:
                 with anyio.CancelScope() as work:
@@ -1936,12 +1949,29 @@ class Harvest:
                 self._collect(fetcher, client, study)
             # Leaving the store flushes: every finished file is journaled.
 
+    def _watch_credentials(self, client: Client) -> SessionWatch | None:
+        """The watch of a run that sent credentials (its 403s watched only when it sent a
+        session), shared by the fetcher and the walk; None for a public run."""
+        cfg = self.cfg
+        if cfg.withheld:
+            self._watch = SessionWatch(client, self._session_ended, session=cfg.sends_session)
+        return self._watch
+
     async def _record_session_end(self, store: Store) -> None:
-        """After a stop because the session ended: the walk, unfinished, says so in the
-        journal, for ``status`` to say why it stopped and how to resume."""
-        ended, targets = self.summary.session_ended, self._walk_started
-        if ended and targets is not None and not self._walk_finished:
-            await store.record_walk(targets, self.cfg.shard, finished=False, session_ended=ended)
+        """After a stop because the session ended or the credentials were refused: the
+        walk, unfinished, says so in the journal, for ``status`` to say why it stopped and
+        how to resume."""
+        summary, targets = self.summary, self._walk_started
+        if targets is None or self._walk_finished:
+            return
+        if summary.session_ended or summary.credentials_refused:
+            await store.record_walk(
+                targets,
+                self.cfg.shard,
+                finished=False,
+                session_ended=summary.session_ended,
+                credentials_refused=summary.credentials_refused,
+            )
 
     async def _pipeline(
         self,

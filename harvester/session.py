@@ -1,23 +1,34 @@
-"""Noticing that the session a run sent has ended, so that the run stops asking.
+"""Noticing that the session or credentials a run sent stopped working, so that it stops.
 
 An OMERO session (``?bsession=KEY``, a ``sessionid`` cookie, a token in a header) expires.
 OMERO.web then answers every login-required view as it answers an anonymous one: the JSON
 API with 403 ``{"message": "Not logged in"}``, webgateway and webclient views with an empty
-403. A run that went on asked for every image left, each refused, until the give-up rule
-(identical failures in a row, per kind) stopped one kind at a time; its failures read as
-images that are not public, and the images it never reached looked failed too.
+403. A token or password a proxy in front of OMERO.web checks (HTTP Basic, ``TOKEN@host``)
+expires or is changed too: the proxy then answers 401 to everything. A run that went on
+asked for every image left, each refused, until the give-up rule (identical failures in a
+row, per kind) stopped one kind at a time; its failures read as images that are not
+public, and the images it never reached looked failed too. A walk fared worse: every
+listing left failed in turn, and no give-up rule watches listings.
 
-:class:`SessionWatch` counts refusals (403) in a row. After :data:`CHECK_AFTER` of them it
-asks the JSON API for the image last refused, once: "Not logged in" there means the server
-knows no session of this run (a logged-in user asking for an image it may not see gets a
-404), so the session has ended and ``on_ended`` stops the run. Any other answer means the
-refusals were the images' own: the watch carries on, and checks again only after twice as
+:class:`SessionWatch` counts refusals in a row, of files and listings alike. After
+:data:`CHECK_AFTER` of them it asks once:
+
+* 403 (a run that sent a session): the JSON API, for the image last refused (for a listing,
+  the first screen): "Not logged in" there means the server knows no session of this run
+  (a logged-in user asking for an image it may not see gets a 404), so the session ended;
+* 401 (a run that sent credentials): the API root, which answered at the start of the run
+  (the server check): a 401 there too means the credentials are refused everywhere now.
+  OMERO.web itself never answers 401; a proxy asking for HTTP auth under some paths only
+  (``/webgateway/``) answers ``api/`` as before, and the 401s are those paths' own.
+
+Either stops the run through ``on_ended``. Any other answer means the refusals were the
+objects' (or the paths') own: the watch carries on, and checks again only after twice as
 many in a row, so a folder of private images costs few extra requests.
 
-Only a run that sent a session has one to lose
-(:attr:`harvester.config.HarvestConfig.sends_session`): a password in the
-URL (HTTP Basic auth, a proxy's) does not expire mid-run, and a public run sends nothing;
-for those the watch is not used and their 403s are failures as before.
+Only a run that sent credentials has any to lose: a public run sends nothing, and its 401s
+and 403s are failures as before (the watch is not used). A ``user:password@`` URL is a
+login, not a session (:attr:`harvester.config.HarvestConfig.sends_session`): its 403s are
+the images' own, its 401s are watched.
 """
 
 from __future__ import annotations
@@ -40,60 +51,90 @@ CHECK_AFTER = 3
 #: words a private server, or an ended session, gives and a private object does not.
 NOT_LOGGED_IN = "Not logged in"
 
+#: The statuses the watch counts: an ended session's (403), refused credentials' (401).
+SESSION_ENDED = 403
+CREDENTIALS_REFUSED = 401
+
 
 class SessionWatch:
-    """Stops a run whose session ended (see the module docstring).
+    """Stops a run whose session ended or whose credentials stopped working (see the
+    module docstring).
 
-    ``on_ended(reason)`` is called once, with the check's answer as the reason (``HTTP
-    403 Forbidden: Not logged in ...``): the run stops as an interruption does. Used by one
-    event loop's tasks, which it never blocks beyond the one check it sends.
+    ``on_ended(status, reason)`` is called once: ``status`` 403 (the session ended) or 401
+    (the credentials are refused), ``reason`` the check's answer (``HTTP 403 Forbidden: Not
+    logged in ...``); the run stops as an interruption does. ``session``: the run sent a
+    session, so its 403s are watched (a run without one has none to lose). Used by one event
+    loop's tasks, which it never blocks beyond the one check it sends.
     """
 
     def __init__(
-        self, client: Client, on_ended: Callable[[str], None], *, after: int = CHECK_AFTER
+        self,
+        client: Client,
+        on_ended: Callable[[int, str], None],
+        *,
+        session: bool = True,
+        after: int = CHECK_AFTER,
     ) -> None:
         self.client = client
         self.on_ended = on_ended
+        self._watched = {SESSION_ENDED, CREDENTIALS_REFUSED} if session else {CREDENTIALS_REFUSED}
         self._after = after
+        self._status: int | None = None  # the status refused ``_refused`` times in a row
         self._refused = 0
         self._checking = False
         #: Why the run stopped (the check's answer); empty while the session lives.
         self.ended = ""
 
     def answered(self) -> None:
-        """A file came: the session lives, the refusals so far were the images' own."""
+        """A file or a listing came: the session lives, the refusals so far were their own."""
         self._refused = 0
 
-    async def failed(self, image_id: int, status: int | None) -> None:
-        """One artifact of ``image_id`` failed for good with ``status``: a 403 counts
-        towards the check, any other failure ends the count (an ended session answers
-        403 to everything)."""
-        if status != 403:
+    async def failed(self, status: int | None, check: str) -> None:
+        """A file or a listing failed for good with ``status``. A watched refusal counts
+        towards the check, any other failure ends the count (an ended session answers 403
+        to everything, a proxy refusing the credentials 401). ``check``: the JSON API path
+        asked of a 403 (the image's metadata; for a listing, one that any session sees)."""
+        if status is None or status not in self._watched:
             self._refused = 0
             return
+        if status != self._status:
+            self._status, self._refused = status, 0
         self._refused += 1
         if self._refused < self._after or self._checking or self.ended:
             return
-        self._checking = True  # one check at a time: the other workers' 403s wait for it
+        self._checking = True  # one check at a time: the other workers' refusals wait for it
         try:
-            reason = await self._not_logged_in(image_id)
+            if status == CREDENTIALS_REFUSED:
+                reason = await self._refused_everywhere()
+            else:
+                reason = await self._not_logged_in(check)
         finally:
             self._checking = False
         if reason:
             self.ended = reason
-            logger.debug("the session this run sent has ended (%s): stopping", reason)
-            self.on_ended(reason)
+            logger.debug("what this run sent no longer opens the server (%s): stopping", reason)
+            self.on_ended(status, reason)
         else:
-            logger.debug("%d refusals in a row, the session lives: the images' own", self._refused)
+            logger.debug("%d refusals in a row, the session lives: their own", self._refused)
             self._refused = 0
             self._after *= 2
 
-    async def _not_logged_in(self, image_id: int) -> str:
-        """The JSON API's answer for ``image_id`` when it is "Not logged in" ("" otherwise:
-        the image came, or was refused or not found for a reason of its own)."""
+    async def _not_logged_in(self, path: str) -> str:
+        """The JSON API's answer at ``path`` when it is "Not logged in" ("" otherwise:
+        it came, or was refused or not found for a reason of its own)."""
         try:
-            await self.client.get(urls.image_metadata(image_id), Expect.JSON)
+            await self.client.get(path, Expect.JSON)
         except FetchError as exc:
-            if exc.status == 403 and NOT_LOGGED_IN in exc.reason:
+            if exc.status == SESSION_ENDED and NOT_LOGGED_IN in exc.reason:
                 return with_status(exc.status, exc.reason)
+        return ""
+
+    async def _refused_everywhere(self) -> str:
+        """The API root's answer when it is a 401 too ("" otherwise): it answered the
+        server check with these credentials, so a 401 there now is theirs, not a path's."""
+        try:
+            await self.client.get(urls.api_root(), Expect.JSON)
+        except FetchError as exc:
+            if exc.status == CREDENTIALS_REFUSED:
+                return f"api/ answered {with_status(exc.status, exc.reason)}"
         return ""

@@ -116,6 +116,8 @@ logger = logging.getLogger(__name__)
 MAX_FAILURE_SAMPLES = 20
 #: A walk stopped because its run's session ended: what to do, as the harvest's hint says.
 SESSION_AGAIN = "log in again and give the new key, then resume"
+#: A walk stopped because the server refused its run's credentials (401): what to do.
+CREDENTIALS_AGAIN = "renew the token or password and give the new one, then resume"
 #: Running harvests or shards a line of the text form names before it cuts the list short.
 MAX_NAMED = 10
 #: The job-array tasks with work left that ``status`` lists one line each.
@@ -790,8 +792,16 @@ class StatusReport:
             else:
                 state = "still running, or stopped" if maybe else "stopped"
             ended = next((w["session_ended"] for w in walks if w.get("session_ended")), "")
+            refused = next(
+                (w["credentials_refused"] for w in walks if w.get("credentials_refused")), ""
+            )
             if ended:
                 state = f"stopped, the session its run sent had ended ({ended}): {SESSION_AGAIN}"
+            elif refused:
+                state = (
+                    "stopped, the server no longer took the credentials its run sent "
+                    f"({refused}): {CREDENTIALS_AGAIN}"
+                )
             lines.append(
                 f"{what} {where} has not finished: {state}; the images "
                 "it had not listed yet are not counted above"
@@ -2098,6 +2108,9 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
         ended = rec.get("session_ended")
         if isinstance(ended, str) and ended and not walk["finished"]:
             walk["session_ended"] = ended  # why it stopped: said with the way on
+        refused = rec.get("credentials_refused")
+        if isinstance(refused, str) and refused and not walk["finished"]:
+            walk["credentials_refused"] = refused
         found.append(walk)
     for targets, shard in _unwalked_shards(state):
         found.append(

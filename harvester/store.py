@@ -1321,13 +1321,15 @@ class Store:
         finished: bool,
         failures: Sequence[Mapping[str, Any]] = (),
         session_ended: str = "",
+        credentials_refused: str = "",
     ) -> None:
         """Journal that the walk of ``targets`` started (``finished=False``) or ended.
 
         ``failures``: the listings that failed for good (``what``, ``url``, ``status``,
         ``reason``; URLs redacted here). ``session_ended``: the walk stopped unfinished
         because the session the run sent ended (the server's answer), for ``status`` to
-        say. See the "walk" records in :mod:`harvester.journal`.
+        say; ``credentials_refused``: because the server refused the credentials it sent
+        (a 401). See the "walk" records in :mod:`harvester.journal`.
         """
         rec = {
             "rec": "walk",
@@ -1339,6 +1341,8 @@ class Store:
         }
         if session_ended:
             rec["session_ended"] = redact_url(session_ended)
+        if credentials_refused:
+            rec["credentials_refused"] = redact_url(credentials_refused)
         self._walk_records += 1
         await self._queue(_Item(record=rec))
 

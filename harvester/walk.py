@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, 
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from anyio.abc import ObjectSendStream
@@ -62,6 +62,9 @@ from harvester.errors import (
 from harvester.models import ImageRef
 from harvester.processes import HOST, process_alive, process_start
 from harvester.text import plural
+
+if TYPE_CHECKING:
+    from harvester.session import SessionWatch
 
 logger = logging.getLogger(__name__)
 
@@ -553,8 +556,12 @@ class Walker:
         labels_for: Callable[[int], bool] | None = None,
         said_in_summary: bool = False,
         on_listed: Callable[[], None] | None = None,
+        watch: SessionWatch | None = None,
     ) -> None:
         self.client = client
+        #: Told of every listing and failed listing, for a run that sent credentials: a
+        #: session that ends while the run only walks stops it too (None: a run without).
+        self.watch = watch
         # A harvest's summary says each failed listing (``walk failed: ...``), as it says
         # each failed file: a warning as well printed it twice. Then it is a debug line.
         self._fail_level = logging.DEBUG if said_in_summary else logging.WARNING
@@ -584,8 +591,18 @@ class Walker:
 
     # ------------------------------------------------------------ plumbing
     async def _json(self, path: str) -> dict[str, Any]:
-        """A listing as a JSON object (anything else is an invalid body, retried)."""
-        fetched = await self.client.get(path, Expect.JSON, _json_object)
+        """A listing as a JSON object (anything else is an invalid body, retried).
+
+        Each answer and failure is told to the watch: without it, once the session ended,
+        every listing left failed in turn (no give-up rule stops a walk)."""
+        try:
+            fetched = await self.client.get(path, Expect.JSON, _json_object)
+        except FetchError as exc:
+            if self.watch is not None:
+                await self.watch.failed(exc.status, urls.screens(0, 1))
+            raise
+        if self.watch is not None:
+            self.watch.answered()
         body: dict[str, Any] = fetched.json()
         return body
 

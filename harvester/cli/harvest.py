@@ -1103,16 +1103,25 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
     if slurm is not None:
         return slurm
     words = public_argv(argv)
-    # A redacted URL does not work pasted back: URL stands in for it, and the note names
-    # the server as saved, without its user or query (as status and verify print a
-    # resume of such a run: one URL in both, no part of a credential).
+    # A redacted base URL does not work pasted back: URL stands in for it, and the note
+    # names the server as saved, without its user or query (as status and verify print a
+    # resume of such a run: one URL in both, no part of a credential). Any other word
+    # public_argv redacted (an --ids-from path holding "?token=") is no credential the run
+    # sends: it is printed as given, as status prints it from the saved settings; as URL,
+    # the command read that file from a path named URL.
     secret_url = ""
+    base_url_next = False
     for n, (word, given) in enumerate(zip(words, argv, strict=True)):
-        if word != given:
-            flag, eq, shown = word.partition("=") if word.startswith("--") else ("", "", word)
-            words[n] = f"{flag}=URL" if eq else "URL"
-            url = shown.lower().startswith(("http://", "https://"))
-            secret_url = url_again_note(saved_base_url(shown) if url else shown)
+        flag, eq, value = given.partition("=")
+        is_base_url = names_flag(flag, "--base-url")
+        if word != given and (base_url_next or (is_base_url and eq)):
+            url, shown = (given, word) if base_url_next else (value, word.partition("=")[2])
+            words[n] = "URL" if base_url_next else f"{flag}=URL"
+            http = url.lower().startswith(("http://", "https://"))
+            secret_url = url_again_note(saved_base_url(url) if http else shown)
+        elif word != given:
+            words[n] = given
+        base_url_next = is_base_url and not eq
     read_once = ""
     for n, word in enumerate(words):
         flag, eq, value = word.partition("=")
@@ -1305,6 +1314,9 @@ def print_summary(
     if getattr(summary, "session_ended", ""):
         print(f"error: {_session_ended_text(summary.session_ended)}", file=sys.stderr)
         print(f"hint: {SESSION_AGAIN_HINT}: {resume}", file=sys.stderr)
+    elif getattr(summary, "credentials_refused", ""):
+        print(f"error: {_credentials_refused_text(summary.credentials_refused)}", file=sys.stderr)
+        print(f"hint: {CREDENTIALS_AGAIN_HINT}: {resume}", file=sys.stderr)
     elif summary.server_down and not summary.store_opened:
         print(
             f"stopped: {summary.server_down}; nothing harvested yet: run again later: {resume}",
@@ -1385,6 +1397,24 @@ def _session_ended_text(reason: str) -> str:
     return (
         f"the session this run sent has ended ({reason}): stopped asking for more; every "
         "finished file is kept and journaled, the rest is pending"
+    )
+
+
+#: The next step after a run stopped because the server refused the credentials it sent
+#: (401 everywhere, a proxy's): a token expired or a password changed; no login to OMERO.web.
+CREDENTIALS_AGAIN_HINT = (
+    "renew the token or password this run sent (one expired, or was changed or revoked) and "
+    "give the new one where this run gave the old (in --base-url as https://TOKEN@HOST/ or "
+    "https://USER:PASSWORD@HOST/, or a config file's base_url or [headers]), then resume"
+)
+
+
+def _credentials_refused_text(reason: str) -> str:
+    """The ``error:`` line of a run stopped because the server refused, mid-run, the
+    credentials it took at the start: what it answered, and that nothing is lost."""
+    return (
+        f"the server no longer takes the credentials this run sent ({reason}): stopped "
+        "asking for more; every finished file is kept and journaled, the rest is pending"
     )
 
 

@@ -138,8 +138,7 @@ class App:
         return resp
 
     def _handle(self, req: Request) -> Response:
-        wanted = self.site.authorization
-        if wanted is not None and req.headers.get("authorization") != wanted:
+        if not self.site.authorized(req.headers.get("authorization")):
             # A proxy's HTTP Basic auth answers before OMERO.web sees the request.
             return _unauthorized()
         prefix = self.site.prefix

@@ -92,6 +92,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(TOKEN: with an empty PASS: a token given as the user, TOKEN@host)",
     )
     parser.add_argument(
+        "--basic-auth-expires-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the --basic-auth credentials stop working after N answers given with them "
+        "(an expired token: every later request gets the 401)",
+    )
+    parser.add_argument(
         "--prefix",
         default="",
         metavar="PATH",
@@ -279,6 +287,11 @@ def run(args: argparse.Namespace) -> int:
             if ":" not in args.basic_auth:
                 raise ValueError("--basic-auth must be USER:PASS (a ':' between them)")
             options["basic_auth"] = args.basic_auth
+        expires = getattr(args, "basic_auth_expires_after", None)
+        if expires is not None:
+            if "basic_auth" not in options:
+                raise ValueError("--basic-auth-expires-after needs --basic-auth")
+            options["basic_auth_expires_after"] = expires
         if getattr(args, "prefix", ""):
             options["prefix"] = args.prefix
         for name in ("session_key", "session_expires_after"):

@@ -35,7 +35,9 @@ class Site:
     request's own base URL, never the production host);
     ``search_page_size`` lets tests page the search engine with small pages;
     ``basic_auth`` (``USER:PASS``) answers every request without those HTTP Basic
-    credentials with 401, as a proxy in front of a private OMERO.web does;
+    credentials with 401, as a proxy in front of a private OMERO.web does, and
+    ``basic_auth_expires_after`` (N) makes them stop working after N answers (a token that
+    expires: every later request gets the 401);
     ``prefix`` (``/omero``) serves every route under that path, as an OMERO.web deployed
     at ``https://host/omero/``; ``session_key`` makes every login-required view want that
     OMERO session (``?bsession=KEY`` or a ``sessionid=KEY`` cookie), and
@@ -51,6 +53,11 @@ class Site:
     webclient_page_size: int = WEBCLIENT_PAGE_SIZE
     session_token: str = field(default="")
     basic_auth: str | None = None
+    basic_auth_expires_after: int | None = None
+    #: Answers given with ``basic_auth`` so far (``basic_auth_expires_after`` counts them);
+    #: set ``basic_auth`` to new credentials and the count starts again for them.
+    basic_auth_uses: int = field(default=0, compare=False)
+    _counted_auth: str | None = field(default=None, init=False, compare=False, repr=False)
     prefix: str = ""
     session_key: str | None = None
     session_expires_after: int | None = None
@@ -64,6 +71,13 @@ class Site:
             raise ValueError("search_page_size must be >= 1")
         if self.basic_auth is not None and ":" not in self.basic_auth:
             raise ValueError("basic auth must be USER:PASS (a ':' between them)")
+        if self.basic_auth_expires_after is not None:
+            if self.basic_auth is None:
+                raise ValueError("basic auth expiry needs basic auth")
+            if self.basic_auth_expires_after < 1:
+                raise ValueError(
+                    f"basic auth expiry must be >= 1 answer, not {self.basic_auth_expires_after}"
+                )
         self.prefix = normalized_prefix(self.prefix)
         if self.session_key is not None and not self.session_key:
             raise ValueError("the session key must not be empty")
@@ -84,6 +98,25 @@ class Site:
         if self.basic_auth is None:
             return None
         return "Basic " + base64.b64encode(self.basic_auth.encode()).decode("ascii")
+
+    def authorized(self, header: str | None) -> bool:
+        """Whether a request's ``Authorization`` ``header`` passes the proxy's Basic auth
+        now (counted as one use when it does; always, without ``basic_auth``).
+
+        Expired credentials stay refused, as a token past its lifetime is; new ones (a new
+        ``basic_auth``, given from Python) count from zero."""
+        wanted = self.authorization
+        if wanted is None:
+            return True
+        if self._counted_auth != self.basic_auth:
+            self._counted_auth, self.basic_auth_uses = self.basic_auth, 0
+        if header != wanted:
+            return False
+        limit = self.basic_auth_expires_after
+        if limit is not None and self.basic_auth_uses >= limit:
+            return False
+        self.basic_auth_uses += 1
+        return True
 
     def session_valid(self, key: str | None) -> bool:
         """Whether ``key`` opens a session now (counted as one use when it does).

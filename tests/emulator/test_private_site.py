@@ -1,5 +1,6 @@
 """The emulator as a private OMERO.web: ``--prefix``, ``--session-key`` and
-``--session-expires-after``, over real sockets, and the ``try:`` line that says what they need."""
+``--session-expires-after``, ``--basic-auth-expires-after``, over real sockets, and the
+``try:`` line that says what they need."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from harvester.emulator import EmulatorThread
+from harvester.emulator.app import App
 from harvester.emulator.cli import Access, main, targets_line
 
 KEY = "K3Y:with/odd?chars"
@@ -65,6 +67,20 @@ def test_session_expires_after_n_answers(make_emulator: Callable[..., EmulatorTh
     assert codes == [200, 200, 200, 403, 403]
 
 
+def test_basic_auth_expires_after_n_answers(make_emulator: Callable[..., EmulatorThread]) -> None:
+    """--basic-auth-expires-after 2: two answers with the token, then the proxy's 401 (api/
+    too); new credentials set from Python count from zero, the old stay refused."""
+    emu = make_emulator(preset="demo", basic_auth="tok:", basic_auth_expires_after=2)
+    url = f"{emu.base_url}/api/"
+    codes = [httpx.get(url, auth=("tok", "")).status_code for _ in range(3)]
+    assert codes == [200, 200, 401]
+    app = emu.app
+    assert isinstance(app, App)
+    app.site.basic_auth = "tok-2:"
+    assert httpx.get(url, auth=("tok-2", "")).status_code == 200
+    assert httpx.get(url, auth=("tok", "")).status_code == 401
+
+
 def test_try_line_names_prefix_session_and_certificate() -> None:
     """The start line's command carries the prefix and ?bsession= (quoted for a shell),
     SSL_CERT_FILE for --tls-cert, and mentions the config file's cookie."""
@@ -84,6 +100,8 @@ def test_try_line_names_prefix_session_and_certificate() -> None:
         (["--session-key", "k", "--session-expires-after", "0"], "must be >= 1"),
         (["--prefix", "/om?ero"], "the prefix must be a path like /omero"),
         (["--session-key", ""], "the session key must not be empty"),
+        (["--basic-auth-expires-after", "3"], "--basic-auth-expires-after needs --basic-auth"),
+        (["--basic-auth", "t:", "--basic-auth-expires-after", "0"], "must be >= 1"),
     ],
 )
 def test_bad_private_options_are_one_error_line(

@@ -15,7 +15,9 @@ from pathlib import Path
 from harvest_helpers import DEMO_SCREEN, run_cli
 
 from harvester.emulator import EmulatorThread
-from harvester.emulator.app import App
+from harvester.emulator.app import App, build_site
+from harvester.emulator.http import Request, Response
+from harvester.emulator.routes_common import text_response
 
 KINDS = "thumbnail,metadata"
 
@@ -197,3 +199,151 @@ def test_a_password_url_is_no_session_its_403s_are_the_images_own(
     assert err.splitlines()[-1].endswith(f"  # {said}"), err
     assert status.stdout.splitlines()[-1].endswith(f"; {said}"), status.stdout
     assert "alice" not in err.splitlines()[-1] + status.stdout.splitlines()[-1]
+
+
+def _token(emu: EmulatorThread, token: str, expires_after: int | None = None) -> str:
+    """Make the emulator's proxy take ``token`` (as the user, Basic ``TOKEN:``), refusing
+    it after ``expires_after`` answers (None: never); the base URL that sends it."""
+    app = emu.app
+    assert isinstance(app, App)
+    app.site.basic_auth, app.site.basic_auth_expires_after = f"{token}:", expires_after
+    return emu.base_url.replace("://", f"://{token}@") + "/"
+
+
+def test_a_token_expiring_mid_run_stops_it_and_a_new_token_completes_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A proxy's token that expires mid-run (401 to everything): the run stops after a few
+    refusals and one check of api/, exit 2, an error naming the credentials and a hint to
+    renew the token (no login, no session key) with the resume command; the files done
+    stay, status says why; the command with a new token completes the folder."""
+    emu = make_emulator(preset="demo", basic_auth="tok-0:")
+    reference = tmp_path / "reference"
+    assert _harvest(_token(emu, "tok-0"), reference, "--screen", str(DEMO_SCREEN))[0] == 0
+
+    url = _token(emu, "tok-1", expires_after=60)
+    emu.reset_stats()
+    out = tmp_path / "out"
+    code, err = _harvest(url, out, "--screen", str(DEMO_SCREEN))
+    assert code == 2, err
+    refused = emu.stats()["by_status"].get("401", 0)
+    assert 3 <= refused <= 12, refused  # not one per image and kind left
+    lines = err.splitlines()
+    (error,) = [line for line in lines if line.startswith("error: ")]
+    assert error.startswith(
+        "error: the server no longer takes the credentials this run sent (api/ answered HTTP 401"
+    ), error
+    assert "the rest is pending" in error and lines[-2] == error
+    assert lines[-1].startswith("hint: renew the token or password this run sent"), lines[-1]
+    advice = lines[-1].partition("then resume: ")[0]
+    assert "session" not in advice and "log in" not in advice, advice
+    command, _, note = lines[-1].partition("then resume: ")[2].partition("  # ")
+    assert "--base-url URL " in command and "tok-1" not in err
+    assert note == f"URL: {emu.base_url}/ with its user or session again"
+    assert 0 < len(_files(out)) - 1 < len(_files(reference)) - 1
+    status = run_cli("status", str(out)).stdout
+    said = "stopped, the server no longer took the credentials its run sent (api/ answered HTTP 401"
+    assert said in status and "renew the token or password" in status, status
+    assert "tok-1" not in status and "session its run sent" not in status
+
+    again = run_cli(*shlex.split(command.replace("URL", _token(emu, "tok-2")))[1:])
+    assert again.returncode == 0, again.stderr
+    assert _files(out) == _files(reference)
+    assert _status(out) == _status(reference)
+
+
+def test_a_session_ending_while_the_run_only_walks_stops_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder whose files are all done: the run only walks a project of 600 datasets
+    again (listings, no file), and its session ends: it stops after a few refused listings
+    (exit 2, the session error), not one failed listing per dataset left; status says the
+    walk stopped for it, and a new key finishes the walk (exit 0, no file fetched again)."""
+    emu = make_emulator(preset="bigproject")
+    _site(emu, "key-0")
+    out = tmp_path / "out"
+
+    def walk(key: str) -> tuple[int, str]:
+        proc = run_cli(
+            "harvest", "--base-url", f"{emu.base_url}/?bsession={key}", "--project", "1701",
+            "--artifacts", "metadata", "--out", str(out), "--rate", "none",
+        )  # fmt: skip
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc.returncode, proc.stderr
+
+    assert walk("key-0")[0] == 0
+    done = _files(out)
+
+    _site(emu, "key-1", expires_after=30)  # ends after the project's list, among datasets
+    emu.reset_stats()
+    code, err = walk("key-1")
+    assert code == 2, err[-2000:]
+    stats = emu.stats()
+    assert stats["by_route"].get("api_image") is None, stats  # no file asked: a walk alone
+    refused = stats["by_status"].get("403", 0)
+    assert 3 <= refused <= 12, refused  # not one per dataset left (570)
+    (error,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert error.startswith("error: the session this run sent has ended (HTTP 403"), error
+    status = run_cli("status", str(out)).stdout
+    said = "stopped, the session its run sent had ended (HTTP 403 Forbidden: Not logged in)"
+    assert said in status, status
+
+    _site(emu, "key-2")
+    emu.reset_stats()
+    code, err = walk("key-2")
+    assert code == 0, err
+    assert emu.stats()["by_route"].get("api_image") is None
+    assert _files(out) == done
+    assert "has not finished" not in run_cli("status", str(out)).stdout
+
+
+class _WebgatewayAsksAuth(App):
+    """A front end asking for HTTP auth of its own under ``/webgateway/`` only (401, whatever
+    was sent), in front of the demo OMERO.web: the rest answers as usual."""
+
+    def _handle(self, req: Request) -> Response:
+        if req.path.startswith("/webgateway/"):
+            resp = text_response(401, "401 Authorization Required")
+            resp.headers.append(("WWW-Authenticate", 'Basic realm="webgateway"'))
+            resp.route = "unauthorized"
+            return resp
+        return super()._handle(req)
+
+
+def _webgateway_401s(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], token: str | None
+) -> tuple[str, int]:
+    """A screen's thumbnails and metadata where every thumbnail is answered 401: the run
+    goes on (exit 1), every metadata file comes, the thumbnails fail with the credentials
+    hint until the give-up rule, and no error says the credentials stopped working. Its
+    stderr, and how many times it asked the API root (the server check, and any checks)."""
+    emu = make_emulator(
+        app=_WebgatewayAsksAuth(build_site("demo", basic_auth=token and f"{token}:"))
+    )
+    url = emu.base_url + "/" if token is None else _token(emu, token)
+    code, err = _harvest(url, tmp_path / "out", "--screen", str(DEMO_SCREEN))
+    assert code == 1, err
+    assert "error:" not in err and "no longer takes" not in err, err
+    assert "hint: the server asked for credentials (HTTP 401)" in err, err
+    assert "stopped requesting thumbnail: 20 images in a row failed" in err, err
+    assert _status(tmp_path / "out")["done"] == 80, err  # every metadata file
+    return err, sum(emu.stats()["by_route"].get("api_versions", {}).values())
+
+
+def test_401s_of_a_public_run_stay_failures_and_no_check_is_sent(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A public run (no credentials) answered 401 under /webgateway/ only: failures as
+    before (exit 1), and the API root is asked once, by the server check, never again."""
+    _, asked = _webgateway_401s(tmp_path, make_emulator, None)
+    assert asked == 1
+
+
+def test_401s_of_one_path_are_not_taken_for_expired_credentials(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A run with a token, answered 401 under /webgateway/ only (a front end wanting other
+    credentials there): the check finds api/ still open with the token, so the run goes
+    on through its thumbnails' 401s (exit 1) with a few checks, not stopped."""
+    _, asked = _webgateway_401s(tmp_path, make_emulator, "tok-0")
+    assert 2 <= asked <= 6, asked

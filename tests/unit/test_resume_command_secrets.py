@@ -67,3 +67,18 @@ def test_a_finished_read_once_run_with_a_session_says_what_url_is(tmp_path: Path
         f"harvester status '{out}' --failed-ids | harvester harvest --base-url URL "
         f"--ids-from - --out '{out}'  # URL: http://h:8/ with its user or session again"
     )
+
+
+@pytest.mark.parametrize("base_url", ["http://h:8/", "http://h:8/?bsession=K3Y"])
+def test_only_the_base_url_becomes_url(tmp_path: Path, base_url: str) -> None:
+    """An --ids-from path holding ``?token=`` is printed as given (it is a file, no
+    credential sent), whether or not the base URL held one: only that URL becomes URL."""
+    argv = ["harvest", "--base-url", base_url, "--ids-from", "ids?token=K3Y",
+            "--out", str(tmp_path)]  # fmt: skip
+    line = _resume_command(argv, tmp_path)
+    url = "URL" if "?" in base_url else base_url
+    assert line.startswith(f"harvester harvest --base-url {url} --ids-from 'ids?token=K3Y' ")
+    if url == "URL":
+        assert line.endswith("  # URL: http://h:8/ with its user or session again")
+    else:
+        assert "#" not in line
