@@ -11,8 +11,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from harvest_helpers import cli_env, reaped, spooled_copies, wait_for_files
 
+from harvester import walk
 from harvester.emulator import EmulatorThread
 from harvester.processes import HOST, process_start
 from harvester.walk import remove_dead_runs_copies
@@ -87,3 +89,18 @@ def test_only_copies_of_ended_runs_of_this_host_are_removed(tmp_path: Path) -> N
     assert remove_dead_runs_copies(tmp_path) == 1
     left = {path.name for path in tmp_path.iterdir()}
     assert left == set(names.values()) - {names["ended"]}
+
+
+def test_no_copy_is_removed_where_the_host_name_may_be_shared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a machine named as many are (a container's ``localhost``), with a shared temporary
+    folder, a copy named by a pid that is not alive here may be a live run's of another such
+    machine: none is removed, as the store removes no temp file of such a host's writers."""
+    pid, start = _ended_pid()
+    for shared in ("localhost", "(none)"):
+        monkeypatch.setattr(walk, "HOST", shared)
+        copy = tmp_path / f"harvester-ids-{shared}-{pid}-{start}-abc123.txt"
+        copy.write_text("1\n")
+        assert remove_dead_runs_copies(tmp_path) == 0
+        assert copy.read_text() == "1\n"
