@@ -11,10 +11,21 @@ from __future__ import annotations
 import os
 import socket
 
-__all__ = ["HOST", "process_alive", "process_start"]
+__all__ = ["HOST", "SHARED_HOST_NAMES", "host_may_be_shared", "process_alive", "process_start"]
 
 #: This machine's name, as records of live processes give it (a pid means nothing elsewhere).
 HOST = socket.gethostname()
+
+#: Host names that several machines may have at once (a container's default, a name never
+#: set): a pid recorded under one of them may be another machine's live process.
+SHARED_HOST_NAMES = frozenset({"localhost", "localhost.localdomain", "host", "(none)"})
+
+
+def host_may_be_shared(host: str) -> bool:
+    """Whether ``host`` (a record's, or :data:`HOST`) may name other machines too: then no
+    process recorded under it is judged ended here (:func:`process_alive` would see another
+    machine's pid as gone, and what that live process uses would be removed)."""
+    return not host or host.lower() in SHARED_HOST_NAMES
 
 
 def process_start(pid: int) -> int | None:

@@ -101,7 +101,7 @@ from harvester.layout import (
     temp_path,
 )
 from harvester.models import ImageRef
-from harvester.processes import HOST, process_alive, process_start
+from harvester.processes import HOST, SHARED_HOST_NAMES, process_alive, process_start
 from harvester.runlock import (
     POLL,
     acquire_run_lock,
@@ -355,7 +355,6 @@ STRAYS_PREFIX = "strays-"
 ended, handed over by ``verify`` (:func:`hand_over_strays`) for the next harvest to remove."""
 
 _RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # layout.new_run_id
-_SHAREDHOST_NAMES = frozenset({"localhost", "localhost.localdomain", "host", "(none)"})
 
 
 def writer_pid_here(writer: str) -> int | None:
@@ -371,7 +370,7 @@ def writer_pid_here(writer: str) -> int | None:
     (``localhost``): their pids are not ours to probe.
     """
     ours = host_component()
-    if len(ours) >= HOST_PART_MAX or ours.lower() in _SHAREDHOST_NAMES:
+    if len(ours) >= HOST_PART_MAX or ours.lower() in SHARED_HOST_NAMES:
         return None
     host = re.escape(ours)
     m = re.fullmatch(

@@ -60,7 +60,7 @@ from harvester.errors import (
     url_holds_secret,
 )
 from harvester.models import ImageRef
-from harvester.processes import HOST, process_alive, process_start
+from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.text import plural
 
 if TYPE_CHECKING:
@@ -372,8 +372,13 @@ def remove_dead_runs_copies(folder: Path) -> int:
     A copy names its process (:func:`_own_copy_prefix`); one whose process is gone (or
     whose pid another process has since) is litter. Copies of other hosts (a shared
     TMPDIR), of other users, of live runs, and of harvester before 0.1.15 (no owner in the
-    name) are left alone.
+    name) are left alone; so is every copy when this host's name may be another machine's
+    too (a container's ``localhost``, :func:`~harvester.processes.host_may_be_shared`): with
+    a shared TMPDIR, a pid not alive here may be a live run's there, whose walk still reads
+    its copy (as the store removes no temp file of such a host's writers).
     """
+    if host_may_be_shared(HOST):
+        return 0
     removed = 0
     uid = os.getuid()
     for entry in os.scandir(folder):

@@ -892,7 +892,7 @@ def run_index(args: argparse.Namespace) -> int:
     given last are used (:func:`harvester.folder_settings.remembered_label_keys`).
     """
     from harvester.folder_settings import label_keys_path, remembered_label_keys
-    from harvester.index import current_state
+    from harvester.index import current_state, index_lock
     from harvester.select import LABELS_FILE, write_labelled_index
     from harvester.splits import SplitTally, remember_split
     from harvester.store import scrub_saved_credentials
@@ -944,23 +944,26 @@ def run_index(args: argparse.Namespace) -> int:
     written: list[Path] = []
     splits = SplitTally()
     in_force: list[str] = []  # a pin recorded before (by the tasks of an array): said too
-    rows = write_labelled_index(
-        out,
-        given,
-        states.pop(),
-        absent=absent,
-        written=written,
-        pin_note=pin_note,
-        pin_in_force=in_force,
-        splits=splits,
-    )
-    also = f" and {labels}" if labels in written else ""
-    print(f"wrote {out / 'index.csv'} ({plural(rows, 'image')}){also}")
-    _say_split(out, split, splits)
-    for line in [*(pin_note or ()), *in_force]:
-        print(line)
-    if given is not None:
-        _record_label_keys(out, given, absent, kept, removed=labels if dropped else None)
+    # From the write to the record of the keys given: another index write (a harvest ending)
+    # between the two read the keys recorded before, and left its tables on them last.
+    with index_lock(out):
+        rows = write_labelled_index(
+            out,
+            given,
+            states.pop(),
+            absent=absent,
+            written=written,
+            pin_note=pin_note,
+            pin_in_force=in_force,
+            splits=splits,
+        )
+        also = f" and {labels}" if labels in written else ""
+        print(f"wrote {out / 'index.csv'} ({plural(rows, 'image')}){also}")
+        _say_split(out, split, splits)
+        for line in [*(pin_note or ()), *in_force]:
+            print(line)
+        if given is not None:
+            _record_label_keys(out, given, absent, kept, removed=labels if dropped else None)
     short = _plan_shortfall(out, rows)
     if short:
         print(short.line)

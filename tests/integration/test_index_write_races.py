@@ -54,22 +54,41 @@ select.read_split_record = held
 sys.exit(main(sys.argv[3:]))
 """
 
-#: ``harvester index`` that stops just before its index write (touching argv[1]) until
-#: argv[2] exists (at most WAIT seconds), then goes on.
+#: ``harvester index`` that stops just before its index write takes DIR's index lock
+#: (touching argv[1]) until argv[2] exists (at most WAIT seconds), then goes on.
 HELD_BEFORE_WRITE = f"""
 import sys, time
 from pathlib import Path
-import harvester.select as select
+import harvester.index as index
 from harvester.cli import main
 paused, go = Path(sys.argv[1]), Path(sys.argv[2])
-real = select.write_labelled_index
+real = index.index_lock
 def held(*args, **kwargs):
     paused.touch()
     deadline = time.monotonic() + {WAIT}
     while not go.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     return real(*args, **kwargs)
-select.write_labelled_index = held
+index.index_lock = held
+sys.exit(main(sys.argv[3:]))
+"""
+
+#: ``harvester index`` that stops once its index is written, just before it records the label
+#: keys it was given (touching argv[1]) until argv[2] exists (at most WAIT seconds).
+HELD_BEFORE_RECORD = f"""
+import sys, time
+from pathlib import Path
+import harvester.cli.hpc as hpc
+from harvester.cli import main
+paused, go = Path(sys.argv[1]), Path(sys.argv[2])
+real = hpc._record_label_keys
+def held(*args, **kwargs):
+    paused.touch()
+    deadline = time.monotonic() + {WAIT}
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return real(*args, **kwargs)
+hpc._record_label_keys = held
 sys.exit(main(sys.argv[3:]))
 """
 
@@ -178,5 +197,39 @@ def test_index_ends_on_the_label_keys_recorded_last(
         _out, err_first = first.communicate(timeout=WAIT)
     assert first.returncode == 0, err_first
     assert by_phenotype != by_gene
+    assert json.loads((out / "label_keys.json").read_text())["label_keys"] == ["Phenotype"]
+    assert labels(out) == by_phenotype
+
+
+def test_no_index_write_comes_between_label_keys_written_and_recorded(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """``harvester index DIR`` run while ``harvester index DIR --label-key Phenotype`` has
+    written its tables but not yet recorded the keys waits for the record, then writes
+    Phenotype's labels; it wrote the keys recorded before (Gene Symbol) last, index.csv on
+    them, label_keys.json saying Phenotype."""
+    out = tmp_path / "keys"
+    harvested = cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE),
+        "--artifacts", "thumbnail", "--rate", "none", "--out", str(out), "--quiet",
+    )  # fmt: skip
+    assert harvested.returncode == 0, harvested.stderr
+    assert cli("index", str(out), "--label-key", "Phenotype").returncode == 0
+    by_phenotype = labels(out)
+    assert cli("index", str(out), "--label-key", GENE).returncode == 0
+    assert labels(out) != by_phenotype
+    paused, go, waiting = tmp_path / "paused", tmp_path / "go", tmp_path / "waiting"
+    given = ("index", str(out), "--label-key", "Phenotype")
+    with reaped(python(HELD_BEFORE_RECORD, str(paused), str(go), *given)) as first:
+        wait_until(lambda: paused.exists() or first.poll() is not None, "pause")
+        assert first.poll() is None, first.communicate(timeout=WAIT)
+        with reaped(python(SAYS_WHEN_WAITING, str(waiting), "index", str(out))) as second:
+            # Waits for the record (the fix), or ends first (without it): either way, go.
+            wait_until(lambda: waiting.exists() or second.poll() is not None, "progress")
+            go.touch()
+            _out, err_first = first.communicate(timeout=WAIT)
+            _out, err_second = second.communicate(timeout=WAIT)
+    assert first.returncode == 0, err_first
+    assert second.returncode == 0, err_second
     assert json.loads((out / "label_keys.json").read_text())["label_keys"] == ["Phenotype"]
     assert labels(out) == by_phenotype
