@@ -224,6 +224,7 @@ class ProgressSink(Protocol):
     ) -> None: ...
     def walking(self, describe: Callable[[], str] | None) -> None: ...
     def publish(self, path: Path, run: str = "") -> None: ...
+    def unpublish(self) -> None: ...
 
 
 class _NoProgress:
@@ -261,6 +262,9 @@ class _NoProgress:
         return None
 
     def publish(self, path: Path, run: str = "") -> None:
+        return None
+
+    def unpublish(self) -> None:
         return None
 
 
@@ -1905,49 +1909,69 @@ class Harvest:
             self.progress.publish(
                 self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard)), run=run_id
             )
-            self._journal_state = store.state
-            self._note_runs_without_labels(store.state)
-            self._note_damaged_journals(store.state)
-            await self._record_pin()
-            await self._record_split()
-            await self._remove_finished_staging(store)
-            saved: dict[str, Any] = {
-                "tool": "harvester",
-                "version": __version__,
-                "run": run_id,
-                "writer": writer,
-                "argv": public_argv(self.argv),
-                "config": cfg.to_public(),
-            }
-            if self.replay_of is not None:
-                saved["replay_of"] = self.replay_of
-            await store.save_run_config(saved)
-            save_study = self._shard is None or self._shard[0] == 0
-            study = StoreStudy(store, self.progress.stored) if save_study else None
-            fetcher = Fetcher(
-                client,
-                store,
-                self._fetch_settings(),
-                on_done=self.progress.done,
-                on_failed=self.progress.failed,
-                early=early,
-                watch=self._watch_credentials(client),
-            )
             try:
-                with anyio.CancelScope() as work:
-                    self._work_scope = work  # what a signal cancels from now on
-                    if not new_folder:
-                        prefetched.update(
-                            await self._preflight_images(client, store.state, fetcher.early)
-                        )
-                    if self.replay_of is None and not new_folder:
-                        await anyio.to_thread.run_sync(self._revive_forgotten_set)
-                    await self._pipeline(client, store, fetcher, study, prefetched)
-                await self._record_session_end(store)
+                await self._work_in_store(
+                    store, client, early, run_id, writer, prefetched, new_folder
+                )
             finally:
-                self._work_scope = None
-                self._collect(fetcher, client, study)
+                # Under the run lock still: a later run's line is never the one removed.
+                self.progress.unpublish()
             # Leaving the store flushes: every finished file is journaled.
+
+    async def _work_in_store(
+        self,
+        store: Store,
+        client: Client,
+        early: EarlyAnswers,
+        run_id: str,
+        writer: str,
+        prefetched: Prefetched,
+        new_folder: bool,
+    ) -> None:
+        """:meth:`_store_run`'s work while the store is open and the progress line published."""
+        cfg = self.cfg
+        self._journal_state = store.state
+        self._note_runs_without_labels(store.state)
+        self._note_damaged_journals(store.state)
+        await self._record_pin()
+        await self._record_split()
+        await self._remove_finished_staging(store)
+        saved: dict[str, Any] = {
+            "tool": "harvester",
+            "version": __version__,
+            "run": run_id,
+            "writer": writer,
+            "argv": public_argv(self.argv),
+            "config": cfg.to_public(),
+        }
+        if self.replay_of is not None:
+            saved["replay_of"] = self.replay_of
+        await store.save_run_config(saved)
+        save_study = self._shard is None or self._shard[0] == 0
+        study = StoreStudy(store, self.progress.stored) if save_study else None
+        fetcher = Fetcher(
+            client,
+            store,
+            self._fetch_settings(),
+            on_done=self.progress.done,
+            on_failed=self.progress.failed,
+            early=early,
+            watch=self._watch_credentials(client),
+        )
+        try:
+            with anyio.CancelScope() as work:
+                self._work_scope = work  # what a signal cancels from now on
+                if not new_folder:
+                    prefetched.update(
+                        await self._preflight_images(client, store.state, fetcher.early)
+                    )
+                if self.replay_of is None and not new_folder:
+                    await anyio.to_thread.run_sync(self._revive_forgotten_set)
+                await self._pipeline(client, store, fetcher, study, prefetched)
+            await self._record_session_end(store)
+        finally:
+            self._work_scope = None
+            self._collect(fetcher, client, study)
 
     def _watch_credentials(self, client: Client) -> SessionWatch | None:
         """The watch of a run that sent credentials (its 403s watched only when it sent a

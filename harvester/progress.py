@@ -446,6 +446,16 @@ class Progress:
         self._live_tail = f"run {run}\n" if run else ""
         self._write_live(self._starting_text(), time.monotonic())
 
+    def unpublish(self) -> None:
+        """Stop keeping the line, and remove its file: the run is ending (its lock still
+        held, so the file removed is this run's). The line outlived every run that ended
+        by itself: a refused run (an unknown ``--image``) left its ``starting:`` line in
+        DIR, which it had otherwise not changed."""
+        live, self._live = self._live, None
+        if live is not None:
+            with contextlib.suppress(OSError):  # (a file we cannot remove is only stale)
+                live.unlink()
+
     def _starting_text(self) -> str:
         """What the published line says before the first ``progress:`` line is due."""
         due = duration_text(self._line_interval, tenths=False)
