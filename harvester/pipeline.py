@@ -114,7 +114,7 @@ from harvester.select import (
     unknown_label_keys,
     write_labelled_index,
 )
-from harvester.session import CREDENTIALS_REFUSED, SessionWatch
+from harvester.session import CREDENTIALS_REFUSED, SessionWatch, check_at_most
 from harvester.splits import (
     SplitTally,
     read_split_record,
@@ -1978,7 +1978,12 @@ class Harvest:
         session), shared by the fetcher and the walk; None for a public run."""
         cfg = self.cfg
         if cfg.withheld:
-            self._watch = SessionWatch(client, self._session_ended, session=cfg.sends_session)
+            self._watch = SessionWatch(
+                client,
+                self._session_ended,
+                session=cfg.sends_session,
+                at_most=check_at_most(cfg.give_up_after),
+            )
         return self._watch
 
     async def _record_session_end(self, store: Store) -> None:
@@ -2166,6 +2171,8 @@ class Harvest:
         )
         pending = 0
         self._note_runs_without_labels(state)
+        # Its walk watched as a run's is: once the session ended, each listing left failed.
+        self._watch_credentials(client)
         try:
             prefetched = await self._preflight_containers(client)
             prefetched.update(await self._preflight_images(client, state))

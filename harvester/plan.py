@@ -44,6 +44,7 @@ from harvester.text import plural
 if TYPE_CHECKING:
     from harvester.client import Client
     from harvester.config import HarvestConfig
+    from harvester.session import SessionWatch
 
 log = logging.getLogger(__name__)
 
@@ -696,6 +697,7 @@ async def _walk_into_plan(
         if selection.active:
             walk_send, walk_receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
             extra["selection"] = selection.describe()
+        stop = _PlanStop()
         walker = Walker(
             client,
             walk_send,
@@ -703,6 +705,7 @@ async def _walk_into_plan(
             study=StoreStudy(store),
             on_image=on_image,
             prefetched=prefetched,
+            watch=stop.watch(client, config),
         )
         if on_walk is not None:  # how far the walk is, worded as a harvest's (its progress)
             describe = walk_text(config.walk_targets(run_id), walker.stats, selection, selected)
@@ -729,13 +732,15 @@ async def _walk_into_plan(
             base_url=public_url(config.base_url),
             force=force,
         ) as writer:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(produce)
-                if selection.active:
-                    tg.start_soon(run_stage, selection, walk_receive, send, selected)
-                async with receive:
-                    async for ref in receive:
-                        writer.add(ref)
+            with stop.scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(produce)
+                    if selection.active:
+                        tg.start_soon(run_stage, selection, walk_receive, send, selected)
+                    async with receive:
+                        async for ref in receive:
+                            writer.add(ref)
+            stop.raise_if_stopped()  # (leaving the block removes the plan begun)
             failures = walker.stats.failures
             if failures:
                 first = failures[0]
@@ -767,6 +772,51 @@ async def _walk_into_plan(
                     "unclassed": selected.unclassed,
                 }
             return writer.commit(**extra)
+
+
+class _PlanStop:
+    """The walk of a plan watched as a harvest's (:mod:`harvester.session`), for a plan
+    that sent credentials: once its session ended, or the server refused them, every
+    listing left failed in turn, and the plan failed with each of them listed. The watch
+    cancels :attr:`scope` (the walk) and :meth:`raise_if_stopped` says why, as a harvest
+    does (exit 2), no plan written."""
+
+    def __init__(self) -> None:
+        import anyio
+
+        self.scope = anyio.CancelScope()
+        self._why: tuple[int, str] | None = None
+
+    def watch(self, client: Client, config: HarvestConfig) -> SessionWatch | None:
+        """The watch for ``config``'s walk through ``client`` (None: a public plan)."""
+        from harvester.session import SessionWatch, check_at_most
+
+        if not config.withheld:
+            return None
+        return SessionWatch(
+            client,
+            self._stopped,
+            session=config.sends_session,
+            at_most=check_at_most(config.give_up_after),
+        )
+
+    def _stopped(self, status: int, reason: str) -> None:
+        self._why = (status, reason)
+        self.scope.cancel()
+
+    def raise_if_stopped(self) -> None:
+        """The plan's error when the watch stopped the walk (exit 2, the harvest's hint)."""
+        if self._why is None:
+            return
+        from harvester.errors import RemoteError
+        from harvester.session import again_hint, stopped_text
+
+        status, reason = self._why
+        raise RemoteError(
+            f"{stopped_text(status, reason)}: stopped asking for more; no plan was written",
+            hint=f"{again_hint(status)}, then run `harvester plan` again "
+            "(with --force if a plan exists)",
+        )
 
 
 def _prepare_out_dir(out_dir: Path, force: bool, check: Callable[[Path], None]) -> None:

@@ -23,7 +23,11 @@ listing left failed in turn, and no give-up rule watches listings.
 
 Either stops the run through ``on_ended``. Any other answer means the refusals were the
 objects' (or the paths') own: the watch carries on, and checks again only after twice as
-many in a row, so a folder of private images costs few extra requests.
+many in a row, so a folder of private images costs few extra requests; but never after
+more than half the give-up rule's count (:data:`CHECK_AT_MOST`): doubling without end, a
+long run with a few private folders came to check only after more refusals than the
+give-up rule waits for, and a session ending later went unnoticed (each kind given up in
+turn, the images left counted failed).
 
 Only a run that sent credentials has any to lose: a public run sends nothing, and its 401s
 and 403s are failures as before (the watch is not used). A ``user:password@`` URL is a
@@ -47,6 +51,12 @@ logger = logging.getLogger(__name__)
 #: about as many requests more as it has in flight.
 CHECK_AFTER = 3
 
+#: The most refusals in a row the watch waits for before it asks, however many checks
+#: found the session alive: half the give-up rule's 20 identical failures in a row
+#: (:data:`harvester.config.DEFAULT_GIVE_UP_AFTER`; a run passes its own), so that a
+#: session ending late in a long run is noticed before the kinds are given up one by one.
+CHECK_AT_MOST = 10
+
 #: OMERO.web's JSON API answer to a login-required view without a session (403): the
 #: words a private server, or an ended session, gives and a private object does not.
 NOT_LOGGED_IN = "Not logged in"
@@ -56,6 +66,44 @@ SESSION_ENDED = 403
 CREDENTIALS_REFUSED = 401
 
 
+def check_at_most(give_up_after: int) -> int:
+    """The watch's ``at_most`` for a run whose give-up rule stops a kind after
+    ``give_up_after`` identical failures in a row: half of it (at least :data:`CHECK_AFTER`),
+    so that the check comes before the rule stops the kinds, also when the count of a kind
+    had already begun with images of its own refused when the session ended."""
+    return max(CHECK_AFTER, min(CHECK_AT_MOST, give_up_after // 2))
+
+
+#: What to do after a stop because the session a run sent ended, before the step that follows
+#: (``then resume``, ``then run `harvester plan` again``): every place a session can be given.
+SESSION_AGAIN = (
+    "log in to OMERO.web again and give the new session key where this run gave the old one "
+    "(?bsession=KEY at the end of --base-url, https://TOKEN@HOST/ for a token a proxy takes "
+    'as the user, or a config file\'s [cookies] sessionid = "KEY" or its [headers])'
+)
+
+#: What to do after a stop because the server refused the credentials sent (401 everywhere,
+#: a proxy's): a token expired or a password changed; no login to OMERO.web.
+CREDENTIALS_AGAIN = (
+    "renew the token or password this run sent (one expired, or was changed or revoked) and "
+    "give the new one where this run gave the old (in --base-url as https://TOKEN@HOST/ or "
+    "https://USER:PASSWORD@HOST/, or a config file's base_url or [headers])"
+)
+
+
+def stopped_text(status: int, reason: str) -> str:
+    """The start of the ``error:`` line of a command stopped by the watch (``status``, the
+    ``reason`` it was given): what the server answered; the command says what it kept."""
+    if status == CREDENTIALS_REFUSED:
+        return f"the server no longer takes the credentials this run sent ({reason})"
+    return f"the session this run sent has ended ({reason})"
+
+
+def again_hint(status: int) -> str:
+    """What to do after a stop by the watch (``status``), before the step that follows."""
+    return CREDENTIALS_AGAIN if status == CREDENTIALS_REFUSED else SESSION_AGAIN
+
+
 class SessionWatch:
     """Stops a run whose session ended or whose credentials stopped working (see the
     module docstring).
@@ -63,8 +111,10 @@ class SessionWatch:
     ``on_ended(status, reason)`` is called once: ``status`` 403 (the session ended) or 401
     (the credentials are refused), ``reason`` the check's answer (``HTTP 403 Forbidden: Not
     logged in ...``); the run stops as an interruption does. ``session``: the run sent a
-    session, so its 403s are watched (a run without one has none to lose). Used by one event
-    loop's tasks, which it never blocks beyond the one check it sends.
+    session, so its 403s are watched (a run without one has none to lose). ``after``: the
+    refusals in a row before the first check; ``at_most``: before any later one (see
+    :func:`check_at_most`). Used by one event loop's tasks, which it never blocks beyond the
+    one check it sends.
     """
 
     def __init__(
@@ -74,11 +124,13 @@ class SessionWatch:
         *,
         session: bool = True,
         after: int = CHECK_AFTER,
+        at_most: int = CHECK_AT_MOST,
     ) -> None:
         self.client = client
         self.on_ended = on_ended
         self._watched = {SESSION_ENDED, CREDENTIALS_REFUSED} if session else {CREDENTIALS_REFUSED}
         self._after = after
+        self._at_most = max(after, at_most)
         self._status: int | None = None  # the status refused ``_refused`` times in a row
         self._refused = 0
         self._checking = False
@@ -117,7 +169,7 @@ class SessionWatch:
         else:
             logger.debug("%d refusals in a row, the session lives: their own", self._refused)
             self._refused = 0
-            self._after *= 2
+            self._after = min(self._after * 2, self._at_most)
 
     async def _not_logged_in(self, path: str) -> str:
         """The JSON API's answer at ``path`` when it is "Not logged in" ("" otherwise:

@@ -664,6 +664,9 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
         if ids_copy is not None:
             ids_copy.unlink(missing_ok=True)
     _outcome_decided()  # a SIGTERM now would cut the summary and change the exit code
+    # A resume replaying several sets stops at this one (_replay_each): the next would send
+    # the same session or credentials, and each be refused in turn.
+    args.credentials_stop = bool(summary.session_ended or summary.credentials_refused)
     if summary.no_ids:  # its one warning said it all (see Harvest._no_ids_to_harvest)
         drop_late_signals(held)
         return summary.exit_code
@@ -705,10 +708,13 @@ def _replay_each(
     replayed in turn (newest first), exactly as a resume of one, in this one process.
 
     One replay's failures, busy server or refusal (an ``error:`` line, as the command would
-    print it) do not stop the next; Ctrl-C or SIGTERM stops them all (130). Then one
-    ``not resumed:`` line per target set that could not be replayed (``notes``: after the
-    summaries, where they are read). The exit code is :func:`worst_exit`'s, at least 1
-    when a set was not resumed, so a script notices.
+    print it) do not stop the next; Ctrl-C or SIGTERM stops them all (130), and so does a
+    replay stopped because the session it sent ended or its credentials were refused (2):
+    the next sets send the same, and each was refused in turn, an error and a hint apiece
+    for one cause; that replay's resume command (``harvester harvest --out DIR``) resumes
+    them all. Then one ``not resumed:`` line per target set that could not be replayed
+    (``notes``: after the summaries, where they are read). The exit code is
+    :func:`worst_exit`'s, at least 1 when a set was not resumed, so a script notices.
     """
     from harvester.cli import (
         EXIT_FAILURES,
@@ -730,7 +736,7 @@ def _replay_each(
             raise  # our output was closed: main() ends quietly
         except (HarvesterError, OSError) as exc:
             code = report_error(exc, args)
-        if code == EXIT_INTERRUPTED:
+        if code == EXIT_INTERRUPTED or getattr(args, "credentials_stop", False):
             return code
         codes.append(code)
     if notes and any(moot for _note, moot in notes) and nothing_left(replays[0][0].out):
@@ -1254,6 +1260,8 @@ def print_summary(
             print(f"walk failed: {line}", file=sys.stderr)
         if summary.server_down:
             print(f"stopped: {summary.server_down}: the counts are short", file=sys.stderr)
+        elif summary.session_ended or summary.credentials_refused:
+            _print_credentials_stop(summary, f"run it again: {resume}", kept="the counts are short")
         return
     if totals and (not quiet or not summary.ok or summary.interrupted):
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
@@ -1311,12 +1319,8 @@ def print_summary(
             f"their image ids: harvester status {q} --failed-ids)",
             file=sys.stderr,
         )
-    if getattr(summary, "session_ended", ""):
-        print(f"error: {_session_ended_text(summary.session_ended)}", file=sys.stderr)
-        print(f"hint: {SESSION_AGAIN_HINT}: {resume}", file=sys.stderr)
-    elif getattr(summary, "credentials_refused", ""):
-        print(f"error: {_credentials_refused_text(summary.credentials_refused)}", file=sys.stderr)
-        print(f"hint: {CREDENTIALS_AGAIN_HINT}: {resume}", file=sys.stderr)
+    if getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", ""):
+        _print_credentials_stop(summary, f"resume: {resume}")
     elif summary.server_down and not summary.store_opened:
         print(
             f"stopped: {summary.server_down}; nothing harvested yet: run again later: {resume}",
@@ -1383,39 +1387,27 @@ def print_summary(
             print(gone, file=sys.stderr)
 
 
-#: The next step after a run stopped because its session ended, before its resume command.
-SESSION_AGAIN_HINT = (
-    "log in to OMERO.web again and give the new session key where this run gave the old one "
-    '(?bsession=KEY at the end of --base-url, or a config file\'s [cookies] sessionid = "KEY"'
-    " or its [headers]), then resume"
-)
+def _print_credentials_stop(
+    summary: Any,
+    then: str,
+    *,
+    kept: str = "every finished file is kept and journaled, the rest is pending",
+) -> None:
+    """The ``error:`` and ``hint:`` of a run stopped because the session it sent ended, or
+    the server refused the credentials it took at the start: what the server answered, what
+    the run kept (``kept``: nothing is lost, the images not fetched are pending), what to
+    give again, and the step after that (``then``: ``resume: COMMAND``)."""
+    from harvester.session import CREDENTIALS_REFUSED, SESSION_ENDED, again_hint, stopped_text
 
-
-def _session_ended_text(reason: str) -> str:
-    """The ``error:`` line of a run stopped because the session it sent ended: what the
-    server answered, and that nothing is lost (the images not fetched are pending)."""
-    return (
-        f"the session this run sent has ended ({reason}): stopped asking for more; every "
-        "finished file is kept and journaled, the rest is pending"
+    status, reason = (
+        (SESSION_ENDED, summary.session_ended)
+        if summary.session_ended
+        else (CREDENTIALS_REFUSED, summary.credentials_refused)
     )
-
-
-#: The next step after a run stopped because the server refused the credentials it sent
-#: (401 everywhere, a proxy's): a token expired or a password changed; no login to OMERO.web.
-CREDENTIALS_AGAIN_HINT = (
-    "renew the token or password this run sent (one expired, or was changed or revoked) and "
-    "give the new one where this run gave the old (in --base-url as https://TOKEN@HOST/ or "
-    "https://USER:PASSWORD@HOST/, or a config file's base_url or [headers]), then resume"
-)
-
-
-def _credentials_refused_text(reason: str) -> str:
-    """The ``error:`` line of a run stopped because the server refused, mid-run, the
-    credentials it took at the start: what it answered, and that nothing is lost."""
-    return (
-        f"the server no longer takes the credentials this run sent ({reason}): stopped "
-        "asking for more; every finished file is kept and journaled, the rest is pending"
+    print(
+        f"error: {stopped_text(status, reason)}: stopped asking for more; {kept}", file=sys.stderr
     )
+    print(f"hint: {again_hint(status)}, then {then}", file=sys.stderr)
 
 
 def waited_text(summary: RunSummary | PlanInfo) -> str:

@@ -347,3 +347,153 @@ def test_401s_of_one_path_are_not_taken_for_expired_credentials(
     on through its thumbnails' 401s (exit 1) with a few checks, not stopped."""
     _, asked = _webgateway_401s(tmp_path, make_emulator, "tok-0")
     assert 2 <= asked <= 6, asked
+
+
+class _PrivateFolders(App):
+    """The demo OMERO.web behind one session, whose user may not see the thumbnails of
+    ``private`` images (403, as webgateway answers them; the JSON API still shows them),
+    and whose session ends as the thumbnail of ``end_at`` is asked for."""
+
+    def __init__(self, private: set[int], end_at: int) -> None:
+        super().__init__(build_site("demo", session_key="key-1"))
+        self.private, self.end_at = private, end_at
+
+    def _handle(self, req: Request) -> Response:
+        if req.path.startswith("/webgateway/render_thumbnail/"):
+            image_id = int(req.path.split("/")[3])
+            if image_id == self.end_at:
+                self.site.session_key = "key-of-another-login"  # this run's session ended
+            elif image_id in self.private and self.site.session_key == "key-1":
+                resp = text_response(403, "")
+                resp.route = "private"
+                return resp
+        return super()._handle(req)
+
+
+def test_a_session_ending_late_in_a_long_run_with_private_folders_is_noticed(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Two folders of 19 private images each, then the session ends: the checks that found
+    the session alive (four, each doubling the wait) do not push the next one past the
+    give-up rule's 20 in a row: the run stops with the session error (exit 2), not with
+    thumbnails given up (exit 1) and the images left counted failed."""
+    ids = sorted(build_site("demo").catalogue.iter_image_ids())[:80]
+    private = {*ids[0:19], *ids[20:39]}  # ids[19] and ids[39] public: each ends a folder
+    emu = make_emulator(app=_PrivateFolders(private, end_at=ids[40]))
+    listed = tmp_path / "ids.txt"
+    listed.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", f"{emu.base_url}/?bsession=key-1", "--ids-from", str(listed),
+        "--artifacts", "thumbnail", "--no-labels", "--out", str(out), "--rate", "none",
+        "--concurrency", "1",
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "stopped requesting" not in proc.stderr, proc.stderr[-3000:]
+    (error,) = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert error.startswith("error: the session this run sent has ended (HTTP 403"), error
+    totals = _status(out)  # (the images after those refused: not listed yet, left to the resume)
+    assert totals["done"] == 2 and 38 < totals["failed"] <= 38 + 10, totals
+
+
+def test_a_resume_of_several_target_sets_stops_at_the_first_session_end(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder of two target sets, both stopped by an ended session; its resume, whose
+    new session ends too during the first set replayed: it stops there (exit 2), with one
+    error, one hint and one resume command, and replays no other set (each refused in turn
+    before); that command with a live session completes both sets."""
+    emu = make_emulator(preset="demo")
+    _site(emu, "key-0")
+    reference = tmp_path / "reference"
+    url = f"{emu.base_url}/?bsession="
+    for target in (["--screen", str(DEMO_SCREEN)], ["--project", "51"]):
+        assert _harvest(url + "key-0", reference, *target)[0] == 0
+    out = tmp_path / "out"
+    for key, target in (("key-1", ["--screen", str(DEMO_SCREEN)]), ("key-2", ["--project", "51"])):
+        _site(emu, key, expires_after=12)
+        code, err = _harvest(url + key, out, *target)
+        assert code == 2, err
+
+    _site(emu, "key-3", expires_after=12)
+    emu.reset_stats()
+    proc = run_cli(
+        "harvest", "--out", str(out), "--base-url", url + "key-3", "--rate", "none",
+        "--concurrency", "2",
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    (error,) = [line for line in lines if line.startswith("error: ")]
+    assert error.startswith("error: the session this run sent has ended (HTTP 403"), error
+    (hint,) = [line for line in lines if line.startswith("hint: ")]
+    assert hint == lines[-1] and lines[-2] == error, proc.stderr
+    command, _, note = hint.partition("then resume: ")[2].partition("  # ")
+    assert "key-3" not in proc.stderr and "--base-url URL" in command, proc.stderr
+    refused = emu.stats()["by_status"].get("403", 0)
+    assert 3 <= refused <= 10, refused  # one set's few refusals, not the next set's too
+
+    _site(emu, "key-4")
+    again = run_cli(*shlex.split(command.replace("URL", f"{url}key-4"))[1:])
+    assert again.returncode == 0, again.stderr
+    assert _files(out) == _files(reference)
+
+
+def _walk_only(emu: EmulatorThread, url: str, out: Path, *command: str) -> tuple[int, str]:
+    """``command`` (``plan``, or ``harvest --dry-run``) of the bigproject's project of 600
+    datasets through ``url``, into ``out``: its exit code and stderr."""
+    proc = run_cli(
+        *command, "--base-url", url, "--project", "1701", "--artifacts", "metadata",
+        "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, proc.stderr
+
+
+def test_a_plan_whose_session_ends_stops_and_writes_no_plan(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester plan` of a project of 600 datasets whose session ends midway: it stops
+    after a few refused listings (exit 2) with the harvest's error and hint (plan again),
+    not one failed listing per dataset left, and writes no plan."""
+    emu = make_emulator(preset="bigproject")
+    _site(emu, "key-1", expires_after=30)
+    out = tmp_path / "out"
+    code, err = _walk_only(emu, f"{emu.base_url}/?bsession=key-1", out, "plan")
+    assert code == 2, err[-2000:]
+    refused = emu.stats()["by_status"].get("403", 0)
+    assert 3 <= refused <= 12, refused  # not one per dataset left (570)
+    lines = err.splitlines()
+    (error,) = [line for line in lines if line.startswith("error: ")]
+    assert error.startswith("error: the session this run sent has ended (HTTP 403"), error
+    assert error.endswith("no plan was written") and lines[-2] == error, err[-2000:]
+    assert lines[-1].startswith("hint: log in to OMERO.web again"), lines[-1]
+    assert lines[-1].endswith("then run `harvester plan` again (with --force if a plan exists)")
+    assert "key-1" not in err
+    assert not (out / "plan").exists()
+
+
+def test_a_dry_run_whose_token_expires_stops_with_the_credentials_error(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A dry run of a project of 600 datasets whose proxy token expires midway: it stops
+    after a few refused listings (exit 2) with the credentials error, its counts said short,
+    and a hint to renew the token and run it again (the command, without the token)."""
+    emu = make_emulator(preset="bigproject", basic_auth="tok-0:")
+    url = _token(emu, "tok-1", expires_after=30)
+    emu.reset_stats()
+    code, err = _walk_only(emu, url, tmp_path / "out", "harvest", "--dry-run")
+    assert code == 2, err[-2000:]
+    refused = emu.stats()["by_status"].get("401", 0)
+    assert 3 <= refused <= 12, refused  # not one per dataset left (570)
+    lines = err.splitlines()
+    (error,) = [line for line in lines if line.startswith("error: ")]
+    assert error.startswith(
+        "error: the server no longer takes the credentials this run sent (api/ answered HTTP 401"
+    ), error
+    assert error.endswith("the counts are short") and lines[-2] == error, err[-2000:]
+    hint, _, command = lines[-1].partition(", then run it again: ")
+    assert hint.startswith("hint: renew the token or password this run sent"), lines[-1]
+    assert command.startswith("harvester harvest --dry-run --base-url URL --project 1701 ")
+    assert "tok-1" not in err
