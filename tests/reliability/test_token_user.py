@@ -284,3 +284,36 @@ def test_a_rewritten_record_keeps_its_mode_and_group(
     assert after.st_ino != before.st_ino  # replaced whole (atomically), not edited in place
     assert stat.S_IMODE(after.st_mode) == 0o664
     assert after.st_gid == group
+
+
+def _folder_bytes(out: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``out``, relative path -> (its bytes, its inode): a file rewritten
+    whole (a new inode) counts as written even with the same bytes."""
+    return {
+        str(p.relative_to(out)): (p.read_bytes(), p.stat().st_ino)
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("refused", [True, False])
+def test_a_dry_run_resume_writes_nothing_refused_or_not(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], refused: bool
+) -> None:
+    """A dry run writes nothing: a folder whose record was saved before 0.1.13 keeps every
+    byte, whether the resume is refused for want of the token (exit 2: it rewrote that
+    record with the token REDACTED, as a real resume does) or runs given it."""
+    emu = make_emulator(preset="demo", faults=BROKEN_THUMBNAILS, basic_auth=f"{TOKEN}:")
+    out = tmp_path / "out"
+    url = _with_token(emu.base_url)
+    _folder_from_before_0_1_13(out, url, emu.base_url)
+    emu.server.faults = FaultInjector(FaultSpec())
+    before = _folder_bytes(out)
+    given = [] if refused else ["--base-url", url]
+    proc = cli("harvest", "--out", str(out), "--dry-run", *given)
+    assert proc.returncode == (2 if refused else 0), proc.stderr
+    if refused:
+        assert "sent credentials in its --base-url, which are never saved" in proc.stderr
+    assert "0.1.13" not in proc.stderr, proc.stderr  # (nothing rewritten: nothing said)
+    assert _folder_bytes(out) == before
+    assert not _leaked(proc.stdout + proc.stderr)
