@@ -296,23 +296,35 @@ def _folder_bytes(out: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-@pytest.mark.parametrize("refused", [True, False])
+@pytest.mark.parametrize("resume", ["refused", "beside a set replayed", "given the token"])
 def test_a_dry_run_resume_writes_nothing_refused_or_not(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], refused: bool
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], resume: str
 ) -> None:
     """A dry run writes nothing: a folder whose record was saved before 0.1.13 keeps every
     byte, whether the resume is refused for want of the token (exit 2: it rewrote that
-    record with the token REDACTED, as a real resume does) or runs given it."""
+    record with the token REDACTED, as a real resume does), not resumed beside another set
+    the dry run replays (exit 1), or run given it."""
     emu = make_emulator(preset="demo", faults=BROKEN_THUMBNAILS, basic_auth=f"{TOKEN}:")
     out = tmp_path / "out"
     url = _with_token(emu.base_url)
-    _folder_from_before_0_1_13(out, url, emu.base_url)
+    record, _journal = _folder_from_before_0_1_13(out, url, emu.base_url)
     emu.server.faults = FaultInjector(FaultSpec())
+    if resume == "beside a set replayed":  # (a server of no credentials: a set replayed)
+        old = record.read_bytes()
+        public = make_emulator(preset="demo").base_url
+        proc = cli(
+            "harvest", "--base-url", public, "--project", str(DEMO_PROJECT), "--out", str(out),
+            "--artifacts", "thumbnail",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        record.write_bytes(old)  # (that harvest rewrote it, REDACTED: as before 0.1.13 again)
+    assert TOKEN in record.read_text()
     before = _folder_bytes(out)
-    given = [] if refused else ["--base-url", url]
+    given = ["--base-url", url] if resume == "given the token" else []
     proc = cli("harvest", "--out", str(out), "--dry-run", *given)
-    assert proc.returncode == (2 if refused else 0), proc.stderr
-    if refused:
+    code = {"refused": 2, "beside a set replayed": 1, "given the token": 0}[resume]
+    assert proc.returncode == code, proc.stderr
+    if resume != "given the token":
         assert "sent credentials in its --base-url, which are never saved" in proc.stderr
     assert "0.1.13" not in proc.stderr, proc.stderr  # (nothing rewritten: nothing said)
     assert _folder_bytes(out) == before
