@@ -296,14 +296,16 @@ def _folder_bytes(out: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-@pytest.mark.parametrize("resume", ["refused", "beside a set replayed", "given the token"])
+@pytest.mark.parametrize(
+    "resume", ["refused", "beside a set replayed", "given the token", "targets given"]
+)
 def test_a_dry_run_resume_writes_nothing_refused_or_not(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread], resume: str
 ) -> None:
     """A dry run writes nothing: a folder whose record was saved before 0.1.13 keeps every
     byte, whether the resume is refused for want of the token (exit 2: it rewrote that
     record with the token REDACTED, as a real resume does), not resumed beside another set
-    the dry run replays (exit 1), or run given it."""
+    the dry run replays (exit 1), or run given it (its targets typed again too)."""
     emu = make_emulator(preset="demo", faults=BROKEN_THUMBNAILS, basic_auth=f"{TOKEN}:")
     out = tmp_path / "out"
     url = _with_token(emu.base_url)
@@ -320,11 +322,13 @@ def test_a_dry_run_resume_writes_nothing_refused_or_not(
         record.write_bytes(old)  # (that harvest rewrote it, REDACTED: as before 0.1.13 again)
     assert TOKEN in record.read_text()
     before = _folder_bytes(out)
-    given = ["--base-url", url] if resume == "given the token" else []
+    given = ["--base-url", url] if resume in ("given the token", "targets given") else []
+    if resume == "targets given":
+        given += ["--plate", str(SMALL_PLATE)]
     proc = cli("harvest", "--out", str(out), "--dry-run", *given)
-    code = {"refused": 2, "beside a set replayed": 1, "given the token": 0}[resume]
+    code = {"refused": 2, "beside a set replayed": 1}.get(resume, 0)
     assert proc.returncode == code, proc.stderr
-    if resume != "given the token":
+    if code:
         assert "sent credentials in its --base-url, which are never saved" in proc.stderr
     assert "0.1.13" not in proc.stderr, proc.stderr  # (nothing rewritten: nothing said)
     assert _folder_bytes(out) == before
