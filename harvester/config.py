@@ -1965,6 +1965,10 @@ class ReplayProblem:
     command: str
     needs: str = ""
     plain: bool = False
+    #: The command names no target (``harvester harvest SECRETS.toml --out DIR``): given
+    #: what it needs, it replays every target set of DIR, so a resume line says it once for
+    #: all the sets it is said for (:func:`said_once`).
+    resumes_all: bool = False
 
     @property
     def line(self) -> str:
@@ -2133,7 +2137,10 @@ def replay_problem(
         if shard_given is not None:
             command += f" --shard {shard_given}"
         return ReplayProblem(
-            f"{which} ({run}) sent {' and '.join(said)}, which are never saved", command, needs
+            f"{which} ({run}) sent {' and '.join(said)}, which are never saved",
+            command,
+            needs,
+            resumes_all=shard_given is None,
         )
     return None
 
@@ -2189,6 +2196,36 @@ ALSO = "\n  also: "
 MAX_RESUME_COMMANDS = 3
 
 
+def said_once(problems: list[ReplayProblem]) -> list[str]:
+    """A line for each problem (:attr:`ReplayProblem.with_reason`), but one for all those
+    whose command is the same and resumes every set (:attr:`ReplayProblem.resumes_all`), at
+    the first one's place, with every reason and what it needs once. Why: two sets that sent
+    cookies printed ``harvester harvest SECRETS.toml --out DIR`` twice, as if it had to be
+    run twice, when one run of it resumes both."""
+    groups: dict[str, list[ReplayProblem]] = {}
+    order: list[ReplayProblem | str] = []
+    for problem in problems:
+        if not problem.resumes_all:
+            order.append(problem)
+            continue
+        if problem.command not in groups:
+            groups[problem.command] = []
+            order.append(problem.command)
+        groups[problem.command].append(problem)
+    said: list[str] = []
+    for entry in order:
+        if isinstance(entry, ReplayProblem):
+            said.append(entry.with_reason)
+            continue
+        group = groups[entry]
+        reasons = [p.reason for p in group[:MAX_RESUME_COMMANDS]]
+        if len(group) > MAX_RESUME_COMMANDS:
+            reasons.append(f"so did {len(group) - MAX_RESUME_COMMANDS} more target sets")
+        needs = [p.needs for p in group if p.needs]
+        said.append(commented(entry, "; ".join(dict.fromkeys(reasons + needs))))
+    return said
+
+
 def resume_command(
     out_dir: Path,
     work_left: WorkLeft | None = None,
@@ -2230,7 +2267,7 @@ def resume_command(
         )
         for n, r in enumerate(sets)
     ]
-    said = [p.with_reason for p in problems if p is not None]
+    said = said_once([p for p in problems if p is not None])
     more = len(said) - MAX_RESUME_COMMANDS
     if more > 0:  # (ids read once are a set per run: a folder may hold dozens)
         q = shlex.quote(str(out_dir))

@@ -1579,12 +1579,14 @@ def _run_counts() -> dict[str, int]:
     return {"done": 0, "failed": 0, "bytes": 0, "study_done": 0, "study_failed": 0}
 
 
-def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
+def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True) -> StatusReport:
     """Aggregate every journal of DIR (all shards and runs) into a :class:`StatusReport`.
 
     ``ask_queue``: also ask SLURM which jobs of DIR's script are queued (``scontrol ping``,
     then ``squeue``): only ``harvester status`` says so; a resume that counts the work left
-    has no use for it."""
+    has no use for it. ``scrub``: rewrite a saved run record that holds a token in the clear
+    (:func:`~harvester.store.scrub_saved_credentials`); False for a dry run's resume, which
+    writes nothing (a refused one rewrote them)."""
     out_dir = Path(out_dir)
     slurm = read_slurm_script(out_dir) if out_dir.is_dir() else None
     marker = (out_dir / MARKER_NAME).exists()
@@ -1595,7 +1597,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False) -> StatusReport:
         marker_note = damaged_marker(out_dir)
     tagged = _load_tagged(out_dir)
     state = tagged.state
-    scrub_saved_credentials(out_dir, state.runs)  # a token saved before 0.1.13
+    if scrub:
+        scrub_saved_credentials(out_dir, state.runs)  # a token saved before 0.1.13
     # A plan that cannot be read (damaged, a newer format) must not hide the harvest itself:
     # status reads the journals as it did before it counted plans, and says what is wrong.
     plan_error: str | None = None

@@ -739,7 +739,12 @@ def _replay_each(
         if code == EXIT_INTERRUPTED or getattr(args, "credentials_stop", False):
             return code
         codes.append(code)
-    if notes and any(moot for _note, moot in notes) and nothing_left(replays[0][0].out):
+    first = replays[0][0]
+    if (
+        notes
+        and any(moot for _note, moot in notes)
+        and nothing_left(first.out, dry_run=first.dry_run)
+    ):
         notes = [(note, moot) for note, moot in notes if not moot]
     for note, _moot in notes:
         print(note, file=sys.stderr)
@@ -820,7 +825,9 @@ def _dropped_set_note(cfg: HarvestConfig, origin: str, exc: Exception) -> str | 
     )
 
 
-def nothing_left(out: Path | None, report: StatusReport | None = None) -> bool:
+def nothing_left(
+    out: Path | None, report: StatusReport | None = None, *, dry_run: bool = False
+) -> bool:
     """Does ``harvester status DIR`` find nothing left to do (no failure, nothing pending, no
     walk that did not list everything)?
 
@@ -828,14 +835,15 @@ def nothing_left(out: Path | None, report: StatusReport | None = None) -> bool:
     or it used credentials) has nothing left either: saying it is "not resumed", with exit 1,
     on every resume of a finished folder would be a false alarm that never goes away.
     ``report``: DIR's status collected already, with nothing run since (it reads every
-    journal: not twice in one command).
+    journal: not twice in one command). ``dry_run``: DIR is only read (a dry run writes
+    nothing, refused or not).
     """
     from harvester.status import collect_status
 
     if out is None:
         return False
     if report is None:
-        report = collect_status(out)
+        report = collect_status(out, scrub=not dry_run)
     return report.started and not (report.failed or report.pending or report.walks)
 
 
@@ -948,7 +956,7 @@ def _resumed_configs(
         from harvester.status import collect_status
 
         with contextlib.suppress(HarvesterError):
-            report = collect_status(out)
+            report = collect_status(out, scrub=not cfg.dry_run)  # (a dry run writes nothing)
             work_left = report.work_left
         slurm = report.slurm if report is not None else None
         if slurm is not None:  # status read harvest.sbatch (harvester slurm's): not again
@@ -1018,7 +1026,7 @@ def _resumed_configs(
         resumed = resolve_config(args.config, replayed(recorded))
         replays.append((resumed, recorded))
     if not replays:
-        if all(moot for _e, _n, moot in refused) and nothing_left(out, report):
+        if all(moot for _e, _n, moot in refused) and nothing_left(out, report, dry_run=cfg.dry_run):
             return [], []  # every image journaled is done: nothing to resume (the caller says)
         for _error, note, _moot in refused[1:]:
             print(note, file=sys.stderr)

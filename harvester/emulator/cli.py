@@ -37,6 +37,9 @@ SHOWN_NAME = 60
 #: Stands, in the ``try:`` command, for the file of the CA that signed ``--tls-cert`` (the
 #: emulator is given the certificate and its key, not that CA).
 CA_PLACEHOLDER = "CA.pem"
+#: OpenSSL's verify codes for a chain whose CA is not in the trusted file
+#: (``X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT``, ``..._LOCALLY``): that CA's file is wanted.
+ISSUER_NOT_TRUSTED = frozenset({2, 20})
 
 
 def _presets() -> str:
@@ -240,15 +243,18 @@ def server_ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | No
     return context
 
 
-def trusted_alone(server: ssl.SSLContext, cert: str) -> bool:
-    """Does a client that trusts the ``cert`` file alone (``SSL_CERT_FILE=CERT``, read as the
-    harvester's httpx context reads it) accept ``server``'s certificate chain?
+def rejected_alone(server: ssl.SSLContext, cert: str) -> tuple[int, str] | None:
+    """Why a client that trusts the ``cert`` file alone (``SSL_CERT_FILE=CERT``, read as the
+    harvester's httpx context reads it) refuses ``server``'s certificate chain: OpenSSL's
+    verify code and message (code 0: a handshake error of another kind); None: accepted.
 
-    True of a self-signed certificate (its own CA) or a chain file that holds its root; false
-    of one signed by a CA that is not in the file (the user's own CA: its file, which the
-    emulator is not given, is the one to trust). Asked of OpenSSL itself, by one handshake
-    in memory, rather than guessed from the names in the certificate. The host name is not
-    checked: only which file to trust is asked.
+    Accepted: a self-signed certificate (its own CA) or a chain file that holds its root.
+    Refused for its CA (a code in :data:`ISSUER_NOT_TRUSTED`): one signed by a CA that is not
+    in the file (the user's own CA: its file, which the emulator is not given, is the one to
+    trust). Refused for itself, whichever file is trusted: one expired or not yet valid
+    (``certificate has expired``). Asked of OpenSSL itself, by one handshake in memory,
+    rather than guessed from the names in the certificate. The host name is not checked:
+    only which file to trust is asked.
     """
     client = ssl.create_default_context(cafile=cert)
     client.check_hostname = False
@@ -258,16 +264,18 @@ def trusted_alone(server: ssl.SSLContext, cert: str) -> bool:
     for _ in range(8):  # TLS 1.2 needs two round trips, 1.3 one: never more than a few
         try:
             ours.do_handshake()
-            return True
+            return None
         except ssl.SSLWantReadError:
             pass
-        except ssl.SSLError:  # the certificate verify failed (or no common ground)
-            return False
+        except ssl.SSLCertVerificationError as exc:
+            return exc.verify_code, exc.verify_message or str(exc)
+        except ssl.SSLError as exc:  # no common ground (a cipher, a protocol version)
+            return 0, exc.reason or str(exc)
         bios[2].write(bios[1].read())
         with contextlib.suppress(ssl.SSLWantReadError):
             theirs.do_handshake()
         bios[0].write(bios[3].read())
-    return False
+    return 0, "the handshake did not finish"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -318,7 +326,7 @@ def run(args: argparse.Namespace) -> int:
         prefix=normalized_prefix(getattr(args, "prefix", "") or ""),
         session_key=getattr(args, "session_key", None),
         tls_cert=args.tls_cert,
-        tls_ca_needed=context is not None and not trusted_alone(context, args.tls_cert),
+        tls_rejected=None if context is None else rejected_alone(context, args.tls_cert),
     )
     return asyncio.run(_serve(server, args.host, args.port, args.preset, args.seed, access))
 
@@ -331,9 +339,15 @@ class Access:
     prefix: str = ""
     session_key: str | None = None
     tls_cert: str | None = None
-    #: ``tls_cert`` is signed by a CA it does not hold (:func:`trusted_alone` is false): the
-    #: harvester must trust that CA's file, not the certificate's.
-    tls_ca_needed: bool = False
+    #: Why a client trusting the ``tls_cert`` file alone refuses it (:func:`rejected_alone`;
+    #: None: it accepts it).
+    tls_rejected: tuple[int, str] | None = None
+
+    @property
+    def tls_ca_needed(self) -> bool:
+        """``tls_cert`` is signed by a CA it does not hold: the harvester must trust that CA's
+        file, not the certificate's."""
+        return self.tls_rejected is not None and self.tls_rejected[0] in ISSUER_NOT_TRUSTED
 
     def base_url(self, served: str) -> str:
         """``served`` with the credentials, the prefix and ``?bsession=KEY`` in it."""
@@ -358,12 +372,18 @@ class Access:
     def note(self) -> str:
         """What the ``try:`` command needs filled in, or could use instead, or ``""``."""
         notes = []
-        if self.tls_cert is not None and self.tls_ca_needed:
+        if self.tls_cert is not None and self.tls_rejected is not None:
             cert = shlex.quote(os.path.abspath(self.tls_cert))
-            notes.append(
-                f"{CA_PLACEHOLDER}: the PEM file of the CA that signed {cert}, which is not "
-                "self-signed"
-            )
+            if self.tls_ca_needed:
+                notes.append(
+                    f"{CA_PLACEHOLDER}: the PEM file of the CA that signed {cert}, which is "
+                    "not self-signed"
+                )
+            else:  # (trusting another file would not help: the certificate itself is refused)
+                notes.append(
+                    f"{cert} is refused even by a client that trusts it alone: "
+                    f"{self.tls_rejected[1]}; give --tls-cert a valid certificate"
+                )
         if self.session_key is not None:
             # JSON's string escapes are TOML's: a '"' or a backslash in the key stays valid.
             notes.append(

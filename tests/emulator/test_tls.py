@@ -197,8 +197,9 @@ def test_subprocess_bad_certificate_has_no_traceback(tmp_path: Path) -> None:
     assert proc.stderr.startswith("error: ")
 
 
-def _self_signed(path: Path) -> None:
-    """Write a self-signed certificate for 127.0.0.1 (its own CA) and its key, in one file."""
+def _self_signed(path: Path, *, expired: bool = False) -> None:
+    """Write a self-signed certificate for 127.0.0.1 (its own CA) and its key, in one file;
+    ``expired``: one whose validity ended yesterday."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -213,8 +214,8 @@ def _self_signed(path: Path) -> None:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
+        .not_valid_before(now - datetime.timedelta(days=3 if expired else 0, minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=-1 if expired else 1))
         .add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
@@ -292,6 +293,29 @@ def test_try_line_names_the_file_to_trust(
                 "which is not self-signed)"
             ), line
             assert _answers(base_url, pem["ca"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+
+
+def test_try_line_says_an_expired_self_signed_certificate_is_refused_for_itself(
+    tmp_path: Path,
+) -> None:
+    """An expired self-signed certificate: the start line names its own file to trust and
+    says that a client trusting it alone refuses it (certificate has expired), where it said
+    the certificate was not self-signed and sent the user to look for its CA."""
+    cert = tmp_path / "expired.pem"
+    _self_signed(cert, expired=True)
+    proc, base_url, err = _start_with_try_line(cert, tmp_path)
+    try:
+        (line,) = [line for line in err.splitlines() if "try:" in line]
+        assert f"; try: SSL_CERT_FILE={cert} harvester harvest --base-url" in line, line
+        assert line.endswith(
+            f"--out demo-mirror ({cert} is refused even by a client that trusts it alone: "
+            "certificate has expired; give --tls-cert a valid certificate)"
+        ), line
+        assert "CA.pem" not in line and "self-signed" not in line, line
+        assert not _answers(base_url, cert)  # (what the line says: refused, trusted or not)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0

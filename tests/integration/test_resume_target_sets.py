@@ -395,3 +395,44 @@ def test_status_names_at_most_three_sets_it_cannot_replay(
     )
     for each in line.splitlines()[:4]:  # (each command its own line: pasted, it runs alone)
         assert [words[:2] for words in pasted_commands(each)] == [["harvester", "harvest"]]
+
+
+def test_one_command_resuming_two_cookie_sent_sets_is_said_once(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Two plates harvested by config files that sent cookies (never saved), one thumbnail
+    left to refetch: status says `harvester harvest SECRETS.toml --out DIR` once (it said it
+    twice, the second on an `also:` line), naming both runs; that one command, given the
+    cookies, resumes both sets."""
+    out = tmp_path / "d"
+    made = []
+    for plate in (OTHER_PLATE, PLATE):
+        config = tmp_path / f"plate-{plate}.toml"
+        config.write_text(
+            f'base_url = "{emulator.base_url}"\nplates = [{plate}]\nartifacts = ["thumbnail"]\n'
+            'cookies = {sessionid = "S"}\n'
+        )
+        config.chmod(0o600)
+        before = runs(out) if (out / "runs").is_dir() else []
+        proc = cli("harvest", str(config), "--out", str(out), "--no-labels", "-q")
+        assert proc.returncode == 0, proc.stderr
+        made.append(new_run(out, before))
+    refetch_one(out)
+    proc = cli("status", str(out))
+    resume = proc.stdout.split("to resume: ", 1)[1].splitlines()
+    command = f"harvester harvest SECRETS.toml --out {out}"
+    assert resume == [
+        f"{command}  # the newest run ({made[1]}) sent cookies (sessionid), which are never "
+        f"saved; an earlier run ({made[0]}) sent cookies (sessionid), which are never saved; "
+        "SECRETS.toml: cookies = {...} again"
+    ], proc.stdout
+    assert pasted_commands(resume[0]) == [shlex.split(command)]
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('cookies = {sessionid = "S"}\n')
+    secrets.chmod(0o600)
+    emulator.reset_stats()
+    proc = cli("harvest", str(secrets), "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert emulator.stats()["image_requests"] == 1  # the one to refetch, of either set
+    assert len(thumbnails(out)) == 16
+    assert "resume" not in json.loads(cli("status", str(out), "--json").stdout)

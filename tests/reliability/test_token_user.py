@@ -284,3 +284,52 @@ def test_a_rewritten_record_keeps_its_mode_and_group(
     assert after.st_ino != before.st_ino  # replaced whole (atomically), not edited in place
     assert stat.S_IMODE(after.st_mode) == 0o664
     assert after.st_gid == group
+
+
+def _folder_bytes(out: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``out``, relative path -> (its bytes, its inode): a file rewritten
+    whole (a new inode) counts as written even with the same bytes."""
+    return {
+        str(p.relative_to(out)): (p.read_bytes(), p.stat().st_ino)
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize(
+    "resume", ["refused", "beside a set replayed", "given the token", "targets given"]
+)
+def test_a_dry_run_resume_writes_nothing_refused_or_not(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], resume: str
+) -> None:
+    """A dry run writes nothing: a folder whose record was saved before 0.1.13 keeps every
+    byte, whether the resume is refused for want of the token (exit 2: it rewrote that
+    record with the token REDACTED, as a real resume does), not resumed beside another set
+    the dry run replays (exit 1), or run given it (its targets typed again too)."""
+    emu = make_emulator(preset="demo", faults=BROKEN_THUMBNAILS, basic_auth=f"{TOKEN}:")
+    out = tmp_path / "out"
+    url = _with_token(emu.base_url)
+    record, _journal = _folder_from_before_0_1_13(out, url, emu.base_url)
+    emu.server.faults = FaultInjector(FaultSpec())
+    if resume == "beside a set replayed":  # (a server of no credentials: a set replayed)
+        old = record.read_bytes()
+        public = make_emulator(preset="demo").base_url
+        proc = cli(
+            "harvest", "--base-url", public, "--project", str(DEMO_PROJECT), "--out", str(out),
+            "--artifacts", "thumbnail",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        record.write_bytes(old)  # (that harvest rewrote it, REDACTED: as before 0.1.13 again)
+    assert TOKEN in record.read_text()
+    before = _folder_bytes(out)
+    given = ["--base-url", url] if resume in ("given the token", "targets given") else []
+    if resume == "targets given":
+        given += ["--plate", str(SMALL_PLATE)]
+    proc = cli("harvest", "--out", str(out), "--dry-run", *given)
+    code = {"refused": 2, "beside a set replayed": 1}.get(resume, 0)
+    assert proc.returncode == code, proc.stderr
+    if code:
+        assert "sent credentials in its --base-url, which are never saved" in proc.stderr
+    assert "0.1.13" not in proc.stderr, proc.stderr  # (nothing rewritten: nothing said)
+    assert _folder_bytes(out) == before
+    assert not _leaked(proc.stdout + proc.stderr)

@@ -24,6 +24,7 @@ from harvester.config import (
     recorded_target_sets,
     replay_problem,
     resolve,
+    resume_command,
     secrets_again_note,
     url_again_note,
 )
@@ -163,3 +164,22 @@ def test_target_sets_newest_first_each_once_as_its_newest_run(tmp_path: Path) ->
     sets = recorded_target_sets(tmp_path)
     assert [(r.run, r.base_url) for r in sets] == [(SECOND, "http://d"), (FIRST, "http://c")]
     assert recorded_target_sets(tmp_path / "nowhere") == []
+
+
+def test_five_cookie_sent_sets_are_one_line_naming_three(tmp_path: Path) -> None:
+    """Five target sets that sent cookies, one of --ids-from standard input: the cookies'
+    command is one line (three runs named, then how many more), the other set's its own."""
+    cfg = HarvestConfig(base_url="https://h.org", cookies={"c": "S"})
+    sets = [RecordedRun(f"R{n}", cfg.to_public()) for n in range(5)]
+    piped = {**HarvestConfig(base_url="https://h.org").to_public(), "ids_from": "-"}
+    sets.insert(1, RecordedRun("P", piped))
+    line = resume_command(tmp_path / "d", sets=sets)
+    lines = line.split("\n  also: ")
+    assert len(lines) == 2, line
+    assert lines[0] == (
+        f"harvester harvest SECRETS.toml --out {tmp_path / 'd'}  # the newest run (R0) sent "
+        "cookies (c), which are never saved; an earlier run (R1) sent cookies (c), which are "
+        "never saved; an earlier run (R2) sent cookies (c), which are never saved; so did 2 "
+        "more target sets; SECRETS.toml: cookies = {...} again"
+    )
+    assert lines[1].startswith("harvester harvest --out "), lines[1]
