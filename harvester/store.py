@@ -101,13 +101,7 @@ from harvester.layout import (
     temp_path,
 )
 from harvester.models import ImageRef
-from harvester.processes import (
-    HOST,
-    SHARED_HOST_NAMES,
-    host_may_be_shared,
-    process_alive,
-    process_start,
-)
+from harvester.processes import HOST, SHARED_HOST_NAMES, process_alive, process_start
 from harvester.runlock import (
     POLL,
     acquire_run_lock,
@@ -122,9 +116,8 @@ logger = logging.getLogger(__name__)
 SyncMode = Literal["auto", "syncfs", "fsync", "none"]
 
 STALE_AFTER = 3600.0
-"""Seconds after which another host's non-empty pending file is considered abandoned (or one of
-a host name others may share: see :func:`clean_stale_temps`): a live writer rewrites it at
-every batch, and a batch never takes an hour."""
+"""Seconds after which another host's non-empty pending file is considered abandoned: a live
+writer rewrites it at every batch, and a batch never takes an hour."""
 
 COMMITS_IN_FLIGHT = 2
 """Batches committed at once: while one waits for its fsyncs the next one writes its files."""
@@ -311,13 +304,6 @@ def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
     Lists ``journals/`` once; reads only ``.pending`` files; removes only paths they list that
     carry the temp infix. Cost is proportional to the number of dead writers' in-flight batches,
     never to the size of DIR.
-
-    A writer of this host is judged by its pid; one of another host, whose pid means nothing
-    here, by its pending file's age (:data:`STALE_AFTER`). So is one of this host when its name
-    may be other machines' too (a container's ``localhost``,
-    :func:`~harvester.processes.host_may_be_shared`): on a shared filesystem, a pid not alive
-    here may be a live writer's on another machine of that name, whose in-flight files a
-    judgement by pid would remove.
     """
     folder = out_dir / JOURNALS_DIR
     try:
@@ -340,7 +326,7 @@ def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
             host, pid, start = header["host"], int(header["pid"]), header.get("start")
         except (ValueError, KeyError, TypeError):
             host, pid, start = None, -1, None
-        if host == HOST and not host_may_be_shared(HOST):
+        if host == HOST:
             if process_alive(pid, start):
                 continue
         elif time.time() - mtime < STALE_AFTER:

@@ -105,7 +105,7 @@ def test_no_copy_is_removed_where_the_host_name_may_be_shared(
 ) -> None:
     """On a machine named as many are (a container's ``localhost``), with a shared temporary
     folder, a copy named by a pid that is not alive here may be a live run's of another such
-    machine: none is removed, as the store judges no pid of such a host's writers."""
+    machine: none is removed, as the store removes no temp file of such a host's writers."""
     pid, start = _ended_pid()
     for shared in ("localhost", "(none)"):
         monkeypatch.setattr(walk, "HOST", shared)
