@@ -22,9 +22,10 @@ SHARED_HOST_NAMES = frozenset({"localhost", "localhost.localdomain", "host", "(n
 
 
 def host_may_be_shared(host: str) -> bool:
-    """Whether ``host`` (a record's, or :data:`HOST`) may name other machines too: then no
-    process recorded under it is judged ended here (:func:`process_alive` would see another
-    machine's pid as gone, and what that live process uses would be removed)."""
+    """Whether ``host`` (a record's, or :data:`HOST`) may name other machines too: then
+    :func:`process_alive` may see another machine's live pid as gone. Where a wrong
+    judgement costs little to avoid (the ids copies in the temporary folder, the stray
+    temp files a writer's name points to), such a process is not judged ended here."""
     return not host or host.lower() in SHARED_HOST_NAMES
 
 

@@ -375,7 +375,8 @@ def remove_dead_runs_copies(folder: Path) -> int:
     name) are left alone; so is every copy when this host's name may be another machine's
     too (a container's ``localhost``, :func:`~harvester.processes.host_may_be_shared`): with
     a shared TMPDIR, a pid not alive here may be a live run's there, whose walk still reads
-    its copy (as the store removes no temp file of such a host's writers).
+    its copy. (Litter in the temporary folder is the cheaper mistake; the store, whose
+    clean-up keeps a folder's crash promise, judges a killed writer by its pid even there.)
     """
     if host_may_be_shared(HOST):
         return 0
