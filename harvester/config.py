@@ -2201,28 +2201,31 @@ def said_once(problems: list[ReplayProblem]) -> list[str]:
     whose command is the same and resumes every set (:attr:`ReplayProblem.resumes_all`), at
     the first one's place, with every reason and what it needs once. Why: two sets that sent
     cookies printed ``harvester harvest SECRETS.toml --out DIR`` twice, as if it had to be
-    run twice, when one run of it resumes both."""
-    groups: dict[str, list[ReplayProblem]] = {}
-    order: list[ReplayProblem | str] = []
+    run twice, when one run of it resumes both. Only where what it needs is the same too:
+    ``--base-url URL`` for two sets of two servers is two commands (each ``URL`` its own
+    server's), which one line said as one, with two meanings of ``URL`` in its note."""
+    groups: dict[tuple[str, str], list[ReplayProblem]] = {}
+    order: list[ReplayProblem | tuple[str, str]] = []
     for problem in problems:
         if not problem.resumes_all:
             order.append(problem)
             continue
-        if problem.command not in groups:
-            groups[problem.command] = []
-            order.append(problem.command)
-        groups[problem.command].append(problem)
+        key = (problem.command, problem.needs)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(problem)
     said: list[str] = []
     for entry in order:
         if isinstance(entry, ReplayProblem):
             said.append(entry.with_reason)
             continue
+        command, needs = entry
         group = groups[entry]
         reasons = [p.reason for p in group[:MAX_RESUME_COMMANDS]]
         if len(group) > MAX_RESUME_COMMANDS:
             reasons.append(f"so did {len(group) - MAX_RESUME_COMMANDS} more target sets")
-        needs = [p.needs for p in group if p.needs]
-        said.append(commented(entry, "; ".join(dict.fromkeys(reasons + needs))))
+        said.append(commented(command, "; ".join([*reasons, needs] if needs else reasons)))
     return said
 
 

@@ -183,3 +183,20 @@ def test_five_cookie_sent_sets_are_one_line_naming_three(tmp_path: Path) -> None
         "more target sets; SECRETS.toml: cookies = {...} again"
     )
     assert lines[1].startswith("harvester harvest --out "), lines[1]
+
+
+def test_url_credential_sets_of_two_servers_are_a_line_each(tmp_path: Path) -> None:
+    """Two sets that sent credentials in the --base-url of two servers: `--base-url URL` is a
+    line each, each naming its own server, not one line whose URL stands for both."""
+    sets = [
+        RecordedRun(run, {**HarvestConfig(base_url=url).to_public(), "withheld": ["base_url"]})
+        for run, url in (("R0", "https://a.org/"), ("R1", "https://b.org/"))
+    ]
+    lines = resume_command(tmp_path / "d", sets=sets).split("\n  also: ")
+    head = f"harvester harvest --out {tmp_path / 'd'} --base-url URL  # "
+    assert lines == [
+        f"{head}the newest run (R0) sent credentials in its --base-url, which are never "
+        "saved; URL: https://a.org/ with its user or session again",
+        f"{head}an earlier run (R1) sent credentials in its --base-url, which are never "
+        "saved; URL: https://b.org/ with its user or session again",
+    ]
