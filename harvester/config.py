@@ -2114,7 +2114,7 @@ def replay_problem(
         flags = recorded_flags(as_now)
         if "--ids-from" in flags:
             flags[flags.index("--ids-from") + 1] = "-" if once == "-" else "FILE"
-        head = "" if config_file is None else f" {shlex.quote(str(config_file))}"
+        head, flags, secrets = _credentials_again(recorded, flags, config_file)
         command = f"harvester harvest{head} --out {q} {shlex.join(flags)}"
         if once == "-":
             what = "standard input"
@@ -2123,6 +2123,7 @@ def replay_problem(
             what = str(ids)
             needs = "FILE: the same ids again"
         needs += f", or for the failed images alone: {failed_ids_recipe(out_dir)}"
+        needs = f"{secrets}; {needs}" if secrets else needs
         why = "which is gone" if gone else "which cannot be read again"
         return ReplayProblem(
             f"{which} ({run}) read its image ids from {what}, {why}", command, needs
@@ -2143,6 +2144,30 @@ def replay_problem(
             resumes_all=shard_given is None,
         )
     return None
+
+
+def _credentials_again(
+    recorded: RecordedRun, flags: list[str], config_file: Path | None
+) -> tuple[str, list[str], str]:
+    """The config file word (`` SECRETS.toml``, or `` FILE`` given now), ``flags`` with
+    ``--base-url URL``, and the note saying what they stand for, for a command that gives
+    ``recorded``'s targets again and the credentials it used (never saved). Why: a set of
+    ids piped in that sent cookies or a URL's user was said without them (its saved URL, no
+    user), and the command pasted asked as nobody, every private image failed."""
+    withheld = recorded.withheld
+    in_file = [key for key in withheld if key in SECRET_KEYS]
+    if config_file is not None:  # (what the file given now holds is the user's word)
+        head, in_file = f" {shlex.quote(str(config_file))}", []
+    else:
+        head = " SECRETS.toml" if in_file else ""
+    said = in_file + (["base_url"] if "base_url" in withheld else [])
+    if "base_url" in withheld:
+        flags = list(flags)
+        if "--base-url" in flags:
+            flags[flags.index("--base-url") + 1] = "URL"
+        else:
+            flags[:0] = ["--base-url", "URL"]
+    return head, flags, secrets_again_note(said, shown=recorded.base_url)
 
 
 def _secrets_again(recorded: RecordedRun, quoted_out: str) -> tuple[str, str]:

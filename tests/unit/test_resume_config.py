@@ -200,3 +200,20 @@ def test_url_credential_sets_of_two_servers_are_a_line_each(tmp_path: Path) -> N
         f"{head}an earlier run (R1) sent credentials in its --base-url, which are never "
         "saved; URL: https://b.org/ with its user or session again",
     ]
+
+
+def test_a_piped_set_that_sent_credentials_is_said_with_them(tmp_path: Path) -> None:
+    """A set of --ids-from standard input that sent cookies and URL credentials: its command
+    names SECRETS.toml and `--base-url URL` (its saved URL, pasted, asked as nobody)."""
+    cfg = HarvestConfig(base_url="https://h.org", cookies={"c": "S"})
+    piped = {**cfg.to_public(), "ids_from": "-", "withheld": ["cookies", "base_url"]}
+    line = resume_command(tmp_path / "d", sets=[RecordedRun("P", piped)])
+    command, _, note = line.partition("  # ")
+    assert command == (
+        f"harvester harvest SECRETS.toml --out {tmp_path / 'd'} --base-url URL --ids-from -"
+    ), line
+    assert note.startswith(
+        "the newest run (P) read its image ids from standard input, which cannot be read "
+        "again; SECRETS.toml: cookies = {...} again; URL: https://h.org with its user or "
+        "session again; the same ids on standard input again"
+    ), note
