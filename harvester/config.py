@@ -2114,7 +2114,7 @@ def replay_problem(
         flags = recorded_flags(as_now)
         if "--ids-from" in flags:
             flags[flags.index("--ids-from") + 1] = "-" if once == "-" else "FILE"
-        head = "" if config_file is None else f" {shlex.quote(str(config_file))}"
+        head, flags, secrets = _credentials_again(recorded, flags, config_file)
         command = f"harvester harvest{head} --out {q} {shlex.join(flags)}"
         if once == "-":
             what = "standard input"
@@ -2123,6 +2123,7 @@ def replay_problem(
             what = str(ids)
             needs = "FILE: the same ids again"
         needs += f", or for the failed images alone: {failed_ids_recipe(out_dir)}"
+        needs = f"{secrets}; {needs}" if secrets else needs
         why = "which is gone" if gone else "which cannot be read again"
         return ReplayProblem(
             f"{which} ({run}) read its image ids from {what}, {why}", command, needs
@@ -2143,6 +2144,30 @@ def replay_problem(
             resumes_all=shard_given is None,
         )
     return None
+
+
+def _credentials_again(
+    recorded: RecordedRun, flags: list[str], config_file: Path | None
+) -> tuple[str, list[str], str]:
+    """The config file word (`` SECRETS.toml``, or `` FILE`` given now), ``flags`` with
+    ``--base-url URL``, and the note saying what they stand for, for a command that gives
+    ``recorded``'s targets again and the credentials it used (never saved). Why: a set of
+    ids piped in that sent cookies or a URL's user was said without them (its saved URL, no
+    user), and the command pasted asked as nobody, every private image failed."""
+    withheld = recorded.withheld
+    in_file = [key for key in withheld if key in SECRET_KEYS]
+    if config_file is not None:  # (what the file given now holds is the user's word)
+        head, in_file = f" {shlex.quote(str(config_file))}", []
+    else:
+        head = " SECRETS.toml" if in_file else ""
+    said = in_file + (["base_url"] if "base_url" in withheld else [])
+    if "base_url" in withheld:
+        flags = list(flags)
+        if "--base-url" in flags:
+            flags[flags.index("--base-url") + 1] = "URL"
+        else:
+            flags[:0] = ["--base-url", "URL"]
+    return head, flags, secrets_again_note(said, shown=recorded.base_url)
 
 
 def _secrets_again(recorded: RecordedRun, quoted_out: str) -> tuple[str, str]:
@@ -2201,28 +2226,31 @@ def said_once(problems: list[ReplayProblem]) -> list[str]:
     whose command is the same and resumes every set (:attr:`ReplayProblem.resumes_all`), at
     the first one's place, with every reason and what it needs once. Why: two sets that sent
     cookies printed ``harvester harvest SECRETS.toml --out DIR`` twice, as if it had to be
-    run twice, when one run of it resumes both."""
-    groups: dict[str, list[ReplayProblem]] = {}
-    order: list[ReplayProblem | str] = []
+    run twice, when one run of it resumes both. Only where what it needs is the same too:
+    ``--base-url URL`` for two sets of two servers is two commands (each ``URL`` its own
+    server's), which one line said as one, with two meanings of ``URL`` in its note."""
+    groups: dict[tuple[str, str], list[ReplayProblem]] = {}
+    order: list[ReplayProblem | tuple[str, str]] = []
     for problem in problems:
         if not problem.resumes_all:
             order.append(problem)
             continue
-        if problem.command not in groups:
-            groups[problem.command] = []
-            order.append(problem.command)
-        groups[problem.command].append(problem)
+        key = (problem.command, problem.needs)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(problem)
     said: list[str] = []
     for entry in order:
         if isinstance(entry, ReplayProblem):
             said.append(entry.with_reason)
             continue
+        command, needs = entry
         group = groups[entry]
         reasons = [p.reason for p in group[:MAX_RESUME_COMMANDS]]
         if len(group) > MAX_RESUME_COMMANDS:
             reasons.append(f"so did {len(group) - MAX_RESUME_COMMANDS} more target sets")
-        needs = [p.needs for p in group if p.needs]
-        said.append(commented(entry, "; ".join(dict.fromkeys(reasons + needs))))
+        said.append(commented(command, "; ".join([*reasons, needs] if needs else reasons)))
     return said
 
 

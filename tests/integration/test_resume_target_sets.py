@@ -436,3 +436,39 @@ def test_one_command_resuming_two_cookie_sent_sets_is_said_once(
     assert emulator.stats()["image_requests"] == 1  # the one to refetch, of either set
     assert len(thumbnails(out)) == 16
     assert "resume" not in json.loads(cli("status", str(out), "--json").stdout)
+
+
+def test_a_piped_set_that_sent_cookies_is_said_with_its_secrets_file(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A plate and ids on standard input, both by a config file that sent cookies: status
+    (text and JSON) says the plate's `SECRETS.toml` command once and the piped set's with
+    SECRETS.toml too (it said the piped set's without: pasted, it asked as nobody)."""
+    out = tmp_path / "d"
+    config = tmp_path / "c.toml"
+    config.write_text(f'base_url = "{emulator.base_url}"\ncookies = {{sessionid = "S"}}\n')
+    config.chmod(0o600)
+    common = ["--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q"]
+    assert cli("harvest", str(config), "--plate", PLATE, "--out", str(out), *common).returncode == 0
+    before = runs(out)
+    ids = f"1884801\n{MISSING_IMAGE}\n"
+    proc = cli("harvest", str(config), "--ids-from", "-", "--out", str(out), *common, stdin=ids)
+    assert proc.returncode == 1, proc.stderr
+    stdin_run = new_run(out, before)
+    refetch_one(out)
+    status = cli("status", str(out)).stdout
+    resume = status.split("to resume: ", 1)[1].splitlines()
+    assert len(resume) == 2, status
+    piped = (
+        f"harvester harvest SECRETS.toml --out {out} --base-url {emulator.base_url} "
+        "--ids-from - --artifacts thumbnail --rate none --no-labels"
+    )
+    assert resume[0] == (
+        f"{piped}  # the newest run ({stdin_run}) read its image ids from standard input, "
+        "which cannot be read again; SECRETS.toml: cookies = {...} again; "
+        f"{again_on_stdin(out)}"
+    ), status
+    assert resume[1].startswith(f"  also: harvester harvest SECRETS.toml --out {out}  # "), status
+    assert pasted_commands(resume[0]) == [shlex.split(piped)]
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    assert report["resume"].splitlines() == resume, report["resume"]

@@ -183,3 +183,37 @@ def test_five_cookie_sent_sets_are_one_line_naming_three(tmp_path: Path) -> None
         "more target sets; SECRETS.toml: cookies = {...} again"
     )
     assert lines[1].startswith("harvester harvest --out "), lines[1]
+
+
+def test_url_credential_sets_of_two_servers_are_a_line_each(tmp_path: Path) -> None:
+    """Two sets that sent credentials in the --base-url of two servers: `--base-url URL` is a
+    line each, each naming its own server, not one line whose URL stands for both."""
+    sets = [
+        RecordedRun(run, {**HarvestConfig(base_url=url).to_public(), "withheld": ["base_url"]})
+        for run, url in (("R0", "https://a.org/"), ("R1", "https://b.org/"))
+    ]
+    lines = resume_command(tmp_path / "d", sets=sets).split("\n  also: ")
+    head = f"harvester harvest --out {tmp_path / 'd'} --base-url URL  # "
+    assert lines == [
+        f"{head}the newest run (R0) sent credentials in its --base-url, which are never "
+        "saved; URL: https://a.org/ with its user or session again",
+        f"{head}an earlier run (R1) sent credentials in its --base-url, which are never "
+        "saved; URL: https://b.org/ with its user or session again",
+    ]
+
+
+def test_a_piped_set_that_sent_credentials_is_said_with_them(tmp_path: Path) -> None:
+    """A set of --ids-from standard input that sent cookies and URL credentials: its command
+    names SECRETS.toml and `--base-url URL` (its saved URL, pasted, asked as nobody)."""
+    cfg = HarvestConfig(base_url="https://h.org", cookies={"c": "S"})
+    piped = {**cfg.to_public(), "ids_from": "-", "withheld": ["cookies", "base_url"]}
+    line = resume_command(tmp_path / "d", sets=[RecordedRun("P", piped)])
+    command, _, note = line.partition("  # ")
+    assert command == (
+        f"harvester harvest SECRETS.toml --out {tmp_path / 'd'} --base-url URL --ids-from -"
+    ), line
+    assert note.startswith(
+        "the newest run (P) read its image ids from standard input, which cannot be read "
+        "again; SECRETS.toml: cookies = {...} again; URL: https://h.org with its user or "
+        "session again; the same ids on standard input again"
+    ), note
