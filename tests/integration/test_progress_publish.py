@@ -12,11 +12,15 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 import pytest
+from harvest_helpers import reaped, start_cli
 
 from harvester.config import HarvestConfig
 from harvester.emulator import EmulatorThread
@@ -95,3 +99,37 @@ async def test_progress_line_is_published_again_after_failed_writes(
         f"cannot keep the progress line for harvester status in {out / 'locks' / 'all.progress'}"
     )
     assert "the harvest goes on; trying again every " in warnings[0]
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
+    """Until ``path`` exists, while ``proc`` runs (bounded)."""
+    deadline = time.monotonic() + 30
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate(timeout=30)
+        assert time.monotonic() < deadline, f"no {path} after 30 s"
+        time.sleep(0.02)
+
+
+def test_a_stopped_shard_removes_its_own_line_only(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Two shards of one folder each publish a line; SIGTERM stops one (exit 130): its line
+    goes, the other shard's, still running, stays; it goes once that shard is stopped too."""
+    emu = make_emulator(preset="demo", latency_ms=200)
+    out = tmp_path / "d"
+    locks = out / "locks"
+    args = ["harvest", "--base-url", emu.base_url, "--screen", str(SCREEN), "--out", str(out),
+            "--artifacts", "thumbnail", "--concurrency", "1", "--rate", "none", "-q"]  # fmt: skip
+    with reaped(start_cli(*args, "--shard", "0/2")) as first:
+        _wait_for(locks / "shard-0-of-2.progress", first)
+        with reaped(start_cli(*args, "--shard", "1/2")) as second:
+            _wait_for(locks / "shard-1-of-2.progress", second)
+            first.send_signal(signal.SIGTERM)
+            first.communicate(timeout=30)
+            assert first.returncode == 130
+            assert not (locks / "shard-0-of-2.progress").exists()
+            assert (locks / "shard-1-of-2.progress").exists()
+            second.send_signal(signal.SIGTERM)
+            second.communicate(timeout=30)
+            assert second.returncode == 130
+    assert sorted(path.name for path in locks.glob("*.progress")) == []
