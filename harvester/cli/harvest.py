@@ -1331,6 +1331,16 @@ def print_summary(
                 "(the SLURM script queues it)",
                 file=out,
             )
+        elif getattr(summary, "index_left", False):
+            # Stopped while another index write held the lock: "rewrites index.csv" is
+            # what an interruption promises, so say that it did not, and what will.
+            print(
+                f"index: {summary.out_dir / 'index.csv'} not rewritten: stopped while another "
+                f"index write held {summary.out_dir / 'locks' / 'index.lock'}; the next one "
+                "(the resume below, or "
+                f"`harvester index {shlex.quote(str(summary.out_dir))}`) brings it up to date",
+                file=out,
+            )
     for kind, why in sorted(summary.given_up.items()):
         skipped = summary.not_requested.get(kind, 0)
         print(f"stopped requesting {kind}: {why}; {skipped} not requested", file=sys.stderr)
