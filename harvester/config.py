@@ -2240,18 +2240,21 @@ def said_once(problems: list[ReplayProblem]) -> list[str]:
             groups[key] = []
             order.append(key)
         groups[key].append(problem)
-    said: list[str] = []
-    for entry in order:
-        if isinstance(entry, ReplayProblem):
-            said.append(entry.with_reason)
-            continue
-        command, needs = entry
-        group = groups[entry]
-        reasons = [p.reason for p in group[:MAX_RESUME_COMMANDS]]
-        if len(group) > MAX_RESUME_COMMANDS:
-            reasons.append(f"so did {len(group) - MAX_RESUME_COMMANDS} more target sets")
-        said.append(commented(command, "; ".join([*reasons, needs] if needs else reasons)))
-    return said
+    return [
+        (entry if isinstance(entry, ReplayProblem) else merged_problem(groups[entry])).with_reason
+        for entry in order
+    ]
+
+
+def merged_problem(group: list[ReplayProblem]) -> ReplayProblem:
+    """One problem for ``group``, sets whose command and what it needs are the same, and
+    which it resumes all (:attr:`ReplayProblem.resumes_all`): every reason (the first
+    :data:`MAX_RESUME_COMMANDS`, then how many more), and what they need once. ``status``
+    (:func:`said_once`) and the refusal of ``harvester harvest --out DIR`` say it."""
+    reasons = [p.reason for p in group[:MAX_RESUME_COMMANDS]]
+    if len(group) > MAX_RESUME_COMMANDS:
+        reasons.append(f"so did {len(group) - MAX_RESUME_COMMANDS} more target sets")
+    return ReplayProblem("; ".join(reasons), group[0].command, group[0].needs, resumes_all=True)
 
 
 def resume_command(

@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
@@ -442,18 +443,19 @@ def write_index_of(out_dir: Path, state: JournalState) -> int:
 
 
 @contextlib.contextmanager
-def index_lock(out_dir: Path) -> Iterator[bool]:
+def index_lock(out_dir: Path, *, stop: threading.Event | None = None) -> Iterator[bool]:
     """Hold DIR's index lock (:data:`INDEX_LOCK`) for a block that reads DIR's records and
     writes the tables from them; yields whether it is held (see
     :func:`~harvester.runlock.folder_lock`: waited for at most :data:`INDEX_LOCK_WAIT`).
     The table writes inside take it again, which a thread holding it does at once.
     A lock file that cannot be made is a :class:`~harvester.errors.StorageError` naming
-    ``index.csv``, whose write takes it.
+    ``index.csv``, whose write takes it. ``stop``: the wait is given up once it is set
+    (:class:`~harvester.runlock.LockWaitStopped`, the block not run): a harvest stopping.
     """
     with contextlib.ExitStack() as stack:
         try:
             held = stack.enter_context(
-                folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True)
+                folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True, stop=stop)
             )
         except OSError as exc:
             raise storage_error(exc, str(index_path(out_dir))) from exc

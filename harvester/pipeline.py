@@ -102,7 +102,7 @@ from harvester.models import Artifact, ImageRef, has_context, with_context_of, w
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent, retry_after_cap
-from harvester.runlock import LOCKS_DIR, lock_name, progress_name
+from harvester.runlock import LOCKS_DIR, LockWaitStopped, lock_name, progress_name
 from harvester.select import (
     LABELS_FILE,
     SELECTION_KEYS,
@@ -300,6 +300,10 @@ class RunSummary:
     split_line: str = ""
     #: A shard run leaves index.csv to ``harvester index`` (see Harvest.run).
     index_deferred: bool = False
+    #: Stopped (Ctrl-C, SIGTERM) while another process held DIR's index lock (``harvester
+    #: index`` labelling a big folder): the index write gave up its wait, index.csv is left
+    #: to the next write (see Harvest._write_index).
+    index_left: bool = False
     #: The run sent credentials of its own (headers, cookies, a user or a query such as
     #: ``?bsession=KEY`` on the base URL, as the target check counts them): a 403 then may
     #: be that session ending, not the images' fault.
@@ -1006,6 +1010,9 @@ class Harvest:
         #: The latest "walk" record of those targets before this run (None: no such record).
         self._walk_before: dict[str, Any] | None = None
         self._whole: anyio.CancelScope | None = None  # the whole run's scope, once it runs
+        #: Set by a stopping signal: what a wait in a worker thread, which no cancellation
+        #: reaches, looks at (the index write's wait for DIR's index lock).
+        self._stopping = threading.Event()
         #: Told of every file and listing of a run that sent credentials (None: no such
         #: run, or not fetching yet): stops it once they no longer open the server.
         self._watch: SessionWatch | None = None
@@ -1783,6 +1790,7 @@ class Harvest:
                         "interrupted (%s): finishing what is written", signal.Signals(signum).name
                     )
                     self.summary.interrupted = True
+                    self._stopping.set()
                     (self._work_scope or whole).cancel()
                     return
         finally:
@@ -2087,24 +2095,38 @@ class Harvest:
             logger.info("removed %d staging folders of stacks already stored", len(leftovers))
 
     async def _write_index(self) -> None:
+        """Rewrite index.csv (and labels.csv, splits.csv) from the journals, and say so.
+
+        The write waits in a worker thread for another writer's index lock (up to
+        :data:`~harvester.index.INDEX_LOCK_WAIT`), which a cancellation cannot cut short: a
+        stopping signal (``self._stopping``) ends that wait instead, within a poll, and the
+        index is left to the next write (:attr:`RunSummary.index_left`). Why: Ctrl-C while
+        ``harvester index`` labelled a big folder took up to 2 minutes to stop the run.
+        """
         keys = self.cfg.label_keys or None  # None: keep the label keys an earlier run recorded
         absent: list[str] = []
         written: list[Path] = []
         pin_note: list[str] | None = [] if self._pin_recorded else None
         splits = SplitTally()
-        self.summary.index_rows = await anyio.to_thread.run_sync(
-            functools.partial(
-                write_labelled_index,
-                self.out,
-                keys,
-                self._journal_state,
-                absent=absent,
-                written=written,
-                pin_note=pin_note,
-                partial=self.summary.interrupted,
-                splits=splits,
+        try:
+            self.summary.index_rows = await anyio.to_thread.run_sync(
+                functools.partial(
+                    write_labelled_index,
+                    self.out,
+                    keys,
+                    self._journal_state,
+                    absent=absent,
+                    written=written,
+                    pin_note=pin_note,
+                    partial=self.summary.interrupted,
+                    splits=splits,
+                    stop=self._stopping,
+                )
             )
-        )
+        except LockWaitStopped:
+            logger.info("stopped while another process held DIR's index lock: index.csv left")
+            self.summary.index_left = True
+            return
         if splits.spec is not None:
             self.summary.split_counts = splits.counts
             self.summary.split_line = split_counts_text(splits.spec, splits.counts)

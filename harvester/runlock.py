@@ -44,6 +44,7 @@ __all__ = [
     "FLOCK_HELD",
     "FLOCK_UNSUPPORTED",
     "LOCKS_DIR",
+    "LockWaitStopped",
     "POLL",
     "acquire_run_lock",
     "flock_exclusive",
@@ -131,25 +132,42 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
 PROBE_WAIT = 0.25
 
 
-def flock_exclusive(fd: int, wait: float | None, *, poll: float) -> None:
+class LockWaitStopped(Exception):
+    """A wait for a lock another process holds, given up because ``stop`` was set: the
+    run that waited is stopping (Ctrl-C, SIGTERM). Raised by :func:`flock_exclusive` and
+    :func:`folder_lock` given ``stop``; that run catches it (it never reaches the CLI)."""
+
+
+def flock_exclusive(
+    fd: int, wait: float | None, *, poll: float, stop: threading.Event | None = None
+) -> None:
     """``flock(LOCK_EX)`` on ``fd``, tried again every ``poll`` seconds for ``wait`` seconds
-    while another process holds it (None: block until it is free).
+    while another process holds it (None: until it is free).
 
     Raises the OSError otherwise: errno in :data:`FLOCK_HELD` when still held after ``wait``,
     in :data:`FLOCK_UNSUPPORTED` when the filesystem cannot lock; the caller decides.
+    ``stop``: raises :class:`LockWaitStopped` once it is set while the lock is still held
+    (at once if set before: a free lock is still taken). Why: a harvest's index write waits
+    in a worker thread, which no cancellation reaches; Ctrl-C waited out the 2 minutes that
+    ``harvester index`` could hold the lock.
     """
-    if wait is None:
+    if wait is None and stop is None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         return
-    deadline = time.monotonic() + wait
+    deadline = None if wait is None else time.monotonic() + wait
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except OSError as exc:
-            if exc.errno not in FLOCK_HELD or time.monotonic() >= deadline:
+            if exc.errno not in FLOCK_HELD or (
+                deadline is not None and time.monotonic() >= deadline
+            ):
                 raise
-        time.sleep(poll)
+        if stop is None:
+            time.sleep(poll)
+        elif stop.wait(poll):  # (True at once when set)
+            raise LockWaitStopped(f"fd {fd}: the wait for its lock was stopped")
 
 
 #: How often a wait on another process looks again: its lock (:func:`folder_lock` with a
@@ -164,7 +182,12 @@ _inside = threading.local()
 
 @contextmanager
 def folder_lock(
-    out_dir: Path, name: str, *, wait: float | None = None, denied_ok: bool = False
+    out_dir: Path,
+    name: str,
+    *,
+    wait: float | None = None,
+    denied_ok: bool = False,
+    stop: threading.Event | None = None,
 ) -> Iterator[bool]:
     """Hold ``DIR/locks/<name>`` (an exclusive ``flock``) for the block; yields whether held.
 
@@ -172,7 +195,9 @@ def folder_lock(
     with a debug line, when another process still holds the lock after ``wait`` seconds
     (None: wait as long as it holds it), and with ``denied_ok`` when this user may not open
     the lock file (another user's, in a shared folder: what the block writes then says
-    whether it can). Raises OSError when the lock file cannot be made or opened otherwise.
+    whether it can). Raises OSError when the lock file cannot be made or opened otherwise,
+    and :class:`LockWaitStopped` when ``stop`` is set while another process holds the lock
+    (see :func:`flock_exclusive`): the block does not run.
 
     Reentrant within a thread: a block for the same lock file inside another (an index
     write holding DIR's index lock from its read of ``split.json`` to its last table, each
@@ -201,17 +226,20 @@ def folder_lock(
             del held[key]
         return
     try:
-        held[key] = _flock_within(fd, folder / name, wait)
+        held[key] = _flock_within(fd, folder / name, wait, stop)
         yield held[key]
     finally:
         held.pop(key, None)
         os.close(fd)  # releases the flock
 
 
-def _flock_within(fd: int, path: Path, wait: float | None) -> bool:
-    """Take an exclusive ``flock`` on ``fd`` within ``wait`` seconds (None: however long)."""
+def _flock_within(
+    fd: int, path: Path, wait: float | None, stop: threading.Event | None = None
+) -> bool:
+    """Take an exclusive ``flock`` on ``fd`` within ``wait`` seconds (None: however long),
+    unless ``stop`` is set first (:class:`LockWaitStopped`)."""
     try:
-        flock_exclusive(fd, wait, poll=POLL)
+        flock_exclusive(fd, wait, poll=POLL, stop=stop)
         return True
     except OSError as exc:
         if exc.errno in FLOCK_HELD:  # another process holds it

@@ -103,6 +103,8 @@ from harvester.splits import (
 from harvester.text import agree, on_none_of, plural, the_counted
 
 if TYPE_CHECKING:
+    import threading
+
     from harvester.index import IndexRows
     from harvester.journal import JournalState
 
@@ -1253,6 +1255,7 @@ def write_labelled_index(
     pin_in_force: list[str] | None = None,
     partial: bool = False,
     splits: SplitTally | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -1278,6 +1281,9 @@ def write_labelled_index(
     (``DIR/split.json``, :mod:`harvester.splits`, read once here): the index then has a
     ``split`` column after the label columns, and ``splits.csv`` counts images per split
     (and label).
+    ``stop``: set when the caller is stopping (a harvest's Ctrl-C): the wait for another
+    writer's index lock is then given up, nothing written
+    (:class:`~harvester.runlock.LockWaitStopped`).
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
@@ -1294,7 +1300,7 @@ def write_labelled_index(
     from harvester.index import index_lock
 
     out_dir = Path(out_dir)
-    with index_lock(out_dir):
+    with index_lock(out_dir, stop=stop):
         return _write_labelled_index(
             out_dir,
             label_keys,

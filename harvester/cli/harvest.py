@@ -20,7 +20,8 @@ from harvester.text import plural
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
-    from harvester.config import HarvestConfig, RecordedRun
+    from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
+    from harvester.errors import UsageError
     from harvester.pipeline import RunSummary
     from harvester.plan import PlanInfo
     from harvester.status import StatusReport
@@ -902,6 +903,7 @@ def _resumed_configs(
         KEYS,
         SECRET_KEYS,
         load_toml,
+        merged_problem,
         recorded_file_settings,
         recorded_flags,
         recorded_overrides,
@@ -966,6 +968,8 @@ def _resumed_configs(
     replays: list[tuple[HarvestConfig, RecordedRun]] = []
     # (the refusal of a lone set, its note, whether a folder with nothing left drops it)
     refused: list[tuple[UsageError, str, bool]] = []
+    # (a command that resumes every set: its place in refused, the sets it is said for)
+    shared: dict[tuple[str, str], tuple[int, list[ReplayProblem]]] = {}
 
     def replayed(recorded: RecordedRun) -> dict[str, Any]:
         """The overrides a replay of ``recorded`` runs with: its saved settings, less those
@@ -999,12 +1003,19 @@ def _resumed_configs(
             array=array,
         )
         if problem is not None:
-            error = UsageError(
-                f"cannot resume {out} as its newest run did: {problem.reason}",
-                hint=f"run: {problem.line}",
-            )
-            note = f"not resumed: {problem.reason}; run: {problem.line}"
-            refused.append((error, note, recorded.shard is None or _split_counted(recorded, out)))
+            moot = recorded.shard is None or _split_counted(recorded, out)
+            same = (problem.command, problem.needs)  # (as config.said_once groups them)
+            if problem.resumes_all and same in shared:
+                # One command resumes every such set: one refusal names them all, at the
+                # first one's place, as status says it (config.said_once). Each its own
+                # line, said the same `harvester harvest SECRETS.toml --out DIR` twice.
+                place, group = shared[same]
+                group.append(problem)
+                refused[place] = (*_refusal(out, merged_problem(group)), refused[place][2] and moot)
+                continue
+            if problem.resumes_all:
+                shared[same] = (len(refused), [problem])
+            refused.append((*_refusal(out, problem), moot))
             continue
         saved = out / "runs" / recorded.run / "config.json"
         overrides = recorded_overrides(recorded)
@@ -1063,6 +1074,18 @@ def _resumed_configs(
         )
         said.append((resumed, line, origin))
     return said, [(note, moot) for _error, note, moot in refused]
+
+
+def _refusal(out: Path, problem: ReplayProblem) -> tuple[UsageError, str]:
+    """How a resume of DIR says a target set it cannot replay: the error when no set can be
+    replayed (the newest set's), else its ``not resumed:`` line, each with the command."""
+    from harvester.errors import UsageError
+
+    error = UsageError(
+        f"cannot resume {out} as its newest run did: {problem.reason}",
+        hint=f"run: {problem.line}",
+    )
+    return error, f"not resumed: {problem.reason}; run: {problem.line}"
 
 
 def _all_forgotten(out: Path) -> str | None:
@@ -1306,6 +1329,16 @@ def print_summary(
                 "index: not rebuilt by a shard; once every shard has ended run "
                 f"`harvester index {shlex.quote(str(summary.out_dir))}` "
                 "(the SLURM script queues it)",
+                file=out,
+            )
+        elif getattr(summary, "index_left", False):
+            # Stopped while another index write held the lock: "rewrites index.csv" is
+            # what an interruption promises, so say that it did not, and what will.
+            print(
+                f"index: {summary.out_dir / 'index.csv'} not rewritten: stopped while another "
+                f"index write held {summary.out_dir / 'locks' / 'index.lock'}; the next one "
+                "(the resume below, or "
+                f"`harvester index {shlex.quote(str(summary.out_dir))}`) brings it up to date",
                 file=out,
             )
     for kind, why in sorted(summary.given_up.items()):

@@ -100,13 +100,13 @@ import harvester.runlock as runlock
 from harvester.cli import main
 waiting = Path(sys.argv[1])
 real = runlock.flock_exclusive
-def watched(fd, wait, *, poll):
+def watched(fd, wait, *, poll, stop=None):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return
     except BlockingIOError:
         waiting.touch()
-    real(fd, wait, poll=poll)
+    real(fd, wait, poll=poll, stop=stop)
 runlock.flock_exclusive = watched
 sys.exit(main(sys.argv[2:]))
 """

@@ -472,3 +472,50 @@ def test_a_piped_set_that_sent_cookies_is_said_with_its_secrets_file(
     assert pasted_commands(resume[0]) == [shlex.split(piped)]
     report = json.loads(cli("status", str(out), "--json").stdout)
     assert report["resume"].splitlines() == resume, report["resume"]
+
+
+def test_harvest_refusing_two_cookie_sent_sets_says_the_command_once(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Two plates harvested by config files that sent cookies: `harvest --out DIR` refuses
+    with one error naming both runs and `harvester harvest SECRETS.toml --out DIR` once (it
+    said it twice, on a `not resumed:` line and the hint); beside a set it can replay, one
+    `not resumed:` line for both."""
+    out = tmp_path / "d"
+    made = []
+    for plate in (OTHER_PLATE, PLATE):
+        config = tmp_path / f"plate-{plate}.toml"
+        config.write_text(
+            f'base_url = "{emulator.base_url}"\nplates = [{plate}]\nartifacts = ["thumbnail"]\n'
+            'cookies = {sessionid = "S"}\n'
+        )
+        config.chmod(0o600)
+        before = runs(out) if (out / "runs").is_dir() else []
+        proc = cli("harvest", str(config), "--out", str(out), "--no-labels", "-q")
+        assert proc.returncode == 0, proc.stderr
+        made.append(new_run(out, before))
+    refetch_one(out)
+    command = f"harvester harvest SECRETS.toml --out {out}  # SECRETS.toml: cookies = {{...}} again"
+    reasons = (
+        f"the newest run ({made[1]}) sent cookies (sessionid), which are never saved; an "
+        f"earlier run ({made[0]}) sent cookies (sessionid), which are never saved"
+    )
+    emulator.reset_stats()
+    proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"error: cannot resume {out} as its newest run did: {reasons}",
+        f"hint: run: {command}",
+    ]
+    assert emulator.stats()["requests"] == 0
+    proc = cli(
+        "harvest", "--base-url", emulator.base_url, "--image", "1884801", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("harvest", "--out", str(out), "-q")
+    assert proc.returncode == 1, proc.stderr
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("not resumed:")]
+    assert notes == [
+        f"not resumed: {reasons.replace('the newest run', 'an earlier run')}; run: {command}"
+    ], proc.stderr

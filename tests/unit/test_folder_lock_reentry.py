@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from harvester.index import INDEX_LOCK
-from harvester.runlock import folder_lock
+from harvester.runlock import LockWaitStopped, folder_lock
 
 
 def other_thread_gets(out: Path, wait: float) -> bool:
@@ -42,3 +42,34 @@ def test_a_nested_block_holds_at_once_and_others_still_wait(tmp_path: Path) -> N
         assert time.monotonic() - began < 1.0
         assert not other_thread_gets(tmp_path, 0.3)
     assert other_thread_gets(tmp_path, 5)
+
+
+def test_a_stop_ends_the_wait_for_a_held_lock_and_never_refuses_a_free_one(
+    tmp_path: Path,
+) -> None:
+    """``stop`` set while another thread holds the lock ends a 120 s wait within a second
+    (LockWaitStopped, the block not run, the lock file closed); set before a wait for a free
+    lock, the lock is still taken (an interrupted run still writes its index)."""
+    stop = threading.Event()
+    with folder_lock(tmp_path, INDEX_LOCK, wait=5) as outer:
+        assert outer
+        outcome: list[str] = []
+
+        def wait_for_it() -> None:
+            try:
+                with folder_lock(tmp_path, INDEX_LOCK, wait=120, stop=stop):
+                    outcome.append("ran")
+            except LockWaitStopped:
+                outcome.append("stopped")
+
+        thread = threading.Thread(target=wait_for_it)
+        thread.start()
+        time.sleep(0.3)
+        assert outcome == []  # still waiting
+        began = time.monotonic()
+        stop.set()
+        thread.join(10)
+        assert not thread.is_alive() and outcome == ["stopped"]
+        assert time.monotonic() - began < 1.0
+    with folder_lock(tmp_path, INDEX_LOCK, wait=5, stop=stop) as held:
+        assert held
