@@ -2052,11 +2052,17 @@ def failed_ids_command(out_dir: Path) -> str:
     return f"harvester status {shlex.quote(str(out_dir))} --failed-ids"
 
 
-def failed_ids_recipe(out_dir: Path) -> str:
+def failed_ids_recipe(out_dir: Path, head: str = "", url: str = "") -> str:
     """The command that retries DIR's failed images by id, for ids that cannot be read
-    again: ``status --failed-ids`` piped into a harvest of DIR (its server and kinds)."""
+    again: ``status --failed-ids`` piped into a harvest of DIR (its server and kinds).
+
+    ``head`` and ``url``: the config file word (`` SECRETS.toml``) and ``--base-url`` value
+    (``URL``) of the credentials the set's run sent (:func:`_credentials_again`). Why: the
+    pipe said without them, pasted alone, was refused as needing credentials (or asked
+    as nobody), while the set's command beside it named them."""
     q = shlex.quote(str(out_dir))
-    return f"{failed_ids_command(out_dir)} | harvester harvest --out {q} --ids-from -"
+    harvest = f"harvester harvest{head} --out {q}" + (f" --base-url {url}" if url else "")
+    return f"{failed_ids_command(out_dir)} | {harvest} --ids-from -"
 
 
 def _secret_names(recorded: RecordedRun, key: str) -> str:
@@ -2150,7 +2156,12 @@ def replay_problem(
         else:
             what = str(ids)
             needs = "FILE: the same ids again"
-        needs += f", or for the failed images alone: {failed_ids_recipe(out_dir)}"
+        # (a config file given now only where it stands for credentials the run sent:
+        # given for other settings, it is the user's to add; the pipe said without it)
+        sent = any(key in SECRET_KEYS for key in recorded.withheld)
+        url = "URL" if "base_url" in recorded.withheld else ""
+        recipe = failed_ids_recipe(out_dir, head if sent else "", url)
+        needs += f", or for the failed images alone: {recipe}"
         needs = f"{secrets}; {needs}" if secrets else needs
         why = "which is gone" if gone else "which cannot be read again"
         return ReplayProblem(
