@@ -891,7 +891,9 @@ def _resumed_configs(
     pending (a ``--screen`` run, then ``--ids-from retry.txt`` of its failures).
 
     A set is not replayed where that would not do what its command did (see
-    :func:`harvester.config.replay_problem`) or where its saved settings are damaged; when
+    :func:`harvester.config.replay_problem`), where a ``--base-url`` given now is another
+    server's than its own in a folder of two (:func:`_other_servers_sets`) or where its
+    saved settings are damaged; when
     no set is left, that is refused as before (exit 2, one line and a hint with the exact
     command, after the other sets' lines), unless the notes are moot: then no configuration
     is returned (nothing to resume). A DIR no run saved settings in keeps the old
