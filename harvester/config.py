@@ -1576,6 +1576,27 @@ def other_server(recorded: RecordedRun, folder_server: str | None) -> bool:
     )
 
 
+def servers_of(sets: Sequence[RecordedRun]) -> dict[str, str]:
+    """The servers DIR's target sets (``sets``) were harvested from, each once: by
+    :func:`normal_base_url`, the URL as the first set (newest) saved it (no credentials)."""
+    servers: dict[str, str] = {}
+    for recorded in sets:
+        servers.setdefault(normal_base_url(recorded.base_url), recorded.base_url)
+    return servers
+
+
+def own_server_command(recorded: RecordedRun, out_dir: Path) -> tuple[str, str]:
+    """``harvester harvest [SECRETS.toml] --out DIR --base-url X``: the bare resume that
+    replays the target sets of ``recorded``'s server (X its URL as saved, or ``URL`` when it
+    held credentials, never saved), and the note saying what ``URL`` and ``SECRETS.toml``
+    stand for ("" for none). For a set that a resume given another server's
+    ``--base-url`` leaves out (:func:`harvester.cli.harvest` replays that server's alone)."""
+    command, needs = _secrets_again(recorded, shlex.quote(str(out_dir)))
+    if "base_url" not in recorded.withheld:
+        command += f" --base-url {shlex.quote(recorded.base_url)}"
+    return command, needs
+
+
 def take_back_note(recorded: RecordedRun) -> str:
     """What ``URL`` and ``SECRETS.toml`` stand for in :func:`take_back_flags` ("" when
     they name neither)."""
@@ -1719,7 +1740,7 @@ def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
     return out
 
 
-def other_server_note(cfg: HarvestConfig) -> str | None:
+def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str | None:
     """A warning when DIR's newest run asked another server (``--base-url``, compared as
     scheme, host, port and path): image ids are one server's, so the ids done from the
     other are skipped as done and the rest mixed in. Not a refusal: a folder may move from
@@ -1727,9 +1748,16 @@ def other_server_note(cfg: HarvestConfig) -> str | None:
     knows and harvester cannot. Said once the server check passed (a base URL that is not
     a server at all is that error alone). Reads ``runs/`` once, at most three saved configs
     besides a resume's replays, ten in all, and no journal (every task of a job array does
-    this at its start: a thousand tasks after a resume of 200 sets must not read 200 each)."""
+    this at its start: a thousand tasks after a resume of 200 sets must not read 200 each).
+
+    ``replay_of``: the run whose target set a resume replays. Asked from that run's server,
+    the set mixes nothing in, whatever DIR's newest run asked: in a folder of two servers,
+    each set replayed from its own was warned about as mixed in. One more config read."""
     out = cfg.out
     if out is None or not out.is_dir():
+        return None
+    own = _read_recorded(out, replay_of) if replay_of is not None else None
+    if own is not None and normal_base_url(own.base_url) == normal_base_url(cfg.base_url):
         return None
     recorded = newest_recorded_run(out, tries=3, order_ties=False, most=10)
     if recorded is None or normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
@@ -2024,11 +2052,17 @@ def failed_ids_command(out_dir: Path) -> str:
     return f"harvester status {shlex.quote(str(out_dir))} --failed-ids"
 
 
-def failed_ids_recipe(out_dir: Path) -> str:
+def failed_ids_recipe(out_dir: Path, head: str = "", url: str = "") -> str:
     """The command that retries DIR's failed images by id, for ids that cannot be read
-    again: ``status --failed-ids`` piped into a harvest of DIR (its server and kinds)."""
+    again: ``status --failed-ids`` piped into a harvest of DIR (its server and kinds).
+
+    ``head`` and ``url``: the config file word (`` SECRETS.toml``) and ``--base-url`` value
+    (``URL``) of the credentials the set's run sent (:func:`_credentials_again`). Why: the
+    pipe said without them, pasted alone, was refused as needing credentials (or asked
+    as nobody), while the set's command beside it named them."""
     q = shlex.quote(str(out_dir))
-    return f"{failed_ids_command(out_dir)} | harvester harvest --out {q} --ids-from -"
+    harvest = f"harvester harvest{head} --out {q}" + (f" --base-url {url}" if url else "")
+    return f"{failed_ids_command(out_dir)} | {harvest} --ids-from -"
 
 
 def _secret_names(recorded: RecordedRun, key: str) -> str:
@@ -2122,7 +2156,12 @@ def replay_problem(
         else:
             what = str(ids)
             needs = "FILE: the same ids again"
-        needs += f", or for the failed images alone: {failed_ids_recipe(out_dir)}"
+        # (a config file given now only where it stands for credentials the run sent:
+        # given for other settings, it is the user's to add; the pipe said without it)
+        sent = any(key in SECRET_KEYS for key in recorded.withheld)
+        url = "URL" if "base_url" in recorded.withheld else ""
+        recipe = failed_ids_recipe(out_dir, head if sent else "", url)
+        needs += f", or for the failed images alone: {recipe}"
         needs = f"{secrets}; {needs}" if secrets else needs
         why = "which is gone" if gone else "which cannot be read again"
         return ReplayProblem(

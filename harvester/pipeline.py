@@ -1082,7 +1082,7 @@ class Harvest:
                             from harvester.names import resolve_target_names
 
                             self.cfg = await resolve_target_names(self.cfg, client, say=self.say)
-                        if (note := other_server_note(self.cfg)) is not None:
+                        if (note := other_server_note(self.cfg, self.replay_of)) is not None:
                             logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
                         if cfg.dry_run:
                             await self._dry_run(client)

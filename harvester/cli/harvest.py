@@ -892,7 +892,9 @@ def _resumed_configs(
     pending (a ``--screen`` run, then ``--ids-from retry.txt`` of its failures).
 
     A set is not replayed where that would not do what its command did (see
-    :func:`harvester.config.replay_problem`) or where its saved settings are damaged; when
+    :func:`harvester.config.replay_problem`), where a ``--base-url`` given now is another
+    server's than its own in a folder of two (:func:`_other_servers_sets`) or where its
+    saved settings are damaged; when
     no set is left, that is refused as before (exit 2, one line and a hint with the exact
     command, after the other sets' lines), unless the notes are moot: then no configuration
     is returned (nothing to resume). A DIR no run saved settings in keeps the old
@@ -945,8 +947,11 @@ def _resumed_configs(
     in_file = set(load_toml(args.config)) if args.config is not None else set()
     given = {k: v for k, v in overrides_from_args(args).items() if v is not None}
     secrets_given = {key for key in SECRET_KEYS if getattr(cfg, key)}
+    elsewhere: set[str] = set()  # (the sets of another server than the --base-url given)
+    other_notes: set[str] = set()  # (their lines)
     if "base_url" in given or "base_url" in in_file:
         secrets_given.add("base_url")
+        elsewhere = _other_servers_sets(sets, cfg.base_url, out)
     # Where a split still has work, so that its command names those shards alone
     # (read only when a split is to be said: it reads every journal, as status does).
     work_left = None
@@ -984,6 +989,12 @@ def _resumed_configs(
 
     for n, recorded in enumerate(sets):
         which = replay_which(n)
+        if recorded.run in elsewhere:
+            note = _elsewhere_note(recorded, out, which)
+            other_notes.add(note)
+            moot = recorded.shard is None or _split_counted(recorded, out)
+            refused.append((UsageError(note), note, moot))
+            continue
         try:  # what the command said instead carries: the flags given now, as a replay would
             as_now: dict[str, Any] | None = resolve_config(None, replayed(recorded)).to_public()
         except UsageError:
@@ -1039,6 +1050,8 @@ def _resumed_configs(
     if not replays:
         if all(moot for _e, _n, moot in refused) and nothing_left(out, report, dry_run=cfg.dry_run):
             return [], []  # every image journaled is done: nothing to resume (the caller says)
+        # (a set of this server's refusal first: the others' notes say their own commands)
+        refused.sort(key=lambda entry: entry[1] in other_notes)
         for _error, note, _moot in refused[1:]:
             print(note, file=sys.stderr)
         raise refused[0][0]
@@ -1086,6 +1099,51 @@ def _refusal(out: Path, problem: ReplayProblem) -> tuple[UsageError, str]:
         hint=f"run: {problem.line}",
     )
     return error, f"not resumed: {problem.reason}; run: {problem.line}"
+
+
+def _other_servers_sets(sets: list[RecordedRun], given_url: str, out: Path) -> set[str]:
+    """The runs of ``sets`` (DIR's target sets) harvested from another server than
+    ``given_url`` (a bare resume's ``--base-url``): a resume leaves them out; none when
+    DIR holds one server's (``--base-url`` then asks it for every set, as always: a
+    server moved). Compared by :func:`harvester.config.normal_base_url`, so that a URL
+    with the user or session a set's run sent (never saved) matches that set.
+
+    Why: image ids are one server's. Every set was replayed on the server given, so the
+    other server's sets asked it for their ids: failures (a forget suggested for a plate
+    it lacks), or its images written as theirs. A ``--base-url`` matching none of two or
+    more servers is refused (:class:`UsageError`), naming them."""
+    from harvester.config import normal_base_url, servers_of
+    from harvester.errors import UsageError, redact_base_url
+
+    servers = servers_of(sets)
+    if len(servers) < 2:
+        return set()
+    wanted = normal_base_url(given_url)
+    if wanted not in servers:
+        names = list(servers.values())
+        raise UsageError(
+            f"{out} holds no target set harvested from {redact_base_url(given_url)}: its sets "
+            f"were harvested from {', '.join(names[:-1])} and {names[-1]}",
+            hint=(
+                f"resume every set from its own server: harvester harvest --out "
+                f"{shlex.quote(str(out))}; or one server's sets: give its --base-url; or, to "
+                "ask another server for a set, give its targets with that --base-url"
+            ),
+        )
+    return {r.run for r in sets if normal_base_url(r.base_url) != wanted}
+
+
+def _elsewhere_note(recorded: RecordedRun, out: Path, which: str) -> str:
+    """The ``not resumed:`` line of a set of another server than the ``--base-url`` given
+    (:func:`_other_servers_sets`), with the command that resumes its server's sets."""
+    from harvester.config import commented, own_server_command, target_flags
+
+    command, needs = own_server_command(recorded, out)
+    targets = shlex.join(target_flags(recorded)) or "its targets"
+    return (
+        f"not resumed: {which} ({recorded.run}) harvested {targets} from another server, "
+        f"{recorded.base_url}; run: {commented(command, needs)}"
+    )
 
 
 def _all_forgotten(out: Path) -> str | None:

@@ -84,11 +84,18 @@ def harvest_stdin(emu: EmulatorThread, out: Path, *, missing: bool = True) -> st
     return new_run(out, before)
 
 
-def again_on_stdin(out: Path) -> str:
-    """What a command said for ids read from standard input needs, in its comment."""
+def again_on_stdin(out: Path, credentials: str = "") -> str:
+    """What a command said for ids read from standard input needs, in its comment;
+    ``credentials``: what the piped harvest is given before ``--ids-from -``
+    (``SECRETS.toml``, ``--base-url URL``)."""
+    harvest = f"harvester harvest --out {out}"
+    if credentials.startswith("SECRETS.toml"):
+        harvest = f"harvester harvest SECRETS.toml --out {out}"
+        credentials = credentials.removeprefix("SECRETS.toml").strip()
+    harvest += f" {credentials}" if credentials else ""
     return (
         "the same ids on standard input again, or for the failed images alone: harvester "
-        f"status {out} --failed-ids | harvester harvest --out {out} --ids-from -"
+        f"status {out} --failed-ids | {harvest} --ids-from -"
     )
 
 
@@ -466,7 +473,7 @@ def test_a_piped_set_that_sent_cookies_is_said_with_its_secrets_file(
     assert resume[0] == (
         f"{piped}  # the newest run ({stdin_run}) read its image ids from standard input, "
         "which cannot be read again; SECRETS.toml: cookies = {...} again; "
-        f"{again_on_stdin(out)}"
+        f"{again_on_stdin(out, 'SECRETS.toml')}"
     ), status
     assert resume[1].startswith(f"  also: harvester harvest SECRETS.toml --out {out}  # "), status
     assert pasted_commands(resume[0]) == [shlex.split(piped)]
@@ -519,3 +526,40 @@ def test_harvest_refusing_two_cookie_sent_sets_says_the_command_once(
     assert notes == [
         f"not resumed: {reasons.replace('the newest run', 'an earlier run')}; run: {command}"
     ], proc.stderr
+
+
+def test_the_failed_ids_pipe_of_a_set_that_sent_credentials_names_them(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Ids piped in by a run that sent cookies (a config file) through a URL with a user
+    and session: the "failed images alone" pipe names SECRETS.toml and --base-url URL (it
+    named neither: pasted alone, it was refused as needing credentials, exit 2); given
+    them, it asks the server for the failed id again."""
+    out = tmp_path / "d"
+    port = emulator.base_url.rstrip("/").rsplit(":", 1)[1]
+    secret_url = f"http://bob:PASSW0RD@127.0.0.1:{port}/?bsession=SECRET"
+    config = tmp_path / "c.toml"
+    config.write_text('cookies = {sessionid = "S"}\n')
+    config.chmod(0o600)
+    proc = cli(
+        "harvest", str(config), "--base-url", secret_url, "--ids-from", "-", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+        stdin=f"1884801\n{MISSING_IMAGE}\n",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    status = cli("status", str(out)).stdout
+    resume = status.split("to resume: ", 1)[1].splitlines()
+    assert len(resume) == 1, status
+    pipe = again_on_stdin(out, "SECRETS.toml --base-url URL")
+    assert f"; {pipe}" in resume[0], status
+    recipe = pipe.rpartition("the failed images alone: ")[2]
+    listing, harvest = (shlex.split(part) for part in recipe.split(" | "))
+    failed = cli(*listing[1:])
+    assert failed.stdout.split() == [str(MISSING_IMAGE)], failed.stderr
+    words = [str(config) if w == "SECRETS.toml" else secret_url if w == "URL" else w
+             for w in harvest[1:]]  # fmt: skip
+    emulator.reset_stats()
+    again = cli(*words, "--rate", "none", "-q", stdin=failed.stdout)
+    assert again.returncode == 1, again.stderr  # (the id is still not on the server)
+    assert "credentials" not in again.stderr, again.stderr
+    assert emulator.stats()["image_requests"] == 1

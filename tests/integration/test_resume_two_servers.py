@@ -1,0 +1,162 @@
+"""``harvester harvest --out DIR --base-url URL`` in a folder of two servers' target sets.
+
+Image ids are one server's. A bare resume given ``--base-url`` replayed every set of DIR on
+that server: the other server's sets asked it for their ids (failures, or its images
+written as theirs). It now replays the sets of that server alone and says, for each set of
+the other, the command that resumes it. Each command runs as its own process against
+emulators over real sockets (demo: plate 7375; fields: plate 3001, which demo lacks).
+"""
+
+from __future__ import annotations
+
+import csv
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import run_cli as cli
+
+from harvester.emulator import EmulatorThread
+
+DEMO_PLATE = "7375"  # 8 images, demo preset only
+FIELDS_PLATE = "3001"  # 36 images, fields preset only
+
+
+def harvest(base_url: str, out: Path, plate: str) -> None:
+    """A thumbnail harvest of one plate into DIR."""
+    proc = cli(
+        "harvest", "--base-url", base_url, "--plate", plate, "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+
+def damage_one_of_each(out: Path, plates: tuple[str, ...]) -> None:
+    """One thumbnail of each plate's images damaged and marked by verify: work left."""
+    with open(out / "index.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for plate in plates:
+        row = next(r for r in rows if r["plate_id"] == plate and r["thumbnail_path"])
+        (out / row["thumbnail_path"]).write_bytes(b"not a jpeg")
+    assert cli("verify", str(out)).returncode == 1
+
+
+def two_server_folder(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], demo_url: str = ""
+) -> tuple[Path, EmulatorThread, EmulatorThread]:
+    """DIR holding plate 7375 of a demo server and then plate 3001 of a fields server,
+    one thumbnail of each left to refetch."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields")
+    out = tmp_path / "d"
+    harvest(demo_url or demo.base_url, out, DEMO_PLATE)
+    harvest(fields.base_url, out, FIELDS_PLATE)
+    damage_one_of_each(out, (DEMO_PLATE, FIELDS_PLATE))
+    demo.reset_stats()
+    fields.reset_stats()
+    return out, demo, fields
+
+
+def not_resumed(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("not resumed:")]
+
+
+def test_a_base_url_resumes_only_that_servers_sets(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`--out DIR --base-url DEMO` refetches the demo set's file from demo alone, asks it
+    nothing of the fields set (it asked demo for plate 3001: exit 2), and says the fields
+    set's command, which, pasted, refetches its file from fields (exit 0, verify clean)."""
+    out, demo, fields = two_server_folder(tmp_path, make_emulator)
+    proc = cli("harvest", "--out", str(out), "--base-url", demo.base_url, "-q")
+    assert proc.returncode == 1, proc.stderr  # (a set not resumed, as for every such note)
+    assert "error" not in proc.stderr, proc.stderr
+    assert demo.stats()["image_requests"] == 1
+    assert fields.stats()["image_requests"] == 0
+    (line,) = not_resumed(proc.stderr)
+    command = f"harvester harvest --out {out} --base-url {fields.base_url}"
+    assert line.endswith(f"; run: {command}"), line
+    assert f"--plate {FIELDS_PLATE}" in line and fields.base_url in line, line
+    assert cli("verify", str(out)).returncode == 1  # the fields set's file is still bad
+    again = cli(*shlex.split(command)[1:])
+    # (the demo set, of the other server now, has nothing left: no note, exit 0; and the
+    # fields set, replayed from its own server, is not warned about as mixed in)
+    assert again.returncode == 0, again.stderr
+    assert "WARNING" not in again.stderr and not not_resumed(again.stderr), again.stderr
+    assert fields.stats()["image_requests"] == 1
+    assert demo.stats()["image_requests"] == 1  # (as before: nothing asked of demo again)
+    assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_base_url_of_no_set_is_refused_naming_the_folders_servers(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A third server's `--base-url` on a folder of two: exit 2, one error naming both
+    servers and a hint; no server asked anything, nothing on disk changed."""
+    out, demo, fields = two_server_folder(tmp_path, make_emulator)
+    third = make_emulator(preset="demo")
+    proc = cli("harvest", "--out", str(out), "--base-url", third.base_url, "-q")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == (
+        f"error: {out} holds no target set harvested from {third.base_url}: its sets were "
+        f"harvested from {fields.base_url} and {demo.base_url}"
+    ), proc.stderr
+    assert lines[1].startswith("hint: "), proc.stderr
+    assert len(lines) == 2, proc.stderr
+    assert [e.stats()["image_requests"] for e in (demo, fields, third)] == [0, 0, 0]
+
+
+def test_a_folder_of_one_server_resumes_every_set_as_before(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """One server's two plates: `--base-url` spelt otherwise resumes both (no note, exit
+    0), and another server's `--base-url` still asks that one for every set (a moved
+    server), under the usual warning."""
+    demo = make_emulator(preset="demo")
+    out = tmp_path / "d"
+    harvest(demo.base_url, out, DEMO_PLATE)
+    harvest(demo.base_url, out, "7361")
+    damage_one_of_each(out, (DEMO_PLATE, "7361"))
+    demo.reset_stats()
+    same = demo.base_url.replace("http://", "HTTP://") + "/"
+    proc = cli("harvest", "--out", str(out), "--base-url", same, "-q")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert demo.stats()["image_requests"] == 2
+    damage_one_of_each(out, (DEMO_PLATE, "7361"))
+    moved = make_emulator(preset="demo")
+    proc = cli("harvest", "--out", str(out), "--base-url", moved.base_url, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "was harvested from" in proc.stderr and not not_resumed(proc.stderr), proc.stderr
+    assert moved.stats()["image_requests"] == 2
+    assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_base_url_with_credentials_matches_the_set_that_withheld_them(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The demo set was harvested through a URL with a user and session (never saved):
+    `--base-url` with them resumes it (not refused as needing credentials) and not the
+    fields set; `--base-url FIELDS` names the demo set's command with `--base-url URL`."""
+    port = "{port}"
+    demo_tmpl = f"http://bob:PASSW0RD@127.0.0.1:{port}/?bsession=SECRET"
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields")
+    secret = demo_tmpl.format(port=demo.base_url.rsplit(":", 1)[1].rstrip("/"))
+    out = tmp_path / "d"
+    harvest(secret, out, DEMO_PLATE)
+    harvest(fields.base_url, out, FIELDS_PLATE)
+    damage_one_of_each(out, (DEMO_PLATE, FIELDS_PLATE))
+    demo.reset_stats()
+    fields.reset_stats()
+    proc = cli("harvest", "--out", str(out), "--base-url", fields.base_url, "-q")
+    assert proc.returncode == 1, proc.stderr
+    assert (demo.stats()["image_requests"], fields.stats()["image_requests"]) == (0, 1)
+    (line,) = not_resumed(proc.stderr)
+    saved = demo.base_url.rstrip("/") + "/"  # (as the URL with credentials was given)
+    assert line.endswith(
+        f"; run: harvester harvest --out {out} --base-url URL  # URL: {saved} with its "
+        "user or session again"
+    ), line
+    proc = cli("harvest", "--out", str(out), "--base-url", secret, "-q")
+    assert (proc.returncode, proc.stderr) == (0, "")  # (the fields set: nothing left)
+    assert (demo.stats()["image_requests"], fields.stats()["image_requests"]) == (1, 1)
+    assert cli("verify", str(out)).returncode == 0
