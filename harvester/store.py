@@ -101,7 +101,7 @@ from harvester.layout import (
     temp_path,
 )
 from harvester.models import ImageRef
-from harvester.processes import HOST, SHARED_HOST_NAMES, process_alive, process_start
+from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.runlock import (
     POLL,
     acquire_run_lock,
@@ -370,7 +370,7 @@ def writer_pid_here(writer: str) -> int | None:
     (``localhost``): their pids are not ours to probe.
     """
     ours = host_component()
-    if len(ours) >= HOST_PART_MAX or ours.lower() in SHARED_HOST_NAMES:
+    if len(ours) >= HOST_PART_MAX or host_may_be_shared(ours):
         return None
     host = re.escape(ours)
     m = re.fullmatch(
