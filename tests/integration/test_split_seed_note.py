@@ -49,13 +49,9 @@ def test_seed_with_a_split_says_the_split_seed_used(
     assert f"{SPLIT} by well, seed 0" in status.stdout  # drawn as before: nothing changed
 
 
-def test_no_note_with_split_seed_or_without_split(
-    tmp_path: Path, emulator: EmulatorThread
-) -> None:
+def test_no_note_with_split_seed_or_without_split(tmp_path: Path, emulator: EmulatorThread) -> None:
     """--split-seed given, or no --split, or no --seed: no note."""
-    given = harvest(
-        emulator, tmp_path / "a", "--seed", "4", "--split", SPLIT, "--split-seed", "4"
-    )
+    given = harvest(emulator, tmp_path / "a", "--seed", "4", "--split", SPLIT, "--split-seed", "4")
     assert notes(given) == []
     assert notes(harvest(emulator, tmp_path / "b", "--sample", "4", "--seed", "4")) == []
     assert notes(harvest(emulator, tmp_path / "c", "--split", SPLIT)) == []
