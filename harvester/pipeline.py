@@ -38,6 +38,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -364,9 +365,11 @@ def resolve_config(
     overrides: Mapping[str, Any] | None = None,
     *,
     typed: bool = True,
+    saved: AbstractSet[str] = frozenset(),
 ) -> HarvestConfig:
     """:func:`harvester.config.resolve` (``typed``: the overrides are flags typed now, named
-    so in a refusal), then a plan's settings (``harvester harvest``).
+    so in a refusal; ``saved``: those a resume took from the folder, named as saved), then
+    a plan's settings (``harvester harvest``).
 
     With ``--from-plan`` (or ``from_plan`` in the file) the plan's base URL and artifacts
     are the run's unless a flag or the config file gives them, and a plan of another server
@@ -376,7 +379,7 @@ def resolve_config(
     from harvester.config import resolve
 
     given = dict(overrides or {})
-    cfg = resolve(config_file, given, typed=typed)
+    cfg = resolve(config_file, given, typed=typed, saved=saved)
     if cfg.from_plan is None:
         return cfg
     from harvester.plan import apply_plan, given_settings

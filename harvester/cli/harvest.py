@@ -1064,7 +1064,10 @@ def _resumed_configs(
             )
             refused.append((error, note, False))
             continue
-        resumed = resolve_config(args.config, replayed(recorded))
+        overrides = replayed(recorded)
+        # (a refusal of the saved settings combined with the flags given now names each
+        # saved one as saved, not as a flag the user typed: config.saved_named)
+        resumed = resolve_config(args.config, overrides, saved=set(overrides) - set(given))
         replays.append((resumed, recorded))
     if not replays:
         if all(moot for _e, _n, moot in refused) and nothing_left(out, report, dry_run=cfg.dry_run):
