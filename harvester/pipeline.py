@@ -1916,16 +1916,20 @@ class Harvest:
         ) as store:
             self._store_opened = self.summary.store_opened = True
             self._store = store
-            # Beside the run lock: `harvester status` shows it while the lock is held.
+            # Beside the run lock: `harvester status` shows it while the lock is held. A
+            # run without one (no flock here) names the file by its run id: its own, which
+            # another run of the same shard running beside it neither replaces nor removes.
+            own = None if store.holds_run_lock else run_id
             self.progress.publish(
-                self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard)), run=run_id
+                self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard), own), run=run_id
             )
             try:
                 await self._work_in_store(
                     store, client, early, run_id, writer, prefetched, new_folder
                 )
             finally:
-                # Under the run lock still: a later run's line is never the one removed.
+                # Under the run lock still: a later run's line is never the one removed
+                # (without the lock, this run's own file is).
                 self.progress.unpublish()
             # Leaving the store flushes: every finished file is journaled.
 
