@@ -38,6 +38,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -364,9 +365,11 @@ def resolve_config(
     overrides: Mapping[str, Any] | None = None,
     *,
     typed: bool = True,
+    saved: AbstractSet[str] = frozenset(),
 ) -> HarvestConfig:
     """:func:`harvester.config.resolve` (``typed``: the overrides are flags typed now, named
-    so in a refusal), then a plan's settings (``harvester harvest``).
+    so in a refusal; ``saved``: those a resume took from the folder, named as saved), then
+    a plan's settings (``harvester harvest``).
 
     With ``--from-plan`` (or ``from_plan`` in the file) the plan's base URL and artifacts
     are the run's unless a flag or the config file gives them, and a plan of another server
@@ -376,7 +379,7 @@ def resolve_config(
     from harvester.config import resolve
 
     given = dict(overrides or {})
-    cfg = resolve(config_file, given, typed=typed)
+    cfg = resolve(config_file, given, typed=typed, saved=saved)
     if cfg.from_plan is None:
         return cfg
     from harvester.plan import apply_plan, given_settings
@@ -1913,16 +1916,20 @@ class Harvest:
         ) as store:
             self._store_opened = self.summary.store_opened = True
             self._store = store
-            # Beside the run lock: `harvester status` shows it while the lock is held.
+            # Beside the run lock: `harvester status` shows it while the lock is held. A
+            # run without one (no flock here) names the file by its run id: its own, which
+            # another run of the same shard running beside it neither replaces nor removes.
+            own = None if store.holds_run_lock else run_id
             self.progress.publish(
-                self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard)), run=run_id
+                self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard), own), run=run_id
             )
             try:
                 await self._work_in_store(
                     store, client, early, run_id, writer, prefetched, new_folder
                 )
             finally:
-                # Under the run lock still: a later run's line is never the one removed.
+                # Under the run lock still: a later run's line is never the one removed
+                # (without the lock, this run's own file is).
                 self.progress.unpublish()
             # Leaving the store flushes: every finished file is journaled.
 
