@@ -293,3 +293,25 @@ def test_listings_refused_under_a_live_session_are_still_each_said(
     said = [line for line in lines if line.startswith(("WARNING", "walk failed: plate"))]
     assert len(said) == refused and all("403" in line for line in said), lines
     assert code in (1, 2), lines  # (the walk failed: a plan writes none)
+
+
+def test_slurm_refuses_a_config_whose_session_has_ended(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester slurm` checking the targets with a config file's session that has
+    ended: refused (exit 2) with the session error and hint, not "the server refused
+    screen N", and no script written."""
+    emu = make_emulator(preset="demo")
+    _login(emu, "key-new")
+    config = tmp_path / "private.toml"
+    config.write_text(f'base_url = "{emu.base_url}/?bsession=key-old"\n', encoding="utf-8")
+    config.chmod(0o600)
+    out = tmp_path / "out"
+    code, lines = _run("slurm", str(config), "--out", str(out), "--screen", str(DEMO_SCREEN),
+                       "--tasks", "2")  # fmt: skip
+    assert code == 2, lines
+    error, hint = _ended_lines(lines)
+    assert error.startswith(SESSION_ERROR.rstrip("; ")), error
+    assert hint.startswith(SESSION_HINT), hint
+    assert "key-old" not in "\n".join(lines)
+    assert not (out / "harvest.sbatch").exists()
