@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import (
     AsyncIterator,
+    Awaitable,
     Callable,
     Container,
     Iterable,
@@ -41,7 +42,7 @@ from collections.abc import (
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -64,6 +65,7 @@ from harvester.errors import (
     RemoteError,
     ServerStatusError,
     ServerUnavailableError,
+    SessionEndedError,
     StorageError,
     TargetNotFoundError,
     TLSError,
@@ -137,6 +139,7 @@ from harvester.walk import (
     standard_input_ids,
 )
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 #: Bodies fetched by the preflight checks, keyed by (kind, id), reused by the walk.
@@ -1079,12 +1082,17 @@ class Harvest:
                 with unwrap_errors():
                     async with anyio.create_task_group() as early_tasks:
                         early = await self._probe_with_head_start(early_tasks, client)
+                        # Watched from the first lookup on: a session ended before the run
+                        # began stops it as one ending mid-run does (not "not permitted").
+                        watch = self._watch_credentials(client)
                         # Screen and project names become ids here, once: everything after
                         # (the targets' check, sample keys, the saved config) sees ids only.
                         if self.cfg.screen_names or self.cfg.project_names:
                             from harvester.names import resolve_target_names
 
-                            self.cfg = await resolve_target_names(self.cfg, client, say=self.say)
+                            self.cfg = await self._looked_up(
+                                resolve_target_names(self.cfg, client, say=self.say, watch=watch)
+                            )
                         if (note := other_server_note(self.cfg, self.replay_of)) is not None:
                             logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
                         if cfg.dry_run:
@@ -1483,17 +1491,32 @@ class Harvest:
 
         return mine
 
+    async def _looked_up(self, lookup: Awaitable[T]) -> T:
+        """``lookup``'s result (a lookup made before the walk and the fetch: the targets'
+        check, the names' listings); when its refusal showed the session or credentials
+        ended (:class:`SessionEndedError`), the run stops as the watch stops it mid-run:
+        same summary, ``error:`` and ``hint:``, exit 2."""
+        try:
+            return await lookup
+        except SessionEndedError as exc:
+            self._session_ended(exc.status, exc.reason)
+            await anyio.lowlevel.checkpoint()  # the run's scope is cancelled: it stops here
+            raise  # (a run without a scope to cancel: the error says it alone)
+
     async def _preflight_containers(self, client: Client) -> Prefetched:
         """Screens, projects, plates, datasets: checked before DIR is touched."""
         cfg = self.cfg
         if cfg.from_plan is not None:
             return {}
-        return await preflight(
-            client,
-            screens=cfg.screens,
-            projects=cfg.projects,
-            plates=cfg.plates,
-            datasets=cfg.datasets,
+        return await self._looked_up(
+            preflight(
+                client,
+                screens=cfg.screens,
+                projects=cfg.projects,
+                plates=cfg.plates,
+                datasets=cfg.datasets,
+                watch=self._watch,
+            )
         )
 
     async def _preflight_images(
@@ -1516,7 +1539,9 @@ class Harvest:
             if (mine is None or mine(i))
             and any((a.value, i) not in state.done for a in cfg.artifacts)
         ]
-        return await preflight(client, images=images, answers=answers)
+        return await self._looked_up(
+            preflight(client, images=images, answers=answers, watch=self._watch)
+        )
 
     async def _produce(
         self,
@@ -1990,9 +2015,10 @@ class Harvest:
 
     def _watch_credentials(self, client: Client) -> SessionWatch | None:
         """The watch of a run that sent credentials (its 403s watched only when it sent a
-        session), shared by the fetcher and the walk; None for a public run."""
+        session), shared by the lookups, the fetcher and the walk (made once); None for a
+        public run."""
         cfg = self.cfg
-        if cfg.withheld:
+        if cfg.withheld and self._watch is None:
             self._watch = SessionWatch(
                 client,
                 self._session_ended,

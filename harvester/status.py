@@ -121,10 +121,6 @@ logger = logging.getLogger(__name__)
 
 #: Failures listed by the text form (``--json`` and ``--failed-ids`` have all of them).
 MAX_FAILURE_SAMPLES = 20
-#: A walk stopped because its run's session ended: what to do, as the harvest's hint says.
-SESSION_AGAIN = "log in again and give the new key, then resume"
-#: A walk stopped because the server refused its run's credentials (401): what to do.
-CREDENTIALS_AGAIN = "renew the token or password and give the new one, then resume"
 #: Running harvests or shards a line of the text form names before it cuts the list short.
 MAX_NAMED = 10
 #: The job-array tasks with work left that ``status`` lists one line each.
@@ -133,6 +129,22 @@ _RUNNING_SHARD = re.compile(r"shard (\d+)/(\d+) ")
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 #: The run a walk of ids read once is keyed by (:meth:`HarvestConfig.walk_targets`).
 _READ_ONCE_RUN = re.compile(r" '\(run [^']*\)'$")
+
+
+def _stopped_walk_state(ended: str, refused: str) -> str:
+    """What became of a walk the session watch stopped: the session it sent had ended
+    (``ended``, the answer that showed it) or the credentials were refused (``refused``),
+    and what to do, in the words of the run's own hint (:func:`harvester.session.again_hint`:
+    one text, where ``status`` said it its own shorter way)."""
+    from harvester.session import CREDENTIALS_REFUSED, SESSION_ENDED, again_hint  # (rare)
+
+    if ended:
+        said = f"the session its run sent had ended ({ended})"
+        status = SESSION_ENDED
+    else:
+        said = f"the server no longer took the credentials its run sent ({refused})"
+        status = CREDENTIALS_REFUSED
+    return f"stopped, {said}: {again_hint(status)}, then resume"
 
 
 def _walk_of(targets: str, *, run_named: bool = False) -> str:
@@ -828,13 +840,8 @@ class StatusReport:
             refused = next(
                 (w["credentials_refused"] for w in walks if w.get("credentials_refused")), ""
             )
-            if ended:
-                state = f"stopped, the session its run sent had ended ({ended}): {SESSION_AGAIN}"
-            elif refused:
-                state = (
-                    "stopped, the server no longer took the credentials its run sent "
-                    f"({refused}): {CREDENTIALS_AGAIN}"
-                )
+            if ended or refused:
+                state = _stopped_walk_state(ended, refused)
             lines.append(
                 f"{what} {where} has not finished: {state}; the images "
                 "it had not listed yet are not counted above"

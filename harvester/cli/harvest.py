@@ -1440,7 +1440,12 @@ def print_summary(
             f"their image ids: harvester status {q} --failed-ids)",
             file=sys.stderr,
         )
-    if getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", ""):
+    if (getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", "")) and (
+        not summary.store_opened
+    ):
+        # Stopped by a lookup before the walk (the targets' check): nothing was harvested.
+        _print_credentials_stop(summary, f"run it again: {resume}", kept="nothing harvested yet")
+    elif getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", ""):
         _print_credentials_stop(summary, f"resume: {resume}")
     elif summary.server_down and not summary.store_opened:
         print(
