@@ -81,6 +81,7 @@ from harvester.errors import (
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.folder_settings import (
     carry_label_keys,
+    label_keys_path,
     record_label_keys_but_absent,
     remembered_label_keys,
     repin_note,
@@ -1135,11 +1136,20 @@ class Harvest:
             keys = self.cfg.label_keys
             run = self.summary.run_id
             started = run_starts(store.state).get(run, 0.0)
-            await anyio.to_thread.run_sync(
-                lambda: carry_label_keys(
-                    self.out, keys, by="harvester harvest", started=started, run=run
+            try:
+                await anyio.to_thread.run_sync(
+                    lambda: carry_label_keys(
+                        self.out,
+                        keys,
+                        by="harvester harvest",
+                        started=started,
+                        run=run,
+                        stop=self._stopping,
+                    )
                 )
-            )
+            except LockWaitStopped:  # its config stays: later index writes take its keys
+                self._record_left(label_keys_path(self.out))
+                return
         if await anyio.to_thread.run_sync(self._config_is_read, store.state):
             return
         if await anyio.to_thread.run_sync(store.forget_run):
@@ -1219,16 +1229,21 @@ class Harvest:
         path = self.cfg.label_ids_from
         if self._pin_ids is None or path is None:
             return
-        pin = await anyio.to_thread.run_sync(
-            functools.partial(
-                record_pin,
-                self.out,
-                self._pin_ids,
-                path,
-                by="harvester harvest",
-                unless_newer_than=self._script_written,
+        try:
+            pin = await anyio.to_thread.run_sync(
+                functools.partial(
+                    record_pin,
+                    self.out,
+                    self._pin_ids,
+                    path,
+                    by="harvester harvest",
+                    unless_newer_than=self._script_written,
+                    stop=self._stopping,
+                )
             )
-        )
+        except LockWaitStopped:
+            self._record_left(label_ids_path(self.out))
+            return
         if pin is None:  # a job array's task, and a later record kept
             kept = await anyio.to_thread.run_sync(read_pin_quietly, self.out)
             if kept is None or dict(kept.ids) != self._pin_ids:
@@ -1249,20 +1264,33 @@ class Harvest:
         if self.cfg.split is None:
             return
         spec = self.cfg.split_spec
-        recorded = await anyio.to_thread.run_sync(
-            functools.partial(
-                remember_split,
-                self.out,
-                spec,
-                by="harvester harvest",
-                unless_newer_than=self._script_written,
+        try:
+            recorded = await anyio.to_thread.run_sync(
+                functools.partial(
+                    remember_split,
+                    self.out,
+                    spec,
+                    by="harvester harvest",
+                    unless_newer_than=self._script_written,
+                    stop=self._stopping,
+                )
             )
-        )
+        except LockWaitStopped:
+            self._record_left(split_path(self.out))
+            return
         if not recorded:  # a job array's task, and a later record kept
             kept = await anyio.to_thread.run_sync(read_split_record, self.out)
             if kept.spec != spec:
                 given = "--no-split" if spec is None else f"--split {spec.text}"
                 self._say_kept(split_path(self.out), given)
+
+    def _record_left(self, record: Path) -> None:
+        """Say that a stop (Ctrl-C, SIGTERM) gave up this run's wait for DIR's index lock,
+        held by another process, before ``record`` was written under it. Why: that wait runs
+        in a worker thread, which no cancellation reaches, and took up to
+        :data:`~harvester.index.INDEX_LOCK_WAIT`; ``record`` is simply not written, and the
+        same command run again (the resume line) writes it."""
+        logger.info("stopped while another process held DIR's index lock: %s not written", record)
 
     def _say_kept(self, record: Path, given: str) -> None:
         """Say that a job array's task kept a record newer than its script (see
@@ -2202,15 +2230,19 @@ class Harvest:
 
         def record() -> str:
             kept = (
-                remembered_label_keys(self.out, state, warn=False, besides=run)
+                remembered_label_keys(self.out, state, warn=False, besides=run, no_image_has=absent)
                 if state is not None
                 else ()
             )
             return record_label_keys_but_absent(
-                self.out, keys, absent, kept, by="harvester harvest"
+                self.out, keys, absent, kept, by="harvester harvest", stop=self._stopping
             )
 
-        line = await anyio.to_thread.run_sync(record)
+        try:
+            line = await anyio.to_thread.run_sync(record)
+        except LockWaitStopped:
+            self._record_left(label_keys_path(self.out))
+            return
         if line:
             self._label_keys_recorded = True
             logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
