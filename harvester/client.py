@@ -958,15 +958,33 @@ class Client:
         return f"concurrency {limiter.concurrency}, {limiter.rate_text}"
 
     async def options(self, path: str) -> Fetched:
-        """OPTIONS ``path`` once, expecting JSON; no retries.
+        """OPTIONS ``path``, expecting JSON; retried for overload and transport errors only.
 
         IDR's image-region microservice advertises its limits this way
         (``{"options": {"maxPlaneWidth": 3192, ...}}``); classic OMERO.web
-        answers something else, which raises a :class:`FetchError` and lets
-        the caller fall back to its defaults. The rate limit and the
-        concurrency cap apply as for every request.
+        answers something else (a rendered JPEG, an HTML page, a 404), which
+        raises a :class:`PermanentError` at once and lets the caller fall back
+        to its defaults: that answer means "no limits here", and asking again
+        gets it again. A 429/503/504 (its Retry-After honoured) or a broken or
+        timed-out answer is retried as a GET is, and counted in the run's
+        retries: one busy answer would otherwise mean the defaults for the
+        whole run. The rate limit, the concurrency cap and the outage's gate
+        apply as for every request.
         """
         url = self._resolve(path)
+
+        async def attempt() -> Fetched:
+            try:
+                return await self._options_once(url)
+            except (OverloadError, TransportError):
+                raise
+            except TransientError as error:  # not the server's busy answer: no limits here
+                raise PermanentError(error.reason, url=error.url, status=error.status) from error
+
+        return await self.retry.call(attempt)
+
+    async def _options_once(self, url: str) -> Fetched:
+        """One OPTIONS of ``url``; a busy answer slows the run as a GET's does."""
         if self.outage is not None:
             await self.outage.gate()
         limiter = self.limiter
@@ -978,6 +996,8 @@ class Client:
         except FetchError as error:
             if self._query_shown:  # (as _attempt does: stack.py logs this error)
                 self._hide_query(error)
+            if isinstance(error, TransientError) and error.overload and self._learns(True):
+                self._note_overload()
             raise
         finally:
             self.stats.in_flight -= 1
@@ -1035,11 +1055,7 @@ class Client:
             if self._query_shown:
                 self._hide_query(error)
             if isinstance(error, TransientError) and error.overload and self._learns(learn):
-                stats.overload_events += 1
-                if limiter.on_overload():
-                    stats.slowdowns += 1
-                    stats.current_concurrency = limiter.concurrency
-                    stats.current_rate = limiter.rate
+                self._note_overload()
             if self.outage is not None and shows_server_up(error):
                 # A 404 (a stale id) or a 500 is the server answering: it is up, as after
                 # a success, so a busy answer meanwhile does not cost a check (outage.held).
@@ -1055,6 +1071,15 @@ class Client:
         if self.outage is not None:
             self.outage.succeeded(sent)
         return fetched
+
+    def _note_overload(self) -> None:
+        """A busy answer (429/503/504, a timeout): counted, and the limiter told of it."""
+        stats = self.stats
+        stats.overload_events += 1
+        if self.limiter.on_overload():
+            stats.slowdowns += 1
+            stats.current_concurrency = self.limiter.concurrency
+            stats.current_rate = self.limiter.rate
 
     def _learns(self, learn: bool) -> bool:
         """Does a busy answer now tell the limiter of overload? Not a check's, nor while the

@@ -848,6 +848,14 @@ HINT_CREDENTIALS = (
     "the server asked for credentials (HTTP 401): give its user and password in --base-url "
     "as https://USER:PASSWORD@HOST/ (sent as HTTP Basic auth), or check the ones given"
 )
+#: Said of renders and stack planes answered 400: the harvester sized those requests (whole
+#: planes up to ``max_plane``, regions beyond), so a 400 is the server refusing that size
+#: (IDR's "Requested shape [...] > max plane size 3192 * 3192"), not an id at fault.
+HINT_PLANE_TOO_LARGE = (
+    "the server refused the plane size asked (HTTP 400: larger than it renders at once): "
+    "max_plane in the config file is above the server's limit; lower it (or remove it: the "
+    "server's own limits, else 3192 px, apply), then resume"
+)
 _SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
 
 
@@ -926,6 +934,8 @@ def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
         message = reason.partition("imgData Exception:")[2]
         if message and pixels_unreadable(message):
             return HINT_NOT_RENDERED
+    if kind in ("render", "stack") and status == 400:
+        return HINT_PLANE_TOO_LARGE
     if kind in ("render", "stack") and status == 403 and ":" not in reason:
         # IDR's proxy blocks server-side renders with an empty 403 (no server message).
         # Renders and stacks are asked only once the image's imgData came (this run or an

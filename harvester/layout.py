@@ -139,6 +139,48 @@ def finished_staging(out_dir: Path, stack_done: Callable[[int], bool]) -> list[P
     ]
 
 
+def staged_planes(
+    out_dir: Path, stack_done: Callable[[int], bool] | None = None
+) -> tuple[int, int, int]:
+    """``(stacks, planes, bytes)`` staged in ``DIR/staging`` for stacks not finished yet
+    (``stack_done``: leaves out the staging a killed run left of a stored stack).
+
+    A plane is one (t, z, c) of an image, however many region files it was fetched as
+    (``t00000-z00000-c000-r0003.png``: its stem up to ``-r``); the bytes are every staged
+    file's. Said after an interrupted or failed run and by ``status``: the planes are the
+    work a rerun does not repeat, and disk the folder holds meanwhile. One ``scandir`` per
+    image folder; a folder or file vanishing meanwhile (a stack finishing) is skipped.
+    """
+    try:
+        folders = [
+            e
+            for e in os.scandir(out_dir / STAGING_DIR)
+            if e.name.isdigit() and not (stack_done is not None and stack_done(int(e.name)))
+        ]
+    except OSError:  # none (the usual case), or unreadable: nothing to tell
+        return 0, 0, 0
+    stacks = planes = size = 0
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder.path))
+        except OSError:
+            continue
+        stems: set[str] = set()
+        for entry in entries:
+            stem, dot, ext = entry.name.rpartition(".")
+            if not dot or ext not in ("png", "jpg"):
+                continue
+            try:
+                size += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+            stems.add(stem.rpartition("-r")[0] or stem)
+        if stems:
+            stacks += 1
+            planes += len(stems)
+    return stacks, planes, size
+
+
 def journals_dir(out_dir: Path) -> Path:
     """Folder holding every process's journal."""
     return out_dir / JOURNALS_DIR

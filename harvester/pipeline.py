@@ -314,6 +314,13 @@ class RunSummary:
     #: be that session ending, not the images' fault.
     session_sent: bool = False
     slowdowns: int = 0
+    #: The run's ``max_retries``: how the report words failures that got a busy answer to
+    #: their last try ("through all retries" is untrue of a run that retries nothing).
+    max_retries: int | None = None
+    #: ``(stacks, planes, bytes)`` left in ``DIR/staging`` by an interrupted or failed run
+    #: (:func:`harvester.layout.staged_planes`): kept for the rerun, said in the summary
+    #: (the run's "0 B stored" hid them). None: not looked at (a run that finished).
+    staged: tuple[int, int, int] | None = None
     selection: str = ""
     #: The run's store opened DIR (before that, an interrupted run wrote nothing).
     store_opened: bool = False
@@ -979,6 +986,7 @@ class Harvest:
             out_dir=self.out,
             dry_run=cfg.dry_run,
             session_sent=cfg.sends_session,
+            max_retries=cfg.max_retries,
         )
         self.walk_stats: WalkStats | None = None
         self._shard = cfg.shard_spec
@@ -1066,7 +1074,10 @@ class Harvest:
             self.summary.elapsed = time.monotonic() - started
             if spooled is not None:
                 spooled.unlink(missing_ok=True)
-        return self.summary
+        summary = self.summary
+        if not cfg.dry_run and (summary.interrupted or not summary.ok):
+            summary.staged = layout.staged_planes(self.out)
+        return summary
 
     def _watches_signals(self) -> bool:
         """Signals are the run's to handle: asked for, and only Python's main thread gets them."""

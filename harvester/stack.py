@@ -144,7 +144,7 @@ async def discover_limits(client: Client, image_id: int) -> RenderLimits:
     """Ask the render route's ``OPTIONS`` once per client; defaults when unsupported.
 
     omero-web answers OPTIONS with nothing useful (or an error); any failure
-    simply means "use the defaults".
+    (after the client's retries of a busy or broken answer) means "use the defaults".
     """
     cached = _limits_cache.get(client)
     if cached is not None:

@@ -87,7 +87,7 @@ from harvester.journal import (
     writer_of,
 )
 from harvester.label_ids import LABEL_IDS_FILE, DamagedPinError, read_pin
-from harvester.layout import JOURNALS_DIR, MARKER_NAME, STUDY_KINDS
+from harvester.layout import JOURNALS_DIR, MARKER_NAME, STAGING_DIR, STUDY_KINDS, staged_planes
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids
 from harvester.runlock import (
@@ -436,6 +436,9 @@ class StatusReport:
     #: The targets of each set ``harvester forget`` took out of DIR's resumes (as flags):
     #: not resumed, and their images' failures, pending kinds and walks not counted.
     forgotten: list[str] = field(default_factory=list)
+    #: The planes in ``DIR/staging`` of stacks not finished (a run interrupted or failed
+    #: mid-stack): ``{"stacks": N, "planes": N, "bytes": N}``, kept for the rerun; None: none.
+    staged: dict[str, int] | None = None
 
     # done, failed, pending and bytes add up every row, study objects too: what is left to
     # do; `files` and `study` keep the two apart, for what status shows (_kind_rows).
@@ -505,6 +508,8 @@ class StatusReport:
                 data["array_tasks"] = tasks
         if self.queued:
             data["queued"] = self.queued
+        if self.staged is not None:
+            data["staged"] = self.staged
         if self.silent_ends:
             data["ended_without_summary"] = [asdict(e) for e in self.silent_ends]
         if self.plan_error is not None:
@@ -596,6 +601,18 @@ class StatusReport:
             lines.append("counts appear once a task has journaled the images it walked")
             return "\n".join(lines)
         lines += self._kind_rows()
+        if self.staged is not None:
+            staging = Path(self.out_dir) / STAGING_DIR
+            staged = self.staged
+            lines.append(
+                staged_text(
+                    staged["stacks"],
+                    staged["planes"],
+                    staged["bytes"],
+                    staging=staging,
+                    running=bool(self.running or self.unlocked_progress),
+                )
+            )
         if self.invalid:
             lines.append(
                 f"{self.invalid} file(s) marked invalid by verify, awaiting refetch by harvest"
@@ -640,7 +657,10 @@ class StatusReport:
                 # As the harvest's summary words it: the status leads only where it says
                 # something (a 2xx whose body was wrong is the reason alone).
                 reason = with_status(f.get("status"), str(f.get("reason") or ""))
-                lines.append(f"  {f['kind']} {f['id']}: {reason} {f.get('url')}")
+                # The URL in <...> as the harvest's summary shows it: a render URL holds
+                # "|" and "$", and the brackets say where it ends (RFC 3986, appendix C).
+                url = f" <{f['url']}>" if f.get("url") else ""
+                lines.append(f"  {f['kind']} {f['id']}: {reason}{url}")
         lines += self._walk_lines()
         if self.forgotten:
             q = shlex.quote(self.out_dir)
@@ -927,6 +947,23 @@ class StatusReport:
                 f"is starting, or ended before its harvest began; read {s.newest_log}"
             )
         return lines
+
+
+def staged_text(
+    stacks: int, planes: int, size: int, *, staging: Path, running: bool = False
+) -> str:
+    """``12 planes staged (3.1 MiB) for 1 unfinished stack in DIR/staging, kept for the
+    rerun``: said by ``status`` and after an interrupted or failed harvest. The planes an
+    unfinished stack fetched are work the rerun does not repeat, and disk the folder holds
+    meanwhile; "0 B stored" and the table's bytes (journaled files only) said neither.
+    ``running``: a harvest runs in DIR now, whose stacks in progress they may be."""
+    from harvester.progress import human_bytes  # (no tqdm: that is imported when a bar is)
+
+    kept = "in progress or kept for the rerun" if running else "kept for the rerun"
+    return (
+        f"{plural(planes, 'plane')} staged ({human_bytes(size)}) for "
+        f"{plural(stacks, 'unfinished stack')} in {staging}, {kept}"
+    )
 
 
 def selected_kinds(
@@ -1854,6 +1891,9 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         advice = failure_advice(report.failures, done_by_kind=done)
         report.hints = list(advice.hints)
         report.rerun_helps = advice.rerun_helps
+    stacks, planes, size = staged_planes(out_dir, lambda i: ("stack", i) in done_pairs)
+    if planes:
+        report.staged = {"stacks": stacks, "planes": planes, "bytes": size}
     forgotten_runs = {run for _recorded, entry in gone for run in entry.runs}
     report.walks = [w for w in unfinished_walks(state) if w.get("run") not in forgotten_runs]
     held = held_run_locks_named(out_dir)

@@ -1390,6 +1390,11 @@ def print_summary(
             + waited_text(summary),
             file=out,
         )
+        if (staged := getattr(summary, "staged", None)) and staged[1]:
+            from harvester.layout import STAGING_DIR
+            from harvester.status import staged_text
+
+            print(staged_text(*staged, staging=summary.out_dir / STAGING_DIR), file=out)
         if summary.selection:
             print(summary.selection, file=out)
         if summary.index_rows is not None:
@@ -1503,7 +1508,7 @@ def print_summary(
             closing = f"{REFUSED_CLOSING}: {resume}"
         elif busy := _busy_throughout(summary):
             print(
-                f"note: every failure was an {busy} answer, through all retries: the server "
+                f"note: every failure was an {busy} answer{_tries_said(summary)}: the server "
                 "was busy or down for maintenance, the images are not at fault; the command "
                 "below fetches them once it is back",
                 file=sys.stderr,
@@ -1653,6 +1658,14 @@ def _journaled_targets_command(out: Path) -> str | None:
         # server its settings named is not there to read.
         return commented(command, "and --base-url with its server, unless it was IDR's")
     return None
+
+
+def _tries_said(summary: Any) -> str:
+    """How often the busy failures were asked: through all retries, or, for a run of
+    ``--max-retries 0``, once (the note said "through all retries" of a run that made none)."""
+    if getattr(summary, "max_retries", None) == 0:
+        return " to its only try (--max-retries 0)"
+    return ", through all retries"
 
 
 def _busy_throughout(summary: Any) -> str:

@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The presets made for the stack artifact (z-stacks, time series, planes over the render
+#: limit): their ``try:`` command harvests stacks, which a thumbnail of each would not show.
+STACK_PRESETS = frozenset({"zstack", "timeseries", "tiled"})
+
+
 def targets_line(base_url: str, preset: str, seed: int = 0, access: Access | None = None) -> str:
     """What the preset serves and a command to harvest it (stderr: stdout's one line stays).
 
@@ -186,9 +191,10 @@ def targets_line(base_url: str, preset: str, seed: int = 0, access: Access | Non
     if first:
         flag = "--screen" if catalogue.screens() else "--project"
         shown = shlex.quote(url)
+        artifacts = "stack" if preset in STACK_PRESETS else "thumbnail"
         example = (
             f"; try: {access.command_prefix()}harvester harvest --base-url {shown} {flag} "
-            f"{first[0].id} --artifacts thumbnail --out {preset}-mirror{access.note()}"
+            f"{first[0].id} --artifacts {artifacts} --out {preset}-mirror{access.note()}"
         )
     return f"preset {preset}: {', '.join(parts)}{example}"
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -48,6 +50,41 @@ def test_serving_line_then_clean_stop(signum: int) -> None:
         " 'idr0021-lawo-pericentriolarmaterial/experimentA' (2 datasets); try: harvester"
         f" harvest --base-url {base_url} --screen 2302 --artifacts thumbnail --out demo-mirror"
     ]
+
+
+@pytest.mark.parametrize(
+    ("preset", "artifacts"),
+    [("zstack", "stack"), ("timeseries", "stack"), ("tiled", "stack"), ("demo", "thumbnail")],
+)
+def test_start_line_suggests_what_the_preset_is_for(preset: str, artifacts: str) -> None:
+    """The presets made for stacks suggest a stack harvest, the others thumbnails."""
+    line = targets_line("http://127.0.0.1:1", preset)
+    assert f" --artifacts {artifacts} --out {preset}-mirror" in line, line
+
+
+def test_zstack_suggested_command_harvests_stacks(tmp_path: Path) -> None:
+    """The command `harvester emulate --preset zstack` suggests, run as printed, stores the
+    project's three z-stacks as OME-TIFFs (it stored thumbnails, which show no z)."""
+    argv = [sys.executable, "-m", "harvester", "emulate", "--port", "0", "--preset", "zstack"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as emu:
+        try:
+            assert emu.stdout is not None and emu.stderr is not None
+            emu.stdout.readline()
+            command = emu.stderr.readline().partition("; try: ")[2]
+            assert command.startswith("harvester harvest "), command
+            harvest = subprocess.run(
+                [sys.executable, "-m", *shlex.split(command), "-q"],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            assert _stop(emu, signal.SIGTERM) == 0
+    assert harvest.returncode == 0, harvest.stderr
+    stacks = sorted(p.name for p in (tmp_path / "zstack-mirror").rglob("*.ome.tif"))
+    assert stacks == [f"{image_id}.stack.ome.tif" for image_id in (1300001, 1300002, 1300003)]
 
 
 def test_start_line_counts_one_plate_and_cuts_a_long_name() -> None:

@@ -317,15 +317,55 @@ async def test_stale_staging_for_other_window_is_discarded(
     assert (data == _truth(emu, imgdata, "rendering")).all()
 
 
-async def test_limits_default_without_options(make_emulator: Factory, tmp_path: Path) -> None:
-    """Against omero-web (no OPTIONS limits) the defaults are used and recorded."""
-    emu = make_emulator(preset="zstack", mode="omeroweb")
-    path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
+def _recorded_limit(path: Path) -> str:
+    """The ``max_plane`` the stack's MapAnnotation records (``3192 (options)``)."""
     _, _, ome, _ = _read(path)
     pairs = {
         m["K"]: m["value"] for m in ome["StructuredAnnotations"]["MapAnnotation"]["Value"]["M"]
     }
-    assert pairs["max_plane"] == f"{RenderLimits().max_plane} (default)"
+    return str(pairs["max_plane"])
+
+
+async def test_limits_default_without_options(make_emulator: Factory, tmp_path: Path) -> None:
+    """Against omero-web (no OPTIONS limits) the defaults are used and recorded, unretried."""
+    emu = make_emulator(preset="zstack", mode="omeroweb")
+    path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
+    assert _recorded_limit(path) == f"{RenderLimits().max_plane} (default)"
+    assert sum(emu.stats()["by_route"]["options"].values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("faults", "least_wait"),
+    [("first:503,only:options", 0.0), ("first:429,retry-after:1s,only:options", 0.9)],
+)
+async def test_busy_options_probe_is_retried(
+    make_emulator: Factory, tmp_path: Path, faults: str, least_wait: float
+) -> None:
+    """A 503 or 429 (Retry-After honoured) to the OPTIONS probe is retried: the server's limits
+    are used, not the defaults for the whole run, and the retry is counted."""
+    emu = make_emulator(preset="zstack", mode="microservice", faults=faults)
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None, backoff_base=0.0)
+    with anyio.fail_after(60):
+        async with Client(settings) as client:
+            imgdata = (
+                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
+            ).json()
+            started = time.monotonic()
+            store = DirStore(tmp_path)
+            await harvest_stack(
+                client,
+                store,
+                ImageRef(ZSTACK_IMAGE_ID),
+                imgdata,
+                window="rendering",
+                out_dir=tmp_path,
+            )
+            took = time.monotonic() - started
+            retries = client.stats.retries
+    assert _recorded_limit(tmp_path / store.done[0][2]) == f"{RenderLimits().max_plane} (options)"
+    assert sum(emu.stats()["by_route"]["options"].values()) == 2
+    assert retries == 1
+    assert took >= least_wait
 
 
 async def test_plane_faults_by_route_spare_the_options_probe(

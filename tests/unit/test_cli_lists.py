@@ -138,5 +138,5 @@ def test_status_leads_a_failure_with_its_status_only_where_it_says_something() -
         {"kind": "render", "id": 6, "status": 403, "reason": "Forbidden", "url": "v"},
     ]
     lines = report.format_text().splitlines()
-    assert "  imgdata 5: imgData Exception: x u" in lines
-    assert "  render 6: HTTP 403: Forbidden v" in lines
+    assert "  imgdata 5: imgData Exception: x <u>" in lines
+    assert "  render 6: HTTP 403: Forbidden <v>" in lines

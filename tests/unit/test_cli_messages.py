@@ -598,9 +598,10 @@ def test_status_repeats_that_refused_ids_get_the_same_answer(
 def test_failures_that_were_all_the_server_busy_say_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Any
 ) -> None:
-    """Every thumbnail answered 503 through its retries (a maintenance window longer than
-    them): after the failures a note says the server was busy or down, not the images, and
-    the rerun line follows; a 500 (a server error, not busy) gets no such note."""
+    """Every thumbnail answered 503 to its only try (--max-retries 0, as through a maintenance
+    window longer than the retries): after the failures a note says the server was busy or
+    down, not the images, without "through all retries" (there were none), and the rerun line
+    follows; a 500 (a server error, not busy) gets no such note."""
     emu = make_emulator(preset="demo", faults="503:100%,only:image:thumbnail")
     code, _out, err = run(
         capsys, "harvest", "--base-url", emu.base_url, "--plate", "7375", "--out",
@@ -610,9 +611,9 @@ def test_failures_that_were_all_the_server_busy_say_so(
     assert code == 1
     note, rerun = err.strip().splitlines()[-2:]
     assert note == (
-        "note: every failure was an HTTP 503 answer, through all retries: the server was busy "
-        "or down for maintenance, the images are not at fault; the command below fetches "
-        "them once it is back"
+        "note: every failure was an HTTP 503 answer to its only try (--max-retries 0): the "
+        "server was busy or down for maintenance, the images are not at fault; the command "
+        "below fetches them once it is back"
     )
     assert rerun.startswith("rerun to retry the failures: ")
     code, text, _err = run(capsys, "status", str(tmp_path / "d"))

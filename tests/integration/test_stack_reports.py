@@ -1,0 +1,140 @@
+"""What a stack run that did not finish tells: its staged planes, a refused plane size, URLs.
+
+Each harvest runs as a user runs it (``main(argv)`` in-process, or ``python -m harvester``
+where a Ctrl-C must reach the process) against the emulator over real sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from harvest_helpers import reaped, start_cli
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.emulator.catalogue import TILED_OVER_IMAGE_ID, ZSTACK_SIZE_Z
+from harvester.progress import human_bytes
+
+ZSTACK_IMAGE_ID = 1_300_001
+Factory = Callable[..., EmulatorThread]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``harvester ARGV`` in-process: (exit code, stdout, stderr)."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def staged(out: Path) -> tuple[int, int]:
+    """(plane files, their bytes) in DIR/staging, as found on disk."""
+    files = [p for p in (out / "staging").rglob("*") if p.suffix in (".png", ".jpg")]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def staged_said(out: Path) -> str:
+    """The line a run or ``status`` says of DIR's staged planes (one stack's, whole planes)."""
+    planes, size = staged(out)
+    return (
+        f"{planes} planes staged ({human_bytes(size)}) for 1 unfinished stack in "
+        f"{out / 'staging'}, kept for the rerun"
+    )
+
+
+def test_failed_stack_says_its_staged_planes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Factory
+) -> None:
+    """A stack failed after 5 planes: the summary and status say the planes are staged for
+    the rerun (not "0 B stored" alone); once the rerun stores it, status says none are."""
+    emu = make_emulator(
+        preset="zstack", mode="microservice", faults="first:ok*5|500,only:image:render"
+    )
+    out = tmp_path / "d"
+    args = ["--base-url", emu.base_url, "--image", str(ZSTACK_IMAGE_ID), "--out", str(out)]
+    code, said, err = run(
+        capsys, "harvest", *args, "--artifacts", "stack", "--rate", "none", "--max-retries", "0"
+    )
+    assert code == 1, err
+    assert staged(out)[0] == 5
+    lines = said.splitlines()
+    assert lines[1].startswith("0 B stored, ")
+    assert lines[2] == staged_said(out)
+    code, text, _err = run(capsys, "status", str(out))
+    assert code == 0 and staged_said(out) in text.splitlines()
+    code, data, _err = run(capsys, "status", str(out), "--json")
+    assert json.loads(data)["staged"] == {"stacks": 1, "planes": 5, "bytes": staged(out)[1]}
+    code, said, err = run(capsys, "harvest", "--out", str(out), "--rate", "none")
+    assert code == 0, err
+    assert "staged" not in said and not (out / "staging").exists()
+    code, text, _err = run(capsys, "status", str(out))
+    assert "staged" not in text
+    code, data, _err = run(capsys, "status", str(out), "--json")
+    assert "staged" not in json.loads(data)
+
+
+def test_interrupted_stack_says_its_staged_planes(tmp_path: Path, make_emulator: Factory) -> None:
+    """Ctrl-C in the middle of a stack: the summary says how many planes are staged, and
+    their size, kept for the rerun."""
+    emu = make_emulator(preset="zstack", mode="microservice", latency_ms=150)
+    out = tmp_path / "d"
+    proc = start_cli(
+        "harvest", "--base-url", emu.base_url, "--image", str(ZSTACK_IMAGE_ID),
+        "--out", str(out), "--artifacts", "stack", "--rate", "none", "--concurrency", "1",
+    )  # fmt: skip
+    with reaped(proc):
+        deadline = time.monotonic() + 30
+        while staged(out)[0] < 2:
+            assert time.monotonic() < deadline, "no plane staged in 30 s"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        said, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    planes, _size = staged(out)
+    assert 2 <= planes < ZSTACK_SIZE_Z * 2
+    assert staged_said(out) in said.splitlines(), (said, err)
+
+
+def test_max_plane_over_the_limit_is_said_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Factory
+) -> None:
+    """max_plane = 4000 asks IDR for a 3400x3100 plane it refuses (HTTP 400): the harvest
+    and status say the plane size is over the server's limit and name max_plane, not "an id
+    that does not exist"; the failure's URL is shown in <...> by both."""
+    emu = make_emulator(preset="tiled", mode="microservice")
+    config = tmp_path / "big.toml"
+    config.write_text("max_plane = 4000\n", encoding="utf-8")
+    out = tmp_path / "d"
+    code, _said, err = run(
+        capsys, "harvest", str(config), "--base-url", emu.base_url,
+        "--image", str(TILED_OVER_IMAGE_ID), "--out", str(out), "--artifacts", "stack",
+        "--rate", "none",
+    )  # fmt: skip
+    assert code == 1, err
+    hint = (
+        "hint: the server refused the plane size asked (HTTP 400: larger than it renders at "
+        "once): max_plane in the config file is above the server's limit; lower it (or remove "
+        "it: the server's own limits, else 3192 px, apply), then resume"
+    )
+    lines = err.splitlines()
+    assert hint in lines
+    assert "not public" not in err
+    (failed,) = [line for line in lines if line.startswith("failed: ")]
+    url = f"{emu.base_url.rstrip('/')}/webgateway/render_image/{TILED_OVER_IMAGE_ID}/0/0/"
+    assert failed.startswith(
+        f"failed: stack of image {TILED_OVER_IMAGE_ID}: HTTP 400 Bad Request: Requested shape"
+    )
+    assert f"<{url}?" in failed and failed.endswith(">")
+    code, text, _err = run(capsys, "status", str(out))
+    assert code == 0
+    assert hint in text.splitlines() and "not public" not in text
+    (row,) = [
+        line for line in text.splitlines() if line.startswith(f"  stack {TILED_OVER_IMAGE_ID}:")
+    ]
+    assert row.endswith(failed[failed.index(" <") :])
