@@ -853,8 +853,8 @@ HINT_CREDENTIALS = (
 #: (IDR's "Requested shape [...] > max plane size 3192 * 3192"), not an id at fault.
 HINT_PLANE_TOO_LARGE = (
     "the server refused the plane size asked (HTTP 400: larger than it renders at once): "
-    "max_plane in the config file is above the server's limit; lower it (or remove it: the "
-    "server's own limits, else 3192 px, apply), then resume"
+    "set max_plane in the config file to the server's limit or below (without it, planes "
+    "are asked up to the server's advertised limit, else 3192 px), then resume"
 )
 _SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
 

@@ -50,7 +50,7 @@ def staged_said(out: Path) -> str:
 def test_failed_stack_says_its_staged_planes(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Factory
 ) -> None:
-    """A stack failed after 5 planes: the summary and status say the planes are staged for
+    """A stack failed after 5 planes answered: the summary and status say the planes are staged for
     the rerun (not "0 B stored" alone); once the rerun stores it, status says none are."""
     emu = make_emulator(
         preset="zstack", mode="microservice", faults="first:ok*5|500,only:image:render"
@@ -61,14 +61,16 @@ def test_failed_stack_says_its_staged_planes(
         capsys, "harvest", *args, "--artifacts", "stack", "--rate", "none", "--max-retries", "0"
     )
     assert code == 1, err
-    assert staged(out)[0] == 5
+    # The 5 answered planes, less any still being written when the 500 failed the stack.
+    planes = staged(out)[0]
+    assert 1 <= planes <= 5
     lines = said.splitlines()
     assert lines[1].startswith("0 B stored, ")
     assert lines[2] == staged_said(out)
     code, text, _err = run(capsys, "status", str(out))
     assert code == 0 and staged_said(out) in text.splitlines()
     code, data, _err = run(capsys, "status", str(out), "--json")
-    assert json.loads(data)["staged"] == {"stacks": 1, "planes": 5, "bytes": staged(out)[1]}
+    assert json.loads(data)["staged"] == {"stacks": 1, "planes": planes, "bytes": staged(out)[1]}
     code, said, err = run(capsys, "harvest", "--out", str(out), "--rate", "none")
     assert code == 0, err
     assert "staged" not in said and not (out / "staging").exists()
@@ -119,8 +121,8 @@ def test_max_plane_over_the_limit_is_said_so(
     assert code == 1, err
     hint = (
         "hint: the server refused the plane size asked (HTTP 400: larger than it renders at "
-        "once): max_plane in the config file is above the server's limit; lower it (or remove "
-        "it: the server's own limits, else 3192 px, apply), then resume"
+        "once): set max_plane in the config file to the server's limit or below (without it, "
+        "planes are asked up to the server's advertised limit, else 3192 px), then resume"
     )
     lines = err.splitlines()
     assert hint in lines
