@@ -20,6 +20,8 @@ from harvester.text import plural
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
+    from collections.abc import Sequence
+
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
     from harvester.errors import UsageError
     from harvester.pipeline import RunSummary
@@ -668,6 +670,9 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # A resume replaying several sets stops at this one (_replay_each): the next would send
     # the same session or credentials, and each be refused in turn.
     args.credentials_stop = bool(summary.session_ended or summary.credentials_refused)
+    # (and before its error, the other sets' `not resumed:` lines: none come after it)
+    notes_at_stop = getattr(args, "notes_at_stop", None)
+    stop_notes = notes_at_stop() if args.credentials_stop and notes_at_stop else []
     if summary.no_ids:  # its one warning said it all (see Harvest._no_ids_to_harvest)
         drop_late_signals(held)
         return summary.exit_code
@@ -681,7 +686,14 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     finished = not (summary.interrupted or summary.walk_failures or summary.not_requested)
     resume = _resume_command(argv, cfg.out, finished=finished)
     gone = _forget_line(cfg, summary, replayed=replay_of is not None)
-    report_summary(summary, quiet=cfg.quiet, resume=resume, estimate=estimate, gone=gone)
+    report_summary(
+        summary,
+        quiet=cfg.quiet,
+        resume=resume,
+        estimate=estimate,
+        gone=gone,
+        stop_notes=stop_notes,
+    )
     drop_late_signals(held)
     return summary.exit_code
 
@@ -726,6 +738,10 @@ def _replay_each(
     from harvester.errors import HarvesterError
 
     codes: list[int] = []
+    first = replays[0][0]
+    # A replay stopped by its session's end says these before its error and hint (see
+    # _harvest): the stop ends the resume, and these lines, said last, were never said.
+    args.notes_at_stop = lambda: _notes_to_say(first, notes)
     for n, (cfg, line, origin) in enumerate(replays):
         if n:
             _outcome_open_again()  # the last summary ignored SIGTERM: this harvest stops on it
@@ -740,18 +756,21 @@ def _replay_each(
         if code == EXIT_INTERRUPTED or getattr(args, "credentials_stop", False):
             return code
         codes.append(code)
-    first = replays[0][0]
-    if (
-        notes
-        and any(moot for _note, moot in notes)
-        and nothing_left(first.out, dry_run=first.dry_run)
-    ):
-        notes = [(note, moot) for note, moot in notes if not moot]
-    for note, _moot in notes:
+    said = _notes_to_say(first, notes)
+    for note in said:
         print(note, file=sys.stderr)
-    if notes:
+    if said:
         codes.append(EXIT_FAILURES)
     return worst_exit(codes)
+
+
+def _notes_to_say(first: HarvestConfig, notes: list[tuple[str, bool]]) -> list[str]:
+    """The ``not resumed:`` lines of a resume (``notes``: each with whether it is moot
+    once nothing is left, :func:`nothing_left`), those that still matter: a set that
+    cannot be replayed has nothing left to do in a folder where nothing is left."""
+    if any(moot for _note, moot in notes) and nothing_left(first.out, dry_run=first.dry_run):
+        notes = [(note, moot) for note, moot in notes if not moot]
+    return [note for note, _moot in notes]
 
 
 def _replay(args: argparse.Namespace, cfg: HarvestConfig, origin: str) -> int:
@@ -1297,6 +1316,7 @@ def report_summary(
     resume: str = "",
     estimate: str | None = None,
     gone: str = "",
+    stop_notes: Sequence[str] = (),
 ) -> None:
     """:func:`print_summary`, whose stderr part (failures, rerun hint) outlives a closed stdout.
 
@@ -1307,11 +1327,20 @@ def report_summary(
     from harvester.cli import discard_stdout
 
     try:
-        print_summary(summary, quiet=quiet, resume=resume, estimate=estimate, gone=gone)
+        print_summary(
+            summary,
+            quiet=quiet,
+            resume=resume,
+            estimate=estimate,
+            gone=gone,
+            stop_notes=stop_notes,
+        )
     except BrokenPipeError:
         discard_stdout()
         with contextlib.suppress(BrokenPipeError):  # stderr closed as well: nobody listens
-            print_summary(summary, quiet=quiet, resume=resume, totals=False, gone=gone)
+            print_summary(
+                summary, quiet=quiet, resume=resume, totals=False, gone=gone, stop_notes=stop_notes
+            )
 
 
 def print_summary(
@@ -1322,6 +1351,7 @@ def print_summary(
     totals: bool = True,
     estimate: str | None = None,
     gone: str = "",
+    stop_notes: Sequence[str] = (),
 ) -> None:
     """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems).
 
@@ -1350,7 +1380,9 @@ def print_summary(
         if summary.server_down:
             print(f"stopped: {summary.server_down}: the counts are short", file=sys.stderr)
         elif summary.session_ended or summary.credentials_refused:
-            _print_credentials_stop(summary, f"run it again: {resume}", kept="the counts are short")
+            _print_credentials_stop(
+                summary, f"run it again: {resume}", kept="the counts are short", notes=stop_notes
+            )
         return
     if totals and (not quiet or not summary.ok or summary.interrupted):
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
@@ -1419,7 +1451,7 @@ def print_summary(
             file=sys.stderr,
         )
     if getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", ""):
-        _print_credentials_stop(summary, f"resume: {resume}")
+        _print_credentials_stop(summary, f"resume: {resume}", notes=stop_notes)
     elif summary.server_down and not summary.store_opened:
         print(
             f"stopped: {summary.server_down}; nothing harvested yet: run again later: {resume}",
@@ -1491,11 +1523,14 @@ def _print_credentials_stop(
     then: str,
     *,
     kept: str = "every finished file is kept and journaled, the rest is pending",
+    notes: Sequence[str] = (),
 ) -> None:
     """The ``error:`` and ``hint:`` of a run stopped because the session it sent ended, or
     the server refused the credentials it took at the start: what the server answered, what
     the run kept (``kept``: nothing is lost, the images not fetched are pending), what to
-    give again, and the step after that (``then``: ``resume: COMMAND``)."""
+    give again, and the step after that (``then``: ``resume: COMMAND``). ``notes``: the
+    ``not resumed:`` lines of the other target sets of a resume this stop ends, said first
+    (their commands were lost: the resume said them after its last replay)."""
     from harvester.session import CREDENTIALS_REFUSED, SESSION_ENDED, again_hint, stopped_text
 
     status, reason = (
@@ -1503,6 +1538,8 @@ def _print_credentials_stop(
         if summary.session_ended
         else (CREDENTIALS_REFUSED, summary.credentials_refused)
     )
+    for note in notes:
+        print(note, file=sys.stderr)
     print(
         f"error: {stopped_text(status, reason)}: stopped asking for more; {kept}", file=sys.stderr
     )

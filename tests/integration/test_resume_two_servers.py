@@ -17,6 +17,7 @@ from pathlib import Path
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
+from harvester.emulator.app import App
 
 DEMO_PLATE = "7375"  # 8 images, demo preset only
 FIELDS_PLATE = "3001"  # 36 images, fields preset only
@@ -160,3 +161,43 @@ def test_a_base_url_with_credentials_matches_the_set_that_withheld_them(
     assert (proc.returncode, proc.stderr) == (0, "")  # (the fields set: nothing left)
     assert (demo.stats()["image_requests"], fields.stats()["image_requests"]) == (1, 1)
     assert cli("verify", str(out)).returncode == 0
+
+
+def _private(emu: EmulatorThread, key: str, expires_after: int | None = None) -> str:
+    """The emulator's one session logged in as ``key`` (ending after ``expires_after``
+    answers; None: never): its URL with that key."""
+    app = emu.app
+    assert isinstance(app, App)
+    app.site.session_key, app.site.session_expires_after = key, expires_after
+    app.site.session_uses = 0
+    return f"{emu.base_url}/?bsession={key}"
+
+
+def test_a_resume_stopped_by_an_ended_session_still_names_the_other_servers_sets(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`--out DIR --base-url PRIVATE?bsession=KEY` whose session ends mid-replay: exit 2,
+    and the fields set's `not resumed:` line (its own command) is said once, before the
+    stop's error and hint (the stop ended the resume before that line was said)."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields")
+    out = tmp_path / "d"
+    harvest(_private(demo, "key-0"), out, DEMO_PLATE)
+    harvest(fields.base_url, out, FIELDS_PLATE)
+    for path in (out / "images").rglob("*.jpg"):  # every thumbnail to refetch
+        path.write_bytes(b"not a jpeg")
+    assert cli("verify", str(out)).returncode == 1
+    fields.reset_stats()
+    proc = cli(
+        "harvest", "--out", str(out), "--base-url", _private(demo, "key-1", expires_after=3),
+        "--rate", "none", "--concurrency", "1",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "key-1" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[-2].startswith("error: the session this run sent has ended"), proc.stderr
+    assert lines[-1].startswith("hint: ") and "--base-url URL" in lines[-1], proc.stderr
+    (line,) = not_resumed(proc.stderr)
+    assert lines.index(line) < len(lines) - 2, proc.stderr
+    command = f"harvester harvest --out {out} --base-url {fields.base_url}"
+    assert line.endswith(f"; run: {command}") and f"--plate {FIELDS_PLATE}" in line, line
+    assert fields.stats()["image_requests"] == 0
