@@ -294,6 +294,12 @@ def register(subparsers: Any) -> None:
                 help="only the ids of images with a failed artifact, one a line, sorted "
                 "(for harvest --ids-from)",
             )
+            report.add_argument(
+                "--base-url",
+                metavar="URL",
+                help="with --failed-ids: only the failed images of that server's target sets "
+                "(needed where DIR's failures are of two servers: ids are one server's)",
+            )
         report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
         report.set_defaults(run=run)
 
@@ -932,6 +938,7 @@ def _resumed_configs(
         replay_origin,
         replay_problem,
         replay_which,
+        servers_of,
     )
     from harvester.errors import ConfigError, HarvesterError, UsageError
     from harvester.layout import JOURNALS_DIR, MARKER_NAME
@@ -967,6 +974,7 @@ def _resumed_configs(
     given = {k: v for k, v in overrides_from_args(args).items() if v is not None}
     secrets_given = {key for key in SECRET_KEYS if getattr(cfg, key)}
     elsewhere: set[str] = set()  # (the sets of another server than the --base-url given)
+    mixed = len(servers_of(sets)) > 1  # (a pipe of failed ids then names its server)
     other_notes: set[str] = set()  # (their lines)
     if "base_url" in given or "base_url" in in_file:
         secrets_given.add("base_url")
@@ -1031,6 +1039,7 @@ def _resumed_configs(
             work_left=work_left,
             resubmits=resubmits,
             array=array,
+            mixed=mixed,
         )
         if problem is not None:
             moot = recorded.shard is None or _split_counted(recorded, out)
@@ -1132,17 +1141,16 @@ def _other_servers_sets(sets: list[RecordedRun], given_url: str, out: Path) -> s
     it lacks), or its images written as theirs. A ``--base-url`` matching none of two or
     more servers is refused (:class:`UsageError`), naming them."""
     from harvester.config import normal_base_url, servers_of
-    from harvester.errors import UsageError, redact_base_url
 
     servers = servers_of(sets)
     if len(servers) < 2:
         return set()
     wanted = normal_base_url(given_url)
     if wanted not in servers:
-        names = list(servers.values())
-        raise UsageError(
-            f"{out} holds no target set harvested from {redact_base_url(given_url)}: its sets "
-            f"were harvested from {', '.join(names[:-1])} and {names[-1]}",
+        raise no_set_of_server(
+            out,
+            given_url,
+            servers,
             hint=(
                 f"resume every set from its own server: harvester harvest --out "
                 f"{shlex.quote(str(out))}; or one server's sets: give its --base-url; or, to "
@@ -1150,6 +1158,21 @@ def _other_servers_sets(sets: list[RecordedRun], given_url: str, out: Path) -> s
             ),
         )
     return {r.run for r in sets if normal_base_url(r.base_url) != wanted}
+
+
+def no_set_of_server(out: Path, given_url: str, servers: dict[str, str], hint: str) -> UsageError:
+    """The refusal of a ``--base-url`` (``given_url``, said without its credentials) that
+    is none of the servers DIR's target sets were harvested from (``servers``: by
+    :func:`harvester.config.normal_base_url`, each as saved), naming them all."""
+    from harvester.errors import UsageError, redact_base_url
+
+    names = list(servers.values())
+    listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+    return UsageError(
+        f"{out} holds no target set harvested from {redact_base_url(given_url)}: its sets "
+        f"were harvested from {listed}",
+        hint=hint,
+    )
 
 
 def _elsewhere_note(recorded: RecordedRun, out: Path, which: str) -> str:
@@ -1708,12 +1731,20 @@ def run_status_command(args: argparse.Namespace) -> int:
     from harvester.models import Artifact
     from harvester.status import collect_status
 
+    if args.base_url is not None and not args.failed_ids:
+        from harvester.errors import UsageError
+
+        raise UsageError(
+            "--base-url goes with --failed-ids (the failed images of that server's target sets)",
+            hint=f"harvester status {shlex.quote(str(args.out))} --failed-ids --base-url URL",
+        )
     # (a wrong DIR: see harvester.store.check_existing_out_dir)
     report = collect_status(args.out, ask_queue=True)
     if args.failed_ids:
         # stdout holds the ids and nothing else (`> retry.txt`); failed study files have no
         # image id: they are said on stderr, as the plain resume retries them.
-        print("\n".join(map(str, report.failed_ids)), end="\n" if report.failed_ids else "")
+        ids = _failed_ids_to_list(args.out, report, args.base_url)
+        print("\n".join(map(str, ids)), end="\n" if ids else "")
         kinds = {a.value for a in Artifact}
         study = sum(1 for f in report.failures if f["kind"] not in kinds)
         if study:
@@ -1746,6 +1777,61 @@ def run_status_command(args: argparse.Namespace) -> int:
     else:
         print(_as_text(report))
     return 0
+
+
+def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) -> list[int]:
+    """What ``status DIR --failed-ids [--base-url URL]`` prints: DIR's failed image ids,
+    or, given ``--base-url``, those of that server's (the failures its runs recorded).
+
+    Image ids are one server's: in a folder whose failures are of two or more servers, one
+    list piped into ``harvest --ids-from`` (one server) fetched the other's ids from it
+    (other images, or failures). So that is refused (exit 2) with the pipe of one server's,
+    and a ``--base-url`` of none of DIR's servers is refused as a resume refuses it. Where
+    DIR (its target sets and failures) knows one server, ``--base-url`` takes them all, as
+    a resume given it replays every set (a server moved)."""
+    from harvester.config import (
+        failed_ids_servers,
+        normal_base_url,
+        recorded_target_sets,
+        server_failed_ids_recipe,
+        servers_of,
+    )
+    from harvester.errors import UsageError
+
+    if not report.failed_runs and given_url is None:
+        return report.failed_ids
+    sets = recorded_target_sets(out)
+    of = failed_ids_servers(out, report.failed_runs)
+    failing: dict[str, list[int]] = {}
+    for image_id in report.failed_ids:
+        failing.setdefault(normal_base_url(of.get(image_id, "")), []).append(image_id)
+    failing.pop(normal_base_url(""), None)  # (runs that saved no settings: an old folder's)
+    known = servers_of(sets)  # (each as its newest set saved it, newest first)
+    for url in of.values():
+        known.setdefault(normal_base_url(url), url)
+    if given_url is not None:
+        wanted = normal_base_url(given_url)
+        if len(known) < 2:
+            return report.failed_ids
+        if wanted not in known:
+            example = server_failed_ids_recipe(out, sets, next(iter(known.values())))
+            raise no_set_of_server(out, given_url, known, f"give one of theirs: {example}")
+        return failing.get(wanted, [])
+    if len(failing) < 2:
+        return report.failed_ids
+    urls = [url for key, url in known.items() if key in failing]
+    named = ", ".join(
+        f"{url} ({plural(len(failing[normal_base_url(url)]), 'image')})" for url in urls
+    )
+    raise UsageError(
+        f"the failed images of {shlex.quote(str(out))} are of {len(urls)} servers, {named}: one "
+        "list of their ids, piped into harvest --ids-from, would ask one server for the "
+        "other's ids",
+        hint=(
+            f"list one server's at a time, each with its --base-url ({urls[0]}, then "
+            f"{' and '.join(urls[1:])}): {server_failed_ids_recipe(out, sets, urls[0])}"
+        ),
+    )
 
 
 def run_verify_command(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ emulators over real sockets (demo: plate 7375; fields: plate 3001, which demo la
 from __future__ import annotations
 
 import csv
+import json
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.app import App
+from harvester.emulator.faults import FaultInjector, FaultSpec
 
 DEMO_PLATE = "7375"  # 8 images, demo preset only
 FIELDS_PLATE = "3001"  # 36 images, fields preset only
@@ -201,3 +203,124 @@ def test_a_resume_stopped_by_an_ended_session_still_names_the_other_servers_sets
     command = f"harvester harvest --out {out} --base-url {fields.base_url}"
     assert line.endswith(f"; run: {command}") and f"--plate {FIELDS_PLATE}" in line, line
     assert fields.stats()["image_requests"] == 0
+
+
+THUMBNAILS_FAIL = "500:100%,only:/webgateway/render_thumbnail/"
+
+
+def failing_two_server_folder(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> tuple[Path, EmulatorThread, EmulatorThread]:
+    """DIR holding plate 7375 of a demo server and then plate 3001 of a fields server,
+    every thumbnail of both failed (HTTP 500, no retry)."""
+    demo = make_emulator(preset="demo", faults=THUMBNAILS_FAIL)
+    fields = make_emulator(preset="fields", faults=THUMBNAILS_FAIL, seed=7)
+    out = tmp_path / "d"
+    for emu, plate in ((demo, DEMO_PLATE), (fields, FIELDS_PLATE)):
+        proc = cli(
+            "harvest", "--base-url", emu.base_url, "--plate", plate, "--out", str(out),
+            "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+            "--max-retries", "0",
+        )  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+    return out, demo, fields
+
+
+def test_failed_ids_of_two_servers_are_one_servers_at_a_time(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`status DIR --failed-ids` of a folder whose failures are of two servers: exit 2, no
+    id on stdout, one error naming both (with their counts) and a hint with one server's
+    pipe; `--base-url` lists each server's ids apart, and the hint's pipe, pasted once the
+    servers are well, fetches that server's from it alone; then the list is one server's."""
+    out, demo, fields = failing_two_server_folder(tmp_path, make_emulator)
+    listed = {}
+    for emu in (demo, fields):
+        ids = cli("status", str(out), "--failed-ids", "--base-url", emu.base_url + "/")
+        assert ids.returncode == 0, ids.stderr
+        listed[emu.base_url] = ids.stdout.split()
+    every = cli("status", str(out), "--json")
+    failed = json.loads(every.stdout)["failed_ids"]
+    assert sorted(map(int, [*listed[demo.base_url], *listed[fields.base_url]])) == failed
+    assert len(listed[demo.base_url]) == 8 and listed[fields.base_url], listed
+    proc = cli("status", str(out), "--failed-ids")
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    error, hint = proc.stderr.splitlines()
+    assert error == (
+        f"error: the failed images of {out} are of 2 servers, {fields.base_url} "
+        f"({len(listed[fields.base_url])} images), {demo.base_url} (8 images): one list of "
+        "their ids, piped into harvest --ids-from, would ask one server for the other's ids"
+    ), proc.stderr
+    pipe = (
+        f"harvester status {out} --failed-ids --base-url {fields.base_url} | harvester "
+        f"harvest --out {out} --base-url {fields.base_url} --ids-from -"
+    )
+    assert hint.startswith("hint: list one server's at a time") and hint.endswith(pipe), hint
+    status, harvest_cmd = pipe.split(" | ")
+    for emu in (demo, fields):
+        emu.server.faults = FaultInjector(FaultSpec())  # the servers are well again
+        emu.reset_stats()
+    ids = cli(*shlex.split(status)[1:])
+    assert ids.stdout.split() == listed[fields.base_url], ids.stderr
+    again = cli(*shlex.split(harvest_cmd)[1:], stdin=ids.stdout)
+    assert again.returncode == 0, again.stderr
+    assert demo.stats()["image_requests"] == 0
+    assert fields.stats()["image_requests"] == len(listed[fields.base_url])
+    left = cli("status", str(out), "--failed-ids")  # (one server's now: no refusal)
+    assert (left.returncode, left.stdout.split()) == (0, listed[demo.base_url]), left.stderr
+
+
+def test_failed_ids_of_a_server_of_no_set_is_refused_naming_the_folders(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`status DIR --failed-ids --base-url OTHER` (with a session key) in a folder of two
+    servers: exit 2, no id, the error naming DIR's servers and not the key."""
+    out, demo, fields = failing_two_server_folder(tmp_path, make_emulator)
+    third = make_emulator(preset="demo")
+    proc = cli("status", str(out), "--failed-ids", "--base-url", f"{third.base_url}/?bsession=K3Y")
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    error, hint = proc.stderr.splitlines()
+    assert error.startswith(f"error: {out} holds no target set harvested from"), error
+    assert error.endswith(f"its sets were harvested from {fields.base_url} and {demo.base_url}")
+    assert "K3Y" not in proc.stderr and hint.startswith("hint: "), proc.stderr
+
+
+def test_a_piped_sets_failed_images_pipe_names_its_server_in_a_folder_of_two(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Demo ids piped in (their thumbnails failing), then a fields plate: the bare resume's
+    `not resumed:` line for the piped set gives the pipe of its failed images with demo's
+    `--base-url` on both sides; pasted (the server well again), it fetches them from demo
+    alone and `status --failed-ids` is then empty."""
+    demo = make_emulator(preset="demo", faults=THUMBNAILS_FAIL)
+    fields = make_emulator(preset="fields", seed=7)
+    out, scratch = tmp_path / "d", tmp_path / "scratch"
+    ids = ""
+    for where in (scratch, out):  # (the ids of the demo plate, listed in a scratch folder)
+        failing = cli(
+            "harvest", "--base-url", demo.base_url, "--out", str(where),
+            *(["--ids-from", "-"] if ids else ["--plate", DEMO_PLATE]),
+            "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+            "--max-retries", "0", stdin=ids,
+        )  # fmt: skip
+        assert failing.returncode == 1, failing.stderr
+        ids = ids or cli("status", str(scratch), "--failed-ids").stdout
+    harvest(fields.base_url, out, FIELDS_PLATE)
+    proc = cli("harvest", "--out", str(out), "-q")
+    (line,) = not_resumed(proc.stderr)
+    pipe = (
+        f"harvester status {out} --failed-ids --base-url {demo.base_url} | harvester harvest "
+        f"--out {out} --base-url {demo.base_url} --ids-from -"
+    )
+    assert line.endswith(f"or for the failed images alone: {pipe}"), line
+    demo.server.faults = FaultInjector(FaultSpec())  # the server is well again
+    demo.reset_stats()
+    fields.reset_stats()
+    status, harvest_cmd = pipe.split(" | ")
+    listed = cli(*shlex.split(status)[1:])
+    assert listed.returncode == 0 and listed.stdout.split(), listed.stderr
+    again = cli(*shlex.split(harvest_cmd)[1:], stdin=listed.stdout)
+    assert again.returncode == 0, again.stderr
+    assert demo.stats()["image_requests"] == len(listed.stdout.split())
+    assert fields.stats()["image_requests"] == 0
+    assert cli("status", str(out), "--failed-ids").stdout == ""
