@@ -3,7 +3,9 @@
 Image ids are one server's. A bare resume given ``--base-url`` replayed every set of DIR on
 that server: the other server's sets asked it for their ids (failures, or its images
 written as theirs). It now replays the sets of that server alone and says, for each set of
-the other, the command that resumes it. Each command runs as its own process against
+the other, the command that resumes it; a stop for an ended session says those lines too.
+`status --failed-ids` parts the failed images by server, and `harvester slurm --out DIR
+--base-url URL` names that server's set. Each command runs as its own process against
 emulators over real sockets (demo: plate 7375; fields: plate 3001, which demo lacks).
 """
 
@@ -324,3 +326,71 @@ def test_a_piped_sets_failed_images_pipe_names_its_server_in_a_folder_of_two(
     assert demo.stats()["image_requests"] == len(listed.stdout.split())
     assert fields.stats()["image_requests"] == 0
     assert cli("status", str(out), "--failed-ids").stdout == ""
+
+
+def test_slurm_given_a_servers_url_names_that_servers_set_and_the_others_commands(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester slurm --out DIR --base-url DEMO` (no targets) in a folder of two: exit 2,
+    no script; the fields set's `not resumed:` line with its own slurm command, and a hint
+    with the demo set's targets and URL (it named the newest set, fields', whatever the
+    URL); a fields script already there is not offered for resubmission for demo."""
+    out, demo, fields = two_server_folder(tmp_path, make_emulator)
+    proc = cli("slurm", "--out", str(out), "--base-url", demo.base_url, "--tasks", "2")
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    line, error, hint = proc.stderr.splitlines()
+    assert line.startswith("not resumed: the newest run ("), line
+    assert line.endswith(
+        f"harvested --plate {FIELDS_PLATE} from another server, {fields.base_url}; run: "
+        f"harvester slurm --out {out} --base-url {fields.base_url} --plate {FIELDS_PLATE} "
+        "--tasks N"
+    ), line
+    assert error == "error: nothing to harvest: harvester slurm needs the targets its tasks harvest"
+    demo_command = (
+        f"harvester slurm --out {out} --base-url {demo.base_url} --plate {DEMO_PLATE} --tasks N"
+    )
+    assert hint == (
+        f"hint: give the targets again, e.g. those of its newest set of that server: {demo_command}"
+    ), hint
+    assert not (out / "harvest.sbatch").exists()
+    command = line.partition("; run: ")[2].removesuffix(" --tasks N")
+    written = cli(*shlex.split(command)[1:], "--tasks", "2", "-q")
+    assert written.returncode == 0, written.stderr
+    script = (out / "harvest.sbatch").read_text()
+    assert f"--base-url {fields.base_url}" in script and f"--plate {FIELDS_PLATE}" in script
+    proc = cli("slurm", "--out", str(out), "--base-url", demo.base_url, "--tasks", "2")
+    hint = proc.stderr.splitlines()[-1]
+    assert hint == (
+        f"hint: {out / 'harvest.sbatch'} harvests from {fields.base_url}: not it; for a new "
+        f"script, give the targets again, e.g. those of its newest set of that server: "
+        f"{demo_command}"
+    ), hint
+    proc = cli("slurm", "--out", str(out), "--base-url", fields.base_url, "--tasks", "2")
+    (line,) = not_resumed(proc.stderr)
+    assert f"--base-url {demo.base_url} --plate {DEMO_PLATE} --tasks N" in line, line
+    assert f"hint: to run {out / 'harvest.sbatch'} again" in proc.stderr, proc.stderr
+
+
+def test_slurm_given_a_url_of_no_set_is_refused_and_one_server_folders_are_unchanged(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvester slurm --out DIR --base-url OTHER` in a folder of two: exit 2, the error
+    naming DIR's servers (the URL's key never said); in a folder of one server, the hint
+    names its newest set as before, without a `not resumed:` line."""
+    out, demo, fields = two_server_folder(tmp_path, make_emulator)
+    third = make_emulator(preset="demo")
+    other = f"{third.base_url}/?bsession=K3Y"
+    proc = cli("slurm", "--out", str(out), "--base-url", other, "--tasks", "2")
+    assert proc.returncode == 2, proc.stderr
+    error, hint = proc.stderr.splitlines()
+    assert error.startswith(f"error: {out} holds no target set harvested from "), error
+    assert error.endswith(f"its sets were harvested from {fields.base_url} and {demo.base_url}")
+    assert "K3Y" not in proc.stderr and hint.startswith("hint: "), proc.stderr
+    one = tmp_path / "one"
+    harvest(demo.base_url, one, DEMO_PLATE)
+    proc = cli("slurm", "--out", str(one), "--base-url", third.base_url, "--tasks", "2")
+    assert proc.stderr.splitlines() == [
+        "error: nothing to harvest: harvester slurm needs the targets its tasks harvest",
+        f"hint: give the targets again, e.g. those of the folder's newest run: harvester slurm "
+        f"--out {one} --plate {DEMO_PLATE} --tasks N",
+    ], proc.stderr
