@@ -690,7 +690,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # Every id read was journaled, done or failed: none left unlisted by a failed walk, or
     # unasked after the run stopped requesting a kind (neither is in --failed-ids).
     finished = not (summary.interrupted or summary.walk_failures or summary.not_requested)
-    resume = _resume_command(argv, cfg.out, finished=finished)
+    resume = _resume_command(argv, cfg.out, finished=finished, base_url=cfg.base_url)
     gone = _forget_line(cfg, summary, replayed=replay_of is not None)
     report_summary(
         summary,
@@ -1217,7 +1217,9 @@ def _all_forgotten(out: Path) -> str | None:
 IDS_AGAIN = "FILE"
 
 
-def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool = False) -> str:
+def _resume_command(
+    argv: list[str], out: Path | None = None, *, finished: bool = False, base_url: str = ""
+) -> str:
     """The command to run again, as printed: credentials in URLs (?bsession=) redacted.
 
     ``--ids-from`` of a source read once is no command to run again as is:
@@ -1230,6 +1232,10 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
 
     A task of a ``harvester slurm`` job array (``out``: its DIR, which holds the scripts) is
     resumed by resubmitting that task, not by running its command on the login node.
+
+    ``base_url``: the server the run asked. In a folder of two servers, ``status
+    --failed-ids`` of that pipe names it (``--base-url``, as saved: no credentials): both
+    servers' failed ids, one list, are refused there (:func:`_failed_ids_to_list`).
     """
     from harvester.config import commented, failed_ids_command, saved_base_url, url_again_note
     from harvester.pipeline import names_flag, public_argv
@@ -1270,9 +1276,8 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
             value = words[n + 1]
         if (value == "-" or _read_once(value)) and finished and out is not None:
             words[n : n + (1 if eq else 2)] = [f"{flag}=-"] if eq else [flag, "-"]
-            return commented(
-                f"{failed_ids_command(out)} | harvester {shlex.join(words)}", secret_url
-            )
+            listing = failed_ids_command(out) + _server_of_mixed_folder(out, base_url)
+            return commented(f"{listing} | harvester {shlex.join(words)}", secret_url)
         if value == "-":
             read_once = "the same ids on standard input again"
         elif _read_once(value):
@@ -1716,6 +1721,16 @@ def _as_jsonable(report: Any) -> Any:
     if dataclasses.is_dataclass(report) and not isinstance(report, type):
         return dataclasses.asdict(report)
     return report
+
+
+def _server_of_mixed_folder(out: Path, base_url: str) -> str:
+    """`` --base-url URL`` (``base_url`` as saved: no credentials) where DIR's target sets
+    were harvested from two or more servers, for its ``status --failed-ids``; else ""."""
+    from harvester.config import recorded_target_sets, saved_base_url, servers_of
+
+    if not base_url or len(servers_of(recorded_target_sets(out))) < 2:
+        return ""
+    return f" --base-url {shlex.quote(saved_base_url(base_url))}"
 
 
 def _as_text(report: Any) -> str:

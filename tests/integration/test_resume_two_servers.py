@@ -394,3 +394,23 @@ def test_slurm_given_a_url_of_no_set_is_refused_and_one_server_folders_are_uncha
         f"hint: give the targets again, e.g. those of the folder's newest run: harvester slurm "
         f"--out {one} --plate {DEMO_PLATE} --tasks N",
     ], proc.stderr
+
+
+def test_a_piped_runs_closing_pipe_names_its_server_in_a_folder_of_two(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Demo's failed ids piped into a harvest of a folder of two (still failing): its
+    closing rerun pipe lists demo's failed ids alone (`status --failed-ids --base-url
+    DEMO`), which status answers (not refused as a list of two servers)."""
+    out, demo, _fields = failing_two_server_folder(tmp_path, make_emulator)
+    ids = cli("status", str(out), "--failed-ids", "--base-url", demo.base_url).stdout
+    proc = cli(
+        "harvest", "--out", str(out), "--base-url", demo.base_url, "--ids-from", "-",
+        "--max-retries", "0", stdin=ids,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    listing = f"harvester status {out} --failed-ids --base-url {demo.base_url} | harvester "
+    (closing,) = [line for line in proc.stderr.splitlines() if listing in line]
+    status = closing[closing.index(listing) :].partition(" | ")[0]
+    again = cli(*shlex.split(status)[1:])
+    assert (again.returncode, again.stdout) == (0, ids), again.stderr
