@@ -1832,6 +1832,15 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
             example = server_failed_ids_recipe(out, sets, next(iter(known.values())))
             raise no_set_of_server(out, given_url, known, f"give one of theirs: {example}")
         return failing.get(wanted, [])
+    if len(failing) == 1 and len(known) > 1:
+        # One server's ids: a harvest of DIR given no --base-url asks DIR's newest set's
+        # server, maybe the other one; said on stderr (stdout holds the ids alone).
+        (url,) = [url for key, url in known.items() if key in failing]
+        print(
+            f"note: these are failed images of {url} ({shlex.quote(str(out))} holds target "
+            f"sets of {len(known)} servers): {server_failed_ids_recipe(out, sets, url)}",
+            file=sys.stderr,
+        )
     if len(failing) < 2:
         return report.failed_ids
     urls = [url for key, url in known.items() if key in failing]

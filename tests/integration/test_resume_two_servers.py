@@ -270,6 +270,11 @@ def test_failed_ids_of_two_servers_are_one_servers_at_a_time(
     assert fields.stats()["image_requests"] == len(listed[fields.base_url])
     left = cli("status", str(out), "--failed-ids")  # (one server's now: no refusal)
     assert (left.returncode, left.stdout.split()) == (0, listed[demo.base_url]), left.stderr
+    assert left.stderr == (  # (DIR's newest set is fields': the pipe must name demo)
+        f"note: these are failed images of {demo.base_url} ({out} holds target sets of 2 "
+        f"servers): harvester status {out} --failed-ids --base-url {demo.base_url} | "
+        f"harvester harvest --out {out} --base-url {demo.base_url} --ids-from -\n"
+    )
 
 
 def test_failed_ids_of_a_server_of_no_set_is_refused_naming_the_folders(
