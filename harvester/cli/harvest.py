@@ -1804,50 +1804,66 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
     and a ``--base-url`` of none of DIR's servers is refused as a resume refuses it. Where
     DIR (its target sets and failures) knows one server, ``--base-url`` takes them all, as
     a resume given it replays every set (a server moved)."""
-    from harvester.config import (
-        failed_ids_servers,
-        normal_base_url,
-        recorded_target_sets,
-        server_failed_ids_recipe,
-        servers_of,
-    )
-    from harvester.errors import UsageError
+    from harvester.config import normal_base_url, recorded_target_sets, server_failed_ids_recipe
 
     if not report.failed_runs and given_url is None:
         return report.failed_ids
     sets = recorded_target_sets(out)
+    failing, known = _failed_by_server(out, report, sets)
+    if given_url is not None:
+        if len(known) < 2:
+            return report.failed_ids
+        if normal_base_url(given_url) not in known:
+            example = server_failed_ids_recipe(out, sets, next(iter(known.values())))
+            raise no_set_of_server(out, given_url, known, f"give one of theirs: {example}")
+        return failing.get(normal_base_url(given_url), [])
+    urls = [url for key, url in known.items() if key in failing]
+    if len(urls) > 1:
+        raise _failed_of_servers_error(
+            out, sets, {url: failing[normal_base_url(url)] for url in urls}
+        )
+    if urls and len(known) > 1:
+        # One server's ids: a harvest of DIR given no --base-url asks DIR's newest set's
+        # server, maybe the other one; said on stderr (stdout holds the ids alone).
+        print(
+            f"note: these are failed images of {urls[0]} ({shlex.quote(str(out))} holds "
+            f"target sets of {len(known)} servers): {server_failed_ids_recipe(out, sets, urls[0])}",
+            file=sys.stderr,
+        )
+    return report.failed_ids
+
+
+def _failed_by_server(
+    out: Path, report: StatusReport, sets: list[RecordedRun]
+) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """DIR's failed image ids by server (:func:`harvester.config.normal_base_url`; an image
+    whose runs saved no settings, an old folder's, under none), and every server DIR knows
+    (its target sets', newest first, then its failures'), each as saved."""
+    from harvester.config import failed_ids_servers, normal_base_url, servers_of
+
     of = failed_ids_servers(out, report.failed_runs)
     failing: dict[str, list[int]] = {}
     for image_id in report.failed_ids:
-        failing.setdefault(normal_base_url(of.get(image_id, "")), []).append(image_id)
-    failing.pop(normal_base_url(""), None)  # (runs that saved no settings: an old folder's)
-    known = servers_of(sets)  # (each as its newest set saved it, newest first)
+        if image_id in of:
+            failing.setdefault(normal_base_url(of[image_id]), []).append(image_id)
+    known = servers_of(sets)
     for url in of.values():
         known.setdefault(normal_base_url(url), url)
-    if given_url is not None:
-        wanted = normal_base_url(given_url)
-        if len(known) < 2:
-            return report.failed_ids
-        if wanted not in known:
-            example = server_failed_ids_recipe(out, sets, next(iter(known.values())))
-            raise no_set_of_server(out, given_url, known, f"give one of theirs: {example}")
-        return failing.get(wanted, [])
-    if len(failing) == 1 and len(known) > 1:
-        # One server's ids: a harvest of DIR given no --base-url asks DIR's newest set's
-        # server, maybe the other one; said on stderr (stdout holds the ids alone).
-        (url,) = [url for key, url in known.items() if key in failing]
-        print(
-            f"note: these are failed images of {url} ({shlex.quote(str(out))} holds target "
-            f"sets of {len(known)} servers): {server_failed_ids_recipe(out, sets, url)}",
-            file=sys.stderr,
-        )
-    if len(failing) < 2:
-        return report.failed_ids
-    urls = [url for key, url in known.items() if key in failing]
-    named = ", ".join(
-        f"{url} ({plural(len(failing[normal_base_url(url)]), 'image')})" for url in urls
-    )
-    raise UsageError(
+    return failing, known
+
+
+def _failed_of_servers_error(
+    out: Path, sets: list[RecordedRun], failing: dict[str, list[int]]
+) -> UsageError:
+    """The refusal of ``status --failed-ids`` whose failed images (``failing``: by server
+    as saved, the folder's newest first) are of two or more servers, with the pipe of the
+    first one's alone."""
+    from harvester.config import server_failed_ids_recipe
+    from harvester.errors import UsageError
+
+    urls = list(failing)
+    named = ", ".join(f"{url} ({plural(len(ids), 'image')})" for url, ids in failing.items())
+    return UsageError(
         f"the failed images of {shlex.quote(str(out))} are of {len(urls)} servers, {named}: one "
         "list of their ids, piped into harvest --ids-from, would ask one server for the "
         "other's ids",
