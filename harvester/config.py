@@ -869,6 +869,7 @@ def sample_per_refusal(
     labels: object = True,
     given: Mapping[str, str] | None = None,
     file_keys: AbstractSet[str] = frozenset(),
+    saved: AbstractSet[str] = frozenset(),
 ) -> ConfigError | None:
     """Why a ``sample_per`` cannot mean what it says (exit 2, before any request), or None.
 
@@ -881,18 +882,20 @@ def sample_per_refusal(
     and ``file_keys`` are those read from the config file, whose hints then say how to
     write them there. Why: ``sample_per: ... cannot be combined with sample_fraction``
     named two config keys to a user who had typed ``--sample-per`` and
-    ``--sample-fraction``. A Python caller's settings are named by their keys.
+    ``--sample-fraction``. A Python caller's settings are named by their keys. ``saved``:
+    the keys a resume's replay took from the folder's saved settings (:func:`saved_named`
+    names them in ``given``), whose hints say how to do without them: a resume cannot drop
+    a saved setting, so "drop --sample-fraction" asked for what the user could not do.
     """
     if not (isinstance(sample_per, str) and sample_per.strip()):
         return None  # none, or a blank key (check_sample_per refuses it)
     names = given or {}
     per = names.get("sample_per", "sample_per")
     if not labels:
-        return ConfigError(
-            f"{per}: sampling per class needs labels",
-            hint="remove labels = false" if "labels" in file_keys else "remove --no-labels",
-            key="sample_per",
-        )
+        hint = "remove labels = false" if "labels" in file_keys else "remove --no-labels"
+        if "labels" in saved:
+            hint = saved_hint(names.get("labels", "labels = false"), per)
+        return ConfigError(f"{per}: sampling per class needs labels", hint=hint, key="sample_per")
     if sample is None:
         in_file = "sample_per" in file_keys
         return ConfigError(
@@ -906,13 +909,18 @@ def sample_per_refusal(
         fraction = names.get("sample_fraction", "sample_fraction")
         if {"sample_per", "sample_fraction"} <= file_keys:
             fraction = "sample_fraction"  # the same file: named once
-        return ConfigError(
-            f"{per}: sampling per class cannot be combined with {fraction}",
-            hint="drop sample_fraction: a fraction keeps the same share of every class"
+        hint = (
+            "drop sample_fraction: a fraction keeps the same share of every class"
             " already; sample = N with sample_per keeps N images of each"
             if "sample_fraction" in file_keys
             else "drop --sample-fraction: a fraction keeps the same share of every class"
-            " already; --sample N --sample-per KEY keeps N images of each",
+            " already; --sample N --sample-per KEY keeps N images of each"
+        )
+        if "sample_fraction" in saved:
+            hint = saved_hint(fraction, per)
+        return ConfigError(
+            f"{per}: sampling per class cannot be combined with {fraction}",
+            hint=hint,
             key="sample_per",
         )
     return None
@@ -952,6 +960,7 @@ def resolve(
     overrides: Mapping[str, Any] | None = None,
     *,
     typed: bool = True,
+    saved: AbstractSet[str] = frozenset(),
 ) -> HarvestConfig:
     """File values, then overrides (CLI flags; ``None`` means "not given").
 
@@ -959,11 +968,18 @@ def resolve(
     names' messages then name the file's key, not a flag. ``typed``: the overrides are
     flags the user typed, so a refusal of one names the flag (:func:`as_typed`); False for
     values read elsewhere (a run's saved settings), whose refusals keep their keys.
+    ``saved``: the overrides a resume's replay took from the folder's saved settings, the
+    others typed now; a refusal names each as saved (:func:`saved_named`), not as typed.
     """
     values: dict[str, Any] = load_toml(config_file) if config_file is not None else {}
     from_file = set(values)
     given = {key for key, value in (overrides or {}).items() if value is not None}
-    flags = given if typed else set()
+    from_folder = {
+        key: saved_named(key, value)
+        for key, value in (overrides or {}).items()
+        if key in saved and value is not None
+    }
+    flags = given - set(from_folder) if typed else set()
     for key, value in (overrides or {}).items():
         if key not in KEYS:
             raise ConfigError(f"unknown setting {key!r}")
@@ -990,8 +1006,10 @@ def resolve(
         values.get("sample"),
         values.get("sample_fraction"),
         labels=values.get("labels", True),
-        given={key: f"{config_file}: {key}" if key in file_keys else FLAGS[key] for key in FLAGS},
+        given={key: f"{config_file}: {key}" if key in file_keys else FLAGS[key] for key in FLAGS}
+        | from_folder,
         file_keys=file_keys,
+        saved=set(from_folder),
     )
     if refusal is not None:
         raise refusal
@@ -1001,7 +1019,7 @@ def resolve(
         # A value the file set and no flag replaced: the file is named (a flag's is not).
         if config_file is not None and error.key in from_file - given:
             raise in_file(config_file, error) from None
-        raise as_typed(error, flags) from None
+        raise as_typed(as_saved(error, from_folder), flags) from None
     except TypeError as exc:  # pragma: no cover - keys are checked above
         raise ConfigError(str(exc)) from None
 
@@ -1034,6 +1052,61 @@ def as_typed(error: ConfigError, given: AbstractSet[str]) -> ConfigError:
     if not sep or flag is None or head not in given:
         return error
     return ConfigError(f"{flag}: {rest}", hint=error.hint, key=error.key, file_hint=error.file_hint)
+
+
+#: How a refusal names a setting a resume's replay took from the folder (the saved settings
+#: of the run it replays), not from a flag typed now (:func:`saved_named`).
+SAVED_IN_FOLDER = "saved in the folder"
+
+
+def saved_named(key: str, value: Any) -> str:
+    """``--sample-fraction 0.5 (saved in the folder)``: a setting a resume replays from the
+    folder, as its refusals name it: the flag that gives it, its value, and where it is.
+
+    Why: a resume combining a set's saved ``--sample-fraction 0.5`` with a ``--sample-per``
+    typed now said ``cannot be combined with --sample-fraction``, a flag the user had not
+    typed (the resume line that shows the saved ones comes after the check). A setting no
+    flag gives (a config file's) is said ``key=value`` as the resume line says it.
+    """
+    flag = FLAGS.get(key) or _TRAINING_FLAGS.get(key)
+    if key == "labels":
+        words = "--no-labels" if value is False else "labels=true"
+    elif flag is None:
+        words = f"{key}={json.dumps(value, default=str)}"
+    else:
+        items = value if isinstance(value, list | tuple) else [value]
+        words = shlex.join(
+            word
+            for item in items
+            for word in (flag, f"{item:g}" if isinstance(item, float) else str(item))
+        )
+    return f"{words} ({SAVED_IN_FOLDER})"
+
+
+def saved_hint(saved: str, typed: str) -> str:
+    """The hint of a refusal whose cause is saved setting ``saved`` (:func:`saved_named`)
+    combined with ``typed``: a resume cannot drop a saved setting, so the hint does not
+    ask that; it names what can be done."""
+    return (
+        f"a resume replays {saved}: leave out {typed}, or give the set's targets again "
+        "with the settings you want (harvester harvest --out DIR TARGETS ...)"
+    )
+
+
+def as_saved(error: ConfigError, saved: Mapping[str, str]) -> ConfigError:
+    """``error`` with the settings of ``saved`` (key -> :func:`saved_named`) said as saved: a
+    message starting with such a key starts with its saved name, and a hint to remove the
+    setting the error is about (``error.key``, another than the one it starts with: the
+    ``--no-labels`` of ``where: ... needs labels``), which a resume cannot, is replaced by
+    :func:`saved_hint`. Any other error is returned as it is."""
+    head, sep, rest = str(error).partition(": ")
+    message = f"{saved[head]}: {rest}" if sep and head in saved else str(error)
+    hint, key = error.hint, error.key
+    if key is not None and key in saved and key != head:
+        hint = saved_hint(saved[key], FLAGS.get(head) or _TRAINING_FLAGS.get(head) or head)
+    if message == str(error) and hint == error.hint:
+        return error
+    return ConfigError(message, hint=hint, key=error.key, file_hint=error.file_hint)
 
 
 # --------------------------------------------------------------------------- resume

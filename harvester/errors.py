@@ -12,6 +12,7 @@ maps the top-level classes to exit codes in one place::
     ├── RemoteError                the server cannot be used at all -> exit 2
     │   ├── NotOmeroError          it answers, but not as OMERO.web does (not unreachable)
     │   ├── CredentialsError       it answers 401: credentials missing or refused
+    │   │   └── SessionEndedError  refused before the walk: the session or token sent has ended
     │   ├── UntrustedServerError   the TLS handshake fails (its certificate not trusted here)
     │   └── ServerUnavailableError busy, breaking off its answers or failing (500): try later -> 75
     ├── FetchError                 one request failed for good (.url redacted, .status, .reason)
@@ -51,6 +52,7 @@ __all__ = [
     "PermanentError",
     "RemoteError",
     "ServerStatusError",
+    "SessionEndedError",
     "StorageError",
     "TLSError",
     "TargetNotFoundError",
@@ -375,6 +377,20 @@ class CredentialsError(RemoteError):
     Every request, from every machine, would get the same answer: ``harvester slurm``
     refuses it at once, as it does a server that is not OMERO.web, rather than submitting
     tasks that would each fail the same way."""
+
+
+class SessionEndedError(CredentialsError):
+    """A lookup made before the walk and the fetch (a target's check, a name's listing) was
+    refused because the session the run sent has ended (``status`` 403, OMERO.web's "Not
+    logged in") or the credentials it sent are refused everywhere (401): see
+    :meth:`harvester.session.SessionWatch.refused_at_start`. ``reason``: the answer that
+    showed it. A harvest and a plan turn it into the stop the watch makes mid-run (the
+    same ``error:`` and ``hint:``); its own message and hint say it for any other caller."""
+
+    def __init__(self, message: str, *, status: int, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.reason = reason
 
 
 class ServerUnavailableError(RemoteError):

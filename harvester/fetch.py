@@ -66,6 +66,7 @@ from harvester.errors import (
     with_status,
 )
 from harvester.models import Artifact, ImageRef
+from harvester.session import SESSION_AGAIN
 from harvester.store import Store
 from harvester.text import plural
 from harvester.window import WindowError, choose_windows
@@ -891,8 +892,7 @@ REFUSED_NOTE = (
 #: every request of an expired session so, which no id is at fault for.
 SESSION_ENDED_NOTE = (
     "the server refused every one of these (HTTP 4xx); an HTTP 403 is also OMERO.web's "
-    "answer once the session this run sent (a sessionid cookie, ?bsession=) has ended: "
-    "log in again and give the new key, then resume"
+    f"answer once the session this run sent has ended: {SESSION_AGAIN}, then resume"
 )
 #: The harvest's closing line after :data:`REFUSED_NOTE`, before its resume command: the
 #: command is what asks again, for a server where an id became public since.

@@ -88,14 +88,17 @@ import os
 import shlex
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
 from harvester.journal import JournalState, SavedConfigs, run_config_of
 from harvester.layout import JOURNALS_DIR, RUNS_DIR, run_config_path, sanitize_component
+
+if TYPE_CHECKING:
+    import threading
 
 __all__ = [
     "LABEL_KEYS_FILE",
@@ -570,7 +573,9 @@ def made_after_script(record: Mapping[str, Any], written: float) -> bool:
     return (record_time(record) or 0.0) > written
 
 
-def remember_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> LabelKeysRecord:
+def remember_label_keys(
+    out_dir: Path, keys: Sequence[str], *, by: str, stop: threading.Event | None = None
+) -> LabelKeysRecord:
     """Record ``keys`` (``()``: no label columns) as DIR's label keys, replacing any record.
 
     Why: ``harvester index --label-key`` used to make a labelled index for that one write;
@@ -580,22 +585,28 @@ def remember_label_keys(out_dir: Path, keys: Sequence[str], *, by: str) -> Label
     the new one, never half of one; under DIR's index lock, as :func:`carry_label_keys`
     reads and writes it. Always written, even with the same keys: its time is
     what makes it newer than the runs that came before it (:func:`remembered_label_keys`).
+    ``stop``: see :func:`_index_lock`.
     Raises :class:`~harvester.errors.StorageError` (one line) when DIR cannot be written.
     """
-    with _index_lock(out_dir):
+    with _index_lock(out_dir, stop):
         return _write_label_keys(out_dir, keys, by=by)
 
 
 @contextlib.contextmanager
-def _index_lock(out_dir: Path) -> Iterator[None]:
+def _index_lock(out_dir: Path, stop: threading.Event | None = None) -> Iterator[None]:
     """DIR's index lock, as ``split.json`` and ``label_ids.json`` are written under it; a
-    lock file that cannot be made is a :class:`~harvester.errors.StorageError`."""
+    lock file that cannot be made is a :class:`~harvester.errors.StorageError`. ``stop``:
+    set when the caller is stopping (a harvest's Ctrl-C): the wait for another writer's
+    index lock is then given up, the block not run
+    (:class:`~harvester.runlock.LockWaitStopped`)."""
     from harvester.index import INDEX_LOCK, INDEX_LOCK_WAIT
     from harvester.runlock import folder_lock
     from harvester.store import storage_error
 
     try:
-        with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+        with folder_lock(
+            Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True, stop=stop
+        ):
             yield
     except OSError as exc:  # (the block's own writes raise StorageError, said as they are)
         raise storage_error(exc, str(label_keys_path(out_dir))) from exc
@@ -645,7 +656,13 @@ def _saved_runs(out_dir: Path) -> list[str]:
 
 
 def carry_label_keys(
-    out_dir: Path, keys: Sequence[str], *, by: str, run: str, started: float
+    out_dir: Path,
+    keys: Sequence[str],
+    *,
+    by: str,
+    run: str,
+    started: float,
+    stop: threading.Event | None = None,
 ) -> bool:
     """Record a run's ``keys`` where DIR's record, older than the run, holds others; return
     whether it did. ``run``: the run's id; ``started``: when it started (its journaled
@@ -660,9 +677,9 @@ def carry_label_keys(
     given while the run went on was given last, and :func:`remembered_label_keys` lets such
     a record win over the run's configuration too. Read and written under DIR's index lock,
     as :func:`remember_label_keys` writes: a record made between the read and the write
-    was replaced. A damaged record is replaced.
+    was replaced. A damaged record is replaced. ``stop``: see :func:`_index_lock`.
     """
-    with _index_lock(out_dir):
+    with _index_lock(out_dir, stop):
         try:
             record = read_label_keys_record(out_dir)
         except DamagedLabelKeysError:
@@ -680,6 +697,7 @@ def remembered_label_keys(
     warn: bool = True,
     besides: str | None = None,
     saved: SavedConfigs | None = None,
+    no_image_has: Collection[str] = (),
 ) -> tuple[str, ...]:
     """The label keys for an index write given none: those given last (``()``: none).
 
@@ -697,6 +715,10 @@ def remembered_label_keys(
     ``status`` notes it), and the keys are then those of the newest run that set any (what
     they were before such records existed). ``besides``: a run whose keys do not count (a
     harvest asking what the keys were before it). ``saved``: the configs a caller read already.
+    ``no_image_has``: keys known to be on no image (typos): a run given only such keys does
+    not count either. Why: a harvest given a typo is stopped (Ctrl-C) before it records the
+    keys kept instead (:func:`record_label_keys_but_absent`); its rerun, asking what they
+    were, took that run's typo, and recorded it as the keys kept.
     """
     from harvester.journal import run_starts, runs_newest_last
 
@@ -716,7 +738,7 @@ def remembered_label_keys(
                 break  # (by clocks: every run before this one is older too)
             continue
         keys = _saved_label_keys(out_dir, run, saved)
-        if keys:
+        if keys and not set(keys) <= set(no_image_has):
             return keys
     return record.keys if record is not None else ()
 
@@ -744,6 +766,7 @@ def record_label_keys_but_absent(
     kept: tuple[str, ...],
     *,
     by: str,
+    stop: threading.Event | None = None,
 ) -> str:
     """Record the ``given`` keys that some image has; return the warning naming the others.
 
@@ -753,12 +776,13 @@ def record_label_keys_but_absent(
     index`` records no such key. Recording the valid keys, or, when none is, the keys
     later writes kept before (``kept``), in a record newer than the run, makes harvest
     behave as ``harvester index`` does. Empty, and nothing written, when no key is absent.
+    ``stop``: see :func:`_index_lock`.
     """
     wrong = [key for key in given if key in absent]
     if not wrong:
         return ""
     valid = tuple(key for key in given if key not in absent)
-    remember_label_keys(out_dir, valid or kept, by=by)
+    remember_label_keys(out_dir, valid or kept, by=by, stop=stop)
     return absent_label_keys_line(label_keys_path(out_dir), wrong, None if valid else kept)
 
 

@@ -27,8 +27,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
+
+if TYPE_CHECKING:
+    import threading
 
 __all__ = [
     "LABEL_IDS_FILE",
@@ -211,6 +215,7 @@ def record_pin(
     *,
     by: str,
     unless_newer_than: float | None = None,
+    stop: threading.Event | None = None,
 ) -> LabelIdsPin | None:
     """Record ``ids`` (read from ``source``) as DIR's pinned label ids, replacing any pin.
 
@@ -219,6 +224,9 @@ def record_pin(
     ``unless_newer_than``: a task of a job array, whose script was written then
     (:func:`harvester.slurm.script_written`): a record made later (a pin given to
     ``harvester index``, or dropped by it) is kept, and None returned.
+    ``stop``: set when the caller is stopping (a harvest's Ctrl-C): the wait for another
+    writer's index lock is then given up, nothing written
+    (:class:`~harvester.runlock.LockWaitStopped`).
     Raises :class:`~harvester.errors.StorageError` (one line) when DIR cannot be written.
     """
     from harvester.folder_settings import SCRIPT_KEY
@@ -240,7 +248,9 @@ def record_pin(
     data = (json.dumps(body, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
     path = label_ids_path(out_dir)
     try:
-        with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+        with folder_lock(
+            Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True, stop=stop
+        ):
             if unless_newer_than is not None and _made_after(out_dir, unless_newer_than):
                 return None
             _keep_if_unread(out_dir)

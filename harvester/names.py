@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harvester import urls
 from harvester.client import Client, Expect
@@ -37,6 +37,9 @@ from harvester.errors import (
     with_status,
 )
 from harvester.text import plural
+
+if TYPE_CHECKING:
+    from harvester.session import SessionWatch
 
 __all__ = [
     "ids_of_names",
@@ -119,8 +122,12 @@ def nearest_names(name: str, names: Sequence[str], n: int = 3) -> list[str]:
     return [forms[form] for form in near]
 
 
-async def _list_names(client: Client, kind: str) -> list[tuple[int, str]]:
-    """Every (id, name) of ``kind`` on the server: pages of ``api/v0/m/{kind}s/``."""
+async def _list_names(
+    client: Client, kind: str, watch: SessionWatch | None = None
+) -> list[tuple[int, str]]:
+    """Every (id, name) of ``kind`` on the server: pages of ``api/v0/m/{kind}s/``.
+    ``watch``: a private run's, for a refusal that shows its session ended (see
+    :func:`harvester.walk.preflight`)."""
     page = _KINDS[kind][3]
     found: list[tuple[int, str]] = []
     offset = 0
@@ -129,6 +136,10 @@ async def _list_names(client: Client, kind: str) -> list[tuple[int, str]]:
         try:
             fetched = await client.get(page(offset), Expect.JSON)
         except FetchError as exc:
+            if watch is not None:  # (its module only on this error path of a private run)
+                from harvester.session import raise_if_ended
+
+                await raise_if_ended(watch, exc)
             # As the targets' check says it: busy is "try later" (exit 75); else exit 2.
             busy = unavailable(
                 server,
@@ -165,7 +176,11 @@ async def _list_names(client: Client, kind: str) -> list[tuple[int, str]]:
 
 
 async def resolve_target_names(
-    cfg: HarvestConfig, client: Client, *, say: Callable[[str], None] | None = None
+    cfg: HarvestConfig,
+    client: Client,
+    *,
+    say: Callable[[str], None] | None = None,
+    watch: SessionWatch | None = None,
 ) -> HarvestConfig:
     """``cfg`` with its screen and project names replaced by the ids they select.
 
@@ -175,6 +190,7 @@ async def resolve_target_names(
     None says nothing). Ids already given come first, then each name's, each id once. A
     name that selects nothing: UsageError with the nearest names, before the caller
     writes anything. With ``from_plan`` nothing is listed (the plan's images are the run's).
+    ``watch``: a private run's (see :func:`harvester.walk.preflight`).
     """
     if not (cfg.screen_names or cfg.project_names):
         return cfg
@@ -187,7 +203,9 @@ async def resolve_target_names(
             continue
         ids: list[int] = list(getattr(cfg, ids_key))
         config_file = cfg.names_file.get(ids_key)
-        named = await ids_of_names(client, kind, names, say=say, config_file=config_file)
+        named = await ids_of_names(
+            client, kind, names, say=say, config_file=config_file, watch=watch
+        )
         for selected in named.values():
             ids.extend(selected)
         changes[ids_key] = tuple(dict.fromkeys(ids))
@@ -202,15 +220,17 @@ async def ids_of_names(
     *,
     say: Callable[[str], None] | None = None,
     config_file: Path | None = None,
+    watch: SessionWatch | None = None,
 ) -> dict[str, list[int]]:
     """Each name of ``kind`` ("screen", "project") -> the ids it selects, from one listing.
 
     Says one line per name through ``say``; a name that selects nothing is a UsageError
     naming the nearest names (see :func:`resolve_target_names`). ``config_file``: the
-    file whose key gave the names (:func:`named_as`), None for the flag.
+    file whose key gave the names (:func:`named_as`), None for the flag; ``watch``: see
+    :func:`resolve_target_names`.
     """
     flag = named_as(kind, config_file)
-    listed = await _list_names(client, kind)
+    listed = await _list_names(client, kind, watch)
     found: dict[str, list[int]] = {}
     for name in names:
         chosen = [(i, n) for i, n in listed if matches(name, n)]

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import (
     AsyncIterator,
+    Awaitable,
     Callable,
     Container,
     Iterable,
@@ -38,9 +39,10 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -63,6 +65,7 @@ from harvester.errors import (
     RemoteError,
     ServerStatusError,
     ServerUnavailableError,
+    SessionEndedError,
     StorageError,
     TargetNotFoundError,
     TLSError,
@@ -78,6 +81,7 @@ from harvester.errors import (
 from harvester.fetch import Failure, Fetcher, FetchSettings, head_start_requests
 from harvester.folder_settings import (
     carry_label_keys,
+    label_keys_path,
     record_label_keys_but_absent,
     remembered_label_keys,
     repin_note,
@@ -136,6 +140,7 @@ from harvester.walk import (
     standard_input_ids,
 )
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 #: Bodies fetched by the preflight checks, keyed by (kind, id), reused by the walk.
@@ -364,9 +369,11 @@ def resolve_config(
     overrides: Mapping[str, Any] | None = None,
     *,
     typed: bool = True,
+    saved: AbstractSet[str] = frozenset(),
 ) -> HarvestConfig:
     """:func:`harvester.config.resolve` (``typed``: the overrides are flags typed now, named
-    so in a refusal), then a plan's settings (``harvester harvest``).
+    so in a refusal; ``saved``: those a resume took from the folder, named as saved), then
+    a plan's settings (``harvester harvest``).
 
     With ``--from-plan`` (or ``from_plan`` in the file) the plan's base URL and artifacts
     are the run's unless a flag or the config file gives them, and a plan of another server
@@ -376,7 +383,7 @@ def resolve_config(
     from harvester.config import resolve
 
     given = dict(overrides or {})
-    cfg = resolve(config_file, given, typed=typed)
+    cfg = resolve(config_file, given, typed=typed, saved=saved)
     if cfg.from_plan is None:
         return cfg
     from harvester.plan import apply_plan, given_settings
@@ -1076,12 +1083,17 @@ class Harvest:
                 with unwrap_errors():
                     async with anyio.create_task_group() as early_tasks:
                         early = await self._probe_with_head_start(early_tasks, client)
+                        # Watched from the first lookup on: a session ended before the run
+                        # began stops it as one ending mid-run does (not "not permitted").
+                        watch = self._watch_credentials(client)
                         # Screen and project names become ids here, once: everything after
                         # (the targets' check, sample keys, the saved config) sees ids only.
                         if self.cfg.screen_names or self.cfg.project_names:
                             from harvester.names import resolve_target_names
 
-                            self.cfg = await resolve_target_names(self.cfg, client, say=self.say)
+                            self.cfg = await self._looked_up(
+                                resolve_target_names(self.cfg, client, say=self.say, watch=watch)
+                            )
                         if (note := other_server_note(self.cfg, self.replay_of)) is not None:
                             logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
                         if cfg.dry_run:
@@ -1124,11 +1136,20 @@ class Harvest:
             keys = self.cfg.label_keys
             run = self.summary.run_id
             started = run_starts(store.state).get(run, 0.0)
-            await anyio.to_thread.run_sync(
-                lambda: carry_label_keys(
-                    self.out, keys, by="harvester harvest", started=started, run=run
+            try:
+                await anyio.to_thread.run_sync(
+                    lambda: carry_label_keys(
+                        self.out,
+                        keys,
+                        by="harvester harvest",
+                        started=started,
+                        run=run,
+                        stop=self._stopping,
+                    )
                 )
-            )
+            except LockWaitStopped:  # its config stays: later index writes take its keys
+                self._record_left(label_keys_path(self.out))
+                return
         if await anyio.to_thread.run_sync(self._config_is_read, store.state):
             return
         if await anyio.to_thread.run_sync(store.forget_run):
@@ -1208,16 +1229,21 @@ class Harvest:
         path = self.cfg.label_ids_from
         if self._pin_ids is None or path is None:
             return
-        pin = await anyio.to_thread.run_sync(
-            functools.partial(
-                record_pin,
-                self.out,
-                self._pin_ids,
-                path,
-                by="harvester harvest",
-                unless_newer_than=self._script_written,
+        try:
+            pin = await anyio.to_thread.run_sync(
+                functools.partial(
+                    record_pin,
+                    self.out,
+                    self._pin_ids,
+                    path,
+                    by="harvester harvest",
+                    unless_newer_than=self._script_written,
+                    stop=self._stopping,
+                )
             )
-        )
+        except LockWaitStopped:
+            self._record_left(label_ids_path(self.out))
+            return
         if pin is None:  # a job array's task, and a later record kept
             kept = await anyio.to_thread.run_sync(read_pin_quietly, self.out)
             if kept is None or dict(kept.ids) != self._pin_ids:
@@ -1238,20 +1264,33 @@ class Harvest:
         if self.cfg.split is None:
             return
         spec = self.cfg.split_spec
-        recorded = await anyio.to_thread.run_sync(
-            functools.partial(
-                remember_split,
-                self.out,
-                spec,
-                by="harvester harvest",
-                unless_newer_than=self._script_written,
+        try:
+            recorded = await anyio.to_thread.run_sync(
+                functools.partial(
+                    remember_split,
+                    self.out,
+                    spec,
+                    by="harvester harvest",
+                    unless_newer_than=self._script_written,
+                    stop=self._stopping,
+                )
             )
-        )
+        except LockWaitStopped:
+            self._record_left(split_path(self.out))
+            return
         if not recorded:  # a job array's task, and a later record kept
             kept = await anyio.to_thread.run_sync(read_split_record, self.out)
             if kept.spec != spec:
                 given = "--no-split" if spec is None else f"--split {spec.text}"
                 self._say_kept(split_path(self.out), given)
+
+    def _record_left(self, record: Path) -> None:
+        """Say that a stop (Ctrl-C, SIGTERM) gave up this run's wait for DIR's index lock,
+        held by another process, before ``record`` was written under it. Why: that wait runs
+        in a worker thread, which no cancellation reaches, and took up to
+        :data:`~harvester.index.INDEX_LOCK_WAIT`; ``record`` is simply not written, and the
+        same command run again (the resume line) writes it."""
+        logger.info("stopped while another process held DIR's index lock: %s not written", record)
 
     def _say_kept(self, record: Path, given: str) -> None:
         """Say that a job array's task kept a record newer than its script (see
@@ -1480,17 +1519,32 @@ class Harvest:
 
         return mine
 
+    async def _looked_up(self, lookup: Awaitable[T]) -> T:
+        """``lookup``'s result (a lookup made before the walk and the fetch: the targets'
+        check, the names' listings); when its refusal showed the session or credentials
+        ended (:class:`SessionEndedError`), the run stops as the watch stops it mid-run:
+        same summary, ``error:`` and ``hint:``, exit 2."""
+        try:
+            return await lookup
+        except SessionEndedError as exc:
+            self._session_ended(exc.status, exc.reason)
+            await anyio.lowlevel.checkpoint()  # the run's scope is cancelled: it stops here
+            raise  # (a run without a scope to cancel: the error says it alone)
+
     async def _preflight_containers(self, client: Client) -> Prefetched:
         """Screens, projects, plates, datasets: checked before DIR is touched."""
         cfg = self.cfg
         if cfg.from_plan is not None:
             return {}
-        return await preflight(
-            client,
-            screens=cfg.screens,
-            projects=cfg.projects,
-            plates=cfg.plates,
-            datasets=cfg.datasets,
+        return await self._looked_up(
+            preflight(
+                client,
+                screens=cfg.screens,
+                projects=cfg.projects,
+                plates=cfg.plates,
+                datasets=cfg.datasets,
+                watch=self._watch,
+            )
         )
 
     async def _preflight_images(
@@ -1513,7 +1567,9 @@ class Harvest:
             if (mine is None or mine(i))
             and any((a.value, i) not in state.done for a in cfg.artifacts)
         ]
-        return await preflight(client, images=images, answers=answers)
+        return await self._looked_up(
+            preflight(client, images=images, answers=answers, watch=self._watch)
+        )
 
     async def _produce(
         self,
@@ -1913,16 +1969,20 @@ class Harvest:
         ) as store:
             self._store_opened = self.summary.store_opened = True
             self._store = store
-            # Beside the run lock: `harvester status` shows it while the lock is held.
+            # Beside the run lock: `harvester status` shows it while the lock is held. A
+            # run without one (no flock here) names the file by its run id: its own, which
+            # another run of the same shard running beside it neither replaces nor removes.
+            own = None if store.holds_run_lock else run_id
             self.progress.publish(
-                self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard)), run=run_id
+                self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard), own), run=run_id
             )
             try:
                 await self._work_in_store(
                     store, client, early, run_id, writer, prefetched, new_folder
                 )
             finally:
-                # Under the run lock still: a later run's line is never the one removed.
+                # Under the run lock still: a later run's line is never the one removed
+                # (without the lock, this run's own file is).
                 self.progress.unpublish()
             # Leaving the store flushes: every finished file is journaled.
 
@@ -1983,9 +2043,10 @@ class Harvest:
 
     def _watch_credentials(self, client: Client) -> SessionWatch | None:
         """The watch of a run that sent credentials (its 403s watched only when it sent a
-        session), shared by the fetcher and the walk; None for a public run."""
+        session), shared by the lookups, the fetcher and the walk (made once); None for a
+        public run."""
         cfg = self.cfg
-        if cfg.withheld:
+        if cfg.withheld and self._watch is None:
             self._watch = SessionWatch(
                 client,
                 self._session_ended,
@@ -2169,15 +2230,19 @@ class Harvest:
 
         def record() -> str:
             kept = (
-                remembered_label_keys(self.out, state, warn=False, besides=run)
+                remembered_label_keys(self.out, state, warn=False, besides=run, no_image_has=absent)
                 if state is not None
                 else ()
             )
             return record_label_keys_but_absent(
-                self.out, keys, absent, kept, by="harvester harvest"
+                self.out, keys, absent, kept, by="harvester harvest", stop=self._stopping
             )
 
-        line = await anyio.to_thread.run_sync(record)
+        try:
+            line = await anyio.to_thread.run_sync(record)
+        except LockWaitStopped:
+            self._record_left(label_keys_path(self.out))
+            return
         if line:
             self._label_keys_recorded = True
             logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from harvester.errors import UsageError
+from harvester.errors import RemoteError, SessionEndedError, UsageError
 from harvester.models import Artifact, ImageRef
 from harvester.text import plural
 
@@ -625,21 +625,25 @@ async def _plan_from(
     with unwrap_errors():
         async with Client(client_settings(config), outage=outage) as client:
             await probe_server(config, share_limits_of=client)
-            if config.screen_names or config.project_names:
-                # Names become ids once, before the store opens: the plan records the ids.
-                from harvester.names import resolve_target_names
+            try:
+                if config.screen_names or config.project_names:
+                    # Names become ids once, before the store opens: the plan records ids.
+                    from harvester.names import resolve_target_names
 
-                config = await resolve_target_names(config, client, say=say)
-            info = await _walk_into_plan(
-                config,
-                out_dir,
-                client,
-                force=force,
-                argv=argv,
-                on_image=on_image,
-                ids_file=ids_file,
-                on_walk=on_walk,
-            )
+                    watch = _PlanStop().watch(client, config)  # (its lookups' only)
+                    config = await resolve_target_names(config, client, say=say, watch=watch)
+                info = await _walk_into_plan(
+                    config,
+                    out_dir,
+                    client,
+                    force=force,
+                    argv=argv,
+                    on_image=on_image,
+                    ids_file=ids_file,
+                    on_walk=on_walk,
+                )
+            except SessionEndedError as exc:  # a lookup before the walk: said as mid-walk
+                raise _stopped_error(exc.status, exc.reason) from None
     return replace(info, outage_waited=outage.waited())
 
 
@@ -660,7 +664,7 @@ async def _walk_into_plan(
     import anyio
 
     from harvester import layout
-    from harvester.errors import RemoteError, ServerUnavailableError
+    from harvester.errors import ServerUnavailableError
     from harvester.pipeline import StoreStudy, public_argv, walk_text
     from harvester.select import Selection, SelectStats, run_stage
     from harvester.store import Store
@@ -680,6 +684,8 @@ async def _walk_into_plan(
     async with Store.open(
         out_dir, run_id=run_id, writer=writer_name, argv=public_argv(argv)
     ) as store:
+        stop = _PlanStop()
+        watch = stop.watch(client, config)
         prefetched = await preflight(
             client,
             screens=config.screens,
@@ -687,6 +693,7 @@ async def _walk_into_plan(
             plates=config.plates,
             datasets=config.datasets,
             images=config.images,
+            watch=watch,
         )
         send, receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
         # With selection flags the plan holds the selected images only (the whole
@@ -697,7 +704,6 @@ async def _walk_into_plan(
         if selection.active:
             walk_send, walk_receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
             extra["selection"] = selection.describe()
-        stop = _PlanStop()
         walker = Walker(
             client,
             walk_send,
@@ -705,7 +711,7 @@ async def _walk_into_plan(
             study=StoreStudy(store),
             on_image=on_image,
             prefetched=prefetched,
-            watch=stop.watch(client, config),
+            watch=watch,
         )
         if on_walk is not None:  # how far the walk is, worded as a harvest's (its progress)
             describe = walk_text(config.walk_targets(run_id), walker.stats, selection, selected)
@@ -806,17 +812,20 @@ class _PlanStop:
 
     def raise_if_stopped(self) -> None:
         """The plan's error when the watch stopped the walk (exit 2, the harvest's hint)."""
-        if self._why is None:
-            return
-        from harvester.errors import RemoteError
-        from harvester.session import again_hint, stopped_text
+        if self._why is not None:
+            raise _stopped_error(*self._why)
 
-        status, reason = self._why
-        raise RemoteError(
-            f"{stopped_text(status, reason)}: stopped asking for more; no plan was written",
-            hint=f"{again_hint(status)}, then run `harvester plan` again "
-            "(with --force if a plan exists)",
-        )
+
+def _stopped_error(status: int, reason: str) -> RemoteError:
+    """A plan's error when the session or credentials it sent stopped working (``status``,
+    the ``reason`` shown), in its walk or a lookup before it: exit 2, the harvest's hint."""
+    from harvester.session import again_hint, stopped_text
+
+    return RemoteError(
+        f"{stopped_text(status, reason)}: stopped asking for more; no plan was written",
+        hint=f"{again_hint(status)}, then run `harvester plan` again "
+        "(with --force if a plan exists)",
+    )
 
 
 def _prepare_out_dir(out_dir: Path, force: bool, check: Callable[[Path], None]) -> None:

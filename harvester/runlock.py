@@ -56,6 +56,8 @@ __all__ = [
     "others_may_hold",
     "progress_name",
     "release_run_lock",
+    "unlocked_progress",
+    "unlocked_run_text",
 ]
 
 logger = logging.getLogger(__name__)
@@ -349,11 +351,44 @@ def held_run_locks_named(out_dir: Path) -> list[tuple[str, str]]:
     return held
 
 
-def progress_name(lock: str) -> str:
+def progress_name(lock: str, run: str | None = None) -> str:
     """``all.progress`` for ``all.lock``: the file in ``DIR/locks`` where the run holding that
     lock keeps its latest progress line, for ``harvester status`` (a run of days is checked
-    on from another shell, which cannot see its log's rate, time left or pause)."""
-    return lock.removesuffix(".lock") + ".progress"
+    on from another shell, which cannot see its log's rate, time left or pause).
+
+    ``run``: the id of a run that holds no lock (a filesystem without ``flock``), whose file
+    is ``all.<run>.progress``, its own. Why: there two runs of one shard run side by side,
+    and with one name the first to end removed the other's line (:func:`unlocked_progress`
+    finds them for ``status``). A run holding its lock keeps the one name: none other can
+    hold it, and a killed run's line is replaced by the next run's, not left behind."""
+    stem = lock.removesuffix(".lock")
+    return f"{stem}.{run}.progress" if run else f"{stem}.progress"
+
+
+def unlocked_progress(out_dir: Path) -> list[tuple[str, str, Path]]:
+    """The progress files of runs that hold no lock (:func:`progress_name` given ``run``):
+    ``(lock name, run id, path)`` each, in name order; none when ``DIR/locks`` cannot be read.
+
+    Each such run removes its own file as it ends, so a file here is a run still going, or
+    one that was killed (nothing without ``flock`` tells them apart: its age may)."""
+    try:
+        with os.scandir(out_dir / LOCKS_DIR) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".progress"))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        stem, dot, run = name.removesuffix(".progress").partition(".")
+        lock = f"{stem}.lock"
+        if dot and run and _split_of(lock) is not None:
+            found.append((lock, run, out_dir / LOCKS_DIR / name))
+    return found
+
+
+def unlocked_run_text(lock: str, run: str) -> str:
+    """``a harvest of the whole set (run ID)``, ``shard 0/2 (run ID)``: how ``status`` names
+    a run that holds no lock (no "pid N on HOST" line is written without one)."""
+    return _holder_text(lock, f"run {run}", shard_prefix="", whole=WHOLE_SET_RUN)
 
 
 #: What :func:`_probe` found: a free lock file, one another process holds, one removed

@@ -10,8 +10,8 @@ row, per kind) stopped one kind at a time; its failures read as images that are 
 public, and the images it never reached looked failed too. A walk fared worse: every
 listing left failed in turn, and no give-up rule watches listings.
 
-:class:`SessionWatch` counts refusals in a row, of files and listings alike. After
-:data:`CHECK_AFTER` of them it asks once:
+:class:`SessionWatch` counts refusals in a row, of files and listings alike, each status
+(403, 401) on its own. After :data:`CHECK_AFTER` of them it asks once:
 
 * 403 (a run that sent a session): the JSON API, for the image last refused (for a listing,
   the first screen): "Not logged in" there means the server knows no session of this run
@@ -29,6 +29,13 @@ long run with a few private folders came to check only after more refusals than 
 give-up rule waits for, and a session ending later went unnoticed (each kind given up in
 turn, the images left counted failed).
 
+The lookups made before the walk and the fetch (the targets' check, ``--image`` ids, the
+listing that turns screen names into ids) are watched too, from their first refusal
+(:meth:`SessionWatch.ended_at_start`): a run whose session had ended before it began said
+"the server refused screen 1" instead. A walk holds its listings' watched refusals back
+until the watch has judged them (:meth:`harvester.walk.Walker._fail`), so that a session
+ending mid-walk is said once, by the run's error, not first by every listing in flight.
+
 Only a run that sent credentials has any to lose: a public run sends nothing, and its 401s
 and 403s are failures as before (the watch is not used). A ``user:password@`` URL is a
 login, not a session (:attr:`harvester.config.HarvestConfig.sends_session`): its 403s are
@@ -42,7 +49,7 @@ from collections.abc import Callable
 
 from harvester import urls
 from harvester.client import Client, Expect
-from harvester.errors import FetchError, with_status
+from harvester.errors import FetchError, SessionEndedError, with_status
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +122,13 @@ class SessionWatch:
     refusals in a row before the first check; ``at_most``: before any later one (see
     :func:`check_at_most`). Used by one event loop's tasks, which it never blocks beyond the
     one check it sends.
+
+    Each watched status keeps its own count and its own wait: a check that found the
+    session alive after 403s (private images) says nothing of the credentials a proxy
+    takes, so it doubles the 403s' wait alone, and a token expiring next is still checked
+    after :data:`CHECK_AFTER` 401s (they shared one count, and the 401s waited as long as
+    the 403s had come to). A refusal of the other watched status does not end a count:
+    both are refusals of what the run sent.
     """
 
     def __init__(
@@ -128,31 +142,58 @@ class SessionWatch:
     ) -> None:
         self.client = client
         self.on_ended = on_ended
-        self._watched = {SESSION_ENDED, CREDENTIALS_REFUSED} if session else {CREDENTIALS_REFUSED}
-        self._after = after
+        watched = (SESSION_ENDED, CREDENTIALS_REFUSED) if session else (CREDENTIALS_REFUSED,)
         self._at_most = max(after, at_most)
-        self._status: int | None = None  # the status refused ``_refused`` times in a row
-        self._refused = 0
+        self._after = dict.fromkeys(watched, after)  # refusals in a row before a check, per status
+        self._refused = dict.fromkeys(watched, 0)  # refusals in a row so far, per status
+        #: Which run of refusals in a row of each status the count is in (for :meth:`verdict`).
+        self._streak = dict.fromkeys(watched, 0)
+        self._ended_by: tuple[int, int] | None = None  # (status, streak) that ended the run
         self._checking = False
         #: Why the run stopped (the check's answer); empty while the session lives.
         self.ended = ""
 
+    def watches(self, status: int | None) -> bool:
+        """Whether a failure with ``status`` counts towards a check (a watched refusal)."""
+        return status in self._refused
+
+    def streak(self, status: int) -> int:
+        """The run of refusals in a row of ``status`` that a refusal told now joins."""
+        return self._streak.get(status, 0)
+
+    def verdict(self, status: int, streak: int) -> bool | None:
+        """What the refusals of ``streak`` (of ``status``) were: True, the end of what this
+        run sent (they stopped the run); False, their own (the count ended: an answer, a
+        failure that is no watched refusal, or a check that found the session alive);
+        None, not known yet (the count goes on)."""
+        if self._ended_by == (status, streak):
+            return True
+        if streak != self._streak.get(status):
+            return False
+        return None
+
     def answered(self) -> None:
         """A file or a listing came: the session lives, the refusals so far were their own."""
-        self._refused = 0
+        for status in self._refused:
+            self._reset(status)
+
+    def _reset(self, status: int) -> None:
+        """End the count of ``status``'s refusals in a row (once it has begun)."""
+        if self._refused[status] and self._ended_by is None:
+            self._refused[status] = 0
+            self._streak[status] += 1
 
     async def failed(self, status: int | None, check: str) -> None:
         """A file or a listing failed for good with ``status``. A watched refusal counts
-        towards the check, any other failure ends the count (an ended session answers 403
-        to everything, a proxy refusing the credentials 401). ``check``: the JSON API path
-        asked of a 403 (the image's metadata; for a listing, one that any session sees)."""
-        if status is None or status not in self._watched:
-            self._refused = 0
+        towards the check of its status, any other failure ends the counts (an ended
+        session answers 403 to everything, a proxy refusing the credentials 401).
+        ``check``: the JSON API path asked of a 403 (the image's metadata; for a listing,
+        one that any session sees)."""
+        if status is None or status not in self._refused:
+            self.answered()  # (not an answer, but no refusal of what the run sent either)
             return
-        if status != self._status:
-            self._status, self._refused = status, 0
-        self._refused += 1
-        if self._refused < self._after or self._checking or self.ended:
+        self._refused[status] += 1
+        if self._refused[status] < self._after[status] or self._checking or self.ended:
             return
         self._checking = True  # one check at a time: the other workers' refusals wait for it
         try:
@@ -163,13 +204,39 @@ class SessionWatch:
         finally:
             self._checking = False
         if reason:
-            self.ended = reason
-            logger.debug("what this run sent no longer opens the server (%s): stopping", reason)
-            self.on_ended(status, reason)
+            self._end(status, reason)
         else:
-            logger.debug("%d refusals in a row, the session lives: their own", self._refused)
-            self._refused = 0
-            self._after = min(self._after * 2, self._at_most)
+            logger.debug(
+                "%d refusals in a row, the session lives: their own", self._refused[status]
+            )
+            self._reset(status)
+            self._after[status] = min(self._after[status] * 2, self._at_most)
+
+    def _end(self, status: int, reason: str) -> None:
+        """Stop the run: what it sent (``status``'s kind) no longer opens the server."""
+        if self.ended:
+            return
+        self.ended = reason
+        self._ended_by = (status, self._streak[status])
+        logger.debug("what this run sent no longer opens the server (%s): stopping", reason)
+        self.on_ended(status, reason)
+
+    async def ended_at_start(self, exc: FetchError) -> str:
+        """A lookup made before the walk and the fetch (a target's check, the listing of a
+        name's screens) was refused with ``exc``: the answer that shows what the run sent
+        no longer opens the server ("" when it is the refusal's own, or not watched).
+
+        One refusal is enough here: these lookups ask the JSON API for targets the user
+        named, so a 403 "Not logged in" is the check's own answer (a logged-in user asking
+        for an object it may not see gets a 404), with no request more; a 401 asks
+        ``api/`` once, as the check does. Without it, a run whose session had ended before
+        it began said "the server refused screen 1" or "cannot list the screens", not why."""
+        status = exc.status
+        if status is None or status not in self._refused:
+            return ""
+        if status == CREDENTIALS_REFUSED:
+            return await self._refused_everywhere()
+        return with_status(status, exc.reason) if NOT_LOGGED_IN in exc.reason else ""
 
     async def _not_logged_in(self, path: str) -> str:
         """The JSON API's answer at ``path`` when it is "Not logged in" ("" otherwise:
@@ -190,3 +257,21 @@ class SessionWatch:
             if exc.status == CREDENTIALS_REFUSED:
                 return f"api/ answered {with_status(exc.status, exc.reason)}"
         return ""
+
+
+async def raise_if_ended(watch: SessionWatch | None, exc: FetchError) -> None:
+    """Raise :class:`~harvester.errors.SessionEndedError` when ``exc``, the refusal of a
+    lookup made before the walk and the fetch, shows that what the run sent no longer
+    opens the server (:meth:`SessionWatch.ended_at_start`); return otherwise, for the
+    lookup's own error. ``watch`` None: a public run, which asks nothing more."""
+    if watch is None or exc.status is None:
+        return
+    reason = await watch.ended_at_start(exc)
+    if reason:
+        status = exc.status
+        raise SessionEndedError(
+            f"{stopped_text(status, reason)}: stopped asking for more",
+            status=status,
+            reason=reason,
+            hint=f"{again_hint(status)}, then run the same command again",
+        )

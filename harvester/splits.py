@@ -29,10 +29,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
+
+if TYPE_CHECKING:
+    import threading
 
 __all__ = [
     "DEFAULT_SPLIT_BY",
@@ -200,7 +203,12 @@ def split_path(out_dir: Path) -> Path:
 
 
 def remember_split(
-    out_dir: Path, spec: SplitSpec | None, *, by: str, unless_newer_than: float | None = None
+    out_dir: Path,
+    spec: SplitSpec | None,
+    *,
+    by: str,
+    unless_newer_than: float | None = None,
+    stop: threading.Event | None = None,
 ) -> bool:
     """Record ``spec`` (None: no split) as DIR's split, for every later index write; whether
     it was recorded. ``unless_newer_than``: a task of a job array, whose script was written
@@ -214,6 +222,9 @@ def remember_split(
     job share DIR, and a record made between another writer's read of the old one and its
     write was lost (its ``replaced`` too), or an index write read the split of one record
     and the ``replaced`` of the next. Holds no URL or credential.
+    ``stop``: set when the caller is stopping (a harvest's Ctrl-C): the wait for another
+    writer's index lock is then given up, nothing written
+    (:class:`~harvester.runlock.LockWaitStopped`).
     Raises :class:`~harvester.errors.StorageError` when DIR cannot be written.
     """
     from harvester.folder_settings import SCRIPT_KEY, keep_unread_record
@@ -234,7 +245,9 @@ def remember_split(
         body[SCRIPT_KEY] = unless_newer_than
     path = split_path(out_dir)
     try:
-        with folder_lock(Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+        with folder_lock(
+            Path(out_dir), INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True, stop=stop
+        ):
             before = read_split_record(out_dir)
             if unless_newer_than is not None and before.made_after(unless_newer_than):
                 return False

@@ -90,7 +90,14 @@ from harvester.label_ids import LABEL_IDS_FILE, DamagedPinError, read_pin
 from harvester.layout import JOURNALS_DIR, MARKER_NAME, STUDY_KINDS
 from harvester.models import DEFAULT_ARTIFACTS, Artifact, ImageRef
 from harvester.plan import PLAN_WRITER_SUFFIX, iter_plan_ids
-from harvester.runlock import LOCKS_DIR, held_run_locks_named, others_may_hold, progress_name
+from harvester.runlock import (
+    LOCKS_DIR,
+    held_run_locks_named,
+    others_may_hold,
+    progress_name,
+    unlocked_progress,
+    unlocked_run_text,
+)
 from harvester.shard import (
     WorkLeft,
     finer_parts,
@@ -114,10 +121,6 @@ logger = logging.getLogger(__name__)
 
 #: Failures listed by the text form (``--json`` and ``--failed-ids`` have all of them).
 MAX_FAILURE_SAMPLES = 20
-#: A walk stopped because its run's session ended: what to do, as the harvest's hint says.
-SESSION_AGAIN = "log in again and give the new key, then resume"
-#: A walk stopped because the server refused its run's credentials (401): what to do.
-CREDENTIALS_AGAIN = "renew the token or password and give the new one, then resume"
 #: Running harvests or shards a line of the text form names before it cuts the list short.
 MAX_NAMED = 10
 #: The job-array tasks with work left that ``status`` lists one line each.
@@ -126,6 +129,22 @@ _RUNNING_SHARD = re.compile(r"shard (\d+)/(\d+) ")
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 #: The run a walk of ids read once is keyed by (:meth:`HarvestConfig.walk_targets`).
 _READ_ONCE_RUN = re.compile(r" '\(run [^']*\)'$")
+
+
+def _stopped_walk_state(ended: str, refused: str) -> str:
+    """What became of a walk the session watch stopped: the session it sent had ended
+    (``ended``, the answer that showed it) or the credentials were refused (``refused``),
+    and what to do, in the words of the run's own hint (:func:`harvester.session.again_hint`:
+    one text, where ``status`` said it its own shorter way)."""
+    from harvester.session import CREDENTIALS_REFUSED, SESSION_ENDED, again_hint  # (rare)
+
+    if ended:
+        said = f"the session its run sent had ended ({ended})"
+        status = SESSION_ENDED
+    else:
+        said = f"the server no longer took the credentials its run sent ({refused})"
+        status = CREDENTIALS_REFUSED
+    return f"stopped, {said}: {again_hint(status)}, then resume"
 
 
 def _walk_of(targets: str, *, run_named: bool = False) -> str:
@@ -399,6 +418,10 @@ class StatusReport:
     #: ``{"running": <as in running>, "line": "progress (3h07m): ...", "age": seconds}``,
     #: with ``"run": ID`` when the file names its run (its walk is then marked running).
     running_progress: list[dict[str, Any]] = field(default_factory=list)
+    #: The progress lines of runs that hold no lock (a filesystem without ``flock``: each
+    #: keeps its own file, :func:`harvester.runlock.unlocked_progress`), as in
+    #: ``running_progress`` (``running`` names the run): running, or killed; none can tell.
+    unlocked_progress: list[dict[str, Any]] = field(default_factory=list)
     #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
     #: (:func:`harvester.slurm.script_queue`; empty without ``squeue``).
     queued: list[str] = field(default_factory=list)
@@ -509,6 +532,8 @@ class StatusReport:
             data["running"] = self.running
         if self.running_progress:
             data["running_progress"] = self.running_progress
+        if self.unlocked_progress:
+            data["unlocked_progress"] = self.unlocked_progress
         if self.not_asked:
             data["not_asked"] = self.not_asked
         if self.not_asked_commands:
@@ -632,6 +657,7 @@ class StatusReport:
         if self.running:
             lines.append(f"running now: {_first_named(self.running, counted=True)}")
             lines += self._running_progress_lines()
+        lines += self._unlocked_progress_lines()
         if self.queued:
             ids = ",".join(self.queued)
             lines.append(f"in the queue now: job {ids} (squeue -j {ids})")
@@ -690,6 +716,25 @@ class StatusReport:
             lines.append(f"  {who}latest progress line, {age} ago: {live['line']}")
         if len(self.running_progress) > len(shown):
             lines.append(f"  ... and {len(self.running_progress) - len(shown)} more (--json)")
+        return lines
+
+    def _unlocked_progress_lines(self) -> list[str]:
+        """The progress lines of runs holding no lock (no ``flock`` here), each named: such
+        a run is running, or was killed (only a run that ends removes its file), and the
+        line's age is all that tells. They were not shown at all (no lock showed held)."""
+        if not self.unlocked_progress:
+            return []
+        shown = self.unlocked_progress[:MAX_TASK_LINES]
+        runs = [live["running"] for live in self.unlocked_progress]
+        lines = [
+            f"running now, or stopped (no lock on this filesystem tells): "
+            f"{_first_named(runs, counted=True)}"
+        ]
+        for live in shown:
+            age = duration_text(live["age"], tenths=False)
+            lines.append(f"  {live['running']}: latest progress line, {age} ago: {live['line']}")
+        if len(self.unlocked_progress) > len(shown):
+            lines.append(f"  ... and {len(self.unlocked_progress) - len(shown)} more (--json)")
         return lines
 
     def _refused_lines(self) -> list[str]:
@@ -799,13 +844,8 @@ class StatusReport:
             refused = next(
                 (w["credentials_refused"] for w in walks if w.get("credentials_refused")), ""
             )
-            if ended:
-                state = f"stopped, the session its run sent had ended ({ended}): {SESSION_AGAIN}"
-            elif refused:
-                state = (
-                    "stopped, the server no longer took the credentials its run sent "
-                    f"({refused}): {CREDENTIALS_AGAIN}"
-                )
+            if ended or refused:
+                state = _stopped_walk_state(ended, refused)
             lines.append(
                 f"{what} {where} has not finished: {state}; the images "
                 "it had not listed yet are not counted above"
@@ -1826,6 +1866,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     report.running = [text for _name, text in held]
     report.locks_unknown = bool(report.walks) and not held and others_may_hold(out_dir, None)
     report.running_progress = _running_progress(out_dir, held)
+    report.unlocked_progress = _unlocked_progress(out_dir)
     _mark_running_walks(report.walks, report.running_progress)
     # One listing of the queue (scontrol ping, squeue -r) for the jobs queued and, below,
     # the tasks a silent log is checked against: each call may take seconds on a login node.
@@ -2066,6 +2107,25 @@ def _running_progress(out_dir: Path, held: list[tuple[str, str]]) -> list[dict[s
         if line and written >= taken:
             live = {"running": running, "line": line, "age": round(age, 1)}
             found.append(live | ({"run": run} if run else {}))
+    return found
+
+
+def _unlocked_progress(out_dir: Path) -> list[dict[str, Any]]:
+    """The progress line of each run holding no lock (:func:`harvester.runlock.unlocked_progress`),
+    as :func:`_running_progress` gives them, ``running`` naming the run by its id."""
+    found: list[dict[str, Any]] = []
+    for lock, run, path in unlocked_progress(out_dir):
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+            written = path.stat().st_mtime
+        except (OSError, UnicodeDecodeError):  # removed meanwhile: that run ended
+            continue
+        line = text.partition("\n")[0]
+        if line:
+            age = round(max(0.0, time.time() - written), 1)
+            found.append(
+                {"running": unlocked_run_text(lock, run), "line": line, "age": age, "run": run}
+            )
     return found
 
 

@@ -1156,6 +1156,11 @@ class Store:
             self._close_sync()
             raise
 
+    @property
+    def holds_run_lock(self) -> bool:
+        """Does this store hold its run lock (False: not asked for, or no ``flock`` here)?"""
+        return self._lock_fd is not None
+
     def _holding(self, shard: str | None) -> str | None:
         """The name of the run lock this store holds (None: none, or no flock here)."""
         return lock_name(shard) if self._lock_fd is not None else None

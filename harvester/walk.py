@@ -568,6 +568,11 @@ class Walker:
         #: Told of every listing and failed listing, for a run that sent credentials: a
         #: session that ends while the run only walks stops it too (None: a run without).
         self.watch = watch
+        #: Failed listings refused as the watch counts (403/401) while it has not said yet
+        #: whether what the run sent still opens the server: (status, streak, what, error,
+        #: study_only). Said once it has (see :meth:`_release`).
+        self._held: list[tuple[int, int, str, FetchError, bool]] = []
+        self._walking = False
         # A harvest's summary says each failed listing (``walk failed: ...``), as it says
         # each failed file: a warning as well printed it twice. Then it is a debug line.
         self._fail_level = logging.DEBUG if said_in_summary else logging.WARNING
@@ -609,6 +614,8 @@ class Walker:
             raise
         if self.watch is not None:
             self.watch.answered()
+            if self._held:
+                self._release()
         body: dict[str, Any] = fetched.json()
         return body
 
@@ -636,6 +643,38 @@ class Walker:
             self.on_listed()
 
     def _fail(self, what: str, exc: FetchError, *, study_only: bool = False) -> None:
+        """A listing failed for good. A refusal the watch counts is held until the watch
+        has said what it was (:meth:`_release`): once the session has ended, every
+        listing in flight is refused, and each said ``walk of dataset N failed`` (about
+        six) before the run's one error said why."""
+        watch = self.watch
+        if self._walking and watch is not None and watch.watches(exc.status):
+            assert exc.status is not None  # (watched: 401 or 403)
+            self._held.append((exc.status, watch.streak(exc.status), what, exc, study_only))
+            self._release()
+            return
+        self._failed(what, exc, study_only)
+
+    def _release(self, *, final: bool = False) -> None:
+        """Say the held refusals the watch has judged: their own (a private folder), as
+        any failed listing; the end of what the run sent, only in the debug log (the
+        run's error says it, and the walk is left unfinished, for the resume). ``final``:
+        the walk is over: those not judged yet are their own, unless the run stopped."""
+        watch = self.watch
+        if watch is None:
+            return
+        held, self._held = self._held, []
+        for status, streak, what, exc, study_only in held:
+            verdict = watch.verdict(status, streak)
+            if verdict is None and not final:
+                self._held.append((status, streak, what, exc, study_only))
+            elif verdict or (verdict is None and watch.ended):
+                logger.debug("walk of %s refused as the run stopped for it: %s", what, exc)
+            else:
+                self._failed(what, exc, study_only)
+
+    def _failed(self, what: str, exc: FetchError, study_only: bool) -> None:
+        """Said and counted: a listing failed for good."""
         logger.log(self._fail_level, "walk of %s failed: %s", what, exc)
         busy = server_is_there(exc)
         self.stats.failures.append(
@@ -842,18 +881,23 @@ class Walker:
         plates, datasets = list(plates), list(datasets)
         self.stats.plates_known += len(plates)
         self.stats.datasets_known += len(datasets)
-        async with anyio.create_task_group() as tg:
-            for screen_id in screens:
-                await self.walk_screen(screen_id, tg)
-            for project_id in projects:
-                await self.walk_project(project_id, tg)
-            for plate_id in plates:
-                tg.start_soon(self._limited, self._walk_target_plate, plate_id, None, None)
-            for dataset_id in datasets:
-                tg.start_soon(self._limited, self._walk_target_dataset, dataset_id, None, None)
-        await self.walk_images(list(images))
-        if ids_file is not None:
-            await self.walk_ids_file(ids_file)
+        self._walking = True
+        try:
+            async with anyio.create_task_group() as tg:
+                for screen_id in screens:
+                    await self.walk_screen(screen_id, tg)
+                for project_id in projects:
+                    await self.walk_project(project_id, tg)
+                for plate_id in plates:
+                    tg.start_soon(self._limited, self._walk_target_plate, plate_id, None, None)
+                for dataset_id in datasets:
+                    tg.start_soon(self._limited, self._walk_target_dataset, dataset_id, None, None)
+            await self.walk_images(list(images))
+            if ids_file is not None:
+                await self.walk_ids_file(ids_file)
+        finally:
+            self._walking = False
+            self._release(final=True)  # (also when stopped: its failures said or dropped)
         return self.stats
 
     async def _walk_target_plate(
@@ -1304,6 +1348,7 @@ async def preflight(
     datasets: Iterable[int] = (),
     images: Iterable[int] = (),
     answers: EarlyAnswers | None = None,
+    watch: SessionWatch | None = None,
 ) -> dict[tuple[str, int], Any]:
     """Check that every named target exists (one JSON API request each).
 
@@ -1315,6 +1360,8 @@ async def preflight(
     ``PREFLIGHT_CONCURRENCY`` at a time (a rerun naming 100 datasets would
     otherwise wait 100 round trips before starting); the error raised is
     the one of the first failing target in the order given, as before.
+    ``watch``: a run's that sent credentials: a refusal that shows them ended raises
+    :class:`~harvester.errors.SessionEndedError` (:func:`harvester.session.raise_if_ended`).
     """
     checks = (
         [("screen", i, urls.screen(i)) for i in screens]
@@ -1352,6 +1399,10 @@ async def preflight(
                 + await _other_kind_hint(client, kind, object_id, server),
             ) from None
         if isinstance(outcome, FetchError):
+            if watch is not None:  # (its module only on this error path of a private run)
+                from harvester.session import raise_if_ended
+
+                await raise_if_ended(watch, outcome)
             # Busy after the retries (a maintenance window that began after the check at
             # start): "try again later", exit 75, as the check at start says it.
             busy = unavailable(

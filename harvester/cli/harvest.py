@@ -553,6 +553,9 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         raise UsageError(
             "no output folder given", hint="add --out DIR (or out = ... in the config)"
         )
+    note = split_seed_note(args, cfg)
+    if note and not cfg.quiet:
+        print(note, file=sys.stderr)
     if cfg.has_targets and cfg.from_plan is None:  # (a plan names its server and kinds)
         from harvester.config import NewestRun, folder_artifacts, folder_server
 
@@ -578,6 +581,22 @@ def run_harvest_command(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return _replay(args, cfg, origin)
     return _harvest(args, cfg)
+
+
+def split_seed_note(args: argparse.Namespace, cfg: HarvestConfig) -> str | None:
+    """The ``note:`` for a ``--seed`` given with a split and no ``--split-seed``, else None.
+
+    Why: a first-time user gave ``--seed 4`` to a ``--split`` run expecting the split to use
+    it; the split is drawn with ``--split-seed`` (default 0, so that another sample keeps the
+    split), and ``status`` then said ``seed 0``. Nothing changes: the note says so, once."""
+    spec = cfg.split_spec  # (a config file's split too; its split_seed is cfg's)
+    if args.seed is None or spec is None or cfg.split_seed is not None:
+        return None
+    return (
+        f"note: --seed {args.seed} is the sample's seed, not the split's: the split is drawn "
+        f"with --split-seed, {spec.seed} here; give --split-seed {args.seed} to draw it with "
+        f"{args.seed}"
+    )
 
 
 def base_url_given(args: argparse.Namespace, cfg: HarvestConfig) -> bool:
@@ -1073,7 +1092,10 @@ def _resumed_configs(
             )
             refused.append((error, note, False))
             continue
-        resumed = resolve_config(args.config, replayed(recorded))
+        overrides = replayed(recorded)
+        # (a refusal of the saved settings combined with the flags given now names each
+        # saved one as saved, not as a flag the user typed: config.saved_named)
+        resumed = resolve_config(args.config, overrides, saved=set(overrides) - set(given))
         replays.append((resumed, recorded))
     if not replays:
         if all(moot for _e, _n, moot in refused) and nothing_left(out, report, dry_run=cfg.dry_run):
@@ -1478,7 +1500,14 @@ def print_summary(
             f"their image ids: harvester status {q} --failed-ids)",
             file=sys.stderr,
         )
-    if getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", ""):
+    if (getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", "")) and (
+        not summary.store_opened
+    ):
+        # Stopped by a lookup before the walk (the targets' check): nothing was harvested.
+        _print_credentials_stop(
+            summary, f"run it again: {resume}", kept="nothing harvested yet", notes=stop_notes
+        )
+    elif getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", ""):
         _print_credentials_stop(summary, f"resume: {resume}", notes=stop_notes)
     elif summary.server_down and not summary.store_opened:
         print(

@@ -42,9 +42,11 @@ from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
 from harvester.text import agree, plural
 
 if TYPE_CHECKING:
+    from harvester.client import Client
     from harvester.config import HarvestConfig, RecordedRun
     from harvester.journal import JournalState
     from harvester.plan import PlanInfo
+    from harvester.session import SessionWatch
     from harvester.splits import SplitSpec, SplitTally
 
 #: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
@@ -700,12 +702,20 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
             config, max_retries=0, timeout=min(config.timeout, QUICK_PROBE_TIMEOUT)
         )
         async with Client(quick) as client:
+            # A session (a config file's) that has ended: refused here, as a 401 is, where
+            # every task would stop on it (harvester.session.raise_if_ended).
+            watch = _lookups_watch(client, config)
             for kind, given in names.items():
                 if given:
                     found[f"{kind}s"] = await ids_of_names(
-                        client, kind, given, say=_say, config_file=config.names_file.get(f"{kind}s")
+                        client,
+                        kind,
+                        given,
+                        say=_say,
+                        config_file=config.names_file.get(f"{kind}s"),
+                        watch=watch,
                     )
-            await preflight(client, **ids)
+            await preflight(client, **ids, watch=watch)
 
     try:
         anyio.run(check)
@@ -719,13 +729,26 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
             "(each task checks the targets)",
         ) from None
     except CredentialsError:
-        raise  # a 401: every task would be refused the same (the error names which case)
+        # A 401, or a session that has ended: every task would be refused the same (the
+        # error names which case).
+        raise
     except (RemoteError, TransientError) as exc:
         # Not reached, busy, or failing after the retries: the tasks check for themselves.
         looked = " and looks the names up" if any(names.values()) else ""
         print(f"note: targets not checked here ({exc}); each task checks them{looked}")
         return {}
     return found
+
+
+def _lookups_watch(client: Client, config: HarvestConfig) -> SessionWatch | None:
+    """The watch of the targets' check for a config that sends credentials (None: a
+    public one, which asks nothing more): only its lookups' refusals are judged, so it
+    stops nothing itself (:meth:`harvester.session.SessionWatch.ended_at_start`)."""
+    if not config.withheld:
+        return None
+    from harvester.session import SessionWatch
+
+    return SessionWatch(client, lambda _status, _reason: None, session=config.sends_session)
 
 
 def _leave_hung_lookups_behind() -> None:

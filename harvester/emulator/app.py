@@ -121,10 +121,21 @@ class App:
         return None
 
     def route_name(self, req: Request) -> str:
-        """Stats label for ``req`` without answering it (used for faulted requests)."""
+        """Stats label for ``req`` without answering it (used for faulted requests).
+
+        The label an answer would get: an ``OPTIONS`` probe of a route taking it
+        is ``"options"``, as :meth:`_handle_omeroweb` labels it, so that ``only:``
+        route globs and ``by_route`` name the same requests (``only:image:render``
+        scripts the planes, not the probe of the render limits).
+        """
         inner = _unprefixed(req, self.site.prefix) if self.site.prefix else req
         found = self._match(inner.path) if inner is not None else None
-        return found[0].name if found is not None else "404"
+        if found is None:
+            return "404"
+        route = found[0]
+        if req.method == "OPTIONS" and "OPTIONS" in route.methods:
+            return "options"
+        return route.name
 
     def handle(self, req: Request) -> Response:
         """Answer ``req``; never raises."""

@@ -42,3 +42,16 @@ def test_microservice_png_over_http_equals_ground_truth(
     assert np.array_equal(decode(resp.content), render.render_plane(image, 0, 0, C4, "c"))
     options = httpx.request("OPTIONS", url, timeout=10)
     assert options.json()["options"]["maxPlaneWidth"] == 3192
+
+
+def test_faulted_options_probe_is_counted_as_options(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """only:options faults the OPTIONS probe alone, and by_route counts it under "options"."""
+    emu = make_emulator(preset="demo", mode="microservice", faults="503:100%,only:options")
+    url = f"{emu.base_url}/webgateway/render_image/{DEMO_IMAGE_ID}/0/0/"
+    with httpx.Client(timeout=10) as client:
+        assert client.request("OPTIONS", url).status_code == 503
+        plane = client.get(url, params={"c": C4, "m": "c", "format": "png"})
+    assert plane.status_code == 200
+    assert emu.stats()["by_route"] == {"options": {"503": 1}, "image:render": {"200": 1}}

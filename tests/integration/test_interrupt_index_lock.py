@@ -6,6 +6,11 @@ a stop took that long. Now the wait gives up on the run's stop: the run exits 13
 seconds, every finished file journaled, and its summary says that ``index.csv`` is left to
 the next write, which the resume makes.
 
+The same holds for the other waits for that lock: a harvest recording ``--split`` or
+``--label-ids-from`` as it opens DIR, or its label keys after its index (a typo left out, a
+rerun's keys carried over a record of others), gives the record up on a stop, which the same
+command run again writes; ``harvester index`` waiting for it ends on Ctrl-C or SIGTERM too.
+
 The real command line in a subprocess, against the emulator over loopback sockets; another
 process holds the lock as ``harvester index`` would; every wait bounded.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from harvest_helpers import (
     SMALL_PLATE,
     cli_env,
@@ -31,6 +38,7 @@ from harvest_helpers import (
     temp_files,
     wait_for_files,
 )
+from label_keys_helpers import GENE
 
 from harvester.emulator import EmulatorThread
 
@@ -56,6 +64,31 @@ index.index_lock = at_lock
 sys.exit(main(sys.argv[2:]))
 """
 
+#: ``harvester ARGV[4:]`` (as the process's own command) whose Nth wait for DIR's index lock
+#: (N = argv[3]) first touches argv[1], then waits (at most a minute) until argv[2] exists:
+#: the test has another process take the lock meanwhile.
+AT_NTH_INDEX_LOCK = """
+import sys, time
+from pathlib import Path
+import harvester.runlock as runlock
+from harvester.cli import main
+reached, go, nth = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+real = runlock._flock_within
+seen = []
+def at_lock(fd, path, *args, **kwargs):
+    if path.name == "index.lock":
+        seen.append(path)
+        if len(seen) == nth:
+            reached.touch()
+            deadline = time.monotonic() + 60
+            while not go.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+    return real(fd, path, *args, **kwargs)
+runlock._flock_within = at_lock
+sys.argv = ["harvester", *sys.argv[4:]]
+main()
+"""
+
 
 @contextmanager
 def index_lock_held(out: Path) -> Iterator[None]:
@@ -73,10 +106,12 @@ def index_lock_held(out: Path) -> Iterator[None]:
         yield
 
 
-def harvest_args(base_url: str, out: Path, plate: int) -> list[str]:
+def harvest_args(base_url: str, out: Path, plate: int, *, labels: bool = False) -> list[str]:
+    """A quiet thumbnails harvest of ``plate`` (``labels``: asking for the labels)."""
     return [
         "harvest", "--base-url", base_url, "--plate", str(plate), "--out", str(out),
-        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+        "--artifacts", "thumbnail", "--rate", "none", "-q",
+        *(() if labels else ("--no-labels",)),
     ]  # fmt: skip
 
 
@@ -173,3 +208,138 @@ def test_ctrl_c_mid_run_does_not_wait_for_an_index_lock_held_elsewhere(
         assert (out / "index.csv").read_bytes() == before
         assert len(journaled_thumbnails(out)) >= 8 + 12
         assert temp_files(out) == []
+
+
+def run_to_its_nth_index_lock(
+    tmp_path: Path, out: Path, nth: int, args: list[str], signum: int
+) -> tuple[int | None, float, str, str]:
+    """Run ``harvester ARGS`` until its ``nth`` wait for ``out``'s index lock, held by
+    another process from then on; send ``signum`` half a second into that wait. The exit
+    code, how long the command took to end after the signal, its stdout and stderr."""
+    reached, go = tmp_path / "reached", tmp_path / "go"
+    reached.unlink(missing_ok=True)
+    go.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", AT_NTH_INDEX_LOCK, str(reached), str(go), str(nth), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+    )  # fmt: skip
+    with reaped(proc):
+        deadline = time.monotonic() + WAIT
+        while not reached.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert reached.exists(), proc.communicate(timeout=30)
+        with index_lock_held(out):
+            go.touch()
+            time.sleep(0.5)  # into the wait
+            took, stdout, stderr = stopped(proc, signum)
+    return proc.returncode, took, stdout, stderr
+
+
+def assert_stopped_soon(code: int | None, took: float, stderr: str) -> None:
+    """Exit 130 within seconds (the wait it cut short was 2 minutes), the resume line said,
+    no traceback."""
+    assert code == 130, stderr
+    assert took < STOPS_WITHIN, f"{took:.1f} s to stop"
+    assert "resume with: harvester harvest" in stderr, stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("record", "flags", "signum"),
+    [
+        ("split.json", ["--split", "a=1"], signal.SIGTERM),
+        ("label_ids.json", ["--label-key", GENE, "--label-ids-from", "PIN"], signal.SIGINT),
+    ],
+)
+def test_a_stop_while_a_harvest_waits_to_record_its_flag_ends_it_within_seconds(
+    tmp_path: Path, emulator: EmulatorThread, record: str, flags: list[str], signum: int
+) -> None:
+    """A harvest opening DIR waits for the index lock to record ``--split`` or
+    ``--label-ids-from`` (it waited up to 2 minutes): a stop ends it within seconds, exit
+    130, the record not written, index.csv as it was; the same command run again writes it."""
+    out = tmp_path / "d"
+    first = run_cli(
+        *harvest_args(emulator.base_url, out, OTHER_PLATE, labels=True), "--label-key", GENE
+    )
+    assert first.returncode == 0, first.stderr
+    pin = shutil.copy(out / "labels.csv", tmp_path / "pin.csv")
+    flags = [str(pin) if flag == "PIN" else flag for flag in flags]
+    before = (out / "index.csv").read_bytes()
+    args = [*harvest_args(emulator.base_url, out, SMALL_PLATE, labels=True), *flags]
+    code, took, _stdout, stderr = run_to_its_nth_index_lock(tmp_path, out, 1, args, signum)
+    assert_stopped_soon(code, took, stderr)
+    assert not (out / record).exists()
+    assert (out / "index.csv").read_bytes() == before
+    assert temp_files(out) == []
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert isinstance(json.loads((out / record).read_bytes()), dict)
+    assert len(index_ids(out)) == 16
+
+
+def test_a_stop_while_a_harvest_waits_to_record_label_keys_after_its_index(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A harvest given a label key no image has records the keys later index writes keep
+    once its index is written, under the index lock: SIGTERM in that wait ends it within
+    seconds, exit 130, nothing recorded; the same command run again records the keys."""
+    out = tmp_path / "d"
+    args = harvest_args(emulator.base_url, out, SMALL_PLATE, labels=True)
+    assert run_cli(*args, "--label-key", GENE).returncode == 0
+    typo = [*args, "--label-key", "Gene Symbl"]
+    code, took, _stdout, stderr = run_to_its_nth_index_lock(
+        tmp_path, out, 2, typo, signal.SIGTERM
+    )  # (the first: its index write)
+    assert_stopped_soon(code, took, stderr)
+    assert not (out / "label_keys.json").exists()
+    again = run_cli(*typo)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "label_keys.json").read_bytes())["label_keys"] == [GENE]
+
+
+def test_a_stop_while_a_rerun_carries_its_label_keys_over_a_record(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A rerun given ``--label-key`` that fetched nothing records its keys over a record of
+    others before its config goes, under the index lock: Ctrl-C in that wait ends it within
+    seconds, exit 130, the record as it was and the run's config kept (an index given no
+    keys takes the rerun's); the same command run again records them."""
+    out = tmp_path / "d"
+    args = [*harvest_args(emulator.base_url, out, SMALL_PLATE, labels=True), "--label-key", GENE]
+    assert run_cli(*args).returncode == 0
+    assert run_cli("index", str(out), "--label-key", "Phenotype").returncode == 0
+    record = (out / "label_keys.json").read_bytes()
+    runs = sorted((out / "runs").iterdir())
+    code, took, _stdout, stderr = run_to_its_nth_index_lock(
+        tmp_path, out, 2, args, signal.SIGINT
+    )  # (the first: its index write)
+    assert_stopped_soon(code, took, stderr)
+    assert (out / "label_keys.json").read_bytes() == record
+    assert len(sorted((out / "runs").iterdir())) == len(runs) + 1
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "label_keys.json").read_bytes())["label_keys"] == [GENE]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_harvester_index_waiting_for_the_index_lock_ends_on_a_stop(
+    tmp_path: Path, emulator: EmulatorThread, signum: int
+) -> None:
+    """``harvester index --split`` waiting for an index lock held elsewhere (it waits in
+    its main thread): Ctrl-C or SIGTERM ends it at once, exit 130, one line, no traceback,
+    nothing recorded or rewritten; run again, it writes both."""
+    out = tmp_path / "d"
+    assert run_cli(*harvest_args(emulator.base_url, out, SMALL_PLATE)).returncode == 0
+    before = (out / "index.csv").read_bytes()
+    args = ["index", str(out), "--split", "a=1"]
+    code, took, stdout, stderr = run_to_its_nth_index_lock(tmp_path, out, 1, args, signum)
+    assert code == 130, stderr
+    assert took < STOPS_WITHIN, f"{took:.1f} s to stop"
+    assert stderr == "interrupted\n"
+    assert stdout == ""
+    assert not (out / "split.json").exists()
+    assert (out / "index.csv").read_bytes() == before
+    assert temp_files(out) == []
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert "split" in (out / "index.csv").read_text().splitlines()[0].split(",")

@@ -99,7 +99,10 @@ def test_a_session_ending_mid_run_keeps_the_files_and_resumes_with_a_new_key(
     assert 1 <= len(kept) < PROJECT_IMAGES
     # status says it as the run did (it said "an id ... not public" alone).
     status = run_cli("status", str(out))
-    said = "the session its run sent had ended (HTTP 403 Forbidden: Not logged in): log in again"
+    said = (
+        "the session its run sent had ended (HTTP 403 Forbidden: Not logged in): "
+        "log in to OMERO.web again"
+    )
     assert said in status.stdout, status.stdout + status.stderr
     assert KEY not in status.stdout + status.stderr
 

@@ -328,6 +328,22 @@ async def test_limits_default_without_options(make_emulator: Factory, tmp_path: 
     assert pairs["max_plane"] == f"{RenderLimits().max_plane} (default)"
 
 
+async def test_plane_faults_by_route_spare_the_options_probe(
+    make_emulator: Factory, tmp_path: Path
+) -> None:
+    """first:503,only:image:render faults the first plane, not the OPTIONS probe of the limits."""
+    emu = make_emulator(preset="zstack", mode="microservice", faults="first:503,only:image:render")
+    path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
+    _, _, ome, _ = _read(path)
+    pairs = {
+        m["K"]: m["value"] for m in ome["StructuredAnnotations"]["MapAnnotation"]["Value"]["M"]
+    }
+    assert pairs["max_plane"] == f"{RenderLimits().max_plane} (options)"
+    by_route = emu.stats()["by_route"]
+    assert by_route["options"] == {"200": 1}
+    assert by_route["image:render"] == {"200": ZSTACK_SIZE_Z * 2, "503": 1}
+
+
 async def test_real_store_journals_the_stack(make_emulator: Factory, tmp_path: Path) -> None:
     """With harvester.store.Store the OME-TIFF lands under images/ with a done record."""
     from harvester.journal import JournalState
