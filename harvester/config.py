@@ -2125,17 +2125,65 @@ def failed_ids_command(out_dir: Path) -> str:
     return f"harvester status {shlex.quote(str(out_dir))} --failed-ids"
 
 
-def failed_ids_recipe(out_dir: Path, head: str = "", url: str = "") -> str:
+def failed_ids_recipe(out_dir: Path, head: str = "", url: str = "", server: str = "") -> str:
     """The command that retries DIR's failed images by id, for ids that cannot be read
     again: ``status --failed-ids`` piped into a harvest of DIR (its server and kinds).
 
     ``head`` and ``url``: the config file word (`` SECRETS.toml``) and ``--base-url`` value
     (``URL``) of the credentials the set's run sent (:func:`_credentials_again`). Why: the
     pipe said without them, pasted alone, was refused as needing credentials (or asked
-    as nobody), while the set's command beside it named them."""
+    as nobody), while the set's command beside it named them.
+
+    ``server``: the set's server as saved, in a folder of two servers: both sides name it
+    (``status --failed-ids --base-url S``: that server's failed images alone). Why: one
+    list of both servers' ids, harvested from one, fetched the other's ids from it (other
+    images, or failures); ``status`` now refuses that list."""
     q = shlex.quote(str(out_dir))
+    listing = failed_ids_command(out_dir)
+    if server:
+        listing += f" --base-url {shlex.quote(server)}"
+        url = url or shlex.quote(server)
     harvest = f"harvester harvest{head} --out {q}" + (f" --base-url {url}" if url else "")
-    return f"{failed_ids_command(out_dir)} | {harvest} --ids-from -"
+    return f"{listing} | {harvest} --ids-from -"
+
+
+def server_failed_ids_recipe(out_dir: Path, sets: Sequence[RecordedRun], server: str) -> str:
+    """:func:`failed_ids_recipe` of ``server``'s failed images alone (``server``: a URL as
+    saved), with the credentials its newest target set of ``sets`` sent (``SECRETS.toml``,
+    ``--base-url URL``) and the note saying what they stand for."""
+    wanted = normal_base_url(server)
+    own = next((r for r in sets if normal_base_url(r.base_url) == wanted), None)
+    withheld = own.withheld if own is not None else []
+    head = " SECRETS.toml" if any(key in SECRET_KEYS for key in withheld) else ""
+    url = "URL" if "base_url" in withheld else ""
+    recipe = failed_ids_recipe(out_dir, head, url, server)
+    return commented(recipe, secrets_again_note(withheld, shown=server))
+
+
+def failed_ids_servers(out_dir: Path, runs: Mapping[int, AbstractSet[str]]) -> dict[int, str]:
+    """The server (its URL as saved: no credentials) of each failed image of DIR, by id;
+    ``runs``: the runs whose journals recorded its failures (an image failed from two
+    servers counts as the newest's). An image whose runs saved no settings is left out
+    (a folder of an older version: one server's).
+
+    Why: image ids are one server's, and ``status --failed-ids`` of a folder of two
+    servers printed both servers' ids as one list, which piped into ``harvest --ids-from``
+    fetched one server's ids from the other."""
+    from harvester.journal import SavedConfigs
+
+    saved = SavedConfigs()
+    urls: dict[str, str | None] = {}
+    servers: dict[int, str] = {}
+    order = {run: n for n, run in enumerate(sorted({r for rs in runs.values() for r in rs}))}
+    for image_id, image_runs in runs.items():
+        for run in sorted(image_runs, key=order.__getitem__, reverse=True):
+            if run not in urls:
+                recorded = _read_recorded(out_dir, run, saved)
+                urls[run] = recorded.base_url if recorded is not None else None
+            if urls[run] is not None:
+                servers[image_id] = str(urls[run])
+                break
+    return servers
 
 
 def _secret_names(recorded: RecordedRun, key: str) -> str:
@@ -2156,6 +2204,7 @@ def replay_problem(
     work_left: WorkLeft | None = None,
     resubmits: bool | None = None,
     array: tuple[int, int | None] | None = None,
+    mixed: bool = False,
 ) -> ReplayProblem | None:
     """None when ``harvester harvest --out DIR`` does what the newest run's command did.
 
@@ -2179,7 +2228,8 @@ def replay_problem(
       ``array``: that script's :func:`harvester.slurm.script_array` when the caller read
       it too (status); None: read here, when the resubmission is said;
     * its ids came from standard input, a pipe or ``<(cmd)`` (read once), or from a
-      file that is gone: they must be given again;
+      file that is gone: they must be given again (``mixed``: DIR's sets are of two
+      or more servers, so the pipe of its failed images alone names this set's server);
     * it used credentials (``secrets_given``: those the command gives again), which
       are never saved: a resume without them would ask as nobody and record failures.
 
@@ -2233,7 +2283,8 @@ def replay_problem(
         # given for other settings, it is the user's to add; the pipe said without it)
         sent = any(key in SECRET_KEYS for key in recorded.withheld)
         url = "URL" if "base_url" in recorded.withheld else ""
-        recipe = failed_ids_recipe(out_dir, head if sent else "", url)
+        server = recorded.base_url if mixed else ""
+        recipe = failed_ids_recipe(out_dir, head if sent else "", url, server)
         needs += f", or for the failed images alone: {recipe}"
         needs = f"{secrets}; {needs}" if secrets else needs
         why = "which is gone" if gone else "which cannot be read again"
@@ -2399,6 +2450,7 @@ def resume_command(
         from harvester.slurm import resubmit_resumes
 
         resubmits = resubmit_resumes(out_dir)
+    mixed = len(servers_of(sets)) > 1
     problems = [
         replay_problem(
             r,
@@ -2407,6 +2459,7 @@ def resume_command(
             work_left=work_left,
             resubmits=resubmits,
             array=array,
+            mixed=mixed,
         )
         for n, r in enumerate(sets)
     ]

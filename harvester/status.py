@@ -380,6 +380,10 @@ class StatusReport:
     notes: list[str] = field(default_factory=list)
     #: The ids of the images with at least one failed artifact, sorted (``--failed-ids``).
     failed_ids: list[int] = field(default_factory=list)
+    #: image id -> the runs whose journals recorded its failed artifacts: their servers
+    #: (:func:`harvester.config.failed_ids_servers`) part ``--failed-ids`` of a folder of
+    #: two servers. Not in ``--json``.
+    failed_runs: dict[int, set[str]] = field(default_factory=dict, repr=False)
     #: The command that resumes DIR, when something is left to do
     #: (:func:`harvester.config.resume_command`).
     resume: str | None = None
@@ -1854,6 +1858,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
                 dropped_by_set.setdefault(sets.index(holder), set()).add(kind)
             continue
         report.kinds.setdefault(kind, KindStatus()).failed += 1
+        if kind in artifact_kinds:
+            report.failed_runs.setdefault(int(object_id), set()).add(str(rec.get("run")))
         # Every failure (``--json`` is where a script gets them all); the text shows the
         # first MAX_FAILURE_SAMPLES and says how to get the rest.
         report.failures.append(

@@ -20,6 +20,8 @@ from harvester.text import plural
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
+    from collections.abc import Sequence
+
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
     from harvester.errors import UsageError
     from harvester.pipeline import RunSummary
@@ -291,6 +293,12 @@ def register(subparsers: Any) -> None:
                 action="store_true",
                 help="only the ids of images with a failed artifact, one a line, sorted "
                 "(for harvest --ids-from)",
+            )
+            report.add_argument(
+                "--base-url",
+                metavar="URL",
+                help="with --failed-ids: only the failed images of that server's target sets "
+                "(needed where DIR's failures are of two servers: ids are one server's)",
             )
         report.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
         report.set_defaults(run=run)
@@ -687,6 +695,9 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # A resume replaying several sets stops at this one (_replay_each): the next would send
     # the same session or credentials, and each be refused in turn.
     args.credentials_stop = bool(summary.session_ended or summary.credentials_refused)
+    # (and before its error, the other sets' `not resumed:` lines: none come after it)
+    notes_at_stop = getattr(args, "notes_at_stop", None)
+    stop_notes = notes_at_stop() if args.credentials_stop and notes_at_stop else []
     if summary.no_ids:  # its one warning said it all (see Harvest._no_ids_to_harvest)
         drop_late_signals(held)
         return summary.exit_code
@@ -698,9 +709,16 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # Every id read was journaled, done or failed: none left unlisted by a failed walk, or
     # unasked after the run stopped requesting a kind (neither is in --failed-ids).
     finished = not (summary.interrupted or summary.walk_failures or summary.not_requested)
-    resume = _resume_command(argv, cfg.out, finished=finished)
+    resume = _resume_command(argv, cfg.out, finished=finished, base_url=cfg.base_url)
     gone = _forget_line(cfg, summary, replayed=replay_of is not None)
-    report_summary(summary, quiet=cfg.quiet, resume=resume, estimate=estimate, gone=gone)
+    report_summary(
+        summary,
+        quiet=cfg.quiet,
+        resume=resume,
+        estimate=estimate,
+        gone=gone,
+        stop_notes=stop_notes,
+    )
     drop_late_signals(held)
     return summary.exit_code
 
@@ -745,6 +763,10 @@ def _replay_each(
     from harvester.errors import HarvesterError
 
     codes: list[int] = []
+    first = replays[0][0]
+    # A replay stopped by its session's end says these before its error and hint (see
+    # _harvest): the stop ends the resume, and these lines, said last, were never said.
+    args.notes_at_stop = lambda: _notes_to_say(first, notes)
     for n, (cfg, line, origin) in enumerate(replays):
         if n:
             _outcome_open_again()  # the last summary ignored SIGTERM: this harvest stops on it
@@ -759,18 +781,21 @@ def _replay_each(
         if code == EXIT_INTERRUPTED or getattr(args, "credentials_stop", False):
             return code
         codes.append(code)
-    first = replays[0][0]
-    if (
-        notes
-        and any(moot for _note, moot in notes)
-        and nothing_left(first.out, dry_run=first.dry_run)
-    ):
-        notes = [(note, moot) for note, moot in notes if not moot]
-    for note, _moot in notes:
+    said = _notes_to_say(first, notes)
+    for note in said:
         print(note, file=sys.stderr)
-    if notes:
+    if said:
         codes.append(EXIT_FAILURES)
     return worst_exit(codes)
+
+
+def _notes_to_say(first: HarvestConfig, notes: list[tuple[str, bool]]) -> list[str]:
+    """The ``not resumed:`` lines of a resume (``notes``: each with whether it is moot
+    once nothing is left, :func:`nothing_left`), those that still matter: a set that
+    cannot be replayed has nothing left to do in a folder where nothing is left."""
+    if any(moot for _note, moot in notes) and nothing_left(first.out, dry_run=first.dry_run):
+        notes = [(note, moot) for note, moot in notes if not moot]
+    return [note for note, _moot in notes]
 
 
 def _replay(args: argparse.Namespace, cfg: HarvestConfig, origin: str) -> int:
@@ -932,6 +957,7 @@ def _resumed_configs(
         replay_origin,
         replay_problem,
         replay_which,
+        servers_of,
     )
     from harvester.errors import ConfigError, HarvesterError, UsageError
     from harvester.layout import JOURNALS_DIR, MARKER_NAME
@@ -967,6 +993,7 @@ def _resumed_configs(
     given = {k: v for k, v in overrides_from_args(args).items() if v is not None}
     secrets_given = {key for key in SECRET_KEYS if getattr(cfg, key)}
     elsewhere: set[str] = set()  # (the sets of another server than the --base-url given)
+    mixed = len(servers_of(sets)) > 1  # (a pipe of failed ids then names its server)
     other_notes: set[str] = set()  # (their lines)
     if "base_url" in given or "base_url" in in_file:
         secrets_given.add("base_url")
@@ -1031,6 +1058,7 @@ def _resumed_configs(
             work_left=work_left,
             resubmits=resubmits,
             array=array,
+            mixed=mixed,
         )
         if problem is not None:
             moot = recorded.shard is None or _split_counted(recorded, out)
@@ -1135,17 +1163,16 @@ def _other_servers_sets(sets: list[RecordedRun], given_url: str, out: Path) -> s
     it lacks), or its images written as theirs. A ``--base-url`` matching none of two or
     more servers is refused (:class:`UsageError`), naming them."""
     from harvester.config import normal_base_url, servers_of
-    from harvester.errors import UsageError, redact_base_url
 
     servers = servers_of(sets)
     if len(servers) < 2:
         return set()
     wanted = normal_base_url(given_url)
     if wanted not in servers:
-        names = list(servers.values())
-        raise UsageError(
-            f"{out} holds no target set harvested from {redact_base_url(given_url)}: its sets "
-            f"were harvested from {', '.join(names[:-1])} and {names[-1]}",
+        raise no_set_of_server(
+            out,
+            given_url,
+            servers,
             hint=(
                 f"resume every set from its own server: harvester harvest --out "
                 f"{shlex.quote(str(out))}; or one server's sets: give its --base-url; or, to "
@@ -1153,6 +1180,21 @@ def _other_servers_sets(sets: list[RecordedRun], given_url: str, out: Path) -> s
             ),
         )
     return {r.run for r in sets if normal_base_url(r.base_url) != wanted}
+
+
+def no_set_of_server(out: Path, given_url: str, servers: dict[str, str], hint: str) -> UsageError:
+    """The refusal of a ``--base-url`` (``given_url``, said without its credentials) that
+    is none of the servers DIR's target sets were harvested from (``servers``: by
+    :func:`harvester.config.normal_base_url`, each as saved), naming them all."""
+    from harvester.errors import UsageError, redact_base_url
+
+    names = list(servers.values())
+    listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+    return UsageError(
+        f"{out} holds no target set harvested from {redact_base_url(given_url)}: its sets "
+        f"were harvested from {listed}",
+        hint=hint,
+    )
 
 
 def _elsewhere_note(recorded: RecordedRun, out: Path, which: str) -> str:
@@ -1197,7 +1239,9 @@ def _all_forgotten(out: Path) -> str | None:
 IDS_AGAIN = "FILE"
 
 
-def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool = False) -> str:
+def _resume_command(
+    argv: list[str], out: Path | None = None, *, finished: bool = False, base_url: str = ""
+) -> str:
     """The command to run again, as printed: credentials in URLs (?bsession=) redacted.
 
     ``--ids-from`` of a source read once is no command to run again as is:
@@ -1210,6 +1254,10 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
 
     A task of a ``harvester slurm`` job array (``out``: its DIR, which holds the scripts) is
     resumed by resubmitting that task, not by running its command on the login node.
+
+    ``base_url``: the server the run asked. In a folder of two servers, ``status
+    --failed-ids`` of that pipe names it (``--base-url``, as saved: no credentials): both
+    servers' failed ids, one list, are refused there (:func:`_failed_ids_to_list`).
     """
     from harvester.config import commented, failed_ids_command, saved_base_url, url_again_note
     from harvester.pipeline import names_flag, public_argv
@@ -1250,9 +1298,8 @@ def _resume_command(argv: list[str], out: Path | None = None, *, finished: bool 
             value = words[n + 1]
         if (value == "-" or _read_once(value)) and finished and out is not None:
             words[n : n + (1 if eq else 2)] = [f"{flag}=-"] if eq else [flag, "-"]
-            return commented(
-                f"{failed_ids_command(out)} | harvester {shlex.join(words)}", secret_url
-            )
+            listing = failed_ids_command(out) + _server_of_mixed_folder(out, base_url)
+            return commented(f"{listing} | harvester {shlex.join(words)}", secret_url)
         if value == "-":
             read_once = "the same ids on standard input again"
         elif _read_once(value):
@@ -1319,6 +1366,7 @@ def report_summary(
     resume: str = "",
     estimate: str | None = None,
     gone: str = "",
+    stop_notes: Sequence[str] = (),
 ) -> None:
     """:func:`print_summary`, whose stderr part (failures, rerun hint) outlives a closed stdout.
 
@@ -1329,11 +1377,20 @@ def report_summary(
     from harvester.cli import discard_stdout
 
     try:
-        print_summary(summary, quiet=quiet, resume=resume, estimate=estimate, gone=gone)
+        print_summary(
+            summary,
+            quiet=quiet,
+            resume=resume,
+            estimate=estimate,
+            gone=gone,
+            stop_notes=stop_notes,
+        )
     except BrokenPipeError:
         discard_stdout()
         with contextlib.suppress(BrokenPipeError):  # stderr closed as well: nobody listens
-            print_summary(summary, quiet=quiet, resume=resume, totals=False, gone=gone)
+            print_summary(
+                summary, quiet=quiet, resume=resume, totals=False, gone=gone, stop_notes=stop_notes
+            )
 
 
 def print_summary(
@@ -1344,6 +1401,7 @@ def print_summary(
     totals: bool = True,
     estimate: str | None = None,
     gone: str = "",
+    stop_notes: Sequence[str] = (),
 ) -> None:
     """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems).
 
@@ -1372,7 +1430,9 @@ def print_summary(
         if summary.server_down:
             print(f"stopped: {summary.server_down}: the counts are short", file=sys.stderr)
         elif summary.session_ended or summary.credentials_refused:
-            _print_credentials_stop(summary, f"run it again: {resume}", kept="the counts are short")
+            _print_credentials_stop(
+                summary, f"run it again: {resume}", kept="the counts are short", notes=stop_notes
+            )
         return
     if totals and (not quiet or not summary.ok or summary.interrupted):
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
@@ -1449,9 +1509,11 @@ def print_summary(
         not summary.store_opened
     ):
         # Stopped by a lookup before the walk (the targets' check): nothing was harvested.
-        _print_credentials_stop(summary, f"run it again: {resume}", kept="nothing harvested yet")
+        _print_credentials_stop(
+            summary, f"run it again: {resume}", kept="nothing harvested yet", notes=stop_notes
+        )
     elif getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", ""):
-        _print_credentials_stop(summary, f"resume: {resume}")
+        _print_credentials_stop(summary, f"resume: {resume}", notes=stop_notes)
     elif summary.server_down and not summary.store_opened:
         print(
             f"stopped: {summary.server_down}; nothing harvested yet: run again later: {resume}",
@@ -1523,11 +1585,14 @@ def _print_credentials_stop(
     then: str,
     *,
     kept: str = "every finished file is kept and journaled, the rest is pending",
+    notes: Sequence[str] = (),
 ) -> None:
     """The ``error:`` and ``hint:`` of a run stopped because the session it sent ended, or
     the server refused the credentials it took at the start: what the server answered, what
     the run kept (``kept``: nothing is lost, the images not fetched are pending), what to
-    give again, and the step after that (``then``: ``resume: COMMAND``)."""
+    give again, and the step after that (``then``: ``resume: COMMAND``). ``notes``: the
+    ``not resumed:`` lines of the other target sets of a resume this stop ends, said first
+    (their commands were lost: the resume said them after its last replay)."""
     from harvester.session import CREDENTIALS_REFUSED, SESSION_ENDED, again_hint, stopped_text
 
     status, reason = (
@@ -1535,6 +1600,8 @@ def _print_credentials_stop(
         if summary.session_ended
         else (CREDENTIALS_REFUSED, summary.credentials_refused)
     )
+    for note in notes:
+        print(note, file=sys.stderr)
     print(
         f"error: {stopped_text(status, reason)}: stopped asking for more; {kept}", file=sys.stderr
     )
@@ -1698,6 +1765,16 @@ def _as_jsonable(report: Any) -> Any:
     return report
 
 
+def _server_of_mixed_folder(out: Path, base_url: str) -> str:
+    """`` --base-url URL`` (``base_url`` as saved: no credentials) where DIR's target sets
+    were harvested from two or more servers, for its ``status --failed-ids``; else ""."""
+    from harvester.config import recorded_target_sets, saved_base_url, servers_of
+
+    if not base_url or len(servers_of(recorded_target_sets(out))) < 2:
+        return ""
+    return f" --base-url {shlex.quote(saved_base_url(base_url))}"
+
+
 def _as_text(report: Any) -> str:
     for name in ("format", "to_text", "render"):
         method = getattr(report, name, None)
@@ -1711,12 +1788,20 @@ def run_status_command(args: argparse.Namespace) -> int:
     from harvester.models import Artifact
     from harvester.status import collect_status
 
+    if args.base_url is not None and not args.failed_ids:
+        from harvester.errors import UsageError
+
+        raise UsageError(
+            "--base-url goes with --failed-ids (the failed images of that server's target sets)",
+            hint=f"harvester status {shlex.quote(str(args.out))} --failed-ids --base-url URL",
+        )
     # (a wrong DIR: see harvester.store.check_existing_out_dir)
     report = collect_status(args.out, ask_queue=True)
     if args.failed_ids:
         # stdout holds the ids and nothing else (`> retry.txt`); failed study files have no
         # image id: they are said on stderr, as the plain resume retries them.
-        print("\n".join(map(str, report.failed_ids)), end="\n" if report.failed_ids else "")
+        ids = _failed_ids_to_list(args.out, report, args.base_url)
+        print("\n".join(map(str, ids)), end="\n" if ids else "")
         kinds = {a.value for a in Artifact}
         study = sum(1 for f in report.failures if f["kind"] not in kinds)
         if study:
@@ -1749,6 +1834,86 @@ def run_status_command(args: argparse.Namespace) -> int:
     else:
         print(_as_text(report))
     return 0
+
+
+def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) -> list[int]:
+    """What ``status DIR --failed-ids [--base-url URL]`` prints: DIR's failed image ids,
+    or, given ``--base-url``, those of that server's (the failures its runs recorded).
+
+    Image ids are one server's: in a folder whose failures are of two or more servers, one
+    list piped into ``harvest --ids-from`` (one server) fetched the other's ids from it
+    (other images, or failures). So that is refused (exit 2) with the pipe of one server's,
+    and a ``--base-url`` of none of DIR's servers is refused as a resume refuses it. Where
+    DIR (its target sets and failures) knows one server, ``--base-url`` takes them all, as
+    a resume given it replays every set (a server moved)."""
+    from harvester.config import normal_base_url, recorded_target_sets, server_failed_ids_recipe
+
+    if not report.failed_runs and given_url is None:
+        return report.failed_ids
+    sets = recorded_target_sets(out)
+    failing, known = _failed_by_server(out, report, sets)
+    if given_url is not None:
+        if len(known) < 2:
+            return report.failed_ids
+        if normal_base_url(given_url) not in known:
+            example = server_failed_ids_recipe(out, sets, next(iter(known.values())))
+            raise no_set_of_server(out, given_url, known, f"give one of theirs: {example}")
+        return failing.get(normal_base_url(given_url), [])
+    urls = [url for key, url in known.items() if key in failing]
+    if len(urls) > 1:
+        raise _failed_of_servers_error(
+            out, sets, {url: failing[normal_base_url(url)] for url in urls}
+        )
+    if urls and len(known) > 1:
+        # One server's ids: a harvest of DIR given no --base-url asks DIR's newest set's
+        # server, maybe the other one; said on stderr (stdout holds the ids alone).
+        print(
+            f"note: these are failed images of {urls[0]} ({shlex.quote(str(out))} holds "
+            f"target sets of {len(known)} servers): {server_failed_ids_recipe(out, sets, urls[0])}",
+            file=sys.stderr,
+        )
+    return report.failed_ids
+
+
+def _failed_by_server(
+    out: Path, report: StatusReport, sets: list[RecordedRun]
+) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """DIR's failed image ids by server (:func:`harvester.config.normal_base_url`; an image
+    whose runs saved no settings, an old folder's, under none), and every server DIR knows
+    (its target sets', newest first, then its failures'), each as saved."""
+    from harvester.config import failed_ids_servers, normal_base_url, servers_of
+
+    of = failed_ids_servers(out, report.failed_runs)
+    failing: dict[str, list[int]] = {}
+    for image_id in report.failed_ids:
+        if image_id in of:
+            failing.setdefault(normal_base_url(of[image_id]), []).append(image_id)
+    known = servers_of(sets)
+    for url in of.values():
+        known.setdefault(normal_base_url(url), url)
+    return failing, known
+
+
+def _failed_of_servers_error(
+    out: Path, sets: list[RecordedRun], failing: dict[str, list[int]]
+) -> UsageError:
+    """The refusal of ``status --failed-ids`` whose failed images (``failing``: by server
+    as saved, the folder's newest first) are of two or more servers, with the pipe of the
+    first one's alone."""
+    from harvester.config import server_failed_ids_recipe
+    from harvester.errors import UsageError
+
+    urls = list(failing)
+    named = ", ".join(f"{url} ({plural(len(ids), 'image')})" for url, ids in failing.items())
+    return UsageError(
+        f"the failed images of {shlex.quote(str(out))} are of {len(urls)} servers, {named}: one "
+        "list of their ids, piped into harvest --ids-from, would ask one server for the "
+        "other's ids",
+        hint=(
+            f"list one server's at a time, each with its --base-url ({urls[0]}, then "
+            f"{' and '.join(urls[1:])}): {server_failed_ids_recipe(out, sets, urls[0])}"
+        ),
+    )
 
 
 def run_verify_command(args: argparse.Namespace) -> int:

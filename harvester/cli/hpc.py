@@ -43,7 +43,7 @@ from harvester.text import agree, plural
 
 if TYPE_CHECKING:
     from harvester.client import Client
-    from harvester.config import HarvestConfig
+    from harvester.config import HarvestConfig, RecordedRun
     from harvester.journal import JournalState
     from harvester.plan import PlanInfo
     from harvester.session import SessionWatch
@@ -522,7 +522,9 @@ def run_slurm(args: argparse.Namespace) -> int:
     artifacts = args.artifacts
     if not (args.from_plan or config.from_plan or config.has_targets):
         # Said before the folder's server and kinds are (they read as if work would follow).
-        raise _no_targets(out)
+        from harvester.cli.harvest import base_url_given
+
+        raise _no_targets(out, config.base_url if base_url_given(args, config) else None)
     if config.ids_from is not None and config.ids_from.is_file():
         # Each task would be refused alike in the queue (or warn, beside other targets).
         # (A pipe or `-` is refused below: the tasks read the file later.)
@@ -1068,7 +1070,7 @@ def _walks_short(state: JournalState) -> str | None:
     return plural(len(lost), "walk")
 
 
-def _no_targets(out: Path) -> UsageError:
+def _no_targets(out: Path, given_url: str | None = None) -> UsageError:
     """``harvester slurm`` given no targets: what to give, as commands for DIR where it can.
 
     Unlike ``harvester harvest --out DIR``, the script does not replay DIR's runs: it is
@@ -1078,13 +1080,25 @@ def _no_targets(out: Path) -> UsageError:
     study). So nothing is taken silently; the error names what to run instead: an array
     DIR holds already is submitted again as it is (the usual wish: a failed or timed-out
     array), and a new script gets DIR's plan, or the targets of DIR's newest run.
+
+    ``given_url``: the ``--base-url`` given (or ``base_url`` in the config file). In a
+    folder of two servers, as a resume given it (:mod:`harvester.cli.harvest`): the command
+    is for that server's newest set, with its ``--base-url``, each set of another server
+    gets a ``not resumed:`` line with its own command, and a URL of none of them is refused
+    naming them. Why: the hint named DIR's newest set whatever the URL, and that URL added
+    to its command asked one server for another's ids (other images, or failures).
     """
+    from harvester.config import normal_base_url
     from harvester.slurm import SCRIPT_NAME, harvests_elsewhere, resume_line
 
-    again = _new_script_hint(out)
-    # A script of a folder moved or copied since harvests into the old path: not resubmitted.
+    own = _sets_of_server(out, given_url) if given_url is not None else None
+    again = _new_script_hint(out, own)
+    # A script of a folder moved or copied since harvests into the old path: not resubmitted;
+    # nor, in a folder of two servers, one of the other server than the one given.
     elsewhere = harvests_elsewhere(out)
-    if (out / SCRIPT_NAME).is_file() and elsewhere is None:
+    server = _script_server(out) if own is not None else None
+    other = server is not None and normal_base_url(server) != normal_base_url(given_url or "")
+    if (out / SCRIPT_NAME).is_file() and elsewhere is None and not other:
         hint = f"to run {out / SCRIPT_NAME} again (finished work is skipped): {resume_line(out)}"
         if again:
             hint += f"; for a new script, {again}"
@@ -1095,6 +1109,8 @@ def _no_targets(out: Path) -> UsageError:
             "give --screen, --project, --plate, --dataset, --image or --ids-from, a config "
             "file that lists them, or --from-plan DIR (a plan made by harvester plan)"
         )
+    if other:
+        hint = f"{out / SCRIPT_NAME} harvests from {server}: not it; for a new script, {hint}"
     if elsewhere is not None:
         hint = (
             f"{out / SCRIPT_NAME} harvests into {elsewhere} (the folder was moved or copied "
@@ -1113,12 +1129,64 @@ _IMAGE_KEYS = (
 )  # fmt: skip
 
 
-def _new_script_hint(out: Path) -> str | None:
-    """``harvest its plan: harvester slurm ...`` for DIR's plan, else ``give the targets
-    again, ...`` with those of DIR's newest run whose ids a file holds; None without either."""
+def _sets_of_server(out: Path, given_url: str) -> list[RecordedRun] | None:
+    """DIR's target sets harvested from ``given_url``, newest first, in a folder of two or
+    more servers (None: DIR holds one server's; every set is that URL's, a server moved).
+    The others' ``not resumed:`` lines, each with the ``harvester slurm`` command of its
+    own set, are printed here; a URL of none of them is refused (UsageError), naming them.
+    """
     import shlex
 
-    from harvester.config import FLAGS, recorded_flags, recorded_target_sets, secrets_again_note
+    from harvester.cli.harvest import no_set_of_server
+    from harvester.config import (
+        normal_base_url,
+        recorded_target_sets,
+        replay_which,
+        servers_of,
+        target_flags,
+    )
+
+    sets = recorded_target_sets(out)
+    servers = servers_of(sets)
+    if len(servers) < 2:
+        return None
+    wanted = normal_base_url(given_url)
+    if wanted not in servers:
+        example = _set_command(out, sets[0])
+        hint = f"give one of theirs with a set's targets, e.g. {example}"
+        raise no_set_of_server(out, given_url, servers, hint)
+    for n, recorded in enumerate(sets):
+        if normal_base_url(recorded.base_url) == wanted or recorded.ids_read_once is not None:
+            continue
+        targets = shlex.join(target_flags(recorded)) or "its targets"
+        print(
+            f"not resumed: {replay_which(n)} ({recorded.run}) harvested {targets} from another "
+            f"server, {recorded.base_url}; run: {_set_command(out, recorded)}",
+            file=sys.stderr,
+        )
+    return [r for r in sets if normal_base_url(r.base_url) == wanted]
+
+
+def _script_server(out: Path) -> str | None:
+    """The ``--base-url`` of the tasks of ``DIR/harvest.sbatch``; None when it names none
+    (the URL in its config file, not read here) or is not there."""
+    from harvester.slurm import SCRIPT_NAME, task_args
+
+    try:
+        words = task_args((out / SCRIPT_NAME).read_text(encoding="utf-8")) or []
+    except (OSError, UnicodeDecodeError):
+        return None
+    return next((words[n + 1] for n, w in enumerate(words[:-1]) if w == "--base-url"), None)
+
+
+def _new_script_hint(out: Path, own: list[RecordedRun] | None = None) -> str | None:
+    """``harvest its plan: harvester slurm ...`` for DIR's plan, else ``give the targets
+    again, ...`` with those of DIR's newest run whose ids a file holds; None without either.
+    ``own``: the sets of the server given, in a folder of two (:func:`_sets_of_server`):
+    the newest of those, with its ``--base-url``."""
+    import shlex
+
+    from harvester.config import recorded_target_sets, secrets_again_note
     from harvester.plan import META_FILE, plan_dir
 
     q = shlex.quote(str(out))
@@ -1131,26 +1199,48 @@ def _new_script_hint(out: Path) -> str | None:
         return (
             f"harvest its plan: harvester slurm{secrets} --out {q} --from-plan {q} --tasks N{note}"
         )
-    sets = [run for run in recorded_target_sets(out) if run.ids_read_once is None]
+    candidates = own if own is not None else recorded_target_sets(out)
+    sets = [run for run in candidates if run.ids_read_once is None]
     if not sets:
         return None
+    more = f" (its runs had {len(sets)} sets of targets: one array each)" if len(sets) > 1 else ""
+    whose = "the folder's newest run" if own is None else "its newest set of that server"
+    command, note = _set_command_and_note(out, sets[0], server=own is not None)
+    return f"give the targets again, e.g. those of {whose}: {command}{more}{note}"
+
+
+def _set_command(out: Path, recorded: RecordedRun) -> str:
+    """``harvester slurm --out DIR --base-url ITS-URL TARGETS --tasks N``: a new script
+    for ``recorded``'s target set from its own server (:func:`_set_command_and_note`)."""
+    command, note = _set_command_and_note(out, recorded, server=True)
+    return command + note
+
+
+def _set_command_and_note(out: Path, recorded: RecordedRun, *, server: bool) -> tuple[str, str]:
+    """The ``harvester slurm`` command of a new script for ``recorded``'s targets and
+    selection, and the note (``  # ...``: "" for none) saying what its credentials, never
+    saved, stand for. ``server``: name its ``--base-url`` (as saved; in ``SECRETS.toml``
+    where it held credentials), for a folder of two servers."""
+    import shlex
+
+    from harvester.config import FLAGS, recorded_flags, secrets_again_note
+
     wanted = {FLAGS[key] for key in _IMAGE_KEYS}
-    words = [word for word in recorded_flags(sets[0]) if word != "--no-labels"]
+    words = [word for word in recorded_flags(recorded) if word != "--no-labels"]
     flags = [
         f"{flag} {shlex.quote(value)}"
         for flag, value in zip(words[::2], words[1::2], strict=True)
         if flag in wanted
     ]
-    more = f" (its runs had {len(sets)} sets of targets: one array each)" if len(sets) > 1 else ""
     # Credentials it used, never saved, go in a config file (slurm refuses them as flags):
     # as printed without one, the command was refused in turn as needing them.
-    withheld = sets[0].withheld
+    withheld = recorded.withheld
+    if server and "base_url" not in withheld:
+        flags.insert(0, f"--base-url {shlex.quote(recorded.base_url)}")
     secrets = " SECRETS.toml" if withheld else ""
     note = f"  # {secrets_again_note(withheld, url_in_file=True)}" if withheld else ""
-    return (
-        f"give the targets again, e.g. those of the folder's newest run: harvester slurm"
-        f"{secrets} --out {q} {' '.join(flags)} --tasks N{more}{note}"
-    )
+    command = f"harvester slurm{secrets} --out {shlex.quote(str(out))} {' '.join(flags)} --tasks N"
+    return command, note
 
 
 def _plan_withheld(out: Path) -> list[str]:
