@@ -84,14 +84,15 @@ def harvest_into(
 def test_a_log_gets_its_progress_line_between_checks(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
-    """A 1 s window at the start, a line every 0.3 s wanted: the waiting lines come that
-    often (not once a check), count down to the next check, and no extra request goes out."""
-    emu = make_emulator(preset="demo", faults="maintenance:1s@0s")
+    """A 2 s window at the start, a line every 0.3 s wanted: the waiting lines come that
+    often (not once a check), count down to the next check, and no extra request goes out.
+    (2 s, not 1: on a loaded machine the run's start ate half of a 1 s window.)"""
+    emu = make_emulator(preset="demo", faults="maintenance:2s@0s")
     lines = io.StringIO()
     summary = harvest_into(Progress(file=lines, line_interval=0.3), emu.base_url, tmp_path / "d")
     assert summary.exit_code == 0 and summary.outage_waited > 0
     waiting = [line for line in lines.getvalue().splitlines() if "waiting for the server" in line]
-    assert len(waiting) >= 4, lines.getvalue()
+    assert len(waiting) >= 5, lines.getvalue()
     assert all("(HTTP 503 Service Unavailable), next check in " in line for line in waiting)
     # the check at start's four tries, then one check a second at most
     assert emu.stats()["faults"]["maintenance"] <= 4 + 3, emu.stats()
