@@ -465,8 +465,8 @@ def _index_interrupted_line(args: argparse.Namespace, again: str) -> str:
 
     from harvester.index import file_identity
 
-    before = getattr(args, "index_before", None)
-    if file_identity(Path(args.out) / "index.csv") == before:
+    unread = not hasattr(args, "index_before")  # (stopped before run_index looked)
+    if unread or file_identity(Path(args.out) / "index.csv") == args.index_before:
         return (
             "interrupted: index.csv not rewritten (it is as it was; no harvested file or "
             f"journal was changed); run again: {again}"
