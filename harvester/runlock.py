@@ -397,19 +397,18 @@ def unlocked_progress(out_dir: Path) -> list[tuple[str, str, Path]]:
     return found
 
 
-def remove_stale_progress(out_dir: Path, *, older: float | None = None) -> list[str]:
+def remove_stale_progress(out_dir: Path) -> list[str]:
     """Remove the progress files of runs holding no lock (:func:`unlocked_progress`) that
-    are stale (not refreshed for ``older`` seconds, :data:`UNLOCKED_STALE_AFTER` by
-    default); return the ids of their runs. Never a fresh one: another live run's.
+    are stale (not refreshed for :data:`UNLOCKED_STALE_AFTER`); return the ids of their
+    runs. Never a fresh one: another live run's.
 
     Why: each such run removes its own file as it ends, but one killed (``kill -9``) left
     it forever, and ``status`` went on showing it, its age growing. A file that cannot be
     removed (or was meanwhile) is left to the next run."""
-    limit = UNLOCKED_STALE_AFTER if older is None else older
     removed = []
     for _lock, run, path in unlocked_progress(out_dir):
         try:
-            if time.time() - path.stat().st_mtime <= limit:
+            if time.time() - path.stat().st_mtime <= UNLOCKED_STALE_AFTER:
                 continue
             path.unlink()
         except OSError:
