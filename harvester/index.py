@@ -506,6 +506,17 @@ def write_table(
     return kept
 
 
+def file_identity(path: Path) -> tuple[int, int, int] | None:
+    """``path``'s device, inode and change time (None: none there, or it cannot be read):
+    another when :func:`write_table` has replaced it (a new file renamed into place). Why:
+    an interrupted ``harvester index`` says whether ``index.csv`` is as it was."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
+
+
 def keep_before_removal(target: Path) -> Path | None:
     """Keep ``target``, a table about to be removed as stale (``labels.csv`` without label
     keys, ``splits.csv`` without a split), as :func:`write_table` keeps one it replaces:

@@ -49,7 +49,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from harvester import __version__, layout, urls
+from harvester import __version__, layout, runlock, urls
 from harvester.client import Client, ClientSettings, ClientStats, Expect, Fetched, Proxy
 from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
@@ -106,7 +106,13 @@ from harvester.models import Artifact, ImageRef, has_context, with_context_of, w
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent, retry_after_cap
-from harvester.runlock import LOCKS_DIR, LockWaitStopped, lock_name, progress_name
+from harvester.runlock import (
+    LOCKS_DIR,
+    LockWaitStopped,
+    lock_name,
+    progress_name,
+    remove_stale_progress,
+)
 from harvester.select import (
     LABELS_FILE,
     SELECTION_KEYS,
@@ -228,7 +234,7 @@ class ProgressSink(Protocol):
         self, reason: str | None, seconds: float, next_check: float | None = None
     ) -> None: ...
     def walking(self, describe: Callable[[], str] | None) -> None: ...
-    def publish(self, path: Path, run: str = "") -> None: ...
+    def publish(self, path: Path, run: str = "", *, keep_fresh: float | None = None) -> None: ...
     def unpublish(self) -> None: ...
 
 
@@ -266,7 +272,7 @@ class _NoProgress:
     def walking(self, describe: Callable[[], str] | None) -> None:
         return None
 
-    def publish(self, path: Path, run: str = "") -> None:
+    def publish(self, path: Path, run: str = "", *, keep_fresh: float | None = None) -> None:
         return None
 
     def unpublish(self) -> None:
@@ -1983,9 +1989,14 @@ class Harvest:
             # Beside the run lock: `harvester status` shows it while the lock is held. A
             # run without one (no flock here) names the file by its run id: its own, which
             # another run of the same shard running beside it neither replaces nor removes.
+            # Its time is kept fresh while it runs, so that a killed run's is told stale
+            # and removed by the next run (the stale ones found now are).
             own = None if store.holds_run_lock else run_id
+            await anyio.to_thread.run_sync(remove_stale_progress, self.out)
             self.progress.publish(
-                self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard), own), run=run_id
+                self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard), own),
+                run=run_id,
+                keep_fresh=None if own is None else runlock.UNLOCKED_FRESH_EVERY,
             )
             try:
                 await self._work_in_store(

@@ -36,6 +36,7 @@ import logging
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -111,6 +112,11 @@ class Progress:
         #: and the line under it there (``run ID``: status tells that run's walk running).
         self._live: Path | None = None
         self._live_tail = ""
+        self._live_text = ""  # (the line written last: a refresh that finds no file rewrites it)
+        #: Held for each write, removal and refresh of that file: the refreshing thread
+        #: (:meth:`_keep_fresh`) and the run's own writes never interleave.
+        self._live_lock = threading.Lock()
+        self._fresh_stop: threading.Event | None = None
         #: After a failed write of it, no other is tried before this time (monotonic).
         self._live_retry_at = 0.0
         self._publish_retry = publish_retry
@@ -433,7 +439,7 @@ class Progress:
         paused = self._paused + (now - self._waiting[1] if self._waiting is not None else 0.0)
         return now - self._started - paused
 
-    def publish(self, path: Path, run: str = "") -> None:
+    def publish(self, path: Path, run: str = "", *, keep_fresh: float | None = None) -> None:
         """Keep the latest progress line in ``path`` too, from now on (see the module's
         docstring); written whole (a temporary file renamed), never read back. ``run``: the
         run's id, kept on a line of its own under it (``run ID``), so that ``status`` can
@@ -441,20 +447,55 @@ class Progress:
 
         Until the first line is due (:data:`LINE_INTERVAL` in) it says the run is starting.
         It said ``progress (0s): 0 images found``, which ``status`` showed for that whole
-        first minute with its age ("40s ago"): a run that had found nothing."""
+        first minute with its age ("40s ago"): a run that had found nothing.
+
+        ``keep_fresh``: seconds between two refreshes of the file's time while the run
+        lives, whatever happens (:meth:`_keep_fresh`), for a run that holds no lock (no
+        ``flock``): nothing else tells ``status`` and the next run that it still lives, and
+        a line is written only at an event (a run whose workers all fetch one big stack
+        writes none for an hour)."""
         self._live = path
         self._live_tail = f"run {run}\n" if run else ""
         self._write_live(self._starting_text(), time.monotonic())
+        if keep_fresh is not None:
+            stop = self._fresh_stop = threading.Event()
+            threading.Thread(
+                target=self._keep_fresh, args=(stop, keep_fresh), name="progress-fresh",
+                daemon=True,
+            ).start()  # fmt: skip
+
+    def _keep_fresh(self, stop: threading.Event, every: float) -> None:
+        """Set the published file's time to now every ``every`` seconds until ``stop``.
+
+        A thread of its own, not a task: the run's tasks may all wait long (a stack's
+        planes, a retry) and its event loop must not carry this. A file found gone (taken
+        for a stopped run's by another run, this one stalled for that long) is written
+        again with the line written last."""
+        while not stop.wait(every):
+            with self._live_lock:
+                live = self._live
+                if live is None:
+                    return
+                try:
+                    os.utime(live)
+                except FileNotFoundError:
+                    with contextlib.suppress(OSError):
+                        self._replace_live(live, self._live_text)
+                except OSError as exc:  # (the next write, or the next refresh, may do)
+                    logger.debug("cannot refresh the progress line in %s: %s", live, exc)
 
     def unpublish(self) -> None:
         """Stop keeping the line, and remove its file: the run is ending (its lock still
         held, so the file removed is this run's). The line outlived every run that ended
         by itself: a refused run (an unknown ``--image``) left its ``starting:`` line in
         DIR, which it had otherwise not changed."""
-        live, self._live = self._live, None
-        if live is not None:
-            with contextlib.suppress(OSError):  # (a file we cannot remove is only stale)
-                live.unlink()
+        if self._fresh_stop is not None:
+            self._fresh_stop.set()
+        with self._live_lock:
+            live, self._live = self._live, None
+            if live is not None:
+                with contextlib.suppress(OSError):  # (a file we cannot remove is only stale)
+                    live.unlink()
 
     def _starting_text(self) -> str:
         """What the published line says before the first ``progress:`` line is due."""
@@ -473,10 +514,9 @@ class Progress:
         """
         if self._live is None or now < self._live_retry_at:
             return
-        temporary = self._live.with_name(self._live.name + ".tmp")
         try:
-            temporary.write_text(f"{text}\n{self._live_tail}", encoding="utf-8")
-            os.replace(temporary, self._live)
+            with self._live_lock:
+                self._replace_live(self._live, text)
         except OSError as exc:
             self._live_retry_at = now + self._publish_retry
             retry = duration_text(self._publish_retry, tenths=False)
@@ -491,8 +531,19 @@ class Progress:
                     exc.strerror or exc,
                     retry,
                 )
-            with contextlib.suppress(OSError):  # (a full disk: no torn copy left in DIR)
+
+    def _replace_live(self, live: Path, text: str) -> None:
+        """Write ``text`` (and the run's line) to ``live`` whole: a temporary file renamed
+        (removed when that fails: a full disk leaves no torn copy in DIR). Raises OSError."""
+        temporary = live.with_name(live.name + ".tmp")
+        try:
+            temporary.write_text(f"{text}\n{self._live_tail}", encoding="utf-8")
+            os.replace(temporary, live)
+        except OSError:
+            with contextlib.suppress(OSError):
                 temporary.unlink()
+            raise
+        self._live_text = text
 
     def _line(self) -> None:
         """One ``progress:`` line if the interval has passed: on stderr where it is not a

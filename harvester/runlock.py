@@ -56,11 +56,21 @@ __all__ = [
     "others_may_hold",
     "progress_name",
     "release_run_lock",
+    "remove_stale_progress",
     "unlocked_progress",
     "unlocked_run_text",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between two refreshes of the progress file of a run that holds no lock (a
+#: filesystem without ``flock``): its time is set anew this often while the run lives, even
+#: when nothing happens (a progress line is written only at the first event a minute on).
+UNLOCKED_FRESH_EVERY = 60.0
+#: Such a file this much older than that (seconds) belongs to a run that stopped without
+#: removing it (``kill -9``, the out-of-memory killer, a node gone): ``status`` says so,
+#: and the next run in DIR removes it. Ten refreshes missed, for a busy NFS server's room.
+UNLOCKED_STALE_AFTER = 10 * UNLOCKED_FRESH_EVERY
 
 LOCKS_DIR = "locks"
 #: flock() errors meaning "this filesystem cannot lock": run without the lock.
@@ -370,7 +380,9 @@ def unlocked_progress(out_dir: Path) -> list[tuple[str, str, Path]]:
     ``(lock name, run id, path)`` each, in name order; none when ``DIR/locks`` cannot be read.
 
     Each such run removes its own file as it ends, so a file here is a run still going, or
-    one that was killed (nothing without ``flock`` tells them apart: its age may)."""
+    one that was killed: a live run refreshes it every :data:`UNLOCKED_FRESH_EVERY`, so
+    one not refreshed for :data:`UNLOCKED_STALE_AFTER` is a killed run's (no ``flock``
+    tells them apart here)."""
     try:
         with os.scandir(out_dir / LOCKS_DIR) as entries:
             names = sorted(e.name for e in entries if e.name.endswith(".progress"))
@@ -383,6 +395,28 @@ def unlocked_progress(out_dir: Path) -> list[tuple[str, str, Path]]:
         if dot and run and _split_of(lock) is not None:
             found.append((lock, run, out_dir / LOCKS_DIR / name))
     return found
+
+
+def remove_stale_progress(out_dir: Path) -> list[str]:
+    """Remove the progress files of runs holding no lock (:func:`unlocked_progress`) that
+    are stale (not refreshed for :data:`UNLOCKED_STALE_AFTER`); return the ids of their
+    runs. Never a fresh one: another live run's.
+
+    Why: each such run removes its own file as it ends, but one killed (``kill -9``) left
+    it forever, and ``status`` went on showing it, its age growing. A file that cannot be
+    removed (or was meanwhile) is left to the next run."""
+    removed = []
+    for _lock, run, path in unlocked_progress(out_dir):
+        try:
+            if time.time() - path.stat().st_mtime <= UNLOCKED_STALE_AFTER:
+                continue
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(run)
+    if removed:
+        logger.info("removed the progress lines of stopped runs %s", ", ".join(removed))
+    return removed
 
 
 def unlocked_run_text(lock: str, run: str) -> str:

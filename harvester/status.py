@@ -66,6 +66,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harvester import runlock
 from harvester.errors import HarvesterError, UsageError, with_status
 from harvester.folder_settings import (
     DamagedLabelKeysError,
@@ -420,7 +421,8 @@ class StatusReport:
     running_progress: list[dict[str, Any]] = field(default_factory=list)
     #: The progress lines of runs that hold no lock (a filesystem without ``flock``: each
     #: keeps its own file, :func:`harvester.runlock.unlocked_progress`), as in
-    #: ``running_progress`` (``running`` names the run): running, or killed; none can tell.
+    #: ``running_progress`` (``running`` names the run): running, or killed; ``"stale":
+    #: true`` when not refreshed for long (a live run refreshes it every minute): killed.
     unlocked_progress: list[dict[str, Any]] = field(default_factory=list)
     #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
     #: (:func:`harvester.slurm.script_queue`; empty without ``squeue``).
@@ -740,21 +742,36 @@ class StatusReport:
 
     def _unlocked_progress_lines(self) -> list[str]:
         """The progress lines of runs holding no lock (no ``flock`` here), each named: such
-        a run is running, or was killed (only a run that ends removes its file), and the
-        line's age is all that tells. They were not shown at all (no lock showed held)."""
-        if not self.unlocked_progress:
-            return []
-        shown = self.unlocked_progress[:MAX_TASK_LINES]
-        runs = [live["running"] for live in self.unlocked_progress]
-        lines = [
-            f"running now, or stopped (no lock on this filesystem tells): "
-            f"{_first_named(runs, counted=True)}"
-        ]
-        for live in shown:
-            age = duration_text(live["age"], tenths=False)
-            lines.append(f"  {live['running']}: latest progress line, {age} ago: {live['line']}")
-        if len(self.unlocked_progress) > len(shown):
-            lines.append(f"  ... and {len(self.unlocked_progress) - len(shown)} more (--json)")
+        a run is running, or was killed (only a run that ends removes its file). A live one
+        refreshes its file every minute, so one not refreshed for long is said stopped
+        (``stale``), apart: it was shown as running, its age growing, until removed by hand.
+        They were not shown at all before (no lock showed held)."""
+        fresh = [live for live in self.unlocked_progress if not live.get("stale")]
+        stale = [live for live in self.unlocked_progress if live.get("stale")]
+        lines = []
+        if fresh:
+            lines.append(
+                "running now, or stopped (no lock on this filesystem tells): "
+                + _first_named([live["running"] for live in fresh], counted=True)
+            )
+            for live in fresh[:MAX_TASK_LINES]:
+                age = duration_text(live["age"], tenths=False)
+                lines.append(
+                    f"  {live['running']}: latest progress line, {age} ago: {live['line']}"
+                )
+            if len(fresh) > MAX_TASK_LINES:
+                lines.append(f"  ... and {len(fresh) - MAX_TASK_LINES} more (--json)")
+        if stale:
+            after = duration_text(runlock.UNLOCKED_STALE_AFTER, tenths=False)
+            lines.append(
+                f"stopped without ending (no update for over {after}; the next run here "
+                "removes its line): " + _first_named([live["running"] for live in stale])
+            )
+            for live in stale[:MAX_TASK_LINES]:
+                age = duration_text(live["age"], tenths=False)
+                lines.append(f"  {live['running']}: stopped (no update for {age}): {live['line']}")
+            if len(stale) > MAX_TASK_LINES:
+                lines.append(f"  ... and {len(stale) - MAX_TASK_LINES} more (--json)")
         return lines
 
     def _refused_lines(self) -> list[str]:
@@ -2152,7 +2169,9 @@ def _running_progress(out_dir: Path, held: list[tuple[str, str]]) -> list[dict[s
 
 def _unlocked_progress(out_dir: Path) -> list[dict[str, Any]]:
     """The progress line of each run holding no lock (:func:`harvester.runlock.unlocked_progress`),
-    as :func:`_running_progress` gives them, ``running`` naming the run by its id."""
+    as :func:`_running_progress` gives them, ``running`` naming the run by its id; ``stale``
+    when it was not refreshed for :data:`~harvester.runlock.UNLOCKED_STALE_AFTER` (a live
+    run refreshes it every minute: that run was killed)."""
     found: list[dict[str, Any]] = []
     for lock, run, path in unlocked_progress(out_dir):
         try:
@@ -2164,7 +2183,13 @@ def _unlocked_progress(out_dir: Path) -> list[dict[str, Any]]:
         if line:
             age = round(max(0.0, time.time() - written), 1)
             found.append(
-                {"running": unlocked_run_text(lock, run), "line": line, "age": age, "run": run}
+                {
+                    "running": unlocked_run_text(lock, run),
+                    "line": line,
+                    "age": age,
+                    "run": run,
+                    "stale": age > runlock.UNLOCKED_STALE_AFTER,
+                }
             )
     return found
 

@@ -436,18 +436,45 @@ def _first_meaningful(group: BaseExceptionGroup[BaseException]) -> BaseException
 
 def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
     """``interrupted`` plus, for a harvest, the (redacted) command that resumes it; for a
-    plan, what was lost and the command to run again (see :func:`_plan_interrupted_line`)."""
+    plan or an index, what was kept or not written and the command to run again (see
+    :func:`_plan_interrupted_line`, :func:`_index_interrupted_line`)."""
     command = getattr(args, "command", None)
-    if command not in ("harvest", "plan"):
+    if command not in ("harvest", "plan", "index"):
         return "interrupted"
     from harvester.cli.harvest import _resume_command
 
     resume = _resume_command(argv, getattr(args, "out", None))
     if command == "plan":
         return _plan_interrupted_line(args, resume)
+    if command == "index":
+        return _index_interrupted_line(args, resume)
     if not getattr(args, "harvest_begun", True):  # set by run_harvest_command
         return f"interrupted before any file was harvested; run: {resume}"
     return f"interrupted: every finished file is kept and journaled; resume with: {resume}"
+
+
+def _index_interrupted_line(args: argparse.Namespace, again: str) -> str:
+    """What an interrupted ``harvester index`` kept, and the command to run again.
+
+    ``index.csv`` is written whole (a temporary file renamed), before the other tables and
+    the records: told replaced or not by its identity now against ``index_before`` (set by
+    ``run_index``; a list of the tables written misses an interrupt between the rename
+    and the append). Why: it said ``interrupted`` alone, which left the user to guess
+    whether the index was damaged, and what to type (a harvest and a plan say both)."""
+    from pathlib import Path
+
+    from harvester.index import file_identity
+
+    unread = not hasattr(args, "index_before")  # (stopped before run_index looked)
+    if unread or file_identity(Path(args.out) / "index.csv") == args.index_before:
+        return (
+            "interrupted: index.csv not rewritten (it is as it was; no harvested file or "
+            f"journal was changed); run again: {again}"
+        )
+    return (
+        "interrupted after index.csv was written: what follows (the other tables, the label "
+        f"keys' record, a plan's note) may be undone; run again: {again}"
+    )
 
 
 def _plan_interrupted_line(args: argparse.Namespace, again: str) -> str:

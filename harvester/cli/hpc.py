@@ -917,13 +917,17 @@ def run_index(args: argparse.Namespace) -> int:
     given last are used (:func:`harvester.folder_settings.remembered_label_keys`).
     """
     from harvester.folder_settings import label_keys_path, remembered_label_keys
-    from harvester.index import current_state, index_lock
+    from harvester.index import current_state, file_identity, index_lock
+    from harvester.journal import JournalState
     from harvester.select import LABELS_FILE, write_labelled_index
     from harvester.splits import SplitTally, remember_split
     from harvester.store import scrub_saved_credentials
     from harvester.verify import damaged_journal_lines, damaged_marker
 
     out = Path(args.out)
+    # What index.csv is now: an interrupt tells by it whether the write replaced it
+    # (harvester.cli._interrupted_line).
+    args.index_before = file_identity(out / "index.csv")
     given = _given_label_keys(out, args)
     pin = _given_pin(args, given)
     split = _given_split(args)
@@ -960,8 +964,9 @@ def run_index(args: argparse.Namespace) -> int:
         # Asked for: removed here, so the index write's "removed labels.csv ... add
         # --label-key" warning (meant for labels lost without asking) does not follow.
         dropped = _remove(labels)
-    # What later index writes keep when no given key is recorded: those recorded before.
-    kept = remembered_label_keys(out, states[0], warn=False) if given else ()
+    # The runs alone (their order and start), for the keys kept when no given key is
+    # recorded: told after the write, which finds the keys no image has (_record_label_keys).
+    runs = JournalState(runs=states[0].runs)
     pin_note = _pin_or_drop(out, args, pin)
     if split is not False:
         remember_split(out, split, by="harvester index")
@@ -988,7 +993,7 @@ def run_index(args: argparse.Namespace) -> int:
         for line in [*(pin_note or ()), *in_force]:
             print(line)
         if given is not None:
-            _record_label_keys(out, given, absent, kept, removed=labels if dropped else None)
+            _record_label_keys(out, given, absent, runs, removed=labels if dropped else None)
     short = _plan_shortfall(out, rows)
     if short:
         print(short.line)
@@ -1011,7 +1016,7 @@ def _record_label_keys(
     out: Path,
     given: tuple[str, ...],
     absent: Sequence[str],
-    kept: tuple[str, ...],
+    runs: JournalState,
     *,
     removed: Path | None,
 ) -> None:
@@ -1020,7 +1025,7 @@ def _record_label_keys(
     A key no image has (``absent``, warned of by the index write with the nearest keys) is
     a typo: recorded, every later index write kept it, and its empty labels. Only the
     given keys some image has are recorded, the others said dropped; when none has any,
-    nothing is recorded and later writes keep what they had (``kept``).
+    later writes keep what they had (:func:`_keep_label_keys`; ``runs``: DIR's runs).
     ``removed``: the ``labels.csv`` that ``--no-label-key`` removed.
     """
     from harvester.folder_settings import (
@@ -1034,6 +1039,7 @@ def _record_label_keys(
     valid = tuple(key for key in given if key not in absent)
     wrong = [key for key in given if key in absent]
     if given and not valid:
+        kept = _keep_label_keys(out, runs, absent)
         problems.warning("%s", absent_label_keys_line(record, wrong, kept))
         return
     remember_label_keys(out, valid, by="harvester index")
@@ -1051,6 +1057,24 @@ def _record_label_keys(
     )
     if wrong:
         problems.warning("%s", absent_label_keys_line(record, wrong, None))
+
+
+def _keep_label_keys(out: Path, runs: JournalState, absent: Sequence[str]) -> tuple[str, ...]:
+    """The keys later index writes keep when none of those given is on any image
+    (``absent``): the keys given last, an earlier run given only such keys not counted, as
+    a harvest given a typo counts them (``no_image_has``); recorded when later writes
+    would take that run's instead (under DIR's index lock, held by the caller).
+
+    Why: a harvest given the same typo and stopped before it recorded the keys kept left
+    its config naming the typo; ``harvester index`` (asked before its write knew which keys
+    no image has) named that typo as the keys kept, and later writes took it.
+    """
+    from harvester.folder_settings import remember_label_keys, remembered_label_keys
+
+    kept = remembered_label_keys(out, runs, warn=False, no_image_has=absent)
+    if remembered_label_keys(out, runs, warn=False) != kept:
+        remember_label_keys(out, kept, by="harvester index")
+    return kept
 
 
 def _walks_short(state: JournalState) -> str | None:

@@ -38,7 +38,7 @@ from harvest_helpers import (
     temp_files,
     wait_for_files,
 )
-from label_keys_helpers import GENE
+from label_keys_helpers import GENE, labels, problem_lines
 
 from harvester.emulator import EmulatorThread
 
@@ -326,7 +326,8 @@ def test_harvester_index_waiting_for_the_index_lock_ends_on_a_stop(
     tmp_path: Path, emulator: EmulatorThread, signum: int
 ) -> None:
     """``harvester index --split`` waiting for an index lock held elsewhere (it waits in
-    its main thread): Ctrl-C or SIGTERM ends it at once, exit 130, one line, no traceback,
+    its main thread): Ctrl-C or SIGTERM ends it at once, exit 130, one line (the command to
+    run again), no traceback,
     nothing recorded or rewritten; run again, it writes both."""
     out = tmp_path / "d"
     assert run_cli(*harvest_args(emulator.base_url, out, SMALL_PLATE)).returncode == 0
@@ -335,7 +336,10 @@ def test_harvester_index_waiting_for_the_index_lock_ends_on_a_stop(
     code, took, stdout, stderr = run_to_its_nth_index_lock(tmp_path, out, 1, args, signum)
     assert code == 130, stderr
     assert took < STOPS_WITHIN, f"{took:.1f} s to stop"
-    assert stderr == "interrupted\n"
+    assert stderr.splitlines() == [
+        "interrupted: index.csv not rewritten (it is as it was; no harvested file or journal "
+        f"was changed); run again: harvester index {out} --split a=1"
+    ]
     assert stdout == ""
     assert not (out / "split.json").exists()
     assert (out / "index.csv").read_bytes() == before
@@ -343,3 +347,30 @@ def test_harvester_index_waiting_for_the_index_lock_ends_on_a_stop(
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
     assert "split" in (out / "index.csv").read_text().splitlines()[0].split(",")
+
+
+def test_harvester_index_given_a_stopped_harvests_typo_keeps_the_keys_before_it(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A harvest given a key no image has, stopped before it recorded the keys kept, then
+    ``harvester index --label-key`` with the same typo: the warning names the keys kept
+    before (the first run's), not the typo, and a later index given no keys has them."""
+    out = tmp_path / "d"
+    record = out / "label_keys.json"
+    args = harvest_args(emulator.base_url, out, SMALL_PLATE, labels=True)
+    assert run_cli(*args, "--label-key", GENE).returncode == 0
+    genes = labels(out)
+    assert any(genes.values())
+    typo = [*args, "--label-key", "Gene Symbl"]
+    code, _took, _stdout, stderr = run_to_its_nth_index_lock(
+        tmp_path, out, 2, typo, signal.SIGTERM
+    )  # (the first: its index write)
+    assert code == 130, stderr
+    done = run_cli("index", str(out), "--label-key", "Gene Symbl")
+    assert done.returncode == 0, done.stderr
+    assert problem_lines(done.stderr)[-1] == (
+        f"WARNING harvester.problems: label key(s) 'Gene Symbl' not recorded in {record}, as "
+        f"no image has them: later index writes keep the keys recorded before, '{GENE}'"
+    )
+    assert run_cli("index", str(out)).returncode == 0
+    assert labels(out) == genes
