@@ -2125,6 +2125,19 @@ def failed_ids_command(out_dir: Path) -> str:
     return f"harvester status {shlex.quote(str(out_dir))} --failed-ids"
 
 
+def failed_ids_listing(out_dir: Path, servers: Sequence[str] = ()) -> str:
+    """``: harvester status DIR --failed-ids``, the words a message points at DIR's failed
+    image ids with; where they are of two or more ``servers`` (as saved: no credentials,
+    which ``status`` needs none of), ``, one server's at a time: ... --base-url A and ...
+    --base-url B``. Why: ``status --failed-ids`` refuses such a folder's one list (one
+    server asked for the other's ids), so the plain command, pasted, only met that error."""
+    plain = failed_ids_command(out_dir)
+    if len(servers) < 2:
+        return f": {plain}"
+    each = [f"{plain} --base-url {shlex.quote(server)}" for server in servers]
+    return f", one server's at a time: {' and '.join(each)}"
+
+
 def failed_ids_recipe(out_dir: Path, head: str = "", url: str = "", server: str = "") -> str:
     """The command that retries DIR's failed images by id, for ids that cannot be read
     again: ``status --failed-ids`` piped into a harvest of DIR (its server and kinds).
