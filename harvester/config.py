@@ -1813,15 +1813,26 @@ def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
     return out
 
 
+#: How many of DIR's runs (newest first) :func:`other_server_note` reads the server of when
+#: the newest run's is not the one asked: every task of a job array calls it at its start.
+SERVERS_LOOKED_AT = 100
+
+
 def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str | None:
-    """A warning when DIR's newest run asked another server (``--base-url``, compared as
-    scheme, host, port and path): image ids are one server's, so the ids done from the
-    other are skipped as done and the rest mixed in. Not a refusal: a folder may move from
-    http to https or to a mirror (see :mod:`harvester.folder_settings`), which the user
-    knows and harvester cannot. Said once the server check passed (a base URL that is not
-    a server at all is that error alone). Reads ``runs/`` once, at most three saved configs
-    besides a resume's replays, ten in all, and no journal (every task of a job array does
-    this at its start: a thousand tasks after a resume of 200 sets must not read 200 each).
+    """A warning when the server asked (``--base-url``, compared as scheme, host, port and
+    path) is none of those DIR's runs asked: image ids are one server's, so the ids done
+    from the other are skipped as done and the rest mixed in. Not a refusal: a folder may
+    move from http to https or to a mirror (see :mod:`harvester.folder_settings`), which the
+    user knows and harvester cannot. Said once the server check passed (a base URL that is
+    not a server at all is that error alone). Reads ``runs/`` once, at most three saved
+    configs besides a resume's replays, ten in all, and no journal (every task of a job
+    array does this at its start: a thousand tasks after a resume of 200 sets must not
+    read 200 each); only where the newest run asked another server, the configs of the
+    :data:`SERVERS_LOOKED_AT` newest runs, until one asked this server.
+
+    Why all of them: in a folder of two servers, a run of new targets of the older one's
+    was warned about as mixed in, the folder's newest set being the other's, though DIR
+    holds that server's sets already (a resume of it replays them).
 
     ``replay_of``: the run whose target set a resume replays. Asked from that run's server,
     the set mixes nothing in, whatever DIR's newest run asked: in a folder of two servers,
@@ -1829,17 +1840,45 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
     out = cfg.out
     if out is None or not out.is_dir():
         return None
+    wanted = normal_base_url(cfg.base_url)
     own = _read_recorded(out, replay_of) if replay_of is not None else None
-    if own is not None and normal_base_url(own.base_url) == normal_base_url(cfg.base_url):
+    if own is not None and normal_base_url(own.base_url) == wanted:
         return None
     recorded = newest_recorded_run(out, tries=3, order_ties=False, most=10)
-    if recorded is None or normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
+    if recorded is None or normal_base_url(recorded.base_url) == wanted:
         return None
+    servers = _servers_asked(out, wanted)
+    if wanted in servers:
+        return None
+    newest = normal_base_url(recorded.base_url)
+    also = [url for key, url in servers.items() if key != newest]
+    there = f" and {', '.join(also)}" if also else ""
+    done = "those servers" if also else recorded.base_url
     return (
-        f"{out} was harvested from {recorded.base_url} (its newest run, {recorded.run}); this "
-        f"run asks {cfg.to_public()['base_url']}: image ids are one server's, so ids done from "
-        f"{recorded.base_url} are skipped as done and the rest mixed in"
+        f"{out} was harvested from {recorded.base_url} (its newest run, {recorded.run}){there}; "
+        f"this run asks {cfg.to_public()['base_url']}: image ids are one server's, so ids "
+        f"done from {done} are skipped as done and the rest mixed in"
     )
+
+
+def _servers_asked(out_dir: Path, wanted: str) -> dict[str, str]:
+    """The servers (by :func:`normal_base_url`, each as saved) the
+    :data:`SERVERS_LOOKED_AT` newest runs of DIR asked, newest first, read until one asked
+    ``wanted`` (a normal base URL). Run ids sort by their start second, which is all the
+    order needed here: whether any asked it."""
+    from harvester.journal import SavedConfigs
+
+    runs = sorted((r for group in _runs_by_second(out_dir).values() for r in group), reverse=True)
+    saved = SavedConfigs()
+    servers: dict[str, str] = {}
+    for run in runs[:SERVERS_LOOKED_AT]:
+        recorded = _read_recorded(out_dir, run, saved)
+        if recorded is None:
+            continue
+        servers.setdefault(normal_base_url(recorded.base_url), recorded.base_url)
+        if wanted in servers:
+            break
+    return servers
 
 
 class NewestRun:
@@ -2123,6 +2162,19 @@ def secrets_again_note(
 def failed_ids_command(out_dir: Path) -> str:
     """``harvester status DIR --failed-ids``: DIR's failed image ids, one a line."""
     return f"harvester status {shlex.quote(str(out_dir))} --failed-ids"
+
+
+def failed_ids_listing(out_dir: Path, servers: Sequence[str] = ()) -> str:
+    """``: harvester status DIR --failed-ids``, the words a message points at DIR's failed
+    image ids with; where they are of two or more ``servers`` (as saved: no credentials,
+    which ``status`` needs none of), ``, one server's at a time: ... --base-url A and ...
+    --base-url B``. Why: ``status --failed-ids`` refuses such a folder's one list (one
+    server asked for the other's ids), so the plain command, pasted, only met that error."""
+    plain = failed_ids_command(out_dir)
+    if len(servers) < 2:
+        return f": {plain}"
+    each = [f"{plain} --base-url {shlex.quote(server)}" for server in servers]
+    return f", one server's at a time: {' and '.join(each)}"
 
 
 def failed_ids_recipe(out_dir: Path, head: str = "", url: str = "", server: str = "") -> str:

@@ -533,6 +533,17 @@ def _targets_of(config: HarvestConfig) -> dict[str, list[int]]:
     }
 
 
+def check_plan_targets(config: HarvestConfig) -> None:
+    """Refuse a plan of no targets (or of a plan: ``--from-plan``). Also called by the CLI
+    before it says which server and kinds a plan in a harvested folder takes: those lines,
+    printed above the refusal, read as if planning had begun."""
+    if not config.has_targets or config.from_plan is not None:
+        raise UsageError(
+            "nothing to plan: give targets (--screen, --project, --plate, --dataset, --image, "
+            "--ids-from) or a config file that lists them"
+        )
+
+
 async def plan_targets(
     config: HarvestConfig,
     out_dir: Path,
@@ -580,11 +591,7 @@ async def plan_targets(
 
     from harvester.pipeline import check_out_dir, copy_of_ids_source, no_ids_held
 
-    if not config.has_targets or config.from_plan is not None:
-        raise UsageError(
-            "nothing to plan: give targets (--screen, --project, --plate, --dataset, --image, "
-            "--ids-from) or a config file that lists them"
-        )
+    check_plan_targets(config)
     own_copy = None
     if ids_copy is None:  # (a pipe read to see whether it holds an id would be gone for the walk)
         ids_copy = own_copy = await anyio.to_thread.run_sync(

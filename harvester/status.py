@@ -385,6 +385,10 @@ class StatusReport:
     #: (:func:`harvester.config.failed_ids_servers`) part ``--failed-ids`` of a folder of
     #: two servers. Not in ``--json``.
     failed_runs: dict[int, set[str]] = field(default_factory=dict, repr=False)
+    #: The servers (as saved) of the failed images when two or more (:func:`failing_servers`):
+    #: ``--failed-ids`` is then one server's at a time, each with ``--base-url``. Not in
+    #: ``--json``.
+    failed_servers: list[str] = field(default_factory=list, repr=False)
     #: The command that resumes DIR, when something is left to do
     #: (:func:`harvester.config.resume_command`).
     resume: str | None = None
@@ -652,10 +656,13 @@ class StatusReport:
         if self.failures:
             shown = self.failures[:MAX_FAILURE_SAMPLES]
             if len(shown) < len(self.failures):
+                from harvester.config import failed_ids_listing
+
                 q = shlex.quote(self.out_dir)
                 lines.append(
                     f"failures (first {len(shown)} of {len(self.failures)}; all: harvester "
-                    f"status {q} --json, their image ids: harvester status {q} --failed-ids):"
+                    f"status {q} --json, their image ids"
+                    f"{failed_ids_listing(Path(self.out_dir), self.failed_servers)}):"
                 )
             else:
                 lines.append("failures:")
@@ -1907,6 +1914,12 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     report.failed_ids = sorted(
         {int(f["id"]) for f in report.failures if f["kind"] in artifact_kinds}
     )
+    report.failed_servers = failing_servers(
+        out_dir,
+        report.failed_ids,
+        report.failed_runs,
+        recorded_sets if recorded_sets is not None else recorded_target_sets(out_dir, saved=saved),
+    )
     if report.failures:
         from harvester.fetch import failure_advice  # only a folder with failures needs it
 
@@ -1967,6 +1980,46 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         if queue is not None and slurm is not None:
             report.silent_ends = _silent_ends(report, slurm, queue)
     return report
+
+
+def failed_by_server(
+    out_dir: Path,
+    failed_ids: Iterable[int],
+    failed_runs: Mapping[int, AbstractSet[str]],
+    sets: list[RecordedRun],
+) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """DIR's failed image ids (``failed_ids``, each recorded by ``failed_runs``) by server
+    (:func:`harvester.config.normal_base_url`; an image whose runs saved no settings, an
+    old folder's, under none), and every server DIR knows (its target sets' ``sets``,
+    newest first, then its failures'), each as saved."""
+    from harvester.config import failed_ids_servers, normal_base_url, servers_of
+
+    of = failed_ids_servers(out_dir, failed_runs)
+    failing: dict[str, list[int]] = {}
+    for image_id in failed_ids:
+        if image_id in of:
+            failing.setdefault(normal_base_url(of[image_id]), []).append(image_id)
+    known = servers_of(sets)
+    for url in of.values():
+        known.setdefault(normal_base_url(url), url)
+    return failing, known
+
+
+def failing_servers(
+    out_dir: Path,
+    failed_ids: Iterable[int],
+    failed_runs: Mapping[int, AbstractSet[str]],
+    sets: list[RecordedRun],
+) -> list[str]:
+    """The servers (as saved: no credentials) of DIR's failed images when they are two or
+    more, DIR's newest set's first; else []. Why: ``status DIR --failed-ids`` refuses such
+    a folder's one list, so a message pointing at it names each server's
+    (:func:`harvester.config.failed_ids_listing`)."""
+    if not failed_runs:
+        return []
+    failing, known = failed_by_server(out_dir, failed_ids, failed_runs, sets)
+    urls = [url for key, url in known.items() if key in failing]
+    return urls if len(urls) > 1 else []
 
 
 def split_images(

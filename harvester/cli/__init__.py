@@ -10,7 +10,8 @@ folder (:class:`~harvester.errors.FolderBusyError`); 130 interrupted;
 ``hint: ...``) on stderr; a traceback only with ``--debug``.
 
 Subcommands live in modules that expose ``register(subparsers)``; each is
-imported guarded, so one broken or missing module does not take the others down.
+imported guarded, so one broken or missing module does not take the others down; its
+commands, asked for, say that they are unavailable and why (exit 2).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import atexit
 import contextlib
 import errno
+import functools
 import gc
 import importlib
 import logging
@@ -58,6 +60,16 @@ SUBCOMMAND_MODULES = (
     "harvester.cli.hpc",
     "harvester.cli.forget",
 )
+
+#: The commands each of :data:`SUBCOMMAND_MODULES` registers, for a module that fails to
+#: import (:func:`_register_unavailable`): the README documents them all, so asking for one
+#: must say why it is missing, not argparse's "invalid choice".
+SUBCOMMANDS_OF: dict[str, tuple[str, ...]] = {
+    "harvester.cli.harvest": ("harvest", "status", "verify", "demo"),
+    "harvester.cli.emulate": ("emulate",),
+    "harvester.cli.hpc": ("plan", "slurm", "index"),
+    "harvester.cli.forget": ("forget",),
+}
 
 #: True while :func:`main` runs as the process's own command (``argv`` from
 #: ``sys.argv``), False when called in-process (tests): only then may start-up
@@ -397,9 +409,39 @@ def build_parser() -> argparse.ArgumentParser:
             module = importlib.import_module(name)
         except ImportError as exc:  # a module still missing or broken must not stop the rest
             logging.getLogger(__name__).debug("subcommands of %s unavailable: %s", name, exc)
+            _register_unavailable(subparsers, SUBCOMMANDS_OF.get(name, ()), str(exc))
             continue
         module.register(subparsers)
     return parser
+
+
+#: What to do about a command whose module failed to import (a broken or partial install).
+UNAVAILABLE_HINT = (
+    "the install is broken or incomplete: install harvester again (`pip install -e .` or "
+    "`pip install .` in its source folder; see the README's Install), and check that "
+    "`python -c 'import harvester.cli'` runs"
+)
+
+
+def _register_unavailable(
+    subparsers: argparse._SubParsersAction[_Parser], commands: Sequence[str], why: str
+) -> None:
+    """Register each of ``commands`` (whose module failed to import: ``why``) as a command
+    that, asked for (``--help`` too), says it is unavailable and why: ``error: harvester
+    plan is unavailable: <the ImportError>``, a hint, exit 2. The top-level help lists it
+    as unavailable. Why: dropped, it met argparse's "invalid choice" for a command the
+    README documents, with no word of the import that failed (a debug log line only)."""
+    for command in commands:
+        lost = subparsers.add_parser(command, help=f"(unavailable: {why})", add_help=False)
+        lost.defer_arguments(functools.partial(_unavailable, command=command, why=why))
+
+
+def _unavailable(_parser: argparse.ArgumentParser, *, command: str, why: str) -> NoReturn:
+    """Refuse ``command``, whose module could not be imported (``why``), as a usage error
+    (called by its parser's deferred arguments: as it parses, or prints its help)."""
+    print(f"error: harvester {command} is unavailable: {why}", file=sys.stderr)
+    print(f"hint: {UNAVAILABLE_HINT}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
 
 
 def _wants_debug(argv: Sequence[str]) -> bool:

@@ -1502,7 +1502,7 @@ def print_summary(
         q = shlex.quote(str(summary.out_dir))
         print(
             f"... and {plural(hidden, 'more failure')} (all: harvester status {q} --json; "
-            f"their image ids: harvester status {q} --failed-ids)",
+            f"their image ids{_failed_ids_listing(summary.out_dir)})",
             file=sys.stderr,
         )
     if (getattr(summary, "session_ended", "") or getattr(summary, "credentials_refused", "")) and (
@@ -1765,6 +1765,24 @@ def _as_jsonable(report: Any) -> Any:
     return report
 
 
+def _failed_ids_listing(out: Path) -> str:
+    """``: harvester status DIR --failed-ids``, or each server's with its ``--base-url``
+    where DIR's failed images are of two or more (:func:`harvester.config.failed_ids_listing`).
+    The journals are read again only in a folder whose target sets are of two servers."""
+    from harvester.config import failed_ids_listing, recorded_target_sets, servers_of
+    from harvester.errors import HarvesterError
+    from harvester.status import collect_status
+
+    sets = recorded_target_sets(out)
+    if len(servers_of(sets)) < 2:
+        return failed_ids_listing(out)
+    try:
+        report = collect_status(out, scrub=False)
+    except HarvesterError:  # (status names what is wrong with DIR)
+        return failed_ids_listing(out)
+    return failed_ids_listing(out, report.failed_servers)
+
+
 def _server_of_mixed_folder(out: Path, base_url: str) -> str:
     """`` --base-url URL`` (``base_url`` as saved: no credentials) where DIR's target sets
     were harvested from two or more servers, for its ``status --failed-ids``; else ""."""
@@ -1847,11 +1865,12 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
     DIR (its target sets and failures) knows one server, ``--base-url`` takes them all, as
     a resume given it replays every set (a server moved)."""
     from harvester.config import normal_base_url, recorded_target_sets, server_failed_ids_recipe
+    from harvester.status import failed_by_server
 
     if not report.failed_runs and given_url is None:
         return report.failed_ids
     sets = recorded_target_sets(out)
-    failing, known = _failed_by_server(out, report, sets)
+    failing, known = failed_by_server(out, report.failed_ids, report.failed_runs, sets)
     if given_url is not None:
         if len(known) < 2:
             return report.failed_ids
@@ -1873,25 +1892,6 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
             file=sys.stderr,
         )
     return report.failed_ids
-
-
-def _failed_by_server(
-    out: Path, report: StatusReport, sets: list[RecordedRun]
-) -> tuple[dict[str, list[int]], dict[str, str]]:
-    """DIR's failed image ids by server (:func:`harvester.config.normal_base_url`; an image
-    whose runs saved no settings, an old folder's, under none), and every server DIR knows
-    (its target sets', newest first, then its failures'), each as saved."""
-    from harvester.config import failed_ids_servers, normal_base_url, servers_of
-
-    of = failed_ids_servers(out, report.failed_runs)
-    failing: dict[str, list[int]] = {}
-    for image_id in report.failed_ids:
-        if image_id in of:
-            failing.setdefault(normal_base_url(of[image_id]), []).append(image_id)
-    known = servers_of(sets)
-    for url in of.values():
-        known.setdefault(normal_base_url(url), url)
-    return failing, known
 
 
 def _failed_of_servers_error(

@@ -349,9 +349,10 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
 
     from harvester.cli.harvest import artifacts_given, base_url_given, waited_text
     from harvester.config import NewestRun, folder_artifacts, folder_server
-    from harvester.plan import plan_targets
+    from harvester.plan import check_plan_targets, plan_targets
     from harvester.progress import Progress, request_time_line
 
+    check_plan_targets(config)  # (before the folder's server and kinds are said)
     newest = NewestRun(config.out)  # (looked up once, for both)
     config, line = folder_server(config, given=base_url_given(args, config), newest=newest)
     if line and not args.quiet:  # a plan in a harvested folder: that folder's server
@@ -1481,12 +1482,15 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
         f"note: index.csv lists {rows} of the plan's {plural(planned, 'image')}; {missing} "
         f"{agree(missing)} not in it"
     )
-    if _refused_for_good(out):
+    refused, servers = _refused_for_good(out)
+    if refused:
+        from harvester.config import failed_ids_listing
+
         its, it, ids = ("its", "it", "its id") if missing == 1 else ("their", "them", "their ids")
         return _Shortfall(
             f"{head}: the server refused {its} files (HTTP 4xx), as it will again for an id "
             f"that does not exist or is not public, so a resubmitted array would not add "
-            f"{it}; {ids}: harvester status {q} --failed-ids",
+            f"{it}; {ids}{failed_ids_listing(out, servers)}",
             provisional=False,
         )
     return _Shortfall(
@@ -1497,16 +1501,19 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
     )
 
 
-def _refused_for_good(out: Path) -> bool:
+def _refused_for_good(out: Path) -> tuple[bool, list[str]]:
     """Whether all DIR lacks of its plan is images whose files the server refused (a 4xx
     a rerun gets again: :func:`harvester.fetch.all_refused`, status's note): nothing
-    pending or not reached, no walk short, every failure refused. A pass over the journals
-    as status makes it, only for an index short of its plan."""
+    pending or not reached, no walk short, every failure refused; and the servers of the
+    failed images where they are two or more (their ids are listed one server's at a
+    time). A pass over the journals as status makes it, only for an index short of its
+    plan."""
     from harvester.fetch import all_refused
     from harvester.status import collect_status
 
     try:
         report = collect_status(out)
     except HarvesterError:  # (status names what is wrong with DIR)
-        return False
-    return not report.pending and not report.walks and all_refused(report.failures)
+        return False, []
+    refused = not report.pending and not report.walks and all_refused(report.failures)
+    return refused, report.failed_servers

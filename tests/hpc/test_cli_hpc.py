@@ -68,6 +68,22 @@ def test_plan_without_targets_is_a_usage_error(
     assert "nothing to plan" in capsys.readouterr().err
 
 
+def test_plan_without_targets_in_a_harvested_folder_says_only_the_refusal(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`plan --out DIR` of a harvested DIR, no targets: the one refusal, exit 2, without the
+    "asking URL" and "fetching --artifacts" lines that read as if planning had begun."""
+    out = tmp_path / "out"
+    assert main(["harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out",
+                 str(out), "--artifacts", "thumbnail", "--rate", "none", "-q"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["plan", "--out", str(out)]) == 2
+    said = capsys.readouterr()
+    assert said.out == "", said.out
+    assert said.err.startswith("error: nothing to plan: give targets"), said.err
+    assert not (out / "plan").exists()
+
+
 def test_slurm_writes_script_from_plan_without_submitting(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

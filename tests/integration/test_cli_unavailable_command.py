@@ -1,0 +1,94 @@
+"""A subcommand whose module fails to import (a broken or partial install).
+
+Its commands were dropped silently (a debug log line): asking for `harvester plan`, which
+the README documents, met argparse's "invalid choice". Now they say that they are
+unavailable, with the import error and a hint, exit 2; the other commands work. Each
+command runs as its own process, whose `sitecustomize` makes one module's import fail.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harvest_helpers import cli_env
+
+from harvester.cli import SUBCOMMANDS_OF, build_parser
+
+BROKEN = "cannot import name 'plan_targets' from 'harvester.plan' (a test's shim)"
+
+SHIM = f'''
+import sys
+
+
+class _Broken:
+    """Fail the import of harvester.cli.hpc, as a partial install would."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "harvester.cli.hpc":
+            raise ImportError({BROKEN!r})
+        return None
+
+
+sys.meta_path.insert(0, _Broken())
+'''
+
+
+def broken_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m harvester ARGS`` with harvester.cli.hpc failing to import."""
+    shim = tmp_path / "shim"
+    shim.mkdir(exist_ok=True)
+    (shim / "sitecustomize.py").write_text(SHIM)
+    env = cli_env()
+    env["PYTHONPATH"] = f"{shim}{os.pathsep}{env['PYTHONPATH']}"
+    return subprocess.run(
+        [sys.executable, "-m", "harvester", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_command_whose_module_fails_to_import_says_why(tmp_path: Path) -> None:
+    """`plan`, `slurm --help` and `index`: exit 2, one error naming the command and the
+    import error, one hint to install again; no traceback, no "invalid choice"."""
+    for args in (
+        ("plan", "--out", str(tmp_path / "d"), "--plate", "1"),
+        ("slurm", "--help"),
+        ("index", str(tmp_path)),
+    ):
+        proc = broken_cli(tmp_path, *args)
+        assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+        error, hint = proc.stderr.splitlines()
+        assert error == f"error: harvester {args[0]} is unavailable: {BROKEN}", proc.stderr
+        assert hint.startswith("hint: the install is broken or incomplete: install harvester "), (
+            hint
+        )
+        assert "pip install" in hint, hint
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_other_commands_still_work_and_help_lists_the_lost_ones(tmp_path: Path) -> None:
+    """With hpc's module broken, `status` of a missing folder gives its own error and
+    `harvester --help` lists `plan` as unavailable (exit 0)."""
+    proc = broken_cli(tmp_path, "status", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "unavailable" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: "), proc.stderr
+    helped = broken_cli(tmp_path, "--help")
+    assert helped.returncode == 0, helped.stderr
+    (plan,) = [line for line in helped.stdout.splitlines() if line.split()[:1] == ["plan"]]
+    assert "(unavailable: cannot import name 'plan_targets'" in plan, helped.stdout
+
+
+def test_the_commands_said_unavailable_are_those_each_module_registers() -> None:
+    """SUBCOMMANDS_OF names exactly the commands the modules register (else a lost one
+    would still meet "invalid choice")."""
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if a.dest == "command"]
+    registered = set(getattr(action, "choices", {}))
+    assert registered == {c for commands in SUBCOMMANDS_OF.values() for c in commands}
