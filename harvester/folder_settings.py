@@ -573,6 +573,36 @@ def made_after_script(record: Mapping[str, Any], written: float) -> bool:
     return (record_time(record) or 0.0) > written
 
 
+#: The most :func:`recorded_by` reads of a record: ``label_ids.json``'s own limit, the
+#: largest of DIR's records (a pin of many labels).
+_KEPT_RECORD_LIMIT = 64 << 20
+
+
+def utc_text(when: float) -> str:
+    """``2026-11-27T20:20:54Z``: a Unix time as DIR's records write it (their ``at_utc``)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+
+
+def recorded_by(path: Path) -> str:
+    """``by harvester index at 2026-11-27T20:20:54Z`` (a job array task's record: ``by a
+    task of a script written at ...``): who made the record at ``path`` (``split.json``,
+    ``label_ids.json``) and when, for a task's warning that it kept it; "" when that cannot
+    be read. Why: the warning guessed "by harvester index, or a newer script's task" where
+    the record says which, and when."""
+    try:
+        record = read_json_record(path, _KEPT_RECORD_LIMIT, ValueError) or {}
+    except ValueError:
+        return ""
+    script, at, by = record_time(record, SCRIPT_KEY), record_time(record), record.get("by")
+    if script is not None:
+        who = f"by a task of a script written at {utc_text(script)}"
+    elif isinstance(by, str) and by.isprintable() and 0 < len(by) <= 40:
+        who = f"by {by}"
+    else:
+        who = ""
+    return " ".join(part for part in (who, f"at {utc_text(at)}" if at is not None else "") if part)
+
+
 def remember_label_keys(
     out_dir: Path, keys: Sequence[str], *, by: str, stop: threading.Event | None = None
 ) -> LabelKeysRecord:

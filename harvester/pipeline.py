@@ -1264,7 +1264,7 @@ class Harvest:
         if pin is None:  # a job array's task, and a later record kept
             kept = await anyio.to_thread.run_sync(read_pin_quietly, self.out)
             if kept is None or dict(kept.ids) != self._pin_ids:
-                self._say_kept(label_ids_path(self.out), f"--label-ids-from {path}")
+                await self._say_kept(label_ids_path(self.out), ["--label-ids-from", str(path)])
             return
         self._pin_recorded = True
         if self._shard_images() is not None and self.say is not None:
@@ -1298,8 +1298,9 @@ class Harvest:
         if not recorded:  # a job array's task, and a later record kept
             kept = await anyio.to_thread.run_sync(read_split_record, self.out)
             if kept.spec != spec:
-                given = "--no-split" if spec is None else f"--split {spec.text}"
-                self._say_kept(split_path(self.out), given)
+                await self._say_kept(
+                    split_path(self.out), ["--no-split"] if spec is None else spec.flags
+                )
 
     def _record_left(self, record: Path) -> None:
         """Say that a stop (Ctrl-C, SIGTERM) gave up this run's wait for DIR's index lock,
@@ -1309,16 +1310,33 @@ class Harvest:
         same command run again (the resume line) writes it."""
         logger.info("stopped while another process held DIR's index lock: %s not written", record)
 
-    def _say_kept(self, record: Path, given: str) -> None:
+    async def _say_kept(self, record: Path, given: list[str]) -> None:
         """Say that a job array's task kept a record newer than its script (see
-        :func:`harvester.slurm.script_written`) rather than its own flag's: a warning
-        (``--quiet`` tasks too), since a flag on the task's command line is not applied."""
+        :func:`harvester.slurm.script_written`) rather than its own flag's (``given``): a
+        warning (``--quiet`` tasks too), since a flag on the task's command line is not
+        applied. It says who made the record and when, and the script's time: the one its
+        ``HARVESTER_SCRIPT_WRITTEN`` line says, which a hand edit of the script keeps (an
+        edited ``--split`` was kept out "as recorded after the script", which the user had
+        just edited); and the command that records the flag all the same."""
+        import shlex
+
+        from harvester.folder_settings import recorded_by, utc_text
+        from harvester.slurm import SCRIPT_WRITTEN_ENV
+
+        who = await anyio.to_thread.run_sync(recorded_by, record)
+        written = utc_text(self._script_written) if self._script_written is not None else "?"
         logging.getLogger(PROBLEMS_LOGGER).warning(
-            "kept %s, recorded after this array's script was written (by harvester index, "
-            "or a newer script's task): this task's %s is not recorded; write a new script "
-            "with harvester slurm to change it",
+            "kept %s, recorded %safter this array's script was written (%s, as its %s line "
+            "says; editing the script by hand does not change it): this task's %s is not "
+            "recorded; to record it: harvester index %s %s (later index writes keep it), or "
+            "write a new script with harvester slurm",
             record,
-            given,
+            f"{who}, " if who else "",
+            written,
+            SCRIPT_WRITTEN_ENV,
+            shlex.join(given),
+            shlex.quote(str(self.out)),
+            shlex.join(given),
         )
 
     def _check_plan(self) -> None:

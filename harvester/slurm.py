@@ -602,6 +602,8 @@ def render_script(job: SlurmJob) -> str:
         f'echo "{start} at $(date)"',
         "# When this script was written: a task records its split and label-id pin only in a",
         "# folder whose record is older (a later `harvester index --no-split` or pin stays).",
+        "# A hand edit of this script keeps this time: to record another split or pin over",
+        "# such a record, use `harvester index DIR --split ...` or write the script anew.",
         f"export {SCRIPT_WRITTEN_ENV}={now:.3f}",
         "",
         f'exec {cmd} --shard "$K/$N"',

@@ -94,6 +94,17 @@ class SplitSpec:
         return ",".join(f"{name}={fraction!r}" for name, fraction in self.parts)
 
     @property
+    def flags(self) -> list[str]:
+        """``--split TEXT`` with ``--split-by``/``--split-seed`` where not the defaults: the
+        flags that give this split again (to ``harvester index``, in a printed command)."""
+        words = ["--split", self.text]
+        if self.by != DEFAULT_SPLIT_BY:
+            words += ["--split-by", self.by]
+        if self.seed != 0:
+            words += ["--split-seed", str(self.seed)]
+        return words
+
+    @property
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.parts)
 

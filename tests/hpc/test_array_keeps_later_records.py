@@ -13,7 +13,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -192,7 +194,48 @@ def test_a_new_script_records_over_a_task_of_a_node_whose_clock_ran_ahead(
 
     (out / "harvest.sbatch").write_text(old_script, encoding="utf-8")  # the old one resubmitted
     again = _task(out, 0)
-    assert len([ln for ln in again.stderr.splitlines() if "after this array's script" in ln]) == 2
+    notes = [ln for ln in again.stderr.splitlines() if "after this array's script" in ln]
+    assert len(notes) == 2 and all("by a task of a script written at " in n for n in notes)
     run(harvester_cmd("index", str(out)))
     assert json.loads((out / "split.json").read_text())["split"] == "a=0.5,b=0.5"
     assert _ids(out)["TPX2"] == "1" and _ids(out)["ECT2"] == "0"
+
+
+def test_a_hand_edited_script_says_why_its_split_is_kept_and_what_records_it(
+    tmp_path: Path, emulator_process: EmulatorProcess
+) -> None:
+    """``--split`` edited by hand in harvest.sbatch after ``harvester index --no-split``:
+    the script keeps its HARVESTER_SCRIPT_WRITTEN, so the task keeps the record. Its
+    warning names who recorded it and when, the script's time and that a hand edit keeps
+    it, and a command that records the edited split; run as printed, it does."""
+    out = tmp_path / "edited"
+    _slurm(emulator_process, out, "--split", "train=0.5,test=0.5")
+    _task(out, 0)
+    run(harvester_cmd("index", str(out), "--no-split"))
+    recorded = json.loads((out / "split.json").read_text())["at_utc"]
+    script = out / "harvest.sbatch"
+    text = script.read_text(encoding="utf-8")
+    assert text.count("--split train=0.5,test=0.5 ") == 1
+    script.write_text(
+        text.replace("--split train=0.5,test=0.5 ", "--split a=0.3,b=0.7 --split-seed 4 "),
+        encoding="utf-8",
+    )
+    written = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_written_at(out)))
+    [note] = [line for line in _task(out, 0).stderr.splitlines() if "kept " in line]
+    command = f"harvester index {out} --split a=0.3,b=0.7 --split-seed 4"
+    assert note == (
+        f"WARNING harvester.problems: kept {out / 'split.json'}, recorded by harvester index "
+        f"at {recorded}, after this array's script was written ({written}, as its "
+        "HARVESTER_SCRIPT_WRITTEN line says; editing the script by hand does not change it): "
+        "this task's --split a=0.3,b=0.7 --split-seed 4 is not recorded; to record it: "
+        f"{command} (later index writes keep it), or write a new script with harvester slurm"
+    ), note
+    assert json.loads((out / "split.json").read_text())["split"] is None
+
+    run(harvester_cmd(*shlex.split(command)[1:]))  # the command as printed
+    split = json.loads((out / "split.json").read_text())
+    assert (split["split"], split["split_seed"]) == ("a=0.3,b=0.7", 4)
+    assert "split" in _header(out)
+    other = _task(out, 1)  # the edited script's other task: the same split, kept, no note
+    assert "kept " not in other.stderr
+    assert json.loads((out / "split.json").read_text())["split"] == "a=0.3,b=0.7"
