@@ -1930,8 +1930,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     stacks, planes, size = staged_planes(out_dir, lambda i: ("stack", i) in done_pairs)
     if planes:
         report.staged = {"stacks": stacks, "planes": planes, "bytes": size}
-    forgotten_runs = {run for _recorded, entry in gone for run in entry.runs}
-    report.walks = [w for w in unfinished_walks(state) if w.get("run") not in forgotten_runs]
+    report.walks = _live_walks(unfinished_walks(state), state, gone)
     held = held_run_locks_named(out_dir)
     report.running = [text for _name, text in held]
     report.locks_unknown = bool(report.walks) and not held and others_may_hold(out_dir, None)
@@ -2311,6 +2310,30 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
             }
         )
     return found
+
+
+def _live_walks(
+    walks: list[dict[str, Any]],
+    state: JournalState,
+    gone: list[tuple[RecordedRun, ForgottenSet]],
+) -> list[dict[str, Any]]:
+    """``walks`` (:func:`unfinished_walks`) but those of forgotten target sets: a walk by a
+    forgotten set's run, and a shard never walked of targets only such runs walked.
+
+    A never-walked shard has no run to tell its set by: a forgotten split set (its newest
+    run ``--shard 2/3``) was said to have shards "never walked", with a resume line that
+    replays nothing (every resume leaves the set out).
+    """
+    forgotten_runs = {run for _recorded, entry in gone for run in entry.runs}
+    walked_by: dict[str, set[bool]] = {}
+    for (targets, _shard), rec in state.walks.items():
+        walked_by.setdefault(targets, set()).add(rec.get("run") in forgotten_runs)
+    return [
+        w
+        for w in walks
+        if w.get("run") not in forgotten_runs
+        and not (w.get("started") is False and walked_by.get(w["targets"]) == {True})
+    ]
 
 
 def _unwalked_shards(state: JournalState) -> list[tuple[str, str]]:

@@ -476,6 +476,26 @@ def test_the_undo_command_of_a_split_set_takes_back_the_whole_set(
     assert thumbnails(out) == 36
 
 
+def test_status_says_no_unwalked_shards_of_a_forgotten_split_set(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A forgotten set of which only shard 2/3 ran: status names no shard "never walked"
+    and offers no resume (a resume replays nothing), only the forgotten line."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    assert harvest(fields.base_url, out, GONE, "--shard", "2/3") == (0, "")
+    before = cli("status", str(out)).stdout
+    assert "never walked" in before and "to resume:" in before, before
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+
+    status = cli("status", str(out))
+    assert status.returncode == 0, status.stderr
+    assert "never walked" not in status.stdout and "to resume" not in status.stdout, status.stdout
+    assert f"not resumed, failed and pending not counted): --plate {GONE};" in status.stdout
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    assert "resume" not in report and report["forgotten"] == [f"--plate {GONE}"], report
+
+
 def test_status_counts_a_forgotten_sets_invalid_files_apart(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
