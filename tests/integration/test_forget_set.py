@@ -592,10 +592,37 @@ def test_forget_takes_a_screen_name_the_sets_run_was_given(
     assert other.returncode == 2
     assert other.stderr.splitlines() == [
         f"error: {out} has no target set --screen idr0056 (a name is not looked up on the "
-        "server: forget knows those its runs were given)",
+        "server: forget knows only those its runs were given and its study records hold; "
+        "give the set's ids)",
         f"hint: name one of its target sets instead: harvester forget {out} --screen 1101 "
         "(forgotten)",
     ]
+
+
+def test_forget_takes_a_screen_name_a_config_file_gave_from_the_study_records(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A set harvested from a config file naming screen idr9001 (no name on the command
+    line, saved as id 1101) is forgotten by that name with no server up, matched against
+    the screen names DIR's study records hold; a name they do not hold is refused, exit 2."""
+    out, config = tmp_path / "d", tmp_path / "c.toml"
+    fields = make_emulator(preset="fields")
+    config.write_text(
+        f'base_url = "{fields.base_url}"\nscreens = ["idr9001"]\nartifacts = ["thumbnail"]\n'
+    )
+    named = cli("harvest", str(config), "--out", str(out), "--rate", "none", "-q")
+    assert named.returncode == 0, named.stderr
+    fields.stop()
+
+    other = cli("forget", str(out), "--screen", "idr9001-emulated-fields/screenB")
+    assert other.returncode == 2 and "give the set's ids" in other.stderr, other.stderr
+    assert not (out / "forgotten.json").exists()
+    forgot = cli("forget", str(out), "--screen", "idr9001")
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.startswith(f"{out}: forgot the target set --screen 1101: "), forgot.stdout
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.startswith(f"nothing to resume: every target set of {out} is forgotten")
 
 
 def test_a_forgotten_set_of_another_server_is_taken_back_from_that_server(
