@@ -362,7 +362,7 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """A plan of a plate now gone, harvested with --from-plan (every thumbnail 404): the
-    harvest's closing line names the forget command; once its set is forgotten by it,
+    harvest's closing line and status name the forget command; once its set is forgotten by it,
     status counts no failed or pending artifact of the plan, lists no failure, offers no
     resume, and names the set as forgotten; index no longer notes the plan's images
     missing from index.csv."""
@@ -380,6 +380,10 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     before = json.loads(cli("status", str(out), "--json").stdout)
     assert before["totals"]["failed"] + before["totals"]["pending"] == 36
     assert "resume" in before and "plan" in before
+    forget = gone.rsplit(": ", 1)[1]
+    assert before["forget_gone"] == forget, before
+    said = "if the plan's images are gone from the server for good, stop resuming its target set"
+    assert f"{said} (its files stay): {forget}" in cli("status", str(out)).stdout.splitlines()
     assert "note: index.csv lists 0 of the plan's 36 images" in cli("index", str(out)).stdout
 
     forgot = cli(*shlex.split(gone.rsplit(": ", 1)[1])[1:])
@@ -387,6 +391,7 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     report = json.loads(cli("status", str(out), "--json").stdout)
     assert report["totals"]["failed"] == 0 and report["totals"]["pending"] == 0
     assert report["failures"] == [] and "resume" not in report and "plan" not in report
+    assert "forget_gone" not in report
     assert report["forgotten"] == [f"--from-plan {out}"]
     text = cli("status", str(out)).stdout
     assert "to resume" not in text and "failures" not in text
@@ -396,6 +401,25 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     resumed = cli("harvest", "--out", str(out), "-q")
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.startswith(f"nothing to resume: every target set of {out} is forgotten")
+
+
+def test_status_names_no_forget_for_a_plan_some_of_whose_images_are_there(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Half of a plan harvested (shard 0/2), then its other half failing with 404s: some
+    of its images were there, so status offers the resume alone, not forgetting the set."""
+    out, fields = planned_folder(tmp_path, make_emulator)
+    plan = ("--from-plan", str(out), "--rate", "none", "-q")
+    half = cli("harvest", "--out", str(out), *plan, "--shard", "0/2")
+    assert half.returncode == 0, half.stderr
+    same_port(fields, "demo", make_emulator)
+    other = cli("harvest", "--out", str(out), *plan, "--shard", "1/2")
+    assert other.returncode == 1 and "harvester forget" not in other.stderr, other.stderr
+
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    assert report["totals"]["failed"] > 0 and report["plan"]["done"] > 0, report
+    assert "resume" in report and "forget_gone" not in report, report
+    assert "harvester forget" not in cli("status", str(out)).stdout
 
 
 def _pasted(command: str, url: str) -> list[str]:
