@@ -120,6 +120,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Said before the ``forget`` command of a plan whose images all answered 404 (as the
+#: harvest of it closes, naming the plan: the resume above may replay other sets too).
+GONE_FOR_GOOD = (
+    "if the plan's images are gone from the server for good, stop resuming its target set "
+    "(its files stay)"
+)
 #: Failures listed by the text form (``--json`` and ``--failed-ids`` have all of them).
 MAX_FAILURE_SAMPLES = 20
 #: Running harvests or shards a line of the text form names before it cuts the list short.
@@ -446,6 +452,9 @@ class StatusReport:
     #: The targets of each set ``harvester forget`` took out of DIR's resumes (as flags):
     #: not resumed, and their images' failures, pending kinds and walks not counted.
     forgotten: list[str] = field(default_factory=list)
+    #: ``harvester forget DIR --from-plan PLAN`` for a plan whose every image asked for
+    #: answered 404, none done (:func:`_gone_plan_command`); None: not so.
+    forget_gone: str | None = None
     #: The planes in ``DIR/staging`` of stacks not finished (a run interrupted or failed
     #: mid-stack): ``{"stacks": N, "planes": N, "bytes": N}``, kept for the rerun; None: none.
     staged: dict[str, int] | None = None
@@ -551,6 +560,8 @@ class StatusReport:
             data["not_asked_commands"] = self.not_asked_commands
         if self.forgotten:
             data["forgotten"] = self.forgotten
+        if self.forget_gone is not None:
+            data["forget_gone"] = self.forget_gone
         if self.invalid_forgotten:
             data["totals"]["invalid_forgotten"] = self.invalid_forgotten
         if any(name in STUDY_KINDS for name in self.kinds):
@@ -705,6 +716,8 @@ class StatusReport:
             lines.append(f"to resume, once the queued job array has ended: {self.resume}")
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
+        if self.forget_gone is not None:
+            lines.append(f"{GONE_FOR_GOOD}: {self.forget_gone}")
         return "\n".join(lines)
 
     def _kind_rows(self) -> list[str]:
@@ -1930,8 +1943,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     stacks, planes, size = staged_planes(out_dir, lambda i: ("stack", i) in done_pairs)
     if planes:
         report.staged = {"stacks": stacks, "planes": planes, "bytes": size}
-    forgotten_runs = {run for _recorded, entry in gone for run in entry.runs}
-    report.walks = [w for w in unfinished_walks(state) if w.get("run") not in forgotten_runs]
+    report.walks = _live_walks(unfinished_walks(state), state, gone)
     held = held_run_locks_named(out_dir)
     report.running = [text for _name, text in held]
     report.locks_unknown = bool(report.walks) and not held and others_may_hold(out_dir, None)
@@ -1977,9 +1989,33 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             resubmits=slurm.resubmit_resumes() if slurm is not None else None,
             array=slurm.array if slurm is not None else None,
         )
+        report.forget_gone = _gone_plan_command(out_dir, report, sets, plan_failed)
         if queue is not None and slurm is not None:
             report.silent_ends = _silent_ends(report, slurm, queue)
     return report
+
+
+def _gone_plan_command(
+    out_dir: Path,
+    report: StatusReport,
+    sets: list[_TargetKinds],
+    plan_failed: AbstractSet[tuple[str, int]],
+) -> str | None:
+    """``harvester forget DIR --from-plan PLAN`` when DIR's plan is harvested by a set
+    still resumed and none of its artifacts is done, each that failed answering 404: its
+    images are gone from the server (a plan's are not checked as given targets are), and
+    every resume asks for them again. The harvest closes with the same command; ``status``
+    only promised that resume. None otherwise (some of the plan's images are there)."""
+    from harvester.config import target_flags
+
+    plan = report.plan
+    holder = next((t for t in sets if t.plan and t.recorded is not None), None)
+    if holder is None or holder.recorded is None or plan is None or plan.done or not plan.failed:
+        return None
+    failed = [f for f in report.failures if (f["kind"], f["id"]) in plan_failed]
+    if not failed or any(f["status"] != 404 for f in failed):
+        return None
+    return shlex.join(["harvester", "forget", str(out_dir), *target_flags(holder.recorded)])
 
 
 def failed_by_server(
@@ -2311,6 +2347,30 @@ def unfinished_walks(state: JournalState) -> list[dict[str, Any]]:
             }
         )
     return found
+
+
+def _live_walks(
+    walks: list[dict[str, Any]],
+    state: JournalState,
+    gone: list[tuple[RecordedRun, ForgottenSet]],
+) -> list[dict[str, Any]]:
+    """``walks`` (:func:`unfinished_walks`) but those of forgotten target sets: a walk by a
+    forgotten set's run, and a shard never walked of targets only such runs walked.
+
+    A never-walked shard has no run to tell its set by: a forgotten split set (its newest
+    run ``--shard 2/3``) was said to have shards "never walked", with a resume line that
+    replays nothing (every resume leaves the set out).
+    """
+    forgotten_runs = {run for _recorded, entry in gone for run in entry.runs}
+    walked_by: dict[str, set[bool]] = {}
+    for (targets, _shard), rec in state.walks.items():
+        walked_by.setdefault(targets, set()).add(rec.get("run") in forgotten_runs)
+    return [
+        w
+        for w in walks
+        if w.get("run") not in forgotten_runs
+        and not (w.get("started") is False and walked_by.get(w["targets"]) == {True})
+    ]
 
 
 def _unwalked_shards(state: JournalState) -> list[tuple[str, str]]:

@@ -26,7 +26,8 @@ __all__ = ["register"]
 MAX_LISTED_SETS = 5
 #: Why a screen or project name matched no set: forget asks no server.
 NAMES_NOT_LOOKED_UP = (
-    "a name is not looked up on the server: forget knows those its runs were given"
+    "a name is not looked up on the server: forget knows only those its runs were given "
+    "and its study records hold; give the set's ids"
 )
 
 
@@ -78,8 +79,11 @@ def run_forget_command(args: argparse.Namespace) -> int:
     try:
         sets = recorded_target_sets(out, forgotten=True)
         found = [s for s in sets if target_set(s) == key]
-        if not found and (found := _given_names_set(out, named, sets)):
-            # Named as one of its runs named it: the set is said by its ids, as saved.
+        if not found and (
+            found := _given_names_set(out, named, sets) or _study_names_set(out, named, sets)
+        ):
+            # Named as one of its runs named it, or as DIR's study records name its
+            # screens: the set is said by its ids, as saved.
             key, flags = target_set(found[0]), shlex.join(target_flags(found[0]))
         if not found:
             why = f" ({NAMES_NOT_LOOKED_UP})" if _has_names(named) else ""
@@ -164,7 +168,8 @@ def _given_names_set(
     server (the set's server may be the gone one). The names each run was given are in
     its saved command line: a set one of whose runs was given the same names and ids
     (names as they compare: ``IDR0056/`` is ``idr0056``), and the same other targets, is
-    the one meant. Names given in a config file are not in the command line: not found.
+    the one meant. Names given in a config file are not in the command line: see
+    :func:`_study_names_set`.
     """
     from dataclasses import replace
 
@@ -185,6 +190,70 @@ def _given_names_set(
         if any(_argv_targets(run.argv) == given for run in runs):
             return [recorded]
     return []
+
+
+def _study_names_set(
+    out: Path, named: dict[str, Any], sets: list[RecordedRun]
+) -> list[RecordedRun]:
+    """The set of ``sets`` whose screen (project) ids are those ``named`` gives, its names
+    taken as the ids of every screen (project) of DIR's study records they select ([]
+    when none, a name selects no record, or ``named`` holds no name).
+
+    For a set whose names its command line does not hold (a config file's ``screens =
+    ["idr0056"]``): ``study/screen-<id>/screen.json`` keeps each walked screen's name, so
+    the name is matched as a harvest matches it (:func:`harvester.names.matches`), with
+    no server asked. Only a set whose ids are exactly those matched is the one meant.
+    """
+    from harvester.config import NAMED_TARGETS, RecordedRun, target_set
+
+    if not _has_names(named):
+        return []
+    as_ids = dict(named)
+    for kind, field in NAMED_TARGETS.items():
+        names = named.get(field) or []
+        if not names:
+            continue
+        records = _study_names(out, kind.removesuffix("s"))
+        ids = set(named.get(kind) or [])
+        for name in names:
+            matched = _matching_ids(str(name), records)
+            if not matched:
+                return []
+            ids |= matched
+        as_ids[kind], as_ids[field] = sorted(ids), []
+    key = target_set(RecordedRun("", as_ids))
+    return [recorded for recorded in sets if target_set(recorded) == key][:1]
+
+
+def _matching_ids(name: str, records: dict[int, str]) -> set[int]:
+    """The ids of ``records`` (id -> name) whose name ``name`` selects, as a harvest does."""
+    from harvester.names import matches
+
+    return {object_id for object_id, candidate in records.items() if matches(name, candidate)}
+
+
+def _study_names(out: Path, kind: str) -> dict[int, str]:
+    """id -> name of the screens (``kind`` ``screen``) or projects DIR's study records hold:
+    ``study/<kind>-<id>/<kind>.json`` as a walk saved it (``{"data": {"Name": ...}}``); a
+    record that cannot be read or names no object is left out."""
+    import json
+
+    from harvester.layout import STUDY_DIR
+
+    found: dict[int, str] = {}
+    for path in (out / STUDY_DIR).glob(f"{kind}-*/{kind}.json"):
+        suffix = path.parent.name.removeprefix(f"{kind}-")
+        if not (suffix.isascii() and suffix.isdigit()):
+            continue
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            continue
+        obj = data.get("data") if isinstance(data, dict) else None
+        name = obj.get("Name") if isinstance(obj, dict) else None
+        if isinstance(name, str) and name:
+            found[int(suffix)] = name
+    return found
 
 
 def _given_targets(ids: object, names: object) -> tuple[frozenset[int], frozenset[str]]:

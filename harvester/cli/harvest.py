@@ -1635,12 +1635,15 @@ def _forget_line(cfg: HarvestConfig, summary: Any, *, replayed: bool) -> str:
     targets are checked first (a gone plate is refused, exit 2, its hint naming the same
     command). Not for a new ``--ids-from`` run: a wrong id or server is likelier than a set
     to stop resuming. Not when anything is done, skipped as done, or failed otherwise:
-    some images are there, and a few gone ones are no reason to stop resuming the set."""
+    some images are there, and a few gone ones are no reason to stop resuming the set. Not
+    for a shard's run: it sees its share alone (the other shards may have done theirs);
+    ``status``, which counts the whole plan, names the command when none of it is done."""
     from harvester.config import ids_read_once
 
     failures = summary.failures
     if (
         cfg.out is None
+        or cfg.shard is not None
         or (cfg.from_plan is None and not replayed)
         or (cfg.ids_from is not None and ids_read_once(str(cfg.ids_from)))  # (none names it)
         or summary.done

@@ -362,7 +362,7 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """A plan of a plate now gone, harvested with --from-plan (every thumbnail 404): the
-    harvest's closing line names the forget command; once its set is forgotten by it,
+    harvest's closing line and status name the forget command; once its set is forgotten by it,
     status counts no failed or pending artifact of the plan, lists no failure, offers no
     resume, and names the set as forgotten; index no longer notes the plan's images
     missing from index.csv."""
@@ -380,6 +380,10 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     before = json.loads(cli("status", str(out), "--json").stdout)
     assert before["totals"]["failed"] + before["totals"]["pending"] == 36
     assert "resume" in before and "plan" in before
+    forget = gone.rsplit(": ", 1)[1]
+    assert before["forget_gone"] == forget, before
+    said = "if the plan's images are gone from the server for good, stop resuming its target set"
+    assert f"{said} (its files stay): {forget}" in cli("status", str(out)).stdout.splitlines()
     assert "note: index.csv lists 0 of the plan's 36 images" in cli("index", str(out)).stdout
 
     forgot = cli(*shlex.split(gone.rsplit(": ", 1)[1])[1:])
@@ -387,6 +391,7 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     report = json.loads(cli("status", str(out), "--json").stdout)
     assert report["totals"]["failed"] == 0 and report["totals"]["pending"] == 0
     assert report["failures"] == [] and "resume" not in report and "plan" not in report
+    assert "forget_gone" not in report
     assert report["forgotten"] == [f"--from-plan {out}"]
     text = cli("status", str(out)).stdout
     assert "to resume" not in text and "failures" not in text
@@ -396,6 +401,25 @@ def test_a_forgotten_plan_set_leaves_status_without_its_failures_and_resume(
     resumed = cli("harvest", "--out", str(out), "-q")
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.startswith(f"nothing to resume: every target set of {out} is forgotten")
+
+
+def test_status_names_no_forget_for_a_plan_some_of_whose_images_are_there(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Half of a plan harvested (shard 0/2), then its other half failing with 404s: some
+    of its images were there, so status offers the resume alone, not forgetting the set."""
+    out, fields = planned_folder(tmp_path, make_emulator)
+    plan = ("--from-plan", str(out), "--rate", "none", "-q")
+    half = cli("harvest", "--out", str(out), *plan, "--shard", "0/2")
+    assert half.returncode == 0, half.stderr
+    same_port(fields, "demo", make_emulator)
+    other = cli("harvest", "--out", str(out), *plan, "--shard", "1/2")
+    assert other.returncode == 1 and "harvester forget" not in other.stderr, other.stderr
+
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    assert report["totals"]["failed"] > 0 and report["plan"]["done"] > 0, report
+    assert "resume" in report and "forget_gone" not in report, report
+    assert "harvester forget" not in cli("status", str(out)).stdout
 
 
 def _pasted(command: str, url: str) -> list[str]:
@@ -474,6 +498,26 @@ def test_the_undo_command_of_a_split_set_takes_back_the_whole_set(
     assert again.returncode == 0, again.stderr
     assert not (out / "forgotten.json").exists()
     assert thumbnails(out) == 36
+
+
+def test_status_says_no_unwalked_shards_of_a_forgotten_split_set(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A forgotten set of which only shard 2/3 ran: status names no shard "never walked"
+    and offers no resume (a resume replays nothing), only the forgotten line."""
+    out = tmp_path / "d"
+    fields = make_emulator(preset="fields")
+    assert harvest(fields.base_url, out, GONE, "--shard", "2/3") == (0, "")
+    before = cli("status", str(out)).stdout
+    assert "never walked" in before and "to resume:" in before, before
+    assert cli("forget", str(out), "--plate", GONE).returncode == 0
+
+    status = cli("status", str(out))
+    assert status.returncode == 0, status.stderr
+    assert "never walked" not in status.stdout and "to resume" not in status.stdout, status.stdout
+    assert f"not resumed, failed and pending not counted): --plate {GONE};" in status.stdout
+    report = json.loads(cli("status", str(out), "--json").stdout)
+    assert "resume" not in report and report["forgotten"] == [f"--plate {GONE}"], report
 
 
 def test_status_counts_a_forgotten_sets_invalid_files_apart(
@@ -572,10 +616,37 @@ def test_forget_takes_a_screen_name_the_sets_run_was_given(
     assert other.returncode == 2
     assert other.stderr.splitlines() == [
         f"error: {out} has no target set --screen idr0056 (a name is not looked up on the "
-        "server: forget knows those its runs were given)",
+        "server: forget knows only those its runs were given and its study records hold; "
+        "give the set's ids)",
         f"hint: name one of its target sets instead: harvester forget {out} --screen 1101 "
         "(forgotten)",
     ]
+
+
+def test_forget_takes_a_screen_name_a_config_file_gave_from_the_study_records(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A set harvested from a config file naming screen idr9001 (no name on the command
+    line, saved as id 1101) is forgotten by that name with no server up, matched against
+    the screen names DIR's study records hold; a name they do not hold is refused, exit 2."""
+    out, config = tmp_path / "d", tmp_path / "c.toml"
+    fields = make_emulator(preset="fields")
+    config.write_text(
+        f'base_url = "{fields.base_url}"\nscreens = ["idr9001"]\nartifacts = ["thumbnail"]\n'
+    )
+    named = cli("harvest", str(config), "--out", str(out), "--rate", "none", "-q")
+    assert named.returncode == 0, named.stderr
+    fields.stop()
+
+    other = cli("forget", str(out), "--screen", "idr9001-emulated-fields/screenB")
+    assert other.returncode == 2 and "give the set's ids" in other.stderr, other.stderr
+    assert not (out / "forgotten.json").exists()
+    forgot = cli("forget", str(out), "--screen", "idr9001")
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.startswith(f"{out}: forgot the target set --screen 1101: "), forgot.stdout
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.startswith(f"nothing to resume: every target set of {out} is forgotten")
 
 
 def test_a_forgotten_set_of_another_server_is_taken_back_from_that_server(
