@@ -219,7 +219,7 @@ def parse_shard(value: object) -> tuple[int, int] | None:
     if value is None:
         return None
     try:
-        shard = shard_spec(str(value).strip())
+        shard = shard_spec(str(value).strip(), setting="shard")
     except UsageError as error:
         raise ConfigError(str(error), hint=error.hint, key="shard") from None
     return shard.k, shard.n

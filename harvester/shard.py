@@ -57,21 +57,25 @@ class Shard:
         return f"{self.k}/{self.n}"
 
 
-def parse_shard(text: str) -> Shard:
-    """Parse ``K/N`` (0 <= K < N); raise :class:`UsageError` with the expected form."""
+def parse_shard(text: str, *, setting: str | None = None) -> Shard:
+    """Parse ``K/N`` (0 <= K < N); raise :class:`UsageError` with the expected form.
+
+    ``setting``: the name of the setting that gave ``text`` (``shard``), which then starts
+    the message (``shard: '2/2' is not a shard: ...``), so that the config layer names it as
+    the user gave it: ``--shard`` when typed, ``FILE: shard`` from a config file.
+    """
+    head = f"{setting}: {text!r} is not a shard" if setting else f"invalid shard {text!r}"
     match = _SHARD_RE.fullmatch(text)
     if match is None:
         raise UsageError(
-            f"invalid shard {text!r}: expected K/N with integers 0 <= K < N, e.g. 0/4",
+            f"{head}: expected K/N with integers 0 <= K < N, e.g. 0/4",
             hint="shards are numbered from 0: a 4-way split is 0/4, 1/4, 2/4 and 3/4",
         )
     k, n = int(match.group(1)), int(match.group(2))
     if n < 1:
-        raise UsageError(f"invalid shard {text!r}: the number of shards N must be at least 1")
+        raise UsageError(f"{head}: the number of shards N must be at least 1")
     if k >= n:
-        raise UsageError(
-            f"invalid shard {text!r}: K must be below N (shards are numbered 0 to {n - 1})"
-        )
+        raise UsageError(f"{head}: K must be below N (shards are numbered 0 to {n - 1})")
     return Shard(k, n)
 
 

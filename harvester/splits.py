@@ -287,30 +287,59 @@ def _replaced_by(
 
     Why: the index write that then moves images to another split names the old one
     (:func:`replaced_split`), so a model trained on it can be traced and the old split drawn
-    again (``--split``, ``--split-by``, ``--split-seed`` as named). A damaged record names
-    no split: one warning says the images may have moved (its own damage warning, saying
-    to record a split again, is not given: that is being done), and names ``kept``, the
-    copy of the file (:func:`harvester.folder_settings.keep_unread_record`).
+    again (``--split``, ``--split-by``, ``--split-seed`` as named). With no split recorded
+    (a damaged or removed record) but a split column in ``index.csv``, that column is what
+    is replaced (:data:`UNRECORDED_SPLIT`): the index write counts the moves against it, as
+    for a changed split, and keeps the replaced ``splits.csv``. A damaged record is said in
+    one warning naming ``kept``, the copy of the file
+    (:func:`harvester.folder_settings.keep_unread_record`), and, where ``index.csv`` has no
+    split column to count against, that its images may have moved (its own damage warning,
+    saying to record a split again, is not given: that is being done).
     """
+    from harvester.layout import index_path
+
     if spec is None:
         return None
-    if before.damaged is not None:
-        from harvester.layout import index_path
-
-        _problems.warning(
-            "%s",
-            f"{before.damaged.replace(' is damaged ', ' could not be read ', 1)}, so the "
-            f"split it recorded is unknown: images already in {index_path(out_dir)} may be "
-            f"in another split now that {spec.describe()} replaces it"
-            + (f"; the file is kept as {kept}" if kept is not None else ""),
-        )
-        return None
-    if before.spec is not None and before.spec != spec:
-        return before.spec.describe()
     if before.spec is None:
-        return None
+        # No split recorded (damaged, removed, or --no-split not yet written): the split
+        # column of index.csv, if it has one, is the only trace of the split replaced, and
+        # the index write counts the images it moves against it (_SplitMoves).
+        counted = _index_has_split_column(out_dir)
+        if before.damaged is not None:
+            _problems.warning(
+                "%s",
+                f"{before.damaged.replace(' is damaged ', ' could not be read ', 1)}, so the "
+                "split it recorded is unknown"
+                + (
+                    ""
+                    if counted
+                    else f": images already in {index_path(out_dir)} may be in another "
+                    f"split now that {spec.describe()} replaces it"
+                )
+                + (f"; the file is kept as {kept}" if kept is not None else ""),
+            )
+        return UNRECORDED_SPLIT if counted else None
+    if before.spec != spec:
+        return before.spec.describe()
     return before.replaced
 
+
+def _index_has_split_column(out_dir: Path) -> bool:
+    """Whether DIR's ``index.csv`` has a ``split`` column (its header alone is read)."""
+    import csv
+
+    from harvester.layout import index_path
+
+    try:
+        with index_path(out_dir).open(encoding="utf-8", newline="") as handle:
+            return "split" in next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+
+
+#: What a split replaced when ``split.json`` recorded none (damaged, removed, ``--no-split``
+#: not yet written) but ``index.csv`` has a split column: the moves are counted against it.
+UNRECORDED_SPLIT = "the split in index.csv's split column (not recorded in split.json)"
 
 #: ``split.json`` is a few hundred bytes: a bigger one is damaged, and is not read whole.
 RECORD_LIMIT = 1 << 20

@@ -208,3 +208,34 @@ def test_the_resume_of_an_interrupted_labelled_run_does_not_warn_of_changed_labe
     assert any(final[label] != n for label, n in partial.items())  # the ids did move
     assert "label_ids changed" not in resumed.stderr
     assert list(out.glob("labels.*-*.csv")) == []
+
+
+def test_a_complete_labels_csv_replaced_by_an_interrupted_run_is_said_once_and_kept(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A complete labels.csv that a grown run's Ctrl-C replaced keeps its ids in a copy;
+    the resume warns of neither changed ids nor an edit (no labels.edited copy)."""
+    slow = make_emulator(preset="demo", latency_ms=50)
+    out = tmp_path / "grown"
+    args = ["--base-url", slow.base_url, "--screen", str(DEMO_SCREEN), "--label-key",
+            "Gene Symbol", "--artifacts", "thumbnail", "--rate", "none", "--out", str(out),
+            "-q"]  # fmt: skip
+    first = run_cli("harvest", *args, "--sample", "8")
+    assert first.returncode == 0, first.stderr
+    complete = (out / "labels.csv").read_bytes()
+
+    proc = start_cli("harvest", *args, "--concurrency", "1")
+    with reaped(proc):
+        wait_for_files(out, 14)  # the sample's 8 thumbnails, then new ones
+        stderr = interrupt(proc, signal.SIGINT)
+    assert proc.returncode == 130, stderr
+    assert stderr.count("label_ids changed") <= 1
+
+    resumed = run_cli("harvest", "--out", str(out), "--concurrency", "4")
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(_label_ids(out)) == 24
+    assert "label_ids changed" not in resumed.stderr
+    assert "changed since harvester wrote it" not in resumed.stderr
+    assert list(out.glob("labels.edited-*.csv")) == []
+    kept = [p.read_bytes() for p in out.glob("labels.before-*.csv")]
+    assert kept == [complete] if "label_ids changed" in stderr else kept == []

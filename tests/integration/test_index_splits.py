@@ -383,26 +383,60 @@ def test_a_harvest_given_another_split_says_so(
     assert len(list(out.glob("splits.before-*.csv"))) == 1
 
 
-def test_a_new_split_over_a_damaged_record_warns_once(
+def test_a_new_split_over_a_damaged_record_counts_the_images_moved(
     screen: Path, copy_of: Callable[[Path], Path]
 ) -> None:
     """``harvester index DIR --split`` over a split.json edited into junk records the new
-    split and says in one warning line that the old split is unknown, so images may have
-    moved, naming the copy of the junk kept beside; the next write says nothing."""
+    split, names the copy of the junk kept beside, and counts the images moved against
+    index.csv's split column as for a changed split; the next write says nothing."""
     out = copy_of(screen)
+    before = splits_of(out)
     (out / "split.json").write_text('{"split": "train=2"')
     result = index(out, "--split", "train=0.5,test=0.5")
-    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
-    assert len(warnings) == 1, result.stderr
-    assert f"{out / 'split.json'} could not be read" in warnings[0]
-    assert "may be in another split now" in warnings[0]
-    assert "split train=0.5,test=0.5 by well, seed 0" in warnings[0]
+    damaged, moves = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert f"{out / 'split.json'} could not be read" in damaged
     (kept,) = out.glob("split.edited-*.json")
-    assert warnings[0].endswith(f"; the file is kept as {kept}")
+    assert damaged.endswith(f"so the split it recorded is unknown; the file is kept as {kept}")
     assert kept.read_text() == '{"split": "train=2"'
-    assert set(splits_of(out).values()) == {"train", "test"}
+    moved = moved_between(before, splits_of(out))
+    assert 0 < moved < 72
+    assert f"the split changed: {moved} of the 72 images already in" in moves
+    assert "split train=0.5,test=0.5 by well, seed 0 replaces the split in index.csv's" in moves
+    (old_table,) = out.glob("splits.before-*.csv")
+    assert "val" in old_table.read_text()
     again = index(out)
     assert "WARNING" not in again.stderr, again.stderr
+
+
+def test_a_new_split_over_a_removed_record_counts_the_images_moved(
+    screen: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    """With split.json deleted, a new ``--split`` still says how many images of index.csv's
+    split column it moves (they moved without a word)."""
+    out = copy_of(screen)
+    before = splits_of(out)
+    (out / "split.json").unlink()
+    result = index(out, "--split", "train=0.5,test=0.5")
+    (warning,) = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    moved = moved_between(before, splits_of(out))
+    assert f"the split changed: {moved} of the 72 images already in" in warning
+    assert moved > 0
+
+
+def test_a_damaged_record_with_no_split_column_left_says_images_may_have_moved(
+    screen: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    """Once a write over a damaged split.json dropped the split column, a new ``--split``
+    cannot count the moves: its one warning says the images may be in another split."""
+    out = copy_of(screen)
+    (out / "split.json").write_text("junk")
+    index(out)
+    assert "split" not in rows(out)[0]
+    result = index(out, "--split", "train=0.5,test=0.5")
+    (warning,) = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert f"{out / 'split.json'} could not be read" in warning
+    assert "may be in another split now that split train=0.5,test=0.5" in warning
+    assert list(out.glob("splits.before-*.csv")) == []
 
 
 def test_an_oversized_record_is_one_warning_not_a_traceback(

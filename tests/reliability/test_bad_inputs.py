@@ -321,6 +321,10 @@ CASES: dict[str, Case] = {
         _h("--project", "51", "--burst", "0"), ("--burst: 0 must be an integer of at least 1",)
     ),
     "flag-rate-word": Case(_h("--project", "51", "--rate", "fast"), ("--rate: 'fast'",)),
+    "flag-shard-past-n": Case(
+        _h("--project", "51", "--shard", "2/2"),
+        ("--shard: '2/2' is not a shard: K must be below N (shards are numbered 0 to 1)",),
+    ),
     # --- ids files ----------------------------------------------------------------------------
     "ids-file-junk-line": Case(
         _h("--ids-from", "{dir}/ids.txt"),

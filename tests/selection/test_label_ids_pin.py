@@ -406,13 +406,13 @@ def test_a_bad_row_after_a_two_line_label_is_named_by_its_line(tmp_path: Path) -
 
 
 def test_labels_of_a_hand_edited_pin_file_are_stripped(tmp_path: Path, v1: Path) -> None:
-    """A pin file typed by hand with spaces around its labels (``PLK1 ,0``) pins those
-    labels, not labels no image has; a label there twice once stripped is refused."""
+    """A pin file typed by hand with spaces around its labels and ids (``PLK1 , 5``) pins
+    those labels with those ids; a label there twice once stripped is refused."""
     edited = tmp_path / "edited.csv"
-    edited.write_text('label,label_id\nPLK1 ,0\n  ECT2,1\n" TPX2 ",2\n', encoding="utf-8")
+    edited.write_text('label,label_id\nPLK1 , 5\n  ECT2,1 \n" TPX2 ",2\n', encoding="utf-8")
     result = run_cli("index", str(v1), "--label-ids-from", str(edited))
     assert result.returncode == 0, result.stderr
-    assert ids_in_index(v1) == {"PLK1": "0", "ECT2": "1", "TPX2": "2"}
+    assert ids_in_index(v1) == {"PLK1": "5", "ECT2": "1", "TPX2": "2"}
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("label_ids pinned")]
     assert "3 labels on images here keep their label_id" in line
     edited.write_text("label,label_id\nECT2,0\nECT2 ,1\n", encoding="utf-8")

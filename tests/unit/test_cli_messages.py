@@ -679,7 +679,10 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
         (
             'shard = "2/2"\n',
             (),
-            ["error: FILE: invalid shard '2/2': K must be below N (shards are numbered 0 to 1)"],
+            [
+                "error: FILE: shard: '2/2' is not a shard: K must be below N"
+                " (shards are numbered 0 to 1)"
+            ],
         ),
         # A hint for a value the file set says the file's key, not a flag never typed.
         (
