@@ -695,6 +695,10 @@ class _Looks:
             # connection or a TLS failure keep the quick probe (fails in seconds).
             if self.quick or not (server_is_there(exc) or isinstance(exc, ServerStatusError)):
                 raise
+            if self.cfg.max_retries == 0:
+                # No budget: one try, as asked (it was asked again, once, after a line saying
+                # "asking again ... (--max-retries 0)"), as a wrong answer is looked at once.
+                raise
             if client.retry.asks_too_long(exc):
                 # A busy server asking to come back later than a retry waits (a maintenance
                 # page's Retry-After: 900): down for a while, which the outage wait (or, with

@@ -231,3 +231,29 @@ def test_the_summary_counts_the_requests_of_the_check_at_start(
         f"{emu.base_url}/ answered its API root (api/) with HTTP 500 Internal Server Error: "
         "asking again for up to 17s (--max-retries 5) before giving up"
     ]
+
+
+@pytest.mark.parametrize("status", ["500", "503"])
+def test_max_retries_0_asks_a_failing_api_root_once(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    status: str,
+) -> None:
+    """--max-retries 0 and an API root failing (500) or busy (503, --outage-wait 0): one
+    request, the error at once, exit 75 (it asked twice, after a line saying "asking again
+    ... (--max-retries 0)"), no output folder."""
+    emu = make_emulator(preset="demo", faults=f"{status}:100%,only:api_versions")
+    out = tmp_path / "d"
+    code = main(
+        ["harvest", "--base-url", emu.base_url, "--project", PROJECT, "--out", str(out),
+         "--artifacts", "thumbnail", "--rate", "none", "--max-retries", "0",
+         "--outage-wait", "0"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 75, err
+    assert emu.stats()["by_route"]["api_versions"] == {status: 1}
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"error: {emu.base_url}/ "), lines
+    assert lines[1].startswith("hint: "), lines
+    assert not out.exists()
