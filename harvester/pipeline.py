@@ -55,6 +55,7 @@ from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
     PROBLEMS_LOGGER,
+    SERVER_BUSY,
     CredentialsError,
     FetchError,
     HarvesterError,
@@ -516,6 +517,8 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
     shared = share_limits_of.limiter if share_limits_of is not None else None
     counts = share_limits_of.stats if share_limits_of is not None else None
     looks = _Looks(cfg, shared, quick, counts)
+    outage = share_limits_of.outage if share_limits_of is not None and not quick else None
+    looks.waited_out = outage is not None and outage.enabled
     async with _probe_client(settings, shared, looks.seen, counts) as client:
         if client.proxy is not None:
             # Through a proxy (proxy environment variables), the proxy is what may be wrong.
@@ -664,6 +667,9 @@ class _Looks:
     #: says a failing API root is asked again ("": not said).
     shown: str = ""
     proxy: Proxy | None = None
+    #: Is a server still busy after the budget waited for (the run's outage wait)? Then the
+    #: line says so, not "before giving up".
+    waited_out: bool = False
 
     def seen(self, event: RetryEvent) -> None:
         """The clients' retry hook: note a wrong answer before it is asked again."""
@@ -694,6 +700,10 @@ class _Looks:
             # Such a server gets the run's whole retry budget; silence, a refused
             # connection or a TLS failure keep the quick probe (fails in seconds).
             if self.quick or not (server_is_there(exc) or isinstance(exc, ServerStatusError)):
+                raise
+            if self.cfg.max_retries == 0:
+                # No budget: one try, as asked (it was asked again, once, after a line saying
+                # "asking again ... (--max-retries 0)"), as a wrong answer is looked at once.
                 raise
             if client.retry.asks_too_long(exc):
                 # A busy server asking to come back later than a retry waits (a maintenance
@@ -726,12 +736,23 @@ class _Looks:
             )
             within = f"for up to {duration_text(math.ceil(longest), tenths=False)} "
         else:
-            within = "as its Retry-After asks "
+            # Each wait is what the answer asks (60 s at most): one before the budget's first
+            # try, one each retry, if the next answers ask the same. It said "as its
+            # Retry-After asks" alone, which left when it gives up unsaid (6 minutes at 60 s).
+            each = min(max(0.0, exc.retry_after), client.retry.max_retry_after)
+            longest = each * (retries + 1)
+            about = duration_text(max(1, math.ceil(longest)), tenths=False)
+            within = f"for about {about} as its Retry-After asks "
+        # A 502 straight from the server is busy: past the budget it is waited for as a
+        # server down (its line said "before giving up", then the run paused for an hour).
+        waits = self.waited_out and self.proxy is None and exc.status in SERVER_BUSY
+        then = "waiting for it as for a server down (--outage-wait)" if waits else "giving up"
         logger.warning(
-            "%s: asking again %s(--max-retries %d) before giving up",
+            "%s: asking again %s(--max-retries %d) before %s",
             _answered(self.shown, self.proxy, exc.reason),
             within,
             retries,
+            then,
         )
 
     async def _again(

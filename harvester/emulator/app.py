@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harvester.emulator.catalogue import PRESETS, Catalogue
-from harvester.emulator.http import Request, Response, Route, shown_target
+from harvester.emulator.http import Request, Response, Route, logged_crash, shown_target
 from harvester.emulator.routes_common import django_404, json_response, text_response
 from harvester.emulator.site import Site
 
@@ -142,7 +142,10 @@ class App:
         try:
             resp = self._handle(req)
         except Exception:  # a handler bug must not kill the connection
-            logger.exception("emulator handler failed for %s", shown_target(req.raw_path))
+            # Not logger.exception: the traceback is logged redacted (logged_crash).
+            logger.error(
+                "emulator handler failed for %s\n%s", shown_target(req.raw_path), logged_crash(req)
+            )
             resp = text_response(500, "Internal emulator error", "text/plain; charset=utf-8")
             resp.route = resp.route or "error"
         resp.headers.append(("Access-Control-Allow-Origin", "*"))

@@ -9,7 +9,10 @@ free of I/O makes them easy to test without sockets.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -50,6 +53,56 @@ def shown_target(target: str) -> str:
                 parts[n] = f"{name}=REDACTED"
         query = "&".join(parts)
     return base + sep + query
+
+
+def logged_crash(req: Request) -> str:
+    """The traceback of the exception being handled (a handler's bug, logged with ``req``),
+    with every credential value ``req`` carried replaced by ``REDACTED``, as the harvester's
+    own tracebacks are: a bug's error may quote what it failed on (a session key it could not
+    parse, a cookie it looked up), and :func:`shown_target` hides them in the target only."""
+    text = traceback.format_exc().rstrip()
+    for value in sorted(set(request_secrets(req)), key=len, reverse=True):
+        text = text.replace(value, "REDACTED")
+    return text
+
+
+def request_secrets(req: Request) -> list[str]:
+    """The credential values ``req`` carries, as sent and decoded: those of its secret-named
+    query parameters (``bsession=``), cookies (``sessionid``) and headers (``X-Api-Key``),
+    and its ``Authorization`` (whole, its credentials, and a Basic pair's password, or its
+    user alone, a token). Values shorter than 4 characters are left: too common to replace in
+    text (the harvester's rule)."""
+    found: list[str] = []
+    _, _, query = req.raw_path.partition("?")
+    for part in query.split("&"):
+        name, eq, value = part.partition("=")
+        if eq and _SECRET_NAME.search(unquote(name)):
+            found += [value, unquote(value), unquote(value.replace("+", " "))]
+    for name, value in req.headers.items():
+        if name == "cookie":
+            for pair in value.split(";"):
+                key, eq, kept = pair.strip().partition("=")
+                if eq and _SECRET_NAME.search(key):
+                    found += [kept, unquote(kept)]
+        elif name == "authorization" or _SECRET_NAME.search(name):
+            found += [value, *_authorization_secrets(value)]
+    return [value for value in found if len(value) >= 4]
+
+
+def _authorization_secrets(value: str) -> list[str]:
+    """What an ``Authorization`` value holds: its credentials after the scheme, and for
+    ``Basic``, the decoded pair and its password (or its user, when there is none)."""
+    scheme, _, credentials = value.strip().partition(" ")
+    credentials = credentials.strip()
+    found = [credentials]
+    if scheme.lower() == "basic":
+        try:
+            pair = base64.b64decode(credentials, validate=True).decode("latin-1")
+        except (binascii.Error, ValueError):
+            return found
+        user, _, password = pair.partition(":")
+        found += [pair, password or user]
+    return found
 
 
 @dataclass(frozen=True, slots=True)

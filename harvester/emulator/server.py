@@ -37,7 +37,7 @@ from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 from harvester.emulator.faults import TRICKLE_PIECES, Decision, FaultInjector, FaultSpec
-from harvester.emulator.http import Request, Response, Route, shown_target
+from harvester.emulator.http import Request, Response, Route, logged_crash, shown_target
 from harvester.emulator.stats import Stats
 
 __all__ = ["Application", "EmulatorServer", "CONTROL_PREFIX"]
@@ -598,8 +598,11 @@ class EmulatorServer:
         try:
             return self.app.handle(req)
         except Exception:
-            logger.exception(
-                "emulator application failed on %s %s", req.method, shown_target(req.raw_path)
+            logger.error(
+                "emulator application failed on %s %s\n%s",
+                req.method,
+                shown_target(req.raw_path),
+                logged_crash(req),
             )
             return Response(500, b"Internal Server Error\n", "text/plain; charset=utf-8")
 

@@ -276,5 +276,53 @@ def test_a_crash_logs_the_request_without_its_secrets(
     assert answer.status_code == 500
     crashed = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     shown = "/api/v0/m/images/?bsession=REDACTED&limit=2&api_key=REDACTED"
-    assert len(crashed) == 1 and crashed[0].endswith(shown), crashed
+    assert len(crashed) == 1 and crashed[0].splitlines()[0].endswith(shown), crashed
     assert "SESSIONSECRET9" not in caplog.text and "KEYSECRET8" not in caplog.text
+
+
+class _QuotingApp:
+    """An application whose every answer is a bug that quotes the request's credentials in
+    its error, as ``int()`` of a bad value or a ``KeyError`` of a cookie does."""
+
+    def handle(self, req: Any) -> Any:
+        raise ValueError(
+            f"cannot use session {req.param('bsession')!r}, "
+            f"cookie {req.headers.get('cookie')!r}, auth {req.headers.get('authorization')!r}"
+        )
+
+    def route_name(self, req: Any) -> str:
+        return "json"
+
+
+@pytest.mark.parametrize("crashes", ["application", "route handler"])
+def test_a_crash_whose_error_quotes_credentials_logs_none_of_them(
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    crashes: str,
+) -> None:
+    """A crash whose error (in the logged traceback) quotes the request's session key,
+    session cookie or HTTP Basic password shows each as REDACTED, as the harvester's own
+    tracebacks do (the target alone was redacted: the traceback kept them in clear)."""
+    if crashes == "application":
+        emu = make_emulator(app=_QuotingApp())
+    else:
+        from harvester.emulator.app import App
+
+        monkeypatch.setattr(App, "_handle", _QuotingApp.handle)
+        emu = make_emulator(preset="demo")
+    answer = httpx.get(
+        emu.base_url + "/api/v0/m/images/?bsession=SESSION%2FSECRET9&limit=2",
+        headers={"Cookie": "sessionid=COOKIESECRET7; lang=en"},
+        auth=("alice", "PASSSECRET6"),
+        timeout=5,
+    )
+    assert answer.status_code == 500
+    crashed = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(crashed) == 1, caplog.text
+    assert "ValueError: cannot use session" in caplog.text  # the traceback is kept
+    assert "REDACTED" in caplog.text
+    for secret in ("SESSION/SECRET9", "SESSION%2FSECRET9", "COOKIESECRET7", "PASSSECRET6"):
+        assert secret not in caplog.text, caplog.text
+    basic = "YWxpY2U6UEFTU1NFQ1JFVDY="  # base64 of alice:PASSSECRET6, as sent
+    assert basic not in caplog.text

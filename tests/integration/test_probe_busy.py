@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from harvester.cli import main
-from harvester.emulator import EmulatorThread
+from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator.http import Request, Response
 from harvester.retry import zero_waits
 
 PROJECT = "51"  # the demo preset's project: 8 images
@@ -230,4 +231,101 @@ def test_the_summary_counts_the_requests_of_the_check_at_start(
     assert early == [
         f"{emu.base_url}/ answered its API root (api/) with HTTP 500 Internal Server Error: "
         "asking again for up to 17s (--max-retries 5) before giving up"
+    ]
+
+
+@pytest.mark.parametrize("status", ["500", "503"])
+def test_max_retries_0_asks_a_failing_api_root_once(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    status: str,
+) -> None:
+    """--max-retries 0 and an API root failing (500) or busy (503, --outage-wait 0): one
+    request, the error at once, exit 75 (it asked twice, after a line saying "asking again
+    ... (--max-retries 0)"), no output folder."""
+    emu = make_emulator(preset="demo", faults=f"{status}:100%,only:api_versions")
+    out = tmp_path / "d"
+    code = main(
+        ["harvest", "--base-url", emu.base_url, "--project", PROJECT, "--out", str(out),
+         "--artifacts", "thumbnail", "--rate", "none", "--max-retries", "0",
+         "--outage-wait", "0"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 75, err
+    assert emu.stats()["by_route"]["api_versions"] == {status: 1}
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"error: {emu.base_url}/ "), lines
+    assert lines[1].startswith("hint: "), lines
+    assert not out.exists()
+
+
+class _FailingAfter:
+    """A server whose API root answers 500 with ``Retry-After: 30`` (a front end asking to
+    come back in 30 s), everything else as the demo site."""
+
+    def __init__(self) -> None:
+        self.site = build_application("demo")
+
+    def handle(self, req: Request) -> Response:
+        if req.path.rstrip("/").endswith("/api"):
+            return Response(500, b"<html>500</html>", headers=[("Retry-After", "30")])
+        return self.site.handle(req)
+
+    def route_name(self, req: Request) -> str:
+        return "api_versions" if req.path.rstrip("/").endswith("/api") else "other"
+
+
+def test_a_failing_api_root_asking_to_wait_says_when_the_run_gives_up(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The API root answers 500 with Retry-After: 30 each time: the line before the budget's
+    waits says how long they take (the 3 retries' waits and the one before them, 30 s each:
+    about 2m00s; it said "as its Retry-After asks" alone), then the error names the URL and
+    its status, exit 75."""
+    emu = make_emulator(app=_FailingAfter())
+    with zero_waits():
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--project", PROJECT, "--out",
+             str(tmp_path / "d"), "--artifacts", "thumbnail", "--rate", "none",
+             "--max-retries", "3"]
+        )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 75, err
+    early = [m for m in caplog.messages if "asking again" in m]
+    assert early == [
+        f"{emu.base_url}/ answered its API root (api/) with HTTP 500 Internal Server Error: "
+        "asking again for about 2m00s as its Retry-After asks (--max-retries 3) before giving up"
+    ]
+    assert err.strip().splitlines()[-2] == (
+        f"error: {emu.base_url}/ answered its API root (api/) with HTTP 500 Internal Server Error"
+    )
+
+
+def test_a_bad_gateway_at_start_says_it_is_waited_for_not_given_up(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The API root answers 502 three times, then 200: the line before the budget says that
+    past it the server is waited for as a server down (a 502 straight from the server is
+    busy: it said "before giving up", then paused for up to an hour), and the run goes on."""
+    emu = make_emulator(preset="demo", faults="first:502*3|ok,only:api_versions")
+    with zero_waits():
+        code = main(
+            ["harvest", "--base-url", emu.base_url, "--project", PROJECT, "--out",
+             str(tmp_path / "d"), "--artifacts", "thumbnail", "--rate", "none"]
+        )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert len(list((tmp_path / "d" / "images").rglob("*.thumbnail.jpg"))) == 8
+    early = [m for m in caplog.messages if "asking again" in m]
+    assert early == [
+        f"{emu.base_url}/ answered its API root (api/) with HTTP 502 Bad Gateway: asking again "
+        "for up to 17s (--max-retries 5) before waiting for it as for a server down "
+        "(--outage-wait)"
     ]
