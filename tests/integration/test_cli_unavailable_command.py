@@ -9,6 +9,7 @@ command runs as its own process, whose `sitecustomize` makes one module's import
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,23 @@ def test_a_command_whose_module_fails_to_import_says_why(tmp_path: Path) -> None
         )
         assert "pip install" in hint, hint
     assert not (tmp_path / "d").exists()
+
+
+def test_the_hints_check_command_fails_as_the_command_does(tmp_path: Path) -> None:
+    """The hint's `python -c 'import ...'` check, run with the same shim, fails (exit 1,
+    the import error on stderr): it showed `import harvester.cli`, which succeeds whatever
+    subcommand module is broken (each is imported guarded), so the check said all is well."""
+    proc = broken_cli(tmp_path, "plan", "--help")
+    check = re.search(r"`python -c '(import [\w.]+)'`", proc.stderr)
+    assert check is not None, proc.stderr
+    assert check.group(1) == "import harvester.cli.hpc", proc.stderr
+    env = cli_env()
+    env["PYTHONPATH"] = f"{tmp_path / 'shim'}{os.pathsep}{env['PYTHONPATH']}"
+    ran = subprocess.run(
+        [sys.executable, "-c", check.group(1)],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 1 and BROKEN in ran.stderr, ran.stderr
 
 
 def test_the_other_commands_still_work_and_help_lists_the_lost_ones(tmp_path: Path) -> None:
