@@ -407,12 +407,27 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(name)
-        except ImportError as exc:  # a module still missing or broken must not stop the rest
-            logging.getLogger(__name__).debug("subcommands of %s unavailable: %s", name, exc)
-            _register_unavailable(subparsers, name, SUBCOMMANDS_OF.get(name, ()), str(exc))
+        # A module missing or broken must not stop the rest: not only an ImportError, also
+        # a truncated file's SyntaxError or a dependency's own error as it is imported.
+        except Exception as exc:
+            logging.getLogger(__name__).debug("subcommands of %s unavailable: %r", name, exc)
+            why = _import_failure(exc)
+            _register_unavailable(subparsers, name, SUBCOMMANDS_OF.get(name, ()), why)
             continue
         module.register(subparsers)
     return parser
+
+
+def _import_failure(exc: Exception) -> str:
+    """Why a module failed to import, in one line: an ImportError's message, another
+    error's type and message (``SyntaxError: '(' was never closed (hpc.py, line 4)``),
+    each cut to its first line. Why: some messages run to many lines (numpy's), and
+    the error is one line; the hint's check command shows the whole of it."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if isinstance(exc, ImportError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def unavailable_hint(module: str) -> str:

@@ -110,3 +110,58 @@ def test_the_commands_said_unavailable_are_those_each_module_registers() -> None
     (action,) = [a for a in parser._actions if a.dest == "command"]
     registered = set(getattr(action, "choices", {}))
     assert registered == {c for commands in SUBCOMMANDS_OF.values() for c in commands}
+
+
+TRUNCATED_SHIM = '''
+import importlib.util
+import sys
+
+
+class _Damaged:
+    """Load harvester.cli.hpc from a truncated copy (a disk that filled as pip wrote it),
+    and fail harvester.cli.forget's import with a message of several lines, as numpy's."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "harvester.cli.hpc":
+            return importlib.util.spec_from_file_location(name, {truncated!r})
+        if name == "harvester.cli.forget":
+            raise ImportError("\\n\\nIMPORTANT: the import failed\\n\\nmany more lines")
+        return None
+
+
+sys.meta_path.insert(0, _Damaged())
+'''
+
+
+def test_a_module_that_is_no_python_leaves_the_other_commands_working(tmp_path: Path) -> None:
+    """A truncated hpc.py (a SyntaxError, no ImportError) and a multi-line import error:
+    `status` still works, `plan` and `forget` say in one line each why they are
+    unavailable (exit 2), and `--help` lists them; no traceback."""
+    truncated = tmp_path / "hpc.py"
+    truncated.write_text('"""Cut short."""\n\ndef register(subparsers):\n    if (\n')
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(TRUNCATED_SHIM.format(truncated=str(truncated)))
+    env = cli_env()
+    env["PYTHONPATH"] = f"{shim}{os.pathsep}{env['PYTHONPATH']}"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "harvester", *args],
+            capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+    status = run("status", str(tmp_path / "nowhere"))
+    assert status.returncode == 2 and status.stderr.startswith("error: "), status.stderr
+    assert "Traceback" not in status.stderr and "unavailable" not in status.stderr
+    plan = run("plan", "--out", str(tmp_path / "d"), "--plate", "1")
+    assert plan.returncode == 2 and "Traceback" not in plan.stderr, plan.stderr
+    error, _hint = plan.stderr.splitlines()
+    assert error.startswith("error: harvester plan is unavailable: SyntaxError: "), error
+    forget = run("forget", str(tmp_path))
+    error, _hint = forget.stderr.splitlines()
+    assert error == "error: harvester forget is unavailable: IMPORTANT: the import failed"
+    helped = run("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "(unavailable: SyntaxError: " in " ".join(helped.stdout.split()), helped.stdout
