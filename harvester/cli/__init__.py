@@ -407,40 +407,66 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(name)
-        except ImportError as exc:  # a module still missing or broken must not stop the rest
-            logging.getLogger(__name__).debug("subcommands of %s unavailable: %s", name, exc)
-            _register_unavailable(subparsers, SUBCOMMANDS_OF.get(name, ()), str(exc))
+        # A module missing or broken must not stop the rest: not only an ImportError, also
+        # a truncated file's SyntaxError or a dependency's own error as it is imported.
+        except Exception as exc:
+            logging.getLogger(__name__).debug("subcommands of %s unavailable: %r", name, exc)
+            why = _import_failure(exc)
+            _register_unavailable(subparsers, name, SUBCOMMANDS_OF.get(name, ()), why)
             continue
         module.register(subparsers)
     return parser
 
 
-#: What to do about a command whose module failed to import (a broken or partial install).
-UNAVAILABLE_HINT = (
-    "the install is broken or incomplete: install harvester again (`pip install -e .` or "
-    "`pip install .` in its source folder; see the README's Install), and check that "
-    "`python -c 'import harvester.cli'` runs"
-)
+def _import_failure(exc: Exception) -> str:
+    """Why a module failed to import, in one line: an ImportError's message, another
+    error's type and message (``SyntaxError: '(' was never closed (hpc.py, line 4)``),
+    each cut to its first line. Why: some messages run to many lines (numpy's), and
+    the error is one line; the hint's check command shows the whole of it."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if isinstance(exc, ImportError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def unavailable_hint(module: str) -> str:
+    """What to do about a command whose ``module`` failed to import (a broken or partial
+    install): install again, then check that the module itself imports. Why the module:
+    ``import harvester.cli`` succeeds whichever subcommand module is broken (each is
+    imported guarded), so a check naming it said all was well."""
+    return (
+        "the install is broken or incomplete: install harvester again (`pip install -e .` or "
+        "`pip install .` in its source folder; see the README's Install), and check that "
+        f"`python -c 'import {module}'` runs"
+    )
 
 
 def _register_unavailable(
-    subparsers: argparse._SubParsersAction[_Parser], commands: Sequence[str], why: str
+    subparsers: argparse._SubParsersAction[_Parser],
+    module: str,
+    commands: Sequence[str],
+    why: str,
 ) -> None:
-    """Register each of ``commands`` (whose module failed to import: ``why``) as a command
+    """Register each of ``commands`` (whose ``module`` failed to import: ``why``) as a command
     that, asked for (``--help`` too), says it is unavailable and why: ``error: harvester
     plan is unavailable: <the ImportError>``, a hint, exit 2. The top-level help lists it
     as unavailable. Why: dropped, it met argparse's "invalid choice" for a command the
     README documents, with no word of the import that failed (a debug log line only)."""
     for command in commands:
         lost = subparsers.add_parser(command, help=f"(unavailable: {why})", add_help=False)
-        lost.defer_arguments(functools.partial(_unavailable, command=command, why=why))
+        lost.defer_arguments(
+            functools.partial(_unavailable, command=command, module=module, why=why)
+        )
 
 
-def _unavailable(_parser: argparse.ArgumentParser, *, command: str, why: str) -> NoReturn:
-    """Refuse ``command``, whose module could not be imported (``why``), as a usage error
+def _unavailable(
+    _parser: argparse.ArgumentParser, *, command: str, module: str, why: str
+) -> NoReturn:
+    """Refuse ``command``, whose ``module`` could not be imported (``why``), as a usage error
     (called by its parser's deferred arguments: as it parses, or prints its help)."""
     print(f"error: harvester {command} is unavailable: {why}", file=sys.stderr)
-    print(f"hint: {UNAVAILABLE_HINT}", file=sys.stderr)
+    print(f"hint: {unavailable_hint(module)}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
 

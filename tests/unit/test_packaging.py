@@ -208,6 +208,8 @@ def test_the_unpacked_wheel_alone_runs_every_subcommand(built: Built, tmp_path: 
         text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    # (a command whose module fails to import is still listed, as unavailable)
+    assert "(unavailable:" not in done.stdout, done.stdout
     listed = _commands(done.stdout)
     assert {"harvest", "status", "demo", "emulate", "slurm"} <= listed
     assert listed == _commands(build_parser().format_help()), done.stdout
