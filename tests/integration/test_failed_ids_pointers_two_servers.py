@@ -76,6 +76,24 @@ def test_status_and_the_harvest_summary_name_each_servers_failed_ids(
     assert sorted(map(int, listed)) == every and len(every) > 36, listed
 
 
+def test_a_shard_runs_summary_names_the_plain_failed_ids_whose_refusal_names_each(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """In a folder of two servers' failures, a shard's run (a job-array task) with over 20
+    failures names the plain `--failed-ids` (it reads no run's settings at its end); that
+    command, pasted, is refused with each server's pipe in its hint."""
+    demo = make_emulator(preset="demo", faults=THUMBNAILS_FAIL)
+    fields = make_emulator(preset="fields", faults=THUMBNAILS_FAIL, seed=7)
+    out = tmp_path / "d"
+    failing_harvest(fields, out, "--plate", "3001")
+    shard = failing_harvest(demo, out, "--screen", "2302", "--shard", "1/2")
+    plain = f": harvester status {out} --failed-ids)"
+    assert pointed(shard, "more failures (all:").endswith(plain), shard
+    pasted = cli("status", str(out), "--failed-ids")
+    assert pasted.returncode == 2 and not pasted.stdout, pasted.stdout
+    assert f"--failed-ids --base-url {demo.base_url}" in pasted.stderr, pasted.stderr
+
+
 def test_the_index_note_on_refused_images_names_each_servers_failed_ids(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
