@@ -315,3 +315,42 @@ def test_slurm_refuses_a_config_whose_session_has_ended(
     assert hint.startswith(SESSION_HINT), hint
     assert "key-old" not in "\n".join(lines)
     assert not (out / "harvest.sbatch").exists()
+
+
+class _PrivateDatasetsThenEnded(App):
+    """600 datasets behind session ``key-1``, whose front end refuses (403) their images
+    to its user until the watch's first check is answered (the session alive): the
+    session ends then, and every request after is "Not logged in"."""
+
+    def __init__(self) -> None:
+        super().__init__(build_site("bigproject", session_key="key-1"))
+
+    def _handle(self, req: Request) -> Response:
+        if self.site.session_key != "key-1":
+            return super()._handle(req)
+        if req.path == "/webclient/api/images/":
+            resp = text_response(403, "")
+            resp.route = "private"
+            return resp
+        resp = super()._handle(req)
+        if req.path == "/api/v0/m/screens/":  # the watch's check (the walk lists no screens)
+            self.site.session_key = "key-2"
+        return resp
+
+
+@pytest.mark.parametrize("command", [["plan"], ["harvest", "--dry-run"]], ids=["plan", "dry-run"])
+def test_the_refusal_whose_check_found_the_session_alive_is_said(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], command: list[str]
+) -> None:
+    """Private listings refused (403) until a check finds the session alive, then the
+    session ends and stops the run: each private refusal is said, the one whose check
+    found the session alive too (it was held with the refusals that ended the run)."""
+    emu = make_emulator(app=_PrivateDatasetsThenEnded())
+    code, lines = _walk_only(emu, f"{emu.base_url}/?bsession=key-1", tmp_path / "out", *command)
+    assert code == 2, lines[-20:]
+    error, _ = _ended_lines(lines)
+    assert error.startswith(SESSION_ERROR.rstrip("; ")), error
+    refused = emu.stats()["by_route"]["private"]["403"]
+    assert refused >= 3, emu.stats()  # enough for the check that found the session alive
+    said = [line for line in lines if "dataset" in line and "failed" in line]
+    assert len(said) == refused and all("403" in line for line in said), lines
