@@ -8,13 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 from harvest_helpers import DEMO_SCREEN, run_cli
 
+from harvester import urls
+from harvester.client import Client, ClientSettings
 from harvester.emulator import EmulatorThread
 from harvester.emulator.app import App, build_site
 from harvester.emulator.http import Request, Response
 from harvester.emulator.routes_common import text_response
+from harvester.session import CHECK_AFTER, SESSION_ENDED, SessionWatch
 
 SESSION_ERROR = (
     "error: the session this run sent has ended (HTTP 403 Forbidden: Not logged in): "
@@ -354,3 +358,29 @@ def test_the_refusal_whose_check_found_the_session_alive_is_said(
     assert refused >= 3, emu.stats()  # enough for the check that found the session alive
     said = [line for line in lines if "dataset" in line and "failed" in line]
     assert len(said) == refused and all("403" in line for line in said), lines
+
+
+async def test_an_answer_during_the_check_that_ends_the_run_leaves_its_refusals_the_end(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Refusals start a check that finds the session ended while another worker's answer
+    comes in: the run stops, and those refusals are the session's end (their held
+    listings not said as failures of their own), not taken for private folders."""
+    # The check is the one request here: answered late, it is in flight for a while.
+    emu = make_emulator(preset="demo", session_key="key-1", faults="latency:400ms")
+    _login(emu, "key-2")  # the session this client sends has ended
+    settings = ClientSettings(f"{emu.base_url}/?bsession=key-1", rate=None, max_retries=0)
+    stopped: list[int] = []
+    async with Client(settings) as client:
+        watch = SessionWatch(client, lambda status, _reason: stopped.append(status))
+        streak = watch.streak(SESSION_ENDED)
+        for _ in range(CHECK_AFTER - 1):
+            await watch.failed(SESSION_ENDED, urls.screens(0, 1))
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch.failed, SESSION_ENDED, urls.screens(0, 1))
+                await anyio.sleep(0.1)  # (the check is on the wire)
+                watch.answered()  # a listing sent before the end, answered now
+    assert emu.stats()["requests"] == 1  # that check, answered after the answer
+    assert stopped == [SESSION_ENDED]
+    assert watch.verdict(SESSION_ENDED, streak) is True
