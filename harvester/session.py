@@ -195,6 +195,9 @@ class SessionWatch:
         self._refused[status] += 1
         if self._refused[status] < self._after[status] or self._checking or self.ended:
             return
+        # The run of refusals the check judges: an answer told while it is asked ends the
+        # count, and the refusals after that answer are none of those it judges.
+        streak = self._streak[status]
         self._checking = True  # one check at a time: the other workers' refusals wait for it
         try:
             if status == CREDENTIALS_REFUSED:
@@ -204,7 +207,7 @@ class SessionWatch:
         finally:
             self._checking = False
         if reason:
-            self._end(status, reason)
+            self._end(status, reason, streak)
         else:
             logger.debug(
                 "%d refusals in a row, the session lives: their own", self._refused[status]
@@ -212,12 +215,13 @@ class SessionWatch:
             self._reset(status)
             self._after[status] = min(self._after[status] * 2, self._at_most)
 
-    def _end(self, status: int, reason: str) -> None:
-        """Stop the run: what it sent (``status``'s kind) no longer opens the server."""
+    def _end(self, status: int, reason: str, streak: int) -> None:
+        """Stop the run: what it sent (``status``'s kind) no longer opens the server, as
+        the check of the refusals of ``streak`` (:meth:`verdict`) found."""
         if self.ended:
             return
         self.ended = reason
-        self._ended_by = (status, self._streak[status])
+        self._ended_by = (status, streak)
         logger.debug("what this run sent no longer opens the server (%s): stopping", reason)
         self.on_ended(status, reason)
 

@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import sys
+import weakref
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -572,6 +573,10 @@ class Walker:
         #: whether what the run sent still opens the server: (status, streak, what, error,
         #: study_only). Said once it has (see :meth:`_release`).
         self._held: list[tuple[int, int, str, FetchError, bool]] = []
+        #: The run of refusals in a row (:meth:`SessionWatch.streak`) each watched refusal
+        #: joined, taken before the watch is told of it: a check that refusal starts and
+        #: that finds the session alive begins the next run, which it is none of.
+        self._joined: weakref.WeakKeyDictionary[FetchError, int] = weakref.WeakKeyDictionary()
         self._walking = False
         # A harvest's summary says each failed listing (``walk failed: ...``), as it says
         # each failed file: a warning as well printed it twice. Then it is a debug line.
@@ -610,6 +615,8 @@ class Walker:
             fetched = await self.client.get(path, Expect.JSON, _json_object)
         except FetchError as exc:
             if self.watch is not None:
+                if exc.status is not None and self.watch.watches(exc.status):
+                    self._joined[exc] = self.watch.streak(exc.status)
                 await self.watch.failed(exc.status, urls.screens(0, 1))
             raise
         if self.watch is not None:
@@ -650,7 +657,10 @@ class Walker:
         watch = self.watch
         if self._walking and watch is not None and watch.watches(exc.status):
             assert exc.status is not None  # (watched: 401 or 403)
-            self._held.append((exc.status, watch.streak(exc.status), what, exc, study_only))
+            streak = self._joined.pop(exc, None)
+            if streak is None:  # (a refusal the watch was not told of: the run it is in)
+                streak = watch.streak(exc.status)
+            self._held.append((exc.status, streak, what, exc, study_only))
             self._release()
             return
         self._failed(what, exc, study_only)

@@ -8,13 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 from harvest_helpers import DEMO_SCREEN, run_cli
 
+from harvester import urls
+from harvester.client import Client, ClientSettings
 from harvester.emulator import EmulatorThread
 from harvester.emulator.app import App, build_site
 from harvester.emulator.http import Request, Response
 from harvester.emulator.routes_common import text_response
+from harvester.session import CHECK_AFTER, SESSION_ENDED, SessionWatch
 
 SESSION_ERROR = (
     "error: the session this run sent has ended (HTTP 403 Forbidden: Not logged in): "
@@ -315,3 +319,68 @@ def test_slurm_refuses_a_config_whose_session_has_ended(
     assert hint.startswith(SESSION_HINT), hint
     assert "key-old" not in "\n".join(lines)
     assert not (out / "harvest.sbatch").exists()
+
+
+class _PrivateDatasetsThenEnded(App):
+    """600 datasets behind session ``key-1``, whose front end refuses (403) their images
+    to its user until the watch's first check is answered (the session alive): the
+    session ends then, and every request after is "Not logged in"."""
+
+    def __init__(self) -> None:
+        super().__init__(build_site("bigproject", session_key="key-1"))
+
+    def _handle(self, req: Request) -> Response:
+        if self.site.session_key != "key-1":
+            return super()._handle(req)
+        if req.path == "/webclient/api/images/":
+            resp = text_response(403, "")
+            resp.route = "private"
+            return resp
+        resp = super()._handle(req)
+        if req.path == "/api/v0/m/screens/":  # the watch's check (the walk lists no screens)
+            self.site.session_key = "key-2"
+        return resp
+
+
+@pytest.mark.parametrize("command", [["plan"], ["harvest", "--dry-run"]], ids=["plan", "dry-run"])
+def test_the_refusal_whose_check_found_the_session_alive_is_said(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], command: list[str]
+) -> None:
+    """Private listings refused (403) until a check finds the session alive, then the
+    session ends and stops the run: each private refusal is said, the one whose check
+    found the session alive too (it was held with the refusals that ended the run)."""
+    emu = make_emulator(app=_PrivateDatasetsThenEnded())
+    code, lines = _walk_only(emu, f"{emu.base_url}/?bsession=key-1", tmp_path / "out", *command)
+    assert code == 2, lines[-20:]
+    error, _ = _ended_lines(lines)
+    assert error.startswith(SESSION_ERROR.rstrip("; ")), error
+    refused = emu.stats()["by_route"]["private"]["403"]
+    assert refused >= 3, emu.stats()  # enough for the check that found the session alive
+    said = [line for line in lines if "dataset" in line and "failed" in line]
+    assert len(said) == refused and all("403" in line for line in said), lines
+
+
+async def test_an_answer_during_the_check_that_ends_the_run_leaves_its_refusals_the_end(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Refusals start a check that finds the session ended while another worker's answer
+    comes in: the run stops, and those refusals are the session's end (their held
+    listings not said as failures of their own), not taken for private folders."""
+    # The check is the one request here: answered late, it is in flight for a while.
+    emu = make_emulator(preset="demo", session_key="key-1", faults="latency:400ms")
+    _login(emu, "key-2")  # the session this client sends has ended
+    settings = ClientSettings(f"{emu.base_url}/?bsession=key-1", rate=None, max_retries=0)
+    stopped: list[int] = []
+    async with Client(settings) as client:
+        watch = SessionWatch(client, lambda status, _reason: stopped.append(status))
+        streak = watch.streak(SESSION_ENDED)
+        for _ in range(CHECK_AFTER - 1):
+            await watch.failed(SESSION_ENDED, urls.screens(0, 1))
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch.failed, SESSION_ENDED, urls.screens(0, 1))
+                await anyio.sleep(0.1)  # (the check is on the wire)
+                watch.answered()  # a listing sent before the end, answered now
+    assert emu.stats()["requests"] == 1  # that check, answered after the answer
+    assert stopped == [SESSION_ENDED]
+    assert watch.verdict(SESSION_ENDED, streak) is True
