@@ -776,8 +776,12 @@ class StatusReport:
             )
             for live in fresh[:MAX_TASK_LINES]:
                 age = duration_text(live["age"], tenths=False)
+                # The age is the file's last refresh (a minute at most on a live run), not
+                # the line's: said as the run seen alive, so an hour-old line is not taken
+                # for a fresh one.
                 lines.append(
-                    f"  {live['running']}: latest progress line, {age} ago: {live['line']}"
+                    f"  {live['running']}: seen running {age} ago; latest progress line: "
+                    f"{live['line']}"
                 )
             if len(fresh) > MAX_TASK_LINES:
                 lines.append(f"  ... and {len(fresh) - MAX_TASK_LINES} more (--json)")

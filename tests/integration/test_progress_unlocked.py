@@ -87,7 +87,7 @@ async def test_two_unlocked_runs_keep_and_remove_their_own_lines(
             text = report.format_text()
             assert "running now, or stopped (no lock on this filesystem tells): " in text
             for run in runs:
-                assert f"  a harvest of the whole set (run {run}): latest progress line" in text
+                assert f"  a harvest of the whole set (run {run}): seen running " in text
             await until(lambda: "short" in ended, "the short run's end")
             assert "long" not in ended  # (the screen's run outlasts the project's)
             assert lines_files(out) == [long_file]  # the other run's line stays

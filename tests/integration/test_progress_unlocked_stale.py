@@ -143,9 +143,7 @@ def test_a_killed_unlocked_runs_line_is_said_stopped_and_removed_by_the_next_run
     assert run_files(out) == [other]  # the stale one removed, the run's own too as it ended
     after = run_cli("status", str(out))
     assert "stopped without ending" not in after.stdout
-    assert f"a harvest of the whole set (run {run_of(other)}): latest progress line" in (
-        after.stdout
-    )
+    assert f"a harvest of the whole set (run {run_of(other)}): seen running " in (after.stdout)
 
 
 async def test_a_live_unlocked_run_keeps_its_file_fresh_while_nothing_happens(
