@@ -88,6 +88,7 @@ from harvester.folder_settings import (
     repin_note,
     run_settings,
 )
+from harvester.gone import gone_ids
 from harvester.journal import (
     STUDY_ONLY,
     JournalState,
@@ -350,6 +351,9 @@ class RunSummary:
     #: The run's only target, a replayed ``--ids-from`` source, held no id: nothing was
     #: done, and one warning said so (a summary of zeros under it said nothing more).
     no_ids: bool = False
+    #: Images found that ``harvester forget --gone-ids-from`` recorded as gone from the
+    #: server (:mod:`harvester.gone`): nothing asked for them, no failure counted.
+    gone: int = 0
 
     @property
     def rate(self) -> float:
@@ -1058,6 +1062,9 @@ class Harvest:
         #: Told of every file and listing of a run that sent credentials (None: no such
         #: run, or not fetching yet): stops it once they no longer open the server.
         self._watch: SessionWatch | None = None
+        #: DIR's images recorded as gone from the server (read as the run starts work):
+        #: never asked for, so that a few deleted images do not fail every resume.
+        self._gone: frozenset[int] = frozenset()
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -1821,6 +1828,10 @@ class Harvest:
                 except anyio.EndOfStream:
                     limiter.end_standby()
                     return
+                if ref.image_id in self._gone:  # (standby took no slot: none to give back)
+                    self.summary.gone += 1
+                    self.progress.image_finished(worked=False)
+                    continue
                 state = store.state
                 journaled = state.images.get(ref.image_id)
                 unasked = ref.image_id in state.labels_unasked
@@ -2065,6 +2076,7 @@ class Harvest:
         await self._record_pin()
         await self._record_split()
         await self._remove_finished_staging(store)
+        self._gone = await anyio.to_thread.run_sync(gone_ids, self.out)
         saved: dict[str, Any] = {
             "tool": "harvester",
             "version": __version__,
@@ -2317,6 +2329,7 @@ class Harvest:
             if (self.out / layout.MARKER_NAME).exists()
             else JournalState()
         )
+        self._gone = await anyio.to_thread.run_sync(gone_ids, self.out)
         pending = 0
         self._note_runs_without_labels(state)
         # Its walk watched as a run's is: once the session ended, each listing left failed.
@@ -2333,6 +2346,9 @@ class Harvest:
                     tg.start_soon(self._produce, client, send, None, prefetched, state.images)
                     async with receive:
                         async for ref in receive:
+                            if ref.image_id in self._gone:
+                                self.summary.gone += 1
+                                continue
                             pending += sum(
                                 1
                                 for a in cfg.artifacts

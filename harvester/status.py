@@ -74,6 +74,7 @@ from harvester.folder_settings import (
     read_label_keys_record,
     remembered_label_keys,
 )
+from harvester.gone import gone_ids
 from harvester.journal import (
     STUDY_ONLY,
     JournalState,
@@ -455,6 +456,10 @@ class StatusReport:
     #: ``harvester forget DIR --from-plan PLAN`` for a plan whose every image asked for
     #: answered 404, none done (:func:`_gone_plan_command`); None: not so.
     forget_gone: str | None = None
+    #: The ids of DIR's images ``harvester forget --gone-ids-from`` recorded as gone from
+    #: the server (:mod:`harvester.gone`): not asked for, their failures and pending kinds
+    #: not counted, not in ``failed_ids``.
+    gone_ids: list[int] = field(default_factory=list)
     #: The planes in ``DIR/staging`` of stacks not finished (a run interrupted or failed
     #: mid-stack): ``{"stacks": N, "planes": N, "bytes": N}``, kept for the rerun; None: none.
     staged: dict[str, int] | None = None
@@ -562,6 +567,9 @@ class StatusReport:
             data["forgotten"] = self.forgotten
         if self.forget_gone is not None:
             data["forget_gone"] = self.forget_gone
+        if self.gone_ids:
+            data["gone_ids"] = self.gone_ids
+            data["gone_undo"] = gone_undo_command(Path(self.out_dir))
         if self.invalid_forgotten:
             data["totals"]["invalid_forgotten"] = self.invalid_forgotten
         if any(name in STUDY_KINDS for name in self.kinds):
@@ -692,6 +700,12 @@ class StatusReport:
                 f"forgotten (`harvester forget`: not resumed, failed and pending not counted): "
                 f"{'; '.join(self.forgotten)}; to take one back, give its targets to "
                 f"harvester harvest --out {q}"
+            )
+        if self.gone_ids:
+            lines.append(
+                f"{plural(len(self.gone_ids), 'image')} gone from the server, forgotten by "
+                "harvester forget (not asked for, failures not counted; to ask for them again: "
+                f"{gone_undo_command(Path(self.out_dir))})"
             )
         lines += self._silent_lines()
         if self.running:
@@ -1591,6 +1605,7 @@ def _count_plan(
     plan_kinds: frozenset[str],
     split_ns: frozenset[int] = frozenset(),
     array_tasks: int | None = None,
+    gone: AbstractSet[int] = frozenset(),
 ) -> tuple[PlanStatus, dict[str, int], set[tuple[str, int]], set[tuple[int, int]]]:
     """One pass over the plan's ids: its :class:`PlanStatus`, of ``plan_kinds`` (what
     harvesting the plan fetches: the plan's kinds, or those its harvest was given); per
@@ -1600,7 +1615,8 @@ def _count_plan(
     the plan asks for again; and for each N of ``split_ns`` the shards ``(K, N)`` holding
     an image no run has journaled (a task that never ran or was killed early: its resume
     names it, see :class:`WorkLeft`). With ``array_tasks`` (the N of DIR's job array), the
-    plan's share of each task (:attr:`PlanStatus.tasks`)."""
+    plan's share of each task (:attr:`PlanStatus.tasks`). The images of ``gone``
+    (:mod:`harvester.gone`) are asked for by no task: neither failed nor pending."""
     planned: list[str] = [a.value for a in Artifact if a.value in plan_kinds]
     plan = PlanStatus(images=info.images, artifacts=planned)
     tasks = [TaskProgress(k) for k in range(array_tasks or 0)]
@@ -1626,6 +1642,8 @@ def _count_plan(
             key = (kind, image_id)
             if key in done:
                 finished += 1
+            elif image_id in gone:
+                continue
             elif key in failed:
                 failures += 1
                 failed_wanted.add(key)
@@ -1646,7 +1664,7 @@ def _count_plan(
         more = plan_kinds | wanted.claimed_kinds(image_id) if not reached else plan_kinds
         for kind in more - counted:
             key = (kind, image_id)
-            if key not in done and key not in failed:
+            if key not in done and key not in failed and image_id not in gone:
                 extra[kind] = extra.get(kind, 0) + 1
     plan.tasks = tasks
     left = {(k, n) for n, ks in unreached.items() for k in ks}
@@ -1823,6 +1841,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         recorded_target_sets(out_dir, saved=saved, forgotten=True) if source == "config" else None
     )
     recorded_sets, gone = _live_and_forgotten(out_dir, every)
+    # Images `forget --gone-ids-from` recorded: no harvest asks for them (counted apart).
+    gone_images = gone_ids(out_dir)
     report.forgotten = [entry.targets for _recorded, entry in gone]
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
     report.sent_session = any(
@@ -1871,6 +1891,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
                 plan_kinds,
                 _split_counts(state, slurm),
                 slurm.tasks if slurm is not None and slurm.elsewhere is None else None,
+                gone_images,
             )
             _name_task_logs(report.plan.tasks, slurm.log_files if slurm is not None else [])
         except UsageError as exc:  # found as images.jsonl is read (its line count, last)
@@ -1884,6 +1905,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         writer(rec).count(kind, failed=True)
         run = report.runs.setdefault(str(rec.get("run")), _run_counts())
         run["study_failed" if kind in STUDY_KINDS else "failed"] += 1
+        if kind in artifact_kinds and object_id in gone_images:
+            continue  # (counted below, as gone: no harvest asks for it again)
         if (
             wanted.sets
             and kind in artifact_kinds
@@ -1917,6 +1940,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     done_pairs, failed_pairs = state.done, state.failed
     work_ids = {int(f["id"]) for f in report.failures if f["kind"] in artifact_kinds}
     for image_id, ref in state.images.items():
+        if image_id in gone_images:
+            continue
         for kind in wanted.kinds(image_id, ref):
             key = (kind, image_id)
             if key not in done_pairs and key not in failed_pairs:
@@ -1927,6 +1952,9 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         report.kinds.setdefault(kind, KindStatus()).pending = pending.get(kind, 0) + extra.get(
             kind, 0
         )
+    # Those of DIR's images: an id taken for gone that DIR never had is no image of it.
+    failed_images = {i for k, i in state.failed if k in artifact_kinds}
+    report.gone_ids = sorted(gone_images & (state.images.keys() | failed_images))
     report.writers = sorted(writers.values(), key=lambda w: (w.started or 0.0, w.writer))
     report.failed_ids = sorted(
         {int(f["id"]) for f in report.failures if f["kind"] in artifact_kinds}
@@ -1997,6 +2025,12 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         if queue is not None and slurm is not None:
             report.silent_ends = _silent_ends(report, slurm, queue)
     return report
+
+
+def gone_undo_command(out_dir: Path) -> str:
+    """The command that asks for DIR's gone images again (``forget``'s undo of them all)."""
+    q = shlex.quote(str(out_dir))
+    return f"harvester status {q} --gone-ids | harvester forget {q} --gone-ids-from - --undo"
 
 
 def _gone_plan_command(

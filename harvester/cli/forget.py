@@ -1,10 +1,17 @@
-"""``harvester forget DIR TARGETS``: stop resuming one target set of DIR, keeping its files.
+"""``harvester forget DIR TARGETS``: stop resuming one target set of DIR, keeping its files;
+``harvester forget DIR --gone-ids-from FILE``: stop asking for some images of DIR.
 
 A set whose target is gone from the server (an image deleted, a plate removed) after its
 runs did work is kept by ``harvester harvest --out DIR``, which is refused for it on every
 resume (exit 2); its refusal's hint names this command. The set is named by its targets,
 exactly as that hint and ``status`` give them, not by a number: a set's number changes as
 sets are added, run again or forgotten, and a stale number would forget another set.
+
+An image deleted from the server answers 404 to every request: its set failed every resume
+(exit 1 for ever) though 9,997 of its 10,000 images were done. ``--gone-ids-from`` records
+such images (:mod:`harvester.gone`), taking only failed images of DIR whose latest answer
+was "not there" (``--force``: any failed image), so that a server down for an hour (503s,
+timeouts) is never mistaken for images gone for good; ``--undo`` takes them back.
 """
 
 from __future__ import annotations
@@ -48,6 +55,25 @@ def register(subparsers: Any) -> None:
         "--where", action="append", metavar="KEY=VALUE", help="the set's --where terms"
     )
     forget.add_argument("--sample-per", metavar="KEY", help="the set's --sample-per key")
+    gone = forget.add_argument_group(
+        "images gone from the server (instead of a target set)",
+        "Stop asking for some failed images of DIR (deleted from the server: they answer "
+        "404 or 410), every target set of DIR still resumed: harvester status DIR "
+        "--failed-ids | harvester forget DIR --gone-ids-from -",
+    )
+    gone.add_argument(
+        "--gone-ids-from",
+        metavar="FILE",
+        help="their image ids, one a line ('-': standard input)",
+    )
+    gone.add_argument(
+        "--force",
+        action="store_true",
+        help="also record images whose latest failure was no 404 or 410 (a 503, a timeout)",
+    )
+    gone.add_argument(
+        "--undo", action="store_true", help="ask for those images again (take them off the list)"
+    )
     forget.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     forget.set_defaults(run=run_forget_command)
 
@@ -68,9 +94,23 @@ def run_forget_command(args: argparse.Namespace) -> int:
     from harvester.store import check_existing_out_dir, scrub_folder_credentials, storage_error
 
     out: Path = args.out
+    if args.gone_ids_from is None and (args.force or args.undo):
+        flag = "--force" if args.force else "--undo"
+        raise UsageError(
+            f"{flag} goes with --gone-ids-from FILE (images gone from the server)",
+            hint=f"harvester forget {shlex.quote(str(out))} --gone-ids-from FILE {flag}",
+        )
     check_existing_out_dir(out)
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its runs are read below)
     named = _named_set(args)
+    if args.gone_ids_from is not None:
+        if named is not None:
+            raise UsageError(
+                "--gone-ids-from names images, not a target set: give one or the other",
+                hint="the images' sets are still resumed; to forget a whole set, name its "
+                "targets without --gone-ids-from",
+            )
+        return _forget_gone_images(out, args.gone_ids_from, force=args.force, undo=args.undo)
     if named is None:
         raise UsageError("name the target set to forget by its targets", hint=_sets_hint(out, None))
     key = target_set(RecordedRun("", named))
@@ -338,3 +378,175 @@ def _sets_hint(out: Path, given: str | None) -> str:
     tail = f"; and {more} more" if more > 0 else ""
     which = "its target sets" if given is None else "name one of its target sets instead"
     return f"{which}: {'; '.join(named)}{tail}"
+
+
+#: Ids a refusal of ``--gone-ids-from`` names (the rest are counted).
+MAX_LISTED_IDS = 5
+#: What "gone" answers: the server has no such image (404), or says it is gone (410).
+GONE_STATUSES = frozenset({404, 410})
+
+
+def _forget_gone_images(out: Path, source: str, *, force: bool, undo: bool) -> int:
+    """``forget DIR --gone-ids-from FILE [--force | --undo]``: record (take back) images
+    gone from the server; 0 done, 2 refused (nothing recorded), 75 a harvest runs."""
+    from harvester.gone import GONE_NAME
+    from harvester.runlock import release_run_lock
+    from harvester.store import storage_error
+
+    ids = _gone_ids_given(source)
+    if not ids:
+        print(f"{out}: {_source_name(source)} holds no image id: nothing recorded")
+        return 0
+    lock = _lock_folder(out)
+    try:
+        try:
+            line = _take_back(out, ids, source) if undo else _record_gone(out, ids, source, force)
+        except OSError as exc:
+            raise storage_error(exc, str(out / GONE_NAME)) from exc
+    finally:
+        release_run_lock(lock)
+    print(line)
+    return 0
+
+
+def _source_name(source: str) -> str:
+    """How a message names ``--gone-ids-from``'s source."""
+    return "standard input" if source == "-" else source
+
+
+def _gone_ids_given(source: str) -> list[int]:
+    """The distinct ids of ``--gone-ids-from`` (a file, or ``-``: standard input, which must
+    not be a terminal), in their order. A junk line is a :class:`UsageError` naming it."""
+    import os
+
+    from harvester.errors import UsageError
+    from harvester.walk import read_ids_file
+
+    if source == "-":
+        if os.isatty(0):
+            raise UsageError(
+                "--gone-ids-from -: standard input is a terminal, not a list of ids",
+                hint="pipe them in (harvester status DIR --failed-ids | harvester forget DIR "
+                "--gone-ids-from -) or name a file",
+            )
+        path = Path("/dev/stdin")
+    else:
+        path = Path(source)
+    return list(dict.fromkeys(read_ids_file(path)))
+
+
+def _listed(ids: list[int], shown: Any = str) -> str:
+    """The first :data:`MAX_LISTED_IDS` of ``ids`` (each as ``shown`` words it), and how
+    many more."""
+    named = ", ".join(shown(image_id) for image_id in ids[:MAX_LISTED_IDS])
+    more = len(ids) - MAX_LISTED_IDS
+    return named + (f" and {more} more" if more > 0 else "")
+
+
+def _latest_statuses(out: Path) -> dict[int, list[int | None]]:
+    """DIR's failed images (those ``status --failed-ids`` lists) -> the HTTP status of
+    each of their failed kinds' latest failure (None: no answer, a timeout)."""
+    from harvester.models import Artifact
+    from harvester.status import collect_status
+
+    kinds = {a.value for a in Artifact}
+    statuses: dict[int, list[int | None]] = {}
+    for failure in collect_status(out).failures:
+        if failure["kind"] in kinds:
+            status = failure.get("status")
+            statuses.setdefault(int(failure["id"]), []).append(
+                status if isinstance(status, int) else None
+            )
+    return statuses
+
+
+def _gone_status(statuses: list[int | None]) -> int | None:
+    """The 404 (410) that says an image is gone, or None when its failures do not: each
+    latest failure a refusal a retry gets again (a 4xx but 408 and 429: OMERO.web answers
+    imgData of a deleted image 403) and one of them "not there"."""
+    refused = all(s is not None and 400 <= s < 500 and s not in (408, 429) for s in statuses)
+    found = [s for s in statuses if s in GONE_STATUSES]
+    return found[0] if refused and found else None
+
+
+def _record_gone(out: Path, ids: list[int], source: str, force: bool) -> str:
+    """Record ``ids`` as gone (refusing, with nothing recorded, ids that are not failed
+    images of DIR, and without ``force`` those whose latest failures say no 404 or 410);
+    the line that says what was recorded."""
+    from harvester.errors import UsageError
+    from harvester.gone import GONE_NAME, GoneImage, add_gone, read_gone
+
+    q = shlex.quote(str(out))
+    before = read_gone(out)
+    statuses = _latest_statuses(out)
+    asked = [image_id for image_id in ids if image_id not in before]
+    unknown = [image_id for image_id in asked if image_id not in statuses]
+    if unknown:
+        raise UsageError(
+            f"{_plural_ids(unknown)} of {len(ids)} given {'is' if len(unknown) == 1 else 'are'} "
+            f"no failed image of {out}: {_listed(unknown)} (nothing recorded)",
+            hint=f"give the ids harvester status {q} --failed-ids lists",
+        )
+    unsure = [i for i in asked if _gone_status(statuses[i]) is None]
+    if unsure and not force:
+
+        def said(image_id: int) -> str:
+            latest = statuses[image_id][-1]
+            return f"{image_id} ({f'HTTP {latest}' if latest else 'no answer'})"
+
+        raise UsageError(
+            f"{_plural_ids(unsure)} of {len(ids)} given did not answer 404 or 410 at their "
+            f"latest try, so may not be gone: {_listed(unsure, said)} (nothing recorded)",
+            hint=f"resume (harvester harvest --out {q}) and record those that answer 404 then; "
+            "or add --force to record them anyway",
+        )
+    now = datetime.now(UTC)
+    entries = [GoneImage(i, _gone_status(statuses[i]) or statuses[i][-1], now) for i in asked]
+    added = add_gone(out, entries)
+    already = len(ids) - len(added)
+    also = f" ({already} recorded already)" if already else ""
+    return (
+        f"{out}: recorded {_plural_ids(added, 'image')} as gone from the server{also} in "
+        f"{out / GONE_NAME}: no harvest asks for them, status counts them apart; to ask for "
+        f"them again: {_undo_command(out, source)}"
+    )
+
+
+def _take_back(out: Path, ids: list[int], source: str) -> str:
+    """Take ``ids`` off DIR's gone images (refusing, nothing changed, ids not on it); the
+    line that says so."""
+    from harvester.errors import UsageError
+    from harvester.gone import read_gone, remove_gone
+
+    q = shlex.quote(str(out))
+    listed = read_gone(out)
+    unknown = [image_id for image_id in ids if image_id not in listed]
+    if unknown:
+        raise UsageError(
+            f"{_plural_ids(unknown)} of {len(ids)} given {'is' if len(unknown) == 1 else 'are'} "
+            f"not recorded as gone in {out}: {_listed(unknown)} (nothing changed)",
+            hint=f"harvester status {q} --gone-ids lists those that are",
+        )
+    removed = remove_gone(out, ids)
+    return (
+        f"{out}: {_plural_ids(removed, 'image')} no longer taken as gone: the next "
+        f"harvest asks for them again (harvester harvest --out {q})"
+    )
+
+
+def _plural_ids(ids: list[int], word: str = "id") -> str:
+    """``1 id``, ``3 ids`` (``image``/``images``)."""
+    from harvester.text import plural
+
+    return plural(len(ids), word)
+
+
+def _undo_command(out: Path, source: str) -> str:
+    """``forget``'s undo of the ids it recorded: the same file with ``--undo``; for ids
+    read from standard input (gone by then), every gone image's, as ``status`` names it."""
+    from harvester.status import gone_undo_command
+
+    if source == "-":
+        return gone_undo_command(out)
+    given = str(Path(source).absolute())  # (pasted later, from another folder)
+    return shlex.join(["harvester", "forget", str(out), "--gone-ids-from", given, "--undo"])

@@ -294,6 +294,12 @@ def register(subparsers: Any) -> None:
                 help="only the ids of images with a failed artifact, one a line, sorted "
                 "(for harvest --ids-from)",
             )
+            outputs.add_argument(
+                "--gone-ids",
+                action="store_true",
+                help="only the ids of images `harvester forget --gone-ids-from` recorded as "
+                "gone from the server, one a line, sorted (for its --undo)",
+            )
             report.add_argument(
                 "--base-url",
                 metavar="URL",
@@ -1418,7 +1424,9 @@ def print_summary(
             print(
                 f"dry run: {plural(summary.images, 'image')} found, "
                 f"{plural(summary.pending, 'artifact')} to fetch "
-                f"({plural(summary.requests, 'listing request')})" + waited_text(summary),
+                f"({plural(summary.requests, 'listing request')})"
+                + _gone_text(summary)
+                + waited_text(summary),
                 file=out,
             )
             if summary.selection:
@@ -1438,7 +1446,8 @@ def print_summary(
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
         print(
             f"done {summary.done}{f' ({kinds})' if kinds else ''}, skipped {summary.skipped} "
-            f"(already done), failed {summary.failed}; images {summary.images}",
+            f"(already done), failed {summary.failed}{_gone_text(summary)}; "
+            f"images {summary.images}",
             file=out,
         )
         print(
@@ -1606,6 +1615,13 @@ def _print_credentials_stop(
         f"error: {stopped_text(status, reason)}: stopped asking for more; {kept}", file=sys.stderr
     )
     print(f"hint: {again_hint(status)}, then {then}", file=sys.stderr)
+
+
+def _gone_text(summary: Any) -> str:
+    """``, gone (forgotten) N`` for a run that found images ``harvester forget
+    --gone-ids-from`` recorded as gone (not asked for, not failed); else ""."""
+    gone = getattr(summary, "gone", 0)
+    return f", gone (forgotten) {gone}" if gone else ""
 
 
 def waited_text(summary: RunSummary | PlanInfo) -> str:
@@ -1813,7 +1829,7 @@ def _as_text(report: Any) -> str:
 
 
 def run_status_command(args: argparse.Namespace) -> int:
-    """``harvester status DIR [--json | --failed-ids]``."""
+    """``harvester status DIR [--json | --failed-ids | --gone-ids]``."""
     from harvester.models import Artifact
     from harvester.status import collect_status
 
@@ -1826,6 +1842,9 @@ def run_status_command(args: argparse.Namespace) -> int:
         )
     # (a wrong DIR: see harvester.store.check_existing_out_dir)
     report = collect_status(args.out, ask_queue=True)
+    if args.gone_ids:
+        print("\n".join(map(str, report.gone_ids)), end="\n" if report.gone_ids else "")
+        return 0
     if args.failed_ids:
         # stdout holds the ids and nothing else (`> retry.txt`); failed study files have no
         # image id: they are said on stderr, as the plain resume retries them.

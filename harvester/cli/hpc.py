@@ -1482,7 +1482,14 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
         f"note: index.csv lists {rows} of the plan's {plural(planned, 'image')}; {missing} "
         f"{agree(missing)} not in it"
     )
-    refused, servers = _refused_for_good(out)
+    refused, servers, gone = _refused_for_good(out)
+    if refused and gone and missing <= gone:
+        return _Shortfall(
+            f"{head}: {plural(gone, 'image')} {agree(gone)} gone from the server, "
+            f"recorded by harvester forget --gone-ids-from (harvester status {q} counts them), "
+            "so a resubmitted array would not add them",
+            provisional=False,
+        )
     if refused:
         from harvester.config import failed_ids_listing
 
@@ -1501,19 +1508,25 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
     )
 
 
-def _refused_for_good(out: Path) -> tuple[bool, list[str]]:
+def _refused_for_good(out: Path) -> tuple[bool, list[str], int]:
     """Whether all DIR lacks of its plan is images whose files the server refused (a 4xx
-    a rerun gets again: :func:`harvester.fetch.all_refused`, status's note): nothing
-    pending or not reached, no walk short, every failure refused; and the servers of the
-    failed images where they are two or more (their ids are listed one server's at a
-    time). A pass over the journals as status makes it, only for an index short of its
-    plan."""
+    a rerun gets again: :func:`harvester.fetch.all_refused`, status's note), or images
+    ``harvester forget --gone-ids-from`` recorded as gone: nothing pending or not reached,
+    no walk short, every failure refused; the servers of the failed images where they are
+    two or more (their ids are listed one server's at a time); and how many images are
+    recorded gone. A pass over the journals as status makes it, only for an index short
+    of its plan."""
     from harvester.fetch import all_refused
     from harvester.status import collect_status
 
     try:
         report = collect_status(out)
     except HarvesterError:  # (status names what is wrong with DIR)
-        return False, []
-    refused = not report.pending and not report.walks and all_refused(report.failures)
-    return refused, report.failed_servers
+        return False, [], 0
+    gone = len(report.gone_ids)
+    refused = (
+        not report.pending
+        and not report.walks
+        and (all_refused(report.failures) or (gone > 0 and not report.failures))
+    )
+    return refused, report.failed_servers, gone

@@ -1,0 +1,269 @@
+"""``harvester forget DIR --gone-ids-from FILE``: a few images gone from the server for good.
+
+A set some of whose images answer 404 for ever (deleted) failed every resume, exit 1 for
+ever, and ``status --failed-ids`` never emptied; forgetting the whole set was no answer
+for 2 gone images of many. Here DIR holds the demo server's plate 7375 (8 images, done)
+and an ``--ids-from`` set of one of its images and two ids the server lacks (each asked
+answers 404). Each command runs as its own process against the emulator over real sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import run_cli as cli
+
+from harvester.emulator import EmulatorThread
+
+GONE = [99999991, 99999992]  # ids the demo preset lacks: 404
+THERE = 9762957  # an image of plate 7375
+
+
+def thumbnails_asked(emu: EmulatorThread) -> int:
+    """How many thumbnails the emulator was asked for since its last reset."""
+    by_status = emu.stats()["by_route"].get("image:thumbnail", {})
+    return sum(int(n) for n in by_status.values())
+
+
+def gone_folder(tmp_path: Path, emu: EmulatorThread) -> Path:
+    """DIR with plate 7375 done and an --ids-from set whose two ids the server lacks."""
+    out = tmp_path / "d"
+    plate = cli(
+        "harvest", "--base-url", emu.base_url, "--plate", "7375", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert plate.returncode == 0, plate.stderr
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(map(str, [THERE, *GONE])) + "\n")
+    failed = cli(
+        "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    return out
+
+
+def forget_failed(out: Path, *more: str) -> tuple[int, str, str]:
+    """``harvester status DIR --failed-ids | harvester forget DIR --gone-ids-from -``."""
+    listed = cli("status", str(out), "--failed-ids")
+    assert listed.returncode == 0, listed.stderr
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", *more, stdin=listed.stdout)
+    return forgot.returncode, forgot.stdout, forgot.stderr
+
+
+def recorded(out: Path) -> list[int]:
+    """The ids DIR/gone_images.json holds ([] without one)."""
+    path = out / "gone_images.json"
+    if not path.exists():
+        return []
+    return [entry["id"] for entry in json.loads(path.read_text())["images"]]
+
+
+def test_the_failed_ids_pipe_records_them_and_resumes_exit_0_asking_nothing(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The pipe records the 404 images; every set's resume then asks none of them, counts
+    them as gone, and exits 0 (it exited 1 at every resume)."""
+    out = gone_folder(tmp_path, emulator)
+    before = cli("harvest", "--out", str(out), "-q")
+    assert before.returncode == 1, before.stderr
+
+    code, said, err = forget_failed(out)
+    assert (code, err) == (0, "")
+    assert said.startswith(f"{out}: recorded 2 images as gone from the server in ")
+    assert said.count("\n") == 1
+    assert recorded(out) == GONE
+
+    emulator.reset_stats()
+    resumed = cli("harvest", "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert thumbnails_asked(emulator) == 0
+    assert "failed 0, gone (forgotten) 2; images 3" in resumed.stdout
+    assert "failed 0; images 8" in resumed.stdout  # (the plate's set: none of them)
+
+
+def test_status_counts_them_apart_and_failed_ids_no_longer_lists_them(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """status says how many are gone and how to ask again, counts no failure, offers no
+    resume; --failed-ids is empty; --json and --gone-ids list them."""
+    out = gone_folder(tmp_path, emulator)
+    assert forget_failed(out)[0] == 0
+
+    text = cli("status", str(out))
+    assert text.returncode == 0, text.stderr
+    q = str(out)
+    assert (
+        "2 images gone from the server, forgotten by harvester forget (not asked for, failures "
+        f"not counted; to ask for them again: harvester status {q} --gone-ids | harvester "
+        f"forget {q} --gone-ids-from - --undo)"
+    ) in text.stdout.splitlines()
+    assert "to resume" not in text.stdout
+    assert "failures:" not in text.stdout
+
+    assert cli("status", str(out), "--failed-ids").stdout == ""
+    assert cli("status", str(out), "--gone-ids").stdout == "".join(f"{i}\n" for i in GONE)
+    data = json.loads(cli("status", str(out), "--json").stdout)
+    assert data["gone_ids"] == GONE
+    assert data["failed_ids"] == [] and data["totals"]["failed"] == 0
+    assert "resume" not in data
+    rows = (out / "index.csv").read_text().splitlines()[1:]
+    assert not [row for row in rows if row.split(",")[0] in map(str, GONE)]
+
+
+def test_ids_that_are_not_failed_images_are_refused_recording_nothing(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An id that is done, or not of DIR, is refused on one line (exit 2), the other ids
+    given with it not recorded either."""
+    out = gone_folder(tmp_path, emulator)
+    for stray in (THERE, 5):
+        refused = cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{GONE[0]}\n{stray}\n")
+        assert refused.returncode == 2
+        lines = refused.stderr.splitlines()
+        assert lines[0] == (
+            f"error: 1 id of 2 given is no failed image of {out}: {stray} (nothing recorded)"
+        )
+        assert lines[1] == f"hint: give the ids harvester status {out} --failed-ids lists"
+        assert len(lines) == 2 and refused.stdout == ""
+        assert recorded(out) == []
+
+
+def test_an_image_that_failed_with_503_is_refused_unless_forced(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An image whose latest failure is a 503 (a server down, not an image gone) is
+    refused, nothing recorded; --force records it and the resume then exits 0."""
+    emu = make_emulator(preset="demo", faults="503:100%,only:image:thumbnail")
+    out = tmp_path / "d"
+    failed = cli(
+        "harvest", "--base-url", emu.base_url, "--image", str(THERE), "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--max-retries", "0", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+
+    code, said, err = forget_failed(out)
+    assert code == 2 and said == ""
+    first, hint = err.splitlines()
+    assert first == (
+        f"error: 1 id of 1 given did not answer 404 or 410 at their latest try, so may not "
+        f"be gone: {THERE} (HTTP 503) (nothing recorded)"
+    )
+    assert hint.startswith(f"hint: resume (harvester harvest --out {out}) and record ")
+    assert "--force" in hint
+    assert recorded(out) == []
+
+    code, said, err = forget_failed(out, "--force")
+    assert (code, err) == (0, "")
+    assert recorded(out) == [THERE]
+    gone = json.loads((out / "gone_images.json").read_text())["images"][0]
+    assert gone["status"] == 503
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+
+
+def test_undo_asks_for_them_again(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """The undo status names takes every gone image back: the list is removed, the next
+    resume asks for them again and fails as before (exit 1)."""
+    out = gone_folder(tmp_path, emulator)
+    ids = tmp_path / "gone.txt"
+    ids.write_text(f"{GONE[0]}\n{GONE[1]}\n")
+    code, said, _err = forget_failed(out)
+    assert code == 0
+
+    wrong = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin=f"{THERE}\n")
+    assert wrong.returncode == 2
+    assert wrong.stderr.splitlines()[0] == (
+        f"error: 1 id of 1 given is not recorded as gone in {out}: {THERE} (nothing changed)"
+    )
+    assert recorded(out) == GONE
+
+    listed = cli("status", str(out), "--gone-ids")
+    undone = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin=listed.stdout)
+    assert undone.returncode == 0, undone.stderr
+    assert undone.stdout.startswith(f"{out}: 2 images no longer taken as gone: ")
+    assert not (out / "gone_images.json").exists()
+    assert cli("status", str(out), "--failed-ids").stdout == "".join(f"{i}\n" for i in GONE)
+
+    emulator.reset_stats()
+    again = cli("harvest", "--out", str(out), "-q")
+    assert again.returncode == 1
+    assert thumbnails_asked(emulator) == 2
+
+
+def test_each_task_of_a_planned_array_skips_them(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """The shards of a plan (a job array's tasks: --from-plan --shard K/N) read the same
+    record: each exits 0 asking none of the gone images, and the index job's note says
+    the index lacks them for good, not that a resubmission would add them."""
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text("\n".join(map(str, [THERE, *GONE])) + "\n")
+    planned = cli(
+        "plan", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+
+    def tasks() -> list[subprocess.CompletedProcess[str]]:
+        return [
+            cli(
+                "harvest",
+                "--from-plan",
+                str(out),
+                "--out",
+                str(out),
+                "--shard",
+                f"{k}/2",
+                "--rate",
+                "none",
+            )  # fmt: skip
+            for k in (0, 1)
+        ]
+
+    assert sorted(task.returncode for task in tasks()) == [0, 1]
+    assert forget_failed(out)[0] == 0
+    emulator.reset_stats()
+    again = tasks()
+    assert [task.returncode for task in again] == [0, 0], [t.stderr for t in again]
+    assert thumbnails_asked(emulator) == 0
+    assert sum("gone (forgotten) 2;" in task.stdout for task in again) == 1
+    indexed = cli("index", str(out))
+    assert indexed.returncode == 0, indexed.stderr
+    assert (
+        "note: index.csv lists 1 of the plan's 3 images; 2 are not in it: 2 images are gone "
+        "from the server, recorded by harvester forget --gone-ids-from"
+    ) in indexed.stdout + indexed.stderr
+
+
+def test_gone_ids_from_goes_with_no_target_and_force_needs_it(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """--gone-ids-from with a set's targets, and --force or --undo without it, are
+    refused on one line (exit 2), nothing recorded."""
+    out = gone_folder(tmp_path, emulator)
+    both = cli("forget", str(out), "--gone-ids-from", "-", "--plate", "7375", stdin="1\n")
+    assert both.returncode == 2
+    assert both.stderr.startswith(
+        "error: --gone-ids-from names images, not a target set: give one or the other\n"
+    )
+    alone = cli("forget", str(out), "--force")
+    assert alone.returncode == 2
+    assert alone.stderr.startswith("error: --force goes with --gone-ids-from FILE")
+    assert recorded(out) == [] and not (out / "forgotten.json").exists()
+
+
+def test_a_damaged_list_takes_no_image_as_gone_and_says_so(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A gone_images.json edited into something else takes no image as gone: status
+    counts the failures again and says once which file is damaged; forget writes it anew."""
+    out = gone_folder(tmp_path, emulator)
+    (out / "gone_images.json").write_text('{"images": [{"id": "x"}]}\n')
+    shown = cli("status", str(out))
+    assert shown.returncode == 0
+    assert shown.stderr.count("gone_images.json is damaged (an entry has no image id)") == 1
+    assert cli("status", str(out), "--failed-ids").stdout == "".join(f"{i}\n" for i in GONE)
+    assert forget_failed(out)[0] == 0
+    assert recorded(out) == GONE
