@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from harvester.cli.harvest import add_target_flags, folder_arg, target_overrides
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from harvester.config import RecordedRun
 
 __all__ = ["register"]
@@ -481,7 +483,7 @@ def _failed_images(out: Path) -> tuple[dict[int, list[int | None]], dict[int, st
     return statuses, servers
 
 
-def _latest_said(statuses: dict[int, list[int | None]]) -> Any:
+def _latest_said(statuses: dict[int, list[int | None]]) -> Callable[[int], str]:
     """``9762957 (HTTP 503)``: how a message names an image by its latest failure."""
 
     def said(image_id: int) -> str:
