@@ -951,6 +951,20 @@ def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
     return None
 
 
+def known_cause(
+    failure: Failure | Mapping[str, Any], done_by_kind: Mapping[str, int] | None = None
+) -> str | None:
+    """The hint for a failure whose cause is known (a rerun cannot fix it: a sized
+    thumbnail this server does not serve, an image not rendered, ...), as
+    :func:`failure_advice` reads it; None for none. ``done_by_kind``: as there. Why
+    public: a 404 so explained is no image gone from the server, which the hint naming
+    ``forget --gone-ids-from`` must not say of it."""
+    cause = _cause(failure)
+    if cause == HINT_THUMBNAIL_96 and done_by_kind and done_by_kind.get("thumbnail"):
+        return None  # other thumbnails of this size came: these images lack one
+    return cause
+
+
 def failure_advice(
     failures: Iterable[Failure | Mapping[str, Any]],
     *,
@@ -968,9 +982,7 @@ def failure_advice(
     causes: list[str] = []
     unknown = False
     for failure in failures:
-        cause = _cause(failure)
-        if cause == HINT_THUMBNAIL_96 and done_by_kind and done_by_kind.get("thumbnail"):
-            cause = None  # other thumbnails of this size came: these images lack one
+        cause = known_cause(failure, done_by_kind)
         if cause is None:
             unknown = True
         elif cause not in causes:
@@ -1005,6 +1017,7 @@ __all__ = [
     "check_imgdata",
     "check_png",
     "failure_advice",
+    "known_cause",
     "pixels_unreadable",
     "render_path_from_imgdata",
 ]

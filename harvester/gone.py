@@ -7,10 +7,14 @@ harvest into DIR (each set's resume, a shard, a ``--from-plan`` task) asks nothi
 and ``status`` counts them apart from the failures::
 
     DIR/gone_images.json
-      {"images": [{"id": 9762957, "status": 404, "at": "2026-11-27T15:04:03+00:00"}]}
+      {"images": [{"id": 9762957, "server": "https://idr.openmicroscopy.org",
+                   "status": 404, "at": "2026-11-27T15:04:03+00:00"}]}
 
-``status`` is the HTTP status of the image's latest failure when it was recorded (None:
-no answer, recorded with ``--force``); ``at`` when (ISO 8601, UTC). ``harvester forget
+``server`` is the server whose run failed the image (its URL as saved: no credentials):
+image ids are one server's, so in a folder harvested from two servers only a run of that
+server skips it (the other's image of that id is another image). ``status`` is the HTTP
+status of the image's latest failure when it was recorded (None: no answer, recorded with
+``--force``); ``at`` when (ISO 8601, UTC). ``harvester forget
 DIR --gone-ids-from FILE --undo`` takes ids off the list, and they are asked for again.
 
 A list that cannot be read (not JSON, an entry edited into something else) forgets no
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,9 +37,13 @@ from harvester.forgotten import FORGOTTEN_LOCK
 
 __all__ = [
     "GONE_NAME",
+    "GONE_STATUSES",
     "GoneImage",
     "add_gone",
     "gone_ids",
+    "gone_status",
+    "gone_among",
+    "gone_images_hint",
     "read_gone",
     "remove_gone",
 ]
@@ -50,10 +59,12 @@ class _DamagedGoneError(ValueError):
 
 @dataclass(frozen=True)
 class GoneImage:
-    """One image recorded as gone: its id, the HTTP status of its latest failure when it
-    was recorded (None: no answer), and when (aware, UTC)."""
+    """One image recorded as gone: its id, the server whose run failed it (as saved, no
+    credentials), the HTTP status of its latest failure when it was recorded (None: no
+    answer), and when (aware, UTC)."""
 
     image_id: int
+    server: str
     status: int | None
     at: datetime
 
@@ -61,6 +72,7 @@ class GoneImage:
         """The entry as saved (``at`` as ISO 8601 text, for a person opening the file)."""
         return {
             "id": self.image_id,
+            "server": self.server,
             "status": self.status,
             "at": self.at.astimezone(UTC).isoformat(timespec="seconds"),
         }
@@ -71,8 +83,11 @@ class GoneImage:
         if not isinstance(data, dict):
             raise _DamagedGoneError("an entry is not an object")
         image_id, status, at = data.get("id"), data.get("status"), data.get("at")
+        server = data.get("server")
         if not isinstance(image_id, int) or isinstance(image_id, bool) or image_id <= 0:
             raise _DamagedGoneError("an entry has no image id")
+        if not isinstance(server, str) or not server:
+            raise _DamagedGoneError(f"image {image_id} has no server")
         if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
             raise _DamagedGoneError(f"image {image_id}'s status is not an HTTP status")
         try:
@@ -81,7 +96,7 @@ class GoneImage:
             when = None
         if when is None:
             raise _DamagedGoneError(f"image {image_id}'s time is not a time")
-        return cls(image_id, status, when if when.tzinfo else when.replace(tzinfo=UTC))
+        return cls(image_id, server, status, when if when.tzinfo else when.replace(tzinfo=UTC))
 
 
 #: The lists said to be damaged in this process: each is said once, however often read.
@@ -118,9 +133,32 @@ def read_gone(out_dir: Path) -> dict[int, GoneImage]:
     return {entry.image_id: entry for entry in entries}
 
 
-def gone_ids(out_dir: Path) -> frozenset[int]:
-    """The ids of DIR's gone images (what a harvest does not ask for)."""
-    return frozenset(read_gone(out_dir))
+def gone_ids(out_dir: Path, server: str | None = None) -> frozenset[int]:
+    """The ids of DIR's gone images; with ``server`` (a run's base URL), those that server
+    failed: what its harvest does not ask for (another server's image of that id is
+    another image)."""
+    from harvester.config import normal_base_url
+
+    gone = read_gone(out_dir)
+    if server is None:
+        return frozenset(gone)
+    mine = normal_base_url(server)
+    return frozenset(i for i, entry in gone.items() if normal_base_url(entry.server) == mine)
+
+
+#: What "gone" answers: the server has no such image (404), or says it is gone (410).
+GONE_STATUSES = frozenset({404, 410})
+
+
+def gone_status(statuses: list[int | None]) -> int | None:
+    """The 404 (410) that says an image is gone, or None when its failures do not:
+    ``statuses`` are the HTTP statuses of its failed kinds' latest failures (None: no
+    answer), each a refusal a retry gets again (a 4xx but 408 and 429: OMERO.web answers
+    imgData of a deleted image 403) and one of them "not there". The one rule of
+    ``forget --gone-ids-from`` and of the hints that point at it."""
+    refused = all(s is not None and 400 <= s < 500 and s not in (408, 429) for s in statuses)
+    found = [s for s in statuses if s in GONE_STATUSES]
+    return found[0] if refused and found else None
 
 
 def add_gone(out_dir: Path, entries: list[GoneImage]) -> list[int]:
@@ -160,3 +198,31 @@ def _write(out_dir: Path, gone: dict[int, GoneImage]) -> None:
         return
     data = {"images": [gone[image_id].to_json() for image_id in sorted(gone)]}
     atomic_write_bytes(out_dir, path, (json.dumps(data, indent=1) + "\n").encode())
+
+
+def gone_among(failures: Iterable[tuple[int, int | None]]) -> list[int]:
+    """Of failed images (``failures``: an image id and the HTTP status of a failed kind's
+    latest failure, None for no answer, as many as it has failed kinds), those that
+    :func:`gone_status` takes for gone, in their order: what ``forget --gone-ids-from``
+    records without ``--force``."""
+    statuses: dict[int, list[int | None]] = {}
+    for image_id, status in failures:
+        statuses.setdefault(image_id, []).append(status)
+    return [image_id for image_id, said in statuses.items() if gone_status(said) is not None]
+
+
+def gone_images_hint(count: int | None, listings: list[str], out_dir: Path) -> str:
+    """The hint naming the way out for ``count`` failed images gone from the server (None:
+    some, not counted): each of ``listings`` (``status --failed-ids``, one per server of
+    a folder of two) piped into ``forget --gone-ids-from -``. A harvest's summary and
+    ``status`` say it, so that the pipe is found where the failures are read, not only in
+    the README."""
+    import shlex
+
+    these = {None: "the images", 1: "the image"}.get(count, f"the {count} images")
+    q = shlex.quote(str(out_dir))
+    pipes = " and ".join(f"{ls} | harvester forget {q} --gone-ids-from -" for ls in listings)
+    return (
+        f"if {these} not found (HTTP 404 or 410) {'is' if count == 1 else 'are'} gone from "
+        f"the server for good, stop asking for {'it' if count == 1 else 'them'}: {pipes}"
+    )

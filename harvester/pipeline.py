@@ -1062,8 +1062,8 @@ class Harvest:
         #: Told of every file and listing of a run that sent credentials (None: no such
         #: run, or not fetching yet): stops it once they no longer open the server.
         self._watch: SessionWatch | None = None
-        #: DIR's images recorded as gone from the server (read as the run starts work):
-        #: never asked for, so that a few deleted images do not fail every resume.
+        #: DIR's images recorded as gone from this run's server (read as the run starts
+        #: work): never asked for, so that a few deleted images do not fail every resume.
         self._gone: frozenset[int] = frozenset()
 
     # ---------------------------------------------------------------- entry
@@ -2076,7 +2076,7 @@ class Harvest:
         await self._record_pin()
         await self._record_split()
         await self._remove_finished_staging(store)
-        self._gone = await anyio.to_thread.run_sync(gone_ids, self.out)
+        self._gone = await anyio.to_thread.run_sync(gone_ids, self.out, cfg.base_url)
         saved: dict[str, Any] = {
             "tool": "harvester",
             "version": __version__,
@@ -2329,7 +2329,7 @@ class Harvest:
             if (self.out / layout.MARKER_NAME).exists()
             else JournalState()
         )
-        self._gone = await anyio.to_thread.run_sync(gone_ids, self.out)
+        self._gone = await anyio.to_thread.run_sync(gone_ids, self.out, self.cfg.base_url)
         pending = 0
         self._note_runs_without_labels(state)
         # Its walk watched as a run's is: once the session ended, each listing left failed.

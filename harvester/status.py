@@ -74,7 +74,7 @@ from harvester.folder_settings import (
     read_label_keys_record,
     remembered_label_keys,
 )
-from harvester.gone import gone_ids
+from harvester.gone import read_gone
 from harvester.journal import (
     STUDY_ONLY,
     JournalState,
@@ -456,6 +456,9 @@ class StatusReport:
     #: ``harvester forget DIR --from-plan PLAN`` for a plan whose every image asked for
     #: answered 404, none done (:func:`_gone_plan_command`); None: not so.
     forget_gone: str | None = None
+    #: The hint naming ``status --failed-ids | forget --gone-ids-from -`` for failed images
+    #: not there (:func:`_gone_images_hint`); None: none, or ``forget_gone`` is said.
+    forget_gone_ids: str | None = None
     #: The ids of DIR's images ``harvester forget --gone-ids-from`` recorded as gone from
     #: the server (:mod:`harvester.gone`): not asked for, their failures and pending kinds
     #: not counted, not in ``failed_ids``.
@@ -567,6 +570,8 @@ class StatusReport:
             data["forgotten"] = self.forgotten
         if self.forget_gone is not None:
             data["forget_gone"] = self.forget_gone
+        if self.forget_gone_ids is not None:
+            data["forget_gone_ids"] = self.forget_gone_ids
         if self.gone_ids:
             data["gone_ids"] = self.gone_ids
             data["gone_undo"] = gone_undo_command(Path(self.out_dir))
@@ -716,6 +721,8 @@ class StatusReport:
             ids = ",".join(self.queued)
             lines.append(f"in the queue now: job {ids} (squeue -j {ids})")
         lines += [f"hint: {hint}" for hint in self.hints]
+        if self.forget_gone_ids is not None:  # (above the note the resume line answers)
+            lines.append(f"hint: {self.forget_gone_ids}")
         lines += self._refused_lines()
         if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
@@ -1842,7 +1849,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     )
     recorded_sets, gone = _live_and_forgotten(out_dir, every)
     # Images `forget --gone-ids-from` recorded: no harvest asks for them (counted apart).
-    gone_images = gone_ids(out_dir)
+    gone_images = _gone_here(out_dir, state)
     report.forgotten = [entry.targets for _recorded, entry in gone]
     sets = _target_kinds(recorded_sets, plan_at) if recorded_sets is not None else []
     report.sent_session = any(
@@ -2022,9 +2029,65 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             array=slurm.array if slurm is not None else None,
         )
         report.forget_gone = _gone_plan_command(out_dir, report, sets, plan_failed)
+    if report.forget_gone is None:
+        report.forget_gone_ids = _gone_images_hint(out_dir, report)
         if queue is not None and slurm is not None:
             report.silent_ends = _silent_ends(report, slurm, queue)
     return report
+
+
+def _gone_images_hint(out_dir: Path, report: StatusReport) -> str | None:
+    """The hint naming the way out for DIR's failed images whose latest failures say they
+    are not there (:func:`harvester.gone.gone_status`, the rule ``forget --gone-ids-from``
+    records by): ``status --failed-ids`` piped into it, one server's at a time in a folder
+    of two (``--base-url``: its one list is refused there). None for none. Why: their
+    every resume failed again, and the pipe was in the README alone."""
+    from harvester.config import failed_ids_command
+    from harvester.fetch import known_cause
+    from harvester.gone import gone_among, gone_images_hint
+
+    done = {kind: ks.done for kind, ks in report.kinds.items()}
+    failed = [
+        # (a 404 a hint explains, a thumbnail size this server lacks, is no image gone)
+        (int(f["id"]), None if known_cause(f, done) else _http_status(f))
+        for f in report.failures
+        if f["kind"] in _IMAGE_KINDS
+    ]
+    gone = gone_among(failed)
+    if not gone:
+        return None
+    listing = failed_ids_command(out_dir)
+    listings = [f"{listing} --base-url {shlex.quote(s)}" for s in report.failed_servers]
+    return gone_images_hint(len(gone), listings or [listing], out_dir)
+
+
+def _http_status(failure: Mapping[str, Any]) -> int | None:
+    """A failure's HTTP status as journaled (None: no answer)."""
+    status = failure.get("status")
+    return status if isinstance(status, int) else None
+
+
+def _gone_here(out_dir: Path, state: JournalState) -> frozenset[int]:
+    """The ids of DIR's gone images (:mod:`harvester.gone`) but those whose latest failure
+    came from another server than the one they are gone from: in a folder of two servers,
+    the other's image of that id is another image, which its harvest asks for (and whose
+    failure status counts)."""
+    from harvester.config import failed_ids_servers, normal_base_url
+
+    gone = read_gone(out_dir)
+    if not gone:
+        return frozenset()
+    runs: dict[int, set[str]] = {}
+    for (kind, object_id), rec in state.failed.items():
+        if object_id in gone and kind in _IMAGE_KINDS:
+            runs.setdefault(object_id, set()).add(str(rec.get("run")))
+    failed_from = failed_ids_servers(out_dir, runs)
+    return frozenset(
+        image_id
+        for image_id, entry in gone.items()
+        if image_id not in failed_from
+        or normal_base_url(failed_from[image_id]) == normal_base_url(entry.server)
+    )
 
 
 def gone_undo_command(out_dir: Path) -> str:

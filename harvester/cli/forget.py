@@ -9,9 +9,11 @@ sets are added, run again or forgotten, and a stale number would forget another 
 
 An image deleted from the server answers 404 to every request: its set failed every resume
 (exit 1 for ever) though 9,997 of its 10,000 images were done. ``--gone-ids-from`` records
-such images (:mod:`harvester.gone`), taking only failed images of DIR whose latest answer
-was "not there" (``--force``: any failed image), so that a server down for an hour (503s,
-timeouts) is never mistaken for images gone for good; ``--undo`` takes them back.
+such images (:mod:`harvester.gone`), each with the server that failed it, taking only
+failed images of DIR whose latest answer was "not there" (``--force``: any failed image),
+so that a server down for an hour (503s, timeouts) is never mistaken for images gone for
+good: the others given are said on a ``note:`` line and left, so that ``status
+--failed-ids`` piped in records those that are gone. ``--undo`` takes them back.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from harvester.cli.harvest import add_target_flags, folder_arg, target_overrides
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from harvester.config import RecordedRun
 
 __all__ = ["register"]
@@ -69,7 +73,8 @@ def register(subparsers: Any) -> None:
     gone.add_argument(
         "--force",
         action="store_true",
-        help="also record images whose latest failure was no 404 or 410 (a 503, a timeout)",
+        help="also record images whose latest failure was no 404 or 410 (a 503, a timeout; "
+        "without it they are left, said on a note: line)",
     )
     gone.add_argument(
         "--undo", action="store_true", help="ask for those images again (take them off the list)"
@@ -382,13 +387,17 @@ def _sets_hint(out: Path, given: str | None) -> str:
 
 #: Ids a refusal of ``--gone-ids-from`` names (the rest are counted).
 MAX_LISTED_IDS = 5
-#: What "gone" answers: the server has no such image (404), or says it is gone (410).
-GONE_STATUSES = frozenset({404, 410})
+#: The most ids the undo of ids read from standard input names on its command line; more
+#: are written to a file beside DIR's gone list, which the undo reads.
+MAX_UNDO_IDS = 10
 
 
 def _forget_gone_images(out: Path, source: str, *, force: bool, undo: bool) -> int:
     """``forget DIR --gone-ids-from FILE [--force | --undo]``: record (take back) images
-    gone from the server; 0 done, 2 refused (nothing recorded), 75 a harvest runs."""
+    gone from the server; 0 done (some may be left, said on a ``note:`` line), 2 refused
+    (nothing recorded), 75 a harvest runs."""
+    import sys
+
     from harvester.gone import GONE_NAME
     from harvester.runlock import release_run_lock
     from harvester.store import storage_error
@@ -397,15 +406,21 @@ def _forget_gone_images(out: Path, source: str, *, force: bool, undo: bool) -> i
     if not ids:
         print(f"{out}: {_source_name(source)} holds no image id: nothing recorded")
         return 0
+    note = ""
     lock = _lock_folder(out)
     try:
         try:
-            line = _take_back(out, ids, source) if undo else _record_gone(out, ids, source, force)
+            if undo:
+                line = _take_back(out, ids, source)
+            else:
+                line, note = _record_gone(out, ids, source, force)
         except OSError as exc:
             raise storage_error(exc, str(out / GONE_NAME)) from exc
     finally:
         release_run_lock(lock)
     print(line)
+    if note:
+        print(note, file=sys.stderr)
     return 0
 
 
@@ -443,42 +458,53 @@ def _listed(ids: list[int], shown: Any = str) -> str:
     return named + (f" and {more} more" if more > 0 else "")
 
 
-def _latest_statuses(out: Path) -> dict[int, list[int | None]]:
+def _failed_images(out: Path) -> tuple[dict[int, list[int | None]], dict[int, str]]:
     """DIR's failed images (those ``status --failed-ids`` lists) -> the HTTP status of
-    each of their failed kinds' latest failure (None: no answer, a timeout)."""
+    each of their failed kinds' latest failure (None: no answer, a timeout); and each
+    one's server, as saved (no credentials): that of the run that failed it, else DIR's
+    (a folder whose runs saved no settings: IDR's, the default then)."""
+    from harvester.config import DEFAULT_BASE_URL, failed_ids_servers, folder_server_url
     from harvester.models import Artifact
     from harvester.status import collect_status
 
     kinds = {a.value for a in Artifact}
+    report = collect_status(out)
     statuses: dict[int, list[int | None]] = {}
-    for failure in collect_status(out).failures:
+    for failure in report.failures:
         if failure["kind"] in kinds:
             status = failure.get("status")
             statuses.setdefault(int(failure["id"]), []).append(
                 status if isinstance(status, int) else None
             )
-    return statuses
+    servers = failed_ids_servers(out, report.failed_runs)
+    if len(servers) < len(statuses):
+        folder = folder_server_url(out) or DEFAULT_BASE_URL
+        servers = {image_id: servers.get(image_id, folder) for image_id in statuses}
+    return statuses, servers
 
 
-def _gone_status(statuses: list[int | None]) -> int | None:
-    """The 404 (410) that says an image is gone, or None when its failures do not: each
-    latest failure a refusal a retry gets again (a 4xx but 408 and 429: OMERO.web answers
-    imgData of a deleted image 403) and one of them "not there"."""
-    refused = all(s is not None and 400 <= s < 500 and s not in (408, 429) for s in statuses)
-    found = [s for s in statuses if s in GONE_STATUSES]
-    return found[0] if refused and found else None
+def _latest_said(statuses: dict[int, list[int | None]]) -> Callable[[int], str]:
+    """``9762957 (HTTP 503)``: how a message names an image by its latest failure."""
+
+    def said(image_id: int) -> str:
+        latest = statuses[image_id][-1]
+        return f"{image_id} ({f'HTTP {latest}' if latest else 'no answer'})"
+
+    return said
 
 
-def _record_gone(out: Path, ids: list[int], source: str, force: bool) -> str:
-    """Record ``ids`` as gone (refusing, with nothing recorded, ids that are not failed
-    images of DIR, and without ``force`` those whose latest failures say no 404 or 410);
-    the line that says what was recorded."""
+def _record_gone(out: Path, ids: list[int], source: str, force: bool) -> tuple[str, str]:
+    """Record ``ids`` as gone: the line that says what was recorded, and the ``note:``
+    line naming those left out ("" for none): without ``force``, those whose latest
+    failures say no 404 or 410 (a server down is no image gone). Refused, nothing
+    recorded, when an id is no failed image of DIR (a wrong file or folder), or when no
+    id but those left out was given."""
     from harvester.errors import UsageError
-    from harvester.gone import GONE_NAME, GoneImage, add_gone, read_gone
+    from harvester.gone import GONE_NAME, GoneImage, add_gone, gone_status, read_gone
 
     q = shlex.quote(str(out))
     before = read_gone(out)
-    statuses = _latest_statuses(out)
+    statuses, servers = _failed_images(out)
     asked = [image_id for image_id in ids if image_id not in before]
     unknown = [image_id for image_id in asked if image_id not in statuses]
     if unknown:
@@ -487,29 +513,41 @@ def _record_gone(out: Path, ids: list[int], source: str, force: bool) -> str:
             f"no failed image of {out}: {_listed(unknown)} (nothing recorded)",
             hint=f"give the ids harvester status {q} --failed-ids lists",
         )
-    unsure = [i for i in asked if _gone_status(statuses[i]) is None]
-    if unsure and not force:
-
-        def said(image_id: int) -> str:
-            latest = statuses[image_id][-1]
-            return f"{image_id} ({f'HTTP {latest}' if latest else 'no answer'})"
-
+    unsure = [] if force else [i for i in asked if gone_status(statuses[i]) is None]
+    if unsure and len(unsure) == len(asked):
         raise UsageError(
             f"{_plural_ids(unsure)} of {len(ids)} given did not answer 404 or 410 at their "
-            f"latest try, so may not be gone: {_listed(unsure, said)} (nothing recorded)",
+            f"latest try, so may not be gone: {_listed(unsure, _latest_said(statuses))} "
+            "(nothing recorded)",
             hint=f"resume (harvester harvest --out {q}) and record those that answer 404 then; "
             "or add --force to record them anyway",
         )
     now = datetime.now(UTC)
-    entries = [GoneImage(i, _gone_status(statuses[i]) or statuses[i][-1], now) for i in asked]
+    entries = [
+        GoneImage(i, servers[i], gone_status(statuses[i]) or statuses[i][-1], now)
+        for i in asked
+        if i not in unsure
+    ]
     added = add_gone(out, entries)
-    already = len(ids) - len(added)
+    already = len(ids) - len(asked)
     also = f" ({already} recorded already)" if already else ""
-    return (
+    line = (
         f"{out}: recorded {_plural_ids(added, 'image')} as gone from the server{also} in "
         f"{out / GONE_NAME}: no harvest asks for them, status counts them apart; to ask for "
-        f"them again: {_undo_command(out, source)}"
+        f"them again: {_undo_command(out, source, ids, added)}"
+        if added
+        else f"{out}: {_plural_ids(ids)} given, each recorded already as gone from the "
+        f"server in {out / GONE_NAME}: nothing changed"
     )
+    note = (
+        f"note: {_plural_ids(unsure)} of {len(ids)} given not recorded: their latest failure "
+        f"was no 404 or 410, so they may not be gone: {_listed(unsure, _latest_said(statuses))}; "
+        f"resume (harvester harvest --out {q}) and give those that answer 404 then, or add "
+        "--force to record them anyway"
+        if unsure
+        else ""
+    )
+    return line, note
 
 
 def _take_back(out: Path, ids: list[int], source: str) -> str:
@@ -541,12 +579,37 @@ def _plural_ids(ids: list[int], word: str = "id") -> str:
     return plural(len(ids), word)
 
 
-def _undo_command(out: Path, source: str) -> str:
-    """``forget``'s undo of the ids it recorded: the same file with ``--undo``; for ids
-    read from standard input (gone by then), every gone image's, as ``status`` names it."""
+def _undo_command(out: Path, source: str, ids: list[int], added: list[int]) -> str:
+    """``forget``'s undo of exactly the ids it recorded (``added`` of those given,
+    ``ids``): the same file with ``--undo`` when it recorded every id of a file; else
+    those ids piped back in, up to :data:`MAX_UNDO_IDS` on the command line, more written
+    to a file beside DIR's gone list. Why: ids read from standard input are gone by then,
+    and every gone image's undo (``status --gone-ids``), as was said, took back those
+    that earlier commands recorded too; a file with ids left out or recorded before is
+    no exact undo either. Should that file not be written, every gone image's undo is
+    said, as status says it (the ids are recorded all the same)."""
     from harvester.status import gone_undo_command
 
-    if source == "-":
+    if source != "-" and added == ids:
+        given = str(Path(source).absolute())  # (pasted later, from another folder)
+        return shlex.join(["harvester", "forget", str(out), "--gone-ids-from", given, "--undo"])
+    tail = shlex.join(["harvester", "forget", str(out), "--gone-ids-from", "-", "--undo"])
+    if len(added) <= MAX_UNDO_IDS:
+        return f"printf '%s\\n' {' '.join(map(str, added))} | {tail}"
+    try:
+        path = _write_undo_ids(out, added)
+    except OSError:
         return gone_undo_command(out)
-    given = str(Path(source).absolute())  # (pasted later, from another folder)
-    return shlex.join(["harvester", "forget", str(out), "--gone-ids-from", given, "--undo"])
+    return shlex.join(["harvester", "forget", str(out), "--gone-ids-from", str(path), "--undo"])
+
+
+def _write_undo_ids(out: Path, ids: list[int]) -> Path:
+    """Write ``ids`` (one a line) to ``DIR/gone_images.<UTC time>.txt``, atomically, for
+    the undo of the command that recorded them; the file's path (absolute). Raises
+    OSError when it cannot be written."""
+    from harvester.store import atomic_write_bytes
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    path = out.absolute() / f"gone_images.{stamp}.txt"
+    atomic_write_bytes(out, path, "".join(f"{i}\n" for i in ids).encode())
+    return path

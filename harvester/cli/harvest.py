@@ -723,6 +723,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
         resume=resume,
         estimate=estimate,
         gone=gone,
+        gone_hint="" if gone else _gone_images_line(cfg, summary),
         stop_notes=stop_notes,
     )
     drop_late_signals(held)
@@ -1372,6 +1373,7 @@ def report_summary(
     resume: str = "",
     estimate: str | None = None,
     gone: str = "",
+    gone_hint: str = "",
     stop_notes: Sequence[str] = (),
 ) -> None:
     """:func:`print_summary`, whose stderr part (failures, rerun hint) outlives a closed stdout.
@@ -1389,13 +1391,20 @@ def report_summary(
             resume=resume,
             estimate=estimate,
             gone=gone,
+            gone_hint=gone_hint,
             stop_notes=stop_notes,
         )
     except BrokenPipeError:
         discard_stdout()
         with contextlib.suppress(BrokenPipeError):  # stderr closed as well: nobody listens
             print_summary(
-                summary, quiet=quiet, resume=resume, totals=False, gone=gone, stop_notes=stop_notes
+                summary,
+                quiet=quiet,
+                resume=resume,
+                totals=False,
+                gone=gone,
+                gone_hint=gone_hint,
+                stop_notes=stop_notes,
             )
 
 
@@ -1407,6 +1416,7 @@ def print_summary(
     totals: bool = True,
     estimate: str | None = None,
     gone: str = "",
+    gone_hint: str = "",
     stop_notes: Sequence[str] = (),
 ) -> None:
     """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems).
@@ -1414,7 +1424,9 @@ def print_summary(
     ``totals=False``: the stderr part only (stdout's reader went away, see report_summary).
     ``estimate``: a dry run's time at the rate (:func:`harvester.progress.request_time_line`).
     ``gone``: the line naming ``harvester forget`` for a run whose every image answered 404
-    (:func:`_forget_line`), said last.
+    (:func:`_forget_line`), said last. ``gone_hint``: the ``hint:`` naming ``forget
+    --gone-ids-from`` for failed images not found (:func:`_gone_images_line`), said with
+    the hints, above the note and closing command (the last line, as a script reads it).
     """
     from harvester.progress import human_bytes
 
@@ -1567,6 +1579,8 @@ def print_summary(
         )
         for hint in advice.hints:
             print(f"hint: {hint}", file=sys.stderr)
+        if gone_hint:  # (before the note, which the closing command answers)
+            print(gone_hint, file=sys.stderr)
         closing = advice.closing(resume)
         if advice.rerun_helps and _refused_for_good(summary):
             from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE, SESSION_ENDED_NOTE
@@ -1674,6 +1688,57 @@ def _forget_line(cfg: HarvestConfig, summary: Any, *, replayed: bool) -> str:
         "if the images are gone from the server for good, stop resuming this target set "
         f"(its files stay): {_forget_command(cfg.out, cfg)}"
     )
+
+
+def _gone_images_line(cfg: HarvestConfig, summary: Any) -> str:
+    """``hint: if the 2 images not found (HTTP 404 or 410) are gone from the server for
+    good, stop asking for them: harvester status DIR --failed-ids | harvester forget DIR
+    --gone-ids-from -`` for a run some of whose failed images are not there (the rule
+    ``forget --gone-ids-from`` records by: :func:`harvester.gone.gone_status`); "" for
+    none. Why: every resume asked for them again and exited 1, and the way out was in
+    the README alone.
+
+    Said where the whole set's ``forget`` (:func:`_forget_line`) is not: that one is for
+    a set none of whose images is there. Not for a shard's run, as that one: it sees its
+    share alone, and a job array's every task said it. In a folder of two servers, the
+    listing is this run's server's (``status --failed-ids`` refuses one list of both)."""
+    from harvester.fetch import known_cause
+    from harvester.gone import gone_among, gone_images_hint
+    from harvester.models import Artifact
+
+    if cfg.out is None or cfg.shard is not None:
+        return ""
+    kinds = {a.value for a in Artifact}
+    done = summary.done_by_kind
+    gone = gone_among(
+        # (a 404 a hint explains, a thumbnail size this server lacks, is no image gone)
+        (f.image_id, None if known_cause(f, done) else f.status)
+        for f in summary.failures
+        if f.kind in kinds
+    )
+    if not gone:
+        return ""
+    complete = len(summary.failures) == summary.failed
+    listing = _own_failed_ids(cfg.out, cfg.base_url)
+    return f"hint: {gone_images_hint(len(gone) if complete else None, [listing], cfg.out)}"
+
+
+def _own_failed_ids(out: Path, base_url: str) -> str:
+    """``harvester status DIR --failed-ids``, with ``--base-url`` (the run's server,
+    ``base_url``, as saved: no credentials) where DIR's target sets are of two servers."""
+    from harvester.config import (
+        failed_ids_command,
+        normal_base_url,
+        recorded_target_sets,
+        servers_of,
+    )
+
+    listing = failed_ids_command(out)
+    servers = servers_of(recorded_target_sets(out))
+    saved = servers.get(normal_base_url(base_url))
+    if len(servers) < 2 or saved is None:
+        return listing
+    return f"{listing} --base-url {shlex.quote(saved)}"
 
 
 def _refused_for_good(summary: Any) -> bool:

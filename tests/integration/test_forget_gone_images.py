@@ -144,6 +144,8 @@ def test_an_image_that_failed_with_503_is_refused_unless_forced(
         "--artifacts", "thumbnail", "--rate", "none", "--max-retries", "0", "-q",
     )  # fmt: skip
     assert failed.returncode == 1, failed.stderr
+    assert "stop asking for" not in failed.stderr  # (a 503 is no image gone)
+    assert "stop asking for" not in cli("status", str(out)).stdout
 
     code, said, err = forget_failed(out)
     assert code == 2 and said == ""
@@ -222,7 +224,9 @@ def test_each_task_of_a_planned_array_skips_them(tmp_path: Path, emulator: Emula
             for k in (0, 1)
         ]
 
-    assert sorted(task.returncode for task in tasks()) == [0, 1]
+    first = tasks()
+    assert sorted(task.returncode for task in first) == [0, 1]
+    assert not [t.stderr for t in first if "stop asking for" in t.stderr]  # (a shard's share)
     assert forget_failed(out)[0] == 0
     emulator.reset_stats()
     again = tasks()
@@ -267,3 +271,157 @@ def test_a_damaged_list_takes_no_image_as_gone_and_says_so(
     assert cli("status", str(out), "--failed-ids").stdout == "".join(f"{i}\n" for i in GONE)
     assert forget_failed(out)[0] == 0
     assert recorded(out) == GONE
+
+
+def gone_hint(out: Path, count: int, listing: str = "") -> str:
+    """The hint a summary and status give for ``count`` failed images not found."""
+    return (
+        f"hint: if the {count} images not found (HTTP 404 or 410) are gone from the server "
+        f"for good, stop asking for them: harvester status {out} --failed-ids{listing} | "
+        f"harvester forget {out} --gone-ids-from -"
+    )
+
+
+def run_undo(command: str) -> subprocess.CompletedProcess[str]:
+    """An undo command as printed, run by a shell (``harvester`` as this very package)."""
+    import shlex
+    import sys
+
+    from harvest_helpers import cli_env
+
+    here = f"{shlex.quote(sys.executable)} -m harvester"
+    return subprocess.run(
+        ["bash", "-c", command.replace("harvester forget", f"{here} forget")],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+        check=False,
+    )
+
+
+def undo_said(said: str) -> str:
+    """The undo command at the end of forget's line."""
+    return said.rstrip("\n").rpartition("; to ask for them again: ")[2]
+
+
+def test_the_pipe_with_a_503_among_them_records_the_404s_and_notes_the_rest(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Failures of 404s and a 503: the summary and status name the pipe; the pipe records
+    the 404 images, says of the 503 one on one note line, exits 0; its undo takes back
+    exactly those it recorded."""
+    emu = make_emulator(preset="demo", faults=f"503:100%,only:/webgateway/render_thumbnail/{THERE}")
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text("\n".join(map(str, [THERE, *GONE])) + "\n")
+    failed = cli(
+        "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--max-retries", "0",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    assert failed.stderr.splitlines().count(gone_hint(out, 2)) == 1, failed.stderr
+    status = cli("status", str(out))
+    assert status.stdout.splitlines().count(gone_hint(out, 2)) == 1, status.stdout
+    assert json.loads(cli("status", str(out), "--json").stdout)["forget_gone_ids"] == (
+        gone_hint(out, 2).removeprefix("hint: ")
+    )
+
+    code, said, err = forget_failed(out)
+    assert code == 0, err
+    assert recorded(out) == GONE
+    assert err.splitlines() == [
+        f"note: 1 id of 3 given not recorded: their latest failure was no 404 or 410, so "
+        f"they may not be gone: {THERE} (HTTP 503); resume (harvester harvest --out {out}) "
+        "and give those that answer 404 then, or add --force to record them anyway"
+    ]
+    undo = undo_said(said)
+    assert undo == (
+        f"printf '%s\\n' {GONE[0]} {GONE[1]} | harvester forget {out} --gone-ids-from - --undo"
+    )
+    assert cli("status", str(out), "--failed-ids").stdout == f"{THERE}\n"
+    assert "stop asking for" not in cli("status", str(out)).stdout  # (a 503 is left)
+
+    forced = cli("forget", str(out), "--gone-ids-from", "-", "--force", stdin=f"{THERE}\n")
+    assert forced.returncode == 0 and forced.stderr == "", forced.stderr
+    undone = run_undo(undo)
+    assert undone.returncode == 0, undone.stderr
+    assert recorded(out) == [THERE]  # (the forced one, not this undo's to take back)
+
+
+def test_each_pipes_undo_takes_back_only_the_ids_it_recorded(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Two pipes, one id then 11: each undo names its own ids (11: in a file it wrote),
+    and run, takes back those alone; the other pipe's stay recorded."""
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    missing = list(range(99999901, 99999913))
+    ids.write_text("\n".join(map(str, missing)) + "\n")
+    failed = cli(
+        "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    first = cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{missing[0]}\n")
+    assert first.returncode == 0, first.stderr
+    code, said, err = forget_failed(out)
+    assert (code, err) == (0, "")
+    assert said.startswith(f"{out}: recorded 11 images as gone from the server in ")
+    undo = undo_said(said)
+    assert undo.startswith(f"harvester forget {out} --gone-ids-from {out}/gone_images.")
+    assert undo.endswith(".txt --undo")
+    assert run_undo(undo).returncode == 0
+    assert recorded(out) == missing[:1]
+    assert run_undo(undo_said(first.stdout)).returncode == 0
+    assert not (out / "gone_images.json").exists()
+
+
+def test_a_set_whose_every_image_is_gone_names_forgetting_the_set_not_the_pipe(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A plan whose every image answered 404: the summary names forgetting its set alone;
+    a run whose failures are all 503s names neither (see the 503 test)."""
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text("\n".join(map(str, GONE)) + "\n")
+    planned = cli(
+        "plan", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    run = cli("harvest", "--from-plan", str(out), "--out", str(out), "--rate", "none")
+    assert run.returncode == 1, run.stderr
+    assert "stop resuming this target set" in run.stderr
+    assert "--gone-ids-from" not in run.stderr
+    status = cli("status", str(out))
+    assert "stop resuming its target set" in status.stdout
+    assert "--gone-ids-from" not in status.stdout
+
+
+def test_an_id_gone_from_one_server_is_still_asked_of_the_other(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id recorded gone from server A (with A's URL) is skipped by A's runs only: a set
+    of server B, whose image has that id, fetches it."""
+    demo = make_emulator(preset="demo")
+    fields = make_emulator(preset="fields", seed=7)
+    out, ids, there_on_b = tmp_path / "d", tmp_path / "ids.txt", 2100001
+    ids.write_text(f"{there_on_b}\n")
+    failed = cli(
+        "harvest", "--base-url", demo.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    assert forget_failed(out)[0] == 0
+
+    other = cli(
+        "harvest", "--base-url", fields.base_url, "--image", str(there_on_b), "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels",
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert "gone (forgotten)" not in other.stdout
+    assert thumbnails_asked(fields) == 1
+    assert (out / "images/002/100/2100001.thumbnail.jpg").exists()
+    demo.reset_stats()
+    again = cli("harvest", "--out", str(out), "--base-url", demo.base_url, "-q")
+    assert thumbnails_asked(demo) == 0, again.stderr
+    saved = json.loads((out / "gone_images.json").read_text())["images"]
+    assert [(e["id"], e["server"]) for e in saved] == [(there_on_b, demo.base_url)]

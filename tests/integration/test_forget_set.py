@@ -407,7 +407,8 @@ def test_status_names_no_forget_for_a_plan_some_of_whose_images_are_there(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """Half of a plan harvested (shard 0/2), then its other half failing with 404s: some
-    of its images were there, so status offers the resume alone, not forgetting the set."""
+    of its images were there, so status offers the resume, not forgetting the set (only
+    the failed images, gone from the server, by `forget --gone-ids-from`)."""
     out, fields = planned_folder(tmp_path, make_emulator)
     plan = ("--from-plan", str(out), "--rate", "none", "-q")
     half = cli("harvest", "--out", str(out), *plan, "--shard", "0/2")
@@ -419,7 +420,9 @@ def test_status_names_no_forget_for_a_plan_some_of_whose_images_are_there(
     report = json.loads(cli("status", str(out), "--json").stdout)
     assert report["totals"]["failed"] > 0 and report["plan"]["done"] > 0, report
     assert "resume" in report and "forget_gone" not in report, report
-    assert "harvester forget" not in cli("status", str(out)).stdout
+    shown = cli("status", str(out)).stdout
+    assert "stop resuming" not in shown and "--from-plan" not in shown.split("harvester forget")[1]
+    assert [x for x in shown.splitlines() if x.endswith(f"forget {out} --gone-ids-from -")]
 
 
 def _pasted(command: str, url: str) -> list[str]:
