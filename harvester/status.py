@@ -2077,16 +2077,16 @@ def _gone_here(out_dir: Path, state: JournalState) -> frozenset[int]:
     gone = read_gone(out_dir)
     if not gone:
         return frozenset()
+    ids = {image_id for _server, image_id in gone}
     runs: dict[int, set[str]] = {}
     for (kind, object_id), rec in state.failed.items():
-        if object_id in gone and kind in _IMAGE_KINDS:
+        if object_id in ids and kind in _IMAGE_KINDS:
             runs.setdefault(object_id, set()).add(str(rec.get("run")))
     failed_from = failed_ids_servers(out_dir, runs)
     return frozenset(
         image_id
-        for image_id, entry in gone.items()
-        if image_id not in failed_from
-        or normal_base_url(failed_from[image_id]) == normal_base_url(entry.server)
+        for server, image_id in gone
+        if image_id not in failed_from or normal_base_url(failed_from[image_id]) == server
     )
 
 

@@ -425,3 +425,35 @@ def test_an_id_gone_from_one_server_is_still_asked_of_the_other(
     assert thumbnails_asked(demo) == 0, again.stderr
     saved = json.loads((out / "gone_images.json").read_text())["images"]
     assert [(e["id"], e["server"]) for e in saved] == [(there_on_b, demo.base_url)]
+
+
+def test_an_id_gone_from_both_servers_is_recorded_for_the_second_too(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id recorded gone from server A that server B's set also fails with 404 is
+    recorded for B by B's pipe (it was "recorded already"), and B's resume exits 0."""
+    demo = make_emulator(preset="demo")
+    fields = make_emulator(preset="fields", seed=7)
+    out, ids, gone = tmp_path / "d", tmp_path / "ids.txt", GONE[0]
+    ids.write_text(f"{gone}\n")
+    for emu in (demo, fields):
+        failed = cli(
+            "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+            "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+        )  # fmt: skip
+        assert failed.returncode == 1, failed.stderr
+        listed = cli("status", str(out), "--failed-ids", "--base-url", emu.base_url)
+        assert listed.stdout == f"{gone}\n", listed.stderr
+        forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
+        assert forgot.returncode == 0, forgot.stderr
+        assert "recorded 1 image as gone" in forgot.stdout
+
+    saved = json.loads((out / "gone_images.json").read_text())["images"]
+    assert sorted((e["id"], e["server"]) for e in saved) == sorted(
+        [(gone, demo.base_url), (gone, fields.base_url)]
+    )
+    fields.reset_stats()
+    again = cli("harvest", "--out", str(out), "--base-url", fields.base_url, "-q")
+    assert again.returncode == 0, again.stderr
+    assert thumbnails_asked(fields) == 0
+    assert cli("status", str(out), "--failed-ids").stdout == ""
