@@ -457,3 +457,22 @@ def test_an_id_gone_from_both_servers_is_recorded_for_the_second_too(
     assert again.returncode == 0, again.stderr
     assert thumbnails_asked(fields) == 0
     assert cli("status", str(out), "--failed-ids").stdout == ""
+
+
+def test_a_resume_of_two_sets_names_the_pipe_once(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """A resume replaying two sets, each with an image not found, names the pipe (which
+    records both) once, not in each set's summary; exit 1 as before."""
+    out = tmp_path / "d"
+    for gone in GONE:
+        ids = tmp_path / f"{gone}.txt"
+        ids.write_text(f"{THERE}\n{gone}\n")
+        first = cli(
+            "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out",
+            str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+        )  # fmt: skip
+        assert first.returncode == 1, first.stderr
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 1, resumed.stderr
+    pipe = f"harvester status {out} --failed-ids | harvester forget {out} --gone-ids-from -"
+    assert resumed.stderr.count(pipe) == 1, resumed.stderr
+    assert resumed.stderr.count("failed: thumbnail of image") == 2
