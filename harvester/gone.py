@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harvester.errors import PROBLEMS_LOGGER
 from harvester.forgotten import FORGOTTEN_LOCK
 
 __all__ = [
@@ -50,7 +51,9 @@ __all__ = [
     "remove_gone",
 ]
 
-logger = logging.getLogger(__name__)
+#: A damaged list is said under ``--quiet`` too (a cron mirror's every resume asked for the
+#: gone images again, exit 1, without a word why): :data:`harvester.errors.PROBLEMS_LOGGER`.
+_problems = logging.getLogger(PROBLEMS_LOGGER)
 
 GONE_NAME = "gone_images.json"
 
@@ -138,7 +141,7 @@ def read_gone(out_dir: Path) -> dict[GoneKey, GoneImage]:
                 if isinstance(exc, OSError)
                 else f"is damaged ({exc if isinstance(exc, _DamagedGoneError) else 'not JSON'})"
             )
-            logger.warning(
+            _problems.warning(
                 "%s %s: no image is taken as gone; `harvester forget DIR --gone-ids-from "
                 "FILE` writes it again",
                 path,

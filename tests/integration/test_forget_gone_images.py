@@ -476,3 +476,17 @@ def test_a_resume_of_two_sets_names_the_pipe_once(tmp_path: Path, emulator: Emul
     pipe = f"harvester status {out} --failed-ids | harvester forget {out} --gone-ids-from -"
     assert resumed.stderr.count(pipe) == 1, resumed.stderr
     assert resumed.stderr.count("failed: thumbnail of image") == 2
+
+
+def test_a_quiet_resume_over_a_damaged_list_says_why_it_asks_again(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A -q resume (a cron mirror's) over a damaged gone_images.json asks for the images
+    again and says on one warning line which file is damaged (it said nothing under -q)."""
+    out = gone_folder(tmp_path, emulator)
+    assert forget_failed(out)[0] == 0
+    (out / "gone_images.json").write_text('{"images": 5}\n')
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 1, resumed.stderr
+    warned = [line for line in resumed.stderr.splitlines() if "gone_images.json" in line]
+    assert len(warned) == 1 and 'is damaged (no "images" list)' in warned[0], resumed.stderr
