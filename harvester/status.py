@@ -2057,8 +2057,23 @@ def _gone_images_hint(out_dir: Path, report: StatusReport) -> str | None:
     if not gone:
         return None
     listing = failed_ids_command(out_dir)
-    listings = [f"{listing} --base-url {shlex.quote(s)}" for s in report.failed_servers]
+    listings = [
+        f"{listing} --base-url {shlex.quote(s)}" for s in _servers_of(out_dir, report, gone)
+    ]
     return gone_images_hint(len(gone), listings or [listing], out_dir)
+
+
+def _servers_of(out_dir: Path, report: StatusReport, ids: list[int]) -> list[str]:
+    """Of ``report``'s failing servers (two or more, else none), those that failed one of
+    ``ids``. Why: the pipe of a server whose failures are all 503s is refused (exit 2:
+    no image of it is gone), and the hint named it too."""
+    from harvester.config import failed_ids_servers, normal_base_url
+
+    if not report.failed_servers:
+        return []
+    runs = {i: report.failed_runs[i] for i in ids if i in report.failed_runs}
+    theirs = {normal_base_url(url) for url in failed_ids_servers(out_dir, runs).values()}
+    return [url for url in report.failed_servers if normal_base_url(url) in theirs]
 
 
 def _http_status(failure: Mapping[str, Any]) -> int | None:

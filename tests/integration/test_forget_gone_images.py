@@ -490,3 +490,40 @@ def test_a_quiet_resume_over_a_damaged_list_says_why_it_asks_again(
     assert resumed.returncode == 1, resumed.stderr
     warned = [line for line in resumed.stderr.splitlines() if "gone_images.json" in line]
     assert len(warned) == 1 and 'is damaged (no "images" list)' in warned[0], resumed.stderr
+
+
+def test_status_names_the_pipe_of_the_server_whose_images_are_not_found_only(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """In a folder of two servers, one failing an image with 404 and the other with 503s,
+    status names the first's pipe alone (the other's was refused, exit 2), and it works."""
+    demo = make_emulator(preset="demo")
+    down = make_emulator(preset="fields", seed=7, faults="503:100%,only:image:thumbnail")
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text(f"{GONE[0]}\n")
+    gone = cli(
+        "harvest", "--base-url", demo.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+    )  # fmt: skip
+    assert gone.returncode == 1, gone.stderr
+    busy = cli(
+        "harvest", "--base-url", down.base_url, "--image", "2100001", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "--max-retries", "0", "-q",
+    )  # fmt: skip
+    assert busy.returncode == 1, busy.stderr
+
+    hints = [
+        line for line in cli("status", str(out)).stdout.splitlines() if "stop asking for" in line
+    ]
+    assert hints == [
+        gone_hint(out, 1, f" --base-url {demo.base_url}")
+        .replace(
+            "the 1 images not found (HTTP 404 or 410) are",
+            "the image not found (HTTP 404 or 410) is",
+        )
+        .replace("stop asking for them", "stop asking for it")
+    ]
+    listed = cli("status", str(out), "--failed-ids", "--base-url", demo.base_url)
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
+    assert forgot.returncode == 0, forgot.stderr
+    assert recorded(out) == [GONE[0]]
