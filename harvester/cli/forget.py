@@ -447,7 +447,14 @@ def _gone_ids_given(source: str) -> list[int]:
         path = Path("/dev/stdin")
     else:
         path = Path(source)
-    return list(dict.fromkeys(read_ids_file(path)))
+    try:
+        return list(dict.fromkeys(read_ids_file(path)))
+    except UsageError as exc:  # (worded for --ids-from, and stdin as /dev/stdin)
+        said = str(exc)
+        if source == "-" and said.startswith(f"{path}: "):
+            said = "standard input: " + said.removeprefix(f"{path}: ")
+        hint = (exc.hint or "").replace("--ids-from", "--gone-ids-from") or None
+        raise UsageError(said, hint=hint) from None
 
 
 def _listed(ids: list[int], shown: Any = str) -> str:

@@ -527,3 +527,21 @@ def test_status_names_the_pipe_of_the_server_whose_images_are_not_found_only(
     forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
     assert forgot.returncode == 0, forgot.stderr
     assert recorded(out) == [GONE[0]]
+
+
+def test_an_unreadable_or_junk_ids_source_is_named_as_given(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A missing FILE's hint names --gone-ids-from (not --ids-from), and a junk line on
+    standard input is said to be standard input's (not /dev/stdin's); exit 2, nothing
+    recorded."""
+    out = gone_folder(tmp_path, emulator)
+    missing = cli("forget", str(out), "--gone-ids-from", str(tmp_path / "nope.txt"))
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines()[1] == (
+        "hint: --gone-ids-from takes a text file with one image id a line"
+    )
+    junk = cli("forget", str(out), "--gone-ids-from", "-", stdin="abc\n")
+    assert junk.returncode == 2
+    assert junk.stderr.startswith("error: standard input: line 1: 'abc' is not an image id\n")
+    assert recorded(out) == []
