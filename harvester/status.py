@@ -272,7 +272,8 @@ class PlanStatus:
 @dataclass
 class TaskProgress:
     """Task K of a job array: its shard's planned images, how many a run has journaled
-    (``reached``), have every planned artifact (``complete``) or a failed one (``failed``)."""
+    (``reached``), have every planned artifact or are recorded as gone from the server
+    (``complete``: no work left) or a failed one (``failed``)."""
 
     task: int
     images: int = 0
@@ -1663,7 +1664,8 @@ def _count_plan(
             task = tasks[shard_of(image_id, len(tasks))]
             task.images += 1
             task.reached += reached
-            task.complete += finished == len(planned)
+            # (a gone image is no work left: no task asks for it again)
+            task.complete += finished == len(planned) or image_id in gone
             task.failed += failures > 0
         # Reached: the journals' pass counted wanted.kinds already; unreached: what the
         # sets naming the image by id ask, and the plan's kinds.

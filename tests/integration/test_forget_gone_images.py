@@ -545,3 +545,34 @@ def test_an_unreadable_or_junk_ids_source_is_named_as_given(
     assert junk.returncode == 2
     assert junk.stderr.startswith("error: standard input: line 1: 'abc' is not an image id\n")
     assert recorded(out) == []
+
+
+def test_a_job_array_task_whose_images_left_are_gone_has_no_work_left(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """status of a job array whose task failed only images since recorded as gone counts
+    every task complete, naming no task with work left (it said "work left in: task 0")."""
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text("\n".join(map(str, [THERE, *GONE])) + "\n")
+    planned = cli(
+        "plan", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    script = cli("slurm", "--from-plan", str(out), "--out", str(out), "--tasks", "2")
+    assert script.returncode == 0, script.stderr
+    codes = [
+        cli(
+            "harvest", "--from-plan", str(out), "--out", str(out), "--shard", f"{k}/2",
+            "--rate", "none", "-q",
+        ).returncode
+        for k in (0, 1)
+    ]  # fmt: skip
+    assert sorted(codes) == [0, 1]
+    assert "work left in:" in cli("status", str(out)).stdout
+    assert forget_failed(out)[0] == 0
+
+    shown = cli("status", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert "job array: 2 of 2 tasks complete" in shown.stdout.splitlines()
+    assert "work left" not in shown.stdout
