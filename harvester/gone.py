@@ -33,13 +33,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harvester.errors import PROBLEMS_LOGGER
 from harvester.forgotten import FORGOTTEN_LOCK
 
 __all__ = [
     "GONE_NAME",
     "GONE_STATUSES",
     "GoneImage",
+    "GoneKey",
     "add_gone",
+    "gone_key",
     "gone_ids",
     "gone_status",
     "gone_among",
@@ -48,7 +51,9 @@ __all__ = [
     "remove_gone",
 ]
 
-logger = logging.getLogger(__name__)
+#: A damaged list is said under ``--quiet`` too (a cron mirror's every resume asked for the
+#: gone images again, exit 1, without a word why): :data:`harvester.errors.PROBLEMS_LOGGER`.
+_problems = logging.getLogger(PROBLEMS_LOGGER)
 
 GONE_NAME = "gone_images.json"
 
@@ -103,9 +108,22 @@ class GoneImage:
 _SAID_DAMAGED: set[Path] = set()
 
 
-def read_gone(out_dir: Path) -> dict[int, GoneImage]:
-    """DIR's gone images by id; none when there is no list, or it cannot be read (said
-    once per process, as a warning naming the file)."""
+#: An entry's key: its server (normalised) and image id. Why not the id alone: an id gone
+#: from both servers of a folder is recorded for each (the second was "recorded already",
+#: and its server's every resume asked for it again).
+GoneKey = tuple[str, int]
+
+
+def gone_key(entry: GoneImage) -> GoneKey:
+    """The key of ``entry`` in :func:`read_gone`'s answer."""
+    from harvester.config import normal_base_url
+
+    return normal_base_url(entry.server), entry.image_id
+
+
+def read_gone(out_dir: Path) -> dict[GoneKey, GoneImage]:
+    """DIR's gone images by server and id (:func:`gone_key`); none when there is no list,
+    or it cannot be read (said once per process, as a warning naming the file)."""
     path = out_dir / GONE_NAME
     try:
         data = json.loads(path.read_bytes())
@@ -123,14 +141,14 @@ def read_gone(out_dir: Path) -> dict[int, GoneImage]:
                 if isinstance(exc, OSError)
                 else f"is damaged ({exc if isinstance(exc, _DamagedGoneError) else 'not JSON'})"
             )
-            logger.warning(
+            _problems.warning(
                 "%s %s: no image is taken as gone; `harvester forget DIR --gone-ids-from "
                 "FILE` writes it again",
                 path,
                 what,
             )
         return {}
-    return {entry.image_id: entry for entry in entries}
+    return {gone_key(entry): entry for entry in entries}
 
 
 def gone_ids(out_dir: Path, server: str | None = None) -> frozenset[int]:
@@ -141,9 +159,9 @@ def gone_ids(out_dir: Path, server: str | None = None) -> frozenset[int]:
 
     gone = read_gone(out_dir)
     if server is None:
-        return frozenset(gone)
+        return frozenset(image_id for _server, image_id in gone)
     mine = normal_base_url(server)
-    return frozenset(i for i, entry in gone.items() if normal_base_url(entry.server) == mine)
+    return frozenset(image_id for url, image_id in gone if url == mine)
 
 
 #: What "gone" answers: the server has no such image (404), or says it is gone (410).
@@ -162,33 +180,34 @@ def gone_status(statuses: list[int | None]) -> int | None:
 
 
 def add_gone(out_dir: Path, entries: list[GoneImage]) -> list[int]:
-    """Add ``entries`` to DIR's gone images; the ids added (those listed already are left
-    as they were). Raises OSError when the list cannot be written."""
+    """Add ``entries`` to DIR's gone images; the ids added (those listed already for their
+    server are left as they were). Raises OSError when the list cannot be written."""
     from harvester.runlock import folder_lock
 
     with folder_lock(out_dir, FORGOTTEN_LOCK):
         gone = read_gone(out_dir)
-        added = [entry for entry in entries if entry.image_id not in gone]
+        added = [entry for entry in entries if gone_key(entry) not in gone]
         if added:
-            gone.update((entry.image_id, entry) for entry in added)
+            gone.update((gone_key(entry), entry) for entry in added)
             _write(out_dir, gone)
     return [entry.image_id for entry in added]
 
 
 def remove_gone(out_dir: Path, ids: list[int]) -> list[int]:
-    """Take ``ids`` off DIR's gone images; the ids removed (the others were not listed).
-    Raises OSError when the list cannot be written."""
+    """Take ``ids`` off DIR's gone images (for every server); the ids removed (the others
+    were not listed). Raises OSError when the list cannot be written."""
     from harvester.runlock import folder_lock
 
     with folder_lock(out_dir, FORGOTTEN_LOCK):
         gone = read_gone(out_dir)
-        removed = [image_id for image_id in ids if gone.pop(image_id, None) is not None]
-        if removed:
-            _write(out_dir, gone)
+        taken = {key for key in gone if key[1] in set(ids)}
+        removed = [image_id for image_id in ids if any(key[1] == image_id for key in taken)]
+        if taken:
+            _write(out_dir, {key: entry for key, entry in gone.items() if key not in taken})
     return removed
 
 
-def _write(out_dir: Path, gone: dict[int, GoneImage]) -> None:
+def _write(out_dir: Path, gone: dict[GoneKey, GoneImage]) -> None:
     """Replace the list in one step (temp file, fsync, rename); none left: remove it."""
     from harvester.store import atomic_write_bytes
 
@@ -196,7 +215,7 @@ def _write(out_dir: Path, gone: dict[int, GoneImage]) -> None:
     if not gone:
         path.unlink(missing_ok=True)
         return
-    data = {"images": [gone[image_id].to_json() for image_id in sorted(gone)]}
+    data = {"images": [gone[key].to_json() for key in sorted(gone, key=lambda k: (k[1], k[0]))]}
     atomic_write_bytes(out_dir, path, (json.dumps(data, indent=1) + "\n").encode())
 
 

@@ -272,7 +272,8 @@ class PlanStatus:
 @dataclass
 class TaskProgress:
     """Task K of a job array: its shard's planned images, how many a run has journaled
-    (``reached``), have every planned artifact (``complete``) or a failed one (``failed``)."""
+    (``reached``), have every planned artifact or are recorded as gone from the server
+    (``complete``: no work left) or a failed one (``failed``)."""
 
     task: int
     images: int = 0
@@ -1663,7 +1664,8 @@ def _count_plan(
             task = tasks[shard_of(image_id, len(tasks))]
             task.images += 1
             task.reached += reached
-            task.complete += finished == len(planned)
+            # (a gone image is no work left: no task asks for it again)
+            task.complete += finished == len(planned) or image_id in gone
             task.failed += failures > 0
         # Reached: the journals' pass counted wanted.kinds already; unreached: what the
         # sets naming the image by id ask, and the plan's kinds.
@@ -2057,8 +2059,23 @@ def _gone_images_hint(out_dir: Path, report: StatusReport) -> str | None:
     if not gone:
         return None
     listing = failed_ids_command(out_dir)
-    listings = [f"{listing} --base-url {shlex.quote(s)}" for s in report.failed_servers]
+    listings = [
+        f"{listing} --base-url {shlex.quote(s)}" for s in _servers_of(out_dir, report, gone)
+    ]
     return gone_images_hint(len(gone), listings or [listing], out_dir)
+
+
+def _servers_of(out_dir: Path, report: StatusReport, ids: list[int]) -> list[str]:
+    """Of ``report``'s failing servers (two or more, else none), those that failed one of
+    ``ids``. Why: the pipe of a server whose failures are all 503s is refused (exit 2:
+    no image of it is gone), and the hint named it too."""
+    from harvester.config import failed_ids_servers, normal_base_url
+
+    if not report.failed_servers:
+        return []
+    runs = {i: report.failed_runs[i] for i in ids if i in report.failed_runs}
+    theirs = {normal_base_url(url) for url in failed_ids_servers(out_dir, runs).values()}
+    return [url for url in report.failed_servers if normal_base_url(url) in theirs]
 
 
 def _http_status(failure: Mapping[str, Any]) -> int | None:
@@ -2077,16 +2094,16 @@ def _gone_here(out_dir: Path, state: JournalState) -> frozenset[int]:
     gone = read_gone(out_dir)
     if not gone:
         return frozenset()
+    ids = {image_id for _server, image_id in gone}
     runs: dict[int, set[str]] = {}
     for (kind, object_id), rec in state.failed.items():
-        if object_id in gone and kind in _IMAGE_KINDS:
+        if object_id in ids and kind in _IMAGE_KINDS:
             runs.setdefault(object_id, set()).add(str(rec.get("run")))
     failed_from = failed_ids_servers(out_dir, runs)
     return frozenset(
         image_id
-        for image_id, entry in gone.items()
-        if image_id not in failed_from
-        or normal_base_url(failed_from[image_id]) == normal_base_url(entry.server)
+        for server, image_id in gone
+        if image_id not in failed_from or normal_base_url(failed_from[image_id]) == server
     )
 
 

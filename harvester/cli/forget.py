@@ -447,7 +447,14 @@ def _gone_ids_given(source: str) -> list[int]:
         path = Path("/dev/stdin")
     else:
         path = Path(source)
-    return list(dict.fromkeys(read_ids_file(path)))
+    try:
+        return list(dict.fromkeys(read_ids_file(path)))
+    except UsageError as exc:  # (worded for --ids-from, and stdin as /dev/stdin)
+        said = str(exc)
+        if source == "-" and said.startswith(f"{path}: "):
+            said = "standard input: " + said.removeprefix(f"{path}: ")
+        hint = (exc.hint or "").replace("--ids-from", "--gone-ids-from") or None
+        raise UsageError(said, hint=hint) from None
 
 
 def _listed(ids: list[int], shown: Any = str) -> str:
@@ -503,9 +510,10 @@ def _record_gone(out: Path, ids: list[int], source: str, force: bool) -> tuple[s
     from harvester.gone import GONE_NAME, GoneImage, add_gone, gone_status, read_gone
 
     q = shlex.quote(str(out))
-    before = read_gone(out)
+    before = {image_id for _server, image_id in read_gone(out)}
     statuses, servers = _failed_images(out)
-    asked = [image_id for image_id in ids if image_id not in before]
+    # (an id recorded gone from one server that another still fails is asked for there)
+    asked = [image_id for image_id in ids if image_id in statuses or image_id not in before]
     unknown = [image_id for image_id in asked if image_id not in statuses]
     if unknown:
         raise UsageError(
@@ -557,7 +565,7 @@ def _take_back(out: Path, ids: list[int], source: str) -> str:
     from harvester.gone import read_gone, remove_gone
 
     q = shlex.quote(str(out))
-    listed = read_gone(out)
+    listed = {image_id for _server, image_id in read_gone(out)}
     unknown = [image_id for image_id in ids if image_id not in listed]
     if unknown:
         raise UsageError(

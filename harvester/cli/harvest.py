@@ -723,7 +723,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
         resume=resume,
         estimate=estimate,
         gone=gone,
-        gone_hint="" if gone else _gone_images_line(cfg, summary),
+        gone_hint="" if gone else _gone_images_line(cfg, summary, said),
         stop_notes=stop_notes,
     )
     drop_late_signals(held)
@@ -1690,7 +1690,7 @@ def _forget_line(cfg: HarvestConfig, summary: Any, *, replayed: bool) -> str:
     )
 
 
-def _gone_images_line(cfg: HarvestConfig, summary: Any) -> str:
+def _gone_images_line(cfg: HarvestConfig, summary: Any, said: set[str]) -> str:
     """``hint: if the 2 images not found (HTTP 404 or 410) are gone from the server for
     good, stop asking for them: harvester status DIR --failed-ids | harvester forget DIR
     --gone-ids-from -`` for a run some of whose failed images are not there (the rule
@@ -1701,7 +1701,9 @@ def _gone_images_line(cfg: HarvestConfig, summary: Any) -> str:
     Said where the whole set's ``forget`` (:func:`_forget_line`) is not: that one is for
     a set none of whose images is there. Not for a shard's run, as that one: it sees its
     share alone, and a job array's every task said it. In a folder of two servers, the
-    listing is this run's server's (``status --failed-ids`` refuses one list of both)."""
+    listing is this run's server's (``status --failed-ids`` refuses one list of both).
+    Said once per listing in a command (``said``: a resume's replays share it): the pipe
+    records every set's images, and a resume of 5 sets said it 5 times."""
     from harvester.fetch import known_cause
     from harvester.gone import gone_among, gone_images_hint
     from harvester.models import Artifact
@@ -1720,6 +1722,9 @@ def _gone_images_line(cfg: HarvestConfig, summary: Any) -> str:
         return ""
     complete = len(summary.failures) == summary.failed
     listing = _own_failed_ids(cfg.out, cfg.base_url)
+    if f"gone-images pipe: {listing}" in said:
+        return ""
+    said.add(f"gone-images pipe: {listing}")
     return f"hint: {gone_images_hint(len(gone) if complete else None, [listing], cfg.out)}"
 
 

@@ -425,3 +425,154 @@ def test_an_id_gone_from_one_server_is_still_asked_of_the_other(
     assert thumbnails_asked(demo) == 0, again.stderr
     saved = json.loads((out / "gone_images.json").read_text())["images"]
     assert [(e["id"], e["server"]) for e in saved] == [(there_on_b, demo.base_url)]
+
+
+def test_an_id_gone_from_both_servers_is_recorded_for_the_second_too(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id recorded gone from server A that server B's set also fails with 404 is
+    recorded for B by B's pipe (it was "recorded already"), and B's resume exits 0."""
+    demo = make_emulator(preset="demo")
+    fields = make_emulator(preset="fields", seed=7)
+    out, ids, gone = tmp_path / "d", tmp_path / "ids.txt", GONE[0]
+    ids.write_text(f"{gone}\n")
+    for emu in (demo, fields):
+        failed = cli(
+            "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+            "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+        )  # fmt: skip
+        assert failed.returncode == 1, failed.stderr
+        listed = cli("status", str(out), "--failed-ids", "--base-url", emu.base_url)
+        assert listed.stdout == f"{gone}\n", listed.stderr
+        forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
+        assert forgot.returncode == 0, forgot.stderr
+        assert "recorded 1 image as gone" in forgot.stdout
+
+    saved = json.loads((out / "gone_images.json").read_text())["images"]
+    assert sorted((e["id"], e["server"]) for e in saved) == sorted(
+        [(gone, demo.base_url), (gone, fields.base_url)]
+    )
+    fields.reset_stats()
+    again = cli("harvest", "--out", str(out), "--base-url", fields.base_url, "-q")
+    assert again.returncode == 0, again.stderr
+    assert thumbnails_asked(fields) == 0
+    assert cli("status", str(out), "--failed-ids").stdout == ""
+
+
+def test_a_resume_of_two_sets_names_the_pipe_once(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """A resume replaying two sets, each with an image not found, names the pipe (which
+    records both) once, not in each set's summary; exit 1 as before."""
+    out = tmp_path / "d"
+    for gone in GONE:
+        ids = tmp_path / f"{gone}.txt"
+        ids.write_text(f"{THERE}\n{gone}\n")
+        first = cli(
+            "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out",
+            str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+        )  # fmt: skip
+        assert first.returncode == 1, first.stderr
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 1, resumed.stderr
+    pipe = f"harvester status {out} --failed-ids | harvester forget {out} --gone-ids-from -"
+    assert resumed.stderr.count(pipe) == 1, resumed.stderr
+    assert resumed.stderr.count("failed: thumbnail of image") == 2
+
+
+def test_a_quiet_resume_over_a_damaged_list_says_why_it_asks_again(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A -q resume (a cron mirror's) over a damaged gone_images.json asks for the images
+    again and says on one warning line which file is damaged (it said nothing under -q)."""
+    out = gone_folder(tmp_path, emulator)
+    assert forget_failed(out)[0] == 0
+    (out / "gone_images.json").write_text('{"images": 5}\n')
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 1, resumed.stderr
+    warned = [line for line in resumed.stderr.splitlines() if "gone_images.json" in line]
+    assert len(warned) == 1 and 'is damaged (no "images" list)' in warned[0], resumed.stderr
+
+
+def test_status_names_the_pipe_of_the_server_whose_images_are_not_found_only(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """In a folder of two servers, one failing an image with 404 and the other with 503s,
+    status names the first's pipe alone (the other's was refused, exit 2), and it works."""
+    demo = make_emulator(preset="demo")
+    down = make_emulator(preset="fields", seed=7, faults="503:100%,only:image:thumbnail")
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text(f"{GONE[0]}\n")
+    gone = cli(
+        "harvest", "--base-url", demo.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+    )  # fmt: skip
+    assert gone.returncode == 1, gone.stderr
+    busy = cli(
+        "harvest", "--base-url", down.base_url, "--image", "2100001", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "--max-retries", "0", "-q",
+    )  # fmt: skip
+    assert busy.returncode == 1, busy.stderr
+
+    hints = [
+        line for line in cli("status", str(out)).stdout.splitlines() if "stop asking for" in line
+    ]
+    assert hints == [
+        gone_hint(out, 1, f" --base-url {demo.base_url}")
+        .replace(
+            "the 1 images not found (HTTP 404 or 410) are",
+            "the image not found (HTTP 404 or 410) is",
+        )
+        .replace("stop asking for them", "stop asking for it")
+    ]
+    listed = cli("status", str(out), "--failed-ids", "--base-url", demo.base_url)
+    forgot = cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
+    assert forgot.returncode == 0, forgot.stderr
+    assert recorded(out) == [GONE[0]]
+
+
+def test_an_unreadable_or_junk_ids_source_is_named_as_given(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A missing FILE's hint names --gone-ids-from (not --ids-from), and a junk line on
+    standard input is said to be standard input's (not /dev/stdin's); exit 2, nothing
+    recorded."""
+    out = gone_folder(tmp_path, emulator)
+    missing = cli("forget", str(out), "--gone-ids-from", str(tmp_path / "nope.txt"))
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines()[1] == (
+        "hint: --gone-ids-from takes a text file with one image id a line"
+    )
+    junk = cli("forget", str(out), "--gone-ids-from", "-", stdin="abc\n")
+    assert junk.returncode == 2
+    assert junk.stderr.startswith("error: standard input: line 1: 'abc' is not an image id\n")
+    assert recorded(out) == []
+
+
+def test_a_job_array_task_whose_images_left_are_gone_has_no_work_left(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """status of a job array whose task failed only images since recorded as gone counts
+    every task complete, naming no task with work left (it said "work left in: task 0")."""
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text("\n".join(map(str, [THERE, *GONE])) + "\n")
+    planned = cli(
+        "plan", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    script = cli("slurm", "--from-plan", str(out), "--out", str(out), "--tasks", "2")
+    assert script.returncode == 0, script.stderr
+    codes = [
+        cli(
+            "harvest", "--from-plan", str(out), "--out", str(out), "--shard", f"{k}/2",
+            "--rate", "none", "-q",
+        ).returncode
+        for k in (0, 1)
+    ]  # fmt: skip
+    assert sorted(codes) == [0, 1]
+    assert "work left in:" in cli("status", str(out)).stdout
+    assert forget_failed(out)[0] == 0
+
+    shown = cli("status", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert "job array: 2 of 2 tasks complete" in shown.stdout.splitlines()
+    assert "work left" not in shown.stdout
