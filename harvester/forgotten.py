@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harvester.errors import PROBLEMS_LOGGER
+
 __all__ = [
     "DamagedForgottenError",
     "FORGOTTEN_LOCK",
@@ -46,7 +48,9 @@ __all__ = [
     "revive_set",
 ]
 
-logger = logging.getLogger(__name__)
+#: A damaged list is said under ``--quiet`` too: a cron mirror's quiet resume replayed every
+#: forgotten set again (refused, exit 2) without a word why. As ``gone_images.json``'s.
+_problems = logging.getLogger(PROBLEMS_LOGGER)
 
 FORGOTTEN_NAME = "forgotten.json"
 #: ``DIR/locks/forgotten.lock``: held while ``forgotten.json`` is read, changed and written.
@@ -150,7 +154,7 @@ def _say_damaged(path: Path, exc: BaseException) -> None:
         what = f"is damaged ({exc})"
     else:
         what = "is damaged (not JSON)"
-    logger.warning(
+    _problems.warning(
         "%s %s: no target set is forgotten; `harvester forget` writes it again", path, what
     )
 

@@ -246,10 +246,14 @@ def test_a_damaged_forgotten_list_forgets_nothing(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """forgotten.json edited into something that is not JSON: no set is forgotten (the
-    resume is refused again, with the hint), and forgetting again writes a good list."""
+    resume is refused again, with the hint, and says why under -q too), and forgetting again
+    writes a good list."""
     out, _demo = gone_folder(tmp_path, make_emulator)
     (out / "forgotten.json").write_text("{not json")
-    assert cli("harvest", "--out", str(out), "-q").returncode == 2
+    quiet = cli("harvest", "--out", str(out), "-q")
+    assert quiet.returncode == 2
+    # Said under -q too: why the forgotten set is replayed (and refused) again.
+    assert f"{out / 'forgotten.json'} is damaged (not JSON)" in quiet.stderr, quiet.stderr
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
     saved = json.loads((out / "forgotten.json").read_text())
     assert [entry["targets"] for entry in saved["sets"]] == [f"--plate {GONE}"]
