@@ -198,6 +198,7 @@ def test_a_folder_moved_during_a_run_names_where_it_went_and_resumes_there(
         f"hint: its finished files went with it; resume it there: harvester harvest --out {new}"
     )
     assert not old.exists()
+    emu.server.faults = FaultInjector(FaultSpec())  # (slow only while the folder moved)
     proc2 = cli("harvest", "--out", str(new), "-q", "--concurrency", "32")
     assert proc2.returncode == 0, proc2.stderr
     assert len(thumbnail_ids(new)) == 80
@@ -236,6 +237,7 @@ def test_a_folder_moved_to_another_filesystem_during_a_run_is_not_said_to_be_los
         "path>; if it was removed, run the same command to start again"
     )
     assert not old.exists()
+    emu.server.faults = FaultInjector(FaultSpec())  # (slow only while the folder moved)
     proc2 = cli("harvest", "--out", str(new), "-q", "--concurrency", "32")
     assert proc2.returncode == 0, proc2.stderr
     assert len(thumbnail_ids(new)) == 80
