@@ -19,6 +19,8 @@ good: the others given are said on a ``note:`` line and left, so that ``status
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
@@ -404,7 +406,8 @@ def _forget_gone_images(out: Path, source: str, *, force: bool, undo: bool) -> i
 
     ids = _gone_ids_given(source)
     if not ids:
-        print(f"{out}: {_source_name(source)} holds no image id: nothing recorded")
+        done = "nothing changed" if undo else "nothing recorded"
+        print(f"{out}: {_source_name(source)} holds no image id: {done}")
         return 0
     note = ""
     lock = _lock_folder(out)
@@ -416,6 +419,8 @@ def _forget_gone_images(out: Path, source: str, *, force: bool, undo: bool) -> i
                 line, note = _record_gone(out, ids, source, force)
         except OSError as exc:
             raise storage_error(exc, str(out / GONE_NAME)) from exc
+        if undo:
+            _remove_spent_undo_file(out, source)
     finally:
         release_run_lock(lock)
     print(line)
@@ -609,6 +614,24 @@ def _undo_command(out: Path, source: str, ids: list[int], added: list[int]) -> s
     except OSError:
         return gone_undo_command(out)
     return shlex.join(["harvester", "forget", str(out), "--gone-ids-from", str(path), "--undo"])
+
+
+def _remove_spent_undo_file(out: Path, source: str) -> None:
+    """Remove ``source`` once its undo has run when it is a file :func:`_write_undo_ids`
+    wrote (``DIR/gone_images.<UTC time>.txt``): it exists for that undo alone, and each
+    recording of more than :data:`MAX_UNDO_IDS` ids left one in DIR for good. A user's own
+    file, or one of another folder, is left alone; a file that cannot be removed is too."""
+    if source == "-":
+        return
+    path = Path(source).absolute()
+    if path.parent != out.absolute() or not _UNDO_FILE.fullmatch(path.name):
+        return
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+#: The name of an undo file :func:`_write_undo_ids` writes.
+_UNDO_FILE = re.compile(r"gone_images\.[0-9]{8}T[0-9]{6}\.[0-9]{6}Z\.txt")
 
 
 def _write_undo_ids(out: Path, ids: list[int]) -> Path:

@@ -351,8 +351,9 @@ def test_the_pipe_with_a_503_among_them_records_the_404s_and_notes_the_rest(
 def test_each_pipes_undo_takes_back_only_the_ids_it_recorded(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
-    """Two pipes, one id then 11: each undo names its own ids (11: in a file it wrote),
-    and run, takes back those alone; the other pipe's stay recorded."""
+    """Two pipes, one id then 11: each undo names its own ids (11: in a file it wrote,
+    removed once its undo has run), and run, takes back those alone; the other pipe's stay
+    recorded. A user's own file of ids is kept; an empty undo says nothing changed."""
     out, ids = tmp_path / "d", tmp_path / "ids.txt"
     missing = list(range(99999901, 99999913))
     ids.write_text("\n".join(map(str, missing)) + "\n")
@@ -369,10 +370,22 @@ def test_each_pipes_undo_takes_back_only_the_ids_it_recorded(
     undo = undo_said(said)
     assert undo.startswith(f"harvester forget {out} --gone-ids-from {out}/gone_images.")
     assert undo.endswith(".txt --undo")
+    (written,) = out.glob("gone_images.*.txt")
     assert run_undo(undo).returncode == 0
     assert recorded(out) == missing[:1]
+    assert not written.exists()  # spent: it was written for this undo alone
     assert run_undo(undo_said(first.stdout)).returncode == 0
     assert not (out / "gone_images.json").exists()
+    # A user's own file of ids in DIR, recorded then taken back with it, is kept.
+    mine = out / "mine.txt"
+    mine.write_text(f"{missing[0]}\n")
+    assert cli("forget", str(out), "--gone-ids-from", str(mine)).returncode == 0
+    taken = cli("forget", str(out), "--gone-ids-from", str(mine), "--undo")
+    assert taken.returncode == 0, taken.stderr
+    assert mine.read_text() == f"{missing[0]}\n"
+    empty = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin="")
+    assert empty.returncode == 0, empty.stderr
+    assert empty.stdout == f"{out}: standard input holds no image id: nothing changed\n"
 
 
 def test_a_set_whose_every_image_is_gone_names_forgetting_the_set_not_the_pipe(
