@@ -33,7 +33,7 @@ from harvester.cli import build_parser
 ROOT = Path(__file__).resolve().parents[2]
 
 #: What the sdist is made from: the files a clean checkout has at its top.
-SOURCE_ENTRIES = ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "harvester", "configs")
+SOURCE_ENTRIES = ("pyproject.toml", "README.md", "LICENSE", "harvester", "configs")
 
 #: Byte-code left beside the sources by any run: must reach neither archive.
 PLANTED = ("harvester/__pycache__/planted.cpython-311.pyc", "harvester/cli/planted.pyc")
@@ -168,15 +168,11 @@ def test_the_wheel_declares_the_command_and_the_dependencies(built: Built) -> No
     assert f"Requires-Python: {project['requires-python']}" in metadata
 
 
-def test_the_sdist_holds_the_source_and_the_example_configs_but_not_the_tests(
-    built: Built,
-) -> None:
-    """The sdist has what the wheel is built from and the README's configs/, and no tests,
-    byte-code or caches."""
+def test_the_sdist_holds_the_source_but_not_the_tests(built: Built) -> None:
+    """The sdist has what the wheel is built from, and no tests, byte-code or caches (the
+    example configs stay in the checkout: the top level holds no MANIFEST.in to add them)."""
     names = _sdist_names(built.sdist)
-    configs = {f"configs/{p.name}" for p in (ROOT / "configs").glob("*.toml")}
-    assert "configs/default.toml" in configs
-    assert sorted((_package_files(built.source) | configs) - names) == [], "left out of the sdist"
+    assert sorted(_package_files(built.source) - names) == [], "left out of the sdist"
     assert {"pyproject.toml", "README.md", "LICENSE"} <= names
     strays = [n for n in names if n.startswith("tests/") or "__pycache__" in n or ".pyc" in n]
     assert strays == []
