@@ -108,3 +108,27 @@ async def test_a_file_of_another_size_than_recorded_is_lost_too(tmp_path: Path) 
     store = await open_again(tmp_path)
     assert [(lost.missing, lost.resized) for lost in store.lost] == [(0, 1)]
     assert ("thumbnail", 3) not in store.state.done
+
+
+async def test_a_shard_marks_the_lost_files_of_other_shards_images_too(tmp_path: Path) -> None:
+    """The first run to open DIR after the interrupted one removes its pending file, so it
+    checks every file that run recorded: a shard's run (which holds its own images' records
+    only) marks another shard's lost image too, for that shard's resume to fetch."""
+    _run, writer = await harvest_files(tmp_path, range(10))
+    leave_pending_file(tmp_path, writer)
+    for i in (4, 5):
+        (tmp_path / image_path(i, "thumbnail")).unlink()
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(
+            tmp_path,
+            run_id=run,
+            writer=make_writer(run, shard=(0, 2)),
+            sync="none",
+            images=lambda image_id: image_id % 2 == 0,
+        ) as store:
+            pass
+    assert [lost.missing for lost in store.lost] == [2]
+    done = JournalState.load(tmp_path).done
+    assert ("thumbnail", 4) not in done and ("thumbnail", 5) not in done
+    assert len(done) == 8
