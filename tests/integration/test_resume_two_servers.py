@@ -419,3 +419,38 @@ def test_a_piped_runs_closing_pipe_names_its_server_in_a_folder_of_two(
     status = closing[closing.index(listing) :].partition(" | ")[0]
     again = cli(*shlex.split(status)[1:])
     assert (again.returncode, again.stdout) == (0, ids), again.stderr
+
+
+def test_slurm_given_a_servers_url_names_the_others_piped_set(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Demo ids piped in, then a fields plate: `harvester slurm --out DIR --base-url FIELDS`
+    gives the piped demo set a `not resumed:` line (it had none: dropped without a word)
+    whose command, its FILE holding the ids, writes a script of demo's ids from demo."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    piped = cli(
+        "harvest", "--base-url", demo.base_url, "--out", str(out), "--ids-from", "-",
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q", stdin="9762885\n",
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    harvest(fields.base_url, out, FIELDS_PLATE)
+    proc = cli("slurm", "--out", str(out), "--base-url", fields.base_url, "--tasks", "2")
+    assert proc.returncode == 2, proc.stderr
+    (line,) = not_resumed(proc.stderr)
+    listing = f"harvester status {out} --failed-ids --base-url {demo.base_url} > FILE"
+    command = f"harvester slurm --out {out} --base-url {demo.base_url} --ids-from FILE --tasks N"
+    assert line.endswith(
+        f"read its image ids from standard input, which cannot be read again, from another "
+        f"server, {demo.base_url}; run, with the same ids in FILE (or its failed images alone: "
+        f"{listing}): {command}"
+    ), line
+    listed = cli(*shlex.split(listing.removesuffix(" > FILE"))[1:])
+    assert (listed.returncode, listed.stdout) == (0, ""), listed.stderr
+    ids = tmp_path / "ids.txt"
+    ids.write_text("9762885\n")
+    words = shlex.split(command.replace("FILE", str(ids)).replace(" N", " 2"))
+    written = cli(*words[1:], "-q")
+    assert written.returncode == 0, written.stderr
+    script = (out / "harvest.sbatch").read_text()
+    assert f"--base-url {demo.base_url}" in script and "--ids-from" in script, script
