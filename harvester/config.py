@@ -2259,7 +2259,9 @@ def server_failed_ids_recipe(out_dir: Path, sets: Sequence[RecordedRun], server:
     return commented(recipe, secrets_again_note(withheld, shown=server))
 
 
-def failed_ids_servers(out_dir: Path, runs: Mapping[int, AbstractSet[str]]) -> dict[int, str]:
+def failed_ids_servers(
+    out_dir: Path, runs: Mapping[int, AbstractSet[str]], saved: SavedConfigs | None = None
+) -> dict[int, str]:
     """The server (its URL as saved: no credentials) of each failed image of DIR, by id;
     ``runs``: the runs whose journals recorded its failures (an image failed from two
     servers counts as the newest's). An image whose runs saved no settings is left out
@@ -2267,10 +2269,12 @@ def failed_ids_servers(out_dir: Path, runs: Mapping[int, AbstractSet[str]]) -> d
 
     Why: image ids are one server's, and ``status --failed-ids`` of a folder of two
     servers printed both servers' ids as one list, which piped into ``harvest --ids-from``
-    fetched one server's ids from the other."""
+    fetched one server's ids from the other. ``saved``: the configs a caller read already
+    (:func:`recorded_target_sets` read them all: read again here, they doubled the reads of
+    ``status --failed-ids``)."""
     from harvester.journal import SavedConfigs
 
-    saved = SavedConfigs()
+    saved = saved if saved is not None else SavedConfigs()
     urls: dict[str, str | None] = {}
     servers: dict[int, str] = {}
     order = {run: n for n, run in enumerate(sorted({r for rs in runs.values() for r in rs}))}

@@ -1965,12 +1965,15 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
     DIR (its target sets and failures) knows one server, ``--base-url`` takes them all, as
     a resume given it replays every set (a server moved)."""
     from harvester.config import normal_base_url, recorded_target_sets, server_failed_ids_recipe
+    from harvester.journal import SavedConfigs
     from harvester.status import failed_by_server
 
     if not report.failed_runs and given_url is None:
         return report.failed_ids
-    sets = recorded_target_sets(out)
-    failing, known = failed_by_server(out, report.failed_ids, report.failed_runs, sets)
+    # Each config read once: status read them (its kinds, sets, failures' servers).
+    saved = report.saved_configs or SavedConfigs()
+    sets = recorded_target_sets(out, saved=saved)
+    failing, known = failed_by_server(out, report.failed_ids, report.failed_runs, sets, saved)
     # (in a folder of one server, every failed image is its: none is of no known server)
     unknown = _of_no_known_server(out, report, failing) if len(known) > 1 else ""
     if given_url is not None:
