@@ -1859,7 +1859,7 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
     recorded = newest_recorded_run(out, tries=3, order_ties=False, most=10, unread=unread)
     if recorded is None or normal_base_url(recorded.base_url) == wanted:
         return None
-    servers = _servers_asked(out, wanted)
+    servers = _servers_asked(out, wanted, record=not cfg.dry_run)
     if wanted in servers:
         return None
     newest = normal_base_url(recorded.base_url)
@@ -1890,7 +1890,7 @@ def _settings_unreadable(out_dir: Path, runs: Iterable[str]) -> bool:
     )
 
 
-def _servers_asked(out_dir: Path, wanted: str) -> dict[str, str]:
+def _servers_asked(out_dir: Path, wanted: str, *, record: bool = True) -> dict[str, str]:
     """The servers (by :func:`normal_base_url`, each as saved) DIR's runs asked, newest
     first, read until one asked ``wanted`` (a normal base URL): every run's, at any number
     of runs. Run ids sort by their start second, which is all the order needed here.
@@ -1898,7 +1898,8 @@ def _servers_asked(out_dir: Path, wanted: str) -> dict[str, str]:
     The runs ``DIR/servers.json`` names are not read again (:mod:`harvester.servers`);
     those it does not name are, and are added to it. Why: reading the 100 newest runs
     only warned a run of B, a server DIR held, as mixed in after an array of 100 tasks of
-    A; reading all of them at each task's start costs seconds in a folder of 10,000."""
+    A; reading all of them at each task's start costs seconds in a folder of 10,000.
+    ``record``: False for a dry run, which writes nothing in DIR (nor this record)."""
     from harvester.journal import SavedConfigs
     from harvester.servers import read_servers, record_servers
 
@@ -1923,7 +1924,7 @@ def _servers_asked(out_dir: Path, wanted: str) -> dict[str, str]:
         servers.setdefault(normal_base_url(url), url)
         if wanted in servers:
             break
-    if learned:
+    if learned and record:
         record_servers(out_dir, learned, set(runs))
     return servers
 

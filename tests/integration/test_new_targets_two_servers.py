@@ -146,3 +146,20 @@ def test_the_newest_run_named_is_said_to_be_the_newest_readable(
         f"was harvested from {demo.base_url} (its newest run whose settings can be read, "
         f"{demo_run}); this run asks {fields.base_url}:"
     ) in warned, warned
+
+
+def test_a_dry_run_is_warned_and_writes_no_servers_record(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A dry run of a third server into a folder of two is warned about, naming both, and
+    leaves DIR without a servers.json (a dry run writes nothing)."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    harvest(fields, out, "--plate", "3001")
+    next_second()
+    harvest(demo, out, "--plate", "7375")
+    (out / "servers.json").unlink()
+    third = make_emulator(preset="demo")
+    (warned,) = warnings(harvest(third, out, "--image", "9762885", "--dry-run"))
+    assert f") and {fields.base_url}; this run asks {third.base_url}:" in warned, warned
+    assert not (out / "servers.json").exists()
