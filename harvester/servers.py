@@ -76,13 +76,18 @@ def record_servers(out_dir: Path, learned: Mapping[str, str], runs: AbstractSet[
 
 
 def _write(out_dir: Path, servers: Mapping[str, str]) -> None:
-    """Replace the record in one step, keeping its mode and group (a shared folder's)."""
+    """Replace the record in one step, keeping its mode and group (a shared folder's).
+
+    Each URL redacted (:func:`harvester.errors.redact_url`): a run saved before 0.1.13 kept
+    a ``--base-url`` user (``https://TOKEN@host``), which only its own record may hold
+    until it is scrubbed; the server compares the same without it."""
+    from harvester.errors import redact_url
     from harvester.store import atomic_write_bytes
 
     path = out_dir / SERVERS_NAME
     by_url: dict[str, list[str]] = {}
     for run, url in sorted(servers.items()):
-        by_url.setdefault(url, []).append(run)
+        by_url.setdefault(redact_url(url), []).append(run)
     data = (json.dumps({"servers": by_url}, indent=1) + "\n").encode()
     try:
         like: os.stat_result | None = path.stat()

@@ -43,3 +43,10 @@ def test_runs_gone_are_dropped_and_a_damaged_record_is_none(tmp_path: Path) -> N
     assert read_servers(tmp_path) == {}
     record_servers(tmp_path, {"d": "http://d/"}, {"d"})
     assert read_servers(tmp_path) == {"d": "http://d/"}
+
+
+def test_a_url_saved_with_a_token_is_recorded_without_it(tmp_path: Path) -> None:
+    """A run saved before 0.1.13 with a token as its URL's user: the record never holds it."""
+    record_servers(tmp_path, {"a": "https://s3cr3tT0K3N@omero.example.org/"}, {"a"})
+    assert "s3cr3tT0K3N" not in (tmp_path / "servers.json").read_text()
+    assert read_servers(tmp_path)["a"].endswith("@omero.example.org/")
