@@ -1139,7 +1139,12 @@ class Harvest:
                             self.cfg = await self._looked_up(
                                 resolve_target_names(self.cfg, client, say=self.say, watch=watch)
                             )
-                        if (note := other_server_note(self.cfg, self.replay_of)) is not None:
+                        # (in a worker thread: a folder's first check may read thousands
+                        # of saved configs, and its record's write waits for a lock)
+                        note = await anyio.to_thread.run_sync(
+                            other_server_note, self.cfg, self.replay_of
+                        )
+                        if note is not None:
                             logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
                         if cfg.dry_run:
                             await self._dry_run(client)

@@ -397,6 +397,9 @@ class StatusReport:
     #: ``--failed-ids`` is then one server's at a time, each with ``--base-url``. Not in
     #: ``--json``.
     failed_servers: list[str] = field(default_factory=list, repr=False)
+    #: DIR's saved configs as status read them, for a caller that asks more of them
+    #: (``--failed-ids``: the failures' servers), rather than read them again. Not in ``--json``.
+    saved_configs: SavedConfigs | None = field(default=None, repr=False, compare=False)
     #: The command that resumes DIR, when something is left to do
     #: (:func:`harvester.config.resume_command`).
     resume: str | None = None
@@ -1766,7 +1769,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     # DIR's saved configs, each read once for the kinds, the label keys and the target sets.
     saved = SavedConfigs()
     selected, source = selected_kinds(out_dir, state, planned, saved=saved)
-    report = StatusReport(out_dir=str(out_dir), selected=selected)
+    report = StatusReport(out_dir=str(out_dir), selected=selected, saved_configs=saved)
     if source == "journals":  # no run's saved config names them: say where they came from
         report.selected_from = source
     if marker_note is not None:
@@ -1973,6 +1976,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         report.failed_ids,
         report.failed_runs,
         recorded_sets if recorded_sets is not None else recorded_target_sets(out_dir, saved=saved),
+        saved,
     )
     if report.failures:
         from harvester.fetch import failure_advice  # only a folder with failures needs it
@@ -2141,14 +2145,16 @@ def failed_by_server(
     failed_ids: Iterable[int],
     failed_runs: Mapping[int, AbstractSet[str]],
     sets: list[RecordedRun],
+    saved: SavedConfigs | None = None,
 ) -> tuple[dict[str, list[int]], dict[str, str]]:
     """DIR's failed image ids (``failed_ids``, each recorded by ``failed_runs``) by server
     (:func:`harvester.config.normal_base_url`; an image whose runs saved no settings, an
     old folder's, under none), and every server DIR knows (its target sets' ``sets``,
-    newest first, then its failures'), each as saved."""
+    newest first, then its failures'), each as saved. ``saved``: the configs read for
+    ``sets``, not read again."""
     from harvester.config import failed_ids_servers, normal_base_url, servers_of
 
-    of = failed_ids_servers(out_dir, failed_runs)
+    of = failed_ids_servers(out_dir, failed_runs, saved)
     failing: dict[str, list[int]] = {}
     for image_id in failed_ids:
         if image_id in of:
@@ -2164,6 +2170,7 @@ def failing_servers(
     failed_ids: Iterable[int],
     failed_runs: Mapping[int, AbstractSet[str]],
     sets: list[RecordedRun],
+    saved: SavedConfigs | None = None,
 ) -> list[str]:
     """The servers (as saved: no credentials) of DIR's failed images when they are two or
     more, DIR's newest set's first; else []. Why: ``status DIR --failed-ids`` refuses such
@@ -2171,7 +2178,7 @@ def failing_servers(
     (:func:`harvester.config.failed_ids_listing`)."""
     if not failed_runs:
         return []
-    failing, known = failed_by_server(out_dir, failed_ids, failed_runs, sets)
+    failing, known = failed_by_server(out_dir, failed_ids, failed_runs, sets, saved)
     urls = [url for key, url in known.items() if key in failing]
     return urls if len(urls) > 1 else []
 
