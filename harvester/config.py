@@ -36,6 +36,7 @@ from harvester.errors import (
     ConfigError,
     UsageError,
     ends_user,
+    redact_base_url,
     redact_loose_url,
     redact_url,
     remember_secrets,
@@ -1865,14 +1866,16 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
     newest = normal_base_url(recorded.base_url)
     also = [url for key, url in servers.items() if key != newest]
     there = f" and {', '.join(also)}" if also else ""
-    done = "those servers" if also else recorded.base_url
+    # A run saved before 0.1.13 may keep a token as its URL's user until its record is scrubbed.
+    shown = redact_base_url(recorded.base_url)
+    done = "those servers" if also else shown
     newest_run = (
         "its newest run whose settings can be read"
         if _settings_unreadable(out, [run for run in unread if run > recorded.run])
         else "its newest run"
     )
     return (
-        f"{out} was harvested from {recorded.base_url} ({newest_run}, {recorded.run}){there}; "
+        f"{out} was harvested from {shown} ({newest_run}, {recorded.run}){there}; "
         f"this run asks {cfg.to_public()['base_url']}: image ids are one server's, so ids "
         f"done from {done} are skipped as done and the rest mixed in"
     )

@@ -163,3 +163,22 @@ def test_a_dry_run_is_warned_and_writes_no_servers_record(
     (warned,) = warnings(harvest(third, out, "--image", "9762885", "--dry-run"))
     assert f") and {fields.base_url}; this run asks {third.base_url}:" in warned, warned
     assert not (out / "servers.json").exists()
+
+
+def test_the_warning_never_spells_a_token_saved_in_an_old_runs_base_url(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A run saved before 0.1.13 may keep a token as its base URL's user: the warning
+    naming that run's server redacts it."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    harvest(demo, out, "--plate", "7375")
+    (run,) = {p.name for p in (out / "runs").iterdir()}
+    saved = out / "runs" / run / "config.json"
+    data = json.loads(saved.read_text())
+    data["config"]["base_url"] = demo.base_url.replace("://", "://tok3n5ecret@")
+    saved.write_text(json.dumps(data))
+    stderr = harvest(fields, out, "--plate", "3001")
+    (warned,) = warnings(stderr)
+    assert "tok3n5ecret" not in stderr
+    assert "was harvested from http://REDACTED@127.0.0.1:" in warned, warned
