@@ -82,6 +82,12 @@ def register(subparsers: Any) -> None:
         "said on a note: line)",
     )
     gone.add_argument(
+        "--check-server",
+        action="store_true",
+        help="ask the server once per image whose failures cannot tell (imgData's 403: an "
+        "imgdata, render or stack folder) at its JSON API, and record those it answers 404",
+    )
+    gone.add_argument(
         "--undo", action="store_true", help="ask for those images again (take them off the list)"
     )
     forget.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -104,8 +110,8 @@ def run_forget_command(args: argparse.Namespace) -> int:
     from harvester.store import check_existing_out_dir, scrub_folder_credentials, storage_error
 
     out: Path = args.out
-    if args.gone_ids_from is None and (args.force or args.undo):
-        flag = "--force" if args.force else "--undo"
+    if args.gone_ids_from is None and (args.force or args.undo or args.check_server):
+        flag = "--force" if args.force else "--undo" if args.undo else "--check-server"
         raise UsageError(
             f"{flag} goes with --gone-ids-from FILE (images gone from the server)",
             hint=f"harvester forget {shlex.quote(str(out))} --gone-ids-from FILE {flag}",
@@ -120,7 +126,9 @@ def run_forget_command(args: argparse.Namespace) -> int:
                 hint="the images' sets are still resumed; to forget a whole set, name its "
                 "targets without --gone-ids-from",
             )
-        return _forget_gone_images(out, args.gone_ids_from, force=args.force, undo=args.undo)
+        return _forget_gone_images(
+            out, args.gone_ids_from, force=args.force, undo=args.undo, check=args.check_server
+        )
     if named is None:
         raise UsageError("name the target set to forget by its targets", hint=_sets_hint(out, None))
     key = target_set(RecordedRun("", named))
@@ -397,10 +405,12 @@ MAX_LISTED_IDS = 5
 MAX_UNDO_IDS = 10
 
 
-def _forget_gone_images(out: Path, source: str, *, force: bool, undo: bool) -> int:
-    """``forget DIR --gone-ids-from FILE [--force | --undo]``: record (take back) images
-    gone from the server; 0 done (some may be left, said on a ``note:`` line), 2 refused
-    (nothing recorded), 75 a harvest runs."""
+def _forget_gone_images(
+    out: Path, source: str, *, force: bool, undo: bool, check: bool = False
+) -> int:
+    """``forget DIR --gone-ids-from FILE [--force | --check-server | --undo]``: record
+    (take back) images gone from the server; 0 done (some may be left, said on a
+    ``note:`` line), 2 refused (nothing recorded), 75 a harvest runs."""
     import sys
 
     from harvester.gone import GONE_NAME
@@ -419,7 +429,7 @@ def _forget_gone_images(out: Path, source: str, *, force: bool, undo: bool) -> i
             if undo:
                 line = _take_back(out, ids, source)
             else:
-                line, note = _record_gone(out, ids, source, force)
+                line, note = _record_gone(out, ids, source, force, check)
         except OSError as exc:
             raise storage_error(exc, str(out / GONE_NAME)) from exc
         if undo:
@@ -544,12 +554,16 @@ def _failed_images(out: Path) -> _FailedImages:
     return _FailedImages(judged, latest, servers, explained, forbidden)
 
 
-def _left_reasons(left: list[int], failed: _FailedImages, *, refusal: bool) -> list[str]:
+def _left_reasons(
+    left: list[int], failed: _FailedImages, checked: dict[int, int | None], *, refusal: bool
+) -> list[str]:
     """Why ``left`` (ids given, failed images of DIR) are not taken as gone: one clause
-    per reason, each naming its ids (:meth:`_FailedImages.said`). ``refusal``: worded
-    for the error line (``1 id of 1 given did not answer ...``), else for the note's
-    (``... not recorded: their latest failure was ...``)."""
-    forbidden = [i for i in left if i in failed.forbidden]
+    per reason, each naming its ids (:meth:`_FailedImages.said`; ``checked``: those
+    ``--check-server`` asked, and the server's answer). ``refusal``: worded for the error
+    line (``1 id of 1 given did not answer ...``), else for the note's (``... not
+    recorded: their latest failure was ...``)."""
+    found = [i for i in left if i in checked]
+    forbidden = [i for i in left if i in failed.forbidden and i not in checked]
     explained = [i for i in left if i in failed.explained and i not in failed.forbidden]
     unsure = [i for i in left if i not in failed.explained and i not in failed.forbidden]
     reasons: list[str] = []
@@ -583,29 +597,68 @@ def _left_reasons(left: list[int], failed: _FailedImages, *, refusal: bool) -> l
             + " (imgdata, render and stack get no 404; a thumbnail or metadata does)"
             + f": {_listed(forbidden, failed.said)}"
         )
+    if found:
+        now = {i: f"{i} ({f'HTTP {checked[i]}' if checked[i] else 'no answer'} now)" for i in found}
+        reasons.append(
+            (
+                "answered imgData 403, and no 404 when asked now at the server's JSON API, "
+                "so may not be gone"
+                if refusal
+                else "they answered imgData 403, and no 404 when asked now at the server's "
+                "JSON API, so they may not be gone"
+            )
+            + f": {_listed(found, now.__getitem__)}"
+        )
     return reasons
 
 
-def _left_advice(left: list[int], failed: _FailedImages, q: str, verb: str = "give") -> str:
+def _left_advice(
+    left: list[int], failed: _FailedImages, q: str, verb: str = "give", checked: bool = False
+) -> str:
     """What to do about ``left`` (--force aside): resume and ``verb`` (give, record)
-    those that answer 404 then (a failure that may pass); else check them on the server,
-    or follow the other hint."""
+    those that answer 404 then (a failure that may pass); else have the server asked
+    (``--check-server``, unless ``checked``), or follow the other hint."""
     if any(i not in failed.explained and i not in failed.forbidden for i in left):
         return f"resume (harvester harvest --out {q}) and {verb} those that answer 404 then"
     if all(i in failed.forbidden for i in left):
-        return "check them on the server (a deleted image's thumbnail or metadata answers 404)"
+        if checked:
+            return "the server still has them, or refuses the public user"
+        return (
+            "add --check-server to ask the server's JSON API, which answers a deleted image "
+            "404 (a thumbnail or metadata of it does too)"
+        )
     return f"follow the hint harvester status {q} gives for that cause"
 
 
-def _record_gone(out: Path, ids: list[int], source: str, force: bool) -> tuple[str, str]:
+def _check_left(left: list[int], failed: _FailedImages) -> dict[int, int | None]:
+    """``--check-server``: of ``left``, those whose failures cannot tell a deleted image
+    from a private one (imgData's 403 alone), asked of their server once each at its JSON
+    API (:func:`harvester.gone.ask_server`): image id -> the status it answers now."""
+    from harvester.gone import ask_server
+
+    unsure = {i: failed.servers[i] for i in left if i in failed.forbidden}
+    return ask_server(unsure) if unsure else {}
+
+
+def _record_gone(
+    out: Path, ids: list[int], source: str, force: bool, check: bool = False
+) -> tuple[str, str]:
     """Record ``ids`` as gone: the line that says what was recorded, and the ``note:``
     line naming those left out ("" for none): without ``force``, those whose latest
     failures say no 404 or 410 (a server down is no image gone), or whose 404 another
     hint explains. Refused, nothing recorded, when an id is no failed image of DIR (a
     wrong file or folder), or when every id given is left out (none recorded already:
-    a pipe run again after it recorded some says nothing new, exit 0)."""
+    a pipe run again after it recorded some says nothing new, exit 0). ``check``: ask
+    the server about those whose failures cannot tell (:func:`_check_left`)."""
     from harvester.errors import UsageError
-    from harvester.gone import GONE_NAME, GoneImage, add_gone, gone_status, read_gone
+    from harvester.gone import (
+        GONE_NAME,
+        GONE_STATUSES,
+        GoneImage,
+        add_gone,
+        gone_status,
+        read_gone,
+    )
 
     q = shlex.quote(str(out))
     before = {image_id for _server, image_id in read_gone(out)}
@@ -621,22 +674,30 @@ def _record_gone(out: Path, ids: list[int], source: str, force: bool) -> tuple[s
             hint=f"give the ids harvester status {q} --failed-ids lists",
         )
     left = [] if force else [i for i in asked if gone_status(judged[i]) is None]
+    checked = _check_left(left, failed) if check else {}
+    found = {i: status for i, status in checked.items() if status in GONE_STATUSES}
+    left = [i for i in left if i not in found]
     if left and len(left) == len(ids):
-        reasons = _left_reasons(left, failed, refusal=True)
+        reasons = _left_reasons(left, failed, checked, refusal=True)
         said = reasons[0] if len(reasons) == 1 else ": " + "; ".join(reasons)
+        advice = _left_advice(left, failed, q, "record", check)
         raise UsageError(
             f"{_plural_ids(left)} of {len(ids)} given {said} (nothing recorded)",
-            hint=f"{_left_advice(left, failed, q, 'record')}; or add --force to record them anyway",
+            hint=f"{advice}; or add --force to record them anyway",
         )
     now = datetime.now(UTC)
     entries = [
-        GoneImage(i, failed.servers[i], gone_status(judged[i]) or failed.latest[i], now)
+        GoneImage(
+            i, failed.servers[i], found.get(i) or gone_status(judged[i]) or failed.latest[i], now
+        )
         for i in asked
         if i not in left
     ]
     added = add_gone(out, entries)
     already = len(ids) - len(asked) + len(entries) - len(added)
     also = f" ({already} recorded already)" if already else ""
+    if found:
+        also += f" ({len(found)} answering 404 at the server's JSON API now)"
     line = (
         f"{out}: recorded {_plural_ids(added, 'image')} as gone from the server{also} in "
         f"{out / GONE_NAME}: no harvest asks for them, status counts them apart; to ask for "
@@ -647,8 +708,8 @@ def _record_gone(out: Path, ids: list[int], source: str, force: bool) -> tuple[s
     )
     note = (
         f"note: {_plural_ids(left)} of {len(ids)} given not recorded: "
-        f"{'; '.join(_left_reasons(left, failed, refusal=False))}; "
-        f"{_left_advice(left, failed, q)}, or add --force to record them anyway"
+        f"{'; '.join(_left_reasons(left, failed, checked, refusal=False))}; "
+        f"{_left_advice(left, failed, q, checked=check)}, or add --force to record them anyway"
         if left
         else ""
     )

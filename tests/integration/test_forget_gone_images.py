@@ -16,7 +16,8 @@ from pathlib import Path
 
 from harvest_helpers import run_cli as cli
 
-from harvester.emulator import EmulatorThread
+from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator.http import Request, Response
 
 GONE = [99999991, 99999992]  # ids the demo preset lacks: 404
 THERE = 9762957  # an image of plate 7375
@@ -244,8 +245,8 @@ def test_each_task_of_a_planned_array_skips_them(tmp_path: Path, emulator: Emula
 def test_gone_ids_from_goes_with_no_target_and_force_needs_it(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
-    """--gone-ids-from with a set's targets, and --force or --undo without it, are
-    refused on one line (exit 2), nothing recorded."""
+    """--gone-ids-from with a set's targets, and --force, --check-server or --undo
+    without it, are refused on one line (exit 2), nothing recorded."""
     out = gone_folder(tmp_path, emulator)
     both = cli("forget", str(out), "--gone-ids-from", "-", "--plate", "7375", stdin="1\n")
     assert both.returncode == 2
@@ -255,6 +256,9 @@ def test_gone_ids_from_goes_with_no_target_and_force_needs_it(
     alone = cli("forget", str(out), "--force")
     assert alone.returncode == 2
     assert alone.stderr.startswith("error: --force goes with --gone-ids-from FILE")
+    check = cli("forget", str(out), "--check-server")
+    assert check.returncode == 2
+    assert check.stderr.startswith("error: --check-server goes with --gone-ids-from FILE")
     assert recorded(out) == [] and not (out / "forgotten.json").exists()
 
 
@@ -692,8 +696,8 @@ def test_an_imgdata_only_folder_says_why_a_403_is_not_taken_as_gone(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
     """An image the server lacks answers imgData 403 (as a private one does), never 404:
-    the pipe of an imgdata-only folder records nothing and says so, naming --force, which
-    records it."""
+    the pipe of an imgdata-only folder records nothing and says so, naming --check-server
+    and --force; --force records it."""
     out, ids = tmp_path / "d", tmp_path / "ids.txt"
     ids.write_text(f"{THERE}\n{GONE[0]}\n")
     failed = cli(
@@ -711,11 +715,55 @@ def test_an_imgdata_only_folder_says_why_a_403_is_not_taken_as_gone(
         f"does): {GONE[0]} (HTTP 403) (nothing recorded)"
     )
     assert hint == (
-        "hint: check them on the server (a deleted image's thumbnail or metadata answers "
-        "404); or add --force to record them anyway"
+        "hint: add --check-server to ask the server's JSON API, which answers a deleted image "
+        "404 (a thumbnail or metadata of it does too); or add --force to record them anyway"
     )
     assert forget_failed(out, "--force")[0] == 0
     assert recorded(out) == [GONE[0]]
+
+
+def test_check_server_records_the_403s_the_server_lacks_and_leaves_the_others(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """With --check-server, of two images failing imgData with 403 (one the server lacks,
+    one it has), the JSON API's 404 records the first; the second, answered 200, is left
+    on the note line; exit 0, and the resume then asks imgData of the second alone."""
+    demo = build_application("demo")
+
+    class ImgDataRefused:
+        """The demo server, but imgData answers 403 empty for every image (as IDR's does
+        to the public user for an image it lacks, or one not public)."""
+
+        def handle(self, req: Request) -> Response:
+            if "/imgData/" in req.path:
+                return Response(403, b"", "text/html; charset=utf-8", route="image:imgdata")
+            return demo.handle(req)
+
+    emu = make_emulator(app=ImgDataRefused())
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text(f"{THERE}\n{GONE[0]}\n")
+    failed = cli(
+        "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "imgdata", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    assert forget_failed(out)[0] == 2  # (without it: neither 403 tells)
+
+    code, said, err = forget_failed(out, "--check-server")
+    assert code == 0, err
+    assert said.startswith(
+        f"{out}: recorded 1 image as gone from the server (1 answering 404 at the server's "
+        "JSON API now) in "
+    )
+    assert err.splitlines() == [
+        "note: 1 id of 2 given not recorded: they answered imgData 403, and no 404 when asked "
+        f"now at the server's JSON API, so they may not be gone: {THERE} (HTTP 200 now); the "
+        "server still has them, or refuses the public user, or add --force to record them "
+        "anyway"
+    ]
+    saved = json.loads((out / "gone_images.json").read_text())["images"]
+    assert [(e["id"], e["status"]) for e in saved] == [(GONE[0], 404)]
+    assert cli("status", str(out), "--failed-ids").stdout == f"{THERE}\n"
 
 
 def test_the_undo_printed_runs_from_any_folder(tmp_path: Path, emulator: EmulatorThread) -> None:
