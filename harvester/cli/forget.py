@@ -14,9 +14,10 @@ failed images of DIR whose latest answer was "not there" (``--force``: any faile
 so that a server down for an hour (503s, timeouts) is never mistaken for images gone for
 good, nor a 404 another hint explains (a thumbnail size the server lacks): the others given
 are said on a ``note:`` line and left, so that ``status --failed-ids`` piped in records
-those that are gone. A folder of imgdata, render or stack alone never qualifies: they ask
-imgData first, which answers a deleted image 403, as a private one, and ``forget`` asks no
-server (its refusal says so, and names ``--force``). ``--undo`` takes them back.
+those that are gone. The failures of a folder of imgdata, render or stack alone never
+qualify: they ask imgData first, which answers a deleted image 403, as a private one;
+``--check-server`` asks the server's JSON API about those (404 for an image it lacks),
+and without it ``forget`` asks no server. ``--undo`` takes them back.
 """
 
 from __future__ import annotations
@@ -562,7 +563,7 @@ def _left_reasons(
     ``--check-server`` asked, and the server's answer). ``refusal``: worded for the error
     line (``1 id of 1 given did not answer ...``), else for the note's (``... not
     recorded: their latest failure was ...``)."""
-    found = [i for i in left if i in checked]
+    asked_now = [i for i in left if i in checked]
     forbidden = [i for i in left if i in failed.forbidden and i not in checked]
     explained = [i for i in left if i in failed.explained and i not in failed.forbidden]
     unsure = [i for i in left if i not in failed.explained and i not in failed.forbidden]
@@ -597,8 +598,10 @@ def _left_reasons(
             + " (imgdata, render and stack get no 404; a thumbnail or metadata does)"
             + f": {_listed(forbidden, failed.said)}"
         )
-    if found:
-        now = {i: f"{i} ({f'HTTP {checked[i]}' if checked[i] else 'no answer'} now)" for i in found}
+    if asked_now:
+        now = {
+            i: f"{i} ({f'HTTP {checked[i]}' if checked[i] else 'no answer'} now)" for i in asked_now
+        }
         reasons.append(
             (
                 "answered imgData 403, and no 404 when asked now at the server's JSON API, "
@@ -607,7 +610,7 @@ def _left_reasons(
                 else "they answered imgData 403, and no 404 when asked now at the server's "
                 "JSON API, so they may not be gone"
             )
-            + f": {_listed(found, now.__getitem__)}"
+            + f": {_listed(asked_now, now.__getitem__)}"
         )
     return reasons
 
@@ -679,10 +682,10 @@ def _record_gone(
     left = [i for i in left if i not in found]
     if left and len(left) == len(ids):
         reasons = _left_reasons(left, failed, checked, refusal=True)
-        said = reasons[0] if len(reasons) == 1 else ": " + "; ".join(reasons)
+        said = f" {reasons[0]}" if len(reasons) == 1 else ": " + "; ".join(reasons)
         advice = _left_advice(left, failed, q, "record", check)
         raise UsageError(
-            f"{_plural_ids(left)} of {len(ids)} given {said} (nothing recorded)",
+            f"{_plural_ids(left)} of {len(ids)} given{said} (nothing recorded)",
             hint=f"{advice}; or add --force to record them anyway",
         )
     now = datetime.now(UTC)
