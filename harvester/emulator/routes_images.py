@@ -23,7 +23,8 @@ What each route answers, and the trap it reproduces (idr-api.md §4, §5, §6, �
   plane area, 2048 max tile side, ``OPTIONS`` -> service details).
 * ``webclient/imgData/{id}/``, ``webgateway/imgData/{id}/[{key}/]``: the
   5.26 key order; tiled extras for pyramids; unknown id -> ``403`` empty (public
-  user); ``Site.imgdata_exception`` (or the ``imgdata_exception`` fault) -> 200
+  user), or ``404`` ``Image:<id> not found`` for a logged-in one (``Site.session_key``);
+  ``Site.imgdata_exception`` (or the ``imgdata_exception`` fault) -> 200
   with only ``id, meta, perms, Exception`` (the site's: IDR's "Error instantiating
   pixel buffer", for good; the fault's: a lost connection, which a retry gets past).
 * ``Site.migration_2026``: renders -> ``403`` empty, sized/z/t thumbnails ->
@@ -662,7 +663,11 @@ def image_data_exception(site: Any, image: ImageInfo, *, transient: bool = False
 def _imgdata(site: Any, req: Request, m: re.Match[str]) -> Response:
     image = site.catalogue.image(int(m["iid"]))
     if image is None:
-        return _empty(403)  # public user: HttpResponseForbidden()
+        # webgateway/views.py imageData_json: the public user "should try logging in"
+        # (HttpResponseForbidden); a logged-in user gets HttpResponseNotFound.
+        if site.session_key is not None:
+            return text_response(404, f"Image:{m['iid']} not found")
+        return _empty(403)
     if site.imgdata_exception or site.migration_2026 or "imgdata_exception" in req.inject:
         # imageMarshal returns this early ("Return what we have already"), before
         # its key selection: webgateway/imgData/{id}/{key}/ gets the whole body.
