@@ -1,4 +1,5 @@
-"""The emulator over real sockets against IDR's captured bodies, JSON types included.
+"""The emulator over real sockets against IDR's captured bodies, JSON types included, and
+against the OMERO.web facts the app-level fidelity tests do not hold.
 
 The other fidelity tests compare values with ``==``, which cannot tell ``0`` from ``0.0``
 or ``1`` from ``true``: a harvester that reads ``window.start`` as a float, or a table cell
@@ -20,7 +21,14 @@ import pytest
 from PIL import Image
 
 from harvester.emulator import EmulatorThread
-from harvester.emulator.catalogue import DEMO_IMAGE_ID, DEMO_SCREEN_ID, DEMO_WELL_ID
+from harvester.emulator.catalogue import (
+    BIGSCREEN_PLATES,
+    BIGSCREEN_SCREEN_ID,
+    DEMO_IMAGE_ID,
+    DEMO_SCREEN_ID,
+    DEMO_WELL_ID,
+)
+from harvester.emulator.site import API_MAX_LIMIT, STOCK_API_MAX_LIMIT
 
 UNKNOWN = 999_999_999
 
@@ -219,3 +227,20 @@ def test_imgdata_unknown_id_is_403_public_404_logged_in(
         assert resp.text == f"Image:{UNKNOWN} not found"
         known = httpx.get(url.replace(str(UNKNOWN), str(DEMO_IMAGE_ID)), timeout=10)
         assert known.status_code == 200 and known.json()["id"] == DEMO_IMAGE_ID
+
+
+def test_json_api_clamps_limit_to_the_sites_max_limit(make_emulator: Any) -> None:
+    """``limit=1000`` is clamped silently to ``omero.web.api.max_limit``: 1000 on IDR, 500
+    on a stock OMERO.web (``api_max_limit=500``), which meta's ``limit``/``maxLimit`` say."""
+    url = f"/api/v0/m/screens/{BIGSCREEN_SCREEN_ID}/plates/?offset=0&limit=1000"
+    for max_limit in (API_MAX_LIMIT, STOCK_API_MAX_LIMIT):
+        emu = make_emulator(preset="bigscreen", api_max_limit=max_limit)
+        with httpx.Client(base_url=emu.base_url, timeout=10) as client:
+            got = get_json(client, url)
+        assert len(got["data"]) == max_limit, max_limit
+        assert got["meta"] == {
+            "offset": 0,
+            "limit": max_limit,
+            "maxLimit": max_limit,
+            "totalCount": BIGSCREEN_PLATES,
+        }
