@@ -548,9 +548,14 @@ def split_channel(image: ImageInfo, border: int = 2) -> dict[str, dict[str, int]
 
 
 def _parents(site: Any, image: ImageInfo) -> tuple[Any, Any]:
-    """``(project, dataset)`` objects when the image has exactly one, else None."""
+    """``(project, dataset)`` objects when the image has exactly one, else None.
+
+    marshal.py keeps a dataset only ``if len(datasets) == 1``, and omero-py's
+    ``ImageWrapper.getProject`` "Returns None if Image is in more than one Dataset &
+    Project" (its query yields one row per dataset link): both "Multiple".
+    """
     locate = getattr(site.catalogue, "locate", None)
-    if locate is None:
+    if locate is None or len(image.dataset_ids) > 1:
         return None, None
     loc = locate(image.id)
     if loc is None:

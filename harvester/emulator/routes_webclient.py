@@ -221,7 +221,7 @@ def api_images(site: Site, req: Request, match: re.Match[str]) -> Response:
         # Without an id OMERO lists every image; here: every project image,
         # dataset by dataset (HCS images are not in datasets).
         every = itertools.chain.from_iterable(
-            cat.dataset_image_ids(d.id) for d in cat.all_datasets()
+            cat.dataset_image_ids(d.id, linked=False) for d in cat.all_datasets()
         )
         stop = None if limit is None else offset + limit
         ids = list(itertools.islice(every, offset, stop))
@@ -375,7 +375,8 @@ def _lineage(site: Site, ids: dict[str, list[int]]) -> tuple[dict[str, Any], dic
         if loc is None:
             continue
         ref = {"id": image_id, "class": "ImageI", "name": loc.image.name}
-        add(ref, "DatasetI", loc.dataset.id if loc.dataset else None)
+        for holder in cat.image_datasets(image_id):  # each dataset it is linked into
+            add(ref, "DatasetI", holder.id)
         add(ref, "ProjectI", loc.project.id if loc.project else None)
         add(ref, "PlateAcquisitionI", loc.image.run_id)
         add(ref, "WellI", loc.well.id if loc.well else None)

@@ -28,6 +28,11 @@ from harvester.emulator.catalogue import (
     DEMO_SCREEN_ID,
     DEMO_WELL_ID,
 )
+from harvester.emulator.catalogue_presets import (
+    LINKS_DATASET_IDS,
+    LINKS_PROJECT_ID,
+    LINKS_SHARED_IMAGE_ID,
+)
 from harvester.emulator.site import API_MAX_LIMIT, STOCK_API_MAX_LIMIT
 
 UNKNOWN = 999_999_999
@@ -244,3 +249,33 @@ def test_json_api_clamps_limit_to_the_sites_max_limit(make_emulator: Any) -> Non
             "maxLimit": max_limit,
             "totalCount": BIGSCREEN_PLATES,
         }
+
+
+def test_an_image_in_two_datasets_is_listed_by_both(make_emulator: Any) -> None:
+    """``links``: image 4300001 is in datasets 62001 and 62002 (Dataset-Image links are
+    many-to-many): both list it (62002 in name order, childCount 4), the JSON API names
+    both datasets, imgData says "Multiple", and the all-images list has it once."""
+    emu = make_emulator(preset="links")
+    shared = LINKS_SHARED_IMAGE_ID
+    first, second = LINKS_DATASET_IDS
+    with httpx.Client(base_url=emu.base_url, timeout=10) as client:
+        listed = get_json(client, f"/webclient/api/datasets/?id={LINKS_PROJECT_ID}")
+        assert [(d["id"], d["childCount"]) for d in listed["datasets"]] == [(first, 3), (second, 4)]
+        images = get_json(client, f"/webclient/api/images/?id={second}")["images"]
+        assert [i["id"] for i in images] == [shared, shared + 3, shared + 4, shared + 5]
+        assert [i["name"] for i in images] == sorted(i["name"] for i in images)
+        own = get_json(client, f"/webclient/api/images/?id={first}")["images"]
+        assert [i["id"] for i in own] == [shared, shared + 1, shared + 2]
+        api = get_json(client, f"/api/v0/m/images/{shared}/datasets/")
+        assert [d["@id"] for d in api["data"]] == [first, second]
+        assert api["meta"]["totalCount"] == 2
+        api_images = get_json(client, f"/api/v0/m/datasets/{second}/images/")
+        assert api_images["meta"]["totalCount"] == 4
+        assert api_images["data"][0]["@id"] == shared
+        meta = get_json(client, f"/webclient/imgData/{shared}/")["meta"]
+        assert (meta["datasetName"], meta["datasetId"]) == ("Multiple", None)
+        assert (meta["projectName"], meta["projectId"]) == ("Multiple", None)
+        alone = get_json(client, f"/webclient/imgData/{shared + 1}/")["meta"]
+        assert (alone["datasetId"], alone["projectId"]) == (first, LINKS_PROJECT_ID)
+        every = [i["id"] for i in get_json(client, "/webclient/api/images/")["images"]]
+        assert sorted(every) == list(range(shared, shared + 6))
