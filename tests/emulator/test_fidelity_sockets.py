@@ -279,3 +279,21 @@ def test_an_image_in_two_datasets_is_listed_by_both(make_emulator: Any) -> None:
         assert (alone["datasetId"], alone["projectId"]) == (first, LINKS_PROJECT_ID)
         every = [i["id"] for i in get_json(client, "/webclient/api/images/")["images"]]
         assert sorted(every) == list(range(shared, shared + 6))
+
+
+def test_original_file_paths_name_the_fileset_as_idr_imported_it(client: httpx.Client) -> None:
+    """original_file_paths: repo and client paths of every file of the image's fileset (a
+    plate's: one per image) and its id; IDR's client paths lead to the FTP mirror's
+    study folder; an unknown image is @jsonp's 500 JSON for Http404."""
+    got = get_json(client, f"/webgateway/original_file_paths/{DEMO_IMAGE_ID}/")
+    assert list(got) == ["repo", "client", "fileset"]
+    assert list(got["fileset"]) == ["id"] and isinstance(got["fileset"]["id"], int)
+    assert len(got["repo"]) == len(got["client"]) == 8  # plate '1988': 8 imaged wells
+    assert all(p.startswith("uod/idr/filesets/idr0056-stojic-lncrnas/") for p in got["client"])
+    assert [p.rsplit("/", 1)[1] for p in got["repo"]] == [
+        p.rsplit("/", 1)[1] for p in got["client"]
+    ]
+    missing = client.get(f"/webgateway/original_file_paths/{UNKNOWN}/")
+    assert missing.status_code == 500
+    assert missing.headers["content-type"] == "application/json"
+    assert "Http404" in missing.json()["stacktrace"]
