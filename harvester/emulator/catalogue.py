@@ -28,7 +28,8 @@ Project spec: dataset ``d`` holds ``n`` images; ``dataset id = dataset_base + d`
 and ``image id = image_base + d * n + j`` (sample index ``s = d * n + j``).
 A spec's ``also_in`` links a few of its images into a further dataset too
 (OMERO's Dataset-Image links are many-to-many): that dataset lists them among
-its own, in name order, and counts them.
+its own, in name order, and counts them. Likewise ``linked_datasets`` puts
+datasets of another project in this one as well (Project-Dataset links).
 
 Per-sample map annotations (mapr gene / siRNA / phenotype; linked to the
 well and to each of its images, or to the project image) depend only on the
@@ -615,7 +616,8 @@ class Catalogue:
 
     @staticmethod
     def _project(spec: ProjectSpec) -> Project:
-        return Project(spec.id, spec.name, spec.description, spec.n_datasets, spec)
+        n_datasets = spec.n_datasets + len(spec.linked_datasets)
+        return Project(spec.id, spec.name, spec.description, n_datasets, spec)
 
     @staticmethod
     def _dataset_name(spec: ProjectSpec, index: int) -> str:
@@ -644,14 +646,31 @@ class Catalogue:
         return _sorted_by_name(names)
 
     def datasets(self, project_id: int) -> list[Dataset]:
+        """A project's datasets in name order: its own and those linked into it."""
         spec = self._project_by_id.get(project_id)
         if spec is None:
             return []
-        return [self._dataset(spec, i) for i in self._dataset_order(spec)]
+        own = [self._dataset(spec, i) for i in self._dataset_order(spec)]
+        if not spec.linked_datasets:
+            return own
+        linked = [ds for i in spec.linked_datasets if (ds := self.dataset(i)) is not None]
+        return sorted([*own, *linked], key=lambda d: (d.name.lower(), d.id))
 
     def all_datasets(self) -> list[Dataset]:
-        items = [d for p in self._projects for d in self.datasets(p.id)]
+        """Every dataset once (under the project that owns it), in name order."""
+        items = [self._dataset(p, i) for p in self._projects for i in self._dataset_order(p)]
         return sorted(items, key=lambda d: (d.name.lower(), d.id))
+
+    def dataset_project_ids(self, dataset_id: int) -> list[int]:
+        """Every project holding the dataset: its owner first, then those linking it."""
+        ds = self.dataset(dataset_id)
+        if ds is None:
+            return []
+        return [ds.project_id] + [
+            p.id
+            for p in self._projects
+            if p.id != ds.project_id and dataset_id in p.linked_datasets
+        ]
 
     def dataset(self, dataset_id: int) -> Dataset | None:
         for spec in self._projects:

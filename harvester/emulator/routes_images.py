@@ -560,7 +560,11 @@ def _parents(site: Any, image: ImageInfo) -> tuple[Any, Any]:
     loc = locate(image.id)
     if loc is None:
         return None, None
-    return getattr(loc, "project", None), getattr(loc, "dataset", None)
+    dataset = getattr(loc, "dataset", None)
+    holders = getattr(site.catalogue, "dataset_project_ids", None)
+    if dataset is not None and holders is not None and len(holders(dataset.id)) > 1:
+        return None, dataset  # one dataset, in two projects: getProject finds two rows
+    return getattr(loc, "project", None), dataset
 
 
 def image_meta(site: Any, image: ImageInfo) -> dict[str, Any]:

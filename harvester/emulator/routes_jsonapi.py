@@ -629,8 +629,8 @@ def projects(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
     dataset_id = _path_or_filter(ctx, match, "dataset_id", "dataset")
     items = cat.projects()
     if dataset_id is not None:
-        ds = cat.dataset(dataset_id)
-        items = [p for p in items if ds is not None and p.id == ds.project_id]
+        holders = cat.dataset_project_ids(dataset_id)  # Project-Dataset links: many-to-many
+        items = [p for p in items if p.id in holders]
     return _list(ctx, _eager(items), lambda p: _project_list_item(ctx, p), lambda p: p.n_datasets)
 
 

@@ -375,9 +375,12 @@ def _lineage(site: Site, ids: dict[str, list[int]]) -> tuple[dict[str, Any], dic
         if loc is None:
             continue
         ref = {"id": image_id, "class": "ImageI", "name": loc.image.name}
-        for holder in cat.image_datasets(image_id):  # each dataset it is linked into
+        holders = cat.image_datasets(image_id)  # every dataset it is linked into
+        for holder in holders:
             add(ref, "DatasetI", holder.id)
-        add(ref, "ProjectI", loc.project.id if loc.project else None)
+        projects = (p for holder in holders for p in cat.dataset_project_ids(holder.id))
+        for project_id in dict.fromkeys(projects):
+            add(ref, "ProjectI", project_id)
         add(ref, "PlateAcquisitionI", loc.image.run_id)
         add(ref, "WellI", loc.well.id if loc.well else None)
         add(ref, "PlateI", loc.plate.id if loc.plate else None)
@@ -398,7 +401,8 @@ def _lineage(site: Site, ids: dict[str, list[int]]) -> tuple[dict[str, Any], dic
         dataset = cat.dataset(dataset_id)
         if dataset is not None:
             ref = {"id": dataset_id, "class": "DatasetI", "name": dataset.name}
-            add(ref, "ProjectI", dataset.project_id)
+            for project_id in cat.dataset_project_ids(dataset_id):
+                add(ref, "ProjectI", project_id)
     return lineage, {k: list(dict.fromkeys(v)) for k, v in parents.items()}
 
 

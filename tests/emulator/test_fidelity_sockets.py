@@ -31,6 +31,7 @@ from harvester.emulator.catalogue import (
 from harvester.emulator.catalogue_presets import (
     LINKS_DATASET_IDS,
     LINKS_PROJECT_ID,
+    LINKS_SECOND_PROJECT_ID,
     LINKS_SHARED_IMAGE_ID,
 )
 from harvester.emulator.site import API_MAX_LIMIT, STOCK_API_MAX_LIMIT
@@ -297,3 +298,26 @@ def test_original_file_paths_name_the_fileset_as_idr_imported_it(client: httpx.C
     assert missing.status_code == 500
     assert missing.headers["content-type"] == "application/json"
     assert "Http404" in missing.json()["stacktrace"]
+
+
+def test_a_dataset_in_two_projects_is_listed_by_both(make_emulator: Any) -> None:
+    """``links``: dataset 62002 is in projects 2001 and 2002 (Project-Dataset links are
+    many-to-many): both list and count it, the JSON API names both projects, its images'
+    imgData says project "Multiple" (dataset kept), and the all-datasets list has it once."""
+    emu = make_emulator(preset="links")
+    linked = LINKS_DATASET_IDS[1]
+    with httpx.Client(base_url=emu.base_url, timeout=10) as client:
+        tree = get_json(client, "/webclient/api/containers/")["projects"]
+        assert [(p["id"], p["childCount"]) for p in tree] == [
+            (LINKS_PROJECT_ID, 2),
+            (LINKS_SECOND_PROJECT_ID, 1),
+        ]
+        second = get_json(client, f"/webclient/api/datasets/?id={LINKS_SECOND_PROJECT_ID}")
+        assert [d["id"] for d in second["datasets"]] == [linked]
+        holders = get_json(client, f"/api/v0/m/datasets/{linked}/projects/")["data"]
+        assert [p["@id"] for p in holders] == [LINKS_PROJECT_ID, LINKS_SECOND_PROJECT_ID]
+        every = get_json(client, "/webclient/api/datasets/")["datasets"]
+        assert [d["id"] for d in every] == list(LINKS_DATASET_IDS)
+        meta = get_json(client, f"/webclient/imgData/{LINKS_SHARED_IMAGE_ID + 4}/")["meta"]
+        assert (meta["projectName"], meta["projectId"]) == ("Multiple", None)
+        assert (meta["datasetName"], meta["datasetId"]) == ("linked-B", linked)

@@ -1,9 +1,10 @@
-"""An image in two datasets (OMERO's Dataset-Image links are many-to-many), harvested.
+"""An image in two datasets, a dataset in two projects (OMERO's links are many-to-many).
 
 The emulator's ``links`` preset: project 2001, datasets 62001 (3 images) and 62002 (its 3
-and image 4300001 of 62001, linked in: childCount 4). A walk of the project meets the
-image twice; it must be fetched and indexed once, and the run must end complete (the
-datasets' counts add up to 7 while the project holds 6 images).
+and image 4300001 of 62001, linked in: childCount 4); project 2002 holds 62002 as well. A
+walk of project 2001 meets the image twice; it must be fetched and indexed once, and the
+run must end complete (the datasets' counts add up to 7 while the project holds 6 images).
+A dataset given alone, having two projects, gets no project id (the walk cannot tell which).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue_presets import (
     LINKS_DATASET_IDS,
     LINKS_PROJECT_ID,
+    LINKS_SECOND_PROJECT_ID,
     LINKS_SHARED_IMAGE_ID,
 )
 
@@ -38,7 +40,8 @@ def test_an_image_in_two_datasets_is_harvested_once(
 ) -> None:
     """The project: 6 images indexed and fetched once each (one thumbnail request per
     image), exit 0, and a rerun skips them all; the second dataset alone: its 4 images,
-    the linked one under that dataset."""
+    the linked one under that dataset, no project id (it has two); the second project:
+    the same 4, under it."""
     emu = make_emulator(preset="links")
     out = tmp_path / "project"
     args = ["--base-url", emu.base_url, "--artifacts", "thumbnail,imgdata", "--rate", "none"]
@@ -60,3 +63,13 @@ def test_an_image_in_two_datasets_is_harvested_once(
     rows = _index(second)
     assert len(rows) == 4 and LINKS_SHARED_IMAGE_ID in rows
     assert rows[LINKS_SHARED_IMAGE_ID]["dataset_id"] == str(LINKS_DATASET_IDS[1])
+    assert {row["project_id"] for row in rows.values()} == {""}
+
+    third = tmp_path / "second-project"
+    other = run_cli(
+        "harvest", *args, "--project", str(LINKS_SECOND_PROJECT_ID), "--out", str(third)
+    )
+    assert other.returncode == 0, other.stderr[-3000:]
+    rows = _index(third)
+    assert sorted(rows) == sorted(_index(second))
+    assert {row["project_id"] for row in rows.values()} == {str(LINKS_SECOND_PROJECT_ID)}
