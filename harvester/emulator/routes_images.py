@@ -26,7 +26,8 @@ What each route answers, and the trap it reproduces (idr-api.md §4, §5, §6, �
   user), or ``404`` ``Image:<id> not found`` for a logged-in one (``Site.session_key``);
   ``Site.imgdata_exception`` (or the ``imgdata_exception`` fault) -> 200
   with only ``id, meta, perms, Exception`` (the site's: IDR's "Error instantiating
-  pixel buffer", for good; the fault's: a lost connection, which a retry gets past).
+  pixel buffer", for good; the fault's: a lost connection, which a retry gets past);
+  the ``concurrency`` fault -> 200 ``{"ConcurrencyException": {"backOff": ms}}``.
 * ``Site.migration_2026``: renders -> ``403`` empty, sized/z/t thumbnails ->
   404 (webgateway) or placeholder (webclient), imgData -> the Exception body.
 
@@ -647,6 +648,9 @@ def image_data(site: Any, image: ImageInfo) -> dict[str, Any]:
     return rv
 
 
+#: The ``concurrency`` fault's ``backOff`` (milliseconds): short, so tests wait little.
+CONCURRENCY_BACKOFF_MS = 100
+
 #: The ``exception`` fault's message: a rendering engine that failed this once (a lost
 #: connection to OMERO.server), which a retry gets past, unlike IDR's pixel-buffer answer.
 TRANSIENT_EXCEPTION = "Ice.ConnectionLostException: lost the rendering engine's connection"
@@ -677,6 +681,10 @@ def _imgdata(site: Any, req: Request, m: re.Match[str]) -> Response:
         if site.session_key is not None:
             return text_response(404, f"Image:{m['iid']} not found")
         return _empty(403)
+    if "imgdata_concurrency" in req.inject:
+        # marshal.py imageMarshal: ``except omero.ConcurrencyException as ce: return
+        # {"ConcurrencyException": {"backOff": ce.backOff}}`` (the server busy, try later).
+        return jsonp_response(req, {"ConcurrencyException": {"backOff": CONCURRENCY_BACKOFF_MS}})
     if site.imgdata_exception or site.migration_2026 or "imgdata_exception" in req.inject:
         # imageMarshal returns this early ("Return what we have already"), before
         # its key selection: webgateway/imgData/{id}/{key}/ gets the whole body.

@@ -321,3 +321,15 @@ def test_a_dataset_in_two_projects_is_listed_by_both(make_emulator: Any) -> None
         meta = get_json(client, f"/webclient/imgData/{LINKS_SHARED_IMAGE_ID + 4}/")["meta"]
         assert (meta["projectName"], meta["projectId"]) == ("Multiple", None)
         assert (meta["datasetName"], meta["datasetId"]) == ("linked-B", linked)
+
+
+def test_concurrency_fault_is_imgdatas_busy_answer(make_emulator: Any) -> None:
+    """The concurrency fault: imgData answers 200 {"ConcurrencyException": {"backOff": ms}}
+    (imageMarshal's answer while OMERO is busy), then the real body; counted as a fault."""
+    emu = make_emulator(preset="demo", faults="first:concurrency,only:image:imgdata")
+    with httpx.Client(base_url=emu.base_url, timeout=10) as client:
+        busy = get_json(client, f"/webclient/imgData/{DEMO_IMAGE_ID}/")
+        assert shape(busy) == [("ConcurrencyException", [("backOff", "int")])]
+        assert busy["ConcurrencyException"]["backOff"] > 0
+        assert get_json(client, f"/webclient/imgData/{DEMO_IMAGE_ID}/")["id"] == DEMO_IMAGE_ID
+    assert emu.stats()["faults"] == {"concurrency": 1}

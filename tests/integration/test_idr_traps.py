@@ -85,3 +85,23 @@ def test_absolute_api_links_to_another_host_are_never_followed(
     assert "failed 0" in proc.stdout
     assert len(_index(out)) == 8
     assert refused_url not in proc.stdout + proc.stderr
+
+
+def test_imgdata_busy_answers_are_waited_out(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Three imgData answers are OMERO's 200 ConcurrencyException (the emulator's concurrency
+    fault): the run retries them after backOff and stores only real imgData; exit 0."""
+    emu = make_emulator(preset="demo", faults="first:concurrency*3,only:image:imgdata")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--project", str(DEMO_PROJECT), "--artifacts",
+        "imgdata", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "3 retries" in proc.stdout, proc.stdout
+    stored = sorted(out.rglob("*.imgdata.json"))
+    assert len(stored) == 8
+    assert all(b'"size": {' in p.read_bytes() for p in stored)
+    assert b"ConcurrencyException" not in b"".join(p.read_bytes() for p in stored)
+    assert emu.stats()["faults"] == {"concurrency": 3}
