@@ -207,11 +207,24 @@ def json_bytes(obj: Any) -> bytes:
 
 
 def labels_by_parent(annotations_body: Any, parent_class: str) -> dict[int, list[tuple[str, str]]]:
-    """Map annotation key/value pairs per parent id, de-duplicated on (annotation, parent)."""
+    """Map annotation key/value pairs per parent id, de-duplicated on (annotation, parent).
+
+    OMERO.web orders annotations by namespace only, so two map annotations of one namespace
+    on one object (two gene annotations) may come in either order from one request to the
+    next; a key both hold would then read ``A | B`` in one harvest and ``B | A`` in the
+    next. The server's namespace order is kept, and ties are put in annotation-id order.
+    """
     out: dict[int, list[tuple[str, str]]] = {}
     seen: set[tuple[int, int]] = set()
-    for ann in (annotations_body or {}).get("annotations", []) or []:
-        if not isinstance(ann, dict) or ann.get("class") != "MapAnnotationI":
+    listed = [
+        a for a in (annotations_body or {}).get("annotations", []) or [] if isinstance(a, dict)
+    ]
+    ns_rank: dict[str, int] = {}
+    for ann in listed:
+        ns_rank.setdefault(str(ann.get("ns")), len(ns_rank))
+    listed.sort(key=lambda a: (ns_rank[str(a.get("ns"))], _annotation_id(a)))
+    for ann in listed:
+        if ann.get("class") != "MapAnnotationI":
             continue
         parent = (ann.get("link") or {}).get("parent") or {}
         if parent.get("class") != parent_class or not isinstance(parent.get("id"), int):
@@ -225,6 +238,12 @@ def labels_by_parent(annotations_body: Any, parent_class: str) -> dict[int, list
             if isinstance(pair, list | tuple) and len(pair) == 2:
                 pairs.append((str(pair[0]), str(pair[1])))
     return out
+
+
+def _annotation_id(ann: dict[str, Any]) -> int:
+    """An annotation's id for ordering (0 where the server gave none that is a number)."""
+    value = ann.get("id")
+    return value if isinstance(value, int) else 0
 
 
 def read_ids_file(path: Path) -> Generator[int, None, None]:

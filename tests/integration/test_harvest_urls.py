@@ -120,6 +120,31 @@ def test_labels_deduplicated_per_link() -> None:
     }
 
 
+def test_labels_of_one_namespace_keep_one_order_whatever_the_servers() -> None:
+    """Two gene annotations on one well, listed in either order (OMERO.web orders by
+    namespace only): the same labels in the same order, the server's namespace order kept."""
+
+    def gene(ann_id: int, value: str) -> dict[str, object]:
+        return {
+            "id": ann_id,
+            "ns": "openmicroscopy.org/mapr/gene",
+            "class": "MapAnnotationI",
+            "link": {"parent": {"id": 10, "class": "WellI"}},
+            "values": [["Gene Symbol", value]],
+        }
+
+    phenotype = {
+        "id": 1,
+        "ns": "openmicroscopy.org/mapr/phenotype",
+        "class": "MapAnnotationI",
+        "link": {"parent": {"id": 10, "class": "WellI"}},
+        "values": [["Phenotype", "x"]],
+    }
+    first = labels_by_parent({"annotations": [gene(7, "A"), gene(5, "B"), phenotype]}, "WellI")
+    again = labels_by_parent({"annotations": [gene(5, "B"), gene(7, "A"), phenotype]}, "WellI")
+    assert first == again == {10: [("Gene Symbol", "B"), ("Gene Symbol", "A"), ("Phenotype", "x")]}
+
+
 def test_seen_ids_bitmap() -> None:
     """Each image id is accepted once, small or huge."""
     seen = SeenIds()
