@@ -50,7 +50,15 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester import __version__, layout, runlock, urls
-from harvester.client import Client, ClientSettings, ClientStats, Expect, Fetched, Proxy
+from harvester.client import (
+    REFUSED_CAUSES,
+    Client,
+    ClientSettings,
+    ClientStats,
+    Expect,
+    Fetched,
+    Proxy,
+)
 from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
@@ -558,12 +566,15 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
                 raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
             if exc.status == 401:
                 # An OMERO.web behind HTTP Basic auth (a proxy's): not "not OMERO.web".
-                said = (
-                    "refused the credentials sent" if client.authorizes else "asks for credentials"
-                )
-                raise CredentialsError(
-                    f"{shown} {said} (api/ answered {exc.reason})", hint=exc.hint
-                ) from None
+                # With credentials sent, a typo and a token expired get the same 401: both
+                # are said (the credentials themselves never are).
+                said = f"{shown} asks for credentials (api/ answered {exc.reason})"
+                if client.authorizes:
+                    said = (
+                        f"{shown} refused the credentials sent (api/ answered {exc.reason}): "
+                        f"{REFUSED_CAUSES}"
+                    )
+                raise CredentialsError(said, hint=exc.hint) from None
             if exc.status == 404 and await _probe_webclient(client, looks):
                 logger.warning("%s has no JSON API (api/ 404): plates cannot be walked", shown)
                 return
