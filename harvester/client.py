@@ -128,17 +128,23 @@ DEFAULT_HEADERS: Mapping[str, str] = MappingProxyType({"X-Requested-With": "XMLH
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
-#: The hints of a 401 answer, with and without an ``Authorization`` sent: the base URL's
-#: (given as --base-url or as base_url in a config file), or a header of the config file's.
+#: The hints of a 401 answer to credentials sent: the base URL's (given as --base-url or as
+#: base_url in a config file), or an ``Authorization`` header of the config file's. A typo
+#: and a token or password that expired (or was changed, revoked) get the same 401, so both
+#: are said: "wrong credentials" alone sent a user whose token had expired hunting for a typo.
 WRONG_CREDENTIALS_HINT = (
-    "wrong credentials: check the user and password in the base URL (--base-url, or base_url "
-    "in the config file; percent-encode an '@', '/', '?', '#' or '%' in them as %40, %2F, "
-    "%3F, %23, %25)"
+    "check the user and password (or token) in the base URL for a typo (--base-url, or "
+    "base_url in the config file; percent-encode an '@', '/', '?', '#' or '%' in them as %40, "
+    "%2F, %3F, %23, %25); if they are right as typed, they have expired or been changed: "
+    "renew them and give the new ones there"
 )
 WRONG_HEADER_HINT = (
-    "wrong credentials: check the Authorization header in the config file's [headers] "
-    "(it is sent instead of a user and password in the base URL)"
+    "check the Authorization header in the config file's [headers] for a typo (it is sent "
+    "instead of a user and password in the base URL); if it is right as typed, its token has "
+    "expired or been revoked: renew it and give the new one there"
 )
+#: What the ``error:`` line of a 401 to credentials sent adds: the two causes it cannot tell.
+REFUSED_CAUSES = "mistyped, or expired or changed since they were given"
 NO_CREDENTIALS_HINT = (
     "missing credentials: give them in --base-url as https://USER:PASSWORD@HOST/ "
     "(sent as HTTP Basic auth)"

@@ -50,7 +50,15 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from harvester import __version__, layout, runlock, urls
-from harvester.client import Client, ClientSettings, ClientStats, Expect, Fetched, Proxy
+from harvester.client import (
+    REFUSED_CAUSES,
+    Client,
+    ClientSettings,
+    ClientStats,
+    Expect,
+    Fetched,
+    Proxy,
+)
 from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
@@ -558,12 +566,15 @@ async def _probe_once(cfg: HarvestConfig, share_limits_of: Client | None, quick:
                 raise RemoteError(f"cannot reach {shown}: {exc.reason}", hint=exc.hint) from None
             if exc.status == 401:
                 # An OMERO.web behind HTTP Basic auth (a proxy's): not "not OMERO.web".
-                said = (
-                    "refused the credentials sent" if client.authorizes else "asks for credentials"
-                )
-                raise CredentialsError(
-                    f"{shown} {said} (api/ answered {exc.reason})", hint=exc.hint
-                ) from None
+                # With credentials sent, a typo and a token expired get the same 401: both
+                # are said (the credentials themselves never are).
+                said = f"{shown} asks for credentials (api/ answered {exc.reason})"
+                if client.authorizes:
+                    said = (
+                        f"{shown} refused the credentials sent (api/ answered {exc.reason}): "
+                        f"{REFUSED_CAUSES}"
+                    )
+                raise CredentialsError(said, hint=exc.hint) from None
             if exc.status == 404 and await _probe_webclient(client, looks):
                 logger.warning("%s has no JSON API (api/ 404): plates cannot be walked", shown)
                 return
@@ -594,10 +605,14 @@ async def _probe_client(
     shared: AdaptiveLimiter | None,
     on_retry: Callable[[RetryEvent], None],
     counts: ClientStats | None,
+    *,
+    asks_again: bool = False,
 ) -> AsyncIterator[Client]:
     """A client of the server check, whose requests and retries count into ``counts`` (the
     run client's) once it closes: the summary's "N requests" is every request the run sent,
-    as the server's log has them, the check at start's included (it left them out)."""
+    as the server's log has them, the check at start's included (it left them out).
+    ``asks_again``: its first request follows another client's failed tries, so it is a
+    retry too (counted as one: the summary said 2 retries of 4 requests, 3 of them retries)."""
     client = Client(settings, limiter=shared, on_retry=on_retry)
     # Longer than any retry would wait (twice the backoff cap, 60 s): a Retry-After a retry
     # honours (a 429's 45 s) is still waited and retried as any request's is.
@@ -609,6 +624,8 @@ async def _probe_client(
         if counts is not None:
             counts.requests += client.stats.requests
             counts.retries += client.stats.retries
+            if asks_again and client.stats.requests:
+                counts.retries += 1
 
 
 def _answered(shown: str, proxy: Proxy | None, reason: str) -> str:
@@ -775,7 +792,9 @@ class _Looks:
         (it follows one or two tries), what the last answer asked for when it did."""
         await anyio.sleep(client.retry.wait_for(2, after))
         settings = dataclasses.replace(client.settings, max_retries=max_retries)
-        async with _probe_client(settings, self.shared, self.seen, self.counts) as again:
+        async with _probe_client(
+            settings, self.shared, self.seen, self.counts, asks_again=True
+        ) as again:
             return await again.get(path, Expect.JSON, check)
 
     def not_omero(self, shown: str, hint: str) -> NotOmeroError:

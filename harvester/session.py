@@ -11,7 +11,9 @@ public, and the images it never reached looked failed too. A walk fared worse: e
 listing left failed in turn, and no give-up rule watches listings.
 
 :class:`SessionWatch` counts refusals in a row, of files and listings alike, each status
-(403, 401) on its own. After :data:`CHECK_AFTER` of them it asks once:
+(403, 401) on its own; an answer, or a failure of another status, ends the count, but a 404,
+which says nothing of the session (a path not resolved answers it before any session
+check). After :data:`CHECK_AFTER` of them it asks once:
 
 * 403 (a run that sent a session): the JSON API, for the image last refused (for a listing,
   the first screen): "Not logged in" there means the server knows no session of this run
@@ -71,6 +73,9 @@ NOT_LOGGED_IN = "Not logged in"
 #: The statuses the watch counts: an ended session's (403), refused credentials' (401).
 SESSION_ENDED = 403
 CREDENTIALS_REFUSED = 401
+#: The failure that neither counts nor ends a count: a path not resolved answers it before
+#: any session check, whether the session lives or not.
+NOT_FOUND = 404
 
 
 def check_at_most(give_up_after: int) -> int:
@@ -186,9 +191,17 @@ class SessionWatch:
     async def failed(self, status: int | None, check: str) -> None:
         """A file or a listing failed for good with ``status``. A watched refusal counts
         towards the check of its status, any other failure ends the counts (an ended
-        session answers 403 to everything, a proxy refusing the credentials 401).
+        session answers 403 to everything, a proxy refusing the credentials 401), but a
+        404 (:data:`NOT_FOUND`), which leaves them as they are.
         ``check``: the JSON API path asked of a 403 (the image's metadata; for a listing,
         one that any session sees)."""
+        if status == NOT_FOUND:
+            # A path the server (or a front end) does not resolve answers 404 before any
+            # session check: an ended session gets it too. Ending the counts on it, a file
+            # the server never serves (a sized thumbnail where only 96 px ones are) between
+            # each two refusals kept the check from ever being asked: the refused images
+            # were counted failed until the give-up rule stopped the 404s' kind.
+            return
         if status is None or status not in self._refused:
             self.answered()  # (not an answer, but no refusal of what the run sent either)
             return

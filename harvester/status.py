@@ -451,6 +451,10 @@ class StatusReport:
     #: This user's jobs of ``DIR/harvest.sbatch`` in the queue, pending or running
     #: (:func:`harvester.slurm.script_queue`; empty without ``squeue``).
     queued: list[str] = field(default_factory=list)
+    #: Why the queue could not be asked here (:func:`harvester.slurm.script_queue`: no
+    #: ``squeue``, no controller answering ``scontrol ping``), None when it answered or was
+    #: not asked: the job array's tasks may then still be queued or running.
+    queue_unknown: str | None = None
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
     #: The job-array tasks with work left that ended without a word (:class:`SilentEnd`);
@@ -550,6 +554,8 @@ class StatusReport:
                 del data["plan"]["gone"]
         if self.queued:
             data["queued"] = self.queued
+        if self.queue_unknown is not None:
+            data["queue_unknown"] = self.queue_unknown
         if self.staged is not None:
             data["staged"] = self.staged
         if self.silent_ends:
@@ -751,6 +757,15 @@ class StatusReport:
         elif self.resume is not None and self.queued:
             # Its tasks still to start do the work left: resubmitted now, twice queued.
             lines.append(f"to resume, once the queued job array has ended: {self.resume}")
+        elif self.resume is not None and self.queue_unknown is not None:
+            # No queue to ask: a plain "to resume" read as "nothing runs", and a resubmit
+            # while tasks still ran would have them refused by their locks, or queued twice.
+            lines.append(
+                f"note: the SLURM queue cannot be asked here ({self.queue_unknown}): tasks of "
+                "the job array may still be queued or running; check with squeue -u $USER "
+                "where SLURM answers before resuming"
+            )
+            lines.append(f"to resume, once no task of the job array is running: {self.resume}")
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")
         if self.forget_gone is not None:
@@ -2022,6 +2037,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
 
         queue = script_queue(Path(slurm.script))
         report.queued = [] if isinstance(queue, str) else queue.jobs
+        report.queue_unknown = queue if isinstance(queue, str) else None
     if report.started and (report.failed or report.pending or report.walks):
         plan_unharvested = (
             bool(sets)

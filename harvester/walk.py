@@ -1346,13 +1346,20 @@ def _check_failed_hint(
     reason: str = "",
 ) -> str:
     """The next step after a target's check failed otherwise than "not found" or "busy": a
-    server error (5xx, or no answer) may pass, a refusal (403) is about access: whether it
+    server error (5xx, or no answer) may pass (exit 2 all the same: said why), a refusal
+    (403) is about access: whether it
     is public, or, with credentials ``sent``, whether they may see it; a server saying
     "Not logged in" to a run that sent none wants a session."""
     if status is None or status >= 500:
+        # Exit 2 on purpose, not 75: a target the server fails on every time (a broken
+        # plate) would keep a cron job that retries on 75 asking for ever. "Run again later"
+        # beside exit 2 said the opposite; the hint says when running again helps.
         return (
-            f"the server failed on {kind} {object_id} through the retries: run the same "
-            f"command again later; if it keeps failing, check the {kind} on {server}"
+            f"the server failed on {kind} {object_id} through the retries: exit 2, not 75 "
+            f"(try again later), as a {kind} that fails every time would keep a job that "
+            f"retries on 75 asking for ever; running the same command again helps if the "
+            f"server failed for a moment; if {kind} {object_id} fails again, check it on "
+            f"{server} or tell the server's administrators"
         )
     if sent:
         return (

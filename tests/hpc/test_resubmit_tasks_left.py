@@ -58,6 +58,19 @@ def _status(out: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     return [*said[start:end], resume[0]]
 
 
+def _queue_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SLURM controller that answers, with none of this user's jobs queued (`scontrol`,
+    `squeue` on PATH): status's resume line is then the plain one, wherever the test runs
+    (where none answers, it says to check the queue first)."""
+    bin_dir = tmp_path / "fake-slurm"
+    bin_dir.mkdir()
+    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", "")):
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
 def _prepare(base_url: str, out: Path, *more: str) -> None:
     assert main(["plan", "--base-url", base_url, "--project", "51", "--out", str(out),
                  "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
@@ -73,7 +86,10 @@ def test_array_spec_names_ranges_and_keeps_the_throttle() -> None:
 
 
 def test_status_resubmits_only_the_tasks_that_never_ran(
-    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Tasks 1 and 3 of 4 never ran (cancelled, killed before their first image): the
     resume line of status resubmits those two, one at a time as the script's %1 says."""
@@ -81,6 +97,7 @@ def test_status_resubmits_only_the_tasks_that_never_ran(
     _prepare(emulator.base_url, out, "--max-parallel", "1")
     for task in (0, 2):
         assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
+    _queue_empty(tmp_path, monkeypatch)
     *tasks, line = _status(out, capsys)
     assert tasks == [
         "job array: 2 of 4 tasks complete, work left in:",
@@ -151,7 +168,10 @@ def test_status_and_a_split_resume_read_the_script_and_list_the_logs_once(
 
 
 def test_without_a_plan_the_tasks_that_never_walked_are_resubmitted(
-    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Tasks that walk for themselves: the two that never ran are the ones resubmitted."""
     out = tmp_path / "study"
@@ -159,12 +179,16 @@ def test_without_a_plan_the_tasks_that_never_walked_are_resubmitted(
                  "--artifacts", "thumbnail", "--tasks", "4", "--rate", "none"]) == 0  # fmt: skip
     for task in (0, 2):
         assert run_array_task(out / "harvest.sbatch", task, 4).returncode == 0
+    _queue_empty(tmp_path, monkeypatch)
     line = _status_resume(out, capsys)
     assert line == f"to resume: {_resume(out, '1,3')}", line
 
 
 def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
-    make_emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make_emulator: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Every task ran; the server failed one image (shard 1's): status resubmits task 1
     alone. A thumbnail of shard 3 damaged afterwards: verify resubmits task 3 alone."""
@@ -172,6 +196,7 @@ def test_status_and_verify_resubmit_only_the_task_of_a_failed_or_damaged_image(
     out = tmp_path / "study"
     _prepare(emu.base_url, out, "--max-retries", "0")
     codes = [run_array_task(out / "harvest.sbatch", task, 4).returncode for task in range(4)]
+    _queue_empty(tmp_path, monkeypatch)
     assert codes == [0, 1, 0, 0]  # task 1 ended with its failure
     assert shard_of(1884803, 4) == 1
     *tasks, line = _status(out, capsys)

@@ -188,7 +188,9 @@ def test_where_the_queue_cannot_be_asked_status_says_so_and_does_not_guess(
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     """No controller answers `scontrol ping`: task 1 may still run on another node, so it
-    is named as unknown, with why and the commands that tell; squeue is not run."""
+    is named as unknown, with why and the commands that tell; squeue is not run; and the
+    resume line is not a plain `to resume:` (as if nothing ran): a note before it says the
+    queue could not be asked and tasks may still run, to check before resuming."""
     asked = _fake_slurm(tmp_path, monkeypatch, up=False, queue="")
     text, data = _status(killed, capsys)
     job = f"{JOB}_{TASK}"
@@ -202,6 +204,16 @@ def test_where_the_queue_cannot_be_asked_status_says_so_and_does_not_guess(
     [end] = data["ended_without_summary"]
     assert (end["killed"], end["queue_error"]) == (None, "scontrol ping finds no SLURM controller")
     assert not asked.exists()
+    script = killed / "harvest.sbatch"
+    assert text[-2:] == [
+        "note: the SLURM queue cannot be asked here (scontrol ping finds no SLURM controller): "
+        "tasks of the job array may still be queued or running; check with squeue -u $USER "
+        "where SLURM answers before resuming",
+        f"to resume, once no task of the job array is running: jid=$(sbatch --parsable "
+        f"--array=1-3 {script}) && sbatch --dependency=afterany:${{jid%%;*}} "
+        f"{killed}/index.sbatch",
+    ], text[-3:]
+    assert data["queue_unknown"] == "scontrol ping finds no SLURM controller"
 
 
 @pytest.mark.parametrize(

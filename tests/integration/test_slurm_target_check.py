@@ -225,7 +225,7 @@ def test_a_server_that_is_not_omero_is_refused(emulator: EmulatorThread, tmp_pat
     ("userinfo", "said", "hint"),
     [
         ("", "asks for credentials", "hint: missing credentials"),
-        ("ann:wrong@", "refused the credentials sent", "hint: wrong credentials"),
+        ("ann:wrong@", "refused the credentials sent", "hint: check the user and password"),
     ],
 )
 def test_a_server_that_wants_other_credentials_is_refused(

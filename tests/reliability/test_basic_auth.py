@@ -62,7 +62,11 @@ def test_basic_auth_sent_and_never_written(
     ("password", "said", "hint"),
     [
         (None, "asks for credentials", "hint: missing credentials: give them in --base-url"),
-        ("WRONGSECRET", "refused the credentials sent", "hint: wrong credentials: check"),
+        (
+            "WRONGSECRET",
+            "refused the credentials sent",
+            "hint: check the user and password (or token) in the base URL for a typo",
+        ),
     ],
 )
 def test_401_is_one_error_line_and_exit_2(
@@ -73,7 +77,8 @@ def test_401_is_one_error_line_and_exit_2(
     hint: str,
 ) -> None:
     """Without credentials, or with a wrong password: `error: URL <said> (api/ answered
-    HTTP 401 ...)` and a hint saying which, exit 2, no traceback, the password not shown."""
+    HTTP 401 ...)` and a hint saying which, exit 2, no traceback, the password not shown;
+    a refused one is said mistyped or expired (the 401 cannot tell), the hint says both."""
     emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
     url = emu.base_url if password is None else _with_credentials(emu.base_url, password=password)
     proc = cli(
@@ -82,10 +87,17 @@ def test_401_is_one_error_line_and_exit_2(
     assert proc.returncode == 2, proc.stderr
     shown = emu.base_url.replace("://", "://al%20ice:REDACTED@") if password else emu.base_url
     lines = proc.stderr.splitlines()
+    causes = ": mistyped, or expired or changed since they were given" if password else ""
     assert [line for line in lines if line.startswith("error: ")] == [
-        f"error: {shown}/ {said} (api/ answered HTTP 401 Unauthorized)"
+        f"error: {shown}/ {said} (api/ answered HTTP 401 Unauthorized){causes}"
     ], proc.stderr
     assert any(line.startswith(hint) for line in lines), proc.stderr
+    if password:
+        (said_hint,) = [line for line in lines if line.startswith("hint: ")]
+        assert said_hint.endswith(
+            "if they are right as typed, they have expired or been changed: renew them and "
+            "give the new ones there"
+        ), said_hint
     assert "Traceback" not in proc.stderr
     assert "SECRET" not in proc.stdout + proc.stderr
 
@@ -187,9 +199,13 @@ def test_a_refused_authorization_header_is_named_in_the_hint(
     proc = cli("harvest", str(config), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.splitlines()
-    assert lines[0].endswith("refused the credentials sent (api/ answered HTTP 401 Unauthorized)")
-    hint = "hint: wrong credentials: check the Authorization header in the config file's [headers]"
+    assert lines[0].endswith(
+        "refused the credentials sent (api/ answered HTTP 401 Unauthorized): mistyped, or "
+        "expired or changed since they were given"
+    )
+    hint = "hint: check the Authorization header in the config file's [headers] for a typo"
     assert any(line.startswith(hint) for line in lines), proc.stderr
+    assert "its token has expired or been revoked: renew it" in proc.stderr
     assert "SECRET" not in proc.stdout + proc.stderr
 
 
