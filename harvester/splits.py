@@ -325,14 +325,17 @@ def _replaced_by(
 
 
 def _index_has_split_column(out_dir: Path) -> bool:
-    """Whether DIR's ``index.csv`` has a ``split`` column (its header alone is read)."""
+    """Whether DIR's ``index.csv`` has harvester's own ``split`` column, not a map
+    annotation's of that name (:func:`harvester.index.own_split_column`; its header alone
+    is read)."""
     import csv
 
+    from harvester.index import own_split_column
     from harvester.layout import index_path
 
     try:
         with index_path(out_dir).open(encoding="utf-8", newline="") as handle:
-            return "split" in next(csv.reader(handle), [])
+            return own_split_column(out_dir, next(csv.reader(handle), [])) is not None
     except (OSError, UnicodeDecodeError, csv.Error):
         return False
 
