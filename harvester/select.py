@@ -96,6 +96,7 @@ from harvester.splits import (
     SPLITS_FILE,
     SplitSpec,
     SplitTally,
+    check_seed_range,
     read_split_record,
     say_damaged,
     splits_table,
@@ -257,10 +258,11 @@ def check_sample_per(value: object) -> str | None:
 
 
 def check_seed(value: object) -> int:
-    """``seed``: any integer."""
+    """``seed``: a whole number of :data:`harvester.splits.SEED_RANGE`, negative too (it
+    is hashed as its decimal text: ``-1`` is a seed of its own, not "random")."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"seed: {value!r} must be an integer")
-    return value
+    return check_seed_range("seed", value)
 
 
 # --------------------------------------------------------------------------- matching
