@@ -36,6 +36,7 @@ from harvester.errors import (
     ConfigError,
     UsageError,
     ends_user,
+    redact_base_url,
     redact_loose_url,
     redact_url,
     remember_secrets,
@@ -1380,7 +1381,12 @@ class _RunOrder:
 
 
 def newest_recorded_run(
-    out_dir: Path, *, tries: int | None = None, order_ties: bool = True, most: int | None = None
+    out_dir: Path,
+    *,
+    tries: int | None = None,
+    order_ties: bool = True,
+    most: int | None = None,
+    unread: list[str] | None = None,
 ) -> RecordedRun | None:
     """The newest run of DIR whose saved configuration can be read, else None.
 
@@ -1401,11 +1407,14 @@ def newest_recorded_run(
     A run of a set ``harvester forget`` took out is passed over too, unless every run is
     one: a run given new targets took the forgotten set's server and kinds (a set from a
     server since left, its images gone), where the newest set still resumed was meant.
+
+    ``unread``: given, gets the runs read and passed over (no readable config, or not a
+    harvest's), for a caller that says which run it found.
     """
     forgotten = _forgotten_runs(out_dir)
-    newest = _newest_run(out_dir, tries, order_ties, most, forgotten)
+    newest = _newest_run(out_dir, tries, order_ties, most, forgotten, unread)
     if newest is None and forgotten:  # (every run forgotten: still the folder's server)
-        newest = _newest_run(out_dir, tries, order_ties, most, frozenset())
+        newest = _newest_run(out_dir, tries, order_ties, most, frozenset(), unread)
     return newest
 
 
@@ -1424,6 +1433,7 @@ def _newest_run(
     order_ties: bool,
     most: int | None,
     passed_over: AbstractSet[str],
+    unread: list[str] | None = None,
 ) -> RecordedRun | None:
     """:func:`newest_recorded_run`, the runs ``passed_over`` left out unread."""
     seconds = _runs_by_second(out_dir)
@@ -1445,6 +1455,8 @@ def _newest_run(
             if tries is not None and (recorded is None or replay_origin(recorded) == run):
                 tries -= 1
             if recorded is None:
+                if unread is not None:
+                    unread.append(run)
                 continue
             rank = order.rank(recorded)
             if best_rank is None or rank > best_rank:
@@ -1817,11 +1829,6 @@ def recorded_overrides(recorded: RecordedRun) -> dict[str, Any]:
     return out
 
 
-#: How many of DIR's runs (newest first) :func:`other_server_note` reads the server of when
-#: the newest run's is not the one asked: every task of a job array calls it at its start.
-SERVERS_LOOKED_AT = 100
-
-
 def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str | None:
     """A warning when the server asked (``--base-url``, compared as scheme, host, port and
     path) is none of those DIR's runs asked: image ids are one server's, so the ids done
@@ -1831,8 +1838,9 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
     not a server at all is that error alone). Reads ``runs/`` once, at most three saved
     configs besides a resume's replays, ten in all, and no journal (every task of a job
     array does this at its start: a thousand tasks after a resume of 200 sets must not
-    read 200 each); only where the newest run asked another server, the configs of the
-    :data:`SERVERS_LOOKED_AT` newest runs, until one asked this server.
+    read 200 each); only where the newest run asked another server, the servers of all
+    DIR's runs, until one asked this server (:func:`_servers_asked`: each run's config
+    read once for all checks to come).
 
     Why all of them: in a folder of two servers, a run of new targets of the older one's
     was warned about as mixed in, the folder's newest set being the other's, though DIR
@@ -1840,7 +1848,11 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
 
     ``replay_of``: the run whose target set a resume replays. Asked from that run's server,
     the set mixes nothing in, whatever DIR's newest run asked: in a folder of two servers,
-    each set replayed from its own was warned about as mixed in. One more config read."""
+    each set replayed from its own was warned about as mixed in. One more config read.
+
+    The newest run named is the newest whose settings can be read, and said to be so
+    where a newer run's cannot (damaged, or never saved): "its newest run" named an older
+    one then."""
     out = cfg.out
     if out is None or not out.is_dir():
         return None
@@ -1848,40 +1860,79 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
     own = _read_recorded(out, replay_of) if replay_of is not None else None
     if own is not None and normal_base_url(own.base_url) == wanted:
         return None
-    recorded = newest_recorded_run(out, tries=3, order_ties=False, most=10)
+    unread: list[str] = []
+    recorded = newest_recorded_run(out, tries=3, order_ties=False, most=10, unread=unread)
     if recorded is None or normal_base_url(recorded.base_url) == wanted:
         return None
-    servers = _servers_asked(out, wanted)
+    servers = _servers_asked(out, wanted, record=not cfg.dry_run)
     if wanted in servers:
         return None
     newest = normal_base_url(recorded.base_url)
     also = [url for key, url in servers.items() if key != newest]
     there = f" and {', '.join(also)}" if also else ""
-    done = "those servers" if also else recorded.base_url
+    # A run saved before 0.1.13 may keep a token as its URL's user until its record is scrubbed.
+    shown = redact_base_url(recorded.base_url)
+    done = "those servers" if also else shown
+    newest_run = (
+        "its newest run whose settings can be read"
+        if _settings_unreadable(out, [run for run in unread if run > recorded.run])
+        else "its newest run"
+    )
     return (
-        f"{out} was harvested from {recorded.base_url} (its newest run, {recorded.run}){there}; "
+        f"{out} was harvested from {shown} ({newest_run}, {recorded.run}){there}; "
         f"this run asks {cfg.to_public()['base_url']}: image ids are one server's, so ids "
         f"done from {done} are skipped as done and the rest mixed in"
     )
 
 
-def _servers_asked(out_dir: Path, wanted: str) -> dict[str, str]:
-    """The servers (by :func:`normal_base_url`, each as saved) the
-    :data:`SERVERS_LOOKED_AT` newest runs of DIR asked, newest first, read until one asked
-    ``wanted`` (a normal base URL). Run ids sort by their start second, which is all the
-    order needed here: whether any asked it."""
+def _settings_unreadable(out_dir: Path, runs: Iterable[str]) -> bool:
+    """Whether the saved settings of any of ``runs`` cannot be read (no file, not JSON):
+    not those of a plan, which are read but are not a harvest's."""
     from harvester.journal import SavedConfigs
+    from harvester.layout import RUNS_DIR
+
+    saved = SavedConfigs()
+    return any(
+        not isinstance(saved.read(out_dir / RUNS_DIR / run / "config.json"), dict) for run in runs
+    )
+
+
+def _servers_asked(out_dir: Path, wanted: str, *, record: bool = True) -> dict[str, str]:
+    """The servers (by :func:`normal_base_url`, each as saved) DIR's runs asked, newest
+    first, read until one asked ``wanted`` (a normal base URL): every run's, at any number
+    of runs. Run ids sort by their start second, which is all the order needed here.
+
+    The runs ``DIR/servers.json`` names are not read again (:mod:`harvester.servers`);
+    those it does not name are, and are added to it. Why: reading the 100 newest runs
+    only warned a run of B, a server DIR held, as mixed in after an array of 100 tasks of
+    A; reading all of them at each task's start costs seconds in a folder of 10,000.
+    ``record``: False for a dry run, which writes nothing in DIR (nor this record)."""
+    from harvester.journal import SavedConfigs
+    from harvester.servers import read_servers, record_servers
 
     runs = sorted((r for group in _runs_by_second(out_dir).values() for r in group), reverse=True)
-    saved = SavedConfigs()
+    known = read_servers(out_dir)
     servers: dict[str, str] = {}
-    for run in runs[:SERVERS_LOOKED_AT]:
-        recorded = _read_recorded(out_dir, run, saved)
-        if recorded is None:
-            continue
-        servers.setdefault(normal_base_url(recorded.base_url), recorded.base_url)
+    for run in runs:
+        if run in known:
+            servers.setdefault(normal_base_url(known[run]), known[run])
+    if wanted in servers:
+        return servers
+    saved = SavedConfigs()
+    learned: dict[str, str] = {}
+    servers = {}
+    for run in runs:
+        url = known.get(run)
+        if url is None:
+            recorded = _read_recorded(out_dir, run, saved)
+            if recorded is None:
+                continue
+            url = learned[run] = recorded.base_url
+        servers.setdefault(normal_base_url(url), url)
         if wanted in servers:
             break
+    if learned and record:
+        record_servers(out_dir, learned, set(runs))
     return servers
 
 
@@ -2216,7 +2267,9 @@ def server_failed_ids_recipe(out_dir: Path, sets: Sequence[RecordedRun], server:
     return commented(recipe, secrets_again_note(withheld, shown=server))
 
 
-def failed_ids_servers(out_dir: Path, runs: Mapping[int, AbstractSet[str]]) -> dict[int, str]:
+def failed_ids_servers(
+    out_dir: Path, runs: Mapping[int, AbstractSet[str]], saved: SavedConfigs | None = None
+) -> dict[int, str]:
     """The server (its URL as saved: no credentials) of each failed image of DIR, by id;
     ``runs``: the runs whose journals recorded its failures (an image failed from two
     servers counts as the newest's). An image whose runs saved no settings is left out
@@ -2224,10 +2277,12 @@ def failed_ids_servers(out_dir: Path, runs: Mapping[int, AbstractSet[str]]) -> d
 
     Why: image ids are one server's, and ``status --failed-ids`` of a folder of two
     servers printed both servers' ids as one list, which piped into ``harvest --ids-from``
-    fetched one server's ids from the other."""
+    fetched one server's ids from the other. ``saved``: the configs a caller read already
+    (:func:`recorded_target_sets` read them all: read again here, they doubled the reads of
+    ``status --failed-ids``)."""
     from harvester.journal import SavedConfigs
 
-    saved = SavedConfigs()
+    saved = saved if saved is not None else SavedConfigs()
     urls: dict[str, str | None] = {}
     servers: dict[int, str] = {}
     order = {run: n for n, run in enumerate(sorted({r for rs in runs.values() for r in rs}))}

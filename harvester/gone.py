@@ -14,7 +14,8 @@ and ``status`` counts them apart from the failures::
 image ids are one server's, so in a folder harvested from two servers only a run of that
 server skips it (the other's image of that id is another image). ``status`` is the HTTP
 status of the image's latest failure when it was recorded (None: no answer, recorded with
-``--force``); ``at`` when (ISO 8601, UTC). ``harvester forget
+``--force``; with ``--check-server``, what the server's JSON API answered then); ``at``
+when (ISO 8601, UTC). ``harvester forget
 DIR --gone-ids-from FILE --undo`` takes ids off the list, and they are asked for again.
 
 A list that cannot be read (not JSON, an entry edited into something else) forgets no
@@ -41,7 +42,10 @@ __all__ = [
     "GONE_STATUSES",
     "GoneImage",
     "GoneKey",
+    "CHECK_RETRIES",
+    "CHECK_TIMEOUT",
     "add_gone",
+    "ask_server",
     "gone_key",
     "gone_ids",
     "gone_status",
@@ -245,3 +249,49 @@ def gone_images_hint(count: int | None, listings: list[str], out_dir: Path) -> s
         f"if {these} not found (HTTP 404 or 410) {'is' if count == 1 else 'are'} gone from "
         f"the server for good, stop asking for {'it' if count == 1 else 'them'}: {pipes}"
     )
+
+
+#: How long ``forget --check-server`` waits for each answer (seconds), and how many
+#: times it asks again after a failure that may pass: one look per image, not a harvest's.
+CHECK_TIMEOUT = 30.0
+CHECK_RETRIES = 1
+
+
+def ask_server(servers: dict[int, str]) -> dict[int, int | None]:
+    """Ask each image's server (``servers``: image id -> its URL as saved, no credentials)
+    for the image at its JSON API (``api/v0/m/images/ID/``, what ``metadata`` fetches):
+    image id -> the HTTP status it answered (None: no answer).
+
+    Why that endpoint: it answers 404 for an image the server lacks, where imgData (and
+    so ``imgdata``, ``render`` and ``stack``) answers a deleted image 403, as it answers a
+    private one. Asked as the public user: a folder's saved URL holds no credentials, so
+    a private server answers 403 (not recorded, as before). One request at a time, each
+    bounded (:data:`CHECK_TIMEOUT`, :data:`CHECK_RETRIES`)."""
+    import anyio
+
+    return anyio.run(_ask_all, servers)
+
+
+async def _ask_all(servers: dict[int, str]) -> dict[int, int | None]:
+    """:func:`ask_server` in the event loop: one client per server."""
+    from harvester.client import Client, ClientSettings, Expect
+    from harvester.errors import FetchError, HarvesterError
+    from harvester.urls import image_metadata
+
+    answers: dict[int, int | None] = {}
+    by_server: dict[str, list[int]] = {}
+    for image_id, server in servers.items():
+        by_server.setdefault(server, []).append(image_id)
+    for server, ids in by_server.items():
+        settings = ClientSettings(server, max_retries=CHECK_RETRIES, timeout=CHECK_TIMEOUT)
+        async with Client(settings) as client:
+            for image_id in ids:
+                try:
+                    fetched = await client.get(image_metadata(image_id), Expect.JSON)
+                except FetchError as exc:
+                    answers[image_id] = exc.status
+                except HarvesterError:  # (a refused TLS, a proxy: no answer from the server)
+                    answers[image_id] = None
+                else:
+                    answers[image_id] = fetched.status
+    return answers

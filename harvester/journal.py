@@ -13,7 +13,8 @@ Records (keys exactly these, compact JSON)::
     {"rec": "done",    "kind", "id", "path", "size", "sha256", "t", "run"[, "files"][, "roi_count"]}
     {"rec": "failed",  "kind", "id", "url", "status", "reason", "t", "run"}
     {"rec": "image",   "ref": ImageRef.to_json(), "t"[, "labels_asked": false]}
-    {"rec": "invalid", "kind", "id", "path", "reason", "t"}          (written by verify)
+    {"rec": "invalid", "kind", "id", "path", "reason", "t"}          (written by verify; by a
+                        store's open for an interrupted run's lost files: store.lost_files)
     {"rec": "run",     "run", "writer", "shard", "started", "argv"[, "order"]}
     {"rec": "walk",    "targets", "shard", "finished", "failures", "t", "run"}
 

@@ -134,8 +134,8 @@ from harvester.splits import (
     split_counts_text,
     split_path,
 )
-from harvester.store import Store, check_settings
-from harvester.text import duration_text
+from harvester.store import LostFiles, Store, check_settings
+from harvester.text import agree, duration_text, plural
 from harvester.walk import (
     AskedRef,
     SeenIds,
@@ -1139,7 +1139,12 @@ class Harvest:
                             self.cfg = await self._looked_up(
                                 resolve_target_names(self.cfg, client, say=self.say, watch=watch)
                             )
-                        if (note := other_server_note(self.cfg, self.replay_of)) is not None:
+                        # (in a worker thread: a folder's first check may read thousands
+                        # of saved configs, and its record's write waits for a lock)
+                        note = await anyio.to_thread.run_sync(
+                            other_server_note, self.cfg, self.replay_of
+                        )
+                        if note is not None:
                             logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
                         if cfg.dry_run:
                             await self._dry_run(client)
@@ -1502,6 +1507,21 @@ class Harvest:
             if line not in self._said:
                 self._said.add(line)
                 logging.getLogger(PROBLEMS_LOGGER).warning("%s", line)
+
+    def _note_lost_files(self, lost: Sequence[LostFiles]) -> None:
+        """One warning per run that ended uncleanly and whose recorded files the store found
+        missing (or of another size) as it opened: marked invalid, so fetched again by this
+        run where they are among its targets, else by the resume ``status`` names."""
+        for entry in lost:
+            what = "missing" if not entry.resized else "missing or not the size it recorded"
+            logging.getLogger(PROBLEMS_LOGGER).warning(
+                "%s recorded by the interrupted run %s %s %s; fetching %s again",
+                plural(entry.files, "file"),
+                entry.run,
+                agree(entry.files),
+                what,
+                agree(entry.files, "it", "them"),
+            )
 
     def _covers_folder(self, state: JournalState) -> bool:
         """Does this run do again whatever a damaged journal line recorded? Only when it is
@@ -2073,6 +2093,7 @@ class Harvest:
         self._journal_state = store.state
         self._note_runs_without_labels(store.state)
         self._note_damaged_journals(store.state)
+        self._note_lost_files(store.lost)
         await self._record_pin()
         await self._record_split()
         await self._remove_finished_staging(store)

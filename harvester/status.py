@@ -211,7 +211,10 @@ class WriterStatus:
     ``done`` and ``failed`` count files (artifacts), ``study_done`` and ``study_failed``
     study objects (plates, screens ...: one each, for all of its files in ``study/``);
     ``bytes`` is everything it wrote, ``study/`` included. Added together, a plan's writer
-    of 11 study objects read as "11 done", beside shards' counts of files.
+    of 11 study objects read as "11 done", beside shards' counts of files. ``gone``
+    counts its failed files of images ``forget --gone-ids-from`` recorded as gone from the
+    server, apart from ``failed``: the totals count no failure of theirs, and a writer's
+    line that did read as failures the summary says are settled.
     """
 
     writer: str
@@ -223,6 +226,7 @@ class WriterStatus:
     bytes: int = 0
     study_done: int = 0
     study_failed: int = 0
+    gone: int = 0
 
     def count(self, kind: str, *, failed: bool = False) -> None:
         """Count one journaled file or study object of ``kind`` (done, or ``failed``)."""
@@ -241,7 +245,8 @@ class WriterStatus:
         shard = f" shard {self.shard}" if self.shard else ""
         line = (
             f"  {self.writer} (run {self.run}{shard}): {self.done} done, {self.failed} failed, "
-            f"{self.bytes:,} bytes"
+            + (f"{self.gone} gone (forgotten), " if self.gone else "")
+            + f"{self.bytes:,} bytes"
         )
         if self.study_done or self.study_failed:
             failed = f", {self.study_failed} failed" if self.study_failed else ""
@@ -254,8 +259,10 @@ class PlanStatus:
     """The planned work (``DIR/plan``): images, and their planned artifacts' states.
 
     ``reached``: planned images some run has journaled; ``complete``: those with every
-    planned artifact done; ``done``/``failed``/``pending`` count (artifact, image) pairs
-    of the plan, so ``pending`` includes every artifact of the images not reached yet.
+    planned artifact done, or recorded as gone from the server (``gone`` of them: settled,
+    as a job-array task counts them, not work left); ``done``/``failed``/``pending`` count
+    (artifact, image) pairs of the plan, so ``pending`` includes every artifact of the
+    images not reached yet.
     """
 
     images: int
@@ -265,6 +272,8 @@ class PlanStatus:
     done: int = 0
     failed: int = 0
     pending: int = 0
+    #: Of ``complete``, the images ``forget --gone-ids-from`` recorded as gone.
+    gone: int = 0
     #: Per task of DIR's job array (``harvest.sbatch``), its shard's share of the plan.
     tasks: list[TaskProgress] = field(default_factory=list)
 
@@ -397,6 +406,9 @@ class StatusReport:
     #: ``--failed-ids`` is then one server's at a time, each with ``--base-url``. Not in
     #: ``--json``.
     failed_servers: list[str] = field(default_factory=list, repr=False)
+    #: DIR's saved configs as status read them, for a caller that asks more of them
+    #: (``--failed-ids``: the failures' servers), rather than read them again. Not in ``--json``.
+    saved_configs: SavedConfigs | None = field(default=None, repr=False, compare=False)
     #: The command that resumes DIR, when something is left to do
     #: (:func:`harvester.config.resume_command`).
     resume: str | None = None
@@ -534,6 +546,8 @@ class StatusReport:
             data["plan"] = asdict(self.plan)
             if tasks := data["plan"].pop("tasks"):  # (under "plan" would change its shape)
                 data["array_tasks"] = tasks
+            if not data["plan"]["gone"]:  # (only where some are: its shape kept, as above)
+                del data["plan"]["gone"]
         if self.queued:
             data["queued"] = self.queued
         if self.staged is not None:
@@ -618,8 +632,9 @@ class StatusReport:
             where = f" {self.plan_path}" if self.plan_path is not None else ""
             lines.append(
                 f"plan{where}: {plural(p.images, 'image')} ({','.join(p.artifacts)}): "
-                f"{p.reached} reached "
-                f"({p.complete} of them complete), {p.images - p.reached} not reached yet; "
+                f"{p.reached} reached ({p.complete} of them complete"
+                f"{f', {p.gone} of those gone from the server' if p.gone else ''}), "
+                f"{p.images - p.reached} not reached yet; "
                 f"artifacts {p.done} done, {p.failed} failed, {p.pending} pending"
             )
             lines += self._task_lines()
@@ -1659,13 +1674,15 @@ def _count_plan(
                 plan.pending += 1
         plan.done += finished
         plan.failed += failures
-        plan.complete += finished == len(planned)
+        # (a gone image is no work left: no task asks for it again; settled, not missing)
+        settled = finished == len(planned) or image_id in gone
+        plan.complete += settled
+        plan.gone += finished < len(planned) and image_id in gone
         if tasks:
             task = tasks[shard_of(image_id, len(tasks))]
             task.images += 1
             task.reached += reached
-            # (a gone image is no work left: no task asks for it again)
-            task.complete += finished == len(planned) or image_id in gone
+            task.complete += settled
             task.failed += failures > 0
         # Reached: the journals' pass counted wanted.kinds already; unreached: what the
         # sets naming the image by id ask, and the plan's kinds.
@@ -1724,8 +1741,9 @@ def _load_tagged(out_dir: Path) -> _Tagged:
 
 def _run_counts() -> dict[str, int]:
     """A run's counts in ``--json``'s ``runs``: files done and failed, every byte it wrote,
-    and study objects apart, as a writer's (:class:`WriterStatus`)."""
-    return {"done": 0, "failed": 0, "bytes": 0, "study_done": 0, "study_failed": 0}
+    study objects apart, and the failed files of gone images apart, as a writer's
+    (:class:`WriterStatus`)."""
+    return {"done": 0, "failed": 0, "bytes": 0, "study_done": 0, "study_failed": 0, "gone": 0}
 
 
 def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True) -> StatusReport:
@@ -1766,7 +1784,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     # DIR's saved configs, each read once for the kinds, the label keys and the target sets.
     saved = SavedConfigs()
     selected, source = selected_kinds(out_dir, state, planned, saved=saved)
-    report = StatusReport(out_dir=str(out_dir), selected=selected)
+    report = StatusReport(out_dir=str(out_dir), selected=selected, saved_configs=saved)
     if source == "journals":  # no run's saved config names them: say where they came from
         report.selected_from = source
     if marker_note is not None:
@@ -1911,11 +1929,15 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         report.selected = [a.value for a in Artifact if a.value in asked]
     artifact_kinds = {a.value for a in Artifact}
     for (kind, object_id), rec in sorted(state.failed.items(), key=lambda kv: kv[1]["t"]):
-        writer(rec).count(kind, failed=True)
         run = report.runs.setdefault(str(rec.get("run")), _run_counts())
-        run["study_failed" if kind in STUDY_KINDS else "failed"] += 1
         if kind in artifact_kinds and object_id in gone_images:
-            continue  # (counted below, as gone: no harvest asks for it again)
+            # Counted below, as gone: no harvest asks for it again. Its writer's and run's
+            # lines count it apart too, as the totals do (not as a failure to act on).
+            writer(rec).gone += 1
+            run["gone"] += 1
+            continue
+        writer(rec).count(kind, failed=True)
+        run["study_failed" if kind in STUDY_KINDS else "failed"] += 1
         if (
             wanted.sets
             and kind in artifact_kinds
@@ -1973,6 +1995,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         report.failed_ids,
         report.failed_runs,
         recorded_sets if recorded_sets is not None else recorded_target_sets(out_dir, saved=saved),
+        saved,
     )
     if report.failures:
         from harvester.fetch import failure_advice  # only a folder with failures needs it
@@ -2141,14 +2164,16 @@ def failed_by_server(
     failed_ids: Iterable[int],
     failed_runs: Mapping[int, AbstractSet[str]],
     sets: list[RecordedRun],
+    saved: SavedConfigs | None = None,
 ) -> tuple[dict[str, list[int]], dict[str, str]]:
     """DIR's failed image ids (``failed_ids``, each recorded by ``failed_runs``) by server
     (:func:`harvester.config.normal_base_url`; an image whose runs saved no settings, an
     old folder's, under none), and every server DIR knows (its target sets' ``sets``,
-    newest first, then its failures'), each as saved."""
+    newest first, then its failures'), each as saved. ``saved``: the configs read for
+    ``sets``, not read again."""
     from harvester.config import failed_ids_servers, normal_base_url, servers_of
 
-    of = failed_ids_servers(out_dir, failed_runs)
+    of = failed_ids_servers(out_dir, failed_runs, saved)
     failing: dict[str, list[int]] = {}
     for image_id in failed_ids:
         if image_id in of:
@@ -2164,6 +2189,7 @@ def failing_servers(
     failed_ids: Iterable[int],
     failed_runs: Mapping[int, AbstractSet[str]],
     sets: list[RecordedRun],
+    saved: SavedConfigs | None = None,
 ) -> list[str]:
     """The servers (as saved: no credentials) of DIR's failed images when they are two or
     more, DIR's newest set's first; else []. Why: ``status DIR --failed-ids`` refuses such
@@ -2171,7 +2197,7 @@ def failing_servers(
     (:func:`harvester.config.failed_ids_listing`)."""
     if not failed_runs:
         return []
-    failing, known = failed_by_server(out_dir, failed_ids, failed_runs, sets)
+    failing, known = failed_by_server(out_dir, failed_ids, failed_runs, sets, saved)
     urls = [url for key, url in known.items() if key in failing]
     return urls if len(urls) > 1 else []
 

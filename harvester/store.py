@@ -5,7 +5,8 @@ Rules (README "On-disk layout"):
 * Nothing appears under its final name unless complete: bytes go to ``<target>.tmp-<writer>``
   beside the target, are made durable, then renamed (atomic) and the folder is fsynced.
 * A file is journaled only after its bytes and its name are durable; the journal is the only
-  truth a rerun reads (no stat of artifact files).
+  truth a rerun reads (no stat of artifact files), except for the runs that did not end
+  cleanly: their recorded files are stat'ed once, by the next open (:func:`lost_files`).
 * Group commit: ``put_*`` only queue (bounded: backpressure). One committer task takes up to
   ``batch_size`` items or what arrives within ``flush_interval`` seconds, and in a worker thread
   writes every temp file, makes them durable together, renames them, fsyncs each touched folder
@@ -83,6 +84,7 @@ from harvester.journal import (
     Journal,
     JournalState,
     journal_files,
+    read_journal,
     run_orders,
     write_all,
 )
@@ -100,6 +102,7 @@ from harvester.layout import (
     check_writer,
     ephemeral_writer,
     host_component,
+    journal_path,
     pending_path,
     resolve,
     run_config_path,
@@ -306,20 +309,33 @@ class PendingFile:
                 self.path.unlink()
 
 
-def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
-    """Remove the temp files of writers that died; return how many files were removed.
+@dataclass(frozen=True)
+class EndedWriter:
+    """A writer whose ``journals/<writer>.pending`` outlived it: it ended without closing its
+    store (killed, its machine gone, its folder moved or copied while it wrote), so what its
+    journal says is done was never checked against the disk by a clean end."""
 
-    Lists ``journals/`` once; reads only ``.pending`` files; removes only paths they list that
-    carry the temp infix. Cost is proportional to the number of dead writers' in-flight batches,
-    never to the size of DIR.
+    #: The pending file's name without ``.pending`` (a store's second commit loop adds ``-c1``).
+    name: str
+    pending: Path
+    #: The pending file's lines after its header: the temp files it was creating.
+    temps: list[str]
+
+
+def ended_writers(out_dir: Path, *, own_writer: str | None = None) -> list[EndedWriter]:
+    """The writers of DIR's pending files that are gone (same host and its pid dead, a
+    zombie or reused; other hosts: pending file untouched for :data:`STALE_AFTER`).
+
+    Lists ``journals/`` once and reads only ``.pending`` files: a folder whose runs all
+    ended cleanly holds none, so this costs one directory listing there, whatever its size.
     """
     folder = out_dir / JOURNALS_DIR
     try:
         entries = [e for e in os.scandir(folder) if e.name.endswith(".pending")]
     except FileNotFoundError:
-        return 0
-    removed = 0
+        return []
     own = f"{own_writer}.pending" if own_writer else None
+    ended: list[EndedWriter] = []
     for entry in entries:
         if entry.name == own:
             continue
@@ -339,8 +355,26 @@ def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
                 continue
         elif time.time() - mtime < STALE_AFTER:
             continue
+        ended.append(EndedWriter(entry.name[: -len(".pending")], Path(entry.path), lines[1:]))
+    return ended
+
+
+def clean_stale_temps(
+    out_dir: Path, *, own_writer: str | None = None, ended: Sequence[EndedWriter] | None = None
+) -> int:
+    """Remove the temp files of writers that died, then their pending files; return how
+    many temp files were removed.
+
+    ``ended``: those writers, found by :func:`ended_writers` (found here when not given).
+    Removes only paths their pending files list that carry the temp infix. Cost is
+    proportional to the number of dead writers' in-flight batches, never to the size of DIR.
+    """
+    if ended is None:
+        ended = ended_writers(out_dir, own_writer=own_writer)
+    removed = 0
+    for writer in ended:
         count = 0
-        for rel in lines[1:]:
+        for rel in writer.temps:
             if TEMP_INFIX not in rel:
                 continue
             try:
@@ -350,10 +384,131 @@ def clean_stale_temps(out_dir: Path, *, own_writer: str | None = None) -> int:
                 pass
         removed += count
         with suppress(FileNotFoundError):
-            Path(entry.path).unlink()
+            writer.pending.unlink()
         if count:
-            logger.info("removed %d temp file(s) left by dead writer %s", count, entry.name)
+            logger.info(
+                "removed %d temp file(s) left by dead writer %s", count, writer.pending.name
+            )
     return removed
+
+
+@dataclass
+class LostFiles:
+    """Files that the journal of a run which ended uncleanly records as done, and that are
+    not on disk as it recorded them: each artifact they belong to is to be fetched again."""
+
+    run: str
+    #: Files that do not exist (a study record's several files count one each).
+    missing: int = 0
+    #: Files of another size than the journal recorded.
+    resized: int = 0
+    #: One ``"invalid"`` record per artifact, for the journal (see :func:`lost_files`).
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def files(self) -> int:
+        return self.missing + self.resized
+
+
+def lost_files(out_dir: Path, ended: Sequence[EndedWriter], state: JournalState) -> list[LostFiles]:
+    """Of the runs whose writers ended uncleanly (``ended``), the files their journals record
+    as done that are missing or of another size now; one entry per run with any.
+
+    Why: a resume trusts the journals without a stat (a finished folder of 100,000 files
+    resumes in seconds). A run that ended cleanly closed its store, so its journal and the
+    disk agree. A run that did not leaves its pending file, and then a journal line can
+    outlive its file: a folder moved to another filesystem while the run wrote (``mv``
+    copies the images, then the journals: a file finished between the two is recorded
+    but was not copied), a copy by rsync of a folder in use, files deleted by hand. Only
+    those runs' own records are stat'ed, each file once (a record a later run superseded
+    is that run's), so a folder whose runs all ended cleanly costs nothing here.
+    """
+    writers: dict[str, str] = {}  # writer -> its run id, from the "run" records
+    for rec in state.runs:
+        writer, run = rec.get("writer"), rec.get("run")
+        if isinstance(writer, str) and isinstance(run, str):
+            writers[writer] = run
+    found: list[LostFiles] = []
+    checked: set[str] = set()
+    for pending in ended:
+        writer = _writer_of_pending(pending.name, writers)
+        if writer is None or writer in checked:
+            continue  # no run record names it: no journal of done files (verify's, a plan's)
+        checked.add(writer)
+        lost = _check_done_records(out_dir, writer, writers[writer], state)
+        if lost.invalid:
+            found.append(lost)
+    return found
+
+
+def _writer_of_pending(name: str, writers: Mapping[str, str]) -> str | None:
+    """The writer whose pending file is ``journals/<name>.pending``: itself, or for a store's
+    second commit loop (``<writer>-c1``) the store's writer; None when no run names it."""
+    if name in writers:
+        return name
+    base, sep, loop = name.rpartition("-c")
+    return base if sep and loop.isdigit() and base in writers else None
+
+
+def _check_done_records(out_dir: Path, writer: str, run: str, state: JournalState) -> LostFiles:
+    """Stat every file that ``writer``'s journal records as done and no later record took
+    over (see :func:`lost_files`)."""
+    lost = LostFiles(run)
+    try:
+        path = journal_path(out_dir, writer)
+    except ValueError:
+        return lost
+    latest: dict[tuple[str, int], Mapping[str, Any]] = {}
+    for line in read_journal(path):
+        if line.get("rec") == "done":
+            with suppress(KeyError, TypeError):
+                latest[(line["kind"], line["id"])] = line
+    for key, rec in latest.items():
+        now = state.done.get(key)
+        if now is None and not state.partial:
+            continue  # marked invalid since (verify): a harvest fetches it already
+        if now is not None and (now["t"], now.get("run")) != (rec["t"], rec.get("run")):
+            continue  # a later run recorded it again: its file is that run's
+        problems = [p for f in _record_files(rec) if (p := _file_problem(out_dir, f))]
+        if not problems:
+            continue
+        missing = sum(1 for p in problems if p.startswith("missing"))
+        lost.missing += missing
+        lost.resized += len(problems) - missing
+        lost.invalid.append(
+            {
+                "rec": "invalid",
+                "kind": rec["kind"],
+                "id": rec["id"],
+                "path": rec["path"],
+                "reason": f"{'; '.join(problems)} (found by the run after the interrupted "
+                f"run {run})",
+                "t": time.time(),
+            }
+        )
+    return lost
+
+
+def _record_files(rec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The files of a done record: its own, then the extra ones of a study record."""
+    extra = rec.get("files")
+    return [rec, *(f for f in extra if isinstance(f, dict))] if isinstance(extra, list) else [rec]
+
+
+def _file_problem(out_dir: Path, rec: Mapping[str, Any]) -> str | None:
+    """What is wrong with one recorded file, in verify's words (``missing: ...``, ``damaged:
+    size ...``), or None: as recorded, or it cannot be told (an unsafe path, a file that
+    cannot be stat'ed: verify says)."""
+    try:
+        st = os.stat(resolve(out_dir, str(rec.get("path"))))
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing: file does not exist"
+    except (OSError, ValueError):
+        return None
+    size = rec.get("size")
+    if isinstance(size, int) and stat.S_ISREG(st.st_mode) and st.st_size != size:
+        return f"damaged: size {st.st_size} bytes, journal says {size}"
+    return None
 
 
 # --------------------------------------------------------------------------- stray temps
@@ -1012,6 +1167,8 @@ class Store:
         self._recv: MemoryObjectReceiveStream[_Item]
         self._send, self._recv = anyio.create_memory_object_stream[_Item](batch_size * 2)
         self._journal: Journal | None = None
+        #: The files of runs that ended uncleanly found not on disk at open (see lost_files).
+        self.lost: list[LostFiles] = []
         self._empty_journal: Path | None = None  # set on close: see journaled_nothing
         self._walk_records = 0  # "walk" records queued: they alone are no work done
         self._pendings: list[PendingFile] = []
@@ -1136,8 +1293,9 @@ class Store:
             self._lock_fd = None
             raise
         try:
-            clean_stale_temps(self.out_dir, own_writer=self.writer)
+            ended = ended_writers(self.out_dir, own_writer=self.writer)
             self.state = JournalState.load(self.out_dir, remember=False, images=images)
+            lost = lost_files(self.out_dir, ended, self.state) if ended else []
             # A harvest's or a plan's DIR: a record saved before 0.1.13 may hold a token.
             scrub_saved_credentials(self.out_dir, self.state.runs)
             self._journal = Journal(self.out_dir, self.writer)
@@ -1162,12 +1320,28 @@ class Store:
             }
             self._journal.append([run])
             self.state.apply(run)
+            self._mark_lost(lost)
+            # Only now, with the lost files marked in this run's journal: a crash before
+            # leaves the ended writers' pending files for the next run to check again.
+            clean_stale_temps(self.out_dir, ended=ended)
         except OSError as exc:
             self._close_sync()
             raise storage_error(exc, f"output folder {self.out_dir}") from exc
         except BaseException:
             self._close_sync()
             raise
+
+    def _mark_lost(self, lost: Sequence[LostFiles]) -> None:
+        """Journal the files of interrupted runs that are not on disk as recorded as invalid
+        (:func:`lost_files`): no longer done, so this run fetches them again, and so does any
+        later one should this run stop first. Kept in :attr:`lost` for the run to say."""
+        assert self._journal is not None
+        for entry in lost:
+            self._journal.append(entry.invalid)
+            for rec in entry.invalid:
+                self.state.apply(rec)
+            logger.info("%d file(s) of interrupted run %s not on disk", entry.files, entry.run)
+        self.lost = list(lost)
 
     @property
     def holds_run_lock(self) -> bool:
@@ -1697,18 +1871,21 @@ class Store:
                 f"{self.out_dir} was removed, or moved to another filesystem (which copies it "
                 f"and removes it), while this run wrote to it (cannot write {what})",
                 hint="if it was moved, resume it where it is now: harvester harvest --out "
-                "<its new path>; if it was removed, run the same command to start again",
+                "<its new path> (it fetches again what the copy missed; harvester verify <its "
+                "new path> checks every file); if it was removed, run the same command to "
+                "start again",
             )
         if not now.startswith("/"):
             return StorageError(
                 f"{self.out_dir} was moved or removed while this run wrote to it (cannot "
                 f"write {what})",
-                hint="resume it where it is now: harvester harvest --out <its new path>",
+                hint="resume it where it is now: harvester harvest --out <its new path> "
+                "(harvester verify <its new path> checks every file)",
             )
         return StorageError(
             f"{self.out_dir} was moved to {now} while this run wrote to it (cannot write {what})",
             hint="its finished files went with it; resume it there: harvester harvest --out "
-            f"{shlex.quote(now)}",
+            f"{shlex.quote(now)} (harvester verify {shlex.quote(now)} checks every file)",
         )
 
     def _adopt(self, part: _Part, tmp: Path) -> None:

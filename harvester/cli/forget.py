@@ -12,8 +12,12 @@ An image deleted from the server answers 404 to every request: its set failed ev
 such images (:mod:`harvester.gone`), each with the server that failed it, taking only
 failed images of DIR whose latest answer was "not there" (``--force``: any failed image),
 so that a server down for an hour (503s, timeouts) is never mistaken for images gone for
-good: the others given are said on a ``note:`` line and left, so that ``status
---failed-ids`` piped in records those that are gone. ``--undo`` takes them back.
+good, nor a 404 another hint explains (a thumbnail size the server lacks): the others given
+are said on a ``note:`` line and left, so that ``status --failed-ids`` piped in records
+those that are gone. The failures of a folder of imgdata, render or stack alone never
+qualify: they ask imgData first, which answers a deleted image 403, as a private one;
+``--check-server`` asks the server's JSON API about those (404 for an image it lacks),
+and without it ``forget`` asks no server. ``--undo`` takes them back.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import contextlib
 import re
 import shlex
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +34,6 @@ from typing import TYPE_CHECKING, Any
 from harvester.cli.harvest import add_target_flags, folder_arg, target_overrides
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from harvester.config import RecordedRun
 
 __all__ = ["register"]
@@ -75,8 +78,15 @@ def register(subparsers: Any) -> None:
     gone.add_argument(
         "--force",
         action="store_true",
-        help="also record images whose latest failure was no 404 or 410 (a 503, a timeout; "
-        "without it they are left, said on a note: line)",
+        help="also record images whose latest failures do not say they are gone (a 503, a "
+        "timeout, imgData's 403, a 404 another hint explains; without it they are left, "
+        "said on a note: line)",
+    )
+    gone.add_argument(
+        "--check-server",
+        action="store_true",
+        help="ask the server once per image whose failures cannot tell (imgData's 403: an "
+        "imgdata, render or stack folder) at its JSON API, and record those it answers 404",
     )
     gone.add_argument(
         "--undo", action="store_true", help="ask for those images again (take them off the list)"
@@ -101,8 +111,8 @@ def run_forget_command(args: argparse.Namespace) -> int:
     from harvester.store import check_existing_out_dir, scrub_folder_credentials, storage_error
 
     out: Path = args.out
-    if args.gone_ids_from is None and (args.force or args.undo):
-        flag = "--force" if args.force else "--undo"
+    if args.gone_ids_from is None and (args.force or args.undo or args.check_server):
+        flag = "--force" if args.force else "--undo" if args.undo else "--check-server"
         raise UsageError(
             f"{flag} goes with --gone-ids-from FILE (images gone from the server)",
             hint=f"harvester forget {shlex.quote(str(out))} --gone-ids-from FILE {flag}",
@@ -117,7 +127,9 @@ def run_forget_command(args: argparse.Namespace) -> int:
                 hint="the images' sets are still resumed; to forget a whole set, name its "
                 "targets without --gone-ids-from",
             )
-        return _forget_gone_images(out, args.gone_ids_from, force=args.force, undo=args.undo)
+        return _forget_gone_images(
+            out, args.gone_ids_from, force=args.force, undo=args.undo, check=args.check_server
+        )
     if named is None:
         raise UsageError("name the target set to forget by its targets", hint=_sets_hint(out, None))
     key = target_set(RecordedRun("", named))
@@ -394,10 +406,12 @@ MAX_LISTED_IDS = 5
 MAX_UNDO_IDS = 10
 
 
-def _forget_gone_images(out: Path, source: str, *, force: bool, undo: bool) -> int:
-    """``forget DIR --gone-ids-from FILE [--force | --undo]``: record (take back) images
-    gone from the server; 0 done (some may be left, said on a ``note:`` line), 2 refused
-    (nothing recorded), 75 a harvest runs."""
+def _forget_gone_images(
+    out: Path, source: str, *, force: bool, undo: bool, check: bool = False
+) -> int:
+    """``forget DIR --gone-ids-from FILE [--force | --check-server | --undo]``: record
+    (take back) images gone from the server; 0 done (some may be left, said on a
+    ``note:`` line), 2 refused (nothing recorded), 75 a harvest runs."""
     import sys
 
     from harvester.gone import GONE_NAME
@@ -416,7 +430,7 @@ def _forget_gone_images(out: Path, source: str, *, force: bool, undo: bool) -> i
             if undo:
                 line = _take_back(out, ids, source)
             else:
-                line, note = _record_gone(out, ids, source, force)
+                line, note = _record_gone(out, ids, source, force, check)
         except OSError as exc:
             raise storage_error(exc, str(out / GONE_NAME)) from exc
         if undo:
@@ -470,94 +484,236 @@ def _listed(ids: list[int], shown: Any = str) -> str:
     return named + (f" and {more} more" if more > 0 else "")
 
 
-def _failed_images(out: Path) -> tuple[dict[int, list[int | None]], dict[int, str]]:
-    """DIR's failed images (those ``status --failed-ids`` lists) -> the HTTP status of
-    each of their failed kinds' latest failure (None: no answer, a timeout); and each
-    one's server, as saved (no credentials): that of the run that failed it, else DIR's
-    (a folder whose runs saved no settings: IDR's, the default then)."""
+@dataclass(frozen=True)
+class _FailedImages:
+    """DIR's failed images (those ``status --failed-ids`` lists), as ``--gone-ids-from``
+    weighs them."""
+
+    #: image id -> the HTTP status of each of its failed kinds' latest failure, as
+    #: :func:`harvester.gone.gone_status` reads them: None for no answer (a timeout), and
+    #: for a failure another hint explains (as the hint ``status`` gives reads them).
+    judged: dict[int, list[int | None]]
+    #: image id -> the HTTP status of its latest failure as answered (None: no answer).
+    latest: dict[int, int | None]
+    #: image id -> its server, as saved (no credentials).
+    servers: dict[int, str]
+    #: image id -> the cause another hint names for its 404 (a thumbnail size this server
+    #: does not serve: the image answers other requests), for those with one.
+    explained: dict[int, str]
+    #: The ids whose every failure is a 403 of a kind that asks imgData first (imgdata,
+    #: render, stack): a deleted image answers so, and so does a private one.
+    forbidden: frozenset[int]
+
+    def said(self, image_id: int) -> str:
+        """``9762957 (HTTP 503)``: how a message names an image by its latest failure."""
+        latest = self.latest[image_id]
+        return f"{image_id} ({f'HTTP {latest}' if latest else 'no answer'})"
+
+
+#: The kinds asked for after imgData, or imgData itself: a deleted image answers them 403
+#: (OMERO.web's imgData to the public user), never 404 (see ``../idr-api.md``).
+_IMGDATA_KINDS = frozenset({"imgdata", "render", "stack"})
+
+
+def _failed_images(out: Path) -> _FailedImages:
+    """DIR's failed images: each one's latest failures (:class:`_FailedImages`), and its
+    server: that of the run that failed it, else DIR's (a folder whose runs saved no
+    settings: IDR's, the default then). A 404 another hint explains is judged as
+    ``status`` judges it for its hint (:func:`harvester.fetch.known_cause`), so that
+    ``forget`` records no image the hint did not name."""
     from harvester.config import DEFAULT_BASE_URL, failed_ids_servers, folder_server_url
+    from harvester.fetch import known_cause
+    from harvester.gone import GONE_STATUSES
     from harvester.models import Artifact
     from harvester.status import collect_status
 
     kinds = {a.value for a in Artifact}
     report = collect_status(out)
-    statuses: dict[int, list[int | None]] = {}
-    for failure in report.failures:
-        if failure["kind"] in kinds:
-            status = failure.get("status")
-            statuses.setdefault(int(failure["id"]), []).append(
-                status if isinstance(status, int) else None
-            )
+    done = {kind: ks.done for kind, ks in report.kinds.items()}
+    judged: dict[int, list[int | None]] = {}
+    latest: dict[int, int | None] = {}
+    explained: dict[int, str] = {}
+    not_forbidden: set[int] = set()
+    for failure in report.failures:  # (oldest first: the last one is the latest)
+        if failure["kind"] not in kinds:
+            continue
+        image_id = int(failure["id"])
+        raw = failure.get("status")
+        status = raw if isinstance(raw, int) else None
+        cause = known_cause(failure, done)
+        judged.setdefault(image_id, []).append(None if cause else status)
+        latest[image_id] = status
+        if cause and status in GONE_STATUSES:
+            explained[image_id] = cause.partition(":")[0]
+        if status != 403 or failure["kind"] not in _IMGDATA_KINDS:
+            not_forbidden.add(image_id)
     servers = failed_ids_servers(out, report.failed_runs)
-    if len(servers) < len(statuses):
+    if len(servers) < len(judged):
         folder = folder_server_url(out) or DEFAULT_BASE_URL
-        servers = {image_id: servers.get(image_id, folder) for image_id in statuses}
-    return statuses, servers
+        servers = {image_id: servers.get(image_id, folder) for image_id in judged}
+    forbidden = frozenset(judged.keys() - not_forbidden)
+    return _FailedImages(judged, latest, servers, explained, forbidden)
 
 
-def _latest_said(statuses: dict[int, list[int | None]]) -> Callable[[int], str]:
-    """``9762957 (HTTP 503)``: how a message names an image by its latest failure."""
+def _left_reasons(
+    left: list[int], failed: _FailedImages, checked: dict[int, int | None], *, refusal: bool
+) -> list[str]:
+    """Why ``left`` (ids given, failed images of DIR) are not taken as gone: one clause
+    per reason, each naming its ids (:meth:`_FailedImages.said`; ``checked``: those
+    ``--check-server`` asked, and the server's answer). ``refusal``: worded for the error
+    line (``1 id of 1 given did not answer ...``), else for the note's (``... not
+    recorded: their latest failure was ...``)."""
+    asked_now = [i for i in left if i in checked]
+    forbidden = [i for i in left if i in failed.forbidden and i not in checked]
+    explained = [i for i in left if i in failed.explained and i not in failed.forbidden]
+    unsure = [i for i in left if i not in failed.explained and i not in failed.forbidden]
+    reasons: list[str] = []
+    if unsure:
+        reasons.append(
+            (
+                "did not answer 404 or 410 at their latest try, so may not be gone"
+                if refusal
+                else "their latest failure was no 404 or 410, so they may not be gone"
+            )
+            + f": {_listed(unsure, failed.said)}"
+        )
+    if explained:
+        causes = "; ".join(dict.fromkeys(failed.explained[i] for i in explained))
+        reasons.append(
+            (
+                f"answered 404 for a cause another hint names ({causes}), not as images gone"
+                if refusal
+                else f"their 404 has a cause another hint names ({causes}), not an image gone"
+            )
+            + f": {_listed(explained, failed.said)}"
+        )
+    if forbidden:
+        reasons.append(
+            (
+                "answered imgData 403 alone, as a deleted image does and a private one too"
+                if refusal
+                else "their only failures are imgData's 403, which a deleted image and a "
+                "private one answer alike"
+            )
+            + " (imgdata, render and stack get no 404; a thumbnail or metadata does)"
+            + f": {_listed(forbidden, failed.said)}"
+        )
+    if asked_now:
+        now = {
+            i: f"{i} ({f'HTTP {checked[i]}' if checked[i] else 'no answer'} now)" for i in asked_now
+        }
+        reasons.append(
+            (
+                "answered imgData 403, and no 404 when asked now at the server's JSON API, "
+                "so may not be gone"
+                if refusal
+                else "they answered imgData 403, and no 404 when asked now at the server's "
+                "JSON API, so they may not be gone"
+            )
+            + f": {_listed(asked_now, now.__getitem__)}"
+        )
+    return reasons
 
-    def said(image_id: int) -> str:
-        latest = statuses[image_id][-1]
-        return f"{image_id} ({f'HTTP {latest}' if latest else 'no answer'})"
 
-    return said
+def _left_advice(
+    left: list[int], failed: _FailedImages, q: str, verb: str = "give", checked: bool = False
+) -> str:
+    """What to do about ``left`` (--force aside): resume and ``verb`` (give, record)
+    those that answer 404 then (a failure that may pass); else have the server asked
+    (``--check-server``, unless ``checked``), or follow the other hint."""
+    if any(i not in failed.explained and i not in failed.forbidden for i in left):
+        return f"resume (harvester harvest --out {q}) and {verb} those that answer 404 then"
+    if all(i in failed.forbidden for i in left):
+        if checked:
+            return "the server still has them, or refuses the public user"
+        return (
+            "add --check-server to ask the server's JSON API, which answers a deleted image "
+            "404 (a thumbnail or metadata of it does too)"
+        )
+    return f"follow the hint harvester status {q} gives for that cause"
 
 
-def _record_gone(out: Path, ids: list[int], source: str, force: bool) -> tuple[str, str]:
+def _check_left(left: list[int], failed: _FailedImages) -> dict[int, int | None]:
+    """``--check-server``: of ``left``, those whose failures cannot tell a deleted image
+    from a private one (imgData's 403 alone), asked of their server once each at its JSON
+    API (:func:`harvester.gone.ask_server`): image id -> the status it answers now."""
+    from harvester.gone import ask_server
+
+    unsure = {i: failed.servers[i] for i in left if i in failed.forbidden}
+    return ask_server(unsure) if unsure else {}
+
+
+def _record_gone(
+    out: Path, ids: list[int], source: str, force: bool, check: bool = False
+) -> tuple[str, str]:
     """Record ``ids`` as gone: the line that says what was recorded, and the ``note:``
     line naming those left out ("" for none): without ``force``, those whose latest
-    failures say no 404 or 410 (a server down is no image gone). Refused, nothing
-    recorded, when an id is no failed image of DIR (a wrong file or folder), or when no
-    id but those left out was given."""
+    failures say no 404 or 410 (a server down is no image gone), or whose 404 another
+    hint explains. Refused, nothing recorded, when an id is no failed image of DIR (a
+    wrong file or folder), or when every id given is left out (none recorded already:
+    a pipe run again after it recorded some says nothing new, exit 0). ``check``: ask
+    the server about those whose failures cannot tell (:func:`_check_left`)."""
     from harvester.errors import UsageError
-    from harvester.gone import GONE_NAME, GoneImage, add_gone, gone_status, read_gone
+    from harvester.gone import (
+        GONE_NAME,
+        GONE_STATUSES,
+        GoneImage,
+        add_gone,
+        gone_status,
+        read_gone,
+    )
 
     q = shlex.quote(str(out))
     before = {image_id for _server, image_id in read_gone(out)}
-    statuses, servers = _failed_images(out)
+    failed = _failed_images(out)
+    judged = failed.judged
     # (an id recorded gone from one server that another still fails is asked for there)
-    asked = [image_id for image_id in ids if image_id in statuses or image_id not in before]
-    unknown = [image_id for image_id in asked if image_id not in statuses]
+    asked = [image_id for image_id in ids if image_id in judged or image_id not in before]
+    unknown = [image_id for image_id in asked if image_id not in judged]
     if unknown:
         raise UsageError(
             f"{_plural_ids(unknown)} of {len(ids)} given {'is' if len(unknown) == 1 else 'are'} "
             f"no failed image of {out}: {_listed(unknown)} (nothing recorded)",
             hint=f"give the ids harvester status {q} --failed-ids lists",
         )
-    unsure = [] if force else [i for i in asked if gone_status(statuses[i]) is None]
-    if unsure and len(unsure) == len(asked):
+    left = [] if force else [i for i in asked if gone_status(judged[i]) is None]
+    checked = _check_left(left, failed) if check else {}
+    found = {i: status for i, status in checked.items() if status in GONE_STATUSES}
+    left = [i for i in left if i not in found]
+    if left and len(left) == len(ids):
+        reasons = _left_reasons(left, failed, checked, refusal=True)
+        said = f" {reasons[0]}" if len(reasons) == 1 else ": " + "; ".join(reasons)
+        advice = _left_advice(left, failed, q, "record", check)
         raise UsageError(
-            f"{_plural_ids(unsure)} of {len(ids)} given did not answer 404 or 410 at their "
-            f"latest try, so may not be gone: {_listed(unsure, _latest_said(statuses))} "
-            "(nothing recorded)",
-            hint=f"resume (harvester harvest --out {q}) and record those that answer 404 then; "
-            "or add --force to record them anyway",
+            f"{_plural_ids(left)} of {len(ids)} given{said} (nothing recorded)",
+            hint=f"{advice}; or add --force to record them anyway",
         )
     now = datetime.now(UTC)
     entries = [
-        GoneImage(i, servers[i], gone_status(statuses[i]) or statuses[i][-1], now)
+        GoneImage(
+            i, failed.servers[i], found.get(i) or gone_status(judged[i]) or failed.latest[i], now
+        )
         for i in asked
-        if i not in unsure
+        if i not in left
     ]
     added = add_gone(out, entries)
-    already = len(ids) - len(asked)
+    already = len(ids) - len(asked) + len(entries) - len(added)
     also = f" ({already} recorded already)" if already else ""
+    if found:
+        also += f" ({len(found)} answering 404 at the server's JSON API now)"
     line = (
         f"{out}: recorded {_plural_ids(added, 'image')} as gone from the server{also} in "
         f"{out / GONE_NAME}: no harvest asks for them, status counts them apart; to ask for "
         f"them again: {_undo_command(out, source, ids, added)}"
         if added
-        else f"{out}: {_plural_ids(ids)} given, each recorded already as gone from the "
-        f"server in {out / GONE_NAME}: nothing changed"
+        else f"{out}: nothing new to record: {already} already recorded as gone from the "
+        f"server in {out / GONE_NAME}"
     )
     note = (
-        f"note: {_plural_ids(unsure)} of {len(ids)} given not recorded: their latest failure "
-        f"was no 404 or 410, so they may not be gone: {_listed(unsure, _latest_said(statuses))}; "
-        f"resume (harvester harvest --out {q}) and give those that answer 404 then, or add "
-        "--force to record them anyway"
-        if unsure
+        f"note: {_plural_ids(left)} of {len(ids)} given not recorded: "
+        f"{'; '.join(_left_reasons(left, failed, checked, refusal=False))}; "
+        f"{_left_advice(left, failed, q, checked=check)}, or add --force to record them anyway"
+        if left
         else ""
     )
     return line, note
@@ -603,17 +759,20 @@ def _undo_command(out: Path, source: str, ids: list[int], added: list[int]) -> s
     said, as status says it (the ids are recorded all the same)."""
     from harvester.status import gone_undo_command
 
+    # DIR and the ids file both absolute: the undo is pasted later, from another folder
+    # (DIR as typed, beside an absolute file, undid nothing there, or another folder's).
+    where = str(out.absolute())
     if source != "-" and added == ids:
-        given = str(Path(source).absolute())  # (pasted later, from another folder)
-        return shlex.join(["harvester", "forget", str(out), "--gone-ids-from", given, "--undo"])
-    tail = shlex.join(["harvester", "forget", str(out), "--gone-ids-from", "-", "--undo"])
+        given = str(Path(source).absolute())
+        return shlex.join(["harvester", "forget", where, "--gone-ids-from", given, "--undo"])
+    tail = shlex.join(["harvester", "forget", where, "--gone-ids-from", "-", "--undo"])
     if len(added) <= MAX_UNDO_IDS:
         return f"printf '%s\\n' {' '.join(map(str, added))} | {tail}"
     try:
         path = _write_undo_ids(out, added)
     except OSError:
-        return gone_undo_command(out)
-    return shlex.join(["harvester", "forget", str(out), "--gone-ids-from", str(path), "--undo"])
+        return gone_undo_command(out.absolute())
+    return shlex.join(["harvester", "forget", where, "--gone-ids-from", str(path), "--undo"])
 
 
 def _remove_spent_undo_file(out: Path, source: str) -> None:

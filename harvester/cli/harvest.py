@@ -20,7 +20,7 @@ from harvester.text import plural
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
     from harvester.errors import UsageError
@@ -1965,41 +1965,88 @@ def _failed_ids_to_list(out: Path, report: StatusReport, given_url: str | None) 
     DIR (its target sets and failures) knows one server, ``--base-url`` takes them all, as
     a resume given it replays every set (a server moved)."""
     from harvester.config import normal_base_url, recorded_target_sets, server_failed_ids_recipe
+    from harvester.journal import SavedConfigs
     from harvester.status import failed_by_server
 
     if not report.failed_runs and given_url is None:
         return report.failed_ids
-    sets = recorded_target_sets(out)
-    failing, known = failed_by_server(out, report.failed_ids, report.failed_runs, sets)
+    # Each config read once: status read them (its kinds, sets, failures' servers).
+    saved = report.saved_configs or SavedConfigs()
+    sets = recorded_target_sets(out, saved=saved)
+    failing, known = failed_by_server(out, report.failed_ids, report.failed_runs, sets, saved)
+    # (in a folder of one server, every failed image is its: none is of no known server)
+    unknown = _of_no_known_server(out, report, failing) if len(known) > 1 else ""
     if given_url is not None:
         if len(known) < 2:
             return report.failed_ids
         if normal_base_url(given_url) not in known:
             example = server_failed_ids_recipe(out, sets, next(iter(known.values())))
             raise no_set_of_server(out, given_url, known, f"give one of theirs: {example}")
+        if unknown:
+            print(f"note: not in this list: {unknown}", file=sys.stderr)
         return failing.get(normal_base_url(given_url), [])
     urls = [url for key, url in known.items() if key in failing]
     if len(urls) > 1:
         raise _failed_of_servers_error(
-            out, sets, {url: failing[normal_base_url(url)] for url in urls}
+            out, sets, {url: failing[normal_base_url(url)] for url in urls}, unknown
         )
     if urls and len(known) > 1:
         # One server's ids: a harvest of DIR given no --base-url asks DIR's newest set's
         # server, maybe the other one; said on stderr (stdout holds the ids alone).
+        these = "these are" if not unknown else "the others are"
+        also = f"; in this list, {unknown}" if unknown else ""
         print(
-            f"note: these are failed images of {urls[0]} ({shlex.quote(str(out))} holds "
-            f"target sets of {len(known)} servers): {server_failed_ids_recipe(out, sets, urls[0])}",
+            f"note: {these} failed images of {urls[0]} ({shlex.quote(str(out))} holds "
+            f"target sets of {len(known)} servers): {server_failed_ids_recipe(out, sets, urls[0])}"
+            f"{also}",
             file=sys.stderr,
         )
+    elif unknown:
+        print(f"note: in this list, {unknown}", file=sys.stderr)
     return report.failed_ids
 
 
+#: How many ids of no known server :func:`_of_no_known_server` names (the rest counted).
+UNKNOWN_IDS_NAMED = 10
+
+
+def _of_no_known_server(
+    out: Path, report: StatusReport, failing: Mapping[str, Sequence[int]]
+) -> str:
+    """What to say of DIR's failed images whose server is unknown (every run that recorded
+    their failures has saved settings that cannot be read), with what to do: they are in
+    no ``--base-url`` list, and a plain list piped into one server's harvest may ask it
+    for another's ids. "" when there are none. Why: said as nothing, or as "these are
+    failed images of A", such ids were lost from every server's list, or sent to A."""
+    from harvester.layout import RUNS_DIR
+
+    placed = {image_id for ids in failing.values() for image_id in ids}
+    ids = [image_id for image_id in report.failed_ids if image_id not in placed]
+    if not ids:
+        return ""
+    runs = sorted({run for image_id in ids for run in report.failed_runs.get(image_id, ())})
+    files = ", ".join(str(out / RUNS_DIR / run / "config.json") for run in runs[:3])
+    more = f" and {len(runs) - 3} more" if len(runs) > 3 else ""
+    named = ", ".join(map(str, ids[:UNKNOWN_IDS_NAMED]))
+    if len(ids) > UNKNOWN_IDS_NAMED:
+        named += f" and {len(ids) - UNKNOWN_IDS_NAMED} more"
+    q = shlex.quote(str(out))
+    return (
+        f"{plural(len(ids), 'failed image')} of no known server ({named}): the saved settings "
+        f"of the runs that recorded their failures cannot be read ({files}{more}), so they "
+        f"are in no server's --base-url list; the URL of each failure in harvester status {q} "
+        '--json ("failures") names its server: harvest them from it by id, harvester '
+        f"harvest --out {q} --base-url ITS-URL --ids-from FILE (FILE: their ids, one a line), "
+        "or put those files back (from a copy or a backup)"
+    )
+
+
 def _failed_of_servers_error(
-    out: Path, sets: list[RecordedRun], failing: dict[str, list[int]]
+    out: Path, sets: list[RecordedRun], failing: dict[str, list[int]], unknown: str = ""
 ) -> UsageError:
     """The refusal of ``status --failed-ids`` whose failed images (``failing``: by server
     as saved, the folder's newest first) are of two or more servers, with the pipe of the
-    first one's alone."""
+    first one's alone; ``unknown``: what :func:`_of_no_known_server` says, added to it."""
     from harvester.config import server_failed_ids_recipe
     from harvester.errors import UsageError
 
@@ -2012,6 +2059,7 @@ def _failed_of_servers_error(
         hint=(
             f"list one server's at a time, each with its --base-url ({urls[0]}, then "
             f"{' and '.join(urls[1:])}): {server_failed_ids_recipe(out, sets, urls[0])}"
+            + (f"; not in those lists: {unknown}" if unknown else "")
         ),
     )
 

@@ -1181,7 +1181,10 @@ def _sets_of_server(out: Path, given_url: str) -> list[RecordedRun] | None:
         hint = f"give one of theirs with a set's targets, e.g. {example}"
         raise no_set_of_server(out, given_url, servers, hint)
     for n, recorded in enumerate(sets):
-        if normal_base_url(recorded.base_url) == wanted or recorded.ids_read_once is not None:
+        if normal_base_url(recorded.base_url) == wanted:
+            continue
+        if recorded.ids_read_once is not None:
+            print(_read_once_elsewhere(out, recorded, replay_which(n)), file=sys.stderr)
             continue
         targets = shlex.join(target_flags(recorded)) or "its targets"
         print(
@@ -1190,6 +1193,28 @@ def _sets_of_server(out: Path, given_url: str) -> list[RecordedRun] | None:
             file=sys.stderr,
         )
     return [r for r in sets if normal_base_url(r.base_url) == wanted]
+
+
+def _read_once_elsewhere(out: Path, recorded: RecordedRun, which: str) -> str:
+    """The ``not resumed:`` line of a set of another server whose ids were read once (standard
+    input, a pipe): its ``harvester slurm`` command with ``--ids-from FILE`` (a task reads a
+    regular file), and how to fill FILE with its failed images alone. Why: such a set got no
+    line at all, so a resume of one server's sets dropped it without a word."""
+    import shlex
+    from dataclasses import replace
+
+    from harvester.config import failed_ids_command
+
+    once = recorded.ids_read_once
+    what = "standard input" if once == "-" else str(once)
+    as_file = replace(recorded, config={**recorded.config, "ids_from": "FILE"})
+    command, note = _set_command_and_note(out, as_file, server=True)
+    listing = f"{failed_ids_command(out)} --base-url {shlex.quote(recorded.base_url)} > FILE"
+    return (
+        f"not resumed: {which} ({recorded.run}) read its image ids from {what}, which cannot "
+        f"be read again, from another server, {recorded.base_url}; run, with the same ids in "
+        f"FILE (or its failed images alone: {listing}): {command}{note}"
+    )
 
 
 def _script_server(out: Path) -> str | None:

@@ -26,6 +26,10 @@ and ``F`` fields per well::
 
 Project spec: dataset ``d`` holds ``n`` images; ``dataset id = dataset_base + d``
 and ``image id = image_base + d * n + j`` (sample index ``s = d * n + j``).
+A spec's ``also_in`` links a few of its images into a further dataset too
+(OMERO's Dataset-Image links are many-to-many): that dataset lists them among
+its own, in name order, and counts them. Likewise ``linked_datasets`` puts
+datasets of another project in this one as well (Project-Dataset links).
 
 Per-sample map annotations (mapr gene / siRNA / phenotype; linked to the
 well and to each of its images, or to the project image) depend only on the
@@ -612,7 +616,8 @@ class Catalogue:
 
     @staticmethod
     def _project(spec: ProjectSpec) -> Project:
-        return Project(spec.id, spec.name, spec.description, spec.n_datasets, spec)
+        n_datasets = spec.n_datasets + len(spec.linked_datasets)
+        return Project(spec.id, spec.name, spec.description, n_datasets, spec)
 
     @staticmethod
     def _dataset_name(spec: ProjectSpec, index: int) -> str:
@@ -621,12 +626,13 @@ class Catalogue:
         return f"{spec.dataset_prefix}{index + 1:04d}"
 
     def _dataset(self, spec: ProjectSpec, index: int) -> Dataset:
+        linked = sum(1 for _, d in spec.also_in if d == index)
         return Dataset(
             spec.dataset_base + index,
             self._dataset_name(spec, index),
             index,
             spec.id,
-            spec.images_per_dataset,
+            spec.images_per_dataset + linked,
             spec,
         )
 
@@ -640,14 +646,31 @@ class Catalogue:
         return _sorted_by_name(names)
 
     def datasets(self, project_id: int) -> list[Dataset]:
+        """A project's datasets in name order: its own and those linked into it."""
         spec = self._project_by_id.get(project_id)
         if spec is None:
             return []
-        return [self._dataset(spec, i) for i in self._dataset_order(spec)]
+        own = [self._dataset(spec, i) for i in self._dataset_order(spec)]
+        if not spec.linked_datasets:
+            return own
+        linked = [ds for i in spec.linked_datasets if (ds := self.dataset(i)) is not None]
+        return sorted([*own, *linked], key=lambda d: (d.name.lower(), d.id))
 
     def all_datasets(self) -> list[Dataset]:
-        items = [d for p in self._projects for d in self.datasets(p.id)]
+        """Every dataset once (under the project that owns it), in name order."""
+        items = [self._dataset(p, i) for p in self._projects for i in self._dataset_order(p)]
         return sorted(items, key=lambda d: (d.name.lower(), d.id))
+
+    def dataset_project_ids(self, dataset_id: int) -> list[int]:
+        """Every project holding the dataset: its owner first, then those linking it."""
+        ds = self.dataset(dataset_id)
+        if ds is None:
+            return []
+        return [ds.project_id] + [
+            p.id
+            for p in self._projects
+            if p.id != ds.project_id and dataset_id in p.linked_datasets
+        ]
 
     def dataset(self, dataset_id: int) -> Dataset | None:
         for spec in self._projects:
@@ -657,16 +680,30 @@ class Catalogue:
         return None
 
     def dataset_image_ids(
-        self, dataset_id: int, offset: int = 0, limit: int | None = None
+        self, dataset_id: int, offset: int = 0, limit: int | None = None, *, linked: bool = True
     ) -> list[int]:
-        """Image ids of a dataset in name order, sliced without building the rest."""
+        """Image ids of a dataset in name order, sliced without building the rest.
+
+        ``linked=False`` leaves out the images linked in from another dataset (``also_in``):
+        a listing of every image names each once, under its own dataset.
+        """
         ds = self.dataset(dataset_id)
         if ds is None:
             return []
-        n = ds.spec.images_per_dataset
+        spec = ds.spec
+        n = spec.images_per_dataset
+        base = spec.image_base + ds.index * n
+        extra = [spec.image_base + off for off, d in spec.also_in if d == ds.index]
+        if linked and extra:  # a few small presets: sort the whole dataset by name
+            every = sorted([*range(base, base + n), *extra], key=self._name_order)
+            return every[max(0, offset) : None if limit is None else max(0, offset) + limit]
         stop = n if limit is None else min(n, offset + limit)
-        base = ds.spec.image_base + ds.index * n
         return list(range(base + max(0, offset), base + stop))
+
+    def _name_order(self, image_id: int) -> tuple[str, int]:
+        """OMERO's ``lower(name), id`` order key of an image."""
+        info = self.image(image_id)
+        return ("" if info is None else info.name.lower(), image_id)
 
     # -- regions of interest ---------------------------------------------------
     def roi_count(self, image_id: int) -> int:
@@ -682,8 +719,12 @@ class Catalogue:
         return rois.image_rois(info, offset, count if limit is None else limit, self.seed)
 
     def image_datasets(self, image_id: int) -> list[Dataset]:
+        """Every dataset holding the image: its own first, then those it is linked into."""
         loc = self.locate(image_id)
-        return [] if loc is None or loc.dataset is None else [loc.dataset]
+        if loc is None or loc.dataset is None:
+            return []
+        found = (self.dataset(i) for i in loc.image.dataset_ids)
+        return [ds for ds in found if ds is not None]
 
     # -- images -------------------------------------------------------------
     def image(self, image_id: int) -> ImageInfo | None:
@@ -734,7 +775,7 @@ class Catalogue:
             name,
             pixels,
             spec.acquisition_ts + offset,
-            dataset_ids=(ds.id,),
+            dataset_ids=(ds.id, *(spec.dataset_base + d for o, d in spec.also_in if o == offset)),
             fileset_id=900_000_000 + image_id,
         )
         return ImageLocation(info, project=self._project(spec), dataset=ds, sample=offset)

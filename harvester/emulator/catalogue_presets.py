@@ -57,6 +57,13 @@ idclash    IDR's independent id spaces colliding, as on the real server
            the well ids: 2400001-2400004. ``annotations/?screen=51`` and
            ``?project=51``, ``?well=2400001`` and ``?image=2400001`` name
            different objects (check ``link.parent``).
+links      OMERO's many-to-many links: project 2001 with datasets 62001
+           'linked-A' and 62002 'linked-B' of 3 images each (ids
+           4300001-4300006), image 4300001 also linked into 62002 (which so
+           lists 4 images: childCount 4); its imgData says "Multiple" for
+           dataset and project, as for any image in more than one dataset.
+           Project 2002 holds no dataset of its own but links 62002 too, so
+           62002 has two projects (its images' imgData: project "Multiple").
 ========== ===================================================================
 """
 
@@ -82,6 +89,7 @@ PRESETS: tuple[str, ...] = (
     "huge",
     "names",
     "idclash",
+    "links",
 )
 DEFAULT_PRESET = "demo"
 
@@ -203,6 +211,14 @@ IDCLASH_ID = 51
 IDCLASH_IMAGES = 4
 IDCLASH_FIRST_WELL_ID = 2_400_001
 IDCLASH_FIRST_SCREEN_IMAGE_ID = 2_450_001
+#: ``links``: image LINKS_SHARED_IMAGE_ID of dataset 62001 is also in 62002.
+LINKS_PROJECT_ID = 2001
+LINKS_DATASET_IDS = (62001, 62002)
+LINKS_IMAGES_PER_DATASET = 3
+LINKS_FIRST_IMAGE_ID = 4_300_001
+LINKS_SHARED_IMAGE_ID = LINKS_FIRST_IMAGE_ID
+#: ``links``: a project whose only dataset is LINKS_DATASET_IDS[1], linked from project 2001.
+LINKS_SECOND_PROJECT_ID = 2002
 NAMES_SCREEN_ID = 1901
 NAMES_PROJECT_ID = 1951
 LONG_NAME = "L" * 1000
@@ -392,6 +408,12 @@ class ProjectSpec:
     image_prefix: str = "image"
     per_image_pixels: Callable[[int], PixelsSpec] | None = None
     salt: int = 0
+    #: Further Dataset-Image links (OMERO's are many-to-many): (image offset in this
+    #: spec, dataset index) puts that image in that dataset as well as in its own.
+    also_in: tuple[tuple[int, int], ...] = ()
+    #: Datasets of other projects this project holds too (Project-Dataset links are
+    #: many-to-many as well): listed and counted with its own.
+    linked_datasets: tuple[int, ...] = ()
 
     @property
     def n_images(self) -> int:
@@ -850,4 +872,29 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
             seed + 1,  # other genes than the wells with the same ids: a mix-up shows
         )
         return [screen], [project]
+    if name == "links":
+        project = _proj(
+            LINKS_PROJECT_ID,
+            "idr9012-emulated-links/experimentA",
+            LINKS_DATASET_IDS[0],
+            len(LINKS_DATASET_IDS),
+            LINKS_IMAGES_PER_DATASET,
+            LINKS_FIRST_IMAGE_ID,
+            small,
+            seed,
+            dataset_names=("linked-A", "linked-B"),
+            also_in=((LINKS_SHARED_IMAGE_ID - LINKS_FIRST_IMAGE_ID, 1),),
+        )
+        second = _proj(
+            LINKS_SECOND_PROJECT_ID,
+            "idr9012-emulated-links/experimentB",
+            LINKS_DATASET_IDS[0] + 1000,  # no dataset of its own
+            0,
+            0,
+            LINKS_FIRST_IMAGE_ID + 1000,
+            small,
+            seed,
+            linked_datasets=(LINKS_DATASET_IDS[1],),
+        )
+        return [], [project, second]
     raise ValueError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")

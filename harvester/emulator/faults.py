@@ -20,6 +20,8 @@ item                   meaning
 ``trickle-delay:D``    pause between trickled pieces (default ``50ms``)
 ``html200:R``          answer 200 text/html (an error page) instead of the real body
 ``exception:R``        imgData routes only: ask the app for its 200 + "Exception" body
+``concurrency:R``      imgData routes only: 200 ``{"ConcurrencyException": {"backOff":
+                       ms}}`` (the server busy: a client retries after backOff)
 ``latency:D``          fixed delay before every answer
 ``jitter:D``           extra seeded delay, uniform in [0, D]
 ``maintenance:D@S``    503 HTML maintenance page for D, starting S after start
@@ -74,11 +76,15 @@ RANDOM_KINDS = (
     "trickle",
     "html200",
     "exception",
+    "concurrency",
 )
 #: Kinds whose answer does not come from the application.
 REPLACING_KINDS = frozenset(
     {"500", "502", "503", "504", "429", "html200", "maintenance", "ratelimit"}
 )
+
+#: Kinds that only imgData answers (its marshal's two 200 + error bodies).
+_IMGDATA_KINDS = frozenset({"exception", "concurrency"})
 
 DEFAULT_RETRY_AFTER_S = 1
 DEFAULT_TRICKLE_DELAY_S = 0.05
@@ -382,7 +388,7 @@ class FaultInjector:
                     if draw < edge:
                         kind = name
                         break
-            if kind == "exception" and "imgData" not in path:
+            if kind in _IMGDATA_KINDS and "imgData" not in path:
                 kind = None
             if kind is None:
                 return Decision(delay_s=delay) if delay else NO_FAULT

@@ -23,9 +23,11 @@ What each route answers, and the trap it reproduces (idr-api.md §4, §5, §6, �
   plane area, 2048 max tile side, ``OPTIONS`` -> service details).
 * ``webclient/imgData/{id}/``, ``webgateway/imgData/{id}/[{key}/]``: the
   5.26 key order; tiled extras for pyramids; unknown id -> ``403`` empty (public
-  user); ``Site.imgdata_exception`` (or the ``imgdata_exception`` fault) -> 200
+  user), or ``404`` ``Image:<id> not found`` for a logged-in one (``Site.session_key``);
+  ``Site.imgdata_exception`` (or the ``imgdata_exception`` fault) -> 200
   with only ``id, meta, perms, Exception`` (the site's: IDR's "Error instantiating
-  pixel buffer", for good; the fault's: a lost connection, which a retry gets past).
+  pixel buffer", for good; the fault's: a lost connection, which a retry gets past);
+  the ``concurrency`` fault -> 200 ``{"ConcurrencyException": {"backOff": ms}}``.
 * ``Site.migration_2026``: renders -> ``403`` empty, sized/z/t thumbnails ->
   404 (webgateway) or placeholder (webclient), imgData -> the Exception body.
 
@@ -547,14 +549,23 @@ def split_channel(image: ImageInfo, border: int = 2) -> dict[str, dict[str, int]
 
 
 def _parents(site: Any, image: ImageInfo) -> tuple[Any, Any]:
-    """``(project, dataset)`` objects when the image has exactly one, else None."""
+    """``(project, dataset)`` objects when the image has exactly one, else None.
+
+    marshal.py keeps a dataset only ``if len(datasets) == 1``, and omero-py's
+    ``ImageWrapper.getProject`` "Returns None if Image is in more than one Dataset &
+    Project" (its query yields one row per dataset link): both "Multiple".
+    """
     locate = getattr(site.catalogue, "locate", None)
-    if locate is None:
+    if locate is None or len(image.dataset_ids) > 1:
         return None, None
     loc = locate(image.id)
     if loc is None:
         return None, None
-    return getattr(loc, "project", None), getattr(loc, "dataset", None)
+    dataset = getattr(loc, "dataset", None)
+    holders = getattr(site.catalogue, "dataset_project_ids", None)
+    if dataset is not None and holders is not None and len(holders(dataset.id)) > 1:
+        return None, dataset  # one dataset, in two projects: getProject finds two rows
+    return getattr(loc, "project", None), dataset
 
 
 def image_meta(site: Any, image: ImageInfo) -> dict[str, Any]:
@@ -637,6 +648,9 @@ def image_data(site: Any, image: ImageInfo) -> dict[str, Any]:
     return rv
 
 
+#: The ``concurrency`` fault's ``backOff`` (milliseconds): short, so tests wait little.
+CONCURRENCY_BACKOFF_MS = 100
+
 #: The ``exception`` fault's message: a rendering engine that failed this once (a lost
 #: connection to OMERO.server), which a retry gets past, unlike IDR's pixel-buffer answer.
 TRANSIENT_EXCEPTION = "Ice.ConnectionLostException: lost the rendering engine's connection"
@@ -662,7 +676,15 @@ def image_data_exception(site: Any, image: ImageInfo, *, transient: bool = False
 def _imgdata(site: Any, req: Request, m: re.Match[str]) -> Response:
     image = site.catalogue.image(int(m["iid"]))
     if image is None:
-        return _empty(403)  # public user: HttpResponseForbidden()
+        # webgateway/views.py imageData_json: the public user "should try logging in"
+        # (HttpResponseForbidden); a logged-in user gets HttpResponseNotFound.
+        if site.session_key is not None:
+            return text_response(404, f"Image:{m['iid']} not found")
+        return _empty(403)
+    if "imgdata_concurrency" in req.inject:
+        # marshal.py imageMarshal: ``except omero.ConcurrencyException as ce: return
+        # {"ConcurrencyException": {"backOff": ce.backOff}}`` (the server busy, try later).
+        return jsonp_response(req, {"ConcurrencyException": {"backOff": CONCURRENCY_BACKOFF_MS}})
     if site.imgdata_exception or site.migration_2026 or "imgdata_exception" in req.inject:
         # imageMarshal returns this early ("Return what we have already"), before
         # its key selection: webgateway/imgData/{id}/{key}/ gets the whole body.

@@ -8,7 +8,8 @@ Shapes follow ``omero_marshal`` encoders: each object starts with ``@type``,
 ``api_base_url``), never the production host. Lists return
 ``{"data": [...], "meta": {"offset", "limit", "maxLimit", "totalCount"}}``:
 ``limit`` defaults to 200, a negative one falls back to 200, anything above
-1000 is clamped silently, ``limit=0`` gives no data but the real total;
+``Site.api_max_limit`` (1000 as on IDR; a stock OMERO.web's is 500) is clamped
+silently, ``limit=0`` gives no data but the real total;
 unknown query parameters are ignored; wells are ordered column-major.
 Errors: unknown id -> 404 JSON with a stack trace, bad ``offset``/``limit``/``owner``
 -> 400 JSON without one; on lists, a non-integer filter (``?screen=abc``) or
@@ -51,7 +52,7 @@ from harvester.emulator.routes_common import (
     traceback_text,
 )
 from harvester.emulator.routes_webgateway import well_sample_position
-from harvester.emulator.site import API_DEFAULT_LIMIT, API_MAX_LIMIT, Site
+from harvester.emulator.site import API_DEFAULT_LIMIT, Site
 
 OME = "http://www.openmicroscopy.org/Schemas/OME/2016-06#"
 SCHEMA_URL = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
@@ -268,7 +269,7 @@ class Ctx:
             offset = 0
         if limit is None or limit < 0:
             limit = API_DEFAULT_LIMIT
-        return offset, min(limit, API_MAX_LIMIT)
+        return offset, min(limit, self.site.api_max_limit)
 
     def filter_int(self, name: str) -> int | None:
         """A list filter (``?screen=``, ``?dataset=``...) parsed by ``getIntOrDefault``.
@@ -362,7 +363,7 @@ def _list(
     meta = {
         "offset": offset,
         "limit": limit,
-        "maxLimit": API_MAX_LIMIT,
+        "maxLimit": ctx.site.api_max_limit,
         "totalCount": listing.total,
     }
     if ctx.req.param("normalize") == "true":
@@ -628,8 +629,8 @@ def projects(ctx: Ctx, match: re.Match[str]) -> dict[str, Any]:
     dataset_id = _path_or_filter(ctx, match, "dataset_id", "dataset")
     items = cat.projects()
     if dataset_id is not None:
-        ds = cat.dataset(dataset_id)
-        items = [p for p in items if ds is not None and p.id == ds.project_id]
+        holders = cat.dataset_project_ids(dataset_id)  # Project-Dataset links: many-to-many
+        items = [p for p in items if p.id in holders]
     return _list(ctx, _eager(items), lambda p: _project_list_item(ctx, p), lambda p: p.n_datasets)
 
 

@@ -221,7 +221,7 @@ def api_images(site: Site, req: Request, match: re.Match[str]) -> Response:
         # Without an id OMERO lists every image; here: every project image,
         # dataset by dataset (HCS images are not in datasets).
         every = itertools.chain.from_iterable(
-            cat.dataset_image_ids(d.id) for d in cat.all_datasets()
+            cat.dataset_image_ids(d.id, linked=False) for d in cat.all_datasets()
         )
         stop = None if limit is None else offset + limit
         ids = list(itertools.islice(every, offset, stop))
@@ -375,8 +375,12 @@ def _lineage(site: Site, ids: dict[str, list[int]]) -> tuple[dict[str, Any], dic
         if loc is None:
             continue
         ref = {"id": image_id, "class": "ImageI", "name": loc.image.name}
-        add(ref, "DatasetI", loc.dataset.id if loc.dataset else None)
-        add(ref, "ProjectI", loc.project.id if loc.project else None)
+        holders = cat.image_datasets(image_id)  # every dataset it is linked into
+        for holder in holders:
+            add(ref, "DatasetI", holder.id)
+        projects = (p for holder in holders for p in cat.dataset_project_ids(holder.id))
+        for project_id in dict.fromkeys(projects):
+            add(ref, "ProjectI", project_id)
         add(ref, "PlateAcquisitionI", loc.image.run_id)
         add(ref, "WellI", loc.well.id if loc.well else None)
         add(ref, "PlateI", loc.plate.id if loc.plate else None)
@@ -397,7 +401,8 @@ def _lineage(site: Site, ids: dict[str, list[int]]) -> tuple[dict[str, Any], dic
         dataset = cat.dataset(dataset_id)
         if dataset is not None:
             ref = {"id": dataset_id, "class": "DatasetI", "name": dataset.name}
-            add(ref, "ProjectI", dataset.project_id)
+            for project_id in cat.dataset_project_ids(dataset_id):
+                add(ref, "ProjectI", project_id)
     return lineage, {k: list(dict.fromkeys(v)) for k, v in parents.items()}
 
 

@@ -12,6 +12,11 @@ Reproduces ``webgateway/views.py`` (v5.26.0) and ``plategrid.py``:
   JSON ``{"message": "Object of type type is not JSON serializable", ...}``.
 * ``well/{id}/children/``: images of a well (``simpleMarshal`` + position),
   unknown well -> 500 ``text/javascript`` body ``""``.
+* ``original_file_paths/{iid}/``: ``{"repo": [...], "client": [...], "fileset":
+  {"id": N}}``, the paths of every file of the image's fileset (a plate's holds the
+  files of all its images) in the managed repository and as imported (IDR's client
+  paths start ``uod/idr/filesets/<study>/``, the public FTP mirror's layout); an
+  unknown image raises ``Http404``, which ``@jsonp`` answers 500 JSON.
 * ``table/{Type}/{id}/query/`` and ``table/{fileid}/query/``: each screen's
   bulk-annotation table (one row per imaged well), reached from the screen, a
   plate of it or a well of it, as IDR attaches tables to screens; failures are
@@ -393,6 +398,45 @@ def table_file_query(site: Site, req: Request, match: re.Match[str]) -> Response
         return webgateway_value_error(req, exc)
 
 
+#: Where IDR's imports came from (``client`` paths); ``uod/idr/filesets`` -> the FTP mirror.
+IDR_FILESETS = "uod/idr/filesets"
+
+
+def _fileset_files(cat: Catalogue, image_id: int) -> tuple[int, list[str], list[str]] | None:
+    """(fileset id, repository paths, client paths) of an image's fileset, or None.
+
+    ``ImageWrapper.getImportedImageFilePaths``: every ``FilesetEntry`` of the fileset,
+    ``originalFile.path + name`` and ``clientPath``, one file per image here.
+    """
+    loc = cat.locate(image_id)
+    if loc is None or loc.image.fileset_id is None:
+        return None
+    fileset = loc.image.fileset_id
+    if loc.plate is not None and loc.screen is not None:
+        study, folder = loc.screen.name.split("/")[0], loc.plate.name
+        names = [
+            f"{folder}_{well.label}_s{field + 1}.tif"
+            for well in cat.wells(loc.plate.id)
+            for field, _ in enumerate(cat.well_image_ids(well))
+        ]
+    elif loc.project is not None and loc.dataset is not None:
+        study, folder, names = loc.project.name.split("/")[0], loc.dataset.name, [loc.image.name]
+    else:  # pragma: no cover - every image has a plate or a dataset
+        return None
+    repo = [f"demo_2/Fileset_{fileset}/{folder}/{name}" for name in names]
+    client = [f"{IDR_FILESETS}/{study}/{folder}/{name}" for name in names]
+    return fileset, repo, client
+
+
+def original_file_paths(site: Site, req: Request, match: re.Match[str]) -> Response:
+    """``webgateway/original_file_paths/{iid}/`` (webgateway/views.py, ``@jsonp``)."""
+    found = _fileset_files(site.catalogue, int(match.group("iid")))
+    if found is None:  # ``raise Http404`` (no message) inside @jsonp: a 500 JSON answer
+        return webgateway_error(req, "", exc_type="django.http.response.Http404")
+    fileset, repo, client = found
+    return jsonp_response(req, {"repo": repo, "client": client, "fileset": {"id": fileset}})
+
+
 ROUTES: list[Route] = [
     Route(
         "webgateway_plate_grid",
@@ -407,6 +451,11 @@ ROUTES: list[Route] = [
         well_children,
     ),
     Route("webgateway_well_data", re.compile(r"/webgateway/wellData/(?P<wid>\d+)/"), well_data),
+    Route(
+        "webgateway_original_file_paths",
+        re.compile(r"/webgateway/original_file_paths/(?P<iid>\d+)/"),
+        original_file_paths,
+    ),
     Route(
         "webgateway_table_query",
         re.compile(r"/webgateway/table/(?P<type>[\w.]+)/(?P<oid>\d+)/query/"),

@@ -280,6 +280,8 @@ class _Connection(asyncio.Protocol):
         else:
             if kind == "exception":
                 req = _with_inject(req, "imgdata_exception")
+            elif kind == "concurrency":
+                req = _with_inject(req, "imgdata_concurrency")
             resp = server.call_app(req)
         if not resp.route:
             resp.route = server.route_name(req)

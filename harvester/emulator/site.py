@@ -21,6 +21,8 @@ WEBCLIENT_PAGE_SIZE = 500
 #: JSON API default and maximum ``limit`` (``omero.web.api.max_limit`` on IDR).
 API_DEFAULT_LIMIT = 200
 API_MAX_LIMIT = 1000
+#: ``omero.web.api.max_limit`` of a stock OMERO.web (IDR raises it to 1000).
+STOCK_API_MAX_LIMIT = 500
 #: Search engine page size (``PAGE_SIZE`` of omero_search_engine).
 SEARCH_PAGE_SIZE = 1000
 
@@ -34,6 +36,8 @@ class Site:
     ``api_base_url`` overrides the base of ``url:*`` links (default: the
     request's own base URL, never the production host);
     ``search_page_size`` lets tests page the search engine with small pages;
+    ``api_max_limit`` is the JSON API's ``omero.web.api.max_limit`` (1000 as on IDR; a
+    stock OMERO.web's is 500): a larger ``limit`` is clamped to it, silently;
     ``basic_auth`` (``USER:PASS``) answers every request without those HTTP Basic
     credentials with 401, as a proxy in front of a private OMERO.web does, and
     ``basic_auth_expires_after`` (N) makes them stop working after N answers (a token that
@@ -51,6 +55,7 @@ class Site:
     api_base_url: str | None = None
     search_page_size: int = SEARCH_PAGE_SIZE
     webclient_page_size: int = WEBCLIENT_PAGE_SIZE
+    api_max_limit: int = API_MAX_LIMIT
     session_token: str = field(default="")
     basic_auth: str | None = None
     basic_auth_expires_after: int | None = None
@@ -69,6 +74,8 @@ class Site:
             raise ValueError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
         if self.search_page_size < 1:
             raise ValueError("search_page_size must be >= 1")
+        if self.api_max_limit < 1:
+            raise ValueError(f"api_max_limit must be >= 1, not {self.api_max_limit}")
         if self.basic_auth is not None and ":" not in self.basic_auth:
             raise ValueError("basic auth must be USER:PASS (a ':' between them)")
         if self.basic_auth_expires_after is not None:

@@ -192,3 +192,13 @@ def test_image_request_classifier() -> None:
         assert is_image_request(path), path
     for path in ("/api/v0/m/images/", "/webclient/api/images/", "/webgateway/plate/1/0/"):
         assert not is_image_request(path), path
+
+
+def test_concurrency_only_on_imgdata_and_scriptable() -> None:
+    """concurrency faults hit imgData paths only, and first: can script them."""
+    inj = FaultInjector(parse_faults("concurrency:100%"))
+    assert inj.decide("/webclient/imgData/1/", "c", 0.0).kind == "concurrency"
+    assert inj.decide("/webgateway/render_thumbnail/1/", "c", 0.0).kind is None
+    scripted = FaultInjector(parse_faults("first:concurrency*2|ok"))
+    kinds = [scripted.decide("/webclient/imgData/1/", "c", 0.0).kind for _ in range(3)]
+    assert kinds == ["concurrency", "concurrency", None]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from harvest_helpers import run_cli as cli
 
-from harvester.emulator import EmulatorThread
+from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator.http import Request, Response
 
 GONE = [99999991, 99999992]  # ids the demo preset lacks: 404
 THERE = 9762957  # an image of plate 7375
@@ -244,8 +245,8 @@ def test_each_task_of_a_planned_array_skips_them(tmp_path: Path, emulator: Emula
 def test_gone_ids_from_goes_with_no_target_and_force_needs_it(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
-    """--gone-ids-from with a set's targets, and --force or --undo without it, are
-    refused on one line (exit 2), nothing recorded."""
+    """--gone-ids-from with a set's targets, and --force, --check-server or --undo
+    without it, are refused on one line (exit 2), nothing recorded."""
     out = gone_folder(tmp_path, emulator)
     both = cli("forget", str(out), "--gone-ids-from", "-", "--plate", "7375", stdin="1\n")
     assert both.returncode == 2
@@ -255,6 +256,9 @@ def test_gone_ids_from_goes_with_no_target_and_force_needs_it(
     alone = cli("forget", str(out), "--force")
     assert alone.returncode == 2
     assert alone.stderr.startswith("error: --force goes with --gone-ids-from FILE")
+    check = cli("forget", str(out), "--check-server")
+    assert check.returncode == 2
+    assert check.stderr.startswith("error: --check-server goes with --gone-ids-from FILE")
     assert recorded(out) == [] and not (out / "forgotten.json").exists()
 
 
@@ -282,8 +286,9 @@ def gone_hint(out: Path, count: int, listing: str = "") -> str:
     )
 
 
-def run_undo(command: str) -> subprocess.CompletedProcess[str]:
-    """An undo command as printed, run by a shell (``harvester`` as this very package)."""
+def run_undo(command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """An undo command as printed, run by a shell (``harvester`` as this very package),
+    in ``cwd`` (None: this process's folder)."""
     import shlex
     import sys
 
@@ -297,6 +302,7 @@ def run_undo(command: str) -> subprocess.CompletedProcess[str]:
         env=cli_env(),
         timeout=120,
         check=False,
+        cwd=cwd,
     )
 
 
@@ -564,7 +570,8 @@ def test_a_job_array_task_whose_images_left_are_gone_has_no_work_left(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
     """status of a job array whose task failed only images since recorded as gone counts
-    every task complete, naming no task with work left (it said "work left in: task 0")."""
+    every task complete, naming no task with work left (it said "work left in: task 0"),
+    and its plan line counts them complete too, as gone."""
     out, ids = tmp_path / "d", tmp_path / "ids.txt"
     ids.write_text("\n".join(map(str, [THERE, *GONE])) + "\n")
     planned = cli(
@@ -589,3 +596,195 @@ def test_a_job_array_task_whose_images_left_are_gone_has_no_work_left(
     assert shown.returncode == 0, shown.stderr
     assert "job array: 2 of 2 tasks complete" in shown.stdout.splitlines()
     assert "work left" not in shown.stdout
+    # The plan line agrees: a gone image is settled, not missing (it said "1 of them").
+    assert (
+        "plan: 3 images (thumbnail): 3 reached (3 of them complete, 2 of those gone from the "
+        "server), 0 not reached yet; artifacts 1 done, 0 failed, 0 pending"
+    ) in shown.stdout.splitlines()
+    plan = json.loads(cli("status", str(out), "--json").stdout)["plan"]
+    assert (plan["complete"], plan["gone"]) == (3, 2)
+
+
+def test_status_writer_and_run_lines_count_gone_images_apart_from_failures(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Once recorded, the failed files of gone images are no writer's or run's "failed"
+    (the totals count none): each line says them as gone (forgotten), as --json does."""
+    out = gone_folder(tmp_path, emulator)
+    assert forget_failed(out)[0] == 0
+
+    shown = cli("status", str(out))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    writers = lines[lines.index("writers:") + 1 :][:2]
+    assert ": 8 done, 0 failed, " in writers[0] and "gone" not in writers[0], writers
+    assert writers[1].endswith(": 0 done, 0 failed, 2 gone (forgotten), 0 bytes"), writers
+    data = json.loads(cli("status", str(out), "--json").stdout)
+    assert sum(w["failed"] for w in data["writers"]) == data["totals"]["failed"] == 0
+    assert sum(w["gone"] for w in data["writers"]) == 2
+    assert sum(r["failed"] for r in data["runs"].values()) == 0
+    assert sum(r["gone"] for r in data["runs"].values()) == 2
+
+
+def test_a_file_given_again_after_a_partial_record_says_nothing_new_exit_0(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A file of two 404 ids and a 503 one records the 404s; given again, it says nothing
+    new to record (2 already recorded) with the same note, exit 0 (it was refused, exit
+    2); an id that fails otherwise, given alone, is still refused, saying which and why."""
+    emu = make_emulator(preset="demo", faults=f"503:100%,only:/webgateway/render_thumbnail/{THERE}")
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text("\n".join(map(str, [THERE, *GONE])) + "\n")
+    failed = cli(
+        "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--max-retries", "0", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    first = cli("forget", str(out), "--gone-ids-from", str(ids))
+    assert first.returncode == 0, first.stderr
+    assert recorded(out) == GONE
+
+    again = cli("forget", str(out), "--gone-ids-from", str(ids))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == (
+        f"{out}: nothing new to record: 2 already recorded as gone from the server in "
+        f"{out / 'gone_images.json'}\n"
+    )
+    assert again.stderr == first.stderr and again.stderr.startswith(
+        f"note: 1 id of 3 given not recorded: their latest failure was no 404 or 410, so they "
+        f"may not be gone: {THERE} (HTTP 503); "
+    )
+    assert recorded(out) == GONE
+
+    alone = cli("forget", str(out), "--gone-ids-from", "-", stdin=f"{THERE}\n")
+    assert alone.returncode == 2
+    assert alone.stderr.splitlines()[0] == (
+        f"error: 1 id of 1 given did not answer 404 or 410 at their latest try, so may not "
+        f"be gone: {THERE} (HTTP 503) (nothing recorded)"
+    )
+
+
+def test_a_404_another_hint_explains_is_not_recorded_without_force(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A sized thumbnail this server does not serve answers 404 while the image answers
+    its metadata: the pipe records nothing (exit 2), naming that cause; --force does."""
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "d"
+    failed = cli(
+        "harvest", "--base-url", emu.base_url, "--image", str(THERE), "--out", str(out),
+        "--artifacts", "thumbnail,metadata", "--thumbnail-size", "64", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    assert "stop asking for" not in failed.stderr  # (the summary's hint names the size)
+
+    code, said, err = forget_failed(out)
+    assert (code, said) == (2, "")
+    first, hint = err.splitlines()
+    assert first == (
+        "error: 1 id of 1 given answered 404 for a cause another hint names (this server "
+        f"serves 96 px thumbnails only), not as images gone: {THERE} (HTTP 404) (nothing "
+        "recorded)"
+    )
+    assert hint.endswith("; or add --force to record them anyway")
+    assert recorded(out) == []
+    assert forget_failed(out, "--force")[0] == 0
+    assert recorded(out) == [THERE]
+
+
+def test_an_imgdata_only_folder_says_why_a_403_is_not_taken_as_gone(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An image the server lacks answers imgData 403 (as a private one does), never 404:
+    the pipe of an imgdata-only folder records nothing and says so, naming --check-server
+    and --force; --force records it."""
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text(f"{THERE}\n{GONE[0]}\n")
+    failed = cli(
+        "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "imgdata", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+
+    code, said, err = forget_failed(out)
+    assert (code, said) == (2, "")
+    first, hint = err.splitlines()
+    assert first == (
+        "error: 1 id of 1 given answered imgData 403 alone, as a deleted image does and a "
+        "private one too (imgdata, render and stack get no 404; a thumbnail or metadata "
+        f"does): {GONE[0]} (HTTP 403) (nothing recorded)"
+    )
+    assert hint == (
+        "hint: add --check-server to ask the server's JSON API, which answers a deleted image "
+        "404 (a thumbnail or metadata of it does too); or add --force to record them anyway"
+    )
+    assert forget_failed(out, "--force")[0] == 0
+    assert recorded(out) == [GONE[0]]
+
+
+def test_check_server_records_the_403s_the_server_lacks_and_leaves_the_others(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """With --check-server, of two images failing imgData with 403 (one the server lacks,
+    one it has), the JSON API's 404 records the first; the second, answered 200, is left
+    on the note line; exit 0, and the resume then asks imgData of the second alone."""
+    demo = build_application("demo")
+
+    class ImgDataRefused:
+        """The demo server, but imgData answers 403 empty for every image (as IDR's does
+        to the public user for an image it lacks, or one not public)."""
+
+        def handle(self, req: Request) -> Response:
+            if "/imgData/" in req.path:
+                return Response(403, b"", "text/html; charset=utf-8", route="image:imgdata")
+            return demo.handle(req)
+
+    emu = make_emulator(app=ImgDataRefused())
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text(f"{THERE}\n{GONE[0]}\n")
+    failed = cli(
+        "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "imgdata", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    assert forget_failed(out)[0] == 2  # (without it: neither 403 tells)
+
+    code, said, err = forget_failed(out, "--check-server")
+    assert code == 0, err
+    assert said.startswith(
+        f"{out}: recorded 1 image as gone from the server (1 answering 404 at the server's "
+        "JSON API now) in "
+    )
+    assert err.splitlines() == [
+        "note: 1 id of 2 given not recorded: they answered imgData 403, and no 404 when asked "
+        f"now at the server's JSON API, so they may not be gone: {THERE} (HTTP 200 now); the "
+        "server still has them, or refuses the public user, or add --force to record them "
+        "anyway"
+    ]
+    saved = json.loads((out / "gone_images.json").read_text())["images"]
+    assert [(e["id"], e["status"]) for e in saved] == [(GONE[0], 404)]
+    assert cli("status", str(out), "--failed-ids").stdout == f"{THERE}\n"
+
+
+def test_the_undo_printed_runs_from_any_folder(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """forget given DIR and the ids file as relative paths prints an undo naming both as
+    absolute paths, which, run from another folder, takes the ids back."""
+    import sys
+
+    from harvest_helpers import cli_env
+
+    out = gone_folder(tmp_path, emulator)
+    (tmp_path / "gone.txt").write_text(f"{GONE[0]}\n{GONE[1]}\n")
+    forgot = subprocess.run(
+        [sys.executable, "-m", "harvester", "forget", out.name, "--gone-ids-from", "gone.txt"],
+        capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120, check=False,
+    )  # fmt: skip
+    assert forgot.returncode == 0, forgot.stderr
+    assert undo_said(forgot.stdout) == (
+        f"harvester forget {out} --gone-ids-from {tmp_path / 'gone.txt'} --undo"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    undone = run_undo(undo_said(forgot.stdout), cwd=elsewhere)
+    assert undone.returncode == 0, undone.stderr
+    assert recorded(out) == []

@@ -9,6 +9,7 @@ emulators over real sockets (demo: plate 7375 and project 51; fields: plate 3001
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,3 +63,122 @@ def test_new_targets_of_a_server_the_folder_holds_are_not_warned_about(
         f") and {fields.base_url}; this run asks {third.base_url}: image ids are one server's, "
         "so ids done from those servers are skipped as done and the rest mixed in"
     ), warned
+
+
+def only_run(out: Path, before: set[str]) -> str:
+    """The run DIR gained since ``before`` (its run ids then)."""
+    (run,) = {p.name for p in (out / "runs").iterdir()} - before
+    return run
+
+
+def copy_run(out: Path, run: str, new: str) -> None:
+    """``runs/<new>/config.json``: ``run``'s saved settings, as the task of a job array
+    saves its own (its run id in it)."""
+    data = json.loads((out / "runs" / run / "config.json").read_text())
+    data["run"] = new
+    (out / "runs" / new).mkdir()
+    (out / "runs" / new / "config.json").write_text(json.dumps(data))
+
+
+def test_a_server_the_folder_holds_is_not_warned_about_after_a_long_array(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Fields, then demo (warned), then 120 more runs of demo (an array's tasks): a run of
+    fields is not warned about (only the 100 newest runs were read: it was); a run of a
+    third server is warned about naming both, and DIR records the server of each run read."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    assert warnings(harvest(fields, out, "--plate", "3001")) == []
+    next_second()
+    runs = {p.name for p in (out / "runs").iterdir()}
+    assert len(warnings(harvest(demo, out, "--plate", "7375"))) == 1
+    demo_run = only_run(out, runs)
+    for n in range(120):  # (ids of a later day: newer than every run made here)
+        copy_run(out, demo_run, f"29991231T{n // 60:02d}{n % 60:02d}00Z-{n:06x}")
+    assert warnings(harvest(fields, out, "--plate", "3001")) == []
+    third = make_emulator(preset="demo")
+    (warned,) = warnings(harvest(third, out, "--image", "9762885"))
+    assert f") and {fields.base_url}; this run asks {third.base_url}:" in warned, warned
+    record = json.loads((out / "servers.json").read_text())["servers"]
+    assert {url: len(runs) for url, runs in record.items()} == {
+        demo.base_url: 121,
+        fields.base_url: 1,
+    }, record
+
+
+def test_the_servers_record_is_checked_against_the_runs(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A record naming a run that is gone does not count its server (a run of it is
+    warned about), and a damaged one costs reads only: a run of a server DIR holds is
+    not warned about, and the record is written again, whole."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    third = make_emulator(preset="demo")
+    out = tmp_path / "d"
+    assert warnings(harvest(fields, out, "--plate", "3001")) == []
+    next_second()
+    assert len(warnings(harvest(demo, out, "--plate", "7375"))) == 1
+    gone = {"servers": {third.base_url: ["20000101T000000Z-abcdef"]}}
+    (out / "servers.json").write_text(json.dumps(gone))
+    (warned,) = warnings(harvest(third, out, "--image", "9762885"))
+    assert f"this run asks {third.base_url}:" in warned, warned
+    (out / "servers.json").write_text('{"servers": {')
+    assert warnings(harvest(fields, out, "--plate", "3001")) == []
+    record = json.loads((out / "servers.json").read_text())["servers"]
+    assert fields.base_url in record and "20000101T000000Z-abcdef" not in str(record), record
+
+
+def test_the_newest_run_named_is_said_to_be_the_newest_readable(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """DIR's newest run's settings damaged: the warning names the newest run whose
+    settings can be read as that, not as DIR's newest run."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    runs: set[str] = set()
+    harvest(demo, out, "--plate", "7375")
+    demo_run = only_run(out, runs)
+    damaged = out / "runs" / "29991231T000000Z-abcdef"
+    damaged.mkdir()
+    (damaged / "config.json").write_text('{"config": {"base_url": ')
+    (warned,) = warnings(harvest(fields, out, "--plate", "3001"))
+    assert (
+        f"was harvested from {demo.base_url} (its newest run whose settings can be read, "
+        f"{demo_run}); this run asks {fields.base_url}:"
+    ) in warned, warned
+
+
+def test_a_dry_run_is_warned_and_writes_no_servers_record(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A dry run of a third server into a folder of two is warned about, naming both, and
+    leaves DIR without a servers.json (a dry run writes nothing)."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    harvest(fields, out, "--plate", "3001")
+    next_second()
+    harvest(demo, out, "--plate", "7375")
+    (out / "servers.json").unlink()
+    third = make_emulator(preset="demo")
+    (warned,) = warnings(harvest(third, out, "--image", "9762885", "--dry-run"))
+    assert f") and {fields.base_url}; this run asks {third.base_url}:" in warned, warned
+    assert not (out / "servers.json").exists()
+
+
+def test_the_warning_never_spells_a_token_saved_in_an_old_runs_base_url(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A run saved before 0.1.13 may keep a token as its base URL's user: the warning
+    naming that run's server redacts it."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    harvest(demo, out, "--plate", "7375")
+    (run,) = {p.name for p in (out / "runs").iterdir()}
+    saved = out / "runs" / run / "config.json"
+    data = json.loads(saved.read_text())
+    data["config"]["base_url"] = demo.base_url.replace("://", "://tok3n5ecret@")
+    saved.write_text(json.dumps(data))
+    stderr = harvest(fields, out, "--plate", "3001")
+    (warned,) = warnings(stderr)
+    assert "tok3n5ecret" not in stderr
+    assert "was harvested from http://REDACTED@127.0.0.1:" in warned, warned

@@ -138,3 +138,26 @@ def test_no_session_given_to_a_server_wanting_one_says_how_to_give_it(
     assert "?bsession=KEY" in lines[1] and '[cookies] sessionid = "KEY"' in lines[1]
     assert "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_a_missing_image_on_a_private_server_is_not_taken_for_an_ended_session(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An id the server does not have, asked with a live session: OMERO.web answers a
+    logged-in user's imgData 404 (not the public user's 403), so the run says "not found"
+    and points at forget --gone-ids-from, with no "session has ended" note; exit 1."""
+    emu = make_emulator(preset="demo", session_key=KEY)
+    listed = tmp_path / "ids.txt"
+    listed.write_text("1884801\n999999999\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", f"{emu.base_url}/?bsession={KEY}", "--ids-from", str(listed),
+        "--artifacts", "thumbnail,imgdata", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "failed: imgdata of image 999999999: HTTP 404 Not Found" in proc.stderr
+    assert "--gone-ids-from" in proc.stderr
+    assert "session this run sent has ended" not in proc.stderr
+    assert KEY not in proc.stdout + proc.stderr
+    assert _index_rows(out) == 1 and len(_thumbnails(out)) == 1

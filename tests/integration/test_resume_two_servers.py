@@ -419,3 +419,86 @@ def test_a_piped_runs_closing_pipe_names_its_server_in_a_folder_of_two(
     status = closing[closing.index(listing) :].partition(" | ")[0]
     again = cli(*shlex.split(status)[1:])
     assert (again.returncode, again.stdout) == (0, ids), again.stderr
+
+
+def test_slurm_given_a_servers_url_names_the_others_piped_set(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Demo ids piped in, then a fields plate: `harvester slurm --out DIR --base-url FIELDS`
+    gives the piped demo set a `not resumed:` line (it had none: dropped without a word)
+    whose command, its FILE holding the ids, writes a script of demo's ids from demo."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    piped = cli(
+        "harvest", "--base-url", demo.base_url, "--out", str(out), "--ids-from", "-",
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q", stdin="9762885\n",
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    harvest(fields.base_url, out, FIELDS_PLATE)
+    proc = cli("slurm", "--out", str(out), "--base-url", fields.base_url, "--tasks", "2")
+    assert proc.returncode == 2, proc.stderr
+    (line,) = not_resumed(proc.stderr)
+    listing = f"harvester status {out} --failed-ids --base-url {demo.base_url} > FILE"
+    command = f"harvester slurm --out {out} --base-url {demo.base_url} --ids-from FILE --tasks N"
+    assert line.endswith(
+        f"read its image ids from standard input, which cannot be read again, from another "
+        f"server, {demo.base_url}; run, with the same ids in FILE (or its failed images alone: "
+        f"{listing}): {command}"
+    ), line
+    listed = cli(*shlex.split(listing.removesuffix(" > FILE"))[1:])
+    assert (listed.returncode, listed.stdout) == (0, ""), listed.stderr
+    ids = tmp_path / "ids.txt"
+    ids.write_text("9762885\n")
+    words = shlex.split(command.replace("FILE", str(ids)).replace(" N", " 2"))
+    written = cli(*words[1:], "-q")
+    assert written.returncode == 0, written.stderr
+    script = (out / "harvest.sbatch").read_text()
+    assert f"--base-url {demo.base_url}" in script and "--ids-from" in script, script
+
+
+def test_failed_images_of_no_known_server_are_said_with_what_to_do(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A demo project's failures recorded by a run whose saved settings are damaged, in a
+    folder of two failing servers: each server's list leaves them out and says so on
+    stderr, with their ids and what to do; the refusal of the plain list says so too;
+    done as said (the URL in status --json, a harvest by id from it), they are fetched."""
+    out, demo, fields = failing_two_server_folder(tmp_path, make_emulator)
+    runs = {p.name for p in (out / "runs").iterdir()}
+    proc = cli(
+        "harvest", "--base-url", demo.base_url, "--project", "51", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q", "--max-retries", "0",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    (run,) = {p.name for p in (out / "runs").iterdir()} - runs
+    (out / "runs" / run / "config.json").write_text('{"config": ')
+    listed = cli("status", str(out), "--failed-ids", "--base-url", demo.base_url)
+    assert listed.returncode == 0 and len(listed.stdout.split()) == 8, listed.stderr
+    every = json.loads(cli("status", str(out), "--json").stdout)
+    unknown = sorted(set(every["failed_ids"]) - set(map(int, listed.stdout.split())))
+    fields_ids = cli("status", str(out), "--failed-ids", "--base-url", fields.base_url)
+    unknown = [i for i in unknown if str(i) not in fields_ids.stdout.split()]
+    assert len(unknown) == 8, unknown
+    said = (
+        f"8 failed images of no known server ({', '.join(map(str, unknown))}): the saved "
+        f"settings of the runs that recorded their failures cannot be read "
+        f"({out / 'runs' / run / 'config.json'}), so they are in no server's --base-url list; "
+        f'the URL of each failure in harvester status {out} --json ("failures") names its '
+        f"server: harvest them from it by id, harvester harvest --out {out} --base-url ITS-URL "
+        "--ids-from FILE (FILE: their ids, one a line), or put those files back (from a copy "
+        "or a backup)"
+    )
+    assert listed.stderr == f"note: not in this list: {said}\n", listed.stderr
+    plain = cli("status", str(out), "--failed-ids")
+    assert plain.returncode == 2 and plain.stderr.rstrip().endswith(
+        f"; not in those lists: {said}"
+    ), plain.stderr
+    urls = {f["url"].split("/webgateway/")[0] for f in every["failures"] if f["id"] in unknown}
+    assert urls == {demo.base_url}, urls
+    demo.server.faults = FaultInjector(FaultSpec())  # the server is well again
+    demo.reset_stats()
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{i}\n" for i in unknown))
+    again = cli("harvest", "--out", str(out), "--base-url", demo.base_url, "--ids-from", str(ids))
+    assert again.returncode == 0, again.stderr
+    assert demo.stats()["image_requests"] == 8

@@ -1,0 +1,107 @@
+"""Two IDR traps harvested end to end against the emulator (idr-api.md §14.8, §14.9).
+
+* IDR's id spaces are independent: screen 51 is idr0003, project 51 is idr0021, and a well
+  and an image can share an id. ``annotations/?well=N`` and ``?image=N`` then name
+  different objects, so a client asking one kind's annotations with the other's parameter,
+  or matching them to objects by id alone, gives one study's genes to the other's images,
+  without an error (``idclash`` preset).
+* The JSON API's ``url:*`` links are absolute to the server's configured address (IDR's
+  ``omero.web.api.absolute_url`` names production whatever host was asked): a client
+  following them leaves the server it was given. Here they point at a refused port.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import DEMO_PROJECT, run_cli
+
+from harvester.emulator import EmulatorThread
+from harvester.emulator.catalogue import Catalogue
+
+CLASH_ID = 51  # screen, plate, project and dataset of ``idclash``
+CLASH_WELLS = range(2_400_001, 2_400_005)  # the screen's well ids = the project's image ids
+
+
+def _index(out: Path) -> dict[int, dict[str, str]]:
+    """index.csv rows by image id."""
+    with (out / "index.csv").open(newline="", encoding="utf-8") as f:
+        return {int(row["image_id"]): row for row in csv.DictReader(f)}
+
+
+def _gene(annotations: list[object]) -> str:
+    """The Gene Symbol among emulated map annotations."""
+    (symbol,) = [v for a in annotations for k, v in a.values if k == "Gene Symbol"]  # type: ignore[attr-defined]
+    return str(symbol)
+
+
+def test_colliding_ids_keep_each_study_its_own_labels(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Screen 51 and project 51 harvested together: each screen image carries its well's
+    gene, each project image (whose id is a well id) its own, never the other's; exit 0."""
+    emu = make_emulator(preset="idclash")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--screen", str(CLASH_ID), "--project",
+        str(CLASH_ID), "--artifacts", "imgdata", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _index(out)
+    catalogue = Catalogue("idclash")
+    assert len(rows) == 2 * len(CLASH_WELLS)
+    wells_seen = set()
+    for image_id, row in rows.items():
+        if row["screen_id"]:  # a screen image: its well's annotations
+            assert row["screen_id"] == str(CLASH_ID) and row["project_id"] == ""
+            well_id = int(row["well_id"])
+            wells_seen.add(well_id)
+            assert row["Gene Symbol"] == _gene(catalogue.well_annotations(well_id)), image_id
+        else:  # a project image whose id is also a well's: its own annotations
+            assert row["project_id"] == str(CLASH_ID) and image_id in CLASH_WELLS
+            assert row["Gene Symbol"] == _gene(catalogue.image_annotations(image_id)), image_id
+    assert wells_seen == set(CLASH_WELLS)
+    # The two studies' genes differ on every shared id: a mix-up could not pass unseen.
+    for shared in CLASH_WELLS:
+        assert _gene(catalogue.well_annotations(shared)) != _gene(
+            catalogue.image_annotations(shared)
+        )
+
+
+def test_absolute_api_links_to_another_host_are_never_followed(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], refused_url: str
+) -> None:
+    """Every url:* link names a refused port (as IDR's name production): a harvest of a
+    project with every artifact, ROIs included, still gets every file; exit 0."""
+    emu = make_emulator(preset="demo", api_base_url=refused_url)
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--project", str(DEMO_PROJECT), "--artifacts",
+        "all", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "failed 0" in proc.stdout
+    assert len(_index(out)) == 8
+    assert refused_url not in proc.stdout + proc.stderr
+
+
+def test_imgdata_busy_answers_are_waited_out(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Three imgData answers are OMERO's 200 ConcurrencyException (the emulator's concurrency
+    fault): the run retries them after backOff and stores only real imgData; exit 0."""
+    emu = make_emulator(preset="demo", faults="first:concurrency*3,only:image:imgdata")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--project", str(DEMO_PROJECT), "--artifacts",
+        "imgdata", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "3 retries" in proc.stdout, proc.stdout
+    stored = sorted(out.rglob("*.imgdata.json"))
+    assert len(stored) == 8
+    assert all(b'"size": {' in p.read_bytes() for p in stored)
+    assert b"ConcurrencyException" not in b"".join(p.read_bytes() for p in stored)
+    assert emu.stats()["faults"] == {"concurrency": 3}

@@ -1,0 +1,134 @@
+"""A store's open stats the files of runs that ended uncleanly, and no other file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from harvester.journal import JournalState
+from harvester.layout import IMAGES_DIR, image_path, make_writer, new_run_id
+from harvester.store import Store
+
+
+async def harvest_files(out: Path, ids: range) -> tuple[str, str]:
+    """A run that stores a thumbnail per id and ends cleanly; its run id and writer name."""
+    run = new_run_id()
+    writer = make_writer(run)
+    with anyio.fail_after(20):
+        async with Store.open(out, run_id=run, writer=writer, sync="none") as store:
+            for i in ids:
+                await store.put_bytes("thumbnail", i, image_path(i, "thumbnail"), b"J%d" % i)
+    return run, writer
+
+
+def leave_pending_file(out: Path, writer: str) -> None:
+    """What a killed run leaves: its pending file, naming a process that is gone."""
+    code = (
+        "import sys, pathlib\n"
+        "from harvester.store import PendingFile\n"
+        "PendingFile(pathlib.Path(sys.argv[1]), sys.argv[2])\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(out), writer], check=True, timeout=30)
+
+
+@pytest.fixture
+def image_stats(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths under ``images/`` that ``os.stat`` is asked about from now on."""
+    seen: list[str] = []
+    real: Callable[..., Any] = os.stat
+
+    def counting(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if f"/{IMAGES_DIR}/" in os.fspath(path):
+            seen.append(os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting)
+    return seen
+
+
+async def open_again(out: Path) -> Store:
+    """Open DIR as the next run does and close it; the store (its ``lost`` and ``state``)."""
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(out, run_id=run, writer=make_writer(run), sync="none") as store:
+            pass
+    return store
+
+
+async def test_a_folder_of_clean_runs_is_opened_without_a_stat_of_its_files(
+    tmp_path: Path, image_stats: list[str]
+) -> None:
+    """Runs that ended cleanly are trusted: reopening their folder stats none of their
+    500 files, even with one deleted by hand (it stays done; verify's to find)."""
+    await harvest_files(tmp_path, range(500))
+    (tmp_path / image_path(7, "thumbnail")).unlink()
+    image_stats.clear()
+    store = await open_again(tmp_path)
+    assert image_stats == []
+    assert store.lost == [] and len(store.state.done) == 500
+
+
+async def test_only_the_interrupted_runs_files_are_stated_and_the_lost_ones_undone(
+    tmp_path: Path, image_stats: list[str]
+) -> None:
+    """A clean run of 200 files, then one of 30 that left its pending file: the next open
+    stats those 30 only, once each; the 2 deleted are counted as missing under that run's
+    id, no longer done in its state nor in the journals (a later load agrees), and its
+    pending file is gone, so the open after it stats nothing."""
+    await harvest_files(tmp_path, range(200))
+    interrupted, writer = await harvest_files(tmp_path, range(200, 230))
+    leave_pending_file(tmp_path, writer)
+    for i in (205, 219):
+        (tmp_path / image_path(i, "thumbnail")).unlink()
+    image_stats.clear()
+    store = await open_again(tmp_path)
+    assert len(image_stats) == 30 == len(set(image_stats))
+    assert [(lost.run, lost.missing, lost.resized) for lost in store.lost] == [(interrupted, 2, 0)]
+    for state in (store.state, JournalState.load(tmp_path)):
+        assert ("thumbnail", 205) not in state.done and ("thumbnail", 219) not in state.done
+        assert len(state.done) == 228
+    image_stats.clear()
+    assert (await open_again(tmp_path)).lost == []
+    assert image_stats == []
+
+
+async def test_a_file_of_another_size_than_recorded_is_lost_too(tmp_path: Path) -> None:
+    """A recorded file cut short (a power loss, a copy in flight) counts as resized, not
+    missing, and is no longer done."""
+    _run, writer = await harvest_files(tmp_path, range(10))
+    leave_pending_file(tmp_path, writer)
+    (tmp_path / image_path(3, "thumbnail")).write_bytes(b"J")
+    store = await open_again(tmp_path)
+    assert [(lost.missing, lost.resized) for lost in store.lost] == [(0, 1)]
+    assert ("thumbnail", 3) not in store.state.done
+
+
+async def test_a_shard_marks_the_lost_files_of_other_shards_images_too(tmp_path: Path) -> None:
+    """The first run to open DIR after the interrupted one removes its pending file, so it
+    checks every file that run recorded: a shard's run (which holds its own images' records
+    only) marks another shard's lost image too, for that shard's resume to fetch."""
+    _run, writer = await harvest_files(tmp_path, range(10))
+    leave_pending_file(tmp_path, writer)
+    for i in (4, 5):
+        (tmp_path / image_path(i, "thumbnail")).unlink()
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(
+            tmp_path,
+            run_id=run,
+            writer=make_writer(run, shard=(0, 2)),
+            sync="none",
+            images=lambda image_id: image_id % 2 == 0,
+        ) as store:
+            pass
+    assert [lost.missing for lost in store.lost] == [2]
+    done = JournalState.load(tmp_path).done
+    assert ("thumbnail", 4) not in done and ("thumbnail", 5) not in done
+    assert len(done) == 8
