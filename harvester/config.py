@@ -1225,8 +1225,9 @@ class RecordedRun:
 
 def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
     """The start time the journals recorded for each of ``runs`` (first line of each of
-    their journals: the "run" record the store writes as it opens). Only for runs that
-    started within one second of each other, which their ids cannot order.
+    their journals: the "run" record the store writes as it opens), as its ``order`` where
+    it has one (:func:`harvester.journal.run_orders`). Only for runs that started within
+    one second of each other, which their ids cannot order.
 
     Their journals are found by name (:func:`_journal_runs`)."""
     from harvester.layout import JOURNALS_DIR
@@ -1242,8 +1243,11 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
                 first = json.loads(handle.readline(1 << 16))
         except (OSError, ValueError):
             continue
-        at = first.get("started") if isinstance(first, dict) else None
-        if first.get("rec") == "run" and isinstance(at, int | float):
+        if not isinstance(first, dict) or first.get("rec") != "run":
+            continue
+        # Its place in DIR's order of runs (harvester.journal.run_orders), else its start.
+        at = first.get("order", first.get("started"))
+        if isinstance(at, int | float) and not isinstance(at, bool):
             started[run] = max(started.get(run, 0.0), float(at))
     return started
 

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
 from harvester.journal import JournalState, paused_gc
@@ -49,6 +49,9 @@ from harvester.store import atomic_write_bytes, read_marker, sha256_of, storage_
 #: ``labels.csv``) as harvester last wrote them, by file name: how a rewrite tells a copy
 #: changed by hand, which it keeps instead of overwriting (:func:`write_table`).
 WRITTEN_NAME = "written.json"
+#: The key of ``index.csv``'s entry in ``written.json`` that holds the position of its
+#: ``split`` column (null: none): see :func:`own_split_column`.
+SPLIT_COLUMN_KEY = "split_column"
 #: ``DIR/locks/index.lock``: held while ``index.csv`` or ``labels.csv`` is written and
 #: recorded in ``written.json`` (:func:`write_table`).
 INDEX_LOCK = "index.lock"
@@ -435,7 +438,7 @@ def write_index_of(out_dir: Path, state: JournalState) -> int:
         # each piece's rows into older generations and soon walk the whole state again
         # (~20% more time for 100,000 images).
         with paused_gc():
-            write_table(out_dir, target, csv_pieces(rows.header, rows))
+            write_table(out_dir, target, csv_pieces(rows.header, rows), split_column=None)
     except OSError as exc:
         raise storage_error(exc, str(target)) from exc
     logger.info("wrote %s (%d images)", target, len(rows))
@@ -466,7 +469,12 @@ def index_lock(out_dir: Path, *, stop: threading.Event | None = None) -> Iterato
 
 
 def write_table(
-    out_dir: Path, target: Path, data: bytes | Iterable[bytes], *, partial: bool = False
+    out_dir: Path,
+    target: Path,
+    data: bytes | Iterable[bytes],
+    *,
+    partial: bool = False,
+    split_column: int | None | Literal[False] = False,
 ) -> Path | None:
     """Write ``index.csv`` or ``labels.csv`` atomically, keeping a copy changed by hand.
 
@@ -484,6 +492,8 @@ def write_table(
     not yet recorded, for a hand edit, kept it with a false warning, and could record an
     older fingerprint over the newer one (a false warning at the next write too).
     ``partial``: written by an interrupted run, and so recorded (:func:`written_partial`).
+    ``split_column``: for ``index.csv``, the position of harvester's own ``split`` column
+    (None: it has none), recorded for :func:`own_split_column`; False: not an index.
     """
     with folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
         foreign = target.name not in _written(out_dir)
@@ -498,7 +508,9 @@ def write_table(
 
         atomic_write_bytes(out_dir, target, hashed())
         try:
-            _record_written(out_dir, target, digest.hexdigest(), partial=partial)
+            _record_written(
+                out_dir, target, digest.hexdigest(), partial=partial, split_column=split_column
+            )
         except OSError as exc:  # the table is written; only the next edit goes unnoticed
             logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
     if kept is not None:
@@ -654,6 +666,27 @@ def _records_tables(out_dir: Path) -> bool:
     return found is not None and tuple(map(int, found.groups())) >= RECORDS_TABLES_SINCE
 
 
+def own_split_column(out_dir: Path, header: Sequence[str]) -> int | None:
+    """The position in ``header`` (of DIR's ``index.csv``) of harvester's own ``split``
+    column; None when it has none.
+
+    Why not the first column named ``split``: annotation keys are the study's, and a map
+    annotation keyed ``split`` is a column of that name in an index written without a split
+    (with one, it is ``label:split``). Counted as the split replaced, its values made every
+    image "move" at the first ``--split``. So the position the index write recorded in
+    ``written.json`` decides (None recorded: no split column of ours); only an index
+    without that record (an older harvester's, or a record lost) is read by the name.
+    """
+    entry = _written(out_dir).get(index_path(out_dir).name)
+    if isinstance(entry, dict) and SPLIT_COLUMN_KEY in entry:
+        at = entry[SPLIT_COLUMN_KEY]
+        if at is None:
+            return None
+        if isinstance(at, int) and 0 <= at < len(header) and header[at] == "split":
+            return at
+    return header.index("split") if "split" in header else None
+
+
 def _written(out_dir: Path) -> dict[str, Any]:
     """``DIR/written.json`` (empty when missing or unreadable: nothing is taken as edited)."""
     try:
@@ -663,7 +696,14 @@ def _written(out_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _record_written(out_dir: Path, target: Path, sha256: str, *, partial: bool = False) -> None:
+def _record_written(
+    out_dir: Path,
+    target: Path,
+    sha256: str,
+    *,
+    partial: bool = False,
+    split_column: int | None | Literal[False] = False,
+) -> None:
     """Record ``target`` as just written (its size and time as the file system says).
 
     ``written.json`` is read again here, not taken from :func:`keep_changed`'s read before
@@ -676,6 +716,8 @@ def _record_written(out_dir: Path, target: Path, sha256: str, *, partial: bool =
     entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
     if partial:
         entry["partial"] = True
+    if split_column is not False:
+        entry[SPLIT_COLUMN_KEY] = split_column
     record[target.name] = entry
     _save_written(out_dir, record)
 

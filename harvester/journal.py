@@ -15,7 +15,7 @@ Records (keys exactly these, compact JSON)::
     {"rec": "image",   "ref": ImageRef.to_json(), "t"[, "labels_asked": false]}
     {"rec": "invalid", "kind", "id", "path", "reason", "t"}          (written by verify; by a
                         store's open for an interrupted run's lost files: store.lost_files)
-    {"rec": "run",     "run", "writer", "shard", "started", "argv"}
+    {"rec": "run",     "run", "writer", "shard", "started", "argv"[, "order"]}
     {"rec": "walk",    "targets", "shard", "finished", "failures", "t", "run"}
 
 :class:`JournalState` folds every journal into "what is done / failed / known", ordering records
@@ -393,15 +393,43 @@ def journals_of_other_writers(sources: Iterable[tuple[str, Mapping[str, Any]]]) 
 def runs_newest_last(state: JournalState) -> list[str]:
     """The run ids of DIR's "run" records, oldest first, newest last.
 
-    Ordered by the time each run's store opened (``started``, sub-second), ties by run id,
-    and never by run id alone: an id (:func:`harvester.layout.new_run_id`) holds its start
-    time to the second only, then a random suffix, so two runs that start within one second
-    (the shards of a job array, a quick rerun) would be ordered by chance. Runs of several
-    hosts are ordered by their hosts' clocks, as their ids would be. A run id with several
-    records counts from its latest; a record without ``started`` counts as oldest.
+    Ordered by the time each run's store opened (``order``, sub-second, else ``started``:
+    :func:`run_orders`), ties by run id, and never by run id alone: an id
+    (:func:`harvester.layout.new_run_id`) holds its start time to the second only, then a
+    random suffix, so two runs that start within one second (the shards of a job array, a
+    quick rerun) would be ordered by chance. A run id with several records counts from its
+    latest; a record without either time counts as oldest.
     """
-    started = run_starts(state)
-    return sorted(started, key=lambda run: (started[run], run))
+    order = run_orders(state)
+    return sorted(order, key=lambda run: (order[run], run))
+
+
+def run_orders(state: JournalState) -> dict[str, float]:
+    """Where each run of ``state`` is in DIR's order of runs: its latest "run" record's
+    ``order`` (:func:`harvester.layout.run_order_time`), or its ``started`` where it has
+    none (a run of 0.1.16 or before: its host's clock).
+
+    Why not ``started`` alone: that is the host's clock, and on a folder shared by hosts
+    whose clocks disagree a run started after another could come before it. ``order`` is
+    never below the order of a run its store saw when it opened.
+    """
+    orders: dict[str, float] = {}
+    for rec in state.runs:
+        run = rec.get("run")
+        if not isinstance(run, str) or not run:
+            continue
+        at = _record_time(rec, "order")
+        if at is None:
+            at = _record_time(rec, "started")
+        at = 0.0 if at is None else at
+        orders[run] = max(orders.get(run, at), at)
+    return orders
+
+
+def _record_time(rec: Mapping[str, Any], key: str) -> float | None:
+    """``rec[key]`` as a time (None: missing or not a number)."""
+    t = rec.get(key)
+    return float(t) if isinstance(t, int | float) and not isinstance(t, bool) else None
 
 
 def run_starts(state: JournalState) -> dict[str, float]:

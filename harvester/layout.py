@@ -33,12 +33,13 @@ atomically with complete content.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import os
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 LAYOUT_VERSION = 1
@@ -264,9 +265,80 @@ def check_writer(writer: str) -> str:
     return writer
 
 
-def new_run_id() -> str:
-    """A fresh, sortable, collision-resistant run id, e.g. ``20261126T055033Z-3f9a1c``."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
+#: A run id's UTC second (:func:`new_run_id`), found in ``runs/`` and journal names.
+_RUN_SECOND_RE = re.compile(r"(\d{8}T\d{6}Z)-[0-9a-f]{6}")
+
+
+def new_run_id(out_dir: Path | None = None) -> str:
+    """A fresh, sortable, collision-resistant run id, e.g. ``20261126T055033Z-3f9a1c``.
+
+    Its second is this host's UTC time, or, in ``out_dir``, the newest second of a run
+    already there (:func:`newest_run_second`) when that is later. Why: runs are ordered
+    by their id's second first, and on a folder shared by hosts whose clocks disagree, a
+    run started here after one from a host whose clock runs ahead was ordered before it
+    (a resume then replayed the older run's settings as the newest). A second never below
+    any run visible in DIR orders this run after every one of them; ties within a second
+    are ordered by the run record's ``order`` (:func:`run_order_time`).
+    """
+    now = time.time()
+    second = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    if out_dir is not None:
+        second = max(second, newest_run_second(out_dir, now + FOLLOWED_AHEAD))
+    return second + "-" + os.urandom(3).hex()
+
+
+#: How far ahead of this host's clock another run's time is followed (seconds): further,
+#: it is taken for a wrong date (a node booted without its clock set), not a skew, and
+#: every later run id would carry it.
+FOLLOWED_AHEAD = 86_400.0
+
+
+def _second_time(second: str) -> float | None:
+    """A run id's second (``20261126T055033Z``) as a Unix time; None when it is none."""
+    try:
+        return float(calendar.timegm(time.strptime(second, "%Y%m%dT%H%M%SZ")))
+    except ValueError:
+        return None
+
+
+def newest_run_second(out_dir: Path, latest: float) -> str:
+    """The latest UTC second of the run ids DIR holds (its ``runs/`` folders and the writer
+    names of its journals) that is a real time no later than ``latest``; ``""`` without
+    any. Two directory listings, no file read."""
+    seconds: set[str] = set()
+    for folder in (RUNS_DIR, JOURNALS_DIR):
+        try:
+            names = os.listdir(Path(out_dir) / folder)
+        except OSError:
+            continue
+        seconds.update(found.group(1) for name in names for found in _RUN_SECOND_RE.finditer(name))
+    for second in sorted(seconds, reverse=True):
+        at = _second_time(second)
+        if at is not None and at <= latest:
+            return second
+    return ""
+
+
+def run_order_time(run_id: str, started: float, before: Iterable[float]) -> float:
+    """The ``order`` of a run record: when the run started, as a time that no run DIR
+    held before it exceeds (``before``: their ``order``, or ``started`` where they have
+    none), nor below its id's second (:func:`new_run_id`).
+
+    A hybrid logical clock: equal to ``started`` (this host's time) unless another host's
+    clock ran ahead; then just after the newest run seen, so that a run started after
+    another is ordered after it, whatever the two hosts' clocks say. ``started`` stays the
+    host's time, for what is shown. A time more than :data:`FOLLOWED_AHEAD` ahead of
+    ``started`` is not followed (a wrong date, not a skew).
+    """
+    floor = started
+    found = _RUN_SECOND_RE.match(run_id)
+    own = _second_time(found.group(1)) if found is not None else None
+    if own is not None and own <= started + FOLLOWED_AHEAD:
+        floor = max(floor, own)
+    newest = max((t for t in before if t <= started + FOLLOWED_AHEAD), default=None)
+    if newest is not None:
+        floor = max(floor, newest + 0.001)
+    return floor
 
 
 #: The ``<host>`` part of a writer name is cut to this many characters (so two hosts whose

@@ -2005,7 +2005,7 @@ class Harvest:
             scope.cancel()
 
     async def _real_run(self, client: Client, early: EarlyAnswers) -> None:
-        run_id = layout.new_run_id()
+        run_id = layout.new_run_id(self.out)
         writer = layout.make_writer(run_id, self._shard)
         self.summary.run_id = run_id
         prefetched = await self._preflight_containers(client)

@@ -685,7 +685,7 @@ async def _walk_into_plan(
         extra["ids_from"] = str(config.ids_from.absolute())
     if config.withheld:  # which credentials its runs must be given again (never their values)
         extra["withheld"] = config.withheld
-    run_id = layout.new_run_id()
+    run_id = layout.new_run_id(out_dir)
     writer_name = layout.check_writer(layout.make_writer(run_id) + PLAN_WRITER_SUFFIX)
     # The command line as the journal keeps it: a session in --base-url redacted.
     async with Store.open(

@@ -96,6 +96,7 @@ from harvester.splits import (
     SPLITS_FILE,
     SplitSpec,
     SplitTally,
+    check_seed_range,
     read_split_record,
     say_damaged,
     splits_table,
@@ -257,10 +258,11 @@ def check_sample_per(value: object) -> str | None:
 
 
 def check_seed(value: object) -> int:
-    """``seed``: any integer."""
+    """``seed``: a whole number of :data:`harvester.splits.SEED_RANGE`, negative too (it
+    is hashed as its decimal text: ``-1`` is a seed of its own, not "random")."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"seed: {value!r} must be an integer")
-    return value
+    return check_seed_range("seed", value)
 
 
 # --------------------------------------------------------------------------- matching
@@ -1384,9 +1386,10 @@ def _write_labelled_index(
         out_dir / LABELS_FILE: index.render_csv(["label", "label_id", "images"], table),
     }
     for target, data in files.items():
+        column = (len(ours) - 1 if split else None) if target == index_path(out_dir) else False
         try:
             with paused_gc():  # see harvester.index.write_index_of
-                index.write_table(out_dir, target, data, partial=partial)
+                index.write_table(out_dir, target, data, partial=partial, split_column=column)
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
         if written is not None:
@@ -1435,7 +1438,9 @@ def _write_split_only(
     target = index_path(out_dir)
     try:
         with paused_gc():
-            index.write_table(out_dir, target, index.csv_pieces(header, with_split))
+            index.write_table(
+                out_dir, target, index.csv_pieces(header, with_split), split_column=len(ours) - 1
+            )
     except OSError as exc:
         raise storage_error(exc, str(target)) from exc
     if written is not None:
@@ -1537,9 +1542,12 @@ class _SplitMoves:
 
 def _indexed_splits(out_dir: Path) -> dict[str, str]:
     """image_id -> split cell of the ``index.csv`` about to be replaced; empty when there is
-    none, it has no ``split`` column, or it cannot be read (nothing to compare with)."""
+    none, it has no ``split`` column of harvester's own (a map annotation keyed ``split``
+    is none: :func:`harvester.index.own_split_column`), or it cannot be read (nothing to
+    compare with)."""
     import csv
 
+    from harvester import index
     from harvester.layout import index_path
 
     found: dict[str, str] = {}
@@ -1547,9 +1555,10 @@ def _indexed_splits(out_dir: Path) -> dict[str, str]:
         with index_path(out_dir).open(encoding="utf-8", newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, [])
-            if "split" not in header or "image_id" not in header:
+            at = index.own_split_column(out_dir, header)
+            if at is None or "image_id" not in header:
                 return {}
-            at, image = header.index("split"), header.index("image_id")
+            image = header.index("image_id")
             for row in reader:
                 if len(row) > max(at, image):
                     found[row[image]] = row[at]

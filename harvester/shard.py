@@ -22,9 +22,38 @@ from harvester.errors import UsageError
 _SHARD_RE = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 
 
+#: The valid form of a shard, said at the end of every refusal of one.
+SHARD_FORM = "use K/N with 0 <= K < N"
+
+
+def valid_shards(n: int | None = None) -> str:
+    """The valid form of a shard, with the shards of ``n`` when it is known (and at least
+    1): ``use K/N with 0 <= K < N: the shards of 2 are 0/2 and 1/2``."""
+    if n is None or n < 1:
+        return f"{SHARD_FORM}: a 4-way split is 0/4, 1/4, 2/4 and 3/4"
+    if n == 1:
+        return f"{SHARD_FORM}: the one shard of 1 is 0/1"
+    if n == 2:
+        return f"{SHARD_FORM}: the shards of 2 are 0/2 and 1/2"
+    return f"{SHARD_FORM}: the shards of {n} are 0/{n} to {n - 1}/{n}"
+
+
+def shard_refusal(shown: str, problem: str, n: int | None = None) -> UsageError:
+    """The one-line refusal of a shard: ``shown`` (the shard as given, with the setting that
+    gave it), what is wrong, and the valid form (:func:`valid_shards`).
+
+    Why one wording: the CLI, a config file, the run lock and the shard arithmetic each
+    said a bad shard their own way (``invalid shard '3/2'``, ``shard index must satisfy
+    ...``), some on two lines; every one now names the shard as given and what is valid.
+    """
+    return UsageError(f"{shown}: {problem} ({valid_shards(n)})")
+
+
 def _check_n(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise UsageError(f"number of shards must be an integer >= 1, got {n!r}")
+        raise shard_refusal(
+            f"shard count {n!r}", "the number of shards N must be a whole number of at least 1"
+        )
 
 
 def shard_of(image_id: int, n: int) -> int:
@@ -38,7 +67,7 @@ def in_shard(image_id: int, k: int, n: int) -> bool:
     """Whether shard ``k`` of ``n`` owns ``image_id``."""
     _check_n(n)
     if not 0 <= k < n:
-        raise UsageError(f"shard index must satisfy 0 <= K < N, got {k}/{n}")
+        raise shard_refusal(f"shard {k}/{n}", "the shard index K must be below N", n)
     return shard_of(image_id, n) == k
 
 
@@ -58,24 +87,24 @@ class Shard:
 
 
 def parse_shard(text: str, *, setting: str | None = None) -> Shard:
-    """Parse ``K/N`` (0 <= K < N); raise :class:`UsageError` with the expected form.
+    """Parse ``K/N`` (0 <= K < N); raise :class:`UsageError`, one line naming ``text`` as
+    given and the valid form (:func:`shard_refusal`).
 
     ``setting``: the name of the setting that gave ``text`` (``shard``), which then starts
     the message (``shard: '2/2' is not a shard: ...``), so that the config layer names it as
-    the user gave it: ``--shard`` when typed, ``FILE: shard`` from a config file.
+    the user gave it: ``--shard`` when typed, ``FILE: shard`` from a config file. Without
+    it the message starts ``shard '2/2' is not a shard``.
     """
-    head = f"{setting}: {text!r} is not a shard" if setting else f"invalid shard {text!r}"
+    shown = f"{setting}: {text!r}" if setting else f"shard {text!r}"
+    head = f"{shown} is not a shard"
     match = _SHARD_RE.fullmatch(text)
     if match is None:
-        raise UsageError(
-            f"{head}: expected K/N with integers 0 <= K < N, e.g. 0/4",
-            hint="shards are numbered from 0: a 4-way split is 0/4, 1/4, 2/4 and 3/4",
-        )
+        raise shard_refusal(head, "expected K/N, two whole numbers")
     k, n = int(match.group(1)), int(match.group(2))
     if n < 1:
-        raise UsageError(f"{head}: the number of shards N must be at least 1")
+        raise shard_refusal(head, "the number of shards N must be at least 1")
     if k >= n:
-        raise UsageError(f"{head}: K must be below N (shards are numbered 0 to {n - 1})")
+        raise shard_refusal(head, "the shard index K must be below N", n)
     return Shard(k, n)
 
 

@@ -85,6 +85,7 @@ from harvester.journal import (
     JournalState,
     journal_files,
     read_journal,
+    run_orders,
     write_all,
 )
 from harvester.layout import (
@@ -105,6 +106,7 @@ from harvester.layout import (
     pending_path,
     resolve,
     run_config_path,
+    run_order_time,
     sanitize_component,
     study_dir,
     temp_path,
@@ -1303,13 +1305,18 @@ class Store:
             ]
             self._dir_fd = os.open(self.out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             self._root_dev = os.fstat(self._dir_fd).st_dev
+            started = time.time()
+            # Where DIR's runs put this one: after every run its journals hold, whatever
+            # their hosts' clocks said (runs of 0.1.16 and before have no "order").
+            before = run_orders(self.state).values()
             run = {
                 "rec": "run",
                 "run": self.run_id,
                 "writer": self.writer,
                 "shard": shard,
-                "started": time.time(),
+                "started": started,
                 "argv": argv,
+                "order": run_order_time(self.run_id, started, before),
             }
             self._journal.append([run])
             self.state.apply(run)

@@ -817,6 +817,19 @@ def _output_closed() -> int:
     return EXIT_OUTPUT_CLOSED
 
 
+def _glued_shard_values(words: list[str]) -> list[str]:
+    """``words`` with a ``--shard`` value that starts with ``-`` joined to its flag
+    (``--shard=-1/4``). Why: argparse takes ``-1/4`` for an option, and said ``--shard:
+    expected one argument``, where every other bad shard is named with the valid form."""
+    out: list[str] = []
+    for word in words:
+        if out and out[-1] == "--shard" and word.startswith("-") and word[1:2].isdigit():
+            out[-1] = f"--shard={word}"
+        else:
+            out.append(word)
+    return out
+
+
 def _main(argv: list[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = _wants_debug(args_list)
@@ -826,7 +839,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         with start_up():
             parser = build_parser()
-            args = parser.parse_args(args_list)
+            args = parser.parse_args(_glued_shard_values(args_list))
             # The words as given, for the run's record and its resume line: main(argv) called
             # in-process has them here, while sys.argv holds the caller's own command.
             args.command_argv = args_list

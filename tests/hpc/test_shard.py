@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harvester.errors import UsageError
+from harvester.runlock import lock_name
 from harvester.shard import (
     MAX_SHARDS_NAMED,
     Shard,
@@ -114,29 +115,47 @@ def test_parse_shard_accepts_k_of_n(text: str, k: int, n: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "needle"),
+    ("text", "line"),
     [
-        ("4/4", "K must be below N"),
-        ("5/4", "K must be below N"),
-        ("0/0", "at least 1"),
-        ("-1/4", "expected K/N"),
-        ("1", "expected K/N"),
-        ("a/b", "expected K/N"),
-        ("1/2/3", "expected K/N"),
-        ("", "expected K/N"),
+        ("4/4", "shard '4/4' is not a shard: the shard index K must be below N"
+                " (use K/N with 0 <= K < N: the shards of 4 are 0/4 to 3/4)"),
+        ("5/2", "shard '5/2' is not a shard: the shard index K must be below N"
+                " (use K/N with 0 <= K < N: the shards of 2 are 0/2 and 1/2)"),
+        ("1/1", "shard '1/1' is not a shard: the shard index K must be below N"
+                " (use K/N with 0 <= K < N: the one shard of 1 is 0/1)"),
+        ("0/0", "shard '0/0' is not a shard: the number of shards N must be at least 1"
+                " (use K/N with 0 <= K < N: a 4-way split is 0/4, 1/4, 2/4 and 3/4)"),
+        ("-1/4", "shard '-1/4' is not a shard: expected K/N, two whole numbers"
+                 " (use K/N with 0 <= K < N: a 4-way split is 0/4, 1/4, 2/4 and 3/4)"),
+        ("1", "shard '1' is not a shard: expected K/N"),
+        ("a/b", "shard 'a/b' is not a shard: expected K/N"),
+        ("1/2/3", "shard '1/2/3' is not a shard: expected K/N"),
+        ("", "shard '' is not a shard: expected K/N"),
     ],
-)
-def test_parse_shard_rejects_bad_input_clearly(text: str, needle: str) -> None:
-    """Malformed or out-of-range shards raise UsageError naming the rule."""
-    with pytest.raises(UsageError, match=needle):
+)  # fmt: skip
+def test_parse_shard_rejects_bad_input_clearly(text: str, line: str) -> None:
+    """Malformed or out-of-range shards raise one line naming the shard as given, what is
+    wrong and the valid form (no hint line: the form is in the message)."""
+    with pytest.raises(UsageError) as caught:
         parse_shard(text)
+    assert str(caught.value).startswith(line)
+    assert "(use K/N with 0 <= K < N" in str(caught.value)
+    assert "\n" not in str(caught.value) and caught.value.hint is None
+
+
+def test_lock_name_refuses_a_bad_shard_as_the_cli_words_it() -> None:
+    """The run lock's own parse of a shard (no setting to name) says the CLI's words, not
+    ``invalid shard``."""
+    with pytest.raises(UsageError, match=r"^shard '3/2' is not a shard: the shard index K must"):
+        lock_name("3/2")
 
 
 def test_in_shard_rejects_out_of_range_k() -> None:
-    """in_shard refuses k outside 0..N-1 and N below 1 instead of answering False."""
-    with pytest.raises(UsageError):
+    """in_shard refuses k outside 0..N-1 and N below 1 instead of answering False, in the
+    words of every shard refusal."""
+    with pytest.raises(UsageError, match=r"^shard 4/4: the shard index K must be below N \(use"):
         in_shard(1, 4, 4)
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=r"^shard count 0: the number of shards N must be"):
         in_shard(1, 0, 0)
 
 

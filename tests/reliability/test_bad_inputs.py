@@ -323,7 +323,15 @@ CASES: dict[str, Case] = {
     "flag-rate-word": Case(_h("--project", "51", "--rate", "fast"), ("--rate: 'fast'",)),
     "flag-shard-past-n": Case(
         _h("--project", "51", "--shard", "2/2"),
-        ("--shard: '2/2' is not a shard: K must be below N (shards are numbered 0 to 1)",),
+        (
+            "--shard: '2/2' is not a shard: the shard index K must be below N"
+            " (use K/N with 0 <= K < N: the shards of 2 are 0/2 and 1/2)",
+        ),
+    ),
+    # argparse took "-1/4" for an option ("expected one argument"): named as every bad shard.
+    "flag-shard-negative": Case(
+        _h("--project", "51", "--shard", "-1/4"),
+        ("--shard: '-1/4' is not a shard: expected K/N, two whole numbers (use K/N with",),
     ),
     # --- ids files ----------------------------------------------------------------------------
     "ids-file-junk-line": Case(

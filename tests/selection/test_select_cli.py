@@ -73,10 +73,13 @@ def test_config_file_keys(tmp_path: Path) -> None:
         ("sample_fraction = 0", "sample_fraction: 0 must be a number in (0, 1]"),
         ("sample_fraction = 1.5", "sample_fraction: 1.5 must be a number in (0, 1]"),
         ('seed = "x"', "seed: expected an integer"),
+        ("seed = 9223372036854775808", "seed: 9223372036854775808 is out of range: a seed is a "
+                                       "whole number from -9223372036854775808 to "
+                                       "9223372036854775807"),
         ('label_keys = [""]', "label_keys: an annotation key cannot be empty"),
         ('where = ["a=b"]\nlabels = false', "selecting by annotation needs labels"),
     ],
-)
+)  # fmt: skip
 def test_config_errors(tmp_path: Path, toml: str, message: str) -> None:
     """Bad selection settings in a config file are one-line ConfigErrors."""
     path = tmp_path / "bad.toml"
@@ -99,8 +102,12 @@ def test_config_errors(tmp_path: Path, toml: str, message: str) -> None:
         (["--split-by", "well"], "error: --split-by: says how to split, but no split is given"),
         (["--split-seed", "3"], "error: --split-seed: says how to split, but no split is given"),
         (["--split", "a=1", "--split-by", "x"], "error: --split-by: 'x' is not one of image"),
+        (["--seed", "-9223372036854775809"], "error: --seed: -9223372036854775809 is out of "
+         "range: a seed is a whole number from -9223372036854775808 to 9223372036854775807"),
+        (["--split", "a=1", "--split-seed", "1" + "0" * 60], "error: --split-seed: "
+         "10000000000000000000... (61 digits) is out of range: a seed is a whole number from"),
     ],
-)
+)  # fmt: skip
 def test_cli_errors_exit_2_before_any_request(
     emulator: EmulatorThread, tmp_path: Path, flags: list[str], message: str
 ) -> None:
@@ -237,3 +244,34 @@ def test_how_to_split_with_no_split_says_the_split_is_dropped(
         "in its place"
     )
     assert not out.exists()
+
+
+def test_a_negative_seed_is_a_seed_of_its_own(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """``--seed -1`` is no "random seed": it takes the images with the smallest
+    blake2b("-1:<id>"), the same in every folder, not seed 1's."""
+    from harvester.emulator.catalogue import Catalogue
+    from harvester.select import image_hash
+
+    catalogue = Catalogue("demo")
+    ids = [
+        image
+        for plate in catalogue.plates(DEMO_SCREEN)
+        for well in catalogue.wells(plate.id)
+        for image in catalogue.well_image_ids(well)
+    ]
+    assert len(ids) == 80
+
+    def smallest(seed: int) -> set[int]:
+        return set(sorted(ids, key=lambda image: (image_hash(seed, image), image))[:5])
+
+    assert smallest(-1) != smallest(1)
+    for name in ("a", "b"):
+        out = tmp_path / name
+        result = run_cli(
+            "harvest", "--base-url", emulator.base_url, "--screen", str(DEMO_SCREEN),
+            "--out", str(out), "--rate", "none", "--artifacts", "thumbnail",
+            "--sample", "5", "--seed", "-1",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "selected 5 of 80 walked images (sample 5, seed -1)" in result.stdout
+        assert {int(row["image_id"]) for row in index_rows(out)} == smallest(-1)

@@ -680,8 +680,8 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
             'shard = "2/2"\n',
             (),
             [
-                "error: FILE: shard: '2/2' is not a shard: K must be below N"
-                " (shards are numbered 0 to 1)"
+                "error: FILE: shard: '2/2' is not a shard: the shard index K must be below N"
+                " (use K/N with 0 <= K < N: the shards of 2 are 0/2 and 1/2)"
             ],
         ),
         # A hint for a value the file set says the file's key, not a flag never typed.
