@@ -1355,11 +1355,11 @@ def _check_failed_hint(
         # plate) would keep a cron job that retries on 75 asking for ever. "Run again later"
         # beside exit 2 said the opposite; the hint says when running again helps.
         return (
-            f"the server failed on {kind} {object_id} through the retries: exit 2, not 75 "
-            f"(try again later), as a {kind} that fails every time would keep a job that "
-            f"retries on 75 asking for ever; running the same command again helps if the "
-            f"server failed for a moment; if {kind} {object_id} fails again, check it on "
-            f"{server} or tell the server's administrators"
+            f"the server failed on {kind} {object_id} through the retries; if it failed for "
+            f"a moment, run the same command again later; if {kind} {object_id} fails again, "
+            f"check it on {server} or tell the server's administrators (exit 2, not 75 "
+            f"'try again later': a {kind} that fails every time would keep a job that "
+            f"retries on 75 asking for ever)"
         )
     if sent:
         return (
