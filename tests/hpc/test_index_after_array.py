@@ -164,7 +164,8 @@ def test_a_task_with_failures_says_to_resubmit_itself_not_to_run_its_command(
 ) -> None:
     """A task's log said ``rerun to retry the failures: harvester harvest ... --shard 1/2``,
     which run as written harvests on the login node. It names the task's resubmission and
-    the index job after it instead (found by an HPC walkthrough)."""
+    the index job after it instead (found by an HPC walkthrough), and that status gives the
+    other tasks left: after `scancel JOB` each log named its own task alone."""
     emu = make_emulator(preset="demo", faults="503:100%,only:/webgateway/render_thumbnail")
     out = tmp_path / "run"
     assert main(["slurm", "--base-url", emu.base_url, "--project", "51", "--out", str(out),
@@ -176,7 +177,8 @@ def test_a_task_with_failures_says_to_resubmit_itself_not_to_run_its_command(
     rerun = [line for line in log.splitlines() if line.startswith("rerun to retry")]
     assert rerun == [
         f"rerun to retry the failures: jid=$(sbatch --parsable --array=1 {out}/harvest.sbatch)"
-        f" && sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch"
+        f" && sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch  # this task only; "
+        f"every task with work left: harvester status {out}"
     ], log
 
 
