@@ -84,13 +84,20 @@ def test_index_says_how_far_short_of_the_plan_it_is(
 
 
 def test_resume_lines_queue_the_index_job_again(tmp_path: Path) -> None:
+    """The resume lines of --submit and of the script's header queue the index job too, and
+    --submit's says when to run it (found by an HPC walkthrough: it did not)."""
     job = SlurmJob(out_dir=tmp_path, tasks=4, harvest_args=["--out", str(tmp_path)])
     requeue = (
         f"jid=$(sbatch --parsable {tmp_path}/harvest.sbatch) && "
         f"sbatch --dependency=afterany:${{jid%%;*}} {tmp_path}/index.sbatch"
     )
     text = follow_text(job, Submitted("12", "13"))
-    assert f"  resume:   {requeue}" in text.splitlines()
+    lines = text.splitlines()
+    assert lines[lines.index(f"  resume:   {requeue}") + 1] == (
+        "            (once job 12 has ended: finished work is skipped and the index job "
+        f"rebuilds index.csv after it; harvester status {tmp_path} gives the line for the "
+        "tasks with work left only)"
+    )
     assert f"#          {requeue}" in render_script(job).splitlines()
 
 
