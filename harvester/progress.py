@@ -498,9 +498,12 @@ class Progress:
                     live.unlink()
 
     def _starting_text(self) -> str:
-        """What the published line says before the first ``progress:`` line is due."""
+        """What the published line says before the first ``progress:`` line is due: that the
+        run is in its first minute, not what it does. It said ``finding the images to
+        harvest``, shown by ``status`` beside a --from-plan task's hundreds of files done
+        (the plan is read, not walked; and a walk's images are fetched as they are found)."""
         due = duration_text(self._line_interval, tenths=False)
-        return f"starting: finding the images to harvest (the first progress line comes {due} in)"
+        return f"starting (the first progress line comes {due} in)"
 
     def _write_live(self, text: str, now: float) -> None:
         """Replace the published line with ``text``, the line of ``now`` (monotonic).

@@ -749,7 +749,11 @@ def follow_text(job: SlurmJob, sub: Submitted) -> str:
         f"  progress: harvester status {out}",
         f"  cancel:   scancel {sub.array_id}",
         f"  resume:   {resume_command(job)}",
-        "            (finished work is skipped; the index job rebuilds index.csv after it)",
+        # When, and the shorter line: run at once it doubles the queued array (each task
+        # refused by the one running its shard), and it resubmits every task.
+        f"            (once job {sub.array_id} has ended: finished work is skipped and the "
+        f"index job rebuilds index.csv after it; harvester status {out} gives the line for "
+        "the tasks with work left only)",
     ]
     if sub.index_id:
         lines.append(

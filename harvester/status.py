@@ -751,12 +751,15 @@ class StatusReport:
             from harvester.fetch import no_rerun_line  # only a folder with such failures
 
             lines.append(no_rerun_line(len(self.hints), self.resume))
+        elif self.resume is not None and self.queued:
+            # Its tasks still to start do the work left: resubmitted now, twice queued. Before
+            # the running harvests' line: those are mostly the array's own tasks, and "once
+            # the running harvests have ended" read as a go once they had, its next tasks
+            # still waiting in the queue.
+            lines.append(f"to resume, once the queued job array has ended: {self.resume}")
         elif self.resume is not None and self.running:
             # Resubmitted now, the running shards' tasks would be refused by their locks.
             lines.append(f"to resume, once the running harvests have ended: {self.resume}")
-        elif self.resume is not None and self.queued:
-            # Its tasks still to start do the work left: resubmitted now, twice queued.
-            lines.append(f"to resume, once the queued job array has ended: {self.resume}")
         elif self.resume is not None and self.queue_unknown is not None:
             # No queue to ask: a plain "to resume" read as "nothing runs", and a resubmit
             # while tasks still ran would have them refused by their locks, or queued twice.
@@ -1031,7 +1034,9 @@ class StatusReport:
             + ("" if self.marker else f" (a task writes {MARKER_NAME} as it starts)"),
             f"job array: {s.script}{tasks}, written by harvester slurm",
         ]
-        if s.elsewhere is None:  # else the note says not to submit it
+        if s.elsewhere is None and not self.queued:  # else the note says not to submit it
+            # (Queued: "in the queue now: job N" says so below. The line said "not submitted
+            # yet: sbatch ..." right after --submit, inviting a second submission.)
             lines.append(
                 f"  not submitted yet: sbatch {q(s.script)}   submitted: squeue -u $USER "
                 "shows its queued tasks"

@@ -1334,18 +1334,24 @@ def _script_written() -> float | None:
 
 def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:
     """``sbatch --array=K DIR/harvest.sbatch`` (and the index job after it) for a task of
-    the array that ``harvester slurm`` wrote into DIR; None for any other run."""
+    the array that ``harvester slurm`` wrote into DIR; None for any other run.
+
+    A comment after it says it resubmits this task only and names ``harvester status DIR``
+    for the array's others: after ``scancel JOB`` (the whole array) every task's log said
+    to resubmit itself alone, and the tasks that never started were in no log."""
     import os
 
     task = os.environ.get("SLURM_ARRAY_TASK_ID", "")
     if out is None or not task.isdigit() or not any(w.startswith("--shard") for w in argv):
         return None
     # Only now: every run's summary passes here, and importing the module takes ~2 ms.
+    from harvester.config import commented
     from harvester.slurm import INDEX_SCRIPT_NAME, SCRIPT_NAME, resume_line
 
     if not ((out / SCRIPT_NAME).is_file() and (out / INDEX_SCRIPT_NAME).is_file()):
         return None
-    return resume_line(out, task)
+    others = f"this task only; every task with work left: harvester status {shlex.quote(str(out))}"
+    return commented(resume_line(out, task), others)
 
 
 def _read_once(path: str) -> bool:

@@ -1525,6 +1525,16 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
             f"{it}; {ids}{failed_ids_listing(out, servers)}",
             provisional=False,
         )
+    if read_slurm_script(out) is not None:
+        # Where the array's script is: status's resume line resubmits the tasks left and
+        # queues this job after them. "run harvester index again after the resubmitted
+        # array" left how to resubmit unsaid, and read as a second step to do by hand.
+        return _Shortfall(
+            f"{head} (a task still running, failed or cancelled, or images whose every file "
+            f"failed); harvester status {q} gives the line that resubmits the tasks with "
+            "work left and queues this index job again after them",
+            provisional=True,
+        )
     return _Shortfall(
         f"{head} (a task still running, failed or cancelled, or images whose every file "
         f"failed: harvester status {q}); run harvester index again after the resubmitted "

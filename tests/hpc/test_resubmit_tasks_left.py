@@ -336,6 +336,61 @@ def test_status_names_the_queued_array_and_says_to_resume_once_it_has_ended(
     assert capsys.readouterr().out.splitlines()[-1].startswith(f"to resume: {_resume(out, '1-3')}")
 
 
+@pytest.mark.slurm
+def test_status_with_a_task_of_the_queued_array_running_says_to_resume_once_the_array_ends(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One task running, the others still queued: status said "to resume, once the running
+    harvests have ended", a go while the array's next tasks waited in the queue (found by
+    an HPC walkthrough). The queued array is what to wait for."""
+    from harvester.runlock import acquire_run_lock, release_run_lock
+
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--job-name", JOB_NAME)
+    assert run_array_task(out / "harvest.sbatch", 0, 4).returncode == 0
+    held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
+    fd = acquire_run_lock(out, "1/4")  # (as task 1 of the array holds it, running)
+    try:
+        capsys.readouterr()
+        assert main(["status", str(out)]) == 0
+        said = capsys.readouterr().out.splitlines()
+        assert any(line.startswith("running now: shard 1/4 (pid ") for line in said), said
+        assert f"in the queue now: job {held} (squeue -j {held})" in said
+        assert said[-1] == (
+            f"to resume, once the queued job array has ended: {_resume(out, '1-3')}"
+        )
+    finally:
+        release_run_lock(fd)
+        subprocess.run(["scancel", held], timeout=30, check=False)
+    _wait_gone([held])
+
+
+@pytest.mark.slurm
+def test_status_right_after_submit_does_not_say_not_submitted_yet(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before any task starts, status said "not submitted yet: sbatch DIR/harvest.sbatch"
+    with the array already queued, inviting a second submission (found by an HPC
+    walkthrough). It names the queued job instead."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--job-name", JOB_NAME)
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    assert "  not submitted yet: sbatch " in capsys.readouterr().out  # (nothing queued yet)
+    held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
+    try:
+        assert main(["status", str(out)]) == 0
+        said = capsys.readouterr().out
+    finally:
+        subprocess.run(["scancel", held], timeout=30, check=False)
+    _wait_gone([held])
+    assert "no task has started yet" in said
+    assert "not submitted yet" not in said, said
+    assert f"in the queue now: job {held} (squeue -j {held})" in said.splitlines()
+
+
 def test_no_controller_answering_costs_status_no_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

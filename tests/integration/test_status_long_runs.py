@@ -35,9 +35,9 @@ def test_status_says_a_harvest_in_its_first_minute_is_starting(
     lines = status.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("running now: "))
     assert lines[at + 1].startswith("  latest progress line, "), status.stdout
-    assert lines[at + 1].endswith(
-        " ago: starting: finding the images to harvest (the first progress line comes 1m00s in)"
-    ), status.stdout
+    assert lines[at + 1].endswith(" ago: starting (the first progress line comes 1m00s in)"), (
+        status.stdout
+    )
     assert "0 images found" not in status.stdout
 
 
