@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from demo_helpers import DemoRun, run_demo
+from once_per_run import once_per_run
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.http import Request, Response
@@ -83,9 +84,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """``harvester demo`` run once, as a user runs it, for the tests of what it prints and
     writes (each ran its own: ~4 s apiece at the demo's 100 requests/s). It runs as on an
     HPC node whose ``http_proxy`` no loopback request could go through (port 9, where
-    nothing listens), which its own emulator must bypass. Tests read ``out``, never write it.
+    nothing listens), which its own emulator must bypass. Made once per test run (not per
+    xdist worker), so every worker's tests read the same ``out``, never write it.
     """
-    return run_demo(tmp_path_factory.mktemp("demo_run") / "demo")
+    return once_per_run(tmp_path_factory, "demo_run", lambda folder: run_demo(folder / "demo"))
 
 
 @pytest.fixture
