@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from demo_helpers import DemoRun, run_demo
+from once_per_run import once_per_run
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.http import Request, Response
@@ -37,6 +38,29 @@ for _name in [name for name in os.environ if name.lower().endswith("_proxy")]:
 # Ctrl-C a test sends it. The run takes SIGINT back, so its children start as from a terminal.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _compile_once_per_run() -> None:
+    """With ``PYTHONDONTWRITEBYTECODE`` set (container images often set it), every
+    ``python -m harvester`` a test starts (over a thousand in a run) compiled the package
+    from source again, half of its start-up (~0.1 s of CPU of ~0.2), and every xdist
+    worker rewrote every test module's asserts. The run's processes (the workers and the
+    commands the tests start) now write their bytecode into a folder of the run's own
+    (``PYTHONPYCACHEPREFIX``), never into the source tree, which stays as that setting
+    keeps it; the folder goes with the run. A prefix set already is left as it is."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="harvester-tests-pycache-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = folder
+
+
+_compile_once_per_run()
 
 
 @pytest.fixture(autouse=True)
@@ -83,9 +107,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """``harvester demo`` run once, as a user runs it, for the tests of what it prints and
     writes (each ran its own: ~4 s apiece at the demo's 100 requests/s). It runs as on an
     HPC node whose ``http_proxy`` no loopback request could go through (port 9, where
-    nothing listens), which its own emulator must bypass. Tests read ``out``, never write it.
+    nothing listens), which its own emulator must bypass. Made once per test run (not per
+    xdist worker), so every worker's tests read the same ``out``, never write it.
     """
-    return run_demo(tmp_path_factory.mktemp("demo_run") / "demo")
+    return once_per_run(tmp_path_factory, "demo_run", lambda folder: run_demo(folder / "demo"))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -18,16 +19,24 @@ def _served_port(run: DemoRun) -> int:
     return int(found.group(1))
 
 
-def test_demo_rerun_asks_the_same_server(tmp_path: Path) -> None:
+def _first_demo_folder(first: DemoRun, tmp_path: Path) -> Path:
+    """A copy of the first demo's folder, this test's own to run the demo into again."""
+    assert first.code == 0, first.stderr
+    return Path(shutil.copytree(first.out, tmp_path / "demo", symlinks=True))
+
+
+def test_demo_rerun_asks_the_same_server(tmp_path: Path, demo_run: DemoRun) -> None:
     """A second demo into the same folder serves on the first one's port: all skipped, no
     warning that the folder was harvested from another server."""
-    first = run_demo(tmp_path / "demo")
-    assert first.code == 0, first.stderr
-    second = run_demo(tmp_path / "demo")
+    # The first demo is the run's `demo_run` (made once for every demo test), rerun into
+    # this test's copy of its folder: the copy holds its server and files as the folder
+    # does. The port-taken test runs a first demo of its own: on another xdist worker, it
+    # would otherwise hold this one's port while this one runs.
+    second = run_demo(_first_demo_folder(demo_run, tmp_path))
     assert second.code == 0, second.stderr
     assert "done 0, skipped 320 (already done), failed 0" in second.stdout
     assert OTHER_SERVER not in second.stderr
-    assert _served_port(second) == _served_port(first)
+    assert _served_port(second) == _served_port(demo_run)
 
 
 def test_demo_rerun_with_its_port_taken(tmp_path: Path) -> None:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import csv
 import json
 import shlex
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
@@ -93,13 +96,43 @@ def gone_folder(
     return out, demo
 
 
+@pytest.fixture(scope="module")
+def gone_template(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, EmulatorThread]]:
+    """``gone_folder`` made once for this module's tests (in each xdist worker), its demo
+    server kept up for them: two CLI harvests and two servers less per test. Tests copy DIR
+    and only ask that server, never change it (those that do make their own)."""
+    started: list[EmulatorThread] = []
+
+    def start(**kwargs: Any) -> EmulatorThread:
+        emu = EmulatorThread(**kwargs).start()
+        started.append(emu)
+        return emu
+
+    try:
+        yield gone_folder(tmp_path_factory.mktemp("gone"), start)
+    finally:
+        for emu in reversed(started):
+            emu.stop()
+
+
+def gone_copy(
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
+) -> tuple[Path, EmulatorThread]:
+    """This test's own copy of the ``gone_template`` DIR (as ``cp -a`` copies it: the
+    harvester takes a copied folder for the folder), and its demo server."""
+    template, demo = gone_template
+    return Path(shutil.copytree(template, tmp_path / "d", symlinks=True)), demo
+
+
 def test_resume_refused_for_a_gone_plate_hints_forget_which_ends_it(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
     """Resume exits 2 with a hint holding the exact forget command; that command forgets the
     set (exit 0, one line), the next resume exits 0 with the other set done, status lists
     no resume for it, and index.csv keeps the gone plate's images."""
-    out, _demo = gone_folder(tmp_path, make_emulator)
+    out, _demo = gone_copy(tmp_path, gone_template)
     before = index_plates(out)
     assert before == {GONE: 36, KEPT: 8}
 
@@ -184,11 +217,11 @@ def test_running_the_targets_again_revives_the_set(
 
 
 def test_a_run_refused_for_the_same_gone_target_keeps_it_forgotten(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
     """Giving the gone plate again while it is still gone is refused (exit 2), and the set
     stays forgotten: the next resume still exits 0."""
-    out, demo = gone_folder(tmp_path, make_emulator)
+    out, demo = gone_copy(tmp_path, gone_template)
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
     assert harvest(demo.base_url, out, GONE)[0] == 2
     assert (out / "forgotten.json").is_file()
@@ -197,11 +230,11 @@ def test_a_run_refused_for_the_same_gone_target_keeps_it_forgotten(
 
 
 def test_forget_refuses_an_unknown_set_and_a_folder_that_is_no_harvest(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
     """No set with these targets, no targets, a folder that does not exist or is not a
     harvest: one error line and one hint, exit 2, nothing written."""
-    out, _demo = gone_folder(tmp_path, make_emulator)
+    out, _demo = gone_copy(tmp_path, gone_template)
 
     unknown = cli("forget", str(out), "--plate", "3002")
     assert unknown.returncode == 2
@@ -226,11 +259,11 @@ def test_forget_refuses_an_unknown_set_and_a_folder_that_is_no_harvest(
 
 
 def test_forget_waits_for_a_harvest_holding_the_folder(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
     """While another process holds DIR's run lock (a harvest running), forget is refused
     with exit 75 and writes nothing; once the lock is free it forgets."""
-    out, _demo = gone_folder(tmp_path, make_emulator)
+    out, _demo = gone_copy(tmp_path, gone_template)
     lock = acquire_run_lock(out, None)
     try:
         busy = cli("forget", str(out), "--plate", GONE)
@@ -243,12 +276,12 @@ def test_forget_waits_for_a_harvest_holding_the_folder(
 
 
 def test_a_damaged_forgotten_list_forgets_nothing(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
     """forgotten.json edited into something that is not JSON: no set is forgotten (the
     resume is refused again, with the hint, and says why under -q too), and forgetting again
     writes a good list."""
-    out, _demo = gone_folder(tmp_path, make_emulator)
+    out, _demo = gone_copy(tmp_path, gone_template)
     (out / "forgotten.json").write_text("{not json")
     quiet = cli("harvest", "--out", str(out), "-q")
     assert quiet.returncode == 2
@@ -261,11 +294,11 @@ def test_a_damaged_forgotten_list_forgets_nothing(
 
 
 def test_a_folder_whose_every_set_is_forgotten_has_nothing_to_resume(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
     """Both sets forgotten: the resume says so in one line, with a command that takes one
     back, and exits 0 (not "nothing to harvest", exit 2)."""
-    out, _demo = gone_folder(tmp_path, make_emulator)
+    out, _demo = gone_copy(tmp_path, gone_template)
     for plate in (GONE, KEPT):
         assert cli("forget", str(out), "--plate", plate).returncode == 0
     resumed = cli("harvest", "--out", str(out), "-q")
@@ -276,12 +309,12 @@ def test_a_folder_whose_every_set_is_forgotten_has_nothing_to_resume(
 
 
 def test_forget_waits_for_a_shard_of_a_split_holding_the_folder(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
     """While a shard of a SLURM array holds DIR (its own lock, not all.lock), forget is
     refused as for any harvest, exit 75 with the hint to wait; not the other-split
     refusal, whose hint says to use the shard count."""
-    out, _demo = gone_folder(tmp_path, make_emulator)
+    out, _demo = gone_copy(tmp_path, gone_template)
     lock = acquire_run_lock(out, "1/2")
     try:
         busy = cli("forget", str(out), "--plate", GONE)
@@ -295,12 +328,12 @@ def test_forget_waits_for_a_shard_of_a_split_holding_the_folder(
 
 
 def test_verify_names_the_targets_of_a_forgotten_sets_damaged_file(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
     """A damaged file of a forgotten set's image: verify's command is the set's targets
     again (which take it back), not ``harvest --out DIR``, which leaves the set out and
     refetched nothing; a live set's damaged file beside it keeps the resume."""
-    out, _demo = gone_folder(tmp_path, make_emulator)
+    out, _demo = gone_copy(tmp_path, gone_template)
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
     rows = index_rows(out)
     gone_thumb = next(r for r in rows if r["plate_id"] == GONE)["thumbnail_path"]
@@ -468,12 +501,12 @@ def test_a_forgotten_sets_take_back_commands_carry_its_credentialed_url(
 
 
 def test_a_forgotten_entry_with_a_damaged_time_forgets_nothing_and_says_so(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
     """forget writes when as an ISO 8601 time; an entry whose time was edited into a word,
     or a number too large for a date: the resume is refused for the gone plate (nothing is
     forgotten) with one warning line naming the file, never a traceback."""
-    out, _demo = gone_folder(tmp_path, make_emulator)
+    out, _demo = gone_copy(tmp_path, gone_template)
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
     saved = json.loads((out / "forgotten.json").read_text())
     assert datetime.fromisoformat(saved["sets"][0]["at"]).tzinfo is not None
@@ -528,12 +561,12 @@ def test_status_says_no_unwalked_shards_of_a_forgotten_split_set(
 
 
 def test_status_counts_a_forgotten_sets_invalid_files_apart(
-    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+    tmp_path: Path, gone_template: tuple[Path, EmulatorThread]
 ) -> None:
     """verify marks a forgotten set's damaged file invalid: status does not say a harvest
     refetches it (a resume leaves its set out) but counts it apart, with how to take the set
     back; a live set's invalid file is still said to be refetched."""
-    out, _demo = gone_folder(tmp_path, make_emulator)
+    out, _demo = gone_copy(tmp_path, gone_template)
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
     rows = index_rows(out)
     (out / next(r for r in rows if r["plate_id"] == GONE)["thumbnail_path"]).write_bytes(b"x")
