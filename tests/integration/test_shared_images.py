@@ -100,7 +100,7 @@ def test_a_shared_image_is_indexed_alike_whichever_dataset_is_walked_first(
 ) -> None:
     """The image in datasets 62001 and 62002 is indexed under 62001 (the lowest id), its
     project and labels, its thumbnail fetched once, whether 62002 is walked first (one
-    at a time), both at once, or by two shards; a rerun in the other order keeps it."""
+    at a time), both at once, or by two shards; a rerun in the other order journals nothing."""
     emu = make_emulator(preset="links")
     config = str(_one_walk_at_a_time(tmp_path))
     forward = ["--dataset", DATASET_IDS[0], "--dataset", DATASET_IDS[1]]
@@ -124,6 +124,7 @@ def test_a_shared_image_is_indexed_alike_whichever_dataset_is_walked_first(
     assert _index(sharded) == rows
     _harvest(emu, first, *forward)
     assert _index(first) == rows
+    assert len(list((first / "journals").glob("*.jsonl"))) == 1  # (the rerun recorded nothing)
 
 
 def test_a_dataset_in_two_projects_is_indexed_alike_whichever_project_is_walked_first(
@@ -131,7 +132,7 @@ def test_a_dataset_in_two_projects_is_indexed_alike_whichever_project_is_walked_
 ) -> None:
     """Dataset 62002 (in projects 2001 and 2002) walked from both projects: its images are
     indexed under project 2001 (the lowest id) whichever project is walked first, the
-    shared image under dataset 62001; a rerun in the other order changes no row."""
+    shared image under dataset 62001; a rerun in the other order journals nothing."""
     emu = make_emulator(preset="links")
     config = str(_one_walk_at_a_time(tmp_path))
     low, high = str(LINKS_PROJECT_ID), str(LINKS_SECOND_PROJECT_ID)
@@ -147,6 +148,7 @@ def test_a_dataset_in_two_projects_is_indexed_alike_whichever_project_is_walked_
     assert _index(second) == rows
     _harvest(emu, first, config, "--project", low, "--project", high)
     assert _index(first) == rows
+    assert len(list((first / "journals").glob("*.jsonl"))) == 1  # (the rerun recorded nothing)
 
 
 def test_a_plan_places_a_shared_image_as_a_harvest_does(
