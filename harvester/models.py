@@ -176,3 +176,38 @@ def with_meta(ref: ImageRef, meta: Any) -> ImageRef:
     if ref.project_id is None and (project_id := _int(meta.get("projectId"))) is not None:
         changes["project_id"] = project_id
     return replace(ref, **changes) if changes else ref
+
+
+def _parents(ref: ImageRef) -> tuple[Any, ...]:
+    """The dataset, project and screen of ``ref``, as :func:`placed_before` orders them:
+    each by id, a known one before none."""
+    return (
+        ref.dataset_id is None,
+        ref.dataset_id or 0,
+        ref.project_id is None,
+        ref.project_id or 0,
+        ref.screen_id is None,
+        ref.screen_id or 0,
+    )
+
+
+def placed_before(ref: ImageRef, other: ImageRef) -> bool:
+    """Is ``ref`` (an image's context) the one to index rather than ``other`` (the same
+    image's, under another dataset, project or screen)?
+
+    Why: OMERO's links are many-to-many (an image in two datasets, a dataset in two
+    projects, a plate in two screens), and a concurrent walk meets such an image under
+    whichever parent it reaches first. The lowest dataset id, then project id, then screen
+    id (a known one before none) is the same choice whatever that order, in every shard
+    and on every resume. False for the same parents (then the newer context is kept).
+    """
+    return _parents(ref) < _parents(other)
+
+
+def placed_as(ref: ImageRef, journaled: ImageRef | None) -> ImageRef:
+    """``ref`` as it is to be journaled: in ``journaled``'s context (with ``ref``'s labels
+    and class) where that one is :func:`placed_before` it, else ``ref`` itself."""
+    if journaled is None or not has_context(ref) or not placed_before(journaled, ref):
+        return ref
+    make: Any = type(ref)  # positional, in field order (as ImageRef.from_json)
+    return make(*_FIELDS_OF(journaled), ref.labels)  # type: ignore[no-any-return]

@@ -112,7 +112,15 @@ from harvester.label_ids import (
     read_pin_quietly,
     record_pin,
 )
-from harvester.models import Artifact, ImageRef, has_context, with_context_of, with_meta
+from harvester.models import (
+    Artifact,
+    ImageRef,
+    has_context,
+    placed_as,
+    placed_before,
+    with_context_of,
+    with_meta,
+)
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent, retry_after_cap
@@ -1069,6 +1077,8 @@ class Harvest:
         self._store: Store | None = None  # the run's store, once opened (closed after)
         #: The walk's targets (HarvestConfig.walk_targets) once it has ended (see _pipeline).
         self._walk_ended: str | None = None
+        #: The walk's images met again under another parent (:meth:`_record_again`).
+        self._again: list[ImageRef] = []
         #: The walk's targets once its start is journaled (None: no walk started yet).
         self._walk_started: str | None = None
         self._walk_finished = False  # its end journaled (every image it sent journaled)
@@ -1774,6 +1784,7 @@ class Harvest:
                 labels_for=self._sample_reuse.needed if self._sample_reuse else None,
                 said_in_summary=True,
                 watch=self._watch,
+                on_again=self._again.append if self._store is not None else None,
             )
             targets = cfg.walk_targets(self.summary.run_id)
             describe = self._walk_text(targets, walker.stats)
@@ -2196,6 +2207,7 @@ class Harvest:
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
         with unwrap_errors():
             await self._run_tasks(client, store, fetcher, study, prefetched, send, receive)
+        await self._record_again(store)
         if self._walk_ended is not None:
             # After the workers, and after what they queued is journaled (the store commits
             # batches side by side, so queue order alone is no journal order): a run killed
@@ -2206,6 +2218,35 @@ class Harvest:
                 self._walk_ended, cfg.shard, finished=True, failures=self._walk_failures()
             )
             self._walk_finished = True
+
+    async def _record_again(self, store: Store) -> None:
+        """Journal the context of each image the walk met again under a parent that ranks
+        first (:func:`placed_before`: the lowest dataset id, say) where that is not the
+        one journaled, so that index.csv places it alike whatever order the walk took.
+
+        After the workers and once what they queued is journaled: the image's record (this
+        run's or an earlier one's) is in the state then. An image with no record (not
+        selected, gone, given by id) is not journaled here.
+        """
+        again, self._again = self._again, []
+        if not again:
+            return
+        # The first-placed context of each image: the state learns of a record only once it
+        # is committed, so each image is journaled here once, in its first-placed context.
+        best: dict[int, ImageRef] = {}
+        for ref in again:
+            kept = best.get(ref.image_id)
+            if kept is None or placed_before(ref, kept):
+                best[ref.image_id] = ref
+        await store.flush()
+        state = store.state
+        for ref in best.values():
+            journaled = state.images.get(ref.image_id)
+            if journaled is None or not has_context(ref):
+                continue
+            unasked = ref.image_id in state.labels_unasked
+            asked_now = self.cfg.labels or isinstance(ref, AskedRef)
+            await _record(store, ref, journaled, unasked, asked_now)
 
     async def _run_tasks(
         self,
@@ -2433,9 +2474,12 @@ async def _record(
 
     ``asked_now``: this run asked for its labels (labels on, a plan's, or an ``AskedRef``).
     ``meta``: imgData's, which completes an image given by id first (:func:`with_meta`).
+    An image the journal places under a parent that ranks first (:func:`placed_before`:
+    it is in several datasets, say) keeps that context, whichever this run met first.
     """
     if meta is not None:
         ref = with_meta(ref, meta)
+    ref = placed_as(ref, journaled)
     if journaled != ref or (asked_now and unasked):
         # Without labels the walker gives an image the labels journaled for it
         # (Walker._known_labels): those of an unmarked image were asked.

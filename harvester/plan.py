@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from harvester.errors import RemoteError, SessionEndedError, UsageError
-from harvester.models import Artifact, ImageRef
+from harvester.models import Artifact, ImageRef, placed_before
 from harvester.text import plural
 
 if TYPE_CHECKING:
@@ -382,8 +382,9 @@ class PlanWriter:
 
     Use as a context manager: leaving the block without ``commit()`` (an
     error, Ctrl-C) removes the temporary folder, so no partial plan is ever
-    visible. Images seen twice (an image listed in two datasets) are kept once,
-    in the context where they were first found.
+    visible. Images seen twice (an image listed in two datasets) are kept once, in
+    the context placed first (:func:`~harvester.models.placed_before`, see
+    :meth:`place_again`), as a harvest journals them.
     """
 
     def __init__(
@@ -444,6 +445,38 @@ class PlanWriter:
         record["artifacts"] = self.artifacts
         self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
         return True
+
+    def place_again(self, again: Iterable[ImageRef]) -> None:
+        """Rewrite the line of each image the walk met ``again`` under another parent
+        whose context there is placed first (the lowest dataset id, say): the walk queued
+        it under the parent it reached first, which depends on timing. One pass over the
+        plan's lines, only when some image was met twice."""
+        best: dict[int, ImageRef] = {}
+        for ref in again:
+            kept = best.get(ref.image_id)
+            if kept is None or placed_before(ref, kept):
+                best[ref.image_id] = ref
+        if not best or self._fh is None:
+            return
+        self._fh.close()
+        path = self.tmp / IMAGES_FILE
+        new = path.with_name(f"{IMAGES_FILE}.again")
+        with path.open(encoding="utf-8") as src, new.open("w", encoding="utf-8") as dst:
+            for line in src:
+                dst.write(self._placed_line(line, best))
+        new.replace(path)
+        self._fh = path.open("a", encoding="utf-8")
+
+    @staticmethod
+    def _placed_line(line: str, best: Mapping[int, ImageRef]) -> str:
+        """``line`` (a planned image), in its context from ``best`` if that is placed first."""
+        record = json.loads(line)
+        ref = best.get(record.get("image_id"))
+        if ref is None or not placed_before(ref, ImageRef.from_json(record)):
+            return line
+        placed = ref.to_json()
+        placed["artifacts"] = record["artifacts"]
+        return json.dumps(placed, separators=(",", ":")) + "\n"
 
     def commit(self, **extra: Any) -> PlanInfo:
         """Make the plan durable and publish it as ``DIR/plan`` in one rename."""
@@ -711,6 +744,7 @@ async def _walk_into_plan(
         if selection.active:
             walk_send, walk_receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
             extra["selection"] = selection.describe()
+        again: list[ImageRef] = []  # images met again under another parent (place_again)
         walker = Walker(
             client,
             walk_send,
@@ -719,6 +753,7 @@ async def _walk_into_plan(
             on_image=on_image,
             prefetched=prefetched,
             watch=watch,
+            on_again=again.append,
         )
         if on_walk is not None:  # how far the walk is, worded as a harvest's (its progress)
             describe = walk_text(config.walk_targets(run_id), walker.stats, selection, selected)
@@ -754,6 +789,7 @@ async def _walk_into_plan(
                         async for ref in receive:
                             writer.add(ref)
             stop.raise_if_stopped()  # (leaving the block removes the plan begun)
+            writer.place_again(again)
             failures = walker.stats.failures
             if failures:
                 first = failures[0]

@@ -60,7 +60,7 @@ from harvester.errors import (
     unavailable,
     url_holds_secret,
 )
-from harvester.models import ImageRef
+from harvester.models import ImageRef, has_context
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.text import plural
 
@@ -563,7 +563,10 @@ class Walker:
     filtering); ``on_image`` is called for every queued image (progress);
     ``on_listed`` after each listing that advanced the walk (a page of wells or images,
     a screen's plates, a batch of ids), when :attr:`stats` has grown (progress too: once
-    a listing, never once an image).
+    a listing, never once an image). ``on_again`` is told of each image of this walk met
+    again under another parent (OMERO's links are many-to-many: an image in two datasets,
+    a dataset in two projects): it is queued once, under the parent reached first, and
+    the caller picks the context to index (:func:`~harvester.models.placed_before`).
     """
 
     def __init__(
@@ -583,8 +586,10 @@ class Walker:
         said_in_summary: bool = False,
         on_listed: Callable[[], None] | None = None,
         watch: SessionWatch | None = None,
+        on_again: Callable[[ImageRef], None] | None = None,
     ) -> None:
         self.client = client
+        self.on_again = on_again
         #: Told of every listing and failed listing, for a run that sent credentials: a
         #: session that ends while the run only walks stops it too (None: a run without).
         self.watch = watch
@@ -730,6 +735,8 @@ class Walker:
             return
         if not self.seen.add(ref.image_id):
             self.stats.duplicates += 1
+            if self.on_again is not None and has_context(ref):  # (not an id given twice)
+                self.on_again(ref)
             return
         if self._send_nowait is None:
             await self.send.send(ref)
