@@ -33,7 +33,6 @@ atomically with complete content.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import os
 import re
@@ -295,6 +294,8 @@ FOLLOWED_AHEAD = 86_400.0
 
 def _second_time(second: str) -> float | None:
     """A run id's second (``20261126T055033Z``) as a Unix time; None when it is none."""
+    import calendar  # (not at the top: it loads datetime, which a harvest's start need not)
+
     try:
         return float(calendar.timegm(time.strptime(second, "%Y%m%dT%H%M%SZ")))
     except ValueError:

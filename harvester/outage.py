@@ -38,7 +38,6 @@ images not done still pending); without it, the held requests raise
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -338,6 +337,8 @@ class Outage:
             # do not all check, and all go on, in the same instant when the server is back.
             # A wait past the limit is cut short there, where one last check decides:
             # without it, a run gave up (exit 75) on a server back since its last check.
+            import random  # (not at the top: only a paused run needs it, not every start)
+
             pause = wait * random.uniform(1.0, JITTER)
             await self._sleep_telling(min(pause, left))
             answer = await self.check()

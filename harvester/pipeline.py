@@ -96,7 +96,6 @@ from harvester.folder_settings import (
     repin_note,
     run_settings,
 )
-from harvester.gone import gone_ids
 from harvester.journal import (
     STUDY_ONLY,
     JournalState,
@@ -105,12 +104,6 @@ from harvester.journal import (
     run_starts,
     saved_run_configs,
     walk_listed_all,
-)
-from harvester.label_ids import (
-    label_ids_path,
-    read_labels_file_for_run,
-    read_pin_quietly,
-    record_pin,
 )
 from harvester.models import (
     Artifact,
@@ -1299,6 +1292,9 @@ class Harvest:
         path = self.cfg.label_ids_from
         if path is None:
             return None
+        # (not at the top: most runs pin no label ids, and their start-up need not load it)
+        from harvester.label_ids import read_labels_file_for_run
+
         return read_labels_file_for_run(path, self.out, self.cfg.label_keys)
 
     async def _record_pin(self) -> None:
@@ -1308,6 +1304,9 @@ class Harvest:
         path = self.cfg.label_ids_from
         if self._pin_ids is None or path is None:
             return
+        # (not at the top: most runs pin no label ids, and their start-up need not load it)
+        from harvester.label_ids import label_ids_path, read_pin_quietly, record_pin
+
         try:
             pin = await anyio.to_thread.run_sync(
                 functools.partial(
@@ -2127,6 +2126,8 @@ class Harvest:
         await self._record_pin()
         await self._record_split()
         await self._remove_finished_staging(store)
+        from harvester.gone import gone_ids  # (not at the top: read after the first requests)
+
         self._gone = await anyio.to_thread.run_sync(gone_ids, self.out, cfg.base_url)
         saved: dict[str, Any] = {
             "tool": "harvester",
@@ -2410,6 +2411,8 @@ class Harvest:
             if (self.out / layout.MARKER_NAME).exists()
             else JournalState()
         )
+        from harvester.gone import gone_ids  # (not at the top: see _work_in_store)
+
         self._gone = await anyio.to_thread.run_sync(gone_ids, self.out, self.cfg.base_url)
         pending = 0
         self._note_runs_without_labels(state)

@@ -22,7 +22,6 @@ that failure as its first attempt so the accounting is exact.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -200,6 +199,8 @@ class RetryPolicy:
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
             return float(min(max(0.0, retry_after), self._max_retry_after))
+        import random  # (not at the top: only a failed request needs it, not every start)
+
         return random.uniform(0.0, self.ceiling(attempt))
 
     def ceiling(self, attempt: int) -> float:

@@ -27,7 +27,6 @@ import contextlib
 import re
 import shlex
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +97,8 @@ def register(subparsers: Any) -> None:
 def run_forget_command(args: argparse.Namespace) -> int:
     """``harvester forget DIR TARGETS``: 0 forgotten (or already), 2 no such set or DIR,
     75 another harvest of DIR runs (wait for it: it may be running this very set)."""
+    from datetime import UTC, datetime  # (not at the top: only forget needs it)
+
     from harvester.config import (
         RecordedRun,
         recorded_target_sets,
@@ -653,6 +654,8 @@ def _record_gone(
     wrong file or folder), or when every id given is left out (none recorded already:
     a pipe run again after it recorded some says nothing new, exit 0). ``check``: ask
     the server about those whose failures cannot tell (:func:`_check_left`)."""
+    from datetime import UTC, datetime  # (not at the top: only forget needs it)
+
     from harvester.errors import UsageError
     from harvester.gone import (
         GONE_NAME,
@@ -797,6 +800,8 @@ def _write_undo_ids(out: Path, ids: list[int]) -> Path:
     """Write ``ids`` (one a line) to ``DIR/gone_images.<UTC time>.txt``, atomically, for
     the undo of the command that recorded them; the file's path (absolute). Raises
     OSError when it cannot be written."""
+    from datetime import UTC, datetime  # (not at the top: only forget needs it)
+
     from harvester.store import atomic_write_bytes
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")

@@ -6,7 +6,9 @@ and Pillow (~90 ms) are needed only to decode or stitch planes, tifffile only
 to write stacks, the emulator package only for ``harvester emulate``, and
 httpx (~17 ms) only for its TLS context on https, tenacity (~4 ms) only once
 a request has failed; a fault-free plain-http thumbnails-only harvest must not
-load any of them. These tests check which
+load any of them. Others are needed only once the first requests are out (gone
+images, pinned label ids, the index) or only by other commands and failures
+(``datetime``, ``random``): the first request must not wait for them. These tests check which
 modules a fresh process loaded (not how long it took), so they fail only when
 an import creeps back, whatever the machine's speed.
 """
@@ -30,19 +32,35 @@ from harvester.emulator import EmulatorThread
 #: Modules a plain-http thumbnails-only harvest never calls into.
 NOT_FOR_THUMBNAILS = ("numpy", "PIL", "tifffile", "harvester.emulator", "httpx", "tqdm", "tenacity")
 
+#: Modules a harvest may load, but only after its first request has gone out (they are
+#: imported where they are used): the start-up does not wait for them.
+NOT_BEFORE_FIRST_REQUEST = (
+    "harvester.gone",
+    "harvester.forgotten",
+    "harvester.label_ids",
+    "harvester.index",
+    "csv",
+    "calendar",
+    "datetime",
+    "random",
+)
+
 #: Runs the ``harvester`` command like ``python -m harvester`` and, at exit
-#: (also after ``sys.exit``), writes which watched modules were loaded and
-#: whether garbage collection was on when the first connection was opened.
+#: (also after ``sys.exit``), writes which watched modules were loaded, which of them
+#: were already loaded when the first connection was opened, and whether garbage
+#: collection was on then.
 _WRAPPER = """
 import atexit, gc, json, runpy, sys
 report, watched, argv = sys.argv[1], sys.argv[2].split(","), sys.argv[3:]
 gc_at_connect = []
 young_threshold_at_connect = []
+loaded_at_connect = []
 
 def on_event(event, args):
     if event == "socket.connect" and not gc_at_connect:
         gc_at_connect.append(gc.isenabled())
         young_threshold_at_connect.append(gc.get_threshold()[0])
+        loaded_at_connect.extend(sorted(name for name in watched if name in sys.modules))
 
 def dump():
     loaded = sorted(name for name in watched if name in sys.modules)
@@ -52,6 +70,7 @@ def dump():
                 "loaded": loaded,
                 "gc_at_connect": gc_at_connect,
                 "young_threshold_at_connect": young_threshold_at_connect,
+                "loaded_at_connect": loaded_at_connect,
             },
             fh,
         )
@@ -75,8 +94,9 @@ def _run_cli(
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, list[Any]]]:
     """Run ``harvester ARGV`` in a fresh interpreter; (process, the wrapper's report)."""
     report = tmp_path / "loaded.json"
+    watched = ",".join(NOT_FOR_THUMBNAILS + NOT_BEFORE_FIRST_REQUEST)
     proc = subprocess.run(
-        [sys.executable, "-c", _WRAPPER, str(report), ",".join(NOT_FOR_THUMBNAILS), *argv],
+        [sys.executable, "-c", _WRAPPER, str(report), watched, *argv],
         capture_output=True,
         text=True,
         env=_env(),
@@ -116,7 +136,11 @@ def test_thumbnail_harvest_loads_no_image_library_nor_emulator(
     thumbnails = list((out / "images").rglob("9762957.thumbnail.jpg"))
     assert len(thumbnails) == 1
     assert thumbnails[0].read_bytes()[:3] == b"\xff\xd8\xff"
-    assert found["loaded"] == []
+    assert [name for name in found["loaded"] if name in NOT_FOR_THUMBNAILS] == []
+    # The end of the run reads DIR's gone images and writes the index, after the requests.
+    assert "harvester.gone" in found["loaded"]
+    assert "harvester.index" in found["loaded"]
+    assert found["loaded_at_connect"] == []
     assert found["gc_at_connect"] == [True]
     # The run collects its young objects less often than CPython's default 700.
     assert found["young_threshold_at_connect"] == [YOUNG_GENERATION_THRESHOLD]
@@ -124,7 +148,7 @@ def test_thumbnail_harvest_loads_no_image_library_nor_emulator(
 
 @pytest.mark.parametrize("argv", [["harvest", "--help"], ["--help"], ["status", "--help"]])
 def test_help_loads_no_image_library_nor_emulator(tmp_path: Path, argv: list[str]) -> None:
-    """Building the parser (every subcommand registered) imports none of the heavy modules."""
+    """Building the parser (every subcommand registered) imports none of the watched modules."""
     proc, found = _run_cli(tmp_path, *argv)
     assert proc.returncode == 0, proc.stderr
     assert "usage: harvester" in proc.stdout
