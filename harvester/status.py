@@ -878,9 +878,10 @@ class StatusReport:
 
     def _images_counted(self) -> str:
         """The first line's count: ``24 images known``, or with a plan ``24 of the plan's
-        384 images journaled`` (``30 images journaled, 22 of the plan's 384`` when runs of
-        other targets add some). Why: "24 images known" above "plan: 384 images" read as
-        a contradiction; the one counts what runs have journaled, the other the plan."""
+        384 images journaled`` (``30 images journaled, 22 of the plan's 384 images`` when
+        runs of other targets add some). Why: "24 images known" above "plan: 384 images"
+        read as a contradiction; the one counts what runs have journaled, the other the
+        plan."""
         if self.plan is None:
             return f"{plural(self.images, 'image')} known"
         planned = plural(self.plan.images, "image")

@@ -382,6 +382,33 @@ def test_status_names_the_queued_array_and_says_to_resume_once_it_has_ended(
 
 
 @pytest.mark.slurm
+def test_status_leaves_a_missing_index_to_the_queued_index_job(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The array and its index job held in the real queue, task 0 done (no index.csv):
+    status says the queued index job writes it, naming the job (squeue lists a job that
+    is no array with %K N/A), not to rebuild it by hand."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--job-name", JOB_NAME)
+    assert run_array_task(out / "harvest.sbatch", 0, 4).returncode == 0
+    assert not (out / "index.csv").exists()
+    held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
+    index = _sbatch(f"--dependency=afterany:{held}", str(out / "index.sbatch"), cwd=out)
+    try:
+        capsys.readouterr()
+        assert main(["status", str(out)]) == 0
+        said = capsys.readouterr().out.splitlines()
+        assert [x for x in said if x.startswith("note: index.csv")] == [
+            f"note: index.csv is missing: the index job in the queue (job {index}, squeue -j "
+            f"{index}) writes it once the job array has ended: nothing to do"
+        ], said
+    finally:
+        subprocess.run(["scancel", held, index], timeout=30, check=False)
+    _wait_gone([held, index])
+
+
+@pytest.mark.slurm
 def test_status_with_a_task_of_the_queued_array_running_says_to_resume_once_the_array_ends(
     tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:

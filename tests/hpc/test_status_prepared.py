@@ -307,3 +307,27 @@ def test_a_missing_index_is_left_to_the_queued_index_job(
     text, _ = status(out, capsys)
     notes = [line for line in text.splitlines() if line.startswith("note: index.csv")]
     assert notes == [f"note: index.csv is missing: rebuild it with harvester index {out}"], text
+
+
+def test_first_line_with_a_plan_and_other_targets_counts_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """A plan's images and another target's in one folder: the first line counts every
+    image journaled and, apart, those of the plan, so neither reads as the plan's share."""
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    assert main(["harvest", "--from-plan", str(out), "--out", str(out), "--shard", "0/2",
+                 "--rate", "none", "--quiet"]) == 0  # fmt: skip
+    planned = len(list((out / "images").rglob("*.thumbnail.jpg")))
+    # (plate 7375 of screen 2302: 8 images outside project 51)
+    other = ["harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out", str(out),
+             "--artifacts", "thumbnail", "--rate", "none", "--quiet"]  # fmt: skip
+    assert main(other) == 0
+    text, data = status(out, capsys)
+    total = data["images"]
+    assert isinstance(total, int) and total > planned, text
+    assert text.splitlines()[0] == (
+        f"{out}: {total} images journaled, {planned} of the plan's {PROJECT_IMAGES} images, "
+        "artifacts thumbnail"
+    ), text
