@@ -29,6 +29,7 @@ import errno
 import fcntl
 import logging
 import os
+import shlex
 import socket
 import threading
 import time
@@ -113,7 +114,7 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
             which = _holder_text(lock_name(shard), holder, shard_prefix="as ")
             raise FolderBusyError(
                 f"{out_dir} is already being harvested by another process {which}",
-                hint="wait for it to finish or stop it, then run again to resume",
+                hint=_busy_hint(out_dir, shard, holder),
             ) from None
         raise
     os.ftruncate(fd, 0)
@@ -134,6 +135,19 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
             hint=hint,
         )
     return fd
+
+
+def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
+    """What a second copy of a run says (a task of a job array started twice, say): the
+    copy already going does the work. Why: "run again to resume", read in a task's log,
+    asked for a run the running copy makes needless."""
+    work = f"shard {parse_shard(shard)}'s work" if shard else "this work"
+    who = f"the run already going ({holder})" if holder else "the run already going"
+    return (
+        f"{who} is doing {work}: nothing needs doing if it finishes; harvester status "
+        f"{shlex.quote(str(out_dir))} shows how it goes (and the line that resumes it, if "
+        "it stops short)"
+    )
 
 
 #: How long a run keeps trying for its own lock before it is refused. Why: another

@@ -83,18 +83,18 @@ class SlurmJob:
     python: str = field(default_factory=lambda: sys.executable)
 
     def __post_init__(self) -> None:
-        if self.tasks < 1:
-            raise UsageError(f"--tasks must be at least 1, got {self.tasks}")
-        if self.max_parallel is not None and self.max_parallel < 1:
-            raise UsageError(f"--max-parallel must be at least 1, got {self.max_parallel}")
+        # Worded as a harvest words its own (`--burst: 0 must be ...`): one form for all.
+        for flag, count in (
+            ("--tasks", self.tasks),
+            ("--max-parallel", self.max_parallel),
+            ("--concurrency", self.concurrency),
+            ("--burst", self.burst),
+            ("--cpus", self.cpus),
+        ):
+            if count is not None and count < 1:
+                raise UsageError(f"{flag}: {count} must be an integer of at least 1")
         if self.rate is not None and not (self.rate > 0 and math.isfinite(self.rate)):
             raise UsageError(f"the total rate must be a positive number or 'none', got {self.rate}")
-        if self.concurrency is not None and self.concurrency < 1:
-            raise UsageError(f"--concurrency must be at least 1, got {self.concurrency}")
-        if self.burst < 1:
-            raise UsageError(f"--burst must be at least 1, got {self.burst}")
-        if self.cpus is not None and self.cpus < 1:
-            raise UsageError(f"--cpus must be at least 1, got {self.cpus}")
         if self.time_limit is not None and not _TIME_RE.fullmatch(self.time_limit):
             raise UsageError(
                 f"invalid --time {self.time_limit!r}",
@@ -286,9 +286,12 @@ class Queue:
     jobs: list[str]
     #: Their array tasks K (``%K``), or why which ones is unknown (not one task a line).
     tasks: set[int] | str
+    #: The job ids of DIR's index job (``index.sbatch``) in the same listing, when asked:
+    #: ``status`` then says that job writes a missing ``index.csv``.
+    index_jobs: list[str] = field(default_factory=list)
 
 
-def script_queue(script: Path) -> Queue | str:
+def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     """This user's jobs of ``script`` in the queue (:class:`Queue`), or why the queue
     cannot be asked here (no ``squeue``, no controller answering, ``squeue`` failing).
 
@@ -296,10 +299,14 @@ def script_queue(script: Path) -> Queue | str:
     line, ``1-3%2``). ``scontrol ping`` first: it fails at once where the controller is
     down, where ``squeue`` retries for about 9 seconds (every ``harvester status`` of a
     folder with a script would wait that long on a machine with the SLURM client and no
-    cluster)."""
-    rows = _script_rows(script, "%F|%K", "-r")
-    if isinstance(rows, str):
-        return rows
+    cluster).
+
+    ``index``: DIR's index script, whose jobs (:attr:`Queue.index_jobs`) are read from the
+    same listing: no second ``squeue`` on a login node."""
+    listed = _queue_rows([script, *([index] if index is not None else [])], "%F|%K", "-r")
+    if isinstance(listed, str):
+        return listed
+    rows = listed[0]
     jobs: list[str] = []
     tasks: set[int] | str = set()
     for row in rows:
@@ -312,7 +319,11 @@ def script_queue(script: Path) -> Queue | str:
             tasks.add(int(task))
         else:  # (not one task a line: which ones is unknown)
             tasks = f"squeue names its tasks {task!r}"
-    return Queue(jobs, tasks)
+    index_jobs: list[str] = []
+    for row in listed[1] if index is not None else []:
+        if (job := row.partition("|")[0].strip()) and job not in index_jobs:
+            index_jobs.append(job)
+    return Queue(jobs, tasks, index_jobs)
 
 
 def queued_jobs(script: Path) -> list[str]:
@@ -332,11 +343,11 @@ def tasks_in_queue(script: Path) -> set[int] | str:
     return queue if isinstance(queue, str) else queue.tasks
 
 
-def _script_rows(script: Path, fields: str, *flags: str) -> list[str] | str:
+def _queue_rows(scripts: list[Path], fields: str, *flags: str) -> list[list[str]] | str:
     """``fields`` (``squeue -o`` fields) of each line of this user's queue whose batch
-    script is ``script``, or why the queue cannot be asked here (for
-    :func:`script_queue`). The script's path is asked last (``%o``): what follows the
-    fields' own ``|`` is the path, which may hold one."""
+    script is one of ``scripts``, a list of rows per script in their order, or why the
+    queue cannot be asked here (for :func:`script_queue`). The script's path is asked last
+    (``%o``): what follows the fields' own ``|`` is the path, which may hold one."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
     if squeue is None or scontrol is None:
         return "no squeue here"
@@ -347,13 +358,13 @@ def _script_rows(script: Path, fields: str, *flags: str) -> list[str] | str:
     proc = _quiet_run([squeue, "-h", *flags, "-u", str(os.getuid()), "-o", f"{fields}|%o"])
     if proc is None or proc.returncode != 0:
         return "squeue failed"
-    wanted = os.path.realpath(script)
+    wanted = [os.path.realpath(script) for script in scripts]
     cut = fields.count("|") + 1
-    rows = []
+    rows: list[list[str]] = [[] for _ in scripts]
     for line in proc.stdout.splitlines():
         parts = line.split("|", cut)
-        if len(parts) == cut + 1 and os.path.realpath(parts[-1].strip()) == wanted:
-            rows.append("|".join(parts[:-1]))
+        if len(parts) == cut + 1 and (path := os.path.realpath(parts[-1].strip())) in wanted:
+            rows[wanted.index(path)].append("|".join(parts[:-1]))
     return rows
 
 

@@ -315,6 +315,9 @@ class SilentEnd:
     killed: bool | None = None
     #: SLURM's ``slurmstepd`` line in the log reports an oom_kill event.
     out_of_memory: bool = False
+    #: SLURM's ``slurmstepd`` line in the log says it cancelled the job: ``scancel``, or
+    #: the reason it names (``DUE TO TIME LIMIT`` -> ``time limit``); None when none does.
+    cancelled: str | None = None
     queue_error: str | None = None
     #: The commands that tell how it ended, where they can answer: ``sacct`` where it
     #: answers here, else ``scontrol show job`` while the controller still lists the task.
@@ -609,8 +612,7 @@ class StatusReport:
 
     def format_text(self) -> str:
         """Human-readable table (what ``status`` prints)."""
-        known = plural(self.images, "image")
-        lines = [f"{self.out_dir}: {known} known, artifacts {','.join(self.selected)}"]
+        lines = [f"{self.out_dir}: {self._images_counted()}, artifacts {','.join(self.selected)}"]
         if self.selected_from == "journals":
             lines[0] += " (as journaled: no run's saved config can be read)"
         if self.label_keys:
@@ -874,6 +876,21 @@ class StatusReport:
         ended = self.sent_session and any(f.get("status") == 403 for f in self.failures)
         return [f"note: {SESSION_ENDED_NOTE if ended else REFUSED_NOTE}"]
 
+    def _images_counted(self) -> str:
+        """The first line's count: ``24 images known``, or with a plan ``24 of the plan's
+        384 images journaled`` (``30 images journaled, 22 of the plan's 384 images`` when
+        runs of other targets add some). Why: "24 images known" above "plan: 384 images"
+        read as a contradiction; the one counts what runs have journaled, the other the
+        plan."""
+        if self.plan is None:
+            return f"{plural(self.images, 'image')} known"
+        planned = plural(self.plan.images, "image")
+        if self.images == self.plan.reached:
+            return f"{self.images} of the plan's {planned} journaled"
+        return (
+            f"{plural(self.images, 'image')} journaled, {self.plan.reached} of the plan's {planned}"
+        )
+
     def _silent_lines(self) -> list[str]:
         """A line per task that ended without a word (the first :data:`MAX_TASK_LINES`):
         the job to ask ``sacct`` about, and that the resume line redoes it."""
@@ -895,13 +912,14 @@ class StatusReport:
                     f"node, or killed (out of memory, kill -9 or node failure?); {tell}"
                 )
                 continue
-            why = (
-                "out of memory, as SLURM's line in its log says"
-                if end.out_of_memory
-                else "out of memory, kill -9 or node failure?"
-            )
+            if end.out_of_memory:
+                why = "killed: out of memory, as SLURM's line in its log says"
+            elif end.cancelled is not None:  # (scancel --batch --signal=KILL, on 22.05)
+                why = f"cancelled ({end.cancelled}), as SLURM's line in its log says"
+            else:
+                why = "killed: out of memory, kill -9 or node failure?"
             lines.append(
-                f"task {end.task} (job {end.job}): ended without its summary (killed: {why}); "
+                f"task {end.task} (job {end.job}): ended without its summary ({why}); "
                 f"see {_what_tells(end)}"
             )
         if len(ends) > MAX_TASK_LINES:
@@ -914,10 +932,13 @@ class StatusReport:
                 if ends[0].no_sacct is None
                 else "after an out-of-memory kill"
             )
-            lines.append(
-                f"  the resume line below runs {them} again; {when}, raise #SBATCH --mem in "
-                f"{script} first"
+            # A task SLURM says it cancelled was not out of memory: no --mem advice for it.
+            memory = (
+                f"; {when}, raise #SBATCH --mem in {script} first"
+                if any(e.killed and e.cancelled is None for e in ends)
+                else ""
             )
+            lines.append(f"  the resume line below runs {them} again{memory}")
         return lines
 
     def _walk_lines(self) -> list[str]:
@@ -1511,13 +1532,39 @@ _LOG_TAIL_BYTES = 64 * 1024
 _LOG_MAX_BYTES = 16 * 1024 * 1024
 
 
-def _ended_silently(log: Path, shard: str) -> tuple[bool, bool]:
+@dataclass(frozen=True)
+class _LogEnd:
+    """How a task log ends after its last start line (:func:`_ended_silently`)."""
+
+    #: Nothing from the harvest after it: only blank, SLURM's own and progress lines.
+    silent: bool = False
+    #: One of SLURM's lines reports an oom_kill.
+    out_of_memory: bool = False
+    #: What one of SLURM's lines says cancelled the job (:attr:`SilentEnd.cancelled`).
+    cancelled: str | None = None
+
+
+#: slurmstepd's line for a cancelled job: ``*** JOB 171 ON node01 CANCELLED AT <time> ***``,
+#: with ``DUE TO TIME LIMIT`` (or another reason) before the closing stars when SLURM did it.
+_CANCELLED = re.compile(r"\*\*\* .*\bCANCELLED\b(?:.*\bDUE TO ([A-Z][A-Z ]*[A-Z]))?")
+
+
+def _cancelled_by(lines: list[str]) -> str | None:
+    """``scancel``, or the reason SLURM gives (``time limit``), when one of SLURM's lines
+    (:data:`_SLURMSTEPD`) says the job was cancelled; None when none does."""
+    for line in lines:
+        if _SLURMSTEPD.match(line) and (m := _CANCELLED.search(line)):
+            return m.group(1).lower() if m.group(1) else "scancel"
+    return None
+
+
+def _ended_silently(log: Path, shard: str) -> _LogEnd:
     """Whether a task log's last start line, of ``shard`` (``K/N``), has nothing from the
     harvest after it (only :func:`_tick` lines: blank, SLURM's own, progress lines), and
-    whether one of SLURM's reports an oom_kill. Any other line after it (a summary, an error,
-    a note) says the harvest spoke: not said to be killed; nor is a start of another shard
-    (a log of an older array of another task count, which the script's task K never
-    wrote). (False, False) for a log that cannot be read."""
+    whether one of SLURM's reports an oom_kill or a cancellation. Any other line after it (a
+    summary, an error, a note) says the harvest spoke: not said to be killed; nor is a start
+    of another shard (a log of an older array of another task count, which the script's
+    task K never wrote). Not silent for a log that cannot be read."""
     from harvester.slurm import task_start_pattern  # (the start line the script echoes)
 
     start = task_start_pattern()
@@ -1527,11 +1574,12 @@ def _ended_silently(log: Path, shard: str) -> tuple[bool, bool]:
         lines = _log_tail(log, _LOG_MAX_BYTES)
     starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := start.match(line))]
     if not starts or starts[-1][1] != shard:
-        return False, False
+        return _LogEnd()
     after = [line.strip() for line in lines[starts[-1][0] + 1 :] if line.strip()]
     if not all(_tick(line) for line in after):
-        return False, False
-    return True, any("oom" in line.lower() for line in after if _SLURMSTEPD.match(line))
+        return _LogEnd()
+    oom = any("oom" in line.lower() for line in after if _SLURMSTEPD.match(line))
+    return _LogEnd(True, oom, _cancelled_by(after))
 
 
 def _tick(line: str) -> bool:
@@ -1574,10 +1622,18 @@ def _silent_ends(report: StatusReport, slurm: SlurmStatus, queue: Queue | str) -
     ends: list[SilentEnd] = []
     candidates = set(range(n)) - running
     for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
-        silent, oom = _ended_silently(Path(log), f"{task}/{n}")
+        said = _ended_silently(Path(log), f"{task}/{n}")
         m = _TASK_LOG.fullmatch(Path(log).name)
-        if silent and m is not None:
-            ends.append(SilentEnd(task, f"{m.group(1)}_{task}", log, out_of_memory=oom))
+        if said.silent and m is not None:
+            ends.append(
+                SilentEnd(
+                    task,
+                    f"{m.group(1)}_{task}",
+                    log,
+                    out_of_memory=said.out_of_memory,
+                    cancelled=said.cancelled,
+                )
+            )
     if ends:  # (only then: the shards with work may take a pass over every pending image)
         left = {p[0] for s in work.shards(n) if (p := shard_pair(s)) is not None and p[1] == n}
         ends = [e for e in ends if e.task in left]  # a quiet task that finished says nothing
@@ -1813,6 +1869,16 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         from harvester.slurm import moved_script_note
 
         report.notes.append(moved_script_note(out_dir, slurm.elsewhere))
+    # One listing of the queue (scontrol ping, squeue -r) for the jobs queued, the index
+    # job (a missing index.csv's note) and, below, the tasks a silent log is checked
+    # against: each call may take seconds on a login node.
+    queue: Queue | str | None = None
+    if ask_queue and slurm is not None and slurm.elsewhere is None:
+        from harvester.slurm import INDEX_SCRIPT_NAME, script_queue
+
+        queue = script_queue(Path(slurm.script), out_dir / INDEX_SCRIPT_NAME)
+        report.queued = [] if isinstance(queue, str) else queue.jobs
+        report.queue_unknown = queue if isinstance(queue, str) else None
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,
@@ -1820,6 +1886,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         unjournaled=unjournaled,
         damaged_lines=tagged.damaged_lines,
         misnamed=tagged.misnamed,
+        index_jobs=[] if queue is None or isinstance(queue, str) else queue.index_jobs,
     )
     try:
         read_label_keys_record(out_dir)
@@ -2034,15 +2101,6 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     report.running_progress = _running_progress(out_dir, held)
     report.unlocked_progress = _unlocked_progress(out_dir)
     _mark_running_walks(report.walks, report.running_progress)
-    # One listing of the queue (scontrol ping, squeue -r) for the jobs queued and, below,
-    # the tasks a silent log is checked against: each call may take seconds on a login node.
-    queue: Queue | str | None = None
-    if ask_queue and slurm is not None and slurm.elsewhere is None:
-        from harvester.slurm import script_queue
-
-        queue = script_queue(Path(slurm.script))
-        report.queued = [] if isinstance(queue, str) else queue.jobs
-        report.queue_unknown = queue if isinstance(queue, str) else None
     if report.started and (report.failed or report.pending or report.walks):
         plan_unharvested = (
             bool(sets)

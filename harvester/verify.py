@@ -29,7 +29,7 @@ import os
 import shlex
 import stat
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -303,6 +303,7 @@ def folder_notes(
     unjournaled: bool,
     damaged_lines: Mapping[str, int] | None = None,
     misnamed: Mapping[str, str] | None = None,
+    index_jobs: Sequence[str] = (),
 ) -> list[str]:
     """What is wrong with DIR beyond its files: no journal records anything although
     ``images/`` holds files (``unjournaled``, see :func:`has_unjournaled_files`: journals
@@ -314,7 +315,8 @@ def folder_notes(
     Also, one line per journal: damaged lines skipped in it (``damaged_lines``, journal file
     name -> count; default the state's own, see ``JournalState.damaged_lines``), and journals
     that hold another writer's records (``misnamed``, name -> that writer; default
-    ``JournalState.misnamed_journals``)."""
+    ``JournalState.misnamed_journals``). ``index_jobs``: DIR's index job in the queue
+    (``status`` knows the queue): it writes a missing ``index.csv``."""
     if damaged_lines is None:
         damaged_lines = state.damaged_lines
     notes = damaged_journal_lines(damaged_lines, out_dir)
@@ -337,7 +339,8 @@ def folder_notes(
             with open(out_dir / INDEX_NAME, "rb") as fh:
                 head = fh.readline(4096)
         except FileNotFoundError:
-            notes.append(f"{INDEX_NAME} is missing: {_index_missing_advice(out_dir, rebuild)}")
+            advice = _index_missing_advice(out_dir, rebuild, index_jobs)
+            notes.append(f"{INDEX_NAME} is missing: {advice}")
         except OSError as exc:
             notes.append(f"{INDEX_NAME} cannot be read ({exc.strerror or exc})")
         else:
@@ -358,16 +361,24 @@ def folder_notes(
 STRAY_SAMPLES = 3
 
 
-def _index_missing_advice(out_dir: Path, rebuild: str) -> str:
+def _index_missing_advice(out_dir: Path, rebuild: str, index_jobs: Sequence[str]) -> str:
     """What to do about a missing ``index.csv``: rebuild it, unless harvests of DIR are
     running now (a first run writes it only at its end: "rebuild it" read at 3 a.m. in the
-    middle of a week-long run said something was broken); lock probes only, no file read."""
+    middle of a week-long run said something was broken), or DIR's index job is queued
+    (``index_jobs``: "rebuild it" asked for what that job does); lock probes only, no file
+    read."""
     from harvester.runlock import held_run_locks_named, lock_name
 
     held = held_run_locks_named(out_dir)
     running = [text for _name, text in held]
     if any(name == lock_name(None) for name, _text in held):  # a run without --shard
         return f"{', '.join(running)}, running now, writes it at its end"
+    if index_jobs:
+        ids = ",".join(index_jobs)
+        return (
+            f"the index job in the queue (job {ids}, squeue -j {ids}) writes it once the "
+            "job array has ended: nothing to do"
+        )
     if running:  # shards leave it to `harvester index`
         return f"{rebuild} once the harvests running now have ended ({', '.join(running)})"
     return rebuild

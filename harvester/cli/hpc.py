@@ -11,6 +11,7 @@ The workflow for a study too big for one process::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -823,9 +824,28 @@ def _refuse_other_split(out: Path, tasks: int) -> None:
         raise UsageError(
             f"{out} is being harvested by another process {other}: its images overlap the "
             f"{plural(tasks, 'shard')} of this script, which would fetch them a second time",
-            hint="wait for that run to end (or scancel it), then write the script "
-            "again; a resubmitted array of the same --tasks resumes its work",
+            hint=f"wait for that run to end ({_how_to_stop(out, other)}), then write the "
+            "script again; a resubmitted array of the same --tasks resumes its work",
         )
+
+
+_HOLDER_SHARD_RE = re.compile(r"as shard \d+/(\d+)\b")
+
+
+def _how_to_stop(out: Path, holder: str) -> str:
+    """How to stop the run ``holder`` names (:func:`other_split_holding`'s words): the
+    ``scancel`` of DIR's array when the queue lists a job of its script and the script's
+    task count is the holder's shard count; else plainly "or stop it" (a run by hand, or no
+    queue to ask). Why: "(or scancel it)" left the user to find which job."""
+    from harvester.slurm import SCRIPT_NAME, queued_jobs, script_array
+
+    m = _HOLDER_SHARD_RE.match(holder)
+    array = script_array(out)
+    if m is not None and array is not None and array[0] == int(m.group(1)):
+        jobs = queued_jobs(out / SCRIPT_NAME)
+        if jobs:
+            return f"or cancel its job array: scancel {' '.join(jobs)}"
+    return "or stop it"
 
 
 def _refuse_queued_other_split(out: Path, tasks: int) -> None:
@@ -1535,10 +1555,14 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
             "work left and queues this index job again after them",
             provisional=True,
         )
+    # No script: the plan is harvested by hand (`harvest --from-plan`), with no array to
+    # resubmit ("after the resubmitted array" named one). A run without --shard rewrites
+    # index.csv at its end; a --shard run leaves it to `harvester index`.
     return _Shortfall(
-        f"{head} (a task still running, failed or cancelled, or images whose every file "
-        f"failed: harvester status {q}); run harvester index again after the resubmitted "
-        "array",
+        f"{head} (a harvest still running, failed or stopped, or images whose every file "
+        f"failed); harvester status {q} gives the line that resumes the work left; after "
+        f"it, run harvester index {q} again if it ran with --shard (a run without --shard "
+        "rewrites index.csv at its end)",
         provisional=True,
     )
 

@@ -132,6 +132,30 @@ def test_slurm_without_plan_or_targets_fails_early(
     assert "nothing to harvest" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (["--tasks", "0"], "--tasks: 0 must be an integer of at least 1"),
+        (["--tasks", "-3"], "--tasks: -3 must be an integer of at least 1"),
+        (["--tasks", "2", "--max-parallel", "0"],
+         "--max-parallel: 0 must be an integer of at least 1"),
+        (["--tasks", "2", "--cpus", "0"], "--cpus: 0 must be an integer of at least 1"),
+    ],
+)  # fmt: skip
+def test_slurm_refuses_a_count_below_one_in_one_line(
+    given: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    refused_url: str,
+) -> None:  # fmt: skip
+    """`--tasks 0` (and the other counts) is one `error: --FLAG: N must be ...` line, worded
+    as a harvest words `--burst 0`, exit 2, nothing written (it said `--tasks must be at
+    least 1, got 0`, unlike every other refusal)."""
+    out = tmp_path / "study"
+    code = main(["slurm", "--out", str(out), "--base-url", refused_url, "--plate", "1", *given])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {said}"]
+    assert not out.exists()
+
+
 def test_slurm_submit_without_sbatch_says_so(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

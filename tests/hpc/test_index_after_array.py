@@ -83,6 +83,36 @@ def test_index_says_how_far_short_of_the_plan_it_is(
     assert lines == [f"wrote {out / 'index.csv'} ({PROJECT_IMAGES} images)"]
 
 
+def test_index_short_of_a_plan_harvested_by_hand_names_no_array(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan harvested by hand (`harvest --from-plan --shard 0/2`, no SLURM script): the
+    short index's note says status gives the resume line and when to index again, not "run
+    harvester index again after the resubmitted array" (there is no array)."""
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    assert main(["harvest", "--from-plan", str(out), "--out", str(out), "--shard", "0/2",
+                 "--rate", "none", "--quiet"]) == 0  # fmt: skip
+    assert not (out / "harvest.sbatch").exists()
+    mine = len(list((out / "images").rglob("*.thumbnail.jpg")))
+    assert 0 < mine < PROJECT_IMAGES
+    capsys.readouterr()
+    assert main(["index", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        f"note: index.csv lists {mine} of the plan's {PROJECT_IMAGES} images; "
+        f"{PROJECT_IMAGES - mine} are not in it (a harvest still running, failed or stopped, "
+        f"or images whose every file failed); harvester status {out} gives the line that "
+        f"resumes the work left; after it, run harvester index {out} again if it ran with "
+        "--shard (a run without --shard rewrites index.csv at its end)"
+    ), lines
+    assert "array" not in lines[1]
+    assert main(["status", str(out)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[-1].startswith("to resume: harvester harvest "), said
+
+
 def test_resume_lines_queue_the_index_job_again(tmp_path: Path) -> None:
     """The resume lines of --submit and of the script's header queue the index job too, and
     --submit's says when to run it (found by an HPC walkthrough: it did not)."""

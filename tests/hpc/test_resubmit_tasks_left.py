@@ -275,6 +275,51 @@ def test_slurm_says_when_a_plan_has_fewer_images_than_tasks(
     assert "#SBATCH --array=0-15%4" in (out / "harvest.sbatch").read_text()
 
 
+def test_a_running_task_of_another_count_is_refused_naming_its_job_array(
+    emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Task 1 of DIR's array of 4 running, the array in the queue (squeue faked): a script
+    of 3 tasks is refused, exit 2, and the hint names the job to cancel (it said "or
+    scancel it", which job unsaid); with no job of the script in the queue (a run by hand)
+    it says to stop that run."""
+    from harvester.runlock import acquire_run_lock, release_run_lock
+
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)
+    queue = tmp_path / "queue"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
+                       ("squeue", f'cat "{queue}"')):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    again = ["slurm", "--out", str(out), "--from-plan", str(out), "--rate", "none", "--tasks", "3"]
+    fd = acquire_run_lock(out, "1/4")  # (as task 1 of the array holds it, running)
+    try:
+        script = (out / "harvest.sbatch").read_bytes()
+        hints = []
+        for listed in (f"4242|1|{out}/harvest.sbatch\n4242|2|{out}/harvest.sbatch\n", ""):
+            queue.write_text(listed)
+            capsys.readouterr()
+            assert main(again) == 2
+            err = capsys.readouterr().err.splitlines()
+            assert err[0].startswith(f"error: {out} is being harvested by another process as "
+                                     "shard 1/4 (pid "), err  # fmt: skip
+            hints.append(err[1])
+    finally:
+        release_run_lock(fd)
+    assert hints == [
+        "hint: wait for that run to end (or cancel its job array: scancel 4242), then write "
+        "the script again; a resubmitted array of the same --tasks resumes its work",
+        "hint: wait for that run to end (or stop it), then write the script again; a "
+        "resubmitted array of the same --tasks resumes its work",
+    ]
+    assert (out / "harvest.sbatch").read_bytes() == script
+
+
 @pytest.mark.slurm
 def test_a_script_of_another_task_count_is_refused_while_the_array_is_queued(
     tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
@@ -334,6 +379,33 @@ def test_status_names_the_queued_array_and_says_to_resume_once_it_has_ended(
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith(f"to resume: {_resume(out, '1-3')}")
+
+
+@pytest.mark.slurm
+def test_status_leaves_a_missing_index_to_the_queued_index_job(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The array and its index job held in the real queue, task 0 done (no index.csv):
+    status says the queued index job writes it, naming the job (squeue lists a job that
+    is no array with %K N/A), not to rebuild it by hand."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--job-name", JOB_NAME)
+    assert run_array_task(out / "harvest.sbatch", 0, 4).returncode == 0
+    assert not (out / "index.csv").exists()
+    held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
+    index = _sbatch(f"--dependency=afterany:{held}", str(out / "index.sbatch"), cwd=out)
+    try:
+        capsys.readouterr()
+        assert main(["status", str(out)]) == 0
+        said = capsys.readouterr().out.splitlines()
+        assert [x for x in said if x.startswith("note: index.csv")] == [
+            f"note: index.csv is missing: the index job in the queue (job {index}, squeue -j "
+            f"{index}) writes it once the job array has ended: nothing to do"
+        ], said
+    finally:
+        subprocess.run(["scancel", held, index], timeout=30, check=False)
+    _wait_gone([held, index])
 
 
 @pytest.mark.slurm

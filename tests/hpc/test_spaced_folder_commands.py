@@ -48,10 +48,11 @@ def test_shard_and_index_commands_quote_a_folder_with_a_space(
     assert match, line
     assert shlex.split(match.group(1)) == ["harvester", "index", str(out)]
 
-    # The index, short of the plan, names the status command.
+    # The index, short of the plan, names the status command and the index to run after.
     assert main(["index", str(out)]) == 0
     note = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("note:"))
-    assert _after(note, "failed: ", ");") == ["harvester", "status", str(out)]
+    assert _after(note, "failed); ", " gives") == ["harvester", "status", str(out)]
+    assert _after(note, "after it, run ", " again") == ["harvester", "index", str(out)]
     mine = len(list((out / "images").rglob("*.thumbnail.jpg")))
     assert 0 < mine < PROJECT_IMAGES
 

@@ -155,7 +155,7 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
     ), text[-1]
     assert data["ended_without_summary"] == [
         {"task": TASK, "job": job, "log": str(out / "logs" / f"harvest-{job}.log"),
-         "killed": True, "out_of_memory": False, "queue_error": None,
+         "killed": True, "out_of_memory": False, "cancelled": None, "queue_error": None,
          "see": [f"sacct -j {job} --format=State,ExitCode,MaxRSS"], "no_sacct": None}
     ]  # fmt: skip
     # (one task a line, pending ones too; by user id as queued_jobs asks)
@@ -250,6 +250,39 @@ def test_slurms_out_of_memory_line_is_read_as_what_killed_it(
     assert "ended_without_summary" not in data
 
 
+@pytest.mark.parametrize(
+    ("notice", "why"),
+    [
+        # (SLURM 22.05, scancel --batch --signal=KILL: the node named)
+        (f"slurmstepd-node01: error: *** JOB {JOB} ON node01 CANCELLED AT "
+         "2026-11-27T23:40:02 ***", "scancel"),
+        (f"slurmstepd: error: *** JOB {JOB} ON node01 CANCELLED AT 2026-11-27T23:40:02 DUE "
+         "TO TIME LIMIT ***", "time limit"),
+    ],
+)  # fmt: skip
+def test_slurms_cancelled_line_is_read_as_a_cancel_not_a_guessed_kill(
+    notice: str, why: str, killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """slurmstepd wrote that it cancelled the job into the task's log: status says
+    cancelled (scancel, or the reason SLURM names), not "out of memory, kill -9 or node
+    failure?", and gives no --mem advice for it; --json says it too."""
+    log = killed / "logs" / f"harvest-{JOB}_{TASK}.log"
+    with log.open("a") as handle:
+        handle.write(notice + "\n")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(killed, capsys)
+    job = f"{JOB}_{TASK}"
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {job}): ended without its summary (cancelled ({why}), as SLURM's "
+        f"line in its log says); see sacct -j {job} --format=State,ExitCode,MaxRSS"
+    ]
+    assert "  the resume line below runs it again" in text
+    assert not any("--mem" in x for x in text), text
+    [end] = data["ended_without_summary"]
+    assert (end["cancelled"], end["out_of_memory"], end["killed"]) == (why, False, True)
+
+
 def test_without_a_plan_a_task_killed_while_walking_is_named(
     make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -279,8 +312,9 @@ def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
 ) -> None:  # fmt: skip
     """A real array task SIGKILLed mid-run (`scancel --batch --signal=KILL`): SLURM writes
     its own `slurmstepd-<node>: ... CANCELLED` line into the log, which is not the
-    harvest's word: status names the task as ended without its summary, asking the real
-    SLURM once each: scontrol ping, squeue, sacct, scontrol show job."""
+    harvest's word: status names the task as ended without its summary, cancelled as that
+    line says, asking the real SLURM once each: scontrol ping, squeue, sacct, scontrol
+    show job."""
     require_slurm_cluster()
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator_process.base_url, "--screen", "2302",
@@ -307,9 +341,9 @@ def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
     # The test cluster keeps no accounting (tests/hpc/slurm_up.sh): sacct cannot answer; the
     # controller lists the task for MinJobAge (300 s) after its end.
     assert [x for x in text if x.startswith("task ")] == [
-        f"task 0 (job {array}_0): ended without its summary (killed: out of memory, kill -9 "
-        f"or node failure?); see its log {log} and scontrol show job {array}_0 (sacct says: "
-        f"{NO_ACCOUNTING})"
+        f"task 0 (job {array}_0): ended without its summary (cancelled (scancel), as SLURM's "
+        f"line in its log says); see its log {log} and scontrol show job {array}_0 (sacct "
+        f"says: {NO_ACCOUNTING})"
     ], _logs(out)
     assert [e["task"] for e in data["ended_without_summary"]] == [0]
     each_run = ["scontrol ping", "squeue -h", "sacct -n", "scontrol -o"]

@@ -97,7 +97,8 @@ def test_status_counts_the_plan_the_job_array_names_before_and_after_a_task(
 ) -> None:
     """slurm --from-plan PLAN --out DIR: before any task, status counts PLAN's 8 images as
     not reached; after task 0 of 2 ran (the real script), the task's images are reached and
-    complete, harvest.json exists, and reached + not reached is still 8."""
+    complete, harvest.json exists, and reached + not reached is still 8. The first line
+    counts the plan's images journaled ("N images known" read as contradicting the plan's 8)."""
     plan = tmp_path / "plan"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
                  str(plan), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
@@ -105,6 +106,7 @@ def test_status_counts_the_plan_the_job_array_names_before_and_after_a_task(
     assert main(["slurm", "--from-plan", str(plan), "--out", str(out), "--tasks", "2",
                  "--rate", "none"]) == 0  # fmt: skip
     text, data = status(out, capsys)
+    assert text.splitlines()[0] == f"{out}: 0 of the plan's 8 images journaled, artifacts thumbnail"
     assert "no task has started yet" in text
     assert (
         f"plan {plan.resolve()}: 8 images (thumbnail): 0 reached (0 of them complete), "
@@ -122,6 +124,9 @@ def test_status_counts_the_plan_the_job_array_names_before_and_after_a_task(
     mine = len(list((out / "images").rglob("*.thumbnail.jpg")))
     assert 0 < mine < PROJECT_IMAGES
     text, data = status(out, capsys)
+    assert text.splitlines()[0] == (
+        f"{out}: {mine} of the plan's 8 images journaled, artifacts thumbnail"
+    )
     assert data["started"] is True and "has started yet" not in text
     assert (
         f"plan {plan.resolve()}: 8 images (thumbnail): {mine} reached ({mine} of them "
@@ -265,3 +270,64 @@ def test_only_status_asks_slurm_for_queued_jobs(
     assert not asked.exists()
     assert main(["status", str(out)]) == 0
     assert asked.read_text().split() == ["squeue"]
+
+
+def test_a_missing_index_is_left_to_the_queued_index_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    emulator: EmulatorThread,
+) -> None:  # fmt: skip
+    """Task 0 of 2 done (a shard writes no index.csv), task 1 and the index job queued:
+    status says the queued index job writes index.csv, naming it, not to rebuild it by hand;
+    with no index job in the queue it still names the rebuild."""
+    out = tmp_path / "sl"
+    assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
+                 "--project", "51", "--tasks", "2", "--rate", "none"]) == 0  # fmt: skip
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    assert not (out / "index.csv").exists()
+    queue = tmp_path / "queue"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
+                       ("squeue", f'cat "{queue}"')):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    # (squeue -r -o '%F|%K|%o': the index job is no array, its %K is N/A)
+    queue.write_text(f"4242|1|{out}/harvest.sbatch\n4243|N/A|{out}/index.sbatch\n")
+    text, _ = status(out, capsys)
+    notes = [line for line in text.splitlines() if line.startswith("note: index.csv")]
+    assert notes == [
+        "note: index.csv is missing: the index job in the queue (job 4243, squeue -j 4243) "
+        "writes it once the job array has ended: nothing to do"
+    ], text
+    assert "in the queue now: job 4242 (squeue -j 4242)" in text.splitlines()
+
+    queue.write_text(f"4242|1|{out}/harvest.sbatch\n")  # queued without its index job
+    text, _ = status(out, capsys)
+    notes = [line for line in text.splitlines() if line.startswith("note: index.csv")]
+    assert notes == [f"note: index.csv is missing: rebuild it with harvester index {out}"], text
+
+
+def test_first_line_with_a_plan_and_other_targets_counts_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+) -> None:
+    """A plan's images and another target's in one folder: the first line counts every
+    image journaled and, apart, those of the plan, so neither reads as the plan's share."""
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
+                 str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    assert main(["harvest", "--from-plan", str(out), "--out", str(out), "--shard", "0/2",
+                 "--rate", "none", "--quiet"]) == 0  # fmt: skip
+    planned = len(list((out / "images").rglob("*.thumbnail.jpg")))
+    # (plate 7375 of screen 2302: 8 images outside project 51)
+    other = ["harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out", str(out),
+             "--artifacts", "thumbnail", "--rate", "none", "--quiet"]  # fmt: skip
+    assert main(other) == 0
+    text, data = status(out, capsys)
+    total = data["images"]
+    assert isinstance(total, int) and total > planned, text
+    assert text.splitlines()[0] == (
+        f"{out}: {total} images journaled, {planned} of the plan's {PROJECT_IMAGES} images, "
+        "artifacts thumbnail"
+    ), text

@@ -93,6 +93,31 @@ def test_refusals_name_a_run_without_shard_as_status_does(
         assert "--shard (" not in run.stderr and "without --shard" not in run.stderr
 
 
+def test_a_second_copy_of_a_shard_is_told_the_running_copy_does_its_work(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A second copy of shard 1/2 (an array task started twice) exits 75 naming the running
+    copy, and its hint says that copy does the shard's work and status follows it, not
+    "run again to resume", which read in a task's log asked for a needless rerun."""
+    out = tmp_path / "d"
+    done = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE), "--out",
+        str(out), "--artifacts", "thumbnail", "--rate", "none", "--shard", "0/2", "-q",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with run_lock_held(out, "1/2") as holder:
+        again = run_cli("harvest", "--out", str(out), "--shard", "1/2", "-q")
+    running = f"pid {holder.pid} on {socket.gethostname()}"
+    assert again.returncode == 75, again.stderr
+    assert again.stderr.splitlines() == [
+        f"error: {out} is already being harvested by another process as shard 1/2 ({running})",
+        f"hint: the run already going ({running}) is doing shard 1/2's work: nothing needs "
+        f"doing if it finishes; harvester status {out} shows how it goes (and the line that "
+        "resumes it, if it stops short)",
+    ], again.stderr
+    assert "run again" not in again.stderr
+
+
 def test_status_rows_of_study_objects_do_not_read_as_files(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
