@@ -214,7 +214,8 @@ class WriterStatus:
     of 11 study objects read as "11 done", beside shards' counts of files. ``gone``
     counts its failed files of images ``forget --gone-ids-from`` recorded as gone from the
     server, apart from ``failed``: the totals count no failure of theirs, and a writer's
-    line that did read as failures the summary says are settled.
+    line that did read as failures the summary says are settled. ``forgotten`` counts, the
+    same way, its failed files of target sets ``harvester forget`` took out of DIR's resumes.
     """
 
     writer: str
@@ -227,6 +228,7 @@ class WriterStatus:
     study_done: int = 0
     study_failed: int = 0
     gone: int = 0
+    forgotten: int = 0
 
     def count(self, kind: str, *, failed: bool = False) -> None:
         """Count one journaled file or study object of ``kind`` (done, or ``failed``)."""
@@ -246,6 +248,7 @@ class WriterStatus:
         line = (
             f"  {self.writer} (run {self.run}{shard}): {self.done} done, {self.failed} failed, "
             + (f"{self.gone} gone (forgotten), " if self.gone else "")
+            + (f"{self.forgotten} forgotten, " if self.forgotten else "")
             + f"{self.bytes:,} bytes"
         )
         if self.study_done or self.study_failed:
@@ -1761,9 +1764,17 @@ def _load_tagged(out_dir: Path) -> _Tagged:
 
 def _run_counts() -> dict[str, int]:
     """A run's counts in ``--json``'s ``runs``: files done and failed, every byte it wrote,
-    study objects apart, and the failed files of gone images apart, as a writer's
-    (:class:`WriterStatus`)."""
-    return {"done": 0, "failed": 0, "bytes": 0, "study_done": 0, "study_failed": 0, "gone": 0}
+    study objects apart, and the failed files of gone images and of forgotten target sets
+    apart, as a writer's (:class:`WriterStatus`)."""
+    return {
+        "done": 0,
+        "failed": 0,
+        "bytes": 0,
+        "study_done": 0,
+        "study_failed": 0,
+        "gone": 0,
+        "forgotten": 0,
+    }
 
 
 def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True) -> StatusReport:
@@ -1956,18 +1967,23 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             writer(rec).gone += 1
             run["gone"] += 1
             continue
-        writer(rec).count(kind, failed=True)
-        run["study_failed" if kind in STUDY_KINDS else "failed"] += 1
-        if (
+        not_asked = (
             wanted.sets
             and kind in artifact_kinds
             and (kind, object_id) not in plan_failed
             and kind not in wanted.kinds(object_id, state.images.get(object_id))
-        ):
+        )
+        holder = wanted.holder(object_id, state.images.get(object_id)) if not_asked else None
+        if holder is not None and holder.forgotten:
+            # Its set is said to be forgotten, and how to take it back: no total counts it,
+            # and its writer's and run's lines count it apart too (not as a failure to act on).
+            writer(rec).forgotten += 1
+            run["forgotten"] += 1
+            continue
+        writer(rec).count(kind, failed=True)
+        run["study_failed" if kind in STUDY_KINDS else "failed"] += 1
+        if not_asked:
             # No resume asks for it again: not a failure to act on (said apart).
-            holder = wanted.holder(object_id, state.images.get(object_id))
-            if holder is not None and holder.forgotten:
-                continue  # (its set is said to be forgotten, and how to take it back)
             report.not_asked[kind] = report.not_asked.get(kind, 0) + 1
             if holder is not None:
                 dropped_by_set.setdefault(sets.index(holder), set()).add(kind)

@@ -169,7 +169,8 @@ def test_forgotten_set_failures_are_not_counted_by_status(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """The gone plate's thumbnails had failed: status counted them and offered the resume
-    that is refused; once the set is forgotten it counts none and offers nothing."""
+    that is refused; once the set is forgotten it counts none and offers nothing, its
+    writer's and run's lines counting them as forgotten, not failed."""
     fault = "500:100%,only:/webgateway/render_thumbnail/"
     out, _demo = gone_folder(tmp_path, make_emulator, fault, "--max-retries", "0")
 
@@ -179,11 +180,19 @@ def test_forgotten_set_failures_are_not_counted_by_status(
     # (the run stops asking for a kind that keeps failing: the rest are pending)
     assert totals["failed"] > 0 and totals["failed"] + totals["pending"] == 36
     assert "resume" in report
+    failed = totals["failed"]
+    assert sum(w["failed"] for w in report["writers"]) == failed
 
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
     status = cli("status", str(out), "--json")
     report = json.loads(status.stdout)
     assert report["totals"]["failed"] == 0 and report["totals"]["pending"] == 0
+    writers, runs = report["writers"], report["runs"].values()
+    assert sum(w["failed"] for w in writers) == sum(r["failed"] for r in runs) == 0
+    assert sum(w["forgotten"] for w in writers) == sum(r["forgotten"] for r in runs) == failed
+    shown = cli("status", str(out)).stdout.splitlines()
+    said = [line for line in shown[shown.index("writers:") :] if " forgotten, " in line]
+    assert len(said) == 1 and f": 0 done, 0 failed, {failed} forgotten, " in said[0], shown
     assert "resume" not in report and "not_asked" not in report
     assert report["forgotten"] == [f"--plate {GONE}"]
     failed_ids = cli("status", str(out), "--failed-ids")
