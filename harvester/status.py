@@ -383,8 +383,10 @@ class StatusReport:
     runs: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     invalid: int = 0
-    #: Files verify marked invalid of images only a forgotten target set holds: no resume
-    #: refetches them (not in ``invalid``); their set's targets given again do.
+    #: Files marked invalid (by verify, or the next run's check of an interrupted run's
+    #: files: :func:`harvester.store.lost_files`) of images only a forgotten target set
+    #: holds: no resume refetches them (not in ``invalid``); their set's targets given
+    #: again do.
     invalid_forgotten: int = 0
     plan: PlanStatus | None = None
     plan_error: str | None = None  # DIR/plan exists but cannot be read: the journals still count
@@ -674,13 +676,14 @@ class StatusReport:
             )
         if self.invalid:
             lines.append(
-                f"{self.invalid} file(s) marked invalid by verify, awaiting refetch by harvest"
+                f"{self.invalid} file(s) marked invalid (by verify or the next run's check of "
+                "an interrupted run), awaiting refetch by harvest"
             )
         if self.invalid_forgotten:
             lines.append(
-                f"{self.invalid_forgotten} file(s) of forgotten target sets marked invalid by "
-                "verify (not refetched: a resume leaves their sets out; their targets given "
-                "again take them back)"
+                f"{self.invalid_forgotten} file(s) of forgotten target sets marked invalid (by "
+                "verify or the next run's check of an interrupted run; not refetched: a resume "
+                "leaves their sets out; their targets given again take them back)"
             )
         dropped = {k: self.not_asked[k] for k in sorted(self.not_asked)}
         if dropped:
@@ -2101,28 +2104,37 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
 def _gone_images_hint(out_dir: Path, report: StatusReport) -> str | None:
     """The hint naming the way out for DIR's failed images whose latest failures say they
     are not there (:func:`harvester.gone.gone_status`, the rule ``forget --gone-ids-from``
-    records by): ``status --failed-ids`` piped into it, one server's at a time in a folder
-    of two (``--base-url``: its one list is refused there). None for none. Why: their
-    every resume failed again, and the pipe was in the README alone."""
+    records by), or whose every failure is imgData's 403 (a deleted image's answer: then
+    with ``--check-server``): ``status --failed-ids`` piped into it, one server's at a time
+    in a folder of two (``--base-url``: its one list is refused there). None for none.
+    Why: their every resume failed again, and the pipe was in the README alone."""
     from harvester.config import failed_ids_command
     from harvester.fetch import known_cause
-    from harvester.gone import gone_among, gone_images_hint
+    from harvester.gone import gone_among, gone_images_hint, imgdata_refused_among
 
     done = {kind: ks.done for kind, ks in report.kinds.items()}
-    failed = [
+    images = [f for f in report.failures if f["kind"] in _IMAGE_KINDS]
+    gone = gone_among(
         # (a 404 a hint explains, a thumbnail size this server lacks, is no image gone)
         (int(f["id"]), None if known_cause(f, done) else _http_status(f))
-        for f in report.failures
-        if f["kind"] in _IMAGE_KINDS
-    ]
-    gone = gone_among(failed)
-    if not gone:
+        for f in images
+    )
+    # imgData's 403 alone: a deleted image's answer (and a private one's); the pipe asks
+    # the server about those with --check-server. Not where a set's run sent a session:
+    # its 403s are as likely that session's end (the note under the hints says so).
+    refused = (
+        []
+        if report.sent_session
+        else imgdata_refused_among((int(f["id"]), f["kind"], _http_status(f)) for f in images)
+    )
+    if not gone and not refused:
         return None
     listing = failed_ids_command(out_dir)
     listings = [
-        f"{listing} --base-url {shlex.quote(s)}" for s in _servers_of(out_dir, report, gone)
+        f"{listing} --base-url {shlex.quote(s)}"
+        for s in _servers_of(out_dir, report, [*gone, *refused])
     ]
-    return gone_images_hint(len(gone), listings or [listing], out_dir)
+    return gone_images_hint(len(gone), listings or [listing], out_dir, len(refused))
 
 
 def _servers_of(out_dir: Path, report: StatusReport, ids: list[int]) -> list[str]:

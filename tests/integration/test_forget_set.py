@@ -584,8 +584,9 @@ def test_status_counts_a_forgotten_sets_invalid_files_apart(
     text = cli("status", str(out)).stdout
     assert "awaiting refetch by harvest" not in text, text
     assert (
-        "1 file(s) of forgotten target sets marked invalid by verify (not refetched: a resume "
-        "leaves their sets out; their targets given again take them back)"
+        "1 file(s) of forgotten target sets marked invalid (by verify or the next run's check "
+        "of an interrupted run; not refetched: a resume leaves their sets out; their targets "
+        "given again take them back)"
     ) in text.splitlines(), text
     totals = json.loads(cli("status", str(out), "--json").stdout)["totals"]
     assert (totals["invalid"], totals["invalid_forgotten"]) == (0, 1)
@@ -593,7 +594,10 @@ def test_status_counts_a_forgotten_sets_invalid_files_apart(
     (out / next(r for r in rows if r["plate_id"] == KEPT)["thumbnail_path"]).write_bytes(b"x")
     assert cli("verify", str(out)).returncode == 1
     text = cli("status", str(out)).stdout
-    assert "1 file(s) marked invalid by verify, awaiting refetch by harvest" in text.splitlines()
+    assert (
+        "1 file(s) marked invalid (by verify or the next run's check of an interrupted run), "
+        "awaiting refetch by harvest"
+    ) in text.splitlines()
     totals = json.loads(cli("status", str(out), "--json").stdout)["totals"]
     assert (totals["invalid"], totals["invalid_forgotten"]) == (1, 1)
 
