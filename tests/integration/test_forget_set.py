@@ -728,3 +728,33 @@ def test_a_forgotten_set_of_another_server_is_taken_back_from_that_server(
     refetched = cli(*_pasted(command, ""), "-q")
     assert refetched.returncode == 0, refetched.stderr
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_run_taking_the_folders_kinds_names_the_run_it_took_them_from(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """After --plate (thumbnail) and a newer --image set (metadata) that is then forgotten,
+    a run of new targets given no --base-url or --artifacts takes the plate's server and
+    kinds, naming the plate's run as the newest not of a forgotten set (it said "its newest
+    run", with a newer run there)."""
+    out = tmp_path / "d"
+    assert harvest(emulator.base_url, out, KEPT) == (0, "")
+    (plate_run,) = [path.name for path in (out / "runs").iterdir()]
+    newer = cli(
+        "harvest", "--base-url", emulator.base_url, "--image", "1884804", "--out", str(out),
+        "--artifacts", "metadata", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert newer.returncode == 0, newer.stderr
+    assert len(list((out / "runs").iterdir())) == 2
+    assert cli("forget", str(out), "--image", "1884804").returncode == 0
+
+    new = cli("harvest", "--out", str(out), "--image", "1884805", "--rate", "none")
+    assert new.returncode == 0, new.stderr
+    took = f"(its newest run not of a forgotten target set, {plate_run})"
+    said = [line for line in new.stderr.splitlines() if f"{out} was harvested" in line]
+    assert said == [
+        f"asking {emulator.base_url}, the server {out} was harvested from {took}: give "
+        "--base-url to ask another",
+        f"fetching --artifacts thumbnail, the kinds {out} was harvested with {took}: give "
+        "--artifacts to fetch others",
+    ], new.stderr
