@@ -1418,6 +1418,23 @@ def newest_recorded_run(
     return newest
 
 
+def newest_run_words(out_dir: Path, recorded: RecordedRun) -> str:
+    """How a message names ``recorded``, DIR's newest run (:func:`newest_recorded_run`):
+    ``its newest run``, or ``its newest run not of a forgotten target set`` where newer runs
+    are of sets ``harvester forget`` took out, which it passes over: "its newest run" named
+    an older run than ``runs/`` shows then. Reads ``forgotten.json`` (if any), and where
+    it lists runs, ``runs/`` and the journals of runs started in one second, as
+    :func:`newest_recorded_run` orders them."""
+    forgotten = _forgotten_runs(out_dir)
+    if not forgotten or recorded.run in forgotten:
+        return "its newest run"
+    order = _RunOrder(out_dir, _runs_by_second(out_dir), order_ties=True)
+    newest = order.key(recorded.run)
+    if any(order.key(run) > newest for run in forgotten):
+        return "its newest run not of a forgotten target set"
+    return "its newest run"
+
+
 def _forgotten_runs(out_dir: Path) -> frozenset[str]:
     """The runs of DIR's forgotten sets (none read when there is no list)."""
     from harvester.forgotten import FORGOTTEN_NAME, read_forgotten
@@ -1852,7 +1869,7 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
 
     The newest run named is the newest whose settings can be read, and said to be so
     where a newer run's cannot (damaged, or never saved): "its newest run" named an older
-    one then."""
+    one then; so is one newer runs of forgotten sets passed (:func:`newest_run_words`)."""
     out = cfg.out
     if out is None or not out.is_dir():
         return None
@@ -1873,10 +1890,10 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
     # A run saved before 0.1.13 may keep a token as its URL's user until its record is scrubbed.
     shown = redact_base_url(recorded.base_url)
     done = "those servers" if also else shown
-    newest_run = (
-        "its newest run whose settings can be read"
+    newest_run = newest_run_words(out, recorded) + (
+        " whose settings can be read"
         if _settings_unreadable(out, [run for run in unread if run > recorded.run])
-        else "its newest run"
+        else ""
     )
     return (
         f"{out} was harvested from {shown} ({newest_run}, {recorded.run}){there}; "
@@ -2017,15 +2034,16 @@ def folder_server(
                 + " again in a config file (its path the command's first argument)"
             )
         raise UsageError(
-            f"{out}'s server needs credentials that are not saved: its newest run "
-            f"({recorded.run}) asked {recorded.base_url} {' and '.join(how)}",
+            f"{out}'s server needs credentials that are not saved: "
+            f"{newest_run_words(out, recorded)} ({recorded.run}) asked {recorded.base_url} "
+            f"{' and '.join(how)}",
             hint="; ".join(hints) + ", or the --base-url of the server to ask instead",
         )
     if normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
         return cfg, None
     line = (
-        f"asking {recorded.base_url}, the server {out} was harvested from (its newest run, "
-        f"{recorded.run}): give --base-url to ask another"
+        f"asking {recorded.base_url}, the server {out} was harvested from "
+        f"({newest_run_words(out, recorded)}, {recorded.run}): give --base-url to ask another"
     )
     return replace(cfg, base_url=recorded.base_url), line
 
@@ -2058,8 +2076,8 @@ def folder_artifacts(
         return cfg, None
     names = ",".join(a.value for a in kinds)
     line = (
-        f"fetching --artifacts {names}, the kinds {out} was harvested with (its newest run, "
-        f"{recorded.run}): give --artifacts to fetch others"
+        f"fetching --artifacts {names}, the kinds {out} was harvested with "
+        f"({newest_run_words(out, recorded)}, {recorded.run}): give --artifacts to fetch others"
     )
     return replace(cfg, artifacts=kinds), line
 

@@ -234,21 +234,61 @@ def gone_among(failures: Iterable[tuple[int, int | None]]) -> list[int]:
     return [image_id for image_id, said in statuses.items() if gone_status(said) is not None]
 
 
-def gone_images_hint(count: int | None, listings: list[str], out_dir: Path) -> str:
+#: The kinds asked for after imgData, or imgData itself: a deleted image answers them 403
+#: (OMERO.web's imgData to the public user), never 404 (see ``../idr-api.md``).
+IMGDATA_KINDS = frozenset({"imgdata", "render", "stack"})
+
+
+def imgdata_refused_among(failures: Iterable[tuple[int, str, int | None]]) -> list[int]:
+    """Of failed images (``failures``: an image id, a failed kind and the HTTP status of
+    its latest failure, None for no answer), those whose every failure is a 403 of
+    :data:`IMGDATA_KINDS`, in their order: what a deleted image answers, and a private
+    one too, so ``forget --gone-ids-from`` records them only with ``--check-server`` (or
+    ``--force``)."""
+    refused: dict[int, bool] = {}
+    for image_id, kind, status in failures:
+        alone = status == 403 and kind in IMGDATA_KINDS
+        refused[image_id] = refused.get(image_id, True) and alone
+    return [image_id for image_id, alone in refused.items() if alone]
+
+
+def gone_images_hint(
+    count: int | None, listings: list[str], out_dir: Path, refused: int | None = 0
+) -> str:
     """The hint naming the way out for ``count`` failed images gone from the server (None:
     some, not counted): each of ``listings`` (``status --failed-ids``, one per server of
     a folder of two) piped into ``forget --gone-ids-from -``. A harvest's summary and
     ``status`` say it, so that the pipe is found where the failures are read, not only in
-    the README."""
+    the README.
+
+    ``refused``: how many failed images answered imgData's 403 alone
+    (:func:`imgdata_refused_among`; None: some, not counted). Then the pipe adds
+    ``--check-server``, which asks the server's JSON API about those (404 for an image it
+    lacks): without it the pipe refused them, and only that refusal named the flag, so an
+    imgdata-only folder of deleted images was never pointed at it."""
     import shlex
 
-    these = {None: "the images", 1: "the image"}.get(count, f"the {count} images")
     q = shlex.quote(str(out_dir))
-    pipes = " and ".join(f"{ls} | harvester forget {q} --gone-ids-from -" for ls in listings)
+    check = " --check-server" if refused != 0 else ""
+    pipes = " and ".join(f"{ls} | harvester forget {q} --gone-ids-from -{check}" for ls in listings)
+    if refused == 0:
+        return (
+            f"if {_these(count)} not found (HTTP 404 or 410) {'is' if count == 1 else 'are'} "
+            f"gone from the server for good, stop asking for {'it' if count == 1 else 'them'}: "
+            f"{pipes}"
+        )
+    found = f"{_these(count)} not found (HTTP 404 or 410) and " if count != 0 else ""
+    verb = "is" if not found and refused == 1 else "are"
     return (
-        f"if {these} not found (HTTP 404 or 410) {'is' if count == 1 else 'are'} gone from "
-        f"the server for good, stop asking for {'it' if count == 1 else 'them'}: {pipes}"
+        f"if {found}{_these(refused)} refused by imgData (HTTP 403: a deleted image answers so, "
+        f"and a private one) {verb} gone from the server for good, have its JSON API asked "
+        f"and stop asking for any it lacks: {pipes}"
     )
+
+
+def _these(count: int | None) -> str:
+    """``the 2 images`` (None: some, not counted: ``the images``)."""
+    return {None: "the images", 1: "the image"}.get(count, f"the {count} images")
 
 
 #: How long ``forget --check-server`` waits for each answer (seconds), and how many

@@ -13,7 +13,8 @@ listing left failed in turn, and no give-up rule watches listings.
 :class:`SessionWatch` counts refusals in a row, of files and listings alike, each status
 (403, 401) on its own; an answer, or a failure of another status, ends the count, but a 404,
 which says nothing of the session (a path not resolved answers it before any session
-check). After :data:`CHECK_AFTER` of them it asks once:
+check), or no answer at all (timeouts, resets through the retries: no more said). After
+:data:`CHECK_AFTER` of them it asks once:
 
 * 403 (a run that sent a session): the JSON API, for the image last refused (for a listing,
   the first screen): "Not logged in" there means the server knows no session of this run
@@ -74,7 +75,7 @@ NOT_LOGGED_IN = "Not logged in"
 SESSION_ENDED = 403
 CREDENTIALS_REFUSED = 401
 #: The failure that neither counts nor ends a count: a path not resolved answers it before
-#: any session check, whether the session lives or not.
+#: any session check, whether the session lives or not (as a failure with no answer).
 NOT_FOUND = 404
 
 
@@ -192,7 +193,7 @@ class SessionWatch:
         """A file or a listing failed for good with ``status``. A watched refusal counts
         towards the check of its status, any other failure ends the counts (an ended
         session answers 403 to everything, a proxy refusing the credentials 401), but a
-        404 (:data:`NOT_FOUND`), which leaves them as they are.
+        404 (:data:`NOT_FOUND`) or no answer at all (None), which leave them as they are.
         ``check``: the JSON API path asked of a 403 (the image's metadata; for a listing,
         one that any session sees)."""
         if status == NOT_FOUND:
@@ -202,7 +203,12 @@ class SessionWatch:
             # each two refusals kept the check from ever being asked: the refused images
             # were counted failed until the give-up rule stopped the 404s' kind.
             return
-        if status is None or status not in self._refused:
+        if status is None:
+            # No answer at all (timeouts, resets through the retries): it says no more about
+            # the session than a 404 does. Ending the counts on it, a file that timed out
+            # between each two refusals of an ended session kept the check from being asked.
+            return
+        if status not in self._refused:
             self.answered()  # (not an answer, but no refusal of what the run sent either)
             return
         self._refused[status] += 1

@@ -214,7 +214,8 @@ class WriterStatus:
     of 11 study objects read as "11 done", beside shards' counts of files. ``gone``
     counts its failed files of images ``forget --gone-ids-from`` recorded as gone from the
     server, apart from ``failed``: the totals count no failure of theirs, and a writer's
-    line that did read as failures the summary says are settled.
+    line that did read as failures the summary says are settled. ``forgotten`` counts, the
+    same way, its failed files of target sets ``harvester forget`` took out of DIR's resumes.
     """
 
     writer: str
@@ -227,6 +228,7 @@ class WriterStatus:
     study_done: int = 0
     study_failed: int = 0
     gone: int = 0
+    forgotten: int = 0
 
     def count(self, kind: str, *, failed: bool = False) -> None:
         """Count one journaled file or study object of ``kind`` (done, or ``failed``)."""
@@ -246,6 +248,7 @@ class WriterStatus:
         line = (
             f"  {self.writer} (run {self.run}{shard}): {self.done} done, {self.failed} failed, "
             + (f"{self.gone} gone (forgotten), " if self.gone else "")
+            + (f"{self.forgotten} forgotten, " if self.forgotten else "")
             + f"{self.bytes:,} bytes"
         )
         if self.study_done or self.study_failed:
@@ -383,8 +386,10 @@ class StatusReport:
     runs: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     invalid: int = 0
-    #: Files verify marked invalid of images only a forgotten target set holds: no resume
-    #: refetches them (not in ``invalid``); their set's targets given again do.
+    #: Files marked invalid (by verify, or the next run's check of an interrupted run's
+    #: files: :func:`harvester.store.lost_files`) of images only a forgotten target set
+    #: holds: no resume refetches them (not in ``invalid``); their set's targets given
+    #: again do.
     invalid_forgotten: int = 0
     plan: PlanStatus | None = None
     plan_error: str | None = None  # DIR/plan exists but cannot be read: the journals still count
@@ -673,13 +678,14 @@ class StatusReport:
             )
         if self.invalid:
             lines.append(
-                f"{self.invalid} file(s) marked invalid by verify, awaiting refetch by harvest"
+                f"{self.invalid} file(s) marked invalid (by verify or the next run's check of "
+                "an interrupted run), awaiting refetch by harvest"
             )
         if self.invalid_forgotten:
             lines.append(
-                f"{self.invalid_forgotten} file(s) of forgotten target sets marked invalid by "
-                "verify (not refetched: a resume leaves their sets out; their targets given "
-                "again take them back)"
+                f"{self.invalid_forgotten} file(s) of forgotten target sets marked invalid (by "
+                "verify or the next run's check of an interrupted run; not refetched: a resume "
+                "leaves their sets out; their targets given again take them back)"
             )
         dropped = {k: self.not_asked[k] for k in sorted(self.not_asked)}
         if dropped:
@@ -1817,9 +1823,17 @@ def _load_tagged(out_dir: Path) -> _Tagged:
 
 def _run_counts() -> dict[str, int]:
     """A run's counts in ``--json``'s ``runs``: files done and failed, every byte it wrote,
-    study objects apart, and the failed files of gone images apart, as a writer's
-    (:class:`WriterStatus`)."""
-    return {"done": 0, "failed": 0, "bytes": 0, "study_done": 0, "study_failed": 0, "gone": 0}
+    study objects apart, and the failed files of gone images and of forgotten target sets
+    apart, as a writer's (:class:`WriterStatus`)."""
+    return {
+        "done": 0,
+        "failed": 0,
+        "bytes": 0,
+        "study_done": 0,
+        "study_failed": 0,
+        "gone": 0,
+        "forgotten": 0,
+    }
 
 
 def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True) -> StatusReport:
@@ -2023,18 +2037,23 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             writer(rec).gone += 1
             run["gone"] += 1
             continue
-        writer(rec).count(kind, failed=True)
-        run["study_failed" if kind in STUDY_KINDS else "failed"] += 1
-        if (
+        not_asked = (
             wanted.sets
             and kind in artifact_kinds
             and (kind, object_id) not in plan_failed
             and kind not in wanted.kinds(object_id, state.images.get(object_id))
-        ):
+        )
+        holder = wanted.holder(object_id, state.images.get(object_id)) if not_asked else None
+        if holder is not None and holder.forgotten:
+            # Its set is said to be forgotten, and how to take it back: no total counts it,
+            # and its writer's and run's lines count it apart too (not as a failure to act on).
+            writer(rec).forgotten += 1
+            run["forgotten"] += 1
+            continue
+        writer(rec).count(kind, failed=True)
+        run["study_failed" if kind in STUDY_KINDS else "failed"] += 1
+        if not_asked:
             # No resume asks for it again: not a failure to act on (said apart).
-            holder = wanted.holder(object_id, state.images.get(object_id))
-            if holder is not None and holder.forgotten:
-                continue  # (its set is said to be forgotten, and how to take it back)
             report.not_asked[kind] = report.not_asked.get(kind, 0) + 1
             if holder is not None:
                 dropped_by_set.setdefault(sets.index(holder), set()).add(kind)
@@ -2143,28 +2162,37 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
 def _gone_images_hint(out_dir: Path, report: StatusReport) -> str | None:
     """The hint naming the way out for DIR's failed images whose latest failures say they
     are not there (:func:`harvester.gone.gone_status`, the rule ``forget --gone-ids-from``
-    records by): ``status --failed-ids`` piped into it, one server's at a time in a folder
-    of two (``--base-url``: its one list is refused there). None for none. Why: their
-    every resume failed again, and the pipe was in the README alone."""
+    records by), or whose every failure is imgData's 403 (a deleted image's answer: then
+    with ``--check-server``): ``status --failed-ids`` piped into it, one server's at a time
+    in a folder of two (``--base-url``: its one list is refused there). None for none.
+    Why: their every resume failed again, and the pipe was in the README alone."""
     from harvester.config import failed_ids_command
     from harvester.fetch import known_cause
-    from harvester.gone import gone_among, gone_images_hint
+    from harvester.gone import gone_among, gone_images_hint, imgdata_refused_among
 
     done = {kind: ks.done for kind, ks in report.kinds.items()}
-    failed = [
+    images = [f for f in report.failures if f["kind"] in _IMAGE_KINDS]
+    gone = gone_among(
         # (a 404 a hint explains, a thumbnail size this server lacks, is no image gone)
         (int(f["id"]), None if known_cause(f, done) else _http_status(f))
-        for f in report.failures
-        if f["kind"] in _IMAGE_KINDS
-    ]
-    gone = gone_among(failed)
-    if not gone:
+        for f in images
+    )
+    # imgData's 403 alone: a deleted image's answer (and a private one's); the pipe asks
+    # the server about those with --check-server. Not where a set's run sent a session:
+    # its 403s are as likely that session's end (the note under the hints says so).
+    refused = (
+        []
+        if report.sent_session
+        else imgdata_refused_among((int(f["id"]), f["kind"], _http_status(f)) for f in images)
+    )
+    if not gone and not refused:
         return None
     listing = failed_ids_command(out_dir)
     listings = [
-        f"{listing} --base-url {shlex.quote(s)}" for s in _servers_of(out_dir, report, gone)
+        f"{listing} --base-url {shlex.quote(s)}"
+        for s in _servers_of(out_dir, report, [*gone, *refused])
     ]
-    return gone_images_hint(len(gone), listings or [listing], out_dir)
+    return gone_images_hint(len(gone), listings or [listing], out_dir, len(refused))
 
 
 def _servers_of(out_dir: Path, report: StatusReport, ids: list[int]) -> list[str]:

@@ -511,11 +511,6 @@ class _FailedImages:
         return f"{image_id} ({f'HTTP {latest}' if latest else 'no answer'})"
 
 
-#: The kinds asked for after imgData, or imgData itself: a deleted image answers them 403
-#: (OMERO.web's imgData to the public user), never 404 (see ``../idr-api.md``).
-_IMGDATA_KINDS = frozenset({"imgdata", "render", "stack"})
-
-
 def _failed_images(out: Path) -> _FailedImages:
     """DIR's failed images: each one's latest failures (:class:`_FailedImages`), and its
     server: that of the run that failed it, else DIR's (a folder whose runs saved no
@@ -524,7 +519,7 @@ def _failed_images(out: Path) -> _FailedImages:
     ``forget`` records no image the hint did not name."""
     from harvester.config import DEFAULT_BASE_URL, failed_ids_servers, folder_server_url
     from harvester.fetch import known_cause
-    from harvester.gone import GONE_STATUSES
+    from harvester.gone import GONE_STATUSES, IMGDATA_KINDS
     from harvester.models import Artifact
     from harvester.status import collect_status
 
@@ -546,7 +541,7 @@ def _failed_images(out: Path) -> _FailedImages:
         latest[image_id] = status
         if cause and status in GONE_STATUSES:
             explained[image_id] = cause.partition(":")[0]
-        if status != 403 or failure["kind"] not in _IMGDATA_KINDS:
+        if status != 403 or failure["kind"] not in IMGDATA_KINDS:
             not_forbidden.add(image_id)
     servers = failed_ids_servers(out, report.failed_runs)
     if len(servers) < len(judged):

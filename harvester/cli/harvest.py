@@ -1700,9 +1700,10 @@ def _gone_images_line(cfg: HarvestConfig, summary: Any, said: set[str]) -> str:
     """``hint: if the 2 images not found (HTTP 404 or 410) are gone from the server for
     good, stop asking for them: harvester status DIR --failed-ids | harvester forget DIR
     --gone-ids-from -`` for a run some of whose failed images are not there (the rule
-    ``forget --gone-ids-from`` records by: :func:`harvester.gone.gone_status`); "" for
-    none. Why: every resume asked for them again and exited 1, and the way out was in
-    the README alone.
+    ``forget --gone-ids-from`` records by: :func:`harvester.gone.gone_status`), with
+    ``--check-server`` where some answered imgData's 403 alone (a deleted image's answer,
+    which that flag has the server's JSON API tell); "" for none. Why: every resume asked
+    for them again and exited 1, and the way out was in the README alone.
 
     Said where the whole set's ``forget`` (:func:`_forget_line`) is not: that one is for
     a set none of whose images is there. Not for a shard's run, as that one: it sees its
@@ -1711,27 +1712,38 @@ def _gone_images_line(cfg: HarvestConfig, summary: Any, said: set[str]) -> str:
     Said once per listing in a command (``said``: a resume's replays share it): the pipe
     records every set's images, and a resume of 5 sets said it 5 times."""
     from harvester.fetch import known_cause
-    from harvester.gone import gone_among, gone_images_hint
+    from harvester.gone import gone_among, gone_images_hint, imgdata_refused_among
     from harvester.models import Artifact
 
     if cfg.out is None or cfg.shard is not None:
         return ""
     kinds = {a.value for a in Artifact}
     done = summary.done_by_kind
+    images = [f for f in summary.failures if f.kind in kinds]
     gone = gone_among(
         # (a 404 a hint explains, a thumbnail size this server lacks, is no image gone)
         (f.image_id, None if known_cause(f, done) else f.status)
-        for f in summary.failures
-        if f.kind in kinds
+        for f in images
     )
-    if not gone:
+    # imgData's 403 alone: a deleted image's answer (and a private one's), which the pipe
+    # records with --check-server once the server's JSON API answers 404. Not where the run
+    # sent a session: its 403s are as likely that session's end, said apart.
+    refused = (
+        []
+        if cfg.sends_session or summary.session_ended
+        else imgdata_refused_among((f.image_id, f.kind, f.status) for f in images)
+    )
+    if not gone and not refused:
         return ""
     complete = len(summary.failures) == summary.failed
     listing = _own_failed_ids(cfg.out, cfg.base_url)
     if f"gone-images pipe: {listing}" in said:
         return ""
     said.add(f"gone-images pipe: {listing}")
-    return f"hint: {gone_images_hint(len(gone) if complete else None, [listing], cfg.out)}"
+    counts = (
+        (len(gone), len(refused)) if complete else (None if gone else 0, None if refused else 0)
+    )
+    return f"hint: {gone_images_hint(counts[0], [listing], cfg.out, counts[1])}"
 
 
 def _own_failed_ids(out: Path, base_url: str) -> str:

@@ -16,6 +16,9 @@ item                   meaning
                        both (seeded choice per answer). Default ``1s``.
 ``reset:R``            send the headers and half the body, then reset the connection
 ``truncate:R``         announce the full Content-Length, send half the body, close
+``drop:R``             close the connection before any byte of the answer (no status
+                       at all: what a client sees of a front end dropping it, or of
+                       a timeout, whatever the answer would have been)
 ``trickle:R``          send the real answer in 8 small pieces, ``trickle-delay`` apart
 ``trickle-delay:D``    pause between trickled pieces (default ``50ms``)
 ``html200:R``          answer 200 text/html (an error page) instead of the real body
@@ -77,6 +80,7 @@ RANDOM_KINDS = (
     "html200",
     "exception",
     "concurrency",
+    "drop",
 )
 #: Kinds whose answer does not come from the application.
 REPLACING_KINDS = frozenset(

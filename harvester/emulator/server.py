@@ -303,6 +303,8 @@ class _Connection(asyncio.Protocol):
             self._partial(resp, method, reset=True)
         elif kind == "truncate":
             self._partial(resp, method, reset=False)
+        elif kind == "drop":
+            self._drop()
         elif kind == "trickle":
             self._trickle(resp, method, keep_alive, decision.trickle_delay_s)
         else:
@@ -350,6 +352,14 @@ class _Connection(asyncio.Protocol):
             self.timer = self.loop.call_later(RESET_DELAY_S, self._abort)
         else:
             self.transport.close()
+
+    def _drop(self) -> None:
+        """Close the connection (FIN) before any byte of the answer: the client gets no
+        status at all, as from a front end dropping the request."""
+        assert self.transport is not None
+        self._finish_active()
+        self.closing = True
+        self.transport.close()
 
     def _abort(self) -> None:
         self.timer = None

@@ -28,6 +28,14 @@ def test_reset_mid_body(make_emulator: Factory, fake_app: Any) -> None:
     assert emu.stats()["faults"] == {"reset": 1}
 
 
+def test_drop_closes_before_any_byte(make_emulator: Factory, fake_app: Any) -> None:
+    """drop: the connection closes with no byte of an answer (no status line at all)."""
+    emu = _emu(make_emulator, fake_app, "drop:100%")
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending"):
+        httpx.get(f"{emu.base_url}/thumb/10/", timeout=5)
+    assert emu.stats()["faults"] == {"drop": 1}
+
+
 def test_truncate_short_body(make_emulator: Factory, fake_app: Any) -> None:
     """truncate: fewer bytes than Content-Length announce, then the connection closes."""
     emu = _emu(make_emulator, fake_app, "truncate:100%")

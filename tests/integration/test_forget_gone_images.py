@@ -722,6 +722,51 @@ def test_an_imgdata_only_folder_says_why_a_403_is_not_taken_as_gone(
     assert recorded(out) == [GONE[0]]
 
 
+def test_an_imgdata_only_run_and_status_name_the_pipe_with_check_server(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An imgdata-only run whose failed image answered imgData 403 alone (as a deleted one
+    does) names the pipe with --check-server in its summary and in status (it was named by
+    forget's refusal alone); that pipe, pasted, records it, and the resume exits 0."""
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text(f"{THERE}\n{GONE[0]}\n")
+    failed = cli(
+        "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "imgdata", "--rate", "none",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    hint = (
+        "hint: if the image refused by imgData (HTTP 403: a deleted image answers so, and a "
+        "private one) is gone from the server for good, have its JSON API asked and stop "
+        f"asking for any it lacks: harvester status {out} --failed-ids | harvester forget "
+        f"{out} --gone-ids-from - --check-server"
+    )
+    assert failed.stderr.splitlines().count(hint) == 1, failed.stderr
+    shown = cli("status", str(out))
+    assert shown.stdout.splitlines().count(hint) == 1, shown.stdout
+    data = json.loads(cli("status", str(out), "--json").stdout)
+    assert data["forget_gone_ids"] == hint.removeprefix("hint: ")
+
+    code, said, err = forget_failed(out, "--check-server")
+    assert (code, err) == (0, ""), err
+    assert recorded(out) == [GONE[0]]
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "--check-server" not in cli("status", str(out)).stdout
+
+
+def test_a_thumbnail_folder_of_404s_names_the_pipe_without_check_server(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Where the failed images answered 404 (no imgData 403 among them), the hint names the
+    pipe alone: --check-server is for imgData's 403."""
+    out = gone_folder(tmp_path, emulator)
+    shown = cli("status", str(out)).stdout.splitlines()
+    (hint,) = [line for line in shown if "--gone-ids-from" in line]
+    assert hint.startswith("hint: if the 2 images not found (HTTP 404 or 410) are gone"), hint
+    assert hint.endswith(" --gone-ids-from -"), hint
+
+
 def test_check_server_records_the_403s_the_server_lacks_and_leaves_the_others(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:

@@ -169,7 +169,8 @@ def test_forgotten_set_failures_are_not_counted_by_status(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """The gone plate's thumbnails had failed: status counted them and offered the resume
-    that is refused; once the set is forgotten it counts none and offers nothing."""
+    that is refused; once the set is forgotten it counts none and offers nothing, its
+    writer's and run's lines counting them as forgotten, not failed."""
     fault = "500:100%,only:/webgateway/render_thumbnail/"
     out, _demo = gone_folder(tmp_path, make_emulator, fault, "--max-retries", "0")
 
@@ -179,11 +180,19 @@ def test_forgotten_set_failures_are_not_counted_by_status(
     # (the run stops asking for a kind that keeps failing: the rest are pending)
     assert totals["failed"] > 0 and totals["failed"] + totals["pending"] == 36
     assert "resume" in report
+    failed = totals["failed"]
+    assert sum(w["failed"] for w in report["writers"]) == failed
 
     assert cli("forget", str(out), "--plate", GONE).returncode == 0
     status = cli("status", str(out), "--json")
     report = json.loads(status.stdout)
     assert report["totals"]["failed"] == 0 and report["totals"]["pending"] == 0
+    writers, runs = report["writers"], report["runs"].values()
+    assert sum(w["failed"] for w in writers) == sum(r["failed"] for r in runs) == 0
+    assert sum(w["forgotten"] for w in writers) == sum(r["forgotten"] for r in runs) == failed
+    shown = cli("status", str(out)).stdout.splitlines()
+    said = [line for line in shown[shown.index("writers:") :] if " forgotten, " in line]
+    assert len(said) == 1 and f": 0 done, 0 failed, {failed} forgotten, " in said[0], shown
     assert "resume" not in report and "not_asked" not in report
     assert report["forgotten"] == [f"--plate {GONE}"]
     failed_ids = cli("status", str(out), "--failed-ids")
@@ -575,8 +584,9 @@ def test_status_counts_a_forgotten_sets_invalid_files_apart(
     text = cli("status", str(out)).stdout
     assert "awaiting refetch by harvest" not in text, text
     assert (
-        "1 file(s) of forgotten target sets marked invalid by verify (not refetched: a resume "
-        "leaves their sets out; their targets given again take them back)"
+        "1 file(s) of forgotten target sets marked invalid (by verify or the next run's check "
+        "of an interrupted run; not refetched: a resume leaves their sets out; their targets "
+        "given again take them back)"
     ) in text.splitlines(), text
     totals = json.loads(cli("status", str(out), "--json").stdout)["totals"]
     assert (totals["invalid"], totals["invalid_forgotten"]) == (0, 1)
@@ -584,7 +594,10 @@ def test_status_counts_a_forgotten_sets_invalid_files_apart(
     (out / next(r for r in rows if r["plate_id"] == KEPT)["thumbnail_path"]).write_bytes(b"x")
     assert cli("verify", str(out)).returncode == 1
     text = cli("status", str(out)).stdout
-    assert "1 file(s) marked invalid by verify, awaiting refetch by harvest" in text.splitlines()
+    assert (
+        "1 file(s) marked invalid (by verify or the next run's check of an interrupted run), "
+        "awaiting refetch by harvest"
+    ) in text.splitlines()
     totals = json.loads(cli("status", str(out), "--json").stdout)["totals"]
     assert (totals["invalid"], totals["invalid_forgotten"]) == (1, 1)
 
@@ -715,3 +728,33 @@ def test_a_forgotten_set_of_another_server_is_taken_back_from_that_server(
     refetched = cli(*_pasted(command, ""), "-q")
     assert refetched.returncode == 0, refetched.stderr
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_run_taking_the_folders_kinds_names_the_run_it_took_them_from(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """After --plate (thumbnail) and a newer --image set (metadata) that is then forgotten,
+    a run of new targets given no --base-url or --artifacts takes the plate's server and
+    kinds, naming the plate's run as the newest not of a forgotten set (it said "its newest
+    run", with a newer run there)."""
+    out = tmp_path / "d"
+    assert harvest(emulator.base_url, out, KEPT) == (0, "")
+    (plate_run,) = [path.name for path in (out / "runs").iterdir()]
+    newer = cli(
+        "harvest", "--base-url", emulator.base_url, "--image", "1884804", "--out", str(out),
+        "--artifacts", "metadata", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert newer.returncode == 0, newer.stderr
+    assert len(list((out / "runs").iterdir())) == 2
+    assert cli("forget", str(out), "--image", "1884804").returncode == 0
+
+    new = cli("harvest", "--out", str(out), "--image", "1884805", "--rate", "none")
+    assert new.returncode == 0, new.stderr
+    took = f"(its newest run not of a forgotten target set, {plate_run})"
+    said = [line for line in new.stderr.splitlines() if f"{out} was harvested" in line]
+    assert said == [
+        f"asking {emulator.base_url}, the server {out} was harvested from {took}: give "
+        "--base-url to ask another",
+        f"fetching --artifacts thumbnail, the kinds {out} was harvested with {took}: give "
+        "--artifacts to fetch others",
+    ], new.stderr

@@ -184,3 +184,34 @@ def test_a_file_deleted_from_a_cleanly_finished_folder_is_left_to_verify(
     assert refetched.returncode == 0, refetched.stderr
     assert deleted.is_file()
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_status_counts_the_files_the_next_run_found_missing_as_awaiting_refetch(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """kill -9 mid-run, two recorded files deleted, then ``harvester plan`` (the next run,
+    which marks them for the harvests after it): status counts both as marked invalid,
+    naming that check beside verify (it named verify alone), until the harvest fetches them."""
+    emu = make_emulator(preset="demo", latency_ms=150)
+    out = tmp_path / "out"
+    where = ["--base-url", emu.base_url, "--screen", SCREEN, "--artifacts", "thumbnail"]
+    with reaped(start_cli("harvest", *where, "--out", str(out), "--rate", "none")) as proc:
+        wait_for_done(out, 4)
+        proc.kill()
+        proc.communicate(timeout=30)
+    for rel in done_paths(out)[:2]:
+        (out / rel).unlink()
+    emu.server.faults = FaultInjector(FaultSpec())
+
+    planned = cli("plan", *where, "--out", str(out))
+    assert planned.returncode == 0, planned.stderr
+    said = (
+        "2 file(s) marked invalid (by verify or the next run's check of an interrupted run), "
+        "awaiting refetch by harvest"
+    )
+    shown = cli("status", str(out))
+    assert said in shown.stdout.splitlines(), shown.stdout
+    assert json.loads(cli("status", str(out), "--json").stdout)["totals"]["invalid"] == 2
+    resumed = cli("harvest", "--out", str(out), "--rate", "none", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "marked invalid" not in cli("status", str(out)).stdout

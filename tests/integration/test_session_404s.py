@@ -67,3 +67,36 @@ def test_404s_between_the_refusals_do_not_hide_an_ended_session(
     # Only the images refused before the check are failed (15 were), the rest left to the
     # resume (those not reached are not listed yet, as without the 404s).
     assert metadata["done"] == 5 and metadata["failed"] <= 6, metadata
+
+
+def test_answerless_failures_between_the_refusals_do_not_hide_an_ended_session(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """80 images, each a metadata and a thumbnail whose every request the emulator drops
+    before any byte (no answer, status None); the session ends after 5 answers: the run
+    stops with the session error (exit 2) after a few refusals, not once the give-up rule
+    had stopped the thumbnails (each failure with no answer ended the refusals' count)."""
+    ids = sorted(build_site("demo").catalogue.iter_image_ids())[:80]
+    app = App(build_site("demo", session_key="key-1"))
+    app.site.session_expires_after = 5
+    emu = make_emulator(app=app, faults="drop:100%,only:/webgateway/render_thumbnail/")
+    listed = tmp_path / "ids.txt"
+    listed.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", f"{emu.base_url}/?bsession=key-1", "--ids-from", str(listed),
+        "--artifacts", "metadata,thumbnail", "--no-labels", "--out", str(out), "--rate", "none",
+        "--concurrency", "1", "--max-retries", "0",
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    (error,) = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert error.startswith("error: the session this run sent has ended (HTTP 403"), error
+    assert "key-1" not in proc.stderr
+    assert emu.stats()["faults"].get("drop", 0) > 0
+    refused = emu.stats()["by_status"].get("403", 0)
+    assert 3 <= refused <= 10, refused
+    # (the dropped requests were answered unseen, the session's answers counted: fewer
+    # than 5 metadata came before it ended)
+    metadata = json.loads(run_cli("status", str(out), "--json").stdout)["kinds"]["metadata"]
+    assert metadata["done"] >= 2 and metadata["failed"] <= 6, metadata

@@ -101,9 +101,10 @@ def test_status_counts_invalid_marks_only_until_the_refetch(tmp_path: Path) -> N
     verify(tmp_path)
     before = collect_status(tmp_path)
     assert before.to_dict()["totals"]["invalid"] == 1
-    assert "1 file(s) marked invalid by verify, awaiting refetch by harvest" in (
-        before.format_text().splitlines()
-    )
+    assert (
+        "1 file(s) marked invalid (by verify or the next run's check of an interrupted run), "
+        "awaiting refetch by harvest"
+    ) in before.format_text().splitlines()
     assert anyio.run(harvest, tmp_path) == 1
     after = collect_status(tmp_path)
     assert after.to_dict()["totals"]["invalid"] == 0
