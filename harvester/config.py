@@ -1885,7 +1885,8 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
     if wanted in servers:
         return None
     newest = normal_base_url(recorded.base_url)
-    also = [url for key, url in servers.items() if key != newest]
+    # Each redacted too: a server read from an old run's config (not servers.json) may hold one.
+    also = [redact_base_url(url) for key, url in servers.items() if key != newest]
     there = f" and {', '.join(also)}" if also else ""
     # A run saved before 0.1.13 may keep a token as its URL's user until its record is scrubbed.
     shown = redact_base_url(recorded.base_url)
@@ -2041,8 +2042,10 @@ def folder_server(
         )
     if normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
         return cfg, None
+    # Named redacted: a run saved before 0.1.13 may keep a token as its URL's user (asked
+    # all the same, until its record is scrubbed), which this line printed in the clear.
     line = (
-        f"asking {recorded.base_url}, the server {out} was harvested from "
+        f"asking {redact_base_url(recorded.base_url)}, the server {out} was harvested from "
         f"({newest_run_words(out, recorded)}, {recorded.run}): give --base-url to ask another"
     )
     return replace(cfg, base_url=recorded.base_url), line

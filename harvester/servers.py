@@ -47,7 +47,7 @@ def read_servers(out_dir: Path) -> dict[str, str]:
     there is no record, or it cannot be read or is not one (then every run is read)."""
     try:
         data = json.loads((out_dir / SERVERS_NAME).read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # (nested too deep: damaged, as not JSON)
         return {}
     servers = data.get("servers") if isinstance(data, dict) else None
     if not isinstance(servers, dict):

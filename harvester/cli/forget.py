@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from harvester.cli.harvest import add_target_flags, folder_arg, target_overrides
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from harvester.config import RecordedRun
 
 __all__ = ["register"]
@@ -612,21 +614,43 @@ def _left_reasons(
 
 
 def _left_advice(
-    left: list[int], failed: _FailedImages, q: str, verb: str = "give", checked: bool = False
+    left: list[int],
+    failed: _FailedImages,
+    q: str,
+    verb: str = "give",
+    checked: Mapping[int, int | None] | None = None,
 ) -> str:
     """What to do about ``left`` (--force aside): resume and ``verb`` (give, record)
     those that answer 404 then (a failure that may pass); else have the server asked
-    (``--check-server``, unless ``checked``), or follow the other hint."""
+    (``--check-server``, unless ``checked``: the answers it gave then), or follow the other
+    hint. Where the server gave no answer (or a 5xx, a 429) when asked, to ask it again:
+    "the server still has them" said of a server that was down was no truth."""
     if any(i not in failed.explained and i not in failed.forbidden for i in left):
         return f"resume (harvester harvest --out {q}) and {verb} those that answer 404 then"
     if all(i in failed.forbidden for i in left):
-        if checked:
+        if checked is not None:
+            unanswered = [i for i in left if _no_answer(checked.get(i))]
+            if len(unanswered) == len(left):
+                return (
+                    "the server gave no answer now (down or busy?): run this again once it answers"
+                )
+            if unanswered:
+                return (
+                    f"run this again once the server answers for {_listed(unanswered)}; the "
+                    "others it still has, or it refuses the public user"
+                )
             return "the server still has them, or refuses the public user"
         return (
             "add --check-server to ask the server's JSON API, which answers a deleted image "
             "404 (a thumbnail or metadata of it does too)"
         )
     return f"follow the hint harvester status {q} gives for that cause"
+
+
+def _no_answer(status: int | None) -> bool:
+    """Whether a ``--check-server`` answer says nothing of the image: none at all (a server
+    down, a timeout), a server error or "busy" (429) through the retries."""
+    return status is None or status >= 500 or status == 429
 
 
 def _check_left(left: list[int], failed: _FailedImages) -> dict[int, int | None]:
@@ -681,7 +705,7 @@ def _record_gone(
     if left and len(left) == len(ids):
         reasons = _left_reasons(left, failed, checked, refusal=True)
         said = f" {reasons[0]}" if len(reasons) == 1 else ": " + "; ".join(reasons)
-        advice = _left_advice(left, failed, q, "record", check)
+        advice = _left_advice(left, failed, q, "record", checked if check else None)
         raise UsageError(
             f"{_plural_ids(left)} of {len(ids)} given{said} (nothing recorded)",
             hint=f"{advice}; or add --force to record them anyway",
@@ -710,7 +734,8 @@ def _record_gone(
     note = (
         f"note: {_plural_ids(left)} of {len(ids)} given not recorded: "
         f"{'; '.join(_left_reasons(left, failed, checked, refusal=False))}; "
-        f"{_left_advice(left, failed, q, checked=check)}, or add --force to record them anyway"
+        f"{_left_advice(left, failed, q, checked=checked if check else None)}, or add --force "
+        "to record them anyway"
         if left
         else ""
     )

@@ -1195,7 +1195,9 @@ def no_set_of_server(out: Path, given_url: str, servers: dict[str, str], hint: s
     :func:`harvester.config.normal_base_url`, each as saved), naming them all."""
     from harvester.errors import UsageError, redact_base_url
 
-    names = list(servers.values())
+    # Each redacted: a run saved before 0.1.13 may keep a token as its URL's user, and this
+    # refusal comes before the folder's saved records are scrubbed.
+    names = [redact_base_url(url) for url in servers.values()]
     listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
     return UsageError(
         f"{out} holds no target set harvested from {redact_base_url(given_url)}: its sets "

@@ -125,6 +125,26 @@ def test_a_folder_whose_server_url_held_credentials_refuses_a_run_without_base_u
     assert folder_server(cfg, given=True) == (cfg, None)
 
 
+def test_the_asking_line_never_spells_a_token_saved_in_an_old_runs_base_url(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A run saved before 0.1.13 may keep a token as its base URL's user: a run given no
+    ``--base-url`` still asks that server, and the line saying so names it redacted."""
+    out = tmp_path / "d"
+    harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
+    (saved,) = (out / "runs").glob("*/config.json")
+    data = json.loads(saved.read_text())
+    data["config"]["base_url"] = emulator.base_url.replace("://", "://tok3n5ecret@")
+    saved.write_text(json.dumps(data))
+
+    done = run_cli("harvest", "--out", str(out), "--image", "1884801", "--artifacts",
+                   "thumbnail", "--rate", "none")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "tok3n5ecret" not in done.stderr + done.stdout
+    redacted = emulator.base_url.replace("://", "://REDACTED@")
+    assert f"asking {redacted}, the server {out} was harvested from" in done.stderr, done.stderr
+
+
 def test_harvester_slurm_names_the_folders_server_in_its_script(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:

@@ -833,3 +833,37 @@ def test_the_undo_printed_runs_from_any_folder(tmp_path: Path, emulator: Emulato
     undone = run_undo(undo_said(forgot.stdout), cwd=elsewhere)
     assert undone.returncode == 0, undone.stderr
     assert recorded(out) == []
+
+
+def test_check_server_with_the_server_down_says_so_not_that_it_has_them(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """--check-server while the server answers nothing records nothing (exit 2) and says
+    to run it again once the server answers: not "the server still has them", which it
+    never said; the pipe run again once it answers records the image."""
+    emu = make_emulator(preset="demo")
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text(f"{THERE}\n{GONE[0]}\n")
+    failed = cli(
+        "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "imgdata", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    port = emu.base_url.rstrip("/").rsplit(":", 1)[1]
+    emu.stop()
+
+    code, said, err = forget_failed(out, "--check-server")
+    assert (code, said) == (2, "")
+    first, hint = err.splitlines()
+    assert first.endswith(f": {GONE[0]} (no answer now) (nothing recorded)"), first
+    assert "still has them" not in hint
+    assert hint == (
+        "hint: the server gave no answer now (down or busy?): run this again once it answers; "
+        "or add --force to record them anyway"
+    )
+    assert recorded(out) == []
+
+    again = make_emulator(preset="demo", port=int(port))
+    assert again.base_url == emu.base_url
+    assert forget_failed(out, "--check-server")[0] == 0
+    assert recorded(out) == [GONE[0]]

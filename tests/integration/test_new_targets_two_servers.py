@@ -182,3 +182,43 @@ def test_the_warning_never_spells_a_token_saved_in_an_old_runs_base_url(
     (warned,) = warnings(stderr)
     assert "tok3n5ecret" not in stderr
     assert "was harvested from http://REDACTED@127.0.0.1:" in warned, warned
+
+
+def test_the_warning_never_spells_a_token_of_an_older_server_it_names(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The warning's list of DIR's other servers (read from runs' configs, before
+    servers.json records them) never spells a token an old run saved as its URL's user."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    harvest(demo, out, "--plate", "7375")
+    (run,) = {p.name for p in (out / "runs").iterdir()}
+    saved = out / "runs" / run / "config.json"
+    data = json.loads(saved.read_text())
+    data["config"]["base_url"] = demo.base_url.replace("://", "://tok3n5ecret@")
+    saved.write_text(json.dumps(data))
+    next_second()
+    harvest(fields, out, "--plate", "3001")
+    (out / "servers.json").unlink(missing_ok=True)  # (the old run's config read again)
+    third = make_emulator(preset="demo")
+    stderr = harvest(third, out, "--image", "9762885")
+    (warned,) = warnings(stderr)
+    assert "tok3n5ecret" not in stderr
+    redacted = demo.base_url.replace("://", "://REDACTED@")
+    assert f") and {redacted}; this run asks {third.base_url}:" in warned, warned
+    assert "tok3n5ecret" not in (out / "servers.json").read_text()
+
+
+def test_a_record_nested_too_deep_to_read_is_read_as_none(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A servers.json damaged into arrays nested past Python's recursion limit was an
+    "internal error" that stopped every harvest of a server DIR did not hold: it now
+    costs reads alone (the warning as without it, the record written again)."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    harvest(demo, out, "--plate", "7375")
+    (out / "servers.json").write_text("[" * 100_000)
+    (warned,) = warnings(harvest(fields, out, "--plate", "3001"))
+    assert f"was harvested from {demo.base_url} (its newest run," in warned, warned
+    assert json.loads((out / "servers.json").read_text())["servers"]

@@ -111,6 +111,37 @@ def test_a_base_url_of_no_set_is_refused_naming_the_folders_servers(
     assert [e.stats()["image_requests"] for e in (demo, fields, third)] == [0, 0, 0]
 
 
+def test_the_refusal_never_spells_a_token_an_old_run_saved_in_its_base_url(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A run saved before 0.1.13 kept a token as its URL's user (its config and its
+    journaled command line): a third server's `--base-url` is refused naming that server
+    redacted, as every other line names it."""
+    out, demo, fields = two_server_folder(tmp_path, make_emulator)
+    tokened = demo.base_url.replace("://", "://tok3n5ecret@")
+    (saved,) = [
+        p
+        for p in (out / "runs").glob("*/config.json")
+        if json.loads(p.read_text())["config"]["base_url"] == demo.base_url
+    ]
+    data = json.loads(saved.read_text())
+    data["config"]["base_url"] = tokened
+    saved.write_text(json.dumps(data))
+    for journal in (out / "journals").glob(f"*{saved.parent.name}*.jsonl"):
+        first, rest = journal.read_text().split("\n", 1)
+        first = first.replace(f'"{demo.base_url}"', f'"{tokened}"')
+        journal.write_text(f"{first}\n{rest}")
+        assert tokened in first
+    third = make_emulator(preset="demo")
+    proc = cli("harvest", "--out", str(out), "--base-url", third.base_url, "-q")
+    assert proc.returncode == 2, proc.stderr
+    assert "tok3n5ecret" not in proc.stderr + proc.stdout
+    redacted = demo.base_url.replace("://", "://REDACTED@")
+    assert proc.stderr.splitlines()[0].endswith(
+        f"its sets were harvested from {fields.base_url} and {redacted}"
+    ), proc.stderr
+
+
 def test_a_folder_of_one_server_resumes_every_set_as_before(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
