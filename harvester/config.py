@@ -35,6 +35,7 @@ from harvester.client import check_header_fields, is_http_url
 from harvester.errors import (
     ConfigError,
     UsageError,
+    base_url_holds_secret,
     ends_user,
     redact_base_url,
     redact_loose_url,
@@ -1288,7 +1289,19 @@ def _read_recorded(
     origin = data.get("replay_of")
     replay_of = origin if isinstance(origin, str) and origin else None
     config = moved_with_folder(config, out_dir)
-    return RecordedRun(str(data.get("run") or run), config, words, replay_of)
+    recorded = RecordedRun(str(data.get("run") or run), config, words, replay_of)
+    if base_url_holds_secret(recorded.base_url):
+        # Saved before 0.1.13 (a token as the URL's user), and not scrubbed yet (the scrub
+        # reads the journaled command line, which may not hold it): read as a record saved
+        # now, the URL redacted and withheld, so no line or command built from it spells it.
+        withheld = (
+            [*recorded.withheld, "base_url"]
+            if "base_url" not in recorded.withheld
+            else recorded.withheld
+        )
+        config = {**config, "base_url": redact_base_url(recorded.base_url), "withheld": withheld}
+        recorded = replace(recorded, config=config)
+    return recorded
 
 
 #: The saved paths that may lie inside the output folder itself (``--ids-from DIR/retry.txt``,

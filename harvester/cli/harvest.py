@@ -1210,12 +1210,13 @@ def _elsewhere_note(recorded: RecordedRun, out: Path, which: str) -> str:
     """The ``not resumed:`` line of a set of another server than the ``--base-url`` given
     (:func:`_other_servers_sets`), with the command that resumes its server's sets."""
     from harvester.config import commented, own_server_command, target_flags
+    from harvester.errors import redact_base_url
 
     command, needs = own_server_command(recorded, out)
     targets = shlex.join(target_flags(recorded)) or "its targets"
     return (
         f"not resumed: {which} ({recorded.run}) harvested {targets} from another server, "
-        f"{recorded.base_url}; run: {commented(command, needs)}"
+        f"{redact_base_url(recorded.base_url)}; run: {commented(command, needs)}"
     )
 
 

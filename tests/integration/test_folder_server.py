@@ -125,24 +125,32 @@ def test_a_folder_whose_server_url_held_credentials_refuses_a_run_without_base_u
     assert folder_server(cfg, given=True) == (cfg, None)
 
 
-def test_the_asking_line_never_spells_a_token_saved_in_an_old_runs_base_url(
+def test_a_token_saved_in_an_old_runs_base_url_is_asked_for_again_never_spelt(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
-    """A run saved before 0.1.13 may keep a token as its base URL's user: a run given no
-    ``--base-url`` still asks that server, and the line saying so names it redacted."""
+    """A run saved before 0.1.13 may keep a token as its base URL's user (in its config
+    alone, so no scrub rewrote it): it is read as a record saved now, the URL withheld, so
+    a run given no ``--base-url`` is refused asking for it again (as after the scrub),
+    naming the server redacted; given the URL again, the run goes on."""
     out = tmp_path / "d"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     (saved,) = (out / "runs").glob("*/config.json")
     data = json.loads(saved.read_text())
-    data["config"]["base_url"] = emulator.base_url.replace("://", "://tok3n5ecret@")
+    tokened = emulator.base_url.replace("://", "://tok3n5ecret@")
+    data["config"]["base_url"] = tokened
     saved.write_text(json.dumps(data))
 
-    done = run_cli("harvest", "--out", str(out), "--image", "1884801", "--artifacts",
-                   "thumbnail", "--rate", "none")  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "tok3n5ecret" not in done.stderr + done.stdout
+    refused = run_cli("harvest", "--out", str(out), "--image", "1884801", "--artifacts",
+                      "thumbnail", "--rate", "none")  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert "tok3n5ecret" not in refused.stderr + refused.stdout
     redacted = emulator.base_url.replace("://", "://REDACTED@")
-    assert f"asking {redacted}, the server {out} was harvested from" in done.stderr, done.stderr
+    (error,) = [line for line in refused.stderr.splitlines() if line.startswith("error: ")]
+    assert "needs credentials that are not saved" in error and redacted in error, error
+    done = run_cli("harvest", "--out", str(out), "--base-url", tokened, "--image", "1884801",
+                   "--artifacts", "thumbnail", "--rate", "none")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (out / "images").is_dir()
 
 
 def test_harvester_slurm_names_the_folders_server_in_its_script(

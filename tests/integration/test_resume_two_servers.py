@@ -142,6 +142,30 @@ def test_the_refusal_never_spells_a_token_an_old_run_saved_in_its_base_url(
     ), proc.stderr
 
 
+def test_the_not_resumed_line_never_spells_a_token_an_old_run_saved_in_its_base_url(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A run saved before 0.1.13 kept a token as its URL's user (in its config alone, so
+    no scrub rewrote it): a resume of the other server names that set's server redacted in
+    its `not resumed:` line."""
+    out, demo, fields = two_server_folder(tmp_path, make_emulator)
+    (saved,) = [
+        p
+        for p in (out / "runs").glob("*/config.json")
+        if json.loads(p.read_text())["config"]["base_url"] == demo.base_url
+    ]
+    data = json.loads(saved.read_text())
+    data["config"]["base_url"] = demo.base_url.replace("://", "://tok3n5ecret@")
+    saved.write_text(json.dumps(data))
+    proc = cli("harvest", "--out", str(out), "--base-url", fields.base_url, "-q")
+    assert "tok3n5ecret" not in proc.stderr + proc.stdout
+    redacted = demo.base_url.replace("://", "://REDACTED@")
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("not resumed:")]
+    assert f"from another server, {redacted}/; run: " in line or (
+        f"from another server, {redacted}; run: " in line
+    ), line
+
+
 def test_a_folder_of_one_server_resumes_every_set_as_before(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
