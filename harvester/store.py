@@ -483,10 +483,21 @@ def _check_done_records(out_dir: Path, writer: str, run: str, state: JournalStat
                 "path": rec["path"],
                 "reason": f"{'; '.join(problems)} (found by the run after the interrupted "
                 f"run {run})",
-                "t": time.time(),
+                "t": _after_record(rec),
             }
         )
     return lost
+
+
+def _after_record(rec: Mapping[str, Any]) -> float:
+    """The ``t`` of a record that must supersede ``rec``: now, or ``rec``'s own ``t`` where
+    that is later. Why: records are folded by ``t`` (a done record later than an invalid one
+    stands), and an interrupted run of a host whose clock ran ahead recorded its files at
+    times this host has not reached: an invalid record at this host's time lost to them,
+    and the missing file was taken as done by every later load."""
+    t = rec.get("t")
+    now = time.time()
+    return max(now, float(t)) if isinstance(t, int | float) and not isinstance(t, bool) else now
 
 
 def _record_files(rec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -1920,7 +1931,7 @@ class Store:
                 "path": first.rel_path,
                 "size": first.size,
                 "sha256": first.sha256,
-                "t": now,
+                "t": self._done_time(item.kind, item.object_id, now),
                 "run": self.run_id,
             }
             if item.extra:
@@ -1931,6 +1942,18 @@ class Store:
                 ]
             records.append(rec)
         return records
+
+    def _done_time(self, kind: str, object_id: int, now: float) -> float:
+        """The ``t`` of a done record: ``now``, or just after the invalid record that voided
+        the artifact's last done record where that is later. Why: a done record no later
+        than the invalid one is voided by it at the next load (records fold by ``t``), and
+        an invalid record may carry the time of a host whose clock ran ahead
+        (:func:`_after_record`): the file fetched again was fetched again at every run."""
+        voided = self.state.invalid.get((kind, object_id))
+        t = voided.get("t") if voided is not None else None
+        if isinstance(t, int | float) and not isinstance(t, bool) and t >= now:
+            return float(t) + 0.001
+        return now
 
 
 def sha256_of(path: Path) -> str:

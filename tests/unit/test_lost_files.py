@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -132,3 +133,32 @@ async def test_a_shard_marks_the_lost_files_of_other_shards_images_too(tmp_path:
     done = JournalState.load(tmp_path).done
     assert ("thumbnail", 4) not in done and ("thumbnail", 5) not in done
     assert len(done) == 8
+
+
+def shift_times(out: Path, writer: str, seconds: float) -> None:
+    """Rewrite ``writer``'s journal as a host whose clock ran ``seconds`` ahead wrote it."""
+    path = out / "journals" / f"{writer}.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    for rec in lines:
+        for key in ("t", "started"):
+            if isinstance(rec.get(key), float):
+                rec[key] += seconds
+    path.write_text("".join(json.dumps(rec) + "\n" for rec in lines))
+
+
+async def test_a_lost_file_of_a_run_from_a_host_ahead_stays_lost_and_is_fetched_once(
+    tmp_path: Path,
+) -> None:
+    """The interrupted run's host clock ran 10 minutes ahead: the open that finds its file
+    missing still voids it for every later load (a shard that leaves it to its owner, a run
+    stopped before it got there), and the file fetched again then stays done."""
+    _run, writer = await harvest_files(tmp_path, range(6))
+    shift_times(tmp_path, writer, 600.0)
+    leave_pending_file(tmp_path, writer)
+    (tmp_path / image_path(4, "thumbnail")).unlink()
+    store = await open_again(tmp_path)
+    assert [lost.missing for lost in store.lost] == [1]
+    assert ("thumbnail", 4) not in JournalState.load(tmp_path).done
+    await harvest_files(tmp_path, range(4, 5))
+    done = JournalState.load(tmp_path).done
+    assert ("thumbnail", 4) in done and len(done) == 6
