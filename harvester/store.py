@@ -460,8 +460,8 @@ def _check_done_records(out_dir: Path, writer: str, run: str, state: JournalStat
         return lost
     latest: dict[tuple[str, int], Mapping[str, Any]] = {}
     for line in read_journal(path):
-        if line.get("rec") == "done":
-            with suppress(KeyError, TypeError):
+        if line.get("rec") == "done" and _well_formed(line):
+            with suppress(TypeError):  # (an id that is no key: a list, say)
                 latest[(line["kind"], line["id"])] = line
     for key, rec in latest.items():
         now = state.done.get(key)
@@ -487,6 +487,20 @@ def _check_done_records(out_dir: Path, writer: str, run: str, state: JournalStat
             }
         )
     return lost
+
+
+def _well_formed(rec: Mapping[str, Any]) -> bool:
+    """Does a done line hold what :func:`_check_done_records` reads (kind, id, path, t)?
+    Why: a line without them (a hand edit, another version) is skipped, as the journal's
+    load skips it; read here, it stopped the store's open with a traceback."""
+    t = rec.get("t")
+    return (
+        "kind" in rec
+        and "id" in rec
+        and isinstance(rec.get("path"), str)
+        and isinstance(t, int | float)
+        and not isinstance(t, bool)
+    )
 
 
 def _after_record(rec: Mapping[str, Any]) -> float:

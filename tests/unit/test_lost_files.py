@@ -162,3 +162,24 @@ async def test_a_lost_file_of_a_run_from_a_host_ahead_stays_lost_and_is_fetched_
     await harvest_files(tmp_path, range(4, 5))
     done = JournalState.load(tmp_path).done
     assert ("thumbnail", 4) in done and len(done) == 6
+
+
+async def test_a_malformed_done_line_of_the_interrupted_run_is_skipped_as_a_load_skips_it(
+    tmp_path: Path,
+) -> None:
+    """The interrupted run's journal ends with done lines that lack their time or path (a
+    hand edit, another version): the next open still opens, skips them as the journal's
+    load does, and finds the other lost file."""
+    _run, writer = await harvest_files(tmp_path, range(6))
+    path = tmp_path / "journals" / f"{writer}.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    done = {rec["id"]: rec for rec in records if rec.get("rec") == "done"}
+    no_time = {k: v for k, v in done[1].items() if k != "t"}
+    no_path = {k: v for k, v in done[2].items() if k != "path"}
+    with path.open("a") as fh:
+        fh.write(json.dumps(no_time) + "\n" + json.dumps(no_path) + "\n")
+    leave_pending_file(tmp_path, writer)
+    (tmp_path / image_path(4, "thumbnail")).unlink()
+    store = await open_again(tmp_path)
+    assert [lost.missing for lost in store.lost] == [1]
+    assert ("thumbnail", 4) not in store.state.done and len(store.state.done) == 5
