@@ -128,7 +128,14 @@ SyncMode = Literal["auto", "syncfs", "fsync", "none"]
 
 STALE_AFTER = 3600.0
 """Seconds after which another host's non-empty pending file is considered abandoned: a live
-writer rewrites it at every batch, and a batch never takes an hour."""
+writer rewrites it at every batch, touches it every :data:`PENDING_FRESH_EVERY` while open,
+and a batch never takes an hour."""
+
+PENDING_FRESH_EVERY = STALE_AFTER / 6
+"""Seconds between two touches of an open store's pending files, which a run that stores
+nothing for a while (a server outage, a long walk) would otherwise leave untouched for
+:data:`STALE_AFTER`: a run of another host took it for ended then, stat'ed its files
+and removed the pending file its own unclean end would need."""
 
 COMMITS_IN_FLIGHT = 2
 """Batches committed at once: while one waits for its fsyncs the next one writes its files."""
@@ -293,6 +300,12 @@ class PendingFile:
         os.pwrite(self._fd, data, 0)
         os.ftruncate(self._fd, len(data))
         self._dirty = True
+
+    def touch(self) -> None:
+        """Mark the file fresh (its mtime: a live writer's, to a run of another host)."""
+        if self._fd is not None:
+            with suppress(OSError):  # (a full or read-only disk: the next batch says so)
+                os.utime(self._fd)
 
     def end(self) -> None:
         """The announced temp files are gone (renamed or removed)."""
@@ -1270,6 +1283,7 @@ class Store:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(store._committer)
+                tg.start_soon(store._keep_pending_fresh)
                 try:
                     yield store
                 except BaseException as exc:
@@ -1645,6 +1659,17 @@ class Store:
         finally:
             self._committer_done.set()
             self._wake()
+
+    async def _keep_pending_fresh(self) -> None:
+        """Touch this store's pending files every :data:`PENDING_FRESH_EVERY` seconds while
+        it is open (cancelled with the store's task group)."""
+        while True:
+            await anyio.sleep(PENDING_FRESH_EVERY)
+            await anyio.to_thread.run_sync(self._touch_pendings, limiter=self._limiter)
+
+    def _touch_pendings(self) -> None:
+        for pending in self._pendings:
+            pending.touch()
 
     async def _commit_loop(self, recv: MemoryObjectReceiveStream[_Item], n: int) -> None:
         async with recv:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,30 @@ async def test_a_malformed_done_line_of_the_interrupted_run_is_skipped_as_a_load
     store = await open_again(tmp_path)
     assert [lost.missing for lost in store.lost] == [1]
     assert ("thumbnail", 4) not in store.state.done and len(store.state.done) == 5
+
+
+async def test_an_idle_live_writer_keeps_its_pending_file_fresh_for_other_hosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stores nothing for over an hour (a server outage, a long walk) is not
+    taken for ended by a run of another host: its pending file is kept fresh while it is
+    open, so that run neither stats its files nor removes the pending file its own
+    unclean end would need."""
+    import harvester.store as store_module
+
+    monkeypatch.setattr(store_module, "PENDING_FRESH_EVERY", 0.05)
+    run = new_run_id()
+    writer = make_writer(run)
+    pending = tmp_path / "journals" / f"{writer}.pending"
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=writer, sync="none"):
+            old = time.time() - 2 * store_module.STALE_AFTER
+            os.utime(pending, (old, old))
+            monkeypatch.setattr(store_module, "HOST", "another-host")  # as that run sees it
+            while True:  # until the store touches it (bounded by fail_after)
+                if pending.stat().st_mtime > time.time() - store_module.STALE_AFTER:
+                    break
+                await anyio.sleep(0.02)
+            assert store_module.ended_writers(tmp_path) == []
+            other = await open_again(tmp_path)
+            assert other.lost == [] and pending.exists()
