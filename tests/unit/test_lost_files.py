@@ -211,3 +211,44 @@ async def test_an_idle_live_writer_keeps_its_pending_file_fresh_for_other_hosts(
             assert store_module.ended_writers(tmp_path) == []
             other = await open_again(tmp_path)
             assert other.lost == [] and pending.exists()
+
+
+async def test_shards_starting_together_check_an_interrupted_run_once_between_them(
+    tmp_path: Path, image_stats: list[str]
+) -> None:
+    """While one task of an array checks an interrupted run's files (it holds the pending
+    file's lock), a shard starting at the same moment stats its own images' files only and
+    leaves the pending file to that task: not every task of a large array stats every
+    file; its own lost image is still marked, for it to fetch."""
+    import fcntl
+
+    _run, writer = await harvest_files(tmp_path, range(20))
+    leave_pending_file(tmp_path, writer)
+    for i in (4, 5):
+        (tmp_path / image_path(i, "thumbnail")).unlink()
+    pending = tmp_path / "journals" / f"{writer}.pending"
+    fd = os.open(pending, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other task, checking
+        image_stats.clear()
+        run = new_run_id()
+        with anyio.fail_after(20):
+            async with Store.open(
+                tmp_path,
+                run_id=run,
+                writer=make_writer(run, shard=(0, 2)),
+                sync="none",
+                images=lambda image_id: image_id % 2 == 0,
+            ) as store:
+                pass
+        assert len(image_stats) == 10 == len(set(image_stats))
+        assert [lost.missing for lost in store.lost] == [1]
+        assert ("thumbnail", 4) not in JournalState.load(tmp_path).done
+        assert pending.exists()
+    finally:
+        os.close(fd)
+    image_stats.clear()
+    # Then the next open checks the rest: image 5 (image 4 is marked already).
+    assert [lost.missing for lost in (await open_again(tmp_path)).lost] == [1]
+    assert len(image_stats) == 19 and not pending.exists()
+    assert ("thumbnail", 5) not in JournalState.load(tmp_path).done
