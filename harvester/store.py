@@ -570,7 +570,7 @@ def _check_done_records(
                 "path": rec["path"],
                 "reason": f"{'; '.join(problems)} (found by the run after the interrupted "
                 f"run {run})",
-                "t": _after_record(rec),
+                "t": invalid_time(rec["t"]),
             }
         )
     return lost
@@ -590,15 +590,17 @@ def _well_formed(rec: Mapping[str, Any]) -> bool:
     )
 
 
-def _after_record(rec: Mapping[str, Any]) -> float:
-    """The ``t`` of a record that must supersede ``rec``: now, or ``rec``'s own ``t`` where
-    that is later. Why: records are folded by ``t`` (a done record later than an invalid one
-    stands), and an interrupted run of a host whose clock ran ahead recorded its files at
-    times this host has not reached: an invalid record at this host's time lost to them,
-    and the missing file was taken as done by every later load."""
-    t = rec.get("t")
+def invalid_time(done_t: object) -> float:
+    """The ``t`` of an invalid record voiding a done record of time ``done_t``: now, or
+    ``done_t`` where that is later. Why: records are folded by ``t`` (a done record later
+    than an invalid one stands), and a run of a host whose clock ran ahead recorded its
+    files at times this host has not reached: an invalid record at this host's time (the
+    check of an interrupted run, verify's) lost to them, and the file was taken as done by
+    every later load."""
     now = time.time()
-    return max(now, float(t)) if isinstance(t, int | float) and not isinstance(t, bool) else now
+    if isinstance(done_t, int | float) and not isinstance(done_t, bool):
+        return max(now, float(done_t))
+    return now
 
 
 def _record_files(rec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -2075,7 +2077,7 @@ class Store:
         the artifact's last done record where that is later. Why: a done record no later
         than the invalid one is voided by it at the next load (records fold by ``t``), and
         an invalid record may carry the time of a host whose clock ran ahead
-        (:func:`_after_record`): the file fetched again was fetched again at every run."""
+        (:func:`invalid_time`): the file fetched again was fetched again at every run."""
         voided = self.state.invalid.get((kind, object_id))
         t = voided.get("t") if voided is not None else None
         if isinstance(t, int | float) and not isinstance(t, bool) and t >= now:
