@@ -48,6 +48,7 @@ the store stops accepting, and ``put_*``/``flush``/leaving ``open`` raise it.
 from __future__ import annotations
 
 import errno
+import fcntl
 import functools
 import hashlib
 import json
@@ -114,6 +115,7 @@ from harvester.layout import (
 from harvester.models import ImageRef
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.runlock import (
+    FLOCK_UNSUPPORTED,
     POLL,
     acquire_run_lock,
     folder_lock,
@@ -128,7 +130,14 @@ SyncMode = Literal["auto", "syncfs", "fsync", "none"]
 
 STALE_AFTER = 3600.0
 """Seconds after which another host's non-empty pending file is considered abandoned: a live
-writer rewrites it at every batch, and a batch never takes an hour."""
+writer rewrites it at every batch, touches it every :data:`PENDING_FRESH_EVERY` while open,
+and a batch never takes an hour."""
+
+PENDING_FRESH_EVERY = STALE_AFTER / 6
+"""Seconds between two touches of an open store's pending files, which a run that stores
+nothing for a while (a server outage, a long walk) would otherwise leave untouched for
+:data:`STALE_AFTER`: a run of another host took it for ended then, stat'ed its files
+and removed the pending file its own unclean end would need."""
 
 COMMITS_IN_FLIGHT = 2
 """Batches committed at once: while one waits for its fsyncs the next one writes its files."""
@@ -294,6 +303,12 @@ class PendingFile:
         os.ftruncate(self._fd, len(data))
         self._dirty = True
 
+    def touch(self) -> None:
+        """Mark the file fresh (its mtime: a live writer's, to a run of another host)."""
+        if self._fd is not None:
+            with suppress(OSError):  # (a full or read-only disk: the next batch says so)
+                os.utime(self._fd)
+
     def end(self) -> None:
         """The announced temp files are gone (renamed or removed)."""
         if self._fd is not None and self._dirty:
@@ -410,7 +425,70 @@ class LostFiles:
         return self.missing + self.resized
 
 
-def lost_files(out_dir: Path, ended: Sequence[EndedWriter], state: JournalState) -> list[LostFiles]:
+def claim_ended(ended: Sequence[EndedWriter]) -> tuple[list[EndedWriter], list[int]]:
+    """The ``ended`` writers this process is to check and clean up, all of whose pending
+    files it could lock (``flock``, non-blocking, in name order), and the descriptors that
+    hold those locks (close them once the lost files are journaled and the pending files
+    removed).
+
+    Why: the tasks of a job array start together, and each found the same interrupted
+    runs ended: each stat'ed every file they had recorded, a stat per file per task on
+    a shared filesystem. A writer another process holds (it is checking it) or whose
+    pending file is gone (checked since this process listed it) is left to that one; this
+    process checks its own images' files of it only (:func:`lost_files`). Where the
+    filesystem cannot lock, every writer is claimed, as before.
+    """
+    groups: dict[str, list[EndedWriter]] = {}
+    for writer in sorted(ended, key=lambda w: w.name):
+        base, sep, loop = writer.name.rpartition("-c")
+        groups.setdefault(base if sep and loop.isdigit() else writer.name, []).append(writer)
+    claimed: list[EndedWriter] = []
+    held: list[int] = []
+    for group in groups.values():
+        fds: list[int] = []
+        for writer in group:
+            fd = _lock_pending(writer.pending)
+            if fd is None:
+                break
+            fds.append(fd)
+        if len(fds) == len(group):
+            claimed.extend(group)
+            held.extend(fds)
+        else:
+            for fd in fds:
+                os.close(fd)
+    return claimed, held
+
+
+def _lock_pending(path: Path) -> int | None:
+    """A descriptor holding ``path``'s lock, or None: held by another process, or gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in FLOCK_UNSUPPORTED:
+            return fd
+        os.close(fd)
+        return None
+    try:  # (removed, or removed and made anew, by the process that held it)
+        same = os.stat(path).st_ino == os.fstat(fd).st_ino
+    except OSError:
+        same = False
+    if not same:
+        os.close(fd)
+        return None
+    return fd
+
+
+def lost_files(
+    out_dir: Path,
+    ended: Sequence[EndedWriter],
+    state: JournalState,
+    claimed: Sequence[EndedWriter] | None = None,
+) -> list[LostFiles]:
     """Of the runs whose writers ended uncleanly (``ended``), the files their journals record
     as done that are missing or of another size now; one entry per run with any.
 
@@ -422,7 +500,12 @@ def lost_files(out_dir: Path, ended: Sequence[EndedWriter], state: JournalState)
     but was not copied), a copy by rsync of a folder in use, files deleted by hand. Only
     those runs' own records are stat'ed, each file once (a record a later run superseded
     is that run's), so a folder whose runs all ended cleanly costs nothing here.
+
+    ``claimed``: the writers of ``ended`` this process checks for every image
+    (:func:`claim_ended`; None: all of them); of the others, the files of ``state``'s own
+    images only (a shard's: another process checks the rest).
     """
+    mine = {w.name for w in (ended if claimed is None else claimed)}
     writers: dict[str, str] = {}  # writer -> its run id, from the "run" records
     for rec in state.runs:
         writer, run = rec.get("writer"), rec.get("run")
@@ -435,7 +518,9 @@ def lost_files(out_dir: Path, ended: Sequence[EndedWriter], state: JournalState)
         if writer is None or writer in checked:
             continue  # no run record names it: no journal of done files (verify's, a plan's)
         checked.add(writer)
-        lost = _check_done_records(out_dir, writer, writers[writer], state)
+        lost = _check_done_records(
+            out_dir, writer, writers[writer], state, everyone=pending.name in mine
+        )
         if lost.invalid:
             found.append(lost)
     return found
@@ -450,9 +535,11 @@ def _writer_of_pending(name: str, writers: Mapping[str, str]) -> str | None:
     return base if sep and loop.isdigit() and base in writers else None
 
 
-def _check_done_records(out_dir: Path, writer: str, run: str, state: JournalState) -> LostFiles:
+def _check_done_records(
+    out_dir: Path, writer: str, run: str, state: JournalState, *, everyone: bool = True
+) -> LostFiles:
     """Stat every file that ``writer``'s journal records as done and no later record took
-    over (see :func:`lost_files`)."""
+    over (see :func:`lost_files`); ``everyone`` False: of ``state``'s own images only."""
     lost = LostFiles(run)
     try:
         path = journal_path(out_dir, writer)
@@ -460,12 +547,12 @@ def _check_done_records(out_dir: Path, writer: str, run: str, state: JournalStat
         return lost
     latest: dict[tuple[str, int], Mapping[str, Any]] = {}
     for line in read_journal(path):
-        if line.get("rec") == "done":
-            with suppress(KeyError, TypeError):
+        if line.get("rec") == "done" and _well_formed(line):
+            with suppress(TypeError):  # (an id that is no key: a list, say)
                 latest[(line["kind"], line["id"])] = line
     for key, rec in latest.items():
         now = state.done.get(key)
-        if now is None and not state.partial:
+        if now is None and not (state.partial and everyone):
             continue  # marked invalid since (verify): a harvest fetches it already
         if now is not None and (now["t"], now.get("run")) != (rec["t"], rec.get("run")):
             continue  # a later run recorded it again: its file is that run's
@@ -483,10 +570,37 @@ def _check_done_records(out_dir: Path, writer: str, run: str, state: JournalStat
                 "path": rec["path"],
                 "reason": f"{'; '.join(problems)} (found by the run after the interrupted "
                 f"run {run})",
-                "t": time.time(),
+                "t": invalid_time(rec["t"]),
             }
         )
     return lost
+
+
+def _well_formed(rec: Mapping[str, Any]) -> bool:
+    """Does a done line hold what :func:`_check_done_records` reads (kind, id, path, t)?
+    Why: a line without them (a hand edit, another version) is skipped, as the journal's
+    load skips it; read here, it stopped the store's open with a traceback."""
+    t = rec.get("t")
+    return (
+        "kind" in rec
+        and "id" in rec
+        and isinstance(rec.get("path"), str)
+        and isinstance(t, int | float)
+        and not isinstance(t, bool)
+    )
+
+
+def invalid_time(done_t: object) -> float:
+    """The ``t`` of an invalid record voiding a done record of time ``done_t``: now, or
+    ``done_t`` where that is later. Why: records are folded by ``t`` (a done record later
+    than an invalid one stands), and a run of a host whose clock ran ahead recorded its
+    files at times this host has not reached: an invalid record at this host's time (the
+    check of an interrupted run, verify's) lost to them, and the file was taken as done by
+    every later load."""
+    now = time.time()
+    if isinstance(done_t, int | float) and not isinstance(done_t, bool):
+        return max(now, float(done_t))
+    return now
 
 
 def _record_files(rec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -1169,6 +1283,8 @@ class Store:
         self._journal: Journal | None = None
         #: The files of runs that ended uncleanly found not on disk at open (see lost_files).
         self.lost: list[LostFiles] = []
+        #: Locks on ended writers' pending files while this open checks them (claim_ended).
+        self._claims: list[int] = []
         self._empty_journal: Path | None = None  # set on close: see journaled_nothing
         self._walk_records = 0  # "walk" records queued: they alone are no work done
         self._pendings: list[PendingFile] = []
@@ -1245,6 +1361,7 @@ class Store:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(store._committer)
+                tg.start_soon(store._keep_pending_fresh)
                 try:
                     yield store
                 except BaseException as exc:
@@ -1295,7 +1412,10 @@ class Store:
         try:
             ended = ended_writers(self.out_dir, own_writer=self.writer)
             self.state = JournalState.load(self.out_dir, remember=False, images=images)
-            lost = lost_files(self.out_dir, ended, self.state) if ended else []
+            # Claimed after the load: one whose check ended before is seen gone, and the
+            # load may predate its marks (then this run checks its own images' files).
+            claimed, self._claims = claim_ended(ended) if ended else ([], [])
+            lost = lost_files(self.out_dir, ended, self.state, claimed) if ended else []
             # A harvest's or a plan's DIR: a record saved before 0.1.13 may hold a token.
             scrub_saved_credentials(self.out_dir, self.state.runs)
             self._journal = Journal(self.out_dir, self.writer)
@@ -1323,13 +1443,21 @@ class Store:
             self._mark_lost(lost)
             # Only now, with the lost files marked in this run's journal: a crash before
             # leaves the ended writers' pending files for the next run to check again.
-            clean_stale_temps(self.out_dir, ended=ended)
+            clean_stale_temps(self.out_dir, ended=claimed)
+            self._release_claims()
         except OSError as exc:
             self._close_sync()
             raise storage_error(exc, f"output folder {self.out_dir}") from exc
         except BaseException:
             self._close_sync()
             raise
+
+    def _release_claims(self) -> None:
+        """Let go of the ended writers' pending files this open checked (claim_ended)."""
+        claims, self._claims = self._claims, []
+        for fd in claims:
+            with suppress(OSError):
+                os.close(fd)
 
     def _mark_lost(self, lost: Sequence[LostFiles]) -> None:
         """Journal the files of interrupted runs that are not on disk as recorded as invalid
@@ -1360,6 +1488,7 @@ class Store:
             raise storage_error(exc, f"output folder {self.out_dir}") from exc
 
     def _close_sync(self) -> None:
+        self._release_claims()  # (an open that failed while it held them)
         if self._journal is not None:
             self._journal.close()
             journal = self._journal
@@ -1620,6 +1749,17 @@ class Store:
         finally:
             self._committer_done.set()
             self._wake()
+
+    async def _keep_pending_fresh(self) -> None:
+        """Touch this store's pending files every :data:`PENDING_FRESH_EVERY` seconds while
+        it is open (cancelled with the store's task group)."""
+        while True:
+            await anyio.sleep(PENDING_FRESH_EVERY)
+            await anyio.to_thread.run_sync(self._touch_pendings, limiter=self._limiter)
+
+    def _touch_pendings(self) -> None:
+        for pending in self._pendings:
+            pending.touch()
 
     async def _commit_loop(self, recv: MemoryObjectReceiveStream[_Item], n: int) -> None:
         async with recv:
@@ -1920,7 +2060,7 @@ class Store:
                 "path": first.rel_path,
                 "size": first.size,
                 "sha256": first.sha256,
-                "t": now,
+                "t": self._done_time(item.kind, item.object_id, now),
                 "run": self.run_id,
             }
             if item.extra:
@@ -1931,6 +2071,18 @@ class Store:
                 ]
             records.append(rec)
         return records
+
+    def _done_time(self, kind: str, object_id: int, now: float) -> float:
+        """The ``t`` of a done record: ``now``, or just after the invalid record that voided
+        the artifact's last done record where that is later. Why: a done record no later
+        than the invalid one is voided by it at the next load (records fold by ``t``), and
+        an invalid record may carry the time of a host whose clock ran ahead
+        (:func:`invalid_time`): the file fetched again was fetched again at every run."""
+        voided = self.state.invalid.get((kind, object_id))
+        t = voided.get("t") if voided is not None else None
+        if isinstance(t, int | float) and not isinstance(t, bool) and t >= now:
+            return float(t) + 0.001
+        return now
 
 
 def sha256_of(path: Path) -> str:

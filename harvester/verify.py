@@ -28,7 +28,6 @@ import logging
 import os
 import shlex
 import stat
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -51,6 +50,7 @@ from harvester.store import (
     check_existing_out_dir,
     find_stray_temps,
     hand_over_strays,
+    invalid_time,
     scrub_saved_credentials,
     sha256_of,
     storage_error,
@@ -521,7 +521,7 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
                         "id": rec["id"],
                         "path": rec["path"],
                         "reason": "; ".join(p.split("\x00", 1)[1] for p in problems),
-                        "t": time.time(),
+                        "t": invalid_time(rec["t"]),
                     }
                 )
     if invalid and mark_invalid:

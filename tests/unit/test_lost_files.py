@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,3 +134,121 @@ async def test_a_shard_marks_the_lost_files_of_other_shards_images_too(tmp_path:
     done = JournalState.load(tmp_path).done
     assert ("thumbnail", 4) not in done and ("thumbnail", 5) not in done
     assert len(done) == 8
+
+
+def shift_times(out: Path, writer: str, seconds: float) -> None:
+    """Rewrite ``writer``'s journal as a host whose clock ran ``seconds`` ahead wrote it."""
+    path = out / "journals" / f"{writer}.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    for rec in lines:
+        for key in ("t", "started"):
+            if isinstance(rec.get(key), float):
+                rec[key] += seconds
+    path.write_text("".join(json.dumps(rec) + "\n" for rec in lines))
+
+
+async def test_a_lost_file_of_a_run_from_a_host_ahead_stays_lost_and_is_fetched_once(
+    tmp_path: Path,
+) -> None:
+    """The interrupted run's host clock ran 10 minutes ahead: the open that finds its file
+    missing still voids it for every later load (a shard that leaves it to its owner, a run
+    stopped before it got there), and the file fetched again then stays done."""
+    _run, writer = await harvest_files(tmp_path, range(6))
+    shift_times(tmp_path, writer, 600.0)
+    leave_pending_file(tmp_path, writer)
+    (tmp_path / image_path(4, "thumbnail")).unlink()
+    store = await open_again(tmp_path)
+    assert [lost.missing for lost in store.lost] == [1]
+    assert ("thumbnail", 4) not in JournalState.load(tmp_path).done
+    await harvest_files(tmp_path, range(4, 5))
+    done = JournalState.load(tmp_path).done
+    assert ("thumbnail", 4) in done and len(done) == 6
+
+
+async def test_a_malformed_done_line_of_the_interrupted_run_is_skipped_as_a_load_skips_it(
+    tmp_path: Path,
+) -> None:
+    """The interrupted run's journal ends with done lines that lack their time or path (a
+    hand edit, another version): the next open still opens, skips them as the journal's
+    load does, and finds the other lost file."""
+    _run, writer = await harvest_files(tmp_path, range(6))
+    path = tmp_path / "journals" / f"{writer}.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    done = {rec["id"]: rec for rec in records if rec.get("rec") == "done"}
+    no_time = {k: v for k, v in done[1].items() if k != "t"}
+    no_path = {k: v for k, v in done[2].items() if k != "path"}
+    with path.open("a") as fh:
+        fh.write(json.dumps(no_time) + "\n" + json.dumps(no_path) + "\n")
+    leave_pending_file(tmp_path, writer)
+    (tmp_path / image_path(4, "thumbnail")).unlink()
+    store = await open_again(tmp_path)
+    assert [lost.missing for lost in store.lost] == [1]
+    assert ("thumbnail", 4) not in store.state.done and len(store.state.done) == 5
+
+
+async def test_an_idle_live_writer_keeps_its_pending_file_fresh_for_other_hosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stores nothing for over an hour (a server outage, a long walk) is not
+    taken for ended by a run of another host: its pending file is kept fresh while it is
+    open, so that run neither stats its files nor removes the pending file its own
+    unclean end would need."""
+    import harvester.store as store_module
+
+    monkeypatch.setattr(store_module, "PENDING_FRESH_EVERY", 0.05)
+    run = new_run_id()
+    writer = make_writer(run)
+    pending = tmp_path / "journals" / f"{writer}.pending"
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=writer, sync="none"):
+            old = time.time() - 2 * store_module.STALE_AFTER
+            os.utime(pending, (old, old))
+            monkeypatch.setattr(store_module, "HOST", "another-host")  # as that run sees it
+            while True:  # until the store touches it (bounded by fail_after)
+                if pending.stat().st_mtime > time.time() - store_module.STALE_AFTER:
+                    break
+                await anyio.sleep(0.02)
+            assert store_module.ended_writers(tmp_path) == []
+            other = await open_again(tmp_path)
+            assert other.lost == [] and pending.exists()
+
+
+async def test_shards_starting_together_check_an_interrupted_run_once_between_them(
+    tmp_path: Path, image_stats: list[str]
+) -> None:
+    """While one task of an array checks an interrupted run's files (it holds the pending
+    file's lock), a shard starting at the same moment stats its own images' files only and
+    leaves the pending file to that task: not every task of a large array stats every
+    file; its own lost image is still marked, for it to fetch."""
+    import fcntl
+
+    _run, writer = await harvest_files(tmp_path, range(20))
+    leave_pending_file(tmp_path, writer)
+    for i in (4, 5):
+        (tmp_path / image_path(i, "thumbnail")).unlink()
+    pending = tmp_path / "journals" / f"{writer}.pending"
+    fd = os.open(pending, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other task, checking
+        image_stats.clear()
+        run = new_run_id()
+        with anyio.fail_after(20):
+            async with Store.open(
+                tmp_path,
+                run_id=run,
+                writer=make_writer(run, shard=(0, 2)),
+                sync="none",
+                images=lambda image_id: image_id % 2 == 0,
+            ) as store:
+                pass
+        assert len(image_stats) == 10 == len(set(image_stats))
+        assert [lost.missing for lost in store.lost] == [1]
+        assert ("thumbnail", 4) not in JournalState.load(tmp_path).done
+        assert pending.exists()
+    finally:
+        os.close(fd)
+    image_stats.clear()
+    # Then the next open checks the rest: image 5 (image 4 is marked already).
+    assert [lost.missing for lost in (await open_again(tmp_path)).lost] == [1]
+    assert len(image_stats) == 19 and not pending.exists()
+    assert ("thumbnail", 5) not in JournalState.load(tmp_path).done

@@ -175,3 +175,26 @@ def test_second_verify_still_reports_files_awaiting_refetch(
     assert anyio.run(harvest, tmp_path) == 1
     assert main(["verify", str(tmp_path)]) == 0
     assert "awaiting" not in capsys.readouterr().out
+
+
+def test_a_mark_of_a_file_recorded_by_a_host_ahead_holds_until_the_refetch(
+    tmp_path: Path,
+) -> None:
+    """Files recorded by a host whose clock ran 10 minutes ahead (a folder copied from a
+    cluster, say): verify's mark of a deleted one still makes the next harvest fetch it,
+    and that fetch stays done."""
+    anyio.run(harvest, tmp_path)
+    for path in (tmp_path / "journals").glob("*.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for rec in records:
+            if isinstance(rec.get("t"), float):
+                rec["t"] += 600.0
+        path.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    (tmp_path / JournalState.load(tmp_path).done[("thumbnail", 2)]["path"]).unlink()
+    report = verify(tmp_path)
+    assert [(p.kind, p.id, p.status) for p in report.problems] == [("thumbnail", 2, "missing")]
+    assert not JournalState.load(tmp_path).is_done("thumbnail", 2)
+    assert anyio.run(harvest, tmp_path) == 1
+    assert JournalState.load(tmp_path).is_done("thumbnail", 2)
+    final = verify(tmp_path)
+    assert not final.problems and final.ok == 7
