@@ -194,9 +194,11 @@ def test_outage_wait_0_fails_each_request_as_before(
     """--outage-wait 0: no pause; the images asked while the server answers 503 fail after
     their retries (exit 1) and the note says every failure was a busy answer."""
     # The outage by request count, not by the clock: a window 0.7 s after the start also
-    # caught the walk's listings on a loaded machine ("walk failed", no note). The API root
-    # is in it too, so that a check (a pause) would be answered 503 as in a window.
-    faults = "first:ok*17|503*16,only:image*|api_versions"  # the probe and 8 images first
+    # caught the walk's listings on a loaded machine ("walk failed", no note). The probe
+    # and 8 images answered, then 40 answers 503, the API root's too: more than the
+    # requests in flight, so that a check would be answered 503 and pause the run, as
+    # without --outage-wait 0 (this test then fails on "looks down").
+    faults = "first:ok*17|503*40,only:image*|api_versions"
     emu = make_emulator(preset="demo", latency_ms=30, faults=faults)
     code, summary, err = harvest(capsys, emu.base_url, tmp_path / "d", "--outage-wait", "0")
     assert code == 1, err
