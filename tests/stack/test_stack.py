@@ -291,7 +291,13 @@ def test_kill_and_resume(make_emulator: Factory, tmp_path: Path) -> None:
     finally:
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
-    time.sleep(0.5)  # let the server finish (and count) the request the child had in flight
+    # The server counts the request the child had in flight before the stats are reset: it
+    # has once it has seen the child's connections end (it counts a request whose client
+    # left as it drops the connection); a fixed 0.5 s may be too short on a loaded machine.
+    deadline = time.monotonic() + 30
+    while emu.stats()["open_connections"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert emu.stats()["open_connections"] == 0 and emu.stats()["in_flight"] == 0, emu.stats()
     staged = len(list(staging.glob("*.png")))
     assert 6 <= staged < ZSTACK_SIZE_Z * 2
     emu.reset_stats()
