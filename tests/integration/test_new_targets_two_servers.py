@@ -165,6 +165,15 @@ def test_a_dry_run_is_warned_and_writes_no_servers_record(
     assert not (out / "servers.json").exists()
 
 
+def save_a_token_in_the_only_runs_url(out: Path) -> None:
+    """Make DIR's only run one saved before 0.1.13 that kept a token (``tok3n5ecret``) as
+    its base URL's user, in its config alone (so no scrub rewrites it)."""
+    (saved,) = (out / "runs").glob("*/config.json")
+    data = json.loads(saved.read_text())
+    data["config"]["base_url"] = data["config"]["base_url"].replace("://", "://tok3n5ecret@")
+    saved.write_text(json.dumps(data))
+
+
 def test_the_warning_never_spells_a_token_saved_in_an_old_runs_base_url(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
@@ -173,11 +182,7 @@ def test_the_warning_never_spells_a_token_saved_in_an_old_runs_base_url(
     demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
     out = tmp_path / "d"
     harvest(demo, out, "--plate", "7375")
-    (run,) = {p.name for p in (out / "runs").iterdir()}
-    saved = out / "runs" / run / "config.json"
-    data = json.loads(saved.read_text())
-    data["config"]["base_url"] = demo.base_url.replace("://", "://tok3n5ecret@")
-    saved.write_text(json.dumps(data))
+    save_a_token_in_the_only_runs_url(out)
     stderr = harvest(fields, out, "--plate", "3001")
     (warned,) = warnings(stderr)
     assert "tok3n5ecret" not in stderr
@@ -192,11 +197,7 @@ def test_the_warning_never_spells_a_token_of_an_older_server_it_names(
     demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
     out = tmp_path / "d"
     harvest(demo, out, "--plate", "7375")
-    (run,) = {p.name for p in (out / "runs").iterdir()}
-    saved = out / "runs" / run / "config.json"
-    data = json.loads(saved.read_text())
-    data["config"]["base_url"] = demo.base_url.replace("://", "://tok3n5ecret@")
-    saved.write_text(json.dumps(data))
+    save_a_token_in_the_only_runs_url(out)
     next_second()
     harvest(fields, out, "--plate", "3001")
     (out / "servers.json").unlink(missing_ok=True)  # (the old run's config read again)
