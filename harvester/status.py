@@ -945,6 +945,12 @@ class StatusReport:
                 else ""
             )
             lines.append(f"  the resume line below runs {them} again{memory}")
+            # The same time limit would cancel the resubmitted task again at the same point.
+            if any(e.killed and e.cancelled == "time limit" for e in ends):
+                lines.append(
+                    f"  a time limit may cancel {them} again: raise #SBATCH --time in {script},"
+                    " or run more tasks (--tasks N) so each does less"
+                )
         return lines
 
     def _walk_lines(self) -> list[str]:

@@ -723,10 +723,11 @@ def _record_gone(
     also = f" ({already} recorded already)" if already else ""
     if found:
         also += f" ({len(found)} answering 404 at the server's JSON API now)"
+    them = _them(added)
     line = (
         f"{out}: recorded {_plural_ids(added, 'image')} as gone from the server{also} in "
-        f"{out / GONE_NAME}: no harvest asks for them, status counts them apart; to ask for "
-        f"them again: {_undo_command(out, source, ids, added)}"
+        f"{out / GONE_NAME}: no harvest asks for {them}, status counts {them} apart; to ask "
+        f"for {them} again: {_undo_command(out, source, ids, added)}"
         if added
         else f"{out}: nothing new to record: {already} already recorded as gone from the "
         f"server in {out / GONE_NAME}"
@@ -760,7 +761,7 @@ def _take_back(out: Path, ids: list[int], source: str) -> str:
     removed = remove_gone(out, ids)
     return (
         f"{out}: {_plural_ids(removed, 'image')} no longer taken as gone: the next "
-        f"harvest asks for them again (harvester harvest --out {q})"
+        f"harvest asks for {_them(removed)} again (harvester harvest --out {q})"
     )
 
 
@@ -769,6 +770,13 @@ def _plural_ids(ids: list[int], word: str = "id") -> str:
     from harvester.text import plural
 
     return plural(len(ids), word)
+
+
+def _them(ids: list[int]) -> str:
+    """``it`` for one image, ``them`` for more: "recorded 1 image ... asks for them" read wrong."""
+    from harvester.text import agree
+
+    return agree(len(ids), "it", "them")
 
 
 def _undo_command(out: Path, source: str, ids: list[int], added: list[int]) -> str:

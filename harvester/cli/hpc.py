@@ -1218,8 +1218,9 @@ def _sets_of_server(out: Path, given_url: str) -> list[RecordedRun] | None:
 def _read_once_elsewhere(out: Path, recorded: RecordedRun, which: str) -> str:
     """The ``not resumed:`` line of a set of another server whose ids were read once (standard
     input, a pipe): its ``harvester slurm`` command with ``--ids-from FILE`` (a task reads a
-    regular file), and how to fill FILE with its failed images alone. Why: such a set got no
-    line at all, so a resume of one server's sets dropped it without a word."""
+    regular file), and how to fill FILE with the failed images of that server's sets (the
+    listing is per server, not per set). Why: such a set got no line at all, so a resume of
+    one server's sets dropped it without a word."""
     import shlex
     from dataclasses import replace
 
@@ -1235,7 +1236,7 @@ def _read_once_elsewhere(out: Path, recorded: RecordedRun, which: str) -> str:
     return (
         f"not resumed: {which} ({recorded.run}) read its image ids from {what}, which cannot "
         f"be read again, from another server, {server}; run, with the same ids in "
-        f"FILE (or its failed images alone: {listing}): {command}{note}"
+        f"FILE (or the failed images of that server's sets: {listing}): {command}{note}"
     )
 
 

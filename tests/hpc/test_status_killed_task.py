@@ -266,7 +266,8 @@ def test_slurms_cancelled_line_is_read_as_a_cancel_not_a_guessed_kill(
 ) -> None:  # fmt: skip
     """slurmstepd wrote that it cancelled the job into the task's log: status says
     cancelled (scancel, or the reason SLURM names), not "out of memory, kill -9 or node
-    failure?", and gives no --mem advice for it; --json says it too."""
+    failure?", and gives no --mem advice for it (a time limit gets --time/--tasks advice);
+    --json says it too."""
     log = killed / "logs" / f"harvest-{JOB}_{TASK}.log"
     with log.open("a") as handle:
         handle.write(notice + "\n")
@@ -279,6 +280,13 @@ def test_slurms_cancelled_line_is_read_as_a_cancel_not_a_guessed_kill(
     ]
     assert "  the resume line below runs it again" in text
     assert not any("--mem" in x for x in text), text
+    # Only a time limit gets the advice against the next one.
+    advice = [x for x in text if "#SBATCH --time" in x]
+    assert advice == (
+        [f"  a time limit may cancel it again: raise #SBATCH --time in {killed}/harvest.sbatch,"
+         " or run more tasks (--tasks N) so each does less"]
+        if why == "time limit" else []
+    )  # fmt: skip
     [end] = data["ended_without_summary"]
     assert (end["cancelled"], end["out_of_memory"], end["killed"]) == (why, False, True)
 

@@ -10,6 +10,7 @@ answers 404). Each command runs as its own process against the emulator over rea
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,7 @@ def test_the_failed_ids_pipe_records_them_and_resumes_exit_0_asking_nothing(
     code, said, err = forget_failed(out)
     assert (code, err) == (0, "")
     assert said.startswith(f"{out}: recorded 2 images as gone from the server in ")
+    assert ": no harvest asks for them, status counts them apart; to ask for them again: " in said
     assert said.count("\n") == 1
     assert recorded(out) == GONE
 
@@ -161,6 +163,9 @@ def test_an_image_that_failed_with_503_is_refused_unless_forced(
 
     code, said, err = forget_failed(out, "--force")
     assert (code, err) == (0, "")
+    assert said.startswith(f"{out}: recorded 1 image as gone from the server in ")
+    assert ": no harvest asks for it, status counts it apart; to ask for it again: " in said
+    assert "them" not in said  # (it said "1 image ... no harvest asks for them")
     assert recorded(out) == [THERE]
     gone = json.loads((out / "gone_images.json").read_text())["images"][0]
     assert gone["status"] == 503
@@ -308,7 +313,7 @@ def run_undo(command: str, cwd: Path | None = None) -> subprocess.CompletedProce
 
 def undo_said(said: str) -> str:
     """The undo command at the end of forget's line."""
-    return said.rstrip("\n").rpartition("; to ask for them again: ")[2]
+    return re.split(r"; to ask for (?:it|them) again: ", said.rstrip("\n"))[-1]
 
 
 def test_the_pipe_with_a_503_among_them_records_the_404s_and_notes_the_rest(

@@ -497,8 +497,8 @@ def test_slurm_given_a_servers_url_names_the_others_piped_set(
     command = f"harvester slurm --out {out} --base-url {demo.base_url} --ids-from FILE --tasks N"
     assert line.endswith(
         f"read its image ids from standard input, which cannot be read again, from another "
-        f"server, {demo.base_url}; run, with the same ids in FILE (or its failed images alone: "
-        f"{listing}): {command}"
+        f"server, {demo.base_url}; run, with the same ids in FILE (or the failed images of that "
+        f"server's sets: {listing}): {command}"
     ), line
     listed = cli(*shlex.split(listing.removesuffix(" > FILE"))[1:])
     assert (listed.returncode, listed.stdout) == (0, ""), listed.stderr
