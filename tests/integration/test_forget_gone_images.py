@@ -697,19 +697,26 @@ def test_a_404_another_hint_explains_is_not_recorded_without_force(
     assert recorded(out) == [THERE]
 
 
+def imgdata_only_folder(tmp_path: Path, emu: EmulatorThread) -> Path:
+    """DIR (``tmp_path/d``) of an imgdata-only harvest of one image the server has and one it
+    lacks (exit 1: that one's imgData refused, 403)."""
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text(f"{THERE}\n{GONE[0]}\n")
+    failed = cli(
+        "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "imgdata", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    return out
+
+
 def test_an_imgdata_only_folder_says_why_a_403_is_not_taken_as_gone(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
     """An image the server lacks answers imgData 403 (as a private one does), never 404:
     the pipe of an imgdata-only folder records nothing and says so, naming --check-server
     and --force; --force records it."""
-    out, ids = tmp_path / "d", tmp_path / "ids.txt"
-    ids.write_text(f"{THERE}\n{GONE[0]}\n")
-    failed = cli(
-        "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
-        "--artifacts", "imgdata", "--rate", "none", "-q",
-    )  # fmt: skip
-    assert failed.returncode == 1, failed.stderr
+    out = imgdata_only_folder(tmp_path, emulator)
 
     code, said, err = forget_failed(out)
     assert (code, said) == (2, "")
@@ -790,13 +797,7 @@ def test_check_server_records_the_403s_the_server_lacks_and_leaves_the_others(
             return demo.handle(req)
 
     emu = make_emulator(app=ImgDataRefused())
-    out, ids = tmp_path / "d", tmp_path / "ids.txt"
-    ids.write_text(f"{THERE}\n{GONE[0]}\n")
-    failed = cli(
-        "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
-        "--artifacts", "imgdata", "--rate", "none", "-q",
-    )  # fmt: skip
-    assert failed.returncode == 1, failed.stderr
+    out = imgdata_only_folder(tmp_path, emu)
     assert forget_failed(out)[0] == 2  # (without it: neither 403 tells)
 
     code, said, err = forget_failed(out, "--check-server")
@@ -847,13 +848,7 @@ def test_check_server_with_the_server_down_says_so_not_that_it_has_them(
     to run it again once the server answers: not "the server still has them", which it
     never said; the pipe run again once it answers records the image."""
     emu = make_emulator(preset="demo")
-    out, ids = tmp_path / "d", tmp_path / "ids.txt"
-    ids.write_text(f"{THERE}\n{GONE[0]}\n")
-    failed = cli(
-        "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
-        "--artifacts", "imgdata", "--rate", "none", "-q",
-    )  # fmt: skip
-    assert failed.returncode == 1, failed.stderr
+    out = imgdata_only_folder(tmp_path, emu)
     port = emu.base_url.rstrip("/").rsplit(":", 1)[1]
     emu.stop()
 
