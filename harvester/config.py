@@ -1898,19 +1898,16 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
     if wanted in servers:
         return None
     newest = normal_base_url(recorded.base_url)
-    # Each redacted too: a server read from an old run's config (not servers.json) may hold one.
-    also = [redact_base_url(url) for key, url in servers.items() if key != newest]
+    also = [url for key, url in servers.items() if key != newest]
     there = f" and {', '.join(also)}" if also else ""
-    # A run saved before 0.1.13 may keep a token as its URL's user until its record is scrubbed.
-    shown = redact_base_url(recorded.base_url)
-    done = "those servers" if also else shown
+    done = "those servers" if also else recorded.base_url
     newest_run = newest_run_words(out, recorded) + (
         " whose settings can be read"
         if _settings_unreadable(out, [run for run in unread if run > recorded.run])
         else ""
     )
     return (
-        f"{out} was harvested from {shown} ({newest_run}, {recorded.run}){there}; "
+        f"{out} was harvested from {recorded.base_url} ({newest_run}, {recorded.run}){there}; "
         f"this run asks {cfg.to_public()['base_url']}: image ids are one server's, so ids "
         f"done from {done} are skipped as done and the rest mixed in"
     )
@@ -2055,10 +2052,8 @@ def folder_server(
         )
     if normal_base_url(recorded.base_url) == normal_base_url(cfg.base_url):
         return cfg, None
-    # Named redacted: a run saved before 0.1.13 may keep a token as its URL's user (asked
-    # all the same, until its record is scrubbed), which this line printed in the clear.
     line = (
-        f"asking {redact_base_url(recorded.base_url)}, the server {out} was harvested from "
+        f"asking {recorded.base_url}, the server {out} was harvested from "
         f"({newest_run_words(out, recorded)}, {recorded.run}): give --base-url to ask another"
     )
     return replace(cfg, base_url=recorded.base_url), line

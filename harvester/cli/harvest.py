@@ -1195,9 +1195,7 @@ def no_set_of_server(out: Path, given_url: str, servers: dict[str, str], hint: s
     :func:`harvester.config.normal_base_url`, each as saved), naming them all."""
     from harvester.errors import UsageError, redact_base_url
 
-    # Each redacted: a run saved before 0.1.13 may keep a token as its URL's user, and this
-    # refusal comes before the folder's saved records are scrubbed.
-    names = [redact_base_url(url) for url in servers.values()]
+    names = list(servers.values())  # (as read: credentials withheld, _read_recorded)
     listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
     return UsageError(
         f"{out} holds no target set harvested from {redact_base_url(given_url)}: its sets "
@@ -1210,13 +1208,12 @@ def _elsewhere_note(recorded: RecordedRun, out: Path, which: str) -> str:
     """The ``not resumed:`` line of a set of another server than the ``--base-url`` given
     (:func:`_other_servers_sets`), with the command that resumes its server's sets."""
     from harvester.config import commented, own_server_command, target_flags
-    from harvester.errors import redact_base_url
 
     command, needs = own_server_command(recorded, out)
     targets = shlex.join(target_flags(recorded)) or "its targets"
     return (
         f"not resumed: {which} ({recorded.run}) harvested {targets} from another server, "
-        f"{redact_base_url(recorded.base_url)}; run: {commented(command, needs)}"
+        f"{recorded.base_url}; run: {commented(command, needs)}"
     )
 
 

@@ -39,7 +39,7 @@ from harvester.cli.harvest import (
     split_overrides,
     target_overrides,
 )
-from harvester.errors import HarvesterError, UsageError, base_url_holds_secret, redact_base_url
+from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
 from harvester.text import agree, plural
 
 if TYPE_CHECKING:
@@ -1209,7 +1209,7 @@ def _sets_of_server(out: Path, given_url: str) -> list[RecordedRun] | None:
         targets = shlex.join(target_flags(recorded)) or "its targets"
         print(
             f"not resumed: {replay_which(n)} ({recorded.run}) harvested {targets} from another "
-            f"server, {redact_base_url(recorded.base_url)}; run: {_set_command(out, recorded)}",
+            f"server, {recorded.base_url}; run: {_set_command(out, recorded)}",
             file=sys.stderr,
         )
     return [r for r in sets if normal_base_url(r.base_url) == wanted]
@@ -1230,8 +1230,7 @@ def _read_once_elsewhere(out: Path, recorded: RecordedRun, which: str) -> str:
     what = "standard input" if once == "-" else str(once)
     as_file = replace(recorded, config={**recorded.config, "ids_from": "FILE"})
     command, note = _set_command_and_note(out, as_file, server=True)
-    # A run saved before 0.1.13 may keep a token as its URL's user until its record is scrubbed.
-    server = redact_base_url(recorded.base_url)
+    server = recorded.base_url
     listing = f"{failed_ids_command(out)} --base-url {shlex.quote(server)} > FILE"
     return (
         f"not resumed: {which} ({recorded.run}) read its image ids from {what}, which cannot "
