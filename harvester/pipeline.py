@@ -1070,8 +1070,9 @@ class Harvest:
         self._store: Store | None = None  # the run's store, once opened (closed after)
         #: The walk's targets (HarvestConfig.walk_targets) once it has ended (see _pipeline).
         self._walk_ended: str | None = None
-        #: The walk's images met again under another parent (:meth:`_record_again`).
-        self._again: list[ImageRef] = []
+        #: The walk's images met again under another parent, each in its first-placed
+        #: context of those met again (:meth:`_met_again`, :meth:`_record_again`).
+        self._again: dict[int, ImageRef] = {}
         #: The walk's targets once its start is journaled (None: no walk started yet).
         self._walk_started: str | None = None
         self._walk_finished = False  # its end journaled (every image it sent journaled)
@@ -1783,7 +1784,7 @@ class Harvest:
                 labels_for=self._sample_reuse.needed if self._sample_reuse else None,
                 said_in_summary=True,
                 watch=self._watch,
-                on_again=self._again.append if self._store is not None else None,
+                on_again=self._met_again if self._store is not None else None,
             )
             targets = cfg.walk_targets(self.summary.run_id)
             describe = self._walk_text(targets, walker.stats)
@@ -2220,6 +2221,13 @@ class Harvest:
             )
             self._walk_finished = True
 
+    def _met_again(self, ref: ImageRef) -> None:
+        """Keep an image the walk met again under another parent, if that parent ranks
+        before the one kept for it so far (one context an image, not one each time met)."""
+        kept = self._again.get(ref.image_id)
+        if kept is None or placed_before(ref, kept):
+            self._again[ref.image_id] = ref
+
     async def _record_again(self, store: Store) -> None:
         """Journal the context of each image the walk met again under a parent that ranks
         first (:func:`placed_before`: the lowest dataset id, say) where that is not the
@@ -2229,19 +2237,14 @@ class Harvest:
         run's or an earlier one's) is in the state then. An image with no record (not
         selected, gone, given by id) is not journaled here.
         """
-        again, self._again = self._again, []
+        again, self._again = self._again, {}
         if not again:
             return
-        # The first-placed context of each image: the state learns of a record only once it
-        # is committed, so each image is journaled here once, in its first-placed context.
-        best: dict[int, ImageRef] = {}
-        for ref in again:
-            kept = best.get(ref.image_id)
-            if kept is None or placed_before(ref, kept):
-                best[ref.image_id] = ref
+        # Each image journaled here once, in its first-placed context (the state learns of
+        # a record only once it is committed).
         await store.flush()
         state = store.state
-        for ref in best.values():
+        for ref in again.values():
             journaled = state.images.get(ref.image_id)
             if journaled is None or not has_context(ref):
                 continue
