@@ -211,3 +211,12 @@ def placed_as(ref: ImageRef, journaled: ImageRef | None) -> ImageRef:
         return ref
     make: Any = type(ref)  # positional, in field order (as ImageRef.from_json)
     return make(*_FIELDS_OF(journaled), ref.labels)  # type: ignore[no-any-return]
+
+
+def keep_placed_first(kept: dict[int, ImageRef], ref: ImageRef) -> None:
+    """Keep ``ref`` in ``kept`` (by image id) unless the context kept for its image is
+    :func:`placed_before` it: of an image met under several parents, one context, the one
+    indexed (a harvest's and a plan's walk both collect them so)."""
+    held = kept.get(ref.image_id)
+    if held is None or placed_before(ref, held):
+        kept[ref.image_id] = ref

@@ -109,8 +109,8 @@ from harvester.models import (
     Artifact,
     ImageRef,
     has_context,
+    keep_placed_first,
     placed_as,
-    placed_before,
     with_context_of,
     with_meta,
 )
@@ -2222,11 +2222,8 @@ class Harvest:
             self._walk_finished = True
 
     def _met_again(self, ref: ImageRef) -> None:
-        """Keep an image the walk met again under another parent, if that parent ranks
-        before the one kept for it so far (one context an image, not one each time met)."""
-        kept = self._again.get(ref.image_id)
-        if kept is None or placed_before(ref, kept):
-            self._again[ref.image_id] = ref
+        """An image the walk met again under another parent (:func:`keep_placed_first`)."""
+        keep_placed_first(self._again, ref)
 
     async def _record_again(self, store: Store) -> None:
         """Journal the context of each image the walk met again under a parent that ranks

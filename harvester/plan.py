@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from harvester.errors import RemoteError, SessionEndedError, UsageError
-from harvester.models import Artifact, ImageRef, placed_before
+from harvester.models import Artifact, ImageRef, keep_placed_first, placed_before
 from harvester.text import plural
 
 if TYPE_CHECKING:
@@ -446,16 +446,12 @@ class PlanWriter:
         self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
         return True
 
-    def place_again(self, again: Iterable[ImageRef]) -> None:
-        """Rewrite the line of each image the walk met ``again`` under another parent
-        whose context there is placed first (the lowest dataset id, say): the walk queued
-        it under the parent it reached first, which depends on timing. One pass over the
-        plan's lines, only when some image was met twice."""
-        best: dict[int, ImageRef] = {}
-        for ref in again:
-            kept = best.get(ref.image_id)
-            if kept is None or placed_before(ref, kept):
-                best[ref.image_id] = ref
+    def place_again(self, best: Mapping[int, ImageRef]) -> None:
+        """Rewrite the line of each image the walk met again under another parent whose
+        context there (``best``, by :func:`~harvester.models.keep_placed_first`) is placed
+        first (the lowest dataset id, say): the walk queued it under the parent it reached
+        first, which depends on timing. One pass over the plan's lines, only when some
+        image was met twice."""
         if not best or self._fh is None:
             return
         self._fh.close()
@@ -744,7 +740,7 @@ async def _walk_into_plan(
         if selection.active:
             walk_send, walk_receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
             extra["selection"] = selection.describe()
-        again: list[ImageRef] = []  # images met again under another parent (place_again)
+        again: dict[int, ImageRef] = {}  # images met again under another parent (place_again)
         walker = Walker(
             client,
             walk_send,
@@ -753,7 +749,7 @@ async def _walk_into_plan(
             on_image=on_image,
             prefetched=prefetched,
             watch=watch,
-            on_again=again.append,
+            on_again=lambda ref: keep_placed_first(again, ref),
         )
         if on_walk is not None:  # how far the walk is, worded as a harvest's (its progress)
             describe = walk_text(config.walk_targets(run_id), walker.stats, selection, selected)
