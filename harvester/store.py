@@ -440,8 +440,7 @@ def claim_ended(ended: Sequence[EndedWriter]) -> tuple[list[EndedWriter], list[i
     """
     groups: dict[str, list[EndedWriter]] = {}
     for writer in sorted(ended, key=lambda w: w.name):
-        base, sep, loop = writer.name.rpartition("-c")
-        groups.setdefault(base if sep and loop.isdigit() else writer.name, []).append(writer)
+        groups.setdefault(_store_of_loop(writer.name), []).append(writer)
     claimed: list[EndedWriter] = []
     held: list[int] = []
     for group in groups.values():
@@ -531,8 +530,15 @@ def _writer_of_pending(name: str, writers: Mapping[str, str]) -> str | None:
     second commit loop (``<writer>-c1``) the store's writer; None when no run names it."""
     if name in writers:
         return name
+    base = _store_of_loop(name)
+    return base if base in writers else None
+
+
+def _store_of_loop(name: str) -> str:
+    """The writer of the store whose commit loop writes ``journals/<name>.pending``: ``name``
+    less a second loop's ``-c1`` (``-cN``), else ``name`` itself."""
     base, sep, loop = name.rpartition("-c")
-    return base if sep and loop.isdigit() and base in writers else None
+    return base if sep and loop.isdigit() else name
 
 
 def _check_done_records(
