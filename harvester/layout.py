@@ -264,8 +264,11 @@ def check_writer(writer: str) -> str:
     return writer
 
 
-#: A run id's UTC second (:func:`new_run_id`), found in ``runs/`` and journal names.
-_RUN_SECOND_RE = re.compile(r"(\d{8}T\d{6}Z)-[0-9a-f]{6}")
+#: A run id (:func:`new_run_id`): its UTC second (group 1), then 6 random hex digits.
+RUN_ID_PATTERN = r"(\d{8}T\d{6}Z)-[0-9a-f]{6}"
+_RUN_SECOND_FORMAT = "%Y%m%dT%H%M%SZ"
+#: A run id's UTC second, found in ``runs/`` and journal names.
+_RUN_SECOND_RE = re.compile(RUN_ID_PATTERN)
 
 
 def new_run_id(out_dir: Path | None = None) -> str:
@@ -280,7 +283,7 @@ def new_run_id(out_dir: Path | None = None) -> str:
     are ordered by the run record's ``order`` (:func:`run_order_time`).
     """
     now = time.time()
-    second = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    second = time.strftime(_RUN_SECOND_FORMAT, time.gmtime(now))
     if out_dir is not None:
         second = max(second, newest_run_second(out_dir, now + FOLLOWED_AHEAD))
     return second + "-" + os.urandom(3).hex()
@@ -297,7 +300,7 @@ def _second_time(second: str) -> float | None:
     import calendar  # (not at the top: it loads datetime, which a harvest's start need not)
 
     try:
-        return float(calendar.timegm(time.strptime(second, "%Y%m%dT%H%M%SZ")))
+        return float(calendar.timegm(time.strptime(second, _RUN_SECOND_FORMAT)))
     except ValueError:
         return None
 

@@ -95,6 +95,7 @@ from harvester.layout import (
     JOURNALS_DIR,
     LAYOUT_VERSION,
     MARKER_NAME,
+    RUN_ID_PATTERN,
     RUNS_DIR,
     STUDY_DIR,
     STUDY_KINDS,
@@ -637,8 +638,6 @@ STRAYS_PREFIX = "strays-"
 """``journals/strays-<writer>.pending``: stray temp files of a writer of this host that has
 ended, handed over by ``verify`` (:func:`hand_over_strays`) for the next harvest to remove."""
 
-_RUN_ID = r"\d{8}T\d{6}Z-[0-9a-f]{6}"  # layout.new_run_id
-
 
 def writer_pid_here(writer: str) -> int | None:
     """The pid in ``writer`` when the name says it is a process of this host, else None.
@@ -657,7 +656,7 @@ def writer_pid_here(writer: str) -> int | None:
         return None
     host = re.escape(ours)
     m = re.fullmatch(
-        rf"{host}-(\d+)-{_RUN_ID}(?:-shard-\d+-of-\d+)?(?:-plan)?(?:-c\d+)?", writer
+        rf"{host}-(\d+)-{RUN_ID_PATTERN}(?:-shard-\d+-of-\d+)?(?:-plan)?(?:-c\d+)?", writer
     ) or re.fullmatch(rf"[a-z]+-{host}-(\d+)-[0-9a-f]{{6}}", writer)
     return int(m.group(1)) if m else None
 
