@@ -204,8 +204,10 @@ def remove_gone(out_dir: Path, ids: list[int]) -> list[int]:
 
     with folder_lock(out_dir, FORGOTTEN_LOCK):
         gone = read_gone(out_dir)
-        taken = {key for key in gone if key[1] in set(ids)}
-        removed = [image_id for image_id in ids if any(key[1] == image_id for key in taken)]
+        asked = set(ids)
+        taken = {key for key in gone if key[1] in asked}
+        listed = {image_id for _server, image_id in taken}
+        removed = [image_id for image_id in ids if image_id in listed]
         if taken:
             _write(out_dir, {key: entry for key, entry in gone.items() if key not in taken})
     return removed
