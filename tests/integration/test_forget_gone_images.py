@@ -202,17 +202,24 @@ def test_undo_asks_for_them_again(tmp_path: Path, emulator: EmulatorThread) -> N
     assert thumbnails_asked(emulator) == 2
 
 
+def planned_folder(tmp_path: Path, emu: EmulatorThread) -> Path:
+    """DIR (``tmp_path/d``): a thumbnail plan of one image the server has and the ones it
+    lacks (GONE), not harvested yet."""
+    out, ids = tmp_path / "d", tmp_path / "ids.txt"
+    ids.write_text("\n".join(map(str, [THERE, *GONE])) + "\n")
+    planned = cli(
+        "plan", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+        "--artifacts", "thumbnail",
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    return out
+
+
 def test_each_task_of_a_planned_array_skips_them(tmp_path: Path, emulator: EmulatorThread) -> None:
     """The shards of a plan (a job array's tasks: --from-plan --shard K/N) read the same
     record: each exits 0 asking none of the gone images, and the index job's note says
     the index lacks them for good, not that a resubmission would add them."""
-    out, ids = tmp_path / "d", tmp_path / "ids.txt"
-    ids.write_text("\n".join(map(str, [THERE, *GONE])) + "\n")
-    planned = cli(
-        "plan", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
-        "--artifacts", "thumbnail",
-    )  # fmt: skip
-    assert planned.returncode == 0, planned.stderr
+    out = planned_folder(tmp_path, emulator)
 
     def tasks() -> list[subprocess.CompletedProcess[str]]:
         return [
@@ -577,13 +584,7 @@ def test_a_job_array_task_whose_images_left_are_gone_has_no_work_left(
     """status of a job array whose task failed only images since recorded as gone counts
     every task complete, naming no task with work left (it said "work left in: task 0"),
     and its plan line counts them complete too, as gone."""
-    out, ids = tmp_path / "d", tmp_path / "ids.txt"
-    ids.write_text("\n".join(map(str, [THERE, *GONE])) + "\n")
-    planned = cli(
-        "plan", "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
-        "--artifacts", "thumbnail",
-    )  # fmt: skip
-    assert planned.returncode == 0, planned.stderr
+    out = planned_folder(tmp_path, emulator)
     script = cli("slurm", "--from-plan", str(out), "--out", str(out), "--tasks", "2")
     assert script.returncode == 0, script.stderr
     codes = [
