@@ -101,7 +101,7 @@ from harvester.journal import (
     JournalState,
     newest_saved_config,
     run_config_of,
-    run_starts,
+    run_orders,
     saved_run_configs,
     walk_listed_all,
 )
@@ -1208,14 +1208,14 @@ class Harvest:
             # takes these (one recorded while it ran was given later, and stays).
             keys = self.cfg.label_keys
             run = self.summary.run_id
-            started = run_starts(store.state).get(run, 0.0)
+            order = run_orders(store.state).get(run, 0.0)
             try:
                 await anyio.to_thread.run_sync(
                     lambda: carry_label_keys(
                         self.out,
                         keys,
                         by="harvester harvest",
-                        started=started,
+                        order=order,
                         run=run,
                         stop=self._stopping,
                     )
