@@ -810,6 +810,9 @@ async def _walk_into_plan(
                 )
             if selection.active:
                 extra["walked"] = selected.walked
+            # What the walk listed whole: a harvest from the plan tells by it an image that
+            # moved since DIR journaled it (placing.Listed.left) from one it did not list.
+            extra["listed"] = walker.listed.to_json()
             if selected.per_key:  # (the summary's "11 classes of 'Phenotype', ...")
                 extra |= {
                     "sample_per": selected.per_key,
