@@ -2248,6 +2248,8 @@ class Harvest:
         be overwritten by it). An image with no record (not selected, gone) is left out.
         """
         placing = self._placing
+        if not placing:
+            return  # (no flush: a run that met no image twice waits for nothing here)
         self._placing_held = True
         try:
             image_ids = None if last else placing.ready()

@@ -170,6 +170,10 @@ class Placing:
         #: Images whose journal record is a place this run met (its worker's decision).
         self._settled: IdSet = set() if settled is None else settled
 
+    def __len__(self) -> int:
+        """Images held (met again or kept back, not told yet)."""
+        return len(self._held)
+
     @property
     def due(self) -> bool:
         """Enough images held that the harvest should journal those it can decide now."""
