@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,19 @@ def test_shards_and_a_plan_that_list_the_old_dataset_move_the_row(
     _cli("plan", "--base-url", emu.base_url, "--project", PROJECT, "--out", str(out), "--force")
     _cli("harvest", "--from-plan", str(out), "--out", str(out), "--rate", "none")
     assert _place(out) == (NEW, "linked-B")
+
+
+def test_the_row_moves_whichever_dataset_is_walked_first(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """One dataset walked at a time: 62002 first (its worker keeps the row back until
+    62001 is listed) or 62001 first (listed before the worker comes): the row moves to
+    62002 either way (in a copy of the folder made before the move was seen)."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    config = tmp_path / "one-at-a-time.toml"
+    config.write_text("walk_concurrency = 1\n", encoding="utf-8")
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for folder, order in ((out, (NEW, OLD)), (copy, (OLD, NEW))):
+        _harvest(emu, folder, str(config), "--dataset", order[0], "--dataset", order[1])
+        assert _place(folder) == (NEW, "linked-B")
