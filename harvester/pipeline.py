@@ -1741,7 +1741,9 @@ class Harvest:
             asked_now = self.cfg.labels or isinstance(ref, AskedRef)
             journaled = state.images.get(ref.image_id)
             unasked = ref.image_id in state.labels_unasked
-            await _record(store, ref, journaled, unasked, asked_now, placing=self._placing)
+            # Placed as its worker will, marking nothing: the worker places it (Placing.peek).
+            placed = self._placing.peek(ref, journaled)
+            await _record(store, placed, journaled, unasked, asked_now)
         if whole:
             await store.flush()  # the images first: a kill between leaves it "not finished"
             await store.record_walk(

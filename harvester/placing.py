@@ -193,23 +193,36 @@ class Placing:
         """``ref`` (its worker's: this run's first place of the image) as it is to be
         journaled now: in ``journaled``'s place where that ranks first and this run has
         not seen the image leave it (kept back until :meth:`decide` can tell), else
-        ``ref`` itself."""
+        ``ref`` itself. Marks the image as its worker's (:meth:`ready` for decide)."""
         image_id = ref.image_id
-        if journaled is None or not has_context(ref):
+        if journaled is not None and has_context(ref) and image_id in self._held:
+            keep_placed_first(self._held, ref)  # met again before its worker took it
+        placed = self.peek(ref, journaled)
+        if placed is ref:  # this run's place (a better one held is decide()'s), or moved
             self.settled(image_id)
-            return ref
-        if image_id in self._held:  # met again before its worker took it
+        elif not self.final or image_id in self._held:
             keep_placed_first(self._held, ref)
-        found = self._held.get(image_id, ref)
+            self._kept.add(image_id)
+        return placed
+
+    def peek(self, ref: ImageRef, journaled: ImageRef | None) -> ImageRef:
+        """What :meth:`place` would journal for ``ref`` now, marking nothing: for a record
+        made ahead of the image's worker (a sample journaled whole once chosen), which
+        then places it itself.
+
+        Why not :meth:`place` there: marked, the image was ready for :meth:`decide` before
+        its worker came; decided and forgotten, it was placed by its worker as if this walk
+        had never met it in the journal's place (held no more), so that place, listed
+        whole, was taken as left: an image of a dataset in two projects went to the
+        higher project's row."""
+        if journaled is None or not has_context(ref):
+            return ref
+        held = self._held.get(ref.image_id)
+        found = ref if held is None or placed_before(ref, held) else held
         if not placed_before(journaled, ref) or (
             placed_before(journaled, found) and self.listed.left(journaled, found)
         ):
-            # This run's place (a better one held is journaled by decide()), or moved.
-            self.settled(image_id)
             return ref
-        if not self.final or image_id in self._held:
-            keep_placed_first(self._held, ref)
-            self._kept.add(image_id)
         return placed_as(ref, journaled)
 
     def ready(self) -> list[int]:

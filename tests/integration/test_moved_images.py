@@ -12,20 +12,28 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harvest_helpers import run_cli
+import pytest
+from harvest_helpers import harvest, run_cli
 
+from harvester import pipeline
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue_presets import (
     LINKS_DATASET_IDS,
+    LINKS_FIRST_IMAGE_ID,
     LINKS_PROJECT_ID,
+    LINKS_SECOND_PROJECT_ID,
     LINKS_SHARED_IMAGE_ID,
 )
+from harvester.models import Artifact
+from harvester.placing import Placing
 
 OLD, NEW = (str(i) for i in LINKS_DATASET_IDS)
 MOVED = LINKS_SHARED_IMAGE_ID
@@ -152,3 +160,55 @@ def test_the_row_moves_whichever_dataset_is_walked_first(
     for folder, order in ((out, (NEW, OLD)), (copy, (OLD, NEW))):
         _harvest(emu, folder, str(config), "--dataset", order[0], "--dataset", order[1])
         assert _place(folder) == (NEW, "linked-B")
+
+
+class SlowImageApp:
+    """The ``links`` preset; once ``slow``, each request naming image ``image_id`` waits."""
+
+    def __init__(self, image_id: int) -> None:
+        self.inner: Any = build_application("links")
+        self.image_id = str(image_id)
+        self.slow = False
+
+    def handle(self, req: Any) -> Any:
+        if self.slow and self.image_id in req.path:
+            time.sleep(1.5)
+        return self.inner.handle(req)
+
+    def route_name(self, req: Any) -> str:
+        return str(self.inner.route_name(req))
+
+
+def _places(out: Path) -> dict[str, tuple[str, str]]:
+    """index.csv's (project_id, dataset_id) of each image."""
+    with (out / "index.csv").open(newline="", encoding="utf-8") as f:
+        return {r["image_id"]: (r["project_id"], r["dataset_id"]) for r in csv.DictReader(f)}
+
+
+def test_a_sample_keeps_the_place_of_images_its_batches_decided_first(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --sample run whose batch of held images is journaled before the workers reach
+    some of them (a batch of 1; the third image slow) keeps dataset 62002's images under
+    project 2001, the lower of the two that link it: the sample's early records no longer
+    make them decided and forgotten before their workers, which then took 2002."""
+    app = SlowImageApp(LINKS_FIRST_IMAGE_ID + 2)  # (the third in the sample's order)
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    thumbnail = (Artifact("thumbnail"),)
+    harvest(emu.base_url, out, projects=(LINKS_PROJECT_ID,), artifacts=thumbnail)
+    before = _places(out)
+    assert before[str(LINKS_FIRST_IMAGE_ID + 3)] == (PROJECT, NEW)
+    app.slow = True
+    monkeypatch.setattr(pipeline, "Placing", functools.partial(Placing, batch=1))
+    summary = harvest(
+        emu.base_url,
+        out,
+        projects=(LINKS_SECOND_PROJECT_ID, LINKS_PROJECT_ID),  # 2002's datasets met first
+        sample=IMAGES,
+        concurrency=1,
+        walk_concurrency=1,
+        artifacts=(*thumbnail, Artifact("imgdata")),
+    )
+    assert summary.done_by_kind.get("imgdata") == IMAGES  # (the workers fetched)
+    assert _places(out) == before

@@ -92,3 +92,17 @@ def test_images_met_again_are_told_every_batch() -> None:
     assert sorted(p.image_id for p in told) == list(range(1, 1001))
     assert {p.dataset_id for p in told} == {LOW}
     assert most == 100
+
+
+def test_a_peek_marks_nothing_for_decide() -> None:
+    """peek() (a sample's record made ahead of the worker) answers as place() would but
+    leaves the image for its worker: not ready, so not decided and forgotten before it."""
+    listed = Listed()
+    listed.images("dataset", P, LOW)
+    placing = Placing(listed, final=True)
+    journaled = _in(LOW)
+    placing.met_again(_in(LOW, project_id=P + 1))  # (met in the journal's place too)
+    assert placing.peek(_in(HIGH), journaled) == journaled
+    assert placing.ready() == []
+    assert placing.place(_in(HIGH), journaled) == journaled
+    assert placing.ready() == [1]
