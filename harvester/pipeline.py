@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import shutil
 import signal
 import threading
@@ -66,6 +67,7 @@ from harvester.errors import (
     SERVER_BUSY,
     CredentialsError,
     FetchError,
+    FolderBusyError,
     HarvesterError,
     InvalidBodyError,
     NotOmeroError,
@@ -120,6 +122,7 @@ from harvester.retry import RetryEvent, retry_after_cap
 from harvester.runlock import (
     LOCKS_DIR,
     LockWaitStopped,
+    holder_run,
     lock_name,
     progress_name,
     remove_stale_progress,
@@ -2031,6 +2034,41 @@ class Harvest:
         except TargetNotFoundError:
             await self._forget_refused_run()
             raise
+        except FolderBusyError as exc:  # (only the run lock raises it: the store's open)
+            raise await anyio.to_thread.run_sync(self._busy_elsewhere, exc) from None
+
+    def _busy_elsewhere(self, exc: FolderBusyError) -> FolderBusyError:
+        """``exc``, the refusal of a second run of DIR and shard, with a hint that says what
+        to do when the run holding the lock harvests other targets, artifacts or selection.
+
+        Why: its hint says the run already going does this work and "nothing needs doing
+        if it finishes", for a copy of the same command (an array task started twice). A
+        harvest of another ``--where`` or other targets into the same DIR was told the
+        same, and a user who believed it never fetched its images. The holder is named by
+        its progress file's run id; its saved settings are compared with this run's. Where
+        they cannot be read, the hint stays as it was."""
+        run = holder_run(self.out, self.cfg.shard)
+        if run is None or self._saved_same_work(run):
+            return exc
+        out = shlex.quote(str(self.out))
+        return FolderBusyError(
+            str(exc),
+            hint=f"the run already going (run {run}) harvests other targets, artifacts or "
+            f"another selection into {out}, so it does not do this command's work: run this "
+            f"command again once it has ended (harvester status {out} shows how it goes)",
+        )
+
+    def _saved_same_work(self, run: str) -> bool:
+        """Did ``run`` save this run's targets, artifacts and selection? (True when its
+        config cannot be read: the refusal then keeps its usual hint.)"""
+        try:
+            saved = json.loads(layout.run_config_path(self.out, run).read_bytes())
+        except (OSError, ValueError):
+            return True
+        if not isinstance(saved, dict):
+            return True
+        theirs, mine = run_config_of(saved), self.cfg.to_public()
+        return all(_as_set(theirs.get(key)) == _as_set(mine.get(key)) for key in _WORK_KEYS)
 
     async def _forget_refused_run(self) -> None:
         """An ``--image`` id the server does not have, found once the store was open (DIR is
@@ -2500,6 +2538,21 @@ def _stopping_signals() -> tuple[signal.Signals, ...]:
 
 def _too_late(signum: int, frame: object) -> None:
     """The handler of a signal that comes after a run's work is done: nothing to stop."""
+
+
+#: The saved settings that say what work a run does in DIR: its targets, kinds and selection
+#: (two runs alike in these fetch the same images; see ``Harvest._busy_elsewhere``).
+_WORK_KEYS = (
+    *("screens", "projects", "plates", "datasets", "images", "ids_from", "from_plan"),
+    *("artifacts", *SELECTION_KEYS),
+)
+
+
+def _as_set(value: object) -> object:
+    """A saved list as a set of its items (their order says nothing of the work), else as is."""
+    if isinstance(value, list):
+        return frozenset(json.dumps(item, sort_keys=True) for item in value)
+    return value
 
 
 def _marks_unasked_labels(saved: Mapping[str, Any]) -> bool:
