@@ -1193,9 +1193,10 @@ class Harvest:
         """Remove this run's journal and saved config if it recorded nothing and nothing
         reads them (:meth:`Store.forget_run`): an hourly sync of a finished folder would
         otherwise leave two small files an hour. A run that stopped short (interrupted, a
-        listing that failed) keeps them, as does one whose config a later command would
-        take as the newest: other label keys (``harvester index``) or other artifact kinds
-        (``harvester status``) than the newest earlier run's.
+        listing that failed) keeps them, as does the first walk of its targets and shard (a
+        shard that selected nothing: its walk record is all it leaves), and one whose config
+        a later command would take as the newest: other label keys (``harvester index``) or
+        other artifact kinds (``harvester status``) than the newest earlier run's.
         """
         store, s = self._store, self.summary
         if store is None or not store.journaled_nothing:
@@ -1205,6 +1206,11 @@ class Harvest:
         before = self._walk_before
         if before is not None and not walk_listed_all(before):
             return  # this run's finished walk is what tells status the earlier one is mended
+        if before is None and self._walk_started is not None:
+            # The first walk of these targets and shard: its record is what tells status
+            # and index that the shard was walked. A shard whose share of a sample is empty
+            # journals nothing else, and removed, it read as "never walked" for ever.
+            return
         if self.cfg.label_keys and not self._label_keys_recorded:
             # Its config, which says these keys were given now, is about to go: where
             # `harvester index --label-key` recorded other keys before it began, the record
