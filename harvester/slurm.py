@@ -326,6 +326,18 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     return Queue(jobs, tasks, index_jobs)
 
 
+def queued_index_jobs(out_dir: Path) -> list[str]:
+    """The ids of this user's jobs of DIR's index script (``index.sbatch``) in the queue,
+    pending or running, each once: what ``verify`` says writes a missing ``index.csv``, read
+    as ``status`` reads it (:attr:`Queue.index_jobs`, the same listing); [] without that
+    script, or where the queue cannot be asked (no ``squeue``, no controller answering)."""
+    index = out_dir / INDEX_SCRIPT_NAME
+    if not index.is_file():
+        return []
+    queue = script_queue(out_dir / SCRIPT_NAME, index)
+    return [] if isinstance(queue, str) else queue.index_jobs
+
+
 def queued_jobs(script: Path) -> list[str]:
     """The ids of this user's jobs, queued or running, whose batch script is ``script``
     (:func:`script_queue`); [] when there is no SLURM here or its controller does not

@@ -215,7 +215,10 @@ class WriterStatus:
     counts its failed files of images ``forget --gone-ids-from`` recorded as gone from the
     server, apart from ``failed``: the totals count no failure of theirs, and a writer's
     line that did read as failures the summary says are settled. ``forgotten`` counts, the
-    same way, its failed files of target sets ``harvester forget`` took out of DIR's resumes.
+    same way, its failed files of target sets ``harvester forget`` took out of DIR's resumes,
+    and ``not_asked`` those of kinds no resume asks for any more (a hint followed, ``render``
+    dropped: :attr:`StatusReport.not_asked`), which its line counted as failed: a run was
+    said to have failed what no command asks of it now.
     """
 
     writer: str
@@ -229,6 +232,7 @@ class WriterStatus:
     study_failed: int = 0
     gone: int = 0
     forgotten: int = 0
+    not_asked: int = 0
 
     def count(self, kind: str, *, failed: bool = False) -> None:
         """Count one journaled file or study object of ``kind`` (done, or ``failed``)."""
@@ -249,6 +253,7 @@ class WriterStatus:
             f"  {self.writer} (run {self.run}{shard}): {self.done} done, {self.failed} failed, "
             + (f"{self.gone} gone (forgotten), " if self.gone else "")
             + (f"{self.forgotten} forgotten, " if self.forgotten else "")
+            + (f"{self.not_asked} not asked for any more, " if self.not_asked else "")
             + f"{self.bytes:,} bytes"
         )
         if self.study_done or self.study_failed:
@@ -307,8 +312,9 @@ class SilentEnd:
     ``kill -9`` or a node failure leaves just that, and its journal stops mid-run.
 
     ``killed``: True when the queue (``squeue``) holds no task K of DIR's script, pending
-    or running; None when the queue cannot be asked here (``queue_error`` says why): then
-    it may still be running on another node, and status does not guess.
+    or running, or when SLURM's line in its log says it was cancelled (``cancelled``: it
+    ended, queue or not); else None when the queue cannot be asked here (``queue_error``
+    says why): then it may still be running on another node, and status does not guess.
     """
 
     task: int
@@ -1655,6 +1661,10 @@ def _silent_ends(report: StatusReport, slurm: SlurmStatus, queue: Queue | str) -
     if isinstance(queued, str):
         for end in ends:
             end.queue_error = queued
+            # SLURM's CANCELLED line in its log is proof the task ended, whatever the queue:
+            # "still running on another node, or killed" was a guess where none was needed.
+            if end.cancelled is not None:
+                end.killed = True
     else:
         ends = [e for e in ends if e.task not in queued]  # running, or queued again
         for end in ends:
@@ -1829,8 +1839,8 @@ def _load_tagged(out_dir: Path) -> _Tagged:
 
 def _run_counts() -> dict[str, int]:
     """A run's counts in ``--json``'s ``runs``: files done and failed, every byte it wrote,
-    study objects apart, and the failed files of gone images and of forgotten target sets
-    apart, as a writer's (:class:`WriterStatus`)."""
+    study objects apart, and the failed files of gone images, of forgotten target sets and
+    of kinds no resume asks for any more apart, as a writer's (:class:`WriterStatus`)."""
     return {
         "done": 0,
         "failed": 0,
@@ -1839,6 +1849,7 @@ def _run_counts() -> dict[str, int]:
         "study_failed": 0,
         "gone": 0,
         "forgotten": 0,
+        "not_asked": 0,
     }
 
 
@@ -2056,14 +2067,17 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             writer(rec).forgotten += 1
             run["forgotten"] += 1
             continue
-        writer(rec).count(kind, failed=True)
-        run["study_failed" if kind in STUDY_KINDS else "failed"] += 1
         if not_asked:
-            # No resume asks for it again: not a failure to act on (said apart).
+            # No resume asks for it again: not a failure to act on (said apart), and its
+            # writer's and run's lines count it apart too, as the totals do.
             report.not_asked[kind] = report.not_asked.get(kind, 0) + 1
+            writer(rec).not_asked += 1
+            run["not_asked"] += 1
             if holder is not None:
                 dropped_by_set.setdefault(sets.index(holder), set()).add(kind)
             continue
+        writer(rec).count(kind, failed=True)
+        run["study_failed" if kind in STUDY_KINDS else "failed"] += 1
         report.kinds.setdefault(kind, KindStatus()).failed += 1
         if kind in artifact_kinds:
             report.failed_runs.setdefault(int(object_id), set()).add(str(rec.get("run")))

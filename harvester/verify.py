@@ -303,7 +303,7 @@ def folder_notes(
     unjournaled: bool,
     damaged_lines: Mapping[str, int] | None = None,
     misnamed: Mapping[str, str] | None = None,
-    index_jobs: Sequence[str] = (),
+    index_jobs: Sequence[str] | Callable[[], Sequence[str]] = (),
 ) -> list[str]:
     """What is wrong with DIR beyond its files: no journal records anything although
     ``images/`` holds files (``unjournaled``, see :func:`has_unjournaled_files`: journals
@@ -316,7 +316,9 @@ def folder_notes(
     name -> count; default the state's own, see ``JournalState.damaged_lines``), and journals
     that hold another writer's records (``misnamed``, name -> that writer; default
     ``JournalState.misnamed_journals``). ``index_jobs``: DIR's index job in the queue
-    (``status`` knows the queue): it writes a missing ``index.csv``."""
+    (``status`` knows the queue): it writes a missing ``index.csv``; or how to ask for it
+    (``verify``), called only when ``index.csv`` is missing: asking the queue may take
+    seconds on a login node, for a note no other folder needs."""
     if damaged_lines is None:
         damaged_lines = state.damaged_lines
     notes = damaged_journal_lines(damaged_lines, out_dir)
@@ -339,7 +341,8 @@ def folder_notes(
             with open(out_dir / INDEX_NAME, "rb") as fh:
                 head = fh.readline(4096)
         except FileNotFoundError:
-            advice = _index_missing_advice(out_dir, rebuild, index_jobs)
+            jobs = index_jobs() if callable(index_jobs) else index_jobs
+            advice = _index_missing_advice(out_dir, rebuild, jobs)
             notes.append(f"{INDEX_NAME} is missing: {advice}")
         except OSError as exc:
             notes.append(f"{INDEX_NAME} cannot be read ({exc.strerror or exc})")
@@ -477,6 +480,8 @@ def _check_strays(out_dir: Path, report: VerifyReport, *, hand_over: bool) -> No
 def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> VerifyReport:
     """Check every done file of DIR; journal the bad ones as invalid (unless ``mark_invalid``
     is False) so the next harvest refetches exactly those."""
+    from harvester.slurm import queued_index_jobs  # (asked only of a missing index.csv)
+
     out_dir = Path(out_dir)
     marker_note = damaged_marker(out_dir)
     state = JournalState.load(out_dir)
@@ -486,7 +491,14 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
     if marker_note is not None:
         report.notes.append(marker_note)
     report.unjournaled_files = has_unjournaled_files(out_dir, state)
-    report.notes += folder_notes(out_dir, state, unjournaled=report.unjournaled_files)
+    report.notes += folder_notes(
+        out_dir,
+        state,
+        unjournaled=report.unjournaled_files,
+        # As status says it: a queued index job writes a missing index.csv ("rebuild it"
+        # asked for what that job is about to do).
+        index_jobs=lambda: queued_index_jobs(out_dir),
+    )
     _check_strays(out_dir, report, hand_over=mark_invalid)
     records = [state.done[key] for key in sorted(state.done)]
     # Marked invalid earlier and not done again since: the bad file may still be on

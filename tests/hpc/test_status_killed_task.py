@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -493,3 +494,64 @@ def test_without_accounting_or_queue_status_names_the_log_not_sacct(
         f"killed (out of memory, kill -9 or node failure?); squeue -j {JOB} tells where SLURM "
         f"answers; its log: {log} (sacct says: {NO_ACCOUNTING})"
     ]
+
+
+def _status_cli(out: Path) -> tuple[list[str], dict[str, Any]]:
+    """status's text lines and its --json, from `python -m harvester` in a subprocess (with
+    this test's PATH: its fake SLURM tools), each asserted to exit 0."""
+    import harvester
+
+    root = str(Path(harvester.__file__).absolute().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    said = [
+        subprocess.run(
+            [sys.executable, "-m", "harvester", "status", str(out), *flags],
+            capture_output=True, text=True, env=env, timeout=WAIT_S, check=False,
+        )
+        for flags in ((), ("--json",))
+    ]  # fmt: skip
+    assert [s.returncode for s in said] == [0, 0], [s.stderr for s in said]
+    return said[0].stdout.splitlines(), json.loads(said[1].stdout)
+
+
+@pytest.mark.parametrize(
+    ("notice", "why"),
+    [
+        (f"slurmstepd-node01: error: *** JOB {JOB} ON node01 CANCELLED AT "
+         "2026-11-27T23:40:02 ***", "scancel"),
+        (f"slurmstepd: error: *** JOB {JOB} ON node01 CANCELLED AT 2026-11-27T23:40:02 DUE "
+         "TO TIME LIMIT ***", "time limit"),
+    ],
+)  # fmt: skip
+def test_where_the_queue_cannot_be_asked_a_cancelled_task_is_said_cancelled(
+    notice: str, why: str, killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No controller answers, but SLURM's CANCELLED line in task 1's log proves it ended:
+    status says it was cancelled (scancel, or the time limit), not "still running on another
+    node, or killed", with the queue's note kept before the resume line; --json says so."""
+    with (killed / "logs" / f"harvest-{JOB}_{TASK}.log").open("a") as handle:
+        handle.write(notice + "\n")
+    _fake_slurm(tmp_path, monkeypatch, up=False, queue="")
+    text, data = _status_cli(killed)
+    job, script = f"{JOB}_{TASK}", killed / "harvest.sbatch"
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {job}): ended without its summary (cancelled ({why}), as SLURM's "
+        f"line in its log says); see sacct -j {job} --format=State,ExitCode,MaxRSS"
+    ]
+    assert not any("still running on another node" in x for x in text), text
+    assert "  the resume line below runs it again" in text
+    assert not any("--mem" in x for x in text), text
+    advice = [x for x in text if "#SBATCH --time" in x]
+    assert advice == (
+        [f"  a time limit may cancel it again: raise #SBATCH --time in {script}, or run more "
+         "tasks (--tasks N) so each does less"]
+        if why == "time limit" else []
+    )  # fmt: skip
+    assert text[-2].startswith("note: the SLURM queue cannot be asked here (scontrol ping")
+    assert text[-1].startswith("to resume, once no task of the job array is running: ")
+    [end] = data["ended_without_summary"]
+    assert (end["killed"], end["cancelled"], end["queue_error"]) == (
+        True,
+        why,
+        "scontrol ping finds no SLURM controller",
+    )

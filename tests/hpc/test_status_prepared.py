@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -331,3 +332,58 @@ def test_first_line_with_a_plan_and_other_targets_counts_both(
         f"{out}: {total} images journaled, {planned} of the plan's {PROJECT_IMAGES} images, "
         "artifacts thumbnail"
     ), text
+
+
+def test_verify_leaves_a_missing_index_to_the_queued_index_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, emulator: EmulatorThread
+) -> None:
+    """Task 0 of 2 done, the index job queued: `harvester verify` (a subprocess) says the
+    queued index job writes index.csv, as status does, not to rebuild it now; without the
+    index job in the queue, or where the queue cannot be asked, it names the rebuild; with
+    index.csv there it never asks the queue."""
+    import harvester
+
+    out = tmp_path / "sl"
+    assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
+                 "--project", "51", "--tasks", "2", "--rate", "none"]) == 0  # fmt: skip
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    assert not (out / "index.csv").exists()
+    queue, asked, up = tmp_path / "queue", tmp_path / "asked", tmp_path / "up"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    ping = f"if [ -e {up} ]; then echo 'Slurmctld(primary) at h is UP'; else exit 1; fi"
+    for name, body in (("scontrol", ping),
+                       ("squeue", f'echo squeue >> "{asked}"; cat "{queue}"')):  # fmt: skip
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    root = str(Path(harvester.__file__).absolute().parent.parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}  # fmt: skip
+
+    def index_notes() -> list[str]:
+        said = subprocess.run([sys.executable, "-m", "harvester", "verify", str(out)],
+                              capture_output=True, text=True, env=env, timeout=120,
+                              check=False)  # fmt: skip
+        assert said.returncode == 0, said.stdout + said.stderr
+        return [line for line in said.stdout.splitlines() if line.startswith("note: index.csv")]
+
+    up.touch()
+    # (the index job is no array, its %K is N/A)
+    queue.write_text(f"4242|1|{out}/harvest.sbatch\n4243|N/A|{out}/index.sbatch\n")
+    assert index_notes() == [
+        "note: index.csv is missing: the index job in the queue (job 4243, squeue -j 4243) "
+        "writes it once the job array has ended: nothing to do"
+    ]
+    rebuild = [f"note: index.csv is missing: rebuild it with harvester index {out}"]
+    queue.write_text(f"4242|1|{out}/harvest.sbatch\n")  # queued without its index job
+    assert index_notes() == rebuild
+    queue.write_text(f"4243|N/A|{out}/index.sbatch\n")
+    up.unlink()  # no controller answers: the queue cannot be asked
+    assert index_notes() == rebuild
+
+    up.touch()
+    assert main(["index", str(out)]) == 0
+    asked.unlink()
+    assert index_notes() == []
+    assert not asked.exists()  # nothing missing: the queue is not asked
