@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import shutil
 import signal
 import threading
@@ -66,6 +67,7 @@ from harvester.errors import (
     SERVER_BUSY,
     CredentialsError,
     FetchError,
+    FolderBusyError,
     HarvesterError,
     InvalidBodyError,
     NotOmeroError,
@@ -119,6 +121,7 @@ from harvester.retry import RetryEvent, retry_after_cap
 from harvester.runlock import (
     LOCKS_DIR,
     LockWaitStopped,
+    holder_run,
     lock_name,
     progress_name,
     remove_stale_progress,
@@ -1191,9 +1194,10 @@ class Harvest:
         """Remove this run's journal and saved config if it recorded nothing and nothing
         reads them (:meth:`Store.forget_run`): an hourly sync of a finished folder would
         otherwise leave two small files an hour. A run that stopped short (interrupted, a
-        listing that failed) keeps them, as does one whose config a later command would
-        take as the newest: other label keys (``harvester index``) or other artifact kinds
-        (``harvester status``) than the newest earlier run's.
+        listing that failed) keeps them, as does the first walk of its targets and shard (a
+        shard that selected nothing: its walk record is all it leaves), and one whose config
+        a later command would take as the newest: other label keys (``harvester index``) or
+        other artifact kinds (``harvester status``) than the newest earlier run's.
         """
         store, s = self._store, self.summary
         if store is None or not store.journaled_nothing:
@@ -1203,6 +1207,11 @@ class Harvest:
         before = self._walk_before
         if before is not None and not walk_listed_all(before):
             return  # this run's finished walk is what tells status the earlier one is mended
+        if before is None and self._walk_started is not None:
+            # The first walk of these targets and shard: its record is what tells status
+            # and index that the shard was walked. A shard whose share of a sample is empty
+            # journals nothing else, and removed, it read as "never walked" for ever.
+            return
         if self.cfg.label_keys and not self._label_keys_recorded:
             # Its config, which says these keys were given now, is about to go: where
             # `harvester index --label-key` recorded other keys before it began, the record
@@ -2048,6 +2057,41 @@ class Harvest:
         except TargetNotFoundError:
             await self._forget_refused_run()
             raise
+        except FolderBusyError as exc:  # (only the run lock raises it: the store's open)
+            raise await anyio.to_thread.run_sync(self._busy_elsewhere, exc) from None
+
+    def _busy_elsewhere(self, exc: FolderBusyError) -> FolderBusyError:
+        """``exc``, the refusal of a second run of DIR and shard, with a hint that says what
+        to do when the run holding the lock harvests other targets, artifacts or selection.
+
+        Why: its hint says the run already going does this work and "nothing needs doing
+        if it finishes", for a copy of the same command (an array task started twice). A
+        harvest of another ``--where`` or other targets into the same DIR was told the
+        same, and a user who believed it never fetched its images. The holder is named by
+        its progress file's run id; its saved settings are compared with this run's. Where
+        they cannot be read, the hint stays as it was."""
+        run = holder_run(self.out, self.cfg.shard)
+        if run is None or self._saved_same_work(run):
+            return exc
+        out = shlex.quote(str(self.out))
+        return FolderBusyError(
+            str(exc),
+            hint=f"the run already going (run {run}) harvests other targets, artifacts or "
+            f"another selection into {out}, so it does not do this command's work: run this "
+            f"command again once it has ended (harvester status {out} shows how it goes)",
+        )
+
+    def _saved_same_work(self, run: str) -> bool:
+        """Did ``run`` save this run's targets, artifacts and selection? (True when its
+        config cannot be read: the refusal then keeps its usual hint.)"""
+        try:
+            saved = json.loads(layout.run_config_path(self.out, run).read_bytes())
+        except (OSError, ValueError):
+            return True
+        if not isinstance(saved, dict):
+            return True
+        theirs, mine = run_config_of(saved), self.cfg.to_public()
+        return all(_as_set(theirs.get(key)) == _as_set(mine.get(key)) for key in _WORK_KEYS)
 
     async def _forget_refused_run(self) -> None:
         """An ``--image`` id the server does not have, found once the store was open (DIR is
@@ -2519,6 +2563,21 @@ def _stopping_signals() -> tuple[signal.Signals, ...]:
 
 def _too_late(signum: int, frame: object) -> None:
     """The handler of a signal that comes after a run's work is done: nothing to stop."""
+
+
+#: The saved settings that say what work a run does in DIR: its targets, kinds and selection
+#: (two runs alike in these fetch the same images; see ``Harvest._busy_elsewhere``).
+_WORK_KEYS = (
+    *("screens", "projects", "plates", "datasets", "images", "ids_from", "from_plan"),
+    *("artifacts", *SELECTION_KEYS),
+)
+
+
+def _as_set(value: object) -> object:
+    """A saved list as a set of its items (their order says nothing of the work), else as is."""
+    if isinstance(value, list):
+        return frozenset(json.dumps(item, sort_keys=True) for item in value)
+    return value
 
 
 def _marks_unasked_labels(saved: Mapping[str, Any]) -> bool:

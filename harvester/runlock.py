@@ -29,6 +29,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shlex
 import socket
 import threading
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Literal
 
 from harvester.errors import FolderBusyError, UsageError
+from harvester.layout import RUN_ID_PATTERN
 from harvester.shard import parse_shard
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "folder_lock",
     "held_run_locks",
     "held_run_locks_named",
+    "holder_run",
     "lock_name",
     "other_split_holding",
     "others_may_hold",
@@ -148,6 +151,24 @@ def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
         f"{shlex.quote(str(out_dir))} shows how it goes (and the line that resumes it, if "
         "it stops short)"
     )
+
+
+def holder_run(out_dir: Path, shard: str | None) -> str | None:
+    """The run id of the run holding this shard's lock, from its progress file's ``run ID``
+    line (None: no such file or line yet, or not a run id).
+
+    Why: a refused run compares the holder's saved settings with its own, to say whether
+    the holder does its work (see ``Harvest._busy_elsewhere``)."""
+    path = out_dir / LOCKS_DIR / progress_name(lock_name(shard))
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        run = line.removeprefix("run ").strip()
+        if line.startswith("run ") and re.fullmatch(RUN_ID_PATTERN, run):
+            return run
+    return None
 
 
 #: How long a run keeps trying for its own lock before it is refused. Why: another

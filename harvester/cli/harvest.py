@@ -594,9 +594,13 @@ def split_seed_note(args: argparse.Namespace, cfg: HarvestConfig) -> str | None:
 
     Why: a first-time user gave ``--seed 4`` to a ``--split`` run expecting the split to use
     it; the split is drawn with ``--split-seed`` (default 0, so that another sample keeps the
-    split), and ``status`` then said ``seed 0``. Nothing changes: the note says so, once."""
+    split), and ``status`` then said ``seed 0``. Nothing changes: the note says so, once.
+    A ``--seed`` equal to the split's seed (``--seed 0``, the README's first example) gets
+    none: the split is already drawn with it, and "give --split-seed 0" was noise."""
     spec = cfg.split_spec  # (a config file's split too; its split_seed is cfg's)
     if args.seed is None or spec is None or cfg.split_seed is not None:
+        return None
+    if args.seed == spec.seed:
         return None
     return (
         f"note: --seed {args.seed} is the sample's seed, not the split's: the split is drawn "
