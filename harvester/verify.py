@@ -40,6 +40,7 @@ from harvester.layout import (
     IMAGES_DIR,
     INDEX_NAME,
     JOURNALS_DIR,
+    TEMP_INFIX,
     ephemeral_writer,
     resolve,
 )
@@ -96,6 +97,10 @@ class VerifyReport:
     stray_temps: int = 0
     stray_samples: list[str] = field(default_factory=list)
     strays_handed_over: int = 0
+    #: Files in images/ that no done or invalid record names, while other files are
+    #: journaled (a journal, or lines of one, removed): how many, and the first few paths.
+    unrecorded: int = 0
+    unrecorded_samples: list[str] = field(default_factory=list)
     #: The journaled images verify loaded (not reported): the CLI's resume line takes a
     #: split's bad images from them (:func:`harvester.status.split_images`) rather than
     #: reading every journal again.
@@ -126,6 +131,8 @@ class VerifyReport:
             "stray_temps": self.stray_temps,
             "stray_temp_samples": self.stray_samples,
             "strays_handed_over": self.strays_handed_over,
+            "unrecorded": self.unrecorded,
+            "unrecorded_samples": self.unrecorded_samples,
         }
 
     def to_text(self) -> str:
@@ -459,6 +466,53 @@ def _has_any_file(folder: Path) -> bool:
     return False
 
 
+def unrecorded_files(out_dir: Path, state: JournalState) -> list[str]:
+    """The files of ``images/`` (relative to DIR, sorted) that no done or invalid record of
+    ``state`` names, temp files aside (strays are noted apart).
+
+    Why: with every journal gone :func:`has_unjournaled_files` says so, but a journal of
+    several removed, or a line of one, left verify saying "0 damaged, 0 missing" while a
+    resume fetched those files again, as ``status`` counted them pending. Lists the folders
+    of ``images/`` (no stat of a file): verify reads every file anyway."""
+    recorded: set[str] = set()
+    for rec in state.done.values():
+        recorded.add(str(rec["path"]))
+        recorded.update(str(f.get("path")) for f in rec.get("files", ()) if isinstance(f, dict))
+    recorded.update(str(inv.get("path")) for inv in state.invalid.values())
+    found: list[str] = []
+    for dirpath, _dirs, files in os.walk(out_dir / IMAGES_DIR):
+        rel_dir = Path(dirpath).relative_to(out_dir).as_posix()
+        found += [
+            rel
+            for name in files
+            if TEMP_INFIX not in name and (rel := f"{rel_dir}/{name}") not in recorded
+        ]
+    return sorted(found)
+
+
+def _check_unrecorded(out_dir: Path, state: JournalState, report: VerifyReport) -> None:
+    """Note the files of ``images/`` that no journal records (see :func:`unrecorded_files`),
+    unless a harvest runs in DIR now: it renames each batch's files into place just before
+    journaling them, and verify's state was read before its walk, so its newest files would
+    be counted."""
+    from harvester.runlock import held_run_locks_named
+
+    if report.unjournaled_files or held_run_locks_named(out_dir):
+        return
+    found = unrecorded_files(out_dir, state)
+    if not found:
+        return
+    report.unrecorded = len(found)
+    report.unrecorded_samples = found[:STRAY_SAMPLES]
+    more = f" and {len(found) - STRAY_SAMPLES} more" if len(found) > STRAY_SAMPLES else ""
+    report.notes.append(
+        f"{plural(len(found), 'file')} in {IMAGES_DIR}/ that no journal records (a journal, "
+        f"or lines of one, removed?): {', '.join(found[:STRAY_SAMPLES])}{more}; "
+        f"{agree(len(found), 'it was', 'they were')} not checked, and a harvest that asks for "
+        f"{agree(len(found), 'it', 'them')} fetches {agree(len(found), 'it', 'them')} again"
+    )
+
+
 def _check_strays(out_dir: Path, report: VerifyReport, *, hand_over: bool) -> None:
     """Find stray temp files, hand those of ended writers of this host over to the next
     harvest (unless ``hand_over`` is False: verify then writes nothing), and note them."""
@@ -500,6 +554,7 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
         index_jobs=lambda: queued_index_jobs(out_dir),
     )
     _check_strays(out_dir, report, hand_over=mark_invalid)
+    _check_unrecorded(out_dir, state, report)
     records = [state.done[key] for key in sorted(state.done)]
     # Marked invalid earlier and not done again since: the bad file may still be on
     # disk, so it is neither ok nor freshly damaged, but it is still a problem.
