@@ -28,6 +28,7 @@ import logging
 import os
 import shlex
 import stat
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -82,6 +83,9 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     #: Marked invalid by an earlier verify and not refetched since (still not usable).
     awaiting: list[Problem] = field(default_factory=list)
+    #: Marked invalid earlier, and whole again now (restored from a backup, the copy
+    #: finished): journaled done again, so no harvest refetches them.
+    restored: list[Problem] = field(default_factory=list)
     journal: str | None = None
     #: Why the problems could not be marked invalid (a read-only mount): the next harvest
     #: will not refetch them until a verify that can write runs.
@@ -124,6 +128,7 @@ class VerifyReport:
             "damaged": len(self.damaged),
             "problems": [asdict(p) for p in self.problems],
             "awaiting_refetch": [asdict(p) for p in self.awaiting],
+            "restored": [asdict(p) for p in self.restored],
             "journal": self.journal,
             "unmarked": self.unmarked,
             "notes": self.notes,
@@ -143,6 +148,7 @@ class VerifyReport:
         """Human-readable summary: one line per problem, then the totals."""
         lines = [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.problems]
         lines += [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.awaiting]
+        lines += [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.restored]
         lines.append(
             f"checked {plural(self.checked, 'file')} ({self.bytes:,} bytes): {self.ok} ok, "
             f"{len(self.damaged)} damaged, {len(self.missing)} missing"
@@ -370,6 +376,9 @@ def folder_notes(
 
 STRAY_SAMPLES = 3
 
+#: What verify says of a file marked invalid earlier that is whole again.
+RESTORED = "whole again (size and SHA-256 as first recorded, decodes): no longer awaiting refetch"
+
 
 def _index_missing_advice(out_dir: Path, rebuild: str, index_jobs: Sequence[str]) -> str:
     """What to do about a missing ``index.csv``: rebuild it, unless harvests of DIR are
@@ -557,20 +566,21 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
     _check_unrecorded(out_dir, state, report)
     records = [state.done[key] for key in sorted(state.done)]
     # Marked invalid earlier and not done again since: the bad file may still be on
-    # disk, so it is neither ok nor freshly damaged, but it is still a problem.
-    for key in sorted(k for k in state.invalid if k not in state.done):
-        inv = state.invalid[key]
-        report.awaiting.append(
-            Problem(
-                inv["kind"],
-                inv["id"],
-                str(inv.get("path", "")),
-                "awaiting refetch",
-                str(inv.get("reason", "marked damaged by verify")),
-            )
-        )
+    # disk, so it is neither ok nor freshly damaged, but it is still a problem, unless it
+    # is whole again (checked against the done record the mark voided).
+    marked = sorted(k for k in state.invalid if k not in state.done)
+    recheck = [state.voided[k] for k in marked if k in state.voided] if mark_invalid else []
     invalid: list[dict[str, Any]] = []
+    restored: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="verify") as pool:
+        rechecked = pool.map(lambda rec: _check_record(out_dir, rec), recheck)
+        for rec, (count, nbytes, problems) in zip(recheck, rechecked, strict=True):
+            if problems:
+                continue
+            report.checked += count
+            report.bytes += nbytes
+            report.ok += count
+            restored.append(_restored_record(rec, state.invalid[(rec["kind"], rec["id"])]))
         results = pool.map(lambda rec: _check_record(out_dir, rec), records)
         for rec, (count, nbytes, problems) in zip(records, results, strict=True):
             report.checked += count
@@ -591,16 +601,65 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
                         "t": invalid_time(rec["t"]),
                     }
                 )
-    if invalid and mark_invalid:
+    whole = {(rec["kind"], rec["id"]) for rec in restored}
+    for key in marked:
+        inv = state.invalid[key]
+        problem = Problem(
+            inv["kind"],
+            inv["id"],
+            str(inv.get("path", "")),
+            "awaiting refetch",
+            str(inv.get("reason", "marked damaged by verify")),
+        )
+        if key in whole:
+            problem = Problem(problem.kind, problem.id, problem.path, "restored", RESTORED)
+            report.restored.append(problem)
+        else:
+            report.awaiting.append(problem)
+    if (invalid or restored) and mark_invalid:
         writer = ephemeral_writer("verify")
         try:
             with Journal(out_dir, writer) as journal:
-                journal.append(invalid)
+                journal.append(invalid + restored)
                 report.journal = str(journal.path.relative_to(out_dir))
         except OSError as exc:
             # The list of bad files is what the user ran verify for: a folder that cannot
             # be written (a read-only mount, a full disk) must not swallow it.
             report.unmarked = str(storage_error(exc, "the verify journal"))
+            _unrestored(report, state)
             return report
         logger.info("marked %d artifact(s) invalid in %s", len(invalid), report.journal)
     return report
+
+
+def _restored_record(rec: Mapping[str, Any], inv: Mapping[str, Any]) -> dict[str, Any]:
+    """A done record journaling ``rec`` again, later than the invalid record ``inv`` that
+    voided it (records fold by ``t``: a done record stands only when later than the mark).
+
+    Why: a file marked invalid and then restored (from a backup, or a copy that finished)
+    was listed as "awaiting refetch" with its old reason ("missing: file does not exist")
+    by every verify, exit 1, and the next harvest fetched it again: requests for a file
+    that was there. It keeps the run that made it (index.csv's run column, status's runs).
+    """
+    done = dict(rec)
+    inv_t = inv.get("t")
+    later = float(inv_t) + 0.001 if isinstance(inv_t, int | float) else 0.0
+    done["t"] = max(time.time(), later)
+    return done
+
+
+def _unrestored(report: VerifyReport, state: JournalState) -> None:
+    """Put the files found whole again back among those awaiting refetch: their done
+    record could not be journaled (a read-only mount), so a harvest still refetches them."""
+    for problem in report.restored:
+        inv = state.invalid[(problem.kind, problem.id)]
+        report.awaiting.append(
+            Problem(
+                problem.kind,
+                problem.id,
+                problem.path,
+                "awaiting refetch",
+                str(inv.get("reason", "marked damaged by verify")),
+            )
+        )
+    report.restored = []

@@ -1,11 +1,13 @@
-"""verify and the files of ``images/`` that no journal records.
+"""verify after a folder was edited by hand: files no journal records, files put back.
 
 With every journal gone verify says nothing could be checked. With one journal of several
 removed, or a line of one (a hand edit, a bad merge of two folders), it said "0 damaged,
 0 missing", exit 0, while ``status`` counted those files pending and the next resume
-fetched them again: the check of the folder missed what the resume then did. Now verify
-names them in a note. Every command runs as its own process against an emulator over real
-sockets.
+fetched them again: now verify names them in a note. A file verify marked bad and then
+restored from a backup was listed as "awaiting refetch" with its old reason ("missing:
+file does not exist") by every verify, exit 1, and the resume fetched it again: now verify
+finds it whole and journals it done again. Every command runs as its own process against
+an emulator over real sockets.
 """
 
 from __future__ import annotations
@@ -91,3 +93,68 @@ def test_no_unrecorded_note_while_a_harvest_runs(tmp_path: Path, emulator: Emula
         verified = cli("verify", str(out))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "no journal records" not in verified.stdout, verified.stdout
+
+
+def test_files_restored_after_verify_marked_them_are_not_fetched_again(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """verify marks a deleted and a cut thumbnail; both put back from a backup, the next
+    verify says so (exit 0, no longer awaiting refetch), status counts nothing invalid or
+    pending and no verify writer, and the resume asks for no thumbnail."""
+    out = tmp_path / "out"
+    harvested(out, emulator)
+    deleted, cut = sorted((out / "images").rglob("*.thumbnail.jpg"))[:2]
+    backup = {path: path.read_bytes() for path in (deleted, cut)}
+    deleted.unlink()
+    cut.write_bytes(backup[cut][:100])
+    marked = cli("verify", str(out))
+    assert marked.returncode == 1, marked.stdout + marked.stderr
+    assert ", 1 damaged, 1 missing" in marked.stdout, marked.stdout
+    for path, data in backup.items():
+        path.write_bytes(data)
+
+    verified = cli("verify", str(out))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    for path in (deleted, cut):
+        rel = path.relative_to(out)
+        assert (
+            f"restored: {rel} (thumbnail {path.name.split('.')[0]}): whole again (size and "
+            "SHA-256 as first recorded, decodes): no longer awaiting refetch"
+        ) in verified.stdout.splitlines(), verified.stdout
+    assert "awaiting refetch by harvest" not in verified.stdout, verified.stdout
+    status = status_json(out)
+    assert status["totals"]["invalid"] == 0 and status["kinds"]["thumbnail"]["pending"] == 0
+    assert [w["done"] for w in status["writers"]] == [8], status["writers"]
+    again = cli("verify", str(out))
+    assert again.returncode == 0 and "restored" not in again.stdout, again.stdout
+
+    emulator.reset_stats()
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    routes = emulator.stats()["by_route"]
+    assert not [route for route in routes if "thumbnail" in route], routes
+    assert all(path.read_bytes() == data for path, data in backup.items())
+
+
+def test_a_file_restored_wrong_stays_awaiting_refetch(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A marked thumbnail "restored" with another image's bytes is not whole: verify keeps
+    it awaiting refetch (exit 1) and the resume fetches exactly that one."""
+    out = tmp_path / "out"
+    harvested(out, emulator)
+    first, other = sorted((out / "images").rglob("*.thumbnail.jpg"))[:2]
+    first.unlink()
+    assert cli("verify", str(out)).returncode == 1
+    first.write_bytes(other.read_bytes())
+
+    verified = cli("verify", str(out))
+    assert verified.returncode == 1, verified.stdout + verified.stderr
+    assert f"awaiting refetch: {first.relative_to(out)} " in verified.stdout, verified.stdout
+    assert "restored:" not in verified.stdout, verified.stdout
+    emulator.reset_stats()
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    thumbnails = [c for r, c in emulator.stats()["by_route"].items() if "thumbnail" in r]
+    assert sum(sum(c.values()) for c in thumbnails) == 1, thumbnails
+    assert cli("verify", str(out)).returncode == 0
