@@ -342,6 +342,7 @@ def folder_notes(
             f"{JOURNALS_DIR}/{name} is not a writer's own journal: it holds the records of "
             f"writer {writer} (a copy, or renamed?); they count once, as {writer}'s"
         )
+    notes += damaged_config_notes(out_dir, state)
     if unjournaled:
         notes.append(
             f"no journal records any file, yet {IMAGES_DIR}/ holds files (were {JOURNALS_DIR}/ "
@@ -372,6 +373,35 @@ def folder_notes(
                     "writes a new one"
                 )
     return notes
+
+
+def damaged_config_notes(out_dir: Path, state: JournalState) -> list[str]:
+    """One line per run whose saved settings no longer parse (see
+    :func:`harvester.config.damaged_run_configs`), with the command that resumes its
+    targets, from its journal's walk and the kinds of its files."""
+    from harvester.config import damaged_run_config_note, damaged_run_configs
+    from harvester.models import Artifact
+
+    damaged = damaged_run_configs(out_dir)
+    if not damaged:
+        return []
+    kinds: dict[str, set[str]] = {run: set() for run in damaged}
+    for rec in state.done.values():
+        held = kinds.get(str(rec.get("run")))
+        if held is not None:
+            held.add(str(rec["kind"]))
+    walks = list(state.walks.values())
+    argv_of = {rec.get("run"): rec.get("argv") for rec in state.runs}
+    return [
+        damaged_run_config_note(
+            out_dir,
+            run,
+            walks,
+            [a.value for a in Artifact if a.value in kinds[run]],
+            argv_of.get(run),
+        )
+        for run in damaged
+    ]
 
 
 STRAY_SAMPLES = 3

@@ -158,3 +158,46 @@ def test_a_file_restored_wrong_stays_awaiting_refetch(
     thumbnails = [c for r, c in emulator.stats()["by_route"].items() if "thumbnail" in r]
     assert sum(sum(c.values()) for c in thumbnails) == 1, thumbnails
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_damaged_run_config_is_said_with_the_command_that_resumes_its_targets(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """Two target sets, one run's config.json cut short: the resume left that set out
+    without a word. status, verify and the resume now name the file and the command its
+    journal gives; that command, then the run's folder removed, leave no note."""
+    out = tmp_path / "out"
+    where = ["--base-url", emulator.base_url, "--out", str(out), "--rate", "none", "-q"]
+    first = cli("harvest", "--image", "9762957", "--artifacts", "thumbnail", *where)
+    assert first.returncode == 0, first.stderr
+    second = cli("harvest", "--plate", PLATE, "--artifacts", "imgdata", *where)
+    assert second.returncode == 0, second.stderr
+    config = next(p for p in (out / "runs").glob("*/config.json") if "imgdata" in p.read_text())
+    config.write_text("{")  # the --plate run's
+    damaged = config.parent.name
+    command = (
+        f"harvester harvest --out {out} --plate {PLATE} --artifacts imgdata --base-url "
+        f"{emulator.base_url}"
+    )
+    said = (
+        f"runs/{damaged}/config.json is damaged (not a JSON object): harvester harvest --out "
+        f"{out} resumes nothing from it; unless another run names its targets (--plate "
+        f"{PLATE}), give them again: {command}; then remove runs/{damaged}/ (nothing in it "
+        "can be read)"
+    )
+
+    status = cli("status", str(out))
+    assert status.returncode == 0 and f"note: {said}" in status.stdout, status.stdout
+    verified = cli("verify", str(out))
+    assert f"note: {said}" in verified.stdout.splitlines(), verified.stdout
+    resumed = cli("harvest", "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"WARNING harvester.problems: {said}" in resumed.stderr.splitlines(), resumed.stderr
+
+    again = cli(*command.split()[1:])
+    assert again.returncode == 0, again.stderr
+    for path in (out / "runs" / damaged).iterdir():
+        path.unlink()
+    (out / "runs" / damaged).rmdir()
+    assert "is damaged" not in cli("status", str(out)).stdout
+    assert "is damaged" not in cli("harvest", "--out", str(out)).stderr
