@@ -572,7 +572,9 @@ def _check_strays(out_dir: Path, report: VerifyReport, *, hand_over: bool) -> No
 
 def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> VerifyReport:
     """Check every done file of DIR; journal the bad ones as invalid (unless ``mark_invalid``
-    is False) so the next harvest refetches exactly those."""
+    is False) so the next harvest refetches exactly those, and those marked so earlier that
+    are whole again as done (unless a harvest runs in DIR now)."""
+    from harvester.runlock import held_run_locks_named
     from harvester.slurm import queued_index_jobs  # (asked only of a missing index.csv)
 
     out_dir = Path(out_dir)
@@ -599,7 +601,10 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
     # disk, so it is neither ok nor freshly damaged, but it is still a problem, unless it
     # is whole again (checked against the done record the mark voided).
     marked = sorted(k for k in state.invalid if k not in state.done)
-    recheck = [state.voided[k] for k in marked if k in state.voided] if mark_invalid else []
+    recheck = [state.voided[k] for k in marked if k in state.voided]
+    if not mark_invalid or (recheck and held_run_locks_named(out_dir)):
+        # (a harvest running now may be writing those very files again: it refetches them)
+        recheck = []
     invalid: list[dict[str, Any]] = []
     restored: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="verify") as pool:

@@ -201,3 +201,21 @@ def test_a_damaged_run_config_is_said_with_the_command_that_resumes_its_targets(
     (out / "runs" / damaged).rmdir()
     assert "is damaged" not in cli("status", str(out)).stdout
     assert "is damaged" not in cli("harvest", "--out", str(out)).stderr
+
+
+def test_no_restore_while_a_harvest_runs(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """A marked thumbnail put back while a run lock is held stays awaiting refetch (exit 1):
+    the running harvest may be writing it again; once it has ended verify restores it."""
+    out = tmp_path / "out"
+    harvested(out, emulator)
+    path = sorted((out / "images").rglob("*.thumbnail.jpg"))[0]
+    data = path.read_bytes()
+    path.unlink()
+    assert cli("verify", str(out)).returncode == 1
+    path.write_bytes(data)
+    with run_lock_held(out, None):
+        held = cli("verify", str(out))
+    assert held.returncode == 1 and "restored:" not in held.stdout, held.stdout
+    assert f"awaiting refetch: {path.relative_to(out)} " in held.stdout, held.stdout
+    after = cli("verify", str(out))
+    assert after.returncode == 0 and "restored: " in after.stdout, after.stdout
