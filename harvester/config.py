@@ -1973,7 +1973,7 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
     done = "those servers" if also else recorded.base_url
     newest_run = newest_run_words(out, recorded) + (
         " whose settings can be read"
-        if _settings_unreadable(out, [run for run in unread if run > recorded.run])
+        if _settings_unreadable(out, _ranked_after(unread, recorded))
         else ""
     )
     return (
@@ -1981,6 +1981,19 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
         f"this run asks {cfg.to_public()['base_url']}: image ids are one server's, so ids "
         f"done from {done} are skipped as done and the rest mixed in"
     )
+
+
+def _ranked_after(runs: Iterable[str], recorded: RecordedRun) -> list[str]:
+    """Of ``runs``, those :func:`newest_recorded_run` (``order_ties=False``) ranks after
+    ``recorded``'s place: a replay's place is its origin's (:func:`replay_origin`), and
+    runs rank by their ids (their second, then, in one second, the rest: every id harvester
+    made has one width, ``YYYYMMDDTHHMMSSZ-`` and 6 hex digits, so the ids compare so).
+
+    Why not after ``recorded.run`` itself: a run started after a replay's origin and before
+    the replay ranks after the replay, and where its settings could not be read, the
+    replay named as DIR's newest run was not said to be only the newest readable one."""
+    place = replay_origin(recorded)
+    return [run for run in runs if run > place]
 
 
 def _settings_unreadable(out_dir: Path, runs: Iterable[str]) -> bool:

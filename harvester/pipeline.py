@@ -101,7 +101,7 @@ from harvester.journal import (
     JournalState,
     newest_saved_config,
     run_config_of,
-    run_starts,
+    run_orders,
     saved_run_configs,
     walk_listed_all,
 )
@@ -109,12 +109,11 @@ from harvester.models import (
     Artifact,
     ImageRef,
     has_context,
-    keep_placed_first,
-    placed_as,
     with_context_of,
     with_meta,
 )
 from harvester.outage import Outage
+from harvester.placing import Listed, Placing
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent, retry_after_cap
 from harvester.runlock import (
@@ -1070,9 +1069,11 @@ class Harvest:
         self._store: Store | None = None  # the run's store, once opened (closed after)
         #: The walk's targets (HarvestConfig.walk_targets) once it has ended (see _pipeline).
         self._walk_ended: str | None = None
-        #: The walk's images met again under another parent, each in its first-placed
-        #: context of those met again (:meth:`_met_again`, :meth:`_record_again`).
-        self._again: dict[int, ImageRef] = {}
+        #: Each image's place (placing.Placing): those the walk met again under another
+        #: parent, or whose journaled place it has not listed yet, until it can tell. The
+        #: walk's own once it starts (a plan's for --from-plan); this one places by id only.
+        self._placing = Placing(Listed(), final=True, settled=SeenIds())
+        self._placing_held = False  # a worker journals the places Placing can tell (_place_held)
         #: The walk's targets once its start is journaled (None: no walk started yet).
         self._walk_started: str | None = None
         self._walk_finished = False  # its end journaled (every image it sent journaled)
@@ -1208,14 +1209,14 @@ class Harvest:
             # takes these (one recorded while it ran was given later, and stays).
             keys = self.cfg.label_keys
             run = self.summary.run_id
-            started = run_starts(store.state).get(run, 0.0)
+            order = run_orders(store.state).get(run, 0.0)
             try:
                 await anyio.to_thread.run_sync(
                     lambda: carry_label_keys(
                         self.out,
                         keys,
                         by="harvester harvest",
-                        started=started,
+                        order=order,
                         run=run,
                         stop=self._stopping,
                     )
@@ -1740,7 +1741,7 @@ class Harvest:
             asked_now = self.cfg.labels or isinstance(ref, AskedRef)
             journaled = state.images.get(ref.image_id)
             unasked = ref.image_id in state.labels_unasked
-            await _record(store, ref, journaled, unasked, asked_now)
+            await _record(store, ref, journaled, unasked, asked_now, placing=self._placing)
         if whole:
             await store.flush()  # the images first: a kill between leaves it "not finished"
             await store.record_walk(
@@ -1784,8 +1785,10 @@ class Harvest:
                 labels_for=self._sample_reuse.needed if self._sample_reuse else None,
                 said_in_summary=True,
                 watch=self._watch,
-                on_again=self._met_again if self._store is not None else None,
             )
+            if self._store is not None:
+                self._placing = Placing(walker.listed, settled=SeenIds())
+                walker.on_again = self._placing.met_again
             targets = cfg.walk_targets(self.summary.run_id)
             describe = self._walk_text(targets, walker.stats)
             walker.on_listed = lambda: self.progress.walking(describe)
@@ -1808,6 +1811,7 @@ class Harvest:
                 images=cfg.images,
                 ids_file=self._ids_file,
             )
+            self._placing.final = True  # listed all it will: a kept-back place is told now
             self.progress.walking(None)
             # The walk listed all it could; journaled once every image it sent is (_pipeline).
             self._walk_ended = targets
@@ -1825,12 +1829,16 @@ class Harvest:
         stats = WalkStats()
         self.walk_stats = stats
         plan = self.cfg.from_plan
+        info = await anyio.to_thread.run_sync(read_plan_info, plan)
+        # What the plan's walk listed tells the images that moved since DIR journaled them.
+        listed = Listed.from_json(info.extra.get("listed"))
+        self._placing = Placing(listed, final=True, settled=SeenIds())
         if not self._selection.active:
             # The plan knows its images before they go through the queue (which the loop
             # below waits on): the share done and the time left show from the start.
             def count() -> int:
                 if keep is None:
-                    return read_plan_info(plan).images
+                    return info.images
                 return sum(1 for ref in read_plan(plan) if keep(ref.image_id))
 
             self.progress.expect(await anyio.to_thread.run_sync(count))
@@ -1888,15 +1896,22 @@ class Harvest:
                 asked_now = labels_asked or isinstance(ref, AskedRef)
                 if not has_context(ref):
                     ref = await self._context_of(ref, journaled, fetcher)
+                placing = self._placing
                 if has_context(ref):
                     if journaled != ref or (asked_now and unasked):  # (no call on a rerun)
-                        await _record(store, ref, journaled, unasked, asked_now)
+                        await _record(store, ref, journaled, unasked, asked_now, placing=placing)
+                    else:
+                        placing.settled(ref.image_id)
                     todo = await fetcher.fetch_image(ref)
                 else:
                     # Given by id, its context unknown yet: journaled once the imgData step
                     # has told its meta (if this run asks for imgData), before the other files.
-                    record = functools.partial(_record, store, ref, journaled, unasked, asked_now)
+                    record = functools.partial(
+                        _record, store, ref, journaled, unasked, asked_now, placing=placing
+                    )
                     todo = await fetcher.fetch_image(ref, record)
+                if placing.due and not self._placing_held:
+                    await self._place_held(store)
                 # This image's own count (stats.skipped also grows while it awaits, with other
                 # consumers' images, which were then counted twice).
                 skipped = len(fetcher.settings.artifacts) - todo
@@ -2209,7 +2224,7 @@ class Harvest:
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
         with unwrap_errors():
             await self._run_tasks(client, store, fetcher, study, prefetched, send, receive)
-        await self._record_again(store)
+        await self._place_held(store, last=True)
         if self._walk_ended is not None:
             # After the workers, and after what they queued is journaled (the store commits
             # batches side by side, so queue order alone is no journal order): a run killed
@@ -2221,33 +2236,31 @@ class Harvest:
             )
             self._walk_finished = True
 
-    def _met_again(self, ref: ImageRef) -> None:
-        """An image the walk met again under another parent (:func:`keep_placed_first`)."""
-        keep_placed_first(self._again, ref)
+    async def _place_held(self, store: Store, *, last: bool = False) -> None:
+        """Journal the place of each image :class:`Placing` holds and can tell now (met
+        again under a parent that ranks first, or moved: :meth:`Placing.decide`), so that
+        index.csv places it alike whatever order the walk took. A worker asks every
+        PLACING_BATCH held images, so the run holds a few MB of them, not one per shared
+        image; ``last``: after the workers, every one.
 
-    async def _record_again(self, store: Store) -> None:
-        """Journal the context of each image the walk met again under a parent that ranks
-        first (:func:`placed_before`: the lowest dataset id, say) where that is not the
-        one journaled, so that index.csv places it alike whatever order the walk took.
-
-        After the workers and once what they queued is journaled: the image's record (this
-        run's or an earlier one's) is in the state then. An image with no record (not
-        selected, gone, given by id) is not journaled here.
+        The records read are committed first (the store's commit loops may write a later
+        batch before an earlier one: a place journaled before its worker's record could
+        be overwritten by it). An image with no record (not selected, gone) is left out.
         """
-        again, self._again = self._again, {}
-        if not again:
-            return
-        # Each image journaled here once, in its first-placed context (the state learns of
-        # a record only once it is committed).
-        await store.flush()
-        state = store.state
-        for ref in again.values():
-            journaled = state.images.get(ref.image_id)
-            if journaled is None or not has_context(ref):
-                continue
-            unasked = ref.image_id in state.labels_unasked
-            asked_now = self.cfg.labels or isinstance(ref, AskedRef)
-            await _record(store, ref, journaled, unasked, asked_now)
+        placing = self._placing
+        if not placing:
+            return  # (no flush: a run that met no image twice waits for nothing here)
+        self._placing_held = True
+        try:
+            image_ids = None if last else placing.ready()
+            await store.flush()
+            state = store.state
+            for placed, journaled in list(placing.decide(state.images, image_ids)):
+                unasked = placed.image_id in state.labels_unasked
+                asked_now = self.cfg.labels or isinstance(placed, AskedRef)
+                await _record(store, placed, journaled, unasked, asked_now)
+        finally:
+            self._placing_held = False
 
     async def _run_tasks(
         self,
@@ -2471,18 +2484,22 @@ async def _record(
     unasked: bool,
     asked_now: bool,
     meta: Mapping[str, Any] | None = None,
+    *,
+    placing: Placing | None = None,
 ) -> None:
     """Journal ``ref`` unless the journal has it already (``journaled``, its record's
     ``unasked`` mark): a finished rerun writes no image record.
 
     ``asked_now``: this run asked for its labels (labels on, a plan's, or an ``AskedRef``).
     ``meta``: imgData's, which completes an image given by id first (:func:`with_meta`).
-    An image the journal places under a parent that ranks first (:func:`placed_before`:
-    it is in several datasets, say) keeps that context, whichever this run met first.
+    ``placing``: the run's, which keeps the place the journal has for the image where
+    that ranks first (it is in several datasets, say), unless this run listed that place
+    and did not find it there (it moved: :meth:`Placing.place`); None: ``ref`` is placed.
     """
     if meta is not None:
         ref = with_meta(ref, meta)
-    ref = placed_as(ref, journaled)
+    if placing is not None:
+        ref = placing.place(ref, journaled)
     if journaled != ref or (asked_now and unasked):
         # Without labels the walker gives an image the labels journaled for it
         # (Walker._known_labels): those of an unmarked image were asked.

@@ -26,8 +26,10 @@ committed at once, so one batch's files are written while the other waits for th
 
 Crash clean-up without a stat storm: before a batch creates temp files, their relative paths are
 written to ``journals/<writer>.pending`` (truncated again when the batch is done, deleted on clean
-close). :meth:`Store.open` lists ``journals/`` once and, for each ``.pending`` file of a writer
-that is gone (same host and its pid dead, a zombie or reused; other hosts: untouched for an hour),
+close; made durable when the store opens, and made again by the periodic refresh if removed:
+it is also the mark that has the next run check an unclean end's files, :func:`lost_files`).
+:meth:`Store.open` lists ``journals/`` once and, for each ``.pending`` file of a writer that is
+gone (same host and its pid dead, a zombie or reused; other hosts: untouched for an hour),
 removes exactly the temp files it lists. No lock is held anywhere, so a killed process cannot
 leave one behind. A temp file that no pending file lists (the pending file lost) is found only
 by ``verify``, which lists the folders (:func:`find_stray_temps`); those whose writer provably
@@ -59,6 +61,7 @@ import shlex
 import shutil
 import stat
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -75,6 +78,7 @@ from harvester import __version__
 from harvester.errors import PROBLEMS_LOGGER, StorageError, UsageError, redact_url
 from harvester.folder_settings import (
     SETTINGS_KEY,
+    old_label_keys_time,
     recorded_settings,
     repin_note,
     repinnable,
@@ -135,10 +139,11 @@ writer rewrites it at every batch, touches it every :data:`PENDING_FRESH_EVERY` 
 and a batch never takes an hour."""
 
 PENDING_FRESH_EVERY = STALE_AFTER / 6
-"""Seconds between two touches of an open store's pending files, which a run that stores
+"""Seconds between two refreshes of an open store's pending files, which a run that stores
 nothing for a while (a server outage, a long walk) would otherwise leave untouched for
 :data:`STALE_AFTER`: a run of another host took it for ended then, stat'ed its files
-and removed the pending file its own unclean end would need."""
+and removed the pending file its own unclean end would need. A refresh also makes again a
+pending file removed meanwhile (:meth:`PendingFile.refresh`)."""
 
 COMMITS_IN_FLIGHT = 2
 """Batches committed at once: while one waits for its fsyncs the next one writes its files."""
@@ -273,56 +278,112 @@ class PendingFile:
     Line 1 is a JSON header naming the owner (host, pid, process start time); the following
     lines are temp paths relative to DIR. Rewritten (no fsync: a killed process's page cache
     survives) before every batch and truncated back to the header after it.
+
+    It is also the mark of a run that has not ended cleanly: the next run checks the files
+    such a run's journal records as done (:func:`lost_files`). So, ``durable``, it is made
+    durable as it is made (the file and its folder entry fsynced), before any done line of
+    the run can be: after a power loss the journal's lines are never on disk without it.
+    And :meth:`refresh` makes it again should it be removed while its writer lives.
     """
 
-    def __init__(self, out_dir: Path, writer: str) -> None:
+    def __init__(self, out_dir: Path, writer: str, *, durable: bool = True) -> None:
         self.writer = writer
         self.path = pending_path(out_dir, writer)
+        self._durable = durable
+        # begin/end run in a commit thread while refresh may run in another.
+        self._lock = threading.Lock()
         pid = os.getpid()
         header = {"writer": writer, "host": HOST, "pid": pid, "start": process_start(pid)}
         self._header = (json.dumps(header) + "\n").encode()
-        self._fd: int | None = os.open(
-            self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644
-        )
+        #: What the file holds now (the header, then the announced temps): what it is made
+        #: again with when removed from under this writer.
+        self._data = self._header
+        self._fd: int | None = self._create()
+        self._dirty = False
+
+    def _create(self) -> int:
+        """Create the file at :attr:`path` holding :attr:`_data` (durable when asked);
+        its descriptor. A write that fails leaves no file behind."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            os.pwrite(self._fd, self._header, 0)
+            os.pwrite(fd, self._data, 0)
+            if self._durable:
+                os.fsync(fd)
+                _fsync_dir(self.path.parent)
         except OSError:
             # A full disk takes the name but not the header: an empty file no run would
             # remove for an hour (STALE_AFTER: it names no host), left by every try.
-            os.close(self._fd)
-            self._fd = None
+            os.close(fd)
             with suppress(OSError):
                 self.path.unlink()
             raise
-        self._dirty = False
+        return fd
 
     def begin(self, rel_temps: Sequence[str]) -> None:
         """Announce the temp files about to be created."""
-        assert self._fd is not None
         data = self._header + "".join(p + "\n" for p in rel_temps).encode("utf-8")
-        os.pwrite(self._fd, data, 0)
-        os.ftruncate(self._fd, len(data))
-        self._dirty = True
+        with self._lock:
+            assert self._fd is not None
+            os.pwrite(self._fd, data, 0)
+            os.ftruncate(self._fd, len(data))
+            self._data = data
+            self._dirty = True
 
-    def touch(self) -> None:
-        """Mark the file fresh (its mtime: a live writer's, to a run of another host)."""
-        if self._fd is not None:
-            with suppress(OSError):  # (a full or read-only disk: the next batch says so)
-                os.utime(self._fd)
+    def refresh(self, *, remake: bool = True) -> None:
+        """Mark the file fresh (its mtime: a live writer's, to a run of another host), or
+        make it again where it is gone (removed by hand, or by a run of another host that
+        took this writer for ended): without it, this run killed later would leave no mark,
+        and the next run would not check the files it recorded. ``remake`` False: only
+        touch it (its folder moved or being removed: nothing is made at the old path)."""
+        with self._lock:
+            if self._fd is None:
+                return
+            try:  # (a full or read-only disk: the next batch says so)
+                if not remake or self._in_place():
+                    os.utime(self._fd)
+                    return
+                fd = self._create()
+            except OSError as exc:
+                # The folder moved or removed (the next batch says so), or the disk full.
+                logger.debug("could not refresh %s: %s", self.path, exc)
+                return
+            os.close(self._fd)
+            self._fd = fd
+        logger.warning(
+            "%s/%s was removed while this run wrote to %s; made it again (it marks this "
+            "run's files for a check, should the run not end cleanly)",
+            JOURNALS_DIR,
+            self.path.name,
+            self.path.parent.parent,
+        )
+
+    def _in_place(self) -> bool:
+        """Does :attr:`path` still name this writer's open file? (False: gone or replaced.)
+        Raises OSError when that cannot be told."""
+        assert self._fd is not None
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        opened = os.fstat(self._fd)
+        return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
     def end(self) -> None:
         """The announced temp files are gone (renamed or removed)."""
-        if self._fd is not None and self._dirty:
-            os.ftruncate(self._fd, len(self._header))
-            self._dirty = False
+        with self._lock:
+            if self._fd is not None and self._dirty:
+                os.ftruncate(self._fd, len(self._header))
+                self._data = self._header
+                self._dirty = False
 
     def close(self) -> None:
         """Close and delete (a clean exit leaves nothing to clean up)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-            with suppress(FileNotFoundError):
-                self.path.unlink()
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+                with suppress(FileNotFoundError):
+                    self.path.unlink()
 
 
 @dataclass(frozen=True)
@@ -812,7 +873,9 @@ def _announced_temp(out_dir: Path, target: Path) -> Iterator[Path]:
     """
     writer = ephemeral_writer("w")
     (out_dir / JOURNALS_DIR).mkdir(parents=True, exist_ok=True)
-    pending = PendingFile(out_dir, writer)
+    # Not fsynced: it marks no run for the check of done files (no journal goes with it),
+    # and a temp it failed to keep through a power loss is verify's to find.
+    pending = PendingFile(out_dir, writer, durable=False)
     tmp = temp_path(target, writer)
     try:
         pending.begin([tmp.relative_to(out_dir).as_posix()])
@@ -1297,6 +1360,8 @@ class Store:
         self._lock_fd: int | None = None
         self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
         self._root_dev = -1
+        #: Added to this host's clock for each record's ``t`` (see :meth:`_now`); set at open.
+        self._skew = 0.0
         self._error: StorageError | None = None
         self._queued = 0
         #: Every item queued up to this one is committed (see :meth:`flush`).
@@ -1424,16 +1489,28 @@ class Store:
             # A harvest's or a plan's DIR: a record saved before 0.1.13 may hold a token.
             scrub_saved_credentials(self.out_dir, self.state.runs)
             self._journal = Journal(self.out_dir, self.writer)
+            # Made durable (HARVESTER_SYNC=none aside) before this run journals anything: the
+            # folder's fsync also covers the name of the journal made just above.
             self._pendings = [
-                PendingFile(self.out_dir, self.writer if n == 0 else f"{self.writer}-c{n}")
+                PendingFile(
+                    self.out_dir,
+                    self.writer if n == 0 else f"{self.writer}-c{n}",
+                    durable=self.sync_mode != "none",
+                )
                 for n in range(self._parallel)
             ]
             self._dir_fd = os.open(self.out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             self._root_dev = os.fstat(self._dir_fd).st_dev
             started = time.time()
-            # Where DIR's runs put this one: after every run its journals hold, whatever
-            # their hosts' clocks said (runs of 0.1.16 and before have no "order").
-            before = run_orders(self.state).values()
+            # Where DIR's runs put this one: after every run its journals hold, and after
+            # every record they hold, whatever their hosts' clocks said (runs of 0.1.16 and
+            # before have no "order"); this run's records are dated on from there (_now).
+            before = [*run_orders(self.state).values(), self.state.newest_t()]
+            old_keys = old_label_keys_time(self.out_dir)  # (compared with runs by time)
+            if old_keys is not None:
+                before.append(old_keys)
+            order = run_order_time(self.run_id, started, before)
+            self._skew = order - started
             run = {
                 "rec": "run",
                 "run": self.run_id,
@@ -1441,7 +1518,7 @@ class Store:
                 "shard": shard,
                 "started": started,
                 "argv": argv,
-                "order": run_order_time(self.run_id, started, before),
+                "order": order,
             }
             self._journal.append([run])
             self.state.apply(run)
@@ -1470,6 +1547,8 @@ class Store:
         later one should this run stop first. Kept in :attr:`lost` for the run to say."""
         assert self._journal is not None
         for entry in lost:
+            for rec in entry.invalid:  # (dated as every record of this run: _now)
+                rec["t"] = max(rec["t"], self._now())
             self._journal.append(entry.invalid)
             for rec in entry.invalid:
                 self.state.apply(rec)
@@ -1756,15 +1835,19 @@ class Store:
             self._wake()
 
     async def _keep_pending_fresh(self) -> None:
-        """Touch this store's pending files every :data:`PENDING_FRESH_EVERY` seconds while
-        it is open (cancelled with the store's task group)."""
+        """Refresh this store's pending files every :data:`PENDING_FRESH_EVERY` seconds while
+        it is open (cancelled with the store's task group): touched, or made again if gone."""
         while True:
             await anyio.sleep(PENDING_FRESH_EVERY)
-            await anyio.to_thread.run_sync(self._touch_pendings, limiter=self._limiter)
+            await anyio.to_thread.run_sync(self._refresh_pendings, limiter=self._limiter)
 
-    def _touch_pendings(self) -> None:
+    def _refresh_pendings(self) -> None:
+        # A pending file is made again only where this run's journal still is, in the
+        # folder it opened: not at the path of a folder moved away or being removed.
+        journal = self._journal
+        remake = journal is not None and journal.path.exists() and self._still_in_place()
         for pending in self._pendings:
-            pending.touch()
+            pending.refresh(remake=remake)
 
     async def _commit_loop(self, recv: MemoryObjectReceiveStream[_Item], n: int) -> None:
         async with recv:
@@ -2046,8 +2129,21 @@ class Store:
         if part.sha256 is None:
             part.sha256 = sha256_of(tmp)
 
+    def _now(self) -> float:
+        """The ``t`` of a record this run journals now: this host's clock, moved on by how far
+        the newest run or record DIR held at open was ahead of it (:meth:`open`'s ``order``).
+
+        Why: journals are folded by ``t`` (the later record of an artifact, image or walk
+        wins), and a run of a host whose clock runs behind another's dated its records before
+        the other host's older ones: a walk that listed everything lost to an earlier failed
+        one (``status`` went on saying the listing failed), a new image record with new
+        labels to an older one. Dated so, every record of this run is later than every
+        record DIR held when it started, whatever the hosts' clocks (a hybrid logical
+        clock; runs started together, none seeing the other, are ordered by their clocks)."""
+        return time.time() + self._skew
+
     def _records(self, batch: list[_Item]) -> list[dict[str, Any]]:
-        now = time.time()
+        now = self._now()
         records: list[dict[str, Any]] = []
         for item in batch:
             if item.record is not None:

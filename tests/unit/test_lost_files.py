@@ -213,6 +213,27 @@ async def test_an_idle_live_writer_keeps_its_pending_file_fresh_for_other_hosts(
             assert other.lost == [] and pending.exists()
 
 
+async def test_a_pending_file_is_not_made_again_in_a_folder_being_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live run's pending files removed with its journal (``rm -r`` of DIR, or the end of
+    ``mv`` to another filesystem, under way) are not made again by its refresh, which makes
+    again only those removed beside a journal still there: a file made then would leave
+    ``journals/`` not empty, and the removal would fail."""
+    import harvester.store as store_module
+
+    monkeypatch.setattr(store_module, "PENDING_FRESH_EVERY", 0.02)
+    run = new_run_id()
+    writer = make_writer(run)
+    journals = tmp_path / "journals"
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=writer, sync="none"):
+            for path in journals.glob(f"{writer}*"):
+                path.unlink()
+            await anyio.sleep(0.3)  # 15 refreshes
+            assert list(journals.iterdir()) == []
+
+
 async def test_shards_starting_together_check_an_interrupted_run_once_between_them(
     tmp_path: Path, image_stats: list[str]
 ) -> None:
