@@ -629,7 +629,10 @@ class JournalState:
     ``runs``: every "run" record;
     ``labels_unasked``: the images whose latest image record says its labels were never asked
     (``"labels_asked": false``, written by ``--no-labels`` runs);
-    ``walks[(targets, shard)]``: the latest "walk" record of those targets (and shard).
+    ``walks[(targets, shard)]``: the latest "walk" record of those targets (and shard);
+    ``voided[(kind, id)]``: the done record a later "invalid" voided, for a state that
+    :meth:`load` folded (empty in others): ``verify`` checks the file against it again, a
+    file restored from a backup since being whole again.
     """
 
     done: dict[Key, DoneRecord] = field(default_factory=dict)
@@ -639,6 +642,7 @@ class JournalState:
     runs: list[dict[str, Any]] = field(default_factory=list)
     labels_unasked: set[int] = field(default_factory=set)
     walks: dict[WalkKey, dict[str, Any]] = field(default_factory=dict)
+    voided: dict[Key, DoneRecord] = field(default_factory=dict, repr=False, compare=False)
     #: The latest ``t`` of the image records folded (refs keep none): see :meth:`newest_t`.
     images_t: float = field(default=0.0, repr=False, compare=False)
     # Set by load(): where the journals were read up to, for catch_up().
@@ -965,10 +969,11 @@ class _Fold:
     def state(self) -> JournalState:
         """The folded state: done minus what a later invalid record voids; failures not done."""
         done = dict(self.done)
+        voided: dict[Key, DoneRecord] = {}
         for key, inv in self.invalid.items():
             rec_done = done.get(key)
             if rec_done is not None and rec_done["t"] <= inv["t"]:
-                del done[key]
+                voided[key] = done.pop(key)
         failed = {key: rec for key, rec in self.failed.items() if key not in done}
         state = JournalState(
             done=done,
@@ -978,6 +983,7 @@ class _Fold:
             runs=[dict(run) for name in sorted(self.runs) for run in self.runs[name]],
             labels_unasked=set(self.unasked),
             walks=dict(self.walks),
+            voided=voided,
             images_t=_latest(self.image_t.values()),
         )
         state._labels = self.labels

@@ -1958,8 +1958,14 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             shard = f"{m.group(1)}/{m.group(2)}"
         writers[name] = WriterStatus(name, run.get("run"), shard, run.get("started"))
 
+    # A done record verify journaled again (a file marked bad, then restored) counts for
+    # the writer of the run that made it: verify's journal holds no run of its own.
+    run_writers = {str(w.run): name for name, w in writers.items() if w.run is not None}
+
     def writer(rec: Mapping[str, Any]) -> WriterStatus:
         name = str(rec.get("_writer"))
+        if name not in writers and str(rec.get("run")) in run_writers:
+            name = run_writers[str(rec.get("run"))]
         if name not in writers:
             writers[name] = WriterStatus(name, rec.get("run"))
         return writers[name]

@@ -1000,6 +1000,7 @@ def _resumed_configs(
         elif not (out / MARKER_NAME).exists() and not (out / JOURNALS_DIR).is_dir():
             hint = f"{out} holds no harvest to resume: check the folder's name, or {hint}"
         raise UsageError("nothing to harvest", hint=hint)
+    _warn_damaged_configs(out)
     in_file = set(load_toml(args.config)) if args.config is not None else set()
     given = {k: v for k, v in overrides_from_args(args).items() if v is not None}
     secrets_given = {key for key in SECRET_KEYS if getattr(cfg, key)}
@@ -1777,6 +1778,20 @@ def _refused_for_good(summary: Any) -> bool:
         and len(summary.failures) == summary.failed
         and all_refused(summary.failures)
     )
+
+
+def _warn_damaged_configs(out: Path) -> None:
+    """One warning per run of DIR whose saved settings no longer parse: the replay leaves
+    its target set out (it cannot know it), which it did without a word, exit 0."""
+    from harvester.config import damaged_run_configs
+    from harvester.errors import PROBLEMS_LOGGER
+    from harvester.journal import JournalState
+    from harvester.verify import damaged_config_notes
+
+    if not damaged_run_configs(out):  # (the configs only: journals are read if needed)
+        return
+    for note in damaged_config_notes(out, JournalState.load(out)):
+        logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 
 def _journaled_targets_command(out: Path) -> str | None:
