@@ -671,6 +671,8 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # must be able to interrupt that wait (see copy_of_ids_source).
     ids_copy = copy_of_ids_source(cfg.ids_from)
     args.harvest_begun = True
+    args.harvest_dry_run = cfg.dry_run  # (a config file's too) it has nothing to resume
+    args.harvest_index = _index_as_it_is(cfg)
     # Held from here until the run's signal watcher is in place (Harvest._watch_signals
     # releases them): a KeyboardInterrupt raised while anyio builds its event loop left a
     # half-made loop behind ("Exception ignored ... no attribute '_signal_handlers'"). A run
@@ -728,6 +730,27 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     )
     drop_late_signals(held)
     return summary.exit_code
+
+
+def _index_as_it_is(cfg: HarvestConfig) -> tuple[Path, tuple[int, int, int] | None] | None:
+    """``index.csv`` of the run's DIR and its identity now, for the line of a run whose
+    summary a second Ctrl-C cut short (:func:`harvester.cli._interrupted_line`): was the
+    index rewritten before? None where the run writes none (a dry run, a shard)."""
+    if cfg.dry_run or cfg.shard is not None or cfg.out is None:
+        return None
+    index = Path(cfg.out) / "index.csv"
+    return index, index_identity(index)
+
+
+def index_identity(path: Path) -> tuple[int, int, int] | None:
+    """``path``'s device, inode and change time (None: none there): another once the index
+    has been replaced. :func:`harvester.index.file_identity`'s, without loading that module
+    before the run's first request (tests/unit/test_startup_imports.py)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
 
 
 def worst_exit(codes: list[int]) -> int:
@@ -1414,6 +1437,15 @@ def report_summary(
             )
 
 
+def dry_run_interrupted_line(again: str, paused: str | None = None) -> str:
+    """The last line of an interrupted dry run: its counts are short, it wrote nothing (it
+    has nothing to resume), and the command that counts again. ``paused``: how long the
+    server had been down, when it was stopped waiting for it (:attr:`paused_when_stopped`).
+    """
+    waiting = f" while waiting for the server, down for {paused}" if paused else ""
+    return f"interrupted{waiting}: the counts are short, nothing was written; run again: {again}"
+
+
 def print_summary(
     summary: Any,
     *,
@@ -1459,6 +1491,9 @@ def print_summary(
             _print_credentials_stop(
                 summary, f"run it again: {resume}", kept="the counts are short", notes=stop_notes
             )
+        elif summary.interrupted:
+            # Its counts read as the answer (exit 130 alone said otherwise).
+            print(dry_run_interrupted_line(resume, summary.paused_when_stopped), file=sys.stderr)
         return
     if totals and (not quiet or not summary.ok or summary.interrupted):
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
