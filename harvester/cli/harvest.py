@@ -1437,6 +1437,23 @@ def report_summary(
             )
 
 
+#: Below this many seconds of the server up, a run that paused for it says no mean rate.
+RATE_UP_AT_LEAST_S = 1.0
+
+
+def _rate_text(summary: Any) -> str:
+    """The summary's mean rate, after its time: over the time the server was up where the
+    run paused for it down, and not at all where that was under :data:`RATE_UP_AT_LEAST_S`.
+    Why: a run that found the server down at its start and waited it out said `3 requests,
+    8.0 s, 449.3 requests/s while the server was up` (3 requests in its few milliseconds
+    not paused), for a server that was never up."""
+    if not summary.outage_waited:
+        return f", {summary.rate:.1f} requests/s"
+    if summary.elapsed - summary.outage_waited < RATE_UP_AT_LEAST_S:
+        return ""
+    return f", {summary.rate:.1f} requests/s while the server was up"
+
+
 def dry_run_interrupted_line(again: str, paused: str | None = None) -> str:
     """The last line of an interrupted dry run: its counts are short, it wrote nothing (it
     has nothing to resume), and the command that counts again. ``paused``: how long the
@@ -1505,9 +1522,8 @@ def print_summary(
         )
         print(
             f"{human_bytes(summary.bytes)} stored, {plural(summary.requests, 'request')}, "
-            f"{plural(summary.retries, 'retry', 'retries')}, {summary.elapsed:.1f} s, "
-            f"{summary.rate:.1f} requests/s"
-            + (" while the server was up" if summary.outage_waited else "")
+            f"{plural(summary.retries, 'retry', 'retries')}, {summary.elapsed:.1f} s"
+            + _rate_text(summary)
             + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else "")
             + waited_text(summary),
             file=out,
