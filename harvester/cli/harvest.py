@@ -2147,7 +2147,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         from harvester.config import recorded_target_sets, resume_command
         from harvester.models import Artifact
         from harvester.shard import WorkLeft
-        from harvester.status import forgotten_images, split_images
+        from harvester.status import dropped_kinds_refetch, forgotten_images, split_images
 
         bad = len(report.problems) + awaiting
         found = [*report.problems, *report.awaiting]
@@ -2170,6 +2170,10 @@ def run_verify_command(args: argparse.Namespace) -> int:
         )
         resume = resume_command(args.out, work, sets=sets)
         gone = forgotten_images(args.out, frozenset(p.id for p in found), report.images)
+        live = [(p.kind, p.id) for p in found if p.id not in gone]
+        dropped, commands = dropped_kinds_refetch(args.out, live, report.images, sets)
+        if dropped:
+            resume = _dropped_refetch(resume, commands, dropped, len(live))
         if gone:
             resume = _forgotten_refetch(args.out, found, gone, resume)
         if report.unmarked is not None:  # a read-only DIR: nothing told the harvest yet
@@ -2183,6 +2187,25 @@ def run_verify_command(args: argparse.Namespace) -> int:
     if report.unjournaled_files:  # nothing could be checked: "0 damaged" proves nothing
         return 1
     return 0
+
+
+def _dropped_refetch(resume: str, commands: list[str], files: int, live: int) -> str:
+    """``verify``'s command for bad files (``files`` of the ``live`` sets' bad files) of
+    kinds their target set's newest run asks for no more (``render`` dropped after a hint):
+    ``commands``, each set's kinds with the dropped ones (:func:`harvester.status.
+    dropped_kinds_refetch`), after the resume when other bad files are of kinds still asked
+    for; one command a line. Why: the resume alone was said "to refetch exactly those", and
+    refetched none of them, run after run."""
+    from harvester.config import ALSO, commented
+
+    note = (
+        f"{plural(files, 'file')} of kinds their targets' newest run asks for no more, "
+        "which a resume leaves out"
+    )
+    lines = [commented(commands[0], note), *commands[1:]]
+    if files != live:
+        lines.insert(0, resume)
+    return ALSO.join(lines)
 
 
 def _forgotten_refetch(out: Path, found: list[Any], gone: dict[int, str], resume: str) -> str:
