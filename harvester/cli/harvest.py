@@ -573,6 +573,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         if line and not cfg.quiet:
             print(line, file=sys.stderr)
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
+        if args.concurrency is not None:  # refused once, not by each set's replay in turn
+            from harvester.openfiles import fit_open_files
+
+            fit_open_files(cfg.concurrency)
         replays, notes = _resumed_configs(args, cfg)  # (flags given now on top)
         if not replays:  # only sets that cannot be replayed, and nothing left to do
             # (or only forgotten sets: the line that says so)

@@ -89,3 +89,20 @@ def test_concurrency_past_the_soft_limit_raises_it_and_completes(
     rows = (out / "index.csv").read_text().splitlines()
     assert len(rows) == 1 + 8  # header + the project's 8 images
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 8
+
+
+def test_a_resume_of_two_target_sets_is_refused_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """`harvest --out DIR --concurrency 600` under ulimit -n 512, DIR holding two target sets:
+    one error line (not one per set's replay), exit 2, nothing asked of the server."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "harvest"
+    for target in (["--project", str(DEMO_PROJECT)], ["--image", "9762957"]):
+        argv = harvest_args(emu.base_url, out, *target, rate="none", artifacts="thumbnail")
+        assert limited_cli(512, 512, *argv).returncode == 0
+    emu.reset_stats()
+    refused = limited_cli(512, 512, "harvest", "--out", str(out), "--concurrency", "600")
+    assert refused.returncode == 2, refused.stderr
+    assert_one_line_error(refused.stderr, "--concurrency 600", "may open 512 at most")
+    assert emu.stats()["requests"] == 0
