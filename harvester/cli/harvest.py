@@ -1543,7 +1543,9 @@ def print_summary(
             rows = plural(summary.index_rows, "row")
             if summary.interrupted and summary.index_rows < summary.images:
                 # "images 32" counts what the walk found; the index holds what was recorded
-                rows += f": the images recorded before the interruption, of {summary.images} found"
+                # (a run the server's outage stopped was not interrupted: said as it was)
+                stop = "the run stopped" if summary.server_down else "the interruption"
+                rows += f": the images recorded before {stop}, of {summary.images} found"
             labels = f" and {summary.labels_file}" if summary.labels_file else ""
             print(f"index: {summary.out_dir / 'index.csv'} ({rows}){labels}", file=out)
             if summary.split_line:
