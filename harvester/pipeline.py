@@ -114,6 +114,7 @@ from harvester.models import (
     with_context_of,
     with_meta,
 )
+from harvester.openfiles import fit_open_files
 from harvester.outage import Outage
 from harvester.placing import Listed, Placing
 from harvester.ratelimit import AdaptiveLimiter
@@ -1150,6 +1151,7 @@ class Harvest:
             cfg.outage_wait, on_give_up=self._server_down, on_wait=self.progress.waiting
         )
         client: Client | None = None
+        fit_open_files(cfg.concurrency)  # before any request: its connections need them
         try:
             async with Client(client_settings(cfg), outage=outage) as client:
                 with unwrap_errors():

@@ -636,9 +636,11 @@ async def plan_targets(
     """
     import anyio
 
+    from harvester.openfiles import fit_open_files
     from harvester.pipeline import check_out_dir, copy_of_ids_source, no_ids_held
 
     check_plan_targets(config)
+    fit_open_files(config.concurrency)  # before DIR is made: the walk's connections need them
     own_copy = None
     if ids_copy is None:  # (a pipe read to see whether it holds an id would be gone for the walk)
         ids_copy = own_copy = await anyio.to_thread.run_sync(
