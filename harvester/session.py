@@ -265,10 +265,11 @@ class SessionWatch:
         and how the tasks were scheduled (up to 13 in all in a walk of four listings at a
         time, on a loaded machine). Waiting, each worker is refused once at most while the
         check is asked, and the run stops (``on_ended`` cancels the waiters) before it
-        sends another (7 in all in that walk: 3, one per other listing, and the check). The waiters
-        hold no concurrency slot (their request is over when they are told), so the check
-        gets one even at ``--concurrency 1``. Past the bound (a check slow to answer, or
-        retried) they go on as before, the count kept, and the verdict still stops the run.
+        sends another: 7 in all in that walk (the 3 that start the check, one per other
+        listing, and the check's own). The waiters hold no concurrency slot (their request
+        is over when they are told), so the check gets one even at ``--concurrency 1``.
+        Past the bound (a check slow to answer, or retried) they go on as before, the count
+        kept, and the verdict still stops the run.
         """
         with anyio.move_on_after(self.wait_at_most) as waited:
             await verdict.wait()
