@@ -30,7 +30,10 @@ many in a row, so a folder of private images costs few extra requests; but never
 more than half the give-up rule's count (:data:`CHECK_AT_MOST`): doubling without end, a
 long run with a few private folders came to check only after more refusals than the
 give-up rule waits for, and a session ending later went unnoticed (each kind given up in
-turn, the images left counted failed).
+turn, the images left counted failed). While a check is asked, the refusals told wait
+for its verdict (bounded: :data:`CHECK_WAIT_AT_MOST`), so that a run whose session ended
+is refused about once per request it had in flight, not as many times as its workers
+could send requests while the check was on its way.
 
 The lookups made before the walk and the fetch (the targets' check, ``--image`` ids, the
 listing that turns screen names into ids) are watched too, from their first refusal
@@ -50,6 +53,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import anyio
+
 from harvester import urls
 from harvester.client import Client, Expect
 from harvester.errors import FetchError, SessionEndedError, with_status
@@ -66,6 +71,11 @@ CHECK_AFTER = 3
 #: (:data:`harvester.config.DEFAULT_GIVE_UP_AFTER`; a run passes its own), so that a
 #: session ending late in a long run is noticed before the kinds are given up one by one.
 CHECK_AT_MOST = 10
+
+#: The longest, in seconds, a refusal told while a check is asked waits for its verdict
+#: before its worker goes on: a check answers in a round trip; one slow to answer, or
+#: retried, does not hold the run's workers for as long as its retries may take.
+CHECK_WAIT_AT_MOST = 60.0
 
 #: OMERO.web's JSON API answer to a login-required view without a session (403): the
 #: words a private server, or an ended session, gives and a private object does not.
@@ -126,8 +136,9 @@ class SessionWatch:
     logged in ...``); the run stops as an interruption does. ``session``: the run sent a
     session, so its 403s are watched (a run without one has none to lose). ``after``: the
     refusals in a row before the first check; ``at_most``: before any later one (see
-    :func:`check_at_most`). Used by one event loop's tasks, which it never blocks beyond the
-    one check it sends.
+    :func:`check_at_most`); ``wait_at_most``: how long a refusal told while a check is
+    asked waits for its verdict (:meth:`_await_verdict`). Used by one event loop's tasks,
+    which it never blocks beyond the one check it sends.
 
     Each watched status keeps its own count and its own wait: a check that found the
     session alive after 403s (private images) says nothing of the credentials a proxy
@@ -145,6 +156,7 @@ class SessionWatch:
         session: bool = True,
         after: int = CHECK_AFTER,
         at_most: int = CHECK_AT_MOST,
+        wait_at_most: float = CHECK_WAIT_AT_MOST,
     ) -> None:
         self.client = client
         self.on_ended = on_ended
@@ -155,7 +167,10 @@ class SessionWatch:
         #: Which run of refusals in a row of each status the count is in (for :meth:`verdict`).
         self._streak = dict.fromkeys(watched, 0)
         self._ended_by: tuple[int, int] | None = None  # (status, streak) that ended the run
-        self._checking = False
+        #: Set once the check in flight has said (None: no check in flight).
+        self._verdict: anyio.Event | None = None
+        #: The longest a refusal told while a check is asked waits for its verdict.
+        self.wait_at_most = wait_at_most
         #: Why the run stopped (the check's answer); empty while the session lives.
         self.ended = ""
 
@@ -212,27 +227,57 @@ class SessionWatch:
             self.answered()  # (not an answer, but no refusal of what the run sent either)
             return
         self._refused[status] += 1
-        if self._refused[status] < self._after[status] or self._checking or self.ended:
+        if self.ended:
+            return
+        if self._verdict is not None:
+            await self._await_verdict(self._verdict)
+            return
+        if self._refused[status] < self._after[status]:
             return
         # The run of refusals the check judges: an answer told while it is asked ends the
         # count, and the refusals after that answer are none of those it judges.
         streak = self._streak[status]
-        self._checking = True  # one check at a time: the other workers' refusals wait for it
+        # One check at a time: the other workers' refusals wait for its verdict.
+        verdict = self._verdict = anyio.Event()
         try:
             if status == CREDENTIALS_REFUSED:
                 reason = await self._refused_everywhere()
             else:
                 reason = await self._not_logged_in(check)
+            if reason:
+                self._end(status, reason, streak)
+            else:
+                logger.debug(
+                    "%d refusals in a row, the session lives: their own", self._refused[status]
+                )
+                self._reset(status)
+                self._after[status] = min(self._after[status] * 2, self._at_most)
         finally:
-            self._checking = False
-        if reason:
-            self._end(status, reason, streak)
-        else:
+            # Also when the check was cancelled or failed: no waiter waits for nothing.
+            self._verdict = None
+            verdict.set()
+
+    async def _await_verdict(self, verdict: anyio.Event) -> None:
+        """Wait for the verdict of the check in flight, at most :attr:`wait_at_most`.
+
+        A worker told it right back sent its next request at once, refused too while the
+        session had ended: how many more were refused depended on how long the check took
+        and how the tasks were scheduled (up to 13 in all in a walk of four listings at a
+        time, on a loaded machine). Waiting, each worker is refused once at most while the
+        check is asked, and the run stops (``on_ended`` cancels the waiters) before it
+        sends another: 7 in all in that walk (the 3 that start the check, one per other
+        listing, and the check's own). The waiters hold no concurrency slot (their request
+        is over when they are told), so the check gets one even at ``--concurrency 1``.
+        Past the bound (a check slow to answer, or retried) they go on as before, the count
+        kept, and the verdict still stops the run.
+        """
+        with anyio.move_on_after(self.wait_at_most) as waited:
+            await verdict.wait()
+        if waited.cancelled_caught:
             logger.debug(
-                "%d refusals in a row, the session lives: their own", self._refused[status]
+                "the session check has not said after %.0fs: going on without its verdict",
+                self.wait_at_most,
             )
-            self._reset(status)
-            self._after[status] = min(self._after[status] * 2, self._at_most)
 
     def _end(self, status: int, reason: str, streak: int) -> None:
         """Stop the run: what it sent (``status``'s kind) no longer opens the server, as
