@@ -929,11 +929,13 @@ class Client:
             return await self.retry.call(attempt)
         last_try = 0.0
 
-        async def attempt_unless_paused() -> Fetched:
+        def leaving(sent: float) -> None:
             nonlocal last_try
+            last_try = sent
+
+        async def attempt_unless_paused() -> Fetched:
             await outage.gate()  # no request leaves while the server is down
-            last_try = time.monotonic()
-            return await self._attempt(url, expect, check)
+            return await self._attempt(url, expect, check, leaving=leaving)
 
         while True:
             try:
@@ -1025,14 +1027,25 @@ class Client:
         check: Callable[[Fetched], None] | None,
         *,
         learn: bool = True,
+        leaving: Callable[[float], None] | None = None,
     ) -> Fetched:
         """One try of ``url``. ``learn``: report its outcome to the adaptive limiter; not
         for the outage's checks of the API root, whose busy answers measure a server that is
-        down, not the run's load (each halved the limits through a maintenance window)."""
+        down, not the run's load (each halved the limits through a maintenance window).
+
+        ``leaving`` hears when the try leaves, past the run's limits: the time
+        :meth:`~harvester.outage.Outage.held` compares with the answers of the others, which
+        are stamped there too. Stamped before the limits' wait, a try queued behind others
+        (``--rate``, ``--concurrency``) counted as older than they: their answers, served
+        just before the server went down, made its busy answer look like its own, and it
+        failed for good (with ``--max-retries 0``, each request queued as an outage began,
+        and the run never paused)."""
         limiter = self.limiter
         stats = self.stats
         stamp = await limiter.acquire()
         sent = time.monotonic()
+        if leaving is not None:
+            leaving(sent)
         stats.in_flight += 1
         try:
             response = await self._send(url, stamp)

@@ -211,9 +211,10 @@ class Outage:
             await self._wait_out()
 
     async def held(self, error: FetchError, last_try: float) -> bool:
-        """A request failed for good with ``error``, its last try begun at ``last_try``
-        (monotonic): True once an outage it belongs to is over (ask again), False when it
-        fails on its own (raise, as before)."""
+        """A request failed for good with ``error``, its last try sent at ``last_try``
+        (monotonic; when it left, past the run's limits, as :meth:`succeeded` is told): True
+        once an outage it belongs to is over (ask again), False when it fails on its own
+        (raise, as before)."""
         if not self.enabled or not is_down_sign(error):
             return False
         while self.reason is None:
