@@ -947,9 +947,16 @@ class Client:
 
     async def _check_up(self) -> FetchError | None:
         """One request of the API root, no retries, through the limits but not the outage's
-        gate (it is the one request a pause lets through): None if the server answered."""
+        gate (it is the one request a pause lets through): None if the server answered.
+
+        It takes the next slot freed, ahead of the requests queued for one: behind them, at
+        the limits a server's busy answers had cut to one request at 0.6 a second, the check
+        that decides a pause left half a minute late, after an outage of seconds had ended;
+        answered, it failed every request held for its verdict (and none of them but asked
+        a server that was down)."""
         try:
-            await self._attempt(self._resolve(urls.api_root()), Expect.ANY, None, learn=False)
+            api = self._resolve(urls.api_root())
+            await self._attempt(api, Expect.ANY, None, learn=False, ahead=True)
         except FetchError as error:
             return error
         return None
@@ -1027,11 +1034,13 @@ class Client:
         check: Callable[[Fetched], None] | None,
         *,
         learn: bool = True,
+        ahead: bool = False,
         leaving: Callable[[float], None] | None = None,
     ) -> Fetched:
         """One try of ``url``. ``learn``: report its outcome to the adaptive limiter; not
         for the outage's checks of the API root, whose busy answers measure a server that is
         down, not the run's load (each halved the limits through a maintenance window).
+        ``ahead``: the next slot freed is this try's, before those queued (the checks).
 
         ``leaving`` hears when the try leaves, past the run's limits: the time
         :meth:`~harvester.outage.Outage.held` compares with the answers of the others, which
@@ -1042,7 +1051,7 @@ class Client:
         and the run never paused)."""
         limiter = self.limiter
         stats = self.stats
-        stamp = await limiter.acquire()
+        stamp = await limiter.acquire(first=ahead)
         sent = time.monotonic()
         if leaving is not None:
             leaving(sent)

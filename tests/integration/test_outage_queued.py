@@ -7,6 +7,11 @@ server went down counted that answer as the server up after its own 503, and fai
 without a check of the API root. With ``--max-retries 0`` and the default ``--rate 10``, a
 plain-503 outage starting mid-run failed every request queued at its start (12 thumbnails
 and 4 plate walks of the demo screen) and the run never paused.
+
+The check of the API root that decides a pause queued behind those requests too: the busy
+answers had cut the run to one request at a time, 0.6 a second, and it left after an 8 s
+outage had ended; answered, it failed every request held for its verdict. It takes the next
+slot freed now, before the requests queued for one.
 """
 
 from __future__ import annotations
@@ -61,4 +66,36 @@ async def test_a_request_queued_as_the_server_goes_down_is_held_not_failed(
     assert outage.stats.pauses == 1 and not outage.paused
     by_route = emu.stats()["by_route"]
     assert by_route["image:thumbnail"] == {"200": 3, "503": 1}
+    assert by_route["api_versions"] == {"503": 1, "200": 1}
+
+
+async def test_the_check_that_decides_a_pause_goes_before_the_requests_queued(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Four thumbnails through one slot, no retries, the server down (503) for three answers:
+    the first one's check of the API root takes the slot before the two still queued, is
+    answered 503 and pauses the run: four JPEGs. Behind them it came after the outage,
+    was answered, and three thumbnails failed for good."""
+    faults = "first:503*3,only:/webgateway/render_thumbnail/|api_versions"
+    emu = make_emulator(preset="demo", faults=faults)
+    outage = Outage(60.0)
+    settings = ClientSettings(emu.base_url, concurrency=1, rate=None, max_retries=0)
+    images = (*IMAGES, 9762888)
+    got: dict[int, Fetched] = {}
+    with anyio.fail_after(20):
+        async with Client(settings, outage=outage) as client:
+
+            async def thumbnail(image: int) -> None:
+                got[image] = await client.get(urls.thumbnail(image), Expect.JPEG)
+
+            # The first answered 503 hands the slot to the second at once (sent, 503); the
+            # check comes next, before the last two, which leave in the pause.
+            async with anyio.create_task_group() as tg:
+                for image in images:
+                    tg.start_soon(thumbnail, image)
+    assert sorted(got) == sorted(images)
+    assert all(fetched.body[:2] == b"\xff\xd8" for fetched in got.values())
+    assert outage.stats.pauses == 1 and not outage.paused
+    by_route = emu.stats()["by_route"]
+    assert by_route["image:thumbnail"] == {"503": 2, "200": 4}
     assert by_route["api_versions"] == {"503": 1, "200": 1}
