@@ -17,14 +17,17 @@ slot freed now, before the requests queued for one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
 
 import harvester.outage
 from harvester import urls
+from harvester.cli import main
 from harvester.client import Client, ClientSettings, Expect, Fetched
 from harvester.emulator import EmulatorThread
+from harvester.emulator.faults import Decision, FaultInjector, parse_faults
 from harvester.outage import Outage
 
 IMAGES = (9762885, 9762886, 9762887)  # three of the demo preset's images
@@ -99,3 +102,46 @@ async def test_the_check_that_decides_a_pause_goes_before_the_requests_queued(
     by_route = emu.stats()["by_route"]
     assert by_route["image:thumbnail"] == {"503": 2, "200": 4}
     assert by_route["api_versions"] == {"503": 1, "200": 1}
+
+
+class _DownFromFile(FaultInjector):
+    """Plain 503s (no Retry-After) for everything from the ``files``-th file asked until the
+    API root has answered one: the check that pauses the run, whenever it comes."""
+
+    def __init__(self, files: int) -> None:
+        super().__init__(parse_faults("latency:30ms"))
+        self.files, self.asked, self.down = files, 0, False
+
+    def decide(self, path: str, client: str, now: float | None = None, route: str = "") -> Decision:
+        """The answer to one request, in the order they reach the server."""
+        if "/imgData/" in path or "/render_thumbnail/" in path:
+            self.asked += 1
+            self.down = self.down or self.asked == self.files
+        if not self.down:
+            return super().decide(path, client, now, route)
+        self.down = path != "/api/"  # (the check's own answer is the last 503)
+        return Decision("503", delay_s=0.03)
+
+
+def test_a_harvest_with_no_retries_waits_out_a_plain_503_outage(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """--max-retries 0 at the default --rate and --concurrency, the server down (503, no
+    Retry-After) from the 6th of a plate's 16 files: exit 0, no file failed, all 16 there,
+    the run paused. The files queued at the rate limit as it went down failed for good."""
+    emu = make_emulator(preset="demo")
+    emu.server.faults = _DownFromFile(files=6)
+    out = tmp_path / "d"
+    code = main(
+        ["harvest", "--base-url", emu.base_url, "--plate", "7361", "--out", str(out),
+         "--artifacts", "thumbnail,imgdata", "--max-retries", "0"]
+    )  # fmt: skip
+    summary = capsys.readouterr().out
+    assert code == 0, summary
+    assert "failed 0" in summary
+    assert "the server looks down (HTTP 503 Service Unavailable, its API root too)" in caplog.text
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 8
+    assert len(list((out / "images").rglob("*.imgdata.json"))) == 8
