@@ -32,6 +32,7 @@ leaves this module goes through :func:`redact_url`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -40,7 +41,7 @@ import shlex
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
@@ -772,6 +773,10 @@ class Client:
             outage.check = self._check_up
             outage.on_resume = self._limits_after_outage
         self._on_retry_hook = on_retry
+        #: Has the server (or a proxy before it) answered a request of this client? Until
+        #: it has, a timeout is a silent host or a wrong port, not overload (a run's client
+        #: is told once the server check got its answer: :func:`harvester.pipeline.probe_server`).
+        self.answered = False
         # A query on the base URL (``?bsession=KEY``: OMERO.web's session login) is sent
         # with every request, after the request's own query; it is never shown.
         base, _, self._base_query = settings.base_url.partition("#")[0].partition("?")
@@ -922,9 +927,10 @@ class Client:
         url = self._resolve(path)
         outage = self.outage
         if outage is None:
+            retries = _retry_flags()
 
             async def attempt() -> Fetched:
-                return await self._attempt(url, expect, check)
+                return await self._attempt(url, expect, check, retry=next(retries))
 
             return await self.retry.call(attempt)
         last_try = 0.0
@@ -933,9 +939,10 @@ class Client:
             nonlocal last_try
             await outage.gate()  # no request leaves while the server is down
             last_try = time.monotonic()
-            return await self._attempt(url, expect, check)
+            return await self._attempt(url, expect, check, retry=next(retries))
 
         while True:
+            retries = _retry_flags()  # (asked again after a pause: a fresh retry budget)
             try:
                 return await self.retry.call(attempt_unless_paused)
             except TransientError as error:
@@ -978,10 +985,11 @@ class Client:
         apply as for every request.
         """
         url = self._resolve(path)
+        retries = _retry_flags()
 
         async def attempt() -> Fetched:
             try:
-                return await self._options_once(url)
+                return await self._options_once(url, retry=next(retries))
             except (OverloadError, TransportError):
                 raise
             except TransientError as error:  # not the server's busy answer: no limits here
@@ -989,20 +997,21 @@ class Client:
 
         return await self.retry.call(attempt)
 
-    async def _options_once(self, url: str) -> Fetched:
-        """One OPTIONS of ``url``; a busy answer slows the run as a GET's does."""
+    async def _options_once(self, url: str, *, retry: bool = False) -> Fetched:
+        """One OPTIONS of ``url`` (``retry``: a retry, counted when sent); a busy answer
+        slows the run as a GET's does."""
         if self.outage is not None:
             await self.outage.gate()
         limiter = self.limiter
         stamp = await limiter.acquire()
         self.stats.in_flight += 1
         try:
-            response = await self._send(url, stamp, method="OPTIONS")
+            response = await self._send(url, stamp, method="OPTIONS", retry=retry)
             return self._validate(url, response, Expect.JSON)
         except FetchError as error:
             if self._query_shown:  # (as _attempt does: stack.py logs this error)
                 self._hide_query(error)
-            if isinstance(error, TransientError) and error.overload and self._learns(True):
+            if self._shows_overload(error) and self._learns(True):
                 self._note_overload()
             raise
         finally:
@@ -1025,17 +1034,19 @@ class Client:
         check: Callable[[Fetched], None] | None,
         *,
         learn: bool = True,
+        retry: bool = False,
     ) -> Fetched:
         """One try of ``url``. ``learn``: report its outcome to the adaptive limiter; not
         for the outage's checks of the API root, whose busy answers measure a server that is
-        down, not the run's load (each halved the limits through a maintenance window)."""
+        down, not the run's load (each halved the limits through a maintenance window).
+        ``retry``: this try is a retry, counted as one when it is sent."""
         limiter = self.limiter
         stats = self.stats
         stamp = await limiter.acquire()
         sent = time.monotonic()
         stats.in_flight += 1
         try:
-            response = await self._send(url, stamp)
+            response = await self._send(url, stamp, retry=retry)
             hops = 0
             while 300 <= response.status < 400 and response.status != 304:
                 url = self._redirect_target(url, response)
@@ -1060,7 +1071,7 @@ class Client:
         except FetchError as error:
             if self._query_shown:
                 self._hide_query(error)
-            if isinstance(error, TransientError) and error.overload and self._learns(learn):
+            if self._shows_overload(error) and self._learns(learn):
                 self._note_overload()
             if self.outage is not None and shows_server_up(error):
                 # A 404 (a stale id) or a 500 is the server answering: it is up, as after
@@ -1087,6 +1098,14 @@ class Client:
             stats.current_concurrency = self.limiter.concurrency
             stats.current_rate = self.limiter.rate
 
+    def _shows_overload(self, error: FetchError) -> bool:
+        """Is ``error`` a busy server's (429/503/504, a timeout)? A timeout only once the
+        server has answered: before, nothing says it is there at all, and a silent host
+        printed "server overloaded: slowing down" above "cannot reach"."""
+        if not (isinstance(error, TransientError) and error.overload):
+            return False
+        return error.status is not None or self.answered
+
     def _learns(self, learn: bool) -> bool:
         """Does a busy answer now tell the limiter of overload? Not a check's, nor while the
         run is paused (a request in flight when the server went down answers after it)."""
@@ -1101,13 +1120,19 @@ class Client:
 
         return sent
 
-    async def _send(self, url: str, stamp: Stamp | None, method: str = "GET") -> _Answer:
+    async def _send(
+        self, url: str, stamp: Stamp | None, method: str = "GET", *, retry: bool = False
+    ) -> _Answer:
         """One HTTP exchange, body read; transfer errors translated to ours.
 
         With a rate limit, the stamp of the rate token is refined to the moment
-        the request leaves (see :class:`~harvester.ratelimit.Stamp`).
+        the request leaves (see :class:`~harvester.ratelimit.Stamp`). ``retry``: the
+        request retries a failed one; counted here, as it is sent, with the requests (a
+        retry counted when scheduled, then interrupted in its wait, gave "1 request, 1 retry").
         """
         self.stats.requests += 1
+        if retry:
+            self.stats.retries += 1
         secrets = self._secrets
         on_sent = self._sent_hook(stamp) if stamp is not None else None
         try:
@@ -1133,6 +1158,7 @@ class Client:
             ) from None
         except _UndecodableBody as exc:
             raise InvalidBodyError(f"body cannot be decoded ({exc})", url=url) from None
+        self.answered = True
         self.stats.bytes_in += answer.raw_length
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -1227,12 +1253,17 @@ class Client:
         )
 
     def _on_retry(self, event: RetryEvent) -> None:
-        self.stats.retries += 1
+        # (not counted here: a retry is counted when it is sent, see _send)
         if self._on_retry_hook is not None:
             self._on_retry_hook(event)
 
 
 # -- helpers (pure) ----------------------------------------------------------
+
+
+def _retry_flags() -> Iterator[bool]:
+    """Whether each call of one request's attempt is a retry: the first is not, the rest are."""
+    return itertools.chain((False,), itertools.repeat(True))
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
