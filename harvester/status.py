@@ -1996,6 +1996,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         damaged_lines=tagged.damaged_lines,
         misnamed=tagged.misnamed,
         index_jobs=[] if queue is None or isinstance(queue, str) else queue.index_jobs,
+        saved=saved,
     )
     try:
         read_label_keys_record(out_dir)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harvester.index import changed_by_hand
-from harvester.journal import Journal, JournalState
+from harvester.journal import Journal, JournalState, SavedConfigs
 from harvester.layout import (
     IMAGES_DIR,
     INDEX_NAME,
@@ -109,6 +109,9 @@ class VerifyReport:
     #: split's bad images from them (:func:`harvester.status.split_images`) rather than
     #: reading every journal again.
     images: Mapping[int, ImageRef] = field(default_factory=dict, repr=False, compare=False)
+    #: DIR's saved configs as verify read them (its damaged-config notes): the CLI's resume
+    #: line reads the same, each file once per command.
+    saved_configs: SavedConfigs = field(default_factory=SavedConfigs, repr=False, compare=False)
 
     @property
     def missing(self) -> list[Problem]:
@@ -317,6 +320,7 @@ def folder_notes(
     damaged_lines: Mapping[str, int] | None = None,
     misnamed: Mapping[str, str] | None = None,
     index_jobs: Sequence[str] | Callable[[], Sequence[str]] = (),
+    saved: SavedConfigs | None = None,
 ) -> list[str]:
     """What is wrong with DIR beyond its files: no journal records anything although
     ``images/`` holds files (``unjournaled``, see :func:`has_unjournaled_files`: journals
@@ -331,7 +335,8 @@ def folder_notes(
     ``JournalState.misnamed_journals``). ``index_jobs``: DIR's index job in the queue
     (``status`` knows the queue): it writes a missing ``index.csv``; or how to ask for it
     (``verify``), called only when ``index.csv`` is missing: asking the queue may take
-    seconds on a login node, for a note no other folder needs."""
+    seconds on a login node, for a note no other folder needs. ``saved``: the saved configs
+    the caller reads too (each file read once per command)."""
     if damaged_lines is None:
         damaged_lines = state.damaged_lines
     notes = damaged_journal_lines(damaged_lines, out_dir)
@@ -342,7 +347,7 @@ def folder_notes(
             f"{JOURNALS_DIR}/{name} is not a writer's own journal: it holds the records of "
             f"writer {writer} (a copy, or renamed?); they count once, as {writer}'s"
         )
-    notes += damaged_config_notes(out_dir, state)
+    notes += damaged_config_notes(out_dir, state, saved)
     if unjournaled:
         notes.append(
             f"no journal records any file, yet {IMAGES_DIR}/ holds files (were {JOURNALS_DIR}/ "
@@ -375,14 +380,16 @@ def folder_notes(
     return notes
 
 
-def damaged_config_notes(out_dir: Path, state: JournalState) -> list[str]:
+def damaged_config_notes(
+    out_dir: Path, state: JournalState, saved: SavedConfigs | None = None
+) -> list[str]:
     """One line per run whose saved settings no longer parse (see
     :func:`harvester.config.damaged_run_configs`), with the command that resumes its
     targets, from its journal's walk and the kinds of its files."""
     from harvester.config import damaged_run_config_note, damaged_run_configs
     from harvester.models import Artifact
 
-    damaged = damaged_run_configs(out_dir)
+    damaged = damaged_run_configs(out_dir, saved)
     if not damaged:
         return []
     kinds: dict[str, set[str]] = {run: set() for run in damaged}
@@ -593,6 +600,7 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
         # As status says it: a queued index job writes a missing index.csv ("rebuild it"
         # asked for what that job is about to do).
         index_jobs=lambda: queued_index_jobs(out_dir),
+        saved=report.saved_configs,
     )
     _check_strays(out_dir, report, hand_over=mark_invalid)
     _check_unrecorded(out_dir, state, report)
