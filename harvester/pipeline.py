@@ -21,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import math
 import os
+import shlex
 import shutil
 import signal
 import threading
@@ -120,6 +122,7 @@ from harvester.retry import RetryEvent, retry_after_cap
 from harvester.runlock import (
     LOCKS_DIR,
     LockWaitStopped,
+    RunWork,
     lock_name,
     progress_name,
     remove_stale_progress,
@@ -2042,6 +2045,19 @@ class Harvest:
         if store is not None and await anyio.to_thread.run_sync(store.forget_run):
             logger.debug("refused for its targets: removed this run's journal and saved config")
 
+    def _run_work(self, run_id: str) -> RunWork:
+        """What this run does, for a run its lock refuses: its target set with the selection
+        and artifact kinds (runs of the same fetch the same files), and its target flags."""
+        from harvester.config import RecordedRun, target_flags, target_set
+
+        public = self.cfg.to_public()
+        recorded = RecordedRun(run_id, public)
+        what: list[object] = [target_set(recorded), sorted(a.value for a in self.cfg.artifacts)]
+        what += [public.get(key) for key in ("sample", "sample_fraction", "seed")]
+        key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32]
+        kinds = ",".join(a.value for a in self.cfg.artifacts)
+        return RunWork(key, shlex.join([*target_flags(recorded), "--artifacts", kinds]))
+
     def _revive_forgotten_set(self) -> None:
         """Given the targets of a set ``harvester forget`` took out of DIR's resumes, and
         past their check (the targets are there again): resumes and ``status`` take the
@@ -2083,6 +2099,7 @@ class Harvest:
             lock=True,  # a second run of this DIR and shard is refused (harvester.runlock)
             images=self._shard_images(),  # a shard holds its own images' records only
             settings=run_settings(cfg),  # checked again and recorded under the marker lock
+            work=self._run_work(run_id),  # beside the lock: a run refused sees if it is its own
         ) as store:
             self._store_opened = self.summary.store_opened = True
             self._store = store

@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +48,7 @@ __all__ = [
     "LOCKS_DIR",
     "LockWaitStopped",
     "POLL",
+    "RunWork",
     "acquire_run_lock",
     "flock_exclusive",
     "folder_lock",
@@ -92,8 +94,31 @@ def lock_name(shard: str | None) -> str:
     return f"shard-{parsed.k}-of-{parsed.n}.lock"
 
 
-def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
+@dataclass(frozen=True)
+class RunWork:
+    """What a harvest holding a run lock does, written under its "pid N on HOST" line so
+    that a run refused by the lock can tell whether the holder does its work.
+
+    ``key``: a digest of the run's target set, selection and artifact kinds (equal for two
+    runs that fetch the same files); ``targets``: its target flags, for the refusal to name.
+    """
+
+    key: str
+    targets: str
+
+
+#: The lines under the holder's "pid N on HOST" line that say its :class:`RunWork`.
+_WORK_PREFIX = "work "
+_TARGETS_PREFIX = "targets "
+#: A holder's targets are named up to this many characters (a thousand --image ids).
+_TARGETS_SHOWN = 200
+
+
+def acquire_run_lock(out_dir: Path, shard: str | None, work: RunWork | None = None) -> int | None:
     """Lock DIR for this shard; returns the lock's fd (None when the filesystem cannot lock).
+
+    ``work``: what this run does, written into the lock file for a refused run to compare
+    with its own (None: said by no line, as by ``forget``, which only waits).
 
     Raises :class:`FolderBusyError` when another live process holds the same lock (exit 75),
     :class:`UsageError` when a split of another shard count runs.
@@ -105,7 +130,7 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
     try:
         flock_exclusive(fd, PROBE_WAIT, poll=0.01)
     except OSError as exc:
-        holder = _read_holder(fd)
+        holder, theirs = _read_lock_file(fd)
         os.close(fd)
         if exc.errno in FLOCK_UNSUPPORTED:
             logger.debug("no run lock (%s does not support flock: %s)", folder, exc)
@@ -114,11 +139,11 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
             which = _holder_text(lock_name(shard), holder, shard_prefix="as ")
             raise FolderBusyError(
                 f"{out_dir} is already being harvested by another process {which}",
-                hint=_busy_hint(out_dir, shard, holder),
+                hint=_busy_hint(out_dir, shard, holder, work, theirs),
             ) from None
         raise
     os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    os.write(fd, _lock_text(work).encode())
     other = other_split_holding(out_dir, shard)
     if other is not None:
         os.close(fd)
@@ -137,12 +162,41 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
     return fd
 
 
-def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
+def _lock_text(work: RunWork | None) -> str:
+    """The lock file's text: the holder's "pid N on HOST" line, then its work's lines."""
+    text = f"pid {os.getpid()} on {socket.gethostname()}\n"
+    if work is not None:
+        targets = " ".join(work.targets.split())  # (one line, whatever a path holds)
+        if len(targets) > _TARGETS_SHOWN:
+            targets = targets[: _TARGETS_SHOWN - 3] + "..."
+        text += f"{_WORK_PREFIX}{work.key}\n{_TARGETS_PREFIX}{targets}\n"
+    return text
+
+
+def _busy_hint(
+    out_dir: Path,
+    shard: str | None,
+    holder: str,
+    mine: RunWork | None,
+    theirs: RunWork | None,
+) -> str:
     """What a second copy of a run says (a task of a job array started twice, say): the
     copy already going does the work. Why: "run again to resume", read in a task's log,
-    asked for a run the running copy makes needless."""
-    work = f"shard {parse_shard(shard)}'s work" if shard else "this work"
+    asked for a run the running copy makes needless.
+
+    Unless the holder said other work than this run's (``--project 51`` refused while
+    ``--screen 2302`` runs): then that it does not, and to run this again once it ends.
+    Why: "nothing needs doing if it finishes" was said to any run the lock refused, and a
+    user who believed it never had the refused run's targets harvested."""
     who = f"the run already going ({holder})" if holder else "the run already going"
+    if mine is not None and theirs is not None and mine.key != theirs.key:
+        what = f" ({theirs.targets})" if theirs.targets else ""
+        return (
+            f"{who} harvests other targets or artifacts{what}, not this run's: run this "
+            f"command again once it has ended; harvester status {shlex.quote(str(out_dir))} "
+            "shows how it goes"
+        )
+    work = f"shard {parse_shard(shard)}'s work" if shard else "this work"
     return (
         f"{who} is doing {work}: nothing needs doing if it finishes; harvester status "
         f"{shlex.quote(str(out_dir))} shows how it goes (and the line that resumes it, if "
@@ -497,7 +551,13 @@ HOLDER_WAIT = 0.5
 
 
 def _read_holder(fd: int) -> str:
-    """The holder's "pid N on HOST" line, or "" if unreadable.
+    """The holder's "pid N on HOST" line, or "" if unreadable (see :func:`_read_lock_file`)."""
+    return _read_lock_file(fd)[0]
+
+
+def _read_lock_file(fd: int) -> tuple[str, RunWork | None]:
+    """The holder's "pid N on HOST" line ("" if unreadable) and the work it said (None: no
+    such lines, a holder of 0.1.x before them, or one that gives none).
 
     The holder writes it just after taking the lock: a run refused in between (two runs
     started at the same instant) would read an empty file, so it looks again for a moment.
@@ -505,9 +565,19 @@ def _read_holder(fd: int) -> str:
     deadline = time.monotonic() + HOLDER_WAIT
     while True:
         try:
-            text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
         except OSError:
-            return ""
+            return "", None
         if text or time.monotonic() >= deadline:
-            return text
+            break
         time.sleep(0.01)
+    lines = text.splitlines() or [""]
+    said = {
+        prefix: line.removeprefix(prefix)
+        for line in lines[1:]
+        for prefix in (_WORK_PREFIX, _TARGETS_PREFIX)
+        if line.startswith(prefix)
+    }
+    key = said.get(_WORK_PREFIX, "").strip()
+    work = RunWork(key, said.get(_TARGETS_PREFIX, "").strip()) if key else None
+    return lines[0].strip(), work

@@ -121,6 +121,7 @@ from harvester.processes import HOST, host_may_be_shared, process_alive, process
 from harvester.runlock import (
     FLOCK_UNSUPPORTED,
     POLL,
+    RunWork,
     acquire_run_lock,
     folder_lock,
     lock_name,
@@ -1357,6 +1358,8 @@ class Store:
         self._pendings: list[PendingFile] = []
         self._dir_fd: int | None = None
         self._lock_fd: int | None = None
+        #: What this run does, written beside its run lock (set by :meth:`open`).
+        self._work: RunWork | None = None
         self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
         self._root_dev = -1
         self._error: StorageError | None = None
@@ -1391,6 +1394,7 @@ class Store:
         lock: bool = False,
         images: ImageFilter | None = None,
         settings: Mapping[str, Any] | None = None,
+        work: RunWork | None = None,
     ) -> AsyncIterator[Store]:
         """Prepare DIR, clean up after dead writers, load the journals, start the committer.
 
@@ -1404,7 +1408,8 @@ class Store:
         :meth:`JournalState.load`), so that ``state`` does not grow with the other shards.
         ``settings``: the run's kept settings (:func:`~harvester.folder_settings.run_settings`),
         checked against DIR's and recorded before anything else is written
-        (:func:`prepare_out_dir`); a conflict is a :class:`UsageError`.
+        (:func:`prepare_out_dir`); a conflict is a :class:`UsageError`. ``work``: what the
+        run does, written beside its run lock (:class:`~harvester.runlock.RunWork`).
         """
         out_dir = Path(out_dir)
         store = cls(
@@ -1416,6 +1421,7 @@ class Store:
             sync=sync,
             threads=threads,
         )
+        store._work = work
         try:
             await anyio.to_thread.run_sync(
                 store._open_sync, shard, list(argv), lock, images, settings
@@ -1556,7 +1562,7 @@ class Store:
     def _take_run_lock(self, shard: str | None) -> None:
         try:
             # One run per DIR and shard: a second one is refused before it writes anything.
-            self._lock_fd = acquire_run_lock(self.out_dir, shard)
+            self._lock_fd = acquire_run_lock(self.out_dir, shard, self._work)
         except OSError as exc:
             raise storage_error(exc, f"output folder {self.out_dir}") from exc
 
