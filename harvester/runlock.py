@@ -101,15 +101,19 @@ class RunWork:
 
     ``key``: a digest of the run's target set, selection and artifact kinds (equal for two
     runs that fetch the same files); ``targets``: its target flags, for the refusal to name.
+    ``doing``: the command of a holder that is no harvest (``harvester forget``, which holds
+    DIR while it records its change: ``key`` and ``targets`` empty), for the refusal to say.
     """
 
     key: str
     targets: str
+    doing: str = ""
 
 
 #: The lines under the holder's "pid N on HOST" line that say its :class:`RunWork`.
 _WORK_PREFIX = "work "
 _TARGETS_PREFIX = "targets "
+_DOING_PREFIX = "doing "
 #: A holder's targets are named up to this many characters (a thousand --image ids).
 _TARGETS_SHOWN = 200
 
@@ -136,6 +140,8 @@ def acquire_run_lock(out_dir: Path, shard: str | None, work: RunWork | None = No
             logger.debug("no run lock (%s does not support flock: %s)", folder, exc)
             return None
         if exc.errno in FLOCK_HELD:
+            if theirs is not None and theirs.doing:
+                raise _held_by_command(out_dir, holder, theirs.doing) from None
             which = _holder_text(lock_name(shard), holder, shard_prefix="as ")
             raise FolderBusyError(
                 f"{out_dir} is already being harvested by another process {which}",
@@ -162,9 +168,26 @@ def acquire_run_lock(out_dir: Path, shard: str | None, work: RunWork | None = No
     return fd
 
 
+def _held_by_command(out_dir: Path, holder: str, doing: str) -> FolderBusyError:
+    """The refusal of a run while a command that is no harvest holds DIR's run lock.
+
+    Why: ``harvester forget --gone-ids-from ... --check-server`` holds it while it asks the
+    server, and a harvest started then was told DIR "is already being harvested ... in a
+    harvest of the whole set" and that "nothing needs doing if it finishes": no harvest ran,
+    and the one refused was never run again by whoever believed it."""
+    who = f"{doing} ({holder})" if holder else doing
+    return FolderBusyError(
+        f"{out_dir} is in use by another process: {who}, which holds it while it records "
+        "its change",
+        hint="it harvests nothing: run this command again once it has ended",
+    )
+
+
 def _lock_text(work: RunWork | None) -> str:
     """The lock file's text: the holder's "pid N on HOST" line, then its work's lines."""
     text = f"pid {os.getpid()} on {socket.gethostname()}\n"
+    if work is not None and work.doing:
+        return text + f"{_DOING_PREFIX}{' '.join(work.doing.split())}\n"
     if work is not None:
         targets = " ".join(work.targets.split())  # (one line, whatever a path holds)
         if len(targets) > _TARGETS_SHOWN:
@@ -575,9 +598,10 @@ def _read_lock_file(fd: int) -> tuple[str, RunWork | None]:
     said = {
         prefix: line.removeprefix(prefix)
         for line in lines[1:]
-        for prefix in (_WORK_PREFIX, _TARGETS_PREFIX)
+        for prefix in (_WORK_PREFIX, _TARGETS_PREFIX, _DOING_PREFIX)
         if line.startswith(prefix)
     }
     key = said.get(_WORK_PREFIX, "").strip()
-    work = RunWork(key, said.get(_TARGETS_PREFIX, "").strip()) if key else None
+    doing = said.get(_DOING_PREFIX, "").strip()
+    work = RunWork(key, said.get(_TARGETS_PREFIX, "").strip(), doing) if key or doing else None
     return lines[0].strip(), work

@@ -48,3 +48,37 @@ def test_a_run_of_other_targets_is_not_told_the_running_one_does_its_work(
         assert "nothing needs doing" not in refused.stderr
     assert same.returncode == 75, same.stderr
     assert "is doing this work: nothing needs doing if it finishes" in same.stderr
+
+
+def test_a_harvest_refused_while_forget_holds_the_folder_is_not_told_a_harvest_runs(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """While forget --gone-ids-from --check-server asks the server (holding DIR's run lock),
+    a harvest is refused, exit 75, naming harvester forget and to run again once it ends,
+    not "already being harvested ... nothing needs doing" (no harvest ran)."""
+    emu = make_emulator(preset="demo", latency_ms=500)  # forget asks for each id in turn
+    out = tmp_path / "d"
+    gone = [str(999_999_900 + n) for n in range(12)]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n".join(gone) + "\n")
+    harvest = ["harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out)]
+    harvest += ["--artifacts", "imgdata", "--rate", "none", "-q"]
+    assert run_cli(*harvest).returncode == 1  # (each id refused: failures to forget)
+    forget = ["forget", str(out), "--gone-ids-from", str(ids), "--check-server"]
+    with reaped(start_cli(*forget)) as holder:
+        lock = out / "locks" / "all.lock"
+        deadline = time.monotonic() + 60
+        while not (lock.is_file() and lock.read_text().startswith(f"pid {holder.pid} ")):
+            assert holder.poll() is None and time.monotonic() < deadline, holder.communicate()
+            time.sleep(0.02)
+        refused = run_cli(*harvest)
+        assert holder.poll() is None  # (so the harvest was refused by it)
+        _out, err = holder.communicate(timeout=120)
+    assert holder.returncode == 0, err
+    running = f"pid {holder.pid} on {socket.gethostname()}"
+    assert refused.returncode == 75, refused.stderr
+    assert refused.stderr.splitlines() == [
+        f"error: {out} is in use by another process: harvester forget ({running}), which "
+        "holds it while it records its change",
+        "hint: it harvests nothing: run this command again once it has ended",
+    ], refused.stderr
