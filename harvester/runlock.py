@@ -153,6 +153,9 @@ def acquire_run_lock(out_dir: Path, shard: str | None, work: RunWork | None = No
     other = other_split_holding(out_dir, shard)
     if other is not None:
         os.close(fd)
+        command = _command_holding(out_dir) if shard else None
+        if command is not None:  # (harvester forget: no split, a moment's wait)
+            raise _held_by_command(out_dir, *command)
         # A harvest of the whole set holds every image: no split can run beside it.
         hint = (
             "wait for it to finish"
@@ -181,6 +184,25 @@ def _held_by_command(out_dir: Path, holder: str, doing: str) -> FolderBusyError:
         "its change",
         hint="it harvests nothing: run this command again once it has ended",
     )
+
+
+def _command_holding(out_dir: Path) -> tuple[str, str] | None:
+    """The holder line and command of a command that is no harvest holding DIR's
+    ``all.lock`` (``harvester forget``), or None. Why: a shard started meanwhile was refused
+    as beside "a harvest of the whole set" of another split count, exit 2, a person asked
+    to look (a job array's tasks failed so), for a wait of a moment."""
+    path = out_dir / LOCKS_DIR / lock_name(None)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        holder, work = _read_lock_file(fd)
+    finally:
+        os.close(fd)
+    if work is None or not work.doing or _probe(path, holder=False)[0] != "held":
+        return None
+    return holder, work.doing
 
 
 def _lock_text(work: RunWork | None) -> str:

@@ -54,8 +54,9 @@ def test_a_harvest_refused_while_forget_holds_the_folder_is_not_told_a_harvest_r
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """While forget --gone-ids-from --check-server asks the server (holding DIR's run lock),
-    a harvest is refused, exit 75, naming harvester forget and to run again once it ends,
-    not "already being harvested ... nothing needs doing" (no harvest ran)."""
+    a harvest and a shard are refused, exit 75, naming harvester forget and to run again
+    once it ends: not "already being harvested ... nothing needs doing", nor, for the
+    shard, exit 2 beside "a harvest of the whole set" of another split (no harvest ran)."""
     emu = make_emulator(preset="demo", latency_ms=500)  # forget asks for each id in turn
     out = tmp_path / "d"
     gone = [str(999_999_900 + n) for n in range(12)]
@@ -71,14 +72,17 @@ def test_a_harvest_refused_while_forget_holds_the_folder_is_not_told_a_harvest_r
         while not (lock.is_file() and lock.read_text().startswith(f"pid {holder.pid} ")):
             assert holder.poll() is None and time.monotonic() < deadline, holder.communicate()
             time.sleep(0.02)
-        refused = run_cli(*harvest)
-        assert holder.poll() is None  # (so the harvest was refused by it)
+        # A harvest of the whole set and a shard (which took it for another split's run).
+        tries = [start_cli(*harvest), start_cli(*harvest, "--shard", "0/2")]
+        errors = [run.communicate(timeout=120)[1] for run in tries]
+        assert holder.poll() is None  # (so each was refused by it)
         _out, err = holder.communicate(timeout=120)
     assert holder.returncode == 0, err
     running = f"pid {holder.pid} on {socket.gethostname()}"
-    assert refused.returncode == 75, refused.stderr
-    assert refused.stderr.splitlines() == [
-        f"error: {out} is in use by another process: harvester forget ({running}), which "
-        "holds it while it records its change",
-        "hint: it harvests nothing: run this command again once it has ended",
-    ], refused.stderr
+    for run, stderr in zip(tries, errors, strict=True):
+        assert run.returncode == 75, stderr
+        assert stderr.splitlines() == [
+            f"error: {out} is in use by another process: harvester forget ({running}), which "
+            "holds it while it records its change",
+            "hint: it harvests nothing: run this command again once it has ended",
+        ], stderr
