@@ -1617,6 +1617,76 @@ def recorded_target_sets(
     return [recorded for recorded in sets if forgotten_entry(recorded, gone) is None]
 
 
+def damaged_run_configs(out_dir: Path, saved: SavedConfigs | None = None) -> list[str]:
+    """The runs of DIR (sorted) whose ``runs/<run>/config.json`` is there but is no JSON
+    object: cut short or edited by hand (harvester writes it whole, in one rename).
+
+    Why: :func:`recorded_target_sets` skips such a run as it skips a plan's, so ``harvester
+    harvest --out DIR`` stopped resuming its target set without a word, ``status`` counted
+    its images by another set's kinds, and ``verify`` gave that resume to refetch files it
+    then never asked for. A missing file is not damage here (a run killed before saving
+    it; ``runs/`` removed by hand is said where nothing is left to replay)."""
+    from harvester.journal import SavedConfigs
+    from harvester.layout import RUNS_DIR
+
+    saved = saved if saved is not None else SavedConfigs()
+    damaged = []
+    for group in _runs_by_second(out_dir).values():
+        for run in group:
+            path = out_dir / RUNS_DIR / run / "config.json"
+            if path.is_file() and not isinstance(saved.read(path), dict):
+                damaged.append(run)
+    return sorted(damaged)
+
+
+def damaged_run_config_note(
+    out_dir: Path,
+    run: str,
+    walks: Iterable[Mapping[str, Any]],
+    kinds: Sequence[str],
+    argv: object = None,
+) -> str:
+    """What to do about run ``run``'s damaged config (see :func:`damaged_run_configs`):
+    ``walks``, DIR's journaled walk records, name its targets where one of them is that
+    run's; ``kinds``: the artifact kinds its journal holds files of; ``argv``: its run
+    record's command line (credentials redacted), for its ``--base-url``."""
+    from harvester.errors import REDACTED, base_url_holds_secret
+    from harvester.layout import RUNS_DIR
+
+    q = shlex.quote(str(out_dir))
+    targets = next(
+        (
+            str(walk["targets"])
+            for walk in walks
+            if walk.get("run") == run and isinstance(walk.get("targets"), str) and walk["targets"]
+        ),
+        None,
+    )
+    head = (
+        f"{RUNS_DIR}/{run}/config.json is damaged (not a JSON object): harvester harvest "
+        f"--out {q} resumes nothing from it"
+    )
+    gone = f"; then remove {RUNS_DIR}/{run}/ (nothing in it can be read)"
+    if targets is None:
+        return f"{head}; give that run's targets again to resume them{gone}"
+    fetch = f" --artifacts {','.join(kinds)}" if kinds else ""
+    words = [str(w) for w in argv] if isinstance(argv, list) else []
+    base = next(
+        (words[n + 1] for n, w in enumerate(words[:-1]) if w == "--base-url"),
+        next((w.partition("=")[2] for w in words if w.startswith("--base-url=")), None),
+    )
+    if base is None:
+        server = " and the --base-url it was given, unless it was IDR's"
+    elif REDACTED in base or base_url_holds_secret(base):
+        server = " --base-url URL (with its credentials again)"
+    else:
+        server = f" --base-url {shlex.quote(base)}"
+    return (
+        f"{head}; unless another run names its targets ({targets}), give them again: "
+        f"harvester harvest --out {q} {targets}{fetch}{server}{gone}"
+    )
+
+
 def forgotten_entry(newest: RecordedRun, gone: Mapping[str, ForgottenSet]) -> ForgottenSet | None:
     """The entry of DIR's forgotten sets (``gone``: :func:`harvester.forgotten.read_forgotten`)
     that holds the target set whose newest run is ``newest``; None when that set is live.
@@ -1903,7 +1973,7 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
     done = "those servers" if also else recorded.base_url
     newest_run = newest_run_words(out, recorded) + (
         " whose settings can be read"
-        if _settings_unreadable(out, [run for run in unread if run > recorded.run])
+        if _settings_unreadable(out, _ranked_after(unread, recorded))
         else ""
     )
     return (
@@ -1911,6 +1981,19 @@ def other_server_note(cfg: HarvestConfig, replay_of: str | None = None) -> str |
         f"this run asks {cfg.to_public()['base_url']}: image ids are one server's, so ids "
         f"done from {done} are skipped as done and the rest mixed in"
     )
+
+
+def _ranked_after(runs: Iterable[str], recorded: RecordedRun) -> list[str]:
+    """Of ``runs``, those :func:`newest_recorded_run` (``order_ties=False``) ranks after
+    ``recorded``'s place: a replay's place is its origin's (:func:`replay_origin`), and
+    runs rank by their ids (their second, then, in one second, the rest: every id harvester
+    made has one width, ``YYYYMMDDTHHMMSSZ-`` and 6 hex digits, so the ids compare so).
+
+    Why not after ``recorded.run`` itself: a run started after a replay's origin and before
+    the replay ranks after the replay, and where its settings could not be read, the
+    replay named as DIR's newest run was not said to be only the newest readable one."""
+    place = replay_origin(recorded)
+    return [run for run in runs if run > place]
 
 
 def _settings_unreadable(out_dir: Path, runs: Iterable[str]) -> bool:

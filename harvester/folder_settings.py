@@ -110,6 +110,7 @@ __all__ = [
     "carry_label_keys",
     "folder_has_label_keys",
     "label_keys_path",
+    "old_label_keys_time",
     "read_label_keys_record",
     "recorded_settings",
     "remember_label_keys",
@@ -426,9 +427,10 @@ class LabelKeysRecord:
     by: str
     runs: frozenset[str] | None = None
 
-    def after_run(self, run: str, started: float) -> bool:
-        """Whether this record was made after run ``run`` (which started at ``started``,
-        by its host's clock) began: its keys then win over the run's.
+    def after_run(self, run: str, order: float) -> bool:
+        """Whether this record was made after run ``run`` (whose place in DIR's order of
+        runs is ``order``: :func:`harvester.journal.run_orders`) began: its keys then win
+        over the run's.
 
         Told by the runs the record saw (a run saves its configuration as it starts,
         before its first file), never by clocks: ``at`` is the clock of the host that
@@ -437,15 +439,33 @@ class LabelKeysRecord:
         minute ahead made a run that started before ``harvester index --label-key B``
         "newer" than it, so the next index took the run's keys and not B; and one whose
         clock ran behind made a run started after the record "older", losing its keys.
-        A record that kept no runs (an older version's) is compared by the clocks, as then.
+        A record that kept no runs (an older version's) is compared by time, as then, with
+        the run's ``order``, not its ``started``: a run's store opens after such a record's
+        ``at`` (:func:`old_label_keys_time`), so a run started after it is ordered after it
+        whatever the clocks, as :func:`remembered_label_keys` orders the runs themselves.
         """
         if self.runs is None:
-            return self.at >= started
+            return self.at >= order
         return sanitize_component(run) in self.runs
 
 
 class DamagedLabelKeysError(Exception):
     """``DIR/label_keys.json`` is there but cannot be used; ``str()`` is one line naming it."""
+
+
+def old_label_keys_time(out_dir: Path) -> float | None:
+    """The ``at`` of DIR's ``label_keys.json`` where it kept no runs (written by 0.1.16 or
+    before: :meth:`LabelKeysRecord.after_run` compares it with runs by time); None for
+    none, a damaged one, or one that kept its runs (those say which runs it came after).
+
+    Why: a run's ``order`` starts above it, as above every run DIR held, so a run
+    started after the record comes after it even where the record's host (a login
+    node's, for ``harvester index``) had a clock ahead of the run's."""
+    try:
+        record = read_label_keys_record(out_dir)
+    except DamagedLabelKeysError:
+        return None
+    return record.at if record is not None and record.runs is None else None
 
 
 def label_keys_path(out_dir: Path) -> Path:
@@ -691,12 +711,13 @@ def carry_label_keys(
     *,
     by: str,
     run: str,
-    started: float,
+    order: float,
     stop: threading.Event | None = None,
 ) -> bool:
     """Record a run's ``keys`` where DIR's record, older than the run, holds others; return
-    whether it did. ``run``: the run's id; ``started``: when it started (its journaled
-    "run" record's time), for a record that kept no runs (:meth:`LabelKeysRecord.after_run`).
+    whether it did. ``run``: the run's id; ``order``: its place in DIR's order of runs (its
+    journaled "run" record's ``order``), for a record that kept no runs
+    (:meth:`LabelKeysRecord.after_run`).
 
     For a harvest given ``--label-key`` that is about to remove its saved configuration
     (a rerun that recorded nothing): that configuration is what says its keys were given
@@ -714,7 +735,7 @@ def carry_label_keys(
             record = read_label_keys_record(out_dir)
         except DamagedLabelKeysError:
             record = LabelKeysRecord((), 0.0, "")
-        if record is None or record.keys == tuple(keys) or record.after_run(run, started):
+        if record is None or record.keys == tuple(keys) or record.after_run(run, order):
             return False
         _write_label_keys(out_dir, keys, by=by)
         return True
@@ -750,7 +771,7 @@ def remembered_label_keys(
     keys kept instead (:func:`record_label_keys_but_absent`); its rerun, asking what they
     were, took that run's typo, and recorded it as the keys kept.
     """
-    from harvester.journal import run_starts, runs_newest_last
+    from harvester.journal import run_orders, runs_newest_last
 
     saved = saved if saved is not None else SavedConfigs()
     try:
@@ -759,13 +780,13 @@ def remembered_label_keys(
         if warn:
             _problems.warning("%s", damaged_label_keys_note(exc, out_dir))
         record = None
-    started = run_starts(state)
+    orders = run_orders(state)
     for run in reversed(runs_newest_last(state)):
         if run == besides:
             continue
-        if record is not None and record.after_run(run, started.get(run, 0.0)):
+        if record is not None and record.after_run(run, orders.get(run, 0.0)):
             if record.runs is None:
-                break  # (by clocks: every run before this one is older too)
+                break  # (by order: every run before this one is older too)
             continue
         keys = _saved_label_keys(out_dir, run, saved)
         if keys and not set(keys) <= set(no_image_has):

@@ -326,7 +326,8 @@ def newest_run_second(out_dir: Path, latest: float) -> str:
 def run_order_time(run_id: str, started: float, before: Iterable[float]) -> float:
     """The ``order`` of a run record: when the run started, as a time that no run DIR
     held before it exceeds (``before``: their ``order``, or ``started`` where they have
-    none), nor below its id's second (:func:`new_run_id`).
+    none; and the store adds the latest ``t`` of the records it loaded, which its own
+    records are then dated after), nor below its id's second (:func:`new_run_id`).
 
     A hybrid logical clock: equal to ``started`` (this host's time) unless another host's
     clock ran ahead; then just after the newest run seen, so that a run started after

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
 import math
@@ -68,6 +67,7 @@ from harvester.errors import (
     SERVER_BUSY,
     CredentialsError,
     FetchError,
+    FolderBusyError,
     HarvesterError,
     InvalidBodyError,
     NotOmeroError,
@@ -103,7 +103,7 @@ from harvester.journal import (
     JournalState,
     newest_saved_config,
     run_config_of,
-    run_starts,
+    run_orders,
     saved_run_configs,
     walk_listed_all,
 )
@@ -111,18 +111,18 @@ from harvester.models import (
     Artifact,
     ImageRef,
     has_context,
-    keep_placed_first,
-    placed_as,
     with_context_of,
     with_meta,
 )
+from harvester.openfiles import fit_open_files
 from harvester.outage import Outage
+from harvester.placing import Listed, Placing
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.retry import RetryEvent, retry_after_cap
 from harvester.runlock import (
     LOCKS_DIR,
     LockWaitStopped,
-    RunWork,
+    holder_run,
     lock_name,
     progress_name,
     remove_stale_progress,
@@ -1073,9 +1073,11 @@ class Harvest:
         self._store: Store | None = None  # the run's store, once opened (closed after)
         #: The walk's targets (HarvestConfig.walk_targets) once it has ended (see _pipeline).
         self._walk_ended: str | None = None
-        #: The walk's images met again under another parent, each in its first-placed
-        #: context of those met again (:meth:`_met_again`, :meth:`_record_again`).
-        self._again: dict[int, ImageRef] = {}
+        #: Each image's place (placing.Placing): those the walk met again under another
+        #: parent, or whose journaled place it has not listed yet, until it can tell. The
+        #: walk's own once it starts (a plan's for --from-plan); this one places by id only.
+        self._placing = Placing(Listed(), final=True, settled=SeenIds())
+        self._placing_held = False  # a worker journals the places Placing can tell (_place_held)
         #: The walk's targets once its start is journaled (None: no walk started yet).
         self._walk_started: str | None = None
         self._walk_finished = False  # its end journaled (every image it sent journaled)
@@ -1149,6 +1151,7 @@ class Harvest:
             cfg.outage_wait, on_give_up=self._server_down, on_wait=self.progress.waiting
         )
         client: Client | None = None
+        fit_open_files(cfg.concurrency)  # before any request: its connections need them
         try:
             async with Client(client_settings(cfg), outage=outage) as client:
                 with unwrap_errors():
@@ -1193,9 +1196,10 @@ class Harvest:
         """Remove this run's journal and saved config if it recorded nothing and nothing
         reads them (:meth:`Store.forget_run`): an hourly sync of a finished folder would
         otherwise leave two small files an hour. A run that stopped short (interrupted, a
-        listing that failed) keeps them, as does one whose config a later command would
-        take as the newest: other label keys (``harvester index``) or other artifact kinds
-        (``harvester status``) than the newest earlier run's.
+        listing that failed) keeps them, as does the first walk of its targets and shard (a
+        shard that selected nothing: its walk record is all it leaves), and one whose config
+        a later command would take as the newest: other label keys (``harvester index``) or
+        other artifact kinds (``harvester status``) than the newest earlier run's.
         """
         store, s = self._store, self.summary
         if store is None or not store.journaled_nothing:
@@ -1205,20 +1209,25 @@ class Harvest:
         before = self._walk_before
         if before is not None and not walk_listed_all(before):
             return  # this run's finished walk is what tells status the earlier one is mended
+        if before is None and self._walk_started is not None:
+            # The first walk of these targets and shard: its record is what tells status
+            # and index that the shard was walked. A shard whose share of a sample is empty
+            # journals nothing else, and removed, it read as "never walked" for ever.
+            return
         if self.cfg.label_keys and not self._label_keys_recorded:
             # Its config, which says these keys were given now, is about to go: where
             # `harvester index --label-key` recorded other keys before it began, the record
             # takes these (one recorded while it ran was given later, and stays).
             keys = self.cfg.label_keys
             run = self.summary.run_id
-            started = run_starts(store.state).get(run, 0.0)
+            order = run_orders(store.state).get(run, 0.0)
             try:
                 await anyio.to_thread.run_sync(
                     lambda: carry_label_keys(
                         self.out,
                         keys,
                         by="harvester harvest",
-                        started=started,
+                        order=order,
                         run=run,
                         stop=self._stopping,
                     )
@@ -1743,7 +1752,9 @@ class Harvest:
             asked_now = self.cfg.labels or isinstance(ref, AskedRef)
             journaled = state.images.get(ref.image_id)
             unasked = ref.image_id in state.labels_unasked
-            await _record(store, ref, journaled, unasked, asked_now)
+            # Placed as its worker will, marking nothing: the worker places it (Placing.peek).
+            placed = self._placing.peek(ref, journaled)
+            await _record(store, placed, journaled, unasked, asked_now)
         if whole:
             await store.flush()  # the images first: a kill between leaves it "not finished"
             await store.record_walk(
@@ -1787,8 +1798,10 @@ class Harvest:
                 labels_for=self._sample_reuse.needed if self._sample_reuse else None,
                 said_in_summary=True,
                 watch=self._watch,
-                on_again=self._met_again if self._store is not None else None,
             )
+            if self._store is not None:
+                self._placing = Placing(walker.listed, settled=SeenIds())
+                walker.on_again = self._placing.met_again
             targets = cfg.walk_targets(self.summary.run_id)
             describe = self._walk_text(targets, walker.stats)
             walker.on_listed = lambda: self.progress.walking(describe)
@@ -1811,6 +1824,7 @@ class Harvest:
                 images=cfg.images,
                 ids_file=self._ids_file,
             )
+            self._placing.final = True  # listed all it will: a kept-back place is told now
             self.progress.walking(None)
             # The walk listed all it could; journaled once every image it sent is (_pipeline).
             self._walk_ended = targets
@@ -1828,12 +1842,16 @@ class Harvest:
         stats = WalkStats()
         self.walk_stats = stats
         plan = self.cfg.from_plan
+        info = await anyio.to_thread.run_sync(read_plan_info, plan)
+        # What the plan's walk listed tells the images that moved since DIR journaled them.
+        listed = Listed.from_json(info.extra.get("listed"))
+        self._placing = Placing(listed, final=True, settled=SeenIds())
         if not self._selection.active:
             # The plan knows its images before they go through the queue (which the loop
             # below waits on): the share done and the time left show from the start.
             def count() -> int:
                 if keep is None:
-                    return read_plan_info(plan).images
+                    return info.images
                 return sum(1 for ref in read_plan(plan) if keep(ref.image_id))
 
             self.progress.expect(await anyio.to_thread.run_sync(count))
@@ -1891,15 +1909,22 @@ class Harvest:
                 asked_now = labels_asked or isinstance(ref, AskedRef)
                 if not has_context(ref):
                     ref = await self._context_of(ref, journaled, fetcher)
+                placing = self._placing
                 if has_context(ref):
                     if journaled != ref or (asked_now and unasked):  # (no call on a rerun)
-                        await _record(store, ref, journaled, unasked, asked_now)
+                        await _record(store, ref, journaled, unasked, asked_now, placing=placing)
+                    else:
+                        placing.settled(ref.image_id)
                     todo = await fetcher.fetch_image(ref)
                 else:
                     # Given by id, its context unknown yet: journaled once the imgData step
                     # has told its meta (if this run asks for imgData), before the other files.
-                    record = functools.partial(_record, store, ref, journaled, unasked, asked_now)
+                    record = functools.partial(
+                        _record, store, ref, journaled, unasked, asked_now, placing=placing
+                    )
                     todo = await fetcher.fetch_image(ref, record)
+                if placing.due and not self._placing_held:
+                    await self._place_held(store)
                 # This image's own count (stats.skipped also grows while it awaits, with other
                 # consumers' images, which were then counted twice).
                 skipped = len(fetcher.settings.artifacts) - todo
@@ -2034,6 +2059,41 @@ class Harvest:
         except TargetNotFoundError:
             await self._forget_refused_run()
             raise
+        except FolderBusyError as exc:  # (only the run lock raises it: the store's open)
+            raise await anyio.to_thread.run_sync(self._busy_elsewhere, exc) from None
+
+    def _busy_elsewhere(self, exc: FolderBusyError) -> FolderBusyError:
+        """``exc``, the refusal of a second run of DIR and shard, with a hint that says what
+        to do when the run holding the lock harvests other targets, artifacts or selection.
+
+        Why: its hint says the run already going does this work and "nothing needs doing
+        if it finishes", for a copy of the same command (an array task started twice). A
+        harvest of another ``--where`` or other targets into the same DIR was told the
+        same, and a user who believed it never fetched its images. The holder is named by
+        its progress file's run id; its saved settings are compared with this run's. Where
+        they cannot be read, the hint stays as it was."""
+        run = holder_run(self.out, self.cfg.shard)
+        if run is None or self._saved_same_work(run):
+            return exc
+        out = shlex.quote(str(self.out))
+        return FolderBusyError(
+            str(exc),
+            hint=f"the run already going (run {run}) harvests other targets, artifacts or "
+            f"another selection into {out}, so it does not do this command's work: run this "
+            f"command again once it has ended (harvester status {out} shows how it goes)",
+        )
+
+    def _saved_same_work(self, run: str) -> bool:
+        """Did ``run`` save this run's targets, artifacts and selection? (True when its
+        config cannot be read: the refusal then keeps its usual hint.)"""
+        try:
+            saved = json.loads(layout.run_config_path(self.out, run).read_bytes())
+        except (OSError, ValueError):
+            return True
+        if not isinstance(saved, dict):
+            return True
+        theirs, mine = run_config_of(saved), self.cfg.to_public()
+        return all(_as_set(theirs.get(key)) == _as_set(mine.get(key)) for key in _WORK_KEYS)
 
     async def _forget_refused_run(self) -> None:
         """An ``--image`` id the server does not have, found once the store was open (DIR is
@@ -2044,19 +2104,6 @@ class Harvest:
         store = self._store
         if store is not None and await anyio.to_thread.run_sync(store.forget_run):
             logger.debug("refused for its targets: removed this run's journal and saved config")
-
-    def _run_work(self, run_id: str) -> RunWork:
-        """What this run does, for a run its lock refuses: its target set with the selection
-        and artifact kinds (runs of the same fetch the same files), and its target flags."""
-        from harvester.config import RecordedRun, target_flags, target_set
-
-        public = self.cfg.to_public()
-        recorded = RecordedRun(run_id, public)
-        what: list[object] = [target_set(recorded), sorted(a.value for a in self.cfg.artifacts)]
-        what += [public.get(key) for key in ("sample", "sample_fraction", "seed")]
-        key = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32]
-        kinds = ",".join(a.value for a in self.cfg.artifacts)
-        return RunWork(key, shlex.join([*target_flags(recorded), "--artifacts", kinds]))
 
     def _revive_forgotten_set(self) -> None:
         """Given the targets of a set ``harvester forget`` took out of DIR's resumes, and
@@ -2099,7 +2146,6 @@ class Harvest:
             lock=True,  # a second run of this DIR and shard is refused (harvester.runlock)
             images=self._shard_images(),  # a shard holds its own images' records only
             settings=run_settings(cfg),  # checked again and recorded under the marker lock
-            work=self._run_work(run_id),  # beside the lock: a run refused sees if it is its own
         ) as store:
             self._store_opened = self.summary.store_opened = True
             self._store = store
@@ -2226,7 +2272,7 @@ class Harvest:
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
         with unwrap_errors():
             await self._run_tasks(client, store, fetcher, study, prefetched, send, receive)
-        await self._record_again(store)
+        await self._place_held(store, last=True)
         if self._walk_ended is not None:
             # After the workers, and after what they queued is journaled (the store commits
             # batches side by side, so queue order alone is no journal order): a run killed
@@ -2238,33 +2284,31 @@ class Harvest:
             )
             self._walk_finished = True
 
-    def _met_again(self, ref: ImageRef) -> None:
-        """An image the walk met again under another parent (:func:`keep_placed_first`)."""
-        keep_placed_first(self._again, ref)
+    async def _place_held(self, store: Store, *, last: bool = False) -> None:
+        """Journal the place of each image :class:`Placing` holds and can tell now (met
+        again under a parent that ranks first, or moved: :meth:`Placing.decide`), so that
+        index.csv places it alike whatever order the walk took. A worker asks every
+        PLACING_BATCH held images, so the run holds a few MB of them, not one per shared
+        image; ``last``: after the workers, every one.
 
-    async def _record_again(self, store: Store) -> None:
-        """Journal the context of each image the walk met again under a parent that ranks
-        first (:func:`placed_before`: the lowest dataset id, say) where that is not the
-        one journaled, so that index.csv places it alike whatever order the walk took.
-
-        After the workers and once what they queued is journaled: the image's record (this
-        run's or an earlier one's) is in the state then. An image with no record (not
-        selected, gone, given by id) is not journaled here.
+        The records read are committed first (the store's commit loops may write a later
+        batch before an earlier one: a place journaled before its worker's record could
+        be overwritten by it). An image with no record (not selected, gone) is left out.
         """
-        again, self._again = self._again, {}
-        if not again:
-            return
-        # Each image journaled here once, in its first-placed context (the state learns of
-        # a record only once it is committed).
-        await store.flush()
-        state = store.state
-        for ref in again.values():
-            journaled = state.images.get(ref.image_id)
-            if journaled is None or not has_context(ref):
-                continue
-            unasked = ref.image_id in state.labels_unasked
-            asked_now = self.cfg.labels or isinstance(ref, AskedRef)
-            await _record(store, ref, journaled, unasked, asked_now)
+        placing = self._placing
+        if not placing:
+            return  # (no flush: a run that met no image twice waits for nothing here)
+        self._placing_held = True
+        try:
+            image_ids = None if last else placing.ready()
+            await store.flush()
+            state = store.state
+            for placed, journaled in list(placing.decide(state.images, image_ids)):
+                unasked = placed.image_id in state.labels_unasked
+                asked_now = self.cfg.labels or isinstance(placed, AskedRef)
+                await _record(store, placed, journaled, unasked, asked_now)
+        finally:
+            self._placing_held = False
 
     async def _run_tasks(
         self,
@@ -2488,18 +2532,22 @@ async def _record(
     unasked: bool,
     asked_now: bool,
     meta: Mapping[str, Any] | None = None,
+    *,
+    placing: Placing | None = None,
 ) -> None:
     """Journal ``ref`` unless the journal has it already (``journaled``, its record's
     ``unasked`` mark): a finished rerun writes no image record.
 
     ``asked_now``: this run asked for its labels (labels on, a plan's, or an ``AskedRef``).
     ``meta``: imgData's, which completes an image given by id first (:func:`with_meta`).
-    An image the journal places under a parent that ranks first (:func:`placed_before`:
-    it is in several datasets, say) keeps that context, whichever this run met first.
+    ``placing``: the run's, which keeps the place the journal has for the image where
+    that ranks first (it is in several datasets, say), unless this run listed that place
+    and did not find it there (it moved: :meth:`Placing.place`); None: ``ref`` is placed.
     """
     if meta is not None:
         ref = with_meta(ref, meta)
-    ref = placed_as(ref, journaled)
+    if placing is not None:
+        ref = placing.place(ref, journaled)
     if journaled != ref or (asked_now and unasked):
         # Without labels the walker gives an image the labels journaled for it
         # (Walker._known_labels): those of an unmarked image were asked.
@@ -2517,6 +2565,21 @@ def _stopping_signals() -> tuple[signal.Signals, ...]:
 
 def _too_late(signum: int, frame: object) -> None:
     """The handler of a signal that comes after a run's work is done: nothing to stop."""
+
+
+#: The saved settings that say what work a run does in DIR: its targets, kinds and selection
+#: (two runs alike in these fetch the same images; see ``Harvest._busy_elsewhere``).
+_WORK_KEYS = (
+    *("screens", "projects", "plates", "datasets", "images", "ids_from", "from_plan"),
+    *("artifacts", *SELECTION_KEYS),
+)
+
+
+def _as_set(value: object) -> object:
+    """A saved list as a set of its items (their order says nothing of the work), else as is."""
+    if isinstance(value, list):
+        return frozenset(json.dumps(item, sort_keys=True) for item in value)
+    return value
 
 
 def _marks_unasked_labels(saved: Mapping[str, Any]) -> bool:

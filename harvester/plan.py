@@ -377,6 +377,20 @@ def clean_stale_plan_temps(out_dir: Path) -> int:
     return removed
 
 
+#: How :meth:`PlanWriter.add` begins each line (ImageRef.to_json's first key).
+_LINE_START = '{"image_id":'
+
+
+def _line_id(line: str) -> int | None:
+    """The image id a plan line written by :meth:`PlanWriter.add` begins with, read
+    without parsing the line (None: it begins otherwise, and is parsed)."""
+    if not line.startswith(_LINE_START):
+        return None
+    end = line.find(",", len(_LINE_START))
+    digits = line[len(_LINE_START) : end]
+    return int(digits) if end > 0 and digits.isdigit() else None
+
+
 class PlanWriter:
     """Writes a plan into a private temporary folder; :meth:`commit` publishes it.
 
@@ -451,7 +465,7 @@ class PlanWriter:
         context there (``best``, by :func:`~harvester.models.keep_placed_first`) is placed
         first (the lowest dataset id, say): the walk queued it under the parent it reached
         first, which depends on timing. One pass over the plan's lines, only when some
-        image was met twice."""
+        image was met twice; only those images' lines are parsed (:func:`_line_id`)."""
         if not best or self._fh is None:
             return
         self._fh.close()
@@ -459,7 +473,11 @@ class PlanWriter:
         new = path.with_name(f"{IMAGES_FILE}.again")
         with path.open(encoding="utf-8") as src, new.open("w", encoding="utf-8") as dst:
             for line in src:
-                dst.write(self._placed_line(line, best))
+                image_id = _line_id(line)
+                ref = best.get(image_id) if image_id is not None else None
+                if ref is not None or image_id is None:
+                    line = self._placed_line(line, best)
+                dst.write(line)
         new.replace(path)
         self._fh = path.open("a", encoding="utf-8")
 
@@ -618,9 +636,11 @@ async def plan_targets(
     """
     import anyio
 
+    from harvester.openfiles import fit_open_files
     from harvester.pipeline import check_out_dir, copy_of_ids_source, no_ids_held
 
     check_plan_targets(config)
+    fit_open_files(config.concurrency)  # before DIR is made: the walk's connections need them
     own_copy = None
     if ids_copy is None:  # (a pipe read to see whether it holds an id would be gone for the walk)
         ids_copy = own_copy = await anyio.to_thread.run_sync(
@@ -810,6 +830,9 @@ async def _walk_into_plan(
                 )
             if selection.active:
                 extra["walked"] = selected.walked
+            # What the walk listed whole: a harvest from the plan tells by it an image that
+            # moved since DIR journaled it (placing.Listed.left) from one it did not list.
+            extra["listed"] = walker.listed.to_json()
             if selected.per_key:  # (the summary's "11 classes of 'Phenotype', ...")
                 extra |= {
                     "sample_per": selected.per_key,

@@ -29,17 +29,18 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import shlex
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from harvester.errors import FolderBusyError, UsageError
+from harvester.layout import RUN_ID_PATTERN
 from harvester.shard import parse_shard
 
 __all__ = [
@@ -48,12 +49,12 @@ __all__ = [
     "LOCKS_DIR",
     "LockWaitStopped",
     "POLL",
-    "RunWork",
     "acquire_run_lock",
     "flock_exclusive",
     "folder_lock",
     "held_run_locks",
     "held_run_locks_named",
+    "holder_run",
     "lock_name",
     "other_split_holding",
     "others_may_hold",
@@ -94,35 +95,15 @@ def lock_name(shard: str | None) -> str:
     return f"shard-{parsed.k}-of-{parsed.n}.lock"
 
 
-@dataclass(frozen=True)
-class RunWork:
-    """What a harvest holding a run lock does, written under its "pid N on HOST" line so
-    that a run refused by the lock can tell whether the holder does its work.
-
-    ``key``: a digest of the run's target set, selection and artifact kinds (equal for two
-    runs that fetch the same files); ``targets``: its target flags, for the refusal to name.
-    ``doing``: the command of a holder that is no harvest (``harvester forget``, which holds
-    DIR while it records its change: ``key`` and ``targets`` empty), for the refusal to say.
-    """
-
-    key: str
-    targets: str
-    doing: str = ""
-
-
-#: The lines under the holder's "pid N on HOST" line that say its :class:`RunWork`.
-_WORK_PREFIX = "work "
-_TARGETS_PREFIX = "targets "
+#: The line under the holder's "pid N on HOST" line naming a holder that is no harvest.
 _DOING_PREFIX = "doing "
-#: A holder's targets are named up to this many characters (a thousand --image ids).
-_TARGETS_SHOWN = 200
 
 
-def acquire_run_lock(out_dir: Path, shard: str | None, work: RunWork | None = None) -> int | None:
+def acquire_run_lock(out_dir: Path, shard: str | None, doing: str | None = None) -> int | None:
     """Lock DIR for this shard; returns the lock's fd (None when the filesystem cannot lock).
 
-    ``work``: what this run does, written into the lock file for a refused run to compare
-    with its own (None: said by no line, as by ``forget``, which only waits).
+    ``doing``: the command of a holder that is no harvest (``harvester forget``, which holds
+    DIR while it records its change), written into the lock file for a run it refuses to say.
 
     Raises :class:`FolderBusyError` when another live process holds the same lock (exit 75),
     :class:`UsageError` when a split of another shard count runs.
@@ -140,16 +121,19 @@ def acquire_run_lock(out_dir: Path, shard: str | None, work: RunWork | None = No
             logger.debug("no run lock (%s does not support flock: %s)", folder, exc)
             return None
         if exc.errno in FLOCK_HELD:
-            if theirs is not None and theirs.doing:
-                raise _held_by_command(out_dir, holder, theirs.doing) from None
+            if theirs:
+                raise _held_by_command(out_dir, holder, theirs) from None
             which = _holder_text(lock_name(shard), holder, shard_prefix="as ")
             raise FolderBusyError(
                 f"{out_dir} is already being harvested by another process {which}",
-                hint=_busy_hint(out_dir, shard, holder, work, theirs),
+                hint=_busy_hint(out_dir, shard, holder),
             ) from None
         raise
     os.ftruncate(fd, 0)
-    os.write(fd, _lock_text(work).encode())
+    text = f"pid {os.getpid()} on {socket.gethostname()}\n"
+    if doing:
+        text += f"{_DOING_PREFIX}{' '.join(doing.split())}\n"
+    os.write(fd, text.encode())
     other = other_split_holding(out_dir, shard)
     if other is not None:
         os.close(fd)
@@ -197,56 +181,43 @@ def _command_holding(out_dir: Path) -> tuple[str, str] | None:
     except OSError:
         return None
     try:
-        holder, work = _read_lock_file(fd)
+        holder, doing = _read_lock_file(fd)
     finally:
         os.close(fd)
-    if work is None or not work.doing or _probe(path, holder=False)[0] != "held":
+    if not doing or _probe(path, holder=False)[0] != "held":
         return None
-    return holder, work.doing
+    return holder, doing
 
 
-def _lock_text(work: RunWork | None) -> str:
-    """The lock file's text: the holder's "pid N on HOST" line, then its work's lines."""
-    text = f"pid {os.getpid()} on {socket.gethostname()}\n"
-    if work is not None and work.doing:
-        return text + f"{_DOING_PREFIX}{' '.join(work.doing.split())}\n"
-    if work is not None:
-        targets = " ".join(work.targets.split())  # (one line, whatever a path holds)
-        if len(targets) > _TARGETS_SHOWN:
-            targets = targets[: _TARGETS_SHOWN - 3] + "..."
-        text += f"{_WORK_PREFIX}{work.key}\n{_TARGETS_PREFIX}{targets}\n"
-    return text
-
-
-def _busy_hint(
-    out_dir: Path,
-    shard: str | None,
-    holder: str,
-    mine: RunWork | None,
-    theirs: RunWork | None,
-) -> str:
+def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
     """What a second copy of a run says (a task of a job array started twice, say): the
     copy already going does the work. Why: "run again to resume", read in a task's log,
-    asked for a run the running copy makes needless.
-
-    Unless the holder said other work than this run's (``--project 51`` refused while
-    ``--screen 2302`` runs): then that it does not, and to run this again once it ends.
-    Why: "nothing needs doing if it finishes" was said to any run the lock refused, and a
-    user who believed it never had the refused run's targets harvested."""
-    who = f"the run already going ({holder})" if holder else "the run already going"
-    if mine is not None and theirs is not None and mine.key != theirs.key:
-        what = f" ({theirs.targets})" if theirs.targets else ""
-        return (
-            f"{who} harvests other targets or artifacts{what}, not this run's: run this "
-            f"command again once it has ended; harvester status {shlex.quote(str(out_dir))} "
-            "shows how it goes"
-        )
+    asked for a run the running copy makes needless."""
     work = f"shard {parse_shard(shard)}'s work" if shard else "this work"
+    who = f"the run already going ({holder})" if holder else "the run already going"
     return (
         f"{who} is doing {work}: nothing needs doing if it finishes; harvester status "
         f"{shlex.quote(str(out_dir))} shows how it goes (and the line that resumes it, if "
         "it stops short)"
     )
+
+
+def holder_run(out_dir: Path, shard: str | None) -> str | None:
+    """The run id of the run holding this shard's lock, from its progress file's ``run ID``
+    line (None: no such file or line yet, or not a run id).
+
+    Why: a refused run compares the holder's saved settings with its own, to say whether
+    the holder does its work (see ``Harvest._busy_elsewhere``)."""
+    path = out_dir / LOCKS_DIR / progress_name(lock_name(shard))
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        run = line.removeprefix("run ").strip()
+        if line.startswith("run ") and re.fullmatch(RUN_ID_PATTERN, run):
+            return run
+    return None
 
 
 #: How long a run keeps trying for its own lock before it is refused. Why: another
@@ -600,9 +571,9 @@ def _read_holder(fd: int) -> str:
     return _read_lock_file(fd)[0]
 
 
-def _read_lock_file(fd: int) -> tuple[str, RunWork | None]:
-    """The holder's "pid N on HOST" line ("" if unreadable) and the work it said (None: no
-    such lines, a holder of 0.1.x before them, or one that gives none).
+def _read_lock_file(fd: int) -> tuple[str, str]:
+    """The holder's "pid N on HOST" line ("" if unreadable) and the command it names when it
+    is no harvest ("": a harvest, or a holder of a version before that line).
 
     The holder writes it just after taking the lock: a run refused in between (two runs
     started at the same instant) would read an empty file, so it looks again for a moment.
@@ -610,20 +581,12 @@ def _read_lock_file(fd: int) -> tuple[str, RunWork | None]:
     deadline = time.monotonic() + HOLDER_WAIT
     while True:
         try:
-            text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+            text = os.pread(fd, 400, 0).decode("utf-8", "replace").strip()
         except OSError:
-            return "", None
+            return "", ""
         if text or time.monotonic() >= deadline:
             break
         time.sleep(0.01)
     lines = text.splitlines() or [""]
-    said = {
-        prefix: line.removeprefix(prefix)
-        for line in lines[1:]
-        for prefix in (_WORK_PREFIX, _TARGETS_PREFIX, _DOING_PREFIX)
-        if line.startswith(prefix)
-    }
-    key = said.get(_WORK_PREFIX, "").strip()
-    doing = said.get(_DOING_PREFIX, "").strip()
-    work = RunWork(key, said.get(_TARGETS_PREFIX, "").strip(), doing) if key or doing else None
-    return lines[0].strip(), work
+    doing = next((line for line in lines[1:] if line.startswith(_DOING_PREFIX)), "")
+    return lines[0].strip(), doing.removeprefix(_DOING_PREFIX).strip()

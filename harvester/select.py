@@ -170,7 +170,14 @@ def parse_condition(text: object) -> Condition:
             file_hint=f"put the annotation key first, e.g. where = [{example!r}]",
         )
     if not value:
-        raise ConfigError(f"where: {text!r} has no value after {op!r}")
+        # `--where "Gene Symbol=$GENE"` with GENE unset: the same whole-form hint as above.
+        example = f"{key}{op}VALUE"
+        raise ConfigError(
+            f"where: {text!r} has no value after {op!r}",
+            hint=f"put the value after {op!r}, e.g. --where {shlex.quote(example)} (an empty "
+            "value: a shell variable that is not set?)",
+            file_hint=f"put the value after {op!r}, e.g. where = [{example!r}]",
+        )
     return Condition(key, op, value)
 
 

@@ -397,6 +397,10 @@ class StatusReport:
     #: holds: no resume refetches them (not in ``invalid``); their set's targets given
     #: again do.
     invalid_forgotten: int = 0
+    #: Files marked invalid of kinds their target set's newest run no longer asks for (a
+    #: hint followed, ``render`` dropped), by kind: no resume refetches them (not in
+    #: ``invalid``); the ``not_asked_commands`` do.
+    invalid_not_asked: dict[str, int] = field(default_factory=dict)
     plan: PlanStatus | None = None
     plan_error: str | None = None  # DIR/plan exists but cannot be read: the journals still count
     #: A harvest run (not ``harvester plan``) has journaled its start in DIR.
@@ -612,10 +616,31 @@ class StatusReport:
             data["gone_undo"] = gone_undo_command(Path(self.out_dir))
         if self.invalid_forgotten:
             data["totals"]["invalid_forgotten"] = self.invalid_forgotten
+        if self.invalid_not_asked:
+            data["invalid_not_asked"] = self.invalid_not_asked
         if any(name in STUDY_KINDS for name in self.kinds):
             study = self.study
             data["totals"]["study"] = {"done": study.done, "failed": study.failed}
         return data
+
+    def _invalid_not_asked_lines(self) -> list[str]:
+        """The files marked invalid that no resume refetches, their kinds being asked no
+        more, with the command(s) that do (those of the failures of such kinds, when there
+        are some: the same commands, said below them)."""
+        counts = ", ".join(f"{k} {n}" for k, n in sorted(self.invalid_not_asked.items()))
+        said = (
+            f"{sum(self.invalid_not_asked.values())} file(s) marked invalid (by verify or the "
+            f"next run's check of an interrupted run) of kinds not asked for any more: {counts} "
+            "(the newest run of their targets asks for other kinds; not refetched by a resume)"
+        )
+        commands = self.not_asked_commands
+        if self.not_asked or not commands:
+            return [f"{said}; to refetch them: the command(s) below"] if commands else [said]
+        if len(commands) == 1:
+            return [f"{said}; to refetch them: {commands[0]}"]
+        return [f"{said}; to refetch them, one command per target set holding them:"] + [
+            f"  {command}" for command in commands
+        ]
 
     def to_text(self) -> str:
         """Alias of :meth:`format_text` (the CLI looks for ``to_text``)."""
@@ -693,6 +718,8 @@ class StatusReport:
                 "verify or the next run's check of an interrupted run; not refetched: a resume "
                 "leaves their sets out; their targets given again take them back)"
             )
+        if self.invalid_not_asked:
+            lines += self._invalid_not_asked_lines()
         dropped = {k: self.not_asked[k] for k in sorted(self.not_asked)}
         if dropped:
             counts = ", ".join(f"{kind} {n}" for kind, n in dropped.items())
@@ -1288,6 +1315,57 @@ def plan_forgotten(out_dir: Path, plan_at: Path) -> bool:
 
 #: The artifact kinds of an image (journaled by image id).
 _IMAGE_KINDS = frozenset(a.value for a in Artifact)
+
+
+def _dropped_kinds(
+    wanted: _Wanted,
+    sets: list[_TargetKinds],
+    pairs: Iterable[tuple[str, int]],
+    images: Mapping[int, ImageRef],
+    dropped_by_set: dict[int, set[str]],
+) -> dict[str, int]:
+    """Of ``pairs`` (kind, image id: files marked invalid, or ``verify``'s bad files), how
+    many of each kind the live set holding the image asks for no more (its newest run
+    dropped the kind), each such kind added to ``dropped_by_set`` (by the set's index in
+    ``sets``) for :func:`_not_asked_commands`. Why: ``status`` said such files were
+    "awaiting refetch by harvest", and ``verify`` gave ``harvester harvest --out DIR`` "to
+    refetch exactly those", a resume that asks for their kind no more: run again and again,
+    it refetched nothing, and verify said the same each time."""
+    counts: dict[str, int] = {}
+    if not sets or wanted.plan_harvested:  # (a plan's images get its kinds: not told here)
+        return counts
+    for kind, image_id in pairs:
+        if kind not in _IMAGE_KINDS:
+            continue
+        ref = images.get(image_id)
+        if kind in wanted.kinds(image_id, ref):
+            continue
+        holder = wanted.holder(image_id, ref)
+        index = next((n for n, s in enumerate(sets) if s is holder), None)
+        if index is None:  # a forgotten set's: said apart, with its targets
+            continue
+        counts[kind] = counts.get(kind, 0) + 1
+        dropped_by_set.setdefault(index, set()).add(kind)
+    return counts
+
+
+def dropped_kinds_refetch(
+    out_dir: Path,
+    pairs: Iterable[tuple[str, int]],
+    images: Mapping[int, ImageRef],
+    recorded_sets: list[RecordedRun],
+) -> tuple[int, list[str]]:
+    """For ``verify``: how many of its bad files (``pairs``: kind, image id; ``images``:
+    the journaled images) are of kinds their live target set asks for no more, and the
+    command(s) that refetch them (:func:`_not_asked_commands`: the set's kinds with the
+    dropped ones, so that the set keeps its own). ``recorded_sets``: DIR's live sets."""
+    if any(recorded.config.get("from_plan") for recorded in recorded_sets):
+        return 0, []  # a plan's images get its kinds, which status tells as it counts it
+    sets = _target_kinds(recorded_sets, None)
+    fallback: list[str] = [a.value for a in Artifact if sets and a.value in sets[0].kinds]
+    dropped_by_set: dict[int, set[str]] = {}
+    counts = _dropped_kinds(_Wanted(sets, fallback), sets, pairs, images, dropped_by_set)
+    return sum(counts.values()), _not_asked_commands(out_dir, sets, dropped_by_set)
 
 
 def _forgotten_holder(wanted: _Wanted, object_id: int, images: Mapping[int, ImageRef]) -> bool:
@@ -1958,8 +2036,14 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
             shard = f"{m.group(1)}/{m.group(2)}"
         writers[name] = WriterStatus(name, run.get("run"), shard, run.get("started"))
 
+    # A done record verify journaled again (a file marked bad, then restored) counts for
+    # the writer of the run that made it: verify's journal holds no run of its own.
+    run_writers = {str(w.run): name for name, w in writers.items() if w.run is not None}
+
     def writer(rec: Mapping[str, Any]) -> WriterStatus:
         name = str(rec.get("_writer"))
+        if name not in writers and str(rec.get("run")) in run_writers:
+            name = run_writers[str(rec.get("run"))]
         if name not in writers:
             writers[name] = WriterStatus(name, rec.get("run"))
         return writers[name]
@@ -2017,6 +2101,10 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     )
     report.invalid -= report.invalid_forgotten
     dropped_by_set: dict[int, set[str]] = {}
+    report.invalid_not_asked = _dropped_kinds(
+        wanted, sets, state.invalid.keys() - state.done.keys(), state.images, dropped_by_set
+    )
+    report.invalid -= sum(report.invalid_not_asked.values())
     extra: dict[str, int] = {}
     plan_failed: set[tuple[str, int]] = set()
     plan_unreached: set[tuple[int, int]] | None = None  # (None: no plan counted)

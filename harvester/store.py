@@ -78,6 +78,7 @@ from harvester import __version__
 from harvester.errors import PROBLEMS_LOGGER, StorageError, UsageError, redact_url
 from harvester.folder_settings import (
     SETTINGS_KEY,
+    old_label_keys_time,
     recorded_settings,
     repin_note,
     repinnable,
@@ -121,7 +122,6 @@ from harvester.processes import HOST, host_may_be_shared, process_alive, process
 from harvester.runlock import (
     FLOCK_UNSUPPORTED,
     POLL,
-    RunWork,
     acquire_run_lock,
     folder_lock,
     lock_name,
@@ -1358,10 +1358,10 @@ class Store:
         self._pendings: list[PendingFile] = []
         self._dir_fd: int | None = None
         self._lock_fd: int | None = None
-        #: What this run does, written beside its run lock (set by :meth:`open`).
-        self._work: RunWork | None = None
         self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
         self._root_dev = -1
+        #: Added to this host's clock for each record's ``t`` (see :meth:`_now`); set at open.
+        self._skew = 0.0
         self._error: StorageError | None = None
         self._queued = 0
         #: Every item queued up to this one is committed (see :meth:`flush`).
@@ -1394,7 +1394,6 @@ class Store:
         lock: bool = False,
         images: ImageFilter | None = None,
         settings: Mapping[str, Any] | None = None,
-        work: RunWork | None = None,
     ) -> AsyncIterator[Store]:
         """Prepare DIR, clean up after dead writers, load the journals, start the committer.
 
@@ -1408,8 +1407,7 @@ class Store:
         :meth:`JournalState.load`), so that ``state`` does not grow with the other shards.
         ``settings``: the run's kept settings (:func:`~harvester.folder_settings.run_settings`),
         checked against DIR's and recorded before anything else is written
-        (:func:`prepare_out_dir`); a conflict is a :class:`UsageError`. ``work``: what the
-        run does, written beside its run lock (:class:`~harvester.runlock.RunWork`).
+        (:func:`prepare_out_dir`); a conflict is a :class:`UsageError`.
         """
         out_dir = Path(out_dir)
         store = cls(
@@ -1421,7 +1419,6 @@ class Store:
             sync=sync,
             threads=threads,
         )
-        store._work = work
         try:
             await anyio.to_thread.run_sync(
                 store._open_sync, shard, list(argv), lock, images, settings
@@ -1505,9 +1502,15 @@ class Store:
             self._dir_fd = os.open(self.out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             self._root_dev = os.fstat(self._dir_fd).st_dev
             started = time.time()
-            # Where DIR's runs put this one: after every run its journals hold, whatever
-            # their hosts' clocks said (runs of 0.1.16 and before have no "order").
-            before = run_orders(self.state).values()
+            # Where DIR's runs put this one: after every run its journals hold, and after
+            # every record they hold, whatever their hosts' clocks said (runs of 0.1.16 and
+            # before have no "order"); this run's records are dated on from there (_now).
+            before = [*run_orders(self.state).values(), self.state.newest_t()]
+            old_keys = old_label_keys_time(self.out_dir)  # (compared with runs by time)
+            if old_keys is not None:
+                before.append(old_keys)
+            order = run_order_time(self.run_id, started, before)
+            self._skew = order - started
             run = {
                 "rec": "run",
                 "run": self.run_id,
@@ -1515,7 +1518,7 @@ class Store:
                 "shard": shard,
                 "started": started,
                 "argv": argv,
-                "order": run_order_time(self.run_id, started, before),
+                "order": order,
             }
             self._journal.append([run])
             self.state.apply(run)
@@ -1544,6 +1547,8 @@ class Store:
         later one should this run stop first. Kept in :attr:`lost` for the run to say."""
         assert self._journal is not None
         for entry in lost:
+            for rec in entry.invalid:  # (dated as every record of this run: _now)
+                rec["t"] = max(rec["t"], self._now())
             self._journal.append(entry.invalid)
             for rec in entry.invalid:
                 self.state.apply(rec)
@@ -1562,7 +1567,7 @@ class Store:
     def _take_run_lock(self, shard: str | None) -> None:
         try:
             # One run per DIR and shard: a second one is refused before it writes anything.
-            self._lock_fd = acquire_run_lock(self.out_dir, shard, self._work)
+            self._lock_fd = acquire_run_lock(self.out_dir, shard)
         except OSError as exc:
             raise storage_error(exc, f"output folder {self.out_dir}") from exc
 
@@ -2124,8 +2129,21 @@ class Store:
         if part.sha256 is None:
             part.sha256 = sha256_of(tmp)
 
+    def _now(self) -> float:
+        """The ``t`` of a record this run journals now: this host's clock, moved on by how far
+        the newest run or record DIR held at open was ahead of it (:meth:`open`'s ``order``).
+
+        Why: journals are folded by ``t`` (the later record of an artifact, image or walk
+        wins), and a run of a host whose clock runs behind another's dated its records before
+        the other host's older ones: a walk that listed everything lost to an earlier failed
+        one (``status`` went on saying the listing failed), a new image record with new
+        labels to an older one. Dated so, every record of this run is later than every
+        record DIR held when it started, whatever the hosts' clocks (a hybrid logical
+        clock; runs started together, none seeing the other, are ordered by their clocks)."""
+        return time.time() + self._skew
+
     def _records(self, batch: list[_Item]) -> list[dict[str, Any]]:
-        now = time.time()
+        now = self._now()
         records: list[dict[str, Any]] = []
         for item in batch:
             if item.record is not None:

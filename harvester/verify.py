@@ -28,6 +28,7 @@ import logging
 import os
 import shlex
 import stat
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,7 @@ from harvester.layout import (
     IMAGES_DIR,
     INDEX_NAME,
     JOURNALS_DIR,
+    TEMP_INFIX,
     ephemeral_writer,
     resolve,
 )
@@ -81,6 +83,9 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     #: Marked invalid by an earlier verify and not refetched since (still not usable).
     awaiting: list[Problem] = field(default_factory=list)
+    #: Marked invalid earlier, and whole again now (restored from a backup, the copy
+    #: finished): journaled done again, so no harvest refetches them.
+    restored: list[Problem] = field(default_factory=list)
     journal: str | None = None
     #: Why the problems could not be marked invalid (a read-only mount): the next harvest
     #: will not refetch them until a verify that can write runs.
@@ -96,6 +101,10 @@ class VerifyReport:
     stray_temps: int = 0
     stray_samples: list[str] = field(default_factory=list)
     strays_handed_over: int = 0
+    #: Files in images/ that no done or invalid record names, while other files are
+    #: journaled (a journal, or lines of one, removed): how many, and the first few paths.
+    unrecorded: int = 0
+    unrecorded_samples: list[str] = field(default_factory=list)
     #: The journaled images verify loaded (not reported): the CLI's resume line takes a
     #: split's bad images from them (:func:`harvester.status.split_images`) rather than
     #: reading every journal again.
@@ -119,6 +128,7 @@ class VerifyReport:
             "damaged": len(self.damaged),
             "problems": [asdict(p) for p in self.problems],
             "awaiting_refetch": [asdict(p) for p in self.awaiting],
+            "restored": [asdict(p) for p in self.restored],
             "journal": self.journal,
             "unmarked": self.unmarked,
             "notes": self.notes,
@@ -126,6 +136,8 @@ class VerifyReport:
             "stray_temps": self.stray_temps,
             "stray_temp_samples": self.stray_samples,
             "strays_handed_over": self.strays_handed_over,
+            "unrecorded": self.unrecorded,
+            "unrecorded_samples": self.unrecorded_samples,
         }
 
     def to_text(self) -> str:
@@ -136,6 +148,7 @@ class VerifyReport:
         """Human-readable summary: one line per problem, then the totals."""
         lines = [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.problems]
         lines += [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.awaiting]
+        lines += [f"{p.status}: {p.path} ({p.kind} {p.id}): {p.reason}" for p in self.restored]
         lines.append(
             f"checked {plural(self.checked, 'file')} ({self.bytes:,} bytes): {self.ok} ok, "
             f"{len(self.damaged)} damaged, {len(self.missing)} missing"
@@ -330,6 +343,7 @@ def folder_notes(
             f"{JOURNALS_DIR}/{name} is not a writer's own journal: it holds the records of "
             f"writer {writer} (a copy, or renamed?); they count once, as {writer}'s"
         )
+    notes += damaged_config_notes(out_dir, state)
     if unjournaled:
         notes.append(
             f"no journal records any file, yet {IMAGES_DIR}/ holds files (were {JOURNALS_DIR}/ "
@@ -370,7 +384,39 @@ def folder_notes(
     return notes
 
 
+def damaged_config_notes(out_dir: Path, state: JournalState) -> list[str]:
+    """One line per run whose saved settings no longer parse (see
+    :func:`harvester.config.damaged_run_configs`), with the command that resumes its
+    targets, from its journal's walk and the kinds of its files."""
+    from harvester.config import damaged_run_config_note, damaged_run_configs
+    from harvester.models import Artifact
+
+    damaged = damaged_run_configs(out_dir)
+    if not damaged:
+        return []
+    kinds: dict[str, set[str]] = {run: set() for run in damaged}
+    for rec in state.done.values():
+        held = kinds.get(str(rec.get("run")))
+        if held is not None:
+            held.add(str(rec["kind"]))
+    walks = list(state.walks.values())
+    argv_of = {rec.get("run"): rec.get("argv") for rec in state.runs}
+    return [
+        damaged_run_config_note(
+            out_dir,
+            run,
+            walks,
+            [a.value for a in Artifact if a.value in kinds[run]],
+            argv_of.get(run),
+        )
+        for run in damaged
+    ]
+
+
 STRAY_SAMPLES = 3
+
+#: What verify says of a file marked invalid earlier that is whole again.
+RESTORED = "whole again (size and SHA-256 as first recorded, decodes): no longer awaiting refetch"
 
 
 def _index_missing_advice(out_dir: Path, rebuild: str, index_jobs: Sequence[str]) -> str:
@@ -468,6 +514,53 @@ def _has_any_file(folder: Path) -> bool:
     return False
 
 
+def unrecorded_files(out_dir: Path, state: JournalState) -> list[str]:
+    """The files of ``images/`` (relative to DIR, sorted) that no done or invalid record of
+    ``state`` names, temp files aside (strays are noted apart).
+
+    Why: with every journal gone :func:`has_unjournaled_files` says so, but a journal of
+    several removed, or a line of one, left verify saying "0 damaged, 0 missing" while a
+    resume fetched those files again, as ``status`` counted them pending. Lists the folders
+    of ``images/`` (no stat of a file): verify reads every file anyway."""
+    recorded: set[str] = set()
+    for rec in state.done.values():
+        recorded.add(str(rec["path"]))
+        recorded.update(str(f.get("path")) for f in rec.get("files", ()) if isinstance(f, dict))
+    recorded.update(str(inv.get("path")) for inv in state.invalid.values())
+    found: list[str] = []
+    for dirpath, _dirs, files in os.walk(out_dir / IMAGES_DIR):
+        rel_dir = Path(dirpath).relative_to(out_dir).as_posix()
+        found += [
+            rel
+            for name in files
+            if TEMP_INFIX not in name and (rel := f"{rel_dir}/{name}") not in recorded
+        ]
+    return sorted(found)
+
+
+def _check_unrecorded(out_dir: Path, state: JournalState, report: VerifyReport) -> None:
+    """Note the files of ``images/`` that no journal records (see :func:`unrecorded_files`),
+    unless a harvest runs in DIR now: it renames each batch's files into place just before
+    journaling them, and verify's state was read before its walk, so its newest files would
+    be counted."""
+    from harvester.runlock import held_run_locks_named
+
+    if report.unjournaled_files or held_run_locks_named(out_dir):
+        return
+    found = unrecorded_files(out_dir, state)
+    if not found:
+        return
+    report.unrecorded = len(found)
+    report.unrecorded_samples = found[:STRAY_SAMPLES]
+    more = f" and {len(found) - STRAY_SAMPLES} more" if len(found) > STRAY_SAMPLES else ""
+    report.notes.append(
+        f"{plural(len(found), 'file')} in {IMAGES_DIR}/ that no journal records (a journal, "
+        f"or lines of one, removed?): {', '.join(found[:STRAY_SAMPLES])}{more}; "
+        f"{agree(len(found), 'it was', 'they were')} not checked, and a harvest that asks for "
+        f"{agree(len(found), 'it', 'them')} fetches {agree(len(found), 'it', 'them')} again"
+    )
+
+
 def _check_strays(out_dir: Path, report: VerifyReport, *, hand_over: bool) -> None:
     """Find stray temp files, hand those of ended writers of this host over to the next
     harvest (unless ``hand_over`` is False: verify then writes nothing), and note them."""
@@ -488,7 +581,9 @@ def _check_strays(out_dir: Path, report: VerifyReport, *, hand_over: bool) -> No
 
 def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> VerifyReport:
     """Check every done file of DIR; journal the bad ones as invalid (unless ``mark_invalid``
-    is False) so the next harvest refetches exactly those."""
+    is False) so the next harvest refetches exactly those, and those marked so earlier that
+    are whole again as done (unless a harvest runs in DIR now)."""
+    from harvester.runlock import held_run_locks_named
     from harvester.slurm import queued_index_jobs  # (asked only of a missing index.csv)
 
     out_dir = Path(out_dir)
@@ -509,22 +604,27 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
         index_jobs=lambda: queued_index_jobs(out_dir),
     )
     _check_strays(out_dir, report, hand_over=mark_invalid)
+    _check_unrecorded(out_dir, state, report)
     records = [state.done[key] for key in sorted(state.done)]
     # Marked invalid earlier and not done again since: the bad file may still be on
-    # disk, so it is neither ok nor freshly damaged, but it is still a problem.
-    for key in sorted(k for k in state.invalid if k not in state.done):
-        inv = state.invalid[key]
-        report.awaiting.append(
-            Problem(
-                inv["kind"],
-                inv["id"],
-                str(inv.get("path", "")),
-                "awaiting refetch",
-                str(inv.get("reason", "marked damaged by verify")),
-            )
-        )
+    # disk, so it is neither ok nor freshly damaged, but it is still a problem, unless it
+    # is whole again (checked against the done record the mark voided).
+    marked = sorted(k for k in state.invalid if k not in state.done)
+    recheck = [state.voided[k] for k in marked if k in state.voided]
+    if not mark_invalid or (recheck and held_run_locks_named(out_dir)):
+        # (a harvest running now may be writing those very files again: it refetches them)
+        recheck = []
     invalid: list[dict[str, Any]] = []
+    restored: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="verify") as pool:
+        rechecked = pool.map(lambda rec: _check_record(out_dir, rec), recheck)
+        for rec, (count, nbytes, problems) in zip(recheck, rechecked, strict=True):
+            if problems:
+                continue
+            report.checked += count
+            report.bytes += nbytes
+            report.ok += count
+            restored.append(_restored_record(rec, state.invalid[(rec["kind"], rec["id"])]))
         results = pool.map(lambda rec: _check_record(out_dir, rec), records)
         for rec, (count, nbytes, problems) in zip(records, results, strict=True):
             report.checked += count
@@ -545,16 +645,65 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
                         "t": invalid_time(rec["t"]),
                     }
                 )
-    if invalid and mark_invalid:
+    whole = {(rec["kind"], rec["id"]) for rec in restored}
+    for key in marked:
+        inv = state.invalid[key]
+        problem = Problem(
+            inv["kind"],
+            inv["id"],
+            str(inv.get("path", "")),
+            "awaiting refetch",
+            str(inv.get("reason", "marked damaged by verify")),
+        )
+        if key in whole:
+            problem = Problem(problem.kind, problem.id, problem.path, "restored", RESTORED)
+            report.restored.append(problem)
+        else:
+            report.awaiting.append(problem)
+    if (invalid or restored) and mark_invalid:
         writer = ephemeral_writer("verify")
         try:
             with Journal(out_dir, writer) as journal:
-                journal.append(invalid)
+                journal.append(invalid + restored)
                 report.journal = str(journal.path.relative_to(out_dir))
         except OSError as exc:
             # The list of bad files is what the user ran verify for: a folder that cannot
             # be written (a read-only mount, a full disk) must not swallow it.
             report.unmarked = str(storage_error(exc, "the verify journal"))
+            _unrestored(report, state)
             return report
         logger.info("marked %d artifact(s) invalid in %s", len(invalid), report.journal)
     return report
+
+
+def _restored_record(rec: Mapping[str, Any], inv: Mapping[str, Any]) -> dict[str, Any]:
+    """A done record journaling ``rec`` again, later than the invalid record ``inv`` that
+    voided it (records fold by ``t``: a done record stands only when later than the mark).
+
+    Why: a file marked invalid and then restored (from a backup, or a copy that finished)
+    was listed as "awaiting refetch" with its old reason ("missing: file does not exist")
+    by every verify, exit 1, and the next harvest fetched it again: requests for a file
+    that was there. It keeps the run that made it (index.csv's run column, status's runs).
+    """
+    done = dict(rec)
+    inv_t = inv.get("t")
+    later = float(inv_t) + 0.001 if isinstance(inv_t, int | float) else 0.0
+    done["t"] = max(time.time(), later)
+    return done
+
+
+def _unrestored(report: VerifyReport, state: JournalState) -> None:
+    """Put the files found whole again back among those awaiting refetch: their done
+    record could not be journaled (a read-only mount), so a harvest still refetches them."""
+    for problem in report.restored:
+        inv = state.invalid[(problem.kind, problem.id)]
+        report.awaiting.append(
+            Problem(
+                problem.kind,
+                problem.id,
+                problem.path,
+                "awaiting refetch",
+                str(inv.get("reason", "marked damaged by verify")),
+            )
+        )
+    report.restored = []

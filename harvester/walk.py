@@ -61,6 +61,7 @@ from harvester.errors import (
     url_holds_secret,
 )
 from harvester.models import ImageRef, has_context
+from harvester.placing import Listed
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.text import plural
 
@@ -199,6 +200,13 @@ class SeenIds:
             return False
         self._bits[byte] |= mask
         return True
+
+    def __contains__(self, image_id: int) -> bool:
+        """Was ``image_id`` recorded?"""
+        if image_id >= self._BITMAP_LIMIT or image_id < 0:
+            return image_id in self._big
+        byte, bit = divmod(image_id, 8)
+        return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
 
 
 def json_bytes(obj: Any) -> bytes:
@@ -621,6 +629,8 @@ class Walker:
         self.on_listed = on_listed
         self.stats = WalkStats()
         self.seen = SeenIds()
+        #: The places this walk listed whole, which tell a moved image (placing.Listed).
+        self.listed = Listed()
         self.walk_concurrency = walk_concurrency
         # The walk yields once after this many images, so that the first round of requests
         # goes out while the queue is being filled (not ~5 ms later, once 1,000 are queued).
@@ -1060,6 +1070,9 @@ class Walker:
                 self._listed()
                 return
         children_ids = sum(1 for child in items if isinstance(child.get("id"), int))
+        self.listed.children(
+            kind, object_id, frozenset(c["id"] for c in items if isinstance(c.get("id"), int))
+        )
         if kind == "screen":
             self.stats.plates_known += children_ids
         else:
@@ -1155,6 +1168,7 @@ class Walker:
                 if not wells or (offset >= total if total else len(wells) < urls.API_PAGE):
                     break
             listed = True
+            self.listed.images("plate", screen_id, plate_id)
             if save:
                 runs = await self._json(urls.plate_runs(plate_id))
                 files = {
@@ -1241,6 +1255,7 @@ class Walker:
                 if len(chunk) < urls.WEBCLIENT_PAGE:
                     break
                 page += 1
+            self.listed.images("dataset", project_id, dataset_id)
             if save:
                 await self._save(
                     "dataset",

@@ -516,9 +516,30 @@ def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
         return _plan_interrupted_line(args, resume)
     if command == "index":
         return _index_interrupted_line(args, resume)
+    if getattr(args, "harvest_dry_run", False):  # set by _harvest: a second Ctrl-C's
+        from harvester.cli.harvest import dry_run_interrupted_line
+
+        return dry_run_interrupted_line(resume)
     if not getattr(args, "harvest_begun", True):  # set by run_harvest_command
         return f"interrupted before any file was harvested; run: {resume}"
-    return f"interrupted: every finished file is kept and journaled; resume with: {resume}"
+    kept = "every finished file is kept and journaled"
+    if _index_not_rewritten(args):
+        kept += ", index.csv not rewritten (the resume brings it up to date)"
+    return f"interrupted: {kept}; resume with: {resume}"
+
+
+def _index_not_rewritten(args: argparse.Namespace) -> bool:
+    """Was a harvest stopped (a second Ctrl-C, cutting its first one's finish short) before
+    it rewrote ``index.csv``? Told by the file's identity against the one ``_harvest`` saw
+    before the run (``harvest_index``; None: a run that writes no index). Why: such a run
+    said only that its files were kept, and its ``index.csv`` lacked them, or was none."""
+    seen = getattr(args, "harvest_index", None)
+    if seen is None:
+        return False
+    from harvester.cli.harvest import index_identity
+
+    index, before = seen
+    return bool(index_identity(index) == before)
 
 
 def _index_interrupted_line(args: argparse.Namespace, again: str) -> str:

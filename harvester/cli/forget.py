@@ -178,12 +178,12 @@ def _lock_folder(out: Path) -> int | None:
     harvest given the wrong ``--shard``, not for ``forget``, which only has to wait too.
     """
     from harvester.errors import FolderBusyError, UsageError
-    from harvester.runlock import RunWork, acquire_run_lock, other_split_holding
+    from harvester.runlock import acquire_run_lock, other_split_holding
 
     wait = "wait for it to end, then forget the set (it may be harvesting it now)"
     try:
         # Said in the lock file: a harvest refused meanwhile is told it is no harvest.
-        return acquire_run_lock(out, None, RunWork("", "", doing="harvester forget"))
+        return acquire_run_lock(out, None, doing="harvester forget")
     except FolderBusyError as exc:
         exc.hint = wait
         raise

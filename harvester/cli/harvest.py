@@ -573,6 +573,10 @@ def run_harvest_command(args: argparse.Namespace) -> int:
         if line and not cfg.quiet:
             print(line, file=sys.stderr)
     if not cfg.has_targets:  # `harvester harvest --out DIR`: its runs' settings
+        if args.concurrency is not None:  # refused once, not by each set's replay in turn
+            from harvester.openfiles import fit_open_files
+
+            fit_open_files(cfg.concurrency)
         replays, notes = _resumed_configs(args, cfg)  # (flags given now on top)
         if not replays:  # only sets that cannot be replayed, and nothing left to do
             # (or only forgotten sets: the line that says so)
@@ -594,9 +598,13 @@ def split_seed_note(args: argparse.Namespace, cfg: HarvestConfig) -> str | None:
 
     Why: a first-time user gave ``--seed 4`` to a ``--split`` run expecting the split to use
     it; the split is drawn with ``--split-seed`` (default 0, so that another sample keeps the
-    split), and ``status`` then said ``seed 0``. Nothing changes: the note says so, once."""
+    split), and ``status`` then said ``seed 0``. Nothing changes: the note says so, once.
+    A ``--seed`` equal to the split's seed (``--seed 0``, the README's first example) gets
+    none: the split is already drawn with it, and "give --split-seed 0" was noise."""
     spec = cfg.split_spec  # (a config file's split too; its split_seed is cfg's)
     if args.seed is None or spec is None or cfg.split_seed is not None:
+        return None
+    if args.seed == spec.seed:
         return None
     return (
         f"note: --seed {args.seed} is the sample's seed, not the split's: the split is drawn "
@@ -671,6 +679,8 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # must be able to interrupt that wait (see copy_of_ids_source).
     ids_copy = copy_of_ids_source(cfg.ids_from)
     args.harvest_begun = True
+    args.harvest_dry_run = cfg.dry_run  # (a config file's too) it has nothing to resume
+    args.harvest_index = _index_as_it_is(cfg)
     # Held from here until the run's signal watcher is in place (Harvest._watch_signals
     # releases them): a KeyboardInterrupt raised while anyio builds its event loop left a
     # half-made loop behind ("Exception ignored ... no attribute '_signal_handlers'"). A run
@@ -728,6 +738,27 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     )
     drop_late_signals(held)
     return summary.exit_code
+
+
+def _index_as_it_is(cfg: HarvestConfig) -> tuple[Path, tuple[int, int, int] | None] | None:
+    """``index.csv`` of the run's DIR and its identity now, for the line of a run whose
+    summary a second Ctrl-C cut short (:func:`harvester.cli._interrupted_line`): was the
+    index rewritten before? None where the run writes none (a dry run, a shard)."""
+    if cfg.dry_run or cfg.shard is not None or cfg.out is None:
+        return None
+    index = Path(cfg.out) / "index.csv"
+    return index, index_identity(index)
+
+
+def index_identity(path: Path) -> tuple[int, int, int] | None:
+    """``path``'s device, inode and change time (None: none there): another once the index
+    has been replaced. :func:`harvester.index.file_identity`'s, without loading that module
+    before the run's first request (tests/unit/test_startup_imports.py)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
 
 
 def worst_exit(codes: list[int]) -> int:
@@ -996,6 +1027,7 @@ def _resumed_configs(
         elif not (out / MARKER_NAME).exists() and not (out / JOURNALS_DIR).is_dir():
             hint = f"{out} holds no harvest to resume: check the folder's name, or {hint}"
         raise UsageError("nothing to harvest", hint=hint)
+    _warn_damaged_configs(out)
     in_file = set(load_toml(args.config)) if args.config is not None else set()
     given = {k: v for k, v in overrides_from_args(args).items() if v is not None}
     secrets_given = {key for key in SECRET_KEYS if getattr(cfg, key)}
@@ -1414,6 +1446,32 @@ def report_summary(
             )
 
 
+#: Below this many seconds of the server up, a run that paused for it says no mean rate.
+RATE_UP_AT_LEAST_S = 1.0
+
+
+def _rate_text(summary: Any) -> str:
+    """The summary's mean rate, after its time: over the time the server was up where the
+    run paused for it down, and not at all where that was under :data:`RATE_UP_AT_LEAST_S`.
+    Why: a run that found the server down at its start and waited it out said `3 requests,
+    8.0 s, 449.3 requests/s while the server was up` (3 requests in its few milliseconds
+    not paused), for a server that was never up."""
+    if not summary.outage_waited:
+        return f", {summary.rate:.1f} requests/s"
+    if summary.elapsed - summary.outage_waited < RATE_UP_AT_LEAST_S:
+        return ""
+    return f", {summary.rate:.1f} requests/s while the server was up"
+
+
+def dry_run_interrupted_line(again: str, paused: str | None = None) -> str:
+    """The last line of an interrupted dry run: its counts are short, it wrote nothing (it
+    has nothing to resume), and the command that counts again. ``paused``: how long the
+    server had been down, when it was stopped waiting for it (:attr:`paused_when_stopped`).
+    """
+    waiting = f" while waiting for the server, down for {paused}" if paused else ""
+    return f"interrupted{waiting}: the counts are short, nothing was written; run again: {again}"
+
+
 def print_summary(
     summary: Any,
     *,
@@ -1459,6 +1517,9 @@ def print_summary(
             _print_credentials_stop(
                 summary, f"run it again: {resume}", kept="the counts are short", notes=stop_notes
             )
+        elif summary.interrupted:
+            # Its counts read as the answer (exit 130 alone said otherwise).
+            print(dry_run_interrupted_line(resume, summary.paused_when_stopped), file=sys.stderr)
         return
     if totals and (not quiet or not summary.ok or summary.interrupted):
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary.done_by_kind.items()))
@@ -1470,9 +1531,8 @@ def print_summary(
         )
         print(
             f"{human_bytes(summary.bytes)} stored, {plural(summary.requests, 'request')}, "
-            f"{plural(summary.retries, 'retry', 'retries')}, {summary.elapsed:.1f} s, "
-            f"{summary.rate:.1f} requests/s"
-            + (" while the server was up" if summary.outage_waited else "")
+            f"{plural(summary.retries, 'retry', 'retries')}, {summary.elapsed:.1f} s"
+            + _rate_text(summary)
             + (f", slowed down {summary.slowdowns}x" if summary.slowdowns else "")
             + waited_text(summary),
             file=out,
@@ -1488,7 +1548,9 @@ def print_summary(
             rows = plural(summary.index_rows, "row")
             if summary.interrupted and summary.index_rows < summary.images:
                 # "images 32" counts what the walk found; the index holds what was recorded
-                rows += f": the images recorded before the interruption, of {summary.images} found"
+                # (a run the server's outage stopped was not interrupted: said as it was)
+                stop = "the run stopped" if summary.server_down else "the interruption"
+                rows += f": the images recorded before {stop}, of {summary.images} found"
             labels = f" and {summary.labels_file}" if summary.labels_file else ""
             print(f"index: {summary.out_dir / 'index.csv'} ({rows}){labels}", file=out)
             if summary.split_line:
@@ -1773,6 +1835,20 @@ def _refused_for_good(summary: Any) -> bool:
         and len(summary.failures) == summary.failed
         and all_refused(summary.failures)
     )
+
+
+def _warn_damaged_configs(out: Path) -> None:
+    """One warning per run of DIR whose saved settings no longer parse: the replay leaves
+    its target set out (it cannot know it), which it did without a word, exit 0."""
+    from harvester.config import damaged_run_configs
+    from harvester.errors import PROBLEMS_LOGGER
+    from harvester.journal import JournalState
+    from harvester.verify import damaged_config_notes
+
+    if not damaged_run_configs(out):  # (the configs only: journals are read if needed)
+        return
+    for note in damaged_config_notes(out, JournalState.load(out)):
+        logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 
 def _journaled_targets_command(out: Path) -> str | None:
@@ -2096,7 +2172,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         from harvester.config import recorded_target_sets, resume_command
         from harvester.models import Artifact
         from harvester.shard import WorkLeft
-        from harvester.status import forgotten_images, split_images
+        from harvester.status import dropped_kinds_refetch, forgotten_images, split_images
 
         bad = len(report.problems) + awaiting
         found = [*report.problems, *report.awaiting]
@@ -2119,6 +2195,10 @@ def run_verify_command(args: argparse.Namespace) -> int:
         )
         resume = resume_command(args.out, work, sets=sets)
         gone = forgotten_images(args.out, frozenset(p.id for p in found), report.images)
+        live = [(p.kind, p.id) for p in found if p.id not in gone]
+        dropped, commands = dropped_kinds_refetch(args.out, live, report.images, sets)
+        if dropped:
+            resume = _dropped_refetch(resume, commands, dropped, len(live))
         if gone:
             resume = _forgotten_refetch(args.out, found, gone, resume)
         if report.unmarked is not None:  # a read-only DIR: nothing told the harvest yet
@@ -2132,6 +2212,25 @@ def run_verify_command(args: argparse.Namespace) -> int:
     if report.unjournaled_files:  # nothing could be checked: "0 damaged" proves nothing
         return 1
     return 0
+
+
+def _dropped_refetch(resume: str, commands: list[str], files: int, live: int) -> str:
+    """``verify``'s command for bad files (``files`` of the ``live`` sets' bad files) of
+    kinds their target set's newest run asks for no more (``render`` dropped after a hint):
+    ``commands``, each set's kinds with the dropped ones (:func:`harvester.status.
+    dropped_kinds_refetch`), after the resume when other bad files are of kinds still asked
+    for; one command a line. Why: the resume alone was said "to refetch exactly those", and
+    refetched none of them, run after run."""
+    from harvester.config import ALSO, commented
+
+    note = (
+        f"{plural(files, 'file')} of kinds their targets' newest run asks for no more, "
+        "which a resume leaves out"
+    )
+    lines = [commented(commands[0], note), *commands[1:]]
+    if files != live:
+        lines.insert(0, resume)
+    return ALSO.join(lines)
 
 
 def _forgotten_refetch(out: Path, found: list[Any], gone: dict[int, str], resume: str) -> str:

@@ -1378,6 +1378,7 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
         NO_SPLIT,
         SplitSpec,
         check_split_by,
+        check_split_seed,
         parse_split,
     )
 
@@ -1399,7 +1400,10 @@ def _given_split(args: argparse.Namespace) -> SplitSpec | None | Literal[False]:
                     hint="add --split NAME=FRACTION,..., e.g. --split train=0.8,val=0.1,test=0.1",
                 )
             return None if dropped else False
-        return SplitSpec(parse_split(args.split), by or DEFAULT_SPLIT_BY, args.split_seed or 0)
+        # The seed's range is checked as a harvest's is: out of range, it was recorded and
+        # split.json then read as damaged (no split column, exit 0).
+        seed = check_split_seed(args.split_seed) or 0
+        return SplitSpec(parse_split(args.split), by or DEFAULT_SPLIT_BY, seed)
     except ConfigError as exc:
         flag = "--" + (exc.key or "split").replace("_", "-")
         message = str(exc).removeprefix(f"{exc.key}: ") if exc.key else str(exc)

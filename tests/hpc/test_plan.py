@@ -68,6 +68,25 @@ def test_duplicate_images_are_planned_once(tmp_path: Path) -> None:
     assert list(read_plan(tmp_path)) == [a, ImageRef(image_id=6)]
 
 
+def test_place_again_rewrites_only_the_images_met_again(tmp_path: Path) -> None:
+    """Of 2,000 planned images, the one met again under a lower dataset is planned there,
+    one met under a higher dataset is not, and every other line is kept byte for byte."""
+    planned = [ImageRef(image_id=10 + i, dataset_id=5, dataset_name="five") for i in range(2000)]
+    with PlanWriter(tmp_path, artifacts=ARTS) as writer:
+        for ref in planned:
+            writer.add(ref)
+        writer.place_again(
+            {10: ImageRef(image_id=10, dataset_id=1), 11: ImageRef(image_id=11, dataset_id=9)}
+        )
+        writer.commit()
+    got = list(read_plan(tmp_path))
+    assert got[0] == ImageRef(image_id=10, dataset_id=1)
+    assert got[1:] == planned[1:]
+    after = (tmp_path / "plan" / "images.jsonl").read_bytes().splitlines()
+    write_plan(tmp_path / "plain", planned, artifacts=ARTS)
+    assert after[1:] == (tmp_path / "plain" / "plan" / "images.jsonl").read_bytes().splitlines()[1:]
+
+
 async def test_async_writer_matches_sync_writer(tmp_path: Path) -> None:
     """write_plan_async over an async stream writes the same images file as write_plan."""
 

@@ -242,7 +242,7 @@ def test_a_harvest_carries_its_keys_over_a_record_of_others(tmp_path: Path) -> N
     rewrites nothing). Before: the record did not see the run (no ``runs/RUN``), even
     with the run's clock behind the record's."""
     record = tmp_path / "label_keys.json"
-    carry = {"by": "harvester harvest", "run": RUN, "started": time.time() - 3600}
+    carry = {"by": "harvester harvest", "run": RUN, "order": time.time() - 3600}
     assert carry_label_keys(tmp_path, ["Phenotype"], **carry) is False
     assert not record.exists()
     remember_label_keys(tmp_path, [GENE], by="harvester index")
@@ -265,9 +265,9 @@ def test_a_harvest_keeps_keys_recorded_while_it_ran(tmp_path: Path) -> None:
     (tmp_path / "runs" / RUN).mkdir(parents=True)  # the rerun began: its config saved
     remember_label_keys(tmp_path, [GENE], by="harvester index")
     record = (tmp_path / "label_keys.json").read_bytes()
-    started = time.time() + 3600
+    order = time.time() + 3600
     assert not carry_label_keys(
-        tmp_path, ["Phenotype"], by="harvester harvest", run=RUN, started=started
+        tmp_path, ["Phenotype"], by="harvester harvest", run=RUN, order=order
     )
     assert (tmp_path / "label_keys.json").read_bytes() == record
     assert json.loads(record)["label_keys"] == [GENE]
@@ -299,6 +299,35 @@ def test_the_keys_given_last_win_whatever_the_clocks(
     index(out)
     assert labels(out) == by_gene
     _shift_record(out, +7200)  # an hour ahead of now
+    harvest(emulator, out, "--label-key", "Phenotype", "--artifacts", "thumbnail,metadata")
+    index(out)
+    assert labels(out) == by_phenotype
+
+
+def _drop_runs(out: Path) -> None:
+    """Make ``label_keys.json`` a record of 0.1.16 or before: it kept no runs, only ``at``."""
+    path = out / "label_keys.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    del record["runs"]
+    path.write_text(json.dumps(record), encoding="utf-8")
+
+
+def test_a_run_after_an_old_record_from_a_host_ahead_wins(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A record of an older version (no runs kept) written on a host an hour ahead: a
+    harvest given other keys here after it still wins, as its run is ordered after the
+    record (before, its start by this host's clock was taken for earlier)."""
+    out = tmp_path / "old"
+    harvest(emulator, out, "--label-key", "Phenotype", "--quiet")
+    by_phenotype = labels(out)
+    index(out, "--label-key", GENE)
+    by_gene = labels(out)
+    assert by_gene != by_phenotype
+    _drop_runs(out)
+    _shift_record(out, +3600)
+    index(out)
+    assert labels(out) == by_gene  # the record is still the keys given last
     harvest(emulator, out, "--label-key", "Phenotype", "--artifacts", "thumbnail,metadata")
     index(out)
     assert labels(out) == by_phenotype

@@ -214,6 +214,7 @@ BAD_SPLITS = [
         "'field' is not one of image, well, plate, dataset",
     ),
     (["--split-by", "well"], "says how to split, but no split is given"),
+    (["--split", SPLIT, "--split-seed", "9" * 20], "is out of range: a seed is a whole number"),
 ]
 
 

@@ -148,6 +148,31 @@ def test_the_newest_run_named_is_said_to_be_the_newest_readable(
     ) in warned, warned
 
 
+def test_a_newer_unreadable_run_than_a_replays_place_is_said(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The newest readable run is a resume's replay, which takes its origin's place; a run
+    whose settings are damaged started after that origin (before the replay): the warning
+    says the replay is the newest run whose settings can be read (run ids compared as the
+    runs are ordered, not the damaged id with the replay's own)."""
+    demo, fields = make_emulator(preset="demo"), make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    harvest(demo, out, "--plate", "7375")
+    origin = only_run(out, set())
+    damaged = out / "runs" / "29991231T000000Z-abcdef"
+    damaged.mkdir()
+    (damaged / "config.json").write_text('{"config": {"base_url": ')
+    replay = "29991231T000001Z-abcdef"  # a resume's replay of the origin, started after
+    copy_run(out, origin, replay)
+    saved = out / "runs" / replay / "config.json"
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "replay_of": origin}))
+    (warned,) = warnings(harvest(fields, out, "--plate", "3001"))
+    assert (
+        f"was harvested from {demo.base_url} (its newest run whose settings can be read, "
+        f"{replay}); this run asks {fields.base_url}:"
+    ) in warned, warned
+
+
 def test_a_dry_run_is_warned_and_writes_no_servers_record(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:

@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from harvest_helpers import cli_env
@@ -112,3 +113,27 @@ def test_a_wrong_date_in_the_folder_is_not_followed(tmp_path: Path) -> None:
     assert run_order_time("r1", now, [now + 300.0]) == (now + 300.0) + 0.001
     assert run_order_time("r1", now, [now + 10 * 86_400.0]) == now
     assert run_order_time("r1", now, []) == now
+
+
+def test_a_walk_here_after_a_failed_walk_on_a_host_ahead_clears_it(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """A plate whose listing failed on a host ten minutes ahead, then listed in full here
+    (its clock behind), is no failed walk for status: the later walk's record wins."""
+    out = tmp_path / "shared"
+    broken = make_emulator(preset="demo", faults="503:100%,only:api_plate_wells")
+    common = ("--rate", "none", "--out", str(out), "--plate", PLATE_A, "--artifacts", "thumbnail")
+    ahead = skewed_cli("harvest", "--base-url", broken.base_url, *common, "--max-retries", "1")
+    assert ahead.returncode == 1, ahead.stderr
+    assert "walk of --plate" in cli("status", str(out)).stdout
+
+    healthy = make_emulator(preset="demo")
+    here = cli("harvest", "--base-url", healthy.base_url, *common, "-q")
+    assert here.returncode == 0, here.stderr
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 8
+
+    shown = cli("status", str(out), "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert "walks" not in data and data.get("resume") is None
+    assert "walk of" not in cli("status", str(out)).stdout

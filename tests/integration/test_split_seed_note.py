@@ -79,3 +79,13 @@ def test_note_names_the_split_seed_of_a_config_file(
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert notes(again) == []
+
+
+def test_no_note_when_the_seed_is_the_split_seed(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """--seed 0 with a split (the README's first example): the split is drawn with 0 already,
+    so no note tells the user to give --split-seed 0."""
+    result = harvest(emulator, tmp_path / "a", "--sample", "4", "--seed", "0", "--split", SPLIT)
+    assert notes(result) == []
+    assert "note:" not in result.stderr, result.stderr
+    status = run_cli("status", str(tmp_path / "a"))
+    assert f"{SPLIT} by well, seed 0" in status.stdout

@@ -118,6 +118,39 @@ def test_a_second_copy_of_a_shard_is_told_the_running_copy_does_its_work(
     assert "run again" not in again.stderr
 
 
+def test_a_run_of_another_selection_is_not_told_the_running_one_does_its_work(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A harvest of another --where into a folder a harvest is running in exits 75 told to run
+    again once that one has ended, not that "nothing needs doing" (the running one does not
+    fetch its images); the same command as the running one still gets that hint."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "d"
+    common = ["harvest", "--base-url", emu.base_url, "--screen", str(DEMO_SCREEN), "--out",
+              str(out), "--artifacts", "thumbnail", "-q"]  # fmt: skip
+    running = [*common, "--where", "Phenotype~mitotic", "--rate", "2"]
+    with reaped(start_cli(*running)) as proc:
+        progress = out / "locks" / "all.progress"
+        deadline = time.monotonic() + 30
+        while "\nrun " not in (progress.read_text() if progress.exists() else ""):
+            assert proc.poll() is None, proc.communicate(timeout=30)
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        other = run_cli(*common, "--where", "Phenotype~spindle", "--rate", "none")
+        same = run_cli(*running)
+        proc.kill()
+        proc.communicate(timeout=30)
+    assert other.returncode == 75, other.stderr
+    error, hint = other.stderr.splitlines()
+    assert error.startswith(f"error: {out} is already being harvested by another process")
+    assert "nothing needs doing" not in hint, hint
+    assert hint.startswith("hint: the run already going (run ")
+    assert "harvests other targets, artifacts or another selection" in hint, hint
+    assert "run this command again once it has ended" in hint, hint
+    assert same.returncode == 75, same.stderr
+    assert "nothing needs doing if it finishes" in same.stderr, same.stderr
+
+
 def test_status_rows_of_study_objects_do_not_read_as_files(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:

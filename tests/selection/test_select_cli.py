@@ -183,13 +183,28 @@ def test_index_names_labels_csv_when_it_rewrote_it(
                 "hint: put the annotation key first, e.g. where = ['Gene Symbol=ECT2']",
             ],
         ),
+        (
+            ["--where", "Gene Symbol="],
+            [
+                "error: --where: 'Gene Symbol=' has no value after '='",
+                "hint: put the value after '=', e.g. --where 'Gene Symbol=VALUE' (an empty"
+                " value: a shell variable that is not set?)",
+            ],
+        ),
+        (
+            'where = ["Phenotype~ "]',
+            [
+                "error: FILE: where: 'Phenotype~ ' has no value after '~'",
+                "hint: put the value after '~', e.g. where = ['Phenotype~VALUE']",
+            ],
+        ),
     ],
 )
 def test_a_where_term_without_a_key_hints_the_form(
     tmp_path: Path, given: list[str] | str, lines: list[str]
 ) -> None:
-    """`--where '=ECT2'` said only `has no key before '='`: now a hint shows the whole form,
-    with the user's operator and value, as a flag or as the config file's key."""
+    """`--where '=ECT2'` said only `has no key before '='` (and `'Gene Symbol='` only `has no
+    value after '='`): a hint shows the whole form, as a flag or as the config file's key."""
     toml = tmp_path / "c.toml"
     toml.write_text(f"screens = [{DEMO_SCREEN}]\n" + (given if isinstance(given, str) else ""))
     flags = given if isinstance(given, list) else []

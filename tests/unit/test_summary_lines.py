@@ -55,3 +55,23 @@ def test_the_rate_leaves_out_the_time_paused_for_a_server_down(
     )
     print_summary(RunSummary(out_dir=tmp_path, requests=3600, elapsed=7200.0))
     assert ", 7200.0 s, 0.5 requests/s\n" in capsys.readouterr().out
+
+
+def test_a_run_stopped_by_an_outage_says_so_on_its_index_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A run the server's outage stopped (exit 75) was not interrupted: its index line says
+    the images were recorded before it stopped (it said "before the interruption")."""
+    summary = RunSummary(
+        out_dir=tmp_path,
+        images=32,
+        done=14,
+        index_rows=14,
+        interrupted=True,
+        server_down="the server stayed down for 6.0s (HTTP 503 Service Unavailable)",
+    )
+    print_summary(summary)
+    assert (
+        f"index: {tmp_path / 'index.csv'} (14 rows: the images recorded before the run "
+        "stopped, of 32 found)\n"
+    ) in capsys.readouterr().out

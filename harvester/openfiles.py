@@ -1,0 +1,74 @@
+"""Room for the run's open files: one connection per request in flight, and its own files.
+
+A run opens a keep-alive connection for each of its ``--concurrency`` slots (all of them
+at its start, during the server check), so ``--concurrency 1000`` under the usual
+``ulimit -n 1024`` ran out of file descriptors: its connections took them all, and the
+first file it then wrote (or a module it imported) failed with ``Too many open files``,
+exit 1 with the folder half made, or exit 2 naming a Python source file. Before its
+client is made, a run now raises its own soft limit where the hard limit allows (as a
+shell's ``ulimit -n`` may), and is refused, before any request and any folder, where it
+does not: one ``error:`` line saying the most ``--concurrency`` this machine allows.
+"""
+
+from __future__ import annotations
+
+from harvester.errors import ConfigError
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on Windows
+    resource = None  # type: ignore[assignment]
+
+OWN_FILES = 256
+"""Descriptors a run needs besides its connections: the files of the store's batches being
+committed (two batches of up to 64 items, each file open until its batch is made durable:
+128 for images, more for a plate's study files), journals, locks, standard streams and the
+event loop's. (With 100, ``--concurrency 924`` under ``ulimit -n 1024`` still failed a
+file with ``Too many open files``.)"""
+
+
+def files_needed(concurrency: int) -> int:
+    """How many descriptors a run of ``concurrency`` requests in flight may hold at once."""
+    return concurrency + OWN_FILES
+
+
+def fit_open_files(concurrency: int) -> None:
+    """Make room for :func:`files_needed`, or refuse the run (:class:`ConfigError`, exit 2).
+
+    The soft limit is raised to what is needed, never lowered, and never past the hard
+    limit (which only the administrator can raise). Where the limits cannot be read
+    (no ``resource`` module) nothing is checked.
+    """
+    if resource is None:  # pragma: no cover - not on Windows
+        return
+    needed = files_needed(concurrency)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard == resource.RLIM_INFINITY or hard >= needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+            return
+        except (OSError, ValueError):  # macOS caps it below an infinite hard limit
+            hard = soft
+    raise _refusal(concurrency, needed, max(soft, hard))
+
+
+def _refusal(concurrency: int, needed: int, allowed: int) -> ConfigError:
+    """The one-line refusal: what was asked, what this process may open, what fits."""
+    fits = allowed - OWN_FILES
+    if fits < 1:
+        return ConfigError(
+            f"this process may open {allowed} files at most (ulimit -n), too few for a run "
+            f"(it needs {needed} for --concurrency {concurrency})",
+            hint="raise the limit of open files (ulimit -n, or the batch system's)",
+            key="concurrency",
+        )
+    return ConfigError(
+        f"--concurrency {concurrency} needs about {needed} open files (a connection per "
+        f"request in flight, and the run's own files), and this process may open "
+        f"{allowed} at most (ulimit -n)",
+        hint=f"give --concurrency {fits} or less (concurrency = {fits} in a config file), "
+        "or raise the limit of open files (ulimit -n, or the batch system's)",
+        key="concurrency",
+    )

@@ -1,0 +1,214 @@
+"""An image moved on the server, between two harvests into one folder (README: index.csv).
+
+The emulator's ``links`` preset puts image 4300001 in datasets 62001 and 62002 of project
+2001, so a first harvest indexes it under 62001 (the lowest id). Then it leaves 62001 (the
+listing of 62001 drops it: it moved to 62002, a higher id). A run that lists 62001 whole
+and no longer finds it there moves its row to 62002: a rerun, shards, a plan's harvest.
+One that does not list 62001 (a narrower target, a plan of 62002 alone) keeps the row.
+Its files are named by id, not by dataset: none is fetched again or moved.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harvest_helpers import harvest, run_cli
+
+from harvester import pipeline
+from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator.catalogue_presets import (
+    LINKS_DATASET_IDS,
+    LINKS_FIRST_IMAGE_ID,
+    LINKS_PROJECT_ID,
+    LINKS_SECOND_PROJECT_ID,
+    LINKS_SHARED_IMAGE_ID,
+)
+from harvester.models import Artifact
+from harvester.placing import Placing
+
+OLD, NEW = (str(i) for i in LINKS_DATASET_IDS)
+MOVED = LINKS_SHARED_IMAGE_ID
+PROJECT = str(LINKS_PROJECT_ID)
+IMAGES = 6
+
+
+class MovingApp:
+    """The ``links`` preset; once ``moved``, dataset 62001's listing leaves image MOVED out."""
+
+    def __init__(self) -> None:
+        self.inner: Any = build_application("links")
+        self.moved = False
+
+    def handle(self, req: Any) -> Any:
+        answer = self.inner.handle(req)
+        if self.moved and req.path == "/webclient/api/images/" and ("id", OLD) in req.query:
+            body = json.loads(answer.body)
+            body["images"] = [i for i in body["images"] if i.get("id") != MOVED]
+            answer = dataclasses.replace(answer, body=json.dumps(body).encode())
+        return answer
+
+    def route_name(self, req: Any) -> str:
+        return str(self.inner.route_name(req))
+
+
+def _cli(*args: str) -> None:
+    """Run ``harvester ARGS``, asserting exit 0 and no traceback."""
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+
+
+def _harvest(emu: EmulatorThread, out: Path, *targets: str) -> None:
+    """Harvest ``targets`` into ``out`` (thumbnails)."""
+    _cli(
+        "harvest", *targets, "--base-url", emu.base_url, "--artifacts", "thumbnail",
+        "--rate", "none", "--out", str(out),
+    )  # fmt: skip
+
+
+def _place(out: Path, *, by_harvest: bool = True) -> tuple[str, str]:
+    """The moved image's dataset id and name in index.csv, written again from the journals
+    by ``harvester index``, which must agree with the harvest's own write (``by_harvest``;
+    shards write none)."""
+    with (out / "index.csv").open(newline="", encoding="utf-8") as f:
+        written = {row["image_id"]: row for row in csv.DictReader(f)}
+    _cli("index", str(out))
+    with (out / "index.csv").open(newline="", encoding="utf-8") as f:
+        rows = {row["image_id"]: row for row in csv.DictReader(f)}
+    assert rows == written or not by_harvest
+    assert len(rows) == IMAGES
+    row = rows[str(MOVED)]
+    return row["dataset_id"], row["dataset_name"]
+
+
+def _first_harvest(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> tuple[MovingApp, EmulatorThread, Path]:
+    """The project harvested before the move: the image indexed under 62001."""
+    app = MovingApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    _harvest(emu, out, "--project", PROJECT)
+    assert _place(out) == (OLD, "linked-A")
+    app.moved = True
+    return app, emu, out
+
+
+def test_a_rerun_that_lists_the_old_dataset_moves_the_row(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """After the move, a run of dataset 62002 alone keeps the row under 62001 (it did not
+    list 62001); a rerun of the project moves it to 62002, fetching nothing again (the
+    thumbnail stays, named by id); a further rerun journals nothing."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    thumbnail = next((out / "images").rglob(f"{MOVED}.thumbnail.jpg"))
+    before = thumbnail.read_bytes()
+    _harvest(emu, out, "--dataset", NEW)
+    assert _place(out) == (OLD, "linked-A")
+    _harvest(emu, out, "--project", PROJECT)
+    assert _place(out) == (NEW, "linked-B")
+    assert thumbnail.read_bytes() == before
+    assert emu.stats()["by_route"]["image:thumbnail"] == {"200": IMAGES}
+    journals = sorted((out / "journals").glob("*.jsonl"))
+    _harvest(emu, out, "--project", PROJECT)
+    assert sorted((out / "journals").glob("*.jsonl")) == journals  # (it recorded nothing)
+    assert _place(out) == (NEW, "linked-B")
+
+
+def test_shards_and_a_plan_that_list_the_old_dataset_move_the_row(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """After the move, both shards of a rerun move the row to 62002; so does a harvest
+    from a plan of the project, while one from a plan of 62002 alone keeps it."""
+    app, emu, out = _first_harvest(tmp_path, make_emulator)
+    sharded = tmp_path / "sharded"
+    app.moved = False  # (this folder harvested before the move too)
+    _harvest(emu, sharded, "--project", PROJECT)
+    app.moved = True
+    for shard in ("0/2", "1/2"):
+        _harvest(emu, sharded, "--project", PROJECT, "--shard", shard)
+    assert _place(sharded, by_harvest=False) == (NEW, "linked-B")
+
+    _cli("plan", "--base-url", emu.base_url, "--dataset", NEW, "--out", str(out))
+    _cli("harvest", "--from-plan", str(out), "--out", str(out), "--rate", "none")
+    assert _place(out) == (OLD, "linked-A")
+    _cli("plan", "--base-url", emu.base_url, "--project", PROJECT, "--out", str(out), "--force")
+    _cli("harvest", "--from-plan", str(out), "--out", str(out), "--rate", "none")
+    assert _place(out) == (NEW, "linked-B")
+
+
+def test_the_row_moves_whichever_dataset_is_walked_first(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """One dataset walked at a time: 62002 first (its worker keeps the row back until
+    62001 is listed) or 62001 first (listed before the worker comes): the row moves to
+    62002 either way (in a copy of the folder made before the move was seen)."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    config = tmp_path / "one-at-a-time.toml"
+    config.write_text("walk_concurrency = 1\n", encoding="utf-8")
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    for folder, order in ((out, (NEW, OLD)), (copy, (OLD, NEW))):
+        _harvest(emu, folder, str(config), "--dataset", order[0], "--dataset", order[1])
+        assert _place(folder) == (NEW, "linked-B")
+
+
+class SlowImageApp:
+    """The ``links`` preset; once ``slow``, each request naming image ``image_id`` waits."""
+
+    def __init__(self, image_id: int) -> None:
+        self.inner: Any = build_application("links")
+        self.image_id = str(image_id)
+        self.slow = False
+
+    def handle(self, req: Any) -> Any:
+        if self.slow and self.image_id in req.path:
+            time.sleep(1.5)
+        return self.inner.handle(req)
+
+    def route_name(self, req: Any) -> str:
+        return str(self.inner.route_name(req))
+
+
+def _places(out: Path) -> dict[str, tuple[str, str]]:
+    """index.csv's (project_id, dataset_id) of each image."""
+    with (out / "index.csv").open(newline="", encoding="utf-8") as f:
+        return {r["image_id"]: (r["project_id"], r["dataset_id"]) for r in csv.DictReader(f)}
+
+
+def test_a_sample_keeps_the_place_of_images_its_batches_decided_first(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --sample run whose batch of held images is journaled before the workers reach
+    some of them (a batch of 1; the third image slow) keeps dataset 62002's images under
+    project 2001, the lower of the two that link it: the sample's early records no longer
+    make them decided and forgotten before their workers, which then took 2002."""
+    app = SlowImageApp(LINKS_FIRST_IMAGE_ID + 2)  # (the third in the sample's order)
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    thumbnail = (Artifact("thumbnail"),)
+    harvest(emu.base_url, out, projects=(LINKS_PROJECT_ID,), artifacts=thumbnail)
+    before = _places(out)
+    assert before[str(LINKS_FIRST_IMAGE_ID + 3)] == (PROJECT, NEW)
+    app.slow = True
+    monkeypatch.setattr(pipeline, "Placing", functools.partial(Placing, batch=1))
+    summary = harvest(
+        emu.base_url,
+        out,
+        projects=(LINKS_SECOND_PROJECT_ID, LINKS_PROJECT_ID),  # 2002's datasets met first
+        sample=IMAGES,
+        concurrency=1,
+        walk_concurrency=1,
+        artifacts=(*thumbnail, Artifact("imgdata")),
+    )
+    assert summary.done_by_kind.get("imgdata") == IMAGES  # (the workers fetched)
+    assert _places(out) == before
