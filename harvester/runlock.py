@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from harvester.errors import FolderBusyError, UsageError
+from harvester.errors import FolderBusyError, FolderInUseError, UsageError
 from harvester.layout import RUN_ID_PATTERN
 from harvester.shard import parse_shard
 
@@ -155,7 +155,7 @@ def acquire_run_lock(out_dir: Path, shard: str | None, doing: str | None = None)
     return fd
 
 
-def _held_by_command(out_dir: Path, holder: str, doing: str) -> FolderBusyError:
+def _held_by_command(out_dir: Path, holder: str, doing: str) -> FolderInUseError:
     """The refusal of a run while a command that is no harvest holds DIR's run lock.
 
     Why: ``harvester forget --gone-ids-from ... --check-server`` holds it while it asks the
@@ -163,7 +163,7 @@ def _held_by_command(out_dir: Path, holder: str, doing: str) -> FolderBusyError:
     harvest of the whole set" and that "nothing needs doing if it finishes": no harvest ran,
     and the one refused was never run again by whoever believed it."""
     who = f"{doing} ({holder})" if holder else doing
-    return FolderBusyError(
+    return FolderInUseError(
         f"{out_dir} is in use by another process: {who}, which holds it while it records "
         "its change",
         hint="it harvests nothing: run this command again once it has ended",

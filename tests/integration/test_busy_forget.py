@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harvest_helpers import reaped, run_cli, start_cli
+from harvest_helpers import SMALL_PLATE, reaped, run_cli, start_cli
 
 from harvester.emulator import EmulatorThread
 
@@ -18,7 +18,8 @@ def test_a_harvest_refused_while_forget_holds_the_folder_is_not_told_a_harvest_r
     """While forget --gone-ids-from --check-server asks the server (holding DIR's run lock),
     a harvest and a shard are refused, exit 75, naming harvester forget and to run again
     once it ends: not "already being harvested ... nothing needs doing", nor, for the
-    shard, exit 2 beside "a harvest of the whole set" of another split (no harvest ran)."""
+    shard, exit 2 beside "a harvest of the whole set" of another split, nor as by the
+    killed run whose progress line is left (no harvest ran)."""
     emu = make_emulator(preset="demo", latency_ms=500)  # forget asks for each id in turn
     out = tmp_path / "d"
     gone = [str(999_999_900 + n) for n in range(12)]
@@ -27,6 +28,17 @@ def test_a_harvest_refused_while_forget_holds_the_folder_is_not_told_a_harvest_r
     harvest = ["harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out)]
     harvest += ["--artifacts", "imgdata", "--rate", "none", "-q"]
     assert run_cli(*harvest).returncode == 1  # (each id refused: failures to forget)
+    # A run of other targets killed with its progress line left (its run id, its settings):
+    # the refusal below must not be taken for one by that run.
+    other = ["harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE), "--out"]
+    with reaped(start_cli(*other, str(out), "--artifacts", "imgdata", "-q")) as killed:
+        progress = out / "locks" / "all.progress"
+        deadline = time.monotonic() + 60
+        while not (progress.is_file() and "\nrun " in progress.read_text()):
+            assert killed.poll() is None and time.monotonic() < deadline, killed.communicate()
+            time.sleep(0.02)
+        killed.kill()
+        killed.communicate(timeout=30)
     forget = ["forget", str(out), "--gone-ids-from", str(ids), "--check-server"]
     with reaped(start_cli(*forget)) as holder:
         lock = out / "locks" / "all.lock"
