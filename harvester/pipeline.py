@@ -68,6 +68,7 @@ from harvester.errors import (
     CredentialsError,
     FetchError,
     FolderBusyError,
+    FolderInUseError,
     HarvesterError,
     InvalidBodyError,
     NotOmeroError,
@@ -2095,6 +2096,8 @@ class Harvest:
         same, and a user who believed it never fetched its images. The holder is named by
         its progress file's run id; its saved settings are compared with this run's. Where
         they cannot be read, the hint stays as it was."""
+        if isinstance(exc, FolderInUseError):  # (held by harvester forget: no run's targets)
+            return exc
         run = holder_run(self.out, self.cfg.shard)
         if run is None or self._saved_same_work(run):
             return exc

@@ -1396,7 +1396,14 @@ def _write_labelled_index(
         column = (len(ours) - 1 if split else None) if target == index_path(out_dir) else False
         try:
             with paused_gc():  # see harvester.index.write_index_of
-                index.write_table(out_dir, target, data, partial=partial, split_column=column)
+                index.write_table(
+                    out_dir,
+                    target,
+                    data,
+                    partial=partial,
+                    split_column=column,
+                    images=len(rows) if target == index_path(out_dir) else None,
+                )
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
         if written is not None:

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harvester.index import changed_by_hand
+from harvester.index import changed_by_hand, images_not_indexed
 from harvester.journal import Journal, JournalState, SavedConfigs
 from harvester.layout import (
     IMAGES_DIR,
@@ -325,7 +325,8 @@ def folder_notes(
     """What is wrong with DIR beyond its files: no journal records anything although
     ``images/`` holds files (``unjournaled``, see :func:`has_unjournaled_files`: journals
     deleted or left behind in a copy), or images are journaled but ``index.csv`` is missing
-    or not ours, or changed by hand since harvester wrote it. Cheap: the first line of
+    or not ours, or changed by hand since harvester wrote it, or short of images journaled
+    since (:func:`harvester.index.images_not_indexed`). Cheap: the first line of
     ``index.csv`` at most, and its hash only when its size matches the record and its time
     does not (:func:`harvester.index.changed_by_hand`).
 
@@ -376,6 +377,14 @@ def folder_notes(
                     f"{INDEX_NAME} has been changed since harvester wrote it: the next harvest "
                     "(or harvester index) keeps that copy as index.edited-<UTC time>.csv and "
                     "writes a new one"
+                )
+            elif lacking := images_not_indexed(out_dir, state):
+                jobs = index_jobs() if callable(index_jobs) else index_jobs
+                advice = _index_missing_advice(out_dir, rebuild, jobs)
+                notes.append(
+                    f"{INDEX_NAME} lacks {plural(lacking, 'image')} with files, journaled "
+                    f"since it was written (by --shard runs after it, or while it was rebuilt): "
+                    f"{advice}"
                 )
     return notes
 
