@@ -462,29 +462,38 @@ def stray_notes(
     def some(n: int, one: str, many: str) -> str:
         return ("it " + one) if not several else f"{n} of them {agree(n, one, many)}"
 
+    def left_by(n: int) -> str:
+        """Who left ``n`` strays: one file has one writer, several may have several."""
+        if n == 1:
+            return "left by a process of this host that has ended"
+        return "left by processes of this host that have ended"
+
     if reporting_only and strays.removable:
+        them = agree(strays.removable, "it", "them")
         notes.append(
-            some(strays.removable, "was", "were") + " left by processes of this host that have "
-            f"ended: harvester verify {shlex.quote(str(out_dir))} hands them to the next "
-            "harvest, which removes them"
+            some(strays.removable, "was", "were") + f" {left_by(strays.removable)}: harvester "
+            f"verify {shlex.quote(str(out_dir))} hands {them} to the next harvest, which "
+            f"removes {them}"
         )
         handed_over = strays.removable  # not "left": said above
     elif handed_over:
         notes.append(
-            some(handed_over, "was", "were") + " left by processes of this host that have ended: "
-            "the next harvest removes them"
+            some(handed_over, "was", "were") + f" {left_by(handed_over)}: the next harvest "
+            f"removes {agree(handed_over, 'it', 'them')}"
         )
     left = len(paths) - handed_over
     if left:
+        they, them = agree(left, "it", "they"), agree(left, "it", "them")
+        writers = agree(left, "its writer runs", "their writers run")
         reason = (
-            f"they could not be handed over ({why_not})"
+            f"{they} could not be handed over ({why_not})"
             if why_not is not None
-            else "their writers run on another host, still run here, or cannot be told: a "
-            "harvest never removes a temp file whose writer may be alive"
+            else f"{writers} on another host, still run{agree(left, 's', '')} here, or cannot "
+            f"be told: a harvest never removes a temp file whose writer may be alive"
         )
         notes.append(
             some(left, "stays", "stay") + f": {reason}; when no harvest is running on this folder, "
-            f"remove them with: find {shlex.quote(str(out_dir))} -type f -name '*.tmp-*' -delete"
+            f"remove {them} with: find {shlex.quote(str(out_dir))} -type f -name '*.tmp-*' -delete"
         )
     return notes
 
