@@ -236,7 +236,7 @@ def check_fraction(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
         # `--sample-fraction 10` meaning 10%, or 10 images: both ways out, said.
         raise ConfigError(
-            f"sample_fraction: {value!r} must be a number in (0, 1]",
+            f"sample_fraction: {value!r} must be a number in (0, 1]{_underflow(value)}",
             hint="a share of the images: --sample-fraction 0.1 keeps about 10%; "
             "a number of them: --sample N",
             file_hint="a share of the images: sample_fraction = 0.1 keeps about 10%; "
@@ -987,6 +987,18 @@ def select_refs(refs: Iterable[ImageRef], selection: Selection) -> list[ImageRef
             bottom.offer(ref)
         kept = bottom.result()
     return [ref for ref in kept if selection.in_shard(ref.image_id)]
+
+
+def _underflow(value: object) -> str:
+    """`` (too small to tell from 0)`` for a value typed as a non-zero number that reads as 0.
+
+    Why: ``--sample-fraction 1e-400`` is in (0, 1] as typed, and a refusal saying it must be
+    in (0, 1] alone read as a contradiction. (The CLI's value shows as typed: its ``repr``.)
+    """
+    digits = repr(value).lower().split("e")[0]
+    if value == 0 and any(digit in "123456789" for digit in digits):
+        return " (too small to tell from 0)"
+    return ""
 
 
 @dataclass

@@ -95,7 +95,9 @@ def test_config_errors(tmp_path: Path, toml: str, message: str) -> None:
     [
         (["--where", "nonsense"], "error: --where: 'nonsense' is not KEY=VALUE"),
         (["--sample", "0"], "error: --sample: 0 must be an integer of at least 1"),
-        (["--sample-fraction", "2"], "error: --sample-fraction: 2.0 must be a number in (0, 1]"),
+        (["--sample-fraction", "2"], "error: --sample-fraction: 2 must be a number in (0, 1]"),
+        (["--sample-fraction", "1e-400"], "error: --sample-fraction: 1e-400 must be a number in "
+         "(0, 1] (too small to tell from 0)"),
         (["--sample-per", " "], "error: --sample-per: the annotation key cannot be empty"),
         (["--where", "a=b", "--no-labels"], "error: --where: selecting by annotation needs labels"),
         (["--split", "a=0.5"], "error: --split: the fractions of a=0.5 sum to 0.5, not 1"),
