@@ -1015,9 +1015,17 @@ class SelectStats:
     per_key: str = ""
     classes: int = 0
     unclassed: int = 0
+    #: A sample waits for the end of the walk: True while the walk runs, so a run stopped
+    #: before it ended does not say "selected 0 of 64 walked images" of a sample never drawn.
+    sampling: bool = False
 
     def summary(self) -> str:
         walked = plural(self.walked, "walked image")
+        if self.sampling:
+            return (
+                f"nothing selected yet: the walk was interrupted after {walked} "
+                f"({self.description}), and a sample is drawn only when the walk has ended"
+            )
         text = f"selected {self.selected} of {walked} ({self.description})"
         if self.per_key:
             text += f"; {plural(self.classes, 'class', 'classes')} of {self.per_key!r}"
@@ -1093,6 +1101,7 @@ async def run_stage(
         if on_selected is not None:
             on_selected(ref)
 
+    stats.sampling = bottom is not None
     async with receive, send:
         async for ref in receive:
             stats.walked += 1
@@ -1107,6 +1116,7 @@ async def run_stage(
                 await forward(ref)
             else:
                 bottom.offer(ref)
+        stats.sampling = False  # (the walk ended: the sample is decided below)
         for line in unknown_where_keys(selection.where, census, ("walked image", "walked images")):
             problems.warning("%s", line)
         for line in values.lines(census, ("walked image", "walked images"), stats.matched):
