@@ -41,9 +41,11 @@ from harvester.layout import (
     IMAGES_DIR,
     INDEX_NAME,
     JOURNALS_DIR,
+    RUNS_DIR,
     TEMP_INFIX,
     ephemeral_writer,
     resolve,
+    run_folders,
 )
 from harvester.models import ImageRef
 from harvester.store import (
@@ -498,6 +500,27 @@ def stray_notes(
     return notes
 
 
+def stray_run_entries_note(out_dir: Path) -> str | None:
+    """A line naming what ``runs/`` holds besides run folders (a user's ``runs/notes``).
+
+    Why: such an entry is no run: every command passes it over (it was once read as DIR's
+    newest run, which could not be read). Said by ``verify`` so the user knows it is
+    ignored, not lost."""
+    try:
+        others = run_folders(out_dir)[1]
+    except OSError:
+        return None
+    if not others:
+        return None
+    shown = ", ".join(f"{RUNS_DIR}/{name}" for name in others[:STRAY_SAMPLES])
+    more = f" and {len(others) - STRAY_SAMPLES} more" if len(others) > STRAY_SAMPLES else ""
+    return (
+        f"{shown}{more} {agree(len(others), 'is', 'are')} not a run's "
+        f"{agree(len(others), 'folder', 'folders')} (a run's is named by its id, like "
+        f"20261126T055033Z-3f9a1c): harvester ignores {agree(len(others), 'it', 'them')}"
+    )
+
+
 def has_unjournaled_files(out_dir: Path, state: JournalState) -> bool:
     """No journal records a done file, yet ``images/`` holds one (journals deleted)."""
     return not state.done and _has_any_file(out_dir / IMAGES_DIR)
@@ -603,6 +626,9 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
         # asked for what that job is about to do).
         index_jobs=lambda: queued_index_jobs(out_dir),
     )
+    runs_note = stray_run_entries_note(out_dir)
+    if runs_note is not None:
+        report.notes.append(runs_note)
     _check_strays(out_dir, report, hand_over=mark_invalid)
     _check_unrecorded(out_dir, state, report)
     records = [state.done[key] for key in sorted(state.done)]
