@@ -59,7 +59,7 @@ from harvester.store import (
     sha256_of,
     storage_error,
 )
-from harvester.text import agree, plural
+from harvester.text import agree, plural, shown
 
 logger = logging.getLogger(__name__)
 
@@ -512,10 +512,10 @@ def stray_run_entries_note(out_dir: Path) -> str | None:
         return None
     if not others:
         return None
-    shown = ", ".join(f"{RUNS_DIR}/{name}" for name in others[:STRAY_SAMPLES])
+    named = ", ".join(f"{RUNS_DIR}/{shown(name)}" for name in others[:STRAY_SAMPLES])
     more = f" and {len(others) - STRAY_SAMPLES} more" if len(others) > STRAY_SAMPLES else ""
     return (
-        f"{shown}{more} {agree(len(others), 'is', 'are')} not a run's "
+        f"{named}{more} {agree(len(others), 'is', 'are')} not a run's "
         f"{agree(len(others), 'folder', 'folders')} (a run's is named by its id, like "
         f"20261126T055033Z-3f9a1c): harvester ignores {agree(len(others), 'it', 'them')}"
     )
