@@ -102,6 +102,7 @@ from harvester.layout import (
     run_folders,
     sanitize_component,
 )
+from harvester.text import quoted
 
 if TYPE_CHECKING:
     import threading
@@ -848,12 +849,12 @@ def absent_label_keys_line(record: Path, wrong: Sequence[str], kept: tuple[str, 
     ``kept``: None when other given keys were recorded (the wrong ones were dropped), else
     the keys later index writes keep (``()``: no label columns).
     """
-    names = ", ".join(repr(key) for key in wrong)
+    names = ", ".join(quoted(key) for key in wrong)
     if kept is None:
         return f"label key(s) {names} dropped, not recorded in {record}, as no image has them"
     now = "no label columns"
     if kept:
-        now = "the keys recorded before, " + ", ".join(repr(key) for key in kept)
+        now = "the keys recorded before, " + ", ".join(quoted(key) for key in kept)
     return (
         f"label key(s) {names} not recorded in {record}, as no image has them: later "
         f"index writes keep {now}"
