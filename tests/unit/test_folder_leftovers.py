@@ -281,6 +281,19 @@ def test_stray_temps_are_reported_and_only_ended_writers_removed(
         pending.close()
 
 
+def test_a_temp_name_in_a_users_folder_under_runs_is_no_stray(tmp_path: Path) -> None:
+    """`runs/notes/draft.tmp-x` (a user's folder, no run's) is neither a stray nor a run."""
+    out = tmp_path / "out"
+    store_harvest(out)
+    notes = out / "runs" / "notes"
+    notes.mkdir(parents=True)
+    (notes / f"draft.tmp-{host_component()}-{dead_pid()}-{new_run_id()}").write_text("mine")
+    report = verify(out)
+    assert report.stray_temps == 0 and report.strays_handed_over == 0
+    assert [n for n in report.notes if n.startswith("runs/notes is not a run's folder")]
+    assert len(list(notes.iterdir())) == 1  # kept
+
+
 def test_strays_on_a_folder_verify_cannot_write_are_reported_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
