@@ -89,6 +89,7 @@ from harvester.retry import (
     set_testing,
     zero_waits,
 )
+from harvester.text import shown
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -1439,6 +1440,10 @@ def _is_latin1(text: str) -> bool:
     return True
 
 
+#: The most characters of a server's own explanation of an error that a message shows.
+SERVER_MESSAGE_SHOWN = 200
+
+
 def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     """The server's own short explanation (a JSON ``message`` or a short plain text), if any.
 
@@ -1448,7 +1453,7 @@ def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     content_type = response.headers.get("content-type", "")
     if _media_type(content_type) == "text/plain" and 0 < len(response.body) <= 2048:
         text = " ".join(response.body.decode("utf-8", "replace").split())
-        return ": " + _scrub_echo(text, secrets)[:200] if text else ""
+        return ": " + shown(_scrub_echo(text, secrets), SERVER_MESSAGE_SHOWN) if text else ""
     if "json" not in content_type or len(response.body) > 65536:
         return ""
     try:
@@ -1458,7 +1463,8 @@ def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     message = data.get("message") if isinstance(data, dict) else None
     if not isinstance(message, str):
         return ""
-    return ": " + _scrub_echo(" ".join(message.split()), secrets)[:200]
+    # (shown: split() leaves an ESC or BEL of the server's in place; escaped, they are inert)
+    return ": " + shown(_scrub_echo(" ".join(message.split()), secrets), SERVER_MESSAGE_SHOWN)
 
 
 def _scrub_echo(text: str, secrets: tuple[str, ...]) -> str:

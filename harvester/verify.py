@@ -41,9 +41,11 @@ from harvester.layout import (
     IMAGES_DIR,
     INDEX_NAME,
     JOURNALS_DIR,
+    RUNS_DIR,
     TEMP_INFIX,
     ephemeral_writer,
     resolve,
+    run_folders,
 )
 from harvester.models import ImageRef
 from harvester.store import (
@@ -57,7 +59,7 @@ from harvester.store import (
     sha256_of,
     storage_error,
 )
-from harvester.text import agree, plural
+from harvester.text import agree, plural, shown
 
 logger = logging.getLogger(__name__)
 
@@ -478,31 +480,61 @@ def stray_notes(
     def some(n: int, one: str, many: str) -> str:
         return ("it " + one) if not several else f"{n} of them {agree(n, one, many)}"
 
+    def left_by(n: int) -> str:
+        """Who left ``n`` strays: one file has one writer, several may have several."""
+        if n == 1:
+            return "left by a process of this host that has ended"
+        return "left by processes of this host that have ended"
+
     if reporting_only and strays.removable:
+        them = agree(strays.removable, "it", "them")
         notes.append(
-            some(strays.removable, "was", "were") + " left by processes of this host that have "
-            f"ended: harvester verify {shlex.quote(str(out_dir))} hands them to the next "
-            "harvest, which removes them"
+            some(strays.removable, "was", "were") + f" {left_by(strays.removable)}: harvester "
+            f"verify {shlex.quote(str(out_dir))} hands {them} to the next harvest, which "
+            f"removes {them}"
         )
         handed_over = strays.removable  # not "left": said above
     elif handed_over:
         notes.append(
-            some(handed_over, "was", "were") + " left by processes of this host that have ended: "
-            "the next harvest removes them"
+            some(handed_over, "was", "were") + f" {left_by(handed_over)}: the next harvest "
+            f"removes {agree(handed_over, 'it', 'them')}"
         )
     left = len(paths) - handed_over
     if left:
+        they, them = agree(left, "it", "they"), agree(left, "it", "them")
+        writers = agree(left, "its writer runs", "their writers run")
         reason = (
-            f"they could not be handed over ({why_not})"
+            f"{they} could not be handed over ({why_not})"
             if why_not is not None
-            else "their writers run on another host, still run here, or cannot be told: a "
-            "harvest never removes a temp file whose writer may be alive"
+            else f"{writers} on another host, still run{agree(left, 's', '')} here, or cannot "
+            f"be told: a harvest never removes a temp file whose writer may be alive"
         )
         notes.append(
             some(left, "stays", "stay") + f": {reason}; when no harvest is running on this folder, "
-            f"remove them with: find {shlex.quote(str(out_dir))} -type f -name '*.tmp-*' -delete"
+            f"remove {them} with: find {shlex.quote(str(out_dir))} -type f -name '*.tmp-*' -delete"
         )
     return notes
+
+
+def stray_run_entries_note(out_dir: Path) -> str | None:
+    """A line naming what ``runs/`` holds besides run folders (a user's ``runs/notes``).
+
+    Why: such an entry is no run: every command passes it over (it was once read as DIR's
+    newest run, which could not be read). Said by ``verify`` so the user knows it is
+    ignored, not lost."""
+    try:
+        others = run_folders(out_dir)[1]
+    except OSError:
+        return None
+    if not others:
+        return None
+    named = ", ".join(f"{RUNS_DIR}/{shown(name)}" for name in others[:STRAY_SAMPLES])
+    more = f" and {len(others) - STRAY_SAMPLES} more" if len(others) > STRAY_SAMPLES else ""
+    return (
+        f"{named}{more} {agree(len(others), 'is', 'are')} not a run's "
+        f"{agree(len(others), 'folder', 'folders')} (a run's is named by its id, like "
+        f"20261126T055033Z-3f9a1c): harvester ignores {agree(len(others), 'it', 'them')}"
+    )
 
 
 def has_unjournaled_files(out_dir: Path, state: JournalState) -> bool:
@@ -611,6 +643,9 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
         index_jobs=lambda: queued_index_jobs(out_dir),
         saved=report.saved_configs,
     )
+    runs_note = stray_run_entries_note(out_dir)
+    if runs_note is not None:
+        report.notes.append(runs_note)
     _check_strays(out_dir, report, hand_over=mark_invalid)
     _check_unrecorded(out_dir, state, report)
     records = [state.done[key] for key in sorted(state.done)]

@@ -155,6 +155,33 @@ def number_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+class TypedNumber(float):
+    """A number flag's value that messages show as the user typed it (its ``repr``).
+
+    Why: ``--sample-fraction 1e-400`` is 0.0 as a float, and was refused as "0.0 must be a
+    number in (0, 1]", a value the user never gave. Checks read it as the float it is;
+    ``float(value)`` drops the typed text once it is accepted.
+    """
+
+    typed: str
+
+    def __new__(cls, text: str) -> TypedNumber:
+        number = super().__new__(cls, text)
+        number.typed = text
+        return number
+
+    def __repr__(self) -> str:
+        return self.typed
+
+    __str__ = __repr__
+
+
+def typed_number_arg(text: str) -> float:
+    """A number flag whose refusal quotes the text given (``--sample-fraction 1e-400``)."""
+    number_arg(text)  # (refuses what is not a number, as every number flag does)
+    return TypedNumber(text.strip())
+
+
 def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> None:
     """How each request is sent: ``--burst``, ``--max-retries``, ``--timeout``, ``--min-speed``.
 
@@ -391,7 +418,7 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
     )
     group.add_argument(
         "--sample-fraction",
-        type=number_arg,
+        type=typed_number_arg,
         metavar="F",
         help="keep each image with probability F (stable hash, streaming)",
     )
