@@ -382,13 +382,26 @@ def folder_notes(
                 )
             elif lacking := images_not_indexed(out_dir, state):
                 jobs = index_jobs() if callable(index_jobs) else index_jobs
-                advice = _index_missing_advice(out_dir, rebuild, jobs)
-                notes.append(
-                    f"{INDEX_NAME} lacks {plural(lacking, 'image')} with files, journaled "
-                    f"since it was written (by --shard runs after it, or while it was rebuilt): "
-                    f"{advice}"
-                )
+                notes.append(_index_lag_note(out_dir, lacking, rebuild, jobs))
     return notes
+
+
+def _index_lag_note(out_dir: Path, lacking: int, rebuild: str, index_jobs: Sequence[str]) -> str:
+    """The note of an ``index.csv`` short of ``lacking`` images journaled since it was
+    written, with the advice for a missing one (:func:`_index_missing_advice`). Why the
+    cause is said only where no harvest without ``--shard`` runs: such a run journals its
+    images before it writes the index at its end, and a ``status`` during any run into a
+    folder indexed before said they came "by --shard runs after it" (none had run)."""
+    advice = _index_missing_advice(out_dir, rebuild, index_jobs)
+    said = (
+        f"{INDEX_NAME} lacks {plural(lacking, 'image')} with files, journaled since it was written"
+    )
+    if advice.endswith(WRITES_AT_END):
+        return f"{said}: {advice}"
+    return (
+        f"{said} (by --shard runs after it, a run stopped before its end, or while it was "
+        f"rebuilt): {advice}"
+    )
 
 
 def damaged_config_notes(
@@ -428,6 +441,10 @@ STRAY_SAMPLES = 3
 RESTORED = "whole again (size and SHA-256 as first recorded, decodes): no longer awaiting refetch"
 
 
+#: How :func:`_index_missing_advice` ends where a harvest without ``--shard`` runs in DIR.
+WRITES_AT_END = "writes it at its end"
+
+
 def _index_missing_advice(out_dir: Path, rebuild: str, index_jobs: Sequence[str]) -> str:
     """What to do about a missing ``index.csv``: rebuild it, unless harvests of DIR are
     running now (a first run writes it only at its end: "rebuild it" read at 3 a.m. in the
@@ -439,7 +456,7 @@ def _index_missing_advice(out_dir: Path, rebuild: str, index_jobs: Sequence[str]
     held = held_run_locks_named(out_dir)
     running = [text for _name, text in held]
     if any(name == lock_name(None) for name, _text in held):  # a run without --shard
-        return f"{', '.join(running)}, running now, writes it at its end"
+        return f"{', '.join(running)}, running now, {WRITES_AT_END}"
     if index_jobs:
         ids = ",".join(index_jobs)
         return (
