@@ -68,7 +68,7 @@ def named_as(kind: str, config_file: Path | None = None) -> str:
     config file. Someone who wrote ``screens = [...]`` in a file looks for that line, not
     for a flag they never typed."""
     ids_key, _names_key, flag, _page = _KINDS[kind]
-    return flag if config_file is None else f"{shown(str(config_file))}: {ids_key}"
+    return flag if config_file is None else f"{shown(str(config_file), limit=None)}: {ids_key}"
 
 
 def _key(name: str) -> str:
