@@ -32,6 +32,7 @@ leaves this module goes through :func:`redact_url`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -40,7 +41,7 @@ import shlex
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
@@ -88,6 +89,7 @@ from harvester.retry import (
     set_testing,
     zero_waits,
 )
+from harvester.text import shown
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -772,6 +774,10 @@ class Client:
             outage.check = self._check_up
             outage.on_resume = self._limits_after_outage
         self._on_retry_hook = on_retry
+        #: Has the server (or a proxy before it) answered a request of this client? Until
+        #: it has, a timeout is a silent host or a wrong port, not overload (a run's client
+        #: is told once the server check got its answer: :func:`harvester.pipeline.probe_server`).
+        self.answered = False
         # A query on the base URL (``?bsession=KEY``: OMERO.web's session login) is sent
         # with every request, after the request's own query; it is never shown.
         base, _, self._base_query = settings.base_url.partition("#")[0].partition("?")
@@ -922,9 +928,10 @@ class Client:
         url = self._resolve(path)
         outage = self.outage
         if outage is None:
+            retries = _retry_flags()
 
             async def attempt() -> Fetched:
-                return await self._attempt(url, expect, check)
+                return await self._attempt(url, expect, check, retry=next(retries))
 
             return await self.retry.call(attempt)
         last_try = 0.0
@@ -935,9 +942,10 @@ class Client:
 
         async def attempt_unless_paused() -> Fetched:
             await outage.gate()  # no request leaves while the server is down
-            return await self._attempt(url, expect, check, leaving=leaving)
+            return await self._attempt(url, expect, check, retry=next(retries), leaving=leaving)
 
         while True:
+            retries = _retry_flags()  # (asked again after a pause: a fresh retry budget)
             try:
                 return await self.retry.call(attempt_unless_paused)
             except TransientError as error:
@@ -951,9 +959,8 @@ class Client:
 
         It takes the next slot freed, ahead of the requests queued for one: behind them, at
         the limits a server's busy answers had cut to one request at 0.6 a second, the check
-        that decides a pause left half a minute late, after an outage of seconds had ended;
-        answered, it failed every request held for its verdict (and none of them but asked
-        a server that was down)."""
+        that decides a pause left only after an 8 s outage had ended; answered, it failed
+        every request held for its verdict, though each had only asked a server down."""
         try:
             api = self._resolve(urls.api_root())
             await self._attempt(api, Expect.ANY, None, learn=False, ahead=True)
@@ -987,10 +994,11 @@ class Client:
         apply as for every request.
         """
         url = self._resolve(path)
+        retries = _retry_flags()
 
         async def attempt() -> Fetched:
             try:
-                return await self._options_once(url)
+                return await self._options_once(url, retry=next(retries))
             except (OverloadError, TransportError):
                 raise
             except TransientError as error:  # not the server's busy answer: no limits here
@@ -998,20 +1006,21 @@ class Client:
 
         return await self.retry.call(attempt)
 
-    async def _options_once(self, url: str) -> Fetched:
-        """One OPTIONS of ``url``; a busy answer slows the run as a GET's does."""
+    async def _options_once(self, url: str, *, retry: bool = False) -> Fetched:
+        """One OPTIONS of ``url`` (``retry``: a retry, counted when sent); a busy answer
+        slows the run as a GET's does."""
         if self.outage is not None:
             await self.outage.gate()
         limiter = self.limiter
         stamp = await limiter.acquire()
         self.stats.in_flight += 1
         try:
-            response = await self._send(url, stamp, method="OPTIONS")
+            response = await self._send(url, stamp, method="OPTIONS", retry=retry)
             return self._validate(url, response, Expect.JSON)
         except FetchError as error:
             if self._query_shown:  # (as _attempt does: stack.py logs this error)
                 self._hide_query(error)
-            if isinstance(error, TransientError) and error.overload and self._learns(True):
+            if self._shows_overload(error) and self._learns(True):
                 self._note_overload()
             raise
         finally:
@@ -1034,12 +1043,14 @@ class Client:
         check: Callable[[Fetched], None] | None,
         *,
         learn: bool = True,
+        retry: bool = False,
         ahead: bool = False,
         leaving: Callable[[float], None] | None = None,
     ) -> Fetched:
         """One try of ``url``. ``learn``: report its outcome to the adaptive limiter; not
         for the outage's checks of the API root, whose busy answers measure a server that is
         down, not the run's load (each halved the limits through a maintenance window).
+        ``retry``: this try is a retry, counted as one when it is sent.
         ``ahead``: the next slot freed is this try's, before those queued (the checks).
 
         ``leaving`` hears when the try leaves, past the run's limits: the time
@@ -1057,7 +1068,7 @@ class Client:
             leaving(sent)
         stats.in_flight += 1
         try:
-            response = await self._send(url, stamp)
+            response = await self._send(url, stamp, retry=retry)
             hops = 0
             while 300 <= response.status < 400 and response.status != 304:
                 url = self._redirect_target(url, response)
@@ -1082,7 +1093,7 @@ class Client:
         except FetchError as error:
             if self._query_shown:
                 self._hide_query(error)
-            if isinstance(error, TransientError) and error.overload and self._learns(learn):
+            if self._shows_overload(error) and self._learns(learn):
                 self._note_overload()
             if self.outage is not None and shows_server_up(error):
                 # A 404 (a stale id) or a 500 is the server answering: it is up, as after
@@ -1109,6 +1120,14 @@ class Client:
             stats.current_concurrency = self.limiter.concurrency
             stats.current_rate = self.limiter.rate
 
+    def _shows_overload(self, error: FetchError) -> bool:
+        """Is ``error`` a busy server's (429/503/504, a timeout)? A timeout only once the
+        server has answered: before, nothing says it is there at all, and a silent host
+        printed "server overloaded: slowing down" above "cannot reach"."""
+        if not (isinstance(error, TransientError) and error.overload):
+            return False
+        return error.status is not None or self.answered
+
     def _learns(self, learn: bool) -> bool:
         """Does a busy answer now tell the limiter of overload? Not a check's, nor while the
         run is paused (a request in flight when the server went down answers after it)."""
@@ -1123,13 +1142,19 @@ class Client:
 
         return sent
 
-    async def _send(self, url: str, stamp: Stamp | None, method: str = "GET") -> _Answer:
+    async def _send(
+        self, url: str, stamp: Stamp | None, method: str = "GET", *, retry: bool = False
+    ) -> _Answer:
         """One HTTP exchange, body read; transfer errors translated to ours.
 
         With a rate limit, the stamp of the rate token is refined to the moment
-        the request leaves (see :class:`~harvester.ratelimit.Stamp`).
+        the request leaves (see :class:`~harvester.ratelimit.Stamp`). ``retry``: the
+        request retries a failed one; counted here, as it is sent, with the requests (a
+        retry counted when scheduled, then interrupted in its wait, gave "1 request, 1 retry").
         """
         self.stats.requests += 1
+        if retry:
+            self.stats.retries += 1
         secrets = self._secrets
         on_sent = self._sent_hook(stamp) if stamp is not None else None
         try:
@@ -1155,6 +1180,7 @@ class Client:
             ) from None
         except _UndecodableBody as exc:
             raise InvalidBodyError(f"body cannot be decoded ({exc})", url=url) from None
+        self.answered = True
         self.stats.bytes_in += answer.raw_length
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -1249,12 +1275,17 @@ class Client:
         )
 
     def _on_retry(self, event: RetryEvent) -> None:
-        self.stats.retries += 1
+        # (not counted here: a retry is counted when it is sent, see _send)
         if self._on_retry_hook is not None:
             self._on_retry_hook(event)
 
 
 # -- helpers (pure) ----------------------------------------------------------
+
+
+def _retry_flags() -> Iterator[bool]:
+    """Whether each call of one request's attempt is a retry: the first is not, the rest are."""
+    return itertools.chain((False,), itertools.repeat(True))
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -1430,6 +1461,10 @@ def _is_latin1(text: str) -> bool:
     return True
 
 
+#: The most characters of a server's own explanation of an error that a message shows.
+SERVER_MESSAGE_SHOWN = 200
+
+
 def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     """The server's own short explanation (a JSON ``message`` or a short plain text), if any.
 
@@ -1439,7 +1474,7 @@ def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     content_type = response.headers.get("content-type", "")
     if _media_type(content_type) == "text/plain" and 0 < len(response.body) <= 2048:
         text = " ".join(response.body.decode("utf-8", "replace").split())
-        return ": " + _scrub_echo(text, secrets)[:200] if text else ""
+        return ": " + shown(_scrub_echo(text, secrets), SERVER_MESSAGE_SHOWN) if text else ""
     if "json" not in content_type or len(response.body) > 65536:
         return ""
     try:
@@ -1449,7 +1484,8 @@ def _server_message(response: _Answer, secrets: tuple[str, ...]) -> str:
     message = data.get("message") if isinstance(data, dict) else None
     if not isinstance(message, str):
         return ""
-    return ": " + _scrub_echo(" ".join(message.split()), secrets)[:200]
+    # (shown: split() leaves an ESC or BEL of the server's in place; escaped, they are inert)
+    return ": " + shown(_scrub_echo(" ".join(message.split()), secrets), SERVER_MESSAGE_SHOWN)
 
 
 def _scrub_echo(text: str, secrets: tuple[str, ...]) -> str:

@@ -1254,11 +1254,12 @@ def _run_started(out_dir: Path, runs: set[str]) -> dict[str, float]:
 
 
 def _runs_by_second(out_dir: Path) -> dict[str, list[str]]:
-    """DIR's run ids (the folders of ``runs/``, listed once) by the UTC second they start with."""
-    from harvester.layout import RUNS_DIR
+    """DIR's run ids (the folders of ``runs/``, listed once) by the UTC second they start with;
+    a folder whose name is no run id (the user's ``runs/notes``) is none of DIR's runs."""
+    from harvester.layout import run_folders
 
     try:
-        names = [entry.name for entry in os.scandir(out_dir / RUNS_DIR) if entry.is_dir()]
+        names, _others = run_folders(out_dir)
     except OSError:
         return {}
     seconds: dict[str, list[str]] = {}

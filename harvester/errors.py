@@ -9,6 +9,7 @@ maps the top-level classes to exit codes in one place::
     │   ├── ConfigError
     │   ├── TargetNotFoundError    an id the server does not have: the run leaves no target set
     │   └── FolderBusyError        another run of the folder (or shard) holds it: try later -> 75
+    │       └── FolderInUseError   a command that is no harvest holds it (harvester forget)
     ├── RemoteError                the server cannot be used at all -> exit 2
     │   ├── NotOmeroError          it answers, but not as OMERO.web does (not unreachable)
     │   ├── CredentialsError       it answers 401: credentials missing or refused
@@ -45,6 +46,7 @@ __all__ = [
     "CredentialsError",
     "FetchError",
     "FolderBusyError",
+    "FolderInUseError",
     "HarvesterError",
     "InvalidBodyError",
     "NotOmeroError",
@@ -324,6 +326,12 @@ class FolderBusyError(UsageError):
     once that run has ended, so a cron job or a shell loop retrying on 75 waits it out rather
     than calling a person. (Shards of different counts over one folder stay a plain
     :class:`UsageError`: that is a mistake to fix, not a wait.)"""
+
+
+class FolderInUseError(FolderBusyError):
+    """The folder's run lock is held by a command that is no harvest (``harvester forget``,
+    while it records its change): exit 75 as for a run. A class of its own so that a refused
+    harvest's hint is not replaced by one about the holder's targets, which it has none of."""
 
 
 class ConfigError(UsageError):

@@ -95,7 +95,14 @@ from typing import TYPE_CHECKING, Any
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
 from harvester.journal import JournalState, SavedConfigs, run_config_of
-from harvester.layout import JOURNALS_DIR, RUNS_DIR, run_config_path, sanitize_component
+from harvester.layout import (
+    JOURNALS_DIR,
+    RUNS_DIR,
+    run_config_path,
+    run_folders,
+    sanitize_component,
+)
+from harvester.text import quoted
 
 if TYPE_CHECKING:
     import threading
@@ -384,18 +391,18 @@ def _saved_configs(out_dir: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
     before saving it fetched nothing). Read as :func:`~harvester.journal.run_config_of` reads it.
     """
     try:
-        entries = list(os.scandir(out_dir / RUNS_DIR))
+        names, _others = run_folders(out_dir)  # (not a user's runs/notes)
     except (FileNotFoundError, NotADirectoryError):
         return
-    for entry in entries:
+    for name in names:
         try:
-            data = json.loads(Path(entry.path, "config.json").read_bytes())
+            data = json.loads((out_dir / RUNS_DIR / name / "config.json").read_bytes())
         except (OSError, ValueError):
             continue
         if not isinstance(data, dict):
             continue
         config = run_config_of(data)
-        run = data.get("run") if isinstance(data.get("run"), str) else entry.name
+        run = data.get("run") if isinstance(data.get("run"), str) else name
         yield str(run), config
 
 
@@ -699,8 +706,7 @@ def _saved_runs(out_dir: Path) -> list[str]:
     sorted; none when there is no such folder, or it cannot be listed (then no run's saved
     keys can be read either: a run's keys count only once they can)."""
     try:
-        with os.scandir(Path(out_dir) / RUNS_DIR) as entries:
-            return sorted(entry.name for entry in entries)
+        return run_folders(Path(out_dir))[0]  # (a user's runs/notes is no run)
     except OSError:
         return []
 
@@ -843,12 +849,12 @@ def absent_label_keys_line(record: Path, wrong: Sequence[str], kept: tuple[str, 
     ``kept``: None when other given keys were recorded (the wrong ones were dropped), else
     the keys later index writes keep (``()``: no label columns).
     """
-    names = ", ".join(repr(key) for key in wrong)
+    names = ", ".join(quoted(key) for key in wrong)
     if kept is None:
         return f"label key(s) {names} dropped, not recorded in {record}, as no image has them"
     now = "no label columns"
     if kept:
-        now = "the keys recorded before, " + ", ".join(repr(key) for key in kept)
+        now = "the keys recorded before, " + ", ".join(quoted(key) for key in kept)
     return (
         f"label key(s) {names} not recorded in {record}, as no image has them: later "
         f"index writes keep {now}"

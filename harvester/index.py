@@ -438,7 +438,9 @@ def write_index_of(out_dir: Path, state: JournalState) -> int:
         # each piece's rows into older generations and soon walk the whole state again
         # (~20% more time for 100,000 images).
         with paused_gc():
-            write_table(out_dir, target, csv_pieces(rows.header, rows), split_column=None)
+            write_table(
+                out_dir, target, csv_pieces(rows.header, rows), split_column=None, images=len(rows)
+            )
     except OSError as exc:
         raise storage_error(exc, str(target)) from exc
     logger.info("wrote %s (%d images)", target, len(rows))
@@ -475,6 +477,7 @@ def write_table(
     *,
     partial: bool = False,
     split_column: int | None | Literal[False] = False,
+    images: int | None = None,
 ) -> Path | None:
     """Write ``index.csv`` or ``labels.csv`` atomically, keeping a copy changed by hand.
 
@@ -494,6 +497,8 @@ def write_table(
     ``partial``: written by an interrupted run, and so recorded (:func:`written_partial`).
     ``split_column``: for ``index.csv``, the position of harvester's own ``split`` column
     (None: it has none), recorded for :func:`own_split_column`; False: not an index.
+    ``images``: for ``index.csv``, its rows (one per image), recorded for
+    :func:`images_not_indexed`.
     """
     with folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
         foreign = target.name not in _written(out_dir)
@@ -509,7 +514,12 @@ def write_table(
         atomic_write_bytes(out_dir, target, hashed())
         try:
             _record_written(
-                out_dir, target, digest.hexdigest(), partial=partial, split_column=split_column
+                out_dir,
+                target,
+                digest.hexdigest(),
+                partial=partial,
+                split_column=split_column,
+                images=images,
             )
         except OSError as exc:  # the table is written; only the next edit goes unnoticed
             logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
@@ -614,6 +624,26 @@ def mark_written_partial(out_dir: Path, target: Path) -> None:
             logger.debug("could not record %s as partial in %s: %s", target, WRITTEN_NAME, exc)
 
 
+#: The key of ``written.json``'s ``index.csv`` entry that holds its rows (images).
+IMAGES_KEY = "images"
+
+
+def images_not_indexed(out_dir: Path, state: JournalState) -> int:
+    """How many more images have a file in ``state`` (every journal of DIR) than the
+    ``index.csv`` harvester last wrote has rows; 0 when none, or when no count was recorded
+    (an index of an older harvester). Cheap: ``written.json`` and the state, no table read.
+
+    Why: ``harvester index`` run while shards still wrote (the README's "any time"), or
+    before the last shard of a split run by hand, left an index short of their images, and
+    ``status`` and ``verify``, which note a missing index, said nothing of it."""
+    entry = _written(out_dir).get(index_path(out_dir).name)
+    recorded = entry.get(IMAGES_KEY) if isinstance(entry, dict) else None
+    if not isinstance(recorded, int) or isinstance(recorded, bool):
+        return 0
+    now = len({object_id for kind, object_id in state.done if kind in ARTIFACT_FILES})
+    return max(0, now - recorded)
+
+
 def written_partial(out_dir: Path, target: Path) -> bool:
     """Whether ``target`` is as an interrupted run wrote it (``"partial"`` in
     ``written.json``, and not changed by hand since): its rows are those recorded before
@@ -703,6 +733,7 @@ def _record_written(
     *,
     partial: bool = False,
     split_column: int | None | Literal[False] = False,
+    images: int | None = None,
 ) -> None:
     """Record ``target`` as just written (its size and time as the file system says).
 
@@ -718,6 +749,8 @@ def _record_written(
         entry["partial"] = True
     if split_column is not False:
         entry[SPLIT_COLUMN_KEY] = split_column
+    if images is not None:
+        entry[IMAGES_KEY] = images
     record[target.name] = entry
     _save_written(out_dir, record)
 

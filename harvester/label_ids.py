@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harvester.errors import PROBLEMS_LOGGER, UsageError
+from harvester.text import quoted
 
 if TYPE_CHECKING:
     import threading
@@ -174,12 +175,14 @@ def _mapping(
             raise _bad(path, f"line {line} has an empty label")
         if not cell.isascii() or not cell.isdigit():
             what = "negative" if cell.startswith("-") and cell[1:].isdigit() else "not an integer"
-            raise _bad(path, f"line {line}: label_id {cell!r} of {label!r} is {what}")
+            raise _bad(path, f"line {line}: label_id {quoted(cell)} of {quoted(label)} is {what}")
         number = int(cell)
         if label in ids:
-            raise _bad(path, f"line {line}: label {label!r} is there twice")
+            raise _bad(path, f"line {line}: label {quoted(label)} is there twice")
         if number in seen:
-            raise _bad(path, f"line {line}: label_id {number} is also the id of {seen[number]!r}")
+            raise _bad(
+                path, f"line {line}: label_id {number} is also the id of {quoted(seen[number])}"
+            )
         ids[label] = number
         seen[number] = label
     if not ids:
@@ -408,6 +411,6 @@ NEW_LABELS_SHOWN = 3
 
 def labels_with_ids(labels: Sequence[str], ids: Mapping[str, int]) -> str:
     """``'a': 5, 'b': 6 and 2 more``: the first labels with the ids they got, the rest counted."""
-    shown = ", ".join(f"{label!r}: {ids[label]}" for label in labels[:NEW_LABELS_SHOWN])
+    named = ", ".join(f"{quoted(label)}: {ids[label]}" for label in labels[:NEW_LABELS_SHOWN])
     more = len(labels) - NEW_LABELS_SHOWN
-    return shown + (f" and {more} more" if more > 0 else "")
+    return named + (f" and {more} more" if more > 0 else "")

@@ -271,6 +271,29 @@ _RUN_SECOND_FORMAT = "%Y%m%dT%H%M%SZ"
 _RUN_SECOND_RE = re.compile(RUN_ID_PATTERN)
 
 
+def is_run_id(name: str) -> bool:
+    """Whether ``name`` has a run id's form (``20261126T055033Z-3f9a1c``).
+
+    Why: ``runs/`` may hold a folder of the user's (``runs/notes``), which sorted after
+    every run id and was read as DIR's newest run; only a run id's folder is a run's.
+    """
+    return _RUN_SECOND_RE.fullmatch(name) is not None
+
+
+def run_folders(out_dir: Path) -> tuple[list[str], list[str]]:
+    """The run ids of DIR's ``runs/`` folders, and its other entries (a user's ``notes``),
+    each sorted; OSError when ``runs/`` cannot be listed (FileNotFoundError: none)."""
+    runs: list[str] = []
+    others: list[str] = []
+    with os.scandir(Path(out_dir) / RUNS_DIR) as entries:
+        for entry in entries:
+            if is_run_id(entry.name) and entry.is_dir():
+                runs.append(entry.name)
+            else:
+                others.append(entry.name)
+    return sorted(runs), sorted(others)
+
+
 def new_run_id(out_dir: Path | None = None) -> str:
     """A fresh, sortable, collision-resistant run id, e.g. ``20261126T055033Z-3f9a1c``.
 

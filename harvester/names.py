@@ -36,7 +36,7 @@ from harvester.errors import (
     unavailable,
     with_status,
 )
-from harvester.text import plural
+from harvester.text import plural, quoted, shown  # (shown: names in messages, escaped and cut)
 
 if TYPE_CHECKING:
     from harvester.session import SessionWatch
@@ -54,8 +54,6 @@ __all__ = [
 MAX_PAGES = 1000
 #: Matches named in the line that says what a name resolved to (the rest are counted).
 MAX_SHOWN = 10
-#: The longest name shown in a message (IDR's are under 80 characters).
-MAX_SHOWN_CHARS = 120
 
 #: kind -> (config field of ids, field of names, flag, listing URL builder)
 _KINDS: dict[str, tuple[str, str, str, Callable[[int], str]]] = {
@@ -64,25 +62,13 @@ _KINDS: dict[str, tuple[str, str, str, Callable[[int], str]]] = {
 }
 
 
-def shown(text: str) -> str:
-    """``text`` for a message: control and other unprintable characters as ``?``, cut short.
-
-    Names come from the user and from the server (which may hold any bytes, a line break
-    included): a message stays one line and cannot move the terminal's cursor.
-    """
-    clean = "".join(ch if ch.isprintable() else "?" for ch in text)
-    if len(clean) > MAX_SHOWN_CHARS:
-        clean = clean[: MAX_SHOWN_CHARS - 3] + "..."
-    return clean
-
-
 def named_as(kind: str, config_file: Path | None = None) -> str:
     """Where the user wrote ``kind``'s names, as messages name it: the flag
     (``--screen``), or the config file's key (``c.toml: screens``) when they came from a
     config file. Someone who wrote ``screens = [...]`` in a file looks for that line, not
     for a flag they never typed."""
     ids_key, _names_key, flag, _page = _KINDS[kind]
-    return flag if config_file is None else f"{shown(str(config_file))}: {ids_key}"
+    return flag if config_file is None else f"{shown(str(config_file), limit=None)}: {ids_key}"
 
 
 def _key(name: str) -> str:
@@ -255,7 +241,7 @@ async def _no_match(
     or the other kind's flag (``in_file``: its config key) when the name is a project's
     (a screen's) instead. That costs one more listing, on this error path only."""
     shown_name = shown(name)
-    error = UsageError(f"{flag} {shown_name!r}: no {kind} of that name on the server")
+    error = UsageError(f"{flag} {quoted(name)}: no {kind} of that name on the server")
     other = "project" if kind == "screen" else "screen"
     with contextlib.suppress(HarvesterError):  # the hint is a help, not the error
         theirs = [(i, n) for i, n in await _list_names(client, other) if matches(name, n)]
@@ -267,7 +253,7 @@ async def _no_match(
                 else f"use {_KINDS[other][2]} {shown_name}"
             )
             error.hint = (
-                f"{shown_name!r} names {plural(len(theirs), other)}, e.g. {first_id} "
+                f"{quoted(name)} names {plural(len(theirs), other)}, e.g. {first_id} "
                 f"({shown(first_name)}): {move}"
             )
             return error
@@ -276,9 +262,9 @@ async def _no_match(
         return error
     near = nearest_names(name, listed)
     if near:
-        hint = "nearest: " + ", ".join(repr(shown(n)) for n in near)
+        hint = "nearest: " + ", ".join(quoted(n) for n in near)
     elif len(listed) <= 3:
-        hint = f"the server's {kind}s: " + ", ".join(repr(shown(n)) for n in listed)
+        hint = f"the server's {kind}s: " + ", ".join(quoted(n) for n in listed)
     else:
         hint = f"none of the server's {len(listed)} {kind}s is near"
     error.hint = hint + (

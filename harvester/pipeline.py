@@ -68,6 +68,7 @@ from harvester.errors import (
     CredentialsError,
     FetchError,
     FolderBusyError,
+    FolderInUseError,
     HarvesterError,
     InvalidBodyError,
     NotOmeroError,
@@ -152,6 +153,7 @@ from harvester.walk import (
     AskedRef,
     SeenIds,
     Walker,
+    WalkFailure,
     WalkStats,
     check_ids_file,
     first_ids,
@@ -422,6 +424,17 @@ def resolve_config(
     return cfg
 
 
+def walk_failure_lines(failures: Iterable[WalkFailure]) -> list[str]:
+    """The summary's ``walk failed:`` lines (after that word), a run's and a dry run's: the
+    status once, and the URL (redacted, as the client records it) in ``<...>`` as a file's
+    ``failed:`` line has it, so that where a URL holding spaces or ``|`` ends is plain."""
+    return [
+        f"{f.what}{STUDY_ONLY if f.study_only else ''}: {with_status(f.status, f.reason)}"
+        + (f" <{f.url}>" if f.url else "")
+        for f in failures
+    ]
+
+
 def check_out_dir(out: Path) -> None:
     """Refuse an output folder we cannot use, before anything is sent."""
     if out.exists() and not out.is_dir():
@@ -492,11 +505,15 @@ async def probe_server(
     outage = share_limits_of.outage if share_limits_of is not None and not quick else None
     while True:
         try:
-            return await _probe_once(cfg, share_limits_of, quick)
+            await _probe_once(cfg, share_limits_of, quick)
         except _BusyAtStart as busy:
             if outage is None or not outage.enabled or not busy.worth_waiting:
                 raise busy.error from None
             await outage.wait_at_start(busy.answer)
+            continue
+        if share_limits_of is not None:  # the server answered: its timeouts mean overload now
+            share_limits_of.answered = True
+        return
 
 
 class _BusyAtStart(Exception):
@@ -1988,7 +2005,7 @@ class Harvest:
                 task_status.started()
                 async for signum in signals:
                     logger.warning(
-                        "interrupted (%s): finishing what is written", signal.Signals(signum).name
+                        "interrupted (%s): %s", signal.Signals(signum).name, self._stop_words()
                     )
                     self.summary.interrupted = True
                     self._stopping.set()
@@ -2005,6 +2022,13 @@ class Harvest:
                     signal.signal(signum, _too_late)
                 elif handler is not None:
                     signal.signal(signum, handler)
+
+    def _stop_words(self) -> str:
+        """What the run does once interrupted, for the log line that says so: a dry run writes
+        nothing, so "finishing what is written" promised it something to finish."""
+        if self.cfg.dry_run:
+            return "stopping the count (a dry run writes nothing)"
+        return "finishing what is written"
 
     def _outage_counts(self, outage: Outage, client: Client | None) -> None:
         """The time paused into the summary, a pause cut short by Ctrl-C included, and
@@ -2072,6 +2096,8 @@ class Harvest:
         same, and a user who believed it never fetched its images. The holder is named by
         its progress file's run id; its saved settings are compared with this run's. Where
         they cannot be read, the hint stays as it was."""
+        if isinstance(exc, FolderInUseError):  # (held by harvester forget: no run's targets)
+            return exc
         run = holder_run(self.out, self.cfg.shard)
         if run is None or self._saved_same_work(run):
             return exc
@@ -2346,11 +2372,7 @@ class Harvest:
         s.retries = client.stats.retries
         s.slowdowns = client.limiter.slowdowns  # the probe shares it: its slowdowns count too
         if self.walk_stats is not None:
-            s.walk_failures = [  # the status once, as the other failures say it
-                f"{f.what}{STUDY_ONLY if f.study_only else ''}: "
-                f"{with_status(f.status, f.reason)}" + (f" {f.url}" if f.url else "")
-                for f in self.walk_stats.failures
-            ]
+            s.walk_failures = walk_failure_lines(self.walk_stats.failures)
             s.walk_statuses = [f.status for f in self.walk_stats.failures]
 
     async def _remove_finished_staging(self, store: Store) -> None:
@@ -2516,10 +2538,7 @@ class Harvest:
         self.summary.pending = pending
         if self.walk_stats is not None:
             self.summary.images = self.walk_stats.images
-            self.summary.walk_failures = [
-                f"{f.what}{STUDY_ONLY if f.study_only else ''}: {f.reason}"
-                for f in self.walk_stats.failures
-            ]
+            self.summary.walk_failures = walk_failure_lines(self.walk_stats.failures)
         if self._selection.active:
             self.summary.images = self.select_stats.selected
             self.summary.selection = self.select_stats.summary()

@@ -736,21 +736,23 @@ async def _walk_into_plan(
         extra["withheld"] = config.withheld
     run_id = layout.new_run_id(out_dir)
     writer_name = layout.check_writer(layout.make_writer(run_id) + PLAN_WRITER_SUFFIX)
+    stop = _PlanStop()
+    watch = stop.watch(client, config)
+    # Every named target is checked before the store opens (and makes DIR): an unknown id
+    # leaves no new folder behind, and an existing one as it was.
+    prefetched = await preflight(
+        client,
+        screens=config.screens,
+        projects=config.projects,
+        plates=config.plates,
+        datasets=config.datasets,
+        images=config.images,
+        watch=watch,
+    )
     # The command line as the journal keeps it: a session in --base-url redacted.
     async with Store.open(
         out_dir, run_id=run_id, writer=writer_name, argv=public_argv(argv)
     ) as store:
-        stop = _PlanStop()
-        watch = stop.watch(client, config)
-        prefetched = await preflight(
-            client,
-            screens=config.screens,
-            projects=config.projects,
-            plates=config.plates,
-            datasets=config.datasets,
-            images=config.images,
-            watch=watch,
-        )
         send, receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
         # With selection flags the plan holds the selected images only (the whole
         # selection: shards of a plan-driven harvest split it, they do not re-sample).
@@ -892,7 +894,9 @@ def _stopped_error(status: int, reason: str) -> RemoteError:
 
 def _prepare_out_dir(out_dir: Path, force: bool, check: Callable[[Path], None]) -> None:
     """Refuse an existing plan (unless forced, and then while harvests run in DIR) or an
-    unusable DIR; create DIR."""
+    unusable DIR. DIR is not made here: the store makes it once the server has answered
+    and every target was found, so a plan that fails before (nothing answers, an unknown
+    ``--image``) leaves no new folder behind, as a harvest does."""
     if (out_dir / PLAN_DIRNAME / META_FILE).exists():
         if not force:
             raise UsageError(
@@ -901,7 +905,6 @@ def _prepare_out_dir(out_dir: Path, force: bool, check: Callable[[Path], None]) 
             )
         refuse_while_harvests_run(out_dir)
     check(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def refuse_while_harvests_run(out_dir: Path) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from harvester.text import shown
 from harvester.window import ChannelWindow
 
 if TYPE_CHECKING:
@@ -88,9 +89,9 @@ class Geometry:
             dims = [int(size[key]) for key in ("width", "height", "z", "c", "t")]
             image_id = int(imgdata["id"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise PlaneError(f"imgData size is incomplete: {size!r}") from exc
+            raise PlaneError(f"imgData size is incomplete: {shown(repr(size))}") from exc
         if min(dims) < 1:
-            raise PlaneError(f"imgData size has an empty dimension: {size!r}")
+            raise PlaneError(f"imgData size has an empty dimension: {shown(repr(size))}")
         meta = imgdata.get("meta") if isinstance(imgdata.get("meta"), Mapping) else {}
         assert isinstance(meta, Mapping)
         pixel_size = imgdata.get("pixel_size")

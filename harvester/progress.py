@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 #: Redraw at most this often: the bars must not cost the pipeline throughput.
 MIN_INTERVAL = 0.2
+#: The bars' width and screen height on a terminal that reports a size of 0 (:func:`bar_width`).
+FALLBACK_COLUMNS = 80
+FALLBACK_LINES = 24
 #: Seconds between two ``progress:`` lines where stderr is not a terminal.
 LINE_INTERVAL = 60.0
 #: The first bar's name (padded as the others are): the images the walk found ...
@@ -138,8 +141,8 @@ class Progress:
         common: dict[str, Any] = {
             "file": self.file,
             "mininterval": MIN_INTERVAL,
-            "dynamic_ncols": True,
             "leave": True,
+            **bar_width(self.file),
         }
         desc = SELECTED_DESC if self.selected else FOUND_DESC
         self._images_bar = tqdm(desc=desc, unit=" img", position=0, **common)
@@ -166,8 +169,8 @@ class Progress:
             total=self.total,
             file=self.file,
             mininterval=MIN_INTERVAL,
-            dynamic_ncols=True,
             leave=True,
+            **bar_width(self.file),
         )
         self._bars.append(self._finished_bar)
 
@@ -644,6 +647,20 @@ def human_bytes(n: float) -> str:
 #: 1.2 MiB/s]``). tqdm's own scaling said ``354kB`` of the same bytes the summary calls
 #: ``353.6 KiB`` (and scaled the rate by 1000 whatever its ``unit_divisor``).
 BYTES_BAR_FORMAT = "{desc}: {stored} [{elapsed}, {speed}]"
+
+
+def bar_width(file: TextIO) -> dict[str, Any]:
+    """tqdm's size settings for bars on ``file``: the terminal's, followed as it is resized;
+    :data:`FALLBACK_COLUMNS` by :data:`FALLBACK_LINES` where the terminal reports a size of
+    0 (``script`` with no size set, a serial console). tqdm took 0 lines as too few to show
+    any bar, and drew each as a blank line."""
+    try:
+        size = os.get_terminal_size(file.fileno())
+    except (AttributeError, OSError, ValueError):  # not a terminal: tqdm finds its own way
+        return {"dynamic_ncols": True}
+    if size.columns > 0 and size.lines > 0:
+        return {"dynamic_ncols": True}
+    return {"ncols": size.columns or FALLBACK_COLUMNS, "nrows": size.lines or FALLBACK_LINES}
 
 
 def _bytes_bar(tqdm: Any) -> Any:

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from harvester.errors import FolderBusyError, UsageError
+from harvester.errors import FolderBusyError, FolderInUseError, UsageError
 from harvester.layout import RUN_ID_PATTERN
 from harvester.shard import parse_shard
 
@@ -95,8 +95,15 @@ def lock_name(shard: str | None) -> str:
     return f"shard-{parsed.k}-of-{parsed.n}.lock"
 
 
-def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
+#: The line under the holder's "pid N on HOST" line naming a holder that is no harvest.
+_DOING_PREFIX = "doing "
+
+
+def acquire_run_lock(out_dir: Path, shard: str | None, doing: str | None = None) -> int | None:
     """Lock DIR for this shard; returns the lock's fd (None when the filesystem cannot lock).
+
+    ``doing``: the command of a holder that is no harvest (``harvester forget``, which holds
+    DIR while it records its change), written into the lock file for a run it refuses to say.
 
     Raises :class:`FolderBusyError` when another live process holds the same lock (exit 75),
     :class:`UsageError` when a split of another shard count runs.
@@ -108,12 +115,14 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
     try:
         flock_exclusive(fd, PROBE_WAIT, poll=0.01)
     except OSError as exc:
-        holder = _read_holder(fd)
+        holder, theirs = _read_lock_file(fd)
         os.close(fd)
         if exc.errno in FLOCK_UNSUPPORTED:
             logger.debug("no run lock (%s does not support flock: %s)", folder, exc)
             return None
         if exc.errno in FLOCK_HELD:
+            if theirs:
+                raise _held_by_command(out_dir, holder, theirs) from None
             which = _holder_text(lock_name(shard), holder, shard_prefix="as ")
             raise FolderBusyError(
                 f"{out_dir} is already being harvested by another process {which}",
@@ -121,10 +130,16 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
             ) from None
         raise
     os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    text = f"pid {os.getpid()} on {socket.gethostname()}\n"
+    if doing:
+        text += f"{_DOING_PREFIX}{' '.join(doing.split())}\n"
+    os.write(fd, text.encode())
     other = other_split_holding(out_dir, shard)
     if other is not None:
         os.close(fd)
+        command = _command_holding(out_dir) if shard else None
+        if command is not None:  # (harvester forget: no split, a moment's wait)
+            raise _held_by_command(out_dir, *command)
         # A harvest of the whole set holds every image: no split can run beside it.
         hint = (
             "wait for it to finish"
@@ -138,6 +153,40 @@ def acquire_run_lock(out_dir: Path, shard: str | None) -> int | None:
             hint=hint,
         )
     return fd
+
+
+def _held_by_command(out_dir: Path, holder: str, doing: str) -> FolderInUseError:
+    """The refusal of a run while a command that is no harvest holds DIR's run lock.
+
+    Why: ``harvester forget --gone-ids-from ... --check-server`` holds it while it asks the
+    server, and a harvest started then was told DIR "is already being harvested ... in a
+    harvest of the whole set" and that "nothing needs doing if it finishes": no harvest ran,
+    and the one refused was never run again by whoever believed it."""
+    who = f"{doing} ({holder})" if holder else doing
+    return FolderInUseError(
+        f"{out_dir} is in use by another process: {who}, which holds it while it records "
+        "its change",
+        hint="it harvests nothing: run this command again once it has ended",
+    )
+
+
+def _command_holding(out_dir: Path) -> tuple[str, str] | None:
+    """The holder line and command of a command that is no harvest holding DIR's
+    ``all.lock`` (``harvester forget``), or None. Why: a shard started meanwhile was refused
+    as beside "a harvest of the whole set" of another split count, exit 2, a person asked
+    to look (a job array's tasks failed so), for a wait of a moment."""
+    path = out_dir / LOCKS_DIR / lock_name(None)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        holder, doing = _read_lock_file(fd)
+    finally:
+        os.close(fd)
+    if not doing or _probe(path, holder=False)[0] != "held":
+        return None
+    return holder, doing
 
 
 def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
@@ -518,7 +567,13 @@ HOLDER_WAIT = 0.5
 
 
 def _read_holder(fd: int) -> str:
-    """The holder's "pid N on HOST" line, or "" if unreadable.
+    """The holder's "pid N on HOST" line, or "" if unreadable (see :func:`_read_lock_file`)."""
+    return _read_lock_file(fd)[0]
+
+
+def _read_lock_file(fd: int) -> tuple[str, str]:
+    """The holder's "pid N on HOST" line ("" if unreadable) and the command it names when it
+    is no harvest ("": a harvest, or a holder of a version before that line).
 
     The holder writes it just after taking the lock: a run refused in between (two runs
     started at the same instant) would read an empty file, so it looks again for a moment.
@@ -526,9 +581,12 @@ def _read_holder(fd: int) -> str:
     deadline = time.monotonic() + HOLDER_WAIT
     while True:
         try:
-            text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            text = os.pread(fd, 400, 0).decode("utf-8", "replace").strip()
         except OSError:
-            return ""
+            return "", ""
         if text or time.monotonic() >= deadline:
-            return text
+            break
         time.sleep(0.01)
+    lines = text.splitlines() or [""]
+    doing = next((line for line in lines[1:] if line.startswith(_DOING_PREFIX)), "")
+    return lines[0].strip(), doing.removeprefix(_DOING_PREFIX).strip()

@@ -101,7 +101,7 @@ from harvester.splits import (
     say_damaged,
     splits_table,
 )
-from harvester.text import agree, on_none_of, plural, the_counted
+from harvester.text import agree, on_none_of, plural, quoted, shown, the_counted
 
 if TYPE_CHECKING:
     import threading
@@ -146,13 +146,13 @@ def parse_condition(text: object) -> Condition:
     cut = min((i for i in (text.find("="), text.find("~")) if i >= 0), default=-1)
     if cut < 0:
         raise ConfigError(
-            f"where: {text!r} is not KEY=VALUE, KEY!=VALUE or KEY~TEXT",
+            f"where: {quoted(text)} is not KEY=VALUE, KEY!=VALUE or KEY~TEXT",
             hint="e.g. --where 'Gene Symbol=CDK1'",
             file_hint="e.g. where = ['Gene Symbol=CDK1']",
         )
     if text[cut] == "~" and cut > 0 and text[cut - 1] == "!":
         raise ConfigError(
-            f"where: {text!r}: '!~' (does not contain) is not supported",
+            f"where: {quoted(text)}: '!~' (does not contain) is not supported",
             hint="exclude exact values with KEY!=VALUE (repeatable)",
         )
     op: Op = "~" if text[cut] == "~" else "="
@@ -165,7 +165,7 @@ def parse_condition(text: object) -> Condition:
         # the user's own operator and value, a key in front.
         example = f"Gene Symbol{op}{value or 'ECT2'}"
         raise ConfigError(
-            f"where: {text!r} has no key before {op!r}",
+            f"where: {quoted(text)} has no key before {op!r}",
             hint=f"put the annotation key first, e.g. --where {shlex.quote(example)}",
             file_hint=f"put the annotation key first, e.g. where = [{example!r}]",
         )
@@ -173,7 +173,7 @@ def parse_condition(text: object) -> Condition:
         # `--where "Gene Symbol=$GENE"` with GENE unset: the same whole-form hint as above.
         example = f"{key}{op}VALUE"
         raise ConfigError(
-            f"where: {text!r} has no value after {op!r}",
+            f"where: {quoted(text)} has no value after {op!r}",
             hint=f"put the value after {op!r}, e.g. --where {shlex.quote(example)} (an empty "
             "value: a shell variable that is not set?)",
             file_hint=f"put the value after {op!r}, e.g. where = [{example!r}]",
@@ -236,7 +236,7 @@ def check_fraction(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
         # `--sample-fraction 10` meaning 10%, or 10 images: both ways out, said.
         raise ConfigError(
-            f"sample_fraction: {value!r} must be a number in (0, 1]",
+            f"sample_fraction: {value!r} must be a number in (0, 1]{_underflow(value)}",
             hint="a share of the images: --sample-fraction 0.1 keeps about 10%; "
             "a number of them: --sample N",
             file_hint="a share of the images: sample_fraction = 0.1 keeps about 10%; "
@@ -411,11 +411,11 @@ class KeyCensus:
 
         close = difflib.get_close_matches(_fold(key), list(self.keys), n=3)
         if close:
-            return "did you mean " + " or ".join(repr(self.keys[k]) for k in close) + "?"
+            return "did you mean " + " or ".join(quoted(self.keys[k]) for k in close) + "?"
         known = sorted(self.keys.values(), key=str.casefold)
-        shown = ", ".join(repr(k) for k in known[:KNOWN_KEYS_SHOWN])
+        some = ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
         more = len(known) - KNOWN_KEYS_SHOWN
-        return f"known keys: {shown}" + (f" and {more} more" if more > 0 else "")
+        return f"known keys: {some}" + (f" and {more} more" if more > 0 else "")
 
 
 def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen) -> list[str]:
@@ -430,9 +430,9 @@ def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen
         effect = (
             "no image matches it" if any(c.op != "!=" for c in conds) else "it excludes no image"
         )
-        terms = ", ".join(str(c) for c in conds)
+        terms = ", ".join(shown(c) for c in conds)
         lines.append(
-            f"--where key {key!r} ({terms}) {on_none_of(census.images, *seen)}, "
+            f"--where key {quoted(key)} ({terms}) {on_none_of(census.images, *seen)}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
@@ -442,7 +442,7 @@ def unknown_per_key(census: KeyCensus, seen: Seen) -> list[str]:
     """The warning when the ``sample_per`` key is on none of the images seen (a typo): every
     image is then without a class, and the sample is empty."""
     return [
-        f"--sample-per key {key!r} {on_none_of(census.images, *seen)}, so no image has a"
+        f"--sample-per key {quoted(key)} {on_none_of(census.images, *seen)}, so no image has a"
         f" class and none is sampled; {census.hint(key)}"
         for key in census.missing()
     ]
@@ -456,7 +456,7 @@ def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
     """
     if not census.images:
         if census.unasked:
-            keys = ", ".join(repr(k) for k in census.wanted.values())
+            keys = ", ".join(quoted(k) for k in census.wanted.values())
             return [
                 f"label key(s) {keys}: the labels of {the_counted(census.unasked, *seen)} were"
                 " never fetched (--no-labels), so the label column is empty until a run with"
@@ -472,7 +472,7 @@ def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
             f" (the labels of {census.unasked} more were never fetched)" if census.unasked else ""
         )
         lines.append(
-            f"label key {key!r} {on_none_of(census.images, *seen)}{others}, "
+            f"label key {quoted(key)} {on_none_of(census.images, *seen)}{others}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
@@ -571,24 +571,24 @@ class ValueCensus:
             parts = [v.strip() for v in cond.value.split(",")]
             close = self._close(cond) if near is None and len(parts) == 1 else []
             if near is not None:
-                hint = f"did you mean '{cond.key}={near}'?"
+                hint = f"did you mean {quoted(f'{cond.key}={near}')}?"
             elif close:
-                hint = "did you mean " + " or ".join(repr(f"{cond.key}={v}") for v in close) + "?"
+                hint = "did you mean " + " or ".join(quoted(f"{cond.key}={v}") for v in close) + "?"
             elif len(parts) > 1 and all(parts):
                 # `Gene Symbol=ECT2,PLK1`: a list, as other tools write one; ours is the term
                 # repeated (terms on one key mean "any of").
                 hint = "for any of several values repeat the term: " + " ".join(
-                    f"--where {f'{cond.key}={v}'!r}" for v in parts
+                    f"--where {quoted(f'{cond.key}={v}')}" for v in parts
                 )
             else:
                 hint = (
-                    f"'=' is exact and case-sensitive; '{cond.key}~TEXT' matches a part of a"
-                    " value in any case"
+                    f"'=' is exact and case-sensitive; {quoted(cond.key + '~TEXT')} matches a"
+                    " part of a value in any case"
                 )
             lines.append(
-                f"--where {str(cond)!r}: no value of key {cond.key!r} on"
-                f" {the_counted(census.images, *seen)} is {cond.value!r}, so this term matches no"
-                f" image; {hint}"
+                f"--where {quoted(cond)}: no value of key {quoted(cond.key)} on"
+                f" {the_counted(census.images, *seen)} is {quoted(cond.value)}, so this term"
+                f" matches no image; {hint}"
             )
         return lines
 
@@ -749,9 +749,9 @@ def short_classes_line(n: int, key: str, short: Mapping[str, int], classes: int)
     what the user must know before training, and one run per class said it once per short
     class; the count and the smallest classes are enough to decide (labels.csv has all).
     """
-    shown = sorted(short.items(), key=lambda item: (item[1], item[0]))
-    named = ", ".join(f"{label!r}: {count}" for label, count in shown[:SHORT_CLASSES_SHOWN])
-    more = len(shown) - SHORT_CLASSES_SHOWN
+    ranked = sorted(short.items(), key=lambda item: (item[1], item[0]))
+    named = ", ".join(f"{quoted(label)}: {count}" for label, count in ranked[:SHORT_CLASSES_SHOWN])
+    more = len(ranked) - SHORT_CLASSES_SHOWN
     if more > 0:
         named += f" and {more} more"
     if classes == 1:
@@ -761,7 +761,7 @@ def short_classes_line(n: int, key: str, short: Mapping[str, int], classes: int)
     else:
         which = f"{len(short)} of the {classes} classes"
     return (
-        f"--sample {n} --sample-per {key!r}: {which} {agree(len(short), 'has', 'have')} fewer"
+        f"--sample {n} --sample-per {quoted(key)}: {which} {agree(len(short), 'has', 'have')} fewer"
         f" than {n} images, so all of {agree(len(short), 'its', 'their')} images are taken"
         f" ({named}); the classes are not balanced"
     )
@@ -989,6 +989,18 @@ def select_refs(refs: Iterable[ImageRef], selection: Selection) -> list[ImageRef
     return [ref for ref in kept if selection.in_shard(ref.image_id)]
 
 
+def _underflow(value: object) -> str:
+    """`` (too small to tell from 0)`` for a value typed as a non-zero number that reads as 0.
+
+    Why: ``--sample-fraction 1e-400`` is in (0, 1] as typed, and a refusal saying it must be
+    in (0, 1] alone read as a contradiction. (The CLI's value shows as typed: its ``repr``.)
+    """
+    digits = repr(value).lower().split("e")[0]
+    if value == 0 and any(digit in "123456789" for digit in digits):
+        return " (too small to tell from 0)"
+    return ""
+
+
 @dataclass
 class SelectStats:
     """What the selection stage saw and let through (for the run summary)."""
@@ -1003,12 +1015,21 @@ class SelectStats:
     per_key: str = ""
     classes: int = 0
     unclassed: int = 0
+    #: A sample waits for the end of the walk: True while the walk runs, so a run stopped
+    #: before it ended does not say "selected 0 of 64 walked images" of a sample never drawn.
+    sampling: bool = False
 
     def summary(self) -> str:
         walked = plural(self.walked, "walked image")
-        text = f"selected {self.selected} of {walked} ({self.description})"
+        if self.sampling:
+            return (
+                f"nothing selected yet: the walk was interrupted after {walked} "
+                f"({shown(self.description, None)}), and a sample is drawn only when the walk"
+                " has ended"
+            )
+        text = f"selected {self.selected} of {walked} ({shown(self.description, None)})"
         if self.per_key:
-            text += f"; {plural(self.classes, 'class', 'classes')} of {self.per_key!r}"
+            text += f"; {plural(self.classes, 'class', 'classes')} of {quoted(self.per_key)}"
             if self.unclassed:
                 text += f", {plural(self.unclassed, 'image')} without it not sampled"
         if self.out_of_shard:
@@ -1081,6 +1102,7 @@ async def run_stage(
         if on_selected is not None:
             on_selected(ref)
 
+    stats.sampling = bottom is not None
     async with receive, send:
         async for ref in receive:
             stats.walked += 1
@@ -1095,6 +1117,7 @@ async def run_stage(
                 await forward(ref)
             else:
                 bottom.offer(ref)
+        stats.sampling = False  # (the walk ended: the sample is decided below)
         for line in unknown_where_keys(selection.where, census, ("walked image", "walked images")):
             problems.warning("%s", line)
         for line in values.lines(census, ("walked image", "walked images"), stats.matched):
@@ -1145,10 +1168,10 @@ def say_sample(
         stats.unclassed = bottom.unclassed
         classes = plural(len(bottom.classes), "class", "classes")
         logger.info(
-            "walk finished: sampling %d images of each of %s of %r (%d matching images)",
+            "walk finished: sampling %d images of each of %s of %s (%d matching images)",
             bottom.n,
             classes,
-            bottom.key,
+            quoted(bottom.key),
             stats.matched,
         )
         short = bottom.short()
@@ -1396,7 +1419,14 @@ def _write_labelled_index(
         column = (len(ours) - 1 if split else None) if target == index_path(out_dir) else False
         try:
             with paused_gc():  # see harvester.index.write_index_of
-                index.write_table(out_dir, target, data, partial=partial, split_column=column)
+                index.write_table(
+                    out_dir,
+                    target,
+                    data,
+                    partial=partial,
+                    split_column=column,
+                    images=len(rows) if target == index_path(out_dir) else None,
+                )
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
         if written is not None:
@@ -1740,20 +1770,20 @@ def renumbered_line(
         parts.append(
             f"{len(moved)} of its {plural(len(before), noun)}"
             f" {agree(len(moved))} still there with another label_id"
-            f" (e.g. {first!r}: was {before[first]}, now"
+            f" (e.g. {quoted(first)}: was {before[first]}, now"
             f" {ids[first]})" + (f"; {plural(new, 'label')} {agree(new)} new" if new else "")
         )
     if gone and not moved and len(gone) == len(before) and ids:
         # Every label differs: most often other label keys (a key added or dropped), which
         # "on no image any more" misdescribed.
         parts.append(
-            f"none of its {plural(len(before), 'label')} is a label now (e.g. {gone[0]!r},"
+            f"none of its {plural(len(before), 'label')} is a label now (e.g. {quoted(gone[0])},"
             f" was {before[gone[0]]}; other label keys than when it was written?)"
         )
     elif gone:
         parts.append(
             f"{len(gone)} of its {plural(len(before), noun)} {agree(len(gone))}"
-            f" on no image any more (e.g. {gone[0]!r}, was {before[gone[0]]})"
+            f" on no image any more (e.g. {quoted(gone[0])}, was {before[gone[0]]})"
         )
     return (
         f"label_ids changed in {previous}: {'; '.join(parts)}; a model trained on the old"
@@ -1841,13 +1871,13 @@ def separator_clash_line(clashes: Sequence[tuple[str, str]]) -> str:
     ``label_id``: two classes become one with no word. The label is kept as it is (the
     annotation columns of index.csv still hold each value apart); the user is told.
     """
-    shown = ", ".join(f"{k}={v!r}" for k, v in clashes[:CLASHES_SHOWN])
+    named = ", ".join(f"{shown(k)}={quoted(v)}" for k, v in clashes[:CLASHES_SHOWN])
     more = len(clashes) - CLASHES_SHOWN
     if more > 0:
-        shown += f" and {more} more"
+        named += f" and {more} more"
     return (
         f"{len(clashes)} label value(s) hold {VALUE_SEPARATOR!r} or {KEY_SEPARATOR!r}, which"
-        f" the label column puts between values and keys ({shown}): such a value reads as"
+        f" the label column puts between values and keys ({named}): such a value reads as"
         " several, and its images may share a label_id with images that have each part as a"
         " value of its own; the annotation columns of index.csv keep the values apart"
     )

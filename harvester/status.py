@@ -110,7 +110,7 @@ from harvester.shard import (
 )
 from harvester.splits import SPLIT_FILE, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
-from harvester.text import duration_text, plural
+from harvester.text import duration_text, plural, quoted
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
@@ -652,7 +652,7 @@ class StatusReport:
         if self.selected_from == "journals":
             lines[0] += " (as journaled: no run's saved config can be read)"
         if self.label_keys:
-            keys = ", ".join(repr(k) for k in self.label_keys)
+            keys = ", ".join(quoted(k) for k in self.label_keys)
             lines.append(f"label keys (index.csv's label column): {keys}")
         if self.label_ids_pinned is not None:
             pin = self.label_ids_pinned
@@ -1996,6 +1996,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         damaged_lines=tagged.damaged_lines,
         misnamed=tagged.misnamed,
         index_jobs=[] if queue is None or isinstance(queue, str) else queue.index_jobs,
+        saved=saved,
     )
     try:
         read_label_keys_record(out_dir)

@@ -108,6 +108,7 @@ from harvester.layout import (
     check_writer,
     ephemeral_writer,
     host_component,
+    is_run_id,
     journal_path,
     pending_path,
     resolve,
@@ -759,8 +760,11 @@ def find_stray_temps(out_dir: Path) -> StrayTemps:
     with suppress(OSError):
         found += [e.name for e in os.scandir(out_dir) if TEMP_INFIX in e.name and e.is_file()]
     for top in (IMAGES_DIR, STUDY_DIR, RUNS_DIR):
-        for dirpath, _dirs, files in os.walk(out_dir / top):
+        for dirpath, dirs, files in os.walk(out_dir / top):
             rel_dir = Path(dirpath).relative_to(out_dir).as_posix()
+            if rel_dir == RUNS_DIR:  # a user's runs/notes is no run's: not ours to remove
+                dirs[:] = [name for name in dirs if is_run_id(name)]
+                continue
             found += [f"{rel_dir}/{name}" for name in files if TEMP_INFIX in name]
     strays = StrayTemps()
     if not found:

@@ -2,7 +2,8 @@
 
 One helper for every line that prints a count before its noun: a count written as
 ``f"{n} images"`` read "1 images" whenever one was found (a dry run, a plan, a selection).
-One for every length of time a message says (:func:`duration_text`).
+One for every length of time a message says (:func:`duration_text`). One for every piece of
+text a message shows that the server (or a user's flag) supplied: :func:`shown`, :func:`quoted`.
 The emulator keeps its own one-liner (it never imports the harvester's core).
 """
 
@@ -61,3 +62,33 @@ def duration_text(seconds: float, *, tenths: bool = True) -> str:
         return f"{hours}h{minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d{hours:02d}h"
+
+
+#: The most characters of a server's text (a name, an annotation value) a message shows.
+SHOWN_CHARACTERS = 80
+
+
+def shown(text: object, limit: int | None = SHOWN_CHARACTERS) -> str:
+    """``text`` as a message shows it: control and other unprintable characters escaped as
+    ``repr`` escapes them (``\\x1b``, ``\\n``), and cut to ``limit`` characters followed by
+    ``…(5,000 characters)`` (``limit=None``: never cut, for a line of the user's own
+    making, such as a selection's description, that may be long and whole).
+
+    Why: names and annotation values come from the server, which may hold any bytes: a
+    5,000-character value made a 15,000-character warning line, a line break split a message
+    in two, and ESC or BEL bytes drove the user's terminal. Files on disk (index.csv, JSON)
+    keep the exact values; only messages go through here.
+    """
+    text = str(text)
+    cut = limit is not None and len(text) > limit
+    head = text[:limit] if cut else text
+    clean = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in head)
+    return clean + (f"…({len(text):,} characters)" if cut else "")
+
+
+def quoted(text: object, limit: int = SHOWN_CHARACTERS) -> str:
+    """:func:`shown`, in quotes as ``repr`` quotes it: ``'mitotic arrest'``, ``'a\\x1b[31m'``,
+    ``'LLLL…'…(1,000 characters)``."""
+    text = str(text)
+    head = repr(text[:limit])
+    return head + (f"…({len(text):,} characters)" if len(text) > limit else "")

@@ -35,15 +35,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harvester.index import changed_by_hand
-from harvester.journal import Journal, JournalState
+from harvester.index import changed_by_hand, images_not_indexed
+from harvester.journal import Journal, JournalState, SavedConfigs
 from harvester.layout import (
     IMAGES_DIR,
     INDEX_NAME,
     JOURNALS_DIR,
+    RUNS_DIR,
     TEMP_INFIX,
     ephemeral_writer,
     resolve,
+    run_folders,
 )
 from harvester.models import ImageRef
 from harvester.store import (
@@ -57,7 +59,7 @@ from harvester.store import (
     sha256_of,
     storage_error,
 )
-from harvester.text import agree, plural
+from harvester.text import agree, plural, shown
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,9 @@ class VerifyReport:
     #: split's bad images from them (:func:`harvester.status.split_images`) rather than
     #: reading every journal again.
     images: Mapping[int, ImageRef] = field(default_factory=dict, repr=False, compare=False)
+    #: DIR's saved configs as verify read them (its damaged-config notes): the CLI's resume
+    #: line reads the same, each file once per command.
+    saved_configs: SavedConfigs = field(default_factory=SavedConfigs, repr=False, compare=False)
 
     @property
     def missing(self) -> list[Problem]:
@@ -317,11 +322,13 @@ def folder_notes(
     damaged_lines: Mapping[str, int] | None = None,
     misnamed: Mapping[str, str] | None = None,
     index_jobs: Sequence[str] | Callable[[], Sequence[str]] = (),
+    saved: SavedConfigs | None = None,
 ) -> list[str]:
     """What is wrong with DIR beyond its files: no journal records anything although
     ``images/`` holds files (``unjournaled``, see :func:`has_unjournaled_files`: journals
     deleted or left behind in a copy), or images are journaled but ``index.csv`` is missing
-    or not ours, or changed by hand since harvester wrote it. Cheap: the first line of
+    or not ours, or changed by hand since harvester wrote it, or short of images journaled
+    since (:func:`harvester.index.images_not_indexed`). Cheap: the first line of
     ``index.csv`` at most, and its hash only when its size matches the record and its time
     does not (:func:`harvester.index.changed_by_hand`).
 
@@ -331,7 +338,8 @@ def folder_notes(
     ``JournalState.misnamed_journals``). ``index_jobs``: DIR's index job in the queue
     (``status`` knows the queue): it writes a missing ``index.csv``; or how to ask for it
     (``verify``), called only when ``index.csv`` is missing: asking the queue may take
-    seconds on a login node, for a note no other folder needs."""
+    seconds on a login node, for a note no other folder needs. ``saved``: the saved configs
+    the caller reads too (each file read once per command)."""
     if damaged_lines is None:
         damaged_lines = state.damaged_lines
     notes = damaged_journal_lines(damaged_lines, out_dir)
@@ -342,7 +350,7 @@ def folder_notes(
             f"{JOURNALS_DIR}/{name} is not a writer's own journal: it holds the records of "
             f"writer {writer} (a copy, or renamed?); they count once, as {writer}'s"
         )
-    notes += damaged_config_notes(out_dir, state)
+    notes += damaged_config_notes(out_dir, state, saved)
     if unjournaled:
         notes.append(
             f"no journal records any file, yet {IMAGES_DIR}/ holds files (were {JOURNALS_DIR}/ "
@@ -372,17 +380,40 @@ def folder_notes(
                     "(or harvester index) keeps that copy as index.edited-<UTC time>.csv and "
                     "writes a new one"
                 )
+            elif lacking := images_not_indexed(out_dir, state):
+                jobs = index_jobs() if callable(index_jobs) else index_jobs
+                notes.append(_index_lag_note(out_dir, lacking, rebuild, jobs))
     return notes
 
 
-def damaged_config_notes(out_dir: Path, state: JournalState) -> list[str]:
+def _index_lag_note(out_dir: Path, lacking: int, rebuild: str, index_jobs: Sequence[str]) -> str:
+    """The note of an ``index.csv`` short of ``lacking`` images journaled since it was
+    written, with the advice for a missing one (:func:`_index_missing_advice`). Why the
+    cause is said only where no harvest without ``--shard`` runs: such a run journals its
+    images before it writes the index at its end, and a ``status`` during any run into a
+    folder indexed before said they came "by --shard runs after it" (none had run)."""
+    advice = _index_missing_advice(out_dir, rebuild, index_jobs)
+    said = (
+        f"{INDEX_NAME} lacks {plural(lacking, 'image')} with files, journaled since it was written"
+    )
+    if advice.endswith(WRITES_AT_END):
+        return f"{said}: {advice}"
+    return (
+        f"{said} (by --shard runs after it, a run stopped before its end, or while it was "
+        f"rebuilt): {advice}"
+    )
+
+
+def damaged_config_notes(
+    out_dir: Path, state: JournalState, saved: SavedConfigs | None = None
+) -> list[str]:
     """One line per run whose saved settings no longer parse (see
     :func:`harvester.config.damaged_run_configs`), with the command that resumes its
     targets, from its journal's walk and the kinds of its files."""
     from harvester.config import damaged_run_config_note, damaged_run_configs
     from harvester.models import Artifact
 
-    damaged = damaged_run_configs(out_dir)
+    damaged = damaged_run_configs(out_dir, saved)
     if not damaged:
         return []
     kinds: dict[str, set[str]] = {run: set() for run in damaged}
@@ -410,6 +441,10 @@ STRAY_SAMPLES = 3
 RESTORED = "whole again (size and SHA-256 as first recorded, decodes): no longer awaiting refetch"
 
 
+#: How :func:`_index_missing_advice` ends where a harvest without ``--shard`` runs in DIR.
+WRITES_AT_END = "writes it at its end"
+
+
 def _index_missing_advice(out_dir: Path, rebuild: str, index_jobs: Sequence[str]) -> str:
     """What to do about a missing ``index.csv``: rebuild it, unless harvests of DIR are
     running now (a first run writes it only at its end: "rebuild it" read at 3 a.m. in the
@@ -421,7 +456,7 @@ def _index_missing_advice(out_dir: Path, rebuild: str, index_jobs: Sequence[str]
     held = held_run_locks_named(out_dir)
     running = [text for _name, text in held]
     if any(name == lock_name(None) for name, _text in held):  # a run without --shard
-        return f"{', '.join(running)}, running now, writes it at its end"
+        return f"{', '.join(running)}, running now, {WRITES_AT_END}"
     if index_jobs:
         ids = ",".join(index_jobs)
         return (
@@ -462,31 +497,61 @@ def stray_notes(
     def some(n: int, one: str, many: str) -> str:
         return ("it " + one) if not several else f"{n} of them {agree(n, one, many)}"
 
+    def left_by(n: int) -> str:
+        """Who left ``n`` strays: one file has one writer, several may have several."""
+        if n == 1:
+            return "left by a process of this host that has ended"
+        return "left by processes of this host that have ended"
+
     if reporting_only and strays.removable:
+        them = agree(strays.removable, "it", "them")
         notes.append(
-            some(strays.removable, "was", "were") + " left by processes of this host that have "
-            f"ended: harvester verify {shlex.quote(str(out_dir))} hands them to the next "
-            "harvest, which removes them"
+            some(strays.removable, "was", "were") + f" {left_by(strays.removable)}: harvester "
+            f"verify {shlex.quote(str(out_dir))} hands {them} to the next harvest, which "
+            f"removes {them}"
         )
         handed_over = strays.removable  # not "left": said above
     elif handed_over:
         notes.append(
-            some(handed_over, "was", "were") + " left by processes of this host that have ended: "
-            "the next harvest removes them"
+            some(handed_over, "was", "were") + f" {left_by(handed_over)}: the next harvest "
+            f"removes {agree(handed_over, 'it', 'them')}"
         )
     left = len(paths) - handed_over
     if left:
+        they, them = agree(left, "it", "they"), agree(left, "it", "them")
+        writers = agree(left, "its writer runs", "their writers run")
         reason = (
-            f"they could not be handed over ({why_not})"
+            f"{they} could not be handed over ({why_not})"
             if why_not is not None
-            else "their writers run on another host, still run here, or cannot be told: a "
-            "harvest never removes a temp file whose writer may be alive"
+            else f"{writers} on another host, still run{agree(left, 's', '')} here, or cannot "
+            f"be told: a harvest never removes a temp file whose writer may be alive"
         )
         notes.append(
             some(left, "stays", "stay") + f": {reason}; when no harvest is running on this folder, "
-            f"remove them with: find {shlex.quote(str(out_dir))} -type f -name '*.tmp-*' -delete"
+            f"remove {them} with: find {shlex.quote(str(out_dir))} -type f -name '*.tmp-*' -delete"
         )
     return notes
+
+
+def stray_run_entries_note(out_dir: Path) -> str | None:
+    """A line naming what ``runs/`` holds besides run folders (a user's ``runs/notes``).
+
+    Why: such an entry is no run: every command passes it over (it was once read as DIR's
+    newest run, which could not be read). Said by ``verify`` so the user knows it is
+    ignored, not lost."""
+    try:
+        others = run_folders(out_dir)[1]
+    except OSError:
+        return None
+    if not others:
+        return None
+    named = ", ".join(f"{RUNS_DIR}/{shown(name)}" for name in others[:STRAY_SAMPLES])
+    more = f" and {len(others) - STRAY_SAMPLES} more" if len(others) > STRAY_SAMPLES else ""
+    return (
+        f"{named}{more} {agree(len(others), 'is', 'are')} not a run's "
+        f"{agree(len(others), 'folder', 'folders')} (a run's is named by its id, like "
+        f"20261126T055033Z-3f9a1c): harvester ignores {agree(len(others), 'it', 'them')}"
+    )
 
 
 def has_unjournaled_files(out_dir: Path, state: JournalState) -> bool:
@@ -593,7 +658,11 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
         # As status says it: a queued index job writes a missing index.csv ("rebuild it"
         # asked for what that job is about to do).
         index_jobs=lambda: queued_index_jobs(out_dir),
+        saved=report.saved_configs,
     )
+    runs_note = stray_run_entries_note(out_dir)
+    if runs_note is not None:
+        report.notes.append(runs_note)
     _check_strays(out_dir, report, hand_over=mark_invalid)
     _check_unrecorded(out_dir, state, report)
     records = [state.done[key] for key in sorted(state.done)]

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from harvester.text import plural
+from harvester.text import plural, shown
 
 WINDOW_MODES: Final = ("full", "rendering", "minmax")
 DEFAULT_WINDOW: Final = "rendering"
@@ -92,7 +92,7 @@ def choose_windows(imgdata: Mapping[str, Any], mode: str) -> tuple[ChannelWindow
     try:
         size_c = int(size.get("c", 0))
     except (TypeError, ValueError) as exc:
-        raise WindowError(f"imgData sizeC is not a number: {size.get('c')!r}") from exc
+        raise WindowError(f"imgData sizeC is not a number: {shown(repr(size.get('c')))}") from exc
     if size_c < 1 or len(channels) < size_c:
         raise WindowError(f"imgData lists {plural(len(channels), 'channel')} for sizeC={size_c}")
     full = _full_range(imgdata) if mode == "full" else None
@@ -141,7 +141,9 @@ def _full_range(imgdata: Mapping[str, Any]) -> tuple[float, float]:
     pixel_type = meta.get("pixelsType") if isinstance(meta, Mapping) else None
     if isinstance(pixel_type, str) and pixel_type in PIXEL_TYPE_RANGES:
         return PIXEL_TYPE_RANGES[pixel_type]
-    raise WindowError(f"no pixel range known for pixel type {pixel_type!r}; use --window minmax")
+    raise WindowError(
+        f"no pixel range known for pixel type {shown(repr(pixel_type))}; use --window minmax"
+    )
 
 
 def _pair(window: Mapping[str, Any], low: str, high: str, index: int) -> tuple[float, float]:

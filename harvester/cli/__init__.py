@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any, NoReturn, TextIO, cast
 
@@ -197,6 +197,9 @@ class _Parser(argparse.ArgumentParser):
         self._deferred: list[Callable[[argparse.ArgumentParser], None]] = []
         #: The words this parser was given (a missing ``--out`` next to ``-o`` is explained).
         self._given: list[str] = []
+        #: Every subcommand's parser by name (set on each by :func:`build_parser`): an option
+        #: of another command is named as that command's, not answered "did you mean".
+        self.commands: Mapping[str, argparse.ArgumentParser] = {}
 
     def defer_arguments(self, add: Callable[[argparse.ArgumentParser], None]) -> None:
         """Call ``add(self)`` just before this parser first parses (or prints help)."""
@@ -285,7 +288,39 @@ class _Parser(argparse.ArgumentParser):
                 typed != "--config" or "config" in self._positional_dests()
             ):
                 return FLAG_ADVICE[typed].format(prog=self.prog) + "; "
+            if FLAG_SYNONYMS.get(typed) in self._option_string_actions:
+                continue  # (`harvest --jobs 8`: --concurrency, not verify's --jobs)
+            elsewhere = self._commands_taking(typed)
+            if elsewhere:
+                return self._elsewhere_advice(typed, elsewhere)
         return None
+
+    def _commands_taking(self, flag: str) -> list[str]:
+        """The other subcommands whose parser takes ``flag`` (``--split``: harvest, index...).
+
+        Why: ``harvester plan --split ...`` was answered "did you mean --plate?", a look-alike
+        by letters, when the flag is right and the command is not the one that takes it.
+        """
+        named: list[str] = []
+        seen: set[int] = {id(self)}
+        for name, parser in self.commands.items():
+            if id(parser) in seen:  # (an alias, or this command)
+                continue
+            seen.add(id(parser))
+            if flag.startswith("--") and flag in parser._option_string_actions:
+                named.append(name)
+        return named
+
+    def _elsewhere_advice(self, flag: str, commands: list[str]) -> str:
+        """``--split belongs to harvester harvest, index and slurm, not to harvester plan: ...``."""
+        tool = self.prog.split()[0]
+        which = ", ".join(commands[:-1]) + (" and " if len(commands) > 1 else "") + commands[-1]
+        instead = ELSEWHERE_ADVICE.get(flag, "")
+        return (
+            f"{flag} belongs to {tool} {which}, not to {self.prog}"
+            + (f": {instead.format(flag=flag, tool=tool)}" if instead else "")
+            + "; "
+        )
 
     def _bare_target(self, message: str) -> str | None:
         """``--plate 7361`` for ``plate 7361`` typed without the dashes, where ``7361`` is
@@ -392,6 +427,15 @@ FLAG_ADVICE: dict[str, str] = {
     "--config": "the config file is the first argument ({prog} FILE.toml ...)",
 }
 
+#: What to run instead when a flag is given to a command that does not take it (see
+#: ``_Parser._elsewhere_advice``). The split is drawn as index.csv is written: a plan, a
+#: status or a verify has none to draw.
+ELSEWHERE_ADVICE: dict[str, str] = dict.fromkeys(
+    ("--split", "--split-by", "--split-seed", "--no-split"),
+    "to split the images of a folder, run {tool} index DIR {flag} ... (or give {flag} to the "
+    "run that harvests it: {tool} harvest or {tool} slurm, with --from-plan DIR for a plan)",
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand registered."""
@@ -415,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
             _register_unavailable(subparsers, name, SUBCOMMANDS_OF.get(name, ()), why)
             continue
         module.register(subparsers)
+    for command in subparsers.choices.values():
+        if isinstance(command, _Parser):
+            command.commands = subparsers.choices
     return parser
 
 

@@ -182,7 +182,8 @@ def _lock_folder(out: Path) -> int | None:
 
     wait = "wait for it to end, then forget the set (it may be harvesting it now)"
     try:
-        return acquire_run_lock(out, None)
+        # Said in the lock file: a harvest refused meanwhile is told it is no harvest.
+        return acquire_run_lock(out, None, doing="harvester forget")
     except FolderBusyError as exc:
         exc.hint = wait
         raise

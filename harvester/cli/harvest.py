@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every s
 
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
     from harvester.errors import UsageError
+    from harvester.journal import SavedConfigs
     from harvester.pipeline import RunSummary
     from harvester.plan import PlanInfo
     from harvester.status import StatusReport
@@ -152,6 +153,33 @@ def number_arg(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+class TypedNumber(float):
+    """A number flag's value that messages show as the user typed it (its ``repr``).
+
+    Why: ``--sample-fraction 1e-400`` is 0.0 as a float, and was refused as "0.0 must be a
+    number in (0, 1]", a value the user never gave. Checks read it as the float it is;
+    ``float(value)`` drops the typed text once it is accepted.
+    """
+
+    typed: str
+
+    def __new__(cls, text: str) -> TypedNumber:
+        number = super().__new__(cls, text)
+        number.typed = text
+        return number
+
+    def __repr__(self) -> str:
+        return self.typed
+
+    __str__ = __repr__
+
+
+def typed_number_arg(text: str) -> float:
+    """A number flag whose refusal quotes the text given (``--sample-fraction 1e-400``)."""
+    number_arg(text)  # (refuses what is not a number, as every number flag does)
+    return TypedNumber(text.strip())
 
 
 def add_request_flags(parser: argparse.ArgumentParser, *, burst_help: str) -> None:
@@ -390,7 +418,7 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
     )
     group.add_argument(
         "--sample-fraction",
-        type=number_arg,
+        type=typed_number_arg,
         metavar="F",
         help="keep each image with probability F (stable hash, streaming)",
     )
@@ -998,13 +1026,15 @@ def _resumed_configs(
         servers_of,
     )
     from harvester.errors import ConfigError, HarvesterError, UsageError
+    from harvester.journal import SavedConfigs
     from harvester.layout import JOURNALS_DIR, MARKER_NAME
     from harvester.pipeline import public_argv, resolve_config
 
     out = cfg.out
     assert out is not None  # checked by the caller
     q = shlex.quote(str(out))
-    sets = recorded_target_sets(out) if out.is_dir() else []
+    configs = SavedConfigs()  # each run's config read once, for its set and its damage
+    sets = recorded_target_sets(out, saved=configs) if out.is_dir() else []
     if not sets and (gone := _all_forgotten(out)):
         return [], [(gone, True)]
     if not sets:
@@ -1027,7 +1057,7 @@ def _resumed_configs(
         elif not (out / MARKER_NAME).exists() and not (out / JOURNALS_DIR).is_dir():
             hint = f"{out} holds no harvest to resume: check the folder's name, or {hint}"
         raise UsageError("nothing to harvest", hint=hint)
-    _warn_damaged_configs(out)
+    _warn_damaged_configs(out, configs)
     in_file = set(load_toml(args.config)) if args.config is not None else set()
     given = {k: v for k, v in overrides_from_args(args).items() if v is not None}
     secrets_given = {key for key in SECRET_KEYS if getattr(cfg, key)}
@@ -1837,17 +1867,18 @@ def _refused_for_good(summary: Any) -> bool:
     )
 
 
-def _warn_damaged_configs(out: Path) -> None:
+def _warn_damaged_configs(out: Path, saved: SavedConfigs) -> None:
     """One warning per run of DIR whose saved settings no longer parse: the replay leaves
-    its target set out (it cannot know it), which it did without a word, exit 0."""
+    its target set out (it cannot know it), which it did without a word, exit 0.
+    ``saved``: the configs the replay read (each file read once)."""
     from harvester.config import damaged_run_configs
     from harvester.errors import PROBLEMS_LOGGER
     from harvester.journal import JournalState
     from harvester.verify import damaged_config_notes
 
-    if not damaged_run_configs(out):  # (the configs only: journals are read if needed)
+    if not damaged_run_configs(out, saved):  # (the configs only: journals if needed)
         return
-    for note in damaged_config_notes(out, JournalState.load(out)):
+    for note in damaged_config_notes(out, JournalState.load(out), saved):
         logging.getLogger(PROBLEMS_LOGGER).warning("%s", note)
 
 
@@ -2178,7 +2209,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         found = [*report.problems, *report.awaiting]
         # A split's command names the shards of its bad images (a study file's: every shard),
         # from the images verify loaded and DIR's saved configs read once for both.
-        sets = recorded_target_sets(args.out)
+        sets = recorded_target_sets(args.out, saved=report.saved_configs)
         kinds = {a.value for a in Artifact}
         work = (
             WorkLeft(

@@ -40,7 +40,7 @@ from harvester.cli.harvest import (
     target_overrides,
 )
 from harvester.errors import HarvesterError, UsageError, base_url_holds_secret
-from harvester.text import agree, plural
+from harvester.text import agree, plural, quoted
 
 if TYPE_CHECKING:
     from harvester.client import Client
@@ -1071,7 +1071,7 @@ def _record_label_keys(
             "label columns until --label-key KEY"
         )
         return
-    names = ", ".join(repr(key) for key in valid)
+    names = ", ".join(quoted(key) for key in valid)
     print(
         f"label keys {names} recorded in {record}: later index writes keep them "
         "until another --label-key or --no-label-key"

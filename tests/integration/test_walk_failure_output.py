@@ -30,8 +30,8 @@ def test_a_failed_listing_is_one_line_of_the_summary(
     said = [line for line in run.stderr.splitlines() if f"/m/plates/{SMALL_PLATE}/wells/" in line]
     summary = [line for line in said if not line.startswith("DEBUG ")]
     assert summary == [
-        f"walk failed: plate {SMALL_PLATE}: HTTP 500 Internal Server Error {emu.base_url}/api/v0"
-        f"/m/plates/{SMALL_PLATE}/wells/?offset=0&limit=1000"
+        f"walk failed: plate {SMALL_PLATE}: HTTP 500 Internal Server Error <{emu.base_url}/api/v0"
+        f"/m/plates/{SMALL_PLATE}/wells/?offset=0&limit=1000>"
     ], run.stderr
     assert "WARNING harvester.walk" not in run.stderr
     debug = [line for line in said if line.startswith("DEBUG harvester.walk: walk of plate")]

@@ -59,7 +59,7 @@ def test_a_failed_listing_shows_in_status_until_a_later_walk_lists_it(
         broken.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",), max_retries=1
     )
     assert first.exit_code == 1
-    assert [line.split(" http")[0] for line in first.walk_failures] == [
+    assert [line.split(" <http")[0] for line in first.walk_failures] == [
         f"plate {SMALL_PLATE}: HTTP 503 Service Unavailable"  # (the status once)
     ]
     assert first.done == 0  # no image was listed: none is journaled, none "pending"
@@ -103,7 +103,7 @@ def test_a_plate_whose_grid_failed_after_its_images_were_listed_lost_no_image(
         broken.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",), max_retries=0
     )
     assert (first.exit_code, first.done) == (1, 8)  # every thumbnail; no study file
-    assert [line.split(" http")[0] for line in first.walk_failures] == [
+    assert [line.split(" <http")[0] for line in first.walk_failures] == [
         f"plate {SMALL_PLATE} (study files only): HTTP 500 Internal Server Error"
     ]
     report = collect_status(out)
@@ -187,7 +187,7 @@ def test_a_screen_whose_annotations_failed_still_walks_its_plates(
         broken.base_url, out, screens=(DEMO_SCREEN,), artifacts=("thumbnail",), max_retries=0
     )
     assert (first.exit_code, first.images) == (1, 80)
-    assert [line.split(" http")[0] for line in first.walk_failures] == [
+    assert [line.split(" <http")[0] for line in first.walk_failures] == [
         f"screen {DEMO_SCREEN} (study files only): HTTP 500 Internal Server Error"
     ]
     report = collect_status(out)

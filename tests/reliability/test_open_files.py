@@ -56,7 +56,7 @@ def test_concurrency_past_the_hard_limit_is_refused_before_any_folder(
     refused = limited_cli(512, 512, *argv, "--concurrency", "600")
     assert refused.returncode == 2, refused.stderr
     assert_one_line_error(refused.stderr, "--concurrency 600", "may open 512 at most (ulimit -n)")
-    assert "hint: give --concurrency 256 or less" in refused.stderr
+    assert "hint: give --concurrency 320 or less" in refused.stderr
     assert not out.exists()
     assert emu.stats()["requests"] == 0
     plan = [*argv[: argv.index("--quiet")], "--concurrency", "600"]
@@ -89,6 +89,21 @@ def test_concurrency_past_the_soft_limit_raises_it_and_completes(
     rows = (out / "index.csv").read_text().splitlines()
     assert len(rows) == 1 + 8  # header + the project's 8 images
     assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 8
+
+
+def test_a_hard_limit_of_256_still_runs_the_default_concurrency(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Under ulimit -n 256 (soft and hard: a batch system's or container's), a harvest with the
+    default --concurrency 8 completes, exit 0, every image stored, no error line."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "harvest"
+    argv = harvest_args(emu.base_url, out, "--screen", "2302", "--project", str(DEMO_PROJECT))
+    done = limited_cli(256, 256, *argv, "--rate", "none")
+    assert done.returncode == 0, done.stderr
+    assert "error" not in done.stderr.lower(), done.stderr
+    assert len((out / "index.csv").read_text().splitlines()) == 1 + 88
+    assert len(list((out / "images").rglob("*.thumbnail.jpg"))) == 88
 
 
 def test_a_resume_of_two_target_sets_is_refused_once(

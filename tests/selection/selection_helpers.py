@@ -78,16 +78,32 @@ def index_ids(out: Path) -> set[int]:
     return {int(row["image_id"]) for row in index_rows(out)}
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m harvester ARGS`` with this very package; bounded in time."""
+def cli_env() -> dict[str, str]:
+    """The environment of a CLI child that imports this very package."""
     env = dict(os.environ)
     root = str(Path(harvester.__file__).absolute().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m harvester ARGS`` with this very package; bounded in time."""
     return subprocess.run(
         [sys.executable, "-m", "harvester", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_env(),
         timeout=120,
         check=False,
+    )
+
+
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    """Start ``python -m harvester ARGS`` with this very package (its output captured)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harvester", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
     )

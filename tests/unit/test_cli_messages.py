@@ -106,6 +106,25 @@ def cli_env() -> dict[str, str]:
             "hint: the config file is the first argument (harvester plan FILE.toml ...); "
             "see 'harvester plan --help'",
         ),
+        (  # another command's flag: that command named, not "did you mean --plate?"
+            ["plan", "--screen", "1", "--out", "D", "--split=train=0.8,val=0.2"],
+            "error: unrecognized arguments: --split=train=0.8,val=0.2",
+            "hint: --split belongs to harvester harvest, slurm and index, not to harvester "
+            "plan: to split the images of a folder, run harvester index DIR --split ... (or "
+            "give --split to the run that harvests it: harvester harvest or harvester slurm, "
+            "with --from-plan DIR for a plan); see 'harvester plan --help'",
+        ),
+        (
+            ["verify", "D", "--sample", "3"],
+            "error: unrecognized arguments: --sample 3",
+            "hint: --sample belongs to harvester harvest, plan and slurm, not to harvester "
+            "verify; see 'harvester verify --help'",
+        ),
+        (  # another tool's word here (-j), though verify takes --jobs: the meaning here wins
+            ["harvest", "--screen", "1", "--out", "D", "--jobs", "8"],
+            "error: unrecognized arguments: --jobs",
+            "hint: did you mean --concurrency? see 'harvester harvest --help'",
+        ),
         (  # status has no config file: no such advice there
             ["status", "D", "--config"],
             "error: unrecognized arguments: --config",

@@ -129,7 +129,25 @@ async def test_overload_answers_slow_the_client_down(server: Any) -> None:
 
 
 async def test_timeouts_count_as_overload(server: Any) -> None:
-    """A timed-out attempt is retried and counted as an overload signal."""
+    """A timed-out attempt of a server that has answered is retried and counted as an
+    overload signal."""
+    server.script(
+        server.Reply(body=JPEG, content_type="image/jpeg"),
+        server.Reply(body=JPEG, content_type="image/jpeg", delay=1.0),
+        server.Reply(body=JPEG, content_type="image/jpeg"),
+    )
+    with anyio.fail_after(10):
+        async with make(server, timeout=0.2, concurrency=4) as client:
+            await client.get("t/", Expect.JPEG)
+            got = await client.get("t/", Expect.JPEG)
+            assert client.stats.overload_events == 1
+            assert client.stats.current_concurrency == 2
+    assert got.body == JPEG
+
+
+async def test_timeouts_before_any_answer_are_not_overload(server: Any) -> None:
+    """A timeout before the server has answered anything is retried, not counted as
+    overload: nothing says the server is there, let alone busy."""
     server.script(
         server.Reply(body=JPEG, content_type="image/jpeg", delay=1.0),
         server.Reply(body=JPEG, content_type="image/jpeg"),
@@ -137,8 +155,9 @@ async def test_timeouts_count_as_overload(server: Any) -> None:
     with anyio.fail_after(10):
         async with make(server, timeout=0.2, concurrency=4) as client:
             got = await client.get("t/", Expect.JPEG)
-            assert client.stats.overload_events == 1
-            assert client.stats.current_concurrency == 2
+            assert client.stats.overload_events == 0
+            assert client.stats.current_concurrency == 4
+            assert (client.stats.requests, client.stats.retries) == (2, 1)
     assert got.body == JPEG
 
 

@@ -227,6 +227,7 @@ def test_a_host_name_other_machines_may_share_proves_nothing(
 def test_stray_temps_are_reported_and_only_ended_writers_removed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Strays are listed; one of an ended writer is "it", handed over, and removed next run."""
     out = tmp_path / "out"
     store_harvest(out)
     host = host_component()
@@ -249,8 +250,8 @@ def test_stray_temps_are_reported_and_only_ended_writers_removed(
         assert code == 0
         assert "note: 3 stray temporary files that no journals/*.pending lists" in text
         assert (
-            f"note: 1 of them was left by processes of this host that have ended: harvester "
-            f"verify {out} hands them to the next harvest, which removes them"
+            f"note: 1 of them was left by a process of this host that has ended: harvester "
+            f"verify {out} hands it to the next harvest, which removes it"
         ) in text
         assert "note: 2 of them stay: their writers run on another host" in text
         assert not list((out / "journals").glob("strays-*"))  # status writes nothing
@@ -260,8 +261,8 @@ def test_stray_temps_are_reported_and_only_ended_writers_removed(
         assert "note: 3 stray temporary files that no journals/*.pending lists" in text
         assert strays[dead] in text and announced not in text
         assert (
-            "note: 1 of them was left by processes of this host that have ended: the next "
-            "harvest removes them"
+            "note: 1 of them was left by a process of this host that has ended: the next "
+            "harvest removes it"
         ) in text
         assert "note: 2 of them stay: their writers run on another host, still run here" in text
         assert f"remove them with: find {out} -type f -name '*.tmp-*' -delete" in text
@@ -280,9 +281,23 @@ def test_stray_temps_are_reported_and_only_ended_writers_removed(
         pending.close()
 
 
+def test_a_temp_name_in_a_users_folder_under_runs_is_no_stray(tmp_path: Path) -> None:
+    """`runs/notes/draft.tmp-x` (a user's folder, no run's) is neither a stray nor a run."""
+    out = tmp_path / "out"
+    store_harvest(out)
+    notes = out / "runs" / "notes"
+    notes.mkdir(parents=True)
+    (notes / f"draft.tmp-{host_component()}-{dead_pid()}-{new_run_id()}").write_text("mine")
+    report = verify(out)
+    assert report.stray_temps == 0 and report.strays_handed_over == 0
+    assert [n for n in report.notes if n.startswith("runs/notes is not a run's folder")]
+    assert len(list(notes.iterdir())) == 1  # kept
+
+
 def test_strays_on_a_folder_verify_cannot_write_are_reported_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A stray verify cannot hand over is reported, in the singular, with how to remove it."""
     out = tmp_path / "out"
     store_harvest(out)
     dead = f"{host_component()}-{dead_pid()}-{new_run_id()}"
@@ -296,7 +311,7 @@ def test_strays_on_a_folder_verify_cannot_write_are_reported_only(
     report = verify(out)
     assert report.stray_temps == 1 and report.strays_handed_over == 0
     (note,) = [n for n in report.notes if n.startswith("it stays: ")]
-    assert "could not be handed over (read-only filesystem" in note
-    assert "find " in note
+    assert "it could not be handed over (read-only filesystem" in note
+    assert f"remove it with: find {out} " in note  # one file: "it", never "them"
     store_harvest(out)
     assert (out / rel).exists()  # nothing handed over: nothing removed

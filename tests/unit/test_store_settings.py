@@ -119,6 +119,10 @@ def test_unknown_marker_keys_are_kept(tmp_path: Path) -> None:
     }
 
 
+#: Run ids as harvester makes them: a folder of runs/ named otherwise is no run.
+R1, R2 = "20250101T000000Z-0000a1", "20250101T000001Z-0000a2"
+
+
 def old_folder(out: Path, runs: dict[str, tuple[dict[str, Any], list[str]]]) -> None:
     """A folder as 0.1.4 left it: marker without settings, each run's config.json and
     journal with done records (run id -> (config, done paths))."""
@@ -143,7 +147,7 @@ THUMBS_96 = {"artifacts": ["thumbnail"], "thumbnail_size": 96, "window": "render
 def test_old_folder_takes_the_value_its_files_were_made_with(tmp_path: Path) -> None:
     """A 0.1.4 folder keeps the size its thumbnails were made with; stacks take this run's."""
     out = tmp_path / "old"
-    old_folder(out, {"r1": (THUMBS_96, ["images/000/000/1.thumbnail.jpg"])})
+    old_folder(out, {R1: (THUMBS_96, ["images/000/000/1.thumbnail.jpg"])})
     with pytest.raises(UsageError, match="thumbnails made with --thumbnail-size 96"):
         check_settings(out, {"thumbnail_size": 128})
     # A kind with nothing done yet adopts this run's value: stacks were never fetched here.
@@ -156,7 +160,7 @@ def test_old_folder_where_the_kind_was_asked_but_never_done_adopts(tmp_path: Pat
     """A run that asked for 128-px thumbnails and stored none (all failed) shaped nothing."""
     out = tmp_path / "old"
     asked = {**THUMBS_96, "thumbnail_size": 128}
-    old_folder(out, {"r1": (asked, [])})
+    old_folder(out, {R1: (asked, [])})
     prepare_out_dir(out, {"thumbnail_size": 96})
     assert marker_of(out)["settings"] == {"thumbnail_size": 96}
 
@@ -170,8 +174,8 @@ def test_old_folder_that_mixes_sizes_already(
     old_folder(
         out,
         {
-            "r1": (THUMBS_96, [f"images/000/000/{i}.thumbnail.jpg" for i in range(3)]),
-            "r2": ({**THUMBS_96, "thumbnail_size": 128}, ["images/000/000/9.thumbnail.jpg"]),
+            R1: (THUMBS_96, [f"images/000/000/{i}.thumbnail.jpg" for i in range(3)]),
+            R2: ({**THUMBS_96, "thumbnail_size": 128}, ["images/000/000/9.thumbnail.jpg"]),
         },
     )
     with pytest.raises(UsageError) as refused:
@@ -194,8 +198,8 @@ def test_old_render_quality_counts_jpeg_renders_only(tmp_path: Path) -> None:
     old_folder(
         out,
         {
-            "r1": (png, ["images/000/000/1.render.png"]),
-            "r2": (jpeg, ["images/000/000/2.render.jpg"]),
+            R1: (png, ["images/000/000/1.render.png"]),
+            R2: (jpeg, ["images/000/000/2.render.jpg"]),
         },
     )
     with pytest.raises(UsageError, match=r"JPEG renders made with render_quality = 0\.9") as no:
