@@ -936,11 +936,13 @@ class Client:
             return await self.retry.call(attempt)
         last_try = 0.0
 
-        async def attempt_unless_paused() -> Fetched:
+        def leaving(sent: float) -> None:
             nonlocal last_try
+            last_try = sent
+
+        async def attempt_unless_paused() -> Fetched:
             await outage.gate()  # no request leaves while the server is down
-            last_try = time.monotonic()
-            return await self._attempt(url, expect, check, retry=next(retries))
+            return await self._attempt(url, expect, check, retry=next(retries), leaving=leaving)
 
         while True:
             retries = _retry_flags()  # (asked again after a pause: a fresh retry budget)
@@ -953,9 +955,15 @@ class Client:
 
     async def _check_up(self) -> FetchError | None:
         """One request of the API root, no retries, through the limits but not the outage's
-        gate (it is the one request a pause lets through): None if the server answered."""
+        gate (it is the one request a pause lets through): None if the server answered.
+
+        It takes the next slot freed, ahead of the requests queued for one: behind them, at
+        the limits a server's busy answers had cut to one request at 0.6 a second, the check
+        that decides a pause left only after an 8 s outage had ended; answered, it failed
+        every request held for its verdict, though each had only asked a server down."""
         try:
-            await self._attempt(self._resolve(urls.api_root()), Expect.ANY, None, learn=False)
+            api = self._resolve(urls.api_root())
+            await self._attempt(api, Expect.ANY, None, learn=False, ahead=True)
         except FetchError as error:
             return error
         return None
@@ -1036,15 +1044,28 @@ class Client:
         *,
         learn: bool = True,
         retry: bool = False,
+        ahead: bool = False,
+        leaving: Callable[[float], None] | None = None,
     ) -> Fetched:
         """One try of ``url``. ``learn``: report its outcome to the adaptive limiter; not
         for the outage's checks of the API root, whose busy answers measure a server that is
         down, not the run's load (each halved the limits through a maintenance window).
-        ``retry``: this try is a retry, counted as one when it is sent."""
+        ``retry``: this try is a retry, counted as one when it is sent.
+        ``ahead``: the next slot freed is this try's, before those queued (the checks).
+
+        ``leaving`` hears when the try leaves, past the run's limits: the time
+        :meth:`~harvester.outage.Outage.held` compares with the answers of the others, which
+        are stamped there too. Stamped before the limits' wait, a try queued behind others
+        (``--rate``, ``--concurrency``) counted as older than they: their answers, served
+        just before the server went down, made its busy answer look like its own, and it
+        failed for good (with ``--max-retries 0``, each request queued as an outage began,
+        and the run never paused)."""
         limiter = self.limiter
         stats = self.stats
-        stamp = await limiter.acquire()
+        stamp = await limiter.acquire(first=ahead)
         sent = time.monotonic()
+        if leaving is not None:
+            leaving(sent)
         stats.in_flight += 1
         try:
             response = await self._send(url, stamp, retry=retry)

@@ -6,9 +6,10 @@ each failing after its retries, and the run kept asking the whole time.
 
 The rule (:meth:`Outage.held`): a request whose retries are used up on a *down sign* (429,
 502, 503, 504, an answer broken off, a refused connection, silence; see
-:func:`is_down_sign`), while no request sent after its last try began was answered (a
-success, or any whole answer but a down sign: a 404 too; see :func:`shows_server_up`),
-asks the server's API root (``api/``) once (a check answered less than :data:`FIRST_CHECK` seconds
+:func:`is_down_sign`), while no request sent after its last try was answered (a
+success, or any whole answer but a down sign: a 404 too; see :func:`shows_server_up`;
+"sent": past the run's limits), asks the server's API root (``api/``) once, ahead of the
+requests queued at the limits (a check answered less than :data:`FIRST_CHECK` seconds
 before is waited out first: a kind the server refuses on its own costs a check every few
 seconds, not one a failure). If that answer is a down sign too, two different URLs in a row
 say the server is down and the run pauses: no request goes out but one check of ``api/`` at
@@ -211,9 +212,10 @@ class Outage:
             await self._wait_out()
 
     async def held(self, error: FetchError, last_try: float) -> bool:
-        """A request failed for good with ``error``, its last try begun at ``last_try``
-        (monotonic): True once an outage it belongs to is over (ask again), False when it
-        fails on its own (raise, as before)."""
+        """A request failed for good with ``error``, its last try sent at ``last_try``
+        (monotonic; when it left, past the run's limits, as :meth:`succeeded` is told): True
+        once an outage it belongs to is over (ask again), False when it fails on its own
+        (raise, as before)."""
         if not self.enabled or not is_down_sign(error):
             return False
         while self.reason is None:

@@ -286,13 +286,16 @@ class Slots:
         """A slot is free and nobody queues for one (so no one is passed over)."""
         return self._in_use < self._limit and not self._waiters
 
-    async def acquire(self) -> None:
-        """Take a slot, waiting in line if none is free."""
+    async def acquire(self, *, first: bool = False) -> None:
+        """Take a slot, waiting in line if none is free (at its head with ``first``)."""
         if self._free_for_newcomer():
             self._in_use += 1
             return
         event = anyio.Event()
-        self._waiters.append(event)
+        if first:
+            self._waiters.appendleft(event)
+        else:
+            self._waiters.append(event)
         try:
             await event.wait()
         except BaseException:
@@ -462,15 +465,17 @@ class AdaptiveLimiter:
             and self._bucket.rate < self.max_rate
         )
 
-    async def acquire(self) -> Stamp | None:
+    async def acquire(self, *, first: bool = False) -> Stamp | None:
         """Wait for a concurrency slot, then for a rate token.
 
         Slot first: a token taken while waiting for a slot would be spent late,
         and several late starts could bunch together inside one window. Returns
         the token's :class:`Stamp` (``None`` without a rate limit): report
         :meth:`sent` when the request leaves, and pass it to :meth:`release`.
+        ``first``: the next slot freed is this one's, before the requests
+        queued for one (then the tokens of those holding a slot are waited for).
         """
-        await self._slots.acquire()
+        await self._slots.acquire(first=first)
         bucket = self._bucket
         if bucket is None:
             return None
