@@ -250,7 +250,9 @@ class ProgressSink(Protocol):
         self, reason: str | None, seconds: float, next_check: float | None = None
     ) -> None: ...
     def walking(self, describe: Callable[[], str] | None) -> None: ...
-    def publish(self, path: Path, run: str = "", *, keep_fresh: float | None = None) -> None: ...
+    def publish(
+        self, path: Path, run: str = "", *, keep_fresh: float | None = None, holder: str = ""
+    ) -> None: ...
     def unpublish(self) -> None: ...
 
 
@@ -288,7 +290,9 @@ class _NoProgress:
     def walking(self, describe: Callable[[], str] | None) -> None:
         return None
 
-    def publish(self, path: Path, run: str = "", *, keep_fresh: float | None = None) -> None:
+    def publish(
+        self, path: Path, run: str = "", *, keep_fresh: float | None = None, holder: str = ""
+    ) -> None:
         return None
 
     def unpublish(self) -> None:
@@ -2186,6 +2190,7 @@ class Harvest:
                 self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard), own),
                 run=run_id,
                 keep_fresh=None if own is None else runlock.UNLOCKED_FRESH_EVERY,
+                holder=runlock.holder_line(),
             )
             try:
                 await self._work_in_store(

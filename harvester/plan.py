@@ -916,11 +916,18 @@ def refuse_while_harvests_run(out_dir: Path) -> None:
     adds up. Only held locks count (:func:`harvester.runlock.held_run_locks`): a filesystem
     without ``flock`` cannot tell, and there ``--force`` stays the user's word.
     """
-    from harvester.runlock import held_run_locks
+    from harvester.runlock import held_run_locks, is_harvest_holder
 
     running = held_run_locks(out_dir)
+    q = shlex.quote(str(out_dir))
+    if running and not any(is_harvest_holder(text) for text in running):
+        # (harvester forget, for a moment: "harvests ... are running" named none that was)
+        raise UsageError(
+            f"{out_dir / PLAN_DIRNAME} is in use: {out_dir} is held by "
+            f"{'; '.join(running)}, which records its change and harvests nothing",
+            hint="plan again once it has ended",
+        )
     if running:
-        q = shlex.quote(str(out_dir))
         raise UsageError(
             f"{out_dir / PLAN_DIRNAME} is in use: harvests of {out_dir} are running "
             f"({'; '.join(running)}), and --force would replace the plan under them",

@@ -55,6 +55,7 @@ __all__ = [
     "held_run_locks",
     "held_run_locks_named",
     "holder_run",
+    "is_harvest_holder",
     "lock_name",
     "other_split_holding",
     "others_may_hold",
@@ -130,7 +131,7 @@ def acquire_run_lock(out_dir: Path, shard: str | None, doing: str | None = None)
             ) from None
         raise
     os.ftruncate(fd, 0)
-    text = f"pid {os.getpid()} on {socket.gethostname()}\n"
+    text = f"{holder_line()}\n"
     if doing:
         text += f"{_DOING_PREFIX}{' '.join(doing.split())}\n"
     os.write(fd, text.encode())
@@ -202,18 +203,35 @@ def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
     )
 
 
+def holder_line() -> str:
+    """``pid N on HOST``: this process, as its lock file and its progress file name it."""
+    return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
 def holder_run(out_dir: Path, shard: str | None) -> str | None:
     """The run id of the run holding this shard's lock, from its progress file's ``run ID``
-    line (None: no such file or line yet, or not a run id).
+    line (None: no such file or line yet, not a run id, or not the holder's file).
+
+    The file counts only when its "pid N on HOST" line is the one in the lock file: a
+    killed run's file stays until the next holder writes its own (once it has opened DIR),
+    and a refusal in between named the dead run, and its targets, as the one going.
 
     Why: a refused run compares the holder's saved settings with its own, to say whether
     the holder does its work (see ``Harvest._busy_elsewhere``)."""
-    path = out_dir / LOCKS_DIR / progress_name(lock_name(shard))
+    folder = out_dir / LOCKS_DIR
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = (folder / progress_name(lock_name(shard))).read_text("utf-8", errors="replace")
+        fd = os.open(folder / lock_name(shard), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    for line in text.splitlines():
+    try:
+        holder = _read_lock_file(fd)[0]
+    finally:
+        os.close(fd)
+    lines = [line.strip() for line in text.splitlines()]
+    if not holder or holder not in lines:  # (a file of an older version names no holder)
+        return None
+    for line in lines:
         run = line.removeprefix("run ").strip()
         if line.startswith("run ") and re.fullmatch(RUN_ID_PATTERN, run):
             return run
@@ -378,9 +396,9 @@ def other_split_holding(out_dir: Path, shard: str | None) -> str | None:
         return None
     for name in others:
         # Gone or unreadable: nobody to refuse for; no flock: runs there go unlocked too.
-        state, holder = _probe(folder / name)
+        state, holder, doing = _probe(folder / name)
         if state == "held":
-            return _holder_text(name, holder, shard_prefix="as ")
+            return _holder_text(name, holder, shard_prefix="as ", doing=doing)
     return None
 
 
@@ -439,9 +457,10 @@ def held_run_locks_named(out_dir: Path) -> list[tuple[str, str]]:
         return []
     held: list[tuple[str, str]] = []
     for name in names:
-        state, holder = _probe(folder / name)
+        state, holder, doing = _probe(folder / name)
         if state == "held":
-            held.append((name, _holder_text(name, holder, shard_prefix="", whole=WHOLE_SET_RUN)))
+            text = _holder_text(name, holder, shard_prefix="", whole=WHOLE_SET_RUN, doing=doing)
+            held.append((name, text))
     return held
 
 
@@ -515,45 +534,58 @@ def unlocked_run_text(lock: str, run: str) -> str:
 _ProbeState = Literal["free", "held", "gone", "unreadable", "no-flock"]
 
 
-def _probe(path: Path, *, holder: bool = True) -> tuple[_ProbeState, str]:
+def _probe(path: Path, *, holder: bool = True) -> tuple[_ProbeState, str, str]:
     """Probe one lock file with a non-blocking shared ``flock``, dropped at once.
 
     Returns the state and, when held and ``holder`` is asked for, the holder's "pid N on
-    HOST" line ("" otherwise: reading it may wait :data:`HOLDER_WAIT` for a run that
-    just took its lock, a wait a caller that only needs "held or not" should not pay).
+    HOST" line and the command it names when it is no harvest (:func:`_read_lock_file`;
+    "" otherwise: reading it may wait :data:`HOLDER_WAIT` for a run that just took its
+    lock, a wait a caller that only needs "held or not" should not pay).
     Shared, so that two runs probing the same file at once do not see each other as a
     holder; non-blocking, so that a held lock answers at once.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        return "gone", ""
+        return "gone", "", ""
     except OSError:
-        return "unreadable", ""
+        return "unreadable", "", ""
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno not in FLOCK_HELD:
-                return "no-flock", ""
-            return "held", _read_holder(fd) if holder else ""
+                return "no-flock", "", ""
+            return ("held", *_read_lock_file(fd)) if holder else ("held", "", "")
         fcntl.flock(fd, fcntl.LOCK_UN)
-        return "free", ""
+        return "free", "", ""
     finally:
         os.close(fd)
 
 
 def _holder_text(
-    name: str, holder: str, *, shard_prefix: str, whole: str = WHOLE_SET_HOLDER
+    name: str, holder: str, *, shard_prefix: str, whole: str = WHOLE_SET_HOLDER, doing: str = ""
 ) -> str:
     """``<whole> (pid N on HOST)`` for ``all.lock``, ``<shard_prefix>shard 0/2 (...)`` for
-    ``shard-0-of-2.lock``; no parentheses when the holder line is empty."""
-    if name == lock_name(None):
+    ``shard-0-of-2.lock``, ``harvester forget (...)`` for a holder that is no harvest
+    (``doing``, the command its lock file names: see :func:`is_harvest_holder`); no
+    parentheses when the holder line is empty. Why ``doing``: while ``harvester forget``
+    held DIR, ``status`` said "running now: a harvest of the whole set", which no run was."""
+    if doing:
+        what = doing
+    elif name == lock_name(None):
         what = whole
     else:
         k, _, n = name.removeprefix("shard-").removesuffix(".lock").partition("-of-")
         what = f"{shard_prefix}shard {k}/{n}"
     return what + (f" ({holder})" if holder else "")
+
+
+def is_harvest_holder(text: str) -> bool:
+    """Does ``text`` (the words of :func:`held_run_locks` or :func:`other_split_holding`)
+    name a harvest, not a command that holds DIR without harvesting (``harvester forget
+    (pid N on HOST)``)?"""
+    return text.startswith(("shard ", "as shard ", WHOLE_SET_RUN, WHOLE_SET_HOLDER))
 
 
 def release_run_lock(fd: int | None) -> None:
@@ -564,11 +596,6 @@ def release_run_lock(fd: int | None) -> None:
 
 #: How long a refused run waits for the holder to write its "pid N on HOST" line.
 HOLDER_WAIT = 0.5
-
-
-def _read_holder(fd: int) -> str:
-    """The holder's "pid N on HOST" line, or "" if unreadable (see :func:`_read_lock_file`)."""
-    return _read_lock_file(fd)[0]
 
 
 def _read_lock_file(fd: int) -> tuple[str, str]:

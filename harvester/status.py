@@ -110,7 +110,7 @@ from harvester.shard import (
 )
 from harvester.splits import SPLIT_FILE, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
-from harvester.text import duration_text, plural, quoted
+from harvester.text import duration_text, plural, quoted, shown
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
@@ -741,26 +741,26 @@ class StatusReport:
             lines.append("writers:")
             lines += [w.text() for w in self.writers]
         if self.failures:
-            shown = self.failures[:MAX_FAILURE_SAMPLES]
-            if len(shown) < len(self.failures):
+            samples = self.failures[:MAX_FAILURE_SAMPLES]
+            if len(samples) < len(self.failures):
                 from harvester.config import failed_ids_listing
 
                 q = shlex.quote(self.out_dir)
                 lines.append(
-                    f"failures (first {len(shown)} of {len(self.failures)}; all: harvester "
+                    f"failures (first {len(samples)} of {len(self.failures)}; all: harvester "
                     f"status {q} --json, their image ids"
                     f"{failed_ids_listing(Path(self.out_dir), self.failed_servers)}):"
                 )
             else:
                 lines.append("failures:")
-            for f in shown:
+            for f in samples:
                 # As the harvest's summary words it: the status leads only where it says
                 # something (a 2xx whose body was wrong is the reason alone).
-                reason = with_status(f.get("status"), str(f.get("reason") or ""))
+                reason = _journaled_reason(f)
                 # The URL in <...> as the harvest's summary shows it: a render URL holds
                 # "|" and "$", and the brackets say where it ends (RFC 3986, appendix C).
-                url = f" <{f['url']}>" if f.get("url") else ""
-                lines.append(f"  {f['kind']} {f['id']}: {reason}{url}")
+                url = f" <{shown(f['url'], None)}>" if f.get("url") else ""
+                lines.append(f"  {shown(f['kind'])} {shown(f['id'])}: {reason}{url}")
         lines += self._walk_lines()
         if self.forgotten:
             q = shlex.quote(self.out_dir)
@@ -845,15 +845,15 @@ class StatusReport:
         """The latest progress line of each running harvest (the first
         :data:`MAX_TASK_LINES`), with its age: its rate of work, time left and any pause
         for a server down, which its log alone said."""
-        shown = self.running_progress[:MAX_TASK_LINES]
+        samples = self.running_progress[:MAX_TASK_LINES]
         several = len(self.running) > 1
         lines = []
-        for live in shown:
+        for live in samples:
             who = f"{live['running']}: " if several else ""
             age = duration_text(live["age"], tenths=False)
             lines.append(f"  {who}latest progress line, {age} ago: {live['line']}")
-        if len(self.running_progress) > len(shown):
-            lines.append(f"  ... and {len(self.running_progress) - len(shown)} more (--json)")
+        if len(self.running_progress) > len(samples):
+            lines.append(f"  ... and {len(self.running_progress) - len(samples)} more (--json)")
         return lines
 
     def _unlocked_progress_lines(self) -> list[str]:
@@ -1050,9 +1050,10 @@ class StatusReport:
                 f"{what} (run {walk.get('run')}{shard}): {len(failures)} listing(s) failed; {why}"
             )
             for f in failures[:MAX_FAILURE_SAMPLES]:
-                reason = with_status(f.get("status"), str(f.get("reason") or ""))
+                reason = _journaled_reason(f)
                 only = STUDY_ONLY if f.get("study_only") else ""
-                lines.append(f"  {f.get('what')}{only}: {reason} {f.get('url') or ''}".rstrip())
+                url = shown(f.get("url") or "", None)
+                lines.append(f"  {shown(f.get('what'))}{only}: {reason} {url}".rstrip())
             if len(failures) > MAX_FAILURE_SAMPLES:
                 lines.append(f"  ... and {len(failures) - MAX_FAILURE_SAMPLES} more (--json)")
         return lines
@@ -2589,6 +2590,15 @@ def _resume_line(
     return f"{resume}{ALSO}{commented(plan_command, 'its plan, not harvested yet')}"
 
 
+def _journaled_reason(failure: Mapping[str, Any]) -> str:
+    """A journaled failure's reason led by its status (:func:`with_status`), escaped as a
+    message shows server text (:func:`harvester.text.shown`, never cut: the reason is whole).
+
+    Why: a journal written by an older version may carry the server's bytes as they came
+    (ESC, a line break), which printed raw drove the user's terminal."""
+    return shown(with_status(failure.get("status"), str(failure.get("reason") or "")), None)
+
+
 def _running_progress(out_dir: Path, held: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """The progress line each running harvest keeps beside its lock, its age (seconds) and
     the run's id (``run``, when the file names it: from the line ``run ID`` under it).
@@ -2609,7 +2619,8 @@ def _running_progress(out_dir: Path, held: list[tuple[str, str]]) -> list[dict[s
             continue
         age = max(0.0, time.time() - written)
         line, _, tail = text.partition("\n")
-        run = tail.strip().removeprefix("run ") if tail.strip().startswith("run ") else ""
+        first = tail.strip().partition("\n")[0]  # (a "pid N on HOST" line may follow)
+        run = first.removeprefix("run ") if first.startswith("run ") else ""
         if line and written >= taken:
             live = {"running": running, "line": line, "age": round(age, 1)}
             found.append(live | ({"run": run} if run else {}))

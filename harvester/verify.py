@@ -451,9 +451,10 @@ def _index_missing_advice(out_dir: Path, rebuild: str, index_jobs: Sequence[str]
     middle of a week-long run said something was broken), or DIR's index job is queued
     (``index_jobs``: "rebuild it" asked for what that job does); lock probes only, no file
     read."""
-    from harvester.runlock import held_run_locks_named, lock_name
+    from harvester.runlock import held_run_locks_named, is_harvest_holder, lock_name
 
-    held = held_run_locks_named(out_dir)
+    # (harvester forget holding DIR writes no index.csv: no harvest of it runs)
+    held = [(name, text) for name, text in held_run_locks_named(out_dir) if is_harvest_holder(text)]
     running = [text for _name, text in held]
     if any(name == lock_name(None) for name, _text in held):  # a run without --shard
         return f"{', '.join(running)}, running now, {WRITES_AT_END}"
@@ -528,9 +529,37 @@ def stray_notes(
         )
         notes.append(
             some(left, "stays", "stay") + f": {reason}; when no harvest is running on this folder, "
-            f"remove {them} with: find {shlex.quote(str(out_dir))} -type f -name '*.tmp-*' -delete"
+            f"remove {them} with: {stray_removal_command(out_dir, paths)}"
         )
     return notes
+
+
+def stray_removal_command(out_dir: Path, paths: Sequence[str]) -> str:
+    """The ``find ... -delete`` that removes the stray temp files ``paths`` (relative to DIR),
+    looking only in the folders that hold them: ``images``, ``study``, a run's own
+    ``runs/<run id>``, DIR itself to depth 1 (:func:`harvester.store.find_stray_temps`
+    looks nowhere else).
+
+    Why: ``find DIR -type f -name '*.tmp-*' -delete`` went through the whole folder, a
+    user's own ``runs/notes/draft.tmp-1`` (or anything under DIR) removed with the strays."""
+    roots: set[str] = set()
+    top = False
+    for rel in paths:
+        parts = rel.split("/")
+        if len(parts) == 1:
+            top = True
+        else:  # images/..., study/..., runs/<run id>/...
+            roots.add("/".join(parts[:2]) if parts[0] == RUNS_DIR else parts[0])
+    name = shlex.quote(f"*{TEMP_INFIX}*")
+    commands = []
+    if roots:
+        folders = " ".join(shlex.quote(str(out_dir / root)) for root in sorted(roots))
+        commands.append(f"find {folders} -type f -name {name} -delete")
+    if top:
+        commands.append(
+            f"find {shlex.quote(str(out_dir))} -maxdepth 1 -type f -name {name} -delete"
+        )
+    return "; ".join(commands)
 
 
 def stray_run_entries_note(out_dir: Path) -> str | None:

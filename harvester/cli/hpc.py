@@ -817,9 +817,17 @@ def _refuse_other_split(out: Path, tasks: int) -> None:
     this script would be refused by the run lock anyway (:mod:`harvester.runlock`); saying
     it now, before the script is written and queued, spares an array of failed tasks.
     """
-    from harvester.runlock import other_split_holding
+    from harvester.errors import FolderInUseError
+    from harvester.runlock import is_harvest_holder, other_split_holding
 
     other = other_split_holding(out, f"0/{tasks}")
+    if other is not None and not is_harvest_holder(other):
+        # (harvester forget, for a moment: "being harvested ... overlap" named no harvest)
+        raise FolderInUseError(
+            f"{out} is in use by another process: {other}, which holds it while it records "
+            "its change",
+            hint="it harvests nothing: write the script again once it has ended",
+        )
     if other is not None:
         raise UsageError(
             f"{out} is being harvested by another process {other}: its images overlap the "

@@ -208,6 +208,8 @@ class _Connection(asyncio.Protocol):
         buf = self.buffer
         while buf:
             end = buf.find(b"\r\n\r\n")
+            if not _may_start_request(buf):
+                raise _BadRequest("malformed request line")
             if end < 0:
                 if len(buf) > MAX_HEAD_BYTES:
                     raise _BadRequest("request head too large")
@@ -424,6 +426,31 @@ class _Connection(asyncio.Protocol):
         """Close the connection now (server shutdown)."""
         if self.transport is not None:
             self.transport.abort()
+
+
+#: The most characters of a method (the longest real one, ``VERSION-CONTROL``, has 15).
+MAX_METHOD_CHARS = 20
+
+
+def _may_start_request(buf: bytearray) -> bool:
+    """Can ``buf`` (what a connection sent since its last request) begin a request line?
+
+    Its method so far must be capital letters (or ``-``/``_``), ended by a space once one
+    came. Checked before the head is whole, as nginx does: a TLS ClientHello (an
+    ``https://`` URL aimed at this plain-HTTP port) never ends a head, and waiting for one
+    kept the client until its own timeout (31 s) instead of the 400 that tells it at once.
+    """
+    start = 0
+    while buf.startswith(b"\r\n", start):  # (stray CRLF between requests)
+        start += 2
+    line = bytes(buf[start : start + MAX_METHOD_CHARS + 1]).split(b"\r\n", 1)[0]
+    if line.endswith(b"\r") and start + len(line) == len(buf):  # (its LF still to come)
+        line = line[:-1]
+    method, space, _rest = line.partition(b" ")
+    allowed = all(65 <= c <= 90 or c in b"-_" for c in method)
+    if space:
+        return bool(method) and allowed
+    return allowed and len(method) <= MAX_METHOD_CHARS  # (the rest is checked once whole)
 
 
 def _keep_alive(parsed: _Parsed) -> bool:

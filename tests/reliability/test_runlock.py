@@ -119,8 +119,9 @@ def test_another_splits_probe_does_not_refuse_a_run(tmp_path: Path) -> None:
 
 def test_probe_tells_free_held_and_gone_lock_files_apart(tmp_path: Path) -> None:
     """The one probe behind the three lock readers: a free file is free, a held one is held
-    with its holder's line (only when asked for), a missing one is gone, and probing takes
-    nothing: the holder keeps its lock and a free file can still be locked."""
+    with its holder's line and the command it names, if no harvest (only when asked for), a
+    missing one is gone, and probing takes nothing: the holder keeps its lock and a free
+    file can still be locked."""
     import fcntl
     import os
 
@@ -132,10 +133,10 @@ def test_probe_tells_free_held_and_gone_lock_files_apart(tmp_path: Path) -> None
     fd = os.open(held, os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     try:
-        assert _probe(free) == ("free", "")
-        assert _probe(held) == ("held", "pid 4242 on elsewhere")
-        assert _probe(held, holder=False) == ("held", "")
-        assert _probe(tmp_path / "missing.lock") == ("gone", "")
+        assert _probe(free) == ("free", "", "")
+        assert _probe(held) == ("held", "pid 4242 on elsewhere", "")
+        assert _probe(held, holder=False) == ("held", "", "")
+        assert _probe(tmp_path / "missing.lock") == ("gone", "", "")
         other = os.open(free, os.O_RDWR)
         try:
             fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the probe left nothing behind

@@ -265,7 +265,7 @@ def test_stray_temps_are_reported_and_only_ended_writers_removed(
             "harvest removes it"
         ) in text
         assert "note: 2 of them stay: their writers run on another host, still run here" in text
-        assert f"remove them with: find {out} -type f -name '*.tmp-*' -delete" in text
+        assert f"remove them with: find {out / 'images'} -type f -name '*.tmp-*' -delete" in text
         assert all((out / rel).exists() for rel in strays.values())  # verify removes nothing
         report = verify(out).to_dict()
         assert report["stray_temps"] == 3 and report["strays_handed_over"] == 1
@@ -294,6 +294,33 @@ def test_a_temp_name_in_a_users_folder_under_runs_is_no_stray(tmp_path: Path) ->
     assert len(list(notes.iterdir())) == 1  # kept
 
 
+def test_the_stray_removal_command_leaves_a_users_own_temp_like_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The `find ... -delete` verify suggests for strays it cannot hand over, run in a shell,
+    removes them (under images/, in DIR itself) and no file of the user's (runs/notes)."""
+    out = tmp_path / "out dir"
+    store_harvest(out)
+    other = f"elsewhere-{os.getpid()}-{new_run_id()}"  # another host's writer: stays
+    strays = [f"{image_path(1, 'thumbnail')}.tmp-{other}", f"index.csv.tmp-{other}"]
+    for rel in strays:
+        (out / rel).write_bytes(b"half")
+    notes = out / "runs" / "notes"
+    notes.mkdir(parents=True)
+    mine = [notes / f"draft.tmp-{other}", out / "mine" / f"plot.tmp-{other}"]
+    for path in mine:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("the user's")
+    code, text = cli(["verify", str(out)], capsys)
+    assert code == 0, text
+    assert "note: 2 stray temporary files that no journals/*.pending lists" in text
+    command = text.split("remove them with: ", 1)[1].splitlines()[0]
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not [rel for rel in strays if (out / rel).exists()]
+    assert [path.read_text() for path in mine] == ["the user's", "the user's"]
+
+
 def test_strays_on_a_folder_verify_cannot_write_are_reported_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -312,6 +339,6 @@ def test_strays_on_a_folder_verify_cannot_write_are_reported_only(
     assert report.stray_temps == 1 and report.strays_handed_over == 0
     (note,) = [n for n in report.notes if n.startswith("it stays: ")]
     assert "it could not be handed over (read-only filesystem" in note
-    assert f"remove it with: find {out} " in note  # one file: "it", never "them"
+    assert f"remove it with: find {out / 'images'} " in note  # one file: "it", never "them"
     store_harvest(out)
     assert (out / rel).exists()  # nothing handed over: nothing removed

@@ -1,0 +1,156 @@
+"""What status, slurm, plan and a refused harvest say of whoever holds DIR's run lock, what
+status shows of journaled failure reasons, and how an https URL aimed at a plain port fails.
+
+Each case was found saying something untrue: a harvest "running now" while harvester forget
+held DIR; a killed run named as the one going (its progress line left behind); a journal's
+raw ESC bytes printed to the terminal; an https probe of the emulator waiting 31 s.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harvest_helpers import SMALL_PLATE, cli_env, reaped, run_cli, run_lock_held, start_cli
+
+from harvester.emulator import EmulatorThread
+
+
+@contextmanager
+def held_by_forget(out: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding DIR's run lock as ``harvester forget`` holds it (its lock file
+    naming the command), until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from harvester.runlock import "
+         "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), None, doing='harvester "
+         "forget'); print('held', flush=True); time.sleep(120)", str(out)],
+        stdout=subprocess.PIPE, text=True, env=cli_env(),
+    )  # fmt: skip
+    with reaped(holder):
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+
+
+def test_status_slurm_and_plan_name_forget_holding_the_folder_as_forget(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """While harvester forget holds DIR, status says "running now: harvester forget (pid N
+    on HOST)", and slurm (exit 75) and plan --force (exit 2) name it too: none says "a
+    harvest of the whole set", which no run was."""
+    out = tmp_path / "d"
+    done = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE), "--out",
+        str(out), "--artifacts", "thumbnail", "--rate", "none", "-q",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plan = ["plan", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE), "--out"]
+    assert run_cli(*plan, str(out), "--artifacts", "thumbnail", "-q").returncode == 0
+    with held_by_forget(out) as holder:
+        status = run_cli("status", str(out))
+        as_json = run_cli("status", str(out), "--json")
+        slurm = run_cli("slurm", "--out", str(out), "--plate", str(SMALL_PLATE), "--tasks", "2")
+        force = run_cli(*plan, str(out), "--artifacts", "thumbnail", "-q", "--force")
+    forget = f"harvester forget (pid {holder.pid} on {socket.gethostname()})"
+    assert status.returncode == 0, status.stderr
+    assert f"running now: {forget}" in status.stdout.splitlines(), status.stdout
+    assert json.loads(as_json.stdout)["running"] == [forget]
+    assert slurm.returncode == 75, slurm.stderr
+    assert slurm.stderr.splitlines() == [
+        f"error: {out} is in use by another process: {forget}, which holds it while it "
+        "records its change",
+        "hint: it harvests nothing: write the script again once it has ended",
+    ], slurm.stderr
+    assert force.returncode == 2, force.stderr
+    assert force.stderr.splitlines()[0] == (
+        f"error: {out / 'plan'} is in use: {out} is held by {forget}, which records its "
+        "change and harvests nothing"
+    ), force.stderr
+    for run in (status, slurm, force):
+        assert "whole set" not in run.stdout + run.stderr
+
+
+def test_a_refusal_does_not_name_a_killed_run_whose_progress_line_was_left(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A harvest killed mid-run leaves its progress line (its run id) in locks/all.progress;
+    a harvest of other artifacts refused by the next holder of the lock, before that holder
+    writes its own line, is not told the killed run "harvests other targets" (it names the
+    holder, by its pid, with the usual hint)."""
+    emu = make_emulator(preset="demo", latency_ms=200)
+    out = tmp_path / "d"
+    common = ["harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE), "--out"]
+    progress = out / "locks" / "all.progress"
+    with reaped(start_cli(*common, str(out), "--artifacts", "imgdata", "-q")) as killed:
+        deadline = time.monotonic() + 60
+        # Its progress line and its saved settings, which the refusal compares with its own.
+        while not (progress.is_file() and "\nrun " in progress.read_text()) or not any(
+            (out / "runs").glob("*/config.json")
+        ):
+            assert killed.poll() is None and time.monotonic() < deadline, killed.communicate()
+            time.sleep(0.02)
+        killed.kill()
+        killed.communicate(timeout=30)
+    dead_run = progress.read_text().split("\nrun ", 1)[1].split()[0]
+    with run_lock_held(out, None) as holder:
+        other = run_cli(*common, str(out), "--artifacts", "thumbnail", "--rate", "none", "-q")
+    running = f"pid {holder.pid} on {socket.gethostname()}"
+    assert other.returncode == 75, other.stderr
+    assert dead_run not in other.stderr, other.stderr
+    assert other.stderr.splitlines()[1].startswith(
+        f"hint: the run already going ({running}) is doing this work"
+    ), other.stderr
+
+
+def test_status_escapes_control_bytes_in_journaled_failure_reasons(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Failure reasons (an image's, a listing's) journaled with ESC bytes, as older versions
+    wrote the server's text, are shown escaped by status (\\x1b), never as raw ESC."""
+    out = tmp_path / "d"
+    # Plate 7361's listing fails, and the thumbnails of SMALL_PLATE's images.
+    faults = "503:100%,only:/webgateway/render_thumbnail|/api/v0/m/plates/7361/wells"
+    broken = make_emulator(preset="demo", faults=faults)
+    failed = run_cli(
+        "harvest", "--base-url", broken.base_url, "--plate", str(SMALL_PLATE), "--plate",
+        "7361", "--out", str(out), "--artifacts", "thumbnail", "--rate", "none",
+        "--max-retries", "0", "-q",
+    )  # fmt: skip
+    assert failed.returncode != 0, failed.stderr
+    red = "\x1b[31mred\x1b[0m"
+    for journal in (out / "journals").glob("*.jsonl"):
+        records = [json.loads(line) for line in journal.read_text().splitlines()]
+        for rec in records:
+            if rec["rec"] == "failed":
+                rec["reason"] = red
+            for walk_failure in rec.get("failures") or []:
+                walk_failure["reason"] = red
+        journal.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    status = run_cli("status", str(out))
+    assert "\x1b" not in status.stdout + status.stderr, status.stdout
+    shown = [line for line in status.stdout.splitlines() if "\\x1b[31mred\\x1b[0m" in line]
+    assert len(shown) >= 2, status.stdout  # an image's failure and a listing's
+
+
+def test_an_https_url_aimed_at_the_plain_port_fails_as_tls_at_once(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """``--base-url https://127.0.0.1:PORT`` at the emulator's plain-HTTP port: the emulator
+    answers the ClientHello 400 at once, as nginx does, and the harvest says the TLS failure
+    (exit 2) within seconds, not after the client's 31 s timeout."""
+    url = emulator.base_url.replace("http://", "https://", 1)
+    started = time.monotonic()
+    run = run_cli("harvest", "--base-url", url, "--plate", str(SMALL_PLATE), "--out",
+                  str(tmp_path / "d"), "--artifacts", "thumbnail", "-q")  # fmt: skip
+    took = time.monotonic() - started
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines()[0] == (
+        f"error: cannot reach {url}/: TLS failure: WRONG_VERSION_NUMBER"
+    ), run.stderr
+    assert took < 10, took
