@@ -814,7 +814,11 @@ class StatusReport:
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
             from harvester.fetch import no_rerun_line  # only a folder with such failures
 
-            lines.append(no_rerun_line(len(self.hints), self.resume))
+            # (a job array's resubmission: the hints' flags go to harvester slurm instead)
+            array = self.slurm is not None and self.slurm.resubmit_resumes()
+            lines.append(
+                no_rerun_line(len(self.hints), self.resume, self.out_dir if array else None)
+            )
         elif self.resume is not None and self.queued:
             # Its tasks still to start do the work left: resubmitted now, twice queued. Before
             # the running harvests' line: those are mostly the array's own tasks, and "once
