@@ -490,6 +490,10 @@ class StatusReport:
     #: ``squeue``, no controller answering ``scontrol ping``), None when it answered or was
     #: not asked: the job array's tasks may then still be queued or running.
     queue_unknown: str | None = None
+    #: The tasks K of DIR's job array the queue lists (pending or running), from the same
+    #: listing as ``queued``: their task lines say so (a task waiting its turn read as one
+    #: that never ran). Empty where the queue did not say.
+    queued_tasks: set[int] = field(default_factory=set, repr=False)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
     #: The job-array tasks with work left that ended without a word (:class:`SilentEnd`);
@@ -1129,6 +1133,8 @@ class StatusReport:
                 parts.append(f"{t.images - t.reached} not reached")
             if t.task in running:
                 parts.append("running")
+            elif t.task in self.queued_tasks:
+                parts.append("in the queue")
             lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
@@ -2060,6 +2066,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         queue = script_queue(Path(slurm.script), out_dir / INDEX_SCRIPT_NAME)
         report.queued = [] if isinstance(queue, str) else queue.jobs
         report.queue_unknown = queue if isinstance(queue, str) else None
+        if not isinstance(queue, str) and not isinstance(queue.tasks, str):
+            report.queued_tasks = queue.tasks
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,

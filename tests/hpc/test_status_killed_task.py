@@ -641,3 +641,19 @@ def test_a_task_stopped_mid_image_counts_its_partly_harvested_images(
     assert f"  task {TASK}: 0 of 28 images complete, {task['partial']} partly harvested, " in (
         "\n".join(text)
     ), text
+
+
+def test_tasks_waiting_in_the_queue_are_said_to_be_there(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """squeue lists tasks 2 and 3 of DIR's script (pending, `%M` reached): their lines say
+    "in the queue" (they read as tasks that never ran); task 1, killed, does not."""
+    script = killed / "harvest.sbatch"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"{JOB}|2|{script}\\n{JOB}|3|{script}\\n")
+    text, _data = _status(killed, capsys)
+    tasks = {x.split(":")[0].strip(): x for x in text if x.startswith("  task ")}
+    assert set(tasks) == {"task 1", "task 2", "task 3"}, text
+    assert tasks["task 2"].endswith(" not reached, in the queue"), tasks
+    assert tasks["task 3"].endswith(" not reached, in the queue"), tasks
+    assert "in the queue" not in tasks["task 1"], tasks
