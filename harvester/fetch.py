@@ -48,6 +48,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -872,19 +873,31 @@ class FailureAdvice:
     hints: tuple[str, ...] = ()
     rerun_helps: bool = True
 
-    def closing(self, resume: str) -> str:
-        """The report's last line: the rerun command, or why a plain rerun is no use."""
+    def closing(self, resume: str, array: str | None = None) -> str:
+        """The report's last line: the rerun command, or why a plain rerun is no use
+        (``array``: the folder of the job array the run is a task of, see
+        :func:`no_rerun_line`)."""
         if self.rerun_helps:
             return f"rerun to retry the failures: {resume}"
-        return no_rerun_line(len(self.hints), resume)
+        return no_rerun_line(len(self.hints), resume, array)
 
 
-def no_rerun_line(hints: int, resume: str) -> str:
+def no_rerun_line(hints: int, resume: str, array: str | None = None) -> str:
     """The closing line when no rerun can fix the failures: it points at every hint printed
-    above it ("the hint above" under two hints reads as the last one only)."""
+    above it ("the hint above" under two hints reads as the last one only). ``array``: the
+    folder (DIR) of a ``harvester slurm`` job array whose resubmission ``resume`` is: a
+    hint's flags (``--artifacts ...``) go to ``harvester slurm --out DIR``, which writes the
+    script anew; the script resubmitted as it is asks the same again."""
     above = "the hint above" if hints <= 1 else "the hints above"
+    where = ""
+    if array is not None:
+        where = (
+            f" (for the job array: a flag it names goes to harvester slurm --out "
+            f"{shlex.quote(array)} ..., which writes the script anew; resubmitted as it is, "
+            "the script asks the same)"
+        )
     return (
-        f"a rerun would get the same answers for these failures: follow {above}; "
+        f"a rerun would get the same answers for these failures: follow {above}{where}; "
         f"this folder resumes with: {resume}"
     )
 

@@ -297,6 +297,10 @@ class TaskProgress:
     reached: int = 0
     complete: int = 0
     failed: int = 0
+    #: Reached, neither complete nor failed: some of its planned artifacts still pending
+    #: (a task stopped mid-image), so that complete, failed, partial and not reached add
+    #: up to its images.
+    partial: int = 0
     #: Its newest log in ``DIR/logs`` (``harvest-<job>_<K>.log``), for a task with work
     #: left: where it says why it ended short (a task killed by ``kill -9`` or the OOM
     #: killer left only its start line: see :class:`SilentEnd`).
@@ -333,6 +337,19 @@ class SilentEnd:
     see: list[str] = field(default_factory=list)
     #: Why ``sacct`` is not among them (no accounting: it refuses), None when it is.
     no_sacct: str | None = None
+
+
+@dataclass
+class TimeLimited:
+    """A job-array task with work left whose newest log holds SLURM's line cancelling it
+    ``DUE TO TIME LIMIT``, after which the harvest said ``interrupted`` (SLURM sends SIGTERM
+    first): not silent, so no :class:`SilentEnd`, but resubmitted as it is, the same
+    ``#SBATCH --time`` would cut it short again at about the same point."""
+
+    task: int
+    #: ``<array job>_<K>`` (from the log's name).
+    job: str
+    log: str
 
 
 @dataclass
@@ -473,11 +490,18 @@ class StatusReport:
     #: ``squeue``, no controller answering ``scontrol ping``), None when it answered or was
     #: not asked: the job array's tasks may then still be queued or running.
     queue_unknown: str | None = None
+    #: The tasks K of DIR's job array the queue lists (pending or running), from the same
+    #: listing as ``queued``: their task lines say so (a task waiting its turn read as one
+    #: that never ran). Empty where the queue did not say.
+    queued_tasks: set[int] = field(default_factory=set, repr=False)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
     #: The job-array tasks with work left that ended without a word (:class:`SilentEnd`);
     #: looked for by ``harvester status`` only (``ask_queue``).
     silent_ends: list[SilentEnd] = field(default_factory=list)
+    #: The job-array tasks with work left that their time limit cut short, though they
+    #: said ``interrupted`` (:class:`TimeLimited`); looked for with ``silent_ends``.
+    time_limited: list[TimeLimited] = field(default_factory=list)
     #: kind -> failures no resume asks for again (the newest run of each target set holding
     #: the image asks for other kinds, e.g. after following a hint to drop ``render``): not
     #: counted as ``failed``, not in ``failures`` or ``failed_ids``.
@@ -578,6 +602,8 @@ class StatusReport:
             data["staged"] = self.staged
         if self.silent_ends:
             data["ended_without_summary"] = [asdict(e) for e in self.silent_ends]
+        if self.time_limited:
+            data["time_limited"] = [asdict(t) for t in self.time_limited]
         if self.plan_error is not None:
             data["plan_error"] = self.plan_error
         if self.plan_path is not None:
@@ -776,6 +802,7 @@ class StatusReport:
                 f"{gone_undo_command(Path(self.out_dir))})"
             )
         lines += self._silent_lines()
+        lines += self._time_limit_lines()
         if self.running:
             lines.append(f"running now: {_first_named(self.running, counted=True)}")
             lines += self._running_progress_lines()
@@ -791,7 +818,11 @@ class StatusReport:
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
             from harvester.fetch import no_rerun_line  # only a folder with such failures
 
-            lines.append(no_rerun_line(len(self.hints), self.resume))
+            # (a job array's resubmission: the hints' flags go to harvester slurm instead)
+            array = self.slurm is not None and self.slurm.resubmit_resumes()
+            lines.append(
+                no_rerun_line(len(self.hints), self.resume, self.out_dir if array else None)
+            )
         elif self.resume is not None and self.queued:
             # Its tasks still to start do the work left: resubmitted now, twice queued. Before
             # the running harvests' line: those are mostly the array's own tasks, and "once
@@ -986,6 +1017,30 @@ class StatusReport:
                 )
         return lines
 
+    def _time_limit_lines(self) -> list[str]:
+        """A line per task its time limit cut short though it said ``interrupted`` (the
+        first :data:`MAX_TASK_LINES`), and the advice against the next one: its log's
+        ``interrupted`` line gives a resubmission that would meet the same limit."""
+        timed = self.time_limited
+        if not timed:
+            return []
+        lines = [
+            f"task {t.task} (job {t.job}): cancelled (time limit), as SLURM's line in its log "
+            f"says (log: {shlex.quote(t.log)})"
+            for t in timed[:MAX_TASK_LINES]
+        ]
+        if len(timed) > MAX_TASK_LINES:
+            lines.append(f"  ... and {len(timed) - MAX_TASK_LINES} more tasks (--json)")
+        if any(e.killed and e.cancelled == "time limit" for e in self.silent_ends):
+            return lines  # (the advice is under the silent tasks' lines already)
+        script = shlex.quote(self.slurm.script) if self.slurm is not None else "the script"
+        them = "them" if len(timed) > 1 else "it"
+        lines.append(
+            f"  a time limit may cancel {them} again: raise #SBATCH --time in {script},"
+            " or run more tasks (--tasks N) so each does less"
+        )
+        return lines
+
     def _walk_lines(self) -> list[str]:
         """The walks that did not list everything, and why the counts are short of them.
 
@@ -1073,10 +1128,14 @@ class StatusReport:
             parts = [f"  task {t.task}: {t.complete} of {plural(t.images, 'image')} complete"]
             if t.failed:
                 parts.append(f"{t.failed} with failures")
+            if t.partial:
+                parts.append(f"{t.partial} partly harvested")
             if t.images > t.reached:
                 parts.append(f"{t.images - t.reached} not reached")
             if t.task in running:
                 parts.append("running")
+            elif t.task in self.queued_tasks:
+                parts.append("in the queue")
             lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
@@ -1658,10 +1717,12 @@ def _cancelled_by(lines: list[str]) -> str | None:
 def _ended_silently(log: Path, shard: str) -> _LogEnd:
     """Whether a task log's last start line, of ``shard`` (``K/N``), has nothing from the
     harvest after it (only :func:`_tick` lines: blank, SLURM's own, progress lines), and
-    whether one of SLURM's reports an oom_kill or a cancellation. Any other line after it (a
-    summary, an error, a note) says the harvest spoke: not said to be killed; nor is a start
-    of another shard (a log of an older array of another task count, which the script's
-    task K never wrote). Not silent for a log that cannot be read."""
+    whether one of SLURM's reports an oom_kill or a cancellation (read also where the
+    harvest spoke after it: a time limit's SIGTERM lets it say ``interrupted``). Any other
+    line after it (a summary, an error, a note) says the harvest spoke: not said to be
+    killed; nor is a start of another shard (a log of an older array of another task
+    count, which the script's task K never wrote). Not silent for a log that cannot be
+    read."""
     from harvester.slurm import task_start_pattern  # (the start line the script echoes)
 
     start = task_start_pattern()
@@ -1674,7 +1735,8 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
         return _LogEnd()
     after = [line.strip() for line in lines[starts[-1][0] + 1 :] if line.strip()]
     if not all(_tick(line) for line in after):
-        return _LogEnd()
+        # The harvest spoke (SIGTERM: "interrupted"), but SLURM's line still says why.
+        return _LogEnd(cancelled=_cancelled_by(after))
     oom = any("oom" in line.lower() for line in after if _SLURMSTEPD.match(line))
     return _LogEnd(True, oom, _cancelled_by(after))
 
@@ -1707,33 +1769,48 @@ def _running_tasks(running: list[str], n: int) -> set[int]:
     }
 
 
-def _silent_ends(report: StatusReport, slurm: SlurmStatus, queue: Queue | str) -> list[SilentEnd]:
+def _task_ends(
+    report: StatusReport, slurm: SlurmStatus, queue: Queue | str
+) -> tuple[list[SilentEnd], list[TimeLimited]]:
     """The tasks of DIR's job array with work left (those its resume names), not running
     here (run lock), whose newest log ends without a word (:func:`_ended_silently`), and
     which ``queue`` (:func:`harvester.slurm.script_queue`, asked once by status) does not
-    hold again: see :class:`SilentEnd`."""
+    hold again: see :class:`SilentEnd`; and those of them whose log says their time limit
+    cancelled them though the harvest spoke after it (:class:`TimeLimited`)."""
     n, work = slurm.tasks, report.work_left
     if n is None or slurm.logs is None or work is None:
-        return []
+        return [], []
     running = _running_tasks(report.running, n)
     ends: list[SilentEnd] = []
+    timed: list[TimeLimited] = []
     candidates = set(range(n)) - running
     for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
         said = _ended_silently(Path(log), f"{task}/{n}")
         m = _TASK_LOG.fullmatch(Path(log).name)
-        if said.silent and m is not None:
+        if m is None:
+            continue
+        job = f"{m.group(1)}_{task}"
+        if said.silent:
             ends.append(
                 SilentEnd(
-                    task,
-                    f"{m.group(1)}_{task}",
-                    log,
-                    out_of_memory=said.out_of_memory,
-                    cancelled=said.cancelled,
+                    task, job, log, out_of_memory=said.out_of_memory, cancelled=said.cancelled
                 )
             )
-    if ends:  # (only then: the shards with work may take a pass over every pending image)
+        elif said.cancelled == "time limit":
+            timed.append(TimeLimited(task, job, log))
+    if ends or timed:  # (only then: the shards with work may take a pass over every pending image)
         left = {p[0] for s in work.shards(n) if (p := shard_pair(s)) is not None and p[1] == n}
         ends = [e for e in ends if e.task in left]  # a quiet task that finished says nothing
+        timed = [t for t in timed if t.task in left]
+    queued = queue if isinstance(queue, str) else queue.tasks
+    if not isinstance(queued, str):  # (a task queued again is not cut short yet)
+        timed = [t for t in timed if t.task not in queued]
+    return _silent_ends(ends, queue), timed
+
+
+def _silent_ends(ends: list[SilentEnd], queue: Queue | str) -> list[SilentEnd]:
+    """Of the tasks whose log ends without a word, those ``queue`` does not hold again,
+    each told whether it was killed and what tells how it ended."""
     if not ends:
         return []
     queued = queue if isinstance(queue, str) else queue.tasks
@@ -1861,6 +1938,7 @@ def _count_plan(
             task.reached += reached
             task.complete += settled
             task.failed += failures > 0
+            task.partial += reached and not settled and not failures
         # Reached: the journals' pass counted wanted.kinds already; unreached: what the
         # sets naming the image by id ask, and the plan's kinds.
         counted = wanted.kinds(image_id, ref) if reached else frozenset()
@@ -1989,6 +2067,8 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         queue = script_queue(Path(slurm.script), out_dir / INDEX_SCRIPT_NAME)
         report.queued = [] if isinstance(queue, str) else queue.jobs
         report.queue_unknown = queue if isinstance(queue, str) else None
+        if not isinstance(queue, str) and not isinstance(queue.tasks, str):
+            report.queued_tasks = queue.tasks
     unjournaled = has_unjournaled_files(out_dir, state)
     report.notes += folder_notes(
         out_dir,
@@ -2265,7 +2345,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
     if report.forget_gone is None:
         report.forget_gone_ids = _gone_images_hint(out_dir, report)
         if queue is not None and slurm is not None:
-            report.silent_ends = _silent_ends(report, slurm, queue)
+            report.silent_ends, report.time_limited = _task_ends(report, slurm, queue)
     return report
 
 

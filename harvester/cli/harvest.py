@@ -755,10 +755,12 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     finished = not (summary.interrupted or summary.walk_failures or summary.not_requested)
     resume = _resume_command(argv, cfg.out, finished=finished, base_url=cfg.base_url)
     gone = _forget_line(cfg, summary, replayed=replay_of is not None)
+    array = cfg.out if _slurm_task_resume(argv, cfg.out) is not None else None
     report_summary(
         summary,
         quiet=cfg.quiet,
         resume=resume,
+        array=str(array) if array is not None else None,
         estimate=estimate,
         gone=gone,
         gone_hint="" if gone else _gone_images_line(cfg, summary, said),
@@ -1439,6 +1441,7 @@ def report_summary(
     *,
     quiet: bool = False,
     resume: str = "",
+    array: str | None = None,
     estimate: str | None = None,
     gone: str = "",
     gone_hint: str = "",
@@ -1457,6 +1460,7 @@ def report_summary(
             summary,
             quiet=quiet,
             resume=resume,
+            array=array,
             estimate=estimate,
             gone=gone,
             gone_hint=gone_hint,
@@ -1469,6 +1473,7 @@ def report_summary(
                 summary,
                 quiet=quiet,
                 resume=resume,
+                array=array,
                 totals=False,
                 gone=gone,
                 gone_hint=gone_hint,
@@ -1507,6 +1512,7 @@ def print_summary(
     *,
     quiet: bool = False,
     resume: str = "",
+    array: str | None = None,
     totals: bool = True,
     estimate: str | None = None,
     gone: str = "",
@@ -1516,6 +1522,9 @@ def print_summary(
     """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems).
 
     ``totals=False``: the stderr part only (stdout's reader went away, see report_summary).
+    ``array``: DIR, when the run is a task of DIR's job array (``resume`` resubmits it): a
+    closing line after failures no rerun fixes sends the hints' flags to ``harvester slurm``
+    (:func:`harvester.fetch.no_rerun_line`).
     ``estimate``: a dry run's time at the rate (:func:`harvester.progress.request_time_line`).
     ``gone``: the line naming ``harvester forget`` for a run whose every image answered 404
     (:func:`_forget_line`), said last. ``gone_hint``: the ``hint:`` naming ``forget
@@ -1679,7 +1688,7 @@ def print_summary(
             print(f"hint: {hint}", file=sys.stderr)
         if gone_hint:  # (before the note, which the closing command answers)
             print(gone_hint, file=sys.stderr)
-        closing = advice.closing(resume)
+        closing = advice.closing(resume, array)
         if advice.rerun_helps and _refused_for_good(summary):
             from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE, SESSION_ENDED_NOTE
 

@@ -500,3 +500,35 @@ def test_queued_jobs_are_asked_by_user_id(tmp_path: Path, monkeypatch: pytest.Mo
         monkeypatch.delenv(name, raising=False)
     assert queued_jobs(script) == ["41"]
     assert asked.read_text().split()[:4] == ["-h", "-r", "-u", str(os.getuid())]
+
+
+def test_a_task_whose_failures_a_rerun_cannot_fix_sends_the_hints_flags_to_slurm(
+    make_emulator: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server that renders nothing: the task's log and status say the hint's --artifacts
+    go to harvester slurm --out DIR (the script written anew), not only "follow the hint",
+    whose resume line resubmits the script that asks for renders again."""
+    emu: EmulatorThread = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "study"
+    assert main(["slurm", "--base-url", emu.base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail,render", "--tasks", "2",
+                 "--rate", "none"]) == 0  # fmt: skip
+    for task in (0, 1):
+        assert run_array_task(out / "harvest.sbatch", task, 2).returncode == 1
+    said = f"(for the job array: a flag it names goes to harvester slurm --out {out} ..., "
+    closing = (out / "logs" / "harvest-4242_0.log").read_text().splitlines()[-1]
+    assert closing.startswith(
+        f"a rerun would get the same answers for these failures: follow the hint above {said}"
+        "which writes the script anew; resubmitted as it is, the script asks the same); "
+        f"this folder resumes with: jid=$(sbatch --parsable --array=0 {out}/harvest.sbatch)"
+    ), closing
+    _queue_empty(tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith(
+        f"a rerun would get the same answers for these failures: follow the hint above {said}"
+    ), lines[-1]

@@ -54,9 +54,12 @@ def _done_records(out: Path, task: int) -> int:
     return count
 
 
-def _kill_task_mid_run(script: Path, task: int) -> Path:
-    """Start array task K as SLURM would (the script's env, its log appended) and SIGKILL
-    it once it has journaled some of its images; returns its log."""
+def _kill_task_mid_run(
+    script: Path, task: int, signum: int = signal.SIGKILL, notice: str = ""
+) -> Path:
+    """Start array task K as SLURM would (the script's env, its log appended) and send it
+    ``signum`` (SIGKILL) once it has journaled some of its images, SLURM's ``notice`` line
+    written into its log first, as slurmstepd writes it; returns its log."""
     env = {**os.environ, "SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_COUNT": "4",
            "SLURM_ARRAY_JOB_ID": JOB}  # fmt: skip
     log = script.parent / "logs" / f"harvest-{JOB}_{task}.log"
@@ -71,10 +74,16 @@ def _kill_task_mid_run(script: Path, task: int) -> Path:
                 assert proc.poll() is None, "the task ended before it could be killed"
                 assert time.monotonic() < deadline, "the task journaled nothing in time"
                 time.sleep(0.05)
+            if notice:
+                handle.write(notice + "\n")
+                handle.flush()
         finally:
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(signum)
             proc.wait(WAIT_S)
-    assert proc.returncode == -signal.SIGKILL
+    if signum == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:  # (a SIGTERM is the harvest's to handle: it says "interrupted", exits non-zero)
+        assert proc.returncode > 0, proc.returncode
     return log
 
 
@@ -555,3 +564,96 @@ def test_where_the_queue_cannot_be_asked_a_cancelled_task_is_said_cancelled(
         why,
         "scontrol ping finds no SLURM controller",
     )
+
+
+#: slurmstepd's line for a task its time limit cancelled (then SIGTERM, then SIGKILL).
+TIME_LIMIT = (f"slurmstepd-node01: error: *** JOB {JOB} ON node01 CANCELLED AT "
+              "2026-11-28T02:21:31 DUE TO TIME LIMIT ***")  # fmt: skip
+
+
+@pytest.mark.parametrize("up", [True, False])
+def test_a_time_limited_task_that_said_interrupted_gets_the_time_advice(
+    up: bool, make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A task its time limit cancelled with SIGTERM says "interrupted" (not silent): status
+    names it as cut short by its time limit and says to raise #SBATCH --time (its resume
+    would meet the same limit), with the queue answering or not; --json says it too."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out)
+    script = out / "harvest.sbatch"
+    log = _kill_task_mid_run(script, TASK, signal.SIGTERM, TIME_LIMIT)
+    assert any(x.startswith("interrupted: ") for x in log.read_text().splitlines())
+    _fake_slurm(tmp_path, monkeypatch, up=up, queue="")
+    text, data = _status(out, capsys)
+    job = f"{JOB}_{TASK}"
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {job}): cancelled (time limit), as SLURM's line in its log says "
+        f"(log: {log})"
+    ]
+    assert (
+        f"  a time limit may cancel it again: raise #SBATCH --time in {script}, or run more "
+        "tasks (--tasks N) so each does less"
+    ) in text
+    assert not any("ended without its summary" in x for x in text), text
+    assert data["time_limited"] == [{"task": TASK, "job": job, "log": str(log)}]
+
+
+def test_a_time_limited_task_queued_again_gets_no_time_advice(
+    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Task 1, cut short by its time limit, is in the queue again (resubmitted): status
+    does not name it as cut short (its new run has not met the limit yet)."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out)
+    script = out / "harvest.sbatch"
+    _kill_task_mid_run(script, TASK, signal.SIGTERM, TIME_LIMIT)
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"{JOB}|{TASK}|{script}\\n")
+    text, data = _status(out, capsys)
+    assert not [x for x in text if x.startswith("task ") or "#SBATCH --time" in x], text
+    assert "time_limited" not in data
+
+
+def test_a_task_stopped_mid_image_counts_its_partly_harvested_images(
+    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Task 1, stopped (SIGTERM) with its images' imgData written and their thumbnails
+    still coming (trickled): its line counts them as partly harvested, so that its counts
+    add up to its images (it read "0 of 28 images complete, 24 not reached")."""
+    emu: EmulatorThread = make_emulator(
+        preset="demo", faults="trickle:100%,trickle-delay:5s,only:image:thumbnail*"
+    )
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emu.base_url, "--screen", "2302", "--out", str(out),
+                 "--artifacts", "thumbnail,imgdata", "--quiet"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
+                 "--max-parallel", "4", "--rate", "none", "--quiet"]) == 0  # fmt: skip
+    _kill_task_mid_run(out / "harvest.sbatch", TASK, signal.SIGTERM)
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(out, capsys)
+    task = data["array_tasks"][TASK]
+    assert (task["complete"], task["failed"]) == (0, 0)
+    assert task["partial"] == task["reached"] >= 3, task
+    assert f"  task {TASK}: 0 of 28 images complete, {task['partial']} partly harvested, " in (
+        "\n".join(text)
+    ), text
+
+
+def test_tasks_waiting_in_the_queue_are_said_to_be_there(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """squeue lists tasks 2 and 3 of DIR's script (pending, `%M` reached): their lines say
+    "in the queue" (they read as tasks that never ran); task 1, killed, does not."""
+    script = killed / "harvest.sbatch"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"{JOB}|2|{script}\\n{JOB}|3|{script}\\n")
+    text, _data = _status(killed, capsys)
+    tasks = {x.split(":")[0].strip(): x for x in text if x.startswith("  task ")}
+    assert set(tasks) == {"task 1", "task 2", "task 3"}, text
+    assert tasks["task 2"].endswith(" not reached, in the queue"), tasks
+    assert tasks["task 3"].endswith(" not reached, in the queue"), tasks
+    assert "in the queue" not in tasks["task 1"], tasks
