@@ -250,9 +250,7 @@ class ProgressSink(Protocol):
         self, reason: str | None, seconds: float, next_check: float | None = None
     ) -> None: ...
     def walking(self, describe: Callable[[], str] | None) -> None: ...
-    def publish(
-        self, path: Path, run: str = "", *, keep_fresh: float | None = None, holder: str = ""
-    ) -> None: ...
+    def publish(self, path: Path, run: str = "", *, keep_fresh: float | None = None) -> None: ...
     def unpublish(self) -> None: ...
 
 
@@ -290,9 +288,7 @@ class _NoProgress:
     def walking(self, describe: Callable[[], str] | None) -> None:
         return None
 
-    def publish(
-        self, path: Path, run: str = "", *, keep_fresh: float | None = None, holder: str = ""
-    ) -> None:
+    def publish(self, path: Path, run: str = "", *, keep_fresh: float | None = None) -> None:
         return None
 
     def unpublish(self) -> None:
@@ -2190,7 +2186,6 @@ class Harvest:
                 self.out / LOCKS_DIR / progress_name(lock_name(cfg.shard), own),
                 run=run_id,
                 keep_fresh=None if own is None else runlock.UNLOCKED_FRESH_EVERY,
-                holder=runlock.holder_line(),
             )
             try:
                 await self._work_in_store(

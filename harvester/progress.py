@@ -442,16 +442,13 @@ class Progress:
         paused = self._paused + (now - self._waiting[1] if self._waiting is not None else 0.0)
         return now - self._started - paused
 
-    def publish(
-        self, path: Path, run: str = "", *, keep_fresh: float | None = None, holder: str = ""
-    ) -> None:
+    def publish(self, path: Path, run: str = "", *, keep_fresh: float | None = None) -> None:
         """Keep the latest progress line in ``path`` too, from now on (see the module's
         docstring); written whole (a temporary file renamed), never read back. ``run``: the
         run's id, kept on a line of its own under it (``run ID``), so that ``status`` can
-        tell the walk of the run holding the lock from a walk that stopped. ``holder``: the
-        "pid N on HOST" line the run wrote in its lock file, on a line under that one, so
-        that a killed run's file, left until the next holder writes its own, is told from
-        the holder's (:func:`harvester.runlock.holder_run`).
+        tell the walk of the run holding the lock from a walk that stopped. Nothing more
+        under it: an older version's ``status`` reads all that follows the line as the
+        run id (a folder shared by two versions on a cluster).
 
         Until the first line is due (:data:`LINE_INTERVAL` in) it says the run is starting.
         It said ``progress (0s): 0 images found``, which ``status`` showed for that whole
@@ -463,7 +460,7 @@ class Progress:
         a line is written only at an event (a run whose workers all fetch one big stack
         writes none for an hour)."""
         self._live = path
-        self._live_tail = (f"run {run}\n" if run else "") + (f"{holder}\n" if holder else "")
+        self._live_tail = f"run {run}\n" if run else ""
         self._write_live(self._starting_text(), time.monotonic())
         if keep_fresh is not None:
             stop = self._fresh_stop = threading.Event()

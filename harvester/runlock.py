@@ -204,7 +204,7 @@ def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
 
 
 def holder_line() -> str:
-    """``pid N on HOST``: this process, as its lock file and its progress file name it."""
+    """``pid N on HOST``: this process, as its lock file names it."""
     return f"pid {os.getpid()} on {socket.gethostname()}"
 
 
@@ -212,26 +212,26 @@ def holder_run(out_dir: Path, shard: str | None) -> str | None:
     """The run id of the run holding this shard's lock, from its progress file's ``run ID``
     line (None: no such file or line yet, not a run id, or not the holder's file).
 
-    The file counts only when its "pid N on HOST" line is the one in the lock file: a
-    killed run's file stays until the next holder writes its own (once it has opened DIR),
-    and a refusal in between named the dead run, and its targets, as the one going.
+    The file counts only when written since the lock file was (its holder writes its "pid N
+    on HOST" line there as it takes the lock), as ``status`` reads it: a killed run's file
+    stays until the next holder writes its own (once it has opened DIR), and a refusal in
+    between named the dead run, and its targets, as the one going. Its modification time,
+    not a holder line in the file: an older version's ``status`` reads all that follows
+    the ``run ID`` line as the run id.
 
     Why: a refused run compares the holder's saved settings with its own, to say whether
     the holder does its work (see ``Harvest._busy_elsewhere``)."""
     folder = out_dir / LOCKS_DIR
+    path = folder / progress_name(lock_name(shard))
     try:
-        text = (folder / progress_name(lock_name(shard))).read_text("utf-8", errors="replace")
-        fd = os.open(folder / lock_name(shard), os.O_RDONLY | os.O_CLOEXEC)
+        text = path.read_text("utf-8", errors="replace")
+        written = path.stat().st_mtime
+        taken = (folder / lock_name(shard)).stat().st_mtime
     except OSError:
         return None
-    try:
-        holder = _read_lock_file(fd)[0]
-    finally:
-        os.close(fd)
-    lines = [line.strip() for line in text.splitlines()]
-    if not holder or holder not in lines:  # (a file of an older version names no holder)
+    if written < taken:  # (the file of a run before the holder)
         return None
-    for line in lines:
+    for line in text.splitlines():
         run = line.removeprefix("run ").strip()
         if line.startswith("run ") and re.fullmatch(RUN_ID_PATTERN, run):
             return run

@@ -2699,7 +2699,7 @@ def _running_progress(out_dir: Path, held: list[tuple[str, str]]) -> list[dict[s
             continue
         age = max(0.0, time.time() - written)
         line, _, tail = text.partition("\n")
-        first = tail.strip().partition("\n")[0]  # (a "pid N on HOST" line may follow)
+        first = tail.strip().partition("\n")[0]  # (a later version may add lines)
         run = first.removeprefix("run ") if first.startswith("run ") else ""
         if line and written >= taken:
             live = {"running": running, "line": line, "age": round(age, 1)}

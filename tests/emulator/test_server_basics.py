@@ -101,6 +101,31 @@ def test_http10_closes_and_bad_request_is_400(emu: EmulatorThread) -> None:
     assert data.startswith(b"HTTP/1.1 400 ")
 
 
+def test_requests_sent_one_byte_a_segment_are_answered_not_refused(emu: EmulatorThread) -> None:
+    """A slow client's pipelined requests (a stray CRLF between them, a POST body), each
+    byte in a TCP segment of its own, are answered 200 in order: the early 400 for bytes
+    that can begin no request line never refuses a method or CRLF that is still coming."""
+    payload = (
+        b"GET /json/first/ HTTP/1.1\r\nHost: x\r\n\r\n\r\n"
+        b"POST /json/second/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /json/third/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    host, port = emu.base_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for byte in payload:
+            sock.sendall(bytes([byte]))
+            time.sleep(0.001)  # (its own segment: the server reads it before the next)
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+    answers = b"".join(chunks)
+    assert answers.count(b"HTTP/1.1 200 OK") == 3, answers
+    assert b" 400 " not in answers, answers
+    order = [answers.index(p) for p in (b"/json/first/", b"/json/second/", b"/json/third/")]
+    assert order == sorted(order), answers
+
+
 def test_control_paths_are_not_counted(emu: EmulatorThread) -> None:
     """/__emulator__/stats and reset are served as JSON and never counted."""
     with httpx.Client(base_url=emu.base_url) as client:

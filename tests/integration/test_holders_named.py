@@ -154,3 +154,28 @@ def test_an_https_url_aimed_at_the_plain_port_fails_as_tls_at_once(
         f"error: cannot reach {url}/: TLS failure: WRONG_VERSION_NUMBER"
     ), run.stderr
     assert took < 10, took
+
+
+def test_a_running_harvests_progress_file_reads_as_older_versions_read_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """locks/all.progress of a running harvest is its line and one ``run ID`` line, the
+    whole rest of the file being the run id to an older harvester's status on a shared
+    folder (a ``pid N on HOST`` line under it made that run id "ID\\npid ...", and that
+    status said the running run's walk was "still running, or stopped")."""
+    emu = make_emulator(preset="demo", latency_ms=200)
+    out = tmp_path / "d"
+    progress = out / "locks" / "all.progress"
+    harvest = start_cli("harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE),
+                        "--out", str(out), "--artifacts", "imgdata", "-q")  # fmt: skip
+    with reaped(harvest):
+        deadline = time.monotonic() + 60
+        while not (progress.is_file() and "\nrun " in progress.read_text()):
+            assert harvest.poll() is None and time.monotonic() < deadline, harvest.communicate()
+            time.sleep(0.02)
+        text = progress.read_text()
+        runs = [p.name for p in (out / "runs").iterdir()]
+    # How status before this version read the run id (harvester/status.py, _running_progress).
+    tail = text.strip().partition("\n")[2]
+    assert tail.strip().startswith("run "), text
+    assert [tail.strip().removeprefix("run ")] == runs, text

@@ -201,6 +201,35 @@ async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
     assert slots.in_use == 0
 
 
+async def test_slots_first_goes_ahead_of_the_queue_and_its_cancel_passes_the_slot_on() -> None:
+    """``acquire(first=True)`` (the outage's check) gets the next slot freed before those
+    queued, never past the limit; cancelled while waiting, it leaks no slot and the queue's
+    head gets it instead."""
+    slots = Slots(1)
+    await slots.acquire()
+    order: list[str] = []
+
+    async def take(name: str, *, first: bool = False) -> None:
+        await slots.acquire(first=first)
+        order.append(name)
+        assert slots.in_use <= slots.limit
+        slots.release()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for name in ("a", "b"):
+                tg.start_soon(take, name)
+                await anyio.lowlevel.checkpoint()
+            with anyio.move_on_after(0.02):  # a check cancelled while it waits first
+                await slots.acquire(first=True)
+            tg.start_soon(lambda: take("check", first=True))
+            await anyio.lowlevel.checkpoint()
+            assert slots.waiting == 3 and slots.in_use == 1
+            slots.release()
+    assert order == ["check", "a", "b"]
+    assert slots.in_use == 0 and slots.waiting == 0
+
+
 def test_overload_halves_concurrency_and_rate_once_per_cooldown() -> None:
     """An overload halves both limits; a second signal inside the cool-down does nothing."""
     clock = FakeClock()
