@@ -7,7 +7,9 @@ first file it then wrote (or a module it imported) failed with ``Too many open f
 exit 1 with the folder half made, or exit 2 naming a Python source file. Before its
 client is made, a run now raises its own soft limit where the hard limit allows (as a
 shell's ``ulimit -n`` may), and is refused, before any request and any folder, where it
-does not: one ``error:`` line saying the most ``--concurrency`` this machine allows.
+does not: one ``error:`` line saying the most ``--concurrency`` this machine allows. Where
+the system caps the soft limit below the hard one (macOS, under a hard limit it calls
+unlimited), the limit is raised as far as the system lets it, and a refusal says so.
 
 The soft limit is raised to room for :data:`OWN_FILES` where it can be; a run is refused
 only where even :data:`FEWEST_OWN_FILES` beside its connections do not fit. Why: a hard
@@ -59,23 +61,44 @@ def fit_open_files(concurrency: int) -> None:
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return
     room = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    capped = False
     if room > soft:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (room, hard))
-            soft = room
-        except (OSError, ValueError):  # macOS caps it below an infinite hard limit
-            pass
+        raised = _raise_soft_limit(soft, room, hard)
+        capped, soft = raised < room, raised
     if soft - concurrency >= FEWEST_OWN_FILES:
         return
-    raise _refusal(concurrency, concurrency + FEWEST_OWN_FILES, soft)
+    raise _refusal(concurrency, concurrency + FEWEST_OWN_FILES, soft, capped=capped)
 
 
-def _refusal(concurrency: int, needed: int, allowed: int) -> ConfigError:
-    """The one-line refusal: what was asked, what this process may open, what fits."""
+def _raise_soft_limit(soft: int, room: int, hard: int) -> int:
+    """Set the soft limit to ``room``, or where the system refuses that, to the most below
+    it that it accepts (found by halving the gap); the soft limit set.
+
+    Why: macOS refuses a soft limit past its own cap (``kern.maxfilesperproc``) under a
+    hard limit it calls unlimited; the run then kept its soft limit (256) and was refused
+    quoting that, although a few thousand files could have been had."""
+    assert resource is not None
+    lo, hi = soft, room + 1  # lo: accepted (the limit now); hi: refused (or past room)
+    while hi - lo > 1:
+        mid = hi - 1 if hi == room + 1 else (lo + hi) // 2  # room itself first
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (mid, hard))
+        except (OSError, ValueError):
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+def _refusal(concurrency: int, needed: int, allowed: int, *, capped: bool = False) -> ConfigError:
+    """The one-line refusal: what was asked, what this process may open, what fits.
+    ``capped``: the system refused a higher soft limit than ``allowed`` (said so: the
+    hard limit, maybe unlimited, is not what stops the run)."""
     fits = allowed - FEWEST_OWN_FILES
+    limit = "ulimit -n, raised as far as the system let it" if capped else "ulimit -n"
     if fits < 1:
         return ConfigError(
-            f"this process may open {allowed} files at most (ulimit -n), too few for a run "
+            f"this process may open {allowed} files at most ({limit}), too few for a run "
             f"(it needs {needed} for --concurrency {concurrency})",
             hint="raise the limit of open files (ulimit -n, or the batch system's)",
             key="concurrency",
@@ -83,7 +106,7 @@ def _refusal(concurrency: int, needed: int, allowed: int) -> ConfigError:
     return ConfigError(
         f"--concurrency {concurrency} needs about {needed} open files (a connection per "
         f"request in flight, and the run's own files), and this process may open "
-        f"{allowed} at most (ulimit -n)",
+        f"{allowed} at most ({limit})",
         hint=f"give --concurrency {fits} or less (concurrency = {fits} in a config file), "
         "or raise the limit of open files (ulimit -n, or the batch system's)",
         key="concurrency",

@@ -171,6 +171,7 @@ class Outage:
         self._last_success = float("-inf")
         self._checking = False  # a task is running the checks (the others wait)
         self._confirming: anyio.Event | None = None  # the check that decides a pause
+        self._decided: anyio.Event | None = None  # the last of them answered (not cancelled)
         self._changed = anyio.Event()
         self._gave_up: str | None = None
         self._answered_check = float("-inf")  # when a check deciding a pause was answered
@@ -253,10 +254,16 @@ class Outage:
 
     async def _confirm(self, error: FetchError) -> bool:
         """One check of ``api/`` decides (shared by the requests failing meanwhile):
-        True when the server is down (the run is paused then), False when it answered."""
-        if self._confirming is not None:
-            await self._confirming.wait()
-            return self.reason is not None
+        True when the server is down (the run is paused then), False when it answered.
+
+        A check cancelled before its answer (its task's scope cancelled: the start-of-run
+        requests dropped when the first server check fails) decided nothing: the requests
+        waiting on it ask again (another check) rather than fail for good.
+        """
+        while (pending := self._confirming) is not None:
+            await pending.wait()
+            if self._decided is pending or self.reason is not None:
+                return self.reason is not None
         self._confirming = decided = anyio.Event()
         try:
             assert self.check is not None
@@ -266,6 +273,7 @@ class Outage:
                 self._answered_check = time.monotonic()
             elif self.reason is None:
                 self._pause(error, answer)
+            self._decided = decided
         finally:
             self._confirming = None
             decided.set()

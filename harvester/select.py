@@ -1033,8 +1033,8 @@ class SelectStats:
             if self.unclassed:
                 text += f", {plural(self.unclassed, 'image')} without it not sampled"
         if self.out_of_shard:
-            belong = agree(self.out_of_shard, "belongs", "belong")
-            text += f"; {plural(self.out_of_shard, 'selected image')} {belong} to other shards"
+            belong = agree(self.out_of_shard, "belongs to another shard", "belong to other shards")
+            text += f"; {plural(self.out_of_shard, 'selected image')} {belong}"
         if self.withheld:
             text += (
                 f"; sample of {self.withheld} NOT fetched: the walk was incomplete, and a sample"

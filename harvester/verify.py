@@ -607,11 +607,7 @@ def unrecorded_files(out_dir: Path, state: JournalState) -> list[str]:
     several removed, or a line of one, left verify saying "0 damaged, 0 missing" while a
     resume fetched those files again, as ``status`` counted them pending. Lists the folders
     of ``images/`` (no stat of a file): verify reads every file anyway."""
-    recorded: set[str] = set()
-    for rec in state.done.values():
-        recorded.add(str(rec["path"]))
-        recorded.update(str(f.get("path")) for f in rec.get("files", ()) if isinstance(f, dict))
-    recorded.update(str(inv.get("path")) for inv in state.invalid.values())
+    recorded = _recorded_paths(state)
     found: list[str] = []
     for dirpath, _dirs, files in os.walk(out_dir / IMAGES_DIR):
         rel_dir = Path(dirpath).relative_to(out_dir).as_posix()
@@ -623,16 +619,36 @@ def unrecorded_files(out_dir: Path, state: JournalState) -> list[str]:
     return sorted(found)
 
 
+def _recorded_paths(state: JournalState) -> set[str]:
+    """The paths (relative to DIR) that a done or invalid record of ``state`` names."""
+    recorded: set[str] = set()
+    for rec in state.done.values():
+        recorded.add(str(rec["path"]))
+        recorded.update(str(f.get("path")) for f in rec.get("files", ()) if isinstance(f, dict))
+    recorded.update(str(inv.get("path")) for inv in state.invalid.values())
+    return recorded
+
+
 def _check_unrecorded(out_dir: Path, state: JournalState, report: VerifyReport) -> None:
     """Note the files of ``images/`` that no journal records (see :func:`unrecorded_files`),
     unless a harvest runs in DIR now: it renames each batch's files into place just before
     journaling them, and verify's state was read before its walk, so its newest files would
-    be counted."""
+    be counted.
+
+    Files found unrecorded are looked up again in the journals as they are now (only the
+    lines appended since ``state`` was loaded are read), after a second look for a run
+    lock: a short harvest that started after ``state`` was read and ended before the
+    listing journaled its files meanwhile, and they were reported as recorded by none."""
     from harvester.runlock import held_run_locks_named
 
     if report.unjournaled_files or held_run_locks_named(out_dir):
         return
     found = unrecorded_files(out_dir, state)
+    if found:
+        if held_run_locks_named(out_dir):
+            return
+        recorded = _recorded_paths(JournalState.load(out_dir))
+        found = [rel for rel in found if rel not in recorded]
     if not found:
         return
     report.unrecorded = len(found)

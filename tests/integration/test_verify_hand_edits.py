@@ -19,6 +19,8 @@ from harvest_helpers import run_cli as cli
 from harvest_helpers import run_lock_held, status_json
 
 from harvester.emulator import EmulatorThread
+from harvester.journal import JournalState
+from harvester.verify import VerifyReport, _check_unrecorded
 
 #: Plate 7375 of the demo preset: 8 images.
 PLATE = "7375"
@@ -93,6 +95,23 @@ def test_no_unrecorded_note_while_a_harvest_runs(tmp_path: Path, emulator: Emula
         verified = cli("verify", str(out))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "no journal records" not in verified.stdout, verified.stdout
+
+
+def test_files_a_harvest_journaled_after_verify_read_the_journals_are_not_noted(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A harvest that starts and ends after verify read the journals but before it listed
+    images/ (here: journals read, then a resume journals the thumbnail whose line was
+    removed): its file is found recorded on a second look, no "no journal records" note."""
+    out = tmp_path / "out"
+    harvested(out, emulator)
+    drop_done_line(out)
+    read_before = JournalState.load(out)
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    report = VerifyReport()
+    _check_unrecorded(out, read_before, report)
+    assert report.unrecorded == 0 and report.notes == [], report.notes
 
 
 def test_files_restored_after_verify_marked_them_are_not_fetched_again(

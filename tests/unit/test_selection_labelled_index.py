@@ -205,6 +205,20 @@ def test_index_note_when_index_lists_more_than_the_selection() -> None:
     assert SelectStats(selected=0, withheld=5).index_note(10) == ""
 
 
+@pytest.mark.parametrize(
+    ("others", "said"),
+    [
+        (1, "; 1 selected image belongs to another shard"),
+        (3, "; 3 selected images belong to other shards"),
+    ],
+)
+def test_images_of_other_shards_agree_with_their_count(others: int, said: str) -> None:
+    """A shard's summary says "1 selected image belongs to another shard" of one, and
+    "N selected images belong to other shards" of more (it said "to other shards" of one)."""
+    stats = SelectStats(walked=8, matched=8, selected=4, out_of_shard=others)
+    assert stats.summary().endswith(said), stats.summary()
+
+
 def test_one_set_of_values_is_one_label_whatever_the_order(tmp_path: Path) -> None:
     """Values linked in another order (a, b / b, a) are one class: one label, one label_id."""
     make_dir(
