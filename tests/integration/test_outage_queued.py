@@ -43,14 +43,10 @@ def short_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(harvester.outage, "FIRST_CHECK", 0.2)
 
 
-async def test_a_request_queued_as_the_server_goes_down_is_held_not_failed(
-    make_emulator: Callable[..., EmulatorThread],
-) -> None:
-    """Three thumbnails asked at once through one slot, no retries: the third, queued before
-    the second left and answered 503 after it, pauses the run (the API root is 503 too) and
-    is asked again once the server answers: three JPEGs, no failure."""
-    emu = make_emulator(preset="demo", faults=FAULTS)
-    outage = Outage(60.0)
+async def _thumbnails_through_one_slot(
+    emu: EmulatorThread, outage: Outage, images: tuple[int, ...]
+) -> dict[int, Fetched]:
+    """Ask every thumbnail of ``images`` at once through one slot, no retries (bounded)."""
     settings = ClientSettings(emu.base_url, concurrency=1, rate=None, max_retries=0)
     got: dict[int, Fetched] = {}
     with anyio.fail_after(20):
@@ -59,11 +55,23 @@ async def test_a_request_queued_as_the_server_goes_down_is_held_not_failed(
             async def thumbnail(image: int) -> None:
                 got[image] = await client.get(urls.thumbnail(image), Expect.JPEG)
 
-            # All three are asked before the first answer comes: the first takes the one
-            # slot, the other two wait for it in line, and leave one after the other.
             async with anyio.create_task_group() as tg:
-                for image in IMAGES:
+                for image in images:
                     tg.start_soon(thumbnail, image)
+    return got
+
+
+async def test_a_request_queued_as_the_server_goes_down_is_held_not_failed(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """Three thumbnails asked at once through one slot, no retries: the third, queued before
+    the second left and answered 503 after it, pauses the run (the API root is 503 too) and
+    is asked again once the server answers: three JPEGs, no failure."""
+    emu = make_emulator(preset="demo", faults=FAULTS)
+    outage = Outage(60.0)
+    # All three are asked before the first answer comes: the first takes the one slot, the
+    # other two wait for it in line, and leave one after the other.
+    got = await _thumbnails_through_one_slot(emu, outage, IMAGES)
     assert sorted(got) == sorted(IMAGES)
     assert all(fetched.body[:2] == b"\xff\xd8" for fetched in got.values())
     assert outage.stats.pauses == 1 and not outage.paused
@@ -82,20 +90,10 @@ async def test_the_check_that_decides_a_pause_goes_before_the_requests_queued(
     faults = "first:503*3,only:/webgateway/render_thumbnail/|api_versions"
     emu = make_emulator(preset="demo", faults=faults)
     outage = Outage(60.0)
-    settings = ClientSettings(emu.base_url, concurrency=1, rate=None, max_retries=0)
     images = (*IMAGES, 9762888)
-    got: dict[int, Fetched] = {}
-    with anyio.fail_after(20):
-        async with Client(settings, outage=outage) as client:
-
-            async def thumbnail(image: int) -> None:
-                got[image] = await client.get(urls.thumbnail(image), Expect.JPEG)
-
-            # The first answered 503 hands the slot to the second at once (sent, 503); the
-            # check comes next, before the last two, which leave in the pause.
-            async with anyio.create_task_group() as tg:
-                for image in images:
-                    tg.start_soon(thumbnail, image)
+    # The first answered 503 hands the slot to the second at once (sent, 503); the check
+    # comes next, before the last two, which leave in the pause.
+    got = await _thumbnails_through_one_slot(emu, outage, images)
     assert sorted(got) == sorted(images)
     assert all(fetched.body[:2] == b"\xff\xd8" for fetched in got.values())
     assert outage.stats.pauses == 1 and not outage.paused
