@@ -76,14 +76,17 @@ def _raise_soft_limit(soft: int, room: int, hard: int) -> int:
 
     Why: macOS refuses a soft limit past its own cap (``kern.maxfilesperproc``) under a
     hard limit it calls unlimited; the run then kept its soft limit (256) and was refused
-    quoting that, although a few thousand files could have been had."""
+    quoting that, although a few thousand files could have been had. A ``room`` past what
+    an rlim_t holds (a ``--concurrency`` in the quintillions under that unlimited hard
+    limit) Python refuses with OverflowError, taken as the system's refusal: it escaped
+    as a traceback."""
     assert resource is not None
     lo, hi = soft, room + 1  # lo: accepted (the limit now); hi: refused (or past room)
     while hi - lo > 1:
         mid = hi - 1 if hi == room + 1 else (lo + hi) // 2  # room itself first
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (mid, hard))
-        except (OSError, ValueError):
+        except (OSError, ValueError, OverflowError):  # (Overflow: past what rlim_t holds)
             hi = mid
         else:
             lo = mid

@@ -63,3 +63,40 @@ def test_a_refusal_quotes_the_most_the_system_allowed(capped: _CappedResource) -
     assert "may open 1000 at most (ulimit -n, raised as far as the system let it)" in message
     assert "give --concurrency 808 or less" in (refused.value.hint or "")
     assert capped.soft == CAP
+
+
+#: macOS's ``resource.RLIM_INFINITY``: the largest rlim_t CPython converts to.
+MAC_INFINITY = 2**63 - 1
+
+
+class _MacResource(_CappedResource):
+    """macOS's ``resource``: the hard limit unlimited (2**63 - 1), a soft limit past CAP
+    refused, and a value past rlim_t refused by CPython's conversion (OverflowError)."""
+
+    RLIM_INFINITY = MAC_INFINITY
+
+    def getrlimit(self, which: int) -> tuple[int, int]:
+        """The limits now."""
+        return self.soft, MAC_INFINITY
+
+    def setrlimit(self, which: int, limits: tuple[int, int]) -> None:
+        """As CPython's: OverflowError past rlim_t, then the system's cap."""
+        if any(value > MAC_INFINITY for value in limits):
+            raise OverflowError("Python int too large to convert to C long")
+        super().setrlimit(which, limits)
+
+
+def test_a_concurrency_past_any_limit_is_refused_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--concurrency 2**63 under macOS's unlimited hard limit: the soft limit it wants does
+    not fit in an rlim_t (OverflowError, which escaped as a traceback); it is refused with
+    the one-line error quoting the most the system allowed."""
+    fake = _MacResource()
+    monkeypatch.setattr(openfiles, "resource", fake)
+    with pytest.raises(ConfigError) as refused:
+        openfiles.fit_open_files(2**63)
+    assert "may open 1000 at most (ulimit -n, raised as far as the system let it)" in str(
+        refused.value
+    )
+    assert fake.soft == CAP
