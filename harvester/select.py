@@ -1433,6 +1433,7 @@ def _write_labelled_index(
             written.append(target)
     if split is not None:
         moves.report(out_dir, split)
+        _warn_ungrouped(split, rows.refs(), state.done)
         _write_splits_file(out_dir, split, per_split, True, written, splits)
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
     # other ones (a pin given now): the pin's line names it.
@@ -1483,6 +1484,7 @@ def _write_split_only(
     if written is not None:
         written.append(target)
     moves.report(out_dir, split)
+    _warn_ungrouped(split, rows.refs(), state.done)
     _write_splits_file(out_dir, split, per_split, False, written, splits)
     logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
     return len(rows)
@@ -1512,6 +1514,51 @@ def _rows_with(
             moves.see(ref.image_id, name)
             row[at:at] = (*extra, name)
         yield row
+
+
+#: Per ``--split-by`` that says so: why an image lacks its grouping id, and what gives it one.
+_UNGROUPED_WHY = {
+    "dataset": (
+        "a screen's images have none; images given by id, --image or --ids-from, get theirs "
+        "from their imgData"
+    ),
+    "plate": "a project's images have none, nor have images given by id, --image or --ids-from",
+}
+
+
+def _warn_ungrouped(split: SplitSpec, refs: Iterable[ImageRef], done: Container[Any]) -> None:
+    """One warning naming how many images a ``--split-by dataset`` or ``plate`` split put
+    each in a group of its own (no such id journaled), why, and what gives them one.
+
+    Why: documented, but silent: a split by dataset of ``--ids-from`` images harvested
+    with thumbnails alone was a split image by image, and near-duplicates of one dataset
+    landed in train and test alike. (``well``, the default, falls back so for every
+    project image by design: not said.)"""
+    if split.by not in _UNGROUPED_WHY:
+        return
+    ungrouped = [ref.image_id for ref in refs if split.group_of(ref).startswith("image:")]
+    if not ungrouped:
+        return
+    if split.by == "dataset":
+        unfetched = sum(("imgdata", image_id) not in done for image_id in ungrouped)
+        what = (
+            f"add imgdata to the --artifacts of the harvest of the {plural(unfetched, 'image')} "
+            "without it (an image in several datasets gets none)"
+            if unfetched
+            else "each has its imgData, which names no single dataset (the image is in "
+            "several, or in none: a screen's)"
+        )
+    else:
+        what = (
+            "a screen's image given by id is split by plate once its screen or plate is "
+            "harvested (--screen, --plate)"
+        )
+    problems.warning(
+        "%s",
+        f"--split-by {split.by}: {plural(len(ungrouped), 'image')} without a {split.by} id "
+        f"{agree(len(ungrouped), 'was', 'were')} split image by image, each a group of its "
+        f"own ({_UNGROUPED_WHY[split.by]}); {what}",
+    )
 
 
 @dataclass

@@ -35,9 +35,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harvester.errors import HarvesterError, UsageError
 from harvester.text import plural
+
+if TYPE_CHECKING:
+    from harvester.config import RecordedRun
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +253,50 @@ def resume_line(out_dir: Path, tasks: str | None = None) -> str:
         f"jid=$(sbatch --parsable{only} {array}) && "
         f"sbatch --dependency=afterany:${{jid%%;*}} {index}"
     )
+
+
+#: What defines a run's images: its targets and its selection (the rest, server and kinds
+#: included, the script takes from the folder or from the flags given to it).
+IMAGE_KEYS = (
+    "screens", "projects", "plates", "datasets", "images", "ids_from", "from_plan",
+    "where", "sample", "sample_fraction", "seed", "sample_per",
+)  # fmt: skip
+
+
+def new_script_command(
+    out: Path,
+    recorded: RecordedRun,
+    *,
+    server: bool,
+    artifacts: str | None = None,
+    tasks: str = "N",
+) -> tuple[str, str]:
+    """The ``harvester slurm`` command of a new script for ``recorded``'s targets and
+    selection, and the note (``  # ...``: "" for none) saying what its credentials, never
+    saved, stand for. ``server``: name its ``--base-url`` (as saved; in ``SECRETS.toml``
+    where it held credentials), for a folder of two servers. ``artifacts``: the kinds its
+    tasks fetch (None: the folder's, as ``harvester slurm`` takes them); ``tasks``: its
+    ``--tasks`` (``N``: the user's to choose)."""
+    from harvester.config import FLAGS, recorded_flags, secrets_again_note
+
+    wanted = {FLAGS[key] for key in IMAGE_KEYS}
+    words = [word for word in recorded_flags(recorded) if word != "--no-labels"]
+    flags = [
+        f"{flag} {shlex.quote(value)}"
+        for flag, value in zip(words[::2], words[1::2], strict=True)
+        if flag in wanted
+    ]
+    # Credentials it used, never saved, go in a config file (slurm refuses them as flags):
+    # as printed without one, the command was refused in turn as needing them.
+    withheld = recorded.withheld
+    if server and "base_url" not in withheld:
+        flags.insert(0, f"--base-url {shlex.quote(recorded.base_url)}")
+    if artifacts is not None:
+        flags.append(f"--artifacts {shlex.quote(artifacts)}")
+    secrets = " SECRETS.toml" if withheld else ""
+    note = f"  # {secrets_again_note(withheld, url_in_file=True)}" if withheld else ""
+    q = shlex.quote(str(out))
+    return f"harvester slurm{secrets} --out {q} {' '.join(flags)} --tasks {tasks}", note
 
 
 _ARRAY_LINE_RE = re.compile(r"#SBATCH\s+--array=0-(\d+)(?:%(\d+))?\s*")

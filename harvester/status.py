@@ -2605,7 +2605,11 @@ def _not_asked_commands(
     if len({widened(n) for n in range(len(sets))}) == 1 and not own:
         return [f"harvester harvest --out {q} --artifacts {widened(0)}"]
     from harvester.config import SECRET_KEYS, RecordedRun, recorded_flags, secrets_again_note
+    from harvester.slurm import resubmit_resumes
 
+    # A job array's folder (DIR/harvest.sbatch, which its resume resubmits): a split's
+    # commands, run as written, harvested on the login node.
+    array_folder = resubmit_resumes(out_dir)
     commands = []
     for n in sorted(dropped):
         recorded = sets[n].recorded
@@ -2627,6 +2631,9 @@ def _not_asked_commands(
         if shard is None or "--shard" not in flags:
             commands.append(f"harvester harvest --out {q} {shlex.join(flags)}{note}")
             continue
+        if array_folder and recorded is not None:
+            commands.append(_array_not_asked_command(out_dir, recorded, widened(n), sets))
+            continue
         # A split's set: its newest run's --shard alone tried the dropped kinds of that
         # shard's images again. Every shard, as a split's resume names them.
         at = flags.index("--shard") + 1
@@ -2636,6 +2643,33 @@ def _not_asked_commands(
 
         commands.append(shard_commands(each, shard, None, note))
     return commands
+
+
+def _array_not_asked_command(
+    out_dir: Path, recorded: RecordedRun, kinds: str, sets: list[_TargetKinds]
+) -> str:
+    """For a split's set of a job array's folder, the ``harvester slurm --out DIR ...
+    --artifacts KINDS --tasks N --submit`` that tries its dropped kinds again (``kinds``:
+    its own with them), the script written anew for its targets and selection, of as many
+    tasks as its split (``N`` when that is no number).
+
+    Why: each shard's ``harvester harvest ... --shard K/N`` was said, which pasted on the
+    login node harvested there, outside the job array (and the script resubmitted as it
+    is asks for the set's old kinds)."""
+    from harvester.config import servers_of
+    from harvester.shard import split_count
+    from harvester.slurm import new_script_command
+
+    count = split_count(recorded.shard) if recorded.shard is not None else None
+    runs = [s.recorded for s in sets if s.recorded is not None]
+    command, note = new_script_command(
+        out_dir,
+        recorded,
+        server=len(servers_of(runs)) > 1,
+        artifacts=kinds,
+        tasks="N" if count is None else str(count),
+    )
+    return f"{command} --submit{note}"
 
 
 def _resume_line(

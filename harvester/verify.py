@@ -584,8 +584,17 @@ def stray_run_entries_note(out_dir: Path) -> str | None:
 
 
 def has_unjournaled_files(out_dir: Path, state: JournalState) -> bool:
-    """No journal records a done file, yet ``images/`` holds one (journals deleted)."""
-    return not state.done and _has_any_file(out_dir / IMAGES_DIR)
+    """No journal records a done file, yet ``images/`` holds one (journals deleted).
+
+    ``state`` may predate the files: a first harvest that started after it was read wrote
+    them, and "no journal records any file" was said of a folder whose journals did. So,
+    files found, no run may hold DIR now (it renames each batch's files into place just
+    before journaling them), and the journals as they are now must record none either."""
+    from harvester.runlock import held_run_locks_named
+
+    if state.done or not _has_any_file(out_dir / IMAGES_DIR):
+        return False
+    return not held_run_locks_named(out_dir) and not JournalState.load(out_dir).done
 
 
 def _has_any_file(folder: Path) -> bool:

@@ -1174,14 +1174,6 @@ def _no_targets(out: Path, given_url: str | None = None) -> UsageError:
     )
 
 
-#: What defines a run's images: its targets and its selection (the rest, server and kinds
-#: included, the script takes from the folder or from the flags given to it).
-_IMAGE_KEYS = (
-    "screens", "projects", "plates", "datasets", "images", "ids_from", "from_plan",
-    "where", "sample", "sample_fraction", "seed", "sample_per",
-)  # fmt: skip
-
-
 def _sets_of_server(out: Path, given_url: str) -> list[RecordedRun] | None:
     """DIR's target sets harvested from ``given_url``, newest first, in a folder of two or
     more servers (None: DIR holds one server's; every set is that URL's, a server moved).
@@ -1298,29 +1290,10 @@ def _set_command(out: Path, recorded: RecordedRun) -> str:
 
 def _set_command_and_note(out: Path, recorded: RecordedRun, *, server: bool) -> tuple[str, str]:
     """The ``harvester slurm`` command of a new script for ``recorded``'s targets and
-    selection, and the note (``  # ...``: "" for none) saying what its credentials, never
-    saved, stand for. ``server``: name its ``--base-url`` (as saved; in ``SECRETS.toml``
-    where it held credentials), for a folder of two servers."""
-    import shlex
+    selection, and its note (:func:`harvester.slurm.new_script_command`)."""
+    from harvester.slurm import new_script_command
 
-    from harvester.config import FLAGS, recorded_flags, secrets_again_note
-
-    wanted = {FLAGS[key] for key in _IMAGE_KEYS}
-    words = [word for word in recorded_flags(recorded) if word != "--no-labels"]
-    flags = [
-        f"{flag} {shlex.quote(value)}"
-        for flag, value in zip(words[::2], words[1::2], strict=True)
-        if flag in wanted
-    ]
-    # Credentials it used, never saved, go in a config file (slurm refuses them as flags):
-    # as printed without one, the command was refused in turn as needing them.
-    withheld = recorded.withheld
-    if server and "base_url" not in withheld:
-        flags.insert(0, f"--base-url {shlex.quote(recorded.base_url)}")
-    secrets = " SECRETS.toml" if withheld else ""
-    note = f"  # {secrets_again_note(withheld, url_in_file=True)}" if withheld else ""
-    command = f"harvester slurm{secrets} --out {shlex.quote(str(out))} {' '.join(flags)} --tasks N"
-    return command, note
+    return new_script_command(out, recorded, server=server)
 
 
 def _plan_withheld(out: Path) -> list[str]:

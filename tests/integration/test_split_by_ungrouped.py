@@ -1,0 +1,80 @@
+"""A split by dataset or plate says how many images it split image by image instead.
+
+An image without the grouping id is a group of its own (documented): ``--ids-from`` images
+harvested with thumbnails alone have no dataset id, so ``--split-by dataset`` split them
+image by image without a word, and near-duplicates of one dataset could land in train and
+test alike. The index write now says so in one warning, with what gives them the id. The
+CLI runs in a subprocess against the emulator over real sockets.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import DEMO_PROJECT, SMALL_PLATE, harvest, run_cli
+
+from harvester.emulator import EmulatorThread
+from harvester.models import Artifact
+
+SPLIT = ("--split", "train=0.5,test=0.5")
+
+
+def _index(out: Path) -> list[dict[str, str]]:
+    with (out / "index.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _project_ids(base_url: str, tmp_path: Path) -> Path:
+    """A file of the ids of the demo project's 8 images (found by a walk elsewhere)."""
+    walked = tmp_path / "walked"
+    harvest(base_url, walked, projects=(DEMO_PROJECT,), artifacts=(Artifact.THUMBNAIL,))
+    ids = [row["image_id"] for row in _index(walked)]
+    assert len(ids) == 8
+    listing = tmp_path / "ids.txt"
+    listing.write_text("\n".join(ids) + "\n")
+    return listing
+
+
+def test_ids_from_images_without_imgdata_split_by_dataset_are_named(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Thumbnails alone: a warning counts the 8 images split image by image and names
+    imgdata; the harvest that adds imgdata gives them their dataset, and no warning."""
+    emu = make_emulator(preset="demo")
+    ids = _project_ids(emu.base_url, tmp_path)
+    out = tmp_path / "byid"
+    first = run_cli("harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out",
+                    str(out), "--artifacts", "thumbnail", "--rate", "none", "-q", *SPLIT,
+                    "--split-by", "dataset")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    warned = [x for x in first.stderr.splitlines() if "--split-by dataset:" in x]
+    assert len(warned) == 1, first.stderr
+    assert "8 images without a dataset id were split image by image" in warned[0]
+    assert "add imgdata to the --artifacts of the harvest of the 8 images" in warned[0]
+    assert all(not row["dataset_id"] for row in _index(out))
+
+    again = run_cli("harvest", "--out", str(out), "--artifacts", "thumbnail,imgdata", "-q")
+    assert again.returncode == 0, again.stderr
+    assert "--split-by" not in again.stderr, again.stderr
+    assert all(row["dataset_id"] for row in _index(out))
+
+
+def test_a_split_by_plate_names_a_projects_images_and_not_a_plates(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Of a plate and a project split by plate, the project's 8 images are counted as split
+    image by image; the plate's are not, and a split by well (the default) says nothing."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "mixed"
+    shown = run_cli("harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE),
+                    "--project", str(DEMO_PROJECT), "--out", str(out), "--artifacts",
+                    "thumbnail", "--rate", "none", "-q", *SPLIT, "--split-by", "plate")  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    warned = [x for x in shown.stderr.splitlines() if "--split-by plate:" in x]
+    assert len(warned) == 1 and "8 images without a plate id were split" in warned[0], warned
+
+    by_well = run_cli("index", str(out), *SPLIT)
+    assert by_well.returncode == 0, by_well.stderr
+    assert "image by image" not in by_well.stderr + by_well.stdout
