@@ -170,7 +170,13 @@ def test_a_running_harvests_progress_file_reads_as_older_versions_read_it(
                         "--out", str(out), "--artifacts", "imgdata", "-q")  # fmt: skip
     with reaped(harvest):
         deadline = time.monotonic() + 60
-        while not (progress.is_file() and "\nrun " in progress.read_text()):
+        # (runs/ holds the run's folder a moment after its progress line is published)
+        while not (
+            progress.is_file()
+            and "\nrun " in progress.read_text()
+            and (out / "runs").is_dir()
+            and any((out / "runs").iterdir())
+        ):
             assert harvest.poll() is None and time.monotonic() < deadline, harvest.communicate()
             time.sleep(0.02)
         text = progress.read_text()
