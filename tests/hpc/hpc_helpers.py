@@ -161,3 +161,14 @@ def run_array_task(
             check=False,
             text=True,
         )
+
+
+def write_tools(bin_dir: Path, tools: tuple[tuple[str, str], ...]) -> Path:
+    """Fake commands (scontrol, squeue, sacct...): each ``(name, shell body)`` as an
+    executable ``bin_dir/name`` script; returns ``bin_dir`` (made if missing) for PATH."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name, body in tools:
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    return bin_dir

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hpc_helpers import EmulatorProcess, image_request_counts, run_array_task
+from hpc_helpers import EmulatorProcess, image_request_counts, run_array_task, write_tools
 from test_slurm import _logs, _wait_gone, require_slurm_cluster
 from test_slurm_resume_index import _sbatch
 
@@ -64,10 +64,7 @@ def _queue_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (where none answers, it says to check the queue first)."""
     bin_dir = tmp_path / "fake-slurm"
     bin_dir.mkdir()
-    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", "")):
-        tool = bin_dir / name
-        tool.write_text(f"#!/bin/sh\n{body}\n")
-        tool.chmod(0o755)
+    write_tools(bin_dir, (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", "")))
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
@@ -290,11 +287,10 @@ def test_a_running_task_of_another_count_is_refused_naming_its_job_array(
     queue = tmp_path / "queue"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
-                       ("squeue", f'cat "{queue}"')):  # fmt: skip
-        tool = bin_dir / name
-        tool.write_text(f"#!/bin/sh\n{body}\n")
-        tool.chmod(0o755)
+    write_tools(
+        bin_dir,
+        (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", f'cat "{queue}"')),
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     again = ["slurm", "--out", str(out), "--from-plan", str(out), "--rate", "none", "--tasks", "3"]
     fd = acquire_run_lock(out, "1/4")  # (as task 1 of the array holds it, running)
@@ -471,11 +467,10 @@ def test_no_controller_answering_costs_status_no_wait(
     `scontrol ping` (at once) skips it."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is DOWN'; exit 1"),
-                       ("squeue", "sleep 30")):  # fmt: skip
-        tool = bin_dir / name
-        tool.write_text(f"#!/bin/sh\n{body}\n")
-        tool.chmod(0o755)
+    write_tools(
+        bin_dir,
+        (("scontrol", "echo 'Slurmctld(primary) at h is DOWN'; exit 1"), ("squeue", "sleep 30")),
+    )
     monkeypatch.setenv("PATH", str(bin_dir))
     started = time.monotonic()
     assert queued_jobs(tmp_path / "harvest.sbatch") == []
@@ -490,11 +485,13 @@ def test_queued_jobs_are_asked_by_user_id(tmp_path: Path, monkeypatch: pytest.Mo
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     asked = tmp_path / "asked"
-    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
-                       ("squeue", f'echo "$@" > {asked}; echo "41|0|{script}"')):  # fmt: skip
-        tool = bin_dir / name
-        tool.write_text(f"#!/bin/sh\n{body}\n")
-        tool.chmod(0o755)
+    write_tools(
+        bin_dir,
+        (
+            ("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
+            ("squeue", f'echo "$@" > {asked}; echo "41|0|{script}"'),
+        ),
+    )
     monkeypatch.setenv("PATH", str(bin_dir))
     for name in ("USER", "LOGNAME", "LNAME", "USERNAME"):
         monkeypatch.delenv(name, raising=False)

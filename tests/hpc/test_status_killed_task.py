@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hpc_helpers import EmulatorProcess, run_array_task
+from hpc_helpers import EmulatorProcess, run_array_task, write_tools
 from test_slurm import _logs, _wait_gone, require_slurm_cluster
 from test_slurm_resume_index import _sbatch
 
@@ -105,12 +105,14 @@ def _fake_slurm(
     ping = "echo 'Slurmctld(primary) at h is UP'" if up else "echo 'at h is DOWN'; exit 1"
     show = f'printf "{shown}"' if shown else "echo 'Invalid job id specified' >&2; exit 1"
     sacct = "echo '4242_1 FAILED'" if accounting else f"echo '{NO_ACCOUNTING}' >&2; exit 1"
-    for name, body in (("scontrol", f'if [ "$1" = ping ]; then {ping}; else {show}; fi'),
-                       ("squeue", f'echo "$@" >> {asked}; printf "{queue}"'),
-                       ("sacct", sacct)):  # fmt: skip
-        tool = bin_dir / name
-        tool.write_text(f"#!/bin/sh\n{body}\n")
-        tool.chmod(0o755)
+    write_tools(
+        bin_dir,
+        (
+            ("scontrol", f'if [ "$1" = ping ]; then {ping}; else {show}; fi'),
+            ("squeue", f'echo "$@" >> {asked}; printf "{queue}"'),
+            ("sacct", sacct),
+        ),
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return asked
 
@@ -260,16 +262,17 @@ def test_slurms_out_of_memory_line_is_read_as_what_killed_it(
     assert "ended_without_summary" not in data
 
 
-@pytest.mark.parametrize(
-    ("notice", "why"),
-    [
-        # (SLURM 22.05, scancel --batch --signal=KILL: the node named)
-        (f"slurmstepd-node01: error: *** JOB {JOB} ON node01 CANCELLED AT "
-         "2026-11-27T23:40:02 ***", "scancel"),
-        (f"slurmstepd: error: *** JOB {JOB} ON node01 CANCELLED AT 2026-11-27T23:40:02 DUE "
-         "TO TIME LIMIT ***", "time limit"),
-    ],
-)  # fmt: skip
+#: SLURM's CANCELLED lines in a task's log (22.05; ``scancel --batch --signal=KILL`` names the
+#: node) and the cause status reads in each.
+CANCELLED_LINES = [
+    (f"slurmstepd-node01: error: *** JOB {JOB} ON node01 CANCELLED AT "
+     "2026-11-27T23:40:02 ***", "scancel"),
+    (f"slurmstepd: error: *** JOB {JOB} ON node01 CANCELLED AT 2026-11-27T23:40:02 DUE "
+     "TO TIME LIMIT ***", "time limit"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("notice", "why"), CANCELLED_LINES)
 def test_slurms_cancelled_line_is_read_as_a_cancel_not_a_guessed_kill(
     notice: str, why: str, killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -523,15 +526,7 @@ def _status_cli(out: Path) -> tuple[list[str], dict[str, Any]]:
     return said[0].stdout.splitlines(), json.loads(said[1].stdout)
 
 
-@pytest.mark.parametrize(
-    ("notice", "why"),
-    [
-        (f"slurmstepd-node01: error: *** JOB {JOB} ON node01 CANCELLED AT "
-         "2026-11-27T23:40:02 ***", "scancel"),
-        (f"slurmstepd: error: *** JOB {JOB} ON node01 CANCELLED AT 2026-11-27T23:40:02 DUE "
-         "TO TIME LIMIT ***", "time limit"),
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize(("notice", "why"), CANCELLED_LINES)
 def test_where_the_queue_cannot_be_asked_a_cancelled_task_is_said_cancelled(
     notice: str, why: str, killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

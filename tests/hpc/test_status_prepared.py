@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hpc_helpers import run_array_task
+from hpc_helpers import run_array_task, write_tools
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -259,11 +259,13 @@ def test_only_status_asks_slurm_for_queued_jobs(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     asked = tmp_path / "asked"
-    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
-                       ("squeue", f"echo squeue >> {asked}")):  # fmt: skip
-        tool = bin_dir / name
-        tool.write_text(f"#!/bin/sh\n{body}\n")
-        tool.chmod(0o755)
+    write_tools(
+        bin_dir,
+        (
+            ("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
+            ("squeue", f"echo squeue >> {asked}"),
+        ),
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     from harvester.status import collect_status
 
@@ -288,11 +290,10 @@ def test_a_missing_index_is_left_to_the_queued_index_job(
     queue = tmp_path / "queue"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in (("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
-                       ("squeue", f'cat "{queue}"')):  # fmt: skip
-        tool = bin_dir / name
-        tool.write_text(f"#!/bin/sh\n{body}\n")
-        tool.chmod(0o755)
+    write_tools(
+        bin_dir,
+        (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", f'cat "{queue}"')),
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     # (squeue -r -o '%F|%K|%o': the index job is no array, its %K is N/A)
     queue.write_text(f"4242|1|{out}/harvest.sbatch\n4243|N/A|{out}/index.sbatch\n")
@@ -352,11 +353,9 @@ def test_verify_leaves_a_missing_index_to_the_queued_index_job(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     ping = f"if [ -e {up} ]; then echo 'Slurmctld(primary) at h is UP'; else exit 1; fi"
-    for name, body in (("scontrol", ping),
-                       ("squeue", f'echo squeue >> "{asked}"; cat "{queue}"')):  # fmt: skip
-        tool = bin_dir / name
-        tool.write_text(f"#!/bin/sh\n{body}\n")
-        tool.chmod(0o755)
+    write_tools(
+        bin_dir, (("scontrol", ping), ("squeue", f'echo squeue >> "{asked}"; cat "{queue}"'))
+    )
     root = str(Path(harvester.__file__).absolute().parent.parent)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}  # fmt: skip
