@@ -20,6 +20,7 @@ writes the same bytes as an uninterrupted one.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -50,6 +51,9 @@ _BIGTIFF_BYTES: Final = 2**31
 
 #: Characters XML 1.0 cannot carry at all (server names may contain them).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: Control characters (tab, newline, escape, DEL, C1) and line breaks in a name: some are
+#: legal XML, but the name is one line in a viewer (Fiji's window title, QuPath's image list).
+_NAME_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]+")
 
 PlaneSource = Callable[[int, int, int], NDArray[np.uint8]]
 """``source(t, z, c)`` -> the full-resolution (height, width) uint8 plane."""
@@ -113,8 +117,28 @@ def _clean(text: str) -> str:
     return _XML_ILLEGAL.sub("", text)
 
 
+def _name(text: str, fallback: str) -> str:
+    """A one-line name: the pieces between control characters, trimmed, joined by a space.
+
+    ``fallback`` when nothing is left, so that a viewer still has something to show.
+    """
+    pieces = (piece.strip() for piece in _NAME_BREAKS.split(text))
+    return " ".join(piece for piece in pieces if piece) or fallback
+
+
 def _num(value: float) -> str:
     return repr(float(value))
+
+
+def _measure(value: float | None) -> str | None:
+    """An OME float attribute's text; None (attribute left out) unless finite and positive.
+
+    Python's JSON reads ``Infinity``, and ``inf`` is no xsd:float: the whole OME-XML
+    would fail the schema (and Bio-Formats' number parsing) for one odd server value.
+    """
+    if value is None or not math.isfinite(value) or value <= 0:
+        return None
+    return _num(value)
 
 
 def _date(timestamp: float | None) -> str | None:
@@ -140,7 +164,9 @@ def build_ome_xml(meta: StackMetadata) -> str:
             "Creator": f"harvester {__version__}",
         },
     )
-    image = ET.SubElement(root, f"{q}Image", {"ID": "Image:0", "Name": _clean(meta.name)})
+    image = ET.SubElement(
+        root, f"{q}Image", {"ID": "Image:0", "Name": _name(meta.name, f"image {meta.image_id}")}
+    )
     stamp = _date(meta.acquisition_ts)
     if stamp is not None:
         ET.SubElement(image, f"{q}AcquisitionDate").text = stamp
@@ -163,22 +189,25 @@ def build_ome_xml(meta: StackMetadata) -> str:
         ("Y", meta.physical_size_y),
         ("Z", meta.physical_size_z),
     ):
-        if value is not None and value > 0:
-            pixels_attrs[f"PhysicalSize{axis}"] = _num(value)
+        text = _measure(value)
+        if text is not None:
+            pixels_attrs[f"PhysicalSize{axis}"] = text
             pixels_attrs[f"PhysicalSize{axis}Unit"] = "µm"
-    if meta.time_increment is not None:
-        pixels_attrs["TimeIncrement"] = _num(meta.time_increment)
+    increment = _measure(meta.time_increment)
+    if increment is not None:
+        pixels_attrs["TimeIncrement"] = increment
         pixels_attrs["TimeIncrementUnit"] = "s"
     pixels = ET.SubElement(image, f"{q}Pixels", pixels_attrs)
     for window in meta.windows:
         attrs = {
             "ID": f"Channel:0:{window.index}",
-            "Name": _clean(window.label),
+            "Name": _name(window.label, f"C{window.index}"),
             "SamplesPerPixel": "1",
             "Color": str(color_int(window.color)),
         }
-        if window.emission_wave is not None and window.emission_wave > 0:
-            attrs["EmissionWavelength"] = _num(window.emission_wave)
+        wave = _measure(window.emission_wave)
+        if wave is not None:
+            attrs["EmissionWavelength"] = wave
             attrs["EmissionWavelengthUnit"] = "nm"
         ET.SubElement(pixels, f"{q}Channel", attrs)
     planes = meta.size_t * meta.size_z * meta.size_c
@@ -287,7 +316,10 @@ def write_ome_tiff(
     tile = (TILE, TILE) if tiled else None
     work = scratch if scratch is not None else path.with_name(path.name + ".levels")
     try:
-        with tifffile.TiffWriter(path, bigtiff=bigtiff, ome=False) as tif:
+        # Little-endian whatever the host: the OME-XML says BigEndian="false", and a
+        # big-endian host (tifffile's default is the native order) would write the
+        # opposite, and other bytes than a little-endian one for the same planes.
+        with tifffile.TiffWriter(path, bigtiff=bigtiff, byteorder="<", ome=False) as tif:
             for level, (height, width) in enumerate(shapes):
                 keep = None
                 if level + 1 < len(shapes):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -112,3 +113,43 @@ def test_out_of_range_acquisition_time_is_left_out() -> None:
         meta = replace(_meta(60, 40), acquisition_ts=stamp)
         assert "AcquisitionDate" not in build_ome_xml(meta)
     assert "<AcquisitionDate>2014-07-04T22:13:49<" in build_ome_xml(_meta(60, 40))
+
+
+def test_names_are_one_line_with_a_fallback(schema: xmlschema.XMLSchema) -> None:
+    """Control characters in image and channel names become one space; nothing left: a name."""
+    windows = (replace(WINDOWS[0], label="a\r\n\tb"), replace(WINDOWS[1], label="\x1b\x7f"))
+    for name, expected in (("x\x85\u2028y", "x y"), ("\x00\n ", "image 5")):
+        meta = replace(_meta(60, 40), name=name, windows=windows)
+        xml = build_ome_xml(meta)
+        schema.validate(xml)
+        image = tifffile.xml2dict(xml)["OME"]["Image"]
+        assert image["Name"] == expected
+        assert [c["Name"] for c in image["Pixels"]["Channel"]] == ["a b", "C1"]
+
+
+def test_non_finite_measures_are_left_out(schema: xmlschema.XMLSchema) -> None:
+    """An infinite size, interval or wavelength (JSON's Infinity) is left out; the XML validates."""
+    inf = float("inf")
+    windows = (replace(WINDOWS[0], emission_wave=inf), WINDOWS[1])
+    meta = replace(_meta(60, 40), physical_size_x=inf, time_increment=inf, windows=windows)
+    xml = build_ome_xml(meta)
+    schema.validate(xml)
+    pixels = tifffile.xml2dict(xml)["OME"]["Image"]["Pixels"]
+    assert "PhysicalSizeX" not in pixels and pixels["PhysicalSizeY"] == 0.25
+    assert "TimeIncrement" not in pixels and "TimeIncrementUnit" not in pixels
+    assert "EmissionWavelength" not in pixels["Channel"][0]
+
+
+def test_file_is_little_endian_on_a_big_endian_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is little-endian, as its OME-XML says (BigEndian="false"), on any host."""
+    data = np.random.default_rng(4).integers(0, 256, (2, 3, 2, 20, 30), dtype=np.uint8)
+    path = tmp_path / "s.ome.tif"
+    monkeypatch.setattr(sys, "byteorder", "big")  # tifffile's default: the host's order
+    write_ome_tiff(path, _meta(30, 20), lambda t, z, c: data[t, z, c])
+    monkeypatch.undo()
+    assert path.read_bytes()[:2] == b"II"
+    with tifffile.TiffFile(path) as tif:
+        assert tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]["BigEndian"] is False
+        assert (tif.series[0].asarray() == data).all()

@@ -43,6 +43,7 @@ from harvester.window import choose_windows
 
 ZSTACK_IMAGE_ID = 1_300_001
 TIMESERIES_IMAGE_ID = 1_400_001
+SINGLE_PLANE_IMAGE_ID = 3_200_001  # bigproject: 64 x 48, one channel, no pixel size
 JPEG_TOLERANCE = 12  # max abs difference of a q=1.0 JPEG render, grey values
 Factory = Callable[..., EmulatorThread]
 
@@ -452,3 +453,21 @@ async def test_failed_plane_keeps_staging(make_emulator: Factory, tmp_path: Path
     assert _render_calls(emu) == ZSTACK_SIZE_Z * 2 - staged
     data, _, _, _ = _read(path)
     assert (data == _truth(emu, imgdata, "rendering")).all()
+
+
+async def test_single_plane_without_pixel_size(make_emulator: Factory, tmp_path: Path) -> None:
+    """One z, t and channel reads as YX (TZCYXS unsqueezed); no PhysicalSize the server lacks."""
+    emu = make_emulator(preset="bigproject", mode="microservice")
+    path, imgdata = await _harvest(emu, SINGLE_PLANE_IMAGE_ID, tmp_path / "out")
+    assert imgdata["pixel_size"] == {"x": None, "y": None, "z": None}
+    plane = tifffile.imread(path)
+    assert plane.dtype == np.uint8 and plane.shape == (48, 64)
+    assert tifffile.imread(path, squeeze=False).shape == (1, 1, 1, 48, 64, 1)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.series[0].axes == "YX"
+        assert _unsqueezed(tif)[1] == "TZCYXS"
+    data, _, ome, _ = _read(path)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
+    pixels = ome["Image"]["Pixels"]
+    assert not [key for key in pixels if key.startswith("PhysicalSize")]
+    assert "TimeIncrement" not in pixels
