@@ -942,7 +942,9 @@ class Client:
 
         async def attempt_unless_paused() -> Fetched:
             await outage.gate()  # no request leaves while the server is down
-            return await self._attempt(url, expect, check, retry=next(retries), leaving=leaving)
+            return await self._attempt(
+                url, expect, check, retry=next(retries), leaving=leaving, hold=outage
+            )
 
         while True:
             retries = _retry_flags()  # (asked again after a pause: a fresh retry budget)
@@ -990,29 +992,49 @@ class Client:
         gets it again. A 429/503/504 (its Retry-After honoured) or a broken or
         timed-out answer is retried as a GET is, and counted in the run's
         retries: one busy answer would otherwise mean the defaults for the
-        whole run. The rate limit, the concurrency cap and the outage's gate
-        apply as for every request.
+        whole run. The rate limit, the concurrency cap and the outage's pause
+        apply as for every request: a probe whose retries a server down as a
+        whole used up waits for it (:meth:`~harvester.outage.Outage.held`) and
+        is asked again, rather than giving the defaults to the whole run.
         """
         url = self._resolve(path)
-        retries = _retry_flags()
+        outage = self.outage
+        last_try = 0.0
+
+        def leaving(sent: float) -> None:
+            nonlocal last_try
+            last_try = sent
 
         async def attempt() -> Fetched:
             try:
-                return await self._options_once(url, retry=next(retries))
+                return await self._options_once(url, retry=next(retries), leaving=leaving)
             except (OverloadError, TransportError):
                 raise
             except TransientError as error:  # not the server's busy answer: no limits here
                 raise PermanentError(error.reason, url=error.url, status=error.status) from error
 
-        return await self.retry.call(attempt)
+        while True:
+            retries = _retry_flags()  # (asked again after a pause: a fresh retry budget)
+            try:
+                return await self.retry.call(attempt)
+            except TransientError as error:
+                if outage is None or not await outage.held(error, last_try):
+                    raise
 
-    async def _options_once(self, url: str, *, retry: bool = False) -> Fetched:
-        """One OPTIONS of ``url`` (``retry``: a retry, counted when sent); a busy answer
-        slows the run as a GET's does."""
-        if self.outage is not None:
-            await self.outage.gate()
+    async def _options_once(
+        self, url: str, *, retry: bool = False, leaving: Callable[[float], None] | None = None
+    ) -> Fetched:
+        """One OPTIONS of ``url`` (``retry``: a retry, counted when sent; ``leaving``: as
+        :meth:`_attempt`'s); a busy answer slows the run as a GET's does."""
+        outage = self.outage
+        if outage is not None:
+            await outage.gate()
         limiter = self.limiter
         stamp = await limiter.acquire()
+        if outage is not None and outage.reason is not None:
+            stamp = await self._held_at_limits(outage, stamp)
+        if leaving is not None:
+            leaving(time.monotonic())
         self.stats.in_flight += 1
         try:
             response = await self._send(url, stamp, method="OPTIONS", retry=retry)
@@ -1046,12 +1068,15 @@ class Client:
         retry: bool = False,
         ahead: bool = False,
         leaving: Callable[[float], None] | None = None,
+        hold: Outage | None = None,
     ) -> Fetched:
         """One try of ``url``. ``learn``: report its outcome to the adaptive limiter; not
         for the outage's checks of the API root, whose busy answers measure a server that is
         down, not the run's load (each halved the limits through a maintenance window).
         ``retry``: this try is a retry, counted as one when it is sent.
         ``ahead``: the next slot freed is this try's, before those queued (the checks).
+        ``hold``: the run's outage, when this try waits for the end of a pause that began
+        while it queued at the limits (:meth:`_held_at_limits`); None for the checks.
 
         ``leaving`` hears when the try leaves, past the run's limits: the time
         :meth:`~harvester.outage.Outage.held` compares with the answers of the others, which
@@ -1063,6 +1088,8 @@ class Client:
         limiter = self.limiter
         stats = self.stats
         stamp = await limiter.acquire(first=ahead)
+        if hold is not None and hold.reason is not None:
+            stamp = await self._held_at_limits(hold, stamp)
         sent = time.monotonic()
         if leaving is not None:
             leaving(sent)
@@ -1110,6 +1137,23 @@ class Client:
         if self.outage is not None:
             self.outage.succeeded(sent)
         return fetched
+
+    async def _held_at_limits(self, outage: Outage, stamp: Stamp | None) -> Stamp | None:
+        """The run paused while this request waited at its limits (for a slot or a rate
+        token): give them back, wait for the pause's end as a request at the gate does (its
+        checks, its limit, ``--outage-wait``), then take them again; the new stamp.
+
+        The gate before the limits lets no request in while the run is paused, but one
+        already queued there was sent once its turn came: a request to a server the run had
+        just decided was down (each answered busy, and held afterwards). The slot is given
+        back first: the pause's checks take it (with ``--concurrency 1``, the only one).
+        """
+        limiter = self.limiter
+        while outage.reason is not None:
+            limiter.release(stamp)
+            await outage.gate()
+            stamp = await limiter.acquire()
+        return stamp
 
     def _note_overload(self) -> None:
         """A busy answer (429/503/504, a timeout): counted, and the limiter told of it."""

@@ -20,6 +20,9 @@ fresh retry budget (never counted as failed), and every request held at the gate
 at the limits the run had when a request last succeeded (``on_resume``: the checks' busy
 answers, and those that led to the pause, say the server was down, not how much load it
 takes). A request failing alone among successes (one image's 503) fails as before.
+A request that was already queued at the limits when the pause began (for a slot or a rate
+token) gives its slot back once its turn comes and waits too (the client's
+``_held_at_limits``): only the checks reach a server the run has found down.
 
 The server check at start (``pipeline.probe_server``) joins the same pause when the API
 root stays busy or keeps breaking off its answers through its retry budget

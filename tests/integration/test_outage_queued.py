@@ -92,7 +92,7 @@ async def test_the_check_that_decides_a_pause_goes_before_the_requests_queued(
     outage = Outage(60.0)
     images = (*IMAGES, 9762888)
     # The first answered 503 hands the slot to the second at once (sent, 503); the check
-    # comes next, before the last two, which leave in the pause.
+    # comes next, before the last two, which wait for the pause to end.
     got = await _thumbnails_through_one_slot(emu, outage, images)
     assert sorted(got) == sorted(images)
     assert all(fetched.body[:2] == b"\xff\xd8" for fetched in got.values())
