@@ -202,3 +202,25 @@ def test_the_defaults_the_readme_states_are_the_codes() -> None:
         found = re.search(pattern, text)
         assert found is not None, f"the README no longer says {pattern}"
         assert tuple(float(v) for v in found.groups()) == values, pattern
+
+
+def test_the_defaults_each_help_states_are_the_codes() -> None:
+    """A `(default N)` in the --help of a request flag, on every command that takes it, is
+    the code's default (plan and slurm said none for --concurrency and --rate)."""
+    defaults = {
+        "concurrency": DEFAULT_CONCURRENCY,
+        "rate": DEFAULT_RATE,
+        "burst": DEFAULT_BURST,
+        "max_retries": DEFAULT_MAX_RETRIES,
+        "timeout": DEFAULT_TIMEOUT,
+        "min_speed": DEFAULT_MIN_SPEED,
+        "thumbnail_size": DEFAULT_THUMBNAIL_SIZE,
+    }
+    said = []
+    for name, command in commands().items():
+        for action in command._actions:
+            if action.dest in defaults and action.option_strings:
+                found = re.search(r"\bdefault (\d+)\b", action.help or "")
+                said.append((name, action.dest, float(found[1]) if found else None))
+    assert {(n, d) for n, d, _ in said} >= {("plan", "rate"), ("slurm", "concurrency")}
+    assert [s for s in said if s[2] != defaults[s[1]]] == []
