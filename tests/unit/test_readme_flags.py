@@ -129,8 +129,7 @@ def flags_given(line: str, parsers: Parsers) -> Iterator[tuple[str, str]]:
 
 
 def test_every_flag_is_documented_beside_its_command() -> None:
-    """Each option of each subcommand's --help is named in a README paragraph or list item
-    that names that command (`harvester CMD` or `CMD` in code), before "Changes"."""
+    """Each option of each subcommand is named in a README paragraph naming that command."""
     parts = blocks(manual())
     missing = []
     for name, command in commands().items():
@@ -159,8 +158,7 @@ def test_every_flag_of_a_readme_command_line_exists() -> None:
 
 
 def test_a_misnamed_flag_in_a_command_line_is_found() -> None:
-    """The check above finds a flag a command does not take, and stops at the prose after a
-    command (a word past its positional arguments) and at a pipe's next command."""
+    """The check finds a flag its command lacks, and stops at prose and at a pipe's command."""
     parsers = commands()
     line = (
         "harvester status DIR --failed-ids | harvester forget DIR --gone-ids-from - --undo; "
@@ -173,16 +171,14 @@ def test_a_misnamed_flag_in_a_command_line_is_found() -> None:
 
 
 def test_the_exit_code_table_lists_the_codes_the_cli_returns() -> None:
-    """The README's exit-code table has a row for each of harvester.cli's EXIT_* codes, and
-    no other."""
+    """The README's exit-code table has a row for each EXIT_* code of harvester.cli, no other."""
     rows = re.findall(r"^\| (\d+)(?: \([^)]*\))? \|", manual(), re.M)
     codes = {value for name, value in vars(cli).items() if name.startswith("EXIT_")}
     assert set(map(int, rows)) == codes
 
 
 def test_the_defaults_the_readme_states_are_the_codes() -> None:
-    """The defaults of Politeness (concurrency, rate, burst, timeout, min-speed, retries,
-    outage wait) and of the thumbnail size are the code's."""
+    """The request defaults and the thumbnail size the README states are the code's."""
     text = " ".join(manual().split())
     stated = {
         r"`--concurrency (\d+)`, `--rate (\d+)` requests/s, `--burst (\d+)`": (
@@ -205,8 +201,7 @@ def test_the_defaults_the_readme_states_are_the_codes() -> None:
 
 
 def test_the_defaults_each_help_states_are_the_codes() -> None:
-    """A `(default N)` in the --help of a request flag, on every command that takes it, is
-    the code's default (plan and slurm said none for --concurrency and --rate)."""
+    """Every command's --help states each request flag's default, and it is the code's."""
     defaults = {
         "concurrency": DEFAULT_CONCURRENCY,
         "rate": DEFAULT_RATE,
