@@ -88,12 +88,13 @@ def _add_common(parser: argparse.ArgumentParser, *, ids_help: str) -> None:
         "--concurrency",
         type=integer_arg,
         metavar="N",
-        help="concurrent requests (total, for slurm: all tasks)",
+        help="concurrent requests (default 8; for slurm the total of all tasks, split across "
+        "running tasks)",
     )
     parser.add_argument(
         "--rate",
         metavar="R",
-        help="requests/s, or 'none' (total: for slurm split across running tasks)",
+        help="requests/s, or 'none' (default 10; for slurm the total, split across running tasks)",
     )
     _add_client_flags(parser)
     add_selection_flags(parser)
