@@ -120,6 +120,21 @@ def run_forget_command(args: argparse.Namespace) -> int:
             f"{flag} goes with --gone-ids-from FILE (images gone from the server)",
             hint=f"harvester forget {shlex.quote(str(out))} --gone-ids-from FILE {flag}",
         )
+    chosen = [
+        flag
+        for flag, given in (
+            ("--force", args.force),
+            ("--check-server", args.check_server),
+            ("--undo", args.undo),
+        )
+        if given
+    ]
+    if len(chosen) > 1:  # each is a different answer to "which of these are gone?"
+        raise UsageError(
+            f"{chosen[0]} and {chosen[1]} do not go together: give one",
+            hint="--force records the images without asking anything, --check-server asks "
+            "the server first, --undo takes them back",
+        )
     check_existing_out_dir(out)
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its runs are read below)
     named = _named_set(args)

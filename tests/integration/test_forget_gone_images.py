@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread, build_application
@@ -272,6 +273,30 @@ def test_gone_ids_from_goes_with_no_target_and_force_needs_it(
     assert check.returncode == 2
     assert check.stderr.startswith("error: --check-server goes with --gone-ids-from FILE")
     assert recorded(out) == [] and not (out / "forgotten.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--force", "--undo"], "--force and --undo"),
+        (["--check-server", "--undo"], "--check-server and --undo"),
+        (["--force", "--check-server"], "--force and --check-server"),
+    ],
+)
+def test_gone_ids_from_takes_one_of_force_check_server_undo(
+    tmp_path: Path, emulator: EmulatorThread, flags: list[str], named: str
+) -> None:
+    """Two of --force, --check-server and --undo are refused on one line (exit 2):
+    each answers "which are gone?" its own way; nothing is recorded or taken back."""
+    out = gone_folder(tmp_path, emulator)
+    assert forget_failed(out)[0] == 0
+    before = (out / "gone_images.json").read_bytes()
+    ids = "".join(f"{i}\n" for i in GONE)
+    both = cli("forget", str(out), "--gone-ids-from", "-", *flags, stdin=ids)
+    assert both.returncode == 2
+    assert both.stderr.splitlines()[0] == f"error: {named} do not go together: give one"
+    assert "Traceback" not in both.stderr
+    assert (out / "gone_images.json").read_bytes() == before
 
 
 def test_a_damaged_list_takes_no_image_as_gone_and_says_so(
