@@ -974,6 +974,13 @@ class StoreStudy:
     def wants(self, kind: str, object_id: int) -> bool:
         return not self.store.state.is_done(kind, object_id)
 
+    async def saved_listing(
+        self, kind: str, object_id: int, name: str, sha256: str
+    ) -> bytes | None:
+        return await anyio.to_thread.run_sync(
+            self.store.saved_study_file, kind, object_id, name, sha256
+        )
+
     async def save(self, kind: str, object_id: int, files: dict[str, bytes]) -> None:
         main = f"{kind}.json"
         ordered = {main: files[main]} if main in files else {}
