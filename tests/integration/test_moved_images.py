@@ -303,3 +303,17 @@ def test_a_project_listing_is_saved_again_for_its_ids_only(
         f"study/project-{SECOND}/datasets.json"
     }
     _cli("verify", str(out))
+
+
+def test_ids_given_with_the_walk_still_move_the_row(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """After the move, a rerun of the project with the image's id in ``--ids-from`` too
+    moves the row to 62002 (the walk lists its targets before the ids: the id comes as
+    a duplicate of the walk's image, in its new place), fetching nothing again."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{MOVED}\n", encoding="utf-8")
+    _harvest(emu, out, "--ids-from", str(ids), "--project", PROJECT)
+    assert _place(out) == (NEW, "linked-B")
+    assert emu.stats()["by_route"]["image:thumbnail"] == {"200": IMAGES}
