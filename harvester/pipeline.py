@@ -974,6 +974,13 @@ class StoreStudy:
     def wants(self, kind: str, object_id: int) -> bool:
         return not self.store.state.is_done(kind, object_id)
 
+    async def saved_listing(
+        self, kind: str, object_id: int, name: str, sha256: str
+    ) -> bytes | None:
+        return await anyio.to_thread.run_sync(
+            self.store.saved_study_file, kind, object_id, name, sha256
+        )
+
     async def save(self, kind: str, object_id: int, files: dict[str, bytes]) -> None:
         main = f"{kind}.json"
         ordered = {main: files[main]} if main in files else {}
@@ -1766,6 +1773,8 @@ class Harvest:
             if not has_context(ref):
                 whole = False
                 continue
+            if ref.image_id in self._gone:
+                continue  # (no worker journals it either: it keeps its record, _met_again)
             asked_now = self.cfg.labels or isinstance(ref, AskedRef)
             journaled = state.images.get(ref.image_id)
             unasked = ref.image_id in state.labels_unasked
@@ -1818,7 +1827,7 @@ class Harvest:
             )
             if self._store is not None:
                 self._placing = Placing(walker.listed, settled=SeenIds())
-                walker.on_again = self._placing.met_again
+                walker.on_again = self._met_again
             targets = cfg.walk_targets(self.summary.run_id)
             describe = self._walk_text(targets, walker.stats)
             walker.on_listed = lambda: self.progress.walking(describe)
@@ -1845,6 +1854,17 @@ class Harvest:
             self.progress.walking(None)
             # The walk listed all it could; journaled once every image it sent is (_pipeline).
             self._walk_ended = targets
+
+    def _met_again(self, ref: ImageRef) -> None:
+        """The walk met ``ref``'s image again, under another parent: :class:`Placing` holds
+        it, but an image gone from the server (:mod:`harvester.gone`) keeps its record.
+
+        Why: no worker takes a gone image, so its first place in this walk was never
+        offered; held alone, a later meeting was journaled as its place (an image of
+        datasets 1 and 2 of one project, journaled under 2 of another project, went to 2
+        of the first, a place no harvest gives it: 1 ranks first)."""
+        if ref.image_id not in self._gone:
+            self._placing.met_again(ref)
 
     def _walk_text(self, targets: str, stats: WalkStats) -> Callable[[], str]:
         """What the progress says of this run's walk while it lists (:func:`walk_text`)."""

@@ -1696,6 +1696,28 @@ class Store:
             parts.append(_Part(rel, self._target(rel), data=bytes(data)))
         await self._queue(_Item(kind, object_id, parts))
 
+    def saved_study_file(self, kind: str, object_id: int, name: str, sha256: str) -> bytes | None:
+        """The bytes of file ``name`` of a study object saved by :meth:`put_study`, where
+        the SHA-256 its done record gives that file is not ``sha256``; None where it is,
+        or where no done record names that file. ``b""``: the file cannot be read.
+
+        Why the record's digest first: a rerun's walk compares each saved listing with its
+        fresh answer (``walk.ListingDigest``), and an unchanged one costs no read. A file
+        damaged since keeps its record's digest, so it stays ``verify``'s to report."""
+        rec = self.state.done.get((kind, object_id))
+        if rec is None:
+            return None
+        rel = f"{study_dir(kind, object_id)}/{sanitize_component(name)}"
+        files = rec.get("files")
+        entries = [dict(rec), *(files if isinstance(files, list) else ())]
+        entry = next((e for e in entries if isinstance(e, dict) and e.get("path") == rel), None)
+        if entry is None or entry.get("sha256") == sha256:
+            return None
+        try:
+            return self._target(rel).read_bytes()
+        except OSError:
+            return b""
+
     async def record_image(self, ref: ImageRef, *, labels_asked: bool = True) -> None:
         """Journal an image and its context (for index.csv and ``status``'s pending count).
 

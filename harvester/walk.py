@@ -31,6 +31,7 @@ and only by shard 0 of a sharded run).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -110,6 +111,13 @@ class StudySink(Protocol):
 
     async def save(self, kind: str, object_id: int, files: dict[str, bytes]) -> None:
         """Save the files (name -> bytes) describing one study object."""
+
+    async def saved_listing(
+        self, kind: str, object_id: int, name: str, sha256: str
+    ) -> bytes | None:
+        """The bytes of file ``name`` of a saved study object, where the digest recorded
+        for it is not ``sha256`` (a walk's fresh answer); None where it is, or where no
+        such file is recorded (nothing to compare). A file gone or unreadable: ``b""``."""
 
 
 @dataclass
@@ -212,6 +220,49 @@ class SeenIds:
 def json_bytes(obj: Any) -> bytes:
     """Serialise merged metadata the way OMERO.web does (default separators)."""
     return json.dumps(obj).encode("utf-8")
+
+
+class ListingDigest:
+    """What a rerun's walk keeps of a listing it does not save: the SHA-256 of the file
+    ``json_bytes({key: items})`` would be, fed a page at a time, and the items' ids.
+
+    Why: a saved dataset's ``images.json`` was never written again, so an image that moved
+    to another dataset stayed listed in the old one's. Comparing the digest with the one
+    journaled for the saved file tells an unchanged listing without reading the file or
+    holding the items (a page at a time, as the walk of a saved dataset did; their ids
+    only are kept, for a listing whose digest differs).
+    """
+
+    def __init__(self, key: str) -> None:
+        self._sha = hashlib.sha256(f"{{{json.dumps(key)}: [".encode())
+        self._separator = b""
+        #: The ids of the items listed, in the server's order.
+        self.ids: list[Any] = []
+
+    def add(self, items: Iterable[dict[str, Any]]) -> None:
+        """One page of items (as json_bytes joins a list: ``", "`` between items)."""
+        for item in items:
+            self._sha.update(self._separator + json_bytes(item))
+            self._separator = b", "
+            self.ids.append(item.get("id"))
+
+    def hexdigest(self) -> str:
+        """The SHA-256 of the whole listing's file (more pages may still be added)."""
+        sha = self._sha.copy()
+        sha.update(b"]}")
+        return sha.hexdigest()
+
+
+def listed_ids(data: bytes, key: str) -> list[Any] | None:
+    """The ids of the items a saved listing file (``{key: [items]}``) holds, sorted by
+    their text; None for a file that is not such a listing (damaged, or gone: ``b""``)."""
+    try:
+        items = json.loads(data).get(key)
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(items, list):
+        return None
+    return sorted((item.get("id") for item in items if isinstance(item, dict)), key=repr)
 
 
 def labels_by_parent(annotations_body: Any, parent_class: str) -> dict[int, list[tuple[str, str]]]:
@@ -559,6 +610,13 @@ def _items(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
+def _digest(key: str, items: Iterable[dict[str, Any]]) -> ListingDigest:
+    """The :class:`ListingDigest` of a listing held whole (a project's datasets...)."""
+    digest = ListingDigest(key)
+    digest.add(items)
+    return digest
+
+
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -900,6 +958,20 @@ class Walker:
     def _wants(self, kind: str, object_id: int) -> bool:
         return self.study is not None and self.study.wants(kind, object_id)
 
+    async def _outdated(self, kind: str, object_id: int, key: str, fresh: ListingDigest) -> bool:
+        """Does the saved listing ``<key>.json`` of this object (saved by an earlier run)
+        hold other children than this walk's complete listing ``fresh``? Then the
+        object's study files are saved again: an image moved to another dataset was still
+        listed in its old dataset's ``images.json``. Only the ids count: a name, a count
+        or the permissions the server shows this session (``permsCss``) changed alone
+        save nothing again (each would cost the object's requests at every rerun)."""
+        if self.study is None:
+            return False
+        saved = await self.study.saved_listing(kind, object_id, f"{key}.json", fresh.hexdigest())
+        if saved is None:
+            return False
+        return listed_ids(saved, key) != sorted(fresh.ids, key=repr)
+
     async def _paged_webclient(self, make: Callable[[int], str], key: str) -> list[dict[str, Any]]:
         """Every item of a ``webclient/api`` list (no totals: stop on a short page)."""
         items: list[dict[str, Any]] = []
@@ -1052,7 +1124,9 @@ class Walker:
         items: list[Any] | None = None
         try:
             items = await self._paged_webclient(children_page, children)
-            if self._wants(kind, object_id):
+            if self._wants(kind, object_id) or await self._outdated(
+                kind, object_id, children, _digest(children, items)
+            ):
                 obj = await self._object(kind, object_id, object_path)
                 _, annotations = await self._labels(kind, ann_class, [object_id])
                 await self._save(
@@ -1212,16 +1286,20 @@ class Walker:
         """Dataset -> images (paged by 500), labels from the images' map annotations."""
         self.stats.datasets += 1
         save = self._wants("dataset", dataset_id)
+        listed = False  # every image of the dataset emitted: a later failure loses none
         try:
             dataset_obj, name = await self._named(
                 "dataset", dataset_id, urls.dataset(dataset_id), save, name
             )
             images_all: list[Any] = []
             annotations_all: list[Any] = []
+            listing = ListingDigest("images")  # (a rerun's: to tell its saved listing's age)
             page = 1
             while True:
                 body = await self._json(urls.dataset_images(dataset_id, page))
                 chunk = _items(body, "images")
+                if not save:
+                    listing.add(chunk)
                 ids = [i["id"] for i in chunk if isinstance(i.get("id"), int)]
                 known = None if save else self._known_labels(ids)
                 raw: list[Any] = []
@@ -1256,6 +1334,10 @@ class Walker:
                     break
                 page += 1
             self.listed.images("dataset", project_id, dataset_id)
+            listed = True
+            if not save and await self._outdated("dataset", dataset_id, "images", listing):
+                dataset_obj, images_all, annotations_all = await self._dataset_files(dataset_id)
+                save = True
             if save:
                 await self._save(
                     "dataset",
@@ -1267,9 +1349,21 @@ class Walker:
                     },
                 )
         except FetchError as exc:
-            self._fail(f"dataset {dataset_id}", exc)
+            self._fail(f"dataset {dataset_id}", exc, study_only=listed)
         self.stats.datasets_listed += 1
         self._listed()
+
+    async def _dataset_files(self, dataset_id: int) -> tuple[Any, list[Any], list[Any]]:
+        """A saved dataset's object, images and their annotations, asked again to save its
+        files anew (:meth:`_outdated`): the walk, having taken its images' labels from the
+        journal, did not ask for the annotations, nor keep the listing's pages."""
+        obj = await self._object("dataset", dataset_id, urls.dataset(dataset_id))
+        images = await self._paged_webclient(
+            lambda page: urls.dataset_images(dataset_id, page), "images"
+        )
+        ids = [i["id"] for i in images if isinstance(i.get("id"), int)]
+        annotations = (await self._labels("image", "ImageI", ids))[1] if ids else []
+        return obj, images, annotations
 
     # ------------------------------------------------------------ single images
     async def walk_images(self, image_ids: Sequence[int], *, names: bool = True) -> None:

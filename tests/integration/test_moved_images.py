@@ -212,3 +212,108 @@ def test_a_sample_keeps_the_place_of_images_its_batches_decided_first(
     )
     assert summary.done_by_kind.get("imgdata") == IMAGES  # (the workers fetched)
     assert _places(out) == before
+
+
+def _listing(out: Path, kind: str, object_id: object, key: str) -> list[int]:
+    """The ids a saved study listing (``study/<kind>-<id>/<key>.json``) holds, in order."""
+    path = out / "study" / f"{kind}-{object_id}" / f"{key}.json"
+    return [item["id"] for item in json.loads(path.read_bytes())[key]]
+
+
+def _annotated(out: Path, dataset: str) -> set[int]:
+    """The images whose annotations dataset ``dataset``'s saved image-annotations.json holds."""
+    path = out / "study" / f"dataset-{dataset}" / "image-annotations.json"
+    return {a["link"]["parent"]["id"] for a in json.loads(path.read_bytes())["annotations"]}
+
+
+def test_the_old_datasets_study_files_no_longer_list_it(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """After the move, a run of 62002 alone leaves 62001's saved listing as it was (it did
+    not list 62001); a rerun of the project saves 62001's images.json and its images'
+    annotations again without the image, and keeps 62002's files; verify finds every
+    file as journaled, and a further rerun saves nothing."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    first = [MOVED, MOVED + 1, MOVED + 2]
+    assert _listing(out, "dataset", OLD, "images") == first
+    assert MOVED in _annotated(out, OLD)
+    new_files = {p.name: p.read_bytes() for p in (out / "study" / f"dataset-{NEW}").iterdir()}
+    _harvest(emu, out, "--dataset", NEW)
+    assert _listing(out, "dataset", OLD, "images") == first
+    _harvest(emu, out, "--project", PROJECT)
+    assert _listing(out, "dataset", OLD, "images") == first[1:]
+    assert _annotated(out, OLD) == set(first[1:])
+    assert {p.name: p.read_bytes() for p in (out / "study" / f"dataset-{NEW}").iterdir()} == (
+        new_files
+    )
+    _cli("verify", str(out))
+    journals = sorted((out / "journals").glob("*.jsonl"))
+    _harvest(emu, out, "--project", PROJECT)
+    assert sorted((out / "journals").glob("*.jsonl")) == journals  # (it recorded nothing)
+
+
+class RelistingApp:
+    """The ``links`` preset; once ``changed``, each webclient listing item's ``permsCss``
+    says ``canEdit`` (a session with other rights) and project 2002 lists no dataset."""
+
+    def __init__(self) -> None:
+        self.inner: Any = build_application("links")
+        self.changed = False
+
+    def handle(self, req: Any) -> Any:
+        answer = self.inner.handle(req)
+        if not (self.changed and req.path.startswith("/webclient/api/")):
+            return answer
+        body = json.loads(answer.body)
+        for key in ("images", "datasets"):
+            for item in body.get(key, []):
+                item["permsCss"] = "canEdit"
+        if req.path == "/webclient/api/datasets/" and ("id", SECOND) in req.query:
+            body["datasets"] = []
+        return dataclasses.replace(answer, body=json.dumps(body).encode())
+
+    def route_name(self, req: Any) -> str:
+        return str(self.inner.route_name(req))
+
+
+SECOND = str(LINKS_SECOND_PROJECT_ID)
+
+
+def test_a_project_listing_is_saved_again_for_its_ids_only(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Listings whose items differ only in the rights the server shows (``permsCss``)
+    save nothing again (project 2001: the rerun journals nothing); project 2002, which
+    no longer lists dataset 62002, has its datasets.json saved again listing none."""
+    app = RelistingApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    for project in (PROJECT, SECOND):
+        _harvest(emu, out, "--project", project)
+    assert _listing(out, "project", SECOND, "datasets") == [int(NEW)]
+    study = {p: p.read_bytes() for p in (out / "study").rglob("*.json")}
+    app.changed = True
+    journals = sorted((out / "journals").glob("*.jsonl"))
+    _harvest(emu, out, "--project", PROJECT)
+    assert sorted((out / "journals").glob("*.jsonl")) == journals  # (it recorded nothing)
+    _harvest(emu, out, "--project", SECOND)
+    assert _listing(out, "project", SECOND, "datasets") == []
+    changed = {p for p in (out / "study").rglob("*.json") if study.get(p) != p.read_bytes()}
+    assert {p.relative_to(out).as_posix() for p in changed} == {
+        f"study/project-{SECOND}/datasets.json"
+    }
+    _cli("verify", str(out))
+
+
+def test_ids_given_with_the_walk_still_move_the_row(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """After the move, a rerun of the project with the image's id in ``--ids-from`` too
+    moves the row to 62002 (the walk lists its targets before the ids: the id comes as
+    a duplicate of the walk's image, in its new place), fetching nothing again."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{MOVED}\n", encoding="utf-8")
+    _harvest(emu, out, "--ids-from", str(ids), "--project", PROJECT)
+    assert _place(out) == (NEW, "linked-B")
+    assert emu.stats()["by_route"]["image:thumbnail"] == {"200": IMAGES}

@@ -12,12 +12,14 @@ the images of a dataset in two projects under the lowest project id (README: ind
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harvest_helpers import run_cli
 
-from harvester.emulator import EmulatorThread
+from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue_presets import (
     LINKS_DATASET_IDS,
     LINKS_PROJECT_ID,
@@ -174,3 +176,54 @@ def test_a_plan_places_a_shared_image_as_a_harvest_does(
     rows = _index(single)
     assert rows[LINKS_SHARED_IMAGE_ID]["dataset_id"] == DATASET_IDS[0]
     assert _index(planned) == rows
+
+
+class GoneApp:
+    """The ``links`` preset; once ``gone``, every request about the shared image but the
+    listings answers 404 (deleted from the server, still listed by its datasets)."""
+
+    def __init__(self) -> None:
+        self.inner: Any = build_application("links")
+        self.gone = False
+
+    def handle(self, req: Any) -> Any:
+        answer = self.inner.handle(req)
+        about = f"/{LINKS_SHARED_IMAGE_ID}/" in f"{req.path}/"
+        if self.gone and about and not req.path.startswith("/webclient/api/"):
+            return dataclasses.replace(answer, status=404, body=b"not found")
+        return answer
+
+    def route_name(self, req: Any) -> str:
+        return str(self.inner.route_name(req))
+
+
+def test_an_image_gone_from_the_server_keeps_its_row_when_met_twice(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The shared image, indexed under dataset 62002 of project 2002, then gone (recorded
+    by forget --gone-ids-from): a walk of project 2001 meeting it under 62001 first, then
+    62002, keeps its row (no worker takes it); it was put under 62002 of 2001, a place
+    the rule gives no harvest (62001 ranks first), from its second meeting alone."""
+    app = GoneApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    second, first = str(LINKS_SECOND_PROJECT_ID), str(LINKS_PROJECT_ID)
+    _harvest(emu, out, "--project", second)
+    app.gone = True
+    failed = run_cli(
+        "harvest", "--project", second, "--base-url", emu.base_url, "--artifacts",
+        "thumbnail,metadata", "--rate", "none", "--out", str(out),
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    listed = run_cli("status", str(out), "--failed-ids")
+    assert listed.stdout == f"{LINKS_SHARED_IMAGE_ID}\n", listed.stderr
+    forgot = run_cli("forget", str(out), "--gone-ids-from", "-", stdin=listed.stdout)
+    assert forgot.returncode == 0, forgot.stderr
+    kept = _index(out)[LINKS_SHARED_IMAGE_ID]
+    assert (kept["project_id"], kept["dataset_id"]) == (second, DATASET_IDS[1])
+    _harvest(emu, out, str(_one_walk_at_a_time(tmp_path)), "--project", first)
+    rows = _index(out)
+    assert rows[LINKS_SHARED_IMAGE_ID] == kept
+    assert len(rows) == PROJECT_IMAGES
+    assert run_cli("index", str(out)).returncode == 0
+    assert _index(out) == rows
