@@ -1741,6 +1741,16 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     return _LogEnd(True, oom, _cancelled_by(after))
 
 
+def task_cancelled_by(log: Path, shard: str) -> str | None:
+    """What SLURM's line in a task log says cancelled the latest run of ``shard`` (``K/N``)
+    there: ``scancel``, or the reason it names (``time limit``); None when no such line
+    follows its last start line (or the log cannot be read).
+
+    For the task itself: cut short by its time limit, it says ``interrupted`` and names its
+    ``--array=K`` resubmission, which the same ``#SBATCH --time`` would cut short again."""
+    return _ended_silently(log, shard).cancelled
+
+
 def _tick(line: str) -> bool:
     """Whether a task log's line is no word of the harvest's end: blank, SLURM's own line
     (:data:`_SLURMSTEPD`) or a progress line (:data:`_PROGRESS_LINE`)."""

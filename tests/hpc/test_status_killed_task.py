@@ -595,6 +595,37 @@ def test_a_time_limited_task_that_said_interrupted_gets_the_time_advice(
     assert data["time_limited"] == [{"task": TASK, "job": job, "log": str(log)}]
 
 
+@pytest.mark.parametrize("notice", [TIME_LIMIT, ""])
+def test_a_time_limited_tasks_own_interrupted_line_says_to_raise_its_time(
+    notice: str, make_emulator: Any, tmp_path: Path
+) -> None:
+    """SIGTERM after SLURM's time-limit line: the task's own `interrupted` line says the same
+    limit would cut it short again and to raise #SBATCH --time (or run more tasks) before its
+    --array=K resubmission; a plain scancel's SIGTERM keeps the plain line."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out)
+    script = out / "harvest.sbatch"
+    log = _kill_task_mid_run(script, TASK, signal.SIGTERM, notice)
+    [said] = [x for x in log.read_text().splitlines() if x.startswith("interrupted")]
+    resubmit = (
+        f"jid=$(sbatch --parsable --array={TASK} {script}) && sbatch "
+        f"--dependency=afterany:${{jid%%;*}} {out}/index.sbatch  # this task only; every "
+        f"task with work left: harvester status {out}"
+    )
+    if notice:
+        assert said == (
+            "interrupted by SLURM's time limit, as its line above says: every finished file "
+            "is kept and journaled; the same limit would cut the task short again: raise "
+            f"#SBATCH --time in {script}, or run more tasks (--tasks N) so each does less, "
+            f"then resume with: {resubmit}"
+        )
+    else:
+        assert said == (
+            f"interrupted: every finished file is kept and journaled; resume with: {resubmit}"
+        )
+
+
 def test_a_time_limited_task_queued_again_gets_no_time_advice(
     make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
