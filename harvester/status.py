@@ -662,11 +662,29 @@ class StatusReport:
         commands = self.not_asked_commands
         if self.not_asked or not commands:
             return [f"{said}; to refetch them: the command(s) below"] if commands else [said]
+        if self._array_busy():
+            return [f"{said}; to refetch them: {self._once_array_ended()}"]
         if len(commands) == 1:
             return [f"{said}; to refetch them: {commands[0]}"]
         return [f"{said}; to refetch them, one command per target set holding them:"] + [
             f"  {command}" for command in commands
         ]
+
+    def _array_busy(self) -> bool:
+        """Whether tasks of DIR's job array are queued or running now (``squeue``, or a
+        shard's run lock): advice for after the array (a new script, a flag for the hints)
+        waits for its end. Why: the ``harvester slurm ... --submit`` that tries dropped
+        kinds again was said while the array's tasks still ran, as if it were over."""
+        return self.slurm is not None and bool(self.queued or self.running)
+
+    def _once_array_ended(self) -> str:
+        """What :meth:`_array_busy` says instead of the command (its words, for the
+        dropped kinds' line and the invalid files' line alike)."""
+        q = shlex.quote(self.out_dir)
+        return (
+            f"harvester status {q} gives the command once no task of the job array is queued "
+            "or running"
+        )
 
     def to_text(self) -> str:
         """Alias of :meth:`format_text` (the CLI looks for ``to_text``)."""
@@ -759,7 +777,9 @@ class StatusReport:
             )
             # Several: a line each. A command's note is a shell comment, which ends only with
             # its line: joined by "; ", the next command stood inside it, unrun when pasted.
-            if len(commands) == 1:
+            if self._array_busy():
+                lines.append(said[:-1] + f": {self._once_array_ended()}")
+            elif len(commands) == 1:
                 lines.append(f"{said} {commands[0]}")
             else:
                 lines += [said, *(f"  {command}" for command in commands)]
@@ -814,7 +834,13 @@ class StatusReport:
         if self.forget_gone_ids is not None:  # (above the note the resume line answers)
             lines.append(f"hint: {self.forget_gone_ids}")
         lines += self._refused_lines()
-        if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
+        if (
+            self.resume is not None
+            and not self.rerun_helps
+            and not self.pending
+            and not self.walks
+            and not self._array_busy()  # (said once the array has ended: its tasks first)
+        ):
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
             from harvester.fetch import no_rerun_line  # only a folder with such failures
 
