@@ -845,9 +845,12 @@ class StatusReport:
             from harvester.fetch import no_rerun_line  # only a folder with such failures
 
             # (a job array's resubmission: the hints' flags go to harvester slurm instead)
-            array = self.slurm is not None and self.slurm.resubmit_resumes()
+            slurm = self.slurm if self.slurm is not None and self.slurm.resubmit_resumes() else None
+            plan = None
+            if slurm is not None and slurm.from_plan is not None and slurm.tasks is not None:
+                plan = (slurm.from_plan, slurm.tasks)  # (named in its harvester slurm command)
             lines.append(
-                no_rerun_line(len(self.hints), self.resume, self.out_dir if array else None)
+                no_rerun_line(len(self.hints), self.resume, self.out_dir if slurm else None, plan)
             )
         elif self.resume is not None and self.queued:
             # Its tasks still to start do the work left: resubmitted now, twice queued. Before

@@ -765,6 +765,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
         resume=resume,
         array=str(array) if array is not None else None,
         time_limited=time_limited,
+        plan=_array_plan(cfg) if array is not None else None,
         estimate=estimate,
         gone=gone,
         gone_hint="" if gone else _gone_images_line(cfg, summary, said),
@@ -1449,6 +1450,18 @@ def _time_limited_task(argv: list[str], out: Path) -> str | None:
     return shlex.quote(str(out / SCRIPT_NAME))
 
 
+def _array_plan(cfg: HarvestConfig) -> tuple[str, int] | None:
+    """The plan a job array's task harvests (``--from-plan``) and the array's task count
+    (its ``--shard K/N``'s N), for the command its log names for a hint's flags
+    (:func:`harvester.fetch.no_rerun_line`); None for a task that walks for itself."""
+    from harvester.shard import split_count
+
+    count = split_count(cfg.shard) if cfg.shard else None
+    if cfg.from_plan is None or count is None:
+        return None
+    return str(cfg.from_plan), count
+
+
 def _read_once(path: str) -> bool:
     """Whether an ``--ids-from`` path was ``-``, a pipe, ``<(cmd)`` or a device: not there
     to reread.
@@ -1478,6 +1491,7 @@ def report_summary(
     gone_hint: str = "",
     stop_notes: Sequence[str] = (),
     time_limited: str | None = None,
+    plan: tuple[str, int] | None = None,
 ) -> None:
     """:func:`print_summary`, whose stderr part (failures, rerun hint) outlives a closed stdout.
 
@@ -1498,6 +1512,7 @@ def report_summary(
             gone_hint=gone_hint,
             stop_notes=stop_notes,
             time_limited=time_limited,
+            plan=plan,
         )
     except BrokenPipeError:
         discard_stdout()
@@ -1512,6 +1527,7 @@ def report_summary(
                 gone_hint=gone_hint,
                 stop_notes=stop_notes,
                 time_limited=time_limited,
+                plan=plan,
             )
 
 
@@ -1553,6 +1569,7 @@ def print_summary(
     gone_hint: str = "",
     stop_notes: Sequence[str] = (),
     time_limited: str | None = None,
+    plan: tuple[str, int] | None = None,
 ) -> None:
     """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems).
 
@@ -1568,6 +1585,7 @@ def print_summary(
     ``time_limited``: the job array's script (``DIR/harvest.sbatch``) of a task SLURM's time
     limit interrupted (:func:`_time_limited_task`): its ``interrupted`` line says to raise
     the script's ``#SBATCH --time`` before the resubmission, which would meet it again.
+    ``plan``: the plan an array's task harvests and the task count, for ``array``'s command.
     """
     from harvester.progress import human_bytes
 
@@ -1740,7 +1758,7 @@ def print_summary(
             print(f"hint: {hint}", file=sys.stderr)
         if gone_hint:  # (before the note, which the closing command answers)
             print(gone_hint, file=sys.stderr)
-        closing = advice.closing(resume, array)
+        closing = advice.closing(resume, array, plan)
         if advice.rerun_helps and _refused_for_good(summary):
             from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE, SESSION_ENDED_NOTE
 
