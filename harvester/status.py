@@ -337,6 +337,9 @@ class SilentEnd:
     see: list[str] = field(default_factory=list)
     #: Why ``sacct`` is not among them (no accounting: it refuses), None when it is.
     no_sacct: str | None = None
+    #: Its end as ``scontrol show job`` says it, where status asked it (no ``sacct``):
+    #: ``FAILED (JobLaunchFailure)``; None where it was not asked or lists no such task.
+    slurm_state: str | None = None
 
 
 @dataclass
@@ -1019,7 +1022,7 @@ class StatusReport:
                 why = "killed: out of memory, kill -9 or node failure?"
             lines.append(
                 f"task {end.task} (job {end.job}): ended without its summary ({why}); "
-                f"see {_what_tells(end)}"
+                f"see {_what_tells(end)}{_slurm_state_text(end)}"
             )
         if len(ends) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(ends) - MAX_TASK_LINES} more tasks (--json)")
@@ -1879,13 +1882,20 @@ def _name_what_tells(ends: list[SilentEnd], *, controller: bool) -> None:
         return
     why = sacct_unanswered(ends[0].job)
     arrays = dict.fromkeys(e.job.partition("_")[0] for e in ends)
-    listed = {f"{a}_{k}" for a in arrays for k in listed_tasks(a)} if why and controller else set()
+    listed = (
+        {f"{a}_{k}": said for a in arrays for k, said in listed_tasks(a).items()}
+        if why and controller
+        else {}
+    )
     for end in ends:
         end.no_sacct = why
         if why is None:
             end.see = [sacct_command(end.job)]
         elif end.job in listed:
             end.see = [f"scontrol show job {end.job}"]
+            state, reason = listed[end.job]
+            if state:
+                end.slurm_state = f"{state} ({reason})" if reason else state
 
 
 def _what_tells(end: SilentEnd) -> str:
@@ -1896,6 +1906,19 @@ def _what_tells(end: SilentEnd) -> str:
         return end.see[0]
     also = f" and {end.see[0]}" if end.see else ""
     return f"its log {end.log}{also} ({end.no_sacct})"
+
+
+def _slurm_state_text(end: SilentEnd) -> str:
+    """``; scontrol show job says FAILED (JobLaunchFailure): killed by a signal ...``: the
+    task's end as SLURM says it, where status asked, with what it means for a harvest task
+    (:func:`harvester.slurm.state_words`); "" where it was not asked."""
+    from harvester.slurm import state_words
+
+    if end.slurm_state is None:
+        return ""
+    state, _, reason = end.slurm_state.partition(" (")
+    words = state_words(state, reason.rstrip(")"))
+    return f"; scontrol show job says {end.slurm_state}" + (f": {words}" if words else "")
 
 
 def _split_counts(state: JournalState, slurm: SlurmStatus | None) -> frozenset[int]:
