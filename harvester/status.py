@@ -663,10 +663,10 @@ class StatusReport:
             "(the newest run of their targets asks for other kinds; not refetched by a resume)"
         )
         commands = self.not_asked_commands
+        if commands and self._array_busy():
+            return [f"{said}; to refetch them: {self._once_array_ended()}"]
         if self.not_asked or not commands:
             return [f"{said}; to refetch them: the command(s) below"] if commands else [said]
-        if self._array_busy():
-            return [f"{said}; to refetch them: {self._once_array_ended()}"]
         if len(commands) == 1:
             return [f"{said}; to refetch them: {commands[0]}"]
         return [f"{said}; to refetch them, one command per target set holding them:"] + [
