@@ -873,28 +873,36 @@ class FailureAdvice:
     hints: tuple[str, ...] = ()
     rerun_helps: bool = True
 
-    def closing(self, resume: str, array: str | None = None) -> str:
+    def closing(
+        self, resume: str, array: str | None = None, plan: tuple[str, int] | None = None
+    ) -> str:
         """The report's last line: the rerun command, or why a plain rerun is no use
-        (``array``: the folder of the job array the run is a task of, see
-        :func:`no_rerun_line`)."""
+        (``array``: the folder of the job array the run is a task of; ``plan``: the plan
+        its tasks harvest and their count; see :func:`no_rerun_line`)."""
         if self.rerun_helps:
             return f"rerun to retry the failures: {resume}"
-        return no_rerun_line(len(self.hints), resume, array)
+        return no_rerun_line(len(self.hints), resume, array, plan)
 
 
-def no_rerun_line(hints: int, resume: str, array: str | None = None) -> str:
+def no_rerun_line(
+    hints: int, resume: str, array: str | None = None, plan: tuple[str, int] | None = None
+) -> str:
     """The closing line when no rerun can fix the failures: it points at every hint printed
     above it ("the hint above" under two hints reads as the last one only). ``array``: the
     folder (DIR) of a ``harvester slurm`` job array whose resubmission ``resume`` is: a
     hint's flags (``--artifacts ...``) go to ``harvester slurm --out DIR``, which writes the
-    script anew; the script resubmitted as it is asks the same again."""
+    script anew; the script resubmitted as it is asks the same again. ``plan``: the plan
+    folder the array's tasks harvest (``--from-plan``) and their count, named in that
+    command (``--from-plan PLAN --tasks N``): ``...`` alone left the user to find that the
+    script is written from the plan, and with how many tasks."""
     above = "the hint above" if hints <= 1 else "the hints above"
     where = ""
     if array is not None:
+        words = f" --from-plan {shlex.quote(plan[0])} --tasks {plan[1]}" if plan else ""
         where = (
             f" (for the job array: a flag it names goes to harvester slurm --out "
-            f"{shlex.quote(array)} ..., which writes the script anew; resubmitted as it is, "
-            "the script asks the same)"
+            f"{shlex.quote(array)}{words} ..., which writes the script anew; resubmitted as "
+            "it is, the script asks the same)"
         )
     return (
         f"a rerun would get the same answers for these failures: follow {above}{where}; "

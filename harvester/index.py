@@ -726,6 +726,42 @@ def _written(out_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+#: The key of ``written.json`` that holds, by name, the SHA-256 of each warning an index
+#: write said about the folder as it was (:func:`said_before`).
+SAID_KEY = "said"
+
+
+def said_before(out_dir: Path, name: str, text: str | None) -> bool:
+    """Whether DIR's index writes said warning ``name`` last in these very words, ``text``
+    (recorded in ``written.json``): then it is not said again. Else ``text`` is recorded as
+    said now (None: nothing to say now, the record dropped, so that the warning is said
+    again when it comes back). The caller holds DIR's index lock, as every writer of
+    ``written.json`` does.
+
+    Why: a warning about the folder's state (a split's images without their grouping id)
+    was said by every index write, each task's and each ``harvester index``'s, unchanged.
+    A record that cannot be read or written says it again (never silent by mistake)."""
+    record = _written(out_dir)
+    said = record.get(SAID_KEY)
+    said = dict(said) if isinstance(said, dict) else {}
+    digest = hashlib.sha256(text.encode()).hexdigest() if text is not None else None
+    if said.get(name) == digest:
+        return digest is not None
+    if digest is None:
+        said.pop(name, None)
+    else:
+        said[name] = digest
+    if said:
+        record[SAID_KEY] = said
+    else:
+        record.pop(SAID_KEY, None)
+    try:
+        _save_written(out_dir, record)
+    except OSError as exc:
+        logger.debug("could not record the warning %s in %s: %s", name, WRITTEN_NAME, exc)
+    return False
+
+
 def _record_written(
     out_dir: Path,
     target: Path,

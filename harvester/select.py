@@ -1372,6 +1372,8 @@ def _write_labelled_index(
     record = read_split_record(out_dir)
     say_damaged(record, out_dir)
     split = record.spec
+    if split is None:  # (a split given again later says its warning again)
+        _forget_ungrouped(out_dir)
     if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
         logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
     moves = _SplitMoves.of(out_dir, record.replaced if split is not None else None)
@@ -1433,7 +1435,7 @@ def _write_labelled_index(
             written.append(target)
     if split is not None:
         moves.report(out_dir, split)
-        _warn_ungrouped(split, rows.refs(), state.done)
+        _warn_ungrouped(out_dir, split, rows.refs(), state.done)
         _write_splits_file(out_dir, split, per_split, True, written, splits)
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
     # other ones (a pin given now): the pin's line names it.
@@ -1484,7 +1486,7 @@ def _write_split_only(
     if written is not None:
         written.append(target)
     moves.report(out_dir, split)
-    _warn_ungrouped(split, rows.refs(), state.done)
+    _warn_ungrouped(out_dir, split, rows.refs(), state.done)
     _write_splits_file(out_dir, split, per_split, False, written, splits)
     logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
     return len(rows)
@@ -1526,18 +1528,25 @@ _UNGROUPED_WHY = {
 }
 
 
-def _warn_ungrouped(split: SplitSpec, refs: Iterable[ImageRef], done: Container[Any]) -> None:
+def _warn_ungrouped(
+    out_dir: Path, split: SplitSpec, refs: Iterable[ImageRef], done: Container[Any]
+) -> None:
     """One warning naming how many images a ``--split-by dataset`` or ``plate`` split put
-    each in a group of its own (no such id journaled), why, and what gives them one.
+    each in a group of its own (no such id journaled), why, and what gives them one; said
+    once per state of DIR (:func:`harvester.index.said_before`), not by every index write.
 
     Why: documented, but silent: a split by dataset of ``--ids-from`` images harvested
     with thumbnails alone was a split image by image, and near-duplicates of one dataset
     landed in train and test alike. (``well``, the default, falls back so for every
     project image by design: not said.)"""
+    from harvester.index import said_before
+
     if split.by not in _UNGROUPED_WHY:
+        _forget_ungrouped(out_dir)
         return
     ungrouped = [ref.image_id for ref in refs if split.group_of(ref).startswith("image:")]
     if not ungrouped:
+        _forget_ungrouped(out_dir)
         return
     if split.by == "dataset":
         unfetched = sum(("imgdata", image_id) not in done for image_id in ungrouped)
@@ -1553,12 +1562,26 @@ def _warn_ungrouped(split: SplitSpec, refs: Iterable[ImageRef], done: Container[
             "a screen's image given by id is split by plate once its screen or plate is "
             "harvested (--screen, --plate)"
         )
-    problems.warning(
-        "%s",
+    text = (
         f"--split-by {split.by}: {plural(len(ungrouped), 'image')} without a {split.by} id "
         f"{agree(len(ungrouped), 'was', 'were')} split image by image, each a group of its "
-        f"own ({_UNGROUPED_WHY[split.by]}); {what}",
+        f"own ({_UNGROUPED_WHY[split.by]}); {what}"
     )
+    if said_before(out_dir, _UNGROUPED_SAID, text):
+        logger.info("%s (said by an earlier index write)", text)
+        return
+    problems.warning("%s", text)
+
+
+#: The name :func:`_warn_ungrouped` records its warning by (``written.json``).
+_UNGROUPED_SAID = "split_ungrouped"
+
+
+def _forget_ungrouped(out_dir: Path) -> None:
+    """Drop the record of :func:`_warn_ungrouped`'s warning: nothing to say now."""
+    from harvester.index import said_before
+
+    said_before(out_dir, _UNGROUPED_SAID, None)
 
 
 @dataclass

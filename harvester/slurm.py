@@ -433,6 +433,8 @@ PROBE_TIMEOUT_S = 5.0
 #: What ``sacct`` is asked of a task killed without a word: how it ended, and its memory.
 SACCT_FIELDS = "State,ExitCode,MaxRSS"
 _ARRAY_TASK_RE = re.compile(r"\bArrayTaskId=(\d+)(?:\s|$)")
+_JOB_STATE_RE = re.compile(r"\bJobState=(\S+)")
+_REASON_RE = re.compile(r"\bReason=(\S+)")
 
 
 def sacct_command(job: str) -> str:
@@ -457,17 +459,50 @@ def sacct_unanswered(job: str) -> str | None:
     return f"sacct says: {said[-1][:120]}" if said else f"sacct exited {proc.returncode}"
 
 
-def listed_tasks(array_job: str) -> set[int]:
+def listed_tasks(array_job: str) -> dict[int, tuple[str, str]]:
     """The tasks K of ``array_job`` that ``scontrol show job`` still lists, ended ones too
-    (for ``MinJobAge`` after their end, 300 s by default); empty when it lists none or
-    cannot be asked. One call for the whole array (``-o``: a line per task)."""
+    (for ``MinJobAge`` after their end, 300 s by default), each with its ``JobState`` and
+    ``Reason`` as it says them (``""`` for one it does not say); empty when it lists none
+    or cannot be asked. One call for the whole array (``-o``: a line per task).
+
+    Why the state: a task killed by a signal (``scancel --batch --signal=KILL``, ``kill
+    -9``) is ``FAILED`` with the reason ``JobLaunchFailure``, SLURM's word for any batch
+    script a signal ended, which read as a launch that failed (see :data:`STATE_WORDS`)."""
     exe = shutil.which("scontrol")
     if exe is None:
-        return set()
+        return {}
     proc = _quiet_run([exe, "-o", "show", "job", array_job], timeout=PROBE_TIMEOUT_S)
     if proc is None or proc.returncode != 0:
-        return set()
-    return {int(m.group(1)) for m in _ARRAY_TASK_RE.finditer(proc.stdout)}
+        return {}
+    tasks: dict[int, tuple[str, str]] = {}
+    for line in proc.stdout.splitlines():
+        if (m := _ARRAY_TASK_RE.search(line)) is None:
+            continue
+        state, reason = _JOB_STATE_RE.search(line), _REASON_RE.search(line)
+        said = (state.group(1) if state else "", reason.group(1) if reason else "")
+        tasks[int(m.group(1))] = ("", "") if said[0] in ("", "None") else said
+    return tasks
+
+
+#: What SLURM's end state of a task (``JobState``, with ``Reason`` where it tells) means for
+#: a harvest task that ended without its summary, said where ``status`` names the task:
+#: SLURM's own words mislead (``JobLaunchFailure`` for a script it launched, then killed).
+STATE_WORDS: dict[tuple[str, str], str] = {
+    ("FAILED", "JobLaunchFailure"): (
+        "killed by a signal: SLURM says JobLaunchFailure for any batch script a signal "
+        "ended (kill -9, scancel --signal=KILL, the out-of-memory killer), not a launch "
+        "that failed"
+    ),
+    ("OUT_OF_MEMORY", ""): "out of memory: raise #SBATCH --mem",
+    ("TIMEOUT", ""): "its time limit: raise #SBATCH --time, or run more tasks",
+    ("NODE_FAIL", ""): "its node failed: the resume line runs it again",
+}
+
+
+def state_words(state: str, reason: str) -> str | None:
+    """:data:`STATE_WORDS` for a task's ``JobState`` and ``Reason`` (the state alone where
+    the pair is not there), None for any other."""
+    return STATE_WORDS.get((state, reason)) or STATE_WORDS.get((state, ""))
 
 
 def _controller_answers(scontrol: str) -> bool:

@@ -337,6 +337,9 @@ class SilentEnd:
     see: list[str] = field(default_factory=list)
     #: Why ``sacct`` is not among them (no accounting: it refuses), None when it is.
     no_sacct: str | None = None
+    #: Its end as ``scontrol show job`` says it, where status asked it (no ``sacct``):
+    #: ``FAILED (JobLaunchFailure)``; None where it was not asked or lists no such task.
+    slurm_state: str | None = None
 
 
 @dataclass
@@ -660,6 +663,8 @@ class StatusReport:
             "(the newest run of their targets asks for other kinds; not refetched by a resume)"
         )
         commands = self.not_asked_commands
+        if commands and self._array_busy():
+            return [f"{said}; to refetch them: {self._once_array_ended()}"]
         if self.not_asked or not commands:
             return [f"{said}; to refetch them: the command(s) below"] if commands else [said]
         if len(commands) == 1:
@@ -667,6 +672,22 @@ class StatusReport:
         return [f"{said}; to refetch them, one command per target set holding them:"] + [
             f"  {command}" for command in commands
         ]
+
+    def _array_busy(self) -> bool:
+        """Whether tasks of DIR's job array are queued or running now (``squeue``, or a
+        shard's run lock): advice for after the array (a new script, a flag for the hints)
+        waits for its end. Why: the ``harvester slurm ... --submit`` that tries dropped
+        kinds again was said while the array's tasks still ran, as if it were over."""
+        return self.slurm is not None and bool(self.queued or self.running)
+
+    def _once_array_ended(self) -> str:
+        """What :meth:`_array_busy` says instead of the command (its words, for the
+        dropped kinds' line and the invalid files' line alike)."""
+        q = shlex.quote(self.out_dir)
+        return (
+            f"harvester status {q} gives the command once no task of the job array is queued "
+            "or running"
+        )
 
     def to_text(self) -> str:
         """Alias of :meth:`format_text` (the CLI looks for ``to_text``)."""
@@ -759,7 +780,9 @@ class StatusReport:
             )
             # Several: a line each. A command's note is a shell comment, which ends only with
             # its line: joined by "; ", the next command stood inside it, unrun when pasted.
-            if len(commands) == 1:
+            if self._array_busy():
+                lines.append(said[:-1] + f": {self._once_array_ended()}")
+            elif len(commands) == 1:
                 lines.append(f"{said} {commands[0]}")
             else:
                 lines += [said, *(f"  {command}" for command in commands)]
@@ -814,14 +837,23 @@ class StatusReport:
         if self.forget_gone_ids is not None:  # (above the note the resume line answers)
             lines.append(f"hint: {self.forget_gone_ids}")
         lines += self._refused_lines()
-        if self.resume is not None and not self.rerun_helps and not self.pending and not self.walks:
+        if (
+            self.resume is not None
+            and not self.rerun_helps
+            and not self.pending
+            and not self.walks
+            and not self._array_busy()  # (said once the array has ended: its tasks first)
+        ):
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
             from harvester.fetch import no_rerun_line  # only a folder with such failures
 
             # (a job array's resubmission: the hints' flags go to harvester slurm instead)
-            array = self.slurm is not None and self.slurm.resubmit_resumes()
+            slurm = self.slurm if self.slurm is not None and self.slurm.resubmit_resumes() else None
+            plan = None
+            if slurm is not None and slurm.from_plan is not None and slurm.tasks is not None:
+                plan = (slurm.from_plan, slurm.tasks)  # (named in its harvester slurm command)
             lines.append(
-                no_rerun_line(len(self.hints), self.resume, self.out_dir if array else None)
+                no_rerun_line(len(self.hints), self.resume, self.out_dir if slurm else None, plan)
             )
         elif self.resume is not None and self.queued:
             # Its tasks still to start do the work left: resubmitted now, twice queued. Before
@@ -990,7 +1022,7 @@ class StatusReport:
                 why = "killed: out of memory, kill -9 or node failure?"
             lines.append(
                 f"task {end.task} (job {end.job}): ended without its summary ({why}); "
-                f"see {_what_tells(end)}"
+                f"see {_what_tells(end)}{_slurm_state_text(end)}"
             )
         if len(ends) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(ends) - MAX_TASK_LINES} more tasks (--json)")
@@ -1741,6 +1773,16 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     return _LogEnd(True, oom, _cancelled_by(after))
 
 
+def task_cancelled_by(log: Path, shard: str) -> str | None:
+    """What SLURM's line in a task log says cancelled the latest run of ``shard`` (``K/N``)
+    there: ``scancel``, or the reason it names (``time limit``); None when no such line
+    follows its last start line (or the log cannot be read).
+
+    For the task itself: cut short by its time limit, it says ``interrupted`` and names its
+    ``--array=K`` resubmission, which the same ``#SBATCH --time`` would cut short again."""
+    return _ended_silently(log, shard).cancelled
+
+
 def _tick(line: str) -> bool:
     """Whether a task log's line is no word of the harvest's end: blank, SLURM's own line
     (:data:`_SLURMSTEPD`) or a progress line (:data:`_PROGRESS_LINE`)."""
@@ -1840,13 +1882,20 @@ def _name_what_tells(ends: list[SilentEnd], *, controller: bool) -> None:
         return
     why = sacct_unanswered(ends[0].job)
     arrays = dict.fromkeys(e.job.partition("_")[0] for e in ends)
-    listed = {f"{a}_{k}" for a in arrays for k in listed_tasks(a)} if why and controller else set()
+    listed = (
+        {f"{a}_{k}": said for a in arrays for k, said in listed_tasks(a).items()}
+        if why and controller
+        else {}
+    )
     for end in ends:
         end.no_sacct = why
         if why is None:
             end.see = [sacct_command(end.job)]
         elif end.job in listed:
             end.see = [f"scontrol show job {end.job}"]
+            state, reason = listed[end.job]
+            if state:
+                end.slurm_state = f"{state} ({reason})" if reason else state
 
 
 def _what_tells(end: SilentEnd) -> str:
@@ -1857,6 +1906,19 @@ def _what_tells(end: SilentEnd) -> str:
         return end.see[0]
     also = f" and {end.see[0]}" if end.see else ""
     return f"its log {end.log}{also} ({end.no_sacct})"
+
+
+def _slurm_state_text(end: SilentEnd) -> str:
+    """``; scontrol show job says FAILED (JobLaunchFailure): killed by a signal ...``: the
+    task's end as SLURM says it, where status asked, with what it means for a harvest task
+    (:func:`harvester.slurm.state_words`); "" where it was not asked."""
+    from harvester.slurm import state_words
+
+    if end.slurm_state is None:
+        return ""
+    state, _, reason = end.slurm_state.partition(" (")
+    words = state_words(state, reason.rstrip(")"))
+    return f"; scontrol show job says {end.slurm_state}" + (f": {words}" if words else "")
 
 
 def _split_counts(state: JournalState, slurm: SlurmStatus | None) -> frozenset[int]:

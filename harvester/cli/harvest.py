@@ -756,11 +756,16 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     resume = _resume_command(argv, cfg.out, finished=finished, base_url=cfg.base_url)
     gone = _forget_line(cfg, summary, replayed=replay_of is not None)
     array = cfg.out if _slurm_task_resume(argv, cfg.out) is not None else None
+    time_limited = (
+        _time_limited_task(argv, array) if array is not None and summary.interrupted else None
+    )
     report_summary(
         summary,
         quiet=cfg.quiet,
         resume=resume,
         array=str(array) if array is not None else None,
+        time_limited=time_limited,
+        plan=_array_plan(cfg) if array is not None else None,
         estimate=estimate,
         gone=gone,
         gone_hint="" if gone else _gone_images_line(cfg, summary, said),
@@ -1418,6 +1423,45 @@ def _slurm_task_resume(argv: list[str], out: Path | None) -> str | None:
     return commented(resume_line(out, task), others)
 
 
+def _time_limited_task(argv: list[str], out: Path) -> str | None:
+    """``DIR/harvest.sbatch`` when this run, a task of DIR's job array, was cut short by
+    SLURM's time limit: its log (``DIR/logs/harvest-<job>_<K>.log``, the script's
+    ``#SBATCH --output``) holds SLURM's ``CANCELLED ... DUE TO TIME LIMIT`` line after its
+    start (slurmstepd writes it before the SIGTERM that interrupts the run); else None.
+
+    Why: its ``interrupted`` line named the ``--array=K`` resubmission alone, which the
+    same ``#SBATCH --time`` cuts short again at about the same point."""
+    import os
+
+    job, task = os.environ.get("SLURM_ARRAY_JOB_ID", ""), os.environ.get("SLURM_ARRAY_TASK_ID")
+    shard = next(
+        (w.partition("=")[2] or (argv[n + 1] if n + 1 < len(argv) else "")
+         for n, w in enumerate(argv) if w == "--shard" or w.startswith("--shard=")),
+        "",
+    )  # fmt: skip
+    if not (job and task and shard):
+        return None
+    from harvester.slurm import LOG_DIRNAME, SCRIPT_NAME
+    from harvester.status import task_cancelled_by
+
+    log = out / LOG_DIRNAME / f"harvest-{job}_{task}.log"
+    if task_cancelled_by(log, shard) != "time limit":
+        return None
+    return shlex.quote(str(out / SCRIPT_NAME))
+
+
+def _array_plan(cfg: HarvestConfig) -> tuple[str, int] | None:
+    """The plan a job array's task harvests (``--from-plan``) and the array's task count
+    (its ``--shard K/N``'s N), for the command its log names for a hint's flags
+    (:func:`harvester.fetch.no_rerun_line`); None for a task that walks for itself."""
+    from harvester.shard import split_count
+
+    count = split_count(cfg.shard) if cfg.shard else None
+    if cfg.from_plan is None or count is None:
+        return None
+    return str(cfg.from_plan), count
+
+
 def _read_once(path: str) -> bool:
     """Whether an ``--ids-from`` path was ``-``, a pipe, ``<(cmd)`` or a device: not there
     to reread.
@@ -1446,6 +1490,8 @@ def report_summary(
     gone: str = "",
     gone_hint: str = "",
     stop_notes: Sequence[str] = (),
+    time_limited: str | None = None,
+    plan: tuple[str, int] | None = None,
 ) -> None:
     """:func:`print_summary`, whose stderr part (failures, rerun hint) outlives a closed stdout.
 
@@ -1465,6 +1511,8 @@ def report_summary(
             gone=gone,
             gone_hint=gone_hint,
             stop_notes=stop_notes,
+            time_limited=time_limited,
+            plan=plan,
         )
     except BrokenPipeError:
         discard_stdout()
@@ -1478,6 +1526,8 @@ def report_summary(
                 gone=gone,
                 gone_hint=gone_hint,
                 stop_notes=stop_notes,
+                time_limited=time_limited,
+                plan=plan,
             )
 
 
@@ -1518,6 +1568,8 @@ def print_summary(
     gone: str = "",
     gone_hint: str = "",
     stop_notes: Sequence[str] = (),
+    time_limited: str | None = None,
+    plan: tuple[str, int] | None = None,
 ) -> None:
     """The final report: on stdout, failures on stderr (``--quiet`` keeps only problems).
 
@@ -1530,6 +1582,10 @@ def print_summary(
     (:func:`_forget_line`), said last. ``gone_hint``: the ``hint:`` naming ``forget
     --gone-ids-from`` for failed images not found (:func:`_gone_images_line`), said with
     the hints, above the note and closing command (the last line, as a script reads it).
+    ``time_limited``: the job array's script (``DIR/harvest.sbatch``) of a task SLURM's time
+    limit interrupted (:func:`_time_limited_task`): its ``interrupted`` line says to raise
+    the script's ``#SBATCH --time`` before the resubmission, which would meet it again.
+    ``plan``: the plan an array's task harvests and the task count, for ``array``'s command.
     """
     from harvester.progress import human_bytes
 
@@ -1666,6 +1722,20 @@ def print_summary(
             f"again later: {resume}",
             file=sys.stderr,
         )
+    elif summary.interrupted and time_limited is not None:
+        kept = (
+            "every finished file is kept and journaled"
+            if summary.store_opened
+            else "nothing harvested yet"
+        )
+        # (the resume is this task's --array=K resubmission: the same limit would end it)
+        print(
+            f"interrupted by SLURM's time limit, as its line above says: {kept}; the same "
+            f"limit would cut the task short again: raise #SBATCH --time in {time_limited}, "
+            "or run more tasks (--tasks N) so each does less, then resume with: "
+            f"{resume}",
+            file=sys.stderr,
+        )
     elif summary.interrupted and not summary.store_opened:
         print(f"interrupted before any file was harvested; run: {resume}", file=sys.stderr)
     elif summary.interrupted:
@@ -1688,7 +1758,7 @@ def print_summary(
             print(f"hint: {hint}", file=sys.stderr)
         if gone_hint:  # (before the note, which the closing command answers)
             print(gone_hint, file=sys.stderr)
-        closing = advice.closing(resume, array)
+        closing = advice.closing(resume, array, plan)
         if advice.rerun_helps and _refused_for_good(summary):
             from harvester.fetch import REFUSED_CLOSING, REFUSED_NOTE, SESSION_ENDED_NOTE
 

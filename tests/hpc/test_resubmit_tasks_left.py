@@ -529,3 +529,38 @@ def test_a_task_whose_failures_a_rerun_cannot_fix_sends_the_hints_flags_to_slurm
     assert lines[-1].startswith(
         f"a rerun would get the same answers for these failures: follow the hint above {said}"
     ), lines[-1]
+
+
+def test_a_planned_arrays_hint_flags_go_to_slurm_with_its_plan_and_task_count(
+    make_emulator: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An array written from a plan, on a server that renders nothing: the task's log and
+    status name the command that writes the script anew in full, `harvester slurm --out DIR
+    --from-plan DIR --tasks 2 ...` (it said `--out DIR ...`, the plan and count unsaid)."""
+    emu: EmulatorThread = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emu.base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail,render", "--quiet"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
+                 "--rate", "none"]) == 0  # fmt: skip
+    for task in (0, 1):
+        assert run_array_task(out / "harvest.sbatch", task, 2).returncode == 1
+    said = (
+        "(for the job array: a flag it names goes to harvester slurm --out "
+        f"{out} --from-plan {out} --tasks 2 ..., which writes the script anew; resubmitted as "
+        "it is, the script asks the same); this folder resumes with: "
+    )
+    closing = (out / "logs" / "harvest-4242_0.log").read_text().splitlines()[-1]
+    assert closing.startswith(
+        f"a rerun would get the same answers for these failures: follow the hint above {said}"
+    ), closing
+    _queue_empty(tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(
+        f"a rerun would get the same answers for these failures: follow the hint above {said}"
+    ), last

@@ -168,7 +168,8 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
     assert data["ended_without_summary"] == [
         {"task": TASK, "job": job, "log": str(out / "logs" / f"harvest-{job}.log"),
          "killed": True, "out_of_memory": False, "cancelled": None, "queue_error": None,
-         "see": [f"sacct -j {job} --format=State,ExitCode,MaxRSS"], "no_sacct": None}
+         "see": [f"sacct -j {job} --format=State,ExitCode,MaxRSS"], "no_sacct": None,
+         "slurm_state": None}
     ]  # fmt: skip
     # (one task a line, pending ones too; by user id as queued_jobs asks)
     assert f"-h -r -u {os.getuid()} -o %F|%K|%o" in asked.read_text().splitlines()
@@ -334,8 +335,8 @@ def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
     """A real array task SIGKILLed mid-run (`scancel --batch --signal=KILL`): SLURM writes
     its own `slurmstepd-<node>: ... CANCELLED` line into the log, which is not the
     harvest's word: status names the task as ended without its summary, cancelled as that
-    line says, asking the real SLURM once each: scontrol ping, squeue, sacct, scontrol
-    show job."""
+    line says, and what SLURM's FAILED (JobLaunchFailure) for it means, asking the real SLURM
+    once each: scontrol ping, squeue, sacct, scontrol show job."""
     require_slurm_cluster()
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emulator_process.base_url, "--screen", "2302",
@@ -361,12 +362,15 @@ def test_on_a_cluster_a_task_killed_mid_run_is_named_despite_slurms_line(
     text, data = _status(out, capsys)
     # The test cluster keeps no accounting (tests/hpc/slurm_up.sh): sacct cannot answer; the
     # controller lists the task for MinJobAge (300 s) after its end.
-    assert [x for x in text if x.startswith("task ")] == [
+    [line] = [x for x in text if x.startswith("task ")]
+    assert line.startswith(
         f"task 0 (job {array}_0): ended without its summary (cancelled (scancel), as SLURM's "
         f"line in its log says); see its log {log} and scontrol show job {array}_0 (sacct "
-        f"says: {NO_ACCOUNTING})"
-    ], _logs(out)
+        f"says: {NO_ACCOUNTING}); scontrol show job says FAILED (JobLaunchFailure): killed by "
+        "a signal: "
+    ), (line, _logs(out))
     assert [e["task"] for e in data["ended_without_summary"]] == [0]
+    assert data["ended_without_summary"][0]["slurm_state"] == "FAILED (JobLaunchFailure)"
     each_run = ["scontrol ping", "squeue -h", "sacct -n", "scontrol -o"]
     assert calls.read_text().splitlines() == each_run * 2  # (status, then status --json)
 
@@ -469,7 +473,7 @@ def test_without_accounting_status_points_to_the_log_and_scontrol_not_sacct(
     assert [x for x in text if x.startswith("task ")] == [
         f"task {TASK} (job {job}): ended without its summary (killed: out of memory, kill -9 "
         f"or node failure?); see its log {log} and scontrol show job {job} (sacct says: "
-        f"{NO_ACCOUNTING})"
+        f"{NO_ACCOUNTING}); scontrol show job says FAILED"
     ]
     assert (
         "  the resume line below runs it again; after an out-of-memory kill, raise "
@@ -477,9 +481,10 @@ def test_without_accounting_status_points_to_the_log_and_scontrol_not_sacct(
     ) in text
     assert not [x for x in text if "sacct -j" in x], text
     [end] = data["ended_without_summary"]
-    assert (end["see"], end["no_sacct"]) == (
+    assert (end["see"], end["no_sacct"], end["slurm_state"]) == (
         [f"scontrol show job {job}"],
         f"sacct says: {NO_ACCOUNTING}",
+        "FAILED",
     )
 
     _fake_slurm(tmp_path, monkeypatch, up=True, queue="", accounting=False)  # long forgotten
@@ -489,6 +494,33 @@ def test_without_accounting_status_points_to_the_log_and_scontrol_not_sacct(
         f"or node failure?); see its log {log} (sacct says: {NO_ACCOUNTING})"
     ]
     assert data["ended_without_summary"][0]["see"] == []
+
+
+def test_a_task_slurm_calls_a_launch_failure_is_said_killed_by_a_signal(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """`scancel --batch --signal=KILL` on SLURM 22.05 without accounting: the task is FAILED
+    with the reason JobLaunchFailure (`scontrol show job`, `squeue -j`), read as a launch
+    that failed. Status names what SLURM says and what it means for the task: a kill, which
+    the resume line redoes; --json carries SLURM's state."""
+    job, log = f"{JOB}_{TASK}", killed / "logs" / f"harvest-{JOB}_{TASK}.log"
+    with log.open("a") as handle:
+        handle.write(CANCELLED_LINES[0][0] + "\n")
+    shown = (f"JobId=4245 ArrayJobId={JOB} ArrayTaskId={TASK} JobState=FAILED "
+             "Reason=JobLaunchFailure Dependency=(null)\\n")  # fmt: skip
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="", accounting=False, shown=shown)
+    text, data = _status(killed, capsys)
+    assert [x for x in text if x.startswith("task ")] == [
+        f"task {TASK} (job {job}): ended without its summary (cancelled (scancel), as SLURM's "
+        f"line in its log says); see its log {log} and scontrol show job {job} (sacct says: "
+        f"{NO_ACCOUNTING}); scontrol show job says FAILED (JobLaunchFailure): killed by a "
+        "signal: SLURM says JobLaunchFailure for any batch script a signal ended (kill -9, "
+        "scancel --signal=KILL, the out-of-memory killer), not a launch that failed"
+    ]
+    assert "  the resume line below runs it again" in text
+    assert text[-1].startswith("to resume: jid=$(sbatch --parsable --array=1-3 "), text[-1]
+    assert data["ended_without_summary"][0]["slurm_state"] == "FAILED (JobLaunchFailure)"
 
 
 def test_without_accounting_or_queue_status_names_the_log_not_sacct(
@@ -579,7 +611,8 @@ def test_a_time_limited_task_that_said_interrupted_gets_the_time_advice(
     _prepare(emu.base_url, out)
     script = out / "harvest.sbatch"
     log = _kill_task_mid_run(script, TASK, signal.SIGTERM, TIME_LIMIT)
-    assert any(x.startswith("interrupted: ") for x in log.read_text().splitlines())
+    said = log.read_text().splitlines()
+    assert any(x.startswith("interrupted by SLURM's time limit") for x in said), said
     _fake_slurm(tmp_path, monkeypatch, up=up, queue="")
     text, data = _status(out, capsys)
     job = f"{JOB}_{TASK}"
@@ -593,6 +626,37 @@ def test_a_time_limited_task_that_said_interrupted_gets_the_time_advice(
     ) in text
     assert not any("ended without its summary" in x for x in text), text
     assert data["time_limited"] == [{"task": TASK, "job": job, "log": str(log)}]
+
+
+@pytest.mark.parametrize("notice", [TIME_LIMIT, ""])
+def test_a_time_limited_tasks_own_interrupted_line_says_to_raise_its_time(
+    notice: str, make_emulator: Any, tmp_path: Path
+) -> None:
+    """SIGTERM after SLURM's time-limit line: the task's own `interrupted` line says the same
+    limit would cut it short again and to raise #SBATCH --time (or run more tasks) before its
+    --array=K resubmission; a plain scancel's SIGTERM keeps the plain line."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out)
+    script = out / "harvest.sbatch"
+    log = _kill_task_mid_run(script, TASK, signal.SIGTERM, notice)
+    [said] = [x for x in log.read_text().splitlines() if x.startswith("interrupted")]
+    resubmit = (
+        f"jid=$(sbatch --parsable --array={TASK} {script}) && sbatch "
+        f"--dependency=afterany:${{jid%%;*}} {out}/index.sbatch  # this task only; every "
+        f"task with work left: harvester status {out}"
+    )
+    if notice:
+        assert said == (
+            "interrupted by SLURM's time limit, as its line above says: every finished file "
+            "is kept and journaled; the same limit would cut the task short again: raise "
+            f"#SBATCH --time in {script}, or run more tasks (--tasks N) so each does less, "
+            f"then resume with: {resubmit}"
+        )
+    else:
+        assert said == (
+            f"interrupted: every finished file is kept and journaled; resume with: {resubmit}"
+        )
 
 
 def test_a_time_limited_task_queued_again_gets_no_time_advice(

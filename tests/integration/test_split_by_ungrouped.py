@@ -3,7 +3,8 @@
 An image without the grouping id is a group of its own (documented): ``--ids-from`` images
 harvested with thumbnails alone have no dataset id, so ``--split-by dataset`` split them
 image by image without a word, and near-duplicates of one dataset could land in train and
-test alike. The index write now says so in one warning, with what gives them the id. The
+test alike. The index write now says so in one warning, with what gives them the id, once
+per state of the folder (every index write said it again, unchanged). The
 CLI runs in a subprocess against the emulator over real sockets.
 """
 
@@ -54,6 +55,11 @@ def test_ids_from_images_without_imgdata_split_by_dataset_are_named(
     assert "8 images without a dataset id were split image by image" in warned[0]
     assert "add imgdata to the --artifacts of the harvest of the 8 images" in warned[0]
     assert all(not row["dataset_id"] for row in _index(out))
+    # Said once per state of the folder: the next index writes of it say it no more.
+    for _ in range(2):
+        indexed = run_cli("index", str(out))
+        assert indexed.returncode == 0, indexed.stderr
+        assert "image by image" not in indexed.stderr + indexed.stdout, indexed.stderr
 
     again = run_cli("harvest", "--out", str(out), "--artifacts", "thumbnail,imgdata", "-q")
     assert again.returncode == 0, again.stderr
@@ -78,3 +84,8 @@ def test_a_split_by_plate_names_a_projects_images_and_not_a_plates(
     by_well = run_cli("index", str(out), *SPLIT)
     assert by_well.returncode == 0, by_well.stderr
     assert "image by image" not in by_well.stderr + by_well.stdout
+
+    # The split by plate given again: said again (the folder's split changed since), once.
+    outs = [run_cli("index", str(out), *SPLIT, "--split-by", "plate") for _ in range(2)]
+    assert [o.returncode for o in outs] == [0, 0], [o.stderr for o in outs]
+    assert [o.stderr.count("--split-by plate: 8 images") for o in outs] == [1, 0], outs[1].stderr
