@@ -1025,7 +1025,9 @@ class Client:
         self, url: str, *, retry: bool = False, leaving: Callable[[float], None] | None = None
     ) -> Fetched:
         """One OPTIONS of ``url`` (``retry``: a retry, counted when sent; ``leaving``: as
-        :meth:`_attempt`'s); a busy answer slows the run as a GET's does."""
+        :meth:`_attempt`'s); a busy answer slows the run as a GET's does, and an answer
+        tells the outage that the server is up as a GET's does
+        (:meth:`~harvester.outage.Outage.succeeded`)."""
         outage = self.outage
         if outage is not None:
             await outage.gate()
@@ -1033,21 +1035,29 @@ class Client:
         stamp = await limiter.acquire()
         if outage is not None and outage.reason is not None:
             stamp = await self._held_at_limits(outage, stamp)
+        sent = time.monotonic()
         if leaving is not None:
-            leaving(time.monotonic())
+            leaving(sent)
         self.stats.in_flight += 1
         try:
             response = await self._send(url, stamp, method="OPTIONS", retry=retry)
-            return self._validate(url, response, Expect.JSON)
+            fetched = self._validate(url, response, Expect.JSON)
         except FetchError as error:
             if self._query_shown:  # (as _attempt does: stack.py logs this error)
                 self._hide_query(error)
             if self._shows_overload(error) and self._learns(True):
                 self._note_overload()
+            if outage is not None and shows_server_up(error):
+                outage.succeeded(sent)  # (a 404 is the server answering, as for a GET)
             raise
         finally:
             self.stats.in_flight -= 1
             limiter.release(stamp)
+        if outage is not None:
+            # The server answered: up when this left, as a GET's success tells (without it,
+            # a busy answer to a request sent before the probe cost a check of api/).
+            outage.succeeded(sent)
+        return fetched
 
     # -- one attempt ---------------------------------------------------------
 

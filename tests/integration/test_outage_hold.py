@@ -6,7 +6,8 @@ sent once its turn came: a request to a server just found down (IDR's maintenanc
 answered busy and held afterwards. It now gives its slot back and waits for the pause's end
 (bounded by ``--outage-wait``, as the others) before it is sent. The same holds for the
 stack's ``OPTIONS`` probe of the render limits, which also waits out an outage that used up
-its retries instead of giving the defaults to the whole run.
+its retries instead of giving the defaults to the whole run. An answered probe shows the
+server up as a GET's answer does: it spares a check of the API root.
 
 Each test counts, with the emulator's own count of arrivals, the requests that reached the
 server between the pause's start and its end, as the run's outage state tells them (in the
@@ -193,3 +194,27 @@ async def test_an_options_probe_answered_by_a_server_down_waits_for_it(
     by_route = emu.stats()["by_route"]
     assert by_route["options"] == {"503": 1, "200": 1}
     assert by_route["api_versions"] == {"503": 1, "200": 1}
+
+
+@pytest.mark.parametrize(
+    ("mode", "image", "answer"),
+    [("microservice", IMAGES[0], "200"), ("omeroweb", 1, "404")],
+    ids=["limits", "unknown-image-404"],
+)
+async def test_an_answered_options_probe_shows_the_server_up(
+    make_emulator: Callable[..., EmulatorThread], mode: str, image: int, answer: str
+) -> None:
+    """A stack's OPTIONS probe answered (its limits, or a 404 as a GET's stale id is) shows
+    the server up as a GET's answer does: a request whose last try left before the probe
+    and used its retries on a 503 then fails on its own, with no check of the API root."""
+    emu = make_emulator(preset="demo", mode=mode)
+    outage = Outage(60.0)
+    settings = ClientSettings(emu.base_url, concurrency=1, rate=None, max_retries=0)
+    busy = OverloadError("HTTP 503 Service Unavailable", url=emu.base_url, status=503)
+    with anyio.fail_after(20):
+        async with Client(settings, outage=outage) as client:
+            last_try = time.monotonic()  # (the busy request's last try left before the probe)
+            await discover_limits(client, image)
+            held = await outage.held(busy, last_try)
+    assert not held and outage.stats.checks == 0 and not outage.paused
+    assert emu.stats()["by_route"] == {"options": {answer: 1}}
