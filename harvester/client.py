@@ -1025,7 +1025,9 @@ class Client:
         self, url: str, *, retry: bool = False, leaving: Callable[[float], None] | None = None
     ) -> Fetched:
         """One OPTIONS of ``url`` (``retry``: a retry, counted when sent; ``leaving``: as
-        :meth:`_attempt`'s); a busy answer slows the run as a GET's does."""
+        :meth:`_attempt`'s); a busy answer slows the run as a GET's does, and an answer
+        tells the outage that the server is up as a GET's does
+        (:meth:`~harvester.outage.Outage.succeeded`)."""
         outage = self.outage
         if outage is not None:
             await outage.gate()
@@ -1033,21 +1035,29 @@ class Client:
         stamp = await limiter.acquire()
         if outage is not None and outage.reason is not None:
             stamp = await self._held_at_limits(outage, stamp)
+        sent = time.monotonic()
         if leaving is not None:
-            leaving(time.monotonic())
+            leaving(sent)
         self.stats.in_flight += 1
         try:
             response = await self._send(url, stamp, method="OPTIONS", retry=retry)
-            return self._validate(url, response, Expect.JSON)
+            fetched = self._validate(url, response, Expect.JSON)
         except FetchError as error:
             if self._query_shown:  # (as _attempt does: stack.py logs this error)
                 self._hide_query(error)
             if self._shows_overload(error) and self._learns(True):
                 self._note_overload()
+            if outage is not None and shows_server_up(error):
+                outage.succeeded(sent)  # (a 404 is the server answering, as for a GET)
             raise
         finally:
             self.stats.in_flight -= 1
             limiter.release(stamp)
+        if outage is not None:
+            # The server answered: up when this left, as a GET's success tells (without it,
+            # a busy answer to a request sent before the probe cost a check of api/).
+            outage.succeeded(sent)
+        return fetched
 
     # -- one attempt ---------------------------------------------------------
 
@@ -1076,7 +1086,8 @@ class Client:
         ``retry``: this try is a retry, counted as one when it is sent.
         ``ahead``: the next slot freed is this try's, before those queued (the checks).
         ``hold``: the run's outage, when this try waits for the end of a pause that began
-        while it queued at the limits (:meth:`_held_at_limits`); None for the checks.
+        while it queued at the limits (:meth:`_held_at_limits`), or while it was out before
+        a redirect's hop (:meth:`_hop_held`); None for the checks.
 
         ``leaving`` hears when the try leaves, past the run's limits: the time
         :meth:`~harvester.outage.Outage.held` compares with the answers of the others, which
@@ -1094,6 +1105,7 @@ class Client:
         if leaving is not None:
             leaving(sent)
         stats.in_flight += 1
+        holding = True  # the slot of ``stamp`` (given back while a hop waits out a pause)
         try:
             response = await self._send(url, stamp, retry=retry)
             hops = 0
@@ -1103,6 +1115,16 @@ class Client:
                 if hops > MAX_REDIRECTS:
                     raise PermanentError("too many redirects", url=url, status=response.status)
                 hop_stamp = await limiter.acquire_token()
+                if hold is not None and hold.reason is not None:
+                    # The run paused while this try was out (its redirect answered in the
+                    # pause, or its hop waiting for a rate token): the hop waits for the
+                    # pause's end as a request queued at the limits does, and leaves then.
+                    holding = False  # (given back in the wait: not again if cancelled there)
+                    stamp = hop_stamp = await self._hop_held(hold, stamp, hop_stamp)
+                    holding = True
+                    sent = time.monotonic()
+                    if leaving is not None:
+                        leaving(sent)
                 try:
                     response = await self._send(url, hop_stamp)
                 finally:
@@ -1129,7 +1151,8 @@ class Client:
             raise
         finally:
             stats.in_flight -= 1
-            limiter.release(stamp)
+            if holding:
+                limiter.release(stamp)
         if learn and limiter.degraded:
             limiter.on_success()
             stats.current_concurrency = limiter.concurrency
@@ -1154,6 +1177,22 @@ class Client:
             await outage.gate()
             stamp = await limiter.acquire()
         return stamp
+
+    async def _hop_held(
+        self, outage: Outage, stamp: Stamp | None, hop_stamp: Stamp | None
+    ) -> Stamp | None:
+        """A redirect hop about to leave while the run is paused: wait for the pause's end
+        as :meth:`_held_at_limits` does (the slot given back meanwhile: the pause's checks
+        may need it), then take the limits again; the new stamp, whose rate token the hop
+        leaves with. Its own token, taken for nothing, stands as a start (never sent).
+
+        Only the pause's checks reach a server the run has found down: with redirects
+        followed, a hop was sent in the pause (its first request answered with a redirect
+        after the pause began, or its token due in the pause), answered busy, and held then.
+        """
+        if hop_stamp is not None:
+            hop_stamp.pending = False
+        return await self._held_at_limits(outage, stamp)
 
     def _note_overload(self) -> None:
         """A busy answer (429/503/504, a timeout): counted, and the limiter told of it."""

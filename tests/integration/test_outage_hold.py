@@ -6,7 +6,9 @@ sent once its turn came: a request to a server just found down (IDR's maintenanc
 answered busy and held afterwards. It now gives its slot back and waits for the pause's end
 (bounded by ``--outage-wait``, as the others) before it is sent. The same holds for the
 stack's ``OPTIONS`` probe of the render limits, which also waits out an outage that used up
-its retries instead of giving the defaults to the whole run.
+its retries instead of giving the defaults to the whole run, and for a redirect's hop
+(redirects followed) whose rate token comes due in a pause. An answered probe shows the
+server up as a GET's answer does: it spares a check of the API root.
 
 Each test counts, with the emulator's own count of arrivals, the requests that reached the
 server between the pause's start and its end, as the run's outage state tells them (in the
@@ -16,7 +18,7 @@ run's event loop, as they happen): the pause's checks of the API root and nothin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
@@ -25,7 +27,7 @@ import harvester.outage
 from harvester import urls
 from harvester.client import Client, ClientSettings, Expect
 from harvester.emulator import EmulatorThread
-from harvester.errors import OverloadError
+from harvester.errors import OverloadError, ServerUnavailableError
 from harvester.outage import Outage
 from harvester.ratelimit import AdaptiveLimiter
 from harvester.stack import discover_limits
@@ -193,3 +195,110 @@ async def test_an_options_probe_answered_by_a_server_down_waits_for_it(
     by_route = emu.stats()["by_route"]
     assert by_route["options"] == {"503": 1, "200": 1}
     assert by_route["api_versions"] == {"503": 1, "200": 1}
+
+
+REDIRECTED = urls.thumbnail(IMAGES[0]).rstrip("/")  # (the emulator's 301 appends the slash)
+BUSY = "HTTP 503 Service Unavailable"
+
+
+async def _hop_in_the_pause(
+    emu: EmulatorThread, watch: _PauseWatch, limit: float = 60.0
+) -> tuple[list[bytes], list[Exception], AdaptiveLimiter]:
+    """Redirects followed, --rate 5 --concurrency 1, no retries: a thumbnail asked without
+    its trailing slash is answered 301, and its hop waits for its rate token (the limiter's
+    clock stopped) when the run pauses (the server check at start, its API root 503); the
+    token then comes due in the pause. The thumbnail's body (or its error), and the limiter.
+    """
+    outage = watch.outage
+    clock = _StoppedClock()
+    limiter = AdaptiveLimiter(1, 5.0, 1, clock=clock)
+    settings = ClientSettings(
+        emu.base_url, concurrency=1, rate=5.0, max_retries=0, follow_redirects=True
+    )
+    busy = OverloadError(BUSY, url=emu.base_url, status=503)
+    got: list[bytes] = []
+    errors: list[Exception] = []
+
+    async def failing(call: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await call()
+        except ServerUnavailableError as error:  # (past the limit: the outage's error)
+            errors.append(error)
+
+    with anyio.fail_after(20):
+        async with Client(settings, limiter=limiter, outage=outage) as client:
+
+            async def redirected() -> None:
+                got.append((await client.get(REDIRECTED, Expect.JPEG)).body)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(failing, redirected)  # takes the stopped clock's only token
+                for _ in range(1000):  # until its 301 is read: its hop then asks for a token
+                    if client.answered:
+                        break
+                    await anyio.sleep(0.01)
+                await anyio.wait_all_tasks_blocked()
+                assert limiter.in_flight == 1 and emu.stats()["requests"] == 1
+                tg.start_soon(failing, lambda: outage.wait_at_start(busy))
+                await anyio.wait_all_tasks_blocked()  # (paused before it first waits)
+                assert outage.paused and emu.stats()["requests"] == 1
+                clock.go()  # the hop's token comes due in the pause
+    return got, errors, limiter
+
+
+async def test_a_redirect_hop_waiting_for_its_rate_token_waits_out_the_pause(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A redirect's hop whose rate token comes due in a pause (see :func:`_hop_in_the_pause`)
+    waits for the pause's end, its one slot lent to the checks: only the pause's two checks
+    reach the server meanwhile, and the thumbnail is a JPEG after it."""
+    emu = make_emulator(preset="demo", faults="first:503,only:api_versions")
+    watch = _PauseWatch(emu)
+    got, errors, limiter = await _hop_in_the_pause(emu, watch)
+    assert watch.during() == (2, 2)
+    assert not errors and got and got[0][:2] == b"\xff\xd8"
+    by_route = emu.stats()["by_route"]
+    assert by_route["slash"] == {"301": 1}
+    assert by_route["image:thumbnail"] == {"200": 1}
+    assert by_route["api_versions"] == {"503": 1, "200": 1}
+    assert limiter.in_flight == 0
+
+
+async def test_a_redirect_hop_held_past_the_limit_is_never_sent(
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A redirect's hop held in a pause that outlasts the run's limit (0.5 s, the API root
+    503 throughout) fails with the outage's error, never sent, and its slot is counted back
+    once: none left held, none given back twice (a slot too many for the rest of the run)."""
+    emu = make_emulator(preset="demo", faults="503:100%,only:api_versions")
+    watch = _PauseWatch(emu, limit=0.5)
+    got, errors, limiter = await _hop_in_the_pause(emu, watch)
+    assert not got and len(errors) == 2  # the thumbnail's and the check at start's
+    assert all(str(error).startswith("the server stayed down for") for error in errors)
+    by_route = emu.stats()["by_route"]
+    assert by_route["slash"] == {"301": 1} and "image:thumbnail" not in by_route
+    assert limiter.in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "image", "answer"),
+    [("microservice", IMAGES[0], "200"), ("omeroweb", 1, "404")],
+    ids=["limits", "unknown-image-404"],
+)
+async def test_an_answered_options_probe_shows_the_server_up(
+    make_emulator: Callable[..., EmulatorThread], mode: str, image: int, answer: str
+) -> None:
+    """A stack's OPTIONS probe answered (its limits, or a 404 as a GET's stale id is) shows
+    the server up as a GET's answer does: a request whose last try left before the probe
+    and used its retries on a 503 then fails on its own, with no check of the API root."""
+    emu = make_emulator(preset="demo", mode=mode)
+    outage = Outage(60.0)
+    settings = ClientSettings(emu.base_url, concurrency=1, rate=None, max_retries=0)
+    busy = OverloadError(BUSY, url=emu.base_url, status=503)
+    with anyio.fail_after(20):
+        async with Client(settings, outage=outage) as client:
+            last_try = time.monotonic()  # (the busy request's last try left before the probe)
+            await discover_limits(client, image)
+            held = await outage.held(busy, last_try)
+    assert not held and outage.stats.checks == 0 and not outage.paused
+    assert emu.stats()["by_route"] == {"options": {answer: 1}}
