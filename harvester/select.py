@@ -1019,13 +1019,21 @@ class SelectStats:
     #: before it ended does not say "selected 0 of 64 walked images" of a sample never drawn.
     sampling: bool = False
 
-    def summary(self) -> str:
+    def summary(self, failed: str = "") -> str:
+        """The summary's selection line. ``failed``: why a run that stopped during its walk
+        stopped, when it was not interrupted (the server stayed down, the session ended):
+        such a walk said "the walk was interrupted", as if someone had pressed Ctrl-C."""
         walked = plural(self.walked, "walked image")
         if self.sampling:
+            what = f"{walked} ({shown(self.description, None)})"
+            how = (
+                f"failed after {what}: {failed};"
+                if failed
+                else f"was interrupted after {what}, and"
+            )
             return (
-                f"nothing selected yet: the walk was interrupted after {walked} "
-                f"({shown(self.description, None)}), and a sample is drawn only when the walk"
-                " has ended"
+                f"nothing selected yet: the walk {how} a sample is drawn only when the walk has"
+                " ended"
             )
         text = f"selected {self.selected} of {walked} ({shown(self.description, None)})"
         if self.per_key:
