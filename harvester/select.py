@@ -1148,7 +1148,7 @@ async def run_stage(
                 )
             bottom = None
         if bottom is not None:
-            say_sample(bottom, stats, selection, replay)
+            short = say_sample(bottom, stats, selection)
             sampled: list[ImageRef] | None = bottom.result()
             if reuse is not None and sampled:
                 count = len(sampled)
@@ -1162,15 +1162,19 @@ async def run_stage(
                     )
             if on_sampled is not None and sampled is not None:
                 await on_sampled([r for r in sampled if selection.in_shard(r.image_id)])
+            # Said once the sample is journaled (on_sampled: the walk recorded as ended), not
+            # before: a run stopped in between had said it, and its resume, the first to
+            # find the walk listed whole, said it again (see Harvest._selection_told_before).
+            if short and sampled is not None and not replay:
+                problems.warning("%s", short)
             for ref in sampled or ():
                 await forward(ref)
 
 
-def say_sample(
-    bottom: BottomN | BottomNPerClass, stats: SelectStats, selection: Selection, replay: bool
-) -> None:
-    """Log what the complete walk's sample takes, warn when it is short (not on a replay
-    that said it already), and note a per-class sample's classes in ``stats``."""
+def say_sample(bottom: BottomN | BottomNPerClass, stats: SelectStats, selection: Selection) -> str:
+    """Log what the complete walk's sample takes and note a per-class sample's classes in
+    ``stats``; the warning when the sample is short ("" when it is not), for the caller
+    to say (not on a replay that said it already)."""
     if isinstance(bottom, BottomNPerClass):
         stats.per_key, stats.classes = bottom.key, len(bottom.classes)
         stats.unclassed = bottom.unclassed
@@ -1183,13 +1187,13 @@ def say_sample(
             stats.matched,
         )
         short = bottom.short()
-        if short and not replay:
-            line = short_classes_line(bottom.n, bottom.key, short, len(bottom.classes))
-            problems.warning("%s", line)
-        return
+        if not short:
+            return ""
+        return short_classes_line(bottom.n, bottom.key, short, len(bottom.classes))
     logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
-    if 0 < stats.matched < bottom.n and not replay:
-        problems.warning("%s", short_sample_line(bottom.n, stats, bool(selection.where)))
+    if 0 < stats.matched < bottom.n:
+        return short_sample_line(bottom.n, stats, bool(selection.where))
+    return ""
 
 
 def short_sample_line(n: int, stats: SelectStats, filtered: bool) -> str:
