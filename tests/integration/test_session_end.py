@@ -123,6 +123,32 @@ def test_a_session_ending_mid_walk_stops_the_run_and_a_new_key_completes_it(
     assert _status(out) == _status(reference)
 
 
+def test_a_sample_whose_walk_the_session_end_stopped_says_the_walk_failed(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """--sample 5, the session ending while the screen's plates are listed: the selection
+    line says the walk failed and why (the session ended), not that it was interrupted."""
+    emu = make_emulator(preset="demo")
+    _site(emu, "key-1", expires_after=20)  # (the walk of 10 plates asks more than that)
+    proc = run_cli(
+        "harvest", "--base-url", f"{emu.base_url}/?bsession=key-1", "--screen", str(DEMO_SCREEN),
+        "--artifacts", "thumbnail", "--out", str(tmp_path / "out"), "--rate", "none",
+        "--sample", "5",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "interrupted" not in proc.stdout, proc.stdout
+    (line,) = [line for line in proc.stdout.splitlines() if line.startswith("nothing selected")]
+    walked, _, why = line.removeprefix("nothing selected yet: the walk failed after ").partition(
+        " walked images (sample 5, seed 0): "
+    )
+    assert walked.isdigit() and int(walked) < 80, line
+    assert why == (
+        "the session this run sent has ended (HTTP 403 Forbidden: Not logged in); a sample is"
+        " drawn only when the walk has ended"
+    ), line
+    assert emu.stats()["by_route"].get("image:thumbnail") is None  # (no sample drawn)
+
+
 def test_a_session_ending_stops_asking_within_a_few_refusals(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
