@@ -1803,6 +1803,12 @@ def recorded_runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
     return _runs_of_set(out_dir, key)
 
 
+#: What DIR's lock file says a resume holds it for while it drops a refused set (the words
+#: a run refused meanwhile, and ``status``, name it by): a harvest refused then was told DIR
+#: "is already being harvested ... nothing needs doing if it finishes", of a moment's work.
+DROPPING_SET = "harvester harvest, dropping a target set refused before it did any work"
+
+
 def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:
     """Remove the saved config and journals of every run of target set ``key``
     (:func:`target_set`) when none of them recorded anything but its "run" record; the runs
@@ -1821,7 +1827,7 @@ def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:
     from harvester.runlock import acquire_run_lock, release_run_lock
 
     try:
-        lock = acquire_run_lock(out_dir, None)
+        lock = acquire_run_lock(out_dir, None, doing=DROPPING_SET)
     except (HarvesterError, OSError):
         return []
     try:

@@ -139,7 +139,13 @@ from harvester.select import (
     unknown_label_keys,
     write_labelled_index,
 )
-from harvester.session import CREDENTIALS_REFUSED, SessionWatch, check_at_most
+from harvester.session import (
+    CREDENTIALS_REFUSED,
+    SESSION_ENDED,
+    SessionWatch,
+    check_at_most,
+    stopped_text,
+)
 from harvester.splits import (
     SplitTally,
     read_split_record,
@@ -2381,7 +2387,7 @@ class Harvest:
         s.images = self.walk_stats.images if self.walk_stats else fs.images
         if self._selection.active:
             s.images = self.select_stats.selected
-            s.selection = self.select_stats.summary()
+            s.selection = self.select_stats.summary(self._stop_cause())
         s.done, s.skipped, s.failed = fs.done, fs.skipped, fs.failed
         s.bytes = fs.bytes + (study.bytes if study is not None else 0)
         s.failures = list(fs.failures)
@@ -2561,7 +2567,19 @@ class Harvest:
             self.summary.walk_failures = walk_failure_lines(self.walk_stats.failures)
         if self._selection.active:
             self.summary.images = self.select_stats.selected
-            self.summary.selection = self.select_stats.summary()
+            self.summary.selection = self.select_stats.summary(self._stop_cause())
+
+    def _stop_cause(self) -> str:
+        """Why the run stopped, when something other than an interruption stopped it (the
+        server stayed down, the session or the credentials it sent ended); else ""."""
+        s = self.summary
+        if s.server_down:
+            return s.server_down
+        if s.session_ended:
+            return stopped_text(SESSION_ENDED, s.session_ended)
+        if s.credentials_refused:
+            return stopped_text(CREDENTIALS_REFUSED, s.credentials_refused)
+        return ""
 
 
 async def _record(

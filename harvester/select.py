@@ -1019,13 +1019,21 @@ class SelectStats:
     #: before it ended does not say "selected 0 of 64 walked images" of a sample never drawn.
     sampling: bool = False
 
-    def summary(self) -> str:
+    def summary(self, failed: str = "") -> str:
+        """The summary's selection line. ``failed``: why a run that stopped during its walk
+        stopped, when it was not interrupted (the server stayed down, the session ended):
+        such a walk said "the walk was interrupted", as if someone had pressed Ctrl-C."""
         walked = plural(self.walked, "walked image")
         if self.sampling:
+            what = f"{walked} ({shown(self.description, None)})"
+            how = (
+                f"failed after {what}: {failed};"
+                if failed
+                else f"was interrupted after {what}, and"
+            )
             return (
-                f"nothing selected yet: the walk was interrupted after {walked} "
-                f"({shown(self.description, None)}), and a sample is drawn only when the walk"
-                " has ended"
+                f"nothing selected yet: the walk {how} a sample is drawn only when the walk has"
+                " ended"
             )
         text = f"selected {self.selected} of {walked} ({shown(self.description, None)})"
         if self.per_key:
@@ -1140,7 +1148,7 @@ async def run_stage(
                 )
             bottom = None
         if bottom is not None:
-            say_sample(bottom, stats, selection, replay)
+            short = say_sample(bottom, stats, selection)
             sampled: list[ImageRef] | None = bottom.result()
             if reuse is not None and sampled:
                 count = len(sampled)
@@ -1154,15 +1162,19 @@ async def run_stage(
                     )
             if on_sampled is not None and sampled is not None:
                 await on_sampled([r for r in sampled if selection.in_shard(r.image_id)])
+            # Said once the sample is journaled (on_sampled: the walk recorded as ended), not
+            # before: a run stopped in between had said it, and its resume, the first to
+            # find the walk listed whole, said it again (see Harvest._selection_told_before).
+            if short and sampled is not None and not replay:
+                problems.warning("%s", short)
             for ref in sampled or ():
                 await forward(ref)
 
 
-def say_sample(
-    bottom: BottomN | BottomNPerClass, stats: SelectStats, selection: Selection, replay: bool
-) -> None:
-    """Log what the complete walk's sample takes, warn when it is short (not on a replay
-    that said it already), and note a per-class sample's classes in ``stats``."""
+def say_sample(bottom: BottomN | BottomNPerClass, stats: SelectStats, selection: Selection) -> str:
+    """Log what the complete walk's sample takes and note a per-class sample's classes in
+    ``stats``; the warning when the sample is short ("" when it is not), for the caller
+    to say (not on a replay that said it already)."""
     if isinstance(bottom, BottomNPerClass):
         stats.per_key, stats.classes = bottom.key, len(bottom.classes)
         stats.unclassed = bottom.unclassed
@@ -1175,13 +1187,13 @@ def say_sample(
             stats.matched,
         )
         short = bottom.short()
-        if short and not replay:
-            line = short_classes_line(bottom.n, bottom.key, short, len(bottom.classes))
-            problems.warning("%s", line)
-        return
+        if not short:
+            return ""
+        return short_classes_line(bottom.n, bottom.key, short, len(bottom.classes))
     logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
-    if 0 < stats.matched < bottom.n and not replay:
-        problems.warning("%s", short_sample_line(bottom.n, stats, bool(selection.where)))
+    if 0 < stats.matched < bottom.n:
+        return short_sample_line(bottom.n, stats, bool(selection.where))
+    return ""
 
 
 def short_sample_line(n: int, stats: SelectStats, filtered: bool) -> str:

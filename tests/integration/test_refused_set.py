@@ -9,12 +9,17 @@ command runs as its own process against the emulator over real sockets.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from harvest_helpers import run_cli as cli
 
+from harvester import config
+from harvester.config import RecordedRun, target_set
 from harvester.emulator import EmulatorThread
 from harvester.emulator.faults import FaultInjector, FaultSpec, parse_faults
 
@@ -204,3 +209,36 @@ def test_the_dropped_set_note_withholds_a_query_value_an_older_version_saved(
     assert proc.stderr.startswith("dropped a target set refused before it did any work")
     assert "s3cr3tvalue" not in proc.stderr
     assert "?sid=" in proc.stderr  # (the command is still named, its value withheld)
+
+
+def test_a_harvest_refused_while_a_resume_drops_a_set_is_told_what_holds_the_folder(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a resume drops a refused set (holding DIR's run lock), another harvest started
+    then is refused naming that, exit 75, not "already being harvested ... in a harvest of
+    the whole set ... nothing needs doing" (no harvest ran)."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "d"
+    assert harvest(emu, out, "--plate", PLATE) == (0, "")
+    typo = "20300101T000000Z-aaaaaa"
+    refused_run_of_old(out, typo)
+    saved = json.loads((out / "runs" / typo / "config.json").read_text())
+    meanwhile: list[tuple[int, str]] = []
+    journals_of = config._journals_of
+
+    def refused_while_held(out_dir: Path, of: set[str]) -> list[Path]:
+        meanwhile.append(harvest(emu, out, "--plate", PLATE))
+        return journals_of(out_dir, of)
+
+    monkeypatch.setattr(config, "_journals_of", refused_while_held)
+    dropped = config.drop_refused_set(out, target_set(RecordedRun(typo, saved["config"])))
+    assert [run.run for run in dropped] == [typo]
+    ((code, err),) = meanwhile
+    running = f"pid {os.getpid()} on {socket.gethostname()}"
+    assert code == 75, err
+    assert err.splitlines() == [
+        f"error: {out} is in use by another process: harvester harvest, dropping a target set"
+        f" refused before it did any work ({running}), which holds it while it records its"
+        " change",
+        "hint: it harvests nothing: run this command again once it has ended",
+    ], err

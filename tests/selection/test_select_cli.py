@@ -352,3 +352,47 @@ def test_a_sample_interrupted_while_walking_says_nothing_was_selected_yet(
         stdout,
     ), stdout
     assert not (out / "images").exists() or not any((out / "images").rglob("*.jpg"))
+
+
+class _DownAtSecondPlate:
+    """The demo emulator, down (503 to everything, its API root too) from the second
+    plate's well listing on: a walk that fails midway, no signal sent."""
+
+    def __init__(self) -> None:
+        self.inner = build_application("demo", 0, "omeroweb")
+        self.wells = 0
+        self.down = False
+
+    def handle(self, req: Request) -> Response:
+        if self.inner.route_name(req) == "api_plate_wells":
+            self.wells += 1
+            self.down = self.down or self.wells == 2
+        if self.down:
+            return Response(503, b"<h1>maintenance</h1>", route="test:down")
+        return self.inner.handle(req)
+
+    def route_name(self, req: Request) -> str:
+        return self.inner.route_name(req)
+
+
+def test_a_sample_whose_walk_failed_says_it_failed_not_interrupted(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """A sampled walk the server's outage stopped says the walk failed, and why, not that it
+    was interrupted (no Ctrl-C came)."""
+    emu = make_emulator(app=_DownAtSecondPlate())
+    out = tmp_path / "d"
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--screen", str(DEMO_SCREEN), "--out", str(out),
+        "--rate", "none", "--artifacts", "thumbnail", "--sample", "5", "--concurrency", "1",
+        "--max-retries", "0", "--outage-wait", "1s",
+    )  # fmt: skip
+    assert result.returncode == 75, result.stderr
+    assert "interrupted" not in result.stdout
+    assert re.search(
+        r"nothing selected yet: the walk failed after \d+ walked images? \(sample 5, seed 0\): "
+        r"the server stayed down for [\d.]+s \(HTTP 503 Service Unavailable\); a sample is "
+        r"drawn only when the walk has ended",
+        result.stdout,
+    ), result.stdout
+    assert not (out / "images").exists() or not any((out / "images").rglob("*.jpg"))
