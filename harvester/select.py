@@ -1388,8 +1388,8 @@ async def selecting(
 def label_of(labels: Labels, keys: Sequence[str]) -> str:
     """The ``label`` cell: per key its distinct values, sorted (``;``), keys joined by ``|``.
 
-    Empty when the image has none of the keys; a missing key among several
-    leaves an empty part so that positions stay meaningful. One key's values are
+    Empty when the image has none of the keys (or only empty values of them); a missing
+    key among several leaves an empty part so that positions stay meaningful. One key's values are
     sorted (by code point) because the server's order is not part of the label: two
     wells annotated ``a``, ``b`` and ``b``, ``a`` (annotations linked in another
     order) are one class, and gave two labels and two label ids when kept in order.
@@ -1399,8 +1399,11 @@ def label_of(labels: Labels, keys: Sequence[str]) -> str:
     values: dict[str, list[str]] = {}
     for key, value in labels:
         bucket = values.setdefault(_fold(key), [])
-        if value.strip() not in bucket:
-            bucket.append(value.strip())
+        value = value.strip()
+        # An empty value (a blank cell of the study's sheet) is no value: beside a real one
+        # it made a class of its own (`;mitotic arrest`), alone it already made no label.
+        if value and value not in bucket:
+            bucket.append(value)
     parts = [VALUE_SEPARATOR.join(sorted(values.get(_fold(k), ()))) for k in keys]
     if not any(parts):
         return ""
