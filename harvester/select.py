@@ -1695,19 +1695,12 @@ def _warn_ungrouped(
     if split.by not in _UNGROUPED_WHY:
         _forget_ungrouped(out_dir)
         return
-    ungrouped = [ref.image_id for ref in refs if split.group_of(ref).startswith("image:")]
+    ungrouped = [ref for ref in refs if split.group_of(ref).startswith("image:")]
     if not ungrouped:
         _forget_ungrouped(out_dir)
         return
     if split.by == "dataset":
-        unfetched = sum(("imgdata", image_id) not in done for image_id in ungrouped)
-        what = (
-            f"add imgdata to the --artifacts of the harvest of the {plural(unfetched, 'image')} "
-            "without it (an image in several datasets gets none)"
-            if unfetched
-            else "each has its imgData, which names no single dataset (the image is in "
-            "several, or in none: a screen's)"
-        )
+        what = _no_dataset_advice(ungrouped, done)
     else:
         what = (
             "a screen's image given by id is split by plate once its screen or plate is "
@@ -1733,6 +1726,42 @@ def _forget_ungrouped(out_dir: Path) -> None:
     from harvester.index import said_before
 
     said_before(out_dir, _UNGROUPED_SAID, None)
+
+
+def _no_dataset_advice(ungrouped: Sequence[ImageRef], done: Container[Any]) -> str:
+    """What gives the images a ``--split-by dataset`` split one by one their dataset id.
+
+    imgData names an image's dataset, so it helps an image given by id harvested without
+    it; a screen's image (a plate or screen id known) is in no dataset, and imgData gives it
+    none: it was told to add imgdata all the same, which changed nothing.
+    """
+    screens = sum(ref.plate_id is not None or ref.screen_id is not None for ref in ungrouped)
+    unfetched = sum(
+        ref.plate_id is None and ref.screen_id is None and ("imgdata", ref.image_id) not in done
+        for ref in ungrouped
+    )
+    advice = []
+    if unfetched:
+        advice.append(
+            f"add imgdata to the --artifacts of the harvest of the {plural(unfetched, 'image')}"
+            " without it (an image in several datasets gets none)"
+        )
+    if screens:
+        which = (
+            agree(screens, "it is", "they are")
+            if screens == len(ungrouped)
+            else f"{screens} of them {agree(screens, 'is', 'are')}"
+        )
+        advice.append(
+            f"{which} a screen's, in no dataset: split a folder of screens by well (the"
+            " default) or plate"
+        )
+    if not advice:
+        return (
+            "each has its imgData, which names no single dataset (the image is in several, or"
+            " in none: a screen's)"
+        )
+    return "; ".join(advice)
 
 
 @dataclass
