@@ -623,7 +623,8 @@ class WhereParts:
         """Count one walked image for each key whose terms it satisfies."""
         if labels is not self._last:
             self._last = labels
-            self._hits = tuple(k for k, conds in self._groups.items() if matches(labels, conds))
+            if len(self._groups) > 1:  # (one key's count is the selection's: 0 when asked)
+                self._hits = tuple(k for k, conds in self._groups.items() if matches(labels, conds))
             for key, value in labels:
                 known = self._values.get(_fold(key))
                 if known is not None and len(known) < self.VALUES_KEPT and value.strip():
