@@ -669,6 +669,10 @@ class WhereParts:
         return "'~' matches a part of a value in any case, '=' a whole value exactly"
 
 
+#: Parts of values :func:`_near_parts` compares at most (about a second's work).
+_NEAR_PARTS_BUDGET = 200_000
+
+
 def _near_parts(text: str, values: Iterable[str], n: int = 3) -> list[str]:
     """Up to ``n`` parts of ``values`` spelt nearly like ``text``, best first, one per value.
 
@@ -680,9 +684,13 @@ def _near_parts(text: str, values: Iterable[str], n: int = 3) -> list[str]:
 
     matcher = difflib.SequenceMatcher(b=text)
     near: dict[str, tuple[float, int, str]] = {}  # folded part -> its rank: one per value
+    budget = _NEAR_PARTS_BUDGET
     for value in values:
+        if budget <= 0:
+            break  # (a hint, not a search: long values by the thousand would take seconds)
         best: tuple[float, int, str] | None = None
         for size in {len(text) - 1, len(text), len(text) + 1} - {0}:
+            budget -= max(1, len(value) - size + 1)
             for start in range(max(1, len(value) - size + 1)):
                 part = value[start : start + size]
                 if part != part.strip():
