@@ -90,6 +90,7 @@ def test_a_split_by_plate_names_a_projects_images_and_not_a_plates(
     assert [o.returncode for o in outs] == [0, 0], [o.stderr for o in outs]
     assert [o.stderr.count("--split-by plate: 8 images") for o in outs] == [1, 0], outs[1].stderr
 
+
 def test_a_split_by_dataset_does_not_send_a_screens_images_to_imgdata(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
