@@ -593,6 +593,122 @@ class ValueCensus:
         return lines
 
 
+class WhereParts:
+    """How many walked images the terms of each key of ``where`` match on their own.
+
+    Why: a selection that matched no image while every key and every ``=`` value of it is
+    on some image (a ``~`` text misspelt, ``Phenotype~mitotik``; two terms no image holds
+    together) selected nothing with exit 0 and, under ``--quiet``, not a word: the other
+    warnings see only keys and ``=`` values that no image has. The counts say which term
+    to fix. Like :class:`KeyCensus`, a labels tuple shared with the previous image (the
+    fields of a well) is matched once.
+    """
+
+    #: Distinct values kept per key of a ``~`` term, for a "did you mean" (memory bound).
+    VALUES_KEPT = 10_000
+
+    def __init__(self, where: Sequence[Condition]) -> None:
+        self._groups: dict[str, list[Condition]] = {}
+        for cond in where:
+            self._groups.setdefault(_fold(cond.key), []).append(cond)
+        self._counts = dict.fromkeys(self._groups, 0)
+        # folded key of a '~' term -> folded value -> a spelling seen
+        self._values: dict[str, dict[str, str]] = {
+            key: {} for key, conds in self._groups.items() if any(c.op == "~" for c in conds)
+        }
+        self._last: object = None
+        self._hits: tuple[str, ...] = ()
+
+    def see(self, labels: Labels) -> None:
+        """Count one walked image for each key whose terms it satisfies."""
+        if labels is not self._last:
+            self._last = labels
+            if len(self._groups) > 1:  # (one key's count is the selection's: 0 when asked)
+                self._hits = tuple(k for k, conds in self._groups.items() if matches(labels, conds))
+            for key, value in labels:
+                known = self._values.get(_fold(key))
+                if known is not None and len(known) < self.VALUES_KEPT and value.strip():
+                    known.setdefault(_fold_spaces(value), value.strip())
+        for key in self._hits:
+            self._counts[key] += 1
+
+    def line(self, walked: int) -> str:
+        """The warning when none of ``walked`` images matched every term ("" without terms)."""
+        if not self._groups or not walked:
+            return ""
+        images = the_counted(walked, "walked image")
+        none = [key for key, count in self._counts.items() if not count]
+        if none:
+            terms = " and ".join(quoted(describe_where(self._groups[key])) for key in none)
+            return (
+                f"--where {terms} {agree(len(none), 'matches', 'match')} none of {images}, so"
+                f" no image is selected; {self._hint(none)}"
+            )
+        where = [c for conds in self._groups.values() for c in conds]
+        counts = ", ".join(
+            f"{quoted(describe_where(conds))} {plural(self._counts[key], 'image')}"
+            for key, conds in self._groups.items()
+        )
+        return (
+            f"--where {quoted(describe_where(where))} matches none of {images}, so no image is"
+            f" selected: the terms of each key match some on their own ({counts}), but no"
+            " image matches them all (terms on different keys must all hold)"
+        )
+
+    def _hint(self, keys: Sequence[str]) -> str:
+        """Values near the text of the first ``~`` term on no image, else how terms match."""
+        for key in keys:
+            values = self._values.get(key, {})
+            for cond in self._groups[key]:
+                if cond.op != "~":
+                    continue
+                close = _near_parts(_fold_spaces(cond.value), values.values())
+                if close:
+                    named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
+                    return f"did you mean {named}?"
+        return "'~' matches a part of a value in any case, '=' a whole value exactly"
+
+
+#: Parts of values :func:`_near_parts` compares at most (about a second's work).
+_NEAR_PARTS_BUDGET = 200_000
+
+
+def _near_parts(text: str, values: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` parts of ``values`` spelt nearly like ``text``, best first, one per value.
+
+    A ``~`` term matches a part of a value, so its typo is compared with the parts of each
+    value about as long as it (``mitotik`` with the ``mitotic`` of ``mitotic arrest``; one
+    letter more or less for a letter left out or doubled), not with whole values.
+    """
+    import difflib
+
+    matcher = difflib.SequenceMatcher(b=text)
+    near: dict[str, tuple[float, int, str]] = {}  # folded part -> its rank: one per value
+    budget = _NEAR_PARTS_BUDGET
+    for value in values:
+        if budget <= 0:
+            break  # (a hint, not a search: long values by the thousand would take seconds)
+        best: tuple[float, int, str] | None = None
+        for size in {len(text) - 1, len(text), len(text) + 1} - {0}:
+            budget -= max(1, len(value) - size + 1)
+            for start in range(max(1, len(value) - size + 1)):
+                part = value[start : start + size]
+                if part != part.strip():
+                    continue
+                matcher.set_seq1(part.casefold())
+                if matcher.real_quick_ratio() < 0.75 or matcher.quick_ratio() < 0.75:
+                    continue
+                # letters in common over the longer of the two, then the length of the typo:
+                # a shorter part of it (`mitoti` of `mitotik`) does not beat `mitotic`
+                same = sum(block.size for block in matcher.get_matching_blocks())
+                rank = (-same / max(size, len(text)), abs(size - len(text)), part)
+                if rank[0] <= -0.75 and (best is None or rank < best):
+                    best = rank
+        if best is not None and best[2].casefold() not in near:
+            near[best[2].casefold()] = best
+    return [rank[2] for rank in sorted(near.values())[:n]]
+
+
 # --------------------------------------------------------------------------- selection
 @dataclass(frozen=True)
 class Selection:
@@ -1100,6 +1216,7 @@ async def run_stage(
     census = KeyCensus(c.key for c in selection.where)
     per_census = KeyCensus([selection.sample_per]) if selection.sample_per else None
     values = ValueCensus(selection.where)
+    parts = WhereParts(selection.where)
 
     async def forward(ref: ImageRef) -> None:
         if not selection.in_shard(ref.image_id):
@@ -1116,6 +1233,7 @@ async def run_stage(
             stats.walked += 1
             census.see(ref)
             values.see(ref.labels)
+            parts.see(ref.labels)
             if per_census is not None:
                 per_census.see(ref)
             if not selection.admits(ref):
@@ -1126,9 +1244,11 @@ async def run_stage(
             else:
                 bottom.offer(ref)
         stats.sampling = False  # (the walk ended: the sample is decided below)
-        for line in unknown_where_keys(selection.where, census, ("walked image", "walked images")):
-            problems.warning("%s", line)
-        for line in values.lines(census, ("walked image", "walked images"), stats.matched):
+        told = unknown_where_keys(selection.where, census, ("walked image", "walked images"))
+        told += values.lines(census, ("walked image", "walked images"), stats.matched)
+        if not told and not stats.matched and (line := parts.line(stats.walked)):
+            told.append(line)  # (no key nor value is missing: the terms themselves match none)
+        for line in told:
             problems.warning("%s", line)
         if per_census is not None:
             for line in unknown_per_key(per_census, ("walked image", "walked images")):
@@ -1149,6 +1269,10 @@ async def run_stage(
             bottom = None
         if bottom is not None:
             short = say_sample(bottom, stats, selection)
+            # (a --sample-per key on no walked image at all was said above)
+            key_seen = per_census is not None and not per_census.missing()
+            if key_seen and (line := unclassed_line(bottom, stats, selection)):
+                problems.warning("%s", line)
             sampled: list[ImageRef] | None = bottom.result()
             if reuse is not None and sampled:
                 count = len(sampled)
@@ -1194,6 +1318,27 @@ def say_sample(bottom: BottomN | BottomNPerClass, stats: SelectStats, selection:
     if 0 < stats.matched < bottom.n:
         return short_sample_line(bottom.n, stats, bool(selection.where))
     return ""
+
+
+def unclassed_line(
+    bottom: BottomN | BottomNPerClass, stats: SelectStats, selection: Selection
+) -> str:
+    """The warning when images matched ``--where`` but none has the ``--sample-per`` key.
+
+    Why: ``--where 'Gene Symbol=NEAT1' --sample 5 --sample-per Phenotype`` (no NEAT1 well
+    has a phenotype) selected nothing with exit 0 and, under ``--quiet``, not a word: the key
+    is on other walked images, so the misspelt-key warning says nothing.
+    """
+    if not isinstance(bottom, BottomNPerClass) or bottom.classes or not stats.matched:
+        return ""
+    if not selection.where:
+        return ""  # (every walked image matched: the key is on none, said by unknown_per_key)
+    match = agree(stats.matched, "matches", "match")
+    return (
+        f"--sample-per key {quoted(bottom.key)} {on_none_of(stats.matched, 'image')} that"
+        f" {match} --where {quoted(describe_where(selection.where))}, so no image has a class"
+        " and none is sampled"
+    )
 
 
 def short_sample_line(n: int, stats: SelectStats, filtered: bool) -> str:
@@ -1252,8 +1397,8 @@ async def selecting(
 def label_of(labels: Labels, keys: Sequence[str]) -> str:
     """The ``label`` cell: per key its distinct values, sorted (``;``), keys joined by ``|``.
 
-    Empty when the image has none of the keys; a missing key among several
-    leaves an empty part so that positions stay meaningful. One key's values are
+    Empty when the image has none of the keys (or only empty values of them); a missing
+    key among several leaves an empty part so that positions stay meaningful. One key's values are
     sorted (by code point) because the server's order is not part of the label: two
     wells annotated ``a``, ``b`` and ``b``, ``a`` (annotations linked in another
     order) are one class, and gave two labels and two label ids when kept in order.
@@ -1263,8 +1408,11 @@ def label_of(labels: Labels, keys: Sequence[str]) -> str:
     values: dict[str, list[str]] = {}
     for key, value in labels:
         bucket = values.setdefault(_fold(key), [])
-        if value.strip() not in bucket:
-            bucket.append(value.strip())
+        value = value.strip()
+        # An empty value (a blank cell of the study's sheet) is no value: beside a real one
+        # it made a class of its own (`;mitotic arrest`), alone it already made no label.
+        if value and value not in bucket:
+            bucket.append(value)
     parts = [VALUE_SEPARATOR.join(sorted(values.get(_fold(k), ()))) for k in keys]
     if not any(parts):
         return ""
@@ -1556,19 +1704,12 @@ def _warn_ungrouped(
     if split.by not in _UNGROUPED_WHY:
         _forget_ungrouped(out_dir)
         return
-    ungrouped = [ref.image_id for ref in refs if split.group_of(ref).startswith("image:")]
+    ungrouped = [ref for ref in refs if split.group_of(ref).startswith("image:")]
     if not ungrouped:
         _forget_ungrouped(out_dir)
         return
     if split.by == "dataset":
-        unfetched = sum(("imgdata", image_id) not in done for image_id in ungrouped)
-        what = (
-            f"add imgdata to the --artifacts of the harvest of the {plural(unfetched, 'image')} "
-            "without it (an image in several datasets gets none)"
-            if unfetched
-            else "each has its imgData, which names no single dataset (the image is in "
-            "several, or in none: a screen's)"
-        )
+        what = _no_dataset_advice(ungrouped, done)
     else:
         what = (
             "a screen's image given by id is split by plate once its screen or plate is "
@@ -1594,6 +1735,42 @@ def _forget_ungrouped(out_dir: Path) -> None:
     from harvester.index import said_before
 
     said_before(out_dir, _UNGROUPED_SAID, None)
+
+
+def _no_dataset_advice(ungrouped: Sequence[ImageRef], done: Container[Any]) -> str:
+    """What gives the images a ``--split-by dataset`` split one by one their dataset id.
+
+    imgData names an image's dataset, so it helps an image given by id harvested without
+    it; a screen's image (a plate or screen id known) is in no dataset, and imgData gives it
+    none: it was told to add imgdata all the same, which changed nothing.
+    """
+    screens = sum(ref.plate_id is not None or ref.screen_id is not None for ref in ungrouped)
+    unfetched = sum(
+        ref.plate_id is None and ref.screen_id is None and ("imgdata", ref.image_id) not in done
+        for ref in ungrouped
+    )
+    advice = []
+    if unfetched:
+        advice.append(
+            f"add imgdata to the --artifacts of the harvest of the {plural(unfetched, 'image')}"
+            " without it (an image in several datasets gets none)"
+        )
+    if screens:
+        which = (
+            agree(screens, "it is", "they are")
+            if screens == len(ungrouped)
+            else f"{screens} of them {agree(screens, 'is', 'are')}"
+        )
+        advice.append(
+            f"{which} a screen's, in no dataset: split a folder of screens by well (the"
+            " default) or plate"
+        )
+    if not advice:
+        return (
+            "each has its imgData, which names no single dataset (the image is in several, or"
+            " in none: a screen's)"
+        )
+    return "; ".join(advice)
 
 
 @dataclass

@@ -156,10 +156,7 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
                 file_hint=_FILE_EXAMPLE,
                 key="split",
             )
-        try:
-            fraction = float(number)
-        except ValueError:
-            fraction = math.nan
+        fraction = _fraction(name, number)
         if not math.isfinite(fraction) or fraction <= 0:
             raise ConfigError(
                 f"split: {name}={number} must be a fraction above 0",
@@ -181,6 +178,29 @@ def parse_split(value: object) -> tuple[tuple[str, float], ...]:
             key="split",
         )
     return tuple(parts)
+
+
+def _fraction(name: str, number: str) -> float:
+    """The fraction of one ``NAME=FRACTION`` part; a :class:`ConfigError` naming what it is
+    instead where it is no number (``train=80%``, ``train=1/2``, ``train=``).
+
+    Why: those were refused as "must be a fraction above 0", which an 80 is.
+    """
+    try:
+        return float(number)
+    except ValueError:
+        pass
+    try:
+        percent: float | None = float(number.removesuffix("%")) if number[-1:] == "%" else None
+    except ValueError:
+        percent = None
+    if not number:
+        what = f"{name}= has no fraction after '='"
+    elif percent is not None:
+        what = f"{name}={number} is a percentage: give it as a fraction, {name}={percent / 100:g}"
+    else:
+        what = f"{name}={number} is not a number: a fraction is a decimal such as 0.8"
+    raise ConfigError(f"split: {what}", hint=_EXAMPLE, file_hint=_FILE_EXAMPLE, key="split")
 
 
 def check_split_by(value: object) -> str | None:

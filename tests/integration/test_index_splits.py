@@ -207,6 +207,12 @@ BAD_SPLITS = [
     (["--split", "train=0.8,val=0.1"], "sum to 0.9, not 1"),
     (["--split", "train=0.8,val=0.3,test=-0.1"], "test=-0.1 must be a fraction above 0"),
     (["--split", "train=1,val=0"], "val=0 must be a fraction above 0"),
+    (
+        ["--split", "train=80%,test=20%"],
+        "train=80% is a percentage: give it as a fraction, train=0.8",
+    ),
+    (["--split", "train=1/2,test=1/2"], "train=1/2 is not a number: a fraction is a decimal"),
+    (["--split", "train=,test=1"], "train= has no fraction after '='"),
     (["--split", "train:0.8,test:0.2"], "is not NAME=FRACTION"),
     (["--split", "train=0.5,Train=0.5"], "'Train' is named twice"),
     (

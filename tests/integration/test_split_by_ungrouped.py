@@ -89,3 +89,28 @@ def test_a_split_by_plate_names_a_projects_images_and_not_a_plates(
     outs = [run_cli("index", str(out), *SPLIT, "--split-by", "plate") for _ in range(2)]
     assert [o.returncode for o in outs] == [0, 0], [o.stderr for o in outs]
     assert [o.stderr.count("--split-by plate: 8 images") for o in outs] == [1, 0], outs[1].stderr
+
+
+def test_a_split_by_dataset_does_not_send_a_screens_images_to_imgdata(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Of a plate and a project split by dataset, the plate's images are counted as split
+    image by image and named a screen's: imgData gives them no dataset, so the warning does
+    not tell to add it (it did, for every one of them)."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "mixed"
+    shown = run_cli(
+        "harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE), "--project",
+        str(DEMO_PROJECT), "--out", str(out), "--artifacts", "thumbnail", "--rate", "none",
+        "-q", *SPLIT, "--split-by", "dataset",
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    plate_images = sum(bool(row["plate_id"]) for row in _index(out))
+    assert plate_images > 0
+    (warned,) = [x for x in shown.stderr.splitlines() if "--split-by dataset:" in x]
+    assert f"{plate_images} images without a dataset id were split image by image" in warned
+    assert warned.endswith(
+        "; they are a screen's, in no dataset: split a folder of screens by well (the default)"
+        " or plate"
+    ), warned
+    assert "add imgdata" not in warned
