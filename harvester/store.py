@@ -88,6 +88,7 @@ from harvester.journal import (
     ImageFilter,
     Journal,
     JournalState,
+    flush_drive,
     flush_drives,
     journal_files,
     read_journal,
@@ -901,7 +902,7 @@ def _write_file(
         for piece in pieces:
             write_all(fd, piece)
         if durable:
-            os.fsync(fd)
+            flush_drive(fd)  # (fsync; on macOS past the drive's cache, before the rename)
     finally:
         os.close(fd)
 

@@ -54,7 +54,8 @@ def test_on_macos_each_batch_reaches_the_drive_before_its_done_lines(
 ) -> None:
     """Without syncfs and fdatasync and with F_FULLFSYNC (macOS), a harvest completes with
     its files and journal right, and asks the drive to flush its cache after each batch's
-    files are fsynced and before their done lines, and after each journal write."""
+    files are fsynced and before their done lines, after each journal write, and before
+    the marker (a one-file write) takes its name."""
     monkeypatch.delenv("HARVESTER_SYNC", raising=False)
     monkeypatch.setattr(store, "_load_syncfs", lambda: None)
     monkeypatch.delattr(os, "fdatasync", raising=False)
@@ -107,6 +108,8 @@ def test_on_macos_each_batch_reaches_the_drive_before_its_done_lines(
         assert ("flush", folder) in events[synced[-1] : i], (
             f"no flush between {path}'s fsync and its done line"
         )
+    marker = [path for what, path in events if what == "flush" and "harvest.json.tmp-" in path]
+    assert marker, "the marker was renamed into place without a flush"
     writes, flushes = (events.count((what, journal_file)) for what in ("write", "flush"))
     assert flushes >= writes > 0, "a journal write was not flushed"
 
