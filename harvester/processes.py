@@ -64,11 +64,12 @@ def _ps_state(pid: int) -> tuple[str, int] | None:
     them, or None (no such process, no ``ps``, or one that does not know ``lstart``).
 
     In the C locale and UTC, so that every process of this host spells a start the same
-    way, whatever its user's language and time zone."""
+    way, whatever its user's language and time zone. One ``-o`` per column: POSIX (and
+    macOS's ps) takes all that follows ``=`` as the header, ``stat=,lstart=`` one column."""
     env = {**os.environ, "LC_ALL": "C", "TZ": "UTC0"}
     try:
         proc = subprocess.run(
-            ["ps", "-o", "stat=,lstart=", "-p", str(pid)],
+            ["ps", "-o", "stat=", "-o", "lstart=", "-p", str(pid)],
             capture_output=True, text=True, timeout=PS_TIMEOUT, check=False, env=env,
         )  # fmt: skip
         state, lstart = proc.stdout.strip().split(None, 1)
