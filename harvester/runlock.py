@@ -78,8 +78,12 @@ UNLOCKED_FRESH_EVERY = 60.0
 UNLOCKED_STALE_AFTER = 10 * UNLOCKED_FRESH_EVERY
 
 LOCKS_DIR = "locks"
-#: flock() errors meaning "this filesystem cannot lock": run without the lock.
-FLOCK_UNSUPPORTED = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL})
+#: flock() errors meaning "this filesystem cannot lock": run without the lock. ENOTSUP
+#: beside EOPNOTSUPP: one number on Linux, two on macOS, whose filesystems without locks
+#: (smbfs, some NFS mounts) answer ENOTSUP, which was raised as a failure of the run.
+FLOCK_UNSUPPORTED = frozenset(
+    {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
+)
 #: flock() errors meaning "another process holds it".
 FLOCK_HELD = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES})
 

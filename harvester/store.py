@@ -88,6 +88,8 @@ from harvester.journal import (
     ImageFilter,
     Journal,
     JournalState,
+    flush_drive,
+    flush_drives,
     journal_files,
     read_journal,
     run_orders,
@@ -900,7 +902,7 @@ def _write_file(
         for piece in pieces:
             write_all(fd, piece)
         if durable:
-            os.fsync(fd)
+            flush_drive(fd)  # (fsync; on macOS past the drive's cache, before the rename)
     finally:
         os.close(fd)
 
@@ -1113,7 +1115,8 @@ def _write_marker(
 
 
 #: link(2) errors meaning "this filesystem has no hard links": create by rename instead.
-_NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK})
+#: (ENOTSUP: what macOS answers where a filesystem has none; not EOPNOTSUPP's number there.)
+_NO_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK})
 
 
 def _create_new(out_dir: Path, target: Path, data: bytes) -> bool:
@@ -2046,6 +2049,11 @@ class Store:
                 assert self._dir_fd is not None
                 _syncfs(self._dir_fd)
             self._map(os.fsync, sync_fds)
+            if sync_fds:
+                # macOS: the fsyncs stopped at the drive's cache, which may write the done
+                # line below before these bytes (and the pending file) after a power loss.
+                # (DIR's descriptor first: the pending file's drive, if the files' is another.)
+                flush_drives([*([] if self._dir_fd is None else [self._dir_fd]), *sync_fds])
             for fd in fds:
                 os.close(fd)
             fds.clear()

@@ -127,7 +127,11 @@ def collect_young_objects_less_often() -> None:
         gc.set_threshold(max(YOUNG_GENERATION_THRESHOLD, young), older, oldest)
 
 
-_HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+#: (By name: Windows has no SIGHUP, and ``import harvester.cli`` must still get as far as
+#: :func:`main`'s refusal, :func:`unsupported_platform`.)
+_HELD_SIGNALS = frozenset(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 @contextlib.contextmanager
@@ -640,6 +644,12 @@ def main(argv: list[str] | None = None) -> int:
     """
     global _process_entry
     _process_entry = argv is None
+    refusal = unsupported_platform()
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        if _process_entry:
+            _end_process(EXIT_USAGE)
+        return EXIT_USAGE
     if _process_entry and sys.stdout is not None:
         sys.stdout = cast(TextIO, _CheckedStdout(sys.stdout))
     if _process_entry and sys.stderr is not None:
@@ -649,6 +659,21 @@ def main(argv: list[str] | None = None) -> int:
         _leave_no_thread_waiting(result)
         _end_process(result)
     return result
+
+
+def unsupported_platform() -> str | None:
+    """The ``error:`` + ``hint:`` lines refusing this system, or None where harvester runs
+    (Linux, tested; macOS and the other Unix systems: POSIX file locks and signals).
+
+    Why: on Windows (no ``fcntl``, no SIGHUP) ``harvester`` ended with a traceback from
+    its own import, and a command that got further said "internal error: No module named
+    'fcntl'" and to re-run with ``--debug``, as if harvester had a bug to report."""
+    if not sys.platform.startswith("win"):
+        return None
+    return (
+        f"error: harvester runs on Linux and macOS, not on this system ({sys.platform})\n"
+        "hint: on Windows, install and run it inside WSL (Windows Subsystem for Linux)"
+    )
 
 
 def _end_process(code: int) -> NoReturn:
