@@ -691,6 +691,11 @@ class Walker:
         self.on_listed = on_listed
         self.stats = WalkStats()
         self.seen = SeenIds()
+        #: The study objects (kind, id) this walk saves. Why: a dataset linked from two
+        #: projects (a plate from two screens) is walked under each; where its saved
+        #: listing was outdated, each walk saved its files again (its JSON, listing and
+        #: images' annotations asked twice), the first one's record not journaled yet.
+        self._saving: set[tuple[str, int]] = set()
         #: The places this walk listed whole, which tell a moved image (placing.Listed).
         self.listed = Listed()
         self.walk_concurrency = walk_concurrency
@@ -960,7 +965,14 @@ class Walker:
             await self.study.save(kind, object_id, files)
 
     def _wants(self, kind: str, object_id: int) -> bool:
-        return self.study is not None and self.study.wants(kind, object_id)
+        """Does this walk save the object's files (no run saved them yet)? Every walk of
+        such an object does, as before (each asks its images' labels then, which a
+        ``--no-labels`` walk's images take, whichever walk places them); none of them
+        saves it again then (:meth:`_outdated`)."""
+        if self.study is None or not self.study.wants(kind, object_id):
+            return False
+        self._saving.add((kind, object_id))
+        return True
 
     async def _outdated(self, kind: str, object_id: int, key: str, fresh: ListingDigest) -> bool:
         """Does the saved listing ``<key>.json`` of this object (saved by an earlier run)
@@ -969,12 +981,16 @@ class Walker:
         listed in its old dataset's ``images.json``. Only the ids count: a name, a count
         or the permissions the server shows this session (``permsCss``) changed alone
         save nothing again (each would cost the object's requests at every rerun)."""
-        if self.study is None:
-            return False
+        claim = (kind, object_id)
+        if self.study is None or claim in self._saving:
+            return False  # (saved by another walk of it in this run)
         saved = await self.study.saved_listing(kind, object_id, f"{key}.json", fresh.hexdigest())
-        if saved is None:
+        if saved is None or claim in self._saving:
             return False
-        return listed_ids(saved, key) != sorted(fresh.ids, key=repr)
+        if listed_ids(saved, key) == sorted(fresh.ids, key=repr):
+            return False
+        self._saving.add(claim)
+        return True
 
     async def _paged_webclient(self, make: Callable[[int], str], key: str) -> list[dict[str, Any]]:
         """Every item of a ``webclient/api`` list (no totals: stop on a short page)."""
@@ -1340,7 +1356,9 @@ class Walker:
             self.listed.images("dataset", project_id, dataset_id)
             listed = True
             if not save and await self._outdated("dataset", dataset_id, "images", listing):
-                dataset_obj, images_all, annotations_all = await self._dataset_files(dataset_id)
+                dataset_obj, images_all, annotations_all = await self._dataset_files(
+                    dataset_id, dataset_obj
+                )
                 save = True
             if save:
                 await self._save(
@@ -1357,11 +1375,14 @@ class Walker:
         self.stats.datasets_listed += 1
         self._listed()
 
-    async def _dataset_files(self, dataset_id: int) -> tuple[Any, list[Any], list[Any]]:
+    async def _dataset_files(self, dataset_id: int, obj: Any) -> tuple[Any, list[Any], list[Any]]:
         """A saved dataset's object, images and their annotations, asked again to save its
         files anew (:meth:`_outdated`): the walk, having taken its images' labels from the
-        journal, did not ask for the annotations, nor keep the listing's pages."""
-        obj = await self._object("dataset", dataset_id, urls.dataset(dataset_id))
+        journal, did not ask for the annotations, nor keep the listing's pages. ``obj``:
+        the object the walk has (a ``--dataset`` target's, its name unknown), else None:
+        asked again, it was asked twice (the preflight check's was taken already)."""
+        if obj is None:
+            obj = await self._object("dataset", dataset_id, urls.dataset(dataset_id))
         images = await self._paged_webclient(
             lambda page: urls.dataset_images(dataset_id, page), "images"
         )

@@ -317,3 +317,76 @@ def test_ids_given_with_the_walk_still_move_the_row(
     _harvest(emu, out, "--ids-from", str(ids), "--project", PROJECT)
     assert _place(out) == (NEW, "linked-B")
     assert emu.stats()["by_route"]["image:thumbnail"] == {"200": IMAGES}
+
+
+class LeavingApp:
+    """The ``links`` preset, its requests counted by path and id; once ``left``, dataset
+    62002 (linked from both projects) no longer lists image LEFT."""
+
+    def __init__(self) -> None:
+        self.inner: Any = build_application("links")
+        self.left = False
+        self.asked: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+
+    def handle(self, req: Any) -> Any:
+        self.asked.append((req.path, tuple(req.query)))
+        answer = self.inner.handle(req)
+        if self.left and req.path == "/webclient/api/images/" and ("id", NEW) in req.query:
+            body = json.loads(answer.body)
+            body["images"] = [i for i in body["images"] if i.get("id") != LEFT]
+            answer = dataclasses.replace(answer, body=json.dumps(body).encode())
+        return answer
+
+    def route_name(self, req: Any) -> str:
+        return str(self.inner.route_name(req))
+
+    def count(self, path: str, query: tuple[str, str] | None = None) -> int:
+        """Requests of ``path`` (with ``query`` among their parameters) in ``asked``."""
+        return sum(1 for p, q in self.asked if p == path and (query is None or query in q))
+
+    def annotations_of(self, image_ids: set[int]) -> int:
+        """Map-annotation requests naming one of ``image_ids``."""
+        named = {("image", str(i)) for i in image_ids}
+        return sum(
+            1 for p, q in self.asked if p == "/webclient/api/annotations/" and named & set(q)
+        )
+
+
+LEFT = LINKS_FIRST_IMAGE_ID + 3  # (62002's own first image)
+
+
+def test_a_dataset_of_two_projects_is_saved_again_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Dataset 62002, walked under both projects of one run, lists an image fewer: the
+    rerun saves its files again without it once, asking its JSON, its listing and its
+    images' annotations once for that (its two walks each did); verify finds every file
+    as journaled."""
+    app = LeavingApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    both = ("--project", PROJECT, "--project", str(LINKS_SECOND_PROJECT_ID))
+    _harvest(emu, out, *both)
+    app.left, app.asked = True, []
+    _harvest(emu, out, *both)
+    assert LEFT not in _listing(out, "dataset", NEW, "images")
+    assert app.count(f"/api/v0/m/datasets/{NEW}/") == 1
+    assert app.count("/webclient/api/images/", ("id", NEW)) == 2 + 1  # (two walks, one save)
+    assert app.annotations_of(set(_listing(out, "dataset", NEW, "images"))) == 1
+    _cli("verify", str(out))
+
+
+def test_a_dataset_target_saved_again_asks_its_json_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A rerun of ``--dataset 62002`` that finds it lists an image fewer saves its files
+    again with the dataset's JSON its preflight check asked (one request, not two)."""
+    app = LeavingApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    _harvest(emu, out, "--dataset", NEW)
+    app.left, app.asked = True, []
+    _harvest(emu, out, "--dataset", NEW)
+    assert LEFT not in _listing(out, "dataset", NEW, "images")
+    assert app.count(f"/api/v0/m/datasets/{NEW}/") == 1
+    _cli("verify", str(out))
