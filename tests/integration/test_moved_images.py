@@ -24,6 +24,7 @@ import pytest
 from harvest_helpers import harvest, run_cli
 
 from harvester import pipeline
+from harvester import verify as verify_module
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue_presets import (
     LINKS_DATASET_IDS,
@@ -390,3 +391,27 @@ def test_a_dataset_target_saved_again_asks_its_json_once(
     assert LEFT not in _listing(out, "dataset", NEW, "images")
     assert app.count(f"/api/v0/m/datasets/{NEW}/") == 1
     _cli("verify", str(out))
+
+
+def test_verify_while_a_rerun_saves_a_listing_again_finds_nothing_damaged(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun that saves 62001's study files again (the image moved) between verify's
+    read of the journals and its check of the files: verify reports no file damaged and
+    marks none for refetch (it checked the new images.json against its old record), so a
+    further rerun journals nothing."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    checks = verify_module._check_strays
+
+    def rerun_first(*args: Any, **kwargs: Any) -> None:
+        _harvest(emu, out, "--project", PROJECT)
+        checks(*args, **kwargs)
+
+    monkeypatch.setattr(verify_module, "_check_strays", rerun_first)
+    report = verify_module.verify(out)
+    assert _listing(out, "dataset", OLD, "images") == [MOVED + 1, MOVED + 2]  # (saved again)
+    assert (report.problems, report.journal) == ([], None)
+    assert report.ok == report.checked
+    journals = sorted((out / "journals").glob("*.jsonl"))
+    _harvest(emu, out, "--project", PROJECT)
+    assert sorted((out / "journals").glob("*.jsonl")) == journals
