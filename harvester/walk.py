@@ -269,6 +269,15 @@ def listed_ids(data: bytes, key: str) -> list[Any] | None:
     return sorted((item.get("id") for item in items if isinstance(item, dict)), key=repr)
 
 
+def _listing_differs(saved: bytes, key: str, ids: list[Any], digest: str) -> bool:
+    """Does the saved listing file ``saved`` hold other ids than ``ids`` (a fresh listing,
+    its file's SHA-256 ``digest``), or is it that fresh listing itself, where its record
+    gives another digest (see ``Walker._outdated``)?"""
+    if listed_ids(saved, key) != sorted(ids, key=repr):
+        return True
+    return hashlib.sha256(saved).hexdigest() == digest
+
+
 def labels_by_parent(annotations_body: Any, parent_class: str) -> dict[int, list[tuple[str, str]]]:
     """Map annotation key/value pairs per parent id, de-duplicated on (annotation, parent).
 
@@ -980,14 +989,22 @@ class Walker:
         object's study files are saved again: an image moved to another dataset was still
         listed in its old dataset's ``images.json``. Only the ids count: a name, a count
         or the permissions the server shows this session (``permsCss``) changed alone
-        save nothing again (each would cost the object's requests at every rerun)."""
+        save nothing again (each would cost the object's requests at every rerun).
+
+        A saved listing that is ``fresh`` itself, its record another's, is saved again
+        too: a re-save renamed into place, its record never journaled (a run killed in
+        between), held the fresh ids, so nothing saved it again, the object's other files
+        stayed as they were, and ``verify`` said the listing damaged."""
         claim = (kind, object_id)
         if self.study is None or claim in self._saving:
             return False  # (saved by another walk of it in this run)
-        saved = await self.study.saved_listing(kind, object_id, f"{key}.json", fresh.hexdigest())
+        digest = fresh.hexdigest()
+        saved = await self.study.saved_listing(kind, object_id, f"{key}.json", digest)
         if saved is None or claim in self._saving:
             return False
-        if listed_ids(saved, key) == sorted(fresh.ids, key=repr):
+        # (a saved listing of 100,000 images decoded and hashed: not in the event loop)
+        differs = await anyio.to_thread.run_sync(_listing_differs, saved, key, fresh.ids, digest)
+        if not differs or claim in self._saving:
             return False
         self._saving.add(claim)
         return True

@@ -415,3 +415,21 @@ def test_verify_while_a_rerun_saves_a_listing_again_finds_nothing_damaged(
     journals = sorted((out / "journals").glob("*.jsonl"))
     _harvest(emu, out, "--project", PROJECT)
     assert sorted((out / "journals").glob("*.jsonl")) == journals
+
+
+def test_a_listing_written_again_but_not_journaled_is_saved_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """62001's images.json as a re-save after the move writes it, its record not journaled
+    (a run killed between the rename and the journal): the rerun saves the dataset's files
+    again under a new record, so verify finds every file as journaled (the saved listing's
+    ids being the fresh one's, nothing was saved and verify said it damaged)."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    fresh = tmp_path / "fresh"
+    _harvest(emu, fresh, "--project", PROJECT)
+    listing = Path("study", f"dataset-{OLD}", "images.json")
+    shutil.copyfile(fresh / listing, out / listing)
+    _harvest(emu, out, "--project", PROJECT)
+    assert _listing(out, "dataset", OLD, "images") == [MOVED + 1, MOVED + 2]
+    assert _annotated(out, OLD) == {MOVED + 1, MOVED + 2}
+    _cli("verify", str(out))
