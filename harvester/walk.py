@@ -700,10 +700,10 @@ class Walker:
         self.on_listed = on_listed
         self.stats = WalkStats()
         self.seen = SeenIds()
-        #: The study objects (kind, id) this walk saves. Why: a dataset linked from two
-        #: projects (a plate from two screens) is walked under each; where its saved
-        #: listing was outdated, each walk saved its files again (its JSON, listing and
-        #: images' annotations asked twice), the first one's record not journaled yet.
+        #: The study objects (kind, id) this walk saves again (:meth:`_outdated`). Why: a
+        #: dataset linked from two projects is walked under each, and each walk found its
+        #: saved listing outdated and saved its files again (its JSON, listing and images'
+        #: annotations asked twice), the first one's record not journaled yet.
         self._saving: set[tuple[str, int]] = set()
         #: The places this walk listed whole, which tell a moved image (placing.Listed).
         self.listed = Listed()
@@ -974,14 +974,7 @@ class Walker:
             await self.study.save(kind, object_id, files)
 
     def _wants(self, kind: str, object_id: int) -> bool:
-        """Does this walk save the object's files (no run saved them yet)? Every walk of
-        such an object does, as before (each asks its images' labels then, which a
-        ``--no-labels`` walk's images take, whichever walk places them); none of them
-        saves it again then (:meth:`_outdated`)."""
-        if self.study is None or not self.study.wants(kind, object_id):
-            return False
-        self._saving.add((kind, object_id))
-        return True
+        return self.study is not None and self.study.wants(kind, object_id)
 
     async def _outdated(self, kind: str, object_id: int, key: str, fresh: ListingDigest) -> bool:
         """Does the saved listing ``<key>.json`` of this object (saved by an earlier run)
