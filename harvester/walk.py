@@ -1154,8 +1154,9 @@ class Walker:
         items: list[Any] | None = None
         try:
             items = await self._paged_webclient(children_page, children)
-            if self._wants(kind, object_id) or await self._outdated(
-                kind, object_id, children, _digest(children, items)
+            if self._wants(kind, object_id) or (
+                self.study is not None  # (else nothing to compare: no digest)
+                and await self._outdated(kind, object_id, children, _digest(children, items))
             ):
                 obj = await self._object(kind, object_id, object_path)
                 _, annotations = await self._labels(kind, ann_class, [object_id])
@@ -1323,12 +1324,14 @@ class Walker:
             )
             images_all: list[Any] = []
             annotations_all: list[Any] = []
-            listing = ListingDigest("images")  # (a rerun's: to tell its saved listing's age)
+            # A rerun's, to tell its saved listing's age; none where no study file is saved
+            # (a shard but 0, a dry run): each hashed every listing it walked, for nothing.
+            listing = ListingDigest("images") if self.study is not None and not save else None
             page = 1
             while True:
                 body = await self._json(urls.dataset_images(dataset_id, page))
                 chunk = _items(body, "images")
-                if not save:
+                if listing is not None:
                     listing.add(chunk)
                 ids = [i["id"] for i in chunk if isinstance(i.get("id"), int)]
                 known = None if save else self._known_labels(ids)
@@ -1365,7 +1368,9 @@ class Walker:
                 page += 1
             self.listed.images("dataset", project_id, dataset_id)
             listed = True
-            if not save and await self._outdated("dataset", dataset_id, "images", listing):
+            if listing is not None and await self._outdated(
+                "dataset", dataset_id, "images", listing
+            ):
                 dataset_obj, images_all, annotations_all = await self._dataset_files(
                     dataset_id, dataset_obj
                 )

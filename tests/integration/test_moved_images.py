@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from harvest_helpers import harvest, run_cli
 
-from harvester import pipeline
+from harvester import pipeline, walk
 from harvester import verify as verify_module
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue_presets import (
@@ -433,3 +433,31 @@ def test_a_listing_written_again_but_not_journaled_is_saved_again(
     assert _listing(out, "dataset", OLD, "images") == [MOVED + 1, MOVED + 2]
     assert _annotated(out, OLD) == {MOVED + 1, MOVED + 2}
     _cli("verify", str(out))
+
+
+@pytest.mark.parametrize(("shard", "digests"), [("0/2", True), ("1/2", False)])
+def test_only_the_shard_saving_study_files_digests_its_listings(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    shard: str,
+    digests: bool,
+) -> None:
+    """A sharded rerun's shard 0, which saves the study files, digests each dataset's
+    listing to compare it with the saved one; shard 1 saves none and digests none (every
+    shard hashed every listing it walked, for nothing)."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    pages: list[int] = []
+    add = walk.ListingDigest.add
+
+    def counted(digest: walk.ListingDigest, items: list[dict[str, Any]]) -> None:
+        pages.append(len(items))
+        add(digest, items)
+
+    monkeypatch.setattr(walk.ListingDigest, "add", counted)
+    thumbnail = (Artifact("thumbnail"),)
+    summary = harvest(
+        emu.base_url, out, projects=(LINKS_PROJECT_ID,), artifacts=thumbnail, shard=shard
+    )
+    assert summary.failed == 0
+    assert bool(pages) is digests, pages
