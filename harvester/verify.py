@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harvester.index import changed_by_hand, images_not_indexed
-from harvester.journal import Journal, JournalState, SavedConfigs
+from harvester.journal import DoneRecord, Journal, JournalState, SavedConfigs
 from harvester.layout import (
     IMAGES_DIR,
     INDEX_NAME,
@@ -739,7 +739,8 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
             report.bytes += nbytes
             report.ok += count
             restored.append(_restored_record(rec, state.invalid[(rec["kind"], rec["id"])]))
-        results = pool.map(lambda rec: _check_record(out_dir, rec), records)
+        results = list(pool.map(lambda rec: _check_record(out_dir, rec), records))
+        _look_again(out_dir, state, records, results)
         for rec, (count, nbytes, problems) in zip(records, results, strict=True):
             report.checked += count
             report.bytes += nbytes
@@ -788,6 +789,31 @@ def verify(out_dir: Path, *, jobs: int = 4, mark_invalid: bool = True) -> Verify
             return report
         logger.info("marked %d artifact(s) invalid in %s", len(invalid), report.journal)
     return report
+
+
+def _look_again(
+    out_dir: Path,
+    state: JournalState,
+    records: list[DoneRecord],
+    results: list[tuple[int, int, list[str]]],
+) -> None:
+    """Check each record whose files failed (in place, ``results`` the checks of
+    ``records``) again where the journals as they are now (``state`` caught up: only the
+    lines appended since it was read) record its object done anew meanwhile.
+
+    Why: a harvest running meanwhile saves a study object's files again where its listing
+    changed on the server (``walk.ListingDigest``: a dataset's ``images.json``), in place,
+    under a new record. Checked against the record verify read, they were reported
+    damaged and marked for refetch, voiding the new record: the next harvest asked for
+    them again."""
+    if not any(problems for _count, _nbytes, problems in results):
+        return
+    done = state.catch_up().done
+    for index, (rec, (_count, _nbytes, problems)) in enumerate(zip(records, results, strict=True)):
+        now = done.get((rec["kind"], rec["id"])) if problems else None
+        if now is not None and dict(now) != dict(rec):
+            records[index] = now
+            results[index] = _check_record(out_dir, now)
 
 
 def _restored_record(rec: Mapping[str, Any], inv: Mapping[str, Any]) -> dict[str, Any]:

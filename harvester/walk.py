@@ -269,6 +269,15 @@ def listed_ids(data: bytes, key: str) -> list[Any] | None:
     return sorted((item.get("id") for item in items if isinstance(item, dict)), key=repr)
 
 
+def _listing_differs(saved: bytes, key: str, ids: list[Any], digest: str) -> bool:
+    """Does the saved listing file ``saved`` hold other ids than ``ids`` (a fresh listing,
+    its file's SHA-256 ``digest``), or is it that fresh listing itself, where its record
+    gives another digest (see ``Walker._outdated``)?"""
+    if listed_ids(saved, key) != sorted(ids, key=repr):
+        return True
+    return hashlib.sha256(saved).hexdigest() == digest
+
+
 def labels_by_parent(annotations_body: Any, parent_class: str) -> dict[int, list[tuple[str, str]]]:
     """Map annotation key/value pairs per parent id, de-duplicated on (annotation, parent).
 
@@ -691,6 +700,11 @@ class Walker:
         self.on_listed = on_listed
         self.stats = WalkStats()
         self.seen = SeenIds()
+        #: The study objects (kind, id) this walk saves again (:meth:`_outdated`). Why: a
+        #: dataset linked from two projects is walked under each, and each walk found its
+        #: saved listing outdated and saved its files again (its JSON, listing and images'
+        #: annotations asked twice), the first one's record not journaled yet.
+        self._saving: set[tuple[str, int]] = set()
         #: The places this walk listed whole, which tell a moved image (placing.Listed).
         self.listed = Listed()
         self.walk_concurrency = walk_concurrency
@@ -968,13 +982,25 @@ class Walker:
         object's study files are saved again: an image moved to another dataset was still
         listed in its old dataset's ``images.json``. Only the ids count: a name, a count
         or the permissions the server shows this session (``permsCss``) changed alone
-        save nothing again (each would cost the object's requests at every rerun)."""
-        if self.study is None:
+        save nothing again (each would cost the object's requests at every rerun).
+
+        A saved listing that is ``fresh`` itself, its record another's, is saved again
+        too: a re-save renamed into place, its record never journaled (a run killed in
+        between), held the fresh ids, so nothing saved it again, the object's other files
+        stayed as they were, and ``verify`` said the listing damaged."""
+        claim = (kind, object_id)
+        if self.study is None or claim in self._saving:
+            return False  # (saved by another walk of it in this run)
+        digest = fresh.hexdigest()
+        saved = await self.study.saved_listing(kind, object_id, f"{key}.json", digest)
+        if saved is None or claim in self._saving:
             return False
-        saved = await self.study.saved_listing(kind, object_id, f"{key}.json", fresh.hexdigest())
-        if saved is None:
+        # (a saved listing of 100,000 images decoded and hashed: not in the event loop)
+        differs = await anyio.to_thread.run_sync(_listing_differs, saved, key, fresh.ids, digest)
+        if not differs or claim in self._saving:
             return False
-        return listed_ids(saved, key) != sorted(fresh.ids, key=repr)
+        self._saving.add(claim)
+        return True
 
     async def _paged_webclient(self, make: Callable[[int], str], key: str) -> list[dict[str, Any]]:
         """Every item of a ``webclient/api`` list (no totals: stop on a short page)."""
@@ -1128,8 +1154,9 @@ class Walker:
         items: list[Any] | None = None
         try:
             items = await self._paged_webclient(children_page, children)
-            if self._wants(kind, object_id) or await self._outdated(
-                kind, object_id, children, _digest(children, items)
+            if self._wants(kind, object_id) or (
+                self.study is not None  # (else nothing to compare: no digest)
+                and await self._outdated(kind, object_id, children, _digest(children, items))
             ):
                 obj = await self._object(kind, object_id, object_path)
                 _, annotations = await self._labels(kind, ann_class, [object_id])
@@ -1297,12 +1324,14 @@ class Walker:
             )
             images_all: list[Any] = []
             annotations_all: list[Any] = []
-            listing = ListingDigest("images")  # (a rerun's: to tell its saved listing's age)
+            # A rerun's, to tell its saved listing's age; none where no study file is saved
+            # (a shard but 0, a dry run): each hashed every listing it walked, for nothing.
+            listing = ListingDigest("images") if self.study is not None and not save else None
             page = 1
             while True:
                 body = await self._json(urls.dataset_images(dataset_id, page))
                 chunk = _items(body, "images")
-                if not save:
+                if listing is not None:
                     listing.add(chunk)
                 ids = [i["id"] for i in chunk if isinstance(i.get("id"), int)]
                 known = None if save else self._known_labels(ids)
@@ -1339,8 +1368,12 @@ class Walker:
                 page += 1
             self.listed.images("dataset", project_id, dataset_id)
             listed = True
-            if not save and await self._outdated("dataset", dataset_id, "images", listing):
-                dataset_obj, images_all, annotations_all = await self._dataset_files(dataset_id)
+            if listing is not None and await self._outdated(
+                "dataset", dataset_id, "images", listing
+            ):
+                dataset_obj, images_all, annotations_all = await self._dataset_files(
+                    dataset_id, dataset_obj
+                )
                 save = True
             if save:
                 await self._save(
@@ -1357,11 +1390,14 @@ class Walker:
         self.stats.datasets_listed += 1
         self._listed()
 
-    async def _dataset_files(self, dataset_id: int) -> tuple[Any, list[Any], list[Any]]:
+    async def _dataset_files(self, dataset_id: int, obj: Any) -> tuple[Any, list[Any], list[Any]]:
         """A saved dataset's object, images and their annotations, asked again to save its
         files anew (:meth:`_outdated`): the walk, having taken its images' labels from the
-        journal, did not ask for the annotations, nor keep the listing's pages."""
-        obj = await self._object("dataset", dataset_id, urls.dataset(dataset_id))
+        journal, did not ask for the annotations, nor keep the listing's pages. ``obj``:
+        the object the walk has (a ``--dataset`` target's, its name unknown), else None:
+        asked again, it was asked twice (the preflight check's was taken already)."""
+        if obj is None:
+            obj = await self._object("dataset", dataset_id, urls.dataset(dataset_id))
         images = await self._paged_webclient(
             lambda page: urls.dataset_images(dataset_id, page), "images"
         )

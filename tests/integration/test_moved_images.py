@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from harvest_helpers import harvest, run_cli
 
-from harvester import pipeline
+from harvester import pipeline, walk
+from harvester import verify as verify_module
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator.catalogue_presets import (
     LINKS_DATASET_IDS,
@@ -317,3 +318,146 @@ def test_ids_given_with_the_walk_still_move_the_row(
     _harvest(emu, out, "--ids-from", str(ids), "--project", PROJECT)
     assert _place(out) == (NEW, "linked-B")
     assert emu.stats()["by_route"]["image:thumbnail"] == {"200": IMAGES}
+
+
+class LeavingApp:
+    """The ``links`` preset, its requests counted by path and id; once ``left``, dataset
+    62002 (linked from both projects) no longer lists image LEFT."""
+
+    def __init__(self) -> None:
+        self.inner: Any = build_application("links")
+        self.left = False
+        self.asked: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+
+    def handle(self, req: Any) -> Any:
+        self.asked.append((req.path, tuple(req.query)))
+        answer = self.inner.handle(req)
+        if self.left and req.path == "/webclient/api/images/" and ("id", NEW) in req.query:
+            body = json.loads(answer.body)
+            body["images"] = [i for i in body["images"] if i.get("id") != LEFT]
+            answer = dataclasses.replace(answer, body=json.dumps(body).encode())
+        return answer
+
+    def route_name(self, req: Any) -> str:
+        return str(self.inner.route_name(req))
+
+    def count(self, path: str, query: tuple[str, str] | None = None) -> int:
+        """Requests of ``path`` (with ``query`` among their parameters) in ``asked``."""
+        return sum(1 for p, q in self.asked if p == path and (query is None or query in q))
+
+    def annotations_of(self, image_ids: set[int]) -> int:
+        """Map-annotation requests naming one of ``image_ids``."""
+        named = {("image", str(i)) for i in image_ids}
+        return sum(
+            1 for p, q in self.asked if p == "/webclient/api/annotations/" and named & set(q)
+        )
+
+
+LEFT = LINKS_FIRST_IMAGE_ID + 3  # (62002's own first image)
+
+
+def test_a_dataset_of_two_projects_is_saved_again_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Dataset 62002, walked under both projects of one run, lists an image fewer: the
+    rerun saves its files again without it once, asking its JSON, its listing and its
+    images' annotations once for that (its two walks each did); verify finds every file
+    as journaled."""
+    app = LeavingApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    both = ("--project", PROJECT, "--project", str(LINKS_SECOND_PROJECT_ID))
+    _harvest(emu, out, *both)
+    app.left, app.asked = True, []
+    _harvest(emu, out, *both)
+    assert LEFT not in _listing(out, "dataset", NEW, "images")
+    assert app.count(f"/api/v0/m/datasets/{NEW}/") == 1
+    assert app.count("/webclient/api/images/", ("id", NEW)) == 2 + 1  # (two walks, one save)
+    assert app.annotations_of(set(_listing(out, "dataset", NEW, "images"))) == 1
+    _cli("verify", str(out))
+
+
+def test_a_dataset_target_saved_again_asks_its_json_once(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A rerun of ``--dataset 62002`` that finds it lists an image fewer saves its files
+    again with the dataset's JSON its preflight check asked (one request, not two)."""
+    app = LeavingApp()
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    _harvest(emu, out, "--dataset", NEW)
+    app.left, app.asked = True, []
+    _harvest(emu, out, "--dataset", NEW)
+    assert LEFT not in _listing(out, "dataset", NEW, "images")
+    assert app.count(f"/api/v0/m/datasets/{NEW}/") == 1
+    _cli("verify", str(out))
+
+
+def test_verify_while_a_rerun_saves_a_listing_again_finds_nothing_damaged(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun that saves 62001's study files again (the image moved) between verify's
+    read of the journals and its check of the files: verify reports no file damaged and
+    marks none for refetch (it checked the new images.json against its old record), so a
+    further rerun journals nothing."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    checks = verify_module._check_strays
+
+    def rerun_first(*args: Any, **kwargs: Any) -> None:
+        _harvest(emu, out, "--project", PROJECT)
+        checks(*args, **kwargs)
+
+    monkeypatch.setattr(verify_module, "_check_strays", rerun_first)
+    report = verify_module.verify(out)
+    assert _listing(out, "dataset", OLD, "images") == [MOVED + 1, MOVED + 2]  # (saved again)
+    assert (report.problems, report.journal) == ([], None)
+    assert report.ok == report.checked
+    journals = sorted((out / "journals").glob("*.jsonl"))
+    _harvest(emu, out, "--project", PROJECT)
+    assert sorted((out / "journals").glob("*.jsonl")) == journals
+
+
+def test_a_listing_written_again_but_not_journaled_is_saved_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """62001's images.json as a re-save after the move writes it, its record not journaled
+    (a run killed between the rename and the journal): the rerun saves the dataset's files
+    again under a new record, so verify finds every file as journaled (the saved listing's
+    ids being the fresh one's, nothing was saved and verify said it damaged)."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    fresh = tmp_path / "fresh"
+    _harvest(emu, fresh, "--project", PROJECT)
+    listing = Path("study", f"dataset-{OLD}", "images.json")
+    shutil.copyfile(fresh / listing, out / listing)
+    _harvest(emu, out, "--project", PROJECT)
+    assert _listing(out, "dataset", OLD, "images") == [MOVED + 1, MOVED + 2]
+    assert _annotated(out, OLD) == {MOVED + 1, MOVED + 2}
+    _cli("verify", str(out))
+
+
+@pytest.mark.parametrize(("shard", "digests"), [("0/2", True), ("1/2", False)])
+def test_only_the_shard_saving_study_files_digests_its_listings(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    shard: str,
+    digests: bool,
+) -> None:
+    """A sharded rerun's shard 0, which saves the study files, digests each dataset's
+    listing to compare it with the saved one; shard 1 saves none and digests none (every
+    shard hashed every listing it walked, for nothing)."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    pages: list[int] = []
+    add = walk.ListingDigest.add
+
+    def counted(digest: walk.ListingDigest, items: list[dict[str, Any]]) -> None:
+        pages.append(len(items))
+        add(digest, items)
+
+    monkeypatch.setattr(walk.ListingDigest, "add", counted)
+    thumbnail = (Artifact("thumbnail"),)
+    summary = harvest(
+        emu.base_url, out, projects=(LINKS_PROJECT_ID,), artifacts=thumbnail, shard=shard
+    )
+    assert summary.failed == 0
+    assert bool(pages) is digests, pages
