@@ -168,10 +168,18 @@ def _held_by_command(out_dir: Path, holder: str, doing: str) -> FolderInUseError
     harvest of the whole set" and that "nothing needs doing if it finishes": no harvest ran,
     and the one refused was never run again by whoever believed it."""
     who = f"{doing} ({holder})" if holder else doing
+    hint = "it harvests nothing: run this command again once it has ended"
+    if doing.startswith("harvester harvest"):
+        # A resume dropping a refused set (config.DROPPING_SET) harvests DIR's other sets
+        # next: "harvests nothing" sent its user back into "already being harvested".
+        hint = (
+            "it resumes DIR's other target sets next: run this command again once that "
+            f"resume has ended (harvester status {shlex.quote(str(out_dir))} shows how it goes)"
+        )
     return FolderInUseError(
         f"{out_dir} is in use by another process: {who}, which holds it while it records "
         "its change",
-        hint="it harvests nothing: run this command again once it has ended",
+        hint=hint,
     )
 
 

@@ -240,5 +240,6 @@ def test_a_harvest_refused_while_a_resume_drops_a_set_is_told_what_holds_the_fol
         f"error: {out} is in use by another process: harvester harvest, dropping a target set"
         f" refused before it did any work ({running}), which holds it while it records its"
         " change",
-        "hint: it harvests nothing: run this command again once it has ended",
+        "hint: it resumes DIR's other target sets next: run this command again once that"
+        f" resume has ended (harvester status {out} shows how it goes)",
     ], err
