@@ -262,7 +262,7 @@ def listed_ids(data: bytes, key: str) -> list[Any] | None:
     their text; None for a file that is not such a listing (damaged, or gone: ``b""``)."""
     try:
         items = json.loads(data).get(key)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # (a hand edit nested deep)
         return None
     if not isinstance(items, list):
         return None

@@ -39,3 +39,4 @@ def test_listed_ids_reads_a_saved_listing_and_nothing_else() -> None:
     assert listed_ids(saved, "datasets") is None
     assert listed_ids(b"", "images") is None
     assert listed_ids(b"[1, 2]", "images") is None
+    assert listed_ids(b"[" * 100_000 + b"]" * 100_000, "images") is None  # (RecursionError)
