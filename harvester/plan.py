@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from harvester.errors import RemoteError, SessionEndedError, UsageError
+from harvester.journal import flush_drive
 from harvester.models import Artifact, ImageRef, keep_placed_first, placed_before
 from harvester.text import plural
 
@@ -497,7 +498,7 @@ class PlanWriter:
         if self._fh is None:
             raise RuntimeError("PlanWriter.commit() outside its `with` block")
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        flush_drive(self._fh.fileno())  # (fsync; on macOS past the drive's cache)
         self._fh.close()
         self._fh = None
         n = self._count
@@ -514,7 +515,7 @@ class PlanWriter:
             json.dump(info.to_json(), fh, indent=2)
             fh.write("\n")
             fh.flush()
-            os.fsync(fh.fileno())
+            flush_drive(fh.fileno())  # (before the rename that publishes the plan)
         _fsync_dir(self.tmp)
         old: Path | None = None
         if self.final.exists():

@@ -12,7 +12,6 @@ is free again.
 
 from __future__ import annotations
 
-import calendar
 import functools
 import os
 import socket
@@ -66,6 +65,8 @@ def _ps_state(pid: int) -> tuple[str, int] | None:
     In the C locale and UTC, so that every process of this host spells a start the same
     way, whatever its user's language and time zone. One ``-o`` per column: POSIX (and
     macOS's ps) takes all that follows ``=`` as the header, ``stat=,lstart=`` one column."""
+    import calendar  # (not at the top: only where there is no /proc; the start stays lean)
+
     env = {**os.environ, "LC_ALL": "C", "TZ": "UTC0"}
     try:
         proc = subprocess.run(
