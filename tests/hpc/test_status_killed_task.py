@@ -523,6 +523,21 @@ def test_a_task_slurm_calls_a_launch_failure_is_said_killed_by_a_signal(
     assert data["ended_without_summary"][0]["slurm_state"] == "FAILED (JobLaunchFailure)"
 
 
+def test_slurms_reason_none_is_no_reason_in_the_state_said(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """`scontrol show job` says `Reason=None` where it has no reason (a task scancel ended):
+    status says SLURM's state alone, CANCELLED, not "CANCELLED (None)", in text and --json."""
+    shown = (f"JobId=4245 ArrayJobId={JOB} ArrayTaskId={TASK} JobState=CANCELLED "
+             "Reason=None Dependency=(null)\\n")  # fmt: skip
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="", accounting=False, shown=shown)
+    text, data = _status(killed, capsys)
+    [line] = [x for x in text if x.startswith("task ")]
+    assert line.endswith(f"(sacct says: {NO_ACCOUNTING}); scontrol show job says CANCELLED"), line
+    assert data["ended_without_summary"][0]["slurm_state"] == "CANCELLED"
+
+
 def test_without_accounting_or_queue_status_names_the_log_not_sacct(
     killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
