@@ -435,6 +435,8 @@ SACCT_FIELDS = "State,ExitCode,MaxRSS"
 _ARRAY_TASK_RE = re.compile(r"\bArrayTaskId=(\d+)(?:\s|$)")
 _JOB_STATE_RE = re.compile(r"\bJobState=(\S+)")
 _REASON_RE = re.compile(r"\bReason=(\S+)")
+#: What ``scontrol show job`` says for a field it has no value for (``Reason=None``).
+_NO_REASON = ("", "None", "(null)")
 
 
 def sacct_command(job: str) -> str:
@@ -480,7 +482,9 @@ def listed_tasks(array_job: str) -> dict[int, tuple[str, str]]:
             continue
         state, reason = _JOB_STATE_RE.search(line), _REASON_RE.search(line)
         said = (state.group(1) if state else "", reason.group(1) if reason else "")
-        tasks[int(m.group(1))] = ("", "") if said[0] in ("", "None") else said
+        if said[1] in _NO_REASON:  # (a task scancel ended: "CANCELLED (None)" said nothing)
+            said = (said[0], "")
+        tasks[int(m.group(1))] = ("", "") if said[0] in _NO_REASON else said
     return tasks
 
 

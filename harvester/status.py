@@ -1759,8 +1759,13 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
 
     start = task_start_pattern()
     lines = _log_tail(log, _LOG_TAIL_BYTES)
-    # (lines[0] may be cut: the read starts mid-line)
-    if not any(start.match(line) for line in lines) and all(map(_tick, lines[1:])):
+    # (lines[0] may be cut: the read starts mid-line). Read further also where SLURM's
+    # time-limit line ends a long run's words (the one cancellation said of a task that
+    # spoke after it): cut short after more than the tail of warnings, a task had said it
+    # neither in its own line nor in status.
+    if not any(start.match(line) for line in lines) and (
+        all(map(_tick, lines[1:])) or _cancelled_by(lines[1:]) == "time limit"
+    ):
         lines = _log_tail(log, _LOG_MAX_BYTES)
     starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := start.match(line))]
     if not starts or starts[-1][1] != shard:

@@ -523,6 +523,21 @@ def test_a_task_slurm_calls_a_launch_failure_is_said_killed_by_a_signal(
     assert data["ended_without_summary"][0]["slurm_state"] == "FAILED (JobLaunchFailure)"
 
 
+def test_slurms_reason_none_is_no_reason_in_the_state_said(
+    killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """`scontrol show job` says `Reason=None` where it has no reason (a task scancel ended):
+    status says SLURM's state alone, CANCELLED, not "CANCELLED (None)", in text and --json."""
+    shown = (f"JobId=4245 ArrayJobId={JOB} ArrayTaskId={TASK} JobState=CANCELLED "
+             "Reason=None Dependency=(null)\\n")  # fmt: skip
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="", accounting=False, shown=shown)
+    text, data = _status(killed, capsys)
+    [line] = [x for x in text if x.startswith("task ")]
+    assert line.endswith(f"(sacct says: {NO_ACCOUNTING}); scontrol show job says CANCELLED"), line
+    assert data["ended_without_summary"][0]["slurm_state"] == "CANCELLED"
+
+
 def test_without_accounting_or_queue_status_names_the_log_not_sacct(
     killed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -657,6 +672,35 @@ def test_a_time_limited_tasks_own_interrupted_line_says_to_raise_its_time(
         assert said == (
             f"interrupted: every finished file is kept and journaled; resume with: {resubmit}"
         )
+
+
+#: A long task's words in its log after its start: more than the 64 KiB of its end read first.
+LONG_RUN = "\n".join(
+    f"harvester.fetch WARNING image {n}: HTTP 503 Service Unavailable (after 4 tries)"
+    for n in range(1200)
+)
+
+
+def test_a_time_limited_task_with_a_long_log_is_still_said_cut_short_by_it(
+    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A task cut short by its time limit after more than 64 KiB of its own lines (a long
+    run's warnings): its interrupted line and status still say the time limit, whose line
+    ends the log, though its start line is further back (both said a plain interruption)."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out)
+    script = out / "harvest.sbatch"
+    log = _kill_task_mid_run(script, TASK, signal.SIGTERM, f"{LONG_RUN}\n{TIME_LIMIT}")
+    assert log.stat().st_size > 64 * 1024
+    said = log.read_text().splitlines()
+    assert any(x.startswith("interrupted by SLURM's time limit") for x in said), said[-3:]
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, data = _status(out, capsys)
+    assert data["time_limited"] == [{"task": TASK, "job": f"{JOB}_{TASK}", "log": str(log)}]
+    assert f"  a time limit may cancel it again: raise #SBATCH --time in {script}, or run " \
+        "more tasks (--tasks N) so each does less" in text  # fmt: skip
 
 
 def test_a_time_limited_task_queued_again_gets_no_time_advice(

@@ -302,3 +302,31 @@ async def test_an_answered_options_probe_shows_the_server_up(
             held = await outage.held(busy, last_try)
     assert not held and outage.stats.checks == 0 and not outage.paused
     assert emu.stats()["by_route"] == {"options": {answer: 1}}
+
+
+@pytest.mark.parametrize(("concurrency", "rate"), [(1, None), (4, None), (1, 5.0)])
+async def test_a_run_cancelled_in_a_pause_holds_no_slot(
+    make_emulator: Callable[..., EmulatorThread], concurrency: int, rate: float | None
+) -> None:
+    """Twelve thumbnails, the server 503 throughout: the run pauses with requests at the
+    gate and queued at the limits, and is cancelled there (Ctrl-C, the run's end): every
+    slot is given back once, none held and none twice (the limiter counts 0 in flight)."""
+    emu = make_emulator(preset="demo", faults="503:100%")
+    paused = anyio.Event()
+    outage = Outage(60.0, on_wait=lambda reason, _s, _n: None if reason is None else paused.set())
+    limiter = AdaptiveLimiter(concurrency, rate, 1)
+    settings = ClientSettings(emu.base_url, concurrency=concurrency, rate=rate, max_retries=0)
+    with anyio.fail_after(20):
+        async with Client(settings, limiter=limiter, outage=outage) as client:
+
+            async def thumbnail(n: int) -> None:
+                await client.get(f"{urls.thumbnail(IMAGES[n % 4])}?n={n}", Expect.JPEG)
+
+            async with anyio.create_task_group() as tg:
+                for n in range(12):
+                    tg.start_soon(thumbnail, n)
+                await paused.wait()
+                await anyio.sleep(0.3)  # (the queued requests meet the pause meanwhile)
+                tg.cancel_scope.cancel()
+    assert outage.stats.pauses == 1 and outage.stats.checks >= 1
+    assert limiter.in_flight == 0
