@@ -680,6 +680,15 @@ class StatusReport:
         kinds again was said while the array's tasks still ran, as if it were over."""
         return self.slurm is not None and bool(self.queued or self.running)
 
+    def _queue_unknown_note(self) -> str:
+        """The note of a job array's folder where the SLURM queue cannot be asked: its
+        tasks may still run, so neither a resume nor a new script is safe to send yet."""
+        return (
+            f"note: the SLURM queue cannot be asked here ({self.queue_unknown}): tasks of "
+            "the job array may still be queued or running; check with squeue -u $USER "
+            "where SLURM answers before resuming"
+        )
+
     def _once_array_ended(self) -> str:
         """What :meth:`_array_busy` says instead of the command (its words, for the
         dropped kinds' line and the invalid files' line alike)."""
@@ -852,6 +861,9 @@ class StatusReport:
             plan = None
             if slurm is not None and slurm.from_plan is not None and slurm.tasks is not None:
                 plan = (slurm.from_plan, slurm.tasks)  # (named in its harvester slurm command)
+            if self.slurm is not None and self.queue_unknown is not None:
+                # (its tasks may still run: the note the resume lines below get, said here too)
+                lines.append(self._queue_unknown_note())
             lines.append(
                 no_rerun_line(len(self.hints), self.resume, self.out_dir if slurm else None, plan)
             )
@@ -867,11 +879,7 @@ class StatusReport:
         elif self.resume is not None and self.queue_unknown is not None:
             # No queue to ask: a plain "to resume" read as "nothing runs", and a resubmit
             # while tasks still ran would have them refused by their locks, or queued twice.
-            lines.append(
-                f"note: the SLURM queue cannot be asked here ({self.queue_unknown}): tasks of "
-                "the job array may still be queued or running; check with squeue -u $USER "
-                "where SLURM answers before resuming"
-            )
+            lines.append(self._queue_unknown_note())
             lines.append(f"to resume, once no task of the job array is running: {self.resume}")
         elif self.resume is not None:
             lines.append(f"to resume: {self.resume}")

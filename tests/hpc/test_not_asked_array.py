@@ -128,3 +128,9 @@ def test_while_the_array_is_queued_failures_no_rerun_fixes_wait_for_its_end(
     assert main(["status", str(out)]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
     assert last.startswith("a rerun would get the same answers for these failures: "), last
+    # No controller to ask: the tasks may still run, and the closing line says so first.
+    _fake_slurm(tmp_path, monkeypatch, up=False, queue="")
+    assert main(["status", str(out)]) == 0
+    end = capsys.readouterr().out.splitlines()[-2:]
+    assert end[0].startswith("note: the SLURM queue cannot be asked here (scontrol ping"), end
+    assert end[1].startswith("a rerun would get the same answers for these failures: "), end
