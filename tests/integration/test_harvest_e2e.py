@@ -50,9 +50,11 @@ def test_demo_harvest_complete(reference: Reference) -> None:
 
 def test_every_file_decodes(reference: Reference) -> None:
     """JPEGs decode to images of the expected size, JSON parses and names its image."""
+    checked = 0
     for path in (reference.out / "images").rglob("*"):
         if not path.is_file():
             continue
+        checked += 1
         image_id = int(path.name.split(".", 1)[0])
         if path.suffix == ".jpg":
             with Image.open(path) as img:
@@ -68,6 +70,7 @@ def test_every_file_decodes(reference: Reference) -> None:
                 assert body["id"] == image_id and "Exception" not in body
             else:
                 assert body["data"]["@id"] == image_id
+    assert checked == DEMO_IMAGES * len(KINDS)  # every artifact was looked at, none missing
 
 
 def test_index_rows_ids_and_labels(reference: Reference, emulator: EmulatorThread) -> None:

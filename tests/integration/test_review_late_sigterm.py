@@ -182,6 +182,8 @@ _EMULATE_CHILD = textwrap.dedent(
 
 
 def test_emulate_a_second_sigterm_while_it_closes() -> None:
+    """A second SIGTERM while `harvester emulate` closes after the first: it still ends
+    as a stopped server does (exit 0, no traceback), not killed by the signal."""
     proc = subprocess.Popen(
         [sys.executable, "-c", _EMULATE_CHILD, "emulate", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -194,7 +196,7 @@ def test_emulate_a_second_sigterm_while_it_closes() -> None:
         assert proc.stdout.readline().startswith("serving ")
         stderr = interrupt(proc, signal.SIGTERM)
     assert "Traceback" not in stderr
-    assert proc.returncode in (0, 130), (proc.returncode, stderr)
+    assert proc.returncode == 0, (proc.returncode, stderr)
 
 
 def test_sigterm_while_the_ids_pipe_is_still_open(tmp_path: Path) -> None:
