@@ -177,7 +177,8 @@ def split_set(out: Path, base_url: str) -> None:
         for shard in ("0/2", "1/2"):
             ran = run_cli("harvest", *base, "--plate", str(SMALL_PLATE), "--shard", shard,
                           "--artifacts", kinds)  # fmt: skip
-            assert ran.returncode in (0, 1), ran.stderr
+            # 1: render and imgdata fail on the migrated server; 0: the others all come.
+            assert ran.returncode == (1 if "render" in kinds else 0), ran.stderr
 
 
 def follow_split_hint(out: Path) -> None:
