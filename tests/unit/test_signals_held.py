@@ -173,6 +173,7 @@ CTRL_C_WHILE_WAITING_CHILD = textwrap.dedent(
 
     threading.Thread(target=threading.Event().wait, name="stuck worker").start()
     main_id = threading.main_thread().ident
+    pressed = sys.argv[2]
 
     def press_ctrl_c_once_main_waits():
         while True:
@@ -182,6 +183,7 @@ CTRL_C_WHILE_WAITING_CHILD = textwrap.dedent(
                 names.add(frame.f_code.co_name)
                 frame = frame.f_back
             if "_leave_no_thread_waiting" in names and "join" in names:
+                open(pressed, "w").close()  # the test's proof that Ctrl-C came then
                 os.kill(os.getpid(), signal.SIGINT)
                 return
             time.sleep(0.005)
@@ -198,10 +200,13 @@ def test_ctrl_c_while_the_process_waits_for_a_thread_ends_it_with_its_code(
 ) -> None:
     """The outcome is reported; a Ctrl-C during the wait for a stuck thread ends the wait
     (the command's exit code, no KeyboardInterrupt traceback: seen once in 800 hunted runs)."""
+    pressed = tmp_path / "pressed"
     result = subprocess.run(
-        [sys.executable, "-c", CTRL_C_WHILE_WAITING_CHILD, str(tmp_path / "missing")],
+        [sys.executable, "-c", CTRL_C_WHILE_WAITING_CHILD, str(tmp_path / "missing"),
+         str(pressed)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
+    assert pressed.exists(), "the Ctrl-C never came while the process waited for the thread"
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
 
