@@ -9,6 +9,7 @@ own command only, never to in-process callers such as this test run.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -110,6 +111,7 @@ LATE_CHILD = textwrap.dedent(
     async def run_then_signal(self):
         summary = await real_run(self)
         # The run is over, its watcher gone; anyio has yet to close the event loop.
+        open(os.environ["SENT_LOG"], "w").close()  # the test's proof that it was sent
         os.kill(os.getpid(), signum)
         return summary
 
@@ -129,12 +131,14 @@ def test_a_signal_after_the_run_has_ended_changes_nothing(
     which could skip stopping anyio's worker threads and leave the process waiting for them
     at exit (found by a hunt of 800 interrupted runs)."""
     out = tmp_path / "d"
+    sent = tmp_path / "sent"
     result = subprocess.run(
         [sys.executable, "-c", LATE_CHILD, signame, "harvest", "--base-url",
          emulator.base_url, "--project", "51", "--out", str(out), "--rate", "none",
          "--artifacts", "thumbnail"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env={**os.environ, "SENT_LOG": str(sent)},
     )  # fmt: skip
+    assert sent.exists(), "the signal was never sent: Harvest.run was not the run's"
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("done 8 (thumbnail 8), skipped 0 (already done), failed 0")
     assert "interrupted" not in result.stderr and "Traceback" not in result.stderr
