@@ -110,7 +110,8 @@ def test_study_metadata_saved(reference: Reference) -> None:
     assert {p["id"] for p in plates} == set(DEMO_PLATE_IDS)
     plate = reference.out / "study" / f"plate-{DEMO_PLATE_ID}"
     for name in ("plate.json", "runs.json", "wells.json", "well-annotations.json", "grid-0.json"):
-        assert json.loads((plate / name).read_bytes()) is not None
+        body = json.loads((plate / name).read_bytes())
+        assert isinstance(body, dict) and body, name  # an object with content, not null
     assert (reference.out / "study" / "project-51" / "datasets.json").is_file()
     assert (reference.out / "study" / "dataset-51" / "images.json").is_file()
     configs = list((reference.out / "runs").glob("*/config.json"))
