@@ -50,9 +50,11 @@ def test_demo_harvest_complete(reference: Reference) -> None:
 
 def test_every_file_decodes(reference: Reference) -> None:
     """JPEGs decode to images of the expected size, JSON parses and names its image."""
+    checked = 0
     for path in (reference.out / "images").rglob("*"):
         if not path.is_file():
             continue
+        checked += 1
         image_id = int(path.name.split(".", 1)[0])
         if path.suffix == ".jpg":
             with Image.open(path) as img:
@@ -68,6 +70,7 @@ def test_every_file_decodes(reference: Reference) -> None:
                 assert body["id"] == image_id and "Exception" not in body
             else:
                 assert body["data"]["@id"] == image_id
+    assert checked == DEMO_IMAGES * len(KINDS)  # every artifact was looked at, none missing
 
 
 def test_index_rows_ids_and_labels(reference: Reference, emulator: EmulatorThread) -> None:
@@ -107,7 +110,8 @@ def test_study_metadata_saved(reference: Reference) -> None:
     assert {p["id"] for p in plates} == set(DEMO_PLATE_IDS)
     plate = reference.out / "study" / f"plate-{DEMO_PLATE_ID}"
     for name in ("plate.json", "runs.json", "wells.json", "well-annotations.json", "grid-0.json"):
-        assert json.loads((plate / name).read_bytes()) is not None
+        body = json.loads((plate / name).read_bytes())
+        assert isinstance(body, dict) and body, name  # an object with content, not null
     assert (reference.out / "study" / "project-51" / "datasets.json").is_file()
     assert (reference.out / "study" / "dataset-51" / "images.json").is_file()
     configs = list((reference.out / "runs").glob("*/config.json"))

@@ -264,6 +264,7 @@ def test_labels_not_asked_stay_not_asked(emulator: EmulatorThread, tmp_path: Pat
     state = JournalState.load(out, remember=False)
     assert state.labels_unasked == set()
     rows = rows_of(out)
+    assert sorted(rows) == sorted(SCREEN_IDS + PROJECT_IDS)
     assert all(row["Gene Symbol"] for row in rows.values())
     for image_id, row in rows.items():
         assert context(row) == expected(emulator, image_id)

@@ -262,13 +262,16 @@ def test_an_index_lock_file_of_another_user_does_not_stop_the_index_write(
     lock = out / "locks" / index.INDEX_LOCK
     lock.touch()
     real_open = os.open
+    refused: list[str] = []
 
     def other_users(path: object, flags: int, *args: int) -> int:
         if Path(str(path)) == lock:  # (root here: the permission bits alone would not refuse)
+            refused.append(str(path))
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, flags, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "open", other_users)
     assert index.write_index(out) == 8
     monkeypatch.undo()
+    assert refused, "the index write never tried the lock file: nothing was refused"
     assert (out / "index.csv").read_bytes().startswith(b"image_id,")

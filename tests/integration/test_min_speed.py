@@ -64,10 +64,14 @@ def test_trickled_answers_fail_below_the_minimum_speed(
 def test_no_minimum_speed_lets_trickled_answers_finish(
     make_emulator: Callable[..., EmulatorThread], tmp_path: Path
 ) -> None:
+    """--min-speed 0: every trickled thumbnail (8 pieces 300 ms apart) comes at the first ask."""
     emu = make_emulator(preset="demo", faults=TRICKLE)
     out = tmp_path / "patient"
     assert main(_harvest(emu.base_url, out, "0")) == 0
     assert len(list(out.glob("images/**/*.jpg"))) == 8
+    stats = emu.stats()
+    assert stats["faults"] == {"trickle": 8}  # every thumbnail was trickled, none retried
+    assert stats["image_requests_repeated"] == 0
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "fast"])

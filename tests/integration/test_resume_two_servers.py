@@ -127,7 +127,9 @@ def test_the_refusal_never_spells_a_token_an_old_run_saved_in_its_base_url(
     data = json.loads(saved.read_text())
     data["config"]["base_url"] = tokened
     saved.write_text(json.dumps(data))
-    for journal in (out / "journals").glob(f"*{saved.parent.name}*.jsonl"):
+    journals = list((out / "journals").glob(f"*{saved.parent.name}*.jsonl"))
+    assert journals, "the saved run has no journal to put the token in"
+    for journal in journals:
         first, rest = journal.read_text().split("\n", 1)
         first = first.replace(f'"{demo.base_url}"', f'"{tokened}"')
         journal.write_text(f"{first}\n{rest}")

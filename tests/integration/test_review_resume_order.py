@@ -65,7 +65,7 @@ def test_a_resume_that_did_work_leaves_the_newest_set_newest(
     # The older set has work left: a damaged thumbnail that verify marks bad.
     thumb = kind_files(out, "thumbnail")[0]
     thumb.write_bytes(b"not a jpeg")
-    assert run_cli("verify", str(out)).returncode != 0
+    assert run_cli("verify", str(out)).returncode == 1  # the damaged thumbnail
     resumed = run_cli("harvest", "--out", str(out), "--rate", "none")
     assert resumed.returncode == 0, resumed.stderr
     assert "target set 1 of 2" in resumed.stderr and thumb.read_bytes() != b"not a jpeg"
@@ -177,7 +177,8 @@ def split_set(out: Path, base_url: str) -> None:
         for shard in ("0/2", "1/2"):
             ran = run_cli("harvest", *base, "--plate", str(SMALL_PLATE), "--shard", shard,
                           "--artifacts", kinds)  # fmt: skip
-            assert ran.returncode in (0, 1), ran.stderr
+            # 1: render and imgdata fail on the migrated server; 0: the others all come.
+            assert ran.returncode == (1 if "render" in kinds else 0), ran.stderr
 
 
 def follow_split_hint(out: Path) -> None:

@@ -34,7 +34,7 @@ def test_a_spooled_copy_is_removed_when_the_output_folder_is_refused(
     )
     feeder.set()
     err = capsys.readouterr().err
-    assert code != 0 and "is a file" in err
+    assert code == 2 and "is a file" in err  # an unusable output folder
     assert _spooled_copies(spool_dir) == set()
 
 

@@ -41,6 +41,11 @@ def test_where_fetches_and_indexes_exactly_the_matching_images(
     emu, app = recording
     where = (parse_condition("Phenotype~MITOTIC"),)
     want = expected(demo_refs, where=where)
+    assert want == {  # the README's `~`: a case-insensitive "contains", worked out here
+        r.image_id
+        for r in demo_refs.values()
+        if any(k == "Phenotype" and "mitotic" in v.lower() for k, v in r.labels)
+    }
     assert 0 < len(want) < DEMO_IMAGES_IN_SCREEN
     out = tmp_path / "sel"
     summary = harvest(emu.base_url, out, screens=(DEMO_SCREEN,), where=["Phenotype~MITOTIC"])
@@ -59,19 +64,27 @@ def test_or_within_a_key_and_across_keys(
     """Two values of one key widen the selection; a second key's != narrows it."""
     emu, app = recording
     genes = sorted({v for r in demo_refs.values() for k, v in r.labels if k == "Gene Symbol"})
-    terms = [f"Gene Symbol={genes[0]}", f"Gene Symbol={genes[1]}"]
+    # The first gene of each: one whose phenotype the `!=` below excludes, one it keeps (the
+    # first two in name order both kept theirs, and the narrowing narrowed nothing).
+    arrest = {d["Gene Symbol"] for d in map(dict, (r.labels for r in demo_refs.values()))
+              if d.get("Phenotype") == "mitotic arrest"}  # fmt: skip
+    pair = [min(arrest), min(set(genes) - arrest)]
+    terms = [f"Gene Symbol={gene}" for gene in pair]
     conds = tuple(parse_condition(t) for t in terms)
     want = expected(demo_refs, where=conds)
     assert want == {
-        r.image_id for r in demo_refs.values() if dict(r.labels).get("Gene Symbol") in genes[:2]
+        r.image_id for r in demo_refs.values() if dict(r.labels).get("Gene Symbol") in pair
     }
     harvest(emu.base_url, tmp_path / "a", screens=(DEMO_SCREEN,), where=terms)
     assert app.take() == want == index_ids(tmp_path / "a")
     narrower = [*terms, "Phenotype!=mitotic arrest"]
     want2 = expected(demo_refs, where=tuple(parse_condition(t) for t in narrower))
+    assert want2 == {  # `!=` drops the images with that value
+        i for i in want if ("Phenotype", "mitotic arrest") not in demo_refs[i].labels
+    }
     harvest(emu.base_url, tmp_path / "b", screens=(DEMO_SCREEN,), where=narrower)
     assert app.take() == want2 == index_ids(tmp_path / "b")
-    assert want2 <= want
+    assert set() < want2 < want
 
 
 def test_sample_is_deterministic_and_independent_of_concurrency(

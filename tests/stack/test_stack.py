@@ -447,7 +447,7 @@ async def test_failed_plane_keeps_staging(make_emulator: Factory, tmp_path: Path
                     plane_concurrency=1,
                 )
     staged = len(list(staging.glob("*.png")))
-    assert staged < ZSTACK_SIZE_Z * 2
+    assert 0 < staged < ZSTACK_SIZE_Z * 2  # some planes came before the failure, and stay
     emu = make_emulator(preset="zstack", mode="microservice")
     path, imgdata = await _harvest(emu, ZSTACK_IMAGE_ID, out)
     assert _render_calls(emu) == ZSTACK_SIZE_Z * 2 - staged

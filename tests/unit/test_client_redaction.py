@@ -167,11 +167,13 @@ def test_url_holds_secret(url: str, secret: bool) -> None:
 
 
 def test_fetch_errors_redact_whatever_url_they_get() -> None:
-    """A FetchError built with a secret URL never shows the secret."""
+    """A FetchError built with a secret URL never shows the secret, but still the URL."""
     error = TransportError("reset", url=f"http://h/x/?bsession={SECRET}", status=None)
     assert SECRET not in str(error)
     assert SECRET not in repr(error)
-    assert SECRET not in error.url
+    # Redacted, not dropped: the URL of the failure is what a user needs to see.
+    assert error.url == "http://h/x/?bsession=REDACTED"
+    assert str(error) == "reset: http://h/x/?bsession=REDACTED"
 
 
 def test_settings_repr_hides_headers_cookies_and_url_secrets() -> None:

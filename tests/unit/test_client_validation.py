@@ -98,6 +98,7 @@ async def test_html_body_mislabelled_as_json_is_invalid_body(server: Any) -> Non
     reply = server.Reply(body=b"  <html><body>x</body></html>", content_type="application/json")
     error = await fails(server, reply, Expect.JSON)
     assert isinstance(error, InvalidBodyError)
+    assert "HTML page with status 200 where JSON was expected" in error.reason
 
 
 async def test_unparsable_json_is_invalid_body(server: Any) -> None:

@@ -101,7 +101,9 @@ def test_every_digest_is_the_files_hexdigest_string(harvested: Path) -> None:
 
 def test_records_copy_pickle_and_compare_like_the_dicts(harvested: Path) -> None:
     state = JournalState.load(harvested, remember=False)
-    for line in done_lines(harvested).values():
+    lines = done_lines(harvested)
+    assert len(lines) == len(state.done) > 0
+    for line in lines.values():
         parsed = json.loads(line)
         rec = state.done[(parsed["kind"], parsed["id"])]
         for twin in (copy.copy(rec), copy.deepcopy(rec), pickle.loads(pickle.dumps(rec))):

@@ -257,7 +257,12 @@ def test_a_state_not_loaded_from_a_folder_is_indexed_as_given(tmp_path: Path) ->
     with Journal(tmp_path, "other") as other:
         other.append([image(2, 1.0), done(2, 1.0)])
     assert write_index(tmp_path, state) == 1
-    assert (tmp_path / "index.csv").read_bytes() == render_csv(*build_rows(state))
+    with (tmp_path / "index.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    # The given state's one image (named by hand), not the folder's journal (image 2).
+    assert [(row["image_id"], row["image_name"], row["thumbnail_path"]) for row in rows] == [
+        ("1", "x", done(1, 1.0)["path"])
+    ]
 
 
 def _reference_rows(state: JournalState) -> tuple[list[str], list[list[str]]]:

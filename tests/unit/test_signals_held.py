@@ -9,6 +9,7 @@ own command only, never to in-process callers such as this test run.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -110,6 +111,7 @@ LATE_CHILD = textwrap.dedent(
     async def run_then_signal(self):
         summary = await real_run(self)
         # The run is over, its watcher gone; anyio has yet to close the event loop.
+        open(os.environ["SENT_LOG"], "w").close()  # the test's proof that it was sent
         os.kill(os.getpid(), signum)
         return summary
 
@@ -129,12 +131,14 @@ def test_a_signal_after_the_run_has_ended_changes_nothing(
     which could skip stopping anyio's worker threads and leave the process waiting for them
     at exit (found by a hunt of 800 interrupted runs)."""
     out = tmp_path / "d"
+    sent = tmp_path / "sent"
     result = subprocess.run(
         [sys.executable, "-c", LATE_CHILD, signame, "harvest", "--base-url",
          emulator.base_url, "--project", "51", "--out", str(out), "--rate", "none",
          "--artifacts", "thumbnail"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, env={**os.environ, "SENT_LOG": str(sent)},
     )  # fmt: skip
+    assert sent.exists(), "the signal was never sent: Harvest.run was not the run's"
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("done 8 (thumbnail 8), skipped 0 (already done), failed 0")
     assert "interrupted" not in result.stderr and "Traceback" not in result.stderr
@@ -173,6 +177,7 @@ CTRL_C_WHILE_WAITING_CHILD = textwrap.dedent(
 
     threading.Thread(target=threading.Event().wait, name="stuck worker").start()
     main_id = threading.main_thread().ident
+    pressed = sys.argv[2]
 
     def press_ctrl_c_once_main_waits():
         while True:
@@ -182,6 +187,7 @@ CTRL_C_WHILE_WAITING_CHILD = textwrap.dedent(
                 names.add(frame.f_code.co_name)
                 frame = frame.f_back
             if "_leave_no_thread_waiting" in names and "join" in names:
+                open(pressed, "w").close()  # the test's proof that Ctrl-C came then
                 os.kill(os.getpid(), signal.SIGINT)
                 return
             time.sleep(0.005)
@@ -198,10 +204,13 @@ def test_ctrl_c_while_the_process_waits_for_a_thread_ends_it_with_its_code(
 ) -> None:
     """The outcome is reported; a Ctrl-C during the wait for a stuck thread ends the wait
     (the command's exit code, no KeyboardInterrupt traceback: seen once in 800 hunted runs)."""
+    pressed = tmp_path / "pressed"
     result = subprocess.run(
-        [sys.executable, "-c", CTRL_C_WHILE_WAITING_CHILD, str(tmp_path / "missing")],
+        [sys.executable, "-c", CTRL_C_WHILE_WAITING_CHILD, str(tmp_path / "missing"),
+         str(pressed)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
+    assert pressed.exists(), "the Ctrl-C never came while the process waited for the thread"
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
 

@@ -358,9 +358,11 @@ async def test_a_flush_waits_for_its_own_batch_when_a_later_one_is_written_first
             tmp_path / "d", run_id=run, writer=make_writer(run), batch_size=1
         ) as store:
             write_batch = store._commit_sync
+            slowed: list[str] = []
 
             def slow_for_the_stack(batch: list[Any], pending: PendingFile) -> Any:
                 if any(item.kind == "stack" for item in batch):
+                    slowed.append("stack")
                     time.sleep(0.5)  # a big stack's copy and fsync
                 return write_batch(batch, pending)
 
@@ -376,6 +378,7 @@ async def test_a_flush_waits_for_its_own_batch_when_a_later_one_is_written_first
                 await store.flush()
                 assert (tmp_path / "d" / stack_path).read_bytes() == b"II*\0stack"
                 assert store.state.is_done("stack", 1)
+    assert slowed == ["stack"], "the stack's batch was not the one slowed: no race was made"
 
 
 def test_a_rewrite_whose_group_cannot_be_set_still_keeps_the_mode(
@@ -391,11 +394,15 @@ def test_a_rewrite_whose_group_cannot_be_set_still_keeps_the_mode(
     fields[0], fields[5] = stat.S_IFREG | 0o664, mine.st_gid + 1  # st_mode, st_gid
     like = os.stat_result(fields)
 
+    asked: list[int] = []
+
     def refused(path: object, uid: int, gid: int) -> None:
+        asked.append(gid)
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(os, "chown", refused)
     atomic_write_bytes(tmp_path, target, b"new", like=like)
+    assert asked == [like.st_gid]  # the group was asked for, and refused
     assert target.read_bytes() == b"new"
     assert stat.S_IMODE(target.stat().st_mode) == 0o664
     assert target.stat().st_gid == mine.st_gid

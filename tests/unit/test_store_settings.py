@@ -209,10 +209,12 @@ def test_old_render_quality_counts_jpeg_renders_only(tmp_path: Path) -> None:
 
 
 def test_readers_still_work_on_a_folder_with_settings(tmp_path: Path) -> None:
-    """status reads a folder whose marker holds settings."""
+    """status reads a folder whose marker holds settings as a whole, undamaged one."""
     out = tmp_path / "d"
     prepare_out_dir(out, {"thumbnail_size": 128, "window": "full"})
-    assert collect_status(out) is not None
+    report = collect_status(out)
+    assert report.marker and report.notes == [] and report.plan_error is None
+    assert report.images == 0 and report.failures == []
 
 
 @pytest.mark.parametrize("flock", [True, False], ids=["flock", "no-flock"])
