@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every s
     from collections.abc import Mapping, Sequence
 
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
-    from harvester.errors import UsageError
+    from harvester.errors import FolderBusyError, UsageError
     from harvester.journal import SavedConfigs
     from harvester.pipeline import RunSummary
     from harvester.plan import PlanInfo
@@ -833,7 +833,7 @@ def _replay_each(
         _outcome_open_again,
         report_error,
     )
-    from harvester.errors import HarvesterError
+    from harvester.errors import FolderBusyError, HarvesterError
 
     codes: list[int] = []
     first = replays[0][0]
@@ -849,6 +849,10 @@ def _replay_each(
             code = _replay(args, cfg, origin)
         except BrokenPipeError:
             raise  # our output was closed: main() ends quietly
+        except FolderBusyError as exc:
+            if _folder_wide(exc, cfg):  # every set after it is refused the same
+                return _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes)
+            code = report_error(exc, args)
         except (HarvesterError, OSError) as exc:
             code = report_error(exc, args)
         if code == EXIT_INTERRUPTED or getattr(args, "credentials_stop", False):
@@ -860,6 +864,44 @@ def _replay_each(
     if said:
         codes.append(EXIT_FAILURES)
     return worst_exit(codes)
+
+
+def _folder_wide(exc: FolderBusyError, cfg: HarvestConfig) -> bool:
+    """Is ``exc`` (a replay refused because another process holds a lock of DIR) about the
+    lock of the whole folder, which refuses every set replayed after it the same way?
+
+    A replay without a shard takes DIR's own lock; a command that is no harvest
+    (:class:`~harvester.errors.FolderInUseError`, ``harvester forget``) holds that lock too.
+    A shard's lock is that set's own: the next set may take its own lock."""
+    from harvester.errors import FolderInUseError
+
+    return cfg.shard is None or isinstance(exc, FolderInUseError)
+
+
+def _stop_on_busy_folder(
+    exc: FolderBusyError,
+    args: argparse.Namespace,
+    left: int,
+    first: HarvestConfig,
+    notes: list[tuple[str, bool]],
+) -> int:
+    """A resume of several sets refused by DIR's own lock: said once, and the sets ``left``
+    after it are not tried; its exit code (75: run it again later).
+
+    Why: each set's replay was refused in turn by the same lock, the same ``error:`` and
+    ``hint:`` once per target set for one cause. The ``not resumed:`` lines (``notes``),
+    said after the last set, come before the error, as at a credentials stop."""
+    from harvester.cli import report_error
+    from harvester.text import plural
+
+    for note in _notes_to_say(first, notes):
+        print(note, file=sys.stderr)
+    if left:
+        others = plural(left, "other target set")
+        tried = "was" if left == 1 else "were"
+        untried = f"this resume's {others} {tried} not tried: the lock is the whole folder's"
+        exc.hint = f"{exc.hint}; {untried}" if exc.hint else untried
+    return report_error(exc, args)
 
 
 def _notes_to_say(first: HarvestConfig, notes: list[tuple[str, bool]]) -> list[str]:
