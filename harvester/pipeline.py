@@ -2520,6 +2520,9 @@ class Harvest:
             if (self.out / layout.MARKER_NAME).exists()
             else JournalState()
         )
+        # Read as a run's is: a replay of a run that said its selection's notes does not
+        # say them again (_selection_told_before), as the real resume it previews does not.
+        self._journal_state = state
         from harvester.gone import gone_ids  # (not at the top: see _work_in_store)
 
         self._gone = await anyio.to_thread.run_sync(gone_ids, self.out, self.cfg.base_url)

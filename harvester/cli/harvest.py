@@ -23,10 +23,11 @@ if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every s
     from collections.abc import Mapping, Sequence
 
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
-    from harvester.errors import UsageError
+    from harvester.errors import FolderBusyError, UsageError
     from harvester.journal import SavedConfigs
     from harvester.pipeline import RunSummary
     from harvester.plan import PlanInfo
+    from harvester.splits import SplitSpec
     from harvester.status import StatusReport
 
 __all__ = ["register"]
@@ -833,7 +834,7 @@ def _replay_each(
         _outcome_open_again,
         report_error,
     )
-    from harvester.errors import HarvesterError
+    from harvester.errors import FolderBusyError, HarvesterError
 
     codes: list[int] = []
     first = replays[0][0]
@@ -849,6 +850,10 @@ def _replay_each(
             code = _replay(args, cfg, origin)
         except BrokenPipeError:
             raise  # our output was closed: main() ends quietly
+        except FolderBusyError as exc:
+            if _folder_wide(exc, cfg):  # every set after it is refused the same
+                return _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes)
+            code = report_error(exc, args)
         except (HarvesterError, OSError) as exc:
             code = report_error(exc, args)
         if code == EXIT_INTERRUPTED or getattr(args, "credentials_stop", False):
@@ -860,6 +865,43 @@ def _replay_each(
     if said:
         codes.append(EXIT_FAILURES)
     return worst_exit(codes)
+
+
+def _folder_wide(exc: FolderBusyError, cfg: HarvestConfig) -> bool:
+    """Is ``exc`` (a replay refused because another process holds a lock of DIR) about the
+    lock of the whole folder, which refuses every set replayed after it the same way?
+
+    A replay without a shard takes DIR's own lock; a command that is no harvest
+    (:class:`~harvester.errors.FolderInUseError`, ``harvester forget``) holds that lock too.
+    A shard's lock is that set's own: the next set may take its own lock."""
+    from harvester.errors import FolderInUseError
+
+    return cfg.shard is None or isinstance(exc, FolderInUseError)
+
+
+def _stop_on_busy_folder(
+    exc: FolderBusyError,
+    args: argparse.Namespace,
+    left: int,
+    first: HarvestConfig,
+    notes: list[tuple[str, bool]],
+) -> int:
+    """A resume of several sets refused by DIR's own lock: said once, and the sets ``left``
+    after it are not tried; its exit code (75: run it again later).
+
+    Why: each set's replay was refused in turn by the same lock, the same ``error:`` and
+    ``hint:`` once per target set for one cause. The ``not resumed:`` lines (``notes``),
+    said after the last set, come before the error, as at a credentials stop."""
+    from harvester.cli import report_error
+
+    for note in _notes_to_say(first, notes):
+        print(note, file=sys.stderr)
+    if left:
+        others = plural(left, "other target set")
+        tried = "was" if left == 1 else "were"
+        untried = f"this resume's {others} {tried} not tried: the lock is the whole folder's"
+        exc.hint = f"{exc.hint}; {untried}" if exc.hint else untried
+    return report_error(exc, args)
 
 
 def _notes_to_say(first: HarvestConfig, notes: list[tuple[str, bool]]) -> list[str]:
@@ -1196,6 +1238,7 @@ def _resumed_configs(
             for item in value if isinstance(value, list) else [value]:
                 now += [flag, str(item)]
     said: list[tuple[HarvestConfig, str, str]] = []
+    training = _FolderTraining(out, configs, given)  # (read once, for every set's line)
     for n, (resumed, recorded) in enumerate(replays):
         origin = replay_origin(recorded)
         if resumed.quiet:
@@ -1208,11 +1251,73 @@ def _resumed_configs(
         from_file = recorded_file_settings(recorded)
         if from_file:  # replayed too, though no flag says them
             flags += f"{' ' if flags else ''}({', '.join(from_file)})"
-        line += (f": {flags}" if flags else " (all defaults)") + (
-            f"; given now: {shlex.join(public_argv(now))}" if now else ""  # (?bsession=)
-        )
+        line += (f": {flags}" if flags else " (all defaults)") + training.said(resumed)
+        if now:
+            line += f"; given now: {shlex.join(public_argv(now))}"  # (?bsession=)
         said.append((resumed, line, origin))
     return said, [(note, moot) for _error, note, moot in refused]
+
+
+class _FolderTraining:
+    """The label keys and split a resume's index is written with, for its ``resuming ...``
+    lines: ``; label keys: K1, K2; split: train=0.8,val=0.2``.
+
+    Why: a resume does not replay a run's ``--label-key`` or ``--split``
+    (:data:`harvester.config.NOT_REPLAYED`): given none, the index keeps the keys given last
+    and DIR's recorded split, and the summary names what it wrote, but the line that says
+    what the resume replays named neither. Read once per resume, and only when asked: the
+    keys given last are told by the journals' order of runs, read only where some run or
+    ``harvester index`` gave keys (that read is kept for the replay's own, see
+    :meth:`harvester.journal.JournalState.load`). Those given now are said as given."""
+
+    def __init__(self, out: Path, configs: SavedConfigs, given: Mapping[str, Any]) -> None:
+        self._out = out
+        self._configs = configs
+        self._keys_given = "label_keys" in given
+        self._split_given = bool({"split", "split_by", "split_seed"} & set(given))
+        self._folder_keys: tuple[str, ...] | None = None  # (None: not read yet)
+        self._folder_split: SplitSpec | None = None
+        self._split_read = False
+
+    def said(self, cfg: HarvestConfig) -> str:
+        """What ``cfg``'s replay labels and splits its index by, as its line ends (or "")."""
+        from harvester.splits import DEFAULT_SPLIT_BY
+        from harvester.text import shown
+
+        words = ""
+        keys = () if self._keys_given else cfg.label_keys or self._keys()
+        if keys:
+            words += f"; label keys: {', '.join(shown(key) for key in keys)}"
+        spec = None if self._split_given else cfg.split_spec or self._split()
+        if spec is not None:
+            words += f"; split: {spec.text}"
+            if spec.by != DEFAULT_SPLIT_BY or spec.seed:
+                words += f" by {spec.by}, seed {spec.seed}"
+        return words
+
+    def _keys(self) -> tuple[str, ...]:
+        if self._folder_keys is None:
+            from harvester.errors import HarvesterError
+            from harvester.folder_settings import folder_has_label_keys, remembered_label_keys
+            from harvester.journal import JournalState
+
+            self._folder_keys = ()
+            if folder_has_label_keys(self._out):
+                # (journals that cannot be read: the line names no keys; the replay says why)
+                with contextlib.suppress(OSError, HarvesterError):
+                    state = JournalState.load(self._out)
+                    self._folder_keys = remembered_label_keys(
+                        self._out, state, warn=False, saved=self._configs
+                    )
+        return self._folder_keys
+
+    def _split(self) -> SplitSpec | None:
+        if not self._split_read:
+            from harvester.splits import folder_split
+
+            self._folder_split = folder_split(self._out, notes=[])  # (its run warns)
+            self._split_read = True
+        return self._folder_split
 
 
 def _refusal(out: Path, problem: ReplayProblem) -> tuple[UsageError, str]:

@@ -462,3 +462,39 @@ def test_a_resume_keeps_the_label_keys_given_last(tmp_path: Path, emulator: Emul
     with (out / "index.csv").open() as fh:
         after = [row["label"] for row in csv.DictReader(fh)]
     assert after == before and any(after)
+
+
+def test_the_resume_line_names_the_label_keys_and_split_its_index_takes(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The resume line ends with the label keys and split the index is written with (not
+    replayed from the run: the keys given last, DIR's split), as the summary's split line
+    says; those given now are said as given, not twice."""
+    out = tmp_path / "d"
+    proc = cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", PLATE, "--out", str(out),
+        "--artifacts", "thumbnail", "--label-key", "Gene Symbol", "--split", "train=0.5,val=0.5",
+        "--split-by", "plate", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    run = newest_run(out)
+    said = f"resuming {out} with the settings of its newest run, {run}: --base-url "
+    said += f"{emulator.base_url} --plate {PLATE} --artifacts thumbnail"
+    resumed = cli("harvest", "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.splitlines() == [
+        f"{said}; label keys: Gene Symbol; split: train=0.5,val=0.5 by plate, seed 0"
+    ]
+    assert "split: train " in resumed.stdout  # (the summary's, of the split it wrote)
+    assert cli("index", str(out), "--label-key", "Phenotype").returncode == 0
+    later = cli("harvest", "--out", str(out), "--dry-run")
+    assert later.returncode == 0, later.stderr
+    assert later.stderr.splitlines() == [
+        f"{said}; label keys: Phenotype; split: train=0.5,val=0.5 by plate, seed 0; given "
+        "now: --dry-run"
+    ]
+    given = cli("harvest", "--out", str(out), "--label-key", "Gene Symbol", "--no-split")
+    assert given.returncode == 0, given.stderr
+    assert given.stderr.splitlines()[0] == (
+        f"{said}; given now: --label-key 'Gene Symbol' --no-split"
+    ), given.stderr

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import shlex
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from harvest_helpers import interrupt, reaped, start_cli
+from harvest_helpers import interrupt, reaped, run_lock_held, start_cli
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
@@ -329,6 +330,43 @@ def test_one_replay_failing_does_not_stop_the_next_and_the_worst_code_wins(
     assert lines[-1].startswith("not resumed: an earlier run")
     assert emulator.stats()["image_requests"] == 1  # the damaged thumbnail, refetched
     assert cli("verify", str(out)).returncode == 0
+
+
+def test_a_folder_held_by_another_process_is_said_once_and_stops_the_resume(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """While another process holds DIR's own lock, a resume of three sets (two plates, ids
+    on standard input) says the refusal once (exit 75): one error and hint, its `not
+    resumed:` line first, the plate it did not try named in the hint; nothing fetched."""
+    out = tmp_path / "d"
+    harvest_stdin(emulator, out)
+    harvest_plate(emulator, out, PLATE)
+    newest = harvest_plate(emulator, out, OTHER_PLATE)
+    refetch_one(out)  # (work left for each plate's replay, were it to run)
+    before = runs(out)
+    emulator.reset_stats()
+    with run_lock_held(out, None) as holder:
+        proc = cli("harvest", "--out", str(out))
+    assert proc.returncode == 75, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 4, proc.stderr
+    assert lines[0].startswith(
+        f"resuming {out} (target set 1 of 2) with the settings of its newest run, {newest}:"
+    ), proc.stderr
+    assert lines[1].startswith("not resumed: an earlier run"), proc.stderr
+    assert lines[2] == (
+        f"error: {out} is already being harvested by another process in a harvest of the "
+        f"whole set (pid {holder.pid} on {socket.gethostname()})"
+    ), proc.stderr
+    assert lines[3].startswith("hint: "), proc.stderr
+    assert lines[3].endswith(
+        "; this resume's 1 other target set was not tried: the lock is the whole folder's"
+    ), proc.stderr
+    assert emulator.stats()["image_requests"] == 0
+    assert runs(out) == before
+    resumed = cli("harvest", "--out", str(out), "-q")  # the holder gone: the same command
+    assert resumed.returncode == 1, resumed.stderr  # (the stdin set is still not resumed)
+    assert emulator.stats()["image_requests"] == 1  # the damaged thumbnail, refetched
 
 
 def test_ctrl_c_stops_every_replay(tmp_path: Path, emulator: EmulatorThread) -> None:

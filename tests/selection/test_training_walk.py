@@ -82,6 +82,27 @@ def test_a_sample_larger_than_the_study_is_said(emulator: EmulatorThread, tmp_pa
     ]
 
 
+def test_a_dry_run_resume_does_not_repeat_the_sample_warning_its_run_said(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--sample 500 of 80 images warns once; `harvest --out DIR --dry-run` previews the
+    resume without saying it again (as the resume itself does not), and one given another
+    --sample now still says that one."""
+    out = tmp_path / "all"
+    code, stderr = harvest_cli(emulator, out, "--sample", "500")
+    assert code == 0 and len(warnings(stderr)) == 1, stderr
+    dry = run_cli("harvest", "--out", str(out), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: 80 images found, 0 artifacts to fetch" in dry.stdout, dry.stdout
+    assert warnings(dry.stderr) == [], dry.stderr
+    other = run_cli("harvest", "--out", str(out), "--dry-run", "--sample", "600", "-q")
+    assert other.returncode == 0, other.stderr
+    assert warnings(other.stderr) == [
+        "WARNING harvester.problems: --sample 600 is more than the 80 walked images, so the"
+        " sample is all 80 of them"
+    ], other.stderr
+
+
 def test_a_sample_within_the_selection_says_nothing(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
