@@ -42,6 +42,7 @@ def get_json(app: App, url: str, status: int = 200) -> Any:
 
 
 def test_an_image_without_rois_answers_an_empty_list(app: App) -> None:
+    """An image without ROIs, or an unknown image, lists an empty page with a zero total."""
     body = get_json(app, f"/api/v0/m/images/{c.DEMO_NO_ROIS_IMAGE_ID}/rois/")
     assert body == {
         "data": [],
@@ -52,6 +53,7 @@ def test_an_image_without_rois_answers_an_empty_list(app: App) -> None:
 
 
 def test_roi_and_shape_json_shape(app: App) -> None:
+    """ROIs and shapes come in OMERO's JSON shape and key and id order, the same by every route."""
     cat = c.Catalogue("demo")
     image_id = next(i for i in c.DEMO_PROJECT_IMAGE_IDS if 0 < cat.roi_count(i) < 200)
     body = get_json(app, f"/api/v0/m/images/{image_id}/rois/")
@@ -84,6 +86,7 @@ def test_roi_and_shape_json_shape(app: App) -> None:
 
 
 def test_pages_of_a_big_listing(app: App) -> None:
+    """A 1203-ROI listing pages by offset and limit, clamped to maxLimit, empty past the end."""
     many = c.DEMO_MANY_ROIS_IMAGE_ID
     url = f"/api/v0/m/images/{many}/rois/"
     first = get_json(app, url + "?offset=0&limit=1000")
@@ -103,6 +106,7 @@ def test_pages_of_a_big_listing(app: App) -> None:
 
 
 def test_rois_are_deterministic_and_seeded() -> None:
+    """The same seed gives the same ROIs; another seed changes the counts but not the fixed ones."""
     a, b = c.Catalogue("demo", seed=0), c.Catalogue("demo", seed=0)
     ids = list(c.DEMO_PROJECT_IMAGE_IDS)
     assert [a.image_rois(i) for i in ids] == [b.image_rois(i) for i in ids]
@@ -113,5 +117,6 @@ def test_rois_are_deterministic_and_seeded() -> None:
 
 
 def test_unknown_roi_is_404(app: App) -> None:
+    """An unknown ROI id answers 404 with a message naming the id."""
     body = get_json(app, "/api/v0/m/rois/123/", status=404)
     assert "123" in body["message"]

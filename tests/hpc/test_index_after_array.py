@@ -33,6 +33,7 @@ PROJECT_IMAGES = 8
 def test_index_of_a_prepared_folder_no_task_started_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], refused_url: str
 ) -> None:
+    """Indexing a prepared folder where no task has started says so, naming the tasks' logs."""
     out = tmp_path / "study"
     assert main(["slurm", "--out", str(out), "--base-url", refused_url,
                  "--screen", "1", "--tasks", "2"]) == 0  # fmt: skip
@@ -134,6 +135,7 @@ def test_resume_lines_queue_the_index_job_again(tmp_path: Path) -> None:
 def test_slurm_says_how_the_rate_is_split_without_max_parallel(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], refused_url: str
 ) -> None:
+    """slurm without --max-parallel says how the total --rate is split among the tasks."""
     args = ["slurm", "--out", str(tmp_path / "a"), "--base-url", refused_url,
             "--screen", "1", "--tasks", "16", "--rate", "10"]  # fmt: skip
     assert main(args) == 0
@@ -176,6 +178,7 @@ def test_slurm_refuses_another_split_while_a_run_holds_the_folder(
 def test_slurm_says_a_selection_with_a_plan_selects_again_within_it(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """slurm says when a selection given with a plan selects again within the plan's images."""
     plan = tmp_path / "plan"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(plan),
                  "--artifacts", "thumbnail", "--sample", "6", "--quiet"]) == 0  # fmt: skip

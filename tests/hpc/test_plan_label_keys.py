@@ -21,6 +21,7 @@ from harvester.emulator import EmulatorThread
 def test_plan_next_commands_carry_the_label_keys(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """plan's next commands carry --label-key; its harvest command, run as printed, labels rows."""
     out = tmp_path / "my plan"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
                  "--artifacts", "thumbnail", "--label-key", "Gene Symbol"]) == 0  # fmt: skip

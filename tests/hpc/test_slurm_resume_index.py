@@ -38,6 +38,7 @@ def _sbatch(*args: str, cwd: Path) -> str:
 def test_short_array_then_resume_line_rebuilds_a_full_index(
     tmp_path: Path, emulator_process: EmulatorProcess
 ) -> None:
+    """After a short array, the script's resume line run as written rebuilds the full index."""
     require_slurm_cluster()
     out = tmp_path / "study"
     run(harvester_cmd("plan", "--base-url", emulator_process.base_url, "--project", "51",

@@ -35,6 +35,7 @@ def _after(line: str, start: str, end: str = "") -> list[str]:
 def test_shard_and_index_commands_quote_a_folder_with_a_space(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Shard, index and hint commands quote a folder with a space so they run as printed."""
     out = tmp_path / "Lab Group" / "study"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out",
                  str(out), "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
@@ -67,6 +68,7 @@ def test_shard_and_index_commands_quote_a_folder_with_a_space(
 def test_missing_plan_hint_quotes_the_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The missing-plan hint quotes the folder, and no output folder is made."""
     where = tmp_path / "no plan"
     where.mkdir()
     assert main(["harvest", "--from-plan", str(where), "--out", str(tmp_path / "o")]) == 2

@@ -20,6 +20,7 @@ from harvester.emulator import EmulatorThread
 def test_a_damaged_marker_is_named_and_removing_it_resumes(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A damaged harvest.json is named by harvest and status; once removed, nothing is refetched."""
     out = tmp_path / "d"
     argv = ["harvest", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
             "--artifacts", "thumbnail", "--rate", "none", "--quiet",

@@ -114,6 +114,7 @@ def test_emptied_ids_file_replayed_by_a_resume_is_no_failure(
 def test_empty_ids_beside_other_targets_harvests_them(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """An empty --ids-from file beside other targets is said, and the other targets harvested."""
     out = tmp_path / "d"
     ids = tmp_path / "none.txt"
     ids.write_text("")

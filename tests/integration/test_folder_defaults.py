@@ -41,6 +41,7 @@ def image_routes(emulator: EmulatorThread) -> dict[str, int]:
 def test_new_targets_take_the_folders_artifacts_and_status_agrees_with_the_resume(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """New targets in a folder take its artifacts; status agrees with the resume: none pending."""
     out = tmp_path / "d1"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     emulator.reset_stats()
@@ -80,6 +81,7 @@ def test_new_targets_take_the_folders_artifacts_and_status_agrees_with_the_resum
 def test_explicit_artifacts_win_and_status_counts_each_target_set_by_its_own(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """Artifacts given win over the folder's; status counts each target set by its own kinds."""
     out = tmp_path / "d"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     emulator.reset_stats()
@@ -112,6 +114,7 @@ def test_explicit_artifacts_win_and_status_counts_each_target_set_by_its_own(
 def test_a_config_file_naming_the_artifacts_counts_as_given(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """A config file naming the artifacts counts as given, so the folder's kinds are not taken."""
     out = tmp_path / "d"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     cfg = HarvestConfig(out=out, plates=(OTHER_PLATE,), base_url=emulator.base_url)
@@ -128,6 +131,7 @@ def test_a_config_file_naming_the_artifacts_counts_as_given(
 def test_after_following_the_migration_hint_status_no_longer_asks_to_follow_it(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """Once the migration hint is followed, status names the kinds not asked and stops asking."""
     emu = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "mg"
     first = harvest(emu.base_url, out, plates=(SMALL_PLATE,))
@@ -158,6 +162,7 @@ def test_after_following_the_migration_hint_status_no_longer_asks_to_follow_it(
 def test_a_plan_in_a_harvested_folder_takes_its_artifacts_and_status_names_its_command(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """A plan in a harvested folder takes its artifacts; status names the --from-plan command."""
     out = tmp_path / "k1"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     planned = run_cli("plan", "--out", str(out), "--plate", str(SMALL_PLATE))
@@ -189,6 +194,7 @@ def test_a_plan_in_a_harvested_folder_takes_its_artifacts_and_status_names_its_c
 def test_harvester_slurm_writes_the_folders_artifacts_into_its_script(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """slurm in a harvested folder writes the folder's artifacts into its script unless given."""
     out = tmp_path / "d"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     wrote = run_cli("slurm", "--out", str(out), "--plate", str(OTHER_PLATE), "--tasks", "2")

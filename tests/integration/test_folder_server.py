@@ -29,6 +29,7 @@ OTHER_PLATE = 7372  # another plate of the demo screen (8 images)
 def test_a_run_without_base_url_asks_the_folders_server(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """A run without --base-url asks the server the folder was harvested from (said unless -q)."""
     out = tmp_path / "d"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     ids = tmp_path / "retry.txt"
@@ -53,6 +54,7 @@ def test_a_run_without_base_url_asks_the_folders_server(
 def test_a_base_url_given_is_asked_with_the_other_server_warning(
     tmp_path: Path, emulator: EmulatorThread, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A --base-url other than the folder's is obeyed, with a warning naming the folder's server."""
     out = tmp_path / "d"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     other = make_emulator(preset="demo")
@@ -156,6 +158,7 @@ def test_a_token_saved_in_an_old_runs_base_url_is_asked_for_again_never_spelt(
 def test_harvester_slurm_names_the_folders_server_in_its_script(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """slurm in a harvested folder writes the folder's server into its script."""
     out = tmp_path / "d"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     wrote = run_cli("slurm", "--out", str(out), "--plate", str(OTHER_PLATE), "--tasks", "2")
@@ -171,6 +174,7 @@ def test_harvester_slurm_names_the_folders_server_in_its_script(
 def test_harvester_plan_in_a_harvested_folder_plans_on_its_server(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """plan in a harvested folder plans on the server the folder was harvested from."""
     out = tmp_path / "d"
     harvest(emulator.base_url, out, plates=(SMALL_PLATE,), artifacts=("thumbnail",))
     planned = run_cli("plan", "--out", str(out), "--plate", str(OTHER_PLATE))

@@ -104,6 +104,7 @@ def test_harvest_shows_its_files_in_a_log(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A harvest without a terminal logs progress lines ending with the final counts."""
     monkeypatch.setattr(progress_module, "LINE_INTERVAL", 0.0)
     out = str(tmp_path / "d")
     assert main(["harvest", "--base-url", emulator.base_url, "--project", "51", "--rate",
@@ -152,6 +153,7 @@ def test_images_done_and_time_left_once_the_walk_is_over() -> None:
 
 
 def test_the_images_done_bar_counts_to_the_walked_total() -> None:
+    """The images-done bar counts up to the total found by the walk once it ends."""
     term = FakeTerminal()
     progress = Progress(file=term)
     with progress.shown():

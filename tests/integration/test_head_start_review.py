@@ -352,6 +352,7 @@ def test_a_junk_line_in_a_pipe_is_named_and_nothing_is_written(
     capsys: pytest.CaptureFixture[str],
     spool_dir: Path,
 ) -> None:
+    """A junk line in an ids pipe is named, exit 2, with nothing written, spooled or asked."""
     emu = make_emulator(preset="huge")
     fifo = tmp_path / "ids.fifo"
     feeder = _feed_fifo(fifo, f"{IDS[0]}\n{IDS[1]}\nbanana\n")

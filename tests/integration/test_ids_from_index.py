@@ -15,6 +15,7 @@ DEMO_SCREEN = "2302"
 def test_an_index_filtered_by_label_is_harvested_again_with_other_artifacts(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
+    """An index.csv filtered by the user is harvested again by --ids-from with other artifacts."""
     first = run_cli(
         "harvest", "--base-url", emulator.base_url, "--screen", DEMO_SCREEN,
         "--artifacts", "thumbnail", "--rate", "none", "--out", str(tmp_path / "all"), "-q",

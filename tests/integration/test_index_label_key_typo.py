@@ -18,6 +18,7 @@ from harvester.folder_settings import read_label_keys_record
 
 
 def test_a_key_no_image_has_is_not_recorded(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """A label key no image has is warned of, with a suggestion, and never recorded for later."""
     out = tmp_path / "typo"
     harvest(emulator, out)
     record = out / "label_keys.json"

@@ -167,6 +167,7 @@ def test_a_no_labels_run_that_fetches_the_annotations_clears_the_marks(
 def test_a_dry_run_after_a_first_no_labels_run_asks_nothing(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A dry run after a first run without labels asks the server for no annotations."""
     out = tmp_path / "out"
     _run(make_emulator(app=Unlabelled()), out, labels=False)
     emu = make_emulator(app=Unlabelled())

@@ -73,6 +73,7 @@ def journal_unasked_images(out: Path, make_emulator: Callable[..., EmulatorThrea
 def test_label_less_images_are_asked_once_after_a_no_labels_run(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """After a run without labels, label-less images are asked for labels once, not every run."""
     out = tmp_path / "out"
     journal_unasked_images(out, make_emulator)
     assert _run(make_emulator(app=Unlabelled()), out) > 0  # the images' labels, asked once

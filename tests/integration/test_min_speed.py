@@ -49,6 +49,7 @@ def test_trickled_answers_fail_below_the_minimum_speed(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """Answers trickled below the minimum speed fail after one retry, never hanging, none saved."""
     emu = make_emulator(preset="demo", faults=TRICKLE)
     out = tmp_path / "slow"
     assert main(_harvest(emu.base_url, out, "100000")) == 1
@@ -78,6 +79,7 @@ def test_no_minimum_speed_lets_trickled_answers_finish(
 def test_bad_minimum_speed_is_one_line_and_exit_2(
     value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A bad minimum speed is a one-line error with exit 2 and no folder made."""
     code = main(_harvest("http://127.0.0.1:9", tmp_path / "never", value))
     err = capsys.readouterr().err
     assert code == 2

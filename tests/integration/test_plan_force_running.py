@@ -26,6 +26,7 @@ def _plan(base_url: str, out: Path, *more: str) -> int:
 def test_plan_force_is_refused_while_a_shard_runs(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """plan --force is refused while a shard runs, plan untouched; it replaces the plan after."""
     out = tmp_path / "array dir"
     assert _plan(emulator.base_url, out) == 0
     plan_file = out / "plan" / "plan.json"

@@ -202,6 +202,7 @@ def test_a_shard_is_not_resumed_as_the_whole(tmp_path: Path, emulator: EmulatorT
 def test_ids_from_standard_input_cannot_be_replayed(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """A run that read ids from standard input cannot be resumed: one error, a hint that can."""
     out = tmp_path / "d"
     proc = cli(
         "harvest", "--base-url", emulator.base_url, "--ids-from", "-", "--out", str(out),
@@ -321,6 +322,7 @@ def test_failures_all_listed_and_resumed(
 
 
 def test_verify_prints_the_command_that_refetches(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """verify prints the command that refetches exactly the damaged files, and it does."""
     out = tmp_path / "d"
     first_run(emulator, out)
     victim = files(out, "thumbnail")[0]
@@ -362,6 +364,7 @@ def test_another_base_url_is_warned_about_once(
 
 
 def test_status_and_json_failed_ids_conflict(tmp_path: Path, emulator: EmulatorThread) -> None:
+    """status refuses --json with --failed-ids (exit 2)."""
     out = tmp_path / "d"
     first_run(emulator, out)
     proc = cli("status", str(out), "--json", "--failed-ids")
@@ -381,6 +384,7 @@ def test_status_and_json_failed_ids_conflict(tmp_path: Path, emulator: EmulatorT
     ],
 )
 def test_normal_base_url(a: str, b: str, same: bool) -> None:
+    """Base URLs differing only in case, default port, slash or credentials count as one server."""
     from harvester.config import normal_base_url
 
     assert (normal_base_url(a) == normal_base_url(b)) is same

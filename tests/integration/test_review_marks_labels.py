@@ -50,6 +50,7 @@ def _rename_journaled_images(out: Path) -> None:
 def test_asked_none_images_stay_asked_through_a_no_labels_run(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """Images whose labels were asked (none found) stay asked through a run without labels."""
     out = tmp_path / "out"
     assert _run(make_emulator(app=Unlabelled()), out) > 0  # asked: none
     assert _run(make_emulator(app=Unlabelled()), out, labels=False) == 0
@@ -91,6 +92,7 @@ def test_shard_runs_ask_each_unasked_image_once(
 def test_a_dry_run_asks_for_unasked_labels_and_marks_nothing(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A dry run asks unasked labels as a real run would, but changes no journal or index."""
     out = tmp_path / "out"
     journal_unasked_images(out, make_emulator)
     before = {p.name: p.read_bytes() for p in out.glob("journals/*.jsonl")}

@@ -25,6 +25,7 @@ def runs(out: Path) -> list[str]:
 def test_resuming_a_finished_folder_of_two_sets_leaves_no_run(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """Resuming a finished folder of two target sets adds no run; new targets take the newest's."""
     out = tmp_path / "d"
     for plate, kinds in ((SMALL_PLATE, "thumbnail"), (OTHER_PLATE, "metadata")):
         ran = run_cli("harvest", "--base-url", emulator.base_url, "--out", str(out), "--plate",

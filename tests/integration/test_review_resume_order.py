@@ -57,6 +57,7 @@ def in_bash(command: str) -> subprocess.CompletedProcess[str]:
 def test_a_resume_that_did_work_leaves_the_newest_set_newest(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """A resume that did work keeps the newest target set newest, for new targets and replays."""
     out = tmp_path / "d"
     for plate, kinds in ((SMALL_PLATE, "thumbnail"), (OTHER_PLATE, "metadata")):
         ran = run_cli("harvest", "--base-url", emulator.base_url, "--out", str(out), "--plate",
@@ -90,6 +91,7 @@ def test_a_resume_that_did_work_leaves_the_newest_set_newest(
 def test_following_the_not_asked_hint_keeps_the_sets_kinds(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """Following the not-asked hint keeps the set's kinds: later resumes still fetch them."""
     emu = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "mg"
     ids = tmp_path / "ids.txt"
@@ -127,6 +129,7 @@ def two_sets(out: Path, ids: Path, base_url: str) -> None:
 def test_sets_of_other_kinds_get_one_command_each_and_keep_theirs(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """Of two target sets, only the one with kinds not asked gets a command; each keeps its own."""
     emu = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "two"
     ids = tmp_path / "ids.txt"
@@ -156,6 +159,7 @@ def test_sets_of_other_kinds_get_one_command_each_and_keep_theirs(
 def test_a_credentialed_sets_command_says_url_not_the_saved_one(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A set harvested with credentials gets a command saying URL, never the saved secret."""
     emu = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "two"
     ids = tmp_path / "ids.txt"
@@ -195,6 +199,7 @@ def follow_split_hint(out: Path) -> None:
 def test_a_split_sets_command_runs_every_shard(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A split set's not-asked command runs every shard, beside another target set."""
     emu = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "split"
     split_set(out, emu.base_url)
@@ -212,6 +217,7 @@ def test_a_split_sets_command_runs_every_shard(
 def test_a_lone_split_set_gets_its_shards_commands_not_a_resume(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A lone split set gets its shards' commands to try the kinds not asked, not a resume."""
     emu = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "lone"
     split_set(out, emu.base_url)

@@ -26,6 +26,7 @@ def _annotation_requests(emu: EmulatorThread) -> int:
 def test_a_no_labels_resume_keeps_the_journaled_labels(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A resume without labels keeps the labels journaled before, in index.csv and a new index."""
     out = tmp_path / "out"
     emu = make_emulator(preset="demo")
     first = harvest(emu.base_url, out, screens=(DEMO_SCREEN_ID,), artifacts=("metadata",))

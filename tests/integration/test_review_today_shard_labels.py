@@ -65,6 +65,7 @@ def _project_ids(tmp_path: Path, make_emulator: Callable[..., EmulatorThread]) -
 def test_a_shard_asks_the_labels_of_its_own_image_ids_only(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A shard asks the labels of its own images only, and they match a single run's."""
     ids = _project_ids(tmp_path, make_emulator)
     labelled: dict[str, dict[str, str]] = {}
     for k in range(2):

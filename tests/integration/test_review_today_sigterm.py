@@ -59,6 +59,7 @@ def _project_ids(tmp_path: Path, base_url: str) -> list[int]:
 def test_sigterm_after_the_runs_signal_watcher_is_still_a_clean_interruption(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """SIGTERM while index.csv is written exits 130 with a resume line; the stdin copy is gone."""
     emu = make_emulator(preset="demo")
     ids = tmp_path / "ids.txt"
     ids.write_text("".join(f"{i}\n" for i in _project_ids(tmp_path, emu.base_url)))

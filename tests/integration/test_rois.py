@@ -84,6 +84,7 @@ def read_index(out: Path) -> list[dict[str, str]]:
 
 
 def test_all_includes_rois_and_defaults_do_not() -> None:
+    """--artifacts all includes rois, the defaults do not; a list comes back in canonical order."""
     assert Artifact.ROIS in parse_artifacts("all")
     assert Artifact.ROIS not in DEFAULT_ARTIFACTS
     assert parse_artifacts("rois,thumbnail") == (Artifact.THUMBNAIL, Artifact.ROIS)
@@ -92,6 +93,7 @@ def test_all_includes_rois_and_defaults_do_not() -> None:
 def test_rois_files_one_page_as_served_pages_merged(
     tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
 ) -> None:
+    """ROIs are saved as served if one page, merged into one document if more; resumes ask none."""
     emu, app = counting
     out = tmp_path / "out"
     summary = harvest(emu.base_url, out, datasets=(DATASET,), artifacts=(Artifact.ROIS,))
@@ -136,6 +138,7 @@ def test_rois_files_one_page_as_served_pages_merged(
 
 
 def test_three_pages(tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]) -> None:
+    """A 2001-ROI image is fetched in three pages, saved as one document in the server's order."""
     emu, app = counting
     out = tmp_path / "out"
     summary = harvest(emu.base_url, out, images=(MOST,), artifacts=(Artifact.ROIS,))
@@ -153,6 +156,7 @@ def test_three_pages(tmp_path: Path, counting: tuple[EmulatorThread, CountingApp
 def test_failed_page_fails_the_artifact_and_a_rerun_completes(
     tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
 ) -> None:
+    """A failing page fails the image's rois with no partial file; a rerun fetches it whole."""
     emu, app = counting
     out = tmp_path / "out"
     app.fail = lambda req: f"/images/{MANY}/" in req.path and req.param("offset") == "1000"
@@ -181,6 +185,7 @@ def test_failed_page_fails_the_artifact_and_a_rerun_completes(
 def test_verify_flags_a_damaged_rois_file_and_the_next_harvest_refetches_it(
     tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
 ) -> None:
+    """verify flags a truncated rois file and the next harvest refetches exactly that image."""
     emu, app = counting
     out = tmp_path / "out"
     harvest(emu.base_url, out, datasets=(DATASET,), artifacts=(Artifact.ROIS,))
@@ -200,6 +205,7 @@ def test_verify_flags_a_damaged_rois_file_and_the_next_harvest_refetches_it(
 def test_index_has_rois_columns_only_in_folders_with_rois(
     tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
 ) -> None:
+    """index.csv has rois_path and roi_count columns only in folders harvested with rois."""
     emu, _ = counting
     plain, with_rois = tmp_path / "plain", tmp_path / "rois"
     harvest(emu.base_url, plain, datasets=(DATASET,), artifacts=(Artifact.THUMBNAIL,))

@@ -24,6 +24,7 @@ def _annotations(emu: EmulatorThread) -> int:
 def test_a_resume_from_dir_reuses_the_sample_of_a_relative_ids_file(
     tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A resume of a --sample of a relative --ids-from file reuses its sample, refetching none."""
     monkeypatch.chdir(tmp_path)
     Path("ids.txt").write_text("".join(f"{i}\n" for i in IDS), encoding="utf-8")
     first = ["harvest", "--base-url", emulator.base_url, "--ids-from", "ids.txt", "--sample",

@@ -60,6 +60,7 @@ def _rows(out: Path) -> list[dict[str, str]]:
 def test_each_shard_asks_the_labels_of_its_own_wells_and_images(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """Each shard asks the labels of its own wells and images, together matching a whole run."""
     whole = tmp_path / "whole"
     plain = make_emulator(preset="demo")
     assert harvest(plain.base_url, whole, screens=(DEMO_SCREEN_ID,), projects=(DEMO_PROJECT_ID,),

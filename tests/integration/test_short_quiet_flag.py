@@ -16,6 +16,7 @@ DEMO_SCREEN = "2302"
 def test_a_quiet_harvest_prints_nothing_but_still_harvests(
     emulator: EmulatorThread, tmp_path: Path, quiet: str
 ) -> None:
+    """-q and --quiet make a harvest print nothing while it still saves every file."""
     common = [
         "--base-url",
         emulator.base_url,

@@ -19,6 +19,7 @@ def _harvest_stack(emulator: EmulatorThread, out: Path) -> int:
 def test_next_run_removes_staging_of_stored_stacks_only(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
+    """The next run removes staged planes of stacks already stored, keeps others, refetches none."""
     out = tmp_path / "out"
     assert _harvest_stack(emulator, out) == 0
     stacks = list((out / "images").rglob("*.ome.tif"))

@@ -12,6 +12,7 @@ from harvester.emulator import EmulatorThread
 
 
 def test_status_names_the_label_keys_given_last(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """status names the label keys given last to index (none when dropped), in text and JSON."""
     out = tmp_path / "d"
     harvest(emulator, out)
     plain = cli("status", str(out))
@@ -29,6 +30,7 @@ def test_status_names_the_label_keys_given_last(emulator: EmulatorThread, tmp_pa
 
 
 def test_status_notes_a_damaged_record_once(emulator: EmulatorThread, tmp_path: Path) -> None:
+    """A damaged label_keys.json is one note in status with the command to record the keys again."""
     out = tmp_path / "d"
     harvest(emulator, out, "--label-key", GENE)
     index(out, "--label-key", GENE)

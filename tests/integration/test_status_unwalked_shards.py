@@ -39,6 +39,7 @@ def _shard(base_url: str, out: Path, shard: str) -> None:
 def test_status_names_a_shard_that_never_walked(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """status, index and a resume name the shard of a split that never walked, until it has run."""
     out = tmp_path / "my split"
     q = shlex.quote(str(out))
     for k in range(3):
@@ -99,6 +100,7 @@ def test_status_names_a_shard_that_never_walked(
 def test_a_finished_split_of_a_plan_has_nothing_to_resume(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A finished split of a plan in DIR has nothing to resume; with the plan elsewhere, refused."""
     plan, out = tmp_path / "plan", tmp_path / "out"
     assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(plan),
                  "--artifacts", "thumbnail", "-q"]) == 0  # fmt: skip
@@ -130,6 +132,7 @@ def test_a_finished_split_of_a_plan_has_nothing_to_resume(
     ],
 )
 def test_which_shards_count_as_walked(walked: list[str | None], missing: list[str]) -> None:
+    """A split's shards missing from the walks are found, beside other splits and whole walks."""
     walks = {
         ("--screen 1", shard): {"finished": True, "failures": [], "t": i, "run": f"r{i}"}
         for i, shard in enumerate(walked)
@@ -199,6 +202,7 @@ def test_a_finished_split_with_a_damaged_file_names_that_shard_alone(
 def test_two_shards_left_get_a_command_each(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Two shards of a split left unwalked get one resume command each, on one line."""
     out = tmp_path / "half"
     for k in (0, 2):
         _shard(emulator.base_url, out, f"{k}/4")

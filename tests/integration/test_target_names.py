@@ -134,6 +134,7 @@ def _index_screens(out: Path) -> dict[str, int]:
     ],
 )
 def test_a_name_selects_the_name_or_its_study(name: str, selected: bool) -> None:
+    """A name selects a screen by its whole name or study, case-insensitive, never by a prefix."""
     assert matches(name, DEMO_SCREEN_NAME) is selected
 
 
@@ -161,6 +162,7 @@ def test_flags_and_files_mix_ids_and_names(tmp_path: Path) -> None:
 def test_a_name_harvests_the_same_files_as_the_id(
     demo: tuple[str, ListingApp], tmp_path: Path
 ) -> None:
+    """A screen given by name harvests the same files as by id, and the config saves the id."""
     base_url, app = demo
     by_id = _harvest(base_url, tmp_path / "id", screens=(DEMO_SCREEN,))
     by_name = _harvest(base_url, tmp_path / "name", screens=(DEMO_SCREEN_NAME,))
@@ -179,6 +181,7 @@ def test_a_name_harvests_the_same_files_as_the_id(
 
 
 def test_a_study_selects_each_of_its_screens(study: tuple[str, ListingApp], tmp_path: Path) -> None:
+    """A study's name selects each of its screens, said with their names, saved as ids."""
     base_url, app = study
     said: list[str] = []
     cfg = HarvestConfig(
@@ -201,6 +204,7 @@ def test_a_study_selects_each_of_its_screens(study: tuple[str, ListingApp], tmp_
 def test_a_name_that_matches_nothing_is_exit_2_with_the_nearest(
     study: tuple[str, ListingApp], tmp_path: Path
 ) -> None:
+    """A name matching no screen is exit 2 with the nearest names, and nothing written."""
     base_url, _app = study
     out = tmp_path / "d"
     proc = run_cli("harvest", "--base-url", base_url, "--screen", "idr900", "--out", str(out))
@@ -216,6 +220,7 @@ def test_a_name_that_matches_nothing_is_exit_2_with_the_nearest(
 def test_a_project_name_given_as_a_screen_says_which_flag(
     demo: tuple[str, ListingApp], tmp_path: Path
 ) -> None:
+    """A project's name given as --screen is refused with a hint to use --project."""
     base_url, _app = demo
     proc = run_cli(
         "harvest", "--base-url", base_url, "--screen", "idr0021", "--out", str(tmp_path / "d")
@@ -284,6 +289,7 @@ def test_a_name_in_a_config_file_that_matches_nothing_names_the_files_key(
 def test_a_project_name_in_a_config_files_screens_says_which_key(
     demo: tuple[str, ListingApp], tmp_path: Path
 ) -> None:
+    """A project's name in a config file's screens is refused with a hint to list it in projects."""
     base_url, _app = demo
     toml = tmp_path / "c.toml"
     toml.write_text(f'base_url = "{base_url}"\nscreens = ["idr0021"]\n')
@@ -301,6 +307,7 @@ def test_a_project_name_in_a_config_files_screens_says_which_key(
 def test_quiet_says_nothing_and_a_dry_run_says_the_names(
     demo: tuple[str, ListingApp], tmp_path: Path
 ) -> None:
+    """--quiet says nothing about the names; a dry run says which screen a name selected."""
     base_url, _app = demo
     out = tmp_path / "d"
     common = ["harvest", "--base-url", base_url, "--screen", "idr0056", "--rate", "none",
@@ -327,6 +334,7 @@ def test_a_sample_by_name_and_by_id_share_their_key(
 
 
 def test_plan_with_a_name_records_ids(demo: tuple[str, ListingApp], tmp_path: Path) -> None:
+    """plan with a screen's name records its id in plan.json, after one listing."""
     base_url, app = demo
     out = tmp_path / "p"
     # --rate none: at the default 10/s the plan's walk of the 80 images took 5 s.

@@ -35,6 +35,7 @@ def index_rows(out: Path) -> list[dict[str, str]]:
 def test_a_lone_plate_or_dataset_gets_its_parent_id(
     emulator: EmulatorThread, tmp_path: Path, flag: str, target: int, column: str, parent: int
 ) -> None:
+    """A plate or dataset harvested alone gets its screen or project id in index.csv."""
     out = tmp_path / "d"
     argv = ["harvest", "--base-url", emulator.base_url, flag, str(target), "--out", str(out),
             "--artifacts", "thumbnail", "--rate", "none", "--quiet"]  # fmt: skip

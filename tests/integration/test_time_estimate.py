@@ -16,6 +16,7 @@ DEMO_SCREEN = "2302"  # 80 images
 def test_plan_prints_the_time_its_requests_take_at_the_rate(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
+    """plan prints how long its requests take at --rate, at least that long for stacks."""
     # --burst: the plan's own listing requests go at once (2.5 s a plan at --burst 1);
     # the line is the artifacts' time at --rate, whatever the burst.
     common = ["--base-url", emulator.base_url, "--screen", DEMO_SCREEN, "--burst", "200"]
@@ -34,6 +35,7 @@ def test_plan_prints_the_time_its_requests_take_at_the_rate(
 
 
 def test_no_estimate_without_a_limit() -> None:
+    """No estimate without a rate or requests; stacks and rois say "at least"; 5 days is 5d00h."""
     assert request_time_line(1000, None, kinds=()) is None
     assert request_time_line(0, 5.0, kinds=()) is None
     assert request_time_line(100, 10.0, kinds=("thumbnail", "stack", "rois")) == (

@@ -8,6 +8,7 @@ from harvest_helpers import refused_port, run_cli
 
 
 def test_a_local_port_nobody_listens_on_names_the_emulator(tmp_path: Path) -> None:
+    """A local port nobody listens on is exit 2 with a hint to start the emulator there."""
     with refused_port() as port:
         proc = run_cli("harvest", "--base-url", f"http://127.0.0.1:{port}", "--screen", "2302",
                        "--out", str(tmp_path / "d"))  # fmt: skip

@@ -30,6 +30,7 @@ PNG = (
 def test_migrated_screen_ends_with_the_hint_not_a_rerun(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A migrated screen ends with the not-rendered hint once, not "rerun", and no imgdata retry."""
     emu = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "d"
     proc = cli(

@@ -20,6 +20,7 @@ from harvester.emulator import EmulatorThread
 def test_a_failed_listing_is_one_line_of_the_summary(
     make_emulator: Callable[..., EmulatorThread], tmp_path: Path, extra: list[str]
 ) -> None:
+    """A failed listing is one summary line (plain, -q, --debug), no warning; detail in --debug."""
     emu = make_emulator(preset="demo", faults="500:100%,only:api_plate_wells")
     run = run_cli(
         "harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE),

@@ -53,6 +53,7 @@ def walk_records(out: Path) -> list[dict[str, object]]:
 def test_a_failed_listing_shows_in_status_until_a_later_walk_lists_it(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A failed listing shows in status with a resume until a later walk lists it."""
     out = tmp_path / "d"
     broken = make_emulator(preset="demo", faults="503:100%,only:api_plate_wells")
     first = harvest(
@@ -370,6 +371,7 @@ def test_two_runs_reading_standard_input_are_two_walks(
 def test_a_later_unsharded_walk_covers_a_shards_failed_walk(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
+    """A later unsharded walk covers a shard's failed walk and its unrun sibling shard."""
     out = tmp_path / "d"
     broken = make_emulator(preset="demo", faults="503:100%,only:api_plate_wells")
     shard = harvest(

@@ -29,6 +29,7 @@ def harvest_sample(emulator: EmulatorThread, out: Path, n: int) -> tuple[int, li
 def test_a_smaller_sample_into_the_same_folder_is_told_the_index_is_longer(
     emulator: EmulatorThread, tmp_path: Path
 ) -> None:
+    """A smaller sample into the same folder is warned that index.csv lists more images."""
     out = tmp_path / "train"
     assert harvest_sample(emulator, out, 10) == (0, [], 10)
     code, problems, rows = harvest_sample(emulator, out, 5)

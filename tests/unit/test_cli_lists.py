@@ -14,6 +14,7 @@ def parse(*argv: str) -> object:
 
 
 def test_ids_take_a_comma_list_and_repeat() -> None:
+    """Id flags take comma lists and repeat, adding up in order."""
     args = parse("--image", "3,1", "--image", "2", "--screen", "7")
     assert args.images == [3, 1, 2]  # type: ignore[attr-defined]
     assert args.screens == [7]  # type: ignore[attr-defined]
@@ -73,6 +74,7 @@ def test_every_comma_list_refuses_a_value_without_items(
 
 
 def test_repeated_artifacts_add_up() -> None:
+    """Repeated --artifacts add up into one list."""
     args = parse("--artifacts", "thumbnail", "--artifacts", "metadata,stack")
     assert args.artifacts == "thumbnail,metadata,stack"  # type: ignore[attr-defined]
 
@@ -102,6 +104,7 @@ def test_repeated_artifacts_add_up() -> None:
 def test_bad_values_are_one_line(
     capsys: pytest.CaptureFixture[str], argv: list[str], error: str
 ) -> None:
+    """Bad ids or samples are a one-line error saying what is wrong and what to use, exit 2."""
     assert main(["harvest", "--out", "D", *argv]) == 2
     assert capsys.readouterr().err.splitlines()[0] == error
 
@@ -122,6 +125,7 @@ def test_a_superscript_digit_in_a_config_file_is_one_line(
 
 
 def test_artifact_names_in_any_case() -> None:
+    """Artifact names are taken in any case."""
     from harvester.config import parse_artifacts
     from harvester.models import Artifact
 

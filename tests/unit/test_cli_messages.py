@@ -388,6 +388,7 @@ def test_artifacts_help_names_all(capsys: pytest.CaptureFixture[str], command: s
 
 
 def test_index_help_names_the_newest_run_that_set_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    """index --help says the default label keys are those of the newest run that set any."""
     code, out, _err = run(capsys, "index", "--help")
     assert code == 0
     assert "(default: those of the newest run that set any)" in flat(out)

@@ -49,6 +49,7 @@ def record(image_id: int = 10000001, **changes: Any) -> dict[str, Any]:
     ],
 )
 def test_reads_back_exactly_as_written(rec: dict[str, Any]) -> None:
+    """A compact done record reads back equal to the journal dict it came from, odd values kept."""
     done = DoneRecord.from_json(rec)
     assert dict(done) == rec
     assert done == rec and rec == done
@@ -63,11 +64,13 @@ def test_reads_back_exactly_as_written(rec: dict[str, Any]) -> None:
 
 
 def test_keys_come_in_the_journal_order() -> None:
+    """A done record's keys come in its journal line's order."""
     rec = record(files=[])
     assert list(DoneRecord.from_json(rec)) == list(rec)
 
 
 def test_loaded_state_holds_compact_records_equal_to_the_journal(tmp_path: Path) -> None:
+    """Loaded journals hold compact done records equal to the lines written."""
     journals = tmp_path / "journals"
     journals.mkdir()
     written = [record(10000001 + n) for n in range(50)]

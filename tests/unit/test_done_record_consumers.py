@@ -76,6 +76,7 @@ def done_lines(out: Path) -> dict[tuple[str, int], str]:
 
 
 def test_each_record_reads_back_as_its_journal_line_byte_for_byte(harvested: Path) -> None:
+    """Each done record reads back as its journal line, byte for byte and in key order."""
     lines = done_lines(harvested)
     state = JournalState.load(harvested, remember=False)
     assert set(state.done) == set(lines)
@@ -88,6 +89,7 @@ def test_each_record_reads_back_as_its_journal_line_byte_for_byte(harvested: Pat
 
 
 def test_every_digest_is_the_files_hexdigest_string(harvested: Path) -> None:
+    """Every done record's digest, and its files', is the file's sha256 hexdigest string."""
     state = JournalState.load(harvested, remember=False)
     checked = 0
     for rec in state.done.values():
@@ -100,6 +102,7 @@ def test_every_digest_is_the_files_hexdigest_string(harvested: Path) -> None:
 
 
 def test_records_copy_pickle_and_compare_like_the_dicts(harvested: Path) -> None:
+    """Done records copy, deepcopy, pickle and compare like the dicts of their lines; unhashable."""
     state = JournalState.load(harvested, remember=False)
     lines = done_lines(harvested)
     assert len(lines) == len(state.done) > 0
@@ -134,6 +137,7 @@ def outputs(out: Path) -> dict[str, Any]:
 def test_status_verify_and_index_are_identical_to_dict_records(
     harvested: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """status, verify and index say the same with compact records as with plain dict records."""
     out = tmp_path / "out"
     shutil.copytree(harvested, out)
     lines = [json.loads(line) for line in done_lines(out).values()]

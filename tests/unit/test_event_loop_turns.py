@@ -51,6 +51,7 @@ async def _repeat(times: int, action: Callable[[int], Awaitable[object]]) -> int
 async def test_a_request_on_a_warm_connection_waits_only_for_its_answer(
     emulator: EmulatorThread,
 ) -> None:
+    """A request on a warm connection takes about one event-loop turn: its answer's arrival."""
     settings = ClientSettings(base_url=emulator.base_url, concurrency=1, rate=None)
     image_ids = DEMO_PROJECT_IMAGE_IDS
     async with Client(settings) as client:
@@ -68,6 +69,7 @@ async def test_a_request_on_a_warm_connection_waits_only_for_its_answer(
 
 
 async def test_queueing_a_file_in_the_store_does_not_yield(tmp_path: Path) -> None:
+    """Queueing fewer files than a batch in the store never yields to the event loop."""
     async with Store.open(tmp_path / "out", run_id="r1", writer="w1", sync="none") as store:
 
         async def put(n: int) -> None:

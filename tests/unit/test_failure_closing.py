@@ -12,6 +12,7 @@ from harvester.status import StatusReport
 
 
 def test_one_hint_is_the_hint_above() -> None:
+    """With one hint, the closing line of failures points to "the hint above"."""
     advice = FailureAdvice(hints=(HINT_NOT_RENDERED,), rerun_helps=False)
     assert advice.closing("harvester harvest --out D").startswith(
         "a rerun would get the same answers for these failures: follow the hint above; "
@@ -19,11 +20,13 @@ def test_one_hint_is_the_hint_above() -> None:
 
 
 def test_two_hints_are_the_hints_above() -> None:
+    """With two hints, the closing line of failures points to "the hints above"."""
     advice = FailureAdvice(hints=(HINT_NOT_RENDERED, HINT_THUMBNAIL_96), rerun_helps=False)
     assert "follow the hints above; " in advice.closing("harvester harvest --out D")
 
 
 def test_status_says_the_hints_above_too() -> None:
+    """status's resume line points to the hints above too."""
     report = StatusReport(out_dir="D", selected=["render", "thumbnail"])
     report.started = True
     report.hints = [HINT_NOT_RENDERED, HINT_THUMBNAIL_96]

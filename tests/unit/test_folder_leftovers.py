@@ -82,6 +82,7 @@ def temps(out: Path) -> list[Path]:
 def test_a_folder_where_a_file_goes_is_named_and_nothing_recorded_is_lost(
     tmp_path: Path, emulator: EmulatorThread, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A folder where a file goes stops the run, named in an error; nothing recorded is lost."""
     out = tmp_path / "out"
     assert harvest(emulator, out, "metadata") == 0
     done = JournalState.load(out).done
@@ -126,6 +127,7 @@ def zero_line(journal: Path, pick: str) -> None:
 def test_a_line_of_nul_bytes_in_a_journal_is_reported_and_recovered(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A journal line of NUL bytes is a note in verify and status; a rerun records it again."""
     out = tmp_path / "out"
     writer = store_harvest(out)
     journal = out / "journals" / f"{writer}.jsonl"
@@ -173,6 +175,7 @@ def test_damaged_lines_are_counted_once_per_journal(tmp_path: Path) -> None:
 def test_a_copied_journal_is_not_a_phantom_writer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A copied journal counts once, as its writer's, with a note, not as another writer."""
     out = tmp_path / "out"
     writer = store_harvest(out)
     before = collect_status(out).to_dict()
@@ -202,6 +205,7 @@ def dead_pid() -> int:
 
 
 def test_writer_names_are_probed_on_this_host_only() -> None:
+    """Writer names give a pid only for this host, never for a host whose name starts with ours."""
     host = host_component()
     run = new_run_id()
     assert writer_pid_here(f"{host}-42-{run}") == 42

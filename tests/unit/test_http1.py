@@ -111,6 +111,7 @@ def bytewise(data: bytes) -> list[bytes]:
 async def test_content_length_body_in_tiny_pieces_and_connection_kept(
     raw_server: RawServer,
 ) -> None:
+    """A Content-Length body arriving a byte at a time is read whole and the connection reused."""
     answer = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 11\r\n\r\nhello world"
     first, second = await ask(raw_server, Script(bytewise(answer)), Script([answer]))
     assert (first.status, first.reason, first.body) == (200, "OK", b"hello world")
@@ -120,6 +121,7 @@ async def test_content_length_body_in_tiny_pieces_and_connection_kept(
 
 
 async def test_chunked_body_with_extensions_and_trailers(raw_server: RawServer) -> None:
+    """A chunked body with extensions and trailers is read whole and the connection reused."""
     answer = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5;name=value\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n"
@@ -130,6 +132,7 @@ async def test_chunked_body_with_extensions_and_trailers(raw_server: RawServer) 
 
 
 async def test_body_until_close_and_connection_not_reused(raw_server: RawServer) -> None:
+    """A body without a length is read until the server closes, and the connection not reused."""
     raw_server.scripts.append(Script([b"HTTP/1.1 200 OK\r\n\r\nall of ", b"this"], close=True))
     connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
     answer = await connection.request(HEAD, idle_timeout=5)
@@ -138,6 +141,7 @@ async def test_body_until_close_and_connection_not_reused(raw_server: RawServer)
 
 
 async def test_interim_answers_are_skipped(raw_server: RawServer) -> None:
+    """Interim 1xx answers are skipped: the final answer and its headers alone are returned."""
     (answer,) = await ask(
         raw_server,
         Script(
@@ -164,6 +168,7 @@ async def test_endless_interim_answers_are_refused(raw_server: RawServer) -> Non
 
 
 async def test_no_body_for_204_304_and_head(raw_server: RawServer) -> None:
+    """204, 304 and HEAD answers have no body whatever their headers; the connection stays open."""
     raw_server.scripts += [
         Script([b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n"]),
         Script([b"HTTP/1.1 304 Not Modified\r\n\r\n"]),
@@ -182,6 +187,7 @@ async def test_no_body_for_204_304_and_head(raw_server: RawServer) -> None:
 
 
 async def test_bare_lf_line_ends_folded_and_repeated_headers(raw_server: RawServer) -> None:
+    """Bare LF line ends and folded or repeated headers are read; Set-Cookie lines kept apart."""
     (answer,) = await ask(
         raw_server,
         Script(
@@ -210,6 +216,7 @@ async def test_bare_lf_line_ends_folded_and_repeated_headers(raw_server: RawServ
 async def test_keep_alive_follows_version_and_connection_header(
     raw_server: RawServer, status_line: bytes, connection_header: bytes, kept: bool
 ) -> None:
+    """A connection is kept alive by HTTP version and Connection header, as HTTP/1.0 and 1.1 say."""
     raw_server.scripts.append(
         Script([status_line + b"\r\n" + connection_header + b"Content-Length: 2\r\n\r\nok"])
     )
@@ -224,6 +231,7 @@ async def test_keep_alive_follows_version_and_connection_header(
 async def test_bytes_beyond_the_answer_make_the_connection_unusable(
     raw_server: RawServer,
 ) -> None:
+    """Bytes after the answer's end make the connection unusable for another request."""
     raw_server.scripts.append(Script([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"]))
     connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
     try:
@@ -266,6 +274,7 @@ async def test_malformed_answers_fail_at_once(
 
 
 async def test_endless_headers_are_refused(raw_server: RawServer) -> None:
+    """Headers longer than 64 KiB are refused as a bad answer."""
     filler = b"X-Filler: " + b"a" * 1000 + b"\r\n"
     pieces = [b"HTTP/1.1 200 OK\r\n"] + [filler] * (MAX_HEAD_BYTES // len(filler) + 2)
     with pytest.raises(BadAnswer, match="longer than 64 KiB"):
@@ -273,17 +282,20 @@ async def test_endless_headers_are_refused(raw_server: RawServer) -> None:
 
 
 async def test_close_mid_body_says_how_much_arrived(raw_server: RawServer) -> None:
+    """A close mid-body is a lost connection saying how many body bytes arrived."""
     script = Script([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n1234"], close=True)
     with pytest.raises(ConnectionLost, match="after 4 of 10 body bytes"):
         await ask(raw_server, script)
 
 
 async def test_close_without_answering(raw_server: RawServer) -> None:
+    """A close before any answer is a lost connection "without answering"."""
     with pytest.raises(ConnectionLost, match="without answering"):
         await ask(raw_server, Script([], close=True))
 
 
 async def test_close_inside_a_chunked_body(raw_server: RawServer) -> None:
+    """A close inside a chunked body is a lost connection saying so."""
     script = Script([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"], close=True)
     with pytest.raises(ConnectionLost, match="inside the chunked body"):
         await ask(raw_server, script)
@@ -367,6 +379,7 @@ async def test_wait_for_the_first_byte_is_not_held_against_the_speed(
 
 
 async def test_cancelled_request_leaves_no_reusable_connection(raw_server: RawServer) -> None:
+    """A cancelled request leaves the connection unusable; a next request on it is refused."""
     raw_server.scripts.append(Script([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"]))
     connection = await open_connection("127.0.0.1", raw_server.port, connect_timeout=5)
     task = asyncio.ensure_future(connection.request(HEAD, idle_timeout=5))
@@ -380,6 +393,7 @@ async def test_cancelled_request_leaves_no_reusable_connection(raw_server: RawSe
 
 
 async def test_refused_connection_is_connect_failed() -> None:
+    """A refused connection is a connect failure, not marked as TLS."""
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     server.close()
@@ -470,6 +484,7 @@ def _h11_parse(wire: bytes) -> tuple[int, dict[str, str], bytes]:
 def test_same_answer_as_h11_however_the_bytes_are_split(
     case: tuple[bytes, int, list[tuple[str, str]], bytes, list[int]],
 ) -> None:
+    """However the bytes of an answer are split, it reads as h11 reads it, connection reusable."""
     wire, status, _headers, body, cuts = case
     loop = asyncio.new_event_loop()
     try:
@@ -507,6 +522,7 @@ async def test_large_chunked_body_in_small_chunks_is_read_whole(raw_server: RawS
 
 
 async def test_endless_trailers_are_still_refused(raw_server: RawServer) -> None:
+    """Trailers longer than the head limit are refused as a bad answer."""
     filler = b"X-Trailer: " + b"a" * 1000 + b"\r\n"
     pieces = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"]
     pieces += [filler] * (MAX_HEAD_BYTES // len(filler) + 2)
@@ -515,6 +531,7 @@ async def test_endless_trailers_are_still_refused(raw_server: RawServer) -> None
 
 
 async def test_overlong_chunk_size_line_is_refused(raw_server: RawServer) -> None:
+    """A chunk-size line of 16 KiB is refused as a bad answer, not read on."""
     line = b"2;" + b"x" * (16 * 1024) + b"\r\n"
     reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"ok\r\n0\r\n\r\n"
     with pytest.raises(BadAnswer, match="too long"):
@@ -634,6 +651,7 @@ async def test_tls_framed_body_survives_a_missing_closure_alert(test_ca: trustme
 
 
 async def test_untrusted_certificate_is_a_tls_connect_failure(test_ca: trustme.CA) -> None:
+    """An untrusted server certificate is a connect failure marked as TLS."""
     server, port = await _tls_server(test_ca, b"", close_notify=True)
     try:
         with pytest.raises(ConnectFailed, match="certificate verify failed") as info:

@@ -69,6 +69,7 @@ async def nginx_like() -> AsyncIterator[tuple[str, list[int], bytes]]:
 async def test_gzip_chunked_json_in_small_chunks_arrives_whole(
     nginx_like: tuple[str, list[int], bytes],
 ) -> None:
+    """gzip JSON chunked in small pieces, as nginx sends it, arrives whole over one connection."""
     base, connections, document = nginx_like
     settings = ClientSettings(base, concurrency=1, rate=None, max_retries=0)
     async with Client(settings) as client:

@@ -159,6 +159,7 @@ def test_a_csv_with_an_image_id_column_gives_that_column(
 
 
 def test_a_bad_csv_row_is_named_by_its_line(tmp_path: Path) -> None:
+    """A bad row of an ids CSV is named by its line in the file, multi-line cells counted."""
     path = tmp_path / "chosen.csv"
     path.write_text('image_id,name\n11,"two\nlines"\nx12,y\n', encoding="utf-8")
     with pytest.raises(UsageError, match=r"chosen.csv: line 4: 'x12' is not an image id"):
@@ -169,6 +170,7 @@ def test_a_bad_csv_row_is_named_by_its_line(tmp_path: Path) -> None:
 
 
 def test_a_header_without_an_id_column_is_still_a_junk_line(tmp_path: Path) -> None:
+    """A header without an image_id column is a junk line, named as line 1."""
     path = tmp_path / "chosen.csv"
     path.write_text("id,name\n11,a\n", encoding="utf-8")
     with pytest.raises(UsageError, match=r"line 1: 'id,name' is not an image id"):

@@ -38,18 +38,21 @@ DATASET_META: dict[str, Any] = {
 
 
 def test_meta_of_an_hcs_image_gives_its_name_and_well() -> None:
+    """An HCS image's metadata gives its name and well."""
     ref = with_meta(ImageRef(122770), IDR_HCS_META)
     assert ref == ImageRef(122770, image_name="Plate8_Actinome1 [Well O02 Field #1]", well_id=45217)
     assert has_context(ref)
 
 
 def test_meta_of_a_dataset_image_gives_dataset_and_project() -> None:
+    """A dataset image's metadata gives its name, dataset and project."""
     ref = with_meta(ImageRef(5), DATASET_META)
     assert (ref.image_name, ref.well_id) == ('a, "b"\n.tif', None)
     assert (ref.dataset_id, ref.dataset_name, ref.project_id) == (51, "CDK5RAP2-C", 51)
 
 
 def test_meta_fills_empty_fields_only_and_ignores_wrong_types() -> None:
+    """Metadata fills only empty fields, and values of the wrong type are ignored."""
     walked = ImageRef(1, image_name="walk", plate_id=3, well_id=9, well_row=0, dataset_id=None)
     assert with_meta(walked, {**IDR_HCS_META, "wellId": 10}) is walked  # nothing empty to fill
     odd = {"imageName": 7, "wellId": True, "datasetId": "51", "datasetName": "x", "projectId": 1.0}
@@ -59,12 +62,14 @@ def test_meta_fills_empty_fields_only_and_ignores_wrong_types() -> None:
 
 
 def test_the_walkers_asked_ref_stays_one() -> None:
+    """A walker's asked ref stays one, with its labels, once filled from metadata."""
     ref = AskedRef(image_id=1, labels=(("Gene", "X"),))
     completed = with_meta(ref, IDR_HCS_META)
     assert isinstance(completed, AskedRef) and completed.labels == (("Gene", "X"),)
 
 
 def test_a_bare_ref_takes_the_journaled_context_but_keeps_its_labels() -> None:
+    """A bare ref takes the journaled context but keeps its own labels and given fields."""
     journaled = ImageRef(1, "n", 2, 3, "plate", 4, 0, 0, 0, None, None, None, "", (("a", "b"),))
     ref = with_context_of(ImageRef(1, labels=(("c", "d"),)), journaled)
     assert ref == ImageRef(1, "n", 2, 3, "plate", 4, 0, 0, 0, None, None, None, "", (("c", "d"),))

@@ -57,6 +57,7 @@ def _mine(image_id: int) -> bool:
 
 
 def test_filtered_load_keeps_exactly_its_images_and_everything_else(tmp_path: Path) -> None:
+    """A shard's filtered load keeps exactly its images' records and every non-image record."""
     ids = range(1000, 1060)
     _shard_folder(tmp_path, ids)
     full = JournalState.load(tmp_path, remember=False)

@@ -35,6 +35,7 @@ CHILD = textwrap.dedent(
 def test_a_command_ends_with_its_code_its_output_whole_and_its_exit_handlers_run(
     tmp_path: Path,
 ) -> None:
+    """A command ends with its exit code, its output whole and its exit handlers run."""
     marker = tmp_path / "marker.txt"
     result = subprocess.run(
         [sys.executable, "-c", CHILD, str(marker), str(tmp_path / "missing")],

@@ -423,6 +423,7 @@ async def test_a_released_slot_goes_to_a_waiting_acquirer_before_standby() -> No
 
 
 async def test_standby_returns_at_once_when_a_slot_is_free_and_end_standby_frees_all() -> None:
+    """standby returns at once with a slot free; end_standby frees every task waiting."""
     slots = Slots(2)
     with anyio.fail_after(1):
         await slots.standby()  # nothing held: no wait
@@ -447,6 +448,7 @@ async def test_standby_returns_at_once_when_a_slot_is_free_and_end_standby_frees
 
 
 async def test_growing_the_limit_wakes_a_task_on_standby() -> None:
+    """Growing the slot limit wakes a task on standby."""
     slots = Slots(1)
     await slots.acquire()
     with anyio.fail_after(5):

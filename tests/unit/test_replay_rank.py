@@ -30,6 +30,7 @@ def run_id(second: int) -> str:
 
 
 def test_replays_of_older_sets_do_not_become_the_newest_run(tmp_path: Path) -> None:
+    """Replays of older target sets never become the newest run; a run by hand does."""
     # Five plates, one run each (plate 5 last), then a resume: plate 5's replay first (with
     # --artifacts metadata given to the resume), the four older ones after it.
     for n in range(1, 6):
@@ -53,6 +54,7 @@ def test_replays_of_older_sets_do_not_become_the_newest_run(tmp_path: Path) -> N
 
 
 def test_the_newest_sets_replay_that_left_no_run_leaves_its_run_newest(tmp_path: Path) -> None:
+    """A replay of the newest set that left no run leaves the newest run as it was."""
     saved(tmp_path, run_id(1), 1, ["thumbnail"])
     saved(tmp_path, run_id(2), 2, ["metadata"])
     saved(tmp_path, run_id(5), 1, ["thumbnail"], replay_of=run_id(1))  # plate 2's: removed

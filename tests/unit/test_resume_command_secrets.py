@@ -50,6 +50,7 @@ def test_public_argv_keeps_what_is_no_credential() -> None:
 
 
 def test_a_url_without_credentials_is_printed_as_given(tmp_path: Path) -> None:
+    """A base URL without credentials is printed in the resume command as given."""
     argv = ["harvest", "--base-url", "http://h:8/omero", "--image", "5", "--out", str(tmp_path)]
     assert _resume_command(argv, tmp_path) == (
         f"harvester harvest --base-url http://h:8/omero --image 5 --out {tmp_path}"

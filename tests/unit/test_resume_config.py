@@ -43,6 +43,7 @@ async def run(out: Path, run_id: str, base_url: str, **targets: Any) -> None:
 
 
 def test_runs_of_one_second_are_ordered_by_their_start(tmp_path: Path) -> None:
+    """Runs started within one second are ordered by their start, the later newest."""
     anyio.run(run, tmp_path, FIRST, "http://first")
     anyio.run(run, tmp_path, SECOND, "http://second")
     newest = newest_recorded_run(tmp_path)
@@ -50,6 +51,7 @@ def test_runs_of_one_second_are_ordered_by_their_start(tmp_path: Path) -> None:
 
 
 def test_a_run_without_readable_settings_is_passed_over(tmp_path: Path) -> None:
+    """A run whose settings cannot be read is passed over for the one before; reads are bounded."""
     anyio.run(run, tmp_path, "20261126T090000Z-aaaaaa", "http://older")
     anyio.run(run, tmp_path, "20261126T090001Z-aaaaaa", "http://newer")
     (tmp_path / "runs" / "20261126T090001Z-aaaaaa" / "config.json").write_text("{")
@@ -61,6 +63,7 @@ def test_a_run_without_readable_settings_is_passed_over(tmp_path: Path) -> None:
 def test_saved_settings_say_what_they_withheld(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Saved settings withhold cookies and URL credentials, say so, and a resume names them."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ids.txt").write_text("1\n")
     cfg = HarvestConfig(

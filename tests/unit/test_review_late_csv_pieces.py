@@ -48,6 +48,7 @@ def _csv_module(header: list[str], rows: list[list[str]]) -> bytes:
 def test_pieces_join_to_the_csv_modules_bytes(
     width: int, data: st.DataObject, piece_rows: int
 ) -> None:
+    """index.csv written in pieces is byte for byte what the csv module writes."""
     header = data.draw(st.lists(_cells, min_size=width, max_size=width))
     rows = data.draw(st.lists(st.lists(_cells, min_size=width, max_size=width), max_size=9))
     expected = _csv_module(header, rows)
@@ -69,6 +70,7 @@ def test_ragged_rows_too(header: list[str], rows: list[list[str]], piece_rows: i
 
 
 def test_a_failing_later_piece_leaves_no_temp_and_no_pending_record(tmp_path: Path) -> None:
+    """A later piece failing leaves the old file, no temp file and no pending record."""
     target = tmp_path / "index.csv"
     target.write_bytes(b"old\n")
 

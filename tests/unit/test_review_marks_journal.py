@@ -25,6 +25,7 @@ def _even(image_id: int) -> bool:
 
 
 def test_a_filtered_state_holds_the_marks_of_its_own_images_only(tmp_path: Path) -> None:
+    """A shard's filtered state holds the labels-unasked marks of its own images only."""
     with Journal(tmp_path, "a") as a:
         a.append([_image(i, 1.0, asked=False) for i in range(1, 7)])
     with Journal(tmp_path, "b") as b:

@@ -16,6 +16,7 @@ from harvester.store import check_settings, prepare_out_dir
 def test_a_refusal_while_another_run_holds_the_folder_says_to_run_again_later(
     tmp_path: Path,
 ) -> None:
+    """A settings refusal while another run holds the folder says to run again once none is."""
     out = tmp_path / "d"
     prepare_out_dir(out, {"thumbnail_size": 256})  # set by a run that made no thumbnail
     theirs = acquire_run_lock(out, "1/2")

@@ -20,6 +20,7 @@ def _slurm(out: Path, ids: str) -> list[str]:
 
 
 def test_a_pipe_as_ids_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """slurm refuses a named pipe as its ids file without reading it, writing no script."""
     fifo = tmp_path / "ids.fifo"
     os.mkfifo(fifo)  # never opened: a check that read it would block the test
     out = tmp_path / "out"
@@ -32,6 +33,7 @@ def test_a_pipe_as_ids_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
 def test_standard_input_as_ids_file_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """slurm refuses standard input as its ids file, writing no script."""
     out = tmp_path / "out"
     assert main(_slurm(out, "-")) == 2
     assert "regular file" in capsys.readouterr().err
@@ -41,6 +43,7 @@ def test_standard_input_as_ids_file_is_refused(
 def test_a_missing_or_junk_ids_file_is_named_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """slurm names a missing ids file, or its junk line, once, writing no script."""
     out = tmp_path / "out"
     assert main(_slurm(out, str(tmp_path / "nope.txt"))) == 2
     assert "nope.txt" in capsys.readouterr().err
@@ -52,6 +55,7 @@ def test_a_missing_or_junk_ids_file_is_named_once(
 
 
 def test_a_good_ids_file_still_writes_the_script(tmp_path: Path) -> None:
+    """slurm with a good ids file writes the script with the file's absolute path."""
     ids = tmp_path / "ids.txt"
     ids.write_text("1\n2\n3\n")
     out = tmp_path / "out"

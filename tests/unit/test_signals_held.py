@@ -41,6 +41,7 @@ CHILD = textwrap.dedent(
 
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_a_signal_during_start_up_arrives_when_the_block_ends(signame: str) -> None:
+    """Ctrl-C or SIGTERM while a command starts up arrives when the start-up block ends."""
     result = subprocess.run(
         [sys.executable, "-c", CHILD, signame], capture_output=True, text=True, timeout=60
     )

@@ -13,6 +13,7 @@ from harvester.pipeline import RunSummary
 def test_an_interrupted_run_says_what_its_index_holds(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    """An interrupted run's summary says its index holds the images recorded before the stop."""
     summary = RunSummary(out_dir=tmp_path, images=32, done=16, index_rows=16, interrupted=True)
     print_summary(summary)
     printed = capsys.readouterr().out
@@ -26,6 +27,7 @@ def test_an_interrupted_run_says_what_its_index_holds(
 def test_a_finished_run_keeps_its_short_index_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    """A finished run's summary keeps the short index line."""
     print_summary(RunSummary(out_dir=tmp_path, images=32, done=32, index_rows=32))
     assert f"index: {tmp_path / 'index.csv'} (32 rows)\n" in capsys.readouterr().out
 
