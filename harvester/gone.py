@@ -8,15 +8,16 @@ and ``status`` counts them apart from the failures::
 
     DIR/gone_images.json
       {"images": [{"id": 9762957, "server": "https://idr.openmicroscopy.org",
-                   "status": 404, "at": "2026-11-27T15:04:03+00:00"}]}
+                   "status": 404, "at": "2026-11-27T15:04:03.250+00:00"}]}
 
 ``server`` is the server whose run failed the image (its URL as saved: no credentials):
 image ids are one server's, so in a folder harvested from two servers only a run of that
 server skips it (the other's image of that id is another image). ``status`` is the HTTP
 status of the image's latest failure when it was recorded (None: no answer, recorded with
 ``--force``; with ``--check-server``, what the server's JSON API answered then); ``at``
-when (ISO 8601, UTC). ``harvester forget
-DIR --gone-ids-from FILE --undo`` takes ids off the list, and they are asked for again.
+when (ISO 8601, UTC, to the millisecond: a sample first drawn after it leaves the image
+out, one drawn before keeps it; see :func:`gone_since`). ``harvester forget DIR
+--gone-ids-from FILE --undo`` takes ids off the list, and they are asked for again.
 
 A list that cannot be read (not JSON, an entry edited into something else) forgets no
 image, and the first read of it in a process says so on one warning line naming the file:
@@ -48,6 +49,7 @@ __all__ = [
     "ask_server",
     "gone_key",
     "gone_ids",
+    "gone_since",
     "gone_status",
     "gone_among",
     "gone_images_hint",
@@ -83,7 +85,9 @@ class GoneImage:
             "id": self.image_id,
             "server": self.server,
             "status": self.status,
-            "at": self.at.astimezone(UTC).isoformat(timespec="seconds"),
+            # (milliseconds: a sample drawn in the second after a forget leaves it out, see
+            # gone_since; lists of 0.1.16 saved whole seconds, and read as well)
+            "at": self.at.astimezone(UTC).isoformat(timespec="milliseconds"),
         }
 
     @classmethod
@@ -166,6 +170,18 @@ def gone_ids(out_dir: Path, server: str | None = None) -> frozenset[int]:
         return frozenset(image_id for _server, image_id in gone)
     mine = normal_base_url(server)
     return frozenset(image_id for url, image_id in gone if url == mine)
+
+
+def gone_since(out_dir: Path, server: str, when: float) -> tuple[frozenset[int], frozenset[int]]:
+    """The ids of DIR's gone images of ``server`` recorded before ``when`` (seconds since
+    the epoch), and those recorded at or after it: a sample first drawn at ``when`` leaves
+    the first out and keeps the others in their places (see ``select.GoneInSample``)."""
+    from harvester.config import normal_base_url
+
+    mine = normal_base_url(server)
+    entries = [entry for (url, _id), entry in read_gone(out_dir).items() if url == mine]
+    before = frozenset(e.image_id for e in entries if e.at.timestamp() < when)
+    return before, frozenset(e.image_id for e in entries) - before
 
 
 #: What "gone" answers: the server has no such image (404), or says it is gone (410).

@@ -131,6 +131,7 @@ from harvester.runlock import (
 from harvester.select import (
     LABELS_FILE,
     SELECTION_KEYS,
+    GoneInSample,
     KeyCensus,
     SampleReuse,
     Selection,
@@ -1026,6 +1027,32 @@ def public_argv(argv: Sequence[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the run
+#: The saved settings that decide which images a sample draws, besides the catalogue.
+_DRAW_KEYS = (
+    "screens", "projects", "plates", "datasets", "images", "ids_from", "from_plan",
+    *SELECTION_KEYS,
+)  # fmt: skip
+
+
+def _draw_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a saved configuration decides its sample's draw (targets in sorted order:
+    ``--plate 2 --plate 1`` draws what ``--plate 1 --plate 2`` draws)."""
+    draw = {key: config.get(key) for key in _DRAW_KEYS}
+    for key in ("screens", "projects", "plates", "datasets", "images"):
+        value = draw[key]
+        if isinstance(value, list):
+            draw[key] = sorted(value, key=str)
+    return draw
+
+
+def _run_started(run: Mapping[str, Any]) -> float:
+    """A "run" record's start (wall clock, as a gone image's record time is; 0 if none)."""
+    started = run.get("started")
+    if isinstance(started, int | float) and not isinstance(started, bool):
+        return float(started)
+    return 0.0
+
+
 class Harvest:
     """One run of the pipeline; see the module docstring."""
 
@@ -1083,6 +1110,9 @@ class Harvest:
         # The store's journal state, kept current by its commits: index.csv is built from it
         # plus what other writers appended (not from every journal read again).
         self._journal_state: JournalState | None = None
+        #: A dry run's state of DIR (it opens no store): its runs tell when a sample was
+        #: first drawn, so that it shows the sample the real run fetches (_gone_in_sample).
+        self._dry_state: JournalState | None = None
         # The index write recorded this run's label keys but a typo (_record_label_keys_but_absent).
         self._label_keys_recorded = False
         # --label-ids-from as read (label -> id; _check_label_ids_from), and whether this
@@ -1550,6 +1580,45 @@ class Harvest:
         runs = [self.replay_of, *([walked_by] if isinstance(walked_by, str) else [])]
         return any(self._saved_same_selection(run) for run in dict.fromkeys(runs))
 
+    def _gone_in_sample(self) -> GoneInSample | None:
+        """This run's gone images, split for its sample (None: no sample, or none gone):
+        those recorded before the sample was first drawn into DIR are left out of it.
+
+        Why by that time: a sample's resume (and each shard's task) must draw the sample
+        its first run journaled, which held the images recorded as gone since; a sample
+        drawn after they were recorded (a new one, a larger one, another seed) gives
+        their places to the next-ranked images."""
+        if not self._gone or self._selection.sample is None:
+            return None
+        from harvester.gone import gone_since
+
+        before, since = gone_since(self.out, self.cfg.base_url, self._sample_first_drawn())
+        return GoneInSample(left_out=before & self._gone, kept=since & self._gone)
+
+    def _sample_first_drawn(self) -> float:
+        """When DIR's first run of this run's sample started (seconds since the epoch): the
+        earliest run that saved the same targets and selection (this one, if none did)."""
+        state = self._journal_state or self._dry_state
+        runs = state.runs if state is not None else []
+        mine = _draw_of(self.cfg.to_public())
+        seen: set[str] = set()
+        for run in sorted(runs, key=_run_started):
+            run_id = run.get("run")
+            if not isinstance(run_id, str) or run_id in seen:
+                continue
+            seen.add(run_id)
+            if run_id == self.summary.run_id or _draw_of(self._saved_config(run_id)) == mine:
+                return _run_started(run)
+        return time.time()
+
+    def _saved_config(self, run: str) -> dict[str, Any]:
+        """The configuration ``run`` saved ({} when it cannot be read)."""
+        try:
+            saved = json.loads(layout.run_config_path(self.out, run).read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return run_config_of(saved) if isinstance(saved, dict) else {}
+
     def _saved_same_selection(self, run: str) -> bool:
         """Did ``run`` save this run's selection (``where``, the sample, its seed)? False
         when its config cannot be read: a note said twice is better than one never said."""
@@ -1740,6 +1809,7 @@ class Harvest:
             )
             # (before this run's walk record; it may read a saved config: not on the loop)
             self._told_before = await anyio.to_thread.run_sync(self._selection_told_before)
+            gone = await anyio.to_thread.run_sync(self._gone_in_sample)
             async with selecting(
                 self._selection,
                 send,
@@ -1750,6 +1820,7 @@ class Harvest:
                 reuse=self._sample_reuse,
                 replay=self._told_before,
                 on_sampled=self._journal_sample,
+                gone=gone,
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
@@ -2526,6 +2597,7 @@ class Harvest:
         from harvester.gone import gone_ids  # (not at the top: see _work_in_store)
 
         self._gone = await anyio.to_thread.run_sync(gone_ids, self.out, self.cfg.base_url)
+        self._dry_state = state
         pending = 0
         self._note_runs_without_labels(state)
         # Its walk watched as a run's is: once the session ended, each listing left failed.

@@ -34,6 +34,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -722,8 +723,9 @@ async def _walk_into_plan(
 
     from harvester import layout
     from harvester.errors import ServerUnavailableError
+    from harvester.gone import gone_ids
     from harvester.pipeline import StoreStudy, public_argv, walk_text
-    from harvester.select import Selection, SelectStats, run_stage
+    from harvester.select import GoneInSample, Selection, SelectStats, run_stage
     from harvester.store import Store
     from harvester.walk import Walker, preflight
 
@@ -760,7 +762,11 @@ async def _walk_into_plan(
         selection = Selection.from_config(replace(config, shard=None))
         selected = SelectStats()
         walk_send, walk_receive = send, receive
+        gone: frozenset[int] = frozenset()
         if selection.active:
+            # Images recorded as gone before the plan is made are no candidates of its
+            # sample: the plan's draw is a new one (a harvest's rule: select.GoneInSample).
+            gone = await anyio.to_thread.run_sync(gone_ids, out_dir, config.base_url)
             walk_send, walk_receive = anyio.create_memory_object_stream[ImageRef](config.queue_size)
             extra["selection"] = selection.describe()
         again: dict[int, ImageRef] = {}  # images met again under another parent (place_again)
@@ -803,7 +809,16 @@ async def _walk_into_plan(
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(produce)
                     if selection.active:
-                        tg.start_soon(run_stage, selection, walk_receive, send, selected)
+                        tg.start_soon(
+                            partial(
+                                run_stage,
+                                selection,
+                                walk_receive,
+                                send,
+                                selected,
+                                gone=GoneInSample(left_out=gone),
+                            )
+                        )
                     async with receive:
                         async for ref in receive:
                             writer.add(ref)
@@ -836,6 +851,8 @@ async def _walk_into_plan(
             # What the walk listed whole: a harvest from the plan tells by it an image that
             # moved since DIR journaled it (placing.Listed.left) from one it did not list.
             extra["listed"] = walker.listed.to_json()
+            if selected.gone_left_out:  # (the summary's "2 images recorded as gone ...")
+                extra["gone_left_out"] = selected.gone_left_out
             if selected.per_key:  # (the summary's "11 classes of 'Phenotype', ...")
                 extra |= {
                     "sample_per": selected.per_key,

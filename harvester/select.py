@@ -1117,6 +1117,22 @@ def _underflow(value: object) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class GoneInSample:
+    """DIR's images recorded as gone from this run's server (``forget --gone-ids-from``),
+    split by when they were recorded against when this run's sample was first drawn.
+
+    Why the split: a sample's draw is by per-image keys (``hash(seed, id)``), so leaving
+    the ``left_out`` images out of the candidates gives their places to the next-ranked
+    images and keeps every other image drawn. But a sample drawn (and journaled) before
+    an image was recorded as gone keeps it (``kept``): its resume fetches the sample it
+    journaled, not a changed one, as its shards' earlier tasks did.
+    """
+
+    left_out: frozenset[int] = frozenset()
+    kept: frozenset[int] = frozenset()
+
+
 @dataclass
 class SelectStats:
     """What the selection stage saw and let through (for the run summary)."""
@@ -1134,6 +1150,12 @@ class SelectStats:
     #: A sample waits for the end of the walk: True while the walk runs, so a run stopped
     #: before it ended does not say "selected 0 of 64 walked images" of a sample never drawn.
     sampling: bool = False
+    #: Matching images recorded as gone from the server before the sample was first drawn:
+    #: left out of the draw (the next-ranked take their places). See ``run_stage``.
+    gone_left_out: int = 0
+    #: Sampled images (this shard's) recorded as gone after the sample was first drawn:
+    #: they keep their places, so a resume fetches the sample it journaled, not another.
+    gone_kept: int = 0
 
     def summary(self, failed: str = "") -> str:
         """The summary's selection line. ``failed``: why a run that stopped during its walk
@@ -1156,6 +1178,17 @@ class SelectStats:
             text += f"; {plural(self.classes, 'class', 'classes')} of {quoted(self.per_key)}"
             if self.unclassed:
                 text += f", {plural(self.unclassed, 'image')} without it not sampled"
+        if self.gone_left_out:
+            text += (
+                f"; {plural(self.gone_left_out, 'image')} recorded as gone from the server left out"
+            )
+        if self.gone_kept:
+            text += (
+                f"; {plural(self.gone_kept, 'sampled image')} recorded as gone from the server"
+                f" after the sample was drawn {agree(self.gone_kept, 'keeps its', 'keep their')}"
+                f" {agree(self.gone_kept, 'place', 'places')} (a new --sample or --seed draws"
+                " without them)"
+            )
         if self.out_of_shard:
             belong = agree(self.out_of_shard, "belongs to another shard", "belong to other shards")
             text += f"; {plural(self.out_of_shard, 'selected image')} {belong}"
@@ -1196,6 +1229,7 @@ async def run_stage(
     reuse: SampleReuse | None = None,
     replay: bool = False,
     on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
+    gone: GoneInSample | None = None,
 ) -> None:
     """Forward the selected images of ``receive`` to ``send``, then close both.
 
@@ -1210,8 +1244,12 @@ async def run_stage(
     balanced set's small classes said it on every resume; the caller tells which runs did).
     ``on_sampled``: given the sample's images of this shard, whole, before the first is
     forwarded (the pipeline journals them at once: see ``Harvest._journal_sample``).
+    ``gone``: the images recorded as gone from the server (:class:`GoneInSample`): those
+    recorded before the sample was first drawn are no candidates of the sample.
     """
     stats.description = selection.describe()
+    # (only a sample of N has places to give: where and a fraction decide image by image)
+    left_out = gone.left_out if gone is not None else frozenset()
     bottom = sampler(selection)
     census = KeyCensus(c.key for c in selection.where)
     per_census = KeyCensus([selection.sample_per]) if selection.sample_per else None
@@ -1241,6 +1279,8 @@ async def run_stage(
             stats.matched += 1
             if bottom is None:
                 await forward(ref)
+            elif ref.image_id in left_out and has_place(bottom, ref):
+                stats.gone_left_out += 1  # (its place goes to the next-ranked image)
             else:
                 bottom.offer(ref)
         stats.sampling = False  # (the walk ended: the sample is decided below)
@@ -1284,6 +1324,10 @@ async def run_stage(
                         "images is not fetched",
                         count,
                     )
+            if gone is not None and sampled is not None:
+                stats.gone_kept = sum(
+                    1 for r in sampled if r.image_id in gone.kept and selection.in_shard(r.image_id)
+                )
             if on_sampled is not None and sampled is not None:
                 await on_sampled([r for r in sampled if selection.in_shard(r.image_id)])
             # Said once the sample is journaled (on_sampled: the walk recorded as ended), not
@@ -1293,6 +1337,12 @@ async def run_stage(
                 problems.warning("%s", short)
             for ref in sampled or ():
                 await forward(ref)
+
+
+def has_place(bottom: BottomN | BottomNPerClass, ref: ImageRef) -> bool:
+    """Could ``ref`` take a place in ``bottom``? Not an image without the class key of a
+    per-class sample: counted as without it, not as a gone image left out."""
+    return not isinstance(bottom, BottomNPerClass) or bool(label_of(ref.labels, (bottom.key,)))
 
 
 def say_sample(bottom: BottomN | BottomNPerClass, stats: SelectStats, selection: Selection) -> str:
@@ -1315,7 +1365,7 @@ def say_sample(bottom: BottomN | BottomNPerClass, stats: SelectStats, selection:
             return ""
         return short_classes_line(bottom.n, bottom.key, short, len(bottom.classes))
     logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
-    if 0 < stats.matched < bottom.n:
+    if 0 < stats.matched - stats.gone_left_out < bottom.n:
         return short_sample_line(bottom.n, stats, bool(selection.where))
     return ""
 
@@ -1353,7 +1403,10 @@ def short_sample_line(n: int, stats: SelectStats, filtered: bool) -> str:
         there = f"the {stats.matched} of the {plural(stats.walked, 'walked image')} that match"
     else:
         there = f"the {plural(stats.walked, 'walked image')}"
-    return f"--sample {n} is more than {there}, so the sample is all {stats.matched} of them"
+    if stats.gone_left_out:  # (no candidates: "all 4 of them" would count them in)
+        there += f" but the {plural(stats.gone_left_out, 'image')} recorded as gone from the server"
+    taken = stats.matched - stats.gone_left_out
+    return f"--sample {n} is more than {there}, so the sample is all {taken} of them"
 
 
 @asynccontextmanager
@@ -1368,6 +1421,7 @@ async def selecting(
     reuse: SampleReuse | None = None,
     replay: bool = False,
     on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
+    gone: GoneInSample | None = None,
 ) -> AsyncIterator[ObjectSendStream[ImageRef]]:
     """A send stream for the walker whose images reach ``send`` only if selected.
 
@@ -1388,6 +1442,7 @@ async def selecting(
             reuse,
             replay,
             on_sampled,
+            gone,
         )
         async with inner_send:
             yield inner_send

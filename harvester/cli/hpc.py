@@ -426,6 +426,7 @@ def _plan_selected_line(info: PlanInfo) -> str:
         per_key=str(extra.get("sample_per") or ""),
         classes=int(extra.get("classes", 0)),
         unclassed=int(extra.get("unclassed", 0)),
+        gone_left_out=int(extra.get("gone_left_out", 0)),
     )
     return stats.summary()
 
