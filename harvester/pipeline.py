@@ -107,6 +107,7 @@ from harvester.journal import (
     run_orders,
     saved_run_configs,
     walk_listed_all,
+    walk_lost_images,
 )
 from harvester.models import (
     Artifact,
@@ -1053,6 +1054,28 @@ def _run_started(run: Mapping[str, Any]) -> float:
     return 0.0
 
 
+def _runs_that_drew(state: JournalState) -> set[str]:
+    """The runs of DIR that drew their sample, as far as the journals tell: those that
+    fetched an image's file (a "done" or "failed" record of one: fetching starts once the
+    sample is drawn), and
+    those whose walk, the latest of its targets, listed everything (a sample journaled
+    whole before any of it was fetched). A run whose walk failed or was stopped is neither.
+    """
+    images = {artifact.value for artifact in Artifact}  # (a study file is fetched while walking)
+    runs = {
+        rec.get("run")
+        for records in (state.done.values(), state.failed.values())
+        for rec in records
+        if rec.get("kind") in images
+    }
+    runs |= {
+        walk.get("run")
+        for walk in state.walks.values()
+        if not walk_lost_images(walk)
+    }  # fmt: skip
+    return {run for run in runs if isinstance(run, str)}
+
+
 class Harvest:
     """One run of the pipeline; see the module docstring."""
 
@@ -1597,17 +1620,29 @@ class Harvest:
 
     def _sample_first_drawn(self) -> float:
         """When DIR's first run of this run's sample started (seconds since the epoch): the
-        earliest run that saved the same targets and selection (this one, if none did)."""
+        earliest run that saved the same targets and selection and drew its sample (this
+        one, if none did).
+
+        Why "drew": a run whose walk failed or was stopped drew no sample and journaled
+        none; images recorded as gone after it are no part of any sample, and the run that
+        first draws it leaves them out."""
         state = self._journal_state or self._dry_state
         runs = state.runs if state is not None else []
         mine = _draw_of(self.cfg.to_public())
         seen: set[str] = set()
+        drew: set[str] | None = None  # (read once, at the first run of the same draw)
         for run in sorted(runs, key=_run_started):
             run_id = run.get("run")
             if not isinstance(run_id, str) or run_id in seen:
                 continue
             seen.add(run_id)
-            if run_id == self.summary.run_id or _draw_of(self._saved_config(run_id)) == mine:
+            if run_id == self.summary.run_id:
+                return _run_started(run)
+            if _draw_of(self._saved_config(run_id)) != mine:
+                continue
+            if drew is None and state is not None:
+                drew = _runs_that_drew(state)
+            if drew is None or run_id in drew:
                 return _run_started(run)
         return time.time()
 
