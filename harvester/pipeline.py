@@ -1054,26 +1054,21 @@ def _run_started(run: Mapping[str, Any]) -> float:
     return 0.0
 
 
-def _runs_that_drew(state: JournalState) -> set[str]:
-    """The runs of DIR that drew their sample, as far as the journals tell: those that
-    fetched an image's file (a "done" or "failed" record of one: fetching starts once the
-    sample is drawn), and
-    those whose walk, the latest of its targets, listed everything (a sample journaled
-    whole before any of it was fetched). A run whose walk failed or was stopped is neither.
-    """
+def _run_drew(state: JournalState, run: str) -> bool:
+    """Did ``run`` draw its sample, as far as DIR's journals tell? It did if its walk, the
+    latest of its targets, listed everything (a sample is journaled whole before any of it
+    is fetched), or if it fetched an image's file (a "done" or "failed" record of one:
+    fetching starts once the sample is drawn). A run whose walk failed a listing or was
+    stopped did neither. (Stops at the first record of ``run``: a first run that fetched
+    is told without reading a big folder's every record.)"""
+    if any(walk.get("run") == run and not walk_lost_images(walk) for walk in state.walks.values()):
+        return True
     images = {artifact.value for artifact in Artifact}  # (a study file is fetched while walking)
-    runs = {
-        rec.get("run")
+    return any(
+        rec.get("run") == run and rec.get("kind") in images
         for records in (state.done.values(), state.failed.values())
         for rec in records
-        if rec.get("kind") in images
-    }
-    runs |= {
-        walk.get("run")
-        for walk in state.walks.values()
-        if not walk_lost_images(walk)
-    }  # fmt: skip
-    return {run for run in runs if isinstance(run, str)}
+    )
 
 
 class Harvest:
@@ -1630,7 +1625,6 @@ class Harvest:
         runs = state.runs if state is not None else []
         mine = _draw_of(self.cfg.to_public())
         seen: set[str] = set()
-        drew: set[str] | None = None  # (read once, at the first run of the same draw)
         for run in sorted(runs, key=_run_started):
             run_id = run.get("run")
             if not isinstance(run_id, str) or run_id in seen:
@@ -1640,9 +1634,7 @@ class Harvest:
                 return _run_started(run)
             if _draw_of(self._saved_config(run_id)) != mine:
                 continue
-            if drew is None and state is not None:
-                drew = _runs_that_drew(state)
-            if drew is None or run_id in drew:
+            if state is None or _run_drew(state, run_id):
                 return _run_started(run)
         return time.time()
 
