@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every s
     from collections.abc import Mapping, Sequence
 
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
-    from harvester.errors import FolderBusyError, UsageError
+    from harvester.errors import FolderBusyError, SplitHeldError, UsageError
     from harvester.journal import SavedConfigs
     from harvester.pipeline import RunSummary
     from harvester.plan import PlanInfo
@@ -834,7 +834,7 @@ def _replay_each(
         _outcome_open_again,
         report_error,
     )
-    from harvester.errors import FolderBusyError, HarvesterError
+    from harvester.errors import FolderBusyError, HarvesterError, SplitHeldError
 
     codes: list[int] = []
     first = replays[0][0]
@@ -852,6 +852,10 @@ def _replay_each(
             raise  # our output was closed: main() ends quietly
         except FolderBusyError as exc:
             if _folder_wide(exc, cfg):  # every set after it is refused the same
+                return _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes)
+            code = report_error(exc, args)
+        except SplitHeldError as exc:
+            if exc.whole_set:  # (every shard of every set is refused beside it, exit 2)
                 return _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes)
             code = report_error(exc, args)
         except (HarvesterError, OSError) as exc:
@@ -880,14 +884,15 @@ def _folder_wide(exc: FolderBusyError, cfg: HarvestConfig) -> bool:
 
 
 def _stop_on_busy_folder(
-    exc: FolderBusyError,
+    exc: FolderBusyError | SplitHeldError,
     args: argparse.Namespace,
     left: int,
     first: HarvestConfig,
     notes: list[tuple[str, bool]],
 ) -> int:
-    """A resume of several sets refused by DIR's own lock: said once, and the sets ``left``
-    after it are not tried; its exit code (75: run it again later).
+    """A resume of several sets refused by DIR's own lock (or, its shards, beside a harvest
+    of the whole set): said once, and the sets ``left`` after it are not tried; its exit
+    code (75: run it again later; 2 beside a harvest of the whole set, as its run's).
 
     Why: each set's replay was refused in turn by the same lock, the same ``error:`` and
     ``hint:`` once per target set for one cause. The ``not resumed:`` lines (``notes``),
