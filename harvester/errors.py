@@ -8,8 +8,9 @@ maps the top-level classes to exit codes in one place::
     ├── UsageError                 bad arguments or configuration -> exit 2
     │   ├── ConfigError
     │   ├── TargetNotFoundError    an id the server does not have: the run leaves no target set
-    │   └── FolderBusyError        another run of the folder (or shard) holds it: try later -> 75
-    │       └── FolderInUseError   a command that is no harvest holds it (harvester forget)
+    │   ├── FolderBusyError        another run of the folder (or shard) holds it: try later -> 75
+    │   │   └── FolderInUseError   a command that is no harvest holds it (harvester forget)
+    │   └── SplitHeldError         a run of another split (or of the whole set) holds its images
     ├── RemoteError                the server cannot be used at all -> exit 2
     │   ├── NotOmeroError          it answers, but not as OMERO.web does (not unreachable)
     │   ├── CredentialsError       it answers 401: credentials missing or refused
@@ -47,6 +48,7 @@ __all__ = [
     "FetchError",
     "FolderBusyError",
     "FolderInUseError",
+    "SplitHeldError",
     "HarvesterError",
     "InvalidBodyError",
     "NotOmeroError",
@@ -332,6 +334,17 @@ class FolderInUseError(FolderBusyError):
     """The folder's run lock is held by a command that is no harvest (``harvester forget``,
     while it records its change): exit 75 as for a run. A class of its own so that a refused
     harvest's hint is not replaced by one about the holder's targets, which it has none of."""
+
+
+class SplitHeldError(UsageError):
+    """A ``--shard`` run refused because a run of another shard count, or of the whole set,
+    holds DIR (exit 2, as any :class:`UsageError`). ``whole_set``: the holder is a harvest
+    of the whole set, which every shard of every count is refused beside: a resume of
+    several target sets stops at it rather than say it once per set."""
+
+    def __init__(self, message: str, *, hint: str | None = None, whole_set: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.whole_set = whole_set
 
 
 class ConfigError(UsageError):

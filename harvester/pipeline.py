@@ -107,6 +107,7 @@ from harvester.journal import (
     run_orders,
     saved_run_configs,
     walk_listed_all,
+    walk_lost_images,
 )
 from harvester.models import (
     Artifact,
@@ -1053,6 +1054,23 @@ def _run_started(run: Mapping[str, Any]) -> float:
     return 0.0
 
 
+def _run_drew(state: JournalState, run: str) -> bool:
+    """Did ``run`` draw its sample, as far as DIR's journals tell? It did if its walk, the
+    latest of its targets, listed everything (a sample is journaled whole before any of it
+    is fetched), or if it fetched an image's file (a "done" or "failed" record of one:
+    fetching starts once the sample is drawn). A run whose walk failed a listing or was
+    stopped did neither. (Stops at the first record of ``run``: a first run that fetched
+    is told without reading a big folder's every record.)"""
+    if any(walk.get("run") == run and not walk_lost_images(walk) for walk in state.walks.values()):
+        return True
+    images = {artifact.value for artifact in Artifact}  # (a study file is fetched while walking)
+    return any(
+        rec.get("run") == run and rec.get("kind") in images
+        for records in (state.done.values(), state.failed.values())
+        for rec in records
+    )
+
+
 class Harvest:
     """One run of the pipeline; see the module docstring."""
 
@@ -1597,7 +1615,12 @@ class Harvest:
 
     def _sample_first_drawn(self) -> float:
         """When DIR's first run of this run's sample started (seconds since the epoch): the
-        earliest run that saved the same targets and selection (this one, if none did)."""
+        earliest run that saved the same targets and selection and drew its sample (this
+        one, if none did).
+
+        Why "drew": a run whose walk failed or was stopped drew no sample and journaled
+        none; images recorded as gone after it are no part of any sample, and the run that
+        first draws it leaves them out."""
         state = self._journal_state or self._dry_state
         runs = state.runs if state is not None else []
         mine = _draw_of(self.cfg.to_public())
@@ -1607,7 +1630,11 @@ class Harvest:
             if not isinstance(run_id, str) or run_id in seen:
                 continue
             seen.add(run_id)
-            if run_id == self.summary.run_id or _draw_of(self._saved_config(run_id)) == mine:
+            if run_id == self.summary.run_id:
+                return _run_started(run)
+            if _draw_of(self._saved_config(run_id)) != mine:
+                continue
+            if state is None or _run_drew(state, run_id):
                 return _run_started(run)
         return time.time()
 

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from harvester.errors import FolderBusyError, FolderInUseError, UsageError
+from harvester.errors import FolderBusyError, FolderInUseError, SplitHeldError
 from harvester.layout import RUN_ID_PATTERN
 from harvester.shard import parse_shard
 
@@ -111,7 +111,7 @@ def acquire_run_lock(out_dir: Path, shard: str | None, doing: str | None = None)
     DIR while it records its change), written into the lock file for a run it refuses to say.
 
     Raises :class:`FolderBusyError` when another live process holds the same lock (exit 75),
-    :class:`UsageError` when a split of another shard count runs.
+    :class:`SplitHeldError` (a UsageError, exit 2) when a split of another shard count runs.
     """
     folder = out_dir / LOCKS_DIR
     folder.mkdir(exist_ok=True)
@@ -152,10 +152,11 @@ def acquire_run_lock(out_dir: Path, shard: str | None, doing: str | None = None)
             else "wait for it to finish, or use its --shard count (harvester slurm: the same"
             " --tasks)"
         )
-        raise UsageError(
+        raise SplitHeldError(
             f"{out_dir} is being harvested by another process {other}: shards of different"
             f" counts (or {WHOLE_SET_RUN}) hold the same images",
             hint=hint,
+            whole_set=other.startswith(WHOLE_SET_HOLDER),
         )
     return fd
 

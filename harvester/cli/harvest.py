@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every s
     from collections.abc import Mapping, Sequence
 
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
-    from harvester.errors import FolderBusyError, UsageError
+    from harvester.errors import FolderBusyError, SplitHeldError, UsageError
     from harvester.journal import SavedConfigs
     from harvester.pipeline import RunSummary
     from harvester.plan import PlanInfo
@@ -834,7 +834,7 @@ def _replay_each(
         _outcome_open_again,
         report_error,
     )
-    from harvester.errors import FolderBusyError, HarvesterError
+    from harvester.errors import FolderBusyError, HarvesterError, SplitHeldError
 
     codes: list[int] = []
     first = replays[0][0]
@@ -851,8 +851,14 @@ def _replay_each(
         except BrokenPipeError:
             raise  # our output was closed: main() ends quietly
         except FolderBusyError as exc:
-            if _folder_wide(exc, cfg):  # every set after it is refused the same
-                return _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes)
+            why = _folder_wide(exc, cfg, [c for c, _line, _origin in replays[n + 1 :]])
+            if why:  # every set after it is refused the same
+                return _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
+            code = report_error(exc, args)
+        except SplitHeldError as exc:
+            if exc.whole_set:  # (every shard of every set is refused beside it, exit 2)
+                why = "the lock is the whole folder's"
+                return _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
             code = report_error(exc, args)
         except (HarvesterError, OSError) as exc:
             code = report_error(exc, args)
@@ -867,27 +873,36 @@ def _replay_each(
     return worst_exit(codes)
 
 
-def _folder_wide(exc: FolderBusyError, cfg: HarvestConfig) -> bool:
-    """Is ``exc`` (a replay refused because another process holds a lock of DIR) about the
-    lock of the whole folder, which refuses every set replayed after it the same way?
+def _folder_wide(exc: FolderBusyError, cfg: HarvestConfig, rest: Sequence[HarvestConfig]) -> str:
+    """Whose lock refused this replay (``exc``: another process holds a lock of DIR), where
+    it refuses every set replayed after it (``rest``) the same way; "" where a later set
+    may take another lock.
 
     A replay without a shard takes DIR's own lock; a command that is no harvest
     (:class:`~harvester.errors.FolderInUseError`, ``harvester forget``) holds that lock too.
-    A shard's lock is that set's own: the next set may take its own lock."""
+    A shard's lock is the shard's (``shard-K-of-N.lock``), not the set's: every later set
+    replayed as that shard is refused by it too (``--shard`` given now replays each so)."""
     from harvester.errors import FolderInUseError
 
-    return cfg.shard is None or isinstance(exc, FolderInUseError)
+    if cfg.shard is None or isinstance(exc, FolderInUseError):
+        return "the lock is the whole folder's"
+    if all(other.shard == cfg.shard for other in rest):
+        return f"each takes shard {cfg.shard}'s lock"
+    return ""
 
 
 def _stop_on_busy_folder(
-    exc: FolderBusyError,
+    exc: FolderBusyError | SplitHeldError,
     args: argparse.Namespace,
     left: int,
     first: HarvestConfig,
     notes: list[tuple[str, bool]],
+    why: str,
 ) -> int:
-    """A resume of several sets refused by DIR's own lock: said once, and the sets ``left``
-    after it are not tried; its exit code (75: run it again later).
+    """A resume of several sets refused by a lock that refuses each of them (DIR's own, the
+    shard's each is replayed as, or, its shards, beside a harvest of the whole set; ``why``
+    says which): said once, and the sets ``left`` after it are not tried; its exit code
+    (75: run it again later; 2 beside a harvest of the whole set, as its run's).
 
     Why: each set's replay was refused in turn by the same lock, the same ``error:`` and
     ``hint:`` once per target set for one cause. The ``not resumed:`` lines (``notes``),
@@ -899,7 +914,7 @@ def _stop_on_busy_folder(
     if left:
         others = plural(left, "other target set")
         tried = "was" if left == 1 else "were"
-        untried = f"this resume's {others} {tried} not tried: the lock is the whole folder's"
+        untried = f"this resume's {others} {tried} not tried: {why}"
         exc.hint = f"{exc.hint}; {untried}" if exc.hint else untried
     return report_error(exc, args)
 

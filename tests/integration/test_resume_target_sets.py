@@ -369,6 +369,61 @@ def test_a_folder_held_by_another_process_is_said_once_and_stops_the_resume(
     assert emulator.stats()["image_requests"] == 1  # the damaged thumbnail, refetched
 
 
+def test_a_sharded_resume_beside_a_harvest_of_the_whole_set_is_said_once(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """While a harvest of the whole set holds DIR, a `--shard 0/2` resume of two plates says
+    the refusal once (exit 2, as the shard's run): one error and hint, the plate it did not
+    try named in the hint; nothing fetched."""
+    out = tmp_path / "d"
+    harvest_plate(emulator, out, PLATE, "--shard", "0/2")
+    newest = harvest_plate(emulator, out, OTHER_PLATE, "--shard", "0/2")
+    emulator.reset_stats()
+    with run_lock_held(out, None) as holder:
+        proc = cli("harvest", "--out", str(out), "--shard", "0/2")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 3, proc.stderr
+    assert lines[0].startswith(
+        f"resuming {out} (target set 1 of 2) with the settings of its newest run, {newest}:"
+    ), proc.stderr
+    assert lines[1] == (
+        f"error: {out} is being harvested by another process in a harvest of the whole set"
+        f" (pid {holder.pid} on {socket.gethostname()}): shards of different counts (or a"
+        " harvest of the whole set) hold the same images"
+    ), proc.stderr
+    assert lines[2] == (
+        "hint: wait for it to finish; this resume's 1 other target set was not tried: the"
+        " lock is the whole folder's"
+    ), proc.stderr
+    assert emulator.stats()["image_requests"] == 0
+
+
+def test_a_sharded_resume_refused_by_its_shards_lock_is_said_once(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """While another process runs shard 0/2, a `--shard 0/2` resume of two plates says the
+    refusal once (exit 75): each set would take that shard's lock, so the second is not
+    tried, and the hint says why; nothing fetched."""
+    out = tmp_path / "d"
+    harvest_plate(emulator, out, PLATE, "--shard", "0/2")
+    harvest_plate(emulator, out, OTHER_PLATE, "--shard", "0/2")
+    emulator.reset_stats()
+    with run_lock_held(out, "0/2") as holder:
+        proc = cli("harvest", "--out", str(out), "--shard", "0/2")
+    assert proc.returncode == 75, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 3, proc.stderr
+    assert lines[1] == (
+        f"error: {out} is already being harvested by another process as shard 0/2"
+        f" (pid {holder.pid} on {socket.gethostname()})"
+    ), proc.stderr
+    assert lines[2].endswith(
+        "; this resume's 1 other target set was not tried: each takes shard 0/2's lock"
+    ), proc.stderr
+    assert emulator.stats()["image_requests"] == 0
+
+
 def test_ctrl_c_stops_every_replay(tmp_path: Path, emulator: EmulatorThread) -> None:
     """Ctrl-C during the first of two replays: 130, and the second is not started."""
     out = tmp_path / "d"

@@ -216,3 +216,28 @@ def test_a_sample_larger_than_the_images_left_says_how_many_it_takes() -> None:
         "--sample 79 is more than the 80 walked images but the 2 images recorded as gone from"
         " the server, so the sample is all 78 of them"
     )
+
+
+def test_a_sample_whose_first_run_never_drew_it_leaves_gone_images_out(
+    tmp_path: Path, gone_server: tuple[EmulatorThread, GoneApp], demo_refs: dict[int, ImageRef]
+) -> None:
+    """A sample whose first run's walk failed (nothing drawn, nothing journaled) is first
+    drawn by its rerun: images recorded as gone between the two are left out of it."""
+    emu, app = gone_server
+    order = ranked(demo_refs)
+    app.gone = set(order[:2])
+    out = tmp_path / "d"
+    app.fail = "wells"  # (every plate's listing fails: the walk ends without a sample)
+    failed = harvest(emu.base_url, out, screens=(DEMO_SCREEN,), sample=5, seed=0)
+    assert failed.selection == "selected 0 of 0 walked images (sample 5, seed 0)"
+    assert not (out / "index.csv").exists() or usable(out) == set()
+    app.fail = ""
+    record_gone(emu.base_url, out, order[:2], tmp_path)
+    app.take()
+    summary = harvest(emu.base_url, out, screens=(DEMO_SCREEN,), sample=5, seed=0)
+    assert summary.selection == (
+        "selected 5 of 80 walked images (sample 5, seed 0); 2 images recorded as gone"
+        " from the server left out"
+    )
+    assert app.take() & app.gone == set()
+    assert usable(out) == set(order[2:7])
