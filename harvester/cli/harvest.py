@@ -853,12 +853,14 @@ def _replay_each(
         except FolderBusyError as exc:
             why = _folder_wide(exc, cfg, [c for c, _line, _origin in replays[n + 1 :]])
             if why:  # every set after it is refused the same
-                return _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
+                stopped = _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
+                return worst_exit([*codes, stopped])  # (an earlier set's 2 stays the worst)
             code = report_error(exc, args)
         except SplitHeldError as exc:
             if exc.whole_set:  # (every shard of every set is refused beside it, exit 2)
                 why = "the lock is the whole folder's"
-                return _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
+                stopped = _stop_on_busy_folder(exc, args, len(replays) - n - 1, first, notes, why)
+                return worst_exit([*codes, stopped])  # (an earlier set's 2 stays the worst)
             code = report_error(exc, args)
         except (HarvesterError, OSError) as exc:
             code = report_error(exc, args)
