@@ -53,6 +53,37 @@ class RecordingApp:
         return ids
 
 
+class HeldRoute:
+    """The demo emulator, holding requests of one route (every one, or the ``nth`` alone)
+    until ``release`` is set: a run that stands still there, for a test to interrupt it.
+    ``asked`` is set once a request is held."""
+
+    def __init__(self, route: str, nth: int = 0) -> None:
+        self.inner = build_application("demo", 0, "omeroweb")
+        self.route = route
+        self.nth = nth
+        self.asked = threading.Event()
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.seen = 0
+
+    def handle(self, req: Request) -> Response:
+        if self._holds(req):
+            self.asked.set()
+            self.release.wait(60)  # (blocks the emulator; bounded: a test that fails ends)
+        return self.inner.handle(req)
+
+    def _holds(self, req: Request) -> bool:
+        if self.inner.route_name(req) != self.route:
+            return False
+        with self.lock:
+            self.seen += 1
+            return not self.nth or self.seen == self.nth
+
+    def route_name(self, req: Request) -> str:
+        return self.inner.route_name(req)
+
+
 def harvest(base_url: str, out: Path, **values: Any) -> RunSummary:
     """One in-process harvest of thumbnails (no retry sleeps, no rate limit)."""
     settings: dict[str, Any] = {
