@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,18 @@ class HeldRoute:
 
     def route_name(self, req: Request) -> str:
         return self.inner.route_name(req)
+
+    @contextlib.contextmanager
+    def released_after(self, proc: subprocess.Popen[str]) -> Iterator[None]:
+        """The block; then the held requests let go, and the CLI child ``proc`` killed and
+        waited for if it still runs (a test that fails leaves neither waiting)."""
+        try:
+            yield
+        finally:
+            self.release.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
 
 
 def harvest(base_url: str, out: Path, **values: Any) -> RunSummary:

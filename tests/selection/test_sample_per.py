@@ -469,18 +469,13 @@ def test_a_run_stopped_after_warning_of_short_classes_is_not_repeated_by_its_res
         "--rate", "none", "--artifacts", "thumbnail", "--quiet", "--sample", "5",
         "--sample-per", KEY,
     )  # fmt: skip
-    try:
+    with app.released_after(proc):
         assert proc.stderr is not None
         first = [proc.stderr.readline()]  # (ends at the warning, or at the run's end)
         while first[-1] and "not balanced" not in first[-1]:
             first.append(proc.stderr.readline())
         proc.send_signal(signal.SIGINT)
         _stdout, rest = proc.communicate(timeout=60)
-    finally:
-        app.release.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
     said = "".join(first) + rest
     assert proc.returncode == 130, said
     again = run_cli("harvest", "--out", str(out), "--rate", "none", "--quiet")

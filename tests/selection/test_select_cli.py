@@ -311,16 +311,11 @@ def test_a_sample_interrupted_while_walking_says_nothing_was_selected_yet(
         "harvest", "--base-url", emu.base_url, "--screen", str(DEMO_SCREEN), "--out", str(out),
         "--rate", "none", "--artifacts", "thumbnail", "--sample", "5", "--concurrency", "1",
     )  # fmt: skip
-    try:
+    with app.released_after(proc):
         assert app.asked.wait(60), "the walk never reached the second plate"
         time.sleep(0.5)  # (the first plate's images reach the selection stage)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        app.release.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert "selected 0 of" not in stdout
     assert re.search(
