@@ -719,7 +719,7 @@ def test_a_task_the_time_limit_ends_while_waiting_for_the_server_says_to_raise_i
     def pause(_log: Path) -> None:
         app.down = True
         assert app.checked.wait(WAIT_S), "the task never checked the server's API root"
-        time.sleep(0.3)  # (the check's 503 pauses the run; the next check is 5 s later)
+        time.sleep(1)  # (the check's 503 pauses the run; the next check is 5 s later)
 
     log = _kill_task_mid_run(script, TASK, signal.SIGTERM, TIME_LIMIT, meanwhile=pause)
     [said] = [x for x in log.read_text().splitlines() if x.startswith("interrupted")]
