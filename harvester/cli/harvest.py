@@ -1670,6 +1670,35 @@ def _rate_text(summary: Any) -> str:
     return f", {summary.rate:.1f} requests/s while the server was up"
 
 
+def _time_limit_line(summary: Any, script: str, resume: str) -> str:
+    """The last line of a job array's task SLURM's time limit interrupted (``script``: the
+    array's ``DIR/harvest.sbatch``): its ``--array=K`` resubmission (``resume``) would meet
+    the same limit, so the line says to raise ``#SBATCH --time`` (or run more tasks) first.
+
+    Stopped while waiting for a server that is down (:attr:`paused_when_stopped`), it says
+    that too, and that the wait counted towards the limit: that line alone ("run again
+    later") sent the task back with the same ``--time``, which the next outage cuts short."""
+    kept = (
+        "every finished file is kept and journaled"
+        if summary.store_opened
+        else "nothing harvested yet"
+    )
+    paused = summary.paused_when_stopped
+    if not paused:
+        return (
+            f"interrupted by SLURM's time limit, as its line above says: {kept}; the same "
+            f"limit would cut the task short again: raise #SBATCH --time in {script}, or run "
+            f"more tasks (--tasks N) so each does less, then resume with: {resume}"
+        )
+    return (
+        f"interrupted by SLURM's time limit, as its line above says, while waiting for the "
+        f"server, down for {paused}: {kept}; the wait counted towards the limit, which "
+        f"may cut the task short again: raise #SBATCH --time in {script}, or run more "
+        f"tasks (--tasks N) so each does less, then, once the server is back, resume with: "
+        f"{resume}"
+    )
+
+
 def dry_run_interrupted_line(again: str, paused: str | None = None) -> str:
     """The last line of an interrupted dry run: its counts are short, it wrote nothing (it
     has nothing to resume), and the command that counts again. ``paused``: how long the
@@ -1831,6 +1860,10 @@ def print_summary(
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
+    elif summary.interrupted and time_limited is not None:
+        # (before the outage's line: a task the limit ended while it waited for the server
+        # would be resubmitted as it was, and meet the same limit)
+        print(_time_limit_line(summary, time_limited, resume), file=sys.stderr)
     elif summary.interrupted and (paused := summary.paused_when_stopped):
         # Stopped while waiting for a server that is down: say so, and that the command
         # is for later (the line said "interrupted before any file was harvested" alone).
@@ -1842,20 +1875,6 @@ def print_summary(
         print(
             f"interrupted while waiting for the server, down for {paused}; {done}: run "
             f"again later: {resume}",
-            file=sys.stderr,
-        )
-    elif summary.interrupted and time_limited is not None:
-        kept = (
-            "every finished file is kept and journaled"
-            if summary.store_opened
-            else "nothing harvested yet"
-        )
-        # (the resume is this task's --array=K resubmission: the same limit would end it)
-        print(
-            f"interrupted by SLURM's time limit, as its line above says: {kept}; the same "
-            f"limit would cut the task short again: raise #SBATCH --time in {time_limited}, "
-            "or run more tasks (--tasks N) so each does less, then resume with: "
-            f"{resume}",
             file=sys.stderr,
         )
     elif summary.interrupted and not summary.store_opened:

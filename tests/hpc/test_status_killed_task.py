@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,8 @@ from test_slurm import _logs, _wait_gone, require_slurm_cluster
 from test_slurm_resume_index import _sbatch
 
 from harvester.cli import main
-from harvester.emulator import EmulatorThread
+from harvester.emulator import EmulatorThread, build_application
+from harvester.emulator.http import Request, Response
 from harvester.slurm import tasks_in_queue
 
 JOB = "4242"
@@ -37,12 +41,13 @@ TASK = 1
 WAIT_S = 60
 
 
-def _prepare(base_url: str, out: Path) -> None:
+def _prepare(base_url: str, out: Path, *flags: str) -> None:
+    """A plan of screen 2302 in ``out`` and its array of 4 tasks (``flags``: the tasks')."""
     assert main(["plan", "--base-url", base_url, "--screen", "2302", "--out", str(out),
                  "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
     # --quiet: a task that ends well says nothing either, so its log is its start line too.
     assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4",
-                 "--max-parallel", "4", "--rate", "none", "--quiet"]) == 0  # fmt: skip
+                 "--max-parallel", "4", "--rate", "none", "--quiet", *flags]) == 0  # fmt: skip
 
 
 def _done_records(out: Path, task: int) -> int:
@@ -55,11 +60,13 @@ def _done_records(out: Path, task: int) -> int:
 
 
 def _kill_task_mid_run(
-    script: Path, task: int, signum: int = signal.SIGKILL, notice: str = ""
-) -> Path:
+    script: Path, task: int, signum: int = signal.SIGKILL, notice: str = "",
+    meanwhile: Callable[[Path], None] | None = None,
+) -> Path:  # fmt: skip
     """Start array task K as SLURM would (the script's env, its log appended) and send it
-    ``signum`` (SIGKILL) once it has journaled some of its images, SLURM's ``notice`` line
-    written into its log first, as slurmstepd writes it; returns its log."""
+    ``signum`` (SIGKILL) once it has journaled some of its images (and ``meanwhile(log)``
+    has returned), SLURM's ``notice`` line written into its log first, as slurmstepd
+    writes it; returns its log."""
     env = {**os.environ, "SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_COUNT": "4",
            "SLURM_ARRAY_JOB_ID": JOB}  # fmt: skip
     log = script.parent / "logs" / f"harvest-{JOB}_{task}.log"
@@ -74,6 +81,8 @@ def _kill_task_mid_run(
                 assert proc.poll() is None, "the task ended before it could be killed"
                 assert time.monotonic() < deadline, "the task journaled nothing in time"
                 time.sleep(0.05)
+            if meanwhile is not None:
+                meanwhile(log)
             if notice:
                 handle.write(notice + "\n")
                 handle.flush()
@@ -672,6 +681,62 @@ def test_a_time_limited_tasks_own_interrupted_line_says_to_raise_its_time(
         assert said == (
             f"interrupted: every finished file is kept and journaled; resume with: {resubmit}"
         )
+
+
+class _GoesDown:
+    """The demo emulator until ``down`` is set, then 503 to everything, its API root too
+    (a maintenance window the run pauses for); ``checked`` is set once the API root has
+    been asked meanwhile (the check that pauses the run)."""
+
+    def __init__(self) -> None:
+        self.inner = build_application("demo", 0, "omeroweb")
+        self.down = False
+        self.checked = threading.Event()
+
+    def handle(self, req: Request) -> Response:
+        if self.down:
+            if self.inner.route_name(req) == "api_versions":
+                self.checked.set()
+            return Response(503, b"<h1>maintenance</h1>", route="test:down")
+        return self.inner.handle(req)
+
+    def route_name(self, req: Request) -> str:
+        return self.inner.route_name(req)
+
+
+def test_a_task_the_time_limit_ends_while_waiting_for_the_server_says_to_raise_its_time(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    """The server goes down mid-task, the task pauses for it, then SLURM's time limit ends
+    it: its own line says the limit ended it while it waited, and to raise #SBATCH --time
+    before the --array=K resubmission (it said "run again later" alone, with the same time)."""
+    app = _GoesDown()
+    emu: EmulatorThread = make_emulator(app=app, latency_ms=100)
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out, "--max-retries", "0")  # (the pause comes at the first 503)
+    script = out / "harvest.sbatch"
+
+    def pause(_log: Path) -> None:
+        app.down = True
+        assert app.checked.wait(WAIT_S), "the task never checked the server's API root"
+        time.sleep(1)  # (the check's 503 pauses the run; the next check is 5 s later)
+
+    log = _kill_task_mid_run(script, TASK, signal.SIGTERM, TIME_LIMIT, meanwhile=pause)
+    [said] = [x for x in log.read_text().splitlines() if x.startswith("interrupted")]
+    resubmit = (
+        f"jid=$(sbatch --parsable --array={TASK} {script}) && sbatch "
+        f"--dependency=afterany:${{jid%%;*}} {out}/index.sbatch  # this task only; every "
+        f"task with work left: harvester status {out}"
+    )
+    assert re.fullmatch(
+        r"interrupted by SLURM's time limit, as its line above says, while waiting for the "
+        r"server, down for \d+\.\ds \(HTTP 503 Service Unavailable[^)]*\): every finished "
+        r"file is kept and journaled; the wait counted towards the limit, which may cut the "
+        r"task short again: raise #SBATCH --time in " + re.escape(str(script)) + r", or run "
+        r"more tasks \(--tasks N\) so each does less, then, once the server is back, resume "
+        r"with: " + re.escape(resubmit),
+        said,
+    ), said
 
 
 #: A long task's words in its log after its start: more than the 64 KiB of its end read first.

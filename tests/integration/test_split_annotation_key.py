@@ -12,16 +12,15 @@ Everything runs the real command line against the emulator over loopback sockets
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from catalogue_helpers import wells_annotated
 from harvest_helpers import run_cli as cli
 from label_keys_helpers import index, rows
 
 from harvester.emulator import EmulatorThread
-from harvester.emulator.app import build_app
-from harvester.emulator.catalogue import FIELDS_SCREEN_ID, MapAnn
+from harvester.emulator.catalogue import FIELDS_SCREEN_ID
 
 #: The study's own value of its ``split`` key, on every well.
 THEIRS = "holdout"
@@ -30,19 +29,7 @@ THEIRS = "holdout"
 @pytest.fixture(scope="module")
 def split_key_emulator() -> Iterator[EmulatorThread]:
     """The ``fields`` preset (72 images), every well also annotated ``split = holdout``."""
-    app = build_app("fields")
-    catalogue = app.site.catalogue
-    wells = catalogue.well_annotations
-
-    def with_split_key(well_id: int) -> list[MapAnn]:
-        found = wells(well_id)
-        if not found:
-            return found
-        extra = replace(found[0], id=found[0].id + 900_000, values=(("split", THEIRS),))
-        return [*found, replace(extra, link_id=found[-1].link_id + 3)]
-
-    catalogue.well_annotations = with_split_key  # type: ignore[method-assign]
-    with EmulatorThread(app=app) as emu:
+    with wells_annotated("fields", "split", THEIRS) as emu:
         yield emu
 
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,49 @@ class RecordingApp:
         with self.lock:
             ids, self.image_ids = set(self.image_ids), []
         return ids
+
+
+class HeldRoute:
+    """The demo emulator, holding requests of one route (every one, or the ``nth`` alone)
+    until ``release`` is set: a run that stands still there, for a test to interrupt it.
+    ``asked`` is set once a request is held."""
+
+    def __init__(self, route: str, nth: int = 0) -> None:
+        self.inner = build_application("demo", 0, "omeroweb")
+        self.route = route
+        self.nth = nth
+        self.asked = threading.Event()
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.seen = 0
+
+    def handle(self, req: Request) -> Response:
+        if self._holds(req):
+            self.asked.set()
+            self.release.wait(60)  # (blocks the emulator; bounded: a test that fails ends)
+        return self.inner.handle(req)
+
+    def _holds(self, req: Request) -> bool:
+        if self.inner.route_name(req) != self.route:
+            return False
+        with self.lock:
+            self.seen += 1
+            return not self.nth or self.seen == self.nth
+
+    def route_name(self, req: Request) -> str:
+        return self.inner.route_name(req)
+
+    @contextlib.contextmanager
+    def released_after(self, proc: subprocess.Popen[str]) -> Iterator[None]:
+        """The block; then the held requests let go, and the CLI child ``proc`` killed and
+        waited for if it still runs (a test that fails leaves neither waiting)."""
+        try:
+            yield
+        finally:
+            self.release.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
 
 
 def harvest(base_url: str, out: Path, **values: Any) -> RunSummary:

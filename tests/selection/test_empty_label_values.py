@@ -13,33 +13,19 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from catalogue_helpers import wells_annotated
 from selection_helpers import DEMO_SCREEN, index_rows, run_cli
 
 from harvester.emulator import EmulatorThread
-from harvester.emulator.app import build_app
-from harvester.emulator.catalogue import MapAnn
 
 
 @pytest.fixture(scope="module")
 def blank_value_emulator() -> Iterator[EmulatorThread]:
     """The demo preset, every annotated well also annotated ``Phenotype = ''``."""
-    app = build_app("demo")
-    catalogue = app.site.catalogue
-    wells = catalogue.well_annotations
-
-    def with_blank_phenotype(well_id: int) -> list[MapAnn]:
-        found = wells(well_id)
-        if not found:
-            return found
-        blank = replace(found[0], id=found[0].id + 900_000, values=(("Phenotype", ""),))
-        return [*found, replace(blank, link_id=found[-1].link_id + 3)]
-
-    catalogue.well_annotations = with_blank_phenotype  # type: ignore[method-assign]
-    with EmulatorThread(app=app) as emu:
+    with wells_annotated("demo", "Phenotype", "") as emu:
         yield emu
 
 

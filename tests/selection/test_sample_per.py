@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import shlex
 import signal
-import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ import anyio
 import pytest
 from selection_helpers import (
     DEMO_SCREEN,
+    HeldRoute,
     RecordingApp,
     harvest,
     index_ids,
@@ -32,8 +32,7 @@ from selection_helpers import (
 from harvester.cli import build_parser, main
 from harvester.cli.harvest import overrides_from_args
 from harvester.config import HarvestConfig, recorded_target_sets, resolve
-from harvester.emulator import EmulatorThread, build_application
-from harvester.emulator.http import Request, Response
+from harvester.emulator import EmulatorThread
 from harvester.errors import ConfigError
 from harvester.journal import JournalState
 from harvester.models import ImageRef
@@ -457,29 +456,12 @@ def test_the_plans_printed_command_labels_by_the_key(
     assert {row["label"] for row in index_rows(out)} == set(labels_csv(out))
 
 
-class _ThumbnailsHeld:
-    """The demo emulator, holding every thumbnail request until released (a run that stands
-    still fetching its sample)."""
-
-    def __init__(self) -> None:
-        self.inner = build_application("demo", 0, "omeroweb")
-        self.release = threading.Event()
-
-    def handle(self, req: Request) -> Response:
-        if "render_thumbnail" in req.raw_path:
-            self.release.wait(60)  # (bounded: a test that fails still ends)
-        return self.inner.handle(req)
-
-    def route_name(self, req: Request) -> str:
-        return self.inner.route_name(req)
-
-
 def test_a_run_stopped_after_warning_of_short_classes_is_not_repeated_by_its_resume(
     make_emulator: Callable[..., EmulatorThread], tmp_path: Path
 ) -> None:
     """Ctrl-C as soon as the short-classes warning is said, then `harvest --out DIR`: the
     warning is said once in all (the resume replays a run that said it), exit 130 then 0."""
-    app = _ThumbnailsHeld()
+    app = HeldRoute("image:thumbnail")  # (the sample's fetching stands still)
     emu = make_emulator(app=app)
     out = tmp_path / "balanced"
     proc = start_cli(
@@ -487,18 +469,13 @@ def test_a_run_stopped_after_warning_of_short_classes_is_not_repeated_by_its_res
         "--rate", "none", "--artifacts", "thumbnail", "--quiet", "--sample", "5",
         "--sample-per", KEY,
     )  # fmt: skip
-    try:
+    with app.released_after(proc):
         assert proc.stderr is not None
         first = [proc.stderr.readline()]  # (ends at the warning, or at the run's end)
         while first[-1] and "not balanced" not in first[-1]:
             first.append(proc.stderr.readline())
         proc.send_signal(signal.SIGINT)
         _stdout, rest = proc.communicate(timeout=60)
-    finally:
-        app.release.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
     said = "".join(first) + rest
     assert proc.returncode == 130, said
     again = run_cli("harvest", "--out", str(out), "--rate", "none", "--quiet")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from selection_helpers import DEMO_SCREEN, index_rows, run_cli, start_cli
+from selection_helpers import DEMO_SCREEN, HeldRoute, index_rows, run_cli, start_cli
 
 from harvester.config import resolve
 from harvester.emulator import EmulatorThread, build_application
@@ -300,50 +299,23 @@ def test_a_negative_seed_is_a_seed_of_its_own(emulator: EmulatorThread, tmp_path
         assert {int(row["image_id"]) for row in index_rows(out)} == smallest(-1)
 
 
-class _SecondPlateHeld:
-    """The demo emulator, holding the second plate's well listing until released (a walk
-    still under way, its first plate listed)."""
-
-    def __init__(self) -> None:
-        self.inner = build_application("demo", 0, "omeroweb")
-        self.asked = threading.Event()
-        self.release = threading.Event()
-        self.wells = 0
-
-    def handle(self, req: Request) -> Response:
-        if self.inner.route_name(req) == "api_plate_wells":
-            self.wells += 1
-            if self.wells == 2:
-                self.asked.set()
-                self.release.wait(60)  # (blocks the emulator: the walk stands still)
-        return self.inner.handle(req)
-
-    def route_name(self, req: Request) -> str:
-        return self.inner.route_name(req)
-
-
 def test_a_sample_interrupted_while_walking_says_nothing_was_selected_yet(
     make_emulator: Callable[..., EmulatorThread], tmp_path: Path
 ) -> None:
     """Ctrl-C during a sampled run's walk: "nothing selected yet: the walk was interrupted",
     not "selected 0 of N walked images" (a sample is drawn when the walk ends)."""
-    app = _SecondPlateHeld()
+    app = HeldRoute("api_plate_wells", nth=2)  # (the walk stands still, one plate listed)
     emu = make_emulator(app=app)
     out = tmp_path / "d"
     proc = start_cli(
         "harvest", "--base-url", emu.base_url, "--screen", str(DEMO_SCREEN), "--out", str(out),
         "--rate", "none", "--artifacts", "thumbnail", "--sample", "5", "--concurrency", "1",
     )  # fmt: skip
-    try:
+    with app.released_after(proc):
         assert app.asked.wait(60), "the walk never reached the second plate"
         time.sleep(0.5)  # (the first plate's images reach the selection stage)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        app.release.set()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert "selected 0 of" not in stdout
     assert re.search(
