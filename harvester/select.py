@@ -1271,7 +1271,8 @@ async def run_stage(
             stats.walked += 1
             census.see(ref)
             values.see(ref.labels)
-            parts.see(ref.labels)
+            if not stats.matched:  # (its line is said only where no image matched: once one
+                parts.see(ref.labels)  # has, each image's terms matched for nothing)
             if per_census is not None:
                 per_census.see(ref)
             if not selection.admits(ref):
