@@ -298,3 +298,35 @@ def test_a_sample_first_drawn_by_a_run_that_fetched_none_keeps_gone_images(
     )
     assert app.take() & set(order[5:]) == set()  # (no next-ranked image asked for)
     assert usable(out) == set(order[2:5])
+
+
+def test_a_sample_whose_every_match_is_gone_says_it_takes_none(
+    tmp_path: Path, gone_server: tuple[EmulatorThread, GoneApp], demo_refs: dict[int, ImageRef]
+) -> None:
+    """--where matching only images recorded as gone, with --sample 5, selects none and says
+    so under --quiet (it was silent with exit 0: every match was left out, none short)."""
+    emu, app = gone_server
+    counts: dict[tuple[str, str], set[int]] = {}
+    for ref in demo_refs.values():
+        for key, value in ref.labels:
+            if value.strip() and "=" not in key and key.strip() == key:
+                counts.setdefault((key, value.strip()), set()).add(ref.image_id)
+    (key, value), ids = min(counts.items(), key=lambda item: (len(item[1]), item[0]))
+    assert 0 < len(ids) < 5
+    app.gone = ids
+    out = tmp_path / "d"
+    record_gone(emu.base_url, out, sorted(ids), tmp_path)
+    app.take()
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
+        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q",
+        "--where", f"{key}={value}", "--sample", "5",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    images = "image" if len(ids) == 1 else "images"
+    assert (
+        f"WARNING harvester.problems: --sample 5 is more than the {len(ids)} of the 80 walked"
+        f" images that match but the {len(ids)} {images} recorded as gone from the server, so"
+        " no image is sampled"
+    ) in result.stderr.splitlines()
+    assert app.take() == set()
