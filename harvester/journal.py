@@ -16,7 +16,7 @@ Records (keys exactly these, compact JSON)::
     {"rec": "invalid", "kind", "id", "path", "reason", "t"}          (written by verify; by a
                         store's open for an interrupted run's lost files: store.lost_files)
     {"rec": "run",     "run", "writer", "shard", "started", "argv"[, "order"]}
-    {"rec": "walk",    "targets", "shard", "finished", "failures", "t", "run"}
+    {"rec": "walk",    "targets", "shard", "finished", "failures", "t", "run"[, "sample_of"]}
 
 :class:`JournalState` folds every journal into "what is done / failed / known", ordering records
 by their timestamp ``t`` so that the order in which journals are read does not matter. A store
@@ -38,7 +38,9 @@ listed before a run stopped, were never journaled, so without these ``status`` w
 none of them as pending and call the folder complete. A run stopped because the session it
 sent ended journals one more ``"finished": false`` record, with ``"session_ended"`` (what the
 server answered), for ``status`` to say why; one stopped because the server refused the
-credentials it sent (401), with ``"credentials_refused"``.
+credentials it sent (401), with ``"credentials_refused"``. A ``--sample`` run whose sample an
+earlier run drew first names that run (``"sample_of"``): its records replace that run's, the
+only trace of a draw stopped before any image was fetched (``pipeline._run_drew``).
 ``targets`` is the run's targets as flags (:meth:`harvester.config.HarvestConfig.walk_targets`:
 an ``--ids-from`` file by its absolute path, ids read once by their run); the latest record per
 (targets, shard) is the one that counts, so a later walk of the same targets that finishes with

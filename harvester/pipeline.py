@@ -1058,10 +1058,15 @@ def _run_drew(state: JournalState, run: str) -> bool:
     """Did ``run`` draw its sample, as far as DIR's journals tell? It did if its walk, the
     latest of its targets, listed everything (a sample is journaled whole before any of it
     is fetched), or if it fetched an image's file (a "done" or "failed" record of one:
-    fetching starts once the sample is drawn). A run whose walk failed a listing or was
-    stopped did neither. (Stops at the first record of ``run``: a first run that fetched
-    is told without reading a big folder's every record.)"""
-    if any(walk.get("run") == run and not walk_lost_images(walk) for walk in state.walks.values()):
+    fetching starts once the sample is drawn), or if a later run's walk names it as the run
+    whose draw its sample is (``sample_of``: that walk's record replaced ``run``'s, whose
+    sample, stopped before any image was fetched, left no other trace). A run whose walk
+    failed a listing or was stopped did none of these. (Stops at the first record of
+    ``run``: a first run that fetched is told without reading a big folder's every record.)"""
+    if any(
+        (walk.get("run") == run and not walk_lost_images(walk)) or walk.get("sample_of") == run
+        for walk in state.walks.values()
+    ):
         return True
     images = {artifact.value for artifact in Artifact}  # (a study file is fetched while walking)
     return any(
@@ -1127,10 +1132,11 @@ class Harvest:
         self._sample_reuse: SampleReuse | None = None
         # The store's journal state, kept current by its commits: index.csv is built from it
         # plus what other writers appended (not from every journal read again).
+        # (a dry run's too, read from DIR: it shows the sample the real run draws)
         self._journal_state: JournalState | None = None
-        #: A dry run's state of DIR (it opens no store): its runs tell when a sample was
-        #: first drawn, so that it shows the sample the real run fetches (_gone_in_sample).
-        self._dry_state: JournalState | None = None
+        #: The earlier run whose draw this run's sample is (_sample_first_drawn), named in
+        #: this run's "walk" records: they replace that run's, which told that it drew.
+        self._sample_of: str | None = None
         # The index write recorded this run's label keys but a typo (_record_label_keys_but_absent).
         self._label_keys_recorded = False
         # --label-ids-from as read (label -> id; _check_label_ids_from), and whether this
@@ -1610,18 +1616,19 @@ class Harvest:
             return None
         from harvester.gone import gone_since
 
-        before, since = gone_since(self.out, self.cfg.base_url, self._sample_first_drawn())
+        drawn, self._sample_of = self._sample_first_drawn()
+        before, since = gone_since(self.out, self.cfg.base_url, drawn)
         return GoneInSample(left_out=before & self._gone, kept=since & self._gone)
 
-    def _sample_first_drawn(self) -> float:
+    def _sample_first_drawn(self) -> tuple[float, str | None]:
         """When DIR's first run of this run's sample started (seconds since the epoch): the
         earliest run that saved the same targets and selection and drew its sample (this
-        one, if none did).
+        one, if none did); and that run, where it is an earlier one (else None).
 
         Why "drew": a run whose walk failed or was stopped drew no sample and journaled
         none; images recorded as gone after it are no part of any sample, and the run that
         first draws it leaves them out."""
-        state = self._journal_state or self._dry_state
+        state = self._journal_state
         runs = state.runs if state is not None else []
         mine = _draw_of(self.cfg.to_public())
         seen: set[str] = set()
@@ -1631,12 +1638,12 @@ class Harvest:
                 continue
             seen.add(run_id)
             if run_id == self.summary.run_id:
-                return _run_started(run)
+                return _run_started(run), None
             if _draw_of(self._saved_config(run_id)) != mine:
                 continue
             if state is None or _run_drew(state, run_id):
-                return _run_started(run)
-        return time.time()
+                return _run_started(run), run_id
+        return time.time(), None
 
     def _saved_config(self, run: str) -> dict[str, Any]:
         """The configuration ``run`` saved ({} when it cannot be read)."""
@@ -1888,7 +1895,11 @@ class Harvest:
         if whole:
             await store.flush()  # the images first: a kill between leaves it "not finished"
             await store.record_walk(
-                targets, self.cfg.shard, finished=True, failures=self._walk_failures()
+                targets,
+                self.cfg.shard,
+                finished=True,
+                failures=self._walk_failures(),
+                sample_of=self._sample_of,
             )
             self._walk_ended = None  # recorded: not again after the workers
 
@@ -1941,7 +1952,9 @@ class Harvest:
             store = self._store  # None in a dry run: nothing is journaled
             if store is not None:
                 self._walk_before = store.state.walks.get((targets, cfg.shard))
-                await store.record_walk(targets, cfg.shard, finished=False)
+                await store.record_walk(
+                    targets, cfg.shard, finished=False, sample_of=self._sample_of
+                )
                 self._walk_started = targets
                 # Journaled before any image it finds: the store's commit loops may write a
                 # later batch first, and a kill then would leave the last walk "finished".
@@ -2408,6 +2421,7 @@ class Harvest:
                 finished=False,
                 session_ended=summary.session_ended,
                 credentials_refused=summary.credentials_refused,
+                sample_of=self._sample_of,
             )
 
     async def _pipeline(
@@ -2430,7 +2444,11 @@ class Harvest:
             # worker took yet are in no journal: status cannot count them).
             await store.flush()
             await store.record_walk(
-                self._walk_ended, cfg.shard, finished=True, failures=self._walk_failures()
+                self._walk_ended,
+                cfg.shard,
+                finished=True,
+                failures=self._walk_failures(),
+                sample_of=self._sample_of,
             )
             self._walk_finished = True
 
@@ -2624,7 +2642,6 @@ class Harvest:
         from harvester.gone import gone_ids  # (not at the top: see _work_in_store)
 
         self._gone = await anyio.to_thread.run_sync(gone_ids, self.out, self.cfg.base_url)
-        self._dry_state = state
         pending = 0
         self._note_runs_without_labels(state)
         # Its walk watched as a run's is: once the session ended, each listing left failed.

@@ -1271,7 +1271,8 @@ async def run_stage(
             stats.walked += 1
             census.see(ref)
             values.see(ref.labels)
-            parts.see(ref.labels)
+            if not stats.matched:  # (its line is said only where no image matched: once one
+                parts.see(ref.labels)  # has, each image's terms matched for nothing)
             if per_census is not None:
                 per_census.see(ref)
             if not selection.admits(ref):
@@ -1365,7 +1366,8 @@ def say_sample(bottom: BottomN | BottomNPerClass, stats: SelectStats, selection:
             return ""
         return short_classes_line(bottom.n, bottom.key, short, len(bottom.classes))
     logger.info("walk finished: sampling %d of %d matching images", bottom.n, stats.matched)
-    if 0 < stats.matched - stats.gone_left_out < bottom.n:
+    # (every match recorded as gone: none sampled, said too, not silently with exit 0)
+    if stats.matched and stats.matched - stats.gone_left_out < bottom.n:
         return short_sample_line(bottom.n, stats, bool(selection.where))
     return ""
 
@@ -1406,7 +1408,8 @@ def short_sample_line(n: int, stats: SelectStats, filtered: bool) -> str:
     if stats.gone_left_out:  # (no candidates: "all 4 of them" would count them in)
         there += f" but the {plural(stats.gone_left_out, 'image')} recorded as gone from the server"
     taken = stats.matched - stats.gone_left_out
-    return f"--sample {n} is more than {there}, so the sample is all {taken} of them"
+    so = f"so the sample is all {taken} of them" if taken else "so no image is sampled"
+    return f"--sample {n} is more than {there}, {so}"
 
 
 @asynccontextmanager

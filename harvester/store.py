@@ -1755,6 +1755,7 @@ class Store:
         failures: Sequence[Mapping[str, Any]] = (),
         session_ended: str = "",
         credentials_refused: str = "",
+        sample_of: str | None = None,
     ) -> None:
         """Journal that the walk of ``targets`` started (``finished=False``) or ended.
 
@@ -1762,7 +1763,8 @@ class Store:
         ``reason``; URLs redacted here). ``session_ended``: the walk stopped unfinished
         because the session the run sent ended (the server's answer), for ``status`` to
         say; ``credentials_refused``: because the server refused the credentials it sent
-        (a 401). See the "walk" records in :mod:`harvester.journal`.
+        (a 401). ``sample_of``: the earlier run whose draw this run's sample is (see
+        ``pipeline._run_drew``). See the "walk" records in :mod:`harvester.journal`.
         """
         rec = {
             "rec": "walk",
@@ -1776,6 +1778,8 @@ class Store:
             rec["session_ended"] = redact_url(session_ended)
         if credentials_refused:
             rec["credentials_refused"] = redact_url(credentials_refused)
+        if sample_of is not None:
+            rec["sample_of"] = sample_of
         self._walk_records += 1
         await self._queue(_Item(record=rec))
 

@@ -25,7 +25,9 @@ Sources used (cheapest complete ones):
 Study metadata (screen/project JSON with annotations, plate JSON with runs,
 grids, wells and well annotations, dataset JSON with images and image
 annotations) goes to a :class:`StudySink` when one is given (not in dry runs,
-and only by shard 0 of a sharded run).
+and only by shard 0 of a sharded run): once, and again where a rerun's complete
+listing of a saved dataset, project or screen holds other children than its saved
+listing (:meth:`Walker._outdated`: an image moved to another dataset).
 """
 
 from __future__ import annotations

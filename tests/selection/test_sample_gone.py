@@ -241,3 +241,92 @@ def test_a_sample_whose_first_run_never_drew_it_leaves_gone_images_out(
     )
     assert app.take() & app.gone == set()
     assert usable(out) == set(order[2:7])
+
+
+class DownAfterDrawApp(GoneApp):
+    """:class:`GoneApp`, down as a whole (503 to every request) from its first thumbnail
+    request on while ``down_at_fetch`` is set: a run draws its sample, then fetches none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down_at_fetch = False
+        self.down = False
+
+    def handle(self, req: Request) -> Response:
+        if self.down_at_fetch and "/render_thumbnail/" in req.raw_path:
+            self.down = True
+        if self.down:
+            return Response(503, b"down", "text/plain", route="test:down")
+        return super().handle(req)
+
+
+@pytest.mark.parametrize("between", ["wells", ""], ids=["walk-failed", "resumed"])
+def test_a_sample_first_drawn_by_a_run_that_fetched_none_keeps_gone_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_refs: dict[int, ImageRef], between: str
+) -> None:
+    """A sample drawn (and journaled) by a run that fetched none of it keeps images recorded
+    as gone afterwards, after a rerun whose walk failed, or a resume, in between (its walk
+    record the latest): the next rerun fetches the journaled sample, not the next-ranked."""
+    import harvester.outage
+
+    monkeypatch.setattr(harvester.outage, "FIRST_CHECK", 0.2)
+    monkeypatch.setattr(harvester.outage, "CHECK_CAP", 0.2)
+    app = DownAfterDrawApp()
+    order = ranked(demo_refs)
+    out = tmp_path / "d"
+    with EmulatorThread(app=app) as emu:
+        app.down_at_fetch = True  # (the server goes down once the sample is drawn)
+        first = harvest(
+            emu.base_url, out, screens=(DEMO_SCREEN,), sample=5, seed=0, outage_wait=0.5
+        )
+        assert first.server_down and first.done == 0 and first.failed == 0
+        state = JournalState.load(out)
+        assert set(state.images) == set(order[:5])  # (the sample journaled, none fetched)
+        assert not [key for key in [*state.done, *state.failed] if key[0] == "thumbnail"]
+        app.down_at_fetch = app.down = False
+        app.gone = set(order[:2])
+        record_gone(emu.base_url, out, order[:2], tmp_path)  # (by a harvest of those ids)
+        app.fail = between  # (a rerun whose walk fails: it draws nothing; or a resume)
+        harvest(emu.base_url, out, screens=(DEMO_SCREEN,), sample=5, seed=0)
+        app.fail = ""
+        app.take()
+        last = harvest(emu.base_url, out, screens=(DEMO_SCREEN,), sample=5, seed=0)
+    assert last.selection == (
+        "selected 5 of 80 walked images (sample 5, seed 0); 2 sampled images recorded as gone"
+        " from the server after the sample was drawn keep their places (a new --sample or"
+        " --seed draws without them)"
+    )
+    assert app.take() & set(order[5:]) == set()  # (no next-ranked image asked for)
+    assert usable(out) == set(order[2:5])
+
+
+def test_a_sample_whose_every_match_is_gone_says_it_takes_none(
+    tmp_path: Path, gone_server: tuple[EmulatorThread, GoneApp], demo_refs: dict[int, ImageRef]
+) -> None:
+    """--where matching only images recorded as gone, with --sample 5, selects none and says
+    so under --quiet (it was silent with exit 0: every match was left out, none short)."""
+    emu, app = gone_server
+    counts: dict[tuple[str, str], set[int]] = {}
+    for ref in demo_refs.values():
+        for key, value in ref.labels:
+            if value.strip() and "=" not in key and key.strip() == key:
+                counts.setdefault((key, value.strip()), set()).add(ref.image_id)
+    (key, value), ids = min(counts.items(), key=lambda item: (len(item[1]), item[0]))
+    assert 0 < len(ids) < 5
+    app.gone = ids
+    out = tmp_path / "d"
+    record_gone(emu.base_url, out, sorted(ids), tmp_path)
+    app.take()
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--out", str(out), "--rate", "none",
+        "--artifacts", "thumbnail", "--screen", str(DEMO_SCREEN), "-q",
+        "--where", f"{key}={value}", "--sample", "5",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    images = "image" if len(ids) == 1 else "images"
+    assert (
+        f"WARNING harvester.problems: --sample 5 is more than the {len(ids)} of the 80 walked"
+        f" images that match but the {len(ids)} {images} recorded as gone from the server, so"
+        " no image is sampled"
+    ) in result.stderr.splitlines()
+    assert app.take() == set()
