@@ -50,10 +50,12 @@ TILE_THRESHOLD: Final = 1024
 _BIGTIFF_BYTES: Final = 2**31
 
 #: Characters XML 1.0 cannot carry at all (server names may contain them).
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: (Lone surrogates too: a JSON string's \ud800 escape gives one, written as ``&#55296;``, which
+#: is no XML character: the whole OME-XML would fail to parse.)
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: Control characters (tab, newline, escape, DEL, C1) and line breaks in a name: some are
 #: legal XML, but the name is one line in a viewer (Fiji's window title, QuPath's image list).
-_NAME_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]+")
+_NAME_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]+")
 
 PlaneSource = Callable[[int, int, int], NDArray[np.uint8]]
 """``source(t, z, c)`` -> the full-resolution (height, width) uint8 plane."""

@@ -116,9 +116,10 @@ def test_out_of_range_acquisition_time_is_left_out() -> None:
 
 
 def test_names_are_one_line_with_a_fallback(schema: xmlschema.XMLSchema) -> None:
-    """Control characters in image and channel names become one space; nothing left: a name."""
+    """Control characters and lone surrogates in image and channel names become one space
+    (the XML still parses); nothing left: a name."""
     windows = (replace(WINDOWS[0], label="a\r\n\tb"), replace(WINDOWS[1], label="\x1b\x7f"))
-    for name, expected in (("x\x85\u2028y", "x y"), ("\x00\n ", "image 5")):
+    for name, expected in (("x\x85\u2028y", "x y"), ("\x00\n ", "image 5"), ("p\ud800q", "p q")):
         meta = replace(_meta(60, 40), name=name, windows=windows)
         xml = build_ome_xml(meta)
         schema.validate(xml)
