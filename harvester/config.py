@@ -1806,7 +1806,6 @@ def recorded_runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
 #: What DIR's lock file says a resume holds it for while it drops a refused set (the words
 #: a run refused meanwhile, and ``status``, name it by): a harvest refused then was told DIR
 #: "is already being harvested ... nothing needs doing if it finishes", of a moment's work.
-DROPPING_SET = "harvester harvest, dropping a target set refused before it did any work"
 
 
 def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:
@@ -1824,7 +1823,7 @@ def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:
     """
     from harvester.errors import HarvesterError
     from harvester.layout import RUNS_DIR
-    from harvester.runlock import acquire_run_lock, release_run_lock
+    from harvester.runlock import DROPPING_SET, acquire_run_lock, release_run_lock
 
     try:
         lock = acquire_run_lock(out_dir, None, doing=DROPPING_SET)

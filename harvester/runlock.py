@@ -103,6 +103,10 @@ def lock_name(shard: str | None) -> str:
 #: The line under the holder's "pid N on HOST" line naming a holder that is no harvest.
 _DOING_PREFIX = "doing "
 
+#: The holder a resume names while it drops a target set refused before it did any work
+#: (:func:`harvester.config.drop_refused_set`): it harvests DIR's other sets right after.
+DROPPING_SET = "harvester harvest, dropping a target set refused before it did any work"
+
 
 def acquire_run_lock(out_dir: Path, shard: str | None, doing: str | None = None) -> int | None:
     """Lock DIR for this shard; returns the lock's fd (None when the filesystem cannot lock).
@@ -170,9 +174,9 @@ def _held_by_command(out_dir: Path, holder: str, doing: str) -> FolderInUseError
     and the one refused was never run again by whoever believed it."""
     who = f"{doing} ({holder})" if holder else doing
     hint = "it harvests nothing: run this command again once it has ended"
-    if doing.startswith("harvester harvest"):
-        # A resume dropping a refused set (config.DROPPING_SET) harvests DIR's other sets
-        # next: "harvests nothing" sent its user back into "already being harvested".
+    if doing == DROPPING_SET:
+        # A resume dropping a refused set harvests DIR's other sets next: "harvests
+        # nothing" sent its user back into "already being harvested".
         hint = (
             "it resumes DIR's other target sets next: run this command again once that "
             f"resume has ended (harvester status {shlex.quote(str(out_dir))} shows how it goes)"
