@@ -128,14 +128,19 @@ def test_a_server_stopped_and_started_again_mid_run_is_waited_for(
     """The server process stops mid-run (connections broken off, then refused) and starts
     again on the same port 1.5 s later: the run pauses on the refused connections and ends
     with exit 0, every file there and none failed."""
-    first = EmulatorThread(preset="demo", latency_ms=30).start()
+    # Stopped as the 16th file is asked (mid-run whatever the machine's load), not 0.7 s
+    # after the emulator's start: a loaded machine could reach that moment before the
+    # run's first request, or a quick one after its last.
+    app = _TellsAtFile(files=16)
+    first = EmulatorThread(app=app, latency_ms=30).start()
     port = int(first.base_url.rsplit(":", 1)[1])
     again: list[EmulatorThread] = []
 
     def restart() -> None:
-        time.sleep(0.7)
+        if not app.reached.wait(30):
+            return  # the run never got that far: the assertions below say so
         first.stop()
-        time.sleep(1.5)
+        time.sleep(1.5)  # the outage itself: how long the server stays away
         again.append(EmulatorThread(preset="demo", latency_ms=30, port=port).start())
 
     restarter = threading.Thread(target=restart, daemon=True)
@@ -143,6 +148,7 @@ def test_a_server_stopped_and_started_again_mid_run_is_waited_for(
     try:
         code, summary, err = harvest(capsys, first.base_url, tmp_path / "d")
     finally:
+        app.reached.set()  # a run that ended first lets the restarter go
         restarter.join(10)
         first.stop()
         for emu in again:
@@ -153,6 +159,24 @@ def test_a_server_stopped_and_started_again_mid_run_is_waited_for(
     assert "the server looks down (cannot connect" in caplog.text
     assert len(list((tmp_path / "d" / "images").rglob("*.thumbnail.jpg"))) == IMAGES
     assert len(list((tmp_path / "d" / "images").rglob("*.imgdata.json"))) == IMAGES
+
+
+class _TellsAtFile(App):
+    """The demo OMERO.web that sets ``reached`` as the ``files``-th file is asked (its
+    handler cannot stop its own server: a thread waiting for ``reached`` does)."""
+
+    def __init__(self, files: int) -> None:
+        super().__init__(build_site("demo"))
+        self.files = files
+        self.asked = 0
+        self.reached = threading.Event()
+
+    def _handle(self, req: Request) -> Response:
+        if "/imgData/" in req.path or "/render_thumbnail/" in req.path:
+            self.asked += 1
+            if self.asked == self.files:
+                self.reached.set()
+        return super()._handle(req)
 
 
 class _DownAfterFiles(App):
