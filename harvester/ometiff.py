@@ -26,6 +26,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Final
 
@@ -48,6 +49,25 @@ TILE: Final = 512
 #: Planes with a side at least this long are written tiled.
 TILE_THRESHOLD: Final = 1024
 _BIGTIFF_BYTES: Final = 2**31
+#: The unit of imgData's ``pixel_size`` (OMERO.web states it in micrometres), as an OME
+#: ``UnitsLength`` symbol.
+PHYSICAL_SIZE_UNIT: Final = "µm"
+_SI_EXPONENTS: Final = {
+    **{"Y": 24, "Z": 21, "E": 18, "P": 15, "T": 12, "G": 9, "M": 6, "k": 3, "h": 2, "da": 1},
+    **{"": 0, "d": -1, "c": -2, "m": -3, "µ": -6, "n": -9, "p": -12, "f": -15, "a": -18},
+    **{"z": -21, "y": -24},
+}
+#: Centimetres in one of each OME ``UnitsLength`` (the symbols of ome.xsd). ``pixel`` and
+#: ``reference frame`` are abstract, convertible to nothing: absent, so no TIFF resolution.
+CM_PER_LENGTH_UNIT: Final[dict[str, float]] = {
+    **{f"{prefix}m": 10.0 ** (exponent + 2) for prefix, exponent in _SI_EXPONENTS.items()},
+    **{"Å": 1e-8, "thou": 2.54e-3, "li": 2.54 / 12, "in": 2.54, "ft": 30.48, "yd": 91.44},
+    **{"mi": 160934.4, "pt": 2.54 / 72, "ua": 1.495978707e13, "ly": 9.4607304725808e17},
+    "pc": 3.0856775814913673e18,
+}
+_RATIONAL_MAX: Final = 2**32 - 1
+#: A resolution is written only if a TIFF RATIONAL (two uint32) holds it this closely.
+_RESOLUTION_TOLERANCE: Final = 1e-6
 
 #: Characters XML 1.0 cannot carry at all (server names may contain them).
 #: (Lone surrogates too: a JSON string's \ud800 escape gives one, written as ``&#55296;``, which
@@ -80,6 +100,8 @@ class StackMetadata:
     physical_size_x: float | None = None
     physical_size_y: float | None = None
     physical_size_z: float | None = None
+    #: The OME ``UnitsLength`` symbol of the three physical sizes.
+    physical_size_unit: str = PHYSICAL_SIZE_UNIT
     time_increment: float | None = None
     acquisition_ts: float | None = None
     levels: int = 1
@@ -154,6 +176,42 @@ def _date(timestamp: float | None) -> str | None:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def _rational(value: float) -> tuple[int, int] | None:
+    """``value`` as a TIFF RATIONAL (numerator, denominator), None if none is close enough."""
+    if not math.isfinite(value) or value <= 0:
+        return None
+    fraction = Fraction(value).limit_denominator(
+        max(1, min(_RATIONAL_MAX, int(_RATIONAL_MAX / value)))
+    )
+    if not 0 < fraction.numerator <= _RATIONAL_MAX:
+        return None
+    if abs(float(fraction) - value) > _RESOLUTION_TOLERANCE * value:
+        return None
+    return fraction.numerator, fraction.denominator
+
+
+Resolution = tuple[tuple[int, int], tuple[int, int]]
+
+
+def tiff_resolution(meta: StackMetadata, level: int = 0) -> Resolution | None:
+    """XResolution and YResolution of pyramid ``level``, in pixels per centimetre.
+
+    Readers that ignore the OME-XML (PIL, ImageJ without Bio-Formats, GIS tools) take
+    the scale from these tags alone. None (tifffile then writes 1/1 and no unit, as
+    without a pixel size) unless both X and Y sizes are known, in a unit convertible to
+    centimetres, and fit a RATIONAL. Each level's pixels are exactly ``2**level`` times
+    larger (:func:`~harvester.planes.halve` drops an odd last row or column).
+    """
+    cm = CM_PER_LENGTH_UNIT.get(meta.physical_size_unit)
+    x, y = meta.physical_size_x, meta.physical_size_y
+    if cm is None or x is None or y is None or not (x > 0 and y > 0):  # also NaN
+        return None
+    # Divided in this order a huge result is inf (refused by _rational), never an error.
+    per_cm = 1 / cm / 2**level
+    x_res, y_res = _rational(per_cm / x), _rational(per_cm / y)
+    return (x_res, y_res) if x_res is not None and y_res is not None else None
+
+
 def build_ome_xml(meta: StackMetadata) -> str:
     """The OME-XML (2016-06 schema) for ``meta``, ASCII-only; validates against ome.xsd."""
     ET.register_namespace("", OME_NS)
@@ -194,7 +252,7 @@ def build_ome_xml(meta: StackMetadata) -> str:
         text = _measure(value)
         if text is not None:
             pixels_attrs[f"PhysicalSize{axis}"] = text
-            pixels_attrs[f"PhysicalSize{axis}Unit"] = "µm"
+            pixels_attrs[f"PhysicalSize{axis}Unit"] = meta.physical_size_unit
     increment = _measure(meta.time_increment)
     if increment is not None:
         pixels_attrs["TimeIncrement"] = increment
@@ -330,6 +388,7 @@ def write_ome_tiff(
                 level_source = source if level == 0 else _cached_source(meta, work / str(level))
                 # Level 0 carries the OME-XML and announces the SubIFDs; each
                 # further level fills one SubIFD of every page, in page order.
+                resolution = tiff_resolution(meta, level)
                 tif.write(
                     _plane_iter(meta, level_source, tiled, keep, check),
                     shape=(pages, height, width),
@@ -341,6 +400,8 @@ def write_ome_tiff(
                     description=build_ome_xml(meta) if level == 0 else None,
                     subifds=(len(shapes) - 1 or None) if level == 0 else None,
                     subfiletype=1 if level else None,
+                    resolution=resolution,
+                    resolutionunit=tifffile.RESUNIT.CENTIMETER if resolution else None,
                 )
                 if level > 0:
                     shutil.rmtree(work / str(level), ignore_errors=True)

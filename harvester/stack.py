@@ -31,6 +31,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import shutil
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -348,13 +349,18 @@ def assemble(
         raise
 
 
-_TIME_UNITS: Final = {
-    "SECOND": 1.0,
-    "MILLISECOND": 1e-3,
-    "MICROSECOND": 1e-6,
-    "NANOSECOND": 1e-9,
+_SI_PREFIXES: Final = {
+    **{"YOTTA": 1e24, "ZETTA": 1e21, "EXA": 1e18, "PETA": 1e15, "TERA": 1e12, "GIGA": 1e9},
+    **{"MEGA": 1e6, "KILO": 1e3, "HECTO": 1e2, "DECA": 1e1, "": 1.0, "DECI": 1e-1},
+    **{"CENTI": 1e-2, "MILLI": 1e-3, "MICRO": 1e-6, "NANO": 1e-9, "PICO": 1e-12},
+    **{"FEMTO": 1e-15, "ATTO": 1e-18, "ZEPTO": 1e-21, "YOCTO": 1e-24},
+}
+#: Seconds in one of each OMERO ``UnitsTime`` (the names the JSON API's ``Unit`` holds; the
+#: same units as ome.xsd's UnitsTime: the SI-prefixed seconds, minute, hour and day).
+_TIME_UNITS: Final = {f"{prefix}SECOND": factor for prefix, factor in _SI_PREFIXES.items()} | {
     "MINUTE": 60.0,
     "HOUR": 3600.0,
+    "DAY": 86400.0,
 }
 
 
@@ -371,7 +377,9 @@ def parse_time_increment(body: Mapping[str, Any]) -> float | None:
         number, unit = value.get("Value"), str(value.get("Unit") or "SECOND").upper()
         scale = _TIME_UNITS.get(unit)
         if isinstance(number, int | float) and scale is not None and number > 0:
-            return float(number) * scale
+            seconds = float(number) * scale
+            # A huge or tiny value in an extreme unit: inf or 0 seconds is no interval.
+            return seconds if 0 < seconds < math.inf else None
         return None
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -11,6 +12,7 @@ import pytest
 
 from harvester.errors import PermanentError
 from harvester.models import ImageRef
+from harvester.ometiff import OME_XSD
 from harvester.stack import (
     RenderLimits,
     discover_limits,
@@ -43,6 +45,57 @@ def test_parse_time_increment_units() -> None:
     assert parse_time_increment(body(None)) is None
     assert parse_time_increment(body({"Unit": "SECOND", "Value": 0})) is None
     assert parse_time_increment({"message": "not found"}) is None
+
+
+#: Every OMERO ``UnitsTime`` name with its length in seconds (written out independently).
+OMERO_TIME_UNITS = {
+    "YOTTASECOND": 1e24,
+    "ZETTASECOND": 1e21,
+    "EXASECOND": 1e18,
+    "PETASECOND": 1e15,
+    "TERASECOND": 1e12,
+    "GIGASECOND": 1e9,
+    "MEGASECOND": 1e6,
+    "KILOSECOND": 1e3,
+    "HECTOSECOND": 100.0,
+    "DECASECOND": 10.0,
+    "SECOND": 1.0,
+    "DECISECOND": 0.1,
+    "CENTISECOND": 0.01,
+    "MILLISECOND": 1e-3,
+    "MICROSECOND": 1e-6,
+    "NANOSECOND": 1e-9,
+    "PICOSECOND": 1e-12,
+    "FEMTOSECOND": 1e-15,
+    "ATTOSECOND": 1e-18,
+    "ZEPTOSECOND": 1e-21,
+    "YOCTOSECOND": 1e-24,
+    "MINUTE": 60.0,
+    "HOUR": 3600.0,
+    "DAY": 86400.0,
+}
+
+
+def test_every_omero_time_unit_converts() -> None:
+    """Each UnitsTime of the bundled OME schema (days, picoseconds...) converts to seconds."""
+    schema = ET.parse(OME_XSD).getroot()
+    xsd = "{http://www.w3.org/2001/XMLSchema}"
+    units = next(t for t in schema.iter(f"{xsd}simpleType") if t.get("name") == "UnitsTime")
+    assert len(list(units.iter(f"{xsd}enumeration"))) == len(OMERO_TIME_UNITS)
+    for unit, seconds in OMERO_TIME_UNITS.items():
+        body = {"data": {"Pixels": {"TimeIncrement": {"Unit": unit, "Value": 2.5}}}}
+        assert parse_time_increment(body) == pytest.approx(2.5 * seconds, rel=1e-12), unit
+
+
+def test_time_increment_out_of_float_range_is_unknown() -> None:
+    """A value that overflows or underflows in seconds is no interval (not inf, not 0)."""
+
+    def body(unit: str, value: float) -> dict[str, object]:
+        return {"data": {"Pixels": {"TimeIncrement": {"Unit": unit, "Value": value}}}}
+
+    assert parse_time_increment(body("YOTTASECOND", 1e300)) is None
+    assert parse_time_increment(body("YOCTOSECOND", 1e-300)) is None
+    assert parse_time_increment(body("FURLONG", 1.0)) is None
 
 
 @dataclass

@@ -11,7 +11,14 @@ import pytest
 import tifffile
 import xmlschema
 
-from harvester.ometiff import OME_XSD, StackMetadata, build_ome_xml, color_int, write_ome_tiff
+from harvester.ometiff import (
+    OME_XSD,
+    StackMetadata,
+    build_ome_xml,
+    color_int,
+    tiff_resolution,
+    write_ome_tiff,
+)
 from harvester.window import ChannelWindow
 
 WINDOWS = (
@@ -154,3 +161,71 @@ def test_file_is_little_endian_on_a_big_endian_host(
     with tifffile.TiffFile(path) as tif:
         assert tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]["BigEndian"] is False
         assert (tif.series[0].asarray() == data).all()
+
+
+def _resolutions(path: Path) -> list[tuple[tuple[float, float], int]]:
+    """(XResolution, YResolution) and ResolutionUnit of every page and SubIFD, in file order."""
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        pages = [page for level in series.levels for page in level.pages]
+        return [(page.resolution, page.resolutionunit) for page in pages]
+
+
+def test_resolution_tags_hold_pixels_per_centimetre(tmp_path: Path) -> None:
+    """Every page's XResolution/YResolution is pixels per cm of the pixel size (CENTIMETER unit);
+    each pyramid level's twice coarser than the one above; the OME-XML keeps µm."""
+    data = np.zeros((2, 3, 2, 1030, 1100), dtype=np.uint8)
+    meta = replace(_meta(1100, 1030, levels=3), physical_size_x=0.1, physical_size_y=0.6459)
+    path = tmp_path / "s.ome.tif"
+    write_ome_tiff(path, meta, lambda t, z, c: data[t, z, c])
+    tags = _resolutions(path)
+    assert len(tags) == 3 * 12
+    for index, ((x_res, y_res), unit) in enumerate(tags):
+        scale = 2 ** (index // 12)  # 12 pages of level 0, then 12 of each SubIFD level
+        assert unit == tifffile.RESUNIT.CENTIMETER
+        assert 1e4 / x_res == pytest.approx(0.1 * scale, rel=1e-6)
+        assert 1e4 / y_res == pytest.approx(0.6459 * scale, rel=1e-6)
+    with tifffile.TiffFile(path) as tif:
+        pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
+    assert (pixels["PhysicalSizeX"], pixels["PhysicalSizeXUnit"]) == (0.1, "µm")
+
+
+@pytest.mark.parametrize("size", [1e-4, 0.04, 0.1, 1 / 3, 0.6459, 12.5, 2e5])
+def test_resolution_rationals_are_close(size: float) -> None:
+    """Any plausible pixel size (0.1 nm .. 20 cm) fits two uint32 within 1e-6 relative."""
+    resolution = tiff_resolution(replace(_meta(60, 40), physical_size_x=size, physical_size_y=size))
+    assert resolution is not None
+    for numerator, denominator in resolution:
+        assert 0 < numerator < 2**32 and 0 < denominator < 2**32
+        assert 1e4 * denominator / numerator == pytest.approx(size, rel=1e-6)
+
+
+def test_resolution_units(schema: xmlschema.XMLSchema) -> None:
+    """Sizes in nm or inches convert to pixels per cm; pixel and reference frame give none."""
+    meta = _meta(60, 40)
+    nm = tiff_resolution(replace(meta, physical_size_x=100.0, physical_size_unit="nm"))
+    assert nm is not None and nm[0] == (100000, 1)  # 100 nm: 1e5 pixels per cm
+    inch = tiff_resolution(replace(meta, physical_size_x=0.5, physical_size_unit="in"))
+    assert inch is not None and inch[0][0] / inch[0][1] == pytest.approx(1 / 1.27)
+    for unit in ("pixel", "reference frame"):
+        abstract = replace(meta, physical_size_unit=unit)
+        assert tiff_resolution(abstract) is None
+        schema.validate(build_ome_xml(abstract))
+
+
+def test_without_a_usable_pixel_size_the_tags_are_as_before(tmp_path: Path) -> None:
+    """No X or Y size, a size in pixels, or one no TIFF RATIONAL holds: 1/1 with no unit."""
+    data = np.zeros((2, 3, 2, 20, 30), dtype=np.uint8)
+    cases = {
+        "none": dict(physical_size_x=None, physical_size_y=None),
+        "x only": dict(physical_size_y=None),
+        "pixel": dict(physical_size_unit="pixel"),
+        "nan": dict(physical_size_x=float("nan")),
+        "inf": dict(physical_size_y=float("inf")),
+        "zero": dict(physical_size_x=0.0),
+        "tiny": dict(physical_size_x=1e-320),  # 1e324 pixels per cm: beyond uint32
+    }
+    for name, change in cases.items():
+        path = tmp_path / f"{name}.ome.tif"
+        write_ome_tiff(path, replace(_meta(30, 20), **change), lambda t, z, c: data[t, z, c])
+        assert set(_resolutions(path)) == {((1.0, 1.0), tifffile.RESUNIT.NONE)}, name

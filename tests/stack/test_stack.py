@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import tifffile
 import xmlschema
+from PIL import Image
 from stack_support import DirStore
 
 from harvester.client import Client, ClientSettings, Expect
@@ -181,6 +182,19 @@ async def test_zstack_png_exact(
     _check_metadata(ome, imgdata, "rendering", "png")
     with tifffile.TiffFile(path) as tif:
         schema.validate(tif.ome_metadata)
+
+
+async def test_resolution_tags_from_the_pixel_size(make_emulator: Factory, tmp_path: Path) -> None:
+    """The z-stack's 0.1 µm pixels are 100,000 per cm in every page's TIFF tags (PIL reads them)."""
+    emu = make_emulator(preset="zstack", mode="microservice")
+    path, imgdata = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
+    assert (imgdata["pixel_size"]["x"], imgdata["pixel_size"]["y"]) == (0.1, 0.1)
+    with tifffile.TiffFile(path) as tif:
+        tags = {(page.resolution, page.resolutionunit) for page in tif.pages}
+        assert len(tif.pages) == ZSTACK_SIZE_Z * 2
+    assert tags == {((100000.0, 100000.0), tifffile.RESUNIT.CENTIMETER)}
+    with Image.open(path) as plain:  # a reader that never looks at the OME-XML
+        assert plain.info["dpi"] == pytest.approx((254000.0, 254000.0))
 
 
 async def test_timeseries_png_exact(
@@ -471,3 +485,6 @@ async def test_single_plane_without_pixel_size(make_emulator: Factory, tmp_path:
     pixels = ome["Image"]["Pixels"]
     assert not [key for key in pixels if key.startswith("PhysicalSize")]
     assert "TimeIncrement" not in pixels
+    with tifffile.TiffFile(path) as tif:  # no scale in the tags either: 1/1, no unit
+        assert tif.pages[0].resolution == (1.0, 1.0)
+        assert tif.pages[0].resolutionunit == tifffile.RESUNIT.NONE
