@@ -224,6 +224,15 @@ def json_bytes(obj: Any) -> bytes:
     return json.dumps(obj).encode("utf-8")
 
 
+#: The listings whose items' ``childCount`` is compared with the saved one's as well as
+#: their ids: a project's datasets (their images) and a screen's plates (their runs).
+COUNTED_LISTINGS = frozenset({"datasets", "plates"})
+
+#: The most bytes of listing pages a rerun's walk of one dataset keeps for a re-save
+#: (:attr:`ListingDigest.pages`): about 21,000 images at the ~100 bytes an item takes.
+HELD_LISTING_BYTES = 2 << 20
+
+
 class ListingDigest:
     """What a rerun's walk keeps of a listing it does not save: the SHA-256 of the file
     ``json_bytes({key: items})`` would be, fed a page at a time, and the items' ids.
@@ -233,13 +242,25 @@ class ListingDigest:
     journaled for the saved file tells an unchanged listing without reading the file or
     holding the items (a page at a time, as the walk of a saved dataset did; their ids
     only are kept, for a listing whose digest differs).
+
+    ``hold``: keep the pages' bytes too while they total at most that many bytes, so that
+    a listing found outdated is saved again from the pages the walk listed, not asked
+    again page by page (:attr:`pages`).
     """
 
-    def __init__(self, key: str) -> None:
-        self._sha = hashlib.sha256(f"{{{json.dumps(key)}: [".encode())
+    def __init__(self, key: str, *, hold: int = 0) -> None:
+        self._head = f"{{{json.dumps(key)}: [".encode()
+        self._sha = hashlib.sha256(self._head)
         self._separator = b""
-        #: The ids of the items listed, in the server's order.
+        self._counted = key in COUNTED_LISTINGS
+        #: The ids of the items listed, in the server's order (in a listing of
+        #: ``COUNTED_LISTINGS``, each with its ``childCount``: ``(id, childCount)``).
         self.ids: list[Any] = []
+        #: Each page's items as the file holds them (brackets cut off), while they total
+        #: at most ``hold`` bytes; None past that (dropped: a dataset of a million images
+        #: would hold about 100 MB) or when none are kept.
+        self.pages: list[bytes] | None = [] if hold > 0 else None
+        self._room = hold
 
     def add(self, items: list[dict[str, Any]]) -> None:
         """One page of items (as json_bytes joins a list: ``", "`` between items).
@@ -248,9 +269,24 @@ class ListingDigest:
         item cost a rerun's walk about 40% more (0.39 against 0.23 s per 100,000 images)."""
         if not items:
             return
-        self._sha.update(self._separator + json_bytes(items)[1:-1])
+        page = json_bytes(items)[1:-1]
+        self._sha.update(self._separator + page)
         self._separator = b", "
-        self.ids.extend(item.get("id") for item in items)
+        if self._counted:
+            self.ids.extend((item.get("id"), item.get("childCount")) for item in items)
+        else:
+            self.ids.extend(item.get("id") for item in items)
+        self._keep(page)
+
+    def _keep(self, page: bytes) -> None:
+        """Hold ``page`` while the pages fit in the room left; past it, drop them all."""
+        if self.pages is None:
+            return
+        self._room -= len(page)
+        if self._room < 0:
+            self.pages = None
+        else:
+            self.pages.append(page)
 
     def hexdigest(self) -> str:
         """The SHA-256 of the whole listing's file (more pages may still be added)."""
@@ -258,17 +294,29 @@ class ListingDigest:
         sha.update(b"]}")
         return sha.hexdigest()
 
+    def file(self) -> bytes | None:
+        """The whole listing's file (``json_bytes({key: items})``, the bytes
+        :meth:`hexdigest` hashes) from the pages held; None where they were not held."""
+        if self.pages is None:
+            return None
+        return self._head + b", ".join(self.pages) + b"]}"
+
 
 def listed_ids(data: bytes, key: str) -> list[Any] | None:
     """The ids of the items a saved listing file (``{key: [items]}``) holds, sorted by
-    their text; None for a file that is not such a listing (damaged, or gone: ``b""``)."""
+    their text (in a listing of ``COUNTED_LISTINGS``, each with its ``childCount``, as
+    :attr:`ListingDigest.ids`); None for a file that is not such a listing (damaged, or
+    gone: ``b""``)."""
     try:
         items = json.loads(data).get(key)
     except (ValueError, AttributeError, RecursionError):  # (a hand edit nested deep)
         return None
     if not isinstance(items, list):
         return None
-    return sorted((item.get("id") for item in items if isinstance(item, dict)), key=repr)
+    items = [item for item in items if isinstance(item, dict)]
+    if key in COUNTED_LISTINGS:
+        return sorted(((item.get("id"), item.get("childCount")) for item in items), key=repr)
+    return sorted((item.get("id") for item in items), key=repr)
 
 
 def _listing_differs(saved: bytes, key: str, ids: list[Any], digest: str) -> bool:
@@ -982,9 +1030,11 @@ class Walker:
         """Does the saved listing ``<key>.json`` of this object (saved by an earlier run)
         hold other children than this walk's complete listing ``fresh``? Then the
         object's study files are saved again: an image moved to another dataset was still
-        listed in its old dataset's ``images.json``. Only the ids count: a name, a count
-        or the permissions the server shows this session (``permsCss``) changed alone
-        save nothing again (each would cost the object's requests at every rerun).
+        listed in its old dataset's ``images.json``. Only the ids count, and in a project's
+        or screen's listing each child's ``childCount`` (``COUNTED_LISTINGS``: the
+        datasets.json of a project whose dataset lost an image still said it held it): a
+        name or the permissions the server shows this session (``permsCss``) changed
+        alone save nothing again (each would cost the object's requests at every rerun).
 
         A saved listing that is ``fresh`` itself, its record another's, is saved again
         too: a re-save renamed into place, its record never journaled (a run killed in
@@ -1328,7 +1378,11 @@ class Walker:
             annotations_all: list[Any] = []
             # A rerun's, to tell its saved listing's age; none where no study file is saved
             # (a shard but 0, a dry run): each hashed every listing it walked, for nothing.
-            listing = ListingDigest("images") if self.study is not None and not save else None
+            listing = (
+                ListingDigest("images", hold=HELD_LISTING_BYTES)
+                if self.study is not None and not save
+                else None
+            )
             page = 1
             while True:
                 body = await self._json(urls.dataset_images(dataset_id, page))
@@ -1373,11 +1427,12 @@ class Walker:
             if listing is not None and await self._outdated(
                 "dataset", dataset_id, "images", listing
             ):
-                dataset_obj, images_all, annotations_all = await self._dataset_files(
-                    dataset_id, dataset_obj
+                await self._save(
+                    "dataset",
+                    dataset_id,
+                    await self._dataset_files(dataset_id, dataset_obj, listing),
                 )
-                save = True
-            if save:
+            elif save:
                 await self._save(
                     "dataset",
                     dataset_id,
@@ -1392,20 +1447,47 @@ class Walker:
         self.stats.datasets_listed += 1
         self._listed()
 
-    async def _dataset_files(self, dataset_id: int, obj: Any) -> tuple[Any, list[Any], list[Any]]:
-        """A saved dataset's object, images and their annotations, asked again to save its
-        files anew (:meth:`_outdated`): the walk, having taken its images' labels from the
-        journal, did not ask for the annotations, nor keep the listing's pages. ``obj``:
-        the object the walk has (a ``--dataset`` target's, its name unknown), else None:
-        asked again, it was asked twice (the preflight check's was taken already)."""
+    async def _dataset_files(
+        self, dataset_id: int, obj: Any, listing: ListingDigest
+    ) -> dict[str, bytes]:
+        """A saved dataset's files made anew (:meth:`_outdated`), as a first harvest saves
+        them: its object, its listing and its images' annotations.
+
+        ``listing``: the walk's, whose pages make ``images.json`` where it held them (they
+        are what its digest found outdated); else (a dataset past ``HELD_LISTING_BYTES``)
+        the pages are asked again. The annotations are asked: the walk took its images'
+        labels from the journal. ``obj``: the object the walk has (a ``--dataset``
+        target's, its name unknown), else None: asked again, it was asked twice (the
+        preflight check's was taken already)."""
         if obj is None:
             obj = await self._object("dataset", dataset_id, urls.dataset(dataset_id))
-        images = await self._paged_webclient(
-            lambda page: urls.dataset_images(dataset_id, page), "images"
-        )
-        ids = [i["id"] for i in images if isinstance(i.get("id"), int)]
-        annotations = (await self._labels("image", "ImageI", ids))[1] if ids else []
-        return obj, images, annotations
+        images, ids = listing.file(), listing.ids
+        if images is None:
+            items = await self._paged_webclient(
+                lambda page: urls.dataset_images(dataset_id, page), "images"
+            )
+            images, ids = json_bytes({"images": items}), [item.get("id") for item in items]
+        return {
+            "dataset.json": json_bytes(obj),
+            "images.json": images,
+            "image-annotations.json": json_bytes(
+                {"annotations": await self._page_annotations(ids)}
+            ),
+        }
+
+    async def _page_annotations(self, ids: list[Any]) -> list[Any]:
+        """The map annotations of the images ``ids`` lists (the listing's, in its order),
+        asked a listing page at a time as the walk of a dataset asks them.
+
+        Why by page: the server orders a request's annotations by namespace, so batches
+        cut elsewhere (200 ids at a time over the whole list) gave a file of the same
+        annotations in another order than a first harvest's."""
+        annotations: list[Any] = []
+        for page in _chunks(ids, urls.WEBCLIENT_PAGE):  # (full pages but the last)
+            asked = [i for i in page if isinstance(i, int)]
+            if asked:
+                annotations.extend((await self._labels("image", "ImageI", asked))[1])
+        return annotations
 
     # ------------------------------------------------------------ single images
     async def walk_images(self, image_ids: Sequence[int], *, names: bool = True) -> None:

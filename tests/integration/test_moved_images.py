@@ -43,7 +43,8 @@ IMAGES = 6
 
 
 class MovingApp:
-    """The ``links`` preset; once ``moved``, dataset 62001's listing leaves image MOVED out."""
+    """The ``links`` preset; once ``moved``, dataset 62001's listing leaves image MOVED out
+    and its project's listing counts an image fewer in it (``childCount``), as OMERO's."""
 
     def __init__(self) -> None:
         self.inner: Any = build_application("links")
@@ -51,9 +52,16 @@ class MovingApp:
 
     def handle(self, req: Any) -> Any:
         answer = self.inner.handle(req)
-        if self.moved and req.path == "/webclient/api/images/" and ("id", OLD) in req.query:
+        if not self.moved:
+            return answer
+        if req.path == "/webclient/api/images/" and ("id", OLD) in req.query:
             body = json.loads(answer.body)
             body["images"] = [i for i in body["images"] if i.get("id") != MOVED]
+            answer = dataclasses.replace(answer, body=json.dumps(body).encode())
+        elif req.path == "/webclient/api/datasets/":
+            body = json.loads(answer.body)
+            for dataset in body["datasets"]:
+                dataset["childCount"] -= dataset["id"] == int(OLD)
             answer = dataclasses.replace(answer, body=json.dumps(body).encode())
         return answer
 
@@ -221,6 +229,12 @@ def _listing(out: Path, kind: str, object_id: object, key: str) -> list[int]:
     return [item["id"] for item in json.loads(path.read_bytes())[key]]
 
 
+def _study(out: Path) -> dict[str, bytes]:
+    """Every study file of ``out`` by its path under ``study/``."""
+    root = out / "study"
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*.json")}
+
+
 def _annotated(out: Path, dataset: str) -> set[int]:
     """The images whose annotations dataset ``dataset``'s saved image-annotations.json holds."""
     path = out / "study" / f"dataset-{dataset}" / "image-annotations.json"
@@ -247,6 +261,26 @@ def test_the_old_datasets_study_files_no_longer_list_it(
     assert {p.name: p.read_bytes() for p in (out / "study" / f"dataset-{NEW}").iterdir()} == (
         new_files
     )
+    _cli("verify", str(out))
+    journals = sorted((out / "journals").glob("*.jsonl"))
+    _harvest(emu, out, "--project", PROJECT)
+    assert sorted((out / "journals").glob("*.jsonl")) == journals  # (it recorded nothing)
+
+
+def test_the_projects_listing_counts_the_images_its_datasets_list_now(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """After the move, the rerun of the project saves its datasets.json again, where
+    62001's ``childCount`` says 2 images as its images.json lists (it kept 3): every
+    study file is a fresh harvest's byte for byte, and a further rerun saves nothing."""
+    _app, emu, out = _first_harvest(tmp_path, make_emulator)
+    fresh = tmp_path / "fresh"
+    _harvest(emu, out, "--project", PROJECT)
+    _harvest(emu, fresh, "--project", PROJECT)
+    path = out / "study" / f"project-{PROJECT}" / "datasets.json"
+    counts = {d["id"]: d["childCount"] for d in json.loads(path.read_bytes())["datasets"]}
+    assert counts[int(OLD)] == len(_listing(out, "dataset", OLD, "images")) == 2
+    assert _study(out) == _study(fresh)
     _cli("verify", str(out))
     journals = sorted((out / "journals").glob("*.jsonl"))
     _harvest(emu, out, "--project", PROJECT)
@@ -360,9 +394,9 @@ def test_a_dataset_of_two_projects_is_saved_again_once(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """Dataset 62002, walked under both projects of one run, lists an image fewer: the
-    rerun saves its files again without it once, asking its JSON, its listing and its
-    images' annotations once for that (its two walks each did); verify finds every file
-    as journaled."""
+    rerun saves its files again without it once, asking its JSON and its images'
+    annotations once for that (its two walks each did) and its listing not again (the
+    pages a walk listed are saved); verify finds every file as journaled."""
     app = LeavingApp()
     emu = make_emulator(app=app)
     out = tmp_path / "out"
@@ -372,7 +406,7 @@ def test_a_dataset_of_two_projects_is_saved_again_once(
     _harvest(emu, out, *both)
     assert LEFT not in _listing(out, "dataset", NEW, "images")
     assert app.count(f"/api/v0/m/datasets/{NEW}/") == 1
-    assert app.count("/webclient/api/images/", ("id", NEW)) == 2 + 1  # (two walks, one save)
+    assert app.count("/webclient/api/images/", ("id", NEW)) == 2  # (its two walks)
     assert app.annotations_of(set(_listing(out, "dataset", NEW, "images"))) == 1
     _cli("verify", str(out))
 
@@ -461,3 +495,67 @@ def test_only_the_shard_saving_study_files_digests_its_listings(
     )
     assert summary.failed == 0
     assert bool(pages) is digests, pages
+
+
+HUGE_DATASET = 40001  # (the huge preset's first dataset: 1,000 images, two listing pages)
+HUGE_LEFT = 10_000_700  # (an image of its second page: the first stays a full page)
+
+
+class PagedMovingApp:
+    """The ``huge`` preset, its requests counted by path and id; once ``moved``, dataset
+    HUGE_DATASET no longer lists image HUGE_LEFT."""
+
+    def __init__(self) -> None:
+        self.inner: Any = build_application("huge")
+        self.moved = False
+        self.asked: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+
+    def handle(self, req: Any) -> Any:
+        self.asked.append((req.path, tuple(req.query)))
+        answer = self.inner.handle(req)
+        dataset = ("id", str(HUGE_DATASET))
+        if self.moved and req.path == "/webclient/api/images/" and dataset in req.query:
+            body = json.loads(answer.body)
+            body["images"] = [i for i in body["images"] if i.get("id") != HUGE_LEFT]
+            answer = dataclasses.replace(answer, body=json.dumps(body).encode())
+        return answer
+
+    def route_name(self, req: Any) -> str:
+        return str(self.inner.route_name(req))
+
+    def count(self, path: str, query: tuple[str, str] | None = None) -> int:
+        """Requests of ``path`` (with ``query`` among their parameters) in ``asked``."""
+        return sum(1 for p, q in self.asked if p == path and (query is None or query in q))
+
+
+@pytest.mark.parametrize(("held", "listings"), [(walk.HELD_LISTING_BYTES, 2), (1_000, 4)])
+def test_a_listing_saved_again_is_the_walks_pages_as_a_fresh_harvest_saves_them(
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+    monkeypatch: pytest.MonkeyPatch,
+    held: int,
+    listings: int,
+) -> None:
+    """A dataset of 1,000 images (two listing pages) that lists an image fewer: the rerun
+    saves its files again from the pages its walk listed (two listing requests; with
+    ``held`` bytes too few to keep a page, they are asked again: four), its images'
+    annotations asked page by page as a first harvest asks them, so every study file
+    is a fresh harvest's byte for byte; verify finds them as journaled."""
+    monkeypatch.setattr(walk, "HELD_LISTING_BYTES", held)
+    app = PagedMovingApp()
+    emu = make_emulator(app=app)
+    out, fresh = tmp_path / "out", tmp_path / "fresh"
+    target: dict[str, Any] = {
+        "datasets": (HUGE_DATASET,),
+        "sample": 2,
+        "artifacts": (Artifact("thumbnail"),),
+    }
+    assert harvest(emu.base_url, out, **target).failed == 0
+    assert HUGE_LEFT in _listing(out, "dataset", HUGE_DATASET, "images")
+    app.moved, app.asked = True, []
+    assert harvest(emu.base_url, out, **target).failed == 0
+    assert app.count("/webclient/api/images/", ("id", str(HUGE_DATASET))) == listings
+    assert harvest(emu.base_url, fresh, **target).failed == 0
+    assert HUGE_LEFT not in _listing(out, "dataset", HUGE_DATASET, "images")
+    assert _study(out) == _study(fresh)
+    _cli("verify", str(out))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from harvester.walk import ListingDigest, json_bytes, listed_ids
+from harvester.walk import ListingDigest, _listing_differs, json_bytes, listed_ids
 
 ITEMS: list[dict[str, Any]] = [
     {"id": 4300001, "name": "café \u00e9\u4e2d", "ownerId": 2, "permsCss": ""},
@@ -40,3 +40,36 @@ def test_listed_ids_reads_a_saved_listing_and_nothing_else() -> None:
     assert listed_ids(b"", "images") is None
     assert listed_ids(b"[1, 2]", "images") is None
     assert listed_ids(b"[" * 100_000 + b"]" * 100_000, "images") is None  # (RecursionError)
+
+
+@pytest.mark.parametrize("pages", [[], [ITEMS], [ITEMS[:1], ITEMS[1:]], [ITEMS[:2], [], ITEMS[2:]]])
+def test_the_pages_held_make_the_file_the_digest_hashes(pages: list[list[dict[str, Any]]]) -> None:
+    """Pages held (room enough) make json_bytes({"images": all items}), the digest's bytes;
+    with too little room for them, none is held (the file is None)."""
+    whole = json_bytes({"images": [item for page in pages for item in page]})
+    held = ListingDigest("images", hold=len(whole))
+    cramped = ListingDigest("images", hold=len(whole) // 2 or 1)
+    for page in pages:
+        held.add(page)
+        cramped.add(page)
+    assert held.file() == whole
+    assert hashlib.sha256(whole).hexdigest() == held.hexdigest()
+    assert cramped.file() == (None if any(pages) else whole)  # (an empty listing: no page)
+    assert ListingDigest("images").file() is None  # (nothing held unless asked)
+
+
+def test_a_projects_listing_differs_in_a_childs_count_and_an_images_does_not() -> None:
+    """A dataset's childCount changed alone makes a saved datasets.json differ (the count
+    of images it gives is the dataset's images.json's); a name or permsCss changed alone
+    does not, nor does a count in an images.json."""
+    saved = [{"id": 62001, "name": "A", "childCount": 3, "permsCss": ""}]
+    for key, item, differs in (
+        ("datasets", {"id": 62001, "name": "A", "childCount": 2, "permsCss": ""}, True),
+        ("datasets", {"id": 62001, "name": "B", "childCount": 3, "permsCss": "canEdit"}, False),
+        ("images", {"id": 62001, "name": "A", "childCount": 2, "permsCss": ""}, False),
+    ):
+        fresh = ListingDigest(key)
+        fresh.add([item])
+        data = json_bytes({key: saved})
+        assert _listing_differs(data, key, fresh.ids, fresh.hexdigest()) is differs, key
+    assert listed_ids(json_bytes({"plates": saved}), "plates") == [(62001, 3)]
