@@ -207,6 +207,13 @@ def _command_holding(out_dir: Path) -> tuple[str, str] | None:
     return holder, doing
 
 
+#: What the busy hint (:func:`_busy_hint`) says is left once the run already going
+#: finishes: nothing, for a copy of its own command. Not so for a resume it stops before
+#: its other target sets (:func:`harvester.cli.harvest._stop_on_busy_folder`): those still
+#: need the command, and that hint says so instead.
+NOTHING_LEFT = "nothing needs doing if it finishes"
+
+
 def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
     """What a second copy of a run says (a task of a job array started twice, say): the
     copy already going does the work. Why: "run again to resume", read in a task's log,
@@ -214,7 +221,7 @@ def _busy_hint(out_dir: Path, shard: str | None, holder: str) -> str:
     work = f"shard {parse_shard(shard)}'s work" if shard else "this work"
     who = f"the run already going ({holder})" if holder else "the run already going"
     return (
-        f"{who} is doing {work}: nothing needs doing if it finishes; harvester status "
+        f"{who} is doing {work}: {NOTHING_LEFT}; harvester status "
         f"{shlex.quote(str(out_dir))} shows how it goes (and the line that resumes it, if "
         "it stops short)"
     )

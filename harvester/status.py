@@ -510,7 +510,9 @@ class StatusReport:
     #: counted as ``failed``, not in ``failures`` or ``failed_ids``.
     not_asked: dict[str, int] = field(default_factory=dict)
     #: The command(s) that try the ``not_asked`` failures again without narrowing what DIR
-    #: fetches (:func:`_not_asked_commands`): one, or one per target set holding them.
+    #: fetches (:func:`_not_asked_commands`): one, or one per target set holding them. In
+    #: ``--json``, under ``not_asked_held`` instead while DIR's job array or a harvest holds
+    #: DIR (:meth:`_held_by`): to run once it has ended, not now.
     not_asked_commands: list[str] = field(default_factory=list)
     #: The targets of each set ``harvester forget`` took out of DIR's resumes (as flags):
     #: not resumed, and their images' failures, pending kinds and walks not counted.
@@ -564,8 +566,9 @@ class StatusReport:
         with a ``harvest.sbatch`` of ``harvester slurm`` (``array_tasks``: its tasks' shares
         of the plan, with both; ``queued``: its jobs in the queue, if any;
         ``ended_without_summary``: its tasks killed without a word, :class:`SilentEnd`);
-        ``started`` always. Keys are only
-        ever added: scripts read this.
+        ``started`` always. ``not_asked_commands`` only when they may run now (else
+        ``not_asked_held``: ``by`` what holds DIR, and the ``commands`` for after it). Keys
+        are only ever added: scripts read this.
         """
         data: dict[str, Any] = {
             "out_dir": self.out_dir,
@@ -632,7 +635,11 @@ class StatusReport:
             data["unlocked_progress"] = self.unlocked_progress
         if self.not_asked:
             data["not_asked"] = self.not_asked
-        if self.not_asked_commands:
+        if self.not_asked_commands and (held_by := self._held_by()) is not None:
+            # Not under "not_asked_commands": a script running those started them beside
+            # the array (or harvest) still holding DIR, a second array queued or refused.
+            data["not_asked_held"] = {"by": held_by, "commands": self.not_asked_commands}
+        elif self.not_asked_commands:
             data["not_asked_commands"] = self.not_asked_commands
         if self.forgotten:
             data["forgotten"] = self.forgotten
@@ -663,8 +670,8 @@ class StatusReport:
             "(the newest run of their targets asks for other kinds; not refetched by a resume)"
         )
         commands = self.not_asked_commands
-        if commands and self._array_busy():
-            return [f"{said}; to refetch them: {self._once_array_ended()}"]
+        if commands and self._held_by() is not None:
+            return [f"{said}; to refetch them: {self._once_free()}"]
         if self.not_asked or not commands:
             return [f"{said}; to refetch them: the command(s) below"] if commands else [said]
         if len(commands) == 1:
@@ -673,12 +680,23 @@ class StatusReport:
             f"  {command}" for command in commands
         ]
 
-    def _array_busy(self) -> bool:
-        """Whether tasks of DIR's job array are queued or running now (``squeue``, or a
-        shard's run lock): advice for after the array (a new script, a flag for the hints)
-        waits for its end. Why: the ``harvester slurm ... --submit`` that tries dropped
-        kinds again was said while the array's tasks still ran, as if it were over."""
-        return self.slurm is not None and bool(self.queued or self.running)
+    def _held_by(self) -> str | None:
+        """What holds DIR's job array folder now, so that the advice for after it (a new
+        script, a flag for the hints) waits for its end: ``"job_array"`` (``squeue`` lists
+        tasks of DIR's script), ``"running_harvests"`` (a run lock held, the queue listing
+        none: a harvest started by hand, or SLURM's answer not to be had), or None.
+
+        Why: the ``harvester slurm ... --submit`` that tries dropped kinds again was said
+        while the array's tasks still ran, as if it were over. A harvest holding a lock
+        holds the advice back too (the new array's task of its shard, or every task beside
+        a harvest of the whole set, would be refused), but it was called the job array's
+        task, and "once no task of the job array is queued or running" read as a go while
+        that harvest still ran, the queue empty."""
+        if self.slurm is None:
+            return None
+        if self.queued:
+            return "job_array"
+        return "running_harvests" if self.running else None
 
     def _queue_unknown_note(self) -> str:
         """The note of a job array's folder where the SLURM queue cannot be asked: its
@@ -689,14 +707,24 @@ class StatusReport:
             "where SLURM answers before resuming"
         )
 
-    def _once_array_ended(self) -> str:
-        """What :meth:`_array_busy` says instead of the command (its words, for the
-        dropped kinds' line and the invalid files' line alike)."""
+    def _once_free(self) -> str:
+        """What :meth:`_held_by` says instead of the command(s) (its words, for the dropped
+        kinds' line and the invalid files' line alike): status gives them once what holds
+        DIR has ended, named as it is (the job array, or the harvests running in DIR, which
+        may be the array's tasks where the queue cannot be asked)."""
         q = shlex.quote(self.out_dir)
-        return (
-            f"harvester status {q} gives the command once no task of the job array is queued "
-            "or running"
+        what = (
+            "the command"
+            if len(self.not_asked_commands) == 1
+            else "the commands (one per target set holding them)"
         )
+        until = "no task of the job array is queued or running"
+        if self._held_by() != "job_array":
+            until = "the harvests running now (named below) have ended"
+        if self._held_by() != "job_array" and self.queue_unknown is not None:
+            # (they may be its tasks, with more of them queued)
+            until += " and no task of the job array is queued (the SLURM queue cannot be asked)"
+        return f"harvester status {q} gives {what} once {until}"
 
     def to_text(self) -> str:
         """Alias of :meth:`format_text` (the CLI looks for ``to_text``)."""
@@ -780,21 +808,19 @@ class StatusReport:
         if dropped:
             counts = ", ".join(f"{kind} {n}" for kind, n in dropped.items())
             commands = self.not_asked_commands
-            how = "to try them again" + (
-                ", one command per target set holding them" if len(commands) > 1 else ""
-            )
             said = (
                 f"failed before, not asked for any more: {counts} (the newest run of their "
-                f"targets asks for other kinds); {how}:"
+                "targets asks for other kinds); to try them again"
             )
             # Several: a line each. A command's note is a shell comment, which ends only with
             # its line: joined by "; ", the next command stood inside it, unrun when pasted.
-            if self._array_busy():
-                lines.append(said[:-1] + f": {self._once_array_ended()}")
+            if self._held_by() is not None:
+                lines.append(f"{said}: {self._once_free()}")
             elif len(commands) == 1:
-                lines.append(f"{said} {commands[0]}")
+                lines.append(f"{said}: {commands[0]}")
             else:
-                lines += [said, *(f"  {command}" for command in commands)]
+                each = ", one command per target set holding them" if len(commands) > 1 else ""
+                lines += [f"{said}{each}:", *(f"  {command}" for command in commands)]
         if self.writers:
             lines.append("writers:")
             lines += [w.text() for w in self.writers]
@@ -851,7 +877,7 @@ class StatusReport:
             and not self.rerun_helps
             and not self.pending
             and not self.walks
-            and not self._array_busy()  # (said once the array has ended: its tasks first)
+            and self._held_by() is None  # (said once the array has ended: its tasks first)
         ):
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
             from harvester.fetch import no_rerun_line  # only a folder with such failures

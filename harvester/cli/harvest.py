@@ -908,8 +908,13 @@ def _stop_on_busy_folder(
 
     Why: each set's replay was refused in turn by the same lock, the same ``error:`` and
     ``hint:`` once per target set for one cause. The ``not resumed:`` lines (``notes``),
-    said after the last set, come before the error, as at a credentials stop."""
+    said after the last set, come before the error, as at a credentials stop. A hint that
+    said "nothing needs doing if it finishes" (a copy of the run going) says it of the set
+    refused alone, and that the sets not tried still need this command once the run going
+    has ended: the run holding the lock (a job array's task, a harvest of one set) may not
+    harvest them, and a user who believed it never resumed them."""
     from harvester.cli import report_error
+    from harvester.runlock import NOTHING_LEFT
 
     for note in _notes_to_say(first, notes):
         print(note, file=sys.stderr)
@@ -917,6 +922,12 @@ def _stop_on_busy_folder(
         others = plural(left, "other target set")
         tried = "was" if left == 1 else "were"
         untried = f"this resume's {others} {tried} not tried: {why}"
+        if exc.hint and NOTHING_LEFT in exc.hint:
+            them = "it" if left == 1 else "them"
+            exc.hint = exc.hint.replace(
+                NOTHING_LEFT, "nothing needs doing for this target set if it finishes"
+            )
+            untried += f"; run this command again for {them} once the run going has ended"
         exc.hint = f"{exc.hint}; {untried}" if exc.hint else untried
     return report_error(exc, args)
 

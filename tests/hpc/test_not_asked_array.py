@@ -6,7 +6,9 @@ said one ``harvester harvest ... --shard K/N`` command per shard to try them aga
 the login node, they harvested there, outside the job array. It now gives the ``harvester
 slurm --out DIR ...`` command that writes the script anew with those kinds, once no task of
 the array is queued or running (it was said while they were, as if the array were over; so
-was the closing line of failures no rerun fixes). SLURM's tools are faked (``squeue`` answers
+was the closing line of failures no rerun fixes); ``--json`` holds it back the same way
+(``not_asked_held``), and a harvest holding DIR, the queue empty, is named as such, not as
+the array. SLURM's tools are faked (``squeue`` answers
 an empty queue, or lists a task); the tasks run as SLURM would run them, against the
 emulator over real sockets.
 """
@@ -25,6 +27,7 @@ from harvester.cli import main
 from harvester.emulator import EmulatorThread
 
 PLATE = "7375"  # the demo preset's small plate: 8 images
+OTHER_PLATE = "7361"  # another of its plates (8 images)
 
 
 def _array(base_url: str, out: Path, *extra: str) -> None:
@@ -82,7 +85,8 @@ def test_while_the_array_is_queued_status_holds_back_the_advice_for_after_it(
 ) -> None:  # fmt: skip
     """squeue lists a task of DIR's script: the "to try them again" line gives no
     `harvester slurm ... --submit` (a second array beside the queued one) but says status
-    gives it once no task is queued or running; --json keeps the command."""
+    gives it once no task is queued or running; --json holds it back the same way, under
+    not_asked_held (a script running not_asked_commands queued a second array)."""
     emu: EmulatorThread = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "study"
     _array(emu.base_url, out)
@@ -99,7 +103,106 @@ def test_while_the_array_is_queued_status_holds_back_the_advice_for_after_it(
     assert not any("--submit" in x for x in lines), lines
     assert "in the queue now: job 4242 (squeue -j 4242)" in lines
     assert main(["status", str(out), "--json"]) == 0
-    [command] = json.loads(capsys.readouterr().out)["not_asked_commands"]
+    data = json.loads(capsys.readouterr().out)
+    assert "not_asked_commands" not in data, data["not_asked_commands"]
+    assert data["not_asked"] == {"imgdata": 8, "render": 8}
+    held = data["not_asked_held"]
+    assert held["by"] == "job_array", held
+    [command] = held["commands"]
+    assert command.endswith("--tasks 2 --submit"), command
+
+
+def _dropped_by_hand(base_url: str, out: Path, plate: str) -> None:
+    """A second target set in DIR, harvested by hand (no array): every kind, then
+    thumbnails and metadata alone, its renders and imgdata failed before."""
+    for kinds in ("thumbnail,imgdata,render,metadata", "thumbnail,metadata"):
+        main(["harvest", "--base-url", base_url, "--plate", plate, "--out", str(out),
+              "--artifacts", kinds, "--rate", "none", "--max-retries", "0", "--quiet"])  # fmt: skip
+
+
+def test_while_the_array_is_queued_several_sets_commands_are_said_as_several(
+    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Two target sets hold dropped kinds (the array's and a hand-harvested plate's), a task
+    queued: the line says status gives the commands, one per set, once no task is queued or
+    running (it said "one command per target set holding them: ... gives the command"), and
+    --json holds both back; with the queue empty, both are given, a line each."""
+    emu: EmulatorThread = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "study"
+    _array(emu.base_url, out)
+    _array(emu.base_url, out, "--artifacts", "thumbnail,metadata")
+    _dropped_by_hand(emu.base_url, out, OTHER_PLATE)
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4242|1|{out / 'harvest.sbatch'}\\n")
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    said = next(x for x in lines if x.startswith("failed before, not asked for any more:"))
+    assert "imgdata 16" in said and "render 16" in said, said
+    assert said.endswith(
+        f"(the newest run of their targets asks for other kinds); to try them again: harvester"
+        f" status {out} gives the commands (one per target set holding them) once no task of"
+        " the job array is queued or running"
+    ), said
+    assert not any(x.startswith("  harvester ") for x in lines), lines
+    assert main(["status", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "not_asked_commands" not in data, data["not_asked_commands"]
+    assert data["not_asked_held"]["by"] == "job_array"
+    assert len(data["not_asked_held"]["commands"]) == 2, data["not_asked_held"]
+
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    assert main(["status", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(n for n, x in enumerate(lines) if x.startswith("failed before, not asked"))
+    assert lines[at].endswith("to try them again, one command per target set holding them:")
+    given = lines[at + 1 : at + 3]
+    assert any(x.startswith("  harvester slurm --out ") for x in given), given
+    assert any(x.startswith(f"  harvester harvest --out {out} ") for x in given), given
+    assert main(["status", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "not_asked_held" not in data, data["not_asked_held"]
+    assert [f"  {c}" for c in data["not_asked_commands"]] == given
+
+
+def test_a_harvest_holding_the_array_folder_is_named_not_the_array(
+    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The queue empty, a harvest started by hand holds DIR's lock: the dropped kinds'
+    command waits for the running harvest (named as such, not as the job array's tasks,
+    which the queue says are over), in the text and in --json; once it has ended, it is
+    given."""
+    from harvester.runlock import acquire_run_lock, release_run_lock
+
+    emu: EmulatorThread = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "study"
+    _array(emu.base_url, out)
+    _array(emu.base_url, out, "--artifacts", "thumbnail,metadata")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    capsys.readouterr()
+    fd = acquire_run_lock(out, None)  # (as `harvester harvest --out DIR` holds it, running)
+    try:
+        assert main(["status", str(out)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert main(["status", str(out), "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+    finally:
+        release_run_lock(fd)
+    said = next(x for x in lines if x.startswith("failed before, not asked for any more:"))
+    assert said.endswith(
+        f"to try them again: harvester status {out} gives the command once the harvests "
+        "running now (named below) have ended"
+    ), said
+    assert not any("job array is queued or running" in x for x in lines), lines
+    assert any(x.startswith("running now: ") for x in lines), lines
+    assert "not_asked_commands" not in data, data["not_asked_commands"]
+    assert data["not_asked_held"]["by"] == "running_harvests", data["not_asked_held"]
+
+    assert main(["status", str(out), "--json"]) == 0  # (the lock released)
+    data = json.loads(capsys.readouterr().out)
+    assert "not_asked_held" not in data, data["not_asked_held"]
+    [command] = data["not_asked_commands"]
     assert command.endswith("--tasks 2 --submit"), command
 
 

@@ -360,8 +360,12 @@ def test_a_folder_held_by_another_process_is_said_once_and_stops_the_resume(
     ), proc.stderr
     assert lines[3].startswith("hint: "), proc.stderr
     assert lines[3].endswith(
-        "; this resume's 1 other target set was not tried: the lock is the whole folder's"
+        "; this resume's 1 other target set was not tried: the lock is the whole folder's;"
+        " run this command again for it once the run going has ended"
     ), proc.stderr
+    # (true of the set refused alone: the other one still needs this command)
+    assert "nothing needs doing for this target set if it finishes; " in lines[3], proc.stderr
+    assert "nothing needs doing if it finishes" not in lines[3], proc.stderr
     assert emulator.stats()["image_requests"] == 0
     assert runs(out) == before
     resumed = cli("harvest", "--out", str(out), "-q")  # the holder gone: the same command
@@ -404,7 +408,8 @@ def test_a_sharded_resume_refused_by_its_shards_lock_is_said_once(
 ) -> None:
     """While another process runs shard 0/2, a `--shard 0/2` resume of two plates says the
     refusal once (exit 75): each set would take that shard's lock, so the second is not
-    tried, and the hint says why; nothing fetched."""
+    tried, and the hint says why and to run the command again for it, not that nothing
+    needs doing once the holder finishes; nothing fetched."""
     out = tmp_path / "d"
     harvest_plate(emulator, out, PLATE, "--shard", "0/2")
     harvest_plate(emulator, out, OTHER_PLATE, "--shard", "0/2")
@@ -419,8 +424,10 @@ def test_a_sharded_resume_refused_by_its_shards_lock_is_said_once(
         f" (pid {holder.pid} on {socket.gethostname()})"
     ), proc.stderr
     assert lines[2].endswith(
-        "; this resume's 1 other target set was not tried: each takes shard 0/2's lock"
+        "; this resume's 1 other target set was not tried: each takes shard 0/2's lock;"
+        " run this command again for it once the run going has ended"
     ), proc.stderr
+    assert "nothing needs doing if it finishes" not in lines[2], proc.stderr
     assert emulator.stats()["image_requests"] == 0
 
 

@@ -58,3 +58,31 @@ def test_several_sets_commands_are_a_line_each_so_a_note_hides_none(tmp_path: Pa
     assert lines[at].endswith("to try them again, one command per target set holding them:")
     assert lines[at + 1 : at + 3] == [f"  {c}" for c in commands]
     assert "  # " in commands[0]
+
+
+def test_invalid_files_of_two_sets_wait_for_the_harvests_holding_an_array_folder(
+    tmp_path: Path,
+) -> None:
+    """A job array's folder a harvest holds, the queue not to be asked: the invalid files'
+    line says status gives the commands, one per set, once the running harvests have ended
+    and no task is queued, and --json holds both back (not_asked_held, by the harvests)."""
+    from harvester.status import SlurmStatus, StatusReport
+
+    sets = [split_set("1/2", "http://h:8/"), split_set("3/8", "http://h:8/")]
+    commands = _not_asked_commands(tmp_path, sets, {0: {"stack"}, 1: {"stack"}})
+    report = StatusReport(str(tmp_path), ["thumbnail"], invalid_not_asked={"stack": 2})
+    report.not_asked_commands = commands
+    report.slurm = SlurmStatus(script=str(tmp_path / "harvest.sbatch"))
+    report.running = ["shard 1/2 (pid 7 on node3)"]
+    report.queue_unknown = "no squeue here"
+    lines = report.format_text().splitlines()
+    said = next(x for x in lines if x.startswith("2 file(s) marked invalid"))
+    assert said.endswith(
+        f"; to refetch them: harvester status {tmp_path} gives the commands (one per target "
+        "set holding them) once the harvests running now (named below) have ended and no "
+        "task of the job array is queued (the SLURM queue cannot be asked)"
+    ), said
+    assert not any(x.startswith("  harvester harvest") for x in lines), lines
+    data = report.to_dict()
+    assert "not_asked_commands" not in data
+    assert data["not_asked_held"] == {"by": "running_harvests", "commands": commands}
