@@ -54,6 +54,7 @@ from harvester.select import (
     check_sample,
     check_sample_per,
     check_seed,
+    names_annotations,
     parse_label_keys,
     parse_where,
 )
@@ -405,7 +406,7 @@ class HarvestConfig:
         # Here as well as in ClientSettings: a value from a config file is then said with the
         # file's name (resolve), never with the value itself.
         check_header_fields(self.headers, self.cookies)
-        if self.where and not self.labels:
+        if names_annotations(self.where) and not self.labels:
             raise ConfigError(
                 "where: selecting by annotation needs labels",
                 hint="remove --no-labels",

@@ -329,6 +329,56 @@ def describe_where(where: Sequence[Condition]) -> str:
     return " and ".join(parts)
 
 
+# --------------------------------------------------------------------------- context columns
+#: The context columns of index.csv (ids, names, well position, field, run), which a
+#: ``where`` key may name as well as an annotation key: ``--where field=0`` keeps the first
+#: field of every well. Why: the fields of a well are near-duplicates, and a user who wanted
+#: one per well, or one well of a plate, had no way to say so (labels are annotations only).
+CONTEXT_KEYS: tuple[str, ...] = tuple(
+    name for name in ImageRef.__dataclass_fields__ if name != "labels"
+)
+#: The values of a context column a warning lists, at most.
+CONTEXT_VALUES_SHOWN = 10
+#: The prefix naming an annotation key that equals a context column (as index.csv does).
+LABEL_PREFIX = "label:"
+
+
+def names_context(key: str) -> bool:
+    """Whether a ``where`` key names a context column (``field``, ``Plate_ID``...)."""
+    return _fold(key) in CONTEXT_KEYS
+
+
+def names_annotations(where: Sequence[Condition]) -> bool:
+    """Whether any term of ``where`` is on an annotation key (so that labels are needed)."""
+    return any(not names_context(c.key) for c in where)
+
+
+def context_view(where: Sequence[Condition]) -> Callable[[ImageRef], Labels] | None:
+    """What ``where`` compares for an image, when it names context columns (else None:
+    the image's labels alone, the fast path).
+
+    The view is the image's labels, an annotation key that equals a context column renamed
+    ``label:KEY`` (its column in index.csv), then the named columns' values as index.csv
+    shows them (whole numbers in decimal, 0-based well row, column and field); an empty
+    cell (a project image's field, a plate's name for a dataset image) is no pair at all,
+    so ``=`` and ``~`` do not hold and ``!=`` does.
+    """
+    folded = {_fold(c.key) for c in where}
+    columns = tuple(k for k in CONTEXT_KEYS if k in folded)
+    renamed = any(k.removeprefix(LABEL_PREFIX) in CONTEXT_KEYS for k in folded)
+    if not columns and not renamed:
+        return None
+
+    def view(ref: ImageRef) -> Labels:
+        labels = tuple(
+            (LABEL_PREFIX + k.strip() if _fold(k) in CONTEXT_KEYS else k, v) for k, v in ref.labels
+        )
+        cells = ((k, getattr(ref, k)) for k in columns)
+        return labels + tuple((k, str(v)) for k, v in cells if v is not None and v != "")
+
+    return view
+
+
 def image_hash(seed: int, image_id: int) -> int:
     """A stable 64-bit hash of (seed, image id): the same on every machine and run."""
     digest = hashlib.blake2b(f"{seed}:{image_id}".encode(), digest_size=8).digest()
@@ -374,9 +424,9 @@ class KeyCensus:
         self.unasked = 0  # images without labels because they were never asked
         self._last: object = None
 
-    def see(self, ref: ImageRef) -> None:
-        """Count one image and note its keys."""
-        labels = ref.labels
+    def see(self, ref: ImageRef, labels: Labels | None = None) -> None:
+        """Count one image and note its keys (``labels``: what is compared, if not its own)."""
+        labels = ref.labels if labels is None else labels
         if not labels and ref.image_id in self._unasked:
             self.unasked += 1
             return
@@ -549,6 +599,16 @@ class ValueCensus:
         close = difflib.get_close_matches(_fold_spaces(cond.value), list(values), n=3)
         return [values[v] for v in close]
 
+    def _seen(self, cond: Condition) -> str:
+        """A context column's values seen (``0, 1, 2``: a field or well row out of range is
+        no typo that a near spelling would name), numbers in order, at most 10."""
+        values = sorted(
+            self._values.get(_fold(cond.key), {}).values(),
+            key=lambda v: (0, int(v), v) if v.isdigit() else (1, 0, v),
+        )
+        more = len(values) - CONTEXT_VALUES_SHOWN
+        return ", ".join(values[:CONTEXT_VALUES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
     def lines(self, census: KeyCensus, seen: Seen, matched: int) -> list[str]:
         """One warning per ``=`` term whose key is known but whose value no image has.
 
@@ -572,6 +632,8 @@ class ValueCensus:
             close = self._close(cond) if near is None and len(parts) == 1 else []
             if near is not None:
                 hint = f"did you mean {quoted(f'{cond.key}={near}')}?"
+            elif names_context(cond.key) and (seen_values := self._seen(cond)):
+                hint = f"the values of {quoted(cond.key)} there: {seen_values}"
             elif close:
                 hint = "did you mean " + " or ".join(quoted(f"{cond.key}={v}") for v in close) + "?"
             elif len(parts) > 1 and all(parts):
@@ -722,6 +784,16 @@ class Selection:
     #: ``sample`` images of each class of this annotation key (None: of all images).
     sample_per: str | None = None
 
+    def __post_init__(self) -> None:
+        # (once per run: admits() runs once per walked image)
+        object.__setattr__(self, "_view", context_view(self.where))
+
+    def where_labels(self, ref: ImageRef) -> Labels:
+        """What ``where`` compares for ``ref``: its labels, with the context columns the
+        terms name (:func:`context_view`)."""
+        view: Callable[[ImageRef], Labels] | None = self.__dict__["_view"]
+        return ref.labels if view is None else view(ref)
+
     @classmethod
     def from_config(cls, cfg: Any) -> Selection:
         """From a HarvestConfig (where, sample, sample_fraction, seed, shard, sample_per)."""
@@ -740,7 +812,7 @@ class Selection:
 
     def admits(self, ref: ImageRef) -> bool:
         """The per-image filters (where, fraction): streaming, no state."""
-        if not matches(ref.labels, self.where):
+        if self.where and not matches(self.where_labels(ref), self.where):
             return False
         return self.fraction is None or in_fraction(self.seed, ref.image_id, self.fraction)
 
@@ -1269,10 +1341,11 @@ async def run_stage(
     async with receive, send:
         async for ref in receive:
             stats.walked += 1
-            census.see(ref)
-            values.see(ref.labels)
+            labels = selection.where_labels(ref)
+            census.see(ref, labels)
+            values.see(labels)
             if not stats.matched:  # (its line is said only where no image matched: once one
-                parts.see(ref.labels)  # has, each image's terms matched for nothing)
+                parts.see(labels)  # has, each image's terms matched for nothing)
             if per_census is not None:
                 per_census.see(ref)
             if not selection.admits(ref):

@@ -1,0 +1,143 @@
+"""``--where`` on index.csv's context columns: one field per well, one well of a plate.
+
+Why: the fields of a well are near-duplicates, and users who want one image per well (or
+the images of one well, IDR's originals coming only as whole plates) had no way to say so:
+``--where field=0`` warned that no image has the key 'field' and selected nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+from selection_helpers import run_cli
+
+from harvester.emulator import EmulatorThread
+from harvester.models import ImageRef
+from harvester.select import Selection, parse_where
+
+#: The ``fields`` preset: screen 1101, plates 3001/3002, 12 imaged wells x 3 fields each.
+SCREEN = "1101"
+PLATE = "3001"
+
+
+def rows(out: Path) -> list[dict[str, str]]:
+    with (out / "index.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def thumbnails(out: Path) -> set[int]:
+    return {int(p.name.split(".")[0]) for p in (out / "images").rglob("*.thumbnail.jpg")}
+
+
+def thumbnail_requests(emu: EmulatorThread) -> int:
+    return sum(emu.stats()["by_route"].get("image:thumbnail", {}).values())
+
+
+def harvest(emu: EmulatorThread, out: Path, *args: str) -> tuple[int, str, str]:
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--rate", "none", "--out", str(out),
+        "--artifacts", "thumbnail", *args,
+    )  # fmt: skip
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_field_zero_keeps_one_image_per_well(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """--where field=0 fetches and indexes exactly the first field of each of the 24 wells,
+    and the folder's resume replays the selection without fetching anything again."""
+    emu = make_emulator(preset="fields")
+    code, _out, err = harvest(emu, tmp_path / "all", "--screen", SCREEN, "-q")
+    assert code == 0, err
+    every = rows(tmp_path / "all")
+    assert len(every) == 72
+    firsts = {int(r["image_id"]) for r in every if r["field"] == "0"}
+    emu.reset_stats()
+
+    out = tmp_path / "firsts"
+    code, stdout, err = harvest(emu, out, "--screen", SCREEN, "--where", "field=0")
+    assert code == 0, err
+    assert "selected 24 of 72 walked images (where field=0)" in stdout
+    index = rows(out)
+    assert {int(r["image_id"]) for r in index} == firsts
+    assert {r["field"] for r in index} == {"0"}
+    assert len({r["well_id"] for r in index}) == 24
+    assert thumbnails(out) == firsts
+    assert thumbnail_requests(emu) == 24
+
+    code, _out, err = harvest(emu, out, "-q")  # the resume: no target, the saved --where
+    assert code == 0, err
+    assert thumbnail_requests(emu) == 24
+    assert thumbnails(out) == firsts
+
+
+def test_one_well_of_a_plate(make_emulator: Callable[..., EmulatorThread], tmp_path: Path) -> None:
+    """Row and column (0-based, as index.csv has them) pick well A2's three fields alone."""
+    emu = make_emulator(preset="fields")
+    out = tmp_path / "a2"
+    code, _out, err = harvest(
+        emu, out, "--plate", PLATE, "--where", "well_row=0", "--where", "Well_Column=1", "-q"
+    )
+    assert code == 0, err
+    index = rows(out)
+    assert sorted(r["field"] for r in index) == ["0", "1", "2"]
+    assert {(r["plate_id"], r["well_row"], r["well_column"]) for r in index} == {(PLATE, "0", "1")}
+    assert all("[Well A-2;" in r["image_name"] for r in index)
+    assert thumbnails(out) == {int(r["image_id"]) for r in index}
+
+
+def test_a_value_no_image_has_lists_the_values_there(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """field=7 (only 3 fields a well) selects none, exit 0, and the warning names 0, 1, 2
+    (it said that no image has a key 'field')."""
+    emu = make_emulator(preset="fields")
+    code, stdout, err = harvest(
+        emu, tmp_path / "x", "--screen", SCREEN, "--where", "field=7", "--dry-run"
+    )
+    assert code == 0, err
+    assert "selected 0 of 72 walked images" in stdout
+    warnings = [line for line in err.splitlines() if line.startswith("WARNING")]
+    assert warnings == [
+        "WARNING harvester.problems: --where 'field=7': no value of key 'field' on the 72"
+        " walked images is '7', so this term matches no image; the values of 'field' there:"
+        " 0, 1, 2"
+    ]
+
+
+def test_context_terms_need_no_labels(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """--no-labels is refused beside an annotation term (exit 2) but not beside field=0."""
+    emu = make_emulator(preset="fields")
+    code, _out, err = harvest(
+        emu, tmp_path / "n", "--screen", SCREEN, "--where", "field=0", "--no-labels", "-q"
+    )
+    assert code == 0, err
+    assert len(rows(tmp_path / "n")) == 24
+    code, _out, err = harvest(
+        emu, tmp_path / "m", "--screen", SCREEN, "--where", "Phenotype~cell", "--no-labels"
+    )
+    assert code == 2
+    assert err.splitlines()[0] == "error: --where: selecting by annotation needs labels"
+
+
+def test_label_prefix_and_images_without_the_column() -> None:
+    """'label:field' names an annotation called field (its index.csv column); an image
+    without a field (a project's) fails field=0 and passes field!=0."""
+    ref = ImageRef(7, field=2, labels=(("field", "x"), ("Gene Symbol", "ECT2")))
+    project_image = ImageRef(8, dataset_id=51, labels=(("Gene Symbol", "ECT2"),))
+
+    def admits(term: str, image: ImageRef) -> bool:
+        return Selection(where=parse_where([term])).admits(image)
+
+    assert admits("field=2", ref)
+    assert not admits("field=x", ref)
+    assert admits("label:field=x", ref)
+    assert not admits("label:field=2", ref)
+    assert not admits("field=0", project_image)
+    assert admits("field!=0", project_image)
+    assert admits("dataset_id=51", project_image)
+    assert admits("Gene Symbol=ECT2", project_image)
