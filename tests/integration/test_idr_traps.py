@@ -11,6 +11,9 @@
 * OMERO.web runs under gunicorn, which refuses a request line over 4094 bytes with a 400
   before Django sees it: the ids of a plate's wells asked for labels in one query
   (``annotations/?well=..&well=..``) must be split into batches that each fit.
+* IDR's image-region service renders at most 10 active channels per request (400 ``Too
+  many active channels``): an image saved with more cannot be rendered as saved, which
+  no plane size, nor a rerun, changes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ from harvest_helpers import DEMO_PROJECT, run_cli
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import PLATE384_PLATE_ID, PLATE384_SCREEN_ID, Catalogue
+from harvester.emulator.catalogue_presets import (
+    CHANNELS_FEW_ACTIVE_IMAGE_ID,
+    CHANNELS_IMAGE_ID,
+    CHANNELS_PROJECT_ID,
+)
 
 CLASH_ID = 51  # screen, plate, project and dataset of ``idclash``
 CLASH_WELLS = range(2_400_001, 2_400_005)  # the screen's well ids = the project's image ids
@@ -133,3 +141,38 @@ def test_labels_of_384_wells_are_asked_in_requests_gunicorn_takes(
     assert len(rows) == len(wells) == 384
     for row in rows.values():
         assert row["Gene Symbol"] == _gene(catalogue.well_annotations(int(row["well_id"])))
+
+
+def test_render_over_the_active_channel_limit_is_said_so(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An image saved with 12 active channels: IDR's image-region service refuses its render
+    (400, asked once); the harvest and status say why and point at the stack, not at
+    max_plane; the image with 3 active channels is rendered; exit 1."""
+    emu = make_emulator(preset="channels", mode="microservice")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--project", str(CHANNELS_PROJECT_ID),
+        "--artifacts", "render", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    hint = (
+        "hint: the server renders only so many active channels at once (IDR's image-region "
+        "service: 10) and these images' saved settings have more: --artifacts stack has every "
+        "channel (asked one at a time)"
+    )
+    lines = proc.stderr.splitlines()
+    assert hint in lines, proc.stderr
+    assert "max_plane" not in proc.stderr
+    (failed,) = [line for line in lines if line.startswith("failed: ")]
+    assert failed.startswith(
+        f"failed: render of image {CHANNELS_IMAGE_ID}: HTTP 400 Bad Request: Too many active "
+        "channels. Cannot process more than 10 per request <"
+    )
+    assert any(line.startswith("a rerun would get the same answers") for line in lines)
+    assert emu.stats()["by_route"]["image:render"] == {"200": 1, "400": 1}
+    renders = [p.name for p in out.rglob("*") if p.suffix in (".png", ".jpg")]
+    assert len(renders) == 1 and str(CHANNELS_FEW_ACTIVE_IMAGE_ID) in renders[0], renders
+    status = run_cli("status", str(out))
+    assert status.returncode == 0, status.stderr
+    assert hint in status.stdout.splitlines() and "max_plane" not in status.stdout
