@@ -857,6 +857,18 @@ HINT_PLANE_TOO_LARGE = (
     "set max_plane in the config file to the server's limit or below (without it, planes "
     "are asked up to the server's advertised limit, else 3192 px), then resume"
 )
+#: How IDR's image-region microservice begins its 400 for a render with more active channels
+#: than its ``max-active-channels`` (10): ImageRegionCtx's "Too many active channels. Cannot
+#: process more than 10 per request".
+TOO_MANY_CHANNELS = "Too many active channels"
+#: Said of renders answered that 400: the image's saved settings have more active channels
+#: than the server renders at once, so no plane size (nor a rerun) gets past it; the stack,
+#: which asks one channel at a time, does.
+HINT_TOO_MANY_CHANNELS = (
+    "the server renders only so many active channels at once (IDR's image-region service: "
+    "10) and these images' saved settings have more: --artifacts stack has every channel "
+    "(asked one at a time)"
+)
 _SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
 
 
@@ -956,6 +968,8 @@ def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
         if message and pixels_unreadable(message):
             return HINT_NOT_RENDERED
     if kind in ("render", "stack") and status == 400:
+        if TOO_MANY_CHANNELS in reason:  # not a size: max_plane would not help
+            return HINT_TOO_MANY_CHANNELS
         return HINT_PLANE_TOO_LARGE
     if kind in ("render", "stack") and status == 403 and ":" not in reason:
         # IDR's proxy blocks server-side renders with an empty 403 (no server message).

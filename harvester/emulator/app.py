@@ -11,6 +11,8 @@ IDR's nginx proxy and Django middleware do around every view:
   ``302 /webclient/login/?url=...`` -> ``302 /webclient/?experimenter=-1``
   -> ``200`` HTML, or ``403`` empty with the XHR header;
 * ``/mapr/api/*`` (except ``config``) -> ``302 /searchengine/apidocs/``;
+* a request line longer than ``Site.request_line_limit`` (gunicorn's 4094 bytes) ->
+  gunicorn's ``400`` page ``Request Line is too large (N > 4094)``, whatever the path;
 * with ``Site.prefix`` (a private OMERO.web at ``/omero/``): every route under it, every
   other path Django's 404, ``Location``s and ``url:*`` links carrying it;
 * with ``Site.session_key``: a login-required view without that session answers as
@@ -155,6 +157,9 @@ class App:
         if not self.site.authorized(req.headers.get("authorization")):
             # A proxy's HTTP Basic auth answers before OMERO.web sees the request.
             return _unauthorized()
+        too_long = _request_line_too_long(req, self.site.request_line_limit)
+        if too_long is not None:
+            return too_long
         prefix = self.site.prefix
         if not prefix:
             return self._handle_omeroweb(req)
@@ -279,6 +284,39 @@ _FLASK_404 = (
     "<p>The requested URL was not found on the server. If you entered the URL manually"
     " please check your spelling and try again.</p>\n"
 )
+
+
+#: The HTTP version nginx writes in the request line it sends upstream (``HTTP/1.0`` or
+#: ``HTTP/1.1``: the same length), whatever the client spoke.
+_UPSTREAM_VERSION = "HTTP/1.1"
+
+#: gunicorn's util.write_error page (its message HTML-escaped); nginx passes it on.
+_GUNICORN_ERROR = """<html>
+  <head>
+    <title>{reason}</title>
+  </head>
+  <body>
+    <h1><p>{reason}</p></h1>
+    {message}
+  </body>
+</html>
+"""
+
+
+def _request_line_too_long(req: Request, limit: int) -> Response | None:
+    """gunicorn's answer to a request line over ``limit`` bytes (None: within it, or no limit).
+
+    Why here, before any route: gunicorn reads the line before Django runs, so the
+    answer is its own 400 page for every path (``message.py read_line``: the line without
+    its CRLF, longer than ``limit_request_line``). A client batching ids in the query
+    (``annotations/?well=1&well=2...``) must keep each request under it.
+    """
+    size = len(f"{req.method} {req.raw_path} {_UPSTREAM_VERSION}".encode())
+    if not limit or size <= limit:
+        return None
+    message = f"Request Line is too large ({size} &gt; {limit})"
+    page = _GUNICORN_ERROR.format(reason="Bad Request", message=message)
+    return Response(400, page.encode("latin-1"), "text/html", route="request_line")
 
 
 #: nginx's answer to a request without the credentials of its ``auth_basic``.

@@ -64,6 +64,10 @@ links      OMERO's many-to-many links: project 2001 with datasets 62001
            dataset and project, as for any image in more than one dataset.
            Project 2002 holds no dataset of its own but links 62002 too, so
            62002 has two projects (its images' imgData: project "Multiple").
+channels   project 2101, dataset 6101: images 4400001-4400002, 96x64 uint8
+           with 12 channels (multiplexed imaging has dozens): 4400001 saved
+           with all 12 active, over the microservice's 10 active channels a
+           render may ask for; 4400002 with the first 3 active.
 ========== ===================================================================
 """
 
@@ -90,6 +94,7 @@ PRESETS: tuple[str, ...] = (
     "names",
     "idclash",
     "links",
+    "channels",
 )
 DEFAULT_PRESET = "demo"
 
@@ -219,6 +224,14 @@ LINKS_FIRST_IMAGE_ID = 4_300_001
 LINKS_SHARED_IMAGE_ID = LINKS_FIRST_IMAGE_ID
 #: ``links``: a project whose only dataset is LINKS_DATASET_IDS[1], linked from project 2001.
 LINKS_SECOND_PROJECT_ID = 2002
+#: ``channels``: CHANNELS_IMAGE_ID has CHANNELS_SIZE_C channels, all active;
+#: CHANNELS_FEW_ACTIVE_IMAGE_ID the same channels with the first CHANNELS_FEW_ACTIVE active.
+CHANNELS_PROJECT_ID = 2101
+CHANNELS_DATASET_ID = 6101
+CHANNELS_IMAGE_ID = 4_400_001
+CHANNELS_FEW_ACTIVE_IMAGE_ID = 4_400_002
+CHANNELS_SIZE_C = 12
+CHANNELS_FEW_ACTIVE = 3
 NAMES_SCREEN_ID = 1901
 NAMES_PROJECT_ID = 1951
 LONG_NAME = "L" * 1000
@@ -897,4 +910,33 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
             linked_datasets=(LINKS_DATASET_IDS[1],),
         )
         return [], [project, second]
+    if name == "channels":
+        return [], [_channels_project(seed)]
     raise ValueError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
+
+
+def _channels_project(seed: int) -> ProjectSpec:
+    """``channels``: one image with more active channels than IDR's image-region service
+    renders at once (10), one with the same channels, few of them active."""
+    colors = ("FF0000", "00FF00", "0000FF", "FF00FF", "FFFF00", "00FFFF")
+    labels = [f"Marker{i + 1}" for i in range(CHANNELS_SIZE_C)]
+    hues = [colors[i % len(colors)] for i in range(CHANNELS_SIZE_C)]
+    ends = [200.0] * CHANNELS_SIZE_C
+
+    def pixels(active: int) -> PixelsSpec:
+        flags = [i < active for i in range(CHANNELS_SIZE_C)]
+        channels = _channels(labels, hues, ends, 255.0, active=flags)
+        return PixelsSpec(96, 64, 1, CHANNELS_SIZE_C, 1, "uint8", channels, 0.5, 0.5)
+
+    every, few = pixels(CHANNELS_SIZE_C), pixels(CHANNELS_FEW_ACTIVE)
+    return _proj(
+        CHANNELS_PROJECT_ID,
+        "idr9014-emulated-channels/experimentA",
+        CHANNELS_DATASET_ID,
+        1,
+        2,
+        CHANNELS_IMAGE_ID,
+        every,
+        seed,
+        per_image_pixels=lambda j: every if j == 0 else few,
+    )

@@ -25,6 +25,9 @@ API_MAX_LIMIT = 1000
 STOCK_API_MAX_LIMIT = 500
 #: Search engine page size (``PAGE_SIZE`` of omero_search_engine).
 SEARCH_PAGE_SIZE = 1000
+#: gunicorn's ``limit_request_line`` default, which OMERO.web's WSGI server keeps (IDR
+#: does not raise it): a longer request line is refused before Django sees it.
+REQUEST_LINE_LIMIT = 4094
 
 
 @dataclass
@@ -45,7 +48,9 @@ class Site:
     ``prefix`` (``/omero``) serves every route under that path, as an OMERO.web deployed
     at ``https://host/omero/``; ``session_key`` makes every login-required view want that
     OMERO session (``?bsession=KEY`` or a ``sessionid=KEY`` cookie), and
-    ``session_expires_after`` (N) ends it after N answers given with it.
+    ``session_expires_after`` (N) ends it after N answers given with it;
+    ``request_line_limit`` is gunicorn's ``limit_request_line`` (4094 bytes; 0: none):
+    a longer request line gets gunicorn's 400, whatever the route.
     """
 
     catalogue: Catalogue
@@ -68,6 +73,7 @@ class Site:
     session_expires_after: int | None = None
     #: Answers given with ``session_key`` so far (``session_expires_after`` counts them).
     session_uses: int = field(default=0, compare=False)
+    request_line_limit: int = REQUEST_LINE_LIMIT
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -76,6 +82,8 @@ class Site:
             raise ValueError("search_page_size must be >= 1")
         if self.api_max_limit < 1:
             raise ValueError(f"api_max_limit must be >= 1, not {self.api_max_limit}")
+        if self.request_line_limit < 0:
+            raise ValueError(f"request_line_limit must be >= 0, not {self.request_line_limit}")
         if self.basic_auth is not None and ":" not in self.basic_auth:
             raise ValueError("basic auth must be USER:PASS (a ':' between them)")
         if self.basic_auth_expires_after is not None:

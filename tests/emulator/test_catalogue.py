@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harvester.emulator import catalogue as c
+from harvester.emulator import catalogue_presets as presets
 from harvester.emulator.catalogue import GENES, PRESETS, Catalogue
 
 
@@ -100,6 +101,18 @@ def test_fields_preset_has_empty_wells_and_several_fields() -> None:
         ("bigscreen", lambda cat: len(cat.plates(c.BIGSCREEN_SCREEN_ID)) > 1000),
         ("bigproject", lambda cat: len(cat.datasets(c.BIGPROJECT_PROJECT_ID)) > 500),
         ("huge", lambda cat: cat.image_count() >= 1_000_000),
+        (
+            "channels",
+            lambda cat: (
+                [ch.active for ch in cat.image(presets.CHANNELS_IMAGE_ID).channels]
+                == [True] * presets.CHANNELS_SIZE_C
+                and presets.CHANNELS_SIZE_C > 10  # the image-region service's limit
+                and sum(
+                    ch.active for ch in cat.image(presets.CHANNELS_FEW_ACTIVE_IMAGE_ID).channels
+                )
+                == presets.CHANNELS_FEW_ACTIVE
+            ),
+        ),
     ],
 )
 def test_preset_shapes(preset: str, check: object) -> None:

@@ -333,3 +333,42 @@ def test_concurrency_fault_is_imgdatas_busy_answer(make_emulator: Any) -> None:
         assert busy["ConcurrencyException"]["backOff"] > 0
         assert get_json(client, f"/webclient/imgData/{DEMO_IMAGE_ID}/")["id"] == DEMO_IMAGE_ID
     assert emu.stats()["faults"] == {"concurrency": 1}
+
+
+# gunicorn/http/message.py read_line: a request line (without its CRLF) longer than
+# limit_request_line (default 4094, kept by OMERO.web's WSGI server and so by IDR) raises
+# LimitRequestLine, which util.write_error answers as a 400 HTML page before Django runs.
+GUNICORN_LINE_LIMIT = 4094
+GUNICORN_TOO_LARGE = (
+    "<html>\n  <head>\n    <title>Bad Request</title>\n  </head>\n  <body>\n"
+    "    <h1><p>Bad Request</p></h1>\n    Request Line is too large ({size} &gt; 4094)\n"
+    "  </body>\n</html>\n"
+)
+
+
+def _annotations_url_of_line(length: int) -> str:
+    """An annotations URL whose request line (``GET URL HTTP/1.1``) is ``length`` bytes."""
+    url = f"/webclient/api/annotations/?type=map&screen={DEMO_SCREEN_ID}&pad="
+    return url + "x" * (length - len(f"GET {url} HTTP/1.1"))
+
+
+def test_request_line_over_gunicorns_limit_is_its_400(
+    client: httpx.Client, make_emulator: Any
+) -> None:
+    """A 4094-byte request line is answered; one byte more is gunicorn's 400 page naming
+    both sizes, on any route; ``request_line_limit=0`` lifts the limit."""
+    fits = client.get(_annotations_url_of_line(GUNICORN_LINE_LIMIT))
+    assert fits.status_code == 200 and fits.json()["annotations"]
+    for url in (
+        _annotations_url_of_line(GUNICORN_LINE_LIMIT + 1),
+        f"/api/v0/m/images/{DEMO_IMAGE_ID}/?pad=" + "x" * GUNICORN_LINE_LIMIT,
+    ):
+        size = len(f"GET {url} HTTP/1.1")
+        resp = client.get(url)
+        assert resp.status_code == 400, url[:60]
+        assert resp.headers["content-type"] == "text/html"
+        assert resp.text == GUNICORN_TOO_LARGE.format(size=size)
+    assert client.get("/webclient/api/containers/").status_code == 200  # the connection lives
+    unlimited = make_emulator(preset="demo", request_line_limit=0)
+    url = unlimited.base_url + _annotations_url_of_line(GUNICORN_LINE_LIMIT * 2)
+    assert httpx.get(url, timeout=10).status_code == 200

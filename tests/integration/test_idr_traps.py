@@ -1,4 +1,4 @@
-"""Two IDR traps harvested end to end against the emulator (idr-api.md §14.8, §14.9).
+"""IDR traps harvested end to end against the emulator (idr-api.md §14.8, §14.9, §2.1).
 
 * IDR's id spaces are independent: screen 51 is idr0003, project 51 is idr0021, and a well
   and an image can share an id. ``annotations/?well=N`` and ``?image=N`` then name
@@ -8,6 +8,12 @@
 * The JSON API's ``url:*`` links are absolute to the server's configured address (IDR's
   ``omero.web.api.absolute_url`` names production whatever host was asked): a client
   following them leaves the server it was given. Here they point at a refused port.
+* OMERO.web runs under gunicorn, which refuses a request line over 4094 bytes with a 400
+  before Django sees it: the ids of a plate's wells asked for labels in one query
+  (``annotations/?well=..&well=..``) must be split into batches that each fit.
+* IDR's image-region service renders at most 10 active channels per request (400 ``Too
+  many active channels``): an image saved with more cannot be rendered as saved, which
+  no plane size, nor a rerun, changes.
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ from pathlib import Path
 from harvest_helpers import DEMO_PROJECT, run_cli
 
 from harvester.emulator import EmulatorThread
-from harvester.emulator.catalogue import Catalogue
+from harvester.emulator.catalogue import PLATE384_PLATE_ID, PLATE384_SCREEN_ID, Catalogue
+from harvester.emulator.catalogue_presets import (
+    CHANNELS_FEW_ACTIVE_IMAGE_ID,
+    CHANNELS_IMAGE_ID,
+    CHANNELS_PROJECT_ID,
+)
 
 CLASH_ID = 51  # screen, plate, project and dataset of ``idclash``
 CLASH_WELLS = range(2_400_001, 2_400_005)  # the screen's well ids = the project's image ids
@@ -105,3 +116,63 @@ def test_imgdata_busy_answers_are_waited_out(
     assert all(b'"size": {' in p.read_bytes() for p in stored)
     assert b"ConcurrencyException" not in b"".join(p.read_bytes() for p in stored)
     assert emu.stats()["faults"] == {"concurrency": 3}
+
+
+def test_labels_of_384_wells_are_asked_in_requests_gunicorn_takes(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A 384-well plate's labels (its well ids in one query: a 5,041-byte request line, over
+    gunicorn's 4094) come in batches the emulator answers, never its 400: every image is
+    indexed with its well's gene; exit 0."""
+    emu = make_emulator(preset="plate384")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--screen", str(PLATE384_SCREEN_ID),
+        "--artifacts", "imgdata", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    by_route = emu.stats()["by_route"]
+    assert "request_line" not in by_route, by_route
+    # The screen's annotations, then its 384 wells' in two batches (200 + 184).
+    assert by_route["webclient_api_annotations"] == {"200": 3}
+    rows = _index(out)
+    catalogue = Catalogue("plate384")
+    wells = catalogue.wells(PLATE384_PLATE_ID)
+    assert len(rows) == len(wells) == 384
+    for row in rows.values():
+        assert row["Gene Symbol"] == _gene(catalogue.well_annotations(int(row["well_id"])))
+
+
+def test_render_over_the_active_channel_limit_is_said_so(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """An image saved with 12 active channels: IDR's image-region service refuses its render
+    (400, asked once); the harvest and status say why and point at the stack, not at
+    max_plane; the image with 3 active channels is rendered; exit 1."""
+    emu = make_emulator(preset="channels", mode="microservice")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--project", str(CHANNELS_PROJECT_ID),
+        "--artifacts", "render", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    hint = (
+        "hint: the server renders only so many active channels at once (IDR's image-region "
+        "service: 10) and these images' saved settings have more: --artifacts stack has every "
+        "channel (asked one at a time)"
+    )
+    lines = proc.stderr.splitlines()
+    assert hint in lines, proc.stderr
+    assert "max_plane" not in proc.stderr
+    (failed,) = [line for line in lines if line.startswith("failed: ")]
+    assert failed.startswith(
+        f"failed: render of image {CHANNELS_IMAGE_ID}: HTTP 400 Bad Request: Too many active "
+        "channels. Cannot process more than 10 per request <"
+    )
+    assert any(line.startswith("a rerun would get the same answers") for line in lines)
+    assert emu.stats()["by_route"]["image:render"] == {"200": 1, "400": 1}
+    renders = [p.name for p in out.rglob("*") if p.suffix in (".png", ".jpg")]
+    assert len(renders) == 1 and str(CHANNELS_FEW_ACTIVE_IMAGE_ID) in renders[0], renders
+    status = run_cli("status", str(out))
+    assert status.returncode == 0, status.stderr
+    assert hint in status.stdout.splitlines() and "max_plane" not in status.stdout
