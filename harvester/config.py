@@ -777,6 +777,16 @@ def _toml_kind(value: object) -> str:
     return "a date or time"
 
 
+def _folder_hint(path: Path) -> str:
+    """How to name a folder: ``harvester harvest idr0056`` (the folder as ``status`` takes it)
+    read it as the config file, and said only that it is a directory, with no way forward."""
+    shown = shlex.quote(str(path))
+    return (
+        f"{str(path)!r} was read as the config file, a TOML file: a folder is given with"
+        f" --out, e.g. --out {shown}"
+    )
+
+
 def check_keys(data: Mapping[str, Any], source: str) -> None:
     """Refuse unknown keys, naming the nearest valid one."""
     for key in data:
@@ -802,7 +812,9 @@ def load_toml(path: Path) -> dict[str, Any]:
             f"config file {str(path)!r} not found", hint=_missing_hint(path)
         ) from None
     except IsADirectoryError:
-        raise ConfigError(f"config file {str(path)!r} is a directory") from None
+        raise ConfigError(
+            f"config file {str(path)!r} is a directory", hint=_folder_hint(path)
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:

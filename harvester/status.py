@@ -933,8 +933,9 @@ class StatusReport:
         if study:
             named = " and ".join([", ".join(study[:-1]), study[-1]] if len(study) > 1 else study)
             lines.append(
-                f"{STUDY_ROW} rows count {named} saved in study/: one per object, not per "
-                "file; the total and the writers count files, their bytes study/'s too"
+                f"{STUDY_ROW} rows count the {named} saved in study/, one per object, not per"
+                " file; the total and the writers leave them out of their counts, not of their"
+                " bytes"
             )
         return lines
 

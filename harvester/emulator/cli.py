@@ -171,8 +171,10 @@ def targets_line(base_url: str, preset: str, seed: int = 0, access: Access | Non
     """What the preset serves and a command to harvest it (stderr: stdout's one line stays).
 
     A preset's ids are otherwise found only in ``catalogue_presets.py`` or by listing the
-    API; a first harvest of the emulator needs one. ``access`` puts what the options want
-    in the command (credentials, prefix, session key, the certificate to trust).
+    API; a first harvest of the emulator needs one. ``--rate none``: the default rate is
+    IDR's etiquette, which held the 384 thumbnails of ``plate384``'s command to 40 s.
+    ``access`` puts what the options want in the command (credentials, prefix, session
+    key, the certificate to trust).
     """
     access = access or Access()
     url = access.base_url(base_url)
@@ -194,7 +196,8 @@ def targets_line(base_url: str, preset: str, seed: int = 0, access: Access | Non
         artifacts = "stack" if preset in STACK_PRESETS else "thumbnail"
         example = (
             f"; try: {access.command_prefix()}harvester harvest --base-url {shown} {flag} "
-            f"{first[0].id} --artifacts {artifacts} --out {preset}-mirror{access.note()}"
+            f"{first[0].id} --rate none --artifacts {artifacts} --out {preset}-mirror"
+            f"{access.note()}"
         )
     return f"preset {preset}: {', '.join(parts)}{example}"
 

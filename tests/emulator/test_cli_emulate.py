@@ -48,7 +48,8 @@ def test_serving_line_then_clean_stop(signum: int) -> None:
     assert err.splitlines() == [
         "preset demo: screen 2302 'idr0056-stojic-lncrnas/screenB' (10 plates), project 51"
         " 'idr0021-lawo-pericentriolarmaterial/experimentA' (2 datasets); try: harvester"
-        f" harvest --base-url {base_url} --screen 2302 --artifacts thumbnail --out demo-mirror"
+        f" harvest --base-url {base_url} --screen 2302 --rate none --artifacts thumbnail"
+        " --out demo-mirror"
     ]
 
 

@@ -170,8 +170,8 @@ def test_status_rows_of_study_objects_do_not_read_as_files(
     assert rows["thumbnail"][:3] == ["80", "0", "0"]
     assert "plate" not in rows and "screen" not in rows
     assert (
-        "(study) rows count plates and screens saved in study/: one per object, not per file; "
-        "the total and the writers count files, their bytes study/'s too"
+        "(study) rows count the plates and screens saved in study/, one per object, not per"
+        " file; the total and the writers leave them out of their counts, not of their bytes"
     ) in status.stdout.splitlines(), status.stdout
 
 

@@ -810,6 +810,24 @@ def test_a_target_kind_read_as_the_config_file_is_said_to_be_a_flag(
     assert not (tmp_path / "x").exists()
 
 
+def test_a_folder_read_as_the_config_file_is_said_to_go_with_out(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harvester harvest idr0056` (a harvested folder, named as `status` takes it): exit 2
+    with a hint to give the folder as `--out`, and the folder left as it was."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my folder").mkdir()
+    (tmp_path / "my folder" / "kept.txt").write_text("mine")
+    code, _out, err = run(capsys, "harvest", "my folder")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: config file 'my folder' is a directory",
+        "hint: 'my folder' was read as the config file, a TOML file: a folder is given with"
+        " --out, e.g. --out 'my folder'",
+    ]
+    assert [p.name for p in (tmp_path / "my folder").iterdir()] == ["kept.txt"]
+
+
 def test_a_missing_ids_file_of_a_config_file_names_the_file_and_its_key(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import re
 import select
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import harvester
 from harvester.emulator.catalogue_presets import DEMO_PLATE_IDS
+from harvester.emulator.cli import targets_line
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -62,3 +64,17 @@ def test_the_emulator_prints_what_the_quick_start_shows() -> None:
     printed_port = first.rpartition(":")[2]
     assert printed_port.isdigit(), first
     assert first.replace(f":{printed_port}", f":{port}") == shown
+
+
+def test_the_emulators_suggested_command_lifts_the_rate_as_the_quick_start_says() -> None:
+    """The Quick start says to add `--rate none` for the emulator, and its own harvest line
+    has it; so has the `try:` command the emulator prints at start (it ran at IDR's 10/s)."""
+    shown = re.search(
+        r"^harvester harvest --base-url http://127\.0\.0\.1:\S+ (.*)$", quick_start(), re.M
+    )
+    assert shown is not None, "the Quick start no longer shows a harvest of the emulator"
+    assert "--rate none" in shown.group(1)
+    line = targets_line("http://127.0.0.1:8080", "demo")
+    suggested = shlex.split(line.partition("; try: ")[2])
+    assert suggested[:4] == ["harvester", "harvest", "--base-url", "http://127.0.0.1:8080"]
+    assert suggested[suggested.index("--rate") + 1] == "none"
