@@ -411,6 +411,12 @@ class KeyCensus:
     ``unasked``: ids of images whose labels were never fetched (``--no-labels``,
     :attr:`JournalState.labels_unasked`); such an image without labels says
     nothing about a key, so it is counted apart (:attr:`unasked`), not as seen.
+
+    A key is seen only with a value that is not blank: a blank value is no label
+    (:func:`label_of`), no class and matches no ``where`` term (an empty one is refused), so
+    a key whose every value is blank is as missing as a misspelt one; it was counted as
+    there, and ``--label-key`` or ``--sample-per`` on it gave empty labels or no sample
+    without a word. Such keys are kept apart (:meth:`absent`) so the warning says why.
     """
 
     def __init__(self, wanted: Iterable[str], unasked: Container[int] = ()) -> None:
@@ -419,7 +425,8 @@ class KeyCensus:
             self.wanted.setdefault(_fold(key), key.strip())
         self._missing = set(self.wanted)
         self._unasked = unasked
-        self.keys: dict[str, str] = {}  # folded -> first spelling seen
+        self.keys: dict[str, str] = {}  # folded -> first spelling seen (with a value)
+        self._blank: dict[str, str] = {}  # folded -> first spelling seen, with blank values
         self.images = 0  # images whose labels are known
         self.unasked = 0  # images without labels because they were never asked
         self._last: object = None
@@ -435,11 +442,15 @@ class KeyCensus:
             return
         self._last = labels
         keys = self.keys
-        for key, _value in labels:
+        for key, value in labels:
             folded = _fold(key)
-            if folded not in keys:
-                keys[folded] = key.strip()
-                self._missing.discard(folded)
+            if folded in keys:
+                continue
+            if not value.strip():  # (no label: see the class docstring)
+                self._blank.setdefault(folded, key.strip())
+                continue
+            keys[folded] = key.strip()
+            self._missing.discard(folded)
 
     def watch(self, refs: Iterable[ImageRef]) -> Iterator[ImageRef]:
         """``refs`` unchanged, each one seen on its way through."""
@@ -453,9 +464,18 @@ class KeyCensus:
             return []
         return [spelling for folded, spelling in self.wanted.items() if folded in self._missing]
 
+    def absent(self, key: str, n: int, noun: str, many: str | None = None) -> str:
+        """How a missing ``key`` is absent from the ``n`` images seen, as a warning says it:
+        ``is on none of the 8 images``, or ``has only blank values on the 8 images``."""
+        if _fold(key) in self._blank:
+            return f"has only blank values on {the_counted(n, noun, many)}"
+        return on_none_of(n, noun, many)
+
     def hint(self, key: str) -> str:
         """``did you mean 'Phenotype'?``, or a few known keys when none is close."""
         if not self.keys:
+            if self._blank:
+                return "these images have no annotation with a value"
             return "these images have no annotations at all"
         import difflib  # only when a key is missing: not on every run's start-up
 
@@ -465,7 +485,8 @@ class KeyCensus:
         known = sorted(self.keys.values(), key=str.casefold)
         some = ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
         more = len(known) - KNOWN_KEYS_SHOWN
-        return f"known keys: {some}" + (f" and {more} more" if more > 0 else "")
+        which = "keys with values" if _fold(key) in self._blank else "known keys"
+        return f"{which}: {some}" + (f" and {more} more" if more > 0 else "")
 
 
 def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen) -> list[str]:
@@ -482,7 +503,7 @@ def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen
         )
         terms = ", ".join(shown(c) for c in conds)
         lines.append(
-            f"--where key {quoted(key)} ({terms}) {on_none_of(census.images, *seen)}, "
+            f"--where key {quoted(key)} ({terms}) {census.absent(key, census.images, *seen)}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
@@ -492,8 +513,8 @@ def unknown_per_key(census: KeyCensus, seen: Seen) -> list[str]:
     """The warning when the ``sample_per`` key is on none of the images seen (a typo): every
     image is then without a class, and the sample is empty."""
     return [
-        f"--sample-per key {quoted(key)} {on_none_of(census.images, *seen)}, so no image has a"
-        f" class and none is sampled; {census.hint(key)}"
+        f"--sample-per key {quoted(key)} {census.absent(key, census.images, *seen)}, so no image"
+        f" has a class and none is sampled; {census.hint(key)}"
         for key in census.missing()
     ]
 
@@ -522,7 +543,7 @@ def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
             f" (the labels of {census.unasked} more were never fetched)" if census.unasked else ""
         )
         lines.append(
-            f"label key {quoted(key)} {on_none_of(census.images, *seen)}{others}, "
+            f"label key {quoted(key)} {census.absent(key, census.images, *seen)}{others}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
