@@ -1249,6 +1249,9 @@ class SelectStats:
     #: Sampled images (this shard's) recorded as gone after the sample was first drawn:
     #: they keep their places, so a resume fetches the sample it journaled, not another.
     gone_kept: int = 0
+    #: The walked images that had a row in index.csv and that this run did not select (None:
+    #: the stage was not told the rows): the rows :meth:`index_note` is about.
+    passed_over: set[int] | None = None
 
     def summary(self, failed: str = "") -> str:
         """The summary's selection line. ``failed``: why a run that stopped during its walk
@@ -1300,15 +1303,35 @@ class SelectStats:
         since an earlier run leave rows this selection did not pick, and the run said only
         ``selected 5 of 72`` beside ``index: ... (10 rows)``. Empty when the rows fit (or the
         sample was withheld: then nothing of this run is in the index to compare with).
+
+        Only rows of images this run walked count (:attr:`passed_over`, where the stage was
+        told the rows): a second study added to a folder on purpose (``--project 51`` into a
+        folder of a screen's sample) has rows this run never walked, and each such run was
+        told its index lists "N more", a false alarm. Where some rows are other targets', the
+        line counts this run's alone and says the others are not counted.
         """
         if index_rows is None or self.withheld or index_rows <= self.selected:
             return ""
         extra = index_rows - self.selected
+        why = "earlier selections, or images whose annotations no longer match"
+        if self.passed_over is not None and len(self.passed_over) != extra:
+            if not self.passed_over:
+                return ""  # (every other row is of targets this run did not walk)
+            extra = len(self.passed_over)
+            head = (
+                f"index.csv lists {plural(index_rows, 'image')}, {extra} of them walked by this"
+                " run but not selected"
+            )
+            why += "; the images of other targets, which this run did not walk, are not counted"
+        else:
+            head = (
+                f"index.csv lists {plural(index_rows, 'image')}, {extra} more than this run"
+                " selected"
+            )
         return (
-            f"index.csv lists {plural(index_rows, 'image')}, {extra} more than this run selected:"
-            " it lists every image harvested into this folder (earlier selections, or images whose"
-            " annotations no longer match); harvest each training set into a folder of its own"
-            " (one run per class of a balanced set wants this union)"
+            f"{head}: it lists every image harvested into this folder ({why}); harvest each"
+            " training set into a folder of its own (one run per class of a balanced set wants"
+            " this union)"
         )
 
 
@@ -1323,6 +1346,7 @@ async def run_stage(
     replay: bool = False,
     on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
     gone: GoneInSample | None = None,
+    in_index: Callable[[int], bool] | None = None,
 ) -> None:
     """Forward the selected images of ``receive`` to ``send``, then close both.
 
@@ -1339,8 +1363,11 @@ async def run_stage(
     forwarded (the pipeline journals them at once: see ``Harvest._journal_sample``).
     ``gone``: the images recorded as gone from the server (:class:`GoneInSample`): those
     recorded before the sample was first drawn are no candidates of the sample.
+    ``in_index``: whether an image has a row in index.csv already; the walked ones that do
+    and are not selected are kept in :attr:`SelectStats.passed_over` (for its note).
     """
     stats.description = selection.describe()
+    passed_over = stats.passed_over = set() if in_index is not None else None
     # (only a sample of N has places to give: where and a fraction decide image by image)
     left_out = gone.left_out if gone is not None else frozenset()
     bottom = sampler(selection)
@@ -1355,6 +1382,8 @@ async def run_stage(
             return
         await send.send(ref)
         stats.selected += 1
+        if passed_over:
+            passed_over.discard(ref.image_id)
         if on_selected is not None:
             on_selected(ref)
 
@@ -1362,6 +1391,8 @@ async def run_stage(
     async with receive, send:
         async for ref in receive:
             stats.walked += 1
+            if in_index is not None and passed_over is not None and in_index(ref.image_id):
+                passed_over.add(ref.image_id)  # (until it is selected)
             labels = selection.where_labels(ref)
             census.see(ref, labels)
             values.see(labels)
@@ -1519,6 +1550,7 @@ async def selecting(
     replay: bool = False,
     on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
     gone: GoneInSample | None = None,
+    in_index: Callable[[int], bool] | None = None,
 ) -> AsyncIterator[ObjectSendStream[ImageRef]]:
     """A send stream for the walker whose images reach ``send`` only if selected.
 
@@ -1540,6 +1572,7 @@ async def selecting(
             replay,
             on_sampled,
             gone,
+            in_index,
         )
         async with inner_send:
             yield inner_send
