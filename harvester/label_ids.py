@@ -173,10 +173,10 @@ def _mapping(
         label, cell = row[at_label].strip(), row[at_id].strip()
         if not label:
             raise _bad(path, f"line {line} has an empty label")
-        if not cell.isascii() or not cell.isdigit():
+        number = _label_id(cell)
+        if number is None:
             what = "negative" if cell.startswith("-") and cell[1:].isdigit() else "not an integer"
             raise _bad(path, f"line {line}: label_id {quoted(cell)} of {quoted(label)} is {what}")
-        number = int(cell)
         if label in ids:
             raise _bad(path, f"line {line}: label {quoted(label)} is there twice")
         if number in seen:
@@ -188,6 +188,18 @@ def _mapping(
     if not ids:
         raise _bad(path, "lists no label")
     return ids
+
+
+def _label_id(cell: str) -> int | None:
+    """A label_id cell as its whole number from 0 (None: not one).
+
+    ``-0`` is 0, as a spreadsheet or a script's ``-0`` means: it was refused as "negative",
+    which 0 is not, while ``0`` itself pins."""
+    digits = cell[1:] if cell.startswith("-") else cell
+    if not digits.isascii() or not digits.isdigit():
+        return None
+    number = int(digits)
+    return None if number and digits != cell else number
 
 
 def _bad(path: Path, what: str) -> UsageError:

@@ -1855,12 +1855,33 @@ class Harvest:
                 replay=self._told_before,
                 on_sampled=self._journal_sample,
                 gone=gone,
+                in_index=self._in_index(),
             ) as inner:
                 await self._produce_all(client, inner, study, prefetched, known)
         else:
             await self._produce_all(client, send, study, prefetched, known)
         if not self.walk_stats or self.walk_stats.listed_every_image():  # else the total is short
             self.progress.walk_finished()
+
+    def _in_index(self) -> Callable[[int], bool] | None:
+        """Has an image a row in DIR's index.csv (a done artifact in the journals)? For the
+        selection's ``index.csv lists N more`` note, which counts the rows of images this
+        run walked and did not select (:meth:`harvester.select.SelectStats.index_note`);
+        None where no note is said (a shard writes no index).
+
+        Asked of the live state as each image is walked: an image fetched since is one
+        this run selected (the selection leaves it out again), and a snapshot of every row
+        of a big folder would cost its memory once more."""
+        state = self._journal_state
+        if state is None or self._shard is not None:
+            return None
+        done = state.done
+        kinds = tuple(layout.ARTIFACT_FILES)
+
+        def in_index(image_id: int) -> bool:
+            return any((kind, image_id) in done for kind in kinds)
+
+        return in_index
 
     async def _journal_sample(self, refs: list[ImageRef]) -> None:
         """Journal a chosen sample's images (this shard's) at once, then its walk as ended.

@@ -411,6 +411,12 @@ class KeyCensus:
     ``unasked``: ids of images whose labels were never fetched (``--no-labels``,
     :attr:`JournalState.labels_unasked`); such an image without labels says
     nothing about a key, so it is counted apart (:attr:`unasked`), not as seen.
+
+    A key is seen only with a value that is not blank: a blank value is no label
+    (:func:`label_of`), no class and matches no ``where`` term (an empty one is refused), so
+    a key whose every value is blank is as missing as a misspelt one; it was counted as
+    there, and ``--label-key`` or ``--sample-per`` on it gave empty labels or no sample
+    without a word. Such keys are kept apart (:meth:`absent`) so the warning says why.
     """
 
     def __init__(self, wanted: Iterable[str], unasked: Container[int] = ()) -> None:
@@ -419,7 +425,8 @@ class KeyCensus:
             self.wanted.setdefault(_fold(key), key.strip())
         self._missing = set(self.wanted)
         self._unasked = unasked
-        self.keys: dict[str, str] = {}  # folded -> first spelling seen
+        self.keys: dict[str, str] = {}  # folded -> first spelling seen (with a value)
+        self._blank: dict[str, str] = {}  # folded -> first spelling seen, with blank values
         self.images = 0  # images whose labels are known
         self.unasked = 0  # images without labels because they were never asked
         self._last: object = None
@@ -435,11 +442,15 @@ class KeyCensus:
             return
         self._last = labels
         keys = self.keys
-        for key, _value in labels:
+        for key, value in labels:
             folded = _fold(key)
-            if folded not in keys:
-                keys[folded] = key.strip()
-                self._missing.discard(folded)
+            if folded in keys:
+                continue
+            if not value.strip():  # (no label: see the class docstring)
+                self._blank.setdefault(folded, key.strip())
+                continue
+            keys[folded] = key.strip()
+            self._missing.discard(folded)
 
     def watch(self, refs: Iterable[ImageRef]) -> Iterator[ImageRef]:
         """``refs`` unchanged, each one seen on its way through."""
@@ -453,9 +464,18 @@ class KeyCensus:
             return []
         return [spelling for folded, spelling in self.wanted.items() if folded in self._missing]
 
+    def absent(self, key: str, n: int, noun: str, many: str | None = None) -> str:
+        """How a missing ``key`` is absent from the ``n`` images seen, as a warning says it:
+        ``is on none of the 8 images``, or ``has only blank values on the 8 images``."""
+        if _fold(key) in self._blank:
+            return f"has only blank values on {the_counted(n, noun, many)}"
+        return on_none_of(n, noun, many)
+
     def hint(self, key: str) -> str:
         """``did you mean 'Phenotype'?``, or a few known keys when none is close."""
         if not self.keys:
+            if self._blank:
+                return "these images have no annotation with a value"
             return "these images have no annotations at all"
         import difflib  # only when a key is missing: not on every run's start-up
 
@@ -465,7 +485,8 @@ class KeyCensus:
         known = sorted(self.keys.values(), key=str.casefold)
         some = ", ".join(quoted(k) for k in known[:KNOWN_KEYS_SHOWN])
         more = len(known) - KNOWN_KEYS_SHOWN
-        return f"known keys: {some}" + (f" and {more} more" if more > 0 else "")
+        which = "keys with values" if _fold(key) in self._blank else "known keys"
+        return f"{which}: {some}" + (f" and {more} more" if more > 0 else "")
 
 
 def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen) -> list[str]:
@@ -482,7 +503,7 @@ def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen
         )
         terms = ", ".join(shown(c) for c in conds)
         lines.append(
-            f"--where key {quoted(key)} ({terms}) {on_none_of(census.images, *seen)}, "
+            f"--where key {quoted(key)} ({terms}) {census.absent(key, census.images, *seen)}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
@@ -492,8 +513,8 @@ def unknown_per_key(census: KeyCensus, seen: Seen) -> list[str]:
     """The warning when the ``sample_per`` key is on none of the images seen (a typo): every
     image is then without a class, and the sample is empty."""
     return [
-        f"--sample-per key {quoted(key)} {on_none_of(census.images, *seen)}, so no image has a"
-        f" class and none is sampled; {census.hint(key)}"
+        f"--sample-per key {quoted(key)} {census.absent(key, census.images, *seen)}, so no image"
+        f" has a class and none is sampled; {census.hint(key)}"
         for key in census.missing()
     ]
 
@@ -522,7 +543,7 @@ def unknown_label_keys(census: KeyCensus, seen: Seen) -> list[str]:
             f" (the labels of {census.unasked} more were never fetched)" if census.unasked else ""
         )
         lines.append(
-            f"label key {quoted(key)} {on_none_of(census.images, *seen)}{others}, "
+            f"label key {quoted(key)} {census.absent(key, census.images, *seen)}{others}, "
             f"so {effect}; {census.hint(key)}"
         )
     return lines
@@ -1228,6 +1249,9 @@ class SelectStats:
     #: Sampled images (this shard's) recorded as gone after the sample was first drawn:
     #: they keep their places, so a resume fetches the sample it journaled, not another.
     gone_kept: int = 0
+    #: The walked images that had a row in index.csv and that this run did not select (None:
+    #: the stage was not told the rows): the rows :meth:`index_note` is about.
+    passed_over: set[int] | None = None
 
     def summary(self, failed: str = "") -> str:
         """The summary's selection line. ``failed``: why a run that stopped during its walk
@@ -1279,15 +1303,35 @@ class SelectStats:
         since an earlier run leave rows this selection did not pick, and the run said only
         ``selected 5 of 72`` beside ``index: ... (10 rows)``. Empty when the rows fit (or the
         sample was withheld: then nothing of this run is in the index to compare with).
+
+        Only rows of images this run walked count (:attr:`passed_over`, where the stage was
+        told the rows): a second study added to a folder on purpose (``--project 51`` into a
+        folder of a screen's sample) has rows this run never walked, and each such run was
+        told its index lists "N more", a false alarm. Where some rows are other targets', the
+        line counts this run's alone and says the others are not counted.
         """
         if index_rows is None or self.withheld or index_rows <= self.selected:
             return ""
         extra = index_rows - self.selected
+        why = "earlier selections, or images whose annotations no longer match"
+        if self.passed_over is not None and len(self.passed_over) != extra:
+            if not self.passed_over:
+                return ""  # (every other row is of targets this run did not walk)
+            extra = len(self.passed_over)
+            head = (
+                f"index.csv lists {plural(index_rows, 'image')}, {extra} of them walked by this"
+                " run but not selected"
+            )
+            why += "; the images of other targets, which this run did not walk, are not counted"
+        else:
+            head = (
+                f"index.csv lists {plural(index_rows, 'image')}, {extra} more than this run"
+                " selected"
+            )
         return (
-            f"index.csv lists {plural(index_rows, 'image')}, {extra} more than this run selected:"
-            " it lists every image harvested into this folder (earlier selections, or images whose"
-            " annotations no longer match); harvest each training set into a folder of its own"
-            " (one run per class of a balanced set wants this union)"
+            f"{head}: it lists every image harvested into this folder ({why}); harvest each"
+            " training set into a folder of its own (one run per class of a balanced set wants"
+            " this union)"
         )
 
 
@@ -1302,6 +1346,7 @@ async def run_stage(
     replay: bool = False,
     on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
     gone: GoneInSample | None = None,
+    in_index: Callable[[int], bool] | None = None,
 ) -> None:
     """Forward the selected images of ``receive`` to ``send``, then close both.
 
@@ -1318,8 +1363,11 @@ async def run_stage(
     forwarded (the pipeline journals them at once: see ``Harvest._journal_sample``).
     ``gone``: the images recorded as gone from the server (:class:`GoneInSample`): those
     recorded before the sample was first drawn are no candidates of the sample.
+    ``in_index``: whether an image has a row in index.csv already; the walked ones that do
+    and are not selected are kept in :attr:`SelectStats.passed_over` (for its note).
     """
     stats.description = selection.describe()
+    passed_over = stats.passed_over = set() if in_index is not None else None
     # (only a sample of N has places to give: where and a fraction decide image by image)
     left_out = gone.left_out if gone is not None else frozenset()
     bottom = sampler(selection)
@@ -1334,6 +1382,8 @@ async def run_stage(
             return
         await send.send(ref)
         stats.selected += 1
+        if passed_over:
+            passed_over.discard(ref.image_id)
         if on_selected is not None:
             on_selected(ref)
 
@@ -1341,6 +1391,8 @@ async def run_stage(
     async with receive, send:
         async for ref in receive:
             stats.walked += 1
+            if in_index is not None and passed_over is not None and in_index(ref.image_id):
+                passed_over.add(ref.image_id)  # (until it is selected)
             labels = selection.where_labels(ref)
             census.see(ref, labels)
             values.see(labels)
@@ -1498,6 +1550,7 @@ async def selecting(
     replay: bool = False,
     on_sampled: Callable[[list[ImageRef]], Awaitable[None]] | None = None,
     gone: GoneInSample | None = None,
+    in_index: Callable[[int], bool] | None = None,
 ) -> AsyncIterator[ObjectSendStream[ImageRef]]:
     """A send stream for the walker whose images reach ``send`` only if selected.
 
@@ -1519,6 +1572,7 @@ async def selecting(
             replay,
             on_sampled,
             gone,
+            in_index,
         )
         async with inner_send:
             yield inner_send

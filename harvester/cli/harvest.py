@@ -629,16 +629,46 @@ def split_seed_note(args: argparse.Namespace, cfg: HarvestConfig) -> str | None:
     it; the split is drawn with ``--split-seed`` (default 0, so that another sample keeps the
     split), and ``status`` then said ``seed 0``. Nothing changes: the note says so, once.
     A ``--seed`` equal to the split's seed (``--seed 0``, the README's first example) gets
-    none: the split is already drawn with it, and "give --split-seed 0" was noise."""
+    none: the split is already drawn with it, and "give --split-seed 0" was noise.
+    No split given, the targets typed into a folder that has one (``split.json``): the split
+    kept there, as :func:`kept_split_seed_note` says (a resume's is said with its line:
+    :meth:`_FolderTraining.seed_note`)."""
     spec = cfg.split_spec  # (a config file's split too; its split_seed is cfg's)
-    if args.seed is None or spec is None or cfg.split_seed is not None:
+    if args.seed is None or cfg.split_seed is not None:
         return None
+    if spec is None:
+        if cfg.split is not None or not cfg.has_targets or cfg.out is None:
+            return None  # (--no-split; or a resume, whose lines say it)
+        from harvester.splits import folder_split
+
+        kept = folder_split(cfg.out, notes=[])  # (a damaged record: the run warns)
+        return kept_split_seed_note(args.seed, cfg.out, kept) if kept is not None else None
     if args.seed == spec.seed:
         return None
     return (
         f"note: --seed {args.seed} is the sample's seed, not the split's: the split is drawn "
         f"with --split-seed, {spec.seed} here; give --split-seed {args.seed} to draw it with "
         f"{args.seed}"
+    )
+
+
+def kept_split_seed_note(seed: int, out: Path, spec: SplitSpec) -> str | None:
+    """The ``note:`` for a ``--seed`` given to a run into ``out`` that keeps the split
+    recorded there (``spec``, from ``split.json``), else None (the split's seed is ``seed``).
+
+    Why: a resume given ``--seed 4`` in a folder split with seed 0 draws its sample with 4
+    and keeps the split on 0, and only the summary's ``(by well, seed 0)`` said so: a user
+    who changed the seed expected a new split. Said once, with the flags that draw one."""
+    if seed == spec.seed:
+        return None
+    from dataclasses import replace
+
+    flags = shlex.join(replace(spec, seed=seed).flags)
+    return (
+        f"note: --seed {seed} is the sample's seed, not the split's: {out} keeps its split"
+        f" ({out / 'split.json'}), drawn with --split-seed {spec.seed}; to draw it with {seed},"
+        f" add {flags} (images already in {out} may move to another split), or harvest into"
+        " a new folder with them"
     )
 
 
@@ -1283,6 +1313,11 @@ def _resumed_configs(
         if now:
             line += f"; given now: {shlex.join(public_argv(now))}"  # (?bsession=)
         said.append((resumed, line, origin))
+    seed_note = training.seed_note(given.get("seed"))
+    for n, (resumed, line, origin) in enumerate(said):
+        if seed_note and line:  # under the first line said (none with --quiet), once
+            said[n] = (resumed, f"{line}\n{seed_note}", origin)
+            break
     return said, [(note, moot) for _error, note, moot in refused]
 
 
@@ -1322,6 +1357,14 @@ class _FolderTraining:
             if spec.by != DEFAULT_SPLIT_BY or spec.seed:
                 words += f" by {spec.by}, seed {spec.seed}"
         return words
+
+    def seed_note(self, seed: object) -> str | None:
+        """The note for a ``--seed`` given now that the folder's split keeps its own seed
+        (:func:`kept_split_seed_note`); None without a seed, a split given now or one kept."""
+        if not isinstance(seed, int) or self._split_given:
+            return None
+        spec = self._split()
+        return kept_split_seed_note(seed, self._out, spec) if spec is not None else None
 
     def _keys(self) -> tuple[str, ...]:
         if self._folder_keys is None:

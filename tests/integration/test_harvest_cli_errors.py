@@ -184,6 +184,34 @@ def test_ids_file_junk_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert not (tmp_path / "D").exists()
 
 
+def test_minus_zero_as_an_image_id_is_refused_as_zero_is(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``-0`` in an ids file, its image_id column or ``--image`` gets the words ``0`` gets
+    (never "negative"), exit 2, nothing written."""
+    for name, body in (("ids.txt", "{}\n"), ("ids.csv", "image_id,x\n{},a\n")):
+        said = []
+        for value in ("0", "-0"):
+            ids = tmp_path / name
+            ids.write_text(body.format(value), encoding="utf-8")
+            out = tmp_path / "D"
+            code, err = run(
+                capsys, "harvest", "--ids-from", str(ids), "--out", str(out),
+                "--base-url", "http://127.0.0.1:9",
+            )  # fmt: skip
+            assert code == 2 and not out.exists(), err
+            assert_one_error(err, f"{value!r} is not an image id")
+            said.append(err.replace(repr(value), "ID"))
+        assert said[0] == said[1]
+        assert "negative" not in said[0]
+    said = []
+    for value in ("0", "-0"):
+        code, err = run(capsys, "harvest", f"--image={value}", "--out", str(tmp_path / "D"))
+        assert code == 2, err
+        said.append(err.replace(repr(value), "ID"))
+    assert said[0] == said[1] and "negative" not in said[0]
+
+
 def test_unreachable_host(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A base URL nobody listens on is a clear 'cannot reach' error, exit 2."""
     code, err = run(

@@ -89,3 +89,57 @@ def test_no_note_when_the_seed_is_the_split_seed(tmp_path: Path, emulator: Emula
     assert "note:" not in result.stderr, result.stderr
     status = run_cli("status", str(tmp_path / "a"))
     assert f"{SPLIT} by well, seed 0" in status.stdout
+
+
+def kept_note(out: Path, seed: int) -> str:
+    """The note of a --seed given to a run that keeps ``out``'s split (seed 0)."""
+    return (
+        f"note: --seed {seed} is the sample's seed, not the split's: {out} keeps its split"
+        f" ({out / 'split.json'}), drawn with --split-seed 0; to draw it with {seed}, add"
+        f" --split {SPLIT} --split-seed {seed} (images already in {out} may move to another"
+        " split), or harvest into a new folder with them"
+    )
+
+
+def test_a_resume_given_another_seed_is_told_the_split_keeps_its_own(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """`harvester harvest --out DIR --seed 4` in a folder split with seed 0: one note, under
+    the resume's line, naming the seed kept and the flags that draw the split with 4; the
+    split is unchanged. Not said with --quiet, for --seed 0, nor by the next plain resume."""
+    out = tmp_path / "d"
+    harvest(emulator, out, "--sample", "4", "--split", SPLIT, "-q")
+    result = run_cli("harvest", "--out", str(out), "--seed", "4")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"resuming {out} with the settings of its newest run")
+    assert lines[1] == kept_note(out, 4)
+    assert sum(line.startswith("note: --seed") for line in lines) == 1
+    assert "(by well, seed 0), counted in" in result.stdout  # the summary: the split kept
+    status = run_cli("status", str(out))
+    assert f"{SPLIT} by well, seed 0" in status.stdout  # kept, as the note says
+    for flags in (("--seed", "4", "-q"), ("--seed", "0"), ()):
+        again = run_cli("harvest", "--out", str(out), *flags)
+        assert again.returncode == 0, again.stderr
+        assert "note:" not in again.stderr, (flags, again.stderr)
+    drawn = run_cli(
+        "harvest", "--out", str(out), "--seed", "4", "--split", SPLIT, "--split-seed", "4"
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    assert "note:" not in drawn.stderr
+    assert f"{SPLIT} by well, seed 4" in run_cli("status", str(out)).stdout
+
+
+def test_targets_typed_with_another_seed_into_a_split_folder_get_the_note(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """The same targets typed with --seed 5 (no --split) into a folder split with seed 0
+    keep its split: the note says so once; with --no-split, none."""
+    out = tmp_path / "d"
+    harvest(emulator, out, "--sample", "4", "--split", SPLIT, "-q")
+    result = harvest(emulator, out, "--sample", "4", "--seed", "5")
+    assert [line for line in result.stderr.splitlines() if line.startswith("note:")] == [
+        kept_note(out, 5)
+    ]
+    dropped = harvest(emulator, out, "--sample", "4", "--seed", "5", "--no-split")
+    assert "note:" not in dropped.stderr

@@ -70,3 +70,75 @@ def test_a_blank_value_makes_no_class_of_its_own_for_sample_per(
     assert {row["image_id"] for row in index_rows(blank)} == {
         row["image_id"] for row in index_rows(plain)
     }
+
+
+@pytest.fixture(scope="module")
+def blank_key_emulator() -> Iterator[EmulatorThread]:
+    """The demo preset, every annotated well also annotated ``Notes = ''``: a key whose
+    every value is blank (a study's column left empty)."""
+    with wells_annotated("demo", "Notes", "") as emu:
+        yield emu
+
+
+def harvest_plate(emu: EmulatorThread, out: Path, *flags: str) -> list[str]:
+    """A quiet thumbnails harvest of the demo's first plate (8 images) into ``out``, exit 0
+    asserted; its warning lines."""
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--plate", "7361", "--artifacts", "thumbnail",
+        "--rate", "none", "--out", str(out), "-q", *flags,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+
+
+KEYS_WITH_VALUES = (
+    "keys with values: 'Gene Identifier', 'Gene Identifier URL', 'Gene Symbol', 'Phenotype',"
+    " 'Phenotype Term Accession' and 2 more"
+)
+
+
+def test_a_label_key_with_only_blank_values_is_warned_as_a_missing_key(
+    blank_key_emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--label-key Notes, every value of it blank: the missing-key warning says so (it was
+    counted as there: empty labels, no word), and the key is not recorded for later writes."""
+    out = tmp_path / "notes"
+    said = harvest_plate(blank_key_emulator, out, "--label-key", "Notes")
+    assert said == [
+        f"WARNING harvester.problems: label key 'Notes' has only blank values on the 8 images"
+        f" in {out / 'index.csv'}, so every label is empty; {KEYS_WITH_VALUES}",
+        f"WARNING harvester.problems: label key(s) 'Notes' not recorded in"
+        f" {out / 'label_keys.json'}, as no image has them: later index writes keep no label"
+        " columns",
+    ]
+    assert table(out / "labels.csv") == [["label", "label_id", "images"]]
+    index = run_cli("index", str(out), "--label-key", "Notes", "--label-key", "Gene Symbol")
+    assert index.returncode == 0, index.stderr
+    assert (
+        f"label key 'Notes' has only blank values on the 8 images in {out / 'index.csv'}, so its"
+        f" part of every label is empty; {KEYS_WITH_VALUES}"
+    ) in index.stderr
+    assert len(table(out / "labels.csv")) > 1  # (Gene Symbol labels them)
+
+
+def test_a_sample_per_or_where_key_with_only_blank_values_is_warned(
+    blank_key_emulator: EmulatorThread, blank_value_emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """--sample-per Notes (every value blank) warns that no image has a class, --where
+    'Notes~x' that no image matches it; a key with values beside blank ones (Phenotype of
+    the other emulator) warns of neither."""
+    said = harvest_plate(
+        blank_key_emulator, tmp_path / "per", "--sample", "2", "--sample-per", "Notes"
+    )
+    assert said == [
+        "WARNING harvester.problems: --sample-per key 'Notes' has only blank values on the 8"
+        f" walked images, so no image has a class and none is sampled; {KEYS_WITH_VALUES}"
+    ]
+    said = harvest_plate(blank_key_emulator, tmp_path / "where", "--where", "Notes~x")
+    assert said[0] == (
+        "WARNING harvester.problems: --where key 'Notes' (Notes~x) has only blank values on"
+        f" the 8 walked images, so no image matches it; {KEYS_WITH_VALUES}"
+    )
+    flags = ("--sample", "1", "--sample-per", "Phenotype", "--where", "Phenotype~a")
+    assert harvest_plate(blank_value_emulator, tmp_path / "phenotype", *flags) == []
+    assert len(table(tmp_path / "phenotype" / "labels.csv")) > 1

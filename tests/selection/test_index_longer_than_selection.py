@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from selection_helpers import DEMO_SCREEN, run_cli
+from selection_helpers import DEMO_SCREEN, index_rows, run_cli
 
 from harvester.emulator import EmulatorThread
 
@@ -62,3 +62,45 @@ def test_a_resume_given_a_smaller_sample_is_told_the_index_is_longer(
     again = run_cli("harvest", "--out", str(out), "--sample", "10", "--quiet")
     assert again.returncode == 0, again.stderr
     assert "harvester.problems" not in again.stderr
+
+
+def harvest_target(emulator: EmulatorThread, out: Path, *flags: str) -> list[str]:
+    """A quiet thumbnails harvest of ``flags`` (targets, selection) into ``out``, exit 0
+    asserted; its problem lines."""
+    result = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--out", str(out), "--rate", "none",
+        "--artifacts", "thumbnail", "--quiet", *flags,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stderr.splitlines() if "harvester.problems" in line]
+
+
+def test_a_second_study_added_to_a_sampled_folder_is_no_false_alarm(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """A plate's sample, then a project's sample into the same folder (a second study, on
+    purpose): the project's run says nothing of the plate's rows it never walked."""
+    out = tmp_path / "two"
+    assert harvest_target(emulator, out, "--plate", "7361", "--sample", "4") == []
+    assert harvest_target(emulator, out, "--project", "51", "--sample", "4") == []
+    rows = index_rows(out)
+    assert len(rows) == 8
+    assert {row["project_id"] for row in rows} == {"", "51"}  # both studies listed
+    assert harvest_target(emulator, out, "--plate", "7361", "--sample", "4") == []  # again
+
+
+def test_a_smaller_sample_beside_another_study_counts_its_own_rows_alone(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Beside a plate's 4 rows, a project's sample of 4 then of 2: the note counts the 2
+    project rows this run walked and did not select, not the plate's, and says so."""
+    out = tmp_path / "two"
+    harvest_target(emulator, out, "--plate", "7361", "--sample", "4")
+    harvest_target(emulator, out, "--project", "51", "--sample", "4")
+    assert harvest_target(emulator, out, "--project", "51", "--sample", "2") == [
+        "WARNING harvester.problems: index.csv lists 8 images, 2 of them walked by this run but"
+        " not selected: it lists every image harvested into this folder (earlier selections, or"
+        " images whose annotations no longer match; the images of other targets, which this"
+        " run did not walk, are not counted); harvest each training set into a folder of its"
+        " own (one run per class of a balanced set wants this union)"
+    ]

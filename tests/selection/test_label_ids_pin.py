@@ -419,3 +419,23 @@ def test_labels_of_a_hand_edited_pin_file_are_stripped(tmp_path: Path, v1: Path)
     refused = run_cli("index", str(v1), "--label-ids-from", str(edited))
     assert refused.returncode == 2
     assert "line 3: label 'ECT2' is there twice" in refused.stderr
+
+
+def test_a_label_id_of_minus_zero_pins_as_zero(tmp_path: Path, v1: Path) -> None:
+    """``ECT2,-0`` pins ECT2 to 0, as ``ECT2,0`` does (it was refused as "negative"); beside
+    another label's 0 it is that id twice, and ``-1`` is still negative."""
+    pins = tmp_path / "pins.csv"
+    pins.write_text("label,label_id\nECT2,-0\nPLK1,1\nTPX2,2\n", encoding="utf-8")
+    result = run_cli("index", str(v1), "--label-ids-from", str(pins))
+    assert result.returncode == 0, result.stderr
+    assert "negative" not in result.stdout + result.stderr
+    assert ids_in_index(v1) == {"ECT2": "0", "PLK1": "1", "TPX2": "2"}
+    assert json.loads((v1 / "label_ids.json").read_text(encoding="utf-8"))["label_ids"] == {
+        "ECT2": 0, "PLK1": 1, "TPX2": 2,
+    }  # fmt: skip
+    pins.write_text("label,label_id\nECT2,0\nPLK1,-0\n", encoding="utf-8")
+    twice = run_cli("index", str(v1), "--label-ids-from", str(pins))
+    assert twice.returncode == 2
+    assert twice.stderr.splitlines()[0] == (
+        f"error: cannot pin label ids to {pins}: line 3: label_id 0 is also the id of 'ECT2'"
+    )
