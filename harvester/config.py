@@ -205,6 +205,41 @@ def parse_rate(value: object) -> float | None:
     return rate
 
 
+#: Binary units (``du -h``'s, as the summary counts bytes): ``500M`` is 500 MiB.
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([KMGTP]?)(?:I?B|I)?", re.IGNORECASE)
+_SIZE_HINT = "e.g. 500M, 20G, 1.5T (binary units: 1K = 1024 bytes) or plain bytes; none: no budget"
+
+
+def parse_size(value: object) -> int | None:
+    """``max_bytes``: a size in bytes (``500M``, ``20G``, ``1.5T``, ``1048576``; ``KiB``,
+    ``MB`` spellings too, all binary), or None for ``none`` (no budget: what a resume is
+    given to lift a saved one). Junk, zero and negatives are a :class:`ConfigError`
+    naming the key (a budget of nothing would stop every run before its first file)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"max_bytes: {value!r} is not a size", hint=_SIZE_HINT, key="max_bytes")
+    text = str(value).strip()
+    if text.lower() in ("none", "off", "unlimited"):
+        return None
+    match = _SIZE.fullmatch(text)
+    size = float(match[1]) * _SIZE_UNITS[match[2].upper()] if match else math.nan
+    if not math.isfinite(size) or size < 1:
+        said = f"{text!r} is not a size" if not match else f"{text!r} must be at least 1 byte"
+        raise ConfigError(f"max_bytes: {said}", hint=_SIZE_HINT, key="max_bytes")
+    return int(size)
+
+
+def size_text(size: int) -> str:
+    """``size`` as ``--max-bytes`` takes it, in the largest unit that holds it whole
+    (``524288000`` -> ``500M``), so a printed command reads as typed."""
+    for unit in ("P", "T", "G", "M", "K"):
+        if size % _SIZE_UNITS[unit] == 0:
+            return f"{size // _SIZE_UNITS[unit]}{unit}"
+    return str(size)
+
+
 def parse_outage_wait(value: object) -> float:
     """``outage_wait`` in seconds (:func:`harvester.outage.parse_duration`), or a
     :class:`ConfigError` naming the key. One place for a flag's, a file's and a direct
@@ -266,6 +301,9 @@ class HarvestConfig:
     #: less than 10 minutes apart counted together; 0: no pause, each request fails after
     #: its retries (:mod:`harvester.outage`).
     outage_wait: float = DEFAULT_OUTAGE_WAIT
+    #: Bytes of files this run may store before it stops asking for images (exit 8, the
+    #: rest pending: the same command continues, with a budget of its own); None: no budget.
+    max_bytes: int | None = None
     thumbnail_size: int = DEFAULT_THUMBNAIL_SIZE
     render_format: str = DEFAULT_RENDER_FORMAT
     render_quality: float = DEFAULT_RENDER_QUALITY
@@ -377,6 +415,7 @@ class HarvestConfig:
                 key="min_speed",
             )
         object.__setattr__(self, "outage_wait", parse_outage_wait(self.outage_wait))
+        object.__setattr__(self, "max_bytes", parse_size(self.max_bytes))
         if self.rate is not None:
             parse_rate(self.rate)
         if not isinstance(self.render_quality, int | float) or not 0 < self.render_quality <= 1:
@@ -721,6 +760,8 @@ def _coerce(key: str, value: Any, base_dir: Path | None) -> Any:
         return parse_rate(value)
     if key == "outage_wait":
         return parse_outage_wait(value)
+    if key == "max_bytes":
+        return parse_size(value)
     if key in ("timeout", "render_quality", "min_speed"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
@@ -1171,6 +1212,7 @@ FLAGS: dict[str, str] = {
     "timeout": "--timeout",
     "min_speed": "--min-speed",
     "outage_wait": "--outage-wait",
+    "max_bytes": "--max-bytes",
     "thumbnail_size": "--thumbnail-size",
     "window": "--window",
     "where": "--where",
@@ -2237,6 +2279,9 @@ def recorded_flags(recorded: RecordedRun) -> list[str]:
             if value == DEFAULT_RATE:
                 continue
             words += [flag, "none" if value is None else f"{value:g}"]
+            continue
+        if key == "max_bytes" and isinstance(value, int) and value > 0:
+            words += [flag, size_text(value)]
             continue
         if value is None or value == () or value == [] or value == _default_of(key):
             continue

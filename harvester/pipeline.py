@@ -60,7 +60,7 @@ from harvester.client import (
     Fetched,
     Proxy,
 )
-from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note
+from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note, size_text
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
     PROBLEMS_LOGGER,
@@ -365,6 +365,11 @@ class RunSummary:
     #: Why the run stopped waiting for a server that was down (``outage_wait`` reached):
     #: an interruption that exits 75, "try again later". Empty: it did not.
     server_down: str = ""
+    #: Why the run stopped asking for images: the files it stored reached ``max_bytes``
+    #: (``--max-bytes``), said as ``the --max-bytes budget of 500M was reached``. Every
+    #: finished file journaled, the rest pending: exit 8, and the same command continues,
+    #: with a budget of its own. Empty: it did not.
+    budget_reached: str = ""
     #: Seconds the run paused while the server was down (:mod:`harvester.outage`).
     outage_waited: float = 0.0
     #: The pause under way when the run was interrupted: ``6.1s (HTTP 503 ...)``, how long
@@ -393,11 +398,15 @@ class RunSummary:
     def exit_code(self) -> int:
         """0 all done, 1 finished with failures, 130 interrupted, 75 the server stayed down,
         2 the session ended or the credentials were refused (new ones are needed: no
-        retry later can help)."""
+        retry later can help), 8 the ``--max-bytes`` budget was reached (as rclone's
+        ``--max-transfer``; not 75, which scripts retry at once, spending a new budget
+        each time, nor 130, a signal's)."""
         if self.session_ended or self.credentials_refused:
             return 2
         if self.server_down:
             return 75
+        if self.budget_reached:
+            return 8
         if self.interrupted:
             return 130
         return 0 if self.ok else 1
@@ -1091,6 +1100,7 @@ class Harvest:
         replay_of: str | None = None,
         said: set[str] | None = None,
         script_written: float | None = None,
+        spent_before: int = 0,
     ) -> None:
         if cfg.out is None:
             raise UsageError("no output folder", hint="add --out DIR")
@@ -1177,6 +1187,9 @@ class Harvest:
         #: DIR's images recorded as gone from this run's server (read as the run starts
         #: work): never asked for, so that a few deleted images do not fail every resume.
         self._gone: frozenset[int] = frozenset()
+        #: Bytes stored so far against ``cfg.max_bytes``: those of the earlier replays of
+        #: the same resume (``spent_before``: one command, one budget), then this run's.
+        self._spent = spent_before
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -2389,12 +2402,12 @@ class Harvest:
             saved["replay_of"] = self.replay_of
         await store.save_run_config(saved)
         save_study = self._shard is None or self._shard[0] == 0
-        study = StoreStudy(store, self.progress.stored) if save_study else None
+        study = StoreStudy(store, self._stored) if save_study else None
         fetcher = Fetcher(
             client,
             store,
             self._fetch_settings(),
-            on_done=self.progress.done,
+            on_done=self._done,
             on_failed=self.progress.failed,
             early=early,
             watch=self._watch_credentials(client),
@@ -2413,6 +2426,35 @@ class Harvest:
         finally:
             self._work_scope = None
             self._collect(fetcher, client, study)
+
+    def _done(self, kind: str, nbytes: int) -> None:
+        """A file fetched and stored: shown, and spent from the budget."""
+        self.progress.done(kind, nbytes)
+        self._spend(nbytes)
+
+    def _stored(self, nbytes: int) -> None:
+        """A study file stored: shown, and spent from the budget (the summary's bytes
+        count it too, so the budget and the ``stored`` figure agree)."""
+        self.progress.stored(nbytes)
+        self._spend(nbytes)
+
+    def _spend(self, nbytes: int) -> None:
+        """Count ``nbytes`` against ``--max-bytes``; once the budget is reached, stop as an
+        interruption does: no new image is asked for, the files being fetched are
+        cancelled (each is stored whole or not at all), every finished file is journaled
+        and the rest stays pending for the next run.
+
+        Why stop at once rather than let the images in flight finish: the graceful stop
+        already cancels cleanly, and an image's remaining files (a stack's planes) could
+        each be large; what overshoots is what finished before the cancellation reached
+        the workers, at most one file per request in flight."""
+        self._spent += nbytes
+        limit = self.cfg.max_bytes
+        if limit is None or self._spent < limit or self.summary.budget_reached:
+            return
+        self.summary.budget_reached = f"the --max-bytes budget of {size_text(limit)} was reached"
+        logger.warning("stopping: %s", self.summary.budget_reached)
+        self._stop()
 
     def _watch_credentials(self, client: Client) -> SessionWatch | None:
         """The watch of a run that sent credentials (its 403s watched only when it sent a
@@ -2715,6 +2757,8 @@ class Harvest:
         s = self.summary
         if s.server_down:
             return s.server_down
+        if s.budget_reached:
+            return s.budget_reached
         if s.session_ended:
             return stopped_text(SESSION_ENDED, s.session_ended)
         if s.credentials_refused:
@@ -2880,6 +2924,7 @@ async def run_harvest(
     replay_of: str | None = None,
     said: set[str] | None = None,
     script_written: float | None = None,
+    spent_before: int = 0,
 ) -> RunSummary:
     """Run one harvest to the end (or to an interruption) and return its summary.
 
@@ -2891,7 +2936,8 @@ async def run_harvest(
     :func:`harvester.config.replay_origin`). ``said``: notes about DIR said already by this
     command (the replays of one resume share it); this run adds those it says.
     ``script_written``: a task of a ``harvester slurm`` array, whose script was written
-    then (:func:`harvester.slurm.script_written`).
+    then (:func:`harvester.slurm.script_written`). ``spent_before``: bytes the earlier
+    replays of the same resume stored, counted against ``cfg.max_bytes``.
     """
     harvest = Harvest(
         cfg,
@@ -2903,5 +2949,6 @@ async def run_harvest(
         replay_of=replay_of,
         said=said,
         script_written=script_written,
+        spent_before=spent_before,
     )
     return await harvest.run()

@@ -42,6 +42,9 @@ EXIT_FAILURES = 1
 EXIT_USAGE = 2
 #: The server is busy or breaking off its answers (sysexits.h ``EX_TEMPFAIL``): retry later.
 EXIT_TRY_LATER = 75
+#: The ``--max-bytes`` budget was reached (rclone's code for ``--max-transfer``): the rest
+#: is pending, and the same command continues it. Not 75: loops retry that at once.
+EXIT_BUDGET = 8
 EXIT_INTERRUPTED = 130
 #: Our output was closed by its reader (``harvester status DIR --json | head -1``): the
 #: status a shell shows for a command that SIGPIPE ended (128 + 13), with no message.
@@ -419,6 +422,7 @@ FLAG_SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("--filter", "--select", "--query", "--include"), "--where"),
     **dict.fromkeys(("--label", "--labels"), "--label-key"),
     **dict.fromkeys(("--limit", "--max-images", "--count"), "--sample"),
+    **dict.fromkeys(("--max-transfer", "--max-size", "--quota", "--budget"), "--max-bytes"),
 }  # fmt: skip
 
 #: Other tools' flags that need no counterpart here, with what to do instead.

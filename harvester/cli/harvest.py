@@ -218,6 +218,18 @@ def add_outage_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_budget_flag(parser: argparse.ArgumentParser, *, per_task: bool = False) -> None:
+    """``--max-bytes``: for ``harvest``, and for ``slurm`` to give every task its own."""
+    whose = "each task stored" if per_task else "this run stored"
+    parser.add_argument(
+        "--max-bytes",
+        metavar="SIZE",
+        help=f"stop asking for images once the files {whose} total SIZE (500M, 20G, 1.5T, "
+        "or bytes; binary units), exit 8; the same command continues, with a new budget; "
+        "none: no budget (default)",
+    )
+
+
 def add_content_flags(parser: argparse.ArgumentParser) -> None:
     """What shapes the fetched files: ``--thumbnail-size`` and the stacks' ``--window``."""
     parser.add_argument("--thumbnail-size", type=integer_arg, metavar="N", help="default 96")
@@ -266,6 +278,7 @@ def register(subparsers: Any) -> None:
     harvest.add_argument("--rate", metavar="R", help="requests per second, or 'none' (default 10)")
     add_request_flags(harvest, burst_help="rate burst (default 1)")
     add_outage_flag(harvest)
+    add_budget_flag(harvest)
     add_content_flags(harvest)
     harvest.add_argument("--shard", metavar="K/N", help="only images of shard K (0-based) of N")
     harvest.add_argument("--from-plan", type=Path, metavar="DIR", help="read the plan of DIR")
@@ -535,6 +548,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "timeout": args.timeout,
         "min_speed": args.min_speed,
         "outage_wait": args.outage_wait,
+        "max_bytes": args.max_bytes,
         "thumbnail_size": args.thumbnail_size,
         "window": args.window,
         "shard": args.shard,
@@ -758,6 +772,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
                     replay_of=replay_of,
                     said=said,
                     script_written=_script_written(),
+                    spent_before=getattr(args, "bytes_spent", 0),
                 )
             )
     except BaseException:
@@ -770,6 +785,10 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # A resume replaying several sets stops at this one (_replay_each): the next would send
     # the same session or credentials, and each be refused in turn.
     args.credentials_stop = bool(summary.session_ended or summary.credentials_refused)
+    # One command, one --max-bytes budget: a resume's next replay counts what this one stored,
+    # and none is started once it is spent (_replay_each).
+    args.bytes_spent = getattr(args, "bytes_spent", 0) + summary.bytes
+    args.budget_stop = bool(summary.budget_reached)
     # (and before its error, the other sets' `not resumed:` lines: none come after it)
     notes_at_stop = getattr(args, "notes_at_stop", None)
     stop_notes = notes_at_stop() if args.credentials_stop and notes_at_stop else []
@@ -831,13 +850,15 @@ def worst_exit(codes: list[int]) -> int:
     """The exit code of a resume that replayed several target sets: the worst of theirs.
 
     Worst first: 2 (a replay refused or a bad setting: rerunning as is cannot help, a person
-    must look), then 75 (the server was busy: run again later), then 1 (finished with
-    failures, or a target set not resumed), then 0. An interruption (130) is not among
-    them: it ends the whole resume at once.
+    must look), then 75 (the server was busy: run again later), then 8 (the ``--max-bytes``
+    budget was reached: the same command continues; before 1, so that a script looping on
+    8 is not stopped by an earlier set's failures while work is left), then 1 (finished
+    with failures, or a target set not resumed), then 0. An interruption (130) is not
+    among them: it ends the whole resume at once.
     """
-    from harvester.cli import EXIT_FAILURES, EXIT_OK, EXIT_TRY_LATER, EXIT_USAGE
+    from harvester.cli import EXIT_BUDGET, EXIT_FAILURES, EXIT_OK, EXIT_TRY_LATER, EXIT_USAGE
 
-    order = (EXIT_USAGE, EXIT_TRY_LATER, EXIT_FAILURES)
+    order = (EXIT_USAGE, EXIT_TRY_LATER, EXIT_BUDGET, EXIT_FAILURES)
     return next((code for code in order if code in codes), max(codes, default=EXIT_OK))
 
 
@@ -857,6 +878,8 @@ def _replay_each(
     them all. Then one ``not resumed:`` line per target set that could not be replayed
     (``notes``: after the summaries, where they are read). The exit code is
     :func:`worst_exit`'s, at least 1 when a set was not resumed, so a script notices.
+    The ``--max-bytes`` budget is the command's, not each replay's: once a replay reached
+    it, the sets after it are not replayed (the same command continues them).
     """
     from harvester.cli import (
         EXIT_FAILURES,
@@ -897,12 +920,29 @@ def _replay_each(
         if code == EXIT_INTERRUPTED or getattr(args, "credentials_stop", False):
             return code
         codes.append(code)
+        if getattr(args, "budget_stop", False):
+            _say_budget_stop(len(replays) - n - 1)
+            break
     said = _notes_to_say(first, notes)
     for note in said:
         print(note, file=sys.stderr)
     if said:
         codes.append(EXIT_FAILURES)
     return worst_exit(codes)
+
+
+def _say_budget_stop(left: int) -> None:
+    """After the replay that reached ``--max-bytes``: the sets ``left`` after it, not tried.
+
+    Why not replay them with what is left: nothing is (the budget is the command's), and
+    each would stop at its first file, a summary apiece for nothing done."""
+    if left:
+        sets = plural(left, "other target set")
+        print(
+            f"not replayed: {sets} of this resume (the --max-bytes budget is spent); the "
+            f"same command continues {'it' if left == 1 else 'them'}",
+            file=sys.stderr,
+        )
 
 
 def _folder_wide(exc: FolderBusyError, cfg: HarvestConfig, rest: Sequence[HarvestConfig]) -> str:
@@ -1849,7 +1889,8 @@ def print_summary(
             if summary.interrupted and summary.index_rows < summary.images:
                 # "images 32" counts what the walk found; the index holds what was recorded
                 # (a run the server's outage stopped was not interrupted: said as it was)
-                stop = "the run stopped" if summary.server_down else "the interruption"
+                stopped = summary.server_down or getattr(summary, "budget_reached", "")
+                stop = "the run stopped" if stopped else "the interruption"
                 rows += f": the images recorded before {stop}, of {summary.images} found"
             labels = f" and {summary.labels_file}" if summary.labels_file else ""
             print(f"index: {summary.out_dir / 'index.csv'} ({rows}){labels}", file=out)
@@ -1912,6 +1953,12 @@ def print_summary(
         print(
             f"stopped: {summary.server_down}; every finished file is kept and journaled, "
             f"the rest is pending: run again later: {resume}",
+            file=sys.stderr,
+        )
+    elif getattr(summary, "budget_reached", ""):
+        print(
+            f"stopped: {summary.budget_reached}; every finished file is kept and journaled, "
+            f"the rest is pending: continue (with a new budget) with: {resume}",
             file=sys.stderr,
         )
     elif summary.interrupted and time_limited is not None:

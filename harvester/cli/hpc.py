@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from harvester.cli.harvest import (
     TARGET_FLAGS,
     JoinedCommaLists,
+    add_budget_flag,
     add_content_flags,
     add_outage_flag,
     add_request_flags,
@@ -59,6 +60,7 @@ TASK_VALUE_FLAGS = (
     ("--timeout", "timeout"),
     ("--min-speed", "min_speed"),
     ("--outage-wait", "outage_wait"),
+    ("--max-bytes", "max_bytes"),
     ("--thumbnail-size", "thumbnail_size"),
     ("--window", "window"),
 )
@@ -113,6 +115,7 @@ def _add_task_flags(parser: argparse.ArgumentParser) -> None:
     """Harvest flags that only matter when images are fetched: ``slurm`` passes them on."""
     add_content_flags(parser)
     add_outage_flag(parser)
+    add_budget_flag(parser, per_task=True)  # each task's own, not split like --rate
     parser.add_argument(
         "--no-labels",
         dest="no_labels",
@@ -151,6 +154,7 @@ def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
     values = _overrides(args)
     values["thumbnail_size"] = args.thumbnail_size
     values["window"] = args.window
+    values["max_bytes"] = args.max_bytes
     values.update(split_overrides(args))
     if args.label_ids_from is not None:
         values["label_ids_from"] = str(args.label_ids_from)

@@ -27,7 +27,8 @@ from harvester.slurm import SlurmJob
 
 FLAGS = [
     "--timeout", "12", "--min-speed", "0", "--max-retries", "9", "--burst", "3",
-    "--thumbnail-size", "128", "--window", "full", "--outage-wait", "2h", "--no-labels", "--quiet",
+    "--thumbnail-size", "128", "--window", "full", "--outage-wait", "2h", "--max-bytes", "20G",
+    "--no-labels", "--quiet",
 ]  # fmt: skip
 
 #: Config keys the flags above set, and the values a task must end up with.
@@ -39,6 +40,7 @@ EXPECTED = {
     "thumbnail_size": 128,
     "window": "full",
     "outage_wait": 7200.0,
+    "max_bytes": 20 << 30,
     "labels": False,
     "quiet": True,
 }
@@ -136,6 +138,7 @@ def test_a_task_runs_with_the_flags_against_the_emulator(
         (["--max-retries", "two"], "error: argument --max-retries: 'two' is not an integer"),
         (["--burst", "0"], "error: --burst: 0 must be an integer of at least 1"),
         (["--outage-wait", "5x"], "error: --outage-wait: '5x' is not a duration"),
+        (["--max-bytes", "20X"], "error: --max-bytes: '20X' is not a size"),
         (["--thumbnail-size", "0"], "error: --thumbnail-size: 0 must be an integer of at least 1"),
         (["--no-labels", "--where", "Gene=PLK1"], "error: --where: selecting by annotation needs"),
     ],

@@ -1,0 +1,277 @@
+"""``--max-bytes SIZE``: a run stops asking for images once the files it stored total SIZE.
+
+HPC quotas and small disks: rclone's ``--max-transfer``. The run stops as an interruption
+does (every finished file journaled, the rest pending), says so on its last line and exits
+8; the same command continues with a budget of its own. Each harvest talks to the emulator
+over loopback sockets; the bytes checked are those on disk.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+from harvest_helpers import Reference
+
+from harvester.cli import EXIT_BUDGET, main
+from harvester.config import HarvestConfig
+from harvester.emulator import EmulatorThread
+from harvester.errors import ConfigError
+
+CONCURRENCY = 4
+BUDGET = "200K"
+BUDGET_BYTES = 200 * 1024
+ARTIFACTS = "thumbnail,imgdata"
+#: Runs of the same command at most before the whole set must be done (the demo's 88
+#: images' thumbnails and imgData are about 590 KiB: three budgets of 200 KiB).
+MOST_RUNS = 8
+
+
+def _ids_file(reference: Reference, folder: Path) -> Path:
+    """Every image id of the reference harvest, one a line (given by id: no study files,
+    so the bytes on disk are the images' alone)."""
+    with (reference.out / "index.csv").open(newline="", encoding="utf-8") as f:
+        ids = sorted({row["image_id"] for row in csv.DictReader(f)})
+    path = folder / "ids.txt"
+    path.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+    return path
+
+
+def _files(out: Path) -> dict[Path, os.stat_result]:
+    """DIR's image files and their stat (size, inode, mtime)."""
+    images = out / "images"
+    return {p: p.stat() for p in images.rglob("*") if p.is_file()} if images.is_dir() else {}
+
+
+def _harvest(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """One in-process ``harvester harvest ARGS``: exit code, stdout, stderr."""
+    code = main(["harvest", *args])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def test_budget_stops_near_it_and_the_same_command_finishes_the_rest(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    reference: Reference,
+    emulator: EmulatorThread,
+) -> None:
+    """Each run of the same command stores at least the budget and less than the budget plus
+    one file per request in flight, exits 8 with a last line saying the budget was reached
+    and how to continue; the runs together store every file once (none fetched twice, the
+    earlier runs' files untouched) and the last one exits 0."""
+    out = tmp_path / "out"
+    command = [
+        "--base-url", emulator.base_url, "--ids-from", str(_ids_file(reference, tmp_path)),
+        "--out", str(out), "--artifacts", ARTIFACTS, "--rate", "none",
+        "--concurrency", str(CONCURRENCY), "--max-bytes", BUDGET, "-q",
+    ]  # fmt: skip
+    runs: list[tuple[dict[Path, os.stat_result], dict[Path, os.stat_result]]] = []
+    code = EXIT_BUDGET
+    while code == EXIT_BUDGET:
+        assert len(runs) < MOST_RUNS, "the budget's runs never finished the set"
+        before = _files(out)
+        code, _stdout, err = _harvest(capsys, *command)
+        after = _files(out)
+        runs.append((before, after))
+        if code == EXIT_BUDGET:
+            last = err.strip().splitlines()[-1]
+            assert last.startswith(f"stopped: the --max-bytes budget of {BUDGET} was reached;")
+            assert "the rest is pending: continue (with a new budget) with: harvester " in last
+            assert f"--max-bytes {BUDGET}" in last
+    assert code == 0, err
+    assert len(runs) >= 3  # the budget stopped the first runs, not the set's end
+    everything = runs[-1][1]
+    largest = max(stat.st_size for stat in everything.values())
+    # Each image's thumbnail and imgData, once: the runs' new files add up to them.
+    assert len(everything) == 2 * len(_ids_file(reference, tmp_path).read_text().split())
+    for before, after in runs[:-1]:
+        new = set(after) - set(before)
+        stored = sum(after[p].st_size for p in new)
+        assert BUDGET_BYTES <= stored < BUDGET_BYTES + CONCURRENCY * largest
+        for path, stat in before.items():  # nothing fetched again, nothing rewritten
+            assert (after[path].st_ino, after[path].st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+    assert sum(len(set(after) - set(before)) for before, after in runs) == len(everything)
+    for path, stat in runs[0][1].items():
+        assert (everything[path].st_ino, everything[path].st_mtime_ns) == (
+            stat.st_ino,
+            stat.st_mtime_ns,
+        )
+
+
+def test_a_resume_replays_the_saved_budget_and_none_lifts_it(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    reference: Reference,
+    emulator: EmulatorThread,
+) -> None:
+    """``harvester harvest --out DIR`` replays a run's ``--max-bytes`` as it replays
+    ``--rate`` (said on its resuming line, exit 8 again), and ``--max-bytes none`` given to
+    the resume lifts it: every file done, exit 0."""
+    out = tmp_path / "out"
+    code, _out, err = _harvest(
+        capsys,
+        "--base-url", emulator.base_url, "--ids-from", str(_ids_file(reference, tmp_path)),
+        "--out", str(out), "--artifacts", ARTIFACTS, "--rate", "none",
+        "--concurrency", str(CONCURRENCY), "--max-bytes", BUDGET, "-q",
+    )  # fmt: skip
+    assert code == EXIT_BUDGET, err
+    code, _out, err = _harvest(capsys, "--out", str(out), "--rate", "none")
+    assert code == EXIT_BUDGET, err
+    assert f"--max-bytes {BUDGET}" in err.splitlines()[0]  # the resuming line says it
+    assert f"stopped: the --max-bytes budget of {BUDGET} was reached" in err
+    code, _out, err = _harvest(capsys, "--out", str(out), "--rate", "none", "--max-bytes", "none")
+    assert code == 0, err
+    assert err.splitlines()[0].endswith("; given now: --rate none --max-bytes none")
+    assert len(_files(out)) == 2 * len(_ids_file(reference, tmp_path).read_text().split())
+
+
+def test_each_shard_has_its_own_budget(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    reference: Reference,
+    emulator: EmulatorThread,
+) -> None:
+    """Two shards of one folder given the same ``--max-bytes`` (as a job array's tasks are)
+    each store about the budget: one shard's bytes take nothing from the other's."""
+    out = tmp_path / "out"
+    ids = str(_ids_file(reference, tmp_path))
+    stored = []
+    for shard in ("0/2", "1/2"):
+        before = _files(out)
+        code, _out, err = _harvest(
+            capsys,
+            "--base-url", emulator.base_url, "--ids-from", ids, "--out", str(out),
+            "--artifacts", ARTIFACTS, "--rate", "none", "--concurrency", str(CONCURRENCY),
+            "--max-bytes", BUDGET, "--shard", shard, "-q",
+        )  # fmt: skip
+        assert code == EXIT_BUDGET, err
+        after = _files(out)
+        stored.append(sum(after[p].st_size for p in set(after) - set(before)))
+    largest = max(stat.st_size for stat in _files(out).values())
+    for nbytes in stored:
+        assert BUDGET_BYTES <= nbytes < BUDGET_BYTES + CONCURRENCY * largest
+
+
+@pytest.mark.parametrize("junk", ["lots", "0", "-1", "1.5.5", "10X", "1e9", ""])
+def test_junk_sizes_are_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, junk: str
+) -> None:
+    """A ``--max-bytes`` that is no size of at least one byte is one ``error:`` line naming
+    the flag and a ``hint:`` with examples, exit 2, before any request: no folder made."""
+    out = tmp_path / "out"
+    code, stdout, err = _harvest(
+        capsys, "--base-url", "http://127.0.0.1:9", "--image", "1", "--out", str(out),
+        "--max-bytes", junk,
+    )  # fmt: skip
+    assert code == 2
+    assert stdout == ""
+    lines = err.strip().splitlines()
+    assert lines[0].startswith(f"error: --max-bytes: {junk!r} ")
+    assert lines[1].startswith("hint: e.g. 500M, 20G, 1.5T")
+    assert len(lines) == 2
+    assert not out.exists()
+
+
+def test_a_config_files_junk_size_names_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``max_bytes`` in a config file that is no size is said with the file and its key."""
+    config = tmp_path / "c.toml"
+    config.write_text('max_bytes = "plenty"\n', encoding="utf-8")
+    code, _out, err = _harvest(capsys, str(config), "--image", "1", "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert err.startswith(f"error: {config}: max_bytes: 'plenty' is not a size\n")
+
+
+@pytest.mark.parametrize(
+    ("given", "nbytes"),
+    [("500M", 500 << 20), ("20G", 20 << 30), ("1.5T", 3 << 39), ("1048576", 1 << 20),
+     ("64 KiB", 64 << 10), ("2kb", 2048), (4096, 4096), ("none", None)],
+)  # fmt: skip
+def test_sizes_are_read_in_binary_units(given: object, nbytes: int | None) -> None:
+    """Sizes read as ``du -h`` and the summary count them: ``500M`` is 500 MiB."""
+    assert HarvestConfig(max_bytes=given).max_bytes == nbytes  # type: ignore[arg-type]
+
+
+def test_a_python_callers_bad_size_is_a_config_error() -> None:
+    """A bad ``max_bytes`` given to HarvestConfig directly is refused there too."""
+    with pytest.raises(ConfigError, match="max_bytes: 'much' is not a size"):
+        HarvestConfig(max_bytes="much")  # type: ignore[arg-type]
+
+
+def _two_sets(reference: Reference, folder: Path, big_first: bool) -> tuple[Path, Path]:
+    """Two ``--ids-from`` files of the reference's images: 10 of them, and the rest
+    (``big_first``: the rest is returned first)."""
+    ids = _ids_file(reference, folder).read_text(encoding="utf-8").split()
+    small, big = folder / "small.txt", folder / "big.txt"
+    small.write_text("\n".join(ids[:10]) + "\n", encoding="utf-8")
+    big.write_text("\n".join(ids[10:]) + "\n", encoding="utf-8")
+    return (big, small) if big_first else (small, big)
+
+
+def _start_sets(
+    capsys: pytest.CaptureFixture[str], emulator: EmulatorThread, out: Path, *files: Path
+) -> None:
+    """One run of each ``--ids-from`` file into ``out``, in order, each stopped by a budget of
+    one byte (a set of DIR with its first file done)."""
+    for ids in files:
+        code, _out, err = _harvest(
+            capsys,
+            "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(out),
+            "--artifacts", ARTIFACTS, "--rate", "none", "--concurrency", "1",
+            "--max-bytes", "1", "-q",
+        )  # fmt: skip
+        assert code == EXIT_BUDGET, err
+
+
+def test_a_resume_of_several_sets_shares_one_budget(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    reference: Reference,
+    emulator: EmulatorThread,
+) -> None:
+    """``harvester harvest --out DIR --max-bytes SIZE`` replaying two sets spends one budget:
+    the newest set (10 images) finishes, the next stops once both together stored SIZE, not
+    SIZE of its own; exit 8."""
+    out = tmp_path / "out"
+    _start_sets(capsys, emulator, out, *_two_sets(reference, tmp_path, big_first=True))
+    before = _files(out)
+    code, _out, err = _harvest(
+        capsys, "--out", str(out), "--rate", "none", "--concurrency", str(CONCURRENCY),
+        "--max-bytes", BUDGET, "-q",
+    )  # fmt: skip
+    assert code == EXIT_BUDGET, err
+    after = _files(out)
+    stored = sum(after[p].st_size for p in set(after) - set(before))
+    largest = max(stat.st_size for stat in after.values())
+    assert BUDGET_BYTES <= stored < BUDGET_BYTES + CONCURRENCY * largest
+    assert err.strip().splitlines()[-1].startswith(f"stopped: the --max-bytes budget of {BUDGET}")
+
+
+def test_a_resume_stops_replaying_once_the_budget_is_spent(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    reference: Reference,
+    emulator: EmulatorThread,
+) -> None:
+    """A resume whose first replay (the newest set) reached the budget replays no other set:
+    one line says so and that the same command continues them; the other set's files are
+    as they were; exit 8."""
+    out = tmp_path / "out"
+    small, big = _two_sets(reference, tmp_path, big_first=False)
+    _start_sets(capsys, emulator, out, small, big)
+    small_ids = small.read_text(encoding="utf-8").split()
+    small_files = {p for p in _files(out) if p.name.split(".")[0] in small_ids}
+    code, _out, err = _harvest(
+        capsys, "--out", str(out), "--rate", "none", "--max-bytes", BUDGET, "-q"
+    )
+    assert code == EXIT_BUDGET, err
+    assert {p for p in _files(out) if p.name.split(".")[0] in small_ids} == small_files
+    assert err.strip().splitlines()[-1] == (
+        "not replayed: 1 other target set of this resume (the --max-bytes budget is spent); "
+        "the same command continues it"
+    )
