@@ -2633,7 +2633,7 @@ class Harvest:
             return
         if splits.spec is not None:
             self.summary.split_counts = splits.counts
-            self.summary.split_line = split_counts_text(splits.spec, splits.counts)
+            self.summary.split_line = split_counts_text(splits.spec, splits.counts, splits.alone)
         for line in pin_note or ():
             if self.say is not None:
                 self.say(line)

@@ -1755,8 +1755,9 @@ def _write_labelled_index(
     ours = rows.header[:at] + ["label", "label_id"] + (["split"] if split else [])
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
     per_split: Counter[tuple[str, str]] = Counter()
+    alone: Counter[str] = Counter()
     cells = ((label, id_cells[label]) for label in _labels_of(rows.refs(), keys))
-    labelled = _rows_with(rows, at, cells, split, moves, per_split)
+    labelled = _rows_with(rows, at, cells, split, moves, per_split, alone)
     table = [[label, str(n), str(counts[label])] for label, n in ids.items()]
     files: dict[Path, bytes | Iterable[bytes]] = {
         index_path(out_dir): index.csv_pieces(header, labelled),
@@ -1781,7 +1782,7 @@ def _write_labelled_index(
     if split is not None:
         moves.report(out_dir, split)
         _warn_ungrouped(out_dir, split, rows.refs(), state.done)
-        _write_splits_file(out_dir, split, per_split, True, written, splits)
+        _write_splits_file(out_dir, split, per_split, True, written, splits, alone.total())
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
     # other ones (a pin given now): the pin's line names it.
     kept = "" if changes.warning else changes.kept
@@ -1819,7 +1820,10 @@ def _write_split_only(
     ours = [*rows.header[:at], "split"]
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
     per_split: Counter[tuple[str, str]] = Counter()
-    with_split = _rows_with(rows, at, itertools.repeat((), len(rows)), split, moves, per_split)
+    alone: Counter[str] = Counter()
+    with_split = _rows_with(
+        rows, at, itertools.repeat((), len(rows)), split, moves, per_split, alone
+    )
     target = index_path(out_dir)
     try:
         with paused_gc():
@@ -1832,7 +1836,7 @@ def _write_split_only(
         written.append(target)
     moves.report(out_dir, split)
     _warn_ungrouped(out_dir, split, rows.refs(), state.done)
-    _write_splits_file(out_dir, split, per_split, False, written, splits)
+    _write_splits_file(out_dir, split, per_split, False, written, splits, alone.total())
     logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
     return len(rows)
 
@@ -1844,20 +1848,25 @@ def _rows_with(
     split: SplitSpec | None,
     moves: _SplitMoves,
     per_split: Counter[tuple[str, str]],
+    alone: Counter[str],
 ) -> Iterator[list[str]]:
     """The index rows with each row's ``cells`` (``label``, ``label_id``, or none) and, with
     a split, the image's split inserted at column ``at``, made as they are written.
 
     One loop for the labelled index and the split-only one: the split cell is drawn, counted
     (per split and label, the first cell; ``""`` without labels) and checked for a move the
-    same way in both. Consumed once, after which ``per_split`` holds the counts.
+    same way in both. Consumed once, after which ``per_split`` holds the counts, and
+    ``alone`` those of the images split on their own (no grouping id), per split.
     """
     for extra, row, ref in zip(cells, rows, rows.refs(), strict=True):
         if split is None:
             row[at:at] = extra
         else:
-            name = split.split_of(ref)
+            group = split.group_of(ref)
+            name = split.split_of_group(group)
             per_split[(name, extra[0] if extra else "")] += 1
+            if group.startswith("image:"):
+                alone[name] += 1
             moves.see(ref.image_id, name)
             row[at:at] = (*extra, name)
         yield row
@@ -2055,8 +2064,10 @@ def _write_splits_file(
     labelled: bool,
     written: list[Path] | None,
     splits: SplitTally | None,
+    alone: int = 0,
 ) -> None:
-    """Write ``DIR/splits.csv`` (images per split, and per label when labelled)."""
+    """Write ``DIR/splits.csv`` (images per split, and per label when labelled); ``alone``:
+    how many images had no grouping id, for the caller's split line."""
     from harvester import index
     from harvester.store import storage_error
 
@@ -2071,6 +2082,7 @@ def _write_splits_file(
     if splits is not None:
         splits.spec = split
         splits.counts.update(totals)
+        splits.alone = alone
 
 
 def _remove_stale_file(target: Path) -> bool:

@@ -50,6 +50,7 @@ __all__ = [
     "check_split_by",
     "check_split_seed",
     "folder_split",
+    "grouping_text",
     "parse_split",
     "read_split_record",
     "remember_split",
@@ -118,7 +119,11 @@ class SplitSpec:
 
     def split_of(self, ref: ImageRef) -> str:
         """The split of the image's group: the first whose cumulative fraction passes the hash."""
-        key = f"split:{self.seed}:{self.group_of(ref)}".encode()
+        return self.split_of_group(self.group_of(ref))
+
+    def split_of_group(self, group: str) -> str:
+        """The split of ``group`` (:meth:`group_of`), for a caller that counts groups too."""
+        key = f"split:{self.seed}:{group}".encode()
         point = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / _HASH_SPACE
         edge = 0.0
         for name, fraction in self.parts:
@@ -497,12 +502,29 @@ class SplitTally:
 
     spec: SplitSpec | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    #: Of those images, how many had no grouping id: each was a group of its own.
+    alone: int = 0
 
 
-def split_counts_text(spec: SplitSpec, counts: Mapping[str, int]) -> str:
-    """``train 80, val 10, test 10 (by well, seed 0)``: images per split, in spec order."""
+def split_counts_text(spec: SplitSpec, counts: Mapping[str, int], alone: int = 0) -> str:
+    """``train 80, val 10, test 10 (by well, seed 0)``: images per split, in spec order,
+    and how they were grouped (``alone``: images with no grouping id, each split on its own:
+    :func:`grouping_text`)."""
     shown = ", ".join(f"{name} {counts.get(name, 0)}" for name in spec.names)
-    return f"{shown} (by {spec.by}, seed {spec.seed})"
+    grouping = grouping_text(spec.by, sum(counts.values()), alone)
+    return f"{shown} ({grouping}{';' if ',' in grouping else ','} seed {spec.seed})"
+
+
+def grouping_text(by: str, images: int, alone: int) -> str:
+    """How ``images`` were split, ``alone`` of them having no ``by`` id: ``by well``, ``by
+    image, as no image has a well`` (none had one), or ``by well where images have one,
+    else by image``. Why: a project's folder said ``by well`` with no well in it, every
+    image split on its own (the rule is documented; the line said what was asked)."""
+    if by == "image" or alone <= 0:
+        return f"by {by}"
+    if alone >= images:
+        return f"by image, as no image has a {by}"
+    return f"by {by} where images have one, else by image"
 
 
 def splits_table(

@@ -1014,13 +1014,14 @@ class StatusReport:
         return [f"note: {SESSION_ENDED_NOTE if ended else REFUSED_NOTE}"]
 
     def _images_counted(self) -> str:
-        """The first line's count: ``24 images known``, or with a plan ``24 of the plan's
+        """The first line's count: ``24 images journaled``, or with a plan ``24 of the plan's
         384 images journaled`` (``30 images journaled, 22 of the plan's 384 images`` when
         runs of other targets add some). Why: "24 images known" above "plan: 384 images"
         read as a contradiction; the one counts what runs have journaled, the other the
-        plan."""
+        plan. So did "16 images known" below an interrupted harvest's "images 32" (what its
+        walk found, most of them not begun): each line now says what it counts."""
         if self.plan is None:
-            return f"{plural(self.images, 'image')} known"
+            return f"{plural(self.images, 'image')} journaled"
         planned = plural(self.plan.images, "image")
         if self.images == self.plan.reached:
             return f"{self.images} of the plan's {planned} journaled"
@@ -1152,7 +1153,7 @@ class StatusReport:
                 state = _stopped_walk_state(ended, refused)
             lines.append(
                 f"{what} {where} has not finished: {state}; the images "
-                "it had not listed yet are not counted above"
+                "it had not journaled yet are not counted above"
             )
         for walk in self.walks:
             if not walk.get("finished"):
@@ -1230,10 +1231,7 @@ class StatusReport:
         if s.elsewhere is None and not self.queued:  # else the note says not to submit it
             # (Queued: "in the queue now: job N" says so below. The line said "not submitted
             # yet: sbatch ..." right after --submit, inviting a second submission.)
-            lines.append(
-                f"  not submitted yet: sbatch {q(s.script)}   submitted: squeue -u $USER "
-                "shows its queued tasks"
-            )
+            lines += self._unsubmitted_lines(q(s.script))
         if s.task_logs:
             # A task that ran but left no journal stopped before its harvest began (a usage
             # error, a missing module on the node): its log says why.
@@ -1242,6 +1240,19 @@ class StatusReport:
                 f"is starting, or ended before its harvest began; read {s.newest_log}"
             )
         return lines
+
+    def _unsubmitted_lines(self, script: str) -> list[str]:
+        """Under a job array no task has started and the queue does not hold: ``not
+        submitted yet`` where the queue was asked, else that it could not be, and what to do
+        either way, one idea a line. Why: without a controller it said "not submitted yet:
+        sbatch ...   submitted: squeue ..." as a fact, right after a submission it never saw."""
+        if self.queue_unknown is None:
+            return [f"  not submitted yet: sbatch {script}"]
+        return [
+            f"  not seen in the SLURM queue: it cannot be asked here ({self.queue_unknown})",
+            f"  if not submitted yet: sbatch {script}",
+            "  if submitted: squeue -u $USER shows its queued tasks, where SLURM answers",
+        ]
 
 
 def staged_text(

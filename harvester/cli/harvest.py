@@ -1866,7 +1866,7 @@ def print_summary(
         print(
             f"done {summary.done}{f' ({kinds})' if kinds else ''}, skipped {summary.skipped} "
             f"(already done), failed {summary.failed}{_gone_text(summary)}; "
-            f"images {summary.images}",
+            f"{plural(summary.images, 'image')} found",
             file=out,
         )
         print(
@@ -1887,11 +1887,12 @@ def print_summary(
         if summary.index_rows is not None:
             rows = plural(summary.index_rows, "row")
             if summary.interrupted and summary.index_rows < summary.images:
-                # "images 32" counts what the walk found; the index holds what was recorded
-                # (a run the server's outage stopped was not interrupted: said as it was)
+                # "32 images found" counts what the walk found; the index holds the images
+                # with a file done (a run the server's outage or its --max-bytes budget
+                # stopped was not interrupted: said as it was)
                 stopped = summary.server_down or getattr(summary, "budget_reached", "")
                 stop = "the run stopped" if stopped else "the interruption"
-                rows += f": the images recorded before {stop}, of {summary.images} found"
+                rows += f": the images with a file done before {stop}, of {summary.images} found"
             labels = f" and {summary.labels_file}" if summary.labels_file else ""
             print(f"index: {summary.out_dir / 'index.csv'} ({rows}){labels}", file=out)
             if summary.split_line:
@@ -2628,9 +2629,19 @@ def run_demo_command(args: argparse.Namespace) -> int:
         summary, base_url = anyio.run(lambda: run_demo(args.out, progress=progress))
     print(f"emulator was serving {base_url}")
     _outcome_decided()
+    finished = summary.exit_code == 0
+    if not finished and summary.store_opened:
+        _print_demo_files(args.out)
     report_summary(summary, resume=f"harvester demo --out {shlex.quote(str(args.out))}")
-    out = args.out
-    print(f"files: {out / 'images'} (thumbnails, renders, imgData, metadata)")
-    print(f"study metadata: {out / 'study'}")  # the summary gave index.csv
-    print(f"next: harvester status {shlex.quote(str(out))}")
+    if finished:
+        _print_demo_files(args.out)
+        print(f"next: harvester status {shlex.quote(str(args.out))}")
     return int(summary.exit_code)
+
+
+def _print_demo_files(out: Path) -> None:
+    """Where the demo's files are. Before the summary of a demo that did not finish
+    (interrupted, failures), whose closing line (resume, rerun) is then the last said: after
+    it, these lines and ``next: harvester status DIR`` read as a demo that had finished."""
+    print(f"files: {out / 'images'} (thumbnails, renders, imgData, metadata)")
+    print(f"study metadata: {out / 'study'}")  # the summary gives index.csv

@@ -1404,7 +1404,7 @@ def _say_split(out: Path, split: SplitSpec | None | Literal[False], tally: Split
     if tally.spec is not None:
         recorded = f"; recorded in {split_path(out)}" if split else ""
         print(
-            f"split: {split_counts_text(tally.spec, tally.counts)}, counted in "
+            f"split: {split_counts_text(tally.spec, tally.counts, tally.alone)}, counted in "
             f"{out / SPLITS_FILE}{recorded}"
         )
     elif split is None:

@@ -43,11 +43,24 @@ def listing(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
+def fake_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ping: str) -> None:
+    """``scontrol ping`` answering ``ping`` and an empty ``squeue``, first on PATH."""
+    tools = (("scontrol", f"echo '{ping}'"), ("squeue", "exit 0"))
+    bin_dir = write_tools(tmp_path / "bin", tools)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
 def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    emulator: EmulatorThread,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """slurm without --submit: status exits 0, names the script and its 2 tasks, prints
-    no table of zeros, writes nothing into DIR; --json keeps every existing key."""
+    """slurm without --submit, no SLURM controller answering: status exits 0, names the
+    script and its 2 tasks, says the queue could not be asked and what to do either way
+    (it said "not submitted yet" as a fact), prints no table of zeros, writes nothing into
+    DIR; --json keeps every existing key."""
+    fake_slurm(tmp_path, monkeypatch, "Slurmctld(primary) at h is DOWN")
     out = tmp_path / "sl4"
     assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
                  "--screen", "2302", "--tasks", "2"]) == 0  # fmt: skip
@@ -56,11 +69,16 @@ def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
     text, data = status(out, capsys)
     script = out.resolve() / "harvest.sbatch"
     lines = text.splitlines()
-    assert lines[0] == f"{out}: 0 images known, artifacts thumbnail,imgdata,render,metadata"
+    assert lines[0] == f"{out}: 0 images journaled, artifacts thumbnail,imgdata,render,metadata"
     assert lines[1] == "no task has started yet (a task writes harvest.json as it starts)"
     assert lines[2] == f"job array: {script} (2 tasks), written by harvester slurm"
-    assert f"not submitted yet: sbatch {script}" in lines[3] and "squeue -u $USER" in lines[3]
-    assert lines[-1] == "counts appear once a task has journaled the images it walked"
+    assert lines[3:6] == [
+        "  not seen in the SLURM queue: it cannot be asked here (scontrol ping finds no SLURM "
+        "controller)",
+        f"  if not submitted yet: sbatch {script}",
+        "  if submitted: squeue -u $USER shows its queued tasks, where SLURM answers",
+    ]
+    assert lines[6:] == ["counts appear once a task has journaled the images it walked"]
     assert not any(line.startswith("kind") for line in lines)
     assert "plan" not in text
     assert set(data) >= EXISTING_KEYS
@@ -75,6 +93,27 @@ def test_status_of_a_folder_slurm_prepared_says_no_task_has_started(
     assert listing(out) == before  # status only reads
 
 
+def test_status_of_a_prepared_folder_the_queue_does_not_hold_says_not_submitted(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    emulator: EmulatorThread,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the SLURM queue answers and holds none of its jobs, the script is said not
+    submitted yet, with its sbatch command, on a line of its own."""
+    fake_slurm(tmp_path, monkeypatch, "Slurmctld(primary) at h is UP")
+    out = tmp_path / "sl4"
+    assert main(["slurm", "--out", str(out), "--base-url", emulator.base_url,
+                 "--screen", "2302", "--tasks", "2"]) == 0  # fmt: skip
+    text, data = status(out, capsys)
+    lines = text.splitlines()
+    assert lines[3:] == [
+        f"  not submitted yet: sbatch {out.resolve() / 'harvest.sbatch'}",
+        "counts appear once a task has journaled the images it walked",
+    ]
+    assert "queue_unknown" not in data
+
+
 def test_status_takes_the_artifacts_of_the_config_file_the_tasks_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: EmulatorThread
 ) -> None:
@@ -87,7 +126,7 @@ def test_status_takes_the_artifacts_of_the_config_file_the_tasks_read(
     out = tmp_path / "sl"
     assert main(["slurm", str(toml), "--out", str(out), "--tasks", "3"]) == 0
     text, data = status(out, capsys)
-    assert text.splitlines()[0] == f"{out}: 0 images known, artifacts thumbnail,metadata"
+    assert text.splitlines()[0] == f"{out}: 0 images journaled, artifacts thumbnail,metadata"
     assert data["selected"] == ["thumbnail", "metadata"]
     assert data["slurm"]["config"] == str(toml.resolve())  # type: ignore[index]
     assert data["slurm"]["tasks"] == 3  # type: ignore[index]

@@ -107,8 +107,8 @@ def test_emptied_ids_file_replayed_by_a_resume_is_no_failure(
         f"{WARNING} {retry} held no image id (it was empty, or only blank lines, comments "
         f"or a CSV header): nothing to harvest; {out} is left as it is"
     ], run.stderr
-    assert "images 0" not in run.stdout  # the other set's summary alone
-    assert run.stdout.count("done 0, skipped 8 (already done), failed 0; images 8") == 1
+    assert "0 images found" not in run.stdout  # the other set's summary alone
+    assert run.stdout.count("done 0, skipped 8 (already done), failed 0; 8 images found") == 1
 
 
 def test_empty_ids_beside_other_targets_harvests_them(

@@ -85,8 +85,8 @@ def test_the_failed_ids_pipe_records_them_and_resumes_exit_0_asking_nothing(
     resumed = cli("harvest", "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
     assert thumbnails_asked(emulator) == 0
-    assert "failed 0, gone (forgotten) 2; images 3" in resumed.stdout
-    assert "failed 0; images 8" in resumed.stdout  # (the plate's set: none of them)
+    assert "failed 0, gone (forgotten) 2; 3 images found" in resumed.stdout
+    assert "failed 0; 8 images found" in resumed.stdout  # (the plate's set: none of them)
 
 
 def test_status_counts_them_apart_and_failed_ids_no_longer_lists_them(

@@ -73,7 +73,7 @@ def test_resume_replays_the_newest_runs_settings(tmp_path: Path, emulator: Emula
     ]
     assert emulator.stats()["image_requests"] == 0
     assert emulator.stats()["requests"] > 0  # it asked the emulator, not IDR
-    assert "done 0, skipped 16 (already done), failed 0; images 8" in proc.stdout
+    assert "done 0, skipped 16 (already done), failed 0; 8 images found" in proc.stdout
     assert newest_run(out) == run  # a resume that recorded nothing leaves no run behind
 
 

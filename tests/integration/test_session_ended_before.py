@@ -236,7 +236,7 @@ def test_status_says_what_to_do_in_the_words_of_the_runs_hint(
     assert todo.startswith(("log in to OMERO.web again", "renew the token")), hint
     status = run_cli("status", str(out)).stdout
     (walk,) = [line for line in status.splitlines() if "has not finished: stopped, " in line]
-    assert f"): {todo}, then resume; the images it had not listed" in walk, walk
+    assert f"): {todo}, then resume; the images it had not journaled" in walk, walk
 
 
 def _walk_only(emu: EmulatorThread, url: str, out: Path, *command: str) -> tuple[int, list[str]]:

@@ -114,3 +114,45 @@ def test_a_split_by_dataset_does_not_send_a_screens_images_to_imgdata(
         " or plate"
     ), warned
     assert "add imgdata" not in warned
+
+
+def _split_line(stdout: str) -> str:
+    """The one ``split: ...`` line of a harvest's summary or of ``harvester index``."""
+    (line,) = [x for x in stdout.splitlines() if x.startswith("split: ")]
+    return line
+
+
+def _splits_csv(out: Path) -> str:
+    """``train N, test N``: the images per split as ``DIR/splits.csv`` counts them."""
+    with (out / "splits.csv").open(encoding="utf-8", newline="") as handle:
+        return ", ".join(f"{row['split']} {row['images']}" for row in csv.DictReader(handle))
+
+
+def test_the_split_line_says_what_grouping_was_done(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The split line names the grouping done, not the one asked: a project's folder (no
+    well) was split by image, a project and a plate by well where images have one, and an
+    asked --split-by image is said plainly; harvest summary and `harvester index` alike."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "mixed"
+    args = ("--base-url", emu.base_url, "--out", str(out), "--artifacts", "thumbnail",
+            "--rate", "none", *SPLIT)  # fmt: skip
+    project = run_cli("harvest", *args, "--project", str(DEMO_PROJECT))
+    assert project.returncode == 0, project.stderr
+    counted = f", counted in {out / 'splits.csv'}"
+    alone = f"split: {_splits_csv(out)} (by image, as no image has a well; seed 0){counted}"
+    assert _split_line(project.stdout) == alone, project.stdout
+    indexed = run_cli("index", str(out))
+    assert indexed.returncode == 0, indexed.stderr
+    assert _split_line(indexed.stdout) == alone, indexed.stdout
+
+    both = run_cli("harvest", *args, "--plate", str(SMALL_PLATE))
+    assert both.returncode == 0, both.stderr
+    assert len(_index(out)) == 16
+    mixed = f"split: {_splits_csv(out)} (by well where images have one, else by image; seed 0)"
+    assert _split_line(both.stdout) == mixed + counted, both.stdout
+
+    by_image = run_cli("index", str(out), *SPLIT, "--split-by", "image")
+    assert by_image.returncode == 0, by_image.stderr
+    assert _split_line(by_image.stdout).startswith(f"split: {_splits_csv(out)} (by image, seed 0)")

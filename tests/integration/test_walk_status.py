@@ -292,7 +292,7 @@ def test_unfinished_walks_of_a_job_array_are_one_line() -> None:
     assert lines == [
         "walk of --screen 3 in 100 shard(s) (0/100, 1/100, 2/100, 3/100, 4/100, 5/100, 6/100, "
         "7/100, 8/100, 9/100, ...) has not finished: still running, or stopped; the images it "
-        "had not listed yet are not counted above",
+        "had not journaled yet are not counted above",
         "walk of --screen 3 (run r100, shard 100/101): 1 listing(s) failed; the images under "
         "them are not counted above:",
     ]

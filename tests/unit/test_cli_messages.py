@@ -446,7 +446,7 @@ def test_one_image_is_one_image(
     out = tmp_path / "one"
     assert run(capsys, "harvest", *image, "--out", str(out))[0] == 0
     code, printed, _err = run(capsys, "status", str(out))
-    assert code == 0 and printed.startswith(f"{out}: 1 image known, artifacts thumbnail\n")
+    assert code == 0 and printed.startswith(f"{out}: 1 image journaled, artifacts thumbnail\n")
     code, printed, _err = run(capsys, "verify", str(out))
     assert code == 0 and "checked 1 file (" in printed
 

@@ -79,7 +79,7 @@ def test_damaged_marker_is_a_note_not_a_refusal(
     out = capsys.readouterr().out
     damage = f"{tmp_path / 'harvest.json'} is damaged (not a JSON object, {len(marker)} bytes)"
     assert f"note: {damage}; the journals were read anyway" in out
-    assert "thumbnail" in out and "3 images known" in out
+    assert "thumbnail" in out and "3 images journaled" in out
     assert main(["status", "--json", str(tmp_path)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["totals"]["done"] == 3

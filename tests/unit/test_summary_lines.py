@@ -13,14 +13,15 @@ from harvester.pipeline import RunSummary
 def test_an_interrupted_run_says_what_its_index_holds(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """An interrupted run's summary says its index holds the images recorded before the stop."""
+    """An interrupted run's summary says what its counts count: the images its walk found, and
+    the index rows as the images with a file done before the stop."""
     summary = RunSummary(out_dir=tmp_path, images=32, done=16, index_rows=16, interrupted=True)
     print_summary(summary)
     printed = capsys.readouterr().out
-    assert "; images 32\n" in printed
+    assert "; 32 images found\n" in printed
     assert (
-        f"index: {tmp_path / 'index.csv'} (16 rows: the images recorded before the "
-        "interruption, of 32 found)\n"
+        f"index: {tmp_path / 'index.csv'} (16 rows: the images with a file done before "
+        "the interruption, of 32 found)\n"
     ) in printed
 
 
@@ -63,7 +64,7 @@ def test_a_run_stopped_by_an_outage_says_so_on_its_index_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """A run the server's outage stopped (exit 75) was not interrupted: its index line says
-    the images were recorded before it stopped (it said "before the interruption")."""
+    the images had a file done before it stopped (it said "before the interruption")."""
     summary = RunSummary(
         out_dir=tmp_path,
         images=32,
@@ -74,6 +75,6 @@ def test_a_run_stopped_by_an_outage_says_so_on_its_index_line(
     )
     print_summary(summary)
     assert (
-        f"index: {tmp_path / 'index.csv'} (14 rows: the images recorded before the run "
-        "stopped, of 32 found)\n"
+        f"index: {tmp_path / 'index.csv'} (14 rows: the images with a file done before "
+        "the run stopped, of 32 found)\n"
     ) in capsys.readouterr().out
