@@ -121,14 +121,21 @@ class Link:
 
 
 def is_link(text: str) -> bool:
-    """Whether ``text`` is given as a web address (to be read by :func:`parse_link`)."""
-    return text.strip().lower().startswith(("http://", "https://"))
+    """Whether ``text`` is given as a web address (to be read by :func:`parse_link`): with
+    its scheme, or a webclient page's without it (refused there, its query unquoted)."""
+    lowered = text.strip().lower()
+    return lowered.startswith(("http://", "https://")) or "/webclient" in lowered
 
 
 def parse_link(text: str) -> Link:
     """A webclient link (``.../webclient/?show=image-1|plate-5``, or an image viewer's
     ``.../webclient/img_detail/1/``) as a :class:`Link`; anything else a
     :class:`TargetTextError` that names the link without its query."""
+    if not text.strip().lower().startswith(("http://", "https://")):
+        raise TargetTextError(
+            f"{text.partition('?')[0].strip()[:80]!r} is a link without its https:// (or "
+            "http://): give the link whole, as the browser shows it"
+        )
     parts = urlsplit(text.strip())
     try:
         port = parts.port

@@ -199,6 +199,11 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "?show=image-ID (or screen-, project-, plate-, dataset-)",
         ),
         (
+            ["--image", f"idr.openmicroscopy.org/webclient/?show=image-1&bsession={SECRET}"],
+            "'idr.openmicroscopy.org/webclient/' is a link without its https:// (or http://): "
+            "give the link whole, as the browser shows it",
+        ),
+        (
             ["--image", f"http://127.0.0.1:9/iviewer/?images=1&bsession={SECRET}"],
             "'http://127.0.0.1:9/iviewer/' is not a webclient link (harvester takes "
             ".../webclient/?show=image-ID links, and ids)",
