@@ -24,6 +24,7 @@ __all__ = [
     "is_link",
     "parse_link",
     "typed_id",
+    "typed_like",
 ]
 
 #: The kinds of target, by the word OMERO names them with: (configuration key, flag).
@@ -68,6 +69,13 @@ def typed_id(text: str) -> tuple[str, int] | None:
         return None
     value = _number(number.strip())
     return None if value is None else (kind, value)
+
+
+def typed_like(text: str) -> bool:
+    """Whether ``text`` is written as a typed id (``Image:``, ``Screen:`` and anything): a
+    name never is, so ``Screen:0`` is a bad id, not a name to look up."""
+    kind, colon, _rest = text.partition(":")
+    return bool(colon) and kind.strip().lower() in KINDS
 
 
 def id_range(text: str, kind: str = "image") -> range | None:

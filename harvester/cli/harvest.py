@@ -59,17 +59,19 @@ def comma_items(text: str, what: str) -> list[str]:
     return items
 
 
-def _ids(text: str, kind: str = "image") -> list[int]:
-    """One id or a comma list (``--image 1,2``, as ``--artifacts`` takes a list); an item
-    may be typed (``Image:1``, as OMERO.downloader writes it) or a range (``100-120``)."""
-    return [value for value in _target_items(text, kind, named=False) if isinstance(value, int)]
-
-
 def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
-    """The comma list of a ``kind`` target flag: ids, typed ids of that kind, ranges, and
+    """The comma list of a ``kind`` target flag (one id, ``--image 1,2``, as ``--artifacts``
+    takes a list): ids, typed ids of that kind (``Image:1``), ranges (``100-120``), and
     (``named``: ``--screen``/``--project``) names; a typed id of another kind is refused,
     naming the flag that takes it."""
-    from harvester.target_text import KINDS, TargetTextError, a_kind, id_range, typed_id
+    from harvester.target_text import (
+        KINDS,
+        TargetTextError,
+        a_kind,
+        id_range,
+        typed_id,
+        typed_like,
+    )
 
     out: list[int | str] = []
     for value in comma_items(text, "id or name" if named else "id"):
@@ -90,12 +92,13 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
             out.extend(ids)
         elif value.isascii() and value.isdigit() and int(value) > 0:
             out.append(int(value))
-        elif named:
-            out.append(value)
+        elif named and not (value.isascii() and value.isdigit()) and not typed_like(value):
+            out.append(value)  # (neither '0' nor 'Screen:0' is a name)
         else:
             hint = " (names are taken by --screen and --project only)"
             raise argparse.ArgumentTypeError(
-                f"{value!r} is not a numeric id" + (hint if value[:1].isalpha() else "")
+                f"{value!r} is not a numeric id"
+                + (hint if value[:1].isalpha() and not named and not typed_like(value) else "")
             )
     return out
 
@@ -439,7 +442,11 @@ def add_target_flags(parser: argparse.ArgumentParser) -> None:
             action=TargetValues,
             type=_target_type(flag.removeprefix("--"), named=named),
             metavar="ID|NAME" if named else "ID",
-            help=text.replace("(repeatable)", "(repeatable, or a comma list)"),
+            help=text.replace(
+                "(repeatable)",
+                f"(repeatable, or a comma list; also {flag[2:].title()}:ID, a range FIRST-LAST, "
+                "or a webclient link ?show=...)",
+            ),
         )
 
 

@@ -170,6 +170,7 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             ["--image", f"Plate:{PLATE}"],
             f"'Plate:{PLATE}' is a plate, not an image: give it as --plate {PLATE}",
         ),
+        (["--screen", "Screen:0"], "'Screen:0' is not a numeric id"),
         (
             ["--screen", "project:51"],
             "'project:51' is a project, not a screen: give it as --project 51",
