@@ -903,7 +903,7 @@ def _not_omero_hint(base_url: str) -> str:
             root = origin + "".join(f"/{s}" for s in segments[:n])
             return (
                 "check --base-url: give the address OMERO.web is served under, without its "
-                f"{segment}/ page: --base-url {root}{keep}"
+                f"{segment}/ page: --base-url {root}{keep}" + _link_targets(base_url)
             )
     if not segments:
         return (
@@ -918,6 +918,19 @@ def _not_omero_hint(base_url: str) -> str:
         f"browser shows before /webclient/ (--base-url {origin}{keep} where it is at the "
         "server's root)"
     )
+
+
+def _link_targets(base_url: str) -> str:
+    """``; what the link shows: --plate 7361`` for a webclient link given as the base URL
+    (``.../webclient/?show=plate-7361``): the user meant its targets too, and the target
+    flags take them (the link itself as well); empty for any other URL. Its ids alone are
+    named: the rest of its query may hold a session key."""
+    from harvester.target_text import TargetTextError, parse_link
+
+    try:
+        return f"; what the link shows: {parse_link(base_url).as_flags()}"
+    except TargetTextError:
+        return ""
 
 
 def _unreachable_hint(base_url: str, default: str) -> str:

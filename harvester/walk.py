@@ -66,6 +66,7 @@ from harvester.errors import (
 from harvester.models import ImageRef, has_context
 from harvester.placing import Listed
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
+from harvester.target_text import KINDS, a_kind, typed_id
 from harvester.text import plural
 
 if TYPE_CHECKING:
@@ -450,7 +451,18 @@ def _csv_ids(
 
 
 def _image_id(text: str, path: Path, number: int, hint: str) -> int:
-    """``text`` as an image id, or a UsageError naming line ``number`` of ``path``."""
+    """``text`` as an image id (``Image:123`` too, as OMERO.downloader and the omero CLI
+    write it), or a UsageError naming line ``number`` of ``path``."""
+    typed = typed_id(text)
+    if typed is not None:
+        kind, object_id = typed
+        if kind != "image":  # (an ids file is images: a plate's id is another image's)
+            raise UsageError(
+                f"{path}: line {number}: {text!r} is {a_kind(kind)}, not an image: give it "
+                f"as {KINDS[kind][1]} {object_id}",
+                hint="an ids file holds image ids, one a line",
+            )
+        return object_id
     try:
         image_id = int(text) if text.isdigit() else 0
     except ValueError:  # "²" (a digit int() refuses), or more digits than int() reads

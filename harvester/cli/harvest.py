@@ -20,7 +20,7 @@ from harvester.text import plural
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from harvester.config import HarvestConfig, RecordedRun, ReplayProblem
     from harvester.errors import FolderBusyError, SplitHeldError, UsageError
@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every s
     from harvester.plan import PlanInfo
     from harvester.splits import SplitSpec
     from harvester.status import StatusReport
+    from harvester.target_text import Link
 
 __all__ = ["register"]
 
@@ -58,17 +59,95 @@ def comma_items(text: str, what: str) -> list[str]:
     return items
 
 
-def _ids(text: str) -> list[int]:
-    """One id or a comma list (``--image 1,2``, as ``--artifacts`` takes a list)."""
-    ids = []
-    for value in comma_items(text, "id"):
-        if not (value.isascii() and value.isdigit()) or int(value) <= 0:
-            named = " (names are taken by --screen and --project only)"
+def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
+    """The comma list of a ``kind`` target flag (one id, ``--image 1,2``, as ``--artifacts``
+    takes a list): ids, typed ids of that kind (``Image:1``), ranges (``100-120``), and
+    (``named``: ``--screen``/``--project``) names; a typed id of another kind is refused,
+    naming the flag that takes it."""
+    from harvester.target_text import (
+        KINDS,
+        TargetTextError,
+        a_kind,
+        id_range,
+        typed_id,
+        typed_like,
+    )
+
+    out: list[int | str] = []
+    for value in comma_items(text, "id or name" if named else "id"):
+        typed = typed_id(value)
+        if typed is not None:
+            if typed[0] != kind:
+                raise argparse.ArgumentTypeError(
+                    f"{value!r} is {a_kind(typed[0])}, not {a_kind(kind)}: give it as "
+                    f"{KINDS[typed[0]][1]} {typed[1]}"
+                )
+            out.append(typed[1])
+            continue
+        try:
+            ids = id_range(value, kind)
+        except TargetTextError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if ids is not None:
+            out.extend(ids)
+        elif value.isascii() and value.isdigit() and int(value) > 0:
+            out.append(int(value))
+        elif named and not (value.isascii() and value.isdigit()) and not typed_like(value):
+            out.append(value)  # (neither '0' nor 'Screen:0' is a name)
+        else:
+            hint = " (names are taken by --screen and --project only)"
             raise argparse.ArgumentTypeError(
-                f"{value!r} is not a numeric id" + (named if value[:1].isalpha() else "")
+                f"{value!r} is not a numeric id"
+                + (hint if value[:1].isalpha() and not named and not typed_like(value) else "")
             )
-        ids.append(int(value))
-    return ids
+    return out
+
+
+class LinkTargets(list[int | str]):
+    """The ids a webclient link given to a target flag shows, with the link's server and
+    the words it was given as (replaced in the run's record by the ids: see
+    :func:`apply_target_links`)."""
+
+    def __init__(self, ids: list[int | str], *, server: str, given: str, flag: str) -> None:
+        super().__init__(ids)
+        self.server = server
+        self.given = given
+        self.flag = flag
+
+
+def _target_type(kind: str, *, named: bool) -> Callable[[str], list[int | str]]:
+    """The argparse ``type`` of the ``kind`` target flag: :func:`_target_items`, or the ids
+    of a webclient link (:func:`harvester.target_text.parse_link`) that shows ``kind``."""
+
+    def parse(text: str) -> list[int | str]:
+        from harvester.target_text import is_link
+
+        if is_link(text):
+            return _link_items(text, kind)
+        return _target_items(text, kind, named=named)
+
+    parse.__name__ = f"{kind} target"
+    return parse
+
+
+def _link_items(text: str, kind: str) -> list[int | str]:
+    """A webclient link given to the ``kind`` flag: its ids, all of ``kind`` (another kind
+    shown is refused with the flag and ids to give: a link is one kind's in the webclient,
+    and a flag that silently took another kind's targets would hide a slip)."""
+    from harvester.target_text import KINDS, TargetTextError, a_kind, parse_link
+
+    try:
+        link = parse_link(text)
+    except TargetTextError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    for other in dict.fromkeys(each for each, _id in link.shown if each != kind):
+        theirs = ",".join(map(str, link.ids_of(other)))
+        raise argparse.ArgumentTypeError(
+            f"the link shows {other} {theirs}, not {a_kind(kind)}: give it as "
+            f"{KINDS[other][1]} {theirs}"
+        )
+    ids: list[int | str] = list(link.ids_of(kind))
+    return LinkTargets(ids, server=link.server, given=text, flag=KINDS[kind][1])
 
 
 def artifacts_arg(text: str) -> str:
@@ -85,17 +164,12 @@ def say_line(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
 
 
-def _ids_or_names(text: str) -> list[int | str]:
+def _ids_or_names(text: str, kind: str = "screen") -> list[int | str]:
     """``--screen``/``--project``: ids and names as IDR shows them (``idr0056``, or
     ``idr0056-stojic-lncrnas/screenB``), one or a comma list; a name is anything not all
-    digits, looked up on the server once the run has checked it (:mod:`harvester.names`)."""
-    out: list[int | str] = []
-    for value in comma_items(text, "id or name"):
-        if value.isascii() and value.isdigit():
-            out.extend(_ids(value))
-        else:
-            out.append(value)
-    return out
+    digits (nor a typed id or a range), looked up on the server once the run has checked it
+    (:mod:`harvester.names`)."""
+    return _target_items(text, kind, named=True)
 
 
 class JoinedCommaLists(argparse.Action):
@@ -378,11 +452,31 @@ def add_target_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             flag,
             dest=dest,
-            action="extend",
-            type=_ids_or_names if named else _ids,
+            action=TargetValues,
+            type=_target_type(flag.removeprefix("--"), named=named),
             metavar="ID|NAME" if named else "ID",
-            help=text.replace("(repeatable)", "(repeatable, or a comma list)"),
+            help=text.replace(
+                "(repeatable)",
+                f"(repeatable, or a comma list; also {flag[2:].title()}:ID, a range FIRST-LAST, "
+                "or a webclient link ?show=...)",
+            ),
         )
+
+
+class TargetValues(argparse.Action):
+    """A target flag's values, added up over its repeats (``extend``); a webclient link's
+    (:class:`LinkTargets`) also noted in ``target_links``, for :func:`apply_target_links`."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or ()), *values])
+        if isinstance(values, LinkTargets):
+            namespace.target_links = [*(getattr(namespace, "target_links", None) or ()), values]
 
 
 def target_overrides(args: argparse.Namespace) -> dict[str, list[int | str]]:
@@ -392,6 +486,107 @@ def target_overrides(args: argparse.Namespace) -> dict[str, list[int | str]]:
         for _flag, dest, _text in TARGET_FLAGS
         if getattr(args, dest)
     }
+
+
+def apply_target_links(args: argparse.Namespace) -> None:
+    """The server of the webclient links given to target flags (``--image URL``) as the
+    command's ``--base-url``, and each link replaced by its ids in the command's record.
+
+    A link names its server, and its ids are that server's alone: given no ``--base-url``
+    (nor ``base_url`` in the config file) the run asks the link's server, as if it had been
+    given; given one, the link must be of it (another server's image 123 is another image).
+    The record (journals, ``runs/``, resume lines) keeps the ids and ``--base-url``, never
+    the link: its query may hold a session key, and a saved query would be a leaked one.
+    """
+    from harvester.errors import UsageError
+
+    links: list[LinkTargets] = getattr(args, "target_links", None) or []
+    if not links:
+        return
+    server = _one_link_server(links)
+    given, named = _named_server(args)
+    if given is not None and _normal(given) != _normal(server):
+        link = next(each for each in links if _normal(each.server) == _normal(server))
+        raise UsageError(
+            f"the link given to {link.flag} is of {server}, not of {named}",
+            hint=f"give a link of the server asked, or ask the link's: --base-url {server}",
+        )
+    argv: list[str] | None = getattr(args, "command_argv", None)
+    if argv is not None:
+        argv[:] = _argv_without_links(argv, links)
+    if given is None:
+        args.base_url = server
+        if argv is not None:
+            argv += ["--base-url", server]
+
+
+def _base_url_link(args: argparse.Namespace) -> Link | None:
+    """The ``--base-url`` given, when it is a webclient link that shows targets
+    (``--base-url .../webclient/?show=image-1`` and no target: the user meant both)."""
+    from harvester.target_text import TargetTextError, parse_link
+
+    base_url = getattr(args, "base_url", None)
+    if base_url is None:
+        return None
+    try:
+        return parse_link(base_url)
+    except TargetTextError:
+        return None
+
+
+def _normal(url: str) -> str:
+    """A server's address as two spellings of it compare (:func:`normal_base_url`)."""
+    from harvester.config import normal_base_url
+
+    return normal_base_url(url)
+
+
+def _one_link_server(links: Sequence[LinkTargets]) -> str:
+    """The one server the links are of; links of two servers are a UsageError."""
+    from harvester.errors import UsageError
+
+    servers = {_normal(link.server): link.server for link in links}
+    if len(servers) > 1:
+        first, second = list(servers.values())[:2]
+        raise UsageError(
+            f"the links given are of two servers, {first} and {second}: a run asks one",
+            hint="harvest each server's targets in a run of its own",
+        )
+    return links[0].server
+
+
+def _named_server(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The base URL the command names (``--base-url``, else the config file's ``base_url``;
+    None: neither), and how a message names it (no credential spelt out)."""
+    from harvester.config import load_toml
+    from harvester.errors import redact_base_url
+
+    if getattr(args, "base_url", None) is not None:
+        return args.base_url, f"--base-url {redact_base_url(args.base_url).partition('?')[0]}"
+    config = getattr(args, "config", None)
+    if config is not None and Path(config).is_file():
+        value = load_toml(config).get("base_url")
+        if isinstance(value, str):
+            return value, f"{config}'s base_url {redact_base_url(value).partition('?')[0]}"
+    return None, ""
+
+
+def _argv_without_links(argv: Sequence[str], links: Sequence[LinkTargets]) -> list[str]:
+    """``argv`` with each link given (``--image URL``, ``--image=URL``) as its ids."""
+    from harvester.pipeline import names_flag
+
+    ids = {link.given: ",".join(map(str, link)) for link in links}
+    out: list[str] = []
+    for n, word in enumerate(argv):
+        flag, eq, value = word.partition("=")
+        after = argv[n - 1] if n else ""
+        if word in ids and any(names_flag(after, each) for each, _dest, _text in TARGET_FLAGS):
+            out.append(ids[word])
+        elif eq and value in ids and any(names_flag(flag, each) for each, *_ in TARGET_FLAGS):
+            out.append(f"{flag}={ids[value]}")
+        else:
+            out.append(word)
+    return out
 
 
 #: Flags of settings a resume does not replay (so not in harvester.config.FLAGS), for the
@@ -594,6 +789,7 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     # Outside the held block: reading a config file may block (a FIFO, a slow mount), and
     # Ctrl-C must be able to end that wait.
     refuse_targets_with_plan(args)
+    apply_target_links(args)
     cfg = resolve_config(args.config, overrides_from_args(args))
     if cfg.debug:  # `debug = true` in the config file counts like --debug
         args.debug = True
@@ -1194,6 +1390,11 @@ def _resumed_configs(
             )
         elif out.is_dir() and (out / "runs").is_dir():
             hint += f" (no run of {out} saved readable settings in {out / 'runs'} to resume)"
+        elif (link := _base_url_link(args)) is not None:
+            hint = (
+                f"--base-url is a webclient link: give what it shows to the target flags: "
+                f"{link.as_flags()} --base-url {link.server}"
+            )
         elif (out / "plan" / "plan.json").is_file():
             hint = f"harvest the plan in {out}: harvester harvest --from-plan {q} --out {q}"
         elif not out.exists():  # a resume of a mistyped folder: say that first

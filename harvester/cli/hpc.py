@@ -29,6 +29,7 @@ from harvester.cli.harvest import (
     add_selection_flags,
     add_split_flags,
     add_target_flags,
+    apply_target_links,
     artifacts_arg,
     folder_arg,
     integer_arg,
@@ -331,6 +332,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from harvester.config import resolve
     from harvester.pipeline import copy_of_ids_source
 
+    apply_target_links(args)
     overrides = _overrides(args)
     stdin = overrides["ids_from"] == "-"
     if stdin:  # standard input, as for harvest (the plan records it as /dev/stdin)
@@ -515,6 +517,7 @@ def run_slurm(args: argparse.Namespace) -> int:
 
     # Validate everything the tasks will see, now rather than N times in the queue.
     refuse_targets_with_plan(args)
+    apply_target_links(args)
     overrides = _task_overrides(args)
     config = resolve(args.config, overrides)
     check_out_dir(Path(args.out))  # a file, or no write access: the words `plan` uses

@@ -304,7 +304,8 @@ def test_a_base_url_of_an_omero_web_page_names_the_root_to_give(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:
     """A URL copied from the browser (``.../webclient/``, ``.../omero/webclient/?show=...``)
-    has no api/ below it: the hint names the URL to give, where it said "e.g. IDR"."""
+    has no api/ below it: the hint names the URL to give, where it said "e.g. IDR", and the
+    target flag for what the link shows."""
     code, err = run(
         capsys, "harvest", "--screen", "1", "--out", str(tmp_path / "D"), "--base-url",
         f"{emulator.base_url}/webclient/?show=plate-7361", "--max-retries", "0",
@@ -313,7 +314,7 @@ def test_a_base_url_of_an_omero_web_page_names_the_root_to_give(
     assert_one_error(err, "not look like an OMERO")
     assert err.splitlines()[-1] == (
         f"hint: check --base-url: give the address OMERO.web is served under, without its "
-        f"webclient/ page: --base-url {emulator.base_url}"
+        f"webclient/ page: --base-url {emulator.base_url}; what the link shows: --plate 7361"
     )
     assert not (tmp_path / "D").exists()
 

@@ -231,7 +231,8 @@ def test_a_browser_url_with_credentials_gets_a_base_url_hint_keeping_them(
 ) -> None:
     """A webclient page's URL copied from the browser, with user:password@ in it: the hint
     names the server's root and says to give the credentials with it (the root alone,
-    pasted, was refused as asking for credentials); given so, the harvest works."""
+    pasted, was refused as asking for credentials), and the flag of what the link shows;
+    given so, the harvest works."""
     emu = make_emulator(preset="demo", basic_auth=f"{USER}:{PASSWORD}")
     page = _with_credentials(emu.base_url) + "/webclient/?show=project-51"
     out = tmp_path / "o"
@@ -239,7 +240,9 @@ def test_a_browser_url_with_credentials_gets_a_base_url_hint_keeping_them(
                "--artifacts", "thumbnail", "--rate", "none")  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     hint = proc.stderr.splitlines()[-1]
-    assert hint.endswith(f"--base-url {emu.base_url} (with its credentials)"), proc.stderr
+    assert hint.endswith(
+        f"--base-url {emu.base_url} (with its credentials); what the link shows: --project 51"
+    ), proc.stderr
     for leak in LEAKS:
         assert leak not in proc.stderr
     again = cli("harvest", "--base-url", _with_credentials(emu.base_url), "--project",

@@ -71,3 +71,28 @@ def test_the_undo_of_a_set_of_the_default_server_names_it_in_a_folder_of_another
     given = {"out": out, "plates": [7375], "base_url": emulator.base_url}
     ours = RecordedRun("run", resolve(None, given).to_public())
     assert "--base-url" in _again_command(out, ours)  # (as recorded: not the default)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("--plate", "Plate:7375", "--plate", "7376-7377"),
+        ("--plate", "http://127.0.0.1:9/webclient/?show=plate-7375|plate-7376|plate-7377"),
+    ],
+)
+def test_pasted_targets_name_the_set_of_their_ids(tmp_path: Path, words: tuple[str, ...]) -> None:
+    """Typed ids, ranges and webclient links given to forget name the set their ids make."""
+    saved = RecordedRun(
+        "run", resolve(None, {"out": tmp_path / "d", "plates": [7375, 7376, 7377]}).to_public()
+    )
+    named = _named_set(forget_args(str(tmp_path / "d"), *words))
+    assert named is not None
+    assert target_set(RecordedRun("", named)) == target_set(saved)
+
+
+def test_a_saved_command_line_of_typed_ids_and_ranges_gives_their_ids() -> None:
+    """A run's saved ``--screen Screen:2302,2303-2304`` is those screens' ids, not names."""
+    from harvester.cli.forget import _argv_targets
+
+    found = _argv_targets(("harvest", "--screen", "Screen:2302,2303-2304,idr0056", "--out", "d"))
+    assert found["screens"] == (frozenset({2302, 2303, 2304}), frozenset({"idr0056"}))

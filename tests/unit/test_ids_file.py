@@ -19,8 +19,9 @@ from harvester.walk import check_ids_file, first_ids, read_ids_file
 
 #: Pieces of files the fast path may take (zeros among them), and of odd or bad ones.
 PLAIN_PIECES = ["7", "12", "100", "0", "00", "05", "\r\n", "\n", "\n"]
-#: "²" is a digit int() refuses; the long run of digits is more than int() reads (4300).
-OTHER_PIECES = [" ", "\t", "\r", "#", "x", "٣", "²", "\ufeff", "9" * 5000]
+#: "²" is a digit int() refuses; the long run of digits is more than int() reads (4300);
+#: "Image:"/"plate:" make typed ids (OMERO.downloader's lines), of the right kind or not.
+OTHER_PIECES = [" ", "\t", "\r", "#", "x", "٣", "²", "\ufeff", "9" * 5000, "Image:", "plate:"]
 FILES = st.one_of(
     st.lists(st.sampled_from(PLAIN_PIECES), max_size=30),
     st.lists(st.sampled_from(PLAIN_PIECES + OTHER_PIECES), max_size=30),

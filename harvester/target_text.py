@@ -1,0 +1,193 @@
+"""Targets as users paste them: typed ids, ranges and webclient links, read as ids.
+
+Users come from other tools: OMERO.downloader and the omero CLI write ``Image:123``;
+the webclient and IDR's pages give links (``https://host/webclient/?show=image-1|image-2``,
+``.../webclient/img_detail/1/``); a run of ids is typed as ``100-120``. The CLI's target
+flags and the ids file reader (:mod:`harvester.walk`) share this module, so each form means
+one thing everywhere. Pure text to ids: nothing here asks a server or prints, and a link's
+query is read for ``show=`` alone (a pasted link may carry a session key: no other part of
+it is kept, and no error message quotes a query).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+__all__ = [
+    "KINDS",
+    "MAX_RANGE",
+    "Link",
+    "TargetTextError",
+    "a_kind",
+    "id_range",
+    "is_link",
+    "parse_link",
+    "typed_id",
+    "typed_like",
+]
+
+#: The kinds of target, by the word OMERO names them with: (configuration key, flag).
+KINDS: dict[str, tuple[str, str]] = {
+    "screen": ("screens", "--screen"),
+    "project": ("projects", "--project"),
+    "plate": ("plates", "--plate"),
+    "dataset": ("datasets", "--dataset"),
+    "image": ("images", "--image"),
+}
+
+#: The most ids one range may name. Each target id is checked on the server when a run
+#: starts (one request each) and kept in the run's saved configuration: ``1-99999999`` is
+#: a slip, and a long run of images belongs in an ids file (streamed, never held).
+MAX_RANGE = 1000
+
+
+class TargetTextError(ValueError):
+    """Text that looks like one of this module's forms but is not a valid one (a range
+    backwards or too long, a link without a target): its message is one line for the user."""
+
+
+def a_kind(kind: str) -> str:
+    """``a plate``, ``an image``: the kind with its article, for messages."""
+    return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
+
+
+def _number(text: str) -> int | None:
+    """A positive id written in ASCII digits, else None (``str.isdigit`` takes ``²``)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value > 0 else None
+
+
+def typed_id(text: str) -> tuple[str, int] | None:
+    """``Image:123`` (any case, as OMERO.downloader and the omero CLI write it) as
+    ``("image", 123)``; None for any other text (a kind harvester does not know, no id)."""
+    kind, colon, number = text.partition(":")
+    kind = kind.strip().lower()
+    if not colon or kind not in KINDS:
+        return None
+    value = _number(number.strip())
+    return None if value is None else (kind, value)
+
+
+def typed_like(text: str) -> bool:
+    """Whether ``text`` is written as a typed id (``Image:``, ``Screen:`` and anything): a
+    name never is, so ``Screen:0`` is a bad id, not a name to look up."""
+    kind, colon, _rest = text.partition(":")
+    return bool(colon) and kind.strip().lower() in KINDS
+
+
+def id_range(text: str, kind: str = "image") -> range | None:
+    """``100-120`` as the ids 100 to 120, both included; None for text that is no range.
+
+    Unambiguous because an id never holds a ``-``. A range written backwards, starting at
+    0, or naming more than :data:`MAX_RANGE` ids is a :class:`TargetTextError` (of
+    ``kind``: more images than that go in an ids file, which it says).
+    """
+    first, dash, last = text.partition("-")
+    first, last = first.strip(), last.strip()
+    if not dash or not all(p.isascii() and p.isdigit() for p in (first, last)):
+        return None
+    low, high = int(first), int(last)
+    if low <= 0 or high < low:
+        raise TargetTextError(
+            f"{text!r} is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)"
+        )
+    count = high - low + 1
+    if count > MAX_RANGE:
+        more = f" (more images: seq {low} {high} > ids.txt, then --ids-from ids.txt)"
+        raise TargetTextError(
+            f"{text!r} names {count:,} ids; a range takes {MAX_RANGE:,} at most"
+            + (more if kind == "image" else "")
+        )
+    return range(low, high + 1)
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a webclient link shows, and the server it is of.
+
+    ``server``: the address OMERO.web is served under (the part before ``/webclient/``),
+    without a user, password or query: what ``--base-url`` takes. ``shown``: (kind, id) in
+    the link's order, each once.
+    """
+
+    server: str
+    shown: tuple[tuple[str, int], ...]
+
+    def ids_of(self, kind: str) -> list[int]:
+        """The ids of ``kind`` the link shows, in its order."""
+        return [object_id for each, object_id in self.shown if each == kind]
+
+    def as_flags(self) -> str:
+        """The target flags that name what the link shows (``--plate 7361 --image 1,2``)."""
+        kinds = dict.fromkeys(kind for kind, _id in self.shown)
+        return " ".join(
+            f"{KINDS[kind][1]} {','.join(map(str, self.ids_of(kind)))}" for kind in kinds
+        )
+
+
+def is_link(text: str) -> bool:
+    """Whether ``text`` is given as a web address (to be read by :func:`parse_link`): with
+    its scheme, or a webclient page's without it (refused there, its query unquoted)."""
+    lowered = text.strip().lower()
+    return lowered.startswith(("http://", "https://")) or "/webclient" in lowered
+
+
+def parse_link(text: str) -> Link:
+    """A webclient link (``.../webclient/?show=image-1|plate-5``, or an image viewer's
+    ``.../webclient/img_detail/1/``) as a :class:`Link`; anything else a
+    :class:`TargetTextError` that names the link without its query."""
+    if not text.strip().lower().startswith(("http://", "https://")):
+        raise TargetTextError(
+            f"{text.partition('?')[0].strip()[:80]!r} is a link without its https:// (or "
+            "http://): give the link whole, as the browser shows it"
+        )
+    parts = urlsplit(text.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or ""
+    origin = f"{parts.scheme.lower()}://{f'[{host}]' if ':' in host else host}" + (
+        f":{port}" if port else ""
+    )
+    segments = [segment for segment in parts.path.split("/") if segment]
+    shown_as = f"{origin}{parts.path}"  # (no user, no query: they may hold credentials)
+    pages = [segment.lower() for segment in segments]
+    if not host or "webclient" not in pages:
+        raise TargetTextError(
+            f"{shown_as!r} is not a webclient link (harvester takes "
+            ".../webclient/?show=image-ID links, and ids)"
+        )
+    at = pages.index("webclient")
+    server = origin + "".join(f"/{segment}" for segment in segments[:at])
+    after = segments[at + 1 :]
+    if len(after) == 2 and after[0].lower() == "img_detail" and _number(after[1]):
+        return Link(server, (("image", int(after[1])),))
+    items = [
+        item.strip()
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if name == "show"
+        for item in value.split("|")
+        if item.strip()
+    ]
+    if not items:
+        raise TargetTextError(
+            f"the link {shown_as!r} shows no target: give one with ?show=image-ID "
+            "(or screen-, project-, plate-, dataset-)"
+        )
+    return Link(server, tuple(dict.fromkeys(_shown_item(item) for item in items)))
+
+
+def _shown_item(item: str) -> tuple[str, int]:
+    """One ``kind-id`` of a link's ``show=`` as (kind, id)."""
+    kind, _dash, number = item.partition("-")
+    value = _number(number)
+    if kind.lower() not in KINDS or value is None:
+        raise TargetTextError(
+            f"the link shows {item[:40]!r}, not a target harvester takes "
+            "(screen-, project-, plate-, dataset- or image- and an id)"
+        )
+    return kind.lower(), value

@@ -1,0 +1,273 @@
+"""Targets as users paste them from other tools: ``Image:123``, ranges, webclient links.
+
+Each test runs the CLI (in-process ``main``) against the emulator over real sockets, and
+checks what a user sees: the files harvested, the exact error line, the exit code, and
+what the folder keeps (ids and the server, never a link's query).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+#: Images of the demo preset (screen 2302), and its plate of 8 images.
+IMAGES = (9762957, 9762958, 9762959)
+PLATE = 7375
+SECRET = "SESSIONKEY123456"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """``harvester ARGV`` in-process: its exit code and standard error (no traceback)."""
+    code = main(list(argv))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def thumbnails(out: Path) -> set[int]:
+    """The image ids whose thumbnail DIR holds."""
+    return {int(path.name.split(".")[0]) for path in out.rglob("*.thumbnail.jpg")}
+
+
+def every_text(out: Path) -> str:
+    """Every file of DIR's record (runs/, journals/, harvest.json, index.csv) as one text."""
+    return "\n".join(
+        path.read_text(encoding="utf-8", errors="replace")
+        for path in sorted(out.rglob("*"))
+        if path.is_file() and path.suffix in (".json", ".jsonl", ".csv", ".log", "")
+    )
+
+
+def test_an_image_link_is_harvested_from_its_own_server_and_recorded_as_ids(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A webclient link of two images (``show=image-A|image-B``, a session key beside it)
+    given to --image, no --base-url: both are harvested from the link's server, the folder
+    records ids and that server (no link, no key), and the resume asks nothing again."""
+    out = tmp_path / "D"
+    link = (
+        f"{emulator.base_url}/webclient/?show=image-{IMAGES[0]}%7Cimage-{IMAGES[1]}"
+        f"&bsession={SECRET}"
+    )
+    code, err = run(
+        capsys, "harvest", "--image", link, "--artifacts", "thumbnail", "--rate", "none",
+        "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert thumbnails(out) == set(IMAGES[:2])
+    record = every_text(out)
+    assert SECRET not in record and "show=" not in record and "webclient" not in record
+    (config,) = out.glob("runs/*/config.json")
+    saved = json.loads(config.read_text(encoding="utf-8"))
+    assert saved["config"]["images"] == list(IMAGES[:2])
+    assert saved["config"]["base_url"] == emulator.base_url
+    assert saved["argv"][-2:] == ["--base-url", emulator.base_url]
+    assert f"{IMAGES[0]},{IMAGES[1]}" in saved["argv"]
+    code, err = run(capsys, "harvest", "--out", str(out), "-q")
+    assert code == 0, err
+    assert thumbnails(out) == set(IMAGES[:2])
+
+
+def test_a_plate_link_with_the_matching_base_url_harvests_the_plate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """``--plate 'URL/webclient/?show=plate-ID'`` beside a --base-url of the same server
+    (spelt with a trailing slash) harvests every image of the plate."""
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--plate", f"{emulator.base_url}/webclient/?show=plate-{PLATE}",
+        "--base-url", f"{emulator.base_url}/", "--artifacts", "thumbnail", "--rate", "none",
+        "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert len(thumbnails(out)) == 8
+
+
+def test_a_link_of_another_server_than_the_base_url_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A link whose server is not --base-url's: one error line naming both, exit 2, no
+    folder made and no request sent."""
+    out = tmp_path / "D"
+    before = emulator.stats()["requests"]
+    code, err = run(
+        capsys, "harvest", "--image",
+        f"https://idr.openmicroscopy.org/webclient/?show=image-{IMAGES[0]}&bsession={SECRET}",
+        "--base-url", emulator.base_url, "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        "error: the link given to --image is of https://idr.openmicroscopy.org, not of "
+        f"--base-url {emulator.base_url}",
+        "hint: give a link of the server asked, or ask the link's: "
+        "--base-url https://idr.openmicroscopy.org",
+    ]
+    assert SECRET not in err
+    assert not out.exists()
+    assert emulator.stats()["requests"] == before
+
+
+def test_typed_ids_and_a_range_are_harvested(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """``--image Image:A`` (as OMERO.downloader writes it, any case) and ``--image B-C``
+    harvest those images."""
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--image", f"image:{IMAGES[0]}", "--image",
+        f"{IMAGES[1]}-{IMAGES[2]}", "--base-url", emulator.base_url, "--artifacts",
+        "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert thumbnails(out) == set(IMAGES)
+
+
+def test_an_ids_file_of_typed_ids_is_harvested(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An ids file written by OMERO.downloader (``Image:ID`` lines) beside plain ids."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"Image:{IMAGES[0]}\nIMAGE:{IMAGES[1]}\n{IMAGES[2]}\n", encoding="utf-8")
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--ids-from", str(ids), "--base-url", emulator.base_url,
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert thumbnails(out) == set(IMAGES)
+
+
+def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """``Plate:ID`` in an ids file: one error line naming the line and the flag to use,
+    exit 2, nothing harvested."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"Image:{IMAGES[0]}\nPlate:{PLATE}\n", encoding="utf-8")
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--ids-from", str(ids), "--base-url", emulator.base_url,
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {ids}: line 2: 'Plate:{PLATE}' is a plate, not an image: give it as "
+        f"--plate {PLATE}",
+        "hint: an ids file holds image ids, one a line",
+    ]
+    assert not thumbnails(out)
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (
+            ["--image", f"Plate:{PLATE}"],
+            f"'Plate:{PLATE}' is a plate, not an image: give it as --plate {PLATE}",
+        ),
+        (["--screen", "Screen:0"], "'Screen:0' is not a numeric id"),
+        (
+            ["--screen", "project:51"],
+            "'project:51' is a project, not a screen: give it as --project 51",
+        ),
+        (
+            ["--image", "1-5000"],
+            "'1-5000' names 5,000 ids; a range takes 1,000 at most (more images: seq 1 5000 "
+            "> ids.txt, then --ids-from ids.txt)",
+        ),
+        (["--plate", "1-5000"], "'1-5000' names 5,000 ids; a range takes 1,000 at most"),
+        (
+            ["--image", "20-10"],
+            "'20-10' is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)",
+        ),
+        (
+            ["--image", f"http://127.0.0.1:9/webclient/?show=plate-{PLATE}|image-1"],
+            f"the link shows plate {PLATE}, not an image: give it as --plate {PLATE}",
+        ),
+        (
+            ["--plate", f"http://127.0.0.1:9/webclient/?show=well-5&bsession={SECRET}"],
+            "the link shows 'well-5', not a target harvester takes (screen-, project-, "
+            "plate-, dataset- or image- and an id)",
+        ),
+        (
+            ["--image", f"http://127.0.0.1:9/webclient/?bsession={SECRET}"],
+            "the link 'http://127.0.0.1:9/webclient/' shows no target: give one with "
+            "?show=image-ID (or screen-, project-, plate-, dataset-)",
+        ),
+        (
+            ["--image", f"idr.openmicroscopy.org/webclient/?show=image-1&bsession={SECRET}"],
+            "'idr.openmicroscopy.org/webclient/' is a link without its https:// (or http://): "
+            "give the link whole, as the browser shows it",
+        ),
+        (
+            ["--image", f"http://127.0.0.1:9/iviewer/?images=1&bsession={SECRET}"],
+            "'http://127.0.0.1:9/iviewer/' is not a webclient link (harvester takes "
+            ".../webclient/?show=image-ID links, and ids)",
+        ),
+    ],
+)
+def test_bad_pasted_targets_are_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], error: str
+) -> None:
+    """A typed id of another kind, a range too long or backwards, a link of another kind,
+    of no target or of another page: one error line (no session key in it), exit 2."""
+    out = tmp_path / "D"
+    code, err = run(capsys, "harvest", "--out", str(out), *argv)
+    assert code == 2
+    assert err.splitlines()[0] == f"error: argument {argv[0]}: {error}"
+    assert SECRET not in err
+    assert not out.exists()
+
+
+def test_links_of_two_servers_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An --image link and a --plate link of two servers: one error line, exit 2."""
+    code, err = run(
+        capsys, "harvest", "--out", str(tmp_path / "D"),
+        "--image", "http://127.0.0.1:9/webclient/?show=image-1",
+        "--plate", "https://idr.openmicroscopy.org/webclient/?show=plate-2",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[0] == (
+        "error: the links given are of two servers, http://127.0.0.1:9 and "
+        "https://idr.openmicroscopy.org: a run asks one"
+    )
+
+
+def test_a_link_given_as_the_base_url_alone_says_which_flags_take_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``--base-url LINK`` and no target: the hint gives the target flags and the server."""
+    code, err = run(
+        capsys, "harvest", "--out", str(tmp_path / "D"), "--base-url",
+        f"http://127.0.0.1:9/omero/webclient/?show=image-1|image-2&bsession={SECRET}",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        "error: nothing to harvest",
+        "hint: --base-url is a webclient link: give what it shows to the target flags: "
+        "--image 1,2 --base-url http://127.0.0.1:9/omero",
+    ]
+
+
+def test_a_slurm_script_names_a_links_ids_and_server(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """``harvester slurm --plate LINK``: every task's command line holds the plate's id and
+    the link's server as --base-url, not the link."""
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "slurm", "--plate",
+        f"{emulator.base_url}/webclient/?show=plate-{PLATE}&bsession={SECRET}",
+        "--tasks", "2", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    script = (out / "harvest.sbatch").read_text(encoding="utf-8")
+    assert f"--plate {PLATE} --base-url {emulator.base_url}" in script
+    assert SECRET not in script and "show=" not in script
