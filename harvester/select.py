@@ -1385,10 +1385,11 @@ async def run_stage(
             return
         await send.send(ref)
         stats.selected += 1
-        if in_index is not None and stats.passed_over is not None:
+        if had_row is None and in_index is not None:
             # (a sampled image is asked now: nothing of it has been fetched since its walk)
-            if had_row if had_row is not None else in_index(ref.image_id):
-                stats.passed_over -= 1  # (counted when walked: selected after all)
+            had_row = in_index(ref.image_id)
+        if had_row and stats.passed_over is not None:
+            stats.passed_over -= 1  # (counted when walked: selected after all)
         if on_selected is not None:
             on_selected(ref)
 
