@@ -367,7 +367,9 @@ def render_path_from_imgdata(
 
     Every channel is listed with window and colour (inactive ones negated),
     so the request means the same thing on OMERO.web and on IDR's
-    image-region microservice, and the URL depends only on imgData.
+    image-region microservice, and the URL depends only on imgData (but for an
+    image of so many channels that the list would not fit gunicorn's request
+    line: the active ones only, :func:`harvester.urls.channels_query`).
     """
     model, z, t = render_plane_of(imgdata)
     return urls.render_image(image_id, z, t, render_channels(imgdata), model, quality, fmt)

@@ -165,7 +165,8 @@ def channel_spec(windows: Sequence[ChannelWindow], active: int) -> str:
 
     The active channel is drawn white (``m=g`` ignores colour, but IDR's
     microservice rejects any entry without one); inactive ones keep their own
-    colour so the request is still complete.
+    colour so the request is still complete (:func:`render_url` lists ``active`` alone
+    where every channel would not fit gunicorn's request line).
     """
     parts = []
     for window in windows:
