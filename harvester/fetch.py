@@ -871,6 +871,13 @@ HINT_TOO_MANY_CHANNELS = (
     "10) and these images' saved settings have more: --artifacts stack has every channel "
     "(asked one at a time)"
 )
+#: Said of renders answered 400 whose URL was over gunicorn's request line (4094 bytes):
+#: an image of so many active channels that even they alone do not fit in ``c=``.
+HINT_REQUEST_LINE = (
+    "the server refused the request as too long (over gunicorn's 4094-byte request line: "
+    "every active channel is listed in it): --artifacts stack has every channel (asked one "
+    "at a time)"
+)
 _SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
 
 
@@ -972,6 +979,8 @@ def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
     if kind in ("render", "stack") and status == 400:
         if TOO_MANY_CHANNELS in reason:  # not a size: max_plane would not help
             return HINT_TOO_MANY_CHANNELS
+        if urls.request_line_over(str(_field(failure, "url") or "")):
+            return HINT_REQUEST_LINE  # (nor here: no plane size shortens the URL)
         return HINT_PLANE_TOO_LARGE
     if kind in ("render", "stack") and status == 403 and ":" not in reason:
         # IDR's proxy blocks server-side renders with an empty 403 (no server message).

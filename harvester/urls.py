@@ -189,6 +189,14 @@ def request_line_fits(path: str) -> bool:
     return line <= REQUEST_LINE_LIMIT - REQUEST_LINE_ROOM
 
 
+def request_line_over(url: str) -> bool:
+    """Was ``url`` (a failure's, whole) a request line over gunicorn's limit? Why: its 400
+    is an HTML page the failure's reason does not carry (``HTTP 400 Bad Request``)."""
+    target = url.split("://", 1)[-1].partition("/")[2]
+    line = len(target.encode()) + 2 * target.count("|") + len("GET / HTTP/1.1")
+    return line > REQUEST_LINE_LIMIT
+
+
 def channels_query(channels: Sequence[ChannelSpec], rest: str) -> str:
     """The ``c=`` value of a render whose URL is ``rest`` besides it: every channel, or
     only the active ones where every channel makes the request line too long.

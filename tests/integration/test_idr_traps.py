@@ -235,3 +235,31 @@ def test_an_image_of_many_channels_is_rendered_within_the_request_line(
             expected = np.asarray(Image.open(io.BytesIO(plane.content)).convert("L"))
             assert np.array_equal(stack[channel], expected)
     assert not np.array_equal(stack[0], stack[1])
+
+
+def test_a_render_whose_active_channels_alone_are_too_long_is_said_so(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image of 300 channels, 280 of them active: its render's URL is over gunicorn's
+    request line even with the active channels alone (400); the hint says so and points at
+    the stack (which is harvested), not at max_plane; exit 1."""
+    monkeypatch.setattr(catalogue_presets, "CHANNELS_SIZE_C", 300)
+    monkeypatch.setattr(catalogue_presets, "CHANNELS_FEW_ACTIVE", 280)
+    emu = make_emulator(preset="channels")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--image", str(CHANNELS_FEW_ACTIVE_IMAGE_ID),
+        "--artifacts", "render,stack", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert emu.stats()["by_route"]["request_line"] == {"400": 1}
+    hint = (
+        "hint: the server refused the request as too long (over gunicorn's 4094-byte request "
+        "line: every active channel is listed in it): --artifacts stack has every channel "
+        "(asked one at a time)"
+    )
+    assert hint in proc.stderr.splitlines(), proc.stderr[-3000:]
+    assert "max_plane" not in proc.stderr
+    image = CHANNELS_FEW_ACTIVE_IMAGE_ID
+    folder = out / "images" / f"{image // 1_000_000:03d}" / f"{image // 1000 % 1000:03d}"
+    assert tifffile.imread(folder / f"{image}.stack.ome.tif").shape == (300, 64, 96)
