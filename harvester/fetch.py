@@ -367,7 +367,9 @@ def render_path_from_imgdata(
 
     Every channel is listed with window and colour (inactive ones negated),
     so the request means the same thing on OMERO.web and on IDR's
-    image-region microservice, and the URL depends only on imgData.
+    image-region microservice, and the URL depends only on imgData (but for an
+    image of so many channels that the list would not fit gunicorn's request
+    line: the active ones only, :func:`harvester.urls.channels_query`).
     """
     model, z, t = render_plane_of(imgdata)
     return urls.render_image(image_id, z, t, render_channels(imgdata), model, quality, fmt)
@@ -869,6 +871,13 @@ HINT_TOO_MANY_CHANNELS = (
     "10) and these images' saved settings have more: --artifacts stack has every channel "
     "(asked one at a time)"
 )
+#: Said of renders answered 400 whose URL was over gunicorn's request line (4094 bytes):
+#: an image of so many active channels that even they alone do not fit in ``c=``.
+HINT_REQUEST_LINE = (
+    "the server refused the request as too long (over gunicorn's 4094-byte request line: "
+    "every active channel is listed in it): --artifacts stack has every channel (asked one "
+    "at a time)"
+)
 _SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
 
 
@@ -970,6 +979,8 @@ def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
     if kind in ("render", "stack") and status == 400:
         if TOO_MANY_CHANNELS in reason:  # not a size: max_plane would not help
             return HINT_TOO_MANY_CHANNELS
+        if urls.request_line_over(str(_field(failure, "url") or "")):
+            return HINT_REQUEST_LINE  # (nor here: no plane size shortens the URL)
         return HINT_PLANE_TOO_LARGE
     if kind in ("render", "stack") and status == 403 and ":" not in reason:
         # IDR's proxy blocks server-side renders with an empty 403 (no server message).

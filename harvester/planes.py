@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from harvester import urls
 from harvester.text import shown
 from harvester.window import ChannelWindow
 
@@ -164,7 +165,8 @@ def channel_spec(windows: Sequence[ChannelWindow], active: int) -> str:
 
     The active channel is drawn white (``m=g`` ignores colour, but IDR's
     microservice rejects any entry without one); inactive ones keep their own
-    colour so the request is still complete.
+    colour so the request is still complete (:func:`render_url` lists ``active`` alone
+    where every channel would not fit gunicorn's request line).
     """
     parts = []
     for window in windows:
@@ -190,14 +192,20 @@ def render_url(
     ignores it and answers JPEG, for which ``q=1.0`` asks the best quality.
     The caller detects which came back by magic bytes.
     """
-    query = f"c={channel_spec(windows, channel)}&m=g"
+    query = "&m=g"
     if region is None:
         route = "render_image"
     else:
         route = "render_image_region"
         query += f"&region={region.x},{region.y},{region.width},{region.height}"
     query += "&format=png&q=1.0"
-    return f"webgateway/{route}/{image_id}/{z}/{t}/?{query}"
+    path = f"webgateway/{route}/{image_id}/{z}/{t}/"
+    spec = channel_spec(windows, channel)
+    if not urls.request_line_fits(f"{path}?c={spec}{query}"):
+        # Every channel listed made a line gunicorn refuses (an image of ~150 channels): the
+        # channel drawn alone, the others left out, which renders them inactive all the same.
+        spec = channel_spec([w for w in windows if w.index == channel], channel)
+    return f"{path}?c={spec}{query}"
 
 
 def plan_requests(

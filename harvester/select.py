@@ -1249,9 +1249,9 @@ class SelectStats:
     #: Sampled images (this shard's) recorded as gone after the sample was first drawn:
     #: they keep their places, so a resume fetches the sample it journaled, not another.
     gone_kept: int = 0
-    #: The walked images that had a row in index.csv and that this run did not select (None:
-    #: the stage was not told the rows): the rows :meth:`index_note` is about.
-    passed_over: set[int] | None = None
+    #: How many walked images had a row in index.csv and were not selected by this run
+    #: (None: the stage was not told the rows): the rows :meth:`index_note` is about.
+    passed_over: int | None = None
 
     def summary(self, failed: str = "") -> str:
         """The summary's selection line. ``failed``: why a run that stopped during its walk
@@ -1314,10 +1314,10 @@ class SelectStats:
             return ""
         extra = index_rows - self.selected
         why = "earlier selections, or images whose annotations no longer match"
-        if self.passed_over is not None and len(self.passed_over) != extra:
+        if self.passed_over is not None and self.passed_over != extra:
             if not self.passed_over:
                 return ""  # (every other row is of targets this run did not walk)
-            extra = len(self.passed_over)
+            extra = self.passed_over
             head = (
                 f"index.csv lists {plural(index_rows, 'image')}, {extra} of them walked by this"
                 " run but not selected"
@@ -1364,10 +1364,12 @@ async def run_stage(
     ``gone``: the images recorded as gone from the server (:class:`GoneInSample`): those
     recorded before the sample was first drawn are no candidates of the sample.
     ``in_index``: whether an image has a row in index.csv already; the walked ones that do
-    and are not selected are kept in :attr:`SelectStats.passed_over` (for its note).
+    and are not selected are counted in :attr:`SelectStats.passed_over` (for its note):
+    counted, not kept (a set of the ids of a rerun of a million-image folder given a
+    narrow ``--where`` held each of them, about 60 MB, for one number).
     """
     stats.description = selection.describe()
-    passed_over = stats.passed_over = set() if in_index is not None else None
+    stats.passed_over = 0 if in_index is not None else None
     # (only a sample of N has places to give: where and a fraction decide image by image)
     left_out = gone.left_out if gone is not None else frozenset()
     bottom = sampler(selection)
@@ -1376,14 +1378,18 @@ async def run_stage(
     values = ValueCensus(selection.where)
     parts = WhereParts(selection.where)
 
-    async def forward(ref: ImageRef) -> None:
+    async def forward(ref: ImageRef, had_row: bool | None = None) -> None:
+        """Send ``ref`` on; ``had_row``: whether it had a row when walked (None: ask)."""
         if not selection.in_shard(ref.image_id):
             stats.out_of_shard += 1
             return
         await send.send(ref)
         stats.selected += 1
-        if passed_over:
-            passed_over.discard(ref.image_id)
+        if had_row is None and in_index is not None:
+            # (a sampled image is asked now: nothing of it has been fetched since its walk)
+            had_row = in_index(ref.image_id)
+        if had_row and stats.passed_over is not None:
+            stats.passed_over -= 1  # (counted when walked: selected after all)
         if on_selected is not None:
             on_selected(ref)
 
@@ -1391,8 +1397,9 @@ async def run_stage(
     async with receive, send:
         async for ref in receive:
             stats.walked += 1
-            if in_index is not None and passed_over is not None and in_index(ref.image_id):
-                passed_over.add(ref.image_id)  # (until it is selected)
+            had_row = in_index is not None and in_index(ref.image_id)
+            if had_row and stats.passed_over is not None:
+                stats.passed_over += 1  # (until it is selected)
             labels = selection.where_labels(ref)
             census.see(ref, labels)
             values.see(labels)
@@ -1404,7 +1411,7 @@ async def run_stage(
                 continue
             stats.matched += 1
             if bottom is None:
-                await forward(ref)
+                await forward(ref, had_row)
             elif ref.image_id in left_out and has_place(bottom, ref):
                 stats.gone_left_out += 1  # (its place goes to the next-ranked image)
             else:

@@ -27,6 +27,12 @@ DEFAULT_THUMBNAIL_SIZE = 96
 WEBCLIENT_PAGE = 500  # IDR's omero.web.page_size
 API_PAGE = 1000  # IDR's omero.web.api.max_limit
 ANNOTATION_BATCH = 200  # ids per annotations request (gunicorn request-line limit)
+#: gunicorn's ``limit_request_line`` (OMERO.web's WSGI server; IDR keeps the default): a
+#: longer ``GET URL HTTP/1.1`` line is refused with a 400 before OMERO.web sees it.
+REQUEST_LINE_LIMIT = 4094
+#: Bytes of that line kept free for what is added to a path built here: a deployment's
+#: prefix (``/omero/``), the host a proxy is given, a session's ``bsession=`` query.
+REQUEST_LINE_ROOM = 256
 
 
 def num(value: float) -> str:
@@ -176,6 +182,36 @@ class ChannelSpec:
         return f"{sign}{self.index}%7C{num(self.start)}:{num(self.end)}${self.color.upper()}"
 
 
+def request_line_fits(path: str) -> bool:
+    """Does ``GET /path HTTP/1.1`` fit gunicorn's request line, with room to spare
+    (``REQUEST_LINE_ROOM``)? ``|``, sent as ``%7C``, counts three bytes."""
+    line = len(path.encode()) + 2 * path.count("|") + len("GET / HTTP/1.1")
+    return line <= REQUEST_LINE_LIMIT - REQUEST_LINE_ROOM
+
+
+def request_line_over(url: str) -> bool:
+    """Was ``url`` (a failure's, whole) a request line over gunicorn's limit? Why: its 400
+    is an HTML page the failure's reason does not carry (``HTTP 400 Bad Request``)."""
+    target = url.split("://", 1)[-1].partition("/")[2]
+    line = len(target.encode()) + 2 * target.count("|") + len("GET / HTTP/1.1")
+    return line > REQUEST_LINE_LIMIT
+
+
+def channels_query(channels: Sequence[ChannelSpec], rest: str) -> str:
+    """The ``c=`` value of a render whose URL is ``rest`` besides it: every channel, or
+    only the active ones where every channel makes the request line too long.
+
+    Why: an image of ~140 channels or more (hyperspectral, mass-spectrometry imaging)
+    gave a URL gunicorn refuses (400, and the hint to set max_plane). A channel left out
+    of ``c=`` is rendered inactive, as a negated one is (OMERO's ``setActiveChannels``),
+    so the picture is the same; listing every one keeps short URLs as they were."""
+    every = ",".join(ch.render() for ch in channels)
+    if request_line_fits(rest + every):
+        return every
+    active = [ch for ch in channels if ch.active]
+    return ",".join(ch.render() for ch in active) if active else every
+
+
 def render_image(
     image_id: int,
     z: int,
@@ -192,11 +228,9 @@ def render_image(
         raise ValueError(f"rendering model must be 'c' or 'g', not {model!r}")
     if not channels:
         raise ValueError("at least one channel is needed")
-    c = ",".join(ch.render() for ch in channels)
-    url = f"webgateway/render_image/{image_id}/{z}/{t}/?c={c}&m={model}&q={num(quality)}"
-    if fmt != "jpeg":
-        url += f"&format={fmt}"
-    return url
+    path = f"webgateway/render_image/{image_id}/{z}/{t}/"
+    query = f"&m={model}&q={num(quality)}" + (f"&format={fmt}" if fmt != "jpeg" else "")
+    return f"{path}?c={channels_query(channels, path + query)}{query}"
 
 
 def render_plane_region(
@@ -209,9 +243,7 @@ def render_plane_region(
     fmt: str = "png",
 ) -> str:
     """A region of one plane (used by the stack fetcher for tiles of big planes)."""
-    c = ",".join(ch.render() for ch in channels)
     x, y, w, h = region
-    return (
-        f"webgateway/render_image_region/{image_id}/{z}/{t}/"
-        f"?c={c}&m={model}&region={x},{y},{w},{h}&format={fmt}"
-    )
+    path = f"webgateway/render_image_region/{image_id}/{z}/{t}/"
+    query = f"&m={model}&region={x},{y},{w},{h}&format={fmt}"
+    return f"{path}?c={channels_query(channels, path + query)}{query}"

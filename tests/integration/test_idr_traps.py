@@ -11,6 +11,7 @@
 * OMERO.web runs under gunicorn, which refuses a request line over 4094 bytes with a 400
   before Django sees it: the ids of a plate's wells asked for labels in one query
   (``annotations/?well=..&well=..``) must be split into batches that each fit.
+  So must a render of an image of a few hundred channels, each listed in ``c=``.
 * IDR's image-region service renders at most 10 active channels per request (400 ``Too
   many active channels``): an image saved with more cannot be rendered as saved, which
   no plane size, nor a rerun, changes.
@@ -19,14 +20,21 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+import numpy as np
+import pytest
+import tifffile
 from harvest_helpers import DEMO_PROJECT, run_cli
+from PIL import Image
 
-from harvester.emulator import EmulatorThread
+from harvester.emulator import EmulatorThread, catalogue_presets
 from harvester.emulator.catalogue import PLATE384_PLATE_ID, PLATE384_SCREEN_ID, Catalogue
 from harvester.emulator.catalogue_presets import (
+    CHANNELS_FEW_ACTIVE,
     CHANNELS_FEW_ACTIVE_IMAGE_ID,
     CHANNELS_IMAGE_ID,
     CHANNELS_PROJECT_ID,
@@ -34,6 +42,10 @@ from harvester.emulator.catalogue_presets import (
 
 CLASH_ID = 51  # screen, plate, project and dataset of ``idclash``
 CLASH_WELLS = range(2_400_001, 2_400_005)  # the screen's well ids = the project's image ids
+
+
+#: The ``channels`` preset's channel colours, in turn.
+_HUES = ("FF0000", "00FF00", "0000FF", "FF00FF", "FFFF00", "00FFFF")
 
 
 def _index(out: Path) -> dict[int, dict[str, str]]:
@@ -176,3 +188,78 @@ def test_render_over_the_active_channel_limit_is_said_so(
     status = run_cli("status", str(out))
     assert status.returncode == 0, status.stderr
     assert hint in status.stdout.splitlines() and "max_plane" not in status.stdout
+
+
+def test_an_image_of_many_channels_is_rendered_within_the_request_line(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image of 250 channels (3 active): every channel in ``c=`` made render and stack
+    URLs over gunicorn's 4094 bytes (400, and a hint to set max_plane); now both are asked
+    within it, exit 0, the render is the picture every channel listed gives, and the
+    stack's planes are the server's, channel by channel."""
+    monkeypatch.setattr(catalogue_presets, "CHANNELS_SIZE_C", 250)
+    emu = make_emulator(preset="channels")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--image", str(CHANNELS_FEW_ACTIVE_IMAGE_ID),
+        "--artifacts", "render,stack", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "request_line" not in emu.stats()["by_route"]
+    image = CHANNELS_FEW_ACTIVE_IMAGE_ID
+    folder = out / "images" / f"{image // 1_000_000:03d}" / f"{image // 1000 % 1000:03d}"
+    # The same render asked of a server without gunicorn's limit, every channel listed.
+    unlimited = make_emulator(preset="channels", request_line_limit=0)
+    every = ",".join(
+        f"{'' if c < CHANNELS_FEW_ACTIVE else '-'}{c + 1}%7C0:200${_HUES[c % len(_HUES)]}"
+        for c in range(250)
+    )
+    with httpx.Client(base_url=unlimited.base_url, timeout=30) as client:
+        full = client.get(f"/webgateway/render_image/{image}/0/0/?c={every}&m=c&q=0.9")
+    assert full.status_code == 200
+    assert (folder / f"{image}.render.jpg").read_bytes() == full.content
+    stack = tifffile.imread(folder / f"{image}.stack.ome.tif")
+    assert stack.shape == (250, 64, 96)  # (T and Z of 1 squeezed out)
+    with httpx.Client(base_url=unlimited.base_url, timeout=30) as client:
+        for channel in (0, 1, 249):
+            grey = ",".join(
+                f"{c + 1}%7C0:200$FFFFFF"
+                if c == channel
+                else f"-{c + 1}%7C0:200${_HUES[c % len(_HUES)]}"
+                for c in range(250)
+            )
+            plane = client.get(
+                f"/webgateway/render_image/{image}/0/0/?c={grey}&m=g&format=png&q=1.0"
+            )
+            assert plane.status_code == 200
+            expected = np.asarray(Image.open(io.BytesIO(plane.content)).convert("L"))
+            assert np.array_equal(stack[channel], expected)
+    assert not np.array_equal(stack[0], stack[1])
+
+
+def test_a_render_whose_active_channels_alone_are_too_long_is_said_so(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image of 300 channels, 280 of them active: its render's URL is over gunicorn's
+    request line even with the active channels alone (400); the hint says so and points at
+    the stack (which is harvested), not at max_plane; exit 1."""
+    monkeypatch.setattr(catalogue_presets, "CHANNELS_SIZE_C", 300)
+    monkeypatch.setattr(catalogue_presets, "CHANNELS_FEW_ACTIVE", 280)
+    emu = make_emulator(preset="channels")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--image", str(CHANNELS_FEW_ACTIVE_IMAGE_ID),
+        "--artifacts", "render,stack", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert emu.stats()["by_route"]["request_line"] == {"400": 1}
+    hint = (
+        "hint: the server refused the request as too long (over gunicorn's 4094-byte request "
+        "line: every active channel is listed in it): --artifacts stack has every channel "
+        "(asked one at a time)"
+    )
+    assert hint in proc.stderr.splitlines(), proc.stderr[-3000:]
+    assert "max_plane" not in proc.stderr
+    image = CHANNELS_FEW_ACTIVE_IMAGE_ID
+    folder = out / "images" / f"{image // 1_000_000:03d}" / f"{image // 1000 % 1000:03d}"
+    assert tifffile.imread(folder / f"{image}.stack.ome.tif").shape == (300, 64, 96)

@@ -8,11 +8,16 @@ says so as a problem (``--quiet`` too); a first selection into a new folder says
 
 from __future__ import annotations
 
+import functools
+import tracemalloc
 from pathlib import Path
 
+import anyio
 from selection_helpers import DEMO_SCREEN, index_rows, run_cli
 
 from harvester.emulator import EmulatorThread
+from harvester.models import ImageRef
+from harvester.select import Selection, SelectStats, run_stage
 
 
 def harvest_sample(emulator: EmulatorThread, out: Path, n: int) -> tuple[int, list[str], int]:
@@ -104,3 +109,44 @@ def test_a_smaller_sample_beside_another_study_counts_its_own_rows_alone(
         " run did not walk, are not counted); harvest each training set into a folder of its"
         " own (one run per class of a balanced set wants this union)"
     ]
+
+
+async def test_the_rows_passed_over_are_counted_in_flat_memory() -> None:
+    """A rerun's selection over a folder of 100,000 indexed images that samples one counts
+    the 99,999 rows it passed over without holding their ids (it held a set of them, about
+    6 MB here, 60 MB for a million-image folder): the note's count is right, the peak small."""
+    walked = 100_000
+    send, receive = anyio.create_memory_object_stream[ImageRef](64)
+    out_send, out_receive = anyio.create_memory_object_stream[ImageRef](64)
+    stats = SelectStats()
+    got: list[int] = []
+
+    async def walk() -> None:
+        async with send:
+            for image_id in range(10_000_000, 10_000_000 + walked):
+                await send.send(ImageRef(image_id))
+
+    async def fetch() -> None:
+        async with out_receive:
+            got.extend([ref.image_id async for ref in out_receive])
+
+    tracemalloc.start()
+    try:
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(walk)
+                tg.start_soon(fetch)
+                tg.start_soon(
+                    functools.partial(
+                        run_stage, Selection(sample=1), receive, out_send, stats,
+                        in_index=lambda image_id: True,
+                    )
+                )  # fmt: skip
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(got) == 1
+    assert stats.index_note(walked).startswith(
+        "index.csv lists 100000 images, 99999 more than this run selected:"
+    )
+    assert peak < 2_000_000, peak
