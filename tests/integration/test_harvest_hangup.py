@@ -21,8 +21,10 @@ def _start(base_url: str, out: Path, *, ignore_hangup: bool = False) -> subproce
     """A harvest of the demo screen, slow enough to be caught mid-run (``nohup``: SIGHUP
     ignored from the start, as the shell's ``nohup`` leaves it)."""
 
-    def nohup() -> None:
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    def hangup_disposition() -> None:
+        # Set either way: a suite itself run under nohup would hand its SIGHUP-ignored
+        # disposition to every child, and the run would rightly go on after a hang-up.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN if ignore_hangup else signal.SIG_DFL)
 
     args = ["harvest", "--base-url", base_url, "--screen", str(DEMO_SCREEN),
             "--artifacts", "thumbnail", "--rate", "none", "--concurrency", "2",
@@ -33,7 +35,7 @@ def _start(base_url: str, out: Path, *, ignore_hangup: bool = False) -> subproce
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(),
-        preexec_fn=nohup if ignore_hangup else None,
+        preexec_fn=hangup_disposition,
     )
 
 
@@ -81,6 +83,10 @@ _ON_TERMINAL = (
 )
 
 
+def _hangup_default() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _hang_up_mid_run(base_url: str, out: Path, stderr: Any = None) -> int:
     """A harvest of the demo screen on a terminal of its own (a real pty: stdin, stdout,
     and stderr unless given), which closes once 5 files are written; the exit code."""
@@ -95,6 +101,7 @@ def _hang_up_mid_run(base_url: str, out: Path, stderr: Any = None) -> int:
             stdout=slave,
             stderr=slave if stderr is None else stderr,
             start_new_session=True,  # a session of its own, whose terminal the pty becomes
+            preexec_fn=_hangup_default,  # (not inherited as ignored from a nohup'd suite)
             env=cli_env(),
         )
     finally:
