@@ -152,6 +152,12 @@ def test_paths_files_index_and_originals_then_a_mapping_gives_urls(
     assert again.failed == 0 and app.asked == []
     assert raw_urls(out) == urls  # the recorded mapping holds for later index writes
 
+    # One paths file read per fileset: the plate's other images' files are not opened.
+    paths_file(out, plate_images[-1]).unlink()
+    done = run_cli("index", str(out))
+    assert done.returncode == 0 and "unreadable" not in done.stdout, done.stdout
+    assert raw_urls(out) == urls
+
 
 def test_a_404_fails_the_artifact_and_a_rerun_asks_only_it(
     tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
