@@ -65,8 +65,14 @@ class UrlMap:
     def __post_init__(self) -> None:
         if not self.prefix.strip("/"):
             raise ConfigError("raw_url_map: the path prefix (before '=') is empty")
-        scheme = urlsplit(self.base).scheme.lower()
-        if scheme not in ("http", "https", "ftp") or not urlsplit(self.base).netloc:
+        parts = urlsplit(self.base)
+        if parts.username is not None or parts.password is not None or parts.query:
+            # It is written into raw-urls.txt and raw_url_map.json: no secrets there.
+            raise ConfigError(
+                "raw_url_map: the URL must not hold credentials or a query",
+                hint="give a public base URL; pass credentials to your download tool instead",
+            )
+        if parts.scheme.lower() not in ("http", "https", "ftp") or not parts.netloc:
             raise ConfigError(
                 f"raw_url_map: {self.base!r} is not an http(s) or ftp URL",
                 hint="e.g. --raw-url-map uod/idr/filesets=https://ftp.ebi.ac.uk/pub/databases/IDR",

@@ -229,11 +229,18 @@ def test_server_paths_never_name_local_files_nor_escape_the_lists(
 
 
 def test_bad_mapping_is_a_one_line_error(tmp_path: Path) -> None:
-    """--raw-url-map without '=' or with a non-URL target: error + hint, exit 2."""
+    """--raw-url-map without '=', with a non-URL target or with credentials: error + hint,
+    exit 2, and the credentials are neither echoed nor recorded."""
     out = tmp_path / "out"
     out.mkdir()
-    for value in ("nonsense", "uod/idr/filesets=not-a-url"):
+    for value in (
+        "nonsense",
+        "uod/idr/filesets=not-a-url",
+        "uod/idr/filesets=https://me:s3cret@mirror.example/IDR",
+    ):
         done = run_cli("index", str(out), "--raw-url-map", value)
         assert done.returncode == 2
         assert done.stderr.startswith("error: raw_url_map: "), done.stderr
         assert "Traceback" not in done.stderr and "hint: " in done.stderr
+        assert "s3cret" not in done.stderr + done.stdout
+    assert not (out / "raw_url_map.json").exists()
