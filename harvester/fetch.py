@@ -67,6 +67,7 @@ from harvester.errors import (
     with_status,
 )
 from harvester.models import Artifact, ImageRef
+from harvester.originals import parse_paths
 from harvester.session import SESSION_AGAIN
 from harvester.store import Store
 from harvester.text import plural
@@ -90,6 +91,7 @@ FETCH_ORDER = (
     Artifact.RENDER,
     Artifact.STACK,
     Artifact.ROIS,
+    Artifact.PATHS,
 )
 
 
@@ -295,6 +297,14 @@ def check_metadata(image_id: int) -> Callable[[Fetched], None]:
     return check
 
 
+def check_paths(fetched: Fetched) -> None:
+    """original_file_paths must be ``{}`` or name a fileset and lists of paths."""
+    try:
+        parse_paths(fetched.json())
+    except ValueError as exc:
+        raise InvalidBodyError(str(exc), url=fetched.url, status=fetched.status) from None
+
+
 def id_only_request(
     image_id: int, artifact: Artifact, settings: FetchSettings
 ) -> EarlyRequest | None:
@@ -310,6 +320,8 @@ def id_only_request(
         return urls.image_metadata(image_id), Expect.JSON, check_metadata(image_id)
     if artifact is Artifact.THUMBNAIL:
         return urls.thumbnail(image_id, settings.thumbnail_size), Expect.JPEG, None
+    if artifact is Artifact.PATHS:
+        return urls.original_file_paths(image_id), Expect.JSON, check_paths
     return None
 
 
@@ -801,7 +813,8 @@ class Fetcher:
 
     async def _put(self, image_id: int, artifact: Artifact, body: bytes) -> None:
         rel = artifact_path(image_id, artifact, self.settings.render_format)
-        await self.store.put_bytes(artifact.value, image_id, rel, body)
+        extra = _paths_record(body) if artifact is Artifact.PATHS else None
+        await self.store.put_bytes(artifact.value, image_id, rel, body, extra=extra)
         self._count_done(artifact.value, len(body))
 
     def _count_done(self, kind: str, nbytes: int) -> None:
@@ -827,6 +840,13 @@ class Fetcher:
             self.on_failed(kind)
         if self.watch is not None:
             await self.watch.failed(status, urls.image_metadata(image_id))
+
+
+def _paths_record(body: bytes) -> dict[str, Any] | None:
+    """The fileset id for a ``paths`` done record (None: no fileset), so that the index and
+    the list of originals know it without reading the file (:mod:`harvester.originals`)."""
+    fileset = parse_paths(json.loads(body)).fileset_id  # (checked by check_paths already)
+    return None if fileset is None else {"fileset_id": fileset}
 
 
 # --------------------------------------------------------------------------- advice

@@ -3,7 +3,8 @@
 Columns: the fixed :data:`COLUMNS` (ids, names, well position, field, run id (PlateAcquisition;
 ``field`` counts from that run's first WellSample, as OMERO's plate grids do), the relative path
 of every artifact kind, empty where not fetched), in a folder with ROIs the :data:`ROIS_COLUMNS`
-(``rois_path``, ``roi_count``; a folder without keeps its columns as they were), then one column
+(``rois_path``, ``roi_count``; a folder without keeps its columns as they were), in one with
+``paths`` files the :data:`PATHS_COLUMNS` (``paths_path``, ``fileset_id``), then one column
 per map-annotation key found on any image, sorted; an image with a key twice gets its values
 joined with ``" | "``. A key that equals a fixed column name is prefixed ``label:`` (again, while
 that name is taken too) so it cannot overwrite it.
@@ -94,6 +95,11 @@ PATH_KINDS: tuple[str, ...] = ("thumbnail", "imgdata", "metadata", "render", "st
 #: folder without them keeps exactly the columns it always had): the rois file and how
 #: many ROIs it holds (from its done record; empty when the record does not say).
 ROIS_COLUMNS: tuple[str, ...] = ("rois_path", "roi_count")
+
+#: Columns after those in a folder with ``paths`` files (and only there): the file and the
+#: fileset it names (its done record's; empty for an image without a fileset), the key to
+#: ``originals.tsv`` (:mod:`harvester.originals`).
+PATHS_COLUMNS: tuple[str, ...] = ("paths_path", "fileset_id")
 
 # The key of a (key, value) label pair.
 _KEY = itemgetter(0)
@@ -198,7 +204,11 @@ class IndexRows:
             sequences = self._key_sequences()
         #: Whether the rows have the :data:`ROIS_COLUMNS` (some image's ROIs are done).
         self.rois = "rois" in kinds
+        #: Whether the rows have the :data:`PATHS_COLUMNS` (some image's paths are done).
+        self.paths = "paths" in kinds
         fixed = COLUMNS + ROIS_COLUMNS if self.rois else COLUMNS
+        if self.paths:
+            fixed += PATHS_COLUMNS
         #: How many columns come before the label columns.
         self.fixed = len(fixed)
         labels = _columns_of({key for keys in sequences for key in keys}, fixed)
@@ -243,6 +253,7 @@ class IndexRows:
         empty = self._empty
         blank = [""] * len(PATH_KINDS)
         rois = self.rois
+        paths_kind = self.paths
         cache: dict[int, tuple[tuple[tuple[str, str], ...], list[str]]] = {}
         for ref in self.refs():
             image_id = ref.image_id
@@ -277,6 +288,13 @@ class IndexRows:
                 else:
                     count = rec.get("roi_count")
                     row += (rec["path"], "" if count is None else str(count))
+            if paths_kind:
+                rec = done.get(("paths", image_id))
+                if rec is None:
+                    row += ("", "")
+                else:
+                    fileset = rec.get("fileset_id")
+                    row += (rec["path"], "" if fileset is None else str(fileset))
             pairs = ref.labels
             if pairs:
                 hit = cache.get(id(pairs))

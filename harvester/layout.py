@@ -65,6 +65,7 @@ ARTIFACT_FILES: dict[str, str] = {
     "metadata": "json",
     "stack": "ome.tif",
     "rois": "json",
+    "paths": "json",
 }
 """Per-image kinds and their default extension (render may be ``png`` with ``render_format``)."""
 

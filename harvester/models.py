@@ -24,6 +24,9 @@ class Artifact(StrEnum):
     #: The image's regions of interest (the JSON API's ``rois/`` listing, every page):
     #: opt-in (``--artifacts rois`` or ``all``), not among the defaults.
     ROIS = "rois"
+    #: Where the image's original files are (``webgateway/original_file_paths/``): opt-in,
+    #: as it says nothing about the pixels served (see :mod:`harvester.originals`).
+    PATHS = "paths"
 
 
 DEFAULT_ARTIFACTS: tuple[Artifact, ...] = (

@@ -117,6 +117,7 @@ from harvester.models import (
     with_meta,
 )
 from harvester.openfiles import fit_open_files
+from harvester.originals import OriginalsSummary
 from harvester.outage import Outage
 from harvester.placing import Listed, Placing
 from harvester.ratelimit import AdaptiveLimiter
@@ -333,6 +334,9 @@ class RunSummary:
     #: Images per split and the line naming them, when DIR records a split (``split.json``).
     split_counts: dict[str, int] | None = None
     split_line: str = ""
+    #: The line saying what ``originals.tsv``/``raw-urls.txt`` hold, when the index write
+    #: made them (a folder with ``paths`` files: :mod:`harvester.originals`).
+    originals_line: str = ""
     #: A shard run leaves index.csv to ``harvester index`` (see Harvest.run).
     index_deferred: bool = False
     #: Stopped (Ctrl-C, SIGTERM) while another process held DIR's index lock (``harvester
@@ -2625,6 +2629,7 @@ class Harvest:
         written: list[Path] = []
         pin_note: list[str] | None = [] if self._pin_recorded else None
         splits = SplitTally()
+        originals: list[OriginalsSummary] = []
         try:
             self.summary.index_rows = await anyio.to_thread.run_sync(
                 functools.partial(
@@ -2638,12 +2643,17 @@ class Harvest:
                     partial=self.summary.interrupted,
                     splits=splits,
                     stop=self._stopping,
+                    originals=originals,
                 )
             )
         except LockWaitStopped:
             logger.info("stopped while another process held DIR's index lock: index.csv left")
             self.summary.index_left = True
             return
+        for made in originals:
+            from harvester.originals import originals_line
+
+            self.summary.originals_line = originals_line(self.out, made)
         if splits.spec is not None:
             self.summary.split_counts = splits.counts
             self.summary.split_line = split_counts_text(splits.spec, splits.counts, splits.alone)

@@ -108,6 +108,7 @@ if TYPE_CHECKING:
 
     from harvester.index import IndexRows
     from harvester.journal import JournalState
+    from harvester.originals import OriginalsSummary
 
 logger = logging.getLogger(__name__)
 #: Misspelt keys: shown under --quiet too (errors.PROBLEMS_LOGGER).
@@ -1640,6 +1641,7 @@ def write_labelled_index(
     partial: bool = False,
     splits: SplitTally | None = None,
     stop: threading.Event | None = None,
+    originals: list[OriginalsSummary] | None = None,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -1668,6 +1670,8 @@ def write_labelled_index(
     ``stop``: set when the caller is stopping (a harvest's Ctrl-C): the wait for another
     writer's index lock is then given up, nothing written
     (:class:`~harvester.runlock.LockWaitStopped`).
+    ``originals``: gets what :func:`harvester.originals.write_originals` wrote, in a folder
+    with ``paths`` files (``originals.tsv`` and ``raw-urls.txt``, rewritten with the index).
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
@@ -1695,6 +1699,7 @@ def write_labelled_index(
             pin_in_force=pin_in_force,
             partial=partial,
             splits=splits,
+            originals=originals,
         )
 
 
@@ -1709,6 +1714,7 @@ def _write_labelled_index(
     pin_in_force: list[str] | None,
     partial: bool,
     splits: SplitTally | None,
+    originals: list[OriginalsSummary] | None = None,
 ) -> int:
     """:func:`write_labelled_index`'s work (the caller holds DIR's index lock)."""
     from harvester import index
@@ -1718,6 +1724,7 @@ def _write_labelled_index(
     from harvester.store import storage_error
 
     state = index.current_state(out_dir, state)
+    _write_originals(out_dir, state, originals)
     keys = distinct_keys(
         label_keys if label_keys is not None else recorded_label_keys(out_dir, state)
     )
@@ -1806,6 +1813,23 @@ def _write_labelled_index(
             logger.info("label_ids follow %s%s", LABEL_IDS_FILE, kept)
     logger.info("wrote %s (%d images, %d labels)", index_path(out_dir), len(rows), len(ids))
     return len(rows)
+
+
+def _write_originals(
+    out_dir: Path, state: JournalState, summaries: list[OriginalsSummary] | None
+) -> None:
+    """``originals.tsv`` and ``raw-urls.txt`` from the folder's ``paths`` files, if any."""
+    from harvester.originals import ORIGINALS_NAME, folder_maps, write_originals
+    from harvester.store import storage_error
+
+    if not any(kind == "paths" for kind, _ in state.done):
+        return
+    try:
+        summary = write_originals(out_dir, state.done, folder_maps(out_dir))
+    except OSError as exc:
+        raise storage_error(exc, str(out_dir / ORIGINALS_NAME)) from exc
+    if summary is not None and summaries is not None:
+        summaries.append(summary)
 
 
 def _write_split_only(

@@ -114,6 +114,11 @@ def image_rois(image_id: int, offset: int, limit: int = API_PAGE) -> str:
     return f"api/v0/m/images/{image_id}/rois/?offset={offset}&limit={limit}"
 
 
+def original_file_paths(image_id: int) -> str:
+    """The ``paths`` artifact: where the image's fileset was imported from (webgateway)."""
+    return f"webgateway/original_file_paths/{image_id}/"
+
+
 def plate_wells(plate_id: int, offset: int, limit: int = API_PAGE) -> str:
     """JSON API wells: column-major, WellSamples give images, fields and runs."""
     return f"api/v0/m/plates/{plate_id}/wells/?offset={offset}&limit={limit}"

@@ -343,8 +343,8 @@ def register(subparsers: Any) -> None:
         "--artifacts",
         action=JoinedCommaLists,
         type=artifacts_arg,
-        help="comma list of thumbnail,imgdata,render,metadata,stack,rois (or all; repeatable; "
-        "default: the kinds of DIR's newest run, else the first four)",
+        help="comma list of thumbnail,imgdata,render,metadata,stack,rois,paths (or all; "
+        "repeatable; default: the kinds of DIR's newest run, else the first four)",
     )
     harvest.add_argument(
         "--concurrency", type=integer_arg, metavar="N", help="requests in flight (default 8)"
@@ -2096,6 +2096,8 @@ def print_summary(
                 rows += f": the images with a file done before {stop}, of {summary.images} found"
             labels = f" and {summary.labels_file}" if summary.labels_file else ""
             print(f"index: {summary.out_dir / 'index.csv'} ({rows}){labels}", file=out)
+            if getattr(summary, "originals_line", ""):
+                print(summary.originals_line, file=out)
             if summary.split_line:
                 print(
                     f"split: {summary.split_line}, counted in {summary.out_dir / 'splits.csv'}",

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from harvester.client import Client
     from harvester.config import HarvestConfig, RecordedRun
     from harvester.journal import JournalState
+    from harvester.originals import OriginalsSummary, UrlMap
     from harvester.plan import PlanInfo
     from harvester.session import SessionWatch
     from harvester.splits import SplitSpec, SplitTally
@@ -84,7 +85,7 @@ def _add_common(parser: argparse.ArgumentParser, *, ids_help: str) -> None:
         metavar="LIST",
         action=JoinedCommaLists,
         type=artifacts_arg,
-        help="comma list: thumbnail,imgdata,render,metadata,stack,rois (or all; repeatable; "
+        help="comma list: thumbnail,imgdata,render,metadata,stack,rois,paths (or all; repeatable; "
         "default: the kinds of DIR's newest run, else the first four)",
     )
     parser.add_argument(
@@ -323,6 +324,17 @@ def register(subparsers: Any) -> None:
         "of the label again",
     )
     add_split_flags(index)
+    index.add_argument(
+        "--raw-url-map",
+        dest="raw_url_maps",
+        action="append",
+        metavar="FROM=TO",
+        help="client paths starting with FROM are public at TO + the rest, in "
+        "DIR/originals.tsv and DIR/raw-urls.txt (folders with the paths artifact; "
+        "repeatable, the first that fits wins); recorded in DIR/raw_url_map.json for later "
+        "index writes. Default: IDR's (uod/idr/filesets=https://ftp.ebi.ac.uk/pub/databases/IDR) "
+        "for a folder harvested from IDR, none elsewhere (paths only)",
+    )
     index.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     index.set_defaults(run=run_index)
 
@@ -970,6 +982,7 @@ def run_index(args: argparse.Namespace) -> int:
     pin = _given_pin(args, given)
     split = _given_split(args)
     _refuse_unstarted_array(out)
+    url_maps = _given_url_maps(args)
     # The same words as status and verify for a wrong DIR; a damaged harvest.json in a folder
     # with journals is a note, not a refusal (the index comes from the journals alone).
     note = damaged_marker(out)
@@ -1014,7 +1027,12 @@ def run_index(args: argparse.Namespace) -> int:
     in_force: list[str] = []  # a pin recorded before (by the tasks of an array): said too
     # From the write to the record of the keys given: another index write (a harvest ending)
     # between the two read the keys recorded before, and left its tables on them last.
+    originals: list[OriginalsSummary] = []
     with index_lock(out):
+        if url_maps is not None:  # under the lock: a harvest ending now writes with these
+            from harvester.originals import record_maps
+
+            record_maps(out, url_maps)
         rows = write_labelled_index(
             out,
             given,
@@ -1024,9 +1042,14 @@ def run_index(args: argparse.Namespace) -> int:
             pin_note=pin_note,
             pin_in_force=in_force,
             splits=splits,
+            originals=originals,
         )
         also = f" and {labels}" if labels in written else ""
         print(f"wrote {out / 'index.csv'} ({plural(rows, 'image')}){also}")
+        for summary in originals:
+            from harvester.originals import originals_line
+
+            print(originals_line(out, summary))
         _say_split(out, split, splits)
         for line in [*(pin_note or ()), *in_force]:
             print(line)
@@ -1048,6 +1071,14 @@ def run_index(args: argparse.Namespace) -> int:
             f"harvester status {shlex.quote(str(out))} names them)"
         )
     return 0
+
+
+def _given_url_maps(args: argparse.Namespace) -> tuple[UrlMap, ...] | None:
+    """The ``--raw-url-map`` mappings given (None: none given, the recorded ones hold)."""
+    from harvester.originals import parse_url_map
+
+    given: list[str] | None = getattr(args, "raw_url_maps", None)
+    return None if not given else tuple(parse_url_map(text) for text in given)
 
 
 def _record_label_keys(

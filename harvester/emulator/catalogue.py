@@ -99,6 +99,9 @@ from harvester.emulator.catalogue_presets import (
     DEMO_MOST_ROIS_IMAGE_ID as DEMO_MOST_ROIS_IMAGE_ID,
 )
 from harvester.emulator.catalogue_presets import (
+    DEMO_NO_FILESET_IMAGE_ID as DEMO_NO_FILESET_IMAGE_ID,
+)
+from harvester.emulator.catalogue_presets import (
     DEMO_NO_ROIS_IMAGE_ID as DEMO_NO_ROIS_IMAGE_ID,
 )
 from harvester.emulator.catalogue_presets import (
@@ -776,7 +779,7 @@ class Catalogue:
             pixels,
             spec.acquisition_ts + offset,
             dataset_ids=(ds.id, *(spec.dataset_base + d for o, d in spec.also_in if o == offset)),
-            fileset_id=900_000_000 + image_id,
+            fileset_id=None if image_id in spec.no_fileset else 900_000_000 + image_id,
         )
         return ImageLocation(info, project=self._project(spec), dataset=ds, sample=offset)
 

@@ -131,6 +131,7 @@ DEMO_IMAGE_COUNT = DEMO_SCREEN_IMAGE_COUNT + len(DEMO_PROJECT_IMAGE_IDS)
 DEMO_NO_ROIS_IMAGE_ID = 1884801  # dataset 51: no ROIs (an empty list)
 DEMO_MANY_ROIS_IMAGE_ID = 1884802  # dataset 51: two pages of ROIs
 DEMO_MOST_ROIS_IMAGE_ID = 1884806  # dataset 52: three pages of ROIs
+DEMO_NO_FILESET_IMAGE_ID = 1884808  # dataset 52: no fileset (original_file_paths: {})
 #: Images whose ROI count is fixed (the others have 0-4, seeded: emulator/rois.py).
 ROI_COUNTS: dict[int, int] = {
     DEMO_NO_ROIS_IMAGE_ID: 0,
@@ -427,6 +428,9 @@ class ProjectSpec:
     #: Datasets of other projects this project holds too (Project-Dataset links are
     #: many-to-many as well): listed and counted with its own.
     linked_datasets: tuple[int, ...] = ()
+    #: Images (ids) without a fileset, as imported before OMERO 5 (no ``filesetId``; their
+    #: ``original_file_paths`` is ``{}``).
+    no_fileset: frozenset[int] = frozenset()
 
     @property
     def n_images(self) -> int:
@@ -550,6 +554,7 @@ def _demo(seed: int) -> tuple[list[ScreenSpec], list[ProjectSpec]]:
         dataset_names=("CDK5RAP2-C", "CEP120"),
         image_prefix="Centrin_PCNT_Cep215_20110506_SIR_PRJ_",
         salt=seed,
+        no_fileset=frozenset({DEMO_NO_FILESET_IMAGE_ID}),
     )
     return [screen], [project]
 

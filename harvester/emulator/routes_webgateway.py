@@ -16,7 +16,8 @@ Reproduces ``webgateway/views.py`` (v5.26.0) and ``plategrid.py``:
   {"id": N}}``, the paths of every file of the image's fileset (a plate's holds the
   files of all its images) in the managed repository and as imported (IDR's client
   paths start ``uod/idr/filesets/<study>/``, the public FTP mirror's layout); an
-  unknown image raises ``Http404``, which ``@jsonp`` answers 500 JSON.
+  image without a fileset (imported before OMERO 5) answers ``{}``; an unknown image
+  raises ``Http404``, which ``@jsonp`` answers 500 JSON.
 * ``table/{Type}/{id}/query/`` and ``table/{fileid}/query/``: each screen's
   bulk-annotation table (one row per imaged well), reached from the screen, a
   plate of it or a well of it, as IDR attaches tables to screens; failures are
@@ -402,15 +403,20 @@ def table_file_query(site: Site, req: Request, match: re.Match[str]) -> Response
 IDR_FILESETS = "uod/idr/filesets"
 
 
-def _fileset_files(cat: Catalogue, image_id: int) -> tuple[int, list[str], list[str]] | None:
-    """(fileset id, repository paths, client paths) of an image's fileset, or None.
+def _fileset_files(
+    cat: Catalogue, image_id: int
+) -> tuple[int, list[str], list[str]] | tuple[()] | None:
+    """(fileset id, repository paths, client paths) of an image's fileset; ``()`` for an
+    image without one; None for an unknown image.
 
     ``ImageWrapper.getImportedImageFilePaths``: every ``FilesetEntry`` of the fileset,
     ``originalFile.path + name`` and ``clientPath``, one file per image here.
     """
     loc = cat.locate(image_id)
-    if loc is None or loc.image.fileset_id is None:
+    if loc is None:
         return None
+    if loc.image.fileset_id is None:
+        return ()
     fileset = loc.image.fileset_id
     if loc.plate is not None and loc.screen is not None:
         study, folder = loc.screen.name.split("/")[0], loc.plate.name
@@ -433,6 +439,8 @@ def original_file_paths(site: Site, req: Request, match: re.Match[str]) -> Respo
     found = _fileset_files(site.catalogue, int(match.group("iid")))
     if found is None:  # ``raise Http404`` (no message) inside @jsonp: a 500 JSON answer
         return webgateway_error(req, "", exc_type="django.http.response.Http404")
+    if not found:  # no fileset: nothing imported to name
+        return jsonp_response(req, {})
     fileset, repo, client = found
     return jsonp_response(req, {"repo": repo, "client": client, "fileset": {"id": fileset}})
 

@@ -25,6 +25,7 @@ from harvester.emulator.catalogue import (
     BIGSCREEN_PLATES,
     BIGSCREEN_SCREEN_ID,
     DEMO_IMAGE_ID,
+    DEMO_NO_FILESET_IMAGE_ID,
     DEMO_SCREEN_ID,
     DEMO_WELL_ID,
 )
@@ -285,7 +286,8 @@ def test_an_image_in_two_datasets_is_listed_by_both(make_emulator: Any) -> None:
 def test_original_file_paths_name_the_fileset_as_idr_imported_it(client: httpx.Client) -> None:
     """original_file_paths: repo and client paths of every file of the image's fileset (a
     plate's: one per image) and its id; IDR's client paths lead to the FTP mirror's
-    study folder; an unknown image is @jsonp's 500 JSON for Http404."""
+    study folder; an image without a fileset answers {}; an unknown image is @jsonp's 500
+    JSON for Http404."""
     got = get_json(client, f"/webgateway/original_file_paths/{DEMO_IMAGE_ID}/")
     assert list(got) == ["repo", "client", "fileset"]
     assert list(got["fileset"]) == ["id"] and isinstance(got["fileset"]["id"], int)
@@ -293,6 +295,11 @@ def test_original_file_paths_name_the_fileset_as_idr_imported_it(client: httpx.C
     assert all(p.startswith("uod/idr/filesets/idr0056-stojic-lncrnas/") for p in got["client"])
     assert [p.rsplit("/", 1)[1] for p in got["repo"]] == [
         p.rsplit("/", 1)[1] for p in got["client"]
+    ]
+    assert get_json(client, f"/webgateway/original_file_paths/{DEMO_NO_FILESET_IMAGE_ID}/") == {}
+    project = get_json(client, "/webgateway/original_file_paths/1884801/")
+    assert project["client"] == [
+        "uod/idr/filesets/idr0021-lawo-pericentriolarmaterial/CDK5RAP2-C/CDK5RAP2-C_0001.tif"
     ]
     missing = client.get(f"/webgateway/original_file_paths/{UNKNOWN}/")
     assert missing.status_code == 500

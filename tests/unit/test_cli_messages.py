@@ -384,7 +384,7 @@ def test_artifacts_help_names_all(capsys: pytest.CaptureFixture[str], command: s
     """`--artifacts` says it takes `all` in every command that has it (plan and slurm did not)."""
     code, out, _err = run(capsys, command, "--help")
     assert code == 0
-    assert "stack,rois (or all; repeatable;" in flat(out)
+    assert "stack,rois,paths (or all; repeatable;" in flat(out)
 
 
 def test_index_help_names_the_newest_run_that_set_keys(capsys: pytest.CaptureFixture[str]) -> None:

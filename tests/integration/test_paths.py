@@ -1,0 +1,246 @@
+"""The ``paths`` artifact and the list of original files, over the emulator.
+
+Plate 7375 of the demo preset is one fileset of 8 files (one per imaged well), which each
+of its 8 images lists whole; dataset 52's images have a fileset of one file each, but
+1884808, which has none (``{}``). The emulator's app is wrapped to count the
+``original_file_paths`` requests and to answer chosen images otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from harvest_helpers import harvest, run_cli
+
+from harvester.config import parse_artifacts
+from harvester.emulator import EmulatorThread
+from harvester.emulator import catalogue as c
+from harvester.emulator.app import App, build_app
+from harvester.emulator.http import Request, Response
+from harvester.emulator.routes_common import json_response, text_response
+from harvester.layout import image_path
+from harvester.models import DEFAULT_ARTIFACTS, Artifact
+from harvester.originals import IDR_URL_MAP, default_maps
+from harvester.status import collect_status
+from harvester.verify import verify
+
+PLATE = c.DEMO_PLATE_ID
+DATASET = 52
+DATASET_IMAGES = (1884805, 1884806, 1884807, 1884808)
+NO_FILESET = c.DEMO_NO_FILESET_IMAGE_ID
+MIRROR = "https://mirror.example/IDR"
+PATHS = "/webgateway/original_file_paths/"
+
+
+class CountingApp:
+    """The demo app; records every original_file_paths request, answers ``answer`` first."""
+
+    def __init__(self) -> None:
+        self.app: App = build_app("demo")
+        self.asked: list[int] = []
+        self.answer: Callable[[int], Response | None] = lambda image_id: None
+
+    def handle(self, req: Request) -> Response:
+        if req.path.startswith(PATHS):
+            image_id = int(req.path[len(PATHS) :].strip("/"))
+            self.asked.append(image_id)
+            own = self.answer(image_id)
+            if own is not None:
+                return own
+        return self.app.handle(req)
+
+
+@pytest.fixture
+def counting(make_emulator: Callable[..., EmulatorThread]) -> tuple[EmulatorThread, CountingApp]:
+    app = CountingApp()
+    return make_emulator(app=app), app
+
+
+def paths_file(out: Path, image_id: int) -> Path:
+    return out / image_path(image_id, "paths")
+
+
+def served(base_url: str, image_id: int) -> bytes:
+    """What the emulator answers to the harvester's request, read directly."""
+    with urllib.request.urlopen(f"{base_url}{PATHS}{image_id}/") as answer:  # noqa: S310
+        body: bytes = answer.read()
+    return body
+
+
+def read_tsv(out: Path) -> list[dict[str, str]]:
+    text = (out / "originals.tsv").read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+
+
+def read_index(out: Path) -> dict[int, dict[str, str]]:
+    text = (out / "index.csv").read_text(encoding="utf-8")
+    return {int(r["image_id"]): r for r in csv.DictReader(io.StringIO(text))}
+
+
+def raw_urls(out: Path) -> list[str]:
+    return (out / "raw-urls.txt").read_text(encoding="utf-8").splitlines()
+
+
+def test_paths_is_opt_in_and_idr_gets_its_mirror_by_default() -> None:
+    """paths is in all, not in the defaults; only a folder of IDR's maps to its mirror."""
+    assert Artifact.PATHS in parse_artifacts("all")
+    assert Artifact.PATHS not in DEFAULT_ARTIFACTS
+    assert parse_artifacts("paths,thumbnail") == (Artifact.THUMBNAIL, Artifact.PATHS)
+    assert default_maps("https://idr.openmicroscopy.org") == (IDR_URL_MAP,)
+    assert default_maps("https://omero.example.org/omero/") == ()
+    assert default_maps(None) == ()
+
+
+def test_paths_files_index_and_originals_then_a_mapping_gives_urls(
+    tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
+) -> None:
+    """Each image's answer is saved verbatim; index.csv names its fileset; originals.tsv
+    lists each file once (a plate's 8 for its 8 images); without a mirror no URL, with
+    --raw-url-map one per file; a resume asks nothing again."""
+    emu, app = counting
+    out = tmp_path / "out"
+    summary = harvest(
+        emu.base_url, out, plates=(PLATE,), datasets=(DATASET,), artifacts=(Artifact.PATHS,)
+    )
+    assert summary.failed == 0
+    asked = list(app.asked)
+    plate_images = sorted(set(asked) - set(DATASET_IMAGES))
+    assert len(plate_images) == 8
+    assert sorted(asked) == sorted([*plate_images, *DATASET_IMAGES])  # once each
+    for image_id in asked:
+        assert paths_file(out, image_id).read_bytes() == served(emu.base_url, image_id)
+    assert json.loads(paths_file(out, NO_FILESET).read_bytes()) == {}
+
+    rows = read_index(out)
+    plate_fileset = json.loads(paths_file(out, plate_images[0]).read_bytes())["fileset"]["id"]
+    assert {rows[i]["fileset_id"] for i in plate_images} == {str(plate_fileset)}
+    assert rows[NO_FILESET]["fileset_id"] == "" and rows[NO_FILESET]["paths_path"] == (
+        image_path(NO_FILESET, "paths")
+    )
+    listed = read_tsv(out)
+    assert len(listed) == 8 + 3  # the plate's files once, one each for 3 dataset images
+    assert len({r["path"] for r in listed}) == len(listed)
+    assert sum(r["fileset_id"] == str(plate_fileset) for r in listed) == 8
+    assert all(r["path"].startswith("uod/idr/filesets/") for r in listed)
+    # Not IDR: no public mirror known, the paths alone.
+    assert all(r["url"] == "" for r in listed) and raw_urls(out) == []
+    assert "paths only" in summary.originals_line
+
+    kinds = collect_status(out).kinds
+    assert kinds["paths"].done == 12 and kinds["paths"].failed == 0
+    assert verify(out).damaged == []
+
+    done = run_cli("index", str(out), "--raw-url-map", f"uod/idr/filesets={MIRROR}/")
+    assert done.returncode == 0, done.stderr
+    assert f"11 public URLs in {out / 'raw-urls.txt'}" in done.stdout
+    urls = raw_urls(out)
+    assert len(urls) == 11 and len(set(urls)) == 11
+    study = "idr0056-stojic-lncrnas"
+    assert f"{MIRROR}/{study}/1988/1988_A1_s1.tif" in urls
+    assert {r["url"] for r in read_tsv(out)} == set(urls)
+
+    app.asked.clear()
+    again = harvest(
+        emu.base_url, out, plates=(PLATE,), datasets=(DATASET,), artifacts=(Artifact.PATHS,)
+    )
+    assert again.failed == 0 and app.asked == []
+    assert raw_urls(out) == urls  # the recorded mapping holds for later index writes
+
+    # One paths file read per fileset: the plate's other images' files are not opened.
+    paths_file(out, plate_images[-1]).unlink()
+    done = run_cli("index", str(out))
+    assert done.returncode == 0 and "unreadable" not in done.stdout, done.stdout
+    assert raw_urls(out) == urls
+
+
+def test_a_404_fails_the_artifact_and_a_rerun_asks_only_it(
+    tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
+) -> None:
+    """An image answered 404 fails its paths with no file, as other artifacts fail; the
+    next run asks that image alone."""
+    emu, app = counting
+    out = tmp_path / "out"
+    gone = DATASET_IMAGES[0]
+    app.answer = lambda i: text_response(404, "<h1>Not Found</h1>") if i == gone else None
+    summary = harvest(emu.base_url, out, datasets=(DATASET,), artifacts=(Artifact.PATHS,))
+    assert [(f.kind, f.image_id, f.status) for f in summary.failures] == [("paths", gone, 404)]
+    assert not paths_file(out, gone).exists()
+    assert collect_status(out).kinds["paths"].failed == 1
+    assert len(read_tsv(out)) == 2  # the two other images with a fileset
+
+    app.answer = lambda i: None
+    app.asked.clear()
+    rerun = harvest(emu.base_url, out, datasets=(DATASET,), artifacts=(Artifact.PATHS,))
+    assert rerun.failed == 0 and app.asked == [gone]
+    assert len(read_tsv(out)) == 3
+
+
+def test_a_malformed_answer_is_not_stored(
+    tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
+) -> None:
+    """An answer without a fileset id or path lists fails the artifact: nothing stored."""
+    emu, app = counting
+    out = tmp_path / "out"
+    bad = DATASET_IMAGES[1]
+    app.answer = lambda i: json_response({"repo": "x", "client": []}) if i == bad else None
+    summary = harvest(
+        emu.base_url, out, datasets=(DATASET,), artifacts=(Artifact.PATHS,), max_retries=1
+    )
+    assert [(f.kind, f.image_id) for f in summary.failures] == [("paths", bad)]
+    assert "fileset id" in summary.failures[0].reason
+    assert not paths_file(out, bad).exists()
+
+
+def test_server_paths_never_name_local_files_nor_escape_the_lists(
+    tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
+) -> None:
+    """Hostile client paths: no file is made from them, a path that climbs or holds control
+    characters gets no URL and stays one TSV cell, and odd characters are percent-encoded."""
+    emu, app = counting
+    out = tmp_path / "out"
+    hostile = [
+        "uod/idr/filesets/../../../etc/passwd",
+        "../../outside.tif",
+        "/abs/uod/idr/filesets/x.tif",
+        "uod/idr/filesets/s/a\tb\nwget http://evil.example/x.tif",
+        "uod/idr/filesets/s//double.tif",
+        "uod/idr/filesets/s/sp ace#1?.tif",
+    ]
+    body = {"repo": ["r"] * len(hostile), "client": hostile, "fileset": {"id": 5}}
+    target = DATASET_IMAGES[2]
+    app.answer = lambda i: json_response(body) if i == target else None
+    harvest(emu.base_url, out, images=(target,), artifacts=(Artifact.PATHS,))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    done = run_cli("index", str(out), "--raw-url-map", f"uod/idr/filesets={MIRROR}")
+    assert done.returncode == 0, done.stderr
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    made = {str(p) for p in set(after) - set(before)}
+    assert made <= {"out/originals.tsv", "out/raw-urls.txt", "out/raw_url_map.json"}
+    assert raw_urls(out) == [f"{MIRROR}/s/sp%20ace%231%3F.tif"]
+    lines = (out / "originals.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 + len(hostile) and all(line.count("\t") == 2 for line in lines)
+    assert any("a%09b%0Awget" in line for line in lines)
+
+
+def test_bad_mapping_is_a_one_line_error(tmp_path: Path) -> None:
+    """--raw-url-map without '=', with a non-URL target or with credentials: error + hint,
+    exit 2, and the credentials are neither echoed nor recorded."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for value in (
+        "nonsense",
+        "uod/idr/filesets=not-a-url",
+        "uod/idr/filesets=https://me:s3cret@mirror.example/IDR",
+    ):
+        done = run_cli("index", str(out), "--raw-url-map", value)
+        assert done.returncode == 2
+        assert done.stderr.startswith("error: raw_url_map: "), done.stderr
+        assert "Traceback" not in done.stderr and "hint: " in done.stderr
+        assert "s3cret" not in done.stderr + done.stdout
+    assert not (out / "raw_url_map.json").exists()
