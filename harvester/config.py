@@ -57,6 +57,7 @@ from harvester.select import (
     names_annotations,
     parse_label_keys,
     parse_where,
+    unknown_by_id,
 )
 from harvester.shard import MAX_SHARDS_NAMED as MAX_SHARDS_NAMED
 from harvester.shard import WorkLeft, shard_commands, shard_pair, split_count
@@ -452,8 +453,40 @@ class HarvestConfig:
                 key="labels",
                 file_hint="remove labels = false",
             )
+        self._check_where_by_id()
         self._check_sample_per()
         self._check_split()
+
+    def _check_where_by_id(self) -> None:
+        """Refuse ``where`` terms on context columns (``field``, ``plate_id``) when every
+        target is an image given by id.
+
+        Why: such an image is selected before anything places it in a plate or well, so
+        ``--ids-from index.csv --where field=0`` selected none of them and ended with
+        nothing done, exit 0 (and ``field!=1`` kept them all). A walk's images have the
+        columns: with a screen, plate, project or dataset beside the ids, the run goes on.
+        """
+        walked = (
+            self.screens
+            or self.projects
+            or self.screen_names
+            or self.project_names
+            or self.plates
+            or self.datasets
+            or self.from_plan
+        )
+        keys = unknown_by_id(self.where) if not walked and (self.images or self.ids_from) else []
+        if keys:
+            columns = " and ".join(repr(key) for key in keys)
+            what = "columns" if len(keys) > 1 else "a column"
+            raise ConfigError(
+                f"where: {columns} {'are' if len(keys) > 1 else 'is'} {what} of the walk's "
+                "context, which images given by id (--image, --ids-from) do not have when "
+                "they are selected: no term on it could select them",
+                hint="give their plate, screen or dataset instead (--plate ID --where "
+                f"{keys[0]}=...), or keep only the rows wanted in the ids file",
+                key="where",
+            )
 
     def _check_split(self) -> None:
         """Normalise ``split`` and refuse ``split_by``/``split_seed`` without one."""

@@ -348,6 +348,22 @@ def names_context(key: str) -> bool:
     return _fold(key) in CONTEXT_KEYS
 
 
+#: The one context column an image given by id (``--image``, ``--ids-from``) has when it
+#: is selected: no walk placed it, and its name, well or dataset come with its imgData,
+#: after the selection.
+KNOWN_BY_ID = ("image_id",)
+
+
+def unknown_by_id(where: Sequence[Condition]) -> list[str]:
+    """The keys of ``where`` (as given, each once) on context columns that an image given
+    by id has no value in when it is selected (:data:`KNOWN_BY_ID`)."""
+    return list(
+        dict.fromkeys(
+            c.key.strip() for c in where if names_context(c.key) and _fold(c.key) not in KNOWN_BY_ID
+        )
+    )
+
+
 def names_annotations(where: Sequence[Condition]) -> bool:
     """Whether any term of ``where`` is on an annotation key (so that labels are needed)."""
     return any(not names_context(c.key) for c in where)

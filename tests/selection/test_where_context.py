@@ -141,3 +141,33 @@ def test_label_prefix_and_images_without_the_column() -> None:
     assert admits("field!=0", project_image)
     assert admits("dataset_id=51", project_image)
     assert admits("Gene Symbol=ECT2", project_image)
+
+
+def test_a_context_term_on_images_given_by_id_is_refused(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """--ids-from an index.csv's rows with --where field=0: one error line, exit 2, no folder
+    and no image request (it selected none, exit 0); an image_id term still selects."""
+    emu = make_emulator(preset="fields")
+    code, _out, err = harvest(emu, tmp_path / "all", "--plate", PLATE, "-q")
+    assert code == 0, err
+    ids = tmp_path / "rows.csv"
+    with (tmp_path / "all" / "index.csv").open(newline="") as f:
+        ids.write_text("".join(f.readlines()[:7]))  # the header and the first 6 rows
+    emu.reset_stats()
+
+    out = tmp_path / "by-id"
+    code, _out, err = harvest(emu, out, "--ids-from", str(ids), "--where", "field=0")
+    assert code == 2
+    assert err.splitlines()[0].startswith(
+        "error: --where: 'field' is a column of the walk's context, which images given by id"
+    )
+    assert err.splitlines()[1].startswith("hint: give their plate, screen or dataset instead")
+    assert len(err.splitlines()) == 2
+    assert not out.exists()
+    assert emu.stats()["by_route"] == {}
+
+    first = rows(tmp_path / "all")[0]["image_id"]
+    code, _out, err = harvest(emu, out, "--ids-from", str(ids), "--where", f"image_id={first}")
+    assert code == 0, err
+    assert thumbnails(out) == {int(first)}
