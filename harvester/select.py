@@ -641,7 +641,8 @@ class ValueCensus:
         no typo that a near spelling would name), numbers in order, at most 10."""
         values = sorted(
             self._values.get(_fold(cond.key), {}).values(),
-            key=lambda v: (0, int(v), v) if v.isdigit() else (1, 0, v),
+            # (ASCII digits alone: a name such as "²" is a digit to isdigit, not to int)
+            key=lambda v: (0, int(v), v) if v.isascii() and v.isdigit() else (1, 0, v),
         )
         more = len(values) - CONTEXT_VALUES_SHOWN
         return ", ".join(values[:CONTEXT_VALUES_SHOWN]) + (f" and {more} more" if more > 0 else "")

@@ -15,7 +15,7 @@ from selection_helpers import run_cli
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
-from harvester.select import Selection, parse_where
+from harvester.select import KeyCensus, Selection, ValueCensus, parse_where
 
 #: The ``fields`` preset: screen 1101, plates 3001/3002, 12 imaged wells x 3 fields each.
 SCREEN = "1101"
@@ -171,3 +171,21 @@ def test_a_context_term_on_images_given_by_id_is_refused(
     code, _out, err = harvest(emu, out, "--ids-from", str(ids), "--where", f"image_id={first}")
     assert code == 0, err
     assert thumbnails(out) == {int(first)}
+
+
+def test_the_values_named_may_be_names_of_unicode_digits() -> None:
+    """A name column's values listed for a term that matched none, when one of them is a
+    superscript digit ('²', a digit to str.isdigit that int() refuses): a warning, not a
+    ValueError out of the run."""
+    where = parse_where(["image_name=x"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    selection = Selection(where=where)
+    for n, name in enumerate(("10", "²", "9", "b")):
+        ref = ImageRef(n + 1, image_name=name, dataset_id=5)
+        labels = selection.where_labels(ref)
+        keys.see(ref, labels)
+        values.see(labels)
+    assert values.lines(keys, ("image", "images"), matched=0) == [
+        "--where 'image_name=x': no value of key 'image_name' on the 4 images is 'x', so this"
+        " term matches no image; the values of 'image_name' there: 9, 10, b, ²"
+    ]
