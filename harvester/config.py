@@ -97,11 +97,39 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def _refuse_link(key: str, item: object) -> None:
+    """A webclient link given to a target key of a config file: a ConfigError naming the
+    ids it shows, and the link without its query (it may hold a session key).
+
+    Why: the target flags read links (:func:`harvester.cli.harvest.apply_target_links`,
+    the link's server becoming the base URL), the file does not; ``images = [LINK]`` was
+    "not a numeric id" with the whole link, key and all, and ``screens = [LINK]`` a name
+    looked up on the server, said back as not found."""
+    from harvester.target_text import KINDS, TargetTextError, is_link, link_shown, parse_link
+
+    if not (isinstance(item, str) and is_link(item)):
+        return
+    kind = next((k for k, (each, _flag) in KINDS.items() if each == key), "image")
+    try:
+        link = parse_link(item)
+    except TargetTextError:
+        shows = ""
+    else:
+        ids = ", ".join(map(str, link.ids_of(kind)))
+        shows = f": {key} = [{ids}], base_url = {link.server!r}" if ids else ""
+    raise ConfigError(
+        f"{key}: {link_shown(item)!r} is a webclient link; a config file takes ids",
+        hint=f"give the ids it shows{shows} (a link is taken by {KINDS[kind][1]} LINK)",
+        key=key,
+    )
+
+
 def _as_int_list(key: str, value: object) -> tuple[int, ...]:
     """Ids as a tuple of positive ints; a single int or numeric string is accepted."""
     items = value if isinstance(value, list | tuple) else [value]
     out: list[int] = []
     for item in items:
+        _refuse_link(key, item)
         if isinstance(item, bool):
             raise ConfigError(f"{key}: {item!r} is not an id")
         if isinstance(item, int):
@@ -139,6 +167,7 @@ def _ids_and_names(key: str, value: object) -> tuple[tuple[int, ...], tuple[str,
     ids: list[int] = []
     names: list[str] = []
     for item in items:
+        _refuse_link(key, item)
         if isinstance(item, str) and not _is_number(item.strip()):
             name = item.strip()
             if not name:

@@ -22,6 +22,7 @@ __all__ = [
     "a_kind",
     "id_range",
     "is_link",
+    "link_shown",
     "parse_link",
     "typed_id",
     "typed_like",
@@ -133,6 +134,18 @@ def is_link(text: str) -> bool:
     its scheme, or a webclient page's without it (refused there, its query unquoted)."""
     lowered = text.strip().lower()
     return lowered.startswith(("http://", "https://")) or "/webclient" in lowered
+
+
+def link_shown(text: str) -> str:
+    """``text``, a link, as a message may quote it: without a user, password, query or
+    fragment (each may hold a credential: ``?bsession=KEY``), at most 80 characters."""
+    stripped = text.strip()
+    parts = urlsplit(stripped)
+    if parts.scheme and parts.netloc:
+        shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+    else:
+        shown = stripped.partition("?")[0].partition("#")[0]
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def parse_link(text: str) -> Link:

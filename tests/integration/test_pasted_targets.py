@@ -271,3 +271,57 @@ def test_a_slurm_script_names_a_links_ids_and_server(
     script = (out / "harvest.sbatch").read_text(encoding="utf-8")
     assert f"--plate {PLATE} --base-url {emulator.base_url}" in script
     assert SECRET not in script and "show=" not in script
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "target"),
+    [("images", "image", IMAGES[0]), ("screens", "screen", 2302), ("plates", "plate", PLATE)],
+)
+def test_a_link_in_a_config_file_names_its_ids_without_its_query(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    key: str,
+    kind: str,
+    target: int,
+) -> None:
+    """A webclient link with a session key as a config file's target: one error line that
+    names the link without its query and a hint with the ids to give, exit 2, no request,
+    no folder (images= quoted the key; screens= looked the link up as a screen's name)."""
+    link = f"{emulator.base_url}/webclient/?show={kind}-{target}&bsession={SECRET}"
+    config = tmp_path / "study.toml"
+    config.write_text(f'base_url = "{emulator.base_url}"\n{key} = ["{link}"]\n')
+    out = tmp_path / "D"
+    emulator.reset_stats()
+    code, err = run(capsys, "harvest", str(config), "--out", str(out), "--rate", "none")
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {config}: {key}: '{emulator.base_url}/webclient/' is a webclient link; a "
+        "config file takes ids",
+        f"hint: give the ids it shows: {key} = [{target}], base_url = '{emulator.base_url}' "
+        f"(a link is taken by --{kind} LINK)",
+    ]
+    assert SECRET not in err
+    assert not out.exists()
+    assert emulator.stats()["by_route"] == {}
+
+
+def test_a_link_in_an_ids_file_is_named_without_its_query(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An ids file line that is a short webclient link with a session key: the line named
+    without its query (a line under 40 characters was quoted whole, key and all), exit 2."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{IMAGES[0]}\nhttp://h/webclient/?bsession={SECRET[:8]}\n")
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids),
+        "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {ids}: line 2: 'http://h/webclient/' is a webclient link, not an image id",
+        "hint: an ids file holds image ids, one a line (Image:ID too); --image takes a link",
+    ]
+    assert SECRET[:8] not in err
+    assert not out.exists()
