@@ -134,11 +134,12 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
             raise ConfigError(f"{key}: {item!r} is not an id")
         if isinstance(item, int):
             number = item
-        elif isinstance(item, str) and _is_number(item.strip()):
-            number = int(item.strip())
+        elif isinstance(item, str) and _is_number(item.strip()) and len(item.strip()) <= 30:
+            number = int(item.strip())  # (int() refuses over 4,300 digits: no id has 30)
         else:
+            shown = repr(item) if len(repr(item)) <= 42 else repr(item)[:38] + "...'"
             raise ConfigError(
-                f"{key}: {item!r} is not a numeric id", hint="ids are positive integers, e.g. 2302"
+                f"{key}: {shown} is not a numeric id", hint="ids are positive integers, e.g. 2302"
             )
         if number <= 0:
             raise ConfigError(f"{key}: {number} is not a valid id (ids are positive)")

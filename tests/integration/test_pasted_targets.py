@@ -325,3 +325,50 @@ def test_a_link_in_an_ids_file_is_named_without_its_query(
     ]
     assert SECRET[:8] not in err
     assert not out.exists()
+
+
+#: More digits than int() reads (4,300): a pasted run of digits, not an id.
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--image", f"Image:{HUGE}"], f"'Image:{HUGE[:31]}...' is not a numeric id"),
+        (["--image", f"1-{HUGE}"], f"'1-{HUGE[:35]}...' is not a range of ids"),
+        (["--image", HUGE], f"'{HUGE[:37]}...' is not a numeric id"),
+        (["--screen", f"Screen:{HUGE}"], f"'Screen:{HUGE[:30]}...' is not a numeric id"),
+    ],
+)
+def test_ids_of_thousands_of_digits_are_one_short_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], error: str
+) -> None:
+    """A typed id, a range or an id of 5,000 digits given to a flag: its own one-line error,
+    shortened (argparse's "invalid image target value" with all 5,000 digits), exit 2."""
+    code, err = run(capsys, "harvest", "--out", str(tmp_path / "D"), *argv)
+    assert code == 2
+    assert err.splitlines()[0].startswith(f"error: argument {argv[0]}: {error}")
+    assert len(err.splitlines()[0]) < 200
+
+
+@pytest.mark.parametrize("where", ["ids file", "config file"])
+def test_an_id_of_thousands_of_digits_in_a_file_is_no_internal_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, where: str
+) -> None:
+    """``Image:`` and 5,000 digits as an ids file's line, or 5,000 digits in a config file's
+    images: one short error line naming it, exit 2 (it was "internal error: ValueError")."""
+    out = tmp_path / "D"
+    if where == "ids file":
+        ids = tmp_path / "ids.txt"
+        ids.write_text(f"{IMAGES[0]}\nImage:{HUGE}\n")
+        argv = ["--base-url", emulator.base_url, "--ids-from", str(ids)]
+        error = f"error: {ids}: line 2: 'Image:{HUGE[:31]}...' is not an image id"
+    else:
+        config = tmp_path / "study.toml"
+        config.write_text(f'base_url = "{emulator.base_url}"\nimages = ["{HUGE}"]\n')
+        argv = [str(config)]
+        error = f"error: {config}: images: '{HUGE[:37]}...' is not a numeric id"
+    code, err = run(capsys, "harvest", *argv, "--out", str(out), "--rate", "none")
+    assert code == 2
+    assert err.splitlines()[0] == error
+    assert not out.exists()
