@@ -91,7 +91,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
-from harvester.models import ImageRef
+from harvester.models import ImageRef, has_context
 from harvester.splits import (
     SPLITS_FILE,
     SplitSpec,
@@ -523,6 +523,21 @@ def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen
             f"so {effect}; {census.hint(key)}"
         )
     return lines
+
+
+def unplaced_line(keys: Sequence[str], left_out: int, kept: int) -> str:
+    """The warning for the images given by id that ``where`` judged without the context
+    columns ``keys``, which no walk gave them (:data:`KNOWN_BY_ID`): ``left_out`` by an
+    ``=`` or ``~`` term, ``kept`` through ``!=`` ones, as images without the column."""
+    columns = " or ".join(quoted(key) for key in keys)
+    judged = " and ".join(
+        f"{count:,} {what}" for count, what in ((left_out, "left out"), (kept, "kept")) if count
+    )
+    return (
+        f"--where: {plural(left_out + kept, 'image')} given by id (--image, --ids-from) had no "
+        f"{columns} when selected (no walk placed them), judged as without it: {judged}; "
+        "give their plate, screen or dataset instead"
+    )
 
 
 def unknown_per_key(census: KeyCensus, seen: Seen) -> list[str]:
@@ -1392,6 +1407,10 @@ async def run_stage(
     per_census = KeyCensus([selection.sample_per]) if selection.sample_per else None
     values = ValueCensus(selection.where)
     parts = WhereParts(selection.where)
+    # Images given by id beside a walk (a run of ids alone is refused: HarvestConfig) have
+    # none of these columns when selected: counted, for a warning (else left out unsaid).
+    by_id_keys = unknown_by_id(selection.where)
+    unplaced = [0, 0]  # (left out, kept: a '!=' term holds where a column has no value)
 
     async def forward(ref: ImageRef) -> None:
         if not selection.in_shard(ref.image_id):
@@ -1417,7 +1436,10 @@ async def run_stage(
                 parts.see(labels)  # has, each image's terms matched for nothing)
             if per_census is not None:
                 per_census.see(ref)
-            if not selection.admits(ref):
+            admitted = selection.admits(ref)
+            if by_id_keys and not has_context(ref):
+                unplaced[admitted] += 1
+            if not admitted:
                 continue
             stats.matched += 1
             if bottom is None:
@@ -1431,6 +1453,8 @@ async def run_stage(
         told += values.lines(census, ("walked image", "walked images"), stats.matched)
         if not told and not stats.matched and (line := parts.line(stats.walked)):
             told.append(line)  # (no key nor value is missing: the terms themselves match none)
+        if any(unplaced):
+            told.append(unplaced_line(by_id_keys, *unplaced))
         for line in told:
             problems.warning("%s", line)
         if per_census is not None:

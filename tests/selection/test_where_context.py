@@ -189,3 +189,36 @@ def test_the_values_named_may_be_names_of_unicode_digits() -> None:
         "--where 'image_name=x': no value of key 'image_name' on the 4 images is 'x', so this"
         " term matches no image; the values of 'image_name' there: 9, 10, b, ²"
     ]
+
+
+def test_images_given_by_id_beside_a_walk_are_said_to_lack_the_column(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """--plate 3002 beside --ids-from of plate 3001's images, --where field=0: plate 3002's
+    first fields are harvested, and one warning says the 6 images given by id were judged
+    without a field (they were left out unsaid); with field!=0 it says they were kept."""
+    emu = make_emulator(preset="fields")
+    code, _out, err = harvest(emu, tmp_path / "all", "--plate", PLATE, "-q")
+    assert code == 0, err
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{r['image_id']}\n" for r in rows(tmp_path / "all")[:6]))
+
+    out = tmp_path / "mixed"
+    code, stdout, err = harvest(
+        emu, out, "--plate", "3002", "--ids-from", str(ids), "--where", "field=0"
+    )
+    assert code == 0, err
+    assert "selected 12 of 42 walked images (where field=0)" in stdout
+    assert {(r["plate_id"], r["field"]) for r in rows(out)} == {("3002", "0")}
+    warnings = [line for line in err.splitlines() if line.startswith("WARNING")]
+    assert warnings == [
+        "WARNING harvester.problems: --where: 6 images given by id (--image, --ids-from) had"
+        " no 'field' when selected (no walk placed them), judged as without it: 6 left out;"
+        " give their plate, screen or dataset instead"
+    ]
+    code, _out, err = harvest(
+        emu, tmp_path / "n", "--plate", "3002", "--ids-from", str(ids), "--where", "field!=0",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "judged as without it: 6 kept;" in err
