@@ -339,6 +339,11 @@ CONTEXT_KEYS: tuple[str, ...] = tuple(
 )
 #: The values of a context column a warning lists, at most.
 CONTEXT_VALUES_SHOWN = 10
+#: The values of a context column kept for that warning while its ``=`` term matched none,
+#: at most: ``image_id`` and ``image_name`` have one per image, and a walk of 1,000,000
+#: images kept them all (some 150 MB) for a line that names 10.
+CONTEXT_VALUES_KEPT = 1000
+_CONTEXT_SET = frozenset(CONTEXT_KEYS)  # (asked once per label while a term is open)
 #: The prefix naming an annotation key that equals a context column (as index.csv does).
 LABEL_PREFIX = "label:"
 
@@ -622,7 +627,9 @@ class ValueCensus:
             by_value = self._open.get(_fold(key))
             if by_value is None:
                 continue
-            self._values.setdefault(_fold(key), {}).setdefault(_fold_spaces(value), value.strip())
+            kept = self._values.setdefault(_fold(key), {})
+            if len(kept) < CONTEXT_VALUES_KEPT or _fold(key) not in _CONTEXT_SET:
+                kept.setdefault(_fold_spaces(value), value.strip())
             conds = by_value.get(_fold_spaces(value))
             if conds is None:
                 continue
@@ -660,6 +667,8 @@ class ValueCensus:
             key=lambda v: (0, int(v), v) if v.isascii() and v.isdigit() else (1, 0, v),
         )
         more = len(values) - CONTEXT_VALUES_SHOWN
+        if len(values) >= CONTEXT_VALUES_KEPT:  # (not all were kept: their count is unknown)
+            return ", ".join(values[:CONTEXT_VALUES_SHOWN]) + " and more"
         return ", ".join(values[:CONTEXT_VALUES_SHOWN]) + (f" and {more} more" if more > 0 else "")
 
     def lines(self, census: KeyCensus, seen: Seen, matched: int) -> list[str]:

@@ -222,3 +222,30 @@ def test_images_given_by_id_beside_a_walk_are_said_to_lack_the_column(
     )  # fmt: skip
     assert code == 0, err
     assert "judged as without it: 6 kept;" in err
+
+
+def test_a_term_on_a_column_of_one_value_an_image_keeps_few_values() -> None:
+    """--where image_id=N on 20,000 walked images none of which is N: the census keeps a
+    bounded number of ids for its warning (it kept all, some 150 MB per 1,000,000 images),
+    and the warning lists the smallest kept, then 'and more'."""
+    import tracemalloc
+
+    where = parse_where(["image_id=1"])
+    selection = Selection(where=where)
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    tracemalloc.start()
+    try:
+        for image_id in range(2, 20_002):
+            ref = ImageRef(image_id, plate_id=5)
+            labels = selection.where_labels(ref)
+            keys.see(ref, labels)
+            values.see(labels)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1_000_000  # (all 20,000 ids: about 3 MB)
+    assert values.lines(keys, ("image", "images"), matched=0) == [
+        "--where 'image_id=1': no value of key 'image_id' on the 20000 images is '1', so this"
+        " term matches no image; the values of 'image_id' there: 2, 3, 4, 5, 6, 7, 8, 9, 10,"
+        " 11 and more"
+    ]
