@@ -510,14 +510,20 @@ class KeyCensus:
         return f"{which}: {some}" + (f" and {more} more" if more > 0 else "")
 
 
-def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen) -> list[str]:
+def unknown_where_keys(
+    where: Sequence[Condition], census: KeyCensus, seen: Seen, said: Sequence[str] = ()
+) -> list[str]:
     """One warning line per ``where`` key on none of the images seen (``seen``: which ones).
 
     Says what the typo does: a ``=``/``~`` term on an absent key matches no image,
-    a ``!=`` term excludes none.
+    a ``!=`` term excludes none. ``said``: keys whose absence another line tells (context
+    columns of images given by id alone: no typo, and their annotation keys no help).
     """
     lines = []
+    told = {_fold(key) for key in said}
     for key in census.missing():
+        if _fold(key) in told:
+            continue
         conds = [c for c in where if _fold(c.key) == _fold(key)]
         effect = (
             "no image matches it" if any(c.op != "!=" for c in conds) else "it excludes no image"
@@ -1458,12 +1464,13 @@ async def run_stage(
             else:
                 bottom.offer(ref)
         stats.sampling = False  # (the walk ended: the sample is decided below)
-        told = unknown_where_keys(selection.where, census, ("walked image", "walked images"))
+        said = by_id_keys if sum(unplaced) == stats.walked else ()  # (every image by id)
+        told = unknown_where_keys(selection.where, census, ("walked image", "walked images"), said)
         told += values.lines(census, ("walked image", "walked images"), stats.matched)
-        if not told and not stats.matched and (line := parts.line(stats.walked)):
-            told.append(line)  # (no key nor value is missing: the terms themselves match none)
         if any(unplaced):
             told.append(unplaced_line(by_id_keys, *unplaced))
+        if not told and not stats.matched and (line := parts.line(stats.walked)):
+            told.append(line)  # (no key nor value is missing: the terms themselves match none)
         for line in told:
             problems.warning("%s", line)
         if per_census is not None:

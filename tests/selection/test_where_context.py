@@ -249,3 +249,30 @@ def test_a_term_on_a_column_of_one_value_an_image_keeps_few_values() -> None:
         " term matches no image; the values of 'image_id' there: 2, 3, 4, 5, 6, 7, 8, 9, 10,"
         " 11 and more"
     ]
+
+
+def test_a_plan_of_ids_selected_by_a_column_says_why_once(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """A plan made from an ids file, harvested with --where field=0: no image, exit 0, and
+    the one --where warning says the images were given by id (it also said 'field' was on
+    none of them, listing annotation keys, and the terms matched none)."""
+    emu = make_emulator(preset="fields")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{2100001 + n}\n" for n in range(6)))
+    out = tmp_path / "P"
+    result = run_cli(
+        "plan", "--base-url", emu.base_url, "--out", str(out), "--ids-from", str(ids),
+        "--artifacts", "thumbnail", "-q",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    code, stdout, err = harvest(emu, out, "--from-plan", str(out), "--where", "field=0")
+    assert code == 0, err
+    assert "selected 0 of 6 walked images (where field=0)" in stdout
+    where_lines = [line for line in err.splitlines() if "--where" in line]
+    assert where_lines == [
+        "WARNING harvester.problems: --where: 6 images given by id (--image, --ids-from) had"
+        " no 'field' when selected (no walk placed them), judged as without it: 6 left out;"
+        " give their plate, screen or dataset instead"
+    ]
+    assert thumbnails(out) == set()
