@@ -57,6 +57,7 @@ from harvester.select import (
     names_annotations,
     parse_label_keys,
     parse_where,
+    unknown_by_id,
 )
 from harvester.shard import MAX_SHARDS_NAMED as MAX_SHARDS_NAMED
 from harvester.shard import WorkLeft, shard_commands, shard_pair, split_count
@@ -96,20 +97,49 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def _refuse_link(key: str, item: object) -> None:
+    """A webclient link given to a target key of a config file: a ConfigError naming the
+    ids it shows, and the link without its query (it may hold a session key).
+
+    Why: the target flags read links (:func:`harvester.cli.harvest.apply_target_links`,
+    the link's server becoming the base URL), the file does not; ``images = [LINK]`` was
+    "not a numeric id" with the whole link, key and all, and ``screens = [LINK]`` a name
+    looked up on the server, said back as not found."""
+    from harvester.target_text import KINDS, TargetTextError, is_link, link_shown, parse_link
+
+    if not (isinstance(item, str) and is_link(item)):
+        return
+    kind = next((k for k, (each, _flag) in KINDS.items() if each == key), "image")
+    try:
+        link = parse_link(item)
+    except TargetTextError:
+        shows = ""
+    else:
+        ids = ", ".join(map(str, link.ids_of(kind)))
+        shows = f": {key} = [{ids}], base_url = {link.server!r}" if ids else ""
+    raise ConfigError(
+        f"{key}: {link_shown(item)!r} is a webclient link; a config file takes ids",
+        hint=f"give the ids it shows{shows} (a link is taken by {KINDS[kind][1]} LINK)",
+        key=key,
+    )
+
+
 def _as_int_list(key: str, value: object) -> tuple[int, ...]:
     """Ids as a tuple of positive ints; a single int or numeric string is accepted."""
     items = value if isinstance(value, list | tuple) else [value]
     out: list[int] = []
     for item in items:
+        _refuse_link(key, item)
         if isinstance(item, bool):
             raise ConfigError(f"{key}: {item!r} is not an id")
         if isinstance(item, int):
             number = item
-        elif isinstance(item, str) and _is_number(item.strip()):
-            number = int(item.strip())
+        elif isinstance(item, str) and _is_number(item.strip()) and len(item.strip()) <= 30:
+            number = int(item.strip())  # (int() refuses over 4,300 digits: no id has 30)
         else:
+            shown = repr(item) if len(repr(item)) <= 42 else repr(item)[:38] + "...'"
             raise ConfigError(
-                f"{key}: {item!r} is not a numeric id", hint="ids are positive integers, e.g. 2302"
+                f"{key}: {shown} is not a numeric id", hint="ids are positive integers, e.g. 2302"
             )
         if number <= 0:
             raise ConfigError(f"{key}: {number} is not a valid id (ids are positive)")
@@ -138,6 +168,7 @@ def _ids_and_names(key: str, value: object) -> tuple[tuple[int, ...], tuple[str,
     ids: list[int] = []
     names: list[str] = []
     for item in items:
+        _refuse_link(key, item)
         if isinstance(item, str) and not _is_number(item.strip()):
             name = item.strip()
             if not name:
@@ -452,8 +483,40 @@ class HarvestConfig:
                 key="labels",
                 file_hint="remove labels = false",
             )
+        self._check_where_by_id()
         self._check_sample_per()
         self._check_split()
+
+    def _check_where_by_id(self) -> None:
+        """Refuse ``where`` terms on context columns (``field``, ``plate_id``) when every
+        target is an image given by id.
+
+        Why: such an image is selected before anything places it in a plate or well, so
+        ``--ids-from index.csv --where field=0`` selected none of them and ended with
+        nothing done, exit 0 (and ``field!=1`` kept them all). A walk's images have the
+        columns: with a screen, plate, project or dataset beside the ids, the run goes on.
+        """
+        walked = (
+            self.screens
+            or self.projects
+            or self.screen_names
+            or self.project_names
+            or self.plates
+            or self.datasets
+            or self.from_plan
+        )
+        keys = unknown_by_id(self.where) if not walked and (self.images or self.ids_from) else []
+        if keys:
+            columns = " and ".join(repr(key) for key in keys)
+            what = "columns" if len(keys) > 1 else "a column"
+            raise ConfigError(
+                f"where: {columns} {'are' if len(keys) > 1 else 'is'} {what} of the walk's "
+                "context, which images given by id (--image, --ids-from) do not have when "
+                "they are selected: no term on it could select them",
+                hint="give their plate, screen or dataset instead (--plate ID --where "
+                f"{keys[0]}=...), or keep only the rows wanted in the ids file",
+                key="where",
+            )
 
     def _check_split(self) -> None:
         """Normalise ``split`` and refuse ``split_by``/``split_seed`` without one."""

@@ -91,7 +91,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
-from harvester.models import ImageRef
+from harvester.models import ImageRef, has_context
 from harvester.splits import (
     SPLITS_FILE,
     SplitSpec,
@@ -340,6 +340,11 @@ CONTEXT_KEYS: tuple[str, ...] = tuple(
 )
 #: The values of a context column a warning lists, at most.
 CONTEXT_VALUES_SHOWN = 10
+#: The values of a context column kept for that warning while its ``=`` term matched none,
+#: at most: ``image_id`` and ``image_name`` have one per image, and a walk of 1,000,000
+#: images kept them all (some 150 MB) for a line that names 10.
+CONTEXT_VALUES_KEPT = 1000
+_CONTEXT_SET = frozenset(CONTEXT_KEYS)  # (asked once per label while a term is open)
 #: The prefix naming an annotation key that equals a context column (as index.csv does).
 LABEL_PREFIX = "label:"
 
@@ -347,6 +352,22 @@ LABEL_PREFIX = "label:"
 def names_context(key: str) -> bool:
     """Whether a ``where`` key names a context column (``field``, ``Plate_ID``...)."""
     return _fold(key) in CONTEXT_KEYS
+
+
+#: The one context column an image given by id (``--image``, ``--ids-from``) has when it
+#: is selected: no walk placed it, and its name, well or dataset come with its imgData,
+#: after the selection.
+KNOWN_BY_ID = ("image_id",)
+
+
+def unknown_by_id(where: Sequence[Condition]) -> list[str]:
+    """The keys of ``where`` (as given, each once) on context columns that an image given
+    by id has no value in when it is selected (:data:`KNOWN_BY_ID`)."""
+    return list(
+        dict.fromkeys(
+            c.key.strip() for c in where if names_context(c.key) and _fold(c.key) not in KNOWN_BY_ID
+        )
+    )
 
 
 def names_annotations(where: Sequence[Condition]) -> bool:
@@ -490,14 +511,20 @@ class KeyCensus:
         return f"{which}: {some}" + (f" and {more} more" if more > 0 else "")
 
 
-def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen) -> list[str]:
+def unknown_where_keys(
+    where: Sequence[Condition], census: KeyCensus, seen: Seen, said: Sequence[str] = ()
+) -> list[str]:
     """One warning line per ``where`` key on none of the images seen (``seen``: which ones).
 
     Says what the typo does: a ``=``/``~`` term on an absent key matches no image,
-    a ``!=`` term excludes none.
+    a ``!=`` term excludes none. ``said``: keys whose absence another line tells (context
+    columns of images given by id alone: no typo, and their annotation keys no help).
     """
     lines = []
+    told = {_fold(key) for key in said}
     for key in census.missing():
+        if _fold(key) in told:
+            continue
         conds = [c for c in where if _fold(c.key) == _fold(key)]
         effect = (
             "no image matches it" if any(c.op != "!=" for c in conds) else "it excludes no image"
@@ -508,6 +535,21 @@ def unknown_where_keys(where: Sequence[Condition], census: KeyCensus, seen: Seen
             f"so {effect}; {census.hint(key)}"
         )
     return lines
+
+
+def unplaced_line(keys: Sequence[str], left_out: int, kept: int) -> str:
+    """The warning for the images given by id that ``where`` judged without the context
+    columns ``keys``, which no walk gave them (:data:`KNOWN_BY_ID`): ``left_out`` by an
+    ``=`` or ``~`` term, ``kept`` through ``!=`` ones, as images without the column."""
+    columns = " or ".join(quoted(key) for key in keys)
+    judged = " and ".join(
+        f"{count:,} {what}" for count, what in ((left_out, "left out"), (kept, "kept")) if count
+    )
+    return (
+        f"--where: {plural(left_out + kept, 'image')} given by id (--image, --ids-from) had no "
+        f"{columns} when selected (no walk placed them), judged as without it: {judged}; "
+        "give their plate, screen or dataset instead"
+    )
 
 
 def unknown_per_key(census: KeyCensus, seen: Seen) -> list[str]:
@@ -592,7 +634,9 @@ class ValueCensus:
             by_value = self._open.get(_fold(key))
             if by_value is None:
                 continue
-            self._values.setdefault(_fold(key), {}).setdefault(_fold_spaces(value), value.strip())
+            kept = self._values.setdefault(_fold(key), {})
+            if len(kept) < CONTEXT_VALUES_KEPT or _fold(key) not in _CONTEXT_SET:
+                kept.setdefault(_fold_spaces(value), value.strip())
             conds = by_value.get(_fold_spaces(value))
             if conds is None:
                 continue
@@ -626,9 +670,12 @@ class ValueCensus:
         no typo that a near spelling would name), numbers in order, at most 10."""
         values = sorted(
             self._values.get(_fold(cond.key), {}).values(),
-            key=lambda v: (0, int(v), v) if v.isdigit() else (1, 0, v),
+            # (ASCII digits alone: a name such as "²" is a digit to isdigit, not to int)
+            key=lambda v: (0, int(v), v) if v.isascii() and v.isdigit() else (1, 0, v),
         )
         more = len(values) - CONTEXT_VALUES_SHOWN
+        if len(values) >= CONTEXT_VALUES_KEPT:  # (not all were kept: their count is unknown)
+            return ", ".join(values[:CONTEXT_VALUES_SHOWN]) + " and more"
         return ", ".join(values[:CONTEXT_VALUES_SHOWN]) + (f" and {more} more" if more > 0 else "")
 
     def lines(self, census: KeyCensus, seen: Seen, matched: int) -> list[str]:
@@ -1378,6 +1425,10 @@ async def run_stage(
     per_census = KeyCensus([selection.sample_per]) if selection.sample_per else None
     values = ValueCensus(selection.where)
     parts = WhereParts(selection.where)
+    # Images given by id beside a walk (a run of ids alone is refused: HarvestConfig) have
+    # none of these columns when selected: counted, for a warning (else left out unsaid).
+    by_id_keys = unknown_by_id(selection.where)
+    unplaced = [0, 0]  # (left out, kept: a '!=' term holds where a column has no value)
 
     async def forward(ref: ImageRef, had_row: bool | None = None) -> None:
         """Send ``ref`` on; ``had_row``: whether it had a row when walked (None: ask)."""
@@ -1408,7 +1459,10 @@ async def run_stage(
                 parts.see(labels)  # has, each image's terms matched for nothing)
             if per_census is not None:
                 per_census.see(ref)
-            if not selection.admits(ref):
+            admitted = selection.admits(ref)
+            if by_id_keys and not has_context(ref):
+                unplaced[admitted] += 1
+            if not admitted:
                 continue
             stats.matched += 1
             if bottom is None:
@@ -1418,8 +1472,11 @@ async def run_stage(
             else:
                 bottom.offer(ref)
         stats.sampling = False  # (the walk ended: the sample is decided below)
-        told = unknown_where_keys(selection.where, census, ("walked image", "walked images"))
+        said = by_id_keys if sum(unplaced) == stats.walked else ()  # (every image by id)
+        told = unknown_where_keys(selection.where, census, ("walked image", "walked images"), said)
         told += values.lines(census, ("walked image", "walked images"), stats.matched)
+        if any(unplaced):
+            told.append(unplaced_line(by_id_keys, *unplaced))
         if not told and not stats.matched and (line := parts.line(stats.walked)):
             told.append(line)  # (no key nor value is missing: the terms themselves match none)
         for line in told:

@@ -22,7 +22,9 @@ __all__ = [
     "a_kind",
     "id_range",
     "is_link",
+    "link_shown",
     "parse_link",
+    "positive_id",
     "typed_id",
     "typed_like",
 ]
@@ -52,12 +54,22 @@ def a_kind(kind: str) -> str:
     return f"an {kind}" if kind[:1] in "aeiou" else f"a {kind}"
 
 
-def _number(text: str) -> int | None:
-    """A positive id written in ASCII digits, else None (``str.isdigit`` takes ``²``)."""
-    if not (text.isascii() and text.isdigit()):
+#: More digits than any id has (OMERO's are 64-bit: 19 digits). Why a bound: ``int()``
+#: refuses over 4,300 digits with a ValueError, which an ids file's line reported as an
+#: internal error, and a flag's as argparse's "invalid value" with the text whole.
+MAX_ID_DIGITS = 30
+
+
+def positive_id(text: str) -> int | None:
+    """A positive id written in ASCII digits, else None (``str.isdigit`` takes ``²``; a
+    run of more than :data:`MAX_ID_DIGITS` digits is no id either)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_ID_DIGITS:
         return None
     value = int(text)
     return value if value > 0 else None
+
+
+_number = positive_id
 
 
 def typed_id(text: str) -> tuple[str, int] | None:
@@ -89,10 +101,11 @@ def id_range(text: str, kind: str = "image") -> range | None:
     first, last = first.strip(), last.strip()
     if not dash or not all(p.isascii() and p.isdigit() for p in (first, last)):
         return None
-    low, high = int(first), int(last)
+    low, high = positive_id(first) or 0, positive_id(last) or 0
     if low <= 0 or high < low:
+        shown = text if len(text) <= 40 else text[:37] + "..."
         raise TargetTextError(
-            f"{text!r} is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)"
+            f"{shown!r} is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)"
         )
     count = high - low + 1
     if count > MAX_RANGE:
@@ -133,6 +146,18 @@ def is_link(text: str) -> bool:
     its scheme, or a webclient page's without it (refused there, its query unquoted)."""
     lowered = text.strip().lower()
     return lowered.startswith(("http://", "https://")) or "/webclient" in lowered
+
+
+def link_shown(text: str) -> str:
+    """``text``, a link, as a message may quote it: without a user, password, query or
+    fragment (each may hold a credential: ``?bsession=KEY``), at most 80 characters."""
+    stripped = text.strip()
+    parts = urlsplit(stripped)
+    if parts.scheme and parts.netloc:
+        shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+    else:
+        shown = stripped.partition("?")[0].partition("#")[0]
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def parse_link(text: str) -> Link:

@@ -66,7 +66,7 @@ from harvester.errors import (
 from harvester.models import ImageRef, has_context
 from harvester.placing import Listed
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
-from harvester.target_text import KINDS, a_kind, typed_id
+from harvester.target_text import KINDS, a_kind, is_link, link_shown, typed_id
 from harvester.text import plural
 
 if TYPE_CHECKING:
@@ -453,7 +453,8 @@ def _csv_ids(
 def _image_id(text: str, path: Path, number: int, hint: str) -> int:
     """``text`` as an image id (``Image:123`` too, as OMERO.downloader and the omero CLI
     write it), or a UsageError naming line ``number`` of ``path``."""
-    typed = typed_id(text)
+    # Once per line of an ids file of millions: a plain id (no colon) skips the typed read.
+    typed = typed_id(text) if ":" in text else None
     if typed is not None:
         kind, object_id = typed
         if kind != "image":  # (an ids file is images: a plate's id is another image's)
@@ -467,6 +468,11 @@ def _image_id(text: str, path: Path, number: int, hint: str) -> int:
         image_id = int(text) if text.isdigit() else 0
     except ValueError:  # "²" (a digit int() refuses), or more digits than int() reads
         image_id = 0
+    if image_id <= 0 and is_link(text):  # (said without its query: it may hold a session key)
+        raise UsageError(
+            f"{path}: line {number}: {link_shown(text)!r} is a webclient link, not an image id",
+            hint="an ids file holds image ids, one a line (Image:ID too); --image takes a link",
+        )
     if image_id <= 0:
         shown = text if len(text) <= 40 else text[:37] + "..."
         raise UsageError(f"{path}: line {number}: {shown!r} is not an image id", hint=hint)

@@ -69,6 +69,7 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
         TargetTextError,
         a_kind,
         id_range,
+        positive_id,
         typed_id,
         typed_like,
     )
@@ -90,14 +91,15 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
             raise argparse.ArgumentTypeError(str(exc)) from None
         if ids is not None:
             out.extend(ids)
-        elif value.isascii() and value.isdigit() and int(value) > 0:
-            out.append(int(value))
+        elif (number := positive_id(value)) is not None:
+            out.append(number)
         elif named and not (value.isascii() and value.isdigit()) and not typed_like(value):
             out.append(value)  # (neither '0' nor 'Screen:0' is a name)
         else:
             hint = " (names are taken by --screen and --project only)"
+            shown = value if len(value) <= 40 else value[:37] + "..."
             raise argparse.ArgumentTypeError(
-                f"{value!r} is not a numeric id"
+                f"{shown!r} is not a numeric id"
                 + (hint if value[:1].isalpha() and not named and not typed_like(value) else "")
             )
     return out

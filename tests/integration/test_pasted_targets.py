@@ -271,3 +271,104 @@ def test_a_slurm_script_names_a_links_ids_and_server(
     script = (out / "harvest.sbatch").read_text(encoding="utf-8")
     assert f"--plate {PLATE} --base-url {emulator.base_url}" in script
     assert SECRET not in script and "show=" not in script
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "target"),
+    [("images", "image", IMAGES[0]), ("screens", "screen", 2302), ("plates", "plate", PLATE)],
+)
+def test_a_link_in_a_config_file_names_its_ids_without_its_query(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    key: str,
+    kind: str,
+    target: int,
+) -> None:
+    """A webclient link with a session key as a config file's target: one error line that
+    names the link without its query and a hint with the ids to give, exit 2, no request,
+    no folder (images= quoted the key; screens= looked the link up as a screen's name)."""
+    link = f"{emulator.base_url}/webclient/?show={kind}-{target}&bsession={SECRET}"
+    config = tmp_path / "study.toml"
+    config.write_text(f'base_url = "{emulator.base_url}"\n{key} = ["{link}"]\n')
+    out = tmp_path / "D"
+    emulator.reset_stats()
+    code, err = run(capsys, "harvest", str(config), "--out", str(out), "--rate", "none")
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {config}: {key}: '{emulator.base_url}/webclient/' is a webclient link; a "
+        "config file takes ids",
+        f"hint: give the ids it shows: {key} = [{target}], base_url = '{emulator.base_url}' "
+        f"(a link is taken by --{kind} LINK)",
+    ]
+    assert SECRET not in err
+    assert not out.exists()
+    assert emulator.stats()["by_route"] == {}
+
+
+def test_a_link_in_an_ids_file_is_named_without_its_query(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An ids file line that is a short webclient link with a session key: the line named
+    without its query (a line under 40 characters was quoted whole, key and all), exit 2."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{IMAGES[0]}\nhttp://h/webclient/?bsession={SECRET[:8]}\n")
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids),
+        "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {ids}: line 2: 'http://h/webclient/' is a webclient link, not an image id",
+        "hint: an ids file holds image ids, one a line (Image:ID too); --image takes a link",
+    ]
+    assert SECRET[:8] not in err
+    assert not out.exists()
+
+
+#: More digits than int() reads (4,300): a pasted run of digits, not an id.
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--image", f"Image:{HUGE}"], f"'Image:{HUGE[:31]}...' is not a numeric id"),
+        (["--image", f"1-{HUGE}"], f"'1-{HUGE[:35]}...' is not a range of ids"),
+        (["--image", HUGE], f"'{HUGE[:37]}...' is not a numeric id"),
+        (["--screen", f"Screen:{HUGE}"], f"'Screen:{HUGE[:30]}...' is not a numeric id"),
+    ],
+)
+def test_ids_of_thousands_of_digits_are_one_short_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], error: str
+) -> None:
+    """A typed id, a range or an id of 5,000 digits given to a flag: its own one-line error,
+    shortened (argparse's "invalid image target value" with all 5,000 digits), exit 2."""
+    code, err = run(capsys, "harvest", "--out", str(tmp_path / "D"), *argv)
+    assert code == 2
+    assert err.splitlines()[0].startswith(f"error: argument {argv[0]}: {error}")
+    assert len(err.splitlines()[0]) < 200
+
+
+@pytest.mark.parametrize("where", ["ids file", "config file"])
+def test_an_id_of_thousands_of_digits_in_a_file_is_no_internal_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, where: str
+) -> None:
+    """``Image:`` and 5,000 digits as an ids file's line, or 5,000 digits in a config file's
+    images: one short error line naming it, exit 2 (it was "internal error: ValueError")."""
+    out = tmp_path / "D"
+    if where == "ids file":
+        ids = tmp_path / "ids.txt"
+        ids.write_text(f"{IMAGES[0]}\nImage:{HUGE}\n")
+        argv = ["--base-url", emulator.base_url, "--ids-from", str(ids)]
+        error = f"error: {ids}: line 2: 'Image:{HUGE[:31]}...' is not an image id"
+    else:
+        config = tmp_path / "study.toml"
+        config.write_text(f'base_url = "{emulator.base_url}"\nimages = ["{HUGE}"]\n')
+        argv = [str(config)]
+        error = f"error: {config}: images: '{HUGE[:37]}...' is not a numeric id"
+    code, err = run(capsys, "harvest", *argv, "--out", str(out), "--rate", "none")
+    assert code == 2
+    assert err.splitlines()[0] == error
+    assert not out.exists()

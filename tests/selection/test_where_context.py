@@ -15,7 +15,7 @@ from selection_helpers import run_cli
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
-from harvester.select import Selection, parse_where
+from harvester.select import KeyCensus, Selection, ValueCensus, parse_where
 
 #: The ``fields`` preset: screen 1101, plates 3001/3002, 12 imaged wells x 3 fields each.
 SCREEN = "1101"
@@ -141,3 +141,138 @@ def test_label_prefix_and_images_without_the_column() -> None:
     assert admits("field!=0", project_image)
     assert admits("dataset_id=51", project_image)
     assert admits("Gene Symbol=ECT2", project_image)
+
+
+def test_a_context_term_on_images_given_by_id_is_refused(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """--ids-from an index.csv's rows with --where field=0: one error line, exit 2, no folder
+    and no image request (it selected none, exit 0); an image_id term still selects."""
+    emu = make_emulator(preset="fields")
+    code, _out, err = harvest(emu, tmp_path / "all", "--plate", PLATE, "-q")
+    assert code == 0, err
+    ids = tmp_path / "rows.csv"
+    with (tmp_path / "all" / "index.csv").open(newline="") as f:
+        ids.write_text("".join(f.readlines()[:7]))  # the header and the first 6 rows
+    emu.reset_stats()
+
+    out = tmp_path / "by-id"
+    code, _out, err = harvest(emu, out, "--ids-from", str(ids), "--where", "field=0")
+    assert code == 2
+    assert err.splitlines()[0].startswith(
+        "error: --where: 'field' is a column of the walk's context, which images given by id"
+    )
+    assert err.splitlines()[1].startswith("hint: give their plate, screen or dataset instead")
+    assert len(err.splitlines()) == 2
+    assert not out.exists()
+    assert emu.stats()["by_route"] == {}
+
+    first = rows(tmp_path / "all")[0]["image_id"]
+    code, _out, err = harvest(emu, out, "--ids-from", str(ids), "--where", f"image_id={first}")
+    assert code == 0, err
+    assert thumbnails(out) == {int(first)}
+
+
+def test_the_values_named_may_be_names_of_unicode_digits() -> None:
+    """A name column's values listed for a term that matched none, when one of them is a
+    superscript digit ('²', a digit to str.isdigit that int() refuses): a warning, not a
+    ValueError out of the run."""
+    where = parse_where(["image_name=x"])
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    selection = Selection(where=where)
+    for n, name in enumerate(("10", "²", "9", "b")):
+        ref = ImageRef(n + 1, image_name=name, dataset_id=5)
+        labels = selection.where_labels(ref)
+        keys.see(ref, labels)
+        values.see(labels)
+    assert values.lines(keys, ("image", "images"), matched=0) == [
+        "--where 'image_name=x': no value of key 'image_name' on the 4 images is 'x', so this"
+        " term matches no image; the values of 'image_name' there: 9, 10, b, ²"
+    ]
+
+
+def test_images_given_by_id_beside_a_walk_are_said_to_lack_the_column(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """--plate 3002 beside --ids-from of plate 3001's images, --where field=0: plate 3002's
+    first fields are harvested, and one warning says the 6 images given by id were judged
+    without a field (they were left out unsaid); with field!=0 it says they were kept."""
+    emu = make_emulator(preset="fields")
+    code, _out, err = harvest(emu, tmp_path / "all", "--plate", PLATE, "-q")
+    assert code == 0, err
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{r['image_id']}\n" for r in rows(tmp_path / "all")[:6]))
+
+    out = tmp_path / "mixed"
+    code, stdout, err = harvest(
+        emu, out, "--plate", "3002", "--ids-from", str(ids), "--where", "field=0"
+    )
+    assert code == 0, err
+    assert "selected 12 of 42 walked images (where field=0)" in stdout
+    assert {(r["plate_id"], r["field"]) for r in rows(out)} == {("3002", "0")}
+    warnings = [line for line in err.splitlines() if line.startswith("WARNING")]
+    assert warnings == [
+        "WARNING harvester.problems: --where: 6 images given by id (--image, --ids-from) had"
+        " no 'field' when selected (no walk placed them), judged as without it: 6 left out;"
+        " give their plate, screen or dataset instead"
+    ]
+    code, _out, err = harvest(
+        emu, tmp_path / "n", "--plate", "3002", "--ids-from", str(ids), "--where", "field!=0",
+        "--dry-run",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "judged as without it: 6 kept;" in err
+
+
+def test_a_term_on_a_column_of_one_value_an_image_keeps_few_values() -> None:
+    """--where image_id=N on 20,000 walked images none of which is N: the census keeps a
+    bounded number of ids for its warning (it kept all, some 150 MB per 1,000,000 images),
+    and the warning lists the smallest kept, then 'and more'."""
+    import tracemalloc
+
+    where = parse_where(["image_id=1"])
+    selection = Selection(where=where)
+    keys, values = KeyCensus(c.key for c in where), ValueCensus(where)
+    tracemalloc.start()
+    try:
+        for image_id in range(2, 20_002):
+            ref = ImageRef(image_id, plate_id=5)
+            labels = selection.where_labels(ref)
+            keys.see(ref, labels)
+            values.see(labels)
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1_000_000  # (all 20,000 ids: about 3 MB)
+    assert values.lines(keys, ("image", "images"), matched=0) == [
+        "--where 'image_id=1': no value of key 'image_id' on the 20000 images is '1', so this"
+        " term matches no image; the values of 'image_id' there: 2, 3, 4, 5, 6, 7, 8, 9, 10,"
+        " 11 and more"
+    ]
+
+
+def test_a_plan_of_ids_selected_by_a_column_says_why_once(
+    make_emulator: Callable[..., EmulatorThread], tmp_path: Path
+) -> None:
+    """A plan made from an ids file, harvested with --where field=0: no image, exit 0, and
+    the one --where warning says the images were given by id (it also said 'field' was on
+    none of them, listing annotation keys, and the terms matched none)."""
+    emu = make_emulator(preset="fields")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("".join(f"{2100001 + n}\n" for n in range(6)))
+    out = tmp_path / "P"
+    result = run_cli(
+        "plan", "--base-url", emu.base_url, "--out", str(out), "--ids-from", str(ids),
+        "--artifacts", "thumbnail", "-q",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    code, stdout, err = harvest(emu, out, "--from-plan", str(out), "--where", "field=0")
+    assert code == 0, err
+    assert "selected 0 of 6 walked images (where field=0)" in stdout
+    where_lines = [line for line in err.splitlines() if "--where" in line]
+    assert where_lines == [
+        "WARNING harvester.problems: --where: 6 images given by id (--image, --ids-from) had"
+        " no 'field' when selected (no walk placed them), judged as without it: 6 left out;"
+        " give their plate, screen or dataset instead"
+    ]
+    assert thumbnails(out) == set()
