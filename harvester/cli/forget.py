@@ -361,28 +361,16 @@ def _argv_targets(argv: tuple[str, ...]) -> dict[str, tuple[frozenset[int], froz
         ids, names = found[flags[flag]]
         for item in value.split(","):
             item = item.strip()
-            typed = typed_id(item)  # (``Screen:2302``, ``2302-2304``: ids, as the run read them)
-            span = _range_or_none(item)
+            # ``Screen:2302`` an id, as the run read it; ``2302-2304`` a name (no ranges
+            # where names are taken: see harvest._target_items)
+            typed = typed_id(item)
             if typed is not None:
                 ids.append(typed[1])
-            elif span is not None:
-                ids.extend(span)
             elif item.isascii() and item.isdigit():
                 ids.append(int(item))
             elif item:
                 names.append(item)
     return {kind: _given_targets(ids, names) for kind, (ids, names) in found.items()}
-
-
-def _range_or_none(item: str) -> range | None:
-    """``item`` as the ids of a range (``2302-2304``), None if it is none (or one a run
-    refused: its set was never recorded)."""
-    from harvester.target_text import TargetTextError, id_range
-
-    try:
-        return id_range(item)
-    except TargetTextError:
-        return None
 
 
 def _again_command(out: Path, recorded: RecordedRun) -> str:

@@ -61,9 +61,12 @@ def comma_items(text: str, what: str) -> list[str]:
 
 def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
     """The comma list of a ``kind`` target flag (one id, ``--image 1,2``, as ``--artifacts``
-    takes a list): ids, typed ids of that kind (``Image:1``), ranges (``100-120``), and
-    (``named``: ``--screen``/``--project``) names; a typed id of another kind is refused,
-    naming the flag that takes it."""
+    takes a list): ids, typed ids of that kind (``Image:1``), and either ranges
+    (``100-120``, the flags of ids only) or (``named``: ``--screen``/``--project``) names;
+    a typed id of another kind is refused, naming the flag that takes it.
+
+    Why no ranges where names are taken: ``--project 2021-03`` and ``--screen 2020-2021``
+    are names a server may hold (they were, before ranges came), not ids 2021 to 3."""
     from harvester.target_text import (
         KINDS,
         TargetTextError,
@@ -86,7 +89,7 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
             out.append(typed[1])
             continue
         try:
-            ids = id_range(value, kind)
+            ids = None if named else id_range(value, kind)
         except TargetTextError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
         if ids is not None:
@@ -164,14 +167,6 @@ def say_line(line: str) -> None:
     if sys.stderr is not None:
         with contextlib.suppress(OSError):
             print(line, file=sys.stderr, flush=True)
-
-
-def _ids_or_names(text: str, kind: str = "screen") -> list[int | str]:
-    """``--screen``/``--project``: ids and names as IDR shows them (``idr0056``, or
-    ``idr0056-stojic-lncrnas/screenB``), one or a comma list; a name is anything not all
-    digits (nor a typed id or a range), looked up on the server once the run has checked it
-    (:mod:`harvester.names`)."""
-    return _target_items(text, kind, named=True)
 
 
 class JoinedCommaLists(argparse.Action):

@@ -21,7 +21,7 @@ import anyio
 import pytest
 from harvest_helpers import content, harvest, refused_port, run_cli
 
-from harvester.cli.harvest import _ids_or_names
+from harvester.cli.harvest import _target_items
 from harvester.config import HarvestConfig, resolve
 from harvester.emulator import EmulatorThread, build_application
 from harvester.emulator import catalogue as catalogue_module
@@ -146,7 +146,7 @@ def test_names_in_messages_are_one_printable_line() -> None:
 
 def test_flags_and_files_mix_ids_and_names(tmp_path: Path) -> None:
     """``--screen 1,idr0056`` and ``screens = [2302, "idr0021"]``: ids stay ints, names apart."""
-    assert _ids_or_names("1, idr0056 ,2") == [1, "idr0056", 2]
+    assert _target_items("1, idr0056 ,2", "screen", named=True) == [1, "idr0056", 2]
     toml = tmp_path / "c.toml"
     toml.write_text('screens = [2302, "idr0056", "7"]\nprojects = ["idr0021"]\n')
     cfg = resolve(toml)
@@ -159,6 +159,15 @@ def test_flags_and_files_mix_ids_and_names(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- harvests
+def test_a_name_shaped_like_a_range_stays_a_name() -> None:
+    """``--project 2021-03`` and ``--screen 2020-2021`` are names (as before ranges came), not
+    a backwards range refused nor ids 2020 and 2021; ``--image`` and ``--plate`` take ranges."""
+    assert _target_items("2021-03", "project", named=True) == ["2021-03"]
+    assert _target_items("2020-2021", "screen", named=True) == ["2020-2021"]
+    assert _target_items("7-9", "image", named=False) == [7, 8, 9]
+    assert _target_items("7361-7362", "plate", named=False) == [7361, 7362]
+
+
 def test_a_name_harvests_the_same_files_as_the_id(
     demo: tuple[str, ListingApp], tmp_path: Path
 ) -> None:

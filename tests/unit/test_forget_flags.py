@@ -90,9 +90,11 @@ def test_pasted_targets_name_the_set_of_their_ids(tmp_path: Path, words: tuple[s
     assert target_set(RecordedRun("", named)) == target_set(saved)
 
 
-def test_a_saved_command_line_of_typed_ids_and_ranges_gives_their_ids() -> None:
-    """A run's saved ``--screen Screen:2302,2303-2304`` is those screens' ids, not names."""
+def test_a_saved_command_line_of_typed_ids_gives_their_ids_and_names_stay_names() -> None:
+    """A run's saved ``--screen Screen:2302,2303,2021-03`` is screens 2302 and 2303 and the
+    name ``2021-03`` (as the run read it: no ranges where names are taken)."""
     from harvester.cli.forget import _argv_targets
+    from harvester.config import name_key
 
-    found = _argv_targets(("harvest", "--screen", "Screen:2302,2303-2304,idr0056", "--out", "d"))
-    assert found["screens"] == (frozenset({2302, 2303, 2304}), frozenset({"idr0056"}))
+    found = _argv_targets(("harvest", "--screen", "Screen:2302,2303,2021-03", "--out", "d"))
+    assert found["screens"] == (frozenset({2302, 2303}), frozenset({name_key("2021-03")}))
