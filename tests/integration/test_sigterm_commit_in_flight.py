@@ -8,8 +8,10 @@ on such a temp after a SIGTERM life; it proved to be the SIGKILLed life before i
 SIGTERM life, stopped before its store opened the folder, had not removed yet.) The sync is held
 here until the test releases it, for longer than the store's drain (``DRAIN_TIMEOUT``) and the
 process's wait for its threads (``THREAD_GRACE``) together: the stop lasts as long as the test
-says, with no race. The harvest is the process's own command, as a user's is (``main()`` reading
-``sys.argv``: the CLI's signal handlers and its end of the process), against the emulator.
+says, with no race. A forced stop (a third SIGTERM) does not wait: the batch's temps must then
+stay listed in its pending file, for the next run to remove. The harvest is the process's own
+command, as a user's is (``main()`` reading ``sys.argv``: the CLI's signal handlers and its end
+of the process), against the emulator.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harvest_helpers import cli_env, kind_files, reaped, temp_files
+from harvest_helpers import cli_env, kind_files, reaped, run_cli, temp_files
 from test_interrupted_run_files import SCREEN, done_paths
 
 from harvester.cli import THREAD_GRACE
@@ -32,8 +34,11 @@ from harvester.store import DRAIN_TIMEOUT
 #: ``harvester ARGV[4:]`` as the process's command, its first sync of a batch holding thumbnails
 #: held: it writes their temp files' paths (relative to DIR, ARGV[3]) to ARGV[1] and waits (60 s
 #: at most) for ARGV[2] to exist before the real syncfs runs. Other syncs run as they come.
+#: Each SIGTERM the CLI's own handler takes (those after the run's watcher took the first)
+#: adds a character to ARGV[1] + ".signals", before that handler acts on it; ARGV[1] + ".ready"
+#: is made once that handler is SIGTERM's again (the watcher gone: a signal now is the CLI's).
 HELD_SYNC = """
-import os, sys, time
+import os, signal, sys, time
 from pathlib import Path
 import harvester.store
 real_syncfs = harvester.store._syncfs
@@ -46,10 +51,22 @@ def syncfs(fd):
         os.rename(held + ".part", held)
         deadline = time.monotonic() + 60
         while not os.path.exists(release) and time.monotonic() < deadline:
+            if signal.getsignal(signal.SIGTERM) is handler:  # the watcher's is gone
+                open(held + ".ready", "a").close()
             time.sleep(0.01)
     real_syncfs(fd)
 
 harvester.store._syncfs = syncfs
+
+import harvester.cli
+real_handler = harvester.cli._terminate_like_ctrl_c
+
+def handler(signum, frame):
+    with open(held + ".signals", "a") as seen:
+        seen.write("x")
+    real_handler(signum, frame)
+
+harvester.cli._terminate_like_ctrl_c = handler
 sys.argv = ["harvester", *sys.argv[4:]]
 from harvester.cli import main
 main()
@@ -90,6 +107,7 @@ def test_sigterm_waits_for_the_batch_being_committed(
         wait_until(held.exists)  # a batch's thumbnails are written, its sync not done
         proc.send_signal(signal.SIGTERM)
         wait_until(lambda: "interrupted (SIGTERM)" in said.read_text())  # the run took it
+        wait_until(Path(f"{held}.ready").exists)
         for _ in range(sigterms - 1):
             proc.send_signal(signal.SIGTERM)
         with pytest.raises(subprocess.TimeoutExpired):
@@ -105,3 +123,58 @@ def test_sigterm_waits_for_the_batch_being_committed(
     on_disk = {p.relative_to(out).as_posix() for p in kind_files(out, "thumbnail")}
     assert in_flight and in_flight <= on_disk  # the batch held was renamed...
     assert on_disk == set(done_paths(out))  # ...and journaled, as every file on disk
+
+
+def run_args(base_url: str, out: Path) -> list[str]:
+    return [
+        "harvest", "--base-url", base_url, "--screen", SCREEN, "--artifacts", "thumbnail",
+        "--out", str(out), "--rate", "none",
+    ]  # fmt: skip
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
+def test_a_forced_stop_mid_batch_leaves_its_temps_for_the_next_run_to_remove(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A third SIGTERM (as a third Ctrl-C) while a batch's sync is held stops the process without
+    waiting for the batch (exit 130): its temp files stay, but listed in its pending file,
+    which the resume takes as an ended writer's: it removes them, completes (exit 0) and
+    leaves no temp or pending file. (The process removed its pending file as its store closed
+    under the abandoned batch: the temps were then strays only ``verify`` finds.)"""
+    emu = make_emulator(preset="demo", latency_ms=5)
+    out = tmp_path / "out"
+    held, release, said = tmp_path / "held", tmp_path / "release", tmp_path / "stderr.txt"
+    seen = tmp_path / "held.signals"
+    env = cli_env() | {"HARVESTER_SYNC": "syncfs"}
+    with open(said, "w") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-c", HELD_SYNC, str(held), str(release), str(out),
+             *run_args(emu.base_url, out)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env,
+        )  # fmt: skip
+    with reaped(child) as proc:
+        wait_until(held.exists)
+        proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: "interrupted (SIGTERM)" in said.read_text())  # the watcher's
+        wait_until(Path(f"{held}.ready").exists)
+        for count in (1, 2):  # the CLI's: asyncio's cancel of the run, then KeyboardInterrupt
+            proc.send_signal(signal.SIGTERM)
+            wait_until(lambda n=count: seen.is_file() and len(seen.read_text()) == n)
+        proc.wait(timeout=60)  # (the batch still held: it does not wait for it)
+    assert proc.returncode == 130, said.read_text()
+    release.touch()
+    left = {p.relative_to(out).as_posix() for p in temp_files(out)}
+    assert left  # the held batch's temps, as the process ended
+    listed = {
+        line
+        for pending in (out / "journals").glob("*.pending")
+        for line in pending.read_text().splitlines()[1:]
+    }
+    assert left <= listed
+
+    resumed = run_cli(*run_args(emu.base_url, out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert temp_files(out) == []
+    assert list((out / "journals").glob("*.pending")) == []
+    on_disk = {p.relative_to(out).as_posix() for p in kind_files(out, "thumbnail")}
+    assert len(on_disk) == 80 and on_disk == set(done_paths(out))
