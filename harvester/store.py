@@ -26,8 +26,9 @@ committed at once, so one batch's files are written while the other waits for th
 
 Crash clean-up without a stat storm: before a batch creates temp files, their relative paths are
 written to ``journals/<writer>.pending`` (truncated again when the batch is done, deleted on clean
-close; made durable when the store opens, and made again by the periodic refresh if removed:
-it is also the mark that has the next run check an unclean end's files, :func:`lost_files`).
+close, kept by a close with a batch still in flight; made durable when the store opens, and made
+again by the periodic refresh if removed: it is also the mark that has the next run check an
+unclean end's files, :func:`lost_files`).
 :meth:`Store.open` lists ``journals/`` once and, for each ``.pending`` file of a writer that is
 gone (same host and its pid dead, a zombie or reused; other hosts: untouched for an hour),
 removes exactly the temp files it lists. No lock is held anywhere, so a killed process cannot
@@ -380,13 +381,21 @@ class PendingFile:
                 self._dirty = False
 
     def close(self) -> None:
-        """Close and delete (a clean exit leaves nothing to clean up)."""
+        """Close and delete (a clean exit leaves nothing to clean up), unless a batch is in
+        flight (begun, not ended): then the file stays, listing its temps.
+
+        Why: a forced stop (a third Ctrl-C or SIGTERM: asyncio's KeyboardInterrupt, then its
+        cancel of every task) abandons the commit thread mid-batch and still closes the store;
+        the process then ends with that batch's temp files on disk. Deleted, this file left
+        them listed nowhere: strays that only ``verify`` finds. Kept, it is a dead writer's
+        pending file, and the next run removes them (:func:`clean_stale_temps`)."""
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
-                with suppress(FileNotFoundError):
-                    self.path.unlink()
+                if not self._dirty:
+                    with suppress(FileNotFoundError):
+                        self.path.unlink()
 
 
 @dataclass(frozen=True)
