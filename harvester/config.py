@@ -49,6 +49,7 @@ from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
 from harvester.outage import parse_duration
 from harvester.retry import DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES
 from harvester.select import (
+    KNOWN_BY_ID,
     Condition,
     check_fraction,
     check_sample,
@@ -57,6 +58,8 @@ from harvester.select import (
     names_annotations,
     parse_label_keys,
     parse_where,
+    per_annotation,
+    per_column,
     unknown_by_id,
 )
 from harvester.shard import MAX_SHARDS_NAMED as MAX_SHARDS_NAMED
@@ -495,6 +498,7 @@ class HarvestConfig:
         ``--ids-from index.csv --where field=0`` selected none of them and ended with
         nothing done, exit 0 (and ``field!=1`` kept them all). A walk's images have the
         columns: with a screen, plate, project or dataset beside the ids, the run goes on.
+        A ``sample_per`` on such a column is refused alike: none of them would have a class.
         """
         walked = (
             self.screens
@@ -505,7 +509,19 @@ class HarvestConfig:
             or self.datasets
             or self.from_plan
         )
-        keys = unknown_by_id(self.where) if not walked and (self.images or self.ids_from) else []
+        by_id = not walked and bool(self.images or self.ids_from)
+        keys = unknown_by_id(self.where) if by_id else []
+        per = self.sample_per
+        column = per_column(per) if per and by_id else None
+        if per and column is not None and column not in KNOWN_BY_ID:
+            raise ConfigError(
+                f"sample_per: {per.strip()!r} is a column of the walk's context, which images"
+                " given by id (--image, --ids-from) do not have when they are selected: none"
+                " of them would have a class",
+                hint="give their plate, screen or dataset instead (--plate ID --sample-per"
+                f" {per.strip()} --sample N)",
+                key="sample_per",
+            )
         if keys:
             columns = " and ".join(repr(key) for key in keys)
             what = "columns" if len(keys) > 1 else "a column"
@@ -1010,7 +1026,7 @@ def sample_per_refusal(
         return None  # none, or a blank key (check_sample_per refuses it)
     names = given or {}
     per = names.get("sample_per", "sample_per")
-    if not labels:
+    if not labels and per_column(sample_per) is None:  # (a column's classes need no labels)
         hint = "remove labels = false" if "labels" in file_keys else "remove --no-labels"
         if "labels" in saved:
             hint = saved_hint(names.get("labels", "labels = false"), per)
@@ -1108,11 +1124,13 @@ def resolve(
             values[key] = _coerce(key, value, None)
         except ConfigError as error:
             raise as_typed(error, flags) from None
-    if values.get("sample_per") and "label_keys" not in values:
+    per_key = per_annotation(values["sample_per"]) if values.get("sample_per") else None
+    if per_key and "label_keys" not in values:
         # A per-class sample is a training set whose classes are the key's values: its
         # index is labelled by them (labels.csv shows the balance) unless keys are given.
         # (A resume's replay is no new --sample-per: recorded_overrides keeps its keys.)
-        values["label_keys"] = (values["sample_per"],)
+        # Not a context column's (one field per well): its values are index.csv's already.
+        values["label_keys"] = (per_key,)
     if config_file is not None and "ids_from" in from_file - given:
         _check_ids_from_file(config_file, values["ids_from"])
     if config_file is not None:

@@ -17,7 +17,8 @@ Three filters sit between the walker's stream and the workers, in this order:
    column shows it: several values of the key are one class, ``a;b``). Images
    without KEY belong to no class and are not sampled (counted in the summary);
    a class with fewer than N images gives all of them (one warning counts such
-   classes). Memory O(N x classes).
+   classes). Memory O(N x classes). KEY may name a context column of index.csv
+   (``well_id``: one field per well), whose value is the class (:func:`class_of`).
 
 ``hash`` is blake2b of ``"<seed>:<image id>"`` (8 bytes, big-endian), so the
 selection depends only on the set of walked images, never on walk order,
@@ -98,6 +99,7 @@ from harvester.splits import (
     SplitTally,
     check_seed_range,
     read_split_record,
+    regrouped,
     say_damaged,
     splits_table,
 )
@@ -247,7 +249,8 @@ def check_fraction(value: object) -> float | None:
 
 
 def check_sample_per(value: object) -> str | None:
-    """``sample_per``: None or a non-empty annotation key (stripped, as keys compare).
+    """``sample_per``: None or a non-empty annotation key or context column (stripped, as
+    keys compare; :func:`class_of`).
 
     Why refuse an empty key: ``--sample-per "$KEY"`` with ``KEY`` unset would make every
     image classless, and the run would fetch nothing with exit 0.
@@ -368,6 +371,44 @@ def unknown_by_id(where: Sequence[Condition]) -> list[str]:
             c.key.strip() for c in where if names_context(c.key) and _fold(c.key) not in KNOWN_BY_ID
         )
     )
+
+
+def per_column(key: str) -> str | None:
+    """The context column a ``sample_per`` key names (``well_id``, ``Field``), or None (an
+    annotation key). Why: ``--sample-per well_id --sample 1`` (one field per well, the fields
+    of a well being near-duplicates) warned that no image has the key, as ``--where`` did."""
+    folded = _fold(key)
+    return folded if folded in _CONTEXT_SET else None
+
+
+def per_annotation(key: str) -> str | None:
+    """The annotation key a ``sample_per`` key names (None: a context column): the key as
+    given, or KEY of ``label:KEY`` where KEY is a column's name (as in ``where``)."""
+    if per_column(key) is not None:
+        return None
+    stripped = key.strip()
+    rest = stripped[len(LABEL_PREFIX) :].strip()
+    if _fold(stripped).startswith(LABEL_PREFIX) and _fold(rest) in _CONTEXT_SET:
+        return rest
+    return stripped
+
+
+def sample_per_token(key: str) -> str:
+    """What a ``sample_per`` key samples per, as a sample's key records it: the folded
+    annotation key (``label:field`` is the annotation ``field``), or ``column:NAME``, so
+    that no record of a per-annotation sample is read for a per-column one of that name."""
+    column = per_column(key)
+    return f"column:{column}" if column is not None else _fold(per_annotation(key) or key)
+
+
+def class_of(ref: ImageRef, key: str) -> str:
+    """``ref``'s class in a sample per ``key``: its column's value as index.csv shows it, or
+    its label for the annotation key (:func:`label_of`); empty where it has none."""
+    column = per_column(key)
+    if column is None:
+        return label_of(ref.labels, (per_annotation(key) or key,))
+    value = getattr(ref, column)
+    return "" if value is None or value == "" else str(value)
 
 
 def names_annotations(where: Sequence[Condition]) -> bool:
@@ -953,7 +994,8 @@ class BottomN:
 
 
 class BottomNPerClass:
-    """The ``n`` images with the smallest ``(hash, id)`` of each class of annotation ``key``.
+    """The ``n`` images with the smallest ``(hash, id)`` of each class of ``key``: an
+    annotation key, or a context column of index.csv (:func:`class_of`).
 
     An image's class is its label for ``key`` alone (:func:`label_of`): what the ``label``
     column of index.csv shows with ``--label-key KEY``, so that labels.csv counts exactly
@@ -969,14 +1011,17 @@ class BottomNPerClass:
         self.key = key
         self.classes: dict[str, BottomN] = {}
         self.unclassed = 0
+        self._column = per_column(key) is not None
         # The fields of a well share one labels tuple: its label is made once.
         self._last: object = None
         self._label = ""
 
     def offer(self, ref: ImageRef) -> None:
-        if ref.labels is not self._last:
+        if self._column:
+            self._label = class_of(ref, self.key)
+        elif ref.labels is not self._last:
             self._last = ref.labels
-            self._label = label_of(ref.labels, (self.key,))
+            self._label = class_of(ref, self.key)
         if not self._label:
             self.unclassed += 1
             return
@@ -1061,7 +1106,7 @@ def sample_key(selection: Selection, targets: Mapping[str, Any]) -> dict[str, An
         "targets": {k: v for k, v in sorted(targets.items()) if v},
     }
     if selection.sample_per:
-        key["sample_per"] = _fold(selection.sample_per)
+        key["sample_per"] = sample_per_token(selection.sample_per)
     return key
 
 
@@ -1422,7 +1467,11 @@ async def run_stage(
     left_out = gone.left_out if gone is not None else frozenset()
     bottom = sampler(selection)
     census = KeyCensus(c.key for c in selection.where)
-    per_census = KeyCensus([selection.sample_per]) if selection.sample_per else None
+    per_key = per_annotation(selection.sample_per) if selection.sample_per else None
+    per_census = KeyCensus([per_key]) if per_key else None
+    # A column of the walk's context an image given by id lacks: no class (counted, said).
+    per_by_id = per_by_id_column(selection)
+    unplaced_per = 0
     values = ValueCensus(selection.where)
     parts = WhereParts(selection.where)
     # Images given by id beside a walk (a run of ids alone is refused: HarvestConfig) have
@@ -1465,6 +1514,8 @@ async def run_stage(
             if not admitted:
                 continue
             stats.matched += 1
+            if per_by_id and not has_context(ref):
+                unplaced_per += 1
             if bottom is None:
                 await forward(ref, had_row)
             elif ref.image_id in left_out and has_place(bottom, ref):
@@ -1477,6 +1528,8 @@ async def run_stage(
         told += values.lines(census, ("walked image", "walked images"), stats.matched)
         if any(unplaced):
             told.append(unplaced_line(by_id_keys, *unplaced))
+        if unplaced_per:
+            told.append(unplaced_per_line(per_by_id, unplaced_per))
         if not told and not stats.matched and (line := parts.line(stats.walked)):
             told.append(line)  # (no key nor value is missing: the terms themselves match none)
         for line in told:
@@ -1503,6 +1556,8 @@ async def run_stage(
             # (a --sample-per key on no walked image at all was said above)
             key_seen = per_census is not None and not per_census.missing()
             if key_seen and (line := unclassed_line(bottom, stats, selection)):
+                problems.warning("%s", line)
+            if per_census is None and (line := empty_column_line(bottom, stats, unplaced_per)):
                 problems.warning("%s", line)
             sampled: list[ImageRef] | None = bottom.result()
             if reuse is not None and sampled:
@@ -1533,7 +1588,7 @@ async def run_stage(
 def has_place(bottom: BottomN | BottomNPerClass, ref: ImageRef) -> bool:
     """Could ``ref`` take a place in ``bottom``? Not an image without the class key of a
     per-class sample: counted as without it, not as a gone image left out."""
-    return not isinstance(bottom, BottomNPerClass) or bool(label_of(ref.labels, (bottom.key,)))
+    return not isinstance(bottom, BottomNPerClass) or bool(class_of(ref, bottom.key))
 
 
 def say_sample(bottom: BottomN | BottomNPerClass, stats: SelectStats, selection: Selection) -> str:
@@ -1580,6 +1635,41 @@ def unclassed_line(
         f"--sample-per key {quoted(bottom.key)} {on_none_of(stats.matched, 'image')} that"
         f" {match} --where {quoted(describe_where(selection.where))}, so no image has a class"
         " and none is sampled"
+    )
+
+
+def per_by_id_column(selection: Selection) -> str:
+    """The ``sample_per`` key, where it names a context column that an image given by id
+    has no value in when it is selected (:data:`KNOWN_BY_ID`); else ""."""
+    per = selection.sample_per
+    column = per_column(per) if per else None
+    return per.strip() if per and column is not None and column not in KNOWN_BY_ID else ""
+
+
+def unplaced_per_line(key: str, count: int) -> str:
+    """The warning for the matching images given by id that ``--sample-per`` on the column
+    ``key`` finds without it (no walk placed them): in no class, so none is sampled (as
+    :func:`unplaced_line` says of ``where``)."""
+    return (
+        f"--sample-per: {plural(count, 'image')} given by id (--image, --ids-from) had no "
+        f"{quoted(key)} when selected (no walk placed them), so {agree(count, 'it is', 'they are')}"
+        " in no class and not sampled; give their plate, screen or dataset instead"
+    )
+
+
+def empty_column_line(bottom: BottomN | BottomNPerClass, stats: SelectStats, by_id: int) -> str:
+    """The warning when ``--sample-per`` names a context column that no matching image has a
+    value in (a project's images have no well or field): no class, nothing sampled, and
+    exit 0 unsaid otherwise (the column is no annotation key, so no typo is said)."""
+    if not isinstance(bottom, BottomNPerClass) or bottom.classes or not stats.matched:
+        return ""
+    if by_id == stats.matched:
+        return ""  # (every match was given by id: unplaced_per_line said why)
+    images = "matching image" if stats.matched < stats.walked else "walked image"
+    return (
+        f"--sample-per {quoted(bottom.key)}: the column is empty on"
+        f" {the_counted(stats.matched, images, images + 's')} (a project's images have no"
+        " plate, well or field), so no image has a class and none is sampled"
     )
 
 
@@ -1851,7 +1941,7 @@ def _write_labelled_index(
         if written is not None:
             written.append(target)
     if split is not None:
-        moves.report(out_dir, split)
+        moves.report(out_dir, split, per_split.total(), alone.total())
         _warn_ungrouped(out_dir, split, rows.refs(), state.done)
         _write_splits_file(out_dir, split, per_split, True, written, splits, alone.total())
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
@@ -1922,7 +2012,7 @@ def _write_split_only(
         raise storage_error(exc, str(target)) from exc
     if written is not None:
         written.append(target)
-    moves.report(out_dir, split)
+    moves.report(out_dir, split, per_split.total(), alone.total())
     _warn_ungrouped(out_dir, split, rows.refs(), state.done)
     _write_splits_file(out_dir, split, per_split, False, written, splits, alone.total())
     logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
@@ -2096,8 +2186,9 @@ class _SplitMoves:
             if not self.example:
                 self.example = f"image {key}: {old} -> {name}"
 
-    def report(self, out_dir: Path, split: SplitSpec) -> None:
-        """The warning, with the replaced ``splits.csv`` kept first (before it is rewritten)."""
+    def report(self, out_dir: Path, split: SplitSpec, images: int, alone: int) -> None:
+        """The warning, with the replaced ``splits.csv`` kept first (before it is rewritten);
+        ``images`` written, ``alone`` of them without a grouping id (as the summary says)."""
         if not self.moved:
             return
         from harvester import index
@@ -2114,7 +2205,8 @@ class _SplitMoves:
             "%s",
             f"the split changed: {self.moved} of the {plural(self.common, 'image')} already "
             f"in {index_path(out_dir)} {agree(self.moved)} in another split now (e.g. "
-            f"{self.example}): {split.describe()} replaces {self.replaced}{also}",
+            f"{self.example}): {split.describe_grouped(images, alone)} replaces"
+            f" {regrouped(self.replaced, split.by, images, alone)}{also}",
         )
 
 

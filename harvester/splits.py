@@ -136,6 +136,32 @@ class SplitSpec:
         """``split train=0.8,val=0.1,test=0.1 by well, seed 0`` for summary lines."""
         return f"split {self.text} by {self.by}, seed {self.seed}"
 
+    def describe_grouped(self, images: int, alone: int) -> str:
+        """:meth:`describe` with how ``images`` were grouped, ``alone`` of them without a
+        ``by`` id (:func:`grouping_text`): ``split ... by image, as no image has a well;
+        seed 0`` where a project's folder said ``by well``."""
+        grouping = grouping_text(self.by, images, alone)
+        return f"split {self.text} {grouping}{';' if ',' in grouping else ','} seed {self.seed}"
+
+
+def regrouped(described: str, by: str, images: int, alone: int) -> str:
+    """A recorded split's :meth:`SplitSpec.describe` (``split ... by well, seed 0``) with its
+    grouping said as :meth:`SplitSpec.describe_grouped` says it, where it grouped ``by`` the
+    same id: the same images had the same ids then. Else (another ``by``, a text of another
+    form) as recorded."""
+    asked = f" by {by}, seed "
+    if asked not in described:
+        return described
+    grouping = grouping_text(by, images, alone)
+    return described.replace(asked, f" {grouping}{';' if ',' in grouping else ','} seed ", 1)
+
+
+def asked_grouping(by: str) -> str:
+    """How a split groups images, where which of them have a ``by`` id is not known (the
+    folder's ``status``, a resume's first line): ``by well (images without a well alone)``.
+    Why: ``by well`` alone, for a project's folder, implied wells that it has none of."""
+    return f"by {by}" if by == "image" else f"by {by} (images without a {by} alone)"
+
 
 def parse_split(value: object) -> tuple[tuple[str, float], ...]:
     """``"train=0.8,val=0.1,test=0.1"`` -> pairs; :class:`ConfigError` (key ``split``) else.

@@ -108,7 +108,7 @@ from harvester.shard import (
     shard_of,
     shard_pair,
 )
-from harvester.splits import SPLIT_FILE, folder_split
+from harvester.splits import SPLIT_FILE, asked_grouping, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
 from harvester.text import duration_text, plural, quoted, shown
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
@@ -747,8 +747,8 @@ class StatusReport:
         if self.split is not None:
             split = self.split
             lines.append(
-                f"split (index.csv's split column, {SPLIT_FILE}): {split['split']} by "
-                f"{split['split_by']}, seed {split['split_seed']}"
+                f"split (index.csv's split column, {SPLIT_FILE}): {split['split']} "
+                f"{asked_grouping(str(split['split_by']))}, seed {split['split_seed']}"
             )
         lines += [f"note: {n}" for n in self.notes]
         if not self.started:

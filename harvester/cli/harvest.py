@@ -620,7 +620,8 @@ def add_selection_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGr
         "--sample-per",
         metavar="KEY",
         help="with --sample N: N images of each value of annotation KEY (a balanced set; "
-        "the index is labelled by KEY unless --label-key is given)",
+        "the index is labelled by KEY unless --label-key is given), or of an index.csv "
+        "column (--sample-per well_id --sample 1: one field per well)",
     )
     group.add_argument(
         "--sample-fraction",
@@ -1582,7 +1583,7 @@ class _FolderTraining:
 
     def said(self, cfg: HarvestConfig) -> str:
         """What ``cfg``'s replay labels and splits its index by, as its line ends (or "")."""
-        from harvester.splits import DEFAULT_SPLIT_BY
+        from harvester.splits import DEFAULT_SPLIT_BY, asked_grouping
         from harvester.text import shown
 
         words = ""
@@ -1593,7 +1594,7 @@ class _FolderTraining:
         if spec is not None:
             words += f"; split: {spec.text}"
             if spec.by != DEFAULT_SPLIT_BY or spec.seed:
-                words += f" by {spec.by}, seed {spec.seed}"
+                words += f" {asked_grouping(spec.by)}, seed {spec.seed}"
         return words
 
     def seed_note(self, seed: object) -> str | None:

@@ -332,7 +332,10 @@ def test_status_names_the_split(screen: Path, copy_of: Callable[[Path], Path]) -
     out = copy_of(screen)
     result = cli("status", str(out))
     assert result.returncode == 0, result.stderr
-    line = f"split (index.csv's split column, split.json): {SPLIT} by well, seed 0"
+    line = (
+        f"split (index.csv's split column, split.json): {SPLIT} by well (images without a"
+        " well alone), seed 0"
+    )
     assert line in result.stdout.splitlines()
     data = json.loads(cli("status", str(out), "--json").stdout)
     assert data["split"] == {"split": SPLIT, "split_by": "well", "split_seed": 0}

@@ -487,15 +487,16 @@ def test_the_resume_line_names_the_label_keys_and_split_its_index_takes(
     resumed = cli("harvest", "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.splitlines() == [
-        f"{said}; label keys: Gene Symbol; split: train=0.5,val=0.5 by plate, seed 0"
+        f"{said}; label keys: Gene Symbol; split: train=0.5,val=0.5 by plate (images without"
+        " a plate alone), seed 0"
     ]
     assert "split: train " in resumed.stdout  # (the summary's, of the split it wrote)
     assert cli("index", str(out), "--label-key", "Phenotype").returncode == 0
     later = cli("harvest", "--out", str(out), "--dry-run")
     assert later.returncode == 0, later.stderr
     assert later.stderr.splitlines() == [
-        f"{said}; label keys: Phenotype; split: train=0.5,val=0.5 by plate, seed 0; given "
-        "now: --dry-run"
+        f"{said}; label keys: Phenotype; split: train=0.5,val=0.5 by plate (images without a"
+        " plate alone), seed 0; given now: --dry-run"
     ]
     given = cli("harvest", "--out", str(out), "--label-key", "Gene Symbol", "--no-split")
     assert given.returncode == 0, given.stderr

@@ -156,3 +156,34 @@ def test_the_split_line_says_what_grouping_was_done(
     by_image = run_cli("index", str(out), *SPLIT, "--split-by", "image")
     assert by_image.returncode == 0, by_image.stderr
     assert _split_line(by_image.stdout).startswith(f"split: {_splits_csv(out)} (by image, seed 0)")
+
+
+def test_status_and_the_split_changed_warning_imply_no_wells(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A project's folder: `status` says the split asked without implying wells, and a new
+    split's "split changed" warning says both splits went by image, as no image has a well
+    (both said `by well`, as if the folder had wells)."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "project"
+    first = run_cli("harvest", "--base-url", emu.base_url, "--out", str(out), "--artifacts",
+                    "thumbnail", "--rate", "none", "--project", str(DEMO_PROJECT), "-q",
+                    "--split", "train=0.5,test=0.5", "--split-seed", "1")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    status = run_cli("status", str(out))
+    assert (
+        "split (index.csv's split column, split.json): train=0.5,test=0.5 by well (images"
+        " without a well alone), seed 1"
+    ) in status.stdout, status.stdout
+    for seed in range(2, 12):  # (a seed that moves some of the 8 images)
+        changed = run_cli("index", str(out), "--split", "train=0.5,test=0.5",
+                          "--split-seed", str(seed))  # fmt: skip
+        assert changed.returncode == 0, changed.stderr
+        warned = [x for x in changed.stderr.splitlines() if "the split changed" in x]
+        if warned:
+            break
+    assert len(warned) == 1, changed.stderr
+    assert (
+        f"split train=0.5,test=0.5 by image, as no image has a well; seed {seed} replaces"
+        " split train=0.5,test=0.5 by image, as no image has a well; seed 1"
+    ) in warned[0]

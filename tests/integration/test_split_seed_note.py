@@ -17,6 +17,8 @@ from harvester.emulator import EmulatorThread
 
 PLATE = 7361  # the demo's first plate: 8 images, a quick harvest
 SPLIT = "train=0.5,test=0.5"
+#: How status names the split by well, not knowing which images have a well.
+BY_WELL = "by well (images without a well alone)"
 NOTE = (
     "note: --seed 4 is the sample's seed, not the split's: the split is drawn with "
     "--split-seed, 0 here; give --split-seed 4 to draw it with 4"
@@ -46,7 +48,7 @@ def test_seed_with_a_split_says_the_split_seed_used(
     result = harvest(emulator, out, "--sample", "4", "--seed", "4", "--split", SPLIT)
     assert notes(result) == [NOTE]
     status = run_cli("status", str(out))
-    assert f"{SPLIT} by well, seed 0" in status.stdout  # drawn as before: nothing changed
+    assert f"{SPLIT} {BY_WELL}, seed 0" in status.stdout  # drawn as before: nothing changed
 
 
 def test_no_note_with_split_seed_or_without_split(tmp_path: Path, emulator: EmulatorThread) -> None:
@@ -88,7 +90,7 @@ def test_no_note_when_the_seed_is_the_split_seed(tmp_path: Path, emulator: Emula
     assert notes(result) == []
     assert "note:" not in result.stderr, result.stderr
     status = run_cli("status", str(tmp_path / "a"))
-    assert f"{SPLIT} by well, seed 0" in status.stdout
+    assert f"{SPLIT} {BY_WELL}, seed 0" in status.stdout
 
 
 def kept_note(out: Path, seed: int) -> str:
@@ -117,7 +119,7 @@ def test_a_resume_given_another_seed_is_told_the_split_keeps_its_own(
     assert sum(line.startswith("note: --seed") for line in lines) == 1
     assert "(by well, seed 0), counted in" in result.stdout  # the summary: the split kept
     status = run_cli("status", str(out))
-    assert f"{SPLIT} by well, seed 0" in status.stdout  # kept, as the note says
+    assert f"{SPLIT} {BY_WELL}, seed 0" in status.stdout  # kept, as the note says
     for flags in (("--seed", "4", "-q"), ("--seed", "0"), ()):
         again = run_cli("harvest", "--out", str(out), *flags)
         assert again.returncode == 0, again.stderr
@@ -127,7 +129,7 @@ def test_a_resume_given_another_seed_is_told_the_split_keeps_its_own(
     )
     assert drawn.returncode == 0, drawn.stderr
     assert "note:" not in drawn.stderr
-    assert f"{SPLIT} by well, seed 4" in run_cli("status", str(out)).stdout
+    assert f"{SPLIT} {BY_WELL}, seed 4" in run_cli("status", str(out)).stdout
 
 
 def test_targets_typed_with_another_seed_into_a_split_folder_get_the_note(
