@@ -681,20 +681,21 @@ class StatusReport:
         ]
 
     def _held_by(self) -> str | None:
-        """What holds DIR's job array folder now, so that the advice for after it (a new
-        script, a flag for the hints) waits for its end: ``"job_array"`` (``squeue`` lists
+        """What holds DIR now, so that the advice for after it (a new script, a command that
+        tries dropped kinds again) waits for its end: ``"job_array"`` (``squeue`` lists
         tasks of DIR's script), ``"running_harvests"`` (a run lock held, the queue listing
-        none: a harvest started by hand, or SLURM's answer not to be had), or None.
+        none: a harvest started by hand, or SLURM's answer not to be had; in a plain folder,
+        any harvest running there), or None.
 
         Why: the ``harvester slurm ... --submit`` that tries dropped kinds again was said
         while the array's tasks still ran, as if it were over. A harvest holding a lock
         holds the advice back too (the new array's task of its shard, or every task beside
         a harvest of the whole set, would be refused), but it was called the job array's
         task, and "once no task of the job array is queued or running" read as a go while
-        that harvest still ran, the queue empty."""
-        if self.slurm is None:
-            return None
-        if self.queued:
+        that harvest still ran, the queue empty. A plain folder's harvest holds them back
+        alike: its run lock refuses the ``harvester harvest --out DIR ...`` they are (exit
+        75), which status offered, and ``--json`` listed as to run now."""
+        if self.queued:  # (only ever listed for a job array's script)
             return "job_array"
         return "running_harvests" if self.running else None
 
@@ -877,7 +878,8 @@ class StatusReport:
             and not self.rerun_helps
             and not self.pending
             and not self.walks
-            and self._held_by() is None  # (said once the array has ended: its tasks first)
+            # (said once the array has ended: its tasks first; a plain folder's, as before)
+            and (self.slurm is None or self._held_by() is None)
         ):
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
             from harvester.fetch import no_rerun_line  # only a folder with such failures
@@ -901,7 +903,7 @@ class StatusReport:
             lines.append(f"to resume, once the queued job array has ended: {self.resume}")
         elif self.resume is not None and self.running:
             # Resubmitted now, the running shards' tasks would be refused by their locks.
-            lines.append(f"to resume, once the running harvests have ended: {self.resume}")
+            lines += self._running_resume_lines()
         elif self.resume is not None and self.queue_unknown is not None:
             # No queue to ask: a plain "to resume" read as "nothing runs", and a resubmit
             # while tasks still ran would have them refused by their locks, or queued twice.
@@ -912,6 +914,19 @@ class StatusReport:
         if self.forget_gone is not None:
             lines.append(f"{GONE_FOR_GOOD}: {self.forget_gone}")
         return "\n".join(lines)
+
+    def _running_resume_lines(self) -> list[str]:
+        """The resume line while harvests hold DIR, after the note that the SLURM queue
+        cannot be asked where it cannot: the note was never said beside a lock held (the
+        running harvests' line came first), and "once the running harvests have ended"
+        read as a go with tasks of the array perhaps still queued. One idea a line."""
+        if self.queue_unknown is None:
+            return [f"to resume, once the running harvests have ended: {self.resume}"]
+        return [
+            self._queue_unknown_note(),
+            "to resume, once the running harvests have ended and no task of the job array "
+            f"is queued: {self.resume}",
+        ]
 
     def _kind_rows(self) -> list[str]:
         """The table of counts per kind, then the total. A study kind's row counts objects

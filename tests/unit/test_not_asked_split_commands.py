@@ -86,3 +86,26 @@ def test_invalid_files_of_two_sets_wait_for_the_harvests_holding_an_array_folder
     data = report.to_dict()
     assert "not_asked_commands" not in data
     assert data["not_asked_held"] == {"by": "running_harvests", "commands": commands}
+
+
+def test_invalid_files_of_a_plain_folder_wait_for_the_harvest_holding_it(tmp_path: Path) -> None:
+    """A plain folder (no job array) a harvest holds: the invalid files' line says status
+    gives the command once the running harvests have ended, no array named, and --json
+    holds it back (not_asked_held, by the harvests): the lock would refuse it now."""
+    from harvester.status import StatusReport
+
+    sets = [split_set("3/8", "http://h:8/")]
+    commands = _not_asked_commands(tmp_path, sets, {0: {"stack"}})
+    report = StatusReport(str(tmp_path), ["thumbnail"], invalid_not_asked={"stack": 1})
+    report.not_asked_commands = commands
+    report.running = ["a harvest of the whole set (pid 7 on node3)"]
+    lines = report.format_text().splitlines()
+    said = next(x for x in lines if x.startswith("1 file(s) marked invalid"))
+    assert said.endswith(
+        f"; to refetch them: harvester status {tmp_path} gives the command once the harvests "
+        "running now (named below) have ended"
+    ), said
+    assert not any("harvester harvest" in x for x in lines), lines
+    data = report.to_dict()
+    assert "not_asked_commands" not in data
+    assert data["not_asked_held"] == {"by": "running_harvests", "commands": commands}
