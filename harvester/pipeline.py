@@ -372,7 +372,8 @@ class RunSummary:
     #: Why the run stopped asking for images: the files it stored reached ``max_bytes``
     #: (``--max-bytes``), said as ``the --max-bytes budget of 500M was reached``. Every
     #: finished file journaled, the rest pending: exit 8, and the same command continues,
-    #: with a budget of its own. Empty: it did not.
+    #: with a budget of its own. Empty: it did not, or the file that reached it was the
+    #: run's last (the stop cut nothing short: the run ended as a complete one).
     budget_reached: str = ""
     #: Seconds the run paused while the server was down (:mod:`harvester.outage`).
     outage_waited: float = 0.0
@@ -1207,6 +1208,11 @@ class Harvest:
         #: Bytes stored so far against ``cfg.max_bytes``: those of the earlier replays of
         #: the same resume (``spent_before``: one command, one budget), then this run's.
         self._spent = spent_before
+        #: The producer sent every image it would (its walk, plan or selection ran to its
+        #: end) and a stop cut short no image a worker had begun: with every image sent
+        #: taken, such a --max-bytes stop stopped nothing (_budget_stopped_nothing).
+        self._sent_all = False
+        self._image_cut = False
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -1892,6 +1898,7 @@ class Harvest:
             await self._produce_all(client, send, study, prefetched, known)
         if not self.walk_stats or self.walk_stats.listed_every_image():  # else the total is short
             self.progress.walk_finished()
+        self._sent_all = True  # (a stop before this point left images unsent: pending)
 
     def _in_index(self) -> Callable[[int], bool] | None:
         """Has an image a row in DIR's index.csv (a done artifact in the journals)? For the
@@ -2104,38 +2111,47 @@ class Harvest:
                 except anyio.EndOfStream:
                     limiter.end_standby()
                     return
-                if ref.image_id in self._gone:  # (standby took no slot: none to give back)
-                    self.summary.gone += 1
-                    self.progress.image_finished(worked=False)
-                    continue
-                state = store.state
-                journaled = state.images.get(ref.image_id)
-                unasked = ref.image_id in state.labels_unasked
-                asked_now = labels_asked or isinstance(ref, AskedRef)
-                if not has_context(ref):
-                    ref = await self._context_of(ref, journaled, fetcher)
-                placing = self._placing
-                if has_context(ref):
-                    if journaled != ref or (asked_now and unasked):  # (no call on a rerun)
-                        await _record(store, ref, journaled, unasked, asked_now, placing=placing)
+                # An image begun here and cut short by a stop is pending, whatever it had
+                # stored (a --max-bytes stop that cut none stopped nothing: see
+                # _budget_stopped_nothing). A try costs nothing until it catches.
+                try:
+                    if ref.image_id in self._gone:  # (standby took no slot: none to give back)
+                        self.summary.gone += 1
+                        self.progress.image_finished(worked=False)
+                        continue
+                    state = store.state
+                    journaled = state.images.get(ref.image_id)
+                    unasked = ref.image_id in state.labels_unasked
+                    asked_now = labels_asked or isinstance(ref, AskedRef)
+                    if not has_context(ref):
+                        ref = await self._context_of(ref, journaled, fetcher)
+                    placing = self._placing
+                    if has_context(ref):
+                        if journaled != ref or (asked_now and unasked):  # (no call on a rerun)
+                            await _record(
+                                store, ref, journaled, unasked, asked_now, placing=placing
+                            )
+                        else:
+                            placing.settled(ref.image_id)
+                        todo = await fetcher.fetch_image(ref)
                     else:
-                        placing.settled(ref.image_id)
-                    todo = await fetcher.fetch_image(ref)
-                else:
-                    # Given by id, its context unknown yet: journaled once the imgData step
-                    # has told its meta (if this run asks for imgData), before the other files.
-                    record = functools.partial(
-                        _record, store, ref, journaled, unasked, asked_now, placing=placing
-                    )
-                    todo = await fetcher.fetch_image(ref, record)
-                if placing.due and not self._placing_held:
-                    await self._place_held(store)
-                # This image's own count (stats.skipped also grows while it awaits, with other
-                # consumers' images, which were then counted twice).
-                skipped = len(fetcher.settings.artifacts) - todo
-                if skipped:
-                    self.progress.skipped(skipped)
-                self.progress.image_finished(worked=todo > 0)
+                        # Given by id, its context unknown yet: journaled once the imgData step
+                        # has told its meta (if this run asks for imgData), before the other files.
+                        record = functools.partial(
+                            _record, store, ref, journaled, unasked, asked_now, placing=placing
+                        )
+                        todo = await fetcher.fetch_image(ref, record)
+                    if placing.due and not self._placing_held:
+                        await self._place_held(store)
+                    # This image's own count (stats.skipped also grows while it awaits, with other
+                    # consumers' images, which were then counted twice).
+                    skipped = len(fetcher.settings.artifacts) - todo
+                    if skipped:
+                        self.progress.skipped(skipped)
+                    self.progress.image_finished(worked=todo > 0)
+                except anyio.get_cancelled_exc_class():
+                    self._image_cut = True
+                    raise
 
     @staticmethod
     async def _context_of(ref: ImageRef, journaled: ImageRef | None, fetcher: Fetcher) -> ImageRef:
@@ -2439,10 +2455,50 @@ class Harvest:
                 if self.replay_of is None and not new_folder:
                     await anyio.to_thread.run_sync(self._revive_forgotten_set)
                 await self._pipeline(client, store, fetcher, study, prefetched)
+            if self.summary.budget_reached:
+                await self._settle_budget_stop(store, fetcher)
             await self._record_session_end(store)
         finally:
             self._work_scope = None
             self._collect(fetcher, client, study)
+
+    async def _settle_budget_stop(self, store: Store, fetcher: Fetcher) -> None:
+        """After a ``--max-bytes`` stop: said (exit 8) where it cut work short; where the
+        file that reached the budget was the run's last, the run ends as a complete one
+        (exit 0, or 1 with failures), its walk journaled as finished.
+
+        Why: a run of one image (``--image X --max-bytes 1``) exited 8 saying the rest was
+        pending when nothing was, and a script looping on 8 ran it again for nothing.
+        Decided after the stop, from what it cut, not as the file is stored: the image's
+        other files, other workers and the walk are unknown there."""
+        s = self.summary
+        if not self._budget_stopped_nothing(fetcher):
+            logger.warning("stopping: %s", s.budget_reached)
+            return
+        logger.info("%s with the run's last file: nothing was left to stop", s.budget_reached)
+        s.budget_reached = ""
+        s.interrupted = False
+        with anyio.CancelScope() as rest:
+            self._work_scope = rest  # (what a signal cancels meanwhile)
+            await self._after_workers(store)
+
+    def _budget_stopped_nothing(self, fetcher: Fetcher) -> bool:
+        """Did the ``--max-bytes`` stop cut nothing short? Only that stop, no other (a
+        signal, the server down, a session ended), stopped the run; the producer had sent
+        every image it would; every image sent was taken by a worker (one handed to a
+        worker the stop then cancelled is lost to the queue: counted, not taken) and none
+        begun was cut short. The counts are those the run keeps anyway: no cost per image.
+        """
+        s = self.summary
+        if self._stopping.is_set() or s.server_down or s.session_ended or s.credentials_refused:
+            return False
+        if not self._sent_all or self._image_cut:
+            return False
+        if self._selection.active:
+            sent = self.select_stats.selected
+        else:
+            sent = self.walk_stats.images if self.walk_stats is not None else 0
+        return sent == fetcher.stats.images + s.gone
 
     def _done(self, kind: str, nbytes: int) -> None:
         """A file fetched and stored: shown, and spent from the budget."""
@@ -2469,8 +2525,8 @@ class Harvest:
         limit = self.cfg.max_bytes
         if limit is None or self._spent < limit or self.summary.budget_reached:
             return
+        # (said once the stop is over: where it cut nothing, it is no stop; _settle_budget_stop)
         self.summary.budget_reached = f"the --max-bytes budget of {size_text(limit)} was reached"
-        logger.warning("stopping: %s", self.summary.budget_reached)
         self._stop()
 
     def _watch_credentials(self, client: Client) -> SessionWatch | None:
@@ -2516,8 +2572,15 @@ class Harvest:
         send, receive = anyio.create_memory_object_stream[ImageRef](cfg.queue_size)
         with unwrap_errors():
             await self._run_tasks(client, store, fetcher, study, prefetched, send, receive)
+        await self._after_workers(store)
+
+    async def _after_workers(self, store: Store) -> None:
+        """Once the workers are over: every held place journaled, then the walk as finished
+        (again after a --max-bytes stop that stopped nothing: done twice, it does nothing
+        more)."""
+        cfg = self.cfg
         await self._place_held(store, last=True)
-        if self._walk_ended is not None:
+        if self._walk_ended is not None and not self._walk_finished:
             # After the workers, and after what they queued is journaled (the store commits
             # batches side by side, so queue order alone is no journal order): a run killed
             # before this record leaves the walk "not finished" (images the walk sent but no

@@ -966,7 +966,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
                     replay_of=replay_of,
                     said=said,
                     script_written=_script_written(),
-                    spent_before=getattr(args, "bytes_spent", 0),
+                    spent_before=_spent_before(args),
                 )
             )
     except BaseException:
@@ -979,10 +979,12 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     # A resume replaying several sets stops at this one (_replay_each): the next would send
     # the same session or credentials, and each be refused in turn.
     args.credentials_stop = bool(summary.session_ended or summary.credentials_refused)
-    # One command, one --max-bytes budget: a resume's next replay counts what this one stored,
-    # and none is started once it is spent (_replay_each).
-    args.bytes_spent = getattr(args, "bytes_spent", 0) + summary.bytes
-    args.budget_stop = bool(summary.budget_reached)
+    # A --max-bytes given to a resume is the command's: its next replay counts what this one
+    # stored, and none is started once it is spent (_replay_each), even where the file that
+    # spent it was this set's last (the run then ended complete: no budget_reached).
+    args.bytes_spent = _spent_before(args) + summary.bytes
+    limit = cfg.max_bytes
+    args.budget_stop = _budget_shared(args) and limit is not None and args.bytes_spent >= limit
     # (and before its error, the other sets' `not resumed:` lines: none come after it)
     notes_at_stop = getattr(args, "notes_at_stop", None)
     stop_notes = notes_at_stop() if args.credentials_stop and notes_at_stop else []
@@ -1017,6 +1019,19 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     )
     drop_late_signals(held)
     return summary.exit_code
+
+
+def _budget_shared(args: argparse.Namespace) -> bool:
+    """Is the ``--max-bytes`` budget the whole command's? So where it was given now (the
+    flag, or the config file given now) to a resume of several target sets (_replay_each).
+    A budget a set's run saved is that set's replay's alone: the other sets' bytes (with no
+    budget, or their own) take nothing from it, and its end stops no other replay."""
+    return bool(getattr(args, "budget_shared", False))
+
+
+def _spent_before(args: argparse.Namespace) -> int:
+    """Bytes the earlier replays of this command stored against its shared budget."""
+    return int(getattr(args, "bytes_spent", 0)) if _budget_shared(args) else 0
 
 
 def _index_as_it_is(cfg: HarvestConfig) -> tuple[Path, tuple[int, int, int] | None] | None:
@@ -1072,10 +1087,12 @@ def _replay_each(
     them all. Then one ``not resumed:`` line per target set that could not be replayed
     (``notes``: after the summaries, where they are read). The exit code is
     :func:`worst_exit`'s, at least 1 when a set was not resumed, so a script notices.
-    The ``--max-bytes`` budget is the command's, not each replay's: once a replay reached
-    it, the sets after it are not replayed (the same command continues them).
+    A ``--max-bytes`` given now is the command's budget, not each replay's: once the
+    replays spent it, the sets after them are not replayed (exit 8: the same command
+    continues them). One a set's run saved is that set's replay's own (:func:`_budget_shared`).
     """
     from harvester.cli import (
+        EXIT_BUDGET,
         EXIT_FAILURES,
         EXIT_INTERRUPTED,
         _outcome_open_again,
@@ -1088,6 +1105,9 @@ def _replay_each(
     # A replay stopped by its session's end says these before its error and hint (see
     # _harvest): the stop ends the resume, and these lines, said last, were never said.
     args.notes_at_stop = lambda: _notes_to_say(first, notes)
+    args.budget_shared = getattr(args, "max_bytes", None) is not None or _in_config_file(
+        args, "max_bytes"
+    )
     for n, (cfg, line, origin) in enumerate(replays):
         if n:
             _outcome_open_again()  # the last summary ignored SIGTERM: this harvest stops on it
@@ -1115,7 +1135,10 @@ def _replay_each(
             return code
         codes.append(code)
         if getattr(args, "budget_stop", False):
-            _say_budget_stop(len(replays) - n - 1)
+            left = len(replays) - n - 1
+            _say_budget_stop(left)
+            if left:  # (pending, though the replay that spent it ended complete)
+                codes.append(EXIT_BUDGET)
             break
     said = _notes_to_say(first, notes)
     for note in said:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -275,3 +276,135 @@ def test_a_resume_stops_replaying_once_the_budget_is_spent(
         "not replayed: 1 other target set of this resume (the --max-bytes budget is spent); "
         "the same command continues it"
     )
+
+
+def _measured(
+    capsys: pytest.CaptureFixture[str], emulator: EmulatorThread, ids: Path, folder: Path
+) -> int:
+    """Bytes the images of ``ids`` take on disk: harvested once, with no budget, into
+    ``folder`` (the same emulator serves the same bytes to every run)."""
+    code, _out, err = _harvest(
+        capsys,
+        "--base-url", emulator.base_url, "--ids-from", str(ids), "--out", str(folder),
+        "--artifacts", ARTIFACTS, "--rate", "none", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    return sum(stat.st_size for stat in _files(folder).values())
+
+
+def test_a_run_whose_last_file_reaches_the_budget_ends_complete(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    reference: Reference,
+    emulator: EmulatorThread,
+) -> None:
+    """A budget of exactly what the images take is reached by the run's last file, which
+    stops nothing: exit 0, the usual summary and no ``stopped:`` line, every file on disk;
+    the same command then fetches nothing (exit 0), as a finished run's does."""
+    small, _big = _two_sets(reference, tmp_path, big_first=False)
+    total = _measured(capsys, emulator, small, tmp_path / "measured")
+    out = tmp_path / "out"
+    command = [
+        "--base-url", emulator.base_url, "--ids-from", str(small), "--out", str(out),
+        "--artifacts", ARTIFACTS, "--rate", "none", "--concurrency", str(CONCURRENCY),
+        "--max-bytes", str(total),
+    ]  # fmt: skip
+    code, stdout, err = _harvest(capsys, *command)
+    assert code == 0, err
+    assert "stopped" not in err
+    assert "stopping" not in err
+    assert "budget" not in stdout + err
+    files = _files(out)
+    assert sum(stat.st_size for stat in files.values()) == total
+    assert {p.name for p in files} == {p.name for p in _files(tmp_path / "measured")}
+    assert stdout.startswith("done 20 (imgdata 10, thumbnail 10), skipped 0")
+    code, stdout, err = _harvest(capsys, *command)
+    assert code == 0, err
+    assert stdout.startswith("done 0, skipped 20 (already done)")
+    assert _files(out) == files
+
+
+def test_one_image_whose_only_file_spends_the_budget_is_done(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """``--image X --max-bytes 1`` with one artifact: its one file spends the budget and
+    the image is done, so the run exits 0 saying nothing of a budget (it exited 8 and said
+    the rest was pending, and the rerun then did nothing)."""
+    out = tmp_path / "out"
+    code, stdout, err = _harvest(
+        capsys,
+        "--base-url", emulator.base_url, "--image", "1884801", "--out", str(out),
+        "--artifacts", "thumbnail", "--rate", "none", "--max-bytes", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "budget" not in stdout + err
+    assert stdout.startswith("done 1 (thumbnail 1), skipped 0")
+    assert [p.name for p in _files(out)] == ["1884801.thumbnail.jpg"]
+
+
+def test_a_set_whose_last_file_spends_the_commands_budget_ends_the_resume(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    reference: Reference,
+    emulator: EmulatorThread,
+) -> None:
+    """A resume's ``--max-bytes`` spent exactly by its first set's last file: that set's
+    summary is a complete one (no ``stopped:`` line), the other set is not replayed (one
+    line says so) and the resume exits 8, for the same command to continue it."""
+    out = tmp_path / "out"
+    small, big = _two_sets(reference, tmp_path, big_first=False)
+    _start_sets(capsys, emulator, out, big, small)  # (small is the newest: replayed first)
+    small_ids = small.read_text(encoding="utf-8").split()
+    stored = sum(s.st_size for p, s in _files(out).items() if p.name.split(".")[0] in small_ids)
+    left = _measured(capsys, emulator, small, tmp_path / "measured") - stored
+    big_ids = big.read_text(encoding="utf-8").split()
+    big_files = {p for p in _files(out) if p.name.split(".")[0] in big_ids}
+    code, _out, err = _harvest(
+        capsys, "--out", str(out), "--rate", "none", "--max-bytes", str(left), "-q"
+    )
+    assert code == EXIT_BUDGET, err
+    assert "stopped:" not in err
+    assert err.strip().splitlines()[-1] == (
+        "not replayed: 1 other target set of this resume (the --max-bytes budget is spent); "
+        "the same command continues it"
+    )
+    assert len([p for p in _files(out) if p.name.split(".")[0] in small_ids]) == 20
+    assert {p for p in _files(out) if p.name.split(".")[0] in big_ids} == big_files
+
+
+def test_a_sets_saved_budget_is_its_own_in_a_resume(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    reference: Reference,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A resume given no ``--max-bytes`` replays each set's saved budget for that set
+    alone: the bytes of a set saved with none (replayed first) take nothing from the next
+    set's budget, which stores its whole SIZE and stops there (exit 8)."""
+    small, big = _two_sets(reference, tmp_path, big_first=False)
+    small_ids = small.read_text(encoding="utf-8").split()
+    # The small set's thumbnails fail on their first asking (no retry): its run saves no
+    # budget and leaves them all failed, for the resume to fetch.
+    only = "|".join(f"/webgateway/render_thumbnail/{i}/" for i in small_ids)
+    emulator = make_emulator(preset="demo", faults=f"first:500*{len(small_ids)},only:{only}")
+    out = tmp_path / "out"
+    common = ["--base-url", emulator.base_url, "--out", str(out), "--artifacts", "thumbnail"]
+    common += ["--rate", "none", "--concurrency", "1", "-q"]
+    code, _out, err = _harvest(capsys, *common, "--ids-from", str(big), "--max-bytes", "20K")
+    assert code == EXIT_BUDGET, err
+    code, _out, err = _harvest(capsys, *common, "--ids-from", str(small), "--max-retries", "0")
+    assert code == 1, err
+    before = _files(out)
+    assert not any(p.name.split(".")[0] in small_ids for p in before)
+    code, _out, err = _harvest(capsys, "--out", str(out), "--rate", "none", "-q")
+    assert code == EXIT_BUDGET, err
+    after = _files(out)
+    new = set(after) - set(before)
+    small_bytes = sum(after[p].st_size for p in new if p.name.split(".")[0] in small_ids)
+    big_bytes = sum(after[p].st_size for p in new if p.name.split(".")[0] not in small_ids)
+    assert len([p for p in new if p.name.split(".")[0] in small_ids]) == len(small_ids)
+    assert small_bytes > 20 * 1024  # (more than the big set's budget: it took nothing of it)
+    largest = max(stat.st_size for stat in after.values())
+    assert 20 * 1024 <= big_bytes < 20 * 1024 + largest
+    assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of 20K")
+    assert "not replayed" not in err
