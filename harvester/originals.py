@@ -102,6 +102,8 @@ class UrlMap:
 
 #: IDR's public mirror of its original files.
 IDR_MIRROR = "https://ftp.ebi.ac.uk/pub/databases/IDR"
+#: EBI's public S3 bucket of OME-Zarr filesets (IDR's ``Embassy_S3`` studies).
+BIA_S3 = "https://uk1s3.embassy.ebi.ac.uk/bia-integrator-data"
 #: IDR's import folders and where the mirror serves them, as IDR's own table lists them
 #: (``_data/download_urls.tsv`` of IDR/idr.openmicroscopy.org: ``replace_this`` ->
 #: ``with_this``): a study's client paths start with one of these, by when it was imported
@@ -121,6 +123,8 @@ IDR_URL_MAPS: tuple[UrlMap, ...] = (
     UrlMap("uod/idr/incoming", IDR_MIRROR),
     UrlMap("nfs/bioimage/drop", IDR_MIRROR),
     UrlMap("bia-idr/S-BIAD582", "https://ftp.ebi.ac.uk/biostudies/fire/S-BIAD/582/S-BIAD582/Files"),
+    # The OME-Zarr studies IDR imported in place from EBI's S3: the client path is the URL.
+    UrlMap(BIA_S3, BIA_S3),
 )
 
 

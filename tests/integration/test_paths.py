@@ -306,6 +306,12 @@ IDR_FTP = "https://ftp.ebi.ac.uk/pub/databases/IDR"
             "uod/idr/filesets/idr0164-alzubi-hdbr/ACE2/2021-06-22 16.36.34 µm 5%.ndpi",
             f"{IDR_FTP}/idr0164-alzubi-hdbr/ACE2/2021-06-22%2016.36.34%20%C2%B5m%205%25.ndpi",
         ),
+        (  # an OME-Zarr study imported in place from EBI's S3: the path is its URL
+            "https://uk1s3.embassy.ebi.ac.uk/bia-integrator-data/S-BIAD882/a5a2714b/"
+            "a5a2714b.zarr/.zattrs",
+            "https://uk1s3.embassy.ebi.ac.uk/bia-integrator-data/S-BIAD882/a5a2714b/"
+            "a5a2714b.zarr/.zattrs",
+        ),
         (  # kept in GitHub (companion files), not on the mirror: no URL
             "uod/idr/metadata/idr0163-greenwald-tnbc/companions/TONIC_TMA10_R10C6.companion.ome",
             "",
