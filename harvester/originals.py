@@ -250,13 +250,14 @@ def record_maps(out_dir: Path, maps: Sequence[UrlMap]) -> None:
 
 
 def folder_maps(out_dir: Path) -> tuple[UrlMap, ...]:
-    """The mappings in force for DIR: those recorded, else the default for its server."""
-    recorded = read_recorded_maps(out_dir)
-    if recorded is not None:
-        return recorded
+    """The mappings in force for DIR: those recorded, then the default for its server.
+
+    The default stays behind the recorded ones: a mapping added for the files IDR's leaves
+    out (its GitHub-kept companion files, say) must not take every other URL away.
+    """
     from harvester.config import folder_server_url
 
-    return default_maps(folder_server_url(out_dir))
+    return (*(read_recorded_maps(out_dir) or ()), *default_maps(folder_server_url(out_dir)))
 
 
 @dataclass(frozen=True, slots=True)

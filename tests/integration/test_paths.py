@@ -337,7 +337,8 @@ def test_an_idr_folder_gets_a_url_for_every_import_root(
     tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
 ) -> None:
     """A folder harvested from IDR lists a mirror URL for the demo's idr0056 plate
-    (nfs/bioimage/drop) and idr0021 dataset (uod/idr/incoming), not 'paths only'."""
+    (nfs/bioimage/drop) and idr0021 dataset (uod/idr/incoming), not 'paths only', and keeps
+    them behind a mapping given for other files."""
     emu, _app = counting
     out = tmp_path / "out"
     harvest(emu.base_url, out, plates=(PLATE,), datasets=(DATASET,), artifacts=(Artifact.PATHS,))
@@ -350,6 +351,14 @@ def test_an_idr_folder_gets_a_url_for_every_import_root(
     assert len(urls) == 11 and all(u.startswith(f"{IDR_FTP}/idr00") for u in urls)
     assert f"{IDR_FTP}/idr0056-stojic-lncrnas/1988/1988_A1_s1.tif" in urls
     assert {r["url"] for r in read_tsv(out)} == set(urls)
+    # A mapping added for other files (IDR's GitHub-kept companions) keeps IDR's behind it;
+    # one for the same files goes first.
+    other = "uod/idr/metadata=https://raw.githubusercontent.com/IDR"
+    done = run_cli("index", str(out), "--raw-url-map", other)
+    assert done.returncode == 0 and raw_urls(out) == urls, done.stdout
+    done = run_cli("index", str(out), "--raw-url-map", other, "--raw-url-map", f"nfs={MIRROR}")
+    assert done.returncode == 0, done.stderr
+    assert sum(u.startswith(f"{MIRROR}/bioimage/drop/idr0056-") for u in raw_urls(out)) == 8
 
 
 def test_an_older_omero_web_answer_without_a_fileset_is_listed(
