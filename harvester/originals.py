@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from harvester.errors import ConfigError, redact_loose_url
+from harvester.errors import ConfigError, redact_loose_url, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +211,8 @@ def public_url(path: str, maps: Sequence[UrlMap]) -> str:
 
 def _tsv_cell(text: str) -> str:
     """A server-supplied text as one TSV cell: tabs, line ends and control characters
-    percent-encoded, so that a path cannot add a column or a row."""
+    percent-encoded, so that a path cannot add a column or a row. (A client path that is a
+    URL, as an import in place from S3 has, comes with any password in it redacted.)"""
     return "".join(quote(ch) if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text)
 
 
@@ -335,7 +336,8 @@ def write_originals(
         if url:
             urls[url] = None
         fileset = files[path]
-        rows.append(f"{url}\t{_tsv_cell(path)}\t{'' if fileset is None else fileset}")
+        cell = _tsv_cell(redact_url(path) if "://" in path else path)
+        rows.append(f"{url}\t{cell}\t{'' if fileset is None else fileset}")
     text = "\n".join(rows) + "\n"
     atomic_write_bytes(out_dir, out_dir / ORIGINALS_NAME, text.encode("utf-8", "backslashreplace"))
     listed = "".join(f"{url}\n" for url in urls)

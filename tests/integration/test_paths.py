@@ -209,7 +209,8 @@ def test_server_paths_never_name_local_files_nor_escape_the_lists(
     tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
 ) -> None:
     """Hostile client paths: no file is made from them, a path that climbs or holds control
-    characters gets no URL and stays one TSV cell, and odd characters are percent-encoded."""
+    characters gets no URL and stays one TSV cell, and odd characters are percent-encoded; a
+    path that is a URL with credentials is listed without them."""
     emu, app = counting
     out = tmp_path / "out"
     hostile = [
@@ -219,6 +220,7 @@ def test_server_paths_never_name_local_files_nor_escape_the_lists(
         "uod/idr/filesets/s/a\tb\nwget http://evil.example/x.tif",
         "uod/idr/filesets/s//double.tif",
         "uod/idr/filesets/s/sp ace#1?.tif",
+        "https://me:s3cret@bucket.example/s/x.zarr/.zattrs?token=t0ken",  # imported from S3
     ]
     body = {"repo": ["r"] * len(hostile), "client": hostile, "fileset": {"id": 5}}
     target = DATASET_IMAGES[2]
@@ -234,6 +236,8 @@ def test_server_paths_never_name_local_files_nor_escape_the_lists(
     lines = (out / "originals.tsv").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1 + len(hostile) and all(line.count("\t") == 2 for line in lines)
     assert any("a%09b%0Awget" in line for line in lines)
+    assert any("bucket.example/s/x.zarr" in line for line in lines)
+    assert "s3cret" not in "".join(lines) and "t0ken" not in "".join(lines)
 
 
 def test_bad_mapping_is_a_one_line_error(tmp_path: Path) -> None:
