@@ -83,7 +83,6 @@ class UrlMap:
             parts is None
             or parts.scheme.lower() not in ("http", "https", "ftp")
             or not parts.netloc
-            or parts.fragment
             or "#" in self.base
             or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in self.base)
         ):
