@@ -18,7 +18,8 @@ and lists each file once:
 * ``DIR/raw-urls.txt``: the distinct public URLs, one a line, for ``wget -i``/``aria2c -i``.
 
 A client path becomes a public URL only by a prefix mapping (:class:`UrlMap`): IDR's
-(``uod/idr/filesets`` -> its EBI FTP/HTTPS mirror) for a folder harvested from IDR, or the
+(:data:`IDR_URL_MAPS`: ``uod/idr/filesets``, ``idr/filesets``... -> its EBI FTP/HTTPS
+mirror) for a folder harvested from IDR, or the
 one ``harvester index --raw-url-map FROM=TO`` recorded in ``DIR/raw_url_map.json``. A
 private server has no public mirror: its files are listed with their paths only.
 
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from harvester.errors import ConfigError
+from harvester.errors import ConfigError, redact_loose_url, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -65,16 +66,31 @@ class UrlMap:
     def __post_init__(self) -> None:
         if not self.prefix.strip("/"):
             raise ConfigError("raw_url_map: the path prefix (before '=') is empty")
-        parts = urlsplit(self.base)
-        if parts.username is not None or parts.password is not None or parts.query:
+        try:
+            parts = urlsplit(self.base)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            parts = None
+        if parts is not None and (
+            parts.username is not None or parts.password is not None or parts.query
+        ):
             # It is written into raw-urls.txt and raw_url_map.json: no secrets there.
             raise ConfigError(
                 "raw_url_map: the URL must not hold credentials or a query",
                 hint="give a public base URL; pass credentials to your download tool instead",
             )
-        if parts.scheme.lower() not in ("http", "https", "ftp") or not parts.netloc:
+        if (
+            parts is None
+            or parts.scheme.lower() not in ("http", "https", "ftp")
+            or not parts.netloc
+            or "#" in self.base
+            or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in self.base)
+        ):
+            # A '#' or a space would end each URL written after it (wget -i reads a line's
+            # first word); a malformed host or port is no URL to fetch from.
             raise ConfigError(
-                f"raw_url_map: {self.base!r} is not an http(s) or ftp URL",
+                f"raw_url_map: {redact_loose_url(self.base)!r} is not an http(s) or ftp URL "
+                "(without spaces or '#')",
                 hint="e.g. --raw-url-map uod/idr/filesets=https://ftp.ebi.ac.uk/pub/databases/IDR",
             )
 
@@ -83,16 +99,40 @@ class UrlMap:
         return f"{self.prefix}={self.base}"
 
 
-#: IDR's import folder and its public mirror (IDR's ``download_urls.tsv``).
-IDR_URL_MAP = UrlMap("uod/idr/filesets", "https://ftp.ebi.ac.uk/pub/databases/IDR")
+#: IDR's public mirror of its original files.
+IDR_MIRROR = "https://ftp.ebi.ac.uk/pub/databases/IDR"
+#: EBI's public S3 bucket of OME-Zarr filesets (IDR's ``Embassy_S3`` studies).
+BIA_S3 = "https://uk1s3.embassy.ebi.ac.uk/bia-integrator-data"
+#: IDR's import folders and where the mirror serves them, as IDR's own table lists them
+#: (``_data/download_urls.tsv`` of IDR/idr.openmicroscopy.org: ``replace_this`` ->
+#: ``with_this``): a study's client paths start with one of these, by when it was imported
+#: (``idr/filesets`` for idr0001-idr0009, ``uod/idr/incoming`` for idr0018/idr0021/idr0023,
+#: ``nfs/bioimage/drop`` for idr0056/idr0063, ``uod/idr/filesets`` for most). The studies
+#: whose mirror folder has another name than their import folder come first (the first that
+#: fits wins). Files IDR keeps in GitHub (``uod/idr/metadata``, companion files) or whose
+#: study is not mirrored get no URL.
+IDR_URL_MAPS: tuple[UrlMap, ...] = (
+    UrlMap("uod/idr/filesets/idr0045-reichmann", f"{IDR_MIRROR}/idr0045-reichmann-zygotespindle"),
+    UrlMap(
+        "idr/tmp/idr_datasets/201301120-breker-proteome-plasticity",
+        f"{IDR_MIRROR}/idr0003-breker-plasticity",
+    ),
+    UrlMap("uod/idr/filesets", IDR_MIRROR),
+    UrlMap("idr/filesets", IDR_MIRROR),
+    UrlMap("uod/idr/incoming", IDR_MIRROR),
+    UrlMap("nfs/bioimage/drop", IDR_MIRROR),
+    UrlMap("bia-idr/S-BIAD582", "https://ftp.ebi.ac.uk/biostudies/fire/S-BIAD/582/S-BIAD582/Files"),
+    # The OME-Zarr studies IDR imported in place from EBI's S3: the client path is the URL.
+    UrlMap(BIA_S3, BIA_S3),
+)
 
 
 def parse_url_map(text: str) -> UrlMap:
     """``FROM=TO`` -> a :class:`UrlMap` (ConfigError with a hint otherwise)."""
     prefix, sep, base = text.partition("=")
     if not sep:
-        raise ConfigError(
-            f"raw_url_map: {text!r} is not FROM=TO",
+        raise ConfigError(  # (a URL pasted alone may hold a password: not shown)
+            f"raw_url_map: {redact_loose_url(text)!r} is not FROM=TO",
             hint="e.g. --raw-url-map uod/idr/filesets=https://ftp.ebi.ac.uk/pub/databases/IDR",
         )
     return UrlMap(prefix.strip(), base.strip())
@@ -109,18 +149,21 @@ class FilesetPaths:
 def parse_paths(body: Any) -> FilesetPaths:
     """The answer's fileset and client paths; ValueError when it has another shape.
 
-    ``{}`` (no fileset) is a valid answer with no files.
+    ``{}`` (no fileset) is a valid answer with no files. Older OMERO.web (its webgateway before
+    the answer named the fileset) gives the path lists alone: valid, the fileset unnamed.
     """
     if not isinstance(body, dict):
         raise ValueError("original_file_paths is not a JSON object")
     if not body:
         return FilesetPaths(None, ())
-    fileset = body.get("fileset")
-    fid = fileset.get("id") if isinstance(fileset, dict) else None
+    fid: Any = None
+    if "fileset" in body:
+        fileset = body["fileset"]
+        fid = fileset.get("id") if isinstance(fileset, dict) else None
+        if isinstance(fid, bool) or not isinstance(fid, int):
+            raise ValueError("original_file_paths without a fileset id")
     client = body.get("client")
     repo = body.get("repo")
-    if isinstance(fid, bool) or not isinstance(fid, int):
-        raise ValueError("original_file_paths without a fileset id")
     for name, paths in (("client", client), ("repo", repo)):
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise ValueError(f"original_file_paths without a list of {name} paths")
@@ -167,14 +210,15 @@ def public_url(path: str, maps: Sequence[UrlMap]) -> str:
 
 def _tsv_cell(text: str) -> str:
     """A server-supplied text as one TSV cell: tabs, line ends and control characters
-    percent-encoded, so that a path cannot add a column or a row."""
+    percent-encoded, so that a path cannot add a column or a row. (A client path that is a
+    URL, as an import in place from S3 has, comes with any password in it redacted.)"""
     return "".join(quote(ch) if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text)
 
 
 def default_maps(server_url: str | None) -> tuple[UrlMap, ...]:
-    """IDR's mapping for a folder harvested from IDR; none otherwise (no public mirror)."""
+    """IDR's mappings for a folder harvested from IDR; none otherwise (no public mirror)."""
     host = (urlsplit(server_url).hostname or "") if server_url else ""
-    return (IDR_URL_MAP,) if host.lower() in IDR_HOSTS else ()
+    return IDR_URL_MAPS if host.lower() in IDR_HOSTS else ()
 
 
 def read_recorded_maps(out_dir: Path) -> tuple[UrlMap, ...] | None:
@@ -206,13 +250,14 @@ def record_maps(out_dir: Path, maps: Sequence[UrlMap]) -> None:
 
 
 def folder_maps(out_dir: Path) -> tuple[UrlMap, ...]:
-    """The mappings in force for DIR: those recorded, else the default for its server."""
-    recorded = read_recorded_maps(out_dir)
-    if recorded is not None:
-        return recorded
+    """The mappings in force for DIR: those recorded, then the default for its server.
+
+    The default stays behind the recorded ones: a mapping added for the files IDR's leaves
+    out (its GitHub-kept companion files, say) must not take every other URL away.
+    """
     from harvester.config import folder_server_url
 
-    return default_maps(folder_server_url(out_dir))
+    return (*(read_recorded_maps(out_dir) or ()), *default_maps(folder_server_url(out_dir)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +268,8 @@ class OriginalsSummary:
     urls: int
     filesets: int
     unreadable: int
+    #: Whether a mapping was in force (none fitting the paths is not "no mirror known").
+    mapped: bool = False
 
 
 def _fileset_records(
@@ -237,13 +284,14 @@ def _fileset_records(
 
 def collect_originals(
     out_dir: Path, done: Mapping[tuple[str, int], Mapping[str, Any]]
-) -> tuple[dict[str, int], int, int]:
-    """Every distinct client path with its fileset id, the filesets read, the files unreadable.
+) -> tuple[dict[str, int | None], int, int]:
+    """Every distinct client path with its fileset id (None: the server did not name it),
+    the filesets read, the files unreadable.
 
     One file read per fileset (records name the fileset); a record without one (an older
-    record, or ``{}``) is read to find out.
+    record, ``{}``, or an older OMERO.web's answer without a fileset) is read to find out.
     """
-    files: dict[str, int] = {}
+    files: dict[str, int | None] = {}
     seen: set[int] = set()
     unreadable = 0
     for fid, image_id, rel in sorted(_fileset_records(done), key=lambda r: r[1]):
@@ -255,11 +303,16 @@ def collect_originals(
             logger.debug("paths file of image %s unreadable: not listed", image_id)
             unreadable += 1
             continue
-        if got.fileset_id is None or got.fileset_id in seen:
+        if got.fileset_id is None:  # ``{}``, or an older OMERO.web's lists without an id
+            for path in got.client:
+                files.setdefault(path, None)
+            continue
+        if got.fileset_id in seen:
             continue
         seen.add(got.fileset_id)
         for path in got.client:
-            files.setdefault(path, got.fileset_id)
+            if files.get(path) is None:  # (a fileset named wins over none)
+                files[path] = got.fileset_id
     return files, len(seen), unreadable
 
 
@@ -281,12 +334,14 @@ def write_originals(
         url = public_url(path, maps)
         if url:
             urls[url] = None
-        rows.append(f"{url}\t{_tsv_cell(path)}\t{files[path]}")
+        fileset = files[path]
+        cell = _tsv_cell(redact_url(path) if "://" in path else path)
+        rows.append(f"{url}\t{cell}\t{'' if fileset is None else fileset}")
     text = "\n".join(rows) + "\n"
     atomic_write_bytes(out_dir, out_dir / ORIGINALS_NAME, text.encode("utf-8", "backslashreplace"))
     listed = "".join(f"{url}\n" for url in urls)
     atomic_write_bytes(out_dir, out_dir / RAW_URLS_NAME, listed.encode())
-    return OriginalsSummary(len(files), len(urls), filesets, unreadable)
+    return OriginalsSummary(len(files), len(urls), filesets, unreadable, mapped=bool(maps))
 
 
 def originals_line(out_dir: Path, summary: OriginalsSummary) -> str:
@@ -297,6 +352,11 @@ def originals_line(out_dir: Path, summary: OriginalsSummary) -> str:
     files = f"{plural(summary.files, 'original file')} of {plural(summary.filesets, 'fileset')}"
     if summary.urls:
         where = f"{plural(summary.urls, 'public URL')} in {out_dir / RAW_URLS_NAME}"
+    elif summary.files and summary.mapped:
+        where = (
+            "paths only: no URL mapping in force fits these paths "
+            "(harvester index DIR --raw-url-map FROM=TO maps them to URLs)"
+        )
     elif summary.files:
         where = (
             "paths only: no public mirror known for this server "

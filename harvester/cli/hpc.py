@@ -332,7 +332,8 @@ def register(subparsers: Any) -> None:
         help="client paths starting with FROM are public at TO + the rest, in "
         "DIR/originals.tsv and DIR/raw-urls.txt (folders with the paths artifact; "
         "repeatable, the first that fits wins); recorded in DIR/raw_url_map.json for later "
-        "index writes. Default: IDR's (uod/idr/filesets=https://ftp.ebi.ac.uk/pub/databases/IDR) "
+        "index writes, tried before the default: IDR's (uod/idr/filesets, idr/filesets, "
+        "uod/idr/incoming, nfs/bioimage/drop...=https://ftp.ebi.ac.uk/pub/databases/IDR) "
         "for a folder harvested from IDR, none elsewhere (paths only)",
     )
     index.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)

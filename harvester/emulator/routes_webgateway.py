@@ -15,7 +15,8 @@ Reproduces ``webgateway/views.py`` (v5.26.0) and ``plategrid.py``:
 * ``original_file_paths/{iid}/``: ``{"repo": [...], "client": [...], "fileset":
   {"id": N}}``, the paths of every file of the image's fileset (a plate's holds the
   files of all its images) in the managed repository and as imported (IDR's client
-  paths start ``uod/idr/filesets/<study>/``, the public FTP mirror's layout); an
+  paths start ``uod/idr/filesets/<study>/``, the public FTP mirror's layout, or another
+  import folder for older studies: the demo's ``nfs/bioimage/drop``, ``uod/idr/incoming``); an
   image without a fileset (imported before OMERO 5) answers ``{}``; an unknown image
   raises ``Http404``, which ``@jsonp`` answers 500 JSON.
 * ``table/{Type}/{id}/query/`` and ``table/{fileid}/query/``: each screen's
@@ -401,6 +402,13 @@ def table_file_query(site: Site, req: Request, match: re.Match[str]) -> Response
 
 #: Where IDR's imports came from (``client`` paths); ``uod/idr/filesets`` -> the FTP mirror.
 IDR_FILESETS = "uod/idr/filesets"
+#: Studies IDR imported from another folder (IDR's ``_data/download_urls.tsv``: the demo's
+#: idr0056 screen came from ``nfs/bioimage/drop``, its idr0021 project from
+#: ``uod/idr/incoming``), so that a client of the emulator meets more than one import root.
+IDR_IMPORT_ROOTS: dict[str, str] = {
+    "idr0056-stojic-lncrnas": "nfs/bioimage/drop",
+    "idr0021-lawo-pericentriolarmaterial": "uod/idr/incoming",
+}
 
 
 def _fileset_files(
@@ -430,7 +438,8 @@ def _fileset_files(
     else:  # pragma: no cover - every image has a plate or a dataset
         return None
     repo = [f"demo_2/Fileset_{fileset}/{folder}/{name}" for name in names]
-    client = [f"{IDR_FILESETS}/{study}/{folder}/{name}" for name in names]
+    root = IDR_IMPORT_ROOTS.get(study, IDR_FILESETS)
+    client = [f"{root}/{study}/{folder}/{name}" for name in names]
     return fileset, repo, client
 
 

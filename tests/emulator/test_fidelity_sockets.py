@@ -292,14 +292,15 @@ def test_original_file_paths_name_the_fileset_as_idr_imported_it(client: httpx.C
     assert list(got) == ["repo", "client", "fileset"]
     assert list(got["fileset"]) == ["id"] and isinstance(got["fileset"]["id"], int)
     assert len(got["repo"]) == len(got["client"]) == 8  # plate '1988': 8 imaged wells
-    assert all(p.startswith("uod/idr/filesets/idr0056-stojic-lncrnas/") for p in got["client"])
+    # As IDR imported idr0056 and idr0021 (its download_urls.tsv): not all under filesets.
+    assert all(p.startswith("nfs/bioimage/drop/idr0056-stojic-lncrnas/") for p in got["client"])
     assert [p.rsplit("/", 1)[1] for p in got["repo"]] == [
         p.rsplit("/", 1)[1] for p in got["client"]
     ]
     assert get_json(client, f"/webgateway/original_file_paths/{DEMO_NO_FILESET_IMAGE_ID}/") == {}
     project = get_json(client, "/webgateway/original_file_paths/1884801/")
     assert project["client"] == [
-        "uod/idr/filesets/idr0021-lawo-pericentriolarmaterial/CDK5RAP2-C/CDK5RAP2-C_0001.tif"
+        "uod/idr/incoming/idr0021-lawo-pericentriolarmaterial/CDK5RAP2-C/CDK5RAP2-C_0001.tif"
     ]
     missing = client.get(f"/webgateway/original_file_paths/{UNKNOWN}/")
     assert missing.status_code == 500

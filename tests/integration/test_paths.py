@@ -26,7 +26,7 @@ from harvester.emulator.http import Request, Response
 from harvester.emulator.routes_common import json_response, text_response
 from harvester.layout import image_path
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
-from harvester.originals import IDR_URL_MAP, default_maps
+from harvester.originals import IDR_URL_MAPS, default_maps, public_url
 from harvester.status import collect_status
 from harvester.verify import verify
 
@@ -92,7 +92,7 @@ def test_paths_is_opt_in_and_idr_gets_its_mirror_by_default() -> None:
     assert Artifact.PATHS in parse_artifacts("all")
     assert Artifact.PATHS not in DEFAULT_ARTIFACTS
     assert parse_artifacts("paths,thumbnail") == (Artifact.THUMBNAIL, Artifact.PATHS)
-    assert default_maps("https://idr.openmicroscopy.org") == (IDR_URL_MAP,)
+    assert default_maps("https://idr.openmicroscopy.org") == IDR_URL_MAPS
     assert default_maps("https://omero.example.org/omero/") == ()
     assert default_maps(None) == ()
 
@@ -127,7 +127,7 @@ def test_paths_files_index_and_originals_then_a_mapping_gives_urls(
     assert len(listed) == 8 + 3  # the plate's files once, one each for 3 dataset images
     assert len({r["path"] for r in listed}) == len(listed)
     assert sum(r["fileset_id"] == str(plate_fileset) for r in listed) == 8
-    assert all(r["path"].startswith("uod/idr/filesets/") for r in listed)
+    assert all(r["path"].startswith(("nfs/bioimage/drop/", "uod/idr/incoming/")) for r in listed)
     # Not IDR: no public mirror known, the paths alone.
     assert all(r["url"] == "" for r in listed) and raw_urls(out) == []
     assert "paths only" in summary.originals_line
@@ -136,7 +136,14 @@ def test_paths_files_index_and_originals_then_a_mapping_gives_urls(
     assert kinds["paths"].done == 12 and kinds["paths"].failed == 0
     assert verify(out).damaged == []
 
-    done = run_cli("index", str(out), "--raw-url-map", f"uod/idr/filesets={MIRROR}/")
+    done = run_cli(
+        "index",
+        str(out),
+        "--raw-url-map",
+        f"nfs/bioimage/drop={MIRROR}/",
+        "--raw-url-map",
+        f"uod/idr/incoming={MIRROR}",
+    )
     assert done.returncode == 0, done.stderr
     assert f"11 public URLs in {out / 'raw-urls.txt'}" in done.stdout
     urls = raw_urls(out)
@@ -188,7 +195,8 @@ def test_a_malformed_answer_is_not_stored(
     emu, app = counting
     out = tmp_path / "out"
     bad = DATASET_IMAGES[1]
-    app.answer = lambda i: json_response({"repo": "x", "client": []}) if i == bad else None
+    body = {"repo": [], "client": [], "fileset": {"id": "7"}}
+    app.answer = lambda i: json_response(body) if i == bad else None
     summary = harvest(
         emu.base_url, out, datasets=(DATASET,), artifacts=(Artifact.PATHS,), max_retries=1
     )
@@ -201,7 +209,8 @@ def test_server_paths_never_name_local_files_nor_escape_the_lists(
     tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
 ) -> None:
     """Hostile client paths: no file is made from them, a path that climbs or holds control
-    characters gets no URL and stays one TSV cell, and odd characters are percent-encoded."""
+    characters gets no URL and stays one TSV cell, and odd characters are percent-encoded; a
+    path that is a URL with credentials is listed without them."""
     emu, app = counting
     out = tmp_path / "out"
     hostile = [
@@ -211,6 +220,7 @@ def test_server_paths_never_name_local_files_nor_escape_the_lists(
         "uod/idr/filesets/s/a\tb\nwget http://evil.example/x.tif",
         "uod/idr/filesets/s//double.tif",
         "uod/idr/filesets/s/sp ace#1?.tif",
+        "https://me:s3cret@bucket.example/s/x.zarr/.zattrs?token=t0ken",  # imported from S3
     ]
     body = {"repo": ["r"] * len(hostile), "client": hostile, "fileset": {"id": 5}}
     target = DATASET_IMAGES[2]
@@ -226,6 +236,8 @@ def test_server_paths_never_name_local_files_nor_escape_the_lists(
     lines = (out / "originals.tsv").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1 + len(hostile) and all(line.count("\t") == 2 for line in lines)
     assert any("a%09b%0Awget" in line for line in lines)
+    assert any("bucket.example/s/x.zarr" in line for line in lines)
+    assert "s3cret" not in "".join(lines) and "t0ken" not in "".join(lines)
 
 
 def test_bad_mapping_is_a_one_line_error(tmp_path: Path) -> None:
@@ -237,6 +249,12 @@ def test_bad_mapping_is_a_one_line_error(tmp_path: Path) -> None:
         "nonsense",
         "uod/idr/filesets=not-a-url",
         "uod/idr/filesets=https://me:s3cret@mirror.example/IDR",
+        "https://me:s3cret@mirror.example/IDR",  # the URL alone, FROM= forgotten
+        "uod=me:s3cret@mirror.example/IDR",  # no scheme
+        "uod=http://[::1/IDR",  # no host
+        "uod=https://mirror.example:99999/IDR",  # no port
+        "uod=https://mirror.example/my mirror",  # would split each line of raw-urls.txt
+        "uod=https://mirror.example/IDR#top",  # would end each URL's path
     ):
         done = run_cli("index", str(out), "--raw-url-map", value)
         assert done.returncode == 2
@@ -244,3 +262,132 @@ def test_bad_mapping_is_a_one_line_error(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr and "hint: " in done.stderr
         assert "s3cret" not in done.stderr + done.stdout
     assert not (out / "raw_url_map.json").exists()
+
+
+IDR_FTP = "https://ftp.ebi.ac.uk/pub/databases/IDR"
+
+
+@pytest.mark.parametrize(
+    ("client_path", "url"),
+    [
+        (  # idr0001-idr0009 were imported from idr/filesets
+            "idr/filesets/idr0001-graml-sysgro/20151116-verified/JL_120731_S6A/"
+            "Meas_01(2012-07-31_10-41-12)/005010001.flex",
+            f"{IDR_FTP}/idr0001-graml-sysgro/20151116-verified/JL_120731_S6A/"
+            "Meas_01%282012-07-31_10-41-12%29/005010001.flex",
+        ),
+        (  # the study the README's example names: nfs/bioimage/drop, brackets, a space
+            "nfs/bioimage/drop/idr0056-stojic-lncrnas/20190513-ftp/RNAi screenA/1921[652]/"
+            "MeasurementIndex.ColumbusIDX.xml",
+            f"{IDR_FTP}/idr0056-stojic-lncrnas/20190513-ftp/RNAi%20screenA/1921%5B652%5D/"
+            "MeasurementIndex.ColumbusIDX.xml",
+        ),
+        (
+            "uod/idr/incoming/idr0021-lawo-pericentriolarmaterial/Raw-files/CDK5RAP2-C/"
+            "Centrin_PCNT_Cep215_20110506/Centrin_PCNT_Cep215_20110506_Fri-1545_0_SIR_PRJ.dv",
+            f"{IDR_FTP}/idr0021-lawo-pericentriolarmaterial/Raw-files/CDK5RAP2-C/"
+            "Centrin_PCNT_Cep215_20110506/Centrin_PCNT_Cep215_20110506_Fri-1545_0_SIR_PRJ.dv",
+        ),
+        (  # a '#' in a folder name
+            "uod/idr/filesets/idr0047-neuert-yeastmRNA/20181016-ftp/Exp1_rep1/#1_Raw_Images/"
+            "Exp1_rep1_0min_im1.tif",
+            f"{IDR_FTP}/idr0047-neuert-yeastmRNA/20181016-ftp/Exp1_rep1/%231_Raw_Images/"
+            "Exp1_rep1_0min_im1.tif",
+        ),
+        (  # mirrored under another folder name than it was imported from
+            "uod/idr/filesets/idr0045-reichmann/20180806-renamed/Figure01A/"
+            "Embryo10_CEB3_T00054.tif",
+            f"{IDR_FTP}/idr0045-reichmann-zygotespindle/20180806-renamed/Figure01A/"
+            "Embryo10_CEB3_T00054.tif",
+        ),
+        (
+            "idr/tmp/idr_datasets/201301120-breker-proteome-plasticity/201301120/Images/DTT/"
+            "p1/experiment_descriptor.xml",
+            f"{IDR_FTP}/idr0003-breker-plasticity/201301120/Images/DTT/p1/"
+            "experiment_descriptor.xml",
+        ),
+        (  # unicode and a '%' in a name are percent-encoded as UTF-8
+            "uod/idr/filesets/idr0164-alzubi-hdbr/ACE2/2021-06-22 16.36.34 µm 5%.ndpi",
+            f"{IDR_FTP}/idr0164-alzubi-hdbr/ACE2/2021-06-22%2016.36.34%20%C2%B5m%205%25.ndpi",
+        ),
+        (  # an OME-Zarr study imported in place from EBI's S3: the path is its URL
+            "https://uk1s3.embassy.ebi.ac.uk/bia-integrator-data/S-BIAD882/a5a2714b/"
+            "a5a2714b.zarr/.zattrs",
+            "https://uk1s3.embassy.ebi.ac.uk/bia-integrator-data/S-BIAD882/a5a2714b/"
+            "a5a2714b.zarr/.zattrs",
+        ),
+        (  # kept in GitHub (companion files), not on the mirror: no URL
+            "uod/idr/metadata/idr0163-greenwald-tnbc/companions/TONIC_TMA10_R10C6.companion.ome",
+            "",
+        ),
+        ("uod\\idr\\filesets\\idr0001\\a.tif", ""),  # Windows separators: no URL
+    ],
+)
+def test_idr_client_paths_map_to_the_mirror_urls_idr_lists(client_path: str, url: str) -> None:
+    """IDR's client paths, as its own download_urls.tsv lists them (every import root),
+    become the EBI mirror's URLs under a folder harvested from IDR."""
+    assert public_url(client_path, default_maps("https://idr.openmicroscopy.org/")) == url
+
+
+def _point_at_idr(out: Path) -> None:
+    """Make DIR's saved runs name IDR as their server (the folder of an IDR harvest)."""
+    for config in out.glob("runs/*/config.json"):
+        record = json.loads(config.read_text(encoding="utf-8"))
+        record["config"]["base_url"] = "https://idr.openmicroscopy.org"
+        config.write_text(json.dumps(record), encoding="utf-8")
+
+
+def test_an_idr_folder_gets_a_url_for_every_import_root(
+    tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
+) -> None:
+    """A folder harvested from IDR lists a mirror URL for the demo's idr0056 plate
+    (nfs/bioimage/drop) and idr0021 dataset (uod/idr/incoming), not 'paths only', and keeps
+    them behind a mapping given for other files."""
+    emu, _app = counting
+    out = tmp_path / "out"
+    harvest(emu.base_url, out, plates=(PLATE,), datasets=(DATASET,), artifacts=(Artifact.PATHS,))
+    _point_at_idr(out)
+    done = run_cli("index", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"11 public URLs in {out / 'raw-urls.txt'}" in done.stdout, done.stdout
+    assert "paths only" not in done.stdout
+    urls = raw_urls(out)
+    assert len(urls) == 11 and all(u.startswith(f"{IDR_FTP}/idr00") for u in urls)
+    assert f"{IDR_FTP}/idr0056-stojic-lncrnas/1988/1988_A1_s1.tif" in urls
+    assert {r["url"] for r in read_tsv(out)} == set(urls)
+    # A mapping added for other files (IDR's GitHub-kept companions) keeps IDR's behind it;
+    # one for the same files goes first.
+    other = "uod/idr/metadata=https://raw.githubusercontent.com/IDR"
+    done = run_cli("index", str(out), "--raw-url-map", other)
+    assert done.returncode == 0 and raw_urls(out) == urls, done.stdout
+    done = run_cli("index", str(out), "--raw-url-map", other, "--raw-url-map", f"nfs={MIRROR}")
+    assert done.returncode == 0, done.stderr
+    assert sum(u.startswith(f"{MIRROR}/bioimage/drop/idr0056-") for u in raw_urls(out)) == 8
+
+
+def test_an_older_omero_web_answer_without_a_fileset_is_listed(
+    tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
+) -> None:
+    """Older OMERO.web answers the path lists without "fileset": the artifact is done (not
+    failed on every image), its files listed with an empty fileset_id and their URLs."""
+    emu, app = counting
+    out = tmp_path / "out"
+
+    def older(image_id: int) -> Response:
+        name = f"idr0021-lawo-pericentriolarmaterial/CEP120/{image_id}.dv"
+        return json_response({"repo": [f"r/{name}"], "client": [f"uod/idr/incoming/{name}"]})
+
+    app.answer = older
+    summary = harvest(emu.base_url, out, datasets=(DATASET,), artifacts=(Artifact.PATHS,))
+    assert summary.failed == 0, summary.failures
+    rows = read_index(out)
+    assert all(rows[i]["fileset_id"] == "" for i in DATASET_IMAGES)
+    done = run_cli("index", str(out), "--raw-url-map", f"elsewhere={MIRROR}")
+    assert "paths only: no URL mapping in force fits these paths" in done.stdout, done.stdout
+    done = run_cli("index", str(out), "--raw-url-map", f"uod/idr/incoming={MIRROR}")
+    assert done.returncode == 0, done.stderr
+    listed = read_tsv(out)
+    assert sorted(r["url"] for r in listed) == [
+        f"{MIRROR}/idr0021-lawo-pericentriolarmaterial/CEP120/{i}.dv" for i in DATASET_IMAGES
+    ]
+    assert {r["fileset_id"] for r in listed} == {""}
