@@ -932,13 +932,12 @@ class StatusReport:
         cannot be asked where it cannot: the note was never said beside a lock held (the
         running harvests' line came first), and "once the running harvests have ended"
         read as a go with tasks of the array perhaps still queued. One idea a line."""
+        until = self._running_ended("the running harvests have ended", "above")
         if self.queue_unknown is None:
-            until = self._running_ended("the running harvests have ended", "above")
             return [f"to resume, once {until}: {self.resume}"]
         return [
             self._queue_unknown_note(),
-            "to resume, once the running harvests have ended and no task of the job array "
-            f"is queued: {self.resume}",
+            f"to resume, once {until} and no task of the job array is queued: {self.resume}",
         ]
 
     def _kind_rows(self) -> list[str]:
