@@ -1682,7 +1682,7 @@ def target_set(recorded: RecordedRun) -> str:
         if value in (None, [], ""):
             continue
         key[name] = value
-    where = _where_terms(recorded.config.get("where"))
+    where = where_terms(recorded.config.get("where"))
     if where:
         key["where"] = where
     per = recorded.config.get("sample_per")
@@ -1691,7 +1691,7 @@ def target_set(recorded: RecordedRun) -> str:
     return json.dumps(key, sort_keys=True)
 
 
-def _where_terms(saved: object) -> list[str]:
+def where_terms(saved: object) -> list[str]:
     """Saved ``--where`` terms as a sorted set, folded as the selection compares them: keys
     always (``gene symbol=ECT2`` is ``Gene Symbol=ECT2``), a ``~`` term's text too, which
     matches case-insensitively (``phenotype~mitotic`` is ``Phenotype~Mitotic``: two sets
