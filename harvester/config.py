@@ -1682,7 +1682,7 @@ def target_set(recorded: RecordedRun) -> str:
         if value in (None, [], ""):
             continue
         key[name] = value
-    where = _where_terms(recorded.config.get("where"))
+    where = where_terms(recorded.config.get("where"))
     if where:
         key["where"] = where
     per = recorded.config.get("sample_per")
@@ -1691,7 +1691,7 @@ def target_set(recorded: RecordedRun) -> str:
     return json.dumps(key, sort_keys=True)
 
 
-def _where_terms(saved: object) -> list[str]:
+def where_terms(saved: object) -> list[str]:
     """Saved ``--where`` terms as a sorted set, folded as the selection compares them: keys
     always (``gene symbol=ECT2`` is ``Gene Symbol=ECT2``), a ``~`` term's text too, which
     matches case-insensitively (``phenotype~mitotic`` is ``Phenotype~Mitotic``: two sets
@@ -1866,8 +1866,8 @@ def target_flags(recorded: RecordedRun) -> list[str]:
 
 def take_back_flags(recorded: RecordedRun, folder_server: str | None = None) -> list[str]:
     """The flags of a harvest that takes a forgotten set back: its :func:`target_flags`,
-    with the ``--sample N`` its ``--sample-per`` is refused without (a harvest given the
-    key alone is exit 2, before its targets are checked), and ``--base-url URL`` when the
+    with its sample's flags (:func:`_draw_flags`: the ``--sample N`` a ``--sample-per`` is
+    refused without, the seed it was drawn with), and ``--base-url URL`` when the
     set's URL held credentials (never saved: without it, a harvest is refused as needing
     them; :func:`take_back_note` says what URL stands for), and ``SECRETS.toml`` first when
     its runs sent headers or cookies (a config file's, not saved either).
@@ -1875,16 +1875,32 @@ def take_back_flags(recorded: RecordedRun, folder_server: str | None = None) -> 
     ``folder_server``: the URL a harvest of DIR given none asks (:func:`folder_server_url`).
     A set harvested from another server (a folder of two) gets ``--base-url`` with its own:
     without it, the command asked DIR's server for the set's ids."""
-    words = target_flags(recorded)
-    sample = recorded.config.get("sample")
-    if "--sample-per" in words and sample:
-        words += ["--sample", str(sample)]
+    words = target_flags(recorded) + _draw_flags(recorded.config)
     if "base_url" in recorded.withheld:
         words = ["--base-url", "URL", *words]
     elif other_server(recorded, folder_server):
         words = ["--base-url", recorded.base_url, *words]
     if any(key in SECRET_KEYS for key in recorded.withheld):
         words = ["SECRETS.toml", *words]
+    return words
+
+
+def _draw_flags(config: Mapping[str, Any]) -> list[str]:
+    """The flags of a saved set's sample that its targets do not say: ``--sample N``,
+    ``--sample-fraction F`` and, with either, ``--seed S`` where not 0.
+
+    Why: a set's key leaves them out (another ``--sample`` or ``--seed`` is the same set),
+    so the take-back command named its targets alone: ``--plate 3001 --sample-per well_id
+    --sample 1`` drew another sample than the forgotten one's ``--seed 3`` (19 of its 24
+    images new), and a plain ``--sample 5`` set's command harvested the whole plate."""
+    words: list[str] = []
+    sample, fraction, seed = (config.get(k) for k in ("sample", "sample_fraction", "seed"))
+    if isinstance(sample, int) and not isinstance(sample, bool):
+        words += ["--sample", str(sample)]
+    if isinstance(fraction, int | float) and not isinstance(fraction, bool):
+        words += ["--sample-fraction", str(fraction)]
+    if words and isinstance(seed, int) and not isinstance(seed, bool) and seed:
+        words += ["--seed", str(seed)]
     return words
 
 

@@ -60,7 +60,13 @@ from harvester.client import (
     Fetched,
     Proxy,
 )
-from harvester.config import DEFAULT_BASE_URL, HarvestConfig, other_server_note, size_text
+from harvester.config import (
+    DEFAULT_BASE_URL,
+    HarvestConfig,
+    other_server_note,
+    size_text,
+    where_terms,
+)
 from harvester.early import EarlyAnswers, EarlyRequest
 from harvester.errors import (
     PROBLEMS_LOGGER,
@@ -138,6 +144,7 @@ from harvester.select import (
     SampleReuse,
     Selection,
     SelectStats,
+    sample_per_token,
     selecting,
     unknown_label_keys,
     write_labelled_index,
@@ -1065,11 +1072,20 @@ _DRAW_KEYS = (
 def _draw_of(config: Mapping[str, Any]) -> dict[str, Any]:
     """What of a saved configuration decides its sample's draw (targets in sorted order:
     ``--plate 2 --plate 1`` draws what ``--plate 1 --plate 2`` draws)."""
+
     draw = {key: config.get(key) for key in _DRAW_KEYS}
     for key in ("screens", "projects", "plates", "datasets", "images"):
         value = draw[key]
         if isinstance(value, list):
             draw[key] = sorted(value, key=str)
+    # Keys as the selection compares them (case-blind, as the target set's key has them):
+    # ``--sample-per phenotype`` given again to a ``Phenotype`` sample is its draw, and was
+    # taken for a new one, whose gone images lost their places to new ones.
+    per = draw["sample_per"]
+    if isinstance(per, str) and per.strip():
+        draw["sample_per"] = sample_per_token(per)
+    if draw["where"]:
+        draw["where"] = where_terms(draw["where"])
     return draw
 
 

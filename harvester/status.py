@@ -699,6 +699,16 @@ class StatusReport:
             return "job_array"
         return "running_harvests" if self.running else None
 
+    def _running_ended(self, harvests: str, named: str) -> str:
+        """``harvests`` (the words for the end of the harvests holding DIR), or where what
+        holds it is no harvest (``harvester forget``), the words for that command's end,
+        ``named`` where its ``running now:`` line is (``below``, ``above``).
+        Why: "once the harvests running now have ended" while only forget held DIR named
+        harvests that no run was, and ``running now:`` below named forget."""
+        if any(runlock.is_harvest_holder(text) for text in self.running):
+            return harvests
+        return f"the command holding the folder now (named {named}: it harvests nothing) has ended"
+
     def _queue_unknown_note(self) -> str:
         """The note of a job array's folder where the SLURM queue cannot be asked: its
         tasks may still run, so neither a resume nor a new script is safe to send yet."""
@@ -721,7 +731,9 @@ class StatusReport:
         )
         until = "no task of the job array is queued or running"
         if self._held_by() != "job_array":
-            until = "the harvests running now (named below) have ended"
+            until = self._running_ended(
+                "the harvests running now (named below) have ended", "below"
+            )
         if self._held_by() != "job_array" and self.queue_unknown is not None:
             # (they may be its tasks, with more of them queued)
             until += " and no task of the job array is queued (the SLURM queue cannot be asked)"
@@ -920,12 +932,12 @@ class StatusReport:
         cannot be asked where it cannot: the note was never said beside a lock held (the
         running harvests' line came first), and "once the running harvests have ended"
         read as a go with tasks of the array perhaps still queued. One idea a line."""
+        until = self._running_ended("the running harvests have ended", "above")
         if self.queue_unknown is None:
-            return [f"to resume, once the running harvests have ended: {self.resume}"]
+            return [f"to resume, once {until}: {self.resume}"]
         return [
             self._queue_unknown_note(),
-            "to resume, once the running harvests have ended and no task of the job array "
-            f"is queued: {self.resume}",
+            f"to resume, once {until} and no task of the job array is queued: {self.resume}",
         ]
 
     def _kind_rows(self) -> list[str]:

@@ -452,12 +452,19 @@ def add_target_flags(parser: argparse.ArgumentParser) -> None:
             action=TargetValues,
             type=_target_type(flag.removeprefix("--"), named=named),
             metavar="ID|NAME" if named else "ID",
-            help=text.replace(
-                "(repeatable)",
-                f"(repeatable, or a comma list; also {flag[2:].title()}:ID, a range FIRST-LAST, "
-                "or a webclient link ?show=...)",
-            ),
+            help=text.replace("(repeatable)", _target_syntax(flag, named=named)),
         )
+
+
+def _target_syntax(flag: str, *, named: bool) -> str:
+    """What a target flag's help says it takes besides one id. Why ``named`` apart: the
+    ``--screen``/``--project`` help offered ``a range FIRST-LAST``, which they take as a name
+    (``2021-03``, as a server may call a project: :func:`_target_items`)."""
+    span = "" if named else ", a range FIRST-LAST,"
+    return (
+        f"(repeatable, or a comma list; also {flag[2:].title()}:ID{span} or a webclient link "
+        "?show=...)"
+    )
 
 
 class TargetValues(argparse.Action):

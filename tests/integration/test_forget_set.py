@@ -758,3 +758,39 @@ def test_a_run_taking_the_folders_kinds_names_the_run_it_took_them_from(
         f"fetching --artifacts thumbnail, the kinds {out} was harvested with {took}: give "
         "--artifacts to fetch others",
     ], new.stderr
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        ("--sample-per", "well_id", "--sample", "1", "--seed", "3"),
+        ("--sample", "5", "--seed", "2"),
+        ("--sample-fraction", "0.25", "--seed", "4"),
+    ],
+)
+def test_the_take_back_command_draws_the_forgotten_sample_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], draw: tuple[str, ...]
+) -> None:
+    """Every set forgotten, the resume's "give its targets, e.g. ..." command carries the
+    set's sample and seed: run, it fetches nothing new and index.csv keeps the sample (it
+    named --sample-per well_id --sample 1 alone, which drew seed 0's wells, or --plate alone,
+    which harvested the whole plate)."""
+    emu = make_emulator(preset="fields")
+    out = tmp_path / "d"
+    assert harvest(emu.base_url, out, GONE, *draw) == (0, "")
+    kept = {row["image_id"] for row in index_rows(out)}
+    assert 0 < len(kept) < 36
+    forgot = cli("forget", str(out), "--plate", GONE, *draw[: 2 if "--sample-per" in draw else 0])
+    assert forgot.returncode == 0, forgot.stderr
+    resumed = cli("harvest", "--out", str(out), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    again = resumed.stderr.rsplit("e.g. ", 1)[1].strip()
+    assert again.endswith(
+        " ".join(draw[draw.index("--sample") :] if "--sample-per" in draw else draw)
+    )
+    emu.reset_stats()
+    taken = cli(*shlex.split(again)[1:], "--rate", "none", "-q")
+    assert taken.returncode == 0, taken.stderr
+    assert sum(emu.stats()["by_route"].get("image:thumbnail", {}).values()) == 0
+    assert {row["image_id"] for row in index_rows(out)} == kept
+    assert thumbnails(out) == len(kept)

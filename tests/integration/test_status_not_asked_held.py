@@ -11,10 +11,13 @@ a running harvest holds it.
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harvest_helpers import SMALL_PLATE, run_cli, run_lock_held
+from harvest_helpers import SMALL_PLATE, cli_env, reaped, run_cli, run_lock_held
 
 from harvester.emulator import EmulatorThread
 
@@ -69,3 +72,54 @@ def test_a_running_harvest_holds_back_the_dropped_kinds_command_of_a_plain_folde
     data = json.loads(run_cli("status", str(out), "--json").stdout)
     assert "not_asked_held" not in data, data["not_asked_held"]
     assert data["not_asked_commands"] == [command]
+
+
+def test_forget_holding_the_folder_is_not_called_a_running_harvest(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """While harvester forget holds a plain folder, the dropped kinds' line and the resume
+    line wait for that command's end, said as no harvest (they said "the harvests running
+    now" with only "running now: harvester forget (...)" below); a harvest's words stay."""
+    emu = make_emulator(
+        preset="demo", migration_2026=True, faults="503:100%,only:/webgateway/render_thumbnail"
+    )
+    out = tmp_path / "mg"
+    first = run_cli(
+        "harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE), "--out", str(out),
+        "--rate", "none", "--max-retries", "0", "-q",
+    )  # fmt: skip
+    assert first.returncode == 1, first.stderr
+    followed = run_cli("harvest", "--out", str(out), "--artifacts", "thumbnail,metadata",
+                       "--max-retries", "0", "-q")  # fmt: skip
+    assert followed.returncode == 1, followed.stderr  # (its thumbnails still fail: 503)
+    forget = (
+        "import sys, time; from pathlib import Path; from harvester.runlock import "
+        "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), None, doing='harvester "
+        "forget'); print('held', flush=True); time.sleep(120)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", forget, str(out)], stdout=subprocess.PIPE, text=True,
+        env=cli_env(),
+    )  # fmt: skip
+    with reaped(holder):
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        shown = run_cli("status", str(out))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    ended = "the command holding the folder now (named {}: it harvests nothing) has ended"
+    said = [x for x in lines if x.startswith("failed before, not asked for any more:")]
+    assert said == [
+        "failed before, not asked for any more: imgdata 8, render 8 (the newest run of their "
+        f"targets asks for other kinds); to try them again: harvester status {out} gives the "
+        f"command once {ended.format('below')}"
+    ], lines
+    assert f"running now: harvester forget (pid {holder.pid} on {socket.gethostname()})" in lines
+    assert lines[-1] == f"to resume, once {ended.format('above')}: harvester harvest --out {out}"
+    assert not any("harvests running now" in x or "running harvests" in x for x in lines), lines
+
+    with run_lock_held(out, None):
+        by_harvest = run_cli("status", str(out)).stdout.splitlines()
+    assert (
+        by_harvest[-1]
+        == f"to resume, once the running harvests have ended: harvester harvest --out {out}"
+    )

@@ -168,6 +168,29 @@ def test_a_name_shaped_like_a_range_stays_a_name() -> None:
     assert _target_items("7361-7362", "plate", named=False) == [7361, 7362]
 
 
+@pytest.mark.parametrize("command", ["harvest", "plan", "slurm", "forget"])
+def test_help_offers_ranges_only_where_they_are_taken(command: str) -> None:
+    """``--help``: --screen and --project do not offer ``a range FIRST-LAST`` (there
+    ``2021-03`` is a name), --plate, --dataset and --image still do."""
+    shown = run_cli(command, "--help")
+    assert shown.returncode == 0, shown.stderr
+    helps: dict[str, str] = {}
+    flag = ""
+    for line in shown.stdout.splitlines():
+        if line.startswith("  -"):
+            flag = line.split()[0]
+            helps[flag] = line
+        elif flag and line.startswith(" " * 8):
+            helps[flag] += " " + line.strip()
+        else:
+            flag = ""
+    for named in ("--screen", "--project"):
+        assert "webclient link" in helps[named], helps[named]
+        assert "range" not in helps[named], helps[named]
+    for ids in ("--plate", "--dataset", "--image"):
+        assert "a range FIRST-LAST" in " ".join(helps[ids].split()), helps[ids]
+
+
 def test_a_name_harvests_the_same_files_as_the_id(
     demo: tuple[str, ListingApp], tmp_path: Path
 ) -> None:

@@ -330,3 +330,40 @@ def test_a_sample_whose_every_match_is_gone_says_it_takes_none(
         " no image is sampled"
     ) in result.stderr.splitlines()
     assert app.take() == set()
+
+
+def test_a_per_class_sample_given_again_in_another_case_keeps_its_draw(
+    tmp_path: Path, gone_server: tuple[EmulatorThread, GoneApp], demo_refs: dict[int, ImageRef]
+) -> None:
+    """--sample-per Phenotype drawn before a sampled image was recorded as gone, given again
+    as --sample-per phenotype (one key: keys compare case-blind, one target set): the same
+    draw, so the gone image keeps its place and nothing new is fetched (it was taken as a
+    new draw, the gone image left out and its class's next-ranked image fetched)."""
+    emu, app = gone_server
+    by_class: dict[str, list[int]] = {}
+    for ref in demo_refs.values():
+        values = sorted({v.strip() for k, v in ref.labels if k.casefold() == KEY.casefold()})
+        if values:
+            by_class.setdefault(";".join(values), []).append(ref.image_id)
+    ranks = {label: ranked(ids) for label, ids in by_class.items()}
+    label = max(ranks, key=lambda lab: len(ranks[lab]))
+    gone = ranks[label][0]
+    app.gone = {gone}
+    out = tmp_path / "d"
+    first = harvest(emu.base_url, out, screens=(DEMO_SCREEN,), sample=2, seed=0, sample_per=KEY)
+    assert first.failed == 1
+    drawn = usable(out)
+    listed = tmp_path / "failed.txt"
+    listed.write_text(run_cli("status", str(out), "--failed-ids").stdout)
+    assert run_cli("forget", str(out), "--gone-ids-from", str(listed)).returncode == 0
+    app.take()
+    again = harvest(
+        emu.base_url, out, screens=(DEMO_SCREEN,), sample=2, seed=0, sample_per=KEY.lower()
+    )
+    assert again.failed == 0 and again.gone == 1
+    assert (
+        "1 sampled image recorded as gone from the server after the sample was drawn keeps "
+        "its place" in again.selection
+    ), again.selection
+    assert app.take() == set()  # (no image asked for: neither the gone one nor another)
+    assert usable(out) == drawn

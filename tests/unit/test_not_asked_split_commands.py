@@ -109,3 +109,32 @@ def test_invalid_files_of_a_plain_folder_wait_for_the_harvest_holding_it(tmp_pat
     data = report.to_dict()
     assert "not_asked_commands" not in data
     assert data["not_asked_held"] == {"by": "running_harvests", "commands": commands}
+
+
+def test_forget_holding_a_job_array_folder_whose_queue_is_unknown_is_no_harvest(
+    tmp_path: Path,
+) -> None:
+    """harvester forget holding a job array's folder where SLURM cannot be asked: the
+    dropped kinds' line and the resume line wait for that command (it harvests nothing)
+    and for the queue, not for "the running harvests"."""
+    from harvester.status import StatusReport
+
+    sets = [split_set("3/8", "http://h:8/")]
+    commands = _not_asked_commands(tmp_path, sets, {0: {"stack"}})
+    report = StatusReport(str(tmp_path), ["thumbnail"], not_asked={"stack": 1})
+    report.not_asked_commands = commands
+    report.running = ["harvester forget (pid 7 on node3)"]
+    report.queue_unknown = "scontrol ping finds no SLURM controller"
+    report.resume = "harvester slurm --out D --submit"
+    lines = report.format_text().splitlines()
+    ended = "the command holding the folder now (named {}: it harvests nothing) has ended"
+    said = next(x for x in lines if x.startswith("failed before, not asked"))
+    assert said.endswith(
+        f"gives the command once {ended.format('below')} and no task of the job array is "
+        "queued (the SLURM queue cannot be asked)"
+    ), said
+    assert lines[-1] == (
+        f"to resume, once {ended.format('above')} and no task of the job array is queued: "
+        "harvester slurm --out D --submit"
+    ), lines
+    assert not any("running harvests" in x or "harvests running" in x for x in lines), lines
