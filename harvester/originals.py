@@ -17,6 +17,11 @@ and lists each file once:
   fileset holds which image);
 * ``DIR/raw-urls.txt``: the distinct public URLs, one a line, for ``wget -i``/``aria2c -i``.
 
+Every index write lists them, at the end of every run: a study of a million single-image
+filesets is a million ``paths`` files. ``DIR/originals-read.jsonl`` (:data:`CACHE_NAME`)
+keeps what each file read said, checked against the size and SHA-256 of its done record and
+sealed by a digest of its own, so a write reads only the files that are new or fetched again.
+
 A client path becomes a public URL only by a prefix mapping (:class:`UrlMap`): IDR's
 (:data:`IDR_URL_MAPS`: ``uod/idr/filesets``, ``idr/filesets``... -> its EBI FTP/HTTPS
 mirror) for a folder harvested from IDR, or the
@@ -30,9 +35,11 @@ characters) gets no URL.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +57,10 @@ ORIGINALS_NAME = "originals.tsv"
 RAW_URLS_NAME = "raw-urls.txt"
 #: ``DIR/raw_url_map.json``: the mappings ``harvester index --raw-url-map`` recorded.
 URL_MAP_NAME = "raw_url_map.json"
+#: ``DIR/originals-read.jsonl``: what each ``paths`` file read for the list said, by image id
+#: with the size and SHA-256 of its done record, so that the next write reads only new or
+#: changed files (:func:`collect_originals`).
+CACHE_NAME = "originals-read.jsonl"
 #: The columns of ``originals.tsv``.
 ORIGINALS_COLUMNS = ("url", "path", "fileset_id")
 #: IDR's servers: a folder harvested from one of these gets IDR's mapping by default.
@@ -171,10 +182,13 @@ def parse_paths(body: Any) -> FilesetPaths:
     return FilesetPaths(fid, tuple(client))
 
 
+#: A control character (C0 or DEL): a path with one gets no URL, a cell has it encoded.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _safe_rest(path: str, prefix: str) -> str | None:
-    """The part of ``path`` after ``prefix`` when it is a plain relative path, else None."""
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path) or not _utf8(path):
-        return None
+    """The part of ``path`` after ``prefix`` when it is a plain relative path, else None
+    (``path`` is free of control characters and valid UTF-8: :func:`public_url` checks)."""
     head = prefix.strip("/")
     if not path.startswith(head + "/"):
         return None
@@ -201,6 +215,8 @@ def public_url(path: str, maps: Sequence[UrlMap]) -> str:
     not end the URL's path); a path with ``..``, an empty component or a control character
     gets no URL.
     """
+    if not maps or _CONTROL.search(path) or not _utf8(path):
+        return ""
     for url_map in maps:
         rest = _safe_rest(path, url_map.prefix)
         if rest is not None:
@@ -212,7 +228,7 @@ def _tsv_cell(text: str) -> str:
     """A server-supplied text as one TSV cell: tabs, line ends and control characters
     percent-encoded, so that a path cannot add a column or a row. (A client path that is a
     URL, as an import in place from S3 has, comes with any password in it redacted.)"""
-    return "".join(quote(ch) if ord(ch) < 32 or ord(ch) == 127 else ch for ch in text)
+    return _CONTROL.sub(lambda found: quote(found.group()), text)
 
 
 def default_maps(server_url: str | None) -> tuple[UrlMap, ...]:
@@ -274,12 +290,179 @@ class OriginalsSummary:
 
 def _fileset_records(
     done: Mapping[tuple[str, int], Mapping[str, Any]],
-) -> Iterable[tuple[int | None, int, str]]:
-    """(fileset id from the record, image id, path) of every done ``paths`` artifact."""
+) -> Iterable[tuple[int | None, int, Mapping[str, Any]]]:
+    """(fileset id from the record, image id, record) of every done ``paths`` artifact."""
     for (kind, image_id), rec in done.items():
         if kind == PATHS_KIND:
             fid = rec.get("fileset_id")
-            yield (fid if isinstance(fid, int) else None), image_id, str(rec["path"])
+            yield (fid if isinstance(fid, int) else None), image_id, rec
+
+
+#: The first line of ``DIR/originals-read.jsonl`` (its format's version).
+CACHE_HEADER = b'{"harvester originals read": 1}\n'
+
+
+#: One entry of the cache: image id, size, SHA-256, what the file said, the line as written.
+_Entry = tuple[int, int, str, FilesetPaths, bytes]
+
+
+def _cache_entry(line: bytes) -> _Entry | None:
+    """The entry of one cache line; None if malformed (the trailer is)."""
+    try:
+        image_id, size, sha256, fid, client = json.loads(line)
+    except (ValueError, TypeError):
+        return None
+    if (
+        not isinstance(image_id, int)
+        or not isinstance(size, int)
+        or not isinstance(sha256, str)
+        or not (fid is None or (isinstance(fid, int) and not isinstance(fid, bool)))
+        or not isinstance(client, list)
+        or not all(isinstance(path, str) for path in client)
+    ):
+        return None
+    return image_id, size, sha256, FilesetPaths(fid, tuple(client)), line
+
+
+def _cache_intact(cache: Path) -> bool:
+    """Whether ``cache`` is whole as written: its last line holds the SHA-256 of the lines
+    before it. One sequential read; a cache edited by hand, cut short by a crash (it is
+    written without fsync) or from another version fails it and is not used."""
+    digest = hashlib.sha256()
+    try:
+        with cache.open("rb") as lines:
+            first = lines.readline()
+            if first != CACHE_HEADER:
+                return False
+            previous = first
+            for line in lines:
+                digest.update(previous)
+                previous = line
+    except OSError:
+        return False
+    return previous == b'{"sha256": "%s"}\n' % digest.hexdigest().encode()
+
+
+def _cached(cache: Path) -> Generator[_Entry, None, None]:
+    """The entries of an intact cache, in the order written (by image id); none otherwise."""
+    if not _cache_intact(cache):
+        if cache.exists():
+            logger.info("%s is not as harvester wrote it: paths files read again", cache)
+        return
+    with cache.open("rb") as lines:
+        lines.readline()  # (the header)
+        for line in lines:
+            entry = _cache_entry(line)
+            if entry is None:  # the trailer
+                return
+            yield entry
+
+
+def _cacheable(got: FilesetPaths) -> bool:
+    """Whether the file's paths may be kept in the cache: not one holding a credential (a
+    client path that is a URL with a password or token, which originals.tsv lists redacted);
+    such a file is read at every write instead, as is one whose done record has no size or
+    SHA-256 to check it by."""
+    return not any("://" in path and redact_url(path) != path for path in got.client)
+
+
+def _entry_line(image_id: int, size: int, sha256: str, got: FilesetPaths) -> bytes:
+    """One cache line (ASCII: a lone surrogate in a path comes back as it was)."""
+    body = json.dumps([image_id, size, sha256, got.fileset_id, got.client], ensure_ascii=True)
+    return body.encode() + b"\n"
+
+
+def read_paths_file(path: Path) -> FilesetPaths:
+    """One ``paths`` file, parsed (OSError, ValueError: unreadable)."""
+    return parse_paths(json.loads(path.read_bytes()))
+
+
+class _Collector:
+    """The files of every fileset, gathered while the cache of what was read is written.
+
+    The records are taken by image id, as the cache was written, so the cache is read
+    alongside them, one line at a time (a merge, not a table of a million entries): a file
+    whose done record has the size and SHA-256 the cache has for it is not opened.
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, int | None] = {}
+        self.seen: set[int] = set()
+        self.unreadable = 0
+        self.opened = 0
+
+    def lines(
+        self, out_dir: Path, done: Mapping[tuple[str, int], Mapping[str, Any]], cache: Path
+    ) -> Iterator[bytes]:
+        """The new cache's lines, gathering ``files`` as they are made."""
+        digest = hashlib.sha256(CACHE_HEADER)
+        yield CACHE_HEADER
+        cached = _cached(cache)
+        try:
+            yield from self._gather(out_dir, done, cached, digest)
+        finally:
+            cached.close()  # (the old cache is replaced by the new one next)
+        yield b'{"sha256": "%s"}\n' % digest.hexdigest().encode()
+
+    def _gather(
+        self,
+        out_dir: Path,
+        done: Mapping[tuple[str, int], Mapping[str, Any]],
+        cached: Iterator[_Entry],
+        digest: Any,
+    ) -> Iterator[bytes]:
+        """The cache lines of the files listed, taken by image id beside the old cache's."""
+        entry = next(cached, None)
+        for fid, image_id, rec in sorted(_fileset_records(done), key=lambda r: r[1]):
+            if fid is not None and fid in self.seen:
+                continue
+            while entry is not None and entry[0] < image_id:
+                entry = next(cached, None)
+            got = self._read(out_dir, image_id, rec, entry)
+            if got is None:
+                continue
+            if isinstance(got, tuple):  # unchanged: its line again, as it was written
+                digest.update(got[4])
+                yield got[4]
+                self._add(got[3])
+                continue
+            size, sha256 = rec.get("size"), rec.get("sha256")
+            if isinstance(size, int) and isinstance(sha256, str) and _cacheable(got):
+                line = _entry_line(image_id, size, sha256, got)
+                digest.update(line)
+                yield line
+            self._add(got)
+
+    def _read(
+        self,
+        out_dir: Path,
+        image_id: int,
+        rec: Mapping[str, Any],
+        entry: _Entry | None,
+    ) -> FilesetPaths | _Entry | None:
+        """The file's content: the cache's entry when its record is unchanged, else read."""
+        if entry is not None and entry[:3] == (image_id, rec.get("size"), rec.get("sha256")):
+            return entry
+        self.opened += 1
+        try:
+            return read_paths_file(out_dir / str(rec["path"]))
+        except (OSError, ValueError):
+            logger.debug("paths file of image %s unreadable: not listed", image_id)
+            self.unreadable += 1
+            return None
+
+    def _add(self, got: FilesetPaths) -> None:
+        """One file's paths into ``files`` (a fileset named wins over none)."""
+        if got.fileset_id is None:  # ``{}``, or an older OMERO.web's lists without an id
+            for path in got.client:
+                self.files.setdefault(path, None)
+            return
+        if got.fileset_id in self.seen:
+            return
+        self.seen.add(got.fileset_id)
+        for path in got.client:
+            if self.files.get(path) is None:
+                self.files[path] = got.fileset_id
 
 
 def collect_originals(
@@ -288,32 +471,19 @@ def collect_originals(
     """Every distinct client path with its fileset id (None: the server did not name it),
     the filesets read, the files unreadable.
 
-    One file read per fileset (records name the fileset); a record without one (an older
+    One file per fileset (records name the fileset); a record without one (an older
     record, ``{}``, or an older OMERO.web's answer without a fileset) is read to find out.
+    Files are read only when ``DIR/originals-read.jsonl`` (:data:`CACHE_NAME`, rewritten
+    here) does not hold them as their done records say they are.
     """
-    files: dict[str, int | None] = {}
-    seen: set[int] = set()
-    unreadable = 0
-    for fid, image_id, rel in sorted(_fileset_records(done), key=lambda r: r[1]):
-        if fid is not None and fid in seen:
-            continue
-        try:
-            got = parse_paths(json.loads((out_dir / rel).read_bytes()))
-        except (OSError, ValueError):
-            logger.debug("paths file of image %s unreadable: not listed", image_id)
-            unreadable += 1
-            continue
-        if got.fileset_id is None:  # ``{}``, or an older OMERO.web's lists without an id
-            for path in got.client:
-                files.setdefault(path, None)
-            continue
-        if got.fileset_id in seen:
-            continue
-        seen.add(got.fileset_id)
-        for path in got.client:
-            if files.get(path) is None:  # (a fileset named wins over none)
-                files[path] = got.fileset_id
-    return files, len(seen), unreadable
+    from harvester.store import atomic_write_bytes
+
+    collector = _Collector()
+    cache = out_dir / CACHE_NAME
+    # Not fsynced: it is only a shortcut, and one cut short by a crash fails its digest.
+    atomic_write_bytes(out_dir, cache, collector.lines(out_dir, done, cache), durable=False)
+    logger.debug("%d paths files read for %s", collector.opened, ORIGINALS_NAME)
+    return collector.files, len(collector.seen), collector.unreadable
 
 
 def write_originals(
@@ -328,20 +498,49 @@ def write_originals(
     if not any(kind == PATHS_KIND for kind, _ in done):
         return None
     files, filesets, unreadable = collect_originals(out_dir, done)
-    rows = ["\t".join(ORIGINALS_COLUMNS)]
     urls: dict[str, None] = {}
-    for path in sorted(files):
-        url = public_url(path, maps)
-        if url:
-            urls[url] = None
-        fileset = files[path]
-        cell = _tsv_cell(redact_url(path) if "://" in path else path)
-        rows.append(f"{url}\t{cell}\t{'' if fileset is None else fileset}")
-    text = "\n".join(rows) + "\n"
-    atomic_write_bytes(out_dir, out_dir / ORIGINALS_NAME, text.encode("utf-8", "backslashreplace"))
-    listed = "".join(f"{url}\n" for url in urls)
-    atomic_write_bytes(out_dir, out_dir / RAW_URLS_NAME, listed.encode())
+    table = _table_pieces(files, maps, urls)
+    atomic_write_bytes(out_dir, out_dir / ORIGINALS_NAME, table)
+    listed = (piece.encode() for piece in _pieces(f"{url}\n" for url in urls))
+    atomic_write_bytes(out_dir, out_dir / RAW_URLS_NAME, listed)
     return OriginalsSummary(len(files), len(urls), filesets, unreadable, mapped=bool(maps))
+
+
+#: Rows rendered and written at a time (the table is never held whole: a million rows
+#: would be ~100 MB twice over, as a list and as its text).
+ROWS_PER_PIECE = 10_000
+
+
+def _table_pieces(
+    files: Mapping[str, int | None], maps: Sequence[UrlMap], urls: dict[str, None]
+) -> Iterator[bytes]:
+    """``originals.tsv``, a slice of rows at a time, sorted by path; ``urls`` gets the
+    distinct URLs in that order (for ``raw-urls.txt``) as the rows are made."""
+
+    def rows() -> Iterator[str]:
+        yield "\t".join(ORIGINALS_COLUMNS) + "\n"
+        for path in sorted(files):
+            url = public_url(path, maps)
+            if url:
+                urls[url] = None
+            fileset = files[path]
+            cell = _tsv_cell(redact_url(path) if "://" in path else path)
+            yield f"{url}\t{cell}\t{'' if fileset is None else fileset}\n"
+
+    for piece in _pieces(rows()):
+        yield piece.encode("utf-8", "backslashreplace")
+
+
+def _pieces(lines: Iterable[str]) -> Iterator[str]:
+    """``lines`` joined :data:`ROWS_PER_PIECE` at a time."""
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == ROWS_PER_PIECE:
+            yield "".join(batch)
+            batch.clear()
+    if batch:
+        yield "".join(batch)
 
 
 def originals_line(out_dir: Path, summary: OriginalsSummary) -> str:

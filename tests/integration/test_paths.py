@@ -391,3 +391,41 @@ def test_an_older_omero_web_answer_without_a_fileset_is_listed(
         f"{MIRROR}/idr0021-lawo-pericentriolarmaterial/CEP120/{i}.dv" for i in DATASET_IMAGES
     ]
     assert {r["fileset_id"] for r in listed} == {""}
+
+
+def test_a_rerun_reads_only_the_paths_files_it_has_not_read(
+    tmp_path: Path, counting: tuple[EmulatorThread, CountingApp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A harvest's index write opens one paths file per fileset; a rerun with nothing new
+    opens none, one adding a dataset opens only its images' files; the lists are those of
+    a write from scratch (harvester index after the cache is removed)."""
+    import harvester.originals as originals
+
+    emu, _app = counting
+    out = tmp_path / "out"
+    opened: list[Path] = []
+    real = originals.read_paths_file
+
+    def reading(path: Path) -> originals.FilesetPaths:
+        opened.append(path)
+        return real(path)
+
+    monkeypatch.setattr(originals, "read_paths_file", reading)
+    assert harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,)).failed == 0
+    assert len(opened) == 1  # the plate is one fileset
+    opened.clear()
+    assert harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,)).failed == 0
+    assert opened == []
+    opened.clear()
+    again = harvest(
+        emu.base_url, out, plates=(PLATE,), datasets=(DATASET,), artifacts=(Artifact.PATHS,)
+    )
+    assert again.failed == 0
+    assert sorted(opened) == sorted(paths_file(out, i) for i in DATASET_IMAGES)
+    lists = (out / "originals.tsv").read_bytes(), (out / "raw-urls.txt").read_bytes()
+    assert len(read_tsv(out)) == 8 + 3
+    (out / "originals-read.jsonl").unlink()
+    done = run_cli("index", str(out))
+    assert done.returncode == 0, done.stderr
+    assert ((out / "originals.tsv").read_bytes(), (out / "raw-urls.txt").read_bytes()) == lists
+    assert (out / "originals-read.jsonl").exists()
