@@ -152,3 +152,28 @@ def start_cli(*args: str) -> subprocess.Popen[str]:
         text=True,
         env=cli_env(),
     )
+
+
+# --------------------------------------------------------------------------- context columns
+# (the ``fields`` preset's harvests of tests/selection/test_where_context.py and
+# test_sample_per_column.py)
+
+
+def thumbnail_ids(out: Path) -> set[int]:
+    """The image ids of the thumbnails on disk under DIR."""
+    return {int(p.name.split(".")[0]) for p in (out / "images").rglob("*.thumbnail.jpg")}
+
+
+def thumbnail_requests(emu: Any) -> int:
+    """How many thumbnails the emulator (an ``EmulatorThread``) was asked for."""
+    return sum(emu.stats()["by_route"].get("image:thumbnail", {}).values())
+
+
+def harvest_thumbnails(emu: Any, out: Path, *args: str) -> tuple[int, str, str]:
+    """``harvester harvest --artifacts thumbnail`` from ``emu`` into ``out``, unthrottled:
+    exit code, stdout, stderr."""
+    result = run_cli(
+        "harvest", "--base-url", emu.base_url, "--rate", "none", "--out", str(out),
+        "--artifacts", "thumbnail", *args,
+    )  # fmt: skip
+    return result.returncode, result.stdout, result.stderr

@@ -7,11 +7,13 @@ well being near-duplicates) warned that no image has the key 'well_id' and sampl
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
-from selection_helpers import run_cli
+from selection_helpers import harvest_thumbnails as harvest
+from selection_helpers import index_rows as rows
+from selection_helpers import thumbnail_ids as thumbnails
+from selection_helpers import thumbnail_requests
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
@@ -25,27 +27,6 @@ from harvester.select import (
 
 #: The ``fields`` preset: plates 3001/3002 of screen 1101, 12 imaged wells x 3 fields each.
 PLATE = "3001"
-
-
-def rows(out: Path) -> list[dict[str, str]]:
-    with (out / "index.csv").open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def thumbnails(out: Path) -> set[int]:
-    return {int(p.name.split(".")[0]) for p in (out / "images").rglob("*.thumbnail.jpg")}
-
-
-def thumbnail_requests(emu: EmulatorThread) -> int:
-    return sum(emu.stats()["by_route"].get("image:thumbnail", {}).values())
-
-
-def harvest(emu: EmulatorThread, out: Path, *args: str) -> tuple[int, str, str]:
-    result = run_cli(
-        "harvest", "--base-url", emu.base_url, "--rate", "none", "--out", str(out),
-        "--artifacts", "thumbnail", *args,
-    )  # fmt: skip
-    return result.returncode, result.stdout, result.stderr
 
 
 def one_per_well(every: list[dict[str, str]], seed: int) -> set[int]:

@@ -7,11 +7,13 @@ the images of one well, IDR's originals coming only as whole plates) had no way 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
-from selection_helpers import run_cli
+from selection_helpers import harvest_thumbnails as harvest
+from selection_helpers import index_rows as rows
+from selection_helpers import run_cli, thumbnail_requests
+from selection_helpers import thumbnail_ids as thumbnails
 
 from harvester.emulator import EmulatorThread
 from harvester.models import ImageRef
@@ -20,27 +22,6 @@ from harvester.select import KeyCensus, Selection, ValueCensus, parse_where
 #: The ``fields`` preset: screen 1101, plates 3001/3002, 12 imaged wells x 3 fields each.
 SCREEN = "1101"
 PLATE = "3001"
-
-
-def rows(out: Path) -> list[dict[str, str]]:
-    with (out / "index.csv").open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def thumbnails(out: Path) -> set[int]:
-    return {int(p.name.split(".")[0]) for p in (out / "images").rglob("*.thumbnail.jpg")}
-
-
-def thumbnail_requests(emu: EmulatorThread) -> int:
-    return sum(emu.stats()["by_route"].get("image:thumbnail", {}).values())
-
-
-def harvest(emu: EmulatorThread, out: Path, *args: str) -> tuple[int, str, str]:
-    result = run_cli(
-        "harvest", "--base-url", emu.base_url, "--rate", "none", "--out", str(out),
-        "--artifacts", "thumbnail", *args,
-    )  # fmt: skip
-    return result.returncode, result.stdout, result.stderr
 
 
 def test_field_zero_keeps_one_image_per_well(
