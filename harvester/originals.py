@@ -213,15 +213,21 @@ def public_url(path: str, maps: Sequence[UrlMap]) -> str:
 
     The rest of the path is percent-encoded (a space, ``#`` or ``?`` in a file name must
     not end the URL's path); a path with ``..``, an empty component or a control character
-    gets no URL.
+    gets no URL, nor does one that is a URL holding a credential (a token in its query):
+    encoded into the URL, it reached raw-urls.txt beside a path cell listed redacted.
     """
-    if not maps or _CONTROL.search(path) or not _utf8(path):
+    if not maps or _CONTROL.search(path) or not _utf8(path) or _holds_credential(path):
         return ""
     for url_map in maps:
         rest = _safe_rest(path, url_map.prefix)
         if rest is not None:
             return f"{url_map.base.rstrip('/')}/{quote(rest, safe='/')}"
     return ""
+
+
+def _holds_credential(path: str) -> bool:
+    """Whether a client path is a URL with a password or token in it (listed redacted)."""
+    return "://" in path and redact_url(path) != path
 
 
 def _tsv_cell(text: str) -> str:
@@ -363,7 +369,7 @@ def _cacheable(got: FilesetPaths) -> bool:
     client path that is a URL with a password or token, which originals.tsv lists redacted);
     such a file is read at every write instead, as is one whose done record has no size or
     SHA-256 to check it by."""
-    return not any("://" in path and redact_url(path) != path for path in got.client)
+    return not any(_holds_credential(path) for path in got.client)
 
 
 def _entry_line(image_id: int, size: int, sha256: str, got: FilesetPaths) -> bytes:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
+from harvester.errors import redact_loose_url
+
 __all__ = [
     "KINDS",
     "MAX_RANGE",
@@ -150,13 +152,14 @@ def is_link(text: str) -> bool:
 
 def link_shown(text: str) -> str:
     """``text``, a link, as a message may quote it: without a user, password, query or
-    fragment (each may hold a credential: ``?bsession=KEY``), at most 80 characters."""
+    fragment (each may hold a credential: ``?bsession=KEY``), at most 80 characters; one
+    pasted without its scheme (``alice:pw@host/webclient/``) with its password redacted."""
     stripped = text.strip()
     parts = urlsplit(stripped)
     if parts.scheme and parts.netloc:
         shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
     else:
-        shown = stripped.partition("?")[0].partition("#")[0]
+        shown = redact_loose_url(stripped.partition("?")[0].partition("#")[0])
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
@@ -166,7 +169,7 @@ def parse_link(text: str) -> Link:
     :class:`TargetTextError` that names the link without its query."""
     if not text.strip().lower().startswith(("http://", "https://")):
         raise TargetTextError(
-            f"{text.partition('?')[0].strip()[:80]!r} is a link without its https:// (or "
+            f"{link_shown(text)!r} is a link without its https:// (or "
             "http://): give the link whole, as the browser shows it"
         )
     parts = urlsplit(text.strip())

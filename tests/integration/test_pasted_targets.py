@@ -204,6 +204,11 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "'idr.openmicroscopy.org/webclient/' is a link without its https:// (or http://): "
             "give the link whole, as the browser shows it",
         ),
+        (  # a password in a link pasted without its scheme: not echoed
+            ["--image", f"alice:{SECRET}@idr.example/webclient/?show=image-1"],
+            "'alice:REDACTED@idr.example/webclient/' is a link without its https:// (or "
+            "http://): give the link whole, as the browser shows it",
+        ),
         (
             ["--image", f"http://127.0.0.1:9/iviewer/?images=1&bsession={SECRET}"],
             "'http://127.0.0.1:9/iviewer/' is not a webclient link (harvester takes "
@@ -215,7 +220,8 @@ def test_bad_pasted_targets_are_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], error: str
 ) -> None:
     """A typed id of another kind, a range too long or backwards, a link of another kind,
-    of no target or of another page: one error line (no session key in it), exit 2."""
+    of no target or of another page: one error line (no session key nor password in it),
+    exit 2."""
     out = tmp_path / "D"
     code, err = run(capsys, "harvest", "--out", str(out), *argv)
     assert code == 2
@@ -324,6 +330,26 @@ def test_a_link_in_an_ids_file_is_named_without_its_query(
         "hint: an ids file holds image ids, one a line (Image:ID too); --image takes a link",
     ]
     assert SECRET[:8] not in err
+    assert not out.exists()
+
+
+def test_a_link_without_its_scheme_in_an_ids_file_is_named_without_its_password(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """An ids file line that is a webclient link pasted without its scheme, a password in
+    it: the line named with the password redacted (it was quoted whole), exit 2."""
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{IMAGES[0]}\nalice:{SECRET}@h/webclient/?show=image-1\n")
+    out = tmp_path / "D"
+    code, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids),
+        "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[0] == (
+        f"error: {ids}: line 2: 'alice:REDACTED@h/webclient/' is a webclient link, not an image id"
+    )
+    assert SECRET not in err
     assert not out.exists()
 
 

@@ -240,6 +240,30 @@ def test_server_paths_never_name_local_files_nor_escape_the_lists(
     assert "s3cret" not in "".join(lines) and "t0ken" not in "".join(lines)
 
 
+def test_a_mapped_path_holding_a_token_gets_no_url(
+    tmp_path: Path, counting: tuple[EmulatorThread, CountingApp]
+) -> None:
+    """A client path that is a URL with a token in its query, under a mapping that covers
+    it, gets no URL: the token reached raw-urls.txt and the url cell (percent-encoded)
+    while the path cell beside it was redacted."""
+    emu, app = counting
+    out = tmp_path / "out"
+    bucket = "https://bucket.example/s"
+    client = [f"{bucket}/x.zarr/.zattrs?token=t0ken", f"{bucket}/x.zarr/.zgroup"]
+    body = {"repo": ["r", "r"], "client": client, "fileset": {"id": 5}}
+    target = DATASET_IMAGES[2]
+    app.answer = lambda i: json_response(body) if i == target else None
+    harvest(emu.base_url, out, images=(target,), artifacts=(Artifact.PATHS,))
+    done = run_cli("index", str(out), "--raw-url-map", f"{bucket}={MIRROR}")
+    assert done.returncode == 0, done.stderr
+    assert raw_urls(out) == [f"{MIRROR}/x.zarr/.zgroup"]
+    rows = read_tsv(out)
+    assert [row["url"] for row in rows] == ["", f"{MIRROR}/x.zarr/.zgroup"]
+    assert rows[0]["path"] == f"{bucket}/x.zarr/.zattrs?token=REDACTED"
+    listed = (out / "originals.tsv").read_text(encoding="utf-8") + "".join(raw_urls(out))
+    assert "t0ken" not in listed and "t0ken" not in done.stdout + done.stderr
+
+
 def test_bad_mapping_is_a_one_line_error(tmp_path: Path) -> None:
     """--raw-url-map without '=', with a non-URL target or with credentials: error + hint,
     exit 2, and the credentials are neither echoed nor recorded."""
