@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harvester.text import plural
+from harvester.text import plural, shown_url
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
@@ -2156,7 +2156,7 @@ def print_summary(
     for failure in summary.failures[:MAX_LISTED_FAILURES]:
         print(
             f"failed: {failure.kind} of image {failure.image_id}: {_failure_text(failure)}"
-            + (f" <{failure.url}>" if failure.url else ""),
+            + (f" <{shown_url(failure.url)}>" if failure.url else ""),
             file=sys.stderr,
         )
     hidden = summary.failed - min(summary.failed, MAX_LISTED_FAILURES)
