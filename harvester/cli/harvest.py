@@ -806,10 +806,19 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     note = split_seed_note(args, cfg)
     if note and not cfg.quiet:
         print(note, file=sys.stderr)
-    if cfg.has_targets and cfg.from_plan is None:  # (a plan names its server and kinds)
-        from harvester.config import NewestRun, folder_artifacts, folder_server
+    from harvester.config import NewestRun
 
-        newest = NewestRun(cfg.out)  # (looked up once, for both)
+    newest = NewestRun(cfg.out)  # (looked up once, for each of the notes below)
+    if cfg.from_plan is None and not cfg.quiet:  # (a plan names its kinds)
+        from harvester.config import all_grew_note, artifacts_words
+
+        all_given = "all" in artifacts_words(["--artifacts", args.artifacts or ""])
+        note = all_grew_note(cfg, all_given=all_given, newest=newest)
+        if note:
+            print(note, file=sys.stderr)
+    if cfg.has_targets and cfg.from_plan is None:  # (a plan names its server and kinds)
+        from harvester.config import folder_artifacts, folder_server
+
         cfg, line = folder_server(cfg, given=base_url_given(args, cfg), newest=newest)
         if line and not cfg.quiet:
             print(line, file=sys.stderr)
