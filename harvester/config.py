@@ -2349,6 +2349,16 @@ def artifacts_words(argv: Sequence[str]) -> list[str]:
     return words
 
 
+def _artifacts_asked(out: Path, recorded: RecordedRun) -> list[str]:
+    """The kinds ``recorded``'s command line named; for a resume's replay that named none
+    (``harvester harvest --out DIR``), those of the run it replayed, whose kinds it took."""
+    words = artifacts_words(recorded.argv)
+    if words or recorded.replay_of is None:
+        return words
+    origin = _read_recorded(out, recorded.replay_of)
+    return artifacts_words(origin.argv) if origin is not None else []
+
+
 def all_grew_note(
     cfg: HarvestConfig, *, all_given: bool, newest: NewestRun | None = None
 ) -> str | None:
@@ -2363,7 +2373,7 @@ def all_grew_note(
     if not all_given or cfg.out is None:
         return None
     recorded = (newest or NewestRun(cfg.out)).unless(False)
-    if recorded is None or "all" not in artifacts_words(recorded.argv):
+    if recorded is None or "all" not in _artifacts_asked(cfg.out, recorded):
         return None
     saved = recorded.config.get("artifacts")
     try:
