@@ -2334,6 +2334,64 @@ def folder_artifacts(
     return replace(cfg, artifacts=kinds), line
 
 
+def artifacts_words(argv: Sequence[str]) -> list[str]:
+    """The kinds a command line's ``--artifacts`` flags name (``all`` among them), lower
+    case, as :func:`parse_artifacts` reads them (``--artifacts a,b``, ``--artifacts=a``)."""
+    words: list[str] = []
+    for n, word in enumerate(argv):
+        if word == "--artifacts" and n + 1 < len(argv):
+            value = argv[n + 1]
+        elif word.startswith("--artifacts="):
+            value = word.partition("=")[2]
+        else:
+            continue
+        words += [part.strip().lower() for part in value.split(",") if part.strip()]
+    return words
+
+
+def _artifacts_asked(out: Path, recorded: RecordedRun) -> list[str]:
+    """The kinds ``recorded``'s command line named; for a resume's replay that named none
+    (``harvester harvest --out DIR``), those of the run it replayed, whose kinds it took."""
+    words = artifacts_words(recorded.argv)
+    if words or recorded.replay_of is None:
+        return words
+    origin = _read_recorded(out, recorded.replay_of)
+    return artifacts_words(origin.argv) if origin is not None else []
+
+
+def all_grew_note(
+    cfg: HarvestConfig, *, all_given: bool, newest: NewestRun | None = None
+) -> str | None:
+    """The ``note:`` for ``--artifacts all`` given again in a folder whose newest run gave
+    ``all`` when it meant fewer kinds (None otherwise): the kinds added since are fetched
+    for every image, those done too.
+
+    Why: ``all`` took ``paths`` in 0.1.20; a folder harvested with ``all`` before then, given
+    ``all`` again, fetched a new kind for each of its images without a word, where a change
+    of kinds given by name is the user's own. Said once, before any request. Reads what
+    :class:`NewestRun` reads, and only when ``all`` was given."""
+    if not all_given or cfg.out is None:
+        return None
+    recorded = (newest or NewestRun(cfg.out)).unless(False)
+    if recorded is None or "all" not in _artifacts_asked(cfg.out, recorded):
+        return None
+    saved = recorded.config.get("artifacts")
+    try:
+        before = parse_artifacts(saved) if isinstance(saved, list) and saved else None
+    except ConfigError:  # a kind of another version: it meant other kinds, not fewer
+        return None
+    added = [a.value for a in cfg.artifacts if before is not None and a not in before]
+    if before is None or not added:
+        return None
+    kept = ",".join(a.value for a in before)
+    return (
+        f"note: --artifacts all now includes {', '.join(added)}, which it did not when "
+        f"{cfg.out} was harvested with all ({newest_run_words(cfg.out, recorded)}, "
+        f"{recorded.run}): {'it is' if len(added) == 1 else 'they are'} fetched for every "
+        f"image, those already harvested too; --artifacts {kept} keeps the kinds of that run"
+    )
+
+
 def normal_base_url(url: str) -> str:
     """``scheme://host:port/path`` of a base URL, lower-case scheme and host, the scheme's
     default port spelt out, no user, query or trailing slash: two spellings of one server

@@ -40,6 +40,7 @@ import json
 import logging
 import re
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -349,8 +350,11 @@ def _cache_intact(cache: Path) -> bool:
     return previous == b'{"sha256": "%s"}\n' % digest.hexdigest().encode()
 
 
-def _cached(cache: Path) -> Generator[_Entry, None, None]:
-    """The entries of an intact cache, in the order written (by image id); none otherwise."""
+def _cached(cache: Path | None) -> Generator[_Entry, None, None]:
+    """The entries of an intact cache, in the order written (by image id); none otherwise
+    (None: no cache to read)."""
+    if cache is None:
+        return
     if not _cache_intact(cache):
         if cache.exists():
             logger.info("%s is not as harvester wrote it: paths files read again", cache)
@@ -396,11 +400,17 @@ class _Collector:
         self.seen: set[int] = set()
         self.unreadable = 0
         self.opened = 0
+        #: Whether every record was gathered (the cache's lines all made).
+        self.complete = False
 
     def lines(
-        self, out_dir: Path, done: Mapping[tuple[str, int], Mapping[str, Any]], cache: Path
+        self,
+        out_dir: Path,
+        done: Mapping[tuple[str, int], Mapping[str, Any]],
+        cache: Path | None,
     ) -> Iterator[bytes]:
-        """The new cache's lines, gathering ``files`` as they are made."""
+        """The new cache's lines, gathering ``files`` as they are made (``cache``: the old
+        one to take unchanged files from; None: every file is read)."""
         digest = hashlib.sha256(CACHE_HEADER)
         yield CACHE_HEADER
         cached = _cached(cache)
@@ -408,6 +418,7 @@ class _Collector:
             yield from self._gather(out_dir, done, cached, digest)
         finally:
             cached.close()  # (the old cache is replaced by the new one next)
+        self.complete = True
         yield b'{"sha256": "%s"}\n' % digest.hexdigest().encode()
 
     def _gather(
@@ -486,10 +497,47 @@ def collect_originals(
 
     collector = _Collector()
     cache = out_dir / CACHE_NAME
-    # Not fsynced: it is only a shortcut, and one cut short by a crash fails its digest.
-    atomic_write_bytes(out_dir, cache, collector.lines(out_dir, done, cache), durable=False)
+    lines = collector.lines(out_dir, done, cache)
+    try:
+        # Not fsynced: it is only a shortcut, and one cut short by a crash fails its digest.
+        atomic_write_bytes(out_dir, cache, lines, durable=False)
+    except OSError as exc:
+        collector = _without_cache(out_dir, done, cache, collector, lines, exc)
     logger.debug("%d paths files read for %s", collector.opened, ORIGINALS_NAME)
     return collector.files, len(collector.seen), collector.unreadable
+
+
+def _without_cache(
+    out_dir: Path,
+    done: Mapping[tuple[str, int], Mapping[str, Any]],
+    cache: Path,
+    collector: _Collector,
+    lines: Iterator[bytes],
+    exc: OSError,
+) -> _Collector:
+    """The collection finished after the cache could not be written (disk full, a folder
+    in its place): the cache is only a shortcut, so the lists are still written whole.
+
+    The files the write did not get to are gathered from where it stopped; the old cache
+    is removed (the next write reads every file rather than trust a cache that missed a
+    write). Should the gathering itself have failed, every file is read again.
+    """
+    for _line in lines:  # (the generator is suspended where the write stopped)
+        pass
+    with suppress(OSError):  # (a folder in its place is never trusted: _cache_intact)
+        cache.unlink(missing_ok=True)
+    logger.warning(
+        "cannot write %s (%s): the lists are written without it; the next index write "
+        "reads every paths file",
+        cache,
+        exc.strerror or exc,
+    )
+    if collector.complete:
+        return collector
+    again = _Collector()
+    for _line in again.lines(out_dir, done, None):
+        pass
+    return again
 
 
 def write_originals(

@@ -110,7 +110,7 @@ from harvester.shard import (
 )
 from harvester.splits import SPLIT_FILE, asked_grouping, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
-from harvester.text import duration_text, plural, quoted, shown
+from harvester.text import duration_text, plural, quoted, shown, shown_url
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
@@ -856,7 +856,7 @@ class StatusReport:
                 reason = _journaled_reason(f)
                 # The URL in <...> as the harvest's summary shows it: a render URL holds
                 # "|" and "$", and the brackets say where it ends (RFC 3986, appendix C).
-                url = f" <{shown(f['url'], None)}>" if f.get("url") else ""
+                url = f" <{shown_url(str(f['url']))}>" if f.get("url") else ""
                 lines.append(f"  {shown(f['kind'])} {shown(f['id'])}: {reason}{url}")
         lines += self._walk_lines()
         if self.forgotten:
@@ -1202,7 +1202,7 @@ class StatusReport:
             for f in failures[:MAX_FAILURE_SAMPLES]:
                 reason = _journaled_reason(f)
                 only = STUDY_ONLY if f.get("study_only") else ""
-                url = shown(f.get("url") or "", None)
+                url = shown_url(str(f.get("url") or ""))
                 lines.append(f"  {shown(f.get('what'))}{only}: {reason} {url}".rstrip())
             if len(failures) > MAX_FAILURE_SAMPLES:
                 lines.append(f"  ... and {len(failures) - MAX_FAILURE_SAMPLES} more (--json)")

@@ -86,6 +86,31 @@ def shown(text: object, limit: int | None = SHOWN_CHARACTERS) -> str:
     return clean + (f"…({len(text):,} characters)" if cut else "")
 
 
+#: The longest URL a message shows whole; a longer one has the middle of its query cut.
+SHOWN_URL_CHARACTERS = 300
+#: Of a cut query, the characters kept before and after the cut.
+_URL_HEAD, _URL_TAIL = 160, 60
+
+
+def shown_url(url: str, limit: int = SHOWN_URL_CHARACTERS) -> str:
+    """A (redacted) URL as a message line shows it: :func:`shown`, and when longer than
+    ``limit``, the path kept and the middle of the query cut, ``…(3,912 characters cut)…``
+    in its place (a URL without a query has its own middle cut).
+
+    Why: the render or stack plane URL of an image of many channels lists each channel, and
+    its failure made a ``failed:`` line of several KB. Messages only: the journal, ``status
+    --json`` and the records a rerun or ``verify`` reads keep the URL whole. Redact first
+    (the cut could split a credential's name from its value), then shorten here.
+    """
+    if len(url) <= limit:
+        return shown(url, None)
+    path, sep, query = url.partition("?")
+    lead, rest = (path + sep, query) if sep and len(path) < limit else ("", url)
+    head, tail = rest[:_URL_HEAD], rest[-_URL_TAIL:]
+    cut = len(rest) - len(head) - len(tail)
+    return shown(f"{lead}{head}", None) + f"…({cut:,} characters cut)…" + shown(tail, None)
+
+
 def quoted(text: object, limit: int = SHOWN_CHARACTERS) -> str:
     """:func:`shown`, in quotes as ``repr`` quotes it: ``'mitotic arrest'``, ``'a\\x1b[31m'``,
     ``'LLLL…'…(1,000 characters)``."""

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harvester.text import plural
+from harvester.text import plural, shown_url
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
@@ -806,10 +806,19 @@ def run_harvest_command(args: argparse.Namespace) -> int:
     note = split_seed_note(args, cfg)
     if note and not cfg.quiet:
         print(note, file=sys.stderr)
-    if cfg.has_targets and cfg.from_plan is None:  # (a plan names its server and kinds)
-        from harvester.config import NewestRun, folder_artifacts, folder_server
+    from harvester.config import NewestRun
 
-        newest = NewestRun(cfg.out)  # (looked up once, for both)
+    newest = NewestRun(cfg.out)  # (looked up once, for each of the notes below)
+    if cfg.from_plan is None and not cfg.quiet:  # (a plan names its kinds)
+        from harvester.config import all_grew_note, artifacts_words
+
+        all_given = "all" in artifacts_words(["--artifacts", args.artifacts or ""])
+        note = all_grew_note(cfg, all_given=all_given, newest=newest)
+        if note:
+            print(note, file=sys.stderr)
+    if cfg.has_targets and cfg.from_plan is None:  # (a plan names its server and kinds)
+        from harvester.config import folder_artifacts, folder_server
+
         cfg, line = folder_server(cfg, given=base_url_given(args, cfg), newest=newest)
         if line and not cfg.quiet:
             print(line, file=sys.stderr)
@@ -2156,7 +2165,7 @@ def print_summary(
     for failure in summary.failures[:MAX_LISTED_FAILURES]:
         print(
             f"failed: {failure.kind} of image {failure.image_id}: {_failure_text(failure)}"
-            + (f" <{failure.url}>" if failure.url else ""),
+            + (f" <{shown_url(failure.url)}>" if failure.url else ""),
             file=sys.stderr,
         )
     hidden = summary.failed - min(summary.failed, MAX_LISTED_FAILURES)

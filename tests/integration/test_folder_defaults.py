@@ -235,3 +235,43 @@ def test_a_plan_harvested_with_other_kinds_is_counted_by_those(
     resumed = run_cli("harvest", "--out", str(out), "-q")
     assert resumed.returncode == 0, resumed.stderr
     assert emulator.stats()["image_requests"] == 0
+
+
+def test_all_given_again_says_first_which_kinds_it_now_includes(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """A folder harvested with ``all`` before it took ``paths`` (its run's saved settings
+    as 0.1.19 saved them; stopped by a budget and resumed), given ``all`` again: a note
+    says, before the summary, that ``all`` now includes paths and which flag keeps the old
+    kinds, and the paths files are fetched; the next ``all`` run, and the old kinds given
+    by name, say nothing."""
+    out = tmp_path / "d1"
+    old = "thumbnail,imgdata,render,metadata,stack,rois"
+    first = run_cli(
+        "harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE),
+        "--artifacts", old, "--rate", "none", "--max-bytes", "1K", "--out", str(out),
+    )  # fmt: skip
+    assert first.returncode == 8 and "--max-bytes budget" in first.stderr, first.stderr
+    (saved,) = (out / "runs").glob("*/config.json")
+    record = json.loads(saved.read_text())
+    record["argv"][record["argv"].index(old)] = "all"  # as 0.1.19's `--artifacts all` saved
+    record["version"] = "0.1.19"
+    saved.write_text(json.dumps(record))
+    resumed = run_cli("harvest", "--out", str(out), "--max-bytes", "1G")  # (its kinds: all's)
+    assert resumed.returncode == 0, resumed.stderr
+    (replay,) = {p.parent.name for p in (out / "runs").glob("*/config.json")} - {saved.parent.name}
+    again = ["harvest", "--base-url", emulator.base_url, "--plate", str(SMALL_PLATE)]
+    rerun = run_cli(*again, "--artifacts", "all", "--rate", "none", "--out", str(out))
+    assert rerun.returncode == 0, rerun.stderr
+    note = (
+        f"note: --artifacts all now includes paths, which it did not when {out} was harvested "
+        f"with all (its newest run, {replay}): it is fetched for every image, those already "
+        f"harvested too; --artifacts {old} keeps the kinds of that run"
+    )
+    lines = rerun.stderr.splitlines()
+    assert lines.count(note) == 1 and lines.index(note) == 0, rerun.stderr
+    assert rerun.stdout.startswith("done 8 (paths 8), skipped 48"), rerun.stdout
+    for kinds in ("all", old):
+        quiet = run_cli(*again, "--artifacts", kinds, "--rate", "none", "--out", str(out))
+        assert quiet.returncode == 0, quiet.stderr
+        assert "note:" not in quiet.stderr and "now includes" not in quiet.stderr

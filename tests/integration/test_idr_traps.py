@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -263,3 +264,35 @@ def test_a_render_whose_active_channels_alone_are_too_long_is_said_so(
     image = CHANNELS_FEW_ACTIVE_IMAGE_ID
     folder = out / "images" / f"{image // 1_000_000:03d}" / f"{image // 1000 % 1000:03d}"
     assert tifffile.imread(folder / f"{image}.stack.ome.tif").shape == (300, 64, 96)
+
+
+def test_a_failed_render_of_many_channels_shows_its_url_shortened(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A render URL of 280 active channels (over 4 KB) that failed: the harvest's ``failed:``
+    line and status's failure line show its path and the ends of its query around the
+    length cut, a few hundred characters; status --json keeps it whole for a rerun."""
+    monkeypatch.setattr(catalogue_presets, "CHANNELS_SIZE_C", 300)
+    monkeypatch.setattr(catalogue_presets, "CHANNELS_FEW_ACTIVE", 280)
+    emu = make_emulator(preset="channels")
+    out = tmp_path / "out"
+    image = CHANNELS_FEW_ACTIVE_IMAGE_ID
+    proc = run_cli(
+        "harvest", "--base-url", emu.base_url, "--image", str(image),
+        "--artifacts", "render", "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    status = run_cli("status", str(out), "--json")
+    assert status.returncode == 0, status.stderr
+    (record,) = json.loads(status.stdout)["failures"]
+    whole = record["url"]
+    assert len(whole) > 4094 and f"/webgateway/render_image/{image}/0/0/?c=" in whole
+    path, query = whole.split("?", 1)
+    shown = f"<{path}?{query[:160]}…({len(query) - 220:,} characters cut)…{query[-60:]}>"
+    (failed,) = [line for line in proc.stderr.splitlines() if line.startswith("failed: ")]
+    assert failed.startswith(f"failed: render of image {image}: HTTP 400 ")
+    assert failed.endswith(shown) and len(failed) < 600, failed
+    text = run_cli("status", str(out))
+    assert text.returncode == 0, text.stderr
+    (listed,) = [line for line in text.stdout.splitlines() if line.endswith(shown)]
+    assert listed.startswith(f"  render {image}: HTTP 400 ") and len(listed) < 600, listed

@@ -13,6 +13,7 @@ import hashlib
 import json
 import shutil
 import tracemalloc
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,63 @@ def test_the_list_is_written_a_piece_at_a_time(
     # The paths themselves are held (sorted, deduplicated); the rows and URLs' text is not,
     # which before was the table twice over (its list of rows and its joined text).
     assert peak < 2 * table, (peak, table)
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_lists_whole(
+    tmp_path: Path, opened: list[Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A folder where the cache should be: the lists are written complete (those of a
+    write from scratch), one warning says so, and the next write reads every file again."""
+    out = tmp_path / "out"
+    state = _folder(out, IDS)
+    scratch = _from_scratch(out, state, tmp_path / "scratch")
+    (out / CACHE_NAME).mkdir()
+    with caplog.at_level("DEBUG", logger="harvester"):
+        summary = write_originals(out, state.done, MAPS)
+    assert summary is not None and summary.files == 3 + len(SINGLES)
+    assert _lists(out) == scratch
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and CACHE_NAME in warned[0].getMessage()
+    opened.clear()
+    write_originals(out, state.done, MAPS)
+    assert len(opened) == FROM_SCRATCH and _lists(out) == scratch
+    (out / CACHE_NAME).rmdir()
+    write_originals(out, state.done, MAPS)
+    opened.clear()
+    write_originals(out, state.done, MAPS)
+    assert opened == []  # a cache written once the folder is gone is used again
+
+
+def test_a_disk_full_mid_cache_removes_the_old_cache(
+    tmp_path: Path, opened: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk filling up a few lines into the cache: the lists still hold every file
+    (those read after the failure too), the old cache is removed rather than trusted."""
+    import errno
+
+    from harvester import store
+
+    out = tmp_path / "out"
+    write_originals(out, _folder(out, IDS).done, MAPS)
+    added = [5, 175, 999]
+    state = _folder(out, [*IDS, *added])
+    scratch = _from_scratch(out, state, tmp_path / "scratch")
+    real = store._write_file
+    written: list[bytes] = []
+
+    def filling(path: Path, pieces: Iterable[bytes], *, durable: bool = True) -> None:
+        if CACHE_NAME not in path.name:
+            return real(path, pieces, durable=durable)
+        for piece in pieces:
+            written.append(piece)
+            if len(written) == 4:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        raise AssertionError("the cache was written whole")
+
+    monkeypatch.setattr(store, "_write_file", filling)
+    opened.clear()
+    write_originals(out, state.done, MAPS)
+    assert len(written) == 4  # header and three lines: the failure was mid-way
+    assert _lists(out) == scratch and b"img 999.tif" in scratch[0]
+    assert sorted(opened) == sorted(out / image_path(i, "paths") for i in added)
+    assert not (out / CACHE_NAME).exists()

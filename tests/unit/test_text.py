@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harvester.text import agree, on_none_of, plural, the_counted
+from harvester.errors import redact_url
+from harvester.text import agree, on_none_of, plural, shown_url, the_counted
 
 
 def test_on_none_of_reads_for_one_and_for_many() -> None:
@@ -21,3 +22,19 @@ def test_agree_picks_the_word_for_the_count() -> None:
     ]
     assert agree(0) == "are"
     assert (agree(1, "it", "they"), agree(3, "it", "they")) == ("it", "they")
+
+
+def test_a_long_url_keeps_its_path_and_the_ends_of_its_query() -> None:
+    """A URL of a few hundred characters is shown whole; a longer one keeps its path and
+    the ends of its query around the count cut; one redacted first shows no secret."""
+    short = "https://idr.example/webgateway/render_image/5/0/0/?c=1%7C0:255$FF0000&m=c"
+    assert shown_url(short) == short
+    channels = ",".join(f"{c}%7C0:200$FF0000" for c in range(1, 300))
+    url = redact_url(f"https://idr.example/webgateway/render_image/5/0/0/?c={channels}&bsession=s3")
+    line = shown_url(url)
+    assert line.startswith("https://idr.example/webgateway/render_image/5/0/0/?c=1%7C0:200$")
+    cut = len(url.partition("?")[2]) - 220
+    assert f"…({cut:,} characters cut)…" in line and line.endswith("&bsession=REDACTED")
+    assert len(line) < 300 and "=s3" not in line
+    flat = "https://idr.example/" + "a/" * 400
+    assert shown_url(flat) == f"{flat[:160]}…({len(flat) - 220:,} characters cut)…{flat[-60:]}"
