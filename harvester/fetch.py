@@ -926,7 +926,12 @@ class FailureAdvice:
 
 
 def no_rerun_line(
-    hints: int, resume: str, array: str | None = None, plan: tuple[str, int] | None = None
+    hints: int,
+    resume: str,
+    array: str | None = None,
+    plan: tuple[str, int] | None = None,
+    *,
+    until: str | None = None,
 ) -> str:
     """The closing line when no rerun can fix the failures: it points at every hint printed
     above it ("the hint above" under two hints reads as the last one only). ``array``: the
@@ -935,7 +940,10 @@ def no_rerun_line(
     script anew; the script resubmitted as it is asks the same again. ``plan``: the plan
     folder the array's tasks harvest (``--from-plan``) and their count, named in that
     command (``--from-plan PLAN --tasks N``): ``...`` alone left the user to find that the
-    script is written from the plan, and with how many tasks."""
+    script is written from the plan, and with how many tasks. ``until``: the end of what holds
+    the folder now (``harvester status`` while a harvest holds its run lock), which ``resume``
+    waits for: offered bare, it read as a go that the lock refused (exit 75). Said before the
+    command, which stays last on the line, to paste."""
     above = "the hint above" if hints <= 1 else "the hints above"
     where = ""
     if array is not None:
@@ -945,9 +953,10 @@ def no_rerun_line(
             f"{shlex.quote(array)}{words} ..., which writes the script anew; resubmitted as "
             "it is, the script asks the same)"
         )
+    when = f", once {until}," if until is not None else ""
     return (
         f"a rerun would get the same answers for these failures: follow {above}{where}; "
-        f"this folder resumes with: {resume}"
+        f"this folder resumes{when} with: {resume}"
     )
 
 

@@ -890,7 +890,7 @@ class StatusReport:
             and not self.rerun_helps
             and not self.pending
             and not self.walks
-            # (said once the array has ended: its tasks first; a plain folder's, as before)
+            # (said once the array has ended: its tasks first; a plain folder's, waiting below)
             and (self.slurm is None or self._held_by() is None)
         ):
             # Every failure is one the hints say a rerun cannot fix: no "to resume" promise.
@@ -904,8 +904,14 @@ class StatusReport:
             if self.slurm is not None and self.queue_unknown is not None:
                 # (its tasks may still run: the note the resume lines below get, said here too)
                 lines.append(self._queue_unknown_note())
+            # (a plain folder's harvest holding DIR: its lock refuses the resume until then)
+            until = None
+            if self._held_by() is not None:
+                until = self._running_ended("the running harvests have ended", "above")
             lines.append(
-                no_rerun_line(len(self.hints), self.resume, self.out_dir if slurm else None, plan)
+                no_rerun_line(
+                    len(self.hints), self.resume, self.out_dir if slurm else None, plan, until=until
+                )
             )
         elif self.resume is not None and self.queued:
             # Its tasks still to start do the work left: resubmitted now, twice queued. Before
