@@ -135,14 +135,18 @@ def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
 
 
 @contextlib.contextmanager
-def run_lock_held(out: Path, shard: str | None) -> Iterator[subprocess.Popen[str]]:
+def run_lock_held(
+    out: Path, shard: str | None, *, doing: str | None = None
+) -> Iterator[subprocess.Popen[str]]:
     """Another process holding a run lock of ``out`` (shard ``K/N``, or None: unsharded),
-    as a harvest running there holds it, until it is killed or the block ends."""
+    as a harvest running there holds it (``doing``: as that command holds it, e.g.
+    ``harvester forget``, its lock file naming it), until it is killed or the block ends."""
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from pathlib import Path; from harvester.runlock import "
-         "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), sys.argv[2] or None); "
-         "print('held', flush=True); time.sleep(120)", str(out), shard or ""],
+         "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), sys.argv[2] or None, "
+         "doing=sys.argv[3] or None); print('held', flush=True); time.sleep(120)",
+         str(out), shard or "", doing or ""],
         stdout=subprocess.PIPE, text=True, env=cli_env(),
     )  # fmt: skip
     with reaped(holder):

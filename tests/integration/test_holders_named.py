@@ -11,31 +11,20 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from harvest_helpers import SMALL_PLATE, cli_env, reaped, run_cli, run_lock_held, start_cli
+from harvest_helpers import SMALL_PLATE, reaped, run_cli, run_lock_held, start_cli
 
 from harvester.emulator import EmulatorThread
 
 
-@contextmanager
-def held_by_forget(out: Path) -> Iterator[subprocess.Popen[str]]:
+def held_by_forget(out: Path) -> AbstractContextManager[subprocess.Popen[str]]:
     """Another process holding DIR's run lock as ``harvester forget`` holds it (its lock file
     naming the command), until the block ends."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from harvester.runlock import "
-         "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), None, doing='harvester "
-         "forget'); print('held', flush=True); time.sleep(120)", str(out)],
-        stdout=subprocess.PIPE, text=True, env=cli_env(),
-    )  # fmt: skip
-    with reaped(holder):
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        yield holder
+    return run_lock_held(out, None, doing="harvester forget")
 
 
 def test_status_slurm_and_plan_name_forget_holding_the_folder_as_forget(

@@ -10,12 +10,10 @@ held by another process as a running harvest (or ``harvester forget``) holds it.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harvest_helpers import SMALL_PLATE, cli_env, reaped, run_cli, run_lock_held
+from harvest_helpers import SMALL_PLATE, run_cli, run_lock_held
 
 from harvester.emulator import EmulatorThread
 
@@ -78,17 +76,7 @@ def test_forget_holding_the_folder_is_named_on_the_no_rerun_line(
     emu = make_emulator(preset="demo", migration_2026=True)
     out = tmp_path / "t"
     _refused_thumbnails(emu.base_url, out)
-    forget = (
-        "import sys, time; from pathlib import Path; from harvester.runlock import "
-        "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), None, doing='harvester "
-        "forget'); print('held', flush=True); time.sleep(120)"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", forget, str(out)], stdout=subprocess.PIPE, text=True,
-        env=cli_env(),
-    )  # fmt: skip
-    with reaped(holder):
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with run_lock_held(out, None, doing="harvester forget"):
         shown = run_cli("status", str(out))
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harvest_helpers import SMALL_PLATE, cli_env, reaped, run_cli, run_lock_held
+from harvest_helpers import SMALL_PLATE, run_cli, run_lock_held
 
 from harvester.emulator import EmulatorThread
 
@@ -92,17 +90,7 @@ def test_forget_holding_the_folder_is_not_called_a_running_harvest(
     followed = run_cli("harvest", "--out", str(out), "--artifacts", "thumbnail,metadata",
                        "--max-retries", "0", "-q")  # fmt: skip
     assert followed.returncode == 1, followed.stderr  # (its thumbnails still fail: 503)
-    forget = (
-        "import sys, time; from pathlib import Path; from harvester.runlock import "
-        "acquire_run_lock; acquire_run_lock(Path(sys.argv[1]), None, doing='harvester "
-        "forget'); print('held', flush=True); time.sleep(120)"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", forget, str(out)], stdout=subprocess.PIPE, text=True,
-        env=cli_env(),
-    )  # fmt: skip
-    with reaped(holder):
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with run_lock_held(out, None, doing="harvester forget") as holder:
         shown = run_cli("status", str(out))
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
