@@ -2207,8 +2207,9 @@ def _servers_asked(out_dir: Path, wanted: str, *, record: bool = True) -> dict[s
 
 class NewestRun:
     """DIR's newest run with readable settings, looked up once for the settings a run into
-    DIR takes from it (:func:`folder_server`, then :func:`folder_artifacts`: one look-up
-    for both, given this to each), and not at all when neither asks.
+    DIR takes from it (:func:`folder_server`, then :func:`folder_artifacts`, and
+    :func:`all_grew_note` before them: one look-up for all, given this to each), and not at
+    all when none asks.
 
     Reads: ``runs/`` once, at most three saved configs besides the replays started since
     the newest set's own run (they rank as the runs they replayed, :func:`replay_origin`,
