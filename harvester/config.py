@@ -73,6 +73,7 @@ from harvester.splits import (
     check_split_seed,
     parse_split,
 )
+from harvester.target_text import MAX_ID_DIGITS
 from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
 from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
 from harvester.window import WINDOW_MODES as WINDOWS
@@ -137,8 +138,12 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
             raise ConfigError(f"{key}: {item!r} is not an id")
         if isinstance(item, int):
             number = item
-        elif isinstance(item, str) and _is_number(item.strip()) and len(item.strip()) <= 30:
-            number = int(item.strip())  # (int() refuses over 4,300 digits: no id has 30)
+        elif (
+            isinstance(item, str)
+            and _is_number(item.strip())
+            and len(item.strip()) <= MAX_ID_DIGITS
+        ):
+            number = int(item.strip())  # (int() refuses over 4,300 digits: no id has that many)
         else:
             shown = repr(item) if len(repr(item)) <= 42 else repr(item)[:38] + "...'"
             raise ConfigError(
@@ -1955,11 +1960,6 @@ def recorded_runs_of_set(out_dir: Path, key: str) -> list[RecordedRun]:
     return _runs_of_set(out_dir, key)
 
 
-#: What DIR's lock file says a resume holds it for while it drops a refused set (the words
-#: a run refused meanwhile, and ``status``, name it by): a harvest refused then was told DIR
-#: "is already being harvested ... nothing needs doing if it finishes", of a moment's work.
-
-
 def drop_refused_set(out_dir: Path, key: str) -> list[RecordedRun]:
     """Remove the saved config and journals of every run of target set ``key``
     (:func:`target_set`) when none of them recorded anything but its "run" record; the runs
@@ -2207,8 +2207,9 @@ def _servers_asked(out_dir: Path, wanted: str, *, record: bool = True) -> dict[s
 
 class NewestRun:
     """DIR's newest run with readable settings, looked up once for the settings a run into
-    DIR takes from it (:func:`folder_server`, then :func:`folder_artifacts`: one look-up
-    for both, given this to each), and not at all when neither asks.
+    DIR takes from it (:func:`folder_server`, then :func:`folder_artifacts`, and
+    :func:`all_grew_note` before them: one look-up for all, given this to each), and not at
+    all when none asks.
 
     Reads: ``runs/`` once, at most three saved configs besides the replays started since
     the newest set's own run (they rank as the runs they replayed, :func:`replay_origin`,

@@ -347,14 +347,14 @@ CONTEXT_VALUES_SHOWN = 10
 #: at most: ``image_id`` and ``image_name`` have one per image, and a walk of 1,000,000
 #: images kept them all (some 150 MB) for a line that names 10.
 CONTEXT_VALUES_KEPT = 1000
-_CONTEXT_SET = frozenset(CONTEXT_KEYS)  # (asked once per label while a term is open)
+_CONTEXT_SET = frozenset(CONTEXT_KEYS)  # (asked per label of each image)
 #: The prefix naming an annotation key that equals a context column (as index.csv does).
 LABEL_PREFIX = "label:"
 
 
 def names_context(key: str) -> bool:
     """Whether a ``where`` key names a context column (``field``, ``Plate_ID``...)."""
-    return _fold(key) in CONTEXT_KEYS
+    return _fold(key) in _CONTEXT_SET
 
 
 #: The one context column an image given by id (``--image``, ``--ids-from``) has when it
@@ -434,7 +434,7 @@ def context_view(where: Sequence[Condition]) -> Callable[[ImageRef], Labels] | N
 
     def view(ref: ImageRef) -> Labels:
         labels = tuple(
-            (LABEL_PREFIX + k.strip() if _fold(k) in CONTEXT_KEYS else k, v) for k, v in ref.labels
+            (LABEL_PREFIX + k.strip() if _fold(k) in _CONTEXT_SET else k, v) for k, v in ref.labels
         )
         cells = ((k, getattr(ref, k)) for k in columns)
         return labels + tuple((k, str(v)) for k, v in cells if v is not None and v != "")

@@ -140,8 +140,7 @@ class SplitSpec:
         """:meth:`describe` with how ``images`` were grouped, ``alone`` of them without a
         ``by`` id (:func:`grouping_text`): ``split ... by image, as no image has a well;
         seed 0`` where a project's folder said ``by well``."""
-        grouping = grouping_text(self.by, images, alone)
-        return f"split {self.text} {grouping}{';' if ',' in grouping else ','} seed {self.seed}"
+        return f"split {self.text} {_then_seed(grouping_text(self.by, images, alone))} {self.seed}"
 
 
 def regrouped(described: str, by: str, images: int, alone: int) -> str:
@@ -152,8 +151,7 @@ def regrouped(described: str, by: str, images: int, alone: int) -> str:
     asked = f" by {by}, seed "
     if asked not in described:
         return described
-    grouping = grouping_text(by, images, alone)
-    return described.replace(asked, f" {grouping}{';' if ',' in grouping else ','} seed ", 1)
+    return described.replace(asked, f" {_then_seed(grouping_text(by, images, alone))} ", 1)
 
 
 def asked_grouping(by: str) -> str:
@@ -538,7 +536,7 @@ def split_counts_text(spec: SplitSpec, counts: Mapping[str, int], alone: int = 0
     :func:`grouping_text`)."""
     shown = ", ".join(f"{name} {counts.get(name, 0)}" for name in spec.names)
     grouping = grouping_text(spec.by, sum(counts.values()), alone)
-    return f"{shown} ({grouping}{';' if ',' in grouping else ','} seed {spec.seed})"
+    return f"{shown} ({_then_seed(grouping)} {spec.seed})"
 
 
 def grouping_text(by: str, images: int, alone: int) -> str:
@@ -551,6 +549,12 @@ def grouping_text(by: str, images: int, alone: int) -> str:
     if alone >= images:
         return f"by image, as no image has a {by}"
     return f"by {by} where images have one, else by image"
+
+
+def _then_seed(grouping: str) -> str:
+    """``by well, seed``: :func:`grouping_text` and the word before the seed, after a ``;``
+    where the grouping holds a comma itself (``by image, as no image has a well; seed``)."""
+    return f"{grouping}{';' if ',' in grouping else ','} seed"
 
 
 def splits_table(

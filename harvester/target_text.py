@@ -71,9 +71,6 @@ def positive_id(text: str) -> int | None:
     return value if value > 0 else None
 
 
-_number = positive_id
-
-
 def typed_id(text: str) -> tuple[str, int] | None:
     """``Image:123`` (any case, as OMERO.downloader and the omero CLI write it) as
     ``("image", 123)``; None for any other text (a kind harvester does not know, no id)."""
@@ -81,7 +78,7 @@ def typed_id(text: str) -> tuple[str, int] | None:
     kind = kind.strip().lower()
     if not colon or kind not in KINDS:
         return None
-    value = _number(number.strip())
+    value = positive_id(number.strip())
     return None if value is None else (kind, value)
 
 
@@ -192,8 +189,8 @@ def parse_link(text: str) -> Link:
     at = pages.index("webclient")
     server = origin + "".join(f"/{segment}" for segment in segments[:at])
     after = segments[at + 1 :]
-    if len(after) == 2 and after[0].lower() == "img_detail" and _number(after[1]):
-        return Link(server, (("image", int(after[1])),))
+    if len(after) == 2 and after[0].lower() == "img_detail" and (image := positive_id(after[1])):
+        return Link(server, (("image", image),))
     items = [
         item.strip()
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
@@ -212,7 +209,7 @@ def parse_link(text: str) -> Link:
 def _shown_item(item: str) -> tuple[str, int]:
     """One ``kind-id`` of a link's ``show=`` as (kind, id)."""
     kind, _dash, number = item.partition("-")
-    value = _number(number)
+    value = positive_id(number)
     if kind.lower() not in KINDS or value is None:
         raise TargetTextError(
             f"the link shows {item[:40]!r}, not a target harvester takes "

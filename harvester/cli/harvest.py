@@ -510,9 +510,8 @@ def apply_target_links(args: argparse.Namespace) -> None:
     server = _one_link_server(links)
     given, named = _named_server(args)
     if given is not None and _normal(given) != _normal(server):
-        link = next(each for each in links if _normal(each.server) == _normal(server))
-        raise UsageError(
-            f"the link given to {link.flag} is of {server}, not of {named}",
+        raise UsageError(  # (the links are all of one server: _one_link_server)
+            f"the link given to {links[0].flag} is of {server}, not of {named}",
             hint=f"give a link of the server asked, or ask the link's: --base-url {server}",
         )
     argv: list[str] | None = getattr(args, "command_argv", None)
