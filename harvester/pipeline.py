@@ -1111,7 +1111,7 @@ def _run_drew(state: JournalState, run: str) -> bool:
         for walk in state.walks.values()
     ):
         return True
-    images = {artifact.value for artifact in Artifact}  # (a study file is fetched while walking)
+    images = layout.ARTIFACT_FILES  # (image kinds: a study file is fetched while walking)
     return any(
         rec.get("run") == run and rec.get("kind") in images
         for records in (state.done.values(), state.failed.values())
