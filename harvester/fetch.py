@@ -613,7 +613,9 @@ class Fetcher:
         check: Callable[[Fetched], None] | None,
     ) -> None:
         fetched = await self._answer(path, expect, check)
-        await self._put(image_id, artifact, fetched.body)
+        # (the answer as check_paths parsed it: not parsed again for the record)
+        extra = _paths_record(fetched.json()) if artifact is Artifact.PATHS else None
+        await self._put(image_id, artifact, fetched.body, extra)
 
     async def _metadata(
         self,
@@ -811,9 +813,10 @@ class Fetcher:
         await store_rois(self.store, image_id, artifact_path(image_id, Artifact.ROIS), got)
         self._count_done(Artifact.ROIS.value, len(got.body))
 
-    async def _put(self, image_id: int, artifact: Artifact, body: bytes) -> None:
+    async def _put(
+        self, image_id: int, artifact: Artifact, body: bytes, extra: dict[str, Any] | None = None
+    ) -> None:
         rel = artifact_path(image_id, artifact, self.settings.render_format)
-        extra = _paths_record(body) if artifact is Artifact.PATHS else None
         await self.store.put_bytes(artifact.value, image_id, rel, body, extra=extra)
         self._count_done(artifact.value, len(body))
 
@@ -842,10 +845,10 @@ class Fetcher:
             await self.watch.failed(status, urls.image_metadata(image_id))
 
 
-def _paths_record(body: bytes) -> dict[str, Any] | None:
+def _paths_record(answer: Any) -> dict[str, Any] | None:
     """The fileset id for a ``paths`` done record (None: no fileset), so that the index and
     the list of originals know it without reading the file (:mod:`harvester.originals`)."""
-    fileset = parse_paths(json.loads(body)).fileset_id  # (checked by check_paths already)
+    fileset = parse_paths(answer).fileset_id  # (checked by check_paths already)
     return None if fileset is None else {"fileset_id": fileset}
 
 

@@ -1111,7 +1111,7 @@ def _run_drew(state: JournalState, run: str) -> bool:
         for walk in state.walks.values()
     ):
         return True
-    images = {artifact.value for artifact in Artifact}  # (a study file is fetched while walking)
+    images = layout.ARTIFACT_FILES  # (image kinds: a study file is fetched while walking)
     return any(
         rec.get("run") == run and rec.get("kind") in images
         for records in (state.done.values(), state.failed.values())
@@ -1691,30 +1691,26 @@ class Harvest:
             seen.add(run_id)
             if run_id == self.summary.run_id:
                 return _run_started(run), None
-            if _draw_of(self._saved_config(run_id)) != mine:
+            if _draw_of(self._saved_config(run_id) or {}) != mine:
                 continue
             if state is None or _run_drew(state, run_id):
                 return _run_started(run), run_id
         return time.time(), None
 
-    def _saved_config(self, run: str) -> dict[str, Any]:
-        """The configuration ``run`` saved ({} when it cannot be read)."""
+    def _saved_config(self, run: str) -> dict[str, Any] | None:
+        """The configuration ``run`` saved (None when it cannot be read)."""
         try:
             saved = json.loads(layout.run_config_path(self.out, run).read_bytes())
         except (OSError, ValueError):
-            return {}
-        return run_config_of(saved) if isinstance(saved, dict) else {}
+            return None
+        return run_config_of(saved) if isinstance(saved, dict) else None
 
     def _saved_same_selection(self, run: str) -> bool:
         """Did ``run`` save this run's selection (``where``, the sample, its seed)? False
         when its config cannot be read: a note said twice is better than one never said."""
-        try:
-            saved = json.loads(layout.run_config_path(self.out, run).read_bytes())
-        except (OSError, ValueError):
+        config = self._saved_config(run)
+        if config is None:
             return False
-        if not isinstance(saved, dict):
-            return False
-        config = run_config_of(saved)
         mine = self.cfg.to_public()
         return all(config.get(key) == mine[key] for key in SELECTION_KEYS)
 
@@ -2332,13 +2328,10 @@ class Harvest:
     def _saved_same_work(self, run: str) -> bool:
         """Did ``run`` save this run's targets, artifacts and selection? (True when its
         config cannot be read: the refusal then keeps its usual hint.)"""
-        try:
-            saved = json.loads(layout.run_config_path(self.out, run).read_bytes())
-        except (OSError, ValueError):
+        theirs = self._saved_config(run)
+        if theirs is None:
             return True
-        if not isinstance(saved, dict):
-            return True
-        theirs, mine = run_config_of(saved), self.cfg.to_public()
+        mine = self.cfg.to_public()
         return all(_as_set(theirs.get(key)) == _as_set(mine.get(key)) for key in _WORK_KEYS)
 
     async def _forget_refused_run(self) -> None:

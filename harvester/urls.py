@@ -187,19 +187,21 @@ class ChannelSpec:
         return f"{sign}{self.index}%7C{num(self.start)}:{num(self.end)}${self.color.upper()}"
 
 
+def _request_line(path: str) -> int:
+    """Bytes of ``GET /path HTTP/1.1``: ``|``, sent as ``%7C``, counts three."""
+    return len(path.encode()) + 2 * path.count("|") + len("GET / HTTP/1.1")
+
+
 def request_line_fits(path: str) -> bool:
     """Does ``GET /path HTTP/1.1`` fit gunicorn's request line, with room to spare
-    (``REQUEST_LINE_ROOM``)? ``|``, sent as ``%7C``, counts three bytes."""
-    line = len(path.encode()) + 2 * path.count("|") + len("GET / HTTP/1.1")
-    return line <= REQUEST_LINE_LIMIT - REQUEST_LINE_ROOM
+    (``REQUEST_LINE_ROOM``)?"""
+    return _request_line(path) <= REQUEST_LINE_LIMIT - REQUEST_LINE_ROOM
 
 
 def request_line_over(url: str) -> bool:
     """Was ``url`` (a failure's, whole) a request line over gunicorn's limit? Why: its 400
     is an HTML page the failure's reason does not carry (``HTTP 400 Bad Request``)."""
-    target = url.split("://", 1)[-1].partition("/")[2]
-    line = len(target.encode()) + 2 * target.count("|") + len("GET / HTTP/1.1")
-    return line > REQUEST_LINE_LIMIT
+    return _request_line(url.split("://", 1)[-1].partition("/")[2]) > REQUEST_LINE_LIMIT
 
 
 def channels_query(channels: Sequence[ChannelSpec], rest: str) -> str:
