@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from harvester import __version__
 from harvester.planes import halve, pyramid_shapes
+from harvester.si import SI_PREFIXES
 from harvester.window import ChannelWindow
 
 OME_NS: Final = "http://www.openmicroscopy.org/Schemas/OME/2016-06"
@@ -49,18 +50,16 @@ TILE: Final = 512
 #: Planes with a side at least this long are written tiled.
 TILE_THRESHOLD: Final = 1024
 _BIGTIFF_BYTES: Final = 2**31
-#: The unit of imgData's ``pixel_size`` (OMERO.web states it in micrometres), as an OME
-#: ``UnitsLength`` symbol.
+#: The unit of imgData's ``pixel_size``, as an OME ``UnitsLength`` symbol. OMERO stores a
+#: size in any length unit, but imgData converts it to micrometres (webgateway's
+#: ``imageMarshal`` asks ``getPixelSizeX("MICROMETER")`` since ome/openmicroscopy#4460, 2016),
+#: and sends null for a unit with no length (pixel, reference frame): no request for the
+#: stored unit is needed.
 PHYSICAL_SIZE_UNIT: Final = "µm"
-_SI_EXPONENTS: Final = {
-    **{"Y": 24, "Z": 21, "E": 18, "P": 15, "T": 12, "G": 9, "M": 6, "k": 3, "h": 2, "da": 1},
-    **{"": 0, "d": -1, "c": -2, "m": -3, "µ": -6, "n": -9, "p": -12, "f": -15, "a": -18},
-    **{"z": -21, "y": -24},
-}
 #: Centimetres in one of each OME ``UnitsLength`` (the symbols of ome.xsd). ``pixel`` and
 #: ``reference frame`` are abstract, convertible to nothing: absent, so no TIFF resolution.
 CM_PER_LENGTH_UNIT: Final[dict[str, float]] = {
-    **{f"{prefix}m": 10.0 ** (exponent + 2) for prefix, exponent in _SI_EXPONENTS.items()},
+    **{f"{prefix.symbol}m": 10.0 ** (prefix.exponent + 2) for prefix in SI_PREFIXES},
     **{"Å": 1e-8, "thou": 2.54e-3, "li": 2.54 / 12, "in": 2.54, "ft": 30.48, "yd": 91.44},
     **{"mi": 160934.4, "pt": 2.54 / 72, "ua": 1.495978707e13, "ly": 9.4607304725808e17},
     "pc": 3.0856775814913673e18,

@@ -69,6 +69,7 @@ class Geometry:
     size_c: int
     size_t: int
     pixel_type: str
+    #: Micrometres: imgData's ``pixel_size``, which OMERO.web converts from the stored unit.
     physical_size_x: float | None = None
     physical_size_y: float | None = None
     physical_size_z: float | None = None

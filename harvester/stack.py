@@ -67,6 +67,7 @@ from harvester.planes import (
     staged_files,
     write_atomic,
 )
+from harvester.si import SI_PREFIXES
 from harvester.window import WindowError, choose_windows
 
 if TYPE_CHECKING:  # only a type: keeps this module importable on its own
@@ -349,15 +350,9 @@ def assemble(
         raise
 
 
-_SI_PREFIXES: Final = {
-    **{"YOTTA": 1e24, "ZETTA": 1e21, "EXA": 1e18, "PETA": 1e15, "TERA": 1e12, "GIGA": 1e9},
-    **{"MEGA": 1e6, "KILO": 1e3, "HECTO": 1e2, "DECA": 1e1, "": 1.0, "DECI": 1e-1},
-    **{"CENTI": 1e-2, "MILLI": 1e-3, "MICRO": 1e-6, "NANO": 1e-9, "PICO": 1e-12},
-    **{"FEMTO": 1e-15, "ATTO": 1e-18, "ZEPTO": 1e-21, "YOCTO": 1e-24},
-}
 #: Seconds in one of each OMERO ``UnitsTime`` (the names the JSON API's ``Unit`` holds; the
 #: same units as ome.xsd's UnitsTime: the SI-prefixed seconds, minute, hour and day).
-_TIME_UNITS: Final = {f"{prefix}SECOND": factor for prefix, factor in _SI_PREFIXES.items()} | {
+_TIME_UNITS: Final = {f"{p.name}SECOND": 10.0**p.exponent for p in SI_PREFIXES} | {
     "MINUTE": 60.0,
     "HOUR": 3600.0,
     "DAY": 86400.0,

@@ -1077,6 +1077,7 @@ def _image_info(
         physical_size_x=px.physical_size_x,
         physical_size_y=px.physical_size_y,
         physical_size_z=px.physical_size_z,
+        length_unit=px.length_unit,
         time_increment=px.time_increment,
         levels=px.levels,
         tile_width=px.tile,

@@ -68,6 +68,11 @@ channels   project 2101, dataset 6101: images 4400001-4400002, 96x64 uint8
            with 12 channels (multiplexed imaging has dozens): 4400001 saved
            with all 12 active, over the microservice's 10 active channels a
            render may ask for; 4400002 with the first 3 active.
+units      project 2201, dataset 6201: images 4500001-4500003, 64x48 uint8,
+           one channel, physical sizes stored in another unit than um (the
+           JSON API states the stored value and unit; imgData converts to um
+           as OMERO.web does, null where it cannot): 4500001 65 nm (z 200 nm,
+           sizeZ 2), 4500002 6459 Angstrom, 4500003 1 pixel (imgData null).
 ========== ===================================================================
 """
 
@@ -95,6 +100,7 @@ PRESETS: tuple[str, ...] = (
     "idclash",
     "links",
     "channels",
+    "units",
 )
 DEFAULT_PRESET = "demo"
 
@@ -233,6 +239,18 @@ CHANNELS_IMAGE_ID = 4_400_001
 CHANNELS_FEW_ACTIVE_IMAGE_ID = 4_400_002
 CHANNELS_SIZE_C = 12
 CHANNELS_FEW_ACTIVE = 3
+#: ``units``: images whose physical sizes OMERO stores in another unit than micrometres
+#: (UNITS_STORED: image id -> (x = y, z, ``UnitsLength``), as the JSON API states them).
+UNITS_PROJECT_ID = 2201
+UNITS_DATASET_ID = 6201
+UNITS_NM_IMAGE_ID = 4_500_001
+UNITS_ANGSTROM_IMAGE_ID = 4_500_002
+UNITS_PIXEL_IMAGE_ID = 4_500_003
+UNITS_STORED: dict[int, tuple[float, float | None, str]] = {
+    UNITS_NM_IMAGE_ID: (65.0, 200.0, "NANOMETER"),
+    UNITS_ANGSTROM_IMAGE_ID: (6459.0, None, "ANGSTROM"),
+    UNITS_PIXEL_IMAGE_ID: (1.0, None, "PIXEL"),
+}
 NAMES_SCREEN_ID = 1901
 NAMES_PROJECT_ID = 1951
 LONG_NAME = "L" * 1000
@@ -343,6 +361,8 @@ class PixelsSpec:
     time_increment: float | None = None
     levels: int = 1
     tile: int = 256
+    #: The OMERO ``UnitsLength`` the physical sizes are stored in (see model.LENGTH_UNITS).
+    length_unit: str = "MICROMETER"
 
 
 @dataclass(frozen=True, eq=False)
@@ -917,6 +937,8 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
         return [], [project, second]
     if name == "channels":
         return [], [_channels_project(seed)]
+    if name == "units":
+        return [], [_units_project(seed)]
     raise ValueError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
 
 
@@ -944,4 +966,26 @@ def _channels_project(seed: int) -> ProjectSpec:
         every,
         seed,
         per_image_pixels=lambda j: every if j == 0 else few,
+    )
+
+
+def _units_project(seed: int) -> ProjectSpec:
+    """``units``: one image per stored length unit of :data:`UNITS_STORED`, in id order."""
+    specs = []
+    for xy, z, unit in UNITS_STORED.values():
+        size_z = 1 if z is None else 2
+        channels = _grey(1, 200.0, 255.0)
+        specs.append(
+            PixelsSpec(64, 48, size_z, 1, 1, "uint8", channels, xy, xy, z, length_unit=unit)
+        )
+    return _proj(
+        UNITS_PROJECT_ID,
+        "idr9015-emulated-units/experimentA",
+        UNITS_DATASET_ID,
+        1,
+        len(specs),
+        UNITS_NM_IMAGE_ID,
+        specs[0],
+        seed,
+        per_image_pixels=lambda j: specs[j],
     )

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: The presets made for the stack artifact (z-stacks, time series, planes over the render
 #: limit): their ``try:`` command harvests stacks, which a thumbnail of each would not show.
-STACK_PRESETS = frozenset({"zstack", "timeseries", "tiled"})
+STACK_PRESETS = frozenset({"zstack", "timeseries", "tiled", "units"})
 
 
 def targets_line(base_url: str, preset: str, seed: int = 0, access: Access | None = None) -> str:

@@ -9,6 +9,16 @@ counterpart does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+#: OMERO ``UnitsLength`` names the emulator stores pixel sizes in: (symbol, micrometres in
+#: one). ``PIXEL`` is no length: OMERO.web cannot convert it, so imgData says null for it.
+LENGTH_UNITS: Final[dict[str, tuple[str, float | None]]] = {
+    "MICROMETER": ("\u00b5m", 1.0),
+    "NANOMETER": ("nm", 1e-3),
+    "ANGSTROM": ("\u00c5", 1e-4),
+    "PIXEL": ("pixel", None),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +53,11 @@ class ImageInfo:
     size_t: int
     pixel_type: str  # "uint8" | "uint16" | ...
     channels: tuple[ChannelInfo, ...]
-    physical_size_x: float | None = None  # micrometres
+    physical_size_x: float | None = None  # in ``length_unit``
     physical_size_y: float | None = None
     physical_size_z: float | None = None
+    #: The unit the physical sizes are stored in (a key of :data:`LENGTH_UNITS`).
+    length_unit: str = "MICROMETER"
     time_increment: float | None = None  # seconds
     levels: int = 1
     tile_width: int = 256

@@ -52,7 +52,7 @@ from PIL import Image
 
 from harvester.emulator import render
 from harvester.emulator.http import Request, Response, Route
-from harvester.emulator.model import ImageInfo
+from harvester.emulator.model import LENGTH_UNITS, ImageInfo
 from harvester.emulator.pixels import _LRU, level_shape, pixel_range
 from harvester.emulator.routes_common import (
     HTML,
@@ -592,6 +592,19 @@ def image_meta(site: Any, image: ImageInfo) -> dict[str, Any]:
 _PERMS = {"canAnnotate": False, "canEdit": False, "canDelete": False, "canLink": False}
 
 
+def _microns(image: ImageInfo, value: float | None) -> float | None:
+    """A stored physical size as imgData reports it: in micrometres, or None.
+
+    ``imageMarshal`` converts each size with ``getPixelSizeX("MICROMETER")`` and answers
+    null when that fails (``PIXEL`` is no length), so an image stored in nanometres says
+    micrometres here; only the JSON API shows the stored unit.
+    """
+    factor = LENGTH_UNITS[image.length_unit][1]
+    if value is None or factor is None:
+        return None
+    return value if factor == 1.0 else value * factor
+
+
 def image_data(site: Any, image: ImageInfo) -> dict[str, Any]:
     """The full imgData body of a renderable image, keys in OMERO.web 5.26 order."""
     rv: dict[str, Any] = {"id": image.id, "meta": image_meta(site, image), "perms": dict(_PERMS)}
@@ -611,9 +624,9 @@ def image_data(site: Any, image: ImageInfo) -> dict[str, Any]:
         "c": image.size_c,
     }
     rv["pixel_size"] = {
-        "x": image.physical_size_x,
-        "y": image.physical_size_y,
-        "z": image.physical_size_z,
+        "x": _microns(image, image.physical_size_x),
+        "y": _microns(image, image.physical_size_y),
+        "z": _microns(image, image.physical_size_z),
     }
     rv["init_zoom"] = 0
     low, high = pixel_range(image.pixel_type)

@@ -43,7 +43,7 @@ from harvester.emulator.catalogue import (
     Well,
 )
 from harvester.emulator.http import Request, Response, Route
-from harvester.emulator.model import ChannelInfo, ImageInfo
+from harvester.emulator.model import LENGTH_UNITS, ChannelInfo, ImageInfo
 from harvester.emulator.rois import ROI_ID_STRIDE, Roi, Shape
 from harvester.emulator.routes_common import (
     BadParam,
@@ -97,8 +97,10 @@ def _head(cls: str, obj_id: int) -> dict[str, Any]:
     return {"@type": OME + cls, "@id": obj_id, "omero:details": _details()}
 
 
-def _length(value: float) -> dict[str, Any]:
-    return {"@type": "TBD#LengthI", "Unit": "MICROMETER", "Symbol": "\u00b5m", "Value": value}
+def _length(value: float, unit: str = "MICROMETER") -> dict[str, Any]:
+    """A ``LengthI`` as stored: the value in its own unit (never converted here)."""
+    symbol = LENGTH_UNITS[unit][0]
+    return {"@type": "TBD#LengthI", "Unit": unit, "Symbol": symbol, "Value": value}
 
 
 def _set(d: dict[str, Any], key: str, value: Any) -> None:
@@ -171,11 +173,11 @@ def encode_channel(info: ImageInfo, index: int, channel: ChannelInfo) -> dict[st
 def encode_pixels(info: ImageInfo, channels: bool) -> dict[str, Any]:
     v = _head("Pixels", info.id)
     if info.physical_size_x is not None:
-        v["PhysicalSizeX"] = _length(info.physical_size_x)
+        v["PhysicalSizeX"] = _length(info.physical_size_x, info.length_unit)
     if info.physical_size_y is not None:
-        v["PhysicalSizeY"] = _length(info.physical_size_y)
+        v["PhysicalSizeY"] = _length(info.physical_size_y, info.length_unit)
     if info.physical_size_z is not None:
-        v["PhysicalSizeZ"] = _length(info.physical_size_z)
+        v["PhysicalSizeZ"] = _length(info.physical_size_z, info.length_unit)
     v["omero:sha1"] = "Pending..."
     v["SignificantBits"] = 8 if info.pixel_type in ("uint8", "int8") else 16
     v.update(

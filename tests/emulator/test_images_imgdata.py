@@ -8,6 +8,11 @@ import pytest
 from images_helpers import call, make_app
 
 from harvester.emulator.catalogue import DEMO_IMAGE_ID, TILED_IMAGE_ID
+from harvester.emulator.catalogue_presets import (
+    UNITS_ANGSTROM_IMAGE_ID,
+    UNITS_NM_IMAGE_ID,
+    UNITS_PIXEL_IMAGE_ID,
+)
 
 UNKNOWN = 999_999_999
 # Key order of idr-samples/webclient_imgData_122770_2022.json (IDR, server order).
@@ -128,3 +133,46 @@ def test_project_image_names_its_project_and_dataset(app) -> None:  # type: igno
     assert meta["projectId"] == DEMO_PROJECT_ID
     assert isinstance(meta["datasetId"], int) and meta["datasetName"] != "Multiple"
     assert meta["wellId"] == ""
+
+
+@pytest.mark.parametrize(
+    ("image_id", "stored", "microns"),
+    [
+        (UNITS_NM_IMAGE_ID, ("NANOMETER", "nm", 65.0, 200.0), (0.065, 0.2)),
+        (UNITS_ANGSTROM_IMAGE_ID, ("ANGSTROM", "\u00c5", 6459.0, None), (0.6459, None)),
+        (UNITS_PIXEL_IMAGE_ID, ("PIXEL", "pixel", 1.0, None), (None, None)),
+    ],
+)
+def test_stored_unit_in_the_json_api_micrometres_in_imgdata(
+    image_id: int,
+    stored: tuple[str, str, float, float | None],
+    microns: tuple[float | None, float | None],
+) -> None:
+    """A size stored in nm or Å: the JSON API says so, imgData says µm (null for pixels)."""
+    app = make_app("units")
+    unit, symbol, xy, z = stored
+    pixels = json.loads(call(app, f"/api/v0/m/images/{image_id}/").body)["data"]["Pixels"]
+    for axis, value in (("X", xy), ("Y", xy), ("Z", z)):
+        if value is None:
+            assert f"PhysicalSize{axis}" not in pixels
+        else:
+            length = pixels[f"PhysicalSize{axis}"]
+            assert (length["Unit"], length["Symbol"], length["Value"]) == (unit, symbol, value)
+    size = json.loads(call(app, f"/webgateway/imgData/{image_id}/").body)["pixel_size"]
+    xy_um, z_um = microns
+    assert size["x"] == size["y"] == (pytest.approx(xy_um) if xy_um else None)
+    assert size["z"] == (pytest.approx(z_um) if z_um else None)
+
+
+def test_micrometre_presets_keep_their_exact_sizes() -> None:
+    """Sizes stored in µm pass through imgData and the JSON API unchanged (no conversion)."""
+    app = make_app("zstack")
+    size = json.loads(call(app, "/webgateway/imgData/1300001/").body)["pixel_size"]
+    assert size == {"x": 0.1, "y": 0.1, "z": 0.3}
+    pixels = json.loads(call(app, "/api/v0/m/images/1300001/").body)["data"]["Pixels"]
+    assert pixels["PhysicalSizeZ"] == {
+        "@type": "TBD#LengthI",
+        "Unit": "MICROMETER",
+        "Symbol": "\u00b5m",
+        "Value": 0.3,
+    }
