@@ -795,10 +795,16 @@ def _missing_hint(path: Path) -> str | None:
         )
     hint = f"a relative path is read from the current folder, {Path.cwd()}"
     if path.parts[:1] == ("configs",):
-        hint += (
-            "; the example configs are in the configs/ folder of harvester's source checkout"
-            " (an installed package does not carry them)"
-        )
+        from harvester.example_configs import example_configs_dir  # (an error's path only)
+
+        examples = example_configs_dir()
+        if examples is None:
+            hint += (
+                "; the example configs are in the configs/ folder of harvester's source"
+                " checkout and sdist"
+            )
+        else:
+            hint += f"; this harvester's example configs are in {examples}/: copy one from there"
     return hint
 
 

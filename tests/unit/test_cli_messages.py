@@ -651,15 +651,17 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`harvester harvest configs/demo.toml` outside the source checkout: the hint names the
-    folder the relative path was read from and where the example configs live."""
+    folder the relative path was read from and the folder of the example configs (here the
+    checkout's, which harvester runs from; an installed wheel's: test_packaging.py)."""
     monkeypatch.chdir(tmp_path)
     code, _out, err = run(capsys, "harvest", "configs/demo.toml", "--out", "x")
     assert code == 2
+    examples = Path(harvester.__file__).resolve().parents[1] / "configs"
+    assert (examples / "demo.toml").is_file()
     assert err.splitlines() == [
         "error: config file 'configs/demo.toml' not found",
-        f"hint: a relative path is read from the current folder, {tmp_path}; the example"
-        " configs are in the configs/ folder of harvester's source checkout (an installed"
-        " package does not carry them)",
+        f"hint: a relative path is read from the current folder, {tmp_path}; this harvester's"
+        f" example configs are in {examples}/: copy one from there",
     ]
     assert not (tmp_path / "x").exists()
 
