@@ -925,10 +925,17 @@ def check_keys(data: Mapping[str, Any], source: str) -> None:
             import difflib  # only on this error path: not part of every start-up
 
             near = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
-            hint = (
-                f"did you mean {near[0]!r}?" if near else "see configs/default.toml for every key"
-            )
+            hint = f"did you mean {near[0]!r}?" if near else f"see {_every_key()} for every key"
             raise ConfigError(f"{source}: unknown key {key!r}", hint=hint)
+
+
+def _every_key() -> Path:
+    """The example config listing every key, where this harvester has it (a relative
+    ``configs/`` names nothing outside the source folder)."""
+    from harvester.example_configs import DEFAULT_CONFIG, example_configs_dir
+
+    examples = example_configs_dir()
+    return (examples or Path("configs")) / DEFAULT_CONFIG
 
 
 def load_toml(path: Path) -> dict[str, Any]:

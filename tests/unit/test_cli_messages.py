@@ -666,6 +666,24 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
     assert not (tmp_path / "x").exists()
 
 
+def test_an_unknown_key_with_no_near_one_names_the_example_listing_every_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key like no other: the hint names the full path of the default.toml this harvester
+    has (a relative configs/default.toml means nothing outside the source folder); exit 2."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text("zzzz = 1\n")
+    code, _out, err = run(capsys, "harvest", "c.toml", "--out", "x")
+    assert code == 2
+    every_key = Path(harvester.__file__).resolve().parents[1] / "configs" / "default.toml"
+    assert every_key.is_file()
+    assert err.splitlines() == [
+        "error: c.toml: unknown key 'zzzz'",
+        f"hint: see {every_key} for every key",
+    ]
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize(
     ("config", "flags", "lines"),
     [

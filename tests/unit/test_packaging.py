@@ -247,7 +247,8 @@ def test_a_pip_installed_wheel_names_its_example_configs_and_they_run(
     built: Built, tmp_path: Path, emulator: EmulatorThread
 ) -> None:
     """pip puts the wheel's configs under its prefix; ``harvester harvest configs/demo.toml``
-    typed elsewhere names that folder in its hint, and a copy from there harvests."""
+    typed elsewhere, or an unknown key, names that folder in its hint, and a copy from there
+    harvests."""
     if importlib.util.find_spec("pip") is None:
         pytest.skip("pip is not installed in this environment: it installs the wheel here")
     prefix = tmp_path / "prefix"
@@ -277,6 +278,13 @@ def test_a_pip_installed_wheel_names_its_example_configs_and_they_run(
         f" harvester's example configs are in {examples}/: copy one from there",
     ]
     assert not (run / "x").exists()
+    (run / "typo.toml").write_text("zzzz = 1\n")
+    done = subprocess.run(
+        [*harvest, "typo.toml", "--out", "x"], cwd=run, env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[1:] == [f"hint: see {examples}/default.toml for every key"]
     shutil.copy(examples / "demo.toml", run / "demo.toml")
     done = subprocess.run(
         [*harvest, "demo.toml", "--base-url", emulator.base_url, "--rate", "none",
