@@ -795,10 +795,16 @@ def _missing_hint(path: Path) -> str | None:
         )
     hint = f"a relative path is read from the current folder, {Path.cwd()}"
     if path.parts[:1] == ("configs",):
-        hint += (
-            "; the example configs are in the configs/ folder of harvester's source checkout"
-            " (an installed package does not carry them)"
-        )
+        from harvester.example_configs import example_configs_dir  # (an error's path only)
+
+        examples = example_configs_dir()
+        if examples is None:
+            hint += (
+                "; the example configs are in the configs/ folder of harvester's source"
+                " checkout and sdist"
+            )
+        else:
+            hint += f"; this harvester's example configs are in {examples}/: copy one from there"
     return hint
 
 
@@ -919,10 +925,17 @@ def check_keys(data: Mapping[str, Any], source: str) -> None:
             import difflib  # only on this error path: not part of every start-up
 
             near = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
-            hint = (
-                f"did you mean {near[0]!r}?" if near else "see configs/default.toml for every key"
-            )
+            hint = f"did you mean {near[0]!r}?" if near else f"see {_every_key()} for every key"
             raise ConfigError(f"{source}: unknown key {key!r}", hint=hint)
+
+
+def _every_key() -> Path:
+    """The example config listing every key, where this harvester has it (a relative
+    ``configs/`` names nothing outside the source folder)."""
+    from harvester.example_configs import DEFAULT_CONFIG, example_configs_dir
+
+    examples = example_configs_dir()
+    return (examples or Path("configs")) / DEFAULT_CONFIG
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -651,15 +651,35 @@ def test_a_missing_example_config_says_where_it_was_looked_for(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`harvester harvest configs/demo.toml` outside the source checkout: the hint names the
-    folder the relative path was read from and where the example configs live."""
+    folder the relative path was read from and the folder of the example configs (here the
+    checkout's, which harvester runs from; an installed wheel's: test_packaging.py)."""
     monkeypatch.chdir(tmp_path)
     code, _out, err = run(capsys, "harvest", "configs/demo.toml", "--out", "x")
     assert code == 2
+    examples = Path(harvester.__file__).resolve().parents[1] / "configs"
+    assert (examples / "demo.toml").is_file()
     assert err.splitlines() == [
         "error: config file 'configs/demo.toml' not found",
-        f"hint: a relative path is read from the current folder, {tmp_path}; the example"
-        " configs are in the configs/ folder of harvester's source checkout (an installed"
-        " package does not carry them)",
+        f"hint: a relative path is read from the current folder, {tmp_path}; this harvester's"
+        f" example configs are in {examples}/: copy one from there",
+    ]
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_unknown_key_with_no_near_one_names_the_example_listing_every_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key like no other: the hint names the full path of the default.toml this harvester
+    has (a relative configs/default.toml means nothing outside the source folder); exit 2."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text("zzzz = 1\n")
+    code, _out, err = run(capsys, "harvest", "c.toml", "--out", "x")
+    assert code == 2
+    every_key = Path(harvester.__file__).resolve().parents[1] / "configs" / "default.toml"
+    assert every_key.is_file()
+    assert err.splitlines() == [
+        "error: c.toml: unknown key 'zzzz'",
+        f"hint: see {every_key} for every key",
     ]
     assert not (tmp_path / "x").exists()
 

@@ -5,14 +5,17 @@ there whether or not the package's build configuration names it. These tests bui
 sdist from a copy of the tree, the wheel from that sdist (as ``python -m build`` does),
 with the same build backend (setuptools, in-process hooks: no network, no isolation), and
 check what a user would get: every module and data file of the tree and nothing else (no
-tests, no caches), the ``harvester`` command, and every subcommand working from the
-unpacked wheel alone. A subpackage whose ``__init__.py`` is missing, or a data file no
-``package-data`` pattern matches, is left out of the wheel while the source tree works;
-the CLI would then drop the subcommands whose modules cannot be imported, silently.
+tests, no caches), the example configs of ``configs/`` (in the sdist, and installed by the
+wheel where the hint of a missing ``configs/...`` names them), the ``harvester`` command,
+and every subcommand working from the unpacked wheel alone. A subpackage whose
+``__init__.py`` is missing, or a data file no ``package-data`` pattern matches, is left out
+of the wheel while the source tree works; the CLI would then drop the subcommands whose
+modules cannot be imported, silently.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -29,6 +32,7 @@ from typing import Any
 import pytest
 
 from harvester.cli import build_parser
+from harvester.emulator import EmulatorThread
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,6 +132,11 @@ def _package_files(source: Path) -> set[str]:
     }
 
 
+def _example_configs(source: Path) -> dict[str, bytes]:
+    """The tree's example configs, by file name."""
+    return {path.name: path.read_bytes() for path in sorted((source / "configs").glob("*.toml"))}
+
+
 def _wheel_names(wheel: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as zf:
         return zf.namelist()
@@ -150,7 +159,27 @@ def test_the_wheel_holds_every_file_of_the_package_and_nothing_else(built: Built
     assert sorted(expected - package) == [], "left out of the wheel"
     assert sorted(package - expected) == [], "in the wheel but not a file of the package"
     version = _pyproject()["project"]["version"]
-    assert {name.split("/")[0] for name in names} == {"harvester", f"harvester-{version}.dist-info"}
+    assert {name.split("/")[0] for name in names} == {
+        "harvester",
+        f"harvester-{version}.dist-info",
+        f"harvester-{version}.data",  # (the example configs: the next test)
+    }
+
+
+def test_the_wheel_carries_the_example_configs_as_data_files(built: Built) -> None:
+    """The wheel's data files are the tree's configs/*.toml, byte for byte, installed under
+    the environment's prefix in share/harvester/configs/ (README's Install says where)."""
+    version = _pyproject()["project"]["version"]
+    data = f"harvester-{version}.data/data/share/harvester/configs/"
+    with zipfile.ZipFile(built.wheel) as zf:
+        carried = {
+            name.removeprefix(data): zf.read(name)
+            for name in zf.namelist()
+            if name.startswith(f"harvester-{version}.data/")
+        }
+    expected = _example_configs(built.source)
+    assert {"default.toml", "demo.toml"} <= expected.keys()
+    assert carried == expected
 
 
 def test_the_wheel_declares_the_command_and_the_dependencies(built: Built) -> None:
@@ -169,10 +198,13 @@ def test_the_wheel_declares_the_command_and_the_dependencies(built: Built) -> No
 
 
 def test_the_sdist_holds_the_source_but_not_the_tests(built: Built) -> None:
-    """The sdist has what the wheel is built from, and no tests, byte-code or caches (the
-    example configs stay in the checkout: the top level holds no MANIFEST.in to add them)."""
+    """The sdist has what the wheel is built from, the example configs included, and no
+    tests, byte-code or caches."""
     names = _sdist_names(built.sdist)
     assert sorted(_package_files(built.source) - names) == [], "left out of the sdist"
+    configs = {f"configs/{name}" for name in _example_configs(built.source)}
+    assert "configs/default.toml" in configs
+    assert sorted(configs - names) == [], "example configs left out of the sdist"
     assert {"pyproject.toml", "README.md", "LICENSE"} <= names
     strays = [n for n in names if n.startswith("tests/") or "__pycache__" in n or ".pyc" in n]
     assert strays == []
@@ -209,6 +241,58 @@ def test_the_unpacked_wheel_alone_runs_every_subcommand(built: Built, tmp_path: 
     listed = _commands(done.stdout)
     assert {"harvest", "status", "demo", "emulate", "slurm"} <= listed
     assert listed == _commands(build_parser().format_help()), done.stdout
+
+
+def test_a_pip_installed_wheel_names_its_example_configs_and_they_run(
+    built: Built, tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """pip puts the wheel's configs under its prefix; ``harvester harvest configs/demo.toml``
+    typed elsewhere, or an unknown key, names that folder in its hint, and a copy from there
+    harvests."""
+    if importlib.util.find_spec("pip") is None:
+        pytest.skip("pip is not installed in this environment: it installs the wheel here")
+    prefix = tmp_path / "prefix"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "install",
+         "--quiet", "--no-deps", "--no-index", "--no-compile", "--prefix", str(prefix),
+         str(built.wheel)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (init,) = prefix.glob("lib*/python*/site-packages/harvester/__init__.py")
+    examples = (prefix / "share" / "harvester" / "configs").resolve()
+    installed = {path.name: path.read_bytes() for path in examples.glob("*.toml")}
+    assert installed == _example_configs(built.source)
+    env = {**os.environ, "PYTHONPATH": str(init.parents[1])}
+    run = tmp_path / "elsewhere"
+    run.mkdir()
+    harvest = [sys.executable, "-m", "harvester", "harvest"]
+    done = subprocess.run(
+        [*harvest, "configs/demo.toml", "--out", "x"], cwd=run, env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "error: config file 'configs/demo.toml' not found",
+        f"hint: a relative path is read from the current folder, {run.resolve()}; this"
+        f" harvester's example configs are in {examples}/: copy one from there",
+    ]
+    assert not (run / "x").exists()
+    (run / "typo.toml").write_text("zzzz = 1\n")
+    done = subprocess.run(
+        [*harvest, "typo.toml", "--out", "x"], cwd=run, env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[1:] == [f"hint: see {examples}/default.toml for every key"]
+    shutil.copy(examples / "demo.toml", run / "demo.toml")
+    done = subprocess.run(
+        [*harvest, "demo.toml", "--base-url", emulator.base_url, "--rate", "none",
+         "--artifacts", "thumbnail", "--out", "x", "--quiet"],
+        cwd=run, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(list((run / "x" / "images").rglob("*.thumbnail.jpg"))) == 80  # screen 2302
 
 
 def _commands(help_text: str) -> set[str]:
