@@ -567,8 +567,8 @@ class StatusReport:
         of the plan, with both; ``queued``: its jobs in the queue, if any;
         ``ended_without_summary``: its tasks killed without a word, :class:`SilentEnd`);
         ``started`` always. ``not_asked_commands`` only when they may run now (else
-        ``not_asked_held``: ``by`` what holds DIR, and the ``commands`` for after it). Keys
-        are only ever added: scripts read this.
+        ``not_asked_held``: ``by`` what holds DIR, :meth:`_held_by`, and the ``commands`` for
+        after it). Keys are only ever added: scripts read this.
         """
         data: dict[str, Any] = {
             "out_dir": self.out_dir,
@@ -685,7 +685,9 @@ class StatusReport:
         tries dropped kinds again) waits for its end: ``"job_array"`` (``squeue`` lists
         tasks of DIR's script), ``"running_harvests"`` (a run lock held, the queue listing
         none: a harvest started by hand, or SLURM's answer not to be had; in a plain folder,
-        any harvest running there), or None.
+        any harvest running there), ``"running_command"`` (the lock held by a command that
+        harvests nothing, ``harvester forget``: "running_harvests" named harvests that no
+        run was), or None.
 
         Why: the ``harvester slurm ... --submit`` that tries dropped kinds again was said
         while the array's tasks still ran, as if it were over. A harvest holding a lock
@@ -697,7 +699,14 @@ class StatusReport:
         75), which status offered, and ``--json`` listed as to run now."""
         if self.queued:  # (only ever listed for a job array's script)
             return "job_array"
-        return "running_harvests" if self.running else None
+        if not self.running:
+            return None
+        return "running_harvests" if self._harvest_holds() else "running_command"
+
+    def _harvest_holds(self) -> bool:
+        """Whether a harvest is among what holds DIR's run locks now, not only a command
+        that harvests nothing (:func:`harvester.runlock.is_harvest_holder`)."""
+        return any(runlock.is_harvest_holder(text) for text in self.running)
 
     def _running_ended(self, harvests: str, named: str) -> str:
         """``harvests`` (the words for the end of the harvests holding DIR), or where what
@@ -705,7 +714,7 @@ class StatusReport:
         ``named`` where its ``running now:`` line is (``below``, ``above``).
         Why: "once the harvests running now have ended" while only forget held DIR named
         harvests that no run was, and ``running now:`` below named forget."""
-        if any(runlock.is_harvest_holder(text) for text in self.running):
+        if self._harvest_holds():
             return harvests
         return f"the command holding the folder now (named {named}: it harvests nothing) has ended"
 
