@@ -174,6 +174,16 @@ def _row_label(kind: str) -> str:
     return f"{kind}s {STUDY_ROW}" if kind in STUDY_KINDS else kind
 
 
+#: Said under the runs that may still go on a filesystem without ``flock`` (no lock held
+#: there) when status gives a command: no lock refuses it there (exit 75 elsewhere), so
+#: run now it goes on beside them, each fetching the same images, the server's load doubled.
+UNGUARDED_NOTE = (
+    "note: this filesystem cannot lock, so nothing refuses a command below started while a "
+    "run above still goes: the two would run side by side, fetching the same images twice; "
+    "start it once those runs have ended"
+)
+
+
 def _first_named(names: list[str], *, counted: bool = False) -> str:
     """The first :data:`MAX_NAMED` of ``names``, comma-separated, then ", and N more"
     (``counted``) or ", ..." when there are more."""
@@ -1021,6 +1031,8 @@ class StatusReport:
                 )
             if len(fresh) > MAX_TASK_LINES:
                 lines.append(f"  ... and {len(fresh) - MAX_TASK_LINES} more (--json)")
+            if self._offers_commands():
+                lines.append(UNGUARDED_NOTE)
         if stale:
             after = duration_text(runlock.UNLOCKED_STALE_AFTER, tenths=False)
             lines.append(
@@ -1033,6 +1045,11 @@ class StatusReport:
             if len(stale) > MAX_TASK_LINES:
                 lines.append(f"  ... and {len(stale) - MAX_TASK_LINES} more (--json)")
         return lines
+
+    def _offers_commands(self) -> bool:
+        """Whether status gives a command that takes DIR's run lock (a resume, a harvest of
+        kinds not asked for any more, ``harvester forget``), for :data:`UNGUARDED_NOTE`."""
+        return bool(self.resume or self.not_asked_commands or self.forget_gone)
 
     def _refused_lines(self) -> list[str]:
         """The harvest summary's note when every failure was refused (a 4xx a rerun gets
