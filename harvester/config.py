@@ -49,7 +49,6 @@ from harvester.outage import DEFAULT_OUTAGE_WAIT as DEFAULT_OUTAGE_WAIT
 from harvester.outage import parse_duration
 from harvester.retry import DEFAULT_MAX_RETRIES as DEFAULT_MAX_RETRIES
 from harvester.select import (
-    KNOWN_BY_ID,
     Condition,
     check_fraction,
     check_sample,
@@ -59,6 +58,7 @@ from harvester.select import (
     parse_label_keys,
     parse_where,
     per_annotation,
+    per_by_id_column,
     per_column,
     unknown_by_id,
 )
@@ -516,15 +516,13 @@ class HarvestConfig:
         )
         by_id = not walked and bool(self.images or self.ids_from)
         keys = unknown_by_id(self.where) if by_id else []
-        per = self.sample_per
-        column = per_column(per) if per and by_id else None
-        if per and column is not None and column not in KNOWN_BY_ID:
+        if by_id and (per := per_by_id_column(self.sample_per)):
             raise ConfigError(
-                f"sample_per: {per.strip()!r} is a column of the walk's context, which images"
+                f"sample_per: {per!r} is a column of the walk's context, which images"
                 " given by id (--image, --ids-from) do not have when they are selected: none"
                 " of them would have a class",
                 hint="give their plate, screen or dataset instead (--plate ID --sample-per"
-                f" {per.strip()} --sample N)",
+                f" {per} --sample N)",
                 key="sample_per",
             )
         if keys:

@@ -84,7 +84,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -1470,7 +1470,7 @@ async def run_stage(
     per_key = per_annotation(selection.sample_per) if selection.sample_per else None
     per_census = KeyCensus([per_key]) if per_key else None
     # A column of the walk's context an image given by id lacks: no class (counted, said).
-    per_by_id = per_by_id_column(selection)
+    per_by_id = per_by_id_column(selection.sample_per)
     unplaced_per = 0
     values = ValueCensus(selection.where)
     parts = WhereParts(selection.where)
@@ -1638,10 +1638,11 @@ def unclassed_line(
     )
 
 
-def per_by_id_column(selection: Selection) -> str:
-    """The ``sample_per`` key, where it names a context column that an image given by id
-    has no value in when it is selected (:data:`KNOWN_BY_ID`); else ""."""
-    per = selection.sample_per
+def per_by_id_column(per: str | None) -> str:
+    """The ``sample_per`` key ``per`` (stripped), where it names a context column that an
+    image given by id has no value in when it is selected (:data:`KNOWN_BY_ID`); else "".
+    The one test of it: a run of such images alone is refused for it
+    (:class:`harvester.config.HarvestConfig`), and beside a walk they are counted."""
     column = per_column(per) if per else None
     return per.strip() if per and column is not None and column not in KNOWN_BY_ID else ""
 
@@ -1915,10 +1916,9 @@ def _write_labelled_index(
     at = rows.fixed  # the core columns and those of kinds such as rois: labels come after
     ours = rows.header[:at] + ["label", "label_id"] + (["split"] if split else [])
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
-    per_split: Counter[tuple[str, str]] = Counter()
-    alone: Counter[str] = Counter()
+    drawn = _SplitDrawn()
     cells = ((label, id_cells[label]) for label in _labels_of(rows.refs(), keys))
-    labelled = _rows_with(rows, at, cells, split, moves, per_split, alone)
+    labelled = _rows_with(rows, at, cells, split, moves, drawn)
     table = [[label, str(n), str(counts[label])] for label, n in ids.items()]
     files: dict[Path, bytes | Iterable[bytes]] = {
         index_path(out_dir): index.csv_pieces(header, labelled),
@@ -1941,9 +1941,9 @@ def _write_labelled_index(
         if written is not None:
             written.append(target)
     if split is not None:
-        moves.report(out_dir, split, per_split.total(), alone.total())
+        moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
         _warn_ungrouped(out_dir, split, rows.refs(), state.done)
-        _write_splits_file(out_dir, split, per_split, True, written, splits, alone.total())
+        _write_splits_file(out_dir, split, drawn.per_split, True, written, splits, drawn.alone)
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
     # other ones (a pin given now): the pin's line names it.
     kept = "" if changes.warning else changes.kept
@@ -1997,11 +1997,8 @@ def _write_split_only(
     at = rows.fixed
     ours = [*rows.header[:at], "split"]
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())
-    per_split: Counter[tuple[str, str]] = Counter()
-    alone: Counter[str] = Counter()
-    with_split = _rows_with(
-        rows, at, itertools.repeat((), len(rows)), split, moves, per_split, alone
-    )
+    drawn = _SplitDrawn()
+    with_split = _rows_with(rows, at, itertools.repeat((), len(rows)), split, moves, drawn)
     target = index_path(out_dir)
     try:
         with paused_gc():
@@ -2012,11 +2009,22 @@ def _write_split_only(
         raise storage_error(exc, str(target)) from exc
     if written is not None:
         written.append(target)
-    moves.report(out_dir, split, per_split.total(), alone.total())
+    moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
     _warn_ungrouped(out_dir, split, rows.refs(), state.done)
-    _write_splits_file(out_dir, split, per_split, False, written, splits, alone.total())
-    logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
+    _write_splits_file(out_dir, split, drawn.per_split, False, written, splits, drawn.alone)
+    grouped = split.describe_grouped(len(rows), drawn.alone)
+    logger.info("wrote %s (%d images, %s)", target, len(rows), grouped)
     return len(rows)
+
+
+@dataclass
+class _SplitDrawn:
+    """The splits an index write drew (:func:`_rows_with`), counted as its rows are written:
+    images per (split, label), and how many of them had no grouping id (each split on its
+    own: one total, all that the split lines and warnings say)."""
+
+    per_split: Counter[tuple[str, str]] = field(default_factory=Counter)
+    alone: int = 0
 
 
 def _rows_with(
@@ -2025,16 +2033,14 @@ def _rows_with(
     cells: Iterable[tuple[str, ...]],
     split: SplitSpec | None,
     moves: _SplitMoves,
-    per_split: Counter[tuple[str, str]],
-    alone: Counter[str],
+    drawn: _SplitDrawn,
 ) -> Iterator[list[str]]:
     """The index rows with each row's ``cells`` (``label``, ``label_id``, or none) and, with
     a split, the image's split inserted at column ``at``, made as they are written.
 
     One loop for the labelled index and the split-only one: the split cell is drawn, counted
     (per split and label, the first cell; ``""`` without labels) and checked for a move the
-    same way in both. Consumed once, after which ``per_split`` holds the counts, and
-    ``alone`` those of the images split on their own (no grouping id), per split.
+    same way in both. Consumed once, after which ``drawn`` holds the counts.
     """
     for extra, row, ref in zip(cells, rows, rows.refs(), strict=True):
         if split is None:
@@ -2042,9 +2048,9 @@ def _rows_with(
         else:
             group = split.group_of(ref)
             name = split.split_of_group(group)
-            per_split[(name, extra[0] if extra else "")] += 1
+            drawn.per_split[(name, extra[0] if extra else "")] += 1
             if group.startswith("image:"):
-                alone[name] += 1
+                drawn.alone += 1
             moves.see(ref.image_id, name)
             row[at:at] = (*extra, name)
         yield row

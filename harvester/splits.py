@@ -392,8 +392,11 @@ def _replaced_by(
                 + (
                     ""
                     if counted
+                    # (the grouping asked: which images have a `by` id is known only once
+                    # the index is written; "by well" implied wells a project has none of)
                     else f": images already in {index_path(out_dir)} may be in another "
-                    f"split now that {spec.describe()} replaces it"
+                    f"split now that split {spec.text} {asked_grouping(spec.by)}, seed "
+                    f"{spec.seed} replaces it"
                 )
                 + (f"; the file is kept as {kept}" if kept is not None else ""),
             )

@@ -174,6 +174,16 @@ def _row_label(kind: str) -> str:
     return f"{kind}s {STUDY_ROW}" if kind in STUDY_KINDS else kind
 
 
+#: Said under the runs that may still go on a filesystem without ``flock`` (no lock held
+#: there) when status gives a command: no lock refuses it there (exit 75 elsewhere), so
+#: run now it goes on beside them, each fetching the same images, the server's load doubled.
+UNGUARDED_NOTE = (
+    "note: this filesystem cannot lock, so nothing refuses a command below started while a "
+    "run above still goes: the two would run side by side, fetching the same images twice; "
+    "start it once those runs have ended"
+)
+
+
 def _first_named(names: list[str], *, counted: bool = False) -> str:
     """The first :data:`MAX_NAMED` of ``names``, comma-separated, then ", and N more"
     (``counted``) or ", ..." when there are more."""
@@ -567,8 +577,8 @@ class StatusReport:
         of the plan, with both; ``queued``: its jobs in the queue, if any;
         ``ended_without_summary``: its tasks killed without a word, :class:`SilentEnd`);
         ``started`` always. ``not_asked_commands`` only when they may run now (else
-        ``not_asked_held``: ``by`` what holds DIR, and the ``commands`` for after it). Keys
-        are only ever added: scripts read this.
+        ``not_asked_held``: ``by`` what holds DIR, :meth:`_held_by`, and the ``commands`` for
+        after it). Keys are only ever added: scripts read this.
         """
         data: dict[str, Any] = {
             "out_dir": self.out_dir,
@@ -685,7 +695,9 @@ class StatusReport:
         tries dropped kinds again) waits for its end: ``"job_array"`` (``squeue`` lists
         tasks of DIR's script), ``"running_harvests"`` (a run lock held, the queue listing
         none: a harvest started by hand, or SLURM's answer not to be had; in a plain folder,
-        any harvest running there), or None.
+        any harvest running there), ``"running_command"`` (the lock held by a command that
+        harvests nothing, ``harvester forget``: "running_harvests" named harvests that no
+        run was), or None.
 
         Why: the ``harvester slurm ... --submit`` that tries dropped kinds again was said
         while the array's tasks still ran, as if it were over. A harvest holding a lock
@@ -697,7 +709,14 @@ class StatusReport:
         75), which status offered, and ``--json`` listed as to run now."""
         if self.queued:  # (only ever listed for a job array's script)
             return "job_array"
-        return "running_harvests" if self.running else None
+        if not self.running:
+            return None
+        return "running_harvests" if self._harvest_holds() else "running_command"
+
+    def _harvest_holds(self) -> bool:
+        """Whether a harvest is among what holds DIR's run locks now, not only a command
+        that harvests nothing (:func:`harvester.runlock.is_harvest_holder`)."""
+        return any(runlock.is_harvest_holder(text) for text in self.running)
 
     def _running_ended(self, harvests: str, named: str) -> str:
         """``harvests`` (the words for the end of the harvests holding DIR), or where what
@@ -705,7 +724,7 @@ class StatusReport:
         ``named`` where its ``running now:`` line is (``below``, ``above``).
         Why: "once the harvests running now have ended" while only forget held DIR named
         harvests that no run was, and ``running now:`` below named forget."""
-        if any(runlock.is_harvest_holder(text) for text in self.running):
+        if self._harvest_holds():
             return harvests
         return f"the command holding the folder now (named {named}: it harvests nothing) has ended"
 
@@ -1012,6 +1031,8 @@ class StatusReport:
                 )
             if len(fresh) > MAX_TASK_LINES:
                 lines.append(f"  ... and {len(fresh) - MAX_TASK_LINES} more (--json)")
+            if self._offers_commands():
+                lines.append(UNGUARDED_NOTE)
         if stale:
             after = duration_text(runlock.UNLOCKED_STALE_AFTER, tenths=False)
             lines.append(
@@ -1024,6 +1045,11 @@ class StatusReport:
             if len(stale) > MAX_TASK_LINES:
                 lines.append(f"  ... and {len(stale) - MAX_TASK_LINES} more (--json)")
         return lines
+
+    def _offers_commands(self) -> bool:
+        """Whether status gives a command that takes DIR's run lock (a resume, a harvest of
+        kinds not asked for any more, ``harvester forget``), for :data:`UNGUARDED_NOTE`."""
+        return bool(self.resume or self.not_asked_commands or self.forget_gone)
 
     def _refused_lines(self) -> list[str]:
         """The harvest summary's note when every failure was refused (a 4xx a rerun gets

@@ -53,7 +53,8 @@ def test_a_file_of_ones_own_by_a_record_name_is_kept(
     )
     if name == "split.json":  # named in the line saying the split replaced is unknown
         warning = (
-            "may be in another split now that split a=1.0 by well, seed 0 replaces it; "
+            "may be in another split now that split a=1.0 by well (images without a well "
+            "alone), seed 0 replaces it; "
             f"the file is kept as {kept[0]}"
         )
     assert sum(warning in line for line in result.stderr.splitlines()) == 1, result.stderr

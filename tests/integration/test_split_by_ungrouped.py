@@ -187,3 +187,28 @@ def test_status_and_the_split_changed_warning_imply_no_wells(
         f"split train=0.5,test=0.5 by image, as no image has a well; seed {seed} replaces"
         " split train=0.5,test=0.5 by image, as no image has a well; seed 1"
     ) in warned[0]
+
+
+def test_a_new_split_over_a_damaged_record_implies_no_wells(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A project's folder whose split.json is junk and whose index lost its split column: the
+    new split's warning (its images may have moved) says the grouping asked, not `by well`
+    (which implied wells the folder has none of), as status does."""
+    emu = make_emulator(preset="demo")
+    out = tmp_path / "project"
+    first = run_cli("harvest", "--base-url", emu.base_url, "--out", str(out), "--artifacts",
+                    "thumbnail", "--rate", "none", "--project", str(DEMO_PROJECT), "-q",
+                    *SPLIT)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    (out / "split.json").write_text("junk")
+    dropped = run_cli("index", str(out))  # (a damaged record: no split column written)
+    assert dropped.returncode == 0 and "split" not in _index(out)[0], dropped.stderr
+    again = run_cli("index", str(out), *SPLIT, "--split-seed", "3")
+    assert again.returncode == 0, again.stderr
+    (warned,) = [x for x in again.stderr.splitlines() if "may be in another split" in x]
+    assert (
+        "may be in another split now that split train=0.5,test=0.5 by well (images without"
+        " a well alone), seed 3 replaces it"
+    ) in warned, warned
+    assert "by well," not in warned, warned

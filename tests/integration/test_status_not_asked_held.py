@@ -77,7 +77,8 @@ def test_forget_holding_the_folder_is_not_called_a_running_harvest(
 ) -> None:
     """While harvester forget holds a plain folder, the dropped kinds' line and the resume
     line wait for that command's end, said as no harvest (they said "the harvests running
-    now" with only "running now: harvester forget (...)" below); a harvest's words stay."""
+    now" with only "running now: harvester forget (...)" below), and --json's not_asked_held
+    is by running_command, not running_harvests; a harvest's words stay."""
     emu = make_emulator(
         preset="demo", migration_2026=True, faults="503:100%,only:/webgateway/render_thumbnail"
     )
@@ -92,7 +93,11 @@ def test_forget_holding_the_folder_is_not_called_a_running_harvest(
     assert followed.returncode == 1, followed.stderr  # (its thumbnails still fail: 503)
     with run_lock_held(out, None, doing="harvester forget") as holder:
         shown = run_cli("status", str(out))
-    assert shown.returncode == 0, shown.stderr
+        as_json = run_cli("status", str(out), "--json")
+    assert shown.returncode == 0 and as_json.returncode == 0, shown.stderr + as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert "not_asked_commands" not in data, data["not_asked_commands"]
+    assert data["not_asked_held"]["by"] == "running_command", data["not_asked_held"]
     lines = shown.stdout.splitlines()
     ended = "the command holding the folder now (named {}: it harvests nothing) has ended"
     said = [x for x in lines if x.startswith("failed before, not asked for any more:")]
@@ -107,7 +112,9 @@ def test_forget_holding_the_folder_is_not_called_a_running_harvest(
 
     with run_lock_held(out, None):
         by_harvest = run_cli("status", str(out)).stdout.splitlines()
+        data = json.loads(run_cli("status", str(out), "--json").stdout)
     assert (
         by_harvest[-1]
         == f"to resume, once the running harvests have ended: harvester harvest --out {out}"
     )
+    assert data["not_asked_held"]["by"] == "running_harvests", data["not_asked_held"]
