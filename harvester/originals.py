@@ -10,7 +10,7 @@ index has a ``fileset_id`` column without reading the files.
 
 A plate is often one fileset whose every image lists every file of the plate, so the list of
 originals (:func:`write_originals`) reads one ``paths`` file per fileset, not one per image,
-and lists each file once:
+and lists each file once per fileset:
 
 * ``DIR/originals.tsv``: ``url``, ``path`` (the client path), ``fileset_id``; the images a
   file serves are the index rows with its ``fileset_id`` (OMERO does not say which file of a
