@@ -383,21 +383,23 @@ def folder_notes(
             elif lacking := images_not_indexed(out_dir, state):
                 jobs = index_jobs() if callable(index_jobs) else index_jobs
                 notes.append(_index_lag_note(out_dir, lacking, rebuild, jobs))
-    notes += _originals_notes(out_dir, rebuild)
+    notes += _originals_notes(out_dir, state, rebuild)
     return notes
 
 
-def _originals_notes(out_dir: Path, rebuild: str) -> list[str]:
+def _originals_notes(out_dir: Path, state: JournalState, rebuild: str) -> list[str]:
     """One line per list of originals (``originals.tsv``, ``raw-urls.txt``) harvester wrote
     that is gone or has been changed by hand since (:func:`harvester.index.since_written`):
     an index write rewrites them, keeping an edited one beside as it keeps ``index.csv``.
-    Cheap: ``written.json`` and a stat (a hash only as for ``index.csv``)."""
-    from harvester.originals import ORIGINALS_NAME, RAW_URLS_NAME
+    Cheap: ``written.json`` and a stat (a hash only as for ``index.csv``); the records are
+    looked through for a ``paths`` one only for a list gone (an index write makes the lists
+    only where some image's paths are done: no "rebuild it" where it would not)."""
+    from harvester.originals import ORIGINALS_NAME, PATHS_KIND, RAW_URLS_NAME
 
     notes: list[str] = []
     for name in (ORIGINALS_NAME, RAW_URLS_NAME):
         how = since_written(out_dir, out_dir / name)
-        if how == "gone":
+        if how == "gone" and any(kind == PATHS_KIND for kind, _ in state.done):
             notes.append(f"{name} is missing: {rebuild}")
         elif how == "edited":
             stem, _, suffix = name.rpartition(".")
