@@ -328,7 +328,8 @@ def folder_notes(
     ``images/`` holds files (``unjournaled``, see :func:`has_unjournaled_files`: journals
     deleted or left behind in a copy), or images are journaled but ``index.csv`` is missing
     or not ours, or changed by hand since harvester wrote it, or short of images journaled
-    since (:func:`harvester.index.images_not_indexed`). Cheap: the first line of
+    since (:func:`harvester.index.images_not_indexed`); or a list of originals harvester
+    wrote is gone or changed by hand (:func:`_originals_notes`). Cheap: the first line of
     ``index.csv`` at most, and its hash only when its size matches the record and its time
     does not (:func:`harvester.index.changed_by_hand`).
 
