@@ -313,7 +313,7 @@ _PathsRecord = tuple[int, int | None, Mapping[str, Any]]
 _Filesets = int | tuple[int, ...] | None
 
 
-def paths_records(done: Mapping[tuple[str, int], Mapping[str, Any]]) -> list[_PathsRecord]:
+def _paths_records(done: Mapping[tuple[str, int], Mapping[str, Any]]) -> list[_PathsRecord]:
     """Every done ``paths`` artifact of ``done``, by image id (as the cache is written):
     the one pass over the done records a write of the lists makes."""
     found: list[_PathsRecord] = []
@@ -532,7 +532,7 @@ def _there_with_size(path: Path, size: int) -> bool:
 
 def _collect(out_dir: Path, records: Sequence[_PathsRecord]) -> _Collector:
     """Every distinct client path with the fileset(s) listing it (None: the server named
-    none), gathered from the ``paths`` files of ``records`` (:func:`paths_records`).
+    none), gathered from the ``paths`` files of ``records`` (:func:`_paths_records`).
 
     One file per fileset (records name the fileset); a record without one (an older
     record, ``{}``, or an older OMERO.web's answer without a fileset) is read to find out.
@@ -597,7 +597,7 @@ def write_originals(
     changed by hand is kept beside, with one warning). Raises OSError."""
     from harvester.index import write_table
 
-    records = paths_records(done)
+    records = _paths_records(done)
     if not records:
         return None
     collected = _collect(out_dir, records)
