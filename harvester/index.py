@@ -43,12 +43,14 @@ from harvester.errors import PROBLEMS_LOGGER, UsageError
 from harvester.journal import JournalState, paused_gc
 from harvester.layout import ARTIFACT_FILES, index_path
 from harvester.models import ImageRef
+from harvester.originals import ORIGINALS_NAME, RAW_URLS_NAME
 from harvester.runlock import folder_lock
 from harvester.store import atomic_write_bytes, read_marker, sha256_of, storage_error
 
 #: ``DIR/written.json``: the size, modification time and SHA-256 of ``index.csv`` (and
-#: ``labels.csv``) as harvester last wrote them, by file name: how a rewrite tells a copy
-#: changed by hand, which it keeps instead of overwriting (:func:`write_table`).
+#: ``labels.csv``, ``splits.csv``, ``originals.tsv``, ``raw-urls.txt``) as harvester last
+#: wrote them, by file name: how a rewrite tells a copy changed by hand, which it keeps
+#: instead of overwriting (:func:`write_table`).
 WRITTEN_NAME = "written.json"
 #: The key of ``index.csv``'s entry in ``written.json`` that holds the position of its
 #: ``split`` column (null: none): see :func:`own_split_column`.
@@ -62,6 +64,13 @@ INDEX_LOCK_WAIT = 120.0
 #: The first version whose every table write is recorded in ``written.json``: in a folder
 #: whose ``harvest.json`` it or a later one made, a table without a record is not ours.
 RECORDS_TABLES_SINCE = (0, 1, 11)
+#: The tables recorded only since a later version (by file name): in a folder an older
+#: harvester made, such a table without a record is that harvester's, overwritten without
+#: a warning (the lists of originals, written unrecorded by 0.1.20).
+TABLES_RECORDED_SINCE: dict[str, tuple[int, int, int]] = {
+    ORIGINALS_NAME: (0, 1, 21),
+    RAW_URLS_NAME: (0, 1, 21),
+}
 
 logger = logging.getLogger(__name__)
 
@@ -447,9 +456,12 @@ def write_index(out_dir: Path, state: JournalState | None = None) -> int:
     return write_index_of(out_dir, current_state(out_dir, state))
 
 
-def write_index_of(out_dir: Path, state: JournalState) -> int:
-    """Write ``DIR/index.csv`` of exactly ``state`` (already current: nothing is read again)."""
-    rows = IndexRows(state)
+def write_index_of(out_dir: Path, state: JournalState, rows: IndexRows | None = None) -> int:
+    """Write ``DIR/index.csv`` of exactly ``state`` (already current: nothing is read again).
+
+    ``rows``: the caller's :class:`IndexRows` of ``state`` (its first pass already made)."""
+    if rows is None:
+        rows = IndexRows(state)
     target = index_path(out_dir)
     try:
         # One pause for the whole write: between pieces the collector would otherwise move
@@ -606,7 +618,7 @@ def changed_by_hand(out_dir: Path, target: Path) -> bool:
     """
     record = _written(out_dir).get(target.name)
     if not isinstance(record, dict):
-        return target.is_file() and _records_tables(out_dir)
+        return target.is_file() and _records_tables(out_dir, target.name)
     try:
         st = target.stat()
     except OSError:
@@ -619,6 +631,20 @@ def changed_by_hand(out_dir: Path, target: Path) -> bool:
         return sha256_of(target) != record.get("sha256")
     except OSError:
         return False
+
+
+def since_written(out_dir: Path, target: Path) -> Literal["gone", "edited"] | None:
+    """How ``target``, a table ``written.json`` records, differs from what harvester wrote:
+    ``"gone"`` (removed), ``"edited"`` (:func:`changed_by_hand`); None: as written, or not
+    recorded (never written by harvester: nothing to tell). Cheap as :func:`changed_by_hand`.
+
+    Why: ``status`` and ``verify`` said nothing of a list of originals edited by hand (which
+    the next index write keeps as ``originals.edited-...``) or removed."""
+    if not isinstance(_written(out_dir).get(target.name), dict):
+        return None
+    if not target.exists():
+        return "gone"
+    return "edited" if changed_by_hand(out_dir, target) else None
 
 
 def mark_written_partial(out_dir: Path, target: Path) -> None:
@@ -703,15 +729,17 @@ def keep_beside(target: Path, tag: str) -> Path | None:
     return None
 
 
-def _records_tables(out_dir: Path) -> bool:
-    """Whether DIR's ``harvest.json`` was made by a harvester that records each table it
-    writes in ``written.json`` (:data:`RECORDS_TABLES_SINCE`); False without one."""
+def _records_tables(out_dir: Path, name: str) -> bool:
+    """Whether DIR's ``harvest.json`` was made by a harvester that records the table ``name``
+    in ``written.json`` when it writes it (:data:`RECORDS_TABLES_SINCE`,
+    :data:`TABLES_RECORDED_SINCE`); False without one."""
     try:
         marker = read_marker(out_dir)
     except (OSError, UsageError):
         return False
     found = re.match(r"(\d+)\.(\d+)\.(\d+)", str((marker or {}).get("version", "")))
-    return found is not None and tuple(map(int, found.groups())) >= RECORDS_TABLES_SINCE
+    since = TABLES_RECORDED_SINCE.get(name, RECORDS_TABLES_SINCE)
+    return found is not None and tuple(map(int, found.groups())) >= since
 
 
 def own_split_column(out_dir: Path, header: Sequence[str]) -> int | None:

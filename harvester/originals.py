@@ -10,17 +10,23 @@ index has a ``fileset_id`` column without reading the files.
 
 A plate is often one fileset whose every image lists every file of the plate, so the list of
 originals (:func:`write_originals`) reads one ``paths`` file per fileset, not one per image,
-and lists each file once:
+and lists each file once per fileset:
 
 * ``DIR/originals.tsv``: ``url``, ``path`` (the client path), ``fileset_id``; the images a
   file serves are the index rows with its ``fileset_id`` (OMERO does not say which file of a
-  fileset holds which image);
+  fileset holds which image), so a file two filesets list (imported twice) has a row under
+  each, and the rows of a file are the distinct (path, fileset) pairs;
 * ``DIR/raw-urls.txt``: the distinct public URLs, one a line, for ``wget -i``/``aria2c -i``.
+
+Both are tables harvester writes like ``index.csv`` (:func:`harvester.index.write_table`):
+recorded in ``DIR/written.json``, and a copy changed by hand is kept beside the new one.
 
 Every index write lists them, at the end of every run: a study of a million single-image
 filesets is a million ``paths`` files. ``DIR/originals-read.jsonl`` (:data:`CACHE_NAME`)
 keeps what each file read said, checked against the size and SHA-256 of its done record and
 sealed by a digest of its own, so a write reads only the files that are new or fetched again.
+A file taken from it is stat'ed first: one deleted (or cut) since is read as a write from
+scratch would read it, and counted missing (or unreadable) rather than listed from memory.
 
 A client path becomes a public URL only by a prefix mapping (:class:`UrlMap`): IDR's
 (:data:`IDR_URL_MAPS`: ``uod/idr/filesets``, ``idr/filesets``... -> its EBI FTP/HTTPS
@@ -39,9 +45,12 @@ import hashlib
 import json
 import logging
 import re
+import shlex
+import stat
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -293,16 +302,27 @@ class OriginalsSummary:
     unreadable: int
     #: Whether a mapping was in force (none fitting the paths is not "no mirror known").
     mapped: bool = False
+    #: ``paths`` files that a done record names and that are not on disk.
+    missing: int = 0
 
 
-def _fileset_records(
-    done: Mapping[tuple[str, int], Mapping[str, Any]],
-) -> Iterable[tuple[int | None, int, Mapping[str, Any]]]:
-    """(fileset id from the record, image id, record) of every done ``paths`` artifact."""
+#: One done ``paths`` artifact: image id, fileset id from its record (None: none), record.
+_PathsRecord = tuple[int, int | None, Mapping[str, Any]]
+#: The fileset(s) listing one client path: one id, several (a file imported twice), or
+#: None (only answers that named no fileset list it).
+_Filesets = int | tuple[int, ...] | None
+
+
+def _paths_records(done: Mapping[tuple[str, int], Mapping[str, Any]]) -> list[_PathsRecord]:
+    """Every done ``paths`` artifact of ``done``, by image id (as the cache is written):
+    the one pass over the done records a write of the lists makes."""
+    found: list[_PathsRecord] = []
     for (kind, image_id), rec in done.items():
         if kind == PATHS_KIND:
             fid = rec.get("fileset_id")
-            yield (fid if isinstance(fid, int) else None), image_id, rec
+            found.append((image_id, fid if isinstance(fid, int) else None, rec))
+    found.sort(key=itemgetter(0))
+    return found
 
 
 #: The first line of ``DIR/originals-read.jsonl`` (its format's version).
@@ -392,22 +412,21 @@ class _Collector:
 
     The records are taken by image id, as the cache was written, so the cache is read
     alongside them, one line at a time (a merge, not a table of a million entries): a file
-    whose done record has the size and SHA-256 the cache has for it is not opened.
+    whose done record has the size and SHA-256 the cache has for it, and which is still
+    there with that size (one stat), is not opened.
     """
 
     def __init__(self) -> None:
-        self.files: dict[str, int | None] = {}
+        self.files: dict[str, _Filesets] = {}
         self.seen: set[int] = set()
         self.unreadable = 0
+        self.missing = 0
         self.opened = 0
         #: Whether every record was gathered (the cache's lines all made).
         self.complete = False
 
     def lines(
-        self,
-        out_dir: Path,
-        done: Mapping[tuple[str, int], Mapping[str, Any]],
-        cache: Path | None,
+        self, out_dir: Path, records: Sequence[_PathsRecord], cache: Path | None
     ) -> Iterator[bytes]:
         """The new cache's lines, gathering ``files`` as they are made (``cache``: the old
         one to take unchanged files from; None: every file is read)."""
@@ -415,7 +434,7 @@ class _Collector:
         yield CACHE_HEADER
         cached = _cached(cache)
         try:
-            yield from self._gather(out_dir, done, cached, digest)
+            yield from self._gather(out_dir, records, cached, digest)
         finally:
             cached.close()  # (the old cache is replaced by the new one next)
         self.complete = True
@@ -424,13 +443,13 @@ class _Collector:
     def _gather(
         self,
         out_dir: Path,
-        done: Mapping[tuple[str, int], Mapping[str, Any]],
+        records: Sequence[_PathsRecord],
         cached: Iterator[_Entry],
         digest: Any,
     ) -> Iterator[bytes]:
         """The cache lines of the files listed, taken by image id beside the old cache's."""
         entry = next(cached, None)
-        for fid, image_id, rec in sorted(_fileset_records(done), key=lambda r: r[1]):
+        for image_id, fid, rec in records:
             if fid is not None and fid in self.seen:
                 continue
             while entry is not None and entry[0] < image_id:
@@ -457,36 +476,63 @@ class _Collector:
         rec: Mapping[str, Any],
         entry: _Entry | None,
     ) -> FilesetPaths | _Entry | None:
-        """The file's content: the cache's entry when its record is unchanged, else read."""
-        if entry is not None and entry[:3] == (image_id, rec.get("size"), rec.get("sha256")):
+        """The file's content: the cache's entry when its record is unchanged and the file
+        is still there as recorded, else read (what a write from scratch lists)."""
+        path = out_dir / str(rec["path"])
+        if (
+            entry is not None
+            and entry[:3] == (image_id, rec.get("size"), rec.get("sha256"))
+            and _there_with_size(path, entry[1])
+        ):
             return entry
         self.opened += 1
         try:
-            return read_paths_file(out_dir / str(rec["path"]))
+            return read_paths_file(path)
+        except FileNotFoundError:
+            logger.debug("paths file of image %s missing: not listed", image_id)
+            self.missing += 1
         except (OSError, ValueError):
             logger.debug("paths file of image %s unreadable: not listed", image_id)
             self.unreadable += 1
-            return None
+        return None
 
     def _add(self, got: FilesetPaths) -> None:
-        """One file's paths into ``files`` (a fileset named wins over none)."""
-        if got.fileset_id is None:  # ``{}``, or an older OMERO.web's lists without an id
+        """One file's paths into ``files``: each path under every fileset that lists it (a
+        fileset named wins over none)."""
+        files = self.files
+        fid = got.fileset_id
+        if fid is None:  # ``{}``, or an older OMERO.web's lists without an id
             for path in got.client:
-                self.files.setdefault(path, None)
+                files.setdefault(path, None)
             return
-        if got.fileset_id in self.seen:
+        if fid in self.seen:
             return
-        self.seen.add(got.fileset_id)
+        self.seen.add(fid)
         for path in got.client:
-            if self.files.get(path) is None:
-                self.files[path] = got.fileset_id
+            had = files.get(path)
+            if had is None:
+                files[path] = fid
+            elif isinstance(had, int):
+                if had != fid:  # (a path twice in one answer is one row)
+                    files[path] = (had, fid)
+            elif fid not in had:
+                files[path] = (*had, fid)
 
 
-def collect_originals(
-    out_dir: Path, done: Mapping[tuple[str, int], Mapping[str, Any]]
-) -> tuple[dict[str, int | None], int, int]:
-    """Every distinct client path with its fileset id (None: the server did not name it),
-    the filesets read, the files unreadable.
+def _there_with_size(path: Path, size: int) -> bool:
+    """Whether ``path`` is a regular file of ``size`` bytes (one stat): a ``paths`` file the
+    cache holds is taken from it only then, so that one deleted or cut since it was read is
+    told as a write from scratch tells it (missing, unreadable), not listed from memory."""
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size == size
+
+
+def _collect(out_dir: Path, records: Sequence[_PathsRecord]) -> _Collector:
+    """Every distinct client path with the fileset(s) listing it (None: the server named
+    none), gathered from the ``paths`` files of ``records`` (:func:`_paths_records`).
 
     One file per fileset (records name the fileset); a record without one (an older
     record, ``{}``, or an older OMERO.web's answer without a fileset) is read to find out.
@@ -497,19 +543,19 @@ def collect_originals(
 
     collector = _Collector()
     cache = out_dir / CACHE_NAME
-    lines = collector.lines(out_dir, done, cache)
+    lines = collector.lines(out_dir, records, cache)
     try:
         # Not fsynced: it is only a shortcut, and one cut short by a crash fails its digest.
         atomic_write_bytes(out_dir, cache, lines, durable=False)
     except OSError as exc:
-        collector = _without_cache(out_dir, done, cache, collector, lines, exc)
+        collector = _without_cache(out_dir, records, cache, collector, lines, exc)
     logger.debug("%d paths files read for %s", collector.opened, ORIGINALS_NAME)
-    return collector.files, len(collector.seen), collector.unreadable
+    return collector
 
 
 def _without_cache(
     out_dir: Path,
-    done: Mapping[tuple[str, int], Mapping[str, Any]],
+    records: Sequence[_PathsRecord],
     cache: Path,
     collector: _Collector,
     lines: Iterator[bytes],
@@ -535,7 +581,7 @@ def _without_cache(
     if collector.complete:
         return collector
     again = _Collector()
-    for _line in again.lines(out_dir, done, None):
+    for _line in again.lines(out_dir, records, None):
         pass
     return again
 
@@ -546,18 +592,26 @@ def write_originals(
     maps: Sequence[UrlMap],
 ) -> OriginalsSummary | None:
     """Write ``originals.tsv`` and ``raw-urls.txt`` from DIR's ``paths`` files (None: DIR has
-    none, nothing written). Both are replaced atomically, sorted by path."""
-    from harvester.store import atomic_write_bytes
+    none, nothing written). Both are replaced atomically, sorted by path, and recorded in
+    ``DIR/written.json`` as ``index.csv`` is (:func:`harvester.index.write_table`: a copy
+    changed by hand is kept beside, with one warning). Raises OSError."""
+    from harvester.index import write_table
 
-    if not any(kind == PATHS_KIND for kind, _ in done):
+    records = _paths_records(done)
+    if not records:
         return None
-    files, filesets, unreadable = collect_originals(out_dir, done)
+    collected = _collect(out_dir, records)
+    files = collected.files
+    filesets, unreadable, missing = len(collected.seen), collected.unreadable, collected.missing
+    # Held no longer while the tables are written: a tuple per image, an id per fileset.
+    del records, collected
     urls: dict[str, None] = {}
-    table = _table_pieces(files, maps, urls)
-    atomic_write_bytes(out_dir, out_dir / ORIGINALS_NAME, table)
+    write_table(out_dir, out_dir / ORIGINALS_NAME, _table_pieces(files, maps, urls))
     listed = (piece.encode() for piece in _pieces(f"{url}\n" for url in urls))
-    atomic_write_bytes(out_dir, out_dir / RAW_URLS_NAME, listed)
-    return OriginalsSummary(len(files), len(urls), filesets, unreadable, mapped=bool(maps))
+    write_table(out_dir, out_dir / RAW_URLS_NAME, listed)
+    return OriginalsSummary(
+        len(files), len(urls), filesets, unreadable, mapped=bool(maps), missing=missing
+    )
 
 
 #: Rows rendered and written at a time (the table is never held whole: a million rows
@@ -566,10 +620,10 @@ ROWS_PER_PIECE = 10_000
 
 
 def _table_pieces(
-    files: Mapping[str, int | None], maps: Sequence[UrlMap], urls: dict[str, None]
+    files: Mapping[str, _Filesets], maps: Sequence[UrlMap], urls: dict[str, None]
 ) -> Iterator[bytes]:
-    """``originals.tsv``, a slice of rows at a time, sorted by path; ``urls`` gets the
-    distinct URLs in that order (for ``raw-urls.txt``) as the rows are made."""
+    """``originals.tsv``, a slice of rows at a time, sorted by path (then fileset); ``urls``
+    gets the distinct URLs in that order (for ``raw-urls.txt``) as the rows are made."""
 
     def rows() -> Iterator[str]:
         yield "\t".join(ORIGINALS_COLUMNS) + "\n"
@@ -577,12 +631,21 @@ def _table_pieces(
             url = public_url(path, maps)
             if url:
                 urls[url] = None
-            fileset = files[path]
             cell = _tsv_cell(redact_url(path) if "://" in path else path)
-            yield f"{url}\t{cell}\t{'' if fileset is None else fileset}\n"
+            for fileset in _fileset_cells(files[path]):
+                yield f"{url}\t{cell}\t{fileset}\n"
 
     for piece in _pieces(rows()):
         yield piece.encode("utf-8", "backslashreplace")
+
+
+def _fileset_cells(filesets: _Filesets) -> tuple[str, ...]:
+    """The ``fileset_id`` cell of each row of one path (empty: no fileset named)."""
+    if filesets is None:
+        return ("",)
+    if isinstance(filesets, int):
+        return (str(filesets),)
+    return tuple(map(str, sorted(filesets)))
 
 
 def _pieces(lines: Iterable[str]) -> Iterator[str]:
@@ -619,4 +682,10 @@ def originals_line(out_dir: Path, summary: OriginalsSummary) -> str:
         where = "none listed"
     bad = summary.unreadable
     unread = f"; {plural(bad, 'paths file')} unreadable" if bad else ""
+    if summary.missing:  # (deleted since done: verify voids them, a harvest fetches them)
+        unread += (
+            f"; {plural(summary.missing, 'paths file')} missing "
+            f"(harvester verify {shlex.quote(str(out_dir))} has the next harvest fetch "
+            f"{'it' if summary.missing == 1 else 'them'} again)"
+        )
     return f"wrote {tsv} ({files}; {where}{unread})"

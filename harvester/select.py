@@ -1872,7 +1872,11 @@ def _write_labelled_index(
     from harvester.store import storage_error
 
     state = index.current_state(out_dir, state)
-    _write_originals(out_dir, state, originals)
+    # The first pass over the state, once for every table below: which kinds are done (the
+    # lists of originals are made only where paths are, without a scan of their own).
+    rows = index.IndexRows(state)
+    if rows.paths:
+        _write_originals(out_dir, state, originals)
     keys = distinct_keys(
         label_keys if label_keys is not None else recorded_label_keys(out_dir, state)
     )
@@ -1886,14 +1890,13 @@ def _write_labelled_index(
     moves = _SplitMoves.of(out_dir, record.replaced if split is not None else None)
     if not keys:
         if split is not None:
-            rows_written = _write_split_only(out_dir, state, split, moves, written, splits)
+            rows_written = _write_split_only(out_dir, state, rows, split, moves, written, splits)
         else:
-            rows_written = index.write_index_of(out_dir, state)
+            rows_written = index.write_index_of(out_dir, state, rows)
             if written is not None:
                 written.append(index_path(out_dir))
         _remove_stale_labels(out_dir)
         return rows_written
-    rows = index.IndexRows(state)
     census = KeyCensus(keys, state.labels_unasked)
     clashes: dict[tuple[str, str], None] = {}
     with paused_gc():
@@ -1965,12 +1968,11 @@ def _write_labelled_index(
 def _write_originals(
     out_dir: Path, state: JournalState, summaries: list[OriginalsSummary] | None
 ) -> None:
-    """``originals.tsv`` and ``raw-urls.txt`` from the folder's ``paths`` files, if any."""
+    """``originals.tsv`` and ``raw-urls.txt`` from the folder's ``paths`` files (the caller
+    knows it has some: :attr:`harvester.index.IndexRows.paths`)."""
     from harvester.originals import ORIGINALS_NAME, folder_maps, write_originals
     from harvester.store import storage_error
 
-    if not any(kind == "paths" for kind, _ in state.done):
-        return
     try:
         summary = write_originals(out_dir, state.done, folder_maps(out_dir))
     except OSError as exc:
@@ -1982,18 +1984,19 @@ def _write_originals(
 def _write_split_only(
     out_dir: Path,
     state: JournalState,
+    rows: IndexRows,
     split: SplitSpec,
     moves: _SplitMoves,
     written: list[Path] | None,
     splits: SplitTally | None,
 ) -> int:
-    """``index.csv`` with a ``split`` column and no label columns, then ``splits.csv``."""
+    """``index.csv`` (``rows``: of ``state``) with a ``split`` column and no label columns,
+    then ``splits.csv``."""
     from harvester import index
     from harvester.journal import paused_gc
     from harvester.layout import index_path
     from harvester.store import storage_error
 
-    rows = index.IndexRows(state)
     at = rows.fixed
     ours = [*rows.header[:at], "split"]
     header = ours + list(index.unique_columns(rows.header[at:], ours).values())

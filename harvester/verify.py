@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harvester.index import changed_by_hand, images_not_indexed
+from harvester.index import changed_by_hand, images_not_indexed, since_written
 from harvester.journal import DoneRecord, Journal, JournalState, SavedConfigs
 from harvester.layout import (
     IMAGES_DIR,
@@ -328,7 +328,8 @@ def folder_notes(
     ``images/`` holds files (``unjournaled``, see :func:`has_unjournaled_files`: journals
     deleted or left behind in a copy), or images are journaled but ``index.csv`` is missing
     or not ours, or changed by hand since harvester wrote it, or short of images journaled
-    since (:func:`harvester.index.images_not_indexed`). Cheap: the first line of
+    since (:func:`harvester.index.images_not_indexed`); or a list of originals harvester
+    wrote is gone or changed by hand (:func:`_originals_notes`). Cheap: the first line of
     ``index.csv`` at most, and its hash only when its size matches the record and its time
     does not (:func:`harvester.index.changed_by_hand`).
 
@@ -383,6 +384,31 @@ def folder_notes(
             elif lacking := images_not_indexed(out_dir, state):
                 jobs = index_jobs() if callable(index_jobs) else index_jobs
                 notes.append(_index_lag_note(out_dir, lacking, rebuild, jobs))
+    notes += _originals_notes(out_dir, state, rebuild)
+    return notes
+
+
+def _originals_notes(out_dir: Path, state: JournalState, rebuild: str) -> list[str]:
+    """One line per list of originals (``originals.tsv``, ``raw-urls.txt``) harvester wrote
+    that is gone or has been changed by hand since (:func:`harvester.index.since_written`):
+    an index write rewrites them, keeping an edited one beside as it keeps ``index.csv``.
+    Cheap: ``written.json`` and a stat (a hash only as for ``index.csv``); the records are
+    looked through for a ``paths`` one only for a list gone (an index write makes the lists
+    only where some image's paths are done: no "rebuild it" where it would not)."""
+    from harvester.originals import ORIGINALS_NAME, PATHS_KIND, RAW_URLS_NAME
+
+    notes: list[str] = []
+    for name in (ORIGINALS_NAME, RAW_URLS_NAME):
+        how = since_written(out_dir, out_dir / name)
+        if how == "gone" and any(kind == PATHS_KIND for kind, _ in state.done):
+            notes.append(f"{name} is missing: {rebuild}")
+        elif how == "edited":
+            stem, _, suffix = name.rpartition(".")
+            notes.append(
+                f"{name} has been changed since harvester wrote it: the next harvest (or "
+                f"harvester index) keeps that copy as {stem}.edited-<UTC time>.{suffix} and "
+                "writes a new one"
+            )
     return notes
 
 

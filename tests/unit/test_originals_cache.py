@@ -294,3 +294,24 @@ def test_a_disk_full_mid_cache_removes_the_old_cache(
     assert _lists(out) == scratch and b"img 999.tif" in scratch[0]
     assert sorted(opened) == sorted(out / image_path(i, "paths") for i in added)
     assert not (out / CACHE_NAME).exists()
+
+
+def test_a_cached_file_deleted_or_cut_is_told_as_without_the_cache(
+    tmp_path: Path, opened: list[Path]
+) -> None:
+    """A paths file the cache holds, deleted (missing) or cut short (unreadable) since:
+    each is opened again (one stat told), counted, and the lists and counts are those of a
+    write from scratch; the untouched files are still taken from the cache."""
+    out = tmp_path / "out"
+    state = _folder(out, IDS)
+    write_originals(out, state.done, MAPS)
+    (out / image_path(205, "paths")).unlink()
+    cut = out / image_path(206, "paths")
+    cut.write_bytes(cut.read_bytes()[:10])
+    opened.clear()
+    summary = write_originals(out, state.done, MAPS)
+    assert sorted(opened) == sorted(out / image_path(i, "paths") for i in (205, 206))
+    assert summary is not None and (summary.missing, summary.unreadable) == (1, 1)
+    assert b"img 205.tif" not in _lists(out)[0] and b"img 206.tif" not in _lists(out)[0]
+    assert _lists(out) == _from_scratch(out, state, tmp_path / "scratch")
+    assert write_originals(tmp_path / "scratch", state.done, MAPS) == summary
