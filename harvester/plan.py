@@ -646,7 +646,7 @@ async def plan_targets(
     own_copy = None
     if ids_copy is None:  # (a pipe read to see whether it holds an id would be gone for the walk)
         ids_copy = own_copy = await anyio.to_thread.run_sync(
-            copy_of_ids_source, config.ids_from, "plan"
+            copy_of_ids_source, config.ids_from, "plan", config.base_url
         )
     try:
         no_ids_held(config, ids_copy, going_on="planning the other targets")
