@@ -98,3 +98,13 @@ def test_printed_target_flags_parse_back_to_the_same_ids(
         assert (args.plates or []) == plates
         assert (args.screens or []) == screens
         assert words.count("--screen") == len(screens)
+
+
+def test_a_config_files_typed_screen_is_an_id_not_a_name() -> None:
+    """``screens = ["Screen:2302", "idr0056", "2021-03"]``: the typed id is id 2302 (it
+    was a name looked up on the server), the others names (no ranges for screens)."""
+    from harvester.config import HarvestConfig
+
+    config = HarvestConfig(screens=["Screen:2302", "idr0056", "2021-03"])  # type: ignore[arg-type]
+    assert config.screens == (2302,)
+    assert config.screen_names == ("idr0056", "2021-03")
