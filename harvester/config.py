@@ -112,8 +112,8 @@ def _is_number(text: str) -> bool:
 
 
 def _refuse_link(key: str, item: object) -> None:
-    """A webclient link given to a target key of a config file: a ConfigError naming the
-    ids it shows, and the link without its query (it may hold a session key).
+    """A link given to a target key of a config file: a ConfigError naming the ids it
+    shows, and the link without its query (it may hold a session key).
 
     Why: the target flags read links (:func:`harvester.cli.harvest.apply_target_links`,
     the link's server becoming the base URL), the file does not; ``images = [LINK]`` was
@@ -132,7 +132,7 @@ def _refuse_link(key: str, item: object) -> None:
         ids = ", ".join(map(str, link.ids_of(kind)))
         shows = f": {key} = [{ids}], base_url = {link.server!r}" if ids else ""
     raise ConfigError(
-        f"{key}: {link_shown(item)!r} is a webclient link; a config file takes ids",
+        f"{key}: {link_shown(item)!r} is a link; a config file takes ids",
         hint=f"give the ids it shows{shows} (a link is taken by {KINDS[kind][1]} LINK)",
         key=key,
     )

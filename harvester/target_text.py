@@ -1,12 +1,15 @@
-"""Targets as users paste them: typed ids, ranges and webclient links, read as ids.
+"""Targets as users paste them: typed ids, ranges and links, read as ids (and back).
 
 Users come from other tools: OMERO.downloader and the omero CLI write ``Image:123``;
 the webclient and IDR's pages give links (``https://host/webclient/?show=image-1|image-2``,
-``.../webclient/img_detail/1/``); a run of ids is typed as ``100-120``. The CLI's target
-flags and the ids file reader (:mod:`harvester.walk`) share this module, so each form means
-one thing everywhere. Pure text to ids: nothing here asks a server or prints, and a link's
-query is read for ``show=`` alone (a pasted link may carry a session key: no other part of
-it is kept, and no error message quotes a query).
+the image viewers' ``.../webclient/img_detail/1/``, ``.../webgateway/img_detail/1/``,
+``.../iviewer/?images=1,2``); a run of ids is typed as ``100-120``. The CLI's target flags,
+the ids file reader (:mod:`harvester.walk`) and the config file's target lists
+(:mod:`harvester.config`) share this module, so each form means one thing everywhere, and
+the commands harvester prints name a run of ids as the range the flags read back
+(:func:`compact_ids`). Pure text to ids: nothing here asks a server or prints, and a link's
+query is read for ``show=`` or ``images=`` alone (a pasted link may carry a session key: no
+other part of it is kept, and no error message quotes a query).
 """
 
 from __future__ import annotations

@@ -409,6 +409,16 @@ def read_ids_file(path: Path, server: str | None = None) -> Generator[int, None,
             text = line.split("#", 1)[0].strip()
             if not text:
                 continue
+            # Once per line of files of millions: a plain id is read here, not in _line_ids.
+            if text.isdigit():
+                try:
+                    image_id = int(text)
+                except ValueError:  # "²" (a digit int() refuses), more digits than int() reads
+                    image_id = 0
+                if image_id > 0:
+                    first = False
+                    yield image_id
+                    continue
             if first:
                 first = False
                 column = _id_column(line)
@@ -488,18 +498,21 @@ def _csv_ids(
         yield from _line_ids(row[column].strip(), where, number, hint)
 
 
+def _digits_id(text: str) -> int:
+    """A line of digits (``str.isdigit``) as its id; 0 where it is none: ``0``, ``²`` (a
+    digit int() refuses), more digits than int() reads."""
+    try:
+        return max(int(text), 0)
+    except ValueError:
+        return 0
+
+
 def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]:
     """The image ids of one line: an id, ``Image:123`` (as OMERO.downloader and the omero
     CLI write it), a range ``100-120`` or an image link; else a UsageError naming line
     ``number`` of the file."""
-    # Once per line of an ids file of millions: a plain id is read before anything else.
-    if text.isdigit():
-        try:
-            image_id = int(text)
-        except ValueError:  # "²" (a digit int() refuses), or more digits than int() reads
-            image_id = 0
-        if image_id > 0:
-            return (image_id,)
+    if text.isdigit() and (image_id := _digits_id(text)):
+        return (image_id,)
     path = where.path
     typed = typed_id(text) if ":" in text else None
     if typed is not None:

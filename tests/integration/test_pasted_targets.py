@@ -322,8 +322,8 @@ def test_a_link_in_a_config_file_names_its_ids_without_its_query(
     code, err = run(capsys, "harvest", str(config), "--out", str(out), "--rate", "none")
     assert code == 2
     assert err.splitlines() == [
-        f"error: {config}: {key}: '{emulator.base_url}/webclient/' is a webclient link; a "
-        "config file takes ids",
+        f"error: {config}: {key}: '{emulator.base_url}/webclient/' is a link; a config "
+        "file takes ids",
         f"hint: give the ids it shows: {key} = [{target}], base_url = '{emulator.base_url}' "
         f"(a link is taken by --{kind} LINK)",
     ]
