@@ -134,24 +134,26 @@ def test_an_ids_file_of_links_typed_ids_and_ranges_is_harvested(
     assert SECRET not in every_text(out)
 
 
-@pytest.mark.parametrize("source", ["file", "standard input"])
+@pytest.mark.parametrize("command", ["harvest", "harvest from a pipe", "plan", "slurm"])
 def test_a_link_of_another_server_in_an_ids_file_is_refused_naming_its_line(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, source: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, command: str
 ) -> None:
     """An ids file's link of another server than the run's (its image 1 is another image):
     one error line naming the line and both servers, the hint the --base-url to give,
-    exit 2, nothing harvested, the key unsaid; from a file or piped in (copied first) alike."""
+    exit 2, no folder made, the key unsaid; a harvest's file or pipe (copied first), a
+    plan's and the file a SLURM script's tasks would read alike."""
     text = f"{IMAGES[0]}\nhttps://idr.example/webgateway/img_detail/1/?bsession={SECRET}\n"
     ids = tmp_path / "ids.txt"
     ids.write_text(text, encoding="utf-8")
     out = tmp_path / "D"
-    argv = ["--base-url", emulator.base_url, *HARVEST, "--out", str(out)]
-    if source == "file":
-        code, err = run(capsys, "harvest", "--ids-from", str(ids), *argv)
-    else:
+    argv = ["--base-url", emulator.base_url, "--out", str(out)]
+    if command == "harvest from a pipe":
         piped = run_cli("harvest", "--ids-from", "-", *argv, stdin=text)
         code, err = piped.returncode, piped.stderr
         assert "Traceback" not in err
+    else:
+        more = ["--tasks", "2"] if command == "slurm" else []
+        code, err = run(capsys, command, "--ids-from", str(ids), *argv, *more)
     assert code == 2
     error, hint = err.splitlines()
     assert error.startswith("error: ") and error.endswith(
@@ -163,7 +165,7 @@ def test_a_link_of_another_server_in_an_ids_file_is_refused_naming_its_line(
         "--base-url https://idr.example"
     )
     assert SECRET not in err
-    assert not thumbnails(out)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
