@@ -73,7 +73,17 @@ from harvester.splits import (
     check_split_seed,
     parse_split,
 )
-from harvester.target_text import MAX_ID_DIGITS
+from harvester.target_text import (
+    KINDS,
+    MAX_ID_DIGITS,
+    MAX_RANGE,
+    TargetTextError,
+    a_kind,
+    compact_ids,
+    id_range,
+    typed_id,
+    typed_like,
+)
 from harvester.urls import DEFAULT_THUMBNAIL_SIZE as DEFAULT_THUMBNAIL_SIZE
 from harvester.window import DEFAULT_WINDOW as DEFAULT_WINDOW
 from harvester.window import WINDOW_MODES as WINDOWS
@@ -102,14 +112,14 @@ def _is_number(text: str) -> bool:
 
 
 def _refuse_link(key: str, item: object) -> None:
-    """A webclient link given to a target key of a config file: a ConfigError naming the
-    ids it shows, and the link without its query (it may hold a session key).
+    """A link given to a target key of a config file: a ConfigError naming the ids it
+    shows, and the link without its query (it may hold a session key).
 
     Why: the target flags read links (:func:`harvester.cli.harvest.apply_target_links`,
     the link's server becoming the base URL), the file does not; ``images = [LINK]`` was
     "not a numeric id" with the whole link, key and all, and ``screens = [LINK]`` a name
     looked up on the server, said back as not found."""
-    from harvester.target_text import KINDS, TargetTextError, is_link, link_shown, parse_link
+    from harvester.target_text import is_link, link_shown, parse_link
 
     if not (isinstance(item, str) and is_link(item)):
         return
@@ -122,14 +132,15 @@ def _refuse_link(key: str, item: object) -> None:
         ids = ", ".join(map(str, link.ids_of(kind)))
         shows = f": {key} = [{ids}], base_url = {link.server!r}" if ids else ""
     raise ConfigError(
-        f"{key}: {link_shown(item)!r} is a webclient link; a config file takes ids",
+        f"{key}: {link_shown(item)!r} is a link; a config file takes ids",
         hint=f"give the ids it shows{shows} (a link is taken by {KINDS[kind][1]} LINK)",
         key=key,
     )
 
 
 def _as_int_list(key: str, value: object) -> tuple[int, ...]:
-    """Ids as a tuple of positive ints; a single int or numeric string is accepted."""
+    """Ids as a tuple of positive ints; a single int or numeric string is accepted, and
+    the forms a user pastes as strings (:func:`_typed_ids`): ``"Image:123"``, ``"100-120"``."""
     items = value if isinstance(value, list | tuple) else [value]
     out: list[int] = []
     for item in items:
@@ -144,6 +155,9 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
             and len(item.strip()) <= MAX_ID_DIGITS
         ):
             number = int(item.strip())  # (int() refuses over 4,300 digits: no id has that many)
+        elif isinstance(item, str) and (typed := _typed_ids(key, item.strip())) is not None:
+            out.extend(typed)
+            continue
         else:
             shown = repr(item) if len(repr(item)) <= 42 else repr(item)[:38] + "...'"
             raise ConfigError(
@@ -153,6 +167,36 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
             raise ConfigError(f"{key}: {number} is not a valid id (ids are positive)")
         out.append(number)
     return tuple(out)
+
+
+def _typed_ids(key: str, text: str) -> Sequence[int] | None:
+    """A target key's string item written as the target flags take it: a typed id of the
+    key's kind (``"Image:123"``, as OMERO.downloader writes it), or, for the keys of ids
+    alone (not ``screens``/``projects``, where ``"2021-03"`` is a name), a range
+    (``"100-120"``, at most :data:`~harvester.target_text.MAX_RANGE` ids). None: neither
+    (the caller says what it is not); a typed id of another kind or a bad range is a
+    ConfigError naming the key to give it to."""
+    kind = next(k for k, (each, _flag) in KINDS.items() if each == key)
+    if typed_like(text):
+        typed = typed_id(text)
+        if typed is None:  # ("Screen:0" is no name either)
+            return None
+        if typed[0] != kind:
+            other = KINDS[typed[0]][0]
+            raise ConfigError(
+                f"{key}: {text!r} is {a_kind(typed[0])}, not {a_kind(kind)}",
+                hint=f"give it as {other} = [{typed[1]}]",
+            )
+        return [typed[1]]
+    if key in NAMED_TARGETS:
+        return None
+    try:
+        return id_range(text, None)
+    except TargetTextError as exc:
+        more = "; more images go in an ids file (ids_from)" if key == "images" else ""
+        raise ConfigError(
+            f"{key}: {exc}", hint=f"a range is FIRST-LAST, at most {MAX_RANGE:,} ids{more}"
+        ) from None
 
 
 #: Targets that may be named as IDR shows them (``--screen idr0056``): kind -> names field.
@@ -179,6 +223,14 @@ def _ids_and_names(key: str, value: object) -> tuple[tuple[int, ...], tuple[str,
         _refuse_link(key, item)
         if isinstance(item, str) and not _is_number(item.strip()):
             name = item.strip()
+            if (typed := _typed_ids(key, name)) is not None:  # "Screen:2302" is no name
+                ids.extend(typed)
+                continue
+            if typed_like(name):  # ("Screen:0", "Screen:x": no name either)
+                raise ConfigError(
+                    f"{key}: {name[:40]!r} is not a numeric id",
+                    hint="ids are positive integers, e.g. 2302",
+                )
             if not name:
                 raise ConfigError(
                     f"{key}: an empty name", hint="give an id (2302) or a name (idr0056)"
@@ -1861,8 +1913,7 @@ def target_flags(recorded: RecordedRun) -> list[str]:
     words: list[str] = []
     for key in ("screens", "projects", "plates", "datasets", "images"):
         values = config.get(key)
-        for item in values if isinstance(values, list) else ():
-            words += [FLAGS[key], str(item)]
+        words += id_flags(key, values if isinstance(values, list) else [])
     for key, plain in NAMED_TARGETS.items():
         names = config.get(plain)
         for name in names if isinstance(names, list) else ():
@@ -1878,6 +1929,23 @@ def target_flags(recorded: RecordedRun) -> list[str]:
     if isinstance(per, str) and per.strip():  # (part of the set: forget must be given it)
         words += ["--sample-per", per]
     return words
+
+
+#: The target keys whose flags take ranges (``--image 100-120``): not ``--screen`` nor
+#: ``--project``, where ``2021-03`` is a name.
+RANGE_KEYS = ("plates", "datasets", "images")
+
+
+def id_flags(key: str, values: Sequence[object]) -> list[str]:
+    """The flag of ``key`` once per item of ``values`` (``--where A --where B``); a target
+    key's run of consecutive ids as one range (``--image 1-500``, not 500 flags:
+    :func:`~harvester.target_text.compact_ids`), which the flag reads back as those ids."""
+    flag = FLAGS[key]
+    if key in RANGE_KEYS and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        items = compact_ids(v for v in values if isinstance(v, int))
+    else:
+        items = [str(v) for v in values]
+    return [word for item in items for word in (flag, item)]
 
 
 def take_back_flags(recorded: RecordedRun, folder_server: str | None = None) -> list[str]:
@@ -2453,8 +2521,7 @@ def recorded_flags(recorded: RecordedRun) -> list[str]:
         if value is None or value == () or value == [] or value == _default_of(key):
             continue
         if isinstance(value, list):
-            for item in value:
-                words += [flag, str(item)]
+            words += id_flags(key, value)
         elif isinstance(value, float):
             words += [flag, f"{value:g}"]
         else:

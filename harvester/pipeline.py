@@ -1584,7 +1584,7 @@ class Harvest:
             return None
         copy = self._ids_copy if self._ids_copy is not None else copy_of_ids_source(path)
         if copy is None:
-            check_ids_file(path)  # a folder or a missing file: the check names the problem
+            check_ids_file(path, self.cfg.base_url)  # a folder, a missing file: named there
             return None
         self._ids_file = copy
         return copy
@@ -2987,7 +2987,9 @@ def no_ids_held(
     return not others
 
 
-def copy_of_ids_source(path: Path | None, command: str = "harvest") -> Path | None:
+def copy_of_ids_source(
+    path: Path | None, command: str = "harvest", server: str | None = None
+) -> Path | None:
     """A temporary copy of an ``--ids-from`` source that can be read only once, else None.
 
     ``-`` (standard input; always copied, even a file redirected in: reopening /dev/stdin
@@ -2997,15 +2999,16 @@ def copy_of_ids_source(path: Path | None, command: str = "harvest") -> Path | No
     makes the copy before its event loop starts: the copy waits for the producer to end,
     and a Ctrl-C or SIGTERM meanwhile must interrupt that wait, which it cannot while the
     event loop's own thread is blocked in the read. ``command``: the one a terminal on
-    standard input is told to pipe the ids into.
+    standard input is told to pipe the ids into; ``server``: the run's base URL, whose server
+    the source's links must be of (the copy holds their ids alone).
     """
     if path is None:
         return None
     if str(path) == "-":
-        return spool_ids_file(standard_input_ids(command))
+        return spool_ids_file(standard_input_ids(command), server)
     if path.is_file() or path.is_dir() or not path.exists():
         return None
-    return spool_ids_file(path)
+    return spool_ids_file(path, server)
 
 
 async def run_harvest(

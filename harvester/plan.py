@@ -640,15 +640,20 @@ async def plan_targets(
 
     from harvester.openfiles import fit_open_files
     from harvester.pipeline import check_out_dir, copy_of_ids_source, no_ids_held
+    from harvester.walk import check_ids_file
 
     check_plan_targets(config)
     fit_open_files(config.concurrency)  # before DIR is made: the walk's connections need them
     own_copy = None
     if ids_copy is None:  # (a pipe read to see whether it holds an id would be gone for the walk)
         ids_copy = own_copy = await anyio.to_thread.run_sync(
-            copy_of_ids_source, config.ids_from, "plan"
+            copy_of_ids_source, config.ids_from, "plan", config.base_url
         )
     try:
+        if ids_copy is None and config.ids_from is not None:
+            # A file read where it is: checked whole before DIR is made, as a harvest checks
+            # it (a junk line; a link of another server, which the walk reads as ids).
+            await anyio.to_thread.run_sync(check_ids_file, config.ids_from, config.base_url)
         no_ids_held(config, ids_copy, going_on="planning the other targets")
         await anyio.to_thread.run_sync(_prepare_out_dir, out_dir, force, check_out_dir)
         return await _plan_from(

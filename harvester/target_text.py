@@ -1,16 +1,20 @@
-"""Targets as users paste them: typed ids, ranges and webclient links, read as ids.
+"""Targets as users paste them: typed ids, ranges and links, read as ids (and back).
 
 Users come from other tools: OMERO.downloader and the omero CLI write ``Image:123``;
 the webclient and IDR's pages give links (``https://host/webclient/?show=image-1|image-2``,
-``.../webclient/img_detail/1/``); a run of ids is typed as ``100-120``. The CLI's target
-flags and the ids file reader (:mod:`harvester.walk`) share this module, so each form means
-one thing everywhere. Pure text to ids: nothing here asks a server or prints, and a link's
-query is read for ``show=`` alone (a pasted link may carry a session key: no other part of
-it is kept, and no error message quotes a query).
+the image viewers' ``.../webclient/img_detail/1/``, ``.../webgateway/img_detail/1/``,
+``.../iviewer/?images=1,2``); a run of ids is typed as ``100-120``. The CLI's target flags,
+the ids file reader (:mod:`harvester.walk`) and the config file's target lists
+(:mod:`harvester.config`) share this module, so each form means one thing everywhere, and
+the commands harvester prints name a run of ids as the range the flags read back
+(:func:`compact_ids`). Pure text to ids: nothing here asks a server or prints, and a link's
+query is read for ``show=`` or ``images=`` alone (a pasted link may carry a session key: no
+other part of it is kept, and no error message quotes a query).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -22,6 +26,7 @@ __all__ = [
     "Link",
     "TargetTextError",
     "a_kind",
+    "compact_ids",
     "id_range",
     "is_link",
     "link_shown",
@@ -89,12 +94,14 @@ def typed_like(text: str) -> bool:
     return bool(colon) and kind.strip().lower() in KINDS
 
 
-def id_range(text: str, kind: str = "image") -> range | None:
+def id_range(text: str, kind: str | None = "image", *, most: int = MAX_RANGE) -> range | None:
     """``100-120`` as the ids 100 to 120, both included; None for text that is no range.
 
     Unambiguous because an id never holds a ``-``. A range written backwards, starting at
-    0, or naming more than :data:`MAX_RANGE` ids is a :class:`TargetTextError` (of
-    ``kind``: more images than that go in an ids file, which it says).
+    0, or naming more than ``most`` ids is a :class:`TargetTextError`. ``kind``: that of the
+    flag given the range (more images than a range takes go in an ids file, which an
+    image flag's error says); None where the caller says what to do instead (a config
+    file, an ids file's line, whose bound ``most`` is its own).
     """
     first, dash, last = text.partition("-")
     first, last = first.strip(), last.strip()
@@ -107,13 +114,36 @@ def id_range(text: str, kind: str = "image") -> range | None:
             f"{shown!r} is not a range of ids (FIRST-LAST, from 1, FIRST not above LAST)"
         )
     count = high - low + 1
-    if count > MAX_RANGE:
+    if count > most:
         more = f" (more images: seq {low} {high} > ids.txt, then --ids-from ids.txt)"
         raise TargetTextError(
-            f"{text!r} names {count:,} ids; a range takes {MAX_RANGE:,} at most"
+            f"{text!r} names {count:,} ids; a range takes {most:,} at most"
             + (more if kind == "image" else "")
         )
     return range(low, high + 1)
+
+
+def compact_ids(ids: Iterable[int]) -> list[str]:
+    """Ids as the items of a flag that takes ranges, in their order: each run of three or
+    more consecutive ids (ascending) as ``FIRST-LAST``, of at most :data:`MAX_RANGE` ids, the
+    rest one by one. Why: a printed command (a resume, a take-back, a SLURM task's) said
+    ``--image 1-500`` as 500 flags; read back by :func:`id_range`, these are the same ids."""
+    items: list[str] = []
+    run: list[int] = []
+
+    def close() -> None:
+        if len(run) >= 3:
+            items.append(f"{run[0]}-{run[-1]}")
+        else:
+            items.extend(map(str, run))
+        run.clear()
+
+    for each in ids:
+        if run and (each != run[-1] + 1 or len(run) >= MAX_RANGE):
+            close()
+        run.append(each)
+    close()
+    return items
 
 
 @dataclass(frozen=True)
@@ -140,11 +170,24 @@ class Link:
         )
 
 
+#: The pages of OMERO.web a link may be of (the first path segment that is one of these
+#: ends the server's address): the webclient's tree, the image viewers.
+LINK_PAGES = ("webclient", "webgateway", "iviewer")
+
+#: What a link of no page harvester reads is told it may be, in one line.
+LINKS_TAKEN = (
+    ".../webclient/?show=image-ID, .../webclient/img_detail/ID/, "
+    ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids"
+)
+
+
 def is_link(text: str) -> bool:
     """Whether ``text`` is given as a web address (to be read by :func:`parse_link`): with
-    its scheme, or a webclient page's without it (refused there, its query unquoted)."""
+    its scheme, or an OMERO.web page's without it (refused there, its query unquoted)."""
     lowered = text.strip().lower()
-    return lowered.startswith(("http://", "https://")) or "/webclient" in lowered
+    return lowered.startswith(("http://", "https://")) or any(
+        f"/{page}" in lowered for page in LINK_PAGES
+    )
 
 
 def link_shown(text: str) -> str:
@@ -161,9 +204,12 @@ def link_shown(text: str) -> str:
 
 
 def parse_link(text: str) -> Link:
-    """A webclient link (``.../webclient/?show=image-1|plate-5``, or an image viewer's
-    ``.../webclient/img_detail/1/``) as a :class:`Link`; anything else a
-    :class:`TargetTextError` that names the link without its query."""
+    """A link to what OMERO.web shows as a :class:`Link`: the webclient's tree
+    (``.../webclient/?show=image-1|plate-5``), an image viewer's page
+    (``.../webclient/img_detail/1/``, ``.../webgateway/img_detail/1/``) or OMERO.iviewer's
+    (``.../iviewer/?images=1,2&dataset=3``, ``.../iviewer/1/``: its images, the dataset
+    being where the viewer browses from). Anything else is a :class:`TargetTextError` that
+    names the link without its query."""
     if not text.strip().lower().startswith(("http://", "https://")):
         raise TargetTextError(
             f"{link_shown(text)!r} is a link without its https:// (or "
@@ -181,16 +227,17 @@ def parse_link(text: str) -> Link:
     segments = [segment for segment in parts.path.split("/") if segment]
     shown_as = f"{origin}{parts.path}"  # (no user, no query: they may hold credentials)
     pages = [segment.lower() for segment in segments]
-    if not host or "webclient" not in pages:
-        raise TargetTextError(
-            f"{shown_as!r} is not a webclient link (harvester takes "
-            ".../webclient/?show=image-ID links, and ids)"
-        )
-    at = pages.index("webclient")
+    at = next((n for n, page in enumerate(pages) if page in LINK_PAGES), None)
+    if not host or at is None:
+        raise _not_read(shown_as)
     server = origin + "".join(f"/{segment}" for segment in segments[:at])
-    after = segments[at + 1 :]
+    page, after = pages[at], segments[at + 1 :]
+    if page == "iviewer":
+        return Link(server, _iviewer_images(after, parts.query, shown_as))
     if len(after) == 2 and after[0].lower() == "img_detail" and (image := positive_id(after[1])):
         return Link(server, (("image", image),))
+    if page != "webclient":  # (the webclient's pages all take ?show=: userdata/ too)
+        raise _not_read(shown_as)
     items = [
         item.strip()
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
@@ -204,6 +251,41 @@ def parse_link(text: str) -> Link:
             "(or screen-, project-, plate-, dataset-)"
         )
     return Link(server, tuple(dict.fromkeys(_shown_item(item) for item in items)))
+
+
+def _not_read(shown_as: str) -> TargetTextError:
+    """The refusal of a link of no page harvester reads, naming those it does."""
+    return TargetTextError(f"{shown_as!r} is not a link harvester reads (it takes {LINKS_TAKEN})")
+
+
+def _iviewer_images(after: list[str], query: str, shown_as: str) -> tuple[tuple[str, int], ...]:
+    """The images an OMERO.iviewer link opens: ``iviewer/ID/`` or ``?images=ID,ID`` (the
+    viewer's own link, what "Open with" gives). Its ``dataset=``/``well=`` say where the
+    viewer browses from, not what it shows: a link of them alone names no image (is the
+    dataset meant, or the image the viewer opens first?), and is refused."""
+    given = [
+        item.strip()
+        for name, value in parse_qsl(query, keep_blank_values=True)
+        if name == "images"
+        for item in value.split(",")
+        if item.strip()
+    ]
+    if len(after) == 1:
+        given.insert(0, after[0])
+    elif after:
+        raise _not_read(shown_as)
+    if not given:
+        raise TargetTextError(
+            f"the link {shown_as!r} shows no image: give one with ?images=ID (a dataset's "
+            "images: .../webclient/?show=dataset-ID)"
+        )
+    shown: list[tuple[str, int]] = []
+    for item in given:
+        image = positive_id(item)
+        if image is None:
+            raise TargetTextError(f"the link shows image {item[:40]!r}, not an image id")
+        shown.append(("image", image))
+    return tuple(dict.fromkeys(shown))
 
 
 def _shown_item(item: str) -> tuple[str, int]:

@@ -58,6 +58,7 @@ from harvester.errors import (
     PermanentError,
     TargetNotFoundError,
     UsageError,
+    redact_base_url,
     redact_url,
     server_is_there,
     unavailable,
@@ -66,7 +67,15 @@ from harvester.errors import (
 from harvester.models import ImageRef, has_context
 from harvester.placing import Listed
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
-from harvester.target_text import KINDS, a_kind, is_link, link_shown, typed_id
+from harvester.target_text import (
+    KINDS,
+    TargetTextError,
+    a_kind,
+    id_range,
+    is_link,
+    parse_link,
+    typed_id,
+)
 from harvester.text import plural
 
 if TYPE_CHECKING:
@@ -369,9 +378,15 @@ def _annotation_id(ann: dict[str, Any]) -> int:
     return value if isinstance(value, int) else 0
 
 
-def read_ids_file(path: Path) -> Generator[int, None, None]:
+def read_ids_file(path: Path, server: str | None = None) -> Generator[int, None, None]:
     """Image ids, one a line; blank lines and ``#`` comments ignored (and a UTF-8 byte
     order mark at the start, which Windows editors write).
+
+    A line may also be written as users paste it (:func:`_line_ids`): ``Image:123``, a
+    range ``100-120``, an image link (``.../webclient/?show=image-1|image-2``,
+    ``.../iviewer/?images=1,2``...). ``server``: the base URL of the run that reads the
+    file, whose server a link must be of (another server's image 123 is another image);
+    None where the server is not in question (a file already checked, ids of a folder).
 
     A CSV or TSV whose first line names an ``image_id`` column (a harvester's own
     ``index.csv``, a table filtered in pandas or a spreadsheet) gives that column's ids:
@@ -387,23 +402,56 @@ def read_ids_file(path: Path) -> Generator[int, None, None]:
             f"cannot read ids file {str(path)!r}: {exc.strerror or exc}",
             hint="--ids-from takes a text file with one image id a line",
         ) from None
+    where = _Where(path, server)
     with handle:
         first = True
         for number, line in enumerate(handle, start=1):
             text = line.split("#", 1)[0].strip()
             if not text:
                 continue
+            # Once per line of files of millions: a plain id is read here, not in _line_ids.
+            if text.isdigit():
+                try:
+                    image_id = int(text)
+                except ValueError:  # "²" (a digit int() refuses), more digits than int() reads
+                    image_id = 0
+                if image_id > 0:
+                    first = False
+                    yield image_id
+                    continue
             if first:
                 first = False
                 column = _id_column(line)
                 if column is not None:
-                    yield from _csv_ids(path, handle, number, *column)
+                    yield from _csv_ids(where, handle, number, *column)
                     return
-                if not text.isdigit() and any(d in text for d in (",", "\t", ";")):
+                if (
+                    not text.isdigit()
+                    and any(d in text for d in (",", "\t", ";"))
+                    and not is_link(text)  # (an iviewer link's ?images=1,2 has commas)
+                ):
                     # A table without the column (an index.csv cut without image_id): saying
                     # "one integer a line" would read as if CSVs were not taken at all.
-                    yield _image_id(text, path, number, _NO_ID_COLUMN_HINT)
-            yield _image_id(text, path, number, "one positive integer a line; '#' starts a comment")
+                    yield from _line_ids(text, where, number, _NO_ID_COLUMN_HINT)
+                    continue
+            yield from _line_ids(text, where, number, _PLAIN_HINT)
+
+
+#: The hint for a junk line of a plain ids file.
+_PLAIN_HINT = "one positive integer a line; '#' starts a comment"
+
+#: The most ids one range line of an ids file may name. More than a range given to a flag
+#: (:data:`~harvester.target_text.MAX_RANGE`: a file's ids are streamed, never held nor
+#: saved), yet bounded: ``1-9762957`` for ``9762950-9762957`` would ask for millions.
+MAX_LINE_RANGE = 100_000
+
+
+@dataclass(frozen=True)
+class _Where:
+    """The ids file being read, and the server its links must be of (None: any)."""
+
+    path: Path
+    server: str | None
 
 
 #: The hint for a CSV/TSV header line that names no image id column.
@@ -434,7 +482,7 @@ def _header_key(name: str) -> str:
 
 
 def _csv_ids(
-    path: Path, rows: Iterable[str], header_line: int, delimiter: str, column: int
+    where: _Where, rows: Iterable[str], header_line: int, delimiter: str, column: int
 ) -> Generator[int, None, None]:
     """The ``column`` of every row after a CSV header (quoted fields as the csv module reads)."""
     import csv  # only for a CSV ids file
@@ -446,14 +494,26 @@ def _csv_ids(
         if not any(field.strip() for field in row):
             continue
         if column >= len(row):
-            raise UsageError(f"{path}: line {number}: no image_id field", hint=hint)
-        yield _image_id(row[column].strip(), path, number, hint)
+            raise UsageError(f"{where.path}: line {number}: no image_id field", hint=hint)
+        yield from _line_ids(row[column].strip(), where, number, hint)
 
 
-def _image_id(text: str, path: Path, number: int, hint: str) -> int:
-    """``text`` as an image id (``Image:123`` too, as OMERO.downloader and the omero CLI
-    write it), or a UsageError naming line ``number`` of ``path``."""
-    # Once per line of an ids file of millions: a plain id (no colon) skips the typed read.
+def _digits_id(text: str) -> int:
+    """A line of digits (``str.isdigit``) as its id; 0 where it is none: ``0``, ``²`` (a
+    digit int() refuses), more digits than int() reads."""
+    try:
+        return max(int(text), 0)
+    except ValueError:
+        return 0
+
+
+def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]:
+    """The image ids of one line: an id, ``Image:123`` (as OMERO.downloader and the omero
+    CLI write it), a range ``100-120`` or an image link; else a UsageError naming line
+    ``number`` of the file."""
+    if text.isdigit() and (image_id := _digits_id(text)):
+        return (image_id,)
+    path = where.path
     typed = typed_id(text) if ":" in text else None
     if typed is not None:
         kind, object_id = typed
@@ -463,20 +523,51 @@ def _image_id(text: str, path: Path, number: int, hint: str) -> int:
                 f"as {KINDS[kind][1]} {object_id}",
                 hint="an ids file holds image ids, one a line",
             )
-        return object_id
+        return (object_id,)
+    if is_link(text):
+        return _link_ids(text, where, number)
     try:
-        image_id = int(text) if text.isdigit() else 0
-    except ValueError:  # "²" (a digit int() refuses), or more digits than int() reads
-        image_id = 0
-    if image_id <= 0 and is_link(text):  # (said without its query: it may hold a session key)
+        ids = id_range(text, None, most=MAX_LINE_RANGE) if "-" in text else None
+    except TargetTextError as exc:
         raise UsageError(
-            f"{path}: line {number}: {link_shown(text)!r} is a webclient link, not an image id",
-            hint="an ids file holds image ids, one a line (Image:ID too); --image takes a link",
+            f"{path}: line {number}: {exc}",
+            hint=f"a range line is FIRST-LAST, at most {MAX_LINE_RANGE:,} ids (split a longer "
+            "one over lines)",
+        ) from None
+    if ids is not None:
+        return ids
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    raise UsageError(f"{path}: line {number}: {shown!r} is not an image id", hint=hint)
+
+
+def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:
+    """The images a link line shows (:func:`~harvester.target_text.parse_link`), of the
+    run's server; a link of another kind or server, or none harvester reads, a UsageError
+    (naming the link without its query: it may hold a session key)."""
+    from harvester.config import normal_base_url
+
+    line = f"{where.path}: line {number}"
+    try:
+        link = parse_link(text)
+    except TargetTextError as exc:
+        raise UsageError(
+            f"{line}: {exc}", hint="an ids file holds image ids, one a line (or image links)"
+        ) from None
+    for other in dict.fromkeys(kind for kind, _id in link.shown if kind != "image"):
+        theirs = ",".join(map(str, link.ids_of(other)))
+        raise UsageError(
+            f"{line}: the link shows {other} {theirs}, not an image: give it as "
+            f"{KINDS[other][1]} {theirs}",
+            hint="an ids file holds image ids, one a line (or image links)",
         )
-    if image_id <= 0:
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise UsageError(f"{path}: line {number}: {shown!r} is not an image id", hint=hint)
-    return image_id
+    if where.server is not None and normal_base_url(link.server) != normal_base_url(where.server):
+        asked = redact_base_url(where.server).partition("?")[0]
+        raise UsageError(
+            f"{line}: the link is of {link.server}, not of the server asked, {asked}",
+            hint=f"an ids file's links are of the run's server: to ask the link's, give "
+            f"--base-url {link.server}",
+        )
+    return tuple(link.ids_of("image"))
 
 
 def first_ids(path: Path, count: int, keep: Callable[[int], bool] | None = None) -> list[int]:
@@ -567,7 +658,7 @@ def remove_dead_runs_copies(folder: Path) -> int:
     return removed
 
 
-def spool_ids_file(path: Path) -> Path:
+def spool_ids_file(path: Path, server: str | None = None) -> Path:
     """Read an ids source that can be read only once (a pipe, ``<(cmd)``, a device) to a
     temporary file, checking every line; returns that file, which the caller removes.
 
@@ -577,7 +668,8 @@ def spool_ids_file(path: Path) -> Path:
     in the source); it goes to the system's temporary folder, never into DIR. Its name
     says whose it is (host, pid, the process's start), so that the copies of runs killed
     before they could remove theirs (SIGKILL, the OOM killer) are removed by the next
-    copy made on this machine (:func:`remove_dead_runs_copies`).
+    copy made on this machine (:func:`remove_dead_runs_copies`). ``server``: the run's, that
+    of the links the source holds (:func:`read_ids_file`): the copy holds their ids alone.
     """
     spooled: Path | None = None
     try:
@@ -588,7 +680,7 @@ def spool_ids_file(path: Path) -> Path:
         handle, name = tempfile.mkstemp(prefix=_own_copy_prefix(), suffix=".txt")
         spooled = Path(name)
         with os.fdopen(handle, "w", encoding="ascii") as out:
-            for image_id in read_ids_file(path):
+            for image_id in read_ids_file(path, server):
                 out.write(f"{image_id}\n")
     except OSError as exc:
         if spooled is not None:
@@ -604,7 +696,7 @@ def spool_ids_file(path: Path) -> Path:
     return spooled
 
 
-def check_ids_file(path: Path) -> None:
+def check_ids_file(path: Path, server: str | None = None) -> None:
     """Validate a whole ids file up front (before anything is written).
 
     It runs before every ``--ids-from`` harvest, so the common file (nothing
@@ -612,11 +704,12 @@ def check_ids_file(path: Path) -> None:
     time with a few byte-string scans, several times faster than parsing each
     line. Anything else (comments, blanks, a junk line, an unreadable file)
     goes through :func:`read_ids_file`, which accepts it or names the first
-    bad line exactly as the walk will.
+    bad line exactly as the walk will, and a link of another server than ``server`` (the
+    run's base URL; the walk, reading a file checked, does not ask again).
     """
     if _plain_ids_file(path):
         return
-    for _ in read_ids_file(path):
+    for _ in read_ids_file(path, server):
         pass
 
 

@@ -461,9 +461,10 @@ def _target_syntax(flag: str, *, named: bool) -> str:
     ``--screen``/``--project`` help offered ``a range FIRST-LAST``, which they take as a name
     (``2021-03``, as a server may call a project: :func:`_target_items`)."""
     span = "" if named else ", a range FIRST-LAST,"
+    viewers = ", img_detail/ID/ or iviewer/?images=..." if flag == "--image" else ""
     return (
         f"(repeatable, or a comma list; also {flag[2:].title()}:ID{span} or a webclient link "
-        "?show=...)"
+        f"?show=...{viewers})"
     )
 
 
@@ -959,7 +960,7 @@ def _harvest(args: argparse.Namespace, cfg: HarvestConfig, *, replay_of: str | N
     said: set[str] = vars(args).setdefault("notes_said", set())
     # Before the event loop: copying a pipe waits for its producer, and Ctrl-C or SIGTERM
     # must be able to interrupt that wait (see copy_of_ids_source).
-    ids_copy = copy_of_ids_source(cfg.ids_from)
+    ids_copy = copy_of_ids_source(cfg.ids_from, server=cfg.base_url)
     args.harvest_begun = True
     args.harvest_dry_run = cfg.dry_run  # (a config file's too) it has nothing to resume
     args.harvest_index = _index_as_it_is(cfg)

@@ -356,7 +356,7 @@ def run_plan(args: argparse.Namespace) -> int:
     # Before the event loop, as harvest copies it: the copy waits for the producer to end,
     # and a Ctrl-C meanwhile must interrupt that wait. Read once to see whether it holds an
     # id (plan_targets), a pipe would be gone for the walk.
-    ids_copy = copy_of_ids_source(Path("-") if stdin else config.ids_from, "plan")
+    ids_copy = copy_of_ids_source(Path("-") if stdin else config.ids_from, "plan", config.base_url)
     try:
         return _plan(args, config, ids_copy)
     finally:
@@ -570,7 +570,7 @@ def run_slurm(args: argparse.Namespace) -> int:
             print(line)
             artifacts = ",".join(a.value for a in config.artifacts)
     if args.ids_from:
-        harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from)))]
+        harvest_args += ["--ids-from", str(_task_ids_file(Path(args.ids_from), config.base_url))]
     plan = args.from_plan or config.from_plan  # the flag, or from_plan in the config file
     if plan:
         # The tasks take the plan's server and artifacts (resolve_config): so do the checks.
@@ -659,13 +659,17 @@ def run_slurm(args: argparse.Namespace) -> int:
 
 def _target_argv(args: argparse.Namespace, named: dict[str, dict[str, list[int]]]) -> list[str]:
     """The target flags given, for every task's command line: a name looked up now
-    (``named``: dest -> name -> ids) as the ids it selects, anything else as given."""
+    (``named``: dest -> name -> ids) as the ids it selects, anything else as given, a run
+    of consecutive ids as one range (:func:`~harvester.config.id_flags`)."""
+    from harvester.config import id_flags
+
     out: list[str] = []
-    for flag, dest, _text in TARGET_FLAGS:
+    for _flag, dest, _text in TARGET_FLAGS:
+        values: list[int | str] = []
         for value in getattr(args, dest) or ():
             ids = named.get(dest, {}).get(value) if isinstance(value, str) else None
-            for one in ids if ids is not None else [value]:
-                out += [flag, str(one)]
+            values.extend(ids if ids is not None else [value])
+        out += id_flags(dest, values)
     return out
 
 
@@ -902,11 +906,13 @@ def _refuse_queued_other_split(out: Path, tasks: int) -> None:
         )
 
 
-def _task_ids_file(path: Path) -> Path:
+def _task_ids_file(path: Path, server: str) -> Path:
     """``--ids-from`` for the tasks, checked now: each task reads it later, on its node.
 
     A pipe (``<(cmd)``, ``-``) is gone by then (``harvester harvest`` copies one for its
     own run, a job cannot), and a missing or junk file would fail every task in the queue.
+    ``server``: the tasks' base URL, that of the file's links (a link of another would
+    fail every task too).
     """
     from harvester.walk import check_ids_file
 
@@ -915,7 +921,7 @@ def _task_ids_file(path: Path) -> Path:
             f"--ids-from {str(path)!r}: the tasks read it later, so it must be a regular file",
             hint="save the ids first (cmd > ids.txt) on a filesystem the nodes share",
         )
-    check_ids_file(path)  # a missing file, a folder or a junk line: named once, here
+    check_ids_file(path, server)  # a missing file, a folder, a junk line: named once, here
     return path.resolve()
 
 

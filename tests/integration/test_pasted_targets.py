@@ -210,9 +210,29 @@ def test_a_plate_line_in_an_ids_file_names_the_line_and_the_flag(
             "http://): give the link whole, as the browser shows it",
         ),
         (
-            ["--image", f"http://127.0.0.1:9/iviewer/?images=1&bsession={SECRET}"],
-            "'http://127.0.0.1:9/iviewer/' is not a webclient link (harvester takes "
-            ".../webclient/?show=image-ID links, and ids)",
+            ["--image", f"http://127.0.0.1:9/webgateway/render_image/1/0/0/?bsession={SECRET}"],
+            "'http://127.0.0.1:9/webgateway/render_image/1/0/0/' is not a link harvester "
+            "reads (it takes .../webclient/?show=image-ID, .../webclient/img_detail/ID/, "
+            ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids)",
+        ),
+        (
+            ["--image", f"http://127.0.0.1:9/figure/?images=1&bsession={SECRET}"],
+            "'http://127.0.0.1:9/figure/' is not a link harvester reads (it takes "
+            ".../webclient/?show=image-ID, .../webclient/img_detail/ID/, "
+            ".../webgateway/img_detail/ID/ or .../iviewer/?images=ID links, and ids)",
+        ),
+        (
+            ["--image", f"http://127.0.0.1:9/iviewer/?dataset=5&bsession={SECRET}"],
+            "the link 'http://127.0.0.1:9/iviewer/' shows no image: give one with ?images=ID "
+            "(a dataset's images: .../webclient/?show=dataset-ID)",
+        ),
+        (
+            ["--image", f"http://127.0.0.1:9/iviewer/?images=1,x2&bsession={SECRET}"],
+            "the link shows image 'x2', not an image id",
+        ),
+        (
+            ["--plate", f"http://127.0.0.1:9/iviewer/?images=1&bsession={SECRET}"],
+            "the link shows image 1, not a plate: give it as --image 1",
         ),
     ],
 )
@@ -302,8 +322,8 @@ def test_a_link_in_a_config_file_names_its_ids_without_its_query(
     code, err = run(capsys, "harvest", str(config), "--out", str(out), "--rate", "none")
     assert code == 2
     assert err.splitlines() == [
-        f"error: {config}: {key}: '{emulator.base_url}/webclient/' is a webclient link; a "
-        "config file takes ids",
+        f"error: {config}: {key}: '{emulator.base_url}/webclient/' is a link; a config "
+        "file takes ids",
         f"hint: give the ids it shows: {key} = [{target}], base_url = '{emulator.base_url}' "
         f"(a link is taken by --{kind} LINK)",
     ]
@@ -315,8 +335,9 @@ def test_a_link_in_a_config_file_names_its_ids_without_its_query(
 def test_a_link_in_an_ids_file_is_named_without_its_query(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
 ) -> None:
-    """An ids file line that is a short webclient link with a session key: the line named
-    without its query (a line under 40 characters was quoted whole, key and all), exit 2."""
+    """An ids file line that is a short webclient link of no target, a session key in it:
+    the line named without its query (a line under 40 characters was quoted whole, key and
+    all), exit 2."""
     ids = tmp_path / "ids.txt"
     ids.write_text(f"{IMAGES[0]}\nhttp://h/webclient/?bsession={SECRET[:8]}\n")
     out = tmp_path / "D"
@@ -326,8 +347,9 @@ def test_a_link_in_an_ids_file_is_named_without_its_query(
     )  # fmt: skip
     assert code == 2
     assert err.splitlines() == [
-        f"error: {ids}: line 2: 'http://h/webclient/' is a webclient link, not an image id",
-        "hint: an ids file holds image ids, one a line (Image:ID too); --image takes a link",
+        f"error: {ids}: line 2: the link 'http://h/webclient/' shows no target: give one "
+        "with ?show=image-ID (or screen-, project-, plate-, dataset-)",
+        "hint: an ids file holds image ids, one a line (or image links)",
     ]
     assert SECRET[:8] not in err
     assert not out.exists()
@@ -347,7 +369,8 @@ def test_a_link_without_its_scheme_in_an_ids_file_is_named_without_its_password(
     )  # fmt: skip
     assert code == 2
     assert err.splitlines()[0] == (
-        f"error: {ids}: line 2: 'alice:REDACTED@h/webclient/' is a webclient link, not an image id"
+        f"error: {ids}: line 2: 'alice:REDACTED@h/webclient/' is a link without its https:// "
+        "(or http://): give the link whole, as the browser shows it"
     )
     assert SECRET not in err
     assert not out.exists()

@@ -190,3 +190,38 @@ def test_a_debug_traceback_shows_no_credential(
     assert f"RuntimeError: bug near {shown}, REDACTED with X-Api-Key: REDACTED" in err
     for secret in (token, query, header):
         assert secret not in err
+
+
+def test_secrets_in_pasted_image_links_are_never_kept(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Image viewer links pasted with credentials (an iviewer link's ``bsession=`` and
+    ``token=`` given to --image, ids file lines of a webgateway link with ``password=`` and
+    a user's password, an iviewer link with a session key), harvested with --debug: no
+    secret in any output line nor in any file of DIR, the harvest done; its resume, from
+    DIR's record alone, asks nothing again."""
+    emu = make_emulator(preset="demo")
+    secrets = ("LINKSESSION6", "LINKTOKEN7", "LINKPASSWORD8", "USERPASSWORD9", "LINKSESSION10")
+    ids = tmp_path / "ids.txt"
+    ids.write_text(
+        f"{emu.base_url}/webgateway/img_detail/9762958/?password={secrets[2]}\n"
+        + emu.base_url.replace("://", f"://alice:{secrets[3]}@")
+        + f"/iviewer/?images=9762959&bsession={secrets[4]}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    link = f"{emu.base_url}/iviewer/?images=9762957&bsession={secrets[0]}&token={secrets[1]}"
+    proc = cli(
+        "harvest", "--image", link, "--ids-from", str(ids), "--artifacts", "thumbnail,metadata",
+        "--rate", "none", "--out", str(out), "--debug",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resumed = cli("harvest", "--out", str(out), "--debug")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    text = proc.stdout + proc.stderr + resumed.stdout + resumed.stderr
+    files = [path for path in out.rglob("*") if path.is_file()]
+    assert len([p for p in files if p.name.endswith(".thumbnail.jpg")]) == 3
+    for secret in secrets:
+        assert secret not in text, [line for line in text.splitlines() if secret in line][:3]
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), (secret, str(path.relative_to(out)))

@@ -20,8 +20,10 @@ from harvester.walk import check_ids_file, first_ids, read_ids_file
 #: Pieces of files the fast path may take (zeros among them), and of odd or bad ones.
 PLAIN_PIECES = ["7", "12", "100", "0", "00", "05", "\r\n", "\n", "\n"]
 #: "²" is a digit int() refuses; the long run of digits is more than int() reads (4300);
-#: "Image:"/"plate:" make typed ids (OMERO.downloader's lines), of the right kind or not.
+#: "Image:"/"plate:" make typed ids (OMERO.downloader's lines), of the right kind or not;
+#: "-" ranges (or junk: "7-", "0-5"), and the link its lines (an iviewer's ?images=ID,ID).
 OTHER_PIECES = [" ", "\t", "\r", "#", "x", "٣", "²", "\ufeff", "9" * 5000, "Image:", "plate:"]
+OTHER_PIECES += ["-", ",", "http://h/iviewer/?images="]
 FILES = st.one_of(
     st.lists(st.sampled_from(PLAIN_PIECES), max_size=30),
     st.lists(st.sampled_from(PLAIN_PIECES + OTHER_PIECES), max_size=30),
