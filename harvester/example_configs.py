@@ -30,7 +30,8 @@ INSTALLED_UNDER: Final = ("share", "harvester", "configs")
 
 def example_configs_dir() -> Path | None:
     """The folder of the example configs this harvester came with; None when it has none
-    (a wheel unpacked by hand, a distribution whose files are not recorded)."""
+    (a wheel unpacked by hand, a distribution whose files are not recorded, a copy of the
+    package that no installed distribution records)."""
     tree = Path(__file__).resolve().parents[1]
     if (tree / "pyproject.toml").is_file() and (tree / "configs" / DEFAULT_CONFIG).is_file():
         return tree / "configs"
@@ -38,16 +39,24 @@ def example_configs_dir() -> Path | None:
 
 
 def _installed_dir() -> Path | None:
-    """The installed ``share/harvester/configs/``, as the distribution's RECORD names it."""
+    """The installed ``share/harvester/configs/``, as the distribution's RECORD names it,
+    where that RECORD lists this very module: ``distribution("harvester")`` is the first
+    one on ``sys.path``, which need not be the copy running (a checkout without configs,
+    or a copy put first on ``PYTHONPATH``, beside an installed harvester of another
+    version): its configs were named as this harvester's."""
     from importlib.metadata import PackageNotFoundError, distribution
 
     try:
         recorded = distribution("harvester").files or []
     except PackageNotFoundError:
         return None
+    here = Path(__file__).resolve()
+    ours = False
+    found: Path | None = None
     for entry in recorded:
-        if entry.name == DEFAULT_CONFIG and entry.parent.parts[-3:] == INSTALLED_UNDER:
+        if entry.name == here.name and entry.parent.parts[-1:] == (here.parent.name,):
+            ours = ours or Path(str(entry.locate())).resolve() == here
+        elif entry.name == DEFAULT_CONFIG and entry.parent.parts[-3:] == INSTALLED_UNDER:
             path = Path(str(entry.locate())).resolve()
-            if path.is_file():
-                return path.parent
-    return None
+            found = path.parent if path.is_file() else found
+    return found if ours else None

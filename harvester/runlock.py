@@ -608,8 +608,10 @@ def _holder_text(
 def is_harvest_holder(text: str) -> bool:
     """Does ``text`` (the words of :func:`held_run_locks` or :func:`other_split_holding`)
     name a harvest, not a command that holds DIR without harvesting (``harvester forget
-    (pid N on HOST)``)?"""
-    return text.startswith(("shard ", "as shard ", WHOLE_SET_RUN, WHOLE_SET_HOLDER))
+    (pid N on HOST)``)? A resume dropping a refused set (:data:`DROPPING_SET`) is one: it
+    harvests DIR's other sets next, and status, plan, verify and slurm said of it that it
+    "harvests nothing"."""
+    return text.startswith(("shard ", "as shard ", WHOLE_SET_RUN, WHOLE_SET_HOLDER, DROPPING_SET))
 
 
 def release_run_lock(fd: int | None) -> None:

@@ -136,6 +136,11 @@ class SplitSpec:
         """``split train=0.8,val=0.1,test=0.1 by well, seed 0`` for summary lines."""
         return f"split {self.text} by {self.by}, seed {self.seed}"
 
+    def describe_asked(self) -> str:
+        """:meth:`describe` where which images have a ``by`` id is not known yet
+        (:func:`asked_grouping`): ``split ... by well (images without a well alone), seed 0``."""
+        return f"split {self.text} {asked_grouping(self.by)}, seed {self.seed}"
+
     def describe_grouped(self, images: int, alone: int) -> str:
         """:meth:`describe` with how ``images`` were grouped, ``alone`` of them without a
         ``by`` id (:func:`grouping_text`): ``split ... by image, as no image has a well;
@@ -395,8 +400,7 @@ def _replaced_by(
                     # (the grouping asked: which images have a `by` id is known only once
                     # the index is written; "by well" implied wells a project has none of)
                     else f": images already in {index_path(out_dir)} may be in another "
-                    f"split now that split {spec.text} {asked_grouping(spec.by)}, seed "
-                    f"{spec.seed} replaces it"
+                    f"split now that {spec.describe_asked()} replaces it"
                 )
                 + (f"; the file is kept as {kept}" if kept is not None else ""),
             )

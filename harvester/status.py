@@ -177,9 +177,12 @@ def _row_label(kind: str) -> str:
 #: Said under the runs that may still go on a filesystem without ``flock`` (no lock held
 #: there) when status gives a command: no lock refuses it there (exit 75 elsewhere), so
 #: run now it goes on beside them, each fetching the same images, the server's load doubled.
+#: "A command this status gives", not "below": the dropped kinds' command is said above the
+#: runs, the resume below them. (Every folder offered ``forget`` has failures, so a resume
+#: too: a harvest is always among the commands, and "fetching" holds.)
 UNGUARDED_NOTE = (
-    "note: this filesystem cannot lock, so nothing refuses a command below started while a "
-    "run above still goes: the two would run side by side, fetching the same images twice; "
+    "note: this filesystem cannot lock, so nothing refuses a command this status gives while "
+    "a run above still goes: the two would run side by side, fetching the same images twice; "
     "start it once those runs have ended"
 )
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from harvest_helpers import SMALL_PLATE, run_cli, run_lock_held
 
 from harvester.emulator import EmulatorThread
+from harvester.runlock import DROPPING_SET
 
 
 def _dropped(base_url: str, out: Path) -> None:
@@ -78,7 +79,8 @@ def test_forget_holding_the_folder_is_not_called_a_running_harvest(
     """While harvester forget holds a plain folder, the dropped kinds' line and the resume
     line wait for that command's end, said as no harvest (they said "the harvests running
     now" with only "running now: harvester forget (...)" below), and --json's not_asked_held
-    is by running_command, not running_harvests; a harvest's words stay."""
+    is by running_command, not running_harvests; a harvest's words stay, for a resume
+    dropping a refused set too (it harvests the other sets next)."""
     emu = make_emulator(
         preset="demo", migration_2026=True, faults="503:100%,only:/webgateway/render_thumbnail"
     )
@@ -117,4 +119,16 @@ def test_forget_holding_the_folder_is_not_called_a_running_harvest(
         by_harvest[-1]
         == f"to resume, once the running harvests have ended: harvester harvest --out {out}"
     )
+    assert data["not_asked_held"]["by"] == "running_harvests", data["not_asked_held"]
+
+    # A resume dropping a refused target set holds DIR for a moment, then harvests its
+    # other sets: a harvest, not "a command that harvests nothing" (so it was said).
+    with run_lock_held(out, None, doing=DROPPING_SET):
+        dropping = run_cli("status", str(out)).stdout.splitlines()
+        data = json.loads(run_cli("status", str(out), "--json").stdout)
+    assert (
+        dropping[-1]
+        == f"to resume, once the running harvests have ended: harvester harvest --out {out}"
+    ), dropping
+    assert not any("harvests nothing" in x for x in dropping), dropping
     assert data["not_asked_held"]["by"] == "running_harvests", data["not_asked_held"]

@@ -94,3 +94,32 @@ def test_unlocked_runs_that_may_go_on_get_a_note_above_the_command_no_lock_refus
     done = run_cli("status", str(out)).stdout
     assert f"  {going}: seen running " in done and "to resume" not in done, done
     assert UNGUARDED_NOTE not in done, done
+
+
+def test_the_note_names_no_command_below_where_the_only_one_is_above(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Kinds failed and not asked for any more, nothing to resume: the command that tries
+    them again is said above the unlocked runs, and the note under those runs is about it
+    (it said "a command below", under which status gave none)."""
+    emu = make_emulator(preset="demo", migration_2026=True)
+    out = tmp_path / "mg"
+    first = unlocked(
+        "harvest", "--base-url", emu.base_url, "--out", str(out), "--plate", str(SMALL_PLATE),
+        "--rate", "none", "--max-retries", "0", "-q",
+    )  # fmt: skip
+    assert first.returncode == 1, first.stderr  # (imgdata and renders fail: migration-2026)
+    followed = unlocked("harvest", "--out", str(out), "--artifacts", "thumbnail,metadata", "-q")
+    assert followed.returncode == 0, followed.stderr
+    other_run_file(out)
+
+    lines = run_cli("status", str(out)).stdout.splitlines()
+    assert not any(x.startswith("to resume") for x in lines), lines
+    (dropped,) = [i for i, x in enumerate(lines) if x.startswith("failed before, not asked")]
+    assert f"to try them again: harvester harvest --out {out} " in lines[dropped], lines
+    assert lines.count(UNGUARDED_NOTE) == 1, lines
+    at = lines.index(UNGUARDED_NOTE)
+    assert dropped < at, lines
+    assert lines[at - 1].startswith(f"  a harvest of the whole set (run {OTHER_RUN})"), lines
+    assert not any("harvester harvest" in x for x in lines[at:]), lines
+    assert "below" not in lines[at], lines[at]

@@ -247,8 +247,8 @@ def test_a_pip_installed_wheel_names_its_example_configs_and_they_run(
     built: Built, tmp_path: Path, emulator: EmulatorThread
 ) -> None:
     """pip puts the wheel's configs under its prefix; ``harvester harvest configs/demo.toml``
-    typed elsewhere, or an unknown key, names that folder in its hint, and a copy from there
-    harvests."""
+    typed elsewhere, or an unknown key, names that folder in its hint (not for another copy
+    of the package run before it on the path), and a copy from there harvests."""
     if importlib.util.find_spec("pip") is None:
         pytest.skip("pip is not installed in this environment: it installs the wheel here")
     prefix = tmp_path / "prefix"
@@ -285,6 +285,20 @@ def test_a_pip_installed_wheel_names_its_example_configs_and_they_run(
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[1:] == [f"hint: see {examples}/default.toml for every key"]
+    # A copy of the package first on the path, the install after it: pip's RECORD is not
+    # this copy's, so its configs are not named as this harvester's (they were).
+    copied = tmp_path / "copied"
+    shutil.copytree(init.parent, copied / "harvester")
+    done = subprocess.run(
+        [*harvest, "configs/demo.toml", "--out", "x"], cwd=run, capture_output=True, text=True,
+        env={**env, "PYTHONPATH": os.pathsep.join([str(copied), env["PYTHONPATH"]])},
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[1].endswith(
+        "; the example configs are in the configs/ folder of harvester's source checkout and sdist"
+    ), done.stderr
+    assert str(examples) not in done.stderr, done.stderr
     shutil.copy(examples / "demo.toml", run / "demo.toml")
     done = subprocess.run(
         [*harvest, "demo.toml", "--base-url", emulator.base_url, "--rate", "none",

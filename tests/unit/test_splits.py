@@ -12,6 +12,7 @@ from harvester.errors import ConfigError
 from harvester.models import ImageRef
 from harvester.select import BottomN
 from harvester.splits import (
+    SPLIT_BY,
     SplitSpec,
     folder_split,
     parse_split,
@@ -155,3 +156,22 @@ def test_an_oversized_or_deeply_nested_record_is_one_warning(
     message = caplog.records[0].getMessage()
     assert f"{tmp_path / 'split.json'} is damaged" in message
     assert "--split NAME=FRACTION" in message
+
+
+#: Each ``split_by`` and its grouping as asked (every one of SPLIT_BY: the test below).
+ASKED = {
+    "image": "by image",
+    "well": "by well (images without a well alone)",
+    "plate": "by plate (images without a plate alone)",
+    "dataset": "by dataset (images without a dataset alone)",
+}
+
+
+@pytest.mark.parametrize(("by", "grouping"), ASKED.items())
+def test_a_split_asked_names_its_grouping_for_every_by(by: str, grouping: str) -> None:
+    """Before the index says which images have a ``by`` id (a damaged record's warning),
+    each grouping is said as asked: ``by image`` alone, any other with the images lacking
+    its id split alone (``by well`` implied wells a project's folder has none of)."""
+    spec = SplitSpec(parse_split("train=0.5,test=0.5"), by, 3)
+    assert spec.describe_asked() == f"split train=0.5,test=0.5 {grouping}, seed 3"
+    assert ASKED.keys() == set(SPLIT_BY)
