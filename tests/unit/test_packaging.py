@@ -251,14 +251,18 @@ def test_a_pip_installed_wheel_names_its_example_configs_and_they_run(
     of the package run before it on the path), and a copy from there harvests."""
     if importlib.util.find_spec("pip") is None:
         pytest.skip("pip is not installed in this environment: it installs the wheel here")
+    ours = _installed_record()
     prefix = tmp_path / "prefix"
+    # --ignore-installed: without it pip "upgrades" the harvester this test runs from (the
+    # editable install of the test environment) by uninstalling it first.
     done = subprocess.run(
         [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check", "install",
-         "--quiet", "--no-deps", "--no-index", "--no-compile", "--prefix", str(prefix),
-         str(built.wheel)],
+         "--quiet", "--no-deps", "--no-index", "--no-compile", "--ignore-installed",
+         "--prefix", str(prefix), str(built.wheel)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert _installed_record() == ours, "the install removed the running environment's harvester"
     (init,) = prefix.glob("lib*/python*/site-packages/harvester/__init__.py")
     examples = (prefix / "share" / "harvester" / "configs").resolve()
     installed = {path.name: path.read_bytes() for path in examples.glob("*.toml")}
@@ -312,3 +316,13 @@ def test_a_pip_installed_wheel_names_its_example_configs_and_they_run(
 def _commands(help_text: str) -> set[str]:
     """The subcommands a ``harvester --help`` lists (one a line, indented four spaces)."""
     return set(re.findall(r"^    (\w+) ", help_text, re.M))
+
+
+def _installed_record() -> str | None:
+    """Where this environment records its installed harvester (None: not installed)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        return str(distribution("harvester")._path)  # type: ignore[attr-defined]
+    except PackageNotFoundError:
+        return None
