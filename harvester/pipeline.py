@@ -2159,7 +2159,10 @@ class Harvest:
                     record = functools.partial(
                         _record, store, ref, journaled, unasked, asked_now, placing=placing
                     )
-                todo = await self._fetch_image(fetcher, ref, record)
+                if self.cfg.max_bytes is None:
+                    todo: int | None = await fetcher.fetch_image(ref, record)
+                else:
+                    todo = await self._fetch_within_budget(fetcher, ref, record)
                 if todo is None:
                     # Cut short by the budget: pending, whatever it stored. Work left, so the
                     # run stops as an interruption does.
@@ -2174,7 +2177,7 @@ class Harvest:
                     self.progress.skipped(skipped)
                 self.progress.image_finished(worked=todo > 0)
 
-    async def _fetch_image(
+    async def _fetch_within_budget(
         self,
         fetcher: Fetcher,
         ref: ImageRef,
@@ -2183,9 +2186,9 @@ class Harvest:
         """:meth:`Fetcher.fetch_image` in a scope of its own that reaching the budget
         cancels (:meth:`_spend`); None where it did: the image was cut short.
 
-        Without a budget, or with nothing to fetch, no scope: one costs ~15 us, which a
-        resume of a million done images would pay for nothing."""
-        if self.cfg.max_bytes is None or not fetcher.pending(ref.image_id):
+        An image with nothing to fetch gets no scope: one costs ~15 us, which a resume of
+        a million done images would pay for nothing (a run without a budget asks none)."""
+        if not fetcher.pending(ref.image_id):
             return await fetcher.fetch_image(ref, record)
         with anyio.CancelScope() as scope:
             self._fetching.add(scope)
