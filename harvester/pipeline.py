@@ -1006,9 +1006,17 @@ class StoreStudy:
     A rerun skips objects whose record is done, so their requests are not sent.
     """
 
-    def __init__(self, store: Store, on_stored: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        on_stored: Callable[[int], None] | None = None,
+        past_budget: Callable[[], bool] | None = None,
+    ) -> None:
         self.store = store
         self.on_stored = on_stored
+        #: True once the run's ``--max-bytes`` budget is reached: then a save is work left,
+        #: which stops the run, and nothing is saved (see ``Harvest._spend``).
+        self.past_budget = past_budget
         #: Bytes of the study files queued this run: the summary's "stored" counts them
         #: with the images' (status's total of the folder does), and so does the progress.
         self.bytes = 0
@@ -1024,6 +1032,9 @@ class StoreStudy:
         )
 
     async def save(self, kind: str, object_id: int, files: dict[str, bytes]) -> None:
+        if self.past_budget is not None and self.past_budget():
+            await anyio.lowlevel.checkpoint()  # (the run is stopping: cancelled here)
+            return
         main = f"{kind}.json"
         ordered = {main: files[main]} if main in files else {}
         ordered.update((name, data) for name, data in files.items() if name != main)
@@ -1224,11 +1235,9 @@ class Harvest:
         #: Bytes stored so far against ``cfg.max_bytes``: those of the earlier replays of
         #: the same resume (``spent_before``: one command, one budget), then this run's.
         self._spent = spent_before
-        #: The producer sent every image it would (its walk, plan or selection ran to its
-        #: end) and a stop cut short no image a worker had begun: with every image sent
-        #: taken, such a --max-bytes stop stopped nothing (_budget_stopped_nothing).
-        self._sent_all = False
-        self._image_cut = False
+        #: The cancel scope of each image a worker is fetching: what reaching the budget
+        #: cancels (:meth:`_spend`), the walk and the other workers going on.
+        self._fetching: set[anyio.CancelScope] = set()
 
     # ---------------------------------------------------------------- entry
     async def run(self) -> RunSummary:
@@ -1910,7 +1919,6 @@ class Harvest:
             await self._produce_all(client, send, study, prefetched, known)
         if not self.walk_stats or self.walk_stats.listed_every_image():  # else the total is short
             self.progress.walk_finished()
-        self._sent_all = True  # (a stop before this point left images unsent: pending)
 
     def _in_index(self) -> Callable[[int], bool] | None:
         """Has an image a row in DIR's index.csv (a done artifact in the journals)? For the
@@ -2123,47 +2131,72 @@ class Harvest:
                 except anyio.EndOfStream:
                     limiter.end_standby()
                     return
-                # An image begun here and cut short by a stop is pending, whatever it had
-                # stored (a --max-bytes stop that cut none stopped nothing: see
-                # _budget_stopped_nothing). A try costs nothing until it catches.
-                try:
-                    if ref.image_id in self._gone:  # (standby took no slot: none to give back)
-                        self.summary.gone += 1
-                        self.progress.image_finished(worked=False)
-                        continue
-                    state = store.state
-                    journaled = state.images.get(ref.image_id)
-                    unasked = ref.image_id in state.labels_unasked
-                    asked_now = labels_asked or isinstance(ref, AskedRef)
-                    if not has_context(ref):
-                        ref = await self._context_of(ref, journaled, fetcher)
-                    placing = self._placing
-                    if has_context(ref):
-                        if journaled != ref or (asked_now and unasked):  # (no call on a rerun)
-                            await _record(
-                                store, ref, journaled, unasked, asked_now, placing=placing
-                            )
-                        else:
-                            placing.settled(ref.image_id)
-                        todo = await fetcher.fetch_image(ref)
+                if ref.image_id in self._gone:  # (standby took no slot: none to give back)
+                    self.summary.gone += 1
+                    self.progress.image_finished(worked=False)
+                    continue
+                if self.summary.budget_reached and fetcher.pending(ref.image_id):
+                    # Past the --max-bytes budget, an image with a file to fetch is work
+                    # left: the run stops here (one that is done is taken as before: _spend).
+                    self._stop()
+                    return
+                state = store.state
+                journaled = state.images.get(ref.image_id)
+                unasked = ref.image_id in state.labels_unasked
+                asked_now = labels_asked or isinstance(ref, AskedRef)
+                if not has_context(ref):
+                    ref = await self._context_of(ref, journaled, fetcher)
+                placing = self._placing
+                record = None
+                if has_context(ref):
+                    if journaled != ref or (asked_now and unasked):  # (no call on a rerun)
+                        await _record(store, ref, journaled, unasked, asked_now, placing=placing)
                     else:
-                        # Given by id, its context unknown yet: journaled once the imgData step
-                        # has told its meta (if this run asks for imgData), before the other files.
-                        record = functools.partial(
-                            _record, store, ref, journaled, unasked, asked_now, placing=placing
-                        )
-                        todo = await fetcher.fetch_image(ref, record)
-                    if placing.due and not self._placing_held:
-                        await self._place_held(store)
-                    # This image's own count (stats.skipped also grows while it awaits, with other
-                    # consumers' images, which were then counted twice).
-                    skipped = len(fetcher.settings.artifacts) - todo
-                    if skipped:
-                        self.progress.skipped(skipped)
-                    self.progress.image_finished(worked=todo > 0)
-                except anyio.get_cancelled_exc_class():
-                    self._image_cut = True
-                    raise
+                        placing.settled(ref.image_id)
+                else:
+                    # Given by id, its context unknown yet: journaled once the imgData step
+                    # has told its meta (if this run asks for imgData), before the other files.
+                    record = functools.partial(
+                        _record, store, ref, journaled, unasked, asked_now, placing=placing
+                    )
+                if self.cfg.max_bytes is None:
+                    todo: int | None = await fetcher.fetch_image(ref, record)
+                else:
+                    todo = await self._fetch_within_budget(fetcher, ref, record)
+                if todo is None:
+                    # Cut short by the budget: pending, whatever it stored. Work left, so the
+                    # run stops as an interruption does.
+                    self._stop()
+                    return
+                if placing.due and not self._placing_held:
+                    await self._place_held(store)
+                # This image's own count (stats.skipped also grows while it awaits, with other
+                # consumers' images, which were then counted twice).
+                skipped = len(fetcher.settings.artifacts) - todo
+                if skipped:
+                    self.progress.skipped(skipped)
+                self.progress.image_finished(worked=todo > 0)
+
+    async def _fetch_within_budget(
+        self,
+        fetcher: Fetcher,
+        ref: ImageRef,
+        record: Callable[[Mapping[str, Any] | None], Awaitable[None]] | None,
+    ) -> int | None:
+        """:meth:`Fetcher.fetch_image` in a scope of its own that reaching the budget
+        cancels (:meth:`_spend`); None where it did: the image was cut short.
+
+        An image with nothing to fetch gets no scope: one costs ~15 us, which a resume of
+        a million done images would pay for nothing (a run without a budget asks none)."""
+        if not fetcher.pending(ref.image_id):
+            return await fetcher.fetch_image(ref, record)
+        with anyio.CancelScope() as scope:
+            self._fetching.add(scope)
+            try:
+                return await fetcher.fetch_image(ref, record)
+            finally:
+                self._fetching.discard(scope)
+        return None  # (reached only once the scope caught its cancellation)
 
     @staticmethod
     async def _context_of(ref: ImageRef, journaled: ImageRef | None, fetcher: Fetcher) -> ImageRef:
@@ -2444,7 +2477,7 @@ class Harvest:
             saved["replay_of"] = self.replay_of
         await store.save_run_config(saved)
         save_study = self._shard is None or self._shard[0] == 0
-        study = StoreStudy(store, self._stored) if save_study else None
+        study = StoreStudy(store, self._stored, self._study_past_budget) if save_study else None
         fetcher = Fetcher(
             client,
             store,
@@ -2465,49 +2498,27 @@ class Harvest:
                     await anyio.to_thread.run_sync(self._revive_forgotten_set)
                 await self._pipeline(client, store, fetcher, study, prefetched)
             if self.summary.budget_reached:
-                await self._settle_budget_stop(store, fetcher)
+                self._settle_budget_stop()
             await self._record_session_end(store)
         finally:
             self._work_scope = None
             self._collect(fetcher, client, study)
 
-    async def _settle_budget_stop(self, store: Store, fetcher: Fetcher) -> None:
-        """After a ``--max-bytes`` stop: said (exit 8) where it cut work short; where the
-        file that reached the budget was the run's last, the run ends as a complete one
-        (exit 0, or 1 with failures), its walk journaled as finished.
+    def _settle_budget_stop(self) -> None:
+        """After a run that reached its ``--max-bytes`` budget: said (exit 8) where it cut
+        work short; where it did not, the run ends as a complete one (exit 0, or 1 with
+        failures), saying nothing of a budget.
 
-        Why: a run of one image (``--image X --max-bytes 1``) exited 8 saying the rest was
-        pending when nothing was, and a script looping on 8 ran it again for nothing.
-        Decided after the stop, from what it cut, not as the file is stored: the image's
-        other files, other workers and the walk are unknown there."""
+        Why: a run whose last file reached the budget exited 8 saying the rest was pending
+        when nothing was, and a script looping on 8 ran it again for nothing. Only work
+        left stops the run once the budget is reached (:meth:`_spend`): a run that was not
+        stopped found none, whatever it still listed after its last file."""
         s = self.summary
-        if not self._budget_stopped_nothing(fetcher):
+        if s.interrupted:
             logger.warning("stopping: %s", s.budget_reached)
             return
         logger.info("%s with the run's last file: nothing was left to stop", s.budget_reached)
         s.budget_reached = ""
-        s.interrupted = False
-        with anyio.CancelScope() as rest:
-            self._work_scope = rest  # (what a signal cancels meanwhile)
-            await self._after_workers(store)
-
-    def _budget_stopped_nothing(self, fetcher: Fetcher) -> bool:
-        """Did the ``--max-bytes`` stop cut nothing short? Only that stop, no other (a
-        signal, the server down, a session ended), stopped the run; the producer had sent
-        every image it would; every image sent was taken by a worker (one handed to a
-        worker the stop then cancelled is lost to the queue: counted, not taken) and none
-        begun was cut short. The counts are those the run keeps anyway: no cost per image.
-        """
-        s = self.summary
-        if self._stopping.is_set() or s.server_down or s.session_ended or s.credentials_refused:
-            return False
-        if not self._sent_all or self._image_cut:
-            return False
-        if self._selection.active:
-            sent = self.select_stats.selected
-        else:
-            sent = self.walk_stats.images if self.walk_stats is not None else 0
-        return sent == fetcher.stats.images + s.gone
 
     def _done(self, kind: str, nbytes: int) -> None:
         """A file fetched and stored: shown, and spent from the budget."""
@@ -2521,22 +2532,41 @@ class Harvest:
         self._spend(nbytes)
 
     def _spend(self, nbytes: int) -> None:
-        """Count ``nbytes`` against ``--max-bytes``; once the budget is reached, stop as an
-        interruption does: no new image is asked for, the files being fetched are
-        cancelled (each is stored whole or not at all), every finished file is journaled
-        and the rest stays pending for the next run.
+        """Count ``nbytes`` against ``--max-bytes``. Once the budget is reached, the files
+        being fetched are cancelled (each is stored whole or not at all), and the first
+        thing that would store more stops the run as an interruption does: an image cut
+        short, an image with a file to fetch, a study file to save (:meth:`_consume`,
+        :meth:`_study_past_budget`). Every finished file is journaled and the rest stays
+        pending for the next run (exit 8).
 
-        Why stop at once rather than let the images in flight finish: the graceful stop
-        already cancels cleanly, and an image's remaining files (a stack's planes) could
-        each be large; what overshoots is what finished before the cancellation reached
-        the workers, at most one file per request in flight."""
+        Why not stop everything at once: a walk still listing after its last image (waiting
+        for a plate's wells, comparing a saved listing) was cut too, and a run with nothing
+        left exited 8 saying the rest was pending (its rerun stored nothing). Whether the
+        walk had anything left is known only by letting it go on: it costs requests but no
+        bytes, and it goes on only while what it lists is done (a rerun's walk of images
+        fetched before) or gone; the first image it finds with work stops it. The study
+        files are no exception (their bytes count), so nothing is stored past the budget
+        but what finished as it was reached: at most one file per request in flight, or
+        one object's study files.
+
+        Why stop the images in flight rather than let them finish: an image's remaining
+        files (a stack's planes) could each be large."""
         self._spent += nbytes
         limit = self.cfg.max_bytes
         if limit is None or self._spent < limit or self.summary.budget_reached:
             return
-        # (said once the stop is over: where it cut nothing, it is no stop; _settle_budget_stop)
+        # (said once the run is over: where it cut nothing, it is no stop; _settle_budget_stop)
         self.summary.budget_reached = f"the --max-bytes budget of {size_text(limit)} was reached"
+        for scope in self._fetching:
+            scope.cancel()
+
+    def _study_past_budget(self) -> bool:
+        """Is the ``--max-bytes`` budget reached? Then a study file the walk would save is
+        work left: the run stops (see :meth:`_spend`), and the caller saves nothing."""
+        if not self.summary.budget_reached:
+            return False
         self._stop()
+        return True
 
     def _watch_credentials(self, client: Client) -> SessionWatch | None:
         """The watch of a run that sent credentials (its 403s watched only when it sent a
@@ -2584,9 +2614,7 @@ class Harvest:
         await self._after_workers(store)
 
     async def _after_workers(self, store: Store) -> None:
-        """Once the workers are over: every held place journaled, then the walk as finished
-        (again after a --max-bytes stop that stopped nothing: done twice, it does nothing
-        more)."""
+        """Once the workers are over: every held place journaled, then the walk as finished."""
         cfg = self.cfg
         await self._place_held(store, last=True)
         if self._walk_ended is not None and not self._walk_finished:

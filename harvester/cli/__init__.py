@@ -422,7 +422,7 @@ FLAG_SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("--filter", "--select", "--query", "--include"), "--where"),
     **dict.fromkeys(("--label", "--labels"), "--label-key"),
     **dict.fromkeys(("--limit", "--max-images", "--count"), "--sample"),
-    **dict.fromkeys(("--max-transfer", "--max-size", "--quota", "--budget"), "--max-bytes"),
+    **dict.fromkeys(("--max-transfer", "--quota", "--budget"), "--max-bytes"),
 }  # fmt: skip
 
 #: Other tools' flags that need no counterpart here, with what to do instead.
@@ -433,6 +433,11 @@ FLAG_ADVICE: dict[str, str] = {
         "`harvester harvest --out DIR` (the targets of DIR's runs, with their settings)",
     ),
     "--config": "the config file is the first argument ({prog} FILE.toml ...)",
+    # rclone's --max-size skips each file over SIZE: "did you mean --max-bytes?" offered a
+    # total for a per-file limit, which stops the whole run at its first SIZE.
+    "--max-size": "harvester has no per-file size filter (rclone's --max-size); --max-bytes "
+    "SIZE is a total budget, not a per-file limit: a harvest stops once the files it stored "
+    "total SIZE",
 }
 
 #: What to run instead when a flag is given to a command that does not take it (see

@@ -408,3 +408,154 @@ def test_a_sets_saved_budget_is_its_own_in_a_resume(
     assert 20 * 1024 <= big_bytes < 20 * 1024 + largest
     assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of 20K")
     assert "not replayed" not in err
+
+
+#: A listing's answer held back (sent in 8 pieces 400 ms apart, about 3 s), so that the
+#: workers fetch every image queued before it while the walk waits for it.
+HOLD = "trickle-delay:400ms"
+
+
+def _stored(out: Path) -> int:
+    """Bytes of DIR's image and study files: what a run's budget counts."""
+    return sum(
+        p.stat().st_size
+        for folder in (out / "images", out / "study")
+        if folder.is_dir()
+        for p in folder.rglob("*")
+        if p.is_file()
+    )
+
+
+def _study_files(out: Path) -> set[str]:
+    """The names of DIR's study files (``plate-7375/wells.json``...)."""
+    study = out / "study"
+    if not study.is_dir():
+        return set()
+    return {str(p.relative_to(study)) for p in study.rglob("*") if p.is_file()}
+
+
+def _budgeted_after_measuring(
+    capsys: pytest.CaptureFixture[str],
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    measured_command: list[str],
+    measure: Callable[[Path], int],
+) -> int:
+    """``measure`` of what ``measured_command`` stores, harvested with no budget into a folder
+    of its own; the emulator's faults are then started again, for the run under test to meet
+    them as this one did (its study files name the emulator's URL: only it serves the bytes)."""
+    folder = tmp_path / "measured"
+    code, _out, err = _harvest(capsys, *measured_command, "--out", str(folder))
+    assert code == 0, err
+    emulator.reset_stats()
+    return measure(folder)
+
+
+def test_a_walk_still_listing_after_its_last_image_ends_complete(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The budget reached by the last file while the walk still waits on a listing that finds
+    no new image stopped nothing: exit 0, no word of a budget, every file stored; the same
+    command then stores nothing (exit 0). Image 1884804, given again after its dataset, has
+    its labels asked once more: that answer is held, after the dataset's last image was
+    queued. Such a run exited 8 saying the rest was pending (in 1 run of 6 to 30 where the
+    budget was the bytes left), and a ``case $? in 8) resubmit`` script resubmitted a
+    complete study."""
+    # The second annotations request is the repeated image's (the first, the dataset's page,
+    # is answered before any image of it is queued).
+    emulator = make_emulator(
+        preset="demo", faults=f"first:ok|trickle,{HOLD},only:/webclient/api/annotations/"
+    )
+    command = [
+        "--base-url", emulator.base_url, "--dataset", "51", "--image", "1884804",
+        "--artifacts", ARTIFACTS, "--rate", "none", "--concurrency", str(CONCURRENCY),
+    ]  # fmt: skip
+    total = _budgeted_after_measuring(capsys, emulator, tmp_path, command, _stored)
+    out = tmp_path / "out"
+    budgeted = [*command, "--out", str(out), "--max-bytes", str(total)]
+    code, stdout, err = _harvest(capsys, *budgeted)
+    assert code == 0, err
+    assert "stopped" not in err
+    assert "budget" not in stdout + err
+    assert stdout.startswith("done 8 (imgdata 4, thumbnail 4), skipped 0")
+    assert _stored(out) == total
+    files = _files(out)
+    code, stdout, err = _harvest(capsys, *budgeted)
+    assert code == 0, err
+    assert stdout.startswith("done 0, skipped 8 (already done)")
+    assert _files(out) == files
+
+
+def test_a_walk_that_finds_an_image_to_fetch_after_the_budget_stops_there(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """The budget reached while the walk waits on a listing that then finds an image not
+    fetched yet (1884805, of the other dataset, given as ``--image``): the walk was cut
+    short, so the run stops there (exit 8, the ``stopped:`` line) storing nothing of that
+    image, and the same command fetches it and ends complete."""
+    emulator = make_emulator(
+        preset="demo", faults=f"first:ok|trickle,{HOLD},only:/webclient/api/annotations/"
+    )
+    common = [
+        "--base-url", emulator.base_url, "--artifacts", ARTIFACTS, "--rate", "none",
+        "--concurrency", str(CONCURRENCY),
+    ]  # fmt: skip
+    budget = _budgeted_after_measuring(
+        capsys, emulator, tmp_path, [*common, "--dataset", "51"], _stored
+    )
+    out = tmp_path / "out"
+    command = [*common, "--dataset", "51", "--image", "1884805", "--out", str(out)]
+    command += ["--max-bytes", str(budget)]
+    code, _out, err = _harvest(capsys, *command)
+    assert code == EXIT_BUDGET, err
+    assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of ")
+    assert _stored(out) == budget
+    assert not any(p.name.startswith("1884805.") for p in _files(out))
+    code, _out, err = _harvest(capsys, *command)
+    assert code == 0, err
+    assert {p.name for p in _files(out) if p.name.startswith("1884805.")} == {
+        "1884805.imgdata.json",
+        "1884805.thumbnail.jpg",
+    }
+
+
+def test_study_files_left_when_the_budget_is_reached_are_work_left(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Callable[..., EmulatorThread],
+) -> None:
+    """A plate's last image reaches the budget while its walk still asks the plate's runs
+    (held) and grids for its study files: those are work left, not stored past the budget
+    (exit 8, no study file on disk), and the same command stores them, fetching no image
+    again, and ends complete."""
+    emulator = make_emulator(
+        preset="demo", faults=f"first:trickle,{HOLD},only:/webclient/api/plate_acquisitions/"
+    )
+    command = [
+        "--base-url", emulator.base_url, "--plate", "7375", "--artifacts", ARTIFACTS,
+        "--rate", "none", "--concurrency", str(CONCURRENCY),
+    ]  # fmt: skip
+    images_bytes = _budgeted_after_measuring(
+        capsys,
+        emulator,
+        tmp_path,
+        command,
+        lambda folder: sum(stat.st_size for stat in _files(folder).values()),
+    )
+    out = tmp_path / "out"
+    budgeted = [*command, "--out", str(out), "--max-bytes", str(images_bytes)]
+    code, _out, err = _harvest(capsys, *budgeted)
+    assert code == EXIT_BUDGET, err
+    assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of ")
+    assert _study_files(out) == set()
+    images = _files(out)
+    assert len(images) == 16
+    code, stdout, err = _harvest(capsys, *budgeted)
+    assert code == 0, err
+    assert stdout.startswith("done 0, skipped 16 (already done)")
+    assert _study_files(out) == _study_files(tmp_path / "measured")
+    assert _files(out) == images

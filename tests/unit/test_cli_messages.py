@@ -100,6 +100,18 @@ def cli_env() -> dict[str, str]:
             "`harvester harvest --out DIR` (the targets of DIR's runs, with their settings); "
             "see 'harvester harvest --help'",
         ),
+        (  # rclone's per-file filter: not offered as --max-bytes, a total
+            ["harvest", "--screen", "1", "--out", "D", "--max-size=10G"],
+            "error: unrecognized arguments: --max-size=10G",
+            "hint: harvester has no per-file size filter (rclone's --max-size); --max-bytes "
+            "SIZE is a total budget, not a per-file limit: a harvest stops once the files it "
+            "stored total SIZE; see 'harvester harvest --help'",
+        ),
+        (
+            ["harvest", "--screen", "1", "--out", "D", "--max-transfer", "10G"],
+            "error: unrecognized arguments: --max-transfer",
+            "hint: did you mean --max-bytes? see 'harvester harvest --help'",
+        ),
         (
             ["plan", "--screen", "1", "--out", "D", "--config=my.toml"],
             "error: unrecognized arguments: --config=my.toml",
