@@ -410,9 +410,9 @@ def test_a_sets_saved_budget_is_its_own_in_a_resume(
     assert "not replayed" not in err
 
 
-#: A listing's answer held back (sent in 8 pieces 400 ms apart, about 3 s), so that the
+#: A listing's answer held back (sent in 8 pieces 600 ms apart, about 5 s), so that the
 #: workers fetch every image queued before it while the walk waits for it.
-HOLD = "trickle-delay:400ms"
+HOLD = "trickle-delay:600ms"
 
 
 def _stored(out: Path) -> int:
