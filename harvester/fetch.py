@@ -817,7 +817,9 @@ class Fetcher:
         self, image_id: int, artifact: Artifact, body: bytes, extra: dict[str, Any] | None = None
     ) -> None:
         rel = artifact_path(image_id, artifact, self.settings.render_format)
-        await self.store.put_bytes(artifact.value, image_id, rel, body, extra=extra)
+        # The images of one fileset get the same paths answer: one file on disk for them all.
+        shared = artifact is Artifact.PATHS
+        await self.store.put_bytes(artifact.value, image_id, rel, body, extra=extra, shared=shared)
         self._count_done(artifact.value, len(body))
 
     def _count_done(self, kind: str, nbytes: int) -> None:
