@@ -63,7 +63,7 @@ from harvester.errors import (
     unavailable,
     url_holds_secret,
 )
-from harvester.models import ImageRef, has_context
+from harvester.models import FilesetRef, ImageRef, has_context
 from harvester.placing import Listed
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.target_text import KINDS, a_kind, is_link, link_shown, typed_id
@@ -100,6 +100,17 @@ class AskedRef(ImageRef):
         return NotImplemented
 
     __hash__ = ImageRef.__hash__
+
+
+class AskedFilesetRef(FilesetRef, AskedRef):
+    """An :class:`AskedRef` whose fileset the listing named (:class:`FilesetRef`)."""
+
+    __slots__ = ()
+
+
+def _keeping_fileset(make: type[ImageRef]) -> type[FilesetRef]:
+    """The class of ``make``'s refs that also keeps the image's fileset."""
+    return AskedFilesetRef if make is AskedRef else FilesetRef
 
 
 #: Targets checked at once by :func:`preflight` (the client's caps apply too).
@@ -1426,16 +1437,19 @@ class Walker:
                 for item in chunk:
                     if not isinstance(item.get("id"), int):
                         continue
-                    await self._emit(
-                        make(
-                            image_id=item["id"],
-                            image_name=str(item.get("name", "")),
-                            project_id=project_id,
-                            dataset_id=dataset_id,
-                            dataset_name=name or "",
-                            labels=tuple(labels.get(item["id"], ())),
-                        )
-                    )
+                    fields: dict[str, Any] = {
+                        "image_id": item["id"],
+                        "image_name": str(item.get("name", "")),
+                        "project_id": project_id,
+                        "dataset_id": dataset_id,
+                        "dataset_name": name or "",
+                        "labels": tuple(labels.get(item["id"], ())),
+                    }
+                    fileset = item.get("filesetId")  # (omitted when null)
+                    if type(fileset) is int:
+                        await self._emit(_keeping_fileset(make)(**fields, fileset_id=fileset))
+                    else:
+                        await self._emit(make(**fields))
                 self._listed()
                 if len(chunk) < urls.WEBCLIENT_PAGE:
                     break
