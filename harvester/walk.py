@@ -745,9 +745,14 @@ class Walker:
         on_listed: Callable[[], None] | None = None,
         watch: SessionWatch | None = None,
         on_again: Callable[[ImageRef], None] | None = None,
+        filesets: bool = False,
     ) -> None:
         self.client = client
         self.on_again = on_again
+        #: Keep the fileset a dataset's listing names on its images' refs (:class:`FilesetRef`):
+        #: the ``paths`` artifact then asks once per fileset. Only when it is fetched: such a
+        #: ref costs more to make, on every image of a million-image walk.
+        self.filesets = filesets
         #: Told of every listing and failed listing, for a run that sent credentials: a
         #: session that ends while the run only walks stops it too (None: a run without).
         self.watch = watch
@@ -1445,8 +1450,8 @@ class Walker:
                         "dataset_name": name or "",
                         "labels": tuple(labels.get(item["id"], ())),
                     }
-                    fileset = item.get("filesetId")  # (omitted when null)
-                    if type(fileset) is int:
+                    fileset = item.get("filesetId") if self.filesets else None
+                    if type(fileset) is int:  # (omitted when null)
                         await self._emit(_keeping_fileset(make)(**fields, fileset_id=fileset))
                     else:
                         await self._emit(make(**fields))
