@@ -66,7 +66,8 @@ from harvester.errors import (
     UnrenderableError,
     with_status,
 )
-from harvester.models import Artifact, ImageRef
+from harvester.fileset_answers import FilesetAnswers
+from harvester.models import Artifact, ImageRef, fileset_of
 from harvester.originals import parse_paths
 from harvester.session import SESSION_AGAIN
 from harvester.store import Store
@@ -424,6 +425,8 @@ class Fetcher:
         #: once refusals say its session ended or its credentials are refused (None: a run
         #: without any).
         self.watch = watch
+        #: The ``paths`` answers of filesets the walk named, for their other images.
+        self.filesets = FilesetAnswers()
 
     # ------------------------------------------------------------ decisions
     def pending(self, image_id: int) -> list[Artifact]:
@@ -529,6 +532,8 @@ class Fetcher:
                     # and none at all if this failed for good (asked with retries already).
                     known_time = KnownTime(None)
                     known_time = await self._metadata(ref.image_id, *request)
+                elif artifact is Artifact.PATHS and request is not None:
+                    await self._paths(ref, *request)
                 elif request is not None:
                     await self._simple(ref.image_id, artifact, *request)
                 elif artifact is Artifact.RENDER:
@@ -616,6 +621,31 @@ class Fetcher:
         # (the answer as check_paths parsed it: not parsed again for the record)
         extra = _paths_record(fetched.json()) if artifact is Artifact.PATHS else None
         await self._put(image_id, artifact, fetched.body, extra)
+
+    async def _paths(
+        self,
+        ref: ImageRef,
+        path: str,
+        expect: Expect,
+        check: Callable[[Fetched], None] | None,
+    ) -> None:
+        """The image's ``paths``: its fileset's answer this run already has, if the walk
+        named its fileset (no request; see :mod:`harvester.fileset_answers`), else asked."""
+        fileset = fileset_of(ref)
+        if fileset is None:
+            await self._simple(ref.image_id, Artifact.PATHS, path, expect, check)
+            return
+        body = await self.filesets.known(fileset)
+        if body is not None:
+            await self._put(ref.image_id, Artifact.PATHS, body, {"fileset_id": fileset})
+            return
+        with self.filesets.asking(fileset):
+            fetched = await self._answer(path, expect, check)
+            extra = _paths_record(fetched.json())
+            await self._put(ref.image_id, Artifact.PATHS, fetched.body, extra)
+            if extra is not None and extra.get("fileset_id") == fileset:
+                # (an answer naming another fileset than the listing: kept for no other image)
+                self.filesets.keep(fileset, fetched.body)
 
     async def _metadata(
         self,
@@ -817,7 +847,9 @@ class Fetcher:
         self, image_id: int, artifact: Artifact, body: bytes, extra: dict[str, Any] | None = None
     ) -> None:
         rel = artifact_path(image_id, artifact, self.settings.render_format)
-        await self.store.put_bytes(artifact.value, image_id, rel, body, extra=extra)
+        # The images of one fileset get the same paths answer: one file on disk for them all.
+        shared = artifact is Artifact.PATHS
+        await self.store.put_bytes(artifact.value, image_id, rel, body, extra=extra, shared=shared)
         self._count_done(artifact.value, len(body))
 
     def _count_done(self, kind: str, nbytes: int) -> None:

@@ -103,6 +103,41 @@ _SCALARS_OF = itemgetter(*tuple(ImageRef.__dataclass_fields__)[:-1])
 assert tuple(ImageRef.__dataclass_fields__)[-1] == "labels"
 
 
+class FilesetRef(ImageRef):
+    """An :class:`ImageRef` whose fileset the walk's listing named (``filesetId`` of
+    ``webclient/api/images/``), so that the images of one fileset need ask its list of
+    original files once (``paths``: :class:`harvester.fetch.Fetcher`).
+
+    Not a field: it rides on the queued item only, never journaled, and compares and hashes
+    equal to the plain ref with the same values (the journal's, a plan's), as
+    :class:`harvester.walk.AskedRef` does.
+    """
+
+    __slots__ = ("fileset_id",)
+    fileset_id: int | None
+
+    def __init__(self, *args: Any, fileset_id: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        object.__setattr__(self, "fileset_id", fileset_id)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ImageRef):
+            return bool(_FIELD_VALUES(self) == _FIELD_VALUES(other))
+        return NotImplemented
+
+    __hash__ = ImageRef.__hash__
+
+
+#: Every field of an ImageRef, labels included (what FilesetRef compares).
+_FIELD_VALUES = attrgetter(*ImageRef.__dataclass_fields__)
+
+
+def fileset_of(ref: ImageRef) -> int | None:
+    """The fileset the walk's listing named for the image (None: not named, or given by id)."""
+    fileset = getattr(ref, "fileset_id", None)
+    return fileset if type(fileset) is int else None
+
+
 def has_context(ref: ImageRef) -> bool:
     """Does ``ref`` place its image in a screen, plate, well, project or dataset?
 

@@ -2017,6 +2017,7 @@ class Harvest:
                 labels_for=self._sample_reuse.needed if self._sample_reuse else None,
                 said_in_summary=True,
                 watch=self._watch,
+                filesets=Artifact.PATHS in cfg.artifacts,
             )
             if self._store is not None:
                 self._placing = Placing(walker.listed, settled=SeenIds())

@@ -132,6 +132,7 @@ from harvester.runlock import (
     others_may_hold,
     release_run_lock,
 )
+from harvester.samefiles import RecentFiles, link_same
 
 logger = logging.getLogger(__name__)
 
@@ -1298,6 +1299,8 @@ class StoreStats:
     bytes: int = 0
     batches: int = 0
     records: int = 0
+    #: Files made hard links to an identical file rather than written (see put_bytes).
+    linked: int = 0
 
 
 @dataclass
@@ -1308,6 +1311,11 @@ class _Part:
     src: Path | None = None
     sha256: str | None = None
     size: int = 0
+    #: Bytes another image may hold too (a fileset's paths): a hard link where they match
+    #: a file stored just before (:mod:`harvester.samefiles`).
+    shared: bool = False
+    #: Made a hard link instead of written (a count for the run's stats).
+    linked: bool = False
 
 
 @dataclass
@@ -1375,6 +1383,8 @@ class Store:
         self._dir_fd: int | None = None
         self._lock_fd: int | None = None
         self._dirs_made: dict[Path, bool] = {}  # folder -> on DIR's filesystem
+        #: Shared files (put_bytes(shared=True)) stored lately, which the next can link to.
+        self._recent_shared = RecentFiles()
         self._root_dev = -1
         #: Added to this host's clock for each record's ``t`` (see :meth:`_now`); set at open.
         self._skew = 0.0
@@ -1671,10 +1681,15 @@ class Store:
         data: bytes,
         *,
         extra: Mapping[str, Any] | None = None,
+        shared: bool = False,
     ) -> None:
         """Queue ``data`` for ``DIR/rel_path``; journaled as done once durable (with the
-        fields of ``extra`` in its done record)."""
-        part = _Part(rel_path, self._target(rel_path), data=bytes(data))
+        fields of ``extra`` in its done record).
+
+        ``shared``: the same bytes are likely stored for other objects (the images of one
+        fileset): where a file stored just before with ``shared`` holds them, this one is a
+        hard link to it (:mod:`harvester.samefiles`); its done record is the same either way."""
+        part = _Part(rel_path, self._target(rel_path), data=bytes(data), shared=shared)
         await self._queue(_Item(kind, object_id, [part], extra=extra))
 
     async def put_file(
@@ -1973,6 +1988,7 @@ class Store:
         for item in batch:
             self.stats.files += len(item.parts)
             self.stats.bytes += sum(p.size for p in item.parts)
+            self.stats.linked += sum(p.linked for p in item.parts)
         self.stats.batches += 1
         self.stats.records += records
 
@@ -2022,6 +2038,7 @@ class Store:
         parts = list(unique.values())
         tag = pending.writer  # per committer loop: two batches in flight never share a temp
         temps: list[tuple[Path, Path]] = []
+        firsts: dict[str, Path] = {}  # SHA-256 -> the temp file of the first shared part
         fds: list[int] = []
         sync_fds: list[int] = []
         renamed = 0
@@ -2042,12 +2059,19 @@ class Store:
                 )
                 tmp = temp_path(part.target, tag)
                 if part.data is not None:
+                    part.size = len(part.data)
+                    part.sha256 = hashlib.sha256(part.data).hexdigest()
+                    if part.shared and self._link_shared(part, tmp, firsts):
+                        # Its bytes are durable already (a stored file) or with its twin's
+                        # (a temp of this batch): only its name waits, for the folder fsync.
+                        temps.append((tmp, part.target))
+                        continue
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
                     temps.append((tmp, part.target))
                     fds.append(fd)
                     write_all(fd, part.data)
-                    part.size = len(part.data)
-                    part.sha256 = hashlib.sha256(part.data).hexdigest()
+                    if part.shared:
+                        firsts.setdefault(part.sha256, tmp)
                 else:
                     assert part.src is not None
                     self._adopt(part, tmp)
@@ -2085,6 +2109,9 @@ class Store:
             what = self._journal.path.relative_to(self.out_dir).as_posix()
             self._journal.append(records)
             pending.end()
+            for part in parts:
+                if part.shared and part.sha256 is not None:
+                    self._recent_shared.stored(part.sha256, part.rel_path)
             return records
         except OSError as exc:
             if renaming and renamed < len(temps):
@@ -2162,6 +2189,22 @@ class Store:
             hint="its finished files went with it; resume it there: harvester harvest --out "
             f"{shlex.quote(now)} (harvester verify {shlex.quote(now)} checks every file)",
         )
+
+    def _link_shared(self, part: _Part, tmp: Path, firsts: Mapping[str, Path]) -> bool:
+        """Make ``tmp`` a hard link to a file with ``part``'s bytes: a temp of this batch, or
+        a shared file stored lately (checked byte for byte); whether it did."""
+        assert part.sha256 is not None and part.data is not None
+        twin = firsts.get(part.sha256)
+        if twin is not None:
+            part.linked = link_same(twin, tmp, part.target, part.data, check=False)
+            return part.linked
+        rel = self._recent_shared.get(part.sha256)
+        if rel is None:
+            return False
+        part.linked = link_same(self._target(rel), tmp, part.target, part.data, check=True)
+        if not part.linked:
+            self._recent_shared.forget(part.sha256)  # gone, changed, or no links here
+        return part.linked
 
     def _adopt(self, part: _Part, tmp: Path) -> None:
         assert part.src is not None

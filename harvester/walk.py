@@ -64,7 +64,7 @@ from harvester.errors import (
     unavailable,
     url_holds_secret,
 )
-from harvester.models import ImageRef, has_context
+from harvester.models import FilesetRef, ImageRef, has_context
 from harvester.placing import Listed
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.target_text import (
@@ -109,6 +109,17 @@ class AskedRef(ImageRef):
         return NotImplemented
 
     __hash__ = ImageRef.__hash__
+
+
+class AskedFilesetRef(FilesetRef, AskedRef):
+    """An :class:`AskedRef` whose fileset the listing named (:class:`FilesetRef`)."""
+
+    __slots__ = ()
+
+
+def _keeping_fileset(make: type[ImageRef]) -> type[FilesetRef]:
+    """The class of ``make``'s refs that also keeps the image's fileset."""
+    return AskedFilesetRef if make is AskedRef else FilesetRef
 
 
 #: Targets checked at once by :func:`preflight` (the client's caps apply too).
@@ -827,9 +838,14 @@ class Walker:
         on_listed: Callable[[], None] | None = None,
         watch: SessionWatch | None = None,
         on_again: Callable[[ImageRef], None] | None = None,
+        filesets: bool = False,
     ) -> None:
         self.client = client
         self.on_again = on_again
+        #: Keep the fileset a dataset's listing names on its images' refs (:class:`FilesetRef`):
+        #: the ``paths`` artifact then asks once per fileset. Only when it is fetched: such a
+        #: ref costs more to make, on every image of a million-image walk.
+        self.filesets = filesets
         #: Told of every listing and failed listing, for a run that sent credentials: a
         #: session that ends while the run only walks stops it too (None: a run without).
         self.watch = watch
@@ -1519,16 +1535,19 @@ class Walker:
                 for item in chunk:
                     if not isinstance(item.get("id"), int):
                         continue
-                    await self._emit(
-                        make(
-                            image_id=item["id"],
-                            image_name=str(item.get("name", "")),
-                            project_id=project_id,
-                            dataset_id=dataset_id,
-                            dataset_name=name or "",
-                            labels=tuple(labels.get(item["id"], ())),
-                        )
-                    )
+                    fields: dict[str, Any] = {
+                        "image_id": item["id"],
+                        "image_name": str(item.get("name", "")),
+                        "project_id": project_id,
+                        "dataset_id": dataset_id,
+                        "dataset_name": name or "",
+                        "labels": tuple(labels.get(item["id"], ())),
+                    }
+                    fileset = item.get("filesetId") if self.filesets else None
+                    if type(fileset) is int:  # (omitted when null)
+                        await self._emit(_keeping_fileset(make)(**fields, fileset_id=fileset))
+                    else:
+                        await self._emit(make(**fields))
                 self._listed()
                 if len(chunk) < urls.WEBCLIENT_PAGE:
                     break

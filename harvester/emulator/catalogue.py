@@ -773,13 +773,18 @@ class Catalogue:
         name = f"{spec.image_prefix}{j + 1:04d}.tif"
         if spec.dataset_names:
             name = f"{ds.name}_{j + 1:04d}.tif"
+        first = image_id  # the first image of its fileset, which names the fileset
+        if spec.images_per_fileset > 1:
+            file_index, series = divmod(offset, spec.images_per_fileset)
+            name = f"{series_file(spec, file_index)} [Series {series + 1}]"
+            first = image_id - series
         info = _image_info(
             image_id,
             name,
             pixels,
             spec.acquisition_ts + offset,
             dataset_ids=(ds.id, *(spec.dataset_base + d for o, d in spec.also_in if o == offset)),
-            fileset_id=None if image_id in spec.no_fileset else 900_000_000 + image_id,
+            fileset_id=None if image_id in spec.no_fileset else 900_000_000 + first,
         )
         return ImageLocation(info, project=self._project(spec), dataset=ds, sample=offset)
 
@@ -1055,6 +1060,11 @@ class Catalogue:
             if study_match(spec) or self.count_samples(spec, genes) > 0:
                 out.append((kind, spec.id, spec.name))
         return out
+
+
+def series_file(spec: ProjectSpec, file_index: int) -> str:
+    """The name of a multi-series file of ``spec`` (``images_per_fileset`` over 1)."""
+    return f"{spec.image_prefix}{file_index + 1:04d}.lif"
 
 
 def _image_info(

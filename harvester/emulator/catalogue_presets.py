@@ -73,6 +73,11 @@ units      project 2201, dataset 6201: images 4500001-4500003, 64x48 uint8,
            JSON API states the stored value and unit; imgData converts to um
            as OMERO.web does, null where it cannot): 4500001 65 nm (z 200 nm,
            sizeZ 2), 4500002 6459 Angstrom, 4500003 1 pixel (imgData null).
+series     project 2301, dataset 6301: images 4600001-4600006, 64x48 uint8,
+           from two multi-series files (a .lif of 3 series each, as one import
+           of a confocal's file makes): one fileset per file, 3 images each
+           (filesets 900000000 + the first image id), each image's
+           ``original_file_paths`` listing its file's one path.
 ========== ===================================================================
 """
 
@@ -101,6 +106,7 @@ PRESETS: tuple[str, ...] = (
     "links",
     "channels",
     "units",
+    "series",
 )
 DEFAULT_PRESET = "demo"
 
@@ -246,6 +252,12 @@ UNITS_DATASET_ID = 6201
 UNITS_NM_IMAGE_ID = 4_500_001
 UNITS_ANGSTROM_IMAGE_ID = 4_500_002
 UNITS_PIXEL_IMAGE_ID = 4_500_003
+#: ``series``: SERIES_FILES files of SERIES_PER_FILE images each (one fileset per file).
+SERIES_PROJECT_ID = 2301
+SERIES_DATASET_ID = 6301
+SERIES_FIRST_IMAGE_ID = 4_600_001
+SERIES_PER_FILE = 3
+SERIES_FILES = 2
 UNITS_STORED: dict[int, tuple[float, float | None, str]] = {
     UNITS_NM_IMAGE_ID: (65.0, 200.0, "NANOMETER"),
     UNITS_ANGSTROM_IMAGE_ID: (6459.0, None, "ANGSTROM"),
@@ -451,6 +463,9 @@ class ProjectSpec:
     #: Images (ids) without a fileset, as imported before OMERO 5 (no ``filesetId``; their
     #: ``original_file_paths`` is ``{}``).
     no_fileset: frozenset[int] = frozenset()
+    #: Images a file (and so a fileset) holds, in id order: over 1, a multi-series file
+    #: (``name.lif [Series k]``) whose images share one fileset listing the one file.
+    images_per_fileset: int = 1
 
     @property
     def n_images(self) -> int:
@@ -939,6 +954,21 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
         return [], [_channels_project(seed)]
     if name == "units":
         return [], [_units_project(seed)]
+    if name == "series":
+        small = PixelsSpec(64, 48, 1, 1, 1, "uint8", _grey(1), 0.5, 0.5)
+        return [], [
+            _proj(
+                SERIES_PROJECT_ID,
+                "idr9016-emulated-series/experimentA",
+                SERIES_DATASET_ID,
+                1,
+                SERIES_PER_FILE * SERIES_FILES,
+                SERIES_FIRST_IMAGE_ID,
+                small,
+                seed,
+                images_per_fileset=SERIES_PER_FILE,
+            )
+        ]
     raise ValueError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
 
 

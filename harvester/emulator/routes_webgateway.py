@@ -38,6 +38,7 @@ from harvester.emulator.catalogue import (
     Plate,
     Well,
     row_letter,
+    series_file,
 )
 from harvester.emulator.http import Request, Response, Route
 from harvester.emulator.routes_common import (
@@ -435,6 +436,9 @@ def _fileset_files(
         ]
     elif loc.project is not None and loc.dataset is not None:
         study, folder, names = loc.project.name.split("/")[0], loc.dataset.name, [loc.image.name]
+        spec = loc.project.spec
+        if spec.images_per_fileset > 1:  # a multi-series file: its images share it
+            names = [series_file(spec, loc.sample // spec.images_per_fileset)]
     else:  # pragma: no cover - every image has a plate or a dataset
         return None
     repo = [f"demo_2/Fileset_{fileset}/{folder}/{name}" for name in names]

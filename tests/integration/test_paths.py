@@ -11,18 +11,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from harvest_helpers import harvest, run_cli
+from paths_helpers import CountingApp, paths_file, served
 
 from harvester.config import parse_artifacts
 from harvester.emulator import EmulatorThread
 from harvester.emulator import catalogue as c
-from harvester.emulator.app import App, build_app
-from harvester.emulator.http import Request, Response
+from harvester.emulator.http import Response
 from harvester.emulator.routes_common import json_response, text_response
 from harvester.layout import image_path
 from harvester.models import DEFAULT_ARTIFACTS, Artifact
@@ -35,42 +34,12 @@ DATASET = 52
 DATASET_IMAGES = (1884805, 1884806, 1884807, 1884808)
 NO_FILESET = c.DEMO_NO_FILESET_IMAGE_ID
 MIRROR = "https://mirror.example/IDR"
-PATHS = "/webgateway/original_file_paths/"
-
-
-class CountingApp:
-    """The demo app; records every original_file_paths request, answers ``answer`` first."""
-
-    def __init__(self) -> None:
-        self.app: App = build_app("demo")
-        self.asked: list[int] = []
-        self.answer: Callable[[int], Response | None] = lambda image_id: None
-
-    def handle(self, req: Request) -> Response:
-        if req.path.startswith(PATHS):
-            image_id = int(req.path[len(PATHS) :].strip("/"))
-            self.asked.append(image_id)
-            own = self.answer(image_id)
-            if own is not None:
-                return own
-        return self.app.handle(req)
 
 
 @pytest.fixture
 def counting(make_emulator: Callable[..., EmulatorThread]) -> tuple[EmulatorThread, CountingApp]:
     app = CountingApp()
     return make_emulator(app=app), app
-
-
-def paths_file(out: Path, image_id: int) -> Path:
-    return out / image_path(image_id, "paths")
-
-
-def served(base_url: str, image_id: int) -> bytes:
-    """What the emulator answers to the harvester's request, read directly."""
-    with urllib.request.urlopen(f"{base_url}{PATHS}{image_id}/") as answer:  # noqa: S310
-        body: bytes = answer.read()
-    return body
 
 
 def read_tsv(out: Path) -> list[dict[str, str]]:

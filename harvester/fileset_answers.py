@@ -1,0 +1,72 @@
+"""One ``original_file_paths`` request per fileset a walk names, not one per image.
+
+Why: OMERO.web's answer for an image is its fileset's list (omero-py's
+``ImageWrapper.getImportedImageFilePaths`` selects the fileset's entries; the image only
+picks the fileset), so every image of a fileset gets the same list: a plate of 3,456 images
+in one fileset asked IDR for the same 460 KB 3,456 times. When the walk's listing names an
+image's fileset (``filesetId`` of ``webclient/api/images/``, datasets only: a plate's grid
+does not name it), the answer fetched for one of its images this run is stored for the
+others without a request. An image whose fileset is being asked waits for that answer
+rather than asking too; if it fails, each asks for itself.
+
+Held answers are bounded (:data:`HELD_BYTES`, the oldest dropped first): the images of a
+fileset come together in a listing. A rerun asks once per fileset again (nothing here
+reads DIR: a file changed by hand is never spread to other images).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anyio
+
+#: Bytes of answers held for the images still to come (a 3,456-file list: 460 KB).
+HELD_BYTES = 32 * 1024 * 1024
+
+
+class FilesetAnswers:
+    """Answers by fileset id, with the filesets being asked (one event loop: no locks)."""
+
+    def __init__(self, held_bytes: int = HELD_BYTES) -> None:
+        self._limit = held_bytes
+        self._held: OrderedDict[int, bytes] = OrderedDict()
+        self._size = 0
+        self._asking: dict[int, anyio.Event] = {}
+
+    async def known(self, fileset: int) -> bytes | None:
+        """The answer held for ``fileset``, after waiting for one being asked (None: none;
+        the caller then asks, inside :meth:`asking`)."""
+        event = self._asking.get(fileset)
+        if event is not None:
+            await event.wait()
+        body = self._held.get(fileset)
+        if body is not None:
+            self._held.move_to_end(fileset)
+        return body
+
+    @contextmanager
+    def asking(self, fileset: int) -> Iterator[None]:
+        """Mark ``fileset`` as being asked: images of it wait (:meth:`known`) until the end
+        of the block, whether it gave an answer (:meth:`keep`) or failed."""
+        event = self._asking.setdefault(fileset, anyio.Event())
+        try:
+            yield
+        finally:
+            if self._asking.get(fileset) is event:
+                del self._asking[fileset]
+            event.set()
+
+    def keep(self, fileset: int, body: bytes) -> None:
+        """Hold ``body``, the server's answer naming ``fileset``, for its other images."""
+        old = self._held.pop(fileset, None)
+        if old is not None:
+            self._size -= len(old)
+        if len(body) > self._limit:
+            return
+        self._held[fileset] = body
+        self._size += len(body)
+        while self._size > self._limit:
+            _, dropped = self._held.popitem(last=False)
+            self._size -= len(dropped)

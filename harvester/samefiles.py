@@ -1,0 +1,99 @@
+"""One file on disk for identical answers: hard links between files of the same bytes.
+
+Why: every image of a fileset gets the same ``original_file_paths`` answer, the whole
+fileset's list. A plate of 3,456 images in one fileset of 3,456 files stored 3,456 copies of
+a 460 KB list (1.6 GB). Each image still has its own ``{id}.paths.json`` (its done record,
+``verify`` and a resume are unchanged: a done record's file exists), but a file whose bytes
+equal a file stored just before is made a hard link to it: one copy on disk, whatever the
+number of names.
+
+The rules that keep it safe:
+
+* A link is made to a temp name and renamed into place like any written file, so nothing
+  appears under its final name unless complete, and a crash leaves only a temp file the
+  pending file lists.
+* The source is read back through the new link and compared with the bytes to store: a file
+  changed by hand since it was stored is never spread to another image (the bytes are then
+  written as a file of their own).
+* No link where the filesystem has none (``EPERM``, ``EXDEV``, ``ENOTSUP``, ``EMLINK``...):
+  the bytes are written, as before.
+* Only files stored recently are linked to (:data:`RECENT_FILES`): the images of a fileset
+  come together in a walk, and memory stays bounded for a million single-image filesets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+#: How many recently stored files (by SHA-256) can be linked to.
+RECENT_FILES = 1024
+
+
+class RecentFiles:
+    """The relative paths of the last :data:`RECENT_FILES` shared files stored, by SHA-256.
+
+    Used from the store's commit threads: each call is one dict operation under the GIL
+    (two batches in flight may both write a first copy: harmless, one of them is kept).
+    """
+
+    def __init__(self, limit: int = RECENT_FILES) -> None:
+        self._limit = limit
+        self._paths: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, sha256: str) -> str | None:
+        """The path of a stored file with these bytes (None: none known)."""
+        return self._paths.get(sha256)
+
+    def stored(self, sha256: str, rel_path: str) -> None:
+        """``rel_path`` now holds the bytes of ``sha256``: linked to from now on."""
+        self._paths[sha256] = rel_path
+        self._paths.move_to_end(sha256)
+        while len(self._paths) > self._limit:
+            self._paths.popitem(last=False)
+
+    def forget(self, sha256: str) -> None:
+        """Its file is gone or changed: the next one with these bytes is written."""
+        self._paths.pop(sha256, None)
+
+
+def link_same(source: Path, tmp: Path, target: Path, data: bytes, *, check: bool) -> bool:
+    """Make ``tmp`` a hard link to ``source`` when it holds exactly ``data``; whether it did.
+
+    ``check``: compare the bytes (a stored file, which may have been edited since); a temp file
+    of the same batch, written from ``data``'s twin, needs no check. False (and no ``tmp``)
+    when the link cannot be made or the bytes differ: the caller writes ``data`` instead. Not
+    where ``target`` already is ``source``'s file (an image fetched again whose file is one of
+    the links): rename(2) between two names of one file does nothing and would leave ``tmp``.
+    """
+    try:
+        if check and os.path.samefile(source, target):
+            return False
+    except FileNotFoundError:
+        pass  # no target yet (the usual case); a missing source fails the link below
+    except OSError:
+        return False
+    try:
+        os.link(source, tmp)
+    except FileExistsError:
+        return False  # a temp left behind: the caller's write truncates it
+    except OSError:
+        return False  # no such source any more, or no hard links on this filesystem
+    if not check:
+        return True
+    try:
+        same = _holds(tmp, data)
+    except OSError:
+        same = False
+    if not same:
+        os.unlink(tmp)
+    return same
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether the file at ``path`` holds exactly ``data``."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size != len(data):
+            return False
+        return f.read(len(data) + 1) == data

@@ -1,0 +1,164 @@
+"""The images of one fileset: one ``paths`` file on disk, one request per fileset a walk names.
+
+Plate 7375 of the demo preset is one fileset whose 8 images each list its 8 files (a plate's
+grid does not name the fileset, so each image is asked); the ``series`` preset's dataset 6301
+lists 6 images from two multi-series files, one fileset of 3 images per file, and names each
+image's fileset (``filesetId``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from harvest_helpers import harvest
+from paths_helpers import CountingApp, paths_file, served
+
+from harvester.emulator import EmulatorThread
+from harvester.emulator import catalogue as c
+from harvester.emulator import catalogue_presets as presets
+from harvester.emulator.routes_common import text_response
+from harvester.models import Artifact
+from harvester.status import collect_status
+from harvester.verify import verify
+
+PLATE = c.DEMO_PLATE_ID
+SERIES = [
+    presets.SERIES_FIRST_IMAGE_ID + i for i in range(presets.SERIES_FILES * presets.SERIES_PER_FILE)
+]
+FIRST_FILE, SECOND_FILE = SERIES[: presets.SERIES_PER_FILE], SERIES[presets.SERIES_PER_FILE :]
+
+
+def problems(out: Path) -> list[tuple[int, str]]:
+    return sorted((p.id, p.status) for p in verify(out).problems)
+
+
+def fileset_column(out: Path) -> dict[int, str]:
+    text = (out / "index.csv").read_text(encoding="utf-8")
+    return {int(r["image_id"]): r["fileset_id"] for r in csv.DictReader(io.StringIO(text))}
+
+
+def test_a_plates_images_are_one_file_and_a_removed_name_breaks_none(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A plate's 8 images (one fileset) are each asked, and their 8 files are one file on
+    disk with 8 names, each the server's answer; the first name removed, the others keep
+    their bytes, verify finds that one missing and the next run asks for it alone."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    summary = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    assert summary.failed == 0
+    images = sorted(app.asked)
+    assert len(images) == 8 and len(set(images)) == 8  # each image asked once
+    body = served(emu.base_url, images[0])
+    for image_id in images:
+        assert paths_file(out, image_id).read_bytes() == body == served(emu.base_url, image_id)
+    assert len({paths_file(out, i).stat().st_ino for i in images}) == 1
+    assert paths_file(out, images[0]).stat().st_nlink == 8
+    assert problems(out) == []
+
+    paths_file(out, images[0]).unlink()
+    assert all(paths_file(out, i).read_bytes() == body for i in images[1:])
+    assert problems(out) == [(images[0], "missing")]
+    app.asked.clear()
+    again = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    assert again.failed == 0 and app.asked == [images[0]]
+    assert paths_file(out, images[0]).read_bytes() == body
+    assert problems(out) == []
+
+
+def test_a_linked_file_edited_in_place_is_found_under_every_name(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Editing one name of the shared file in place changes them all (one file): verify
+    finds every image of the fileset changed, and the next run fetches them again."""
+    app = CountingApp("demo")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    images = sorted(app.asked)
+    body = paths_file(out, images[0]).read_bytes()
+    with open(paths_file(out, images[3]), "r+b") as f:  # same size, other bytes
+        f.write(b"[")
+    assert problems(out) == [(i, "damaged") for i in images]
+    app.asked.clear()
+    again = harvest(emu.base_url, out, plates=(PLATE,), artifacts=(Artifact.PATHS,))
+    assert again.failed == 0 and sorted(app.asked) == images
+    assert all(paths_file(out, i).read_bytes() == body for i in images)
+    assert problems(out) == []
+
+
+def test_images_of_a_named_fileset_ask_once_and_share_its_file(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Dataset 6301's 6 images of 2 filesets: 2 requests (one per fileset); each file is
+    the answer the server gives that image (the same for the images of one fileset), 2
+    files on disk of 3 names each; index.csv, originals.tsv and status as if each image
+    were asked; a resume asks nothing."""
+    app = CountingApp("series")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    summary = harvest(
+        emu.base_url, out, datasets=(presets.SERIES_DATASET_ID,), artifacts=(Artifact.PATHS,)
+    )
+    assert summary.failed == 0
+    asked = list(app.asked)
+    assert len(asked) == 2
+    assert len(set(asked) & set(FIRST_FILE)) == 1 and len(set(asked) & set(SECOND_FILE)) == 1
+
+    answers = {i: served(emu.base_url, i) for i in SERIES}
+    assert (
+        len({answers[i] for i in FIRST_FILE}) == 1 and len({answers[i] for i in SECOND_FILE}) == 1
+    )
+    assert answers[FIRST_FILE[0]] != answers[SECOND_FILE[0]]
+    for image_id in SERIES:
+        assert paths_file(out, image_id).read_bytes() == answers[image_id]
+    inodes = Counter(paths_file(out, i).stat().st_ino for i in SERIES)
+    assert sorted(inodes.values()) == [3, 3]
+
+    filesets = fileset_column(out)
+    assert len({filesets[i] for i in FIRST_FILE}) == 1 and filesets[FIRST_FILE[0]] != ""
+    assert len({filesets[i] for i in SECOND_FILE}) == 1
+    assert filesets[FIRST_FILE[0]] != filesets[SECOND_FILE[0]]
+    listed = (out / "originals.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(listed) == 1 + 2  # header, one file per fileset
+    assert collect_status(out).kinds["paths"].done == 6
+    assert problems(out) == []
+
+    app.asked.clear()
+    again = harvest(
+        emu.base_url, out, datasets=(presets.SERIES_DATASET_ID,), artifacts=(Artifact.PATHS,)
+    )
+    assert again.failed == 0 and app.asked == []
+
+
+def test_a_filesets_failed_answer_leaves_its_other_images_to_ask(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """The first image of a fileset answered 404 fails alone: the other images of its
+    fileset ask for themselves and are stored; the next run asks the failed one only."""
+    app = CountingApp("series")
+    emu = make_emulator(app=app)
+    out = tmp_path / "out"
+    gone = FIRST_FILE[0]
+    app.answer = lambda i: text_response(404, "<h1>Not Found</h1>") if i == gone else None
+    summary = harvest(
+        emu.base_url, out, datasets=(presets.SERIES_DATASET_ID,), artifacts=(Artifact.PATHS,)
+    )
+    assert [(f.kind, f.image_id, f.status) for f in summary.failures] == [("paths", gone, 404)]
+    assert app.asked.count(gone) == 1 and not paths_file(out, gone).exists()
+    assert set(app.asked) & set(FIRST_FILE[1:])  # (both, if both waited for the 404)
+    for image_id in FIRST_FILE[1:]:
+        assert paths_file(out, image_id).read_bytes() == served(emu.base_url, image_id)
+
+    app.answer = lambda i: None
+    app.asked.clear()
+    again = harvest(
+        emu.base_url, out, datasets=(presets.SERIES_DATASET_ID,), artifacts=(Artifact.PATHS,)
+    )
+    assert again.failed == 0 and app.asked == [gone]
+    assert problems(out) == []

@@ -1,0 +1,130 @@
+"""Store: shared files (``put_bytes(shared=True)``) with the same bytes are one file on disk."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+import anyio
+import pytest
+
+from harvester import samefiles
+from harvester.journal import JournalState
+from harvester.layout import image_path, make_writer, new_run_id
+from harvester.store import Store
+
+ANSWER = b'{"repo": ["a/b.lif"], "client": ["x/b.lif"], "fileset": {"id": 7}}'
+
+
+def temp_files(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+def paths_of(out: Path, image_id: int) -> Path:
+    return out / image_path(image_id, "paths")
+
+
+async def put(store: Store, image_id: int, data: bytes, *, flush: bool = True) -> None:
+    await store.put_bytes("paths", image_id, image_path(image_id, "paths"), data, shared=True)
+    if flush:
+        await store.flush()
+
+
+@pytest.mark.parametrize("sync", ["syncfs", "fsync", "none"])
+async def test_same_bytes_are_links_within_and_across_batches(tmp_path: Path, sync: str) -> None:
+    """Identical shared bytes, in one batch or in later ones, make one file with many names;
+    other bytes and unshared puts get files of their own; every record is as if written."""
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run), sync=sync) as store:  # type: ignore[arg-type]
+            for i in range(1, 4):  # one batch
+                await put(store, i, ANSWER, flush=False)
+            await store.flush()
+            await put(store, 4, ANSWER)  # a later batch
+            await put(store, 5, b"{}")  # other bytes
+            await store.put_bytes("imgdata", 6, image_path(6, "imgdata"), ANSWER)  # not shared
+            await store.flush()
+            assert store.stats.linked == 3
+    inodes = {paths_of(tmp_path, i).stat().st_ino for i in range(1, 5)}
+    assert len(inodes) == 1 and paths_of(tmp_path, 1).stat().st_nlink == 4
+    assert paths_of(tmp_path, 5).stat().st_nlink == 1
+    assert (tmp_path / image_path(6, "imgdata")).stat().st_nlink == 1
+    state = JournalState.load(tmp_path)
+    for i in range(1, 5):
+        rec = state.done[("paths", i)]
+        assert paths_of(tmp_path, i).read_bytes() == ANSWER
+        assert rec["size"] == len(ANSWER)
+        assert rec["sha256"] == hashlib.sha256(ANSWER).hexdigest()
+    assert temp_files(tmp_path) == []
+
+
+async def test_a_stored_file_changed_by_hand_is_not_linked_to(tmp_path: Path) -> None:
+    """A stored file edited since (same size) is not spread: the next image gets the bytes
+    it was given, in a file of its own, and later ones link to that one."""
+    run = new_run_id()
+    edited = ANSWER.replace(b"b.lif", b"c.lif")
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+            await put(store, 1, ANSWER)
+            paths_of(tmp_path, 1).write_bytes(edited)  # in place, as an editor may
+            await put(store, 2, ANSWER)
+            await put(store, 3, ANSWER)
+    assert paths_of(tmp_path, 1).read_bytes() == edited
+    assert paths_of(tmp_path, 2).read_bytes() == ANSWER
+    assert paths_of(tmp_path, 2).stat().st_ino != paths_of(tmp_path, 1).stat().st_ino
+    assert paths_of(tmp_path, 3).stat().st_ino == paths_of(tmp_path, 2).stat().st_ino
+
+
+async def test_deleted_first_copy_leaves_the_others_and_the_next_is_written(
+    tmp_path: Path,
+) -> None:
+    """Removing the first stored name keeps the other names' bytes; the next image with
+    those bytes is written anew (no link to a name that is gone)."""
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+            await put(store, 1, ANSWER)
+            await put(store, 2, ANSWER)
+            paths_of(tmp_path, 1).unlink()
+            await put(store, 3, ANSWER)
+            await put(store, 4, ANSWER)
+    assert not paths_of(tmp_path, 1).exists()
+    assert all(paths_of(tmp_path, i).read_bytes() == ANSWER for i in (2, 3, 4))
+    assert paths_of(tmp_path, 3).stat().st_ino == paths_of(tmp_path, 4).stat().st_ino
+
+
+async def test_refetching_a_linked_image_replaces_its_file(tmp_path: Path) -> None:
+    """An image stored again with the bytes its own (linked) file holds ends up with one
+    complete file and no temp file left (rename between two names of one file does
+    nothing)."""
+    run = new_run_id()
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+            await put(store, 1, ANSWER)
+            await put(store, 2, ANSWER)
+            await put(store, 2, ANSWER)
+            await put(store, 1, ANSWER)
+    assert all(paths_of(tmp_path, i).read_bytes() == ANSWER for i in (1, 2))
+    assert temp_files(tmp_path) == []
+
+
+async def test_without_hard_links_the_bytes_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a filesystem that refuses hard links every image gets a file of its own."""
+    run = new_run_id()
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    with anyio.fail_after(20):
+        async with Store.open(tmp_path, run_id=run, writer=make_writer(run)) as store:
+            monkeypatch.setattr(samefiles.os, "link", refuse)
+            for i in (1, 2, 3):
+                await put(store, i, ANSWER, flush=i == 3)
+            await put(store, 4, ANSWER)
+            assert store.stats.linked == 0
+    assert len({paths_of(tmp_path, i).stat().st_ino for i in (1, 2, 3, 4)}) == 4
+    assert all(paths_of(tmp_path, i).read_bytes() == ANSWER for i in (1, 2, 3, 4))
