@@ -1663,16 +1663,20 @@ _SEPARATE_IDS = {
     "project": " (screens and projects have separate ids)",
     "plate": " (plates and screens have separate ids)",
     "dataset": " (datasets and projects have separate ids)",
+    "image": " (images, plates and datasets have separate ids)",
 }
 
 
 #: Where else an id not found as one kind may be, asked in this order once it was not
-#: found (a plate's id given as ``--screen``, found by a first-time user's walkthrough).
+#: found (a plate's id given as ``--screen``, found by a first-time user's walkthrough;
+#: a plate's or dataset's id given as ``--image`` to get its images, or an image's id
+#: given as ``--plate``, found by a later one: images are asked last, as the rarer slip).
 _OTHER_KINDS: dict[str, tuple[str, ...]] = {
-    "screen": ("plate", "project"),
-    "project": ("dataset", "screen"),
-    "plate": ("screen", "dataset"),
-    "dataset": ("project", "plate"),
+    "screen": ("plate", "project", "image"),
+    "project": ("dataset", "screen", "image"),
+    "plate": ("screen", "dataset", "image"),
+    "dataset": ("project", "plate", "image"),
+    "image": ("plate", "dataset", "screen", "project"),
 }
 
 
@@ -1689,14 +1693,17 @@ async def _other_kind_hint(client: Client, kind: str, object_id: int, server: st
         "project": urls.project,
         "plate": urls.plate,
         "dataset": urls.dataset,
+        "image": urls.image_metadata,
     }
     for other in _OTHER_KINDS.get(kind, ()):
         try:
             await client.get(paths[other](object_id), Expect.JSON)
         except FetchError:
             continue
+        article = "an" if other == "image" else "a"
         return (
-            f"; {server} has a {other} {object_id}: --{other} {object_id} if that is the one meant"
+            f"; {server} has {article} {other} {object_id}: --{other} {object_id} "
+            "if that is the one meant"
         )
     return ""
 
