@@ -417,6 +417,8 @@ def read_ids_file(path: Path, server: str | None = None) -> Generator[int, None,
     with handle:
         first = True
         for number, line in enumerate(handle, start=1):
+            if number == 1 and "\x00" in line:
+                raise UsageError(f"{path} is not a text file ({_NOT_TEXT})", hint=_NOT_TEXT_HINT)
             text = line.split("#", 1)[0].strip()
             if not text:
                 continue
@@ -464,6 +466,18 @@ class _Where:
     path: Path
     server: str | None
 
+
+#: Why an ids file whose first line holds a NUL byte is no text file: an Excel or
+#: LibreOffice workbook (a zip archive, or an .xls's OLE2 header), or Excel's "Unicode
+#: Text" (UTF-16), where a biologist's list of ids often lives. Its first line read as
+#: an id showed the zip header's bytes, and a hint about integers, which said neither.
+_NOT_TEXT = (
+    "its first line holds NUL bytes: a spreadsheet workbook, .xlsx .xls or .ods, or UTF-16 text?"
+)
+_NOT_TEXT_HINT = (
+    "save the sheet as CSV UTF-8 with an image_id column (or 'Image ID'), or as plain text"
+    " with one image id a line, and give that file"
+)
 
 #: The hint for a CSV/TSV header line that names no image id column.
 _NO_ID_COLUMN_HINT = (

@@ -184,6 +184,24 @@ def test_ids_file_junk_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert not (tmp_path / "D").exists()
 
 
+def test_an_excel_workbook_as_ids_file_says_to_save_it_as_csv(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--ids-from ids.xlsx` (a workbook, not text): exit 2 before any request, one error
+    naming the file as no text file and a hint to save it as CSV; no folder made."""
+    ids = tmp_path / "ids.xlsx"
+    ids.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml")
+    code, err = run(
+        capsys, "harvest", "--ids-from", str(ids), "--out", str(tmp_path / "D"),
+        "--base-url", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, f"error: {ids} is not a text file", "spreadsheet workbook")
+    assert "hint: save the sheet as CSV UTF-8 with an image_id column" in err
+    assert "PK" not in err
+    assert not (tmp_path / "D").exists()
+
+
 def test_minus_zero_as_an_image_id_is_refused_as_zero_is(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
