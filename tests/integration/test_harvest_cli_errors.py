@@ -121,6 +121,46 @@ def test_commands_reading_a_harvest_word_a_wrong_dir_alike(
     assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_a_folder_beside_a_harvest_names_the_harvest_meant(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorThread,
+) -> None:
+    """`status data` after `--out data/mitosis`, or `verify data/mitosis/images`: exit 2,
+    nothing written, and the hint names the harvest folder meant, as DIR was typed."""
+    monkeypatch.chdir(tmp_path)
+    code, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--image", "1884801",
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", "data/mitosis",
+    )  # fmt: skip
+    assert code == 0, err
+    (tmp_path / "data" / "notes").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    for command, given, says in (
+        ("status", "data", "data holds 1 harvest, data/mitosis"),
+        ("verify", "data/mitosis/images", "data/mitosis/images is inside the harvest data/mitosis"),
+        ("index", "data/notes", ""),
+    ):
+        code, err = run(capsys, command, given)
+        assert code == 2
+        assert err.splitlines() == [
+            f"error: {given} is not a harvester folder (no harvest.json)",
+            "hint: give the --out folder of a harvest" + (f": {says}" if says else ""),
+        ]
+    assert sorted(tmp_path.rglob("*")) == before
+    for name in ("a", "b", "c", "d"):
+        (tmp_path / "many" / name).mkdir(parents=True)
+        (tmp_path / "many" / name / "harvest.json").write_text("{}", encoding="utf-8")
+    code, err = run(capsys, "status", str(tmp_path / "many"))
+    assert code == 2
+    assert err.splitlines()[1] == (
+        f"hint: give the --out folder of a harvest: {tmp_path / 'many'} holds 4 harvests, "
+        f"{tmp_path / 'many' / 'a'}, {tmp_path / 'many' / 'b'}, {tmp_path / 'many' / 'c'} "
+        "and 1 more"
+    )
+
+
 def test_a_path_below_a_file_does_not_exist(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
