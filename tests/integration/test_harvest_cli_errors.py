@@ -127,8 +127,9 @@ def test_a_folder_beside_a_harvest_names_the_harvest_meant(
     monkeypatch: pytest.MonkeyPatch,
     emulator: EmulatorThread,
 ) -> None:
-    """`status data` after `--out data/mitosis`, or `verify data/mitosis/images`: exit 2,
-    nothing written, and the hint names the harvest folder meant, as DIR was typed."""
+    """`status data` after `--out data/mitosis`, `verify data/mitosis/images`, or a resume
+    `harvest --out data`: exit 2, nothing written, and the hint names the harvest folder
+    meant, as DIR was typed."""
     monkeypatch.chdir(tmp_path)
     code, err = run(
         capsys, "harvest", "--base-url", emulator.base_url, "--image", "1884801",
@@ -148,6 +149,14 @@ def test_a_folder_beside_a_harvest_names_the_harvest_meant(
             f"error: {given} is not a harvester folder (no harvest.json)",
             "hint: give the --out folder of a harvest" + (f": {says}" if says else ""),
         ]
+    code, err = run(capsys, "harvest", "--out", "data")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: nothing to harvest",
+        "hint: data is no harvest folder but holds 1 harvest, data/mitosis: give that folder "
+        "as --out, or name --screen, --project, --plate, --dataset, --image, --ids-from or "
+        "--from-plan",
+    ]
     assert sorted(tmp_path.rglob("*")) == before
     for name in ("a", "b", "c", "d"):
         (tmp_path / "many" / name).mkdir(parents=True)
