@@ -1281,8 +1281,12 @@ def check_existing_out_dir(out_dir: Path) -> None:
     """
     hint = "give the --out folder of a harvest"
     if not out_dir.is_dir():
-        if out_dir.exists():
-            raise UsageError(f"{out_dir} is a file, not a folder", hint=hint)
+        if out_dir.exists():  # (DIR/index.csv, say: the harvest meant is named)
+            near = harvests_near(out_dir)
+            raise UsageError(
+                f"{out_dir} is a file, not a folder",
+                hint=hint + (f": {out_dir} {near}" if near else ""),
+            )
         raise UsageError(f"{out_dir} does not exist", hint=hint)
     if read_marker(out_dir) is None and not (out_dir / JOURNALS_DIR).is_dir():
         raise UsageError(

@@ -142,11 +142,18 @@ def test_a_folder_beside_a_harvest_names_the_harvest_meant(
         ("status", "data", "data holds 1 harvest, data/mitosis"),
         ("verify", "data/mitosis/images", "data/mitosis/images is inside the harvest data/mitosis"),
         ("index", "data/notes", ""),
-    ):
+        ("status", "data/mitosis/index.csv", "data/mitosis/index.csv is inside the harvest "
+         "data/mitosis"),
+    ):  # fmt: skip
         code, err = run(capsys, command, given)
         assert code == 2
+        what = (
+            "is a file, not a folder"
+            if given.endswith(".csv")
+            else "is not a harvester folder (no harvest.json)"
+        )
         assert err.splitlines() == [
-            f"error: {given} is not a harvester folder (no harvest.json)",
+            f"error: {given} {what}",
             "hint: give the --out folder of a harvest" + (f": {says}" if says else ""),
         ]
     code, err = run(capsys, "harvest", "--out", "data")
