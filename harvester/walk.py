@@ -1714,9 +1714,8 @@ async def _other_kind_hint(client: Client, kind: str, object_id: int, server: st
             await client.get(paths[other](object_id), Expect.JSON)
         except FetchError:
             continue
-        article = "an" if other == "image" else "a"
         return (
-            f"; {server} has {article} {other} {object_id}: --{other} {object_id} "
+            f"; {server} has {a_kind(other)} {object_id}: --{other} {object_id} "
             "if that is the one meant"
         )
     return ""
