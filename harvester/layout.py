@@ -21,7 +21,7 @@ one value each (:mod:`harvester.folder_settings`). Readers need only ``"tool"`` 
 ``"layout"``; other keys are kept as they are when the marker is rewritten.
 
 ``AAA = image_id // 1_000_000`` and ``BBB = image_id // 1000 % 1000`` (both 3 digits, wider past
-999), so a leaf folder holds at most 1,000 ids x 6 kinds (+ their short-lived temp files) and a
+999), so a leaf folder holds at most 1,000 ids x 7 kinds (+ their short-lived temp files) and a
 middle folder at most 1,000 leaves: IDR's ~15 M ids make 16 top folders. Study folders are named
 by id, never by server-supplied names; any name that must reach a path goes through
 :func:`sanitize_component`.

@@ -1281,11 +1281,49 @@ def check_existing_out_dir(out_dir: Path) -> None:
     """
     hint = "give the --out folder of a harvest"
     if not out_dir.is_dir():
-        if out_dir.exists():
-            raise UsageError(f"{out_dir} is a file, not a folder", hint=hint)
+        if out_dir.exists():  # (DIR/index.csv, say: the harvest meant is named)
+            near = harvests_near(out_dir)
+            raise UsageError(
+                f"{out_dir} is a file, not a folder",
+                hint=hint + (f": {out_dir} {near}" if near else ""),
+            )
         raise UsageError(f"{out_dir} does not exist", hint=hint)
     if read_marker(out_dir) is None and not (out_dir / JOURNALS_DIR).is_dir():
-        raise UsageError(f"{out_dir} is not a harvester folder (no {MARKER_NAME})", hint=hint)
+        raise UsageError(
+            f"{out_dir} is not a harvester folder (no {MARKER_NAME})",
+            hint=hint + (f": {out_dir} {near}" if (near := harvests_near(out_dir)) else ""),
+        )
+
+
+#: How many entries of a folder that is no harvest are looked at for harvests in it: a
+#: look, not a search (the folder may be ``images/009`` of a big harvest, or a home).
+_NEAR_LOOK = 1000
+
+
+def harvests_near(out_dir: Path) -> str:
+    """``"is inside the harvest DIR"`` or ``"holds 2 harvests, D/a and D/b"`` for a folder
+    ``D`` that is no harvest, else "" (the caller says the folder's name before it)."""
+    # Why: ``harvester status data`` after ``--out data/mitosis``, or ``status DIR/images``,
+    # was told only to give a harvest's folder; the one meant is next to it. Reads the
+    # folder's first _NEAR_LOOK entries and its parents' markers, nothing more.
+    for parent in Path(os.path.abspath(out_dir)).parents:
+        if (parent / MARKER_NAME).is_file():
+            # Named as DIR was (relative to here when it was), unless that is "." or "..".
+            shown = os.path.relpath(parent) if not out_dir.is_absolute() else str(parent)
+            return f"is inside the harvest {parent if shown[:1] == '.' else shown}"
+    found: list[str] = []
+    with suppress(OSError), os.scandir(out_dir) as entries:
+        for n, entry in enumerate(entries):
+            if n >= _NEAR_LOOK:
+                break
+            if entry.is_dir() and os.path.isfile(os.path.join(entry.path, MARKER_NAME)):
+                found.append(str(out_dir / entry.name))
+    if not found:
+        return ""
+    found.sort()
+    named = found[:3] + ([f"{len(found) - 3} more"] if len(found) > 3 else [])
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return f"holds {len(found)} harvest{'s' if len(found) > 1 else ''}, {listed}"
 
 
 # --------------------------------------------------------------------------- the store

@@ -417,6 +417,8 @@ def read_ids_file(path: Path, server: str | None = None) -> Generator[int, None,
     with handle:
         first = True
         for number, line in enumerate(handle, start=1):
+            if number == 1 and "\x00" in line:
+                raise UsageError(f"{path} is not a text file ({_NOT_TEXT})", hint=_NOT_TEXT_HINT)
             text = line.split("#", 1)[0].strip()
             if not text:
                 continue
@@ -464,6 +466,18 @@ class _Where:
     path: Path
     server: str | None
 
+
+#: Why an ids file whose first line holds a NUL byte is no text file: an Excel or
+#: LibreOffice workbook (a zip archive, or an .xls's OLE2 header), or Excel's "Unicode
+#: Text" (UTF-16), where a biologist's list of ids often lives. Its first line read as
+#: an id showed the zip header's bytes, and a hint about integers, which said neither.
+_NOT_TEXT = (
+    "its first line holds NUL bytes: a spreadsheet workbook, .xlsx .xls or .ods, or UTF-16 text?"
+)
+_NOT_TEXT_HINT = (
+    "save the sheet as CSV UTF-8 with an image_id column (or 'Image ID'), or as plain text"
+    " with one image id a line, and give that file"
+)
 
 #: The hint for a CSV/TSV header line that names no image id column.
 _NO_ID_COLUMN_HINT = (
@@ -1663,16 +1677,20 @@ _SEPARATE_IDS = {
     "project": " (screens and projects have separate ids)",
     "plate": " (plates and screens have separate ids)",
     "dataset": " (datasets and projects have separate ids)",
+    "image": " (images, plates and datasets have separate ids)",
 }
 
 
 #: Where else an id not found as one kind may be, asked in this order once it was not
-#: found (a plate's id given as ``--screen``, found by a first-time user's walkthrough).
+#: found (a plate's id given as ``--screen``, found by a first-time user's walkthrough;
+#: a plate's or dataset's id given as ``--image`` to get its images, or an image's id
+#: given as ``--plate``, found by a later one: images are asked last, as the rarer slip).
 _OTHER_KINDS: dict[str, tuple[str, ...]] = {
-    "screen": ("plate", "project"),
-    "project": ("dataset", "screen"),
-    "plate": ("screen", "dataset"),
-    "dataset": ("project", "plate"),
+    "screen": ("plate", "project", "image"),
+    "project": ("dataset", "screen", "image"),
+    "plate": ("screen", "dataset", "image"),
+    "dataset": ("project", "plate", "image"),
+    "image": ("plate", "dataset", "screen", "project"),
 }
 
 
@@ -1689,6 +1707,7 @@ async def _other_kind_hint(client: Client, kind: str, object_id: int, server: st
         "project": urls.project,
         "plate": urls.plate,
         "dataset": urls.dataset,
+        "image": urls.image_metadata,
     }
     for other in _OTHER_KINDS.get(kind, ()):
         try:
@@ -1696,7 +1715,8 @@ async def _other_kind_hint(client: Client, kind: str, object_id: int, server: st
         except FetchError:
             continue
         return (
-            f"; {server} has a {other} {object_id}: --{other} {object_id} if that is the one meant"
+            f"; {server} has {a_kind(other)} {object_id}: --{other} {object_id} "
+            "if that is the one meant"
         )
     return ""
 

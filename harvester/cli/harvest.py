@@ -1440,7 +1440,14 @@ def _resumed_configs(
                 f"folder's name, or {hint}"
             )
         elif not (out / MARKER_NAME).exists() and not (out / JOURNALS_DIR).is_dir():
-            hint = f"{out} holds no harvest to resume: check the folder's name, or {hint}"
+            from harvester.store import harvests_near
+
+            near = harvests_near(out)
+            hint = (
+                f"{out} is no harvest folder but {near}: give that folder as --out, or {hint}"
+                if near
+                else f"{out} holds no harvest to resume: check the folder's name, or {hint}"
+            )
         raise UsageError("nothing to harvest", hint=hint)
     _warn_damaged_configs(out, configs)
     in_file = set(load_toml(args.config)) if args.config is not None else set()

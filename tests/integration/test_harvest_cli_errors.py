@@ -121,6 +121,62 @@ def test_commands_reading_a_harvest_word_a_wrong_dir_alike(
     assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_a_folder_beside_a_harvest_names_the_harvest_meant(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorThread,
+) -> None:
+    """`status data` after `--out data/mitosis`, `verify data/mitosis/images`, or a resume
+    `harvest --out data`: exit 2, nothing written, and the hint names the harvest folder
+    meant, as DIR was typed."""
+    monkeypatch.chdir(tmp_path)
+    code, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--image", "1884801",
+        "--artifacts", "thumbnail", "--rate", "none", "-q", "--out", "data/mitosis",
+    )  # fmt: skip
+    assert code == 0, err
+    (tmp_path / "data" / "notes").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    for command, given, says in (
+        ("status", "data", "data holds 1 harvest, data/mitosis"),
+        ("verify", "data/mitosis/images", "data/mitosis/images is inside the harvest data/mitosis"),
+        ("index", "data/notes", ""),
+        ("status", "data/mitosis/index.csv", "data/mitosis/index.csv is inside the harvest "
+         "data/mitosis"),
+    ):  # fmt: skip
+        code, err = run(capsys, command, given)
+        assert code == 2
+        what = (
+            "is a file, not a folder"
+            if given.endswith(".csv")
+            else "is not a harvester folder (no harvest.json)"
+        )
+        assert err.splitlines() == [
+            f"error: {given} {what}",
+            "hint: give the --out folder of a harvest" + (f": {says}" if says else ""),
+        ]
+    code, err = run(capsys, "harvest", "--out", "data")
+    assert code == 2
+    assert err.splitlines() == [
+        "error: nothing to harvest",
+        "hint: data is no harvest folder but holds 1 harvest, data/mitosis: give that folder "
+        "as --out, or name --screen, --project, --plate, --dataset, --image, --ids-from or "
+        "--from-plan",
+    ]
+    assert sorted(tmp_path.rglob("*")) == before
+    for name in ("a", "b", "c", "d"):
+        (tmp_path / "many" / name).mkdir(parents=True)
+        (tmp_path / "many" / name / "harvest.json").write_text("{}", encoding="utf-8")
+    code, err = run(capsys, "status", str(tmp_path / "many"))
+    assert code == 2
+    assert err.splitlines()[1] == (
+        f"hint: give the --out folder of a harvest: {tmp_path / 'many'} holds 4 harvests, "
+        f"{tmp_path / 'many' / 'a'}, {tmp_path / 'many' / 'b'}, {tmp_path / 'many' / 'c'} "
+        "and 1 more"
+    )
+
+
 def test_a_path_below_a_file_does_not_exist(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -181,6 +237,24 @@ def test_ids_file_junk_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     )
     assert code == 2
     assert_one_error(err, "line 5", "abc")
+    assert not (tmp_path / "D").exists()
+
+
+def test_an_excel_workbook_as_ids_file_says_to_save_it_as_csv(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`--ids-from ids.xlsx` (a workbook, not text): exit 2 before any request, one error
+    naming the file as no text file and a hint to save it as CSV; no folder made."""
+    ids = tmp_path / "ids.xlsx"
+    ids.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml")
+    code, err = run(
+        capsys, "harvest", "--ids-from", str(ids), "--out", str(tmp_path / "D"),
+        "--base-url", "http://127.0.0.1:9",
+    )  # fmt: skip
+    assert code == 2
+    assert_one_error(err, f"error: {ids} is not a text file", "spreadsheet workbook")
+    assert "hint: save the sheet as CSV UTF-8 with an image_id column" in err
+    assert "PK" not in err
     assert not (tmp_path / "D").exists()
 
 

@@ -102,6 +102,15 @@ def test_default_toml_lists_every_key() -> None:
     assert missing == []
 
 
+def test_default_toml_describes_every_artifact_kind() -> None:
+    """configs/default.toml's comment on `artifacts` describes every kind `all` fetches
+    (it lacked `paths`, and counted "all six kinds" when there were seven)."""
+    text = (CONFIGS / "default.toml").read_text(encoding="utf-8")
+    described = {line.split(":")[0].removeprefix("# ") for line in text.splitlines()}
+    assert {kind.value for kind in Artifact} <= described
+    assert '("all" = every kind above)' in text
+
+
 def test_real_idr_configs_are_polite() -> None:
     """The shipped IDR examples stay within IDR etiquette (<= 8 in flight, <= 10/s)."""
     paths = sorted(CONFIGS.glob("idr*.toml"))

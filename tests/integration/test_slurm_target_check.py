@@ -51,7 +51,7 @@ def task_targets(out: Path) -> list[str]:
         ("--project", "project", " (screens and projects have separate ids)"),
         ("--plate", "plate", " (plates and screens have separate ids)"),
         ("--dataset", "dataset", " (datasets and projects have separate ids)"),
-        ("--image", "image", ""),
+        ("--image", "image", " (images, plates and datasets have separate ids)"),
     ],
 )
 def test_an_unknown_id_is_refused_before_the_script_is_written(

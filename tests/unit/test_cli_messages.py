@@ -207,7 +207,15 @@ def test_unknown_id_hint_fits_the_kind(
 
 @pytest.mark.parametrize(
     ("flag", "given", "meant"),
-    [("--screen", "7375", "plate"), ("--plate", "2302", "screen"), ("--project", "52", "dataset")],
+    [
+        ("--screen", "7375", "plate"),
+        ("--plate", "2302", "screen"),
+        ("--project", "52", "dataset"),
+        ("--image", "7375", "plate"),
+        ("--image", "52", "dataset"),
+        ("--plate", "9762957", "image"),
+        ("--dataset", "1884801", "image"),
+    ],
 )
 def test_an_id_of_another_kind_names_the_flag_it_fits(
     capsys: pytest.CaptureFixture[str],
@@ -228,8 +236,10 @@ def test_an_id_of_another_kind_names_the_flag_it_fits(
     error, hint = err.splitlines()
     assert error == f"error: {kind} {given} not found on the server"
     assert hint.startswith(f"hint: check the {kind} id on {emulator.base_url}/ (")
+    article = "an" if meant == "image" else "a"
     assert hint.endswith(
-        f"; {emulator.base_url}/ has a {meant} {given}: --{meant} {given} if that is the one meant"
+        f"; {emulator.base_url}/ has {article} {meant} {given}: --{meant} {given} "
+        "if that is the one meant"
     )
     assert not (tmp_path / "d").exists()
 

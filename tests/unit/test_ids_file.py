@@ -192,3 +192,31 @@ def test_a_header_without_an_id_column_says_which_column_is_needed(
         check_ids_file(path)
     assert "is not an image id" in str(caught.value)
     assert "image_id column" in (caught.value.hint or "")
+
+
+#: The first bytes of files a list of ids is often kept in instead of text: an .xlsx
+#: (a zip archive), an .xls (OLE2), Excel's "Unicode Text" (UTF-16, a BOM then NULs).
+NOT_TEXT = {
+    "ids.xlsx": b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00b\xee\x9dh^\x01\n[Content",
+    "ids.xls": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00\x00\x00\n\x00",
+    "ids.txt": "9762957\r\n9762958\r\n".encode("utf-16"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_TEXT))
+def test_a_workbook_or_utf16_file_is_named_as_no_text_file(tmp_path: Path, name: str) -> None:
+    """A spreadsheet or UTF-16 file is refused as no text file, with a hint saying how to
+    save the ids so they can be read; its first line's bytes are not shown as an id."""
+    path = tmp_path / name
+    path.write_bytes(NOT_TEXT[name])
+    with pytest.raises(UsageError) as caught:
+        check_ids_file(path)
+    assert str(caught.value) == (
+        f"{path} is not a text file (its first line holds NUL bytes: a spreadsheet workbook, "
+        ".xlsx .xls or .ods, or UTF-16 text?)"
+    )
+    assert caught.value.hint == (
+        "save the sheet as CSV UTF-8 with an image_id column (or 'Image ID'), or as plain "
+        "text with one image id a line, and give that file"
+    )
+    assert _verdict(check_ids_file, path) == _verdict(_walk_reading, path)
