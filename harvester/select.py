@@ -101,6 +101,7 @@ from harvester.splits import (
     read_split_record,
     regrouped,
     say_damaged,
+    split_gaps_line,
     splits_table,
 )
 from harvester.text import agree, on_none_of, plural, quoted, shown, the_counted
@@ -1878,8 +1879,9 @@ def _write_labelled_index(
     record = read_split_record(out_dir)
     say_damaged(record, out_dir)
     split = record.spec
-    if split is None:  # (a split given again later says its warning again)
+    if split is None:  # (a split given again later says its warnings again)
         _forget_ungrouped(out_dir)
+        _forget_gaps(out_dir)
     if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
         logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
     moves = _SplitMoves.of(out_dir, record.replaced if split is not None else None)
@@ -1944,6 +1946,7 @@ def _write_labelled_index(
         moves.report(out_dir, split, per_split.total(), alone.total())
         _warn_ungrouped(out_dir, split, rows.refs(), state.done)
         _write_splits_file(out_dir, split, per_split, True, written, splits, alone.total())
+        _warn_gaps(out_dir, split, per_split, alone.total())
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
     # other ones (a pin given now): the pin's line names it.
     kept = "" if changes.warning else changes.kept
@@ -2015,6 +2018,7 @@ def _write_split_only(
     moves.report(out_dir, split, per_split.total(), alone.total())
     _warn_ungrouped(out_dir, split, rows.refs(), state.done)
     _write_splits_file(out_dir, split, per_split, False, written, splits, alone.total())
+    _warn_gaps(out_dir, split, per_split, alone.total())
     logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
     return len(rows)
 
@@ -2096,6 +2100,36 @@ def _warn_ungrouped(
         logger.info("%s (said by an earlier index write)", text)
         return
     problems.warning("%s", text)
+
+
+def _warn_gaps(
+    out_dir: Path, split: SplitSpec, per_split: Mapping[tuple[str, str], int], alone: int
+) -> None:
+    """One warning when the split written leaves a split with no image or a label missing
+    from a split that has images (:func:`harvester.splits.split_gaps_line`), said once per
+    state of DIR as :func:`_warn_ungrouped` is: a gap is the folder's, not the write's."""
+    from harvester.index import said_before
+
+    images = sum(per_split.values())
+    described = split.describe_grouped(images, alone)
+    unit = "image" if alone >= images else split.by  # (a project's folder split "by well")
+    text = split_gaps_line(split, per_split, described, str(out_dir / SPLITS_FILE), unit)
+    if said_before(out_dir, _GAPS_SAID, text) and text is not None:
+        logger.info("%s (said by an earlier index write)", text)
+        return
+    if text is not None:
+        problems.warning("%s", text)
+
+
+#: The name :func:`_warn_gaps` records its warning by (``written.json``).
+_GAPS_SAID = "split_gaps"
+
+
+def _forget_gaps(out_dir: Path) -> None:
+    """Drop the record of :func:`_warn_gaps`'s warning: no split now."""
+    from harvester.index import said_before
+
+    said_before(out_dir, _GAPS_SAID, None)
 
 
 #: The name :func:`_warn_ungrouped` records its warning by (``written.json``).
