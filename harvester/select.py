@@ -1882,9 +1882,10 @@ def _write_labelled_index(
     if split is None:  # (a split given again later says its warnings again)
         _forget_ungrouped(out_dir)
         _forget_gaps(out_dir)
+        _record_unplaced(out_dir, None, ())
     if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
         logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
-    moves = _SplitMoves.of(out_dir, record.replaced if split is not None else None)
+    moves = _SplitMoves.of(out_dir, record.replaced, split)
     if not keys:
         if split is not None:
             rows_written = _write_split_only(out_dir, state, split, moves, written, splits)
@@ -1945,6 +1946,7 @@ def _write_labelled_index(
     if split is not None:
         moves.report(out_dir, split, per_split.total(), alone.total())
         _warn_ungrouped(out_dir, split, rows.refs(), state.done)
+        _record_unplaced(out_dir, split, rows.refs())
         _write_splits_file(out_dir, split, per_split, True, written, splits, alone.total())
         _warn_gaps(out_dir, split, per_split, alone.total())
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
@@ -2017,6 +2019,7 @@ def _write_split_only(
         written.append(target)
     moves.report(out_dir, split, per_split.total(), alone.total())
     _warn_ungrouped(out_dir, split, rows.refs(), state.done)
+    _record_unplaced(out_dir, split, rows.refs())
     _write_splits_file(out_dir, split, per_split, False, written, splits, alone.total())
     _warn_gaps(out_dir, split, per_split, alone.total())
     logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
@@ -2073,10 +2076,16 @@ def _warn_ungrouped(
 
     Why: documented, but silent: a split by dataset of ``--ids-from`` images harvested
     with thumbnails alone was a split image by image, and near-duplicates of one dataset
-    landed in train and test alike. (``well``, the default, falls back so for every
-    project image by design: not said.)"""
+    landed in train and test alike. ``well``, the default, falls back so for every
+    project image by design (not said), and for images given by id whose imgData was
+    never harvested (:func:`_wells_unknown`), which may be a screen's: said, as the same
+    leak (``--ids-from DIR/index.csv`` with thumbnails alone put the fields of one well in
+    train and test, the summary's ``by image, as no image has a well`` the only sign)."""
     from harvester.index import said_before
 
+    if split.by == "well":
+        _warn_wells_unknown(out_dir, refs, done)
+        return
     if split.by not in _UNGROUPED_WHY:
         _forget_ungrouped(out_dir)
         return
@@ -2134,6 +2143,64 @@ def _forget_gaps(out_dir: Path) -> None:
 
 #: The name :func:`_warn_ungrouped` records its warning by (``written.json``).
 _UNGROUPED_SAID = "split_ungrouped"
+
+
+def _record_unplaced(out_dir: Path, split: SplitSpec | None, refs: Iterable[ImageRef]) -> None:
+    """Record how many images this write's split drew on their own that may join their
+    group later (:func:`_may_join_group`), for the next write to look for those that did
+    (:class:`_SplitMoves`); none without a split."""
+    from harvester.index import record_unplaced_split
+
+    count = 0
+    if split is not None and split.by != "image":
+        count = sum(_may_join_group(ref, split) for ref in refs)
+    record_unplaced_split(out_dir, count)
+
+
+def _may_join_group(ref: ImageRef, split: SplitSpec) -> bool:
+    """Is ``ref`` drawn on its own now but may get its grouping id later? An image given by
+    id and not yet placed (no context: its imgData or a walk of its container places it),
+    or, split by plate, one a project does not hold (a screen's image given by id has its
+    well from imgData, its plate only from a walk of its screen or plate). A walked
+    project image never gets a well or plate: not counted, so a folder of projects does not
+    read its old index on every write."""
+    if not split.group_of(ref).startswith("image:"):
+        return False
+    if split.by == "plate":
+        return ref.project_id is None and ref.dataset_id is None
+    return not has_context(ref)
+
+
+def _wells_unknown(refs: Iterable[ImageRef], done: Container[Any]) -> int:
+    """How many images have no well id, no project or dataset (so were given by id, not
+    walked) and no imgData harvested: a screen's among them has its well unknown, and only
+    imgData tells it (a walked project image has its dataset, an imgData-told one is known
+    to be in no well)."""
+    return sum(not has_context(ref) and ("imgdata", ref.image_id) not in done for ref in refs)
+
+
+def _warn_wells_unknown(out_dir: Path, refs: Iterable[ImageRef], done: Container[Any]) -> None:
+    """:func:`_warn_ungrouped` for a split by well: the images given by id whose well is
+    unknown (:func:`_wells_unknown`), split image by image, and what tells their well."""
+    from harvester.index import said_before
+
+    unknown = _wells_unknown(refs, done)
+    if not unknown:
+        _forget_ungrouped(out_dir)
+        return
+    images = plural(unknown, "image")
+    has = agree(unknown, "has", "have")
+    text = (
+        f"--split-by well: {images} given by id (--image, --ids-from) {has} no well id,"
+        f" as no imgdata of {agree(unknown, 'it', 'theirs')} was harvested:"
+        f" {agree(unknown, 'it was', 'each was')} split image by image, so the fields of one"
+        " well of a screen can be in several splits (a leak); add imgdata to the --artifacts"
+        f" of the harvest of the {images} (a screen image's imgData names its well)"
+    )
+    if said_before(out_dir, _UNGROUPED_SAID, text):
+        logger.info("%s (said by an earlier index write)", text)
+        return
+    problems.warning("%s", text)
 
 
 def _forget_ungrouped(out_dir: Path) -> None:
@@ -2199,12 +2266,20 @@ class _SplitMoves:
     example: str = ""
 
     @classmethod
-    def of(cls, out_dir: Path, replaced: str | None) -> _SplitMoves:
+    def of(cls, out_dir: Path, replaced: str | None, split: SplitSpec | None) -> _SplitMoves:
         """The old index's split of each image, when the recorded split replaced another
-        (``replaced``: the record's, None without a split)."""
-        if replaced is None:
+        (``replaced``: the record's, None without one), or when the old index drew images
+        given by id on their own, which may be in their group now
+        (:func:`harvester.index.unplaced_split_before`; ``replaced`` then ``""``)."""
+        from harvester.index import unplaced_split_before
+
+        if split is None:
             return cls({})
-        return cls(_indexed_splits(out_dir), replaced)
+        if replaced is not None:
+            return cls(_indexed_splits(out_dir), replaced)
+        if split.by != "image" and unplaced_split_before(out_dir):
+            return cls(_indexed_splits(out_dir))
+        return cls({})
 
     def see(self, image_id: object, name: str) -> None:
         """Count the image (written with split ``name``) if the old index held it."""
@@ -2235,13 +2310,32 @@ class _SplitMoves:
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
         also = f"; the replaced {SPLITS_FILE} is kept as {kept}" if kept else ""
+        if self.replaced:
+            why = (
+                f"{split.describe_grouped(images, alone)} replaces"
+                f" {regrouped(self.replaced, split.by, images, alone)}"
+            )
+        else:  # the same split; images drawn on their own before have their group now
+            why = (
+                f"images given by id (--image, --ids-from), split each on its own before, have"
+                f" their {split.by} id now (from their imgdata, or a walk of their"
+                f" {_PLACED_BY[split.by]}) and go with their {split.by}:"
+                f" {split.describe_grouped(images, alone)}"
+            )
         problems.warning(
             "%s",
             f"the split changed: {self.moved} of the {plural(self.common, 'image')} already "
             f"in {index_path(out_dir)} {agree(self.moved)} in another split now (e.g. "
-            f"{self.example}): {split.describe_grouped(images, alone)} replaces"
-            f" {regrouped(self.replaced, split.by, images, alone)}{also}",
+            f"{self.example}): {why}{also}",
         )
+
+
+#: What walk gives an image given by id its grouping id, per ``--split-by``.
+_PLACED_BY = {
+    "well": "screen or plate",
+    "plate": "screen or plate",
+    "dataset": "project or dataset",
+}
 
 
 def _indexed_splits(out_dir: Path) -> dict[str, str]:
