@@ -74,7 +74,7 @@ SPLITS_FILE = "splits.csv"
 #: How far from 1 the fractions may sum (they are typed as decimals: 0.7+0.2+0.1 != 1.0).
 SUM_TOLERANCE = 1e-9
 #: How a gaps line (:func:`split_gaps_line`) says to get more groups of each kind.
-_MORE_OF = {"well": "a larger --sample, more plates", "plate": "more plates"}
+_MORE_OF = {"well": "a larger --sample, more plates"}
 #: How many labels a gaps line names (:func:`split_gaps_line`); the rest are counted.
 GAPS_NAMED = 3
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
