@@ -82,6 +82,7 @@ from collections.abc import (
     Iterator,
     Mapping,
     Sequence,
+    Sized,
 )
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -1952,8 +1953,9 @@ def _write_labelled_index(
             written.append(target)
     if split is not None:
         moves.report(out_dir, split, per_split.total(), alone.total())
-        _warn_ungrouped(out_dir, split, rows.refs(), state.done)
-        _record_unplaced(out_dir, split, rows.refs())
+        unplaced = _unplaced(split, rows.refs())
+        _warn_ungrouped(out_dir, split, rows.refs(), state.done, unplaced)
+        _record_unplaced(out_dir, split, unplaced)
         _write_splits_file(out_dir, split, per_split, True, written, splits, alone.total())
         _warn_gaps(out_dir, split, per_split, alone.total())
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
@@ -2025,8 +2027,9 @@ def _write_split_only(
     if written is not None:
         written.append(target)
     moves.report(out_dir, split, per_split.total(), alone.total())
-    _warn_ungrouped(out_dir, split, rows.refs(), state.done)
-    _record_unplaced(out_dir, split, rows.refs())
+    unplaced = _unplaced(split, rows.refs())
+    _warn_ungrouped(out_dir, split, rows.refs(), state.done, unplaced)
+    _record_unplaced(out_dir, split, unplaced)
     _write_splits_file(out_dir, split, per_split, False, written, splits, alone.total())
     _warn_gaps(out_dir, split, per_split, alone.total())
     logger.info("wrote %s (%d images, %s)", target, len(rows), split.describe())
@@ -2075,7 +2078,11 @@ _UNGROUPED_WHY = {
 
 
 def _warn_ungrouped(
-    out_dir: Path, split: SplitSpec, refs: Iterable[ImageRef], done: Container[Any]
+    out_dir: Path,
+    split: SplitSpec,
+    refs: Iterable[ImageRef],
+    done: Container[Any],
+    unplaced: Sequence[ImageRef],
 ) -> None:
     """One warning naming how many images a ``--split-by dataset`` or ``plate`` split put
     each in a group of its own (no such id journaled), why, and what gives them one; said
@@ -2090,8 +2097,8 @@ def _warn_ungrouped(
     train and test, the summary's ``by image, as no image has a well`` the only sign)."""
     from harvester.index import said_before
 
-    if split.by == "well":
-        _warn_wells_unknown(out_dir, refs, done)
+    if split.by == "well":  # (``unplaced``, :func:`_unplaced`: no pass over every image)
+        _warn_wells_unknown(out_dir, unplaced, done)
         return
     if split.by not in _UNGROUPED_WHY:
         _forget_ungrouped(out_dir)
@@ -2152,16 +2159,22 @@ def _forget_gaps(out_dir: Path) -> None:
 _UNGROUPED_SAID = "split_ungrouped"
 
 
-def _record_unplaced(out_dir: Path, split: SplitSpec | None, refs: Iterable[ImageRef]) -> None:
+def _unplaced(split: SplitSpec, refs: Iterable[ImageRef]) -> list[ImageRef]:
+    """The images this write's split draws on their own that may join their group later
+    (:func:`_may_join_group`); none for a split by image. One pass over the images, whose
+    few results the warnings of a split by well and :func:`_record_unplaced` share."""
+    if split.by == "image":
+        return []
+    return [ref for ref in refs if _may_join_group(ref, split)]
+
+
+def _record_unplaced(out_dir: Path, split: SplitSpec | None, unplaced: Sized) -> None:
     """Record how many images this write's split drew on their own that may join their
-    group later (:func:`_may_join_group`), for the next write to look for those that did
+    group later (:func:`_unplaced`), for the next write to look for those that did
     (:class:`_SplitMoves`); none without a split."""
     from harvester.index import record_unplaced_split
 
-    count = 0
-    if split is not None and split.by != "image":
-        count = sum(_may_join_group(ref, split) for ref in refs)
-    record_unplaced_split(out_dir, count)
+    record_unplaced_split(out_dir, len(unplaced) if split is not None else 0)
 
 
 def _may_join_group(ref: ImageRef, split: SplitSpec) -> bool:
@@ -2178,20 +2191,20 @@ def _may_join_group(ref: ImageRef, split: SplitSpec) -> bool:
     return not has_context(ref)
 
 
-def _wells_unknown(refs: Iterable[ImageRef], done: Container[Any]) -> int:
-    """How many images have no well id, no project or dataset (so were given by id, not
-    walked) and no imgData harvested: a screen's among them has its well unknown, and only
-    imgData tells it (a walked project image has its dataset, an imgData-told one is known
-    to be in no well)."""
-    return sum(not has_context(ref) and ("imgdata", ref.image_id) not in done for ref in refs)
+def _wells_unknown(unplaced: Iterable[ImageRef], done: Container[Any]) -> int:
+    """How many of the ``unplaced`` images (given by id, placed in nothing yet: for a split
+    by well, :func:`_unplaced`) have no imgData harvested: a screen's among them has its
+    well unknown, and only imgData tells it (a walked project image has its dataset, an
+    imgData-told one is known to be in no well)."""
+    return sum(("imgdata", ref.image_id) not in done for ref in unplaced)
 
 
-def _warn_wells_unknown(out_dir: Path, refs: Iterable[ImageRef], done: Container[Any]) -> None:
+def _warn_wells_unknown(out_dir: Path, unplaced: Iterable[ImageRef], done: Container[Any]) -> None:
     """:func:`_warn_ungrouped` for a split by well: the images given by id whose well is
     unknown (:func:`_wells_unknown`), split image by image, and what tells their well."""
     from harvester.index import said_before
 
-    unknown = _wells_unknown(refs, done)
+    unknown = _wells_unknown(unplaced, done)
     if not unknown:
         _forget_ungrouped(out_dir)
         return
