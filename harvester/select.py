@@ -1798,6 +1798,7 @@ def write_labelled_index(
     splits: SplitTally | None = None,
     stop: threading.Event | None = None,
     originals: list[OriginalsSummary] | None = None,
+    label_rows: list[int] | None = None,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -1828,6 +1829,8 @@ def write_labelled_index(
     (:class:`~harvester.runlock.LockWaitStopped`).
     ``originals``: gets what :func:`harvester.originals.write_originals` wrote, in a folder
     with ``paths`` files (``originals.tsv`` and ``raw-urls.txt``, rewritten with the index).
+    ``label_rows``: gets the number of labels ``labels.csv`` lists (the classes a model
+    reads, pinned ids reserved included), for the caller's line, where one is written.
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
@@ -1856,6 +1859,7 @@ def write_labelled_index(
             partial=partial,
             splits=splits,
             originals=originals,
+            label_rows=label_rows,
         )
 
 
@@ -1871,6 +1875,7 @@ def _write_labelled_index(
     partial: bool,
     splits: SplitTally | None,
     originals: list[OriginalsSummary] | None = None,
+    label_rows: list[int] | None = None,
 ) -> int:
     """:func:`write_labelled_index`'s work (the caller holds DIR's index lock)."""
     from harvester import index
@@ -1931,6 +1936,8 @@ def _write_labelled_index(
     cells = ((label, id_cells[label]) for label in _labels_of(rows.refs(), keys))
     labelled = _rows_with(rows, at, cells, split, moves, per_split, alone)
     table = [[label, str(n), str(counts[label])] for label, n in ids.items()]
+    if label_rows is not None:
+        label_rows.append(len(table))
     files: dict[Path, bytes | Iterable[bytes]] = {
         index_path(out_dir): index.csv_pieces(header, labelled),
         out_dir / LABELS_FILE: index.render_csv(["label", "label_id", "images"], table),
