@@ -775,6 +775,40 @@ def _written(out_dir: Path) -> dict[str, Any]:
 #: The key of ``written.json`` that holds, by name, the SHA-256 of each warning an index
 #: write said about the folder as it was (:func:`said_before`).
 SAID_KEY = "said"
+#: The key of ``written.json`` that holds how many images the last index write with a
+#: split drew each on its own, placed in no screen, plate, well, project or dataset (given
+#: by id): :func:`unplaced_split_before`.
+UNPLACED_KEY = "split_unplaced"
+
+
+def unplaced_split_before(out_dir: Path) -> int:
+    """How many images the previous index write's split drew on their own with no context
+    (given by id, :func:`harvester.models.has_context` false), as it recorded them in
+    ``written.json`` (:func:`record_unplaced_split`); 0 where none was recorded.
+
+    Why: such an image gets its well, plate or dataset later (its imgData harvested, its
+    screen walked) and then goes with its group's split, which may be another: the index
+    write compares with the ``index.csv`` it replaces only when this says an image could
+    have moved so (reading the old index on every write is a pass over all of it)."""
+    before = _written(out_dir).get(UNPLACED_KEY)
+    return before if isinstance(before, int) and not isinstance(before, bool) else 0
+
+
+def record_unplaced_split(out_dir: Path, now: int) -> None:
+    """Record ``now`` for :func:`unplaced_split_before` (0: the key dropped); the caller
+    holds DIR's index lock. A record that cannot be written is logged: the next write then
+    does not look for such moves (as before the record existed)."""
+    record = _written(out_dir)
+    if record.get(UNPLACED_KEY, 0) == now:
+        return
+    if now:
+        record[UNPLACED_KEY] = now
+    else:
+        record.pop(UNPLACED_KEY, None)
+    try:
+        _save_written(out_dir, record)
+    except OSError as exc:
+        logger.debug("could not record %s in %s: %s", UNPLACED_KEY, WRITTEN_NAME, exc)
 
 
 def said_before(out_dir: Path, name: str, text: str | None) -> bool:

@@ -338,6 +338,8 @@ class RunSummary:
     index_rows: int | None = None
     #: ``DIR/labels.csv`` when the index write made one (label keys given or recorded).
     labels_file: Path | None = None
+    #: How many labels that ``labels.csv`` lists (the classes), for the summary's line.
+    labels_listed: int = 0
     #: Images per split and the line naming them, when DIR records a split (``split.json``).
     split_counts: dict[str, int] | None = None
     split_line: str = ""
@@ -2731,6 +2733,7 @@ class Harvest:
         pin_note: list[str] | None = [] if self._pin_recorded else None
         splits = SplitTally()
         originals: list[OriginalsSummary] = []
+        label_rows: list[int] = []
         try:
             self.summary.index_rows = await anyio.to_thread.run_sync(
                 functools.partial(
@@ -2745,6 +2748,7 @@ class Harvest:
                     splits=splits,
                     stop=self._stopping,
                     originals=originals,
+                    label_rows=label_rows,
                 )
             )
         except LockWaitStopped:
@@ -2767,6 +2771,7 @@ class Harvest:
         labels = self.out / LABELS_FILE
         if labels in written:  # (with label keys: the summary names it beside index.csv)
             s.labels_file = labels
+            s.labels_listed = sum(label_rows)
         if (
             self._selection.active
             and self._shard is None

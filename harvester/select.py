@@ -82,6 +82,7 @@ from collections.abc import (
     Iterator,
     Mapping,
     Sequence,
+    Sized,
 )
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -101,6 +102,7 @@ from harvester.splits import (
     read_split_record,
     regrouped,
     say_damaged,
+    split_gaps_line,
     splits_table,
 )
 from harvester.text import agree, on_none_of, plural, quoted, shown, the_counted
@@ -1062,10 +1064,17 @@ def short_classes_line(n: int, key: str, short: Mapping[str, int], classes: int)
         which = f"all {classes} classes"
     else:
         which = f"{len(short)} of the {classes} classes"
+    # Every class short by as much is balanced still, with fewer images than asked: "not
+    # balanced" there (--where field=0 --sample-per gene, one field a gene) was untrue.
+    sizes = set(short.values())
+    if classes > 1 and len(short) == classes and len(sizes) == 1:
+        end = f"every class has {plural(sizes.pop(), 'image')}, fewer than asked"
+    else:
+        end = "the classes are not balanced"
     return (
         f"--sample {n} --sample-per {quoted(key)}: {which} {agree(len(short), 'has', 'have')} fewer"
         f" than {n} images, so all of {agree(len(short), 'its', 'their')} images are taken"
-        f" ({named}); the classes are not balanced"
+        f" ({named}); {end}"
     )
 
 
@@ -1790,6 +1799,7 @@ def write_labelled_index(
     splits: SplitTally | None = None,
     stop: threading.Event | None = None,
     originals: list[OriginalsSummary] | None = None,
+    label_rows: list[int] | None = None,
 ) -> int:
     """Rebuild ``index.csv`` (plus ``label``/``label_id`` and ``labels.csv`` with label keys).
 
@@ -1820,6 +1830,8 @@ def write_labelled_index(
     (:class:`~harvester.runlock.LockWaitStopped`).
     ``originals``: gets what :func:`harvester.originals.write_originals` wrote, in a folder
     with ``paths`` files (``originals.tsv`` and ``raw-urls.txt``, rewritten with the index).
+    ``label_rows``: gets the number of labels ``labels.csv`` lists (the classes a model
+    reads, pinned ids reserved included), for the caller's line, where one is written.
 
     Two passes over the state, no list of rows: the labels first (a ``label_id`` is the rank
     of its label among all of them, or the pinned id: :func:`harvester.label_ids.assign_ids`),
@@ -1848,6 +1860,7 @@ def write_labelled_index(
             partial=partial,
             splits=splits,
             originals=originals,
+            label_rows=label_rows,
         )
 
 
@@ -1863,6 +1876,7 @@ def _write_labelled_index(
     partial: bool,
     splits: SplitTally | None,
     originals: list[OriginalsSummary] | None = None,
+    label_rows: list[int] | None = None,
 ) -> int:
     """:func:`write_labelled_index`'s work (the caller holds DIR's index lock)."""
     from harvester import index
@@ -1883,11 +1897,13 @@ def _write_labelled_index(
     record = read_split_record(out_dir)
     say_damaged(record, out_dir)
     split = record.spec
-    if split is None:  # (a split given again later says its warning again)
+    if split is None:  # (a split given again later says its warnings again)
         _forget_ungrouped(out_dir)
+        _forget_gaps(out_dir)
+        _record_unplaced(out_dir, None, ())
     if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
         logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
-    moves = _SplitMoves.of(out_dir, record.replaced if split is not None else None)
+    moves = _SplitMoves.of(out_dir, record.replaced, split)
     if not keys:
         if split is not None:
             rows_written = _write_split_only(out_dir, state, rows, split, moves, written, splits)
@@ -1923,6 +1939,8 @@ def _write_labelled_index(
     cells = ((label, id_cells[label]) for label in _labels_of(rows.refs(), keys))
     labelled = _rows_with(rows, at, cells, split, moves, drawn)
     table = [[label, str(n), str(counts[label])] for label, n in ids.items()]
+    if label_rows is not None:
+        label_rows.append(len(table))
     files: dict[Path, bytes | Iterable[bytes]] = {
         index_path(out_dir): index.csv_pieces(header, labelled),
         out_dir / LABELS_FILE: index.render_csv(["label", "label_id", "images"], table),
@@ -1945,8 +1963,11 @@ def _write_labelled_index(
             written.append(target)
     if split is not None:
         moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
-        _warn_ungrouped(out_dir, split, rows.refs(), state.done)
+        unplaced = _unplaced(split, rows.refs())
+        _warn_ungrouped(out_dir, split, rows.refs(), state.done, unplaced)
+        _record_unplaced(out_dir, split, unplaced)
         _write_splits_file(out_dir, split, drawn.per_split, True, written, splits, drawn.alone)
+        _warn_gaps(out_dir, split, drawn.per_split, drawn.alone)
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
     # other ones (a pin given now): the pin's line names it.
     kept = "" if changes.warning else changes.kept
@@ -2013,8 +2034,11 @@ def _write_split_only(
     if written is not None:
         written.append(target)
     moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
-    _warn_ungrouped(out_dir, split, rows.refs(), state.done)
+    unplaced = _unplaced(split, rows.refs())
+    _warn_ungrouped(out_dir, split, rows.refs(), state.done, unplaced)
+    _record_unplaced(out_dir, split, unplaced)
     _write_splits_file(out_dir, split, drawn.per_split, False, written, splits, drawn.alone)
+    _warn_gaps(out_dir, split, drawn.per_split, drawn.alone)
     grouped = split.describe_grouped(len(rows), drawn.alone)
     logger.info("wrote %s (%d images, %s)", target, len(rows), grouped)
     return len(rows)
@@ -2070,7 +2094,11 @@ _UNGROUPED_WHY = {
 
 
 def _warn_ungrouped(
-    out_dir: Path, split: SplitSpec, refs: Iterable[ImageRef], done: Container[Any]
+    out_dir: Path,
+    split: SplitSpec,
+    refs: Iterable[ImageRef],
+    done: Container[Any],
+    unplaced: Sequence[ImageRef],
 ) -> None:
     """One warning naming how many images a ``--split-by dataset`` or ``plate`` split put
     each in a group of its own (no such id journaled), why, and what gives them one; said
@@ -2078,10 +2106,16 @@ def _warn_ungrouped(
 
     Why: documented, but silent: a split by dataset of ``--ids-from`` images harvested
     with thumbnails alone was a split image by image, and near-duplicates of one dataset
-    landed in train and test alike. (``well``, the default, falls back so for every
-    project image by design: not said.)"""
+    landed in train and test alike. ``well``, the default, falls back so for every
+    project image by design (not said), and for images given by id whose imgData was
+    never harvested (:func:`_wells_unknown`), which may be a screen's: said, as the same
+    leak (``--ids-from DIR/index.csv`` with thumbnails alone put the fields of one well in
+    train and test, the summary's ``by image, as no image has a well`` the only sign)."""
     from harvester.index import said_before
 
+    if split.by == "well":  # (``unplaced``, :func:`_unplaced`: no pass over every image)
+        _warn_wells_unknown(out_dir, unplaced, done)
+        return
     if split.by not in _UNGROUPED_WHY:
         _forget_ungrouped(out_dir)
         return
@@ -2107,8 +2141,102 @@ def _warn_ungrouped(
     problems.warning("%s", text)
 
 
+def _warn_gaps(
+    out_dir: Path, split: SplitSpec, per_split: Mapping[tuple[str, str], int], alone: int
+) -> None:
+    """One warning when the split written leaves a split with no image or a label missing
+    from a split that has images (:func:`harvester.splits.split_gaps_line`), said once per
+    state of DIR as :func:`_warn_ungrouped` is: a gap is the folder's, not the write's."""
+    from harvester.index import said_before
+
+    images = sum(per_split.values())
+    described = split.describe_grouped(images, alone)
+    unit = "image" if alone >= images else split.by  # (a project's folder split "by well")
+    text = split_gaps_line(split, per_split, described, str(out_dir / SPLITS_FILE), unit)
+    if said_before(out_dir, _GAPS_SAID, text) and text is not None:
+        logger.info("%s (said by an earlier index write)", text)
+        return
+    if text is not None:
+        problems.warning("%s", text)
+
+
+#: The name :func:`_warn_gaps` records its warning by (``written.json``).
+_GAPS_SAID = "split_gaps"
+
+
+def _forget_gaps(out_dir: Path) -> None:
+    """Drop the record of :func:`_warn_gaps`'s warning: no split now."""
+    from harvester.index import said_before
+
+    said_before(out_dir, _GAPS_SAID, None)
+
+
 #: The name :func:`_warn_ungrouped` records its warning by (``written.json``).
 _UNGROUPED_SAID = "split_ungrouped"
+
+
+def _unplaced(split: SplitSpec, refs: Iterable[ImageRef]) -> list[ImageRef]:
+    """The images this write's split draws on their own that may join their group later
+    (:func:`_may_join_group`); none for a split by image. One pass over the images, whose
+    few results the warnings of a split by well and :func:`_record_unplaced` share."""
+    if split.by == "image":
+        return []
+    return [ref for ref in refs if _may_join_group(ref, split)]
+
+
+def _record_unplaced(out_dir: Path, split: SplitSpec | None, unplaced: Sized) -> None:
+    """Record how many images this write's split drew on their own that may join their
+    group later (:func:`_unplaced`), for the next write to look for those that did
+    (:class:`_SplitMoves`); none without a split."""
+    from harvester.index import record_unplaced_split
+
+    record_unplaced_split(out_dir, len(unplaced) if split is not None else 0)
+
+
+def _may_join_group(ref: ImageRef, split: SplitSpec) -> bool:
+    """Is ``ref`` drawn on its own now but may get its grouping id later? An image given by
+    id and not yet placed (no context: its imgData or a walk of its container places it),
+    or, split by plate, one a project does not hold (a screen's image given by id has its
+    well from imgData, its plate only from a walk of its screen or plate). A walked
+    project image never gets a well or plate: not counted, so a folder of projects does not
+    read its old index on every write."""
+    if not split.group_of(ref).startswith("image:"):
+        return False
+    if split.by == "plate":
+        return ref.project_id is None and ref.dataset_id is None
+    return not has_context(ref)
+
+
+def _wells_unknown(unplaced: Iterable[ImageRef], done: Container[Any]) -> int:
+    """How many of the ``unplaced`` images (given by id, placed in nothing yet: for a split
+    by well, :func:`_unplaced`) have no imgData harvested: a screen's among them has its
+    well unknown, and only imgData tells it (a walked project image has its dataset, an
+    imgData-told one is known to be in no well)."""
+    return sum(("imgdata", ref.image_id) not in done for ref in unplaced)
+
+
+def _warn_wells_unknown(out_dir: Path, unplaced: Iterable[ImageRef], done: Container[Any]) -> None:
+    """:func:`_warn_ungrouped` for a split by well: the images given by id whose well is
+    unknown (:func:`_wells_unknown`), split image by image, and what tells their well."""
+    from harvester.index import said_before
+
+    unknown = _wells_unknown(unplaced, done)
+    if not unknown:
+        _forget_ungrouped(out_dir)
+        return
+    images = plural(unknown, "image")
+    has = agree(unknown, "has", "have")
+    text = (
+        f"--split-by well: {images} given by id (--image, --ids-from) {has} no well id,"
+        f" as no imgdata of {agree(unknown, 'it', 'theirs')} was harvested:"
+        f" {agree(unknown, 'it was', 'each was')} split image by image, so the fields of one"
+        " well of a screen can be in several splits (a leak); add imgdata to the --artifacts"
+        f" of the harvest of the {images} (a screen image's imgData names its well)"
+    )
+    if said_before(out_dir, _UNGROUPED_SAID, text):
+        logger.info("%s (said by an earlier index write)", text)
+        return
+    problems.warning("%s", text)
 
 
 def _forget_ungrouped(out_dir: Path) -> None:
@@ -2174,12 +2302,20 @@ class _SplitMoves:
     example: str = ""
 
     @classmethod
-    def of(cls, out_dir: Path, replaced: str | None) -> _SplitMoves:
+    def of(cls, out_dir: Path, replaced: str | None, split: SplitSpec | None) -> _SplitMoves:
         """The old index's split of each image, when the recorded split replaced another
-        (``replaced``: the record's, None without a split)."""
-        if replaced is None:
+        (``replaced``: the record's, None without one), or when the old index drew images
+        given by id on their own, which may be in their group now
+        (:func:`harvester.index.unplaced_split_before`; ``replaced`` then ``""``)."""
+        from harvester.index import unplaced_split_before
+
+        if split is None:
             return cls({})
-        return cls(_indexed_splits(out_dir), replaced)
+        if replaced is not None:
+            return cls(_indexed_splits(out_dir), replaced)
+        if split.by != "image" and unplaced_split_before(out_dir):
+            return cls(_indexed_splits(out_dir))
+        return cls({})
 
     def see(self, image_id: object, name: str) -> None:
         """Count the image (written with split ``name``) if the old index held it."""
@@ -2210,13 +2346,32 @@ class _SplitMoves:
         except OSError as exc:
             raise storage_error(exc, str(target)) from exc
         also = f"; the replaced {SPLITS_FILE} is kept as {kept}" if kept else ""
+        if self.replaced:
+            why = (
+                f"{split.describe_grouped(images, alone)} replaces"
+                f" {regrouped(self.replaced, split.by, images, alone)}"
+            )
+        else:  # the same split; images drawn on their own before have their group now
+            why = (
+                f"images given by id (--image, --ids-from), split each on its own before, have"
+                f" their {split.by} id now (from their imgdata, or a walk of their"
+                f" {_PLACED_BY[split.by]}) and go with their {split.by}:"
+                f" {split.describe_grouped(images, alone)}"
+            )
         problems.warning(
             "%s",
             f"the split changed: {self.moved} of the {plural(self.common, 'image')} already "
             f"in {index_path(out_dir)} {agree(self.moved)} in another split now (e.g. "
-            f"{self.example}): {split.describe_grouped(images, alone)} replaces"
-            f" {regrouped(self.replaced, split.by, images, alone)}{also}",
+            f"{self.example}): {why}{also}",
         )
+
+
+#: What walk gives an image given by id its grouping id, per ``--split-by``.
+_PLACED_BY = {
+    "well": "screen or plate",
+    "plate": "screen or plate",
+    "dataset": "project or dataset",
+}
 
 
 def _indexed_splits(out_dir: Path) -> dict[str, str]:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from harvester.errors import PROBLEMS_LOGGER, ConfigError
 from harvester.models import ImageRef
+from harvester.text import agree, plural, quoted
 
 if TYPE_CHECKING:
     import threading
@@ -57,6 +58,7 @@ __all__ = [
     "replaced_split",
     "say_damaged",
     "split_counts_text",
+    "split_gaps_line",
     "split_path",
     "splits_table",
 ]
@@ -71,6 +73,10 @@ SPLIT_FILE = "split.json"
 SPLITS_FILE = "splits.csv"
 #: How far from 1 the fractions may sum (they are typed as decimals: 0.7+0.2+0.1 != 1.0).
 SUM_TOLERANCE = 1e-9
+#: How a gaps line (:func:`split_gaps_line`) says to get more groups of each kind.
+_MORE_OF = {"well": "a larger --sample, more plates"}
+#: How many labels a gaps line names (:func:`split_gaps_line`); the rest are counted.
+GAPS_NAMED = 3
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _HASH_SPACE = 1 << 64
 _EXAMPLE = "e.g. --split train=0.8,val=0.1,test=0.1"
@@ -584,3 +590,67 @@ def splits_table(
         if label
     ]
     return ["split", "label", "images"], rows, totals
+
+
+def split_gaps_line(
+    spec: SplitSpec, per: Mapping[tuple[str, str], int], described: str, where: str, unit: str
+) -> str | None:
+    """The warning for a split that leaves a gap, or None: a split with no image, or one
+    with images that lacks labels other splits have (``per``: images per split and label,
+    ``""`` for none).
+
+    Why: a split draws whole groups (wells, by default), so a small folder, or a label held
+    by one or two wells, puts every image of the label in one split; ``splits.csv`` shows
+    it, but nothing said it, and a model trained on ``train`` then never saw a class it was
+    tested on (or a ``val`` with no image made an empty loader). ``described``: the split
+    as the summary says it (:meth:`SplitSpec.describe_grouped`); ``where``: the
+    ``splits.csv`` to read the counts in; ``unit``: the groups it drew (``well``, or
+    ``image`` where no image had a well). Splits in the order given, labels sorted, so the
+    line is the same on every write of the same folder.
+    """
+    totals = dict.fromkeys(spec.names, 0)
+    held: dict[str, set[str]] = {name: set() for name in spec.names}
+    for (name, label), count in per.items():
+        totals[name] += count
+        if label and count:
+            held[name].add(label)
+    labels = set().union(*held.values())
+    empty = [name for name in spec.names if totals[name] == 0]
+    lacking = {
+        name: sorted(labels - held[name])
+        for name in spec.names
+        if totals[name] and held[name] != labels
+    }
+    if not empty and not lacking or not any(totals.values()):
+        return None  # (an empty folder: the empty selection was said)
+    gaps = []
+    if empty:
+        names = ", ".join(repr(name) for name in empty)
+        gaps.append(f"{names} {agree(len(empty), 'has', 'have')} no image")
+    for n, (name, missing) in enumerate(lacking.items()):
+        named = ", ".join(quoted(label) for label in missing[:GAPS_NAMED])
+        more = f" and {len(missing) - GAPS_NAMED} more" if len(missing) > GAPS_NAMED else ""
+        of = f" of the {plural(len(labels), 'label')}" if n == 0 else ""
+        gaps.append(f"{name!r} lacks {len(missing)}{of} ({named}{more})")
+    if lacking:
+        gaps[-1] += ": a model trained or scored on a split never sees the labels it lacks"
+    images = plural(sum(totals.values()), "image")
+    if unit == "image":
+        whole = ""
+        why = (
+            "A label of few images lands in few splits"
+            if lacking
+            else f"{images} are too few to fill every split"
+        )
+    else:
+        whole = f"A split takes whole {unit}s (no leakage), so "
+        why = (
+            f"a label on few {unit}s lands in few splits"
+            if lacking
+            else f"the {unit}s of these {images} are too few to fill every split"
+        )
+    return (
+        f"{described} leaves gaps: {'; '.join(gaps)}. {whole}{why}: harvest more {unit}s"
+        f"{' of each label' if lacking else ''} ({_MORE_OF.get(unit, 'a larger --sample')}) or give"
+        f" fewer splits (counts per split{' and label' if labels else ''}: {where})"
+    )

@@ -2138,7 +2138,10 @@ def print_summary(
                 stopped = summary.server_down or getattr(summary, "budget_reached", "")
                 stop = "the run stopped" if stopped else "the interruption"
                 rows += f": the images with a file done before {stop}, of {summary.images} found"
-            labels = f" and {summary.labels_file}" if summary.labels_file else ""
+            labels = ""
+            if summary.labels_file:  # (how many classes: the first thing a model needs)
+                listed = plural(getattr(summary, "labels_listed", 0), "label")
+                labels = f" and {summary.labels_file} ({listed})"
             print(f"index: {summary.out_dir / 'index.csv'} ({rows}){labels}", file=out)
             if getattr(summary, "originals_line", ""):
                 print(summary.originals_line, file=out)

@@ -1031,6 +1031,7 @@ def run_index(args: argparse.Namespace) -> int:
     absent: list[str] = []
     written: list[Path] = []
     splits = SplitTally()
+    label_rows: list[int] = []
     in_force: list[str] = []  # a pin recorded before (by the tasks of an array): said too
     # From the write to the record of the keys given: another index write (a harvest ending)
     # between the two read the keys recorded before, and left its tables on them last.
@@ -1050,8 +1051,9 @@ def run_index(args: argparse.Namespace) -> int:
             pin_in_force=in_force,
             splits=splits,
             originals=originals,
+            label_rows=label_rows,
         )
-        also = f" and {labels}" if labels in written else ""
+        also = f" and {labels} ({plural(sum(label_rows), 'label')})" if labels in written else ""
         print(f"wrote {out / 'index.csv'} ({plural(rows, 'image')}){also}")
         for summary in originals:
             from harvester.originals import originals_line

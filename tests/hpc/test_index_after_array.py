@@ -283,7 +283,7 @@ def test_an_index_short_only_of_refused_images_does_not_say_to_resubmit(
     capsys.readouterr()
     assert main(["index", str(out), "--label-key", "Phenotype"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"wrote {out / 'index.csv'} (4 images) and {out / 'labels.csv'}"
+    assert lines[0] == f"wrote {out / 'index.csv'} (4 images) and {out / 'labels.csv'} (2 labels)"
     [note] = [x for x in lines if x.startswith("note: index.csv lists")]
     assert note == (
         "note: index.csv lists 4 of the plan's 5 images; 1 is not in it: the server refused "

@@ -46,7 +46,7 @@ def test_index_with_keys_says_it_records_them(plate: Path) -> None:
     """The command says where the keys went and how long they hold."""
     result = index(plate, "--label-key", GENE)
     assert result.stdout.splitlines() == [
-        f"wrote {plate / 'index.csv'} (8 images) and {plate / 'labels.csv'}",
+        f"wrote {plate / 'index.csv'} (8 images) and {plate / 'labels.csv'} (8 labels)",
         f"label keys {GENE!r} recorded in {plate / 'label_keys.json'}: later index writes "
         "keep them until another --label-key or --no-label-key",
     ]
@@ -61,7 +61,7 @@ def test_index_without_keys_keeps_them(plate: Path) -> None:
     result = index(plate)
     assert result.stderr == ""
     assert result.stdout.strip() == (
-        f"wrote {plate / 'index.csv'} (8 images) and {plate / 'labels.csv'}"
+        f"wrote {plate / 'index.csv'} (8 images) and {plate / 'labels.csv'} (8 labels)"
     )
     assert (plate / "labels.csv").read_bytes() == table
     assert (plate / "index.csv").read_bytes() == index_before

@@ -436,6 +436,26 @@ def test_short_classes_line_reads_as_a_sentence(
     assert short_classes_line(5, "K", short, classes) == start + "; the classes are not balanced"
 
 
+def test_every_class_equally_short_is_not_called_unbalanced(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Every class with the same fewer images than asked (one image per gene on a plate) is
+    balanced: the line says each class's count, not that the classes are not balanced."""
+    out = tmp_path / "plate"
+    result = run_cli("harvest", "--base-url", emulator.base_url, "--plate", "7375", "--out",
+                     str(out), "--artifacts", "thumbnail", "--rate", "none", "-q", "--sample",
+                     "2", "--sample-per", "Gene Symbol")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with (out / "labels.csv").open(encoding="utf-8", newline="") as handle:
+        counts = [row["images"] for row in csv.DictReader(handle)]
+    assert counts == ["1"] * 8
+    (line,) = [x for x in result.stderr.splitlines() if "--sample-per" in x]
+    assert line.endswith(
+        "all 8 classes have fewer than 2 images, so all of their images are taken ('AURKA': 1,"
+        " 'BUB1B': 1, 'CDC20': 1 and 5 more); every class has 1 image, fewer than asked"
+    ), line
+
+
 def test_the_plans_printed_command_labels_by_the_key(
     emulator: EmulatorThread, demo_refs: dict[int, ImageRef], tmp_path: Path
 ) -> None:

@@ -160,7 +160,7 @@ def test_index_names_labels_csv_when_it_rewrote_it(
     result = run_cli("index", str(labelled))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        f"wrote {labelled / 'index.csv'} (8 images) and {labelled / 'labels.csv'}"
+        f"wrote {labelled / 'index.csv'} (8 images) and {labelled / 'labels.csv'} (8 labels)"
     )
     result = run_cli("index", str(plain))
     assert result.stdout.strip() == f"wrote {plain / 'index.csv'} (8 images)"

@@ -478,7 +478,7 @@ def test_index_line_names_labels_csv(
 ) -> None:
     """With label keys the summary's index line names labels.csv too, also on a resume."""
     out = tmp_path / "labelled"
-    line = f"index: {out / 'index.csv'} (8 rows) and {out / 'labels.csv'}\n"
+    line = f"index: {out / 'index.csv'} (8 rows) and {out / 'labels.csv'} (8 labels)\n"
     code, printed, _err = run(
         capsys, "harvest", "--base-url", emulator.base_url, "--plate", "7375",
         "--out", str(out), "--rate", "none", "--artifacts", "thumbnail",

@@ -18,6 +18,7 @@ from harvester.splits import (
     parse_split,
     remember_split,
     replaced_split,
+    split_gaps_line,
 )
 
 SPEC = SplitSpec(parse_split("train=0.8,val=0.1,test=0.1"), "image")
@@ -175,3 +176,38 @@ def test_a_split_asked_names_its_grouping_for_every_by(by: str, grouping: str) -
     spec = SplitSpec(parse_split("train=0.5,test=0.5"), by, 3)
     assert spec.describe_asked() == f"split train=0.5,test=0.5 {grouping}, seed 3"
     assert ASKED.keys() == set(SPLIT_BY)
+
+
+def _gaps(per: dict[tuple[str, str], int], unit: str = "well") -> str | None:
+    return split_gaps_line(SPEC, per, "split S", "DIR/splits.csv", unit)
+
+
+def test_gaps_line_names_each_splits_missing_labels_sorted_in_the_order_given() -> None:
+    """Each split with images lacking labels is named in spec order with its first three
+    missing labels sorted, the rest counted; the empty split is named once, not per label."""
+    per = {("test", "e"), ("test", "d"), ("test", "c"), ("test", "b"), ("train", "a")}
+    line = _gaps({key: 2 for key in per})
+    assert line == (
+        "split S leaves gaps: 'val' has no image; 'train' lacks 4 of the 5 labels ('b', 'c', "
+        "'d' and 1 more); 'test' lacks 1 ('a'): a model trained or scored on a split never "
+        "sees the labels it lacks. A split takes whole wells (no leakage), so a label on few "
+        "wells lands in few splits: harvest more wells of each label (a larger --sample, more "
+        "plates) or give fewer splits (counts per split and label: DIR/splits.csv)"
+    )
+    # The same counts met in another order give the same words (said once per state).
+    assert _gaps(dict(reversed(list({key: 2 for key in per}.items())))) == line
+
+
+def test_gaps_line_is_none_when_every_split_has_every_label_or_the_folder_is_empty() -> None:
+    """No gap, or no image at all (the empty selection says so itself): no line; unlabelled
+    images fill splits too, and an empty split among them is named without labels."""
+    full = {(name, label): 1 for name in SPEC.names for label in ("x", "y")}
+    assert _gaps(full) is None
+    assert _gaps({}) is None
+    assert _gaps({("train", ""): 3, ("val", ""): 1, ("test", ""): 1}) is None
+    line = _gaps({("train", ""): 3, ("test", ""): 1}, unit="image")
+    assert line == (
+        "split S leaves gaps: 'val' has no image. 4 images are too few to fill every split: "
+        "harvest more images (a larger --sample) or give fewer splits (counts per split: "
+        "DIR/splits.csv)"
+    )

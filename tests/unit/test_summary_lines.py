@@ -36,12 +36,14 @@ def test_a_finished_run_keeps_its_short_index_line(
 def test_the_index_line_names_labels_csv_when_made(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """A run whose index write made labels.csv names it on the index line, after the rows."""
+    """A run whose index write made labels.csv names it on the index line, after the rows,
+    with how many labels it lists (the classes)."""
     labels = tmp_path / "labels.csv"
-    print_summary(
-        RunSummary(out_dir=tmp_path, images=32, done=32, index_rows=32, labels_file=labels)
-    )
-    assert f"index: {tmp_path / 'index.csv'} (32 rows) and {labels}\n" in capsys.readouterr().out
+    summary = RunSummary(out_dir=tmp_path, images=32, done=32, index_rows=32, labels_file=labels)
+    summary.labels_listed = 5
+    print_summary(summary)
+    printed = capsys.readouterr().out
+    assert f"index: {tmp_path / 'index.csv'} (32 rows) and {labels} (5 labels)\n" in printed
 
 
 def test_the_rate_leaves_out_the_time_paused_for_a_server_down(
