@@ -54,7 +54,21 @@ _JPEG_TRAILER: Final = b"\xff\xd9"
 
 
 class PlaneError(ValueError):
-    """A rendered plane is not what was asked (format, size)."""
+    """A rendered plane is not what was asked (format, size), or does not decode."""
+
+
+class StagedPlaneError(PlaneError):
+    """A staged file does not decode as the plane it stands for.
+
+    Its magic bytes and trailer passed :func:`looks_complete` (the only check made
+    before assembly, cheap enough for every rerun), but its data is damaged: as the
+    server sent it, or on disk since. ``path`` names the file, so that the caller can
+    drop that one file and fetch it again rather than every staged plane.
+    """
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,19 +272,26 @@ def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray
     from PIL import Image
 
     fmt = image_format(body)
-    with Image.open(io.BytesIO(body)) as img:
-        if expected is not None and img.size != expected:
-            raise PlaneError(f"rendered plane is {img.size}, expected {expected}")
-        if img.mode == "L":
-            grey = np.asarray(img, dtype=np.uint8)
-        elif fmt == "png" and img.mode == "RGB":
-            # The first band alone: converting the whole RGB image to an array
-            # and slicing it held about 4.5 planes at once.
-            grey = np.asarray(img.getchannel(0), dtype=np.uint8)
-        elif fmt == "png":
-            grey = np.asarray(img.convert("RGB").getchannel(0), dtype=np.uint8)
-        else:
-            grey = np.asarray(img.convert("L"), dtype=np.uint8)
+    try:
+        with Image.open(io.BytesIO(body)) as img:
+            if expected is not None and img.size != expected:
+                raise PlaneError(f"rendered plane is {img.size}, expected {expected}")
+            if img.mode == "L":
+                grey = np.asarray(img, dtype=np.uint8)
+            elif fmt == "png" and img.mode == "RGB":
+                # The first band alone: converting the whole RGB image to an array
+                # and slicing it held about 4.5 planes at once.
+                grey = np.asarray(img.getchannel(0), dtype=np.uint8)
+            elif fmt == "png":
+                grey = np.asarray(img.convert("RGB").getchannel(0), dtype=np.uint8)
+            else:
+                grey = np.asarray(img.convert("L"), dtype=np.uint8)
+    except PlaneError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Pillow's words for damaged data ("broken data stream", "broken PNG file",
+        # "image file is truncated"): a bad plane, never a disk error of ours.
+        raise PlaneError(f"{fmt.upper()} does not decode: {exc}") from exc
     return np.ascontiguousarray(grey)
 
 
@@ -347,8 +368,7 @@ def read_plane(
     a plane of a few hundred regions takes seconds).
     """
     if len(requests) == 1 and requests[0].region is None:
-        body = files[requests[0].stem].read_bytes()
-        return decode_grey(body, (geometry.size_x, geometry.size_y))
+        return decode_staged(files[requests[0].stem], (geometry.size_x, geometry.size_y))
     import numpy as np
 
     plane = np.zeros((geometry.size_y, geometry.size_x), dtype=np.uint8)
@@ -357,10 +377,54 @@ def read_plane(
         assert region is not None
         if check is not None:
             check()
-        body = files[request.stem].read_bytes()
-        tile = decode_grey(body, (region.width, region.height))
+        tile = decode_staged(files[request.stem], (region.width, region.height))
         plane[region.y : region.y + region.height, region.x : region.x + region.width] = tile
     return plane
+
+
+def expected_size(geometry: Geometry, request: PlaneRequest) -> tuple[int, int]:
+    """(width, height) of the answer to ``request``: its region's, else the whole plane's."""
+    if request.region is None:
+        return (geometry.size_x, geometry.size_y)
+    return (request.region.width, request.region.height)
+
+
+def undecodable(
+    geometry: Geometry,
+    requests: Sequence[PlaneRequest],
+    files: Mapping[str, Path],
+    check: Callable[[], None] | None = None,
+) -> list[Path]:
+    """The staged files of ``requests`` that do not decode as their plane or region.
+
+    Run once an assembly has met one such file, so that every damaged file is fetched
+    again at once (a retry per file would assemble the stack again for each).
+    ``check`` is called before each file (a cancellation check).
+    """
+    bad: list[Path] = []
+    for request in requests:
+        path = files.get(request.stem)
+        if path is None:
+            continue
+        if check is not None:
+            check()
+        try:
+            decode_staged(path, expected_size(geometry, request))
+        except StagedPlaneError:
+            bad.append(path)
+    return bad
+
+
+def decode_staged(path: Path, expected: tuple[int, int]) -> NDArray[np.uint8]:
+    """Decode one staged file; :class:`StagedPlaneError` names it when it does not decode.
+
+    Reading it is outside the ``try``: an ``OSError`` of the disk stays one.
+    """
+    body = path.read_bytes()
+    try:
+        return decode_grey(body, expected)
+    except PlaneError as exc:
+        raise StagedPlaneError(f"staged plane {path.name}: {exc}", path) from exc
 
 
 def stitch_rgb(

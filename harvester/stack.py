@@ -27,6 +27,7 @@ stale staging is discarded rather than mixed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -59,12 +60,15 @@ from harvester.planes import (
     Geometry,
     PlaneError,
     PlaneRequest,
+    StagedPlaneError,
+    expected_size,
     extension,
     image_format,
     plan_requests,
     probe_size,
     read_plane,
     staged_files,
+    undecodable,
     write_atomic,
 )
 from harvester.si import SI_PREFIXES
@@ -236,10 +240,7 @@ def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]
 
 def _plane_check(request: PlaneRequest, geometry: Geometry) -> Any:
     """A client ``check``: the answer is a PNG/JPEG of exactly the asked size."""
-    if request.region is None:
-        expected = (geometry.size_x, geometry.size_y)
-    else:
-        expected = (request.region.width, request.region.height)
+    expected = expected_size(geometry, request)
 
     def check(fetched: Fetched) -> None:
         try:
@@ -392,6 +393,91 @@ async def fetch_time_increment(client: Client, image_id: int) -> float | None:
     return parse_time_increment(body) if isinstance(body, Mapping) else None
 
 
+async def _stage_missing(
+    client: Client,
+    geometry: Geometry,
+    requests: Sequence[PlaneRequest],
+    files: Mapping[str, Path],
+    staging: Path,
+    plane_concurrency: int,
+) -> dict[str, Path]:
+    """Fetch the requests not in ``files`` into ``staging``; every staged file by stem.
+
+    A refusal for good before any plane came removes the staging folder (a folder with
+    only its ``stack.json`` would be kept for a resume that gets the same answer).
+    """
+    missing = [r for r in requests if r.stem not in files]
+    if not missing:
+        return dict(files)
+    try:
+        await fetch_missing(client, geometry, missing, staging, concurrency=plane_concurrency)
+    except PermanentError:
+        if not await anyio.to_thread.run_sync(staged_files, staging):
+            await anyio.to_thread.run_sync(remove_staging, staging)
+        raise
+    staged = await anyio.to_thread.run_sync(staged_files, staging)
+    lost = [r.stem for r in requests if r.stem not in staged]
+    if lost:
+        raise StorageError(f"staged planes vanished from {staging}: {lost[:3]}")
+    return staged
+
+
+async def _refetch_undecodable(
+    client: Client,
+    geometry: Geometry,
+    requests: Sequence[PlaneRequest],
+    files: Mapping[str, Path],
+    staging: Path,
+    found: StagedPlaneError,
+    refetched: set[str],
+    plane_concurrency: int,
+) -> dict[str, Path]:
+    """Drop every staged file that does not decode and fetch those again; the staged files.
+
+    ``found`` is the one the assembly met. A file already fetched again in this run
+    (``refetched``, updated here) that still does not decode is the server's answer, not
+    an accident: :class:`InvalidBodyError`, the image's other planes kept for the next run.
+    """
+    bad = await anyio.to_thread.run_sync(
+        functools.partial(
+            undecodable, geometry, requests, files, check=anyio.from_thread.check_cancelled
+        )
+    )
+    if found.path not in bad:
+        bad.append(found.path)
+    stems = {path.name.rpartition(".")[0] for path in bad}
+    for path in bad:
+        await _drop_staged(path)
+    again = sorted(stems & refetched)
+    if again:
+        others = sum(1 for stem in files if stem not in stems)
+        # status 200: the server answered, with a body that does not decode (the
+        # failure line then says "HTTP 200", not "no answer").
+        raise InvalidBodyError(
+            f"{found}, and again when fetched again ({others} other planes staged, "
+            "kept for the next run)",
+            url=next((r.url for r in requests if r.stem == again[0]), ""),
+            status=200,
+        ) from found
+    refetched |= stems
+    logger.warning(
+        "stack %d: %d staged plane file(s) do not decode (%s); fetching them again",
+        geometry.image_id,
+        len(bad),
+        found,
+    )
+    kept = {stem: path for stem, path in files.items() if stem not in stems}
+    return await _stage_missing(client, geometry, requests, kept, staging, plane_concurrency)
+
+
+async def _drop_staged(path: Path) -> None:
+    """Remove one staged file that does not decode, so that it is fetched again."""
+    try:
+        await anyio.Path(path).unlink(missing_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot remove the damaged staged plane {path}: {exc}") from exc
+
+
 def _server_of(client: Client) -> str:
     settings = getattr(client, "settings", None)
     base = getattr(settings, "base_url", None)
@@ -458,19 +544,7 @@ async def harvest_stack(
         len(requests) - len(missing),
         len(missing),
     )
-    if missing:
-        try:
-            await fetch_missing(client, geometry, missing, staging, concurrency=plane_concurrency)
-        except PermanentError:
-            # Refused for good (IDR's 403) before any plane came: a staging folder with
-            # only its stack.json would be kept for a resume that gets the same answer.
-            if not await anyio.to_thread.run_sync(staged_files, staging):
-                await anyio.to_thread.run_sync(remove_staging, staging)
-            raise
-        files = await anyio.to_thread.run_sync(staged_files, staging)
-        lost = [r.stem for r in requests if r.stem not in files]
-        if lost:
-            raise StorageError(f"staged planes vanished from {staging}: {lost[:3]}")
+    files = await _stage_missing(client, geometry, requests, files, staging, plane_concurrency)
     if time_increment is None and geometry.size_t > 1 and ask_time_increment:
         time_increment = await fetch_time_increment(client, ref.image_id)
     meta = StackMetadata(
@@ -497,26 +571,37 @@ async def harvest_stack(
             ("max_plane", f"{limits.max_plane} ({limits.source})"),
         ),
     )
-    tmp = staging / ASSEMBLY_NAME
-    try:
-        await anyio.to_thread.run_sync(
-            functools.partial(
-                assemble,
-                geometry,
-                requests,
-                files,
-                meta,
-                tmp,
-                between_planes=anyio.from_thread.check_cancelled,
+    refetched: set[str] = set()
+    while True:
+        meta = dataclasses.replace(meta, source_format=source_format(files))
+        tmp = staging / ASSEMBLY_NAME
+        try:
+            await anyio.to_thread.run_sync(
+                functools.partial(
+                    assemble,
+                    geometry,
+                    requests,
+                    files,
+                    meta,
+                    tmp,
+                    between_planes=anyio.from_thread.check_cancelled,
+                )
             )
-        )
-    except OSError as exc:
-        raise StorageError(f"cannot write stack of image {ref.image_id}: {exc}") from exc
-    except PlaneError as exc:
-        # A staged file that passed the trailer check but does not decode:
-        # drop the staging so the next run refetches, and report it.
-        await anyio.to_thread.run_sync(remove_staging, staging)
-        raise InvalidBodyError(f"stack of image {ref.image_id}: {exc}") from exc
+            break
+        except StagedPlaneError as exc:
+            # A damaged file (served so, or spoilt on disk since) costs its request
+            # again, not the whole staging: that held every plane of the image. The
+            # others are checked now, so that all the damaged ones are fetched at once.
+            files = await _refetch_undecodable(
+                client, geometry, requests, files, staging, exc, refetched, plane_concurrency
+            )
+        except OSError as exc:
+            raise StorageError(f"cannot write stack of image {ref.image_id}: {exc}") from exc
+        except PlaneError as exc:
+            # Not a staged file's (those are StagedPlaneError above): drop the staging
+            # so the next run refetches, and report it.
+            await anyio.to_thread.run_sync(remove_staging, staging)
+            raise InvalidBodyError(f"stack of image {ref.image_id}: {exc}") from exc
     rel_path = layout.image_path(ref.image_id, STACK_KIND)
     # The stack is whole: hand it over, make it durable and drop its staging even if
     # the run is interrupted meanwhile (a few seconds at most). Cancelled half-way,

@@ -140,3 +140,41 @@ def test_max_plane_over_the_limit_is_said_so(
         line for line in text.splitlines() if line.startswith(f"  stack {TILED_OVER_IMAGE_ID}:")
     ]
     assert row.endswith(failed[failed.index(" <") :])
+
+
+def test_damaged_staged_plane_is_fetched_again_by_the_rerun(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Factory,
+) -> None:
+    """A staged plane spoilt on disk (magic and trailer intact): the rerun says so in one
+    warning, asks for that plane alone again and stores the stack, exit 0 (it stopped the
+    run with ``error: cannot write stack``, exit 1, on every rerun)."""
+    emu = make_emulator(
+        preset="zstack", mode="microservice", faults="first:ok*5|500,only:image:render"
+    )
+    out = tmp_path / "d"
+    args = ["--base-url", emu.base_url, "--image", str(ZSTACK_IMAGE_ID), "--out", str(out)]
+    code, _said, err = run(
+        capsys, "harvest", *args, "--artifacts", "stack", "--rate", "none", "--max-retries", "0"
+    )
+    assert code == 1, err
+    planes = sorted((out / "staging" / str(ZSTACK_IMAGE_ID)).glob("*.png"))
+    assert planes
+    body = planes[0].read_bytes()
+    third = len(body) // 3
+    damaged = body[:third] + bytes(255 - b for b in body[third : 2 * third]) + body[2 * third :]
+    planes[0].write_bytes(damaged)
+    renders_before = emu.stats()["by_route"]["image:render"]
+    code, said, err = run(capsys, "harvest", "--out", str(out), "--rate", "none")
+    assert code == 0, err
+    assert said.startswith("done 1 (stack 1), skipped 0 (already done), failed 0")
+    warning = f"stack {ZSTACK_IMAGE_ID}: 1 staged plane file(s) do not decode (staged plane "
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(warning in w and w.endswith("fetching them again") for w in warned), warned
+    renders = emu.stats()["by_route"]["image:render"]
+    asked = sum(renders.values()) - sum(renders_before.values())
+    assert asked == ZSTACK_SIZE_Z * 2 - len(planes) + 1
+    assert (out / "images" / "001" / "300" / f"{ZSTACK_IMAGE_ID}.stack.ome.tif").is_file()
+    assert not (out / "staging").exists()
