@@ -454,7 +454,7 @@ async def _refetch_undecodable(
         # status 200: the server answered, with a body that does not decode (the
         # failure line then says "HTTP 200", not "no answer").
         raise InvalidBodyError(
-            f"{found}, and again when fetched again ({others} other planes staged, "
+            f"{found}, and again when fetched again ({others} other staged plane files "
             "kept for the next run)",
             url=next((r.url for r in requests if r.stem == again[0]), ""),
             status=200,

@@ -560,7 +560,7 @@ async def test_plane_served_damaged_twice_fails_and_keeps_the_others(
             imgdata = (
                 await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
             ).json()
-            expected = r"does not decode.*again when fetched again \(23 other planes staged"
+            expected = r"does not decode.*again when fetched again \(23 other staged plane files"
             with pytest.raises(InvalidBodyError, match=expected):
                 await harvest_stack(
                     client,
