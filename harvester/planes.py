@@ -47,6 +47,19 @@ DEFAULT_MAX_PLANE: Final = 3192
 #: Its ``maxTileLength``; regions are never asked bigger than this.
 DEFAULT_MAX_TILE: Final = 2048
 
+#: The widest or tallest image a JPEG holds (libjpeg's limit, which Pillow enforces: a
+#: wider one fails as "broken data stream when writing image file").
+JPEG_MAX_SIDE: Final = 65500
+#: The most pixels of one plane put together in memory: a stack's plane (its assembly
+#: holds about 2.5 of them at a byte a pixel) and a render's canvas (3 bytes a pixel,
+#: with every region's answer). A whole slide of 100,000 x 100,000 px would need tens
+#: of GB: killed for memory after thousands of region requests, and again on every rerun.
+MAX_PLANE_PIXELS: Final = 2 * 1024**3
+#: Said in the failure of a plane over :data:`MAX_PLANE_PIXELS` (its hint keys on it).
+TOO_BIG_TO_ASSEMBLE: Final = "too big to put together in memory"
+#: Said in the failure of a JPEG render over :data:`JPEG_MAX_SIDE` (its hint keys on it).
+TOO_WIDE_FOR_JPEG: Final = "wider or taller than a JPEG holds"
+
 PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC: Final = b"\xff\xd8"
 _PNG_TRAILER: Final = b"IEND\xaeB`\x82"
@@ -173,6 +186,26 @@ def region_grid(size_x: int, size_y: int, max_plane: int, max_tile: int) -> list
         for y in range(0, size_y, step)
         for x in range(0, size_x, step)
     ]
+
+
+def render_refusal(width: int, height: int, fmt: str) -> str | None:
+    """Why the ``render`` of a ``width`` x ``height`` plane in ``fmt`` is not made, or None.
+
+    Asked before any region request: the canvas would not fit in memory, or the JPEG
+    could not hold it, whatever the answers; found out after the last region, every
+    rerun would ask them all again for the same end.
+    """
+    if width * height > MAX_PLANE_PIXELS:
+        return (
+            f"the plane is {width}x{height} px ({width * height * 3 / 1024**3:.1f} GiB as RGB), "
+            f"{TOO_BIG_TO_ASSEMBLE}: renders are stitched from planes of up to "
+            f"{MAX_PLANE_PIXELS:,} px (about 46,000 px square)"
+        )
+    if fmt != "png" and max(width, height) > JPEG_MAX_SIDE:
+        return (
+            f"the plane is {width}x{height} px, {TOO_WIDE_FOR_JPEG} ({JPEG_MAX_SIDE:,} px a side)"
+        )
+    return None
 
 
 def channel_spec(windows: Sequence[ChannelWindow], active: int) -> str:

@@ -57,6 +57,8 @@ from harvester.ometiff import StackMetadata, write_ome_tiff
 from harvester.planes import (
     DEFAULT_MAX_PLANE,
     DEFAULT_MAX_TILE,
+    MAX_PLANE_PIXELS,
+    TOO_BIG_TO_ASSEMBLE,
     Geometry,
     PlaneError,
     PlaneRequest,
@@ -86,7 +88,7 @@ DEFAULT_PLANE_CONCURRENCY: Final = 4
 #: 46,000 x 46,000 px plane) peaks near 5 GB. A whole-slide plane of
 #: 100,000 x 100,000 px would need ~25 GB: killed by the kernel, and killed again
 #: on every rerun, after thousands of region requests each time.
-MAX_PLANE_BYTES: Final = 2 * 1024**3
+MAX_PLANE_BYTES: Final = MAX_PLANE_PIXELS
 #: The journal/layout kind of the artifact (``Artifact.STACK.value``).
 STACK_KIND: Final = "stack"
 STAGING_RECORD: Final = "stack.json"
@@ -517,11 +519,12 @@ async def harvest_stack(
         raise PermanentError(f"stack of image {ref.image_id}: {exc}") from exc
     plane_bytes = geometry.size_x * geometry.size_y
     if plane_bytes > MAX_PLANE_BYTES:
+        # No "stack of image N:" here: the failure line names the kind and the image.
         raise PermanentError(
-            f"stack of image {ref.image_id}: one plane is {geometry.size_x}x{geometry.size_y} px "
-            f"({plane_bytes / 1024**3:.1f} GiB in memory); stacks are made of planes up to "
-            f"{MAX_PLANE_BYTES // 1024**3} GiB (assembly holds ~2.5 planes); "
-            "use the image's OME-Zarr or original files"
+            f"one plane is {geometry.size_x}x{geometry.size_y} px "
+            f"({plane_bytes / 1024**3:.1f} GiB in memory), {TOO_BIG_TO_ASSEMBLE}: stacks "
+            f"are made of planes up to {MAX_PLANE_BYTES // 1024**3} GiB (assembly holds "
+            "~2.5 planes)"
         )
     if max_plane is not None:
         limits = RenderLimits(max_plane, max_tile or DEFAULT_MAX_TILE, "config")
