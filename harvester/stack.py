@@ -516,7 +516,7 @@ async def harvest_stack(
         geometry = Geometry.from_imgdata(imgdata)
         windows = choose_windows(imgdata, window)
     except (PlaneError, WindowError) as exc:
-        raise PermanentError(f"stack of image {ref.image_id}: {exc}") from exc
+        raise PermanentError(str(exc)) from exc  # the failure line names the image
     plane_bytes = geometry.size_x * geometry.size_y
     if plane_bytes > MAX_PLANE_BYTES:
         # No "stack of image N:" here: the failure line names the kind and the image.
@@ -604,7 +604,7 @@ async def harvest_stack(
             # Not a staged file's (those are StagedPlaneError above): drop the staging
             # so the next run refetches, and report it.
             await anyio.to_thread.run_sync(remove_staging, staging)
-            raise InvalidBodyError(f"stack of image {ref.image_id}: {exc}") from exc
+            raise InvalidBodyError(str(exc)) from exc  # (the failure line names the image)
     rel_path = layout.image_path(ref.image_id, STACK_KIND)
     # The stack is whole: hand it over, make it durable and drop its staging even if
     # the run is interrupted meanwhile (a few seconds at most). Cancelled half-way,
