@@ -15,9 +15,13 @@ Flow for one image (:func:`harvest_stack`):
    plane by plane (bounded memory) to a temp file, handed to
    :meth:`Store.put_file <harvester.store.Store.put_file>`, and after the
    store has journaled it the staging folder is removed (and ``DIR/staging``
-   once empty). A cancellation (Ctrl-C) stops the assembly at the next plane
-   and removes its temp file; once the file is whole, storing it and removing
-   the staging finish regardless, so a journaled stack is always counted.
+   once empty). A staged file that does not decode (damaged as served, or on
+   disk since) stops the assembly: every staged file is checked, the damaged ones
+   alone are fetched again and the assembly starts over, once per file; damaged
+   again, the image fails with its other planes kept. A cancellation (Ctrl-C)
+   stops the assembly at the next plane and removes its temp file; once the file
+   is whole, storing it and removing the staging finish regardless, so a
+   journaled stack is always counted.
 
 A ``stack.json`` in the staging folder records the request set (windows, limits,
 sizes); if a rerun would ask for different planes (another ``--window``), the
