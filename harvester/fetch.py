@@ -410,6 +410,7 @@ class Fetcher:
         *,
         on_done: Callable[[str, int], None] | None = None,
         on_failed: Callable[[str], None] | None = None,
+        on_staged: Callable[[], None] | None = None,
         early: EarlyAnswers | None = None,
         watch: SessionWatch | None = None,
     ) -> None:
@@ -420,6 +421,8 @@ class Fetcher:
         self.give_up = GiveUp(settings.give_up_after)
         self.on_done = on_done
         self.on_failed = on_failed
+        #: Told of every plane (or region) of a stack staged: the run's progress.
+        self.on_staged = on_staged
         #: Answers the run already holds or has in flight, by request path (an ``--image``
         #: target's existence check, the head start): each is used once instead of a request.
         self.early = early if early is not None else EarlyAnswers()
@@ -803,6 +806,7 @@ class Fetcher:
             max_plane=self.settings.max_plane,
             time_increment=known_time.seconds if known_time is not None else None,
             ask_time_increment=known_time is None,
+            on_staged=self.on_staged,
         )
         # harvest_stack has flushed: the journaled record knows the file's size.
         record: Mapping[str, Any] = (

@@ -269,8 +269,11 @@ async def fetch_missing(
     staging: Path,
     *,
     concurrency: int = DEFAULT_PLANE_CONCURRENCY,
+    on_staged: Callable[[], None] | None = None,
 ) -> None:
     """Fetch and stage ``missing`` requests; the first failure stops the rest and is raised.
+
+    ``on_staged`` is called after each file is staged (the run's progress).
 
     The first plane is asked alone, the others ``concurrency`` at a time after it: a server
     that refuses this image's renders (IDR's proxy answers 403 to every one since its move
@@ -286,6 +289,8 @@ async def fetch_missing(
             await anyio.to_thread.run_sync(write_atomic, target, fetched.body)
         except OSError as exc:
             raise StorageError(f"cannot stage plane in {staging}: {exc}") from exc
+        if on_staged is not None:
+            on_staged()
 
     async def worker(scope: anyio.CancelScope) -> None:
         for request in pending:
@@ -406,6 +411,7 @@ async def _stage_missing(
     files: Mapping[str, Path],
     staging: Path,
     plane_concurrency: int,
+    on_staged: Callable[[], None] | None,
 ) -> dict[str, Path]:
     """Fetch the requests not in ``files`` into ``staging``; every staged file by stem.
 
@@ -416,7 +422,9 @@ async def _stage_missing(
     if not missing:
         return dict(files)
     try:
-        await fetch_missing(client, geometry, missing, staging, concurrency=plane_concurrency)
+        await fetch_missing(
+            client, geometry, missing, staging, concurrency=plane_concurrency, on_staged=on_staged
+        )
     except PermanentError:
         if not await anyio.to_thread.run_sync(staged_files, staging):
             await anyio.to_thread.run_sync(remove_staging, staging)
@@ -437,6 +445,7 @@ async def _refetch_undecodable(
     found: StagedPlaneError,
     refetched: set[str],
     plane_concurrency: int,
+    on_staged: Callable[[], None] | None,
 ) -> dict[str, Path]:
     """Drop every staged file that does not decode and fetch those again; the staged files.
 
@@ -473,7 +482,9 @@ async def _refetch_undecodable(
         found,
     )
     kept = {stem: path for stem, path in files.items() if stem not in stems}
-    return await _stage_missing(client, geometry, requests, kept, staging, plane_concurrency)
+    return await _stage_missing(
+        client, geometry, requests, kept, staging, plane_concurrency, on_staged
+    )
 
 
 async def _drop_staged(path: Path) -> None:
@@ -504,13 +515,15 @@ async def harvest_stack(
     time_increment: float | None = None,
     plane_concurrency: int = DEFAULT_PLANE_CONCURRENCY,
     ask_time_increment: bool = True,
+    on_staged: Callable[[], None] | None = None,
 ) -> None:
     """Fetch every plane of ``ref`` (resuming from staging) and store its OME-TIFF.
 
     ``max_plane``/``max_tile`` override what the server's OPTIONS says (None:
     ask, else 3192/2048). ``time_increment`` (seconds) goes into the OME-XML;
     imgData does not carry it, so for time series it is otherwise asked from
-    the JSON API (``ask_time_increment``). Raises
+    the JSON API (``ask_time_increment``). ``on_staged`` is called after each plane
+    (or region) is staged: the run's progress. Raises
     :class:`~harvester.errors.PermanentError` when imgData cannot describe a
     stack, the client's :class:`~harvester.errors.FetchError` when a plane
     fails for good (staged planes are kept for the next run), and
@@ -551,7 +564,9 @@ async def harvest_stack(
         len(requests) - len(missing),
         len(missing),
     )
-    files = await _stage_missing(client, geometry, requests, files, staging, plane_concurrency)
+    files = await _stage_missing(
+        client, geometry, requests, files, staging, plane_concurrency, on_staged
+    )
     if time_increment is None and geometry.size_t > 1 and ask_time_increment:
         time_increment = await fetch_time_increment(client, ref.image_id)
     meta = StackMetadata(
@@ -600,7 +615,15 @@ async def harvest_stack(
             # again, not the whole staging: that held every plane of the image. The
             # others are checked now, so that all the damaged ones are fetched at once.
             files = await _refetch_undecodable(
-                client, geometry, requests, files, staging, exc, refetched, plane_concurrency
+                client,
+                geometry,
+                requests,
+                files,
+                staging,
+                exc,
+                refetched,
+                plane_concurrency,
+                on_staged,
             )
         except OSError as exc:
             raise StorageError(f"cannot write stack of image {ref.image_id}: {exc}") from exc
