@@ -220,14 +220,16 @@ def _record(
 def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]:
     """Create or reuse the staging folder; return the complete staged files by stem.
 
-    A folder staged for a different request set is emptied first.
+    A folder staged for a different request set is emptied first. Other render limits
+    alone do not make one (``max_plane`` set in the config since, say): when they leave
+    every URL as it was, so are the planes, which are kept.
     """
     record_path = staging / STAGING_RECORD
     try:
         previous = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = None
-    if previous != record and staging.exists():
+    if not _same_requests(previous, record) and staging.exists():
         logger.info("staging %s was for other requests; starting it afresh", staging)
         shutil.rmtree(staging)
     try:
@@ -242,6 +244,19 @@ def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]
     except OSError as exc:
         raise StorageError(f"cannot create staging folder {staging}: {exc}") from exc
     return staged_files(staging)
+
+
+#: Keys of a staging record that say why its requests are what they are, not what they are.
+_LIMIT_KEYS: Final = frozenset({"max_plane", "max_tile"})
+
+
+def _same_requests(previous: Any, record: Mapping[str, Any]) -> bool:
+    """Whether a staging record names the same requests as ``record`` (limits aside:
+    ``urls_sha256`` already says whether they cut the planes into the same regions)."""
+    if not isinstance(previous, Mapping):
+        return False
+    keys = (set(previous) | set(record)) - _LIMIT_KEYS
+    return all(previous.get(key) == record.get(key) for key in keys)
 
 
 def _plane_check(request: PlaneRequest, geometry: Geometry) -> Any:

@@ -526,6 +526,36 @@ async def test_damaged_staged_plane_is_fetched_again_alone(
     assert (data == _truth(emu, imgdata, "rendering")).all()
 
 
+async def test_staged_planes_kept_when_only_the_limits_changed(
+    make_emulator: Factory, tmp_path: Path
+) -> None:
+    """A max_plane set since the planes were staged, asking the very same URLs, keeps them:
+    no plane is asked again (every one was, as if staged for other requests)."""
+    emu = make_emulator(preset="zstack", mode="microservice")
+    out = tmp_path / "out"
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
+    with anyio.fail_after(120):
+        async with Client(settings) as client:
+            imgdata = (
+                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
+            ).json()
+            with pytest.raises(RuntimeError, match="killed"):
+                await harvest_stack(
+                    client,
+                    _CrashingStore(out),
+                    ImageRef(ZSTACK_IMAGE_ID),
+                    imgdata,
+                    window="rendering",
+                    out_dir=out,
+                )
+    emu.reset_stats()
+    path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out, max_plane=4000)
+    assert _render_calls(emu) == 0
+    data, _, _, _ = _read(path)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
+    assert _recorded_limit(path) == "4000 (config)"
+
+
 async def test_plane_served_damaged_is_fetched_again(
     make_emulator: Factory, tmp_path: Path
 ) -> None:
