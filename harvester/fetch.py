@@ -69,6 +69,9 @@ from harvester.errors import (
 from harvester.fileset_answers import FilesetAnswers
 from harvester.models import Artifact, ImageRef, fileset_of
 from harvester.originals import parse_paths
+
+# The two phrases the hints key on (light: planes loads numpy and Pillow only to decode).
+from harvester.planes import TOO_BIG_TO_ASSEMBLE, TOO_WIDE_FOR_JPEG
 from harvester.session import SESSION_AGAIN
 from harvester.store import Store
 from harvester.text import plural
@@ -408,6 +411,7 @@ class Fetcher:
         *,
         on_done: Callable[[str, int], None] | None = None,
         on_failed: Callable[[str], None] | None = None,
+        on_staged: Callable[[], None] | None = None,
         early: EarlyAnswers | None = None,
         watch: SessionWatch | None = None,
     ) -> None:
@@ -418,6 +422,8 @@ class Fetcher:
         self.give_up = GiveUp(settings.give_up_after)
         self.on_done = on_done
         self.on_failed = on_failed
+        #: Told of every plane (or region) of a stack staged: the run's progress.
+        self.on_staged = on_staged
         #: Answers the run already holds or has in flight, by request path (an ``--image``
         #: target's existence check, the head start): each is used once instead of a request.
         self.early = early if early is not None else EarlyAnswers()
@@ -709,7 +715,13 @@ class Fetcher:
         once (IDR's microservice: 3192 px) are fetched as regions and stitched."""
         # Imported here, not at the top: only renders use the plane helpers
         # (regions, stitching), so other runs do not load them at start-up.
-        from harvester.planes import DEFAULT_MAX_PLANE, PlaneError, region_grid, stitch_rgb
+        from harvester.planes import (
+            DEFAULT_MAX_PLANE,
+            PlaneError,
+            region_grid,
+            render_refusal,
+            stitch_rgb,
+        )
 
         fmt = self.settings.render_format
         quality = self.settings.render_quality
@@ -718,6 +730,9 @@ class Fetcher:
         width, height = int(size.get("width") or 0), int(size.get("height") or 0)
         regions: list[Region] | None = None
         if max(width, height) > (self.settings.max_plane or DEFAULT_MAX_PLANE):
+            refusal = render_refusal(width, height, fmt)
+            if refusal is not None:  # before any request: the end would be the same
+                raise PermanentError(refusal)
             limits = await self._render_limits(image_id)
             regions = region_grid(width, height, limits.max_plane, limits.max_tile)
         if regions is None:
@@ -821,6 +836,7 @@ class Fetcher:
             max_plane=self.settings.max_plane,
             time_increment=known_time.seconds if known_time is not None else None,
             ask_time_increment=known_time is None,
+            on_staged=self.on_staged,
         )
         # harvest_stack has flushed: the journaled record knows the file's size.
         record: Mapping[str, Any] = (
@@ -932,6 +948,18 @@ HINT_REQUEST_LINE = (
     "the server refused the request as too long (over gunicorn's 4094-byte request line: "
     "every active channel is listed in it): --artifacts stack has every channel (asked one "
     "at a time)"
+)
+#: Said of renders and stacks refused before any request for a plane too big to put
+#: together in memory (a whole slide): no setting makes it fit, the thumbnail shows it.
+HINT_PLANE_TOO_BIG = (
+    f"these planes are {TOO_BIG_TO_ASSEMBLE} (whole slides): the thumbnail shows each "
+    "whole, small; full resolution: IDR's OME-Zarr or the original files (--artifacts "
+    "paths lists them)"
+)
+#: Said of JPEG renders refused before any request for a side over 65,500 px.
+HINT_TOO_WIDE_FOR_JPEG = (
+    f"these renders are {TOO_WIDE_FOR_JPEG} (65,500 px a side): set render_format = "
+    '"png" in the config file, or take the thumbnail'
 )
 _SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
 
@@ -1052,6 +1080,10 @@ def _cause(failure: Failure | Mapping[str, Any]) -> str | None:
         # earlier one), so the account sees the image: the refusal is the server's rule, not
         # a private image (which answers imgData with 403 first).
         return HINT_NOT_RENDERED
+    if kind in ("render", "stack") and status is None and TOO_BIG_TO_ASSEMBLE in reason:
+        return HINT_PLANE_TOO_BIG
+    if kind == "render" and status is None and TOO_WIDE_FOR_JPEG in reason:
+        return HINT_TOO_WIDE_FOR_JPEG
     if kind == "render" and reason.startswith(PNG_IGNORED):
         return HINT_PNG_IGNORED
     if kind == "thumbnail" and status == 404:

@@ -258,6 +258,7 @@ class ProgressSink(Protocol):
     def done(self, kind: str, nbytes: int) -> None: ...
     def stored(self, nbytes: int) -> None: ...
     def failed(self, kind: str) -> None: ...
+    def stack_render_staged(self) -> None: ...
     def skipped(self, count: int) -> None: ...
     def image_finished(self, worked: bool = True) -> None: ...
     def walk_finished(self) -> None: ...
@@ -284,6 +285,9 @@ class _NoProgress:
         return None
 
     def failed(self, kind: str) -> None:
+        return None
+
+    def stack_render_staged(self) -> None:
         return None
 
     def skipped(self, count: int) -> None:
@@ -2487,6 +2491,7 @@ class Harvest:
             self._fetch_settings(),
             on_done=self._done,
             on_failed=self.progress.failed,
+            on_staged=self.progress.stack_render_staged,
             early=early,
             watch=self._watch_credentials(client),
         )

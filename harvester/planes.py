@@ -47,6 +47,19 @@ DEFAULT_MAX_PLANE: Final = 3192
 #: Its ``maxTileLength``; regions are never asked bigger than this.
 DEFAULT_MAX_TILE: Final = 2048
 
+#: The widest or tallest image a JPEG holds (libjpeg's limit, which Pillow enforces: a
+#: wider one fails as "broken data stream when writing image file").
+JPEG_MAX_SIDE: Final = 65500
+#: The most pixels of one plane put together in memory: a stack's plane (its assembly
+#: holds about 2.5 of them at a byte a pixel) and a render's canvas (3 bytes a pixel,
+#: with every region's answer). A whole slide of 100,000 x 100,000 px would need tens
+#: of GB: killed for memory after thousands of region requests, and again on every rerun.
+MAX_PLANE_PIXELS: Final = 2 * 1024**3
+#: Said in the failure of a plane over :data:`MAX_PLANE_PIXELS` (its hint keys on it).
+TOO_BIG_TO_ASSEMBLE: Final = "too big to put together in memory"
+#: Said in the failure of a JPEG render over :data:`JPEG_MAX_SIDE` (its hint keys on it).
+TOO_WIDE_FOR_JPEG: Final = "wider or taller than a JPEG holds"
+
 PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC: Final = b"\xff\xd8"
 _PNG_TRAILER: Final = b"IEND\xaeB`\x82"
@@ -54,7 +67,21 @@ _JPEG_TRAILER: Final = b"\xff\xd9"
 
 
 class PlaneError(ValueError):
-    """A rendered plane is not what was asked (format, size)."""
+    """A rendered plane is not what was asked (format, size), or does not decode."""
+
+
+class StagedPlaneError(PlaneError):
+    """A staged file does not decode as the plane it stands for.
+
+    Its magic bytes and trailer passed :func:`looks_complete` (the only check made
+    before assembly, cheap enough for every rerun), but its data is damaged: as the
+    server sent it, or on disk since. ``path`` names the file, so that the caller can
+    drop that one file and fetch it again rather than every staged plane.
+    """
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +188,26 @@ def region_grid(size_x: int, size_y: int, max_plane: int, max_tile: int) -> list
     ]
 
 
+def render_refusal(width: int, height: int, fmt: str) -> str | None:
+    """Why the ``render`` of a ``width`` x ``height`` plane in ``fmt`` is not made, or None.
+
+    Asked before any region request: the canvas would not fit in memory, or the JPEG
+    could not hold it, whatever the answers; found out after the last region, every
+    rerun would ask them all again for the same end.
+    """
+    if width * height > MAX_PLANE_PIXELS:
+        return (
+            f"the plane is {width}x{height} px ({width * height * 3 / 1024**3:.1f} GiB as RGB), "
+            f"{TOO_BIG_TO_ASSEMBLE}: renders are stitched from planes of up to "
+            f"{MAX_PLANE_PIXELS:,} px (about 46,000 px square)"
+        )
+    if fmt != "png" and max(width, height) > JPEG_MAX_SIDE:
+        return (
+            f"the plane is {width}x{height} px, {TOO_WIDE_FOR_JPEG} ({JPEG_MAX_SIDE:,} px a side)"
+        )
+    return None
+
+
 def channel_spec(windows: Sequence[ChannelWindow], active: int) -> str:
     """The ``c=`` value: every channel with window and colour, only ``active`` on.
 
@@ -258,19 +305,26 @@ def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray
     from PIL import Image
 
     fmt = image_format(body)
-    with Image.open(io.BytesIO(body)) as img:
-        if expected is not None and img.size != expected:
-            raise PlaneError(f"rendered plane is {img.size}, expected {expected}")
-        if img.mode == "L":
-            grey = np.asarray(img, dtype=np.uint8)
-        elif fmt == "png" and img.mode == "RGB":
-            # The first band alone: converting the whole RGB image to an array
-            # and slicing it held about 4.5 planes at once.
-            grey = np.asarray(img.getchannel(0), dtype=np.uint8)
-        elif fmt == "png":
-            grey = np.asarray(img.convert("RGB").getchannel(0), dtype=np.uint8)
-        else:
-            grey = np.asarray(img.convert("L"), dtype=np.uint8)
+    try:
+        with Image.open(io.BytesIO(body)) as img:
+            if expected is not None and img.size != expected:
+                raise PlaneError(f"rendered plane is {img.size}, expected {expected}")
+            if img.mode == "L":
+                grey = np.asarray(img, dtype=np.uint8)
+            elif fmt == "png" and img.mode == "RGB":
+                # The first band alone: converting the whole RGB image to an array
+                # and slicing it held about 4.5 planes at once.
+                grey = np.asarray(img.getchannel(0), dtype=np.uint8)
+            elif fmt == "png":
+                grey = np.asarray(img.convert("RGB").getchannel(0), dtype=np.uint8)
+            else:
+                grey = np.asarray(img.convert("L"), dtype=np.uint8)
+    except PlaneError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Pillow's words for damaged data ("broken data stream", "broken PNG file",
+        # "image file is truncated"): a bad plane, never a disk error of ours.
+        raise PlaneError(f"{fmt.upper()} does not decode: {exc}") from exc
     return np.ascontiguousarray(grey)
 
 
@@ -347,8 +401,7 @@ def read_plane(
     a plane of a few hundred regions takes seconds).
     """
     if len(requests) == 1 and requests[0].region is None:
-        body = files[requests[0].stem].read_bytes()
-        return decode_grey(body, (geometry.size_x, geometry.size_y))
+        return decode_staged(files[requests[0].stem], (geometry.size_x, geometry.size_y))
     import numpy as np
 
     plane = np.zeros((geometry.size_y, geometry.size_x), dtype=np.uint8)
@@ -357,10 +410,54 @@ def read_plane(
         assert region is not None
         if check is not None:
             check()
-        body = files[request.stem].read_bytes()
-        tile = decode_grey(body, (region.width, region.height))
+        tile = decode_staged(files[request.stem], (region.width, region.height))
         plane[region.y : region.y + region.height, region.x : region.x + region.width] = tile
     return plane
+
+
+def expected_size(geometry: Geometry, request: PlaneRequest) -> tuple[int, int]:
+    """(width, height) of the answer to ``request``: its region's, else the whole plane's."""
+    if request.region is None:
+        return (geometry.size_x, geometry.size_y)
+    return (request.region.width, request.region.height)
+
+
+def undecodable(
+    geometry: Geometry,
+    requests: Sequence[PlaneRequest],
+    files: Mapping[str, Path],
+    check: Callable[[], None] | None = None,
+) -> list[Path]:
+    """The staged files of ``requests`` that do not decode as their plane or region.
+
+    Run once an assembly has met one such file, so that every damaged file is fetched
+    again at once (a retry per file would assemble the stack again for each).
+    ``check`` is called before each file (a cancellation check).
+    """
+    bad: list[Path] = []
+    for request in requests:
+        path = files.get(request.stem)
+        if path is None:
+            continue
+        if check is not None:
+            check()
+        try:
+            decode_staged(path, expected_size(geometry, request))
+        except StagedPlaneError:
+            bad.append(path)
+    return bad
+
+
+def decode_staged(path: Path, expected: tuple[int, int]) -> NDArray[np.uint8]:
+    """Decode one staged file; :class:`StagedPlaneError` names it when it does not decode.
+
+    Reading it is outside the ``try``: an ``OSError`` of the disk stays one.
+    """
+    body = path.read_bytes()
+    try:
+        return decode_grey(body, expected)
+    except PlaneError as exc:
+        raise StagedPlaneError(f"staged plane {path.name}: {exc}", path) from exc
 
 
 def stitch_rgb(

@@ -93,6 +93,9 @@ class Progress:
         self.artifacts = 0
         self.failures = 0
         self.skips = 0
+        #: Renders of stack planes (or of regions of big planes) staged: a stack of many
+        #: planes takes minutes before its one file is done, in which nothing else moved.
+        self.stack_renders = 0
         self.bytes = 0
         #: Study bytes stored before the bars were drawn (they wait for the first image).
         self._unshown_bytes = 0
@@ -261,6 +264,14 @@ class Progress:
             self._bytes_bar.update(nbytes)
         else:
             self._unshown_bytes += nbytes
+
+    def stack_render_staged(self) -> None:
+        """One plane (or region) of a stack fetched and staged: the line and the postfix
+        count them, so that a run fetching a big stack shows it is alive."""
+        self.stack_renders += 1
+        self._postfix()
+        if self.lines or self._live is not None:
+            self._line()
 
     def failed(self, kind: str) -> None:
         self.failures += 1
@@ -595,6 +606,8 @@ class Progress:
                 f"{plural(self.artifacts, 'file', spec=',')} done, {self.failures:,} failed, "
                 f"{self.skips:,} skipped, {human_bytes(self.bytes)} stored"
             )
+        if self.stack_renders:
+            parts.append(f"{plural(self.stack_renders, 'stack render', spec=',')} staged")
         if self._waiting is not None:
             reason, since = self._waiting
             waited = duration_text(now - since, tenths=False)
@@ -612,7 +625,15 @@ class Progress:
         if not force and now - self._last_postfix < MIN_INTERVAL:
             return
         self._last_postfix = now
-        self._done_bar.set_postfix(failed=self.failures, skipped=self.skips, refresh=False)
+        if self.stack_renders:
+            self._done_bar.set_postfix(
+                failed=self.failures,
+                skipped=self.skips,
+                stack_renders=self.stack_renders,
+                refresh=False,
+            )
+        else:
+            self._done_bar.set_postfix(failed=self.failures, skipped=self.skips, refresh=False)
 
 
 def request_time_line(artifacts: int, rate: float | None, *, kinds: Iterable[str]) -> str | None:

@@ -15,9 +15,13 @@ Flow for one image (:func:`harvest_stack`):
    plane by plane (bounded memory) to a temp file, handed to
    :meth:`Store.put_file <harvester.store.Store.put_file>`, and after the
    store has journaled it the staging folder is removed (and ``DIR/staging``
-   once empty). A cancellation (Ctrl-C) stops the assembly at the next plane
-   and removes its temp file; once the file is whole, storing it and removing
-   the staging finish regardless, so a journaled stack is always counted.
+   once empty). A staged file that does not decode (damaged as served, or on
+   disk since) stops the assembly: every staged file is checked, the damaged ones
+   alone are fetched again and the assembly starts over, once per file; damaged
+   again, the image fails with its other planes kept. A cancellation (Ctrl-C)
+   stops the assembly at the next plane and removes its temp file; once the file
+   is whole, storing it and removing the staging finish regardless, so a
+   journaled stack is always counted.
 
 A ``stack.json`` in the staging folder records the request set (windows, limits,
 sizes); if a rerun would ask for different planes (another ``--window``), the
@@ -27,6 +31,7 @@ stale staging is discarded rather than mixed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import json
@@ -56,15 +61,20 @@ from harvester.ometiff import StackMetadata, write_ome_tiff
 from harvester.planes import (
     DEFAULT_MAX_PLANE,
     DEFAULT_MAX_TILE,
+    MAX_PLANE_PIXELS,
+    TOO_BIG_TO_ASSEMBLE,
     Geometry,
     PlaneError,
     PlaneRequest,
+    StagedPlaneError,
+    expected_size,
     extension,
     image_format,
     plan_requests,
     probe_size,
     read_plane,
     staged_files,
+    undecodable,
     write_atomic,
 )
 from harvester.si import SI_PREFIXES
@@ -82,7 +92,7 @@ DEFAULT_PLANE_CONCURRENCY: Final = 4
 #: 46,000 x 46,000 px plane) peaks near 5 GB. A whole-slide plane of
 #: 100,000 x 100,000 px would need ~25 GB: killed by the kernel, and killed again
 #: on every rerun, after thousands of region requests each time.
-MAX_PLANE_BYTES: Final = 2 * 1024**3
+MAX_PLANE_BYTES: Final = MAX_PLANE_PIXELS
 #: The journal/layout kind of the artifact (``Artifact.STACK.value``).
 STACK_KIND: Final = "stack"
 STAGING_RECORD: Final = "stack.json"
@@ -210,14 +220,16 @@ def _record(
 def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]:
     """Create or reuse the staging folder; return the complete staged files by stem.
 
-    A folder staged for a different request set is emptied first.
+    A folder staged for a different request set is emptied first. Other render limits
+    alone do not make one (``max_plane`` set in the config since, say): when they leave
+    every URL as it was, so are the planes, which are kept.
     """
     record_path = staging / STAGING_RECORD
     try:
         previous = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = None
-    if previous != record and staging.exists():
+    if not _same_requests(previous, record) and staging.exists():
         logger.info("staging %s was for other requests; starting it afresh", staging)
         shutil.rmtree(staging)
     try:
@@ -234,12 +246,22 @@ def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]
     return staged_files(staging)
 
 
+#: Keys of a staging record that say why its requests are what they are, not what they are.
+_LIMIT_KEYS: Final = frozenset({"max_plane", "max_tile"})
+
+
+def _same_requests(previous: Any, record: Mapping[str, Any]) -> bool:
+    """Whether a staging record names the same requests as ``record`` (limits aside:
+    ``urls_sha256`` already says whether they cut the planes into the same regions)."""
+    if not isinstance(previous, Mapping):
+        return False
+    keys = (set(previous) | set(record)) - _LIMIT_KEYS
+    return all(previous.get(key) == record.get(key) for key in keys)
+
+
 def _plane_check(request: PlaneRequest, geometry: Geometry) -> Any:
     """A client ``check``: the answer is a PNG/JPEG of exactly the asked size."""
-    if request.region is None:
-        expected = (geometry.size_x, geometry.size_y)
-    else:
-        expected = (request.region.width, request.region.height)
+    expected = expected_size(geometry, request)
 
     def check(fetched: Fetched) -> None:
         try:
@@ -262,8 +284,11 @@ async def fetch_missing(
     staging: Path,
     *,
     concurrency: int = DEFAULT_PLANE_CONCURRENCY,
+    on_staged: Callable[[], None] | None = None,
 ) -> None:
     """Fetch and stage ``missing`` requests; the first failure stops the rest and is raised.
+
+    ``on_staged`` is called after each file is staged (the run's progress).
 
     The first plane is asked alone, the others ``concurrency`` at a time after it: a server
     that refuses this image's renders (IDR's proxy answers 403 to every one since its move
@@ -279,6 +304,8 @@ async def fetch_missing(
             await anyio.to_thread.run_sync(write_atomic, target, fetched.body)
         except OSError as exc:
             raise StorageError(f"cannot stage plane in {staging}: {exc}") from exc
+        if on_staged is not None:
+            on_staged()
 
     async def worker(scope: anyio.CancelScope) -> None:
         for request in pending:
@@ -392,6 +419,97 @@ async def fetch_time_increment(client: Client, image_id: int) -> float | None:
     return parse_time_increment(body) if isinstance(body, Mapping) else None
 
 
+async def _stage_missing(
+    client: Client,
+    geometry: Geometry,
+    requests: Sequence[PlaneRequest],
+    files: Mapping[str, Path],
+    staging: Path,
+    plane_concurrency: int,
+    on_staged: Callable[[], None] | None,
+) -> dict[str, Path]:
+    """Fetch the requests not in ``files`` into ``staging``; every staged file by stem.
+
+    A refusal for good before any plane came removes the staging folder (a folder with
+    only its ``stack.json`` would be kept for a resume that gets the same answer).
+    """
+    missing = [r for r in requests if r.stem not in files]
+    if not missing:
+        return dict(files)
+    try:
+        await fetch_missing(
+            client, geometry, missing, staging, concurrency=plane_concurrency, on_staged=on_staged
+        )
+    except PermanentError:
+        if not await anyio.to_thread.run_sync(staged_files, staging):
+            await anyio.to_thread.run_sync(remove_staging, staging)
+        raise
+    staged = await anyio.to_thread.run_sync(staged_files, staging)
+    lost = [r.stem for r in requests if r.stem not in staged]
+    if lost:
+        raise StorageError(f"staged planes vanished from {staging}: {lost[:3]}")
+    return staged
+
+
+async def _refetch_undecodable(
+    client: Client,
+    geometry: Geometry,
+    requests: Sequence[PlaneRequest],
+    files: Mapping[str, Path],
+    staging: Path,
+    found: StagedPlaneError,
+    refetched: set[str],
+    plane_concurrency: int,
+    on_staged: Callable[[], None] | None,
+) -> dict[str, Path]:
+    """Drop every staged file that does not decode and fetch those again; the staged files.
+
+    ``found`` is the one the assembly met. A file already fetched again in this run
+    (``refetched``, updated here) that still does not decode is the server's answer, not
+    an accident: :class:`InvalidBodyError`, the image's other planes kept for the next run.
+    """
+    bad = await anyio.to_thread.run_sync(
+        functools.partial(
+            undecodable, geometry, requests, files, check=anyio.from_thread.check_cancelled
+        )
+    )
+    if found.path not in bad:
+        bad.append(found.path)
+    stems = {path.name.rpartition(".")[0] for path in bad}
+    for path in bad:
+        await _drop_staged(path)
+    again = sorted(stems & refetched)
+    if again:
+        others = sum(1 for stem in files if stem not in stems)
+        # status 200: the server answered, with a body that does not decode (the
+        # failure line then says "HTTP 200", not "no answer").
+        raise InvalidBodyError(
+            f"{found}, and again when fetched again ({others} other staged plane files "
+            "kept for the next run)",
+            url=next((r.url for r in requests if r.stem == again[0]), ""),
+            status=200,
+        ) from found
+    refetched |= stems
+    logger.warning(
+        "stack %d: %d staged plane file(s) do not decode (%s); fetching them again",
+        geometry.image_id,
+        len(bad),
+        found,
+    )
+    kept = {stem: path for stem, path in files.items() if stem not in stems}
+    return await _stage_missing(
+        client, geometry, requests, kept, staging, plane_concurrency, on_staged
+    )
+
+
+async def _drop_staged(path: Path) -> None:
+    """Remove one staged file that does not decode, so that it is fetched again."""
+    try:
+        await anyio.Path(path).unlink(missing_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot remove the damaged staged plane {path}: {exc}") from exc
+
+
 def _server_of(client: Client) -> str:
     settings = getattr(client, "settings", None)
     base = getattr(settings, "base_url", None)
@@ -412,13 +530,15 @@ async def harvest_stack(
     time_increment: float | None = None,
     plane_concurrency: int = DEFAULT_PLANE_CONCURRENCY,
     ask_time_increment: bool = True,
+    on_staged: Callable[[], None] | None = None,
 ) -> None:
     """Fetch every plane of ``ref`` (resuming from staging) and store its OME-TIFF.
 
     ``max_plane``/``max_tile`` override what the server's OPTIONS says (None:
     ask, else 3192/2048). ``time_increment`` (seconds) goes into the OME-XML;
     imgData does not carry it, so for time series it is otherwise asked from
-    the JSON API (``ask_time_increment``). Raises
+    the JSON API (``ask_time_increment``). ``on_staged`` is called after each plane
+    (or region) is staged: the run's progress. Raises
     :class:`~harvester.errors.PermanentError` when imgData cannot describe a
     stack, the client's :class:`~harvester.errors.FetchError` when a plane
     fails for good (staged planes are kept for the next run), and
@@ -428,14 +548,15 @@ async def harvest_stack(
         geometry = Geometry.from_imgdata(imgdata)
         windows = choose_windows(imgdata, window)
     except (PlaneError, WindowError) as exc:
-        raise PermanentError(f"stack of image {ref.image_id}: {exc}") from exc
+        raise PermanentError(str(exc)) from exc  # the failure line names the image
     plane_bytes = geometry.size_x * geometry.size_y
     if plane_bytes > MAX_PLANE_BYTES:
+        # No "stack of image N:" here: the failure line names the kind and the image.
         raise PermanentError(
-            f"stack of image {ref.image_id}: one plane is {geometry.size_x}x{geometry.size_y} px "
-            f"({plane_bytes / 1024**3:.1f} GiB in memory); stacks are made of planes up to "
-            f"{MAX_PLANE_BYTES // 1024**3} GiB (assembly holds ~2.5 planes); "
-            "use the image's OME-Zarr or original files"
+            f"one plane is {geometry.size_x}x{geometry.size_y} px "
+            f"({plane_bytes / 1024**3:.1f} GiB in memory), {TOO_BIG_TO_ASSEMBLE}: stacks "
+            f"are made of planes up to {MAX_PLANE_BYTES // 1024**3} GiB (assembly holds "
+            "~2.5 planes)"
         )
     if max_plane is not None:
         limits = RenderLimits(max_plane, max_tile or DEFAULT_MAX_TILE, "config")
@@ -458,19 +579,9 @@ async def harvest_stack(
         len(requests) - len(missing),
         len(missing),
     )
-    if missing:
-        try:
-            await fetch_missing(client, geometry, missing, staging, concurrency=plane_concurrency)
-        except PermanentError:
-            # Refused for good (IDR's 403) before any plane came: a staging folder with
-            # only its stack.json would be kept for a resume that gets the same answer.
-            if not await anyio.to_thread.run_sync(staged_files, staging):
-                await anyio.to_thread.run_sync(remove_staging, staging)
-            raise
-        files = await anyio.to_thread.run_sync(staged_files, staging)
-        lost = [r.stem for r in requests if r.stem not in files]
-        if lost:
-            raise StorageError(f"staged planes vanished from {staging}: {lost[:3]}")
+    files = await _stage_missing(
+        client, geometry, requests, files, staging, plane_concurrency, on_staged
+    )
     if time_increment is None and geometry.size_t > 1 and ask_time_increment:
         time_increment = await fetch_time_increment(client, ref.image_id)
     meta = StackMetadata(
@@ -497,26 +608,45 @@ async def harvest_stack(
             ("max_plane", f"{limits.max_plane} ({limits.source})"),
         ),
     )
-    tmp = staging / ASSEMBLY_NAME
-    try:
-        await anyio.to_thread.run_sync(
-            functools.partial(
-                assemble,
+    refetched: set[str] = set()
+    while True:
+        meta = dataclasses.replace(meta, source_format=source_format(files))
+        tmp = staging / ASSEMBLY_NAME
+        try:
+            await anyio.to_thread.run_sync(
+                functools.partial(
+                    assemble,
+                    geometry,
+                    requests,
+                    files,
+                    meta,
+                    tmp,
+                    between_planes=anyio.from_thread.check_cancelled,
+                )
+            )
+            break
+        except StagedPlaneError as exc:
+            # A damaged file (served so, or spoilt on disk since) costs its request
+            # again, not the whole staging: that held every plane of the image. The
+            # others are checked now, so that all the damaged ones are fetched at once.
+            files = await _refetch_undecodable(
+                client,
                 geometry,
                 requests,
                 files,
-                meta,
-                tmp,
-                between_planes=anyio.from_thread.check_cancelled,
+                staging,
+                exc,
+                refetched,
+                plane_concurrency,
+                on_staged,
             )
-        )
-    except OSError as exc:
-        raise StorageError(f"cannot write stack of image {ref.image_id}: {exc}") from exc
-    except PlaneError as exc:
-        # A staged file that passed the trailer check but does not decode:
-        # drop the staging so the next run refetches, and report it.
-        await anyio.to_thread.run_sync(remove_staging, staging)
-        raise InvalidBodyError(f"stack of image {ref.image_id}: {exc}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot write stack of image {ref.image_id}: {exc}") from exc
+        except PlaneError as exc:
+            # Not a staged file's (those are StagedPlaneError above): drop the staging
+            # so the next run refetches, and report it.
+            await anyio.to_thread.run_sync(remove_staging, staging)
+            raise InvalidBodyError(str(exc)) from exc  # (the failure line names the image)
     rel_path = layout.image_path(ref.image_id, STACK_KIND)
     # The stack is whole: hand it over, make it durable and drop its staging even if
     # the run is interrupted meanwhile (a few seconds at most). Cancelled half-way,

@@ -2321,7 +2321,8 @@ def _failure_text(failure: Any) -> str:
     from harvester.errors import with_status
 
     if failure.status is None:
-        return f"no answer: {failure.reason}"
+        # No URL: nothing was asked (a plane refused for its size before any request).
+        return f"no answer: {failure.reason}" if failure.url else str(failure.reason)
     return with_status(failure.status, str(failure.reason))
 
 

@@ -297,7 +297,28 @@ from harvester.emulator.catalogue_presets import (
     TILED_SIZE as TILED_SIZE,
 )
 from harvester.emulator.catalogue_presets import (
+    TILED_SLIDE_DATASET_ID as TILED_SLIDE_DATASET_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    TILED_SLIDE_IMAGE_ID as TILED_SLIDE_IMAGE_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    TILED_SLIDE_LEVELS as TILED_SLIDE_LEVELS,
+)
+from harvester.emulator.catalogue_presets import (
+    TILED_SLIDE_PROJECT_ID as TILED_SLIDE_PROJECT_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    TILED_SLIDE_SIZE as TILED_SLIDE_SIZE,
+)
+from harvester.emulator.catalogue_presets import (
     TILED_SMALL_IMAGE_ID as TILED_SMALL_IMAGE_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    TILED_WIDE_IMAGE_ID as TILED_WIDE_IMAGE_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    TILED_WIDE_SIZE as TILED_WIDE_SIZE,
 )
 from harvester.emulator.catalogue_presets import (
     TIMESERIES_DATASET_ID as TIMESERIES_DATASET_ID,

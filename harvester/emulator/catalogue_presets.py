@@ -38,7 +38,11 @@ tiled      project 1501, dataset 5501: image 1500001 8000x6000 (5 levels,
            tiles 256) and image 1500002 512x512 (not tiled); project 1502,
            dataset 5502: image 1500101 3400x3100 (4 levels), just over the
            microservice's 3192 px plane limit (side and area) at a fifth of
-           the pixels, for tests of what any plane over it takes.
+           the pixels, for tests of what any plane over it takes; project
+           1503, dataset 5503: image 1500201 70000x40000 (9 levels), a whole
+           slide too big to render or stack whole (over 2 GiB a plane), and
+           1500202 66000x16000, wider than a JPEG holds (65,500 px), for tests
+           that refuse them before any region.
 bigscreen  screen 1601: 1200 plates (ids 20001-21200), 1 well x 1 field each
            (images 3100001-3101200).
 bigproject project 1701: 600 datasets (ids 30001-30600), 1 image each
@@ -211,6 +215,15 @@ TILED_OVER_DATASET_ID = 5502
 TILED_OVER_IMAGE_ID = 1_500_101
 TILED_OVER_SIZE = (3400, 3100)
 TILED_OVER_LEVELS = 4
+#: A whole slide: wider than a JPEG holds (65,500 px) and over 2 GiB a plane at 8 bits.
+TILED_SLIDE_PROJECT_ID = 1503
+TILED_SLIDE_DATASET_ID = 5503
+TILED_SLIDE_IMAGE_ID = 1_500_201
+TILED_SLIDE_SIZE = (70000, 40000)
+TILED_SLIDE_LEVELS = 9
+#: Beside it, 1500202: wider than a JPEG holds, under 2 GiB a plane.
+TILED_WIDE_IMAGE_ID = 1_500_202
+TILED_WIDE_SIZE = (66000, 16000)
 BIGSCREEN_SCREEN_ID = 1601
 BIGSCREEN_PLATES = 1200
 BIGSCREEN_FIRST_PLATE_ID = 20001
@@ -643,6 +656,22 @@ def _hcs(
     )
 
 
+def _slide(size: tuple[int, int]) -> PixelsSpec:
+    """A whole slide of the ``tiled`` preset: 3 channels, uint8, 0.25 µm, 9 levels."""
+    return PixelsSpec(
+        size[0],
+        size[1],
+        1,
+        3,
+        1,
+        "uint8",
+        _grey(3, end=255.0, pixel_max=255.0),
+        0.25,
+        0.25,
+        levels=TILED_SLIDE_LEVELS,
+    )
+
+
 def _proj(
     pid: int,
     name: str,
@@ -823,6 +852,17 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
                 TILED_OVER_IMAGE_ID,
                 over,
                 seed,
+            ),
+            _proj(
+                TILED_SLIDE_PROJECT_ID,
+                "idr9005-emulated-tiled/experimentC",
+                TILED_SLIDE_DATASET_ID,
+                1,
+                2,
+                TILED_SLIDE_IMAGE_ID,
+                _slide(TILED_SLIDE_SIZE),
+                seed,
+                per_image_pixels=lambda j: _slide(TILED_SLIDE_SIZE if j == 0 else TILED_WIDE_SIZE),
             ),
         ]
     if name == "bigscreen":

@@ -22,6 +22,9 @@ item                   meaning
 ``trickle:R``          send the real answer in 8 small pieces, ``trickle-delay`` apart
 ``trickle-delay:D``    pause between trickled pieces (default ``50ms``)
 ``html200:R``          answer 200 text/html (an error page) instead of the real body
+``corrupt:R``          the real answer with the middle third of its body's bytes
+                       inverted: same length, first and last bytes (a PNG's header
+                       and trailer), as a faulty proxy, cache or memory would send it
 ``exception:R``        imgData routes only: ask the app for its 200 + "Exception" body
 ``concurrency:R``      imgData routes only: 200 ``{"ConcurrencyException": {"backOff":
                        ms}}`` (the server busy: a client retries after backOff)
@@ -78,6 +81,7 @@ RANDOM_KINDS = (
     "truncate",
     "trickle",
     "html200",
+    "corrupt",
     "exception",
     "concurrency",
     "drop",

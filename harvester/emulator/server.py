@@ -31,6 +31,7 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Protocol, cast
@@ -123,6 +124,22 @@ def fault_response(kind: str, retry_after: str | None) -> Response:
         return Response(200, HTML200_PAGE, "text/html; charset=utf-8")
     status = int(kind)
     return Response(status, _fault_page(status, _REASONS.get(status, "Error")), html)
+
+
+#: ``bytes.translate`` table inverting every byte (the ``corrupt`` fault).
+_INVERTED = bytes(255 - i for i in range(256))
+
+
+def corrupted(resp: Response) -> Response:
+    """``resp`` with the middle third of its body inverted (the ``corrupt`` fault).
+
+    The length, the first and the last bytes stay: a PNG keeps its header (size) and
+    trailer, so only decoding its pixels shows the damage.
+    """
+    body = resp.body
+    third = len(body) // 3
+    middle = body[third : 2 * third].translate(_INVERTED)
+    return replace(resp, body=body[:third] + middle + body[2 * third :])
 
 
 class _Parsed:
@@ -285,6 +302,8 @@ class _Connection(asyncio.Protocol):
             elif kind == "concurrency":
                 req = _with_inject(req, "imgdata_concurrency")
             resp = server.call_app(req)
+            if kind == "corrupt":
+                resp = corrupted(resp)
         if not resp.route:
             resp.route = server.route_name(req)
         self.active = (resp.route, resp.status, req.path, kind, req.raw_path)

@@ -101,6 +101,17 @@ def test_html200_replaces_the_answer(make_emulator: Factory, fake_app: Any) -> N
     assert r.content.lstrip().startswith(b"<!DOCTYPE html>")
 
 
+def test_corrupt_keeps_length_head_and_tail(make_emulator: Factory, fake_app: Any) -> None:
+    """corrupt: the real answer, same length and ends, its middle third's bytes inverted."""
+    emu = _emu(make_emulator, fake_app, "first:corrupt")
+    with httpx.Client(base_url=emu.base_url, timeout=5) as client:
+        damaged, real = client.get("/thumb/3000/").content, client.get("/thumb/3000/").content
+    assert len(damaged) == len(real) == 3000
+    assert damaged[:1000] == real[:1000] and damaged[2000:] == real[2000:]
+    assert damaged[1000:2000] == bytes(255 - b for b in real[1000:2000])
+    assert emu.stats()["faults"] == {"corrupt": 1}
+
+
 def test_first_answers_are_scripted(make_emulator: Factory, fake_app: Any) -> None:
     """first:html200|ok: the first answer is an HTML page with 200, the next ones are real."""
     emu = _emu(make_emulator, fake_app, "first:html200|ok")

@@ -6,6 +6,7 @@ import io
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,30 @@ def test_harvest_shows_its_files_in_a_log(
         .split(": ", 1)[1]
         .startswith("8 images found, 8 finished (100%), 8 files done, 0 failed, 0 skipped")
     )
+
+
+def test_a_stack_shows_its_renders_staged_before_its_file(
+    make_emulator: Callable[..., EmulatorThread],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stack's planes are counted as they are staged: a log shows a big stack's run
+    alive before its one file is done (it said nothing until then)."""
+    monkeypatch.setattr(progress_module, "LINE_INTERVAL", 0.0)
+    emu = make_emulator(preset="zstack", mode="microservice")
+    out = str(tmp_path / "d")
+    assert main(["harvest", "--base-url", emu.base_url, "--image", "1300001", "--rate",
+                 "none", "--artifacts", "stack", "--out", out]) == 0  # fmt: skip
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("progress")]
+    before = [line for line in lines if "stack render" in line and "done" not in line]
+    assert before[0].endswith(": 1 image found, 1 stack render staged"), lines
+    assert before[-1].endswith(": 1 image found, 24 stack renders staged"), lines
+    assert re.fullmatch(
+        r"progress \(\d+s\): 1 image found, 1 finished \(100%\), 1 file done, 0 failed, "
+        r"0 skipped, [0-9.]+ [KM]iB stored, 24 stack renders staged",
+        lines[-1],
+    ), lines[-1]
 
 
 def test_no_progress_lines_on_stdout_when_stderr_was_closed(

@@ -17,7 +17,13 @@ from harvest_helpers import reaped, start_cli
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
-from harvester.emulator.catalogue import TILED_OVER_IMAGE_ID, ZSTACK_SIZE_Z
+from harvester.emulator.catalogue import (
+    TILED_OVER_IMAGE_ID,
+    TILED_SLIDE_IMAGE_ID,
+    TILED_SLIDE_PROJECT_ID,
+    TILED_WIDE_IMAGE_ID,
+    ZSTACK_SIZE_Z,
+)
 from harvester.progress import human_bytes
 
 ZSTACK_IMAGE_ID = 1_300_001
@@ -140,3 +146,92 @@ def test_max_plane_over_the_limit_is_said_so(
         line for line in text.splitlines() if line.startswith(f"  stack {TILED_OVER_IMAGE_ID}:")
     ]
     assert row.endswith(failed[failed.index(" <") :])
+
+
+def test_damaged_staged_plane_is_fetched_again_by_the_rerun(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    make_emulator: Factory,
+) -> None:
+    """A staged plane spoilt on disk (magic and trailer intact): the rerun says so in one
+    warning, asks for that plane alone again and stores the stack, exit 0 (it stopped the
+    run with ``error: cannot write stack``, exit 1, on every rerun)."""
+    emu = make_emulator(
+        preset="zstack", mode="microservice", faults="first:ok*5|500,only:image:render"
+    )
+    out = tmp_path / "d"
+    args = ["--base-url", emu.base_url, "--image", str(ZSTACK_IMAGE_ID), "--out", str(out)]
+    code, _said, err = run(
+        capsys, "harvest", *args, "--artifacts", "stack", "--rate", "none", "--max-retries", "0"
+    )
+    assert code == 1, err
+    planes = sorted((out / "staging" / str(ZSTACK_IMAGE_ID)).glob("*.png"))
+    assert planes
+    body = planes[0].read_bytes()
+    third = len(body) // 3
+    damaged = body[:third] + bytes(255 - b for b in body[third : 2 * third]) + body[2 * third :]
+    planes[0].write_bytes(damaged)
+    renders_before = emu.stats()["by_route"]["image:render"]
+    code, said, err = run(capsys, "harvest", "--out", str(out), "--rate", "none")
+    assert code == 0, err
+    assert said.startswith("done 1 (stack 1), skipped 0 (already done), failed 0")
+    warning = f"stack {ZSTACK_IMAGE_ID}: 1 staged plane file(s) do not decode (staged plane "
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(warning in w and w.endswith("fetching them again") for w in warned), warned
+    renders = emu.stats()["by_route"]["image:render"]
+    asked = sum(renders.values()) - sum(renders_before.values())
+    assert asked == ZSTACK_SIZE_Z * 2 - len(planes) + 1
+    assert (out / "images" / "001" / "300" / f"{ZSTACK_IMAGE_ID}.stack.ome.tif").is_file()
+    assert not (out / "staging").exists()
+
+
+def test_whole_slides_are_refused_before_any_region(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Factory
+) -> None:
+    """A 70000x40000 slide's render and stack, and a 66000x16000 slide's JPEG render, fail
+    from their imgData alone, each said once with a hint that names what works instead, and
+    no rerun offered: they asked for every region first (700 and 264), then ran out of
+    memory or JPEG's 65,500 px, and so did every rerun."""
+    emu = make_emulator(preset="tiled", mode="microservice")
+    out = tmp_path / "d"
+    code, said, err = run(
+        capsys, "harvest", "--base-url", emu.base_url, "--project", str(TILED_SLIDE_PROJECT_ID),
+        "--out", str(out), "--artifacts", "thumbnail,render", "--rate", "none",
+    )  # fmt: skip
+    assert code == 1, err
+    assert said.startswith("done 2 (thumbnail 2), skipped 0 (already done), failed 2;")
+    code, _said, err2 = run(
+        capsys, "harvest", "--base-url", emu.base_url, "--image", str(TILED_SLIDE_IMAGE_ID),
+        "--out", str(tmp_path / "s"), "--artifacts", "stack", "--rate", "none",
+    )  # fmt: skip
+    assert code == 1, err2
+    routes = emu.stats()["by_route"]
+    assert not [r for r in routes if "render" in r or r == "options"], routes
+    failed = sorted(line for line in (err + err2).splitlines() if line.startswith("failed: "))
+    assert failed == [
+        f"failed: render of image {TILED_SLIDE_IMAGE_ID}: the plane is 70000x40000 px "
+        "(7.8 GiB as RGB), too big to put together in memory: renders are stitched from "
+        "planes of up to 2,147,483,648 px (about 46,000 px square)",
+        f"failed: render of image {TILED_WIDE_IMAGE_ID}: the plane is 66000x16000 px, wider "
+        "or taller than a JPEG holds (65,500 px a side)",
+        f"failed: stack of image {TILED_SLIDE_IMAGE_ID}: one plane is 70000x40000 px (2.6 "
+        "GiB in memory), too big to put together in memory: stacks are made of planes up to "
+        "2 GiB (assembly holds ~2.5 planes)",
+    ]
+    too_big = (
+        "hint: these planes are too big to put together in memory (whole slides): the "
+        "thumbnail shows each whole, small; full resolution: IDR's OME-Zarr or the original "
+        "files (--artifacts paths lists them)"
+    )
+    too_wide = (
+        "hint: these renders are wider or taller than a JPEG holds (65,500 px a side): set "
+        'render_format = "png" in the config file, or take the thumbnail'
+    )
+    assert too_big in err.splitlines() and too_wide in err.splitlines()
+    assert too_big in err2.splitlines()
+    assert err.splitlines()[-1].startswith(
+        "a rerun would get the same answers for these failures: follow the hints above"
+    )
+    code, text, _err = run(capsys, "status", str(out))
+    assert too_big in text.splitlines() and too_wide in text.splitlines()

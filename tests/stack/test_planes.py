@@ -19,6 +19,7 @@ from harvester.planes import (
     pyramid_shapes,
     read_plane,
     region_grid,
+    render_refusal,
     render_url,
     staged_files,
     write_atomic,
@@ -154,3 +155,19 @@ def test_geometry_ignores_an_impossible_timestamp(stamp: object) -> None:
         }
     )
     assert geometry.acquisition_ts is None
+
+
+def test_render_refusal_jpeg_side_and_plane_size() -> None:
+    """A JPEG render over 65,500 px a side is refused (PNG is not); any over 2 Gi px is."""
+    assert render_refusal(65500, 30000, "jpeg") is None
+    jpeg = render_refusal(65501, 30000, "jpeg")
+    assert jpeg == (
+        "the plane is 65501x30000 px, wider or taller than a JPEG holds (65,500 px a side)"
+    )
+    assert render_refusal(65501, 30000, "png") is None
+    assert render_refusal(30000, 65501, "jpeg") is not None
+    assert render_refusal(46340, 46340, "png") is None  # 2,147,395,600 px: just under
+    whole = render_refusal(46341, 46341, "png")
+    assert whole is not None and whole.startswith(
+        "the plane is 46341x46341 px (6.0 GiB as RGB), too big to put together in memory"
+    )

@@ -469,6 +469,147 @@ async def test_failed_plane_keeps_staging(make_emulator: Factory, tmp_path: Path
     assert (data == _truth(emu, imgdata, "rendering")).all()
 
 
+class _CrashingStore(DirStore):
+    """A store that fails as the finished stack is handed over: every plane stays staged."""
+
+    async def put_file(
+        self,
+        kind: str,
+        object_id: int,
+        rel_path: str,
+        tmp_path: Path,
+        sha256: str | None = None,
+    ) -> None:
+        """Fail like a process killed between assembly and storing."""
+        raise RuntimeError("killed before the stack was stored")
+
+
+def _damage(path: Path) -> None:
+    """Invert the middle third of a staged file: its magic bytes and trailer stay."""
+    body = path.read_bytes()
+    third = len(body) // 3
+    middle = bytes(255 - b for b in body[third : 2 * third])
+    path.write_bytes(body[:third] + middle + body[2 * third :])
+
+
+async def test_damaged_staged_plane_is_fetched_again_alone(
+    make_emulator: Factory, tmp_path: Path
+) -> None:
+    """A staged plane spoilt on disk: its one request again, same bytes as a clean run."""
+    emu = make_emulator(preset="zstack", mode="microservice")
+    out = tmp_path / "out"
+    staging = out / "staging" / str(ZSTACK_IMAGE_ID)
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
+    with anyio.fail_after(120):
+        async with Client(settings) as client:
+            imgdata = (
+                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
+            ).json()
+            with pytest.raises(RuntimeError, match="killed"):
+                await harvest_stack(
+                    client,
+                    _CrashingStore(out),
+                    ImageRef(ZSTACK_IMAGE_ID),
+                    imgdata,
+                    window="rendering",
+                    out_dir=out,
+                )
+    staged = sorted(staging.glob("*.png"))
+    assert len(staged) == ZSTACK_SIZE_Z * 2
+    _damage(staged[5])
+    emu.reset_stats()
+    resumed, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out)
+    assert _render_calls(emu) == 1
+    clean, _ = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "clean")
+    assert resumed.read_bytes() == clean.read_bytes()
+    data, _, _, _ = _read(resumed)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
+
+
+async def test_staged_planes_kept_when_only_the_limits_changed(
+    make_emulator: Factory, tmp_path: Path
+) -> None:
+    """A max_plane set since the planes were staged, asking the very same URLs, keeps them:
+    no plane is asked again (every one was, as if staged for other requests)."""
+    emu = make_emulator(preset="zstack", mode="microservice")
+    out = tmp_path / "out"
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
+    with anyio.fail_after(120):
+        async with Client(settings) as client:
+            imgdata = (
+                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
+            ).json()
+            with pytest.raises(RuntimeError, match="killed"):
+                await harvest_stack(
+                    client,
+                    _CrashingStore(out),
+                    ImageRef(ZSTACK_IMAGE_ID),
+                    imgdata,
+                    window="rendering",
+                    out_dir=out,
+                )
+    emu.reset_stats()
+    path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out, max_plane=4000)
+    assert _render_calls(emu) == 0
+    data, _, _, _ = _read(path)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
+    assert _recorded_limit(path) == "4000 (config)"
+
+
+async def test_plane_served_damaged_is_fetched_again(
+    make_emulator: Factory, tmp_path: Path
+) -> None:
+    """A plane served damaged (header and trailer intact) is asked once more; the stack is exact."""
+    emu = make_emulator(
+        preset="zstack", mode="microservice", faults="first:corrupt,only:image:render"
+    )
+    path, imgdata = await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
+    assert emu.stats()["faults"] == {"corrupt": 1}
+    assert _render_calls(emu) == ZSTACK_SIZE_Z * 2 + 1
+    data, _, _, _ = _read(path)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
+
+
+async def test_plane_served_damaged_twice_fails_and_keeps_the_others(
+    make_emulator: Factory, tmp_path: Path
+) -> None:
+    """Damaged again when fetched again: the image fails, its other planes stay for the rerun."""
+    from harvester.errors import InvalidBodyError
+
+    planes = ZSTACK_SIZE_Z * 2
+    emu = make_emulator(
+        preset="zstack",
+        mode="microservice",
+        faults=f"first:corrupt|ok*{planes - 1}|corrupt,only:image:render",
+    )
+    out = tmp_path / "out"
+    staging = out / "staging" / str(ZSTACK_IMAGE_ID)
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
+    with anyio.fail_after(120):
+        async with Client(settings) as client:
+            imgdata = (
+                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
+            ).json()
+            expected = r"does not decode.*again when fetched again \(23 other staged plane files"
+            with pytest.raises(InvalidBodyError, match=expected):
+                await harvest_stack(
+                    client,
+                    DirStore(out),
+                    ImageRef(ZSTACK_IMAGE_ID),
+                    imgdata,
+                    window="rendering",
+                    out_dir=out,
+                )
+    assert _render_calls(emu) == planes + 1
+    assert len(list(staging.glob("*.png"))) == planes - 1
+    assert not (staging / "t00000-z00000-c000-r0000.png").exists()
+    # No reset_stats: it would start the scripted answers again.
+    path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out)
+    assert _render_calls(emu) == planes + 2
+    data, _, _, _ = _read(path)
+    assert (data == _truth(emu, imgdata, "rendering")).all()
+
+
 async def test_single_plane_without_pixel_size(make_emulator: Factory, tmp_path: Path) -> None:
     """One z, t and channel reads as YX (TZCYXS unsqueezed); no PhysicalSize the server lacks."""
     emu = make_emulator(preset="bigproject", mode="microservice")
