@@ -305,6 +305,13 @@ class TaskProgress:
     #: left: where it says why it ended short (a task killed by ``kill -9`` or the OOM
     #: killer left only its start line: see :class:`SilentEnd`).
     log: str | None = None
+    #: How its newest log says its harvest ended, for a task with work left that is neither
+    #: running nor queued (asked by ``harvester status``): ``"interrupted"`` (``scancel``,
+    #: Ctrl-C) or ``"max_bytes"`` (its ``--max-bytes`` budget was spent: it exits 8, which
+    #: SLURM calls FAILED); None when it says neither, or was not read.
+    ended: str | None = None
+    #: With ``ended`` ``"max_bytes"``: the budget, as its log says it (``30K``).
+    max_bytes: str | None = None
 
 
 @dataclass
@@ -380,6 +387,9 @@ class SlurmStatus:
     #: Each task log's (mtime, path), from the one listing of ``logs``: counted above, and
     #: each task's newest named (:func:`_name_task_logs`).
     log_files: list[tuple[float, str]] = field(default_factory=list, repr=False)
+    #: Each task's ``--max-bytes`` budget (its flag, else its config file's ``max_bytes``),
+    #: as written; None without one (or ``none``): a task may end with work left by design.
+    max_bytes: str | None = None
 
     def resubmit_resumes(self) -> bool:
         """:func:`harvester.slurm.resubmit_resumes`, from what was read of the script."""
@@ -397,7 +407,7 @@ class SlurmStatus:
 
 
 #: What :class:`SlurmStatus` holds for status alone: ``--json`` keeps the keys it had.
-_NOT_IN_JSON = frozenset({"parallel", "log_files"})
+_NOT_IN_JSON = frozenset({"parallel", "log_files", "max_bytes"})
 
 
 @dataclass
@@ -1237,9 +1247,19 @@ class StatusReport:
                 parts.append("running")
             elif t.task in self.queued_tasks:
                 parts.append("in the queue")
+            elif t.ended == "max_bytes":
+                parts.append(f"stopped by its --max-bytes budget ({t.max_bytes})")
+            elif t.ended == "interrupted":
+                parts.append("interrupted")
             lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
+        if any(_budget_spent(t, running, self.queued_tasks) for t in left):
+            # SLURM lists such a task as FAILED (exit code 8): read as a failure to look into.
+            lines.append(
+                "  a task its --max-bytes budget stopped exits 8, which SLURM calls FAILED: "
+                "nothing failed; the resume line below continues it with a new budget of that size"
+            )
         return lines
 
     def _not_started_lines(self) -> list[str]:
@@ -1721,6 +1741,7 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     )
     status.elsewhere = out_elsewhere(out_dir, task_out_dir(command or []))
     artifacts: object = value("--artifacts")
+    budget: object = value("--max-bytes")
     args = command or []
     if args and not args[0].startswith("-"):  # harvest CONFIG ...: slurm puts the file first
         status.config = args[0]
@@ -1738,8 +1759,12 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
             settings = {}
         if artifacts is None:
             artifacts = settings.get("artifacts")
+        if budget is None:
+            budget = settings.get("max_bytes")
         if status.from_plan is None and settings.get("from_plan") is not None:
             status.from_plan = str(settings["from_plan"])
+    if budget is not None and str(budget).strip().lower() != "none":
+        status.max_bytes = str(budget)
     if artifacts is not None:
         from harvester.config import parse_artifacts
 
@@ -1809,6 +1834,9 @@ class _LogEnd:
     out_of_memory: bool = False
     #: What one of SLURM's lines says cancelled the job (:attr:`SilentEnd.cancelled`).
     cancelled: str | None = None
+    #: How the harvest said it ended, where it spoke (:func:`_harvest_end`).
+    ended: str | None = None
+    max_bytes: str | None = None
 
 
 #: slurmstepd's line for a cancelled job: ``*** JOB 171 ON node01 CANCELLED AT <time> ***``,
@@ -1852,9 +1880,28 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     after = [line.strip() for line in lines[starts[-1][0] + 1 :] if line.strip()]
     if not all(_tick(line) for line in after):
         # The harvest spoke (SIGTERM: "interrupted"), but SLURM's line still says why.
-        return _LogEnd(cancelled=_cancelled_by(after))
+        ended, budget = _harvest_end(after)
+        return _LogEnd(cancelled=_cancelled_by(after), ended=ended, max_bytes=budget)
     oom = any("oom" in line.lower() for line in after if _SLURMSTEPD.match(line))
     return _LogEnd(True, oom, _cancelled_by(after))
+
+
+#: A harvest's last line when its ``--max-bytes`` budget stopped it (exit 8).
+_BUDGET_SPENT = re.compile(r"stopped: the --max-bytes budget of (\S+) was reached\b")
+
+
+def _harvest_end(after: list[str]) -> tuple[str | None, str | None]:
+    """How a task's harvest said it ended, from its log's lines after its last start line
+    (stripped): ``("max_bytes", "30K")`` for its budget spent, ``("interrupted", None)``
+    for a SIGTERM or Ctrl-C, else ``(None, None)`` (a summary alone, failures, an error).
+    Why: SLURM calls a task its budget stopped FAILED (exit 8), and a task ``scancel``
+    interrupted read in status like one that never ran; its log said which."""
+    for line in reversed(after):
+        if m := _BUDGET_SPENT.match(line):
+            return "max_bytes", m.group(1)
+        if line.startswith("interrupted"):
+            return "interrupted", None
+    return None, None
 
 
 def task_cancelled_by(log: Path, shard: str) -> str | None:
@@ -1885,6 +1932,12 @@ def _log_tail(log: Path, size: int) -> list[str]:
         return []
 
 
+def _budget_spent(task: TaskProgress, running: AbstractSet[int], queued: AbstractSet[int]) -> bool:
+    """Whether a task's line says its --max-bytes budget stopped it: ended so, and neither
+    running nor queued again."""
+    return task.ended == "max_bytes" and task.task not in running and task.task not in queued
+
+
 def _running_tasks(running: list[str], n: int) -> set[int]:
     """The tasks K of an array of ``n`` whose shard ``K/n`` holds a run lock now (of
     :attr:`StatusReport.running`): the task lines say "running", and none is called killed."""
@@ -1910,11 +1963,14 @@ def _task_ends(
     ends: list[SilentEnd] = []
     timed: list[TimeLimited] = []
     candidates = set(range(n)) - running
+    shares = {t.task: t for t in report.plan.tasks} if report.plan is not None else {}
     for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
         said = _ended_silently(Path(log), f"{task}/{n}")
         m = _TASK_LOG.fullmatch(Path(log).name)
         if m is None:
             continue
+        if (share := shares.get(task)) is not None and share.complete < share.images:
+            share.ended, share.max_bytes = said.ended, said.max_bytes
         job = f"{m.group(1)}_{task}"
         if said.silent:
             ends.append(

@@ -1573,14 +1573,22 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
             f"{it}; {ids}{failed_ids_listing(out, servers)}",
             provisional=False,
         )
-    if read_slurm_script(out) is not None:
+    if (slurm := read_slurm_script(out)) is not None:
         # Where the array's script is: status's resume line resubmits the tasks left and
         # queues this job after them. "run harvester index again after the resubmitted
         # array" left how to resubmit unsaid, and read as a second step to do by hand.
+        # A budget stops tasks short by design: "failed or cancelled" alone sent the user
+        # looking for a fault (SLURM calls its exit 8 FAILED too).
+        why = (
+            "a task still running, failed or cancelled"
+            if slurm.max_bytes is None
+            else f"a task still running, failed, cancelled or stopped by its --max-bytes "
+            f"budget ({slurm.max_bytes} each)"
+        )
         return _Shortfall(
-            f"{head} (a task still running, failed or cancelled, or images whose every file "
-            f"failed); harvester status {q} gives the line that resubmits the tasks with "
-            "work left and queues this index job again after them",
+            f"{head} ({why}, or images whose every file failed); harvester status {q} gives "
+            "the line that resubmits the tasks with work left and queues this index job "
+            "again after them",
             provisional=True,
         )
     # No script: the plan is harvested by hand (`harvest --from-plan`), with no array to

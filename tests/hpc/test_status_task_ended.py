@@ -1,0 +1,195 @@
+"""`harvester status` and the index job say how a job-array task with work left ended.
+
+Found by an HPC walkthrough of the README's SLURM steps on the test cluster: an array given
+`--max-bytes` ended with every task FAILED in SLURM's words (exit code 8), status listed each
+task with work left and nothing more, and the index job's note blamed "a task still running,
+failed or cancelled": the budget, the one reason, went unsaid everywhere but the task logs. A
+task a plain `scancel` interrupted read the same as one that never ran. Each task's line now
+ends with what its log says (`stopped by its --max-bytes budget (1K)`, `interrupted`), with one
+line on what exit 8 means, and the index job's note names the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hpc_helpers import EmulatorProcess, harvester_cmd, run, run_array_task, write_tools
+from test_resubmit_tasks_left import _queue_empty
+from test_slurm import _logs, _squeue, _wait_gone, require_slurm_cluster
+from test_status_killed_task import JOB, _kill_task_mid_run, _prepare
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+
+#: What status says under the task lines when a budget stopped one of them.
+BUDGET_LINE = (
+    "  a task its --max-bytes budget stopped exits 8, which SLURM calls FAILED: nothing "
+    "failed; the resume line below continues it with a new budget of that size"
+)
+
+
+def _budget_array(base_url: str, out: Path, *more: str) -> None:
+    """A plan of project 51 (8 images) and an array of 2 tasks of one request at a time,
+    each with a 1K budget: a thumbnail is larger, so each task stops after its first."""
+    assert main(["plan", "--base-url", base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2", "--rate",
+                 "none", "--concurrency", "2", "--max-bytes", "1K", *more]) == 0  # fmt: skip
+
+
+def _task_lines(out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], str]:
+    """status's job-array lines and its last line."""
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    start = next(n for n, x in enumerate(said) if x.startswith("job array: "))
+    end = next(n for n, x in enumerate(said) if x.startswith("kind "))
+    return said[start:end], said[-1]
+
+
+def _index_note(out: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    assert main(["index", str(out)]) == 0
+    said = capsys.readouterr()
+    (note,) = [x for x in (said.out + said.err).splitlines() if x.startswith("note: ")]
+    return note
+
+
+def test_tasks_their_budget_stopped_say_so_in_status_and_the_index_note(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Both tasks exit 8 with work left: each line says the budget stopped it, one line says
+    exit 8 is no failure, the index note names the budget; run again, each task continues
+    where it stopped (more images complete) with a budget of its own."""
+    out = tmp_path / "study"
+    _budget_array(emulator.base_url, out)
+    assert [run_array_task(out / "harvest.sbatch", k, 2).returncode for k in (0, 1)] == [8, 8]
+    _queue_empty(tmp_path, monkeypatch)
+    lines, last = _task_lines(out, capsys)
+    assert lines[0] == "job array: 0 of 2 tasks complete, work left in:", lines
+    for k in (0, 1):
+        assert lines[1 + k].startswith(f"  task {k}: 1 of "), lines
+        assert lines[1 + k].endswith(
+            f" not reached, stopped by its --max-bytes budget (1K) "
+            f"(log: {out}/logs/harvest-4242_{k}.log)"
+        ), lines
+    assert lines[3:] == [BUDGET_LINE], lines
+    assert last == (  # every task has work left: the script as it is, its %M kept
+        f"to resume: jid=$(sbatch --parsable {out}/harvest.sbatch) && "
+        f"sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch"
+    ), last
+
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    tasks = json.loads(capsys.readouterr().out)["array_tasks"]
+    assert [(t["ended"], t["max_bytes"], t["complete"]) for t in tasks] == [
+        ("max_bytes", "1K", 1), ("max_bytes", "1K", 1)
+    ]  # fmt: skip
+
+    note = _index_note(out, capsys)
+    assert note.startswith("note: index.csv lists 2 of the plan's 8 images; 6 are not in it (a "
+                           "task still running, failed, cancelled or stopped by its --max-bytes "
+                           "budget (1K each), or images"), note  # fmt: skip
+
+    # The same script again: each task continues with a new 1K, one more image each.
+    assert [run_array_task(out / "harvest.sbatch", k, 2).returncode for k in (0, 1)] == [8, 8]
+    lines, _last = _task_lines(out, capsys)
+    assert [x.split(" of ")[0] for x in lines[1:3]] == ["  task 0: 2", "  task 1: 2"], lines
+
+
+def test_a_task_queued_again_after_its_budget_is_said_queued_not_stopped(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Resubmitted and waiting in the queue, a task's line says so, and no line says a
+    budget stopped it: its next run may finish."""
+    out = tmp_path / "study"
+    _budget_array(emulator.base_url, out)
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
+    bin_dir = write_tools(tmp_path / "bin", (
+        ("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
+        ("squeue", f"printf '4300|0|{out}/harvest.sbatch\\n'"),
+    ))  # fmt: skip
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    lines, _last = _task_lines(out, capsys)
+    assert lines[1].endswith(f" not reached, in the queue (log: {out}/logs/harvest-4242_0.log)"), (
+        lines
+    )
+    assert BUDGET_LINE not in lines
+    assert "--max-bytes" not in "\n".join(lines)
+
+
+def test_an_array_without_a_budget_keeps_the_index_note_as_it_was(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --max-bytes: the note names no budget (a task of it cannot have stopped so)."""
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2",
+                 "--rate", "none"]) == 0  # fmt: skip
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 0
+    note = _index_note(out, capsys)
+    assert "(a task still running, failed or cancelled, or images whose every file" in note, note
+    assert "--max-bytes" not in note
+
+
+def test_a_task_scancel_interrupted_says_interrupted(
+    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """SIGTERM (a plain scancel) mid-run: the harvest said `interrupted` in its log, and its
+    line says so (it read as a task that never ran); tasks that never ran say nothing."""
+    emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
+    out = tmp_path / "study"
+    _prepare(emu.base_url, out)
+    _kill_task_mid_run(out / "harvest.sbatch", 1, signal.SIGTERM)
+    _queue_empty(tmp_path, monkeypatch)
+    lines, _last = _task_lines(out, capsys)
+    tasks = {x.split(":")[0].strip(): x for x in lines if x.startswith("  task ")}
+    assert tasks["task 1"].endswith(
+        f" not reached, interrupted (log: {out}/logs/harvest-{JOB}_1.log)"
+    ), tasks
+    assert tasks["task 2"].endswith(" not reached"), tasks
+    assert BUDGET_LINE not in lines
+
+
+@pytest.mark.slurm
+def test_on_a_cluster_a_budgeted_array_says_its_tasks_stopped_by_the_budget(
+    tmp_path: Path, emulator_process: EmulatorProcess
+) -> None:
+    """A real array of 2 with --max-bytes 1K, submitted with --submit: both tasks end
+    FAILED in SLURM's words (exit 8); status says the budget stopped them, not a failure,
+    and the index job's log names the budget."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    run(harvester_cmd("plan", "--base-url", emulator_process.base_url, "--project", "51",
+                      "--out", str(out), "--artifacts", "thumbnail", "--quiet"))  # fmt: skip
+    submitted = run(harvester_cmd(
+        "slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2", "--rate", "none",
+        "--concurrency", "2", "--max-bytes", "1K", "--job-name", "hv-budget", "--submit",
+    )).stdout  # fmt: skip
+    array = re.search(r"submitted job array (\d+)", submitted)
+    index = re.search(r"index:\s+job (\d+)", submitted)
+    assert array and index, submitted
+    _wait_gone([array.group(1), index.group(1)])
+    states = _squeue("-t", "all", "-j", array.group(1), "-o", "%K %T").stdout.split()
+    assert states == ["1", "FAILED", "0", "FAILED"] or states == ["0", "FAILED", "1", "FAILED"], (
+        f"{states}\n{_logs(out)}"
+    )
+    said = run(harvester_cmd("status", str(out))).stdout.splitlines()
+    assert sum("stopped by its --max-bytes budget (1K)" in x for x in said) == 2, said
+    assert BUDGET_LINE in said
+    (index_log,) = (out / "logs").glob(f"index-{index.group(1)}.log")
+    assert "stopped by its --max-bytes budget (1K each)" in index_log.read_text(), _logs(out)
