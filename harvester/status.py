@@ -1233,6 +1233,9 @@ class StatusReport:
         left = [t for t in tasks if t.complete < t.images]
         n = len(tasks)
         running = _running_tasks(self.running, n)
+        # (named below, with how to tell what ended it: its line pointed nowhere)
+        silent = {e.task for e in self.silent_ends if e.killed is not None}
+        timed = {t.task for t in self.time_limited}
         head = f"job array: {n - len(left)} of {plural(n, 'task')} complete"
         lines = [head + (", work left in:" if left else "")]
         for t in left[:MAX_TASK_LINES]:
@@ -1249,8 +1252,12 @@ class StatusReport:
                 parts.append("in the queue")
             elif t.ended == "max_bytes":
                 parts.append(f"stopped by its --max-bytes budget ({t.max_bytes})")
+            elif t.task in timed:
+                parts.append("interrupted by its time limit: see below")
             elif t.ended == "interrupted":
                 parts.append("interrupted")
+            elif t.task in silent:
+                parts.append("ended without its summary: see below")
             lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")

@@ -22,7 +22,8 @@ import pytest
 from hpc_helpers import EmulatorProcess, harvester_cmd, run, run_array_task, write_tools
 from test_resubmit_tasks_left import _queue_empty
 from test_slurm import _logs, _squeue, _wait_gone, require_slurm_cluster
-from test_status_killed_task import JOB, _kill_task_mid_run, _prepare
+from test_status_killed_task import JOB, TIME_LIMIT, _fake_slurm, _kill_task_mid_run, _prepare
+from test_status_killed_task import killed as killed  # noqa: F401 (a fixture, used by name)
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
@@ -145,24 +146,49 @@ def test_an_array_without_a_budget_keeps_the_index_note_as_it_was(
     assert "--max-bytes" not in note
 
 
-def test_a_task_scancel_interrupted_says_interrupted(
-    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize(
+    ("notice", "said"),
+    [("", "interrupted"), (TIME_LIMIT, "interrupted by its time limit: see below")],
+    ids=["scancel", "time-limit"],
+)
+def test_a_task_sigterm_interrupted_says_interrupted(
+    notice: str, said: str, make_emulator: Any, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    """SIGTERM (a plain scancel) mid-run: the harvest said `interrupted` in its log, and its
-    line says so (it read as a task that never ran); tasks that never ran say nothing."""
+    """SIGTERM mid-run (a plain scancel; or after SLURM's time-limit line): the harvest said
+    `interrupted` in its log, and its line says so (it read as a task that never ran), or
+    points to the time limit's line below; tasks that never ran say nothing of an end."""
     emu: EmulatorThread = make_emulator(preset="demo", latency_ms=100)
     out = tmp_path / "study"
     _prepare(emu.base_url, out)
-    _kill_task_mid_run(out / "harvest.sbatch", 1, signal.SIGTERM)
+    _kill_task_mid_run(out / "harvest.sbatch", 1, signal.SIGTERM, notice)
     _queue_empty(tmp_path, monkeypatch)
     lines, _last = _task_lines(out, capsys)
     tasks = {x.split(":")[0].strip(): x for x in lines if x.startswith("  task ")}
     assert tasks["task 1"].endswith(
-        f" not reached, interrupted (log: {out}/logs/harvest-{JOB}_1.log)"
+        f" not reached, {said} (log: {out}/logs/harvest-{JOB}_1.log)"
     ), tasks
     assert tasks["task 2"].endswith(" not reached"), tasks
     assert BUDGET_LINE not in lines
+
+
+def test_a_killed_tasks_line_points_to_its_line_below_where_the_queue_says_it_ended(
+    killed: Path,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Task 1 SIGKILLed, the queue holding none of DIR's tasks: its line says it ended
+    without its summary, see below (where status names it and what tells why); where the
+    queue cannot be asked it may still run elsewhere, and its line says nothing of an end."""
+    log = f"(log: {killed}/logs/harvest-{JOB}_1.log)"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    lines, _last = _task_lines(killed, capsys)
+    (line,) = [x for x in lines if x.startswith("  task 1: ")]
+    assert line.endswith(f" not reached, ended without its summary: see below {log}"), line
+
+    _fake_slurm(tmp_path, monkeypatch, up=False, queue="")
+    lines, _last = _task_lines(killed, capsys)
+    (line,) = [x for x in lines if x.startswith("  task 1: ")]
+    assert line.endswith(f" not reached {log}"), line
 
 
 @pytest.mark.slurm
