@@ -621,6 +621,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         index_mem=args.index_mem,
         job_name=args.job_name,
         python=sys.executable,
+        max_bytes=config.max_bytes,
     )
     _refuse_other_split(out, job.tasks)
     _refuse_queued_other_split(out, job.tasks)
@@ -644,6 +645,8 @@ def run_slurm(args: argparse.Namespace) -> int:
         print(f"note: {job.burst_note}")
     if job.parallel_note:
         print(f"note: {job.parallel_note}")
+    if job.budget_note:
+        print(f"note: {job.budget_note}")
     if plan and (again := _reselection_note(plan, config)):
         print(f"note: {again}")
     elif plan and (idle := _idle_tasks_note(plan, job.tasks)):

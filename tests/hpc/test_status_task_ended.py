@@ -146,6 +146,35 @@ def test_an_array_without_a_budget_keeps_the_index_note_as_it_was(
     assert "--max-bytes" not in note
 
 
+def test_slurm_says_the_budget_is_each_tasks_and_what_the_array_may_store(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--rate given to slurm is a total, split; --max-bytes is each task's own: slurm and
+    the script's header say what the array may store in all (as a flag or in the config
+    file), and the per-task size for about the budget in all; one task: nothing to say."""
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    said = (
+        "--max-bytes 20G is each task's own, not split like --rate: 16 tasks may store about "
+        "320G in all per submission (for about 20G in all: --max-bytes 1280M)"
+    )
+    flags = ["--out", str(out), "--from-plan", str(out), "--max-parallel", "4"]
+    capsys.readouterr()
+    assert main(["slurm", *flags, "--tasks", "16", "--max-bytes", "20G"]) == 0
+    assert f"note: {said}" in capsys.readouterr().out.splitlines()
+    assert f"# Budget:  {said}." in (out / "harvest.sbatch").read_text().splitlines()
+
+    config = tmp_path / "study.toml"
+    config.write_text('max_bytes = "20G"\n')
+    assert main(["slurm", str(config), *flags, "--tasks", "16"]) == 0
+    assert f"note: {said}" in capsys.readouterr().out.splitlines()
+
+    assert main(["slurm", *flags, "--tasks", "1", "--max-bytes", "20G"]) == 0
+    assert "--max-bytes" not in capsys.readouterr().out
+    assert "# Budget:" not in (out / "harvest.sbatch").read_text()
+
+
 @pytest.mark.parametrize(
     ("notice", "said"),
     [("", "interrupted"), (TIME_LIMIT, "interrupted by its time limit: see below")],
