@@ -624,7 +624,7 @@ def run_slurm(args: argparse.Namespace) -> int:
         max_bytes=config.max_bytes,
     )
     _refuse_other_split(out, job.tasks)
-    _refuse_queued_other_split(out, job.tasks)
+    queued_note = _refuse_queued_array(out, job.tasks, submit=args.submit)
     # The server last, once everything local is known to be right: the targets the tasks
     # get (flags and config file alike) checked once now, not in every task, and the
     # names given as flags written as the ids they select.
@@ -652,6 +652,8 @@ def run_slurm(args: argparse.Namespace) -> int:
     elif plan and (idle := _idle_tasks_note(plan, job.tasks)):
         print(f"note: {idle}")
     if not args.submit:
+        if queued_note is not None:
+            print(f"note: {queued_note}")
         for line in _submit_lines(script, _index):
             print(line)
         return 0
@@ -881,21 +883,28 @@ def _how_to_stop(out: Path, holder: str) -> str:
     return "or stop it"
 
 
-def _refuse_queued_other_split(out: Path, tasks: int) -> None:
-    """Refuse a script of N shards while DIR's array of another N waits in the queue.
+def _refuse_queued_array(out: Path, tasks: int, *, submit: bool) -> str | None:
+    """Refuse a script of N shards while DIR's array of another N waits in the queue, and
+    a second submission (``--submit``) while one of the same N does; without ``--submit``,
+    the note that says to submit the rewritten script once that one has ended (else None).
 
     No run lock is held by a queued task, so :func:`_refuse_other_split` let it through:
     both arrays then ran, and each task meeting a task of the other split was refused by
     its run lock (exit 2), leaving failed tasks in both arrays (found by an HPC walkthrough).
+    Of the same N, both arrays ran too: each shard's second task refused (FAILED in
+    SLURM's words), and the tasks running at once, twice the M the script's share of the
+    total ``--rate`` was cut for, asking the server at twice that rate (found by another).
     """
+    import shlex
+
     from harvester.slurm import SCRIPT_NAME, queued_jobs, script_array
 
     array = script_array(out)
-    if array is None or array[0] == tasks:
-        return  # (the same N: a queued array of it resumes the same shards)
-    jobs = queued_jobs(out / SCRIPT_NAME)
-    if jobs:
-        ids = ",".join(jobs)
+    jobs = queued_jobs(out / SCRIPT_NAME) if array is not None else []
+    if array is None or not jobs:
+        return None
+    ids = ",".join(jobs)
+    if array[0] != tasks:
         raise UsageError(
             f"{out / SCRIPT_NAME} of {plural(array[0], 'task')} is queued or running as job "
             f"{ids}: its tasks and those of a script of {plural(tasks, 'task')} would hold "
@@ -903,6 +912,19 @@ def _refuse_queued_other_split(out: Path, tasks: int) -> None:
             hint=f"wait for it to end (squeue -j {ids}) or cancel it (scancel "
             f"{' '.join(jobs)}), then write the script again; or keep --tasks {array[0]}",
         )
+    if not submit:  # (the same N, written only: a rewrite is harmless, its submission not yet)
+        return (
+            f"{out / SCRIPT_NAME} is queued or running as job {ids}: submit it once that has "
+            f"ended (squeue -j {ids}), not before: each shard would run twice at once"
+        )
+    raise UsageError(
+        f"{out / SCRIPT_NAME} is queued or running as job {ids}: a second array of it "
+        "would run each shard twice at once (one of the two refused where they meet), "
+        "its tasks together asking the server at up to twice the --rate",
+        hint=f"wait for it to end (squeue -j {ids}): harvester status "
+        f"{shlex.quote(str(out))} then gives the line that resubmits the tasks with work "
+        f"left; or cancel it (scancel {' '.join(jobs)}) and submit again",
+    )
 
 
 def _task_ids_file(path: Path) -> Path:
