@@ -133,6 +133,9 @@ MAX_FAILURE_SAMPLES = 20
 MAX_NAMED = 10
 #: The job-array tasks with work left that ``status`` lists one line each.
 MAX_TASK_LINES = 10
+#: The writers (journals) the text form lists one line each, the newest: a job array of
+#: hundreds of tasks, resubmitted, put as many lines between its summary and its end.
+MAX_WRITER_LINES = 20
 _RUNNING_SHARD = re.compile(r"shard (\d+)/(\d+) ")
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 #: The run a walk of ids read once is keyed by (:meth:`HarvestConfig.walk_targets`).
@@ -844,7 +847,13 @@ class StatusReport:
             else:
                 each = ", one command per target set holding them" if len(commands) > 1 else ""
                 lines += [f"{said}{each}:", *(f"  {command}" for command in commands)]
-        if self.writers:
+        if len(self.writers) > MAX_WRITER_LINES:
+            lines.append(
+                f"writers (the newest {MAX_WRITER_LINES} of {len(self.writers)}; all: harvester "
+                f"status {shlex.quote(self.out_dir)} --json):"
+            )
+            lines += [w.text() for w in self.writers[-MAX_WRITER_LINES:]]
+        elif self.writers:
             lines.append("writers:")
             lines += [w.text() for w in self.writers]
         if self.failures:

@@ -248,3 +248,27 @@ def test_on_a_cluster_a_budgeted_array_says_its_tasks_stopped_by_the_budget(
     assert BUDGET_LINE in said
     (index_log,) = (out / "logs").glob(f"index-{index.group(1)}.log")
     assert "stopped by its --max-bytes budget (1K each)" in index_log.read_text(), _logs(out)
+
+
+def test_status_lists_the_newest_writers_of_a_large_array(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run of each of 24 shards of screen 2302 (80 images): the text lists the newest 20
+    writers, saying how many there are and where all are (--json keeps every one)."""
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emulator.base_url, "--screen", "2302", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    for k in range(24):
+        assert main(["harvest", "--out", str(out), "--from-plan", str(out), "--shard",
+                     f"{k}/24", "--rate", "none", "--quiet"]) in (0, 1)  # fmt: skip
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    writers = [w["writer"] for w in json.loads(capsys.readouterr().out)["writers"]]
+    assert len(writers) > 20, writers
+    assert main(["status", str(out)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    at = said.index(
+        f"writers (the newest 20 of {len(writers)}; all: harvester status {out} --json):"
+    )
+    listed = [x.split()[0] for x in said[at + 1 :] if x.startswith("  ")]
+    assert listed[:20] == writers[-20:] and set(listed[20:]).isdisjoint(writers), said[at:]
