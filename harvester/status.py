@@ -510,6 +510,8 @@ class StatusReport:
     #: listing as ``queued``: their task lines say so (a task waiting its turn read as one
     #: that never ran). Empty where the queue did not say.
     queued_tasks: set[int] = field(default_factory=set, repr=False)
+    #: Whether status asked the queue (``queued``, ``queue_unknown`` say what it answered).
+    queue_asked: bool = field(default=False, repr=False)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
     #: The job-array tasks with work left that ended without a word (:class:`SilentEnd`);
@@ -1292,16 +1294,29 @@ class StatusReport:
                 f"{out} --out {out}, or harvester slurm --from-plan {out} --out {out} --tasks N"
             ]
         tasks = f" ({plural(s.tasks, 'task')})" if s.tasks is not None else ""
+        # Task logs, and a queue that answered holding none of the script's jobs: it was
+        # submitted and every task ended before its harvest began (a config file moved, a
+        # module missing on the nodes). "not submitted yet: sbatch ..." said otherwise.
+        ended = bool(s.task_logs) and s.elsewhere is None and self._queue_answered_empty()
         lines = [
-            "no task has started yet"
+            ("no task has begun its harvest" if ended else "no task has started yet")
             + ("" if self.marker else f" (a task writes {MARKER_NAME} as it starts)"),
             f"job array: {s.script}{tasks}, written by harvester slurm",
         ]
-        if s.elsewhere is None and not self.queued:  # else the note says not to submit it
-            # (Queued: "in the queue now: job N" says so below. The line said "not submitted
-            # yet: sbatch ..." right after --submit, inviting a second submission.)
+        if s.elsewhere is None and not self.queued and not ended:
+            # (Queued: "in the queue now: job N" says so below; else the note says not to
+            # submit it. The line said "not submitted yet: sbatch ..." right after --submit,
+            # inviting a second submission.)
             lines += self._unsubmitted_lines(q(s.script))
-        if s.task_logs:
+        if ended:
+            from harvester.slurm import resume_line
+
+            lines += [
+                f"{s.task_logs} task log(s) in {s.logs} but no harvest journal: its tasks "
+                f"ended before their harvest began; read {s.newest_log}",
+                f"  once what it says is fixed, submit it again: {resume_line(Path(self.out_dir))}",
+            ]
+        elif s.task_logs:
             # A task that ran but left no journal stopped before its harvest began (a usage
             # error, a missing module on the node): its log says why.
             lines.append(
@@ -1309,6 +1324,11 @@ class StatusReport:
                 f"is starting, or ended before its harvest began; read {s.newest_log}"
             )
         return lines
+
+    def _queue_answered_empty(self) -> bool:
+        """Whether status asked the SLURM queue (``harvester status``: a script of
+        ``harvester slurm`` in DIR) and it answered, listing no job of DIR's script."""
+        return self.queue_asked and self.queue_unknown is None and not self.queued
 
     def _unsubmitted_lines(self, script: str) -> list[str]:
         """Under a job array no task has started and the queue does not hold: ``not
@@ -2283,6 +2303,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         from harvester.slurm import INDEX_SCRIPT_NAME, script_queue
 
         queue = script_queue(Path(slurm.script), out_dir / INDEX_SCRIPT_NAME)
+        report.queue_asked = True
         report.queued = [] if isinstance(queue, str) else queue.jobs
         report.queue_unknown = queue if isinstance(queue, str) else None
         if not isinstance(queue, str) and not isinstance(queue.tasks, str):
