@@ -310,8 +310,9 @@ class TaskProgress:
     log: str | None = None
     #: How its newest log says its harvest ended, for a task with work left that is neither
     #: running nor queued (asked by ``harvester status``): ``"interrupted"`` (``scancel``,
-    #: Ctrl-C) or ``"max_bytes"`` (its ``--max-bytes`` budget was spent: it exits 8, which
-    #: SLURM calls FAILED); None when it says neither, or was not read.
+    #: Ctrl-C), ``"max_bytes"`` (its ``--max-bytes`` budget was spent: it exits 8, which
+    #: SLURM calls FAILED) or ``"server_down"`` (down longer than its ``--outage-wait``);
+    #: None when it says none of them, or was not read.
     ended: str | None = None
     #: With ``ended`` ``"max_bytes"``: the budget, as its log says it (``30K``).
     max_bytes: str | None = None
@@ -1263,6 +1264,8 @@ class StatusReport:
                 parts.append("in the queue")
             elif t.ended == "max_bytes":
                 parts.append(f"stopped by its --max-bytes budget ({t.max_bytes})")
+            elif t.ended == "server_down":
+                parts.append("stopped: the server was down, as its log says")
             elif t.task in timed:
                 parts.append("interrupted by its time limit: see below")
             elif t.ended == "interrupted":
@@ -1928,13 +1931,16 @@ _BUDGET_SPENT = re.compile(r"stopped: the --max-bytes budget of (\S+) was reache
 
 def _harvest_end(after: list[str]) -> tuple[str | None, str | None]:
     """How a task's harvest said it ended, from its log's lines after its last start line
-    (stripped): ``("max_bytes", "30K")`` for its budget spent, ``("interrupted", None)``
+    (stripped): ``("max_bytes", "30K")`` for its budget spent, ``("server_down", None)``
+    for a server down longer than its ``--outage-wait`` (exit 75), ``("interrupted", None)``
     for a SIGTERM or Ctrl-C, else ``(None, None)`` (a summary alone, failures, an error).
     Why: SLURM calls a task its budget stopped FAILED (exit 8), and a task ``scancel``
     interrupted read in status like one that never ran; its log said which."""
     for line in reversed(after):
         if m := _BUDGET_SPENT.match(line):
             return "max_bytes", m.group(1)
+        if line.startswith("stopped: "):  # (its other stop: the server down past --outage-wait)
+            return "server_down", None
         if line.startswith("interrupted"):
             return "interrupted", None
     return None, None

@@ -272,3 +272,35 @@ def test_status_lists_the_newest_writers_of_a_large_array(
     )
     listed = [x.split()[0] for x in said[at + 1 :] if x.startswith("  ")]
     assert listed[:20] == writers[-20:] and set(listed[20:]).isdisjoint(writers), said[at:]
+
+
+def test_a_task_the_server_outage_stopped_says_so(
+    make_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The server goes down once the plan was made (a second emulator on its port answers
+    503 after its first 4 answers): the task, some images done, waits out its --outage-wait
+    and stops (exit 75, `stopped: the server stayed down ...` in its log); its line says the
+    server was down."""
+    emu: EmulatorThread = make_emulator(preset="demo")
+    out = tmp_path / "study"
+    assert main(["plan", "--base-url", emu.base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--quiet"]) == 0  # fmt: skip
+    assert main(["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "2", "--rate",
+                 "none", "--max-retries", "1", "--outage-wait", "1s"]) == 0  # fmt: skip
+    port = int(emu.base_url.rsplit(":", 1)[1])
+    emu.stop()
+    make_emulator(preset="demo", port=port, faults="first:ok*4|503*9000")
+    done = run_array_task(out / "harvest.sbatch", 0, 2)
+    log = out / "logs" / "harvest-4242_0.log"
+    assert done.returncode == 75, log.read_text()
+    assert "stopped: the server stayed down" in log.read_text()
+    _queue_empty(tmp_path, monkeypatch)
+    lines, _last = _task_lines(out, capsys)
+    assert lines[1].startswith("  task 0: "), lines
+    assert lines[1].endswith(f", stopped: the server was down, as its log says (log: {log})"), (
+        lines
+    )
+    capsys.readouterr()
+    assert main(["status", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["array_tasks"][0]["ended"] == "server_down"
