@@ -1873,7 +1873,8 @@ class _LogEnd:
     out_of_memory: bool = False
     #: What one of SLURM's lines says cancelled the job (:attr:`SilentEnd.cancelled`).
     cancelled: str | None = None
-    #: How the harvest said it ended, where it spoke (:func:`_harvest_end`).
+    #: How the harvest said it ended, where it spoke (:func:`_harvest_end`), and the
+    #: budget its line names when that was its ``--max-bytes``.
     ended: str | None = None
     max_bytes: str | None = None
 

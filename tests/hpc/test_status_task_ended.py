@@ -74,6 +74,11 @@ def test_tasks_their_budget_stopped_say_so_in_status_and_the_index_note(
     out = tmp_path / "study"
     _budget_array(emulator.base_url, out)
     assert [run_array_task(out / "harvest.sbatch", k, 2).returncode for k in (0, 1)] == [8, 8]
+    # (the index job is queued by harvester slurm --submit: it said "the SLURM script")
+    assert (
+        f"index: not rebuilt by a shard; once every shard has ended run `harvester index {out}` "
+        "(`harvester slurm --submit` queues it after the array)"
+    ) in (out / "logs" / "harvest-4242_0.log").read_text().splitlines()
     _queue_empty(tmp_path, monkeypatch)
     lines, last = _task_lines(out, capsys)
     assert lines[0] == "job array: 0 of 2 tasks complete, work left in:", lines
