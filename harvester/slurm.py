@@ -85,6 +85,9 @@ class SlurmJob:
     index_mem: str | None = None
     job_name: str = "harvester"
     python: str = field(default_factory=lambda: sys.executable)
+    #: Each task's ``--max-bytes`` budget in bytes (flag or config file), None for none:
+    #: used here only to say what it means for the array as a whole (it is not split).
+    max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         # Worded as a harvest words its own (`--burst: 0 must be ...`): one form for all.
@@ -195,6 +198,24 @@ class SlurmJob:
             f"without --max-parallel the total --rate {format_rate(self.rate)} is split as "
             f"if all {self.tasks} tasks ran at once ({format_rate(self.task_rate)}/s each); "
             "if the cluster runs fewer at a time, give --max-parallel with that number"
+        )
+
+    @property
+    def budget_note(self) -> str | None:
+        """What a per-task ``--max-bytes`` means for the array, or None (no budget, one task).
+
+        ``--rate`` and ``--concurrency`` given to ``harvester slurm`` are totals, split; the
+        budget is each task's own: a user sizing it to a scratch quota as a total would see
+        the array store N times that, with nothing said outside the README."""
+        if self.max_bytes is None or self.tasks < 2:
+            return None
+        from harvester.config import size_text
+
+        each, n = size_text(self.max_bytes), self.tasks
+        return (
+            f"--max-bytes {each} is each task's own, not split like --rate: {n} tasks may "
+            f"store about {size_text(self.max_bytes * n)} in all per submission (for about "
+            f"{each} in all: --max-bytes {size_text(max(1, self.max_bytes // n))})"
         )
 
     @property
@@ -683,6 +704,7 @@ def render_script(job: SlurmJob) -> str:
         f"# harvester job array, written by `harvester slurm` on {created}.",
         f"# {plural(job.tasks, 'shard')}, at most {job.parallel} running at once; {rate_note}.",
         *([f"# Note:    {job.burst_note}."] if job.burst_note else []),
+        *([f"# Budget:  {job.budget_note}."] if job.budget_note else []),
         "#",
         f"# Submit:  sbatch {q(str(job.script_path))}",
         "# Resume:  submit the same script again; every task skips the work its",

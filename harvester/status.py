@@ -133,6 +133,9 @@ MAX_FAILURE_SAMPLES = 20
 MAX_NAMED = 10
 #: The job-array tasks with work left that ``status`` lists one line each.
 MAX_TASK_LINES = 10
+#: The writers (journals) the text form lists one line each, the newest: a job array of
+#: hundreds of tasks, resubmitted, put as many lines between its summary and its end.
+MAX_WRITER_LINES = 20
 _RUNNING_SHARD = re.compile(r"shard (\d+)/(\d+) ")
 _SHARD_IN_WRITER = re.compile(r"-shard-(\d+)-of-(\d+)$")
 #: The run a walk of ids read once is keyed by (:meth:`HarvestConfig.walk_targets`).
@@ -318,6 +321,14 @@ class TaskProgress:
     #: left: where it says why it ended short (a task killed by ``kill -9`` or the OOM
     #: killer left only its start line: see :class:`SilentEnd`).
     log: str | None = None
+    #: How its newest log says its harvest ended, for a task with work left that is neither
+    #: running nor queued (asked by ``harvester status``): ``"interrupted"`` (``scancel``,
+    #: Ctrl-C), ``"max_bytes"`` (its ``--max-bytes`` budget was spent: it exits 8, which
+    #: SLURM calls FAILED) or ``"server_down"`` (down longer than its ``--outage-wait``);
+    #: None when it says none of them, or was not read.
+    ended: str | None = None
+    #: With ``ended`` ``"max_bytes"``: the budget, as its log says it (``30K``).
+    max_bytes: str | None = None
 
 
 @dataclass
@@ -393,6 +404,9 @@ class SlurmStatus:
     #: Each task log's (mtime, path), from the one listing of ``logs``: counted above, and
     #: each task's newest named (:func:`_name_task_logs`).
     log_files: list[tuple[float, str]] = field(default_factory=list, repr=False)
+    #: Each task's ``--max-bytes`` budget (its flag, else its config file's ``max_bytes``),
+    #: as written; None without one (or ``none``): a task may end with work left by design.
+    max_bytes: str | None = None
 
     def resubmit_resumes(self) -> bool:
         """:func:`harvester.slurm.resubmit_resumes`, from what was read of the script."""
@@ -410,7 +424,7 @@ class SlurmStatus:
 
 
 #: What :class:`SlurmStatus` holds for status alone: ``--json`` keeps the keys it had.
-_NOT_IN_JSON = frozenset({"parallel", "log_files"})
+_NOT_IN_JSON = frozenset({"parallel", "log_files", "max_bytes"})
 
 
 @dataclass
@@ -510,6 +524,8 @@ class StatusReport:
     #: listing as ``queued``: their task lines say so (a task waiting its turn read as one
     #: that never ran). Empty where the queue did not say.
     queued_tasks: set[int] = field(default_factory=set, repr=False)
+    #: Whether status asked the queue (``queued``, ``queue_unknown`` say what it answered).
+    queue_asked: bool = field(default=False, repr=False)
     #: Where a split still has work (set with ``resume``): the shards its resume names.
     work_left: WorkLeft | None = field(default=None, repr=False)
     #: The job-array tasks with work left that ended without a word (:class:`SilentEnd`);
@@ -856,7 +872,13 @@ class StatusReport:
             else:
                 each = ", one command per target set holding them" if len(commands) > 1 else ""
                 lines += [f"{said}{each}:", *(f"  {command}" for command in commands)]
-        if self.writers:
+        if len(self.writers) > MAX_WRITER_LINES:
+            lines.append(
+                f"writers (the newest {MAX_WRITER_LINES} of {len(self.writers)}; all: harvester "
+                f"status {shlex.quote(self.out_dir)} --json):"
+            )
+            lines += [w.text() for w in self.writers[-MAX_WRITER_LINES:]]
+        elif self.writers:
             lines.append("writers:")
             lines += [w.text() for w in self.writers]
         if self.failures:
@@ -1252,6 +1274,9 @@ class StatusReport:
         left = [t for t in tasks if t.complete < t.images]
         n = len(tasks)
         running = _running_tasks(self.running, n)
+        # (named below, with how to tell what ended it: its line pointed nowhere)
+        silent = {e.task for e in self.silent_ends if e.killed is not None}
+        timed = {t.task for t in self.time_limited}
         head = f"job array: {n - len(left)} of {plural(n, 'task')} complete"
         lines = [head + (", work left in:" if left else "")]
         for t in left[:MAX_TASK_LINES]:
@@ -1266,9 +1291,25 @@ class StatusReport:
                 parts.append("running")
             elif t.task in self.queued_tasks:
                 parts.append("in the queue")
+            elif t.ended == "max_bytes":
+                parts.append(f"stopped by its --max-bytes budget ({t.max_bytes})")
+            elif t.ended == "server_down":
+                parts.append("stopped: the server was down, as its log says")
+            elif t.task in timed:
+                parts.append("interrupted by its time limit: see below")
+            elif t.ended == "interrupted":
+                parts.append("interrupted")
+            elif t.task in silent:
+                parts.append("ended without its summary: see below")
             lines.append(", ".join(parts) + (f" (log: {shlex.quote(t.log)})" if t.log else ""))
         if len(left) > MAX_TASK_LINES:
             lines.append(f"  ... and {len(left) - MAX_TASK_LINES} more tasks (--json)")
+        if any(_budget_spent(t, running, self.queued_tasks) for t in left):
+            # SLURM lists such a task as FAILED (exit code 8): read as a failure to look into.
+            lines.append(
+                "  a task its --max-bytes budget stopped exits 8, which SLURM calls FAILED: "
+                "nothing failed; the resume line below continues it with a new budget of that size"
+            )
         return lines
 
     def _not_started_lines(self) -> list[str]:
@@ -1285,16 +1326,29 @@ class StatusReport:
                 f"{out} --out {out}, or harvester slurm --from-plan {out} --out {out} --tasks N"
             ]
         tasks = f" ({plural(s.tasks, 'task')})" if s.tasks is not None else ""
+        # Task logs, and a queue that answered holding none of the script's jobs: it was
+        # submitted and every task ended before its harvest began (a config file moved, a
+        # module missing on the nodes). "not submitted yet: sbatch ..." said otherwise.
+        ended = bool(s.task_logs) and s.elsewhere is None and self._queue_answered_empty()
         lines = [
-            "no task has started yet"
+            ("no task has begun its harvest" if ended else "no task has started yet")
             + ("" if self.marker else f" (a task writes {MARKER_NAME} as it starts)"),
             f"job array: {s.script}{tasks}, written by harvester slurm",
         ]
-        if s.elsewhere is None and not self.queued:  # else the note says not to submit it
-            # (Queued: "in the queue now: job N" says so below. The line said "not submitted
-            # yet: sbatch ..." right after --submit, inviting a second submission.)
+        if s.elsewhere is None and not self.queued and not ended:
+            # (Queued: "in the queue now: job N" says so below; else the note says not to
+            # submit it. The line said "not submitted yet: sbatch ..." right after --submit,
+            # inviting a second submission.)
             lines += self._unsubmitted_lines(q(s.script))
-        if s.task_logs:
+        if ended:
+            from harvester.slurm import resume_line
+
+            lines += [
+                f"{s.task_logs} task log(s) in {s.logs} but no harvest journal: its tasks "
+                f"ended before their harvest began; read {s.newest_log}",
+                f"  once what it says is fixed, submit it again: {resume_line(Path(self.out_dir))}",
+            ]
+        elif s.task_logs:
             # A task that ran but left no journal stopped before its harvest began (a usage
             # error, a missing module on the node): its log says why.
             lines.append(
@@ -1302,6 +1356,11 @@ class StatusReport:
                 f"is starting, or ended before its harvest began; read {s.newest_log}"
             )
         return lines
+
+    def _queue_answered_empty(self) -> bool:
+        """Whether status asked the SLURM queue (``harvester status``: a script of
+        ``harvester slurm`` in DIR) and it answered, listing no job of DIR's script."""
+        return self.queue_asked and self.queue_unknown is None and not self.queued
 
     def _unsubmitted_lines(self, script: str) -> list[str]:
         """Under a job array no task has started and the queue does not hold: ``not
@@ -1750,6 +1809,7 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
     )
     status.elsewhere = out_elsewhere(out_dir, task_out_dir(command or []))
     artifacts: object = value("--artifacts")
+    budget: object = value("--max-bytes")
     args = command or []
     if args and not args[0].startswith("-"):  # harvest CONFIG ...: slurm puts the file first
         status.config = args[0]
@@ -1767,8 +1827,12 @@ def read_slurm_script(out_dir: Path) -> SlurmStatus | None:
             settings = {}
         if artifacts is None:
             artifacts = settings.get("artifacts")
+        if budget is None:
+            budget = settings.get("max_bytes")
         if status.from_plan is None and settings.get("from_plan") is not None:
             status.from_plan = str(settings["from_plan"])
+    if budget is not None and str(budget).strip().lower() != "none":
+        status.max_bytes = str(budget)
     if artifacts is not None:
         from harvester.config import parse_artifacts
 
@@ -1838,6 +1902,10 @@ class _LogEnd:
     out_of_memory: bool = False
     #: What one of SLURM's lines says cancelled the job (:attr:`SilentEnd.cancelled`).
     cancelled: str | None = None
+    #: How the harvest said it ended, where it spoke (:func:`_harvest_end`), and the
+    #: budget its line names when that was its ``--max-bytes``.
+    ended: str | None = None
+    max_bytes: str | None = None
 
 
 #: slurmstepd's line for a cancelled job: ``*** JOB 171 ON node01 CANCELLED AT <time> ***``,
@@ -1881,9 +1949,31 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     after = [line.strip() for line in lines[starts[-1][0] + 1 :] if line.strip()]
     if not all(_tick(line) for line in after):
         # The harvest spoke (SIGTERM: "interrupted"), but SLURM's line still says why.
-        return _LogEnd(cancelled=_cancelled_by(after))
+        ended, budget = _harvest_end(after)
+        return _LogEnd(cancelled=_cancelled_by(after), ended=ended, max_bytes=budget)
     oom = any("oom" in line.lower() for line in after if _SLURMSTEPD.match(line))
     return _LogEnd(True, oom, _cancelled_by(after))
+
+
+#: A harvest's last line when its ``--max-bytes`` budget stopped it (exit 8).
+_BUDGET_SPENT = re.compile(r"stopped: the --max-bytes budget of (\S+) was reached\b")
+
+
+def _harvest_end(after: list[str]) -> tuple[str | None, str | None]:
+    """How a task's harvest said it ended, from its log's lines after its last start line
+    (stripped): ``("max_bytes", "30K")`` for its budget spent, ``("server_down", None)``
+    for a server down longer than its ``--outage-wait`` (exit 75), ``("interrupted", None)``
+    for a SIGTERM or Ctrl-C, else ``(None, None)`` (a summary alone, failures, an error).
+    Why: SLURM calls a task its budget stopped FAILED (exit 8), and a task ``scancel``
+    interrupted read in status like one that never ran; its log said which."""
+    for line in reversed(after):
+        if m := _BUDGET_SPENT.match(line):
+            return "max_bytes", m.group(1)
+        if line.startswith("stopped: "):  # (its other stop: the server down past --outage-wait)
+            return "server_down", None
+        if line.startswith("interrupted"):
+            return "interrupted", None
+    return None, None
 
 
 def task_cancelled_by(log: Path, shard: str) -> str | None:
@@ -1914,6 +2004,12 @@ def _log_tail(log: Path, size: int) -> list[str]:
         return []
 
 
+def _budget_spent(task: TaskProgress, running: AbstractSet[int], queued: AbstractSet[int]) -> bool:
+    """Whether a task's line says its --max-bytes budget stopped it: ended so, and neither
+    running nor queued again."""
+    return task.ended == "max_bytes" and task.task not in running and task.task not in queued
+
+
 def _running_tasks(running: list[str], n: int) -> set[int]:
     """The tasks K of an array of ``n`` whose shard ``K/n`` holds a run lock now (of
     :attr:`StatusReport.running`): the task lines say "running", and none is called killed."""
@@ -1939,11 +2035,14 @@ def _task_ends(
     ends: list[SilentEnd] = []
     timed: list[TimeLimited] = []
     candidates = set(range(n)) - running
+    shares = {t.task: t for t in report.plan.tasks} if report.plan is not None else {}
     for task, log in sorted(_newest_task_logs(slurm.log_files, candidates).items()):
         said = _ended_silently(Path(log), f"{task}/{n}")
         m = _TASK_LOG.fullmatch(Path(log).name)
         if m is None:
             continue
+        if (share := shares.get(task)) is not None and share.complete < share.images:
+            share.ended, share.max_bytes = said.ended, said.max_bytes
         job = f"{m.group(1)}_{task}"
         if said.silent:
             ends.append(
@@ -2240,6 +2339,7 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         from harvester.slurm import INDEX_SCRIPT_NAME, script_queue
 
         queue = script_queue(Path(slurm.script), out_dir / INDEX_SCRIPT_NAME)
+        report.queue_asked = True
         report.queued = [] if isinstance(queue, str) else queue.jobs
         report.queue_unknown = queue if isinstance(queue, str) else None
         if not isinstance(queue, str) and not isinstance(queue.tasks, str):

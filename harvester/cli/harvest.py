@@ -2154,7 +2154,7 @@ def print_summary(
             print(
                 "index: not rebuilt by a shard; once every shard has ended run "
                 f"`harvester index {shlex.quote(str(summary.out_dir))}` "
-                "(the SLURM script queues it)",
+                "(`harvester slurm --submit` queues it after the array)",
                 file=out,
             )
         elif getattr(summary, "index_left", False):

@@ -621,9 +621,10 @@ def run_slurm(args: argparse.Namespace) -> int:
         index_mem=args.index_mem,
         job_name=args.job_name,
         python=sys.executable,
+        max_bytes=config.max_bytes,
     )
     _refuse_other_split(out, job.tasks)
-    _refuse_queued_other_split(out, job.tasks)
+    queued_note = _refuse_queued_array(out, job.tasks, submit=args.submit)
     # The server last, once everything local is known to be right: the targets the tasks
     # get (flags and config file alike) checked once now, not in every task, and the
     # names given as flags written as the ids they select.
@@ -644,11 +645,15 @@ def run_slurm(args: argparse.Namespace) -> int:
         print(f"note: {job.burst_note}")
     if job.parallel_note:
         print(f"note: {job.parallel_note}")
+    if job.budget_note:
+        print(f"note: {job.budget_note}")
     if plan and (again := _reselection_note(plan, config)):
         print(f"note: {again}")
     elif plan and (idle := _idle_tasks_note(plan, job.tasks)):
         print(f"note: {idle}")
     if not args.submit:
+        if queued_note is not None:
+            print(f"note: {queued_note}")
         for line in _submit_lines(script, _index):
             print(line)
         return 0
@@ -882,21 +887,28 @@ def _how_to_stop(out: Path, holder: str) -> str:
     return "or stop it"
 
 
-def _refuse_queued_other_split(out: Path, tasks: int) -> None:
-    """Refuse a script of N shards while DIR's array of another N waits in the queue.
+def _refuse_queued_array(out: Path, tasks: int, *, submit: bool) -> str | None:
+    """Refuse a script of N shards while DIR's array of another N waits in the queue, and
+    a second submission (``--submit``) while one of the same N does; without ``--submit``,
+    the note that says to submit the rewritten script once that one has ended (else None).
 
     No run lock is held by a queued task, so :func:`_refuse_other_split` let it through:
     both arrays then ran, and each task meeting a task of the other split was refused by
     its run lock (exit 2), leaving failed tasks in both arrays (found by an HPC walkthrough).
+    Of the same N, both arrays ran too: each shard's second task refused (FAILED in
+    SLURM's words), and the tasks running at once, twice the M the script's share of the
+    total ``--rate`` was cut for, asking the server at twice that rate (found by another).
     """
+    import shlex
+
     from harvester.slurm import SCRIPT_NAME, queued_jobs, script_array
 
     array = script_array(out)
-    if array is None or array[0] == tasks:
-        return  # (the same N: a queued array of it resumes the same shards)
-    jobs = queued_jobs(out / SCRIPT_NAME)
-    if jobs:
-        ids = ",".join(jobs)
+    jobs = queued_jobs(out / SCRIPT_NAME) if array is not None else []
+    if array is None or not jobs:
+        return None
+    ids = ",".join(jobs)
+    if array[0] != tasks:
         raise UsageError(
             f"{out / SCRIPT_NAME} of {plural(array[0], 'task')} is queued or running as job "
             f"{ids}: its tasks and those of a script of {plural(tasks, 'task')} would hold "
@@ -904,6 +916,19 @@ def _refuse_queued_other_split(out: Path, tasks: int) -> None:
             hint=f"wait for it to end (squeue -j {ids}) or cancel it (scancel "
             f"{' '.join(jobs)}), then write the script again; or keep --tasks {array[0]}",
         )
+    if not submit:  # (the same N, written only: a rewrite is harmless, its submission not yet)
+        return (
+            f"{out / SCRIPT_NAME} is queued or running as job {ids}: submit it once that has "
+            f"ended (squeue -j {ids}), not before: each shard would run twice at once"
+        )
+    raise UsageError(
+        f"{out / SCRIPT_NAME} is queued or running as job {ids}: a second array of it "
+        "would run each shard twice at once (one of the two refused where they meet), "
+        "its tasks together asking the server at up to twice the --rate",
+        hint=f"wait for it to end (squeue -j {ids}): harvester status "
+        f"{shlex.quote(str(out))} then gives the line that resubmits the tasks with work "
+        f"left; or cancel it (scancel {' '.join(jobs)}) and submit again",
+    )
 
 
 def _task_ids_file(path: Path, server: str) -> Path:
@@ -1581,14 +1606,22 @@ def _plan_shortfall(out: Path, rows: int) -> _Shortfall | None:
             f"{it}; {ids}{failed_ids_listing(out, servers)}",
             provisional=False,
         )
-    if read_slurm_script(out) is not None:
+    if (slurm := read_slurm_script(out)) is not None:
         # Where the array's script is: status's resume line resubmits the tasks left and
         # queues this job after them. "run harvester index again after the resubmitted
         # array" left how to resubmit unsaid, and read as a second step to do by hand.
+        # A budget stops tasks short by design: "failed or cancelled" alone sent the user
+        # looking for a fault (SLURM calls its exit 8 FAILED too).
+        why = (
+            "a task still running, failed or cancelled"
+            if slurm.max_bytes is None
+            else f"a task still running, failed, cancelled or stopped by its --max-bytes "
+            f"budget ({slurm.max_bytes} each)"
+        )
         return _Shortfall(
-            f"{head} (a task still running, failed or cancelled, or images whose every file "
-            f"failed); harvester status {q} gives the line that resubmits the tasks with "
-            "work left and queues this index job again after them",
+            f"{head} ({why}, or images whose every file failed); harvester status {q} gives "
+            "the line that resubmits the tasks with work left and queues this index job "
+            "again after them",
             provisional=True,
         )
     # No script: the plan is harvested by hand (`harvest --from-plan`), with no array to

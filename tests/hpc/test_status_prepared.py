@@ -179,10 +179,16 @@ def test_status_counts_the_plan_the_job_array_names_before_and_after_a_task(
 
 
 def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
-    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+    emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
     """The ids file went away after slurm checked it: task 0 fails before harvest.json;
-    status still says no task has started, and names the task's log."""
+    status still says no task has started, and names the task's log. Where the queue
+    answers holding none of the script's tasks, they ended: status says so and how to
+    submit again, not "not submitted yet" (found by an HPC walkthrough: a config file
+    moved after the submission)."""
+    from test_status_killed_task import _fake_slurm
+
     ids = tmp_path / "ids.txt"
     ids.write_text("1884801\n1884802\n")
     out = tmp_path / "sl"
@@ -191,6 +197,7 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
     ids.unlink()
     assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 2
     assert not (out / "harvest.json").exists()
+    _fake_slurm(tmp_path, monkeypatch, up=False, queue="")  # (a task may still be starting)
     text, data = status(out, capsys)
     log = out / "logs" / "harvest-4242_0.log"
     assert "cannot read ids file" in log.read_text()
@@ -201,6 +208,25 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
     ) in text
     assert data["slurm"]["task_logs"] == 1  # type: ignore[index]
     assert data["slurm"]["newest_log"] == str(log)  # type: ignore[index]
+
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    text, _data = status(out, capsys)
+    lines = text.splitlines()
+    at = lines.index(f"job array: {out}/harvest.sbatch (2 tasks), written by harvester slurm")
+    assert lines[at - 1 : at + 3] == [
+        "no task has begun its harvest (a task writes harvest.json as it starts)",
+        f"job array: {out}/harvest.sbatch (2 tasks), written by harvester slurm",
+        f"1 task log(s) in {out / 'logs'} but no harvest journal: its tasks ended before "
+        f"their harvest began; read {log}",
+        f"  once what it says is fixed, submit it again: jid=$(sbatch --parsable "
+        f"{out}/harvest.sbatch) && sbatch --dependency=afterany:${{jid%%;*}} {out}/index.sbatch",
+    ], lines
+    assert "not submitted yet" not in text
+
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|{out}/harvest.sbatch\\n")
+    text, _data = status(out, capsys)
+    assert "a task is starting, or ended before its harvest began" in text
+    assert "submit it again" not in text
 
 
 def test_status_of_a_plan_only_folder_says_what_comes_next(

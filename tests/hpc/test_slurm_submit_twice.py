@@ -1,0 +1,105 @@
+"""`harvester slurm --submit` refuses a second array of DIR's script while one is queued.
+
+Found by an HPC walkthrough: the same `harvester slurm ... --submit` run twice (a shell's
+history, a second try after a slow answer) queued two arrays of the same shards. Both ran:
+each shard's second task was refused by the first's run lock (FAILED in SLURM's words), and
+the tasks running at once, twice the M of the script's `%M`, asked the server at twice the
+total `--rate` its share per task was cut for. A queued task holds no run lock, so nothing
+stopped it. Written without `--submit`, the script is rewritten as before (SLURM keeps its
+copy of the queued one), with a note to submit it once the queued array has ended.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from hpc_helpers import EmulatorProcess
+from test_resubmit_tasks_left import _prepare
+from test_slurm import _wait_gone, require_slurm_cluster
+from test_slurm_resume_index import _sbatch
+from test_status_killed_task import _fake_slurm
+
+from harvester.cli import main
+from harvester.emulator import EmulatorThread
+from harvester.slurm import queued_jobs
+
+
+def _refused(out: Path, job: str) -> list[str]:
+    return [
+        f"error: {out}/harvest.sbatch is queued or running as job {job}: a second array of it "
+        "would run each shard twice at once (one of the two refused where they meet), its "
+        "tasks together asking the server at up to twice the --rate",
+        f"hint: wait for it to end (squeue -j {job}): harvester status {out} then gives the "
+        f"line that resubmits the tasks with work left; or cancel it (scancel {job}) and "
+        "submit again",
+    ]
+
+
+def _again(out: Path) -> list[str]:
+    return ["slurm", "--out", str(out), "--from-plan", str(out), "--tasks", "4", "--rate", "none"]
+
+
+def test_a_second_submission_is_refused_while_the_array_is_queued(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """squeue lists a task of DIR's script: --submit is refused (exit 2, the script as it
+    was, sbatch never run); without --submit the script is written, with the note; with the
+    queue empty, --submit goes on to sbatch."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)
+    script = (out / "harvest.sbatch").read_bytes()
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|{out}/harvest.sbatch\\n")
+    sbatched = tmp_path / "sbatch-args"
+    (tmp_path / "bin" / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> {sbatched}\necho 4301\n')
+    (tmp_path / "bin" / "sbatch").chmod(0o755)
+    capsys.readouterr()
+    assert main([*_again(out), "--submit"]) == 2
+    assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
+    assert (out / "harvest.sbatch").read_bytes() == script
+    assert not sbatched.exists()
+
+    assert main(_again(out)) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[1] == (
+        f"note: {out}/harvest.sbatch is queued or running as job 4300: submit it once that has "
+        "ended (squeue -j 4300), not before: each shard would run twice at once"
+    ), said
+    assert not sbatched.exists()
+
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue="")
+    assert main([*_again(out), "--submit"]) == 0
+    assert "submitted job array 4301" in capsys.readouterr().out
+    assert sbatched.read_text().count(str(out / "harvest.sbatch")) == 1
+
+
+@pytest.mark.slurm
+def test_on_a_cluster_a_second_submission_is_refused_while_the_array_is_held(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real array held in the queue: `harvester slurm --submit` again is refused and the
+    queue still holds that one array alone; once it is gone, the submission goes through."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--job-name", "hv-submit-twice")
+    held = _sbatch("--hold", str(out / "harvest.sbatch"), cwd=out)
+    try:
+        capsys.readouterr()
+        assert main([*_again(out), "--submit"]) == 2
+        assert capsys.readouterr().err.splitlines() == _refused(out, held)
+        # (by its script: other tests' arrays may share the job name, on the same cluster)
+        assert queued_jobs(out / "harvest.sbatch") == [held]
+    finally:  # (and a second array, had it been queued)
+        jobs = [held, *queued_jobs(out / "harvest.sbatch")]
+        subprocess.run(["scancel", *jobs], timeout=30, check=False)
+    _wait_gone(jobs)
+    assert main([*_again(out), "--submit"]) == 0
+    out_text = capsys.readouterr().out
+    array = out_text.split("submitted job array ")[1].split(":")[0]
+    index = out_text.split("index:    job ")[1].split()[0]
+    subprocess.run(["scancel", array, index], timeout=30, check=False)
+    _wait_gone([array, index])
