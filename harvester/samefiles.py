@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from contextlib import suppress
 from pathlib import Path
 
 #: How many recently stored files (by SHA-256) can be linked to.
@@ -77,7 +78,11 @@ def link_same(source: Path, tmp: Path, target: Path, data: bytes, *, check: bool
     try:
         os.link(source, tmp)
     except FileExistsError:
-        return False  # a temp left behind: the caller's write truncates it
+        # A temp left behind, which may itself be a link to a stored file: the caller's
+        # write (O_TRUNC) would rewrite that file under every name. Removed: a new file.
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        return False
     except OSError:
         return False  # no such source any more, or no hard links on this filesystem
     if not check:

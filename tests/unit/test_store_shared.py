@@ -128,3 +128,19 @@ async def test_without_hard_links_the_bytes_are_written(
             assert store.stats.linked == 0
     assert len({paths_of(tmp_path, i).stat().st_ino for i in (1, 2, 3, 4)}) == 4
     assert all(paths_of(tmp_path, i).read_bytes() == ANSWER for i in (1, 2, 3, 4))
+
+
+def test_a_temp_left_as_a_link_is_removed_not_written_through(tmp_path: Path) -> None:
+    """A temp name left behind that is a hard link to a stored file (a link whose rename
+    never came) is removed before anything is written at that name: the caller's write
+    (O_TRUNC) made a new file, and the stored file keeps its bytes under every name."""
+    stored = tmp_path / "1.paths.json"
+    stored.write_bytes(ANSWER)
+    target = tmp_path / "2.paths.json"
+    tmp = tmp_path / "2.paths.json.tmp-w"
+    os.link(stored, tmp)
+    other = tmp_path / "3.paths.json"
+    other.write_bytes(ANSWER)
+    assert not samefiles.link_same(other, tmp, target, ANSWER, check=True)
+    assert not tmp.exists()
+    assert stored.read_bytes() == ANSWER and stored.stat().st_nlink == 1
