@@ -14,7 +14,7 @@ The rules that keep it safe:
   pending file lists.
 * The source is read back through the new link and compared with the bytes to store: a file
   changed by hand since it was stored is never spread to another image (the bytes are then
-  written as a file of their own).
+  written as a file of their own), nor is a symlink put in its place (no link through it).
 * No link where the filesystem has none (``EPERM``, ``EXDEV``, ``ENOTSUP``, ``EMLINK``...):
   the bytes are written, as before.
 * Only files stored recently are linked to (:data:`RECENT_FILES`): the images of a fileset
@@ -76,14 +76,16 @@ def link_same(source: Path, tmp: Path, target: Path, data: bytes, *, check: bool
     except OSError:
         return False
     try:
-        os.link(source, tmp)
+        # Not through a symlink put at the source's name: the image's file would be a name
+        # of a file outside DIR, changed whenever that is (a symlink fails the check below).
+        os.link(source, tmp, follow_symlinks=False)
     except FileExistsError:
         # A temp left behind, which may itself be a link to a stored file: the caller's
         # write (O_TRUNC) would rewrite that file under every name. Removed: a new file.
         with suppress(FileNotFoundError):
             os.unlink(tmp)
         return False
-    except OSError:
+    except (OSError, NotImplementedError):
         return False  # no such source any more, or no hard links on this filesystem
     if not check:
         return True
@@ -97,8 +99,9 @@ def link_same(source: Path, tmp: Path, target: Path, data: bytes, *, check: bool
 
 
 def _holds(path: Path, data: bytes) -> bool:
-    """Whether the file at ``path`` holds exactly ``data``."""
-    with open(path, "rb") as f:
+    """Whether the file at ``path`` holds exactly ``data`` (a symlink holds nothing: OSError)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with open(fd, "rb") as f:
         if os.fstat(f.fileno()).st_size != len(data):
             return False
         return f.read(len(data) + 1) == data

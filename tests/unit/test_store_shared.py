@@ -116,7 +116,7 @@ async def test_without_hard_links_the_bytes_are_written(
     """On a filesystem that refuses hard links every image gets a file of its own."""
     run = new_run_id()
 
-    def refuse(src: object, dst: object) -> None:
+    def refuse(src: object, dst: object, **kwargs: object) -> None:
         raise OSError(errno.EPERM, os.strerror(errno.EPERM))
 
     with anyio.fail_after(20):
@@ -144,3 +144,26 @@ def test_a_temp_left_as_a_link_is_removed_not_written_through(tmp_path: Path) ->
     assert not samefiles.link_same(other, tmp, target, ANSWER, check=True)
     assert not tmp.exists()
     assert stored.read_bytes() == ANSWER and stored.stat().st_nlink == 1
+
+
+async def test_a_stored_file_replaced_by_a_symlink_is_not_linked_through(tmp_path: Path) -> None:
+    """A stored name replaced by a symlink to a file outside DIR (same bytes) is not linked
+    through: the next image gets a file of its own, not a name of the outside file (which
+    would change the harvest whenever that file changes)."""
+    run = new_run_id()
+    out = tmp_path / "out"
+    outside = tmp_path / "elsewhere.json"
+    outside.write_bytes(ANSWER)
+    with anyio.fail_after(20):
+        async with Store.open(out, run_id=run, writer=make_writer(run)) as store:
+            await put(store, 1, ANSWER)
+            paths_of(out, 1).unlink()
+            paths_of(out, 1).symlink_to(outside)
+            await put(store, 2, ANSWER)
+            await put(store, 3, ANSWER)
+    second = paths_of(out, 2)
+    assert not second.is_symlink() and second.read_bytes() == ANSWER
+    assert second.stat().st_ino != outside.stat().st_ino
+    assert outside.stat().st_nlink == 1
+    assert paths_of(out, 3).stat().st_ino == second.stat().st_ino
+    assert temp_files(out) == []
