@@ -35,8 +35,9 @@ RECENT_FILES = 1024
 class RecentFiles:
     """The relative paths of the last :data:`RECENT_FILES` shared files stored, by SHA-256.
 
-    Used from the store's commit threads: each call is one dict operation under the GIL
-    (two batches in flight may both write a first copy: harmless, one of them is kept).
+    Used from the store's commit threads: each dict operation is atomic under the GIL and
+    none raises whatever the other thread did meanwhile (two batches in flight may both
+    write a first copy: harmless, the later is linked to).
     """
 
     def __init__(self, limit: int = RECENT_FILES) -> None:
@@ -49,8 +50,10 @@ class RecentFiles:
 
     def stored(self, sha256: str, rel_path: str) -> None:
         """``rel_path`` now holds the bytes of ``sha256``: linked to from now on."""
+        # Not move_to_end: the other commit thread may forget this key between two calls,
+        # and move_to_end of a missing key raises KeyError (the batch, journaled, then failed).
+        self._paths.pop(sha256, None)
         self._paths[sha256] = rel_path
-        self._paths.move_to_end(sha256)
         while len(self._paths) > self._limit:
             self._paths.popitem(last=False)
 

@@ -167,3 +167,22 @@ async def test_a_stored_file_replaced_by_a_symlink_is_not_linked_through(tmp_pat
     assert outside.stat().st_nlink == 1
     assert paths_of(out, 3).stat().st_ino == second.stat().st_ino
     assert temp_files(out) == []
+
+
+def test_recent_files_keep_the_latest_and_survive_a_forget_between_calls() -> None:
+    """The latest stored name of each bytes is the one linked to, the oldest forgotten
+    first; forgetting bytes the other thread is storing raises nothing."""
+    recent = samefiles.RecentFiles(limit=2)
+    recent.stored("a", "1.paths.json")
+    recent.stored("b", "2.paths.json")
+    recent.stored("a", "3.paths.json")  # a is now the latest
+    recent.stored("c", "4.paths.json")  # b, the oldest, goes
+    assert (recent.get("a"), recent.get("b"), recent.get("c")) == (
+        "3.paths.json",
+        None,
+        "4.paths.json",
+    )
+    recent.forget("a")
+    recent.forget("a")  # (twice: the other thread too)
+    recent.stored("a", "5.paths.json")
+    assert recent.get("a") == "5.paths.json" and recent.get("c") == "4.paths.json"
