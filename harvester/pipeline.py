@@ -2194,10 +2194,18 @@ class Harvest:
         cancels (:meth:`_spend`); None where it did: the image was cut short.
 
         An image with nothing to fetch gets no scope: one costs ~15 us, which a resume of
-        a million done images would pay for nothing (a run without a budget asks none)."""
+        a million done images would pay for nothing (a run without a budget asks none).
+
+        Why a scope is cancelled at once where the budget is reached already: the worker
+        checked the budget before this image's record and context (:meth:`_consume`), which
+        may wait (a full store queue); reached meanwhile by another worker's file, it
+        cancelled the scopes then registered, not this one, and the image was fetched whole
+        past the budget."""
         if not fetcher.pending(ref.image_id):
             return await fetcher.fetch_image(ref, record)
         with anyio.CancelScope() as scope:
+            if self.summary.budget_reached:
+                scope.cancel()  # (cut before its first request: pending, nothing stored)
             self._fetching.add(scope)
             try:
                 return await fetcher.fetch_image(ref, record)

@@ -14,7 +14,7 @@ The rules that keep it safe:
   pending file lists.
 * The source is read back through the new link and compared with the bytes to store: a file
   changed by hand since it was stored is never spread to another image (the bytes are then
-  written as a file of their own).
+  written as a file of their own), nor is a symlink put in its place (no link through it).
 * No link where the filesystem has none (``EPERM``, ``EXDEV``, ``ENOTSUP``, ``EMLINK``...):
   the bytes are written, as before.
 * Only files stored recently are linked to (:data:`RECENT_FILES`): the images of a fileset
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from contextlib import suppress
 from pathlib import Path
 
 #: How many recently stored files (by SHA-256) can be linked to.
@@ -34,8 +35,9 @@ RECENT_FILES = 1024
 class RecentFiles:
     """The relative paths of the last :data:`RECENT_FILES` shared files stored, by SHA-256.
 
-    Used from the store's commit threads: each call is one dict operation under the GIL
-    (two batches in flight may both write a first copy: harmless, one of them is kept).
+    Used from the store's commit threads: each dict operation is atomic under the GIL and
+    none raises whatever the other thread did meanwhile (two batches in flight may both
+    write a first copy: harmless, the later is linked to).
     """
 
     def __init__(self, limit: int = RECENT_FILES) -> None:
@@ -48,8 +50,10 @@ class RecentFiles:
 
     def stored(self, sha256: str, rel_path: str) -> None:
         """``rel_path`` now holds the bytes of ``sha256``: linked to from now on."""
+        # Not move_to_end: the other commit thread may forget this key between two calls,
+        # and move_to_end of a missing key raises KeyError (the batch, journaled, then failed).
+        self._paths.pop(sha256, None)
         self._paths[sha256] = rel_path
-        self._paths.move_to_end(sha256)
         while len(self._paths) > self._limit:
             self._paths.popitem(last=False)
 
@@ -75,10 +79,16 @@ def link_same(source: Path, tmp: Path, target: Path, data: bytes, *, check: bool
     except OSError:
         return False
     try:
-        os.link(source, tmp)
+        # Not through a symlink put at the source's name: the image's file would be a name
+        # of a file outside DIR, changed whenever that is (a symlink fails the check below).
+        os.link(source, tmp, follow_symlinks=False)
     except FileExistsError:
-        return False  # a temp left behind: the caller's write truncates it
-    except OSError:
+        # A temp left behind, which may itself be a link to a stored file: the caller's
+        # write (O_TRUNC) would rewrite that file under every name. Removed: a new file.
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        return False
+    except (OSError, NotImplementedError):
         return False  # no such source any more, or no hard links on this filesystem
     if not check:
         return True
@@ -92,8 +102,9 @@ def link_same(source: Path, tmp: Path, target: Path, data: bytes, *, check: bool
 
 
 def _holds(path: Path, data: bytes) -> bool:
-    """Whether the file at ``path`` holds exactly ``data``."""
-    with open(path, "rb") as f:
+    """Whether the file at ``path`` holds exactly ``data`` (a symlink holds nothing: OSError)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with open(fd, "rb") as f:
         if os.fstat(f.fileno()).st_size != len(data):
             return False
         return f.read(len(data) + 1) == data

@@ -1352,8 +1352,6 @@ class _Part:
     #: Bytes another image may hold too (a fileset's paths): a hard link where they match
     #: a file stored just before (:mod:`harvester.samefiles`).
     shared: bool = False
-    #: Made a hard link instead of written (a count for the run's stats).
-    linked: bool = False
 
 
 @dataclass
@@ -1989,7 +1987,7 @@ class Store:
 
     async def _commit(self, batch: list[_Item], n: int) -> bool:
         try:
-            records = await anyio.to_thread.run_sync(
+            records, linked = await anyio.to_thread.run_sync(
                 self._commit_sync, batch, self._pendings[n], limiter=self._limiter
             )
         except Exception as exc:
@@ -2008,6 +2006,7 @@ class Store:
         for rec in records:
             self.state.apply(rec)
         self._count(batch, len(records))
+        self.stats.linked += linked
         self._settled(item.seq for item in batch)
         self._wake()
         return True
@@ -2026,7 +2025,6 @@ class Store:
         for item in batch:
             self.stats.files += len(item.parts)
             self.stats.bytes += sum(p.size for p in item.parts)
-            self.stats.linked += sum(p.linked for p in item.parts)
         self.stats.batches += 1
         self.stats.records += records
 
@@ -2066,8 +2064,12 @@ class Store:
         for _ in self._pool.map(fn, items):
             pass
 
-    def _commit_sync(self, batch: list[_Item], pending: PendingFile) -> list[dict[str, Any]]:
-        """Write, make durable, rename, fsync folders, journal: all or StorageError."""
+    def _commit_sync(
+        self, batch: list[_Item], pending: PendingFile
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Write, make durable, rename, fsync folders, journal: all or StorageError. Returns
+        the records and how many files were made hard links (counted here, where the shared
+        parts are known, not by a pass over every part of every batch)."""
         assert self._journal is not None
         all_parts = [part for item in batch for part in item.parts]
         # The same target twice in one batch (an image walked twice): write it once, the last
@@ -2077,6 +2079,8 @@ class Store:
         tag = pending.writer  # per committer loop: two batches in flight never share a temp
         temps: list[tuple[Path, Path]] = []
         firsts: dict[str, Path] = {}  # SHA-256 -> the temp file of the first shared part
+        shared: list[_Part] = []  # (put_bytes(shared=True): none in most batches)
+        linked = 0
         fds: list[int] = []
         sync_fds: list[int] = []
         renamed = 0
@@ -2099,11 +2103,14 @@ class Store:
                 if part.data is not None:
                     part.size = len(part.data)
                     part.sha256 = hashlib.sha256(part.data).hexdigest()
-                    if part.shared and self._link_shared(part, tmp, firsts):
-                        # Its bytes are durable already (a stored file) or with its twin's
-                        # (a temp of this batch): only its name waits, for the folder fsync.
-                        temps.append((tmp, part.target))
-                        continue
+                    if part.shared:
+                        shared.append(part)
+                        if self._link_shared(part, tmp, firsts):
+                            # Its bytes are durable already (a stored file) or with its twin's
+                            # (a temp of this batch): only its name waits, for the folder fsync.
+                            temps.append((tmp, part.target))
+                            linked += 1
+                            continue
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
                     temps.append((tmp, part.target))
                     fds.append(fd)
@@ -2147,10 +2154,10 @@ class Store:
             what = self._journal.path.relative_to(self.out_dir).as_posix()
             self._journal.append(records)
             pending.end()
-            for part in parts:
-                if part.shared and part.sha256 is not None:
-                    self._recent_shared.stored(part.sha256, part.rel_path)
-            return records
+            for part in shared:
+                assert part.sha256 is not None
+                self._recent_shared.stored(part.sha256, part.rel_path)
+            return records, linked
         except OSError as exc:
             if renaming and renamed < len(temps):
                 # Which file could not take its name (a folder in its place): said here, on
@@ -2234,15 +2241,14 @@ class Store:
         assert part.sha256 is not None and part.data is not None
         twin = firsts.get(part.sha256)
         if twin is not None:
-            part.linked = link_same(twin, tmp, part.target, part.data, check=False)
-            return part.linked
+            return link_same(twin, tmp, part.target, part.data, check=False)
         rel = self._recent_shared.get(part.sha256)
         if rel is None:
             return False
-        part.linked = link_same(self._target(rel), tmp, part.target, part.data, check=True)
-        if not part.linked:
+        linked = link_same(self._target(rel), tmp, part.target, part.data, check=True)
+        if not linked:
             self._recent_shared.forget(part.sha256)  # gone, changed, or no links here
-        return part.linked
+        return linked
 
     def _adopt(self, part: _Part, tmp: Path) -> None:
         assert part.src is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harvester.models import FilesetRef, ImageRef, fileset_of
-from harvester.walk import AskedFilesetRef, AskedRef
+from harvester.walk import AskedFilesetRef, AskedRef, _with_fileset
 
 
 def test_a_fileset_ref_is_the_same_image_and_journals_as_one() -> None:
@@ -19,3 +19,17 @@ def test_a_fileset_ref_is_the_same_image_and_journals_as_one() -> None:
     assert isinstance(AskedFilesetRef(**fields, fileset_id=9), AskedRef)
     assert not isinstance(FilesetRef(**fields, fileset_id=9), AskedRef)
     assert fileset_of(plain) is None
+
+
+def test_a_listed_fileset_keeps_the_refs_values_and_whether_its_labels_were_asked() -> None:
+    """The walk's ref made keeping its listing's ``filesetId``: same values, an asked ref
+    still asked (a labels run journals it so), and no fileset where the listing gave none
+    or gave junk (the ref itself, unchanged)."""
+    fields = {"image_id": 5, "image_name": "a", "dataset_id": 3, "labels": (("Gene", "X"),)}
+    for make in (ImageRef, AskedRef):
+        ref = make(**fields)  # type: ignore[arg-type]
+        kept = _with_fileset(ref, 9)
+        assert kept == ref and fileset_of(kept) == 9 and kept.labels == ref.labels
+        assert isinstance(kept, AskedRef) is (make is AskedRef)
+        for junk in (None, "9", 9.0, True):
+            assert _with_fileset(ref, junk) is ref

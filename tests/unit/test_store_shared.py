@@ -116,7 +116,7 @@ async def test_without_hard_links_the_bytes_are_written(
     """On a filesystem that refuses hard links every image gets a file of its own."""
     run = new_run_id()
 
-    def refuse(src: object, dst: object) -> None:
+    def refuse(src: object, dst: object, **kwargs: object) -> None:
         raise OSError(errno.EPERM, os.strerror(errno.EPERM))
 
     with anyio.fail_after(20):
@@ -128,3 +128,61 @@ async def test_without_hard_links_the_bytes_are_written(
             assert store.stats.linked == 0
     assert len({paths_of(tmp_path, i).stat().st_ino for i in (1, 2, 3, 4)}) == 4
     assert all(paths_of(tmp_path, i).read_bytes() == ANSWER for i in (1, 2, 3, 4))
+
+
+def test_a_temp_left_as_a_link_is_removed_not_written_through(tmp_path: Path) -> None:
+    """A temp name left behind that is a hard link to a stored file (a link whose rename
+    never came) is removed before anything is written at that name: the caller's write
+    (O_TRUNC) made a new file, and the stored file keeps its bytes under every name."""
+    stored = tmp_path / "1.paths.json"
+    stored.write_bytes(ANSWER)
+    target = tmp_path / "2.paths.json"
+    tmp = tmp_path / "2.paths.json.tmp-w"
+    os.link(stored, tmp)
+    other = tmp_path / "3.paths.json"
+    other.write_bytes(ANSWER)
+    assert not samefiles.link_same(other, tmp, target, ANSWER, check=True)
+    assert not tmp.exists()
+    assert stored.read_bytes() == ANSWER and stored.stat().st_nlink == 1
+
+
+async def test_a_stored_file_replaced_by_a_symlink_is_not_linked_through(tmp_path: Path) -> None:
+    """A stored name replaced by a symlink to a file outside DIR (same bytes) is not linked
+    through: the next image gets a file of its own, not a name of the outside file (which
+    would change the harvest whenever that file changes)."""
+    run = new_run_id()
+    out = tmp_path / "out"
+    outside = tmp_path / "elsewhere.json"
+    outside.write_bytes(ANSWER)
+    with anyio.fail_after(20):
+        async with Store.open(out, run_id=run, writer=make_writer(run)) as store:
+            await put(store, 1, ANSWER)
+            paths_of(out, 1).unlink()
+            paths_of(out, 1).symlink_to(outside)
+            await put(store, 2, ANSWER)
+            await put(store, 3, ANSWER)
+    second = paths_of(out, 2)
+    assert not second.is_symlink() and second.read_bytes() == ANSWER
+    assert second.stat().st_ino != outside.stat().st_ino
+    assert outside.stat().st_nlink == 1
+    assert paths_of(out, 3).stat().st_ino == second.stat().st_ino
+    assert temp_files(out) == []
+
+
+def test_recent_files_keep_the_latest_and_survive_a_forget_between_calls() -> None:
+    """The latest stored name of each bytes is the one linked to, the oldest forgotten
+    first; forgetting bytes the other thread is storing raises nothing."""
+    recent = samefiles.RecentFiles(limit=2)
+    recent.stored("a", "1.paths.json")
+    recent.stored("b", "2.paths.json")
+    recent.stored("a", "3.paths.json")  # a is now the latest
+    recent.stored("c", "4.paths.json")  # b, the oldest, goes
+    assert (recent.get("a"), recent.get("b"), recent.get("c")) == (
+        "3.paths.json",
+        None,
+        "4.paths.json",
+    )
+    recent.forget("a")
+    recent.forget("a")  # (twice: the other thread too)
+    recent.stored("a", "5.paths.json")
+    assert recent.get("a") == "5.paths.json" and recent.get("c") == "4.paths.json"
