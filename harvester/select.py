@@ -695,6 +695,10 @@ class ValueCensus:
                 if not by_value:
                     del self._open[_fold(key)]
 
+    def matched(self, cond: Condition) -> bool:
+        """Whether the ``=`` term ``cond`` matched a value of an image seen."""
+        return cond in self._hit
+
     def _close(self, cond: Condition) -> list[str]:
         """Up to 3 values of the term's key spelt nearly like its value (a typo's suggestions)."""
         import difflib  # only when a term matched nothing: not on every run's start-up
@@ -763,6 +767,84 @@ class ValueCensus:
                 f"--where {quoted(cond)}: no value of key {quoted(cond.key)} on"
                 f" {the_counted(census.images, *seen)} is {quoted(cond.value)}, so this term"
                 f" matches no image; {hint}"
+            )
+        return lines
+
+
+#: Other spellings of a term's value named in its line (the first ones seen).
+SPELLINGS_SHOWN = 3
+
+
+class OtherSpellings:
+    """The values of images seen that equal an ``=`` or ``!=`` term's value but for case or
+    spacing (``ect2``, ``Ect2`` beside ``Gene Symbol=ECT2``).
+
+    Why: ``=`` and ``!=`` are exact, and IDR's annotations spell one gene or phenotype
+    differently across wells and plates. :class:`ValueCensus` names a near spelling only of
+    a term that matched no image; one that matched some left the other spellings' images
+    out (``!=``: kept) with no word, and a training set of one gene held a third of its
+    wells. Terms on context columns (numbers, names of the walk) are not looked at.
+    Like :class:`KeyCensus`, a labels tuple shared with the previous image is seen once.
+    """
+
+    def __init__(self, where: Sequence[Condition]) -> None:
+        # folded key -> spelling key of the value -> its terms
+        self._watch: dict[str, dict[str, list[Condition]]] = {}
+        self._given: set[tuple[str, str]] = set()
+        for cond in where:
+            if cond.op == "~" or names_context(cond.key):
+                continue
+            by_value = self._watch.setdefault(_fold(cond.key), {})
+            by_value.setdefault(_fold_spaces(cond.value), []).append(cond)
+            self._given.add((_fold(cond.key), cond.value))
+        self._where = tuple(where)
+        self._others: dict[Condition, dict[str, None]] = {}
+        self._last: object = None
+
+    def see(self, labels: Labels) -> None:
+        """Note the values of one image."""
+        if labels is self._last or not self._watch:
+            return
+        self._last = labels
+        for key, value in labels:
+            by_value = self._watch.get(_fold(key))
+            conds = by_value.get(_fold_spaces(value)) if by_value is not None else None
+            if not conds:
+                continue
+            value = value.strip()
+            if (_fold(key), value) in self._given:  # (a spelling a term gives: no news)
+                continue
+            for cond in conds:
+                others = self._others.get(cond, {})
+                if len(others) < SPELLINGS_SHOWN and self._decides(labels, key, value, cond):
+                    self._others.setdefault(cond, others).setdefault(value, None)
+
+    def _decides(self, labels: Labels, key: str, value: str, cond: Condition) -> bool:
+        """Whether the image with ``labels`` is selected otherwise than if its ``value`` of
+        ``key`` were spelt as ``cond`` spells it: the spelling alone left it out (``=``) or
+        kept it (``!=``), not another term. (Asked of other spellings only: rare.)"""
+        spelt = tuple(
+            (k, cond.value) if _fold(k) == _fold(key) and v.strip() == value else (k, v)
+            for k, v in labels
+        )
+        return matches(labels, self._where) != matches(spelt, self._where)
+
+    def lines(self, hit: Callable[[Condition], bool]) -> list[str]:
+        """One warning per ``=`` term that matched (``hit``) and per ``!=`` term, whose value
+        other images spell otherwise: what those images got, and the terms that take them
+        too. (An ``=`` term that matched nothing has its ``did you mean``: ValueCensus.)"""
+        lines = []
+        for cond, others in self._others.items():
+            if cond.op == "=" and not hit(cond):
+                continue
+            spelt = " or ".join(quoted(v) for v in others)
+            fate = "left out" if cond.op == "=" else "kept"
+            verb = "select" if cond.op == "=" else "exclude"
+            terms = " ".join(f"--where {quoted(f'{cond.key}{cond.op}{v}')}" for v in others)
+            lines.append(
+                f"--where {quoted(cond)}: {quoted(cond.op)} is exact and case-sensitive, so "
+                f"images whose {quoted(cond.key)} is {spelt} (the same but for case or "
+                f"spacing) are {fate}; to {verb} them too, add {terms}"
             )
         return lines
 
@@ -1482,6 +1564,7 @@ async def run_stage(
     per_by_id = per_by_id_column(selection.sample_per)
     unplaced_per = 0
     values = ValueCensus(selection.where)
+    spellings = OtherSpellings(selection.where)
     parts = WhereParts(selection.where)
     # Images given by id beside a walk (a run of ids alone is refused: HarvestConfig) have
     # none of these columns when selected: counted, for a warning (else left out unsaid).
@@ -1513,6 +1596,7 @@ async def run_stage(
             labels = selection.where_labels(ref)
             census.see(ref, labels)
             values.see(labels)
+            spellings.see(labels)
             if not stats.matched:  # (its line is said only where no image matched: once one
                 parts.see(labels)  # has, each image's terms matched for nothing)
             if per_census is not None:
@@ -1535,6 +1619,7 @@ async def run_stage(
         said = by_id_keys if sum(unplaced) == stats.walked else ()  # (every image by id)
         told = unknown_where_keys(selection.where, census, ("walked image", "walked images"), said)
         told += values.lines(census, ("walked image", "walked images"), stats.matched)
+        told += spellings.lines(values.matched)
         if any(unplaced):
             told.append(unplaced_line(by_id_keys, *unplaced))
         if unplaced_per:
@@ -1882,6 +1967,7 @@ def _write_labelled_index(
     from harvester import index
     from harvester.journal import paused_gc
     from harvester.label_ids import LABEL_IDS_FILE, assign_ids, folder_pin, pin_line
+    from harvester.label_spellings import warn_spellings
     from harvester.layout import index_path
     from harvester.store import storage_error
 
@@ -1912,6 +1998,7 @@ def _write_labelled_index(
             if written is not None:
                 written.append(index_path(out_dir))
         _remove_stale_labels(out_dir)
+        warn_spellings(out_dir, None, out_dir / LABELS_FILE)  # (said again once labelled)
         return rows_written
     census = KeyCensus(keys, state.labels_unasked)
     clashes: dict[tuple[str, str], None] = {}
@@ -1961,6 +2048,7 @@ def _write_labelled_index(
             raise storage_error(exc, str(target)) from exc
         if written is not None:
             written.append(target)
+    warn_spellings(out_dir, counts, out_dir / LABELS_FILE)
     if split is not None:
         moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
         unplaced = _unplaced(split, rows.refs())

@@ -267,6 +267,21 @@ from harvester.emulator.catalogue_presets import (
     RUNS_SCREEN_ID as RUNS_SCREEN_ID,
 )
 from harvester.emulator.catalogue_presets import (
+    SPELLINGS as SPELLINGS,
+)
+from harvester.emulator.catalogue_presets import (
+    SPELLINGS_FIRST_IMAGE_ID as SPELLINGS_FIRST_IMAGE_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    SPELLINGS_IMAGE_COUNT as SPELLINGS_IMAGE_COUNT,
+)
+from harvester.emulator.catalogue_presets import (
+    SPELLINGS_PLATE_ID as SPELLINGS_PLATE_ID,
+)
+from harvester.emulator.catalogue_presets import (
+    SPELLINGS_SCREEN_ID as SPELLINGS_SCREEN_ID,
+)
+from harvester.emulator.catalogue_presets import (
     TILED_DATASET_ID as TILED_DATASET_ID,
 )
 from harvester.emulator.catalogue_presets import (
@@ -353,10 +368,19 @@ from harvester.emulator.catalogue_presets import (
 from harvester.emulator.catalogue_presets import (
     build_specs as build_specs,
 )
+from harvester.emulator.catalogue_presets import (
+    respelled as respelled,
+)
 from harvester.emulator.model import ImageInfo
 from harvester.emulator.rois import Roi
 
+
 # Annotation and link id spaces (independent of every other id space).
+def _spelled(spec: ScreenSpec | ProjectSpec) -> bool:
+    """Whether ``spec`` spells its samples' mapr values variously (preset ``spellings``)."""
+    return isinstance(spec, ScreenSpec) and spec.spellings
+
+
 _STUDY_ANN_BASE = 1_000_000
 _GENE_ANN_BASE = 2_000_000
 _SIRNA_ANN_BASE = 3_000_000
@@ -839,6 +863,8 @@ class Catalogue:
 
     def gene_of(self, spec: ScreenSpec | ProjectSpec, sample: int) -> Gene:
         """The gene a sample (imaged well / project image) carries."""
+        if _spelled(spec):  # (each gene on SPELLINGS samples in a row, spelled each way)
+            sample //= SPELLINGS
         return GENES[(sample * _GENE_STEP + spec.salt) % len(GENES)]
 
     def _sample_anns(
@@ -849,8 +875,11 @@ class Catalogue:
         parent_id: int,
         parent_name: str,
         ts: float,
+        spelling: int = 0,
     ) -> list[MapAnn]:
-        g = GENES.index(gene)
+        # A spelling of its own is an annotation of its own (as two sheets' rows are).
+        g = GENES.index(gene) + spelling * len(GENES)
+        symbol = respelled(gene.symbol, spelling)
         out = [
             MapAnn(
                 _GENE_ANN_BASE + g,
@@ -858,7 +887,7 @@ class Catalogue:
                 (
                     ("Gene Identifier", gene.ensembl),
                     ("Gene Identifier URL", f"http://www.ensembl.org/id/{gene.ensembl}"),
-                    ("Gene Symbol", gene.symbol),
+                    ("Gene Symbol", symbol),
                 ),
                 link_base,
                 parent_class,
@@ -869,7 +898,7 @@ class Catalogue:
             MapAnn(
                 _SIRNA_ANN_BASE + g,
                 NS_SIRNA,
-                (("siRNA Identifier", gene.sirna), ("siRNA Pool Identifier", gene.symbol)),
+                (("siRNA Identifier", gene.sirna), ("siRNA Pool Identifier", symbol)),
                 link_base + 1,
                 parent_class,
                 parent_id,
@@ -880,7 +909,10 @@ class Catalogue:
         if gene.phenotypes:
             values: list[tuple[str, str]] = []
             for pheno, acc in gene.phenotypes:
-                values += [("Phenotype", pheno), ("Phenotype Term Accession", acc)]
+                values += [
+                    ("Phenotype", respelled(pheno, spelling)),
+                    ("Phenotype Term Accession", acc),
+                ]
             out.append(
                 MapAnn(
                     _PHENO_ANN_BASE + g,
@@ -907,6 +939,7 @@ class Catalogue:
             well_id,
             well.label,
             well.spec.acquisition_ts + 86_400 * 31,
+            well.sample % SPELLINGS if _spelled(well.spec) else 0,
         )
 
     def image_annotations(self, image_id: int) -> list[MapAnn]:
@@ -933,6 +966,7 @@ class Catalogue:
             image_id,
             loc.image.name,
             spec.acquisition_ts + 86_400 * 31,
+            loc.sample % SPELLINGS if _spelled(spec) else 0,
         )
 
     def sample_values(self, loc: ImageLocation) -> list[tuple[str, str]]:

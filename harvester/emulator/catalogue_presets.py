@@ -82,6 +82,13 @@ series     project 2301, dataset 6301: images 4600001-4600006, 64x48 uint8,
            of a confocal's file makes): one fileset per file, 3 images each
            (filesets 900000000 + the first image id), each image's
            ``original_file_paths`` listing its file's one path.
+spellings  screen 2401: plate 5001 (8x12), 12 imaged wells (A1-C4) x 1 field
+           (images 4700001-4700012); each gene is on 3 wells in a row, its
+           mapr values spelled as typed by hand: as is, lower case with doubled
+           inner spaces and a trailing one, title case (``ECT2``, ``ect2``,
+           ``Ect2``; ``increased cell size``, ``increased  cell size ``,
+           ``Increased Cell Size``), each spelling its own annotation
+           (:func:`respelled`); search and bulk tables keep the gene's own.
 ========== ===================================================================
 """
 
@@ -90,7 +97,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harvester.emulator.model import ChannelInfo
 
@@ -111,6 +118,7 @@ PRESETS: tuple[str, ...] = (
     "channels",
     "units",
     "series",
+    "spellings",
 )
 DEFAULT_PRESET = "demo"
 
@@ -196,6 +204,10 @@ RUNS_IMAGED_WELLS = 4
 RUNS_FIRST_IMAGE_ID = 2_150_001
 RUNS_FIRST_RUN_ID = 103_101  # runs of plate p (0-based): 103101 + 2p, 103102 + 2p
 RUNS_IMAGE_COUNT = len(RUNS_PLATE_IDS) * RUNS_IMAGED_WELLS * RUNS_PER_PLATE * RUNS_FIELDS_PER_RUN
+SPELLINGS_SCREEN_ID = 2401
+SPELLINGS_PLATE_ID = 5001
+SPELLINGS_FIRST_IMAGE_ID = 4_700_001
+SPELLINGS_IMAGE_COUNT = 12
 PLATE384_SCREEN_ID = 1201
 PLATE384_PLATE_ID = 4001
 ZSTACK_PROJECT_ID = 1301
@@ -416,6 +428,8 @@ class ScreenSpec:
     ts_ref_plate: int = 0  # the plate whose first image is taken at exactly acquisition_ts
     #: Runs per plate; WellSample index k belongs to run k // fields_per_run.
     runs_per_plate: int = 1
+    #: Each gene on :data:`SPELLINGS` samples in a row, spelled each way (:func:`respelled`).
+    spellings: bool = False
 
     @property
     def fields_per_run(self) -> int:
@@ -1009,7 +1023,41 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
                 images_per_fileset=SERIES_PER_FILE,
             )
         ]
+    if name == "spellings":
+        return [
+            replace(
+                _hcs(
+                    SPELLINGS_SCREEN_ID,
+                    "idr9017-emulated-spellings/screenA",
+                    (SPELLINGS_PLATE_ID,),
+                    8,
+                    12,
+                    tuple((r, c) for r in range(3) for c in range(4)),
+                    1,
+                    small,
+                    seed,
+                    well_base=4_690_001,
+                    image_base=SPELLINGS_FIRST_IMAGE_ID,
+                ),
+                spellings=True,
+            )
+        ], []
     raise ValueError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
+
+
+#: The spellings of the ``spellings`` preset: a gene's samples take them in turn.
+SPELLINGS = 3
+
+
+def respelled(text: str, spelling: int) -> str:
+    """``text`` spelled the ``spelling``-th way (0: as is; 1: lower case, inner spaces
+    doubled, a trailing space; 2: title case), as a study's sheets typed by hand spell one
+    gene or phenotype in different wells: the case and spacing variants of real IDR."""
+    if spelling == 1:
+        return text.lower().replace(" ", "  ") + " "
+    if spelling == 2:
+        return text.title()
+    return text
 
 
 def _channels_project(seed: int) -> ProjectSpec:

@@ -189,3 +189,29 @@ def test_every_preset_builds() -> None:
     """All advertised presets construct and report images."""
     for name in PRESETS:
         assert Catalogue(name).image_count() > 0
+
+
+def test_spellings_preset_spells_each_gene_three_ways() -> None:
+    """Each gene of ``spellings`` is on 3 wells in a row, spelt as is, lower case with
+    doubled spaces, title case, each spelling its own annotation (its own id); its image
+    carries its well's spelling. The other presets spell every value one way."""
+    cat = Catalogue("spellings")
+    wells = cat.wells(c.SPELLINGS_PLATE_ID)
+    assert len(wells) == c.SPELLINGS_IMAGE_COUNT
+    first = [cat.well_annotations(w.id) for w in wells[:3]]
+    assert [dict(anns[0].values)["Gene Symbol"] for anns in first] == ["ECT2", "ect2 ", "Ect2"]
+    assert [dict(anns[2].values)["Phenotype"] for anns in first] == [
+        "increased cell size",
+        "increased  cell  size ",
+        "Increased Cell Size",
+    ]
+    assert len({anns[0].id for anns in first}) == 3
+    image = cat.image_annotations(c.SPELLINGS_FIRST_IMAGE_ID + 1)
+    assert dict(image[0].values)["Gene Symbol"] == "ect2 "
+    demo = Catalogue("demo")
+    symbols = {
+        dict(demo.well_annotations(w.id)[0].values)["Gene Symbol"]
+        for p in c.DEMO_PLATE_IDS
+        for w in demo.wells(p)
+    }
+    assert all(s == s.upper() and s == s.strip() for s in symbols)
