@@ -238,7 +238,8 @@ def test_the_list_is_written_a_piece_at_a_time(tmp_path: Path) -> None:
 
 
 #: The write measured by the test above, in a child interpreter: argv = DIR, the records'
-#: JSON, the mirror URL; prints tracemalloc's peak of a write from the cache, once one has warmed up.
+#: JSON, the mirror URL; prints tracemalloc's peak of a write from the cache, once one
+#: write has warmed it up.
 _MEASURE = """
 import json, sys, tracemalloc
 from pathlib import Path
