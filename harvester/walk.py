@@ -389,15 +389,31 @@ def _annotation_id(ann: dict[str, Any]) -> int:
     return value if isinstance(value, int) else 0
 
 
-def read_ids_file(path: Path, server: str | None = None) -> Generator[int, None, None]:
+@dataclass(frozen=True)
+class LinkServers:
+    """The servers an ids file's links may be of, and how a link of another is refused.
+
+    ``said`` names them after "not of" (``the server asked, URL``); ``hint`` says what to
+    do instead (None: give the link's server as ``--base-url``, what a run can do; a
+    command with no ``--base-url``, as ``forget``, says its own)."""
+
+    urls: tuple[str, ...]
+    said: str
+    hint: str | None = None
+
+
+def read_ids_file(
+    path: Path, server: str | LinkServers | None = None
+) -> Generator[int, None, None]:
     """Image ids, one a line; blank lines and ``#`` comments ignored (and a UTF-8 byte
     order mark at the start, which Windows editors write).
 
     A line may also be written as users paste it (:func:`_line_ids`): ``Image:123``, a
     range ``100-120``, an image link (``.../webclient/?show=image-1|image-2``,
     ``.../iviewer/?images=1,2``...). ``server``: the base URL of the run that reads the
-    file, whose server a link must be of (another server's image 123 is another image);
-    None where the server is not in question (a file already checked, ids of a folder).
+    file, whose server a link must be of (another server's image 123 is another image),
+    or :class:`LinkServers` (a folder's, for ``forget --gone-ids-from``); None where the
+    server is not in question (a file already checked).
 
     A CSV or TSV whose first line names an ``image_id`` column (a harvester's own
     ``index.csv``, a table filtered in pandas or a spreadsheet) gives that column's ids:
@@ -413,7 +429,7 @@ def read_ids_file(path: Path, server: str | None = None) -> Generator[int, None,
             f"cannot read ids file {str(path)!r}: {exc.strerror or exc}",
             hint="--ids-from takes a text file with one image id a line",
         ) from None
-    where = _Where(path, server)
+    where = _Where(path, _link_servers(server))
     with handle:
         first = True
         for number, line in enumerate(handle, start=1):
@@ -459,12 +475,19 @@ _PLAIN_HINT = "one positive integer a line; '#' starts a comment"
 MAX_LINE_RANGE = 100_000
 
 
+def _link_servers(server: str | LinkServers | None) -> LinkServers | None:
+    """A run's base URL as the :class:`LinkServers` its ids file's links must be of."""
+    if not isinstance(server, str):
+        return server
+    return LinkServers((server,), f"the server asked, {redact_base_url(server).partition('?')[0]}")
+
+
 @dataclass(frozen=True)
 class _Where:
-    """The ids file being read, and the server its links must be of (None: any)."""
+    """The ids file being read, and the servers its links must be of (None: any)."""
 
     path: Path
-    server: str | None
+    servers: LinkServers | None
 
 
 #: Why an ids file whose first line holds a NUL byte is no text file: an Excel or
@@ -585,11 +608,14 @@ def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:
             f"{KINDS[other][1]} {theirs}",
             hint="an ids file holds image ids, one a line (or image links)",
         )
-    if where.server is not None and normal_base_url(link.server) != normal_base_url(where.server):
-        asked = redact_base_url(where.server).partition("?")[0]
+    servers = where.servers
+    if servers is not None and normal_base_url(link.server) not in {
+        normal_base_url(url) for url in servers.urls
+    }:
         raise UsageError(
-            f"{line}: the link is of {link.server}, not of the server asked, {asked}",
-            hint=f"an ids file's links are of the run's server: to ask the link's, give "
+            f"{line}: the link is of {link.server}, not of {servers.said}",
+            hint=servers.hint
+            or f"an ids file's links are of the run's server: to ask the link's, give "
             f"--base-url {link.server}",
         )
     return tuple(link.ids_of("image"))
@@ -721,7 +747,7 @@ def spool_ids_file(path: Path, server: str | None = None) -> Path:
     return spooled
 
 
-def check_ids_file(path: Path, server: str | None = None) -> None:
+def check_ids_file(path: Path, server: str | LinkServers | None = None) -> None:
     """Validate a whole ids file up front (before anything is written).
 
     It runs before every ``--ids-from`` harvest, so the common file (nothing
