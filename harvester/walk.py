@@ -1720,6 +1720,35 @@ _OTHER_KINDS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Where the id of a plate or dataset known by its name is found: the flags take ids, and
+#: index.csv shows each name beside its id (on IDR many plates are named by a number).
+_BY_ID = {
+    kind: f"; {kind}s are given by id, not by name: a {kind}'s id is in index.csv's "
+    f"{kind}_id column (beside {kind}_name), and in the webclient's link to it "
+    f"(?show={kind}-ID)"
+    for kind in ("plate", "dataset")
+}
+
+
+async def _given_as_name_hint(index: Path | None, kind: str, object_id: int) -> str:
+    """``"; INDEX names plate 7361 '1977' (plates are given by id, not by name): --plate
+    7361 if that is the one meant"`` when the run's ``index.csv`` gives a plate (dataset)
+    the name ``object_id`` ("" for none). Read from disk, in a worker thread (a big index),
+    only on the not-found path; no request."""
+    if index is None or kind not in _BY_ID:
+        return ""
+    from harvester.index_names import ids_named
+
+    ids = await anyio.to_thread.run_sync(ids_named, index, kind, str(object_id))
+    if not ids:
+        return ""
+    named = " and ".join(f"{kind} {i}" for i in ids)
+    return (
+        f"; {index} names {named} '{object_id}' ({kind}s are given by id, not by name): "
+        f"{KINDS[kind][1]} {ids[0]} if that is the one meant"
+    )
+
+
 async def _other_kind_hint(client: Client, kind: str, object_id: int, server: str) -> str:
     """``"; URL has a plate 7375: --plate 7375 if that is the one meant"``, for the first
     other kind the server has an object of ``object_id`` of ("" for none, or asking failed).
@@ -1801,6 +1830,7 @@ async def preflight(
     images: Iterable[int] = (),
     answers: EarlyAnswers | None = None,
     watch: SessionWatch | None = None,
+    index: Path | None = None,
 ) -> dict[tuple[str, int], Any]:
     """Check that every named target exists (one JSON API request each).
 
@@ -1814,6 +1844,8 @@ async def preflight(
     the one of the first failing target in the order given, as before.
     ``watch``: a run's that sent credentials: a refusal that shows them ended raises
     :class:`~harvester.errors.SessionEndedError` (:func:`harvester.session.raise_if_ended`).
+    ``index``: the run's ``DIR/index.csv``, where a plate or dataset not found may be the
+    name of one (:func:`_given_as_name_hint`).
     """
     checks = (
         [("screen", i, urls.screen(i)) for i in screens]
@@ -1848,7 +1880,11 @@ async def preflight(
                 f"{kind} {object_id} not found on the server",
                 hint=f"check the {kind} id on {server}{_SEPARATE_IDS.get(kind, '')}"
                 + (also if sent else "")
-                + await _other_kind_hint(client, kind, object_id, server),
+                + (
+                    await _given_as_name_hint(index, kind, object_id)
+                    or await _other_kind_hint(client, kind, object_id, server)
+                    or _BY_ID.get(kind, "")
+                ),
             ) from None
         if isinstance(outcome, FetchError):
             if watch is not None:  # (its module only on this error path of a private run)

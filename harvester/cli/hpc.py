@@ -749,6 +749,7 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
         TransientError,
         UntrustedServerError,
     )
+    from harvester.layout import index_path
     from harvester.names import ids_of_names
     from harvester.pipeline import QUICK_PROBE_TIMEOUT, client_settings, probe_server
     from harvester.walk import preflight
@@ -785,7 +786,7 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
                         config_file=config.names_file.get(f"{kind}s"),
                         watch=watch,
                     )
-            await preflight(client, **ids, watch=watch)
+            await preflight(client, **ids, watch=watch, index=index_path(config.out))
 
     try:
         anyio.run(check)
