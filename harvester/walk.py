@@ -1742,7 +1742,11 @@ async def _given_as_name_hint(index: Path | None, kind: str, object_id: int) -> 
     ids = await anyio.to_thread.run_sync(ids_named, index, kind, str(object_id))
     if not ids:
         return ""
-    named = " and ".join(f"{kind} {i}" for i in ids)
+    named = (
+        f"{kind} {ids[0]}"
+        if len(ids) == 1
+        else f"{kind}s {', '.join(map(str, ids[:-1]))} and {ids[-1]}"
+    )
     return (
         f"; {index} names {named} '{object_id}' ({kind}s are given by id, not by name): "
         f"{KINDS[kind][1]} {ids[0]} if that is the one meant"
