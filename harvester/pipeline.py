@@ -1864,6 +1864,7 @@ class Harvest:
                 plates=cfg.plates,
                 datasets=cfg.datasets,
                 watch=self._watch,
+                index=None if cfg.out is None else layout.index_path(cfg.out),
             )
         )
 

@@ -756,6 +756,7 @@ async def _walk_into_plan(
         datasets=config.datasets,
         images=config.images,
         watch=watch,
+        index=layout.index_path(out_dir),
     )
     # The command line as the journal keeps it: a session in --base-url redacted.
     async with Store.open(

@@ -148,7 +148,8 @@ def compact_ids(ids: Iterable[int]) -> list[str]:
 
 @dataclass(frozen=True)
 class Link:
-    """What a webclient link shows, and the server it is of.
+    """What a link to OMERO.web's pages shows (the webclient's tree, an image viewer), and
+    the server it is of.
 
     ``server``: the address OMERO.web is served under (the part before ``/webclient/``),
     without a user, password or query: what ``--base-url`` takes. ``shown``: (kind, id) in
@@ -161,6 +162,14 @@ class Link:
     def ids_of(self, kind: str) -> list[int]:
         """The ids of ``kind`` the link shows, in its order."""
         return [object_id for each, object_id in self.shown if each == kind]
+
+    def described(self) -> str:
+        """``a link to an image``, ``a link to 2 images``, ``a link to a plate and an
+        image``: what the link shows, for a message about the link itself. Why: every
+        link was called "a webclient link", an iviewer or img_detail link too."""
+        counts = {kind: len(self.ids_of(kind)) for kind in dict.fromkeys(k for k, _i in self.shown)}
+        said = [a_kind(kind) if n == 1 else f"{n} {kind}s" for kind, n in counts.items()]
+        return "a link to " + " and ".join(said)
 
     def as_flags(self) -> str:
         """The target flags that name what the link shows (``--plate 7361 --image 1,2``)."""

@@ -398,15 +398,31 @@ def _annotation_id(ann: dict[str, Any]) -> int:
     return value if isinstance(value, int) else 0
 
 
-def read_ids_file(path: Path, server: str | None = None) -> Generator[int, None, None]:
+@dataclass(frozen=True)
+class LinkServers:
+    """The servers an ids file's links may be of, and how a link of another is refused.
+
+    ``said`` names them after "not of" (``the server asked, URL``); ``hint`` says what to
+    do instead (None: give the link's server as ``--base-url``, what a run can do; a
+    command with no ``--base-url``, as ``forget``, says its own)."""
+
+    urls: tuple[str, ...]
+    said: str
+    hint: str | None = None
+
+
+def read_ids_file(
+    path: Path, server: str | LinkServers | None = None
+) -> Generator[int, None, None]:
     """Image ids, one a line; blank lines and ``#`` comments ignored (and a UTF-8 byte
     order mark at the start, which Windows editors write).
 
     A line may also be written as users paste it (:func:`_line_ids`): ``Image:123``, a
     range ``100-120``, an image link (``.../webclient/?show=image-1|image-2``,
     ``.../iviewer/?images=1,2``...). ``server``: the base URL of the run that reads the
-    file, whose server a link must be of (another server's image 123 is another image);
-    None where the server is not in question (a file already checked, ids of a folder).
+    file, whose server a link must be of (another server's image 123 is another image),
+    or :class:`LinkServers` (a folder's, for ``forget --gone-ids-from``); None where the
+    server is not in question (a file already checked).
 
     A CSV or TSV whose first line names an ``image_id`` column (a harvester's own
     ``index.csv``, a table filtered in pandas or a spreadsheet) gives that column's ids:
@@ -422,7 +438,7 @@ def read_ids_file(path: Path, server: str | None = None) -> Generator[int, None,
             f"cannot read ids file {str(path)!r}: {exc.strerror or exc}",
             hint="--ids-from takes a text file with one image id a line",
         ) from None
-    where = _Where(path, server)
+    where = _Where(path, _link_servers(server))
     with handle:
         first = True
         for number, line in enumerate(handle, start=1):
@@ -468,12 +484,19 @@ _PLAIN_HINT = "one positive integer a line; '#' starts a comment"
 MAX_LINE_RANGE = 100_000
 
 
+def _link_servers(server: str | LinkServers | None) -> LinkServers | None:
+    """A run's base URL as the :class:`LinkServers` its ids file's links must be of."""
+    if not isinstance(server, str):
+        return server
+    return LinkServers((server,), f"the server asked, {redact_base_url(server).partition('?')[0]}")
+
+
 @dataclass(frozen=True)
 class _Where:
-    """The ids file being read, and the server its links must be of (None: any)."""
+    """The ids file being read, and the servers its links must be of (None: any)."""
 
     path: Path
-    server: str | None
+    servers: LinkServers | None
 
 
 #: Why an ids file whose first line holds a NUL byte is no text file: an Excel or
@@ -594,11 +617,14 @@ def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:
             f"{KINDS[other][1]} {theirs}",
             hint="an ids file holds image ids, one a line (or image links)",
         )
-    if where.server is not None and normal_base_url(link.server) != normal_base_url(where.server):
-        asked = redact_base_url(where.server).partition("?")[0]
+    servers = where.servers
+    if servers is not None and normal_base_url(link.server) not in {
+        normal_base_url(url) for url in servers.urls
+    }:
         raise UsageError(
-            f"{line}: the link is of {link.server}, not of the server asked, {asked}",
-            hint=f"an ids file's links are of the run's server: to ask the link's, give "
+            f"{line}: the link is of {link.server}, not of {servers.said}",
+            hint=servers.hint
+            or f"an ids file's links are of the run's server: to ask the link's, give "
             f"--base-url {link.server}",
         )
     return tuple(link.ids_of("image"))
@@ -730,7 +756,7 @@ def spool_ids_file(path: Path, server: str | None = None) -> Path:
     return spooled
 
 
-def check_ids_file(path: Path, server: str | None = None) -> None:
+def check_ids_file(path: Path, server: str | LinkServers | None = None) -> None:
     """Validate a whole ids file up front (before anything is written).
 
     It runs before every ``--ids-from`` harvest, so the common file (nothing
@@ -1701,6 +1727,39 @@ _OTHER_KINDS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Where the id of a plate or dataset known by its name is found: the flags take ids, and
+#: index.csv shows each name beside its id (on IDR many plates are named by a number).
+_BY_ID = {
+    kind: f"; {kind}s are given by id, not by name: a {kind}'s id is in index.csv's "
+    f"{kind}_id column (beside {kind}_name), and in the webclient's link to it "
+    f"(?show={kind}-ID)"
+    for kind in ("plate", "dataset")
+}
+
+
+async def _given_as_name_hint(index: Path | None, kind: str, object_id: int) -> str:
+    """``"; INDEX names plate 7361 '1977' (plates are given by id, not by name): --plate
+    7361 if that is the one meant"`` when the run's ``index.csv`` gives a plate (dataset)
+    the name ``object_id`` ("" for none). Read from disk, in a worker thread (a big index),
+    only on the not-found path; no request."""
+    if index is None or kind not in _BY_ID:
+        return ""
+    from harvester.index_names import ids_named
+
+    ids = await anyio.to_thread.run_sync(ids_named, index, kind, str(object_id))
+    if not ids:
+        return ""
+    named = (
+        f"{kind} {ids[0]}"
+        if len(ids) == 1
+        else f"{kind}s {', '.join(map(str, ids[:-1]))} and {ids[-1]}"
+    )
+    return (
+        f"; {index} names {named} '{object_id}' ({kind}s are given by id, not by name): "
+        f"{KINDS[kind][1]} {ids[0]} if that is the one meant"
+    )
+
+
 async def _other_kind_hint(client: Client, kind: str, object_id: int, server: str) -> str:
     """``"; URL has a plate 7375: --plate 7375 if that is the one meant"``, for the first
     other kind the server has an object of ``object_id`` of ("" for none, or asking failed).
@@ -1782,6 +1841,7 @@ async def preflight(
     images: Iterable[int] = (),
     answers: EarlyAnswers | None = None,
     watch: SessionWatch | None = None,
+    index: Path | None = None,
 ) -> dict[tuple[str, int], Any]:
     """Check that every named target exists (one JSON API request each).
 
@@ -1795,6 +1855,8 @@ async def preflight(
     the one of the first failing target in the order given, as before.
     ``watch``: a run's that sent credentials: a refusal that shows them ended raises
     :class:`~harvester.errors.SessionEndedError` (:func:`harvester.session.raise_if_ended`).
+    ``index``: the run's ``DIR/index.csv``, where a plate or dataset not found may be the
+    name of one (:func:`_given_as_name_hint`).
     """
     checks = (
         [("screen", i, urls.screen(i)) for i in screens]
@@ -1829,7 +1891,11 @@ async def preflight(
                 f"{kind} {object_id} not found on the server",
                 hint=f"check the {kind} id on {server}{_SEPARATE_IDS.get(kind, '')}"
                 + (also if sent else "")
-                + await _other_kind_hint(client, kind, object_id, server),
+                + (
+                    await _given_as_name_hint(index, kind, object_id)
+                    or await _other_kind_hint(client, kind, object_id, server)
+                    or _BY_ID.get(kind, "")
+                ),
             ) from None
         if isinstance(outcome, FetchError):
             if watch is not None:  # (its module only on this error path of a private run)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from harvester.config import RecordedRun
+    from harvester.walk import LinkServers
 
 __all__ = ["register"]
 
@@ -443,7 +444,7 @@ def _forget_gone_images(
     from harvester.runlock import release_run_lock
     from harvester.store import storage_error
 
-    ids = _gone_ids_given(source)
+    ids = _gone_ids_given(source, _folder_link_servers(out))
     if not ids:
         done = "nothing changed" if undo else "nothing recorded"
         print(f"{out}: {_source_name(source)} holds no image id: {done}")
@@ -473,9 +474,45 @@ def _source_name(source: str) -> str:
     return "standard input" if source == "-" else source
 
 
-def _gone_ids_given(source: str) -> list[int]:
+def _folder_link_servers(out: Path) -> LinkServers:
+    """The servers DIR's images are of, as ``--gone-ids-from``'s links must be: those of
+    DIR's target sets (forgotten ones too) and of its gone list, else DIR's server (IDR
+    for a folder whose runs saved no settings, as :func:`_failed_images` takes it).
+
+    Why: a link names its server's image, and another server's image 123 is another
+    image; the file's links were read without a look at their server, so a link of
+    another server recorded (or took back) DIR's image of that id."""
+    from harvester.config import (
+        DEFAULT_BASE_URL,
+        folder_server_url,
+        normal_base_url,
+        recorded_target_sets,
+        servers_of,
+    )
+    from harvester.gone import read_gone
+    from harvester.walk import LinkServers
+
+    servers = servers_of(recorded_target_sets(out, forgotten=True))
+    for entry in read_gone(out).values():
+        servers.setdefault(normal_base_url(entry.server), entry.server)
+    if not servers:
+        url = folder_server_url(out) or DEFAULT_BASE_URL
+        servers[normal_base_url(url)] = url
+    urls = tuple(servers.values())
+    said = (
+        f"{out}'s server, {urls[0]}" if len(urls) == 1 else f"{out}'s servers, " + " or ".join(urls)
+    )
+    hint = (
+        "image ids are one server's: the link's image is another server's, not one of "
+        f"{out}'s; give the ids harvester status {shlex.quote(str(out))} --failed-ids lists"
+    )
+    return LinkServers(urls, said, hint)
+
+
+def _gone_ids_given(source: str, servers: LinkServers) -> list[int]:
     """The distinct ids of ``--gone-ids-from`` (a file, or ``-``: standard input, which must
-    not be a terminal), in their order. A junk line is a :class:`UsageError` naming it."""
+    not be a terminal), in their order; a link line's must be of ``servers`` (DIR's). A
+    junk line is a :class:`UsageError` naming it."""
     import os
 
     from harvester.errors import UsageError
@@ -492,7 +529,7 @@ def _gone_ids_given(source: str) -> list[int]:
     else:
         path = Path(source)
     try:
-        return list(dict.fromkeys(read_ids_file(path)))
+        return list(dict.fromkeys(read_ids_file(path, servers)))
     except UsageError as exc:  # (worded for --ids-from, and stdin as /dev/stdin)
         said = str(exc)
         if source == "-" and said.startswith(f"{path}: "):

@@ -525,8 +525,9 @@ def apply_target_links(args: argparse.Namespace) -> None:
 
 
 def _base_url_link(args: argparse.Namespace) -> Link | None:
-    """The ``--base-url`` given, when it is a webclient link that shows targets
-    (``--base-url .../webclient/?show=image-1`` and no target: the user meant both)."""
+    """The ``--base-url`` given, when it is a link that shows targets (``--base-url
+    .../webclient/?show=image-1``, ``.../iviewer/?images=1`` and no target: the user meant
+    both)."""
     from harvester.target_text import TargetTextError, parse_link
 
     base_url = getattr(args, "base_url", None)
@@ -1429,7 +1430,8 @@ def _resumed_configs(
             hint += f" (no run of {out} saved readable settings in {out / 'runs'} to resume)"
         elif (link := _base_url_link(args)) is not None:
             hint = (
-                f"--base-url is a webclient link: give what it shows to the target flags: "
+                f"--base-url is {link.described()}, not the server's address: give what it "
+                "shows to the target flags: "
                 f"{link.as_flags()} --base-url {link.server}"
             )
         elif (out / "plan" / "plan.json").is_file():

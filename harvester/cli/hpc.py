@@ -426,7 +426,9 @@ def _plan(args: argparse.Namespace, config: HarvestConfig, ids_copy: Path | None
         # A --base-url with a user or session: neither the plan nor a config file keeps it.
         url_again = args.base_url is not None and "base_url" in config.withheld
         shown = str(config.to_public()["base_url"]) if url_again else ""
-        for line in _plan_next_lines(args.config, out, keys, url_again=shown):
+        for line in _plan_next_lines(
+            args.config, out, keys, url_again=shown, run_flags=plan_run_flags(args)
+        ):
             print(line)
     return 0
 
@@ -485,8 +487,45 @@ def _empty_plan_line(selected: bool, where_file: Path | None = None) -> str:
     )
 
 
+#: The run settings ``plan`` and ``harvest``/``slurm`` share, as flags: how politely the
+#: server is asked (a plan holds none of them: :func:`plan_run_flags`).
+PLAN_RUN_FLAGS = (
+    ("--concurrency", "concurrency"),
+    ("--rate", "rate"),
+    ("--burst", "burst"),
+    ("--max-retries", "max_retries"),
+    ("--timeout", "timeout"),
+    ("--min-speed", "min_speed"),
+    ("--outage-wait", "outage_wait"),
+)
+
+
+def plan_run_flags(args: argparse.Namespace) -> list[str]:
+    """The run settings given to ``plan`` as flags, again, for the commands it prints.
+
+    Why: ``plan --rate 2`` walked at 2 requests/s and printed a ``harvest --from-plan``
+    that fetched at the default 10, and ``--rate none`` one that crawled at 10: the plan
+    holds no run setting, and a user reading the ``next:`` lines expects the politeness
+    they gave. As ``slurm`` passes its flags on to its tasks (:func:`task_flags_argv`),
+    only the flags given: a config file's values reach the commands through that file,
+    which they name. For ``slurm``, ``--rate`` and ``--concurrency`` are the totals of
+    the tasks running at once: the server is asked no harder than by the plan's walk.
+    """
+    out: list[str] = []
+    for flag, dest in PLAN_RUN_FLAGS:
+        value = getattr(args, dest, None)
+        if value is not None:
+            out += [flag, _arg_text(value)]
+    return out
+
+
 def _plan_next_lines(
-    config: Path | None, out: Path, label_keys: Sequence[str] = (), *, url_again: str = ""
+    config: Path | None,
+    out: Path,
+    label_keys: Sequence[str] = (),
+    *,
+    url_again: str = "",
+    run_flags: Sequence[str] = (),
 ) -> list[str]:
     """What to run after ``harvester plan``, as commands that work as written.
 
@@ -499,6 +538,7 @@ def _plan_next_lines(
     harvest is given ``--base-url URL`` (a note says which), and ``harvester slurm``, which
     refuses such a URL on its command line (its script would spell it out), a config file
     holding it (the commands as printed were refused, each with its own hint).
+    ``run_flags``: the run settings given to ``plan`` (:func:`plan_run_flags`), for both.
     """
     import shlex
 
@@ -507,6 +547,8 @@ def _plan_next_lines(
     conf = f"{shlex.quote(str(config))} " if config is not None else ""
     where = f"--out {shlex.quote(str(out))} --from-plan {shlex.quote(str(out))}"
     where += "".join(f" --label-key {shlex.quote(key)}" for key in label_keys)
+    if run_flags:
+        where += " " + shlex.join(run_flags)
     slurm = f"next: harvester slurm {conf}{where} --tasks N --submit"
     harvest = f"  or: harvester harvest {conf}{where}"
     note = "one process; add --shard K/N for shard K of N"
@@ -712,6 +754,7 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
         TransientError,
         UntrustedServerError,
     )
+    from harvester.layout import index_path
     from harvester.names import ids_of_names
     from harvester.pipeline import QUICK_PROBE_TIMEOUT, client_settings, probe_server
     from harvester.walk import preflight
@@ -748,7 +791,7 @@ def _check_targets_now(config: Any) -> dict[str, dict[str, list[int]]]:
                         config_file=config.names_file.get(f"{kind}s"),
                         watch=watch,
                     )
-            await preflight(client, **ids, watch=watch)
+            await preflight(client, **ids, watch=watch, index=index_path(config.out))
 
     try:
         anyio.run(check)

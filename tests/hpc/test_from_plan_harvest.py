@@ -85,6 +85,29 @@ def test_the_next_hint_of_plan_runs_as_written(
     assert kinds_stored(out) == {"thumbnail": 8}
 
 
+def test_the_next_lines_of_plan_carry_the_run_settings_it_was_given(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`plan --rate none --concurrency 4 --timeout 12`: both printed commands carry those
+    flags, and the harvest run as printed saves them (it ran at the default rate before)."""
+    out = tmp_path / "study"
+    capsys.readouterr()
+    assert main(["plan", "--base-url", emulator.base_url, "--project", "51", "--out", str(out),
+                 "--artifacts", "thumbnail", "--rate", "none", "--concurrency", "4",
+                 "--timeout", "12"]) == 0  # fmt: skip
+    said = capsys.readouterr().out.splitlines()
+    slurm = next(text for text in said if text.startswith("next: harvester slurm"))
+    harvest = next(text for text in said if text.startswith("  or: harvester harvest"))
+    for line in (slurm, harvest):
+        assert "--concurrency 4 --rate none --timeout 12" in line, line
+    words = shlex.split(harvest.split("or:", 1)[1], comments=True)
+    assert main([*words[1:], "--quiet"]) == 0, capsys.readouterr().err
+    assert kinds_stored(out) == {"thumbnail": 8}
+    (saved,) = (out / "runs").glob("*/config.json")
+    config = json.loads(saved.read_text())["config"]
+    assert (config["rate"], config["concurrency"], config["timeout"]) == (None, 4, 12)
+
+
 def test_the_next_hints_of_a_plan_made_with_credentials_run_as_their_notes_say(
     make_emulator: Callable[..., EmulatorThread],
     tmp_path: Path,

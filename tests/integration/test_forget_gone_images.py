@@ -893,3 +893,34 @@ def test_check_server_with_the_server_down_says_so_not_that_it_has_them(
     assert again.base_url == emu.base_url
     assert forget_failed(out, "--check-server")[0] == 0
     assert recorded(out) == [GONE[0]]
+
+
+def test_image_links_of_the_folders_server_are_recorded_and_another_servers_refused(
+    tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """--gone-ids-from takes image links of DIR's server as their ids; a link of another
+    server (whose image of that id is another image) is refused on one line naming it,
+    exit 2, nothing recorded, with no --base-url (forget has none) in the hint."""
+    out = gone_folder(tmp_path, emulator)
+    other = cli(
+        "forget", str(out), "--gone-ids-from", "-",
+        stdin=f"{GONE[0]}\nhttps://idr.example.org/webclient/?show=image-{GONE[1]}\n",
+    )  # fmt: skip
+    assert other.returncode == 2
+    assert other.stderr.splitlines() == [
+        "error: standard input: line 2: the link is of https://idr.example.org, not of "
+        f"{out}'s server, {emulator.base_url}",
+        "hint: image ids are one server's: the link's image is another server's, not one of "
+        f"{out}'s; give the ids harvester status {out} --failed-ids lists",
+    ]
+    assert other.stdout == "" and recorded(out) == []
+
+    links = tmp_path / "links.txt"
+    links.write_text(
+        f"{emulator.base_url}/webclient/?show=image-{GONE[0]}\n"
+        f"{emulator.base_url}/iviewer/?images={GONE[1]}\n"
+    )
+    mine = cli("forget", str(out), "--gone-ids-from", str(links))
+    assert (mine.returncode, mine.stderr) == (0, "")
+    assert mine.stdout.startswith(f"{out}: recorded 2 images as gone from the server in ")
+    assert recorded(out) == GONE

@@ -425,7 +425,9 @@ def test_an_unknown_id_asked_with_credentials_hints_at_them(
     assert err.splitlines() == [
         "error: plate 99999 not found on the server",
         f"hint: check the plate id on {emulator.base_url}/ (plates and screens have separate "
-        "ids), and that the credentials given may see it (a session key expires)",
+        "ids), and that the credentials given may see it (a session key expires); plates are "
+        "given by id, not by name: a plate's id is in index.csv's plate_id column (beside "
+        "plate_name), and in the webclient's link to it (?show=plate-ID)",
     ]
 
 

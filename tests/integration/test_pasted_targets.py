@@ -277,8 +277,34 @@ def test_a_link_given_as_the_base_url_alone_says_which_flags_take_it(
     assert code == 2
     assert err.splitlines() == [
         "error: nothing to harvest",
-        "hint: --base-url is a webclient link: give what it shows to the target flags: "
-        "--image 1,2 --base-url http://127.0.0.1:9/omero",
+        "hint: --base-url is a link to 2 images, not the server's address: give what it shows "
+        "to the target flags: --image 1,2 --base-url http://127.0.0.1:9/omero",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("link", "said", "flags"),
+    [
+        ("/omero/iviewer/?images=5&dataset=3", "a link to an image", "--image 5"),
+        ("/omero/webgateway/img_detail/7/", "a link to an image", "--image 7"),
+        ("/omero/webclient/?show=plate-4|image-9", "a link to a plate and an image",
+         "--plate 4 --image 9"),
+    ],
+)  # fmt: skip
+def test_a_viewer_link_given_as_the_base_url_is_called_what_it_is(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, link: str, said: str, flags: str
+) -> None:
+    """``--base-url`` an iviewer or img_detail link: the hint says what the link shows, not
+    "a webclient link", and gives its flags and server."""
+    code, err = run(
+        capsys, "harvest", "--out", str(tmp_path / "D"), "--base-url",
+        f"http://127.0.0.1:9{link}",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines() == [
+        "error: nothing to harvest",
+        f"hint: --base-url is {said}, not the server's address: give what it shows to the "
+        f"target flags: {flags} --base-url http://127.0.0.1:9/omero",
     ]
 
 

@@ -49,8 +49,20 @@ def task_targets(out: Path) -> list[str]:
     [
         ("--screen", "screen", " (screens and projects have separate ids)"),
         ("--project", "project", " (screens and projects have separate ids)"),
-        ("--plate", "plate", " (plates and screens have separate ids)"),
-        ("--dataset", "dataset", " (datasets and projects have separate ids)"),
+        (
+            "--plate",
+            "plate",
+            " (plates and screens have separate ids); plates are given by "
+            "id, not by name: a plate's id is in index.csv's plate_id column (beside plate_name), "
+            "and in the webclient's link to it (?show=plate-ID)",
+        ),
+        (
+            "--dataset",
+            "dataset",
+            " (datasets and projects have separate ids); datasets are "
+            "given by id, not by name: a dataset's id is in index.csv's dataset_id column (beside "
+            "dataset_name), and in the webclient's link to it (?show=dataset-ID)",
+        ),
         ("--image", "image", " (images, plates and datasets have separate ids)"),
     ],
 )

@@ -244,6 +244,51 @@ def test_an_id_of_another_kind_names_the_flag_it_fits(
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.parametrize("kind", ["plate", "dataset"])
+def test_an_unknown_plate_or_dataset_says_they_are_given_by_id_and_where_it_is(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, kind: str
+) -> None:
+    """A plate (dataset) not found, no other kind of that id either: the hint says they are
+    given by id, not name, and where the id is (index.csv's column, the webclient's link)."""
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, f"--{kind}", "1977",
+        "--out", str(tmp_path / "d"), "--quiet",
+    )  # fmt: skip
+    assert code == 2
+    error, hint = err.splitlines()
+    assert error == f"error: {kind} 1977 not found on the server"
+    assert hint.endswith(
+        f"; {kind}s are given by id, not by name: a {kind}'s id is in index.csv's {kind}_id "
+        f"column (beside {kind}_name), and in the webclient's link to it (?show={kind}-ID)"
+    )
+
+
+def test_a_plate_name_from_dirs_index_is_answered_with_its_id(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread
+) -> None:
+    """``--plate 1977`` into a DIR whose index.csv shows plate 7361 named '1977': the hint
+    names that plate and ``--plate 7361``; exit 2, and DIR's files are as they were."""
+    out = tmp_path / "d"
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--plate", "7361", "--out",
+        str(out), "--artifacts", "thumbnail", "--rate", "none", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    code, _out, err = run(
+        capsys, "plan", "--base-url", emulator.base_url, "--plate", "1977", "--out",
+        str(out), "--quiet",
+    )  # fmt: skip
+    assert code == 2
+    error, hint = err.splitlines()
+    assert error == "error: plate 1977 not found on the server"
+    assert hint.endswith(
+        f"; {out / 'index.csv'} names plate 7361 '1977' (plates are given by id, not by "
+        "name): --plate 7361 if that is the one meant"
+    )
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
 # --------------------------------------------------------------------------- 3. --out under a file
 def test_out_under_a_regular_file_names_the_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
