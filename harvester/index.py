@@ -33,7 +33,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
@@ -509,7 +509,8 @@ def write_table(
     split_column: int | None | Literal[False] = False,
     images: int | None = None,
 ) -> Path | None:
-    """Write ``index.csv`` or ``labels.csv`` atomically, keeping a copy changed by hand.
+    """Write a table of DIR (``index.csv``, ``labels.csv``, ``splits.csv``, the lists of
+    originals) atomically, keeping a copy changed by hand.
 
     Why: every harvest and ``harvester index`` rebuild these files from the journals, and a
     person's notes added to ``index.csv`` in a spreadsheet (a column of their own, corrected
@@ -517,7 +518,8 @@ def write_table(
     ``target`` differs from what harvester last wrote there (:func:`changed_by_hand`), it is
     kept as ``<name>.edited-<UTC time>.csv`` beside it (a hard link: readers of ``target``
     never find it missing), with one warning; then ``target`` is written as always and its
-    fingerprint recorded in ``DIR/written.json``. Returns the kept copy (None: none).
+    fingerprint recorded in ``DIR/written.json`` (announced there before the rename:
+    :func:`_expect_written`). Returns the kept copy (None: none).
     Raises OSError as :func:`~harvester.store.atomic_write_bytes`.
 
     All of it under DIR's index lock (:data:`INDEX_LOCK`): two writers at once (``harvester
@@ -537,9 +539,13 @@ def write_table(
         pieces = (data,) if isinstance(data, bytes) else data
 
         def hashed() -> Iterator[bytes]:
+            size = 0
             for piece in pieces:
                 digest.update(piece)
+                size += len(piece)
                 yield piece
+            # Every byte made, the file not yet renamed into place: see _expect_written.
+            _expect_written(out_dir, target, size, digest.hexdigest())
 
         atomic_write_bytes(out_dir, target, hashed())
         try:
@@ -551,7 +557,7 @@ def write_table(
                 split_column=split_column,
                 images=images,
             )
-        except OSError as exc:  # the table is written; only the next edit goes unnoticed
+        except OSError as exc:  # the table is written; the next write knows it (NEXT_KEY)
             logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
     if kept is not None:
         _say_kept(target, kept, foreign=foreign)
@@ -623,14 +629,50 @@ def changed_by_hand(out_dir: Path, target: Path) -> bool:
         st = target.stat()
     except OSError:
         return False
-    if st.st_size != record.get("size"):
-        return True
-    if st.st_mtime_ns == record.get("mtime_ns"):
-        return False
     try:
-        return sha256_of(target) != record.get("sha256")
+        if st.st_size != record.get("size"):
+            return not _as_expected(record, target, st.st_size)
+        if st.st_mtime_ns == record.get("mtime_ns"):
+            return False
+        return sha256_of(target) != record.get("sha256") and not _as_expected(
+            record, target, st.st_size
+        )
     except OSError:
         return False
+
+
+#: The key of a ``written.json`` entry that holds the size and SHA-256 of the table being
+#: written, recorded before it is renamed into place (:func:`_expect_written`).
+NEXT_KEY = "next"
+
+
+def _expect_written(out_dir: Path, target: Path, size: int, sha256: str) -> None:
+    """Record in ``target``'s entry the ``size`` and ``sha256`` of the bytes about to be
+    renamed into place (:data:`NEXT_KEY`); the record made once it is there replaces it.
+
+    Why: a run killed (or a disk full for ``written.json``) between the rename and that
+    record left the new table beside the old record, and the next write took harvester's
+    own table for one changed by hand: a false warning and an ``.edited-`` copy (status and
+    verify noted it too). The caller holds DIR's index lock."""
+    record = _written(out_dir)
+    entry = record.get(target.name)
+    entry = dict(entry) if isinstance(entry, dict) else {}
+    entry[NEXT_KEY] = {"size": size, "sha256": sha256}
+    record[target.name] = entry
+    try:
+        _save_written(out_dir, record)
+    except OSError as exc:  # then only such a kill is taken for an edit, as before
+        logger.debug("could not record %s as being written: %s", target, exc)
+
+
+def _as_expected(record: Mapping[str, Any], target: Path, size: int) -> bool:
+    """Whether ``target`` (of ``size`` bytes) is the table a write interrupted after its
+    rename made (:func:`_expect_written`): hashed only when such a write is recorded and
+    the size is its. Raises OSError."""
+    expected = record.get(NEXT_KEY)
+    if not isinstance(expected, dict) or expected.get("size") != size:
+        return False
+    return sha256_of(target) == expected.get("sha256")
 
 
 def since_written(out_dir: Path, target: Path) -> Literal["gone", "edited"] | None:

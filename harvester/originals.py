@@ -44,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shlex
 import stat
@@ -449,12 +450,15 @@ class _Collector:
     ) -> Iterator[bytes]:
         """The cache lines of the files listed, taken by image id beside the old cache's."""
         entry = next(cached, None)
+        # DIR with its separator: a file's path is one concatenation, not a Path made (this
+        # runs once per image of DIR at every index write, most files taken from the cache).
+        base = os.path.join(out_dir, "")
         for image_id, fid, rec in records:
             if fid is not None and fid in self.seen:
                 continue
             while entry is not None and entry[0] < image_id:
                 entry = next(cached, None)
-            got = self._read(out_dir, image_id, rec, entry)
+            got = self._read(base, image_id, rec, entry)
             if got is None:
                 continue
             if isinstance(got, tuple):  # unchanged: its line again, as it was written
@@ -471,14 +475,15 @@ class _Collector:
 
     def _read(
         self,
-        out_dir: Path,
+        base: str,
         image_id: int,
         rec: Mapping[str, Any],
         entry: _Entry | None,
     ) -> FilesetPaths | _Entry | None:
         """The file's content: the cache's entry when its record is unchanged and the file
-        is still there as recorded, else read (what a write from scratch lists)."""
-        path = out_dir / str(rec["path"])
+        is still there as recorded, else read (what a write from scratch lists). ``base``:
+        DIR ending in its separator."""
+        path = base + str(rec["path"])
         if (
             entry is not None
             and entry[:3] == (image_id, rec.get("size"), rec.get("sha256"))
@@ -487,7 +492,7 @@ class _Collector:
             return entry
         self.opened += 1
         try:
-            return read_paths_file(path)
+            return read_paths_file(Path(path))
         except FileNotFoundError:
             logger.debug("paths file of image %s missing: not listed", image_id)
             self.missing += 1
@@ -519,12 +524,12 @@ class _Collector:
                 files[path] = (*had, fid)
 
 
-def _there_with_size(path: Path, size: int) -> bool:
+def _there_with_size(path: str, size: int) -> bool:
     """Whether ``path`` is a regular file of ``size`` bytes (one stat): a ``paths`` file the
     cache holds is taken from it only then, so that one deleted or cut since it was read is
     told as a write from scratch tells it (missing, unreadable), not listed from memory."""
     try:
-        info = path.stat()
+        info = os.stat(path)
     except OSError:
         return False
     return stat.S_ISREG(info.st_mode) and info.st_size == size

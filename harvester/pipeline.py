@@ -1597,9 +1597,12 @@ class Harvest:
         path = self.cfg.ids_from
         if path is None:
             return None
-        copy = self._ids_copy if self._ids_copy is not None else copy_of_ids_source(path)
+        server = self.cfg.base_url  # that of the source's links (the CLI's copy checks it too)
+        copy = self._ids_copy
         if copy is None:
-            check_ids_file(path, self.cfg.base_url)  # a folder, a missing file: named there
+            copy = copy_of_ids_source(path, server=server)
+        if copy is None:
+            check_ids_file(path, server)  # a folder, a missing file: named there
             return None
         self._ids_file = copy
         return copy

@@ -227,8 +227,10 @@ def parse_link(text: str) -> Link:
     parts = urlsplit(text.strip())
     try:
         port = parts.port
-    except ValueError:
-        port = None
+    except ValueError:  # (not a number, or above 65535)
+        port = 0
+    if port == 0:  # the link's server is not https://host: not one to ask in its stead
+        raise TargetTextError(f"{link_shown(text)!r} names no valid port (1 to 65535)")
     host = parts.hostname or ""
     origin = f"{parts.scheme.lower()}://{f'[{host}]' if ':' in host else host}" + (
         f":{port}" if port else ""

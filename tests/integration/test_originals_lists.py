@@ -231,3 +231,43 @@ def test_a_deleted_paths_file_is_told_missing_as_without_the_cache(
     harvested(emulator, out, "--plate", PLATE, "--dataset", DATASET)
     assert read_tsv(out) == complete
     assert "missing" not in indexed(out)
+
+
+class _Killed(BaseException):
+    """A kill -9 of the index write, at the one moment it is meant to fall on."""
+
+
+def test_a_write_killed_after_its_rename_is_no_hand_edit_to_the_next(
+    tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index write killed between renaming a new originals.tsv into place and recording
+    it in written.json (a changed --raw-url-map: other URLs): status and verify note no
+    edit, and the next index write keeps no copy and warns of none. It took harvester's
+    own table for one changed by hand."""
+    from harvester import index
+    from harvester.cli import main
+
+    out = tmp_path / "d"
+    harvested(emulator, out, "--plate", PLATE)
+    before = (out / "originals.tsv").read_bytes()
+
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(index, "_record_written", killed)
+    with pytest.raises(_Killed):
+        main(["index", str(out), "--raw-url-map", f"nfs/bioimage/drop={MIRROR}"])
+    monkeypatch.undo()
+    renamed = (out / "originals.tsv").read_bytes()
+    assert renamed != before and MIRROR.encode() in renamed  # the new one, unrecorded
+
+    for lines in notes(out):
+        assert not [line for line in lines if "changed since" in line], lines
+    said = indexed(out)
+    assert "WARNING" not in said and "changed" not in said, said
+    assert not sorted(out.glob("*.edited-*"))
+    assert (out / "originals.tsv").read_bytes() == renamed
+    # And a real edit after it is still told.
+    (out / "originals.tsv").write_bytes(renamed + b"x\ty\t1\n")
+    assert "had been changed since harvester wrote it" in indexed(out)
+    assert len(sorted(out.glob("originals.edited-*.tsv"))) == 1

@@ -9,14 +9,17 @@ the folder keeps (ids and the server, never a link's query), the command printed
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import threading
 from pathlib import Path
 
 import pytest
-from harvest_helpers import run_cli
+from harvest_helpers import harvest, run_cli
 
 from harvester.cli import main
 from harvester.emulator import EmulatorThread
+from harvester.errors import UsageError
 
 #: Consecutive images of the demo preset (screen 2302), and its plate of 8 images.
 IMAGES = (9762957, 9762958, 9762959)
@@ -166,6 +169,35 @@ def test_a_link_of_another_server_in_an_ids_file_is_refused_naming_its_line(
     )
     assert SECRET not in err
     assert not out.exists()
+
+
+def test_a_pipes_link_of_another_server_is_refused_by_a_harvest_run_from_python(
+    tmp_path: Path, emulator: EmulatorThread, spool_dir: Path
+) -> None:
+    """A FIFO (``<(cmd)``) given to a harvest run from Python (``run_harvest``, no CLI copy
+    made first): its link of another server is refused as the CLI refuses it, no folder
+    made. It was copied unchecked and its image asked of the run's server, another image."""
+    fifo = tmp_path / "ids.fifo"
+    os.mkfifo(fifo)
+    text = f"{IMAGES[0]}\nhttps://idr.example/webclient/img_detail/{IMAGES[1]}/?bsession={SECRET}\n"
+
+    def feed() -> None:
+        with fifo.open("w", encoding="utf-8") as pipe:  # waits for the harvest to open it
+            pipe.write(text)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    out = tmp_path / "D"
+    with pytest.raises(UsageError) as raised:
+        harvest(emulator.base_url, out, ids_from=fifo, artifacts=("thumbnail",))
+    feeder.join(timeout=10)
+    assert str(raised.value) == (
+        f"{fifo}: line 2: the link is of https://idr.example, not of the server asked, "
+        f"{emulator.base_url}"
+    )
+    assert SECRET not in str(raised.value)
+    assert not out.exists()
+    assert not list(spool_dir.iterdir())  # the copy begun is removed
 
 
 @pytest.mark.parametrize(
