@@ -223,6 +223,13 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
     ], lines
     assert "not submitted yet" not in text
 
+    # Without DIR's index script, the array alone (the line's second sbatch failed).
+    (out / "index.sbatch").unlink()
+    text, _data = status(out, capsys)
+    assert f"  once what it says is fixed, submit it again: sbatch {out}/harvest.sbatch" in (
+        text.splitlines()
+    ), text
+
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|{out}/harvest.sbatch\\n")
     text, _data = status(out, capsys)
     assert "a task is starting, or ended before its harvest began" in text
