@@ -367,7 +367,7 @@ def test_a_missing_index_is_left_to_the_queued_index_job(
         (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", f'cat "{queue}"')),
     )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    # (squeue -r -o '%F|%K|%o': the index job is no array, its %K is N/A)
+    # (squeue -r -o '%F|%K|%o|%Z': the index job is no array, its %K is N/A)
     queue.write_text(f"4242|1|{out}/harvest.sbatch\n4243|N/A|{out}/index.sbatch\n")
     text, _ = status(out, capsys)
     notes = [line for line in text.splitlines() if line.startswith("note: index.csv")]
