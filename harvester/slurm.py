@@ -427,8 +427,9 @@ def tasks_in_queue(script: Path) -> set[int] | str:
 def _queue_rows(scripts: list[Path], fields: str, *flags: str) -> list[list[str]] | str:
     """``fields`` (``squeue -o`` fields) of each line of this user's queue whose batch
     script is one of ``scripts``, a list of rows per script in their order, or why the
-    queue cannot be asked here (for :func:`script_queue`). The script's path is asked last
-    (``%o``): what follows the fields' own ``|`` is the path, which may hold one."""
+    queue cannot be asked here (for :func:`script_queue`). The script's path and the job's
+    working directory are asked last (``%o|%Z``): what follows the fields' own ``|`` is
+    read by :func:`_queued_script`."""
     squeue, scontrol = shutil.which("squeue"), shutil.which("scontrol")
     if squeue is None or scontrol is None:
         return "no squeue here"
@@ -436,7 +437,7 @@ def _queue_rows(scripts: list[Path], fields: str, *flags: str) -> list[list[str]
         return "scontrol ping finds no SLURM controller"
     # By user id, not name: getpass.getuser() raises where the id has no passwd entry (a
     # container's user on a cluster node); squeue -u takes either.
-    proc = _quiet_run([squeue, "-h", *flags, "-u", str(os.getuid()), "-o", f"{fields}|%o"])
+    proc = _quiet_run([squeue, "-h", *flags, "-u", str(os.getuid()), "-o", f"{fields}|%o|%Z"])
     if proc is None or proc.returncode != 0:
         return "squeue failed"
     wanted = [os.path.realpath(script) for script in scripts]
@@ -444,9 +445,31 @@ def _queue_rows(scripts: list[Path], fields: str, *flags: str) -> list[list[str]
     rows: list[list[str]] = [[] for _ in scripts]
     for line in proc.stdout.splitlines():
         parts = line.split("|", cut)
-        if len(parts) == cut + 1 and (path := os.path.realpath(parts[-1].strip())) in wanted:
+        if len(parts) == cut + 1 and (path := _queued_script(parts[-1], wanted)) is not None:
             rows[wanted.index(path)].append("|".join(parts[:-1]))
     return rows
+
+
+def _queued_script(said: str, wanted: list[str]) -> str | None:
+    """Which of ``wanted`` (real paths) a job's ``%o|%Z`` (its batch script, its working
+    directory) names, else None. Either may hold a ``|``: each split is tried.
+
+    Why ``%Z``: ``sbatch ./harvest.sbatch`` (or ``../study/harvest.sbatch``) is listed by
+    that relative path, which was resolved against status's own directory: an array so
+    submitted was not seen, and a second ``harvester slurm --submit`` of it went through.
+    It is resolved against the job's working directory, where it was submitted (an
+    ``sbatch -D`` elsewhere is not: it may be missed, never mistaken)."""
+    said = said.strip()
+    splits = [(said, "")] + [
+        (said[:at], said[at + 1 :]) for at, char in enumerate(said) if char == "|"
+    ]
+    for script, workdir in splits:
+        script, workdir = script.strip(), workdir.strip()
+        if not script or (not os.path.isabs(script) and not workdir):
+            continue  # (a relative path without the directory it is relative to)
+        if (path := os.path.realpath(os.path.join(workdir, script))) in wanted:
+            return path
+    return None
 
 
 #: How long a probe of what SLURM can tell about an ended task may take (sacct, scontrol).

@@ -327,7 +327,8 @@ class TaskProgress:
     #: SLURM calls FAILED) or ``"server_down"`` (down longer than its ``--outage-wait``);
     #: None when it says none of them, or was not read.
     ended: str | None = None
-    #: With ``ended`` ``"max_bytes"``: the budget, as its log says it (``30K``).
+    #: With ``ended`` ``"max_bytes"``: the budget, as its log says it (``30K``); None where
+    #: its line was cut short (a disk full as it was written).
     max_bytes: str | None = None
 
 
@@ -1292,7 +1293,8 @@ class StatusReport:
             elif t.task in self.queued_tasks:
                 parts.append("in the queue")
             elif t.ended == "max_bytes":
-                parts.append(f"stopped by its --max-bytes budget ({t.max_bytes})")
+                size = f" ({t.max_bytes})" if t.max_bytes else ""
+                parts.append(f"stopped by its --max-bytes budget{size}")
             elif t.ended == "server_down":
                 parts.append("stopped: the server was down, as its log says")
             elif t.task in timed:
@@ -1343,10 +1345,13 @@ class StatusReport:
         if ended:
             from harvester.slurm import resume_line
 
+            # (its index job after it where DIR has that script: without it, the line's
+            # second sbatch failed, and the array alone is what is left to submit)
+            again = resume_line(Path(self.out_dir)) if s.index_script else f"sbatch {q(s.script)}"
             lines += [
                 f"{s.task_logs} task log(s) in {s.logs} but no harvest journal: its tasks "
                 f"ended before their harvest began; read {s.newest_log}",
-                f"  once what it says is fixed, submit it again: {resume_line(Path(self.out_dir))}",
+                f"  once what it says is fixed, submit it again: {again}",
             ]
         elif s.task_logs:
             # A task that ran but left no journal stopped before its harvest began (a usage
@@ -1955,8 +1960,11 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     return _LogEnd(True, oom, _cancelled_by(after))
 
 
-#: A harvest's last line when its ``--max-bytes`` budget stopped it (exit 8).
-_BUDGET_SPENT = re.compile(r"stopped: the --max-bytes budget of (\S+) was reached\b")
+#: A harvest's last line when its ``--max-bytes`` budget stopped it (exit 8); the budget
+#: is read only from the whole line (a line cut short names no size, or a wrong one).
+_BUDGET_SPENT = re.compile(r"stopped: the --max-bytes budget(?: of (\S+) was reached\b)?")
+#: A harvest's last line when the server stayed down past its ``--outage-wait`` (exit 75).
+_SERVER_DOWN = "stopped: the server stayed down"
 
 
 def _harvest_end(after: list[str]) -> tuple[str | None, str | None]:
@@ -1969,7 +1977,9 @@ def _harvest_end(after: list[str]) -> tuple[str | None, str | None]:
     for line in reversed(after):
         if m := _BUDGET_SPENT.match(line):
             return "max_bytes", m.group(1)
-        if line.startswith("stopped: "):  # (its other stop: the server down past --outage-wait)
+        # (each stop by its own words: any "stopped: " called a budget line cut short, its
+        # disk full, "the server was down")
+        if line.startswith(_SERVER_DOWN):
             return "server_down", None
         if line.startswith("interrupted"):
             return "interrupted", None

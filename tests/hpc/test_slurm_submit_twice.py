@@ -103,3 +103,53 @@ def test_on_a_cluster_a_second_submission_is_refused_while_the_array_is_held(
     index = out_text.split("index:    job ")[1].split()[0]
     subprocess.run(["scancel", array, index], timeout=30, check=False)
     _wait_gone([array, index])
+
+
+def test_an_array_submitted_by_a_relative_path_is_found_by_its_working_directory(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`cd DIR && sbatch ./harvest.sbatch`: squeue lists the script as `./harvest.sbatch`
+    (sbatch keeps a `./` or `../` path as given), in the job's working directory DIR. It
+    was resolved against this process's directory, the array not seen, and a second
+    --submit went through; a relative path in another directory is another script."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|./harvest.sbatch|{out}\\n")
+    sbatched = tmp_path / "sbatch-args"
+    (tmp_path / "bin" / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> {sbatched}\necho 4301\n')
+    (tmp_path / "bin" / "sbatch").chmod(0o755)
+    capsys.readouterr()
+    assert main([*_again(out), "--submit"]) == 2
+    assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
+    assert not sbatched.exists()
+
+    other = tmp_path / "other"
+    other.mkdir()
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|./harvest.sbatch|{other}\\n")
+    assert main([*_again(out), "--submit"]) == 0
+    assert "submitted job array 4301" in capsys.readouterr().out
+
+
+@pytest.mark.slurm
+def test_on_a_cluster_an_array_submitted_from_its_folder_is_refused_a_second_time(
+    tmp_path: Path, emulator_process: EmulatorProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real array held in the queue, submitted as `sbatch ./harvest.sbatch` from DIR:
+    the queue's listing (status's too) finds it, and `harvester slurm --submit` again is
+    refused."""
+    require_slurm_cluster()
+    out = tmp_path / "study"
+    _prepare(emulator_process.base_url, out, "--job-name", "hv-submit-relative")
+    held = _sbatch("--hold", "./harvest.sbatch", cwd=out)
+    try:
+        assert queued_jobs(out / "harvest.sbatch") == [held]
+        capsys.readouterr()
+        assert main([*_again(out), "--submit"]) == 2
+        assert capsys.readouterr().err.splitlines() == _refused(out, held)
+    finally:
+        jobs = [held, *queued_jobs(out / "harvest.sbatch")]
+        subprocess.run(["scancel", *jobs], timeout=30, check=False)
+    _wait_gone(jobs)

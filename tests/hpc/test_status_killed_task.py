@@ -105,7 +105,7 @@ def _fake_slurm(
     accounting: bool = True, shown: str = "",
 ) -> Path:  # fmt: skip
     """`scontrol`, `squeue` and `sacct` on PATH: the controller up or down, squeue printing
-    ``queue`` (its -r -o '%F|%K|%o' form), sacct answering or refused as without
+    ``queue`` (its -r -o '%F|%K|%o|%Z' form), sacct answering or refused as without
     accounting, `scontrol -o show job` printing ``shown`` (a job it no longer lists: an
     error); returns the file squeue writes its arguments to."""
     bin_dir = tmp_path / "bin"
@@ -181,7 +181,7 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
          "slurm_state": None}
     ]  # fmt: skip
     # (one task a line, pending ones too; by user id as queued_jobs asks)
-    assert f"-h -r -u {os.getuid()} -o %F|%K|%o" in asked.read_text().splitlines()
+    assert f"-h -r -u {os.getuid()} -o %F|%K|%o|%Z" in asked.read_text().splitlines()
 
     assert run_array_task(script, TASK, 4, JOB).returncode == 0  # appended to the same log
     text, data = _status(out, capsys)

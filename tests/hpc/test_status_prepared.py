@@ -223,6 +223,13 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
     ], lines
     assert "not submitted yet" not in text
 
+    # Without DIR's index script, the array alone (the line's second sbatch failed).
+    (out / "index.sbatch").unlink()
+    text, _data = status(out, capsys)
+    assert f"  once what it says is fixed, submit it again: sbatch {out}/harvest.sbatch" in (
+        text.splitlines()
+    ), text
+
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|{out}/harvest.sbatch\\n")
     text, _data = status(out, capsys)
     assert "a task is starting, or ended before its harvest began" in text
@@ -360,7 +367,7 @@ def test_a_missing_index_is_left_to_the_queued_index_job(
         (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", f'cat "{queue}"')),
     )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    # (squeue -r -o '%F|%K|%o': the index job is no array, its %K is N/A)
+    # (squeue -r -o '%F|%K|%o|%Z': the index job is no array, its %K is N/A)
     queue.write_text(f"4242|1|{out}/harvest.sbatch\n4243|N/A|{out}/index.sbatch\n")
     text, _ = status(out, capsys)
     notes = [line for line in text.splitlines() if line.startswith("note: index.csv")]

@@ -112,6 +112,31 @@ def test_tasks_their_budget_stopped_say_so_in_status_and_the_index_note(
     assert [x.split(" of ")[0] for x in lines[1:3]] == ["  task 0: 2", "  task 1: 2"], lines
 
 
+def test_a_budget_line_cut_short_is_still_the_budget_not_the_server(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The task's last line cut short as it was written (its disk full: what a budget is
+    for): its line still says the budget stopped it, naming no size it cannot read, not
+    that the server was down (any `stopped: ` line was taken for that)."""
+    out = tmp_path / "study"
+    _budget_array(emulator.base_url, out)
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
+    log = out / "logs" / "harvest-4242_0.log"
+    text = log.read_text()
+    at = text.index("stopped: the --max-bytes budget of 1K was reached")
+    log.write_text(text[: at + len("stopped: the --max-bytes budget of 1")])
+    _queue_empty(tmp_path, monkeypatch)
+    lines, _last = _task_lines(out, capsys)
+    assert lines[1].endswith(f" not reached, stopped by its --max-bytes budget (log: {log})"), (
+        lines
+    )
+    assert BUDGET_LINE in lines
+    assert "server" not in "\n".join(lines)
+
+
 def test_a_task_queued_again_after_its_budget_is_said_queued_not_stopped(
     emulator: EmulatorThread,
     tmp_path: Path,
