@@ -10,7 +10,8 @@ Three ways to run it:
 The first two run the server on its own event loop in a background thread, so
 the caller's event loop (the harvester's) never shares work with the server and
 sync tests can use it too. The handle exposes ``base_url``, ``stats()``,
-``reset_stats()`` and ``app``.
+``reset_stats()``, ``app``, and ``wait_held()`` / ``release()`` for the ``hold:`` fault's
+gates.
 
 All three serve HTTPS instead of plain HTTP when given a certificate:
 ``ssl_context=`` (a server ``ssl.SSLContext``) in Python, ``--tls-cert FILE
@@ -131,6 +132,17 @@ class EmulatorThread:
     def reset_stats(self) -> None:
         """Zero the stats and restart the fault sequence (like ``/__emulator__/reset``)."""
         self.server.reset_stats()
+
+    def release(self, gate: str) -> None:
+        """Open the ``hold:`` gate ``gate``: its held answers are sent, later ones pass (until
+        ``reset_stats()`` closes it again). Raises ``GateTimeout`` if the gate already gave
+        up on an answer (the test released it too late)."""
+        self.server.gates.get(gate).release()
+
+    def wait_held(self, gate: str, count: int = 1, timeout_s: float = 60.0) -> None:
+        """Return once ``count`` answers reached the closed ``hold:`` gate ``gate`` (since
+        the start or the last ``reset_stats()``); ``TimeoutError`` after ``timeout_s``."""
+        self.server.gates.get(gate).wait_held(count, timeout_s)
 
     def start(self) -> EmulatorThread:
         """Start serving; raises ``OSError`` if the address cannot be bound."""

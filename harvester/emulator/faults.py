@@ -33,8 +33,14 @@ item                   meaning
 ``maintenance:D@S``    503 HTML maintenance page for D, starting S after start
 ``ratelimit:N/s``      per client IP: 429 once N requests were served in the last 1 s
 ``first:K[*N]|...``    the first faultable answers, in order, before any random draw:
-                       a fault kind above (``truncate``, ``html200``...) or ``ok`` (the
-                       real answer), ``*N`` repeating it (``first:truncate|html200*2``)
+                       a fault kind above (``truncate``, ``html200``...), ``ok`` (the
+                       real answer) or ``hold``, ``*N`` repeating it
+                       (``first:truncate|html200*2``)
+``hold:NAME``          hold answers until the test releases gate NAME (see
+                       :mod:`harvester.emulator.gates`): those ``first:`` says ``hold``,
+                       or, when it says none, every answer ``only:`` lets through
+``hold-timeout:D``     give up on an unreleased gate after D (default ``60s``): its held
+                       answers get a 503 page and its release raises
 ``seed:N``             seed of the decisions (default 0)
 ``only:P[|P...]``      restrict the faults (not latency) to paths starting with P
                        (P starts with ``/``) or to route names matching the glob P
@@ -62,6 +68,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field, replace
 from email.utils import formatdate
 from fnmatch import fnmatchcase
+
+from harvester.emulator.gates import DEFAULT_HOLD_TIMEOUT_S
 
 __all__ = [
     "Decision",
@@ -119,6 +127,9 @@ class FaultSpec:
     only_routes: tuple[str, ...] = ()
     #: ``first:``: the kinds of the first faultable answers, in order (None: the real answer).
     first: tuple[str | None, ...] = ()
+    #: ``hold:``: the gate held answers wait at (None: no answer is held).
+    hold: str | None = None
+    hold_timeout_s: float = DEFAULT_HOLD_TIMEOUT_S
 
     def rate(self, kind: str) -> float:
         """The configured rate of ``kind`` (0.0 when absent)."""
@@ -133,6 +144,7 @@ class FaultSpec:
         return bool(
             self.rates
             or self.first
+            or self.hold is not None
             or self.latency_s
             or self.jitter_s
             or self.maintenance is not None
@@ -185,6 +197,7 @@ def parse_faults(spec: str | None) -> FaultSpec:
     only: list[str] = []
     only_routes: list[str] = []
     first: list[str | None] = []
+    hold: str | None = None
     for raw in spec.split(","):
         item = raw.strip()
         if not item:
@@ -196,7 +209,7 @@ def parse_faults(spec: str | None) -> FaultSpec:
             raise ValueError(f"bad fault item {item!r}: expected name:value")
         if name in RANDOM_KINDS:
             rates[name] = _rate(item, value)
-        elif name in ("latency", "jitter", "trickle-delay"):
+        elif name in ("latency", "jitter", "trickle-delay", "hold-timeout"):
             durations[name] = _duration(item, value)
         elif name == "seed":
             try:
@@ -221,11 +234,19 @@ def parse_faults(spec: str | None) -> FaultSpec:
             only_routes.extend(p for p in targets if not p.startswith("/"))
         elif name == "first":
             first.extend(_first(item, value))
+        elif name == "hold":
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+                raise ValueError(f"bad fault item {item!r}: a gate name is letters, digits, _ . -")
+            hold = value
         else:
             raise ValueError(f"unknown fault item {item!r} (known: {', '.join(_KNOWN)})")
     total = sum(rates.values())
     if total > 1.0 + 1e-9:
         raise ValueError(f"fault rates add up to {total:.0%}, more than 100%")
+    if "hold" in first and hold is None:
+        raise ValueError("first: says hold but no hold:NAME names the gate")
+    if durations.get("hold-timeout", 1.0) <= 0:
+        raise ValueError("hold-timeout must be more than 0")
     return FaultSpec(
         rates=tuple((kind, rates[kind]) for kind in RANDOM_KINDS if rates.get(kind)),
         latency_s=durations.get("latency", 0.0),
@@ -239,6 +260,8 @@ def parse_faults(spec: str | None) -> FaultSpec:
         only=tuple(only),
         only_routes=tuple(only_routes),
         first=tuple(first),
+        hold=hold,
+        hold_timeout_s=durations.get("hold-timeout", DEFAULT_HOLD_TIMEOUT_S),
     )
 
 
@@ -253,6 +276,8 @@ _KNOWN = (
     "seed",
     "only",
     "first",
+    "hold",
+    "hold-timeout",
 )
 
 #: Most answers ``first:`` may script (a typo such as ``html200*10000000`` must not eat memory).
@@ -264,9 +289,9 @@ def _first(item: str, value: str) -> list[str | None]:
     kinds: list[str | None] = []
     for part in value.split("|"):
         kind, star, count = part.strip().lower().partition("*")
-        if kind != "ok" and kind not in RANDOM_KINDS:
+        if kind not in ("ok", "hold") and kind not in RANDOM_KINDS:
             raise ValueError(
-                f"bad fault item {item!r}: {kind!r} is not ok or a fault kind "
+                f"bad fault item {item!r}: {kind!r} is not ok, hold or a fault kind "
                 f"({', '.join(RANDOM_KINDS)})"
             )
         # ASCII digits only: int() refuses "²", which str.isdigit() lets through.
@@ -301,13 +326,15 @@ class Decision:
 
     ``kind`` is None (answer normally), a random kind (``"503"``, ``"reset"``...),
     ``"maintenance"`` or ``"ratelimit"``. ``delay_s`` is the latency to apply before
-    answering. ``retry_after`` is the header value for 429/503 answers, if any.
+    answering. ``retry_after`` is the header value for 429/503 answers, if any. ``hold``
+    names the gate the answer waits at before anything else (None: it does not wait).
     """
 
     kind: str | None = None
     delay_s: float = 0.0
     retry_after: str | None = None
     trickle_delay_s: float = DEFAULT_TRICKLE_DELAY_S
+    hold: str | None = None
 
     @property
     def replaces(self) -> bool:
@@ -396,12 +423,25 @@ class FaultInjector:
                     if draw < edge:
                         kind = name
                         break
+            hold = self._hold(kind)
+            if kind == "hold":
+                kind = None
             if kind in _IMGDATA_KINDS and "imgData" not in path:
                 kind = None
-            if kind is None:
+            if kind is None and hold is None:
                 return Decision(delay_s=delay) if delay else NO_FAULT
             retry_after = self._retry_after(form_pick) if kind == "429" else None
-            return Decision(kind, delay, retry_after, spec.trickle_delay_s)
+            return Decision(kind, delay, retry_after, spec.trickle_delay_s, hold)
+
+    def _hold(self, kind: str | None) -> str | None:
+        """The gate an eligible answer of scripted or drawn ``kind`` waits at: those
+        ``first:`` says ``hold`` when it says any, else every one."""
+        spec = self.spec
+        if spec.hold is None:
+            return None
+        if "hold" in spec.first:
+            return spec.hold if kind == "hold" else None
+        return spec.hold
 
     def _eligible(self, path: str, route: str) -> bool:
         spec = self.spec

@@ -38,6 +38,7 @@ from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 from harvester.emulator.faults import TRICKLE_PIECES, Decision, FaultInjector, FaultSpec
+from harvester.emulator.gates import Gates
 from harvester.emulator.http import Request, Response, Route, logged_crash, shown_target
 from harvester.emulator.stats import Stats
 
@@ -307,12 +308,33 @@ class _Connection(asyncio.Protocol):
         if not resp.route:
             resp.route = server.route_name(req)
         self.active = (resp.route, resp.status, req.path, kind, req.raw_path)
+        if decision.hold is not None:
+            gate = server.gates.get(decision.hold)
+
+            def give_up() -> None:
+                page = _fault_page(503, "Gate never released", f"hold:{gate.name}")
+                self.active = (resp.route, 503, req.path, "hold", req.raw_path)
+                self._after_delay(req.method, Response(503, page, "text/html"), keep_alive, None)
+
+            if gate.hold(
+                lambda: self._after_delay(req.method, resp, keep_alive, decision), give_up
+            ):
+                return
+        self._after_delay(req.method, resp, keep_alive, decision)
+
+    def _after_delay(
+        self, method: str, resp: Response, keep_alive: bool, decision: Decision | None
+    ) -> None:
+        """Answer after the decision's latency (None: a held answer given up on, at once)."""
+        if self.transport is None or self.closing:
+            return
+        decision = decision or Decision()
         if decision.delay_s > 0:
             self.timer = self.loop.call_later(
-                decision.delay_s, self._answer, req.method, resp, keep_alive, kind, decision
+                decision.delay_s, self._answer, method, resp, keep_alive, decision.kind, decision
             )
         else:
-            self._answer(req.method, resp, keep_alive, kind, decision)
+            self._answer(method, resp, keep_alive, decision.kind, decision)
 
     def _answer(
         self, method: str, resp: Response, keep_alive: bool, kind: str | None, decision: Decision
@@ -547,6 +569,8 @@ class EmulatorServer:
         self.port = port
         self.spec = faults or FaultSpec()
         self.faults = FaultInjector(self.spec)
+        #: The ``hold:`` fault's gates, released by the test (``/__emulator__/release/NAME``).
+        self.gates = Gates(self.spec.hold_timeout_s)
         self.stats = stats or Stats()
         self.ssl_context = ssl_context
         self.idle_timeout_s = float(idle_timeout_s)
@@ -584,6 +608,7 @@ class EmulatorServer:
         self.base_url = f"{self.scheme}://{shown}:{self.port}"
         # The fault clock (maintenance windows) starts when we accept connections.
         self.faults = FaultInjector(self.spec)
+        self.gates.bind(self._loop)
         logger.info("emulator serving %s", self.base_url)
 
     async def close(self) -> None:
@@ -626,9 +651,11 @@ class EmulatorServer:
         return snapshot
 
     def reset_stats(self) -> None:
-        """Zero the stats and the connection count; restart the fault sequence."""
+        """Zero the stats and the connection count; restart the fault sequence and close
+        the ``hold:`` gates again."""
         self.stats.reset()
         self.faults.reset()
+        self.gates.rearm()
         self.connections_accepted = 0
 
     # -- per-request helpers used by connections -----------------------------------
@@ -676,8 +703,15 @@ class EmulatorServer:
         return "unrouted"
 
     def control(self, req: Request) -> Response:
-        """The ``/__emulator__/`` control plane: stats and reset."""
+        """The ``/__emulator__/`` control plane: stats, reset and gate release."""
         name = req.path[len(CONTROL_PREFIX) :].strip("/")
+        if name.startswith("release/") and req.method == "POST":
+            gate = self.gates.get(name[len("release/") :])
+            try:
+                gate.release()
+            except RuntimeError as exc:  # (GateTimeout: it gave up before this release)
+                return Response(409, json.dumps({"message": str(exc)}).encode(), "application/json")
+            return _json({"released": gate.name, "held": gate.held()})
         if name == "stats" and req.method in ("GET", "HEAD") and req.param("reset") is None:
             return _json(self.stats_snapshot())
         if name == "reset" or (name == "stats" and req.param("reset") is not None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from harvester.emulator import EmulatorThread
+from harvester.emulator.gates import GateTimeout
 
 Factory = Callable[..., EmulatorThread]
 
@@ -230,3 +232,63 @@ def test_client_leaving_early_is_recorded(make_emulator: Factory, fake_app: Any)
     stats = emu.stats()
     assert stats["faults"] == {"client_closed": 1}
     assert stats["image_requests_repeated"] == 0
+
+
+def _get_in_thread(url: str, answers: list[httpx.Response | BaseException]) -> threading.Thread:
+    """GET ``url`` on a thread of its own (the answer, or what it raised, into ``answers``)."""
+
+    def get() -> None:
+        try:
+            answers.append(httpx.get(url, timeout=30))
+        except BaseException as exc:  # handed to the test's thread
+            answers.append(exc)
+
+    thread = threading.Thread(target=get)
+    thread.start()
+    return thread
+
+
+def test_hold_keeps_answers_until_released(make_emulator: Factory, fake_app: Any) -> None:
+    """first:ok|hold,hold:NAME: the second answer waits until ``release(NAME)``; other paths
+    and the first answer are not held; once released, the held answer is the real one and
+    later ones pass."""
+    emu = _emu(make_emulator, fake_app, "first:ok|hold,hold:listing,only:/json/")
+    assert httpx.get(f"{emu.base_url}/json/", timeout=5).json()["path"] == "/json/"
+    answers: list[httpx.Response | BaseException] = []
+    thread = _get_in_thread(f"{emu.base_url}/json/?n=2", answers)
+    emu.wait_held("listing", 1, timeout_s=30)
+    assert httpx.get(f"{emu.base_url}/thumb/10/", timeout=5).status_code == 200
+    assert answers == []  # (still held: a path only: leaves alone was answered meanwhile)
+    emu.release("listing")
+    thread.join(30)
+    assert [r.status_code for r in answers if isinstance(r, httpx.Response)] == [200]
+    assert httpx.get(f"{emu.base_url}/json/", timeout=5).status_code == 200  # open now
+
+
+def test_a_gate_never_released_fails_loudly(make_emulator: Factory, fake_app: Any) -> None:
+    """hold-timeout: a held answer not released in time gets a 503 page naming the gate,
+    and the late release raises GateTimeout instead of letting the test pass."""
+    emu = _emu(make_emulator, fake_app, "hold:forgotten,hold-timeout:200ms")
+    answer = httpx.get(f"{emu.base_url}/json/", timeout=30)
+    assert answer.status_code == 503
+    assert "hold:forgotten" in answer.text
+    with pytest.raises(GateTimeout, match="'forgotten' held an answer for 0.2s"):
+        emu.release("forgotten")
+
+
+def test_a_reset_closes_the_gate_again(make_emulator: Factory, fake_app: Any) -> None:
+    """A gate released before any request holds none; ``reset_stats()`` closes it again and
+    zeroes its count, and POST /__emulator__/release/NAME opens it over HTTP."""
+    emu = _emu(make_emulator, fake_app, "hold:g")
+    emu.release("g")
+    assert httpx.get(f"{emu.base_url}/json/", timeout=5).status_code == 200
+    emu.reset_stats()
+    answers: list[httpx.Response | BaseException] = []
+    thread = _get_in_thread(f"{emu.base_url}/json/", answers)
+    emu.wait_held("g", 1, timeout_s=30)
+    released = httpx.post(f"{emu.base_url}/__emulator__/release/g", timeout=5)
+    assert released.json() == {"released": "g", "held": 1}
+    thread.join(30)
+    assert [r.status_code for r in answers if isinstance(r, httpx.Response)] == [200]
+    with pytest.raises(TimeoutError, match="gate 'other': 0 of 1 answers held"):
+        emu.wait_held("other", 1, timeout_s=0.1)

@@ -50,6 +50,9 @@ def test_full_spec_parses() -> None:
         ("first:html200*\u00b2", "first:html200*\u00b2"),  # a digit to isdigit(), not to int()
         ("first:html200*10000000000000000000000", "more than 10000 answers"),
         ("first:ok*9999|html200*2", "more than 10000 answers"),
+        ("first:ok|hold", "no hold:NAME"),
+        ("hold:a/b", "hold:a/b"),
+        ("hold:x,hold-timeout:0", "hold-timeout"),
     ],
 )
 def test_bad_specs_name_the_item(text: str, needle: str) -> None:

@@ -790,10 +790,13 @@ def test_a_task_stopped_mid_image_counts_its_partly_harvested_images(
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     """Task 1, stopped (SIGTERM) with its images' imgData written and their thumbnails
-    still coming (trickled): its line counts them as partly harvested, so that its counts
-    add up to its images (it read "0 of 28 images complete, 24 not reached")."""
+    still coming (held by the emulator until the task is gone): its line counts them as
+    partly harvested, so that its counts add up to its images (it read "0 of 28 images
+    complete, 24 not reached")."""
+    # (Never released: the task is stopped while they are held; a timeout well past the
+    # task's own wait, so a loaded machine never gets a thumbnail answered before the stop.)
     emu: EmulatorThread = make_emulator(
-        preset="demo", faults="trickle:100%,trickle-delay:5s,only:image:thumbnail*"
+        preset="demo", faults="hold:thumbnails,hold-timeout:10m,only:image:thumbnail*"
     )
     out = tmp_path / "study"
     assert main(["plan", "--base-url", emu.base_url, "--screen", "2302", "--out", str(out),

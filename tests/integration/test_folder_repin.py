@@ -82,12 +82,10 @@ def pinned_by_ctrl_c(
     emulator: EmulatorThread, out: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """Metadata harvested, then a 256-px thumbnail run interrupted (SIGINT) once it has set
-    the folder's size, while its thumbnails are still trickling in."""
+    the folder's size, while its thumbnails are held by the emulator (none can arrive first)."""
     done = harvest(emulator.base_url, out, "--plate", str(SMALL_PLATE), "--artifacts", "metadata")
     assert done.returncode == 0, done.stderr
-    slow = make_emulator(
-        preset="demo", faults="trickle:100%,trickle-delay:10s,only:/webgateway/render_thumbnail/"
-    )
+    slow = make_emulator(preset="demo", faults="hold:thumbnails,only:/webgateway/render_thumbnail/")
     proc = start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), "--rate", "none",
                      "--quiet", "--plate", str(SMALL_PLATE), "--artifacts", "thumbnail",
                      "--thumbnail-size", "256")  # fmt: skip
@@ -96,8 +94,10 @@ def pinned_by_ctrl_c(
         while "thumbnail_size" not in kept(out) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert kept(out) == {"thumbnail_size": 256}
+        slow.wait_held("thumbnails", 1, timeout_s=60)
         err = interrupt(proc, signal.SIGINT)
         assert proc.returncode == 130, err
+    slow.release("thumbnails")  # (the run is gone: nothing is left held for the timeout)
 
 
 @pytest.mark.parametrize("how", ["unknown-image", "server-serves-none", "ctrl-c"])

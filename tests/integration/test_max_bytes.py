@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from gate_helpers import released_when
 from harvest_helpers import Reference
 
 from harvester.cli import EXIT_BUDGET, main
@@ -410,9 +411,9 @@ def test_a_sets_saved_budget_is_its_own_in_a_resume(
     assert "not replayed" not in err
 
 
-#: A listing's answer held back (sent in 8 pieces 600 ms apart, about 5 s), so that the
-#: workers fetch every image queued before it while the walk waits for it.
-HOLD = "trickle-delay:600ms"
+#: The emulator's gate a listing's answer is held at until the test releases it, once the
+#: workers stored every file queued before it (``released_when``): whatever the machine's load.
+GATE = "listing"
 
 
 def _stored(out: Path) -> int:
@@ -443,8 +444,10 @@ def _budgeted_after_measuring(
 ) -> int:
     """``measure`` of what ``measured_command`` stores, harvested with no budget into a folder
     of its own; the emulator's faults are then started again, for the run under test to meet
-    them as this one did (its study files name the emulator's URL: only it serves the bytes)."""
+    them as this one did (its study files name the emulator's URL: only it serves the bytes).
+    The gate is open for this run (nothing to wait for) and closed again by the reset."""
     folder = tmp_path / "measured"
+    emulator.release(GATE)
     code, _out, err = _harvest(capsys, *measured_command, "--out", str(folder))
     assert code == 0, err
     emulator.reset_stats()
@@ -459,14 +462,14 @@ def test_a_walk_still_listing_after_its_last_image_ends_complete(
     """The budget reached by the last file while the walk still waits on a listing that finds
     no new image stopped nothing: exit 0, no word of a budget, every file stored; the same
     command then stores nothing (exit 0). Image 1884804, given again after its dataset, has
-    its labels asked once more: that answer is held, after the dataset's last image was
-    queued. Such a run exited 8 saying the rest was pending (in 1 run of 6 to 30 where the
-    budget was the bytes left), and a ``case $? in 8) resubmit`` script resubmitted a
-    complete study."""
+    its labels asked once more: that answer is held at the emulator's gate until every file
+    is stored (the budget reached). Such a run exited 8 saying the rest was pending (in 1 run
+    of 6 to 30 where the budget was the bytes left), and a ``case $? in 8) resubmit`` script
+    resubmitted a complete study."""
     # The second annotations request is the repeated image's (the first, the dataset's page,
     # is answered before any image of it is queued).
     emulator = make_emulator(
-        preset="demo", faults=f"first:ok|trickle,{HOLD},only:/webclient/api/annotations/"
+        preset="demo", faults=f"first:ok|hold,hold:{GATE},only:/webclient/api/annotations/"
     )
     command = [
         "--base-url", emulator.base_url, "--dataset", "51", "--image", "1884804",
@@ -475,7 +478,8 @@ def test_a_walk_still_listing_after_its_last_image_ends_complete(
     total = _budgeted_after_measuring(capsys, emulator, tmp_path, command, _stored)
     out = tmp_path / "out"
     budgeted = [*command, "--out", str(out), "--max-bytes", str(total)]
-    code, stdout, err = _harvest(capsys, *budgeted)
+    with released_when(emulator, GATE, lambda: _stored(out) == total, "stored the budget"):
+        code, stdout, err = _harvest(capsys, *budgeted)
     assert code == 0, err
     assert "stopped" not in err
     assert "budget" not in stdout + err
@@ -498,7 +502,7 @@ def test_a_walk_that_finds_an_image_to_fetch_after_the_budget_stops_there(
     short, so the run stops there (exit 8, the ``stopped:`` line) storing nothing of that
     image, and the same command fetches it and ends complete."""
     emulator = make_emulator(
-        preset="demo", faults=f"first:ok|trickle,{HOLD},only:/webclient/api/annotations/"
+        preset="demo", faults=f"first:ok|hold,hold:{GATE},only:/webclient/api/annotations/"
     )
     common = [
         "--base-url", emulator.base_url, "--artifacts", ARTIFACTS, "--rate", "none",
@@ -510,7 +514,8 @@ def test_a_walk_that_finds_an_image_to_fetch_after_the_budget_stops_there(
     out = tmp_path / "out"
     command = [*common, "--dataset", "51", "--image", "1884805", "--out", str(out)]
     command += ["--max-bytes", str(budget)]
-    code, _out, err = _harvest(capsys, *command)
+    with released_when(emulator, GATE, lambda: _stored(out) == budget, "stored the budget"):
+        code, _out, err = _harvest(capsys, *command)
     assert code == EXIT_BUDGET, err
     assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of ")
     assert _stored(out) == budget
@@ -533,7 +538,7 @@ def test_study_files_left_when_the_budget_is_reached_are_work_left(
     (exit 8, no study file on disk), and the same command stores them, fetching no image
     again, and ends complete."""
     emulator = make_emulator(
-        preset="demo", faults=f"first:trickle,{HOLD},only:/webclient/api/plate_acquisitions/"
+        preset="demo", faults=f"first:hold,hold:{GATE},only:/webclient/api/plate_acquisitions/"
     )
     command = [
         "--base-url", emulator.base_url, "--plate", "7375", "--artifacts", ARTIFACTS,
@@ -548,7 +553,12 @@ def test_study_files_left_when_the_budget_is_reached_are_work_left(
     )
     out = tmp_path / "out"
     budgeted = [*command, "--out", str(out), "--max-bytes", str(images_bytes)]
-    code, _out, err = _harvest(capsys, *budgeted)
+
+    def images_stored() -> bool:
+        return sum(stat.st_size for stat in _files(out).values()) == images_bytes
+
+    with released_when(emulator, GATE, images_stored, "stored the plate's images"):
+        code, _out, err = _harvest(capsys, *budgeted)
     assert code == EXIT_BUDGET, err
     assert err.strip().splitlines()[-1].startswith("stopped: the --max-bytes budget of ")
     assert _study_files(out) == set()
