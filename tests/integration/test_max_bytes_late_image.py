@@ -62,6 +62,8 @@ def _thumbnails(out: Path) -> list[Path]:
 async def test_an_image_begun_after_the_budget_was_reached_is_cut_before_any_request(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
+    """A worker whose image begins once the budget is reached asks nothing, stores nothing
+    and reports the image cut short (pending)."""
     emulator.reset_stats()
     todo = await _fetch(tmp_path, emulator, reached=True)
     assert todo is None  # cut short: pending, the worker stops the run
@@ -73,9 +75,9 @@ async def test_an_image_begun_after_the_budget_was_reached_is_cut_before_any_req
 async def test_an_image_begun_within_the_budget_is_fetched(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:
-    """The same worker with budget left asks for and stores the image (its one file then reaches the
-    budget, which cuts nothing more of it): the check above is of the budget, not of the
-    set-up."""
+    """The same worker with budget left asks for and stores the image (its one file then
+    reaches the budget, which cuts nothing more of it): the check above is of the budget,
+    not of the set-up."""
     emulator.reset_stats()
     todo = await _fetch(tmp_path, emulator, reached=False)
     assert todo == 1
