@@ -1147,15 +1147,18 @@ def short_classes_line(n: int, key: str, short: Mapping[str, int], classes: int)
         which = f"{len(short)} of the {classes} classes"
     # Every class short by as much is balanced still, with fewer images than asked: "not
     # balanced" there (--where field=0 --sample-per gene, one field a gene) was untrue.
+    # One class is no imbalance either: the sample is smaller than asked, no more.
     sizes = set(short.values())
-    if classes > 1 and len(short) == classes and len(sizes) == 1:
-        end = f"every class has {plural(sizes.pop(), 'image')}, fewer than asked"
+    if classes == 1:
+        end = ""
+    elif len(short) == classes and len(sizes) == 1:
+        end = f"; every class has {plural(sizes.pop(), 'image')}, fewer than asked"
     else:
-        end = "the classes are not balanced"
+        end = "; the classes are not balanced"
     return (
         f"--sample {n} --sample-per {quoted(key)}: {which} {agree(len(short), 'has', 'have')} fewer"
         f" than {n} images, so all of {agree(len(short), 'its', 'their')} images are taken"
-        f" ({named}); {end}"
+        f" ({named}){end}"
     )
 
 
