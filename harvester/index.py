@@ -827,20 +827,23 @@ UNPLACED_KEY = "split_unplaced"
 UNPLACED_LISTED = 10_000
 
 
-def unplaced_split_before(out_dir: Path) -> frozenset[int] | None:
+def unplaced_split_before(out_dir: Path, split: str) -> frozenset[int] | None:
     """The ids of the images the previous index write's split drew on their own that may
     join their group later (given by id, :func:`harvester.models.has_context` false), as it
     recorded them in ``written.json`` (:func:`record_unplaced_split`); empty where it drew
     none. None where that is not known: no record (a folder written before the record
-    existed, or with no split), a record damaged, of another ``index.csv`` than the one
-    recorded as written (the record was not saved after a later write), or of more images
-    than it lists.
+    existed, or with no split), a record damaged, of another split than ``split``
+    (:meth:`harvester.splits.SplitSpec.describe`: the one written now), of another
+    ``index.csv`` than the one recorded as written (the record was not saved after a later
+    write), or of more images than it lists.
 
     Why: such an image gets its well, plate or dataset later (its imgData harvested, its
     screen walked) and then goes with its group's split, which may be another. Its old
     split is that of ``image:<id>`` under the same split, so with its id listed the write
     counts the moves without reading the ``index.csv`` it replaces (a pass over all of it,
-    ~1 M rows, on every write while the images stay unplaced); None: it reads it."""
+    ~1 M rows, on every write while the images stay unplaced); None: it reads it. The same
+    holds after a split replaced another (``split.json`` keeps saying so): once an index of
+    the new split is written, the next writes need not read it again."""
     from harvester.target_text import TargetTextError, id_range, positive_id
 
     record = _written(out_dir)
@@ -849,7 +852,9 @@ def unplaced_split_before(out_dir: Path) -> frozenset[int] | None:
     if not isinstance(before, dict) or not isinstance(table, dict):
         return None
     listed = before.get("ids")
-    if before.get("index") != table.get("sha256") or not isinstance(listed, list):
+    if before.get("index") != table.get("sha256") or before.get("split") != split:
+        return None
+    if not isinstance(listed, list):
         return None
     ids: set[int] = set()
     for item in listed:
@@ -869,10 +874,11 @@ def unplaced_split_before(out_dir: Path) -> frozenset[int] | None:
     return frozenset(ids)
 
 
-def record_unplaced_split(out_dir: Path, ids: Sequence[int] | None) -> None:
+def record_unplaced_split(out_dir: Path, split: str, ids: Sequence[int] | None) -> None:
     """Record ``ids`` (ascending) for :func:`unplaced_split_before`, with the SHA-256 of the
-    ``index.csv`` just written that they are of: listed as ranges, or only their number
-    past :data:`UNPLACED_LISTED` items. None (no split written): the record dropped. The
+    ``index.csv`` just written that they are of and its ``split`` (described): listed as
+    ranges, or only their number past :data:`UNPLACED_LISTED` items. None (no split
+    written): the record dropped. The
     caller holds DIR's index lock, after its write of ``index.csv``. A record that cannot
     be written is logged: the next write, finding it of another index, reads the index."""
     from harvester.target_text import compact_ids
@@ -884,7 +890,8 @@ def record_unplaced_split(out_dir: Path, ids: Sequence[int] | None) -> None:
         items = compact_ids(ids)
         sha = table.get("sha256") if isinstance(table, dict) else None
         listed = len(items) <= UNPLACED_LISTED
-        now = {"index": sha, "ids": items} if listed else {"index": sha, "count": len(ids)}
+        now = {"index": sha, "split": split}
+        now.update({"ids": items} if listed else {"count": len(ids)})
     if record.get(UNPLACED_KEY) == now:
         return
     if now is None:

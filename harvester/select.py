@@ -1988,7 +1988,7 @@ def _write_labelled_index(
     if split is None:  # (a split given again later says its warnings again)
         _forget_ungrouped(out_dir)
         _forget_gaps(out_dir)
-        _record_unplaced(out_dir, None)
+        _record_unplaced(out_dir, None, None)
     if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
         logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
     moves = _SplitMoves.of(out_dir, record.replaced, split)
@@ -2054,7 +2054,7 @@ def _write_labelled_index(
     if split is not None:
         moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
         _warn_ungrouped(out_dir, split, rows.refs(), state.done, drawn.unplaced)
-        _record_unplaced(out_dir, drawn.unplaced)
+        _record_unplaced(out_dir, split, drawn.unplaced)
         _write_splits_file(out_dir, split, drawn.per_split, True, written, splits, drawn.alone)
         _warn_gaps(out_dir, split, drawn.per_split, drawn.alone)
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
@@ -2124,7 +2124,7 @@ def _write_split_only(
         written.append(target)
     moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
     _warn_ungrouped(out_dir, split, rows.refs(), state.done, drawn.unplaced)
-    _record_unplaced(out_dir, drawn.unplaced)
+    _record_unplaced(out_dir, split, drawn.unplaced)
     _write_splits_file(out_dir, split, drawn.per_split, False, written, splits, drawn.alone)
     _warn_gaps(out_dir, split, drawn.per_split, drawn.alone)
     grouped = split.describe_grouped(len(rows), drawn.alone)
@@ -2267,14 +2267,16 @@ def _forget_gaps(out_dir: Path) -> None:
 _UNGROUPED_SAID = "split_ungrouped"
 
 
-def _record_unplaced(out_dir: Path, unplaced: Sequence[ImageRef] | None) -> None:
-    """Record the images this write's split drew on their own that may join their group
-    later (:attr:`_SplitDrawn.unplaced`, in row order: by id), for the next write to count
-    those that did (:class:`_SplitMoves`); None: no split written."""
+def _record_unplaced(
+    out_dir: Path, split: SplitSpec | None, unplaced: Sequence[ImageRef] | None
+) -> None:
+    """Record the images this write's ``split`` drew on their own that may join their
+    group later (:attr:`_SplitDrawn.unplaced`, in row order: by id), for the next write to
+    count those that did (:class:`_SplitMoves`); None: no split written."""
     from harvester.index import record_unplaced_split
 
     ids = None if unplaced is None else [ref.image_id for ref in unplaced]
-    record_unplaced_split(out_dir, ids)
+    record_unplaced_split(out_dir, split.describe() if split is not None else "", ids)
 
 
 def _may_join_group(ref: ImageRef, split: SplitSpec) -> bool:
@@ -2375,11 +2377,12 @@ class _SplitMoves:
     column then has test images in its training set: said in one warning naming how many
     moved and the split replaced, the replaced ``splits.csv`` kept beside (as a renumbered
     ``labels.csv`` is). Looked for in the old ``index.csv`` when ``split.json`` says its
-    split replaced another (:func:`harvester.splits.replaced_split`). An unchanged split
-    moves only images drawn on their own before that have their group now (given by id,
-    placed later): those the previous write listed (``alone_before``) are checked against
-    their old draw, ``image:<id>``, and the old ``index.csv`` is not read; it is read where
-    the list is not known (:func:`harvester.index.unplaced_split_before`).
+    split replaced another (:func:`harvester.splits.replaced_split`) and no index of this
+    split was written since. An unchanged split moves only images drawn on their own before
+    that have their group now (given by id, placed later): those the previous write of this
+    split listed (``alone_before``) are checked against their old draw, ``image:<id>``, and
+    the old ``index.csv`` is not read (~1 M rows); it is read where the list is not known
+    (:func:`harvester.index.unplaced_split_before`: an older folder, a damaged record).
     """
 
     before: dict[str, str]
@@ -2401,14 +2404,16 @@ class _SplitMoves:
 
         if split is None:
             return cls({})
+        # An index.csv this very split wrote (recorded): only images drawn on their own
+        # then can move, even where split.json still says the split replaced another.
+        listed = unplaced_split_before(out_dir, split.describe())
+        if listed is not None:
+            return cls({}, alone_before=listed, split=split)
         if replaced is not None:
             return cls(_indexed_splits(out_dir), replaced)
         if split.by == "image":  # (every group an image: none joins another)
             return cls({})
-        listed = unplaced_split_before(out_dir)
-        if listed is None:
-            return cls(_indexed_splits(out_dir))
-        return cls({}, alone_before=listed, split=split)
+        return cls(_indexed_splits(out_dir))
 
     def see(self, image_id: int, name: str) -> None:
         """Count the image (written with split ``name``) if the old index held it."""

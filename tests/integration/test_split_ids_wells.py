@@ -23,6 +23,7 @@ from harvester.emulator import EmulatorThread
 
 FIELDS_PLATE = 3001  # 12 wells x 3 fields: 36 images
 SPLIT = ("--split", "train=0.5,test=0.5")
+SPLIT_TEXT = "split train=0.5,test=0.5 by well, seed 0"  # (as split.json records it)
 UNKNOWN = "--split-by well: 36 images given by id (--image, --ids-from) have no well id"
 
 
@@ -121,11 +122,11 @@ def test_the_images_drawn_alone_are_recorded_and_placed_ones_dropped(
     out = tmp_path / "byid"
     _harvest("--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
              "--artifacts", "thumbnail", *SPLIT)  # fmt: skip
-    assert unplaced_split_before(out) == {int(image) for image in wells}
+    assert unplaced_split_before(out, SPLIT_TEXT) == {int(image) for image in wells}
     before = {row["image_id"]: row["split"] for row in rows(out)}
     moved, line = _moved_after_imgdata(out, before)
     assert moved > 0 and f"the split changed: {moved} of the 36 images" in line, line
-    assert unplaced_split_before(out) == frozenset()
+    assert unplaced_split_before(out, SPLIT_TEXT) == frozenset()
 
 
 def test_moves_are_counted_in_a_folder_without_the_record(
