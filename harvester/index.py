@@ -854,6 +854,8 @@ def unplaced_split_before(out_dir: Path, split: str) -> frozenset[int] | None:
     listed = before.get("ids")
     if before.get("index") != table.get("sha256") or before.get("split") != split:
         return None
+    if NEXT_KEY in table:  # a write since, whose record was lost: this may be older
+        return None
     if not isinstance(listed, list):
         return None
     ids: set[int] = set()

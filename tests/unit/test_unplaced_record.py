@@ -37,6 +37,10 @@ def test_not_known_without_a_record_or_of_another_index(tmp_path: Path) -> None:
     record["split_unplaced"] = {"index": "abc", "split": "S", "ids": ["1", "2"]}
     (out / "written.json").write_text(json.dumps(record))
     assert unplaced_split_before(out, "S") is None
+    record["split_unplaced"]["index"] = "def"
+    record["index.csv"]["next"] = {"size": 9, "sha256": "ghi"}  # written, not recorded
+    (out / "written.json").write_text(json.dumps(record))
+    assert unplaced_split_before(out, "S") is None
     record_unplaced_split(out, "S", None)  # no split written: the record dropped
     assert "split_unplaced" not in json.loads((out / "written.json").read_text())
 
