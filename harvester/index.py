@@ -817,36 +817,89 @@ def _written(out_dir: Path) -> dict[str, Any]:
 #: The key of ``written.json`` that holds, by name, the SHA-256 of each warning an index
 #: write said about the folder as it was (:func:`said_before`).
 SAID_KEY = "said"
-#: The key of ``written.json`` that holds how many images the last index write with a
-#: split drew each on its own, placed in no screen, plate, well, project or dataset (given
-#: by id): :func:`unplaced_split_before`.
+#: The key of ``written.json`` that holds the images the last index write with a split drew
+#: each on its own and that may join their group later (given by id, placed in no screen,
+#: plate, well, project or dataset): :func:`unplaced_split_before`.
 UNPLACED_KEY = "split_unplaced"
+#: At most how many items (ids, or ``FIRST-LAST`` runs of them) ``written.json`` lists
+#: under :data:`UNPLACED_KEY`; past it only their number is recorded, and the next write
+#: reads the old ``index.csv`` for their splits.
+UNPLACED_LISTED = 10_000
 
 
-def unplaced_split_before(out_dir: Path) -> int:
-    """How many images the previous index write's split drew on their own with no context
-    (given by id, :func:`harvester.models.has_context` false), as it recorded them in
-    ``written.json`` (:func:`record_unplaced_split`); 0 where none was recorded.
+def unplaced_split_before(out_dir: Path, split: str) -> frozenset[int] | None:
+    """The ids of the images the previous index write's split drew on their own that may
+    join their group later (given by id, :func:`harvester.models.has_context` false), as it
+    recorded them in ``written.json`` (:func:`record_unplaced_split`); empty where it drew
+    none. None where that is not known: no record (a folder written before the record
+    existed, or with no split), a record damaged, of another split than ``split``
+    (:meth:`harvester.splits.SplitSpec.describe`: the one written now), of another
+    ``index.csv`` than the one recorded as written (the record was not saved after a later
+    write), or of more images than it lists.
 
     Why: such an image gets its well, plate or dataset later (its imgData harvested, its
-    screen walked) and then goes with its group's split, which may be another: the index
-    write compares with the ``index.csv`` it replaces only when this says an image could
-    have moved so (reading the old index on every write is a pass over all of it)."""
-    before = _written(out_dir).get(UNPLACED_KEY)
-    return before if isinstance(before, int) and not isinstance(before, bool) else 0
+    screen walked) and then goes with its group's split, which may be another. Its old
+    split is that of ``image:<id>`` under the same split, so with its id listed the write
+    counts the moves without reading the ``index.csv`` it replaces (a pass over all of it,
+    ~1 M rows, on every write while the images stay unplaced); None: it reads it. The same
+    holds after a split replaced another (``split.json`` keeps saying so): once an index of
+    the new split is written, the next writes need not read it again."""
+    from harvester.target_text import TargetTextError, id_range, positive_id
 
-
-def record_unplaced_split(out_dir: Path, now: int) -> None:
-    """Record ``now`` for :func:`unplaced_split_before` (0: the key dropped); the caller
-    holds DIR's index lock. A record that cannot be written is logged: the next write then
-    does not look for such moves (as before the record existed)."""
     record = _written(out_dir)
-    if record.get(UNPLACED_KEY, 0) == now:
+    before = record.get(UNPLACED_KEY)
+    table = record.get(index_path(out_dir).name)
+    if not isinstance(before, dict) or not isinstance(table, dict):
+        return None
+    listed = before.get("ids")
+    if before.get("index") != table.get("sha256") or before.get("split") != split:
+        return None
+    if NEXT_KEY in table:  # a write since, whose record was lost: this may be older
+        return None
+    if not isinstance(listed, list):
+        return None
+    ids: set[int] = set()
+    for item in listed:
+        if not isinstance(item, str):
+            return None
+        try:
+            span = id_range(item, None)
+        except TargetTextError:
+            return None
+        one = positive_id(item)
+        if span is not None:
+            ids.update(span)
+        elif one is not None:
+            ids.add(one)
+        else:
+            return None
+    return frozenset(ids)
+
+
+def record_unplaced_split(out_dir: Path, split: str, ids: Sequence[int] | None) -> None:
+    """Record ``ids`` (ascending) for :func:`unplaced_split_before`, with the SHA-256 of the
+    ``index.csv`` just written that they are of and its ``split`` (described): listed as
+    ranges, or only their number past :data:`UNPLACED_LISTED` items. None (no split
+    written): the record dropped. The
+    caller holds DIR's index lock, after its write of ``index.csv``. A record that cannot
+    be written is logged: the next write, finding it of another index, reads the index."""
+    from harvester.target_text import compact_ids
+
+    record = _written(out_dir)
+    table = record.get(index_path(out_dir).name)
+    now: dict[str, Any] | None = None
+    if ids is not None:
+        items = compact_ids(ids)
+        sha = table.get("sha256") if isinstance(table, dict) else None
+        listed = len(items) <= UNPLACED_LISTED
+        now = {"index": sha, "split": split}
+        now.update({"ids": items} if listed else {"count": len(ids)})
+    if record.get(UNPLACED_KEY) == now:
         return
-    if now:
-        record[UNPLACED_KEY] = now
+    if now is None:
+        record.pop(UNPLACED_KEY)
     else:
-        record.pop(UNPLACED_KEY, None)
+        record[UNPLACED_KEY] = now
     try:
         _save_written(out_dir, record)
     except OSError as exc:

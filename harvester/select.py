@@ -82,7 +82,6 @@ from collections.abc import (
     Iterator,
     Mapping,
     Sequence,
-    Sized,
 )
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -1148,15 +1147,18 @@ def short_classes_line(n: int, key: str, short: Mapping[str, int], classes: int)
         which = f"{len(short)} of the {classes} classes"
     # Every class short by as much is balanced still, with fewer images than asked: "not
     # balanced" there (--where field=0 --sample-per gene, one field a gene) was untrue.
+    # One class is no imbalance either: the sample is smaller than asked, no more.
     sizes = set(short.values())
-    if classes > 1 and len(short) == classes and len(sizes) == 1:
-        end = f"every class has {plural(sizes.pop(), 'image')}, fewer than asked"
+    if classes == 1:
+        end = ""
+    elif len(short) == classes and len(sizes) == 1:
+        end = f"; every class has {plural(sizes.pop(), 'image')}, fewer than asked"
     else:
-        end = "the classes are not balanced"
+        end = "; the classes are not balanced"
     return (
         f"--sample {n} --sample-per {quoted(key)}: {which} {agree(len(short), 'has', 'have')} fewer"
         f" than {n} images, so all of {agree(len(short), 'its', 'their')} images are taken"
-        f" ({named}); {end}"
+        f" ({named}){end}"
     )
 
 
@@ -1986,7 +1988,7 @@ def _write_labelled_index(
     if split is None:  # (a split given again later says its warnings again)
         _forget_ungrouped(out_dir)
         _forget_gaps(out_dir)
-        _record_unplaced(out_dir, None, ())
+        _record_unplaced(out_dir, None, None)
     if split is None and _remove_stale_file(out_dir / SPLITS_FILE):
         logger.info("removed %s: no split recorded now", out_dir / SPLITS_FILE)
     moves = _SplitMoves.of(out_dir, record.replaced, split)
@@ -2051,9 +2053,8 @@ def _write_labelled_index(
     warn_spellings(out_dir, counts, out_dir / LABELS_FILE)
     if split is not None:
         moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
-        unplaced = _unplaced(split, rows.refs())
-        _warn_ungrouped(out_dir, split, rows.refs(), state.done, unplaced)
-        _record_unplaced(out_dir, split, unplaced)
+        _warn_ungrouped(out_dir, split, rows.refs(), state.done, drawn.unplaced)
+        _record_unplaced(out_dir, split, drawn.unplaced)
         _write_splits_file(out_dir, split, drawn.per_split, True, written, splits, drawn.alone)
         _warn_gaps(out_dir, split, drawn.per_split, drawn.alone)
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
@@ -2122,9 +2123,8 @@ def _write_split_only(
     if written is not None:
         written.append(target)
     moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
-    unplaced = _unplaced(split, rows.refs())
-    _warn_ungrouped(out_dir, split, rows.refs(), state.done, unplaced)
-    _record_unplaced(out_dir, split, unplaced)
+    _warn_ungrouped(out_dir, split, rows.refs(), state.done, drawn.unplaced)
+    _record_unplaced(out_dir, split, drawn.unplaced)
     _write_splits_file(out_dir, split, drawn.per_split, False, written, splits, drawn.alone)
     _warn_gaps(out_dir, split, drawn.per_split, drawn.alone)
     grouped = split.describe_grouped(len(rows), drawn.alone)
@@ -2135,11 +2135,13 @@ def _write_split_only(
 @dataclass
 class _SplitDrawn:
     """The splits an index write drew (:func:`_rows_with`), counted as its rows are written:
-    images per (split, label), and how many of them had no grouping id (each split on its
-    own: one total, all that the split lines and warnings say)."""
+    images per (split, label), how many of them had no grouping id (each split on its
+    own: one total, all that the split lines and warnings say), and those of them that may
+    join their group later (:func:`_may_join_group`), found in the same pass."""
 
     per_split: Counter[tuple[str, str]] = field(default_factory=Counter)
     alone: int = 0
+    unplaced: list[ImageRef] = field(default_factory=list)
 
 
 def _rows_with(
@@ -2166,6 +2168,8 @@ def _rows_with(
             drawn.per_split[(name, extra[0] if extra else "")] += 1
             if group.startswith("image:"):
                 drawn.alone += 1
+                if _may_join_group(ref, split):
+                    drawn.unplaced.append(ref)
             moves.see(ref.image_id, name)
             row[at:at] = (*extra, name)
         yield row
@@ -2201,7 +2205,7 @@ def _warn_ungrouped(
     train and test, the summary's ``by image, as no image has a well`` the only sign)."""
     from harvester.index import said_before
 
-    if split.by == "well":  # (``unplaced``, :func:`_unplaced`: no pass over every image)
+    if split.by == "well":  # (``unplaced``: found by the rows' pass, none here)
         _warn_wells_unknown(out_dir, unplaced, done)
         return
     if split.by not in _UNGROUPED_WHY:
@@ -2263,32 +2267,26 @@ def _forget_gaps(out_dir: Path) -> None:
 _UNGROUPED_SAID = "split_ungrouped"
 
 
-def _unplaced(split: SplitSpec, refs: Iterable[ImageRef]) -> list[ImageRef]:
-    """The images this write's split draws on their own that may join their group later
-    (:func:`_may_join_group`); none for a split by image. One pass over the images, whose
-    few results the warnings of a split by well and :func:`_record_unplaced` share."""
-    if split.by == "image":
-        return []
-    return [ref for ref in refs if _may_join_group(ref, split)]
-
-
-def _record_unplaced(out_dir: Path, split: SplitSpec | None, unplaced: Sized) -> None:
-    """Record how many images this write's split drew on their own that may join their
-    group later (:func:`_unplaced`), for the next write to look for those that did
-    (:class:`_SplitMoves`); none without a split."""
+def _record_unplaced(
+    out_dir: Path, split: SplitSpec | None, unplaced: Sequence[ImageRef] | None
+) -> None:
+    """Record the images this write's ``split`` drew on their own that may join their
+    group later (:attr:`_SplitDrawn.unplaced`, in row order: by id), for the next write to
+    count those that did (:class:`_SplitMoves`); None: no split written."""
     from harvester.index import record_unplaced_split
 
-    record_unplaced_split(out_dir, len(unplaced) if split is not None else 0)
+    ids = None if unplaced is None else [ref.image_id for ref in unplaced]
+    record_unplaced_split(out_dir, split.describe() if split is not None else "", ids)
 
 
 def _may_join_group(ref: ImageRef, split: SplitSpec) -> bool:
-    """Is ``ref`` drawn on its own now but may get its grouping id later? An image given by
-    id and not yet placed (no context: its imgData or a walk of its container places it),
-    or, split by plate, one a project does not hold (a screen's image given by id has its
-    well from imgData, its plate only from a walk of its screen or plate). A walked
-    project image never gets a well or plate: not counted, so a folder of projects does not
-    read its old index on every write."""
-    if not split.group_of(ref).startswith("image:"):
+    """Is ``ref``, drawn on its own now (no grouping id), one that may get its grouping id
+    later? An image given by id and not yet placed (no context: its imgData or a walk of its
+    container places it), or, split by plate, one a project does not hold (a screen's image
+    given by id has its well from imgData, its plate only from a walk of its screen or
+    plate). A walked project image never gets a well or plate: not counted (nor recorded).
+    None for a split by image, whose groups are images."""
+    if split.by == "image":
         return False
     if split.by == "plate":
         return ref.project_id is None and ref.dataset_id is None
@@ -2297,7 +2295,7 @@ def _may_join_group(ref: ImageRef, split: SplitSpec) -> bool:
 
 def _wells_unknown(unplaced: Iterable[ImageRef], done: Container[Any]) -> int:
     """How many of the ``unplaced`` images (given by id, placed in nothing yet: for a split
-    by well, :func:`_unplaced`) have no imgData harvested: a screen's among them has its
+    by well, :attr:`_SplitDrawn.unplaced`) have no imgData harvested: a screen's among them has its
     well unknown, and only imgData tells it (a walked project image has its dataset, an
     imgData-told one is known to be in no well)."""
     return sum(("imgdata", ref.image_id) not in done for ref in unplaced)
@@ -2378,9 +2376,13 @@ class _SplitMoves:
     ``--split-seed`` reassigns images, and a model trained and evaluated on the old split
     column then has test images in its training set: said in one warning naming how many
     moved and the split replaced, the replaced ``splits.csv`` kept beside (as a renumbered
-    ``labels.csv`` is). Only looked for when ``split.json`` says its split replaced another
-    (:func:`harvester.splits.replaced_split`): an unchanged split moves no image, and the
-    old ``index.csv`` is then not read.
+    ``labels.csv`` is). Looked for in the old ``index.csv`` when ``split.json`` says its
+    split replaced another (:func:`harvester.splits.replaced_split`) and no index of this
+    split was written since. An unchanged split moves only images drawn on their own before
+    that have their group now (given by id, placed later): those the previous write of this
+    split listed (``alone_before``) are checked against their old draw, ``image:<id>``, and
+    the old ``index.csv`` is not read (~1 M rows); it is read where the list is not known
+    (:func:`harvester.index.unplaced_split_before`: an older folder, a damaged record).
     """
 
     before: dict[str, str]
@@ -2388,6 +2390,9 @@ class _SplitMoves:
     moved: int = 0
     common: int = 0
     example: str = ""
+    #: The images drawn on their own by the previous write under this same split.
+    alone_before: frozenset[int] = frozenset()
+    split: SplitSpec | None = None
 
     @classmethod
     def of(cls, out_dir: Path, replaced: str | None, split: SplitSpec | None) -> _SplitMoves:
@@ -2399,25 +2404,34 @@ class _SplitMoves:
 
         if split is None:
             return cls({})
+        # An index.csv this very split wrote (recorded): only images drawn on their own
+        # then can move, even where split.json still says the split replaced another.
+        listed = unplaced_split_before(out_dir, split.describe())
+        if listed is not None:
+            return cls({}, alone_before=listed, split=split)
         if replaced is not None:
             return cls(_indexed_splits(out_dir), replaced)
-        if split.by != "image" and unplaced_split_before(out_dir):
-            return cls(_indexed_splits(out_dir))
-        return cls({})
+        if split.by == "image":  # (every group an image: none joins another)
+            return cls({})
+        return cls(_indexed_splits(out_dir))
 
-    def see(self, image_id: object, name: str) -> None:
+    def see(self, image_id: int, name: str) -> None:
         """Count the image (written with split ``name``) if the old index held it."""
-        if not self.before:
+        if self.alone_before:
+            if image_id not in self.alone_before or self.split is None:
+                return
+            old = self.split.split_of_group(f"image:{image_id}")
+        elif not self.before:
             return
-        key = str(image_id)
-        old = self.before.get(key)
+        else:
+            old = self.before.get(str(image_id), "")
         if not old:
             return
         self.common += 1
         if old != name:
             self.moved += 1
             if not self.example:
-                self.example = f"image {key}: {old} -> {name}"
+                self.example = f"image {image_id}: {old} -> {name}"
 
     def report(self, out_dir: Path, split: SplitSpec, images: int, alone: int) -> None:
         """The warning, with the replaced ``splits.csv`` kept first (before it is rewritten);

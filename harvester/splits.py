@@ -634,21 +634,16 @@ def split_gaps_line(
         gaps.append(f"{name!r} lacks {len(missing)}{of} ({named}{more})")
     if lacking:
         gaps[-1] += ": a model trained or scored on a split never sees the labels it lacks"
-    images = plural(sum(totals.values()), "image")
+    count = sum(totals.values())
+    images = plural(count, "image")
+    few = f"{agree(count)} too few to fill every split"  # (one image is one too)
     if unit == "image":
         whole = ""
-        why = (
-            "A label of few images lands in few splits"
-            if lacking
-            else f"{images} are too few to fill every split"
-        )
+        why = "A label of few images lands in few splits" if lacking else f"{images} {few}"
     else:
         whole = f"A split takes whole {unit}s (no leakage), so "
-        why = (
-            f"a label on few {unit}s lands in few splits"
-            if lacking
-            else f"the {unit}s of these {images} are too few to fill every split"
-        )
+        groups = f"the {unit} of {images}" if count == 1 else f"the {unit}s of these {images}"
+        why = f"a label on few {unit}s lands in few splits" if lacking else f"{groups} {few}"
     return (
         f"{described} leaves gaps: {'; '.join(gaps)}. {whole}{why}: harvest more {unit}s"
         f"{' of each label' if lacking else ''} ({_MORE_OF.get(unit, 'a larger --sample')}) or give"

@@ -442,8 +442,9 @@ def read_ids_file(
     with handle:
         first = True
         for number, line in enumerate(handle, start=1):
-            if number == 1 and "\x00" in line:
-                raise UsageError(f"{path} is not a text file ({_NOT_TEXT})", hint=_NOT_TEXT_HINT)
+            if number == 1 and ("\x00" in line or line.startswith(_UTF16_BOM_READ)):
+                why = _NOT_TEXT if "\x00" in line else _UTF16_BOM
+                raise UsageError(f"{path} is not a text file ({why})", hint=_NOT_TEXT_HINT)
             text = line.split("#", 1)[0].strip()
             if not text:
                 continue
@@ -506,6 +507,11 @@ class _Where:
 _NOT_TEXT = (
     "its first line holds NUL bytes: a spreadsheet workbook, .xlsx .xls or .ods, or UTF-16 text?"
 )
+#: A UTF-16 byte order mark (FF FE, FE FF) as the UTF-8 reading shows it. Why: Excel's
+#: "Unicode Text" of a sheet whose first row is blank has no NUL on its first line (the
+#: mark, then the line's end), and its mark was shown as a junk id.
+_UTF16_BOM_READ = "\ufffd\ufffd"
+_UTF16_BOM = "it starts with a UTF-16 byte order mark: Excel's Unicode Text?"
 _NOT_TEXT_HINT = (
     "save the sheet as CSV UTF-8 with an image_id column (or 'Image ID'), or as plain text"
     " with one image id a line, and give that file"

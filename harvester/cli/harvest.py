@@ -1445,8 +1445,11 @@ def _resumed_configs(
             from harvester.store import harvests_near
 
             near = harvests_near(out)
+            # ("holds 4 harvests, ...: give that folder" named no folder)
+            which = "one of them" if near.startswith("holds ") and " harvests, " in near else ""
             hint = (
-                f"{out} is no harvest folder but {near}: give that folder as --out, or {hint}"
+                f"{out} is no harvest folder but {near}: give {which or 'that folder'} as"
+                f" --out, or {hint}"
                 if near
                 else f"{out} holds no harvest to resume: check the folder's name, or {hint}"
             )

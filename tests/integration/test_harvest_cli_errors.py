@@ -175,6 +175,12 @@ def test_a_folder_beside_a_harvest_names_the_harvest_meant(
         f"{tmp_path / 'many' / 'a'}, {tmp_path / 'many' / 'b'}, {tmp_path / 'many' / 'c'} "
         "and 1 more"
     )
+    code, err = run(capsys, "harvest", "--out", "many")  # several: which one is the user's
+    assert code == 2
+    assert err.splitlines()[1].startswith(
+        "hint: many is no harvest folder but holds 4 harvests, many/a, many/b, many/c and 1 "
+        "more: give one of them as --out, or name --screen,"
+    ), err
 
 
 def test_a_path_below_a_file_does_not_exist(

@@ -376,6 +376,29 @@ def test_another_split_says_how_many_images_moved(
     assert len(list(out.glob("splits.before-*.csv"))) == 1
 
 
+def test_writes_after_a_changed_split_do_not_read_the_old_index_again(
+    screen: Path, copy_of: Callable[[Path], Path]
+) -> None:
+    """Once an index of the new split is written, the next writes know what it holds
+    (``written.json``): split.json still names the split replaced, yet the old index.csv
+    is not read again (a pass over every row, each write). Seen here: a split column
+    changed by hand is kept aside as an edit and counts as no move of the split."""
+    out = copy_of(screen)
+    index(out, "--split", "train=0.5,test=0.5")
+    drawn = splits_of(out)
+    with (out / "index.csv").open(encoding="utf-8", newline="") as handle:
+        table = list(csv.reader(handle))
+    at = table[0].index("split")
+    for row in table[1:]:  # every image in the other half, by hand
+        row[at] = "test" if row[at] == "train" else "train"
+    with (out / "index.csv").open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(table)
+    again = index(out)
+    assert "the split changed" not in again.stderr, again.stderr
+    assert list(out.glob("index.edited-*.csv")), again.stderr  # the edit kept, as always
+    assert splits_of(out) == drawn
+
+
 def test_a_harvest_given_another_split_says_so(
     screen: Path, copy_of: Callable[[Path], Path]
 ) -> None:

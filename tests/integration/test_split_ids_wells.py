@@ -11,6 +11,7 @@ real sockets.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from harvester.emulator import EmulatorThread
 
 FIELDS_PLATE = 3001  # 12 wells x 3 fields: 36 images
 SPLIT = ("--split", "train=0.5,test=0.5")
+SPLIT_TEXT = "split train=0.5,test=0.5 by well, seed 0"  # (as split.json records it)
 UNKNOWN = "--split-by well: 36 images given by id (--image, --ids-from) have no well id"
 
 
@@ -97,3 +99,56 @@ def test_walked_images_and_ids_with_imgdata_say_nothing(
     assert "--split-by well:" not in stderr and "the split changed" not in stderr, stderr
     assert _wells_in_several_splits(out, wells) == 0
     assert "the split changed" not in index(out).stderr
+
+
+def _moved_after_imgdata(out: Path, before: dict[str, str]) -> tuple[int, str]:
+    """Harvest imgdata into ``out``: how many images changed split, and the warning's line."""
+    stderr = _harvest("--out", str(out), "--artifacts", "thumbnail,imgdata")
+    after = {row["image_id"]: row["split"] for row in rows(out)}
+    moved = sum(before[image] != after[image] for image in before)
+    lines = [x for x in stderr.splitlines() if "the split changed:" in x]
+    return moved, lines[0] if lines else ""
+
+
+def test_the_images_drawn_alone_are_recorded_and_placed_ones_dropped(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """``written.json`` lists the 36 images drawn on their own (what the next write checks
+    instead of reading the old index.csv), and none once imgdata placed them."""
+    from harvester.index import unplaced_split_before
+
+    emu = make_emulator(preset="fields")
+    ids, wells = _ids_of_plate(emu, tmp_path)
+    out = tmp_path / "byid"
+    _harvest("--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+             "--artifacts", "thumbnail", *SPLIT)  # fmt: skip
+    assert unplaced_split_before(out, SPLIT_TEXT) == {int(image) for image in wells}
+    before = {row["image_id"]: row["split"] for row in rows(out)}
+    moved, line = _moved_after_imgdata(out, before)
+    assert moved > 0 and f"the split changed: {moved} of the 36 images" in line, line
+    assert unplaced_split_before(out, SPLIT_TEXT) == frozenset()
+
+
+def test_moves_are_counted_in_a_folder_without_the_record(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A folder written before the record existed (no ``split_unplaced`` in written.json),
+    or whose written.json is damaged, still has its moved images counted: the old index.csv
+    is read once for their splits (they moved without a word)."""
+    emu = make_emulator(preset="fields")
+    ids, _ = _ids_of_plate(emu, tmp_path)
+    for damage in ("older", "damaged"):
+        out = tmp_path / damage
+        _harvest("--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+                 "--artifacts", "thumbnail", *SPLIT)  # fmt: skip
+        written = out / "written.json"
+        if damage == "older":
+            record = json.loads(written.read_text())
+            del record["split_unplaced"]
+            written.write_text(json.dumps(record))
+        else:
+            written.write_text('{"index.csv": ')
+        before = {row["image_id"]: row["split"] for row in rows(out)}
+        moved, line = _moved_after_imgdata(out, before)
+        assert moved > 0, damage
+        assert f"the split changed: {moved} of the 36 images" in line, (damage, line)

@@ -419,21 +419,22 @@ def test_the_sample_record_key_tells_a_per_class_sample_apart(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    ("short", "classes", "start"),
+    ("short", "classes", "line"),
     [
         ({"a": 2}, 1, "--sample 5 --sample-per 'K': the only class has fewer than 5 images, so all"
-         " of its images are taken ('a': 2)"),
+         " of its images are taken ('a': 2)"),  # (one class: nothing to be unbalanced with)
         ({"a": 2, "b": 1}, 2, "--sample 5 --sample-per 'K': all 2 classes have fewer than 5"
-         " images, so all of their images are taken ('b': 1, 'a': 2)"),
+         " images, so all of their images are taken ('b': 1, 'a': 2); the classes are not"
+         " balanced"),
         ({"a": 2}, 3, "--sample 5 --sample-per 'K': 1 of the 3 classes has fewer than 5 images,"
-         " so all of its images are taken ('a': 2)"),
+         " so all of its images are taken ('a': 2); the classes are not balanced"),
     ],
 )  # fmt: skip
 def test_short_classes_line_reads_as_a_sentence(
-    short: dict[str, int], classes: int, start: str
+    short: dict[str, int], classes: int, line: str
 ) -> None:
     """One short class, every class short, some short: the warning's words agree with counts."""
-    assert short_classes_line(5, "K", short, classes) == start + "; the classes are not balanced"
+    assert short_classes_line(5, "K", short, classes) == line
 
 
 def test_every_class_equally_short_is_not_called_unbalanced(

@@ -220,3 +220,19 @@ def test_a_workbook_or_utf16_file_is_named_as_no_text_file(tmp_path: Path, name:
         "text with one image id a line, and give that file"
     )
     assert _verdict(check_ids_file, path) == _verdict(_walk_reading, path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_text_with_a_blank_first_row_is_named_as_no_text_file(
+    tmp_path: Path, encoding: str
+) -> None:
+    """Excel's "Unicode Text" of a sheet whose first row is blank: its first line is the
+    byte order mark alone (no NUL in it, little-endian), which read as a junk id '��'."""
+    path = tmp_path / "ids.txt"
+    path.write_bytes("\ufeff\r\n9762957\r\n".encode(encoding))
+    with pytest.raises(UsageError) as caught:
+        check_ids_file(path)
+    assert str(caught.value).startswith(f"{path} is not a text file (")
+    assert "is not an image id" not in str(caught.value)
+    assert (caught.value.hint or "").startswith("save the sheet as CSV UTF-8")
+    assert _verdict(check_ids_file, path) == _verdict(_walk_reading, path)

@@ -211,3 +211,16 @@ def test_gaps_line_is_none_when_every_split_has_every_label_or_the_folder_is_emp
         "harvest more images (a larger --sample) or give fewer splits (counts per split: "
         "DIR/splits.csv)"
     )
+
+
+@pytest.mark.parametrize(
+    ("unit", "says"),
+    [("image", "1 image is too few to fill every split"),
+     ("well", "the well of 1 image is too few to fill every split")],
+)  # fmt: skip
+def test_gaps_line_of_one_image_reads_as_a_sentence(unit: str, says: str) -> None:
+    """One image fills one split: the line agrees with its count ("1 image are" read as a
+    template, as "the wells of these 1 image" did)."""
+    line = _gaps({("train", ""): 1}, unit=unit)
+    assert line is not None and "'val', 'test' have no image. " in line
+    assert says in line, line
