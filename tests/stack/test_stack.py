@@ -23,7 +23,7 @@ import pytest
 import tifffile
 import xmlschema
 from PIL import Image
-from stack_support import DirStore
+from stack_support import DirStore, silent_flip
 
 from harvester.client import Client, ClientSettings, Expect
 from harvester.emulator import EmulatorThread
@@ -492,10 +492,17 @@ def _damage(path: Path) -> None:
     path.write_bytes(body[:third] + middle + body[2 * third :])
 
 
+def _flip_silently(path: Path) -> None:
+    """Flip one bit of a staged PNG's pixel data that Pillow still decodes (to other pixels)."""
+    path.write_bytes(silent_flip(path.read_bytes()))
+
+
+@pytest.mark.parametrize("damage", [_damage, _flip_silently], ids=["undecodable", "decodable"])
 async def test_damaged_staged_plane_is_fetched_again_alone(
-    make_emulator: Factory, tmp_path: Path
+    make_emulator: Factory, tmp_path: Path, damage: Callable[[Path], None]
 ) -> None:
-    """A staged plane spoilt on disk: its one request again, same bytes as a clean run."""
+    """A staged plane spoilt on disk: its one request again, same bytes as a clean run.
+    Damage that still decodes (to wrong pixels) too: the PNG's CRCs show it."""
     emu = make_emulator(preset="zstack", mode="microservice")
     out = tmp_path / "out"
     staging = out / "staging" / str(ZSTACK_IMAGE_ID)
@@ -516,7 +523,7 @@ async def test_damaged_staged_plane_is_fetched_again_alone(
                 )
     staged = sorted(staging.glob("*.png"))
     assert len(staged) == ZSTACK_SIZE_Z * 2
-    _damage(staged[5])
+    damage(staged[5])
     emu.reset_stats()
     resumed, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out)
     assert _render_calls(emu) == 1
