@@ -533,6 +533,30 @@ async def test_damaged_staged_plane_is_fetched_again_alone(
     assert (data == _truth(emu, imgdata, "rendering")).all()
 
 
+async def test_staged_plane_unreadable_in_the_damage_scan_is_a_storage_error(
+    make_emulator: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error while the other staged planes are checked (one was found damaged) is
+    the one-line StorageError of any disk error of the stack, not a raw OSError."""
+    import harvester.stack as stack_module
+    from harvester.errors import StorageError
+
+    emu = make_emulator(
+        preset="zstack", mode="microservice", faults="first:corrupt,only:image:render"
+    )
+    real_scan = stack_module.undecodable
+
+    def scan_after_a_plane_vanished(*args: Any, **kwargs: Any) -> list[Path]:
+        files = args[2]
+        sorted(files.values())[-1].unlink()  # gone from the disk under the run
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(stack_module, "undecodable", scan_after_a_plane_vanished)
+    staging = tmp_path / "out" / "staging" / str(ZSTACK_IMAGE_ID)
+    with pytest.raises(StorageError, match=f"^cannot read the staged planes in {staging}: "):
+        await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
+
+
 async def test_staged_planes_kept_when_only_the_limits_changed(
     make_emulator: Factory, tmp_path: Path
 ) -> None:
