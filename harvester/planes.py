@@ -338,8 +338,8 @@ def check_png_chunks(body: bytes) -> None:
     """:class:`PlaneError` unless every chunk of the PNG ``body`` up to IEND has its CRC.
 
     Pillow checks no CRC of the pixel data (IDAT) and stops inflating once it has the
-    rows: a flipped bit there often decodes, to wrong pixels (a quarter of single-bit
-    flips in a smooth 256 x 256 render). The CRCs catch every such damage, for about 3%
+    rows: a flipped bit there often decodes, to wrong pixels (over 40% of single-bit
+    flips in a smooth 256 x 256 render, measured). The CRCs catch every such damage, for about 3%
     of the decoding's time. JPEG has no checksum: only damage that breaks decoding shows.
     """
     view = memoryview(body)
