@@ -771,8 +771,12 @@ class Fetcher:
         return await discover_limits(self.client, image_id)
 
     async def _get_all(self, paths: list[str], regions: list[Region]) -> list[bytes]:
-        """Fetch region images a few at a time; the first failure is raised."""
-        from harvester.planes import PlaneError, probe_size
+        """Fetch region images a few at a time; the first failure is raised.
+
+        A PNG region is checked by its CRCs as it comes: one damaged on the way (a proxy)
+        is asked again at once, where it failed the whole render after the last region,
+        or was pasted with wrong pixels when it still decoded."""
+        from harvester.planes import PNG_MAGIC, PlaneError, check_png_chunks, probe_size
 
         bodies: list[bytes] = [b""] * len(paths)
         errors: list[FetchError] = []
@@ -782,6 +786,8 @@ class Fetcher:
             def check(fetched: Fetched) -> None:
                 try:
                     got = probe_size(fetched.body)
+                    if fetched.body.startswith(PNG_MAGIC):
+                        check_png_chunks(fetched.body)
                 except PlaneError as exc:
                     raise InvalidBodyError(str(exc), url=fetched.url) from exc
                 if got != (region.width, region.height):

@@ -468,11 +468,14 @@ async def _refetch_undecodable(
     (``refetched``, updated here) that still does not decode is the server's answer, not
     an accident: :class:`InvalidBodyError`, the image's other planes kept for the next run.
     """
-    bad = await anyio.to_thread.run_sync(
-        functools.partial(
-            undecodable, geometry, requests, files, check=anyio.from_thread.check_cancelled
+    try:
+        bad = await anyio.to_thread.run_sync(
+            functools.partial(
+                undecodable, geometry, requests, files, check=anyio.from_thread.check_cancelled
+            )
         )
-    )
+    except OSError as exc:  # raised in an except clause: the caller's OSError one misses it
+        raise StorageError(f"cannot read the staged planes in {staging}: {exc}") from exc
     if found.path not in bad:
         bad.append(found.path)
     stems = {path.name.rpartition(".")[0] for path in bad}

@@ -590,3 +590,26 @@ def test_stored_counts_the_study_files_too(
     assert study  # the plates' layouts and the screen's annotations were written
     written = sum(p.stat().st_size for p in [*study, *(out / "images").rglob("*")] if p.is_file())
     assert f"{human_bytes(written)} stored," in summary, summary
+
+
+def test_a_region_served_damaged_is_asked_again(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A render region damaged on the way (its PNG header and trailer intact) is asked
+    again at once, and the render is the clean run's: it failed the render after the
+    last region (or was pasted with wrong pixels when it still decoded)."""
+    from harvester.emulator.catalogue import TILED_OVER_IMAGE_ID
+
+    renders = {}
+    for name, faults in (("damaged", "first:corrupt,only:*region*"), ("clean", "")):
+        emu = make_emulator(preset="tiled", mode="microservice", faults=faults)
+        out = tmp_path / name
+        code = main(["harvest", "--base-url", emu.base_url, "--image", str(TILED_OVER_IMAGE_ID),
+                     "--artifacts", "render", "--rate", "none", "--out", str(out),
+                     "--quiet"])  # fmt: skip
+        assert code == 0, name
+        routes = emu.stats()["by_route"]
+        asked = sum(sum(v.values()) for k, v in routes.items() if "region" in k)
+        assert asked == 2 * 2 + (name == "damaged"), routes
+        renders[name] = next(out.rglob(f"{TILED_OVER_IMAGE_ID}.render.jpg")).read_bytes()
+    assert renders["damaged"] == renders["clean"]

@@ -211,8 +211,8 @@ def test_whole_slides_are_refused_before_any_region(
     failed = sorted(line for line in (err + err2).splitlines() if line.startswith("failed: "))
     assert failed == [
         f"failed: render of image {TILED_SLIDE_IMAGE_ID}: the plane is 70000x40000 px "
-        "(7.8 GiB as RGB), too big to put together in memory: renders are stitched from "
-        "planes of up to 2,147,483,648 px (about 46,000 px square)",
+        "(10.4 GiB as an RGB canvas), too big to put together in memory: renders are "
+        "stitched from planes of up to 2,147,483,648 px (about 46,000 px square)",
         f"failed: render of image {TILED_WIDE_IMAGE_ID}: the plane is 66000x16000 px, wider "
         "or taller than a JPEG holds (65,500 px a side)",
         f"failed: stack of image {TILED_SLIDE_IMAGE_ID}: one plane is 70000x40000 px (2.6 "

@@ -29,3 +29,26 @@ class DirStore:
 
     async def flush(self) -> None:
         """Nothing is queued: put_file is synchronous here."""
+
+
+def silent_flip(body: bytes) -> bytes:
+    """``body`` (a PNG) with one bit of its pixel data flipped that Pillow still decodes,
+    to other pixels: damage only the chunks' CRCs show (magic and trailer intact)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(body)) as img:
+        real = np.asarray(img)
+    start = body.index(b"IDAT") + 4
+    for pos in range(start + 16, body.rindex(b"IEND") - 8):
+        flipped = body[:pos] + bytes([body[pos] ^ 0x04]) + body[pos + 1 :]
+        try:
+            with Image.open(io.BytesIO(flipped)) as img:
+                pixels = np.asarray(img)
+        except (OSError, SyntaxError, ValueError):
+            continue
+        if pixels.shape == real.shape and (pixels != real).any():
+            return flipped
+    raise AssertionError("no bit of this PNG flips silently")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from stack_support import silent_flip
 
 from harvester.planes import (
     Geometry,
@@ -169,5 +170,18 @@ def test_render_refusal_jpeg_side_and_plane_size() -> None:
     assert render_refusal(46340, 46340, "png") is None  # 2,147,395,600 px: just under
     whole = render_refusal(46341, 46341, "png")
     assert whole is not None and whole.startswith(
-        "the plane is 46341x46341 px (6.0 GiB as RGB), too big to put together in memory"
+        "the plane is 46341x46341 px (8.0 GiB as an RGB canvas), too big to put together in memory"
     )
+
+
+def test_png_damage_that_still_decodes_is_refused() -> None:
+    """A bit flipped in a PNG's pixel data that Pillow decodes to other pixels is refused
+    by the chunks' CRCs: such a plane was stacked wrong, unnoticed."""
+    smooth = np.add.outer(np.arange(48), np.arange(64)).astype(np.uint8)
+    body = _png(smooth)
+    assert (decode_grey(body, (64, 48)) == smooth).all()
+    with pytest.raises(PlaneError, match="^PNG does not decode: its IDAT chunk fails its CRC$"):
+        decode_grey(silent_flip(body), (64, 48))
+    iend = body.rindex(b"IEND") - 4
+    with pytest.raises(PlaneError, match="^PNG does not decode: its chunks end before IEND$"):
+        decode_grey(body[:iend], (64, 48))

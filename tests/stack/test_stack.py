@@ -23,7 +23,7 @@ import pytest
 import tifffile
 import xmlschema
 from PIL import Image
-from stack_support import DirStore
+from stack_support import DirStore, silent_flip
 
 from harvester.client import Client, ClientSettings, Expect
 from harvester.emulator import EmulatorThread
@@ -492,10 +492,17 @@ def _damage(path: Path) -> None:
     path.write_bytes(body[:third] + middle + body[2 * third :])
 
 
+def _flip_silently(path: Path) -> None:
+    """Flip one bit of a staged PNG's pixel data that Pillow still decodes (to other pixels)."""
+    path.write_bytes(silent_flip(path.read_bytes()))
+
+
+@pytest.mark.parametrize("damage", [_damage, _flip_silently], ids=["undecodable", "decodable"])
 async def test_damaged_staged_plane_is_fetched_again_alone(
-    make_emulator: Factory, tmp_path: Path
+    make_emulator: Factory, tmp_path: Path, damage: Callable[[Path], None]
 ) -> None:
-    """A staged plane spoilt on disk: its one request again, same bytes as a clean run."""
+    """A staged plane spoilt on disk: its one request again, same bytes as a clean run.
+    Damage that still decodes (to wrong pixels) too: the PNG's CRCs show it."""
     emu = make_emulator(preset="zstack", mode="microservice")
     out = tmp_path / "out"
     staging = out / "staging" / str(ZSTACK_IMAGE_ID)
@@ -516,7 +523,7 @@ async def test_damaged_staged_plane_is_fetched_again_alone(
                 )
     staged = sorted(staging.glob("*.png"))
     assert len(staged) == ZSTACK_SIZE_Z * 2
-    _damage(staged[5])
+    damage(staged[5])
     emu.reset_stats()
     resumed, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out)
     assert _render_calls(emu) == 1
@@ -524,6 +531,30 @@ async def test_damaged_staged_plane_is_fetched_again_alone(
     assert resumed.read_bytes() == clean.read_bytes()
     data, _, _, _ = _read(resumed)
     assert (data == _truth(emu, imgdata, "rendering")).all()
+
+
+async def test_staged_plane_unreadable_in_the_damage_scan_is_a_storage_error(
+    make_emulator: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error while the other staged planes are checked (one was found damaged) is
+    the one-line StorageError of any disk error of the stack, not a raw OSError."""
+    import harvester.stack as stack_module
+    from harvester.errors import StorageError
+
+    emu = make_emulator(
+        preset="zstack", mode="microservice", faults="first:corrupt,only:image:render"
+    )
+    real_scan = stack_module.undecodable
+
+    def scan_after_a_plane_vanished(*args: Any, **kwargs: Any) -> list[Path]:
+        files = args[2]
+        sorted(files.values())[-1].unlink()  # gone from the disk under the run
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(stack_module, "undecodable", scan_after_a_plane_vanished)
+    staging = tmp_path / "out" / "staging" / str(ZSTACK_IMAGE_ID)
+    with pytest.raises(StorageError, match=f"^cannot read the staged planes in {staging}: "):
+        await _harvest(emu, ZSTACK_IMAGE_ID, tmp_path / "out")
 
 
 async def test_staged_planes_kept_when_only_the_limits_changed(
