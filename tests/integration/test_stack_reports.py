@@ -172,7 +172,7 @@ def test_damaged_staged_plane_is_fetched_again_by_the_rerun(
     third = len(body) // 3
     damaged = body[:third] + bytes(255 - b for b in body[third : 2 * third]) + body[2 * third :]
     planes[0].write_bytes(damaged)
-    renders_before = emu.stats()["by_route"]["image:render"]
+    renders_before = _settled_renders(emu)
     code, said, err = run(capsys, "harvest", "--out", str(out), "--rate", "none")
     assert code == 0, err
     assert said.startswith("done 1 (stack 1), skipped 0 (already done), failed 0")
@@ -184,6 +184,22 @@ def test_damaged_staged_plane_is_fetched_again_by_the_rerun(
     assert asked == ZSTACK_SIZE_Z * 2 - len(planes) + 1
     assert (out / "images" / "001" / "300" / f"{ZSTACK_IMAGE_ID}.stack.ome.tif").is_file()
     assert not (out / "staging").exists()
+
+
+def _settled_renders(emu: EmulatorThread) -> dict[str, int]:
+    """The emulator's render counts once the requests a failed run left in flight (sent,
+    then abandoned as the run stopped) have reached it: a late one counted in the rerun's
+    figures made it one render too many on a loaded machine."""
+    deadline = time.monotonic() + 10
+    last = None
+    while time.monotonic() < deadline:
+        stats = emu.stats()
+        now = dict(stats["by_route"]["image:render"])
+        if now == last and stats["in_flight"] == 0:
+            return now
+        last = now
+        time.sleep(0.3)
+    raise AssertionError(f"the emulator's render count never settled: {last}")
 
 
 def test_whole_slides_are_refused_before_any_region(
