@@ -200,6 +200,9 @@ def test_spelling_groups_of_several_values_sorted_once_folded() -> None:
         [("Alpha;big", 2), ("Big;alpha", 1)],
         [("ECT2|Big;alpha", 1), ("ect2|Alpha;Big", 1)],
     ]
+    # A no-break space or a tab (pasted from a sheet) is spacing too; ß folds to ss.
+    spaced = {"mitotic\u00a0arrest": 1, "Mitotic\tarrest": 1, "STRASSE": 1, "straße": 1}
+    assert sorted(map(len, spelling_groups(spaced))) == [2, 2]
 
 
 def test_where_line_says_when_there_are_more_spellings_than_named() -> None:
