@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harvester.errors import PROBLEMS_LOGGER
+from harvester.select import KEY_SEPARATOR, VALUE_SEPARATOR, fold_spaces
 from harvester.text import agree, plural, quoted
 
 __all__ = ["GROUPS_SHOWN", "spelling_groups", "spellings_line", "warn_spellings"]
@@ -38,9 +39,19 @@ problems = logging.getLogger(PROBLEMS_LOGGER)
 
 
 def _spelling_key(label: str) -> str:
-    """What two spellings of one label share: case folded, runs of whitespace one space
-    (as the ``--where`` ``did you mean`` compares values)."""
-    return " ".join(label.split()).casefold()
+    """What two spellings of one label share: each value case folded, runs of whitespace
+    one space (as the ``--where`` ``did you mean`` compares values, :func:`fold_spaces`),
+    and a key's values sorted again once folded.
+
+    Why sorted again: :func:`harvester.select.label_of` sorts a key's values by code point,
+    where capitals come first, so ``Big;alpha`` and ``Alpha;big`` (one image's two values
+    spelt two ways) folded to ``big;alpha`` and ``alpha;big`` and were never said."""
+    if VALUE_SEPARATOR not in label:
+        return fold_spaces(label)
+    return KEY_SEPARATOR.join(
+        VALUE_SEPARATOR.join(sorted(fold_spaces(value) for value in part.split(VALUE_SEPARATOR)))
+        for part in label.split(KEY_SEPARATOR)
+    )
 
 
 def spelling_groups(counts: Mapping[str, int]) -> list[list[tuple[str, int]]]:
@@ -48,14 +59,19 @@ def spelling_groups(counts: Mapping[str, int]) -> list[list[tuple[str, int]]]:
     in groups of two or more: the groups with the most images first, each spelling in a
     group by its images (most first), then by the label, so the order is the same each time.
     """
+    # A list is made only for a key met twice: a list and a tuple for each of a million
+    # labels (mostly one spelling each) took seconds of an index write (gc included).
+    first: dict[str, str] = {}
     by_key: dict[str, list[tuple[str, int]]] = {}
     for label, images in counts.items():
-        if label and images:
-            by_key.setdefault(_spelling_key(label), []).append((label, images))
+        if not label or not images:
+            continue
+        key = _spelling_key(label)
+        seen = first.setdefault(key, label)
+        if seen is not label:
+            by_key.setdefault(key, [(seen, counts[seen])]).append((label, images))
     groups = [
-        sorted(spellings, key=lambda item: (-item[1], item[0]))
-        for spellings in by_key.values()
-        if len(spellings) > 1
+        sorted(spellings, key=lambda item: (-item[1], item[0])) for spellings in by_key.values()
     ]
     groups.sort(key=lambda group: (-sum(n for _, n in group), group[0][0]))
     return groups

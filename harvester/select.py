@@ -282,7 +282,7 @@ def _fold(text: str) -> str:
     return text.strip().casefold()
 
 
-def _fold_spaces(text: str) -> str:
+def fold_spaces(text: str) -> str:
     """A value as :class:`ValueCensus` compares it for a ``did you mean``: case and runs of
     spaces ignored (``Mitotic  arrest`` names ``mitotic arrest``), which :func:`_fold` keeps."""
     return " ".join(text.split()).casefold()
@@ -655,7 +655,7 @@ class ValueCensus:
         self._open: dict[str, dict[str, list[Condition]]] = {}
         for cond in self._terms:
             by_value = self._open.setdefault(_fold(cond.key), {})
-            by_value.setdefault(_fold_spaces(cond.value), []).append(cond)
+            by_value.setdefault(fold_spaces(cond.value), []).append(cond)
         # folded key -> folded value -> a spelling seen: the values of the keys of open terms,
         # for a "did you mean" when a term matched nothing (``ECT3`` -> ``ECT2``).
         self._values: dict[str, dict[str, str]] = {}
@@ -678,8 +678,8 @@ class ValueCensus:
                 continue
             kept = self._values.setdefault(_fold(key), {})
             if len(kept) < CONTEXT_VALUES_KEPT or _fold(key) not in _CONTEXT_SET:
-                kept.setdefault(_fold_spaces(value), value.strip())
-            conds = by_value.get(_fold_spaces(value))
+                kept.setdefault(fold_spaces(value), value.strip())
+            conds = by_value.get(fold_spaces(value))
             if conds is None:
                 continue
             value = value.strip()
@@ -690,7 +690,7 @@ class ValueCensus:
                     self._near.setdefault(cond, value)
             conds[:] = [c for c in conds if c not in self._hit]
             if not conds:
-                del by_value[_fold_spaces(value)]
+                del by_value[fold_spaces(value)]
                 if not by_value:
                     del self._open[_fold(key)]
 
@@ -708,7 +708,7 @@ class ValueCensus:
             for folded, value in self._values.get(_fold(cond.key), {}).items()
             if value not in given
         }
-        close = difflib.get_close_matches(_fold_spaces(cond.value), list(values), n=3)
+        close = difflib.get_close_matches(fold_spaces(cond.value), list(values), n=3)
         return [values[v] for v in close]
 
     def _seen(self, cond: Condition) -> str:
@@ -770,7 +770,8 @@ class ValueCensus:
         return lines
 
 
-#: Other spellings of a term's value named in its line (the first ones seen).
+#: Other spellings of a term's value named in its line (the first ones seen; one more is
+#: looked for, to say that the terms suggested are not all it takes).
 SPELLINGS_SHOWN = 3
 
 
@@ -794,7 +795,7 @@ class OtherSpellings:
             if cond.op == "~" or names_context(cond.key):
                 continue
             by_value = self._watch.setdefault(_fold(cond.key), {})
-            by_value.setdefault(_fold_spaces(cond.value), []).append(cond)
+            by_value.setdefault(fold_spaces(cond.value), []).append(cond)
             self._given.add((_fold(cond.key), cond.value))
         self._where = tuple(where)
         self._others: dict[Condition, dict[str, None]] = {}
@@ -807,15 +808,19 @@ class OtherSpellings:
         self._last = labels
         for key, value in labels:
             by_value = self._watch.get(_fold(key))
-            conds = by_value.get(_fold_spaces(value)) if by_value is not None else None
+            conds = by_value.get(fold_spaces(value)) if by_value is not None else None
             if not conds:
                 continue
             value = value.strip()
             if (_fold(key), value) in self._given:  # (a spelling a term gives: no news)
                 continue
             for cond in conds:
+                # (a spelling already named, or enough named: not asked again, as for every
+                # one of a million images spelt ``ect2`` two whole matches were run)
                 others = self._others.get(cond, {})
-                if len(others) < SPELLINGS_SHOWN and self._decides(labels, key, value, cond):
+                if value in others or len(others) > SPELLINGS_SHOWN:  # (one more: "others")
+                    continue
+                if self._decides(labels, key, value, cond):
                     self._others.setdefault(cond, others).setdefault(value, None)
 
     def _decides(self, labels: Labels, key: str, value: str, cond: Condition) -> bool:
@@ -836,14 +841,18 @@ class OtherSpellings:
         for cond, others in self._others.items():
             if cond.op == "=" and not hit(cond):
                 continue
-            spelt = " or ".join(quoted(v) for v in others)
+            named = list(others)[:SPELLINGS_SHOWN]
+            # (more spellings than named: the terms suggested are not all it takes, said so)
+            more = len(others) > SPELLINGS_SHOWN
+            spelt = (", " if more else " or ").join(quoted(v) for v in named)
             fate = "left out" if cond.op == "=" else "kept"
             verb = "select" if cond.op == "=" else "exclude"
-            terms = " ".join(f"--where {quoted(f'{cond.key}{cond.op}{v}')}" for v in others)
+            terms = " ".join(f"--where {quoted(f'{cond.key}{cond.op}{v}')}" for v in named)
             lines.append(
                 f"--where {quoted(cond)}: {quoted(cond.op)} is exact and case-sensitive, so "
-                f"images whose {quoted(cond.key)} is {spelt} (the same but for case or "
-                f"spacing) are {fate}; to {verb} them too, add {terms}"
+                f"images whose {quoted(cond.key)} is {spelt}{' or another spelling' * more} "
+                f"(the same but for case or spacing) are {fate}; to {verb} them too, add "
+                f"{terms}{' and one such term for each other spelling' * more}"
             )
         return lines
 
@@ -883,7 +892,7 @@ class WhereParts:
             for key, value in labels:
                 known = self._values.get(_fold(key))
                 if known is not None and len(known) < self.VALUES_KEPT and value.strip():
-                    known.setdefault(_fold_spaces(value), value.strip())
+                    known.setdefault(fold_spaces(value), value.strip())
         for key in self._hits:
             self._counts[key] += 1
 
@@ -917,7 +926,7 @@ class WhereParts:
             for cond in self._groups[key]:
                 if cond.op != "~":
                     continue
-                close = _near_parts(_fold_spaces(cond.value), values.values())
+                close = _near_parts(fold_spaces(cond.value), values.values())
                 if close:
                     named = " or ".join(quoted(f"{cond.key}~{part}") for part in close)
                     return f"did you mean {named}?"

@@ -53,15 +53,20 @@ if TYPE_CHECKING:
     from harvester.session import SessionWatch
     from harvester.splits import SplitSpec, SplitTally
 
-#: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
-#: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
-#: ``--rate`` and ``--concurrency`` are not here: they are totals, split per task.
-TASK_VALUE_FLAGS = (
+#: How a run asks the server, beside its total ``--rate`` and ``--concurrency``: passed on
+#: by ``slurm`` to its tasks and by ``plan`` to the commands it prints (flag, dest).
+_ASKING_FLAGS = (
     ("--burst", "burst"),
     ("--max-retries", "max_retries"),
     ("--timeout", "timeout"),
     ("--min-speed", "min_speed"),
     ("--outage-wait", "outage_wait"),
+)
+#: Harvest flags with a value that ``harvester slurm`` passes on to every task as given,
+#: spelled as ``harvester harvest`` spells them: (flag, argparse dest = config key).
+#: ``--rate`` and ``--concurrency`` are not here: they are totals, split per task.
+TASK_VALUE_FLAGS = (
+    *_ASKING_FLAGS,
     ("--max-bytes", "max_bytes"),
     ("--thumbnail-size", "thumbnail_size"),
     ("--window", "window"),
@@ -197,11 +202,7 @@ def task_flags_argv(args: argparse.Namespace) -> list[str]:
     Only the flags given: a value that came from the config file reaches the task through
     that file (which the task reads too), so a flag still wins over the file there as here.
     """
-    out: list[str] = []
-    for flag, dest in TASK_VALUE_FLAGS:
-        value = getattr(args, dest)
-        if value is not None:
-            out += [flag, _arg_text(value)]
+    out = _flags_given(args, TASK_VALUE_FLAGS)
     if args.no_labels:
         out.append("--no-labels")
     if args.quiet:
@@ -489,15 +490,7 @@ def _empty_plan_line(selected: bool, where_file: Path | None = None) -> str:
 
 #: The run settings ``plan`` and ``harvest``/``slurm`` share, as flags: how politely the
 #: server is asked (a plan holds none of them: :func:`plan_run_flags`).
-PLAN_RUN_FLAGS = (
-    ("--concurrency", "concurrency"),
-    ("--rate", "rate"),
-    ("--burst", "burst"),
-    ("--max-retries", "max_retries"),
-    ("--timeout", "timeout"),
-    ("--min-speed", "min_speed"),
-    ("--outage-wait", "outage_wait"),
-)
+PLAN_RUN_FLAGS = (("--concurrency", "concurrency"), ("--rate", "rate"), *_ASKING_FLAGS)
 
 
 def plan_run_flags(args: argparse.Namespace) -> list[str]:
@@ -511,8 +504,13 @@ def plan_run_flags(args: argparse.Namespace) -> list[str]:
     which they name. For ``slurm``, ``--rate`` and ``--concurrency`` are the totals of
     the tasks running at once: the server is asked no harder than by the plan's walk.
     """
+    return _flags_given(args, PLAN_RUN_FLAGS)
+
+
+def _flags_given(args: argparse.Namespace, flags: Sequence[tuple[str, str]]) -> list[str]:
+    """``flags`` (flag, dest) given a value in ``args``, as a command line spells them."""
     out: list[str] = []
-    for flag, dest in PLAN_RUN_FLAGS:
+    for flag, dest in flags:
         value = getattr(args, dest, None)
         if value is not None:
             out += [flag, _arg_text(value)]

@@ -375,12 +375,12 @@ from harvester.emulator.model import ImageInfo
 from harvester.emulator.rois import Roi
 
 
-# Annotation and link id spaces (independent of every other id space).
 def _spelled(spec: ScreenSpec | ProjectSpec) -> bool:
     """Whether ``spec`` spells its samples' mapr values variously (preset ``spellings``)."""
     return isinstance(spec, ScreenSpec) and spec.spellings
 
 
+# Annotation and link id spaces (independent of every other id space).
 _STUDY_ANN_BASE = 1_000_000
 _GENE_ANN_BASE = 2_000_000
 _SIRNA_ANN_BASE = 3_000_000

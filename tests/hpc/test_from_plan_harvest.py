@@ -123,11 +123,13 @@ def test_the_next_hints_of_a_plan_made_with_credentials_run_as_their_notes_say(
     out = tmp_path / "study"
     capsys.readouterr()
     assert main(["plan", "--base-url", url, "--project", "51", "--out", str(out),
-                 "--artifacts", "thumbnail"]) == 0  # fmt: skip
+                 "--artifacts", "thumbnail", "--rate", "none"]) == 0  # fmt: skip
     said = capsys.readouterr().out
     assert "PLAN-SECRET-7" not in said
     slurm = next(text for text in said.splitlines() if text.startswith("next: harvester slurm"))
     harvest = next(text for text in said.splitlines() if "harvester harvest" in text)
+    # (the run flags carried beside the credentials' notes: still no password)
+    assert " --rate none " in slurm and " --rate none " in harvest
     assert slurm.endswith("  # SECRETS.toml: base_url with its user or session")
     assert harvest.endswith(f"URL: {emu.base_url.rstrip('/')} with its user or session again")
     monkeypatch.chdir(tmp_path)

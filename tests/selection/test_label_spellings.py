@@ -19,6 +19,7 @@ from selection_helpers import index_ids, run_cli
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import SPELLINGS_FIRST_IMAGE_ID, SPELLINGS_SCREEN_ID
 from harvester.label_spellings import spelling_groups
+from harvester.select import OtherSpellings, label_of, parse_condition
 
 GENE = "Gene Symbol"
 SAID = "WARNING harvester.problems: "
@@ -186,3 +187,41 @@ def test_spelling_groups_order() -> None:
         [("mitotic arrest", 4), ("Mitotic  arrest", 3)],
         [("ECT2", 5), ("ect2", 1)],
     ]
+
+
+def test_spelling_groups_of_several_values_sorted_once_folded() -> None:
+    """One image's values of a key are sorted by code point in its label, capitals first:
+    ``Big;alpha`` and ``Alpha;big`` are one label spelt two ways (and so across keys)."""
+    big = label_of((("Phenotype", "Big"), ("Phenotype", "alpha")), ["Phenotype"])
+    small = label_of((("Phenotype", "big"), ("Phenotype", "Alpha")), ["Phenotype"])
+    assert (big, small) == ("Big;alpha", "Alpha;big")
+    counts = {big: 1, small: 2, "ECT2|Big;alpha": 1, "ect2|Alpha;Big": 1, "a;b": 1, "a;c": 1}
+    assert spelling_groups(counts) == [
+        [("Alpha;big", 2), ("Big;alpha", 1)],
+        [("ECT2|Big;alpha", 1), ("ect2|Alpha;Big", 1)],
+    ]
+    # A no-break space or a tab (pasted from a sheet) is spacing too; ß folds to ss.
+    spaced = {"mitotic\u00a0arrest": 1, "Mitotic\tarrest": 1, "STRASSE": 1, "straße": 1}
+    assert sorted(map(len, spelling_groups(spaced))) == [2, 2]
+
+
+def test_where_line_says_when_there_are_more_spellings_than_named() -> None:
+    """Past the spellings named, the line says others exist (its suggested terms are then
+    not all it takes); each spelling is named once, however many images have it."""
+    spellings = OtherSpellings([parse_condition(f"{GENE}=ECT2")])
+    for value in ("ECT2", "ect2", "ect2", "Ect2", "eCT2", "ECt2", "ect2 "):
+        spellings.see(((GENE, value),))
+    assert spellings.lines(lambda _cond: True) == [
+        "--where 'Gene Symbol=ECT2': '=' is exact and case-sensitive, so images whose"
+        " 'Gene Symbol' is 'ect2', 'Ect2', 'eCT2' or another spelling (the same but for case"
+        " or spacing) are left out; to select them too, add --where 'Gene Symbol=ect2'"
+        " --where 'Gene Symbol=Ect2' --where 'Gene Symbol=eCT2' and one such term for each"
+        " other spelling"
+    ]
+    few = OtherSpellings([parse_condition(f"{GENE}=ECT2")])
+    for value in ("ect2", "Ect2", "ect2"):
+        few.see(((GENE, value),))
+    assert few.lines(lambda _cond: True)[0].endswith(
+        "is 'ect2' or 'Ect2' (the same but for case or spacing) are left out; to select them"
+        " too, add --where 'Gene Symbol=ect2' --where 'Gene Symbol=Ect2'"
+    )
