@@ -518,13 +518,18 @@ def stitch_rgb(
 
     canvas = Image.new("RGB", size)
     for region, body in tiles:
-        image_format(body)
-        with Image.open(io.BytesIO(body)) as tile:
-            if tile.size != (region.width, region.height):
-                raise PlaneError(
-                    f"rendered region is {tile.size}, expected {(region.width, region.height)}"
-                )
-            canvas.paste(tile.convert("RGB"), (region.x, region.y))
+        tile_format = image_format(body)
+        try:
+            with Image.open(io.BytesIO(body)) as tile:
+                if tile.size != (region.width, region.height):
+                    raise PlaneError(
+                        f"rendered region is {tile.size}, expected {(region.width, region.height)}"
+                    )
+                canvas.paste(tile.convert("RGB"), (region.x, region.y))
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            # Pillow's words for damaged data ("broken PNG file", a JPEG's "no marker
+            # found"): a bad region, never a traceback that ends the whole run.
+            raise PlaneError(f"{tile_format.upper()} region does not decode: {exc}") from exc
     out = io.BytesIO()
     if fmt == "png":
         canvas.save(out, "PNG")
