@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     # for libraries it never calls (tests/unit/test_startup_imports.py).
     import numpy as np
     from numpy.typing import NDArray
+    from PIL.Image import Image as PILImage
 
 #: IDR's image-region microservice renders at most 3192 x 3192 in one request.
 DEFAULT_MAX_PLANE: Final = 3192
@@ -518,18 +519,34 @@ def stitch_rgb(
 
     canvas = Image.new("RGB", size)
     for region, body in tiles:
-        tile_format = image_format(body)
-        try:
-            with Image.open(io.BytesIO(body)) as tile:
-                if tile.size != (region.width, region.height):
-                    raise PlaneError(
-                        f"rendered region is {tile.size}, expected {(region.width, region.height)}"
-                    )
-                canvas.paste(tile.convert("RGB"), (region.x, region.y))
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            # Pillow's words for damaged data ("broken PNG file", a JPEG's "no marker
-            # found"): a bad region, never a traceback that ends the whole run.
-            raise PlaneError(f"{tile_format.upper()} region does not decode: {exc}") from exc
+        paste_region(canvas, region, body)
+    return encode_rgb(canvas, fmt, quality)
+
+
+def paste_region(canvas: PILImage, region: Region, body: bytes) -> None:
+    """Decode one rendered region into ``canvas`` at its place.
+
+    Called as each region arrives (in a worker thread: the decode is the costly part),
+    so a region that does not decode is asked again alone, not found after the last.
+    """
+    from PIL import Image
+
+    tile_format = image_format(body)
+    try:
+        with Image.open(io.BytesIO(body)) as tile:
+            if tile.size != (region.width, region.height):
+                raise PlaneError(
+                    f"rendered region is {tile.size}, expected {(region.width, region.height)}"
+                )
+            canvas.paste(tile.convert("RGB"), (region.x, region.y))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Pillow's words for damaged data ("broken PNG file", a JPEG's "broken data
+        # stream"): a bad region, never a traceback that ends the whole run.
+        raise PlaneError(f"{tile_format.upper()} region does not decode: {exc}") from exc
+
+
+def encode_rgb(canvas: PILImage, fmt: str, quality: float) -> bytes:
+    """The stitched ``canvas`` as JPEG at ``quality`` (0-1], or PNG."""
     out = io.BytesIO()
     if fmt == "png":
         canvas.save(out, "PNG")

@@ -44,3 +44,29 @@ def test_a_region_damaged_every_time_fails_the_render_in_one_line(
     routes = emu.stats()["by_route"]
     # The first region (asked alone) on each of its tries; no other region was asked.
     assert sum(sum(v.values()) for k, v in routes.items() if "region" in k) == 1 + 2
+
+
+def _render_from_regions(emu: EmulatorThread, out: Path) -> tuple[bytes, int]:
+    """The stored render of the 512 x 512 image as 2 x 2 regions; region requests made."""
+    from harvester.emulator.catalogue import TILED_SMALL_IMAGE_ID
+
+    summary = harvest(
+        emu.base_url, out, images=(TILED_SMALL_IMAGE_ID,), artifacts=("render",), max_plane=300
+    )
+    assert summary.exit_code == 0, summary.failures
+    routes = emu.stats()["by_route"]
+    asked = sum(sum(v.values()) for k, v in routes.items() if "region" in k)
+    return next((out / "images").rglob("*.render.jpg")).read_bytes(), asked
+
+
+def test_a_jpeg_region_that_does_not_decode_is_asked_again_alone(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """OMERO.web answers regions as JPEG (no checksum): one that does not decode costs
+    one more request, not a failed render; the render is the clean run's, byte for byte."""
+    clean, clean_asked = _render_from_regions(make_emulator(preset="tiled"), tmp_path / "clean")
+    assert clean_asked == 4
+    damaged_emu = make_emulator(preset="tiled", faults="first:corrupt,only:image:render_region")
+    damaged, asked = _render_from_regions(damaged_emu, tmp_path / "damaged")
+    assert asked == 4 + 1
+    assert damaged == clean
