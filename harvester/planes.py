@@ -503,31 +503,14 @@ def decode_staged(path: Path, expected: tuple[int, int]) -> NDArray[np.uint8]:
         raise StagedPlaneError(f"staged plane {path.name}: {exc}", path) from exc
 
 
-def stitch_rgb(
-    size: tuple[int, int],
-    tiles: Sequence[tuple[Region, bytes]],
-    fmt: str = "jpeg",
-    quality: float = 0.9,
-) -> bytes:
-    """Reassemble rendered regions (PNG/JPEG) into one RGB image of ``size`` = (w, h).
-
-    The ``render`` artifact of a plane larger than the server renders at once
-    is asked as :func:`region_grid` regions and encoded here: JPEG at
-    ``quality`` (0-1] or PNG. Each region must have exactly its asked size.
-    """
-    from PIL import Image
-
-    canvas = Image.new("RGB", size)
-    for region, body in tiles:
-        paste_region(canvas, region, body)
-    return encode_rgb(canvas, fmt, quality)
-
-
 def paste_region(canvas: PILImage, region: Region, body: bytes) -> None:
-    """Decode one rendered region into ``canvas`` at its place.
+    """Decode one rendered region into ``canvas`` (RGB, the whole plane) at its place.
 
-    Called as each region arrives (in a worker thread: the decode is the costly part),
-    so a region that does not decode is asked again alone, not found after the last.
+    The ``render`` of a plane larger than the server renders at once is asked as
+    :func:`region_grid` regions, each of exactly its asked size, pasted here and
+    encoded by :func:`encode_rgb`. Called as each region arrives (in a worker thread:
+    the decode is the costly part), so a region that does not decode is asked again
+    alone, not found after the last.
     """
     from PIL import Image
 

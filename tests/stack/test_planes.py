@@ -17,6 +17,7 @@ from harvester.planes import (
     decode_grey,
     halve,
     looks_complete,
+    paste_region,
     plan_requests,
     pyramid_shapes,
     read_plane,
@@ -24,7 +25,6 @@ from harvester.planes import (
     render_refusal,
     render_url,
     staged_files,
-    stitch_rgb,
     write_atomic,
 )
 from harvester.window import ChannelWindow
@@ -110,7 +110,7 @@ def test_decode_checks_size_and_format() -> None:
         decode_grey(b"<html>", None)
 
 
-def test_stitching_a_damaged_region_is_a_plane_error() -> None:
+def test_pasting_a_damaged_region_is_a_plane_error() -> None:
     """Pillow's SyntaxError for a broken region is a PlaneError (it escaped as a traceback)."""
     # Noise over 64 KiB compressed: several IDAT chunks; the second one's name damaged.
     body = _png(np.random.default_rng(2).integers(0, 256, (200, 300), dtype=np.uint8))
@@ -119,7 +119,7 @@ def test_stitching_a_damaged_region_is_a_plane_error() -> None:
     broken_chunk += body[second + 4 :]
     for bad in (broken_chunk, body[:60]):
         with pytest.raises(PlaneError, match="PNG region does not decode"):
-            stitch_rgb((300, 200), [(Region(0, 0, 300, 200), bad)], "png")
+            paste_region(Image.new("RGB", (300, 200)), Region(0, 0, 300, 200), bad)
 
 
 def test_truncated_staged_file_is_not_complete(tmp_path: Path) -> None:
