@@ -78,6 +78,8 @@ from harvester.text import plural
 from harvester.window import WindowError, choose_windows
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
     from harvester.planes import Region
     from harvester.session import SessionWatch
     from harvester.stack import RenderLimits
@@ -717,10 +719,9 @@ class Fetcher:
         # (regions, stitching), so other runs do not load them at start-up.
         from harvester.planes import (
             DEFAULT_MAX_PLANE,
-            PlaneError,
+            encode_rgb,
             region_grid,
             render_refusal,
-            stitch_rgb,
         )
 
         fmt = self.settings.render_format
@@ -752,12 +753,10 @@ class Fetcher:
             )
             for r in regions
         ]
-        bodies = await self._get_all(paths, regions)
+        canvas = await self._get_all(paths, regions, (width, height))
         try:
-            body = await anyio.to_thread.run_sync(
-                stitch_rgb, (width, height), list(zip(regions, bodies, strict=True)), fmt, quality
-            )
-        except (PlaneError, OSError) as exc:
+            body = await anyio.to_thread.run_sync(encode_rgb, canvas, fmt, quality)
+        except OSError as exc:
             raise InvalidBodyError(f"render of image {image_id}: {exc}", url=paths[0]) from exc
         await self._put(image_id, Artifact.RENDER, body)
 
@@ -770,17 +769,31 @@ class Fetcher:
             return RenderLimits(self.settings.max_plane, DEFAULT_MAX_TILE, "config")
         return await discover_limits(self.client, image_id)
 
-    async def _get_all(self, paths: list[str], regions: list[Region]) -> list[bytes]:
-        """Fetch region images a few at a time; the first failure is raised.
+    async def _get_all(
+        self, paths: list[str], regions: list[Region], size: tuple[int, int]
+    ) -> PILImage:
+        """Fetch region images a few at a time into one canvas; the first failure is raised.
 
         A PNG region is checked by its CRCs as it comes: one damaged on the way (a proxy)
         is asked again at once, where it failed the whole render after the last region,
-        or was pasted with wrong pixels when it still decoded."""
-        from harvester.planes import PNG_MAGIC, PlaneError, check_png_chunks, probe_size
+        or was pasted with wrong pixels when it still decoded. Each region is decoded
+        into the canvas as it arrives (a JPEG has no CRC: decoding is its check), so
+        one that does not decode is asked again alone, up to the client's
+        ``max_retries`` times, instead of failing the render and every region with it.
+        """
+        from PIL import Image
 
-        bodies: list[bytes] = [b""] * len(paths)
+        from harvester.planes import (
+            PNG_MAGIC,
+            PlaneError,
+            check_png_chunks,
+            paste_region,
+            probe_size,
+        )
+
         errors: list[FetchError] = []
         todo = iter(range(len(paths)))
+        canvas: PILImage | None = None
 
         def check_size(region: Region) -> Callable[[Fetched], None]:
             def check(fetched: Fetched) -> None:
@@ -799,31 +812,41 @@ class Fetcher:
 
             return check
 
+        async def fetch_into_canvas(i: int) -> None:
+            nonlocal canvas
+            for attempt in range(self.client.settings.max_retries + 1):
+                fetched = await self.client.get(paths[i], Expect.IMAGE, check_size(regions[i]))
+                if canvas is None:  # after the first region's answer: a refusal allocates none
+                    canvas = await anyio.to_thread.run_sync(Image.new, "RGB", size)
+                try:
+                    await anyio.to_thread.run_sync(paste_region, canvas, regions[i], fetched.body)
+                    return
+                except PlaneError as exc:
+                    if attempt == self.client.settings.max_retries:
+                        raise InvalidBodyError(str(exc), url=fetched.url) from exc
+                    logger.debug("region %s does not decode (%s): asked again", paths[i], exc)
+
         async def worker(scope: anyio.CancelScope) -> None:
             for i in todo:
                 try:
-                    fetched = await self.client.get(paths[i], Expect.IMAGE, check_size(regions[i]))
+                    await fetch_into_canvas(i)
                 except FetchError as exc:
                     errors.append(exc)
                     scope.cancel()
                     return
-                bodies[i] = fetched.body
 
-        workers = min(RENDER_REGION_CONCURRENCY, len(paths))
-        if workers > 1:
-            # The first region alone: a server refusing this image's renders for good
-            # (IDR's empty 403) costs one request, not one per worker in flight.
-            first = next(todo)
-            bodies[first] = (
-                await self.client.get(paths[first], Expect.IMAGE, check_size(regions[first]))
-            ).body
-            workers = min(workers, len(paths) - 1)
+        # The first region alone: a server refusing this image's renders for good
+        # (IDR's empty 403) costs one request, not one per worker in flight; it also
+        # makes the canvas, which the workers then share.
+        await fetch_into_canvas(next(todo))
+        workers = min(RENDER_REGION_CONCURRENCY, len(paths) - 1)
         async with anyio.create_task_group() as tg:
             for _ in range(workers):
                 tg.start_soon(worker, tg.cancel_scope)
         if errors:
             raise errors[0]
-        return bodies
+        assert canvas is not None
+        return canvas
 
     async def _stack(
         self, ref: ImageRef, imgdata: dict[str, Any], known_time: KnownTime | None = None

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     # for libraries it never calls (tests/unit/test_startup_imports.py).
     import numpy as np
     from numpy.typing import NDArray
+    from PIL.Image import Image as PILImage
 
 #: IDR's image-region microservice renders at most 3192 x 3192 in one request.
 DEFAULT_MAX_PLANE: Final = 3192
@@ -502,29 +503,33 @@ def decode_staged(path: Path, expected: tuple[int, int]) -> NDArray[np.uint8]:
         raise StagedPlaneError(f"staged plane {path.name}: {exc}", path) from exc
 
 
-def stitch_rgb(
-    size: tuple[int, int],
-    tiles: Sequence[tuple[Region, bytes]],
-    fmt: str = "jpeg",
-    quality: float = 0.9,
-) -> bytes:
-    """Reassemble rendered regions (PNG/JPEG) into one RGB image of ``size`` = (w, h).
+def paste_region(canvas: PILImage, region: Region, body: bytes) -> None:
+    """Decode one rendered region into ``canvas`` (RGB, the whole plane) at its place.
 
-    The ``render`` artifact of a plane larger than the server renders at once
-    is asked as :func:`region_grid` regions and encoded here: JPEG at
-    ``quality`` (0-1] or PNG. Each region must have exactly its asked size.
+    The ``render`` of a plane larger than the server renders at once is asked as
+    :func:`region_grid` regions, each of exactly its asked size, pasted here and
+    encoded by :func:`encode_rgb`. Called as each region arrives (in a worker thread:
+    the decode is the costly part), so a region that does not decode is asked again
+    alone, not found after the last.
     """
     from PIL import Image
 
-    canvas = Image.new("RGB", size)
-    for region, body in tiles:
-        image_format(body)
+    tile_format = image_format(body)
+    try:
         with Image.open(io.BytesIO(body)) as tile:
             if tile.size != (region.width, region.height):
                 raise PlaneError(
                     f"rendered region is {tile.size}, expected {(region.width, region.height)}"
                 )
             canvas.paste(tile.convert("RGB"), (region.x, region.y))
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Pillow's words for damaged data ("broken PNG file", a JPEG's "broken data
+        # stream"): a bad region, never a traceback that ends the whole run.
+        raise PlaneError(f"{tile_format.upper()} region does not decode: {exc}") from exc
+
+
+def encode_rgb(canvas: PILImage, fmt: str, quality: float) -> bytes:
+    """The stitched ``canvas`` as JPEG at ``quality`` (0-1], or PNG."""
     out = io.BytesIO()
     if fmt == "png":
         canvas.save(out, "PNG")

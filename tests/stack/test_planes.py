@@ -13,9 +13,11 @@ from stack_support import silent_flip
 from harvester.planes import (
     Geometry,
     PlaneError,
+    Region,
     decode_grey,
     halve,
     looks_complete,
+    paste_region,
     plan_requests,
     pyramid_shapes,
     read_plane,
@@ -106,6 +108,18 @@ def test_decode_checks_size_and_format() -> None:
         decode_grey(_png(truth), (3, 4))
     with pytest.raises(PlaneError):
         decode_grey(b"<html>", None)
+
+
+def test_pasting_a_damaged_region_is_a_plane_error() -> None:
+    """Pillow's SyntaxError for a broken region is a PlaneError (it escaped as a traceback)."""
+    # Noise over 64 KiB compressed: several IDAT chunks; the second one's name damaged.
+    body = _png(np.random.default_rng(2).integers(0, 256, (200, 300), dtype=np.uint8))
+    second = body.index(b"IDAT", body.index(b"IDAT") + 4)
+    broken_chunk = body[:second] + bytes(b ^ 0xFF for b in body[second : second + 4])
+    broken_chunk += body[second + 4 :]
+    for bad in (broken_chunk, body[:60]):
+        with pytest.raises(PlaneError, match="PNG region does not decode"):
+            paste_region(Image.new("RGB", (300, 200)), Region(0, 0, 300, 200), bad)
 
 
 def test_truncated_staged_file_is_not_complete(tmp_path: Path) -> None:
