@@ -75,7 +75,8 @@ def register(subparsers: Any) -> None:
     gone.add_argument(
         "--gone-ids-from",
         metavar="FILE",
-        help="their image ids, one a line ('-': standard input)",
+        help="their image ids, one a line, as --ids-from reads them (an image link: of DIR's "
+        "server only); '-': standard input",
     )
     gone.add_argument(
         "--force",

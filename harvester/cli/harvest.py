@@ -332,8 +332,9 @@ def register(subparsers: Any) -> None:
         "--ids-from",
         type=Path,
         metavar="FILE",
-        help="image ids, one a line ('#' comments), or a CSV/TSV with an image_id column (an "
-        "index.csv); - reads standard input",
+        help="image ids, one a line ('#' comments; also Image:ID, a range FIRST-LAST or an "
+        "image link of the run's server), or a CSV/TSV with an image_id column (an index.csv); "
+        "- reads standard input",
     )
     harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
     harvest.add_argument(

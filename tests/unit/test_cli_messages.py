@@ -433,13 +433,17 @@ def test_help_names_what_the_readme_promises(capsys: pytest.CaptureFixture[str])
     code, out, _err = run(capsys, "harvest", "--help")
     assert code == 0
     assert (
-        "image ids, one a line ('#' comments), or a CSV/TSV with an image_id column (an "
-        "index.csv); - reads standard input"
+        "image ids, one a line ('#' comments; also Image:ID, a range FIRST-LAST or an image "
+        "link of the run's server), or a CSV/TSV with an image_id column (an index.csv); - reads "
+        "standard input"
     ) in flat(out)
     code, out, _err = run(capsys, "emulate", "--help")
     assert code == 0
     assert "port to bind (default 0: any free port)" in flat(out)
-    forms = "one a line ('#' comments), or a CSV/TSV with an image_id column (an index.csv); "
+    forms = (
+        "one a line ('#' comments; also Image:ID, a range FIRST-LAST or an image link of the "
+        "run's server), or a CSV/TSV with an image_id column (an index.csv); "
+    )
     code, out, _err = run(capsys, "plan", "--help")
     assert code == 0 and forms + "- reads standard input" in flat(out)
     code, out, _err = run(capsys, "slurm", "--help")
