@@ -54,9 +54,7 @@ def test_a_second_submission_is_refused_while_the_array_is_queued(
     _prepare(emulator.base_url, out)
     script = (out / "harvest.sbatch").read_bytes()
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|{out}/harvest.sbatch\\n")
-    sbatched = tmp_path / "sbatch-args"
-    (tmp_path / "bin" / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> {sbatched}\necho 4301\n')
-    (tmp_path / "bin" / "sbatch").chmod(0o755)
+    sbatched = _fake_sbatch(tmp_path)
     capsys.readouterr()
     assert main([*_again(out), "--submit"]) == 2
     assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
@@ -118,9 +116,7 @@ def test_an_array_submitted_by_a_relative_path_is_found_by_its_working_directory
     out = tmp_path / "study"
     _prepare(emulator.base_url, out)
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|./harvest.sbatch|{out}\\n")
-    sbatched = tmp_path / "sbatch-args"
-    (tmp_path / "bin" / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> {sbatched}\necho 4301\n')
-    (tmp_path / "bin" / "sbatch").chmod(0o755)
+    sbatched = _fake_sbatch(tmp_path)
     capsys.readouterr()
     assert main([*_again(out), "--submit"]) == 2
     assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
@@ -153,3 +149,12 @@ def test_on_a_cluster_an_array_submitted_from_its_folder_is_refused_a_second_tim
         jobs = [held, *queued_jobs(out / "harvest.sbatch")]
         subprocess.run(["scancel", *jobs], timeout=30, check=False)
     _wait_gone(jobs)
+
+
+def _fake_sbatch(tmp_path: Path) -> Path:
+    """A fake ``sbatch`` on the PATH the fake SLURM set up: it answers job 4301 and appends
+    its arguments to the file returned (absent: never run)."""
+    sbatched = tmp_path / "sbatch-args"
+    (tmp_path / "bin" / "sbatch").write_text(f'#!/bin/sh\necho "$@" >> {sbatched}\necho 4301\n')
+    (tmp_path / "bin" / "sbatch").chmod(0o755)
+    return sbatched

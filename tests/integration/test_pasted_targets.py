@@ -11,27 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+from pasted_helpers import IMAGES, PLATE, SECRET, run, thumbnails
 
-from harvester.cli import main
 from harvester.emulator import EmulatorThread
-
-#: Images of the demo preset (screen 2302), and its plate of 8 images.
-IMAGES = (9762957, 9762958, 9762959)
-PLATE = 7375
-SECRET = "SESSIONKEY123456"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    """``harvester ARGV`` in-process: its exit code and standard error (no traceback)."""
-    code = main(list(argv))
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return code, err
-
-
-def thumbnails(out: Path) -> set[int]:
-    """The image ids whose thumbnail DIR holds."""
-    return {int(path.name.split(".")[0]) for path in out.rglob("*.thumbnail.jpg")}
 
 
 def every_text(out: Path) -> str:
