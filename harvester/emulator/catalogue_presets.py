@@ -670,8 +670,9 @@ def _hcs(
     )
 
 
-def _slide(size: tuple[int, int]) -> PixelsSpec:
-    """A whole slide of the ``tiled`` preset: 3 channels, uint8, 0.25 µm, 9 levels."""
+def _slide(size: tuple[int, int], levels: int = TILED_SLIDE_LEVELS) -> PixelsSpec:
+    """A tiled image of the ``tiled`` preset: 3 channels, uint8, 0.25 µm, ``levels`` levels
+    (a whole slide's 9 by default)."""
     return PixelsSpec(
         size[0],
         size[1],
@@ -682,7 +683,7 @@ def _slide(size: tuple[int, int]) -> PixelsSpec:
         _grey(3, end=255.0, pixel_max=255.0),
         0.25,
         0.25,
-        levels=TILED_SLIDE_LEVELS,
+        levels=levels,
     )
 
 
@@ -818,18 +819,7 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
             )
         ]
     if name == "tiled":
-        big = PixelsSpec(
-            TILED_SIZE[0],
-            TILED_SIZE[1],
-            1,
-            3,
-            1,
-            "uint8",
-            _grey(3, end=255.0, pixel_max=255.0),
-            0.25,
-            0.25,
-            levels=TILED_LEVELS,
-        )
+        big = _slide(TILED_SIZE, TILED_LEVELS)
         little = PixelsSpec(
             512, 512, 1, 3, 1, "uint8", _grey(3, end=255.0, pixel_max=255.0), 0.25, 0.25
         )
