@@ -1743,9 +1743,7 @@ _BY_ID = {
 }
 
 
-async def _given_as_name_hint(
-    index: Path | None, kind: str, object_id: int, base_url: str
-) -> str:
+async def _given_as_name_hint(index: Path | None, kind: str, object_id: int, base_url: str) -> str:
     """``"; INDEX names plate 7361 '1977' (plates are given by id, not by name): --plate
     7361 if that is the one meant"`` when the run's ``index.csv`` gives a plate (dataset)
     the name ``object_id`` ("" for none), and DIR was harvested from ``base_url`` alone
