@@ -6,6 +6,11 @@ plates are named by a number (plate 7361 is named ``1977``): ``--plate 1977``, c
 the name column, was "not found" and nothing more. Read only on that error's path, from
 the folder on disk (no request), and at most :data:`MAX_ROWS_READ` rows of it, so a
 folder of millions of images does not hold the error up.
+
+Only where every target set of DIR was harvested from the server asked now
+(:func:`index_of_server`): ``index.csv`` has no server column, and image, plate and dataset
+ids are one server's, so a folder harvested from another server (or from two) could answer
+``--plate 7361`` with a plate id of that other server.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import csv
 import itertools
 from pathlib import Path
 
-__all__ = ["MAX_ROWS_READ", "ids_named"]
+__all__ = ["MAX_ROWS_READ", "ids_named", "ids_named_on", "index_of_server"]
 
 #: The most rows of ``index.csv`` read for a name (its first ones): a hint, not a search.
 MAX_ROWS_READ = 1_000_000
@@ -48,6 +53,25 @@ def ids_named(index: Path, kind: str, name: str) -> list[int]:
     except (OSError, csv.Error):
         pass  # (the ids found before a damaged row are still the index's own)
     return list(found)
+
+
+def index_of_server(out_dir: Path, base_url: str) -> bool:
+    """Whether every target set of DIR (forgotten ones too: their rows may stay until the
+    next index write) was harvested from ``base_url`` (compared as the "mixed in" check
+    compares servers: scheme, host, port and path). False where DIR's runs saved no
+    readable settings: then nothing tells whose ids its ``index.csv`` holds."""
+    from harvester.config import normal_base_url, recorded_target_sets, servers_of
+
+    servers = servers_of(recorded_target_sets(out_dir, forgotten=True))
+    return set(servers) == {normal_base_url(base_url)}
+
+
+def ids_named_on(index: Path, kind: str, name: str, base_url: str) -> list[int]:
+    """:func:`ids_named`, where ``index``'s folder is of ``base_url`` alone
+    (:func:`index_of_server`); [] otherwise (another server's ids are no answer here)."""
+    if not index.is_file() or not index_of_server(index.parent, base_url):
+        return []
+    return ids_named(index, kind, name)
 
 
 def _is_id(text: str) -> bool:

@@ -12,7 +12,9 @@ per state of the folder (:func:`warn_spellings`, the ``said`` record of ``writte
 They are not merged: case can be meaning (a human gene ``CDK5RAP2``, the mouse one
 ``Cdk5rap2``), which spelling names a merged class would be a guess that changes when a new
 spelling comes first, and ``labels.csv`` and pinned ids (:mod:`harvester.label_ids`) hold
-exact labels. The warning says how to merge them where they are one class.
+exact labels. The warning says how to merge them where they are one class. A
+``--sample N --sample-per KEY`` samples each spelling of KEY as a class of its own: the
+run that draws it says so once (:func:`sample_spellings_line`), in the same words.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ from harvester.errors import PROBLEMS_LOGGER
 from harvester.select import KEY_SEPARATOR, VALUE_SEPARATOR, fold_spaces
 from harvester.text import agree, plural, quoted
 
-__all__ = ["GROUPS_SHOWN", "spelling_groups", "spellings_line", "warn_spellings"]
+__all__ = [
+    "GROUPS_SHOWN",
+    "sample_spellings_line",
+    "spelling_groups",
+    "spellings_line",
+    "warn_spellings",
+]
 
 #: Groups named in the warning (the others counted); labels.csv lists them all.
 GROUPS_SHOWN = 3
@@ -77,23 +85,57 @@ def spelling_groups(counts: Mapping[str, int]) -> list[list[tuple[str, int]]]:
     return groups
 
 
+#: Why harvester does not merge them, as both warnings say it.
+NOT_MERGED = "harvester does not merge them (case can be meaning: human CDK5RAP2, mouse Cdk5rap2)"
+
+
 def spellings_line(groups: list[list[tuple[str, int]]], labels_file: Path) -> str | None:
     """The warning for ``groups`` (:func:`spelling_groups`); None when there are none."""
     if not groups:
         return None
-    shown = "; ".join(_group_text(group) for group in groups[:GROUPS_SHOWN])
-    more = len(groups) - GROUPS_SHOWN
-    if more > 0:
-        shown += f"; and {plural(more, 'more label')} spelt so"
-    spellings = sum(len(group) for group in groups)
     return (
-        f"{plural(len(groups), 'label')} of {labels_file} {agree(len(groups))} spelt several "
-        f"ways ({spellings} spellings that differ only in case or spacing), each spelling a "
-        f"class of its own with its own label_id: {shown}; harvester does not merge them "
-        "(case can be meaning: human CDK5RAP2, mouse Cdk5rap2): to train one as a single "
+        f"{plural(len(groups), 'label')} of {labels_file} {agree(len(groups))} "
+        f"{_spelt_text(groups)}, each spelling a class of its own with its own "
+        f"label_id: {_groups_text(groups, 'label')}; {NOT_MERGED}: to train one as a single "
         "class, map its spellings' label_ids to one in the training code (README: Collecting "
         "training data)"
     )
+
+
+def sample_spellings_line(n: int, key: str, counts: Mapping[str, int]) -> str | None:
+    """The warning when classes of ``--sample N --sample-per KEY`` (``counts``: each class's
+    matching images) differ only in case or spacing; None when none do.
+
+    Why: each spelling is sampled as a class of its own, so one gene typed three ways gets
+    up to 3N images of a set meant to be balanced, and nothing said so until the index
+    write warned of its labels (and not at all where the index is labelled by other keys).
+    Said once per run, where the sample is (:func:`harvester.select.run_stage`), in the
+    index warning's words."""
+    groups = spelling_groups(counts)
+    if not groups:
+        return None
+    return (
+        f"--sample {n} --sample-per {quoted(key)}: {plural(len(groups), 'class', 'classes')} "
+        f"{agree(len(groups))} {_spelt_text(groups)}, each spelling sampled as a "
+        f"class of its own: {_groups_text(groups, 'class')}; {NOT_MERGED}: one that is a "
+        f"single class gets up to {n} images per spelling (README: Collecting training data)"
+    )
+
+
+def _spelt_text(groups: list[list[tuple[str, int]]]) -> str:
+    """``spelt several ways (12 spellings that differ only in case or spacing)``."""
+    spellings = sum(len(group) for group in groups)
+    return f"spelt several ways ({spellings} spellings that differ only in case or spacing)"
+
+
+def _groups_text(groups: list[list[tuple[str, int]]], noun: str) -> str:
+    """The first :data:`GROUPS_SHOWN` groups, then how many more of ``noun`` are spelt so."""
+    shown = "; ".join(_group_text(group) for group in groups[:GROUPS_SHOWN])
+    more = len(groups) - GROUPS_SHOWN
+    if more > 0:
+        many = "more classes" if noun == "class" else f"more {noun}s"
+        shown += f"; and {plural(more, f'more {noun}', many)} spelt so"
+    return shown
 
 
 def _group_text(group: list[tuple[str, int]]) -> str:
@@ -110,12 +152,19 @@ def warn_spellings(out_dir: Path, counts: Mapping[str, int] | None, labels_file:
     """Warn about labels spelt several ways in the index just written, once per state of
     DIR: not again while the same groups and counts are there
     (:func:`harvester.index.said_before`; the caller holds DIR's index lock), again when
-    they change. ``counts`` None (no label keys now): the record is dropped, so that the
-    warning is said again when labels come back."""
+    any of them changes, those past the ones named too. ``counts`` None (no label keys
+    now): the record is dropped, so that the warning is said again when labels come back.
+
+    Why every group's counts in the record, not the line's words alone: the line names the
+    first :data:`GROUPS_SHOWN` groups and :data:`SPELLINGS_SHOWN` spellings of each, so a
+    fourth group's new spelling or images changed nothing it said, and the warning, which
+    README says comes back when they change, did not."""
     from harvester.index import said_before
 
-    text = spellings_line(spelling_groups(counts), labels_file) if counts else None
-    if said_before(out_dir, SAID_NAME, text):
+    groups = spelling_groups(counts) if counts else []
+    text = spellings_line(groups, labels_file)
+    state = None if text is None else f"{text}\n{groups!r}"
+    if said_before(out_dir, SAID_NAME, state):
         logger.info("%s (said by an earlier index write)", text)
     elif text is not None:
         problems.warning("%s", text)

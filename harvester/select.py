@@ -1069,8 +1069,11 @@ class BottomN:
         self.n = n
         self.seed = seed
         self._heap: list[tuple[int, int, ImageRef]] = []  # (-hash, -id, ref)
+        #: The images offered (a per-class sample's class sizes, for its spellings line).
+        self.offered = 0
 
     def offer(self, ref: ImageRef) -> None:
+        self.offered += 1
         item = (-image_hash(self.seed, ref.image_id), -ref.image_id, ref)
         if len(self._heap) < self.n:
             heapq.heappush(self._heap, item)
@@ -1130,6 +1133,18 @@ class BottomNPerClass:
     def short(self) -> dict[str, int]:
         """The classes with fewer than ``n`` images (all of them kept): label -> images."""
         return {label: len(b) for label, b in self.classes.items() if len(b) < self.n}
+
+    def spellings_line(self) -> str | None:
+        """The warning when classes differ only in case or spacing (each spelling sampled
+        as a class of its own: :func:`harvester.label_spellings.sample_spellings_line`);
+        None for none, and for a context column's classes (two plates named ``P1`` and
+        ``p1`` are two plates, not one spelt two ways)."""
+        if self._column or len(self.classes) < 2:
+            return None
+        from harvester.label_spellings import sample_spellings_line  # (it imports this module)
+
+        sizes = {label: bottom.offered for label, bottom in self.classes.items()}
+        return sample_spellings_line(self.n, self.key, sizes)
 
 
 #: Short classes named in the warning about them.
@@ -1686,6 +1701,13 @@ async def run_stage(
             # find the walk listed whole, said it again (see Harvest._selection_told_before).
             if short and sampled is not None and not replay:
                 problems.warning("%s", short)
+            if (
+                isinstance(bottom, BottomNPerClass)
+                and sampled is not None
+                and not replay
+                and (spelt := bottom.spellings_line())
+            ):
+                problems.warning("%s", spelt)
             for ref in sampled or ():
                 await forward(ref)
 

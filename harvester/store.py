@@ -1300,24 +1300,55 @@ def check_existing_out_dir(out_dir: Path) -> None:
 _NEAR_LOOK = 1000
 
 
-def harvests_near(out_dir: Path) -> str:
+#: How a harvest ``harvester slurm`` prepared is named in :func:`harvests_near`'s answer.
+PREPARED_NOTE = " (prepared by harvester slurm, no task has started)"
+
+
+def _harvest_note(folder: Path) -> str | None:
+    """What :func:`harvests_near` says after ``folder``'s name: "" for a harvest (its
+    ``harvest.json``, or its ``journals/``, as :func:`check_existing_out_dir` takes them),
+    :data:`PREPARED_NOTE` for a job array ``harvester slurm`` prepared there (its
+    ``harvest.sbatch``: no ``harvest.json`` nor journals until a task starts, and
+    ``status`` reports it), None for neither.
+
+    Why the prepared ones: ``status data`` on the parent of such a folder named nothing,
+    where the folder's own ``status`` is what its script says to run."""
+    if (folder / MARKER_NAME).is_file() or (folder / JOURNALS_DIR).is_dir():
+        return ""
+    from harvester.slurm import SCRIPT_NAME
+
+    if not (folder / SCRIPT_NAME).is_file():
+        return None
+    from harvester.status import read_slurm_script  # (only beside a script of that name)
+
+    return PREPARED_NOTE if read_slurm_script(folder) is not None else None
+
+
+def harvests_near(out_dir: Path, *, prepared: bool = True) -> str:
     """``"is inside the harvest DIR"`` or ``"holds 2 harvests, D/a and D/b"`` for a folder
-    ``D`` that is no harvest, else "" (the caller says the folder's name before it)."""
+    ``D`` that is no harvest, else "" (the caller says the folder's name before it).
+    ``prepared``: also name a folder ``harvester slurm`` prepared, said to be so
+    (:func:`_harvest_note`); False for a resume, which has nothing to resume there."""
+
     # Why: ``harvester status data`` after ``--out data/mitosis``, or ``status DIR/images``,
     # was told only to give a harvest's folder; the one meant is next to it. Reads the
     # folder's first _NEAR_LOOK entries and its parents' markers, nothing more.
+    def note(folder: Path) -> str | None:
+        said = _harvest_note(folder)
+        return None if said == PREPARED_NOTE and not prepared else said
+
     for parent in Path(os.path.abspath(out_dir)).parents:
-        if (parent / MARKER_NAME).is_file():
+        if (said := note(parent)) is not None:
             # Named as DIR was (relative to here when it was), unless that is "." or "..".
             shown = os.path.relpath(parent) if not out_dir.is_absolute() else str(parent)
-            return f"is inside the harvest {parent if shown[:1] == '.' else shown}"
+            return f"is inside the harvest {parent if shown[:1] == '.' else shown}{said}"
     found: list[str] = []
     with suppress(OSError), os.scandir(out_dir) as entries:
         for n, entry in enumerate(entries):
             if n >= _NEAR_LOOK:
                 break
-            if entry.is_dir() and os.path.isfile(os.path.join(entry.path, MARKER_NAME)):
-                found.append(str(out_dir / entry.name))
+            if entry.is_dir() and (said := note(Path(entry.path))) is not None:
+                found.append(f"{out_dir / entry.name}{said}")
     if not found:
         return ""
     found.sort()

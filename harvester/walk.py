@@ -1743,16 +1743,18 @@ _BY_ID = {
 }
 
 
-async def _given_as_name_hint(index: Path | None, kind: str, object_id: int) -> str:
+async def _given_as_name_hint(index: Path | None, kind: str, object_id: int, base_url: str) -> str:
     """``"; INDEX names plate 7361 '1977' (plates are given by id, not by name): --plate
     7361 if that is the one meant"`` when the run's ``index.csv`` gives a plate (dataset)
-    the name ``object_id`` ("" for none). Read from disk, in a worker thread (a big index),
-    only on the not-found path; no request."""
+    the name ``object_id`` ("" for none), and DIR was harvested from ``base_url`` alone
+    (:func:`harvester.index_names.index_of_server`: another server's plate 7361 is another
+    plate). Read from disk, in a worker thread (a big index), only on the not-found path;
+    no request."""
     if index is None or kind not in _BY_ID:
         return ""
-    from harvester.index_names import ids_named
+    from harvester.index_names import ids_named_on
 
-    ids = await anyio.to_thread.run_sync(ids_named, index, kind, str(object_id))
+    ids = await anyio.to_thread.run_sync(ids_named_on, index, kind, str(object_id), base_url)
     if not ids:
         return ""
     named = (
@@ -1862,7 +1864,7 @@ async def preflight(
     ``watch``: a run's that sent credentials: a refusal that shows them ended raises
     :class:`~harvester.errors.SessionEndedError` (:func:`harvester.session.raise_if_ended`).
     ``index``: the run's ``DIR/index.csv``, where a plate or dataset not found may be the
-    name of one (:func:`_given_as_name_hint`).
+    name of one (:func:`_given_as_name_hint`; only where DIR is of this server alone).
     """
     checks = (
         [("screen", i, urls.screen(i)) for i in screens]
@@ -1898,7 +1900,7 @@ async def preflight(
                 hint=f"check the {kind} id on {server}{_SEPARATE_IDS.get(kind, '')}"
                 + (also if sent else "")
                 + (
-                    await _given_as_name_hint(index, kind, object_id)
+                    await _given_as_name_hint(index, kind, object_id, settings.base_url)
                     or await _other_kind_hint(client, kind, object_id, server)
                     or _BY_ID.get(kind, "")
                 ),

@@ -1445,7 +1445,7 @@ def _resumed_configs(
         elif not (out / MARKER_NAME).exists() and not (out / JOURNALS_DIR).is_dir():
             from harvester.store import harvests_near
 
-            near = harvests_near(out)
+            near = harvests_near(out, prepared=False)  # (one harvester slurm prepared: no run)
             # ("holds 4 harvests, ...: give that folder" named no folder)
             which = "one of them" if near.startswith("holds ") and " harvests, " in near else ""
             hint = (

@@ -274,6 +274,49 @@ def test_a_folder_harvester_did_not_prepare_is_still_refused(
     assert main(["status", str(out), "--json"]) == 2
 
 
+def test_the_parent_of_a_prepared_folder_names_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    emulator: EmulatorThread,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``status data`` beside ``harvester slurm --out data/study`` (no harvest.json until a
+    task starts) names data/study as prepared, and a folder of journals alone as a harvest;
+    ``status data/study/logs`` says it is inside it; a resume ``harvest --out data`` does not
+    send the user to a folder with nothing to resume; someone else's script is no harvest.
+    Each exit 2, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["slurm", "--out", "data/study", "--base-url", emulator.base_url,
+                 "--screen", "2302", "--tasks", "2"]) == 0  # fmt: skip
+    (tmp_path / "data" / "foreign").mkdir()
+    (tmp_path / "data" / "foreign" / "harvest.sbatch").write_text("#!/bin/sh\nexec make all\n")
+    before = listing(tmp_path)
+    prepared = "data/study (prepared by harvester slurm, no task has started)"
+    for given, says in (
+        ("data", f"data holds 1 harvest, {prepared}"),
+        ("data/study/logs", f"data/study/logs is inside the harvest {prepared}"),
+    ):
+        capsys.readouterr()
+        assert main(["status", given]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"error: {given} is not a harvester folder (no harvest.json)",
+            f"hint: give the --out folder of a harvest: {says}",
+        ]
+    assert main(["harvest", "--out", "data"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[1]
+        .startswith("hint: data holds no harvest to resume: check the folder's name")
+    )
+    assert listing(tmp_path) == before
+    (tmp_path / "data" / "begun" / "journals").mkdir(parents=True)  # (a task's first write)
+    assert main(["status", "data"]) == 2
+    assert capsys.readouterr().err.splitlines()[1] == (
+        "hint: give the --out folder of a harvest: data holds 2 harvests, data/begun and "
+        + prepared
+    )
+
+
 def test_a_script_naming_a_fifo_as_its_config_does_not_hang_status(
     tmp_path: Path, emulator: EmulatorThread
 ) -> None:

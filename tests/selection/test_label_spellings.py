@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from selection_helpers import index_ids, run_cli
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.catalogue import SPELLINGS_FIRST_IMAGE_ID, SPELLINGS_SCREEN_ID
-from harvester.label_spellings import spelling_groups
+from harvester.label_spellings import spelling_groups, warn_spellings
 from harvester.select import OtherSpellings, label_of, parse_condition
 
 GENE = "Gene Symbol"
@@ -119,6 +120,41 @@ def test_warning_comes_back_after_the_labels_were_dropped(
     assert code == 0 and len(spelt_lines(lines)) == 1
 
 
+def test_sample_per_a_key_spelt_several_ways_is_warned_once_per_run(
+    spellings: EmulatorThread, tmp_path: Path
+) -> None:
+    """``--sample 2 --sample-per 'Gene Symbol'``: each gene's three spellings are sampled as
+    three classes; one line says so where the sample is drawn, in the index warning's
+    words, even where the index is labelled by another key; a resume (its replay) says it
+    no more; a key whose classes are spelt one way each says nothing."""
+    out = tmp_path / "out"
+    code, _stdout, lines = harvest(
+        spellings, out, "--sample", "2", "--sample-per", GENE, "--label-key", "Phenotype"
+    )
+    assert code == 0, lines
+    assert len(index_ids(out)) == 12  # (12 classes of 1 image: each spelling its own)
+    sampled = [line for line in lines if line.startswith(f"{SAID}--sample 2 --sample-per")]
+    assert sampled[1:] == [
+        f"{SAID}--sample 2 --sample-per 'Gene Symbol': 4 classes are spelt several ways (12"
+        " spellings that differ only in case or spacing), each spelling sampled as a class of"
+        " its own: 'BUB1B' 1 image, 'Bub1B' 1, 'bub1b' 1; 'ECT2' 1 image, 'Ect2' 1, 'ect2' 1;"
+        " 'NEAT1' 1 image, 'Neat1' 1, 'neat1' 1; and 1 more class spelt so; harvester does not"
+        " merge them (case can be meaning: human CDK5RAP2, mouse Cdk5rap2): one that is a"
+        " single class gets up to 2 images per spelling (README: Collecting training data)"
+    ]
+    assert "fewer than 2 images" in sampled[0]  # (the short classes' line, said before it)
+    # The index is labelled by Phenotype: its own warning names those groups, not genes.
+    (index_line,) = [line for line in spelt_lines(lines) if "labels.csv" in line]
+    assert "'Increased Cell Size' 1 image" in index_line
+    result = run_cli("harvest", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert spelt_lines(warnings(result.stderr)) == []
+    code, _stdout, lines = harvest(
+        spellings, tmp_path / "wells", "--sample", "1", "--sample-per", "well_id"
+    )
+    assert code == 0 and spelt_lines(lines) == []
+
+
 def test_one_spelling_each_is_no_warning(emulator: EmulatorThread, tmp_path: Path) -> None:
     """The demo screen spells each gene one way: its labelled index warns of no spelling."""
     out = tmp_path / "demo"
@@ -178,6 +214,27 @@ def test_where_not_equals_names_the_spellings_it_kept(
     )
     assert code == 0 and index_ids(tmp_path / "c") == {SPELLINGS_FIRST_IMAGE_ID}
     assert [line for line in lines if "Phenotype!=" in line] == []
+
+
+def test_a_change_past_the_groups_named_says_the_warning_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line names three groups; a fourth group's images changing leaves its words as
+    they were, yet the folder's state changed: said again (then not again)."""
+    counts = {"A": 9, "a": 9, "B": 8, "b": 8, "C": 7, "c": 7, "D": 1, "d": 1}
+    labels = tmp_path / "labels.csv"
+
+    def said(counts: dict[str, int]) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="harvester.problems"):
+            warn_spellings(tmp_path, counts, labels)
+        return [r.getMessage() for r in caplog.records if r.name == "harvester.problems"]
+
+    (first,) = said(counts)
+    assert "and 1 more label spelt so" in first and "'D'" not in first
+    assert said(counts) == []  # (the same state: said by the write before)
+    assert said({**counts, "D": 2}) == [first]  # (the fourth group's counts changed)
+    assert said({**counts, "D": 2}) == []
 
 
 def test_spelling_groups_order() -> None:

@@ -289,6 +289,46 @@ def test_a_plate_name_from_dirs_index_is_answered_with_its_id(
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
+def test_a_plate_name_from_another_servers_index_is_no_answer(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    make_emulator: Any,
+) -> None:
+    """DIR's index.csv names plate 7361 '1977', but DIR was harvested from server A: asked
+    on server B, ``--plate 1977`` is not answered with A's plate id (B's 7361 is another
+    plate), nor on A once DIR holds a set of B too (index.csv has no server column); the
+    hint ends with where a plate's id is, exit 2, DIR as it was."""
+    other = make_emulator()
+    out = tmp_path / "d"
+    code, _out, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--plate", "7361", "--out",
+        str(out), "--artifacts", "thumbnail", "--rate", "none", "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    by_id = (
+        "; plates are given by id, not by name: a plate's id is in index.csv's plate_id "
+        "column (beside plate_name), and in the webclient's link to it (?show=plate-ID)"
+    )
+    for server in (other.base_url, emulator.base_url):
+        if server == emulator.base_url:  # DIR now holds a set of each server
+            code, _out, err = run(
+                capsys, "harvest", "--base-url", other.base_url, "--plate", "7375", "--out",
+                str(out), "--artifacts", "thumbnail", "--rate", "none", "--quiet",
+            )  # fmt: skip
+            assert code == 0, err
+        before = sorted(p.relative_to(out) for p in out.rglob("*"))
+        code, _out, err = run(
+            capsys, "plan", "--base-url", server, "--plate", "1977", "--out", str(out), "--quiet"
+        )
+        assert code == 2
+        error, hint = err.splitlines()
+        assert error == "error: plate 1977 not found on the server"
+        assert hint.endswith(by_id), hint
+        assert "index.csv names" not in hint
+        assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
 # --------------------------------------------------------------------------- 3. --out under a file
 def test_out_under_a_regular_file_names_the_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
