@@ -242,8 +242,8 @@ def test_whole_slides_are_refused_before_any_region(
     too_wide = (
         "hint: these renders are wider or taller than a JPEG holds (65,500 px a side): set "
         'render_format = "png" in the config file where memory allows (a PNG render holds '
-        "its whole RGB canvas, 3.9 GiB for the largest of these, 66000x16000 px, and every "
-        "region's answer at once), or take the thumbnail"
+        "its whole RGB canvas in memory, 3.9 GiB for the largest of these, 66000x16000 px, "
+        "beside the PNG it encodes), or take the thumbnail"
     )
     assert too_big in err.splitlines() and too_wide in err.splitlines()
     assert too_big in err2.splitlines()
