@@ -134,3 +134,27 @@ def test_answer_claiming_more_than_any_plane_fails_its_image(
     ), failed
     assert "no answer" not in failed
     assert not list(out.rglob("*.stack.ome.tif"))
+
+
+def test_verify_keeps_a_render_over_pillows_limit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Factory
+) -> None:
+    """A stored 13500x13500 render is ok to ``harvester verify``, exit 0: it was called
+    damaged ("does not decode (DecompressionBombError ...)"), and every harvest after
+    fetched it again for the same verdict."""
+    emu = make_emulator(app=SizedImage((BIG_SIDE, BIG_SIDE), grey_png(BIG_SIDE)))
+    out = tmp_path / "d"
+    config = tmp_path / "harvest.toml"
+    config.write_text(f'max_plane = {BIG_SIDE}\nrender_format = "png"\n', encoding="utf-8")
+    code = main(
+        [
+            "harvest", str(config), "--base-url", emu.base_url, "--image", str(TILED_IMAGE_ID),
+            "--out", str(out), "--artifacts", "render", "--rate", "none",
+        ]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 0
+    said = capsys.readouterr()
+    assert "damaged: " not in said.out + said.err
+    assert said.out.splitlines()[-1].endswith(": 1 ok, 0 damaged, 0 missing")
