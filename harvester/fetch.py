@@ -71,7 +71,12 @@ from harvester.models import Artifact, ImageRef, fileset_of
 from harvester.originals import parse_paths
 
 # The two phrases the hints key on (light: planes loads numpy and Pillow only to decode).
-from harvester.planes import TOO_BIG_TO_ASSEMBLE, TOO_WIDE_FOR_JPEG
+from harvester.planes import (
+    TOO_BIG_TO_ASSEMBLE,
+    TOO_WIDE_FOR_JPEG,
+    canvas_gib,
+    refused_size,
+)
 from harvester.session import SESSION_AGAIN
 from harvester.store import Store
 from harvester.text import plural
@@ -756,8 +761,9 @@ class Fetcher:
         canvas = await self._get_all(paths, regions, (width, height))
         try:
             body = await anyio.to_thread.run_sync(encode_rgb, canvas, fmt, quality)
-        except OSError as exc:
-            raise InvalidBodyError(f"render of image {image_id}: {exc}", url=paths[0]) from exc
+        except OSError as exc:  # every region decoded: Pillow could not encode the canvas
+            # (Not InvalidBodyError: no answer is at fault; the line names the image already.)
+            raise PermanentError(f"the stitched render does not encode: {exc}") from exc
         await self._put(image_id, Artifact.RENDER, body)
 
     async def _render_limits(self, image_id: int) -> RenderLimits:
@@ -802,12 +808,16 @@ class Fetcher:
                     if fetched.body.startswith(PNG_MAGIC):
                         check_png_chunks(fetched.body)
                 except PlaneError as exc:
-                    raise InvalidBodyError(str(exc), url=fetched.url) from exc
+                    # status: the server answered, wrongly (the line said "no answer").
+                    raise InvalidBodyError(
+                        str(exc), url=fetched.url, status=fetched.status
+                    ) from exc
                 if got != (region.width, region.height):
                     raise InvalidBodyError(
                         f"rendered region is {got[0]}x{got[1]}, "
                         f"expected {region.width}x{region.height}",
                         url=fetched.url,
+                        status=fetched.status,
                     )
 
             return check
@@ -823,7 +833,11 @@ class Fetcher:
                     return
                 except PlaneError as exc:
                     if attempt == self.client.settings.max_retries:
-                        raise InvalidBodyError(str(exc), url=fetched.url) from exc
+                        # The server answered (its status: the failure line said "no
+                        # answer: ..."), with a region that does not decode.
+                        raise InvalidBodyError(
+                            str(exc), url=fetched.url, status=fetched.status
+                        ) from exc
                     logger.debug("region %s does not decode (%s): asked again", paths[i], exc)
 
         async def worker(scope: anyio.CancelScope) -> None:
@@ -985,11 +999,28 @@ HINT_PLANE_TOO_BIG = (
     "whole, small; full resolution: IDR's OME-Zarr or the original files (--artifacts "
     "paths lists them)"
 )
-#: Said of JPEG renders refused before any request for a side over 65,500 px.
+#: Said of JPEG renders refused before any request for a side over 65,500 px (the key of
+#: their cause: :func:`failure_advice` says it with their memory, :func:`too_wide_hint`).
 HINT_TOO_WIDE_FOR_JPEG = (
     f"these renders are {TOO_WIDE_FOR_JPEG} (65,500 px a side): set render_format = "
     '"png" in the config file, or take the thumbnail'
 )
+
+
+def too_wide_hint(width: int, height: int) -> str:
+    """:data:`HINT_TOO_WIDE_FOR_JPEG` with the memory a PNG render of the largest refused
+    plane (``width`` x ``height``) needs: its whole RGB canvas (:func:`canvas_gib`, the
+    figure of the refusal of a plane too big to stitch), held while the regions are pasted
+    and the PNG encoded. A 66000 x 16000 slide needs 3.9 GiB: told "set render_format"
+    alone, a user on a small node found out by being killed for memory."""
+    return (
+        f"these renders are {TOO_WIDE_FOR_JPEG} (65,500 px a side): set render_format = "
+        f'"png" in the config file where memory allows (a PNG render holds its whole RGB '
+        f"canvas in memory, {canvas_gib(width, height):.1f} GiB for the largest of these, "
+        f"{width}x{height} px, beside the PNG it encodes), or take the thumbnail"
+    )
+
+
 _SIZED_THUMBNAIL = re.compile(r"/render_thumbnail/[0-9]+/([0-9]+)/")
 
 
@@ -1152,13 +1183,25 @@ def failure_advice(
     """
     causes: list[str] = []
     unknown = False
+    too_wide: tuple[int, int] | None = None  # the largest plane refused as too wide for JPEG
     for failure in failures:
         cause = known_cause(failure, done_by_kind)
         if cause is None:
             unknown = True
-        elif cause not in causes:
+            continue
+        if cause not in causes:
             causes.append(cause)
+        if cause == HINT_TOO_WIDE_FOR_JPEG:
+            size = refused_size(str(_field(failure, "reason") or ""))
+            if size is not None and (too_wide is None or _area(size) > _area(too_wide)):
+                too_wide = size
+    if too_wide is not None:
+        causes = [too_wide_hint(*too_wide) if c == HINT_TOO_WIDE_FOR_JPEG else c for c in causes]
     return FailureAdvice(tuple(causes), rerun_helps=unknown or not complete or not causes)
+
+
+def _area(size: tuple[int, int]) -> int:
+    return size[0] * size[1]
 
 
 def _name_meta(image: Any) -> dict[str, Any] | None:

@@ -25,9 +25,11 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import struct
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -192,6 +194,16 @@ def region_grid(size_x: int, size_y: int, max_plane: int, max_tile: int) -> list
     ]
 
 
+def canvas_gib(width: int, height: int) -> float:
+    """GiB of the RGB canvas a stitched ``render`` of ``width`` x ``height`` px holds.
+
+    Pillow keeps an RGB canvas at 4 bytes a pixel (measured), not 3. Said by the refusal
+    of a plane too big to stitch and by the hint that offers a PNG render instead of a
+    JPEG one (:func:`render_refusal`), so both give the same figure.
+    """
+    return width * height * 4 / 1024**3
+
+
 def render_refusal(width: int, height: int, fmt: str) -> str | None:
     """Why the ``render`` of a ``width`` x ``height`` plane in ``fmt`` is not made, or None.
 
@@ -201,8 +213,7 @@ def render_refusal(width: int, height: int, fmt: str) -> str | None:
     """
     if width * height > MAX_PLANE_PIXELS:
         return (
-            # Pillow keeps an RGB canvas at 4 bytes a pixel (measured), not 3.
-            f"the plane is {width}x{height} px ({width * height * 4 / 1024**3:.1f} GiB as an RGB "
+            f"the plane is {width}x{height} px ({canvas_gib(width, height):.1f} GiB as an RGB "
             f"canvas), {TOO_BIG_TO_ASSEMBLE}: renders are stitched from planes of up to "
             f"{MAX_PLANE_PIXELS:,} px (about 46,000 px square)"
         )
@@ -211,6 +222,21 @@ def render_refusal(width: int, height: int, fmt: str) -> str | None:
             f"the plane is {width}x{height} px, {TOO_WIDE_FOR_JPEG} ({JPEG_MAX_SIDE:,} px a side)"
         )
     return None
+
+
+#: How each :func:`render_refusal` begins: the plane's size, read back by :func:`refused_size`.
+_REFUSED_SIZE: Final = re.compile(r"the plane is ([0-9]+)x([0-9]+) px")
+
+
+def refused_size(reason: str) -> tuple[int, int] | None:
+    """(width, height) of the plane a :func:`render_refusal` ``reason`` refused, else None.
+
+    The refusal is all a failure keeps of the plane (in the run's summary and in the
+    journal that ``harvester status`` reads): the hint that offers a PNG render reads the
+    size back from it to say the memory that render needs.
+    """
+    match = _REFUSED_SIZE.match(reason)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def channel_spec(windows: Sequence[ChannelWindow], active: int) -> str:
@@ -298,6 +324,48 @@ def extension(fmt: str) -> str:
     return ".png" if fmt == "png" else ".jpg"
 
 
+def bound_pillow() -> None:
+    """Set Pillow's decompression-bomb limit to the harvester's own bound on a plane.
+
+    Pillow warns of an image over ``Image.MAX_IMAGE_PIXELS`` (89.5 M px by default) and
+    refuses one over twice that (179 M px, about 13,400 px square), to keep a small file
+    that claims a huge size from filling memory. The harvester bounds what it decodes
+    already: it asks for no plane over :data:`MAX_PLANE_PIXELS` (refused from imgData,
+    before any request) and compares every answer's size with the size asked before it
+    decodes a pixel. Pillow's default only stopped real planes: a whole plane over
+    13,400 px (``max_plane`` set that high) stopped the run with "internal error:
+    DecompressionBombError", and one over 9,500 px printed Pillow's warning. The limit is
+    therefore :data:`MAX_PLANE_PIXELS`: nothing asked for warns, and an answer claiming
+    over twice as much is refused by Pillow (:func:`opened` makes that a
+    :class:`PlaneError`), one claiming less by the size check, both before decoding.
+    Every decoding site calls this (the value is a constant: setting it from several
+    threads at once is harmless).
+    """
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_PLANE_PIXELS
+
+
+@contextmanager
+def opened(body: bytes) -> Iterator[PILImage]:
+    """``Image.open`` of a rendered answer under :func:`bound_pillow`'s limit, header only.
+
+    An answer that claims more pixels than that (a decompression bomb, or a server's
+    mistake) is :class:`PlaneError` "not decoded, too big", as any other bad answer, rather than
+    Pillow's ``DecompressionBombError``, which no caller expects (its warning too, where
+    warnings are errors).
+    """
+    from PIL import Image
+
+    bound_pillow()
+    try:
+        img = Image.open(io.BytesIO(body))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PlaneError(f"{image_format(body).upper()} not decoded, too big: {exc}") from exc
+    with img:
+        yield img
+
+
 def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray[np.uint8]:
     """Decode a greyscale render to a 2-D uint8 array (height, width).
 
@@ -307,13 +375,12 @@ def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray
     stacked.
     """
     import numpy as np
-    from PIL import Image
 
     fmt = image_format(body)
     if fmt == "png":
         check_png_chunks(body)
     try:
-        with Image.open(io.BytesIO(body)) as img:
+        with opened(body) as img:
             if expected is not None and img.size != expected:
                 raise PlaneError(f"rendered plane is {img.size}, expected {expected}")
             if img.mode == "L":
@@ -361,11 +428,9 @@ def check_png_chunks(body: bytes) -> None:
 
 def probe_size(body: bytes) -> tuple[int, int]:
     """(width, height) from the image header, without decoding pixels."""
-    from PIL import Image
-
     image_format(body)
     try:
-        with Image.open(io.BytesIO(body)) as img:
+        with opened(body) as img:
             return img.size
     except OSError as exc:
         raise PlaneError(f"unreadable image: {exc}") from exc
@@ -512,16 +577,16 @@ def paste_region(canvas: PILImage, region: Region, body: bytes) -> None:
     the decode is the costly part), so a region that does not decode is asked again
     alone, not found after the last.
     """
-    from PIL import Image
-
     tile_format = image_format(body)
     try:
-        with Image.open(io.BytesIO(body)) as tile:
+        with opened(body) as tile:
             if tile.size != (region.width, region.height):
                 raise PlaneError(
                     f"rendered region is {tile.size}, expected {(region.width, region.height)}"
                 )
             canvas.paste(tile.convert("RGB"), (region.x, region.y))
+    except PlaneError:
+        raise  # (a ValueError: said as it is, not as "does not decode")
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow's words for damaged data ("broken PNG file", a JPEG's "broken data
         # stream"): a bad region, never a traceback that ends the whole run.

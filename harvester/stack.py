@@ -267,11 +267,13 @@ def _plane_check(request: PlaneRequest, geometry: Geometry) -> Any:
         try:
             size = probe_size(fetched.body)
         except PlaneError as exc:
-            raise InvalidBodyError(str(exc), url=fetched.url) from exc
+            # status: the server answered, wrongly (the failure line said "no answer").
+            raise InvalidBodyError(str(exc), url=fetched.url, status=fetched.status) from exc
         if size != expected:
             raise InvalidBodyError(
                 f"rendered plane is {size[0]}x{size[1]}, expected {expected[0]}x{expected[1]}",
                 url=fetched.url,
+                status=fetched.status,
             )
 
     return check

@@ -172,6 +172,9 @@ class VerifyReport:
 def _decode_image(path: Path) -> None:
     from PIL import Image
 
+    from harvester.planes import bound_pillow
+
+    bound_pillow()  # a stitched render over ~13,400 px square is no decompression bomb
     with Image.open(path) as im:
         im.load()
 

@@ -24,6 +24,8 @@ from harvester.emulator.catalogue import (
     TILED_WIDE_IMAGE_ID,
     ZSTACK_SIZE_Z,
 )
+from harvester.emulator.http import Response
+from harvester.emulator.server import corrupted
 from harvester.progress import human_bytes
 
 ZSTACK_IMAGE_ID = 1_300_001
@@ -168,10 +170,7 @@ def test_damaged_staged_plane_is_fetched_again_by_the_rerun(
     assert code == 1, err
     planes = sorted((out / "staging" / str(ZSTACK_IMAGE_ID)).glob("*.png"))
     assert planes
-    body = planes[0].read_bytes()
-    third = len(body) // 3
-    damaged = body[:third] + bytes(255 - b for b in body[third : 2 * third]) + body[2 * third :]
-    planes[0].write_bytes(damaged)
+    planes[0].write_bytes(corrupted(Response(200, planes[0].read_bytes())).body)
     renders_before = _settled_renders(emu)
     code, said, err = run(capsys, "harvest", "--out", str(out), "--rate", "none")
     assert code == 0, err
@@ -206,9 +205,9 @@ def test_whole_slides_are_refused_before_any_region(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Factory
 ) -> None:
     """A 70000x40000 slide's render and stack, and a 66000x16000 slide's JPEG render, fail
-    from their imgData alone, each said once with a hint that names what works instead, and
-    no rerun offered: they asked for every region first (700 and 264), then ran out of
-    memory or JPEG's 65,500 px, and so did every rerun."""
+    from their imgData alone, each said once with a hint that names what works instead (a
+    PNG render with the memory it needs), and no rerun offered: they asked for every region
+    first (700 and 264), then ran out of memory or JPEG's 65,500 px, and so did every rerun."""
     emu = make_emulator(preset="tiled", mode="microservice")
     out = tmp_path / "d"
     code, said, err = run(
@@ -242,7 +241,9 @@ def test_whole_slides_are_refused_before_any_region(
     )
     too_wide = (
         "hint: these renders are wider or taller than a JPEG holds (65,500 px a side): set "
-        'render_format = "png" in the config file, or take the thumbnail'
+        'render_format = "png" in the config file where memory allows (a PNG render holds '
+        "its whole RGB canvas in memory, 3.9 GiB for the largest of these, 66000x16000 px, "
+        "beside the PNG it encodes), or take the thumbnail"
     )
     assert too_big in err.splitlines() and too_wide in err.splitlines()
     assert too_big in err2.splitlines()
@@ -251,3 +252,40 @@ def test_whole_slides_are_refused_before_any_region(
     )
     code, text, _err = run(capsys, "status", str(out))
     assert too_big in text.splitlines() and too_wide in text.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        # omero-web answers JPEG regions, which have no checksum: pasting finds them.
+        ("omeroweb", "JPEG region does not decode: "),
+        # IDR's microservice answers PNG regions, whose CRCs show the damage as they come.
+        ("microservice", "PNG does not decode: its IDAT chunk fails its CRC <"),
+    ],
+)
+def test_damaged_region_of_a_stitched_render_is_the_servers_answer(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    make_emulator: Factory,
+    mode: str,
+    said: str,
+) -> None:
+    """A region of a stitched render served damaged (header and trailer intact), no retry
+    left: its failure line says the answer does not decode and names the region's URL and
+    the image once, never "no answer" (said although the server answered)."""
+    emu = make_emulator(preset="tiled", mode=mode, faults="first:corrupt,only:image:render_region")
+    out = tmp_path / "d"
+    code, _said, err = run(
+        capsys, "harvest", "--base-url", emu.base_url, "--image", str(TILED_OVER_IMAGE_ID),
+        "--out", str(out), "--artifacts", "render", "--rate", "none", "--max-retries", "0",
+    )  # fmt: skip
+    assert code == 1, err
+    assert emu.stats()["faults"] == {"corrupt": 1}
+    (failed,) = [line for line in err.splitlines() if line.startswith("failed: ")]
+    assert failed.startswith(f"failed: render of image {TILED_OVER_IMAGE_ID}: {said}"), failed
+    assert failed.count(str(TILED_OVER_IMAGE_ID)) == 2  # the line's own, and the URL's
+    assert failed.count(" does not decode") == 1
+    assert "no answer" not in failed
+    url = f"<{emu.base_url}/webgateway/render_image_region/{TILED_OVER_IMAGE_ID}/0/0/?"
+    assert url in failed and "&region=0,0,2048,2048&" in failed and failed.endswith(">")
+    assert not list(out.rglob("*.render.*"))

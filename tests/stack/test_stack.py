@@ -35,8 +35,10 @@ from harvester.emulator.catalogue import (
     TIMESERIES_SIZE_T,
     ZSTACK_SIZE_Z,
 )
+from harvester.emulator.http import Response
 from harvester.emulator.pixels import pixel_range
 from harvester.emulator.render import render_plane
+from harvester.emulator.server import corrupted
 from harvester.models import ImageRef
 from harvester.ometiff import OME_XSD
 from harvester.stack import RenderLimits, harvest_stack
@@ -485,11 +487,9 @@ class _CrashingStore(DirStore):
 
 
 def _damage(path: Path) -> None:
-    """Invert the middle third of a staged file: its magic bytes and trailer stay."""
-    body = path.read_bytes()
-    third = len(body) // 3
-    middle = bytes(255 - b for b in body[third : 2 * third])
-    path.write_bytes(body[:third] + middle + body[2 * third :])
+    """Damage a staged file as the emulator's ``corrupt`` fault does: its magic bytes and
+    trailer stay."""
+    path.write_bytes(corrupted(Response(200, path.read_bytes())).body)
 
 
 def _flip_silently(path: Path) -> None:
