@@ -17,6 +17,7 @@ def _folder(tmp_path: Path, sha: str = "abc") -> Path:
 
 
 def test_ids_read_back_as_recorded_ranges_included(tmp_path: Path) -> None:
+    """The ids recorded are read back as the same set, runs stored as ranges."""
     out = _folder(tmp_path)
     ids = [5, 6, 7, 8, 20, 22, 9_000_000]
     record_unplaced_split(out, "S", ids)
@@ -28,6 +29,8 @@ def test_ids_read_back_as_recorded_ranges_included(tmp_path: Path) -> None:
 
 
 def test_not_known_without_a_record_or_of_another_index(tmp_path: Path) -> None:
+    """No record, another split's, another index.csv's or one written but not recorded:
+    not known (the old index.csv is read)."""
     out = _folder(tmp_path)
     assert unplaced_split_before(out, "S") is None  # a folder from before the record
     record_unplaced_split(out, "S", [1, 2])
@@ -46,6 +49,7 @@ def test_not_known_without_a_record_or_of_another_index(tmp_path: Path) -> None:
 
 
 def test_damaged_or_too_long_records_are_not_known(tmp_path: Path) -> None:
+    """A damaged record, or one too long to list its ids (counted only): not known."""
     out = _folder(tmp_path)
     for damaged in ({"index": "abc", "split": "S", "ids": ["1", "x"]},
                     {"index": "abc", "split": "S", "ids": [3]},
