@@ -122,9 +122,8 @@ def _with_fileset(ref: ImageRef, fileset: object) -> ImageRef:
     every walk of a dataset); only a run that fetches ``paths`` pays for a second one."""
     if type(fileset) is not int:
         return ref
-    values = {name: getattr(ref, name) for name in ImageRef.__dataclass_fields__}
     keeping = AskedFilesetRef if isinstance(ref, AskedRef) else FilesetRef
-    return keeping(**values, fileset_id=fileset)
+    return keeping(*FIELD_VALUES(ref), fileset_id=fileset)  # (positional: in field order)
 
 
 #: Targets checked at once by :func:`preflight` (the client's caps apply too).
