@@ -866,10 +866,9 @@ def unplaced_split_before(out_dir: Path, split: str) -> frozenset[int] | None:
             span = id_range(item, None)
         except TargetTextError:
             return None
-        one = positive_id(item)
         if span is not None:
             ids.update(span)
-        elif one is not None:
+        elif (one := positive_id(item)) is not None:
             ids.add(one)
         else:
             return None
@@ -880,9 +879,9 @@ def record_unplaced_split(out_dir: Path, split: str, ids: Sequence[int] | None) 
     """Record ``ids`` (ascending) for :func:`unplaced_split_before`, with the SHA-256 of the
     ``index.csv`` just written that they are of and its ``split`` (described): listed as
     ranges, or only their number past :data:`UNPLACED_LISTED` items. None (no split
-    written): the record dropped. The
-    caller holds DIR's index lock, after its write of ``index.csv``. A record that cannot
-    be written is logged: the next write, finding it of another index, reads the index."""
+    written): the record dropped. The caller holds DIR's index lock, after its write of
+    ``index.csv``. A record that cannot be written is logged: the next write, finding it of
+    another index, reads the index."""
     from harvester.target_text import compact_ids
 
     record = _written(out_dir)
@@ -935,6 +934,18 @@ def said_before(out_dir: Path, name: str, text: str | None) -> bool:
     except OSError as exc:
         logger.debug("could not record the warning %s in %s: %s", name, WRITTEN_NAME, exc)
     return False
+
+
+def say_once(out_dir: Path, name: str, text: str | None, *, recorded: str | None = None) -> None:
+    """Warn ``text``, a warning about DIR's state, unless the last index write that had it
+    to say said it (:func:`said_before`, by ``name``): then it is logged at info level.
+    ``recorded``: what the record compares, where more than the words can change (default
+    ``text``). None: nothing to say now, the record dropped. The caller holds DIR's index
+    lock."""
+    if said_before(out_dir, name, text if recorded is None else recorded):
+        logger.info("%s (said by an earlier index write)", text)
+    elif text is not None:
+        logging.getLogger(PROBLEMS_LOGGER).warning("%s", text)
 
 
 def _record_written(

@@ -19,11 +19,9 @@ run that draws it says so once (:func:`sample_spellings_line`), in the same word
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from harvester.errors import PROBLEMS_LOGGER
 from harvester.select import KEY_SEPARATOR, VALUE_SEPARATOR, fold_spaces
 from harvester.text import agree, plural, quoted
 
@@ -41,9 +39,6 @@ GROUPS_SHOWN = 3
 SPELLINGS_SHOWN = 4
 #: The name the warning is recorded by in ``written.json`` (once per state of the folder).
 SAID_NAME = "label_spellings"
-
-logger = logging.getLogger(__name__)
-problems = logging.getLogger(PROBLEMS_LOGGER)
 
 
 def _spelling_key(label: str) -> str:
@@ -151,7 +146,7 @@ def _group_text(group: list[tuple[str, int]]) -> str:
 def warn_spellings(out_dir: Path, counts: Mapping[str, int] | None, labels_file: Path) -> None:
     """Warn about labels spelt several ways in the index just written, once per state of
     DIR: not again while the same groups and counts are there
-    (:func:`harvester.index.said_before`; the caller holds DIR's index lock), again when
+    (:func:`harvester.index.say_once`; the caller holds DIR's index lock), again when
     any of them changes, those past the ones named too. ``counts`` None (no label keys
     now): the record is dropped, so that the warning is said again when labels come back.
 
@@ -159,12 +154,8 @@ def warn_spellings(out_dir: Path, counts: Mapping[str, int] | None, labels_file:
     first :data:`GROUPS_SHOWN` groups and :data:`SPELLINGS_SHOWN` spellings of each, so a
     fourth group's new spelling or images changed nothing it said, and the warning, which
     README says comes back when they change, did not."""
-    from harvester.index import said_before
+    from harvester.index import say_once
 
     groups = spelling_groups(counts) if counts else []
     text = spellings_line(groups, labels_file)
-    state = None if text is None else f"{text}\n{groups!r}"
-    if said_before(out_dir, SAID_NAME, state):
-        logger.info("%s (said by an earlier index write)", text)
-    elif text is not None:
-        problems.warning("%s", text)
+    say_once(out_dir, SAID_NAME, text, recorded=None if text is None else f"{text}\n{groups!r}")

@@ -122,14 +122,15 @@ class FilesetRef(ImageRef):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, ImageRef):
-            return bool(_FIELD_VALUES(self) == _FIELD_VALUES(other))
+            return bool(FIELD_VALUES(self) == FIELD_VALUES(other))
         return NotImplemented
 
     __hash__ = ImageRef.__hash__
 
 
-#: Every field of an ImageRef, labels included (what FilesetRef compares).
-_FIELD_VALUES = attrgetter(*ImageRef.__dataclass_fields__)
+#: Every field of an ImageRef, in declaration order, labels included: what a ref carrying a
+#: fact beside its fields compares (FilesetRef, :class:`harvester.walk.AskedRef`).
+FIELD_VALUES = attrgetter(*ImageRef.__dataclass_fields__)
 
 
 def fileset_of(ref: ImageRef) -> int | None:

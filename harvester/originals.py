@@ -70,7 +70,7 @@ RAW_URLS_NAME = "raw-urls.txt"
 URL_MAP_NAME = "raw_url_map.json"
 #: ``DIR/originals-read.jsonl``: what each ``paths`` file read for the list said, by image id
 #: with the size and SHA-256 of its done record, so that the next write reads only new or
-#: changed files (:func:`collect_originals`).
+#: changed files (:func:`_collect`).
 CACHE_NAME = "originals-read.jsonl"
 #: The columns of ``originals.tsv``.
 ORIGINALS_COLUMNS = ("url", "path", "fileset_id")
@@ -667,7 +667,7 @@ def _pieces(lines: Iterable[str]) -> Iterator[str]:
 
 def originals_line(out_dir: Path, summary: OriginalsSummary) -> str:
     """What the list of originals holds, in one line for the end of a run or an index."""
-    from harvester.text import plural
+    from harvester.text import agree, plural
 
     tsv = out_dir / ORIGINALS_NAME
     files = f"{plural(summary.files, 'original file')} of {plural(summary.filesets, 'fileset')}"
@@ -691,6 +691,6 @@ def originals_line(out_dir: Path, summary: OriginalsSummary) -> str:
         unread += (
             f"; {plural(summary.missing, 'paths file')} missing "
             f"(harvester verify {shlex.quote(str(out_dir))} has the next harvest fetch "
-            f"{'it' if summary.missing == 1 else 'them'} again)"
+            f"{agree(summary.missing, 'it', 'them')} again)"
         )
     return f"wrote {tsv} ({files}; {where}{unread})"

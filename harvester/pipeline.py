@@ -939,10 +939,11 @@ def _not_omero_hint(base_url: str) -> str:
 
 
 def _link_targets(base_url: str) -> str:
-    """``; what the link shows: --plate 7361`` for a webclient link given as the base URL
-    (``.../webclient/?show=plate-7361``): the user meant its targets too, and the target
-    flags take them (the link itself as well); empty for any other URL. Its ids alone are
-    named: the rest of its query may hold a session key."""
+    """``; what the link shows: --plate 7361`` for a link to what OMERO.web shows given as
+    the base URL (``.../webclient/?show=plate-7361``, an image viewer's: the links
+    :func:`~harvester.target_text.parse_link` reads): the user meant its targets too, and
+    the target flags take them (the link itself as well); empty for any other URL. Its ids
+    alone are named: the rest of its query may hold a session key."""
     from harvester.target_text import TargetTextError, parse_link
 
     try:

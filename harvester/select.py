@@ -2083,11 +2083,7 @@ def _write_labelled_index(
             written.append(target)
     warn_spellings(out_dir, counts, out_dir / LABELS_FILE)
     if split is not None:
-        moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
-        _warn_ungrouped(out_dir, split, rows.refs(), state.done, drawn.unplaced)
-        _record_unplaced(out_dir, split, drawn.unplaced)
-        _write_splits_file(out_dir, split, drawn.per_split, True, written, splits, drawn.alone)
-        _warn_gaps(out_dir, split, drawn.per_split, drawn.alone)
+        _split_written(out_dir, split, moves, drawn, rows, state, True, written, splits)
     # Where no warning names the copy of the replaced labels.csv, the pinned ids replaced
     # other ones (a pin given now): the pin's line names it.
     kept = "" if changes.warning else changes.kept
@@ -2153,11 +2149,7 @@ def _write_split_only(
         raise storage_error(exc, str(target)) from exc
     if written is not None:
         written.append(target)
-    moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
-    _warn_ungrouped(out_dir, split, rows.refs(), state.done, drawn.unplaced)
-    _record_unplaced(out_dir, split, drawn.unplaced)
-    _write_splits_file(out_dir, split, drawn.per_split, False, written, splits, drawn.alone)
-    _warn_gaps(out_dir, split, drawn.per_split, drawn.alone)
+    _split_written(out_dir, split, moves, drawn, rows, state, False, written, splits)
     grouped = split.describe_grouped(len(rows), drawn.alone)
     logger.info("wrote %s (%d images, %s)", target, len(rows), grouped)
     return len(rows)
@@ -2173,6 +2165,30 @@ class _SplitDrawn:
     per_split: Counter[tuple[str, str]] = field(default_factory=Counter)
     alone: int = 0
     unplaced: list[ImageRef] = field(default_factory=list)
+
+
+def _split_written(
+    out_dir: Path,
+    split: SplitSpec,
+    moves: _SplitMoves,
+    drawn: _SplitDrawn,
+    rows: IndexRows,
+    state: JournalState,
+    labelled: bool,
+    written: list[Path] | None,
+    splits: SplitTally | None,
+) -> None:
+    """What an index write with ``split`` does once its rows (``rows``, of ``state``) are
+    written and ``drawn`` counted: the moves said (the replaced ``splits.csv`` kept first),
+    the images split on their own said and recorded, ``splits.csv`` written (per label when
+    ``labelled``), its gaps said. One order for the labelled index and the split-only one."""
+    moves.report(out_dir, split, drawn.per_split.total(), drawn.alone)
+    # (no image drawn alone: none to look for in a second pass over every row)
+    alone = rows.refs() if drawn.alone else ()
+    _warn_ungrouped(out_dir, split, alone, state.done, drawn.unplaced)
+    _record_unplaced(out_dir, split, drawn.unplaced)
+    _write_splits_file(out_dir, split, drawn.per_split, labelled, written, splits, drawn.alone)
+    _warn_gaps(out_dir, split, drawn.per_split, drawn.alone)
 
 
 def _rows_with(
@@ -2225,7 +2241,7 @@ def _warn_ungrouped(
 ) -> None:
     """One warning naming how many images a ``--split-by dataset`` or ``plate`` split put
     each in a group of its own (no such id journaled), why, and what gives them one; said
-    once per state of DIR (:func:`harvester.index.said_before`), not by every index write.
+    once per state of DIR (:func:`harvester.index.say_once`), not by every index write.
 
     Why: documented, but silent: a split by dataset of ``--ids-from`` images harvested
     with thumbnails alone was a split image by image, and near-duplicates of one dataset
@@ -2234,7 +2250,7 @@ def _warn_ungrouped(
     never harvested (:func:`_wells_unknown`), which may be a screen's: said, as the same
     leak (``--ids-from DIR/index.csv`` with thumbnails alone put the fields of one well in
     train and test, the summary's ``by image, as no image has a well`` the only sign)."""
-    from harvester.index import said_before
+    from harvester.index import say_once
 
     if split.by == "well":  # (``unplaced``: found by the rows' pass, none here)
         _warn_wells_unknown(out_dir, unplaced, done)
@@ -2258,10 +2274,7 @@ def _warn_ungrouped(
         f"{agree(len(ungrouped), 'was', 'were')} split image by image, each a group of its "
         f"own ({_UNGROUPED_WHY[split.by]}); {what}"
     )
-    if said_before(out_dir, _UNGROUPED_SAID, text):
-        logger.info("%s (said by an earlier index write)", text)
-        return
-    problems.warning("%s", text)
+    say_once(out_dir, _UNGROUPED_SAID, text)
 
 
 def _warn_gaps(
@@ -2270,17 +2283,13 @@ def _warn_gaps(
     """One warning when the split written leaves a split with no image or a label missing
     from a split that has images (:func:`harvester.splits.split_gaps_line`), said once per
     state of DIR as :func:`_warn_ungrouped` is: a gap is the folder's, not the write's."""
-    from harvester.index import said_before
+    from harvester.index import say_once
 
     images = sum(per_split.values())
     described = split.describe_grouped(images, alone)
     unit = "image" if alone >= images else split.by  # (a project's folder split "by well")
     text = split_gaps_line(split, per_split, described, str(out_dir / SPLITS_FILE), unit)
-    if said_before(out_dir, _GAPS_SAID, text) and text is not None:
-        logger.info("%s (said by an earlier index write)", text)
-        return
-    if text is not None:
-        problems.warning("%s", text)
+    say_once(out_dir, _GAPS_SAID, text)
 
 
 #: The name :func:`_warn_gaps` records its warning by (``written.json``).
@@ -2289,9 +2298,9 @@ _GAPS_SAID = "split_gaps"
 
 def _forget_gaps(out_dir: Path) -> None:
     """Drop the record of :func:`_warn_gaps`'s warning: no split now."""
-    from harvester.index import said_before
+    from harvester.index import say_once
 
-    said_before(out_dir, _GAPS_SAID, None)
+    say_once(out_dir, _GAPS_SAID, None)
 
 
 #: The name :func:`_warn_ungrouped` records its warning by (``written.json``).
@@ -2335,7 +2344,7 @@ def _wells_unknown(unplaced: Iterable[ImageRef], done: Container[Any]) -> int:
 def _warn_wells_unknown(out_dir: Path, unplaced: Iterable[ImageRef], done: Container[Any]) -> None:
     """:func:`_warn_ungrouped` for a split by well: the images given by id whose well is
     unknown (:func:`_wells_unknown`), split image by image, and what tells their well."""
-    from harvester.index import said_before
+    from harvester.index import say_once
 
     unknown = _wells_unknown(unplaced, done)
     if not unknown:
@@ -2350,17 +2359,14 @@ def _warn_wells_unknown(out_dir: Path, unplaced: Iterable[ImageRef], done: Conta
         " well of a screen can be in several splits (a leak); add imgdata to the --artifacts"
         f" of the harvest of the {images} (a screen image's imgData names its well)"
     )
-    if said_before(out_dir, _UNGROUPED_SAID, text):
-        logger.info("%s (said by an earlier index write)", text)
-        return
-    problems.warning("%s", text)
+    say_once(out_dir, _UNGROUPED_SAID, text)
 
 
 def _forget_ungrouped(out_dir: Path) -> None:
     """Drop the record of :func:`_warn_ungrouped`'s warning: nothing to say now."""
-    from harvester.index import said_before
+    from harvester.index import say_once
 
-    said_before(out_dir, _UNGROUPED_SAID, None)
+    say_once(out_dir, _UNGROUPED_SAID, None)
 
 
 def _no_dataset_advice(ungrouped: Sequence[ImageRef], done: Container[Any]) -> str:
