@@ -265,12 +265,16 @@ def test_a_folder_moved_during_its_walk_is_not_made_again_at_the_old_path(
     after it went into a new folder made at the old path, while their done records went to
     NEW's journal (a resume of NEW skipped them). Now the run stops naming NEW (exit 1),
     nothing is at the old path, and verify finds in NEW every file its journals record."""
-    emu = make_emulator(preset="bigscreen", latency_ms=100)
+    # Three of its 1200 plates listed (one image each), the listings of the others held
+    # until the folder has moved: the walk goes on after the move.
+    walk_held = f"first:ok*3|hold*1200,hold:{GATE},only:api_plate_wells"
+    emu = make_emulator(preset="bigscreen", faults=walk_held)
     old, new = tmp_path / "old", tmp_path / "new"
     args = ["--base-url", emu.base_url, "--screen", "1601", "--artifacts", "thumbnail"]
     with reaped(start_cli("harvest", *args, "--out", str(old), "--rate", "none")) as proc:
-        wait_for_files(old, 3)
-        shutil.move(old, new)
+        with holding(emu, GATE):
+            wait_for_files(old, 3)
+            shutil.move(old, new)
         _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1, stderr
     assert f"error: {old} was moved to {new} while this run wrote to it" in stderr, stderr
