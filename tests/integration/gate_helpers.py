@@ -70,3 +70,23 @@ def released_when(
         thread.join(DEADLINE_S)
     assert not thread.is_alive(), f"gate {gate!r}: the releasing thread never ended"
     assert not failure, failure[0]
+
+
+def held_after(count: int, gate: str, only: str) -> str:
+    """Faults that let the first ``count`` answers of ``only`` (a path prefix or route-name
+    glob) through and hold the next one at ``gate`` (later ones pass): a run stopped while
+    it is held is stopped partway, however fast or slow the machine."""
+    first = f"ok*{count}|hold" if count else "hold"
+    return f"first:{first},hold:{gate},only:{only}"
+
+
+@contextmanager
+def holding(emulator: EmulatorThread, gate: str) -> Iterator[None]:
+    """The block runs once ``gate`` holds an answer (so the run cannot have ended); the gate
+    is released on leaving (the run, if still going, then goes on; if stopped, nothing is
+    left held for ``hold-timeout``)."""
+    emulator.wait_held(gate, 1, DEADLINE_S)
+    try:
+        yield
+    finally:
+        emulator.release(gate)

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from gate_helpers import held_after, holding
 from harvest_helpers import DEMO_SCREEN, SMALL_PLATE, cli_env, interrupt, reaped, run_cli, start_cli
 
 from harvester.emulator import EmulatorThread
@@ -149,13 +150,13 @@ def test_a_dry_runs_ctrl_c_does_not_promise_to_finish_writing(
     make_emulator: Callable[..., EmulatorThread], tmp_path: Path
 ) -> None:
     """The log line of an interrupted dry run says it stops counting and writes nothing."""
-    emu = make_emulator(preset="demo", latency_ms=200)
+    # Its third request (past the server check: the count's walk) held until interrupted.
+    emu = make_emulator(preset="demo", faults=held_after(2, "count", "/"))
     proc = start_cli(
         "harvest", "--base-url", emu.base_url, "--out", str(tmp_path / "o"), "--screen",
         str(DEMO_SCREEN), "--rate", "none", "--dry-run",
     )  # fmt: skip
-    with reaped(proc):
-        wait_until(lambda: emu.stats()["requests"] >= 2, "past the server check")
+    with reaped(proc), holding(emu, "count"):
         stderr = interrupt(proc, signal.SIGINT)
     assert proc.returncode == 130, stderr
     assert "interrupted (SIGINT): stopping the count (a dry run writes nothing)" in stderr

@@ -12,13 +12,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gate_helpers import held_after, holding
 from harvest_helpers import DEMO_SCREEN, cli_env, interrupt, reaped, run_cli, wait_for_files
 
 from harvester.emulator import EmulatorThread
 
+#: The emulator's gate a run's thumbnail waits at while the test hangs up on it.
+GATE = "in-flight"
+#: Five thumbnails answered, the sixth held: the run is mid-run when the hang-up comes.
+SIXTH_HELD = held_after(5, GATE, "image:thumbnail")
+
 
 def _start(base_url: str, out: Path, *, ignore_hangup: bool = False) -> subprocess.Popen[str]:
-    """A harvest of the demo screen, slow enough to be caught mid-run (``nohup``: SIGHUP
+    """A harvest of the demo screen (``nohup``: SIGHUP
     ignored from the start, as the shell's ``nohup`` leaves it)."""
 
     def hangup_disposition() -> None:
@@ -44,10 +50,10 @@ def test_sighup_stops_cleanly_with_the_resume_line(
 ) -> None:
     """SIGHUP mid-run: exit 130, the summary, index.csv and the resume command, as SIGTERM
     gives (it killed the process on the spot: no summary, no index.csv, status 129)."""
-    emu = make_emulator(preset="demo", latency_ms=40)
+    emu = make_emulator(preset="demo", faults=SIXTH_HELD)
     out = tmp_path / "hup"
     proc = _start(emu.base_url, out)
-    with reaped(proc):
+    with reaped(proc), holding(emu, GATE):
         wait_for_files(out, 5)
         stderr = interrupt(proc, signal.SIGHUP)
     assert proc.returncode == 130, stderr
@@ -61,13 +67,13 @@ def test_sighup_ignored_by_nohup_stays_ignored(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """Under nohup (SIGHUP ignored at start) the run goes on after a SIGHUP, to the end."""
-    emu = make_emulator(preset="demo", latency_ms=5)
+    emu = make_emulator(preset="demo", faults=SIXTH_HELD)
     out = tmp_path / "nohup"
     proc = _start(emu.base_url, out, ignore_hangup=True)
     with reaped(proc):
-        wait_for_files(out, 5)
-        proc.send_signal(signal.SIGHUP)
-        time.sleep(0.2)
+        with holding(emu, GATE):  # (an ignored signal is dropped as it is sent)
+            wait_for_files(out, 5)
+            proc.send_signal(signal.SIGHUP)
         _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "interrupted" not in stderr

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from gate_helpers import held_after, holding
 from harvest_helpers import (
     DEMO_PROJECT,
     DEMO_SCREEN,
@@ -25,6 +26,9 @@ from harvest_helpers import (
 )
 
 from harvester.emulator import EmulatorThread
+
+#: The emulator's gate the answer in flight at an interruption waits at.
+GATE = "in-flight"
 
 
 def cli_args(base_url: str, out: Path) -> list[str]:
@@ -91,10 +95,10 @@ def test_ctrl_c_exits_130_and_resumes(
     reference: Reference, tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """SIGINT: exit 130 with a resume hint, journal intact; the resume completes."""
-    emu = make_emulator(preset="demo", latency_ms=20)
+    emu = make_emulator(preset="demo", faults=held_after(20, GATE, "image:thumbnail"))
     out = tmp_path / "interrupted"
     proc = start_cli(*cli_args(emu.base_url, out))
-    with reaped(proc):
+    with reaped(proc), holding(emu, GATE):  # (its 21st thumbnail held: it cannot end first)
         wait_for_files(out, 20)
         stderr = interrupt(proc, signal.SIGINT)
     assert proc.returncode == 130, stderr
@@ -188,13 +192,13 @@ def test_the_resume_of_an_interrupted_labelled_run_does_not_warn_of_changed_labe
 ) -> None:
     """Ctrl-C wrote a labels.csv of the images recorded so far; its resume, finishing the
     same work, warned `label_ids changed` and kept a labels.before copy: now neither."""
-    slow = make_emulator(preset="demo", latency_ms=50)
+    slow = make_emulator(preset="demo", faults=held_after(6, GATE, "image:thumbnail"))
     out = tmp_path / "labelled"
     args = ["--screen", str(DEMO_SCREEN), "--label-key", "Gene Symbol", "--artifacts",
             "thumbnail", "--concurrency", "1", "--rate", "none",
             "--out", str(out), "-q"]  # fmt: skip
     proc = start_cli("harvest", "--base-url", slow.base_url, *args)
-    with reaped(proc):
+    with reaped(proc), holding(slow, GATE):  # (its 7th thumbnail held)
         wait_for_files(out, 6)
         stderr = interrupt(proc, signal.SIGINT)
     assert proc.returncode == 130, stderr
@@ -215,7 +219,8 @@ def test_a_complete_labels_csv_replaced_by_an_interrupted_run_is_said_once_and_k
 ) -> None:
     """A complete labels.csv that a grown run's Ctrl-C replaced keeps its ids in a copy;
     the resume warns of neither changed ids nor an edit (no labels.edited copy)."""
-    slow = make_emulator(preset="demo", latency_ms=50)
+    # The sample's 8 thumbnails, then 6 of the grown run's; its 7th held.
+    slow = make_emulator(preset="demo", faults=held_after(14, GATE, "image:thumbnail"))
     out = tmp_path / "grown"
     args = ["--base-url", slow.base_url, "--screen", str(DEMO_SCREEN), "--label-key",
             "Gene Symbol", "--artifacts", "thumbnail", "--rate", "none", "--out", str(out),
@@ -225,7 +230,7 @@ def test_a_complete_labels_csv_replaced_by_an_interrupted_run_is_said_once_and_k
     complete = (out / "labels.csv").read_bytes()
 
     proc = start_cli("harvest", *args, "--concurrency", "1")
-    with reaped(proc):
+    with reaped(proc), holding(slow, GATE):
         wait_for_files(out, 14)  # the sample's 8 thumbnails, then new ones
         stderr = interrupt(proc, signal.SIGINT)
     assert proc.returncode == 130, stderr

@@ -16,9 +16,14 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from gate_helpers import holding
 from harvest_helpers import SMALL_PLATE, reaped, run_cli, run_lock_held, start_cli
 
 from harvester.emulator import EmulatorThread
+
+#: The emulator's gate a running harvest's imgData answers wait at: it cannot end meanwhile.
+GATE = "imgdata"
+IMGDATA_HELD = f"hold:{GATE},only:image:imgdata"
 
 
 def held_by_forget(out: Path) -> AbstractContextManager[subprocess.Popen[str]]:
@@ -72,11 +77,12 @@ def test_a_refusal_does_not_name_a_killed_run_whose_progress_line_was_left(
     a harvest of other artifacts refused by the next holder of the lock, before that holder
     writes its own line, is not told the killed run "harvests other targets" (it names the
     holder, by its pid, with the usual hint)."""
-    emu = make_emulator(preset="demo", latency_ms=200)
+    emu = make_emulator(preset="demo", faults=IMGDATA_HELD)
     out = tmp_path / "d"
     common = ["harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE), "--out"]
     progress = out / "locks" / "all.progress"
-    with reaped(start_cli(*common, str(out), "--artifacts", "imgdata", "-q")) as killed:
+    killed = start_cli(*common, str(out), "--artifacts", "imgdata", "-q")
+    with reaped(killed), holding(emu, GATE):  # (killed while its imgData answers are held)
         deadline = time.monotonic() + 60
         # Its progress line and its saved settings, which the refusal compares with its own.
         while not (progress.is_file() and "\nrun " in progress.read_text()) or not any(
@@ -152,12 +158,12 @@ def test_a_running_harvests_progress_file_reads_as_older_versions_read_it(
     whole rest of the file being the run id to an older harvester's status on a shared
     folder (a ``pid N on HOST`` line under it made that run id "ID\\npid ...", and that
     status said the running run's walk was "still running, or stopped")."""
-    emu = make_emulator(preset="demo", latency_ms=200)
+    emu = make_emulator(preset="demo", faults=IMGDATA_HELD)
     out = tmp_path / "d"
     progress = out / "locks" / "all.progress"
     harvest = start_cli("harvest", "--base-url", emu.base_url, "--plate", str(SMALL_PLATE),
                         "--out", str(out), "--artifacts", "imgdata", "-q")  # fmt: skip
-    with reaped(harvest):
+    with reaped(harvest), holding(emu, GATE):  # (read while its imgData answers are held)
         deadline = time.monotonic() + 60
         # (runs/ holds the run's folder a moment after its progress line is published)
         while not (

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from gate_helpers import held_after, holding
 from harvest_helpers import (
     SMALL_PLATE,
     cli_env,
@@ -190,7 +191,8 @@ def test_ctrl_c_mid_run_does_not_wait_for_an_index_lock_held_elsewhere(
 ) -> None:
     """Ctrl-C mid-fetch while another process holds the index lock: the run does not wait
     for it at its end (it did, up to 2 minutes): exit 130 within seconds, index.csv left."""
-    emu = make_emulator(preset="demo", latency_ms=50)
+    # The first plate's 8 thumbnails, then 12 of this run; its 13th held until the Ctrl-C.
+    emu = make_emulator(preset="demo", faults=held_after(8 + 12, "in-flight", "image:thumbnail"))
     out = tmp_path / "d"
     assert run_cli(*harvest_args(emu.base_url, out, OTHER_PLATE)).returncode == 0
     before = (out / "index.csv").read_bytes()
@@ -199,8 +201,8 @@ def test_ctrl_c_mid_run_does_not_wait_for_an_index_lock_held_elsewhere(
             "harvest", "--base-url", emu.base_url, "--screen", "2302", "--out", str(out),
             "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
         )  # fmt: skip
-        with reaped(proc):
-            wait_for_files(out, 8 + 12)  # (the first plate's 8, then 12 of this run)
+        with reaped(proc), holding(emu, "in-flight"):
+            wait_for_files(out, 8 + 12)
             took, stdout, stderr = stopped(proc, signal.SIGINT)
         assert proc.returncode == 130, stderr
         assert took < STOPS_WITHIN, f"{took:.1f} s to stop"

@@ -12,10 +12,10 @@ import argparse
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from gate_helpers import held_after, holding
 from harvest_helpers import cli_env, reaped
 
 from harvester.cli import _interrupted_line
@@ -38,26 +38,18 @@ def _start_with_ctrl_c(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for_requests(emu: EmulatorThread, count: int, timeout: float = 30.0) -> None:
-    """Until the emulator has answered ``count`` requests (bounded)."""
-    deadline = time.monotonic() + timeout
-    while emu.stats()["requests"] < count:
-        assert time.monotonic() < deadline, f"fewer than {count} requests after {timeout} s"
-        time.sleep(0.02)
-
-
 def test_interrupted_dry_run_says_its_counts_are_short(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
     """Ctrl-C mid-walk of a dry run: exit 130, its counts on stdout, then one last line saying
     they are short, that nothing was written and the command to count again (no resume), and
     no folder made."""
-    emu = make_emulator(preset="bigproject", latency_ms=20)
+    # Its 11th request (a listing of the walk) held until it is interrupted.
+    emu = make_emulator(preset="bigproject", faults=held_after(10, "walk", "/"))
     out = tmp_path / "counted"
     argv = ["harvest", "--base-url", emu.base_url, "--project", str(BIG_PROJECT)]
     argv += ["--out", str(out), "--rate", "none", "--dry-run"]
-    with reaped(_start_with_ctrl_c(*argv)) as proc:
-        _wait_for_requests(emu, 10)
+    with reaped(_start_with_ctrl_c(*argv)) as proc, holding(emu, "walk"):
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr

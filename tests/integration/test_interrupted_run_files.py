@@ -18,14 +18,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gate_helpers import held_after, holding
 from harvest_helpers import kind_files, reaped, start_cli
 from harvest_helpers import run_cli as cli
 
 from harvester.emulator import EmulatorThread
-from harvester.emulator.faults import FaultInjector, FaultSpec
 
 #: Screen 2302 of the demo preset: 80 images.
 SCREEN = "2302"
+#: The emulator's gate the thumbnail in flight at a run's kill waits at (the run cannot
+#: end before it is killed, however slow the machine).
+GATE = "in-flight"
 #: Plate 7375 of the demo preset: 8 images.
 PLATE = "7375"
 
@@ -67,13 +70,13 @@ def test_files_a_killed_run_recorded_and_lost_are_fetched_again_by_the_resume(
     """kill -9 mid-run, two files its journal records as done deleted: the same command
     resumes (exit 0), says once that 2 files of that run are missing, fetches both again,
     and the folder verifies clean with all 80 thumbnails."""
-    emu = make_emulator(preset="demo", latency_ms=150)
+    emu = make_emulator(preset="demo", faults=held_after(4, GATE, "image:thumbnail"))
     out = tmp_path / "out"
     args = [
         "harvest", "--base-url", emu.base_url, "--screen", SCREEN, "--artifacts", "thumbnail",
         "--out", str(out), "--rate", "none",
     ]  # fmt: skip
-    with reaped(start_cli(*args)) as proc:
+    with reaped(start_cli(*args)) as proc, holding(emu, GATE):
         wait_for_done(out, 4)
         proc.kill()
         proc.communicate(timeout=30)
@@ -81,7 +84,6 @@ def test_files_a_killed_run_recorded_and_lost_are_fetched_again_by_the_resume(
     lost = done_paths(out)[:2]
     for rel in lost:
         (out / rel).unlink()
-    emu.server.faults = FaultInjector(FaultSpec())  # (slow only to kill it mid-run)
 
     resumed = cli(*args)
     assert resumed.returncode == 0, resumed.stderr
@@ -104,20 +106,19 @@ def test_a_file_of_a_killed_run_cut_short_is_fetched_again(
     """kill -9 mid-run, one recorded file cut to another size than its journal line says:
     the resume says it is missing or not the size recorded and fetches it again whole
     (verify clean)."""
-    emu = make_emulator(preset="demo", latency_ms=150)
+    emu = make_emulator(preset="demo", faults=held_after(2, GATE, "image:thumbnail"))
     out = tmp_path / "out"
     args = [
         "harvest", "--base-url", emu.base_url, "--screen", SCREEN, "--artifacts", "thumbnail",
         "--out", str(out), "--rate", "none",
     ]  # fmt: skip
-    with reaped(start_cli(*args)) as proc:
+    with reaped(start_cli(*args)) as proc, holding(emu, GATE):
         wait_for_done(out, 2)
         proc.kill()
         proc.communicate(timeout=30)
     cut = out / done_paths(out)[0]
     whole = cut.read_bytes()
     cut.write_bytes(whole[: len(whole) // 2])
-    emu.server.faults = FaultInjector(FaultSpec())
 
     resumed = cli(*args)
     assert resumed.returncode == 0, resumed.stderr
@@ -134,17 +135,17 @@ def test_a_copy_made_while_a_run_wrote_gets_the_files_its_journal_has_and_it_lac
     filesystem), the copy lacking a thumbnail its journal records (finished after its
     folder was copied, journaled before the journals were): the copy's first resume says
     so, fetches it, and the copy verifies whole (exit 0)."""
-    emu = make_emulator(preset="demo", latency_ms=150)
+    emu = make_emulator(preset="demo", faults=held_after(3, GATE, "image:thumbnail"))
     original, copy = tmp_path / "original", tmp_path / "copy"
     args = ["--base-url", emu.base_url, "--screen", SCREEN, "--artifacts", "thumbnail"]
-    with reaped(start_cli("harvest", *args, "--out", str(original), "--rate", "none")) as proc:
+    run = start_cli("harvest", *args, "--out", str(original), "--rate", "none")
+    with reaped(run) as proc, holding(emu, GATE):
         wait_for_done(original, 3)
         shutil.copytree(original, copy, symlinks=True, ignore=shutil.ignore_patterns("*.tmp-*"))
         proc.kill()
         proc.communicate(timeout=30)
     lacking = copy / done_paths(copy)[0]
     lacking.unlink()  # (what the race leaves, made certain)
-    emu.server.faults = FaultInjector(FaultSpec())
 
     resumed = cli("harvest", "--out", str(copy), "-q")
     assert resumed.returncode == 0, resumed.stderr
@@ -192,16 +193,16 @@ def test_status_counts_the_files_the_next_run_found_missing_as_awaiting_refetch(
     """kill -9 mid-run, two recorded files deleted, then ``harvester plan`` (the next run,
     which marks them for the harvests after it): status counts both as marked invalid,
     naming that check beside verify (it named verify alone), until the harvest fetches them."""
-    emu = make_emulator(preset="demo", latency_ms=150)
+    emu = make_emulator(preset="demo", faults=held_after(4, GATE, "image:thumbnail"))
     out = tmp_path / "out"
     where = ["--base-url", emu.base_url, "--screen", SCREEN, "--artifacts", "thumbnail"]
-    with reaped(start_cli("harvest", *where, "--out", str(out), "--rate", "none")) as proc:
+    run = start_cli("harvest", *where, "--out", str(out), "--rate", "none")
+    with reaped(run) as proc, holding(emu, GATE):
         wait_for_done(out, 4)
         proc.kill()
         proc.communicate(timeout=30)
     for rel in done_paths(out)[:2]:
         (out / rel).unlink()
-    emu.server.faults = FaultInjector(FaultSpec())
 
     planned = cli("plan", *where, "--out", str(out))
     assert planned.returncode == 0, planned.stderr

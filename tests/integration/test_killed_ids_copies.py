@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from gate_helpers import held_after
 from harvest_helpers import cli_env, reaped, spooled_copies, wait_for_files
 
 from harvester import walk
@@ -41,7 +42,8 @@ def test_the_next_piped_run_removes_a_killed_runs_copy(
 ) -> None:
     """SIGKILL a piped harvest mid-run: its copy stays; the next piped harvest (its own copy
     removed at its end) leaves the temporary folder without any."""
-    slow = make_emulator(preset="demo", latency_ms=100)
+    gate = "third-thumbnail"  # held until the first run is killed: it cannot end before
+    slow = make_emulator(preset="demo", faults=held_after(2, gate, "image:thumbnail"))
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     ids = "".join(f"{i}\n" for i in PROJECT_IMAGES)
@@ -50,9 +52,11 @@ def test_the_next_piped_run_removes_a_killed_runs_copy(
         assert first.stdin is not None
         first.stdin.write(ids)
         first.stdin.close()
+        slow.wait_held(gate)
         wait_for_files(tmp_path / "a", 2)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
+    slow.release(gate)  # (the second run's thumbnails then pass)
     for pipe in (first.stdout, first.stderr):
         assert pipe is not None
         pipe.close()

@@ -19,8 +19,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from gate_helpers import held_after, holding
 from harvest_helpers import kind_files, reaped, start_cli, status_json, wait_for_files
 from harvest_helpers import run_cli as cli
+from test_interrupted_run_files import wait_for_done
 
 from harvester.emulator import EmulatorThread
 from harvester.emulator.faults import FaultInjector, FaultSpec
@@ -30,6 +32,10 @@ PLATE = "7375"
 IDS = ["9762957", "9762958", "9762959"]
 #: Every thumbnail fails (500), nothing else: a first run that leaves work to resume.
 BROKEN_THUMBNAILS = "500:100%,only:image:thumbnail"
+#: The emulator's gate a run's answer waits at while the test moves its folder.
+GATE = "in-flight"
+#: Three thumbnails answered, the fourth held until the folder has moved.
+FOURTH_HELD = held_after(3, GATE, "image:thumbnail")
 
 
 def thumbnail_ids(out: Path) -> list[str]:
@@ -181,12 +187,13 @@ def test_a_folder_moved_during_a_run_names_where_it_went_and_resumes_there(
     """`mv DIR NEW` while a harvest writes: it stops (exit 1) saying DIR was moved to NEW,
     with the command that resumes NEW; nothing is made at the old path; that command
     finishes the harvest (exit 0, every thumbnail in NEW)."""
-    emu = make_emulator(preset="demo", latency_ms=150)
+    emu = make_emulator(preset="demo", faults=FOURTH_HELD)
     old, new = tmp_path / "old", tmp_path / "new"
     args = ["--base-url", emu.base_url, "--screen", "2302", "--artifacts", "thumbnail"]
     with reaped(start_cli("harvest", *args, "--out", str(old), "--rate", "none")) as proc:
-        wait_for_files(old, 3)
-        shutil.move(old, new)
+        with holding(emu, GATE):  # (the run writes its 4th thumbnail once it is released)
+            wait_for_files(old, 3)
+            shutil.move(old, new)
         _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1, stderr
     lines = stderr.splitlines()
@@ -199,7 +206,6 @@ def test_a_folder_moved_during_a_run_names_where_it_went_and_resumes_there(
         f"(harvester verify {new} checks every file)"
     )
     assert not old.exists()
-    emu.server.faults = FaultInjector(FaultSpec())  # (slow only while the folder moved)
     proc2 = cli("harvest", "--out", str(new), "-q", "--concurrency", "32")
     assert proc2.returncode == 0, proc2.stderr
     assert len(thumbnail_ids(new)) == 80
@@ -213,20 +219,21 @@ def test_a_folder_moved_to_another_filesystem_during_a_run_is_not_said_to_be_los
     says to resume it where it is now if moved (and names verify); that resume finishes it
     (exit 0) and the folder verifies whole. It said "nothing of it is left to resume: run
     the same command", which began DIR afresh."""
-    emu = make_emulator(preset="demo", latency_ms=150)
+    emu = make_emulator(preset="demo", faults=FOURTH_HELD)
     old, new = tmp_path / "old", tmp_path / "new"
     args = ["--base-url", emu.base_url, "--screen", "2302", "--artifacts", "thumbnail"]
     with reaped(start_cli("harvest", *args, "--out", str(old), "--rate", "none")) as proc:
-        wait_for_files(old, 3)
-        # What mv does across filesystems: copy everything, then remove the original (a
-        # file the run adds meanwhile makes one removal fail: tried again, bounded). A
-        # file's temp name listed and renamed before its copy is not copied (mv would say
-        # it cannot stat it): the resume fetches that file again.
-        shutil.copytree(old, new, symlinks=True, ignore=shutil.ignore_patterns("*.tmp-*"))
-        for _ in range(50):
-            shutil.rmtree(old, ignore_errors=True)
-            if not old.exists():
-                break
+        with holding(emu, GATE):  # (the run writes its 4th thumbnail once it is released)
+            wait_for_files(old, 3)
+            # What mv does across filesystems: copy everything, then remove the original (a
+            # file the run adds meanwhile makes one removal fail: tried again, bounded). A
+            # file's temp name listed and renamed before its copy is not copied (mv would say
+            # it cannot stat it): the resume fetches that file again.
+            shutil.copytree(old, new, symlinks=True, ignore=shutil.ignore_patterns("*.tmp-*"))
+            for _ in range(50):
+                shutil.rmtree(old, ignore_errors=True)
+                if not old.exists():
+                    break
         _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1, stderr
     lines = stderr.splitlines()
@@ -240,7 +247,6 @@ def test_a_folder_moved_to_another_filesystem_during_a_run_is_not_said_to_be_los
         "every file); if it was removed, run the same command to start again"
     )
     assert not old.exists()
-    emu.server.faults = FaultInjector(FaultSpec())  # (slow only while the folder moved)
     proc2 = cli("harvest", "--out", str(new), "-q", "--concurrency", "32")
     assert proc2.returncode == 0, proc2.stderr
     # The copy can hold a journal line of a file finished after its folder was copied (seen
@@ -260,12 +266,18 @@ def test_a_folder_moved_during_its_walk_is_not_made_again_at_the_old_path(
     after it went into a new folder made at the old path, while their done records went to
     NEW's journal (a resume of NEW skipped them). Now the run stops naming NEW (exit 1),
     nothing is at the old path, and verify finds in NEW every file its journals record."""
-    emu = make_emulator(preset="bigscreen", latency_ms=100)
+    # Three of its 1200 plates listed (one image each), the listings of the others held
+    # until the folder has moved: the walk goes on after the move.
+    walk_held = f"first:ok*3|hold*1200,hold:{GATE},only:api_plate_wells"
+    emu = make_emulator(preset="bigscreen", faults=walk_held)
     old, new = tmp_path / "old", tmp_path / "new"
     args = ["--base-url", emu.base_url, "--screen", "1601", "--artifacts", "thumbnail"]
     with reaped(start_cli("harvest", *args, "--out", str(old), "--rate", "none")) as proc:
-        wait_for_files(old, 3)
-        shutil.move(old, new)
+        with holding(emu, GATE):
+            # Journaled, not only on disk: a move between a batch's renames and its journal
+            # lines leaves files no journal records, which verify rightly reports (exit 1).
+            wait_for_done(old, 3)
+            shutil.move(old, new)
         _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1, stderr
     assert f"error: {old} was moved to {new} while this run wrote to it" in stderr, stderr

@@ -21,14 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gate_helpers import held_after, holding
 from harvest_helpers import SMALL_PLATE, cli_env, harvest, kind_files, reaped, start_cli
 from harvest_helpers import run_cli as cli
 from test_interrupted_run_files import SCREEN, done_paths, journal_records, wait_for_done
 
 from harvester import journal
 from harvester.emulator import EmulatorThread
-from harvester.emulator.faults import FaultInjector, FaultSpec
 
+#: The emulator's gate the answer in flight at a run's kill waits at.
+GATE = "in-flight"
+#: Three thumbnails answered, the fourth held until the run is killed: it cannot end first.
+FOURTH_HELD = held_after(3, GATE, "image:thumbnail")
 #: ``harvester ARGV[1:]`` with its pending files refreshed every 0.2 s (not ten minutes).
 FAST_REFRESH = """
 import sys
@@ -103,7 +107,7 @@ def test_a_pending_file_removed_while_its_run_lives_is_made_again_for_the_check(
     checks that run's files and fetches again one cut short meanwhile (verify clean)."""
     import subprocess
 
-    emu = make_emulator(preset="demo", latency_ms=150)
+    emu = make_emulator(preset="demo", faults=FOURTH_HELD)
     out = tmp_path / "out"
     args = [
         "harvest", "--base-url", emu.base_url, "--screen", SCREEN, "--artifacts", "thumbnail",
@@ -113,15 +117,17 @@ def test_a_pending_file_removed_while_its_run_lives_is_made_again_for_the_check(
         [sys.executable, "-c", FAST_REFRESH, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
     )  # fmt: skip
-    with reaped(child) as proc:
+    with reaped(child) as proc, holding(emu, GATE):  # (it cannot end before it is killed)
         wait_for_done(out, 3)
         marks = run_marks(out)
         assert len(marks) == 2, marks  # (the store's two commit loops)
         for mark in marks:
             mark.unlink()
-        deadline = time.monotonic() + 5.0  # 25 refreshes: made again long before
+        # (a refresh each 0.2 s: made again long before; bounded below the gate's timeout)
+        deadline = time.monotonic() + 30.0
         while time.monotonic() < deadline and not all(m.exists() for m in marks):
             time.sleep(0.05)
+        assert all(m.exists() for m in marks), "the run's refresh did not make them again"
         assert proc.poll() is None, "the run ended before it was killed"
         proc.kill()
         _, killed_said = proc.communicate(timeout=30)
@@ -129,7 +135,6 @@ def test_a_pending_file_removed_while_its_run_lives_is_made_again_for_the_check(
     cut = out / done_paths(out)[0]
     whole = cut.read_bytes()
     cut.write_bytes(whole[: len(whole) // 2])
-    emu.server.faults = FaultInjector(FaultSpec())  # (slow only to kill it mid-run)
 
     resumed = cli(*args)
     assert resumed.returncode == 0, resumed.stderr
@@ -150,13 +155,13 @@ def test_the_resume_makes_its_marks_durable_before_it_removes_the_killed_runs_ma
     once its own marks of that run's lost files are on disk: its journal's content and its
     name in the journals folder are both fsynced first, so a power loss then cannot keep the
     removal and lose the marks (the check and its outcome both gone)."""
-    emu = make_emulator(preset="demo", latency_ms=150)
+    emu = make_emulator(preset="demo", faults=FOURTH_HELD)
     out = tmp_path / "out"
     args = [
         "harvest", "--base-url", emu.base_url, "--screen", SCREEN, "--artifacts", "thumbnail",
         "--out", str(out), "--rate", "none", "--concurrency", "2",
     ]  # fmt: skip
-    with reaped(start_cli(*args)) as proc:
+    with reaped(start_cli(*args)) as proc, holding(emu, GATE):
         wait_for_done(out, 3)
         proc.kill()
         proc.communicate(timeout=30)
@@ -164,7 +169,6 @@ def test_the_resume_makes_its_marks_durable_before_it_removes_the_killed_runs_ma
     assert len(killed_marks) == 2, killed_marks
     lost = out / done_paths(out)[0]
     lost.unlink()
-    emu.server.faults = FaultInjector(FaultSpec())
     monkeypatch.setenv("HARVESTER_SYNC", "fsync")
     events: list[str] = []  # "made PATH" (a journal created), "synced PATH", in order
     at_removal: list[list[str]] = []  # the events, when a mark of the killed run was removed

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from gate_helpers import holding
 from harvest_helpers import reaped, start_cli
 
 from harvester.config import HarvestConfig
@@ -115,12 +116,13 @@ def test_a_stopped_shard_removes_its_own_line_only(
 ) -> None:
     """Two shards of one folder each publish a line; SIGTERM stops one (exit 130): its line
     goes, the other shard's, still running, stays; it goes once that shard is stopped too."""
-    emu = make_emulator(preset="demo", latency_ms=200)
+    # Every thumbnail held until both shards are stopped: neither can end first.
+    emu = make_emulator(preset="demo", faults="hold:thumbnails,only:image:thumbnail")
     out = tmp_path / "d"
     locks = out / "locks"
     args = ["harvest", "--base-url", emu.base_url, "--screen", str(SCREEN), "--out", str(out),
             "--artifacts", "thumbnail", "--concurrency", "1", "--rate", "none", "-q"]  # fmt: skip
-    with reaped(start_cli(*args, "--shard", "0/2")) as first:
+    with reaped(start_cli(*args, "--shard", "0/2")) as first, holding(emu, "thumbnails"):
         _wait_for(locks / "shard-0-of-2.progress", first)
         with reaped(start_cli(*args, "--shard", "1/2")) as second:
             _wait_for(locks / "shard-1-of-2.progress", second)

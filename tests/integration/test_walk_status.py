@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gate_helpers import held_after, holding
 from harvest_helpers import (
     DEMO_PROJECT,
     DEMO_SCREEN,
@@ -35,8 +36,12 @@ from harvester.status import StatusReport, collect_status
 
 #: The demo project's 8 images (1884801 to 1884808).
 PROJECT_IMAGES = [1884801 + n for n in range(8)]
-#: One at a time, 100 ms an answer: a run killed after 3 files has 5 to go.
+#: One at a time: a run stopped while its 4th thumbnail is held has 5 to go.
 SLOW = ("--concurrency", "1")
+#: The emulator's gate the answer in flight at a run's kill waits at.
+GATE = "in-flight"
+#: Three thumbnails answered, the fourth held until the run is killed.
+FOURTH_HELD = held_after(3, GATE, "image:thumbnail")
 
 
 def walk_records(out: Path) -> list[dict[str, object]]:
@@ -208,11 +213,13 @@ def test_a_run_killed_before_its_end_shows_an_unfinished_walk_and_the_resume_cle
 ) -> None:
     """The walk counts as finished only once every image it sent is journaled, at the end
     of the run: a kill -9 at any earlier moment leaves it "not finished"."""
-    slow = make_emulator(preset="demo", latency_ms=100)
+    slow = make_emulator(preset="demo", faults=FOURTH_HELD)
     out = tmp_path / "d"
     args = ["--project", str(DEMO_PROJECT), "--artifacts", "thumbnail", "--no-labels", "-q"]
     killed_early(
-        start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), *args, *SLOW), out
+        start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), *args, *SLOW),
+        out,
+        slow,
     )
 
     report = collect_status(out)
@@ -304,9 +311,10 @@ def no_flock(fd: int, operation: int) -> None:
     raise OSError(errno.ENOLCK, "no locks available")
 
 
-def killed_early(proc: subprocess.Popen[str], out: Path) -> None:
-    """SIGKILL a CLI harvest once its first files are on disk (its walk not finished)."""
-    with reaped(proc):
+def killed_early(proc: subprocess.Popen[str], out: Path, emulator: EmulatorThread) -> None:
+    """SIGKILL a CLI harvest once its first 3 files are on disk, while ``emulator`` holds
+    its 4th thumbnail (:data:`FOURTH_HELD`): its walk cannot have finished."""
+    with reaped(proc), holding(emulator, GATE):
         wait_for_files(out, 3)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -320,12 +328,14 @@ def test_a_relative_ids_file_is_one_walk_with_its_resume(
 ) -> None:
     """`--ids-from ids.txt` typed relative, killed, then resumed from elsewhere by `--out
     DIR` (which replays the absolute path): one walk, which the resume finishes."""
-    slow = make_emulator(preset="demo", latency_ms=100)
+    slow = make_emulator(preset="demo", faults=FOURTH_HELD)
     work = tmp_path / "work"
     work.mkdir()
     (work / "ids.txt").write_text("".join(f"{i}\n" for i in PROJECT_IMAGES))
     args = ["--ids-from", "ids.txt", "--out", "d", "--artifacts", "thumbnail", "-q", *SLOW]
-    killed_early(start_cli("harvest", "--base-url", slow.base_url, *args, cwd=work), work / "d")
+    killed_early(
+        start_cli("harvest", "--base-url", slow.base_url, *args, cwd=work), work / "d", slow
+    )
     report = collect_status(work / "d")
     assert [w["targets"] for w in report.walks] == [f"--ids-from {work / 'ids.txt'}"]
 
@@ -344,14 +354,14 @@ def test_two_runs_reading_standard_input_are_two_walks(
     run's ids are not taken as done (they were other ids under the same name), and the
     resume, which cannot read them again, refuses with the command instead of "nothing to
     resume"; status names the unfinished walk by its run once."""
-    slow = make_emulator(preset="demo", latency_ms=100)
+    slow = make_emulator(preset="demo", faults=FOURTH_HELD)
     out = tmp_path / "d"
     args = ["--ids-from", "-", "--out", str(out), "--artifacts", "thumbnail", "-q", *SLOW]
     first = start_cli("harvest", "--base-url", slow.base_url, *args, stdin=True)
     assert first.stdin is not None
     first.stdin.write("".join(f"{i}\n" for i in PROJECT_IMAGES))
     first.stdin.close()
-    killed_early(first, out)
+    killed_early(first, out, slow)  # (the gate is open for the second run)
     second = run_cli("harvest", "--base-url", slow.base_url, *args, stdin="9762957\n")
     assert second.returncode == 0, second.stderr
 
@@ -419,11 +429,11 @@ def test_a_sample_run_interrupted_while_fetching_has_its_whole_sample_counted(
 ) -> None:
     """Ctrl-C once a --sample was chosen: status counted only the images workers had taken
     and blamed images "not listed yet"; now the whole sample is known, pending, no walk line."""
-    slow = make_emulator(preset="demo", latency_ms=150)
+    slow = make_emulator(preset="demo", faults=held_after(1, GATE, "image:thumbnail"))
     out = tmp_path / "d"
     args = ["--project", str(DEMO_PROJECT), "--sample", "5", "--artifacts", "thumbnail", "-q"]
     proc = start_cli("harvest", "--base-url", slow.base_url, "--out", str(out), *args, *SLOW)
-    with reaped(proc):
+    with reaped(proc), holding(slow, GATE):  # (its second thumbnail held)
         wait_for_files(out, 1)  # files come only once the sample is chosen
         proc.send_signal(signal.SIGINT)
         _stdout, stderr = proc.communicate(timeout=30)
