@@ -614,9 +614,8 @@ async def harvest_stack(
         ),
     )
     refetched: set[str] = set()
+    tmp = staging / ASSEMBLY_NAME
     while True:
-        meta = dataclasses.replace(meta, source_format=source_format(files))
-        tmp = staging / ASSEMBLY_NAME
         try:
             await anyio.to_thread.run_sync(
                 functools.partial(
@@ -645,6 +644,8 @@ async def harvest_stack(
                 plane_concurrency,
                 on_staged,
             )
+            # (a plane fetched again may come in the other format: the OME-XML says which)
+            meta = dataclasses.replace(meta, source_format=source_format(files))
         except OSError as exc:
             raise StorageError(f"cannot write stack of image {ref.image_id}: {exc}") from exc
         except PlaneError as exc:
