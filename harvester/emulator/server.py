@@ -38,7 +38,7 @@ from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 from harvester.emulator.faults import TRICKLE_PIECES, Decision, FaultInjector, FaultSpec
-from harvester.emulator.gates import Gates
+from harvester.emulator.gates import Gates, GateTimeout
 from harvester.emulator.http import Request, Response, Route, logged_crash, shown_target
 from harvester.emulator.stats import Stats
 
@@ -709,7 +709,7 @@ class EmulatorServer:
             gate = self.gates.get(name[len("release/") :])
             try:
                 gate.release()
-            except RuntimeError as exc:  # (GateTimeout: it gave up before this release)
+            except GateTimeout as exc:  # (it gave up on an answer before this release)
                 return Response(409, json.dumps({"message": str(exc)}).encode(), "application/json")
             return _json({"released": gate.name, "held": gate.held()})
         if name == "stats" and req.method in ("GET", "HEAD") and req.param("reset") is None:
