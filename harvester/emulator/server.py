@@ -331,17 +331,16 @@ class _Connection(asyncio.Protocol):
         decision = decision or Decision()
         if decision.delay_s > 0:
             self.timer = self.loop.call_later(
-                decision.delay_s, self._answer, method, resp, keep_alive, decision.kind, decision
+                decision.delay_s, self._answer, method, resp, keep_alive, decision
             )
         else:
-            self._answer(method, resp, keep_alive, decision.kind, decision)
+            self._answer(method, resp, keep_alive, decision)
 
-    def _answer(
-        self, method: str, resp: Response, keep_alive: bool, kind: str | None, decision: Decision
-    ) -> None:
+    def _answer(self, method: str, resp: Response, keep_alive: bool, decision: Decision) -> None:
         self.timer = None
         if self.transport is None or self.closing:
             return
+        kind = decision.kind
         if kind == "reset":
             self._partial(resp, method, reset=True)
         elif kind == "truncate":
