@@ -87,11 +87,9 @@ logger = logging.getLogger(__name__)
 
 #: Requests of one image in flight at once (the client's own limits still apply).
 DEFAULT_PLANE_CONCURRENCY: Final = 4
-#: The largest plane (bytes at 8 bits) stacked. Assembly holds about 2.5 planes
-#: at its peak (the plane, its halved copy, a decoded region), so 2 GiB (a
-#: 46,000 x 46,000 px plane) peaks near 5 GB. A whole-slide plane of
-#: 100,000 x 100,000 px would need ~25 GB: killed by the kernel, and killed again
-#: on every rerun, after thousands of region requests each time.
+#: The largest plane (bytes at 8 bits) stacked: :data:`~harvester.planes.MAX_PLANE_PIXELS`
+#: (why: there). Assembly holds about 2.5 planes at its peak (the plane, its halved
+#: copy, a decoded region), so 2 GiB (a 46,000 x 46,000 px plane) peaks near 5 GB.
 MAX_PLANE_BYTES: Final = MAX_PLANE_PIXELS
 #: The journal/layout kind of the artifact (``Artifact.STACK.value``).
 STACK_KIND: Final = "stack"
