@@ -70,8 +70,10 @@ from harvester.fileset_answers import FilesetAnswers
 from harvester.models import Artifact, ImageRef, fileset_of
 from harvester.originals import parse_paths
 
-# The two phrases the hints key on (light: planes loads numpy and Pillow only to decode).
+# What the hints of planes refused for their size key on and say (light: planes loads
+# numpy and Pillow only to decode).
 from harvester.planes import (
+    JPEG_MAX_SIDE,
     TOO_BIG_TO_ASSEMBLE,
     TOO_WIDE_FOR_JPEG,
     canvas_gib,
@@ -999,12 +1001,15 @@ HINT_PLANE_TOO_BIG = (
     "whole, small; full resolution: IDR's OME-Zarr or the original files (--artifacts "
     "paths lists them)"
 )
+#: How both hints for JPEG renders too wide begin (:data:`HINT_TOO_WIDE_FOR_JPEG`,
+#: :func:`too_wide_hint`).
+_TOO_WIDE_SET_PNG = (
+    f"these renders are {TOO_WIDE_FOR_JPEG} ({JPEG_MAX_SIDE:,} px a side): set "
+    'render_format = "png" in the config file'
+)
 #: Said of JPEG renders refused before any request for a side over 65,500 px (the key of
 #: their cause: :func:`failure_advice` says it with their memory, :func:`too_wide_hint`).
-HINT_TOO_WIDE_FOR_JPEG = (
-    f"these renders are {TOO_WIDE_FOR_JPEG} (65,500 px a side): set render_format = "
-    '"png" in the config file, or take the thumbnail'
-)
+HINT_TOO_WIDE_FOR_JPEG = f"{_TOO_WIDE_SET_PNG}, or take the thumbnail"
 
 
 def too_wide_hint(width: int, height: int) -> str:
@@ -1014,8 +1019,7 @@ def too_wide_hint(width: int, height: int) -> str:
     and the PNG encoded. A 66000 x 16000 slide needs 3.9 GiB: told "set render_format"
     alone, a user on a small node found out by being killed for memory."""
     return (
-        f"these renders are {TOO_WIDE_FOR_JPEG} (65,500 px a side): set render_format = "
-        f'"png" in the config file where memory allows (a PNG render holds its whole RGB '
+        f"{_TOO_WIDE_SET_PNG} where memory allows (a PNG render holds its whole RGB "
         f"canvas in memory, {canvas_gib(width, height):.1f} GiB for the largest of these, "
         f"{width}x{height} px, beside the PNG it encodes), or take the thumbnail"
     )
@@ -1183,7 +1187,7 @@ def failure_advice(
     """
     causes: list[str] = []
     unknown = False
-    too_wide: tuple[int, int] | None = None  # the largest plane refused as too wide for JPEG
+    too_wide: list[tuple[int, int]] = []  # the planes refused as too wide for JPEG
     for failure in failures:
         cause = known_cause(failure, done_by_kind)
         if cause is None:
@@ -1191,17 +1195,13 @@ def failure_advice(
             continue
         if cause not in causes:
             causes.append(cause)
-        if cause == HINT_TOO_WIDE_FOR_JPEG:
-            size = refused_size(str(_field(failure, "reason") or ""))
-            if size is not None and (too_wide is None or _area(size) > _area(too_wide)):
-                too_wide = size
-    if too_wide is not None:
-        causes = [too_wide_hint(*too_wide) if c == HINT_TOO_WIDE_FOR_JPEG else c for c in causes]
+        reason = str(_field(failure, "reason") or "")
+        if cause == HINT_TOO_WIDE_FOR_JPEG and (size := refused_size(reason)) is not None:
+            too_wide.append(size)
+    if too_wide:  # said with the memory of the largest
+        hint = too_wide_hint(*max(too_wide, key=lambda wh: wh[0] * wh[1]))
+        causes = [hint if c == HINT_TOO_WIDE_FOR_JPEG else c for c in causes]
     return FailureAdvice(tuple(causes), rerun_helps=unknown or not complete or not causes)
-
-
-def _area(size: tuple[int, int]) -> int:
-    return size[0] * size[1]
 
 
 def _name_meta(image: Any) -> dict[str, Any] | None:

@@ -10,7 +10,12 @@ without a server and called from worker threads:
   window and colour for *every* channel, one channel active, ``m=g``), built
   byte-identically on every run so that proxy caches hit;
 * staging names, atomic staging writes and a cheap completeness check;
-* :func:`decode_grey` — Pillow decoding of a rendered PNG/JPEG to one 8-bit band.
+* :func:`decode_grey` — Pillow decoding of a rendered PNG/JPEG to one 8-bit band,
+  after :func:`check_png_chunks` (a PNG's CRCs); :func:`undecodable` finds the staged
+  files that do not decode;
+* :func:`render_refusal` — a plane refused before any request (too big to put together
+  in memory, too wide for a JPEG); :func:`paste_region` and :func:`encode_rgb` stitch
+  the ``render`` of a plane fetched as regions.
 
 numpy and Pillow are imported inside the functions that use them, so that
 planning (and a harvest that never decodes a plane) does not load them.
@@ -379,27 +384,37 @@ def decode_grey(body: bytes, expected: tuple[int, int] | None = None) -> NDArray
     fmt = image_format(body)
     if fmt == "png":
         check_png_chunks(body)
+    with _decoding(fmt.upper()), opened(body) as img:
+        if expected is not None and img.size != expected:
+            raise PlaneError(f"rendered plane is {img.size}, expected {expected}")
+        if img.mode == "L":
+            grey = np.asarray(img, dtype=np.uint8)
+        elif fmt == "png" and img.mode == "RGB":
+            # The first band alone: converting the whole RGB image to an array
+            # and slicing it held about 4.5 planes at once.
+            grey = np.asarray(img.getchannel(0), dtype=np.uint8)
+        elif fmt == "png":
+            grey = np.asarray(img.convert("RGB").getchannel(0), dtype=np.uint8)
+        else:
+            grey = np.asarray(img.convert("L"), dtype=np.uint8)
+    return np.ascontiguousarray(grey)
+
+
+@contextmanager
+def _decoding(what: str) -> Iterator[None]:
+    """Pillow's errors for damaged data as :class:`PlaneError` "``what`` does not decode".
+
+    Its words for it ("broken data stream", "broken PNG file", "image file is
+    truncated") are a bad plane or region, never a disk error of ours nor a traceback
+    that ends the run. A :class:`PlaneError` raised inside (a ``ValueError`` too: a
+    wrong size) is said as it is.
+    """
     try:
-        with opened(body) as img:
-            if expected is not None and img.size != expected:
-                raise PlaneError(f"rendered plane is {img.size}, expected {expected}")
-            if img.mode == "L":
-                grey = np.asarray(img, dtype=np.uint8)
-            elif fmt == "png" and img.mode == "RGB":
-                # The first band alone: converting the whole RGB image to an array
-                # and slicing it held about 4.5 planes at once.
-                grey = np.asarray(img.getchannel(0), dtype=np.uint8)
-            elif fmt == "png":
-                grey = np.asarray(img.convert("RGB").getchannel(0), dtype=np.uint8)
-            else:
-                grey = np.asarray(img.convert("L"), dtype=np.uint8)
+        yield
     except PlaneError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Pillow's words for damaged data ("broken data stream", "broken PNG file",
-        # "image file is truncated"): a bad plane, never a disk error of ours.
-        raise PlaneError(f"{fmt.upper()} does not decode: {exc}") from exc
-    return np.ascontiguousarray(grey)
+        raise PlaneError(f"{what} does not decode: {exc}") from exc
 
 
 def check_png_chunks(body: bytes) -> None:
@@ -577,20 +592,12 @@ def paste_region(canvas: PILImage, region: Region, body: bytes) -> None:
     the decode is the costly part), so a region that does not decode is asked again
     alone, not found after the last.
     """
-    tile_format = image_format(body)
-    try:
-        with opened(body) as tile:
-            if tile.size != (region.width, region.height):
-                raise PlaneError(
-                    f"rendered region is {tile.size}, expected {(region.width, region.height)}"
-                )
-            canvas.paste(tile.convert("RGB"), (region.x, region.y))
-    except PlaneError:
-        raise  # (a ValueError: said as it is, not as "does not decode")
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Pillow's words for damaged data ("broken PNG file", a JPEG's "broken data
-        # stream"): a bad region, never a traceback that ends the whole run.
-        raise PlaneError(f"{tile_format.upper()} region does not decode: {exc}") from exc
+    with _decoding(f"{image_format(body).upper()} region"), opened(body) as tile:
+        if tile.size != (region.width, region.height):
+            raise PlaneError(
+                f"rendered region is {tile.size}, expected {(region.width, region.height)}"
+            )
+        canvas.paste(tile.convert("RGB"), (region.x, region.y))
 
 
 def encode_rgb(canvas: PILImage, fmt: str, quality: float) -> bytes:

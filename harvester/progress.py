@@ -625,15 +625,10 @@ class Progress:
         if not force and now - self._last_postfix < MIN_INTERVAL:
             return
         self._last_postfix = now
-        if self.stack_renders:
-            self._done_bar.set_postfix(
-                failed=self.failures,
-                skipped=self.skips,
-                stack_renders=self.stack_renders,
-                refresh=False,
-            )
-        else:
-            self._done_bar.set_postfix(failed=self.failures, skipped=self.skips, refresh=False)
+        counts = {"failed": self.failures, "skipped": self.skips}
+        if self.stack_renders:  # (only once a stack staged one: other runs show the two)
+            counts["stack_renders"] = self.stack_renders
+        self._done_bar.set_postfix(refresh=False, **counts)
 
 
 def request_time_line(artifacts: int, rate: float | None, *, kinds: Iterable[str]) -> str | None:

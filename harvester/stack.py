@@ -87,11 +87,9 @@ logger = logging.getLogger(__name__)
 
 #: Requests of one image in flight at once (the client's own limits still apply).
 DEFAULT_PLANE_CONCURRENCY: Final = 4
-#: The largest plane (bytes at 8 bits) stacked. Assembly holds about 2.5 planes
-#: at its peak (the plane, its halved copy, a decoded region), so 2 GiB (a
-#: 46,000 x 46,000 px plane) peaks near 5 GB. A whole-slide plane of
-#: 100,000 x 100,000 px would need ~25 GB: killed by the kernel, and killed again
-#: on every rerun, after thousands of region requests each time.
+#: The largest plane (bytes at 8 bits) stacked: :data:`~harvester.planes.MAX_PLANE_PIXELS`
+#: (why: there). Assembly holds about 2.5 planes at its peak (the plane, its halved
+#: copy, a decoded region), so 2 GiB (a 46,000 x 46,000 px plane) peaks near 5 GB.
 MAX_PLANE_BYTES: Final = MAX_PLANE_PIXELS
 #: The journal/layout kind of the artifact (``Artifact.STACK.value``).
 STACK_KIND: Final = "stack"
@@ -614,9 +612,8 @@ async def harvest_stack(
         ),
     )
     refetched: set[str] = set()
+    tmp = staging / ASSEMBLY_NAME
     while True:
-        meta = dataclasses.replace(meta, source_format=source_format(files))
-        tmp = staging / ASSEMBLY_NAME
         try:
             await anyio.to_thread.run_sync(
                 functools.partial(
@@ -645,6 +642,8 @@ async def harvest_stack(
                 plane_concurrency,
                 on_staged,
             )
+            # (a plane fetched again may come in the other format: the OME-XML says which)
+            meta = dataclasses.replace(meta, source_format=source_format(files))
         except OSError as exc:
             raise StorageError(f"cannot write stack of image {ref.image_id}: {exc}") from exc
         except PlaneError as exc:

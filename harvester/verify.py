@@ -379,11 +379,7 @@ def folder_notes(
                     f"header): {rebuild}"
                 )
             elif changed_by_hand(out_dir, out_dir / INDEX_NAME):
-                notes.append(
-                    f"{INDEX_NAME} has been changed since harvester wrote it: the next harvest "
-                    "(or harvester index) keeps that copy as index.edited-<UTC time>.csv and "
-                    "writes a new one"
-                )
+                notes.append(_edited_note(INDEX_NAME))
             elif lacking := images_not_indexed(out_dir, state):
                 jobs = index_jobs() if callable(index_jobs) else index_jobs
                 notes.append(_index_lag_note(out_dir, lacking, rebuild, jobs))
@@ -406,13 +402,18 @@ def _originals_notes(out_dir: Path, state: JournalState, rebuild: str) -> list[s
         if how == "gone" and any(kind == PATHS_KIND for kind, _ in state.done):
             notes.append(f"{name} is missing: {rebuild}")
         elif how == "edited":
-            stem, _, suffix = name.rpartition(".")
-            notes.append(
-                f"{name} has been changed since harvester wrote it: the next harvest (or "
-                f"harvester index) keeps that copy as {stem}.edited-<UTC time>.{suffix} and "
-                "writes a new one"
-            )
+            notes.append(_edited_note(name))
     return notes
+
+
+def _edited_note(name: str) -> str:
+    """The note of a table harvester wrote (``index.csv``, a list of originals) that has
+    been changed by hand since: what the next index write does with it."""
+    stem, _, suffix = name.rpartition(".")
+    return (
+        f"{name} has been changed since harvester wrote it: the next harvest (or harvester "
+        f"index) keeps that copy as {stem}.edited-<UTC time>.{suffix} and writes a new one"
+    )
 
 
 def _index_lag_note(out_dir: Path, lacking: int, rebuild: str, index_jobs: Sequence[str]) -> str:

@@ -33,6 +33,12 @@ if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every s
 
 __all__ = ["register"]
 
+#: What ``--ids-from FILE`` reads (harvest, plan and slurm; each says where it may come from).
+IDS_FROM_HELP = (
+    "image ids, one a line ('#' comments; also Image:ID, a range FIRST-LAST or an image link "
+    "of the run's server), or a CSV/TSV with an image_id column (an index.csv)"
+)
+
 #: Failures listed in the summary (the journal keeps them all; ``status --json`` has all).
 MAX_LISTED_FAILURES = 20
 
@@ -332,9 +338,7 @@ def register(subparsers: Any) -> None:
         "--ids-from",
         type=Path,
         metavar="FILE",
-        help="image ids, one a line ('#' comments; also Image:ID, a range FIRST-LAST or an "
-        "image link of the run's server), or a CSV/TSV with an image_id column (an index.csv); "
-        "- reads standard input",
+        help=f"{IDS_FROM_HELP}; - reads standard input",
     )
     harvest.add_argument("--out", type=folder_arg, metavar="DIR", help="output folder")
     harvest.add_argument(

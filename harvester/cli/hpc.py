@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from harvester.cli.harvest import (
+    IDS_FROM_HELP,
     TARGET_FLAGS,
     JoinedCommaLists,
     add_budget_flag,
@@ -220,9 +221,7 @@ def register(subparsers: Any) -> None:
     )
     _add_common(
         plan,
-        ids_help="image ids, one a line ('#' comments; also Image:ID, a range FIRST-LAST or an "
-        "image link of the run's server), or a CSV/TSV with an image_id column (an index.csv); "
-        "- reads standard input",
+        ids_help=f"{IDS_FROM_HELP}; - reads standard input",
     )
     add_outage_flag(plan)  # its walk waits for a server down as a harvest does
     plan.add_argument("--force", action="store_true", help="replace an existing plan")
@@ -239,9 +238,7 @@ def register(subparsers: Any) -> None:
     )
     _add_common(
         slurm,
-        ids_help="image ids, one a line ('#' comments; also Image:ID, a range FIRST-LAST or an "
-        "image link of the run's server), or a CSV/TSV with an image_id column (an index.csv); "
-        "a regular file the nodes can read (the tasks read it later)",
+        ids_help=f"{IDS_FROM_HELP}; a regular file the nodes can read (the tasks read it later)",
     )
     _add_task_flags(slurm)
     slurm.add_argument(

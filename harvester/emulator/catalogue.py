@@ -380,6 +380,12 @@ def _spelled(spec: ScreenSpec | ProjectSpec) -> bool:
     return isinstance(spec, ScreenSpec) and spec.spellings
 
 
+def _spelling(spec: ScreenSpec | ProjectSpec, sample: int) -> int:
+    """The way (:func:`respelled`) ``sample`` of ``spec`` spells its mapr values: 0 (as
+    is) but in preset ``spellings``, where a gene's samples take them in turn."""
+    return sample % SPELLINGS if _spelled(spec) else 0
+
+
 # Annotation and link id spaces (independent of every other id space).
 _STUDY_ANN_BASE = 1_000_000
 _GENE_ANN_BASE = 2_000_000
@@ -939,7 +945,7 @@ class Catalogue:
             well_id,
             well.label,
             well.spec.acquisition_ts + 86_400 * 31,
-            well.sample % SPELLINGS if _spelled(well.spec) else 0,
+            _spelling(well.spec, well.sample),
         )
 
     def image_annotations(self, image_id: int) -> list[MapAnn]:
@@ -966,7 +972,7 @@ class Catalogue:
             image_id,
             loc.image.name,
             spec.acquisition_ts + 86_400 * 31,
-            loc.sample % SPELLINGS if _spelled(spec) else 0,
+            _spelling(spec, loc.sample),
         )
 
     def sample_values(self, loc: ImageLocation) -> list[tuple[str, str]]:

@@ -999,7 +999,7 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
     if name == "units":
         return [], [_units_project(seed)]
     if name == "series":
-        small = PixelsSpec(64, 48, 1, 1, 1, "uint8", _grey(1), 0.5, 0.5)
+        tiny = PixelsSpec(64, 48, 1, 1, 1, "uint8", _grey(1), 0.5, 0.5)
         return [], [
             _proj(
                 SERIES_PROJECT_ID,
@@ -1008,7 +1008,7 @@ def build_specs(name: str, seed: int) -> tuple[list[ScreenSpec], list[ProjectSpe
                 1,
                 SERIES_PER_FILE * SERIES_FILES,
                 SERIES_FIRST_IMAGE_ID,
-                small,
+                tiny,
                 seed,
                 images_per_fileset=SERIES_PER_FILE,
             )

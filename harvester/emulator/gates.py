@@ -97,6 +97,13 @@ class Gate:
                 one.timer.cancel()
             one.proceed()
 
+    def _send_held_soon(self) -> None:
+        """Have the server's loop send the held answers (called from the test's thread)."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # (the loop closed meanwhile)
+                loop.call_soon_threadsafe(self._send_held)
+
     # -- the test's thread ------------------------------------------------------------
     def release(self) -> None:
         """Open the gate: every held answer is sent, later ones pass. Raises
@@ -104,10 +111,7 @@ class Gate:
         with self._cond:
             self._open = True
             self._raise_if_timed_out()
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # (the loop closed meanwhile)
-                loop.call_soon_threadsafe(self._send_held)
+        self._send_held_soon()
 
     def wait_held(self, count: int = 1, timeout_s: float = 60.0) -> None:
         """Return once ``count`` answers reached the closed gate (since the last rearm);
@@ -137,10 +141,7 @@ class Gate:
             self._open = False
             self._arrived = 0
             self._timed_out = False
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._send_held)
+        self._send_held_soon()
 
     def _raise_if_timed_out(self) -> None:
         if self._timed_out:

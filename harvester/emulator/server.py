@@ -38,7 +38,7 @@ from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 from harvester.emulator.faults import TRICKLE_PIECES, Decision, FaultInjector, FaultSpec
-from harvester.emulator.gates import Gates
+from harvester.emulator.gates import Gates, GateTimeout
 from harvester.emulator.http import Request, Response, Route, logged_crash, shown_target
 from harvester.emulator.stats import Stats
 
@@ -331,17 +331,16 @@ class _Connection(asyncio.Protocol):
         decision = decision or Decision()
         if decision.delay_s > 0:
             self.timer = self.loop.call_later(
-                decision.delay_s, self._answer, method, resp, keep_alive, decision.kind, decision
+                decision.delay_s, self._answer, method, resp, keep_alive, decision
             )
         else:
-            self._answer(method, resp, keep_alive, decision.kind, decision)
+            self._answer(method, resp, keep_alive, decision)
 
-    def _answer(
-        self, method: str, resp: Response, keep_alive: bool, kind: str | None, decision: Decision
-    ) -> None:
+    def _answer(self, method: str, resp: Response, keep_alive: bool, decision: Decision) -> None:
         self.timer = None
         if self.transport is None or self.closing:
             return
+        kind = decision.kind
         if kind == "reset":
             self._partial(resp, method, reset=True)
         elif kind == "truncate":
@@ -709,7 +708,7 @@ class EmulatorServer:
             gate = self.gates.get(name[len("release/") :])
             try:
                 gate.release()
-            except RuntimeError as exc:  # (GateTimeout: it gave up before this release)
+            except GateTimeout as exc:  # (it gave up on an answer before this release)
                 return Response(409, json.dumps({"message": str(exc)}).encode(), "application/json")
             return _json({"released": gate.name, "held": gate.held()})
         if name == "stats" and req.method in ("GET", "HEAD") and req.param("reset") is None:
