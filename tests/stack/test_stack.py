@@ -486,6 +486,27 @@ class _CrashingStore(DirStore):
         raise RuntimeError("killed before the stack was stored")
 
 
+async def _staged_then_killed(emu: EmulatorThread, out: Path) -> dict[str, Any]:
+    """Stage every plane of the zstack image into ``out``, then fail as a process killed
+    before the stack was stored (the planes stay staged); the imgData used."""
+    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
+    with anyio.fail_after(120):
+        async with Client(settings) as client:
+            imgdata: dict[str, Any] = (
+                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
+            ).json()
+            with pytest.raises(RuntimeError, match="killed"):
+                await harvest_stack(
+                    client,
+                    _CrashingStore(out),
+                    ImageRef(ZSTACK_IMAGE_ID),
+                    imgdata,
+                    window="rendering",
+                    out_dir=out,
+                )
+    return imgdata
+
+
 def _damage(path: Path) -> None:
     """Damage a staged file as the emulator's ``corrupt`` fault does: its magic bytes and
     trailer stay."""
@@ -506,21 +527,7 @@ async def test_damaged_staged_plane_is_fetched_again_alone(
     emu = make_emulator(preset="zstack", mode="microservice")
     out = tmp_path / "out"
     staging = out / "staging" / str(ZSTACK_IMAGE_ID)
-    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
-    with anyio.fail_after(120):
-        async with Client(settings) as client:
-            imgdata = (
-                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
-            ).json()
-            with pytest.raises(RuntimeError, match="killed"):
-                await harvest_stack(
-                    client,
-                    _CrashingStore(out),
-                    ImageRef(ZSTACK_IMAGE_ID),
-                    imgdata,
-                    window="rendering",
-                    out_dir=out,
-                )
+    imgdata = await _staged_then_killed(emu, out)
     staged = sorted(staging.glob("*.png"))
     assert len(staged) == ZSTACK_SIZE_Z * 2
     damage(staged[5])
@@ -564,21 +571,7 @@ async def test_staged_planes_kept_when_only_the_limits_changed(
     no plane is asked again (every one was, as if staged for other requests)."""
     emu = make_emulator(preset="zstack", mode="microservice")
     out = tmp_path / "out"
-    settings = ClientSettings(base_url=emu.base_url, concurrency=4, rate=None)
-    with anyio.fail_after(120):
-        async with Client(settings) as client:
-            imgdata = (
-                await client.get(f"webgateway/imgData/{ZSTACK_IMAGE_ID}/", Expect.JSON)
-            ).json()
-            with pytest.raises(RuntimeError, match="killed"):
-                await harvest_stack(
-                    client,
-                    _CrashingStore(out),
-                    ImageRef(ZSTACK_IMAGE_ID),
-                    imgdata,
-                    window="rendering",
-                    out_dir=out,
-                )
+    imgdata = await _staged_then_killed(emu, out)
     emu.reset_stats()
     path, _ = await _harvest(emu, ZSTACK_IMAGE_ID, out, max_plane=4000)
     assert _render_calls(emu) == 0
