@@ -139,13 +139,7 @@ def test_a_class_of_a_per_class_sample_takes_its_next_ranked_image(
     """--sample 2 --sample-per Phenotype drawn after a class's first-ranked image was
     recorded as gone takes that class's third-ranked image instead: 2 usable in each class."""
     emu, app = gone_server
-    by_class: dict[str, list[int]] = {}
-    for ref in demo_refs.values():
-        values = sorted({v.strip() for k, v in ref.labels if k.casefold() == KEY.casefold()})
-        if values:
-            by_class.setdefault(";".join(values), []).append(ref.image_id)
-    ranks = {label: ranked(ids) for label, ids in by_class.items()}
-    label = max(ranks, key=lambda lab: len(ranks[lab]))
+    ranks, label = _ranks_by_class(demo_refs)
     gone = ranks[label][0]
     app.gone = {gone}
     out = tmp_path / "d"
@@ -340,13 +334,7 @@ def test_a_per_class_sample_given_again_in_another_case_keeps_its_draw(
     draw, so the gone image keeps its place and nothing new is fetched (it was taken as a
     new draw, the gone image left out and its class's next-ranked image fetched)."""
     emu, app = gone_server
-    by_class: dict[str, list[int]] = {}
-    for ref in demo_refs.values():
-        values = sorted({v.strip() for k, v in ref.labels if k.casefold() == KEY.casefold()})
-        if values:
-            by_class.setdefault(";".join(values), []).append(ref.image_id)
-    ranks = {label: ranked(ids) for label, ids in by_class.items()}
-    label = max(ranks, key=lambda lab: len(ranks[lab]))
+    ranks, label = _ranks_by_class(demo_refs)
     gone = ranks[label][0]
     app.gone = {gone}
     out = tmp_path / "d"
@@ -367,3 +355,15 @@ def test_a_per_class_sample_given_again_in_another_case_keeps_its_draw(
     ), again.selection
     assert app.take() == set()  # (no image asked for: neither the gone one nor another)
     assert usable(out) == drawn
+
+
+def _ranks_by_class(demo_refs: dict[int, ImageRef]) -> tuple[dict[str, list[int]], str]:
+    """The demo's images by their ``KEY`` class, each class's ids in draw order, and the
+    largest class."""
+    by_class: dict[str, list[int]] = {}
+    for ref in demo_refs.values():
+        values = sorted({v.strip() for k, v in ref.labels if k.casefold() == KEY.casefold()})
+        if values:
+            by_class.setdefault(";".join(values), []).append(ref.image_id)
+    ranks = {label: ranked(ids) for label, ids in by_class.items()}
+    return ranks, max(ranks, key=lambda lab: len(ranks[lab]))
