@@ -1951,13 +1951,6 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     return _LogEnd(True, oom, _cancelled_by(after))
 
 
-#: A harvest's last line when its ``--max-bytes`` budget stopped it (exit 8); the budget
-#: is read only from the whole line (a line cut short names no size, or a wrong one).
-_BUDGET_SPENT = re.compile(r"stopped: the --max-bytes budget(?: of (\S+) was reached\b)?")
-#: A harvest's last line when the server stayed down past its ``--outage-wait`` (exit 75).
-_SERVER_DOWN = "stopped: the server stayed down"
-
-
 def _harvest_end(after: list[str]) -> tuple[str | None, str | None]:
     """How a task's harvest said it ended, from its log's lines after its last start line
     (stripped): ``("max_bytes", "30K")`` for its budget spent, ``("server_down", None)``
@@ -1965,15 +1958,11 @@ def _harvest_end(after: list[str]) -> tuple[str | None, str | None]:
     for a SIGTERM or Ctrl-C, else ``(None, None)`` (a summary alone, failures, an error).
     Why: SLURM calls a task its budget stopped FAILED (exit 8), and a task ``scancel``
     interrupted read in status like one that never ran; its log said which."""
+    from harvester.end_lines import how_it_ended  # (the words the harvest prints them in)
+
     for line in reversed(after):
-        if m := _BUDGET_SPENT.match(line):
-            return "max_bytes", m.group(1)
-        # (each stop by its own words: any "stopped: " called a budget line cut short, its
-        # disk full, "the server was down")
-        if line.startswith(_SERVER_DOWN):
-            return "server_down", None
-        if line.startswith("interrupted"):
-            return "interrupted", None
+        if (ended := how_it_ended(line)) is not None:
+            return ended
     return None, None
 
 
