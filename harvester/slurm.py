@@ -347,8 +347,8 @@ def array_line(line: str) -> tuple[int, int | None] | None:
 
 #: The job states (``squeue %T``) of a job that still runs or will: pending (held too),
 #: running, suspended, starting, requeued or stopped. Why not every state squeue lists:
-#: for a moment after its end a job is still listed, ``COMPLETING`` (``STAGE_OUT``), and a
-#: ``--submit`` just as the array finished was refused as "queued or running".
+#: for a moment after its end a job is still listed (``COMPLETING``, or ``STAGE_OUT``), and
+#: a ``--submit`` just as the array finished was refused as "queued or running".
 STILL_RUNS = frozenset(
     {
         "PENDING", "RUNNING", "SUSPENDED", "CONFIGURING", "RESIZING", "SIGNALING",
@@ -383,7 +383,10 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     cluster).
 
     ``index``: DIR's index script, whose jobs (:attr:`Queue.index_jobs`) are read from the
-    same listing: no second ``squeue`` on a login node."""
+    same listing: no second ``squeue`` on a login node.
+
+    Only jobs in a state of :data:`STILL_RUNS` (``%T``) count: not one that has ended but
+    that squeue still lists for a moment (``COMPLETING``)."""
     listed = _queue_rows([script, *([index] if index is not None else [])], "%F|%K|%T", "-r")
     if isinstance(listed, str):
         return listed
