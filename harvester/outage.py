@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from harvester.end_lines import server_stayed_down
 from harvester.errors import (
     SERVER_BUSY,
     FetchError,
@@ -406,7 +407,7 @@ class Outage:
         if self._outage_pauses:
             pauses = self._outage_pauses + 1
             down += f" in {pauses} pauses less than {duration_text(REJOIN)} apart"
-        self._gave_up = f"the server stayed down for {down} ({self.reason})"
+        self._gave_up = server_stayed_down(down, str(self.reason))
         log.warning("%s: stopping", self._gave_up)
         if self.on_give_up is not None:
             self.on_give_up(self._gave_up)

@@ -50,7 +50,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from harvester import __version__, layout, runlock, urls
+from harvester import __version__, end_lines, layout, runlock, urls
 from harvester.client import (
     REFUSED_CAUSES,
     Client,
@@ -2577,7 +2577,7 @@ class Harvest:
         if limit is None or self._spent < limit or self.summary.budget_reached:
             return
         # (said once the run is over: where it cut nothing, it is no stop; _settle_budget_stop)
-        self.summary.budget_reached = f"the --max-bytes budget of {size_text(limit)} was reached"
+        self.summary.budget_reached = end_lines.budget_reached(size_text(limit))
         for scope in self._fetching:
             scope.cancel()
 

@@ -345,6 +345,18 @@ def array_line(line: str) -> tuple[int, int | None] | None:
     return None
 
 
+#: The job states (``squeue %T``) of a job that still runs or will: pending (held too),
+#: running, suspended, starting, requeued or stopped. Why not every state squeue lists:
+#: for a moment after its end a job is still listed (``COMPLETING``, or ``STAGE_OUT``), and
+#: a ``--submit`` just as the array finished was refused as "queued or running".
+STILL_RUNS = frozenset(
+    {
+        "PENDING", "RUNNING", "SUSPENDED", "CONFIGURING", "RESIZING", "SIGNALING",
+        "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT", "STOPPED",
+    }
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Queue:
     """This user's jobs of one batch script in the queue, pending or running, from one
@@ -371,15 +383,18 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     cluster).
 
     ``index``: DIR's index script, whose jobs (:attr:`Queue.index_jobs`) are read from the
-    same listing: no second ``squeue`` on a login node."""
-    listed = _queue_rows([script, *([index] if index is not None else [])], "%F|%K", "-r")
+    same listing: no second ``squeue`` on a login node.
+
+    Only jobs in a state of :data:`STILL_RUNS` (``%T``) count: not one that has ended but
+    that squeue still lists for a moment (``COMPLETING``)."""
+    listed = _queue_rows([script, *([index] if index is not None else [])], "%F|%K|%T", "-r")
     if isinstance(listed, str):
         return listed
-    rows = listed[0]
+    rows = [row for row in listed[0] if _still_runs(row)]
     jobs: list[str] = []
     tasks: set[int] | str = set()
     for row in rows:
-        job, _, task = (part.strip() for part in row.partition("|"))
+        job, task, _ = (part.strip() for part in row.split("|"))
         if job and job not in jobs:
             jobs.append(job)
         if isinstance(tasks, str):
@@ -390,9 +405,15 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
             tasks = f"squeue names its tasks {task!r}"
     index_jobs: list[str] = []
     for row in listed[1] if index is not None else []:
-        if (job := row.partition("|")[0].strip()) and job not in index_jobs:
+        if _still_runs(row) and (job := row.partition("|")[0].strip()) and job not in index_jobs:
             index_jobs.append(job)
     return Queue(jobs, tasks, index_jobs)
+
+
+def _still_runs(row: str) -> bool:
+    """Whether a ``%F|%K|%T`` row of :func:`script_queue` is of a job that still runs or
+    will (:data:`STILL_RUNS`)."""
+    return row.rpartition("|")[2].strip() in STILL_RUNS
 
 
 def queued_index_jobs(out_dir: Path) -> list[str]:
@@ -734,7 +755,7 @@ def render_script(job: SlurmJob) -> str:
         "#          journal (or another task's) already records as done. Queue the",
         "#          index job after it too, or index.csv keeps the first array's images:",
         f"#          {resume_command(job)}",
-        f"# Follow:  squeue -u $USER;  tail -f {q(str(job.log_dir))}/harvest-<jobid>_<task>.log;",
+        f"# Follow:  squeue -u $USER;  tail -F {q(str(job.log_dir))}/harvest-<jobid>_<task>.log;",
         f"#          {q(job.python)} -m harvester status {q(str(out))}",
         f"# Index:   {q(job.python)} -m harvester index {q(str(out))}  (safe at any time)",
         *sb,
@@ -892,6 +913,19 @@ def submit(job: SlurmJob, *, index_job: bool = True) -> Submitted:
     return Submitted(array_id, index_id)
 
 
+def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
+    """The shell line that follows the logs of every task of array ``array_id``, those not
+    started yet too: ``tail -F`` waits for a missing file and follows it once it appears,
+    and bash's ``{0..N-1}`` names each task's log whether it exists or not. Why: a glob
+    (``harvest-ID_*.log``) is expanded once, at the prompt, to the logs of the tasks
+    already started; the rest were never followed. tail's own lines stay on the terminal:
+    its "cannot open" for each log not there yet is noise, but its "has appeared" is what
+    names a late task's first lines (GNU tail prints no ``==> log <==`` header before them).
+    """
+    tasks_part = "0" if tasks == 1 else f"{{0..{tasks - 1}}}"
+    return f"tail -F {shlex.quote(str(log_dir))}/harvest-{array_id}_{tasks_part}.log"
+
+
 def follow_text(job: SlurmJob, sub: Submitted) -> str:
     """How to follow a submitted array (printed by the CLI)."""
     q = shlex.quote
@@ -900,7 +934,7 @@ def follow_text(job: SlurmJob, sub: Submitted) -> str:
         f"submitted job array {sub.array_id}: {plural(job.tasks, 'task')}, "
         f"at most {job.parallel} at once",
         f"  queue:    squeue -j {sub.array_id}",
-        f"  logs:     tail -f {q(str(job.log_dir))}/harvest-{sub.array_id}_*.log",
+        f"  logs:     {follow_logs_command(job.log_dir, sub.array_id, job.tasks)}",
         f"  progress: harvester status {out}",
         f"  cancel:   scancel {sub.array_id}",
         f"  resume:   {resume_command(job)}",

@@ -1890,9 +1890,8 @@ _SLURMSTEPD = re.compile(r"slurmstepd(?:-[^\s:]+)?:")
 #: The harvest's line a minute in a log (:class:`harvester.progress.Progress`): a tick of a
 #: run going on, not a word of its end, so a task killed after hours of them is silent too.
 _PROGRESS_LINE = re.compile(r"progress \([^)]*\): ")
-#: How much of a task log's end is read first; when that holds no start line, only ticks
-#: (:data:`_PROGRESS_LINE`, SLURM's lines), up to :data:`_LOG_MAX_BYTES` (a start line
-#: further back has a harvest's output after it, so the task did not end without a word).
+#: How much of a task log's end is read first; when that holds no start line, four times
+#: as much, and so on up to :data:`_LOG_MAX_BYTES` (:func:`_since_last_start`).
 _LOG_TAIL_BYTES = 64 * 1024
 _LOG_MAX_BYTES = 16 * 1024 * 1024
 
@@ -1939,15 +1938,7 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     from harvester.slurm import task_start_pattern  # (the start line the script echoes)
 
     start = task_start_pattern()
-    lines = _log_tail(log, _LOG_TAIL_BYTES)
-    # (lines[0] may be cut: the read starts mid-line). Read further also where SLURM's
-    # time-limit line ends a long run's words (the one cancellation said of a task that
-    # spoke after it): cut short after more than the tail of warnings, a task had said it
-    # neither in its own line nor in status.
-    if not any(start.match(line) for line in lines) and (
-        all(map(_tick, lines[1:])) or _cancelled_by(lines[1:]) == "time limit"
-    ):
-        lines = _log_tail(log, _LOG_MAX_BYTES)
+    lines = _since_last_start(log, start)
     starts = [(n, m.group(1)) for n, line in enumerate(lines) if (m := start.match(line))]
     if not starts or starts[-1][1] != shard:
         return _LogEnd()
@@ -1960,13 +1951,6 @@ def _ended_silently(log: Path, shard: str) -> _LogEnd:
     return _LogEnd(True, oom, _cancelled_by(after))
 
 
-#: A harvest's last line when its ``--max-bytes`` budget stopped it (exit 8); the budget
-#: is read only from the whole line (a line cut short names no size, or a wrong one).
-_BUDGET_SPENT = re.compile(r"stopped: the --max-bytes budget(?: of (\S+) was reached\b)?")
-#: A harvest's last line when the server stayed down past its ``--outage-wait`` (exit 75).
-_SERVER_DOWN = "stopped: the server stayed down"
-
-
 def _harvest_end(after: list[str]) -> tuple[str | None, str | None]:
     """How a task's harvest said it ended, from its log's lines after its last start line
     (stripped): ``("max_bytes", "30K")`` for its budget spent, ``("server_down", None)``
@@ -1974,15 +1958,11 @@ def _harvest_end(after: list[str]) -> tuple[str | None, str | None]:
     for a SIGTERM or Ctrl-C, else ``(None, None)`` (a summary alone, failures, an error).
     Why: SLURM calls a task its budget stopped FAILED (exit 8), and a task ``scancel``
     interrupted read in status like one that never ran; its log said which."""
+    from harvester.end_lines import how_it_ended  # (the words the harvest prints them in)
+
     for line in reversed(after):
-        if m := _BUDGET_SPENT.match(line):
-            return "max_bytes", m.group(1)
-        # (each stop by its own words: any "stopped: " called a budget line cut short, its
-        # disk full, "the server was down")
-        if line.startswith(_SERVER_DOWN):
-            return "server_down", None
-        if line.startswith("interrupted"):
-            return "interrupted", None
+        if (ended := how_it_ended(line)) is not None:
+            return ended
     return None, None
 
 
@@ -2003,15 +1983,37 @@ def _tick(line: str) -> bool:
     return not text or bool(_SLURMSTEPD.match(text) or _PROGRESS_LINE.match(text))
 
 
-def _log_tail(log: Path, size: int) -> list[str]:
-    """The lines of a log's last ``size`` bytes ([] when it cannot be read)."""
+def _since_last_start(log: Path, start: re.Pattern[str]) -> list[str]:
+    """The lines of a task log's end, read back far enough to hold its last start line
+    (``start``, :func:`harvester.slurm.task_start_pattern`): its last
+    :data:`_LOG_TAIL_BYTES`, then four times as much while that holds none, up to
+    :data:`_LOG_MAX_BYTES` or the whole log ([] when it cannot be read).
+
+    Why grow: a task that wrote more than the tail (thousands of failures, warnings) before
+    its last line had its start line out of it, and how it ended (its budget, the server
+    down, ``interrupted``), said at the end, was unknown: status said nothing of it. The
+    first read is enough for most logs; a long one is read again, never past the cap.
+    """
+    size = _LOG_TAIL_BYTES
+    while True:
+        lines, whole = _log_tail(log, size)
+        # (lines[0] may be cut where the read starts mid-line: a start line so cut is not
+        # matched, and the next, larger read holds it whole)
+        if whole or size >= _LOG_MAX_BYTES or any(map(start.match, lines[1:])):
+            return lines
+        size = min(size * 4, _LOG_MAX_BYTES)
+
+
+def _log_tail(log: Path, size: int) -> tuple[list[str], bool]:
+    """The lines of a log's last ``size`` bytes ([] when it cannot be read), and whether
+    they are the whole log."""
     try:
         with log.open("rb") as handle:
             end = handle.seek(0, 2)
             handle.seek(max(0, end - size))
-            return handle.read().decode("utf-8", errors="replace").splitlines()
+            return handle.read().decode("utf-8", errors="replace").splitlines(), end <= size
     except OSError:
-        return []
+        return [], True
 
 
 def _budget_spent(task: TaskProgress, running: AbstractSet[int], queued: AbstractSet[int]) -> bool:

@@ -570,6 +570,7 @@ def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
     if command not in ("harvest", "plan", "index"):
         return "interrupted"
     from harvester.cli.harvest import _resume_command
+    from harvester.end_lines import INTERRUPTED  # (the words status reads a task's end by)
 
     resume = _resume_command(argv, getattr(args, "out", None))
     if command == "plan":
@@ -581,11 +582,11 @@ def _interrupted_line(args: argparse.Namespace, argv: list[str]) -> str:
 
         return dry_run_interrupted_line(resume)
     if not getattr(args, "harvest_begun", True):  # set by run_harvest_command
-        return f"interrupted before any file was harvested; run: {resume}"
+        return f"{INTERRUPTED} before any file was harvested; run: {resume}"
     kept = "every finished file is kept and journaled"
     if _index_not_rewritten(args):
         kept += ", index.csv not rewritten (the resume brings it up to date)"
-    return f"interrupted: {kept}; resume with: {resume}"
+    return f"{INTERRUPTED}: {kept}; resume with: {resume}"
 
 
 def _index_not_rewritten(args: argparse.Namespace) -> bool:

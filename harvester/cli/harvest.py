@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harvester.end_lines import INTERRUPTED, STOPPED
 from harvester.text import plural, shown_url
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
@@ -2035,12 +2036,12 @@ def _time_limit_line(summary: Any, script: str, resume: str) -> str:
     paused = summary.paused_when_stopped
     if not paused:
         return (
-            f"interrupted by SLURM's time limit, as its line above says: {kept}; the same "
+            f"{INTERRUPTED} by SLURM's time limit, as its line above says: {kept}; the same "
             f"limit would cut the task short again: raise #SBATCH --time in {script}, or run "
             f"more tasks (--tasks N) so each does less, then resume with: {resume}"
         )
     return (
-        f"interrupted by SLURM's time limit, as its line above says, while waiting for the "
+        f"{INTERRUPTED} by SLURM's time limit, as its line above says, while waiting for the "
         f"server, down for {paused}: {kept}; the wait counted towards the limit, which "
         f"may cut the task short again: raise #SBATCH --time in {script}, or run more "
         f"tasks (--tasks N) so each does less, then, once the server is back, resume with: "
@@ -2054,7 +2055,7 @@ def dry_run_interrupted_line(again: str, paused: str | None = None) -> str:
     server had been down, when it was stopped waiting for it (:attr:`paused_when_stopped`).
     """
     waiting = f" while waiting for the server, down for {paused}" if paused else ""
-    return f"interrupted{waiting}: the counts are short, nothing was written; run again: {again}"
+    return f"{INTERRUPTED}{waiting}: the counts are short, nothing was written; run again: {again}"
 
 
 def print_summary(
@@ -2107,7 +2108,7 @@ def print_summary(
         for line in summary.walk_failures:
             print(f"walk failed: {line}", file=sys.stderr)
         if summary.server_down:
-            print(f"stopped: {summary.server_down}: the counts are short", file=sys.stderr)
+            print(f"{STOPPED}{summary.server_down}: the counts are short", file=sys.stderr)
         elif summary.session_ended or summary.credentials_refused:
             _print_credentials_stop(
                 summary, f"run it again: {resume}", kept="the counts are short", notes=stop_notes
@@ -2207,18 +2208,18 @@ def print_summary(
         _print_credentials_stop(summary, f"resume: {resume}", notes=stop_notes)
     elif summary.server_down and not summary.store_opened:
         print(
-            f"stopped: {summary.server_down}; nothing harvested yet: run again later: {resume}",
+            f"{STOPPED}{summary.server_down}; nothing harvested yet: run again later: {resume}",
             file=sys.stderr,
         )
     elif summary.server_down:
         print(
-            f"stopped: {summary.server_down}; every finished file is kept and journaled, "
+            f"{STOPPED}{summary.server_down}; every finished file is kept and journaled, "
             f"the rest is pending: run again later: {resume}",
             file=sys.stderr,
         )
     elif getattr(summary, "budget_reached", ""):
         print(
-            f"stopped: {summary.budget_reached}; every finished file is kept and journaled, "
+            f"{STOPPED}{summary.budget_reached}; every finished file is kept and journaled, "
             f"the rest is pending: continue (with a new budget) with: {resume}",
             file=sys.stderr,
         )
@@ -2235,15 +2236,15 @@ def print_summary(
             else "nothing harvested yet"
         )
         print(
-            f"interrupted while waiting for the server, down for {paused}; {done}: run "
+            f"{INTERRUPTED} while waiting for the server, down for {paused}; {done}: run "
             f"again later: {resume}",
             file=sys.stderr,
         )
     elif summary.interrupted and not summary.store_opened:
-        print(f"interrupted before any file was harvested; run: {resume}", file=sys.stderr)
+        print(f"{INTERRUPTED} before any file was harvested; run: {resume}", file=sys.stderr)
     elif summary.interrupted:
         print(
-            f"interrupted: every finished file is kept and journaled; resume with: {resume}",
+            f"{INTERRUPTED}: every finished file is kept and journaled; resume with: {resume}",
             file=sys.stderr,
         )
     elif not summary.ok:

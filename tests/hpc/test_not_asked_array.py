@@ -91,7 +91,7 @@ def test_while_the_array_is_queued_status_holds_back_the_advice_for_after_it(
     out = tmp_path / "study"
     _array(emu.base_url, out)
     _array(emu.base_url, out, "--artifacts", "thumbnail,metadata")
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4242|1|{out / 'harvest.sbatch'}\\n")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4242|1|PENDING|{out / 'harvest.sbatch'}\\n")
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -133,7 +133,7 @@ def test_while_the_array_is_queued_several_sets_commands_are_said_as_several(
     _array(emu.base_url, out)
     _array(emu.base_url, out, "--artifacts", "thumbnail,metadata")
     _dropped_by_hand(emu.base_url, out, OTHER_PLATE)
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4242|1|{out / 'harvest.sbatch'}\\n")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4242|1|PENDING|{out / 'harvest.sbatch'}\\n")
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -221,7 +221,7 @@ def test_while_the_array_is_queued_failures_no_rerun_fixes_wait_for_its_end(
                  "--quiet"]) == 0  # fmt: skip
     for task in (0, 1):
         assert run_array_task(out / "harvest.sbatch", task, 2).returncode == 1
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4242|1|{out / 'harvest.sbatch'}\\n")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4242|1|PENDING|{out / 'harvest.sbatch'}\\n")
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -297,7 +297,8 @@ def test_a_running_task_of_another_count_is_refused_naming_its_job_array(
     try:
         script = (out / "harvest.sbatch").read_bytes()
         hints = []
-        for listed in (f"4242|1|{out}/harvest.sbatch\n4242|2|{out}/harvest.sbatch\n", ""):
+        row = f"|PENDING|{out}/harvest.sbatch\n"
+        for listed in (f"4242|1{row}4242|2{row}", ""):
             queue.write_text(listed)
             capsys.readouterr()
             assert main(again) == 2
@@ -489,7 +490,7 @@ def test_queued_jobs_are_asked_by_user_id(tmp_path: Path, monkeypatch: pytest.Mo
         bin_dir,
         (
             ("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
-            ("squeue", f'echo "$@" > {asked}; echo "41|0|{script}"'),
+            ("squeue", f'echo "$@" > {asked}; echo "41|0|PENDING|{script}"'),
         ),
     )
     monkeypatch.setenv("PATH", str(bin_dir))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import queue
 import shlex
+import signal
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -169,7 +172,65 @@ def test_submit_runs_sbatch_parsable_then_the_index_job(
     assert lines[0] == f"--parsable {j.script_path}"
     assert lines[1].startswith("--parsable --dependency=afterany:4242 ")
     text = follow_text(j, sub)
-    assert "squeue -j 4242" in text and "harvester status" in text and "tail -f" in text
+    assert "squeue -j 4242" in text and "harvester status" in text and "tail -F" in text
+
+
+def _lines_of(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """The lines ``proc`` prints, as a thread reads them (each wait on them bounded)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _wait_for(lines: queue.Queue[str], wanted: str) -> list[str]:
+    """The lines read until ``wanted`` (failing after 30 s without it)."""
+    seen: list[str] = []
+    while wanted not in seen:
+        try:
+            seen.append(lines.get(timeout=30))
+        except queue.Empty:
+            pytest.fail(f"{wanted!r} never followed; read: {seen}")
+    return seen
+
+
+def test_the_printed_logs_line_follows_a_task_that_starts_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--submit's `logs:` line, run in bash as printed, follows the log of a task that had
+    not started when it was run (its file created later), in a folder with a space: a glob
+    (`harvest-ID_*.log`) named only the logs already there."""
+    _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    j = job(tmp_path, tasks=3)
+    write_scripts(j)
+    said = follow_text(j, submit(j)).splitlines()
+    command = next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
+    (j.log_dir / "harvest-4242_0.log").write_text("task 0 started\n")
+    proc = subprocess.Popen(
+        ["bash", "-c", command.strip()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        lines = _lines_of(proc)
+        _wait_for(lines, "task 0 started")
+        with (j.log_dir / "harvest-4242_2.log").open("a") as late:
+            late.write("task 2 started late\n")
+        seen = _wait_for(lines, "task 2 started late")
+        # Named before its line: by tail's header, or by its own "has appeared" line where
+        # it prints no header (GNU tail, by the order it noticed the file and wrote).
+        named = [line for line in seen[:-1] if f"{j.log_dir}/harvest-4242_2.log" in line]
+        assert [line for line in named if "cannot open" not in line], seen
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 def test_missing_sbatch_is_a_clear_usage_error(

@@ -53,7 +53,7 @@ def test_a_second_submission_is_refused_while_the_array_is_queued(
     out = tmp_path / "study"
     _prepare(emulator.base_url, out)
     script = (out / "harvest.sbatch").read_bytes()
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|{out}/harvest.sbatch\\n")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|PENDING|{out}/harvest.sbatch\\n")
     sbatched = _fake_sbatch(tmp_path)
     capsys.readouterr()
     assert main([*_again(out), "--submit"]) == 2
@@ -73,6 +73,33 @@ def test_a_second_submission_is_refused_while_the_array_is_queued(
     assert main([*_again(out), "--submit"]) == 0
     assert "submitted job array 4301" in capsys.readouterr().out
     assert sbatched.read_text().count(str(out / "harvest.sbatch")) == 1
+
+
+def test_an_array_squeue_lists_only_as_ending_does_not_refuse_a_submission(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Just after an array ends squeue still lists its tasks for a moment (COMPLETING): a
+    --submit then goes through to sbatch; a task of it still RUNNING (or one SUSPENDED)
+    refuses it as before."""
+    out = tmp_path / "study"
+    _prepare(emulator.base_url, out)
+    script = out / "harvest.sbatch"
+    for states in (("COMPLETING", "COMPLETING"), ("COMPLETING", "RUNNING"), ("SUSPENDED",)):
+        rows = "".join(f"4300|{k}|{state}|{script}\\n" for k, state in enumerate(states))
+        _fake_slurm(tmp_path, monkeypatch, up=True, queue=rows)
+        sbatched = _fake_sbatch(tmp_path)
+        capsys.readouterr()
+        if states == ("COMPLETING", "COMPLETING"):
+            assert main([*_again(out), "--submit"]) == 0
+            assert "submitted job array 4301" in capsys.readouterr().out
+            assert sbatched.read_text().count(str(script)) == 1
+        else:
+            assert main([*_again(out), "--submit"]) == 2, states
+            assert capsys.readouterr().err.splitlines() == _refused(out, "4300")
+            assert sbatched.read_text().count(str(script)) == 1  # (not run again)
 
 
 @pytest.mark.slurm
@@ -115,7 +142,7 @@ def test_an_array_submitted_by_a_relative_path_is_found_by_its_working_directory
     --submit went through; a relative path in another directory is another script."""
     out = tmp_path / "study"
     _prepare(emulator.base_url, out)
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|./harvest.sbatch|{out}\\n")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|PENDING|./harvest.sbatch|{out}\\n")
     sbatched = _fake_sbatch(tmp_path)
     capsys.readouterr()
     assert main([*_again(out), "--submit"]) == 2
@@ -124,7 +151,7 @@ def test_an_array_submitted_by_a_relative_path_is_found_by_its_working_directory
 
     other = tmp_path / "other"
     other.mkdir()
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|./harvest.sbatch|{other}\\n")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|PENDING|./harvest.sbatch|{other}\\n")
     assert main([*_again(out), "--submit"]) == 0
     assert "submitted job array 4301" in capsys.readouterr().out
 

@@ -105,7 +105,7 @@ def _fake_slurm(
     accounting: bool = True, shown: str = "",
 ) -> Path:  # fmt: skip
     """`scontrol`, `squeue` and `sacct` on PATH: the controller up or down, squeue printing
-    ``queue`` (its -r -o '%F|%K|%o|%Z' form), sacct answering or refused as without
+    ``queue`` (its -r -o '%F|%K|%T|%o|%Z' form), sacct answering or refused as without
     accounting, `scontrol -o show job` printing ``shown`` (a job it no longer lists: an
     error); returns the file squeue writes its arguments to."""
     bin_dir = tmp_path / "bin"
@@ -181,7 +181,7 @@ def test_status_names_a_task_killed_mid_run_and_the_resume_redoes_it(
          "slurm_state": None}
     ]  # fmt: skip
     # (one task a line, pending ones too; by user id as queued_jobs asks)
-    assert f"-h -r -u {os.getuid()} -o %F|%K|%o|%Z" in asked.read_text().splitlines()
+    assert f"-h -r -u {os.getuid()} -o %F|%K|%T|%o|%Z" in asked.read_text().splitlines()
 
     assert run_array_task(script, TASK, 4, JOB).returncode == 0  # appended to the same log
     text, data = _status(out, capsys)
@@ -197,7 +197,7 @@ def test_a_task_the_queue_holds_is_not_called_killed(
     """squeue shows task 1 of DIR's script (running on another node, or queued again): its
     silent log is not taken for a kill."""
     script = killed / "harvest.sbatch"
-    queue = f"{JOB}|{TASK}|{script}\\n{JOB}|3|{script}\\n"
+    queue = f"{JOB}|{TASK}|PENDING|{script}\\n{JOB}|3|PENDING|{script}\\n"
     _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)
     text, data = _status(killed, capsys)
     assert not [x for x in text if x.startswith("task ")], text
@@ -779,7 +779,7 @@ def test_a_time_limited_task_queued_again_gets_no_time_advice(
     _prepare(emu.base_url, out)
     script = out / "harvest.sbatch"
     _kill_task_mid_run(script, TASK, signal.SIGTERM, TIME_LIMIT)
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"{JOB}|{TASK}|{script}\\n")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"{JOB}|{TASK}|PENDING|{script}\\n")
     text, data = _status(out, capsys)
     assert not [x for x in text if x.startswith("task ") or "#SBATCH --time" in x], text
     assert "time_limited" not in data
@@ -821,7 +821,8 @@ def test_tasks_waiting_in_the_queue_are_said_to_be_there(
     """squeue lists tasks 2 and 3 of DIR's script (pending, `%M` reached): their lines say
     "in the queue" (they read as tasks that never ran); task 1, killed, does not."""
     script = killed / "harvest.sbatch"
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"{JOB}|2|{script}\\n{JOB}|3|{script}\\n")
+    queue = f"{JOB}|2|PENDING|{script}\\n{JOB}|3|PENDING|{script}\\n"
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=queue)
     text, _data = _status(killed, capsys)
     tasks = {x.split(":")[0].strip(): x for x in text if x.startswith("  task ")}
     assert set(tasks) == {"task 1", "task 2", "task 3"}, text

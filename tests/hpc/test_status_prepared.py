@@ -230,7 +230,7 @@ def test_status_points_at_the_log_of_a_task_that_ended_before_its_harvest(
         text.splitlines()
     ), text
 
-    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|{out}/harvest.sbatch\\n")
+    _fake_slurm(tmp_path, monkeypatch, up=True, queue=f"4300|1|PENDING|{out}/harvest.sbatch\\n")
     text, _data = status(out, capsys)
     assert "a task is starting, or ended before its harvest began" in text
     assert "submit it again" not in text
@@ -410,8 +410,8 @@ def test_a_missing_index_is_left_to_the_queued_index_job(
         (("scontrol", "echo 'Slurmctld(primary) at h is UP'"), ("squeue", f'cat "{queue}"')),
     )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    # (squeue -r -o '%F|%K|%o|%Z': the index job is no array, its %K is N/A)
-    queue.write_text(f"4242|1|{out}/harvest.sbatch\n4243|N/A|{out}/index.sbatch\n")
+    # (squeue -r -o '%F|%K|%T|%o|%Z': the index job is no array, its %K is N/A)
+    queue.write_text(f"4242|1|PENDING|{out}/harvest.sbatch\n4243|N/A|PENDING|{out}/index.sbatch\n")
     text, _ = status(out, capsys)
     notes = [line for line in text.splitlines() if line.startswith("note: index.csv")]
     assert notes == [
@@ -420,7 +420,7 @@ def test_a_missing_index_is_left_to_the_queued_index_job(
     ], text
     assert "in the queue now: job 4242 (squeue -j 4242)" in text.splitlines()
 
-    queue.write_text(f"4242|1|{out}/harvest.sbatch\n")  # queued without its index job
+    queue.write_text(f"4242|1|PENDING|{out}/harvest.sbatch\n")  # queued without its index job
     text, _ = status(out, capsys)
     notes = [line for line in text.splitlines() if line.startswith("note: index.csv")]
     assert notes == [f"note: index.csv is missing: rebuild it with harvester index {out}"], text
@@ -484,15 +484,15 @@ def test_verify_leaves_a_missing_index_to_the_queued_index_job(
 
     up.touch()
     # (the index job is no array, its %K is N/A)
-    queue.write_text(f"4242|1|{out}/harvest.sbatch\n4243|N/A|{out}/index.sbatch\n")
+    queue.write_text(f"4242|1|PENDING|{out}/harvest.sbatch\n4243|N/A|PENDING|{out}/index.sbatch\n")
     assert index_notes() == [
         "note: index.csv is missing: the index job in the queue (job 4243, squeue -j 4243) "
         "writes it once the job array has ended: nothing to do"
     ]
     rebuild = [f"note: index.csv is missing: rebuild it with harvester index {out}"]
-    queue.write_text(f"4242|1|{out}/harvest.sbatch\n")  # queued without its index job
+    queue.write_text(f"4242|1|PENDING|{out}/harvest.sbatch\n")  # queued without its index job
     assert index_notes() == rebuild
-    queue.write_text(f"4243|N/A|{out}/index.sbatch\n")
+    queue.write_text(f"4243|N/A|PENDING|{out}/index.sbatch\n")
     up.unlink()  # no controller answers: the queue cannot be asked
     assert index_notes() == rebuild
 

@@ -137,6 +137,32 @@ def test_a_budget_line_cut_short_is_still_the_budget_not_the_server(
     assert "server" not in "\n".join(lines)
 
 
+def test_a_budget_line_after_more_than_the_logs_tail_of_words_is_still_read(
+    emulator: EmulatorThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A task that wrote 200 KB of lines (thousands of warnings) between its start line and
+    its last: its line still says its budget stopped it (the start line out of the log's
+    last 64 KB, how it ended went unsaid); as do both tasks' lines in --json."""
+    out = tmp_path / "study"
+    _budget_array(emulator.base_url, out)
+    assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
+    log = out / "logs" / "harvest-4242_0.log"
+    start, rest = log.read_text().split("\n", 1)
+    assert start.startswith("harvester shard 0/2: "), start
+    noise = "".join(f"warning: image {n} of this run said something long\n" for n in range(4000))
+    assert len(noise) > 200_000
+    log.write_text(f"{start}\n{noise}{rest}")
+    _queue_empty(tmp_path, monkeypatch)
+    lines, _last = _task_lines(out, capsys)
+    assert lines[1].endswith(
+        f" not reached, stopped by its --max-bytes budget (1K) (log: {log})"
+    ), lines
+    assert BUDGET_LINE in lines
+
+
 def test_a_task_queued_again_after_its_budget_is_said_queued_not_stopped(
     emulator: EmulatorThread,
     tmp_path: Path,
@@ -150,7 +176,7 @@ def test_a_task_queued_again_after_its_budget_is_said_queued_not_stopped(
     assert run_array_task(out / "harvest.sbatch", 0, 2).returncode == 8
     bin_dir = write_tools(tmp_path / "bin", (
         ("scontrol", "echo 'Slurmctld(primary) at h is UP'"),
-        ("squeue", f"printf '4300|0|{out}/harvest.sbatch\\n'"),
+        ("squeue", f"printf '4300|0|PENDING|{out}/harvest.sbatch\\n'"),
     ))  # fmt: skip
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     lines, _last = _task_lines(out, capsys)

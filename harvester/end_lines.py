@@ -1,0 +1,71 @@
+"""How a harvest says it stopped: the words its closing line starts with.
+
+The harvest prints them (:mod:`harvester.cli.harvest`; the budget's and the outage's
+reasons are made in :mod:`harvester.pipeline` and :mod:`harvester.outage`), and ``harvester
+status`` reads them back from a job-array task's log to say how the task ended
+(:func:`how_it_ended`). Why one module: the two spelled the same sentences apart, and a
+wording changed on one side only left status saying nothing of how the tasks ended.
+
+A log keeps the words of the version that wrote it. Reworded here, the old words must stay
+readable: keep them in :func:`how_it_ended` beside the new, or status says nothing of how the
+tasks of an array run before the change ended.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+#: What a closing line starts with when the run stopped before its end for a reason of its
+#: own (the budget, the server down), followed by that reason.
+STOPPED = "stopped: "
+#: The reason a ``--max-bytes`` budget gives (exit 8); ``{size}`` is the budget as the user
+#: gives it (``20G``).
+BUDGET_REACHED = "the --max-bytes budget of {size} was reached"
+#: The reason a server down longer than ``--outage-wait`` gives (exit 75): for how long,
+#: and what it answered.
+SERVER_STAYED_DOWN = "the server stayed down for {down} ({reason})"
+#: What a closing line starts with after a signal (SIGTERM from ``scancel`` or a time
+#: limit, Ctrl-C): exit 130.
+INTERRUPTED = "interrupted"
+
+
+def budget_reached(size: str) -> str:
+    """:data:`BUDGET_REACHED` for a budget of ``size``."""
+    return BUDGET_REACHED.format(size=size)
+
+
+def server_stayed_down(down: str, reason: str) -> str:
+    """:data:`SERVER_STAYED_DOWN` for an outage of ``down`` with answers ``reason``."""
+    return SERVER_STAYED_DOWN.format(down=down, reason=reason)
+
+
+def _head(template: str) -> str:
+    """A closing line's words before the first field of ``template`` (its fixed start)."""
+    return STOPPED + template.partition("{")[0]
+
+
+@functools.cache
+def _budget_pattern() -> re.Pattern[str]:
+    """:data:`BUDGET_REACHED` as a closing line: group 1 is the size, read only from the
+    whole line (a line cut short, its disk full, names no size, or a wrong one); its words
+    up to the one before the size are enough (``stopped: the --max-bytes budget``)."""
+    before, _, after = BUDGET_REACHED.partition("{size}")
+    head, _, last = before.rstrip().rpartition(" ")
+    size = re.escape(f" {last} ") + r"(\S+)" + re.escape(after)
+    return re.compile(re.escape(STOPPED + head) + rf"(?:{size}\b)?")
+
+
+def how_it_ended(line: str) -> tuple[str, str | None] | None:
+    """How a harvest's line (stripped) says the run ended: ``("max_bytes", "30K")`` for its
+    budget spent (the size None where the line was cut short before it), ``("server_down",
+    None)`` for a server down past its ``--outage-wait``, ``("interrupted", None)`` for a
+    signal; None for any other line. Each stop by its own words: any ``stopped: `` line was
+    once called a budget line cut short (its disk full, or "the server was down")."""
+    if m := _budget_pattern().match(line):
+        return "max_bytes", m.group(1)
+    if line.startswith(_head(SERVER_STAYED_DOWN)):
+        return "server_down", None
+    if line.startswith(INTERRUPTED):
+        return "interrupted", None
+    return None

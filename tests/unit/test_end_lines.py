@@ -1,0 +1,69 @@
+"""How a harvest said it stopped is read back from its closing line, old logs' too.
+
+``harvester status`` reads a job-array task's log to say how the task ended (its budget,
+the server down, a signal). The words were spelled apart in the harvest's printing and in
+status's parsing; they are one module's now (:mod:`harvester.end_lines`), and a log an
+older version wrote must stay readable whatever the words become.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from harvester.cli.harvest import _time_limit_line, dry_run_interrupted_line
+from harvester.end_lines import STOPPED, budget_reached, how_it_ended, server_stayed_down
+
+#: Closing lines as harvester 0.1.21 wrote them into task logs, verbatim.
+OLD_LINES = [
+    (
+        "stopped: the --max-bytes budget of 20G was reached; every finished file is kept and "
+        "journaled, the rest is pending: continue (with a new budget) with: harvester harvest "
+        "--out /s --shard 0/4",
+        ("max_bytes", "20G"),
+    ),
+    ("stopped: the --max-bytes budget of 1", ("max_bytes", None)),  # cut short: disk full
+    (
+        "stopped: the server stayed down for 3m00s (HTTP 503 Service Unavailable); every "
+        "finished file is kept and journaled, the rest is pending: run again later: harvester "
+        "harvest --out /s",
+        ("server_down", None),
+    ),
+    (
+        "interrupted: every finished file is kept and journaled; resume with: harvester "
+        "harvest --out /s",
+        ("interrupted", None),
+    ),
+    (
+        "interrupted before any file was harvested; run: harvester harvest --out /s",
+        (
+            "interrupted",
+            None,
+        ),
+    ),  # fmt: skip
+    ("done 3 (thumbnail 3), skipped 0 (already done), failed 0; 3 images found", None),
+    ("stopped: the session ended (401): log in again", None),
+]
+
+
+@pytest.mark.parametrize(("line", "ended"), OLD_LINES)
+def test_closing_lines_of_old_logs_are_read(line: str, ended: tuple[str, str | None]) -> None:
+    """Each closing line an earlier version wrote says the end it said then; others none."""
+    assert how_it_ended(line) == ended
+
+
+def test_the_lines_the_harvest_prints_are_the_ones_read_back() -> None:
+    """The reasons the run gives (budget, outage) and the CLI's interrupted lines (a dry
+    run's, a time limit's) are read back as the ends they are."""
+    assert how_it_ended(STOPPED + budget_reached("500M") + "; every finished") == (
+        "max_bytes", "500M",
+    )  # fmt: skip
+    down = server_stayed_down("1m00s", "HTTP 502")
+    assert how_it_ended(f"{STOPPED}{down}; nothing harvested yet") == ("server_down", None)
+    assert how_it_ended(dry_run_interrupted_line("harvester harvest --dry-run")) == (
+        "interrupted", None,
+    )  # fmt: skip
+    summary = SimpleNamespace(store_opened=True, paused_when_stopped="")
+    line = _time_limit_line(summary, "/s/harvest.sbatch", "sbatch --array=1 /s/harvest.sbatch")
+    assert how_it_ended(line) == ("interrupted", None)
