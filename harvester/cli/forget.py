@@ -113,7 +113,12 @@ def run_forget_command(args: argparse.Namespace) -> int:
     from harvester.errors import UsageError
     from harvester.forgotten import FORGOTTEN_NAME, ForgottenSet, add_forgotten
     from harvester.runlock import release_run_lock
-    from harvester.store import check_existing_out_dir, scrub_folder_credentials, storage_error
+    from harvester.store import (
+        check_existing_out_dir,
+        refuse_unstarted_array,
+        scrub_folder_credentials,
+        storage_error,
+    )
 
     out: Path = args.out
     if args.gone_ids_from is None and (args.force or args.undo or args.check_server):
@@ -137,6 +142,7 @@ def run_forget_command(args: argparse.Namespace) -> int:
             hint="--force records the images without asking anything, --check-server asks "
             "the server first, --undo takes them back",
         )
+    refuse_unstarted_array(out, "forget")  # (a folder harvester slurm prepared)
     check_existing_out_dir(out)
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its runs are read below)
     named = _named_set(args)
