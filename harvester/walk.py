@@ -40,6 +40,7 @@ import os
 import sys
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -399,11 +400,17 @@ class LinkServers:
 
     ``said`` names them after "not of" (``the server asked, URL``); ``hint`` says what to
     do instead (None: give the link's server as ``--base-url``, what a run can do; a
-    command with no ``--base-url``, as ``forget``, says its own)."""
+    command with no ``--base-url``, as ``forget``, says its own). ``image_of``: where
+    the ids name images of a folder of several servers, the servers (as
+    :func:`~harvester.config.normal_base_url` gives them) the folder's image of an id came
+    from (empty: none the folder knows of, not in question); a link's image must be of
+    one of those, not merely of one of ``urls`` (another server's image 123 is another
+    image)."""
 
     urls: tuple[str, ...]
     said: str
     hint: str | None = None
+    image_of: Callable[[int], AbstractSet[str]] | None = None
 
 
 def read_ids_file(
@@ -629,7 +636,21 @@ def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:
             or f"an ids file's links are of the run's server: to ask the link's, give "
             f"--base-url {link.server}",
         )
-    return tuple(link.ids_of("image"))
+    ids = tuple(link.ids_of("image"))
+    if servers is not None and servers.image_of is not None:
+        mine = normal_base_url(link.server)
+        for image_id in ids:
+            came_from = servers.image_of(image_id)
+            if came_from and mine not in came_from:
+                theirs = " or ".join(
+                    url for url in servers.urls if normal_base_url(url) in came_from
+                )
+                raise UsageError(
+                    f"{line}: the link is of {link.server}, but image {image_id} came from "
+                    f"{theirs or 'another server'} (of {servers.said})",
+                    hint=servers.hint,
+                )
+    return ids
 
 
 def first_ids(path: Path, count: int, keep: Callable[[int], bool] | None = None) -> list[int]:
