@@ -64,6 +64,7 @@ from harvester.config import (
     DEFAULT_BASE_URL,
     HarvestConfig,
     other_server_note,
+    saved_base_url,
     size_text,
     where_terms,
 )
@@ -1175,6 +1176,9 @@ class Harvest:
         self._said = said if said is not None else set()
         #: The run this one replays said its selection's notes (see _selection_told_before).
         self._told_before = False
+        #: An earlier run of these targets and this selection said its sample's warnings
+        #: (see _sample_told_before): the same command run again does not repeat them.
+        self._sample_told = False
         #: A task of a ``harvester slurm`` array: when its script was written (it records
         #: its split and pin only over older records: harvester.slurm.script_written).
         self._script_written = script_written
@@ -1675,6 +1679,37 @@ class Harvest:
         runs = [self.replay_of, *([walked_by] if isinstance(walked_by, str) else [])]
         return any(self._saved_same_selection(run) for run in dict.fromkeys(runs))
 
+    def _sample_told_before(self) -> bool:
+        """Did an earlier run say this run's sample warnings (``--sample 500`` more than
+        there is) already? A replay's, as :meth:`_selection_told_before` tells; or, for the
+        command typed again, the run whose walk of the same targets (and shard) last listed
+        everything, where it saved the same selection from the same server.
+
+        Why: the identical command run again (to pick up what a failed run left, or from a
+        script) said the same "--sample 500 is more than the 80 walked images" on every
+        run, while its resume (``harvest --out DIR``) said it once; another selection (or
+        server) is a new question and is answered again. Only the sample's warnings: the
+        index note (``index.csv lists N more``) is about the folder, and stays said to
+        whoever types the selection. Asked before this run journals its own walk."""
+        if self._told_before:
+            return True
+        state = self._journal_state
+        if self.replay_of is not None or state is None:
+            return False
+        cfg = self.cfg
+        before = state.walks.get((cfg.walk_targets(self.summary.run_id), cfg.shard))
+        if before is None or not walk_listed_all(before):
+            return False
+        walked_by = before.get("run")
+        if not isinstance(walked_by, str) or walked_by == self.summary.run_id:
+            return False
+        config = self._saved_config(walked_by)
+        return (
+            config is not None
+            and config.get("base_url") == saved_base_url(cfg.base_url)
+            and self._saved_same_selection(walked_by)
+        )
+
     def _gone_in_sample(self) -> GoneInSample | None:
         """This run's gone images, split for its sample (None: no sample, or none gone):
         those recorded before the sample was first drawn into DIR are left out of it.
@@ -1911,6 +1946,7 @@ class Harvest:
             )
             # (before this run's walk record; it may read a saved config: not on the loop)
             self._told_before = await anyio.to_thread.run_sync(self._selection_told_before)
+            self._sample_told = await anyio.to_thread.run_sync(self._sample_told_before)
             gone = await anyio.to_thread.run_sync(self._gone_in_sample)
             async with selecting(
                 self._selection,
@@ -1920,7 +1956,7 @@ class Harvest:
                 on_selected=lambda _ref: self.progress.discovered(1),
                 walk_complete=lambda: not self.walk_stats or self.walk_stats.listed_every_image(),
                 reuse=self._sample_reuse,
-                replay=self._told_before,
+                replay=self._sample_told,
                 on_sampled=self._journal_sample,
                 gone=gone,
                 in_index=self._in_index(),

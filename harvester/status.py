@@ -598,7 +598,10 @@ class StatusReport:
         ``ended_without_summary``: its tasks killed without a word, :class:`SilentEnd`);
         ``started`` always. ``not_asked_commands`` only when they may run now (else
         ``not_asked_held``: ``by`` what holds DIR, :meth:`_held_by`, and the ``commands`` for
-        after it). Keys are only ever added: scripts read this.
+        after it). ``commands_unguarded`` (true, else absent) where a run of
+        ``unlocked_progress`` may still go and no lock refuses the commands given (the
+        resume, ``not_asked_commands``, ``forget_gone``): wait for those runs to end. Keys
+        are only ever added: scripts read this.
         """
         data: dict[str, Any] = {
             "out_dir": self.out_dir,
@@ -663,6 +666,9 @@ class StatusReport:
             data["running_progress"] = self.running_progress
         if self.unlocked_progress:
             data["unlocked_progress"] = self.unlocked_progress
+        if self._commands_unguarded():
+            # (the note the human status says: a script ran "resume" beside the runs it lists)
+            data["commands_unguarded"] = True
         if self.not_asked:
             data["not_asked"] = self.not_asked
         if self.not_asked_commands and (held_by := self._held_by()) is not None:
@@ -1057,7 +1063,7 @@ class StatusReport:
                 )
             if len(fresh) > MAX_TASK_LINES:
                 lines.append(f"  ... and {len(fresh) - MAX_TASK_LINES} more (--json)")
-            if self._offers_commands():
+            if self._commands_unguarded():
                 lines.append(UNGUARDED_NOTE)
         if stale:
             after = duration_text(runlock.UNLOCKED_STALE_AFTER, tenths=False)
@@ -1071,6 +1077,13 @@ class StatusReport:
             if len(stale) > MAX_TASK_LINES:
                 lines.append(f"  ... and {len(stale) - MAX_TASK_LINES} more (--json)")
         return lines
+
+    def _commands_unguarded(self) -> bool:
+        """Whether a command this status gives would run beside a run that may still go,
+        no lock refusing it (:data:`UNGUARDED_NOTE`; ``commands_unguarded`` in ``--json``):
+        a run of this folder holding no lock (no ``flock`` here) not said stopped."""
+        fresh = any(not live.get("stale") for live in self.unlocked_progress)
+        return fresh and self._offers_commands()
 
     def _offers_commands(self) -> bool:
         """Whether status gives a command that takes DIR's run lock (a resume, a harvest of

@@ -1296,6 +1296,35 @@ def check_existing_out_dir(out_dir: Path) -> None:
         )
 
 
+def refuse_unstarted_array(out: Path, command: str) -> None:
+    """Refuse ``harvester COMMAND DIR`` (``index``, ``verify``, ``forget``) on a folder
+    ``harvester slurm`` prepared, before any task wrote ``harvest.json``: a UsageError
+    (exit 2) that says so, names the tasks' logs and what to do; nothing otherwise.
+
+    Why: ``verify`` and ``forget`` said "DIR is not a harvester folder" of the folder
+    status names as a job array not submitted yet, sending the user looking for a wrong
+    path; and the index job queued after an array whose every task failed early (a typo in
+    the script, a module missing on the nodes) lands here. The folder is right: nothing in
+    it is harvested yet, and the tasks' logs say why. Once one task has harvested, each
+    command reads what is there.
+    """
+    from harvester.status import read_slurm_script  # (only beside a folder with no marker)
+
+    if not out.is_dir() or (out / MARKER_NAME).exists() or (out / JOURNALS_DIR).is_dir():
+        return
+    slurm = read_slurm_script(out)
+    if slurm is None:
+        return
+    where = f"; their logs: {slurm.logs}" if slurm.task_logs and slurm.logs else ""
+    quoted = shlex.quote(str(out))
+    raise UsageError(
+        f"nothing to {command} in {out}: no task of its job array has started a harvest yet "
+        f"(no {MARKER_NAME}){where}",
+        hint=f"harvester status {quoted} says what the tasks did (or how to submit them); "
+        f"run harvester {command} again once a task has harvested",
+    )
+
+
 #: How many entries of a folder that is no harvest are looked at for harvests in it: a
 #: look, not a search (the folder may be ``images/009`` of a big harvest, or a home).
 _NEAR_LOOK = 1000

@@ -37,9 +37,9 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -68,11 +68,13 @@ from harvester.placing import Listed
 from harvester.processes import HOST, host_may_be_shared, process_alive, process_start
 from harvester.target_text import (
     KINDS,
+    MAX_ID_DIGITS,
     TargetTextError,
     a_kind,
     id_range,
     is_link,
     parse_link,
+    positive_id,
     typed_id,
 )
 from harvester.text import plural
@@ -399,11 +401,17 @@ class LinkServers:
 
     ``said`` names them after "not of" (``the server asked, URL``); ``hint`` says what to
     do instead (None: give the link's server as ``--base-url``, what a run can do; a
-    command with no ``--base-url``, as ``forget``, says its own)."""
+    command with no ``--base-url``, as ``forget``, says its own). ``image_of``: where
+    the ids name images of a folder of several servers, the servers (as
+    :func:`~harvester.config.normal_base_url` gives them) the folder's image of an id came
+    from (empty: none the folder knows of, not in question); a link's image must be of
+    one of those, not merely of one of ``urls`` (another server's image 123 is another
+    image)."""
 
     urls: tuple[str, ...]
     said: str
     hint: str | None = None
+    image_of: Callable[[int], AbstractSet[str]] | None = None
 
 
 def read_ids_file(
@@ -444,12 +452,10 @@ def read_ids_file(
             if not text:
                 continue
             # Once per line of files of millions: a plain id is read here, not in _line_ids
-            # (_digits_id inlined: no call, no tuple per line).
-            if text.isdigit():
-                try:
-                    image_id = int(text)
-                except ValueError:  # "²" (a digit int() refuses), more digits than int() reads
-                    image_id = 0
+            # (positive_id inlined: no call per line). ASCII digits alone, as the flags take
+            # them: int() reads "١٢٣" and "１２３" as 123, and a line of 34 digits is no id.
+            if text.isdigit() and text.isascii() and len(text) <= MAX_ID_DIGITS:
+                image_id = int(text)
                 if image_id > 0:
                     first = False
                     yield image_id
@@ -557,22 +563,16 @@ def _csv_ids(
         yield from _line_ids(row[column].strip(), where, number, hint)
 
 
-def _digits_id(text: str) -> int:
-    """A line of digits (``str.isdigit``) as its id; 0 where it is none: ``0``, ``²`` (a
-    digit int() refuses), more digits than int() reads."""
-    try:
-        return max(int(text), 0)
-    except ValueError:
-        return 0
-
-
 def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]:
     """The image ids of one line: an id, ``Image:123`` (as OMERO.downloader and the omero
     CLI write it), a range ``100-120`` or an image link; else a UsageError naming line
     ``number`` of the file."""
-    if text.isdigit() and (image_id := _digits_id(text)):
+    if (image_id := positive_id(text)) is not None:
         return (image_id,)
     path = where.path
+    if text.isdigit():  # (the flags refuse these alike: "is not a numeric id")
+        why = _digits_not_id(text)
+        raise UsageError(f"{path}: line {number}: {why}", hint=hint)
     typed = typed_id(text) if ":" in text else None
     if typed is not None:
         kind, object_id = typed
@@ -597,6 +597,19 @@ def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]
         return ids
     shown = text if len(text) <= 40 else text[:37] + "..."
     raise UsageError(f"{path}: line {number}: {shown!r} is not an image id", hint=hint)
+
+
+def _digits_not_id(text: str) -> str:
+    """Why a line of digits (``str.isdigit``) is no image id: 0, digits other than ASCII's
+    (Arabic-Indic ``١٢٣``, fullwidth ``１２３``, ``²``), or more than :data:`MAX_ID_DIGITS`.
+    Why said: ``int()`` read the first two as 123, so a line the ``--image`` flag refuses
+    named image 123, and a 34-digit line an id no server has."""
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    if not text.isascii():
+        return f"{shown!r} is not an image id (digits other than 0-9)"
+    if len(text) > MAX_ID_DIGITS:
+        return f"{shown!r} is not an image id (more than {MAX_ID_DIGITS} digits)"
+    return f"{shown!r} is not an image id"
 
 
 def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:
@@ -629,7 +642,21 @@ def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:
             or f"an ids file's links are of the run's server: to ask the link's, give "
             f"--base-url {link.server}",
         )
-    return tuple(link.ids_of("image"))
+    ids = tuple(link.ids_of("image"))
+    if servers is not None and servers.image_of is not None:
+        mine = normal_base_url(link.server)
+        for image_id in ids:
+            came_from = servers.image_of(image_id)
+            if came_from and mine not in came_from:
+                theirs = " or ".join(
+                    url for url in servers.urls if normal_base_url(url) in came_from
+                )
+                raise UsageError(
+                    f"{line}: the link is of {link.server}, but image {image_id} came from "
+                    f"{theirs or 'another server'} (of {servers.said})",
+                    hint=servers.hint,
+                )
+    return ids
 
 
 def first_ids(path: Path, count: int, keep: Callable[[int], bool] | None = None) -> list[int]:
@@ -778,12 +805,11 @@ def check_ids_file(path: Path, server: str | LinkServers | None = None) -> None:
 def _plain_ids_file(path: Path) -> bool:
     """True if ``path`` is a plain ids file (False: not necessarily bad, look closer).
 
-    A line of as many digits as ``int()`` reads at most (4300 unless configured) or
-    more is left to :func:`read_ids_file`, which names it: digits alone do not make
-    an id there. Checking that also stops a huge line from being carried from block
-    to block.
+    A line of more than :data:`~harvester.target_text.MAX_ID_DIGITS` digits is left to
+    :func:`read_ids_file`, which names it: digits alone do not make an id there (the
+    flags refuse it; a line of 4,300 or more made ``int()`` fail). Checking that also
+    stops a huge line from being carried from block to block.
     """
-    longest = sys.get_int_max_str_digits()  # 0: int() reads any number of digits
     try:
         with path.open("rb") as handle:
             rest = b""
@@ -791,33 +817,29 @@ def _plain_ids_file(path: Path) -> bool:
                 block = rest + block
                 cut = block.rfind(b"\n") + 1
                 block, rest = block[:cut], block[cut:]
-                if not _plain_id_lines(block) or (
-                    longest and (len(rest) >= longest or not _lines_shorter(block, longest))
-                ):
+                if not _plain_id_lines(block) or len(rest) > MAX_ID_DIGITS + 1:
                     return False
     except OSError:
         return False
-    return _plain_id_lines(rest) and not (longest and len(rest) >= longest)
+    return _plain_id_lines(rest)
 
 
-def _lines_shorter(lines: bytes, limit: int) -> bool:
-    """Every line of ``lines`` (whole lines, the last ending in \\n) is shorter than ``limit``.
-
-    One ``find`` per ``limit // 2`` bytes, not a look at every line: if each such
-    window holds a line end, no two line ends are ``limit`` bytes apart. (It may
-    answer False for a line a little shorter; the caller then looks closer.)
-    """
-    step = max(1, limit // 2)
-    return all(lines.find(b"\n", start, start + step) >= 0 for start in range(0, len(lines), step))
+#: Every ASCII digit as ``0`` (the rest as they are): a run of :data:`_LONG_ID` in a block
+#: so translated is a line of more digits than an id has. One translation and one search
+#: a block (a loop of finds per line window took four times the rest of the check).
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_ID = b"0" * (MAX_ID_DIGITS + 1)
 
 
 def _plain_id_lines(lines: bytes) -> bool:
-    """Whole lines of digits only, none starting with 0 (so none is 0), CR only before LF."""
+    """Whole lines of digits only, none starting with 0 (so none is 0) nor longer than an
+    id (:data:`~harvester.target_text.MAX_ID_DIGITS`), CR only before LF."""
     return (
         not lines.translate(None, _PLAIN_ID_BYTES)
         and not lines.startswith(b"0")
         and b"\n0" not in lines
         and lines.count(b"\r") == lines.count(b"\r\n")
+        and _LONG_ID not in lines.translate(_DIGITS_AS_ZERO)
     )
 
 

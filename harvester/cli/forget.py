@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from harvester.cli.harvest import add_target_flags, folder_arg, target_overrides
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from harvester.config import RecordedRun
     from harvester.walk import LinkServers
@@ -113,7 +113,12 @@ def run_forget_command(args: argparse.Namespace) -> int:
     from harvester.errors import UsageError
     from harvester.forgotten import FORGOTTEN_NAME, ForgottenSet, add_forgotten
     from harvester.runlock import release_run_lock
-    from harvester.store import check_existing_out_dir, scrub_folder_credentials, storage_error
+    from harvester.store import (
+        check_existing_out_dir,
+        refuse_unstarted_array,
+        scrub_folder_credentials,
+        storage_error,
+    )
 
     out: Path = args.out
     if args.gone_ids_from is None and (args.force or args.undo or args.check_server):
@@ -137,6 +142,7 @@ def run_forget_command(args: argparse.Namespace) -> int:
             hint="--force records the images without asking anything, --check-server asks "
             "the server first, --undo takes them back",
         )
+    refuse_unstarted_array(out, "forget")  # (a folder harvester slurm prepared)
     check_existing_out_dir(out)
     scrub_folder_credentials(out)  # a token saved before 0.1.13 (its runs are read below)
     named = _named_set(args)
@@ -167,6 +173,7 @@ def run_forget_command(args: argparse.Namespace) -> int:
         if not found:
             why = f" ({NAMES_NOT_LOOKED_UP})" if _has_names(named) else ""
             raise UsageError(f"{out} has no target set {flags}{why}", hint=_sets_hint(out, flags))
+        _check_link_server(args, out, flags, found, sets)
         entry = ForgottenSet(key, flags, tuple(runs_of_set(out, key)), datetime.now(UTC))
         try:
             added = add_forgotten(out, entry)
@@ -183,6 +190,39 @@ def run_forget_command(args: argparse.Namespace) -> int:
         f"journals and index.csv rows stay; to undo, run its targets again: {again}"
     )
     return 0
+
+
+def _check_link_server(
+    args: argparse.Namespace,
+    out: Path,
+    flags: str,
+    found: list[RecordedRun],
+    sets: list[RecordedRun],
+) -> None:
+    """Refuse (UsageError, nothing forgotten) targets given as links (``--image URL``) of
+    another server than that of the set they name (``found``); ``sets``: DIR's, whose
+    servers the error names.
+
+    Why: a target set is named by its ids, and ids are one server's: in a folder of two
+    servers, a link of either forgot the set of the other's image of that id (and a link
+    of a server DIR never asked forgot DIR's set alike)."""
+    from harvester.cli.harvest import _one_link_server
+    from harvester.config import normal_base_url, servers_of
+    from harvester.errors import UsageError
+
+    links = getattr(args, "target_links", None) or []
+    if not links:
+        return
+    server = _one_link_server(links)
+    theirs = servers_of(found)
+    if normal_base_url(server) in theirs:
+        return
+    raise UsageError(
+        f"the link given to {links[0].flag} is of {server}, but the target set {flags} is of "
+        f"{' or '.join(theirs.values())} (of {_servers_said(out, servers_of(sets).values())})",
+        hint="image ids are one server's: the link's objects are another server's, not those "
+        f"of {out}; give a link of the set's server, or its ids",
+    )
 
 
 def _lock_folder(out: Path) -> int | None:
@@ -445,7 +485,7 @@ def _forget_gone_images(
     from harvester.runlock import release_run_lock
     from harvester.store import storage_error
 
-    ids = _gone_ids_given(source, _folder_link_servers(out))
+    ids = _gone_ids_given(source, _folder_link_servers(out, undo=undo))
     if not ids:
         done = "nothing changed" if undo else "nothing recorded"
         print(f"{out}: {_source_name(source)} holds no image id: {done}")
@@ -475,14 +515,18 @@ def _source_name(source: str) -> str:
     return "standard input" if source == "-" else source
 
 
-def _folder_link_servers(out: Path) -> LinkServers:
+def _folder_link_servers(out: Path, *, undo: bool = False) -> LinkServers:
     """The servers DIR's images are of, as ``--gone-ids-from``'s links must be: those of
     DIR's target sets (forgotten ones too) and of its gone list, else DIR's server (IDR
-    for a folder whose runs saved no settings, as :func:`_failed_images` takes it).
+    for a folder whose runs saved no settings, as :func:`_failed_images` takes it). In a
+    folder of several servers, a link's image must be of the server the image came from:
+    that of its failures (recorded as gone for it), or, with ``undo``, one it is recorded
+    as gone from (see :func:`_image_servers`).
 
     Why: a link names its server's image, and another server's image 123 is another
     image; the file's links were read without a look at their server, so a link of
-    another server recorded (or took back) DIR's image of that id."""
+    another server recorded (or took back) DIR's image of that id; and in a folder of two
+    servers a link of either was taken for the image of the other."""
     from harvester.config import (
         DEFAULT_BASE_URL,
         folder_server_url,
@@ -500,14 +544,46 @@ def _folder_link_servers(out: Path) -> LinkServers:
         url = folder_server_url(out) or DEFAULT_BASE_URL
         servers[normal_base_url(url)] = url
     urls = tuple(servers.values())
-    said = (
-        f"{out}'s server, {urls[0]}" if len(urls) == 1 else f"{out}'s servers, " + " or ".join(urls)
-    )
+    said = _servers_said(out, urls)
     hint = (
         "image ids are one server's: the link's image is another server's, not one of "
         f"{out}'s; give the ids harvester status {shlex.quote(str(out))} --failed-ids lists"
     )
-    return LinkServers(urls, said, hint)
+    image_of = _image_servers(out, undo=undo) if len(urls) > 1 else None
+    return LinkServers(urls, said, hint, image_of)
+
+
+def _servers_said(out: Path, urls: Iterable[str]) -> str:
+    """``DIR's server, URL`` or ``DIR's servers, URL or URL``: how a refused link's
+    error names the servers of DIR."""
+    listed = list(urls)
+    if len(listed) == 1:
+        return f"{out}'s server, {listed[0]}"
+    return f"{out}'s servers, " + " or ".join(listed)
+
+
+def _image_servers(out: Path, *, undo: bool) -> Callable[[int], frozenset[str]]:
+    """For :class:`~harvester.walk.LinkServers`: the servers (normal URLs) DIR's image of
+    an id came from, as ``forget --gone-ids-from`` takes it: the server of its failures
+    (the one recording it as gone names), or, with ``undo``, each server it is recorded as
+    gone from. Read at the first link only: a file of plain ids reads no failures."""
+    from functools import cache
+
+    from harvester.config import normal_base_url
+    from harvester.gone import read_gone
+
+    @cache
+    def servers() -> dict[int, frozenset[str]]:
+        found: dict[int, set[str]] = {}
+        if undo:
+            for server, image_id in read_gone(out):
+                found.setdefault(image_id, set()).add(normal_base_url(server))
+        else:
+            for image_id, server in _failed_images(out).servers.items():
+                found.setdefault(image_id, set()).add(normal_base_url(server))
+        return {image_id: frozenset(urls) for image_id, urls in found.items()}
+
+    return lambda image_id: servers().get(image_id, frozenset())
 
 
 def _gone_ids_given(source: str, servers: LinkServers) -> list[int]:

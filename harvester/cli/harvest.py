@@ -2775,8 +2775,10 @@ def _failed_of_servers_error(
 
 def run_verify_command(args: argparse.Namespace) -> int:
     """``harvester verify DIR``: exit 1 when damaged or missing files were found."""
+    from harvester.store import refuse_unstarted_array
     from harvester.verify import verify
 
+    refuse_unstarted_array(args.out, "verify")  # (a folder harvester slurm prepared)
     report = verify(args.out)  # a wrong DIR: see harvester.store.check_existing_out_dir
     if args.json:
         print(json.dumps(_as_jsonable(report), indent=2, default=str))

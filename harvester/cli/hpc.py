@@ -1043,7 +1043,7 @@ def run_index(args: argparse.Namespace) -> int:
     from harvester.journal import JournalState
     from harvester.select import LABELS_FILE, write_labelled_index
     from harvester.splits import SplitTally, remember_split
-    from harvester.store import scrub_saved_credentials
+    from harvester.store import refuse_unstarted_array, scrub_saved_credentials
     from harvester.verify import damaged_journal_lines, damaged_marker
 
     out = Path(args.out)
@@ -1053,7 +1053,7 @@ def run_index(args: argparse.Namespace) -> int:
     given = _given_label_keys(out, args)
     pin = _given_pin(args, given)
     split = _given_split(args)
-    _refuse_unstarted_array(out)
+    refuse_unstarted_array(out, "index")
     url_maps = _given_url_maps(args)
     # The same words as status and verify for a wrong DIR; a damaged harvest.json in a folder
     # with journals is a note, not a refusal (the index comes from the journals alone).
@@ -1555,32 +1555,6 @@ def _remove(path: Path) -> bool:
     except OSError as exc:
         raise storage_error(exc, str(path)) from exc
     return True
-
-
-def _refuse_unstarted_array(out: Path) -> None:
-    """A folder ``harvester slurm`` prepared, before any task wrote ``harvest.json``.
-
-    The index job queued after an array whose every task failed early (a typo in the
-    script, a module missing on the nodes) lands here: "not a harvester folder" would send
-    the user looking for a wrong path, when the folder is right and the tasks' logs say why.
-    """
-    import shlex
-
-    from harvester.layout import JOURNALS_DIR, MARKER_NAME
-    from harvester.status import read_slurm_script
-
-    if not out.is_dir() or (out / MARKER_NAME).exists() or (out / JOURNALS_DIR).is_dir():
-        return
-    slurm = read_slurm_script(out)
-    if slurm is None:
-        return
-    where = f"; their logs: {slurm.logs}" if slurm.task_logs and slurm.logs else ""
-    raise UsageError(
-        f"nothing to index in {out}: no task of its job array has started a harvest yet "
-        f"(no {MARKER_NAME}){where}",
-        hint=f"harvester status {shlex.quote(str(out))} says what the tasks did; "
-        "run harvester index again once a task has harvested",
-    )
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,37 @@ def test_index_of_a_prepared_folder_no_task_started_says_so(
     assert "is not a harvester folder (no harvest.json)" in capsys.readouterr().err
 
 
+def test_verify_and_forget_of_a_prepared_folder_say_what_index_says(
+    emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify and forget of a folder prepared by `harvester slurm`, no task started, say
+    that no task has harvested yet, exit 2 (they said "not a harvester folder" of the folder
+    status names); once one task has run, verify, index and forget read what is there."""
+    out = _planned_array(emulator, tmp_path, "--project", "51")
+    capsys.readouterr()
+    for command in ("verify", "index", "forget"):
+        assert main([command, str(out)]) == 2, command
+        err = capsys.readouterr().err.splitlines()
+        assert err[0] == (
+            f"error: nothing to {command} in {out}: no task of its job array has started a"
+            " harvest yet (no harvest.json)"
+        )
+        assert err[1] == (
+            f"hint: harvester status {out} says what the tasks did (or how to submit them);"
+            f" run harvester {command} again once a task has harvested"
+        )
+    assert not (out / "harvest.json").exists() and not (out / "forgotten.json").exists()
+    assert run_array_task(out / "harvest.sbatch", 0, 2, "78").returncode == 0
+    mine = len(list((out / "images").rglob("*.thumbnail.jpg")))
+    assert 0 < mine < PROJECT_IMAGES
+    assert main(["verify", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("checked ")
+    assert main(["index", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"wrote {out / 'index.csv'} ({mine} images)"
+    assert main(["forget", str(out), "--from-plan", str(tmp_path / "plan")]) == 0
+    assert capsys.readouterr().out.startswith(f"{out}: forgot the target set ")
+
+
 def test_index_says_how_far_short_of_the_plan_it_is(
     emulator: EmulatorThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

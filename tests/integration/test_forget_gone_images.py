@@ -924,3 +924,59 @@ def test_image_links_of_the_folders_server_are_recorded_and_another_servers_refu
     assert (mine.returncode, mine.stderr) == (0, "")
     assert mine.stdout.startswith(f"{out}: recorded 2 images as gone from the server in ")
     assert recorded(out) == GONE
+
+
+def test_in_a_folder_of_two_servers_a_link_must_be_of_its_images_server(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """DIR holds a failed image of each of two servers: a link of server B to A's image is
+    refused on one line naming DIR's servers, exit 2, nothing recorded (either server's
+    link was taken); links each of its image's server are recorded for that server, and
+    --undo asks the same of its links."""
+    demo = make_emulator(preset="demo")
+    fields = make_emulator(preset="fields", seed=7)
+    out = tmp_path / "d"
+    for emu, gone in ((demo, GONE[0]), (fields, GONE[1])):
+        ids = tmp_path / f"{gone}.txt"
+        ids.write_text(f"{gone}\n")
+        failed = cli(
+            "harvest", "--base-url", emu.base_url, "--ids-from", str(ids), "--out", str(out),
+            "--artifacts", "thumbnail", "--rate", "none", "--no-labels", "-q",
+        )  # fmt: skip
+        assert failed.returncode == 1, failed.stderr
+
+    def link(emu: EmulatorThread, image_id: int) -> str:
+        return f"{emu.base_url}/webclient/?show=image-{image_id}\n"
+
+    crossed = cli("forget", str(out), "--gone-ids-from", "-", stdin=link(fields, GONE[0]))
+    assert crossed.returncode == 2
+    error, hint = crossed.stderr.splitlines()
+    assert error.startswith(
+        f"error: standard input: line 1: the link is of {fields.base_url}, but image"
+        f" {GONE[0]} came from {demo.base_url} (of {out}'s servers, "
+    ), error
+    servers = error.partition(f"{out}'s servers, ")[2].removesuffix(")")
+    assert set(servers.split(" or ")) == {demo.base_url, fields.base_url}, error
+    assert hint.startswith("hint: image ids are one server's")
+    assert crossed.stdout == "" and recorded(out) == []
+
+    both = link(demo, GONE[0]) + link(fields, GONE[1])
+    mine = cli("forget", str(out), "--gone-ids-from", "-", stdin=both)
+    assert mine.returncode == 0, mine.stderr
+    assert mine.stdout.startswith(f"{out}: recorded 2 images as gone from the server in ")
+    saved = json.loads((out / "gone_images.json").read_text())["images"]
+    assert sorted((e["id"], e["server"]) for e in saved) == [
+        (GONE[0], demo.base_url),
+        (GONE[1], fields.base_url),
+    ]
+
+    undo = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin=link(demo, GONE[1]))
+    assert undo.returncode == 2
+    assert undo.stderr.startswith(
+        f"error: standard input: line 1: the link is of {demo.base_url}, but image {GONE[1]}"
+        f" came from {fields.base_url} (of {out}'s servers, "
+    ), undo.stderr
+    assert len(undo.stderr.splitlines()) == 2 and recorded(out) == GONE
+    undo = cli("forget", str(out), "--gone-ids-from", "-", "--undo", stdin=link(fields, GONE[1]))
+    assert undo.returncode == 0, undo.stderr
+    assert recorded(out) == [GONE[0]]

@@ -794,3 +794,36 @@ def test_the_take_back_command_draws_the_forgotten_sample_again(
     assert sum(emu.stats()["by_route"].get("image:thumbnail", {}).values()) == 0
     assert {row["image_id"] for row in index_rows(out)} == kept
     assert thumbnails(out) == len(kept)
+
+
+def test_a_link_names_the_set_of_its_own_server_only(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """In a folder of plate 3001 of server A and plate 7375 of server B, `forget --plate`
+    given a link of B (or of a server DIR never asked) to plate 3001 is refused on one
+    line naming DIR's servers, exit 2, nothing forgotten (it forgot A's set); A's link
+    forgets it."""
+    fields = make_emulator(preset="fields")
+    demo = make_emulator(preset="demo")
+    out = tmp_path / "d"
+    assert harvest(fields.base_url, out, GONE)[0] == 0
+    assert harvest(demo.base_url, out, KEPT, "--no-labels")[0] == 0
+
+    def link(base_url: str) -> str:
+        return f"{base_url}/webclient/?show=plate-{GONE}"
+
+    for other in (demo.base_url, "https://idr.example.org"):
+        refused = cli("forget", str(out), "--plate", link(other))
+        assert refused.returncode == 2
+        error, hint = refused.stderr.splitlines()
+        assert error.startswith(
+            f"error: the link given to --plate is of {other}, but the target set --plate"
+            f" {GONE} is of {fields.base_url} (of {out}'s servers, "
+        ), error
+        servers = error.partition(f"{out}'s servers, ")[2].removesuffix(")")
+        assert set(servers.split(" or ")) == {fields.base_url, demo.base_url}, error
+        assert hint.startswith("hint: image ids are one server's")
+        assert not (out / "forgotten.json").exists()
+    forgot = cli("forget", str(out), "--plate", link(fields.base_url))
+    assert forgot.returncode == 0, forgot.stderr
+    assert forgot.stdout.startswith(f"{out}: forgot the target set --plate {GONE}: ")

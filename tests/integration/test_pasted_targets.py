@@ -408,6 +408,40 @@ def test_ids_of_thousands_of_digits_are_one_short_line(
     assert len(err.splitlines()[0]) < 200
 
 
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("\u0661\u0662\u0663", "digits other than 0-9"),  # Arabic-Indic 123
+        ("\uff11\uff12\uff13", "digits other than 0-9"),  # fullwidth 123
+        ("1" * 31, "more than 30 digits"),
+    ],
+)
+def test_an_ids_file_refuses_the_digits_the_flag_refuses(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    line: str,
+    why: str,
+) -> None:
+    """An ids file's line in Arabic-Indic or fullwidth digits, or of 31 digits, is refused
+    as --image refuses it: one line naming the file's line, exit 2, no DIR made (it asked
+    the server for image 123, or for an id no server has)."""
+    out = tmp_path / "D"
+    code, err = run(capsys, "harvest", "--out", str(out), "--image", line)
+    assert code == 2
+    assert err.splitlines()[0].startswith(f"error: argument --image: {line!r} is not a numeric id")
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{IMAGES[0]}\n{line}\n", encoding="utf-8")
+    code, err = run(
+        capsys, "harvest", "--base-url", emulator.base_url, "--ids-from", str(ids),
+        "--out", str(out), "--rate", "none",
+    )  # fmt: skip
+    assert code == 2
+    assert err.splitlines()[0] == f"error: {ids}: line 2: {line!r} is not an image id ({why})"
+    assert not out.exists()
+    assert emulator.stats()["image_requests"] == 0
+
+
 @pytest.mark.parametrize("where", ["ids file", "config file"])
 def test_an_id_of_thousands_of_digits_in_a_file_is_no_internal_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: EmulatorThread, where: str

@@ -13,6 +13,7 @@ fresh progress file as such a run leaves it, and the real command line in a subp
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,6 +63,17 @@ def other_run_file(out: Path) -> Path:
     return path
 
 
+def unguarded_json(out: Path) -> tuple[bool, list[str]]:
+    """``status DIR --json``: its ``commands_unguarded`` (absent: False) and the ids of the
+    runs of its ``unlocked_progress``."""
+    result = run_cli("status", str(out), "--json")
+    assert result.returncode in (0, 1), result.stderr
+    data = json.loads(result.stdout)
+    assert data.get("commands_unguarded", False) in (True, False), data
+    runs = [live["run"] for live in data.get("unlocked_progress", [])]
+    return data.get("commands_unguarded", False), runs
+
+
 def test_unlocked_runs_that_may_go_on_get_a_note_above_the_command_no_lock_refuses(
     tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
 ) -> None:
@@ -81,11 +93,13 @@ def test_unlocked_runs_that_may_go_on_get_a_note_above_the_command_no_lock_refus
     assert lines[at - 2].startswith("running now, or stopped (no lock on this filesystem tells)")
     assert lines[at - 1].startswith(f"  {going}: seen running "), lines
     assert lines[-1] == f"to resume: harvester harvest --out {out}", lines
+    assert unguarded_json(out) == (True, [OTHER_RUN])
 
     then = time.time() - 7200  # not refreshed for two hours: a run that stopped
     os.utime(path, (then, then))
     stale = run_cli("status", str(out)).stdout
     assert "stopped without ending" in stale and UNGUARDED_NOTE not in stale, stale
+    assert unguarded_json(out) == (False, [OTHER_RUN])
 
     other_run_file(out)  # fresh again: nothing refuses the resume, which goes on beside it
     emu.server.faults = FaultInjector(FaultSpec())
@@ -94,6 +108,7 @@ def test_unlocked_runs_that_may_go_on_get_a_note_above_the_command_no_lock_refus
     done = run_cli("status", str(out)).stdout
     assert f"  {going}: seen running " in done and "to resume" not in done, done
     assert UNGUARDED_NOTE not in done, done
+    assert unguarded_json(out) == (False, [OTHER_RUN])
 
 
 def test_the_note_names_no_command_below_where_the_only_one_is_above(
@@ -123,3 +138,4 @@ def test_the_note_names_no_command_below_where_the_only_one_is_above(
     assert lines[at - 1].startswith(f"  a harvest of the whole set (run {OTHER_RUN})"), lines
     assert not any("harvester harvest" in x for x in lines[at:]), lines
     assert "below" not in lines[at], lines[at]
+    assert unguarded_json(out) == (True, [OTHER_RUN])

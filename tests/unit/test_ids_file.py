@@ -24,6 +24,8 @@ PLAIN_PIECES = ["7", "12", "100", "0", "00", "05", "\r\n", "\n", "\n"]
 #: "-" ranges (or junk: "7-", "0-5"), and the link its lines (an iviewer's ?images=ID,ID).
 OTHER_PIECES = [" ", "\t", "\r", "#", "x", "٣", "²", "\ufeff", "9" * 5000, "Image:", "plate:"]
 OTHER_PIECES += ["-", ",", "http://h/iviewer/?images="]
+#: Digits the flags refuse: other scripts' (int() reads them) and more than an id has.
+OTHER_PIECES += ["\u0661\u0662\u0663", "\uff11\uff12\uff13", "1" * 31, "2" * 30]
 FILES = st.one_of(
     st.lists(st.sampled_from(PLAIN_PIECES), max_size=30),
     st.lists(st.sampled_from(PLAIN_PIECES + OTHER_PIECES), max_size=30),
@@ -119,6 +121,32 @@ def test_ids_int_cannot_read_are_junk_lines(tmp_path: Path, text: str, shown: st
     with pytest.raises(UsageError) as walked:
         _walk_reading(path)
     assert str(walked.value) == str(checked.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("\u0661\u0662\u0663", "digits other than 0-9"),  # Arabic-Indic 123
+        ("\uff11\uff12\uff13", "digits other than 0-9"),  # fullwidth 123
+        ("1" * 31, "more than 30 digits"),
+        ("9" * 34, "more than 30 digits"),
+    ],
+)
+def test_digits_the_flags_refuse_are_refused_by_line(tmp_path: Path, line: str, why: str) -> None:
+    """A line in other digits than 0-9 (int() read '١٢٣' as 123) or of more than 30 digits
+    is refused, named by its line, by the up-front check and the walk alike, as --image
+    refuses it; 30 digits are still an id."""
+    path = tmp_path / "ids.txt"
+    path.write_text(f"5\n{line}\n7\n", encoding="utf-8")
+    with pytest.raises(UsageError) as checked:
+        check_ids_file(path)
+    assert str(checked.value) == f"{path}: line 2: {line!r} is not an image id ({why})"
+    with pytest.raises(UsageError) as walked:
+        _walk_reading(path)
+    assert str(walked.value) == str(checked.value)
+    path.write_text(f"5\n{'1' * 30}\n", encoding="utf-8")
+    check_ids_file(path)
+    assert list(read_ids_file(path)) == [5, int("1" * 30)]
 
 
 def test_a_folder_or_a_missing_file_is_named(tmp_path: Path) -> None:
