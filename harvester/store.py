@@ -133,7 +133,7 @@ from harvester.runlock import (
     release_run_lock,
 )
 from harvester.samefiles import RecentFiles, link_same
-from harvester.text import plural
+from harvester.text import and_list, plural
 
 logger = logging.getLogger(__name__)
 
@@ -1354,7 +1354,7 @@ def harvests_near(out_dir: Path, *, prepared: bool = True) -> str:
         return ""
     found.sort()
     named = found[:3] + ([f"{len(found) - 3} more"] if len(found) > 3 else [])
-    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    listed = and_list(named)
     return f"holds {plural(len(found), 'harvest')}, {listed}"
 
 

@@ -75,7 +75,7 @@ from harvester.target_text import (
     parse_link,
     typed_id,
 )
-from harvester.text import plural
+from harvester.text import and_list, plural
 
 if TYPE_CHECKING:
     from harvester.session import SessionWatch
@@ -1753,11 +1753,7 @@ async def _given_as_name_hint(index: Path | None, kind: str, object_id: int, bas
     ids = await anyio.to_thread.run_sync(ids_named_on, index, kind, str(object_id), base_url)
     if not ids:
         return ""
-    named = (
-        f"{kind} {ids[0]}"
-        if len(ids) == 1
-        else f"{kind}s {', '.join(map(str, ids[:-1]))} and {ids[-1]}"
-    )
+    named = f"{kind} {ids[0]}" if len(ids) == 1 else f"{kind}s {and_list(list(map(str, ids)))}"
     return (
         f"; {index} names {named} '{object_id}' ({kind}s are given by id, not by name): "
         f"{KINDS[kind][1]} {ids[0]} if that is the one meant"

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harvester.text import plural, shown_url
+from harvester.text import and_list, plural, shown_url
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
@@ -1736,7 +1736,7 @@ def no_set_of_server(out: Path, given_url: str, servers: dict[str, str], hint: s
     from harvester.errors import UsageError, redact_base_url
 
     names = list(servers.values())  # (as read: credentials withheld, _read_recorded)
-    listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+    listed = and_list(names)
     return UsageError(
         f"{out} holds no target set harvested from {redact_base_url(given_url)}: its sets "
         f"were harvested from {listed}",
