@@ -72,6 +72,7 @@ from harvester.target_text import (
     a_kind,
     id_range,
     is_link,
+    not_an_id,
     parse_link,
     typed_id,
 )
@@ -595,8 +596,7 @@ def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]
         ) from None
     if ids is not None:
         return ids
-    shown = text if len(text) <= 40 else text[:37] + "..."
-    raise UsageError(f"{path}: line {number}: {shown!r} is not an image id", hint=hint)
+    raise UsageError(f"{path}: line {number}: {not_an_id(text, 'an image id')}", hint=hint)
 
 
 def _link_ids(text: str, where: _Where, number: int) -> tuple[int, ...]:

@@ -78,6 +78,7 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
         TargetTextError,
         a_kind,
         id_range,
+        not_an_id,
         positive_id,
         typed_id,
         typed_like,
@@ -106,9 +107,8 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
             out.append(value)  # (neither '0' nor 'Screen:0' is a name)
         else:
             hint = " (names are taken by --screen and --project only)"
-            shown = value if len(value) <= 40 else value[:37] + "..."
             raise argparse.ArgumentTypeError(
-                f"{shown!r} is not a numeric id"
+                not_an_id(value)
                 + (hint if value[:1].isalpha() and not named and not typed_like(value) else "")
             )
     return out
