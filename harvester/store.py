@@ -1286,13 +1286,13 @@ def check_existing_out_dir(out_dir: Path) -> None:
             near = harvests_near(out_dir)
             raise UsageError(
                 f"{out_dir} is a file, not a folder",
-                hint=hint + (f": {out_dir} {near}" if near else ""),
+                hint=hint + (f": {out_dir} {near.text}" if near else ""),
             )
         raise UsageError(f"{out_dir} does not exist", hint=hint)
     if read_marker(out_dir) is None and not (out_dir / JOURNALS_DIR).is_dir():
         raise UsageError(
             f"{out_dir} is not a harvester folder (no {MARKER_NAME})",
-            hint=hint + (f": {out_dir} {near}" if (near := harvests_near(out_dir)) else ""),
+            hint=hint + (f": {out_dir} {near.text}" if (near := harvests_near(out_dir)) else ""),
         )
 
 
@@ -1325,9 +1325,41 @@ def _harvest_note(folder: Path) -> str | None:
     return PREPARED_NOTE if read_slurm_script(folder) is not None else None
 
 
-def harvests_near(out_dir: Path, *, prepared: bool = True) -> str:
-    """``"is inside the harvest DIR"`` or ``"holds 2 harvests, D/a and D/b"`` for a folder
-    ``D`` that is no harvest, else "" (the caller says the folder's name before it).
+#: How many harvests in a folder :class:`HarvestsNear` names (the others are counted).
+_NEAR_NAMED = 3
+
+
+@dataclass(frozen=True)
+class HarvestsNear:
+    """The harvests by a folder ``D`` that is none (:func:`harvests_near`): the one it is
+    ``inside`` (as named, with its note; "" none), else those it ``holds`` (each named with
+    its note, sorted; empty: none). False when neither.
+
+    Why a value, not the sentence alone: the resume's hint said "one of them" or "that
+    folder" by reading the sentence's words back ("holds ", " harvests, ")."""
+
+    inside: str = ""
+    holds: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.inside or self.holds)
+
+    @property
+    def text(self) -> str:
+        """``"is inside the harvest DIR"`` or ``"holds 2 harvests, D/a and D/b"`` (the
+        first :data:`_NEAR_NAMED`, then how many more); "" for none. The caller says the
+        folder's name before it."""
+        if self.inside:
+            return f"is inside the harvest {self.inside}"
+        if not self.holds:
+            return ""
+        more = len(self.holds) - _NEAR_NAMED
+        named = [*self.holds[:_NEAR_NAMED], *([f"{more} more"] if more > 0 else [])]
+        return f"holds {plural(len(self.holds), 'harvest')}, {and_list(named)}"
+
+
+def harvests_near(out_dir: Path, *, prepared: bool = True) -> HarvestsNear:
+    """The harvests by ``out_dir``, a folder that is none (:class:`HarvestsNear`).
     ``prepared``: also name a folder ``harvester slurm`` prepared, said to be so
     (:func:`_harvest_note`); False for a resume, which has nothing to resume there."""
 
@@ -1342,7 +1374,7 @@ def harvests_near(out_dir: Path, *, prepared: bool = True) -> str:
         if (said := note(parent)) is not None:
             # Named as DIR was (relative to here when it was), unless that is "." or "..".
             shown = os.path.relpath(parent) if not out_dir.is_absolute() else str(parent)
-            return f"is inside the harvest {parent if shown[:1] == '.' else shown}{said}"
+            return HarvestsNear(inside=f"{parent if shown[:1] == '.' else shown}{said}")
     found: list[str] = []
     with suppress(OSError), os.scandir(out_dir) as entries:
         for n, entry in enumerate(entries):
@@ -1350,12 +1382,7 @@ def harvests_near(out_dir: Path, *, prepared: bool = True) -> str:
                 break
             if entry.is_dir() and (said := note(Path(entry.path))) is not None:
                 found.append(f"{out_dir / entry.name}{said}")
-    if not found:
-        return ""
-    found.sort()
-    named = found[:3] + ([f"{len(found) - 3} more"] if len(found) > 3 else [])
-    listed = and_list(named)
-    return f"holds {plural(len(found), 'harvest')}, {listed}"
+    return HarvestsNear(holds=tuple(sorted(found)))
 
 
 # --------------------------------------------------------------------------- the store

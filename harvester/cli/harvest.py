@@ -1451,10 +1451,9 @@ def _resumed_configs(
 
             near = harvests_near(out, prepared=False)  # (one harvester slurm prepared: no run)
             # ("holds 4 harvests, ...: give that folder" named no folder)
-            which = "one of them" if near.startswith("holds ") and " harvests, " in near else ""
+            which = "one of them" if len(near.holds) > 1 else "that folder"
             hint = (
-                f"{out} is no harvest folder but {near}: give {which or 'that folder'} as"
-                f" --out, or {hint}"
+                f"{out} is no harvest folder but {near.text}: give {which} as --out, or {hint}"
                 if near
                 else f"{out} holds no harvest to resume: check the folder's name, or {hint}"
             )
