@@ -845,6 +845,7 @@ def atomic_write_bytes(
     *,
     durable: bool = True,
     like: os.stat_result | None = None,
+    before_rename: Callable[[Path], None] | None = None,
 ) -> None:
     """Write one file under DIR atomically (temp beside it, fsync, rename, fsync folder).
 
@@ -852,6 +853,9 @@ def atomic_write_bytes(
     rendered a slice of rows at a time, never held whole: see :func:`harvester.index.csv_pieces`).
     ``like``: the stat of the file being rewritten, whose mode and group the new one keeps
     (:func:`_keep_mode_and_group`); None: a new file's (0644 less the umask, the folder's group).
+    ``before_rename``: called with the temp file once it is complete (written, synced, its
+    mode set: its size and modification time are the target's to be), before the rename
+    (:func:`harvester.index.write_table` records the table there).
     Its temp file is announced in a pending file of its own, so a crash mid-way is cleaned up
     by the next :meth:`Store.open` like any other. Raises OSError (callers translate).
     """
@@ -861,6 +865,8 @@ def atomic_write_bytes(
         _write_file(tmp, pieces, durable=durable)
         if like is not None:
             _keep_mode_and_group(tmp, like)
+        if before_rename is not None:
+            before_rename(tmp)
         os.replace(tmp, target)
         if durable:
             _fsync_dir(target.parent)

@@ -56,7 +56,8 @@ def written_by_harvester(out: Path, text: str) -> None:
     """A labels.csv as an earlier index write left it (recorded in written.json), not the
     user's own file."""
     (out / LABELS_FILE).write_text(text)
-    _record_written(out, out / LABELS_FILE, hashlib.sha256(text.encode()).hexdigest())
+    labels = out / LABELS_FILE
+    _record_written(out, labels, labels.stat(), hashlib.sha256(text.encode()).hexdigest())
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -307,7 +308,8 @@ def test_labels_csv_is_read_once_a_concurrent_index_write_is_done(tmp_path: Path
         atomic_write_bytes(tmp_path, tmp_path / LABELS_FILE, theirs)
         rebuilding.start()
         time.sleep(1.0)  # unlocked, the rebuild had read labels.csv long before this
-        _record_written(tmp_path, tmp_path / LABELS_FILE, hashlib.sha256(theirs).hexdigest())
+        labels = tmp_path / LABELS_FILE
+        _record_written(tmp_path, labels, labels.stat(), hashlib.sha256(theirs).hexdigest())
     rebuilding.join(30)
     assert not rebuilding.is_alive() and not failed, failed
     (kept,) = tmp_path.glob("labels.before-*.csv")
