@@ -81,6 +81,7 @@ from harvester.target_text import (
     a_kind,
     compact_ids,
     id_range,
+    not_an_id,
     typed_id,
     typed_like,
 )
@@ -138,6 +139,10 @@ def _refuse_link(key: str, item: object) -> None:
     )
 
 
+#: The hint of a config file's target that is no id (:func:`~harvester.target_text.not_an_id`).
+ID_HINT = "ids are positive integers, e.g. 2302"
+
+
 def _as_int_list(key: str, value: object) -> tuple[int, ...]:
     """Ids as a tuple of positive ints; a single int or numeric string is accepted, and
     the forms a user pastes as strings (:func:`_typed_ids`): ``"Image:123"``, ``"100-120"``."""
@@ -145,9 +150,7 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
     out: list[int] = []
     for item in items:
         _refuse_link(key, item)
-        if isinstance(item, bool):
-            raise ConfigError(f"{key}: {item!r} is not an id")
-        if isinstance(item, int):
+        if isinstance(item, int) and not isinstance(item, bool):
             number = item
         elif (
             isinstance(item, str)
@@ -159,10 +162,7 @@ def _as_int_list(key: str, value: object) -> tuple[int, ...]:
             out.extend(typed)
             continue
         else:
-            shown = repr(item) if len(repr(item)) <= 42 else repr(item)[:38] + "...'"
-            raise ConfigError(
-                f"{key}: {shown} is not a numeric id", hint="ids are positive integers, e.g. 2302"
-            )
+            raise ConfigError(f"{key}: {not_an_id(item)}", hint=ID_HINT)
         if number <= 0:
             raise ConfigError(f"{key}: {number} is not a valid id (ids are positive)")
         out.append(number)
@@ -227,10 +227,7 @@ def _ids_and_names(key: str, value: object) -> tuple[tuple[int, ...], tuple[str,
                 ids.extend(typed)
                 continue
             if typed_like(name):  # ("Screen:0", "Screen:x": no name either)
-                raise ConfigError(
-                    f"{key}: {name[:40]!r} is not a numeric id",
-                    hint="ids are positive integers, e.g. 2302",
-                )
+                raise ConfigError(f"{key}: {not_an_id(name)}", hint=ID_HINT)
             if not name:
                 raise ConfigError(
                     f"{key}: an empty name", hint="give an id (2302) or a name (idr0056)"

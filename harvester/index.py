@@ -486,6 +486,7 @@ def index_lock(out_dir: Path, *, stop: threading.Event | None = None) -> Iterato
     A lock file that cannot be made is a :class:`~harvester.errors.StorageError` naming
     ``index.csv``, whose write takes it. ``stop``: the wait is given up once it is set
     (:class:`~harvester.runlock.LockWaitStopped`, the block not run): a harvest stopping.
+    Held, the block reads ``written.json`` once and saves it once (:func:`_one_record`).
     """
     with contextlib.ExitStack() as stack:
         try:
@@ -494,7 +495,8 @@ def index_lock(out_dir: Path, *, stop: threading.Event | None = None) -> Iterato
             )
         except OSError as exc:
             raise storage_error(exc, str(index_path(out_dir))) from exc
-        yield held
+        with _one_record(out_dir, held):
+            yield held
 
 
 # --------------------------------------------------------------------------- hand edits
@@ -518,8 +520,8 @@ def write_table(
     ``target`` differs from what harvester last wrote there (:func:`changed_by_hand`), it is
     kept as ``<name>.edited-<UTC time>.csv`` beside it (a hard link: readers of ``target``
     never find it missing), with one warning; then ``target`` is written as always and its
-    fingerprint recorded in ``DIR/written.json`` (announced there before the rename:
-    :func:`_expect_written`). Returns the kept copy (None: none).
+    fingerprint recorded in ``DIR/written.json`` before the rename (:func:`_record_written`:
+    one save per table). Returns the kept copy (None: none).
     Raises OSError as :func:`~harvester.store.atomic_write_bytes`.
 
     All of it under DIR's index lock (:data:`INDEX_LOCK`): two writers at once (``harvester
@@ -532,33 +534,33 @@ def write_table(
     ``images``: for ``index.csv``, its rows (one per image), recorded for
     :func:`images_not_indexed`.
     """
-    with folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True):
+    with (
+        folder_lock(out_dir, INDEX_LOCK, wait=INDEX_LOCK_WAIT, denied_ok=True) as held,
+        _one_record(out_dir, held),
+    ):
         foreign = target.name not in _written(out_dir)
         kept = keep_changed(out_dir, target)
         digest = hashlib.sha256()
         pieces = (data,) if isinstance(data, bytes) else data
 
         def hashed() -> Iterator[bytes]:
-            size = 0
             for piece in pieces:
                 digest.update(piece)
-                size += len(piece)
                 yield piece
-            # Every byte made, the file not yet renamed into place: see _expect_written.
-            _expect_written(out_dir, target, size, digest.hexdigest())
 
-        atomic_write_bytes(out_dir, target, hashed())
-        try:
+        def record(tmp: Path) -> None:  # every byte written, not yet renamed into place
             _record_written(
                 out_dir,
                 target,
+                tmp.stat(),
                 digest.hexdigest(),
                 partial=partial,
                 split_column=split_column,
                 images=images,
             )
-        except OSError as exc:  # the table is written; the next write knows it (NEXT_KEY)
-            logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
+
+        atomic_write_bytes(out_dir, target, hashed(), before_rename=record)
+        _renamed(out_dir, target)
     if kept is not None:
         _say_kept(target, kept, foreign=foreign)
     return kept
@@ -641,38 +643,26 @@ def changed_by_hand(out_dir: Path, target: Path) -> bool:
         return False
 
 
-#: The key of a ``written.json`` entry that holds the size and SHA-256 of the table being
-#: written, recorded before it is renamed into place (:func:`_expect_written`).
+#: The key of a ``written.json`` entry that holds the size and SHA-256 of the table it
+#: replaces, recorded with it before its rename (:func:`_record_written`): the table still
+#: there when the write was killed before the rename.
+PREVIOUS_KEY = "previous"
+#: The key of an entry that holds the size and SHA-256 of a table about to be renamed into
+#: place, as harvester up to 0.1.21 recorded it before its rename (the entry itself being
+#: of the table it replaced): read in such a folder, no longer written.
 NEXT_KEY = "next"
 
 
-def _expect_written(out_dir: Path, target: Path, size: int, sha256: str) -> None:
-    """Record in ``target``'s entry the ``size`` and ``sha256`` of the bytes about to be
-    renamed into place (:data:`NEXT_KEY`); the record made once it is there replaces it.
-
-    Why: a run killed (or a disk full for ``written.json``) between the rename and that
-    record left the new table beside the old record, and the next write took harvester's
-    own table for one changed by hand: a false warning and an ``.edited-`` copy (status and
-    verify noted it too). The caller holds DIR's index lock."""
-    record = _written(out_dir)
-    entry = record.get(target.name)
-    entry = dict(entry) if isinstance(entry, dict) else {}
-    entry[NEXT_KEY] = {"size": size, "sha256": sha256}
-    record[target.name] = entry
-    try:
-        _save_written(out_dir, record)
-    except OSError as exc:  # then only such a kill is taken for an edit, as before
-        logger.debug("could not record %s as being written: %s", target, exc)
-
-
 def _as_expected(record: Mapping[str, Any], target: Path, size: int) -> bool:
-    """Whether ``target`` (of ``size`` bytes) is the table a write interrupted after its
-    rename made (:func:`_expect_written`): hashed only when such a write is recorded and
-    the size is its. Raises OSError."""
-    expected = record.get(NEXT_KEY)
-    if not isinstance(expected, dict) or expected.get("size") != size:
-        return False
-    return sha256_of(target) == expected.get("sha256")
+    """Whether ``target`` (of ``size`` bytes) is harvester's though its record is of another
+    table: the one a write killed before its rename left (:data:`PREVIOUS_KEY`), or one an
+    older write killed after its rename made (:data:`NEXT_KEY`). Hashed only where such a
+    table is recorded and the size is its. Raises OSError."""
+    for key in (PREVIOUS_KEY, NEXT_KEY):
+        other = record.get(key)
+        if isinstance(other, dict) and other.get("size") == size:
+            return sha256_of(target) == other.get("sha256")
+    return False
 
 
 def since_written(out_dir: Path, target: Path) -> Literal["gone", "edited"] | None:
@@ -806,7 +796,15 @@ def own_split_column(out_dir: Path, header: Sequence[str]) -> int | None:
 
 
 def _written(out_dir: Path) -> dict[str, Any]:
-    """``DIR/written.json`` (empty when missing or unreadable: nothing is taken as edited)."""
+    """``DIR/written.json`` (empty when missing or unreadable: nothing is taken as edited):
+    the record of the index write this thread holds open (:func:`_one_record`), else read.
+    A caller that changes it saves it (:func:`_save_written`)."""
+    open_record = _open_records().get(_record_key(out_dir))
+    return open_record.data if open_record is not None else _read_written(out_dir)
+
+
+def _read_written(out_dir: Path) -> dict[str, Any]:
+    """``DIR/written.json`` as the file holds it (see :func:`_written`)."""
     try:
         data = json.loads((out_dir / WRITTEN_NAME).read_bytes())
     except (OSError, ValueError):
@@ -951,22 +949,33 @@ def say_once(out_dir: Path, name: str, text: str | None, *, recorded: str | None
 def _record_written(
     out_dir: Path,
     target: Path,
+    st: os.stat_result,
     sha256: str,
     *,
     partial: bool = False,
     split_column: int | None | Literal[False] = False,
     images: int | None = None,
 ) -> None:
-    """Record ``target`` as just written (its size and time as the file system says).
+    """Record ``target`` as written, from ``st``, the stat of its complete temp file about
+    to be renamed into place (a rename keeps the size and modification time), and save
+    ``written.json`` at once; the fingerprint of the table it replaces is kept beside
+    (:data:`PREVIOUS_KEY`) until the rename is done (:func:`_renamed`).
 
-    ``written.json`` is read again here, not taken from :func:`keep_changed`'s read before
-    the write: when the index lock could not be had (no flock, another user's lock file, a
-    writer holding it past :data:`INDEX_LOCK_WAIT`), the record another writer made while
-    this table was written is kept. One small file's read per table.
+    Why before the rename: a run killed (or a disk full for ``written.json``) between the
+    rename and a record made after it left the new table beside the old record, and the
+    next write took harvester's own table for one changed by hand: a false warning and an
+    ``.edited-`` copy (status and verify noted it too). Killed between this save and the
+    rename, the old table stays, which the previous fingerprint tells as harvester's.
+    Why one save: it was two per table (an announcement before the rename, the record
+    after), each a read and a rewrite of ``written.json``. A save that fails is logged:
+    only such a kill is then taken for an edit, and the index write's last save
+    (:func:`_one_record`) tries again.
     """
-    st = target.stat()
     record = _written(out_dir)
+    old = record.get(target.name)
     entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
+    if isinstance(old, dict) and "size" in old and "sha256" in old:
+        entry[PREVIOUS_KEY] = {"size": old["size"], "sha256": old["sha256"]}
     if partial:
         entry["partial"] = True
     if split_column is not False:
@@ -974,11 +983,99 @@ def _record_written(
     if images is not None:
         entry[IMAGES_KEY] = images
     record[target.name] = entry
-    _save_written(out_dir, record)
+    try:
+        _save_written(out_dir, record)
+        _save_now(out_dir)
+    except OSError as exc:
+        logger.debug("could not record %s in %s: %s", target, WRITTEN_NAME, exc)
+
+
+def _renamed(out_dir: Path, target: Path) -> None:
+    """``target``, recorded by :func:`_record_written`, is in place: the fingerprint of the
+    table it replaced is dropped from the record the index write holds, to go with its
+    next save (made for each further table), not saved for it alone. Why dropped: a copy
+    of that older table put back by hand is not the table harvester wrote last."""
+    open_record = _open_records().get(_record_key(out_dir))
+    entry = open_record.data.get(target.name) if open_record is not None else None
+    if isinstance(entry, dict):
+        entry.pop(PREVIOUS_KEY, None)
+
+
+class _Record:
+    """``written.json`` as one index write holds it (:func:`_one_record`): read once,
+    changed in memory, saved before each table's rename and once at the end."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.data = _read_written(out_dir)
+        #: Changed since its last save.
+        self.unsaved = False
+
+
+_RECORDS = threading.local()
+
+
+def _open_records() -> dict[str, _Record]:
+    """This thread's open records (:func:`_one_record`), by :func:`_record_key`."""
+    records: dict[str, _Record] = _RECORDS.__dict__.setdefault("open", {})
+    return records
+
+
+def _record_key(out_dir: Path) -> str:
+    return os.path.abspath(out_dir / WRITTEN_NAME)
+
+
+@contextlib.contextmanager
+def _one_record(out_dir: Path, held: bool) -> Iterator[None]:
+    """For the block (an index write: :func:`index_lock`, :func:`write_table`), this
+    thread reads ``written.json`` once and saves it once at the end, besides the save made
+    before each table's rename (:func:`_record_written`); nested, the outer block's.
+
+    Why: an index write read ``written.json`` a dozen to twenty times and rewrote it up to
+    seven (each table twice, each warning said, the split's record), each save a temp file
+    and a pending file. Only with DIR's index lock ``held``: without it (no flock, another
+    user's lock file, a writer holding it past :data:`INDEX_LOCK_WAIT`) every read and save
+    goes to the file, as each did, so that a record another writer made meanwhile is kept.
+    A save at the end that fails is logged (what it holds tells edits apart and which
+    warnings were said: the next write, finding it missing, says them again)."""
+    key = _record_key(out_dir)
+    records = _open_records()
+    if not held or key in records:
+        yield
+        return
+    records[key] = record = _Record(out_dir)
+    try:
+        yield
+    finally:
+        del records[key]
+        if record.unsaved:
+            try:
+                _store_written(out_dir, record.data)
+            except OSError as exc:
+                logger.debug("could not save %s: %s", WRITTEN_NAME, exc)
 
 
 def _save_written(out_dir: Path, record: dict[str, Any]) -> None:
-    """Replace ``written.json`` with ``record`` (the one writer of :func:`_record_written`
-    and :func:`mark_written_partial`, so both keep one format). Raises OSError."""
+    """Replace ``written.json`` with ``record``: kept for the end of the index write this
+    thread holds open (:func:`_one_record`), else saved now. Raises OSError."""
+    open_record = _open_records().get(_record_key(out_dir))
+    if open_record is None:
+        _store_written(out_dir, record)
+        return
+    open_record.data = record
+    open_record.unsaved = True
+
+
+def _save_now(out_dir: Path) -> None:
+    """Save the record of the index write this thread holds open, if changed since its last
+    save (:func:`_record_written`); without one, :func:`_save_written` has. Raises OSError."""
+    open_record = _open_records().get(_record_key(out_dir))
+    if open_record is not None and open_record.unsaved:
+        _store_written(out_dir, open_record.data)
+        open_record.unsaved = False
+
+
+def _store_written(out_dir: Path, record: dict[str, Any]) -> None:
+    """Write ``written.json`` (its one writer, so every record keeps one format).
+    Raises OSError."""
     data = (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
     atomic_write_bytes(out_dir, out_dir / WRITTEN_NAME, data, durable=False)

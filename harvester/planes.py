@@ -14,8 +14,9 @@ without a server and called from worker threads:
   after :func:`check_png_chunks` (a PNG's CRCs); :func:`undecodable` finds the staged
   files that do not decode;
 * :func:`render_refusal` — a plane refused before any request (too big to put together
-  in memory, too wide for a JPEG); :func:`paste_region` and :func:`encode_rgb` stitch
-  the ``render`` of a plane fetched as regions.
+  in memory, :func:`too_big_to_assemble`, as a stack's is; too wide for a JPEG);
+  :func:`paste_region` and :func:`encode_rgb` stitch the ``render`` of a plane fetched as
+  regions.
 
 numpy and Pillow are imported inside the functions that use them, so that
 planning (and a harvest that never decodes a plane) does not load them.
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from harvester import urls
 from harvester.text import shown
@@ -209,6 +210,29 @@ def canvas_gib(width: int, height: int) -> float:
     return width * height * 4 / 1024**3
 
 
+def too_big_to_assemble(width: int, height: int, kind: Literal["render", "stack"]) -> str | None:
+    """Why a ``width`` x ``height`` plane is not put together for a ``render`` (stitched
+    from regions, a canvas of 4 bytes a pixel) or a ``stack`` (assembled at a byte a pixel,
+    about 2.5 planes held at its peak: the plane, its halved copy, a decoded region, so a
+    plane at the limit peaks near 5 GB), or None: it is within :data:`MAX_PLANE_PIXELS`.
+    Asked from imgData, before any request for the plane.
+
+    Why one: the render's and the stack's refusals were worded apart ("the plane is ...
+    planes of up to 2,147,483,648 px", "one plane is ... planes up to 2 GiB") for the one
+    limit; they differ now only in the memory each would hold."""
+    if width * height <= MAX_PLANE_PIXELS:
+        return None
+    if kind == "render":
+        memory, made = f"{canvas_gib(width, height):.1f} GiB as an RGB canvas", "stitched from"
+    else:
+        memory, made = f"{width * height / 1024**3:.1f} GiB in memory", "made of"
+    held = "" if kind == "render" else "; assembly holds about 2.5 of them"
+    return (
+        f"the plane is {width}x{height} px ({memory}), {TOO_BIG_TO_ASSEMBLE}: {kind}s are "
+        f"{made} planes of up to {MAX_PLANE_PIXELS:,} px (about 46,000 px square{held})"
+    )
+
+
 def render_refusal(width: int, height: int, fmt: str) -> str | None:
     """Why the ``render`` of a ``width`` x ``height`` plane in ``fmt`` is not made, or None.
 
@@ -216,12 +240,8 @@ def render_refusal(width: int, height: int, fmt: str) -> str | None:
     could not hold it, whatever the answers; found out after the last region, every
     rerun would ask them all again for the same end.
     """
-    if width * height > MAX_PLANE_PIXELS:
-        return (
-            f"the plane is {width}x{height} px ({canvas_gib(width, height):.1f} GiB as an RGB "
-            f"canvas), {TOO_BIG_TO_ASSEMBLE}: renders are stitched from planes of up to "
-            f"{MAX_PLANE_PIXELS:,} px (about 46,000 px square)"
-        )
+    if (too_big := too_big_to_assemble(width, height, "render")) is not None:
+        return too_big
     if fmt != "png" and max(width, height) > JPEG_MAX_SIDE:
         return (
             f"the plane is {width}x{height} px, {TOO_WIDE_FOR_JPEG} ({JPEG_MAX_SIDE:,} px a side)"

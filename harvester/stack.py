@@ -61,8 +61,6 @@ from harvester.ometiff import StackMetadata, write_ome_tiff
 from harvester.planes import (
     DEFAULT_MAX_PLANE,
     DEFAULT_MAX_TILE,
-    MAX_PLANE_PIXELS,
-    TOO_BIG_TO_ASSEMBLE,
     Geometry,
     PlaneError,
     PlaneRequest,
@@ -74,6 +72,7 @@ from harvester.planes import (
     probe_size,
     read_plane,
     staged_files,
+    too_big_to_assemble,
     undecodable,
     write_atomic,
 )
@@ -87,10 +86,6 @@ logger = logging.getLogger(__name__)
 
 #: Requests of one image in flight at once (the client's own limits still apply).
 DEFAULT_PLANE_CONCURRENCY: Final = 4
-#: The largest plane (bytes at 8 bits) stacked: :data:`~harvester.planes.MAX_PLANE_PIXELS`
-#: (why: there). Assembly holds about 2.5 planes at its peak (the plane, its halved
-#: copy, a decoded region), so 2 GiB (a 46,000 x 46,000 px plane) peaks near 5 GB.
-MAX_PLANE_BYTES: Final = MAX_PLANE_PIXELS
 #: The journal/layout kind of the artifact (``Artifact.STACK.value``).
 STACK_KIND: Final = "stack"
 STAGING_RECORD: Final = "stack.json"
@@ -552,15 +547,9 @@ async def harvest_stack(
         windows = choose_windows(imgdata, window)
     except (PlaneError, WindowError) as exc:
         raise PermanentError(str(exc)) from exc  # the failure line names the image
-    plane_bytes = geometry.size_x * geometry.size_y
-    if plane_bytes > MAX_PLANE_BYTES:
-        # No "stack of image N:" here: the failure line names the kind and the image.
-        raise PermanentError(
-            f"one plane is {geometry.size_x}x{geometry.size_y} px "
-            f"({plane_bytes / 1024**3:.1f} GiB in memory), {TOO_BIG_TO_ASSEMBLE}: stacks "
-            f"are made of planes up to {MAX_PLANE_BYTES // 1024**3} GiB (assembly holds "
-            "~2.5 planes)"
-        )
+    # No "stack of image N:" in it: the failure line names the kind and the image.
+    if (too_big := too_big_to_assemble(geometry.size_x, geometry.size_y, "stack")) is not None:
+        raise PermanentError(too_big)
     if max_plane is not None:
         limits = RenderLimits(max_plane, max_tile or DEFAULT_MAX_TILE, "config")
     else:

@@ -110,7 +110,7 @@ from harvester.shard import (
 )
 from harvester.splits import SPLIT_FILE, asked_grouping, folder_split
 from harvester.store import find_stray_temps, scrub_saved_credentials
-from harvester.text import duration_text, plural, quoted, shown, shown_url
+from harvester.text import and_list, duration_text, plural, quoted, shown, shown_url
 from harvester.verify import damaged_marker, folder_notes, has_unjournaled_files, stray_notes
 
 if TYPE_CHECKING:
@@ -1015,7 +1015,7 @@ class StatusReport:
         )
         study = [f"{name}s" for name in sorted(self.kinds) if name in STUDY_KINDS]
         if study:
-            named = " and ".join([", ".join(study[:-1]), study[-1]] if len(study) > 1 else study)
+            named = and_list(study)
             lines.append(
                 f"{STUDY_ROW} rows count the {named} saved in study/, one per object, not per"
                 " file; the total and the writers leave them out of their counts, not of their"

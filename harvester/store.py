@@ -133,7 +133,7 @@ from harvester.runlock import (
     release_run_lock,
 )
 from harvester.samefiles import RecentFiles, link_same
-from harvester.text import plural
+from harvester.text import and_list, plural
 
 logger = logging.getLogger(__name__)
 
@@ -845,6 +845,7 @@ def atomic_write_bytes(
     *,
     durable: bool = True,
     like: os.stat_result | None = None,
+    before_rename: Callable[[Path], None] | None = None,
 ) -> None:
     """Write one file under DIR atomically (temp beside it, fsync, rename, fsync folder).
 
@@ -852,6 +853,9 @@ def atomic_write_bytes(
     rendered a slice of rows at a time, never held whole: see :func:`harvester.index.csv_pieces`).
     ``like``: the stat of the file being rewritten, whose mode and group the new one keeps
     (:func:`_keep_mode_and_group`); None: a new file's (0644 less the umask, the folder's group).
+    ``before_rename``: called with the temp file once it is complete (written, synced, its
+    mode set: its size and modification time are the target's to be), before the rename
+    (:func:`harvester.index.write_table` records the table there).
     Its temp file is announced in a pending file of its own, so a crash mid-way is cleaned up
     by the next :meth:`Store.open` like any other. Raises OSError (callers translate).
     """
@@ -861,6 +865,8 @@ def atomic_write_bytes(
         _write_file(tmp, pieces, durable=durable)
         if like is not None:
             _keep_mode_and_group(tmp, like)
+        if before_rename is not None:
+            before_rename(tmp)
         os.replace(tmp, target)
         if durable:
             _fsync_dir(target.parent)
@@ -1286,13 +1292,13 @@ def check_existing_out_dir(out_dir: Path) -> None:
             near = harvests_near(out_dir)
             raise UsageError(
                 f"{out_dir} is a file, not a folder",
-                hint=hint + (f": {out_dir} {near}" if near else ""),
+                hint=hint + (f": {out_dir} {near.text}" if near else ""),
             )
         raise UsageError(f"{out_dir} does not exist", hint=hint)
     if read_marker(out_dir) is None and not (out_dir / JOURNALS_DIR).is_dir():
         raise UsageError(
             f"{out_dir} is not a harvester folder (no {MARKER_NAME})",
-            hint=hint + (f": {out_dir} {near}" if (near := harvests_near(out_dir)) else ""),
+            hint=hint + (f": {out_dir} {near.text}" if (near := harvests_near(out_dir)) else ""),
         )
 
 
@@ -1354,9 +1360,41 @@ def _harvest_note(folder: Path) -> str | None:
     return PREPARED_NOTE if read_slurm_script(folder) is not None else None
 
 
-def harvests_near(out_dir: Path, *, prepared: bool = True) -> str:
-    """``"is inside the harvest DIR"`` or ``"holds 2 harvests, D/a and D/b"`` for a folder
-    ``D`` that is no harvest, else "" (the caller says the folder's name before it).
+#: How many harvests in a folder :class:`HarvestsNear` names (the others are counted).
+_NEAR_NAMED = 3
+
+
+@dataclass(frozen=True)
+class HarvestsNear:
+    """The harvests by a folder ``D`` that is none (:func:`harvests_near`): the one it is
+    ``inside`` (as named, with its note; "" none), else those it ``holds`` (each named with
+    its note, sorted; empty: none). False when neither.
+
+    Why a value, not the sentence alone: the resume's hint said "one of them" or "that
+    folder" by reading the sentence's words back ("holds ", " harvests, ")."""
+
+    inside: str = ""
+    holds: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.inside or self.holds)
+
+    @property
+    def text(self) -> str:
+        """``"is inside the harvest DIR"`` or ``"holds 2 harvests, D/a and D/b"`` (the
+        first :data:`_NEAR_NAMED`, then how many more); "" for none. The caller says the
+        folder's name before it."""
+        if self.inside:
+            return f"is inside the harvest {self.inside}"
+        if not self.holds:
+            return ""
+        more = len(self.holds) - _NEAR_NAMED
+        named = [*self.holds[:_NEAR_NAMED], *([f"{more} more"] if more > 0 else [])]
+        return f"holds {plural(len(self.holds), 'harvest')}, {and_list(named)}"
+
+
+def harvests_near(out_dir: Path, *, prepared: bool = True) -> HarvestsNear:
+    """The harvests by ``out_dir``, a folder that is none (:class:`HarvestsNear`).
     ``prepared``: also name a folder ``harvester slurm`` prepared, said to be so
     (:func:`_harvest_note`); False for a resume, which has nothing to resume there."""
 
@@ -1371,7 +1409,7 @@ def harvests_near(out_dir: Path, *, prepared: bool = True) -> str:
         if (said := note(parent)) is not None:
             # Named as DIR was (relative to here when it was), unless that is "." or "..".
             shown = os.path.relpath(parent) if not out_dir.is_absolute() else str(parent)
-            return f"is inside the harvest {parent if shown[:1] == '.' else shown}{said}"
+            return HarvestsNear(inside=f"{parent if shown[:1] == '.' else shown}{said}")
     found: list[str] = []
     with suppress(OSError), os.scandir(out_dir) as entries:
         for n, entry in enumerate(entries):
@@ -1379,12 +1417,7 @@ def harvests_near(out_dir: Path, *, prepared: bool = True) -> str:
                 break
             if entry.is_dir() and (said := note(Path(entry.path))) is not None:
                 found.append(f"{out_dir / entry.name}{said}")
-    if not found:
-        return ""
-    found.sort()
-    named = found[:3] + ([f"{len(found) - 3} more"] if len(found) > 3 else [])
-    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-    return f"holds {plural(len(found), 'harvest')}, {listed}"
+    return HarvestsNear(holds=tuple(sorted(found)))
 
 
 # --------------------------------------------------------------------------- the store

@@ -76,6 +76,23 @@ def positive_id(text: str) -> int | None:
     return value if value > 0 else None
 
 
+#: The most characters of a bad id a message shows (a longer one is cut, ``...`` after).
+ID_SHOWN = 40
+
+
+def not_an_id(item: object, what: str = "a numeric id") -> str:
+    """``'7x' is not a numeric id``: the one wording of a target that is no id, for a flag's
+    item and a config file's alike, cut to :data:`ID_SHOWN` characters (``'Image:12...'``);
+    ``what``: the id it is not, where the place says which (``an image id``, an ids file's).
+
+    Why one: the flags and the config file each worded and cut it their own way (42
+    characters of the ``repr`` there, 40 of the text here; ``1.5`` was "not a numeric id"
+    in one, ``true`` "not an id" in the other)."""
+    text = item if isinstance(item, str) else repr(item)
+    cut = text if len(text) <= ID_SHOWN else text[: ID_SHOWN - 3] + "..."
+    return f"{repr(cut) if isinstance(item, str) else cut} is not {what}"
+
+
 def typed_id(text: str) -> tuple[str, int] | None:
     """``Image:123`` (any case, as OMERO.downloader and the omero CLI write it) as
     ``("image", 123)``; None for any other text (a kind harvester does not know, no id)."""

@@ -2,12 +2,15 @@
 
 One helper for every line that prints a count before its noun: a count written as
 ``f"{n} images"`` read "1 images" whenever one was found (a dry run, a plan, a selection).
-One for every length of time a message says (:func:`duration_text`). One for every piece of
-text a message shows that the server (or a user's flag) supplied: :func:`shown`, :func:`quoted`.
+One for every list of words a sentence joins with "and" (:func:`and_list`). One for every
+length of time a message says (:func:`duration_text`). One for every piece of text a
+message shows that the server (or a user's flag) supplied: :func:`shown`, :func:`quoted`.
 The emulator keeps its own one-liner (it never imports the harvester's core).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 def plural(n: int, noun: str, many: str | None = None, *, spec: str = "") -> str:
@@ -39,6 +42,16 @@ def the_counted(n: int, noun: str, many: str | None = None) -> str:
 def on_none_of(n: int, noun: str, many: str | None = None) -> str:
     """``is not on the only image`` for one, ``is on none of the 8 images`` for more."""
     return f"is {'not on' if n == 1 else 'on none of'} {the_counted(n, noun, many)}"
+
+
+def and_list(words: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``: words as a sentence lists them ("" for none).
+
+    Why one: five messages each joined their list by hand (``", ".join(xs[:-1]) + " and "
+    + xs[-1]``), one with a guard for a single word that the others wrote another way."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def duration_text(seconds: float, *, tenths: bool = True) -> str:

@@ -73,11 +73,12 @@ from harvester.target_text import (
     a_kind,
     id_range,
     is_link,
+    not_an_id,
     parse_link,
     positive_id,
     typed_id,
 )
-from harvester.text import plural
+from harvester.text import and_list, plural
 
 if TYPE_CHECKING:
     from harvester.session import SessionWatch
@@ -595,8 +596,7 @@ def _line_ids(text: str, where: _Where, number: int, hint: str) -> Iterable[int]
         ) from None
     if ids is not None:
         return ids
-    shown = text if len(text) <= 40 else text[:37] + "..."
-    raise UsageError(f"{path}: line {number}: {shown!r} is not an image id", hint=hint)
+    raise UsageError(f"{path}: line {number}: {not_an_id(text, 'an image id')}", hint=hint)
 
 
 def _digits_not_id(text: str) -> str:
@@ -1775,11 +1775,7 @@ async def _given_as_name_hint(index: Path | None, kind: str, object_id: int, bas
     ids = await anyio.to_thread.run_sync(ids_named_on, index, kind, str(object_id), base_url)
     if not ids:
         return ""
-    named = (
-        f"{kind} {ids[0]}"
-        if len(ids) == 1
-        else f"{kind}s {', '.join(map(str, ids[:-1]))} and {ids[-1]}"
-    )
+    named = f"{kind} {ids[0]}" if len(ids) == 1 else f"{kind}s {and_list(list(map(str, ids)))}"
     return (
         f"; {index} names {named} '{object_id}' ({kind}s are given by id, not by name): "
         f"{KINDS[kind][1]} {ids[0]} if that is the one meant"

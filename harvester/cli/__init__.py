@@ -321,7 +321,9 @@ class _Parser(argparse.ArgumentParser):
     def _elsewhere_advice(self, flag: str, commands: list[str]) -> str:
         """``--split belongs to harvester harvest, index and slurm, not to harvester plan: ...``."""
         tool = self.prog.split()[0]
-        which = ", ".join(commands[:-1]) + (" and " if len(commands) > 1 else "") + commands[-1]
+        from harvester.text import and_list
+
+        which = and_list(commands)
         instead = ELSEWHERE_ADVICE.get(flag, "")
         return (
             f"{flag} belongs to {tool} {which}, not to {self.prog}"

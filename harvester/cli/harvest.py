@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harvester.end_lines import INTERRUPTED, STOPPED
-from harvester.text import plural, shown_url
+from harvester.text import and_list, plural, shown_url
 from harvester.window import DEFAULT_WINDOW, WINDOW_MODES
 
 if TYPE_CHECKING:  # loaded when a harvest resolves its settings, not at every start-up
@@ -79,6 +79,7 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
         TargetTextError,
         a_kind,
         id_range,
+        not_an_id,
         positive_id,
         typed_id,
         typed_like,
@@ -107,9 +108,8 @@ def _target_items(text: str, kind: str, *, named: bool) -> list[int | str]:
             out.append(value)  # (neither '0' nor 'Screen:0' is a name)
         else:
             hint = " (names are taken by --screen and --project only)"
-            shown = value if len(value) <= 40 else value[:37] + "..."
             raise argparse.ArgumentTypeError(
-                f"{shown!r} is not a numeric id"
+                not_an_id(value)
                 + (hint if value[:1].isalpha() and not named and not typed_like(value) else "")
             )
     return out
@@ -1452,10 +1452,9 @@ def _resumed_configs(
 
             near = harvests_near(out, prepared=False)  # (one harvester slurm prepared: no run)
             # ("holds 4 harvests, ...: give that folder" named no folder)
-            which = "one of them" if near.startswith("holds ") and " harvests, " in near else ""
+            which = "one of them" if len(near.holds) > 1 else "that folder"
             hint = (
-                f"{out} is no harvest folder but {near}: give {which or 'that folder'} as"
-                f" --out, or {hint}"
+                f"{out} is no harvest folder but {near.text}: give {which} as --out, or {hint}"
                 if near
                 else f"{out} holds no harvest to resume: check the folder's name, or {hint}"
             )
@@ -1737,7 +1736,7 @@ def no_set_of_server(out: Path, given_url: str, servers: dict[str, str], hint: s
     from harvester.errors import UsageError, redact_base_url
 
     names = list(servers.values())  # (as read: credentials withheld, _read_recorded)
-    listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+    listed = and_list(names)
     return UsageError(
         f"{out} holds no target set harvested from {redact_base_url(given_url)}: its sets "
         f"were harvested from {listed}",

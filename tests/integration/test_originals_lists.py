@@ -237,36 +237,47 @@ class _Killed(BaseException):
     """A kill -9 of the index write, at the one moment it is meant to fall on."""
 
 
-def test_a_write_killed_after_its_rename_is_no_hand_edit_to_the_next(
-    tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("renamed_first", [True, False], ids=["after-rename", "before-rename"])
+def test_a_write_killed_at_its_rename_is_no_hand_edit_to_the_next(
+    tmp_path: Path, emulator: EmulatorThread, monkeypatch: pytest.MonkeyPatch, renamed_first: bool
 ) -> None:
-    """An index write killed between renaming a new originals.tsv into place and recording
-    it in written.json (a changed --raw-url-map: other URLs): status and verify note no
-    edit, and the next index write keeps no copy and warns of none. It took harvester's
-    own table for one changed by hand."""
-    from harvester import index
+    """An index write killed just after renaming a new originals.tsv into place (a changed
+    --raw-url-map: other URLs), or just before, its record saved: status and verify note
+    no edit, and the next index write keeps no copy, warns of none and writes the new one.
+    Killed after the rename, it took harvester's own table for one changed by hand."""
+    import os
+
     from harvester.cli import main
 
     out = tmp_path / "d"
     harvested(emulator, out, "--plate", PLATE)
     before = (out / "originals.tsv").read_bytes()
+    rename = os.replace
+    at_kill: list[bytes] = []  # written.json as the kill left it (no cleanup runs after it)
 
-    def killed(*_args: object, **_kwargs: object) -> None:
+    def killed(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if Path(dst).name != "originals.tsv":
+            return rename(src, dst)
+        if renamed_first:
+            rename(src, dst)
+        at_kill.append((out / "written.json").read_bytes())
         raise _Killed
 
-    monkeypatch.setattr(index, "_record_written", killed)
+    monkeypatch.setattr(os, "replace", killed)
     with pytest.raises(_Killed):
         main(["index", str(out), "--raw-url-map", f"nfs/bioimage/drop={MIRROR}"])
     monkeypatch.undo()
-    renamed = (out / "originals.tsv").read_bytes()
-    assert renamed != before and MIRROR.encode() in renamed  # the new one, unrecorded
+    (out / "written.json").write_bytes(at_kill[0])
+    left = (out / "originals.tsv").read_bytes()
+    assert left != before and MIRROR.encode() in left if renamed_first else left == before
 
     for lines in notes(out):
         assert not [line for line in lines if "changed since" in line], lines
     said = indexed(out)
     assert "WARNING" not in said and "changed" not in said, said
     assert not sorted(out.glob("*.edited-*"))
-    assert (out / "originals.tsv").read_bytes() == renamed
+    renamed = (out / "originals.tsv").read_bytes()
+    assert renamed != before and MIRROR.encode() in renamed
     # And a real edit after it is still told.
     (out / "originals.tsv").write_bytes(renamed + b"x\ty\t1\n")
     assert "had been changed since harvester wrote it" in indexed(out)

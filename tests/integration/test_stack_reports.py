@@ -230,9 +230,9 @@ def test_whole_slides_are_refused_before_any_region(
         "stitched from planes of up to 2,147,483,648 px (about 46,000 px square)",
         f"failed: render of image {TILED_WIDE_IMAGE_ID}: the plane is 66000x16000 px, wider "
         "or taller than a JPEG holds (65,500 px a side)",
-        f"failed: stack of image {TILED_SLIDE_IMAGE_ID}: one plane is 70000x40000 px (2.6 "
-        "GiB in memory), too big to put together in memory: stacks are made of planes up to "
-        "2 GiB (assembly holds ~2.5 planes)",
+        f"failed: stack of image {TILED_SLIDE_IMAGE_ID}: the plane is 70000x40000 px (2.6 "
+        "GiB in memory), too big to put together in memory: stacks are made of planes of up "
+        "to 2,147,483,648 px (about 46,000 px square; assembly holds about 2.5 of them)",
     ]
     too_big = (
         "hint: these planes are too big to put together in memory (whole slides): the "

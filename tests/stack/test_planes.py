@@ -25,6 +25,7 @@ from harvester.planes import (
     render_refusal,
     render_url,
     staged_files,
+    too_big_to_assemble,
     write_atomic,
 )
 from harvester.window import ChannelWindow
@@ -186,6 +187,22 @@ def test_render_refusal_jpeg_side_and_plane_size() -> None:
     assert whole is not None and whole.startswith(
         "the plane is 46341x46341 px (8.0 GiB as an RGB canvas), too big to put together in memory"
     )
+
+
+def test_a_render_and_a_stack_refuse_a_plane_too_big_in_one_wording() -> None:
+    """Both refusals of a plane over 2 Gi px say its size, the memory it would take and
+    the one limit alike; only the memory (4 bytes a pixel, or 1) and the way it is made
+    differ. A plane at the limit is refused by neither."""
+    assert too_big_to_assemble(46340, 46340, "stack") is None
+    render = too_big_to_assemble(70000, 40000, "render")
+    stack = too_big_to_assemble(70000, 40000, "stack")
+    assert render == render_refusal(70000, 40000, "png")
+    assert render is not None and stack is not None
+    common = "too big to put together in memory: {} planes of up to 2,147,483,648 px"
+    assert render.startswith("the plane is 70000x40000 px (10.4 GiB as an RGB canvas), ")
+    assert stack.startswith("the plane is 70000x40000 px (2.6 GiB in memory), ")
+    assert common.format("renders are stitched from") in render
+    assert common.format("stacks are made of") in stack
 
 
 def test_png_damage_that_still_decodes_is_refused() -> None:

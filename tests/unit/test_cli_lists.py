@@ -144,3 +144,27 @@ def test_status_leads_a_failure_with_its_status_only_where_it_says_something() -
     lines = report.format_text().splitlines()
     assert "  imgdata 5: imgData Exception: x <u>" in lines
     assert "  render 6: HTTP 403: Forbidden <v>" in lines
+
+
+@pytest.mark.parametrize(
+    ("value", "flag", "said"),
+    [
+        ("true", "7x", "True"),
+        ('"Image:' + "9" * 60 + 'x"', "Image:" + "9" * 60 + "x", "'Image:" + "9" * 31 + "...'"),
+    ],
+)
+def test_a_config_files_bad_id_is_worded_and_cut_as_a_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, flag: str, said: str
+) -> None:
+    """A config file's target that is no id reads as a flag's does: 'is not a numeric id'
+    (a true was 'not an id'), a long one cut at the same 40 characters."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'images = [{value}]\nbase_url = "http://127.0.0.1:9"\n', encoding="utf-8")
+    assert main(["harvest", str(config), "--out", str(tmp_path / "D"), "--dry-run"]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == f"error: {config}: images: {said} is not a numeric id"
+    assert main(["harvest", "--out", "D", "--image", flag]) == 2
+    shown = "'7x'" if flag == "7x" else said
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: argument --image: {shown} is not a numeric id"
+    )

@@ -56,7 +56,8 @@ def written_by_harvester(out: Path, text: str) -> None:
     """A labels.csv as an earlier index write left it (recorded in written.json), not the
     user's own file."""
     (out / LABELS_FILE).write_text(text)
-    _record_written(out, out / LABELS_FILE, hashlib.sha256(text.encode()).hexdigest())
+    labels = out / LABELS_FILE
+    _record_written(out, labels, labels.stat(), hashlib.sha256(text.encode()).hexdigest())
 
 
 def read(path: Path) -> list[dict[str, str]]:
@@ -307,7 +308,8 @@ def test_labels_csv_is_read_once_a_concurrent_index_write_is_done(tmp_path: Path
         atomic_write_bytes(tmp_path, tmp_path / LABELS_FILE, theirs)
         rebuilding.start()
         time.sleep(1.0)  # unlocked, the rebuild had read labels.csv long before this
-        _record_written(tmp_path, tmp_path / LABELS_FILE, hashlib.sha256(theirs).hexdigest())
+        labels = tmp_path / LABELS_FILE
+        _record_written(tmp_path, labels, labels.stat(), hashlib.sha256(theirs).hexdigest())
     rebuilding.join(30)
     assert not rebuilding.is_alive() and not failed, failed
     (kept,) = tmp_path.glob("labels.before-*.csv")
@@ -317,3 +319,37 @@ def test_labels_csv_is_read_once_a_concurrent_index_write_is_done(tmp_path: Path
         {"label": "a", "label_id": "0", "images": "1"},
         {"label": "b", "label_id": "1", "images": "1"},
     ]
+
+
+def test_an_index_write_reads_written_json_once_and_saves_it_once_per_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A labelled index write (index.csv and labels.csv) reads written.json once and saves
+    it at most once per table and once at the end (it read it a dozen times and more, and
+    saved it twice per table and per warning), and the record it leaves tells both tables
+    as harvester's own."""
+    from harvester import index
+
+    make_dir(tmp_path, {1: (("Kind", "a"),), 2: (("Kind", "b"),)})
+    write_labelled_index(tmp_path, ["Kind"])
+    calls: Counter[str] = Counter()
+    read, store = index._read_written, index._store_written
+
+    def counted_read(out_dir: Path) -> dict[str, object]:
+        calls["read"] += 1
+        return read(out_dir)
+
+    def counted_store(out_dir: Path, record: dict[str, object]) -> None:
+        calls["save"] += 1
+        store(out_dir, record)
+
+    monkeypatch.setattr(index, "_read_written", counted_read)
+    monkeypatch.setattr(index, "_store_written", counted_store)
+    make_dir(tmp_path, {3: (("Kind", "c"),)})
+    write_labelled_index(tmp_path, ["Kind"])
+    assert calls["read"] == 1 and 2 <= calls["save"] <= 3, calls
+    monkeypatch.undo()
+    for name in ("index.csv", LABELS_FILE):
+        assert not index.changed_by_hand(tmp_path, tmp_path / name)
+    # index.csv's replaced fingerprint, kept until its rename, went with labels.csv's save.
+    assert index.PREVIOUS_KEY not in index._read_written(tmp_path)["index.csv"]

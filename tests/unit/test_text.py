@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harvester.errors import redact_url
-from harvester.text import agree, on_none_of, plural, shown_url, the_counted
+from harvester.text import agree, and_list, on_none_of, plural, shown_url, the_counted
 
 
 def test_on_none_of_reads_for_one_and_for_many() -> None:
@@ -12,6 +12,16 @@ def test_on_none_of_reads_for_one_and_for_many() -> None:
     assert on_none_of(8, "image") == "is on none of the 8 images"
     assert on_none_of(2, "image found", "images found") == "is on none of the 2 images found"
     assert the_counted(1, "walked image") == "the only walked image"
+
+
+def test_and_list_joins_words_as_a_sentence_does() -> None:
+    """One word alone, two with 'and', more with commas before the last 'and'."""
+    assert [and_list(words) for words in ([], ["a"], ["a", "b"], ["a", "b", "c"])] == [
+        "",
+        "a",
+        "a and b",
+        "a, b and c",
+    ]
 
 
 def test_agree_picks_the_word_for_the_count() -> None:
