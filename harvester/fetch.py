@@ -786,8 +786,11 @@ class Fetcher:
         is asked again at once, where it failed the whole render after the last region,
         or was pasted with wrong pixels when it still decoded. Each region is decoded
         into the canvas as it arrives (a JPEG has no CRC: decoding is its check), so
-        one that does not decode is asked again alone, up to the client's
-        ``max_retries`` times, instead of failing the render and every region with it.
+        one that does not decode is asked again alone instead of failing the render and
+        every region with it. The decode is the client's ``verify``: a region costs at most
+        1 + ``max_retries`` requests whatever fails (an answer cut short, one that does not
+        decode), each retry after the run's backoff; asked again around the client's own
+        retries, it cost up to (1 + ``max_retries``)² requests, the decode failures at once.
         """
         from PIL import Image
 
@@ -825,22 +828,21 @@ class Fetcher:
             return check
 
         async def fetch_into_canvas(i: int) -> None:
-            nonlocal canvas
-            for attempt in range(self.client.settings.max_retries + 1):
-                fetched = await self.client.get(paths[i], Expect.IMAGE, check_size(regions[i]))
+            async def paste(fetched: Fetched) -> None:
+                nonlocal canvas
                 if canvas is None:  # after the first region's answer: a refusal allocates none
                     canvas = await anyio.to_thread.run_sync(Image.new, "RGB", size)
                 try:
                     await anyio.to_thread.run_sync(paste_region, canvas, regions[i], fetched.body)
-                    return
                 except PlaneError as exc:
-                    if attempt == self.client.settings.max_retries:
-                        # The server answered (its status: the failure line said "no
-                        # answer: ..."), with a region that does not decode.
-                        raise InvalidBodyError(
-                            str(exc), url=fetched.url, status=fetched.status
-                        ) from exc
-                    logger.debug("region %s does not decode (%s): asked again", paths[i], exc)
+                    # The server answered (its status: the failure line said "no answer:
+                    # ..."), with a region that does not decode: retried by the client as
+                    # any bad body, with its backoff and within its one retry budget.
+                    raise InvalidBodyError(
+                        str(exc), url=fetched.url, status=fetched.status
+                    ) from exc
+
+            await self.client.get(paths[i], Expect.IMAGE, check_size(regions[i]), verify=paste)
 
         async def worker(scope: anyio.CancelScope) -> None:
             for i in todo:
