@@ -729,6 +729,7 @@ class Fetcher:
             encode_rgb,
             region_grid,
             render_refusal,
+            whole_plane_limit,
         )
 
         fmt = self.settings.render_format
@@ -737,10 +738,13 @@ class Fetcher:
         assert isinstance(size, dict)
         width, height = int(size.get("width") or 0), int(size.get("height") or 0)
         regions: list[Region] | None = None
-        if max(width, height) > (self.settings.max_plane or DEFAULT_MAX_PLANE):
-            refusal = render_refusal(width, height, fmt)
-            if refusal is not None:  # before any request: the end would be the same
-                raise PermanentError(refusal)
+        # Refused before any request, however the plane would be asked: the end would be
+        # the same. (Checked only for planes over max_plane, a max_plane of 70,000 asked a
+        # whole slide in one request.)
+        refusal = render_refusal(width, height, fmt)
+        if refusal is not None:
+            raise PermanentError(refusal)
+        if max(width, height) > whole_plane_limit(self.settings.max_plane or DEFAULT_MAX_PLANE):
             limits = await self._render_limits(image_id)
             regions = region_grid(width, height, limits.max_plane, limits.max_tile)
         if regions is None:
