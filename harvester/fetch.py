@@ -67,6 +67,7 @@ from harvester.errors import (
     with_status,
 )
 from harvester.fileset_answers import FilesetAnswers
+from harvester.jpeg import jpeg_damage
 from harvester.models import Artifact, ImageRef, fileset_of
 from harvester.originals import parse_paths
 
@@ -296,6 +297,16 @@ def check_png(fetched: Fetched) -> None:
     )
 
 
+def check_jpeg(fetched: Fetched) -> None:
+    """A thumbnail or JPEG render must be a whole JPEG: nothing decodes them before they are
+    stored, so a body damaged on the way (its length, first and last bytes intact) was stored
+    as it came. Its markers are checked (:func:`harvester.jpeg.jpeg_damage`, one pass over the
+    bytes, no decoding) and a damaged one is retried as any bad body."""
+    damage = jpeg_damage(fetched.body)
+    if damage is not None:
+        raise InvalidBodyError(f"JPEG is damaged: {damage}", url=fetched.url, status=fetched.status)
+
+
 def check_metadata(image_id: int) -> Callable[[Fetched], None]:
     """The JSON API must answer with this very image."""
 
@@ -332,7 +343,7 @@ def id_only_request(
     if artifact is Artifact.METADATA:
         return urls.image_metadata(image_id), Expect.JSON, check_metadata(image_id)
     if artifact is Artifact.THUMBNAIL:
-        return urls.thumbnail(image_id, settings.thumbnail_size), Expect.JPEG, None
+        return urls.thumbnail(image_id, settings.thumbnail_size), Expect.JPEG, check_jpeg
     if artifact is Artifact.PATHS:
         return urls.original_file_paths(image_id), Expect.JSON, check_paths
     return None
@@ -753,7 +764,7 @@ class Fetcher:
                 Artifact.RENDER,
                 render_path_from_imgdata(image_id, imgdata, quality, fmt),
                 Expect.IMAGE if fmt == "png" else Expect.JPEG,
-                check_png if fmt == "png" else None,
+                check_png if fmt == "png" else check_jpeg,
             )
             return
         model, z, t = render_plane_of(imgdata)
@@ -1235,6 +1246,7 @@ __all__ = [
     "PermanentError",
     "artifact_path",
     "check_imgdata",
+    "check_jpeg",
     "check_png",
     "failure_advice",
     "known_cause",
