@@ -221,9 +221,8 @@ def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]
     A half-written stack a killed process left (:func:`harvester.layout.assembly_leftovers`:
     its temp file, its levels' folder, as big as the stack) is removed: it is never resumed,
     and it held that disk unnoticed. A folder staged for a different request set is emptied
-    first. Other render limits
-    alone do not make one (``max_plane`` set in the config since, say): when they leave
-    every URL as it was, so are the planes, which are kept.
+    first. Other render limits alone do not make one (``max_plane`` set in the config since,
+    say): when they leave every URL as it was, so are the planes, which are kept.
     """
     record_path = staging / STAGING_RECORD
     try:
