@@ -41,7 +41,7 @@ import shlex
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType, TracebackType
@@ -918,12 +918,19 @@ class Client:
         path: str,
         expect: Expect,
         check: Callable[[Fetched], None] | None = None,
+        *,
+        verify: Callable[[Fetched], Awaitable[None]] | None = None,
     ) -> Fetched:
         """GET ``path`` (relative to the base URL, query included), validated, with retries.
 
         Raises :class:`PermanentError` for answers retrying cannot fix and the
         last :class:`TransientError` once retries are exhausted. ``check`` may
         raise :class:`InvalidBodyError` (retried) or :class:`PermanentError`.
+        ``verify`` is awaited on each answer that passed ``check``, after its connection
+        slot is given back: for a check too costly for the event loop and the slot (a
+        region decoded in a worker thread). Its :class:`InvalidBodyError` is retried as a
+        ``check``'s is, with the same backoff and within the same ``max_retries``: asking
+        again around ``get`` made each decode failure cost a fresh budget, at once.
         """
         url = self._resolve(path)
         outage = self.outage
@@ -931,7 +938,8 @@ class Client:
             retries = _retry_flags()
 
             async def attempt() -> Fetched:
-                return await self._attempt(url, expect, check, retry=next(retries))
+                fetched = await self._attempt(url, expect, check, retry=next(retries))
+                return await self._verified(fetched, verify)
 
             return await self.retry.call(attempt)
         last_try = 0.0
@@ -942,9 +950,10 @@ class Client:
 
         async def attempt_unless_paused() -> Fetched:
             await outage.gate()  # no request leaves while the server is down
-            return await self._attempt(
+            fetched = await self._attempt(
                 url, expect, check, retry=next(retries), leaving=leaving, hold=outage
             )
+            return await self._verified(fetched, verify)
 
         while True:
             retries = _retry_flags()  # (asked again after a pause: a fresh retry budget)
@@ -954,6 +963,21 @@ class Client:
                 if not await outage.held(error, last_try):
                     raise
                 # The server was down and is back: asked again, with a fresh retry budget.
+
+    async def _verified(
+        self, fetched: Fetched, verify: Callable[[Fetched], Awaitable[None]] | None
+    ) -> Fetched:
+        """``fetched`` once ``verify`` (if any) accepted it; its error scrubbed as a
+        ``check``'s is (it may quote the body)."""
+        if verify is not None:
+            try:
+                await verify(fetched)
+            except FetchError as error:
+                _scrub_error(error, self._secrets)
+                if self._query_shown:
+                    self._hide_query(error)
+                raise
+        return fetched
 
     async def _check_up(self) -> FetchError | None:
         """One request of the API root, no retries, through the limits but not the outage's

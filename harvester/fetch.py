@@ -67,6 +67,7 @@ from harvester.errors import (
     with_status,
 )
 from harvester.fileset_answers import FilesetAnswers
+from harvester.jpeg import jpeg_damage
 from harvester.models import Artifact, ImageRef, fileset_of
 from harvester.originals import parse_paths
 
@@ -296,6 +297,16 @@ def check_png(fetched: Fetched) -> None:
     )
 
 
+def check_jpeg(fetched: Fetched) -> None:
+    """A thumbnail or JPEG render must be a whole JPEG: nothing decodes them before they are
+    stored, so a body damaged on the way (its length, first and last bytes intact) was stored
+    as it came. Its markers are checked (:func:`harvester.jpeg.jpeg_damage`, one pass over the
+    bytes, no decoding) and a damaged one is retried as any bad body."""
+    damage = jpeg_damage(fetched.body)
+    if damage is not None:
+        raise InvalidBodyError(f"JPEG is damaged: {damage}", url=fetched.url, status=fetched.status)
+
+
 def check_metadata(image_id: int) -> Callable[[Fetched], None]:
     """The JSON API must answer with this very image."""
 
@@ -332,7 +343,7 @@ def id_only_request(
     if artifact is Artifact.METADATA:
         return urls.image_metadata(image_id), Expect.JSON, check_metadata(image_id)
     if artifact is Artifact.THUMBNAIL:
-        return urls.thumbnail(image_id, settings.thumbnail_size), Expect.JPEG, None
+        return urls.thumbnail(image_id, settings.thumbnail_size), Expect.JPEG, check_jpeg
     if artifact is Artifact.PATHS:
         return urls.original_file_paths(image_id), Expect.JSON, check_paths
     return None
@@ -729,6 +740,7 @@ class Fetcher:
             encode_rgb,
             region_grid,
             render_refusal,
+            whole_plane_limit,
         )
 
         fmt = self.settings.render_format
@@ -737,10 +749,13 @@ class Fetcher:
         assert isinstance(size, dict)
         width, height = int(size.get("width") or 0), int(size.get("height") or 0)
         regions: list[Region] | None = None
-        if max(width, height) > (self.settings.max_plane or DEFAULT_MAX_PLANE):
-            refusal = render_refusal(width, height, fmt)
-            if refusal is not None:  # before any request: the end would be the same
-                raise PermanentError(refusal)
+        # Refused before any request, however the plane would be asked: the end would be
+        # the same. (Checked only for planes over max_plane, a max_plane of 70,000 asked a
+        # whole slide in one request.)
+        refusal = render_refusal(width, height, fmt)
+        if refusal is not None:
+            raise PermanentError(refusal)
+        if max(width, height) > whole_plane_limit(self.settings.max_plane or DEFAULT_MAX_PLANE):
             limits = await self._render_limits(image_id)
             regions = region_grid(width, height, limits.max_plane, limits.max_tile)
         if regions is None:
@@ -749,7 +764,7 @@ class Fetcher:
                 Artifact.RENDER,
                 render_path_from_imgdata(image_id, imgdata, quality, fmt),
                 Expect.IMAGE if fmt == "png" else Expect.JPEG,
-                check_png if fmt == "png" else None,
+                check_png if fmt == "png" else check_jpeg,
             )
             return
         model, z, t = render_plane_of(imgdata)
@@ -786,8 +801,11 @@ class Fetcher:
         is asked again at once, where it failed the whole render after the last region,
         or was pasted with wrong pixels when it still decoded. Each region is decoded
         into the canvas as it arrives (a JPEG has no CRC: decoding is its check), so
-        one that does not decode is asked again alone, up to the client's
-        ``max_retries`` times, instead of failing the render and every region with it.
+        one that does not decode is asked again alone instead of failing the render and
+        every region with it. The decode is the client's ``verify``: a region costs at most
+        1 + ``max_retries`` requests whatever fails (an answer cut short, one that does not
+        decode), each retry after the run's backoff; asked again around the client's own
+        retries, it cost up to (1 + ``max_retries``)² requests, the decode failures at once.
         """
         from PIL import Image
 
@@ -825,22 +843,21 @@ class Fetcher:
             return check
 
         async def fetch_into_canvas(i: int) -> None:
-            nonlocal canvas
-            for attempt in range(self.client.settings.max_retries + 1):
-                fetched = await self.client.get(paths[i], Expect.IMAGE, check_size(regions[i]))
+            async def paste(fetched: Fetched) -> None:
+                nonlocal canvas
                 if canvas is None:  # after the first region's answer: a refusal allocates none
                     canvas = await anyio.to_thread.run_sync(Image.new, "RGB", size)
                 try:
                     await anyio.to_thread.run_sync(paste_region, canvas, regions[i], fetched.body)
-                    return
                 except PlaneError as exc:
-                    if attempt == self.client.settings.max_retries:
-                        # The server answered (its status: the failure line said "no
-                        # answer: ..."), with a region that does not decode.
-                        raise InvalidBodyError(
-                            str(exc), url=fetched.url, status=fetched.status
-                        ) from exc
-                    logger.debug("region %s does not decode (%s): asked again", paths[i], exc)
+                    # The server answered (its status: the failure line said "no answer:
+                    # ..."), with a region that does not decode: retried by the client as
+                    # any bad body, with its backoff and within its one retry budget.
+                    raise InvalidBodyError(
+                        str(exc), url=fetched.url, status=fetched.status
+                    ) from exc
+
+            await self.client.get(paths[i], Expect.IMAGE, check_size(regions[i]), verify=paste)
 
         async def worker(scope: anyio.CancelScope) -> None:
             for i in todo:
@@ -1229,6 +1246,7 @@ __all__ = [
     "PermanentError",
     "artifact_path",
     "check_imgdata",
+    "check_jpeg",
     "check_png",
     "failure_advice",
     "known_cause",

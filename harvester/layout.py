@@ -33,6 +33,7 @@ atomically with complete content.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -51,6 +52,11 @@ RUNS_DIR = "runs"
 IMAGES_DIR = "images"
 STUDY_DIR = "study"
 STAGING_DIR = "staging"
+#: A stack's OME-TIFF while it is assembled, in its image's staging folder
+#: (:func:`harvester.stack.harvest_stack`), and the scratch folder of its pyramid levels beside
+#: it (:func:`harvester.ometiff.write_ome_tiff`). A process killed meanwhile leaves both.
+ASSEMBLY_NAME = "assembly.ome.tif.tmp"
+ASSEMBLY_LEVELS = ASSEMBLY_NAME + ".levels"
 INDEX_NAME = "index.csv"
 TEMP_INFIX = ".tmp-"
 
@@ -142,15 +148,17 @@ def finished_staging(out_dir: Path, stack_done: Callable[[int], bool]) -> list[P
 
 def staged_planes(
     out_dir: Path, stack_done: Callable[[int], bool] | None = None
-) -> tuple[int, int, int]:
-    """``(stacks, planes, bytes)`` staged in ``DIR/staging`` for stacks not finished yet
-    (``stack_done``: leaves out the staging a killed run left of a stored stack).
+) -> tuple[int, int, int, int]:
+    """``(stacks, planes, bytes, assembly bytes)`` in ``DIR/staging`` for stacks not finished
+    yet (``stack_done``: leaves out the staging a killed run left of a stored stack).
 
     A plane is one (t, z, c) of an image, however many region files it was fetched as
     (``t00000-z00000-c000-r0003.png``: its stem up to ``-r``); the bytes are every staged
-    file's. Said after an interrupted or failed run and by ``status``: the planes are the
-    work a rerun does not repeat, and disk the folder holds meanwhile. One ``scandir`` per
-    image folder; a folder or file vanishing meanwhile (a stack finishing) is skipped.
+    file's, and those of a half-written stack a killed process left (:data:`ASSEMBLY_NAME`
+    and its :data:`ASSEMBLY_LEVELS`), which the last figure gives apart: those are not work
+    kept but disk held until the rerun resumes that stack (:func:`assembly_leftovers`). Said
+    after an interrupted or failed run and by ``status``. One ``scandir`` per image folder;
+    a folder or file vanishing meanwhile (a stack finishing) is skipped.
     """
     try:
         folders = [
@@ -159,8 +167,8 @@ def staged_planes(
             if e.name.isdigit() and not (stack_done is not None and stack_done(int(e.name)))
         ]
     except OSError:  # none (the usual case), or unreadable: nothing to tell
-        return 0, 0, 0
-    stacks = planes = size = 0
+        return 0, 0, 0, 0
+    stacks = planes = size = assembly = 0
     for folder in folders:
         try:
             entries = list(os.scandir(folder.path))
@@ -168,6 +176,9 @@ def staged_planes(
             continue
         stems: set[str] = set()
         for entry in entries:
+            if entry.name in (ASSEMBLY_NAME, ASSEMBLY_LEVELS):
+                assembly += _tree_bytes(entry)
+                continue
             stem, dot, ext = entry.name.rpartition(".")
             if not dot or ext not in ("png", "jpg"):
                 continue
@@ -179,7 +190,30 @@ def staged_planes(
         if stems:
             stacks += 1
             planes += len(stems)
-    return stacks, planes, size
+    return stacks, planes, size + assembly, assembly
+
+
+def assembly_leftovers(staging: Path) -> list[Path]:
+    """The half-written stack (and its levels' folder) a killed process left in one image's
+    staging folder. Removed by the process about to stage and assemble that image's stack
+    (the folder is its own then, as :func:`harvester.stack.prepare_staging` assumes), never
+    at a run's start: another shard's process may be assembling that stack right now."""
+    return [p for p in (staging / ASSEMBLY_NAME, staging / ASSEMBLY_LEVELS) if p.exists()]
+
+
+def _tree_bytes(entry: os.DirEntry[str]) -> int:
+    """Bytes of a file, or of every file under a folder (symlinks not followed); 0 if gone."""
+    try:
+        if not entry.is_dir(follow_symlinks=False):
+            return entry.stat(follow_symlinks=False).st_size
+        total = 0
+        for root, _dirs, files in os.walk(entry.path):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(root, name)).st_size
+        return total
+    except OSError:
+        return 0
 
 
 def journals_dir(out_dir: Path) -> Path:

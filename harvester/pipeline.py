@@ -365,10 +365,10 @@ class RunSummary:
     #: The run's ``max_retries``: how the report words failures that got a busy answer to
     #: their last try ("through all retries" is untrue of a run that retries nothing).
     max_retries: int | None = None
-    #: ``(stacks, planes, bytes)`` left in ``DIR/staging`` by an interrupted or failed run
-    #: (:func:`harvester.layout.staged_planes`): kept for the rerun, said in the summary
-    #: (the run's "0 B stored" hid them). None: not looked at (a run that finished).
-    staged: tuple[int, int, int] | None = None
+    #: ``(stacks, planes, bytes, assembly bytes)`` left in ``DIR/staging`` by an interrupted
+    #: or failed run (:func:`harvester.layout.staged_planes`): kept for the rerun, said in the
+    #: summary (the run's "0 B stored" hid them). None: not looked at (a run that finished).
+    staged: tuple[int, int, int, int] | None = None
     selection: str = ""
     #: The run's store opened DIR (before that, an interrupted run wrote nothing).
     store_opened: bool = False

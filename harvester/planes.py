@@ -61,6 +61,12 @@ DEFAULT_MAX_TILE: Final = 2048
 #: The widest or tallest image a JPEG holds (libjpeg's limit, which Pillow enforces: a
 #: wider one fails as "broken data stream when writing image file").
 JPEG_MAX_SIDE: Final = 65500
+#: The widest or tallest plane asked in one request, whatever ``max_plane`` says: a wider
+#: one is asked as regions. OMERO.web answers every render as JPEG (``format=png`` is IDR's
+#: microservice's alone, which renders 3192 px at most), so no server answers a whole plane
+#: wider than a JPEG holds: asked anyway (``max_plane`` = 70,000), the server rendered a
+#: whole slide for an answer it could not encode.
+MAX_WHOLE_SIDE: Final = JPEG_MAX_SIDE
 #: The most pixels of one plane put together in memory: a stack's plane (its assembly
 #: holds about 2.5 of them at a byte a pixel) and a render's canvas (4 bytes a pixel:
 #: Pillow keeps RGB as 32 bits; with every region's answer). A whole slide of
@@ -183,14 +189,21 @@ class PlaneRequest:
         return f"t{self.t:05d}-z{self.z:05d}-c{self.c:03d}-r{self.index:04d}"
 
 
+def whole_plane_limit(max_plane: int) -> int:
+    """The widest or tallest plane asked whole: ``max_plane``, at most :data:`MAX_WHOLE_SIDE`."""
+    return min(max_plane, MAX_WHOLE_SIDE)
+
+
 def region_grid(size_x: int, size_y: int, max_plane: int, max_tile: int) -> list[Region] | None:
     """Regions covering a plane, or None when the plane fits in one request.
 
-    Regions are at most ``min(max_plane, max_tile)`` on a side and laid out
-    row by row; the last row/column takes the remainder, so reassembly is a
+    It fits when neither side is over :func:`whole_plane_limit` (``max_plane``, at most
+    :data:`MAX_WHOLE_SIDE`). Regions are at most ``min(max_plane, max_tile)`` on a side
+    and laid out row by row; the last row/column takes the remainder, so reassembly is a
     plain copy of each region to its offset.
     """
-    if size_x <= max_plane and size_y <= max_plane:
+    whole = whole_plane_limit(max_plane)
+    if size_x <= whole and size_y <= whole:
         return None
     step = max(16, min(max_plane, max_tile))
     return [

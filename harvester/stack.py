@@ -89,7 +89,7 @@ DEFAULT_PLANE_CONCURRENCY: Final = 4
 #: The journal/layout kind of the artifact (``Artifact.STACK.value``).
 STACK_KIND: Final = "stack"
 STAGING_RECORD: Final = "stack.json"
-ASSEMBLY_NAME: Final = "assembly.ome.tif.tmp"
+ASSEMBLY_NAME: Final = layout.ASSEMBLY_NAME
 _STAGING_VERSION: Final = 1
 
 
@@ -213,9 +213,11 @@ def _record(
 def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]:
     """Create or reuse the staging folder; return the complete staged files by stem.
 
-    A folder staged for a different request set is emptied first. Other render limits
-    alone do not make one (``max_plane`` set in the config since, say): when they leave
-    every URL as it was, so are the planes, which are kept.
+    A half-written stack a killed process left (:func:`harvester.layout.assembly_leftovers`:
+    its temp file, its levels' folder, as big as the stack) is removed: it is never resumed,
+    and it held that disk unnoticed. A folder staged for a different request set is emptied
+    first. Other render limits alone do not make one (``max_plane`` set in the config since,
+    say): when they leave every URL as it was, so are the planes, which are kept.
     """
     record_path = staging / STAGING_RECORD
     try:
@@ -225,6 +227,7 @@ def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]
     if not _same_requests(previous, record) and staging.exists():
         logger.info("staging %s was for other requests; starting it afresh", staging)
         shutil.rmtree(staging)
+    _remove_assembly_leftovers(staging)
     try:
         try:
             staging.mkdir(parents=True, exist_ok=True)
@@ -237,6 +240,19 @@ def prepare_staging(staging: Path, record: Mapping[str, Any]) -> dict[str, Path]
     except OSError as exc:
         raise StorageError(f"cannot create staging folder {staging}: {exc}") from exc
     return staged_files(staging)
+
+
+def _remove_assembly_leftovers(staging: Path) -> None:
+    """Remove a killed process's half-written stack from ``staging`` (:func:`prepare_staging`)."""
+    for path in layout.assembly_leftovers(staging):
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as exc:
+            raise StorageError(f"cannot remove the half-written stack {path}: {exc}") from exc
+        logger.info("removed %s, the half-written stack of a run killed while assembling it", path)
 
 
 #: Keys of a staging record that say why its requests are what they are, not what they are.
@@ -365,8 +381,9 @@ def assemble(
     def source(t: int, z: int, c: int) -> NDArray[np.uint8]:
         return read_plane(geometry, by_plane[(t, z, c)], files, between_planes)
 
+    scratch = out_path.with_name(layout.ASSEMBLY_LEVELS)
     try:
-        write_ome_tiff(out_path, meta, source, check=between_planes)
+        write_ome_tiff(out_path, meta, source, scratch=scratch, check=between_planes)
     except BaseException:
         out_path.unlink(missing_ok=True)
         raise

@@ -559,6 +559,8 @@ class StatusReport:
     gone_ids: list[int] = field(default_factory=list)
     #: The planes in ``DIR/staging`` of stacks not finished (a run interrupted or failed
     #: mid-stack): ``{"stacks": N, "planes": N, "bytes": N}``, kept for the rerun; None: none.
+    #: With ``"assembly_bytes": N`` too when a process killed while assembling a stack left
+    #: its half-written file (counted in ``bytes``; removed when the rerun resumes that stack).
     staged: dict[str, int] | None = None
 
     # done, failed, pending and bytes add up every row, study objects too: what is left to
@@ -845,6 +847,7 @@ class StatusReport:
                     staged["stacks"],
                     staged["planes"],
                     staged["bytes"],
+                    staged.get("assembly_bytes", 0),
                     staging=staging,
                     running=bool(self.running or self.unlocked_progress),
                 )
@@ -1395,18 +1398,34 @@ class StatusReport:
 
 
 def staged_text(
-    stacks: int, planes: int, size: int, *, staging: Path, running: bool = False
+    stacks: int,
+    planes: int,
+    size: int,
+    assembly: int = 0,
+    *,
+    staging: Path,
+    running: bool = False,
 ) -> str:
     """``12 planes staged (3.1 MiB) for 1 unfinished stack in DIR/staging, kept for the
     rerun``: said by ``status`` and after an interrupted or failed harvest. The planes an
     unfinished stack fetched are work the rerun does not repeat, and disk the folder holds
     meanwhile; "0 B stored" and the table's bytes (journaled files only) said neither.
-    ``running``: a harvest runs in DIR now, whose stacks in progress they may be."""
+    ``assembly``: bytes of ``size`` that a process killed while assembling a stack left (its
+    half-written file, its levels' folder), said apart: they are no work kept, and were
+    counted nowhere. ``running``: a harvest runs in DIR now, whose stacks in progress they
+    may be (a half-written file too, then)."""
     from harvester.progress import human_bytes  # (no tqdm: that is imported when a bar is)
 
     kept = "in progress or kept for the rerun" if running else "kept for the rerun"
+    killed = ""
+    if assembly:
+        killed = f", {human_bytes(assembly)} of it " + (
+            "half-written stacks, being assembled or a killed run's"
+            if running
+            else "a killed run's half-written stack, removed when the rerun resumes it"
+        )
     return (
-        f"{plural(planes, 'plane')} staged ({human_bytes(size)}) for "
+        f"{plural(planes, 'plane')} staged ({human_bytes(size)}{killed}) for "
         f"{plural(stacks, 'unfinished stack')} in {staging}, {kept}"
     )
 
@@ -2600,9 +2619,11 @@ def collect_status(out_dir: Path, *, ask_queue: bool = False, scrub: bool = True
         advice = failure_advice(report.failures, done_by_kind=done)
         report.hints = list(advice.hints)
         report.rerun_helps = advice.rerun_helps
-    stacks, planes, size = staged_planes(out_dir, lambda i: ("stack", i) in done_pairs)
+    stacks, planes, size, assembly = staged_planes(out_dir, lambda i: ("stack", i) in done_pairs)
     if planes:
         report.staged = {"stacks": stacks, "planes": planes, "bytes": size}
+        if assembly:
+            report.staged["assembly_bytes"] = assembly
     report.walks = _live_walks(unfinished_walks(state), state, gone)
     held = held_run_locks_named(out_dir)
     report.running = [text for _name, text in held]

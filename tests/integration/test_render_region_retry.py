@@ -70,3 +70,72 @@ def test_a_jpeg_region_that_does_not_decode_is_asked_again_alone(
     damaged, asked = _render_from_regions(damaged_emu, tmp_path / "damaged")
     assert asked == 4 + 1
     assert damaged == clean
+
+
+def _region_requests(emu: EmulatorThread) -> int:
+    """Region requests the emulator answered, whatever it answered."""
+    routes = emu.stats()["by_route"]
+    return sum(sum(v.values()) for k, v in routes.items() if "region" in k)
+
+
+def test_a_jpeg_region_damaged_every_time_costs_one_retry_budget(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """A JPEG region that never decodes costs 1 + max_retries requests in all, each retry
+    counted as one (the run's policy asked it again), then one clean failure line."""
+    from harvester.emulator.catalogue import TILED_SMALL_IMAGE_ID
+
+    emu = make_emulator(preset="tiled", faults="corrupt:100%,only:image:render_region")
+    out = tmp_path / "out"
+    summary = harvest(
+        emu.base_url,
+        out,
+        images=(TILED_SMALL_IMAGE_ID,),
+        artifacts=("render",),
+        max_plane=300,
+        max_retries=3,
+    )
+    assert summary.exit_code != 0
+    (failure,) = summary.failures
+    assert failure.kind == "render" and failure.status == 200
+    assert "JPEG region does not decode" in failure.reason and "\n" not in failure.reason
+    assert _region_requests(emu) == 1 + 3
+    assert summary.retries == 3
+    assert list((out / "images").rglob("*.render.*")) == []
+
+
+def test_decode_and_network_retries_share_one_budget(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Answers cut short, then damaged: the region's requests stop at 1 + max_retries in all
+    (they were (1 + max_retries) per decode attempt, up to (1 + max_retries)²)."""
+    from harvester.emulator.catalogue import TILED_SMALL_IMAGE_ID
+
+    emu = make_emulator(
+        preset="tiled", faults="first:truncate*2|corrupt*20,only:image:render_region"
+    )
+    summary = harvest(
+        emu.base_url,
+        tmp_path / "out",
+        images=(TILED_SMALL_IMAGE_ID,),
+        artifacts=("render",),
+        max_plane=300,
+        max_retries=3,
+    )
+    assert summary.exit_code != 0
+    (failure,) = summary.failures
+    assert "does not decode" in failure.reason, failure.reason
+    assert emu.stats()["faults"] == {"truncate": 2, "corrupt": 2}
+    assert _region_requests(emu) == 1 + 3
+
+
+def test_a_region_damaged_then_whole_within_the_budget_makes_the_clean_render(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorThread]
+) -> None:
+    """Cut short, then damaged, then whole: the render is stored, byte for byte the clean
+    run's, after exactly those three requests for that region (2 counted as retries)."""
+    clean, _ = _render_from_regions(make_emulator(preset="tiled"), tmp_path / "clean")
+    emu = make_emulator(preset="tiled", faults="first:truncate|corrupt,only:image:render_region")
+    damaged, asked = _render_from_regions(emu, tmp_path / "damaged")
+    assert asked == 4 + 2
+    assert damaged == clean

@@ -289,3 +289,30 @@ def test_damaged_region_of_a_stitched_render_is_the_servers_answer(
     url = f"<{emu.base_url}/webgateway/render_image_region/{TILED_OVER_IMAGE_ID}/0/0/?"
     assert url in failed and "&region=0,0,2048,2048&" in failed and failed.endswith(">")
     assert not list(out.rglob("*.render.*"))
+
+
+def test_a_huge_max_plane_asks_no_whole_slide(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make_emulator: Factory
+) -> None:
+    """max_plane = 100,000 in the config: the whole slides' renders are refused from their
+    imgData as without it, with the same one-line failures (it asked the 70000x40000 slide in
+    one request, and the 66000x16000 one as a JPEG it cannot be); no render request leaves."""
+    emu = make_emulator(preset="tiled")
+    config = tmp_path / "harvest.toml"
+    config.write_text("max_plane = 100000\n", encoding="utf-8")
+    code, _said, err = run(
+        capsys, "harvest", str(config), "--base-url", emu.base_url,
+        "--project", str(TILED_SLIDE_PROJECT_ID), "--out", str(tmp_path / "d"),
+        "--artifacts", "render", "--rate", "none",
+    )  # fmt: skip
+    assert code == 1, err
+    routes = emu.stats()["by_route"]
+    assert not [r for r in routes if "render" in r or r == "options"], routes
+    failed = sorted(line for line in err.splitlines() if line.startswith("failed: "))
+    assert failed == [
+        f"failed: render of image {TILED_SLIDE_IMAGE_ID}: the plane is 70000x40000 px "
+        "(10.4 GiB as an RGB canvas), too big to put together in memory: renders are "
+        "stitched from planes of up to 2,147,483,648 px (about 46,000 px square)",
+        f"failed: render of image {TILED_WIDE_IMAGE_ID}: the plane is 66000x16000 px, wider "
+        "or taller than a JPEG holds (65,500 px a side)",
+    ]

@@ -85,6 +85,21 @@ def test_large_plane_becomes_regions() -> None:
     assert len(requests) == 2 * 4 * 2
 
 
+def test_a_huge_max_plane_never_asks_a_plane_wider_than_a_jpeg_whole() -> None:
+    """max_plane over 65,500 px asks wider planes as regions (OMERO.web answers every
+    render as JPEG), and planes up to 65,500 px whole, as it says."""
+    assert region_grid(65_500, 16_000, 100_000, 2048) is None
+    grid = region_grid(66_000, 16_000, 100_000, 2048)
+    assert grid is not None and len(grid) == 33 * 8
+    assert max(max(r.width, r.height) for r in grid) == 2048
+    requests = plan_requests(
+        _geometry(size_x=66_000, size_y=100, size_z=1, size_t=1, size_c=1),
+        WINDOWS[:1],
+        max_plane=100_000,
+    )
+    assert all("render_image_region/" in r.url for r in requests) and len(requests) == 33
+
+
 def test_read_plane_reassembles_regions(tmp_path: Path) -> None:
     """Regions staged as PNG are stitched back to the exact plane."""
     geometry = _geometry(size_x=100, size_y=40, size_z=1, size_t=1, size_c=1)

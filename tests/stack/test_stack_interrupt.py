@@ -194,3 +194,24 @@ async def test_cancel_mid_plane_stops_at_the_next_region(
     assert len(decoded) == 2, f"{len(decoded)} of 16 regions of the first plane decoded"
     assert store.done == []
     assert not list(out.rglob(ASSEMBLY_NAME))
+
+
+def test_staging_drops_a_killed_assembly_and_keeps_the_planes(tmp_path: Path) -> None:
+    """The half-written stack and levels' folder a killed run left are removed when the image's
+    staging is taken up again, before any plane is fetched or assembled (a rerun that fails
+    that stack before assembling it removes them too); the staged planes are kept."""
+    from harvester.layout import ASSEMBLY_LEVELS, staged_planes
+    from harvester.stack import prepare_staging
+
+    record = {"version": 1, "image_id": 7}
+    staging = tmp_path / "staging" / "7"
+    prepare_staging(staging, record)
+    plane = staging / "t00000-z00000-c000-r0000.png"
+    plane.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16 + b"IEND\xaeB`\x82")
+    (staging / ASSEMBLY_NAME).write_bytes(b"II*\x00" + b"\x00" * 996)
+    (staging / ASSEMBLY_LEVELS / "1").mkdir(parents=True)
+    (staging / ASSEMBLY_LEVELS / "1" / "0.npy").write_bytes(b"\x00" * 500)
+    assert staged_planes(tmp_path) == (1, 1, plane.stat().st_size + 1500, 1500)
+    assert set(prepare_staging(staging, record)) == {plane.stem}
+    assert sorted(p.name for p in staging.iterdir()) == sorted([plane.name, "stack.json"])
+    assert staged_planes(tmp_path) == (1, 1, plane.stat().st_size, 0)

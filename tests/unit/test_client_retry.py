@@ -233,3 +233,26 @@ async def test_two_clients_sharing_a_limiter_share_the_concurrency_cap(server: A
             for index in range(6):
                 tg.start_soon((first if index % 2 else second).get, f"t/{index}/", Expect.JPEG)
     assert server.peak_in_flight == 2
+
+
+async def test_verify_failures_share_the_retry_budget(server: Any) -> None:
+    """A ``verify`` that refuses a body is retried within the same max_retries as the
+    network's faults (each retry counted); it never gets a budget of its own."""
+    from harvester.client import Fetched
+    from harvester.errors import InvalidBodyError
+
+    good = server.Reply(body=JPEG, content_type="image/jpeg")
+    server.script(server.Reply(status=503), good, good, good, good)
+    verified: list[int] = []
+
+    async def refuse(fetched: Fetched) -> None:
+        verified.append(len(fetched.body))
+        raise InvalidBodyError("does not decode", url=fetched.url, status=fetched.status)
+
+    with anyio.fail_after(10):
+        async with make(server, max_retries=2) as client:
+            with pytest.raises(InvalidBodyError, match="does not decode"):
+                await client.get("t/", Expect.JPEG, verify=refuse)
+            assert client.stats.requests == 3 and client.stats.retries == 2
+    assert len(verified) == 2  # the 503 never reached it
+    assert len(server.requests) == 3

@@ -1,0 +1,82 @@
+"""A cheap check that a JPEG answer is whole and undamaged in its structure, without decoding.
+
+Thumbnails (and JPEG renders) are stored as the server sent them: nothing decodes them, so a
+body damaged on the way (a faulty proxy, cache or memory) with its length, first and last bytes
+intact was stored silently. Their start (SOI) and end (EOI) markers alone do not show such
+damage, which keeps both; the markers between them do, for the cost of one pass over the bytes:
+
+* every segment between the markers is ``FF xx`` with a length that fits in the body;
+* inside the entropy-coded data after each SOS, an ``FF`` is followed only by ``00`` (a stuffed
+  byte) or a restart marker ``D0``..``D7``; any other ``FF xx`` ends the scan, and must then be
+  a marker allowed between scans (DHT, DQT, DRI, SOS of the next scan, APPn, COM, EOI...);
+* EOI ends the body (zero padding after it is tolerated, as :func:`~harvester.planes.looks_complete`
+  does).
+
+Damage that inverts or replaces bytes of the data makes ``FF xx`` pairs that are none of these,
+or segment lengths that lead nowhere: the emulator's ``corrupt`` fault, a third of the body
+inverted, is caught this way. A flipped bit that keeps the structure is not (a JPEG has no
+checksum): decoding would not show it either, as a JPEG decodes to other pixels.
+
+Why not Pillow: a thumbnails-only run does not load it (tests/unit/test_startup_imports.py), and
+it decodes many damaged JPEGs without a word (it fills what it cannot read).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["jpeg_damage"]
+
+_SOI: Final = b"\xff\xd8"
+_EOI: Final = 0xD9
+_SOS: Final = 0xDA
+#: Markers without a length: TEM and the restart markers.
+_STANDALONE: Final = frozenset({0x01, *range(0xD0, 0xD8)})
+#: Markers that may follow a scan's entropy-coded data: tables, restart interval, the next
+#: scan, application and comment segments, DNL, the hierarchical DHP/EXP, and EOI.
+_AFTER_SCAN: Final = frozenset({0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, 0xFE, _EOI}) | set(
+    range(0xE0, 0xF0)
+)
+#: An ``FF`` in entropy-coded data that is neither a stuffed byte nor a restart marker.
+_SCAN_END: Final = re.compile(rb"\xff(?![\x00\xd0-\xd7])")
+
+
+def jpeg_damage(body: bytes) -> str | None:
+    """Why ``body`` is not a structurally whole JPEG, or None when it is (see the module)."""
+    if not body.startswith(_SOI):
+        return "it does not start with a JPEG's SOI marker"
+    size = len(body)
+    pos = 2
+    after_scan = False
+    while True:
+        if pos + 1 >= size:
+            return f"it ends at byte {size} without its EOI marker"
+        if body[pos] != 0xFF:
+            return f"byte {pos} is 0x{body[pos]:02x} where a marker should be"
+        marker = body[pos + 1]
+        if marker == 0xFF:  # a fill byte before a marker
+            pos += 1
+            continue
+        if after_scan and marker not in _AFTER_SCAN and marker not in _STANDALONE:
+            return f"marker 0x{marker:02x} at byte {pos} cannot follow a scan's data"
+        if marker == _EOI:
+            if body[pos + 2 :].strip(b"\x00"):
+                return f"{size - pos - 2} bytes follow its EOI marker at byte {pos}"
+            return None
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        if marker in (0x00, 0xD8) or pos + 4 > size:
+            return f"marker 0x{marker:02x} at byte {pos} is not a segment"
+        length = int.from_bytes(body[pos + 2 : pos + 4], "big")
+        end = pos + 2 + length
+        if length < 2 or end > size:
+            return f"segment 0x{marker:02x} at byte {pos} runs past the end ({length} bytes)"
+        pos = end
+        after_scan = marker == _SOS
+        if after_scan:
+            found = _SCAN_END.search(body, pos)
+            if found is None:
+                return f"its scan data from byte {pos} runs to the end without an EOI marker"
+            pos = found.start()
