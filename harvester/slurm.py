@@ -345,14 +345,18 @@ def array_line(line: str) -> tuple[int, int | None] | None:
     return None
 
 
-#: The job states (``squeue %T``) of a job that still runs or will: pending (held too),
-#: running, suspended, starting, requeued or stopped. Why not every state squeue lists:
-#: for a moment after its end a job is still listed (``COMPLETING``, or ``STAGE_OUT``), and
-#: a ``--submit`` just as the array finished was refused as "queued or running".
-STILL_RUNS = frozenset(
+#: The job states (``squeue %T``) of a job that has ended: SLURM's end states, and the two
+#: it shows while an ended job is cleaned up (``COMPLETING``, ``STAGE_OUT``). Why: squeue
+#: lists an array for a moment after its end, and a ``--submit`` just then was refused as
+#: "queued or running". Why these, not the states that still run: SLURM adds states
+#: (``EXPEDITING``, an expedited requeue, is newer than 22.05's manual), and a state this
+#: list does not know counts as still running (``REVOKED`` too, a federation's job another
+#: cluster runs): a job taken for ended is a second array of the same shards, and a
+#: running task said to be killed; one taken for running is a refusal that says why.
+ENDED = frozenset(
     {
-        "PENDING", "RUNNING", "SUSPENDED", "CONFIGURING", "RESIZING", "SIGNALING",
-        "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT", "STOPPED",
+        "COMPLETING", "STAGE_OUT", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
+        "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY",
     }
 )  # fmt: skip
 
@@ -385,8 +389,8 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
     ``index``: DIR's index script, whose jobs (:attr:`Queue.index_jobs`) are read from the
     same listing: no second ``squeue`` on a login node.
 
-    Only jobs in a state of :data:`STILL_RUNS` (``%T``) count: not one that has ended but
-    that squeue still lists for a moment (``COMPLETING``)."""
+    A job in a state of :data:`ENDED` (``%T``) does not count: one that has ended but that
+    squeue still lists for a moment (``COMPLETING``)."""
     listed = _queue_rows([script, *([index] if index is not None else [])], "%F|%K|%T", "-r")
     if isinstance(listed, str):
         return listed
@@ -412,8 +416,8 @@ def script_queue(script: Path, index: Path | None = None) -> Queue | str:
 
 def _still_runs(row: str) -> bool:
     """Whether a ``%F|%K|%T`` row of :func:`script_queue` is of a job that still runs or
-    will (:data:`STILL_RUNS`)."""
-    return row.rpartition("|")[2].strip() in STILL_RUNS
+    will: any state but those of :data:`ENDED`."""
+    return row.rpartition("|")[2].strip() not in ENDED
 
 
 def queued_index_jobs(out_dir: Path) -> list[str]:
