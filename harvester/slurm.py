@@ -925,9 +925,17 @@ def follow_logs_command(log_dir: Path, array_id: str, tasks: int) -> str:
     already started; the rest were never followed. tail's own lines stay on the terminal:
     its "cannot open" for each log not there yet is noise, but its "has appeared" is what
     names a late task's first lines (GNU tail prints no ``==> log <==`` header before them).
+
+    Why ``bash -c``: the line is pasted into the user's login shell, and sh (dash) and tcsh
+    do not expand ``{0..N-1}``: tail waited on one file of that name, which never appears,
+    and showed nothing. bash is there wherever the script runs (``#!/bin/bash``); the
+    folder is its ``$0``, quoted once, for any shell.
     """
-    tasks_part = "0" if tasks == 1 else f"{{0..{tasks - 1}}}"
-    return f"tail -F {shlex.quote(str(log_dir))}/harvest-{array_id}_{tasks_part}.log"
+    q = shlex.quote
+    if tasks == 1:
+        return f"tail -F {q(str(log_dir / f'harvest-{array_id}_0.log'))}"
+    each = f'tail -F "$0"/harvest-{array_id}_{{0..{tasks - 1}}}.log'
+    return f"bash -c {q(each)} {q(str(log_dir))}"
 
 
 def follow_text(job: SlurmJob, sub: Submitted) -> str:

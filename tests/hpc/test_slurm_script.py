@@ -199,12 +199,15 @@ def _wait_for(lines: queue.Queue[str], wanted: str) -> list[str]:
     return seen
 
 
+@pytest.mark.parametrize("shell", ["bash", "sh"])
 def test_the_printed_logs_line_follows_a_task_that_starts_later(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shell: str
 ) -> None:
-    """--submit's `logs:` line, run in bash as printed, follows the log of a task that had
-    not started when it was run (its file created later), in a folder with a space: a glob
-    (`harvest-ID_*.log`) named only the logs already there."""
+    """--submit's `logs:` line, pasted as printed into bash or sh (dash, where braces are
+    not expanded, like tcsh), follows the log of a task that had not started when it was
+    run (its file created later), in a folder with a space: a glob
+    (`harvest-ID_*.log`) named only the logs already there, and `{0..N-1}` left to sh
+    named one file that never appears."""
     _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     j = job(tmp_path, tasks=3)
@@ -213,7 +216,7 @@ def test_the_printed_logs_line_follows_a_task_that_starts_later(
     command = next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
     (j.log_dir / "harvest-4242_0.log").write_text("task 0 started\n")
     proc = subprocess.Popen(
-        ["bash", "-c", command.strip()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [shell, "-c", command.strip()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, start_new_session=True,
     )  # fmt: skip
     try:
