@@ -236,6 +236,20 @@ def test_the_printed_logs_line_follows_a_task_that_starts_later(
         proc.stdout.close()
 
 
+def test_the_logs_line_of_one_task_names_its_one_log_in_any_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An array of one task: its logs line is a plain `tail -F` of that task's log (its
+    folder quoted), no braces and no bash for any shell to expand."""
+    _fake_sbatch(tmp_path / "bin", tmp_path / "calls.txt")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    j = job(tmp_path, tasks=1)
+    write_scripts(j)
+    said = follow_text(j, submit(j)).splitlines()
+    command = next(line for line in said if line.startswith("  logs:")).split(":", 1)[1]
+    assert shlex.split(command) == ["tail", "-F", f"{j.log_dir}/harvest-4242_0.log"], command
+
+
 def test_missing_sbatch_is_a_clear_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
